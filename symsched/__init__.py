@@ -1,0 +1,46 @@
+"""symsched: spectral transfer functions of diffusion samplers, derived with SymPy.
+
+Under a Gaussian, shift-invariant data model every DDPM/DDIM-style sampler driven by the exact
+(Wiener) denoiser acts on each Fourier mode independently. :mod:`symsched.symbolic` derives the
+per-mode step, the transfer function and the output power spectrum; the functions here evaluate
+NumPy code generated from those expressions.
+"""
+
+from .api import (
+    DIVERGENCES,
+    INITS,
+    VE_SAMPLERS,
+    VP_SAMPLERS,
+    alpha_bar_to_sigma,
+    divergence_and_grad,
+    divergence_and_grad_ve,
+    kl_divergence,
+    output_spectrum,
+    output_spectrum_ve,
+    transfer_function,
+    transfer_function_ve,
+    w2_distance,
+)
+from .engine.highprec import output_spectrum_mp, output_spectrum_ve_mp, transfer_function_mp
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "output_spectrum",
+    "transfer_function",
+    "output_spectrum_ve",
+    "transfer_function_ve",
+    "kl_divergence",
+    "w2_distance",
+    "divergence_and_grad",
+    "divergence_and_grad_ve",
+    "output_spectrum_mp",
+    "output_spectrum_ve_mp",
+    "transfer_function_mp",
+    "alpha_bar_to_sigma",
+    "VP_SAMPLERS",
+    "VE_SAMPLERS",
+    "DIVERGENCES",
+    "INITS",
+    "__version__",
+]

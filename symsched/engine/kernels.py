@@ -1,0 +1,179 @@
+"""Kernel builders: which symbolic expressions become which compiled functions.
+
+Every kernel takes NumPy arrays (broadcasting) in a fixed argument order and returns a list:
+
+- ``step(S, sigma_s, h, *p) -> [g, n]`` and with ``grad``: ``[g, n, dg/dsigma_t, dg/dsigma_s,
+  dn/dsigma_t, dn/dsigma_s]`` for a step sigma_t = sigma_s + h -> sigma_s;
+- ``final(S, sigma_t, *p) -> [g, n(, dg/dsigma_t, dn/dsigma_t)]`` for the step to the clean level;
+- ``init(S, sigma) -> [v0, dv0/dsigma]``;
+- ``level(x) -> [sigma, dsigma/dx]`` for x = alpha_bar or log-SNR;
+- ``divergence(P, S) -> [f, df/dP]``.
+
+VP levels enter as their VE coordinate sigma = sqrt((1 - alpha_bar)/alpha_bar); ``*p`` are the
+sampler's numeric parameters (DDIM: zeta = 1 - eta^2).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from .codegen import compile_kernel
+from .stable import rewrite_params, tidy, to_gap, to_sigma
+
+__all__ = [
+    "step_kernel",
+    "final_kernel",
+    "init_kernel",
+    "level_kernel",
+    "divergence_kernel",
+    "numeric_params",
+]
+
+
+def _sampler(name: str, variant: str) -> Any:
+    from ..symbolic import get_sampler
+
+    return get_sampler(name, variant)
+
+
+def numeric_params(name: str, eta: float) -> tuple[float, ...]:
+    """Numeric parameter values in kernel order (DDIM: zeta = 1 - eta^2 = (1 - eta)(1 + eta))."""
+    if name == "ddim":
+        return ((1.0 - eta) * (1.0 + eta),)
+    return ()
+
+
+def _prepare(smp: Any, which: str) -> tuple[list[Any], list[Any]]:
+    """(gain, noise) of ``smp.step`` or ``smp.final`` in sigma coordinates with numeric parameters."""
+    st = smp.step if which == "step" else smp.final
+    exprs = [st.gain, st.noise]
+    if smp.process == "vp":
+        exprs = [to_sigma(e) for e in exprs]
+    numeric: list[Any] = []
+    out = []
+    for e in exprs:
+        e, numeric = rewrite_params(e, smp.params)
+        out.append(e)
+    return out, numeric
+
+
+def _log_derivative(g2: Any, wrt: Any) -> Any:
+    """d log(g2) / d wrt, factor by factor of the factored g2 (a short sum of simple ratios)."""
+    import sympy as sp
+
+    total = sp.Integer(0)
+    for factor in sp.Mul.make_args(g2):
+        base, expo = factor.as_base_exp()
+        d = sp.diff(base, wrt)
+        if d != 0:
+            total += expo * tidy(d) / base
+    return total
+
+
+def step_kernel(name: str, variant: str = "", grad: bool = False) -> Callable[..., list[Any]]:
+    """Intermediate step sigma_t = sigma_s + h -> sigma_s.
+
+    ``step(S, sigma_s, h, *p) -> [g, n]``; with ``grad``: ``[g^2, n, dlog(g^2)/dsigma_t,
+    dlog(g^2)/dsigma_s, dn/dsigma_t, dn/dsigma_s]``.
+    """
+
+    def build() -> tuple[Sequence[Any], Sequence[Any]]:
+        import sympy as sp
+
+        from ..symbolic.symbols import S, h, sigma_s, sigma_t
+
+        smp = _sampler(name, variant)
+        (g, n), numeric = _prepare(smp, "step")
+        args = [S, sigma_s, h, *numeric]
+        if not grad:
+            return args, [tidy(to_gap(g)), tidy(to_gap(n))]
+        g2 = tidy(to_gap(g**2))
+        # in gap coordinates (sigma_s, h): d/dsigma_t = d/dh, d/dsigma_s = d/dsigma_s - d/dh
+        dlog_h = _log_derivative(g2, h)
+        dlog_s = _log_derivative(g2, sigma_s) - dlog_h
+        dn_t = tidy(to_gap(sp.diff(n, sigma_t)))
+        dn_s = tidy(to_gap(sp.diff(n, sigma_s)))
+        return args, [g2, tidy(to_gap(n)), dlog_h, dlog_s, dn_t, dn_s]
+
+    return compile_kernel(f"step:{name}:{variant}:{int(grad)}", build)
+
+
+def final_kernel(name: str, variant: str = "", grad: bool = False) -> Callable[..., list[Any]]:
+    """Final step sigma_t -> clean. ``final(S, sigma_t, *p) -> [g, n]``; with ``grad``:
+    ``[g^2, n, dlog(g^2)/dsigma_t, dn/dsigma_t]``."""
+
+    def build() -> tuple[Sequence[Any], Sequence[Any]]:
+        import sympy as sp
+
+        from ..symbolic.symbols import S, sigma_t
+
+        smp = _sampler(name, variant)
+        (g, n), numeric = _prepare(smp, "final")
+        args = [S, sigma_t, *numeric]
+        if not grad:
+            return args, [tidy(g), tidy(n)]
+        g2 = tidy(g**2)
+        return args, [g2, tidy(n), _log_derivative(g2, sigma_t), tidy(sp.diff(n, sigma_t))]
+
+    return compile_kernel(f"final:{name}:{variant}:{int(grad)}", build)
+
+
+def init_kernel(process: str, init: str) -> Callable[..., list[Any]]:
+    def build() -> tuple[Sequence[Any], Sequence[Any]]:
+        import sympy as sp
+
+        from ..symbolic import compose
+        from ..symbolic.forward import alpha_bar_from_sigma
+        from ..symbolic.symbols import S, alpha_bar, sigma
+
+        lvl = sigma(1)
+        smp = _sampler("ddim" if process == "vp" else "euler", "")
+        if process == "vp":
+            v0 = compose.init_variance(smp, init, alpha_bar(1)).subs(alpha_bar(1), alpha_bar_from_sigma(lvl))
+        else:
+            v0 = compose.init_variance(smp, init, lvl)
+        v0 = tidy(v0)
+        return [S, lvl], [v0, tidy(sp.diff(v0, lvl))]
+
+    return compile_kernel(f"init:{process}:{init}", build)
+
+
+def level_kernel(coordinate: str) -> Callable[..., list[Any]]:
+    """sigma and d sigma / d x for x = "alpha_bar" or "log_snr" (from :mod:`symsched.symbolic.forward`)."""
+
+    def build() -> tuple[Sequence[Any], Sequence[Any]]:
+        import sympy as sp
+
+        from ..symbolic.forward import log_snr, sigma_from_alpha_bar
+
+        x = sp.Symbol("x", positive=True) if coordinate == "alpha_bar" else sp.Symbol("x", real=True)
+        if coordinate == "alpha_bar":
+            sig = sigma_from_alpha_bar(x)
+        else:
+            # invert l = log(ab / (1 - ab)) symbolically for ab, then take sigma of it
+            ab = sp.Symbol("ab", positive=True)
+            (ab_of_x,) = sp.solve(sp.Eq(log_snr(ab), x), ab)
+            sig = sp.simplify(sigma_from_alpha_bar(ab_of_x))
+        return [x], [sig, sp.simplify(sp.diff(sig, x))]
+
+    return compile_kernel(f"level:{coordinate}", build)
+
+
+def divergence_kernel(name: str) -> Callable[..., list[Any]]:
+    def build() -> tuple[Sequence[Any], Sequence[Any]]:
+        import sympy as sp
+
+        from ..symbolic.divergences import divergence
+        from ..symbolic.symbols import S, p
+
+        f = divergence(name, p, S)
+        return [p, S], [f, sp.simplify(sp.diff(f, p))]
+
+    return compile_kernel(f"divergence:{name}", build)
+
+
+def as_array(x: Any, like: np.ndarray) -> np.ndarray:
+    """Broadcast a kernel output (possibly a Python scalar) to the shape of ``like`` as float64."""
+    return np.broadcast_to(np.asarray(x, dtype=np.float64), like.shape)

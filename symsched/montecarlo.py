@@ -1,0 +1,1019 @@
+"""Monte Carlo witness: Gaussian fields, signal-space samplers and periodogram statistics.
+
+Everything here is independent of the closed forms in :mod:`symsched.api`. The samplers run the
+update equations of the papers (DDIM, DDPM, EDM Euler/Heun) on real arrays, with the exact
+(Wiener) denoiser applied by FFT (stationary fields), in a PCA eigenbasis (non-stationary fields)
+or as a per-frequency matrix (multichannel fields), and with white real noise injected in signal
+space. The periodogram statistics turn "the closed form matches the simulation" into a test with
+a stated family-wise false-alarm probability.
+
+Sampling distribution of the periodogram
+----------------------------------------
+For a real Gaussian stationary field with PSD ``P`` on an FFT grid of size ``N``, one sample's
+``|fft(x)[k]|^2 / N`` is ``P[k] chi2_2 / 2`` at a generic bin and ``P[k] chi2_1`` at a
+self-conjugate bin (``k == -k`` mod the grid: DC, Nyquist). Bins of one sample are independent
+except that ``k`` and ``-k`` are identical (real data), so a grid has ``m`` independent bins, one
+per pair ``{k, -k}``. The mean over ``n`` independent samples, ``psd_hat``, therefore satisfies
+``nu psd_hat / P ~ chi2_nu`` with ``nu = 2n`` (generic) or ``nu = n`` (self-conjugate); in a PCA
+basis every coefficient is real (``nu = n``) and all ``d`` are independent.
+:func:`psd_zscores` maps that exact law to a standard normal score (probability-integral
+transform), so ``|z| <= z_crit = Phi^-1(1 - alpha / (2 m))`` at every independent bin is the
+two-sided chi^2 acceptance region with a Bonferroni correction: the probability of a false alarm
+anywhere on the grid is at most ``alpha``.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from dataclasses import dataclass
+from typing import Any, Iterable, Iterator, Literal, Sequence, Union
+
+import numpy as np
+import scipy.fft as sfft
+from numpy.typing import ArrayLike, NDArray
+from scipy import special, stats
+
+from ._validate import as_levels, as_positive_int, as_sigmas, as_spectrum, check_choice, check_eta
+
+__all__ = [
+    "gaussian_field",
+    "gaussian_field_multichannel",
+    "gaussian_field_eigen",
+    "wiener_denoiser",
+    "sample",
+    "sample_ve",
+    "iter_sample",
+    "iter_sample_ve",
+    "sample_multichannel",
+    "sample_multichannel_ve",
+    "empirical_psd",
+    "empirical_cross_spectrum",
+    "cross_spectrum_modes",
+    "mode_psd",
+    "psd_dof",
+    "independent_bins",
+    "psd_zscores",
+    "psd_band",
+    "psd_confidence",
+    "max_z_test",
+    "psd_check",
+    "MaxZTest",
+    "PsdCheck",
+]
+
+Array = NDArray[np.float64]
+Seed = Union[None, int, np.random.SeedSequence, np.random.Generator]
+
+#: elements per batch (batch_size * field size) when ``batch_size`` is not given (~8 MB per array)
+_DEFAULT_BATCH_ELEMENTS = 1 << 20
+_HERMITIAN_RTOL = 1e-8
+
+
+# --------------------------------------------------------------------------------------------
+# small helpers
+# --------------------------------------------------------------------------------------------
+def _rng(seed: Seed) -> np.random.Generator:
+    return np.random.default_rng(seed)
+
+
+def _workers() -> int:
+    return -1  # scipy.fft: all cores
+
+
+def _fft_axes(ndim_total: int, ndim_grid: int) -> tuple[int, ...]:
+    return tuple(range(ndim_total - ndim_grid, ndim_total))
+
+
+def _negate_freq(a: np.ndarray, axes: Sequence[int]) -> np.ndarray:
+    """``a[-k]``: the value at the conjugate frequency, on the FFT grid of ``axes``."""
+    out = a
+    for ax in axes:
+        out = np.roll(np.flip(out, axis=ax), 1, axis=ax)
+    return out
+
+
+def _check_hermitian_psd(S: Array, name: str) -> None:
+    """A real field's PSD satisfies S[k] == S[-k] on the FFT grid."""
+    Sm = _negate_freq(S, range(S.ndim))
+    scale = float(np.max(np.abs(S))) or 1.0
+    bad = np.abs(S - Sm) > _HERMITIAN_RTOL * np.maximum(np.abs(S), np.abs(Sm)) + 1e-12 * scale
+    if np.any(bad):
+        k = tuple(int(i) for i in np.argwhere(bad)[0])
+        kneg = tuple(int((-i) % n) for i, n in zip(k, S.shape))
+        raise ValueError(
+            f"{name} must be Hermitian-symmetric on the FFT grid (S[k] == S[-k] for a real field): "
+            f"{name}[{k}]={S[k]!r} but {name}[{kneg}]={S[kneg]!r}"
+        )
+
+
+def _as_grid_spectrum(spectrum: ArrayLike, name: str = "spectrum") -> Array:
+    S = as_spectrum(spectrum, name)
+    if S.ndim < 1:
+        raise ValueError(f"{name} must be at least 1-D (a PSD on an FFT grid); got a scalar")
+    _check_hermitian_psd(S, name)
+    return S
+
+
+def _as_basis(U: ArrayLike, d: int | None = None, name: str = "basis") -> Array:
+    try:
+        Ua = np.asarray(U, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name} must be a real (d, d) orthonormal matrix ({exc})") from None
+    if Ua.ndim != 2 or Ua.shape[0] != Ua.shape[1]:
+        raise ValueError(f"{name} must be a square (d, d) matrix (got shape {Ua.shape})")
+    if d is not None and Ua.shape[0] != d:
+        raise ValueError(f"{name} has shape {Ua.shape} but the spectrum has {d} modes: need ({d}, {d})")
+    if not np.all(np.isfinite(Ua)):
+        raise ValueError(f"{name} must be finite (found NaN or inf)")
+    err = float(np.max(np.abs(Ua.T @ Ua - np.eye(Ua.shape[0]))))
+    if err > 1e-8:
+        raise ValueError(f"{name} must be orthonormal (U^T U = I): max |U^T U - I| = {err:.3g} > 1e-8")
+    return Ua
+
+
+def _default_batch(batch_size: int | None, field_size: int, n_samples: int) -> int:
+    if batch_size is None:
+        return max(1, min(n_samples, _DEFAULT_BATCH_ELEMENTS // max(field_size, 1)))
+    return as_positive_int(batch_size, "batch_size")
+
+
+def _progress_bar(total: int, progress: bool | None, desc: str) -> Any:
+    from tqdm.auto import tqdm
+
+    if progress is None:
+        progress = bool(getattr(sys.stderr, "isatty", lambda: False)())
+    return tqdm(total=total, disable=not progress, desc=desc, unit="step", leave=False)
+
+
+# --------------------------------------------------------------------------------------------
+# modal operators: apply a function of the mode variance to a batch of signals
+# --------------------------------------------------------------------------------------------
+class _Stationary:
+    """Circulant covariance on an FFT grid; modes = rfft bins (half grid)."""
+
+    def __init__(self, S: Array) -> None:
+        self.shape = S.shape
+        self.axes = _fft_axes(S.ndim + 1, S.ndim)
+        self.modes = np.ascontiguousarray(S[..., : S.shape[-1] // 2 + 1])
+
+    def apply(self, x: Array, gains: Sequence[Array]) -> list[Array]:
+        X = sfft.rfftn(x, axes=self.axes, workers=_workers())
+        out = []
+        for i, g in enumerate(gains):
+            Xg = X * g if i < len(gains) - 1 else np.multiply(X, g, out=X)
+            out.append(sfft.irfftn(Xg, s=self.shape, axes=self.axes, workers=_workers(), overwrite_x=True))
+        return out
+
+
+class _Eigen:
+    """Covariance U diag(S) U^T; modes = coefficients in the basis U."""
+
+    def __init__(self, U: Array, S: Array) -> None:
+        self.shape = S.shape
+        self.U = U
+        self.modes = S
+
+    def apply(self, x: Array, gains: Sequence[Array]) -> list[Array]:
+        c = x @ self.U
+        return [(c * g) @ self.U.T for g in gains]
+
+
+class _Multichannel:
+    """Per-frequency cross-spectrum Sigma(k) = V diag(lam) V^H; samples are (C, *grid)."""
+
+    def __init__(self, cross: NDArray[Any]) -> None:
+        grid = cross.shape[:-2]
+        C = cross.shape[-1]
+        self.shape = (C, *grid)
+        self.grid = grid
+        self.axes = _fft_axes(len(grid) + 2, len(grid))
+        half = cross[..., : grid[-1] // 2 + 1, :, :]
+        lam, V = _eigh(half)
+        self.modes = lam  # (*half, C)
+        self.V = V
+
+    def _matrix(self, g: Array) -> NDArray[Any]:
+        return (self.V * g[..., None, :]) @ np.conj(np.swapaxes(self.V, -1, -2))
+
+    def apply(self, x: Array, gains: Sequence[Array]) -> list[Array]:
+        X = sfft.rfftn(x, axes=self.axes, workers=_workers())  # (b, C, *half)
+        Xm = np.moveaxis(X, 1, -1)[..., None]  # (b, *half, C, 1)
+        out = []
+        for g in gains:
+            Y = np.moveaxis((self._matrix(g) @ Xm)[..., 0], -1, 1)
+            out.append(sfft.irfftn(Y, s=self.grid, axes=self.axes, workers=_workers()))
+        return out
+
+
+def _eigh(cross: NDArray[Any]) -> tuple[Array, NDArray[Any]]:
+    if np.iscomplexobj(cross) and np.any(cross.imag != 0):
+        lam, V = np.linalg.eigh(cross)
+    else:
+        lam, V = np.linalg.eigh(np.real(cross))
+    return np.clip(lam, 0.0, None), V
+
+
+def _as_cross_spectrum(cross_spectrum: ArrayLike, name: str = "cross_spectrum") -> NDArray[Any]:
+    try:
+        A = np.asarray(cross_spectrum)
+        A = A.astype(np.complex128 if np.iscomplexobj(A) else np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name} must be a numeric array of shape (*grid, C, C) ({exc})") from None
+    if A.ndim < 3 or A.shape[-1] != A.shape[-2]:
+        raise ValueError(f"{name} must have shape (*grid, C, C) with at least one grid axis (got {A.shape})")
+    if A.size == 0:
+        raise ValueError(f"{name} must not be empty")
+    if not np.all(np.isfinite(A)):
+        raise ValueError(f"{name} must be finite (found NaN or inf)")
+    scale = float(np.max(np.abs(A))) or 1.0
+    AH = np.conj(np.swapaxes(A, -1, -2))
+    err = float(np.max(np.abs(A - AH)))
+    if err > _HERMITIAN_RTOL * scale:
+        raise ValueError(f"{name} must be Hermitian at every frequency (Sigma = Sigma^H): max error {err:.3g}")
+    A = 0.5 * (A + AH)
+    lam = np.linalg.eigvalsh(A)
+    if float(lam.min()) < -1e-10 * scale:
+        idx = tuple(int(i) for i in np.unravel_index(int(np.argmin(lam.min(axis=-1))), lam.shape[:-1]))
+        raise ValueError(
+            f"{name} must be positive semi-definite at every frequency: smallest eigenvalue "
+            f"{float(lam.min()):.3g} at grid index {idx}"
+        )
+    grid_axes = tuple(range(A.ndim - 2))
+    Aneg = _negate_freq(A, grid_axes)
+    err = float(np.max(np.abs(Aneg - np.conj(A))))
+    if err > _HERMITIAN_RTOL * scale:
+        raise ValueError(
+            f"{name} must satisfy Sigma(-k) == conj(Sigma(k)) on the FFT grid (real fields): max error {err:.3g}"
+        )
+    return A
+
+
+# --------------------------------------------------------------------------------------------
+# Gaussian fields
+# --------------------------------------------------------------------------------------------
+def gaussian_field(spectrum: ArrayLike, n_samples: int, *, seed: Seed = None) -> Array:
+    """Real stationary Gaussian fields with a given PSD: E|fft(x)[k]|^2 / x.size = spectrum[k].
+
+    Method: ``x = irfftn(sqrt(S) * rfftn(w))`` with ``w`` white N(0, 1) real noise (exact).
+
+    Parameters
+    ----------
+    spectrum : array_like, shape (*grid)
+        PSD ``S >= 0`` on the FFT grid (1-D, 2-D or more), Hermitian-symmetric ``S[k] == S[-k]``.
+    n_samples : int
+        Number of independent fields.
+    seed : int, Generator or None
+        Passed to ``np.random.default_rng``.
+
+    Returns
+    -------
+    ndarray, shape (n_samples, *grid)
+    """
+    S = _as_grid_spectrum(spectrum)
+    n = as_positive_int(n_samples, "n_samples")
+    rng = _rng(seed)
+    op = _Stationary(S)
+    return op.apply(rng.standard_normal((n, *S.shape)), [np.sqrt(op.modes)])[0]
+
+
+def gaussian_field_multichannel(cross_spectrum: ArrayLike, n_samples: int, *, seed: Seed = None) -> Array:
+    """Real multichannel stationary fields with cross-spectrum E[X(k) X(k)^H] / N = Sigma(k).
+
+    ``X(k)`` is the vector of the channels' FFTs over the grid axes, ``N`` the grid size.
+    Method: ``X = sqrt(Sigma(k)) W(k)`` (principal matrix square root) with ``W`` the FFT of white
+    real noise, so the per-channel PSD is ``diag Sigma`` and channel correlations are preserved.
+
+    Parameters
+    ----------
+    cross_spectrum : array_like, shape (*grid, C, C)
+        Hermitian positive semi-definite at every frequency with ``Sigma(-k) == conj(Sigma(k))``.
+    n_samples : int
+    seed : int, Generator or None
+
+    Returns
+    -------
+    ndarray, shape (n_samples, C, *grid)
+        Channels first (torch layout); ``np.moveaxis(x, 1, -1)`` for channels-last.
+    """
+    A = _as_cross_spectrum(cross_spectrum)
+    n = as_positive_int(n_samples, "n_samples")
+    op = _Multichannel(A)
+    z = _rng(seed).standard_normal((n, *op.shape))
+    return op.apply(z, [np.sqrt(op.modes)])[0]
+
+
+def gaussian_field_eigen(U: ArrayLike, S: ArrayLike, n_samples: int, *, seed: Seed = None) -> Array:
+    """Non-stationary Gaussian vectors x ~ N(0, U diag(S) U^T), x = U (sqrt(S) * z).
+
+    Parameters
+    ----------
+    U : array_like, shape (d, d)
+        Orthonormal eigenbasis (columns are modes).
+    S : array_like, shape (d,)
+        Mode variances ``>= 0``.
+    n_samples : int
+    seed : int, Generator or None
+
+    Returns
+    -------
+    ndarray, shape (n_samples, d)
+    """
+    Sa = as_spectrum(S, "S")
+    if Sa.ndim != 1:
+        raise ValueError(f"S must be 1-D, one variance per column of U (got shape {Sa.shape})")
+    Ua = _as_basis(U, Sa.size, "U")
+    n = as_positive_int(n_samples, "n_samples")
+    z = _rng(seed).standard_normal((n, Sa.size))
+    return (z * np.sqrt(Sa)) @ Ua.T
+
+
+def wiener_denoiser(
+    x: ArrayLike,
+    spectrum: ArrayLike,
+    alpha_bar: float,
+    *,
+    output: Literal["eps", "x0"] = "eps",
+    basis: ArrayLike | None = None,
+) -> Array:
+    """Exact MMSE denoiser of x_t = sqrt(ab) x0 + sqrt(1-ab) eps: x0_hat = sqrt(ab) S/lam x, eps_hat = sqrt(1-ab)/lam x.
+
+    ``lam = ab S + 1 - ab`` per mode (Fourier bin, or eigen-direction when ``basis`` is given).
+
+    Parameters
+    ----------
+    x : array_like, shape (..., *grid) or (..., d) with ``basis``
+        Noisy signals (any leading batch/channel axes; the FFT runs over the trailing grid axes).
+    spectrum : array_like, shape (*grid) or (d,)
+    alpha_bar : float in (0, 1)
+    output : {"eps", "x0"}
+    basis : array_like, shape (d, d), optional
+
+    Returns
+    -------
+    ndarray, shape of ``x``
+    """
+    check_choice(output, "output", ("eps", "x0"))
+    ab = float(as_levels([alpha_bar], "alpha_bar")[0])
+    xa = np.asarray(x, dtype=np.float64)
+    if basis is None:
+        S = _as_grid_spectrum(spectrum)
+        if xa.shape[xa.ndim - S.ndim :] != S.shape:
+            raise ValueError(f"x must end with the spectrum's grid shape {S.shape} (got {xa.shape})")
+        axes = _fft_axes(xa.ndim, S.ndim)
+        op: Any = _Stationary(S)
+        op.axes = axes
+    else:
+        S = as_spectrum(spectrum)
+        op = _Eigen(_as_basis(basis, S.size), S.ravel())
+        if xa.shape[-1] != S.size:
+            raise ValueError(f"x must end with d={S.size} coordinates (got shape {xa.shape})")
+    lam = ab * op.modes + (1.0 - ab)
+    g = np.sqrt(ab) * op.modes / lam if output == "x0" else np.sqrt(1.0 - ab) / lam
+    return op.apply(xa, [g])[0]
+
+
+# --------------------------------------------------------------------------------------------
+# samplers
+# --------------------------------------------------------------------------------------------
+def _vp_batches(
+    op: Any, ab: Array, *, sampler: str, eta: float, variance: str, init: str,
+    n: int, rng: np.random.Generator, batch: int, progress: bool | None,
+) -> Iterator[Array]:
+    S = op.modes
+    K = ab.size
+    targets = np.append(ab[1:], 1.0)
+    n_batches = -(-n // batch)
+    bar = _progress_bar(n_batches * K, progress, f"{sampler} sampling")
+    try:
+        done = 0
+        while done < n:
+            b = min(batch, n - done)
+            z = rng.standard_normal((b, *op.shape))
+            if init == "white":  # x_K ~ N(0, I)
+                x = z.copy()
+            else:  # x_K ~ N(0, ab_K S + 1 - ab_K) per mode
+                x = op.apply(z, [np.sqrt(ab[0] * S + 1.0 - ab[0])])[0]
+            for i in range(K):
+                a_t, a_s = float(ab[i]), float(targets[i])
+                last = i == K - 1
+                lam = a_t * S + (1.0 - a_t)
+                beta = -math.expm1(math.log(a_t) - math.log(a_s))  # 1 - a_t / a_s
+                if sampler == "ddim":
+                    # Song et al. eq. (12): x_s = sqrt(a_s) x0_hat + sqrt(1 - a_s - sig^2) eps_hat + sig z
+                    x0_hat, eps_hat = op.apply(x, [math.sqrt(a_t) * S / lam, math.sqrt(1.0 - a_t) / lam])
+                    sig2 = eta**2 * (1.0 - a_s) / (1.0 - a_t) * beta
+                    x0_hat *= math.sqrt(a_s)
+                    eps_hat *= math.sqrt(max(1.0 - a_s - sig2, 0.0))
+                    x = np.add(x0_hat, eps_hat, out=x0_hat)
+                    noise_var = sig2
+                else:
+                    # Ho et al. Alg. 2: x_s = (x_t - beta / sqrt(1 - a_t) eps_hat) / sqrt(1 - beta) + sigma z
+                    (eps_hat,) = op.apply(x, [math.sqrt(1.0 - a_t) / lam])
+                    eps_hat *= beta / math.sqrt(1.0 - a_t)
+                    x = np.subtract(x, eps_hat, out=eps_hat)
+                    x *= 1.0 / math.sqrt(1.0 - beta)
+                    # no noise on the final step
+                    noise_var = 0.0 if last else (beta if variance == "beta" else (1.0 - a_s) / (1.0 - a_t) * beta)
+                if noise_var > 0.0:
+                    rng.standard_normal(out=z)  # white real noise in signal space
+                    z *= math.sqrt(noise_var)
+                    x += z
+                bar.update(1)
+            done += b
+            yield x
+    finally:
+        bar.close()
+
+
+def _ve_batches(
+    op: Any, sig: Array, *, sampler: str, init: str,
+    n: int, rng: np.random.Generator, batch: int, progress: bool | None,
+) -> Iterator[Array]:
+    S = op.modes
+    K = sig.size
+    targets = np.append(sig[1:], 0.0)
+    n_batches = -(-n // batch)
+    bar = _progress_bar(n_batches * K, progress, f"{sampler} sampling")
+    try:
+        done = 0
+        while done < n:
+            b = min(batch, n - done)
+            z = rng.standard_normal((b, *op.shape))
+            if init == "white":  # N(0, sigma_max^2 I)
+                x = sig[0] * z
+            else:  # N(0, S + sigma_max^2)
+                x = op.apply(z, [np.sqrt(S + sig[0] ** 2)])[0]
+            for i in range(K):
+                s_t, s_s = float(sig[i]), float(targets[i])
+                # EDM Alg. 1 (deterministic): d = (x - D(x; t)) / t, Euler predictor, trapezoid corrector
+                (D,) = op.apply(x, [S / (S + s_t**2)])
+                d = (x - D) / s_t
+                x_next = x + (s_s - s_t) * d
+                if sampler == "heun" and s_s != 0.0:
+                    (D2,) = op.apply(x_next, [S / (S + s_s**2)])
+                    d2 = (x_next - D2) / s_s
+                    x_next = x + (s_s - s_t) * (0.5 * d + 0.5 * d2)
+                x = x_next
+                bar.update(1)
+            done += b
+            yield x
+    finally:
+        bar.close()
+
+
+def _make_op(spectrum: ArrayLike, basis: ArrayLike | None) -> Any:
+    if basis is None:
+        return _Stationary(_as_grid_spectrum(spectrum))
+    S = as_spectrum(spectrum)
+    if S.ndim != 1:
+        raise ValueError(f"spectrum must be 1-D (one variance per basis column) when basis is given (got {S.shape})")
+    return _Eigen(_as_basis(basis, S.size), S)
+
+
+def iter_sample(
+    spectrum: ArrayLike,
+    alpha_bar: ArrayLike,
+    *,
+    sampler: Literal["ddim", "ddpm"] = "ddim",
+    eta: float = 0.0,
+    variance: Literal["posterior", "beta"] = "posterior",
+    init: Literal["white", "exact"] = "white",
+    n_samples: int,
+    seed: Seed = None,
+    batch_size: int | None = None,
+    progress: bool | None = None,
+    basis: ArrayLike | None = None,
+) -> Iterator[Array]:
+    """Batches of :func:`sample` (same arguments), so memory stays O(batch_size * field size)."""
+    ab = as_levels(alpha_bar)
+    check_choice(sampler, "sampler", ("ddim", "ddpm"))
+    eta = check_eta(eta)
+    check_choice(variance, "variance", ("posterior", "beta"))
+    check_choice(init, "init", ("white", "exact"))
+    n = as_positive_int(n_samples, "n_samples")
+    op = _make_op(spectrum, basis)
+    batch = _default_batch(batch_size, int(np.prod(op.shape)), n)
+    return _vp_batches(op, ab, sampler=sampler, eta=eta, variance=variance, init=init,
+                       n=n, rng=_rng(seed), batch=batch, progress=progress)
+
+
+def sample(
+    spectrum: ArrayLike,
+    alpha_bar: ArrayLike,
+    *,
+    sampler: Literal["ddim", "ddpm"] = "ddim",
+    eta: float = 0.0,
+    variance: Literal["posterior", "beta"] = "posterior",
+    init: Literal["white", "exact"] = "white",
+    n_samples: int,
+    seed: Seed = None,
+    batch_size: int | None = None,
+    progress: bool | None = None,
+    basis: ArrayLike | None = None,
+) -> Array:
+    """Run a VP sampler on arrays with the exact denoiser: x_s = sqrt(ab_s) x0_hat + sqrt(1-ab_s-s_t^2) eps_hat + s_t z.
+
+    DDIM(eta): ``s_t^2 = eta^2 (1-ab_s)/(1-ab_t) (1-ab_t/ab_s)``. DDPM (Ho et al. Alg. 2):
+    ``x_s = (x_t - beta/sqrt(1-ab_t) eps_hat)/sqrt(1-beta) + sqrt(v) z`` with ``beta = 1-ab_t/ab_s``
+    and ``v = (1-ab_s)/(1-ab_t) beta`` (``variance="posterior"``) or ``beta`` (``"beta"``), no noise
+    on the final step. ``x0_hat, eps_hat`` come from the Wiener filter (FFT, or the eigenbasis);
+    ``z`` is white real noise in signal space. A final step to ``ab = 1`` follows the schedule.
+
+    Parameters
+    ----------
+    spectrum : array_like, shape (*grid), or (d,) with ``basis``
+        Data PSD on the FFT grid (Hermitian-symmetric), or PCA eigenvalues.
+    alpha_bar : array_like, shape (K,)
+        Strictly increasing levels in (0, 1), noisiest first.
+    sampler : {"ddim", "ddpm"}
+    eta : float in [0, 1]
+        DDIM stochasticity (ignored by DDPM).
+    variance : {"posterior", "beta"}
+        DDPM injected variance (ignored by DDIM).
+    init : {"white", "exact"}
+        ``x_K ~ N(0, I)`` or the true marginal ``N(0, ab_K S + 1 - ab_K)`` per mode.
+    n_samples : int
+    seed : int, Generator or None
+        ``np.random.default_rng(seed)``; the stream depends on ``seed`` and ``batch_size``.
+    batch_size : int, optional
+        Samples simulated at once (default: about 2**20 array elements per batch).
+    progress : bool, optional
+        tqdm progress bar; default on only when stderr is a terminal.
+    basis : array_like, shape (d, d), optional
+        Orthonormal eigenbasis ``U`` (non-stationary data ``N(0, U diag(S) U^T)``).
+
+    Returns
+    -------
+    ndarray, shape (n_samples, *spectrum.shape)
+    """
+    return np.concatenate(list(iter_sample(
+        spectrum, alpha_bar, sampler=sampler, eta=eta, variance=variance, init=init,
+        n_samples=n_samples, seed=seed, batch_size=batch_size, progress=progress, basis=basis,
+    )), axis=0)
+
+
+def iter_sample_ve(
+    spectrum: ArrayLike,
+    sigmas: ArrayLike,
+    *,
+    sampler: Literal["euler", "heun"] = "euler",
+    init: Literal["white", "exact"] = "white",
+    n_samples: int,
+    seed: Seed = None,
+    batch_size: int | None = None,
+    progress: bool | None = None,
+    basis: ArrayLike | None = None,
+) -> Iterator[Array]:
+    """Batches of :func:`sample_ve` (same arguments)."""
+    sig = as_sigmas(sigmas)
+    check_choice(sampler, "sampler", ("euler", "heun"))
+    check_choice(init, "init", ("white", "exact"))
+    n = as_positive_int(n_samples, "n_samples")
+    op = _make_op(spectrum, basis)
+    batch = _default_batch(batch_size, int(np.prod(op.shape)), n)
+    return _ve_batches(op, sig, sampler=sampler, init=init, n=n, rng=_rng(seed), batch=batch, progress=progress)
+
+
+def sample_ve(
+    spectrum: ArrayLike,
+    sigmas: ArrayLike,
+    *,
+    sampler: Literal["euler", "heun"] = "euler",
+    init: Literal["white", "exact"] = "white",
+    n_samples: int,
+    seed: Seed = None,
+    batch_size: int | None = None,
+    progress: bool | None = None,
+    basis: ArrayLike | None = None,
+) -> Array:
+    """Run a VE sampler on arrays with the exact denoiser: x_s = D + (s/t)(x_t - D), D = S/(S+t^2) x.
+
+    ``sampler="euler"`` is the step above; ``"heun"`` is EDM Algorithm 1 without churn: Euler
+    predictor, then ``x_s = x_t + (s - t)(d_t + d_s)/2`` with ``d = (x - D(x; sigma))/sigma``
+    evaluated at the predictor, except on the final step to ``sigma = 0``.
+
+    Parameters
+    ----------
+    spectrum : array_like, shape (*grid), or (d,) with ``basis``
+    sigmas : array_like, shape (K,)
+        Positive, strictly decreasing, noisiest first; a final step to 0 follows.
+    sampler : {"euler", "heun"}
+    init : {"white", "exact"}
+        ``N(0, sigma_max^2 I)`` or ``N(0, S + sigma_max^2)`` per mode.
+    n_samples, seed, batch_size, progress, basis
+        As in :func:`sample`.
+
+    Returns
+    -------
+    ndarray, shape (n_samples, *spectrum.shape)
+    """
+    return np.concatenate(list(iter_sample_ve(
+        spectrum, sigmas, sampler=sampler, init=init, n_samples=n_samples, seed=seed,
+        batch_size=batch_size, progress=progress, basis=basis,
+    )), axis=0)
+
+
+def sample_multichannel(
+    cross_spectrum: ArrayLike,
+    alpha_bar: ArrayLike,
+    *,
+    sampler: Literal["ddim", "ddpm"] = "ddim",
+    eta: float = 0.0,
+    variance: Literal["posterior", "beta"] = "posterior",
+    init: Literal["white", "exact"] = "white",
+    n_samples: int,
+    seed: Seed = None,
+    batch_size: int | None = None,
+    progress: bool | None = None,
+) -> Array:
+    """:func:`sample` for multichannel (e.g. RGB) fields; the Wiener filter is a C x C matrix per frequency.
+
+    ``x0_hat(k) = sqrt(ab) Sigma (ab Sigma + (1-ab) I)^-1 X(k)`` (and likewise ``eps_hat``); the
+    noise is white per channel and pixel. Per eigen-mode of ``Sigma(k)`` this is the scalar sampler.
+
+    Parameters
+    ----------
+    cross_spectrum : array_like, shape (*grid, C, C)
+        As in :func:`gaussian_field_multichannel`.
+    alpha_bar, sampler, eta, variance, init, n_samples, seed, batch_size, progress
+        As in :func:`sample`.
+
+    Returns
+    -------
+    ndarray, shape (n_samples, C, *grid)
+    """
+    ab = as_levels(alpha_bar)
+    check_choice(sampler, "sampler", ("ddim", "ddpm"))
+    eta = check_eta(eta)
+    check_choice(variance, "variance", ("posterior", "beta"))
+    check_choice(init, "init", ("white", "exact"))
+    n = as_positive_int(n_samples, "n_samples")
+    op = _Multichannel(_as_cross_spectrum(cross_spectrum))
+    batch = _default_batch(batch_size, int(np.prod(op.shape)), n)
+    return np.concatenate(list(_vp_batches(
+        op, ab, sampler=sampler, eta=eta, variance=variance, init=init,
+        n=n, rng=_rng(seed), batch=batch, progress=progress,
+    )), axis=0)
+
+
+def sample_multichannel_ve(
+    cross_spectrum: ArrayLike,
+    sigmas: ArrayLike,
+    *,
+    sampler: Literal["euler", "heun"] = "euler",
+    init: Literal["white", "exact"] = "white",
+    n_samples: int,
+    seed: Seed = None,
+    batch_size: int | None = None,
+    progress: bool | None = None,
+) -> Array:
+    """:func:`sample_ve` for multichannel fields (matrix Wiener filter D = Sigma (Sigma + s^2 I)^-1 X).
+
+    Returns an array of shape (n_samples, C, *grid); arguments as in :func:`sample_ve` and
+    :func:`sample_multichannel`.
+    """
+    sig = as_sigmas(sigmas)
+    check_choice(sampler, "sampler", ("euler", "heun"))
+    check_choice(init, "init", ("white", "exact"))
+    n = as_positive_int(n_samples, "n_samples")
+    op = _Multichannel(_as_cross_spectrum(cross_spectrum))
+    batch = _default_batch(batch_size, int(np.prod(op.shape)), n)
+    return np.concatenate(list(_ve_batches(
+        op, sig, sampler=sampler, init=init, n=n, rng=_rng(seed), batch=batch, progress=progress,
+    )), axis=0)
+
+
+# --------------------------------------------------------------------------------------------
+# periodograms
+# --------------------------------------------------------------------------------------------
+def _norm_axes(axes: Sequence[int] | None, ndim: int, name: str = "axes") -> tuple[int, ...]:
+    if axes is None:
+        return tuple(range(ndim))
+    out = []
+    for a in axes:
+        if not isinstance(a, (int, np.integer)) or not -ndim <= int(a) < ndim:
+            raise ValueError(f"{name} must be axis indices in [-{ndim}, {ndim}) (got {tuple(axes)})")
+        out.append(int(a) % ndim)
+    if len(set(out)) != len(out):
+        raise ValueError(f"{name} must not repeat an axis (got {tuple(axes)})")
+    return tuple(sorted(out))
+
+
+def empirical_psd(
+    samples: ArrayLike | Iterable[ArrayLike],
+    *,
+    axes: Sequence[int] | None = None,
+    basis: ArrayLike | None = None,
+) -> Array:
+    """Periodogram averaged over the batch: psd_hat[k] = mean_n |fft(x_n)[k]|^2 / N.
+
+    Parameters
+    ----------
+    samples : array_like, shape (n, *field), or an iterator of such batches
+        An iterator (e.g. :func:`iter_sample`) is accumulated batch by batch without
+        concatenation; anything else is converted with ``np.asarray``.
+    axes : sequence of int, optional
+        FFT axes of one field (``0`` is the first axis after the batch axis); default all. Other
+        axes (e.g. channels) are kept. ``N`` is the product of the FFT axes' lengths.
+    basis : array_like, shape (d, d), optional
+        Instead of an FFT, the mean squared coefficient in the orthonormal basis: mean_n (U^T x_n)^2;
+        samples then have shape (n, d).
+
+    Returns
+    -------
+    ndarray, shape field
+    """
+    if isinstance(samples, Iterator):
+        batches: Iterable[ArrayLike] = samples
+    else:
+        batches = [samples]  # type: ignore[list-item]
+    total: Array | None = None
+    count = 0
+    shape: tuple[int, ...] | None = None
+    U = None
+    for batch in batches:
+        x = np.asarray(batch, dtype=np.float64)
+        if x.ndim < 2:
+            raise ValueError(f"samples must have shape (n, *field) with a batch axis first (got {x.shape})")
+        if shape is None:
+            shape = x.shape[1:]
+            if basis is not None:
+                if x.ndim != 2:
+                    raise ValueError(f"samples must have shape (n, d) with basis (got {x.shape})")
+                U = _as_basis(basis, x.shape[1])
+        elif x.shape[1:] != shape:
+            raise ValueError(f"all batches must have the same field shape {shape} (got {x.shape[1:]})")
+        if U is not None:
+            part = np.sum((x @ U) ** 2, axis=0)
+        else:
+            fa = tuple(a + 1 for a in _norm_axes(axes, x.ndim - 1))
+            N = int(np.prod([x.shape[a] for a in fa]))
+            X = sfft.fftn(x, axes=fa, workers=_workers())
+            part = np.sum(X.real**2 + X.imag**2, axis=0) / N
+        total = part if total is None else total + part
+        count += x.shape[0]
+    if total is None or count == 0:
+        raise ValueError("samples must hold at least one sample")
+    return total / count
+
+
+def empirical_cross_spectrum(samples: ArrayLike) -> NDArray[np.complex128]:
+    """Cross-periodogram of multichannel fields: Sigma_hat(k) = mean_n X_n(k) X_n(k)^H / N.
+
+    Parameters
+    ----------
+    samples : array_like, shape (n, C, *grid)
+
+    Returns
+    -------
+    ndarray, complex, shape (*grid, C, C)
+    """
+    x = np.asarray(samples, dtype=np.float64)
+    if x.ndim < 3:
+        raise ValueError(f"samples must have shape (n, C, *grid) (got {x.shape})")
+    fa = tuple(range(2, x.ndim))
+    N = int(np.prod(x.shape[2:]))
+    X = np.moveaxis(sfft.fftn(x, axes=fa, workers=_workers()), 1, -1)  # (n, *grid, C)
+    return np.einsum("n...i,n...j->...ij", X, np.conj(X)) / (N * x.shape[0])
+
+
+def cross_spectrum_modes(cross_spectrum: ArrayLike) -> tuple[Array, NDArray[Any]]:
+    """Eigen-modes of a cross-spectrum: Sigma(k) = V(k) diag(lam(k)) V(k)^H.
+
+    Returns ``lam`` of shape (*grid, C) (the per-mode variances to feed the closed forms) and ``V``
+    of shape (*grid, C, C) (columns are modes; real when ``Sigma`` is real).
+    """
+    return _eigh(_as_cross_spectrum(cross_spectrum))
+
+
+def mode_psd(cross_hat: ArrayLike, V: ArrayLike) -> Array:
+    """Empirical PSD of each eigen-mode: diag(V^H Sigma_hat V), shape (*grid, C).
+
+    With ``V`` from :func:`cross_spectrum_modes` of the true cross-spectrum, each entry follows
+    the same scaled chi^2 law as a scalar periodogram bin (use ``axes`` = the grid axes).
+    """
+    A = np.asarray(cross_hat)
+    Va = np.asarray(V)
+    if A.shape != Va.shape:
+        raise ValueError(f"shape mismatch: cross_hat has shape {A.shape} but V has shape {Va.shape}")
+    return np.real(np.einsum("...ji,...jk,...ki->...i", np.conj(Va), A, Va))
+
+
+# --------------------------------------------------------------------------------------------
+# sampling distribution, z-scores, family-wise tests
+# --------------------------------------------------------------------------------------------
+def _self_conjugate(shape: tuple[int, ...], axes: tuple[int, ...]) -> NDArray[np.bool_]:
+    mask = np.ones(shape, dtype=bool)
+    for ax in axes:
+        n = shape[ax]
+        k = np.arange(n)
+        sc = (2 * k) % n == 0
+        mask &= sc.reshape([-1 if i == ax else 1 for i in range(len(shape))])
+    return mask
+
+
+def psd_dof(shape: Sequence[int], *, axes: Sequence[int] | None = None) -> NDArray[np.int64]:
+    """Chi^2 degrees of freedom per sample of each periodogram bin: 1 at self-conjugate bins, else 2.
+
+    ``axes`` are the FFT axes (default all); ``axes=()`` means no FFT (e.g. PCA coefficients): 1
+    everywhere. Returns an int array of ``shape``.
+    """
+    shp = tuple(int(s) for s in shape)
+    fa = _norm_axes(axes, len(shp))
+    if not fa:
+        return np.ones(shp, dtype=np.int64)
+    return np.where(_self_conjugate(shp, fa), 1, 2).astype(np.int64)
+
+
+def independent_bins(shape: Sequence[int], *, axes: Sequence[int] | None = None) -> NDArray[np.bool_]:
+    """Mask selecting one bin of each conjugate pair {k, -k} (the independent tests of a real field).
+
+    Bins along non-FFT axes are all independent. ``mask.sum()`` is the Bonferroni count ``m``.
+    """
+    shp = tuple(int(s) for s in shape)
+    fa = _norm_axes(axes, len(shp))
+    idx = np.indices(shp)
+    partner = idx.copy()
+    for ax in fa:
+        partner[ax] = (-idx[ax]) % shp[ax]
+    lin = np.ravel_multi_index(tuple(idx), shp)
+    lin_p = np.ravel_multi_index(tuple(partner), shp)
+    return lin <= lin_p
+
+
+def _prepare(psd_hat: ArrayLike, psd_true: ArrayLike) -> tuple[Array, Array]:
+    ph = np.asarray(psd_hat, dtype=np.float64)
+    pt = as_spectrum(psd_true, "psd_true")
+    if ph.shape != pt.shape:
+        raise ValueError(f"shape mismatch: psd_hat has shape {ph.shape} but psd_true has shape {pt.shape}")
+    if not np.all(np.isfinite(ph)) or np.any(ph < 0):
+        raise ValueError("psd_hat must be finite and non-negative")
+    return ph, pt
+
+
+def psd_zscores(
+    psd_hat: ArrayLike,
+    psd_true: ArrayLike,
+    n_samples: int,
+    *,
+    axes: Sequence[int] | None = None,
+    zero_tol: float = 1e-10,
+) -> Array:
+    """Exact normal scores of a periodogram: z = Phi^-1(F_chi2_nu(nu psd_hat / psd_true)), nu = n dof.
+
+    Under the hypothesis that the samples are Gaussian with PSD ``psd_true``, every ``z`` is exactly
+    N(0, 1) (both tails are computed in log space, so large deviations stay finite). Bins where
+    ``psd_true <= zero_tol * max(psd_true)`` are null modes: z = 0 if ``psd_hat`` is also below that
+    level, else ``+inf``.
+
+    Parameters
+    ----------
+    psd_hat, psd_true : array_like, same shape
+    n_samples : int
+        Number of independent samples averaged in ``psd_hat``.
+    axes : sequence of int, optional
+        FFT axes (default all; ``()`` for PCA coefficients), see :func:`psd_dof`.
+    zero_tol : float
+
+    Returns
+    -------
+    ndarray, shape of ``psd_true``
+    """
+    ph, pt = _prepare(psd_hat, psd_true)
+    n = as_positive_int(n_samples, "n_samples")
+    nu = (n * psd_dof(pt.shape, axes=axes)).astype(np.float64)
+    floor = zero_tol * float(pt.max()) if pt.size else 0.0
+    null = pt <= floor
+    z = np.zeros(pt.shape)
+    live = ~null
+    q = nu[live] * ph[live] / pt[live]
+    v = nu[live]
+    lower = q < v  # below the mean: use the lower tail
+    zl = np.empty(q.shape)
+    with np.errstate(divide="ignore"):
+        zl[lower] = special.ndtri_exp(stats.chi2.logcdf(q[lower], v[lower]))
+        zl[~lower] = -special.ndtri_exp(stats.chi2.logsf(q[~lower], v[~lower]))
+    z[live] = zl
+    z[null & (ph > floor)] = np.inf
+    return z
+
+
+def _zcrit(alpha: float, m: int) -> float:
+    if not (0.0 < alpha < 1.0):
+        raise ValueError(f"alpha must lie in (0, 1) (got {alpha!r})")
+    return float(stats.norm.isf(alpha / (2.0 * max(m, 1))))
+
+
+def psd_band(
+    psd_true: ArrayLike,
+    n_samples: int,
+    *,
+    alpha: float = 1e-6,
+    axes: Sequence[int] | None = None,
+    familywise: bool = True,
+) -> tuple[Array, Array]:
+    """Acceptance band for a periodogram: lo, hi = psd_true * chi2_nu.ppf(a/2, 1 - a/2) / nu.
+
+    With ``familywise=True`` the per-bin level is ``a = alpha / m`` (Bonferroni over the ``m``
+    independent bins of :func:`independent_bins`), so all bins fall inside with probability
+    ``>= 1 - alpha``. Returns ``(lo, hi)``, each of the shape of ``psd_true``.
+    """
+    pt = as_spectrum(psd_true, "psd_true")
+    n = as_positive_int(n_samples, "n_samples")
+    m = int(independent_bins(pt.shape, axes=axes).sum()) if familywise else 1
+    if not (0.0 < alpha < 1.0):
+        raise ValueError(f"alpha must lie in (0, 1) (got {alpha!r})")
+    a = alpha / m
+    nu = (n * psd_dof(pt.shape, axes=axes)).astype(np.float64)
+    return pt * stats.chi2.ppf(a / 2, nu) / nu, pt * stats.chi2.isf(a / 2, nu) / nu
+
+
+def psd_confidence(
+    psd_hat: ArrayLike,
+    n_samples: int,
+    *,
+    alpha: float = 0.05,
+    axes: Sequence[int] | None = None,
+    familywise: bool = False,
+) -> tuple[Array, Array]:
+    """Confidence interval for the true PSD: lo, hi = nu psd_hat / chi2_nu.isf(a/2, a/2 lower).
+
+    ``familywise=True`` makes the intervals simultaneous over the independent bins (Bonferroni).
+    Returns ``(lo, hi)`` of the shape of ``psd_hat``.
+    """
+    ph = np.asarray(psd_hat, dtype=np.float64)
+    if not np.all(np.isfinite(ph)) or np.any(ph < 0):
+        raise ValueError("psd_hat must be finite and non-negative")
+    n = as_positive_int(n_samples, "n_samples")
+    if not (0.0 < alpha < 1.0):
+        raise ValueError(f"alpha must lie in (0, 1) (got {alpha!r})")
+    m = int(independent_bins(ph.shape, axes=axes).sum()) if familywise else 1
+    a = alpha / m
+    nu = (n * psd_dof(ph.shape, axes=axes)).astype(np.float64)
+    return nu * ph / stats.chi2.isf(a / 2, nu), nu * ph / stats.chi2.ppf(a / 2, nu)
+
+
+@dataclass(frozen=True)
+class MaxZTest:
+    """Largest |z| over the independent bins and its family-wise (Sidak) p-value."""
+
+    max_abs_z: float
+    pvalue: float
+    n_independent: int
+    argmax: tuple[int, ...]
+
+
+def max_z_test(z: ArrayLike, *, axes: Sequence[int] | None = None) -> MaxZTest:
+    """Family-wise p-value of max |z|: p = 1 - (1 - 2 Phi(-max|z|))^m over m independent bins.
+
+    ``z`` from :func:`psd_zscores`; null bins (z exactly 0 with a zero true PSD) still count, which
+    only makes ``p`` conservative. ``axes`` as in :func:`psd_dof`.
+    """
+    za = np.asarray(z, dtype=np.float64)
+    mask = independent_bins(za.shape, axes=axes)
+    m = int(mask.sum())
+    absz = np.where(mask, np.abs(za), -1.0)
+    i = int(np.argmax(absz))
+    zmax = float(absz.flat[i])
+    if math.isinf(zmax):
+        p = 0.0
+    else:
+        logp1 = math.log(2.0) + float(special.log_ndtr(-zmax))  # per-bin two-sided p, in logs
+        p1 = math.exp(logp1)
+        p = 1.0 if p1 >= 1.0 else -math.expm1(m * math.log1p(-p1))
+    return MaxZTest(zmax, p, m, tuple(int(j) for j in np.unravel_index(i, za.shape)))
+
+
+@dataclass(frozen=True)
+class PsdCheck:
+    """Outcome of :func:`psd_check`: ``passed`` iff ``max_abs_z <= z_crit``."""
+
+    passed: bool
+    max_abs_z: float
+    z_crit: float
+    pvalue: float
+    n_independent: int
+    argmax: tuple[int, ...]
+    alpha: float
+
+
+def psd_check(
+    psd_hat: ArrayLike,
+    psd_true: ArrayLike,
+    n_samples: int,
+    *,
+    alpha: float = 1e-6,
+    axes: Sequence[int] | None = None,
+    zero_tol: float = 1e-10,
+) -> PsdCheck:
+    """Family-wise test that a periodogram comes from ``psd_true``: max |z| <= Phi^-1(1 - alpha/(2m)).
+
+    ``z`` are the exact chi^2 normal scores of :func:`psd_zscores`, ``m`` the number of independent
+    bins, so the false-alarm probability is at most ``alpha`` (Bonferroni). Returns a
+    :class:`PsdCheck` with the Sidak p-value of the observed maximum.
+    """
+    z = psd_zscores(psd_hat, psd_true, n_samples, axes=axes, zero_tol=zero_tol)
+    res = max_z_test(z, axes=axes)
+    zc = _zcrit(alpha, res.n_independent)
+    return PsdCheck(res.max_abs_z <= zc, res.max_abs_z, zc, res.pvalue, res.n_independent, res.argmax, alpha)

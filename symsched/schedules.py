@@ -1,0 +1,908 @@
+"""Standard noise schedules in symsched's convention, and stable conversions between levels.
+
+A *schedule* is ``alpha_bar``: a 1-D float64 array of ``K`` noise levels, strictly increasing in
+the open interval ``(0, 1)``, **noisiest first**; the sampler then takes an implicit final step to
+``alpha_bar = 1`` (clean), which is never stored. Every function here that returns a schedule
+passes it through :func:`symsched._validate.as_levels`.
+
+Two orders appear and are kept apart:
+
+* **sampling order** (symsched): ``alpha_bar[0]`` is the noisiest level, increasing;
+* **training order** (DDPM / diffusers): index ``t = 0 .. T-1`` is the timestep, and the grid
+  ``alphas_cumprod[t] = prod_{s<=t} (1 - beta_s)`` *decreases* with ``t``. Betas, training grids
+  and ``grid`` arguments are in training order; :func:`from_grid` converts.
+
+Conversions (all elementwise, any shape, numerically stable near ``alpha_bar -> 0`` and ``-> 1``):
+log-SNR ``l = log(ab / (1 - ab))``, VE noise ``sigma = sqrt((1 - ab) / ab) = exp(-l / 2)``.
+
+References: Ho et al. DDPM (arXiv 2006.11239); Nichol & Dhariwal, improved DDPM / cosine schedule
+(arXiv 2102.09672); Karras et al. EDM (arXiv 2206.00364); Lin et al., common diffusion noise
+schedules are flawed (arXiv 2305.08891, the leading / trailing / linspace spacings); Hoogeboom
+et al., simple diffusion (arXiv 2301.11093) and Esser et al., SD3 (arXiv 2403.03206) for shifted
+schedules; Sabour et al., Align Your Steps (arXiv 2404.14507).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Optional, Union
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+from scipy.special import expit, logit
+
+from ._validate import as_levels, as_positive_int, check_choice
+
+__all__ = [
+    "linear_betas",
+    "scaled_linear_betas",
+    "cosine_betas",
+    "sigmoid_betas",
+    "training_grid",
+    "betas_to_alpha_bar",
+    "alpha_bar_to_betas",
+    "alpha_bar_to_log_snr",
+    "log_snr_to_alpha_bar",
+    "alpha_bar_to_sigmas",
+    "sigmas_to_alpha_bar",
+    "timesteps",
+    "from_grid",
+    "nearest_timesteps",
+    "karras",
+    "kl_optimal",
+    "shifted",
+    "align_your_steps",
+    "loglinear_interp",
+    "standard_schedule",
+    "STANDARD_SCHEDULES",
+    "SPACINGS",
+    "BETA_SCHEDULES",
+    "AYS_SIGMAS",
+]
+
+Array = NDArray[np.float64]
+
+SPACINGS: tuple[str, ...] = ("leading", "trailing", "linspace")
+BETA_SCHEDULES: tuple[str, ...] = ("linear", "scaled_linear", "cosine", "sigmoid")
+
+#: Align Your Steps 10-step sigma tables (11 entries: 10 steps from the first to the last entry),
+#: Sabour, Fidler, Kreis, "Align Your Steps: Optimizing Sampling Schedules in Diffusion Models",
+#: arXiv 2404.14507, as published on the authors' project page (NVIDIA Toronto AI Lab, "AlignYourSteps
+#: /howto"). The last entry 0.0291671582 is Stable Diffusion's smallest training sigma (timestep 0);
+#: samplers replace it by 0 (clean), which in symsched is the implicit final step.
+AYS_SIGMAS: dict[str, tuple[float, ...]] = {
+    "sd15": (
+        14.6146412293, 6.4745760956, 3.8636745985, 2.6946151520, 1.8841921177, 1.3943805092,
+        0.9642583904, 0.6523686016, 0.3977456272, 0.1515232662, 0.0291671582,
+    ),
+    "sdxl": (
+        14.6146412293, 6.3184485287, 3.7681790315, 2.1811480769, 1.3405244945, 0.8620721141,
+        0.5550693289, 0.3798540708, 0.2332364134, 0.1114188177, 0.0291671582,
+    ),
+}
+
+#: Every named standard schedule accepted by :func:`standard_schedule`.
+STANDARD_SCHEDULES: tuple[str, ...] = (
+    "linear-leading",
+    "linear-trailing",
+    "linear-linspace",
+    "scaled_linear-leading",
+    "scaled_linear-trailing",
+    "scaled_linear-linspace",
+    "cosine",
+    "sigmoid",
+    "karras",
+    "kl_optimal",
+    "shifted",
+    "ays-sd15",
+    "ays-sdxl",
+)
+
+_GRID_NAMES = {
+    "linear-leading": ("linear", "leading"),
+    "linear-trailing": ("linear", "trailing"),
+    "linear-linspace": ("linear", "linspace"),
+    "scaled_linear-leading": ("scaled_linear", "leading"),
+    "scaled_linear-trailing": ("scaled_linear", "trailing"),
+    "scaled_linear-linspace": ("scaled_linear", "linspace"),
+    "cosine": ("cosine", None),
+    "sigmoid": ("sigmoid", None),
+}
+
+# ---------------------------------------------------------------------------------------------
+# small validators (schedule-specific; the generic ones live in symsched._validate)
+# ---------------------------------------------------------------------------------------------
+
+
+def _real(value: Any, name: str) -> float:
+    if isinstance(value, bool):
+        raise ValueError(f"{name} must be a real number (got {value!r})")
+    try:
+        val = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a real number (got {value!r})") from None
+    if not math.isfinite(val):
+        raise ValueError(f"{name} must be finite (got {value!r})")
+    return val
+
+
+def _positive(value: Any, name: str) -> float:
+    val = _real(value, name)
+    if val <= 0:
+        raise ValueError(f"{name} must be positive (got {value!r})")
+    return val
+
+
+def _nonneg_int(value: Any, name: str) -> int:
+    if isinstance(value, bool):
+        raise ValueError(f"{name} must be a non-negative integer (got {value!r})")
+    try:
+        ok = int(value) == value
+    except (TypeError, ValueError):
+        ok = False
+    if not ok or int(value) < 0:
+        raise ValueError(f"{name} must be a non-negative integer (got {value!r})")
+    return int(value)
+
+
+def _pos_int(value: Any, name: str) -> int:
+    try:
+        return as_positive_int(value, name)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a positive integer (got {value!r})") from None
+
+
+def _float_array(value: ArrayLike, name: str) -> Array:
+    try:
+        arr = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name} must be an array of real numbers ({exc})") from None
+    if arr.size == 0:
+        raise ValueError(f"{name} must not be empty")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} must be finite (found NaN or inf)")
+    return arr
+
+
+def _open_unit(value: ArrayLike, name: str) -> Array:
+    arr = _float_array(value, name)
+    if np.any(arr <= 0) or np.any(arr >= 1):
+        raise ValueError(
+            f"{name} must lie in the open interval (0, 1) (got min {arr.min():.17g}, max {arr.max():.17g})"
+        )
+    return arr
+
+
+def _as_grid(grid: ArrayLike, name: str = "grid") -> Array:
+    """A training-order grid: 1-D, in (0, 1), strictly decreasing in t (``grid[t] = alphas_cumprod[t]``)."""
+    arr = _open_unit(grid, name)
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be 1-D (got shape {arr.shape})")
+    if arr.size > 1 and np.any(np.diff(arr) >= 0):
+        i = int(np.argmax(np.diff(arr)))
+        raise ValueError(
+            f"{name} must be strictly decreasing in the timestep t (training order, "
+            f"{name}[t] = alphas_cumprod[t]): {name}[{i}]={arr[i]!r} <= {name}[{i + 1}]={arr[i + 1]!r}"
+        )
+    return arr
+
+
+def _check_out_of_range(ab: Array, name: str, source: str) -> Array:
+    if np.any(ab <= 0):
+        raise ValueError(f"{name} too small: alpha_bar underflows to 0 in float64 for some {source}")
+    if np.any(ab >= 1):
+        raise ValueError(f"{name} too large: alpha_bar rounds to 1 in float64 for some {source}")
+    return ab
+
+
+# ---------------------------------------------------------------------------------------------
+# conversions
+# ---------------------------------------------------------------------------------------------
+
+
+def alpha_bar_to_log_snr(alpha_bar: ArrayLike) -> Array:
+    r"""Log signal-to-noise ratio :math:`\ell = \log(\bar\alpha / (1-\bar\alpha))`, elementwise.
+
+    Parameters
+    ----------
+    alpha_bar : array_like, any shape
+        Levels in the open interval (0, 1).
+
+    Returns
+    -------
+    ndarray, same shape, float64
+        Finite log-SNR values.
+
+    Raises
+    ------
+    ValueError
+        If ``alpha_bar`` is empty, not finite or outside (0, 1).
+    """
+    ab = _open_unit(alpha_bar, "alpha_bar")
+    return np.asarray(logit(ab), dtype=np.float64)
+
+
+def log_snr_to_alpha_bar(log_snr: ArrayLike) -> Array:
+    r"""Inverse of :func:`alpha_bar_to_log_snr`: :math:`\bar\alpha = \operatorname{expit}(\ell)`.
+
+    Computed so that both :math:`\bar\alpha` and :math:`1-\bar\alpha` keep full relative
+    precision: for :math:`\ell \ge 0` the result is ``1 - expit(-l)``, otherwise ``expit(l)``.
+
+    Parameters
+    ----------
+    log_snr : array_like, any shape
+        Finite log-SNR values (|l| below about 36.7 for alpha_bar < 1, above -745 for > 0).
+
+    Returns
+    -------
+    ndarray, same shape, float64, in (0, 1)
+
+    Raises
+    ------
+    ValueError
+        If ``log_snr`` is empty or not finite, or maps to alpha_bar 0 or 1 in float64.
+    """
+    l = _float_array(log_snr, "log_snr")
+    ab = np.where(l >= 0, 1.0 - expit(-np.abs(l)), expit(-np.abs(l)))
+    return _check_out_of_range(np.asarray(ab, dtype=np.float64), "log_snr", "entries (|log_snr| too large)")
+
+
+def alpha_bar_to_sigmas(alpha_bar: ArrayLike) -> Array:
+    r"""VE noise level :math:`\sigma = \sqrt{(1-\bar\alpha)/\bar\alpha} = e^{-\ell/2}`, elementwise.
+
+    Parameters
+    ----------
+    alpha_bar : array_like, any shape
+        Levels in (0, 1). A schedule (increasing) maps to decreasing sigmas, noisiest first.
+
+    Returns
+    -------
+    ndarray, same shape, float64, positive
+
+    Raises
+    ------
+    ValueError
+        If ``alpha_bar`` is empty, not finite or outside (0, 1).
+    """
+    return np.exp(-0.5 * alpha_bar_to_log_snr(alpha_bar))
+
+
+def sigmas_to_alpha_bar(sigmas: ArrayLike) -> Array:
+    r"""Inverse of :func:`alpha_bar_to_sigmas`: :math:`\bar\alpha = 1/(1+\sigma^2)`, elementwise.
+
+    Evaluated as ``log_snr_to_alpha_bar(-2 log sigma)``, which never overflows and keeps the
+    relative precision of both :math:`\bar\alpha` and :math:`1-\bar\alpha`.
+
+    Parameters
+    ----------
+    sigmas : array_like, any shape
+        Positive, finite VE noise levels (the clean level sigma = 0 is implicit in symsched).
+
+    Returns
+    -------
+    ndarray, same shape, float64, in (0, 1)
+
+    Raises
+    ------
+    ValueError
+        If ``sigmas`` is empty, not finite or not positive, or so small (< ~1e-8) that alpha_bar
+        rounds to 1.
+    """
+    s = _float_array(sigmas, "sigmas")
+    if np.any(s <= 0):
+        raise ValueError(
+            f"sigmas must be positive (the final step to sigma=0 is implicit; got min {s.min():g})"
+        )
+    l = -2.0 * np.log(s)
+    try:
+        return log_snr_to_alpha_bar(l)
+    except ValueError as exc:
+        raise ValueError(str(exc).replace("log_snr", "sigmas", 1)) from None
+
+
+def betas_to_alpha_bar(betas: ArrayLike) -> Array:
+    r"""Training grid :math:`\bar\alpha_t = \prod_{s \le t} (1-\beta_s)`, in training order.
+
+    ``1 - alpha_bar`` keeps full relative precision where ``alpha_bar >= 1/2`` (computed as
+    ``-expm1(cumsum(log1p(-betas)))``); below 1/2 a plain cumulative product is used.
+
+    Parameters
+    ----------
+    betas : array_like, shape (T,)
+        Per-step variances in the open interval (0, 1), training order (t = 0 first).
+
+    Returns
+    -------
+    ndarray, shape (T,), float64
+        ``alphas_cumprod``, strictly decreasing in t. Reverse it (``[::-1]``) for symsched order.
+
+    Raises
+    ------
+    ValueError
+        If ``betas`` is not 1-D, empty, not finite, outside (0, 1) (``beta = 1`` is zero terminal
+        SNR, which symsched cannot represent), or if the product underflows to 0.
+    """
+    b = _open_unit(betas, "betas")
+    if b.ndim != 1:
+        raise ValueError(f"betas must be 1-D (got shape {b.shape})")
+    log_ab = np.cumsum(np.log1p(-b))
+    high = log_ab >= -math.log(2.0)
+    ab = np.where(high, 1.0 + np.expm1(log_ab), np.cumprod(1.0 - b))
+    if np.any(ab <= 0):
+        t = int(np.argmax(ab <= 0))
+        raise ValueError(f"betas: alphas_cumprod underflows to 0 in float64 at t={t}")
+    return ab
+
+
+def alpha_bar_to_betas(alpha_bar: ArrayLike) -> Array:
+    r"""Inverse of :func:`betas_to_alpha_bar`: :math:`\beta_t = 1 - \bar\alpha_t/\bar\alpha_{t-1}`.
+
+    With :math:`\bar\alpha_{-1} = 1`, computed as ``(ab[t-1] - ab[t]) / ab[t-1]`` (the
+    difference is exact in floating point), so small betas keep full relative precision.
+    A beta close to 1 cannot carry ``1 - beta = ab[t]/ab[t-1]`` more precisely than about
+    ``1e-16 / (ab[t]/ab[t-1])`` relative, so the round trip ``alpha_bar -> betas -> alpha_bar`` is
+    accurate to 1e-12 (relative, in both ``ab`` and ``1 - ab``) whenever every ratio
+    ``ab[t]/ab[t-1]`` is at least about 1e-3 (float64 betas cannot do better for larger jumps;
+    use log-SNR or sigmas, which round-trip to 1e-12 for any levels, instead).
+
+    Parameters
+    ----------
+    alpha_bar : array_like, shape (T,)
+        Training-order grid: in (0, 1), strictly decreasing in t. For a symsched schedule
+        (noisiest first) pass ``alpha_bar[::-1]``.
+
+    Returns
+    -------
+    ndarray, shape (T,), float64, in (0, 1)
+
+    Raises
+    ------
+    ValueError
+        If ``alpha_bar`` is not 1-D, empty, not finite, outside (0, 1) or not strictly decreasing.
+    """
+    ab = _as_grid(alpha_bar, "alpha_bar")
+    prev = np.concatenate(([1.0], ab[:-1]))
+    return (prev - ab) / prev
+
+
+# ---------------------------------------------------------------------------------------------
+# training grids (betas, training order)
+# ---------------------------------------------------------------------------------------------
+
+
+def _check_beta_range(beta_start: Any, beta_end: Any) -> tuple[float, float]:
+    b0 = _real(beta_start, "beta_start")
+    b1 = _real(beta_end, "beta_end")
+    for v, n in ((b0, "beta_start"), (b1, "beta_end")):
+        if not 0 < v < 1:
+            raise ValueError(f"{n} must lie in the open interval (0, 1) (got {v!r})")
+    return b0, b1
+
+
+def linear_betas(T: int = 1000, *, beta_start: float = 1e-4, beta_end: float = 0.02) -> Array:
+    r"""DDPM linear betas :math:`\beta_t = \beta_0 + (\beta_1-\beta_0)\, t/(T-1)`, shape (T,).
+
+    Ho et al. (2020) use T=1000, 1e-4 to 0.02 (diffusers ``beta_schedule="linear"``).
+    Computed in float64 (diffusers uses float32; the grids agree to ~1e-7 relative).
+    """
+    T = _pos_int(T, "T")
+    b0, b1 = _check_beta_range(beta_start, beta_end)
+    return np.linspace(b0, b1, T, dtype=np.float64)
+
+
+def scaled_linear_betas(T: int = 1000, *, beta_start: float = 0.00085, beta_end: float = 0.012) -> Array:
+    r"""Stable Diffusion betas, linear in :math:`\sqrt\beta`: ``linspace(sqrt(b0), sqrt(b1), T)**2``, shape (T,).
+
+    Defaults are Stable Diffusion 1.x / 2.x / XL's (diffusers ``beta_schedule="scaled_linear"``).
+    """
+    T = _pos_int(T, "T")
+    b0, b1 = _check_beta_range(beta_start, beta_end)
+    return np.linspace(math.sqrt(b0), math.sqrt(b1), T, dtype=np.float64) ** 2
+
+
+def cosine_betas(T: int = 1000, *, s: float = 0.008, max_beta: float = 0.999) -> Array:
+    r"""Nichol–Dhariwal cosine betas :math:`\beta_t = \min(1 - f(t+1)/f(t), \beta_{max})`, shape (T,).
+
+    :math:`f(t) = \cos^2\!\big(\tfrac{t/T + s}{1+s}\tfrac{\pi}{2}\big)` (diffusers
+    ``"squaredcos_cap_v2"``). The last beta is capped at ``max_beta`` because ``f(T) = 0``.
+    """
+    T = _pos_int(T, "T")
+    s = _real(s, "s")
+    if s <= 0:
+        raise ValueError(f"s must be positive (got {s!r})")
+    max_beta = _real(max_beta, "max_beta")
+    if not 0 < max_beta < 1:
+        raise ValueError(f"max_beta must lie in the open interval (0, 1) (got {max_beta!r})")
+    t = np.arange(T + 1, dtype=np.float64) / T
+    f = np.cos((t + s) / (1.0 + s) * (np.pi / 2.0)) ** 2
+    return np.minimum(1.0 - f[1:] / f[:-1], max_beta)
+
+
+def sigmoid_betas(T: int = 1000, *, beta_start: float = 1e-4, beta_end: float = 0.02) -> Array:
+    r"""GeoDiff sigmoid betas :math:`\beta_t = \beta_0 + (\beta_1-\beta_0)\,\operatorname{expit}(u_t)`, shape (T,).
+
+    ``u = linspace(-6, 6, T)`` (diffusers ``DDPMScheduler(beta_schedule="sigmoid")``; defaults are
+    the diffusers scheduler defaults).
+    """
+    T = _pos_int(T, "T")
+    b0, b1 = _check_beta_range(beta_start, beta_end)
+    return expit(np.linspace(-6.0, 6.0, T)) * (b1 - b0) + b0
+
+
+def training_grid(beta_schedule: str = "linear", *, num_train_timesteps: int = 1000, **kwargs: Any) -> Array:
+    r"""Training grid ``alphas_cumprod`` of a named beta family, shape (T,), training order.
+
+    Parameters
+    ----------
+    beta_schedule : {"linear", "scaled_linear", "cosine", "sigmoid"}
+        Beta family (see :func:`linear_betas`, :func:`scaled_linear_betas`, :func:`cosine_betas`,
+        :func:`sigmoid_betas`).
+    num_train_timesteps : int
+        T, the number of training timesteps.
+    **kwargs
+        Passed to the beta function (``beta_start``/``beta_end``, or ``s``/``max_beta``).
+
+    Returns
+    -------
+    ndarray, shape (T,), float64
+        ``alphas_cumprod[t]``, strictly decreasing in t.
+    """
+    check_choice(beta_schedule, "beta_schedule", BETA_SCHEDULES)
+    fn = {
+        "linear": linear_betas,
+        "scaled_linear": scaled_linear_betas,
+        "cosine": cosine_betas,
+        "sigmoid": sigmoid_betas,
+    }[beta_schedule]
+    T = _pos_int(num_train_timesteps, "num_train_timesteps")
+    try:
+        betas = fn(T, **kwargs)
+    except TypeError as exc:
+        raise ValueError(f"training_grid({beta_schedule!r}): bad keyword argument ({exc})") from None
+    return betas_to_alpha_bar(betas)
+
+
+# ---------------------------------------------------------------------------------------------
+# timestep selection on a training grid
+# ---------------------------------------------------------------------------------------------
+
+
+def timesteps(
+    num_steps: int,
+    *,
+    spacing: str = "leading",
+    num_train_timesteps: int = 1000,
+    steps_offset: int = 0,
+) -> NDArray[np.int64]:
+    r"""Integer timesteps (descending) that diffusers' ``DDIMScheduler.set_timesteps`` selects.
+
+    With ``T = num_train_timesteps`` and ``K = num_steps``:
+
+    * ``"leading"``: ``r = T // K``; ``t = round(arange(K) * r)[::-1] + steps_offset``
+      (T=1000, K=10: 900, 800, ..., 0);
+    * ``"trailing"``: ``r = T / K``; ``round(arange(T, 0, -r))[:K] - 1``, i.e. ``t_i = round(T - i r) - 1``
+      up to NumPy's float fill of ``arange`` (T=1000, K=10: 999, 899, ..., 99);
+    * ``"linspace"``: ``round(linspace(0, T - 1, K))[::-1]`` (T=1000, K=10: 999, 888, ..., 0).
+
+    As in diffusers, ``steps_offset`` only shifts the ``"leading"`` spacing (Stable Diffusion
+    configs use ``steps_offset=1``). Unlike diffusers (whose ``np.arange`` with a float step can
+    return K+1 trailing timesteps ending in -1, e.g. for K=61), exactly K timesteps are returned.
+
+    Parameters
+    ----------
+    num_steps : int
+        K, with ``1 <= K <= num_train_timesteps``.
+    spacing : {"leading", "trailing", "linspace"}
+    num_train_timesteps : int
+        T, length of the training grid.
+    steps_offset : int
+        Non-negative offset added to the leading timesteps.
+
+    Returns
+    -------
+    ndarray, shape (K,), int64
+        Distinct timesteps in ``[0, T-1]``, descending (noisiest first, as diffusers).
+
+    Raises
+    ------
+    ValueError
+        Bad spacing, non-positive counts, ``K > T``, or leading timesteps shifted past ``T - 1``.
+    """
+    K = _pos_int(num_steps, "num_steps")
+    T = _pos_int(num_train_timesteps, "num_train_timesteps")
+    check_choice(spacing, "spacing", SPACINGS)
+    offset = _nonneg_int(steps_offset, "steps_offset")
+    if K > T:
+        raise ValueError(f"num_steps must not exceed num_train_timesteps={T} (got {K})")
+    if spacing == "linspace":
+        t = np.linspace(0, T - 1, K).round()[::-1].astype(np.int64)
+    elif spacing == "leading":
+        ratio = T // K
+        t = (np.arange(0, K) * ratio).round()[::-1].astype(np.int64) + offset
+        if t[0] > T - 1:
+            raise ValueError(
+                f"steps_offset={offset} shifts the leading timesteps past num_train_timesteps - 1 = {T - 1} "
+                f"(largest timestep {int(t[0])})"
+            )
+    else:  # trailing
+        # np.arange's own float fill (as diffusers), truncated to K values
+        t = np.round(np.arange(T, 0, -(T / K))[:K]).astype(np.int64) - 1
+    return np.ascontiguousarray(t)
+
+
+def from_grid(grid_alpha_bar: ArrayLike, timesteps: ArrayLike) -> Array:
+    r"""Schedule ``grid[timesteps]`` in symsched order (noisiest first): shape (K,).
+
+    Parameters
+    ----------
+    grid_alpha_bar : array_like, shape (T,)
+        Training-order grid ``alphas_cumprod`` (strictly decreasing in t, in (0, 1)).
+    timesteps : array_like of int, shape (K,)
+        Distinct timesteps in ``[0, T-1]``, any order (diffusers returns them descending).
+
+    Returns
+    -------
+    ndarray, shape (K,), float64
+        ``grid[sorted(timesteps, descending)]``: strictly increasing, noisiest first.
+
+    Raises
+    ------
+    ValueError
+        Bad grid, non-integer / out-of-range / repeated timesteps.
+    """
+    grid = _as_grid(grid_alpha_bar, "grid_alpha_bar")
+    ts = np.asarray(timesteps)
+    if ts.ndim != 1 or ts.size == 0:
+        raise ValueError(f"timesteps must be a non-empty 1-D array (got shape {ts.shape})")
+    if ts.dtype == bool or not (np.issubdtype(ts.dtype, np.integer) or np.issubdtype(ts.dtype, np.floating)):
+        raise ValueError(f"timesteps must be integers (got dtype {ts.dtype})")
+    if np.issubdtype(ts.dtype, np.floating):
+        if not np.all(np.isfinite(ts)) or np.any(ts != np.round(ts)):
+            raise ValueError("timesteps must be integers (found a non-integer value)")
+    ts = ts.astype(np.int64)
+    T = grid.size
+    if np.any(ts < 0) or np.any(ts > T - 1):
+        raise ValueError(f"timesteps must lie in [0, {T - 1}] for a grid of length {T} (got {ts.min()}..{ts.max()})")
+    ts_sorted = np.sort(ts)[::-1]
+    if np.any(np.diff(ts_sorted) == 0):
+        dup = int(ts_sorted[np.argmax(np.diff(ts_sorted) == 0)])
+        raise ValueError(f"timesteps must be distinct (timestep {dup} is repeated)")
+    return as_levels(grid[ts_sorted], "from_grid result")
+
+
+def nearest_timesteps(alpha_bar: ArrayLike, grid: ArrayLike) -> NDArray[np.int64]:
+    r"""For each level, the grid timestep nearest in log-SNR: ``argmin_t |l(ab_k) - l(grid_t)|``.
+
+    Parameters
+    ----------
+    alpha_bar : array_like, shape (K,)
+        A schedule (noisiest first, strictly increasing in (0, 1)).
+    grid : array_like, shape (T,)
+        Training-order grid (strictly decreasing in t). Levels beyond the grid's range snap to
+        its end points.
+
+    Returns
+    -------
+    ndarray, shape (K,), int64
+        Timesteps, descending (noisiest first).
+
+    Raises
+    ------
+    ValueError
+        Bad inputs, or two levels snapping to the same timestep (the grid is too coarse for K
+        levels in that range; use fewer steps or pass a finer grid).
+    """
+    ab = as_levels(alpha_bar, "alpha_bar")
+    g = _as_grid(grid, "grid")
+    lg = alpha_bar_to_log_snr(g)  # decreasing in t
+    la = alpha_bar_to_log_snr(ab)
+    inc = lg[::-1]  # increasing, index T-1-t
+    pos = np.searchsorted(inc, la)
+    lo = np.clip(pos - 1, 0, inc.size - 1)
+    hi = np.clip(pos, 0, inc.size - 1)
+    pick = np.where(np.abs(la - inc[lo]) <= np.abs(inc[hi] - la), lo, hi)
+    ts = (g.size - 1 - pick).astype(np.int64)
+    if np.any(np.diff(ts) == 0):
+        k = int(np.argmax(np.diff(ts) == 0))
+        raise ValueError(
+            f"levels alpha_bar[{k}] and alpha_bar[{k + 1}] snap to the same grid timestep {int(ts[k])}: "
+            f"the grid is too coarse for these levels (use fewer steps or a finer grid)"
+        )
+    return ts
+
+
+# ---------------------------------------------------------------------------------------------
+# continuous schedules
+# ---------------------------------------------------------------------------------------------
+
+
+def _sigma_range(sigma_min: Any, sigma_max: Any) -> tuple[float, float]:
+    lo = _positive(sigma_min, "sigma_min")
+    hi = _positive(sigma_max, "sigma_max")
+    if not hi > lo:
+        raise ValueError(f"sigma_max must be greater than sigma_min (got sigma_min={lo!r}, sigma_max={hi!r})")
+    return lo, hi
+
+
+def _levels_from_sigmas(sig: Array, label: str) -> Array:
+    try:
+        ab = sigmas_to_alpha_bar(sig)
+    except ValueError as exc:
+        raise ValueError(f"{label}: {exc}") from None
+    return as_levels(ab, f"{label} alpha_bar")
+
+
+def karras(K: int, *, sigma_min: float = 0.002, sigma_max: float = 80.0, rho: float = 7.0) -> Array:
+    r"""EDM schedule :math:`\sigma_i = (\sigma_{max}^{1/\rho} + \tfrac{i}{K-1}(\sigma_{min}^{1/\rho} - \sigma_{max}^{1/\rho}))^\rho`.
+
+    ``i = 0..K-1`` (K=1 gives ``sigma_max``), then :math:`\bar\alpha = 1/(1+\sigma^2)`; the
+    sampler's final step to sigma = 0 is the implicit one. Karras et al. 2022, eq. (5).
+
+    Parameters
+    ----------
+    K : int
+        Number of levels (sampling steps).
+    sigma_min, sigma_max : float
+        Positive end points, ``sigma_min < sigma_max`` (EDM defaults 0.002, 80).
+    rho : float
+        Positive warping exponent (7 in EDM).
+
+    Returns
+    -------
+    ndarray, shape (K,), float64
+        ``alpha_bar``, noisiest first.
+    """
+    K = _pos_int(K, "K")
+    lo, hi = _sigma_range(sigma_min, sigma_max)
+    rho = _positive(rho, "rho")
+    ramp = np.linspace(0.0, 1.0, K) if K > 1 else np.zeros(1)
+    a, b = hi ** (1.0 / rho), lo ** (1.0 / rho)
+    sig = (a + ramp * (b - a)) ** rho
+    sig[0] = hi  # exact end points (the power amplifies round-off in b - a)
+    if K > 1:
+        sig[-1] = lo
+    return _levels_from_sigmas(sig, f"karras(K={K}, sigma_min={lo:g}, sigma_max={hi:g}, rho={rho:g})")
+
+
+def kl_optimal(K: int, *, sigma_min: float = 0.002, sigma_max: float = 80.0) -> Array:
+    r"""Tangent law :math:`\sigma_i = \tan\theta_i`, :math:`\theta = \operatorname{linspace}(\arctan\sigma_{max}, \arctan\sigma_{min}, K)`.
+
+    Equal steps in the angle :math:`\theta = \arctan\sigma` (the DDIM rotation angle for a unit
+    mode, MATH.md §7.6), then :math:`\bar\alpha = 1/(1+\sigma^2) = \cos^2\theta`. K=1 gives
+    ``sigma_max``. Defaults as :func:`karras`.
+
+    Returns
+    -------
+    ndarray, shape (K,), float64
+        ``alpha_bar``, noisiest first.
+    """
+    K = _pos_int(K, "K")
+    lo, hi = _sigma_range(sigma_min, sigma_max)
+    sig = np.tan(np.linspace(math.atan(hi), math.atan(lo), K))
+    sig[0] = hi  # exact end points
+    if K > 1:
+        sig[-1] = lo
+    return _levels_from_sigmas(sig, f"kl_optimal(K={K}, sigma_min={lo:g}, sigma_max={hi:g})")
+
+
+_DEFAULT_SHIFT = 3.0
+
+
+def shifted(
+    K: int,
+    *,
+    shift: float = _DEFAULT_SHIFT,
+    base: Union[str, ArrayLike] = "flow",
+    log_snr_min: float = -15.0,
+    log_snr_max: float = 15.0,
+) -> Array:
+    r"""Log-SNR shifted schedule :math:`\ell_i = \ell^{base}_i - 2\log(\text{shift})`.
+
+    ``shift > 1`` moves every level towards more noise, as for high-resolution models.
+
+    Base schedules (``u_i = 1 - i/K``, ``i = 0..K-1``: uniform time, noisiest first; the level
+    ``u = 0`` is replaced by symsched's implicit final step to clean):
+
+    * ``"flow"`` (SD3, Esser et al. 2024): rectified flow ``x = (1-t) x0 + t eps``, with
+      :math:`\ell(t) = 2\log((1-t)/t)` and ``t`` linear in ``u`` between the times where
+      :math:`\ell` = ``log_snr_max`` and ``log_snr_min``. The shift equals SD3's time shift
+      ``t' = shift t / (1 + (shift - 1) t)``.
+    * ``"cosine"`` (simple diffusion, Hoogeboom et al. 2023): clipped cosine
+      :math:`\ell(u) = -2\log\tan(a u + b)`, ``b = arctan(exp(-l_max/2))``,
+      ``a = arctan(exp(-l_min/2)) - b``; simple diffusion's ``shift = d/64`` for resolution d.
+    * an array: any schedule ``alpha_bar`` of length K, shifted as is.
+
+    Parameters
+    ----------
+    K : int
+        Number of levels.
+    shift : float
+        Positive shift factor (SD3 uses 3.0).
+    base : {"flow", "cosine"} or array_like, shape (K,)
+    log_snr_min, log_snr_max : float
+        Clipping range of the named base schedules (``log_snr_min < log_snr_max``).
+
+    Returns
+    -------
+    ndarray, shape (K,), float64
+        ``alpha_bar``, noisiest first.
+    """
+    K = _pos_int(K, "K")
+    shift = _positive(shift, "shift")
+    if isinstance(base, str):
+        check_choice(base, "base", ("flow", "cosine"))
+        lmin = _real(log_snr_min, "log_snr_min")
+        lmax = _real(log_snr_max, "log_snr_max")
+        if not lmax > lmin:
+            raise ValueError(f"log_snr_max must be greater than log_snr_min (got {lmin!r}, {lmax!r})")
+        u = 1.0 - np.arange(K, dtype=np.float64) / K
+        if base == "flow":
+            t_hi, t_lo = float(expit(-lmin / 2.0)), float(expit(-lmax / 2.0))
+            t = t_lo + u * (t_hi - t_lo)
+            l = -2.0 * logit(t)
+        else:
+            b = math.atan(math.exp(-lmax / 2.0))
+            a = math.atan(math.exp(-lmin / 2.0)) - b
+            l = -2.0 * np.log(np.tan(a * u + b))
+    else:
+        ab0 = as_levels(base, "base")
+        if ab0.size != K:
+            raise ValueError(f"base must hold K={K} levels (got {ab0.size})")
+        l = alpha_bar_to_log_snr(ab0)
+    try:
+        ab = log_snr_to_alpha_bar(l - 2.0 * math.log(shift))
+    except ValueError as exc:
+        raise ValueError(f"shifted(shift={shift:g}): {exc}") from None
+    return as_levels(ab, f"shifted(K={K}, shift={shift:g}) alpha_bar")
+
+
+def loglinear_interp(values: ArrayLike, num: int) -> Array:
+    r"""Log-linear resampling of a decreasing positive sequence to ``num`` points.
+
+    The Align-Your-Steps recipe: ``np.interp(linspace(0, 1, num), linspace(0, 1, n),
+    log(values[::-1]))``, exponentiated and reversed.
+
+    Parameters
+    ----------
+    values : array_like, shape (n,), n >= 2
+        Positive, strictly decreasing values (e.g. sigmas, noisiest first).
+    num : int
+        Number of output points (>= 1).
+
+    Returns
+    -------
+    ndarray, shape (num,), float64, decreasing
+    """
+    v = _float_array(values, "values")
+    if v.ndim != 1 or v.size < 2:
+        raise ValueError(f"values must be 1-D with at least 2 entries (got shape {v.shape})")
+    if np.any(v <= 0):
+        raise ValueError("values must be positive (log-linear interpolation)")
+    if np.any(np.diff(v) >= 0):
+        raise ValueError("values must be strictly decreasing")
+    num = _pos_int(num, "num")
+    xs = np.linspace(0.0, 1.0, v.size)
+    ys = np.log(v[::-1])
+    new = np.interp(np.linspace(0.0, 1.0, num), xs, ys)
+    return np.exp(new)[::-1].copy()
+
+
+def align_your_steps(K: int = 10, *, model: str = "sd15") -> Array:
+    r"""Align-Your-Steps schedule (Sabour et al. 2024, arXiv 2404.14507) for K sampling steps.
+
+    The published 10-step table has 11 sigmas (:data:`AYS_SIGMAS`). As in the authors' recipe,
+    K steps use K+1 sigmas: the table itself when K = 10, else :func:`loglinear_interp` of the
+    table to K+1 points. The last of the K+1 sigmas is the step to (nearly) clean, which samplers
+    set to 0 and symsched takes as the implicit final step; the first K become the levels.
+    So K=10 gives sigmas 14.6146412293 ... 0.1515232662 (SD1.5). (diffusers' ``AysSchedules``
+    lists the same 10 levels, rounded, followed by a final 0.0: that 0 is the implicit clean step
+    and is dropped; its timestep lists, e.g. 999, 850, ..., 24 for SD1.5, are these levels snapped
+    to the Stable Diffusion grid, see :func:`nearest_timesteps`.)
+
+    Parameters
+    ----------
+    K : int
+        Number of levels (sampling steps).
+    model : {"sd15", "sdxl"}
+
+    Returns
+    -------
+    ndarray, shape (K,), float64
+        ``alpha_bar = 1/(1+sigma^2)``, noisiest first.
+    """
+    K = _pos_int(K, "K")
+    check_choice(model, "model", tuple(AYS_SIGMAS))
+    table = np.asarray(AYS_SIGMAS[model], dtype=np.float64)
+    sig = table.copy() if K + 1 == table.size else loglinear_interp(table, K + 1)
+    return _levels_from_sigmas(sig[:K], f"align_your_steps(K={K}, model={model!r})")
+
+
+# ---------------------------------------------------------------------------------------------
+# single entry point
+# ---------------------------------------------------------------------------------------------
+
+
+def standard_schedule(
+    name: str,
+    steps: int,
+    *,
+    grid: Optional[ArrayLike] = None,
+    spacing: Optional[str] = None,
+    steps_offset: int = 0,
+) -> Array:
+    r"""Named standard schedule of ``steps`` levels, noisiest first: shape (steps,).
+
+    How the K levels are chosen:
+
+    * DDPM-grid names ``"linear-<spacing>"``, ``"scaled_linear-<spacing>"``, ``"cosine"``,
+      ``"sigmoid"``: K timesteps of the training grid (``grid`` if given, else the named
+      1000-step beta family, :func:`training_grid`) chosen by :func:`timesteps` with the spacing
+      (the name's suffix; for ``"cosine"``/``"sigmoid"`` the ``spacing`` argument, default
+      ``"leading"`` as in diffusers), then ``alpha_bar = alphas_cumprod[timesteps]`` reversed into
+      noisiest-first order (:func:`from_grid`). ``steps_offset`` applies to leading spacing.
+    * ``"karras"``, ``"kl_optimal"``: :func:`karras` / :func:`kl_optimal` with EDM end points
+      (0.002, 80), or, if ``grid`` is given, the grid's smallest and largest sigma.
+    * ``"shifted"``: :func:`shifted` with its defaults (rectified-flow base, shift 3, SD3); with
+      ``grid``, the base's log-SNR clipping range is chosen so that the shifted levels span the
+      grid's log-SNR range.
+    * ``"ays-sd15"``, ``"ays-sdxl"``: :func:`align_your_steps`.
+
+    For the continuous names a given ``grid`` restricts the levels to grid levels: each level
+    moves to the nearest grid level in log-SNR (:func:`nearest_timesteps`); if two levels land
+    on the same grid level a ValueError says so.
+
+    Parameters
+    ----------
+    name : str
+        One of :data:`STANDARD_SCHEDULES`.
+    steps : int
+        K, the number of levels (sampling steps).
+    grid : array_like, shape (T,), optional
+        Training-order grid ``alphas_cumprod`` (strictly decreasing in t), any length T >= K.
+    spacing : {"leading", "trailing", "linspace"}, optional
+        Only for ``"cosine"`` and ``"sigmoid"``, or equal to the name's own suffix.
+    steps_offset : int
+        Offset for leading spacing (DDPM-grid names only).
+
+    Returns
+    -------
+    ndarray, shape (K,), float64
+        Strictly increasing levels in (0, 1), noisiest first (passes ``as_levels``).
+    """
+    check_choice(name, "name", STANDARD_SCHEDULES)
+    K = _pos_int(steps, "steps")
+    g = None if grid is None else _as_grid(grid, "grid")
+    if spacing is not None:
+        check_choice(spacing, "spacing", SPACINGS)
+    if name in _GRID_NAMES:
+        family, own = _GRID_NAMES[name]
+        if own is not None and spacing is not None and spacing != own:
+            raise ValueError(f"spacing={spacing!r} conflicts with schedule {name!r} (its spacing is {own!r})")
+        sp = own or spacing or "leading"
+        if g is None:
+            g = training_grid(family)
+        ts = timesteps(K, spacing=sp, num_train_timesteps=g.size, steps_offset=steps_offset)
+        return from_grid(g, ts)
+    if spacing is not None:
+        raise ValueError(f"spacing applies only to DDPM-grid schedules, not to {name!r}")
+    if _nonneg_int(steps_offset, "steps_offset") != 0:
+        raise ValueError(f"steps_offset applies only to DDPM-grid schedules, not to {name!r}")
+    if name in ("karras", "kl_optimal"):
+        fn = karras if name == "karras" else kl_optimal
+        if g is None:
+            ab = fn(K)
+        else:
+            sg = alpha_bar_to_sigmas(g)
+            ab = fn(K, sigma_min=float(sg[0]), sigma_max=float(sg[-1]))
+    elif name == "shifted":
+        if g is None:
+            ab = shifted(K)
+        else:  # clip the base so that the shifted levels span the grid's log-SNR range
+            lg = alpha_bar_to_log_snr(g)
+            d = 2.0 * math.log(_DEFAULT_SHIFT)
+            ab = shifted(K, shift=_DEFAULT_SHIFT, log_snr_min=float(lg[-1]) + d, log_snr_max=float(lg[0]) + d)
+    else:
+        ab = align_your_steps(K, model=name.split("-", 1)[1])
+    if g is not None:
+        ab = from_grid(g, nearest_timesteps(ab, g))
+    return as_levels(ab, f"{name} schedule")

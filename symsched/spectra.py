@@ -1,0 +1,768 @@
+"""Data spectra: parametric models, estimators from data, and loaders.
+
+A *spectrum* is an array of mode variances ``S >= 0`` (MATH.md §1). For stationary data the
+modes are the Fourier modes and ``S`` is the power spectral density on the FFT grid; for colour
+images the modes are the ``C`` eigen-directions of the colour cross-spectrum at each frequency;
+for non-stationary data they are the principal components.
+
+Conventions used throughout:
+
+* FFT-grid arrays are in NumPy FFT order (DC at index 0, frequencies from ``np.fft.fftfreq``,
+  in cycles per sample); use ``np.fft.fftshift`` for display.
+* PSD normalisation: ``S[k] = E |fft(x)[k]|^2 / n`` with ``n`` the number of samples of one
+  signal/image (per channel). A white field of variance 1 has ``S = 1`` everywhere, and the
+  per-pixel variance is ``mean(S)`` (Parseval).
+* Spectra of real data are Hermitian symmetric, ``S[k] == S[-k]``; the estimators enforce it
+  exactly by averaging ``k`` and ``-k`` (which are equal in exact arithmetic).
+* Every estimator returns a float64, finite, non-negative array.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import os
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Optional, Sequence, Union
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from ._io import load_npy
+from ._validate import as_positive_int, as_spectrum, check_choice
+
+__all__ = [
+    "fft_frequencies",
+    "power_law",
+    "band_limited",
+    "matern",
+    "gaussian",
+    "psd2d",
+    "radial_psd",
+    "colour_eigen_psd",
+    "pca_spectrum",
+    "welch_psd",
+    "natural_patches",
+    "natural_patches_spectrum",
+    "load_spectrum",
+    "BUILTIN_SPECTRA",
+    "NATURAL_PATCH_IMAGES",
+    "MEAN_MODES",
+]
+
+Array = NDArray[np.float64]
+
+#: Names accepted by :func:`load_spectrum` after the ``"builtin:"`` prefix.
+BUILTIN_SPECTRA: tuple[str, ...] = ("natural-patches",)
+#: scikit-image photographs (RGB, shipped inside the scikit-image wheel: no download) used by
+#: :func:`natural_patches`.
+NATURAL_PATCH_IMAGES: tuple[str, ...] = ("astronaut", "chelsea", "coffee", "rocket")
+#: Mean handling of the image estimators.
+MEAN_MODES: tuple[str, ...] = ("none", "dataset", "image")
+_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+_CHUNK_ELEMENTS = 1 << 22  # complex values per FFT chunk (64 MiB)
+
+
+# ---------------------------------------------------------------------------------------------
+# helpers
+# ---------------------------------------------------------------------------------------------
+
+
+def _real(value: Any, name: str) -> float:
+    if isinstance(value, bool):
+        raise ValueError(f"{name} must be a real number (got {value!r})")
+    try:
+        val = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a real number (got {value!r})") from None
+    if not math.isfinite(val):
+        raise ValueError(f"{name} must be finite (got {value!r})")
+    return val
+
+
+def _positive(value: Any, name: str) -> float:
+    val = _real(value, name)
+    if val <= 0:
+        raise ValueError(f"{name} must be positive (got {value!r})")
+    return val
+
+
+def _pos_int(value: Any, name: str) -> int:
+    try:
+        return as_positive_int(value, name)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a positive integer (got {value!r})") from None
+
+
+def _grid_shape(shape: Union[int, Sequence[int]]) -> tuple[int, ...]:
+    if isinstance(shape, (int, np.integer)) and not isinstance(shape, bool):
+        shape = (int(shape),)
+    if isinstance(shape, (str, bytes)):
+        raise ValueError(f"shape must be an int or a tuple of 1 or 2 ints (got {shape!r})")
+    try:
+        dims = tuple(shape)  # type: ignore[arg-type]
+    except TypeError:
+        raise ValueError(f"shape must be an int or a tuple of 1 or 2 ints (got {shape!r})") from None
+    if len(dims) not in (1, 2):
+        raise ValueError(
+            f"shape must have 1 or 2 dimensions (a 1-D signal or a 2-D image; got {dims!r}); "
+            "for colour images build one spectrum per channel"
+        )
+    return tuple(_pos_int(d, "shape entries") for d in dims)
+
+
+def fft_frequencies(shape: Union[int, Sequence[int]]) -> Array:
+    r"""Radial frequency :math:`|f| = \sqrt{\sum_i f_i^2}` on the FFT grid, cycles per sample.
+
+    Parameters
+    ----------
+    shape : int or tuple of 1 or 2 ints
+        Grid shape ``(n,)`` or ``(H, W)``; each axis uses ``np.fft.fftfreq``.
+
+    Returns
+    -------
+    ndarray, shape ``shape``, float64
+        ``|f|`` in ``[0, sqrt(ndim)/2]``, DC at index 0.
+    """
+    dims = _grid_shape(shape)
+    axes = np.meshgrid(*[np.fft.fftfreq(n) for n in dims], indexing="ij")
+    return np.sqrt(sum(a * a for a in axes))
+
+
+def _reflect(a: np.ndarray, axes: Sequence[int]) -> np.ndarray:
+    """``a`` at the negated frequency ``-k mod n`` along ``axes``."""
+    out = np.flip(a, axis=tuple(axes))
+    return np.roll(out, 1, axis=tuple(axes))
+
+
+def _hermitian(a: np.ndarray, axes: Sequence[int]) -> np.ndarray:
+    """Average of ``a[k]`` and ``a[-k]``: exactly Hermitian symmetric (``+`` is commutative)."""
+    return 0.5 * (a + _reflect(a, axes))
+
+
+def _finish(spec: np.ndarray, name: str) -> Array:
+    """Clip round-off negatives, check and return a float64 spectrum."""
+    return as_spectrum(np.maximum(np.asarray(spec, dtype=np.float64), 0.0), name)
+
+
+# ---------------------------------------------------------------------------------------------
+# parametric models
+# ---------------------------------------------------------------------------------------------
+
+
+def power_law(
+    shape: Union[int, Sequence[int]],
+    *,
+    alpha: float = 2.0,
+    c: float = 1.0,
+    floor: Optional[float] = None,
+) -> Array:
+    r"""Power-law PSD :math:`S(f) = c / \max(|f|, f_0)^\alpha` on the FFT grid.
+
+    Natural images have :math:`\alpha \approx 2` in 2-D. The frequency floor :math:`f_0`
+    regularises the singular DC term: DC (and any :math:`|f| < f_0`) gets :math:`c/f_0^\alpha`.
+
+    Parameters
+    ----------
+    shape : int or tuple of 1 or 2 ints
+        Grid shape ``(n,)`` or ``(H, W)``.
+    alpha : float
+        Finite exponent (0 is white; negative values give blue noise).
+    c : float
+        Positive amplitude: the PSD at ``|f| = 1`` cycle per sample.
+    floor : float, optional
+        Frequency floor :math:`f_0 > 0` in cycles per sample. Default ``1 / max(shape)``, the
+        fundamental, so DC gets the value of the lowest non-zero frequency along the longest axis.
+
+    Returns
+    -------
+    ndarray, shape ``shape``, float64
+        Positive, Hermitian symmetric.
+    """
+    dims = _grid_shape(shape)
+    alpha = _real(alpha, "alpha")
+    c = _positive(c, "c")
+    f0 = 1.0 / max(dims) if floor is None else _positive(floor, "floor")
+    f = np.maximum(fft_frequencies(dims), f0)
+    with np.errstate(over="ignore"):
+        spec = c * f ** (-alpha)
+    if not np.all(np.isfinite(spec)) or np.any(spec <= 0):
+        raise ValueError(
+            f"power_law overflows/underflows in float64 for alpha={alpha:g}, c={c:g}, floor={f0:g}"
+        )
+    return _finish(spec, "power_law spectrum")
+
+
+def band_limited(
+    shape: Union[int, Sequence[int]],
+    *,
+    cutoff: float = 0.25,
+    level: float = 1.0,
+    floor: float = 0.0,
+) -> Array:
+    r"""Ideal low-pass PSD: :math:`S = \text{level}` for :math:`|f| \le f_c`, else ``floor``.
+
+    Parameters
+    ----------
+    shape : int or tuple of 1 or 2 ints
+        Grid shape ``(n,)`` or ``(H, W)``.
+    cutoff : float
+        Cut-off :math:`f_c` in cycles per sample, ``0 <= f_c``; ``0`` keeps only DC.
+    level : float
+        Positive in-band PSD.
+    floor : float
+        Out-of-band PSD, ``0 <= floor`` (0 gives exactly zero modes).
+
+    Returns
+    -------
+    ndarray, shape ``shape``, float64
+        Non-negative, Hermitian symmetric.
+    """
+    dims = _grid_shape(shape)
+    fc = _real(cutoff, "cutoff")
+    if fc < 0:
+        raise ValueError(f"cutoff must be non-negative (cycles per sample; got {cutoff!r})")
+    level = _positive(level, "level")
+    floor = _real(floor, "floor")
+    if floor < 0:
+        raise ValueError(f"floor must be non-negative (got {floor!r})")
+    spec = np.where(fft_frequencies(dims) <= fc, level, floor)
+    return _finish(spec, "band_limited spectrum")
+
+
+def matern(
+    shape: Union[int, Sequence[int]],
+    *,
+    nu: float = 1.5,
+    length_scale: float = 4.0,
+    variance: float = 1.0,
+) -> Array:
+    r"""Matérn PSD :math:`S(f) \propto (2\nu/\ell^2 + 4\pi^2|f|^2)^{-(\nu + d/2)}`, normalised so ``mean(S) = variance``.
+
+    The PSD of a stationary field with Matérn covariance of smoothness :math:`\nu` and length
+    scale :math:`\ell` (in samples) in ``d = len(shape)`` dimensions (Rasmussen & Williams eq.
+    4.15). ``nu = inf`` is the Gaussian (squared-exponential) kernel,
+    :math:`S \propto \exp(-2\pi^2\ell^2|f|^2)`. The normalisation makes the per-pixel variance of
+    the periodic field equal ``variance``.
+
+    Parameters
+    ----------
+    shape : int or tuple of 1 or 2 ints
+        Grid shape ``(n,)`` or ``(H, W)``.
+    nu : float
+        Positive smoothness, or ``np.inf``.
+    length_scale : float
+        Positive length scale in samples.
+    variance : float
+        Positive per-sample variance (``mean(S)``).
+
+    Returns
+    -------
+    ndarray, shape ``shape``, float64
+        Non-negative (far tails may underflow to 0 for the Gaussian), Hermitian symmetric.
+    """
+    from scipy.special import logsumexp
+
+    dims = _grid_shape(shape)
+    if isinstance(nu, bool):
+        raise ValueError(f"nu must be a positive number or inf (got {nu!r})")
+    try:
+        nu_f = float(nu)
+    except (TypeError, ValueError):
+        raise ValueError(f"nu must be a positive number or inf (got {nu!r})") from None
+    if not (nu_f > 0):  # also rejects NaN
+        raise ValueError(f"nu must be a positive number or inf (got {nu!r})")
+    ell = _positive(length_scale, "length_scale")
+    var = _positive(variance, "variance")
+    f2 = fft_frequencies(dims) ** 2
+    if math.isinf(nu_f):
+        log_s = -2.0 * math.pi**2 * ell**2 * f2
+    else:
+        log_s = -(nu_f + len(dims) / 2.0) * np.log(2.0 * nu_f / ell**2 + 4.0 * math.pi**2 * f2)
+    log_s = log_s - (logsumexp(log_s) - math.log(log_s.size))
+    return _finish(var * np.exp(log_s), "matern spectrum")
+
+
+def gaussian(shape: Union[int, Sequence[int]], *, length_scale: float = 4.0, variance: float = 1.0) -> Array:
+    r"""Gaussian-kernel PSD :math:`S \propto \exp(-2\pi^2\ell^2|f|^2)`, ``mean(S) = variance``.
+
+    Same as ``matern(shape, nu=np.inf, ...)``; see :func:`matern`.
+    """
+    return matern(shape, nu=np.inf, length_scale=length_scale, variance=variance)
+
+
+# ---------------------------------------------------------------------------------------------
+# estimators
+# ---------------------------------------------------------------------------------------------
+
+
+def _real_data(x: ArrayLike, name: str) -> np.ndarray:
+    arr = np.asarray(x)
+    if arr.dtype == object or np.iscomplexobj(arr) or arr.dtype == bool:
+        raise ValueError(f"{name} must hold real numbers (got dtype {arr.dtype})")
+    try:
+        arr = arr.astype(np.float64, copy=False)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name} must be an array of real numbers ({exc})") from None
+    if arr.size == 0:
+        raise ValueError(f"{name} must not be empty (got shape {arr.shape})")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} must be finite (found NaN or inf)")
+    return arr
+
+
+def _image_batch(images: ArrayLike, name: str = "images") -> np.ndarray:
+    """N×H×W -> N×H×W×1; N×H×W×C kept."""
+    arr = _real_data(images, name)
+    if arr.ndim == 3:
+        return arr[..., None]
+    if arr.ndim == 4:
+        return arr
+    raise ValueError(
+        f"{name} must be a batch N×H×W or N×H×W×C (got shape {arr.shape}); pass one image as x[None]"
+    )
+
+
+class _CrossSpectrum:
+    """Streaming accumulator of ``sum_n X_n[k] X_n[k]^H`` (or its diagonal) over images.
+
+    ``X_n = fft2(x_n)`` per channel. Also accumulates the DC vector so that the dataset mean
+    can be removed exactly at the end (it only changes the DC term).
+    """
+
+    def __init__(self, full: bool) -> None:
+        self.full = full
+        self.n = 0
+        self.shape: Optional[tuple[int, int, int]] = None
+        self.acc: Optional[np.ndarray] = None
+        self.dc_sum: Optional[np.ndarray] = None
+
+    def add(self, batch: np.ndarray, mean: str) -> None:
+        n, h, w, c = batch.shape
+        if self.shape is None:
+            self.shape = (h, w, c)
+            self.acc = np.zeros((h, w, c, c) if self.full else (h, w, c), dtype=np.complex128 if self.full else np.float64)
+            self.dc_sum = np.zeros(c, dtype=np.complex128)
+        step = max(1, _CHUNK_ELEMENTS // max(1, h * w * c))
+        for i in range(0, n, step):
+            X = np.fft.fft2(batch[i : i + step], axes=(1, 2))
+            if mean == "image":
+                X[:, 0, 0, :] = 0.0
+            self.dc_sum += X[:, 0, 0, :].sum(axis=0)
+            if self.full:
+                self.acc += np.einsum("nhwi,nhwj->hwij", X, X.conj(), optimize=True)
+            else:
+                self.acc += (X.real**2 + X.imag**2).sum(axis=0)
+            self.n += X.shape[0]
+
+    def result(self, mean: str) -> np.ndarray:
+        assert self.shape is not None and self.acc is not None and self.dc_sum is not None
+        h, w, _ = self.shape
+        out = self.acc / (self.n * h * w)
+        if mean == "dataset":
+            m = self.dc_sum / self.n
+            if self.full:
+                out[0, 0] -= np.outer(m, m.conj()) / (h * w)
+            else:
+                out[0, 0] -= (np.abs(m) ** 2) / (h * w)
+        return out
+
+
+def psd2d(images: ArrayLike, *, mean: str = "none") -> Array:
+    r"""Averaged periodogram :math:`S[k] = \frac{1}{N}\sum_n |\mathrm{fft2}(x_n)[k]|^2 / (HW)`, per channel.
+
+    Parameters
+    ----------
+    images : array_like, shape (N, H, W) or (N, H, W, C)
+        A batch of real images (a single image must be passed as ``x[None]``).
+    mean : {"none", "dataset", "image"}
+        ``"none"``: the raw second moment (the PSD a zero-mean Gaussian model needs, DC includes
+        the mean); ``"dataset"``: subtract the per-channel mean over the whole batch;
+        ``"image"``: subtract each image's own per-channel mean (DC becomes 0).
+
+    Returns
+    -------
+    ndarray, shape (H, W) or (H, W, C), float64
+        FFT order, Hermitian symmetric. White noise of variance 1 gives 1.
+    """
+    check_choice(mean, "mean", MEAN_MODES)
+    batch = _image_batch(images)
+    acc = _CrossSpectrum(full=False)
+    acc.add(batch, mean)
+    spec = _hermitian(acc.result(mean), (0, 1))
+    if np.ndim(images) == 3:
+        spec = spec[..., 0]
+    return _finish(spec, "psd2d result")
+
+
+def colour_eigen_psd(images: ArrayLike, *, mean: str = "none") -> Array:
+    r"""Eigenvalues of the colour cross-spectral matrix at each frequency: shape (H, W, C).
+
+    :math:`M_{ij}[k] = \frac{1}{N}\sum_n X_{n,i}[k]\,\overline{X_{n,j}[k]} / (HW)` with
+    :math:`X_{n,i} = \mathrm{fft2}(x_{n,\cdot,\cdot,i})` is a C×C Hermitian positive
+    semi-definite matrix per frequency; its C real eigenvalues are the variances of the C modes
+    at that frequency (MATH.md §1), so the result is a symsched spectrum of ``H*W*C`` modes.
+    For C = 1 this equals :func:`psd2d`.
+
+    Parameters
+    ----------
+    images : array_like, shape (N, H, W, C)
+        Real image batch (channels last).
+    mean : {"none", "dataset", "image"}
+        Mean handling, as in :func:`psd2d`.
+
+    Returns
+    -------
+    ndarray, shape (H, W, C), float64
+        Eigenvalues in descending order along the last axis, clipped at 0; FFT order;
+        Hermitian symmetric over (H, W).
+    """
+    check_choice(mean, "mean", MEAN_MODES)
+    arr = _real_data(images, "images")
+    if arr.ndim != 4:
+        raise ValueError(f"images must be a batch N×H×W×C (got shape {arr.shape})")
+    acc = _CrossSpectrum(full=True)
+    acc.add(arr, mean)
+    return _eigen_modes(acc.result(mean))
+
+
+def _eigen_modes(M: np.ndarray) -> Array:
+    M = 0.5 * (M + np.conj(np.swapaxes(M, -1, -2)))
+    ev = np.linalg.eigvalsh(M)[..., ::-1]
+    return _finish(_hermitian(ev, (0, 1)), "colour eigen-mode spectrum")
+
+
+def radial_psd(psd: ArrayLike, *, channel_axis: Optional[int] = None) -> tuple[Array, Array]:
+    r"""Radially averaged PSD: mean of ``psd`` over rings :math:`|f| \approx r\,\Delta f`.
+
+    A grid point with radial frequency :math:`|f|` (see :func:`fft_frequencies`) goes to bin
+    ``r = round(|f| / df)`` with ``df = 1 / max(grid shape)``; empty bins are dropped (they only
+    occur for non-square grids).
+
+    Parameters
+    ----------
+    psd : array_like
+        A 1-D or 2-D FFT-grid spectrum in FFT order, optionally with one channel axis.
+    channel_axis : int, optional
+        Axis holding channels (e.g. ``-1`` for ``(H, W, C)``); averaged per channel.
+
+    Returns
+    -------
+    freq : ndarray, shape (B,), float64
+        Bin frequencies ``r * df`` in cycles per sample, increasing from 0.
+    psd : ndarray, shape (B,) or (B, C), float64
+        Ring means.
+    """
+    from scipy import ndimage
+
+    spec = as_spectrum(psd, "psd")
+    if channel_axis is not None:
+        try:
+            spec = np.moveaxis(spec, channel_axis, -1)
+        except (ValueError, IndexError, TypeError):
+            raise ValueError(f"channel_axis={channel_axis!r} is out of range for psd of shape {spec.shape}") from None
+        grid = spec.shape[:-1]
+    else:
+        grid = spec.shape
+    if len(grid) not in (1, 2):
+        raise ValueError(
+            f"psd must be a 1-D or 2-D grid (got grid shape {grid}); set channel_axis for channels"
+        )
+    df = 1.0 / max(grid)
+    labels = np.rint(fft_frequencies(grid) / df).astype(np.int64)
+    bins = np.unique(labels)
+    if channel_axis is None:
+        out = np.asarray(ndimage.mean(spec, labels=labels, index=bins), dtype=np.float64)
+    else:
+        out = np.stack(
+            [np.asarray(ndimage.mean(spec[..., ch], labels=labels, index=bins)) for ch in range(spec.shape[-1])],
+            axis=-1,
+        ).astype(np.float64)
+    return bins * df, out
+
+
+def pca_spectrum(data: ArrayLike, *, center: bool = True) -> Array:
+    r"""Eigenvalues of the sample covariance of ``data`` (N×D): shape (D,), descending, >= 0.
+
+    ``center=True``: covariance :math:`\frac{1}{N-1}\sum_n (x_n-\bar x)(x_n-\bar x)^T` (as
+    ``np.cov``); ``center=False``: second moment :math:`\frac{1}{N}\sum_n x_n x_n^T` (for data
+    already modelled as zero-mean). Computed from the singular values of the data matrix
+    (``scipy.linalg.svdvals``), which is more accurate than eigen-decomposing the covariance.
+    When D > N the D - N eigenvalues beyond the N singular values are exact zeros (centring
+    removes one more rank: that eigenvalue is zero up to round-off).
+
+    Parameters
+    ----------
+    data : array_like, shape (N, D)
+        N samples of dimension D (N >= 2 when centring).
+    center : bool
+
+    Returns
+    -------
+    ndarray, shape (D,), float64
+        PCA variances (the modes of non-stationary data, MATH.md §1), descending.
+    """
+    from scipy.linalg import svdvals
+
+    x = _real_data(data, "data")
+    if x.ndim != 2:
+        raise ValueError(f"data must be 2-D, N samples × D features (got shape {x.shape})")
+    n, d = x.shape
+    if center:
+        if n < 2:
+            raise ValueError(f"data needs at least 2 samples to estimate a centred covariance (got N={n})")
+        x = x - x.mean(axis=0)
+        denom = n - 1
+    else:
+        denom = n
+    sv = svdvals(x, check_finite=False)
+    ev = np.zeros(d)
+    ev[: sv.size] = sv**2 / denom
+    return _finish(np.sort(ev)[::-1], "pca_spectrum result")
+
+
+def welch_psd(
+    x: ArrayLike,
+    *,
+    fs: float = 1.0,
+    nperseg: int = 256,
+    noverlap: Optional[int] = None,
+    window: Any = "hann",
+    detrend: Any = False,
+) -> tuple[Array, Array]:
+    r"""Two-sided Welch PSD of 1-D signals via ``scipy.signal.welch``, on the FFT grid of ``nperseg``.
+
+    Normalised per sample, like every symsched PSD: white noise of variance :math:`\sigma^2`
+    gives :math:`\sigma^2` at every frequency, whatever ``fs`` (i.e. scipy's ``'density'`` PSD
+    times ``fs``). The result is directly a symsched spectrum of a length-``nperseg`` signal.
+
+    Parameters
+    ----------
+    x : array_like, shape (n,) or (B, n)
+        One signal, or B signals (e.g. audio clips or channels) whose PSDs are averaged.
+    fs : float
+        Sampling rate; only scales the returned frequencies.
+    nperseg : int
+        Segment length, ``nperseg <= n``.
+    noverlap : int, optional
+        Overlap (default ``nperseg // 2``), ``0 <= noverlap < nperseg``.
+    window : str or tuple or array_like
+        Passed to scipy (default Hann).
+    detrend : False, "constant" or "linear"
+        Per-segment detrending passed to scipy. Default ``False`` keeps the raw second moment,
+        as :func:`psd2d` with ``mean="none"``.
+
+    Returns
+    -------
+    freq : ndarray, shape (nperseg,), float64
+        Frequencies in units of ``fs``, in FFT order (``np.fft.fftfreq(nperseg, 1/fs)``).
+    psd : ndarray, shape (nperseg,), float64
+        Two-sided PSD, Hermitian symmetric.
+    """
+    from scipy.signal import welch
+
+    arr = _real_data(x, "x")
+    if arr.ndim not in (1, 2):
+        raise ValueError(f"x must be 1-D (n,) or 2-D (B, n) (got shape {arr.shape})")
+    fs = _positive(fs, "fs")
+    nper = _pos_int(nperseg, "nperseg")
+    if nper > arr.shape[-1]:
+        raise ValueError(f"nperseg={nper} exceeds the signal length n={arr.shape[-1]}")
+    if noverlap is not None:
+        if isinstance(noverlap, bool) or int(noverlap) != noverlap or not 0 <= int(noverlap) < nper:
+            raise ValueError(f"noverlap must be an integer in [0, nperseg) (got {noverlap!r})")
+        noverlap = int(noverlap)
+    if detrend not in (False, "constant", "linear"):
+        raise ValueError(f"detrend must be False, 'constant' or 'linear' (got {detrend!r})")
+    try:
+        freq, p = welch(
+            arr,
+            fs=fs,
+            window=window,
+            nperseg=nper,
+            noverlap=noverlap,
+            detrend=detrend,
+            return_onesided=False,
+            scaling="density",
+            axis=-1,
+        )
+    except ValueError as exc:
+        raise ValueError(f"welch_psd: {exc}") from None
+    p = np.asarray(p, dtype=np.float64) * fs
+    if p.ndim == 2:
+        p = p.mean(axis=0)
+    return np.asarray(freq, dtype=np.float64), _finish(_hermitian(p, (0,)), "welch_psd result")
+
+
+# ---------------------------------------------------------------------------------------------
+# image patches and loaders
+# ---------------------------------------------------------------------------------------------
+
+
+def _to_signed_unit(img: np.ndarray, name: str) -> np.ndarray:
+    """uint8/uint16/float image -> float64 in [-1, 1] (``2 * img_as_float - 1``), RGB."""
+    from skimage.util import img_as_float
+
+    if img.ndim == 2:
+        img = np.repeat(img[..., None], 3, axis=-1)
+    if img.ndim != 3 or img.shape[-1] not in (3, 4):
+        raise ValueError(f"{name}: expected an RGB(A) or grey image (got shape {img.shape})")
+    img = img[..., :3]
+    return 2.0 * img_as_float(img).astype(np.float64) - 1.0
+
+
+def _patches(img: np.ndarray, patch_size: int) -> np.ndarray:
+    """Non-overlapping patch_size² patches from the top-left corner: (n, p, p, 3)."""
+    from skimage.util import view_as_blocks
+
+    p = patch_size
+    h, w = (img.shape[0] // p) * p, (img.shape[1] // p) * p
+    if h == 0 or w == 0:
+        return np.empty((0, p, p, img.shape[-1]))
+    blocks = view_as_blocks(np.ascontiguousarray(img[:h, :w]), (p, p, img.shape[-1]))
+    return blocks.reshape(-1, p, p, img.shape[-1])
+
+
+def _natural_images() -> Iterator[tuple[str, np.ndarray]]:
+    from skimage import data
+
+    for name in NATURAL_PATCH_IMAGES:
+        yield name, np.asarray(getattr(data, name)())
+
+
+@functools.lru_cache(maxsize=4)
+def _natural_patches_cached(patch_size: int) -> np.ndarray:
+    parts = [_patches(_to_signed_unit(img, f"skimage.data.{n}"), patch_size) for n, img in _natural_images()]
+    out = np.concatenate(parts, axis=0)
+    out -= out.mean(axis=(0, 1, 2))
+    out.setflags(write=False)
+    return out
+
+
+def natural_patches(*, patch_size: int = 32) -> Array:
+    r"""Deterministic RGB patches of natural photographs: shape (N, p, p, 3), float64.
+
+    The scikit-image photographs :data:`NATURAL_PATCH_IMAGES` (astronaut, chelsea, coffee,
+    rocket; all shipped inside the scikit-image package, no download) are converted to
+    ``[-1, 1]`` (``2 * img_as_float(img) - 1``, the usual diffusion-model convention), cut into
+    non-overlapping ``p × p`` patches from the top-left corner (remainders dropped), and the
+    per-channel mean over all patches and pixels is subtracted. For p = 32 this gives N = 858.
+
+    Parameters
+    ----------
+    patch_size : int
+        Patch side p.
+
+    Returns
+    -------
+    ndarray, shape (N, p, p, 3), float64
+        A fresh copy (the cached array is read-only).
+    """
+    p = _pos_int(patch_size, "patch_size")
+    return np.array(_natural_patches_cached(p))
+
+
+@functools.lru_cache(maxsize=4)
+def _natural_spectrum_cached(patch_size: int) -> np.ndarray:
+    spec = colour_eigen_psd(_natural_patches_cached(patch_size), mean="none")
+    spec.setflags(write=False)
+    return spec
+
+
+def natural_patches_spectrum(*, patch_size: int = 32) -> Array:
+    r"""Colour eigen-mode PSD of :func:`natural_patches`: shape (p, p, 3), symsched's default spectrum.
+
+    ``colour_eigen_psd(natural_patches(patch_size=p))`` (already mean-removed per channel).
+    Cached in memory; deterministic.
+    """
+    p = _pos_int(patch_size, "patch_size")
+    return np.array(_natural_spectrum_cached(p))
+
+
+def _iter_image_files(folder: Path) -> list[Path]:
+    files = sorted(
+        (f for f in folder.iterdir() if f.is_file() and f.suffix.lower() in _IMAGE_SUFFIXES),
+        key=lambda f: f.name,
+    )
+    if not files:
+        raise ValueError(
+            f"source folder {str(folder)!r} holds no PNG/JPEG images ({', '.join(_IMAGE_SUFFIXES)})"
+        )
+    return files
+
+
+def _folder_spectrum(folder: Path, patch_size: int) -> Array:
+    from PIL import Image, UnidentifiedImageError
+
+    acc = _CrossSpectrum(full=True)
+    for f in _iter_image_files(folder):
+        try:
+            with Image.open(f) as im:
+                img = np.asarray(im.convert("RGB"))
+        except (UnidentifiedImageError, OSError) as exc:
+            raise ValueError(f"source image {str(f)!r} cannot be read ({exc})") from None
+        patches = _patches(_to_signed_unit(img, str(f)), patch_size)
+        if patches.shape[0]:
+            acc.add(patches, "none")
+    if acc.n == 0:
+        raise ValueError(
+            f"source folder {str(folder)!r}: no image is at least {patch_size}×{patch_size} pixels"
+        )
+    return _eigen_modes(acc.result("dataset"))
+
+
+def load_spectrum(source: Union[str, "os.PathLike[str]"], *, patch_size: int = 32) -> Array:
+    r"""Load or estimate a spectrum from ``source``.
+
+    Rules, in order:
+
+    * ``"builtin:natural-patches"``: :func:`natural_patches_spectrum` (shape (p, p, 3)).
+    * A ``.npy`` file: loaded without unpickling (:func:`symsched._io.load_npy`). A
+      floating-point array is taken as the spectrum itself (any shape, must be finite and
+      non-negative); any other dtype is refused.
+    * A folder: every ``*.png``, ``*.jpg``, ``*.jpeg`` file (sorted by name, case-insensitive
+      suffix) is opened with PIL, converted to RGB, scaled to ``[-1, 1]``
+      (``2 * x / 255 - 1`` for 8-bit), cut into non-overlapping ``p × p`` patches from the
+      top-left corner (no resizing; images smaller than p are skipped), the per-channel mean over
+      all patches is removed, and the colour eigen-mode PSD (:func:`colour_eigen_psd`) of all
+      patches is returned, shape (p, p, 3). Patches are streamed image by image, so large folders
+      do not need to fit in memory.
+
+    Parameters
+    ----------
+    source : str or path-like
+    patch_size : int
+        Patch side p for folders and the builtin.
+
+    Returns
+    -------
+    ndarray, float64
+        Finite, non-negative spectrum.
+    """
+    p = _pos_int(patch_size, "patch_size")
+    if isinstance(source, str) and source.startswith("builtin:"):
+        name = source[len("builtin:") :]
+        check_choice(name, "source builtin name", BUILTIN_SPECTRA)
+        return natural_patches_spectrum(patch_size=p)
+    try:
+        path = Path(os.fspath(source))
+    except TypeError:
+        raise ValueError(
+            f"source must be 'builtin:natural-patches', a .npy file or a folder of images (got {source!r})"
+        ) from None
+    if path.is_dir():
+        return _folder_spectrum(path, p)
+    if path.suffix.lower() == ".npy":
+        arr = load_npy(path, "source")
+        if not np.issubdtype(arr.dtype, np.floating):
+            raise ValueError(
+                f"source {str(path)!r} holds a {arr.dtype} array; a .npy spectrum must hold floating-point "
+                "mode variances (estimate one from images with psd2d / colour_eigen_psd first)"
+            )
+        return as_spectrum(arr, f"spectrum in {str(path)!r}")
+    if not path.exists():
+        raise ValueError(f"source {str(path)!r} does not exist")
+    raise ValueError(
+        f"source {str(path)!r} is neither a folder nor a .npy file "
+        "(accepted: 'builtin:natural-patches', a .npy spectrum, a folder of PNG/JPEG images)"
+    )

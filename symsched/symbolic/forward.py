@@ -1,0 +1,53 @@
+"""Forward processes and the exact (Wiener) denoiser, per mode (MATH.md §2–3)."""
+
+from __future__ import annotations
+
+import sympy as sp
+
+from .symbols import S
+
+__all__ = [
+    "vp_variance",
+    "ve_variance",
+    "vp_denoiser",
+    "ve_denoiser",
+    "alpha_bar_from_sigma",
+    "sigma_from_alpha_bar",
+    "log_snr",
+]
+
+
+def vp_variance(alpha_bar: sp.Expr, s: sp.Expr = S) -> sp.Expr:
+    """VP marginal variance of a mode: lambda = alpha_bar S + 1 - alpha_bar."""
+    return alpha_bar * s + 1 - alpha_bar
+
+
+def ve_variance(sigma: sp.Expr, s: sp.Expr = S) -> sp.Expr:
+    """VE marginal variance of a mode: S + sigma^2."""
+    return s + sigma**2
+
+
+def vp_denoiser(alpha_bar: sp.Expr, s: sp.Expr = S) -> tuple[sp.Expr, sp.Expr]:
+    """Wiener coefficients (c_x0, c_eps) with x0_hat = c_x0 x_t and eps_hat = c_eps x_t."""
+    lam = vp_variance(alpha_bar, s)
+    return sp.sqrt(alpha_bar) * s / lam, sp.sqrt(1 - alpha_bar) / lam
+
+
+def ve_denoiser(sigma: sp.Expr, s: sp.Expr = S) -> sp.Expr:
+    """VE Wiener gain: D(x; sigma) = S / (S + sigma^2) x."""
+    return s / ve_variance(sigma, s)
+
+
+def alpha_bar_from_sigma(sigma: sp.Expr) -> sp.Expr:
+    """alpha_bar = 1 / (1 + sigma^2) (MATH.md §2)."""
+    return 1 / (1 + sigma**2)
+
+
+def sigma_from_alpha_bar(alpha_bar: sp.Expr) -> sp.Expr:
+    """sigma = sqrt((1 - alpha_bar) / alpha_bar)."""
+    return sp.sqrt((1 - alpha_bar) / alpha_bar)
+
+
+def log_snr(alpha_bar: sp.Expr) -> sp.Expr:
+    """Log signal-to-noise ratio l = log(alpha_bar / (1 - alpha_bar)) = -2 log sigma."""
+    return sp.log(alpha_bar / (1 - alpha_bar))

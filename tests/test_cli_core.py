@@ -1,0 +1,47 @@
+"""`symsched transfer` and `symsched latex` end to end."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import symsched
+from symsched.cli import main
+
+
+def test_transfer_prints_divergences_and_writes_psd(tmp_path, capsys) -> None:
+    spec = np.abs(np.random.default_rng(0).normal(size=(16, 16))) + 0.01
+    ab = np.array([0.02, 0.3, 0.8, 0.97])
+    np.save(tmp_path / "S.npy", spec)
+    np.save(tmp_path / "A.npy", ab)
+    code = main([
+        "transfer", "--spectrum", str(tmp_path / "S.npy"), "--alpha-bar", str(tmp_path / "A.npy"),
+        "--sampler", "ddim", "--eta", "0.5", "--init", "exact", "--out", str(tmp_path / "P.npy"),
+    ])
+    assert code == 0
+    out = capsys.readouterr().out
+    P = np.load(tmp_path / "P.npy")
+    expected = symsched.output_spectrum(spec, ab, sampler="ddim", eta=0.5, init="exact")
+    np.testing.assert_array_equal(P, expected)
+    assert f"{symsched.kl_divergence(spec, expected):.10g}" in out
+    assert f"{symsched.w2_distance(expected, spec):.10g}" in out
+
+
+def test_transfer_reports_bad_input_with_exit_code_2(tmp_path, capsys) -> None:
+    np.save(tmp_path / "S.npy", np.array([1.0, -2.0]))
+    np.save(tmp_path / "A.npy", np.array([0.3, 0.2]))
+    code = main(["transfer", "--spectrum", str(tmp_path / "S.npy"), "--alpha-bar", str(tmp_path / "A.npy")])
+    assert code == 2
+    assert "spectrum must be non-negative" in capsys.readouterr().err
+
+
+def test_latex_command_writes_one_sampler(tmp_path) -> None:
+    assert main(["latex", "--sampler", "heun", "--out", str(tmp_path)]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["heun.tex", "symsched.tex"]
+
+
+def test_help_lists_commands(capsys) -> None:
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    assert "latex" in out and "transfer" in out

@@ -1,0 +1,450 @@
+"""Monte Carlo witness: fields, signal-space samplers, periodogram statistics, closed-form agreement.
+
+Every comparison uses the exact sampling distribution of the periodogram (see ``mc_helpers``):
+a correct closed form fails a test with probability <= 1e-6; all tests are seeded/derandomised.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from scipy import stats
+
+import symsched
+from symsched import montecarlo as mc
+
+from mc_helpers import (
+    FAMILYWISE_ALPHA,
+    GRID_1D,
+    GRID_2D,
+    alpha_bars,
+    assert_psd_matches,
+    assert_psd_rejects,
+    linear_ddpm_alphas_cumprod,
+    make_spectrum,
+    random_cross_spectrum,
+    random_orthonormal,
+    spectra,
+    ve_sigmas,
+    vp_settings,
+)
+
+N_EXAMPLES = 12
+PROPERTY = settings(
+    derandomize=True, deadline=None, max_examples=N_EXAMPLES,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+#: per-example level so that the whole test function has family-wise false alarm <= 1e-6
+ALPHA_EXAMPLE = FAMILYWISE_ALPHA / N_EXAMPLES
+
+
+# ------------------------------------------------------------------------------------------
+# statistics
+# ------------------------------------------------------------------------------------------
+def test_dof_and_independent_bins_counts():
+    assert mc.psd_dof((16,)).tolist() == [1] + [2] * 7 + [1] + [2] * 7
+    assert mc.psd_dof((5,)).tolist() == [1, 2, 2, 2, 2]
+    assert int(mc.independent_bins((16,)).sum()) == 9
+    assert int(mc.independent_bins((5,)).sum()) == 3
+    assert int(mc.independent_bins((8, 8)).sum()) == (64 + 4) // 2
+    assert int(mc.independent_bins((5, 8)).sum()) == (40 + 2) // 2
+    # a channel axis that is not transformed multiplies the count
+    assert int(mc.independent_bins((8, 8, 3), axes=(0, 1)).sum()) == 3 * 34
+    assert mc.psd_dof((4, 3), axes=()).tolist() == [[1] * 3] * 4
+    assert int(mc.independent_bins((7,), axes=()).sum()) == 7
+    # exactly one representative of every pair {k, -k}
+    mask = mc.independent_bins((6, 5))
+    for k in zip(*np.nonzero(mask)):
+        kneg = ((-k[0]) % 6, (-k[1]) % 5)
+        assert kneg == k or not mask[kneg]
+
+
+def test_zscores_are_the_exact_chi2_law():
+    n = 50
+    P = np.array([2.0, 1.0, 3.0, 1.0])  # 1-D grid of 4: bins 0 and 2 self-conjugate
+    ph = np.array([2.5, 0.8, 2.0, 1.3])
+    z = mc.psd_zscores(ph, P, n)
+    nu = np.array([n, 2 * n, n, 2 * n])
+    expect = stats.norm.ppf(stats.chi2.cdf(nu * ph / P, nu))
+    np.testing.assert_allclose(z, expect, rtol=1e-9, atol=1e-9)
+    # far tails stay finite and signed
+    z = mc.psd_zscores(np.array([1e-3, 5.0, 1e-3, 5.0]), np.ones(4), 2000)
+    assert np.all(np.isfinite(z)) and z[0] < -30 and z[1] > 30
+    # null modes
+    z = mc.psd_zscores(np.array([0.0, 1e-30, 1.0, 1.0]), np.array([0.0, 0.0, 1.0, 1.0]), 10)
+    assert z[0] == 0 and z[1] == 0
+    z = mc.psd_zscores(np.array([1e-3, 0.0, 1.0, 1.0]), np.array([0.0, 0.0, 1.0, 1.0]), 10)
+    assert z[0] == np.inf
+
+
+def test_zscores_are_standard_normal_under_h0():
+    S = make_spectrum((16, 16), "power")
+    n = 300
+    ph = mc.empirical_psd(mc.gaussian_field(S, n, seed=11))
+    z = mc.psd_zscores(ph, S, n)[mc.independent_bins(S.shape)]
+    assert stats.kstest(z, "norm").pvalue > 1e-4
+    assert abs(z.mean()) < 5 / math.sqrt(z.size)
+
+
+def test_band_confidence_and_max_z_agree():
+    P = make_spectrum((8, 8), "bandpass")
+    n = 1000
+    lo, hi = mc.psd_band(P, n, alpha=1e-3)
+    m = int(mc.independent_bins(P.shape).sum())
+    zc = stats.norm.isf(1e-3 / (2 * m))
+    np.testing.assert_allclose(np.abs(mc.psd_zscores(hi, P, n)), zc, rtol=1e-8)
+    np.testing.assert_allclose(np.abs(mc.psd_zscores(lo, P, n)), zc, rtol=1e-8)
+    # the confidence interval of an estimate equal to the truth covers the truth
+    clo, chi = mc.psd_confidence(P, n, alpha=0.05)
+    assert np.all(clo < P) and np.all(P < chi)
+    # Sidak p-value of a single bin is the two-sided normal p-value
+    r = mc.max_z_test(np.array([2.0]), axes=())
+    assert r.n_independent == 1
+    assert r.pvalue == pytest.approx(2 * stats.norm.sf(2.0), rel=1e-12)
+    r = mc.max_z_test(np.array([0.5, -3.0, 1.0]), axes=())
+    assert r.max_abs_z == 3.0 and r.argmax == (1,)
+    assert r.pvalue == pytest.approx(1 - (1 - 2 * stats.norm.sf(3.0)) ** 3, rel=1e-10)
+
+
+def test_statistics_validate_input():
+    with pytest.raises(ValueError, match="shape mismatch"):
+        mc.psd_zscores(np.ones(4), np.ones(5), 10)
+    with pytest.raises(ValueError, match="n_samples"):
+        mc.psd_zscores(np.ones(4), np.ones(4), 0)
+    with pytest.raises(ValueError, match="psd_true"):
+        mc.psd_zscores(np.ones(4), -np.ones(4), 10)
+    with pytest.raises(ValueError, match="alpha"):
+        mc.psd_check(np.ones(4), np.ones(4), 10, alpha=0.0)
+    with pytest.raises(ValueError, match="axes"):
+        mc.psd_dof((4, 4), axes=(2,))
+    with pytest.raises(ValueError, match="samples"):
+        mc.empirical_psd(np.ones(4))
+
+
+def test_empirical_psd_streams_batches_and_basis():
+    S = make_spectrum((12,), "arbitrary", seed=3)
+    x = mc.gaussian_field(S, 100, seed=1)
+    full = mc.empirical_psd(x)
+    streamed = mc.empirical_psd(iter([x[:30], x[30:]]))
+    np.testing.assert_allclose(streamed, full, rtol=1e-12)
+    # Parseval: mean over bins of the PSD is the mean power
+    np.testing.assert_allclose(full.mean(), np.mean(x**2), rtol=1e-12)
+    # identity basis: mean square of each coordinate
+    np.testing.assert_allclose(mc.empirical_psd(x, basis=np.eye(12)), np.mean(x**2, axis=0), rtol=1e-12)
+    # per-channel PSD over a subset of axes
+    y = np.stack([x, 2 * x], axis=1)  # (n, 2, 12)
+    np.testing.assert_allclose(mc.empirical_psd(y, axes=(1,))[1], 4 * full, rtol=1e-12)
+
+
+# ------------------------------------------------------------------------------------------
+# Gaussian fields
+# ------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("shape", [(32,), (9,), (16, 16), (5, 8), (4, 4, 4)])
+def test_gaussian_field_has_the_requested_psd(shape):
+    S = make_spectrum(shape, "zeros" if len(shape) == 2 else "power", seed=2)
+    n = 3000
+    x = mc.gaussian_field(S, n, seed=5)
+    assert x.shape == (n, *shape) and x.dtype == np.float64
+    assert_psd_matches(mc.empirical_psd(x), S, n, what=f"field {shape}")
+    np.testing.assert_array_equal(x, mc.gaussian_field(S, n, seed=5))
+
+
+def test_gaussian_field_rejects_bad_spectra():
+    S = make_spectrum((8,), "power")
+    bad = S.copy()
+    bad[1] *= 1.5  # S[1] != S[-1]
+    with pytest.raises(ValueError, match="Hermitian"):
+        mc.gaussian_field(bad, 10)
+    with pytest.raises(ValueError, match="non-negative"):
+        mc.gaussian_field(-S, 10)
+    with pytest.raises(ValueError, match="n_samples"):
+        mc.gaussian_field(S, 0)
+    with pytest.raises(ValueError, match="at least 1-D"):
+        mc.gaussian_field(1.0, 10)
+    # a tiny rounding-level asymmetry is accepted
+    ok = S.copy()
+    ok[1] *= 1 + 1e-12
+    mc.gaussian_field(ok, 2)
+
+
+@pytest.mark.parametrize("complex_", [False, True])
+def test_gaussian_field_multichannel_cross_spectrum(complex_):
+    Sig = random_cross_spectrum((8, 8), 3, complex_=complex_, seed=4)
+    n = 3000
+    x = mc.gaussian_field_multichannel(Sig, n, seed=9)
+    assert x.shape == (n, 3, 8, 8) and x.dtype == np.float64
+    ch = mc.empirical_cross_spectrum(x)
+    assert ch.shape == (8, 8, 3, 3)
+    lam, V = mc.cross_spectrum_modes(Sig)
+    assert_psd_matches(mc.mode_psd(ch, V), lam, n, axes=(0, 1), what="cross-spectrum modes")
+    # channel PSDs equal diag(Sigma)
+    for c in range(3):
+        assert_psd_matches(mc.empirical_psd(x[:, c]), Sig[..., c, c].real, n, what=f"channel {c}")
+    # off-diagonal entries in the mode basis are ~0: |Y_i Y_j^*| averages to O(sqrt(P_i P_j / n))
+    M = np.conj(np.swapaxes(V, -1, -2)) @ ch @ V
+    off = np.abs(M[..., 0, 1]) / np.sqrt(lam[..., 0] * lam[..., 1])
+    assert off.max() < 8 / math.sqrt(n)
+
+
+def test_gaussian_field_multichannel_validation():
+    Sig = random_cross_spectrum((4, 4), 2, seed=1)
+    with pytest.raises(ValueError, match=r"\(\*grid, C, C\)"):
+        mc.gaussian_field_multichannel(Sig[..., 0], 2)
+    bad = Sig.copy()
+    bad[1, 1, 0, 1] += 1.0
+    with pytest.raises(ValueError, match="Hermitian"):
+        mc.gaussian_field_multichannel(bad, 2)
+    bad = Sig.copy()
+    bad[1, 1] = np.diag([1.0, -1.0])
+    bad[3, 3] = np.diag([1.0, -1.0])
+    with pytest.raises(ValueError, match="positive semi-definite"):
+        mc.gaussian_field_multichannel(bad, 2)
+    bad = Sig.copy()
+    bad[1, 2] = 2 * bad[1, 2]
+    with pytest.raises(ValueError, match="conj"):
+        mc.gaussian_field_multichannel(bad, 2)
+
+
+def test_gaussian_field_eigen():
+    d = 10
+    U = random_orthonormal(d, seed=3)
+    S = np.linspace(0.0, 4.0, d)
+    n = 4000
+    x = mc.gaussian_field_eigen(U, S, n, seed=2)
+    assert x.shape == (n, d)
+    assert_psd_matches(mc.empirical_psd(x, basis=U), S, n, axes=(), what="eigen field")
+    with pytest.raises(ValueError, match="orthonormal"):
+        mc.gaussian_field_eigen(U * 1.01, S, 2)
+    with pytest.raises(ValueError, match=r"\(10, 10\)"):
+        mc.gaussian_field_eigen(U, S[:-1], 2)
+    with pytest.raises(ValueError, match="square"):
+        mc.gaussian_field_eigen(U[:, :-1], S, 2)
+
+
+def test_wiener_denoiser_identities():
+    S = make_spectrum((8, 8), "power")
+    ab = 0.3
+    x = mc.gaussian_field(ab * S + 1 - ab, 5, seed=0)
+    x0 = mc.wiener_denoiser(x, S, ab, output="x0")
+    eps = mc.wiener_denoiser(x, S, ab, output="eps")
+    np.testing.assert_allclose(math.sqrt(ab) * x0 + math.sqrt(1 - ab) * eps, x, atol=1e-12)
+    # eigenbasis version agrees with the FFT version for a flat spectrum
+    S1 = make_spectrum((6,), "arbitrary", seed=1)
+    y = mc.gaussian_field(S1, 4, seed=1)
+    U = np.eye(6)  # with a flat spectrum the filter is the same in any basis
+    np.testing.assert_allclose(
+        mc.wiener_denoiser(y, np.ones(6) * 2.0, 0.5, basis=U), mc.wiener_denoiser(y, np.ones(6) * 2.0, 0.5)
+    )
+    with pytest.raises(ValueError, match="output"):
+        mc.wiener_denoiser(x, S, ab, output="v")
+    with pytest.raises(ValueError, match="alpha_bar"):
+        mc.wiener_denoiser(x, S, 1.0)
+
+
+# ------------------------------------------------------------------------------------------
+# samplers: determinism, validation, identities that need no closed form
+# ------------------------------------------------------------------------------------------
+def test_samplers_validate_and_are_deterministic(capsys):
+    S = make_spectrum((8,), "power")
+    ab = np.array([0.1, 0.5])
+    a = mc.sample(S, ab, sampler="ddpm", n_samples=7, seed=3, batch_size=3, progress=True)
+    b = mc.sample(S, ab, sampler="ddpm", n_samples=7, seed=3, batch_size=3, progress=False)
+    np.testing.assert_array_equal(a, b)
+    assert a.shape == (7, 8)
+    with pytest.raises(ValueError, match="alpha_bar"):
+        mc.sample(S, ab[::-1], n_samples=2)
+    with pytest.raises(ValueError, match="sampler"):
+        mc.sample(S, ab, sampler="euler", n_samples=2)
+    with pytest.raises(ValueError, match="eta"):
+        mc.sample(S, ab, eta=1.5, n_samples=2)
+    with pytest.raises(ValueError, match="variance"):
+        mc.sample(S, ab, sampler="ddpm", variance="large", n_samples=2)
+    with pytest.raises(ValueError, match="init"):
+        mc.sample(S, ab, init="noise", n_samples=2)
+    with pytest.raises(ValueError, match="batch_size"):
+        mc.sample(S, ab, n_samples=2, batch_size=0)
+    with pytest.raises(ValueError, match="sigmas"):
+        mc.sample_ve(S, [1.0, 2.0], n_samples=2)
+    with pytest.raises(ValueError, match="1-D"):
+        mc.sample(np.ones((2, 2)), ab, n_samples=2, basis=np.eye(4))
+
+
+def test_one_ddim_step_from_exact_start_is_the_wiener_variance():
+    """MATH 7.1, independent of the closed-form code: P = ab S^2 / (ab S + 1 - ab)."""
+    S = make_spectrum((32,), "power")
+    ab = 0.2
+    n = 4000
+    x = mc.sample(S, [ab], sampler="ddim", init="exact", n_samples=n, seed=1)
+    assert_psd_matches(mc.empirical_psd(x), ab * S**2 / (ab * S + 1 - ab), n, what="MATH 7.1")
+    # and the VE Euler step from sigma to 0 is the same Wiener filter
+    sig = math.sqrt((1 - ab) / ab)
+    y = mc.sample_ve(S, [sig], sampler="euler", init="exact", n_samples=n, seed=1)
+    assert_psd_matches(mc.empirical_psd(y), S**2 / (S + sig**2), n, what="VE Wiener")
+
+
+# ------------------------------------------------------------------------------------------
+# closed form == Monte Carlo (acceptance settings of issue #3)
+# ------------------------------------------------------------------------------------------
+ACCEPT = [
+    dict(sampler="ddim", eta=0.0),
+    dict(sampler="ddim", eta=1.0),
+    dict(sampler="ddpm", variance="posterior"),
+    dict(sampler="ddpm", variance="beta"),
+]
+
+
+@pytest.mark.parametrize("kw", ACCEPT, ids=lambda kw: "-".join(str(v) for v in kw.values()))
+def test_acceptance_32x32_4000_samples(kw):
+    """|z| < 6 at every frequency of a 32x32 grid for 4000 samples (10 DDPM-grid levels)."""
+    S = make_spectrum((32, 32), "power", exponent=2.0)
+    abar = linear_ddpm_alphas_cumprod()
+    ab = abar[np.arange(10) * 100][::-1]
+    n = 4000
+    psd = mc.empirical_psd(mc.iter_sample(S, ab, n_samples=n, seed=2024, **kw))
+    P = symsched.output_spectrum(S, ab, **kw)
+    z = mc.psd_zscores(psd, P, n)
+    assert np.max(np.abs(z)) < 6.0
+    res = assert_psd_matches(psd, P, n, what=str(kw))
+    assert res.n_independent == (1024 + 4) // 2
+
+
+# ------------------------------------------------------------------------------------------
+# property-based: random spectra, schedules, settings
+# ------------------------------------------------------------------------------------------
+@PROPERTY
+@given(S=spectra(), ab=alpha_bars(), kw=vp_settings(), seed=st.integers(0, 2**31))
+def test_property_vp_stationary(S, ab, kw, seed):
+    n = 2000
+    psd = mc.empirical_psd(mc.sample(S, ab, n_samples=n, seed=seed, **kw))
+    assert_psd_matches(psd, symsched.output_spectrum(S, ab, **kw), n, alpha=ALPHA_EXAMPLE, what=str(kw))
+
+
+@PROPERTY
+@given(S=spectra(), sig=ve_sigmas(), sampler=st.sampled_from(["euler", "heun"]),
+       init=st.sampled_from(["white", "exact"]), seed=st.integers(0, 2**31))
+def test_property_ve_stationary(S, sig, sampler, init, seed):
+    n = 2000
+    psd = mc.empirical_psd(mc.sample_ve(S, sig, sampler=sampler, init=init, n_samples=n, seed=seed))
+    P = symsched.output_spectrum_ve(S, sig, sampler=sampler, init=init)
+    assert_psd_matches(psd, P, n, alpha=ALPHA_EXAMPLE, what=f"{sampler} {init}")
+
+
+@PROPERTY
+@given(d=st.integers(2, 16), kind=st.sampled_from(["arbitrary", "zeros", "power"]), ab=alpha_bars(),
+       kw=vp_settings(), ve=st.booleans(), seed=st.integers(0, 2**31))
+def test_property_eigenbasis(d, kind, ab, kw, ve, seed):
+    """Non-stationary data N(0, U diag(S) U^T): the sampler runs in signal space, tested per PCA mode."""
+    U = random_orthonormal(d, seed=seed % 1000)
+    S = make_spectrum((d,), kind, seed=seed % 997) * 5.0
+    n = 3000
+    if ve:
+        sig = np.sqrt((1 - ab) / ab)  # ab increasing -> sigma decreasing, noisiest first
+        x = mc.sample_ve(S, sig, sampler="heun", init=kw["init"], n_samples=n, seed=seed, basis=U)
+        P = symsched.output_spectrum_ve(S, sig, sampler="heun", init=kw["init"])
+    else:
+        x = mc.sample(S, ab, n_samples=n, seed=seed, basis=U, **kw)
+        P = symsched.output_spectrum(S, ab, **kw)
+    assert x.shape == (n, d)
+    assert_psd_matches(mc.empirical_psd(x, basis=U), P, n, axes=(), alpha=ALPHA_EXAMPLE, what=str(kw))
+
+
+@PROPERTY
+@given(grid=st.sampled_from([(8, 8), (6, 5), (16,)]), complex_=st.booleans(), rank=st.sampled_from([None, 1, 2]),
+       ab=alpha_bars(max_k=15), kw=vp_settings(), seed=st.integers(0, 2**31))
+def test_property_rgb_multichannel(grid, complex_, rank, ab, kw, seed):
+    """RGB fields with a random (possibly rank-deficient, complex) colour cross-spectrum.
+
+    The sampler applies the C x C Wiener matrix per frequency; per eigen-mode of Sigma(k) the
+    closed form with S = eigenvalue must hold (the modes are measured with the true eigenvectors).
+    """
+    Sig = random_cross_spectrum(grid, 3, complex_=complex_, rank=rank, seed=seed % 4096)
+    n = 2000
+    x = mc.sample_multichannel(Sig, ab, n_samples=n, seed=seed, **kw)
+    assert x.shape == (n, 3, *grid)
+    lam, V = mc.cross_spectrum_modes(Sig)
+    P = symsched.output_spectrum(lam, ab, **kw)
+    axes = tuple(range(len(grid)))
+    psd = mc.mode_psd(mc.empirical_cross_spectrum(x), V)
+    assert_psd_matches(psd, P, n, axes=axes, alpha=ALPHA_EXAMPLE, what=f"RGB {kw}")
+
+
+def test_multichannel_ve_heun():
+    Sig = random_cross_spectrum((8, 8), 3, seed=8)
+    sig = np.array([30.0, 4.0, 1.0, 0.2])
+    n = 3000
+    x = mc.sample_multichannel_ve(Sig, sig, sampler="heun", init="exact", n_samples=n, seed=1)
+    lam, V = mc.cross_spectrum_modes(Sig)
+    P = symsched.output_spectrum_ve(lam, sig, sampler="heun", init="exact")
+    assert_psd_matches(mc.mode_psd(mc.empirical_cross_spectrum(x), V), P, n, axes=(0, 1), what="RGB heun")
+
+
+# ------------------------------------------------------------------------------------------
+# power: the same check rejects wrong closed forms (deterministically, by a wide margin)
+# ------------------------------------------------------------------------------------------
+POWER_S = make_spectrum((32,), "power", exponent=2.0, scale=10.0)
+POWER_N = 4000
+
+
+def test_power_ddpm_variance_swapped():
+    ab = np.array([0.02, 0.3, 0.9])
+    for right, wrong in [("posterior", "beta"), ("beta", "posterior")]:
+        psd = mc.empirical_psd(mc.sample(POWER_S, ab, sampler="ddpm", variance=right, n_samples=POWER_N, seed=7))
+        assert_psd_matches(psd, symsched.output_spectrum(POWER_S, ab, sampler="ddpm", variance=right), POWER_N)
+        assert_psd_rejects(psd, symsched.output_spectrum(POWER_S, ab, sampler="ddpm", variance=wrong), POWER_N,
+                           what=f"ddpm {right} vs {wrong}")
+
+
+@pytest.mark.parametrize("eta,wrong", [(1.0, 0.9), (0.9, 0.99)])
+def test_power_eta_off_by_ten_percent(eta, wrong):
+    ab = np.array([0.5, 0.99])  # two steps: the eta-dependence is largest here (log ratio ~0.3-0.4)
+    psd = mc.empirical_psd(mc.sample(POWER_S, ab, sampler="ddim", eta=eta, n_samples=POWER_N, seed=8))
+    assert_psd_matches(psd, symsched.output_spectrum(POWER_S, ab, sampler="ddim", eta=eta), POWER_N)
+    assert_psd_rejects(psd, symsched.output_spectrum(POWER_S, ab, sampler="ddim", eta=wrong), POWER_N,
+                       what=f"eta {eta} vs {wrong}")
+
+
+@pytest.mark.parametrize("sampler", ["ddim", "ddpm"])
+def test_power_exact_start_instead_of_white(sampler):
+    ab = np.array([0.02, 0.2, 0.7])
+    psd = mc.empirical_psd(mc.sample(POWER_S, ab, sampler=sampler, init="white", n_samples=POWER_N, seed=9))
+    assert_psd_matches(psd, symsched.output_spectrum(POWER_S, ab, sampler=sampler, init="white"), POWER_N)
+    assert_psd_rejects(psd, symsched.output_spectrum(POWER_S, ab, sampler=sampler, init="exact"), POWER_N,
+                       what=f"{sampler} exact vs white start")
+
+
+def test_power_ve_heun_vs_euler():
+    sig = np.array([20.0, 2.0, 0.5])
+    psd = mc.empirical_psd(mc.sample_ve(POWER_S, sig, sampler="heun", n_samples=POWER_N, seed=10))
+    assert_psd_matches(psd, symsched.output_spectrum_ve(POWER_S, sig, sampler="heun"), POWER_N)
+    assert_psd_rejects(psd, symsched.output_spectrum_ve(POWER_S, sig, sampler="euler"), POWER_N, what="heun/euler")
+
+
+# ------------------------------------------------------------------------------------------
+# CLI
+# ------------------------------------------------------------------------------------------
+def test_cli_validate_runs_and_plots(tmp_path, capsys):
+    from symsched.cli import main
+
+    out = tmp_path / "psd.png"
+    rc = main(["validate", "--sampler", "ddpm", "--steps", "5", "--samples", "400", "--shape", "16x16",
+               "--seed", "1", "--plot", str(out)])
+    text = capsys.readouterr().out
+    assert rc == 0, text
+    assert "max |z|" in text and "p-value" in text
+    assert out.is_file() and out.stat().st_size > 10_000
+    rc = main(["validate", "--sampler", "ddim", "--eta", "0.5", "--steps", "3", "--samples", "300",
+               "--shape", "32", "--init", "exact"])
+    assert rc == 0
+
+
+def test_cli_validate_rejects_bad_arguments(capsys):
+    from symsched.cli import main
+
+    assert main(["validate", "--shape", "0x4", "--samples", "10"]) == 2
+    assert "shape" in capsys.readouterr().err
+    assert main(["validate", "--steps", "0", "--samples", "10"]) == 2
+    assert main(["validate", "--eta", "2", "--samples", "10"]) == 2

@@ -1,0 +1,238 @@
+"""The compiled engine against the symbolic source: evalf, mpmath at 50 digits, finite differences."""
+
+from __future__ import annotations
+
+import mpmath
+import numpy as np
+import pytest
+import sympy as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import symsched
+from symsched.engine.kernels import final_kernel, numeric_params, step_kernel
+from symsched.symbolic import get_sampler
+from symsched.symbolic.symbols import S, alpha_bar_s, alpha_bar_t, eta, sigma_s, sigma_t
+
+VP_CASES = [
+    ("ddim", {"eta": 0.0}),
+    ("ddim", {"eta": 0.37}),
+    ("ddim", {"eta": 1.0}),
+    ("ddpm", {"variance": "posterior"}),
+    ("ddpm", {"variance": "beta"}),
+]
+INITS = ["white", "exact"]
+
+
+def extreme_schedule(K: int = 1000) -> np.ndarray:
+    """K levels from 1e-12 to 1 - 1e-12, dense at both ends (log-SNR uniform plus end clusters)."""
+    core = 1 / (1 + np.exp(-np.linspace(-25, 25, K - 6)))
+    ends = np.array([1e-12, 3e-12, 1e-11, 1 - 1e-11, 1 - 3e-12, 1 - 1e-12])
+    ab = np.unique(np.concatenate([core, ends]))
+    assert ab.size == K and ab[0] == 1e-12 and ab[-1] == 1 - 1e-12
+    return ab
+
+
+SPEC = np.array([0.0, 1e-10, 1e-4, 0.03, 0.5, 1.0, 2.5, 40.0, 1e4, 1e9])
+
+
+# -- compiled kernels against expr.evalf ----------------------------------------------------------
+@pytest.mark.parametrize("name,kw", VP_CASES)
+def test_vp_kernels_match_evalf(name: str, kw: dict) -> None:
+    variant = kw.get("variance", "")
+    smp = get_sampler(name, variant)
+    params = numeric_params(name, kw.get("eta", 0.0))
+    step, final = step_kernel(name, variant), final_kernel(name, variant)
+    rng = np.random.default_rng(1)
+    for _ in range(10):
+        a_t, a_s = np.sort(rng.uniform(0.001, 0.999, 2))
+        s_val = float(rng.lognormal(0, 2))
+        sub = {S: s_val, alpha_bar_t: a_t, alpha_bar_s: a_s, eta: kw.get("eta", 0.0)}
+        sig_t, sig_s = np.sqrt((1 - a_t) / a_t), np.sqrt((1 - a_s) / a_s)
+        g, n = step(np.array([s_val]), sig_s, sig_t - sig_s, *params)
+        assert float(np.ravel(g)[0]) == pytest.approx(float(smp.step.gain.evalf(30, subs=sub)), rel=1e-12)
+        assert float(np.ravel(n)[0]) == pytest.approx(float(smp.step.noise.evalf(30, subs=sub)), rel=1e-12, abs=1e-300)
+        gf, nf = final(np.array([s_val]), sig_t, *params)
+        assert float(np.ravel(gf)[0]) == pytest.approx(float(smp.final.gain.evalf(30, subs=sub)), rel=1e-12)
+        assert float(np.ravel(nf)[0]) == pytest.approx(float(smp.final.noise.evalf(30, subs=sub)), abs=1e-300)
+
+
+@pytest.mark.parametrize("name", ["euler", "heun"])
+def test_ve_kernels_match_evalf(name: str) -> None:
+    smp = get_sampler(name)
+    step, final = step_kernel(name), final_kernel(name)
+    rng = np.random.default_rng(2)
+    for _ in range(10):
+        s_s, s_t = np.sort(rng.lognormal(0, 2, 2))
+        s_val = float(rng.lognormal(0, 2))
+        sub = {S: s_val, sigma_t: s_t, sigma_s: s_s}
+        g, _ = step(np.array([s_val]), s_s, s_t - s_s)
+        assert float(np.ravel(g)[0]) == pytest.approx(float(smp.step.gain.evalf(30, subs=sub)), rel=1e-12)
+        gf, _ = final(np.array([s_val]), s_t)
+        assert float(np.ravel(gf)[0]) == pytest.approx(float(smp.final.gain.evalf(30, subs=sub)), rel=1e-12)
+
+
+# -- mpmath at 50 digits ---------------------------------------------------------------------------
+def _rel_err(x: np.ndarray, ref: np.ndarray) -> float:
+    ref_f = np.array([float(r) for r in ref.ravel()])
+    x = x.ravel()
+    scale = np.where(ref_f == 0, 1.0, np.abs(ref_f))
+    return float(np.max(np.abs(x - ref_f) / scale))
+
+
+@pytest.mark.parametrize("name,kw", VP_CASES)
+@pytest.mark.parametrize("init", INITS)
+def test_extreme_schedule_K1000_matches_mpmath(name: str, kw: dict, init: str) -> None:
+    ab = extreme_schedule(1000)
+    P = symsched.output_spectrum(SPEC, ab, sampler=name, init=init, **kw)
+    assert np.all(np.isfinite(P))
+    ref = symsched.output_spectrum_mp(SPEC, ab, sampler=name, init=init, dps=50, **kw)
+    assert _rel_err(P, ref) <= 1e-9
+
+
+@pytest.mark.parametrize("name,kw", VP_CASES)
+def test_transfer_function_matches_mpmath(name: str, kw: dict) -> None:
+    ab = extreme_schedule(1000)
+    H = symsched.transfer_function(SPEC, ab, sampler=name, **kw)
+    ref = symsched.transfer_function_mp(SPEC, ab, sampler=name, dps=50, **kw)
+    assert _rel_err(H, ref) <= 1e-9
+
+
+@pytest.mark.parametrize("name", ["euler", "heun"])
+@pytest.mark.parametrize("init", INITS)
+def test_ve_extreme_schedule_matches_mpmath(name: str, init: str) -> None:
+    sig = symsched.alpha_bar_to_sigma(extreme_schedule(1000))  # 1e6 ... 1e-6
+    P = symsched.output_spectrum_ve(SPEC, sig, sampler=name, init=init)
+    ref = symsched.output_spectrum_ve_mp(SPEC, sig, sampler=name, init=init, dps=50)
+    assert _rel_err(P, ref) <= 1e-9
+
+
+levels = st.lists(st.floats(1e-4, 1 - 1e-4), min_size=1, max_size=30, unique=True).map(sorted)
+
+
+@settings(max_examples=25)
+@given(
+    ab=levels,
+    spec=st.lists(st.floats(0, 1e3), min_size=1, max_size=6),
+    case=st.sampled_from(VP_CASES),
+    init=st.sampled_from(INITS),
+)
+def test_random_schedules_match_mpmath(ab: list, spec: list, case: tuple, init: str) -> None:
+    ab_arr = np.array(ab)
+    if np.any(np.diff(ab_arr) <= 0):
+        return
+    name, kw = case
+    P = symsched.output_spectrum(spec, ab_arr, sampler=name, init=init, **kw)
+    ref = symsched.output_spectrum_mp(spec, ab_arr, sampler=name, init=init, dps=40, **kw)
+    assert _rel_err(P, ref) <= 1e-9
+
+
+# -- gradients against central finite differences -----------------------------------------------
+def _fd(fun, x: np.ndarray, rel: float) -> np.ndarray:
+    out = np.empty_like(x)
+    for i in range(x.size):
+        h = rel * max(abs(x[i]), 1e-300)
+        xp, xm = x.copy(), x.copy()
+        xp[i] += h
+        xm[i] -= h
+        out[i] = (fun(xp) - fun(xm)) / (2 * h)
+    return out
+
+
+@pytest.mark.parametrize("name,kw", VP_CASES)
+@pytest.mark.parametrize("divergence", ["kl", "kl-reverse", "w2"])
+@pytest.mark.parametrize("init", INITS)
+def test_gradient_matches_finite_differences(name: str, kw: dict, divergence: str, init: str) -> None:
+    rng = np.random.default_rng(7)
+    spec = np.concatenate([[0.0], rng.lognormal(0, 2, 40)])
+    ab = np.sort(rng.uniform(0.02, 0.98, 7))
+    opts = dict(sampler=name, divergence=divergence, init=init, **kw)
+    J, g = symsched.divergence_and_grad(spec, ab, **opts)
+    # the value agrees with the public divergences
+    P = symsched.output_spectrum(spec, ab, sampler=name, init=init, **kw)
+    direct = {
+        "kl": symsched.kl_divergence(spec, P),
+        "kl-reverse": symsched.kl_divergence(P, spec),
+        "w2": symsched.w2_distance(P, spec) ** 2,
+    }[divergence]
+    assert J == pytest.approx(direct, rel=1e-10)
+    fd = _fd(lambda a: symsched.divergence_and_grad(spec, a, **opts)[0], ab, 1e-6)
+    np.testing.assert_allclose(g, fd, rtol=1e-5, atol=1e-6 * np.max(np.abs(fd)))
+    # and with respect to log-SNR
+    lsnr = np.log(ab / (1 - ab))
+    _, gl = symsched.divergence_and_grad(spec, ab, wrt="log_snr", **opts)
+    fdl = _fd(lambda l: symsched.divergence_and_grad(spec, 1 / (1 + np.exp(-l)), **opts)[0], lsnr, 1e-6)
+    np.testing.assert_allclose(gl, fdl, rtol=1e-5, atol=1e-6 * np.max(np.abs(fdl)))
+
+
+@pytest.mark.parametrize("name", ["euler", "heun"])
+@pytest.mark.parametrize("divergence", ["kl", "w2"])
+@pytest.mark.parametrize("init", INITS)
+def test_ve_gradient_matches_finite_differences(name: str, divergence: str, init: str) -> None:
+    rng = np.random.default_rng(8)
+    spec = rng.lognormal(0, 2, 30)
+    sig = np.sort(rng.lognormal(0, 2, 6))[::-1].copy()
+    opts = dict(sampler=name, divergence=divergence, init=init)
+    _, g = symsched.divergence_and_grad_ve(spec, sig, **opts)
+    fd = _fd(lambda s: symsched.divergence_and_grad_ve(spec, s, **opts)[0], sig, 1e-6)
+    np.testing.assert_allclose(g, fd, rtol=1e-5, atol=1e-6 * np.max(np.abs(fd)))
+
+
+def test_weights_scale_the_objective_per_mode() -> None:
+    spec = np.array([0.5, 2.0, 8.0])
+    ab = np.array([0.1, 0.6])
+    J1, g1 = symsched.divergence_and_grad(spec[:1], ab)
+    J2, g2 = symsched.divergence_and_grad(spec, ab, weights=[1.0, 0.0, 0.0])
+    assert J1 == pytest.approx(J2, rel=1e-14)
+    np.testing.assert_allclose(g1, g2, rtol=1e-12)
+
+
+def test_gradient_at_K1000_extreme_levels_is_finite() -> None:
+    ab = extreme_schedule(1000)
+    J, g = symsched.divergence_and_grad(np.abs(SPEC) + 1e-3, ab, divergence="w2", sampler="ddpm")
+    assert np.isfinite(J) and np.all(np.isfinite(g))
+
+
+# -- shapes, de-duplication and divergences -------------------------------------------------------
+def test_output_keeps_shape_and_deduplication_is_exact() -> None:
+    rng = np.random.default_rng(4)
+    base = rng.lognormal(0, 1, (8, 8, 3))
+    spec = np.concatenate([base, base[::-1]], axis=0)  # every value twice
+    ab = np.sort(rng.uniform(0.01, 0.99, 12))
+    P = symsched.output_spectrum(spec, ab, sampler="ddpm")
+    assert P.shape == spec.shape
+    one_by_one = np.array([symsched.output_spectrum([s], ab, sampler="ddpm")[0] for s in spec.ravel()])
+    np.testing.assert_array_equal(P.ravel(), one_by_one)
+
+
+def test_kl_and_w2_against_textbook_formulas() -> None:
+    rng = np.random.default_rng(5)
+    p, q = rng.lognormal(0, 1, 50), rng.lognormal(0, 1, 50)
+    kl = 0.5 * np.sum(p / q - 1 - np.log(p / q))
+    w2 = np.sqrt(np.sum((np.sqrt(p) - np.sqrt(q)) ** 2))
+    assert symsched.kl_divergence(p, q) == pytest.approx(kl, rel=1e-12)
+    assert symsched.w2_distance(p, q) == pytest.approx(w2, rel=1e-12)
+    # zero modes: equal zeros contribute nothing; a one-sided zero makes KL infinite
+    assert symsched.kl_divergence([0.0, 1.0], [0.0, 1.0]) == 0.0
+    assert symsched.kl_divergence([0.0, 1.0], [1.0, 1.0]) == np.inf
+    assert symsched.w2_distance([0.0, 4.0], [1.0, 1.0]) == pytest.approx(np.sqrt(2.0))
+
+
+def test_mp_path_is_independent_of_the_compiled_kernels() -> None:
+    """The mpmath path evaluates the canonical expressions at 50 digits, beyond float64."""
+    P = symsched.output_spectrum_mp([2.0], [0.5], sampler="ddim", init="exact", dps=50)[0]
+    with mpmath.workdps(50):
+        expected = mpmath.mpf("0.5") * 4 / (mpmath.mpf("0.5") * 2 + mpmath.mpf("0.5"))  # identity 1
+        assert abs(P - expected) < mpmath.mpf(10) ** -45
+
+
+def test_eta_zero_and_ddpm_posterior_are_different_samplers() -> None:
+    spec, ab = np.array([0.3, 3.0]), np.array([0.05, 0.5, 0.9])
+    a = symsched.output_spectrum(spec, ab, sampler="ddim", eta=0.0)
+    b = symsched.output_spectrum(spec, ab, sampler="ddpm")
+    c = symsched.output_spectrum(spec, ab, sampler="ddim", eta=1.0)
+    assert np.all(np.abs(a - b) > 1e-3)
+    np.testing.assert_allclose(b, c, rtol=1e-13)  # DDPM(beta_tilde) == DDIM(eta=1), identity 2
+
+
+_ = sp

@@ -1,0 +1,482 @@
+"""Tests for symsched.schedules: expected values are derived by hand from the definitions or
+taken from the papers / published tables, never by running the code under test."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from symsched import schedules as sch
+from symsched._validate import as_levels
+
+SETTINGS = settings(derandomize=True, database=None, max_examples=300, deadline=None)
+
+SD15_TABLE = [14.6146412293, 6.4745760956, 3.8636745985, 2.6946151520, 1.8841921177, 1.3943805092,
+              0.9642583904, 0.6523686016, 0.3977456272, 0.1515232662, 0.0291671582]
+
+
+def rel_close(a, b, tol):
+    """|a - b| <= tol * min(b, 1 - b): relative precision in both alpha_bar and 1 - alpha_bar."""
+    a, b = np.asarray(a), np.asarray(b)
+    return np.all(np.abs(a - b) <= tol * np.minimum(b, 1.0 - b))
+
+
+# ------------------------------------------------------------------------------ training grids
+
+
+def test_linear_grid_matches_ddpm():
+    g = sch.training_grid("linear")
+    assert g.shape == (1000,)
+    assert g[0] == pytest.approx(1 - 1e-4, rel=1e-15)
+    # DDPM linear grid: alphas_cumprod[999] = 4.0358e-5 (diffusers / Ho et al. T=1000 setting)
+    assert g[-1] == pytest.approx(4.0358e-5, rel=1e-4)
+    assert np.all(np.diff(g) < 0)
+
+
+def test_scaled_linear_grid_sigma_range_is_stable_diffusions():
+    sig = sch.alpha_bar_to_sigmas(sch.training_grid("scaled_linear"))
+    # Stable Diffusion's sigma range, the end points of the Align-Your-Steps tables
+    assert sig[-1] == pytest.approx(14.6146412293, rel=1e-6)
+    assert sig[0] == pytest.approx(0.0291671582, rel=1e-6)
+
+
+def test_cosine_grid_telescopes():
+    T, s = 1000, 0.008
+    g = sch.training_grid("cosine")
+
+    def f(t):
+        return math.cos((t / T + s) / (1 + s) * math.pi / 2) ** 2
+
+    # the product of ratios f(t+1)/f(t) telescopes to f(t+1)/f(0) while no beta is capped
+    for t in (0, 1, 10, 500, 990, 998):
+        assert g[t] == pytest.approx(f(t + 1) / f(0), rel=1e-12)
+    betas = sch.cosine_betas()
+    assert betas[-1] == 0.999  # f(T) = 0, capped at max_beta
+    assert np.all(betas[:-1] < 0.999)
+
+
+def test_sigmoid_betas():
+    b = sch.sigmoid_betas(1000)
+    b0, b1 = 1e-4, 0.02
+    assert b[0] == pytest.approx(b0 + (b1 - b0) / (1 + math.exp(6.0)), rel=1e-14)
+    # expit(-u) + expit(u) = 1 and linspace(-6, 6) is symmetric
+    np.testing.assert_allclose(b + b[::-1], b0 + b1, rtol=1e-14)
+    assert np.all(np.diff(b) > 0)
+
+
+def test_scaled_linear_betas_are_linear_in_sqrt():
+    b = sch.scaled_linear_betas(5, beta_start=0.01, beta_end=0.09)
+    np.testing.assert_allclose(np.sqrt(b), [0.1, 0.15, 0.2, 0.25, 0.3], rtol=1e-14)
+
+
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        (lambda: sch.training_grid("quadratic"), "beta_schedule"),
+        (lambda: sch.training_grid("linear", gamma=1), "bad keyword"),
+        (lambda: sch.linear_betas(0), "T must be a positive integer"),
+        (lambda: sch.linear_betas(10, beta_start=0.0), "beta_start"),
+        (lambda: sch.linear_betas(10, beta_end=1.0), "beta_end"),
+        (lambda: sch.cosine_betas(10, s=-1), "s must be positive"),
+        (lambda: sch.cosine_betas(10, max_beta=1.0), "max_beta"),
+        (lambda: sch.training_grid("linear", num_train_timesteps=2.5), "num_train_timesteps"),
+    ],
+)
+def test_training_grid_errors(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
+
+
+# ------------------------------------------------------------------------------ conversions
+
+
+def test_conversion_hand_values():
+    ab = np.array([0.2, 0.5, 0.8])
+    np.testing.assert_allclose(sch.alpha_bar_to_log_snr(ab), [-math.log(4), 0.0, math.log(4)], atol=1e-15)
+    np.testing.assert_allclose(sch.alpha_bar_to_sigmas(ab), [2.0, 1.0, 0.5], rtol=1e-15)
+    np.testing.assert_allclose(sch.sigmas_to_alpha_bar([2.0, 1.0, 0.5]), ab, rtol=1e-15)
+    np.testing.assert_allclose(sch.log_snr_to_alpha_bar([0.0, math.log(4)]), [0.5, 0.8], rtol=1e-15)
+    # elementwise on any shape
+    assert sch.alpha_bar_to_sigmas(np.full((2, 3), 0.5)).shape == (2, 3)
+
+
+unit_floats = st.one_of(
+    st.floats(min_value=1e-300, max_value=1e-12),  # within 1e-12 of 0
+    st.floats(min_value=1e-12, max_value=1.0, exclude_max=True),
+    st.floats(min_value=2.0**-53, max_value=1e-12).map(lambda d: 1.0 - d),  # within 1e-12 of 1
+)
+
+
+@SETTINGS
+@given(st.lists(unit_floats, min_size=1, max_size=20))
+def test_log_snr_and_sigma_round_trips(values):
+    ab = np.array(values)
+    ab = ab[(ab > 0) & (ab < 1)]
+    if ab.size == 0:
+        return
+    assert rel_close(sch.log_snr_to_alpha_bar(sch.alpha_bar_to_log_snr(ab)), ab, 1e-12)
+    assert rel_close(sch.sigmas_to_alpha_bar(sch.alpha_bar_to_sigmas(ab)), ab, 1e-12)
+
+
+@st.composite
+def chains(draw):
+    """Schedules (noisiest first) whose consecutive ratios are >= 1e-3 (the documented condition),
+    reaching within 1e-12 of 1 (top level) and of 0 (after enough steps)."""
+    top = 1.0 - draw(st.floats(min_value=2.0**-53, max_value=0.5))
+    ratios = draw(st.lists(st.floats(min_value=1e-3, max_value=1.0 - 1e-9), min_size=0, max_size=60))
+    levels = [top]
+    for r in ratios:
+        nxt = levels[-1] * r
+        if nxt < 1e-300 or nxt >= levels[-1]:
+            break
+        levels.append(nxt)
+    return np.array(levels[::-1])
+
+
+@SETTINGS
+@given(chains())
+def test_betas_round_trip(ab):
+    ab = as_levels(ab)
+    betas = sch.alpha_bar_to_betas(ab[::-1])  # training order
+    assert np.all((betas > 0) & (betas < 1))
+    back = sch.betas_to_alpha_bar(betas)[::-1]
+    assert rel_close(back, ab, 1e-12)
+
+
+def test_betas_round_trip_extremes():
+    # 1 - 1e-13 down to ~1e-13 in ratio-1e-3 steps, plus a level at 1 - 2**-53
+    ab = np.concatenate([[1e-13 * 1.2345], 1e-3 ** np.arange(4, 0, -1) * 0.987, [0.5, 1 - 1e-13, 1 - 2.0**-53]])
+    ab = as_levels(ab)
+    back = sch.betas_to_alpha_bar(sch.alpha_bar_to_betas(ab[::-1]))[::-1]
+    assert rel_close(back, ab, 1e-12)
+    assert back[-1] == 1 - 2.0**-53 and back[-2] == 1 - 1e-13
+    assert rel_close(sch.log_snr_to_alpha_bar(sch.alpha_bar_to_log_snr(ab)), ab, 1e-12)
+    assert rel_close(sch.sigmas_to_alpha_bar(sch.alpha_bar_to_sigmas(ab)), ab, 1e-12)
+
+
+def test_betas_to_alpha_bar_matches_product():
+    b = np.array([0.1, 0.2, 0.5])
+    np.testing.assert_allclose(sch.betas_to_alpha_bar(b), [0.9, 0.72, 0.36], rtol=1e-15)
+    np.testing.assert_allclose(sch.alpha_bar_to_betas([0.9, 0.72, 0.36]), b, rtol=1e-14)
+
+
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        (lambda: sch.alpha_bar_to_log_snr([0.5, 1.0]), r"open interval \(0, 1\)"),
+        (lambda: sch.alpha_bar_to_sigmas([0.0]), r"open interval \(0, 1\)"),
+        (lambda: sch.alpha_bar_to_log_snr([np.nan]), "finite"),
+        (lambda: sch.alpha_bar_to_log_snr([]), "empty"),
+        (lambda: sch.alpha_bar_to_log_snr(["a"]), "real numbers"),
+        (lambda: sch.log_snr_to_alpha_bar([40.0]), "rounds to 1"),
+        (lambda: sch.log_snr_to_alpha_bar([-800.0]), "underflows to 0"),
+        (lambda: sch.log_snr_to_alpha_bar([np.inf]), "finite"),
+        (lambda: sch.sigmas_to_alpha_bar([0.0]), "sigmas must be positive"),
+        (lambda: sch.sigmas_to_alpha_bar([-1.0]), "sigmas must be positive"),
+        (lambda: sch.sigmas_to_alpha_bar([1e-9]), "sigmas.*rounds to 1"),
+        (lambda: sch.betas_to_alpha_bar([0.1, 1.0]), r"betas must lie in the open interval"),
+        (lambda: sch.betas_to_alpha_bar([[0.1]]), "betas must be 1-D"),
+        (lambda: sch.betas_to_alpha_bar(np.full(400, 0.9)), "underflows to 0"),
+        (lambda: sch.alpha_bar_to_betas([0.5, 0.7]), "strictly decreasing"),
+        (lambda: sch.alpha_bar_to_betas([[0.5]]), "1-D"),
+    ],
+)
+def test_conversion_errors(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
+
+
+# ------------------------------------------------------------------------------ timesteps
+
+
+@pytest.mark.parametrize(
+    "spacing, K, expected",
+    [
+        ("leading", 10, [900, 800, 700, 600, 500, 400, 300, 200, 100, 0]),
+        ("trailing", 10, [999, 899, 799, 699, 599, 499, 399, 299, 199, 99]),
+        ("linspace", 10, [999, 888, 777, 666, 555, 444, 333, 222, 111, 0]),
+        # K=7: leading ratio 1000 // 7 = 142; trailing round(1000 - 1000 i / 7) - 1
+        ("leading", 7, [852, 710, 568, 426, 284, 142, 0]),
+        ("trailing", 7, [999, 856, 713, 570, 428, 285, 142]),
+        ("linspace", 7, [999, 832, 666, 500, 333, 166, 0]),
+        ("leading", 1, [0]),
+        ("trailing", 1, [999]),
+        ("linspace", 1, [0]),
+    ],
+)
+def test_timesteps_by_hand(spacing, K, expected):
+    t = sch.timesteps(K, spacing=spacing)
+    assert t.dtype == np.int64
+    np.testing.assert_array_equal(t, expected)
+
+
+def test_timesteps_offset_and_full_grid():
+    np.testing.assert_array_equal(sch.timesteps(10, steps_offset=1), np.arange(901, 0, -100))
+    # steps_offset only affects leading spacing, as in diffusers
+    np.testing.assert_array_equal(sch.timesteps(10, spacing="trailing", steps_offset=1), np.arange(999, 0, -100))
+    for sp in sch.SPACINGS:
+        np.testing.assert_array_equal(sch.timesteps(1000, spacing=sp), np.arange(999, -1, -1))
+    t = sch.timesteps(61, spacing="trailing")  # diffusers returns 62 values ending in -1 here
+    assert t.size == 61 and t[-1] == round(1000 / 61) - 1 and t[0] == 999
+    np.testing.assert_array_equal(sch.timesteps(5, num_train_timesteps=20), [16, 12, 8, 4, 0])
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(num_steps=1001), "must not exceed num_train_timesteps"),
+        (dict(num_steps=0), "num_steps must be a positive integer"),
+        (dict(num_steps=2.5), "num_steps must be a positive integer"),
+        (dict(num_steps=True), "num_steps must be a positive integer"),
+        (dict(num_steps=10, spacing="middle"), "spacing must be one of"),
+        (dict(num_steps=10, steps_offset=-1), "steps_offset must be a non-negative integer"),
+        (dict(num_steps=1000, steps_offset=1), "past num_train_timesteps - 1"),
+        (dict(num_steps=10, num_train_timesteps=0), "num_train_timesteps must be a positive integer"),
+    ],
+)
+def test_timesteps_errors(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        sch.timesteps(**kwargs)
+
+
+@pytest.mark.diffusers
+def test_timesteps_match_diffusers_ddim():
+    pytest.importorskip("torch")
+    diffusers = pytest.importorskip("diffusers")
+    for spacing, offset in (("leading", 0), ("leading", 1), ("trailing", 0), ("linspace", 0)):
+        ref = diffusers.DDIMScheduler(timestep_spacing=spacing, steps_offset=offset)
+        for K in range(1, 1001):
+            if offset and K == 1000:
+                continue
+            ref.set_timesteps(K)
+            expected = ref.timesteps.numpy()[:K]  # diffusers' trailing may append a spurious -1
+            np.testing.assert_array_equal(
+                sch.timesteps(K, spacing=spacing, steps_offset=offset), expected, err_msg=f"{spacing} K={K}"
+            )
+    # training grids against diffusers' (float32) alphas_cumprod
+    for name, kw in (("linear", {}), ("scaled_linear", dict(beta_start=0.00085, beta_end=0.012)),
+                     ("squaredcos_cap_v2", {}), ("sigmoid", {})):
+        ref = diffusers.DDPMScheduler(beta_schedule=name, **kw).alphas_cumprod.numpy()
+        ours = sch.training_grid({"squaredcos_cap_v2": "cosine"}.get(name, name))
+        np.testing.assert_allclose(ours, ref, rtol=2e-4)
+
+
+# ------------------------------------------------------------------------------ from_grid
+
+
+def test_from_grid_order_and_values():
+    grid = np.array([0.9, 0.7, 0.5, 0.3, 0.1])
+    np.testing.assert_array_equal(sch.from_grid(grid, [4, 2, 0]), [0.1, 0.5, 0.9])
+    np.testing.assert_array_equal(sch.from_grid(grid, np.array([0, 4, 2])), [0.1, 0.5, 0.9])
+    np.testing.assert_array_equal(sch.from_grid(grid, [3.0]), [0.3])
+    g = sch.training_grid("linear")
+    ab = sch.from_grid(g, sch.timesteps(10))
+    assert ab[0] == g[900] and ab[-1] == g[0]
+
+
+@pytest.mark.parametrize(
+    "grid, ts, match",
+    [
+        ([0.9, 0.7, 0.5], [0, 0], "distinct"),
+        ([0.9, 0.7, 0.5], [3], r"lie in \[0, 2\]"),
+        ([0.9, 0.7, 0.5], [-1], r"lie in \[0, 2\]"),
+        ([0.9, 0.7, 0.5], [0.5], "integers"),
+        ([0.9, 0.7, 0.5], [], "non-empty 1-D"),
+        ([0.9, 0.7, 0.5], [True], "integers"),
+        ([0.5, 0.7, 0.9], [0], "strictly decreasing"),
+        ([0.9, 0.7, 1.0], [0], r"open interval \(0, 1\)"),
+    ],
+)
+def test_from_grid_errors(grid, ts, match):
+    with pytest.raises(ValueError, match=match):
+        sch.from_grid(grid, ts)
+
+
+# ------------------------------------------------------------------------------ continuous
+
+
+def test_karras():
+    ab = sch.karras(3)
+    sig = np.sqrt((1 - ab) / ab)
+    mid = ((80 ** (1 / 7) + 0.002 ** (1 / 7)) / 2) ** 7
+    # alpha_bar = 1/(1 + 0.002**2) is a float64 within 4e-6 of 1, so 1 - alpha_bar (and sigma)
+    # is only known to ulp(1) / 4e-6 ~ 3e-11 relative
+    np.testing.assert_allclose(sig, [80.0, mid, 0.002], rtol=1e-10)
+    assert sch.karras(1)[0] == pytest.approx(1 / (1 + 80.0**2), rel=1e-14)
+    sig = sch.alpha_bar_to_sigmas(sch.karras(5, sigma_min=1.0, sigma_max=5.0, rho=1.0))
+    np.testing.assert_allclose(sig, [5, 4, 3, 2, 1], rtol=1e-13)
+
+
+def test_kl_optimal_equal_arctan_steps():
+    K = 12
+    ab = sch.kl_optimal(K, sigma_min=0.03, sigma_max=14.6)
+    theta = np.arctan(np.sqrt((1 - ab) / ab))
+    assert theta[0] == pytest.approx(math.atan(14.6), rel=1e-13)
+    assert theta[-1] == pytest.approx(math.atan(0.03), rel=1e-12)
+    np.testing.assert_allclose(np.diff(theta), (math.atan(0.03) - math.atan(14.6)) / (K - 1), rtol=1e-10)
+    # alpha_bar = cos^2(theta)
+    np.testing.assert_allclose(ab, np.cos(theta) ** 2, rtol=1e-13)
+
+
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        (lambda: sch.karras(0), "K must be a positive integer"),
+        (lambda: sch.karras(5, sigma_min=1.0, sigma_max=1.0), "greater than sigma_min"),
+        (lambda: sch.karras(5, sigma_min=0.0), "sigma_min must be positive"),
+        (lambda: sch.karras(5, rho=-1), "rho must be positive"),
+        (lambda: sch.karras(5, sigma_max=np.inf), "sigma_max must be finite"),
+        (lambda: sch.karras(5, sigma_min=1e-10), "rounds to 1"),
+        (lambda: sch.kl_optimal(5, sigma_min=2.0, sigma_max=1.0), "greater than sigma_min"),
+        (lambda: sch.kl_optimal(5, sigma_max="big"), "sigma_max must be a real number"),
+    ],
+)
+def test_continuous_errors(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
+
+
+def test_shifted_flow_is_sd3_time_shift():
+    K, s = 8, 3.0
+    base = sch.shifted(K, shift=1.0)
+    out = sch.shifted(K, shift=s)
+    np.testing.assert_allclose(
+        sch.alpha_bar_to_log_snr(out), sch.alpha_bar_to_log_snr(base) - 2 * math.log(s), atol=1e-12
+    )
+    # rectified flow time t = 1 / (1 + exp(l / 2)): equally spaced for shift = 1
+    t = 1 / (1 + np.exp(sch.alpha_bar_to_log_snr(base) / 2))
+    np.testing.assert_allclose(np.diff(t), np.diff(t)[0], rtol=1e-9)
+    assert t[0] == pytest.approx(1 / (1 + math.exp(-7.5)), rel=1e-12)  # l = -15 at u = 1
+    # SD3's shift t' = s t / (1 + (s - 1) t)
+    t_shift = 1 / (1 + np.exp(sch.alpha_bar_to_log_snr(out) / 2))
+    np.testing.assert_allclose(t_shift, s * t / (1 + (s - 1) * t), rtol=1e-12)
+
+
+def test_shifted_cosine_and_array_base():
+    l = sch.alpha_bar_to_log_snr(sch.shifted(4, shift=1.0, base="cosine"))
+    assert l[0] == pytest.approx(-15.0, abs=1e-9)  # u = 1 is the clipped end
+    # u = 1/2: -2 log tan(a / 2 + b) with the simple-diffusion constants
+    b = math.atan(math.exp(-7.5))
+    a = math.atan(math.exp(7.5)) - b
+    assert l[2] == pytest.approx(-2 * math.log(math.tan(a / 2 + b)), abs=1e-12)
+    ab = np.array([0.1, 0.5, 0.9])
+    out = sch.shifted(3, shift=2.0, base=ab)
+    np.testing.assert_allclose(out, ab / (ab + 4 * (1 - ab)), rtol=1e-14)  # SNR / 4
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(K=3, shift=0.0), "shift must be positive"),
+        (dict(K=3, base="linear"), "base must be one of"),
+        (dict(K=3, base=[0.1, 0.5]), "K=3 levels"),
+        (dict(K=2, base=[0.5, 0.1]), "strictly increasing"),
+        (dict(K=3, log_snr_min=5.0, log_snr_max=5.0), "greater than log_snr_min"),
+        (dict(K=3, shift=1e-30), "rounds to 1"),
+    ],
+)
+def test_shifted_errors(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        sch.shifted(**kwargs)
+
+
+# ------------------------------------------------------------------------------ Align Your Steps
+
+
+def test_ays_tables():
+    sig = sch.alpha_bar_to_sigmas(sch.align_your_steps(10, model="sd15"))
+    np.testing.assert_allclose(sig, SD15_TABLE[:10], rtol=1e-12)
+    assert sig[0] == pytest.approx(14.6146412293, rel=1e-12) and sig[-1] == pytest.approx(0.1515232662, rel=1e-12)
+    # diffusers' AysSchedules: the same levels rounded to 3 decimals (from a slightly different
+    # optimisation run: they differ by up to 1.4 %), then a final 0.0 that is the implicit clean step
+    np.testing.assert_allclose(sig, [14.615, 6.475, 3.861, 2.697, 1.886, 1.396, 0.963, 0.652, 0.399, 0.152], rtol=4e-3)
+    sdxl = sch.alpha_bar_to_sigmas(sch.align_your_steps(10, model="sdxl"))
+    np.testing.assert_allclose(sdxl, [14.615, 6.315, 3.771, 2.181, 1.342, 0.862, 0.555, 0.38, 0.234, 0.113], rtol=2e-2)
+
+
+def test_ays_interpolation():
+    # 20 steps: 21 log-linear points; every other one is a table node
+    sig = sch.alpha_bar_to_sigmas(sch.align_your_steps(20))
+    assert sig.size == 20
+    np.testing.assert_allclose(sig[::2], SD15_TABLE[:10], rtol=1e-12)
+    np.testing.assert_allclose(sig[1], math.sqrt(SD15_TABLE[0] * SD15_TABLE[1]), rtol=1e-12)
+    # 1 step: the noisiest entry
+    assert sch.alpha_bar_to_sigmas(sch.align_your_steps(1))[0] == pytest.approx(SD15_TABLE[0], rel=1e-12)
+
+
+def test_ays_snapped_to_sd_grid_gives_published_timesteps():
+    sd = sch.training_grid("scaled_linear")
+    ts = sch.nearest_timesteps(sch.align_your_steps(10, model="sd15"), sd)
+    np.testing.assert_array_equal(ts, [999, 850, 736, 645, 545, 455, 343, 233, 124, 24])
+    ts = sch.nearest_timesteps(sch.align_your_steps(10, model="sdxl"), sd)
+    np.testing.assert_array_equal(ts, [999, 845, 730, 587, 443, 310, 193, 116, 53, 13])
+
+
+def test_loglinear_interp_and_errors():
+    np.testing.assert_allclose(sch.loglinear_interp([100.0, 1.0], 3), [100.0, 10.0, 1.0], rtol=1e-14)
+    for bad, match in (([1.0], "at least 2"), ([1.0, 2.0], "strictly decreasing"), ([1.0, -1.0], "positive")):
+        with pytest.raises(ValueError, match=match):
+            sch.loglinear_interp(bad, 3)
+    with pytest.raises(ValueError, match="model must be one of"):
+        sch.align_your_steps(10, model="sd3")
+
+
+# ------------------------------------------------------------------------------ entry point
+
+
+@pytest.mark.parametrize("name", sch.STANDARD_SCHEDULES)
+@pytest.mark.parametrize("K", [1, 2, 10, 50])
+def test_every_standard_schedule_is_valid(name, K):
+    ab = sch.standard_schedule(name, K)
+    assert ab.shape == (K,) and ab.dtype == np.float64
+    as_levels(ab)
+
+
+@pytest.mark.parametrize("name", sch.STANDARD_SCHEDULES)
+def test_standard_schedules_on_a_grid(name):
+    sd = sch.training_grid("scaled_linear")
+    ab = sch.standard_schedule(name, 10, grid=sd)
+    as_levels(ab)
+    assert np.all(np.isin(ab, sd))  # restricted to grid levels
+
+
+def test_standard_schedule_definitions():
+    lin = sch.training_grid("linear")
+    np.testing.assert_array_equal(sch.standard_schedule("linear-leading", 10), lin[[900, 800, 700, 600, 500, 400, 300, 200, 100, 0]])
+    np.testing.assert_array_equal(sch.standard_schedule("linear-trailing", 10), lin[np.arange(999, 0, -100)])
+    cos = sch.training_grid("cosine")
+    np.testing.assert_array_equal(sch.standard_schedule("cosine", 10, spacing="trailing"), cos[np.arange(999, 0, -100)])
+    np.testing.assert_array_equal(sch.standard_schedule("cosine", 10), cos[np.arange(900, -1, -100)])
+    np.testing.assert_array_equal(sch.standard_schedule("scaled_linear-leading", 10, steps_offset=1),
+                                  sch.training_grid("scaled_linear")[np.arange(901, 0, -100)])
+    # a custom short grid replaces the 1000-step family
+    g = np.linspace(0.99, 0.01, 50)
+    np.testing.assert_array_equal(sch.standard_schedule("linear-trailing", 5, grid=g), g[[49, 39, 29, 19, 9]])
+    # karras on a grid uses the grid's sigma range: first and last levels are the grid's ends
+    sd = sch.training_grid("scaled_linear")
+    ab = sch.standard_schedule("karras", 10, grid=sd)
+    assert ab[0] == sd[-1] and ab[-1] == sd[0]
+    np.testing.assert_array_equal(sch.standard_schedule("ays-sdxl", 10), sch.align_your_steps(10, model="sdxl"))
+
+
+@pytest.mark.parametrize(
+    "args, kwargs, match",
+    [
+        (("ddim", 10), {}, "name must be one of"),
+        (("karras", 0), {}, "steps must be a positive integer"),
+        (("linear-leading", 10), dict(spacing="trailing"), "conflicts"),
+        (("karras", 10), dict(spacing="leading"), "spacing applies only"),
+        (("karras", 10), dict(steps_offset=1), "steps_offset applies only"),
+        (("cosine", 10), dict(spacing="middle"), "spacing must be one of"),
+        (("linear-leading", 10), dict(grid=[0.1, 0.5]), "strictly decreasing"),
+        (("linear-leading", 10), dict(grid=np.linspace(0.9, 0.1, 5)), "must not exceed"),
+        (("karras", 300), dict(grid=np.linspace(0.99, 0.01, 200)), "snap to the same grid timestep"),
+    ],
+)
+def test_standard_schedule_errors(args, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        sch.standard_schedule(*args, **kwargs)

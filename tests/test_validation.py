@@ -1,0 +1,123 @@
+"""Every bad-input rule raises a ValueError that names the argument and the rule."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import symsched
+from symsched._io import load_npy
+
+AB = np.array([0.1, 0.5, 0.9])
+SPEC = np.array([0.5, 1.0, 2.0])
+
+
+@pytest.mark.parametrize(
+    "spectrum,match",
+    [
+        ([0.5, -1.0], "spectrum must be non-negative"),
+        ([0.5, np.nan], "spectrum must be finite"),
+        ([0.5, np.inf], "spectrum must be finite"),
+        ([], "spectrum must not be empty"),
+        (["a", "b"], "spectrum must be an array of real numbers"),
+    ],
+)
+def test_bad_spectrum(spectrum: list, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        symsched.output_spectrum(spectrum, AB)
+
+
+@pytest.mark.parametrize(
+    "alpha_bar,match",
+    [
+        ([0.5, 0.4], "alpha_bar must be strictly increasing"),
+        ([0.5, 0.5], "alpha_bar must be strictly increasing"),
+        ([0.0, 0.5], r"alpha_bar levels must lie in the open interval \(0, 1\)"),
+        ([0.5, 1.0], r"alpha_bar levels must lie in the open interval \(0, 1\)"),
+        ([-0.1, 0.5], r"open interval \(0, 1\)"),
+        ([0.5, 1.5], r"open interval \(0, 1\)"),
+        ([0.1, np.nan], "alpha_bar must be finite"),
+        ([[0.1, 0.2]], "alpha_bar must be 1-D"),
+        ([], "alpha_bar must hold at least one level"),
+    ],
+)
+def test_bad_alpha_bar(alpha_bar: list, match: str) -> None:
+    for fn in (symsched.output_spectrum, symsched.transfer_function):
+        with pytest.raises(ValueError, match=match):
+            fn(SPEC, alpha_bar)
+    with pytest.raises(ValueError, match=match):
+        symsched.divergence_and_grad(SPEC, alpha_bar)
+
+
+@pytest.mark.parametrize(
+    "sigmas,match",
+    [
+        ([1.0, 2.0], "sigmas must be strictly decreasing"),
+        ([2.0, 2.0], "sigmas must be strictly decreasing"),
+        ([2.0, 0.0], "sigmas must be positive"),
+        ([2.0, -1.0], "sigmas must be positive"),
+        ([np.inf, 1.0], "sigmas must be finite"),
+        ([], "sigmas must hold at least one level"),
+    ],
+)
+def test_bad_sigmas(sigmas: list, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        symsched.output_spectrum_ve(SPEC, sigmas)
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"sampler": "plms"}, "sampler must be one of"),
+        ({"sampler": "heun"}, "is a VE sampler: use output_spectrum_ve"),
+        ({"eta": -0.1}, r"eta must lie in \[0, 1\]"),
+        ({"eta": 1.5}, r"eta must lie in \[0, 1\]"),
+        ({"eta": float("nan")}, r"eta must lie in \[0, 1\]"),
+        ({"eta": "x"}, "eta must be a number"),
+        ({"variance": "learned"}, "variance must be one of"),
+        ({"init": "pink"}, "init must be one of"),
+    ],
+)
+def test_bad_options(kwargs: dict, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        symsched.output_spectrum(SPEC, AB, **kwargs)
+
+
+def test_bad_ve_options() -> None:
+    with pytest.raises(ValueError, match="is a VP sampler: use output_spectrum"):
+        symsched.output_spectrum_ve(SPEC, [2.0, 1.0], sampler="ddim")
+    with pytest.raises(ValueError, match="init must be one of"):
+        symsched.output_spectrum_ve(SPEC, [2.0, 1.0], init="cold")
+
+
+def test_bad_divergence_options() -> None:
+    with pytest.raises(ValueError, match="divergence must be one of"):
+        symsched.divergence_and_grad(SPEC, AB, divergence="tv")
+    with pytest.raises(ValueError, match="wrt must be one of"):
+        symsched.divergence_and_grad(SPEC, AB, wrt="sigma")
+    with pytest.raises(ValueError, match="shape mismatch: weights"):
+        symsched.divergence_and_grad(SPEC, AB, weights=[1.0, 2.0])
+    with pytest.raises(ValueError, match="weights must be non-negative"):
+        symsched.divergence_and_grad(SPEC, AB, weights=[1.0, -2.0, 1.0])
+
+
+def test_bad_divergence_arguments() -> None:
+    with pytest.raises(ValueError, match="shape mismatch: p has shape"):
+        symsched.kl_divergence([1.0, 2.0], [1.0])
+    with pytest.raises(ValueError, match="q must be non-negative"):
+        symsched.w2_distance([1.0], [-1.0])
+
+
+def test_load_npy_refuses_pickles_and_missing_files(tmp_path) -> None:
+    obj = np.array([{"a": 1}], dtype=object)
+    path = tmp_path / "evil.npy"
+    np.save(path, obj, allow_pickle=True)
+    with pytest.raises(ValueError, match="not a plain numeric .npy array"):
+        load_npy(path)
+    with pytest.raises(ValueError, match="does not exist"):
+        load_npy(tmp_path / "missing.npy")
+
+
+def test_negative_zero_is_a_valid_zero_mode() -> None:
+    P = symsched.output_spectrum([-0.0, 1.0], AB)
+    assert P[0] == 0.0 and not np.signbit(P[0])
