@@ -16,6 +16,7 @@ from typing import Sequence
 COMMANDS: tuple[str, ...] = (
     "latex",
     "transfer",
+    "validate",
 )
 
 

@@ -797,7 +797,8 @@ def mode_psd(cross_hat: ArrayLike, V: ArrayLike) -> Array:
     Va = np.asarray(V)
     if A.shape != Va.shape:
         raise ValueError(f"shape mismatch: cross_hat has shape {A.shape} but V has shape {Va.shape}")
-    return np.real(np.einsum("...ji,...jk,...ki->...i", np.conj(Va), A, Va))
+    # a quadratic form of a PSD estimate is >= 0; clip the rounding-level negatives of null modes
+    return np.maximum(np.real(np.einsum("...ji,...jk,...ki->...i", np.conj(Va), A, Va)), 0.0)
 
 
 # --------------------------------------------------------------------------------------------
@@ -859,13 +860,16 @@ def psd_zscores(
     *,
     axes: Sequence[int] | None = None,
     zero_tol: float = 1e-10,
+    atol: float = 1e-20,
 ) -> Array:
     """Exact normal scores of a periodogram: z = Phi^-1(F_chi2_nu(nu psd_hat / psd_true)), nu = n dof.
 
     Under the hypothesis that the samples are Gaussian with PSD ``psd_true``, every ``z`` is exactly
-    N(0, 1) (both tails are computed in log space, so large deviations stay finite). Bins where
-    ``psd_true <= zero_tol * max(psd_true)`` are null modes: z = 0 if ``psd_hat`` is also below that
-    level, else ``+inf``.
+    N(0, 1) (both tails are computed in log space; beyond the double-precision range the
+    Wilson-Hilferty approximation keeps large deviations finite and signed). Bins where
+    ``psd_true <= max(zero_tol * max(psd_true), atol)`` are null modes (a zero mode comes out of a
+    float64 simulation as rounding noise ~1e-30, not as an exact 0): z = 0 if ``psd_hat`` is also
+    below that level, else ``+inf``.
 
     Parameters
     ----------
@@ -874,7 +878,8 @@ def psd_zscores(
         Number of independent samples averaged in ``psd_hat``.
     axes : sequence of int, optional
         FFT axes (default all; ``()`` for PCA coefficients), see :func:`psd_dof`.
-    zero_tol : float
+    zero_tol, atol : float
+        Relative and absolute levels below which a true PSD counts as zero.
 
     Returns
     -------
@@ -883,7 +888,7 @@ def psd_zscores(
     ph, pt = _prepare(psd_hat, psd_true)
     n = as_positive_int(n_samples, "n_samples")
     nu = (n * psd_dof(pt.shape, axes=axes)).astype(np.float64)
-    floor = zero_tol * float(pt.max()) if pt.size else 0.0
+    floor = max(zero_tol * float(pt.max()), float(atol))
     null = pt <= floor
     z = np.zeros(pt.shape)
     live = ~null
@@ -891,9 +896,14 @@ def psd_zscores(
     v = nu[live]
     lower = q < v  # below the mean: use the lower tail
     zl = np.empty(q.shape)
-    with np.errstate(divide="ignore"):
+    with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
         zl[lower] = special.ndtri_exp(stats.chi2.logcdf(q[lower], v[lower]))
         zl[~lower] = -special.ndtri_exp(stats.chi2.logsf(q[~lower], v[~lower]))
+        # beyond double-precision tail probabilities: Wilson-Hilferty keeps the score finite and signed
+        far = ~np.isfinite(zl)
+        if np.any(far):
+            c = 2.0 / (9.0 * v[far])
+            zl[far] = (np.cbrt(q[far] / v[far]) - (1.0 - c)) / np.sqrt(c)
     z[live] = zl
     z[null & (ph > floor)] = np.inf
     return z
@@ -1006,6 +1016,7 @@ def psd_check(
     alpha: float = 1e-6,
     axes: Sequence[int] | None = None,
     zero_tol: float = 1e-10,
+    atol: float = 1e-20,
 ) -> PsdCheck:
     """Family-wise test that a periodogram comes from ``psd_true``: max |z| <= Phi^-1(1 - alpha/(2m)).
 
@@ -1013,7 +1024,7 @@ def psd_check(
     bins, so the false-alarm probability is at most ``alpha`` (Bonferroni). Returns a
     :class:`PsdCheck` with the Sidak p-value of the observed maximum.
     """
-    z = psd_zscores(psd_hat, psd_true, n_samples, axes=axes, zero_tol=zero_tol)
+    z = psd_zscores(psd_hat, psd_true, n_samples, axes=axes, zero_tol=zero_tol, atol=atol)
     res = max_z_test(z, axes=axes)
     zc = _zcrit(alpha, res.n_independent)
     return PsdCheck(res.max_abs_z <= zc, res.max_abs_z, zc, res.pvalue, res.n_independent, res.argmax, alpha)

@@ -138,7 +138,7 @@ def _nonneg_int(value: Any, name: str) -> int:
         raise ValueError(f"{name} must be a non-negative integer (got {value!r})")
     try:
         ok = int(value) == value
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         ok = False
     if not ok or int(value) < 0:
         raise ValueError(f"{name} must be a non-negative integer (got {value!r})")
@@ -148,7 +148,7 @@ def _nonneg_int(value: Any, name: str) -> int:
 def _pos_int(value: Any, name: str) -> int:
     try:
         return as_positive_int(value, name)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise ValueError(f"{name} must be a positive integer (got {value!r})") from None
 
 

@@ -23,7 +23,7 @@ import functools
 import math
 import os
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Optional, Sequence, Union
+from typing import Any, Iterator, Optional, Sequence, Union
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -90,7 +90,7 @@ def _positive(value: Any, name: str) -> float:
 def _pos_int(value: Any, name: str) -> int:
     try:
         return as_positive_int(value, name)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise ValueError(f"{name} must be a positive integer (got {value!r})") from None
 
 
@@ -350,15 +350,20 @@ class _CrossSpectrum:
                 X[:, 0, 0, :] = 0.0
             self.dc_sum += X[:, 0, 0, :].sum(axis=0)
             if self.full:
-                self.acc += np.einsum("nhwi,nhwj->hwij", X, X.conj(), optimize=True)
+                for a in range(c):  # upper triangle; the lower one is its conjugate
+                    for b in range(a, c):
+                        self.acc[..., a, b] += (X[..., a] * X[..., b].conj()).sum(axis=0)
             else:
                 self.acc += (X.real**2 + X.imag**2).sum(axis=0)
             self.n += X.shape[0]
 
     def result(self, mean: str) -> np.ndarray:
         assert self.shape is not None and self.acc is not None and self.dc_sum is not None
-        h, w, _ = self.shape
+        h, w, c = self.shape
         out = self.acc / (self.n * h * w)
+        if self.full:
+            iu = np.triu_indices(c, 1)
+            out[..., iu[1], iu[0]] = out[..., iu[0], iu[1]].conj()
         if mean == "dataset":
             m = self.dc_sum / self.n
             if self.full:
@@ -569,7 +574,11 @@ def welch_psd(
     if nper > arr.shape[-1]:
         raise ValueError(f"nperseg={nper} exceeds the signal length n={arr.shape[-1]}")
     if noverlap is not None:
-        if isinstance(noverlap, bool) or int(noverlap) != noverlap or not 0 <= int(noverlap) < nper:
+        try:
+            ok = not isinstance(noverlap, bool) and int(noverlap) == noverlap and 0 <= int(noverlap) < nper
+        except (TypeError, ValueError, OverflowError):
+            ok = False
+        if not ok:
             raise ValueError(f"noverlap must be an integer in [0, nperseg) (got {noverlap!r})")
         noverlap = int(noverlap)
     if detrend not in (False, "constant", "linear"):
@@ -698,6 +707,10 @@ def _folder_spectrum(folder: Path, patch_size: int) -> Array:
     for f in _iter_image_files(folder):
         try:
             with Image.open(f) as im:
+                if im.mode in ("I", "F") or im.mode.startswith("I;"):
+                    raise ValueError(
+                        f"source image {str(f)!r} has PIL mode {im.mode!r}: only 8-bit images are supported"
+                    )
                 img = np.asarray(im.convert("RGB"))
         except (UnidentifiedImageError, OSError) as exc:
             raise ValueError(f"source image {str(f)!r} cannot be read ({exc})") from None
@@ -721,7 +734,8 @@ def load_spectrum(source: Union[str, "os.PathLike[str]"], *, patch_size: int = 3
       floating-point array is taken as the spectrum itself (any shape, must be finite and
       non-negative); any other dtype is refused.
     * A folder: every ``*.png``, ``*.jpg``, ``*.jpeg`` file (sorted by name, case-insensitive
-      suffix) is opened with PIL, converted to RGB, scaled to ``[-1, 1]``
+      suffix) is opened with PIL (8-bit images; grey and palette images are converted to RGB,
+      alpha is dropped; 16-bit and float images are refused), scaled to ``[-1, 1]``
       (``2 * x / 255 - 1`` for 8-bit), cut into non-overlapping ``p × p`` patches from the
       top-left corner (no resizing; images smaller than p are skipped), the per-channel mean over
       all patches is removed, and the colour eigen-mode PSD (:func:`colour_eigen_psd`) of all

@@ -112,7 +112,7 @@ def linear_ddpm_alphas_cumprod(n=1000, beta_start=1e-4, beta_end=0.02):
 # hypothesis strategies
 # ------------------------------------------------------------------------------------------
 GRID_1D = [(8,), (9,), (16,), (12,)]
-GRID_2D = [(8, 8), (6, 8), (5, 7), (8, 4)]
+GRID_2D = [(8, 8), (6, 8), (5, 7), (8, 4), (16, 16)]
 KINDS = ["power", "bandpass", "arbitrary", "zeros"]
 
 

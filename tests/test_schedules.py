@@ -232,6 +232,8 @@ def test_timesteps_offset_and_full_grid():
         (dict(num_steps=0), "num_steps must be a positive integer"),
         (dict(num_steps=2.5), "num_steps must be a positive integer"),
         (dict(num_steps=True), "num_steps must be a positive integer"),
+        (dict(num_steps=np.inf), "num_steps must be a positive integer"),
+        (dict(num_steps=10, steps_offset=np.nan), "steps_offset must be a non-negative integer"),
         (dict(num_steps=10, spacing="middle"), "spacing must be one of"),
         (dict(num_steps=10, steps_offset=-1), "steps_offset must be a non-negative integer"),
         (dict(num_steps=1000, steps_offset=1), "past num_train_timesteps - 1"),

@@ -340,6 +340,8 @@ def test_welch_default_window_mean():
         (np.zeros((2, 2, 64)), {}, r"1-D \(n,\) or 2-D"),
         (np.zeros(32), dict(nperseg=64), "exceeds the signal length"),
         (np.zeros(128), dict(nperseg=64, noverlap=64), "noverlap must be an integer"),
+        (np.zeros(128), dict(nperseg=64, noverlap=np.inf), "noverlap must be an integer"),
+        (np.zeros(128), dict(nperseg=np.inf), "nperseg must be a positive integer"),
         (np.zeros(128), dict(nperseg=64, fs=0.0), "fs must be positive"),
         (np.zeros(128), dict(nperseg=64, detrend="quadratic"), "detrend must be"),
         (np.zeros(128, dtype=complex), dict(nperseg=64), "real numbers"),
@@ -446,6 +448,11 @@ def test_load_errors(tmp_path):
     Image.fromarray(np.zeros((8, 8, 3), dtype=np.uint8)).save(small / "s.png")
     with pytest.raises(ValueError, match="no image is at least 32×32"):
         sp.load_spectrum(small)
+    deep = tmp_path / "deep"
+    deep.mkdir()
+    Image.fromarray(np.zeros((40, 40), dtype=np.uint16)).save(deep / "d.png")
+    with pytest.raises(ValueError, match="only 8-bit images"):
+        sp.load_spectrum(deep)
     bad = tmp_path / "bad"
     bad.mkdir()
     (bad / "broken.png").write_bytes(b"not a png")

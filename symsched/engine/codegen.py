@@ -85,11 +85,66 @@ def _load(path: Path, key: str) -> Kernel | None:
     return fn if callable(fn) else None
 
 
+def _hoisting_cse(exprs: Any) -> tuple[list[tuple[Any, Any]], list[Any]]:
+    """``sympy.cse`` that also hoists the scalar part of every sum and product into a temporary.
+
+    Kernels are called with one array argument (the first, the mode variances) and scalar levels,
+    so in ``S + a + b`` or ``S * a * b`` the scalar part ``a + b`` / ``a * b`` should be formed once,
+    on scalars, leaving a single array operation. Same values, fewer passes over the arrays.
+    """
+    import sympy as sp
+
+    array_syms = _ARRAY_SYMBOLS[0]
+    replacements, reduced = sp.cse(exprs, order="none")
+    counter = iter(sp.numbered_symbols("_h"))
+    hoisted: list[tuple[Any, Any]] = []
+    cache: dict[Any, Any] = {}
+
+    def has_array(e: Any) -> bool:
+        return bool(e.free_symbols & array_syms)
+
+    def visit(e: Any) -> Any:
+        if e.is_Atom:
+            return e
+        args = [visit(a) for a in e.args]
+        if isinstance(e, (sp.Add, sp.Mul)):
+            dep = [a for a in args if has_array(a)]
+            free = [a for a in args if not has_array(a)]
+            if dep and len(free) >= 2:
+                scalar = e.func(*free)
+                if scalar not in cache:
+                    cache[scalar] = next(counter)
+                    hoisted.append((cache[scalar], scalar))
+                return e.func(*dep, cache[scalar], evaluate=False)
+        return e.func(*args) if args != list(e.args) else e
+
+    new_repl = []
+    for sym, val in replacements:
+        v = visit(val)
+        new_repl.extend(hoisted)
+        hoisted.clear()
+        new_repl.append((sym, v))
+        if has_array(v):
+            array_syms = array_syms | {sym}
+    new_exprs = []
+    for e in reduced:
+        v = visit(e)
+        new_repl.extend(hoisted)
+        hoisted.clear()
+        new_exprs.append(v)
+    return new_repl, new_exprs
+
+
+#: symbols that carry arrays while a kernel is being generated (set by _build)
+_ARRAY_SYMBOLS: list[Any] = [frozenset()]
+
+
 def _build(key: str, build: Callable[[], tuple[Sequence[Any], Sequence[Any]]]) -> tuple[Kernel, str]:
     import sympy as sp
 
     args, exprs = build()
-    fn = sp.lambdify(list(args), list(exprs), modules="numpy", cse=True)
+    _ARRAY_SYMBOLS[0] = frozenset(list(args)[:1])  # the first argument is the array of modes
+    fn = sp.lambdify(list(args), list(exprs), modules="numpy", cse=_hoisting_cse)
     source = f"# symsched kernel {key}\n" + inspect.getsource(fn)
     return fn, source
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 from typing import Any, Callable
 
 import numpy as np
+from scipy.linalg.blas import daxpy
+from threadpoolctl import threadpool_limits
 
 from .kernels import divergence_kernel, final_kernel, init_kernel, step_kernel
 
@@ -17,8 +19,10 @@ __all__ = ["output_variance", "transfer", "value_and_grad"]
 
 
 def _dot(x: np.ndarray, y: Any) -> float:
-    """sum(x * y) without BLAS: OpenBLAS's threaded dot stalls badly on a loaded 2-core machine."""
-    return float(np.einsum("i,i->", x, np.broadcast_to(y, x.shape)))
+    """sum(x * y); call inside ``threadpool_limits(1)``: a threaded BLAS dot stalls on a loaded machine."""
+    if np.ndim(y):
+        return float(np.dot(x, y))
+    return float(np.sum(x)) * float(y)
 
 
 def _steps(sig: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -91,7 +95,7 @@ def value_and_grad(
     f[keep] = fk
     a[keep] = dfk
     a *= weights
-    J = float(_dot(weights, f))
+    J = float(np.sum(weights * f))
 
     grad = np.zeros(K, dtype=np.float64)
     AG = a.copy()  # a * G_k, G_k = prod_{j>k} g_j^2: dJ/dn_k for noise injected at step k
@@ -103,8 +107,9 @@ def value_and_grad(
             np.multiply(AG, n, out=tmp)
             D[...] -= tmp
         elif n != 0:
-            np.multiply(AG, float(n), out=tmp)
-            D[...] -= tmp
+            out = daxpy(AG, D, a=-float(n))  # D -= n AG in place (level-1 BLAS, single-threaded here)
+            if out is not D:  # pragma: no cover - scipy copies only non-contiguous input
+                D[...] = out
         sum_ag = None
         for j, dnj in dn:
             if np.ndim(dnj):
@@ -124,12 +129,13 @@ def value_and_grad(
         else:
             AG[...] *= float(g2)
 
-    g2, n, dl_t, dn_t = final_g(S, sig[-1], *params)
-    visit(g2, n, ((K - 1, dl_t),), ((K - 1, dn_t),))
-    s_s, hh = _steps(sig)
-    for k in range(K - 2, -1, -1):
-        g2, n, dl_t, dl_s, dn_t, dn_s = step_g(S, s_s[k], hh[k], *params)
-        visit(g2, n, ((k, dl_t), (k + 1, dl_s)), ((k, dn_t), (k + 1, dn_s)))
-    _, dv0 = init_kernel(process, init)(S, sig[0])
-    grad[0] += float(_dot(AG, np.broadcast_to(dv0, S.shape)))
+    with threadpool_limits(limits=1, user_api="blas"):
+        g2, n, dl_t, dn_t = final_g(S, sig[-1], *params)
+        visit(g2, n, ((K - 1, dl_t),), ((K - 1, dn_t),))
+        s_s, hh = _steps(sig)
+        for k in range(K - 2, -1, -1):
+            g2, n, dl_t, dl_s, dn_t, dn_s = step_g(S, s_s[k], hh[k], *params)
+            visit(g2, n, ((k, dl_t), (k + 1, dl_s)), ((k, dn_t), (k + 1, dn_s)))
+        _, dv0 = init_kernel(process, init)(S, sig[0])
+        grad[0] += _dot(AG, dv0)
     return J, grad, P

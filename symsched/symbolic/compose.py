@@ -73,7 +73,7 @@ def recursion_statement() -> str:
     """The recursion for any K, as LaTeX."""
     return (
         r"v_{(K)} = v_{\mathrm{init}},\qquad "
-        r"v_{(k-1)} = g_k(S)^2\, v_{(k)} + \sigma_k^2,\qquad P(S) = v_{(0)}"
+        r"v_{(k-1)} = g_k(S)^2\, v_{(k)} + n_k,\qquad P(S) = v_{(0)}"
     )
 
 

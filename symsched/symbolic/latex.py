@@ -116,7 +116,8 @@ def render_sampler(name: str, variant: str = "") -> str:
     out.append(_eq("P_{\\mathrm{white}}", _nice(compose.output_psd(smp, 1, "white"))))
     out.append(_eq("P_{\\mathrm{exact}}", _nice(compose.output_psd(smp, 1, "exact"))))
     out.append("For two levels, in the sum-of-products form $P = H^2 v_{\\mathrm{init}} + \\sum_k n_k \\prod_{j>k} g_j^2$, the white-start spectrum is\n")
-    out.append(_dmath("P_{\\mathrm{white}}", compose.output_psd_closed_form(smp, 2, "white")))
+    two = compose.output_psd_closed_form(smp, 2, "white")
+    out.append(_dmath("P_{\\mathrm{white}}", sp.Add(*[_nice(term) for term in sp.Add.make_args(two)], evaluate=False)))
 
     if name == "ddim":
         out.append(_angle_section())
