@@ -28,6 +28,9 @@ class Step:
         """v_s = gain^2 v_t + noise."""
         return self.gain**2 * v + self.noise
 
+    def _repr_latex_(self) -> str:
+        return f"$g(S) = {sp.latex(self.gain)},\\quad n = {sp.latex(self.noise)}$"
+
 
 @dataclass(frozen=True)
 class Sampler:
@@ -48,3 +51,10 @@ class Sampler:
     params: tuple[sp.Symbol, ...] = ()
     #: Name of the option this instance was built with (e.g. "posterior"), for display.
     variant: str = ""
+
+    def _repr_latex_(self) -> str:
+        """Jupyter display: the step map of this sampler."""
+        return (
+            f"{self.title}: $x_s = g(S)\\,x_t + \\sqrt{{n}}\\,z$ with "
+            f"$g(S) = {sp.latex(self.step.gain)}$ and $n = {sp.latex(self.step.noise)}$"
+        )

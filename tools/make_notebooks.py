@@ -1,0 +1,166 @@
+"""Write the notebooks in notebooks/ from the cell lists below (no outputs; CI executes them).
+
+Run ``python tools/make_notebooks.py`` after editing; the notebooks hold no logic of their own:
+every cell calls the package.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import nbformat
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+ROOT = Path(__file__).resolve().parents[1] / "notebooks"
+
+NOTEBOOKS: dict[str, list[tuple[str, str]]] = {}
+
+
+def md(text: str) -> tuple[str, str]:
+    return ("md", text.strip("\n"))
+
+
+def code(text: str) -> tuple[str, str]:
+    return ("code", text.strip("\n"))
+
+
+NOTEBOOKS["01_derivation.ipynb"] = [
+    md(r"""
+# 1. Deriving the spectral transfer function
+
+Under a Gaussian data model $x_0 \sim \mathcal N(0, \Sigma)$ with $\Sigma = U\,\mathrm{diag}(S)\,U^\top$
+(for stationary data $U$ is the DFT and $S$ the power spectrum), a sampler driven by the exact
+denoiser acts on each mode of variance $S$ independently. This notebook walks through the symbolic
+derivation that `symsched` performs: the forward process, the Wiener denoiser, one DDPM/DDIM step,
+the composition into the transfer function and output spectrum, the identities a correct
+derivation must reproduce, and the LaTeX the package generates.
+"""),
+    code(r"""
+import numpy as np
+import sympy as sp
+sp.init_printing()
+
+import symsched
+from symsched.symbolic import get_sampler, compose, angle, forward, divergences
+from symsched.symbolic.symbols import S, alpha_bar_t, alpha_bar_s, eta, sigma_t, sigma_s, alpha_bar
+"""),
+    md(r"""
+## The forward process and the Wiener denoiser
+
+In the VP process $x_t = \sqrt{\bar\alpha_t}\,x_0 + \sqrt{1-\bar\alpha_t}\,\varepsilon$ a mode has variance
+$\lambda_t = \bar\alpha_t S + 1 - \bar\alpha_t$, and the MMSE denoiser is linear in $x_t$.
+"""),
+    code(r"""
+lam = forward.vp_variance(alpha_bar_t)
+x0_coef, eps_coef = forward.vp_denoiser(alpha_bar_t)
+display(sp.Eq(sp.Symbol(r"\lambda_t"), lam), sp.Eq(sp.Symbol(r"\hat{x}_0 / x_t"), x0_coef), sp.Eq(sp.Symbol(r"\hat\varepsilon / x_t"), eps_coef))
+"""),
+    md(r"""
+## One sampler step
+
+A DDIM($\eta$) step from level $t$ to the less noisy level $s$ is
+$x_s = \sqrt{\bar\alpha_s}\,\hat x_0 + \sqrt{1-\bar\alpha_s-\sigma_t^2}\,\hat\varepsilon + \sigma_t z$.
+Per mode this is $x_s = g(S)\,x_t + \sqrt{n}\,z$; the sampler module defines only $g$ and $n$.
+"""),
+    code(r"""
+ddim = get_sampler("ddim")
+display(sp.Eq(sp.Symbol("g"), sp.simplify(ddim.step.gain)), sp.Eq(sp.Symbol("n"), sp.factor(ddim.step.noise)))
+"""),
+    code(r"""
+ddpm = get_sampler("ddpm", "posterior")
+display(sp.Eq(sp.Symbol("g_{DDPM}"), sp.simplify(ddpm.step.gain)), sp.Eq(sp.Symbol(r"\tilde\beta"), sp.factor(ddpm.step.noise)))
+"""),
+    md(r"""
+## Composition: transfer function and output spectrum
+
+A schedule visits levels $\bar\alpha_{(K)} < \dots < \bar\alpha_{(1)}$, then the clean level. The variance
+obeys $v_s = g^2 v_t + n$, so the output spectrum is $P(S) = H^2 v_{\text{init}} + \sum_k n_k\prod_{j>k} g_j^2$
+with $H = \prod_k g_k$.
+"""),
+    code(r"""
+H1 = sp.simplify(compose.transfer_function(ddim, 1))
+P1_exact = sp.simplify(compose.output_psd(ddim, 1, "exact"))
+display(sp.Eq(sp.Symbol("H"), H1), sp.Eq(sp.Symbol("P_{exact}"), P1_exact))
+"""),
+    md(r"""
+## Identities
+
+**1.** One DDIM step straight to the clean level from the exact start gives the Wiener-filter variance $\bar\alpha S^2/\lambda < S$:
+"""),
+    code(r"""
+a = alpha_bar(1)
+print(sp.simplify(P1_exact - a * S**2 / (a * S + 1 - a)) == 0)
+"""),
+    md(r"""
+**2.** The DDPM mean equals the DDIM $\eta=1$ mean (checked on numbers here; `tests/test_symbolic.py` proves it symbolically):
+"""),
+    code(r"""
+pt = {S: 0.7, alpha_bar_t: 0.3, alpha_bar_s: 0.8}
+print(float(ddpm.step.gain.evalf(subs=pt)), float(ddim.step.gain.subs(eta, 1).evalf(subs=pt)))
+"""),
+    md(r"""
+**3–4.** VE and VP DDIM agree, and many deterministic DDIM steps tend to the probability-flow ODE: with the exact start the output tends to $S$.
+"""),
+    code(r"""
+spec = np.array([0.01, 0.1, 1.0, 10.0])
+for K in (10, 100, 1000):
+    ab = 1 / (1 + np.exp(-np.linspace(-8, 12, K)))
+    P = symsched.output_spectrum(spec, ab, sampler="ddim", init="exact")
+    print(K, np.round(P / spec, 5))
+"""),
+    md(r"""
+**6. The angle form.** With $\sigma = \sqrt{(1-\bar\alpha)/\bar\alpha}$ and $\theta = \arctan(\sigma/\sqrt S)$ each
+deterministic step is a rotation; the output spectrum is a product of squared cosines of the angle steps.
+"""),
+    code(r"""
+g_ve = get_sampler("euler").step.gain
+g_theta = g_ve.subs({sigma_t: angle.sigma_of_theta(sp.Symbol(r"\theta_t")), sigma_s: angle.sigma_of_theta(sp.Symbol(r"\theta_s"))})
+display(sp.simplify(g_theta), angle.output_psd_angle(3, "exact"))
+"""),
+    md(r"""
+## The LaTeX the package generates
+
+`symsched latex --out derivations` writes one file per sampler; here is the start of the DDIM one.
+"""),
+    code(r"""
+from symsched.symbolic.latex import render_all
+print(render_all("ddim")["ddim.tex"][:1500])
+"""),
+    md(r"""
+## Numbers from the same expressions
+
+The compiled NumPy kernels are generated from these expressions; the mpmath path evaluates them at 50 digits.
+"""),
+    code(r"""
+spec = np.array([1e-6, 0.5, 3.0])
+ab = np.array([1e-12, 0.2, 0.9, 1 - 1e-12])
+print(symsched.output_spectrum(spec, ab, sampler="ddpm"))
+print([float(x) for x in symsched.output_spectrum_mp(spec, ab, sampler="ddpm", dps=50)])
+"""),
+]
+
+
+def build(name: str, cells: list[tuple[str, str]]) -> nbformat.NotebookNode:
+    nb = new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["language_info"] = {"name": "python"}
+    for kind, text in cells:
+        nb.cells.append(new_markdown_cell(text) if kind == "md" else new_code_cell(text))
+    for i, cell in enumerate(nb.cells):
+        cell["id"] = f"{Path(name).stem[:2]}-{i:02d}"
+    return nb
+
+
+def main(argv: list[str]) -> int:
+    ROOT.mkdir(exist_ok=True)
+    for name, cells in NOTEBOOKS.items():
+        if argv and name not in argv:
+            continue
+        nbformat.write(build(name, cells), ROOT / name)
+        print("wrote", ROOT / name)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
