@@ -17,6 +17,7 @@ COMMANDS: tuple[str, ...] = (
     "latex",
     "transfer",
     "validate",
+    "optimize",
 )
 
 

@@ -19,8 +19,6 @@ from symsched import montecarlo as mc
 
 from mc_helpers import (
     FAMILYWISE_ALPHA,
-    GRID_1D,
-    GRID_2D,
     alpha_bars,
     assert_psd_matches,
     assert_psd_rejects,
@@ -232,13 +230,19 @@ def test_wiener_denoiser_identities():
     x0 = mc.wiener_denoiser(x, S, ab, output="x0")
     eps = mc.wiener_denoiser(x, S, ab, output="eps")
     np.testing.assert_allclose(math.sqrt(ab) * x0 + math.sqrt(1 - ab) * eps, x, atol=1e-12)
-    # eigenbasis version agrees with the FFT version for a flat spectrum
+    # eigenbasis version: U diag(g) U^T x with g = sqrt(1 - ab) / lam
+    d = 6
+    U = random_orthonormal(d, seed=2)
+    Sd = np.array([0.0, 0.1, 1.0, 2.0, 5.0, 9.0])
+    y = np.random.default_rng(0).standard_normal((4, d))
+    lam = 0.5 * Sd + 0.5
+    expect = y @ (U @ np.diag(np.sqrt(0.5) / lam) @ U.T).T
+    np.testing.assert_allclose(mc.wiener_denoiser(y, Sd, 0.5, basis=U), expect, atol=1e-12)
+    # the FFT version is the same matrix for the circulant covariance
     S1 = make_spectrum((6,), "arbitrary", seed=1)
-    y = mc.gaussian_field(S1, 4, seed=1)
-    U = np.eye(6)  # with a flat spectrum the filter is the same in any basis
-    np.testing.assert_allclose(
-        mc.wiener_denoiser(y, np.ones(6) * 2.0, 0.5, basis=U), mc.wiener_denoiser(y, np.ones(6) * 2.0, 0.5)
-    )
+    F = np.fft.fft(np.eye(6), axis=0)
+    C = np.real(np.conj(F).T @ np.diag(np.sqrt(0.5) / (0.5 * S1 + 0.5)) @ F) / 6
+    np.testing.assert_allclose(mc.wiener_denoiser(y, S1, 0.5), y @ C.T, atol=1e-12)
     with pytest.raises(ValueError, match="output"):
         mc.wiener_denoiser(x, S, ab, output="v")
     with pytest.raises(ValueError, match="alpha_bar"):
@@ -439,6 +443,21 @@ def test_cli_validate_runs_and_plots(tmp_path, capsys):
     rc = main(["validate", "--sampler", "ddim", "--eta", "0.5", "--steps", "3", "--samples", "300",
                "--shape", "32", "--init", "exact"])
     assert rc == 0
+
+
+def test_cli_validate_with_a_spectrum_file(tmp_path, capsys):
+    from symsched.cli import main
+
+    path = tmp_path / "S.npy"
+    np.save(path, make_spectrum((8, 8), "bandpass"))
+    rc = main(["validate", "--spectrum", str(path), "--steps", "4", "--samples", "300", "--sampler", "ddpm",
+               "--variance", "beta", "--no-progress"])
+    assert rc == 0
+    assert "8x8" in capsys.readouterr().out
+    bad = tmp_path / "bad.npy"
+    np.save(bad, np.array([1.0, 2.0, 3.0]))  # not Hermitian on its FFT grid
+    assert main(["validate", "--spectrum", str(bad), "--samples", "10"]) == 2
+    assert "Hermitian" in capsys.readouterr().err
 
 
 def test_cli_validate_rejects_bad_arguments(capsys):

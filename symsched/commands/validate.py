@@ -66,20 +66,21 @@ def parse_shape(text: str) -> tuple[int, ...]:
 
 
 def power_law_spectrum(shape: tuple[int, ...], exponent: float = 2.0) -> np.ndarray:
-    """S(f) = 1 / max(|f|, 1/max(shape))^exponent on the FFT grid, normalised to mean 1 (unit pixel variance)."""
-    grids = np.meshgrid(*[np.fft.fftfreq(n) for n in shape], indexing="ij")
-    f = np.sqrt(sum(g**2 for g in grids))
-    S = np.maximum(f, 1.0 / max(shape)) ** (-float(exponent))
+    """S(f) = c / max(|f|, 1/max(shape))^exponent on the FFT grid with c chosen so mean(S) = 1."""
+    from ..spectra import power_law
+
+    S = power_law(shape, alpha=float(exponent))
     return S / S.mean()
 
 
 def default_schedule(steps: int, train_steps: int = _TRAIN_STEPS) -> np.ndarray:
-    """alpha_bar at timesteps i * (T // K), i = 0..K-1, of the linear DDPM grid; noisiest first."""
+    """alpha_bar at the 'leading' timesteps i * (T // K) of the linear DDPM grid; noisiest first."""
+    from ..schedules import from_grid, timesteps, training_grid
+
     if not 1 <= steps <= train_steps:
         raise ValueError(f"--steps must be an integer in [1, {train_steps}] (got {steps})")
-    abar = np.cumprod(1.0 - np.linspace(1e-4, 0.02, train_steps))
-    t = np.arange(steps) * (train_steps // steps)
-    return abar[t][::-1].copy()
+    grid = training_grid("linear", num_train_timesteps=train_steps)
+    return from_grid(grid, timesteps(steps, spacing="leading", num_train_timesteps=train_steps))
 
 
 def run(args: argparse.Namespace) -> int:

@@ -1,0 +1,204 @@
+"""``symsched optimize``: the noise schedule whose output spectrum is closest to the data's.
+
+Loads a spectrum (``.npy``, a folder of images, or ``builtin:natural-patches``), runs
+:func:`symsched.optimize.optimize_schedule` with a progress bar, prints the comparison with the
+standard schedules, and writes the schedule as JSON (levels, log-SNR, VE sigmas, betas, training
+timesteps, KL/W2 and the baseline table), as diffusers ``set_timesteps`` arguments, or as a
+k-diffusion sigma array; optionally a PNG of schedules, output PSD and per-frequency error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+
+FORMATS = ("json", "diffusers", "k-diffusion")
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser(
+        "optimize",
+        help="design the noise schedule whose output spectrum best matches the data",
+        description="Minimise KL or W2 between the data Gaussian N(0, S) and the sampler's output "
+        "N(0, P(S; schedule)) over the K noise levels (exact gradients, L-BFGS-B, several starts), "
+        "compare with the standard schedules and export the result.",
+    )
+    p.add_argument("--spectrum", default="builtin:natural-patches",
+                   help="FILE.npy (mode variances), a folder of PNG/JPEG images, or builtin:natural-patches "
+                   "(default)")
+    p.add_argument("--steps", default=10, type=int, help="number of sampling steps K (default 10)")
+    p.add_argument("--sampler", default="ddim", choices=["ddim", "ddpm", "euler", "heun"])
+    p.add_argument("--divergence", default="kl", choices=["kl", "kl-reverse", "w2"],
+                   help="kl = KL(data||generated), kl-reverse, w2 = W2 squared (default kl)")
+    p.add_argument("--eta", default=0.0, type=float, help="DDIM eta in [0, 1] (default 0)")
+    p.add_argument("--variance", default="posterior", choices=["posterior", "beta"], help="DDPM variance")
+    p.add_argument("--init", default="white", choices=["white", "exact"])
+    p.add_argument("--grid", default=None,
+                   help="restrict to a training grid: an integer T (T-step grid of --grid-betas) or a .npy "
+                   "alphas_cumprod (training order)")
+    p.add_argument("--grid-betas", default="linear", choices=["linear", "scaled_linear", "cosine", "sigmoid"],
+                   help="beta family of an integer --grid (default linear, DDPM)")
+    p.add_argument("--endpoints", default="default",
+                   help="'default' (first level = noisiest training level, last free), 'free' (both free), "
+                   "or 'A,B' with A, B levels alpha_bar in (0,1) or 'none' (e.g. 0.0001,none)")
+    p.add_argument("--weights", default=None, type=Path, help=".npy per-mode weights (shape of the spectrum)")
+    p.add_argument("--seed", default=0, type=int, help="seed of the random starts (default 0)")
+    p.add_argument("--restarts", default=4, type=int, help="number of random starts (default 4)")
+    p.add_argument("--out", required=True, type=Path, help="output file (.json; .npy for --format k-diffusion)")
+    p.add_argument("--format", default="json", choices=list(FORMATS), help="export format (default json)")
+    p.add_argument("--plot", default=None, type=Path, help="write a figure (PNG/PDF/SVG) of the result")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+
+
+def parse_endpoints(text: str) -> Optional[tuple[Optional[float], Optional[float]]]:
+    """'default' -> None; 'free' -> (None, None); 'A,B' -> (A or None, B or None)."""
+    t = str(text).strip().lower()
+    if t == "default":
+        return None
+    if t == "free":
+        return (None, None)
+    parts = [s.strip() for s in t.split(",")]
+    if len(parts) != 2:
+        raise ValueError(f"--endpoints must be 'default', 'free' or 'A,B' (got {text!r})")
+    out: list[Optional[float]] = []
+    for s in parts:
+        if s in ("none", "free", ""):
+            out.append(None)
+            continue
+        try:
+            out.append(float(s))
+        except ValueError:
+            raise ValueError(f"--endpoints: {s!r} is neither a level in (0, 1) nor 'none'") from None
+    return out[0], out[1]
+
+
+def parse_grid(text: Optional[str], betas: str) -> Optional[np.ndarray]:
+    """None -> None; an integer T -> the T-step training grid of ``betas``; a path -> its .npy array."""
+    if text is None:
+        return None
+    from .. import schedules
+    from .._io import load_npy
+
+    try:
+        T = int(text)
+    except ValueError:
+        return np.asarray(load_npy(Path(text), "--grid"), dtype=np.float64)
+    if T < 1:
+        raise ValueError(f"--grid must be a positive number of training steps or a .npy file (got {text!r})")
+    return schedules.training_grid(betas, num_train_timesteps=T)
+
+
+def _export_diffusers(res: Any, grid: Optional[np.ndarray]) -> dict[str, Any]:
+    """Scheduler class and ``set_timesteps`` keyword arguments that run ``res`` in diffusers."""
+    from .. import export
+
+    notes: list[str] = []
+    d: dict[str, Any] = {}
+    if grid is not None:
+        d["timesteps"] = [int(t) for t in res.timesteps]
+    sig = export.to_diffusers(res.alpha_bar)["sigmas"]
+    if res.sampler == "ddpm":
+        sched = "DDPMScheduler"
+        kwargs = {"timesteps": d.get("timesteps")}
+        config = {"variance_type": "fixed_small" if res.variance == "posterior" else "fixed_large",
+                  "clip_sample": False}
+    elif res.sampler == "heun":
+        sched = "HeunDiscreteScheduler"
+        kwargs = {"timesteps": d.get("timesteps")}
+        config = {}
+        notes.append("HeunDiscreteScheduler takes timesteps only; k-diffusion's sample_heun takes the sigmas")
+    elif res.sampler == "ddim" and res.eta == 1.0:
+        sched = "DDPMScheduler"
+        kwargs = {"timesteps": d.get("timesteps")}
+        config = {"variance_type": "fixed_small", "clip_sample": False}
+        notes.append("DDIM eta=1 is DDPM with the posterior variance (DDIMScheduler takes no custom timesteps)")
+    else:
+        sched = "EulerDiscreteScheduler"
+        kwargs = {"sigmas": sig}
+        config = {"timestep_spacing": "linspace", "final_sigmas_type": "zero"}
+        if res.sampler == "ddim":
+            notes.append("VE Euler is deterministic DDIM (MATH.md §4); it starts from N(0, sigma_max^2), the VP "
+                         "white start is N(0, 1 + sigma_max^2): for a low-noise first level optimise with "
+                         "--sampler euler instead")
+            if res.eta != 0.0:
+                notes.append(f"eta={res.eta:g} has no diffusers scheduler with custom levels; exported "
+                             "as deterministic Euler")
+    if any(v is None for v in kwargs.values()):
+        raise ValueError(f"--format diffusers with --sampler {res.sampler}: needs training timesteps; pass --grid")
+    d.update({"scheduler": sched, "config": config, "set_timesteps": kwargs, "sigmas": sig, "notes": notes})
+    return d
+
+
+def _jsonable(x: Any) -> Any:
+    if isinstance(x, float) and not math.isfinite(x):
+        return str(x)
+    if isinstance(x, dict):
+        return {k: _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    return x
+
+
+def run(args: argparse.Namespace) -> int:
+    from .. import __version__
+    from .. import export
+    from .._io import atomic_write_text, load_npy, save_npy
+    from ..optimize import default_grid, optimize_schedule, schedule_metrics
+    from ..spectra import load_spectrum
+
+    endpoints = parse_endpoints(args.endpoints)
+    grid = parse_grid(args.grid, args.grid_betas)
+    needs_timesteps = args.sampler in ("ddpm", "heun") or (args.sampler == "ddim" and args.eta == 1.0)
+    if args.format == "diffusers" and grid is None and needs_timesteps:
+        grid = default_grid()
+        print("note: --format diffusers needs training timesteps: using the 1000-step linear DDPM grid (--grid 1000)")
+    S = load_spectrum(args.spectrum)
+    weights = None if args.weights is None else load_npy(args.weights, "--weights")
+    print(f"spectrum {args.spectrum}: shape {S.shape}, {S.size} modes, {int(np.sum(S == 0))} zero")
+    res = optimize_schedule(
+        S, args.steps, sampler=args.sampler, eta=args.eta, variance=args.variance, divergence=args.divergence,
+        init=args.init, endpoints=endpoints, grid=grid, weights=weights, seed=args.seed, restarts=args.restarts,
+        progress=not args.no_progress,
+    )
+    print(res.summary())
+    kw = dict(sampler=res.sampler, eta=res.eta, variance=res.variance, init=res.init)
+    table = {"optimised": {"value": res.value, "kl": res.kl, "w2": res.w2}}
+    for name, ab in res.baseline_schedules.items():
+        if name in res.baselines:
+            m = schedule_metrics(S, ab, **kw)
+            table[name] = {"value": res.baselines[name], "kl": m["kl"], "w2": m["w2"]}
+
+    out: Path = args.out
+    if args.format == "json":
+        doc = {"symsched_version": __version__, "spectrum": str(args.spectrum), "modes": int(S.size)}
+        doc.update(res.to_dict())
+        doc["baseline_table"] = table
+        doc["k_diffusion_sigmas"] = export.to_k_diffusion_sigmas(res.alpha_bar).tolist()
+        try:
+            doc["diffusers"] = _export_diffusers(res, grid)
+        except ValueError as exc:
+            doc["diffusers"] = {"sigmas": export.to_diffusers(res.alpha_bar)["sigmas"], "notes": [str(exc)]}
+        atomic_write_text(out, json.dumps(_jsonable(doc), indent=2) + "\n")
+    elif args.format == "diffusers":
+        doc = _export_diffusers(res, grid)
+        doc["alpha_bar"] = res.alpha_bar.tolist()
+        atomic_write_text(out, json.dumps(_jsonable(doc), indent=2) + "\n")
+    else:
+        sig = export.to_k_diffusion_sigmas(res.alpha_bar)
+        if out.suffix.lower() == ".npy":
+            save_npy(out, sig)
+        else:
+            atomic_write_text(out, json.dumps({"sigmas": sig.tolist()}, indent=2) + "\n")
+    print(f"wrote {args.format} schedule to {out}")
+    if args.plot is not None:
+        from ..plots import plot_result
+
+        plot_result(res, S, path=args.plot)
+        print(f"wrote figure to {args.plot}")
+    return 0

@@ -1,0 +1,301 @@
+r"""Pictures of schedules and of the spectra they produce (matplotlib, Agg-safe, no pyplot state).
+
+Every function builds a :class:`matplotlib.figure.Figure` directly (no ``pyplot``, so it works
+headless and never touches a global figure list), returns it, and with ``path=`` also writes it
+atomically (the format follows the suffix: ``.png``, ``.pdf``, ``.svg``).
+
+Spectra are drawn according to their shape:
+
+* 2-D ``(H, W)`` or 3-D ``(H, W, C)`` arrays are FFT-grid PSDs: radially averaged with
+  :func:`symsched.spectra.radial_psd` (3-D: the channel-summed PSD, i.e. total power per ring),
+  plotted against the radial frequency;
+* 1-D arrays (PCA eigenvalues, or any list of modes) are plotted as sorted modes: the target
+  ``S`` sorted in decreasing order and the generated ``P`` of the same modes, against the mode rank.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping, Optional, Union
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from ._io import atomic_write
+from ._validate import as_levels, as_spectrum
+
+__all__ = [
+    "plot_schedules",
+    "plot_output_psd",
+    "plot_frequency_error",
+    "plot_result",
+    "save_figure",
+]
+
+Array = NDArray[np.float64]
+PathLike = Union[str, Path]
+
+_OPT_STYLE = dict(color="black", lw=2.2, zorder=5)
+
+
+def _figure(nrows: int = 1, ncols: int = 1, *, width: float = 6.4, height: float = 4.2) -> tuple[Any, Any]:
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width * ncols, height * nrows), layout="constrained")
+    axes = fig.subplots(nrows, ncols, squeeze=False)
+    return fig, axes
+
+
+def save_figure(fig: Any, path: PathLike, *, dpi: int = 120) -> Path:
+    """Write ``fig`` to ``path`` atomically (format from the suffix); returns the path."""
+    p = Path(path)
+    fmt = p.suffix.lstrip(".").lower() or "png"
+    return atomic_write(p, lambda tmp: fig.savefig(tmp, format=fmt, dpi=dpi))
+
+
+def _check_schedules(schedules: Mapping[str, ArrayLike]) -> dict[str, Array]:
+    if not isinstance(schedules, Mapping) or not schedules:
+        raise ValueError("schedules must be a non-empty mapping name -> alpha_bar levels")
+    return {str(k): as_levels(v, f"schedules[{k!r}]") for k, v in schedules.items()}
+
+
+def _style(name: str) -> dict[str, Any]:
+    return dict(_OPT_STYLE) if name.lower().startswith("optim") else dict(lw=1.2, alpha=0.85)
+
+
+def plot_schedules(
+    schedules: Mapping[str, ArrayLike], *, title: Optional[str] = None, path: Optional[PathLike] = None
+) -> Any:
+    r"""Two panels: ``alpha_bar`` and log-SNR ``log(ab/(1-ab))`` per step, noisiest step first.
+
+    Parameters
+    ----------
+    schedules : mapping str -> array_like, each shape (K_i,)
+        Levels (strictly increasing in (0, 1)); a name starting with "optim" is drawn in bold black.
+    title : str, optional
+    path : path-like, optional
+        Also write the figure there (atomically).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    sch = _check_schedules(schedules)
+    fig, ax = _figure(1, 2, width=5.2)
+    for name, ab in sch.items():
+        steps = np.arange(1, ab.size + 1)
+        st = _style(name)
+        ax[0, 0].plot(steps, ab, marker="o", ms=3, label=name, **st)
+        ax[0, 1].plot(steps, np.log(ab) - np.log1p(-ab), marker="o", ms=3, label=name, **st)
+    ax[0, 0].set(xlabel="step (noisiest first)", ylabel=r"$\bar\alpha$", title=r"levels $\bar\alpha$")
+    ax[0, 1].set(xlabel="step (noisiest first)", ylabel=r"log-SNR $\log(\bar\alpha/(1-\bar\alpha))$",
+                 title="log-SNR")
+    for a in ax[0]:
+        a.grid(alpha=0.3)
+    ax[0, 1].legend(fontsize=7, loc="best")
+    if title:
+        fig.suptitle(title)
+    if path is not None:
+        save_figure(fig, path)
+    return fig
+
+
+def _outputs(S: Array, schedules: dict[str, Array], sampler: str, eta: float, variance: str, init: str) -> dict[str, Array]:
+    from .optimize import schedule_output
+
+    return {
+        n: schedule_output(S, ab, sampler=sampler, eta=eta, variance=variance, init=init)
+        for n, ab in schedules.items()
+    }
+
+
+def _profile(spec: Array) -> tuple[Array, Array, str]:
+    """(x, y, xlabel): radial average for FFT grids, sorted modes for 1-D."""
+    from .spectra import radial_psd
+
+    if spec.ndim == 1:
+        return np.arange(1, spec.size + 1, dtype=np.float64), spec, "mode rank (sorted by data variance)"
+    if spec.ndim == 2:
+        f, p = radial_psd(spec)
+        return f, p, "radial frequency |f| (cycles/pixel)"
+    if spec.ndim == 3:
+        f, p = radial_psd(spec, channel_axis=-1)
+        return f, p.sum(axis=-1), "radial frequency |f| (cycles/pixel)"
+    flat = np.sort(spec.ravel())[::-1]
+    return np.arange(1, flat.size + 1, dtype=np.float64), flat, "mode rank (sorted by data variance)"
+
+
+def plot_output_psd(
+    spectrum: ArrayLike,
+    schedules: Mapping[str, ArrayLike],
+    *,
+    sampler: str = "ddim",
+    eta: float = 0.0,
+    variance: str = "posterior",
+    init: str = "white",
+    title: Optional[str] = None,
+    path: Optional[PathLike] = None,
+) -> Any:
+    r"""Output PSD ``P(S)`` of each schedule against the target ``S`` (log-log).
+
+    2-D/3-D FFT-grid spectra are radially averaged (3-D: channel sum); 1-D spectra are plotted as
+    modes sorted by decreasing ``S`` (``P`` in the same order).
+
+    Parameters
+    ----------
+    spectrum : array_like, shape (d,), (H, W) or (H, W, C)
+    schedules : mapping str -> alpha_bar levels
+    sampler, eta, variance, init
+        As :func:`symsched.optimize.optimize_schedule` (VE samplers through sigma = sqrt((1-ab)/ab)).
+    title : str, optional
+    path : path-like, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    S = as_spectrum(spectrum)
+    sch = _check_schedules(schedules)
+    outs = _outputs(S, sch, sampler, eta, variance, init)
+    fig, ax = _figure()
+    a = ax[0, 0]
+    order = np.argsort(S.ravel())[::-1] if S.ndim == 1 else None
+    x, y, xlabel = _profile(S if order is None else S[order])
+    pos = x > 0
+    a.loglog(x[pos], np.maximum(y[pos], 1e-300), color="tab:red", lw=2.5, ls="--", label="data S", zorder=6)
+    for name, P in outs.items():
+        _, yp, _ = _profile(P if order is None else P[order])
+        a.loglog(x[pos], np.maximum(yp[pos], 1e-300), label=name, **_style(name))
+    a.set(xlabel=xlabel, ylabel="PSD" + (" (sum over channels)" if S.ndim == 3 else ""),
+          title=title or f"output PSD vs data ({sampler})")
+    a.grid(alpha=0.3, which="both")
+    a.legend(fontsize=7)
+    if path is not None:
+        save_figure(fig, path)
+    return fig
+
+
+def plot_frequency_error(
+    spectrum: ArrayLike,
+    schedules: Mapping[str, ArrayLike],
+    *,
+    sampler: str = "ddim",
+    eta: float = 0.0,
+    variance: str = "posterior",
+    init: str = "white",
+    title: Optional[str] = None,
+    path: Optional[PathLike] = None,
+) -> Any:
+    r"""Per-frequency relative error ``P/S - 1`` of each schedule (ring mean for FFT grids, per mode for 1-D).
+
+    Zero modes (``S = 0``, generated exactly) count as error 0. The y axis is symmetric-log, so
+    both under-dispersion (``-1 < P/S - 1 < 0``) and large over-dispersion are readable.
+
+    Shapes and arguments as :func:`plot_output_psd`. Returns the Figure.
+    """
+    S = as_spectrum(spectrum)
+    sch = _check_schedules(schedules)
+    outs = _outputs(S, sch, sampler, eta, variance, init)
+    fig, ax = _figure()
+    a = ax[0, 0]
+    order = np.argsort(S.ravel())[::-1] if S.ndim == 1 else None
+    for name, P in outs.items():
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = np.where(S > 0, P / np.where(S > 0, S, 1.0), 1.0)
+        if S.ndim == 3:
+            from .spectra import radial_psd
+
+            x, r = radial_psd(ratio, channel_axis=-1)
+            r = r.mean(axis=-1)
+            xlabel = "radial frequency |f| (cycles/pixel)"
+        else:
+            x, r, xlabel = _profile(ratio if order is None else ratio[order])
+        a.plot(x, r - 1.0, label=name, **_style(name))
+    a.axhline(0.0, color="tab:red", ls="--", lw=1)
+    a.set_yscale("symlog", linthresh=1e-2)
+    if S.ndim == 1:
+        a.set_xscale("log")
+    a.set(xlabel=xlabel, ylabel="relative error P/S - 1", title=title or f"per-frequency error ({sampler})")
+    a.grid(alpha=0.3, which="both")
+    a.legend(fontsize=7)
+    if path is not None:
+        save_figure(fig, path)
+    return fig
+
+
+def plot_result(
+    result: Any,
+    spectrum: ArrayLike,
+    *,
+    n_baselines: int = 3,
+    path: Optional[PathLike] = None,
+) -> Any:
+    r"""One figure for an :class:`~symsched.optimize.OptimizeResult`: schedules, output PSD, error.
+
+    Shows the optimised schedule and the ``n_baselines`` best standard schedules in three panels
+    (levels' log-SNR per step; output PSD vs data; relative error ``P/S - 1``).
+
+    Parameters
+    ----------
+    result : OptimizeResult
+    spectrum : array_like
+        The spectrum it was optimised for (same shape conventions as :func:`plot_output_psd`).
+    n_baselines : int
+    path : path-like, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    S = as_spectrum(spectrum)
+    best = sorted(result.baselines.items(), key=lambda kv: kv[1])[: max(int(n_baselines), 0)]
+    sch = {"optimised": result.alpha_bar}
+    sch.update({n: result.baseline_schedules[n] for n, _ in best})
+    kw = dict(sampler=result.sampler, eta=result.eta, variance=result.variance, init=result.init)
+    outs = _outputs(S, sch, **kw)
+    fig, ax = _figure(1, 3, width=5.0, height=4.3)
+    what = {"kl": "KL", "kl-reverse": "reverse KL", "w2": "W2²"}[result.divergence]
+    fig.suptitle(
+        f"{result.sampler}" + (f" η={result.eta:g}" if result.sampler == "ddim" else "")
+        + f", K={result.steps}, {what}: optimised {result.value:.4g}"
+        + (f" vs best standard {best[0][0]} {best[0][1]:.4g}" if best else "")
+    )
+    a = ax[0, 0]
+    for name, ab in sch.items():
+        a.plot(np.arange(1, ab.size + 1), np.log(ab) - np.log1p(-ab), marker="o", ms=3,
+               label=f"{name} ({result.value if name == 'optimised' else result.baselines[name]:.3g})", **_style(name))
+    a.set(xlabel="step (noisiest first)", ylabel="log-SNR", title="schedules")
+    a.grid(alpha=0.3)
+    a.legend(fontsize=7)
+
+    order = np.argsort(S.ravel())[::-1] if S.ndim == 1 else None
+    x, y, xlabel = _profile(S if order is None else S[order])
+    pos = x > 0
+    b = ax[0, 1]
+    b.loglog(x[pos], np.maximum(y[pos], 1e-300), color="tab:red", lw=2.5, ls="--", label="data S", zorder=6)
+    c = ax[0, 2]
+    for name, P in outs.items():
+        _, yp, _ = _profile(P if order is None else P[order])
+        b.loglog(x[pos], np.maximum(yp[pos], 1e-300), label=name, **_style(name))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = np.where(S > 0, P / np.where(S > 0, S, 1.0), 1.0)
+        if S.ndim == 3:
+            from .spectra import radial_psd
+
+            xr, r = radial_psd(ratio, channel_axis=-1)
+            r = r.mean(axis=-1)
+        else:
+            xr, r, _ = _profile(ratio if order is None else ratio[order])
+        c.plot(xr, r - 1.0, label=name, **_style(name))
+    b.set(xlabel=xlabel, ylabel="PSD" + (" (sum over channels)" if S.ndim == 3 else ""), title="output PSD vs data")
+    b.grid(alpha=0.3, which="both")
+    b.legend(fontsize=7)
+    c.axhline(0.0, color="tab:red", ls="--", lw=1)
+    c.set_yscale("symlog", linthresh=1e-2)
+    if S.ndim == 1:
+        c.set_xscale("log")
+    c.set(xlabel=xlabel, ylabel="P/S - 1", title="relative error per frequency")
+    c.grid(alpha=0.3, which="both")
+    if path is not None:
+        save_figure(fig, path)
+    return fig

@@ -1,0 +1,504 @@
+r"""Continuous-time VP samplers (issue #5): exact output spectra of EM, EI, DDPM, Euler, Heun, RK4
+and of the exact reverse SDE / probability-flow ODE.
+
+Model (per mode of data variance ``S``): forward SDE ``dx = -beta(t) x dt + sqrt(2 beta(t)) dw`` on
+``[0, horizon]``, ``beta(t) = beta_min + (beta_max - beta_min) t``, ``B(t) = int_0^t beta``, marginal
+variance ``lambda(t) = e^{-2B(t)} S + 1 - e^{-2B(t)}``. A scheme runs on the reverse grid
+``t_k = (horizon - eps) k / (N - 1)``, ``k = 0..N-1`` (``N = n_points`` points, ``N - 1`` steps,
+``Delta = t_1 - t_0``) at forward times ``tau_k = horizon - t_k``, from the white (variance 1) or
+exact (``lambda(horizon)``) start; each step is per mode ``y <- g y + sqrt(n) z``, so the variance
+obeys ``v <- g^2 v + n`` and the output spectrum is the variance after the last step.
+
+The steps are derived in :mod:`symsched.symbolic.sde` and compiled by
+:mod:`symsched.engine.sde_kernels`; nothing here retypes a formula.
+
+Conventions decided here
+------------------------
+* **Zero modes at eps = 0.** ``heun`` and ``rk4`` evaluate the score at ``tau_{k+1}``, i.e. at
+  forward time ``eps`` on the last step, where ``lambda(0) = S``. For a mode with ``S = 0`` and
+  ``eps = 0`` that is a division by zero (the gain diverges like ``1/S`` as ``S -> 0+``): such modes
+  get the documented value ``P = +inf`` (so their W2 error is infinite). ``em``, ``ei``, ``ddpm``,
+  ``euler`` only evaluate the score at ``tau_k >= Delta > 0`` and the continuous solutions have a
+  removable singularity there: they are finite (``P = 0`` for the exact start).
+* **NFE.** ``nfe(scheme, N)`` = denoiser (score) evaluations = ``evals_per_step * (N - 1)`` with 1 per
+  step for em, ei, ddpm, euler; 2 for heun (its second slope is taken at the Euler *predictor*, not at
+  the accepted point, so it cannot be reused by the next step, and the last step is a full Heun
+  step too); 4 for rk4.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Literal, Sequence
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from ._validate import as_spectrum, check_choice
+from .engine import sde_kernels as K
+
+__all__ = [
+    "SCHEMES",
+    "SDE_SCHEMES",
+    "ODE_SCHEMES",
+    "KINDS",
+    "INITS",
+    "COUNTS",
+    "EVALS_PER_STEP",
+    "nfe",
+    "n_points_for_nfe",
+    "reverse_grid",
+    "output_spectrum",
+    "continuous_output_spectrum",
+    "output_spectrum_mp",
+    "continuous_output_spectrum_mp",
+    "error_table",
+    "ErrorTable",
+]
+
+Array = NDArray[np.float64]
+
+#: The six schemes of issue #5, in table order.
+SCHEMES: tuple[str, ...] = ("em", "ei", "ddpm", "euler", "heun", "rk4")
+#: Discretisations of the reverse SDE / of the probability-flow ODE.
+SDE_SCHEMES: tuple[str, ...] = ("em", "ei", "ddpm")
+ODE_SCHEMES: tuple[str, ...] = ("euler", "heun", "rk4")
+#: Exact continuous solutions: the reverse SDE and the probability-flow ODE.
+KINDS: tuple[str, ...] = ("sde", "ode")
+INITS: tuple[str, ...] = ("white", "exact")
+#: What the sizes of :func:`error_table` count: grid points or denoiser evaluations.
+COUNTS: tuple[str, ...] = ("points", "nfe")
+#: Denoiser evaluations per step (see the module docstring).
+EVALS_PER_STEP: dict[str, int] = {"em": 1, "ei": 1, "ddpm": 1, "euler": 1, "heun": 2, "rk4": 4}
+
+
+# ----------------------------------------------------------------------------------------------
+# validation
+# ----------------------------------------------------------------------------------------------
+def _real(value: Any, name: str) -> float:
+    if isinstance(value, bool):
+        raise ValueError(f"{name} must be a real number (got {value!r})")
+    try:
+        val = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a real number (got {value!r})") from None
+    if not np.isfinite(val):
+        raise ValueError(f"{name} must be finite (got {value!r})")
+    return val
+
+
+def _n_points(n_points: Any) -> int:
+    if isinstance(n_points, bool) or not isinstance(n_points, (int, np.integer)) or int(n_points) < 2:
+        raise ValueError(f"n_points must be an integer >= 2 (N grid points, N - 1 steps; got {n_points!r})")
+    return int(n_points)
+
+
+def _model(beta_min: Any, beta_max: Any, horizon: Any, eps: Any) -> tuple[float, float, float, float]:
+    """Validate the model parameters: beta > 0 on [0, horizon], horizon > 0, 0 <= eps < horizon."""
+    bmin = _real(beta_min, "beta_min")
+    bmax = _real(beta_max, "beta_max")
+    T = _real(horizon, "horizon")
+    e = _real(eps, "eps")
+    if T <= 0:
+        raise ValueError(f"horizon must be positive (got {horizon!r})")
+    if not 0 <= e < T:
+        raise ValueError(f"eps must satisfy 0 <= eps < horizon (got eps={eps!r}, horizon={horizon!r})")
+    ends = np.asarray(K.beta_kernel()(np.array([0.0, T]), bmin, bmax)[0], dtype=np.float64)
+    if not np.all(ends > 0):
+        raise ValueError(
+            "beta_min, beta_max: beta(t) = beta_min + (beta_max - beta_min) t must be positive on "
+            f"[0, horizon] (got beta(0) = {ends[0]:g}, beta(horizon) = {ends[-1]:g})"
+        )
+    return bmin, bmax, T, e
+
+
+def _scheme(scheme: Any) -> str:
+    return check_choice(scheme, "scheme", SCHEMES)
+
+
+# ----------------------------------------------------------------------------------------------
+# grid and counting
+# ----------------------------------------------------------------------------------------------
+def nfe(scheme: str, n_points: int) -> int:
+    """Denoiser evaluations of ``scheme`` on ``n_points`` grid points: ``EVALS_PER_STEP[scheme] * (N - 1)``."""
+    return EVALS_PER_STEP[_scheme(scheme)] * (_n_points(n_points) - 1)
+
+
+def n_points_for_nfe(scheme: str, n_evals: int) -> int:
+    """Largest grid size N with ``nfe(scheme, N) <= n_evals`` (``N = n_evals // evals_per_step + 1``).
+
+    Raises ValueError when ``n_evals`` buys not even one step.
+    """
+    _scheme(scheme)
+    if isinstance(n_evals, bool) or not isinstance(n_evals, (int, np.integer)) or n_evals < 1:
+        raise ValueError(f"n_evals must be a positive integer (got {n_evals!r})")
+    steps = int(n_evals) // EVALS_PER_STEP[scheme]
+    if steps < 1:
+        raise ValueError(
+            f"n_evals={n_evals} is less than one {scheme} step ({EVALS_PER_STEP[scheme]} evaluations per step)"
+        )
+    return steps + 1
+
+
+def reverse_grid(n_points: int, *, horizon: float = 1.0, eps: float = 0.0) -> tuple[Array, float]:
+    """Forward times ``tau_k = horizon - t_k`` of the grid ``t_k = (horizon - eps) k / (N - 1)`` and ``Delta = t_1 - t_0``.
+
+    Returns ``(tau, Delta)`` with ``tau`` of shape (N,), decreasing from ``horizon`` to ``eps``
+    (the last point is set to ``eps`` exactly, its mathematical value).
+    """
+    N = _n_points(n_points)
+    T = _real(horizon, "horizon")
+    e = _real(eps, "eps")
+    t = (T - e) * np.arange(N, dtype=np.float64) / (N - 1)
+    tau = T - t
+    tau[-1] = e
+    return tau, float(t[1] - t[0])
+
+
+def _check_domain(scheme: str, tau: Array, delta: float, bmin: float, bmax: float, n_points: int) -> None:
+    """Every radicand of the update must be positive at every step (DDPM: 2 Delta beta_k < 1)."""
+    exprs = K.domain_exprs(scheme)
+    if not exprs:
+        return
+    vals = K.domain_kernel(scheme)(tau[:-1], tau[1:], delta, bmin, bmax)
+    for expr, val in zip(exprs, vals):
+        val = np.broadcast_to(np.asarray(val, dtype=np.float64), tau[:-1].shape)
+        if not np.all(val > 0):
+            k = int(np.argmin(val))
+            raise ValueError(
+                f"n_points={n_points} is too small for scheme {scheme!r}: its update needs "
+                f"{_readable(expr)} > 0 at every step, but it is {val[k]:.6g} at step k={k} "
+                f"(tau_k={tau[k]:.6g}); use more grid points"
+            )
+
+
+def _readable(expr: Any) -> str:
+    text = str(expr)
+    for a, b in ((r"\tau_{k+1}", "tau_{k+1}"), (r"\tau_k", "tau_k"), (r"\Delta", "Delta"), (r"\beta", "beta")):
+        text = text.replace(a, b)
+    return text
+
+
+# ----------------------------------------------------------------------------------------------
+# engine
+# ----------------------------------------------------------------------------------------------
+def _unique(S: Array) -> tuple[Array, NDArray[np.intp]]:
+    u, inv = np.unique(S.ravel(), return_inverse=True)
+    return u, inv.reshape(-1)
+
+
+def _propagate(u: Array, scheme: str, tau: Array, delta: float, bmin: float, bmax: float) -> tuple[Array, Array]:
+    """(G, R) with P = G v_init + R: G = prod_k g_k^2, R = variance injected by the steps.
+
+    One loop over the N - 1 steps with array kernels on the (unique) modes ``u``; in place.
+    """
+    step = K.step_kernel(scheme)
+    noisy = K.has_noise(scheme)
+    G = np.ones_like(u)
+    R = np.zeros_like(u)
+    tmp = np.empty_like(u)
+    for k in range(len(tau) - 1):
+        g2, n = step(u, tau[k], tau[k + 1], delta, bmin, bmax)
+        if np.ndim(g2):
+            G *= g2
+        else:  # pragma: no cover - every gain depends on S
+            G *= float(g2)
+        if noisy:
+            np.multiply(R, g2, out=tmp)
+            np.add(tmp, n, out=R)
+    return G, R
+
+
+def _pole_mask(scheme: str, u: Array, tau: Array) -> NDArray[np.bool_]:
+    """Modes whose step divides by lambda = 0: S = 0 at a score evaluation at forward time 0."""
+    from .symbolic.sde import get_scheme
+
+    if get_scheme(scheme).uses_end_point and tau[-1] == 0.0:
+        return u == 0.0
+    return np.zeros(u.shape, dtype=bool)
+
+
+def _scheme_variances(
+    u: Array, scheme: str, n_points: int, bmin: float, bmax: float, T: float, e: float, inits: Sequence[str]
+) -> dict[str, Array]:
+    """Output variance of each start in ``inits`` for the unique modes ``u``."""
+    tau, delta = reverse_grid(n_points, horizon=T, eps=e)
+    _check_domain(scheme, tau, delta, bmin, bmax, n_points)
+    pole = _pole_mask(scheme, u, tau)
+    ok = ~pole
+    uu = u[ok] if pole.any() else u
+    G, R = _propagate(uu, scheme, tau, delta, bmin, bmax)
+    out: dict[str, Array] = {}
+    for init in inits:
+        v0 = 1.0 if init == "white" else np.asarray(K.marginal_kernel()(uu, T, bmin, bmax)[0], dtype=np.float64)
+        P = G * v0 + R
+        if pole.any():
+            full = np.full(u.shape, np.inf)
+            full[ok] = P
+            P = full
+        out[init] = P
+    return out
+
+
+# ----------------------------------------------------------------------------------------------
+# public
+# ----------------------------------------------------------------------------------------------
+def output_spectrum(
+    spectrum: ArrayLike,
+    scheme: Literal["em", "ei", "ddpm", "euler", "heun", "rk4"],
+    n_points: int,
+    *,
+    beta_min: float = 0.05,
+    beta_max: float = 10.0,
+    horizon: float = 1.0,
+    eps: float = 0.0,
+    init: Literal["white", "exact"] = "white",
+) -> Array:
+    r"""Output variance of a continuous-time scheme, per mode: ``P = v_{N-1}``, ``v_{k+1} = g_k(S)^2 v_k + n_k``.
+
+    Parameters
+    ----------
+    spectrum : array_like, any shape
+        Mode variances ``S >= 0``.
+    scheme : {"em", "ei", "ddpm", "euler", "heun", "rk4"}
+        Euler–Maruyama, exponential integrator, DDPM discretisation (reverse SDE); Euler, Heun,
+        RK4 (probability-flow ODE) — the steps of issue #5, see :mod:`symsched.symbolic.sde`.
+    n_points : int >= 2
+        Grid points N of ``t_k = (horizon - eps) k / (N - 1)`` (N - 1 steps; ``nfe(scheme, N)``
+        denoiser evaluations).
+    beta_min, beta_max : float
+        Linear rate ``beta(t) = beta_min + (beta_max - beta_min) t``, positive on ``[0, horizon]``.
+    horizon : float > 0
+        Final forward time T (the sampler starts there).
+    eps : float in [0, horizon)
+        Truncation time: sampling stops at forward time ``eps``.
+    init : {"white", "exact"}
+        Start variance 1 or ``lambda(horizon)``.
+
+    Returns
+    -------
+    ndarray, shape of ``spectrum``
+        Generated variances ``P(S)``; ``+inf`` for ``S = 0`` modes of ``heun``/``rk4`` at ``eps = 0``
+        (see the module docstring).
+
+    Raises
+    ------
+    ValueError
+        On bad input, or when the scheme is undefined on this grid (``ddpm`` needs
+        ``2 Delta beta(tau_k) < 1`` at every step).
+    """
+    S = as_spectrum(spectrum)
+    scheme = _scheme(scheme)
+    N = _n_points(n_points)
+    bmin, bmax, T, e = _model(beta_min, beta_max, horizon, eps)
+    check_choice(init, "init", INITS)
+    u, inv = _unique(S)
+    P = _scheme_variances(u, scheme, N, bmin, bmax, T, e, (init,))[init]
+    return P[inv].reshape(S.shape)
+
+
+def continuous_output_spectrum(
+    spectrum: ArrayLike,
+    kind: Literal["sde", "ode"] = "sde",
+    *,
+    beta_min: float = 0.05,
+    beta_max: float = 10.0,
+    horizon: float = 1.0,
+    eps: float = 0.0,
+    init: Literal["white", "exact"] = "white",
+) -> Array:
+    r"""Exact output variance of the continuous reverse SDE or PF-ODE at forward time ``eps``.
+
+    ``sde``: ``P = lambda(eps) + (v_init - lambda(T)) e^{-2(B(T) - B(eps))} lambda(eps)^2 / lambda(T)^2``;
+    ``ode``: ``P = v_init lambda(eps) / lambda(T)``; ``v_init = 1`` (white) or ``lambda(T)`` (exact,
+    then ``P = lambda(eps)``). Derived with SymPy's dsolve in :mod:`symsched.symbolic.sde.continuous`.
+    Parameters as in :func:`output_spectrum`; returns an array with the shape of ``spectrum``
+    (finite for every ``S >= 0``, also at ``eps = 0``).
+    """
+    S = as_spectrum(spectrum)
+    check_choice(kind, "kind", KINDS)
+    bmin, bmax, T, e = _model(beta_min, beta_max, horizon, eps)
+    check_choice(init, "init", INITS)
+    u, inv = _unique(S)
+    P = _continuous(u, kind, bmin, bmax, T, e)[init]
+    return P[inv].reshape(S.shape)
+
+
+def _continuous(u: Array, kind: str, bmin: float, bmax: float, T: float, e: float) -> dict[str, Array]:
+    white, exact = K.continuous_kernel(kind)(u, e, T, bmin, bmax)
+    return {
+        "white": np.array(np.broadcast_to(white, u.shape), dtype=np.float64),
+        "exact": np.array(np.broadcast_to(exact, u.shape), dtype=np.float64),
+    }
+
+
+# ----------------------------------------------------------------------------------------------
+# mpmath reference
+# ----------------------------------------------------------------------------------------------
+def output_spectrum_mp(
+    spectrum: ArrayLike, scheme: str, n_points: int, *, beta_min: float = 0.05, beta_max: float = 10.0,
+    horizon: float = 1.0, eps: float = 0.0, init: str = "white", dps: int = 50,
+) -> NDArray[np.object_]:
+    """:func:`output_spectrum` at ``dps`` digits with the canonical (unrewritten) symbolic step.
+
+    The grid is built in mpmath from the float parameters (exact real grid). Object array of mpf;
+    modes hitting the pole (S = 0 at forward time 0) are ``mpf('+inf')``. Loops in Python: use a
+    handful of modes.
+    """
+    import mpmath
+
+    S = as_spectrum(spectrum)
+    scheme = _scheme(scheme)
+    N = _n_points(n_points)
+    bmin, bmax, T, e = _model(beta_min, beta_max, horizon, eps)
+    check_choice(init, "init", INITS)
+    step = K.step_mp(scheme)
+    lam = K.marginal_mp()
+    out = np.empty(S.shape, dtype=object)
+    with mpmath.workdps(dps):
+        Tm, em, b0, b1 = (mpmath.mpf(x) for x in (T, e, bmin, bmax))
+        t = [(Tm - em) * k / (N - 1) for k in range(N)]
+        tau = [Tm - tk for tk in t]
+        tau[-1] = em
+        delta = t[1] - t[0]
+        for idx, s in np.ndenumerate(S):
+            sm = mpmath.mpf(float(s))
+            v = mpmath.mpf(1) if init == "white" else lam(sm, Tm, b0, b1)
+            try:
+                for k in range(N - 1):
+                    g, n = step(sm, tau[k], tau[k + 1], delta, b0, b1)
+                    v = g**2 * v + n
+            except ZeroDivisionError:
+                v = mpmath.inf
+            out[idx] = +v
+    return out
+
+
+def continuous_output_spectrum_mp(
+    spectrum: ArrayLike, kind: str = "sde", *, beta_min: float = 0.05, beta_max: float = 10.0,
+    horizon: float = 1.0, eps: float = 0.0, init: str = "white", dps: int = 50,
+) -> NDArray[np.object_]:
+    """:func:`continuous_output_spectrum` at ``dps`` digits (canonical closed form; object array of mpf)."""
+    import mpmath
+
+    S = as_spectrum(spectrum)
+    check_choice(kind, "kind", KINDS)
+    bmin, bmax, T, e = _model(beta_min, beta_max, horizon, eps)
+    check_choice(init, "init", INITS)
+    f = K.continuous_mp(kind)
+    lam = K.marginal_mp()
+    out = np.empty(S.shape, dtype=object)
+    with mpmath.workdps(dps):
+        Tm, em, b0, b1 = (mpmath.mpf(x) for x in (T, e, bmin, bmax))
+        for idx, s in np.ndenumerate(S):
+            sm = mpmath.mpf(float(s))
+            v0 = mpmath.mpf(1) if init == "white" else lam(sm, Tm, b0, b1)
+            out[idx] = +f(sm, em, Tm, b0, b1, v0)
+    return out
+
+
+# ----------------------------------------------------------------------------------------------
+# error table
+# ----------------------------------------------------------------------------------------------
+@dataclass
+class ErrorTable:
+    """W2 errors ``W2(N(0, P), N(0, S))`` of every scheme, size, eps and start.
+
+    ``cells[(scheme, size, eps, init)]`` is the W2 error (``inf`` when some mode diverges, ``nan``
+    when the scheme is undefined on that grid); ``points[(scheme, size)]`` the grid size used and
+    ``evals[(scheme, size)]`` its NFE; ``continuous[(kind, eps, init)]`` the exact solutions' errors.
+    """
+
+    sizes: tuple[int, ...]
+    eps: tuple[float, ...]
+    count: str
+    beta_min: float
+    beta_max: float
+    horizon: float
+    n_modes: int
+    cells: dict[tuple[str, int, float, str], float] = field(default_factory=dict)
+    points: dict[tuple[str, int], int] = field(default_factory=dict)
+    evals: dict[tuple[str, int], int] = field(default_factory=dict)
+    undefined: dict[tuple[str, int, float], str] = field(default_factory=dict)
+    continuous: dict[tuple[str, float, str], float] = field(default_factory=dict)
+
+
+def _w2(P: Array, S: Array) -> float:
+    from .api import w2_distance
+
+    if not np.all(np.isfinite(P)):
+        return float("inf")
+    return w2_distance(P, S)
+
+
+def _sizes(values: Iterable[Any], name: str) -> tuple[int, ...]:
+    out = []
+    for v in values:
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or int(v) < 1:
+            raise ValueError(f"{name} must be positive integers (got {v!r})")
+        out.append(int(v))
+    if not out:
+        raise ValueError(f"{name} must not be empty")
+    return tuple(out)
+
+
+def error_table(
+    spectrum: ArrayLike,
+    sizes: Sequence[int] = (50, 250, 500, 1000),
+    eps_values: Sequence[float] = (0.0, 1e-5, 1e-4, 1e-3),
+    *,
+    count: Literal["points", "nfe"] = "points",
+    schemes: Sequence[str] = SCHEMES,
+    beta_min: float = 0.05,
+    beta_max: float = 10.0,
+    horizon: float = 1.0,
+    progress: Callable[[Iterable[Any]], Iterable[Any]] | None = None,
+) -> ErrorTable:
+    """W2 errors of ``schemes`` x ``sizes`` x ``eps_values`` x both starts, plus the continuous solutions.
+
+    ``count="points"``: every scheme runs on ``N = size`` grid points. ``count="nfe"``: every scheme
+    gets ``N = n_points_for_nfe(scheme, size)`` points, i.e. at most ``size`` denoiser evaluations
+    (exactly ``size`` when divisible by its evaluations per step). The modes are de-duplicated once;
+    both starts share one pass (``P = G v_init + R``). ``progress`` wraps the task iterator (e.g. tqdm).
+    W2 uses :func:`symsched.w2_distance`; a cell is ``inf`` when some mode diverges and ``nan`` when
+    the scheme is undefined on the grid (reason in ``undefined``).
+    """
+    S = as_spectrum(spectrum)
+    check_choice(count, "count", COUNTS)
+    sizes_t = _sizes(sizes, "sizes")
+    eps_t = tuple(_real(e, "eps") for e in eps_values)
+    if not eps_t:
+        raise ValueError("eps_values must not be empty")
+    schemes_t = tuple(_scheme(s) for s in schemes)
+    for e in eps_t:
+        _model(beta_min, beta_max, horizon, e)
+    bmin, bmax, T, _ = _model(beta_min, beta_max, horizon, eps_t[0])
+    table = ErrorTable(sizes_t, eps_t, count, bmin, bmax, T, int(S.size))
+    for scheme in schemes_t:
+        for size in sizes_t:
+            N = size if count == "points" else n_points_for_nfe(scheme, size)
+            _n_points(N)
+            table.points[(scheme, size)] = N
+            table.evals[(scheme, size)] = nfe(scheme, N)
+    u, inv = _unique(S)
+    flat = S.ravel()
+    for kind in KINDS:
+        for e in eps_t:
+            res = _continuous(u, kind, bmin, bmax, T, e)
+            for init in INITS:
+                table.continuous[(kind, e, init)] = _w2(res[init][inv], flat)
+    tasks = [(s, n, e) for s in schemes_t for n in sizes_t for e in eps_t]
+    for scheme, size, e in progress(tasks) if progress is not None else tasks:
+        N = table.points[(scheme, size)]
+        try:
+            res = _scheme_variances(u, scheme, N, bmin, bmax, T, e, INITS)
+        except ValueError as exc:
+            if "too small for scheme" not in str(exc):
+                raise
+            table.undefined[(scheme, size, e)] = str(exc)
+            for init in INITS:
+                table.cells[(scheme, size, e, init)] = float("nan")
+            continue
+        for init in INITS:
+            table.cells[(scheme, size, e, init)] = _w2(res[init][inv], flat)
+    return table
