@@ -334,7 +334,9 @@ class OptimizeResult:
     message : str
     steps, sampler, eta, variance, divergence, init : problem settings.
     endpoints : (float or None, float or None)
-        The endpoints used (defaults resolved).
+        The endpoints used (defaults resolved; snapped to the grid when ``grid`` was given).
+    starts : dict[str, float]
+        Objective after the screening run from each start that was screened (diagnostics).
     """
 
     alpha_bar: Array
@@ -407,7 +409,8 @@ class OptimizeResult:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (lists and floats) of the schedule, its metrics and the baselines."""
-        betas = _sch.alpha_bar_to_betas(self.alpha_bar[::-1])[::-1]
+        # betas of the K-level process in training order (t = 0 least noisy), as diffusers' trained_betas
+        betas = _sch.alpha_bar_to_betas(self.alpha_bar[::-1])
         return {
             "steps": self.steps,
             "sampler": self.sampler,
@@ -420,6 +423,7 @@ class OptimizeResult:
             "log_snr": self.log_snr.tolist(),
             "sigmas": self.sigmas.tolist(),
             "betas": betas.tolist(),
+            "betas_order": "training (t = 0 least noisy first; diffusers trained_betas for a K-step grid)",
             "timesteps": None if self.timesteps is None else [int(t) for t in self.timesteps],
             "value": self.value,
             "kl": self.kl,
@@ -500,7 +504,7 @@ def _lbfgs(
         options={"maxiter": maxiter, "ftol": 1e-15, "gtol": 1e-11, "maxcor": 20, "maxls": 40},
     )
     ok, msg = bool(res.success), str(res.message)
-    if not ok and res.nit > 0 and float(np.max(np.abs(res.jac), initial=0.0)) <= 1e-7 * max(1.0, abs(float(res.fun))):
+    if not ok and float(np.max(np.abs(res.jac), initial=0.0)) <= 1e-6 * abs(float(res.fun)):
         # the line search stalls at machine precision at a stationary point: that is convergence
         ok, msg = True, f"converged (projected gradient at round-off; L-BFGS-B: {msg})"
     return np.asarray(res.x, dtype=np.float64), float(res.fun) * scale, ok, msg
@@ -579,6 +583,7 @@ def optimize_schedule(
     weights: Optional[ArrayLike] = None,
     seed: int = 0,
     restarts: int = 4,
+    standard_starts: bool = True,
     maxiter: int = 2000,
     progress: bool = False,
 ) -> OptimizeResult:
@@ -614,6 +619,9 @@ def optimize_schedule(
         Seed of the random starts (the result is deterministic for a given seed).
     restarts : int
         Number of random starts (besides equal gaps and the standard schedules).
+    standard_starts : bool
+        Also start from equal gaps and the standard schedules (default). ``False`` leaves only the
+        ``restarts`` random starts (a plain multi-start search, e.g. to benchmark against).
     maxiter : int
         L-BFGS-B iteration limit of the polishing runs.
     progress : bool
@@ -690,7 +698,9 @@ def optimize_schedule(
     # ---- continuous optimisation
     par = _Gaps(K, lf, ll, lo, hi)
     starts: dict[str, float] = {}
-    total = 1 + len(std) + restarts + _N_POLISH + (1 if g is not None else 0)
+    if not standard_starts and restarts < 1:
+        raise ValueError("restarts must be >= 1 when standard_starts=False (no start left)")
+    total = (1 + len(std) if standard_starts else 0) + restarts + _N_POLISH + (1 if g is not None else 0)
     bar = None
     if progress:
         from tqdm.auto import tqdm
@@ -713,8 +723,10 @@ def optimize_schedule(
             success, messages = True, ["levels fully determined by the endpoints"]
             tick(total - (1 if g is not None else 0))
         else:
-            cand: list[tuple[str, Array]] = [("equal gaps", np.zeros(par.m))]
-            cand += [(name, par.from_levels(_log_snr(ab))) for name, ab in std.items()]
+            cand: list[tuple[str, Array]] = []
+            if standard_starts:
+                cand += [("equal gaps", np.zeros(par.m))]
+                cand += [(name, par.from_levels(_log_snr(ab))) for name, ab in std.items()]
             rng = np.random.default_rng(seed)
             cand += [(f"random-{i}", rng.normal(0.0, 1.0, par.m)) for i in range(restarts)]
             init_vals = {}
@@ -725,18 +737,20 @@ def optimize_schedule(
             # screen: equal gaps, the two best standard starts, every random start
             std_rank = sorted((n for n, _ in cand if n in std), key=lambda n: init_vals[n])
             chosen = {"equal gaps", *std_rank[:2], *(f"random-{i}" for i in range(restarts))}
-            tick(len(std) - len([n for n in chosen if n in std]))
-            screened: list[tuple[float, str, Array]] = []
+
+            if standard_starts:
+                tick(len(std) - len([n for n in chosen if n in std]))
+            screened: list[tuple[float, str, Array, bool, str]] = []
             for name, y in cand:
                 if name not in chosen:
                     continue
-                y1, v1, _, _ = _lbfgs(obj, par, y, scale, _SCREEN_ITER)
+                y1, v1, ok1, msg1 = _lbfgs(obj, par, y, scale, _SCREEN_ITER)
                 starts[name] = v1
-                screened.append((v1, name, y1))
+                screened.append((v1, name, y1, ok1, msg1))
                 tick()
             screened.sort(key=lambda t: t[0])
             polished: list[tuple[float, Array, bool, str, str]] = []
-            for v1, name, y1 in screened[:_N_POLISH]:
+            for v1, name, y1, ok1, msg1 in screened[:_N_POLISH]:
                 y2, v2, ok, msg = _lbfgs(obj, par, y1, max(v1, 1e-300), maxiter)
                 polished.append((v2, y2, ok, msg, name))
                 tick()
@@ -758,7 +772,10 @@ def optimize_schedule(
             # standard grid schedules that meet the endpoint constraints (free endpoints: all of them)
             ok_std = []
             for name, ab in std.items():
-                jj = (T - 1) - _sch.nearest_timesteps(ab, g)[::-1]
+                try:
+                    jj = (T - 1) - _sch.nearest_timesteps(ab, g)[::-1]
+                except ValueError:
+                    continue
                 if all(jj[k] == v for k, v in fixed_j.items()) and np.all(np.diff(jj) > 0):
                     ok_std.append((baselines.get(name, math.inf), name, jj.astype(np.int64)))
             if ok_std:
@@ -774,7 +791,6 @@ def optimize_schedule(
             ab_best = g[::-1][j_best]
             timesteps = (T - 1 - j_best).astype(np.int64)
             messages.append(f"grid search from {label}: {sweeps} sweeps")
-            success = True if success else success
             tick()
         else:
             ab_best = _alpha_bar(l_best)

@@ -15,6 +15,7 @@ Spectra are drawn according to their shape:
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any, Mapping, Optional, Union
 
@@ -51,6 +52,40 @@ def save_figure(fig: Any, path: PathLike, *, dpi: int = 120) -> Path:
     p = Path(path)
     fmt = p.suffix.lstrip(".").lower() or "png"
     return atomic_write(p, lambda tmp: fig.savefig(tmp, format=fmt, dpi=dpi))
+
+
+def _nice_log(axis: Any) -> None:
+    """1-2-5 major ticks labelled as plain numbers, unlabelled minor ticks (short log ranges stay readable)."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    axis.set_major_locator(LogLocator(base=10.0, subs=(1.0, 2.0, 5.0)))
+    axis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
+    axis.set_minor_formatter(NullFormatter())
+
+
+def _tidy_log_axes(ax: Any) -> None:
+    """No overlapping minor tick labels on log axes; short ranges (< 2 decades) get 1-2-5 labels."""
+    from matplotlib.ticker import NullFormatter
+
+    for axis, lim in ((ax.xaxis, ax.get_xlim()), (ax.yaxis, ax.get_ylim())):
+        if axis.get_scale() != "log":
+            continue
+        lo, hi = sorted(lim)
+        if lo > 0 and math.log10(hi) - math.log10(lo) < 2.0:
+            _nice_log(axis)
+        else:
+            axis.set_minor_formatter(NullFormatter())
+
+
+def _ratio_axes(ax: Any, *, log_x: bool) -> None:
+    """Axes for P/S: log y, the exact ratio 1 marked."""
+    ax.axhline(1.0, color="tab:red", ls="--", lw=1.2, label="exact (P = S)")
+    ax.set_yscale("log")
+    if log_x:
+        ax.set_xscale("log")
+    ax.set_ylabel("P / S  (1 = exact; ring mean for FFT grids)")
+    ax.grid(alpha=0.3, which="both")
+    _tidy_log_axes(ax)
 
 
 def _check_schedules(schedules: Mapping[str, ArrayLike]) -> dict[str, Array]:
@@ -109,6 +144,19 @@ def _outputs(S: Array, schedules: dict[str, Array], sampler: str, eta: float, va
     }
 
 
+def _sorted_modes(S: Array) -> Optional[NDArray[np.intp]]:
+    """For 1-D spectra: indices of the non-zero modes by decreasing S (zero modes are exact, not drawn)."""
+    if S.ndim != 1:
+        return None
+    order = np.argsort(S)[::-1]
+    return order[S[order] > 0]
+
+
+def _positive(y: Array) -> Array:
+    """NaN where y <= 0 (not drawable on a log axis)."""
+    return np.where(y > 0, y, np.nan)
+
+
 def _profile(spec: Array) -> tuple[Array, Array, str]:
     """(x, y, xlabel): radial average for FFT grids, sorted modes for 1-D."""
     from .spectra import radial_psd
@@ -159,15 +207,16 @@ def plot_output_psd(
     outs = _outputs(S, sch, sampler, eta, variance, init)
     fig, ax = _figure()
     a = ax[0, 0]
-    order = np.argsort(S.ravel())[::-1] if S.ndim == 1 else None
+    order = _sorted_modes(S)
     x, y, xlabel = _profile(S if order is None else S[order])
     pos = x > 0
-    a.loglog(x[pos], np.maximum(y[pos], 1e-300), color="tab:red", lw=2.5, ls="--", label="data S", zorder=6)
+    a.loglog(x[pos], _positive(y[pos]), color="tab:red", lw=2.5, ls="--", label="data S", zorder=6)
     for name, P in outs.items():
         _, yp, _ = _profile(P if order is None else P[order])
-        a.loglog(x[pos], np.maximum(yp[pos], 1e-300), label=name, **_style(name))
+        a.loglog(x[pos], _positive(yp[pos]), label=name, **_style(name))
     a.set(xlabel=xlabel, ylabel="PSD" + (" (sum over channels)" if S.ndim == 3 else ""),
           title=title or f"output PSD vs data ({sampler})")
+    _tidy_log_axes(a)
     a.grid(alpha=0.3, which="both")
     a.legend(fontsize=7)
     if path is not None:
@@ -186,10 +235,10 @@ def plot_frequency_error(
     title: Optional[str] = None,
     path: Optional[PathLike] = None,
 ) -> Any:
-    r"""Per-frequency relative error ``P/S - 1`` of each schedule (ring mean for FFT grids, per mode for 1-D).
+    r"""Per-frequency error: the ratio ``P/S`` of each schedule (ring mean for FFT grids, per mode for 1-D).
 
-    Zero modes (``S = 0``, generated exactly) count as error 0. The y axis is symmetric-log, so
-    both under-dispersion (``-1 < P/S - 1 < 0``) and large over-dispersion are readable.
+    Zero modes (``S = 0``, generated exactly) count as ratio 1. Log y axis with the exact ratio 1
+    marked, so under-dispersion (``P/S < 1``) and over-dispersion read symmetrically.
 
     Shapes and arguments as :func:`plot_output_psd`. Returns the Figure.
     """
@@ -198,7 +247,7 @@ def plot_frequency_error(
     outs = _outputs(S, sch, sampler, eta, variance, init)
     fig, ax = _figure()
     a = ax[0, 0]
-    order = np.argsort(S.ravel())[::-1] if S.ndim == 1 else None
+    order = _sorted_modes(S)
     for name, P in outs.items():
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = np.where(S > 0, P / np.where(S > 0, S, 1.0), 1.0)
@@ -210,12 +259,9 @@ def plot_frequency_error(
             xlabel = "radial frequency |f| (cycles/pixel)"
         else:
             x, r, xlabel = _profile(ratio if order is None else ratio[order])
-        a.plot(x, r - 1.0, label=name, **_style(name))
-    a.axhline(0.0, color="tab:red", ls="--", lw=1)
-    a.set_yscale("symlog", linthresh=1e-2)
-    if S.ndim == 1:
-        a.set_xscale("log")
-    a.set(xlabel=xlabel, ylabel="relative error P/S - 1", title=title or f"per-frequency error ({sampler})")
+        a.plot(x, _positive(r), label=name, **_style(name))
+    _ratio_axes(a, log_x=S.ndim == 1)
+    a.set(xlabel=xlabel, title=title or f"per-frequency error ({sampler})")
     a.grid(alpha=0.3, which="both")
     a.legend(fontsize=7)
     if path is not None:
@@ -233,7 +279,7 @@ def plot_result(
     r"""One figure for an :class:`~symsched.optimize.OptimizeResult`: schedules, output PSD, error.
 
     Shows the optimised schedule and the ``n_baselines`` best standard schedules in three panels
-    (levels' log-SNR per step; output PSD vs data; relative error ``P/S - 1``).
+    (levels' log-SNR per step; output PSD vs data; the ratio ``P/S`` per frequency).
 
     Parameters
     ----------
@@ -268,15 +314,15 @@ def plot_result(
     a.grid(alpha=0.3)
     a.legend(fontsize=7)
 
-    order = np.argsort(S.ravel())[::-1] if S.ndim == 1 else None
+    order = _sorted_modes(S)
     x, y, xlabel = _profile(S if order is None else S[order])
     pos = x > 0
     b = ax[0, 1]
-    b.loglog(x[pos], np.maximum(y[pos], 1e-300), color="tab:red", lw=2.5, ls="--", label="data S", zorder=6)
+    b.loglog(x[pos], _positive(y[pos]), color="tab:red", lw=2.5, ls="--", label="data S", zorder=6)
     c = ax[0, 2]
     for name, P in outs.items():
         _, yp, _ = _profile(P if order is None else P[order])
-        b.loglog(x[pos], np.maximum(yp[pos], 1e-300), label=name, **_style(name))
+        b.loglog(x[pos], _positive(yp[pos]), label=name, **_style(name))
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = np.where(S > 0, P / np.where(S > 0, S, 1.0), 1.0)
         if S.ndim == 3:
@@ -286,16 +332,13 @@ def plot_result(
             r = r.mean(axis=-1)
         else:
             xr, r, _ = _profile(ratio if order is None else ratio[order])
-        c.plot(xr, r - 1.0, label=name, **_style(name))
+        c.plot(xr, _positive(r), label=name, **_style(name))
     b.set(xlabel=xlabel, ylabel="PSD" + (" (sum over channels)" if S.ndim == 3 else ""), title="output PSD vs data")
     b.grid(alpha=0.3, which="both")
     b.legend(fontsize=7)
-    c.axhline(0.0, color="tab:red", ls="--", lw=1)
-    c.set_yscale("symlog", linthresh=1e-2)
-    if S.ndim == 1:
-        c.set_xscale("log")
-    c.set(xlabel=xlabel, ylabel="P/S - 1", title="relative error per frequency")
-    c.grid(alpha=0.3, which="both")
+    _ratio_axes(c, log_x=S.ndim == 1)
+    c.set(xlabel=xlabel, title="error per frequency: P/S")
+    _tidy_log_axes(b)
     if path is not None:
         save_figure(fig, path)
     return fig

@@ -93,16 +93,21 @@ def _n_points(n_points: Any) -> int:
     return int(n_points)
 
 
-def _model(beta_min: Any, beta_max: Any, horizon: Any, eps: Any) -> tuple[float, float, float, float]:
-    """Validate the model parameters: beta > 0 on [0, horizon], horizon > 0, 0 <= eps < horizon."""
-    bmin = _real(beta_min, "beta_min")
-    bmax = _real(beta_max, "beta_max")
+def _horizon_eps(horizon: Any, eps: Any) -> tuple[float, float]:
     T = _real(horizon, "horizon")
     e = _real(eps, "eps")
     if T <= 0:
         raise ValueError(f"horizon must be positive (got {horizon!r})")
     if not 0 <= e < T:
         raise ValueError(f"eps must satisfy 0 <= eps < horizon (got eps={eps!r}, horizon={horizon!r})")
+    return T, e
+
+
+def _model(beta_min: Any, beta_max: Any, horizon: Any, eps: Any) -> tuple[float, float, float, float]:
+    """Validate the model parameters: beta > 0 on [0, horizon], horizon > 0, 0 <= eps < horizon."""
+    bmin = _real(beta_min, "beta_min")
+    bmax = _real(beta_max, "beta_max")
+    T, e = _horizon_eps(horizon, eps)
     ends = np.asarray(K.beta_kernel()(np.array([0.0, T]), bmin, bmax)[0], dtype=np.float64)
     if not np.all(ends > 0):
         raise ValueError(
@@ -120,14 +125,41 @@ def _scheme(scheme: Any) -> str:
 # grid and counting
 # ----------------------------------------------------------------------------------------------
 def nfe(scheme: str, n_points: int) -> int:
-    """Denoiser evaluations of ``scheme`` on ``n_points`` grid points: ``EVALS_PER_STEP[scheme] * (N - 1)``."""
+    """Denoiser evaluations of ``scheme`` on ``n_points`` grid points: ``NFE = e (N - 1)``.
+
+    Parameters
+    ----------
+    scheme : str
+        One of :data:`SCHEMES`; ``e = EVALS_PER_STEP[scheme]`` (1, or 2 for heun, 4 for rk4).
+    n_points : int >= 2
+        Grid points N (N - 1 steps).
+
+    Returns
+    -------
+    int
+    """
     return EVALS_PER_STEP[_scheme(scheme)] * (_n_points(n_points) - 1)
 
 
 def n_points_for_nfe(scheme: str, n_evals: int) -> int:
-    """Largest grid size N with ``nfe(scheme, N) <= n_evals`` (``N = n_evals // evals_per_step + 1``).
+    """Largest grid size with at most ``n_evals`` denoiser evaluations: ``N = n_evals // e + 1``.
 
-    Raises ValueError when ``n_evals`` buys not even one step.
+    Parameters
+    ----------
+    scheme : str
+        One of :data:`SCHEMES`.
+    n_evals : int >= 1
+        Budget of denoiser evaluations; ``nfe(scheme, N) == n_evals`` when ``e`` divides it.
+
+    Returns
+    -------
+    int
+        N >= 2.
+
+    Raises
+    ------
+    ValueError
+        When ``n_evals`` buys not even one step.
     """
     _scheme(scheme)
     if isinstance(n_evals, bool) or not isinstance(n_evals, (int, np.integer)) or n_evals < 1:
@@ -141,14 +173,24 @@ def n_points_for_nfe(scheme: str, n_evals: int) -> int:
 
 
 def reverse_grid(n_points: int, *, horizon: float = 1.0, eps: float = 0.0) -> tuple[Array, float]:
-    """Forward times ``tau_k = horizon - t_k`` of the grid ``t_k = (horizon - eps) k / (N - 1)`` and ``Delta = t_1 - t_0``.
+    """Forward times of the reverse grid: ``tau_k = horizon - t_k``, ``t_k = (horizon - eps) k / (N - 1)``.
 
-    Returns ``(tau, Delta)`` with ``tau`` of shape (N,), decreasing from ``horizon`` to ``eps``
-    (the last point is set to ``eps`` exactly, its mathematical value).
+    Parameters
+    ----------
+    n_points : int >= 2
+    horizon : float > 0
+    eps : float in [0, horizon)
+
+    Returns
+    -------
+    tau : ndarray, shape (N,)
+        Decreasing from ``horizon`` to ``eps`` (the last point is set to ``eps`` exactly, its
+        mathematical value, so rounding never makes it negative).
+    Delta : float
+        ``t_1 - t_0``.
     """
     N = _n_points(n_points)
-    T = _real(horizon, "horizon")
-    e = _real(eps, "eps")
+    T, e = _horizon_eps(horizon, eps)
     t = (T - e) * np.arange(N, dtype=np.float64) / (N - 1)
     tau = T - t
     tau[-1] = e
@@ -167,16 +209,9 @@ def _check_domain(scheme: str, tau: Array, delta: float, bmin: float, bmax: floa
             k = int(np.argmin(val))
             raise ValueError(
                 f"n_points={n_points} is too small for scheme {scheme!r}: its update needs "
-                f"{_readable(expr)} > 0 at every step, but it is {val[k]:.6g} at step k={k} "
+                f"{K.describe(expr)} > 0 at every step, but it is {val[k]:.6g} at step k={k} "
                 f"(tau_k={tau[k]:.6g}); use more grid points"
             )
-
-
-def _readable(expr: Any) -> str:
-    text = str(expr)
-    for a, b in ((r"\tau_{k+1}", "tau_{k+1}"), (r"\tau_k", "tau_k"), (r"\Delta", "Delta"), (r"\beta", "beta")):
-        text = text.replace(a, b)
-    return text
 
 
 # ----------------------------------------------------------------------------------------------
@@ -211,9 +246,7 @@ def _propagate(u: Array, scheme: str, tau: Array, delta: float, bmin: float, bma
 
 def _pole_mask(scheme: str, u: Array, tau: Array) -> NDArray[np.bool_]:
     """Modes whose step divides by lambda = 0: S = 0 at a score evaluation at forward time 0."""
-    from .symbolic.sde import get_scheme
-
-    if get_scheme(scheme).uses_end_point and tau[-1] == 0.0:
+    if K.uses_end_point(scheme) and tau[-1] == 0.0:
         return u == 0.0
     return np.zeros(u.shape, dtype=bool)
 
@@ -307,13 +340,27 @@ def continuous_output_spectrum(
     eps: float = 0.0,
     init: Literal["white", "exact"] = "white",
 ) -> Array:
-    r"""Exact output variance of the continuous reverse SDE or PF-ODE at forward time ``eps``.
+    r"""Exact output variance of the continuous reverse SDE or PF-ODE, stopped at forward time ``eps``.
 
     ``sde``: ``P = lambda(eps) + (v_init - lambda(T)) e^{-2(B(T) - B(eps))} lambda(eps)^2 / lambda(T)^2``;
-    ``ode``: ``P = v_init lambda(eps) / lambda(T)``; ``v_init = 1`` (white) or ``lambda(T)`` (exact,
-    then ``P = lambda(eps)``). Derived with SymPy's dsolve in :mod:`symsched.symbolic.sde.continuous`.
-    Parameters as in :func:`output_spectrum`; returns an array with the shape of ``spectrum``
-    (finite for every ``S >= 0``, also at ``eps = 0``).
+    ``ode``: ``P = v_init lambda(eps) / lambda(T)`` (both derived with SymPy's dsolve in
+    :mod:`symsched.symbolic.sde.continuous`).
+
+    Parameters
+    ----------
+    spectrum : array_like, any shape
+        Mode variances ``S >= 0``.
+    kind : {"sde", "ode"}
+        The reverse SDE or the probability-flow ODE.
+    beta_min, beta_max, horizon, eps
+        As in :func:`output_spectrum`.
+    init : {"white", "exact"}
+        ``v_init = 1`` or ``lambda(horizon)`` (then ``P = lambda(eps)`` for both kinds).
+
+    Returns
+    -------
+    ndarray, shape of ``spectrum``
+        Finite for every ``S >= 0``, also at ``eps = 0`` (``P = 0`` for ``S = 0``, ``eps = 0``).
     """
     S = as_spectrum(spectrum)
     check_choice(kind, "kind", KINDS)

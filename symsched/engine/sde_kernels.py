@@ -38,8 +38,8 @@ from sympy.core.function import AppliedUndef
 from .codegen import compile_kernel, compile_mpmath
 
 __all__ = [
-    "stable_form", "step_kernel", "domain_kernel", "domain_exprs", "beta_kernel", "marginal_kernel",
-    "continuous_kernel", "has_noise", "step_mp", "marginal_mp", "continuous_mp",
+    "stable_form", "step_kernel", "domain_kernel", "domain_exprs", "describe", "beta_kernel", "marginal_kernel",
+    "continuous_kernel", "has_noise", "uses_end_point", "step_mp", "marginal_mp", "continuous_mp",
 ]
 
 Kernel = Callable[..., list[Any]]
@@ -124,6 +124,11 @@ def has_noise(name: str) -> bool:
     return _sde().get_scheme(name).step.noise != 0
 
 
+def uses_end_point(name: str) -> bool:
+    """True when the scheme evaluates the score at tau_{k+1} (at eps on the last step: heun, rk4)."""
+    return bool(_sde().get_scheme(name).uses_end_point)
+
+
 def step_kernel(name: str) -> Kernel:
     """``step(S, tau_k, tau_next, Delta, beta_min, beta_max) -> [g^2, n]`` of scheme ``name``."""
 
@@ -140,6 +145,14 @@ def domain_exprs(name: str) -> list[sp.Expr]:
     pows = [p for p in sp.sympify(sch.update).atoms(sp.Pow) if p.exp in (sp.S.Half, -sp.S.Half)]
     bases = sorted({p.base for p in pows if not p.base.is_number}, key=str)
     return [b for b in bases if not b.has(_sde().model.S)]
+
+
+def describe(expr: sp.Expr) -> str:
+    """A plain-text rendering of a model expression for error messages (``1 - 2*Delta*beta(tau_k)``)."""
+    text = sp.sstr(expr, order="rev-lex")
+    for a, b in ((r"\tau_{k+1}", "tau_{k+1}"), (r"\tau_k", "tau_k"), (r"\Delta", "Delta"), (r"\beta", "beta")):
+        text = text.replace(a, b)
+    return text
 
 
 def domain_kernel(name: str) -> Kernel:

@@ -46,3 +46,6 @@ def get_sampler(name: str, variant: str = "") -> Sampler:
 
 def sampler_names() -> tuple[str, ...]:
     return tuple(REGISTRY)
+
+
+from . import sde  # noqa: E402,F401  (continuous-time schemes; registers the "sde" LaTeX section)

@@ -77,6 +77,14 @@ class Scheme:
             out.append((sym, sp.factor(sp.diff(value.subs(done), y))))
         return out
 
+    def _repr_latex_(self) -> str:
+        """Jupyter display: the update as the paper writes it (lambda_k = lambda(tau_k), ...)."""
+        from .latex import display
+
+        lines = [f"{sp.latex(sym)} = {sp.latex(display(val))}" for sym, val in self.assignments]
+        lines.append(f"y_{{k+1}} = {sp.latex(display(self.final))}")
+        return f"{self.title}: $" + ",\\quad ".join(lines) + "$"
+
     @property
     def score_points(self) -> tuple[sp.Expr, ...]:
         """The forward times at which the step evaluates lambda (i.e. the score), sorted by string."""

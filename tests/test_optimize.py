@@ -1,0 +1,353 @@
+"""Acceptance tests of issue #4 for the schedule optimiser (symsched.optimize).
+
+Expected values are computed here independently of the code under test: the reference optimum by
+a separate multi-start search (its own parametrisation, starts and chain rule), the tangent law
+from its formula (MATH.md §7.6), the standard schedules' values by direct calls to the public API.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from scipy.optimize import minimize
+from scipy.special import expit
+
+import symsched
+from symsched import schedules as sch
+from symsched.optimize import (
+    ComparisonTable,
+    OptimizeResult,
+    compare_schedules,
+    default_grid,
+    optimize_schedule,
+    schedule_metrics,
+)
+from symsched.spectra import power_law
+
+# ---------------------------------------------------------------------------------------------
+# helpers (independent of symsched.optimize)
+# ---------------------------------------------------------------------------------------------
+
+
+def synthetic_spectrum() -> np.ndarray:
+    """3,072-mode colour-like power law (32x32x3, 1/f^2, channels 1 : 0.05 : 0.005) with 4 zero modes."""
+    base = power_law((32, 32), alpha=2.0, c=0.01)
+    S = np.stack([base, 0.05 * base, 0.005 * base], axis=-1)
+    S[5, 7, 2] = S[-5, -7, 2] = S[9, 1, 2] = S[-9, -1, 2] = 0.0
+    return S
+
+
+def value_of(S, ab, **kw) -> float:
+    return float(symsched.divergence_and_grad(S, ab, **kw)[0])
+
+
+def reference_search(S, K, *, n_starts: int, seed: int, **kw) -> float:
+    """Best value of an independent multi-start search over K free levels.
+
+    Different parametrisation (the K log-SNR values themselves, box [-25, 25], wider than the
+    optimiser's default range), different optimiser (SLSQP with linear ordering constraints
+    l_{i+1} - l_i >= 1e-4), own random starts (sorted uniform log-SNR in [-14, 16]).
+    """
+    u, counts = np.unique(np.ravel(S), return_counts=True)
+    w = counts.astype(float)
+
+    def fun(l, scale):
+        l = np.clip(l, -25.0, 25.0)
+        for i in range(1, K):  # SLSQP may step slightly outside the ordering constraints
+            l[i] = max(l[i], l[i - 1] + 1e-4)
+        ab = np.where(l >= 0, 1.0 - expit(-l), expit(l))
+        J, g = symsched.divergence_and_grad(u, ab, weights=w, wrt="log_snr", **kw)
+        return J / scale, g / scale
+
+    A = np.zeros((K - 1, K))
+    A[np.arange(K - 1), np.arange(K - 1)] = -1.0
+    A[np.arange(K - 1), np.arange(1, K)] = 1.0
+    cons = [{"type": "ineq", "fun": lambda l: A @ l - 1e-4, "jac": lambda l: A}]
+    rng = np.random.default_rng(1000 + seed)
+    best = math.inf
+    for _ in range(n_starts):
+        l0 = np.sort(rng.uniform(-14.0, 16.0, K)) + 1e-3 * np.arange(K)
+        scale = fun(l0.copy(), 1.0)[0]
+        res = minimize(fun, l0, args=(scale,), jac=True, method="SLSQP", bounds=[(-25.0, 25.0)] * K,
+                       constraints=cons, options={"maxiter": 1000, "ftol": 1e-14})
+        best = min(best, float(res.fun) * scale)
+    return best
+
+
+def standard_values(S, K, grid=None, **kw) -> dict[str, float]:
+    out = {}
+    for name in sch.STANDARD_SCHEDULES:
+        try:
+            ab = sch.standard_schedule(name, K, grid=grid)
+        except ValueError:
+            continue
+        out[name] = value_of(S, ab, **kw)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# acceptance 1: free endpoints, white start, within 1% (W2) / 2% (KL) of an exhaustive search,
+# and better than every standard schedule
+# ---------------------------------------------------------------------------------------------
+
+MATRIX = [(K, eta, div) for K in (5, 10) for eta in (0.0, 1.0) for div in ("kl", "w2")]
+FAST = {(5, 0.0, "kl"), (5, 0.0, "w2")}
+
+
+def _check_against_reference(S, K, eta, div):
+    kw = dict(sampler="ddim", eta=eta, divergence=div, init="white")
+    res = optimize_schedule(S, K, endpoints=(None, None), **kw)
+    ref = reference_search(S, K, n_starts=12, seed=K, **kw)
+    tol = 0.01 if div == "w2" else 0.02
+    assert res.value <= ref * (1.0 + tol), (res.value, ref)
+    # the value is the objective at the returned levels
+    assert res.value == pytest.approx(value_of(S, res.alpha_bar, **kw), rel=1e-12)
+    stds = standard_values(S, K, **kw)
+    assert len(stds) >= 12
+    assert all(res.value < v for v in stds.values()), (res.value, min(stds.values()))
+    assert res.baselines == pytest.approx(stds, rel=1e-12)
+    return res.value, ref, min(stds.values())
+
+
+@pytest.mark.parametrize(
+    "K,eta,div",
+    [pytest.param(*m, marks=() if m in FAST else pytest.mark.slow) for m in MATRIX],
+)
+def test_matches_exhaustive_search_synthetic(K, eta, div) -> None:
+    _check_against_reference(synthetic_spectrum(), K, eta, div)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("K,eta,div", MATRIX)
+def test_matches_exhaustive_search_cifar(cifar_spectrum, K, eta, div) -> None:
+    assert cifar_spectrum.size == 3072
+    _check_against_reference(cifar_spectrum, K, eta, div)
+
+
+# ---------------------------------------------------------------------------------------------
+# acceptance 2: one mode, fixed end levels -> equal-angle tangent law (MATH.md §7.6)
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "S0,K,init,div",
+    [(1.0, 10, "exact", "kl"), (4.0, 7, "exact", "w2"), (0.3, 10, "white", "kl"), (2.5, 12, "exact", "kl-reverse")],
+)
+def test_one_mode_recovers_tangent_law(S0, K, init, div) -> None:
+    a, b = 0.01, 0.995  # fixed first (noisiest) and last level
+    res = optimize_schedule([S0], K, endpoints=(a, b), init=init, divergence=div)
+    sig_a, sig_b = math.sqrt((1 - a) / a), math.sqrt((1 - b) / b)
+    theta = np.linspace(math.atan(sig_a / math.sqrt(S0)), math.atan(sig_b / math.sqrt(S0)), K)
+    expected_sigma = math.sqrt(S0) * np.tan(theta)
+    expected_ab = 1.0 / (1.0 + expected_sigma**2)
+    np.testing.assert_allclose(res.sigmas, expected_sigma, rtol=1e-6)
+    np.testing.assert_allclose(res.alpha_bar, expected_ab, rtol=1e-6)
+    np.testing.assert_allclose(np.arctan(res.sigmas / math.sqrt(S0)), theta, atol=1e-6)
+    assert res.alpha_bar[0] == a and res.alpha_bar[-1] == b
+
+
+def test_unit_mode_tangent_law_is_kl_optimal() -> None:
+    lo, hi = 0.002, 80.0
+    ab = sch.kl_optimal(8, sigma_min=lo, sigma_max=hi)
+    res = optimize_schedule([1.0], 8, endpoints=(ab[0], ab[-1]), init="exact")
+    np.testing.assert_allclose(res.alpha_bar, ab, rtol=1e-6)
+
+
+# ---------------------------------------------------------------------------------------------
+# acceptance 3: grid restriction
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("div,endpoints", [("kl", None), ("w2", None), ("kl", (None, None))])
+def test_grid_uses_grid_levels_and_beats_standard_on_grid(div, endpoints) -> None:
+    S = synthetic_spectrum()
+    g = default_grid()
+    kw = dict(sampler="ddim", divergence=div)
+    res = optimize_schedule(S, 10, grid=g, endpoints=endpoints, **kw)
+    ts = res.timesteps
+    assert ts is not None and ts.dtype.kind == "i" and np.all(np.diff(ts) < 0)
+    assert np.all((0 <= ts) & (ts < g.size))
+    np.testing.assert_array_equal(res.alpha_bar, g[ts])  # exactly grid levels
+    assert res.value == pytest.approx(value_of(S, g[ts], **kw), rel=1e-12)
+    stds = standard_values(S, 10, grid=g, **kw)
+    assert len(stds) >= 10
+    assert res.value <= min(stds.values())
+    if endpoints is None:
+        assert ts[0] == g.size - 1  # default: first level = noisiest training level
+
+
+def test_grid_ddpm_1000_steps_cifar(cifar_spectrum) -> None:
+    g = default_grid()
+    res = optimize_schedule(cifar_spectrum, 5, grid=g, sampler="ddpm", divergence="kl")
+    np.testing.assert_array_equal(res.alpha_bar, g[res.timesteps])
+    stds = standard_values(cifar_spectrum, 5, grid=g, sampler="ddpm", divergence="kl")
+    assert res.value <= min(stds.values())
+
+
+# ---------------------------------------------------------------------------------------------
+# other behaviour
+# ---------------------------------------------------------------------------------------------
+
+
+def test_default_endpoint_is_noisiest_ddpm_level_and_deterministic() -> None:
+    S = synthetic_spectrum()
+    r1 = optimize_schedule(S, 6)
+    r2 = optimize_schedule(S, 6)
+    first = float(sch.training_grid("linear")[-1])
+    assert r1.alpha_bar[0] == first and r1.endpoints == (first, None)
+    np.testing.assert_array_equal(r1.alpha_bar, r2.alpha_bar)
+    assert np.all(np.diff(r1.alpha_bar) > 0) and 0 < r1.alpha_bar[0] and r1.alpha_bar[-1] < 1
+    assert r1.n_evaluations > 0 and r1.success
+    np.testing.assert_allclose(r1.log_snr, np.log(r1.alpha_bar / (1 - r1.alpha_bar)), rtol=1e-10)
+    np.testing.assert_allclose(r1.sigmas, np.sqrt((1 - r1.alpha_bar) / r1.alpha_bar), rtol=1e-10)
+    m = schedule_metrics(S, r1.alpha_bar)
+    assert r1.kl == pytest.approx(m["kl"]) and r1.w2 == pytest.approx(m["w2"])
+    assert r1.kl == pytest.approx(r1.value, rel=1e-10)
+    assert "optimised" in r1.summary() and "karras" in r1.summary()
+    assert "<table>" in r1._repr_html_()
+
+
+def test_free_endpoints_not_worse_than_default() -> None:
+    S = synthetic_spectrum()
+    assert optimize_schedule(S, 5, endpoints=(None, None)).value <= optimize_schedule(S, 5).value * (1 + 1e-9)
+
+
+def test_ve_sampler_through_sigmas() -> None:
+    S = synthetic_spectrum()
+    res = optimize_schedule(S, 6, sampler="euler", endpoints=(None, None))
+    J = float(symsched.divergence_and_grad_ve(S, res.sigmas, sampler="euler")[0])
+    assert res.value == pytest.approx(J, rel=1e-10)
+    best_std = min(
+        float(symsched.divergence_and_grad_ve(S, sch.alpha_bar_to_sigmas(sch.standard_schedule(n, 6)),
+                                              sampler="euler")[0])
+        for n in sch.STANDARD_SCHEDULES
+    )
+    assert res.value < best_std
+
+
+def test_weights_change_the_objective() -> None:
+    S = synthetic_spectrum()
+    w = np.ones_like(S)
+    w[..., 0] = 10.0
+    res = optimize_schedule(S, 5, weights=w, endpoints=(None, None))
+    assert res.value == pytest.approx(value_of(S, res.alpha_bar, weights=w), rel=1e-12)
+    plain = optimize_schedule(S, 5, endpoints=(None, None))
+    # each is optimal for its own objective
+    assert value_of(S, res.alpha_bar, weights=w) <= value_of(S, plain.alpha_bar, weights=w) * (1 + 1e-6)
+    assert value_of(S, plain.alpha_bar) <= value_of(S, res.alpha_bar) * (1 + 1e-6)
+
+
+def test_zero_modes_contribute_nothing() -> None:
+    S = np.array([0.0, 0.0, 0.5, 2.0, 7.0])
+    res = optimize_schedule(S, 4, endpoints=(None, None))
+    res_nz = optimize_schedule(S[2:], 4, endpoints=(None, None))
+    assert res.value == pytest.approx(res_nz.value, rel=1e-8)
+
+
+def test_one_step_with_fixed_first_level() -> None:
+    res = optimize_schedule([1.0, 2.0], 1, endpoints=(0.3, None))
+    np.testing.assert_array_equal(res.alpha_bar, [0.3])
+
+
+def test_compare_schedules_table() -> None:
+    S = synthetic_spectrum()
+    table = compare_schedules(S, (3, 5), endpoints=(None, None), restarts=1)
+    assert isinstance(table, ComparisonTable) and set(table.results) == {3, 5}
+    for K in (3, 5):
+        opt = [r for r in table.rows if r["steps"] == K and r["schedule"] == "optimised"]
+        assert len(opt) == 1
+        others = [r["kl"] for r in table.rows if r["steps"] == K and r["schedule"] != "optimised"]
+        assert opt[0]["kl"] < min(others)
+        karras = next(r for r in table.rows if r["steps"] == K and r["schedule"] == "karras")
+        P = symsched.output_spectrum(S, sch.standard_schedule("karras", K))
+        assert karras["kl"] == pytest.approx(symsched.kl_divergence(S, P))
+        assert karras["w2"] == pytest.approx(symsched.w2_distance(P, S))
+    md = table.to_markdown()
+    assert md.splitlines()[0].startswith("| schedule | KL (K=3) | W2 (K=3)")
+    assert "**" in md and "| optimised |" in md.replace("**", "")
+    tex = table.to_latex()
+    assert tex.startswith(r"\begin{tabular}") and r"\textbf{" in tex and "linear\\_leading" not in tex
+
+
+# ---------------------------------------------------------------------------------------------
+# bad input
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        (dict(steps=0), "steps must be an integer >= 1"),
+        (dict(steps=2.5), "steps must be an integer"),
+        (dict(sampler="dpm"), "sampler must be one of"),
+        (dict(eta=1.5), "eta must lie in"),
+        (dict(sampler="ddpm", eta=0.5), "eta applies only to sampler='ddim'"),
+        (dict(divergence="l2"), "divergence must be one of"),
+        (dict(init="zeros"), "init must be one of"),
+        (dict(variance="big"), "variance must be one of"),
+        (dict(endpoints=(0.5,)), "endpoints must be None or a pair"),
+        (dict(endpoints="free"), "endpoints must be None or a pair"),
+        (dict(endpoints=(1.5, None)), r"endpoints\[0\] \(first level\) must be a level"),
+        (dict(endpoints=(None, 0.0)), r"endpoints\[1\] \(last level\) must be a level"),
+        (dict(endpoints=(0.9, 0.1)), "first < last"),
+        (dict(grid=[0.5, 0.9]), "grid must be strictly decreasing"),
+        (dict(grid=[0.9, 0.5]), "fewer than steps"),
+        (dict(grid=[[0.9, 0.5]]), "grid must be a non-empty 1-D"),
+        (dict(grid=[0.9, 1.0]), r"open interval \(0, 1\)"),
+        (dict(weights=np.ones(3)), "shape mismatch: weights"),
+        (dict(weights=-np.ones(4)), "weights must be non-negative"),
+        (dict(seed=-1), "seed must be an integer >= 0"),
+        (dict(restarts=1.5), "restarts must be an integer"),
+    ],
+)
+def test_bad_input_raises_value_error(kwargs, match) -> None:
+    S = np.array([0.1, 1.0, 2.0, 3.0])
+    args = dict(steps=3)
+    args.update(kwargs)
+    steps = args.pop("steps")
+    with pytest.raises(ValueError, match=match):
+        optimize_schedule(S, steps, **args)
+
+
+def test_bad_spectrum_raises() -> None:
+    with pytest.raises(ValueError, match="spectrum must be non-negative"):
+        optimize_schedule([1.0, -1.0], 3)
+    with pytest.raises(ValueError, match="steps_list"):
+        compare_schedules([1.0], "5")
+
+
+# ---------------------------------------------------------------------------------------------
+# export into diffusers reproduces the levels
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.diffusers
+def test_exported_schedule_reproduces_levels_in_diffusers() -> None:
+    diffusers = pytest.importorskip("diffusers")
+    from symsched.export import from_diffusers, to_diffusers
+
+    S = synthetic_spectrum()
+    # continuous levels -> EulerDiscreteScheduler(sigmas=...) (Euler = deterministic DDIM)
+    res = optimize_schedule(S, 8, sampler="euler")
+    kwargs = to_diffusers(res.alpha_bar)
+    euler = diffusers.EulerDiscreteScheduler(num_train_timesteps=1000, beta_schedule="linear")
+    euler.set_timesteps(**kwargs)
+    got = euler.sigmas.double().numpy()
+    np.testing.assert_allclose(got[:-1], res.sigmas, rtol=1e-6)
+    assert got[-1] == 0.0
+    np.testing.assert_allclose(from_diffusers(euler).alpha_bar, res.alpha_bar, rtol=1e-6)
+
+    # grid levels -> DDPMScheduler(timesteps=...)
+    g = default_grid()
+    res = optimize_schedule(S, 8, sampler="ddpm", grid=g)
+    kwargs = to_diffusers(res.alpha_bar, grid=g)
+    assert kwargs["timesteps"] == [int(t) for t in res.timesteps]
+    ddpm = diffusers.DDPMScheduler(num_train_timesteps=1000, beta_schedule="linear", clip_sample=False)
+    ddpm.set_timesteps(**kwargs)
+    levels = ddpm.alphas_cumprod.double().numpy()[ddpm.timesteps.numpy()]
+    np.testing.assert_allclose(levels, res.alpha_bar, rtol=1e-6)
+    read = from_diffusers(ddpm)
+    assert read.sampler == "ddpm"
+    np.testing.assert_allclose(read.alpha_bar, res.alpha_bar, rtol=1e-6)

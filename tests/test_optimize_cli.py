@@ -1,0 +1,145 @@
+"""`symsched optimize` end to end: JSON, diffusers and k-diffusion exports, the figure, bad input."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+import pytest
+
+import symsched
+from symsched import schedules as sch
+from symsched.cli import main
+from symsched.spectra import load_spectrum
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def test_builtin_default_under_30s_writes_json_and_png(tmp_path, capsys) -> None:
+    out, png = tmp_path / "schedule.json", tmp_path / "schedule.png"
+    t0 = time.perf_counter()
+    code = main(["optimize", "--out", str(out), "--plot", str(png)])
+    elapsed = time.perf_counter() - t0
+    assert code == 0
+    assert elapsed < 30.0, f"symsched optimize took {elapsed:.1f} s"
+    captured = capsys.readouterr()
+    assert "optimize K=10" in captured.err  # the progress bar
+    doc = json.loads(out.read_text())
+    for key in ("alpha_bar", "log_snr", "sigmas", "betas", "timesteps", "kl", "w2", "baselines",
+                "baseline_table", "k_diffusion_sigmas", "diffusers", "value", "success"):
+        assert key in doc
+    ab = np.array(doc["alpha_bar"])
+    assert ab.shape == (10,) and np.all(np.diff(ab) > 0) and 0 < ab[0] and ab[-1] < 1
+    assert ab[0] == sch.training_grid("linear")[-1]  # default endpoint
+    S = load_spectrum("builtin:natural-patches")
+    P = symsched.output_spectrum(S, ab)
+    assert doc["kl"] == pytest.approx(symsched.kl_divergence(S, P), rel=1e-10)
+    assert doc["w2"] == pytest.approx(symsched.w2_distance(P, S), rel=1e-10)
+    np.testing.assert_allclose(doc["log_snr"], np.log(ab / (1 - ab)), rtol=1e-12)
+    np.testing.assert_allclose(doc["sigmas"], np.sqrt((1 - ab) / ab), rtol=1e-12)
+    # betas in training order (least noisy first): beta_t = 1 - ab_t / ab_{t-1}, ab_{-1} = 1
+    inc = ab[::-1]
+    expected_betas = 1.0 - inc / np.concatenate(([1.0], inc[:-1]))
+    np.testing.assert_allclose(doc["betas"], expected_betas, rtol=1e-9)
+    np.testing.assert_allclose(np.cumprod(1.0 - np.array(doc["betas"]))[::-1], ab, rtol=1e-9)
+    np.testing.assert_allclose(doc["k_diffusion_sigmas"][:-1], doc["sigmas"], rtol=1e-12)
+    assert doc["k_diffusion_sigmas"][-1] == 0.0
+    karras = sch.standard_schedule("karras", 10)
+    Pk = symsched.output_spectrum(S, karras)
+    assert doc["baseline_table"]["karras"]["kl"] == pytest.approx(symsched.kl_divergence(S, Pk), rel=1e-10)
+    assert all(doc["value"] < v["value"] for k, v in doc["baseline_table"].items() if k != "optimised")
+    data = png.read_bytes()
+    assert data.startswith(PNG_MAGIC) and len(data) > 20_000
+    assert not list(tmp_path.glob(".*"))  # no temporary files left behind
+
+
+@pytest.fixture()
+def small_spectrum(tmp_path):
+    f = np.fft.fftfreq(16)
+    S = 1.0 / np.maximum(f[:, None] ** 2 + f[None, :] ** 2, 1.0 / 256)
+    S = S / S.mean()
+    path = tmp_path / "S.npy"
+    np.save(path, S)
+    return path, S
+
+
+@pytest.mark.diffusers
+def test_diffusers_export_loads_into_ddpm_scheduler(tmp_path, small_spectrum) -> None:
+    diffusers = pytest.importorskip("diffusers")
+    path, S = small_spectrum
+    out = tmp_path / "d.json"
+    code = main(["optimize", "--spectrum", str(path), "--steps", "6", "--sampler", "ddpm", "--grid", "1000",
+                 "--format", "diffusers", "--out", str(out), "--no-progress"])
+    assert code == 0
+    doc = json.loads(out.read_text())
+    assert doc["scheduler"] == "DDPMScheduler"
+    sched = diffusers.DDPMScheduler(num_train_timesteps=1000, beta_schedule="linear", **doc["config"])
+    sched.set_timesteps(**doc["set_timesteps"])
+    levels = sched.alphas_cumprod.double().numpy()[sched.timesteps.numpy()]
+    np.testing.assert_allclose(levels, doc["alpha_bar"], rtol=1e-6)
+
+
+@pytest.mark.diffusers
+def test_diffusers_export_loads_into_euler_scheduler(tmp_path, small_spectrum) -> None:
+    diffusers = pytest.importorskip("diffusers")
+    path, S = small_spectrum
+    out = tmp_path / "e.json"
+    assert main(["optimize", "--spectrum", str(path), "--steps", "5", "--sampler", "euler", "--format",
+                 "diffusers", "--out", str(out), "--no-progress"]) == 0
+    doc = json.loads(out.read_text())
+    assert doc["scheduler"] == "EulerDiscreteScheduler"
+    sched = diffusers.EulerDiscreteScheduler(num_train_timesteps=1000, beta_schedule="linear", **doc["config"])
+    sched.set_timesteps(**doc["set_timesteps"])
+    sig = sched.sigmas.double().numpy()
+    ab = np.array(doc["alpha_bar"])
+    np.testing.assert_allclose(sig[:-1], np.sqrt((1 - ab) / ab), rtol=1e-6)
+    assert sig[-1] == 0.0
+
+
+def test_k_diffusion_npy_and_endpoints(tmp_path, small_spectrum) -> None:
+    path, S = small_spectrum
+    out = tmp_path / "sig.npy"
+    assert main(["optimize", "--spectrum", str(path), "--steps", "4", "--endpoints", "0.001,0.999",
+                 "--format", "k-diffusion", "--out", str(out), "--no-progress"]) == 0
+    sig = np.load(out)
+    assert sig.shape == (5,) and sig[-1] == 0.0 and np.all(np.diff(sig) < 0)
+    ab = 1.0 / (1.0 + sig[:-1] ** 2)
+    np.testing.assert_allclose([ab[0], ab[-1]], [0.001, 0.999], rtol=1e-12)
+
+
+def test_grid_json_has_timesteps(tmp_path, small_spectrum) -> None:
+    path, S = small_spectrum
+    out = tmp_path / "g.json"
+    assert main(["optimize", "--spectrum", str(path), "--steps", "5", "--grid", "1000", "--endpoints", "free",
+                 "--divergence", "w2", "--out", str(out), "--no-progress"]) == 0
+    doc = json.loads(out.read_text())
+    g = sch.training_grid("linear")
+    ts = np.array(doc["timesteps"])
+    np.testing.assert_array_equal(np.array(doc["alpha_bar"]), g[ts])
+    assert doc["diffusers"]["timesteps"] == doc["timesteps"]
+
+
+@pytest.mark.parametrize(
+    "extra,message",
+    [
+        (["--endpoints", "0.1,0.2,0.3"], "--endpoints must be"),
+        (["--endpoints", "abc,none"], "neither a level"),
+        (["--endpoints", "0.9,0.1"], "first < last"),
+        (["--steps", "0"], "steps must be an integer >= 1"),
+        (["--grid", "0"], "--grid must be a positive"),
+        (["--eta", "2"], "eta must lie in"),
+    ],
+)
+def test_bad_arguments_exit_2(tmp_path, small_spectrum, capsys, extra, message) -> None:
+    path, _ = small_spectrum
+    code = main(["optimize", "--spectrum", str(path), "--out", str(tmp_path / "x.json"), "--no-progress", *extra])
+    assert code == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "x.json").exists()
+
+
+def test_missing_spectrum_exit_2(tmp_path, capsys) -> None:
+    code = main(["optimize", "--spectrum", str(tmp_path / "nope.npy"), "--out", str(tmp_path / "x.json")])
+    assert code == 2
+    assert "does not exist" in capsys.readouterr().err
