@@ -31,11 +31,24 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Literal, Sequence
 
+import math
+
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from ._validate import as_spectrum, check_choice
-from .engine import sde_kernels as K
+
+
+class _LazyKernels:
+    """``symsched.engine.sde_kernels``, imported on first use (it needs SymPy; ``import symsched`` must not)."""
+
+    def __getattr__(self, name: str) -> Any:
+        from .engine import sde_kernels
+
+        return getattr(sde_kernels, name)
+
+
+K: Any = _LazyKernels()
 
 __all__ = [
     "SCHEMES",
@@ -469,6 +482,17 @@ class ErrorTable:
     undefined: dict[tuple[str, int, float], str] = field(default_factory=dict)
     continuous: dict[tuple[str, float, str], float] = field(default_factory=dict)
 
+    def to_markdown(self) -> str:
+        """The table as Markdown (10 significant digits), preceded by notes on what N means."""
+        return table_markdown(self)
+
+    def to_latex(self, digits: int = 7) -> str:
+        """The table as a booktabs LaTeX ``table`` float (needs ``\\usepackage{booktabs}``)."""
+        return table_latex(self, digits)
+
+    def _repr_markdown_(self) -> str:
+        return self.to_markdown()
+
 
 def _w2(P: Array, S: Array) -> float:
     from .api import w2_distance
@@ -549,3 +573,130 @@ def error_table(
         for init in INITS:
             table.cells[(scheme, size, e, init)] = _w2(res[init][inv], flat)
     return table
+
+
+# -- formatting of error tables (Markdown and booktabs LaTeX) ------------------------------------
+SCHEME_LABELS = {"em": "EM", "ei": "EI", "ddpm": "DDPM", "euler": "Euler", "heun": "Heun", "rk4": "RK4"}
+
+
+def _md_number(x: float) -> str:
+    if math.isnan(x):
+        return "n/a"
+    if math.isinf(x):
+        return "inf"
+    return f"{x:.10g}"
+
+
+def _tex_number(x: float, digits: int) -> str:
+    if math.isnan(x):
+        return "n/a"
+    if math.isinf(x):
+        return "$\\infty$"
+    if x == 0:
+        return "$0$"
+    text = f"{x:.{digits}g}"
+    if "e" in text:
+        mant, exp = text.split("e")
+        return f"${mant}\\times 10^{{{int(exp)}}}$"
+    return f"${text}$"
+
+
+def _tex_eps(e: float) -> str:
+    if e == 0:
+        return "$0$"
+    exp = math.log10(e)
+    if exp == int(exp):
+        return f"$10^{{{int(exp)}}}$"
+    return f"${e:g}$"
+
+
+def _continuous_kind(scheme: str) -> str:
+    return "sde" if scheme in SDE_SCHEMES else "ode"
+
+
+def _size_label(table: Any, size: int) -> str:
+    return f"N = {size}" if table.count == "points" else f"NFE = {size}"
+
+
+def _notes(table: Any) -> list[str]:
+    notes = [
+        f"W2(N(0,P), N(0,S)) over {table.n_modes} modes; beta(t) = {table.beta_min:g} + "
+        f"({table.beta_max:g} - {table.beta_min:g}) t on [0, {table.horizon:g}]; start exact = N(0, lambda(T)), white = N(0, 1).",
+        "Continuous: exact reverse SDE (EM, EI, DDPM rows) or probability-flow ODE (Euler, Heun, RK4 rows).",
+    ]
+    evals = ", ".join(f"{s} {EVALS_PER_STEP[s]}" for s in EVALS_PER_STEP)
+    if table.count == "points":
+        notes.append(f"Sizes count grid points N (N-1 steps) for every scheme; NFE = (N-1) x evaluations per step ({evals}).")
+    else:
+        notes.append(f"Sizes count denoiser evaluations (NFE); evaluations per step: {evals}. Grid points used:")
+        for size in table.sizes:
+            parts = []
+            for s in SCHEME_LABELS:
+                if (s, size) in table.points:
+                    mark = "" if table.evals[(s, size)] == size else f" (NFE {table.evals[(s, size)]})"
+                    parts.append(f"{s} {table.points[(s, size)]}{mark}")
+            notes.append(f"  NFE = {size}: " + ", ".join(parts))
+    if any(math.isinf(v) for v in table.cells.values()):
+        notes.append("inf: heun/rk4 at eps = 0 evaluate the score at lambda(0) = S; S = 0 modes diverge (P = +inf).")
+    if table.undefined:
+        notes.append("n/a: the scheme is undefined on that grid (DDPM needs 2 Delta beta < 1).")
+    return notes
+
+
+def table_markdown(table: Any) -> str:
+    """The table as Markdown (10 significant digits)."""
+    head = ["scheme", "eps", "continuous exact", "continuous white"]
+    for size in table.sizes:
+        head += [f"{_size_label(table, size)} exact", f"{_size_label(table, size)} white"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    schemes = [s for s in SCHEME_LABELS if any(k[0] == s for k in table.cells)]
+    for s in schemes:
+        kind = _continuous_kind(s)
+        for e in table.eps:
+            row = [s, f"{e:g}", _md_number(table.continuous[(kind, e, "exact")]), _md_number(table.continuous[(kind, e, "white")])]
+            for size in table.sizes:
+                row += [_md_number(table.cells[(s, size, e, "exact")]), _md_number(table.cells[(s, size, e, "white")])]
+            lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(["\n".join(f"> {n}" for n in _notes(table)), "", *lines]) + "\n"
+
+
+def table_latex(table: Any, digits: int = 7) -> str:
+    """The table as a booktabs LaTeX ``table`` float (needs \\usepackage{booktabs})."""
+    ncols = 4 + 2 * len(table.sizes)
+    what = "grid points $N$" if table.count == "points" else "denoiser evaluations (NFE)"
+    lines = [
+        "% Generated by `symsched sde-table`; needs \\usepackage{booktabs}.",
+        "\\begin{table}[t]",
+        "\\centering",
+        "\\small",
+        f"\\caption{{$W_2$ error of the continuous-time VP schemes ({table.n_modes} modes; sizes count {what}; "
+        "start exact $= \\mathcal N(0, \\lambda(T))$ or white $= \\mathcal N(0, 1)$; "
+        "continuous: exact reverse SDE for EM, EI, DDPM, probability-flow ODE for Euler, Heun, RK4).}",
+        "\\label{tab:sde-w2}",
+        "\\begin{tabular}{ll" + "r" * (ncols - 2) + "}",
+        "\\toprule",
+        " & & \\multicolumn{2}{c}{Continuous}"
+        + "".join(
+            f" & \\multicolumn{{2}}{{c}}{{{'$N = ' if table.count == 'points' else 'NFE $= '}{size}$}}"
+            for size in table.sizes
+        )
+        + " \\\\",
+        " ".join(f"\\cmidrule(lr){{{c}-{c + 1}}}" for c in range(3, ncols, 2)),
+        "Scheme & $\\varepsilon$ & exact & white" + " & exact & white" * len(table.sizes) + " \\\\",
+        "\\midrule",
+    ]
+    schemes = [s for s in SCHEME_LABELS if any(k[0] == s for k in table.cells)]
+    for i, s in enumerate(schemes):
+        kind = _continuous_kind(s)
+        for j, e in enumerate(table.eps):
+            cells = [SCHEME_LABELS[s] if j == 0 else "", _tex_eps(e)]
+            cells += [_tex_number(table.continuous[(kind, e, init)], digits) for init in ("exact", "white")]
+            for size in table.sizes:
+                cells += [_tex_number(table.cells[(s, size, e, init)], digits) for init in ("exact", "white")]
+            lines.append(" & ".join(cells) + " \\\\")
+        if i < len(schemes) - 1:
+            lines.append("\\midrule")
+    lines += ["\\bottomrule", "\\end{tabular}", "\\end{table}"]
+    return "\n".join(lines) + "\n"
+
+

@@ -45,3 +45,13 @@ def test_numeric_layers_do_not_reach_into_sympy_outside_engine_and_symbolic() ->
 def test_no_pickle_loading_of_user_files() -> None:
     for path in PKG.rglob("*.py"):
         assert "allow_pickle=True" not in path.read_text(encoding="utf-8"), path
+
+
+def test_importing_the_package_does_not_import_sympy() -> None:
+    """Numeric users (and the CLI) pay for SymPy only when a kernel must be built."""
+    import subprocess
+    import sys
+
+    code = "import sys, symsched, symsched.sde; print('sympy' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -20,7 +20,6 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from .codegen import compile_kernel
-from .stable import rewrite_params, tidy, to_gap, to_sigma
 
 __all__ = [
     "step_kernel",
@@ -47,6 +46,8 @@ def numeric_params(name: str, eta: float) -> tuple[float, ...]:
 
 def _prepare(smp: Any, which: str) -> tuple[list[Any], list[Any]]:
     """(gain, noise) of ``smp.step`` or ``smp.final`` in sigma coordinates with numeric parameters."""
+    from .stable import rewrite_params, to_sigma
+
     st = smp.step if which == "step" else smp.final
     exprs = [st.gain, st.noise]
     if smp.process == "vp":
@@ -62,6 +63,8 @@ def _prepare(smp: Any, which: str) -> tuple[list[Any], list[Any]]:
 def _log_derivative(g2: Any, wrt: Any) -> Any:
     """d log(g2) / d wrt, factor by factor of the factored g2 (a short sum of simple ratios)."""
     import sympy as sp
+
+    from .stable import tidy
 
     total = sp.Integer(0)
     for factor in sp.Mul.make_args(g2):
@@ -83,6 +86,7 @@ def step_kernel(name: str, variant: str = "", grad: bool = False) -> Callable[..
         import sympy as sp
 
         from ..symbolic.symbols import S, h, sigma_s, sigma_t
+        from .stable import tidy, to_gap
 
         smp = _sampler(name, variant)
         (g, n), numeric = _prepare(smp, "step")
@@ -108,6 +112,7 @@ def final_kernel(name: str, variant: str = "", grad: bool = False) -> Callable[.
         import sympy as sp
 
         from ..symbolic.symbols import S, sigma_t
+        from .stable import tidy
 
         smp = _sampler(name, variant)
         (g, n), numeric = _prepare(smp, "final")
@@ -127,6 +132,7 @@ def init_kernel(process: str, init: str) -> Callable[..., list[Any]]:
         from ..symbolic import compose
         from ..symbolic.forward import alpha_bar_from_sigma
         from ..symbolic.symbols import S, alpha_bar, sigma
+        from .stable import tidy
 
         lvl = sigma(1)
         smp = _sampler("ddim" if process == "vp" else "euler", "")
