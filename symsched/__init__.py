@@ -22,6 +22,7 @@ from .api import (
     w2_distance,
 )
 from .engine.highprec import output_spectrum_mp, output_spectrum_ve_mp, transfer_function_mp
+from .optimize import ComparisonTable, OptimizeResult, compare_schedules, optimize_schedule
 
 __version__ = "0.1.0"
 
@@ -38,6 +39,10 @@ __all__ = [
     "output_spectrum_ve_mp",
     "transfer_function_mp",
     "alpha_bar_to_sigma",
+    "optimize_schedule",
+    "compare_schedules",
+    "OptimizeResult",
+    "ComparisonTable",
     "VP_SAMPLERS",
     "VE_SAMPLERS",
     "DIVERGENCES",

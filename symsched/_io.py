@@ -14,6 +14,12 @@ PathLike = Union[str, "os.PathLike[str]"]
 __all__ = ["atomic_write", "atomic_write_text", "atomic_write_bytes", "save_npy", "load_npy"]
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write(path: PathLike, writer: Callable[[str], None], *, suffix: str = "") -> Path:
     """Call ``writer(tmp_path)`` and rename the temporary file onto ``path`` (atomic on POSIX)."""
     path = Path(path)
@@ -22,6 +28,7 @@ def atomic_write(path: PathLike, writer: Callable[[str], None], *, suffix: str =
     os.close(fd)
     try:
         writer(tmp)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; give the file the usual mode
         os.replace(tmp, path)
     except BaseException:
         try:

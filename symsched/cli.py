@@ -18,6 +18,7 @@ COMMANDS: tuple[str, ...] = (
     "transfer",
     "validate",
     "optimize",
+    "report",
     "sde_table",
 )
 
