@@ -19,6 +19,8 @@ __all__ = [
     "check_eta",
     "as_positive_int",
     "check_same_shape",
+    "as_real",
+    "as_positive",
 ]
 
 
@@ -116,3 +118,24 @@ def as_positive_int(value: Any, name: str) -> int:
 def check_same_shape(a: np.ndarray, b: np.ndarray, name_a: str, name_b: str) -> None:
     if a.shape != b.shape:
         raise ValueError(f"shape mismatch: {name_a} has shape {a.shape} but {name_b} has shape {b.shape}")
+
+
+def as_real(value: Any, name: str) -> float:
+    """A finite real number (booleans are refused)."""
+    if isinstance(value, bool):
+        raise ValueError(f"{name} must be a real number (got {value!r})")
+    try:
+        val = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a real number (got {value!r})") from None
+    if not np.isfinite(val):
+        raise ValueError(f"{name} must be finite (got {value!r})")
+    return val
+
+
+def as_positive(value: Any, name: str) -> float:
+    """A finite real number > 0."""
+    val = as_real(value, name)
+    if val <= 0:
+        raise ValueError(f"{name} must be positive (got {value!r})")
+    return val

@@ -31,7 +31,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.special import expit, logit
 
-from ._validate import as_levels, as_positive_int, check_choice
+from ._validate import as_positive as _positive, as_real as _real, as_levels, as_positive_int, check_choice
 
 __all__ = [
     "linear_betas",
@@ -112,25 +112,6 @@ _GRID_NAMES = {
 # ---------------------------------------------------------------------------------------------
 # small validators (schedule-specific; the generic ones live in symsched._validate)
 # ---------------------------------------------------------------------------------------------
-
-
-def _real(value: Any, name: str) -> float:
-    if isinstance(value, bool):
-        raise ValueError(f"{name} must be a real number (got {value!r})")
-    try:
-        val = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a real number (got {value!r})") from None
-    if not math.isfinite(val):
-        raise ValueError(f"{name} must be finite (got {value!r})")
-    return val
-
-
-def _positive(value: Any, name: str) -> float:
-    val = _real(value, name)
-    if val <= 0:
-        raise ValueError(f"{name} must be positive (got {value!r})")
-    return val
 
 
 def _nonneg_int(value: Any, name: str) -> int:

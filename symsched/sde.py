@@ -36,7 +36,7 @@ import math
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from ._validate import as_spectrum, check_choice
+from ._validate import as_real as _real, as_spectrum, check_choice
 
 
 class _LazyKernels:
@@ -88,18 +88,6 @@ EVALS_PER_STEP: dict[str, int] = {"em": 1, "ei": 1, "ddpm": 1, "euler": 1, "heun
 # ----------------------------------------------------------------------------------------------
 # validation
 # ----------------------------------------------------------------------------------------------
-def _real(value: Any, name: str) -> float:
-    if isinstance(value, bool):
-        raise ValueError(f"{name} must be a real number (got {value!r})")
-    try:
-        val = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a real number (got {value!r})") from None
-    if not np.isfinite(val):
-        raise ValueError(f"{name} must be finite (got {value!r})")
-    return val
-
-
 def _n_points(n_points: Any) -> int:
     if isinstance(n_points, bool) or not isinstance(n_points, (int, np.integer)) or int(n_points) < 2:
         raise ValueError(f"n_points must be an integer >= 2 (N grid points, N - 1 steps; got {n_points!r})")

@@ -29,7 +29,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from ._io import load_npy
-from ._validate import as_positive_int, as_spectrum, check_choice
+from ._validate import as_positive as _positive, as_real as _real, as_positive_int, as_spectrum, check_choice
 
 __all__ = [
     "fft_frequencies",
@@ -66,25 +66,6 @@ _CHUNK_ELEMENTS = 1 << 22  # complex values per FFT chunk (64 MiB)
 # ---------------------------------------------------------------------------------------------
 # helpers
 # ---------------------------------------------------------------------------------------------
-
-
-def _real(value: Any, name: str) -> float:
-    if isinstance(value, bool):
-        raise ValueError(f"{name} must be a real number (got {value!r})")
-    try:
-        val = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a real number (got {value!r})") from None
-    if not math.isfinite(val):
-        raise ValueError(f"{name} must be finite (got {value!r})")
-    return val
-
-
-def _positive(value: Any, name: str) -> float:
-    val = _real(value, name)
-    if val <= 0:
-        raise ValueError(f"{name} must be positive (got {value!r})")
-    return val
 
 
 def _pos_int(value: Any, name: str) -> int:
