@@ -75,11 +75,18 @@ def _log_derivative(g2: Any, wrt: Any) -> Any:
     return total
 
 
+def _split(expr: Any, S: Any) -> tuple[Any, Any]:
+    """expr = c + A(S): (the S-free terms, the S-dependent terms) of a sum."""
+    free, dep = expr.as_independent(S, as_Add=True)
+    return free, dep
+
+
 def step_kernel(name: str, variant: str = "", grad: bool = False) -> Callable[..., list[Any]]:
     """Intermediate step sigma_t = sigma_s + h -> sigma_s.
 
-    ``step(S, sigma_s, h, *p) -> [g, n]``; with ``grad``: ``[g^2, n, dlog(g^2)/dsigma_t,
-    dlog(g^2)/dsigma_s, dn/dsigma_t, dn/dsigma_s]``.
+    ``step(S, sigma_s, h, *p) -> [g, n]``; with ``grad``: ``[g^2, n, A_t, A_s, c_t, c_s,
+    dn/dsigma_t, dn/dsigma_s]`` where ``dlog(g^2)/dsigma_x = A_x(S) + c_x`` is split into the part that
+    depends on S and the part that does not (so a dot product with it costs one pass, not two).
     """
 
     def build() -> tuple[Sequence[Any], Sequence[Any]]:
@@ -99,7 +106,8 @@ def step_kernel(name: str, variant: str = "", grad: bool = False) -> Callable[..
         dlog_s = _log_derivative(g2, sigma_s) - dlog_h
         dn_t = tidy(to_gap(sp.diff(n, sigma_t)))
         dn_s = tidy(to_gap(sp.diff(n, sigma_s)))
-        return args, [g2, tidy(to_gap(n)), dlog_h, dlog_s, dn_t, dn_s]
+        (c_t, a_t), (c_s, a_s) = _split(dlog_h, S), _split(dlog_s, S)
+        return args, [g2, tidy(to_gap(n)), a_t, a_s, c_t, c_s, dn_t, dn_s]
 
     return compile_kernel(f"step:{name}:{variant}:{int(grad)}", build)
 
@@ -120,7 +128,8 @@ def final_kernel(name: str, variant: str = "", grad: bool = False) -> Callable[.
         if not grad:
             return args, [tidy(g), tidy(n)]
         g2 = tidy(g**2)
-        return args, [g2, tidy(n), _log_derivative(g2, sigma_t), tidy(sp.diff(n, sigma_t))]
+        c_t, a_t = _split(_log_derivative(g2, sigma_t), S)
+        return args, [g2, tidy(n), a_t, c_t, tidy(sp.diff(n, sigma_t))]
 
     return compile_kernel(f"final:{name}:{variant}:{int(grad)}", build)
 

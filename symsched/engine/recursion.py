@@ -102,7 +102,7 @@ def value_and_grad(
     D = a * P  # a * (P - R_k) = a * dP/dlog(g_k^2), updated as D <- D - n_k AG
     tmp = np.empty_like(S)
 
-    def visit(g2: Any, n: Any, dl: tuple[tuple[int, Any], ...], dn: tuple[tuple[int, Any], ...]) -> None:
+    def visit(g2: Any, n: Any, dl: tuple[tuple[int, Any, Any], ...], dn: tuple[tuple[int, Any], ...]) -> None:
         if np.ndim(n):
             np.multiply(AG, n, out=tmp)
             D[...] -= tmp
@@ -118,24 +118,26 @@ def value_and_grad(
                 sum_ag = float(np.sum(AG)) if sum_ag is None else sum_ag
                 grad[j] += sum_ag * float(dnj)
         sum_d = None
-        for j, dlj in dl:
-            if np.ndim(dlj):
-                grad[j] += float(_dot(D, dlj))
-            elif dlj != 0:
+        for j, arr, const in dl:  # dlog(g^2)/dsigma_j = arr(S) + const
+            if np.ndim(arr):
+                grad[j] += _dot(D, arr)
+            elif arr != 0:
+                const = const + arr
+            if const != 0:
                 sum_d = float(np.sum(D)) if sum_d is None else sum_d
-                grad[j] += sum_d * float(dlj)
+                grad[j] += sum_d * float(const)
         if np.ndim(g2):
             AG[...] *= g2
         else:
             AG[...] *= float(g2)
 
     with threadpool_limits(limits=1, user_api="blas"):
-        g2, n, dl_t, dn_t = final_g(S, sig[-1], *params)
-        visit(g2, n, ((K - 1, dl_t),), ((K - 1, dn_t),))
+        g2, n, a_t, c_t, dn_t = final_g(S, sig[-1], *params)
+        visit(g2, n, ((K - 1, a_t, c_t),), ((K - 1, dn_t),))
         s_s, hh = _steps(sig)
         for k in range(K - 2, -1, -1):
-            g2, n, dl_t, dl_s, dn_t, dn_s = step_g(S, s_s[k], hh[k], *params)
-            visit(g2, n, ((k, dl_t), (k + 1, dl_s)), ((k, dn_t), (k + 1, dn_s)))
+            g2, n, a_t, a_s, c_t, c_s, dn_t, dn_s = step_g(S, s_s[k], hh[k], *params)
+            visit(g2, n, ((k, a_t, c_t), (k + 1, a_s, c_s)), ((k, dn_t), (k + 1, dn_s)))
         _, dv0 = init_kernel(process, init)(S, sig[0])
         grad[0] += _dot(AG, dv0)
     return J, grad, P
