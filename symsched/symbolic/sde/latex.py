@@ -35,13 +35,8 @@ def display(expr: sp.Expr) -> sp.Expr:
     return sp.sympify(expr).xreplace(_abbrev())
 
 
-def _eq(lhs: str, rhs: sp.Expr | str) -> str:
-    body = rhs if isinstance(rhs, str) else sp.latex(rhs)
-    return f"\\begin{{equation*}}\n{lhs} = {body}\n\\end{{equation*}}\n"
-
-
-def _long(lhs: str, rhs: sp.Expr) -> str:
-    return f"\\begin{{multline*}}\n{lhs} = {sp.latex(rhs)}\n\\end{{multline*}}\n"
+_eq = _master.equation
+_long = _master.long_equation
 
 
 def _coefficient_symbol(sym: sp.Symbol) -> sp.Symbol:
