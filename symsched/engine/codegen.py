@@ -85,6 +85,25 @@ def _load(path: Path, key: str) -> Kernel | None:
     return fn if callable(fn) else None
 
 
+def _merge_powers(factors: list[Any]) -> list[Any]:
+    """a**k * b**k -> (a*b)**k for array factors with the same integer exponent k >= 2 (one pass fewer)."""
+    import sympy as sp
+
+    by_exp: dict[Any, list[Any]] = {}
+    rest = []
+    for f in factors:
+        if f.is_Pow and f.exp.is_Integer and f.exp >= 2:
+            by_exp.setdefault(f.exp, []).append(f.base)
+        else:
+            rest.append(f)
+    for k, bases in by_exp.items():
+        if len(bases) == 1:
+            rest.append(sp.Pow(bases[0], k))
+        else:
+            rest.append(sp.Pow(sp.Mul(*bases, evaluate=False), k, evaluate=False))
+    return rest
+
+
 def _hoisting_cse(exprs: Any) -> tuple[list[tuple[Any, Any]], list[Any]]:
     """``sympy.cse`` that also hoists the scalar part of every sum and product into a temporary.
 
@@ -110,12 +129,15 @@ def _hoisting_cse(exprs: Any) -> tuple[list[tuple[Any, Any]], list[Any]]:
         if isinstance(e, (sp.Add, sp.Mul)):
             dep = [a for a in args if has_array(a)]
             free = [a for a in args if not has_array(a)]
-            if dep and len(free) >= 2:
+            merged = _merge_powers(dep) if isinstance(e, sp.Mul) else dep
+            if merged and len(free) >= 2:
                 scalar = e.func(*free)
                 if scalar not in cache:
                     cache[scalar] = next(counter)
                     hoisted.append((cache[scalar], scalar))
-                return e.func(*dep, cache[scalar], evaluate=False)
+                return e.func(*merged, cache[scalar], evaluate=False)
+            if len(merged) != len(dep):
+                return e.func(*merged, *free, evaluate=False)
         return e.func(*args) if args != list(e.args) else e
 
     new_repl = []
@@ -139,18 +161,23 @@ def _hoisting_cse(exprs: Any) -> tuple[list[tuple[Any, Any]], list[Any]]:
 _ARRAY_SYMBOLS: list[Any] = [frozenset()]
 
 
-def _build(key: str, build: Callable[[], tuple[Sequence[Any], Sequence[Any]]]) -> tuple[Kernel, str]:
+def _build(key: str, build: Callable[[], Any]) -> tuple[Kernel, str]:
     import sympy as sp
 
-    args, exprs = build()
-    _ARRAY_SYMBOLS[0] = frozenset(list(args)[:1])  # the first argument is the array of modes
+    built = build()
+    args, exprs = built[0], built[1]
+    n_array = built[2] if len(built) > 2 else 1  # the leading arguments that carry arrays
+    _ARRAY_SYMBOLS[0] = frozenset(list(args)[:n_array])
     fn = sp.lambdify(list(args), list(exprs), modules="numpy", cse=_hoisting_cse)
     source = f"# symsched kernel {key}\n" + inspect.getsource(fn)
     return fn, source
 
 
-def compile_kernel(key: str, build: Callable[[], tuple[Sequence[Any], Sequence[Any]]]) -> Kernel:
-    """Return the NumPy function for ``build() -> (args, exprs)``; it returns a list, one per expr."""
+def compile_kernel(key: str, build: Callable[[], Any]) -> Kernel:
+    """Return the NumPy function for ``build() -> (args, exprs[, n_array])``; it returns a list, one per expr.
+
+    ``n_array`` (default 1) says how many leading arguments are arrays; the others are scalars.
+    """
     fn = _MEMORY.get(key)
     if fn is not None:
         return fn

@@ -75,6 +75,29 @@ def _log_derivative(g2: Any, wrt: Any) -> Any:
     return total
 
 
+def _level_symbols() -> tuple[Any, ...]:
+    """Per-level arrays of the gradient kernels: L = S + sigma^2 at the step's two levels, R = 1/L.
+
+    Consecutive steps share a level, so the backward sweep forms each L and R once, not twice.
+    """
+    import sympy as sp
+
+    return tuple(sp.Symbol(name, positive=True) for name in ("L_s", "L_t", "R_s", "R_t"))
+
+
+def _level_form(expr: Any, levels: dict[Any, tuple[Any, Any]]) -> Any:
+    """Write every factor (S + sigma^2) as its level array L and every negative power of it via R = 1/L."""
+    import sympy as sp
+
+    for poly, (L, R) in levels.items():
+        expr = expr.subs(sp.expand(poly), L)
+        expr = expr.replace(
+            lambda e, L=L: e.is_Pow and e.base == L and e.exp.is_negative,
+            lambda e, R=R: R ** (-e.exp),
+        )
+    return expr
+
+
 def _split(expr: Any, S: Any) -> tuple[Any, Any]:
     """expr = c + A(S): (the S-free terms, the S-dependent terms) of a sum."""
     free, dep = expr.as_independent(S, as_Add=True)
@@ -107,7 +130,11 @@ def step_kernel(name: str, variant: str = "", grad: bool = False) -> Callable[..
         dn_t = tidy(to_gap(sp.diff(n, sigma_t)))
         dn_s = tidy(to_gap(sp.diff(n, sigma_s)))
         (c_t, a_t), (c_s, a_s) = _split(dlog_h, S), _split(dlog_s, S)
-        return args, [g2, tidy(to_gap(n)), a_t, a_s, c_t, c_s, dn_t, dn_s]
+        outs = [g2, tidy(to_gap(n)), a_t, a_s, c_t, c_s, dn_t, dn_s]
+        L_s, L_t, R_s, R_t = _level_symbols()
+        lt = S + (sigma_s + h) ** 2
+        outs = [_level_form(e, {lt: (L_t, R_t), S + sigma_s**2: (L_s, R_s)}) for e in outs]
+        return [S, L_s, L_t, R_s, R_t, sigma_s, h, *numeric], outs, 5
 
     return compile_kernel(f"step:{name}:{variant}:{int(grad)}", build)
 
@@ -129,7 +156,10 @@ def final_kernel(name: str, variant: str = "", grad: bool = False) -> Callable[.
             return args, [tidy(g), tidy(n)]
         g2 = tidy(g**2)
         c_t, a_t = _split(_log_derivative(g2, sigma_t), S)
-        return args, [g2, tidy(n), a_t, c_t, tidy(sp.diff(n, sigma_t))]
+        outs = [g2, tidy(n), a_t, c_t, tidy(sp.diff(n, sigma_t))]
+        _, L_t, _, R_t = _level_symbols()
+        outs = [_level_form(e, {S + sigma_t**2: (L_t, R_t)}) for e in outs]
+        return [S, L_t, R_t, sigma_t, *numeric], outs, 3
 
     return compile_kernel(f"final:{name}:{variant}:{int(grad)}", build)
 

@@ -131,12 +131,23 @@ def value_and_grad(
         else:
             AG[...] *= float(g2)
 
+    # per-level arrays L = S + sigma^2 and R = 1/L, in two ping-pong buffers: the level a step
+    # leaves (t) is the level the next step of the backward sweep arrives at (s)
+    L_t, R_t, L_s, R_s = (np.empty_like(S) for _ in range(4))
+
+    def level(j: int, L: np.ndarray, R: np.ndarray) -> None:
+        np.add(S, sig[j] * sig[j], out=L)
+        np.divide(1.0, L, out=R)
+
     with threadpool_limits(limits=1, user_api="blas"):
-        g2, n, a_t, c_t, dn_t = final_g(S, sig[-1], *params)
+        level(K - 1, L_t, R_t)
+        g2, n, a_t, c_t, dn_t = final_g(S, L_t, R_t, sig[-1], *params)
         visit(g2, n, ((K - 1, a_t, c_t),), ((K - 1, dn_t),))
         s_s, hh = _steps(sig)
         for k in range(K - 2, -1, -1):
-            g2, n, a_t, a_s, c_t, c_s, dn_t, dn_s = step_g(S, s_s[k], hh[k], *params)
+            L_s, R_s, L_t, R_t = L_t, R_t, L_s, R_s
+            level(k, L_t, R_t)
+            g2, n, a_t, a_s, c_t, c_s, dn_t, dn_s = step_g(S, L_s, L_t, R_s, R_t, s_s[k], hh[k], *params)
             visit(g2, n, ((k, a_t, c_t), (k + 1, a_s, c_s)), ((k, dn_t), (k + 1, dn_s)))
         _, dv0 = init_kernel(process, init)(S, sig[0])
         grad[0] += _dot(AG, dv0)
