@@ -2,9 +2,12 @@
 
 Every kernel takes NumPy arrays (broadcasting) in a fixed argument order and returns a list:
 
-- ``step(S, sigma_s, h, *p) -> [g, n]`` and with ``grad``: ``[g, n, dg/dsigma_t, dg/dsigma_s,
-  dn/dsigma_t, dn/dsigma_s]`` for a step sigma_t = sigma_s + h -> sigma_s;
-- ``final(S, sigma_t, *p) -> [g, n(, dg/dsigma_t, dn/dsigma_t)]`` for the step to the clean level;
+- ``step(S, sigma_s, h, *p) -> [g, n]`` for a step sigma_t = sigma_s + h -> sigma_s; its gradient
+  twin ``step(S, L_s, L_t, R_s, R_t, sigma_s, h, *p) -> [g^2, n, A_t, A_s, c_t, c_s, dn/dsigma_t,
+  dn/dsigma_s]`` with ``dlog(g^2)/dsigma_x = A_x(S) + c_x`` and the level arrays ``L = S + sigma^2``,
+  ``R = 1/L`` passed in (each level's pair is shared by the two steps that touch it);
+- ``final(S, sigma_t, *p) -> [g, n]`` for the step to the clean level; gradient twin
+  ``final(S, L_t, R_t, sigma_t, *p) -> [g^2, n, A_t, c_t, dn/dsigma_t]``;
 - ``init(S, sigma) -> [v0, dv0/dsigma]``;
 - ``level(x) -> [sigma, dsigma/dx]`` for x = alpha_bar or log-SNR;
 - ``divergence(P, S) -> [f, df/dP]``.
