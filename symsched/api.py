@@ -14,6 +14,7 @@ from numpy.typing import ArrayLike, NDArray
 from ._validate import as_levels, as_sigmas, as_spectrum, check_choice, check_eta, check_same_shape
 from .engine import recursion
 from .engine.kernels import divergence_kernel, level_kernel, numeric_params
+from .schedules import alpha_bar_to_log_snr
 
 __all__ = [
     "output_spectrum",
@@ -24,7 +25,6 @@ __all__ = [
     "w2_distance",
     "divergence_and_grad",
     "divergence_and_grad_ve",
-    "alpha_bar_to_sigma",
     "VP_SAMPLERS",
     "VE_SAMPLERS",
     "DIVERGENCES",
@@ -47,10 +47,9 @@ def _unique(S: Array) -> tuple[Array, NDArray[np.intp], Array]:
     return u, inv.reshape(-1), counts.astype(np.float64)
 
 
-def alpha_bar_to_sigma(alpha_bar: ArrayLike) -> Array:
-    """VE coordinate of VP levels: sigma = sqrt((1 - alpha_bar) / alpha_bar), elementwise."""
-    ab = np.asarray(alpha_bar, dtype=np.float64)
-    return np.asarray(level_kernel("alpha_bar")(ab)[0], dtype=np.float64)
+def _sigma(alpha_bar: Array) -> Array:
+    """VE coordinate of validated VP levels, sigma = sqrt((1 - alpha_bar) / alpha_bar) (generated kernel)."""
+    return np.asarray(level_kernel("alpha_bar")(alpha_bar)[0], dtype=np.float64)
 
 
 def _vp_setup(sampler: str, eta: float, variance: str) -> tuple[str, tuple[float, ...]]:
@@ -108,7 +107,7 @@ def output_spectrum(
     check_choice(init, "init", INITS)
     u, inv, _ = _unique(S)
     P = recursion.output_variance(
-        u, alpha_bar_to_sigma(ab), sampler=sampler, variant=variant, params=params, process="vp", init=init
+        u, _sigma(ab), sampler=sampler, variant=variant, params=params, process="vp", init=init
     )
     return P[inv].reshape(S.shape)
 
@@ -129,7 +128,7 @@ def transfer_function(
     ab = as_levels(alpha_bar)
     variant, params = _vp_setup(sampler, eta, variance)
     u, inv, _ = _unique(S)
-    H = recursion.transfer(u, alpha_bar_to_sigma(ab), sampler=sampler, variant=variant, params=params)
+    H = recursion.transfer(u, _sigma(ab), sampler=sampler, variant=variant, params=params)
     return H[inv].reshape(S.shape)
 
 
@@ -189,8 +188,6 @@ def kl_divergence(p: ArrayLike, q: ArrayLike) -> float:
     P = as_spectrum(p, "p")
     Q = as_spectrum(q, "q")
     check_same_shape(P, Q, "p", "q")
-    from .symbolic.divergences import kl  # noqa: F401  (the formula lives there; kernel below)
-
     # kernel "kl" is KL(data || generated) with arguments (generated, data): KL(p||q) = kernel(q, p)
     return float(np.sum(_divergence_terms("kl", Q.ravel(), P.ravel())))
 
@@ -245,18 +242,15 @@ def divergence_and_grad(
     check_choice(divergence, "divergence", DIVERGENCES)
     check_choice(wrt, "wrt", ("alpha_bar", "log_snr"))
     u, w = _grouped(S, _weights(weights, S))
-    sig, dsig = level_kernel("alpha_bar")(ab)
+    sig, dsig_dab = level_kernel("alpha_bar")(ab)
     J, g_sig, _ = recursion.value_and_grad(
         u, np.asarray(sig, dtype=np.float64), w, divergence=divergence, sampler=sampler, variant=variant,
         params=params, process="vp", init=init, mask=(u == 0),
     )
-    grad = g_sig * dsig
-    if wrt == "log_snr":
-        from .engine.kernels import level_kernel as _lk
-
-        lsnr = np.log(ab) - np.log1p(-ab)
-        grad = g_sig * np.asarray(_lk("log_snr")(lsnr)[1], dtype=np.float64)
-    return J, grad
+    if wrt == "alpha_bar":
+        return J, g_sig * dsig_dab
+    dsig_dl = level_kernel("log_snr")(alpha_bar_to_log_snr(ab))[1]
+    return J, g_sig * np.asarray(dsig_dl, dtype=np.float64)
 
 
 def divergence_and_grad_ve(

@@ -48,7 +48,6 @@ from typing import Any, Callable, Literal, Optional, Sequence
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.optimize import minimize
-from scipy.special import expit, logit
 
 from . import schedules as _sch
 from ._validate import as_spectrum, check_choice, check_eta, check_same_shape
@@ -166,13 +165,8 @@ def _check_int(value: Any, name: str, minimum: int) -> int:
     return int(value)
 
 
-def _log_snr(ab: ArrayLike) -> Array:
-    return np.asarray(logit(np.asarray(ab, dtype=np.float64)), dtype=np.float64)
-
-
-def _alpha_bar(l: Array) -> Array:
-    """expit with full relative precision of both alpha_bar and 1 - alpha_bar."""
-    return np.where(l >= 0, 1.0 - expit(-np.abs(l)), expit(-np.abs(l)))
+_log_snr = _sch.alpha_bar_to_log_snr
+_alpha_bar = _sch.log_snr_to_alpha_bar
 
 
 # ---------------------------------------------------------------------------------------------

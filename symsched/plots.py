@@ -24,6 +24,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from ._io import atomic_write
 from ._validate import as_levels, as_spectrum
+from .schedules import alpha_bar_to_log_snr
 
 __all__ = [
     "plot_schedules",
@@ -121,7 +122,7 @@ def plot_schedules(
         steps = np.arange(1, ab.size + 1)
         st = _style(name)
         ax[0, 0].plot(steps, ab, marker="o", ms=3, label=name, **st)
-        ax[0, 1].plot(steps, np.log(ab) - np.log1p(-ab), marker="o", ms=3, label=name, **st)
+        ax[0, 1].plot(steps, alpha_bar_to_log_snr(ab), marker="o", ms=3, label=name, **st)
     ax[0, 0].set(xlabel="step (noisiest first)", ylabel=r"$\bar\alpha$", title=r"levels $\bar\alpha$")
     ax[0, 1].set(xlabel="step (noisiest first)", ylabel=r"log-SNR $\log(\bar\alpha/(1-\bar\alpha))$",
                  title="log-SNR")
@@ -308,7 +309,7 @@ def plot_result(
     )
     a = ax[0, 0]
     for name, ab in sch.items():
-        a.plot(np.arange(1, ab.size + 1), np.log(ab) - np.log1p(-ab), marker="o", ms=3,
+        a.plot(np.arange(1, ab.size + 1), alpha_bar_to_log_snr(ab), marker="o", ms=3,
                label=f"{name} ({result.value if name == 'optimised' else result.baselines[name]:.3g})", **_style(name))
     a.set(xlabel="step (noisiest first)", ylabel="log-SNR", title="schedules")
     a.grid(alpha=0.3)

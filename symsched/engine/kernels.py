@@ -20,8 +20,6 @@ from __future__ import annotations
 
 from typing import Any, Callable, Sequence
 
-import numpy as np
-
 from .codegen import compile_kernel
 
 __all__ = [
@@ -220,8 +218,3 @@ def divergence_kernel(name: str) -> Callable[..., list[Any]]:
         return [p, S], [f, sp.simplify(sp.diff(f, p))]
 
     return compile_kernel(f"divergence:{name}", build)
-
-
-def as_array(x: Any, like: np.ndarray) -> np.ndarray:
-    """Broadcast a kernel output (possibly a Python scalar) to the shape of ``like`` as float64."""
-    return np.broadcast_to(np.asarray(x, dtype=np.float64), like.shape)

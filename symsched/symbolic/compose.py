@@ -6,7 +6,7 @@ import sympy as sp
 
 from .forward import ve_variance, vp_variance
 from .step import Sampler
-from .symbols import S, alpha_bar, alpha_bar_s, alpha_bar_t, sigma, sigma_s, sigma_t
+from .symbols import alpha_bar, alpha_bar_s, alpha_bar_t, sigma, sigma_s, sigma_t
 
 __all__ = ["level_symbols", "init_variance", "step_pairs", "transfer_function", "output_psd"]
 
@@ -76,5 +76,3 @@ def recursion_statement() -> str:
         r"v_{(k-1)} = g_k(S)^2\, v_{(k)} + n_k,\qquad P(S) = v_{(0)}"
     )
 
-
-_ = (S,)  # S is the free variable of every expression above

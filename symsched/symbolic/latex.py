@@ -14,7 +14,7 @@ from . import angle, compose, divergences
 from .forward import vp_denoiser, vp_variance, ve_denoiser
 from .samplers import REGISTRY
 from .step import Sampler
-from .symbols import S, alpha_bar_t, eta, p, q, sigma_t, theta_s, theta_t
+from .symbols import alpha_bar_t, eta, p, q, sigma_t, theta_s, theta_t
 
 __all__ = ["render_sampler", "render_master", "render_all", "SECTIONS", "EXTRA_SECTIONS"]
 
@@ -45,8 +45,6 @@ def long_equation(lhs: str, rhs: sp.Expr) -> str:
     return f"\\begin{{multline*}}\n{lhs} = {sp.latex(rhs)}\n\\end{{multline*}}\n"
 
 
-_eq = equation
-_dmath = long_equation
 
 
 def _nice(expr: sp.Expr) -> sp.Expr:
@@ -79,13 +77,13 @@ def render_sampler(name: str, variant: str = "") -> str:
             "In the VP forward process $x_t = \\sqrt{\\bar\\alpha_t}\\,x_0 + \\sqrt{1-\\bar\\alpha_t}\\,\\varepsilon$ "
             "a mode of variance $S$ has variance\n"
         )
-        out.append(_eq("\\lambda_t", vp_variance(alpha_bar_t)))
+        out.append(equation("\\lambda_t", vp_variance(alpha_bar_t)))
         out.append("and the exact (Wiener) denoiser is linear in $x_t$:\n")
-        out.append(_eq("\\hat x_0", sp.latex(x0c) + "\\, x_t"))
-        out.append(_eq("\\hat\\varepsilon", sp.latex(epsc) + "\\, x_t"))
+        out.append(equation("\\hat x_0", sp.latex(x0c) + "\\, x_t"))
+        out.append(equation("\\hat\\varepsilon", sp.latex(epsc) + "\\, x_t"))
     else:
         out.append("In the VE process $x_\\sigma = x_0 + \\sigma n$ the exact denoiser of a mode is\n")
-        out.append(_eq("D(x;\\sigma_t)", sp.latex(ve_denoiser(sigma_t)) + "\\, x"))
+        out.append(equation("D(x;\\sigma_t)", sp.latex(ve_denoiser(sigma_t)) + "\\, x"))
 
     out.append("\\subsection*{One step}\n")
     out.append(
@@ -93,14 +91,14 @@ def render_sampler(name: str, variant: str = "") -> str:
         "with $z \\sim \\mathcal N(0,1)$, so the variance obeys $v_s = g^2 v_t + n$, where\n"
     )
     for label, expr in smp.step.parts.items():
-        out.append(_eq(label, _nice(expr)))
-    out.append(_eq("g(S)", _nice(smp.step.gain)))
+        out.append(equation(label, _nice(expr)))
+    out.append(equation("g(S)", _nice(smp.step.gain)))
     out.append("and the injected variance is\n")
-    out.append(_eq("n", _nice(smp.step.noise)))
+    out.append(equation("n", _nice(smp.step.noise)))
     clean = "\\bar\\alpha_s = 1" if smp.process == "vp" else "\\sigma_s = 0"
     out.append(f"The final step goes to the clean level ${clean}$:\n")
-    out.append(_eq("g_{\\mathrm{final}}(S)", _nice(smp.final.gain)))
-    out.append(_eq("n_{\\mathrm{final}}", _nice(smp.final.noise)))
+    out.append(equation("g_{\\mathrm{final}}(S)", _nice(smp.final.gain)))
+    out.append(equation("n_{\\mathrm{final}}", _nice(smp.final.noise)))
 
     out.append("\\subsection*{Transfer function and output spectrum}\n")
     lvl = "\\bar\\alpha" if smp.process == "vp" else "\\sigma"
@@ -117,12 +115,12 @@ def render_sampler(name: str, variant: str = "") -> str:
     )
     out.append(f"with ${start}$ (white start) or ${exact}$ (exact start). ")
     out.append("For one level ($K=1$, a single step to the clean level):\n")
-    out.append(_eq("H", _nice(compose.transfer_function(smp, 1))))
-    out.append(_eq("P_{\\mathrm{white}}", _nice(compose.output_psd(smp, 1, "white"))))
-    out.append(_eq("P_{\\mathrm{exact}}", _nice(compose.output_psd(smp, 1, "exact"))))
+    out.append(equation("H", _nice(compose.transfer_function(smp, 1))))
+    out.append(equation("P_{\\mathrm{white}}", _nice(compose.output_psd(smp, 1, "white"))))
+    out.append(equation("P_{\\mathrm{exact}}", _nice(compose.output_psd(smp, 1, "exact"))))
     out.append("For two levels, in the sum-of-products form $P = H^2 v_{\\mathrm{init}} + \\sum_k n_k \\prod_{j>k} g_j^2$, the white-start spectrum is\n")
     two = compose.output_psd_closed_form(smp, 2, "white")
-    out.append(_dmath("P_{\\mathrm{white}}", sp.Add(*[_nice(term) for term in sp.Add.make_args(two)], evaluate=False)))
+    out.append(long_equation("P_{\\mathrm{white}}", sp.Add(*[_nice(term) for term in sp.Add.make_args(two)], evaluate=False)))
 
     if name == "ddim":
         out.append(_angle_section())
@@ -132,8 +130,8 @@ def render_sampler(name: str, variant: str = "") -> str:
         "The generated and data distributions are zero-mean Gaussians sharing the modes, so the "
         "divergences are sums over modes of per-mode terms:\n"
     )
-    out.append(_eq("\\mathrm{KL}(\\mathcal N(0,p)\\,\\|\\,\\mathcal N(0,q))", divergences.kl(p, q)))
-    out.append(_eq("W_2(\\mathcal N(0,p), \\mathcal N(0,q))^2", divergences.w2_squared(p, q)))
+    out.append(equation("\\mathrm{KL}(\\mathcal N(0,p)\\,\\|\\,\\mathcal N(0,q))", divergences.kl(p, q)))
+    out.append(equation("W_2(\\mathcal N(0,p), \\mathcal N(0,q))^2", divergences.w2_squared(p, q)))
     out.append(
         "with $(p, q) = (S, P)$ for $\\mathrm{KL}(\\text{data}\\,\\|\\,\\text{generated})$ and "
         "$(P, S)$ for the reverse divergence.\n"
@@ -163,17 +161,17 @@ def _angle_section() -> str:
     rotation = angle.rotation_gain(theta_t, theta_s)
     if sp.simplify(sp.expand_trig(g_theta - rotation)) != 0:  # pragma: no cover - guards the derivation
         raise AssertionError("angle form of DDIM does not simplify to a rotation")
-    out.append(_eq("\\sqrt{\\frac{1+\\sigma_s^2}{1+\\sigma_t^2}}\\; g(S)", _nice(g_ve)))
-    out.append(_eq("", g_theta).replace("\n = ", "\n\\qquad = "))
+    out.append(equation("\\sqrt{\\frac{1+\\sigma_s^2}{1+\\sigma_t^2}}\\; g(S)", _nice(g_ve)))
+    out.append(equation("", g_theta).replace("\n = ", "\n\\qquad = "))
     out.append("which SymPy confirms equals\n")
-    out.append(_eq("", rotation).replace("\n = ", "\n\\qquad = "))
+    out.append(equation("", rotation).replace("\n = ", "\n\\qquad = "))
     out.append(
         "so each step is a rotation by $\\theta_t - \\theta_s$ and the products telescope. "
         "The output spectrum of a $K$-level schedule is then\n"
     )
     K = 3
-    out.append(_eq("P_{\\mathrm{exact}}", angle.output_psd_angle(K, "exact")))
-    out.append(_eq("P_{\\mathrm{white}}", angle.output_psd_angle(K, "white")))
+    out.append(equation("P_{\\mathrm{exact}}", angle.output_psd_angle(K, "exact")))
+    out.append(equation("P_{\\mathrm{white}}", angle.output_psd_angle(K, "white")))
     out.append(
         f"(shown for $K={K}$; in general $P = S\\prod_i \\cos^2(\\theta_i - \\theta_{{i+1}})$ with the exact "
         "start). For one mode and fixed end levels the product of cosines is largest when the "
@@ -224,5 +222,3 @@ def render_all(sampler: str | None = None) -> dict[str, str]:
     files["symsched.tex"] = render_master(stems)
     return files
 
-
-_ = (S, q)

@@ -35,8 +35,6 @@ def display(expr: sp.Expr) -> sp.Expr:
     return sp.sympify(expr).xreplace(_abbrev())
 
 
-_eq = _master.equation
-_long = _master.long_equation
 
 
 def _coefficient_symbol(sym: sp.Symbol) -> sp.Symbol:
@@ -53,22 +51,22 @@ def _scheme_section(name: str) -> str:
         f"is of order {sch.order}. Reference: {sch.citation}. The update is\n"
     )
     for sym, value in sch.assignments:
-        out.append(_eq(sp.latex(sym), display(value)))
-    out.append(_eq("y_{k+1}", display(sch.final)))
+        out.append(_master.equation(sp.latex(sym), display(value)))
+    out.append(_master.equation("y_{k+1}", display(sch.final)))
     per_mode = "the step is $y_{k+1} = g_k(S)\\,y_k + \\sqrt{n_k}\\,z_k$ with\n"
     if sch.equation == "ode" and sch.assignments:
         coefs = sch.stage_coefficients()
         rename = {sym: _coefficient_symbol(sym) for sym, _ in coefs}
         out.append("Every stage is linear in $y = y_k$, stage $= c\\,y_k$, with the coefficients\n")
         for sym, coef in coefs:
-            out.append(_eq(sp.latex(rename[sym]), display(coef.xreplace(rename))))
+            out.append(_master.equation(sp.latex(rename[sym]), display(coef.xreplace(rename))))
         gain = sp.diff(sch.final.subs({s: s * y for s, _ in coefs}), y).xreplace(rename)
         out.append("so per mode " + per_mode)
-        out.append(_eq("g_k(S)", gain))
+        out.append(_master.equation("g_k(S)", gain))
     else:
         out.append("Per mode " + per_mode)
-        out.append(_eq("g_k(S)", display(sch.step.gain)))
-    out.append(_eq("n_k", display(sch.step.noise)))
+        out.append(_master.equation("g_k(S)", display(sch.step.gain)))
+    out.append(_master.equation("n_k", display(sch.step.noise)))
     if sch.uses_end_point:
         out.append(
             "The step evaluates the score at $\\tau_{k+1}$, i.e.\\ at $\\varepsilon$ on the last step: "
@@ -89,8 +87,8 @@ def render() -> str:
     )
     out.append("\\subsection*{Model}\n")
     out.append("The rate is linear and $B$ is its integral:\n")
-    out.append(_eq("\\beta(\\tau)", model.beta_def(tau)))
-    out.append(_eq("B(\\tau) = \\int_0^\\tau \\beta", model.B_def(tau)))
+    out.append(_master.equation("\\beta(\\tau)", model.beta_def(tau)))
+    out.append(_master.equation("B(\\tau) = \\int_0^\\tau \\beta", model.B_def(tau)))
     ode, sol = model.forward_variance_derivation()
     if sp.simplify(sol - model.lam_of_b(model.b)) != 0:  # pragma: no cover - guards the derivation
         raise AssertionError("the forward variance does not solve its ODE")
@@ -98,15 +96,15 @@ def render() -> str:
         "By It\\^o's formula the variance of a mode obeys $d\\lambda/d\\tau = 2\\beta(1-\\lambda)$; in the "
         "coordinate $b = B(\\tau)$ this is\n"
     )
-    out.append(_eq(sp.latex(ode.lhs), ode.rhs))
+    out.append(_master.equation(sp.latex(ode.lhs), ode.rhs))
     out.append("and \\texttt{dsolve} with $\\lambda = S$ at $b = 0$ gives $\\lambda = " + sp.latex(sol) + "$, i.e.\n")
-    out.append(_eq("\\lambda(\\tau)", model.lam_of_b(B(tau))))
+    out.append(_master.equation("\\lambda(\\tau)", model.lam_of_b(B(tau))))
     out.append(
         "The score of $\\mathcal N(0, \\lambda(\\tau))$ is $-y/\\lambda(\\tau)$, so in reverse time "
         "$t = T - \\tau$ the reverse SDE and the probability-flow ODE are linear:\n"
     )
-    out.append(_eq("dy", sp.latex(model.sde_drift(y, tau)) + "\\,dt + \\sqrt{" + sp.latex(model.sde_diffusion2(tau)) + "}\\,dw"))
-    out.append(_eq("\\frac{dy}{dt}", model.ode_drift(y, tau)))
+    out.append(_master.equation("dy", sp.latex(model.sde_drift(y, tau)) + "\\,dt + \\sqrt{" + sp.latex(model.sde_diffusion2(tau)) + "}\\,dw"))
+    out.append(_master.equation("\\frac{dy}{dt}", model.ode_drift(y, tau)))
     out.append(
         "The schemes run on the reverse grid $t_k = (T-\\varepsilon)\\,k/(N-1)$, $k = 0, \\dots, N-1$ "
         "($N$ points, $N-1$ steps, $\\Delta = t_1 - t_0$) at forward times $\\tau_k = T - t_k$, with "
@@ -133,12 +131,12 @@ def render() -> str:
         if not continuous.verify(kind):  # pragma: no cover - guards the derivation
             raise AssertionError(f"the {kind} closed form does not match dsolve")
         v, ode_k = continuous.variance_ode(kind)
-        out.append(_eq(sp.latex(ode_k.lhs), ode_k.rhs))
+        out.append(_master.equation(sp.latex(ode_k.lhs), ode_k.rhs))
         out.append(
             f"({label}). SymPy's \\texttt{{dsolve}} from $v = v_{{\\mathrm{{init}}}}$ at $b = B(T)$, evaluated at "
             "$b = B(\\varepsilon)$, simplifies to\n"
         )
-        out.append(_eq(f"P_{{\\mathrm{{{kind.upper()}}}}}", continuous.closed_form(kind)))
+        out.append(_master.equation(f"P_{{\\mathrm{{{kind.upper()}}}}}", continuous.closed_form(kind)))
     out.append(
         "(the equality with the \\texttt{dsolve} solution is checked symbolically). With the exact start "
         f"$v_{{\\mathrm{{init}}}} = \\lambda(T)$ both reduce to $P = {sp.latex(continuous.output_variance('sde', 'exact'))}$, "
