@@ -46,8 +46,11 @@ def as_spectrum(spectrum: ArrayLike, name: str = "spectrum") -> NDArray[np.float
     return arr + 0.0
 
 
-def as_levels(alpha_bar: ArrayLike, name: str = "alpha_bar") -> NDArray[np.float64]:
-    """Return 1-D strictly increasing noise levels in the open interval (0, 1), noisiest first."""
+def as_levels(alpha_bar: ArrayLike, name: str = "alpha_bar", *, allow_zero: bool = True) -> NDArray[np.float64]:
+    """Return 1-D strictly increasing noise levels in [0, 1) (``allow_zero``) or (0, 1), noisiest first.
+
+    ``alpha_bar = 0`` (zero terminal SNR, pure noise) can only be the first level.
+    """
     arr = _as_float_array(alpha_bar, name)
     if arr.ndim != 1:
         raise ValueError(f"{name} must be 1-D (got shape {arr.shape})")
@@ -55,10 +58,10 @@ def as_levels(alpha_bar: ArrayLike, name: str = "alpha_bar") -> NDArray[np.float
         raise ValueError(f"{name} must hold at least one level")
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"{name} must be finite (found NaN or inf)")
-    if np.any(arr <= 0) or np.any(arr >= 1):
+    if np.any(arr < 0) or np.any(arr >= 1) or (not allow_zero and np.any(arr == 0)):
+        interval = "[0, 1)" if allow_zero else "the open interval (0, 1)"
         raise ValueError(
-            f"{name} levels must lie in the open interval (0, 1) "
-            f"(got min {arr.min():.17g}, max {arr.max():.17g})"
+            f"{name} levels must lie in {interval} (got min {arr.min():.17g}, max {arr.max():.17g})"
         )
     if arr.size > 1 and np.any(np.diff(arr) <= 0):
         i = int(np.argmin(np.diff(arr)))
@@ -69,15 +72,24 @@ def as_levels(alpha_bar: ArrayLike, name: str = "alpha_bar") -> NDArray[np.float
     return arr
 
 
-def as_sigmas(sigmas: ArrayLike, name: str = "sigmas") -> NDArray[np.float64]:
-    """Return 1-D strictly decreasing, positive, finite VE noise levels, noisiest first."""
+def as_sigmas(sigmas: ArrayLike, name: str = "sigmas", *, allow_inf: bool = True,
+              allow_trailing_zero: bool = True) -> NDArray[np.float64]:
+    """Return 1-D strictly decreasing, positive VE noise levels, noisiest first.
+
+    ``inf`` (zero terminal SNR) is accepted as the first level when ``allow_inf``; a trailing 0 (as
+    k-diffusion's ``sigmas`` end) is dropped when ``allow_trailing_zero`` (the step to 0 is implicit).
+    """
     arr = _as_float_array(sigmas, name)
     if arr.ndim != 1:
         raise ValueError(f"{name} must be 1-D (got shape {arr.shape})")
+    if allow_trailing_zero and arr.size > 1 and arr[-1] == 0:
+        arr = arr[:-1]
     if arr.size == 0:
         raise ValueError(f"{name} must hold at least one level")
-    if not np.all(np.isfinite(arr)):
+    if np.any(np.isnan(arr)) or np.any(np.isneginf(arr)) or (np.any(np.isposinf(arr)) and not allow_inf):
         raise ValueError(f"{name} must be finite (found NaN or inf)")
+    if arr.size > 1 and np.any(np.isposinf(arr[1:])):
+        raise ValueError(f"{name}: only the first (noisiest) level may be inf (zero terminal SNR)")
     if np.any(arr <= 0):
         raise ValueError(
             f"{name} must be positive (the final step to sigma=0 is implicit; got min {arr.min():g})"

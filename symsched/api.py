@@ -2,19 +2,26 @@
 
 All functions are generated from :mod:`symsched.symbolic` through :mod:`symsched.engine`; none
 retypes a formula. Shapes: ``spectrum`` is any array of mode variances ``S >= 0``; schedules are 1-D.
+
+Every sampler accepts its levels in any coordinate: ``alpha_bar`` (VP), ``sigmas`` (VE, as
+k-diffusion takes them) or flow-matching ``t``; the sampler's own update equations fix what it does
+(see :data:`SAMPLERS`). Sampler-specific settings are keyword arguments: numeric parameters
+(``eta``, ``s_noise``, ...) and structural options (``variance``, ``order``, ``solver_type``, ...),
+listed by :func:`sampler_info`.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal, Optional
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from ._validate import as_levels, as_sigmas, as_spectrum, check_choice, check_eta, check_same_shape
+from ._validate import as_levels, as_sigmas, as_spectrum, check_choice, check_same_shape
+from .engine import program as _program
 from .engine import recursion
-from .engine.kernels import divergence_kernel, level_kernel, numeric_params
-from .schedules import alpha_bar_to_log_snr
+from .engine.kernels import divergence_kernel, ratio_divergence_kernel
+from .symbolic import FLOW_SAMPLERS, REGISTRY, VE_SAMPLERS, VP_SAMPLERS, check_options, sampler_module
 
 __all__ = [
     "output_spectrum",
@@ -25,19 +32,75 @@ __all__ = [
     "w2_distance",
     "divergence_and_grad",
     "divergence_and_grad_ve",
+    "sampler_info",
+    "SAMPLERS",
     "VP_SAMPLERS",
     "VE_SAMPLERS",
+    "FLOW_SAMPLERS",
     "DIVERGENCES",
     "INITS",
 ]
 
-VP_SAMPLERS = ("ddim", "ddpm")
-VE_SAMPLERS = ("euler", "heun")
+#: Every registered sampler (each accepts alpha_bar, sigmas or flow t levels).
+SAMPLERS = tuple(REGISTRY)
 DIVERGENCES = ("kl", "kl-reverse", "w2")
 INITS = ("white", "exact")
 VARIANCES = ("posterior", "beta")
 
+#: Keywords that samplers without them accept (and ignore) at these neutral values, for callers that
+#: pass one set of settings to every sampler.
+_NEUTRAL = {"eta": 0.0, "variance": "posterior"}
+
 Array = NDArray[np.float64]
+
+
+def sampler_info(sampler: str) -> dict[str, Any]:
+    """What ``sampler`` is: its coordinates, parameters (name -> default), options (name -> choices), state size."""
+    mod = sampler_module(sampler)
+    return {
+        "name": sampler,
+        "process": mod.PROCESS,
+        "params": dict(getattr(mod, "PARAMS", {})),
+        "options": {k: tuple(v) for k, v in getattr(mod, "OPTIONS", {}).items()},
+        "state": tuple(name for name, _ in mod.ENTRIES),
+        "doc": (mod.__doc__ or "").strip().splitlines()[0],
+    }
+
+
+def _setup(sampler: Any, settings: dict[str, Any]) -> tuple[str, dict[str, Any], dict[str, float]]:
+    """(name, complete options, numeric parameters) for ``sampler`` and the caller's keywords."""
+    if not isinstance(sampler, str):
+        raise TypeError(f"sampler must be a string naming a sampler (got {type(sampler).__name__})")
+    check_choice(sampler, "sampler", SAMPLERS)
+    mod = sampler_module(sampler)
+    pdefs = dict(getattr(mod, "PARAMS", {}))
+    bounds = dict(getattr(mod, "PARAM_BOUNDS", {}))
+    odefs = dict(getattr(mod, "OPTIONS", {}))
+    params: dict[str, float] = {}
+    options: dict[str, Any] = {}
+    for key, value in settings.items():
+        if key in pdefs:
+            if value is None:
+                continue
+            if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+                raise TypeError(f"{key} must be a real number (got {value!r})")
+            v = float(value)
+            lo, hi = bounds.get(key, (0.0, np.inf))
+            if not np.isfinite(v) or v < lo or v > hi:
+                raise ValueError(f"{key} must lie in [{lo:g}, {hi:g}] for sampler {sampler!r} (got {value!r})")
+            params[key] = v
+        elif key in odefs:
+            options[key] = value
+        elif key in _NEUTRAL and (value is None or value == _NEUTRAL[key]):
+            continue
+        else:
+            known = tuple(pdefs) + tuple(odefs)
+            raise ValueError(
+                f"sampler {sampler!r} has no setting {key!r} (its parameters and options: {known or 'none'})"
+            )
+    for key, default in pdefs.items():
+        params.setdefault(key, float(default))
+    return sampler, check_options(sampler, options), params
 
 
 def _unique(S: Array) -> tuple[Array, NDArray[np.intp], Array]:
@@ -47,125 +110,121 @@ def _unique(S: Array) -> tuple[Array, NDArray[np.intp], Array]:
     return u, inv.reshape(-1), counts.astype(np.float64)
 
 
-def _sigma(alpha_bar: Array) -> Array:
-    """VE coordinate of validated VP levels, sigma = sqrt((1 - alpha_bar) / alpha_bar) (generated kernel)."""
-    return np.asarray(level_kernel("alpha_bar")(alpha_bar)[0], dtype=np.float64)
+def _vp_levels(alpha_bar: ArrayLike) -> Array:
+    return as_levels(alpha_bar, allow_zero=True)
 
 
-def _vp_setup(sampler: str, eta: float, variance: str) -> tuple[str, tuple[float, ...]]:
-    check_choice(sampler, "sampler", VP_SAMPLERS + VE_SAMPLERS)
-    if sampler in VE_SAMPLERS:
-        raise ValueError(
-            f"sampler {sampler!r} is a VE sampler: use output_spectrum_ve(spectrum, sigmas, sampler={sampler!r})"
-        )
-    eta = check_eta(eta)
-    check_choice(variance, "variance", VARIANCES)
-    return (variance if sampler == "ddpm" else ""), numeric_params(sampler, eta)
+def _ve_levels(sigmas: ArrayLike) -> Array:
+    return as_sigmas(sigmas, allow_inf=True, allow_trailing_zero=True)
 
 
-def _ve_setup(sampler: str) -> None:
-    check_choice(sampler, "sampler", VE_SAMPLERS + VP_SAMPLERS)
-    if sampler in VP_SAMPLERS:
-        raise ValueError(
-            f"sampler {sampler!r} is a VP sampler: use output_spectrum(spectrum, alpha_bar, sampler={sampler!r})"
-        )
+def _native_scale(prog: _program.Program) -> float:
+    """x_vp / x_native at the first level: 1 (VP), c (VE), c + s (flow)."""
+    if prog.process == "ve":
+        return float(prog.c[0])
+    if prog.process == "flow":
+        return float(prog.c[0] + prog.s[0])
+    return 1.0
+
+
+def _output(S: Array, x: Array, coordinate: str, sampler: Any, init: Any, settings: dict[str, Any]) -> Array:
+    name, options, params = _setup(sampler, settings)
+    check_choice(init, "init", INITS)
+    u, inv, _ = _unique(S)
+    prog = _program.build_program(name, options, params, x, coordinate)
+    P = recursion.output_variance(prog, u, init)
+    return P[inv].reshape(S.shape)
+
+
+def _transfer(S: Array, x: Array, coordinate: str, sampler: Any, settings: dict[str, Any]) -> Array:
+    name, options, params = _setup(sampler, settings)
+    u, inv, _ = _unique(S)
+    prog = _program.build_program(name, options, params, x, coordinate)
+    H = recursion.transfer(prog, u) * _native_scale(prog)
+    return H[inv].reshape(S.shape)
 
 
 def output_spectrum(
     spectrum: ArrayLike,
     alpha_bar: ArrayLike,
     *,
-    sampler: Literal["ddim", "ddpm"] = "ddim",
-    eta: float = 0.0,
-    variance: Literal["posterior", "beta"] = "posterior",
+    sampler: str = "ddim",
     init: Literal["white", "exact"] = "white",
+    **settings: Any,
 ) -> Array:
-    """Output PSD P(S) of a VP sampler with the exact denoiser: P = H^2 v_init + sum_k n_k prod_{j>k} g_j^2.
+    """Output PSD P(S) of a sampler with the exact denoiser (MATH.md §5, §9).
+
+    ``P = C[0, 0]`` after the state-space recursion ``C <- A C A^T + B B^T`` of the sampler's steps;
+    for one-entry samplers ``P = H^2 v_init + sum_k n_k prod_{j>k} g_j^2``.
 
     Parameters
     ----------
     spectrum : array_like, any shape
         Mode variances ``S >= 0`` (a PSD on an FFT grid, or PCA eigenvalues).
     alpha_bar : array_like, shape (K,)
-        Strictly increasing levels in (0, 1), noisiest first; a final step to ``alpha_bar = 1`` follows.
-    sampler : {"ddim", "ddpm"}
-    eta : float in [0, 1]
-        DDIM stochasticity (``sampler="ddim"`` only).
-    variance : {"posterior", "beta"}
-        DDPM injected variance: the posterior ``beta_tilde`` or ``beta`` (``sampler="ddpm"`` only).
+        Strictly increasing levels in [0, 1), noisiest first (``0`` = zero terminal SNR, pure noise);
+        a final step to ``alpha_bar = 1`` follows.
+    sampler : str
+        Any of :data:`SAMPLERS` (``"ddim"``, ``"ddpm"``, ``"euler"``, ``"heun"``, ...).
     init : {"white", "exact"}
-        Start from N(0, I) or from the true noisy marginal N(0, alpha_bar S + 1 - alpha_bar).
+        Start from the sampler's own white noise (VP ``N(0, 1)``; VE ``N(0, sigma_max^2)``) or from
+        the true noisy marginal.
+    **settings
+        The sampler's parameters and options, e.g. ``eta`` (DDIM, in [0, 1]), ``variance`` (DDPM:
+        ``"posterior"`` or ``"beta"``); see :func:`sampler_info`.
 
     Returns
     -------
     ndarray, shape of ``spectrum``
-        The generated PSD.
+        The generated PSD (float64; values below the float64 range round to 0).
+
+    Raises
+    ------
+    ValueError
+        Bad input (naming the argument), or an output that float64 cannot represent.
     """
     S = as_spectrum(spectrum)
-    ab = as_levels(alpha_bar)
-    variant, params = _vp_setup(sampler, eta, variance)
-    check_choice(init, "init", INITS)
-    u, inv, _ = _unique(S)
-    P = recursion.output_variance(
-        u, _sigma(ab), sampler=sampler, variant=variant, params=params, process="vp", init=init
-    )
-    return P[inv].reshape(S.shape)
+    return _output(S, _vp_levels(alpha_bar), "alpha_bar", sampler, init, settings)
 
 
-def transfer_function(
-    spectrum: ArrayLike,
-    alpha_bar: ArrayLike,
-    *,
-    sampler: Literal["ddim", "ddpm"] = "ddim",
-    eta: float = 0.0,
-    variance: Literal["posterior", "beta"] = "posterior",
-) -> Array:
-    """Transfer function H(S) = prod_k g_k(S): the response of the output to the initial noise.
+def transfer_function(spectrum: ArrayLike, alpha_bar: ArrayLike, *, sampler: str = "ddim", **settings: Any) -> Array:
+    """Transfer function H(S) = e_0^T A_K ... A_1 e_0: the response of the output to the initial sample.
 
-    Shapes as in :func:`output_spectrum`; returns an array with the shape of ``spectrum``.
+    Shapes and settings as in :func:`output_spectrum`; returns an array with the shape of ``spectrum``.
+    For VE samplers H is the response to the VE-scaled initial sample (``x = sigma_max n``).
     """
     S = as_spectrum(spectrum)
-    ab = as_levels(alpha_bar)
-    variant, params = _vp_setup(sampler, eta, variance)
-    u, inv, _ = _unique(S)
-    H = recursion.transfer(u, _sigma(ab), sampler=sampler, variant=variant, params=params)
-    return H[inv].reshape(S.shape)
+    return _transfer(S, _vp_levels(alpha_bar), "alpha_bar", sampler, settings)
 
 
 def output_spectrum_ve(
     spectrum: ArrayLike,
     sigmas: ArrayLike,
     *,
-    sampler: Literal["euler", "heun"] = "euler",
+    sampler: str = "euler",
     init: Literal["white", "exact"] = "white",
+    **settings: Any,
 ) -> Array:
-    """Output PSD of a VE sampler (EDM parametrisation) with the exact denoiser D = S/(S + sigma^2) x.
+    """Output PSD of a sampler given k-diffusion-style ``sigmas`` (VE noise levels, ``D = S/(S + sigma^2) x``).
 
-    ``sigmas``: shape (K,), positive, strictly decreasing, noisiest first; a final step to sigma = 0
-    follows. ``init="white"`` starts from N(0, sigma_max^2 I), ``"exact"`` from N(0, S + sigma_max^2).
-    Returns an array with the shape of ``spectrum``.
+    ``sigmas``: shape (K,) or (K + 1,), strictly decreasing, noisiest first, positive (``inf`` allowed
+    first: zero terminal SNR), optionally with k-diffusion's trailing 0 (same result). A final step to
+    sigma = 0 follows. ``init="white"`` starts from the sampler's white noise (VE ``N(0, sigma_max^2)``),
+    ``"exact"`` from ``N(0, S + sigma_max^2)``. Returns an array with the shape of ``spectrum``.
     """
     S = as_spectrum(spectrum)
-    sig = as_sigmas(sigmas)
-    _ve_setup(sampler)
-    check_choice(init, "init", INITS)
-    u, inv, _ = _unique(S)
-    P = recursion.output_variance(u, sig, sampler=sampler, variant="", params=(), process="ve", init=init)
-    return P[inv].reshape(S.shape)
+    return _output(S, _ve_levels(sigmas), "sigma", sampler, init, settings)
 
 
-def transfer_function_ve(
-    spectrum: ArrayLike, sigmas: ArrayLike, *, sampler: Literal["euler", "heun"] = "euler"
-) -> Array:
-    """Transfer function H(S) = prod_k g_k(S) of a VE sampler; shapes as in :func:`output_spectrum_ve`."""
+def transfer_function_ve(spectrum: ArrayLike, sigmas: ArrayLike, *, sampler: str = "euler", **settings: Any) -> Array:
+    """Transfer function H(S) of a sampler on ``sigmas``; shapes as in :func:`output_spectrum_ve`."""
     S = as_spectrum(spectrum)
-    sig = as_sigmas(sigmas)
-    _ve_setup(sampler)
-    u, inv, _ = _unique(S)
-    H = recursion.transfer(u, sig, sampler=sampler, variant="", params=())
-    return H[inv].reshape(S.shape)
+    return _transfer(S, _ve_levels(sigmas), "sigma", sampler, settings)
 
 
+# ---------------------------------------------------------------------------------------------
+# divergences
+# ---------------------------------------------------------------------------------------------
 def _divergence_terms(name: str, generated: Array, data: Array) -> Array:
     """Per-mode terms of a divergence; modes with generated == data (zeros included) give 0."""
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -214,17 +273,52 @@ def _grouped(S: Array, w: Array) -> tuple[Array, Array]:
     return u, np.bincount(inv, weights=w, minlength=u.size)
 
 
+def _objective(divergence: str, w: Array) -> Any:
+    """a_of_rho for :func:`recursion.value_and_grad`: per-mode terms in the ratio rho = P/kappa."""
+    fn = ratio_divergence_kernel(divergence)
+
+    def a_of_rho(rho: Array, S: Array, sub: slice) -> tuple[float, Array]:
+        ww = w[sub]
+        pos = S > 0
+        f = np.zeros_like(S)
+        d = np.zeros_like(S)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            fk, dk = fn(rho[pos], S[pos])
+        f[pos] = fk
+        d[pos] = dk
+        zero = ~pos  # S = 0: kappa = 1, rho = P
+        if divergence == "w2":
+            f[zero] = rho[zero]
+            d[zero] = 1.0
+        else:
+            f[zero] = np.where(rho[zero] == 0, 0.0, np.inf)
+        d[~np.isfinite(d)] = 0.0
+        return float(np.sum(ww * f)), ww * d
+
+    return a_of_rho
+
+
+def _value_and_grad(S: Array, x: Array, coordinate: str, divergence: Any, sampler: Any, init: Any,
+                    weights: ArrayLike | None, settings: dict[str, Any]) -> tuple[float, Array]:
+    name, options, params = _setup(sampler, settings)
+    check_choice(init, "init", INITS)
+    check_choice(divergence, "divergence", DIVERGENCES)
+    u, w = _grouped(S, _weights(weights, S))
+    prog = _program.build_program(name, options, params, x, coordinate, grad=True)
+    J, g_l, _ = recursion.value_and_grad(prog, u, init, _objective(divergence, w))
+    return J, g_l
+
+
 def divergence_and_grad(
     spectrum: ArrayLike,
     alpha_bar: ArrayLike,
     *,
     divergence: Literal["kl", "kl-reverse", "w2"] = "kl",
-    sampler: Literal["ddim", "ddpm"] = "ddim",
-    eta: float = 0.0,
-    variance: Literal["posterior", "beta"] = "posterior",
+    sampler: str = "ddim",
     init: Literal["white", "exact"] = "white",
     weights: ArrayLike | None = None,
     wrt: Literal["alpha_bar", "log_snr"] = "alpha_bar",
+    **settings: Any,
 ) -> tuple[float, Array]:
     """Divergence J between data and generated Gaussians and dJ/d(level) for every level.
 
@@ -232,25 +326,21 @@ def divergence_and_grad(
     KL(generated || data), ``"w2"`` = W2^2 = sum w (sqrt P - sqrt S)^2, with optional per-mode
     ``weights`` (shape of ``spectrum``, default 1). The gradient (shape (K,)) is taken with respect
     to ``alpha_bar`` or, with ``wrt="log_snr"``, to the levels' log-SNR; it chains the symbolic
-    per-step derivatives in one backward (adjoint) sweep: O(K * modes) time.
-    Modes with S = 0 are generated exactly (P = 0) by every sampler here and contribute 0.
+    per-step derivatives through one forward and one backward (adjoint) sweep: O(K * modes) time.
+    A level at ``alpha_bar = 0`` is a fixed end of the range: its derivative is reported as 0.
+    Settings as in :func:`output_spectrum`.
     """
     S = as_spectrum(spectrum)
-    ab = as_levels(alpha_bar)
-    variant, params = _vp_setup(sampler, eta, variance)
-    check_choice(init, "init", INITS)
-    check_choice(divergence, "divergence", DIVERGENCES)
+    ab = _vp_levels(alpha_bar)
     check_choice(wrt, "wrt", ("alpha_bar", "log_snr"))
-    u, w = _grouped(S, _weights(weights, S))
-    sig, dsig_dab = level_kernel("alpha_bar")(ab)
-    J, g_sig, _ = recursion.value_and_grad(
-        u, np.asarray(sig, dtype=np.float64), w, divergence=divergence, sampler=sampler, variant=variant,
-        params=params, process="vp", init=init, mask=(u == 0),
-    )
-    if wrt == "alpha_bar":
-        return J, g_sig * dsig_dab
-    dsig_dl = level_kernel("log_snr")(alpha_bar_to_log_snr(ab))[1]
-    return J, g_sig * np.asarray(dsig_dl, dtype=np.float64)
+    J, g_l = _value_and_grad(S, ab, "alpha_bar", divergence, sampler, init, weights, settings)
+    if wrt == "log_snr":
+        return J, g_l
+    with np.errstate(divide="ignore", invalid="ignore"):
+        dl_dab = 1.0 / (ab * (1.0 - ab))
+    g = g_l * dl_dab
+    g[ab == 0] = 0.0
+    return J, g
 
 
 def divergence_and_grad_ve(
@@ -258,19 +348,17 @@ def divergence_and_grad_ve(
     sigmas: ArrayLike,
     *,
     divergence: Literal["kl", "kl-reverse", "w2"] = "kl",
-    sampler: Literal["euler", "heun"] = "euler",
+    sampler: str = "euler",
     init: Literal["white", "exact"] = "white",
     weights: ArrayLike | None = None,
+    **settings: Any,
 ) -> tuple[float, Array]:
-    """As :func:`divergence_and_grad` for a VE sampler; the gradient is with respect to ``sigmas``."""
+    """As :func:`divergence_and_grad` on ``sigmas``; the gradient is with respect to ``sigmas`` (shape (K,),
+    without the trailing 0 if one was given; 0 for a level at sigma = inf)."""
     S = as_spectrum(spectrum)
-    sig = as_sigmas(sigmas)
-    _ve_setup(sampler)
-    check_choice(init, "init", INITS)
-    check_choice(divergence, "divergence", DIVERGENCES)
-    u, w = _grouped(S, _weights(weights, S))
-    J, g_sig, _ = recursion.value_and_grad(
-        u, sig, w, divergence=divergence, sampler=sampler, variant="", params=(), process="ve",
-        init=init, mask=(u == 0),
-    )
-    return J, g_sig
+    sig = _ve_levels(sigmas)
+    J, g_l = _value_and_grad(S, sig, "sigma", divergence, sampler, init, weights, settings)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        g = g_l * (-2.0 / sig)
+    g[~np.isfinite(sig)] = 0.0
+    return J, g

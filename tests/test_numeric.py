@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 import symsched
 from symsched.schedules import alpha_bar_to_sigmas
-from symsched.engine.kernels import final_kernel, numeric_params, step_kernel
+from symsched.engine.program import evaluate_step
 from symsched.symbolic import get_sampler
 from symsched.symbolic.symbols import S, alpha_bar_s, alpha_bar_t, eta, sigma_s, sigma_t
 
@@ -38,39 +38,43 @@ SPEC = np.array([0.0, 1e-10, 1e-4, 0.03, 0.5, 1.0, 2.5, 40.0, 1e4, 1e9])
 
 
 # -- compiled kernels against expr.evalf ----------------------------------------------------------
-@pytest.mark.parametrize("name,kw", VP_CASES)
-def test_vp_kernels_match_evalf(name: str, kw: dict) -> None:
-    variant = kw.get("variance", "")
-    smp = get_sampler(name, variant)
-    params = numeric_params(name, kw.get("eta", 0.0))
-    step, final = step_kernel(name, variant), final_kernel(name, variant)
+def _vp_scale(process: str, level: float) -> float:
+    """x_vp / x_native of the sample at a native level (1 for VP, 1/sqrt(1 + sigma^2) for VE)."""
+    return 1.0 if process == "vp" else 1.0 / np.sqrt(1.0 + level**2)
+
+
+@pytest.mark.parametrize("name,kw", VP_CASES + [("euler", {}), ("heun", {})])
+@pytest.mark.parametrize("kind", ["step", "final"])
+def test_kernels_match_evalf(name: str, kw: dict, kind: str) -> None:
+    """Compiled A, B (canonical coordinates, VP scale) against the sampler's own update, evaluated by evalf."""
+    smp = get_sampler(name, **({"variance": kw["variance"]} if "variance" in kw else {}))
+    upd = smp.kinds[kind]
+    A, B = upd.matrices
     rng = np.random.default_rng(1)
     for _ in range(10):
-        a_t, a_s = np.sort(rng.uniform(0.001, 0.999, 2))
+        if smp.process == "vp":
+            lv = np.sort(rng.uniform(0.001, 0.999, 2))
+            x = list(lv) if kind == "step" else [lv[0], None]
+            sub = {alpha_bar_t: lv[0], alpha_bar_s: lv[1] if kind == "step" else 1}
+            coord = "alpha_bar"
+        else:
+            lv = np.sort(rng.lognormal(0, 2, 2))[::-1]
+            x = list(lv) if kind == "step" else [lv[0], None]
+            sub = {sigma_t: lv[0], sigma_s: lv[1] if kind == "step" else 0}
+            coord = "sigma"
         s_val = float(rng.lognormal(0, 2))
-        sub = {S: s_val, alpha_bar_t: a_t, alpha_bar_s: a_s, eta: kw.get("eta", 0.0)}
-        sig_t, sig_s = np.sqrt((1 - a_t) / a_t), np.sqrt((1 - a_s) / a_s)
-        g, n = step(np.array([s_val]), sig_s, sig_t - sig_s, *params)
-        assert float(np.ravel(g)[0]) == pytest.approx(float(smp.step.gain.evalf(30, subs=sub)), rel=1e-12)
-        assert float(np.ravel(n)[0]) == pytest.approx(float(smp.step.noise.evalf(30, subs=sub)), rel=1e-12, abs=1e-300)
-        gf, nf = final(np.array([s_val]), sig_t, *params)
-        assert float(np.ravel(gf)[0]) == pytest.approx(float(smp.final.gain.evalf(30, subs=sub)), rel=1e-12)
-        assert float(np.ravel(nf)[0]) == pytest.approx(float(smp.final.noise.evalf(30, subs=sub)), abs=1e-300)
-
-
-@pytest.mark.parametrize("name", ["euler", "heun"])
-def test_ve_kernels_match_evalf(name: str) -> None:
-    smp = get_sampler(name)
-    step, final = step_kernel(name), final_kernel(name)
-    rng = np.random.default_rng(2)
-    for _ in range(10):
-        s_s, s_t = np.sort(rng.lognormal(0, 2, 2))
-        s_val = float(rng.lognormal(0, 2))
-        sub = {S: s_val, sigma_t: s_t, sigma_s: s_s}
-        g, _ = step(np.array([s_val]), s_s, s_t - s_s)
-        assert float(np.ravel(g)[0]) == pytest.approx(float(smp.step.gain.evalf(30, subs=sub)), rel=1e-12)
-        gf, _ = final(np.array([s_val]), s_t)
-        assert float(np.ravel(gf)[0]) == pytest.approx(float(smp.final.gain.evalf(30, subs=sub)), rel=1e-12)
+        sub.update({S: s_val, eta: kw.get("eta", 0.0)})
+        got = evaluate_step(name, kind, x, np.array([s_val]), coordinate=coord,
+                            options={k: v for k, v in kw.items() if k == "variance"},
+                            params={k: v for k, v in kw.items() if k == "eta"})
+        scale = _vp_scale(smp.process, float(sub[sigma_s if smp.process == "ve" else alpha_bar_s])) / _vp_scale(
+            smp.process, float(sub[sigma_t if smp.process == "ve" else alpha_bar_t]))
+        want_a = float(sp.re(A[0, 0].evalf(30, subs=sub))) * scale
+        assert float(np.ravel(got[0])[0]) == pytest.approx(want_a, rel=1e-12, abs=1e-60)
+        if B.cols:
+            want_b = abs(float(sp.re(B[0, 0].evalf(30, subs=sub)))) * _vp_scale(
+                smp.process, float(sub[sigma_s if smp.process == "ve" else alpha_bar_s]))
+            assert abs(float(np.ravel(got[1])[0])) == pytest.approx(want_b, rel=1e-12, abs=1e-60)
 
 
 # -- mpmath at 50 digits ---------------------------------------------------------------------------

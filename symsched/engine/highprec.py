@@ -1,8 +1,10 @@
-"""High-precision reference path: the canonical symbolic expressions evaluated with mpmath.
+"""High-precision reference path: the sampler's own update equations evaluated with mpmath.
 
-This path uses the expressions exactly as derived in :mod:`symsched.symbolic` (in alpha_bar for VP
-samplers, sigma for VE ones), not the rewritten forms the fast kernels use, so it is an independent
-check of the numerics. It loops in Python: use it for a handful of modes.
+This path uses the step matrices exactly as the sampler module writes them (in its native
+coordinates: ``alpha_bar``, ``sigma`` or flow ``t``), not the canonical forms the fast kernels use,
+so it is an independent check of the rewriting. Only the ends of the level range are special: a
+level at ``alpha_bar = 0`` and the clean level enter through the same symbolic limits the kernels
+use. It loops in Python: use it for a handful of modes.
 """
 
 from __future__ import annotations
@@ -14,85 +16,155 @@ import mpmath
 import numpy as np
 from numpy.typing import ArrayLike
 
-from .._validate import as_levels, as_sigmas, as_spectrum, check_choice, check_eta
+from .._validate import as_levels, as_sigmas, as_spectrum, check_choice
 
-from .codegen import compile_mpmath
+__all__ = ["output_spectrum_mp", "output_spectrum_ve_mp", "transfer_function_mp", "MAX_DPS"]
 
-__all__ = ["output_spectrum_mp", "output_spectrum_ve_mp", "transfer_function_mp"]
+#: Largest precision accepted (decimal digits): beyond it one evaluation takes minutes.
+MAX_DPS = 1000
 
 
 @lru_cache(maxsize=None)
-def _mp_functions(name: str, variant: str) -> tuple[Callable[..., Any], ...]:
-    from ..symbolic import compose, get_sampler
-    from ..symbolic.symbols import S, alpha_bar, alpha_bar_s, alpha_bar_t, sigma, sigma_s, sigma_t
+def _mp_step(name: str, options: tuple[tuple[str, Any], ...], kind: str, modes: tuple[str, ...]) -> Callable[..., Any]:
+    """mpmath ``(S, native levels of the ordinary slots, params, step params) -> (A, B)`` in the VP state scale."""
+    import sympy as sp
 
-    smp = get_sampler(name, variant)
-    t, s = (alpha_bar_t, alpha_bar_s) if smp.process == "vp" else (sigma_t, sigma_s)
-    args = [S, t, s, *smp.params]
-    step = compile_mpmath(args, [smp.step.gain, smp.step.noise])
-    final = compile_mpmath([S, t, *smp.params], [smp.final.gain, smp.final.noise])
-    lvl = alpha_bar(1) if smp.process == "vp" else sigma(1)
-    inits = tuple(
-        compile_mpmath([S, lvl], compose.init_variance(smp, init, lvl)) for init in ("white", "exact")
-    )
-    return step, final, inits[0], inits[1]
+    from ..symbolic import get_sampler
+    from ..symbolic.symbols import S, slot_level
+    from .canonical import _clean_limit, _native_scale, _zero_limit
+    from .codegen import compile_mpmath
+
+    smp = get_sampler(name, **dict(options))
+    upd = smp.kinds[kind]
+    A, B = upd.matrices
+    proc = smp.process
+    lv = {j: slot_level(proc, j) for j in upd.slots}
+    sample = [e.kind == "sample" for e in smp.entries]
+    f_old, f_new = _native_scale(proc, lv[0]), _native_scale(proc, lv[1])
+
+    def convert(e: sp.Expr, scale: sp.Expr) -> sp.Expr:
+        e = sp.sympify(e) * scale
+        for j, mode in zip(upd.slots, modes):
+            if mode == "clean":
+                e = _clean_limit(e, proc, lv[j])
+            elif mode == "zero":
+                e = _zero_limit(e, proc, lv[j])
+        return e
+
+    m, q = A.rows, B.cols
+    A2 = sp.Matrix(m, m, lambda i, k: convert(A[i, k], (f_new if sample[i] else 1) / (f_old if sample[k] else 1))
+                   if A[i, k] != 0 else 0)
+    B2 = sp.Matrix(m, q, lambda i, k: convert(B[i, k], f_new if sample[i] else 1) if B[i, k] != 0 else 0)
+    args = [S] + [lv[j] for j, mode in zip(upd.slots, modes) if mode == ""] + list(smp.params) + list(smp.step_params)
+    return compile_mpmath(args, [A2, B2])
 
 
-def _run(S: np.ndarray, levels: np.ndarray, name: str, variant: str, params: tuple[Any, ...], init: str | None,
-         dps: int) -> np.ndarray:
-    step, final, white, exact = _mp_functions(name, variant)
-    out = np.empty(S.shape, dtype=object)
-    with mpmath.workdps(dps):
-        lv = [mpmath.mpf(float(x)) for x in levels]  # the exact binary values of the inputs
-        pv = [mpmath.mpf(float(x)) for x in params]
-        for idx, s_val in np.ndenumerate(S):
-            s_mp = mpmath.mpf(float(s_val))
-            if init is None:
-                v = mpmath.mpf(1)
+def _native_levels(x: np.ndarray, coordinate: str, process: str) -> list[Any]:
+    """The levels in the sampler's native coordinate, at the working precision (inputs exact)."""
+    out = []
+    for v in x:
+        v = mpmath.mpf(float(v)) if np.isfinite(v) else mpmath.inf
+        if coordinate == "alpha_bar":
+            ab = v
+        else:  # sigma
+            ab = mpmath.mpf(0) if v == mpmath.inf else 1 / (1 + v * v)
+        if process == "vp":
+            out.append(ab)
+        elif process == "ve":
+            out.append(mpmath.inf if ab == 0 else (v if coordinate == "sigma" else mpmath.sqrt((1 - ab) / ab)))
+        else:  # flow: t = sigma / (1 + sigma), sigma = sqrt((1 - ab)/ab)
+            if ab == 0:
+                out.append(mpmath.mpf(1))
             else:
-                v = (white if init == "white" else exact)(s_mp, lv[0])
-            for k in range(len(lv) - 1):
-                g, n = step(s_mp, lv[k], lv[k + 1], *pv)
-                v = g * v if init is None else g**2 * v + n
-            g, n = final(s_mp, lv[-1], *pv)
-            v = g * v if init is None else g**2 * v + n
-            out[idx] = +v
+                sg = v if coordinate == "sigma" else mpmath.sqrt((1 - ab) / ab)
+                out.append(sg / (1 + sg))
     return out
 
 
-def output_spectrum_mp(
-    spectrum: ArrayLike, alpha_bar: ArrayLike, *, sampler: str = "ddim", eta: float = 0.0,
-    variance: str = "posterior", init: str = "white", dps: int = 50,
-) -> np.ndarray:
+def _init(process: str, init: str, S: Any, level: Any) -> Any:
+    """Starting variance in the VP scale (see :func:`symsched.engine.kernels.init_kernel`)."""
+    if process == "vp":
+        ab = level
+    elif process == "ve":
+        ab = mpmath.mpf(0) if level == mpmath.inf else 1 / (1 + level**2)
+    else:
+        ab = (1 - level) ** 2 / ((1 - level) ** 2 + level**2)
+    if init == "exact":
+        return ab * S + 1 - ab
+    if process == "vp":
+        return mpmath.mpf(1)
+    if process == "ve":
+        return 1 - ab
+    c, s = mpmath.sqrt(ab), mpmath.sqrt(1 - ab)
+    return (c + s) ** 2
+
+
+def _run(spectrum: ArrayLike, x: np.ndarray, coordinate: str, sampler: str, init: str | None, dps: int,
+         settings: dict[str, Any]) -> np.ndarray:
+    from ..api import _setup
+    from ..symbolic import sampler_module
+
+    if isinstance(dps, bool) or not isinstance(dps, (int, np.integer)) or not 15 <= int(dps) <= MAX_DPS:
+        raise ValueError(f"dps must be an integer in [15, {MAX_DPS}] (got {dps!r})")
+    S = as_spectrum(spectrum)
+    name, options, params = _setup(sampler, settings)
+    mod = sampler_module(name)
+    K = len(x)
+    opts = tuple(sorted(options.items()))
+    out = np.empty(S.shape, dtype=object)
+    with mpmath.workdps(int(dps)):
+        lv = _native_levels(x, coordinate, mod.PROCESS)
+        zero = [bool(v == (mpmath.inf if mod.PROCESS == "ve" else (0 if mod.PROCESS == "vp" else 1))) for v in lv]
+        ell = np.array([-np.inf if z else 0.0 for z in zero] + [np.inf])
+        plan = mod.plan(K, ell[:K], dict(params), **options)
+        pv = [mpmath.mpf(params[p]) for p in getattr(mod, "PARAMS", {})]
+        steps = []
+        for item in plan:
+            kind, idx = item[0], tuple(item[1])
+            sp_ = dict(item[2]) if len(item) > 2 else {}
+            modes = tuple("clean" if i == K else ("zero" if zero[i] else "") for i in idx)
+            fn = _mp_step(name, opts, kind, modes)
+            lev = [lv[i] for i, mo in zip(idx, modes) if mo == ""]
+            steps.append((fn, lev, [mpmath.mpf(sp_.get(p, 0.0)) for p in getattr(mod, "STEP_PARAMS", ())]))
+        m = len(mod.ENTRIES)
+        for pos, s_val in np.ndenumerate(S):
+            s_mp = mpmath.mpf(float(s_val))
+            if init is None:
+                y = mpmath.matrix(m, 1)
+                y[0] = 1
+                for fn, lev, spv in steps:
+                    A, _ = fn(s_mp, *lev, *pv, *spv)
+                    y = mpmath.matrix(A) * y
+                scale = 1 if mod.PROCESS == "vp" else (
+                    1 / mpmath.sqrt(1 + lv[0] ** 2) if mod.PROCESS == "ve" and lv[0] != mpmath.inf else
+                    (0 if mod.PROCESS == "ve" else 1 / mpmath.sqrt((1 - lv[0]) ** 2 + lv[0] ** 2)))
+                out[pos] = +(y[0] * scale)
+                continue
+            C = mpmath.matrix(m, m)
+            C[0, 0] = _init(mod.PROCESS, init, s_mp, lv[0])
+            for fn, lev, spv in steps:
+                A, B = fn(s_mp, *lev, *pv, *spv)
+                A, B = mpmath.matrix(A), mpmath.matrix(B)
+                C = A * C * A.T + (B * B.T if B.cols else 0)
+            out[pos] = +C[0, 0]
+    return out
+
+
+def output_spectrum_mp(spectrum: ArrayLike, alpha_bar: ArrayLike, *, sampler: str = "ddim", init: str = "white",
+                       dps: int = 50, **settings: Any) -> np.ndarray:
     """:func:`symsched.output_spectrum` at ``dps`` decimal digits; returns an object array of mpf."""
-    S = as_spectrum(spectrum)
-    ab = as_levels(alpha_bar)
-    check_choice(sampler, "sampler", ("ddim", "ddpm"))
-    check_choice(variance, "variance", ("posterior", "beta"))
     check_choice(init, "init", ("white", "exact"))
-    params = (check_eta(eta),) if sampler == "ddim" else ()
-    return _run(S, ab, sampler, variance if sampler == "ddpm" else "", params, init, dps)
+    return _run(spectrum, as_levels(alpha_bar), "alpha_bar", sampler, init, dps, settings)
 
 
-def transfer_function_mp(
-    spectrum: ArrayLike, alpha_bar: ArrayLike, *, sampler: str = "ddim", eta: float = 0.0,
-    variance: str = "posterior", dps: int = 50,
-) -> np.ndarray:
+def transfer_function_mp(spectrum: ArrayLike, alpha_bar: ArrayLike, *, sampler: str = "ddim", dps: int = 50,
+                         **settings: Any) -> np.ndarray:
     """:func:`symsched.transfer_function` at ``dps`` decimal digits (object array of mpf)."""
-    S = as_spectrum(spectrum)
-    ab = as_levels(alpha_bar)
-    check_choice(sampler, "sampler", ("ddim", "ddpm"))
-    check_choice(variance, "variance", ("posterior", "beta"))
-    params = (check_eta(eta),) if sampler == "ddim" else ()
-    return _run(S, ab, sampler, variance if sampler == "ddpm" else "", params, None, dps)
+    return _run(spectrum, as_levels(alpha_bar), "alpha_bar", sampler, None, dps, settings)
 
 
-def output_spectrum_ve_mp(
-    spectrum: ArrayLike, sigmas: ArrayLike, *, sampler: str = "euler", init: str = "white", dps: int = 50
-) -> np.ndarray:
+def output_spectrum_ve_mp(spectrum: ArrayLike, sigmas: ArrayLike, *, sampler: str = "euler", init: str = "white",
+                          dps: int = 50, **settings: Any) -> np.ndarray:
     """:func:`symsched.output_spectrum_ve` at ``dps`` decimal digits (object array of mpf)."""
-    S = as_spectrum(spectrum)
-    sig = as_sigmas(sigmas)
-    check_choice(sampler, "sampler", ("euler", "heun"))
     check_choice(init, "init", ("white", "exact"))
-    return _run(S, sig, sampler, "", (), init, dps)
+    return _run(spectrum, as_sigmas(sigmas), "sigma", sampler, init, dps, settings)

@@ -1,213 +1,375 @@
 """Kernel builders: which symbolic expressions become which compiled functions.
 
-Every kernel takes NumPy arrays (broadcasting) in a fixed argument order and returns a list:
+Every step of every sampler becomes two compiled functions (built from :mod:`.canonical`):
 
-- ``step(S, sigma_s, h, *p) -> [g, n]`` for a step sigma_t = sigma_s + h -> sigma_s; its gradient
-  twin ``step(S, L_s, L_t, R_s, R_t, sigma_s, h, *p) -> [g^2, n, A_t, A_s, c_t, c_s, dn/dsigma_t,
-  dn/dsigma_s]`` with ``dlog(g^2)/dsigma_x = A_x(S) + c_x`` and the level arrays ``L = S + sigma^2``,
-  ``R = 1/L`` passed in (each level's pair is shared by the two steps that touch it);
-- ``final(S, sigma_t, *p) -> [g, n]`` for the step to the clean level; gradient twin
-  ``final(S, L_t, R_t, sigma_t, *p) -> [g^2, n, A_t, c_t, dn/dsigma_t]``;
-- ``init(S, sigma) -> [v0, dv0/dsigma]``;
-- ``level(x) -> [sigma, dsigma/dx]`` for x = alpha_bar or log-SNR;
-- ``divergence(P, S) -> [f, df/dP]``.
+- a **level function** ``coeffs(c_j, s_j, l_j for each slot..., params...) -> [k_0, k_1, ...]``: every
+  quantity of the step that depends on the levels only, evaluated once for all steps of the same
+  kind (arrays over steps) in ``numpy.longdouble``, whose exponent range (x86-64: 1e+-4932) holds
+  every square and product of float64 levels (``c^2`` for ``alpha_bar = 1e-320``, ``sigma^2`` for
+  ``sigma = 1.7e308``) without underflow or overflow;
+- a **mode function** ``entries(S, k_0, k_1, ...) -> [A_00, A_01, ..., B_00, ...]``: the state-space
+  matrices of the step for every mode, each entry ``K S^n prod_i F_i(S)^{e_i}`` with polynomial
+  factors ``F_i`` in Horner form. A twin in ``T = 1/S`` (``F_i(S) = S^{deg} F~_i(T)``) serves modes
+  with ``S > 1``, so no power of ``S`` overflows up to the float64 maximum.
 
-VP levels enter as their VE coordinate sigma = sqrt((1 - alpha_bar)/alpha_bar); ``*p`` are the
-sampler's numeric parameters (DDIM: zeta = 1 - eta^2).
+With ``grad`` the mode function also returns the derivative of every entry with respect to the
+log-SNR of every slot (``dA/dl_j``, product rule on the factors, no division by a numerator), and
+the level function the coefficients it needs. ``init`` kernels give the starting variance and its
+derivative; ``levels`` kernels map a user's level coordinate to ``(c, s, l)``.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Callable, Sequence
 
 from .codegen import compile_kernel
 
 __all__ = [
-    "step_kernel",
-    "final_kernel",
+    "StepKernels",
+    "step_kernels",
     "init_kernel",
-    "level_kernel",
+    "levels_kernel",
     "divergence_kernel",
-    "numeric_params",
+    "ratio_divergence_kernel",
+    "denoiser_kernel",
+    "kernel_key",
 ]
 
-
-def _sampler(name: str, variant: str) -> Any:
-    from ..symbolic import get_sampler
-
-    return get_sampler(name, variant)
+Kernel = Callable[..., list[Any]]
 
 
-def numeric_params(name: str, eta: float) -> tuple[float, ...]:
-    """Numeric parameter values in kernel order (DDIM: zeta = 1 - eta^2 = (1 - eta)(1 + eta))."""
-    if name == "ddim":
-        return ((1.0 - eta) * (1.0 + eta),)
-    return ()
+def kernel_key(name: str, options: Sequence[tuple[str, Any]], kind: str, modes: Sequence[str]) -> str:
+    opts = ",".join(f"{k}={v}" for k, v in options)
+    return f"{name}[{opts}]:{kind}:{'/'.join(m or '-' for m in modes)}"
 
 
-def _prepare(smp: Any, which: str) -> tuple[list[Any], list[Any]]:
-    """(gain, noise) of ``smp.step`` or ``smp.final`` in sigma coordinates with numeric parameters."""
-    from .stable import rewrite_params, to_sigma
+# ---------------------------------------------------------------------------------------------
+# splitting an entry into level coefficients and a polynomial structure in S
+# ---------------------------------------------------------------------------------------------
+class _Coefficients:
+    """Level-only expressions, each given one symbol (equal expressions share it)."""
 
-    st = smp.step if which == "step" else smp.final
-    exprs = [st.gain, st.noise]
-    if smp.process == "vp":
-        exprs = [to_sigma(e) for e in exprs]
-    numeric: list[Any] = []
-    out = []
-    for e in exprs:
-        e, numeric = rewrite_params(e, smp.params)
-        out.append(e)
-    return out, numeric
+    def __init__(self) -> None:
+        self.exprs: list[Any] = []
+        self.index: dict[Any, int] = {}
+
+    def symbol(self, expr: Any) -> Any:
+        import sympy as sp
+
+        if expr.is_number:
+            return expr
+        key = sp.srepr(expr)
+        if key not in self.index:
+            self.index[key] = len(self.exprs)
+            self.exprs.append(expr)
+        return sp.Symbol(f"k{self.index[key]}", real=True)
 
 
-def _log_derivative(g2: Any, wrt: Any) -> Any:
-    """d log(g2) / d wrt, factor by factor of the factored g2 (a short sum of simple ratios)."""
+def _structure(expr: Any, S: Any) -> tuple[Any, Any, list[tuple[list[Any], Any]], list[Any]]:
+    """expr = K S^n prod F_i(S)^e_i: (K, n, [(coefficients of F_i, low to high), e_i], other factors)."""
     import sympy as sp
 
-    from .stable import tidy
+    K = sp.Integer(1)
+    n = sp.Integer(0)
+    polys: list[tuple[list[Any], Any]] = []
+    other: list[Any] = []
+    for f in sp.Mul.make_args(expr):
+        base, e = f.as_base_exp()
+        if not base.has(S):
+            K *= f
+        elif base == S:
+            n += e
+        elif base.is_polynomial(S) and e.is_Integer:
+            poly = sp.Poly(sp.expand(base), S)
+            coeffs = list(reversed(poly.all_coeffs()))
+            if coeffs[0] == 0:  # a factor S^k inside the polynomial
+                k = next(i for i, c in enumerate(coeffs) if c != 0)
+                n += k * e
+                coeffs = coeffs[k:]
+            polys.append((coeffs, e))
+        else:
+            other.append(f)
+    return K, n, polys, other
 
+
+def _horner(coeffs: Sequence[Any], x: Any) -> Any:
+    import sympy as sp
+
+    out = coeffs[-1]
+    for c in reversed(coeffs[:-1]):
+        out = sp.Add(c, sp.Mul(x, out, evaluate=False), evaluate=False)
+    return out
+
+
+def _d_level(expr: Any, j: int, ordinary: Sequence[int] = ()) -> Any:
+    """d expr / d l_j with c_j = sqrt(sigmoid(l_j)), s_j = sqrt(sigmoid(-l_j)) (dc = c s^2/2,
+    ds = -s c^2/2) and the gaps delta_a = l_b - l_a between consecutive ``ordinary`` slots a < b."""
+    import sympy as sp
+
+    from ..symbolic.symbols import c_slot, gap_slot, l_slot, s_slot
+
+    c, s, l = c_slot(j), s_slot(j), l_slot(j)
+    out = sp.diff(expr, l) + c * s**2 / 2 * sp.diff(expr, c) - s * c**2 / 2 * sp.diff(expr, s)
+    srt = sorted(ordinary)
+    for a, b in zip(srt[:-1], srt[1:]):
+        if a == j:
+            out -= sp.diff(expr, gap_slot(a))
+        elif b == j:
+            out += sp.diff(expr, gap_slot(a))
+    return out
+
+
+@dataclass(frozen=True)
+class _Entry:
+    """One entry in split form, its coefficient symbols already allocated."""
+
+    K: Any
+    n: Any
+    polys: tuple[tuple[tuple[Any, ...], Any], ...]
+    other: tuple[Any, ...]
+
+    def value(self, x: Any, T: Any = None) -> Any:
+        """The mode expression in S (``T=None``) or in T = 1/S (``x`` then is S, the net power only)."""
+        import sympy as sp
+
+        if T is None:
+            parts = [self.K, x**self.n] + [_horner(c, x) ** e for c, e in self.polys] + list(self.other)
+            return sp.Mul(*parts, evaluate=False)
+        net = self.n + sum((len(c) - 1) * e for c, e in self.polys)
+        parts = [self.K, x**net] + [_horner(list(reversed(c)), T) ** e for c, e in self.polys]
+        parts += [o.subs(x, 1 / T) for o in self.other]
+        return sp.Mul(*parts, evaluate=False)
+
+
+def _split_entry(expr: Any, S: Any, coeffs: _Coefficients) -> _Entry:
+    K, n, polys, other = _structure(expr, S)
+    return _Entry(
+        K=coeffs.symbol(K),
+        n=n,
+        polys=tuple((tuple(coeffs.symbol(c) for c in cs), e) for cs, e in polys),
+        other=tuple(other),
+    )
+
+
+def _derivative_entry(expr: Any, S: Any, j: int, coeffs: _Coefficients, T: Any = None,
+                      ordinary: Sequence[int] = ()) -> Any:
+    """d expr / d l_j in split form (in S, or in T = 1/S like :meth:`_Entry.value`): the product rule
+    over K and the polynomial factors, with no division by a numerator factor (so a gain that
+    vanishes at some S gives no 0/0)."""
+    import sympy as sp
+
+    K, n, polys, other = _structure(expr, S)
+    if other:  # not polynomial in S: differentiate directly
+        d = _d_level(expr, j, ordinary)
+        return d if T is None else d.subs(S, 1 / T)
+    sym = coeffs.symbol
+    if T is None:
+        power = S**n
+        factors = [([sym(c) for c in cs], e, cs) for cs, e in polys]
+        var = S
+    else:
+        power = S ** (n + sum((len(cs) - 1) * e for cs, e in polys))
+        factors = [([sym(c) for c in reversed(cs)], e, list(reversed(cs))) for cs, e in polys]
+        var = T
+    Fs = [_horner(ks, var) for ks, _, _ in factors]
+    dK = sp.simplify(_d_level(K, j, ordinary))
     total = sp.Integer(0)
-    for factor in sp.Mul.make_args(g2):
-        base, expo = factor.as_base_exp()
-        d = sp.diff(base, wrt)
-        if d != 0:
-            total += expo * tidy(d) / base
+    if dK != 0:
+        total += sym(dK) * power * sp.Mul(*[F**e for F, (_, e, _) in zip(Fs, factors)])
+    for i, (F, (_, e, cs)) in enumerate(zip(Fs, factors)):
+        dcs = [sp.simplify(_d_level(c, j, ordinary)) for c in cs]
+        if all(d == 0 for d in dcs):
+            continue
+        dF = _horner([sym(d) for d in dcs], var)
+        rest = sp.Mul(*[G**f for k, (G, (_, f, _)) in enumerate(zip(Fs, factors)) if k != i])
+        total += sym(K) * power * e * F ** (e - 1) * dF * rest
     return total
 
 
-def _level_symbols() -> tuple[Any, ...]:
-    """Per-level arrays of the gradient kernels: L = S + sigma^2 at the step's two levels, R = 1/L.
+# ---------------------------------------------------------------------------------------------
+# step kernels
+# ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class StepKernels:
+    """The compiled functions of one (sampler, options, kind, slot modes).
 
-    Consecutive steps share a level, so the backward sweep forms each L and R once, not twice.
+    ``level(*level_args)`` -> coefficient list; ``mode_s(S, *coeffs)`` and ``mode_t(S, T, *coeffs)``
+    -> ``m*m`` entries of A (row-major) then ``m*q`` of B, then with ``grad`` ``n_slots`` blocks of
+    ``m*m + m*q`` derivatives (one block per gradient slot, in ``grad_slots`` order). Zero entries
+    come back as the number 0.
     """
-    import sympy as sp
 
-    return tuple(sp.Symbol(name, positive=True) for name in ("L_s", "L_t", "R_s", "R_t"))
+    m: int
+    q: int
+    slots: tuple[int, ...]
+    grad_slots: tuple[int, ...]
+    level_args: tuple[str, ...]
+    level: Kernel
+    mode_s: Kernel
+    mode_t: Kernel
 
 
-def _level_form(expr: Any, levels: dict[Any, tuple[Any, Any]]) -> Any:
-    """Write every factor (S + sigma^2) as its level array L and every negative power of it via R = 1/L."""
-    import sympy as sp
+def _level_arg_symbols(slots: Sequence[int], modes: Sequence[str], params: Sequence[Any]) -> list[Any]:
+    """Level-function arguments: (c_j, s_j, l_j) of every ordinary slot, then the gaps l_next - l_j
+    between consecutive ordinary slots (sorted), then the parameters."""
+    from ..symbolic.symbols import c_slot, gap_slot, l_slot, s_slot
 
-    for poly, (L, R) in levels.items():
-        expr = expr.subs(sp.expand(poly), L)
-        expr = expr.replace(
-            lambda e, L=L: e.is_Pow and e.base == L and e.exp.is_negative,
-            lambda e, R=R: R ** (-e.exp),
+    ordinary = [j for j, mode in zip(slots, modes) if mode == ""]
+    out: list[Any] = []
+    for j in ordinary:
+        out += [c_slot(j), s_slot(j), l_slot(j)]
+    srt = sorted(ordinary)
+    out += [gap_slot(a) for a in srt[:-1]]
+    return out + list(params)
+
+
+@lru_cache(maxsize=None)
+def step_kernels(name: str, options: tuple[tuple[str, Any], ...], kind: str, modes: tuple[str, ...],
+                 grad: bool = False) -> StepKernels:
+    """Compiled kernels of ``kind`` of sampler ``name`` (built with ``options``) for slot ``modes``.
+
+    ``modes[j]`` is ``""`` for an ordinary level, ``"zero"`` for alpha_bar = 0 and ``"clean"`` for the
+    clean end. Nothing is imported from SymPy when the kernels are in the disk cache.
+    """
+    from ..symbolic import sampler_module
+
+    mod = sampler_module(name)
+    slots = tuple(mod.KINDS[kind])
+    m = len(mod.ENTRIES)
+    key = kernel_key(name, options, kind, modes) + (":grad" if grad else "")
+    built: dict[str, Any] = {}
+
+    def build_all() -> dict[str, Any]:
+        if built:
+            return built
+        import sympy as sp
+
+        from ..symbolic import get_sampler
+        from ..symbolic.symbols import S
+        from .canonical import canonical_step
+
+        smp = get_sampler(name, **dict(options))
+        cs = canonical_step(smp, kind, modes)
+        T = sp.Symbol("T", positive=True)
+        coeffs = _Coefficients()
+        entries = list(cs.A) + list(cs.B)
+        split = [_split_entry(e, S, coeffs) if e != 0 else None for e in entries]
+        outs_s = [sp.Integer(0) if s is None else s.value(S) for s in split]
+        outs_t = [sp.Integer(0) if s is None else s.value(S, T) for s in split]
+        gslots = [j for j, mo in zip(slots, modes) if mo == ""] if grad else []
+        for j in gslots:
+            for e in entries:
+                outs_s.append(sp.Integer(0) if e == 0 else _derivative_entry(e, S, j, coeffs, None, gslots))
+                outs_t.append(sp.Integer(0) if e == 0 else _derivative_entry(e, S, j, coeffs, T, gslots))
+        built.update(
+            q=cs.B.cols, gslots=tuple(gslots), coeffs=coeffs.exprs,
+            level_args=_level_arg_symbols(slots, modes, cs.params), outs_s=outs_s, outs_t=outs_t, T=T, S=S,
         )
-    return expr
+        return built
+
+    def build_level() -> tuple[list[Any], list[Any], int]:
+        import sympy as sp
+
+        b = build_all()
+        args = b["level_args"]
+        return args, list(b["coeffs"]) or [sp.Integer(0)], len(args)
+
+    def build_mode(which: str) -> Callable[[], tuple[list[Any], list[Any], int]]:
+        def build() -> tuple[list[Any], list[Any], int]:
+            import sympy as sp
+
+            b = build_all()
+            ks = [sp.Symbol(f"k{i}", real=True) for i in range(max(1, len(b["coeffs"])))]
+            if which == "s":
+                return [b["S"], *ks], b["outs_s"], 1
+            return [b["S"], b["T"], *ks], b["outs_t"], 2
+
+        return build
+
+    def build_meta() -> tuple[list[Any], list[Any], int]:
+        import sympy as sp
+
+        b = build_all()
+        nargs = len(b["level_args"])
+        return [], [sp.Integer(b["q"]), sp.Integer(nargs), *[sp.Integer(j) for j in b["gslots"]]], 0
+
+    meta = compile_kernel(f"meta:{key}", build_meta)()
+    q, nargs, gslots = int(meta[0]), int(meta[1]), tuple(int(j) for j in meta[2:])
+    return StepKernels(
+        m=m,
+        q=q,
+        slots=slots,
+        grad_slots=gslots,
+        level_args=tuple(str(i) for i in range(nargs)),
+        level=compile_kernel(f"level:{key}", build_level),
+        mode_s=compile_kernel(f"mode_s:{key}", build_mode("s")),
+        mode_t=compile_kernel(f"mode_t:{key}", build_mode("t")),
+    )
 
 
-def _split(expr: Any, S: Any) -> tuple[Any, Any]:
-    """expr = c + A(S): (the S-free terms, the S-dependent terms) of a sum."""
-    free, dep = expr.as_independent(S, as_Add=True)
-    return free, dep
+# ---------------------------------------------------------------------------------------------
+# starting variance, level conversions, denoiser
+# ---------------------------------------------------------------------------------------------
+def init_kernel(process: str, init: str) -> Kernel:
+    """``init(S, c0, s0, l0) -> [v0, dv0/dl0]``: variance of the starting sample in the VP scale.
 
-
-def step_kernel(name: str, variant: str = "", grad: bool = False) -> Callable[..., list[Any]]:
-    """Intermediate step sigma_t = sigma_s + h -> sigma_s.
-
-    ``step(S, sigma_s, h, *p) -> [g, n]``; with ``grad``: ``[g^2, n, A_t, A_s, c_t, c_s,
-    dn/dsigma_t, dn/dsigma_s]`` where ``dlog(g^2)/dsigma_x = A_x(S) + c_x`` is split into the part that
-    depends on S and the part that does not (so a dot product with it costs one pass, not two).
+    White: the sampler's own white start moved to the VP scale (VP 1, VE ``sigma^2 c^2 = s^2``,
+    flow ``(c + s)^2``); exact: the forward marginal ``c^2 S + s^2``.
     """
 
-    def build() -> tuple[Sequence[Any], Sequence[Any]]:
+    def build() -> tuple[list[Any], list[Any], int]:
         import sympy as sp
 
-        from ..symbolic.symbols import S, h, sigma_s, sigma_t
-        from .stable import tidy, to_gap
+        from ..symbolic.symbols import S, c_slot, l_slot, s_slot
 
-        smp = _sampler(name, variant)
-        (g, n), numeric = _prepare(smp, "step")
-        args = [S, sigma_s, h, *numeric]
-        if not grad:
-            return args, [tidy(to_gap(g)), tidy(to_gap(n))]
-        g2 = tidy(to_gap(g**2))
-        # in gap coordinates (sigma_s, h): d/dsigma_t = d/dh, d/dsigma_s = d/dsigma_s - d/dh
-        dlog_h = _log_derivative(g2, h)
-        dlog_s = _log_derivative(g2, sigma_s) - dlog_h
-        dn_t = tidy(to_gap(sp.diff(n, sigma_t)))
-        dn_s = tidy(to_gap(sp.diff(n, sigma_s)))
-        (c_t, a_t), (c_s, a_s) = _split(dlog_h, S), _split(dlog_s, S)
-        outs = [g2, tidy(to_gap(n)), a_t, a_s, c_t, c_s, dn_t, dn_s]
-        L_s, L_t, R_s, R_t = _level_symbols()
-        lt = S + (sigma_s + h) ** 2
-        outs = [_level_form(e, {lt: (L_t, R_t), S + sigma_s**2: (L_s, R_s)}) for e in outs]
-        return [S, L_s, L_t, R_s, R_t, sigma_s, h, *numeric], outs, 5
-
-    return compile_kernel(f"step:{name}:{variant}:{int(grad)}", build)
-
-
-def final_kernel(name: str, variant: str = "", grad: bool = False) -> Callable[..., list[Any]]:
-    """Final step sigma_t -> clean. ``final(S, sigma_t, *p) -> [g, n]``; with ``grad``:
-    ``[g^2, n, dlog(g^2)/dsigma_t, dn/dsigma_t]``."""
-
-    def build() -> tuple[Sequence[Any], Sequence[Any]]:
-        import sympy as sp
-
-        from ..symbolic.symbols import S, sigma_t
-        from .stable import tidy
-
-        smp = _sampler(name, variant)
-        (g, n), numeric = _prepare(smp, "final")
-        args = [S, sigma_t, *numeric]
-        if not grad:
-            return args, [tidy(g), tidy(n)]
-        g2 = tidy(g**2)
-        c_t, a_t = _split(_log_derivative(g2, sigma_t), S)
-        outs = [g2, tidy(n), a_t, c_t, tidy(sp.diff(n, sigma_t))]
-        _, L_t, _, R_t = _level_symbols()
-        outs = [_level_form(e, {S + sigma_t**2: (L_t, R_t)}) for e in outs]
-        return [S, L_t, R_t, sigma_t, *numeric], outs, 3
-
-    return compile_kernel(f"final:{name}:{variant}:{int(grad)}", build)
-
-
-def init_kernel(process: str, init: str) -> Callable[..., list[Any]]:
-    def build() -> tuple[Sequence[Any], Sequence[Any]]:
-        import sympy as sp
-
-        from ..symbolic import compose
-        from ..symbolic.forward import alpha_bar_from_sigma
-        from ..symbolic.symbols import S, alpha_bar, sigma
-        from .stable import tidy
-
-        lvl = sigma(1)
-        smp = _sampler("ddim" if process == "vp" else "euler", "")
-        if process == "vp":
-            v0 = compose.init_variance(smp, init, alpha_bar(1)).subs(alpha_bar(1), alpha_bar_from_sigma(lvl))
+        c, s, l = c_slot(0), s_slot(0), l_slot(0)
+        if init == "exact":
+            v0 = c**2 * S + s**2
         else:
-            v0 = compose.init_variance(smp, init, lvl)
-        v0 = tidy(v0)
-        return [S, lvl], [v0, tidy(sp.diff(v0, lvl))]
+            v0 = {"vp": sp.Integer(1), "ve": s**2, "flow": (c + s) ** 2}[process]
+        return [S, c, s, l], [v0, _d_level(v0, 0)], 1
 
     return compile_kernel(f"init:{process}:{init}", build)
 
 
-def level_kernel(coordinate: str) -> Callable[..., list[Any]]:
-    """sigma and d sigma / d x for x = "alpha_bar" or "log_snr" (from :mod:`symsched.symbolic.forward`)."""
+def levels_kernel(coordinate: str) -> Kernel:
+    """``levels(x) -> [c, s, l]`` for x in ``"alpha_bar"``, ``"sigma"``, ``"t"`` (flow) or ``"log_snr"``.
 
-    def build() -> tuple[Sequence[Any], Sequence[Any]]:
-        import sympy as sp
+    Written in forms that are exact at both ends (alpha_bar = 0: c = 0, s = 1, l = -inf; sigma = inf
+    likewise; the clean end c = 1, s = 0, l = +inf); evaluate in ``numpy.longdouble``.
+    """
 
-        from ..symbolic.forward import log_snr, sigma_from_alpha_bar
+    def build() -> tuple[list[Any], list[Any], int]:
+        from ..symbolic.forward import canonical_levels
 
-        x = sp.Symbol("x", positive=True) if coordinate == "alpha_bar" else sp.Symbol("x", real=True)
-        if coordinate == "alpha_bar":
-            sig = sigma_from_alpha_bar(x)
-        else:
-            # invert l = log(ab / (1 - ab)) symbolically for ab, then take sigma of it
-            ab = sp.Symbol("ab", positive=True)
-            (ab_of_x,) = sp.solve(sp.Eq(log_snr(ab), x), ab)
-            sig = sp.simplify(sigma_from_alpha_bar(ab_of_x))
-        return [x], [sig, sp.simplify(sp.diff(sig, x))]
+        x, exprs = canonical_levels(coordinate)
+        return [x], exprs, 1
 
-    return compile_kernel(f"level:{coordinate}", build)
+    return compile_kernel(f"levels:{coordinate}", build)
 
 
-def divergence_kernel(name: str) -> Callable[..., list[Any]]:
+def denoiser_kernel() -> Kernel:
+    """``x0(S, c, s) -> [c S / (c^2 S + s^2)]``: the Wiener coefficient of x0_hat on the VP sample."""
+
+    def build() -> tuple[list[Any], list[Any], int]:
+        from ..symbolic.forward import vp_denoiser
+        from ..symbolic.symbols import S, c_slot, s_slot
+
+        c, s = c_slot(0), s_slot(0)
+        x0, _ = vp_denoiser(c**2 / (c**2 + s**2))
+        from .canonical import stabilize
+
+        return [S, c, s], [stabilize(x0)], 1
+
+    return compile_kernel("denoiser:x0", build)
+
+
+# ---------------------------------------------------------------------------------------------
+# divergences
+# ---------------------------------------------------------------------------------------------
+def divergence_kernel(name: str) -> Kernel:
     def build() -> tuple[Sequence[Any], Sequence[Any]]:
         import sympy as sp
 
@@ -218,3 +380,23 @@ def divergence_kernel(name: str) -> Callable[..., list[Any]]:
         return [p, S], [f, sp.simplify(sp.diff(f, p))]
 
     return compile_kernel(f"divergence:{name}", build)
+
+
+def ratio_divergence_kernel(name: str) -> Kernel:
+    """``f(rho, S) -> [term, dterm/drho]`` with the generated variance written ``P = rho S`` (S > 0).
+
+    KL(data||gen) = (1/rho - 1 + log rho)/2 and reverse KL = (rho - 1 - log rho)/2 do not involve S at
+    all, W2^2 = S (sqrt(rho) - 1)^2: no ratio of two tiny or huge numbers is ever formed.
+    """
+
+    def build() -> tuple[Sequence[Any], Sequence[Any], int]:
+        import sympy as sp
+
+        from ..symbolic.divergences import divergence
+        from ..symbolic.symbols import S
+
+        rho = sp.Symbol("rho", positive=True)
+        f = sp.simplify(sp.expand_log(divergence(name, rho * S, S), force=True))
+        return [rho, S], [f, sp.simplify(sp.diff(f, rho))], 2
+
+    return compile_kernel(f"ratio-divergence:{name}", build)

@@ -2,50 +2,96 @@
 
 Public API used by the rest of the package:
 
-- :func:`get_sampler` — a registered sampler's symbolic :class:`Sampler` (step + final step);
+- :func:`get_sampler` — a registered sampler's symbolic :class:`Sampler` (its kinds of step as
+  linear state-space updates, and its plan);
 - :mod:`.compose` — transfer function and output PSD for K symbolic levels;
 - :mod:`.divergences` — per-mode KL and W2;
 - :mod:`.forward` — forward marginals and the Wiener denoiser;
 - :mod:`.angle` — the angle form of deterministic DDIM;
 - :mod:`.latex` — rendering.
+
+Importing this package does not import SymPy (the sampler registry and plans are plain Python);
+the submodules above do, on first access.
 """
 
 from __future__ import annotations
 
+import importlib
 from functools import lru_cache
+from typing import Any
 
-from . import angle, compose, divergences, forward, symbols
-from .samplers import REGISTRY, VE_SAMPLERS, VP_SAMPLERS
-from .step import Sampler, Step
+from .samplers import FLOW_SAMPLERS, REGISTRY, VE_SAMPLERS, VP_SAMPLERS
 
 __all__ = [
     "get_sampler",
     "sampler_names",
+    "sampler_module",
     "Sampler",
     "Step",
+    "Update",
+    "Entry",
     "REGISTRY",
     "VP_SAMPLERS",
     "VE_SAMPLERS",
+    "FLOW_SAMPLERS",
     "angle",
     "compose",
     "divergences",
     "forward",
     "symbols",
+    "statespace",
 ]
+
+_SUBMODULES = ("angle", "compose", "divergences", "forward", "symbols", "statespace", "latex", "sde", "step", "plan")
+_CLASSES = {"Sampler": "statespace", "Step": "statespace", "Update": "statespace", "Entry": "statespace"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        return importlib.import_module(f"{__name__}.{name}")
+    if name in _CLASSES:
+        return getattr(importlib.import_module(f"{__name__}.{_CLASSES[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def sampler_module(name: str) -> Any:
+    """The module of sampler ``name`` (metadata and plan; no SymPy needed)."""
+    if not isinstance(name, str) or name not in REGISTRY:
+        raise ValueError(f"sampler must be one of {tuple(REGISTRY)} (got {name!r})")
+    return REGISTRY[name]
+
+
+def check_options(name: str, options: dict[str, Any]) -> dict[str, Any]:
+    """``options`` completed with the defaults of sampler ``name``; ValueError on unknown names or values."""
+    mod = sampler_module(name)
+    allowed = getattr(mod, "OPTIONS", {})
+    out = {}
+    for key, value in options.items():
+        if key not in allowed:
+            raise ValueError(f"sampler {name!r} has no option {key!r} (options: {tuple(allowed) or 'none'})")
+        choices = allowed[key]
+        if value not in choices or isinstance(value, bool) != isinstance(choices[0], bool):
+            raise ValueError(f"{key} must be one of {', '.join(map(repr, choices))} for sampler {name!r} (got {value!r})")
+        out[key] = value
+    for key, choices in allowed.items():
+        out.setdefault(key, choices[0])
+    return out
+
+
+def get_sampler(name: str, variant: str = "", **options: Any) -> Any:
+    """The symbolic sampler ``name`` built with ``options`` (structural choices such as DDPM's
+    ``variance``, LMS's ``order`` or DPM-Solver's ``solver_type``); ``variant`` is DDPM's variance
+    ("posterior" or "beta"), kept for compatibility."""
+    if name == "ddpm" and variant and "variance" not in options:
+        options["variance"] = variant
+    opts = check_options(name, options)
+    return _get_sampler(name, tuple(sorted(opts.items())))
 
 
 @lru_cache(maxsize=None)
-def get_sampler(name: str, variant: str = "") -> Sampler:
-    """The symbolic sampler ``name``; ``variant`` is DDPM's variance ("posterior" or "beta")."""
-    if name not in REGISTRY:
-        raise ValueError(f"sampler must be one of {tuple(REGISTRY)} (got {name!r})")
-    if name == "ddpm":
-        return REGISTRY[name](variance=variant or "posterior")
-    return REGISTRY[name]()
+def _get_sampler(name: str, options: tuple[tuple[str, Any], ...]) -> Any:
+    return REGISTRY[name].build(**dict(options))
 
 
 def sampler_names() -> tuple[str, ...]:
     return tuple(REGISTRY)
-
-
-from . import sde  # noqa: E402,F401  (continuous-time schemes; registers the "sde" LaTeX section)

@@ -1,65 +1,98 @@
-"""Composition of steps into the spectral transfer function and the output PSD (MATH.md §5)."""
+"""Composition of steps into the spectral transfer function and the output PSD (MATH.md §5, §9).
+
+Every sampler is a linear state-space recursion ``y <- A y + B z`` per mode (:mod:`.statespace`);
+composing K steps of its plan gives the transfer function ``H = e_0^T A_K ... A_1 e_0`` (the
+response of the output to the initial sample) and the output PSD ``P = C[0, 0]`` of the covariance
+recursion ``C <- A C A^T + B B^T`` started from ``C = v_init e_0 e_0^T``. For one-entry samplers this
+is ``v_s = g^2 v_t + n``.
+"""
 
 from __future__ import annotations
 
 import sympy as sp
 
-from .forward import ve_variance, vp_variance
-from .step import Sampler
-from .symbols import alpha_bar, alpha_bar_s, alpha_bar_t, sigma, sigma_s, sigma_t
+from .forward import flow_variance, ve_variance, vp_variance
+from .statespace import Sampler, clean_value
+from .symbols import alpha_bar, sigma, slot_level
 
-__all__ = ["level_symbols", "init_variance", "step_pairs", "transfer_function", "output_psd"]
+__all__ = [
+    "level_symbols", "init_variance", "step_matrices", "step_pairs", "transfer_function", "output_psd",
+    "output_psd_closed_form", "recursion_statement", "INITS",
+]
 
 INITS = ("white", "exact")
 
 
 def level_symbols(smp: Sampler, K: int) -> list[sp.Symbol]:
     """The K level symbols of a composed schedule, noisiest first: [lvl_K, ..., lvl_1]."""
-    make = alpha_bar if smp.process == "vp" else sigma
+    if smp.process == "vp":
+        make = alpha_bar
+    elif smp.process == "ve":
+        make = sigma
+    else:
+        make = lambda i: sp.Symbol(f"t_{{({i})}}", positive=True)  # noqa: E731
     return [make(i) for i in range(K, 0, -1)]
 
 
 def init_variance(smp: Sampler, init: str, level: sp.Expr) -> sp.Expr:
-    """Variance of the starting state at the noisiest level.
+    """Variance of the starting sample at the noisiest level ``level`` (native coordinates).
 
-    VP: white 1, exact lambda = alpha_bar S + 1 - alpha_bar.  VE: white sigma^2, exact S + sigma^2.
+    White: the sampler's own white start (VP 1, VE sigma^2, flow 1). Exact: the forward marginal
+    (VP lambda = alpha_bar S + 1 - alpha_bar, VE S + sigma^2, flow (1 - t)^2 S + t^2).
     """
     if init not in INITS:
         raise ValueError(f"init must be one of {INITS} (got {init!r})")
-    if smp.process == "vp":
-        return sp.Integer(1) if init == "white" else vp_variance(level)
-    return level**2 if init == "white" else ve_variance(level)
+    if init == "white":
+        return sp.sympify(smp.white_variance).subs(slot_level(smp.process, 0), level)
+    return {"vp": vp_variance, "ve": ve_variance, "flow": flow_variance}[smp.process](level)
 
 
-def step_pairs(smp: Sampler, levels: list[sp.Symbol]) -> list[tuple[sp.Expr, sp.Expr]]:
-    """(gain_k, noise_k) of each step of the schedule ``levels`` (noisiest first), final step last."""
-    t_sym, s_sym = (alpha_bar_t, alpha_bar_s) if smp.process == "vp" else (sigma_t, sigma_s)
+def step_matrices(smp: Sampler, levels: list[sp.Symbol]) -> list[tuple[sp.Matrix, sp.Matrix]]:
+    """(A_k, B_k) of each step of the plan for the schedule ``levels`` (noisiest first; clean level appended)."""
+    full = list(levels) + [clean_value(smp.process)]
     out = []
-    for lt, ls in zip(levels[:-1], levels[1:]):
-        sub = {t_sym: lt, s_sym: ls}
-        out.append((smp.step.gain.subs(sub), smp.step.noise.subs(sub)))
-    sub = {t_sym: levels[-1]}
-    out.append((smp.final.gain.subs(sub), smp.final.noise.subs(sub)))
+    for kind, idx, prm in smp.steps_for(len(levels)):
+        upd = smp.kinds[kind]
+        sub = {slot_level(smp.process, j): full[i] for j, i in zip(upd.slots, idx)}
+        sub.update({sp.Symbol(k, real=True): v for k, v in prm.items()})
+        out.append((upd.A.subs(sub), upd.B.subs(sub)))
     return out
 
 
+def step_pairs(smp: Sampler, levels: list[sp.Symbol]) -> list[tuple[sp.Expr, sp.Expr]]:
+    """(gain_k, noise_k) of each step of a one-entry sampler's schedule ``levels`` (final step last)."""
+    if not smp.is_scalar:
+        raise ValueError(f"{smp.name!r} keeps a {smp.m}-entry state: use step_matrices")
+    return [(A[0, 0], (B * B.T)[0, 0] if B.cols else sp.Integer(0)) for A, B in step_matrices(smp, levels)]
+
+
 def transfer_function(smp: Sampler, K: int) -> sp.Expr:
-    """H(S) = prod_k g_k(S) for a K-level schedule (K steps, the last one to the clean level)."""
-    levels = level_symbols(smp, K)
-    return sp.Mul(*[g for g, _ in step_pairs(smp, levels)])
+    """H(S) = e_0^T A_K ... A_1 e_0 for a K-level schedule (K steps, the last one to the clean level)."""
+    y = sp.zeros(smp.m, 1)
+    y[0] = 1
+    for A, _ in step_matrices(smp, level_symbols(smp, K)):
+        y = A * y
+    return y[0] if smp.m > 1 else sp.Mul(*[A[0, 0] for A, _ in step_matrices(smp, level_symbols(smp, K))])
 
 
 def output_psd(smp: Sampler, K: int, init: str = "white") -> sp.Expr:
-    """P(S) = H^2 v_init + sum_k noise_k prod_{j after k} g_j^2, by unrolling v_s = g^2 v_t + noise."""
+    """P(S) = C[0, 0] after unrolling C <- A C A^T + B B^T from C = v_init e_0 e_0^T (scalar: v <- g^2 v + n)."""
     levels = level_symbols(smp, K)
-    v = init_variance(smp, init, levels[0])
-    for g, n in step_pairs(smp, levels):
-        v = g**2 * v + n
-    return v
+    v0 = init_variance(smp, init, levels[0])
+    if smp.is_scalar:
+        v = v0
+        for g, n in step_pairs(smp, levels):
+            v = g**2 * v + n
+        return v
+    C = sp.zeros(smp.m, smp.m)
+    C[0, 0] = v0
+    for A, B in step_matrices(smp, levels):
+        C = A * C * A.T + B * B.T
+    return C[0, 0]
 
 
 def output_psd_closed_form(smp: Sampler, K: int, init: str = "white") -> sp.Expr:
-    """:func:`output_psd` in the sum-of-products form of MATH.md §5 (same value, other layout)."""
+    """:func:`output_psd` of a one-entry sampler in the sum-of-products form of MATH.md §5."""
     levels = level_symbols(smp, K)
     pairs = step_pairs(smp, levels)
     gains = [g for g, _ in pairs]
@@ -75,4 +108,3 @@ def recursion_statement() -> str:
         r"v_{(K)} = v_{\mathrm{init}},\qquad "
         r"v_{(k-1)} = g_k(S)^2\, v_{(k)} + n_k,\qquad P(S) = v_{(0)}"
     )
-

@@ -51,3 +51,32 @@ def sigma_from_alpha_bar(alpha_bar: sp.Expr) -> sp.Expr:
 def log_snr(alpha_bar: sp.Expr) -> sp.Expr:
     """Log signal-to-noise ratio l = log(alpha_bar / (1 - alpha_bar)) = -2 log sigma."""
     return sp.log(alpha_bar / (1 - alpha_bar))
+
+
+def flow_variance(t: sp.Expr, s: sp.Expr = S) -> sp.Expr:
+    """Flow-matching marginal variance of a mode, x_t = (1 - t) x0 + t eps: (1 - t)^2 S + t^2."""
+    return (1 - t) ** 2 * s + t**2
+
+
+def canonical_levels(coordinate: str) -> tuple[sp.Symbol, list[sp.Expr]]:
+    """(x, [c, s, l]): a level given in ``coordinate`` as the point (c, s) = (sqrt(ab), sqrt(1 - ab))
+    and the log-SNR l = log(ab / (1 - ab)), in forms that stay exact at both ends of the range.
+
+    ``"alpha_bar"``: ab; ``"sigma"``: VE sigma = sqrt((1 - ab)/ab) (sigma = inf is ab = 0);
+    ``"t"``: flow matching x_t = (1 - t) x0 + t eps, ab = (1 - t)^2 / ((1 - t)^2 + t^2);
+    ``"log_snr"``: l itself.
+    """
+    if coordinate == "alpha_bar":
+        x = sp.Symbol("x", nonnegative=True)
+        return x, [sp.sqrt(x), sp.sqrt(1 - x), sp.log(x / (1 - x))]
+    if coordinate == "sigma":
+        x = sp.Symbol("x", nonnegative=True)
+        return x, [1 / sp.sqrt(1 + x**2), 1 / sp.sqrt(1 + x**-2), -2 * sp.log(x)]
+    if coordinate == "t":
+        x = sp.Symbol("x", nonnegative=True)
+        n = sp.sqrt((1 - x) ** 2 + x**2)
+        return x, [(1 - x) / n, x / n, 2 * sp.log((1 - x) / x)]
+    if coordinate == "log_snr":
+        x = sp.Symbol("x", real=True)
+        return x, [sp.sqrt(1 / (1 + sp.exp(-x))), sp.sqrt(1 / (1 + sp.exp(x))), x]
+    raise ValueError(f"coordinate must be 'alpha_bar', 'sigma', 't' or 'log_snr' (got {coordinate!r})")

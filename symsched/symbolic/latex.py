@@ -205,10 +205,14 @@ def render_master(stems: list[str]) -> str:
 
 def render_all(sampler: str | None = None) -> dict[str, str]:
     """File name -> LaTeX source for every section (or only ``sampler``'s) plus the master file."""
+    from . import sde  # noqa: F401  (registers the "sde" section)
+
     if sampler is not None and sampler not in REGISTRY and sampler not in EXTRA_SECTIONS:
         raise ValueError(
             f"sampler must be one of {tuple(REGISTRY) + tuple(EXTRA_SECTIONS)} (got {sampler!r})"
         )
+    from . import sde  # noqa: F401  (registers the "sde" section)
+
     files: dict[str, str] = {}
     stems: list[str] = []
     for stem, name, variant in SECTIONS:

@@ -1,19 +1,24 @@
-"""One module per sampler; each defines only its symbolic step. Add one here to register it."""
+"""One module per sampler; add one here to register it (see :mod:`symsched.symbolic.plan`).
+
+Importing this package does not import SymPy: every module's metadata and plan are plain Python,
+its update equations are built by its ``build()`` on first use.
+"""
 
 from __future__ import annotations
 
-from typing import Callable
+from types import ModuleType
 
-from ..step import Sampler
-from . import ddim, ddpm, euler, heun
+from . import ddim, ddpm, dpmpp_2m, euler, heun
 
-#: Sampler name -> factory taking the sampler's options (e.g. ``variance`` for DDPM).
-REGISTRY: dict[str, Callable[..., Sampler]] = {
-    "ddim": ddim.sampler,
-    "ddpm": ddpm.sampler,
-    "euler": euler.sampler,
-    "heun": heun.sampler,
+#: Sampler name -> its module (metadata, plan, build).
+REGISTRY: dict[str, ModuleType] = {
+    "ddim": ddim,
+    "ddpm": ddpm,
+    "euler": euler,
+    "heun": heun,
+    "dpmpp_2m": dpmpp_2m,
 }
 
-VP_SAMPLERS = ("ddim", "ddpm")
-VE_SAMPLERS = ("euler", "heun")
+VP_SAMPLERS = tuple(name for name, mod in REGISTRY.items() if mod.PROCESS == "vp")
+VE_SAMPLERS = tuple(name for name, mod in REGISTRY.items() if mod.PROCESS == "ve")
+FLOW_SAMPLERS = tuple(name for name, mod in REGISTRY.items() if mod.PROCESS == "flow")

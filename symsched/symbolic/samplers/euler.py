@@ -5,30 +5,35 @@ x_s = D(x_t; sigma_t) + (sigma_s / sigma_t) (x_t - D(x_t; sigma_t)).
 
 from __future__ import annotations
 
-import sympy as sp
+from ..plan import default_plan
 
-from ..forward import ve_denoiser
-from ..step import Sampler, Step
-from ..symbols import sigma_s, sigma_t
-
-
-def _step(s_t: sp.Expr, s_s: sp.Expr) -> Step:
-    d = ve_denoiser(s_t)  # (1) D = S/(S + sigma_t^2) x_t
-    gain = d + s_s / s_t * (1 - d)  # (2) x_s = D + (sigma_s/sigma_t)(x_t - D)
-    return Step(gain=gain, noise=sp.Integer(0))
+PROCESS = "ve"
+ENTRIES = (("x", "sample"),)
+KINDS = {"step": (0, 1), "final": (0, 1)}
+plan = default_plan
 
 
-def sampler() -> Sampler:
+def build():  # noqa: ANN201 - returns a Sampler
     """Deterministic VE Euler (identical to VE DDIM)."""
-    return Sampler(
-        name="euler",
-        process="ve",
+    import sympy as sp
+
+    from ..forward import ve_denoiser
+    from ..statespace import Update, from_module
+    from ..symbols import sigma_s, sigma_t
+
+    x, D = sp.Symbol("x", real=True), sp.Symbol("D", real=True)
+    step = Update(
+        state=(x,),
+        new=(D + sigma_s / sigma_t * (x - D),),  # (2) x_s = D + (sigma_s/sigma_t)(x_t - D)
+        stages=((D, ve_denoiser(sigma_t) * x),),  # (1) D = S/(S + sigma_t^2) x_t
+    )
+    return from_module(
+        __name__,
+        kinds={"step": step, "final": step},
         title="VE Euler (= VE DDIM)",
         citation="Karras, Aittala, Aila, Laine. Elucidating the Design Space of Diffusion Models (arXiv 2206.00364)",
         description=(
             "One Euler step of the probability-flow ODE $dx/d\\sigma = (x - D(x;\\sigma))/\\sigma$; "
             "it keeps the denoised estimate and rescales the residual noise."
         ),
-        step=_step(sigma_t, sigma_s),
-        final=_step(sigma_t, sp.Integer(0)),
     )

@@ -6,42 +6,46 @@ x_s = x + (sigma_s - sigma_t)(d_t + d'_s)/2 with d'_s at (x', sigma_s); Euler on
 
 from __future__ import annotations
 
-import sympy as sp
+from ..plan import default_plan
 
-from ..forward import ve_denoiser
-from ..step import Sampler, Step
-from ..symbols import sigma_s, sigma_t
-
-
-def _slope(s: sp.Expr) -> sp.Expr:
-    """d(x; sigma) / x = (1 - S/(S + sigma^2)) / sigma."""
-    return (1 - ve_denoiser(s)) / s
+PROCESS = "ve"
+ENTRIES = (("x", "sample"),)
+KINDS = {"step": (0, 1), "final": (0, 1)}
+plan = default_plan
 
 
-def _heun(s_t: sp.Expr, s_s: sp.Expr) -> Step:
-    d_t = _slope(s_t)  # (1) slope at sigma_t
-    x_pred = 1 + (s_s - s_t) * d_t  # (2) Euler predictor
-    d_s = _slope(s_s) * x_pred  # (3) slope at sigma_s of the predictor
-    gain = 1 + (s_s - s_t) * (d_t + d_s) / 2  # (4) trapezoid
-    return Step(gain=gain, noise=sp.Integer(0))
-
-
-def _euler_to_zero(s_t: sp.Expr) -> Step:
-    gain = 1 + (0 - s_t) * _slope(s_t)  # EDM: no 2nd-order correction when sigma_s = 0
-    return Step(gain=gain, noise=sp.Integer(0))
-
-
-def sampler() -> Sampler:
+def build():  # noqa: ANN201 - returns a Sampler
     """Deterministic EDM Heun (2nd order)."""
-    return Sampler(
-        name="heun",
-        process="ve",
+    import sympy as sp
+
+    from ..forward import ve_denoiser
+    from ..statespace import Update, from_module
+    from ..symbols import sigma_s, sigma_t
+
+    x = sp.Symbol("x", real=True)
+    d_t, x_pred, d_s = sp.symbols("d_t x' d_s", real=True)
+
+    def slope(y: sp.Expr, s: sp.Expr) -> sp.Expr:
+        return (y - ve_denoiser(s) * y) / s  # d(y; sigma) = (y - D(y; sigma)) / sigma
+
+    heun = Update(
+        state=(x,),
+        new=(x + (sigma_s - sigma_t) * (d_t + d_s) / 2,),  # (4) trapezoid
+        stages=(
+            (d_t, slope(x, sigma_t)),  # (1) slope at sigma_t
+            (x_pred, x + (sigma_s - sigma_t) * d_t),  # (2) Euler predictor
+            (d_s, slope(x_pred, sigma_s)),  # (3) slope at sigma_s of the predictor
+        ),
+    )
+    euler = Update(state=(x,), new=(x + (sigma_s - sigma_t) * d_t,), stages=((d_t, slope(x, sigma_t)),))
+    return from_module(
+        __name__,
+        kinds={"step": heun, "final": euler},  # EDM: no 2nd-order correction when sigma_s = 0
         title="VE Heun (EDM, 2nd order)",
         citation="Karras, Aittala, Aila, Laine. Elucidating the Design Space of Diffusion Models (arXiv 2206.00364), Algorithm 1",
         description=(
             "Heun's method on the probability-flow ODE: an Euler predictor, then the trapezoid of "
             "the slopes at both levels; the last step to $\\sigma=0$ is a plain Euler step."
         ),
-        step=_heun(sigma_t, sigma_s),
-        final=_euler_to_zero(sigma_t),
+        order=2,
     )

@@ -1,0 +1,194 @@
+"""A sampler's plan for one schedule, with every step's level coefficients evaluated (no SymPy).
+
+:func:`build_program` turns (sampler, options, parameters, levels) into a :class:`Program`: the
+list of steps, each with its compiled kernels (:func:`symsched.engine.kernels.step_kernels`) and
+its level coefficients, computed once for all steps of the same kind in ``numpy.longdouble``
+(vectorised over steps) and kept in float64 and extended precision.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Optional, Sequence
+
+import numpy as np
+from numpy.typing import NDArray
+
+from .kernels import StepKernels, init_kernel, levels_kernel, step_kernels
+
+__all__ = ["Program", "ProgramStep", "build_program", "canonical_levels", "NUMERIC_PARAMS", "LD"]
+
+LD = np.longdouble
+Array = NDArray[np.float64]
+
+#: How a sampler parameter enters the kernels (see :mod:`symsched.engine.canonical`): DDIM's eta as
+#: zeta = 1 - eta^2 = (1 - eta)(1 + eta), so that sqrt(1 - ab_s - sigma_t^2) is a sum of positive terms.
+NUMERIC_PARAMS: dict[str, Callable[[float], float]] = {"eta": lambda v: (1.0 - v) * (1.0 + v)}
+
+
+@dataclass
+class ProgramStep:
+    """One step: its kernels, the global level index of each gradient slot, its coefficients."""
+
+    kind: str
+    modes: tuple[str, ...]
+    kernels: StepKernels
+    grad_levels: tuple[int, ...]
+    coeffs: tuple[Any, ...]
+    coeffs_ld: tuple[Any, ...]
+    grad_kernels: Optional[StepKernels] = None
+    grad_coeffs: tuple[Any, ...] = ()
+    grad_coeffs_ld: tuple[Any, ...] = ()
+
+
+@dataclass
+class Program:
+    """Steps of one schedule for one sampler, plus what the sweeps need around them."""
+
+    name: str
+    process: str
+    m: int
+    steps: list[ProgramStep]
+    c: NDArray[Any]  # longdouble, per level (the clean level last)
+    s: NDArray[Any]
+    l: NDArray[Any]
+    grad: bool = False
+    #: True when some level coefficient leaves the normal float64 range: the sweeps then run in
+    #: numpy.longdouble (levels such as alpha_bar = 1e-320 or sigma = 1e300).
+    extended: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def K(self) -> int:
+        return len(self.l) - 1
+
+    def init(self, init: str) -> Callable[..., list[Any]]:
+        return init_kernel(self.process, init)
+
+
+def canonical_levels(x: Any, coordinate: str) -> tuple[NDArray[Any], NDArray[Any], NDArray[Any]]:
+    """(c, s, l) in longdouble of levels ``x`` given in ``coordinate`` (see :func:`levels_kernel`)."""
+    xx = np.asarray(x, dtype=LD)
+    with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+        c, s, l = (np.asarray(np.broadcast_to(v, xx.shape), dtype=LD) for v in levels_kernel(coordinate)(xx))
+    return c, s, l
+
+
+def _modes(idx: Sequence[int], K: int, l: NDArray[Any]) -> tuple[str, ...]:
+    return tuple("clean" if i == K else ("zero" if np.isneginf(l[i]) else "") for i in idx)
+
+
+_TINY = np.finfo(np.float64).tiny
+
+
+def _out_of_range(cols: list[NDArray[Any]], cols_ld: list[NDArray[Any]]) -> bool:
+    """True when a coefficient is not finite or loses precision in float64 (subnormal or flushed to 0)."""
+    for v, v_ld in zip(cols, cols_ld):
+        if not np.all(np.isfinite(v)):
+            return True
+        if np.any((np.abs(v) < _TINY) & (v_ld != 0)):
+            return True
+    return False
+
+
+def _evaluate(kern: StepKernels, group: list[tuple[tuple[int, ...], Mapping[str, float]]], modes: Sequence[str],
+              c: NDArray[Any], s: NDArray[Any], l: NDArray[Any], params: Sequence[float],
+              step_params: Sequence[str]) -> tuple[list[tuple[tuple[Any, ...], tuple[Any, ...]]], bool]:
+    """Level coefficients of every step of one (kind, modes) group: ([(float64 tuple, longdouble tuple)],
+    whether some coefficient leaves the normal float64 range)."""
+    args: list[Any] = []
+    ordinary = []
+    for pos, (j, mode) in enumerate(zip(kern.slots, modes)):
+        if mode == "":
+            idx = np.array([g[0][pos] for g in group])
+            args += [c[idx], s[idx], l[idx]]
+            ordinary.append((j, idx))
+    ordinary.sort()
+    with np.errstate(invalid="ignore"):
+        args += [l[b] - l[a] for (_, a), (_, b) in zip(ordinary[:-1], ordinary[1:])]
+    args += [np.full(len(group), v, dtype=LD) for v in params]
+    args += [np.array([g[1].get(p, 0.0) for g in group], dtype=LD) for p in step_params]
+    with np.errstate(over="ignore", under="ignore", divide="ignore", invalid="ignore"):
+        raw = kern.level(*args)
+    cols_ld = [np.broadcast_to(np.asarray(v, dtype=LD), (len(group),)) for v in raw]
+    with np.errstate(over="ignore", under="ignore"):
+        cols = [v.astype(np.float64) for v in cols_ld]
+    if any(np.any(np.isnan(v)) for v in cols_ld):
+        raise ValueError("alpha_bar: a step of this schedule is undefined (its coefficients are not finite)")
+    vals = [(tuple(float(v[i]) for v in cols), tuple(v[i] for v in cols_ld)) for i in range(len(group))]
+    return vals, _out_of_range(cols, cols_ld)
+
+
+def build_program(name: str, options: Mapping[str, Any], params: Mapping[str, float], x: Any, coordinate: str, *,
+                  grad: bool = False) -> Program:
+    """The :class:`Program` of sampler ``name`` on levels ``x`` (noisiest first) given in ``coordinate``.
+
+    ``options`` are structural (complete, validated), ``params`` the numeric parameters by name.
+    """
+    from ..symbolic import sampler_module
+
+    mod = sampler_module(name)
+    c, s, l = canonical_levels(x, coordinate)
+    K = len(l)
+    one, zero = np.ones(1, dtype=LD), np.zeros(1, dtype=LD)
+    c, s, l = np.concatenate([c, one]), np.concatenate([s, zero]), np.concatenate([l, [LD(np.inf)]])
+    opts = tuple(sorted(options.items()))
+    pnames = tuple(getattr(mod, "PARAMS", ()))
+    pvals = [NUMERIC_PARAMS.get(p, lambda v: v)(float(params[p])) for p in pnames]
+    step_params = tuple(getattr(mod, "STEP_PARAMS", ()))
+    plan = mod.plan(K, np.asarray(l[:K], dtype=np.float64), dict(params), **dict(options))
+
+    groups: dict[tuple[str, tuple[str, ...]], list[int]] = {}
+    items = []
+    for n, item in enumerate(plan):
+        kind, idx = item[0], tuple(item[1])
+        prm = dict(item[2]) if len(item) > 2 else {}
+        modes = _modes(idx, K, l)
+        items.append((kind, idx, prm, modes))
+        groups.setdefault((kind, modes), []).append(n)
+
+    steps: list[Optional[ProgramStep]] = [None] * len(items)
+    extended = False
+    for (kind, modes), members in groups.items():
+        kern = step_kernels(name, opts, kind, modes)
+        group = [(items[n][1], items[n][2]) for n in members]
+        vals, ext = _evaluate(kern, group, modes, c, s, l, pvals, step_params)
+        extended = extended or ext
+        gvals: list[Any] = [((), ())] * len(members)
+        gkern = None
+        if grad:
+            gkern = step_kernels(name, opts, kind, modes, grad=True)
+            gvals, ext = _evaluate(gkern, group, modes, c, s, l, pvals, step_params)
+            extended = extended or ext
+        for n, (co, co_ld), (gco, gco_ld) in zip(members, vals, gvals):
+            idx = items[n][1]
+            slot_pos = {j: pos for pos, j in enumerate(kern.slots)}
+            grad_levels = tuple(idx[slot_pos[j]] for j in (gkern.grad_slots if gkern else ()))
+            steps[n] = ProgramStep(kind=kind, modes=modes, kernels=kern, grad_levels=grad_levels, coeffs=co,
+                                   coeffs_ld=co_ld, grad_kernels=gkern, grad_coeffs=gco, grad_coeffs_ld=gco_ld)
+    return Program(name=name, process=mod.PROCESS, m=len(mod.ENTRIES), steps=[st for st in steps if st is not None],
+                   c=c, s=s, l=l, grad=grad, extended=extended)
+
+
+def evaluate_step(name: str, kind: str, levels: Sequence[float], S: Any, *, coordinate: str = "alpha_bar",
+                  options: Optional[Mapping[str, Any]] = None, params: Optional[Mapping[str, float]] = None,
+                  step_params: Optional[Mapping[str, float]] = None, grad: bool = False) -> list[Any]:
+    """The compiled entries of one step (for checks): ``levels`` are the kind's slot levels in
+    ``coordinate`` (``None`` for the clean level, 0 / inf for zero SNR); returns the mode function's list."""
+    from ..symbolic import check_options, sampler_module
+
+    mod = sampler_module(name)
+    opts = tuple(sorted(check_options(name, dict(options or {})).items()))
+    prm = {p: float((params or {}).get(p, d)) for p, d in getattr(mod, "PARAMS", {}).items()}
+    x = np.array([np.nan if v is None else v for v in levels], dtype=np.float64)
+    c, s, l = canonical_levels(np.nan_to_num(x, nan=0.5), coordinate)
+    modes = tuple("clean" if v is None else ("zero" if np.isneginf(li) else "") for v, li in zip(levels, l))
+    kern = step_kernels(name, opts, kind, modes, grad=grad)
+    pvals = [NUMERIC_PARAMS.get(p, lambda v: v)(v) for p, v in prm.items()]
+    group = [(tuple(range(len(levels))), dict(step_params or {}))]
+    (co, co_ld), = _evaluate(kern, group, modes, c, s, l, pvals, tuple(getattr(mod, "STEP_PARAMS", ())))[0]
+    S = np.asarray(S, dtype=np.float64)
+    with np.errstate(all="ignore"):
+        if np.all(S <= 1):
+            return list(kern.mode_s(S, *co))
+        return list(kern.mode_t(S, 1 / S, *co))

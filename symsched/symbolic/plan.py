@@ -1,0 +1,42 @@
+"""Plans: which kind of step a sampler takes where (pure Python, no SymPy).
+
+A sampler module (``symsched/symbolic/samplers/*.py``) declares, at module level and without
+importing SymPy, its metadata and its plan; its update equations are built by ``build()`` in SymPy:
+
+- ``PROCESS``: the coordinates its updates are written in, ``"vp"`` (alpha_bar), ``"ve"`` (sigma)
+  or ``"flow"`` (t);
+- ``ENTRIES``: ``((name, kind), ...)``, the state (first entry the sample; kinds "sample", "data",
+  "unit", see :class:`symsched.symbolic.statespace.Entry`);
+- ``KINDS``: kind name -> the level slots it reads (0: the level it leaves, 1: the one it reaches,
+  -1, -2, ...: earlier levels);
+- ``PARAMS``: its numeric parameters, name -> default (keyword arguments of ``output_spectrum``), in the
+  order of the symbols of ``build()``; ``PARAM_BOUNDS``: name -> (low, high) (default [0, inf));
+  ``STEP_PARAMS``: parameters whose value the plan sets per step;
+- ``OPTIONS``: structural options with their allowed values, the first being the default;
+- ``plan(K, levels, params, **options)``: the steps of a K-level schedule (see :data:`PlanStep`);
+- ``build(**options)``: the :class:`~symsched.symbolic.statespace.Sampler`.
+
+The numeric engine reads the metadata and the plan without SymPy, so a process with a warm kernel
+cache never imports SymPy.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Optional, Sequence
+
+__all__ = ["PlanStep", "default_plan", "step"]
+
+#: One step of a plan: (kind, level indices of the kind's slots in 0..K, per-step parameter values).
+#: Index K is the clean level that follows the K schedule levels (sigma = 0, alpha_bar = 1, t = 0).
+PlanStep = tuple[str, tuple[int, ...], Mapping[str, float]]
+
+
+def step(kind: str, *indices: int, **params: float) -> PlanStep:
+    """A plan step: ``step("final", K - 1, K)``."""
+    return (kind, tuple(indices), dict(params))
+
+
+def default_plan(K: int, levels: Optional[Sequence[float]] = None, params: Optional[Mapping[str, Any]] = None,
+                 **options: Any) -> list[PlanStep]:
+    """``step`` from level i to i + 1 for i < K - 1, then ``final`` from level K - 1 to the clean level K."""
+    return [step("step", i, i + 1) for i in range(K - 1)] + [step("final", K - 1, K)]
