@@ -274,18 +274,23 @@ def _grouped(S: Array, w: Array) -> tuple[Array, Array]:
 
 
 def _objective(divergence: str, w: Array) -> Any:
-    """a_of_rho for :func:`recursion.value_and_grad`: per-mode terms in the ratio rho = P/kappa."""
+    """The objective for :func:`recursion.value_and_grad`: per-mode terms of the ratio r = P/S.
+
+    The engine gives rho = P/kappa; r = rho kappa / S is exact (kappa = S) for tiny modes.
+    """
     fn = ratio_divergence_kernel(divergence)
 
-    def a_of_rho(rho: Array, S: Array, sub: slice) -> tuple[float, Array]:
+    def objective(rho: Array, kap: Array, S: Array, sub: slice) -> tuple[float, Array]:
         ww = w[sub]
+        kap = np.broadcast_to(kap, S.shape)
         pos = S > 0
         f = np.zeros_like(S)
         d = np.zeros_like(S)
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            fk, dk = fn(rho[pos], S[pos])
-        f[pos] = fk
-        d[pos] = dk
+            scale = kap[pos] / S[pos]
+            fk, dk = fn(rho[pos] * scale, S[pos])
+            f[pos] = fk
+            d[pos] = np.asarray(dk) * scale
         zero = ~pos  # S = 0: kappa = 1, rho = P
         if divergence == "w2":
             f[zero] = rho[zero]
@@ -295,7 +300,7 @@ def _objective(divergence: str, w: Array) -> Any:
         d[~np.isfinite(d)] = 0.0
         return float(np.sum(ww * f)), ww * d
 
-    return a_of_rho
+    return objective
 
 
 def _value_and_grad(S: Array, x: Array, coordinate: str, divergence: Any, sampler: Any, init: Any,

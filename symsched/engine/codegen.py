@@ -65,6 +65,7 @@ def cache_dir() -> Path | None:
 def _namespace() -> dict[str, Any]:
     ns: dict[str, Any] = dict(vars(np))
     ns["numpy"] = np
+    ns["np"] = np
     return ns
 
 
@@ -81,7 +82,7 @@ def _load(path: Path, key: str) -> Kernel | None:
         exec(compile(source, str(path), "exec"), ns)  # our own generated code, keyed by hash
     except Exception:  # pragma: no cover - a corrupt cache entry is simply rebuilt
         return None
-    fn = ns.get("_lambdifygenerated")
+    fn = ns.get("_lambdifygenerated", ns.get("_inplacegenerated"))
     return fn if callable(fn) else None
 
 
@@ -167,6 +168,19 @@ def _build(key: str, build: Callable[[], Any]) -> tuple[Kernel, str]:
     built = build()
     args, exprs = built[0], built[1]
     n_array = built[2] if len(built) > 2 else 1  # the leading arguments that carry arrays
+    style = built[3] if len(built) > 3 else "lambdify"
+    if style == "inplace":  # in-place NumPy code writing into a caller's workspace (see inplace.py)
+        from .inplace import emit
+
+        src, n_ws = emit("_inplacegenerated", list(args), list(exprs), n_array)
+        source = f"# symsched kernel {key}\n{src}_inplacegenerated.n_workspace = {n_ws}\n"
+        import linecache
+
+        filename = f"<symsched kernel {key}>"
+        linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)  # for inspect
+        ns = _namespace()
+        exec(compile(source, filename, "exec"), ns)  # code generated just now, here
+        return ns["_inplacegenerated"], source
     _ARRAY_SYMBOLS[0] = frozenset(list(args)[:n_array])
     fn = sp.lambdify(list(args), list(exprs), modules="numpy", cse=_hoisting_cse)
     source = f"# symsched kernel {key}\n" + inspect.getsource(fn)

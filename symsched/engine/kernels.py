@@ -136,15 +136,22 @@ class _Entry:
 
         if T is None:
             parts = [self.K, x**self.n] + [_horner(c, x) ** e for c, e in self.polys] + list(self.other)
-            return sp.Mul(*parts, evaluate=False)
+            return sp.Mul(*parts)
         net = self.n + sum((len(c) - 1) * e for c, e in self.polys)
         parts = [self.K, x**net] + [_horner(list(reversed(c)), T) ** e for c, e in self.polys]
         parts += [o.subs(x, 1 / T) for o in self.other]
-        return sp.Mul(*parts, evaluate=False)
+        return sp.Mul(*parts)
 
 
 def _split_entry(expr: Any, S: Any, coeffs: _Coefficients) -> _Entry:
+    import sympy as sp
+
     K, n, polys, other = _structure(expr, S)
+    for i, (cs, e) in enumerate(polys):  # fold K into a numerator factor: one multiplication less per mode
+        if e == 1 and K != 1:
+            polys[i] = ([K * c for c in cs], e)
+            K = sp.Integer(1)
+            break
     return _Entry(
         K=coeffs.symbol(K),
         n=n,
@@ -283,8 +290,8 @@ def step_kernels(name: str, options: tuple[tuple[str, Any], ...], kind: str, mod
             b = build_all()
             ks = [sp.Symbol(f"k{i}", real=True) for i in range(max(1, len(b["coeffs"])))]
             if which == "s":
-                return [b["S"], *ks], b["outs_s"], 1
-            return [b["S"], b["T"], *ks], b["outs_t"], 2
+                return [b["S"], *ks], b["outs_s"], 1, "inplace"
+            return [b["S"], b["T"], *ks], b["outs_t"], 2, "inplace"
 
         return build
 

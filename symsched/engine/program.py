@@ -190,5 +190,8 @@ def evaluate_step(name: str, kind: str, levels: Sequence[float], S: Any, *, coor
     S = np.asarray(S, dtype=np.float64)
     with np.errstate(all="ignore"):
         if np.all(S <= 1):
-            return list(kern.mode_s(S, *co))
-        return list(kern.mode_t(S, 1 / S, *co))
+            fn, head = kern.mode_s, (S,)
+        else:
+            fn, head = kern.mode_t, (S, 1 / S)
+        ws = [np.empty_like(S) for _ in range(max(1, getattr(fn, "n_workspace", 0)))]
+        return [np.array(v, copy=True) if np.ndim(v) else v for v in fn(*head, *co, ws)]

@@ -1,26 +1,29 @@
 """The sweeps of the linear state-space engine (MATH.md §9), for every sampler.
 
 Per mode, a step maps the state ``y`` (VP-scaled sample plus history) to ``A y + B z``; the state
-covariance obeys ``C <- A C A^T + B B^T``. Everything here is normalised by a per-mode scale
-``kappa`` (``S`` for ``S > 0``, 1 for ``S = 0``) so that the ratio ``rho = P / kappa`` stays in range
-when ``P`` itself would underflow (``P ~ S^2`` for tiny modes) or overflow.
+covariance obeys ``C <- A C A^T + B B^T``. Tiny modes are normalised by ``kappa = S`` (``S < 1e-100``)
+so that the ratio ``rho = P / kappa`` stays in range where ``P`` itself underflows (``P ~ S^2``).
 
-- :func:`output_ratio` — ``rho`` by one *backward* sweep as a sum of squares,
-  ``P = sum_k ||B_k^T w_{k+1}||^2 + v_0 (w_0 . e_0)^2`` with ``w_k = A_k^T w_{k+1}``, ``w_K = e_0``:
-  positive by construction and exact for tiny modes (the square-root form of the covariance
-  recursion, with no Cholesky factor to update);
+- :func:`output_ratio` — ``rho``. One-entry samplers run ``v <- a (a v) + b^2 / kappa`` forward (every
+  term positive, the product ordered so that no square underflows); samplers with memory run one
+  *backward* sweep that sums squares, ``P = sum_k ||B_k^T w_{k+1}||^2 + v_0 (w_0 . e_0)^2`` with
+  ``w_k = A_k^T w_{k+1}``: positive by construction and exact for tiny modes (the square-root form of
+  the covariance recursion, without a Cholesky factor to update);
 - :func:`transfer` — ``H = e_0^T A_K ... A_1 e_0`` by a forward sweep;
-- :func:`value_and_grad` — ``J = sum_modes weight f(P, S)`` and ``dJ/dl`` for every level: a forward
-  sweep stores ``C_k``, a backward sweep carries ``w_k`` and accumulates
+- :func:`value_and_grad` — ``J = sum_modes f(P, S)`` and ``dJ/dl`` for every level: a forward sweep
+  stores ``C_k`` (chunked over modes to bound memory), a backward sweep carries ``w_k`` and adds
   ``dP/dl_j = sum_k 2 w_{k+1}^T (dA_k/dl_j) C_k w_k + 2 (w_{k+1}^T dB_k/dl_j)(B_k^T w_{k+1})``;
-- :func:`state_variances` — the variance of the sample after every step.
+- :func:`state_variances` — the variance of the sample before every step and after the last.
 
-Modes with ``S > 1`` run through the kernels' ``T = 1/S`` twins. Modes whose float64 result is not
-finite are recomputed in ``numpy.longdouble``; what is still not representable raises ValueError.
+Modes with ``S > 1`` run through the kernels' ``T = 1/S`` twins. Extreme modes (``S`` outside
+[1e-290, 1e290]), programs whose level coefficients leave the float64 range, and any mode whose
+float64 result is not finite run in ``numpy.longdouble``; what is still not representable raises
+ValueError.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
 import numpy as np
@@ -32,65 +35,121 @@ __all__ = ["output_ratio", "output_variance", "transfer", "value_and_grad", "sta
 
 Array = NDArray[np.float64]
 _MEMORY_BUDGET = 256 * 2**20  # bytes of stored forward covariances per chunk of modes
+#: Modes outside [_LOW, _HIGH] (S > 0) run in numpy.longdouble; below _SCALE they are normalised by S.
+_LOW, _SCALE, _HIGH = 1e-290, 1e-100, 1e290
 
 
 def kappa(S: Array) -> Array:
-    """Per-mode scale: S for S > 0 (at least 1e-300, so 1/kappa stays finite), 1 for S = 0."""
-    k = np.maximum(S, 1e-300)
-    k[S == 0] = 1.0
+    """Per-mode scale of the sweeps: S for 0 < S < 1e-100 (at least 1e-300), else 1."""
+    k = np.ones_like(S)
+    small = (S > 0) & (S < _SCALE)
+    k[small] = np.maximum(S[small], 1e-300)
     return k
-
-
-#: Modes outside [_LOW, _HIGH] (S > 0) run in numpy.longdouble: their squares leave the float64 range.
-_LOW, _HIGH = 1e-290, 1e290
-
-
-def _groups(S: NDArray[Any], extended: bool = False) -> list[tuple[slice, bool, bool]]:
-    """(slice, T-form, longdouble) for the sorted unique modes: S <= 1 runs the kernels in S, S > 1 in
-    T = 1/S; extreme modes (and every mode of an ``extended`` program) in longdouble."""
-    cuts = [0, int(np.searchsorted(S, 0.0, side="right")), int(np.searchsorted(S, _LOW, side="left")),
-            int(np.searchsorted(S, 1.0, side="right")), int(np.searchsorted(S, _HIGH, side="right")), len(S)]
-    kinds = [(False, extended), (False, True), (False, extended), (True, extended), (True, True)]
-    out = []
-    for (a, b), (tform, ld) in zip(zip(cuts[:-1], cuts[1:]), kinds):
-        if b > a:
-            if out and out[-1][1:] == (tform, ld) and out[-1][0].stop == a:
-                out[-1] = (slice(out[-1][0].start, b), tform, ld)
-            else:
-                out.append((slice(a, b), tform, ld))
-    return out
-
-
-def _caller(S: NDArray[Any], tform: bool) -> Callable[[Any, tuple[Any, ...]], list[Any]]:
-    if tform:
-        T = 1 / S
-
-        def call(fn: Any, co: tuple[Any, ...]) -> list[Any]:
-            return fn.mode_t(S, T, *co)
-
-        return call
-
-    def call_s(fn: Any, co: tuple[Any, ...]) -> list[Any]:
-        return fn.mode_s(S, *co)
-
-    return call_s
 
 
 def _nz(x: Any) -> bool:
     return bool(np.ndim(x)) or x != 0
 
 
+@dataclass
+class _Group:
+    """A slice of the sorted unique modes and how to run it."""
+
+    sl: slice
+    tform: bool  # kernels in T = 1/S (S > 1)
+    ld: bool  # numpy.longdouble
+    scaled: bool  # kappa = S (tiny modes)
+
+    def arrays(self, S: Array) -> tuple[NDArray[Any], Any]:
+        """(S, kappa) of the group in its dtype; kappa is the scalar 1 when unscaled."""
+        Sg = S[self.sl].astype(LD) if self.ld else S[self.sl]
+        if not self.scaled:
+            return Sg, 1.0
+        return Sg, kappa(S[self.sl]).astype(Sg.dtype)
+
+
+def _groups(S: Array, extended: bool = False) -> list[_Group]:
+    """Groups of the sorted unique modes: S = 0 | tiny (longdouble) | small (scaled) | <= 1 | > 1 | huge."""
+    cuts = [0, int(np.searchsorted(S, 0.0, side="right")), int(np.searchsorted(S, _LOW, side="left")),
+            int(np.searchsorted(S, _SCALE, side="left")), int(np.searchsorted(S, 1.0, side="right")),
+            int(np.searchsorted(S, _HIGH, side="right")), len(S)]
+    kinds = [(False, extended, False), (False, True, True), (False, extended, True), (False, extended, False),
+             (True, extended, False), (True, True, False)]
+    out: list[_Group] = []
+    for a, b, (tform, ld, scaled) in zip(cuts[:-1], cuts[1:], kinds):
+        if b > a:
+            if out and (out[-1].tform, out[-1].ld, out[-1].scaled) == (tform, ld, scaled) and out[-1].sl.stop == a:
+                out[-1].sl = slice(out[-1].sl.start, b)
+            else:
+                out.append(_Group(slice(a, b), tform, ld, scaled))
+    return out
+
+
+class _Caller:
+    """Calls the mode functions of one group of modes with a workspace allocated once per sweep."""
+
+    def __init__(self, prog: Program, S: NDArray[Any], g: _Group) -> None:
+        self.S, self.ld = S, g.ld
+        self.T = 1 / S if g.tform else None
+        n = 1
+        for st in prog.steps:
+            for kern in (st.kernels, st.grad_kernels):
+                if kern is not None:
+                    n = max(n, getattr(kern.mode_s, "n_workspace", 0), getattr(kern.mode_t, "n_workspace", 0))
+        self.ws = [np.empty(S.shape, dtype=S.dtype) for _ in range(n)]
+
+    def __call__(self, kern: Any, co: tuple[Any, ...]) -> list[Any]:
+        if self.T is not None:
+            return kern.mode_t(self.S, self.T, *co, self.ws)
+        return kern.mode_s(self.S, *co, self.ws)
+
+    def step(self, st: Any) -> list[Any]:
+        return self(st.kernels, st.coeffs_ld if self.ld else st.coeffs)
+
+    def grad_step(self, st: Any) -> list[Any]:
+        return self(st.grad_kernels, st.grad_coeffs_ld if self.ld else st.grad_coeffs)
+
+
+def _v0(prog: Program, init: str, S: NDArray[Any], ld: bool) -> tuple[Any, Any]:
+    c, s, l = (prog.c[0], prog.s[0], prog.l[0]) if ld else (float(prog.c[0]), float(prog.s[0]), float(prog.l[0]))
+    with np.errstate(all="ignore"):
+        v0, dv0 = prog.init(init)(S, c, s, l)
+    return v0, (0.0 if np.isneginf(prog.l[0]) else dv0)
+
+
 # ---------------------------------------------------------------------------------------------
-# value: backward sum of squares
+# value
 # ---------------------------------------------------------------------------------------------
-def _ratio_group(prog: Program, S: NDArray[Any], kap: NDArray[Any], v0: Any, tform: bool, ld: bool) -> NDArray[Any]:
-    call = _caller(S, tform)
+def _ratio_scalar(prog: Program, call: _Caller, S: NDArray[Any], inv_kap: Any, v0: Any) -> NDArray[Any]:
+    """One-entry samplers: v <- a (a v) + b^2 / kappa forward, in place."""
+    v = np.array(np.broadcast_to(v0 * inv_kap, S.shape), dtype=S.dtype)
+    tmp = np.empty_like(v)
+    for st in prog.steps:
+        E = call.step(st)
+        a = E[0]
+        if np.ndim(a):
+            np.multiply(v, a, out=v)
+            np.multiply(v, a, out=v)
+        else:
+            v *= a * a
+        if st.kernels.q:
+            b = E[1]
+            if np.ndim(b) or np.ndim(inv_kap):
+                np.multiply(b, b, out=tmp)
+                tmp *= inv_kap
+                v += tmp
+            elif b != 0:
+                v += b * b * inv_kap
+    return v
+
+
+def _ratio_memory(prog: Program, call: _Caller, S: NDArray[Any], inv_kap: Any, v0: Any) -> NDArray[Any]:
+    """Samplers with memory: backward sum of squares."""
     m = prog.m
-    dt = LD if ld else np.float64
-    w: list[Any] = [1.0 / np.sqrt(kap)] + [0.0] * (m - 1)
-    acc = np.zeros(S.shape, dtype=dt)
+    w: list[Any] = [np.sqrt(np.broadcast_to(np.asarray(inv_kap, dtype=S.dtype), S.shape))] + [0.0] * (m - 1)
+    acc = np.zeros(S.shape, dtype=S.dtype)
     for st in reversed(prog.steps):
-        E = call(st.kernels, st.coeffs_ld if ld else st.coeffs)
+        E = call.step(st)
         q = st.kernels.q
         for col in range(q):
             t: Any = 0.0
@@ -112,52 +171,41 @@ def _ratio_group(prog: Program, S: NDArray[Any], kap: NDArray[Any], v0: Any, tfo
     return acc + v0 * (w[0] * w[0])
 
 
-def _finish(rho: NDArray[Any], bad_fn: Callable[[NDArray[np.bool_]], NDArray[Any]]) -> Array:
-    """float64 rho, recomputing non-finite modes in longdouble."""
-    bad = ~np.isfinite(rho)
-    if bad.any():
-        rho = np.array(rho, dtype=np.float64)
-        rho[bad] = bad_fn(bad)
-    return np.asarray(rho, dtype=np.float64)
+def _ratio_group(prog: Program, S: Array, g: _Group, init: str) -> NDArray[Any]:
+    Sg, kap = g.arrays(S)
+    call = _Caller(prog, Sg, g)
+    v0, _ = _v0(prog, init, Sg, g.ld)
+    inv_kap = 1.0 / kap
+    with np.errstate(all="ignore"):
+        if prog.m == 1:
+            return _ratio_scalar(prog, call, Sg, inv_kap, v0)
+        return _ratio_memory(prog, call, Sg, inv_kap, v0)
 
 
 def output_ratio(prog: Program, S: Array, init: str) -> Array:
     """rho = P / kappa(S) for sorted unique modes ``S`` (see the module docstring)."""
-    kap = kappa(S)
     out = np.empty_like(S)
-    init_fn = prog.init(init)
-    for sl, tform, ld in _groups(S, prog.extended):
-        Sg = S[sl]
-        with np.errstate(all="ignore"):
-            if ld:
-                Sl = Sg.astype(LD)
-                v0 = init_fn(Sl, prog.c[0], prog.s[0], prog.l[0])[0]
-                rho = _ratio_group(prog, Sl, kap[sl].astype(LD), v0, tform, ld=True)
-            else:
-                v0 = init_fn(Sg, float(prog.c[0]), float(prog.s[0]), float(prog.l[0]))[0]
-                rho = _ratio_group(prog, Sg, kap[sl], v0, tform, ld=False)
-
-        def redo(bad: NDArray[np.bool_], Sg: Array = Sg, tform: bool = tform, sl: slice = sl) -> NDArray[Any]:
-            Sb = Sg[bad].astype(LD)
-            with np.errstate(all="ignore"):
-                v0b = init_fn(Sb, prog.c[0], prog.s[0], prog.l[0])[0]
-                r = _ratio_group(prog, Sb, kappa(Sg[bad]).astype(LD), v0b, tform, ld=True)
-            return np.asarray(r, dtype=np.float64)
-
-        out[sl] = _finish(rho, redo)
+    for g in _groups(S, prog.extended):
+        rho = np.asarray(_ratio_group(prog, S, g, init), dtype=np.float64)
+        bad = ~np.isfinite(rho)
+        if bad.any() and not g.ld:  # recompute in longdouble the modes that left the float64 range
+            idx = np.arange(g.sl.start, g.sl.stop)[bad]
+            sub = _Group(slice(0, idx.size), g.tform, True, g.scaled)
+            rho[bad] = np.asarray(_ratio_group(prog, S[idx], sub, init), dtype=np.float64)
+        out[g.sl] = rho
     return out
 
 
 def output_variance(prog: Program, S: Array, init: str) -> Array:
     """P for sorted unique modes ``S``; ValueError where P is not representable in float64."""
     rho = output_ratio(prog, S, init)
-    with np.errstate(over="ignore"):
+    with np.errstate(over="ignore", invalid="ignore"):
         P = rho * kappa(S)
     if not np.all(np.isfinite(P)):
         i = int(np.flatnonzero(~np.isfinite(P))[0])
         raise ValueError(
-            f"spectrum: the output variance of the mode S={S[i]:.6g} is not representable in float64 "
-            f"(P/S = {rho[i]:.6g}); the schedule makes the sampler diverge for this mode"
+            f"spectrum: the output variance of the mode S={S[i]:.6g} exceeds the float64 range for this "
+            f"schedule (the sampler diverges for this mode)"
         )
     return P
 
@@ -165,45 +213,45 @@ def output_variance(prog: Program, S: Array, init: str) -> Array:
 # ---------------------------------------------------------------------------------------------
 # transfer function: forward sweep
 # ---------------------------------------------------------------------------------------------
-def _transfer_group(prog: Program, S: NDArray[Any], tform: bool, ld: bool) -> NDArray[Any]:
-    call = _caller(S, tform)
+def _transfer_group(prog: Program, S: Array, g: _Group) -> NDArray[Any]:
+    Sg, _ = g.arrays(S)
+    call = _Caller(prog, Sg, g)
     m = prog.m
-    y: list[Any] = [np.ones(S.shape, dtype=LD if ld else np.float64)] + [0.0] * (m - 1)
-    for st in prog.steps:
-        E = call(st.kernels, st.coeffs_ld if ld else st.coeffs)
-        new = []
-        for i in range(m):
-            t: Any = 0.0
-            for k in range(m):
-                a = E[i * m + k]
-                if _nz(a) and _nz(y[k]):
-                    t = t + a * y[k]
-            new.append(t)
-        y = new
-    return np.broadcast_to(np.asarray(y[0], dtype=LD if ld else np.float64), S.shape)
+    y: list[Any] = [np.ones(Sg.shape, dtype=Sg.dtype)] + [0.0] * (m - 1)
+    with np.errstate(all="ignore"):
+        for st in prog.steps:
+            E = call.step(st)
+            new = []
+            for i in range(m):
+                t: Any = 0.0
+                for k in range(m):
+                    a = E[i * m + k]
+                    if _nz(a) and _nz(y[k]):
+                        t = t + a * y[k]
+                new.append(t)
+            y = new
+    return np.broadcast_to(np.asarray(y[0], dtype=Sg.dtype), Sg.shape)
 
 
 def transfer(prog: Program, S: Array) -> Array:
     """H = e_0^T prod A e_0 in the VP scale (multiply by the native scale of the first level for native H)."""
     out = np.empty_like(S)
-    for sl, tform, ld in _groups(S, prog.extended):
-        Sg = S[sl]
-        with np.errstate(all="ignore"):
-            H = _transfer_group(prog, Sg.astype(LD) if ld else Sg, tform, ld=ld)
-
-        def redo(bad: NDArray[np.bool_], Sg: Array = Sg, tform: bool = tform) -> NDArray[Any]:
-            with np.errstate(all="ignore"):
-                return np.asarray(_transfer_group(prog, Sg[bad].astype(LD), tform, ld=True), dtype=np.float64)
-
-        out[sl] = _finish(np.array(H), redo)
+    for g in _groups(S, prog.extended):
+        H = np.array(_transfer_group(prog, S, g), dtype=np.float64)
+        bad = ~np.isfinite(H)
+        if bad.any() and not g.ld:
+            idx = np.arange(g.sl.start, g.sl.stop)[bad]
+            H[bad] = np.asarray(_transfer_group(prog, S[idx], _Group(slice(0, idx.size), g.tform, True, False)),
+                                dtype=np.float64)
+        out[g.sl] = H
     if not np.all(np.isfinite(out)):
         i = int(np.flatnonzero(~np.isfinite(out))[0])
-        raise ValueError(f"spectrum: the transfer function of the mode S={S[i]:.6g} is not representable in float64")
+        raise ValueError(f"spectrum: the transfer function of the mode S={S[i]:.6g} exceeds the float64 range")
     return out
 
 
 # ---------------------------------------------------------------------------------------------
-# forward covariances (stored) and the gradient sweep
+# forward covariances and the gradient sweep
 # ---------------------------------------------------------------------------------------------
 def _pairs(m: int) -> list[tuple[int, int]]:
     return [(i, j) for i in range(m) for j in range(i, m)]
@@ -242,46 +290,48 @@ def _cov_step(C: dict[tuple[int, int], Any], E: list[Any], m: int, q: int, inv_k
 
 
 def state_variances(prog: Program, S: Array, init: str) -> Array:
-    """Variance of the sample (VP scale) before every step and after the last: shape (len(steps) + 1, modes)."""
+    """Variance of the sample (VP scale) before every step and after the last: shape (steps + 1, modes)."""
     out = np.empty((len(prog.steps) + 1, S.size))
     m = prog.m
-    for sl, tform, _ in _groups(S):
-        Sg = S[sl]
-        call = _caller(Sg, tform)
-        v0 = prog.init(init)(Sg, float(prog.c[0]), float(prog.s[0]), float(prog.l[0]))[0]
+    for g in _groups(S, prog.extended):
+        Sg, _ = g.arrays(S)
+        call = _Caller(prog, Sg, g)
+        v0, _ = _v0(prog, init, Sg, g.ld)
         C: dict[tuple[int, int], Any] = {p: 0.0 for p in _pairs(m)}
-        C[(0, 0)] = np.broadcast_to(np.asarray(v0, dtype=np.float64), Sg.shape)
+        C[(0, 0)] = np.broadcast_to(np.asarray(v0, dtype=Sg.dtype), Sg.shape)
         with np.errstate(all="ignore"):
             for k, st in enumerate(prog.steps):
-                out[k, sl] = C[(0, 0)]
-                C = _cov_step(C, call(st.kernels, st.coeffs), m, st.kernels.q, 1.0)
-        out[-1, sl] = C[(0, 0)]
+                out[k, g.sl] = C[(0, 0)]
+                C = {key: (np.array(v, copy=True) if np.ndim(v) else v) for key, v in
+                     _cov_step(C, call.step(st), m, st.kernels.q, 1.0).items()}
+        out[-1, g.sl] = C[(0, 0)]
     return out
 
 
-def _grad_group(prog: Program, S: Array, kap: Array, v0: Any, dv0: Any, a_of_rho: Callable[[Array], tuple[Any, Array]],
-                tform: bool, grad: Array) -> tuple[Any, Array]:
-    """(J contribution, rho) for one group of modes; accumulates dJ/dl into ``grad``."""
-    call = _caller(S, tform)
+def _grad_chunk(prog: Program, Sg: NDArray[Any], g: _Group, kap: Any, init: str,
+                adjoint: Callable[[Array, Array], tuple[float, Array]], grad: Array) -> tuple[float, Array]:
+    """(J, rho) of one chunk of modes; adds dJ/dl into ``grad``."""
+    call = _Caller(prog, Sg, g)
     m = prog.m
     inv_kap = 1.0 / kap
+    v0, dv0 = _v0(prog, init, Sg, g.ld)
     C: dict[tuple[int, int], Any] = {p: 0.0 for p in _pairs(m)}
-    C[(0, 0)] = v0 * inv_kap
+    C[(0, 0)] = np.broadcast_to(np.asarray(v0 * inv_kap, dtype=Sg.dtype), Sg.shape)
     stored = []
     for st in prog.steps:
         stored.append(C)
-        C = _cov_step(C, call(st.kernels, st.coeffs), m, st.kernels.q, inv_kap)
-    rho = np.broadcast_to(np.asarray(C[(0, 0)], dtype=np.float64), S.shape)
-    J, at = a_of_rho(rho)  # at = weight * df/dP * kappa per mode (the adjoint of rho)
+        C = {key: (np.array(v, copy=True) if np.ndim(v) else v) for key, v in
+             _cov_step(C, call.step(st), m, st.kernels.q, inv_kap).items()}
+    rho = np.asarray(np.broadcast_to(C[(0, 0)], Sg.shape), dtype=np.float64)
+    J, at = adjoint(rho, np.asarray(kap, dtype=np.float64))  # at: dJ/drho per mode
 
     def cget(Ck: dict[tuple[int, int], Any], i: int, j: int) -> Any:
         return Ck[(i, j)] if i <= j else Ck[(j, i)]
 
-    w: list[Any] = [np.ones(S.shape)] + [0.0] * (m - 1)
+    w: list[Any] = [np.ones(Sg.shape, dtype=Sg.dtype)] + [0.0] * (m - 1)
     for st, Ck in zip(reversed(prog.steps), reversed(stored)):
-        gk = st.grad_kernels
-        E = call(gk, st.grad_coeffs)
-        q = gk.q
+        E = call.grad_step(st)
+        q = st.grad_kernels.q
         nA, nB = m * m, m * q
         wk = []  # w_k = A^T w_{k+1}
         for k in range(m):
@@ -322,40 +372,36 @@ def _grad_group(prog: Program, S: Array, kap: Array, v0: Any, dv0: Any, a_of_rho
                     if _nz(d) and _nz(bw[col]):
                         tot = tot + 2.0 * w[i] * d * bw[col] * inv_kap
             if _nz(tot):
-                grad[lev] += float(np.sum(at * tot))
-        w = wk
+                grad[lev] += float(np.sum(at * np.broadcast_to(tot, Sg.shape)))
+        w = [np.array(v, copy=True) if np.ndim(v) else v for v in wk]
     if _nz(dv0) and _nz(w[0]):
-        grad[0] += float(np.sum(at * w[0] * w[0] * dv0 * inv_kap))
+        grad[0] += float(np.sum(at * np.broadcast_to(w[0] * w[0] * dv0 * inv_kap, Sg.shape)))
     return J, rho
 
 
-def value_and_grad(prog: Program, S: Array, init: str, a_of_rho: Callable[[Array, Array, Array], tuple[float, Array]]
-                   ) -> tuple[float, Array, Array]:
-    """(J, dJ/dl for each of the K levels, rho) for sorted unique modes ``S``.
+def value_and_grad(prog: Program, S: Array, init: str,
+                   objective: Callable[[Array, Array, Array, slice], tuple[float, Array]]) -> tuple[float, Array, Array]:
+    """(J, dJ/dl for each of the K levels, rho = P / kappa) for sorted unique modes ``S``.
 
-    ``a_of_rho(rho, S_group, slice) -> (J_group, adjoint)`` gives the group's objective and the
-    derivative of the objective with respect to rho, per mode.
+    ``objective(rho, kappa, S_chunk, chunk) -> (J_chunk, dJ/drho)`` gives a chunk's objective and its
+    derivative with respect to rho, per mode.
     """
     grad = np.zeros(prog.K)
     rho_all = np.empty_like(S)
     J = 0.0
-    kap = kappa(S)
-    init_fn = prog.init(init)
     n_pairs = len(_pairs(prog.m))
     chunk = max(1024, int(_MEMORY_BUDGET // max(1, 8 * n_pairs * (len(prog.steps) + 1))))
-    for sl, tform, _ in _groups(S):
-        for start in range(sl.start, sl.stop, chunk):
-            sub = slice(start, min(sl.stop, start + chunk))
-            Sg = S[sub]
+    for g in _groups(S, prog.extended):
+        for start in range(g.sl.start, g.sl.stop, chunk):
+            sub = slice(start, min(g.sl.stop, start + chunk))
+            cg = _Group(sub, g.tform, g.ld, g.scaled)
+            Sg, kap = cg.arrays(S)
             with np.errstate(all="ignore"):
-                v0, dv0 = init_fn(Sg, float(prog.c[0]), float(prog.s[0]), float(prog.l[0]))
-                dv0 = 0.0 if np.isneginf(prog.l[0]) else dv0
-                Jg, rho = _grad_group(prog, Sg, kap[sub], v0, dv0, lambda r, sub=sub, Sg=Sg: a_of_rho(r, Sg, sub),
-                                      tform, grad)
+                Jg, rho = _grad_chunk(prog, Sg, cg, kap, init,
+                                      lambda r, k, sub=sub: objective(r, k, S[sub], sub), grad)
             J += Jg
             rho_all[sub] = rho
-    if not (np.isfinite(J) or J == np.inf) or not np.all(np.isfinite(grad)):
-        bad = np.flatnonzero(~np.isfinite(grad))
-        where = f"level {int(bad[0])}" if bad.size else "the objective"
-        raise ValueError(f"alpha_bar: the gradient at {where} is not finite in float64 for this schedule and spectrum")
+    if not np.all(np.isfinite(grad)):
+        bad = int(np.flatnonzero(~np.isfinite(grad))[0])
+        raise ValueError(f"alpha_bar: the gradient at level {bad} is not finite in float64 for this schedule")
     return float(J), grad, rho_all
