@@ -232,9 +232,32 @@ def _level_arg_symbols(slots: Sequence[int], modes: Sequence[str], params: Seque
     return out + list(params)
 
 
-@lru_cache(maxsize=None)
+_UNDEFINED: dict[tuple[Any, ...], Exception] = {}
+
+
 def step_kernels(name: str, options: tuple[tuple[str, Any], ...], kind: str, modes: tuple[str, ...],
                  grad: bool = False) -> StepKernels:
+    """Compiled kernels of ``kind`` of sampler ``name``; a step found undefined (an unbounded limit at an
+    end of the level range) raises the same error again without redoing the symbolic limit."""
+    key = (name, options, kind, modes)
+    if key in _UNDEFINED:
+        raise _UNDEFINED[key]
+    try:
+        return _step_kernels(name, options, kind, modes, grad)
+    except ValueError as exc:
+        from .canonical import UndefinedStep
+
+        if isinstance(exc, UndefinedStep):
+            _UNDEFINED[key] = exc
+        raise
+
+
+step_kernels.cache_clear = lambda: _step_kernels.cache_clear()  # type: ignore[attr-defined]
+
+
+@lru_cache(maxsize=None)
+def _step_kernels(name: str, options: tuple[tuple[str, Any], ...], kind: str, modes: tuple[str, ...],
+                  grad: bool = False) -> StepKernels:
     """Compiled kernels of ``kind`` of sampler ``name`` (built with ``options``) for slot ``modes``.
 
     ``modes[j]`` is ``""`` for an ordinary level, ``"zero"`` for alpha_bar = 0 and ``"clean"`` for the

@@ -150,7 +150,18 @@ def build_program(name: str, options: Mapping[str, Any], params: Mapping[str, fl
     steps: list[Optional[ProgramStep]] = [None] * len(items)
     extended = False
     for (kind, modes), members in groups.items():
-        kern = step_kernels(name, opts, kind, modes)
+        try:
+            kern = step_kernels(name, opts, kind, modes)
+        except ValueError as exc:  # UndefinedStep from the symbolic limits
+            from .canonical import UndefinedStep
+
+            if not isinstance(exc, UndefinedStep):
+                raise
+            where = "alpha_bar = 0 (sigma = inf, pure noise)" if "zero" in modes else "the clean level"
+            raise ValueError(
+                f"{coordinate}: sampler {name!r} is undefined at {where}: its step {kind!r} is unbounded there "
+                f"({exc}); start from a finite noise level"
+            ) from None
         group = [(items[n][1], items[n][2]) for n in members]
         vals, ext = _evaluate(kern, group, modes, c, s, l, pvals, step_params)
         extended = extended or ext

@@ -63,11 +63,67 @@ def _levels_text(smp: Sampler) -> str:
     return "levels $\\sigma_t > \\sigma_s$, mode variance $S$"
 
 
-def render_sampler(name: str, variant: str = "") -> str:
+def _light(expr: sp.Expr) -> sp.Expr:
+    """A cheap display form for large expressions (cancel, then factor if that is shorter)."""
+    c = sp.cancel(expr)
+    f = sp.factor(c)
+    return f if sp.count_ops(f) <= sp.count_ops(c) else c
+
+
+def render_statespace(name: str, **options: object) -> str:
+    """The LaTeX section of a sampler with memory: its kinds of step as updates and state-space matrices."""
+    from . import get_sampler
+    from .symbols import slot_level
+
+    smp = get_sampler(name, **options)
+    out = [_HEADER, f"\\section{{{smp.title}}}\n", f"{smp.description} Reference: {smp.citation}.\n\n"]
+    entries = ", ".join(f"${sp.latex(e.symbol)}$" for e in smp.entries)
+    lvl = {"vp": "\\bar\\alpha", "ve": "\\sigma", "flow": "t"}[smp.process]
+    out.append(
+        f"Per mode the sampler keeps the state $y = ({', '.join(sp.latex(e.symbol) for e in smp.entries)})$ "
+        f"({entries}) and, with the exact denoiser, every step is linear: $y_{{i+1}} = A_i(S)\\,y_i + B_i\\,z_i$ "
+        f"with independent $z_i \\sim \\mathcal N(0, I)$. Levels are written ${lvl}$; a step leaves ${lvl}_i$ "
+        f"and reaches ${lvl}_{{i+1}}$.\n\n"
+    )
+    sym = {"vp": "\\bar{\\alpha}", "ve": "\\sigma", "flow": "t"}[smp.process]
+    show = {slot_level(smp.process, 0): sp.Symbol(f"{sym}_{{i}}", positive=True),
+            slot_level(smp.process, 1): sp.Symbol(f"{sym}_{{i+1}}", positive=True)}
+
+    def equation(lhs: str, rhs: sp.Expr) -> str:  # noqa: F811 - the module's, with display names
+        return globals()["equation"](lhs, sp.sympify(rhs).subs(show))
+
+    plan_doc = (getattr(smp.plan, "__doc__", "") or "").strip().splitlines()
+    if plan_doc:
+        out.append(f"Plan: {plan_doc[0]}\n\n")
+    for kind, upd in smp.kinds.items():
+        reads = ", ".join(f"${sp.latex(slot_level(smp.process, j).subs(show))}$" for j in upd.slots)
+        kind_tex = kind.replace("_", "\\_")
+        out.append(f"\\subsection*{{Step \\texttt{{{kind_tex}}} (reads {reads})}}\n")
+        for sym, val in upd.stages:
+            out.append(equation(sp.latex(sym), val))
+        for e, new in zip(smp.entries, upd.new):
+            out.append(equation(sp.latex(e.symbol) + "'", new))
+        A, B = upd.matrices
+        out.append("so that\n")
+        out.append(equation("A", sp.Matrix(A.rows, A.cols, lambda i, k: _light(A[i, k]))))
+        if B.cols:
+            out.append(equation("B", sp.Matrix(B.rows, B.cols, lambda i, k: _light(B[i, k]))))
+    out.append("\\subsection*{Output spectrum}\n")
+    out.append(
+        "The state covariance follows $C_{i+1} = A_i C_i A_i^\\top + B_i B_i^\\top$ from "
+        "$C_0 = v_{\\mathrm{init}}\\, e_0 e_0^\\top$, and the output power spectrum is $P(S) = C[0, 0]$ after "
+        "the last step (to the clean level); the transfer function is $H(S) = e_0^\\top A_{K-1} \\cdots A_0 e_0$.\n"
+    )
+    return "".join(out)
+
+
+def render_sampler(name: str, variant: str = "", **options: object) -> str:
     """The LaTeX section of one sampler: step map, transfer function, output PSD, KL and W2."""
     from . import get_sampler
 
-    smp = get_sampler(name, variant)
+    smp = get_sampler(name, variant, **options)
+    if not smp.is_scalar:
+        return render_statespace(name, **options)
     out = [_HEADER, f"\\section{{{smp.title}}}\n", f"{smp.description} Reference: {smp.citation}.\n\n"]
 
     out.append("\\subsection*{Model and denoiser}\n")
@@ -215,7 +271,8 @@ def render_all(sampler: str | None = None) -> dict[str, str]:
 
     files: dict[str, str] = {}
     stems: list[str] = []
-    for stem, name, variant in SECTIONS:
+    sections = list(SECTIONS) + [(n, n, "") for n in REGISTRY if n not in {name for _, name, _ in SECTIONS}]
+    for stem, name, variant in sections:
         if sampler is None or sampler == name:
             files[f"{stem}.tex"] = render_sampler(name, variant)
             stems.append(stem)
