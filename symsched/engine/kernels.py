@@ -195,6 +195,52 @@ def _derivative_entry(expr: Any, S: Any, j: int, coeffs: _Coefficients, T: Any =
     return total
 
 
+def _gradient_basis(expr: Any, S: Any, T: Any, coeffs: _Coefficients, gslots: Sequence[int]
+                    ) -> tuple[list[Any], list[Any], list[list[Any]]]:
+    """d expr/d l_j = sum_r Gamma[r][j] G_r(S): (basis G_r in S, basis in T = 1/S, Gamma level coefficients).
+
+    With expr = K S^n prod F_i^{e_i}: G_0 = S^n prod F^e (coefficient dK/dl_j) and, for every factor i
+    and degree d, G_{i,d} = K S^{n+d} F_i^{e_i - 1} prod_{l != i} F_l^{e_l} (coefficient e_i dk_{i,d}/dl_j).
+    The basis does not depend on j, so the adjoint sweep forms one inner product per basis function
+    for all levels of the step at once, and no numerator factor is ever divided by.
+    """
+    import sympy as sp
+
+    K, n, polys, other = _structure(expr, S)
+    for i, (cs, e) in enumerate(polys):  # same folding of K as _split_entry
+        if e == 1 and K != 1:
+            polys[i] = ([K * c for c in cs], e)
+            K = sp.Integer(1)
+            break
+    sym = coeffs.symbol
+    if other:  # not polynomial in S: one basis function per slot, the derivative itself
+        d = [sp.simplify(_d_level(expr, j, gslots)) for j in gslots]
+        eye = [[sp.Integer(int(a == b)) for b in range(len(gslots))] for a in range(len(gslots))]
+        return d, [x.subs(S, 1 / T) for x in d], eye
+    net = n + sum((len(cs) - 1) * e for cs, e in polys)
+    F_s = [_horner([sym(c) for c in cs], S) for cs, _ in polys]
+    F_t = [_horner([sym(c) for c in reversed(cs)], T) for cs, _ in polys]
+    exps = [e for _, e in polys]
+    bs, bt, gamma = [], [], []
+    dK = [sp.simplify(_d_level(K, j, gslots)) for j in gslots]
+    if any(d != 0 for d in dK):
+        bs.append(S**n * sp.Mul(*[F**e for F, e in zip(F_s, exps)]))
+        bt.append(S**net * sp.Mul(*[F**e for F, e in zip(F_t, exps)]))
+        gamma.append([sym(d) for d in dK])
+    for i, (cs, e) in enumerate(polys):
+        rest_s = sp.Mul(*[F**f for k, (F, f) in enumerate(zip(F_s, exps)) if k != i])
+        rest_t = sp.Mul(*[F**f for k, (F, f) in enumerate(zip(F_t, exps)) if k != i])
+        deg = len(cs) - 1
+        for d, c in enumerate(cs):
+            dc = [sp.simplify(_d_level(c, j, gslots)) for j in gslots]
+            if all(x == 0 for x in dc):
+                continue
+            bs.append(sym(K) * S ** (n + d) * F_s[i] ** (e - 1) * rest_s)
+            bt.append(sym(K) * S**net * T ** (deg - d) * F_t[i] ** (e - 1) * rest_t)
+            gamma.append([sym(e * x) for x in dc])
+    return bs, bt, gamma
+
+
 # ---------------------------------------------------------------------------------------------
 # step kernels
 # ---------------------------------------------------------------------------------------------
@@ -202,10 +248,11 @@ def _derivative_entry(expr: Any, S: Any, j: int, coeffs: _Coefficients, T: Any =
 class StepKernels:
     """The compiled functions of one (sampler, options, kind, slot modes).
 
-    ``level(*level_args)`` -> coefficient list; ``mode_s(S, *coeffs)`` and ``mode_t(S, T, *coeffs)``
-    -> ``m*m`` entries of A (row-major) then ``m*q`` of B, then with ``grad`` ``n_slots`` blocks of
-    ``m*m + m*q`` derivatives (one block per gradient slot, in ``grad_slots`` order). Zero entries
-    come back as the number 0.
+    ``level(*level_args)`` -> the ``n_coeffs`` mode coefficients, then (with ``grad``) the gradient
+    coefficients ``Gamma`` (``n_basis[e]`` rows per nonzero entry e, ``len(grad_slots)`` columns each,
+    flattened row-major); ``mode_s(S, *coeffs, ws)`` / ``mode_t(S, T, *coeffs, ws)`` -> ``m*m`` entries
+    of A (row-major) then ``m*q`` of B, then with ``grad`` the basis functions of every nonzero entry
+    (``dA_e/dl_j = sum_r Gamma[e][r, j] G_{e,r}``). Zero entries come back as the number 0.
     """
 
     m: int
@@ -216,6 +263,18 @@ class StepKernels:
     level: Kernel
     mode_s: Kernel
     mode_t: Kernel
+    n_coeffs: int = 0
+    n_basis: tuple[int, ...] = ()
+    #: indices of the structurally nonzero entries (A then B), in the order of ``n_basis``
+    nonzero: tuple[int, ...] = ()
+
+
+def _gamma_exprs(b: dict[str, Any]) -> list[Any]:
+    """The Gamma coefficients of the gradient basis as level expressions (coefficient symbols resolved)."""
+    import sympy as sp
+
+    sub = {sp.Symbol(f"k{i}", real=True): e for i, e in enumerate(b["coeffs"])}
+    return [sp.sympify(g).xreplace(sub) for g in b["gammas"]]
 
 
 def _level_arg_symbols(slots: Sequence[int], modes: Sequence[str], params: Sequence[Any]) -> list[Any]:
@@ -289,12 +348,24 @@ def _step_kernels(name: str, options: tuple[tuple[str, Any], ...], kind: str, mo
         outs_s = [sp.Integer(0) if s is None else s.value(S) for s in split]
         outs_t = [sp.Integer(0) if s is None else s.value(S, T) for s in split]
         gslots = [j for j, mo in zip(slots, modes) if mo == ""] if grad else []
-        for j in gslots:
+        n_coeffs = len(coeffs.exprs)
+        gammas: list[Any] = []
+        n_basis: list[int] = []
+        if grad:
+            gco = _Coefficients()
+            gco.exprs, gco.index = list(coeffs.exprs), dict(coeffs.index)
             for e in entries:
-                outs_s.append(sp.Integer(0) if e == 0 else _derivative_entry(e, S, j, coeffs, None, gslots))
-                outs_t.append(sp.Integer(0) if e == 0 else _derivative_entry(e, S, j, coeffs, T, gslots))
+                if e == 0:
+                    continue
+                bs, bt, gamma = _gradient_basis(e, S, T, gco, gslots)
+                outs_s += bs
+                outs_t += bt
+                n_basis.append(len(bs))
+                gammas += [g for row in gamma for g in row]
+            coeffs = gco
         built.update(
-            q=cs.B.cols, gslots=tuple(gslots), coeffs=coeffs.exprs,
+            q=cs.B.cols, gslots=tuple(gslots), coeffs=coeffs.exprs, n_coeffs=n_coeffs, gammas=gammas,
+            n_basis=n_basis, nonzero=[i for i, e in enumerate(entries) if e != 0],
             level_args=_level_arg_symbols(slots, modes, cs.params), outs_s=outs_s, outs_t=outs_t, T=T, S=S,
         )
         return built
@@ -304,14 +375,15 @@ def _step_kernels(name: str, options: tuple[tuple[str, Any], ...], kind: str, mo
 
         b = build_all()
         args = b["level_args"]
-        return args, list(b["coeffs"]) or [sp.Integer(0)], len(args)
+        outs = list(b["coeffs"]) or [sp.Integer(0)]
+        return args, outs + [sp.Symbol(f"k{i}", real=True) for i in []] + _gamma_exprs(b), len(args)
 
     def build_mode(which: str) -> Callable[[], tuple[list[Any], list[Any], int]]:
         def build() -> tuple[list[Any], list[Any], int]:
             import sympy as sp
 
             b = build_all()
-            ks = [sp.Symbol(f"k{i}", real=True) for i in range(max(1, len(b["coeffs"])))]
+            ks = [sp.Symbol(f"k{i}", real=True) for i in range(max(1, len(b["coeffs"])))]  # every coefficient
             if which == "s":
                 return [b["S"], *ks], b["outs_s"], 1, "inplace"
             return [b["S"], b["T"], *ks], b["outs_t"], 2, "inplace"
@@ -323,10 +395,15 @@ def _step_kernels(name: str, options: tuple[tuple[str, Any], ...], kind: str, mo
 
         b = build_all()
         nargs = len(b["level_args"])
-        return [], [sp.Integer(b["q"]), sp.Integer(nargs), *[sp.Integer(j) for j in b["gslots"]]], 0
+        head = [b["q"], nargs, max(1, len(b["coeffs"])), len(b["gslots"]), len(b["nonzero"]), *b["gslots"],
+                *b["nonzero"], *b["n_basis"]]
+        return [], [sp.Integer(v) for v in head], 0
 
-    meta = compile_kernel(f"meta:{key}", build_meta)()
-    q, nargs, gslots = int(meta[0]), int(meta[1]), tuple(int(j) for j in meta[2:])
+    meta = [int(v) for v in compile_kernel(f"meta:{key}", build_meta)()]
+    q, nargs, n_coeffs, ng, nnz = meta[:5]
+    gslots = tuple(meta[5:5 + ng])
+    nonzero = tuple(meta[5 + ng:5 + ng + nnz])
+    n_basis = tuple(meta[5 + ng + nnz:])
     return StepKernels(
         m=m,
         q=q,
@@ -336,6 +413,9 @@ def _step_kernels(name: str, options: tuple[tuple[str, Any], ...], kind: str, mo
         level=compile_kernel(f"level:{key}", build_level),
         mode_s=compile_kernel(f"mode_s:{key}", build_mode("s")),
         mode_t=compile_kernel(f"mode_t:{key}", build_mode("t")),
+        n_coeffs=n_coeffs,
+        n_basis=n_basis,
+        nonzero=nonzero,
     )
 
 

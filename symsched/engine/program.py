@@ -39,6 +39,8 @@ class ProgramStep:
     grad_kernels: Optional[StepKernels] = None
     grad_coeffs: tuple[Any, ...] = ()
     grad_coeffs_ld: tuple[Any, ...] = ()
+    #: Gradient coefficients: rows = basis functions of the nonzero entries (in order), columns = grad slots.
+    gamma: Optional[NDArray[np.float64]] = None
 
 
 @dataclass
@@ -175,8 +177,14 @@ def build_program(name: str, options: Mapping[str, Any], params: Mapping[str, fl
             idx = items[n][1]
             slot_pos = {j: pos for pos, j in enumerate(kern.slots)}
             grad_levels = tuple(idx[slot_pos[j]] for j in (gkern.grad_slots if gkern else ()))
+            gamma = None
+            if gkern is not None:
+                nc, ng = gkern.n_coeffs, len(gkern.grad_slots)
+                gamma = np.array(gco[nc:], dtype=np.float64).reshape(-1, max(ng, 1))[:, :ng]
+                gco, gco_ld = gco[:nc], gco_ld[:nc]
             steps[n] = ProgramStep(kind=kind, modes=modes, kernels=kern, grad_levels=grad_levels, coeffs=co,
-                                   coeffs_ld=co_ld, grad_kernels=gkern, grad_coeffs=gco, grad_coeffs_ld=gco_ld)
+                                   coeffs_ld=co_ld, grad_kernels=gkern, grad_coeffs=gco, grad_coeffs_ld=gco_ld,
+                                   gamma=gamma)
     return Program(name=name, process=mod.PROCESS, m=len(mod.ENTRIES), steps=[st for st in steps if st is not None],
                    c=c, s=s, l=l, grad=grad, extended=extended)
 

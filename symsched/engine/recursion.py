@@ -28,6 +28,7 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 from numpy.typing import NDArray
+from threadpoolctl import threadpool_limits
 
 from .program import LD, Program
 
@@ -35,6 +36,19 @@ __all__ = ["output_ratio", "output_variance", "transfer", "value_and_grad", "sta
 
 Array = NDArray[np.float64]
 _MEMORY_BUDGET = 256 * 2**20  # bytes of stored forward covariances per chunk of modes
+_STORE: dict[Any, NDArray[Any]] = {}
+
+
+def _storage(rows: int, n: int, dtype: Any) -> NDArray[Any]:
+    """A (rows, n) array for the forward variances, reused across calls: its pages are faulted in once
+    per process, not once per gradient evaluation (first-touch page faults dominate otherwise)."""
+    key = np.dtype(dtype)
+    buf = _STORE.get(key)
+    if buf is None or buf.size < rows * n:
+        buf = np.empty(rows * n, dtype=key)
+        if key == np.float64:  # keep one float64 buffer; extended-precision ones are transient
+            _STORE[key] = buf
+    return buf[: rows * n].reshape(rows, n)
 #: Modes outside [_LOW, _HIGH] (S > 0) run in numpy.longdouble; below _SCALE they are normalised by S.
 _LOW, _SCALE, _HIGH = 1e-290, 1e-100, 1e290
 
@@ -308,31 +322,100 @@ def state_variances(prog: Program, S: Array, init: str) -> Array:
     return out
 
 
-def _grad_chunk(prog: Program, Sg: NDArray[Any], g: _Group, kap: Any, init: str,
-                adjoint: Callable[[Array, Array], tuple[float, Array]], grad: Array) -> tuple[float, Array]:
-    """(J, rho) of one chunk of modes; adds dJ/dl into ``grad``."""
-    call = _Caller(prog, Sg, g)
+def _reduce(X: Any, basis: list[Any], n: int) -> list[float]:
+    """<X, G_r> for every basis function G_r (arrays or scalars) of one entry; X may be an array, a
+    scalar, or (array, scalar factor)."""
+    scale = 1.0
+    if isinstance(X, tuple):
+        X, scale = X
+    out = []
+    sx = None
+    for G in basis:
+        if np.ndim(G):
+            out.append(scale * (float(np.dot(X, G)) if np.ndim(X) else float(X) * float(np.sum(G))))
+        else:
+            if sx is None:
+                sx = scale * (float(np.sum(X)) if np.ndim(X) else float(X) * n)
+            out.append(sx * float(G))
+    return out
+
+
+def _accumulate(st: Any, E: list[Any], X: list[Any], n: int, grad: Array) -> None:
+    """grad[levels of the step] += Gamma^T R, R = the inner products of each entry's adjoint X_e with its basis."""
+    kern = st.grad_kernels
+    nA = kern.m * kern.m + kern.m * kern.q
+    R: list[float] = []
+    pos = nA
+    for e, nb in zip(kern.nonzero, kern.n_basis):
+        basis = E[pos:pos + nb]
+        pos += nb
+        R += _reduce(X[e], basis, n) if _nz(X[e]) else [0.0] * nb
+    if R and st.gamma is not None and st.gamma.size:
+        contrib = st.gamma.T @ np.asarray(R)
+        for lev, val in zip(st.grad_levels, contrib):
+            grad[lev] += val
+
+
+def _grad_scalar(prog: Program, call: _Caller, Sg: NDArray[Any], inv_kap: Any, v0: Any, dv0: Any,
+                 adjoint: Callable[[Array], tuple[float, Array]], grad: Array) -> tuple[float, Array]:
+    """One-entry samplers: v_k stored forward, then the adjoint weight at w^2 carried backward."""
+    N = len(prog.steps)
+    V = _storage(N + 1, Sg.size, Sg.dtype)
+    V[0] = v0 * inv_kap
+    for k, st in enumerate(prog.steps):
+        E = call.step(st)
+        a = E[0]
+        np.multiply(V[k], a, out=V[k + 1])
+        np.multiply(V[k + 1], a, out=V[k + 1])
+        if st.kernels.q and _nz(E[1]):
+            b = E[1]
+            V[k + 1] += b * b * inv_kap
+    rho = np.asarray(V[N], dtype=np.float64)
+    J, at = adjoint(rho)
+    AW = np.array(at, dtype=Sg.dtype)  # at * w_{k+1}^2
+    X = np.empty_like(AW)
+    n = Sg.size
+    for k in range(N - 1, -1, -1):
+        st = prog.steps[k]
+        E = call.grad_step(st)
+        a = E[0]
+        np.multiply(AW, a, out=X)
+        X *= V[k]
+        X *= 2.0
+        XB: Any = 0.0
+        if st.grad_kernels.q and _nz(E[1]):
+            b = E[1]
+            XB = (AW, 2.0 * b * inv_kap) if not (np.ndim(b) or np.ndim(inv_kap)) else 2.0 * AW * b * inv_kap
+        _accumulate(st, E, [X, XB], n, grad)
+        np.multiply(AW, a, out=AW)
+        np.multiply(AW, a, out=AW)
+    if _nz(dv0):
+        grad[0] += float(np.sum(AW * dv0 * inv_kap))
+    return J, rho
+
+
+def _grad_memory(prog: Program, call: _Caller, Sg: NDArray[Any], inv_kap: Any, v0: Any, dv0: Any,
+                 adjoint: Callable[[Array], tuple[float, Array]], grad: Array) -> tuple[float, Array]:
+    """Samplers with memory: C_k stored forward, w_k carried backward."""
     m = prog.m
-    inv_kap = 1.0 / kap
-    v0, dv0 = _v0(prog, init, Sg, g.ld)
     C: dict[tuple[int, int], Any] = {p: 0.0 for p in _pairs(m)}
     C[(0, 0)] = np.broadcast_to(np.asarray(v0 * inv_kap, dtype=Sg.dtype), Sg.shape)
     stored = []
     for st in prog.steps:
         stored.append(C)
-        C = {key: (np.array(v, copy=True) if np.ndim(v) else v) for key, v in
-             _cov_step(C, call.step(st), m, st.kernels.q, inv_kap).items()}
+        C = _cov_step(C, call.step(st), m, st.kernels.q, inv_kap)
     rho = np.asarray(np.broadcast_to(C[(0, 0)], Sg.shape), dtype=np.float64)
-    J, at = adjoint(rho, np.asarray(kap, dtype=np.float64))  # at: dJ/drho per mode
+    J, at = adjoint(rho)
 
     def cget(Ck: dict[tuple[int, int], Any], i: int, j: int) -> Any:
         return Ck[(i, j)] if i <= j else Ck[(j, i)]
 
+    n = Sg.size
     w: list[Any] = [np.ones(Sg.shape, dtype=Sg.dtype)] + [0.0] * (m - 1)
     for st, Ck in zip(reversed(prog.steps), reversed(stored)):
         E = call.grad_step(st)
         q = st.grad_kernels.q
-        nA, nB = m * m, m * q
+        nA = m * m
         wk = []  # w_k = A^T w_{k+1}
         for k in range(m):
             t: Any = 0.0
@@ -357,25 +440,17 @@ def _grad_chunk(prog: Program, Sg: NDArray[Any], g: _Group, kap: Any, init: str,
                 if _nz(b) and _nz(w[i]):
                     t = t + b * w[i]
             bw.append(t)
-        for blk, lev in enumerate(st.grad_levels):
-            base = nA + nB + blk * (nA + nB)
-            tot: Any = 0.0
-            for i in range(m):
-                if not _nz(w[i]):
-                    continue
-                for k in range(m):
-                    d = E[base + i * m + k]
-                    if _nz(d) and _nz(u[k]):
-                        tot = tot + 2.0 * w[i] * d * u[k]
-                for col in range(q):
-                    d = E[base + nA + i * q + col]
-                    if _nz(d) and _nz(bw[col]):
-                        tot = tot + 2.0 * w[i] * d * bw[col] * inv_kap
-            if _nz(tot):
-                grad[lev] += float(np.sum(at * np.broadcast_to(tot, Sg.shape)))
-        w = [np.array(v, copy=True) if np.ndim(v) else v for v in wk]
+        X: list[Any] = []
+        for i in range(m):
+            for k in range(m):
+                X.append(2.0 * at * w[i] * u[k] if _nz(w[i]) and _nz(u[k]) else 0.0)
+        for i in range(m):
+            for col in range(q):
+                X.append(2.0 * at * w[i] * bw[col] * inv_kap if _nz(w[i]) and _nz(bw[col]) else 0.0)
+        _accumulate(st, E, X, n, grad)
+        w = wk
     if _nz(dv0) and _nz(w[0]):
-        grad[0] += float(np.sum(at * np.broadcast_to(w[0] * w[0] * dv0 * inv_kap, Sg.shape)))
+        grad[0] += float(np.sum(at * w[0] * w[0] * dv0 * inv_kap))
     return J, rho
 
 
@@ -388,20 +463,30 @@ def value_and_grad(prog: Program, S: Array, init: str,
     """
     grad = np.zeros(prog.K)
     rho_all = np.empty_like(S)
-    J = 0.0
     n_pairs = len(_pairs(prog.m))
     chunk = max(1024, int(_MEMORY_BUDGET // max(1, 8 * n_pairs * (len(prog.steps) + 1))))
+    with threadpool_limits(limits=1, user_api="blas"):  # a threaded BLAS dot stalls on a loaded machine
+        _grad_groups(prog, S, init, objective, grad, rho_all, chunk, J_acc := [0.0])
+    J = J_acc[0]
+    if not np.all(np.isfinite(grad)):
+        bad = int(np.flatnonzero(~np.isfinite(grad))[0])
+        raise ValueError(f"alpha_bar: the gradient at level {bad} is not finite in float64 for this schedule")
+    return float(J), grad, rho_all
+
+
+def _grad_groups(prog: Program, S: Array, init: str, objective: Any, grad: Array, rho_all: Array, chunk: int,
+                 J_acc: list[float]) -> None:
     for g in _groups(S, prog.extended):
         for start in range(g.sl.start, g.sl.stop, chunk):
             sub = slice(start, min(g.sl.stop, start + chunk))
             cg = _Group(sub, g.tform, g.ld, g.scaled)
             Sg, kap = cg.arrays(S)
+            call = _Caller(prog, Sg, cg)
+            v0, dv0 = _v0(prog, init, Sg, cg.ld)
+            kap64 = np.broadcast_to(np.asarray(kap, dtype=np.float64), Sg.shape)
+            fn = _grad_scalar if prog.m == 1 else _grad_memory
             with np.errstate(all="ignore"):
-                Jg, rho = _grad_chunk(prog, Sg, cg, kap, init,
-                                      lambda r, k, sub=sub: objective(r, k, S[sub], sub), grad)
-            J += Jg
+                Jg, rho = fn(prog, call, Sg, 1.0 / kap, v0, dv0,
+                             lambda r, sub=sub, k=kap64: objective(r, k, S[sub], sub), grad)
+            J_acc[0] += Jg
             rho_all[sub] = rho
-    if not np.all(np.isfinite(grad)):
-        bad = int(np.flatnonzero(~np.isfinite(grad))[0])
-        raise ValueError(f"alpha_bar: the gradient at level {bad} is not finite in float64 for this schedule")
-    return float(J), grad, rho_all
