@@ -349,7 +349,7 @@ def _accumulate(st: Any, E: list[Any], X: list[Any], n: int, grad: Array) -> Non
     for e, nb in zip(kern.nonzero, kern.n_basis):
         basis = E[pos:pos + nb]
         pos += nb
-        R += _reduce(X[e], basis, n) if _nz(X[e]) else [0.0] * nb
+        R += _reduce(X[e], basis, n) if isinstance(X[e], tuple) or _nz(X[e]) else [0.0] * nb
     if R and st.gamma is not None and st.gamma.size:
         contrib = st.gamma.T @ np.asarray(R)
         for lev, val in zip(st.grad_levels, contrib):
