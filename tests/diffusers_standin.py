@@ -82,12 +82,12 @@ class _Base:
 
 
 _COMMON = dict(num_train_timesteps=1000, beta_start=0.0001, beta_end=0.02, beta_schedule="linear",
-               trained_betas=None, clip_sample=True, prediction_type="epsilon", thresholding=False,
-               timestep_spacing="leading", steps_offset=0)
+               trained_betas=None, prediction_type="epsilon", timestep_spacing="leading", steps_offset=0)
+_CLIPPING = dict(clip_sample=True, thresholding=False)  # DDIM and DDPM only
 
 
 class DDIMScheduler(_Base):
-    _defaults = dict(_COMMON, set_alpha_to_one=True)
+    _defaults = dict(_COMMON, **_CLIPPING, set_alpha_to_one=True)
 
     def __init__(self, **kw):
         super().__init__(**kw)
@@ -100,7 +100,7 @@ class DDIMScheduler(_Base):
 
 
 class DDPMScheduler(_Base):
-    _defaults = dict(_COMMON, variance_type="fixed_small")
+    _defaults = dict(_COMMON, **_CLIPPING, variance_type="fixed_small")
 
     def __init__(self, **kw):
         super().__init__(**kw)
@@ -117,8 +117,7 @@ class DDPMScheduler(_Base):
 
 
 class EulerDiscreteScheduler(_Base):
-    _defaults = dict(_COMMON, clip_sample=False, timestep_spacing="linspace", final_sigmas_type="zero",
-                     interpolation_type="linear")
+    _defaults = dict(_COMMON, timestep_spacing="linspace", final_sigmas_type="zero", interpolation_type="linear")
 
     def __init__(self, **kw):
         super().__init__(**kw)

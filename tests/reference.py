@@ -104,3 +104,26 @@ def kl(p, q):
 def w2(p, q):
     """W2 between N(0, diag p) and N(0, diag q): sqrt(sum (sqrt p - sqrt q)^2) (MATH.md §6)."""
     return float(np.sqrt(np.sum((np.sqrt(p) - np.sqrt(q)) ** 2)))
+
+
+def vp_sde_lambda(S, t, beta_min=0.05, beta_max=10.0):
+    """lambda(t) = e^{-2B(t)} S + 1 - e^{-2B(t)}, B(t) = int_0^t beta, beta(t) linear (symsched.sde's model)."""
+    E = np.exp(-2.0 * (beta_min * t + (beta_max - beta_min) * t * t / 2.0))
+    return E * S + 1.0 - E
+
+
+def pf_ode_heun(S, n_points, *, eps=0.0, init="white", beta_min=0.05, beta_max=10.0, horizon=1.0):
+    """Heun on the PF-ODE slope beta(tau) (y - y / lambda(tau)), reverse time on t_k = (T - eps) k / (N - 1)."""
+    S = np.asarray(S, dtype=np.float64)
+
+    def f(y, tau):
+        return (beta_min + (beta_max - beta_min) * tau) * (y - y / vp_sde_lambda(S, tau, beta_min, beta_max))
+
+    tau = [horizon - (horizon - eps) * k / (n_points - 1) for k in range(n_points)]
+    D = tau[0] - tau[1]
+    v = np.ones_like(S) if init == "white" else vp_sde_lambda(S, horizon, beta_min, beta_max)
+    for a, c in zip(tau[:-1], tau[1:]):
+        d1 = f(1.0, a)
+        g = 1.0 + D * (d1 + f(1.0 + D * d1, c)) / 2.0
+        v = g * g * v
+    return v
