@@ -302,14 +302,17 @@ def test_wiener_denoiser_identities():
     U = random_orthonormal(d, seed=2)
     Sd = np.array([0.0, 0.1, 1.0, 2.0, 5.0, 9.0])
     y = np.random.default_rng(0).standard_normal((4, d))
-    lam = 0.5 * Sd + 0.5
-    expect = y @ (U @ np.diag(np.sqrt(0.5) / lam) @ U.T).T
-    np.testing.assert_allclose(mc.wiener_denoiser(y, Sd, 0.5, basis=U), expect, atol=1e-12)
+    # (at ab = 0.3, not 0.5, where sqrt(ab) = sqrt(1 - ab) and ab S + ab = ab S + 1 - ab would hide a swap)
+    lam = 0.3 * Sd + 0.7
+    expect = y @ (U @ np.diag(np.sqrt(0.7) / lam) @ U.T).T
+    np.testing.assert_allclose(mc.wiener_denoiser(y, Sd, 0.3, basis=U), expect, atol=1e-12)
+    expect = y @ (U @ np.diag(np.sqrt(0.3) * Sd / lam) @ U.T).T
+    np.testing.assert_allclose(mc.wiener_denoiser(y, Sd, 0.3, basis=U, output="x0"), expect, atol=1e-12)
     # the FFT version is the same matrix for the circulant covariance
     S1 = make_spectrum((6,), "arbitrary", seed=1)
     F = np.fft.fft(np.eye(6), axis=0)
-    C = np.real(np.conj(F).T @ np.diag(np.sqrt(0.5) / (0.5 * S1 + 0.5)) @ F) / 6
-    np.testing.assert_allclose(mc.wiener_denoiser(y, S1, 0.5), y @ C.T, atol=1e-12)
+    C = np.real(np.conj(F).T @ np.diag(np.sqrt(0.7) / (0.3 * S1 + 0.7)) @ F) / 6
+    np.testing.assert_allclose(mc.wiener_denoiser(y, S1, 0.3), y @ C.T, atol=1e-12)
     with pytest.raises(ValueError, match="output"):
         mc.wiener_denoiser(x, S, ab, output="v")
     with pytest.raises(ValueError, match="alpha_bar"):
