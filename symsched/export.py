@@ -287,7 +287,8 @@ def _from_euler(scheduler: Any, notes: list[str]) -> DiffusersSchedule:
     model_sig = sig[:-1]
     final_sig = float(sig[-1])
     steps = tuple((1.0 / (1.0 + float(a) ** 2), 1.0 / (1.0 + float(b) ** 2)) for a, b in zip(sig[:-1], sig[1:]))
-    all_sig = model_sig if final_sig == 0.0 else np.append(model_sig, final_sig)
+    # a last step sigma_min -> sigma_min ('leading' spacing with final_sigmas_type='sigma_min') is the identity
+    all_sig = np.append(model_sig, final_sig) if 0.0 < final_sig < float(model_sig[-1]) else model_sig
     all_sig = as_sigmas(all_sig, "sigmas (from the scheduler)")
     final_ab = 1.0 / (1.0 + final_sig**2)
     if final_sig > 0.0:

@@ -36,8 +36,13 @@ def test_transfer_reports_bad_input_with_exit_code_2(tmp_path, capsys) -> None:
 
 
 def test_latex_command_writes_one_sampler(tmp_path) -> None:
+    from symsched.symbolic.latex import render_all
+
     assert main(["latex", "--sampler", "heun", "--out", str(tmp_path)]) == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["heun.tex", "symsched.tex"]
+    for name, text in render_all("heun").items():  # what it writes is the derivation, not a stub
+        assert (tmp_path / name).read_text(encoding="utf-8") == text
+    assert "\\input{heun}" in (tmp_path / "symsched.tex").read_text() and "Heun" in (tmp_path / "heun.tex").read_text()
 
 
 def test_help_lists_commands(capsys) -> None:

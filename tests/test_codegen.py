@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -49,9 +55,86 @@ def test_disk_cache_can_be_disabled(tmp_path, monkeypatch) -> None:
     codegen.clear_memory_cache()
 
 
-def test_fingerprint_tracks_sources() -> None:
+# ------------------------------------------------------------------------------------------------
+# the cache key follows the derivation sources: a copy of the package, edited, run in subprocesses
+# ------------------------------------------------------------------------------------------------
+PKG = Path(codegen.__file__).resolve().parents[1]
+
+
+def _copy_package(root: Path) -> Path:
+    shutil.copytree(PKG, root / "symsched", ignore=shutil.ignore_patterns("__pycache__"))
+    return root / "symsched"
+
+
+def _run_copy(root: Path, code: str, **env: str) -> list[str]:
+    """Run ``code`` in a fresh interpreter that imports the package copy under ``root``."""
+    full = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "SYMSCHED_DISK_CACHE")}
+    full.update(PYTHONPATH=str(root), **env)
+    code = f"import symsched; assert symsched.__file__.startswith({str(root)!r}), symsched.__file__\n{code}"
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, env=full, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-3000:]
+    return out.stdout.split()
+
+
+FINGERPRINT = "from symsched.engine import codegen; print(codegen.source_fingerprint())"
+
+
+def test_fingerprint_tracks_sources(tmp_path) -> None:
+    """Editing any derivation source (a sampler, the forward model, the engine) changes the key;
+    an identical copy elsewhere has the same key (the key is the content, not the location)."""
     fp = codegen.source_fingerprint()
     assert len(fp) == 20 and all(c in "0123456789abcdef" for c in fp)
+    pkg = _copy_package(tmp_path)
+    assert _run_copy(tmp_path, FINGERPRINT) == [fp]
+    samplers = sorted((pkg / "symbolic" / "samplers").glob("*.py"))
+    edits = [samplers[-1], pkg / "symbolic" / "forward.py", sorted((pkg / "engine").glob("*.py"))[-1]]
+    seen = {fp}
+    for path in edits:
+        original = path.read_bytes()
+        path.write_bytes(original + b"\n# an edit\n")
+        (new,) = _run_copy(tmp_path, FINGERPRINT)
+        path.write_bytes(original)
+        assert new not in seen, f"editing {path.relative_to(tmp_path)} left the kernel-cache key unchanged"
+        seen.add(new)
+
+
+#: appended to symbolic/forward.py of a copy: a different (deliberately wrong) VE denoiser, D/2
+HALF_DENOISER = """
+
+_exact_ve_denoiser = ve_denoiser
+
+
+def ve_denoiser(sigma, s=S):  # appended by tests/test_codegen.py
+    return _exact_ve_denoiser(sigma, s) / 2
+"""
+EULER_RUN = (
+    "import numpy as np; from symsched import output_spectrum_ve; "
+    "print(*output_spectrum_ve(np.array([0.1, 1.0, 5.0]), [3.0, 0.5], sampler='euler').tolist())"
+)
+
+
+def test_edited_derivation_is_not_served_from_a_stale_kernel_cache(tmp_path) -> None:
+    """Two checkouts share one on-disk cache; after a derivation changes, the new formula is what runs."""
+    cache = str(tmp_path / "cache")
+    old_root, new_root = tmp_path / "old", tmp_path / "new"
+    _copy_package(old_root)
+    forward = _copy_package(new_root) / "symbolic" / "forward.py"
+    forward.write_text(forward.read_text() + HALF_DENOISER)
+    S = np.array([0.1, 1.0, 5.0])
+
+    def euler(d):  # VE Euler 3.0 -> 0.5 -> 0 from a white start, denoiser gain d(sigma), typed in here
+        g1 = d(3.0) + 0.5 / 3.0 * (1 - d(3.0))
+        return 9.0 * g1**2 * d(0.5) ** 2
+
+    exact = euler(lambda s: S / (S + s * s))
+    half = euler(lambda s: S / (S + s * s) / 2)
+    P_old = np.array(_run_copy(old_root, EULER_RUN, SYMSCHED_CACHE_DIR=cache), dtype=float)
+    np.testing.assert_allclose(P_old, exact, rtol=1e-12)
+    P_new = np.array(_run_copy(new_root, EULER_RUN, SYMSCHED_CACHE_DIR=cache), dtype=float)
+    np.testing.assert_allclose(P_new, half, rtol=1e-12, err_msg="stale kernels served after a derivation changed")
+    # and the first checkout still gets its own kernels from the shared cache
+    np.testing.assert_allclose(np.array(_run_copy(old_root, EULER_RUN, SYMSCHED_CACHE_DIR=cache), dtype=float),
+                               exact, rtol=1e-12)
 
 
 def test_mode_functions_do_no_scalar_work() -> None:

@@ -86,6 +86,8 @@ def test_ddim_scheduler_matches_closed_form(schedule, spacing, offset, to_one, K
     info, _ = check(sch, eta=eta, seed=K)
     assert info.sampler == "ddim" and info.consistent
     assert (info.final_alpha_bar == 1.0) == to_one
+    final = 1.0 if to_one else float(sch.alphas_cumprod[0])  # diffusers' final_alpha_cumprod
+    assert info.final_alpha_bar == final and info.steps[-1][1] == final
     np.testing.assert_array_equal(info.alpha_bar[:K], sch.alphas_cumprod.double().numpy()[sch.timesteps.numpy()])
 
 
@@ -205,3 +207,52 @@ def test_euler_scheduler_spacings(spacing, final):
         np.testing.assert_allclose(info.output_spectrum(S),
                                    symsched.output_spectrum(S, info.alpha_bar, sampler="ddim"), rtol=1e-6)
     assert (info.final_alpha_bar < 1.0) == (final == "sigma_min")
+
+
+# ------------------------------------------------------------------------------------------------
+# the diffusers-free stand-ins of tests/test_export.py model these classes faithfully
+# ------------------------------------------------------------------------------------------------
+STANDIN_CASES = [
+    (cls, dict(beta_schedule=sched, timestep_spacing=spacing, **extra), K)
+    for cls, extra in [("DDIMScheduler", dict(set_alpha_to_one=False)), ("DDIMScheduler", dict(steps_offset=1)),
+                       ("DDPMScheduler", dict(variance_type="fixed_large")),
+                       ("EulerDiscreteScheduler", dict(final_sigmas_type="sigma_min")),
+                       ("EulerDiscreteScheduler", {})]
+    for sched in ("linear", "scaled_linear", "squaredcos_cap_v2")
+    for spacing in ("leading", "trailing", "linspace")
+    for K in (1, 7, 10)
+]
+
+
+def test_standin_schedulers_match_diffusers():
+    """Same timesteps, levels, final level, sigmas and initial noise as diffusers (float32 rounding aside),
+    hence the same from_diffusers reading."""
+    import diffusers_standin
+
+    def arr(x):
+        return np.asarray(x.numpy() if hasattr(x, "numpy") else x, dtype=np.float64)
+
+    for cls, kw, K in STANDIN_CASES:
+        if cls != "EulerDiscreteScheduler":
+            kw = dict(kw, clip_sample=False)
+        real, fake = getattr(diffusers, cls)(**kw), getattr(diffusers_standin, cls)(**kw)
+        for stage in ("init", "set_timesteps"):
+            if stage == "set_timesteps":
+                real.set_timesteps(K)
+                fake.set_timesteps(K)
+            what = f"{cls} {kw} K={K} {stage}"
+            assert fake.num_inference_steps == real.num_inference_steps, what
+            np.testing.assert_array_equal(arr(fake.timesteps), arr(real.timesteps), err_msg=what)
+            # torch.linspace and np.linspace differ in the last float32 bit of some betas
+            np.testing.assert_allclose(arr(fake.alphas_cumprod), arr(real.alphas_cumprod), rtol=2e-6, err_msg=what)
+            np.testing.assert_allclose(float(fake.init_noise_sigma), float(real.init_noise_sigma), rtol=2e-6, err_msg=what)
+            if cls == "DDIMScheduler":
+                np.testing.assert_allclose(float(fake.final_alpha_cumprod), float(real.final_alpha_cumprod), rtol=2e-6)
+            if cls == "EulerDiscreteScheduler":
+                np.testing.assert_allclose(arr(fake.sigmas), arr(real.sigmas), rtol=2e-6, err_msg=what)
+        a, b = from_diffusers(real, strict=False), from_diffusers(fake, strict=False)
+        assert (a.sampler, a.consistent, a.variance, a.notes != ()) == (b.sampler, b.consistent, b.variance, b.notes != ())
+        np.testing.assert_allclose(b.alpha_bar, a.alpha_bar, rtol=2e-6, err_msg=f"{cls} {kw} K={K}")
+        np.testing.assert_allclose(np.array(b.steps), np.array(a.steps), rtol=2e-6)
+        assert b.final_alpha_bar == pytest.approx(a.final_alpha_bar, rel=2e-6)
+        assert b.init_variance == pytest.approx(a.init_variance, rel=4e-6)

@@ -113,3 +113,259 @@ def test_to_diffusers_drives_diffusers_schedulers():
     info = from_diffusers(eul)
     np.testing.assert_allclose(info.alpha_bar, ab, rtol=1e-6)
     np.testing.assert_allclose(eul.sigmas.numpy(), to_k_diffusion_sigmas(ab), rtol=1e-6)
+
+
+# ------------------------------------------------------------------------------------------------
+# from_diffusers without diffusers: stand-in schedulers (tests/diffusers_standin.py, checked against
+# the real classes in test_diffusers_witness.py). The expected PSDs below iterate, on the variance,
+# the update that diffusers' own ``step`` performs (typed in from scheduling_ddim/ddpm/euler_discrete
+# .py) with the exact eps-denoiser as the model -- they share no code with symsched.export.
+# ------------------------------------------------------------------------------------------------
+STANDIN_S = np.array([0.003, 0.05, 0.4, 1.0, 2.5, 30.0])
+
+
+def _x0_step(S, level):
+    """Variance gain of the exact x0 estimate at ``level`` (what denoise_final applies)."""
+    return (np.sqrt(level) * S / (level * S + 1 - level)) ** 2
+
+
+def diffusers_ddim_psd(sch, S, eta):
+    """DDIMScheduler.step in a loop: prev = t - T // K, alpha_prev = alphas_cumprod[prev] or final_alpha_cumprod."""
+    ac = np.asarray(sch.alphas_cumprod, dtype=np.float64)
+    T, K = sch.config.num_train_timesteps, sch.num_inference_steps
+    v = np.full_like(S, float(sch.init_noise_sigma) ** 2)
+    for t in np.asarray(sch.timesteps, dtype=np.int64):
+        prev = t - T // K
+        a_t = ac[t]
+        a_p = ac[prev] if prev >= 0 else float(sch.final_alpha_cumprod)
+        c_eps = np.sqrt(1 - a_t) / (a_t * S + 1 - a_t)  # the exact model's eps_hat / x_t
+        c_x0 = (1 - np.sqrt(1 - a_t) * c_eps) / np.sqrt(a_t)  # pred_original_sample / x_t
+        std2 = eta**2 * (1 - a_p) / (1 - a_t) * (1 - a_t / a_p)  # (eta * sqrt(_get_variance))^2
+        g = np.sqrt(a_p) * c_x0 + np.sqrt(1 - a_p - std2) * c_eps
+        v = g * g * v + std2
+    return v, a_p
+
+
+def diffusers_ddpm_psd(sch, S):
+    """DDPMScheduler.step in a loop: posterior-mean coefficients, noise only while t > 0."""
+    ac = np.asarray(sch.alphas_cumprod, dtype=np.float64)
+    ts = np.asarray(sch.timesteps, dtype=np.int64)
+    v = np.ones_like(S)
+    for i, t in enumerate(ts):
+        prev = ts[i + 1] if i + 1 < len(ts) else -1
+        a_t, a_p = ac[t], (ac[prev] if prev >= 0 else 1.0)
+        beta = 1 - a_t / a_p
+        c_x0 = np.sqrt(a_t) * S / (a_t * S + 1 - a_t)
+        g = np.sqrt(a_p) * beta / (1 - a_t) * c_x0 + np.sqrt(1 - beta) * (1 - a_p) / (1 - a_t)
+        noise = 0.0
+        if t > 0:
+            small = max((1 - a_p) / (1 - a_t) * beta, 1e-20)
+            noise = beta if sch.config.variance_type == "fixed_large" else small
+        v = g * g * v + noise
+    return v
+
+
+def diffusers_euler_psd(sch, S):
+    """EulerDiscreteScheduler.step in a loop (no churn): x += (sigma_next - sigma) (x - D(x)) / sigma."""
+    sig = np.asarray(sch.sigmas, dtype=np.float64)
+    v = np.full_like(S, float(sch.init_noise_sigma) ** 2)
+    for s, s_next in zip(sig[:-1], sig[1:]):
+        g = 1 + (s_next - s) * (1 - S / (S + s * s)) / s
+        v = g * g * v
+    return v, sig[-1]
+
+
+# trained betas whose first value is exact in float32: alphas_cumprod[0] = 1 - 1/16 = 0.9375 exactly
+BETAS_20 = np.concatenate([[0.0625], np.linspace(0.07, 0.3, 19)])
+
+
+@pytest.mark.parametrize("spacing,K", [("trailing", 5), ("leading", 5), ("leading", 20), ("trailing", 4)])
+@pytest.mark.parametrize("eta", [0.0, 0.6])
+def test_standin_ddim_set_alpha_to_one_false_ends_at_alphas_cumprod_0(spacing, K, eta):
+    """The last DDIM step goes to final_alpha_cumprod = alphas_cumprod[0] = 1 - beta_0 = 0.9375, not to 1."""
+    from diffusers_standin import DDIMScheduler
+
+    final = 1.0 - 0.0625  # alphas_cumprod[0] from its definition (1 - beta_0), exact in float32 and float64
+    sch = DDIMScheduler(num_train_timesteps=20, trained_betas=BETAS_20, set_alpha_to_one=False,
+                        clip_sample=False, timestep_spacing=spacing)
+    sch.set_timesteps(K)
+    info = from_diffusers(sch, eta=eta)
+    t_last = int(sch.timesteps[-1])
+    ac_last = float(np.prod(1.0 - BETAS_20.astype(np.float32).astype(np.float64)[: t_last + 1]))
+    assert info.final_alpha_bar == final
+    assert info.alpha_bar[-1] == final
+    assert info.steps[-1][1] == final and info.steps[-1][0] == pytest.approx(ac_last, rel=1e-6)
+    # leading spacing ends its last model call at t = 0 itself (a step from 0.9375 to 0.9375)
+    assert info.alpha_bar.size == (K if t_last == 0 else K + 1)
+    assert any("set_alpha_to_one=False" in n for n in info.notes)
+    # the PSD: diffusers' loop, then the exact x0 step at 0.9375 (what denoise_final applies)
+    v, reached = diffusers_ddim_psd(sch, STANDIN_S, eta)
+    assert reached == final
+    expected = v * _x0_step(STANDIN_S, final)
+    np.testing.assert_allclose(info.output_spectrum(STANDIN_S), expected, rtol=1e-11)
+    # power: stopping at 0.9375 is visibly different from stepping the last level straight to 1
+    ab_model = np.asarray(sch.alphas_cumprod, dtype=np.float64)[np.asarray(sch.timesteps)]
+    to_one = symsched.output_spectrum(STANDIN_S, ab_model, sampler="ddim", eta=eta)
+    if t_last > 0:
+        assert np.max(np.abs(to_one / expected - 1)) > 1e-2
+    # denoise_final is the Wiener x0 filter at 0.9375, applied per FFT bin
+    x = np.random.default_rng(3).standard_normal((2, STANDIN_S.size))
+    S_grid = np.array([2.0, 1.0, 0.5, 0.25, 0.5, 1.0])  # a real field's PSD on 6 bins
+    want = np.fft.ifft(np.fft.fft(x, axis=-1) * np.sqrt(final) * S_grid / (final * S_grid + 1 - final), axis=-1).real
+    np.testing.assert_allclose(info.denoise_final(x, S_grid), want, atol=1e-12)
+
+
+@pytest.mark.parametrize("to_one", [True, False])
+@pytest.mark.parametrize("schedule,spacing,offset,K,eta", [
+    ("linear", "leading", 0, 10, 0.0),
+    ("linear", "leading", 1, 25, 0.5),
+    ("scaled_linear", "trailing", 0, 8, 1.0),
+    ("squaredcos_cap_v2", "trailing", 0, 5, 0.3),
+])
+def test_standin_ddim_levels_and_psd(schedule, spacing, offset, K, eta, to_one):
+    from diffusers_standin import DDIMScheduler
+
+    sch = DDIMScheduler(beta_schedule=schedule, timestep_spacing=spacing, steps_offset=offset,
+                        set_alpha_to_one=to_one, clip_sample=False)
+    sch.set_timesteps(K)
+    info = from_diffusers(sch, eta=eta)
+    ac = np.asarray(sch.alphas_cumprod, dtype=np.float64)
+    ts = np.asarray(sch.timesteps)
+    assert info.sampler == "ddim" and info.consistent and info.kwargs == {"sampler": "ddim", "eta": eta}
+    np.testing.assert_array_equal(info.timesteps, ts)
+    np.testing.assert_array_equal(info.alpha_bar[:K], ac[ts])
+    assert info.final_alpha_bar == (1.0 if to_one else ac[0])
+    assert info.steps == tuple((ac[t], ac[t - 1000 // K] if t >= 1000 // K else info.final_alpha_bar) for t in ts)
+    v, reached = diffusers_ddim_psd(sch, STANDIN_S, eta)
+    expected = v if reached == 1.0 else v * _x0_step(STANDIN_S, reached)
+    np.testing.assert_allclose(info.output_spectrum(STANDIN_S), expected, rtol=1e-11)
+
+
+def test_standin_ddim_chaining_rules():
+    """diffusers steps DDIM to t - T // K; only when that is the next model timestep is it a schedule."""
+    from diffusers_standin import DDIMScheduler
+
+    for spacing, K, ok in [("leading", 7, True), ("trailing", 10, True), ("trailing", 3, False),
+                           ("linspace", 10, False), ("linspace", 1, True)]:
+        sch = DDIMScheduler(clip_sample=False, timestep_spacing=spacing)
+        sch.set_timesteps(K)
+        ts = np.asarray(sch.timesteps)
+        chained = all(t - 1000 // K == nxt for t, nxt in zip(ts[:-1], ts[1:])) and ts[-1] - 1000 // K < 0
+        assert chained == ok, (spacing, K, ts)  # the expectation itself, from the stand-in's timesteps
+        info = from_diffusers(sch, strict=False)
+        assert info.consistent == ok, (spacing, K, info.notes)
+        if not ok:
+            with pytest.raises(ValueError, match="not a DDIM schedule"):
+                from_diffusers(sch)
+            with pytest.raises(ValueError, match="not consistent"):
+                info.output_spectrum(STANDIN_S)
+
+
+@pytest.mark.parametrize("variance_type,spacing,K", [
+    ("fixed_small", "leading", 10),
+    ("fixed_small", "trailing", 7),
+    ("fixed_small_log", "linspace", 12),
+    ("fixed_large", "leading", 10),
+    ("fixed_large", "trailing", 10),  # last model call at t = 99 > 0: diffusers adds beta noise there
+    ("fixed_large", None, 50),  # no set_timesteps: every training step of a 50-step grid
+])
+def test_standin_ddpm_levels_and_psd(variance_type, spacing, K):
+    from diffusers_standin import DDPMScheduler
+
+    T = 1000 if spacing else 50
+    sch = DDPMScheduler(num_train_timesteps=T, clip_sample=False, variance_type=variance_type,
+                        timestep_spacing=spacing or "leading")
+    if spacing:
+        sch.set_timesteps(K)
+    info = from_diffusers(sch)
+    ac = np.asarray(sch.alphas_cumprod, dtype=np.float64)
+    ts = np.asarray(sch.timesteps)
+    assert info.sampler == "ddpm" and info.consistent
+    assert info.variance == ("beta" if variance_type == "fixed_large" else "posterior")
+    np.testing.assert_array_equal(info.alpha_bar, ac[ts])
+    assert info.final_alpha_bar == 1.0 and info.steps[-1] == (ac[ts[-1]], 1.0)
+    beta_last = 1.0 - ac[ts[-1]]
+    assert info.final_noise_variance == pytest.approx(
+        beta_last if (variance_type == "fixed_large" and ts[-1] > 0) else (1e-20 if ts[-1] > 0 else 0.0), rel=1e-12)
+    np.testing.assert_allclose(info.output_spectrum(STANDIN_S), diffusers_ddpm_psd(sch, STANDIN_S), rtol=1e-11)
+
+
+def test_standin_ddpm_custom_timesteps_round_trip():
+    from diffusers_standin import DDPMScheduler
+
+    sch = DDPMScheduler(clip_sample=False)
+    t = [980, 700, 420, 250, 120, 40, 5]
+    ab = np.asarray(sch.alphas_cumprod, dtype=np.float64)[t]
+    kw = to_diffusers(ab, grid=sch.alphas_cumprod)
+    assert kw == {"timesteps": t}
+    sch.set_timesteps(**kw)
+    info = from_diffusers(sch)
+    np.testing.assert_array_equal(info.alpha_bar, ab)
+    np.testing.assert_allclose(info.output_spectrum(STANDIN_S), diffusers_ddpm_psd(sch, STANDIN_S), rtol=1e-11)
+
+
+@pytest.mark.parametrize("spacing,final_type,K", [
+    ("linspace", "zero", 10), ("leading", "zero", 12), ("trailing", "sigma_min", 12), ("leading", "sigma_min", 6),
+])
+def test_standin_euler_levels_and_psd(spacing, final_type, K):
+    from diffusers_standin import EulerDiscreteScheduler
+
+    sch = EulerDiscreteScheduler(timestep_spacing=spacing, final_sigmas_type=final_type)
+    sch.set_timesteps(K)
+    info = from_diffusers(sch)
+    sig = np.asarray(sch.sigmas, dtype=np.float64)
+    assert info.sampler == "euler" and info.kwargs == {"sampler": "euler"}
+    assert info.init_variance == pytest.approx(float(sch.init_noise_sigma) ** 2, rel=1e-12)
+    # 'leading' starts from sqrt(sigma_max^2 + 1) (the VP white start), the others from sigma_max
+    assert info.init_variance == pytest.approx(sig[0] ** 2 + (spacing == "leading"), rel=1e-6)
+    last = sig[-1]
+    assert (last > 0) == (final_type == "sigma_min")
+    assert info.final_alpha_bar == pytest.approx(1.0 / (1.0 + last**2), rel=1e-15)
+    # the levels visited; a last step sigma_min -> sigma_min ('leading' + 'sigma_min') is the identity
+    np.testing.assert_allclose(info.sigmas, sig[:-1] if last in (0.0, sig[-2]) else sig, rtol=1e-15)
+    v, _ = diffusers_euler_psd(sch, STANDIN_S)
+    expected = v * (STANDIN_S / (STANDIN_S + last**2)) ** 2  # the exact x0 step when sigma_last > 0
+    np.testing.assert_allclose(info.output_spectrum(STANDIN_S), expected, rtol=1e-11)
+
+
+def test_standin_euler_runs_a_symsched_schedule():
+    from diffusers_standin import EulerDiscreteScheduler
+
+    ab = np.array([0.002, 0.02, 0.1, 0.3, 0.6, 0.9])
+    sch = EulerDiscreteScheduler()
+    sch.set_timesteps(**to_diffusers(ab))
+    info = from_diffusers(sch)
+    np.testing.assert_allclose(info.alpha_bar, ab, rtol=1e-6)  # sigmas pass through float32
+    v, last = diffusers_euler_psd(sch, STANDIN_S)
+    assert last == 0.0
+    np.testing.assert_allclose(info.output_spectrum(STANDIN_S), v, rtol=1e-11)
+
+
+def test_standin_refusals_name_the_setting():
+    from diffusers_standin import DDIMScheduler, DDPMScheduler
+
+    with pytest.raises(ValueError, match="DDIMScheduler, DDPMScheduler or EulerDiscreteScheduler"):
+        from_diffusers(object())
+    sch = DDIMScheduler()  # clip_sample=True by default, as in diffusers
+    sch.set_timesteps(10)
+    with pytest.raises(ValueError, match="clip_sample"):
+        from_diffusers(sch)
+    assert any("clip_sample" in s for s in from_diffusers(sch, strict=False).notes)
+    sch = DDIMScheduler(clip_sample=False, thresholding=True)
+    sch.set_timesteps(10)
+    with pytest.raises(ValueError, match="thresholding"):
+        from_diffusers(sch)
+    sch = DDIMScheduler(clip_sample=False)
+    with pytest.raises(ValueError, match="set_timesteps"):
+        from_diffusers(sch)
+    sch.set_timesteps(10)
+    with pytest.raises(ValueError, match="eta"):
+        from_diffusers(sch, eta=1.5)
+    with pytest.raises(ValueError, match="variance_type"):
+        from_diffusers(DDPMScheduler(clip_sample=False, variance_type="learned_range"))
+    # a level at alphas_cumprod = 0 (zero terminal SNR: beta_T = 1)
+    sch = DDIMScheduler(num_train_timesteps=20, trained_betas=np.append(BETAS_20[:-1], 1.0), clip_sample=False,
+                        timestep_spacing="trailing")
+    sch.set_timesteps(5)
+    with pytest.raises(ValueError, match="zero terminal SNR"):
+        from_diffusers(sch)

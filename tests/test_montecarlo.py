@@ -6,7 +6,9 @@ a correct closed form fails a test with probability <= 1e-6; all tests are seede
 
 from __future__ import annotations
 
+import itertools
 import math
+import re
 
 import numpy as np
 import pytest
@@ -106,6 +108,71 @@ def test_band_confidence_and_max_z_agree():
     r = mc.max_z_test(np.array([0.5, -3.0, 1.0]), axes=())
     assert r.max_abs_z == 3.0 and r.argmax == (1,)
     assert r.pvalue == pytest.approx(1 - (1 - 2 * stats.norm.sf(3.0)) ** 3, rel=1e-10)
+
+
+def _independent_bins_by_counting(shape, axes):
+    """m counted by brute force: unordered pairs {k, -k} over the FFT axes, times the other axes' sizes."""
+    axes = tuple(range(len(shape))) if axes is None else tuple(axes)
+    grid = [shape[a] for a in axes]
+    pairs = set()
+    for k in itertools.product(*[range(n) for n in grid]):
+        pairs.add(min(k, tuple((-ki) % n for ki, n in zip(k, grid))))
+    return len(pairs) * math.prod(n for a, n in enumerate(shape) if a not in axes)
+
+
+def _psd_hat_with_score(P, n, nu, z):
+    """The periodogram value whose exact chi^2_nu score is z: nu psd_hat / P = F^-1(Phi(z))."""
+    q = stats.chi2.isf(stats.norm.sf(z), nu) if z > 0 else stats.chi2.ppf(stats.norm.cdf(z), nu)
+    return P * q / nu
+
+
+#: (shape, FFT axes, alpha, a generic bin, a self-conjugate bin); axes=() is a PCA basis (all nu = n)
+THRESHOLD_CASES = [
+    ((16, 16), None, 1e-6, (1, 2), (0, 8)),
+    ((9,), None, 1e-3, (2,), (0,)),
+    ((6, 5, 3), (0, 1), 1e-6, (1, 2, 1), (3, 0, 2)),
+    ((10,), (), 0.05, None, (4,)),
+]
+
+
+@pytest.mark.parametrize("shape,axes,alpha,generic,selfconj", THRESHOLD_CASES)
+def test_acceptance_threshold_is_two_sided_bonferroni(shape, axes, alpha, generic, selfconj):
+    """z_crit = Phi^-1(1 - alpha / (2 m)), computed here from scipy and a brute-force m; a statistic
+    just inside the threshold (or the psd_band edge) passes, just outside fails, in either tail."""
+    n = 500
+    m = _independent_bins_by_counting(shape, axes)
+    zc = stats.norm.isf(alpha / (2 * m))
+    P = np.linspace(0.5, 3.0, math.prod(shape)).reshape(shape)
+    lo, hi = mc.psd_band(P, n, alpha=alpha, axes=axes)
+    res = mc.psd_check(P, P, n, alpha=alpha, axes=axes)
+    assert res.passed and res.n_independent == m and res.alpha == alpha
+    assert res.z_crit == pytest.approx(zc, rel=1e-12)
+    bins = [(selfconj, n)] + ([(generic, 2 * n)] if generic is not None else [])
+    for k, nu in bins:
+        fft_axes = tuple(range(len(shape))) if axes is None else axes
+        partner = list(k)
+        for a in fft_axes:
+            partner[a] = (-k[a]) % shape[a]
+        partner = tuple(partner)
+        assert (partner == k) == (nu == n)  # self-conjugate bins have n dof, the others 2n
+        # the band edges are the chi^2_nu quantiles at alpha / (2 m)
+        assert hi[k] == pytest.approx(P[k] * stats.chi2.isf(alpha / (2 * m), nu) / nu, rel=1e-10)
+        assert lo[k] == pytest.approx(P[k] * stats.chi2.ppf(alpha / (2 * m), nu) / nu, rel=1e-10)
+        for sign in (1.0, -1.0):
+            for factor, inside in ((1 - 1e-6, True), (1 + 1e-6, False)):
+                hat = P.copy()
+                hat[k] = hat[partner] = _psd_hat_with_score(P[k], n, nu, sign * factor * zc)
+                r = mc.psd_check(hat, P, n, alpha=alpha, axes=axes)
+                assert r.passed == inside, (k, sign, factor, r.max_abs_z, zc)
+                assert r.max_abs_z == pytest.approx(factor * zc, rel=1e-8) and r.argmax in (k, partner)
+                # Sidak p-value of the same statistic, from its definition
+                p = mc.max_z_test(mc.psd_zscores(hat, P, n, axes=axes), axes=axes)
+                assert p.n_independent == m
+                assert p.pvalue == pytest.approx(1 - (1 - 2 * stats.norm.sf(factor * zc)) ** m, rel=1e-6)
+                # the psd_band edge, nudged in or out, agrees with psd_check
+                edge = hi[k] if sign > 0 else lo[k]
+                hat[k] = hat[partner] = edge * (factor if sign > 0 else 2 - factor)
+                assert mc.psd_check(hat, P, n, alpha=alpha, axes=axes).passed == inside
 
 
 def test_statistics_validate_input():
@@ -235,14 +302,17 @@ def test_wiener_denoiser_identities():
     U = random_orthonormal(d, seed=2)
     Sd = np.array([0.0, 0.1, 1.0, 2.0, 5.0, 9.0])
     y = np.random.default_rng(0).standard_normal((4, d))
-    lam = 0.5 * Sd + 0.5
-    expect = y @ (U @ np.diag(np.sqrt(0.5) / lam) @ U.T).T
-    np.testing.assert_allclose(mc.wiener_denoiser(y, Sd, 0.5, basis=U), expect, atol=1e-12)
+    # (at ab = 0.3, not 0.5, where sqrt(ab) = sqrt(1 - ab) and ab S + ab = ab S + 1 - ab would hide a swap)
+    lam = 0.3 * Sd + 0.7
+    expect = y @ (U @ np.diag(np.sqrt(0.7) / lam) @ U.T).T
+    np.testing.assert_allclose(mc.wiener_denoiser(y, Sd, 0.3, basis=U), expect, atol=1e-12)
+    expect = y @ (U @ np.diag(np.sqrt(0.3) * Sd / lam) @ U.T).T
+    np.testing.assert_allclose(mc.wiener_denoiser(y, Sd, 0.3, basis=U, output="x0"), expect, atol=1e-12)
     # the FFT version is the same matrix for the circulant covariance
     S1 = make_spectrum((6,), "arbitrary", seed=1)
     F = np.fft.fft(np.eye(6), axis=0)
-    C = np.real(np.conj(F).T @ np.diag(np.sqrt(0.5) / (0.5 * S1 + 0.5)) @ F) / 6
-    np.testing.assert_allclose(mc.wiener_denoiser(y, S1, 0.5), y @ C.T, atol=1e-12)
+    C = np.real(np.conj(F).T @ np.diag(np.sqrt(0.7) / (0.3 * S1 + 0.7)) @ F) / 6
+    np.testing.assert_allclose(mc.wiener_denoiser(y, S1, 0.3), y @ C.T, atol=1e-12)
     with pytest.raises(ValueError, match="output"):
         mc.wiener_denoiser(x, S, ab, output="v")
     with pytest.raises(ValueError, match="alpha_bar"):
@@ -438,7 +508,10 @@ def test_cli_validate_runs_and_plots(tmp_path, capsys):
                "--seed", "1", "--plot", str(out)])
     text = capsys.readouterr().out
     assert rc == 0, text
-    assert "max |z|" in text and "p-value" in text
+    assert "max |z|" in text and "p-value" in text and "-> PASS" in text
+    # the printed threshold is the two-sided Bonferroni one: m = (256 + 4) / 2 bins on 16x16, alpha 1e-6
+    printed = float(re.search(r"\|z\| <= ([0-9.]+) -> PASS", text).group(1))
+    assert printed == pytest.approx(stats.norm.isf(1e-6 / (2 * 130)), abs=5e-4)
     assert out.is_file() and out.stat().st_size > 10_000
     rc = main(["validate", "--sampler", "ddim", "--eta", "0.5", "--steps", "3", "--samples", "300",
                "--shape", "32", "--init", "exact"])

