@@ -226,23 +226,14 @@ def _unique(S: Array) -> tuple[Array, NDArray[np.intp]]:
 def _propagate(u: Array, scheme: str, tau: Array, delta: float, bmin: float, bmax: float) -> tuple[Array, Array]:
     """(G, R) with P = G v_init + R: G = prod_k g_k^2, R = variance injected by the steps.
 
-    One loop over the N - 1 steps with array kernels on the (unique) modes ``u``; in place.
+    The scheme's steps run through the state-space engine (:mod:`symsched.engine.recursion`) like every
+    sampler's: level coefficients for all N - 1 steps at once, then one sweep over the modes ``u``.
     """
-    step = K.step_kernel(scheme)
-    noisy = K.has_noise(scheme)
-    G = np.ones_like(u)
-    R = np.zeros_like(u)
-    tmp = np.empty_like(u)
-    for k in range(len(tau) - 1):
-        g2, n = step(u, tau[k], tau[k + 1], delta, bmin, bmax)
-        if np.ndim(g2):
-            G *= g2
-        else:  # pragma: no cover - every gain depends on S
-            G *= float(g2)
-        if noisy:
-            np.multiply(R, g2, out=tmp)
-            np.add(tmp, n, out=R)
-    return G, R
+    from .engine.program import program_from_kernel
+    from .engine.recursion import scalar_affine
+
+    prog = program_from_kernel(K.step_kernels(scheme), [tau[:-1], tau[1:], delta, bmin, bmax], name=scheme)
+    return scalar_affine(prog, u)
 
 
 def _pole_mask(scheme: str, u: Array, tau: Array) -> NDArray[np.bool_]:

@@ -67,8 +67,11 @@ class _Coefficients:
         return sp.Symbol(f"k{self.index[key]}", real=True)
 
 
-def _structure(expr: Any, S: Any) -> tuple[Any, Any, list[tuple[list[Any], Any]], list[Any]]:
-    """expr = K S^n prod F_i(S)^e_i: (K, n, [(coefficients of F_i, low to high), e_i], other factors)."""
+def _structure(expr: Any, S: Any, _retry: bool = True) -> tuple[Any, Any, list[tuple[list[Any], Any]], list[Any]]:
+    """expr = K S^n prod F_i(S)^e_i: (K, n, [(coefficients of F_i, low to high), e_i], other factors).
+
+    An expression that is rational in S but not written as a product of polynomials is first put
+    over a common denominator (numerator and denominator polynomials in S)."""
     import sympy as sp
 
     K = sp.Integer(1)
@@ -91,6 +94,10 @@ def _structure(expr: Any, S: Any) -> tuple[Any, Any, list[tuple[list[Any], Any]]
             polys.append((coeffs, e))
         else:
             other.append(f)
+    if other and _retry:
+        num, den = sp.fraction(sp.together(expr))
+        if num.is_polynomial(S) and den.is_polynomial(S):
+            return _structure(sp.Mul(num, sp.Pow(den, -1), evaluate=False), S, _retry=False)
     return K, n, polys, other
 
 
@@ -156,43 +163,17 @@ def _split_entry(expr: Any, S: Any, coeffs: _Coefficients) -> _Entry:
         K=coeffs.symbol(K),
         n=n,
         polys=tuple((tuple(coeffs.symbol(c) for c in cs), e) for cs, e in polys),
-        other=tuple(other),
+        other=tuple(_coefficientize(o, S, coeffs) for o in other),
     )
 
 
-def _derivative_entry(expr: Any, S: Any, j: int, coeffs: _Coefficients, T: Any = None,
-                      ordinary: Sequence[int] = ()) -> Any:
-    """d expr / d l_j in split form (in S, or in T = 1/S like :meth:`_Entry.value`): the product rule
-    over K and the polynomial factors, with no division by a numerator factor (so a gain that
-    vanishes at some S gives no 0/0)."""
-    import sympy as sp
-
-    K, n, polys, other = _structure(expr, S)
-    if other:  # not polynomial in S: differentiate directly
-        d = _d_level(expr, j, ordinary)
-        return d if T is None else d.subs(S, 1 / T)
-    sym = coeffs.symbol
-    if T is None:
-        power = S**n
-        factors = [([sym(c) for c in cs], e, cs) for cs, e in polys]
-        var = S
-    else:
-        power = S ** (n + sum((len(cs) - 1) * e for cs, e in polys))
-        factors = [([sym(c) for c in reversed(cs)], e, list(reversed(cs))) for cs, e in polys]
-        var = T
-    Fs = [_horner(ks, var) for ks, _, _ in factors]
-    dK = sp.simplify(_d_level(K, j, ordinary))
-    total = sp.Integer(0)
-    if dK != 0:
-        total += sym(dK) * power * sp.Mul(*[F**e for F, (_, e, _) in zip(Fs, factors)])
-    for i, (F, (_, e, cs)) in enumerate(zip(Fs, factors)):
-        dcs = [sp.simplify(_d_level(c, j, ordinary)) for c in cs]
-        if all(d == 0 for d in dcs):
-            continue
-        dF = _horner([sym(d) for d in dcs], var)
-        rest = sp.Mul(*[G**f for k, (G, (_, f, _)) in enumerate(zip(Fs, factors)) if k != i])
-        total += sym(K) * power * e * F ** (e - 1) * dF * rest
-    return total
+def _coefficientize(expr: Any, S: Any, coeffs: _Coefficients) -> Any:
+    """Replace every maximal S-free subexpression by a level coefficient (so mode code sees only S and k's)."""
+    if not expr.has(S):
+        return coeffs.symbol(expr)
+    if expr == S or not expr.args:
+        return expr
+    return expr.func(*[_coefficientize(a, S, coeffs) for a in expr.args])
 
 
 def _gradient_basis(expr: Any, S: Any, T: Any, coeffs: _Coefficients, gslots: Sequence[int]
@@ -326,8 +307,26 @@ def _step_kernels(name: str, options: tuple[tuple[str, Any], ...], kind: str, mo
 
     mod = sampler_module(name)
     slots = tuple(mod.KINDS[kind])
-    m = len(mod.ENTRIES)
+
+    def source() -> dict[str, Any]:
+        from ..symbolic import get_sampler
+        from .canonical import canonical_step
+
+        cs = canonical_step(get_sampler(name, **dict(options)), kind, modes)
+        return dict(entries=list(cs.A) + list(cs.B), q=cs.B.cols,
+                    level_args=_level_arg_symbols(slots, modes, cs.params),
+                    gslots=[j for j, mo in zip(slots, modes) if mo == ""] if grad else [])
+
     key = kernel_key(name, options, kind, modes) + (":grad" if grad else "")
+    return compile_step(key, source, m=len(mod.ENTRIES), slots=slots, grad=grad)
+
+
+def compile_step(key: str, source: Callable[[], dict[str, Any]], *, m: int, slots: Sequence[int] = (0, 1),
+                 grad: bool = False) -> StepKernels:
+    """The :class:`StepKernels` of one step given by ``source() -> {entries, q, level_args, gslots}``:
+    the ``m*m + m*q`` entries of A then B (SymPy, in ``S`` and the level arguments), the level
+    function's argument symbols and, with ``grad``, the slots whose log-SNR the gradient is taken in.
+    ``source`` runs (and SymPy is imported) only when a kernel is not in the cache."""
     built: dict[str, Any] = {}
 
     def build_all() -> dict[str, Any]:
@@ -335,19 +334,16 @@ def _step_kernels(name: str, options: tuple[tuple[str, Any], ...], kind: str, mo
             return built
         import sympy as sp
 
-        from ..symbolic import get_sampler
         from ..symbolic.symbols import S
-        from .canonical import canonical_step
 
-        smp = get_sampler(name, **dict(options))
-        cs = canonical_step(smp, kind, modes)
+        src = source()
         T = sp.Symbol("T", positive=True)
         coeffs = _Coefficients()
-        entries = list(cs.A) + list(cs.B)
+        entries = src["entries"]
         split = [_split_entry(e, S, coeffs) if e != 0 else None for e in entries]
         outs_s = [sp.Integer(0) if s is None else s.value(S) for s in split]
         outs_t = [sp.Integer(0) if s is None else s.value(S, T) for s in split]
-        gslots = [j for j, mo in zip(slots, modes) if mo == ""] if grad else []
+        gslots = list(src["gslots"]) if grad else []
         n_coeffs = len(coeffs.exprs)
         gammas: list[Any] = []
         n_basis: list[int] = []
@@ -364,9 +360,9 @@ def _step_kernels(name: str, options: tuple[tuple[str, Any], ...], kind: str, mo
                 gammas += [g for row in gamma for g in row]
             coeffs = gco
         built.update(
-            q=cs.B.cols, gslots=tuple(gslots), coeffs=coeffs.exprs, n_coeffs=n_coeffs, gammas=gammas,
+            q=src["q"], gslots=tuple(gslots), coeffs=coeffs.exprs, n_coeffs=n_coeffs, gammas=gammas,
             n_basis=n_basis, nonzero=[i for i, e in enumerate(entries) if e != 0],
-            level_args=_level_arg_symbols(slots, modes, cs.params), outs_s=outs_s, outs_t=outs_t, T=T, S=S,
+            level_args=list(src["level_args"]), outs_s=outs_s, outs_t=outs_t, T=T, S=S,
         )
         return built
 
@@ -375,15 +371,14 @@ def _step_kernels(name: str, options: tuple[tuple[str, Any], ...], kind: str, mo
 
         b = build_all()
         args = b["level_args"]
-        outs = list(b["coeffs"]) or [sp.Integer(0)]
-        return args, outs + [sp.Symbol(f"k{i}", real=True) for i in []] + _gamma_exprs(b), len(args)
+        return args, (list(b["coeffs"]) or [sp.Integer(0)]) + _gamma_exprs(b), len(args)
 
-    def build_mode(which: str) -> Callable[[], tuple[list[Any], list[Any], int]]:
-        def build() -> tuple[list[Any], list[Any], int]:
+    def build_mode(which: str) -> Callable[[], tuple[list[Any], list[Any], int, str]]:
+        def build() -> tuple[list[Any], list[Any], int, str]:
             import sympy as sp
 
             b = build_all()
-            ks = [sp.Symbol(f"k{i}", real=True) for i in range(max(1, len(b["coeffs"])))]  # every coefficient
+            ks = [sp.Symbol(f"k{i}", real=True) for i in range(max(1, len(b["coeffs"])))]
             if which == "s":
                 return [b["S"], *ks], b["outs_s"], 1, "inplace"
             return [b["S"], b["T"], *ks], b["outs_t"], 2, "inplace"
@@ -401,21 +396,18 @@ def _step_kernels(name: str, options: tuple[tuple[str, Any], ...], kind: str, mo
 
     meta = [int(v) for v in compile_kernel(f"meta:{key}", build_meta)()]
     q, nargs, n_coeffs, ng, nnz = meta[:5]
-    gslots = tuple(meta[5:5 + ng])
-    nonzero = tuple(meta[5 + ng:5 + ng + nnz])
-    n_basis = tuple(meta[5 + ng + nnz:])
     return StepKernels(
         m=m,
         q=q,
-        slots=slots,
-        grad_slots=gslots,
+        slots=tuple(slots),
+        grad_slots=tuple(meta[5:5 + ng]),
         level_args=tuple(str(i) for i in range(nargs)),
         level=compile_kernel(f"level:{key}", build_level),
         mode_s=compile_kernel(f"mode_s:{key}", build_mode("s")),
         mode_t=compile_kernel(f"mode_t:{key}", build_mode("t")),
         n_coeffs=n_coeffs,
-        n_basis=n_basis,
-        nonzero=nonzero,
+        nonzero=tuple(meta[5 + ng:5 + ng + nnz]),
+        n_basis=tuple(meta[5 + ng + nnz:]),
     )
 
 

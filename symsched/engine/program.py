@@ -214,3 +214,22 @@ def evaluate_step(name: str, kind: str, levels: Sequence[float], S: Any, *, coor
             fn, head = kern.mode_t, (S, 1 / S)
         ws = [np.empty_like(S) for _ in range(max(1, getattr(fn, "n_workspace", 0)))]
         return [np.array(v, copy=True) if np.ndim(v) else v for v in fn(*head, *co, ws)]
+
+
+def program_from_kernel(kern: StepKernels, level_args: Sequence[Any], *, name: str = "", process: str = "vp") -> Program:
+    """A one-kind :class:`Program` whose steps share ``kern``; ``level_args[i]`` is an array over the
+    steps (or a scalar) for the i-th argument of the level function (used by the continuous-time
+    schemes of :mod:`symsched.sde`, whose levels are forward times rather than noise levels)."""
+    n = max((np.size(a) for a in level_args), default=1)
+    args = [np.broadcast_to(np.asarray(a, dtype=LD), (n,)) for a in level_args]
+    with np.errstate(over="ignore", under="ignore", divide="ignore", invalid="ignore"):
+        raw = kern.level(*args)
+    cols_ld = [np.broadcast_to(np.asarray(v, dtype=LD), (n,)) for v in raw]
+    with np.errstate(over="ignore", under="ignore"):
+        cols = [v.astype(np.float64) for v in cols_ld]
+    steps = [ProgramStep(kind="step", modes=("", ""), kernels=kern, grad_levels=(),
+                         coeffs=tuple(float(v[i]) for v in cols), coeffs_ld=tuple(v[i] for v in cols_ld))
+             for i in range(n)]
+    one = np.ones(1, dtype=LD)
+    return Program(name=name, process=process, m=kern.m, steps=steps, c=one, s=one * 0, l=one * 0,
+                   extended=_out_of_range(cols, cols_ld))

@@ -32,7 +32,8 @@ from threadpoolctl import threadpool_limits
 
 from .program import LD, Program
 
-__all__ = ["output_ratio", "output_variance", "transfer", "value_and_grad", "state_variances", "kappa"]
+__all__ = ["output_ratio", "output_variance", "transfer", "value_and_grad", "state_variances", "kappa",
+           "scalar_affine"]
 
 Array = NDArray[np.float64]
 _MEMORY_BUDGET = 256 * 2**20  # bytes of stored forward covariances per chunk of modes
@@ -194,6 +195,22 @@ def _ratio_group(prog: Program, S: Array, g: _Group, init: str) -> NDArray[Any]:
         if prog.m == 1:
             return _ratio_scalar(prog, call, Sg, inv_kap, v0)
         return _ratio_memory(prog, call, Sg, inv_kap, v0)
+
+
+def scalar_affine(prog: Program, S: Array) -> tuple[Array, Array]:
+    """(G, R) of a one-entry program with ``P = G v_init + R``: G = prod a^2, R = the injected variance."""
+    if prog.m != 1:
+        raise ValueError("scalar_affine needs a one-entry program")
+    G = np.empty_like(S)
+    R = np.empty_like(S)
+    for g in _groups(S, prog.extended):
+        Sg, _ = g.arrays(S)
+        call = _Caller(prog, Sg, g)
+        with np.errstate(all="ignore"):
+            R[g.sl] = _ratio_scalar(prog, call, Sg, 1.0, 0.0)
+            H = _transfer_group(prog, S, _Group(g.sl, g.tform, g.ld, False))
+            G[g.sl] = np.asarray(H, dtype=np.float64) ** 2
+    return G, R
 
 
 def output_ratio(prog: Program, S: Array, init: str) -> Array:

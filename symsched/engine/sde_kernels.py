@@ -38,7 +38,7 @@ from sympy.core.function import AppliedUndef
 from .codegen import compile_kernel, compile_mpmath
 
 __all__ = [
-    "stable_form", "step_kernel", "domain_kernel", "domain_exprs", "describe", "beta_kernel", "marginal_kernel",
+    "stable_form", "step_kernels", "domain_kernel", "domain_exprs", "describe", "beta_kernel", "marginal_kernel",
     "continuous_kernel", "has_noise", "uses_end_point", "step_mp", "marginal_mp", "continuous_mp",
 ]
 
@@ -129,14 +129,26 @@ def uses_end_point(name: str) -> bool:
     return bool(_sde().get_scheme(name).uses_end_point)
 
 
-def step_kernel(name: str) -> Kernel:
-    """``step(S, tau_k, tau_next, Delta, beta_min, beta_max) -> [g^2, n]`` of scheme ``name``."""
+def step_kernels(name: str) -> Any:
+    """The state-space engine's kernels of scheme ``name`` (one-entry steps ``y <- g y + sqrt(n) z``):
+    level function of ``(tau_k, tau_next, Delta, beta_min, beta_max)``, mode functions of ``S``."""
+    from .kernels import compile_step
 
-    def build() -> tuple[Sequence[Any], Sequence[Any]]:
+    def source() -> dict[str, Any]:
         st = _sde().get_scheme(name).step
-        return _step_args(), [stable_form(st.gain) ** 2, stable_form(st.noise)]
+        return dict(entries=[stable_form(st.gain), sp.sqrt(stable_form(st.noise))], q=1,
+                    level_args=_step_args()[1:], gslots=[])
 
-    return compile_kernel(f"sde-step:{name}", build)
+    return _cached_step(name, lambda: compile_step(f"sde:{name}", source, m=1))
+
+
+_STEPS: dict[str, Any] = {}
+
+
+def _cached_step(name: str, make: Callable[[], Any]) -> Any:
+    if name not in _STEPS:
+        _STEPS[name] = make()
+    return _STEPS[name]
 
 
 def domain_exprs(name: str) -> list[sp.Expr]:
