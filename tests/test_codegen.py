@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -20,8 +22,8 @@ def private_cache(tmp_path, monkeypatch):
 def test_kernel_is_written_to_disk_and_reloaded_identically(private_cache) -> None:
     S = np.linspace(0, 5, 11)
     fresh = step_kernel("ddpm", "beta")(S, 0.3, 0.2)
-    files = list(private_cache.rglob("*.py"))
-    assert len(files) == 1 and files[0].read_text().startswith("# symsched kernel step:ddpm:beta:0")
+    files = list(private_cache.rglob("*.json"))
+    assert len(files) == 1 and json.loads(files[0].read_text())["key"] == "step:ddpm:beta:0"
     codegen.clear_memory_cache()
     reloaded = step_kernel("ddpm", "beta")(S, 0.3, 0.2)
     for a, b in zip(fresh, reloaded):
@@ -31,12 +33,12 @@ def test_kernel_is_written_to_disk_and_reloaded_identically(private_cache) -> No
 def test_corrupt_cache_entry_is_rebuilt(private_cache) -> None:
     S = np.array([0.5, 2.0])
     good = step_kernel("euler")(S, 0.5, 1.0)[0]
-    (path,) = list(private_cache.rglob("*.py"))
+    (path,) = list(private_cache.rglob("*.json"))
     path.write_text("garbage that is not a kernel")
     codegen.clear_memory_cache()
     again = step_kernel("euler")(S, 0.5, 1.0)[0]
     np.testing.assert_array_equal(good, again)
-    assert path.read_text().startswith("# symsched kernel")
+    assert json.loads(path.read_text())["key"] == "step:euler::0"
 
 
 def test_disk_cache_can_be_disabled(tmp_path, monkeypatch) -> None:
@@ -45,7 +47,7 @@ def test_disk_cache_can_be_disabled(tmp_path, monkeypatch) -> None:
     codegen.clear_memory_cache()
     assert codegen.cache_dir() is None
     step_kernel("heun")(np.array([1.0]), 0.5, 0.5)
-    assert list(tmp_path.rglob("*.py")) == []
+    assert list(tmp_path.rglob("*")) == []
     codegen.clear_memory_cache()
 
 

@@ -129,7 +129,7 @@ def run(args: argparse.Namespace) -> int:
 
     from .. import output_spectrum
     from .._io import atomic_write_text
-    from .._validate import as_positive_int, check_eta
+    from .._validate import MAX_SAMPLES, as_positive_int, check_eta
     from ..montecarlo import empirical_psd, iter_sample, max_z_test, psd_check, psd_zscores
     from ..optimize import compare_schedules
     from ..plots import plot_result
@@ -139,7 +139,7 @@ def run(args: argparse.Namespace) -> int:
     from .validate import plot_validation
 
     ks = _steps(args.steps)
-    n = as_positive_int(args.samples, "--samples")
+    n = as_positive_int(args.samples, "--samples", MAX_SAMPLES, limit="MAX_SAMPLES")
     eta = check_eta(args.eta, "--eta")
     out = Path(args.out)
     t_start = time.perf_counter()

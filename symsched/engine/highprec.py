@@ -14,7 +14,7 @@ import mpmath
 import numpy as np
 from numpy.typing import ArrayLike
 
-from .._validate import as_levels, as_sigmas, as_spectrum, check_choice, check_eta
+from .._validate import as_dps, as_levels, as_sigmas, as_spectrum, check_choice, check_eta
 
 from .codegen import compile_mpmath
 
@@ -64,7 +64,8 @@ def output_spectrum_mp(
     spectrum: ArrayLike, alpha_bar: ArrayLike, *, sampler: str = "ddim", eta: float = 0.0,
     variance: str = "posterior", init: str = "white", dps: int = 50,
 ) -> np.ndarray:
-    """:func:`symsched.output_spectrum` at ``dps`` decimal digits; returns an object array of mpf."""
+    """:func:`symsched.output_spectrum` at ``dps`` decimal digits (1..MAX_DPS); returns an object array of mpf."""
+    dps = as_dps(dps)
     S = as_spectrum(spectrum)
     ab = as_levels(alpha_bar)
     check_choice(sampler, "sampler", ("ddim", "ddpm"))
@@ -78,7 +79,8 @@ def transfer_function_mp(
     spectrum: ArrayLike, alpha_bar: ArrayLike, *, sampler: str = "ddim", eta: float = 0.0,
     variance: str = "posterior", dps: int = 50,
 ) -> np.ndarray:
-    """:func:`symsched.transfer_function` at ``dps`` decimal digits (object array of mpf)."""
+    """:func:`symsched.transfer_function` at ``dps`` decimal digits (1..MAX_DPS; object array of mpf)."""
+    dps = as_dps(dps)
     S = as_spectrum(spectrum)
     ab = as_levels(alpha_bar)
     check_choice(sampler, "sampler", ("ddim", "ddpm"))
@@ -90,7 +92,8 @@ def transfer_function_mp(
 def output_spectrum_ve_mp(
     spectrum: ArrayLike, sigmas: ArrayLike, *, sampler: str = "euler", init: str = "white", dps: int = 50
 ) -> np.ndarray:
-    """:func:`symsched.output_spectrum_ve` at ``dps`` decimal digits (object array of mpf)."""
+    """:func:`symsched.output_spectrum_ve` at ``dps`` decimal digits (1..MAX_DPS; object array of mpf)."""
+    dps = as_dps(dps)
     S = as_spectrum(spectrum)
     sig = as_sigmas(sigmas)
     check_choice(sampler, "sampler", ("euler", "heun"))

@@ -21,6 +21,7 @@ from __future__ import annotations
 from typing import Any, Callable, Sequence
 
 from .codegen import compile_kernel
+from .divergence import divergence_kernel  # generated from the stable ratio form (issue 14)
 
 __all__ = [
     "step_kernel",
@@ -205,16 +206,3 @@ def level_kernel(coordinate: str) -> Callable[..., list[Any]]:
         return [x], [sig, sp.simplify(sp.diff(sig, x))]
 
     return compile_kernel(f"level:{coordinate}", build)
-
-
-def divergence_kernel(name: str) -> Callable[..., list[Any]]:
-    def build() -> tuple[Sequence[Any], Sequence[Any]]:
-        import sympy as sp
-
-        from ..symbolic.divergences import divergence
-        from ..symbolic.symbols import S, p
-
-        f = divergence(name, p, S)
-        return [p, S], [f, sp.simplify(sp.diff(f, p))]
-
-    return compile_kernel(f"divergence:{name}", build)
