@@ -102,7 +102,7 @@ def as_real_array(value: ArrayLike, name: str, *, complex_ok: bool = False) -> N
     elif kind == "c":
         if complex_ok:
             return np.asarray(arr, dtype=np.complex128)
-        raise _type_error(name, "real (a complex array would lose its imaginary part)", arr)
+        raise _type_error(name, "an array of real numbers, not complex (the imaginary part would be lost)", arr)
     elif kind not in "iuf":
         raise _type_error(name, "an array of real numbers", arr)
     try:

@@ -52,6 +52,10 @@ def _steps(text: str) -> list[int]:
         raise ValueError(f"--steps must be comma-separated positive integers (got {text!r})") from None
     if not ks or any(k < 1 for k in ks):
         raise ValueError(f"--steps must be comma-separated positive integers (got {text!r})")
+    from .._validate import MAX_STEPS
+
+    if max(ks) > MAX_STEPS:
+        raise ValueError(f"--steps must be at most MAX_STEPS = {MAX_STEPS} (got {max(ks)})")
     return sorted(set(ks))
 
 

@@ -27,16 +27,21 @@ def _kl_form(P: Any, S: Any, reverse: bool) -> tuple[list[Any], list[tuple[Any, 
 
     num, den = (P, S) if reverse else (S, P)
     F, defs = kl_parts(num, den)
-    (r, r_of), (t, t_of) = defs
-    other = S
+    (r, r_of), (d, d_of), (t, _) = defs
+    t_of = d_of  # for the derivative: dt/dP is the same in both branches of t
     # chain rule through (r, t); dr/dP written in r by solving r = r_of for the data variance S
-    (S_of_r,) = sp.solve(sp.Eq(r_of, r), other)
-    dr = sp.simplify(sp.diff(r_of, P).subs(other, S_of_r))
+    (S_of_r,) = sp.solve(sp.Eq(r_of, r), S)
+    dr = sp.simplify(sp.diff(r_of, P).subs(S, S_of_r))
     dt = sp.simplify(sp.diff(t_of, P))
-    dF = sp.factor(sp.diff(F, r) * dr + sp.diff(F, t) * dt)
+    dF = sp.factor(sp.diff(F, r) * dr + sp.diff(F, t) * dt)  # in r and P, e.g. (1 - r)/(2P) for "kl"
+    # where r overflows, the same derivative in the inverse ratio v = 1/r (which is then 0) and S
+    v = sp.Symbol("v", extended_nonnegative=True)
+    (P_of_v,) = sp.solve(sp.Eq(1 / r_of, v), P)
+    dF_v = sp.factor(sp.cancel(dF.subs(r, r_of).subs(P, P_of_v)))
     at_inf = sp.limit(F.subs(t, sp.log(r)), r, sp.oo)  # the value where the ratio overflows
     f = sp.Piecewise((at_inf, sp.Eq(ratio, sp.oo)), (F, True))
-    return [f, dF], list(defs)
+    df = sp.Piecewise((dF_v, sp.Eq(ratio, sp.oo)), (dF, True))
+    return [f, df], [*defs, (v, den / num)]
 
 
 def divergence_kernel(name: str) -> Callable[..., list[Any]]:
