@@ -129,7 +129,8 @@ def _npy_header(fh, where: str) -> tuple[tuple[int, ...], np.dtype]:  # type: ig
         what = "is empty" if size == 0 else f"is not a valid .npy file ({exc})"
         raise ValueError(f"{where} {what}") from None
     if dtype.hasobject:
-        raise ValueError(f"{where} holds Python objects; symsched never unpickles (save a numeric array)")
+        raise ValueError(f"{where} is not a plain numeric .npy array: it holds Python objects, and symsched "
+                         "never unpickles")
     need = math.prod(shape) * dtype.itemsize
     have = os.fstat(fh.fileno()).st_size - fh.tell()
     if have < need:

@@ -212,7 +212,12 @@ def as_positive(value: Any, name: str) -> float:
 
 def check_eta(eta: Any, name: str = "eta") -> float:
     """DDIM stochasticity: a finite number in [0, 1] (beyond 1 the DDIM direction term is imaginary)."""
-    val = as_real(eta, name)
+    try:
+        val = as_real(eta, name)
+    except ArgumentTypeError:
+        raise ArgumentTypeError(f"{name} must be a number in [0, 1] (got {_show(eta)})") from None
+    except ValueError:
+        raise ValueError(f"{name} must lie in [0, 1] (got {eta!r})") from None
     if val < 0 or val > 1:
         raise ValueError(f"{name} must lie in [0, 1] (got {eta!r})")
     return val
@@ -228,6 +233,7 @@ def as_int(value: Any, name: str, minimum: Optional[int] = None, maximum: Option
     """
     if isinstance(value, np.ndarray) and value.ndim == 0:
         value = value[()]
+    custom_rule = rule is not None
     if rule is None:
         rule = {None: "an integer", 0: "a non-negative integer", 1: "a positive integer"}.get(
             minimum, f"an integer >= {minimum}")
@@ -249,6 +255,8 @@ def as_int(value: Any, name: str, minimum: Optional[int] = None, maximum: Option
         raise ValueError(f"{name} must be {rule} (got {_show(value)})")
     if maximum is not None and v > maximum:
         why = f" (symsched._validate.{limit})" if limit else ""
+        if custom_rule and not limit:
+            raise ValueError(f"{name} must be {rule} (got {_show(value)})")
         raise ValueError(f"{name} must be at most {maximum}{why} (got {_show(value)})")
     return v
 

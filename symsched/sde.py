@@ -36,7 +36,7 @@ import math
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from ._validate import MAX_STEPS, as_dps, as_int, as_real as _real, as_spectrum, check_choice
+from ._validate import MAX_STEPS, ArgumentTypeError, as_dps, as_int, as_real as _real, as_spectrum, check_choice
 
 
 class _LazyKernels:
@@ -89,7 +89,10 @@ EVALS_PER_STEP: dict[str, int] = {"em": 1, "ei": 1, "ddpm": 1, "euler": 1, "heun
 # validation
 # ----------------------------------------------------------------------------------------------
 def _n_points(n_points: Any) -> int:
-    return as_int(n_points, "n_points (N grid points, N - 1 steps)", 2, MAX_STEPS, limit="MAX_STEPS")
+    rule = "an integer >= 2 (N grid points, N - 1 steps)"
+    if isinstance(n_points, bool) or not isinstance(n_points, (int, np.integer)):
+        raise ArgumentTypeError(f"n_points must be {rule} (got {n_points!r})")
+    return as_int(n_points, "n_points", 2, MAX_STEPS, limit="MAX_STEPS", rule=rule)
 
 
 def _horizon_eps(horizon: Any, eps: Any) -> tuple[float, float]:

@@ -548,7 +548,7 @@ def welch_psd(
     if nper > arr.shape[-1]:
         raise ValueError(f"nperseg={nper} exceeds the signal length n={arr.shape[-1]}")
     if noverlap is not None:
-        noverlap = as_int(noverlap, "noverlap (in [0, nperseg))", 0, nper - 1)
+        noverlap = as_int(noverlap, "noverlap", 0, nper - 1, rule="an integer in [0, nperseg)")
     if detrend not in (False, "constant", "linear"):
         raise ValueError(f"detrend must be False, 'constant' or 'linear' (got {detrend!r})")
     try:
