@@ -259,7 +259,7 @@ def gaussian_field(spectrum: ArrayLike, n_samples: int, *, seed: Seed = None) ->
     spectrum : array_like, shape (*grid)
         PSD ``S >= 0`` on the FFT grid (1-D, 2-D or more), Hermitian-symmetric ``S[k] == S[-k]``.
     n_samples : int
-        Number of independent fields.
+        Number of independent fields, at most ``MAX_SAMPLES`` = 10,000,000 (:mod:`symsched._validate`).
     seed : int, Generator or None
         Passed to ``np.random.default_rng``.
 
@@ -531,7 +531,8 @@ def sample(
     init : {"white", "exact"}
         ``x_K ~ N(0, I)`` or the true marginal ``N(0, ab_K S + 1 - ab_K)`` per mode.
     n_samples : int
-    seed : int, Generator or None
+        At most ``MAX_SAMPLES`` = 10,000,000 (:mod:`symsched._validate`).
+    seed : int >= 0, Generator, SeedSequence or None
         ``np.random.default_rng(seed)``; the stream depends on ``seed`` and ``batch_size``.
     batch_size : int, optional
         Samples simulated at once (default: about 2**20 array elements per batch).

@@ -583,7 +583,8 @@ def optimize_schedule(
     spectrum : array_like, any shape
         Mode variances ``S >= 0`` (zero modes contribute 0; tiny ones make KL large, as they should).
     steps : int
-        K, the number of levels (sampling steps; a final step to the clean level follows).
+        K, the number of levels (sampling steps; a final step to the clean level follows), at most
+        ``MAX_STEPS`` = 10,000 (:mod:`symsched._validate`).
     sampler : {"ddim", "ddpm", "euler", "heun"}
     eta : float in [0, 1]
         DDIM stochasticity (``sampler="ddim"`` only).

@@ -298,7 +298,7 @@ def output_spectrum(
         Euler–Maruyama, exponential integrator, DDPM discretisation (reverse SDE); Euler, Heun,
         RK4 (probability-flow ODE) — the steps of issue #5, see :mod:`symsched.symbolic.sde`.
     n_points : int >= 2
-        Grid points N of ``t_k = (horizon - eps) k / (N - 1)`` (N - 1 steps; ``nfe(scheme, N)``
+        Grid points N (at most ``MAX_STEPS`` = 10,000) of ``t_k = (horizon - eps) k / (N - 1)`` (N - 1 steps; ``nfe(scheme, N)``
         denoiser evaluations).
     beta_min, beta_max : float
         Linear rate ``beta(t) = beta_min + (beta_max - beta_min) t``, positive on ``[0, horizon]``.
