@@ -1,11 +1,19 @@
-"""Small, safe file helpers: atomic writes and pickle-free loading."""
+"""Small, safe file helpers: atomic writes that keep the target's mode, and pickle-free loading.
+
+Every failure about a path raises an :class:`OSError` whose ``filename`` is the path the caller
+asked for (not a temporary file), or a :class:`ValueError` naming the argument, so the CLI can turn
+it into one line that names the option.
+"""
 
 from __future__ import annotations
 
+import errno
+import math
 import os
+import stat
 import tempfile
 from pathlib import Path
-from typing import Callable, Union
+from typing import Callable, Optional, Union
 
 import numpy as np
 
@@ -20,39 +28,75 @@ def _umask() -> int:
     return mask
 
 
-def atomic_write(path: PathLike, writer: Callable[[str], None], *, suffix: str = "") -> Path:
-    """Call ``writer(tmp_path)`` and rename the temporary file onto ``path`` (atomic on POSIX)."""
+def _check_target(path: Path) -> Optional[int]:
+    """Refuse a target that cannot be a file; return the mode of an existing regular file (else None)."""
+    if path.name in ("", ".", ".."):
+        raise IsADirectoryError(errno.EISDIR, "is a directory, not a file", str(path))
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        st = None
+    except NotADirectoryError:
+        st = None  # a parent is a file: reported below
+    if st is not None:
+        if stat.S_ISDIR(st.st_mode):
+            raise IsADirectoryError(errno.EISDIR, "is a directory, not a file", str(path))
+        if stat.S_ISREG(st.st_mode):
+            return stat.S_IMODE(st.st_mode)
+        raise OSError(errno.EINVAL, "exists and is not a regular file", str(path))
+    for parent in path.parents:  # the nearest existing ancestor must be a directory
+        if parent.exists():
+            if not parent.is_dir():
+                raise NotADirectoryError(errno.ENOTDIR, f"{str(parent)!r} is a file, not a directory", str(path))
+            break
+    return None
+
+
+def atomic_write(path: PathLike, writer: Callable[[str], None], *, suffix: str = "",
+                 mode: Optional[int] = None) -> Path:
+    """Call ``writer(tmp_path)`` and rename the temporary file onto ``path`` (atomic on POSIX).
+
+    The file gets ``mode`` if given, else the mode of the file it replaces (a 0600 file stays
+    0600), else the usual ``0666 & ~umask``. Missing parent directories are created.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix or path.suffix, dir=path.parent)
+    old_mode = _check_target(path)
+    final_mode = mode if mode is not None else old_mode if old_mode is not None else 0o666 & ~_umask()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix or path.suffix, dir=path.parent)
+    except OSError as exc:
+        raise type(exc)(exc.errno, exc.strerror, str(path)) from None
     os.close(fd)
     try:
         writer(tmp)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; give the file the usual mode
+        os.chmod(tmp, final_mode)  # mkstemp creates 0600
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         try:
             os.unlink(tmp)
         except FileNotFoundError:
             pass
+        if isinstance(exc, OSError) and exc.filename in (tmp, None):
+            raise type(exc)(exc.errno, exc.strerror, str(path)) from None
         raise
     return path
 
 
-def atomic_write_text(path: PathLike, text: str) -> Path:
+def atomic_write_text(path: PathLike, text: str, *, mode: Optional[int] = None) -> Path:
     def _w(tmp: str) -> None:
         with open(tmp, "w", encoding="utf-8", newline="\n") as fh:
             fh.write(text)
 
-    return atomic_write(path, _w)
+    return atomic_write(path, _w, mode=mode)
 
 
-def atomic_write_bytes(path: PathLike, data: bytes) -> Path:
+def atomic_write_bytes(path: PathLike, data: bytes, *, mode: Optional[int] = None) -> Path:
     def _w(tmp: str) -> None:
         with open(tmp, "wb") as fh:
             fh.write(data)
 
-    return atomic_write(path, _w)
+    return atomic_write(path, _w, mode=mode)
 
 
 def save_npy(path: PathLike, array: np.ndarray) -> Path:
@@ -65,15 +109,61 @@ def save_npy(path: PathLike, array: np.ndarray) -> Path:
     return atomic_write(path, _w, suffix=".npy")
 
 
-def load_npy(path: PathLike, name: str = "file") -> np.ndarray:
-    """Load a numeric .npy file; never unpickles (object arrays are refused with a ValueError)."""
-    p = Path(path)
-    if not p.is_file():
-        raise ValueError(f"{name} {str(p)!r} does not exist or is not a file")
+_KIND_NAMES = {"b": "boolean", "c": "complex", "U": "string", "S": "bytes", "O": "object", "V": "structured",
+               "M": "datetime", "m": "timedelta"}
+
+
+def _npy_header(fh, where: str) -> tuple[tuple[int, ...], np.dtype]:  # type: ignore[no-untyped-def]
+    """Shape and dtype from a .npy header, checked against the bytes that follow it."""
+    fmt = np.lib.format
     try:
-        arr = np.load(p, allow_pickle=False)
-    except ValueError as exc:
-        raise ValueError(f"{name} {str(p)!r} is not a plain numeric .npy array ({exc})") from None
-    if isinstance(arr, np.lib.npyio.NpzFile):  # pragma: no cover - np.load on .npz
-        raise ValueError(f"{name} {str(p)!r} is an .npz archive; pass a single .npy array")
+        version = fmt.read_magic(fh)
+        if version == (1, 0):
+            shape, _, dtype = fmt.read_array_header_1_0(fh)
+        elif version == (2, 0):
+            shape, _, dtype = fmt.read_array_header_2_0(fh)
+        else:
+            raise ValueError(f"unsupported .npy format version {version}")
+    except (ValueError, EOFError, SyntaxError, TypeError) as exc:
+        size = os.fstat(fh.fileno()).st_size
+        what = "is empty" if size == 0 else f"is not a valid .npy file ({exc})"
+        raise ValueError(f"{where} {what}") from None
+    if dtype.hasobject:
+        raise ValueError(f"{where} is not a plain numeric .npy array: it holds Python objects, and symsched "
+                         "never unpickles")
+    need = math.prod(shape) * dtype.itemsize
+    have = os.fstat(fh.fileno()).st_size - fh.tell()
+    if have < need:
+        raise ValueError(
+            f"{where} is truncated or corrupt: its header claims shape {shape} of {dtype} "
+            f"({need} bytes) but only {have} bytes follow"
+        )
+    return shape, dtype
+
+
+def load_npy(path: PathLike, name: str = "file", *, kinds: str = "iuf") -> np.ndarray:
+    """Load a .npy array of real numbers; never unpickles.
+
+    The header is read first: an empty or truncated file, a header that claims more data than the
+    file holds (no huge allocation), object arrays, and dtypes whose kind is not in ``kinds``
+    (default integers and floats: booleans, complex numbers and strings are refused) raise a
+    ValueError naming ``name``.
+    """
+    p = Path(path)
+    where = f"{name} {str(p)!r}"
+    if not p.is_file():
+        raise ValueError(f"{where} does not exist or is not a regular file")
+    try:
+        with open(p, "rb") as fh:
+            _, dtype = _npy_header(fh, where)
+            if dtype.kind not in kinds:
+                kind = _KIND_NAMES.get(dtype.kind, str(dtype))
+                raise ValueError(f"{where} holds a {kind} array ({dtype}); expected real numbers")
+            fh.seek(0)
+            arr = np.load(fh, allow_pickle=False)
+    except (ValueError, EOFError) as exc:
+        msg = str(exc)
+        raise ValueError(msg if msg.startswith(where) else f"{where} cannot be read as .npy ({msg})") from None
+    except OSError as exc:
+        raise type(exc)(exc.errno, exc.strerror, str(p)) from None
     return np.asarray(arr)

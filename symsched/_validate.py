@@ -1,40 +1,120 @@
 """Input validation shared by every public function.
 
-Every rule raises :class:`ValueError` whose message names the argument and the rule broken,
-so bad input never turns into a silent NaN further down.
+Every rule raises :class:`ValueError` whose message names the argument and the rule broken, so bad
+input never turns into a silent NaN further down. An argument of the wrong *type* (``None``, a
+string or a boolean where a number is due, a complex or boolean array where real numbers are due,
+an array where a name is due) raises :class:`ArgumentTypeError`, which is a :class:`TypeError` (the
+Python convention) and also a :class:`ValueError` (so ``except ValueError`` keeps catching every bad
+argument, as it did before the distinction was made).
+
+Limits on requested work (module constants, stated in the README and the docstrings): a request
+beyond them is refused with a ValueError naming the argument, instead of running until killed.
 """
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+import math
+import numbers
+import operator
+from typing import Any, Iterable, Optional
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 __all__ = [
+    "ArgumentTypeError",
+    "MAX_STEPS",
+    "MAX_TRAIN_TIMESTEPS",
+    "MAX_SAMPLES",
+    "MAX_DPS",
+    "MAX_MODES",
+    "MAX_ITER",
+    "as_real_array",
     "as_spectrum",
     "as_levels",
     "as_sigmas",
     "check_choice",
     "check_eta",
+    "as_int",
     "as_positive_int",
+    "as_seed",
+    "as_bool",
+    "as_dps",
+    "check_grid_size",
     "check_same_shape",
     "as_real",
     "as_positive",
 ]
 
+#: most levels of one sampling schedule built from a count (K steps, SDE grid points N)
+MAX_STEPS = 10_000
+#: most timesteps of a training grid (T)
+MAX_TRAIN_TIMESTEPS = 100_000
+#: most Monte Carlo samples of one call
+MAX_SAMPLES = 10_000_000
+#: most decimal digits of an mpmath evaluation
+MAX_DPS = 1_000
+#: most modes of a grid the package allocates from a shape (2**26: one 8192 x 8192 image)
+MAX_MODES = 1 << 26
+#: most iterations / random restarts of an optimisation
+MAX_ITER = 1_000_000
 
-def _as_float_array(value: ArrayLike, name: str) -> NDArray[np.float64]:
+
+class ArgumentTypeError(TypeError, ValueError):
+    """An argument of the wrong type; both a TypeError and a ValueError."""
+
+
+def _show(value: Any) -> str:
+    """A short description of ``value`` for an error message."""
+    if isinstance(value, np.ndarray):
+        return f"an array of dtype {value.dtype} and shape {value.shape}"
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _type_error(name: str, expected: str, value: Any) -> ArgumentTypeError:
+    return ArgumentTypeError(f"{name} must be {expected} (got {_show(value)})")
+
+
+def _is_bool(value: Any) -> bool:
+    return isinstance(value, (bool, np.bool_))
+
+
+def as_real_array(value: ArrayLike, name: str, *, complex_ok: bool = False) -> NDArray[Any]:
+    """``value`` as a float64 array of real numbers (any shape; finiteness is not checked here).
+
+    Refused with :class:`ArgumentTypeError`: ``None``, strings, boolean / complex / string / object
+    arrays (a complex array would lose its imaginary part, a boolean one would pass as 0 and 1).
+    With ``complex_ok`` a complex array is returned as complex128.
+    """
+    if value is None or isinstance(value, (str, bytes)):
+        raise _type_error(name, "an array of real numbers", value)
     try:
-        arr = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
+        arr = np.asarray(value)
+    except (TypeError, ValueError, OverflowError) as exc:
         raise ValueError(f"{name} must be an array of real numbers ({exc})") from None
-    return arr
+    kind = arr.dtype.kind
+    if kind == "O":
+        if not all(isinstance(v, numbers.Real) and not _is_bool(v) for v in arr.flat):
+            raise _type_error(name, "an array of real numbers", value)
+    elif kind == "b":
+        raise _type_error(name, "an array of real numbers, not booleans", arr)
+    elif kind == "c":
+        if complex_ok:
+            return np.asarray(arr, dtype=np.complex128)
+        raise _type_error(name, "an array of real numbers, not complex (the imaginary part would be lost)", arr)
+    elif kind not in "iuf":
+        raise _type_error(name, "an array of real numbers", arr)
+    try:
+        with np.errstate(over="ignore"):
+            return np.asarray(arr, dtype=np.float64)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise ValueError(f"{name} must be an array of finite real numbers ({exc})") from None
 
 
 def as_spectrum(spectrum: ArrayLike, name: str = "spectrum") -> NDArray[np.float64]:
     """Return ``spectrum`` as a float64 array of mode variances ``S >= 0`` (any shape, not empty)."""
-    arr = _as_float_array(spectrum, name)
+    arr = as_real_array(spectrum, name)
     if arr.size == 0:
         raise ValueError(f"{name} must not be empty")
     if not np.all(np.isfinite(arr)):
@@ -51,7 +131,7 @@ def as_levels(alpha_bar: ArrayLike, name: str = "alpha_bar", *, allow_zero: bool
 
     ``alpha_bar = 0`` (zero terminal SNR, pure noise) can only be the first level.
     """
-    arr = _as_float_array(alpha_bar, name)
+    arr = as_real_array(alpha_bar, name)
     if arr.ndim != 1:
         raise ValueError(f"{name} must be 1-D (got shape {arr.shape})")
     if arr.size == 0:
@@ -79,7 +159,7 @@ def as_sigmas(sigmas: ArrayLike, name: str = "sigmas", *, allow_inf: bool = True
     ``inf`` (zero terminal SNR) is accepted as the first level when ``allow_inf``; a trailing 0 (as
     k-diffusion's ``sigmas`` end) is dropped when ``allow_trailing_zero`` (the step to 0 is implicit).
     """
-    arr = _as_float_array(sigmas, name)
+    arr = as_real_array(sigmas, name)
     if arr.ndim != 1:
         raise ValueError(f"{name} must be 1-D (got shape {arr.shape})")
     if allow_trailing_zero and arr.size > 1 and arr[-1] == 0:
@@ -104,44 +184,33 @@ def as_sigmas(sigmas: ArrayLike, name: str = "sigmas", *, allow_inf: bool = True
 
 
 def check_choice(value: Any, name: str, choices: Iterable[str]) -> str:
+    """``value`` if it is one of the strings ``choices``; a non-string is an :class:`ArgumentTypeError`."""
     choices = tuple(choices)
+    listed = ", ".join(map(repr, choices))
+    if not isinstance(value, str):
+        raise _type_error(name, f"one of {listed}", value)
     if value not in choices:
-        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))} (got {value!r})")
+        raise ValueError(f"{name} must be one of {listed} (got {value!r})")
     return str(value)
 
 
-def check_eta(eta: Any, name: str = "eta") -> float:
-    """DDIM stochasticity: a finite number in [0, 1] (beyond 1 the DDIM direction term is imaginary)."""
-    try:
-        val = float(eta)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a number in [0, 1] (got {eta!r})") from None
-    if not np.isfinite(val) or val < 0 or val > 1:
-        raise ValueError(f"{name} must lie in [0, 1] (got {eta!r})")
-    return val
-
-
-def as_positive_int(value: Any, name: str) -> int:
-    if isinstance(value, bool) or int(value) != value or int(value) < 1:
-        raise ValueError(f"{name} must be a positive integer (got {value!r})")
-    return int(value)
-
-
-def check_same_shape(a: np.ndarray, b: np.ndarray, name_a: str, name_b: str) -> None:
-    if a.shape != b.shape:
-        raise ValueError(f"shape mismatch: {name_a} has shape {a.shape} but {name_b} has shape {b.shape}")
-
-
 def as_real(value: Any, name: str) -> float:
-    """A finite real number (booleans are refused)."""
-    if isinstance(value, bool):
-        raise ValueError(f"{name} must be a real number (got {value!r})")
+    """A finite real number. Booleans, strings (numeric ones too), None, complex numbers and arrays
+    of more than one element are :class:`ArgumentTypeError`; NaN and inf are ValueError."""
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value[()]
+    if value is None or _is_bool(value) or isinstance(value, (str, bytes, np.ndarray)):
+        raise _type_error(name, "a real number", value)
+    if isinstance(value, numbers.Complex) and not isinstance(value, numbers.Real):
+        raise _type_error(name, "a real number, not complex", value)
     try:
         val = float(value)
+    except OverflowError:
+        raise ValueError(f"{name} must be finite (got {_show(value)})") from None
     except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a real number (got {value!r})") from None
-    if not np.isfinite(val):
-        raise ValueError(f"{name} must be finite (got {value!r})")
+        raise _type_error(name, "a real number", value) from None
+    if not math.isfinite(val):
+        raise ValueError(f"{name} must be finite (got {_show(value)})")
     return val
 
 
@@ -151,3 +220,92 @@ def as_positive(value: Any, name: str) -> float:
     if val <= 0:
         raise ValueError(f"{name} must be positive (got {value!r})")
     return val
+
+
+def check_eta(eta: Any, name: str = "eta") -> float:
+    """DDIM stochasticity: a finite number in [0, 1] (beyond 1 the DDIM direction term is imaginary)."""
+    try:
+        val = as_real(eta, name)
+    except ArgumentTypeError:
+        raise ArgumentTypeError(f"{name} must be a number in [0, 1] (got {_show(eta)})") from None
+    except ValueError:
+        raise ValueError(f"{name} must lie in [0, 1] (got {eta!r})") from None
+    if val < 0 or val > 1:
+        raise ValueError(f"{name} must lie in [0, 1] (got {eta!r})")
+    return val
+
+
+def as_int(value: Any, name: str, minimum: Optional[int] = None, maximum: Optional[int] = None,
+           *, limit: str = "", rule: Optional[str] = None) -> int:
+    """An integer in ``[minimum, maximum]``: a Python/NumPy integer or an integral finite float.
+
+    Booleans, None, strings and other types are :class:`ArgumentTypeError`; 1.5, NaN, inf and
+    values out of range are ValueError. ``limit`` names the module constant behind ``maximum``;
+    ``rule`` replaces the default wording of the rule in messages.
+    """
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value[()]
+    custom_rule = rule is not None
+    if rule is None:
+        rule = {None: "an integer", 0: "a non-negative integer", 1: "a positive integer"}.get(
+            minimum, f"an integer >= {minimum}")
+    if value is None or _is_bool(value) or isinstance(value, (str, bytes, np.ndarray)):
+        raise _type_error(name, rule, value)
+    if isinstance(value, numbers.Integral):
+        v = int(value)
+    elif isinstance(value, numbers.Real):
+        f = float(value)
+        if not math.isfinite(f) or not f.is_integer():
+            raise ValueError(f"{name} must be {rule} (got {_show(value)})")
+        v = int(f)
+    else:
+        try:
+            v = operator.index(value)
+        except TypeError:
+            raise _type_error(name, rule, value) from None
+    if minimum is not None and v < minimum:
+        raise ValueError(f"{name} must be {rule} (got {_show(value)})")
+    if maximum is not None and v > maximum:
+        why = f" (symsched._validate.{limit})" if limit else ""
+        if custom_rule and not limit:
+            raise ValueError(f"{name} must be {rule} (got {_show(value)})")
+        raise ValueError(f"{name} must be at most {maximum}{why} (got {_show(value)})")
+    return v
+
+
+def as_positive_int(value: Any, name: str, maximum: Optional[int] = None, *, limit: str = "") -> int:
+    """An integer >= 1 (see :func:`as_int`)."""
+    return as_int(value, name, 1, maximum, limit=limit)
+
+
+def as_seed(seed: Any, name: str = "seed") -> Any:
+    """A NumPy seed: None, an integer >= 0, or a Generator / SeedSequence / BitGenerator (passed through)."""
+    if seed is None or isinstance(seed, (np.random.Generator, np.random.SeedSequence, np.random.BitGenerator)):
+        return seed
+    return as_int(seed, name, 0)
+
+
+def as_bool(value: Any, name: str) -> bool:
+    """True or False (a NumPy bool too); anything else, 'no' and 0 included, is :class:`ArgumentTypeError`."""
+    if not _is_bool(value):
+        raise _type_error(name, "True or False", value)
+    return bool(value)
+
+
+def as_dps(dps: Any, name: str = "dps") -> int:
+    """Decimal digits of an mpmath evaluation: an integer in [1, MAX_DPS]."""
+    return as_int(dps, name, 1, MAX_DPS, limit="MAX_DPS")
+
+
+def check_grid_size(shape: Iterable[int], name: str = "shape") -> None:
+    """Refuse a grid of more than MAX_MODES modes before it is allocated."""
+    size = math.prod(int(s) for s in shape)
+    if size > MAX_MODES:
+        raise ValueError(
+            f"{name} asks for {size} modes, more than MAX_MODES = {MAX_MODES} (symsched._validate.MAX_MODES)"
+        )
+
+
+def check_same_shape(a: np.ndarray, b: np.ndarray, name_a: str, name_b: str) -> None:
+    if a.shape != b.shape:
+        raise ValueError(f"shape mismatch: {name_a} has shape {a.shape} but {name_b} has shape {b.shape}")

@@ -12,6 +12,7 @@ listed by :func:`sampler_info`.
 
 from __future__ import annotations
 
+import math
 from typing import Any, Literal, Optional
 
 import numpy as np
@@ -20,7 +21,8 @@ from numpy.typing import ArrayLike, NDArray
 from ._validate import as_levels, as_sigmas, as_spectrum, check_choice, check_same_shape
 from .engine import program as _program
 from .engine import recursion
-from .engine.kernels import divergence_kernel, ratio_divergence_kernel
+from .engine.divergence import divergence_kernel, w2_amplitude_kernel
+from .engine.kernels import ratio_divergence_kernel
 from .symbolic import FLOW_SAMPLERS, REGISTRY, VE_SAMPLERS, VP_SAMPLERS, check_options, sampler_module
 
 __all__ = [
@@ -226,23 +228,23 @@ def transfer_function_ve(spectrum: ArrayLike, sigmas: ArrayLike, *, sampler: str
 # divergences
 # ---------------------------------------------------------------------------------------------
 def _divergence_terms(name: str, generated: Array, data: Array) -> Array:
-    """Per-mode terms of a divergence; modes with generated == data (zeros included) give 0."""
-    with np.errstate(divide="ignore", invalid="ignore"):
+    """Per-mode terms of a divergence (generated kernel); modes with generated == data (zeros included) give 0."""
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore"):
         f = divergence_kernel(name)(generated, data)[0]
     f = np.array(np.broadcast_to(f, data.shape), dtype=np.float64)
-    equal = generated == data
-    f[equal] = 0.0
-    if name != "w2":
-        zero = ((generated == 0) | (data == 0)) & ~equal
-        f[zero] = np.inf
+    f[generated == data] = 0.0
     return f
 
 
 def kl_divergence(p: ArrayLike, q: ArrayLike) -> float:
     """KL(N(0, diag p) || N(0, diag q)) = 1/2 sum (p/q - 1 - log(p/q)), summed over all modes.
 
-    ``p`` and ``q`` have the same shape, non-negative. Modes with ``p == q`` (zero modes included)
-    contribute 0; a mode where exactly one of them is 0 makes the divergence ``inf``.
+    ``p`` and ``q`` have the same shape, non-negative. Each mode is evaluated in the ratio form of
+    :mod:`symsched.symbolic.divergences` (``log p - log q`` never overflows; the ratio may), so the
+    value is right over the whole float64 range: ``kl_divergence([1e-200], [1e200]) = 460.0``.
+    Modes with ``p == q`` (zero modes included) contribute 0; a mode where exactly one of them is 0,
+    or whose term exceeds the float64 range, makes the divergence ``inf``.
+    Raises ValueError (TypeError for a wrong type) naming ``p`` or ``q``.
     """
     P = as_spectrum(p, "p")
     Q = as_spectrum(q, "q")
@@ -252,11 +254,18 @@ def kl_divergence(p: ArrayLike, q: ArrayLike) -> float:
 
 
 def w2_distance(p: ArrayLike, q: ArrayLike) -> float:
-    """W2(N(0, diag p), N(0, diag q)) = sqrt(sum (sqrt p - sqrt q)^2) (not squared); same shapes."""
+    """W2(N(0, diag p), N(0, diag q)) = sqrt(sum (sqrt p - sqrt q)^2) (not squared); same shapes.
+
+    Formed as a scaled sum ``c * sqrt(sum (a/c)^2)`` of the amplitudes ``a = |sqrt p - sqrt q|``
+    (``c = max a``), so it neither overflows nor underflows: ``w2_distance([1.7e308]*2, [0, 0])``
+    is 1.84e154. Raises ValueError (TypeError for a wrong type) naming ``p`` or ``q``.
+    """
     P = as_spectrum(p, "p")
     Q = as_spectrum(q, "q")
     check_same_shape(P, Q, "p", "q")
-    return float(np.sqrt(np.sum(_divergence_terms("w2", P.ravel(), Q.ravel()))))
+    a = np.asarray(w2_amplitude_kernel()(P.ravel(), Q.ravel())[0], dtype=np.float64)
+    c = float(np.max(a))
+    return 0.0 if c == 0.0 else c * math.sqrt(float(np.sum(np.square(a / c))))
 
 
 def _weights(weights: ArrayLike | None, S: Array) -> Array:

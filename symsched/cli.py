@@ -3,14 +3,22 @@
 Each sub-command lives in ``symsched/commands/<name>.py`` and exposes
 ``register(subparsers)``, which adds its parser and sets ``func`` to a callable taking the parsed
 ``argparse.Namespace`` and returning an exit code.
+
+Errors are handled here, once, for every sub-command: a usage error or any failure caused by the
+user's input (a bad value, a file that cannot be read or written, a truncated ``.npy``, a request
+that does not fit in memory) prints **one line** naming the option and exits with code 2; ``--debug``
+(before or after the sub-command, or ``SYMSCHED_DEBUG=1``) shows the traceback instead. Any other
+exception is a bug: one line asking for a report, exit code 1.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
-from typing import Sequence
+from pathlib import Path
+from typing import Any, Callable, NoReturn, Optional, Sequence
 
 # One line per sub-command module (in the order `symsched --help` lists them).
 COMMANDS: tuple[str, ...] = (
@@ -22,31 +30,130 @@ COMMANDS: tuple[str, ...] = (
     "sde_table",
 )
 
+#: exit code of a usage error or a failure caused by the user's input
+EXIT_USAGE = 2
+#: exit code of an unexpected internal error
+EXIT_INTERNAL = 1
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a usage error on one line (no usage dump) with exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
+def _non_empty(convert: Optional[Callable[[str], Any]]) -> Callable[[str], Any]:
+    """Wrap an option's type so that an empty value is a usage error (an empty path would mean '.')."""
+
+    def check(text: str) -> Any:
+        if isinstance(text, str) and not text.strip():
+            raise argparse.ArgumentTypeError("must not be empty")
+        return text if convert is None else convert(text)
+
+    check.__name__ = getattr(convert, "__name__", "str")  # argparse names the type in its messages
+    return check
+
+
+def _harden(p: argparse.ArgumentParser) -> None:
+    """Add --debug, refuse empty option values, and record option names for error messages."""
+    p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                   help="show the full traceback of an error")
+    options = {}
+    for action in p._actions:
+        if not action.option_strings:
+            continue
+        options[action.dest] = max(action.option_strings, key=len)
+        if action.nargs != 0:
+            action.type = _non_empty(action.type)
+    p.set_defaults(_options=options)
+
 
 def build_parser() -> argparse.ArgumentParser:
     from symsched import __version__
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="symsched",
         description="Spectral transfer functions of diffusion samplers: derive, verify, optimise.",
+        epilog="Errors print one line and exit with code 2; add --debug for the traceback.",
     )
     parser.add_argument("--version", action="version", version=f"symsched {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name in COMMANDS:
         module = importlib.import_module(f"symsched.commands.{name}")
         module.register(sub)
+    for p in {id(p): p for p in sub.choices.values()}.values():
+        _harden(p)
     return parser
+
+
+def _same_or_under(path: Path, root: Path) -> int:
+    """2 if ``path`` is ``root``, 1 if it lies under it, else 0 (lexically, on absolute paths)."""
+    if path == root:
+        return 2
+    return 1 if root in path.parents else 0
+
+
+def _option_for(filename: Any, args: argparse.Namespace) -> Optional[str]:
+    """The option whose path value is ``filename``, contains it (an output folder) or lies under it."""
+    if not filename:
+        return None
+    target = Path(os.path.abspath(os.fspath(filename)))
+    best, score = None, 0
+    for dest, option in getattr(args, "_options", {}).items():
+        value = getattr(args, dest, None)
+        if not isinstance(value, (str, os.PathLike)) or not os.fspath(value):
+            continue
+        path = Path(os.path.abspath(os.fspath(value)))
+        s = max(2 * _same_or_under(target, path), _same_or_under(path, target))  # 4, 2 or 2, 1
+        if s > score:
+            best, score = option, s
+    return best
+
+
+def describe_error(exc: BaseException, args: argparse.Namespace) -> tuple[str, int]:
+    """(one-line message, exit code) for an exception raised by a sub-command."""
+    if isinstance(exc, OSError):
+        option = _option_for(exc.filename, args)
+        reason = exc.strerror or str(exc)
+        if exc.filename:
+            text = f"{option + ' ' if option else ''}{str(exc.filename)!r}: {reason}"
+        else:
+            text = reason
+        return text, EXIT_USAGE
+    if isinstance(exc, ValueError):  # bad values and types (ArgumentTypeError is both)
+        return str(exc), EXIT_USAGE
+    if isinstance(exc, EOFError):
+        return f"an input file ended unexpectedly ({exc})", EXIT_USAGE
+    if isinstance(exc, MemoryError):
+        return ("out of memory: the inputs ask for more memory than is available "
+                f"({exc or 'reduce the sizes'})"), EXIT_USAGE
+    if isinstance(exc, ArithmeticError):
+        return f"numeric error: {exc}", EXIT_USAGE
+    return (f"internal error ({type(exc).__name__}: {exc}); please report it, with the traceback that "
+            "--debug shows"), EXIT_INTERNAL
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    debug = bool(getattr(args, "debug", False)) or os.environ.get("SYMSCHED_DEBUG", "") not in ("", "0")
     try:
         return int(args.func(args) or 0)
-    except ValueError as exc:
-        print(f"symsched {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+    except KeyboardInterrupt:
+        if debug:
+            raise
+        print(f"symsched {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        if debug:
+            raise
+        message, code = describe_error(exc, args)
+        message = " ".join(message.split())  # exactly one line
+        print(f"symsched {args.command}: error: {message}", file=sys.stderr)
+        return code
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -44,7 +44,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from ._validate import as_levels, as_sigmas, as_spectrum
+from ._validate import as_bool, as_levels, as_real, as_real_array, as_sigmas, as_spectrum
 
 __all__ = [
     "DiffusersSchedule",
@@ -144,7 +144,7 @@ class DiffusersSchedule:
         """
         from .montecarlo import wiener_denoiser
 
-        xa = np.asarray(x, dtype=np.float64)
+        xa = as_real_array(x, "x")
         if self.final_alpha_bar >= 1.0:
             return xa
         ab = self.final_alpha_bar
@@ -197,6 +197,7 @@ def from_diffusers(scheduler: Any, *, eta: float = 0.0, strict: bool = True) -> 
             f"scheduler must be a diffusers DDIMScheduler, DDPMScheduler or EulerDiscreteScheduler (got {name})"
         )
     eta = check_eta(eta)
+    strict = as_bool(strict, "strict")
     notes: list[str] = []
     nonlinear = [k for k in ("clip_sample", "thresholding") if bool(cfg.get(k, False))]
     if nonlinear:
@@ -336,7 +337,8 @@ def to_diffusers(
     ab = as_levels(alpha_bar)
     if grid is None:
         return {"sigmas": [float(s) for s in _vp_sigma(ab)] + [0.0]}
-    g = _torch_to_numpy(grid)
+    g = as_real_array(_torch_to_numpy(grid) if hasattr(grid, "detach") else grid, "grid")
+    rtol = as_real(rtol, "rtol")
     if g.ndim != 1 or g.size == 0 or not np.all(np.isfinite(g)):
         raise ValueError(f"grid must be a finite 1-D array of alphas_cumprod (got shape {g.shape})")
     out = []
@@ -365,7 +367,7 @@ def to_k_diffusion_sigmas(alpha_bar: ArrayLike) -> Array:
 
 def from_k_diffusion_sigmas(sigmas: ArrayLike) -> Array:
     """alpha_bar = 1 / (1 + sigma^2) of a k-diffusion sigma array (a trailing 0 is dropped). Shape (K,)."""
-    s = np.asarray(sigmas, dtype=np.float64)
+    s = as_real_array(sigmas, "sigmas")
     if s.ndim == 1 and s.size > 1 and s[-1] == 0.0:
         s = s[:-1]
     s = as_sigmas(s, "sigmas")

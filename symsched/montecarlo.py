@@ -34,7 +34,10 @@ import scipy.fft as sfft
 from numpy.typing import ArrayLike, NDArray
 from scipy import special, stats
 
-from ._validate import as_levels, as_positive_int, as_sigmas, as_spectrum, check_choice, check_eta
+from ._validate import (
+    MAX_SAMPLES, as_bool, as_levels, as_positive_int, as_real, as_real_array, as_seed, as_sigmas, as_spectrum,
+    check_choice, check_eta,
+)
 
 __all__ = [
     "gaussian_field",
@@ -74,7 +77,7 @@ _HERMITIAN_RTOL = 1e-8
 # small helpers
 # --------------------------------------------------------------------------------------------
 def _rng(seed: Seed) -> np.random.Generator:
-    return np.random.default_rng(seed)
+    return np.random.default_rng(as_seed(seed))
 
 
 def _workers() -> int:
@@ -116,10 +119,7 @@ def _as_grid_spectrum(spectrum: ArrayLike, name: str = "spectrum") -> Array:
 
 
 def _as_basis(U: ArrayLike, d: int | None = None, name: str = "basis") -> Array:
-    try:
-        Ua = np.asarray(U, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{name} must be a real (d, d) orthonormal matrix ({exc})") from None
+    Ua = as_real_array(U, name)
     if Ua.ndim != 2 or Ua.shape[0] != Ua.shape[1]:
         raise ValueError(f"{name} must be a square (d, d) matrix (got shape {Ua.shape})")
     if d is not None and Ua.shape[0] != d:
@@ -143,6 +143,7 @@ def _progress_bar(total: int, progress: bool | None, desc: str) -> Any:
 
     if progress is None:
         progress = bool(getattr(sys.stderr, "isatty", lambda: False)())
+    progress = as_bool(progress, "progress")
     return tqdm(total=total, disable=not progress, desc=desc, unit="step", leave=False)
 
 
@@ -215,11 +216,7 @@ def _eigh(cross: NDArray[Any]) -> tuple[Array, NDArray[Any]]:
 
 
 def _as_cross_spectrum(cross_spectrum: ArrayLike, name: str = "cross_spectrum") -> NDArray[Any]:
-    try:
-        A = np.asarray(cross_spectrum)
-        A = A.astype(np.complex128 if np.iscomplexobj(A) else np.float64)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{name} must be a numeric array of shape (*grid, C, C) ({exc})") from None
+    A = as_real_array(cross_spectrum, name, complex_ok=True)
     if A.ndim < 3 or A.shape[-1] != A.shape[-2]:
         raise ValueError(f"{name} must have shape (*grid, C, C) with at least one grid axis (got {A.shape})")
     if A.size == 0:
@@ -262,7 +259,7 @@ def gaussian_field(spectrum: ArrayLike, n_samples: int, *, seed: Seed = None) ->
     spectrum : array_like, shape (*grid)
         PSD ``S >= 0`` on the FFT grid (1-D, 2-D or more), Hermitian-symmetric ``S[k] == S[-k]``.
     n_samples : int
-        Number of independent fields.
+        Number of independent fields, at most ``MAX_SAMPLES`` = 10,000,000 (:mod:`symsched._validate`).
     seed : int, Generator or None
         Passed to ``np.random.default_rng``.
 
@@ -271,7 +268,7 @@ def gaussian_field(spectrum: ArrayLike, n_samples: int, *, seed: Seed = None) ->
     ndarray, shape (n_samples, *grid)
     """
     S = _as_grid_spectrum(spectrum)
-    n = as_positive_int(n_samples, "n_samples")
+    n = as_positive_int(n_samples, "n_samples", MAX_SAMPLES, limit="MAX_SAMPLES")
     rng = _rng(seed)
     op = _Stationary(S)
     return op.apply(rng.standard_normal((n, *S.shape)), [np.sqrt(op.modes)])[0]
@@ -297,7 +294,7 @@ def gaussian_field_multichannel(cross_spectrum: ArrayLike, n_samples: int, *, se
         Channels first (torch layout); ``np.moveaxis(x, 1, -1)`` for channels-last.
     """
     A = _as_cross_spectrum(cross_spectrum)
-    n = as_positive_int(n_samples, "n_samples")
+    n = as_positive_int(n_samples, "n_samples", MAX_SAMPLES, limit="MAX_SAMPLES")
     op = _Multichannel(A)
     z = _rng(seed).standard_normal((n, *op.shape))
     return op.apply(z, [np.sqrt(op.modes)])[0]
@@ -323,7 +320,7 @@ def gaussian_field_eigen(U: ArrayLike, S: ArrayLike, n_samples: int, *, seed: Se
     if Sa.ndim != 1:
         raise ValueError(f"S must be 1-D, one variance per column of U (got shape {Sa.shape})")
     Ua = _as_basis(U, Sa.size, "U")
-    n = as_positive_int(n_samples, "n_samples")
+    n = as_positive_int(n_samples, "n_samples", MAX_SAMPLES, limit="MAX_SAMPLES")
     z = _rng(seed).standard_normal((n, Sa.size))
     return (z * np.sqrt(Sa)) @ Ua.T
 
@@ -355,7 +352,7 @@ def wiener_denoiser(
     """
     check_choice(output, "output", ("eps", "x0"))
     ab = float(as_levels([alpha_bar], "alpha_bar")[0])
-    xa = np.asarray(x, dtype=np.float64)
+    xa = as_real_array(x, "x")
     if basis is None:
         S = _as_grid_spectrum(spectrum)
         if xa.shape[xa.ndim - S.ndim :] != S.shape:
@@ -491,7 +488,7 @@ def iter_sample(
     eta = check_eta(eta)
     check_choice(variance, "variance", ("posterior", "beta"))
     check_choice(init, "init", ("white", "exact"))
-    n = as_positive_int(n_samples, "n_samples")
+    n = as_positive_int(n_samples, "n_samples", MAX_SAMPLES, limit="MAX_SAMPLES")
     op = _make_op(spectrum, basis)
     batch = _default_batch(batch_size, int(np.prod(op.shape)), n)
     return _vp_batches(op, ab, sampler=sampler, eta=eta, variance=variance, init=init,
@@ -534,7 +531,8 @@ def sample(
     init : {"white", "exact"}
         ``x_K ~ N(0, I)`` or the true marginal ``N(0, ab_K S + 1 - ab_K)`` per mode.
     n_samples : int
-    seed : int, Generator or None
+        At most ``MAX_SAMPLES`` = 10,000,000 (:mod:`symsched._validate`).
+    seed : int >= 0, Generator, SeedSequence or None
         ``np.random.default_rng(seed)``; the stream depends on ``seed`` and ``batch_size``.
     batch_size : int, optional
         Samples simulated at once (default: about 2**20 array elements per batch).
@@ -569,7 +567,7 @@ def iter_sample_ve(
     sig = as_sigmas(sigmas)
     check_choice(sampler, "sampler", ("euler", "heun"))
     check_choice(init, "init", ("white", "exact"))
-    n = as_positive_int(n_samples, "n_samples")
+    n = as_positive_int(n_samples, "n_samples", MAX_SAMPLES, limit="MAX_SAMPLES")
     op = _make_op(spectrum, basis)
     batch = _default_batch(batch_size, int(np.prod(op.shape)), n)
     return _ve_batches(op, sig, sampler=sampler, init=init, n=n, rng=_rng(seed), batch=batch, progress=progress)
@@ -648,7 +646,7 @@ def sample_multichannel(
     eta = check_eta(eta)
     check_choice(variance, "variance", ("posterior", "beta"))
     check_choice(init, "init", ("white", "exact"))
-    n = as_positive_int(n_samples, "n_samples")
+    n = as_positive_int(n_samples, "n_samples", MAX_SAMPLES, limit="MAX_SAMPLES")
     op = _Multichannel(_as_cross_spectrum(cross_spectrum))
     batch = _default_batch(batch_size, int(np.prod(op.shape)), n)
     return np.concatenate(list(_vp_batches(
@@ -676,7 +674,7 @@ def sample_multichannel_ve(
     sig = as_sigmas(sigmas)
     check_choice(sampler, "sampler", ("euler", "heun"))
     check_choice(init, "init", ("white", "exact"))
-    n = as_positive_int(n_samples, "n_samples")
+    n = as_positive_int(n_samples, "n_samples", MAX_SAMPLES, limit="MAX_SAMPLES")
     op = _Multichannel(_as_cross_spectrum(cross_spectrum))
     batch = _default_batch(batch_size, int(np.prod(op.shape)), n)
     return np.concatenate(list(_ve_batches(
@@ -733,7 +731,7 @@ def empirical_psd(
     shape: tuple[int, ...] | None = None
     U = None
     for batch in batches:
-        x = np.asarray(batch, dtype=np.float64)
+        x = as_real_array(batch, "samples")
         if x.ndim < 2:
             raise ValueError(f"samples must have shape (n, *field) with a batch axis first (got {x.shape})")
         if shape is None:
@@ -769,7 +767,7 @@ def empirical_cross_spectrum(samples: ArrayLike) -> NDArray[np.complex128]:
     -------
     ndarray, complex, shape (*grid, C, C)
     """
-    x = np.asarray(samples, dtype=np.float64)
+    x = as_real_array(samples, "samples")
     if x.ndim < 3:
         raise ValueError(f"samples must have shape (n, C, *grid) (got {x.shape})")
     fa = tuple(range(2, x.ndim))
@@ -793,8 +791,8 @@ def mode_psd(cross_hat: ArrayLike, V: ArrayLike) -> Array:
     With ``V`` from :func:`cross_spectrum_modes` of the true cross-spectrum, each entry follows
     the same scaled chi^2 law as a scalar periodogram bin (use ``axes`` = the grid axes).
     """
-    A = np.asarray(cross_hat)
-    Va = np.asarray(V)
+    A = as_real_array(cross_hat, "cross_hat", complex_ok=True)
+    Va = as_real_array(V, "V", complex_ok=True)
     if A.shape != Va.shape:
         raise ValueError(f"shape mismatch: cross_hat has shape {A.shape} but V has shape {Va.shape}")
     # a quadratic form of a PSD estimate is >= 0; clip the rounding-level negatives of null modes
@@ -844,7 +842,7 @@ def independent_bins(shape: Sequence[int], *, axes: Sequence[int] | None = None)
 
 
 def _prepare(psd_hat: ArrayLike, psd_true: ArrayLike) -> tuple[Array, Array]:
-    ph = np.asarray(psd_hat, dtype=np.float64)
+    ph = as_real_array(psd_hat, "psd_hat")
     pt = as_spectrum(psd_true, "psd_true")
     if ph.shape != pt.shape:
         raise ValueError(f"shape mismatch: psd_hat has shape {ph.shape} but psd_true has shape {pt.shape}")
@@ -887,6 +885,7 @@ def psd_zscores(
     """
     ph, pt = _prepare(psd_hat, psd_true)
     n = as_positive_int(n_samples, "n_samples")
+    zero_tol, atol = as_real(zero_tol, "zero_tol"), as_real(atol, "atol")
     nu = (n * psd_dof(pt.shape, axes=axes)).astype(np.float64)
     floor = max(zero_tol * float(pt.max()), float(atol))
     null = pt <= floor
@@ -910,6 +909,7 @@ def psd_zscores(
 
 
 def _zcrit(alpha: float, m: int) -> float:
+    alpha = as_real(alpha, "alpha")
     if not (0.0 < alpha < 1.0):
         raise ValueError(f"alpha must lie in (0, 1) (got {alpha!r})")
     return float(stats.norm.isf(alpha / (2.0 * max(m, 1))))
@@ -931,8 +931,8 @@ def psd_band(
     """
     pt = as_spectrum(psd_true, "psd_true")
     n = as_positive_int(n_samples, "n_samples")
-    m = int(independent_bins(pt.shape, axes=axes).sum()) if familywise else 1
-    if not (0.0 < alpha < 1.0):
+    m = int(independent_bins(pt.shape, axes=axes).sum()) if as_bool(familywise, "familywise") else 1
+    if not (0.0 < as_real(alpha, "alpha") < 1.0):
         raise ValueError(f"alpha must lie in (0, 1) (got {alpha!r})")
     a = alpha / m
     nu = (n * psd_dof(pt.shape, axes=axes)).astype(np.float64)
@@ -952,13 +952,13 @@ def psd_confidence(
     ``familywise=True`` makes the intervals simultaneous over the independent bins (Bonferroni).
     Returns ``(lo, hi)`` of the shape of ``psd_hat``.
     """
-    ph = np.asarray(psd_hat, dtype=np.float64)
+    ph = as_real_array(psd_hat, "psd_hat")
     if not np.all(np.isfinite(ph)) or np.any(ph < 0):
         raise ValueError("psd_hat must be finite and non-negative")
     n = as_positive_int(n_samples, "n_samples")
-    if not (0.0 < alpha < 1.0):
+    if not (0.0 < as_real(alpha, "alpha") < 1.0):
         raise ValueError(f"alpha must lie in (0, 1) (got {alpha!r})")
-    m = int(independent_bins(ph.shape, axes=axes).sum()) if familywise else 1
+    m = int(independent_bins(ph.shape, axes=axes).sum()) if as_bool(familywise, "familywise") else 1
     a = alpha / m
     nu = (n * psd_dof(ph.shape, axes=axes)).astype(np.float64)
     return nu * ph / stats.chi2.isf(a / 2, nu), nu * ph / stats.chi2.ppf(a / 2, nu)

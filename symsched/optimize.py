@@ -50,7 +50,10 @@ from numpy.typing import ArrayLike, NDArray
 from scipy.optimize import minimize
 
 from . import schedules as _sch
-from ._validate import as_spectrum, check_choice, check_eta, check_same_shape
+from ._validate import (
+    MAX_ITER, MAX_STEPS, as_bool, as_int, as_real, as_real_array, as_spectrum, check_choice, check_eta,
+    check_same_shape,
+)
 from .api import (
     DIVERGENCES,
     INITS,
@@ -100,10 +103,7 @@ def default_grid() -> Array:
 
 
 def _check_grid(grid: ArrayLike, steps: int) -> Array:
-    try:
-        g = np.asarray(grid, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"grid must be an array of real numbers ({exc})") from None
+    g = as_real_array(grid, "grid")
     if g.ndim != 1 or g.size == 0:
         raise ValueError(f"grid must be a non-empty 1-D array alphas_cumprod[t] (got shape {g.shape})")
     if not np.all(np.isfinite(g)) or np.any(g <= 0) or np.any(g >= 1):
@@ -120,13 +120,11 @@ def _check_grid(grid: ArrayLike, steps: int) -> Array:
 
 
 def _check_level(value: Any, name: str) -> float:
-    if isinstance(value, bool):
-        raise ValueError(f"{name} must be a level in the open interval (0, 1) or None (got {value!r})")
     try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a level in the open interval (0, 1) or None (got {value!r})") from None
-    if not math.isfinite(v) or not 0.0 < v < 1.0:
+        v = as_real(value, name)
+    except ValueError as exc:
+        raise type(exc)(f"{name} must be a level in the open interval (0, 1) or None (got {value!r})") from None
+    if not 0.0 < v < 1.0:
         raise ValueError(f"{name} must be a level in the open interval (0, 1) or None (got {value!r})")
     return v
 
@@ -153,16 +151,9 @@ def _check_endpoints(endpoints: Any, steps: int, grid: Optional[Array]) -> tuple
     return first, last
 
 
-def _check_int(value: Any, name: str, minimum: int) -> int:
-    if isinstance(value, bool):
-        raise ValueError(f"{name} must be an integer >= {minimum} (got {value!r})")
-    try:
-        ok = int(value) == value and int(value) >= minimum
-    except (TypeError, ValueError, OverflowError):
-        ok = False
-    if not ok:
-        raise ValueError(f"{name} must be an integer >= {minimum} (got {value!r})")
-    return int(value)
+def _check_int(value: Any, name: str, minimum: int, maximum: int = MAX_ITER) -> int:
+    return as_int(value, name, minimum, maximum, limit="MAX_STEPS" if maximum == MAX_STEPS else "MAX_ITER",
+                  rule=f"an integer >= {minimum}")
 
 
 _log_snr = _sch.alpha_bar_to_log_snr
@@ -592,7 +583,8 @@ def optimize_schedule(
     spectrum : array_like, any shape
         Mode variances ``S >= 0`` (zero modes contribute 0; tiny ones make KL large, as they should).
     steps : int
-        K, the number of levels (sampling steps; a final step to the clean level follows).
+        K, the number of levels (sampling steps; a final step to the clean level follows), at most
+        ``MAX_STEPS`` = 10,000 (:mod:`symsched._validate`).
     sampler : {"ddim", "ddpm", "euler", "heun"}
     eta : float in [0, 1]
         DDIM stochasticity (``sampler="ddim"`` only).
@@ -632,7 +624,7 @@ def optimize_schedule(
         seed or restarts (the message names the argument and the rule).
     """
     S = as_spectrum(spectrum)
-    K = _check_int(steps, "steps", 1)
+    K = _check_int(steps, "steps", 1, MAX_STEPS)
     check_choice(sampler, "sampler", SAMPLERS)
     eta = check_eta(eta)
     check_choice(variance, "variance", ("posterior", "beta"))
@@ -641,6 +633,7 @@ def optimize_schedule(
     seed = _check_int(seed, "seed", 0)
     restarts = _check_int(restarts, "restarts", 0)
     maxiter = _check_int(maxiter, "maxiter", 1)
+    progress, standard_starts = as_bool(progress, "progress"), as_bool(standard_starts, "standard_starts")
     if sampler != "ddim" and eta != 0.0:
         raise ValueError(f"eta applies only to sampler='ddim' (got eta={eta!r} with sampler={sampler!r})")
     w = None
@@ -948,7 +941,7 @@ def compare_schedules(
     """
     if isinstance(steps_list, (str, bytes)) or not hasattr(steps_list, "__iter__"):
         raise ValueError(f"steps_list must be a sequence of positive integers (got {steps_list!r})")
-    ks = [_check_int(k, "steps_list entries", 1) for k in steps_list]
+    ks = [_check_int(k, "steps_list entries", 1, MAX_STEPS) for k in steps_list]
     if not ks:
         raise ValueError("steps_list must not be empty")
     S = as_spectrum(spectrum)

@@ -31,7 +31,10 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.special import expit, logit
 
-from ._validate import as_positive as _positive, as_real as _real, as_levels, as_positive_int, check_choice
+from ._validate import (
+    MAX_STEPS, MAX_TRAIN_TIMESTEPS, as_int, as_positive as _positive, as_real as _real, as_real_array, as_levels,
+    as_positive_int, check_choice,
+)
 
 __all__ = [
     "linear_betas",
@@ -115,29 +118,17 @@ _GRID_NAMES = {
 
 
 def _nonneg_int(value: Any, name: str) -> int:
-    if isinstance(value, bool):
-        raise ValueError(f"{name} must be a non-negative integer (got {value!r})")
-    try:
-        ok = int(value) == value
-    except (TypeError, ValueError, OverflowError):
-        ok = False
-    if not ok or int(value) < 0:
-        raise ValueError(f"{name} must be a non-negative integer (got {value!r})")
-    return int(value)
+    return as_int(value, name, 0)
 
 
-def _pos_int(value: Any, name: str) -> int:
-    try:
-        return as_positive_int(value, name)
-    except (TypeError, ValueError, OverflowError):
-        raise ValueError(f"{name} must be a positive integer (got {value!r})") from None
+def _pos_int(value: Any, name: str, maximum: int = MAX_STEPS) -> int:
+    """A positive integer, at most ``maximum`` (a count of steps: MAX_STEPS; of training timesteps: MAX_TRAIN_TIMESTEPS)."""
+    limit = "MAX_STEPS" if maximum == MAX_STEPS else "MAX_TRAIN_TIMESTEPS"
+    return as_positive_int(value, name, maximum, limit=limit)
 
 
 def _float_array(value: ArrayLike, name: str) -> Array:
-    try:
-        arr = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{name} must be an array of real numbers ({exc})") from None
+    arr = as_real_array(value, name)
     if arr.size == 0:
         raise ValueError(f"{name} must not be empty")
     if not np.all(np.isfinite(arr)):
@@ -366,7 +357,7 @@ def linear_betas(T: int = 1000, *, beta_start: float = 1e-4, beta_end: float = 0
     Ho et al. (2020) use T=1000, 1e-4 to 0.02 (diffusers ``beta_schedule="linear"``).
     Computed in float64 (diffusers uses float32; the grids agree to ~1e-7 relative).
     """
-    T = _pos_int(T, "T")
+    T = _pos_int(T, "T", MAX_TRAIN_TIMESTEPS)
     b0, b1 = _check_beta_range(beta_start, beta_end)
     return np.linspace(b0, b1, T, dtype=np.float64)
 
@@ -376,7 +367,7 @@ def scaled_linear_betas(T: int = 1000, *, beta_start: float = 0.00085, beta_end:
 
     Defaults are Stable Diffusion 1.x / 2.x / XL's (diffusers ``beta_schedule="scaled_linear"``).
     """
-    T = _pos_int(T, "T")
+    T = _pos_int(T, "T", MAX_TRAIN_TIMESTEPS)
     b0, b1 = _check_beta_range(beta_start, beta_end)
     return np.linspace(math.sqrt(b0), math.sqrt(b1), T, dtype=np.float64) ** 2
 
@@ -387,7 +378,7 @@ def cosine_betas(T: int = 1000, *, s: float = 0.008, max_beta: float = 0.999) ->
     :math:`f(t) = \cos^2\!\big(\tfrac{t/T + s}{1+s}\tfrac{\pi}{2}\big)` (diffusers
     ``"squaredcos_cap_v2"``). The last beta is capped at ``max_beta`` because ``f(T) = 0``.
     """
-    T = _pos_int(T, "T")
+    T = _pos_int(T, "T", MAX_TRAIN_TIMESTEPS)
     s = _real(s, "s")
     if s <= 0:
         raise ValueError(f"s must be positive (got {s!r})")
@@ -405,7 +396,7 @@ def sigmoid_betas(T: int = 1000, *, beta_start: float = 1e-4, beta_end: float = 
     ``u = linspace(-6, 6, T)`` (diffusers ``DDPMScheduler(beta_schedule="sigmoid")``; defaults are
     the diffusers scheduler defaults).
     """
-    T = _pos_int(T, "T")
+    T = _pos_int(T, "T", MAX_TRAIN_TIMESTEPS)
     b0, b1 = _check_beta_range(beta_start, beta_end)
     return expit(np.linspace(-6.0, 6.0, T)) * (b1 - b0) + b0
 
@@ -435,7 +426,7 @@ def training_grid(beta_schedule: str = "linear", *, num_train_timesteps: int = 1
         "cosine": cosine_betas,
         "sigmoid": sigmoid_betas,
     }[beta_schedule]
-    T = _pos_int(num_train_timesteps, "num_train_timesteps")
+    T = _pos_int(num_train_timesteps, "num_train_timesteps", MAX_TRAIN_TIMESTEPS)
     try:
         betas = fn(T, **kwargs)
     except TypeError as exc:
@@ -490,7 +481,7 @@ def timesteps(
         Bad spacing, non-positive counts, ``K > T``, or leading timesteps shifted past ``T - 1``.
     """
     K = _pos_int(num_steps, "num_steps")
-    T = _pos_int(num_train_timesteps, "num_train_timesteps")
+    T = _pos_int(num_train_timesteps, "num_train_timesteps", MAX_TRAIN_TIMESTEPS)
     check_choice(spacing, "spacing", SPACINGS)
     offset = _nonneg_int(steps_offset, "steps_offset")
     if K > T:

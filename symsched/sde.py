@@ -36,7 +36,7 @@ import math
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from ._validate import as_real as _real, as_spectrum, check_choice
+from ._validate import MAX_STEPS, ArgumentTypeError, as_dps, as_int, as_real as _real, as_spectrum, check_choice
 
 
 class _LazyKernels:
@@ -89,9 +89,10 @@ EVALS_PER_STEP: dict[str, int] = {"em": 1, "ei": 1, "ddpm": 1, "euler": 1, "heun
 # validation
 # ----------------------------------------------------------------------------------------------
 def _n_points(n_points: Any) -> int:
-    if isinstance(n_points, bool) or not isinstance(n_points, (int, np.integer)) or int(n_points) < 2:
-        raise ValueError(f"n_points must be an integer >= 2 (N grid points, N - 1 steps; got {n_points!r})")
-    return int(n_points)
+    rule = "an integer >= 2 (N grid points, N - 1 steps)"
+    if isinstance(n_points, bool) or not isinstance(n_points, (int, np.integer)):
+        raise ArgumentTypeError(f"n_points must be {rule} (got {n_points!r})")
+    return as_int(n_points, "n_points", 2, MAX_STEPS, limit="MAX_STEPS", rule=rule)
 
 
 def _horizon_eps(horizon: Any, eps: Any) -> tuple[float, float]:
@@ -163,8 +164,7 @@ def n_points_for_nfe(scheme: str, n_evals: int) -> int:
         When ``n_evals`` buys not even one step.
     """
     _scheme(scheme)
-    if isinstance(n_evals, bool) or not isinstance(n_evals, (int, np.integer)) or n_evals < 1:
-        raise ValueError(f"n_evals must be a positive integer (got {n_evals!r})")
+    n_evals = as_int(n_evals, "n_evals", 1)
     steps = int(n_evals) // EVALS_PER_STEP[scheme]
     if steps < 1:
         raise ValueError(
@@ -289,7 +289,7 @@ def output_spectrum(
         Euler–Maruyama, exponential integrator, DDPM discretisation (reverse SDE); Euler, Heun,
         RK4 (probability-flow ODE) — the steps of issue #5, see :mod:`symsched.symbolic.sde`.
     n_points : int >= 2
-        Grid points N of ``t_k = (horizon - eps) k / (N - 1)`` (N - 1 steps; ``nfe(scheme, N)``
+        Grid points N (at most ``MAX_STEPS`` = 10,000) of ``t_k = (horizon - eps) k / (N - 1)`` (N - 1 steps; ``nfe(scheme, N)``
         denoiser evaluations).
     beta_min, beta_max : float
         Linear rate ``beta(t) = beta_min + (beta_max - beta_min) t``, positive on ``[0, horizon]``.
@@ -386,6 +386,7 @@ def output_spectrum_mp(
     """
     import mpmath
 
+    dps = as_dps(dps)
     S = as_spectrum(spectrum)
     scheme = _scheme(scheme)
     N = _n_points(n_points)
@@ -420,6 +421,7 @@ def continuous_output_spectrum_mp(
     """:func:`continuous_output_spectrum` at ``dps`` digits (canonical closed form; object array of mpf)."""
     import mpmath
 
+    dps = as_dps(dps)
     S = as_spectrum(spectrum)
     check_choice(kind, "kind", KINDS)
     bmin, bmax, T, e = _model(beta_min, beta_max, horizon, eps)
@@ -484,9 +486,10 @@ def _w2(P: Array, S: Array) -> float:
 def _sizes(values: Iterable[Any], name: str) -> tuple[int, ...]:
     out = []
     for v in values:
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or int(v) < 1:
-            raise ValueError(f"{name} must be positive integers (got {v!r})")
-        out.append(int(v))
+        try:
+            out.append(as_int(v, name, 1))
+        except ValueError as exc:
+            raise type(exc)(f"{name} must be positive integers (got {v!r})") from None
     if not out:
         raise ValueError(f"{name} must not be empty")
     return tuple(out)

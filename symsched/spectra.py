@@ -29,7 +29,10 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from ._io import load_npy
-from ._validate import as_positive as _positive, as_real as _real, as_positive_int, as_spectrum, check_choice
+from ._validate import (
+    as_bool, as_int, as_positive as _positive, as_real as _real, as_real_array, as_positive_int, as_spectrum,
+    check_choice, check_grid_size,
+)
 
 __all__ = [
     "fft_frequencies",
@@ -69,10 +72,7 @@ _CHUNK_ELEMENTS = 1 << 22  # complex values per FFT chunk (64 MiB)
 
 
 def _pos_int(value: Any, name: str) -> int:
-    try:
-        return as_positive_int(value, name)
-    except (TypeError, ValueError, OverflowError):
-        raise ValueError(f"{name} must be a positive integer (got {value!r})") from None
+    return as_positive_int(value, name)
 
 
 def _grid_shape(shape: Union[int, Sequence[int]]) -> tuple[int, ...]:
@@ -89,7 +89,9 @@ def _grid_shape(shape: Union[int, Sequence[int]]) -> tuple[int, ...]:
             f"shape must have 1 or 2 dimensions (a 1-D signal or a 2-D image; got {dims!r}); "
             "for colour images build one spectrum per channel"
         )
-    return tuple(_pos_int(d, "shape entries") for d in dims)
+    dims = tuple(_pos_int(d, "shape entries") for d in dims)
+    check_grid_size(dims, "shape")
+    return dims
 
 
 def fft_frequencies(shape: Union[int, Sequence[int]]) -> Array:
@@ -245,14 +247,10 @@ def matern(
     from scipy.special import logsumexp
 
     dims = _grid_shape(shape)
-    if isinstance(nu, bool):
-        raise ValueError(f"nu must be a positive number or inf (got {nu!r})")
     try:
-        nu_f = float(nu)
-    except (TypeError, ValueError):
-        raise ValueError(f"nu must be a positive number or inf (got {nu!r})") from None
-    if not (nu_f > 0):  # also rejects NaN
-        raise ValueError(f"nu must be a positive number or inf (got {nu!r})")
+        nu_f = math.inf if isinstance(nu, (float, np.floating)) and nu == math.inf else _positive(nu, "nu")
+    except ValueError as exc:
+        raise type(exc)(f"nu must be a positive number or inf (got {nu!r})") from None
     ell = _positive(length_scale, "length_scale")
     var = _positive(variance, "variance")
     f2 = fft_frequencies(dims) ** 2
@@ -278,13 +276,7 @@ def gaussian(shape: Union[int, Sequence[int]], *, length_scale: float = 4.0, var
 
 
 def _real_data(x: ArrayLike, name: str) -> np.ndarray:
-    arr = np.asarray(x)
-    if arr.dtype == object or np.iscomplexobj(arr) or arr.dtype == bool:
-        raise ValueError(f"{name} must hold real numbers (got dtype {arr.dtype})")
-    try:
-        arr = arr.astype(np.float64, copy=False)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{name} must be an array of real numbers ({exc})") from None
+    arr = as_real_array(x, name)
     if arr.size == 0:
         raise ValueError(f"{name} must not be empty (got shape {arr.shape})")
     if not np.all(np.isfinite(arr)):
@@ -491,6 +483,7 @@ def pca_spectrum(data: ArrayLike, *, center: bool = True) -> Array:
     from scipy.linalg import svdvals
 
     x = _real_data(data, "data")
+    center = as_bool(center, "center")
     if x.ndim != 2:
         raise ValueError(f"data must be 2-D, N samples × D features (got shape {x.shape})")
     n, d = x.shape
@@ -555,13 +548,7 @@ def welch_psd(
     if nper > arr.shape[-1]:
         raise ValueError(f"nperseg={nper} exceeds the signal length n={arr.shape[-1]}")
     if noverlap is not None:
-        try:
-            ok = not isinstance(noverlap, bool) and int(noverlap) == noverlap and 0 <= int(noverlap) < nper
-        except (TypeError, ValueError, OverflowError):
-            ok = False
-        if not ok:
-            raise ValueError(f"noverlap must be an integer in [0, nperseg) (got {noverlap!r})")
-        noverlap = int(noverlap)
+        noverlap = as_int(noverlap, "noverlap", 0, nper - 1, rule="an integer in [0, nperseg)")
     if detrend not in (False, "constant", "linear"):
         raise ValueError(f"detrend must be False, 'constant' or 'linear' (got {detrend!r})")
     try:
@@ -624,6 +611,9 @@ def _natural_images() -> Iterator[tuple[str, np.ndarray]]:
 def _natural_patches_cached(patch_size: int) -> np.ndarray:
     parts = [_patches(_to_signed_unit(img, f"skimage.data.{n}"), patch_size) for n, img in _natural_images()]
     out = np.concatenate(parts, axis=0)
+    if out.shape[0] == 0:
+        raise ValueError(f"patch_size={patch_size} is larger than every built-in photograph "
+                         f"({', '.join(NATURAL_PATCH_IMAGES)}; the largest fits 512x512 patches)")
     out -= out.mean(axis=(0, 1, 2))
     out.setflags(write=False)
     return out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -26,8 +27,8 @@ def private_cache(tmp_path, monkeypatch):
 def test_kernel_is_written_to_disk_and_reloaded_identically(private_cache) -> None:
     S = np.linspace(0, 5, 11)
     fresh = init_kernel("vp", "exact")(S, 0.3, 0.2, 0.1)
-    files = list(private_cache.rglob("*.py"))
-    assert len(files) == 1 and files[0].read_text().startswith("# symsched kernel init:vp:exact")
+    files = list(private_cache.rglob("*.json"))
+    assert len(files) == 1 and json.loads(files[0].read_text())["key"] == "init:vp:exact"
     codegen.clear_memory_cache()
     reloaded = init_kernel("vp", "exact")(S, 0.3, 0.2, 0.1)
     for a, b in zip(fresh, reloaded):
@@ -37,12 +38,12 @@ def test_kernel_is_written_to_disk_and_reloaded_identically(private_cache) -> No
 def test_corrupt_cache_entry_is_rebuilt(private_cache) -> None:
     S = np.array([0.5, 2.0])
     good = init_kernel("ve", "exact")(S, 0.5, 1.0, 0.1)[0]
-    (path,) = list(private_cache.rglob("*.py"))
+    (path,) = list(private_cache.rglob("*.json"))
     path.write_text("garbage that is not a kernel")
     codegen.clear_memory_cache()
     again = init_kernel("ve", "exact")(S, 0.5, 1.0, 0.1)[0]
     np.testing.assert_array_equal(good, again)
-    assert path.read_text().startswith("# symsched kernel")
+    assert json.loads(path.read_text())["key"] == "init:ve:exact"
 
 
 def test_disk_cache_can_be_disabled(tmp_path, monkeypatch) -> None:
@@ -51,7 +52,7 @@ def test_disk_cache_can_be_disabled(tmp_path, monkeypatch) -> None:
     codegen.clear_memory_cache()
     assert codegen.cache_dir() is None
     init_kernel("ve", "white")(np.array([1.0]), 0.5, 0.5, 0.1)
-    assert list(tmp_path.rglob("*.py")) == []
+    assert list(tmp_path.rglob("*")) == []
     codegen.clear_memory_cache()
 
 

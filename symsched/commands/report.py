@@ -52,6 +52,10 @@ def _steps(text: str) -> list[int]:
         raise ValueError(f"--steps must be comma-separated positive integers (got {text!r})") from None
     if not ks or any(k < 1 for k in ks):
         raise ValueError(f"--steps must be comma-separated positive integers (got {text!r})")
+    from .._validate import MAX_STEPS
+
+    if max(ks) > MAX_STEPS:
+        raise ValueError(f"--steps must be at most MAX_STEPS = {MAX_STEPS} (got {max(ks)})")
     return sorted(set(ks))
 
 
@@ -129,7 +133,7 @@ def run(args: argparse.Namespace) -> int:
 
     from .. import output_spectrum
     from .._io import atomic_write_text
-    from .._validate import as_positive_int, check_eta
+    from .._validate import MAX_SAMPLES, as_positive_int, check_eta
     from ..montecarlo import empirical_psd, iter_sample, max_z_test, psd_check, psd_zscores
     from ..optimize import compare_schedules
     from ..plots import plot_result
@@ -139,7 +143,7 @@ def run(args: argparse.Namespace) -> int:
     from .validate import plot_validation
 
     ks = _steps(args.steps)
-    n = as_positive_int(args.samples, "--samples")
+    n = as_positive_int(args.samples, "--samples", MAX_SAMPLES, limit="MAX_SAMPLES")
     eta = check_eta(args.eta, "--eta")
     out = Path(args.out)
     t_start = time.perf_counter()

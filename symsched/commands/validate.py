@@ -62,6 +62,9 @@ def parse_shape(text: str) -> tuple[int, ...]:
         raise ValueError(f"--shape must look like 64x64 or 256 (got {text!r})") from None
     if not 1 <= len(shape) <= 3 or any(s < 2 for s in shape):
         raise ValueError(f"--shape must have 1 to 3 sizes, each >= 2 (got {text!r})")
+    from .._validate import check_grid_size
+
+    check_grid_size(shape, "--shape")
     return shape
 
 
@@ -86,10 +89,10 @@ def default_schedule(steps: int, train_steps: int = _TRAIN_STEPS) -> np.ndarray:
 def run(args: argparse.Namespace) -> int:
     from .. import output_spectrum
     from .._io import load_npy
-    from .._validate import as_positive_int, check_eta
+    from .._validate import MAX_SAMPLES, as_positive_int, check_eta
     from ..montecarlo import empirical_psd, iter_sample, max_z_test, psd_check, psd_zscores
 
-    n = as_positive_int(args.samples, "--samples")
+    n = as_positive_int(args.samples, "--samples", MAX_SAMPLES, limit="MAX_SAMPLES")
     steps = as_positive_int(args.steps, "--steps")
     eta = check_eta(args.eta, "--eta")
     if not 0.0 < args.alpha < 1.0:

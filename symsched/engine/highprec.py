@@ -16,12 +16,9 @@ import mpmath
 import numpy as np
 from numpy.typing import ArrayLike
 
-from .._validate import as_levels, as_sigmas, as_spectrum, check_choice
+from .._validate import MAX_DPS, as_dps, as_levels, as_sigmas, as_spectrum, check_choice
 
 __all__ = ["output_spectrum_mp", "output_spectrum_ve_mp", "transfer_function_mp", "MAX_DPS"]
-
-#: Largest precision accepted (decimal digits): beyond it one evaluation takes minutes.
-MAX_DPS = 1000
 
 
 @lru_cache(maxsize=None)
@@ -104,8 +101,7 @@ def _run(spectrum: ArrayLike, x: np.ndarray, coordinate: str, sampler: str, init
     from ..api import _setup
     from ..symbolic import sampler_module
 
-    if isinstance(dps, bool) or not isinstance(dps, (int, np.integer)) or not 15 <= int(dps) <= MAX_DPS:
-        raise ValueError(f"dps must be an integer in [15, {MAX_DPS}] (got {dps!r})")
+    dps = as_dps(dps)
     S = as_spectrum(spectrum)
     name, options, params = _setup(sampler, settings)
     mod = sampler_module(name)

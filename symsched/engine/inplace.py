@@ -1,161 +1,147 @@
-"""Generate NumPy source that evaluates expressions with in-place operations into a workspace.
+"""Lower SymPy expressions to in-place NumPy instructions into a workspace (data, printed by :mod:`.printer`).
 
 The per-mode kernels run once per step over arrays of up to ~10^5 modes; ``lambdify``'s code
-allocates a fresh array for every operation, and with the default allocator each large temporary
-costs page faults. The code generated here instead writes every array operation into buffers of a
-workspace the caller allocates once per sweep (``ws``, a list of arrays shaped like the array
-arguments), and folds scalar work into the few scalar arguments. It handles the expression shapes
-of the mode kernels: sums, products, integer powers (reciprocals become one division), symbols and
-numbers; anything else falls back to the NumPy function of the same name.
-
-The source is produced here, in this process, from SymPy expressions; nothing else is executed.
+allocates a fresh array for every operation, and each large fresh temporary costs page faults. The
+instructions made here instead write every array operation into buffers of a workspace the caller
+allocates once per sweep (``ws``, arrays shaped like the array arguments), and leave scalar work to
+a few scalar expressions. They cover the expression shapes of the mode kernels: sums, products,
+integer powers (reciprocals become one division), symbols and numbers; any other function of an
+array becomes one call of the NumPy function of the same name (from a whitelist).
 """
 
 from __future__ import annotations
 
 from typing import Any, Sequence
 
-__all__ = ["emit"]
+__all__ = ["lower"]
+
+_UFUNC = {"exp": "exp", "log": "log", "expm1": "expm1", "log1p": "log1p", "Abs": "abs", "Sqrt": "sqrt"}
 
 
-def emit(name: str, args: Sequence[Any], exprs: Sequence[Any], n_array: int) -> tuple[str, int]:
-    """(source of ``def name(*args, ws)``, number of workspace buffers) computing ``exprs``.
+def lower(args: Sequence[Any], exprs: Sequence[Any], n_array: int) -> tuple[list[Any], list[Any], list[Any], int]:
+    """(scalar expressions, instructions, outputs, workspace size) computing ``exprs``.
 
-    The first ``n_array`` arguments are arrays (same shape); the others scalars. Outputs that are
-    arrays are workspace buffers (valid until the next call); scalar outputs come back as floats.
+    Operands: ``["a", i]`` argument i, ``["w", j]`` workspace buffer j, ``["s", k]`` scalar expression k
+    (SymPy, in the arguments), ``["n", repr]`` a float literal. Array outputs are workspace buffers
+    (valid until the next call) or arguments; scalar outputs are scalar expressions.
     """
     import sympy as sp
 
     array_syms = set(args[:n_array])
-    names = {a: f"a{i}" for i, a in enumerate(args)}
+    argpos = {a: i for i, a in enumerate(args)}
     replacements, reduced = sp.cse(list(exprs), symbols=sp.numbered_symbols("_c"), order="none")
-    lines: list[str] = []
+    scalars: list[Any] = []
+    scalar_index: dict[Any, int] = {}
+    ops: list[Any] = []
     n_buf = [0]
-    is_array: dict[Any, bool] = {}
+    env: dict[Any, Any] = {}  # cse symbol -> operand (array) or expression (scalar)
 
-    def new_buf() -> str:
+    def new_buf() -> list[Any]:
         n_buf[0] += 1
-        return f"ws[{n_buf[0] - 1}]"
-
-    def scalar_code(e: Any) -> str:
-        return sp.pycode(e.xreplace({s: sp.Symbol(n) for s, n in names.items()}), fully_qualified_modules=False)
+        return ["w", n_buf[0] - 1]
 
     def has_array(e: Any) -> bool:
-        return any(s in array_syms or is_array.get(s, False) for s in e.free_symbols)
+        return any(s in array_syms or (s in env and env[s][0] != "x") for s in e.free_symbols)
 
-    def ref(e: Any) -> str:
-        return names[e] if e in names else scalar_code(e)
+    def scalar(e: Any) -> list[Any]:
+        e = sp.sympify(e).xreplace({s: v[1] for s, v in env.items() if v[0] == "x"})
+        if e.is_Number:
+            return ["n", repr(float(e))]
+        key = sp.srepr(e)
+        if key not in scalar_index:
+            scalar_index[key] = len(scalars)
+            scalars.append(e)
+        return ["s", scalar_index[key]]
 
-    def emit_array(e: Any, dest: str | None = None) -> str:
-        """Code computing array-valued ``e``; returns the buffer (or argument) holding it."""
-        if e.is_Symbol:
-            if dest is None:
-                return names[e]
-            lines.append(f"    np.copyto({dest}, {names[e]})")
-            return dest
+    def operand(e: Any) -> list[Any]:
+        if not has_array(e):
+            return scalar(e)
+        if e in argpos:
+            return ["a", argpos[e]]
+        if e in env:
+            return env[e]
+        return emit(e)
+
+    def emit(e: Any, dest: Any = None) -> list[Any]:
+        out = dest or new_buf()
         if e.is_Add:
             arr = [t for t in e.args if has_array(t)]
             sca = [t for t in e.args if not has_array(t)]
-            out = dest or new_buf()
-            first = emit_array(arr[0], out if _fresh(arr[0]) else None)
-            if first != out:
-                second = emit_operand(arr[1]) if len(arr) > 1 else None
-                if second is not None:
-                    lines.append(f"    np.add({first}, {second}, out={out})")
-                    rest = arr[2:]
-                else:
-                    lines.append(f"    np.copyto({out}, {first})")
-                    rest = arr[1:]
-            else:
+            fresh = arr[0] not in argpos and arr[0] not in env
+            first = emit(arr[0], out) if fresh else operand(arr[0])
+            if first == out:
                 rest = arr[1:]
+            elif len(arr) > 1:
+                ops.append(["add", [first, operand(arr[1])], out])
+                rest = arr[2:]
+            else:
+                ops.append(["copyto", [first], out])
+                rest = []
             for t in rest:
-                lines.append(f"    np.add({out}, {emit_operand(t)}, out={out})")
+                ops.append(["add", [out, operand(t)], out])
             if sca:
-                lines.append(f"    np.add({out}, {scalar_code(sp.Add(*sca))}, out={out})")
+                ops.append(["add", [out, scalar(sp.Add(*sca))], out])
             return out
         if e.is_Mul:
-            num_a, den_a, sca = [], [], []
+            num, den, sca = [], [], []
             for f in e.args:
                 if not has_array(f):
                     sca.append(f)
                 elif f.is_Pow and f.exp.is_Integer and f.exp < 0:
-                    den_a.append(f.base ** (-f.exp))
+                    den.append(f.base ** (-f.exp))
                 else:
-                    num_a.append(f)
-            out = dest or new_buf()
-            scal = scalar_code(sp.Mul(*sca)) if sca else None
-            if num_a:
-                first = emit_array(num_a[0], out if _fresh(num_a[0]) else None)
-                rest = num_a[1:]
+                    num.append(f)
+            s = scalar(sp.Mul(*sca)) if sca else None
+            if num:
+                fresh = num[0] not in argpos and num[0] not in env
+                first = emit(num[0], out) if fresh else operand(num[0])
+                rest: list[Any] = num[1:] + ([None] if s is not None else [])
+                den_ops = [operand(d) for d in den]
                 if first != out:
                     if rest:
-                        lines.append(f"    np.multiply({first}, {emit_operand(rest[0])}, out={out})")
-                        rest = rest[1:]
-                    elif scal is not None:
-                        lines.append(f"    np.multiply({first}, {scal}, out={out})")
-                        scal = None
+                        f = rest.pop(0)
+                        ops.append(["multiply", [first, s if f is None else operand(f)], out])
+                    elif den_ops:
+                        ops.append(["divide", [first, den_ops.pop(0)], out])
                     else:
-                        lines.append(f"    np.copyto({out}, {first})")
+                        ops.append(["copyto", [first], out])
                 for f in rest:
-                    lines.append(f"    np.multiply({out}, {emit_operand(f)}, out={out})")
-                if scal is not None:
-                    lines.append(f"    np.multiply({out}, {scal}, out={out})")
-                for d in den_a:
-                    lines.append(f"    np.divide({out}, {emit_operand(d)}, out={out})")
+                    ops.append(["multiply", [out, s if f is None else operand(f)], out])
+                for d in den_ops:
+                    ops.append(["divide", [out, d], out])
             else:
-                d0 = emit_operand(den_a[0])
-                lines.append(f"    np.divide({scal if scal is not None else '1.0'}, {d0}, out={out})")
-                for d in den_a[1:]:
-                    lines.append(f"    np.divide({out}, {emit_operand(d)}, out={out})")
+                ops.append(["divide", [s or ["n", "1.0"], operand(den[0])], out])
+                for d in den[1:]:
+                    ops.append(["divide", [out, operand(d)], out])
             return out
         if e.is_Pow and e.exp.is_Integer:
             k = int(e.exp)
-            out = dest or new_buf()
-            base = emit_operand(e.base)
+            base = operand(e.base)
             if k == 2:
-                lines.append(f"    np.multiply({base}, {base}, out={out})")
+                ops.append(["multiply", [base, base], out])
             elif k == -1:
-                lines.append(f"    np.divide(1.0, {base}, out={out})")
+                ops.append(["divide", [["n", "1.0"], base], out])
             elif k == 1:
-                lines.append(f"    np.copyto({out}, {base})")
+                ops.append(["copyto", [base], out])
             else:
-                lines.append(f"    np.power({base}, {float(k)}, out={out})")
+                ops.append(["power", [base, ["n", repr(float(k))]], out])
             return out
-        # any other function of an array: NumPy's function of the same name
-        out = dest or new_buf()
-        fn = type(e).__name__.lower()
-        inner = ", ".join(emit_operand(a) if has_array(a) else scalar_code(a) for a in e.args)
-        lines.append(f"    np.copyto({out}, np.{fn}({inner}))")
-        return out
-
-    def emit_operand(e: Any) -> str:
-        """An array operand (argument, cse variable or freshly computed buffer) or scalar code."""
-        if not has_array(e):
-            return scalar_code(e)
-        if e.is_Symbol:
-            return names[e]
-        return emit_array(e)
-
-    def _fresh(e: Any) -> bool:
-        return not e.is_Symbol
+        if e.is_Pow and e.exp == sp.Rational(1, 2):
+            ops.append(["sqrt", [operand(e.base)], out])
+            return out
+        name = type(e).__name__
+        if name in _UFUNC and len(e.args) == 1:
+            ops.append([_UFUNC[name], [operand(e.args[0])], out])
+            return out
+        raise ValueError(f"cannot lower {name} to in-place NumPy instructions")
 
     for sym, val in replacements:
         if has_array(val):
-            is_array[sym] = True
-            names[sym] = emit_array(val)
+            env[sym] = operand(val) if val.is_Symbol else emit(val)
         else:
-            is_array[sym] = False
-            tmp = f"s{len(names)}"
-            lines.append(f"    {tmp} = {scalar_code(val)}")
-            names[sym] = tmp
+            env[sym] = ("x", val.xreplace({s: v[1] for s, v in env.items() if v[0] == "x"}))
     outs = []
     for e in reduced:
         e = sp.sympify(e)
-        if has_array(e):
-            outs.append(emit_array(e) if not e.is_Symbol else names[e])
-        else:
-            outs.append(f"float({scalar_code(e)})")
-    argnames = ", ".join(f"a{i}" for i in range(len(args)))
-    body = "\n".join(lines) if lines else "    pass"
-    src = f"def {name}({argnames}, ws):\n{body}\n    return [{', '.join(outs)}]\n"
-    return src, n_buf[0]
+        outs.append(operand(e) if has_array(e) else scalar(e))
+    return scalars, ops, outs, n_buf[0]

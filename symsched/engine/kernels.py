@@ -25,6 +25,7 @@ from functools import lru_cache
 from typing import Any, Callable, Sequence
 
 from .codegen import compile_kernel
+from .divergence import divergence_kernel  # generated from the stable ratio form (issue 14)
 
 __all__ = [
     "StepKernels",
@@ -373,15 +374,15 @@ def compile_step(key: str, source: Callable[[], dict[str, Any]], *, m: int, slot
         args = b["level_args"]
         return args, (list(b["coeffs"]) or [sp.Integer(0)]) + _gamma_exprs(b), len(args)
 
-    def build_mode(which: str) -> Callable[[], tuple[list[Any], list[Any], int, str]]:
-        def build() -> tuple[list[Any], list[Any], int, str]:
+    def build_mode(which: str) -> Callable[[], tuple[list[Any], list[Any], int]]:
+        def build() -> tuple[list[Any], list[Any], int]:
             import sympy as sp
 
             b = build_all()
             ks = [sp.Symbol(f"k{i}", real=True) for i in range(max(1, len(b["coeffs"])))]
             if which == "s":
-                return [b["S"], *ks], b["outs_s"], 1, "inplace"
-            return [b["S"], b["T"], *ks], b["outs_t"], 2, "inplace"
+                return [b["S"], *ks], b["outs_s"], 1
+            return [b["S"], b["T"], *ks], b["outs_t"], 2
 
         return build
 
@@ -403,8 +404,8 @@ def compile_step(key: str, source: Callable[[], dict[str, Any]], *, m: int, slot
         grad_slots=tuple(meta[5:5 + ng]),
         level_args=tuple(str(i) for i in range(nargs)),
         level=compile_kernel(f"level:{key}", build_level),
-        mode_s=compile_kernel(f"mode_s:{key}", build_mode("s")),
-        mode_t=compile_kernel(f"mode_t:{key}", build_mode("t")),
+        mode_s=compile_kernel(f"mode_s:{key}", build_mode("s"), style="inplace"),
+        mode_t=compile_kernel(f"mode_t:{key}", build_mode("t"), style="inplace"),
         n_coeffs=n_coeffs,
         nonzero=tuple(meta[5 + ng:5 + ng + nnz]),
         n_basis=tuple(meta[5 + ng + nnz:]),
@@ -471,19 +472,6 @@ def denoiser_kernel() -> Kernel:
 # ---------------------------------------------------------------------------------------------
 # divergences
 # ---------------------------------------------------------------------------------------------
-def divergence_kernel(name: str) -> Kernel:
-    def build() -> tuple[Sequence[Any], Sequence[Any]]:
-        import sympy as sp
-
-        from ..symbolic.divergences import divergence
-        from ..symbolic.symbols import S, p
-
-        f = divergence(name, p, S)
-        return [p, S], [f, sp.simplify(sp.diff(f, p))]
-
-    return compile_kernel(f"divergence:{name}", build)
-
-
 def ratio_divergence_kernel(name: str) -> Kernel:
     """``f(rho, S) -> [term, dterm/drho]`` with the generated variance written ``P = rho S`` (S > 0).
 

@@ -1,0 +1,387 @@
+"""Issue 14: the on-disk kernel cache stores data, never runs code it did not generate, and refuses
+directories and entries other users could have written (fallback: in-memory kernels, one warning)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from symsched.engine import codegen
+from symsched.engine.codegen import KernelCacheWarning
+
+ROOT = Path(__file__).resolve().parents[1]
+KEY = "test:tiny"
+
+
+def _build():
+    import sympy as sp
+
+    x = sp.Symbol("x", nonnegative=True)
+    return [x], [sp.sqrt(x) + 1, x / 2]
+
+
+def _kernel():
+    return codegen.compile_kernel(KEY, _build)
+
+
+def _entry(cache: Path) -> Path:
+    return codegen._entry_path(cache / "kernels" / codegen.source_fingerprint(), KEY)
+
+
+def _planted(offset: int) -> bytes:
+    """A well-formed entry for KEY whose first output is sqrt(x) + offset (wrong unless offset == 1)."""
+    import sympy as sp
+
+    x = sp.Symbol("x", nonnegative=True)
+    return codegen._entry_bytes(KEY, [x], [], [sp.sqrt(x) + offset, x / 2])
+
+
+@pytest.fixture()
+def cache(tmp_path, monkeypatch):
+    root = tmp_path / "cache"
+    monkeypatch.setenv("SYMSCHED_CACHE_DIR", str(root))
+    monkeypatch.delenv("SYMSCHED_DISK_CACHE", raising=False)
+    codegen.clear_memory_cache()
+    yield root
+    codegen.clear_memory_cache()
+
+
+def _fresh() -> list:
+    codegen.clear_memory_cache()
+    return _kernel()(np.array([4.0, 9.0]))
+
+
+def _right(out) -> bool:
+    return np.array_equal(out[0], [3.0, 4.0]) and np.array_equal(out[1], [2.0, 4.5])
+
+
+# ------------------------------------------------------------------------------------ layout
+
+
+def test_directories_are_created_0700_and_entries_0600_even_with_umask_002(cache) -> None:
+    old = os.umask(0o002)
+    try:
+        assert _right(_fresh())
+    finally:
+        os.umask(old)
+    for d in (cache, cache / "kernels", cache / "kernels" / codegen.source_fingerprint()):
+        assert stat.S_IMODE(os.stat(d).st_mode) == 0o700, d
+    entry = _entry(cache)
+    assert stat.S_IMODE(os.stat(entry).st_mode) == 0o600
+    doc = json.loads(entry.read_bytes())  # data, not code
+    assert doc["key"] == KEY and doc["symsched_kernel"] == 2 and "def " not in entry.read_text()
+
+
+def test_a_trusted_entry_is_loaded_so_the_refusal_tests_can_fail(cache) -> None:
+    _fresh()
+    _entry(cache).write_bytes(_planted(41))
+    os.chmod(_entry(cache), 0o600)
+    out = _fresh()
+    assert np.array_equal(out[0], [43.0, 44.0])  # the planted (owned, private) entry was used
+
+
+# ------------------------------------------------------------------------------------ foreign entries
+
+
+def test_foreign_owned_entry_is_not_executed_nor_loaded(cache, tmp_path) -> None:
+    _fresh()
+    entry = _entry(cache)
+    marker = tmp_path / "pwned"
+    entry.write_text(f"import pathlib\npathlib.Path({str(marker)!r}).write_text('ran')\n")
+    os.chown(entry, 12345, 12345)
+    with pytest.warns(KernelCacheWarning, match="owned by uid 12345"):
+        assert _right(_fresh())
+    assert not marker.exists()
+    # a well-formed but wrong entry owned by someone else is not used either
+    entry.write_bytes(_planted(41))
+    os.chown(entry, 12345, 12345)
+    with pytest.warns(KernelCacheWarning, match="owned by uid 12345"):
+        assert _right(_fresh())
+    assert os.stat(entry).st_uid == os.geteuid()  # replaced by our own entry
+    assert json.loads(entry.read_bytes())["key"] == KEY
+
+
+@pytest.mark.parametrize("mode", [0o620, 0o602, 0o666])
+def test_group_or_other_writable_entry_is_not_loaded(cache, mode) -> None:
+    _fresh()
+    entry = _entry(cache)
+    entry.write_bytes(_planted(41))
+    os.chmod(entry, mode)
+    with pytest.warns(KernelCacheWarning, match="writable by group or others"):
+        assert _right(_fresh())
+    assert stat.S_IMODE(os.stat(entry).st_mode) == 0o600
+
+
+def test_entries_with_code_or_injection_attempts_never_run(cache, tmp_path) -> None:
+    """Entries the cache would accept from its owner still cannot smuggle code: every node is whitelisted."""
+    _fresh()
+    entry = _entry(cache)
+    marker = tmp_path / "pwned"
+    doc = json.loads(_planted(1))
+    payload = f"__import__('pathlib').Path({str(marker)!r}).write_text('ran')"
+    attacks = [
+        # python source (the old cache format)
+        f"# symsched kernel {KEY}\nimport pathlib\npathlib.Path({str(marker)!r}).write_text('ran')\n",
+        # a code string as the name of an assignment target (printed verbatim by lambdify)
+        {**doc, "nodes": doc["nodes"] + [["S", payload, {}]], "cse": [[len(doc["nodes"]), 0]]},
+        # a function outside the whitelist
+        {**doc, "nodes": doc["nodes"] + [["eval", 0]], "exprs": [len(doc["nodes"])]},
+        {**doc, "nodes": doc["nodes"] + [["Function", payload]]},
+        # a free symbol that is neither an argument nor assigned (would be looked up as a global)
+        {**doc, "nodes": doc["nodes"] + [["S", "__import__", {}]], "exprs": [len(doc["nodes"])]},
+        # malformed numbers and indices
+        {**doc, "nodes": doc["nodes"] + [["I", payload]]},
+        {**doc, "nodes": doc["nodes"] + [["F", 0, "4", 0, 3, 53]]},  # not normalised (4 = 1 * 2**2)
+        {**doc, "exprs": [10**6]},
+        {**doc, "key": "step:ddim::0"},
+        {**doc, "fingerprint": "0" * 20},
+    ]
+    for attack in attacks:
+        text = attack if isinstance(attack, str) else json.dumps(attack)
+        entry.write_text(text)
+        os.chmod(entry, 0o600)
+        assert _right(_fresh()), text[:80]
+        assert not marker.exists()
+        assert json.loads(entry.read_bytes())["nodes"] == doc["nodes"]  # rebuilt
+
+
+@pytest.mark.parametrize("content", [b"", b"\xff\xfe\x00garbage", b"{", b"[1, 2, 3]", b'{"symsched_kernel": 2}',
+                                     b"\x00" * 1000, b"[" * 100000])
+def test_corrupt_entries_are_rebuilt_silently(cache, content, recwarn) -> None:
+    _fresh()
+    entry = _entry(cache)
+    entry.write_bytes(content)
+    os.chmod(entry, 0o600)
+    assert _right(_fresh())
+    assert json.loads(entry.read_bytes())["key"] == KEY
+    assert not [w for w in recwarn if issubclass(w.category, KernelCacheWarning)]
+
+
+def test_oversized_entry_is_refused(cache, monkeypatch) -> None:
+    _fresh()
+    monkeypatch.setattr(codegen, "MAX_ENTRY_BYTES", 100)
+    with pytest.warns(KernelCacheWarning, match="larger than 100 bytes"):
+        assert _right(_fresh())
+
+
+def test_symlink_to_dev_zero_is_not_followed(cache) -> None:
+    _fresh()
+    entry = _entry(cache)
+    entry.unlink()
+    entry.symlink_to("/dev/zero")
+    with pytest.warns(KernelCacheWarning, match="cannot be opened"):
+        assert _right(_fresh())
+    assert entry.is_file() and not entry.is_symlink()
+    assert Path("/dev/zero").is_char_device()
+
+
+def test_fifo_entry_does_not_block(cache) -> None:
+    """Run in a subprocess with a timeout: a blocking open of a FIFO would hang forever."""
+    _fresh()
+    entry = _entry(cache)
+    entry.unlink()
+    os.mkfifo(entry, 0o600)
+    code = textwrap.dedent(f"""
+        import warnings, numpy as np
+        import sys; sys.path.insert(0, {str(ROOT)!r}); sys.path.insert(0, {str(Path(__file__).parent)!r})
+        from test_hardening_cache import _fresh, _right
+        with warnings.catch_warnings(record=True) as w:
+            warnings.simplefilter("always")
+            ok = _right(_fresh())
+        print(ok, any("not a regular file" in str(x.message) for x in w))
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "SYMSCHED_CACHE_DIR": str(cache)})
+    assert out.stdout.split() == ["True", "True"], out.stderr
+    assert entry.is_file()
+
+
+# ------------------------------------------------------------------------------------ unsafe directories
+
+
+def test_foreign_owned_directory_is_bypassed(cache) -> None:
+    kernels = cache / "kernels" / codegen.source_fingerprint()
+    kernels.mkdir(parents=True, mode=0o700)
+    os.chmod(cache, 0o700)
+    os.chown(kernels, 12345, 12345)
+    (kernels / _entry(cache).name).write_bytes(_planted(41))
+    with pytest.warns(KernelCacheWarning, match="owned by uid 12345"):
+        assert _right(_fresh())
+    assert json.loads(_entry(cache).read_bytes())["exprs"] == json.loads(_planted(41))["exprs"]  # untouched
+
+
+@pytest.mark.parametrize("mode", [0o770, 0o707, 0o777])
+def test_group_or_other_writable_directory_is_bypassed(cache, mode) -> None:
+    cache.mkdir(mode=0o700)
+    os.chmod(cache, mode)
+    with pytest.warns(KernelCacheWarning, match="writable by group or others"):
+        assert _right(_fresh())
+    assert not (cache / "kernels").exists()
+
+
+def test_writable_ancestor_without_sticky_bit_is_bypassed(tmp_path, monkeypatch) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    os.chmod(shared, 0o777)
+    monkeypatch.setenv("SYMSCHED_CACHE_DIR", str(shared / "cache"))
+    with pytest.warns(KernelCacheWarning, match="without the sticky bit"):
+        assert _right(_fresh())
+    os.chmod(shared, 0o1777)  # like /tmp: fine
+    codegen.clear_memory_cache()
+    assert _right(_fresh())
+    assert (shared / "cache" / "kernels").is_dir()
+    codegen.clear_memory_cache()
+
+
+def test_unsearchable_directory_is_bypassed_with_one_warning(cache, recwarn) -> None:
+    _fresh()
+    os.chmod(cache, 0o000)
+    try:
+        codegen.clear_memory_cache()
+        assert _right(_kernel()(np.array([4.0, 9.0])))
+        codegen._MEMORY.pop(KEY)
+        assert _right(_kernel()(np.array([4.0, 9.0])))  # a second kernel build: no second warning
+        warned = [w for w in recwarn if issubclass(w.category, KernelCacheWarning)]
+        assert len(warned) == 1 and "not readable, writable and searchable" in str(warned[0].message)
+    finally:
+        os.chmod(cache, 0o700)
+
+
+def _unprivileged(code: str, env: dict) -> subprocess.CompletedProcess:
+    """Run ``code`` as root without the capabilities that bypass file permissions (or as is, if not root)."""
+    cmd = [sys.executable, "-c", code]
+    if os.geteuid() == 0:
+        setpriv = shutil.which("setpriv")
+        if setpriv is None:
+            pytest.skip("running as root without setpriv: cannot drop CAP_DAC_OVERRIDE")
+        cmd = [setpriv, "--bounding-set", "-dac_override,-dac_read_search", *cmd]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=300, env={**os.environ, **env})
+
+
+def test_mode_000_directory_without_privileges(cache) -> None:
+    """As a user whom permission bits bind: a mode-000 cache is bypassed, never a PermissionError."""
+    _fresh()
+    os.chmod(cache, 0o000)
+    try:
+        code = ("import warnings, numpy as np, symsched\nwarnings.simplefilter('always')\n"
+                "P = symsched.output_spectrum([0.5, 2.0], [0.2, 0.7])\nprint(np.all(np.isfinite(P)))")
+        out = _unprivileged(code, {"SYMSCHED_CACHE_DIR": str(cache), "PYTHONPATH": str(ROOT)})
+    finally:
+        os.chmod(cache, 0o700)
+    assert out.returncode == 0 and out.stdout.strip() == "True", out.stderr
+    assert "KernelCacheWarning" in out.stderr
+
+
+def test_disabled_disk_cache_touches_nothing(cache, monkeypatch) -> None:
+    monkeypatch.setenv("SYMSCHED_DISK_CACHE", "0")
+    assert _right(_fresh())
+    assert not cache.exists()
+
+
+# ------------------------------------------------------------------------------------ what the cache saves
+
+
+def _engine_kernels():
+    from symsched.engine import divergence, kernels
+
+    out = []
+    for name, variant in [("ddim", ""), ("ddpm", "posterior"), ("ddpm", "beta"), ("euler", ""), ("heun", "")]:
+        for grad in (False, True):
+            out += [lambda n=name, v=variant, g=grad: kernels.step_kernel(n, v, g),
+                    lambda n=name, v=variant, g=grad: kernels.final_kernel(n, v, g)]
+    out += [lambda p=p, i=i: kernels.init_kernel(p, i) for p in ("vp", "ve") for i in ("white", "exact")]
+    out += [lambda c=c: kernels.level_kernel(c) for c in ("alpha_bar", "log_snr")]
+    out += [lambda d=d: divergence.divergence_kernel(d) for d in ("kl", "kl-reverse", "w2")]
+    out += [divergence.w2_amplitude_kernel]
+    return out
+
+
+@pytest.mark.slow
+def test_every_engine_kernel_reloads_identically_without_sympy_simplification(cache, monkeypatch) -> None:
+    import inspect
+    import re
+
+    import sympy
+
+    cold = {}
+    for make in _engine_kernels():
+        fn = make()
+        cold[make] = re.sub(r"_Dummy_\d+", "_D", inspect.getsource(fn))
+    codegen.clear_memory_cache()
+
+    def forbidden(*a, **k):
+        raise AssertionError("a warm cache must not run SymPy's simplification or the CSE")
+
+    monkeypatch.setattr(codegen, "_reduce", forbidden)
+    monkeypatch.setattr(sympy, "simplify", forbidden)
+    monkeypatch.setattr(sympy, "cse", forbidden)
+    for make, src in cold.items():
+        assert re.sub(r"_Dummy_\d+", "_D", inspect.getsource(make())) == src
+
+
+def test_unstorable_expression_stays_in_memory(cache) -> None:
+    import sympy as sp
+
+    x = sp.Symbol("x")
+    fn = codegen.compile_kernel("test:unstorable", lambda: ([x], [sp.gamma(x)]))
+    assert fn(5.0)[0] == pytest.approx(24.0)
+    assert not codegen._entry_path(cache / "kernels" / codegen.source_fingerprint(), "test:unstorable").exists()
+
+
+def test_whitelist_round_trips_every_listed_function(cache) -> None:
+    """Each whitelisted node type is stored and rebuilt exactly (structural equality)."""
+    import sympy as sp
+    from sympy.codegen import cfunctions as cf
+
+    x, y = sp.symbols("x y", positive=True)
+    z = sp.Symbol("z", real=True)
+    exprs = [
+        sp.exp(x) + sp.log(y) * sp.sin(z) - sp.cos(x) / sp.tan(y) + sp.cot(x) + sp.asin(z) + sp.acos(z),
+        sp.atan(x) + sp.acot(y) + sp.atan2(y, x) + sp.sinh(z) * sp.cosh(z) + sp.tanh(x) + sp.asinh(z),
+        sp.acosh(x + 1) + sp.atanh(z / 2) + sp.Abs(z) + sp.sign(z) + sp.Min(x, y) + sp.Max(x, y, z),
+        sp.floor(z) + sp.ceiling(z) + sp.Heaviside(z) + sp.erf(x) + sp.erfc(y) + sp.sqrt(x) + x ** sp.Rational(-3, 2),
+        cf.expm1(x) + cf.log1p(y) + cf.exp2(z) + cf.log2(x) + cf.log10(y) + cf.hypot(x, y) + cf.Sqrt(x) + cf.Cbrt(y),
+        sp.Piecewise((x, sp.And(z < 1, z >= 0)), (y, sp.Or(sp.Eq(z, 2), sp.Ne(x, y))), (sp.oo, sp.Not(z > 5)),
+                     (sp.pi + sp.E, True)),
+        sp.Float("0.1") * x + sp.Float("1e-300") - sp.Float(2.5, 30) * sp.Integer(10) ** 400 + sp.nan * 0 + x * sp.zoo,
+    ]
+    nodes, table = codegen._encode([x, y, z], [], exprs)
+    args, repl, back = codegen._decode(json.loads(json.dumps(nodes)), json.loads(json.dumps(table)))
+    assert args == [x, y, z] and repl == [] and back == exprs
+    assert [e._prec for e in back[-1].atoms(sp.Float)] == [e._prec for e in exprs[-1].atoms(sp.Float)]
+
+
+# ------------------------------------------------------------------------------------ concurrency
+
+
+@pytest.mark.slow
+def test_concurrent_cold_cache_processes_agree(tmp_path) -> None:
+    code = textwrap.dedent("""
+        import numpy as np, symsched
+        S = np.geomspace(1e-6, 1e3, 50)
+        P = symsched.output_spectrum(S, [0.01, 0.2, 0.6, 0.95], sampler="ddpm")
+        J, g = symsched.divergence_and_grad(S, [0.01, 0.2, 0.6, 0.95], divergence="w2")
+        print(P.tobytes().hex() + np.asarray(g).tobytes().hex())
+    """)
+    env = {**os.environ, "SYMSCHED_CACHE_DIR": str(tmp_path / "cache"), "PYTHONPATH": str(ROOT)}
+    procs = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True, env=env) for _ in range(3)]
+    outs = [p.communicate(timeout=600) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [o[1][-500:] for o in outs]
+    warm = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=600)
+    results = {o[0].strip() for o in outs} | {warm.stdout.strip()}
+    assert len(results) == 1
+    entries = list((tmp_path / "cache").rglob("*"))
+    assert all(not e.name.startswith(".tmp") for e in entries)  # no temporary left behind
+    for e in entries:
+        if e.is_file():
+            json.loads(e.read_bytes())

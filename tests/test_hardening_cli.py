@@ -1,0 +1,241 @@
+"""Issue 14: every user-facing CLI failure is one line naming the option, exit code 2, no traceback."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import struct
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from symsched import cli
+from symsched.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture()
+def files(tmp_path):
+    f = types.SimpleNamespace(root=tmp_path)
+    S = np.array([2.0, 1.0, 0.5, 0.25, 0.5, 1.0])  # Hermitian on a 6-point FFT grid
+    np.save(tmp_path / "S.npy", S)
+    np.save(tmp_path / "A.npy", np.array([0.05, 0.5, 0.9]))
+    (tmp_path / "empty.npy").write_bytes(b"")
+    header = "{'descr': '<f8', 'fortran_order': False, 'shape': (1000000000000,), }"
+    header += " " * (118 - len(header) - 1) + "\n"  # 10 + 118 = 128 bytes, then 16 bytes of data: 144
+    (tmp_path / "huge.npy").write_bytes(b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header.encode() + bytes(16))
+    np.save(tmp_path / "bool.npy", np.array([True, False, True, False, True, False]))
+    np.save(tmp_path / "str.npy", np.array(["1", "2", "3", "4", "5", "6"]))
+    np.save(tmp_path / "complex.npy", S + 1j)
+    np.save(tmp_path / "object.npy", np.array([1.0, None], dtype=object), allow_pickle=True)
+    (tmp_path / "afile").write_text("not a directory")
+    (tmp_path / "adir").mkdir()
+    for name in ("S", "A", "empty", "huge", "bool", "str", "complex", "object"):
+        setattr(f, name, str(tmp_path / f"{name}.npy"))
+    f.file, f.dir = str(tmp_path / "afile"), str(tmp_path / "adir")
+    return f
+
+
+def _one_line_error(capsys, code: int, command: str, option: str, needle: str) -> str:
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    errors = [ln for ln in lines if ln.startswith(f"symsched {command}: error:")]
+    assert code == 2, err
+    assert len(errors) == 1 and lines[-1] == errors[0], err
+    assert option in errors[0] and needle in errors[0], errors[0]
+    return errors[0]
+
+
+# (command, option, extra arguments, the option takes a directory)
+FILE_OUTPUTS = [
+    ("transfer", "--out", lambda f: ["--spectrum", f.S, "--alpha-bar", f.A]),
+    ("validate", "--plot", lambda f: ["--steps", "2", "--samples", "20", "--shape", "8", "--no-progress"]),
+    ("optimize", "--out", lambda f: ["--spectrum", f.S, "--steps", "2", "--restarts", "0", "--no-progress"]),
+    ("optimize", "--plot", lambda f: ["--spectrum", f.S, "--steps", "2", "--restarts", "0", "--no-progress",
+                                      "--out", str(f.root / "ok.json")]),
+    ("sde-table", "--out", lambda f: ["--spectrum", f.S, "--nfe", "10", "--eps", "0", "--no-progress"]),
+]
+DIR_OUTPUTS = [
+    ("latex", "--out", lambda f: ["--sampler", "ddim"]),
+    ("report", "--out", lambda f: ["--spectrum", f.S, "--steps", "2", "--samples", "20", "--no-progress"]),
+]
+ALL_OUTPUTS = FILE_OUTPUTS + DIR_OUTPUTS
+
+
+@pytest.mark.parametrize("command, option, extra", FILE_OUTPUTS)
+def test_output_that_is_an_existing_directory(files, capsys, command, option, extra) -> None:
+    code = main([command, *extra(files), option, files.dir])
+    _one_line_error(capsys, code, command, option, "is a directory")
+
+
+@pytest.mark.parametrize("command, option, extra", DIR_OUTPUTS)
+def test_output_folder_that_is_an_existing_file(files, capsys, command, option, extra) -> None:
+    code = main([command, *extra(files), option, files.file])
+    _one_line_error(capsys, code, command, option, "is a file, not a directory")
+
+
+@pytest.mark.parametrize("command, option, extra", ALL_OUTPUTS)
+def test_output_under_a_file(files, capsys, command, option, extra) -> None:
+    code = main([command, *extra(files), option, os.path.join(files.file, "sub", "x.out")])
+    _one_line_error(capsys, code, command, option, "is a file, not a directory")
+
+
+@pytest.mark.parametrize("command, option, extra", ALL_OUTPUTS)
+@pytest.mark.parametrize("empty", ["", "   "])
+def test_empty_output(files, capsys, command, option, extra, empty) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main([command, *extra(files), option, empty])
+    _one_line_error(capsys, exc.value.code, command, option, "must not be empty")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("command, option, extra", ALL_OUTPUTS)
+def test_output_in_a_read_only_directory(files, command, option, extra) -> None:
+    """Run without the capabilities that let root ignore permissions, so the directory really is read-only."""
+    ro = files.root / "ro"
+    ro.mkdir()
+    os.chmod(ro, 0o555)
+    cmd = [sys.executable, "-m", "symsched.cli", command, *extra(files), option, str(ro / "out" / "x.json")]
+    if os.geteuid() == 0:
+        if shutil.which("setpriv") is None:
+            pytest.skip("running as root without setpriv: cannot drop CAP_DAC_OVERRIDE")
+        cmd = ["setpriv", "--bounding-set", "-dac_override,-dac_read_search", *cmd]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=files.root,
+                         env={**os.environ, "PYTHONPATH": str(ROOT), "MPLBACKEND": "Agg"})
+    lines = [ln for ln in out.stderr.splitlines() if ln.strip()]
+    assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr
+    assert lines[-1].startswith(f"symsched {command}: error: {option} ") and "Permission denied" in lines[-1]
+
+
+# ------------------------------------------------------------------------------------ input files
+
+
+@pytest.mark.parametrize(
+    "name, needle",
+    [("empty", "is empty"), ("huge", "header claims shape (1000000000000,)"), ("bool", "boolean array"),
+     ("str", "string array"), ("complex", "complex array"), ("object", "never unpickles")],
+)
+def test_bad_npy_for_transfer(files, capsys, name, needle) -> None:
+    code = main(["transfer", "--spectrum", getattr(files, name), "--alpha-bar", files.A])
+    _one_line_error(capsys, code, "transfer", "--spectrum", needle)
+    code = main(["transfer", "--spectrum", files.S, "--alpha-bar", getattr(files, name)])
+    _one_line_error(capsys, code, "transfer", "--alpha-bar", needle)
+
+
+@pytest.mark.parametrize(
+    "argv, option",
+    [
+        (lambda f: ["optimize", "--spectrum", f.S, "--weights", f.empty, "--out", "x.json"], "--weights"),
+        (lambda f: ["optimize", "--spectrum", f.S, "--grid", f.huge, "--out", "x.json"], "--grid"),
+        (lambda f: ["optimize", "--spectrum", f.bool, "--out", "x.json"], "source"),
+        (lambda f: ["sde-table", "--spectrum", f.complex], "--spectrum"),
+        (lambda f: ["validate", "--spectrum", f.str], "--spectrum"),
+        (lambda f: ["report", "--spectrum", f.empty, "--out", str(f.root / "rep")], "source"),
+    ],
+)
+def test_bad_npy_in_every_subcommand(files, capsys, argv, option) -> None:
+    code = main(argv(files))
+    _one_line_error(capsys, code, argv(files)[0], option, "npy")
+
+
+def test_missing_input_file_names_the_option(files, capsys) -> None:
+    code = main(["transfer", "--spectrum", str(files.root / "nope.npy"), "--alpha-bar", files.A])
+    _one_line_error(capsys, code, "transfer", "--spectrum", "does not exist")
+
+
+# ------------------------------------------------------------------------------------ limits and usage
+
+
+@pytest.mark.parametrize(
+    "argv, needle",
+    [
+        (lambda f: ["optimize", "--spectrum", f.S, "--steps", "1000000", "--out", "x.json"], "steps must be at most"),
+        (lambda f: ["validate", "--steps", "1000000"], "--steps must be an integer in [1, 1000]"),
+        (lambda f: ["validate", "--samples", str(10**12)], "--samples must be at most"),
+        (lambda f: ["validate", "--shape", "100000x100000"], "--shape asks for 10000000000 modes"),
+        (lambda f: ["report", "--steps", "5,1000000", "--out", str(f.root / "r")], "--steps must be at most"),
+        (lambda f: ["sde-table", "--spectrum", f.S, "--nfe", "10000000"], "n_points"),
+    ],
+)
+def test_unbounded_work_is_refused(files, capsys, argv, needle) -> None:
+    args = argv(files)
+    code = main(args)
+    err = capsys.readouterr().err
+    assert code == 2 and needle in err and "Traceback" not in err, err
+
+
+def test_usage_errors_are_one_line(capsys) -> None:
+    for argv in (["optimize", "--steps", "x", "--out", "o.json"], ["transfer"], ["nope"], ["latex", "--bogus"]):
+        with pytest.raises(SystemExit) as exc:
+            main(argv)
+        assert exc.value.code == 2
+        lines = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
+        assert len(lines) == 1 and "error:" in lines[0], lines
+
+
+# ------------------------------------------------------------------------------------ --debug
+
+
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_debug_shows_the_traceback(files, where) -> None:
+    argv = ["transfer", "--spectrum", files.empty, "--alpha-bar", files.A]
+    argv = ["--debug", *argv] if where == "before" else [*argv, "--debug"]
+    with pytest.raises(ValueError, match="is empty"):
+        main(argv)
+
+
+def test_debug_from_the_environment(files, monkeypatch) -> None:
+    monkeypatch.setenv("SYMSCHED_DEBUG", "1")
+    with pytest.raises(ValueError, match="is empty"):
+        main(["transfer", "--spectrum", files.empty, "--alpha-bar", files.A])
+
+
+# ------------------------------------------------------------------------------------ new sub-commands
+
+
+def _fake_command(failure):
+    def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+        p = sub.add_parser("fake", help="a sub-command added later (probe, train-demo, explain, ...)")
+        p.add_argument("--data", type=Path, default=None)
+        p.add_argument("--out", type=Path, required=True)
+        p.set_defaults(func=lambda args: failure(args))
+
+    return types.SimpleNamespace(register=register)
+
+
+@pytest.mark.parametrize(
+    "failure, code, needle",
+    [
+        (lambda a: open(a.out / "inner" / "file.txt", "w"), 2, "--out"),
+        (lambda a: (_ for _ in ()).throw(PermissionError(13, "Permission denied", str(a.data))), 2, "--data"),
+        (lambda a: (_ for _ in ()).throw(MemoryError()), 2, "out of memory"),
+        (lambda a: (_ for _ in ()).throw(EOFError("No data left in file")), 2, "ended unexpectedly"),
+        (lambda a: (_ for _ in ()).throw(ValueError("--data must be finite")), 2, "--data must be finite"),
+        (lambda a: (_ for _ in ()).throw(RuntimeError("boom")), 1, "internal error (RuntimeError: boom)"),
+    ],
+)
+def test_new_subcommands_get_the_error_path_for_free(files, capsys, monkeypatch, failure, code, needle) -> None:
+    monkeypatch.setitem(sys.modules, "symsched.commands.fake", _fake_command(failure))
+    monkeypatch.setattr(cli, "COMMANDS", cli.COMMANDS + ("fake",))
+    got = main(["fake", "--data", files.S, "--out", files.file])
+    err = capsys.readouterr().err
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert got == code and len(lines) == 1 and lines[0].startswith("symsched fake: error:"), err
+    assert needle in lines[0] and "Traceback" not in err
+    with pytest.raises(SystemExit):
+        main(["fake", "--out", ""])
+    assert "argument --out: must not be empty" in capsys.readouterr().err
+
+
+def test_every_subcommand_accepts_debug() -> None:
+    parser = cli.build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    for name, p in sub.choices.items():
+        assert "--debug" in p._option_string_actions, name
