@@ -18,7 +18,7 @@ from typing import Any, Literal, Optional
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from ._validate import as_levels, as_sigmas, as_spectrum, check_choice, check_same_shape
+from ._validate import ArgumentTypeError, as_levels, as_sigmas, as_spectrum, check_choice, check_same_shape
 from .engine import program as _program
 from .engine import recursion
 from .engine.divergence import divergence_kernel, w2_amplitude_kernel
@@ -72,7 +72,7 @@ def sampler_info(sampler: str) -> dict[str, Any]:
 def _setup(sampler: Any, settings: dict[str, Any]) -> tuple[str, dict[str, Any], dict[str, float]]:
     """(name, complete options, numeric parameters) for ``sampler`` and the caller's keywords."""
     if not isinstance(sampler, str):
-        raise TypeError(f"sampler must be a string naming a sampler (got {type(sampler).__name__})")
+        raise ArgumentTypeError(f"sampler must be a string naming a sampler (got {type(sampler).__name__})")
     check_choice(sampler, "sampler", SAMPLERS)
     mod = sampler_module(sampler)
     pdefs = dict(getattr(mod, "PARAMS", {}))
@@ -82,10 +82,8 @@ def _setup(sampler: Any, settings: dict[str, Any]) -> tuple[str, dict[str, Any],
     options: dict[str, Any] = {}
     for key, value in settings.items():
         if key in pdefs:
-            if value is None:
-                continue
             if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
-                raise TypeError(f"{key} must be a real number (got {value!r})")
+                raise ArgumentTypeError(f"{key} must be a real number (got {value!r})")
             v = float(value)
             lo, hi = bounds.get(key, (0.0, np.inf))
             if not np.isfinite(v) or v < lo or v > hi:

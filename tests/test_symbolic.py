@@ -176,8 +176,13 @@ CONTRACT = [
 ]
 
 
+#: Samplers checked against their library's own code instead of typed-in equations (tests/test_kdiffusion_*.py,
+#: tests/test_diffusers_*.py): their updates are long enough that re-typing them would copy the library.
+LIBRARY_WITNESSED = {"dpmpp_2m"}
+
+
 def test_contract_covers_every_registered_sampler() -> None:
-    assert {name for name, _ in CONTRACT} == set(REGISTRY)
+    assert {name for name, _ in CONTRACT} | (LIBRARY_WITNESSED & set(REGISTRY)) == set(REGISTRY)
 
 
 @pytest.mark.parametrize("name,kw", CONTRACT, ids=lambda x: x if isinstance(x, str) else "-".join(map(str, x.values())) or "plain")

@@ -306,6 +306,11 @@ def _entry_doc(key: str, style: str, args: Sequence[Any], repl: Sequence[tuple[A
             "nodes": nodes, **table, **(extra or {})}
 
 
+def _entry_bytes(key: str, args: Sequence[Any], repl: Sequence[tuple[Any, Any]], exprs: Sequence[Any]) -> bytes:
+    """The bytes of a table entry (as :func:`compile_kernel` writes it)."""
+    return json.dumps(_entry_doc(key, "table", args, repl, exprs), separators=(",", ":")).encode("ascii")
+
+
 def _parse_entry(data: bytes, key: str) -> dict[str, Any]:
     try:
         doc = json.loads(data.decode("utf-8"))
@@ -490,7 +495,16 @@ def compile_kernel(key: str, build: Callable[[], Any], *, style: str = "table") 
             except _BadEntry as exc:
                 _warn(str(exc))
         if fn is None:
-            doc = _build_doc(key, build, style)
+            try:
+                doc = _build_doc(key, build, style)
+            except _BadEntry:  # a node type outside the whitelist: lambdify, in memory only
+                import sympy as sp
+
+                args, repl, exprs = _reduce(build)
+                fn = sp.lambdify(list(args), list(exprs), modules=["numpy", "scipy"],
+                                 cse=lambda _e: (list(repl), list(exprs)), docstring_limit=0)
+                _MEMORY[key] = fn
+                return fn
             fn = _generate(doc)
             if path is not None:
                 try:

@@ -4,7 +4,8 @@ This path uses the step matrices exactly as the sampler module writes them (in i
 coordinates: ``alpha_bar``, ``sigma`` or flow ``t``), not the canonical forms the fast kernels use,
 so it is an independent check of the rewriting. Only the ends of the level range are special: a
 level at ``alpha_bar = 0`` and the clean level enter through the same symbolic limits the kernels
-use. It loops in Python: use it for a handful of modes.
+use. It loops in Python: use it for a handful of modes. The working precision is ``dps`` plus the decimal
+range of the inputs (levels and mode variances), so cancellations in the native forms cost no digits.
 """
 
 from __future__ import annotations
@@ -108,7 +109,15 @@ def _run(spectrum: ArrayLike, x: np.ndarray, coordinate: str, sampler: str, init
     K = len(x)
     opts = tuple(sorted(options.items()))
     out = np.empty(S.shape, dtype=object)
-    with mpmath.workdps(int(dps)):
+    # the native updates cancel (e.g. 1 - (1 - ab)/lambda at ab = 1e-320): carry enough digits to span
+    # the dynamic range of the inputs on top of the requested ones
+    span = [abs(np.log10(v)) for v in np.ravel(S) if np.isfinite(v) and v > 0]
+    if coordinate == "alpha_bar":
+        span += [abs(np.log10(v)) for v in x if v > 0] + [abs(np.log10(1 - v)) for v in x if 0 < v < 1]
+    else:  # alpha_bar = 1/(1 + sigma^2): sigma^2 spans twice the decades of sigma
+        span += [2 * abs(np.log10(v)) for v in x if np.isfinite(v) and v > 0]
+    extra = int(max(span, default=0.0)) + 10
+    with mpmath.workdps(int(dps) + extra):
         lv = _native_levels(x, coordinate, mod.PROCESS)
         zero = [bool(v == (mpmath.inf if mod.PROCESS == "ve" else (0 if mod.PROCESS == "vp" else 1))) for v in lv]
         ell = np.array([-np.inf if z else 0.0 for z in zero] + [np.inf])

@@ -177,7 +177,9 @@ class _Table:
             if len(rest) != 1 or rest[0] not in _CONSTANTS:
                 raise BadEntry("bad constant")
             return _CONSTANTS[rest[0]]
-        if tag == "Pow":
+        if tag == "Mul" and any(self._reciprocal(c) is not None for c in rest):
+            text = self._quotient(rest)
+        elif tag == "Pow":
             text = self._pow(rest)
         elif tag == "Piecewise":
             text = self._piecewise(rest)
@@ -192,6 +194,32 @@ class _Table:
         self.lines.append(f"    {name} = {text}")
         self.names[i] = name
         return name
+
+    def _reciprocal(self, i: Any) -> Any:
+        """For Pow(b, -k) with a positive integer k: (b, k); else None."""
+        self._check_index(i)
+        node = self.nodes[i]
+        if isinstance(node, list) and len(node) == 3 and node[0] == "Pow":
+            self._check_index(node[2])
+            e = self.nodes[node[2]]
+            if isinstance(e, list) and len(e) == 2 and e[0] == "I" and isinstance(e[1], str) and _INT.match(e[1]) \
+                    and int(e[1]) < 0:
+                return node[1], -int(e[1])
+        return None
+
+    def _quotient(self, rest: list[Any]) -> str:
+        """A product with reciprocal factors as one division, like lambdify's ``a*b/(c*d)``: 1/q is never
+        formed on its own (it would overflow where p/q does not)."""
+        num, den = [], []
+        for c in rest:
+            r = self._reciprocal(c)
+            if r is None:
+                num.append(self.ref(c))
+            else:
+                base, k = r
+                b = self.ref(base)
+                den += [b] * k if k <= 3 else [f"{b} ** {k}"]
+        return f"({' * '.join(num) or '1.0'}) / ({' * '.join(den)})"
 
     def _pow(self, rest: list[Any]) -> str:
         if len(rest) != 2:

@@ -28,7 +28,7 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 from numpy.typing import NDArray
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from .program import LD, Program
 
@@ -38,6 +38,15 @@ __all__ = ["output_ratio", "output_variance", "transfer", "value_and_grad", "sta
 Array = NDArray[np.float64]
 _MEMORY_BUDGET = 256 * 2**20  # bytes of stored forward covariances per chunk of modes
 _STORE: dict[Any, NDArray[Any]] = {}
+_THREADPOOLS: list[Any] = []
+
+
+def _single_threaded_blas() -> Any:
+    """A context limiting BLAS to one thread (a threaded BLAS dot stalls on a loaded machine). The
+    controller is built once: building it rescans the process's libraries, costly per call."""
+    if not _THREADPOOLS:
+        _THREADPOOLS.append(ThreadpoolController())
+    return _THREADPOOLS[0].limit(limits=1, user_api="blas")
 
 
 def _storage(rows: int, n: int, dtype: Any) -> NDArray[Any]:
@@ -217,7 +226,8 @@ def output_ratio(prog: Program, S: Array, init: str) -> Array:
     """rho = P / kappa(S) for sorted unique modes ``S`` (see the module docstring)."""
     out = np.empty_like(S)
     for g in _groups(S, prog.extended):
-        rho = np.asarray(_ratio_group(prog, S, g, init), dtype=np.float64)
+        with np.errstate(over="ignore"):
+            rho = np.asarray(_ratio_group(prog, S, g, init), dtype=np.float64)
         bad = ~np.isfinite(rho)
         if bad.any() and not g.ld:  # recompute in longdouble the modes that left the float64 range
             idx = np.arange(g.sl.start, g.sl.stop)[bad]
@@ -482,7 +492,7 @@ def value_and_grad(prog: Program, S: Array, init: str,
     rho_all = np.empty_like(S)
     n_pairs = len(_pairs(prog.m))
     chunk = max(1024, int(_MEMORY_BUDGET // max(1, 8 * n_pairs * (len(prog.steps) + 1))))
-    with threadpool_limits(limits=1, user_api="blas"):  # a threaded BLAS dot stalls on a loaded machine
+    with _single_threaded_blas():
         _grad_groups(prog, S, init, objective, grad, rho_all, chunk, J_acc := [0.0])
     J = J_acc[0]
     if not np.all(np.isfinite(grad)):
