@@ -86,13 +86,21 @@ def test_explain_on_a_pca_spectrum_skips_the_power_law(tmp_path) -> None:
         (["--spectrum", "missing.npy"], "missing.npy"),
         (["--jobs", "0"], "--jobs must be -1"),
         (["--eta", "2"], "eta must lie in"),
-        (["--image-resolutions", "16,4096", "--resolutions", "none"], "must not exceed the smallest square crop"),
+        (["--images", "on", "--image-resolutions", "16,4096", "--resolutions", "none"],
+         "must not exceed the smallest square crop"),
     ],
 )
 def test_explain_bad_input_prints_one_line_and_exits_2(tmp_path, capsys, argv, message) -> None:
     assert main(["explain", "--out", str(tmp_path), "--no-progress", *argv]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("symsched explain: error:") and message in err[0]
+
+
+def test_explain_images_on_needs_images(tmp_path, capsys) -> None:
+    np.save(tmp_path / "S.npy", np.ones((8, 8)))
+    assert main(["explain", "--spectrum", str(tmp_path / "S.npy"), "--images", "on", "--out", str(tmp_path / "o"),
+                 "--no-progress"]) == 2
+    assert "builtin:natural-patches' or a folder of images" in capsys.readouterr().err
 
 
 def test_report_has_the_insight_section(tmp_path) -> None:

@@ -92,6 +92,16 @@ def test_objective_and_loss_are_the_exact_divergence_of_the_fitted_schedule() ->
     assert len(fit.plot().axes) == 2
 
 
+def test_no_family_is_the_optimum_of_the_builtin_spectrum() -> None:
+    """README: at K = 10 the W2 optimum is closest to log-linear (RMS ~0.5) and costs ~13 % to replace; the KL
+    optimum fits no family well."""
+    S = spectra.load_spectrum("builtin:natural-patches")
+    w2 = fit_heuristics(symsched.optimize_schedule(S, 10, divergence="w2", restarts=0), S)
+    assert w2.best.family == "loglinear" and 0.3 < w2.best.rms < 0.7 and 0.05 < w2.best.relative_loss < 0.3
+    kl = fit_heuristics(symsched.optimize_schedule(S, 10, divergence="kl", restarts=0), S)
+    assert kl.best.rms > 0.8 and kl.best.relative_loss > 0.5
+
+
 def test_plain_levels_use_the_given_objective_and_no_spectrum_gives_nan() -> None:
     ab = schedules.standard_schedule("karras", 10)
     fit = fit_heuristics(ab)

@@ -60,6 +60,13 @@ def test_resolution_law_of_a_power_law_scene(law) -> None:
     np.testing.assert_allclose(law.equivalent_shift("w2"), np.exp(-law.offset["w2"] / 2))
 
 
+def test_kl_optimum_moves_towards_less_noise_for_a_steep_scene() -> None:
+    """README: for alpha > 2 the per-pixel PSD of the fine bands falls with d, and the KL optimum follows them."""
+    steep = resolution_law(lambda d: scene_power_law(d, alpha=3.0), [16, 32], steps=6, divergences=["kl"],
+                           restarts=0, n_jobs=1)
+    assert steep.slope["kl"] > 0.1
+
+
 def test_rules_in_the_table(law) -> None:
     d = np.array([16.0, 32.0, 64.0])
     np.testing.assert_allclose(law.rules["simple diffusion"], -2 * np.log(d / 16))

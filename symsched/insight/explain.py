@@ -260,9 +260,19 @@ def explain(
     use_images = images == "on" or (images == "auto" and isinstance(spectrum, (str, os.PathLike)) and (
         str(spectrum).startswith("builtin:") or Path(os.fspath(spectrum)).is_dir()))
     if use_images:
-        table = image_spectra(source_images(spectrum), image_resolutions)
-        plans["images"] = _plan(table, None, main_k, divs, (None, None), 256, f"images of {label}, resized",
-                                dict(opt_kw))
+        imgs = source_images(spectrum)
+        img_res = _steps(image_resolutions, "image_resolutions")
+        if images == "auto":  # keep the resolutions the photographs can provide without enlarging
+            smallest = min(min(np.shape(im)[:2]) for im in imgs)
+            dropped = [d for d in img_res if d > smallest]
+            img_res = [d for d in img_res if d <= smallest]
+            if dropped:
+                notes.append(f"Image resolutions {dropped} exceed the smallest photograph ({smallest} px): left out.")
+        if len(img_res) >= 2:
+            plans["images"] = _plan(image_spectra(imgs, img_res), None, main_k, divs, (None, None), 256,
+                                    f"images of {label}, resized", dict(opt_kw))
+        else:
+            notes.append("Fewer than two image resolutions are available: the photographs' resolution law is skipped.")
     tasks = [(S, K, dict(opt_kw, divergence=dv)) for dv in divs for K in ks]
     offsets = {"dataset": (0, len(tasks))}
     for name, plan in plans.items():

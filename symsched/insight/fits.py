@@ -294,6 +294,8 @@ def fit_heuristics(
     Each fit starts from a few fixed points of the family's shape parameter (deterministic); the
     trust-region reflective solver keeps the parameters in their bounds (e.g. the cosine offset
     ``s >= 0``, parametrised as :math:`\sin^2\varphi_0` so that ``s = 0`` is reached exactly).
+    With both end points matched the cosine offset ``s`` is weakly identified (it mostly moves the
+    end points, which are pinned): read its value with care; the residual is what counts.
     """
     from .sweep import SweepResult
 
@@ -312,11 +314,11 @@ def fit_heuristics(
     else:
         levels = schedule
         target_value = math.nan
-    for key, val in dict(divergence=divergence, sampler=sampler, eta=eta, variance=variance, init=init).items():
-        if val is not None:
-            settings[key] = val
-            if key in ("divergence", "sampler", "eta", "variance", "init"):
-                target_value = math.nan  # recomputed below for the settings asked for
+    overrides = {k: v for k, v in dict(divergence=divergence, sampler=sampler, eta=eta, variance=variance,
+                                        init=init).items() if v is not None}
+    if overrides:
+        settings.update(overrides)
+        target_value = math.nan  # recomputed below for the objective asked for
     check_choice(settings["divergence"], "divergence", DIVERGENCES)
     check_choice(settings["sampler"], "sampler", VP_SAMPLERS + VE_SAMPLERS)
     settings["eta"] = check_eta(settings["eta"])
