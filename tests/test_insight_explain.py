@@ -13,6 +13,9 @@ from symsched.cli import main
 from symsched.spectra import load_spectrum
 
 
+pytestmark = pytest.mark.slow  # whole-command runs (still run in CI)
+
+
 @pytest.fixture(scope="module")
 def explained(tmp_path_factory: pytest.TempPathFactory):
     out = tmp_path_factory.mktemp("explain")

@@ -253,8 +253,8 @@ def explain(
     if res_list:
         if S.ndim in (2, 3) and S.shape[0] == S.shape[1]:
             power = fit_power_law(S)
-            plans["power law"] = _plan(power.at, res_list, main_k, divs, (None, None), 256, f"power law fitted to {label}",
-                                       dict(opt_kw))
+            plans["power law"] = _plan(power.at, res_list, main_k, divs, (None, None), 256,
+                                       f"power law fitted to {label}", dict(opt_kw))
         else:
             notes.append("The power-law resolution law needs a square FFT-grid spectrum; skipped for this spectrum.")
     use_images = images == "on" or (images == "auto" and isinstance(spectrum, (str, os.PathLike)) and (
@@ -374,7 +374,8 @@ def _document(res: Explanation, slug: dict[str, str]) -> str:
         f"# What the optimal schedule says about `{i['spectrum']}`", "",
         f"Spectrum `{i['spectrum']}`: shape {tuple(i['shape'])}, {i['n_modes']} modes. Sampler {i['sampler']}"
         + (f" (η = {i['eta']:g})" if i["sampler"] == "ddim" else "")
-        + f", white start; K = {', '.join(map(str, i['steps']))}. Written by `symsched explain` in {i['elapsed']:.0f} s.",
+        + f", white start; K = {', '.join(map(str, i['steps']))}. "
+        f"Written by `symsched explain` in {i['elapsed']:.0f} s.",
         "", "## Optimal schedules", "",
         "The schedules that minimise each divergence between the generated and the data Gaussian "
         "(first level at the training grid's noisiest level, last level free):", "",
@@ -395,9 +396,10 @@ def _document(res: Explanation, slug: dict[str, str]) -> str:
                   f"![fits {dv}](fits_{dv}_K{K}.png)", ""]
     if res.laws:
         lines += ["## The resolution law", "",
-                  "The same scene at d × d pixels, optimal schedules with both end points free; Δℓ is the optimum's "
-                  "log-SNR minus the base resolution's (mean over the levels; first / last level), *shift s* the "
-                  "SD3-style factor exp(−Δℓ/2). Rules: simple diffusion (and SD3's √(m/n)) shift log-SNR by −2 log(d/d₀); "
+                  "The same scene at d × d pixels, optimal schedules with both end points free; Δℓ is the "
+                  "optimum's log-SNR minus the base resolution's (mean over the levels; first / last level), "
+                  "*shift s* the SD3-style factor exp(−Δℓ/2). Rules: simple diffusion (and SD3's √(m/n)) shift "
+                  "log-SNR by −2 log(d/d₀); "
                   "SD3's static shift 3 is the same at every resolution; Flux's μ is linear in the token count, "
                   "with d₀ identified with its base of 256 tokens († beyond its 4096-token calibration).", ""]
         for name, law in res.laws.items():

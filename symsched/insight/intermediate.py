@@ -13,7 +13,6 @@ there: a partial schedule ends with a step to the clean level, and that final st
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
 

@@ -12,7 +12,6 @@ summed over channels); 1-D spectra are modes, grouped by rank of decreasing S.
 
 from __future__ import annotations
 
-import math
 from typing import Any, Optional, Sequence
 
 import numpy as np
@@ -144,8 +143,10 @@ def plot_resolution_law(law: Any, *, title: Optional[str] = None, path: Any = No
         a.plot(d, off, color=col, marker=mk, lw=2, label=f"optimum, {name}: mean ({law.slope[dv]:+.2f}/doubling)")
         a.fill_between(d, law.offset_first[dv], law.offset_last[dv], color=col, alpha=0.15,
                        label=f"{name}: noisiest to last level")
-    a.plot(d, law.rules["simple diffusion"], color="black", ls="--", label="simple diffusion / SD3 √(m/n): −2 log(d/d₀)")
-    a.plot(d, law.rules["Flux mu"], color="tab:green", ls="-.", label=f"Flux μ ({law.flux_tokens[0]:.0f} tokens at d₀)")
+    a.plot(d, law.rules["simple diffusion"], color="black", ls="--",
+           label="simple diffusion / SD3 √(m/n): −2 log(d/d₀)")
+    a.plot(d, law.rules["Flux mu"], color="tab:green", ls="-.",
+           label=f"Flux μ ({law.flux_tokens[0]:.0f} tokens at d₀)")
     a.plot(d, law.rules["SD3 static shift"], color="tab:gray", ls=":", label="SD3 static shift (same at every d)")
     a.set_xscale("log", base=2)
     a.set_xticks(d, [f"{int(x)}" for x in d])
