@@ -26,6 +26,18 @@ from .api import (
 from .engine.highprec import output_spectrum_mp, output_spectrum_ve_mp, transfer_function_mp
 from .optimize import ComparisonTable, OptimizeResult, compare_schedules, optimize_schedule
 
+# spectral insight (issue 12): sweeps, heuristic fits, resolution law, per-step spectra
+from .insight import (
+    HeuristicFit,
+    IntermediateSpectra,
+    ResolutionLaw,
+    SweepResult,
+    fit_heuristics,
+    intermediate_spectra,
+    resolution_law,
+    sweep,
+)
+
 __version__ = "0.1.0"
 
 __all__ = [
@@ -46,6 +58,14 @@ __all__ = [
     "ComparisonTable",
     "sampler_info",
     "SAMPLERS",
+    "sweep",
+    "SweepResult",
+    "fit_heuristics",
+    "HeuristicFit",
+    "resolution_law",
+    "ResolutionLaw",
+    "intermediate_spectra",
+    "IntermediateSpectra",
     "VP_SAMPLERS",
     "VE_SAMPLERS",
     "FLOW_SAMPLERS",

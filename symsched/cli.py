@@ -28,6 +28,7 @@ COMMANDS: tuple[str, ...] = (
     "optimize",
     "report",
     "sde_table",
+    "explain",
 )
 
 #: exit code of a usage error or a failure caused by the user's input

@@ -204,8 +204,12 @@ def run(args: argparse.Namespace) -> int:
     elapsed = time.perf_counter() - t_start
     info = dict(spectrum=args.spectrum, shape=S.shape, n_modes=S.size, sampler=args.sampler, eta=eta, ks=ks,
                 n=n, check=check, test=test, field_shape=shape_txt, files=sorted(files), elapsed=elapsed)
-    atomic_write_text(out / "summary.md", _summary_md(info, sections))
-    atomic_write_text(out / "summary.html", _summary_html(info, sections))
+    from ..insight.explain import report_section  # spectral insight (issue 12): fits and per-step spectra
+
+    insight_md, insight_html = report_section(S, {s["div"]: s["results"] for s in sections}, out,
+                                              sampler=args.sampler, eta=eta)
+    atomic_write_text(out / "summary.md", _summary_md(info, sections) + "\n" + insight_md)
+    atomic_write_text(out / "summary.html", _summary_html(info, sections).replace("</body>", insight_html + "</body>"))
     bar.update()
     bar.close()
     print(f"symsched report: wrote {out}/summary.md and {out}/summary.html ({elapsed:.1f} s)")

@@ -1,0 +1,538 @@
+r"""Heuristic schedule families practitioners use, and the resolution rules they pair them with.
+
+Every family here is written in *endpoint form*: K levels, noisiest first, whose log-SNR runs from
+``log_snr_min`` (the first, noisiest level) to ``log_snr_max`` (the last level before the implicit
+step to the clean image), with one *shape* parameter that decides how the steps are spread in
+between. That is how the families are used (end points come from the model, the shape parameter is
+the knob) and what :mod:`symsched.insight.fits` fits. ``r_i = i/(K-1)``, ``i = 0..K-1``.
+
+Families that already exist in :mod:`symsched.schedules` are called from there (``karras``,
+``kl_optimal`` inside :func:`tangent`, ``align_your_steps``); the new ones are:
+
+* :func:`cosine_offset` — Nichol & Dhariwal's cosine schedule with offset ``s`` on a time interval;
+* :func:`tangent` — the one-mode optimum (equal angle steps, MATH.md §7.6) for a mode of variance S;
+* :func:`flow_shift` — rectified-flow time, uniformly spaced, then SD3's time shift;
+* :func:`polyexponential` — k-diffusion's polynomial-in-log-sigma schedule (``rho = 1``: log-linear);
+* :func:`sigmoid` — the sigmoid schedule of Jabri et al. / Chen.
+
+The *rules* (how practitioners shift a schedule with resolution) are the small functions at the end:
+:func:`simple_diffusion_log_snr_shift`, :func:`sd3_time_shift`, :func:`shift_to_log_snr`,
+:func:`flux_mu`, :func:`flux_image_seq_len`. (The lead's flow-matching schedules of issue 11 will
+consolidate :func:`flow_shift`, :func:`sd3_time_shift` and :func:`flux_mu` into
+:mod:`symsched.schedules`; they are kept small and separately named here for that.)
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Callable, Optional, Sequence
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+from scipy.special import expit, logit
+
+from .. import schedules as _sch
+from .._validate import as_levels, as_positive, as_positive_int, as_real
+
+__all__ = [
+    "cosine_offset",
+    "tangent",
+    "flow_shift",
+    "polyexponential",
+    "sigmoid",
+    "Family",
+    "FAMILIES",
+    "family_names",
+    "get_family",
+    "simple_diffusion_log_snr_shift",
+    "sd3_time_shift",
+    "shift_to_log_snr",
+    "flux_mu",
+    "flux_image_seq_len",
+    "FLUX_DEFAULTS",
+    "EDM_LOG_SNR_RANGE",
+]
+
+Array = NDArray[np.float64]
+
+#: log-SNR of EDM's default sigma range (sigma_max = 80, sigma_min = 0.002): the default end points.
+EDM_LOG_SNR_RANGE: tuple[float, float] = (-2.0 * math.log(80.0), -2.0 * math.log(0.002))
+
+
+# ---------------------------------------------------------------------------------------------
+# shared helpers
+# ---------------------------------------------------------------------------------------------
+
+
+def _ramp(K: int) -> Array:
+    """r_i = i/(K-1), i = 0..K-1 (K = 1: [0])."""
+    return np.linspace(0.0, 1.0, K) if K > 1 else np.zeros(1)
+
+
+def _ends(log_snr_min: Any, log_snr_max: Any, K: int) -> tuple[float, float]:
+    lo = as_real(log_snr_min, "log_snr_min")
+    hi = as_real(log_snr_max, "log_snr_max")
+    if K > 1 and not hi > lo:
+        raise ValueError(f"log_snr_max must be greater than log_snr_min (got {lo!r}, {hi!r})")
+    return lo, hi
+
+
+def _pin(l: Array, lo: float, hi: float) -> Array:
+    """Exact end points (the round trip through a family's own coordinate moves them by ~1 ulp)."""
+    l[0] = lo
+    if l.size > 1:
+        l[-1] = hi
+    return l
+
+
+def _to_levels(l: Array, label: str) -> Array:
+    try:
+        ab = _sch.log_snr_to_alpha_bar(l)
+    except ValueError as exc:
+        raise ValueError(f"{label}: {exc}") from None
+    return as_levels(ab, f"{label} alpha_bar")
+
+
+# ---------------------------------------------------------------------------------------------
+# the families in log-SNR (internal: (K, lo, hi, shape) -> log-SNR, increasing)
+# ---------------------------------------------------------------------------------------------
+
+
+def _cosine_l(K: int, lo: float, hi: float, phi0: float) -> Array:
+    # alpha_bar = cos^2(phi) / cos^2(phi0) with phi linear in the step; 1 - alpha_bar =
+    # sin(phi - phi0) sin(phi + phi0) / cos^2(phi0), so l = log cos^2 phi - log(sin(phi-phi0) sin(phi+phi0)).
+    # Inverse: tan^2 phi = (exp(-l) + sin^2 phi0) / cos^2 phi0.
+    def phi(l: float) -> float:
+        return math.atan(math.sqrt(math.exp(-l) + math.sin(phi0) ** 2) / math.cos(phi0))
+
+    p = phi(lo) + _ramp(K) * (phi(hi) - phi(lo))
+    l = 2.0 * np.log(np.cos(p)) - np.log(np.sin(p - phi0)) - np.log(np.sin(p + phi0))
+    return _pin(l, lo, hi)
+
+
+def _tangent_l(K: int, lo: float, hi: float, log_s: float) -> Array:
+    # sigma_i = sqrt(S) tan(theta_i), theta linear: schedules.kl_optimal in units of sqrt(S)
+    ab = _sch.kl_optimal(K, sigma_min=math.exp(-0.5 * (hi + log_s)), sigma_max=math.exp(-0.5 * (lo + log_s)))
+    return _pin(_sch.alpha_bar_to_log_snr(ab) - log_s, lo, hi)
+
+
+def _flow_shift_l(K: int, lo: float, hi: float, log_shift: float) -> Array:
+    # rectified flow: l = 2 log((1-t)/t) - 2 log(shift) for the shifted time; t uniform in the step
+    def t_of(l: float) -> float:
+        return float(expit(-(0.5 * l + log_shift)))
+
+    t = t_of(lo) + _ramp(K) * (t_of(hi) - t_of(lo))
+    return _pin(-2.0 * logit(t) - 2.0 * log_shift, lo, hi)
+
+
+def _polyexp_l(K: int, lo: float, hi: float, log_rho: float) -> Array:
+    # log sigma = log sigma_min + (1 - r)^rho (log sigma_max - log sigma_min), l = -2 log sigma
+    return _pin(hi + (lo - hi) * (1.0 - _ramp(K)) ** math.exp(log_rho), lo, hi)
+
+
+def _karras_l(K: int, lo: float, hi: float, log_rho: float) -> Array:
+    ab = _sch.karras(K, sigma_min=math.exp(-0.5 * hi), sigma_max=math.exp(-0.5 * lo), rho=math.exp(log_rho))
+    return _pin(_sch.alpha_bar_to_log_snr(ab), lo, hi)
+
+
+_SIGMOID_START, _SIGMOID_END = -3.0, 3.0
+
+
+def _sigmoid_parts(tau: float, start: float, end: float) -> tuple[float, float]:
+    return float(expit(start / tau)), float(expit(end / tau))
+
+
+def _sigmoid_l(K: int, lo: float, hi: float, log_tau: float, start: float = _SIGMOID_START,
+               end: float = _SIGMOID_END) -> Array:
+    # gamma(t) = (v_end - sigmoid(a)) / (v_end - v_start), a = (t (end - start) + start) / tau;
+    # l = log(v_end - sigmoid(a)) - log(sigmoid(a) - v_start); inverse: sigmoid(a) = (v_end + e^l v_start)/(1 + e^l)
+    tau = math.exp(log_tau)
+    v0, v1 = _sigmoid_parts(tau, start, end)
+
+    def t_of(l: float) -> float:
+        w = float(expit(l))  # e^l / (1 + e^l)
+        a = float(logit((1.0 - w) * v1 + w * v0))
+        return (a * tau - start) / (end - start)
+
+    t = t_of(lo) + _ramp(K) * (t_of(hi) - t_of(lo))
+    sa = expit((t * (end - start) + start) / tau)
+    return _pin(np.log(v1 - sa) - np.log(sa - v0), lo, hi)
+
+
+def _ays_l(model: str) -> Callable[[int, float, float], Array]:
+    def levels(K: int, lo: float, hi: float) -> Array:
+        base = _sch.alpha_bar_to_log_snr(_sch.align_your_steps(K, model=model))
+        if K == 1:
+            return np.array([lo])
+        return _pin(lo + (hi - lo) * (base - base[0]) / (base[-1] - base[0]), lo, hi)
+
+    return levels
+
+
+# ---------------------------------------------------------------------------------------------
+# public family functions (alpha_bar, noisiest first, like symsched.schedules)
+# ---------------------------------------------------------------------------------------------
+
+
+def cosine_offset(
+    K: int, *, s: float = 0.008, log_snr_min: float = EDM_LOG_SNR_RANGE[0],
+    log_snr_max: float = EDM_LOG_SNR_RANGE[1],
+) -> Array:
+    r"""Cosine schedule :math:`\bar\alpha(t) = f(t)/f(0)`, :math:`f(t) = \cos^2\!\big(\tfrac{\pi}{2}\tfrac{t+s}{1+s}\big)`, t uniform.
+
+    Nichol & Dhariwal, improved DDPM (arXiv 2102.09672), eq. (17). The K levels sit at times
+    ``t_i`` spaced uniformly between the times whose log-SNR is ``log_snr_min`` and ``log_snr_max``
+    (so the angle :math:`\varphi = \tfrac{\pi}{2}\tfrac{t+s}{1+s}` takes equal steps). ``s = 0`` is
+    ``schedules.kl_optimal`` (the equal-angle schedule of a unit mode); ``s > 0`` slows the steps
+    near the clean end.
+
+    Parameters
+    ----------
+    K : int
+        Number of levels.
+    s : float
+        Offset, ``s >= 0`` (0.008 in the paper).
+    log_snr_min, log_snr_max : float
+        Log-SNR of the first (noisiest) and last level (default: EDM's sigma range 80 .. 0.002).
+
+    Returns
+    -------
+    ndarray, shape (K,), float64
+        ``alpha_bar``, strictly increasing in (0, 1), noisiest first.
+
+    Raises
+    ------
+    ValueError
+        Bad K, a negative or non-finite ``s``, or ``log_snr_max <= log_snr_min``.
+    """
+    K = as_positive_int(K, "K")
+    s = as_real(s, "s")
+    if s < 0:
+        raise ValueError(f"s must be non-negative (got {s!r})")
+    lo, hi = _ends(log_snr_min, log_snr_max, K)
+    return _to_levels(_cosine_l(K, lo, hi, 0.5 * math.pi * s / (1.0 + s)), f"cosine_offset(K={K}, s={s:g})")
+
+
+def tangent(
+    K: int, *, mode_variance: float = 1.0, log_snr_min: float = EDM_LOG_SNR_RANGE[0],
+    log_snr_max: float = EDM_LOG_SNR_RANGE[1],
+) -> Array:
+    r"""Tangent law :math:`\sigma_i = \sqrt{S}\tan\theta_i`, :math:`\theta_i` equally spaced: the optimum for one mode of variance S.
+
+    MATH.md §7.6 (the angle form of deterministic DDIM, :math:`\theta = \arctan(\sigma/\sqrt S)`):
+    for a single mode and fixed end levels the best schedule takes equal angle steps. Computed with
+    :func:`symsched.schedules.kl_optimal` in units of :math:`\sqrt S`; ``mode_variance = 1`` is
+    ``kl_optimal`` itself. In log-SNR it is the unit-mode schedule shifted by :math:`-\log S`.
+
+    Parameters
+    ----------
+    K : int
+    mode_variance : float
+        S > 0.
+    log_snr_min, log_snr_max : float
+        Log-SNR of the first and last level.
+
+    Returns
+    -------
+    ndarray, shape (K,), float64
+        ``alpha_bar``, noisiest first.
+    """
+    K = as_positive_int(K, "K")
+    S = as_positive(mode_variance, "mode_variance")
+    lo, hi = _ends(log_snr_min, log_snr_max, K)
+    return _to_levels(_tangent_l(K, lo, hi, math.log(S)), f"tangent(K={K}, mode_variance={S:g})")
+
+
+def flow_shift(
+    K: int, *, shift: float = 3.0, log_snr_min: float = EDM_LOG_SNR_RANGE[0],
+    log_snr_max: float = EDM_LOG_SNR_RANGE[1],
+) -> Array:
+    r"""Rectified-flow time, uniform, shifted: :math:`t' = s t/(1+(s-1)t)`, :math:`\ell = 2\log\tfrac{1-t'}{t'}`.
+
+    Esser et al., SD3 (arXiv 2403.03206), section 5.3.2; diffusers ``FlowMatchEulerDiscreteScheduler``
+    (``shift``). The unshifted times ``t_i`` are uniform between the times whose *shifted* log-SNR is
+    ``log_snr_min`` and ``log_snr_max``; the shift is the log-SNR offset :math:`-2\log s`
+    (:func:`shift_to_log_snr`), so ``shift`` moves the interior levels towards more noise when > 1.
+    ``symsched.schedules.shifted(base="flow")`` is the same family on the grid ``t = 1 - i/K``.
+
+    Parameters
+    ----------
+    K : int
+    shift : float
+        s > 0 (SD3 uses 3.0).
+    log_snr_min, log_snr_max : float
+
+    Returns
+    -------
+    ndarray, shape (K,), float64
+        ``alpha_bar``, noisiest first.
+    """
+    K = as_positive_int(K, "K")
+    s = as_positive(shift, "shift")
+    lo, hi = _ends(log_snr_min, log_snr_max, K)
+    return _to_levels(_flow_shift_l(K, lo, hi, math.log(s)), f"flow_shift(K={K}, shift={s:g})")
+
+
+def polyexponential(
+    K: int, *, rho: float = 1.0, log_snr_min: float = EDM_LOG_SNR_RANGE[0],
+    log_snr_max: float = EDM_LOG_SNR_RANGE[1],
+) -> Array:
+    r"""Polynomial in log sigma: :math:`\log\sigma_i = \log\sigma_{min} + (1-r_i)^\rho(\log\sigma_{max}-\log\sigma_{min})`.
+
+    k-diffusion ``get_sigmas_polyexponential`` (``rho = 1``: ``get_sigmas_exponential``, uniform
+    steps in log-SNR, the log-linear schedule). ``rho > 1`` spends more steps at low noise.
+
+    Parameters
+    ----------
+    K : int
+    rho : float
+        Positive exponent.
+    log_snr_min, log_snr_max : float
+
+    Returns
+    -------
+    ndarray, shape (K,), float64
+        ``alpha_bar``, noisiest first.
+    """
+    K = as_positive_int(K, "K")
+    rho = as_positive(rho, "rho")
+    lo, hi = _ends(log_snr_min, log_snr_max, K)
+    return _to_levels(_polyexp_l(K, lo, hi, math.log(rho)), f"polyexponential(K={K}, rho={rho:g})")
+
+
+def sigmoid(
+    K: int, *, tau: float = 1.0, start: float = _SIGMOID_START, end: float = _SIGMOID_END,
+    log_snr_min: float = EDM_LOG_SNR_RANGE[0], log_snr_max: float = EDM_LOG_SNR_RANGE[1],
+) -> Array:
+    r"""Sigmoid schedule :math:`\bar\alpha(t) = \frac{v_e - \mathrm{sig}((t(e-b)+b)/\tau)}{v_e - v_b}`, :math:`v_x = \mathrm{sig}(x/\tau)`, t uniform.
+
+    Jabri, Fleet, Chen, RIN (arXiv 2212.11972) and Chen, "On the importance of noise scheduling for
+    diffusion models" (arXiv 2301.10972), Algorithm 1 (``start`` b = -3, ``end`` e = 3 by default).
+    The times are uniform between those of ``log_snr_min`` and ``log_snr_max``; a small ``tau``
+    crowds the steps at the middle noise levels.
+
+    Parameters
+    ----------
+    K : int
+    tau : float
+        Positive temperature.
+    start, end : float
+        ``start < end``.
+    log_snr_min, log_snr_max : float
+
+    Returns
+    -------
+    ndarray, shape (K,), float64
+        ``alpha_bar``, noisiest first.
+    """
+    K = as_positive_int(K, "K")
+    tau = as_positive(tau, "tau")
+    b, e = as_real(start, "start"), as_real(end, "end")
+    if not e > b:
+        raise ValueError(f"end must be greater than start (got start={b!r}, end={e!r})")
+    lo, hi = _ends(log_snr_min, log_snr_max, K)
+    return _to_levels(_sigmoid_l(K, lo, hi, math.log(tau), b, e), f"sigmoid(K={K}, tau={tau:g})")
+
+
+# ---------------------------------------------------------------------------------------------
+# the family table used by the fits
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Family:
+    """A schedule family in endpoint form, for fitting.
+
+    ``levels(K, lo, hi, *shape)`` gives the log-SNR of the K levels (increasing, exact end points
+    ``lo`` and ``hi``); ``shape`` are internal coordinates (``bounds``, ``starts``);
+    ``describe(lo, hi, shape)`` gives the parameters in the family's published form.
+    """
+
+    name: str
+    formula: str
+    source: str
+    levels: Callable[..., Array]
+    shape: tuple[str, ...] = ()
+    bounds: tuple[tuple[float, float], ...] = ()
+    starts: tuple[tuple[float, ...], ...] = ((),)
+    describe: Optional[Callable[[float, float, Sequence[float]], dict[str, float]]] = None
+
+    @property
+    def n_shape(self) -> int:
+        return len(self.shape)
+
+    def params(self, lo: float, hi: float, shape: Sequence[float]) -> dict[str, float]:
+        if self.describe is None:
+            return {}
+        return self.describe(lo, hi, shape)
+
+
+def _sig(l: float) -> float:
+    return math.exp(-0.5 * l)
+
+
+def _describe_cosine(lo: float, hi: float, x: Sequence[float]) -> dict[str, float]:
+    phi0 = math.asin(math.sqrt(min(max(x[0], 0.0), 1.0)))
+    s = phi0 / (0.5 * math.pi - phi0)
+
+    def t_of(l: float) -> float:
+        phi = math.atan(math.sqrt(math.exp(-l) + math.sin(phi0) ** 2) / math.cos(phi0))
+        return phi * (1.0 + s) / (0.5 * math.pi) - s
+
+    return {"s": s, "t_max": t_of(lo), "t_min": t_of(hi)}
+
+
+def _describe_flow(lo: float, hi: float, x: Sequence[float]) -> dict[str, float]:
+    ls = x[0]
+    return {"shift": math.exp(ls), "t_max": float(expit(-(0.5 * lo + ls))), "t_min": float(expit(-(0.5 * hi + ls)))}
+
+
+def _describe_sigmoid(lo: float, hi: float, x: Sequence[float]) -> dict[str, float]:
+    tau = math.exp(x[0])
+    v0, v1 = _sigmoid_parts(tau, _SIGMOID_START, _SIGMOID_END)
+
+    def t_of(l: float) -> float:
+        w = float(expit(l))
+        return (float(logit((1.0 - w) * v1 + w * v0)) * tau - _SIGMOID_START) / (_SIGMOID_END - _SIGMOID_START)
+
+    return {"tau": tau, "start": _SIGMOID_START, "end": _SIGMOID_END, "t_max": t_of(lo), "t_min": t_of(hi)}
+
+
+def _describe_sigmas(key: str, transform: Callable[[float], float]) -> Callable[..., dict[str, float]]:
+    def describe(lo: float, hi: float, x: Sequence[float]) -> dict[str, float]:
+        out = {key: transform(x[0])} if key else {}
+        out.update(sigma_max=_sig(lo), sigma_min=_sig(hi))
+        return out
+
+    return describe
+
+
+_LOG_RHO = (math.log(0.05), math.log(200.0))
+
+#: Every family :func:`symsched.insight.fit_heuristics` fits, in tie-break order.
+FAMILIES: tuple[Family, ...] = (
+    Family("cosine", r"alpha_bar = cos^2(pi/2 (t+s)/(1+s)) / cos^2(pi/2 s/(1+s)), t uniform",
+           "Nichol & Dhariwal 2021 (arXiv 2102.09672), eq. 17", _cosine_l,
+           shape=("sin^2 phi0",), bounds=((0.0, 0.98),),
+           starts=tuple((math.sin(0.5 * math.pi * s / (1 + s)) ** 2,) for s in (0.0, 0.008, 0.1, 0.5)),
+           describe=_describe_cosine),
+    Family("tangent", r"sigma = sqrt(S) tan(theta), theta uniform (kl_optimal for S = 1)",
+           "MATH.md §7.6; symsched.schedules.kl_optimal", _tangent_l,
+           shape=("log S",), bounds=((-15.0, 15.0),), starts=((-4.0,), (0.0,), (4.0,)),
+           describe=_describe_sigmas("mode_variance", math.exp)),
+    Family("shift", r"t' = s t / (1 + (s-1) t), l = 2 log((1-t')/t'), t uniform",
+           "Esser et al. 2024, SD3 (arXiv 2403.03206)", _flow_shift_l,
+           shape=("log shift",), bounds=((-6.0, 6.0),), starts=((-1.0,), (0.0,), (math.log(3.0),)),
+           describe=_describe_flow),
+    Family("loglinear", r"log sigma = log sigma_min + (1-r)^rho (log sigma_max - log sigma_min)",
+           "k-diffusion get_sigmas_polyexponential (rho = 1: get_sigmas_exponential)", _polyexp_l,
+           shape=("log rho",), bounds=(_LOG_RHO,), starts=((math.log(0.5),), (0.0,), (math.log(2.0),)),
+           describe=_describe_sigmas("rho", math.exp)),
+    Family("karras", r"sigma^(1/rho) = sigma_max^(1/rho) + r (sigma_min^(1/rho) - sigma_max^(1/rho))",
+           "Karras et al. 2022 (arXiv 2206.00364), eq. 5; symsched.schedules.karras", _karras_l,
+           shape=("log rho",), bounds=(_LOG_RHO,), starts=((0.0,), (math.log(3.0),), (math.log(7.0),), (math.log(30.0),)),
+           describe=_describe_sigmas("rho", math.exp)),
+    Family("sigmoid", r"alpha_bar = (v_e - sig((t(e-b)+b)/tau)) / (v_e - v_b), b = -3, e = 3, t uniform",
+           "Jabri et al. 2022 (arXiv 2212.11972); Chen 2023 (arXiv 2301.10972), Alg. 1", _sigmoid_l,
+           shape=("log tau",), bounds=((math.log(0.02), math.log(50.0)),),
+           starts=((math.log(0.3),), (0.0,), (math.log(3.0),)), describe=_describe_sigmoid),
+    Family("ays-sd15", "Align Your Steps SD1.5 table, log-SNR mapped affinely onto the end points",
+           "Sabour et al. 2024 (arXiv 2404.14507); symsched.schedules.align_your_steps", _ays_l("sd15"),
+           describe=_describe_sigmas("", float)),
+    Family("ays-sdxl", "Align Your Steps SDXL table, log-SNR mapped affinely onto the end points",
+           "Sabour et al. 2024 (arXiv 2404.14507); symsched.schedules.align_your_steps", _ays_l("sdxl"),
+           describe=_describe_sigmas("", float)),
+)
+
+
+def family_names() -> tuple[str, ...]:
+    """Names of :data:`FAMILIES`, in tie-break order."""
+    return tuple(f.name for f in FAMILIES)
+
+
+def get_family(name: str) -> Family:
+    """The :class:`Family` called ``name``; ValueError naming the choices otherwise."""
+    for fam in FAMILIES:
+        if fam.name == name:
+            return fam
+    raise ValueError(f"family must be one of {', '.join(map(repr, family_names()))} (got {name!r})")
+
+
+# ---------------------------------------------------------------------------------------------
+# practitioners' resolution rules
+# ---------------------------------------------------------------------------------------------
+
+#: diffusers ``FluxPipeline`` / ``FlowMatchEulerDiscreteScheduler`` defaults (``calculate_shift``):
+#: mu = 0.5 at 256 image tokens, 1.15 at 4096, linear in between (and extrapolated outside).
+FLUX_DEFAULTS: dict[str, float] = {"base_seq_len": 256, "max_seq_len": 4096, "base_shift": 0.5, "max_shift": 1.15}
+
+
+def simple_diffusion_log_snr_shift(resolution: ArrayLike, base_resolution: float) -> Array:
+    r"""Simple diffusion's log-SNR shift :math:`-2\log(d/d_0)` for resolution d against base :math:`d_0`.
+
+    Hoogeboom, Heek, Salimans, simple diffusion (arXiv 2301.11093), section 3.1: averaging
+    :math:`(d/d_0)^2` pixels raises the SNR of the coarse image by that factor, so a schedule tuned at
+    :math:`d_0` is shifted by :math:`-2\log(d/d_0)` in log-SNR at d (-1.386 per doubling). SD3's
+    resolution-dependent shift :math:`\sqrt{m/n}` (Esser et al. 2024, eq. 23) is the same rule.
+
+    Returns an array of the shape of ``resolution`` (float64). ValueError for non-positive input.
+    """
+    d = np.asarray(resolution, dtype=np.float64)
+    d0 = as_positive(base_resolution, "base_resolution")
+    if not np.all(np.isfinite(d)) or np.any(d <= 0):
+        raise ValueError("resolution must be positive and finite")
+    return -2.0 * np.log(d / d0)
+
+
+def sd3_time_shift(t: ArrayLike, shift: float) -> Array:
+    r"""SD3's time shift :math:`t' = s t / (1 + (s-1) t)` of rectified-flow times :math:`t \in [0, 1]`.
+
+    Esser et al. 2024 (arXiv 2403.03206), eq. (23); diffusers ``FlowMatchEulerDiscreteScheduler``
+    (``sigmas = shift * sigmas / (1 + (shift - 1) * sigmas)``). With :math:`\ell = 2\log((1-t)/t)`
+    it is the log-SNR offset :func:`shift_to_log_snr` (``-2 log s``). ValueError outside [0, 1].
+    """
+    s = as_positive(shift, "shift")
+    tt = np.asarray(t, dtype=np.float64)
+    if not np.all(np.isfinite(tt)) or np.any(tt < 0) or np.any(tt > 1):
+        raise ValueError("t must lie in [0, 1] (rectified-flow time)")
+    return s * tt / (1.0 + (s - 1.0) * tt)
+
+
+def shift_to_log_snr(shift: ArrayLike) -> Array:
+    r"""Log-SNR offset :math:`-2\log s` of a time shift s (SD3 ``shift``, Flux :math:`e^{\mu}`). Inverse: ``exp(-l/2)``."""
+    s = np.asarray(shift, dtype=np.float64)
+    if not np.all(np.isfinite(s)) or np.any(s <= 0):
+        raise ValueError("shift must be positive and finite")
+    return -2.0 * np.log(s)
+
+
+def flux_mu(
+    image_seq_len: ArrayLike, *, base_seq_len: float = 256, max_seq_len: float = 4096,
+    base_shift: float = 0.5, max_shift: float = 1.15,
+) -> Array:
+    r"""Flux's resolution-dependent shift :math:`\mu`, linear in the token count; the time shift is :math:`s = e^\mu`.
+
+    diffusers ``pipelines/flux/pipeline_flux.py`` ``calculate_shift`` (defaults as there and in the
+    FLUX.1 scheduler config): :math:`\mu = \mu_0 + (\mu_1-\mu_0)(n - n_0)/(n_1 - n_0)`, not clamped.
+    The scheduler applies :math:`t' = e^\mu/(e^\mu + 1/t - 1)` (``time_shift``), which is
+    :func:`sd3_time_shift` with :math:`s = e^\mu`, i.e. a log-SNR offset of :math:`-2\mu`.
+    """
+    n = np.asarray(image_seq_len, dtype=np.float64)
+    if not np.all(np.isfinite(n)) or np.any(n <= 0):
+        raise ValueError("image_seq_len must be positive and finite")
+    n0, n1 = as_positive(base_seq_len, "base_seq_len"), as_positive(max_seq_len, "max_seq_len")
+    if n1 == n0:
+        raise ValueError("max_seq_len must differ from base_seq_len")
+    mu0, mu1 = as_real(base_shift, "base_shift"), as_real(max_shift, "max_shift")
+    return mu0 + (mu1 - mu0) / (n1 - n0) * (n - n0)
+
+
+def flux_image_seq_len(height: int, width: int, *, vae_scale_factor: int = 8, patch_size: int = 2) -> int:
+    """Flux's image tokens for an image of ``height`` x ``width`` pixels: ``(h // (8*2)) * (w // (8*2))``.
+
+    diffusers ``FluxPipeline``: latents are 8x smaller (VAE) and packed 2x2 into tokens.
+    """
+    h, w = as_positive_int(height, "height"), as_positive_int(width, "width")
+    f = as_positive_int(vae_scale_factor, "vae_scale_factor") * as_positive_int(patch_size, "patch_size")
+    return (h // f) * (w // f)

@@ -1,0 +1,364 @@
+r"""Which heuristic schedule is the optimum? Least-squares fits in log-SNR by the families in use.
+
+:func:`fit_heuristics` fits each family of :data:`symsched.insight.families.FAMILIES` to a schedule
+(usually an :class:`~symsched.OptimizeResult`) by least squares in log-SNR
+(``scipy.optimize.least_squares``, trust-region reflective, bounded, from a few fixed starts), and
+reports for each family its fitted parameters in their published form, the residual in log-SNR
+(RMS and max), and — given the spectrum — the objective of the fitted schedule and what is lost
+against the optimum: ``J(fit) - J(opt)``, evaluated exactly with :func:`symsched.divergence_and_grad`
+(``divergence_and_grad_ve`` for VE samplers).
+
+End points. ``endpoints="match"`` (default) pins every family to the optimum's first and last level,
+so each family is a one-parameter warp of the same interval (AYS: none) and the fit compares shapes;
+``endpoints="free"`` fits the two end points too.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Optional, Sequence
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+from scipy.optimize import least_squares
+
+from .. import schedules as _sch
+from .._validate import as_levels, as_spectrum, check_choice, check_eta
+from ..api import DIVERGENCES, INITS, VE_SAMPLERS, VP_SAMPLERS, divergence_and_grad, divergence_and_grad_ve
+from .families import FAMILIES, Family, get_family
+
+__all__ = ["FamilyFit", "HeuristicFit", "fit_heuristics", "schedule_objective", "ENDPOINT_MODES"]
+
+Array = NDArray[np.float64]
+ENDPOINT_MODES = ("match", "free")
+_L_BOUND = 33.0  # |log-SNR| of fitted end points (alpha_bar stays representable in float64)
+_PENALTY = 1e3  # residual per level when a family cannot produce valid levels at a trial point
+
+
+@dataclass
+class FamilyFit:
+    """One family fitted to a schedule.
+
+    Attributes
+    ----------
+    family : str
+    params : dict[str, float]
+        Fitted parameters in the family's published form (e.g. ``s``, ``shift``, ``rho``, ``tau``,
+        ``sigma_max``, ``sigma_min``, ``t_max``, ``t_min``).
+    log_snr, alpha_bar : ndarray, shape (K,)
+        The fitted schedule (noisiest first).
+    rms, max_abs : float
+        Residual ``log_snr - target`` in log-SNR: root mean square and maximum absolute value.
+    value : float
+        Objective of the fitted schedule (NaN without a spectrum).
+    loss : float
+        ``value - optimum``: the objective lost by using this family instead of the optimum.
+    n_params : int
+        Fitted parameters (shape parameters, plus 2 end points with ``endpoints="free"``).
+    """
+
+    family: str
+    params: dict[str, float]
+    log_snr: Array
+    alpha_bar: Array
+    rms: float
+    max_abs: float
+    value: float = math.nan
+    loss: float = math.nan
+    n_params: int = 0
+
+    @property
+    def relative_loss(self) -> float:
+        """``loss / (value - loss)``: the objective lost as a fraction of the optimum's."""
+        opt = self.value - self.loss
+        return self.loss / opt if opt > 0 else math.nan
+
+
+def _fmt(x: float, digits: int = 4) -> str:
+    if x is None or not math.isfinite(x):
+        return "–"
+    return f"{x:.{digits}g}"
+
+
+def _fmt_params(p: dict[str, float]) -> str:
+    return ", ".join(f"{k}={_fmt(v, 3)}" for k, v in p.items())
+
+
+@dataclass
+class HeuristicFit:
+    """Every family fitted to one schedule, sorted by RMS residual (best first).
+
+    Attributes
+    ----------
+    log_snr : ndarray, shape (K,)
+        The target schedule's log-SNR.
+    value : float
+        The target's objective (NaN without a spectrum).
+    fits : list of FamilyFit
+        Best first (ties broken by the order of :data:`~symsched.insight.families.FAMILIES`).
+    endpoints : {"match", "free"}
+    divergence, sampler : str
+        The objective the losses are measured in.
+    """
+
+    log_snr: Array
+    value: float
+    fits: list[FamilyFit]
+    endpoints: str
+    divergence: str
+    sampler: str
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def best(self) -> FamilyFit:
+        """The family with the smallest RMS residual."""
+        return self.fits[0]
+
+    def __getitem__(self, family: str) -> FamilyFit:
+        for f in self.fits:
+            if f.family == family:
+                return f
+        raise KeyError(family)
+
+    def _rows(self) -> tuple[list[str], list[list[str]]]:
+        what = {"kl": "KL", "kl-reverse": "reverse KL", "w2": "W2²"}.get(self.divergence, self.divergence)
+        header = ["family", "parameters", "RMS Δlog-SNR", "max |Δlog-SNR|", what, "lost", "lost (%)"]
+        rows = []
+        for f in self.fits:
+            rows.append([f.family, _fmt_params(f.params), _fmt(f.rms, 3), _fmt(f.max_abs, 3), _fmt(f.value),
+                         _fmt(f.loss, 3), _fmt(100.0 * f.relative_loss, 3)])
+        return header, rows
+
+    def to_markdown(self) -> str:
+        """Markdown table, best family first (in bold)."""
+        header, rows = self._rows()
+        lines = ["| " + " | ".join(header) + " |", "|---|---|" + "---:|" * (len(header) - 2)]
+        for i, r in enumerate(rows):
+            cells = [f"**{r[0]}**" if i == 0 else r[0]] + r[1:]
+            lines.append("| " + " | ".join(cells) + " |")
+        return "\n".join(lines) + "\n"
+
+    def to_latex(self) -> str:
+        """booktabs ``tabular``, best family first (in bold)."""
+        header, rows = self._rows()
+
+        def esc(t: str) -> str:
+            return (t.replace("_", r"\_").replace("%", r"\%").replace("–", "--").replace("Δ", r"$\Delta$")
+                    .replace("²", r"$^2$").replace("|", r"$|$"))
+
+        lines = [r"\begin{tabular}{ll" + "r" * (len(header) - 2) + "}", r"\toprule",
+                 " & ".join(esc(h) for h in header) + r" \\", r"\midrule"]
+        for i, r in enumerate(rows):
+            cells = [esc(c) for c in r]
+            if i == 0:
+                cells[0] = r"\textbf{" + cells[0] + "}"
+            lines.append(" & ".join(cells) + r" \\")
+        lines += [r"\bottomrule", r"\end{tabular}"]
+        return "\n".join(lines) + "\n"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict."""
+        return {
+            "target_log_snr": self.log_snr.tolist(), "value": self.value, "endpoints": self.endpoints,
+            "divergence": self.divergence, "sampler": self.sampler, "best": self.best.family,
+            "fits": [{"family": f.family, "params": f.params, "log_snr": f.log_snr.tolist(), "rms": f.rms,
+                      "max_abs": f.max_abs, "value": f.value, "loss": f.loss, "n_params": f.n_params}
+                     for f in self.fits],
+        }
+
+    def __str__(self) -> str:
+        return self.to_markdown()
+
+    def _repr_markdown_(self) -> str:
+        return self.to_markdown()
+
+    def plot(self, *, n_families: int = 4, title: Optional[str] = None, path: Any = None) -> Any:
+        """Target and the ``n_families`` best fits (log-SNR per step), and their residuals; see :func:`plot_fits`."""
+        from .plots import plot_fits
+
+        return plot_fits(self, n_families=n_families, title=title, path=path)
+
+
+def schedule_objective(
+    spectrum: ArrayLike, alpha_bar: ArrayLike, *, divergence: str = "kl", sampler: str = "ddim", eta: float = 0.0,
+    variance: str = "posterior", init: str = "white", weights: Optional[ArrayLike] = None,
+) -> float:
+    """Objective J of a schedule, as :func:`symsched.optimize_schedule` measures it (VE samplers via sigmas)."""
+    if sampler in VE_SAMPLERS:
+        J, _ = divergence_and_grad_ve(spectrum, _sch.alpha_bar_to_sigmas(alpha_bar), divergence=divergence,
+                                      sampler=sampler, init=init, weights=weights)
+    else:
+        J, _ = divergence_and_grad(spectrum, alpha_bar, divergence=divergence, sampler=sampler, eta=eta,
+                                   variance=variance, init=init, weights=weights)
+    return float(J)
+
+
+def _family_levels(fam: Family, K: int, x: Array, ends: Optional[tuple[float, float]]) -> Optional[Array]:
+    lo, hi = ends if ends is not None else (float(x[0]), float(x[1]))
+    shape = x if ends is not None else x[2:]
+    if K > 1 and not hi > lo:
+        return None
+    try:
+        with np.errstate(all="ignore"):
+            l = np.asarray(fam.levels(K, lo, hi, *shape), dtype=np.float64)
+    except (ValueError, OverflowError, ZeroDivisionError):
+        return None
+    if not np.all(np.isfinite(l)) or (K > 1 and np.any(np.diff(l) <= 0)):
+        return None
+    return l
+
+
+def _fit_family(fam: Family, target: Array, ends: Optional[tuple[float, float]]) -> tuple[Array, Array]:
+    """(internal parameters, fitted log-SNR) minimising the sum of squared log-SNR residuals."""
+    K = target.size
+    if ends is not None:
+        bounds = list(fam.bounds)
+        starts = [np.array(s, dtype=np.float64) for s in fam.starts]
+    else:
+        span = max(_L_BOUND, float(np.max(np.abs(target))) + 1.0)
+        bounds = [(-span, span), (-span, span)] + list(fam.bounds)
+        starts = [np.concatenate(([target[0], target[-1]], s)) for s in fam.starts]
+
+    def resid(x: Array) -> Array:
+        l = _family_levels(fam, K, x, ends)
+        return np.full(K, _PENALTY) if l is None else l - target
+
+    if not bounds:  # nothing to fit (AYS with matched end points)
+        x = np.zeros(0)
+        return x, target + resid(x)
+    lb = np.array([b[0] for b in bounds])
+    ub = np.array([b[1] for b in bounds])
+    best: Optional[tuple[float, Array]] = None
+    for x0 in starts:
+        x0 = np.clip(x0, lb, ub)
+        r0 = resid(x0)
+        if best is None or float(r0 @ r0) < best[0]:
+            best = (float(r0 @ r0), x0)
+        sol = least_squares(resid, x0, bounds=(lb, ub), method="trf", xtol=1e-15, ftol=1e-15, gtol=1e-15,
+                            max_nfev=400 * (len(x0) + 1))
+        cost = float(sol.fun @ sol.fun)
+        if cost < best[0]:
+            best = (cost, sol.x)
+    assert best is not None
+    x = best[1]
+    return x, target + resid(x)
+
+
+def fit_heuristics(
+    schedule: Any,
+    spectrum: Optional[ArrayLike] = None,
+    *,
+    families: Optional[Sequence[str]] = None,
+    endpoints: str = "match",
+    divergence: Optional[str] = None,
+    sampler: Optional[str] = None,
+    eta: Optional[float] = None,
+    variance: Optional[str] = None,
+    init: Optional[str] = None,
+    weights: Optional[ArrayLike] = None,
+) -> Any:
+    r"""Fit the heuristic families to a schedule by least squares in log-SNR: :math:`\min \sum_i (\ell^{fam}_i - \ell_i)^2`.
+
+    Parameters
+    ----------
+    schedule : OptimizeResult, array_like of shape (K,), or SweepResult
+        An optimised schedule (its sampler, eta, variance, divergence and init are used unless given
+        here), plain levels ``alpha_bar`` (noisiest first), or a :class:`~symsched.insight.SweepResult`
+        (every schedule of the sweep is fitted against its own spectrum; returns a
+        :class:`~symsched.insight.SweepFits`).
+    spectrum : array_like, optional
+        The data spectrum, to evaluate the objective of each fitted schedule and the loss against the
+        target. Without it ``value`` and ``loss`` are NaN.
+    families : sequence of str, optional
+        Subset of :func:`~symsched.insight.families.family_names` (default: all).
+    endpoints : {"match", "free"}
+        Pin every family to the target's first and last level (default), or fit them too.
+    divergence, sampler, eta, variance, init, weights
+        The objective (defaults: from an OptimizeResult, else ``"kl"``, ``"ddim"``, 0, ``"posterior"``,
+        ``"white"``). ``weights`` as in :func:`symsched.divergence_and_grad`.
+
+    Returns
+    -------
+    HeuristicFit
+        Families sorted by RMS residual; ``.best``, ``.to_markdown()``, ``.to_latex()``, ``.plot()``.
+        (``SweepFits`` for a SweepResult.)
+
+    Raises
+    ------
+    ValueError
+        Bad levels, spectrum, family name, endpoints mode or objective settings.
+
+    Notes
+    -----
+    Each fit starts from a few fixed points of the family's shape parameter (deterministic); the
+    trust-region reflective solver keeps the parameters in their bounds (e.g. the cosine offset
+    ``s >= 0``, parametrised as :math:`\sin^2\varphi_0` so that ``s = 0`` is reached exactly).
+    With both end points matched the cosine offset ``s`` is weakly identified (it mostly moves the
+    end points, which are pinned): read its value with care; the residual is what counts.
+    """
+    from .sweep import SweepResult
+
+    if isinstance(schedule, SweepResult):
+        if spectrum is not None:
+            raise ValueError("spectrum must be None when fitting a SweepResult (each schedule uses its own)")
+        return schedule.fit_heuristics(families=families, endpoints=endpoints, weights=weights)
+
+    check_choice(endpoints, "endpoints", ENDPOINT_MODES)
+    settings = dict(divergence="kl", sampler="ddim", eta=0.0, variance="posterior", init="white")
+    if hasattr(schedule, "alpha_bar") and hasattr(schedule, "divergence"):
+        settings.update(divergence=schedule.divergence, sampler=schedule.sampler, eta=schedule.eta,
+                        variance=schedule.variance, init=schedule.init)
+        levels = np.asarray(schedule.alpha_bar, dtype=np.float64)
+        target_value = float(schedule.value)
+    else:
+        levels = schedule
+        target_value = math.nan
+    overrides = {k: v for k, v in dict(divergence=divergence, sampler=sampler, eta=eta, variance=variance,
+                                        init=init).items() if v is not None}
+    if overrides:
+        settings.update(overrides)
+        target_value = math.nan  # recomputed below for the objective asked for
+    check_choice(settings["divergence"], "divergence", DIVERGENCES)
+    check_choice(settings["sampler"], "sampler", VP_SAMPLERS + VE_SAMPLERS)
+    settings["eta"] = check_eta(settings["eta"])
+    check_choice(settings["variance"], "variance", ("posterior", "beta"))
+    check_choice(settings["init"], "init", INITS)
+    ab = as_levels(levels, "schedule alpha_bar")
+    target = _sch.alpha_bar_to_log_snr(ab)
+    names = [f.name for f in FAMILIES] if families is None else list(families)
+    if isinstance(families, str) or not names:
+        raise ValueError("families must be a non-empty sequence of family names")
+    fams = [get_family(n) for n in names]
+
+    S = None
+    if spectrum is not None:
+        S = as_spectrum(spectrum)
+        if weights is not None or math.isnan(target_value):
+            target_value = schedule_objective(S, ab, weights=weights, **settings)
+    ends = (float(target[0]), float(target[-1])) if endpoints == "match" else None
+
+    fits = []
+    for fam in fams:
+        x, l = _fit_family(fam, target, ends)
+        lo, hi = (ends if ends is not None else (float(x[0]), float(x[1])))
+        shape = x if ends is not None else x[2:]
+        res = l - target
+        ok = bool(np.all(np.isfinite(l)) and np.all(np.abs(res) < _PENALTY / 2))
+        fab = _sch.log_snr_to_alpha_bar(l) if ok else np.full(l.size, np.nan)
+        value = loss = math.nan
+        if S is not None and ok:
+            try:
+                value = schedule_objective(S, as_levels(fab), weights=weights, **settings)
+                loss = value - target_value
+            except ValueError:  # levels that collapse in float64 (extreme fits): no objective
+                pass
+        fits.append(FamilyFit(
+            family=fam.name, params=fam.params(lo, hi, shape) if ok else {}, log_snr=l, alpha_bar=fab,
+            rms=float(np.sqrt(np.mean(res**2))), max_abs=float(np.max(np.abs(res))), value=value, loss=loss,
+            n_params=len(x),
+        ))
+    order = {f.name: i for i, f in enumerate(fams)}
+    fits.sort(key=lambda f: (round(f.rms, 12), order[f.family]))
+    return HeuristicFit(log_snr=target, value=target_value, fits=fits, endpoints=endpoints,
+                        divergence=settings["divergence"], sampler=settings["sampler"], settings=settings)

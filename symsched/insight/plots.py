@@ -1,0 +1,287 @@
+r"""Pictures of the insight results (matplotlib ``Figure`` objects, no pyplot state; ``path=`` writes atomically).
+
+* :func:`plot_sweep` — optimal log-SNR per step, one panel per K, coloured by the swept parameter;
+* :func:`plot_fits` — an optimum, its best heuristic fits, and their residuals;
+* :func:`plot_resolution_law` — the optimum's log-SNR offset against resolution next to the rules;
+* :func:`plot_intermediate` — frequency x step heat maps of the generated fraction (coarse to fine)
+  and of the sample's variance against the true marginal.
+
+Same conventions as :mod:`symsched.plots`: 2-D/3-D spectra are FFT grids (radially averaged, 3-D
+summed over channels); 1-D spectra are modes, grouped by rank of decreasing S.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional, Sequence
+
+import numpy as np
+from numpy.typing import NDArray
+
+from .. import schedules as _sch
+from ..plots import _figure, save_figure
+
+__all__ = ["plot_sweep", "plot_fits", "plot_resolution_law", "plot_intermediate", "band_profile"]
+
+Array = NDArray[np.float64]
+_MAX_GROUPS = 48  # mode-rank groups for 1-D spectra
+
+
+def _numeric(values: Sequence[Any]) -> bool:
+    return all(isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) for v in values)
+
+
+def _colours(values: Sequence[Any], cmap: str = "viridis") -> tuple[list[Any], Any]:
+    """One colour per value: by value (log scale if all positive and spanning > 10x) or by position."""
+    from matplotlib import colormaps
+    from matplotlib.colors import LogNorm, Normalize
+
+    cm = colormaps[cmap]
+    if _numeric(values) and len(values) > 1:
+        v = np.asarray(values, dtype=np.float64)
+        if np.all(v > 0) and v.max() / v.min() > 10:
+            norm: Any = LogNorm(v.min(), v.max())
+        else:
+            norm = Normalize(v.min(), v.max() if v.max() > v.min() else v.min() + 1)
+        return [cm(0.9 * norm(x)) for x in v], norm
+    n = max(len(values) - 1, 1)
+    return [cm(0.9 * i / n) for i in range(len(values))], None
+
+
+def plot_sweep(result: Any, *, steps: Optional[Sequence[int]] = None, title: Optional[str] = None,
+               path: Any = None) -> Any:
+    """Optimal log-SNR against step index (noisiest first), one panel per K, one line per parameter value.
+
+    Parameters
+    ----------
+    result : SweepResult
+    steps : sequence of int, optional
+        The K to draw (default: all of the sweep's, at most 4 panels).
+    title : str, optional
+    path : path-like, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    from matplotlib import colormaps
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.ticker import MaxNLocator
+
+    ks = list(result.steps if steps is None else steps)[:4]
+    for k in ks:
+        if k not in result.steps:
+            raise ValueError(f"steps: K={k!r} is not in the sweep's steps {result.steps}")
+    fig, ax = _figure(1, len(ks), width=4.6, height=3.9)
+    cols, norm = _colours(result.values)
+    for a, K in zip(ax[0], ks):
+        L = result.log_snr(K)
+        for j, v in enumerate(result.values):
+            a.plot(np.arange(1, K + 1), L[j], marker="o", ms=3, lw=1.4, color=cols[j],
+                   label=f"{result.parameter}={v:g}" if _numeric([v]) else str(v))
+        a.set(xlabel="step (noisiest first)", ylabel="log-SNR of the level", title=f"K = {K}")
+        a.xaxis.set_major_locator(MaxNLocator(integer=True))
+        a.grid(alpha=0.3)
+    if norm is not None:
+        sm = ScalarMappable(norm=norm, cmap=colormaps["viridis"])
+        fig.colorbar(sm, ax=ax[0, -1], label=result.parameter)
+    else:
+        ax[0, -1].legend(fontsize=7)
+    div = result.settings.get("divergence", "kl")
+    fig.suptitle(title or f"optimal schedules ({div.upper()}) across {result.parameter}")
+    if path is not None:
+        save_figure(fig, path)
+    return fig
+
+
+def plot_fits(fit: Any, *, n_families: int = 4, title: Optional[str] = None, path: Any = None) -> Any:
+    """The target schedule and its ``n_families`` best fits (log-SNR per step), and the residuals.
+
+    Parameters
+    ----------
+    fit : HeuristicFit
+    n_families : int
+    title : str, optional
+    path : path-like, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    fig, ax = _figure(1, 2, width=5.2, height=4.0)
+    K = fit.log_snr.size
+    x = np.arange(1, K + 1)
+    ax[0, 0].plot(x, fit.log_snr, color="black", lw=2.4, marker="o", ms=4, label="optimum", zorder=5)
+    for f in fit.fits[: max(int(n_families), 1)]:
+        lab = f"{f.family} (RMS {f.rms:.2g})"
+        ax[0, 0].plot(x, f.log_snr, lw=1.3, marker=".", label=lab)
+        ax[0, 1].plot(x, f.log_snr - fit.log_snr, lw=1.3, marker=".", label=f.family)
+    ax[0, 0].set(xlabel="step (noisiest first)", ylabel="log-SNR", title="optimum and best heuristic fits")
+    ax[0, 1].axhline(0.0, color="black", lw=1)
+    ax[0, 1].set(xlabel="step (noisiest first)", ylabel="fit − optimum (log-SNR)", title="residual")
+    for a in ax[0]:
+        a.grid(alpha=0.3)
+        a.legend(fontsize=7)
+    fig.suptitle(title or f"heuristic fits ({fit.divergence.upper()}, {fit.sampler}, K={K}, end points {fit.endpoints})")
+    if path is not None:
+        save_figure(fig, path)
+    return fig
+
+
+def plot_resolution_law(law: Any, *, title: Optional[str] = None, path: Any = None) -> Any:
+    """Left: mean log-SNR offset of the optimum vs resolution (band: first to last level) and the rules.
+    Right: the optimal schedules per resolution (for the last divergence).
+
+    Returns the Figure.
+    """
+    fig, ax = _figure(1, 2, width=5.4, height=4.2)
+    a, b = ax[0, 0], ax[0, 1]
+    d = np.array(law.resolutions, dtype=np.float64)
+    styles = {"kl": ("tab:blue", "o"), "w2": ("tab:red", "s"), "kl-reverse": ("tab:purple", "^")}
+    for dv, off in law.offset.items():
+        col, mk = styles.get(dv, ("tab:gray", "o"))
+        name = {"kl": "KL", "w2": "W2", "kl-reverse": "rev. KL"}[dv]
+        a.plot(d, off, color=col, marker=mk, lw=2, label=f"optimum, {name}: mean ({law.slope[dv]:+.2f}/doubling)")
+        a.fill_between(d, law.offset_first[dv], law.offset_last[dv], color=col, alpha=0.15,
+                       label=f"{name}: noisiest to last level")
+    a.plot(d, law.rules["simple diffusion"], color="black", ls="--",
+           label="simple diffusion / SD3 √(m/n): −2 log(d/d₀)")
+    a.plot(d, law.rules["Flux mu"], color="tab:green", ls="-.",
+           label=f"Flux μ ({law.flux_tokens[0]:.0f} tokens at d₀)")
+    a.plot(d, law.rules["SD3 static shift"], color="tab:gray", ls=":", label="SD3 static shift (same at every d)")
+    a.set_xscale("log", base=2)
+    a.set_xticks(d, [f"{int(x)}" for x in d])
+    a.set(xlabel="resolution d (pixels per side)", ylabel="log-SNR offset vs d₀", title="resolution law")
+    a.grid(alpha=0.3)
+    a.legend(fontsize=6.5)
+    dv = list(law.sweeps)[-1]
+    L = law.sweeps[dv].log_snr(law.steps)
+    cols, _ = _colours(law.resolutions)
+    for j, res in enumerate(law.resolutions):
+        b.plot(np.arange(1, law.steps + 1), L[j], marker="o", ms=3, color=cols[j], label=f"d = {res}")
+    b.set(xlabel="step (noisiest first)", ylabel="log-SNR", title=f"optimal schedules ({dv.upper()})")
+    b.grid(alpha=0.3)
+    b.legend(fontsize=7)
+    if title or law.source:
+        fig.suptitle(title or f"resolution law: {law.source}")
+    if path is not None:
+        save_figure(fig, path)
+    return fig
+
+
+def _bands(S: Array) -> tuple[Array, list[Array], str]:
+    """(x, index groups over the flattened modes, axis label) for band averages."""
+    if S.ndim in (2, 3):
+        from ..spectra import fft_frequencies
+
+        grid = S.shape[:2]
+        df = 1.0 / max(grid)
+        labels = np.rint(fft_frequencies(grid) / df).astype(np.int64)
+        if S.ndim == 3:
+            labels = np.repeat(labels[..., None], S.shape[2], axis=2)
+        flat = labels.ravel()
+        bins = np.unique(flat)
+        return bins * df, [np.flatnonzero(flat == b) for b in bins], "radial frequency |f| (cycles/pixel)"
+    flat = S.ravel()
+    order = np.argsort(flat, kind="stable")[::-1]
+    groups = [g for g in np.array_split(order, min(_MAX_GROUPS, flat.size)) if g.size]
+    pos = np.cumsum([0] + [g.size for g in groups])
+    x = 0.5 * (pos[:-1] + pos[1:]) + 0.5
+    return x, groups, "mode rank (sorted by data variance)"
+
+
+def band_profile(result: Any, what: str = "generated") -> tuple[Array, Array]:
+    """Band averages of an :class:`~symsched.insight.IntermediateSpectra`: ``(x (B,), values (K, B))``.
+
+    ``what``:
+
+    * ``"generated"``: sum of x0_hat over the band / its sum after the last step — when the band's
+      content is generated (0 to 1, independent of how accurate it ends up);
+    * ``"accuracy"``: sum of x0_hat / sum of S — how much of the data's variance the estimate has;
+    * ``"sample/marginal"``: sum of the sample's variance / sum of the forward marginal at its level;
+    * ``"x0_hat"``, ``"sample"``: band means.
+
+    Bands: rings of the FFT grid (channels pooled), or groups of modes by rank (1-D spectra).
+    Bands whose denominator is 0 (zero modes) count as 1.
+    """
+    from .._validate import check_choice
+
+    check_choice(what, "what", ("generated", "accuracy", "sample/marginal", "x0_hat", "sample"))
+    S = result.spectrum
+    x, groups, _ = _bands(S)
+
+    def band_sum(a: Array) -> Array:  # a: (rows, *S.shape) -> (rows, B)
+        flat = a.reshape(a.shape[0], -1)
+        return np.stack([flat[:, g].sum(axis=1) for g in groups], axis=1)
+
+    def ratio(num: Array, den: Array) -> Array:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(den > 0, num / np.where(den > 0, den, 1.0), 1.0)
+
+    if what == "generated":
+        return x, ratio(band_sum(result.x0_hat), band_sum(result.x0_hat[-1:]))
+    if what == "accuracy":
+        return x, ratio(band_sum(result.x0_hat), band_sum(S[None]))
+    if what == "sample/marginal":
+        return x, ratio(band_sum(result.sample), band_sum(result.marginal))
+    arr = result.x0_hat if what == "x0_hat" else result.sample
+    return x, band_sum(arr) / np.array([g.size for g in groups], dtype=np.float64)[None, :]
+
+
+def _edges(x: Array) -> Array:
+    if x.size == 1:
+        return np.array([x[0] - 0.5, x[0] + 0.5])
+    mid = 0.5 * (x[1:] + x[:-1])
+    return np.concatenate(([x[0] - (mid[0] - x[0])], mid, [x[-1] + (x[-1] - mid[-1])]))
+
+
+def plot_intermediate(result: Any, *, title: Optional[str] = None, path: Any = None) -> Any:
+    """Frequency x step heat maps of an :class:`~symsched.insight.IntermediateSpectra` (three panels).
+
+    Left, *when* each band is generated: the denoised estimate's variance over its final value
+    (0 to 1, the 0.5 contour in white; black dots: the band whose mean variance equals the step's
+    noise level sigma^2, SNR = 1) — coarse bands first, fine bands last. Middle, *how much*: the
+    estimate's variance over the data's (1 = exact). Right: the sample's variance over the forward
+    marginal at its level (log2; 0 = exact), where the sampler's state is off along the way.
+
+    Returns the Figure.
+    """
+    from matplotlib.colors import TwoSlopeNorm
+
+    S = result.spectrum
+    x, gen = band_profile(result, "generated")
+    _, acc = band_profile(result, "accuracy")
+    _, ratio = band_profile(result, "sample/marginal")
+    _, groups, ylabel = _bands(S)
+    K = result.steps
+    steps = np.arange(1, K + 1)
+    fig, ax = _figure(1, 3, width=4.6, height=4.0)
+    a, m_ax, b = ax[0, 0], ax[0, 1], ax[0, 2]
+    xe, ye = np.arange(0.5, K + 1.0), _edges(x)
+    m = a.pcolormesh(xe, ye, gen.T, cmap="viridis", vmin=0.0, vmax=1.0, shading="flat")
+    fig.colorbar(m, ax=a, label="var(x̂₀) / its final value")
+    if K > 1 and x.size > 1:
+        a.contour(steps, x, gen.T, levels=[0.5], colors="white", linewidths=1.5)
+    mean_S = np.array([S.ravel()[g].mean() for g in groups])
+    sig2 = _sch.alpha_bar_to_sigmas(result.alpha_bar) ** 2
+    pts = [(k + 1, x[np.flatnonzero(mean_S >= sig2[k]).max()]) for k in range(K) if np.any(mean_S >= sig2[k])]
+    if pts:
+        px, py = zip(*pts)
+        a.plot(px, py, "o", color="black", ms=4, label="band mean S = σ² (SNR 1)")
+        a.legend(fontsize=7, loc="upper left")
+    a.set(xlabel="step (noisiest first)", ylabel=ylabel, title="when: coarse to fine")
+    m1 = m_ax.pcolormesh(xe, ye, acc.T, cmap="magma", vmin=0.0, vmax=max(1.0, float(acc.max())), shading="flat")
+    fig.colorbar(m1, ax=m_ax, label="var(x̂₀) / S")
+    m_ax.set(xlabel="step (noisiest first)", title="how much of the data's variance")
+    lr = np.log2(np.clip(ratio, 1e-300, None))
+    lim = max(float(np.max(np.abs(lr))), 1e-3)
+    m2 = b.pcolormesh(xe, ye, lr.T, cmap="RdBu_r", norm=TwoSlopeNorm(0.0, -lim, lim), shading="flat")
+    fig.colorbar(m2, ax=b, label="log2(var(sample) / marginal)")
+    b.set(xlabel="step (noisiest first)", title="sample vs the true marginal")
+    if S.ndim == 1:
+        for c in (a, m_ax, b):
+            c.set_yscale("log")
+    sampler = result.sampler + (f" η={result.eta:g}" if result.sampler == "ddim" else "")
+    fig.suptitle(title or f"per-step spectra: {sampler}, K={K}, {result.init} start")
+    if path is not None:
+        save_figure(fig, path)
+    return fig

@@ -1,0 +1,515 @@
+r"""The resolution law: how the optimal schedule shifts when the same scene has more pixels.
+
+A scene with continuous spectrum :math:`A/|\kappa|^\alpha` (:math:`\kappa` in cycles per image),
+sampled on a d x d pixel grid, has the per-pixel PSD :math:`S_d(f) = A\,d^{2-\alpha}|f|^{-\alpha}`
+(f in cycles per pixel, ``symsched.spectra`` normalisation): at a fixed :math:`\kappa` the PSD
+grows as :math:`d^2`, because a DFT coefficient sums :math:`d^2` coherent pixels while the noise adds
+incoherently. That :math:`d^2` is simple diffusion's argument for shifting the log-SNR by
+:math:`-2\log(d/d_0)`; it holds exactly for the coarsest bands. :func:`resolution_law` measures what
+the optimal schedule does instead, for each divergence, next to the rules practitioners use:
+
+* simple diffusion (and SD3's resolution-dependent :math:`\sqrt{m/n}` shift): :math:`-2\log(d/d_0)`;
+* SD3's static ``shift = 3``: the same offset :math:`-2\log 3` at every resolution (0 relative);
+* Flux: :math:`-2\mu(n)`, :math:`\mu` linear in the token count n (:func:`~symsched.insight.families.flux_mu`),
+  with the base resolution identified with Flux's base (256 tokens, a 256 x 256 image).
+
+Spectra at several resolutions come from a power law (:func:`scene_power_law`, or
+:func:`fit_power_law` of a measured spectrum) or from photographs resized with scikit-image
+(:func:`image_spectra`, anti-aliased ``skimage.transform.resize``).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping, Optional, Sequence, Union
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from .. import spectra as _spectra
+from .._validate import as_positive, as_positive_int, as_spectrum, check_choice
+from ..api import DIVERGENCES
+from .families import FLUX_DEFAULTS, flux_mu, simple_diffusion_log_snr_shift
+from .sweep import SweepResult
+
+__all__ = [
+    "scene_power_law",
+    "PowerLawFit",
+    "fit_power_law",
+    "image_spectra",
+    "source_images",
+    "resolution_law",
+    "ResolutionLaw",
+    "SD3_STATIC_SHIFT",
+]
+
+Array = NDArray[np.float64]
+#: SD3's default ``shift`` of ``FlowMatchEulerDiscreteScheduler`` (stable-diffusion-3-medium config).
+SD3_STATIC_SHIFT = 3.0
+
+
+def _resolutions(resolutions: Iterable[Any], name: str = "resolutions") -> list[int]:
+    if isinstance(resolutions, (str, bytes)) or not hasattr(resolutions, "__iter__"):
+        raise ValueError(f"{name} must be a sequence of positive integers (got {resolutions!r})")
+    out = [as_positive_int(d, f"{name} entries") for d in resolutions]
+    if len(out) < 2:
+        raise ValueError(f"{name} must hold at least two resolutions (got {out})")
+    if len(set(out)) != len(out):
+        raise ValueError(f"{name} must be distinct (got {out})")
+    return sorted(out)
+
+
+def scene_power_law(
+    resolution: int, *, alpha: Union[float, Sequence[float]] = 2.0, c: Union[float, Sequence[float]] = 1.0,
+    base_resolution: int = 32,
+) -> Array:
+    r"""PSD of a power-law scene on a d x d grid: :math:`S_d(f) = c\,(d/d_0)^{2-\alpha}\,|f|^{-\alpha}`.
+
+    The scene's continuous spectrum is fixed; ``c`` is the amplitude at ``base_resolution`` d0
+    (:func:`symsched.spectra.power_law` with ``c (d/d0)^(2-alpha)``; DC floored at the fundamental).
+    For ``alpha = 2`` the amplitude does not change with d. Sequences of ``alpha`` and ``c`` (equal
+    length C) give a colour spectrum of shape (d, d, C), one power law per eigen-channel.
+
+    Returns
+    -------
+    ndarray, shape (d, d) or (d, d, C), float64
+
+    Raises
+    ------
+    ValueError
+        Non-positive resolution or amplitude, non-finite exponent, or mismatched lengths.
+    """
+    d = as_positive_int(resolution, "resolution")
+    d0 = as_positive_int(base_resolution, "base_resolution")
+    a = np.atleast_1d(np.asarray(alpha, dtype=np.float64))
+    cc = np.atleast_1d(np.asarray(c, dtype=np.float64))
+    if a.ndim != 1 or cc.ndim != 1 or a.size != cc.size:
+        raise ValueError(f"alpha and c must be numbers or 1-D sequences of equal length (got {a.shape}, {cc.shape})")
+    chans = [_spectra.power_law((d, d), alpha=float(ai), c=as_positive(ci, "c") * (d / d0) ** (2.0 - ai))
+             for ai, ci in zip(a, cc)]
+    if np.ndim(alpha) == 0 and np.ndim(c) == 0:
+        return chans[0]
+    return np.stack(chans, axis=-1)
+
+
+@dataclass
+class PowerLawFit:
+    """``S(f) ~ c |f|^-alpha`` per channel, fitted on a d0 x d0 grid (:func:`fit_power_law`)."""
+
+    alpha: Array
+    c: Array
+    base_resolution: int
+    channels: bool
+
+    def at(self, resolution: int) -> Array:
+        """The fitted scene at ``resolution`` (:func:`scene_power_law`)."""
+        if self.channels:
+            return scene_power_law(resolution, alpha=self.alpha.tolist(), c=self.c.tolist(),
+                                   base_resolution=self.base_resolution)
+        return scene_power_law(resolution, alpha=float(self.alpha[0]), c=float(self.c[0]),
+                               base_resolution=self.base_resolution)
+
+    def __str__(self) -> str:
+        parts = ", ".join(f"alpha={a:.3g}, c={c:.3g}" for a, c in zip(self.alpha, self.c))
+        return f"power law on {self.base_resolution}x{self.base_resolution}: {parts}"
+
+
+def fit_power_law(spectrum: ArrayLike) -> PowerLawFit:
+    r"""Fit :math:`\log S = \log c - \alpha \log|f|` to the modes of an FFT-grid spectrum, per channel.
+
+    Least squares (``numpy.polyfit``) over every mode with ``0 < |f| <= 1/2`` and ``S > 0`` (DC and
+    the corners beyond Nyquist left out; :func:`symsched.spectra.fft_frequencies`), so an exact
+    power law is recovered exactly.
+
+    Parameters
+    ----------
+    spectrum : array_like, shape (d, d) or (d, d, C)
+        Square FFT-grid PSD (C eigen-channels on the last axis).
+
+    Returns
+    -------
+    PowerLawFit
+        ``alpha``, ``c`` (arrays of length C, or 1), ``base_resolution = d``; ``.at(d)`` rebuilds.
+
+    Raises
+    ------
+    ValueError
+        Not a square 2-D grid (with optional channels), or a channel with fewer than two usable modes.
+    """
+    S = as_spectrum(spectrum)
+    if S.ndim not in (2, 3) or S.shape[0] != S.shape[1] or S.shape[0] < 4:
+        raise ValueError(f"spectrum must be a square FFT grid (d, d) or (d, d, C) with d >= 4 (got shape {S.shape})")
+    chans = S[..., None] if S.ndim == 2 else S
+    f = _spectra.fft_frequencies(S.shape[:2])
+    keep = (f > 0) & (f <= 0.5)
+    alphas, cs = [], []
+    for ch in range(chans.shape[-1]):
+        ok = keep & (chans[..., ch] > 0)
+        if ok.sum() < 2:
+            raise ValueError(f"spectrum channel {ch} has fewer than two positive modes: cannot fit a power law")
+        slope, icpt = np.polyfit(np.log(f[ok]), np.log(chans[..., ch][ok]), 1)
+        alphas.append(-slope)
+        cs.append(math.exp(icpt))
+    return PowerLawFit(alpha=np.array(alphas), c=np.array(cs), base_resolution=int(S.shape[0]), channels=S.ndim == 3)
+
+
+def _square(img: np.ndarray) -> np.ndarray:
+    h, w = img.shape[:2]
+    m = min(h, w)
+    top, left = (h - m) // 2, (w - m) // 2
+    return img[top : top + m, left : left + m]
+
+
+def source_images(source: Union[str, "os.PathLike[str]"]) -> list[np.ndarray]:
+    """RGB images in [-1, 1] (H, W, 3) from ``"builtin:natural-patches"`` (the scikit-image photographs) or a folder.
+
+    Folders: every PNG/JPEG, 8-bit, as :func:`symsched.spectra.load_spectrum` reads them.
+    ValueError for anything else (a ``.npy`` spectrum has no images).
+    """
+    if isinstance(source, str) and source.startswith("builtin:"):
+        check_choice(source[len("builtin:"):], "source builtin name", _spectra.BUILTIN_SPECTRA)
+        return [_spectra._to_signed_unit(img, f"skimage.data.{n}") for n, img in _spectra._natural_images()]
+    path = Path(os.fspath(source))
+    if not path.is_dir():
+        raise ValueError(f"source must be 'builtin:natural-patches' or a folder of images (got {str(source)!r})")
+    from PIL import Image, UnidentifiedImageError
+
+    out = []
+    for f in _spectra._iter_image_files(path):
+        try:
+            with Image.open(f) as im:
+                out.append(_spectra._to_signed_unit(np.asarray(im.convert("RGB")), str(f)))
+        except (UnidentifiedImageError, OSError) as exc:
+            raise ValueError(f"source image {str(f)!r} cannot be read ({exc})") from None
+    return out
+
+
+def image_spectra(images: Sequence[ArrayLike], resolutions: Iterable[int]) -> dict[int, Array]:
+    r"""Colour eigen-mode PSD of whole images resized to d x d, for every d: ``{d: (d, d, C)}``.
+
+    Each image (H, W, C) is centre-cropped to a square and resized with scikit-image's
+    ``transform.resize(..., anti_aliasing=True)`` (a Gaussian pre-filter against aliasing when
+    shrinking); the spectrum is :func:`symsched.spectra.colour_eigen_psd` of the resized set (mean
+    removed over the set). Images smaller than d are refused: enlarging invents no detail.
+
+    Raises
+    ------
+    ValueError
+        No images, inconsistent channels, or a resolution above the smallest crop.
+    """
+    from skimage.transform import resize
+
+    ds = _resolutions(resolutions)
+    imgs = [np.asarray(im, dtype=np.float64) for im in images]
+    if not imgs:
+        raise ValueError("images must not be empty")
+    imgs = [im[..., None] if im.ndim == 2 else im for im in imgs]
+    if any(im.ndim != 3 for im in imgs) or len({im.shape[-1] for im in imgs}) != 1:
+        raise ValueError("images must all be (H, W) or (H, W, C) with the same C")
+    crops = [_square(im) for im in imgs]
+    smallest = min(c.shape[0] for c in crops)
+    if ds[-1] > smallest:
+        raise ValueError(f"resolutions must not exceed the smallest square crop ({smallest} pixels; got {ds[-1]})")
+    out = {}
+    for d in ds:
+        batch = np.stack([resize(c, (d, d), anti_aliasing=True, mode="reflect") for c in crops])
+        out[d] = _spectra.colour_eigen_psd(batch, mean="dataset")
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# the law
+# ---------------------------------------------------------------------------------------------
+
+
+def _slope_per_doubling(d: Array, d0: float, y: Array) -> float:
+    """Least-squares slope of y against log2(d/d0) through the origin (y(d0) = 0)."""
+    x = np.log2(d / d0)
+    den = float(x @ x)
+    return float(x @ y) / den if den > 0 else math.nan
+
+
+@dataclass
+class ResolutionLaw:
+    """Optimal log-SNR offsets against resolution, and the practitioners' rules (:func:`resolution_law`).
+
+    Attributes
+    ----------
+    resolutions : list of int
+        d (pixels per side), ascending; ``base`` is the first.
+    sweeps : dict[str, SweepResult]
+        The optimal schedules per divergence (parameter ``"resolution"``).
+    offset, offset_first, offset_last : dict[str, ndarray]
+        Per divergence, per resolution: the optimum's log-SNR minus the base optimum's, averaged over
+        the levels (the least-squares constant shift between the two schedules), and at the first
+        (noisiest) and last level.
+    slope : dict[str, float]
+        Least-squares slope of ``offset`` per doubling of d (through 0 at the base).
+    rules : dict[str, ndarray]
+        The rules' log-SNR offsets relative to the base: ``"simple diffusion"`` (= SD3 sqrt(m/n)),
+        ``"SD3 static shift"`` (0: the same ``-2 log 3`` everywhere) and ``"Flux mu"``.
+    flux_tokens : ndarray
+        The token counts the Flux rule was evaluated at (``flux_base_tokens (d/d0)^2``).
+    """
+
+    resolutions: list[int]
+    steps: int
+    sweeps: dict[str, SweepResult]
+    offset: dict[str, Array]
+    offset_first: dict[str, Array]
+    offset_last: dict[str, Array]
+    slope: dict[str, float]
+    rules: dict[str, Array]
+    flux_tokens: Array
+    source: str = ""
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def base(self) -> int:
+        return self.resolutions[0]
+
+    def rule_slope(self, rule: str) -> float:
+        """Per-doubling slope of a rule over the same resolutions."""
+        return _slope_per_doubling(np.array(self.resolutions, float), self.base, self.rules[rule])
+
+    def equivalent_shift(self, divergence: str) -> Array:
+        """The SD3-style shift factor of the optimum's mean offset: ``s = exp(-offset / 2)``."""
+        return np.exp(-0.5 * self.offset[divergence])
+
+    def _rows(self) -> tuple[list[str], list[list[str]]]:
+        divs = list(self.offset)
+        header = ["d", "Flux tokens"]
+        for dv in divs:
+            name = dv.upper() if dv != "kl-reverse" else "rev. KL"
+            header += [f"{name}: mean Δℓ", f"{name}: first / last Δℓ", f"{name}: shift s"]
+        header += ["simple diffusion −2 log(d/d₀)", "Flux −2Δμ", "SD3 static (shift 3)"]
+        n1 = FLUX_DEFAULTS["max_seq_len"]
+        rows = []
+        for i, d in enumerate(self.resolutions):
+            row = [str(d), f"{self.flux_tokens[i]:.0f}"]
+            for dv in divs:
+                row += [f"{self.offset[dv][i]:+.2f}",
+                        f"{self.offset_first[dv][i]:+.2f} / {self.offset_last[dv][i]:+.2f}",
+                        f"{math.exp(-0.5 * self.offset[dv][i]):.2f}"]
+            dag = "†" if self.flux_tokens[i] > n1 else ""
+            row += [f"{self.rules['simple diffusion'][i]:+.2f}", f"{self.rules['Flux mu'][i]:+.2f}{dag}",
+                    f"{self.rules['SD3 static shift'][i]:+.2f}"]
+            rows.append(row)
+        row = ["per doubling", ""]
+        d = np.array(self.resolutions, float)
+        for dv in divs:
+            row += [f"{self.slope[dv]:+.2f}",
+                    f"{_slope_per_doubling(d, self.base, self.offset_first[dv]):+.2f} / "
+                    f"{_slope_per_doubling(d, self.base, self.offset_last[dv]):+.2f}",
+                    f"×{math.exp(-0.5 * self.slope[dv]):.2f}"]
+        row += [f"{self.rule_slope('simple diffusion'):+.2f}", f"{self.rule_slope('Flux mu'):+.2f}",
+                f"{self.rule_slope('SD3 static shift'):+.2f}"]
+        rows.append(row)
+        return header, rows
+
+    def to_markdown(self) -> str:
+        """Markdown table: one row per resolution and a last row of slopes per doubling (Δℓ: log-SNR offset vs the base)."""
+        header, rows = self._rows()
+        lines = ["| " + " | ".join(header) + " |", "|" + "---:|" * len(header)]
+        lines += ["| " + " | ".join(r) + " |" for r in rows[:-1]]
+        lines.append("| " + " | ".join(f"**{c}**" if c else c for c in rows[-1]) + " |")
+        return "\n".join(lines) + "\n"
+
+    def to_latex(self) -> str:
+        """booktabs ``tabular`` of the same table."""
+        header, rows = self._rows()
+
+        def esc(t: str) -> str:
+            return (t.replace("Δℓ", r"$\Delta\ell$").replace("Δμ", r"$\Delta\mu$").replace("−", "$-$")
+                    .replace("₀", "$_0$").replace("†", r"$^\dagger$").replace("×", r"$\times$"))
+
+        lines = [r"\begin{tabular}{" + "r" * len(header) + "}", r"\toprule",
+                 " & ".join(esc(h) for h in header) + r" \\", r"\midrule"]
+        lines += [" & ".join(esc(c) for c in r) + r" \\" for r in rows[:-1]]
+        lines += [r"\midrule", " & ".join(esc(c) for c in rows[-1]) + r" \\", r"\bottomrule", r"\end{tabular}"]
+        return "\n".join(lines) + "\n"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict of the offsets, slopes, rules and the optimal schedules."""
+        d = np.array(self.resolutions, float)
+        return {
+            "resolutions": self.resolutions, "steps": self.steps, "source": self.source,
+            "offset": {k: v.tolist() for k, v in self.offset.items()},
+            "offset_first": {k: v.tolist() for k, v in self.offset_first.items()},
+            "offset_last": {k: v.tolist() for k, v in self.offset_last.items()},
+            "slope_per_doubling": dict(self.slope),
+            "slope_first_per_doubling": {k: _slope_per_doubling(d, self.base, v) for k, v in self.offset_first.items()},
+            "rules": {k: v.tolist() for k, v in self.rules.items()},
+            "rule_slope_per_doubling": {k: self.rule_slope(k) for k in self.rules},
+            "flux_tokens": self.flux_tokens.tolist(),
+            "log_snr": {dv: self.sweeps[dv].log_snr(self.steps).tolist() for dv in self.sweeps},
+        }
+
+    def findings(self) -> list[str]:
+        """Plain sentences: where the optimum agrees with the rules and where it does not (from the numbers)."""
+        d = np.array(self.resolutions, float)
+        rule = self.rule_slope("simple diffusion")
+        out = []
+        for dv, s in self.slope.items():
+            first = _slope_per_doubling(d, self.base, self.offset_first[dv])
+            last = _slope_per_doubling(d, self.base, self.offset_last[dv])
+            ratio = s / rule if rule else math.nan
+            name = {"kl": "KL", "w2": "W2", "kl-reverse": "reverse KL"}[dv]
+            out.append(
+                f"{name}: the optimum moves {s:+.2f} log-SNR per doubling on average ({100 * ratio:.0f} % of simple "
+                f"diffusion's {rule:+.2f}); its noisiest level moves {first:+.2f}, its last level {last:+.2f}."
+            )
+        return out
+
+    def __str__(self) -> str:
+        return self.to_markdown()
+
+    def _repr_markdown_(self) -> str:
+        return self.to_markdown()
+
+    def plot(self, *, title: Optional[str] = None, path: Any = None) -> Any:
+        """Offsets vs resolution next to the rules, and the optimal schedules; see :func:`~symsched.insight.plot_resolution_law`."""
+        from .plots import plot_resolution_law
+
+        return plot_resolution_law(self, title=title, path=path)
+
+
+@dataclass
+class _LawPlan:
+    """A validated resolution law: its optimisation tasks and how to assemble their results."""
+
+    ds: list[int]
+    table: dict[int, Array]
+    steps: int
+    divergences: list[str]
+    kw: dict[str, Any]
+    flux_base_tokens: float
+    source: str
+
+    def tasks(self) -> list[tuple[Array, int, dict[str, Any]]]:
+        return [(self.table[d], self.steps, dict(self.kw, divergence=dv)) for dv in self.divergences for d in self.ds]
+
+    def finish(self, results: Sequence[Any]) -> "ResolutionLaw":
+        K, n = self.steps, len(self.ds)
+        d = np.array(self.ds, dtype=np.float64)
+        sweeps: dict[str, SweepResult] = {}
+        offset, first, last, slope = {}, {}, {}, {}
+        for i, dv in enumerate(self.divergences):
+            res = {(j, K): results[i * n + j] for j in range(n)}
+            sweeps[dv] = SweepResult(parameter="resolution", values=list(self.ds), steps=[K], results=res,
+                                     spectra=[self.table[x] for x in self.ds], settings=dict(self.kw, divergence=dv))
+            L = sweeps[dv].log_snr(K)
+            diff = L - L[0]
+            offset[dv], first[dv], last[dv] = diff.mean(axis=1), diff[:, 0], diff[:, -1]
+            slope[dv] = _slope_per_doubling(d, d[0], offset[dv])
+        tokens = self.flux_base_tokens * (d / d[0]) ** 2
+        mu = flux_mu(tokens)
+        rules = {
+            "simple diffusion": simple_diffusion_log_snr_shift(d, d[0]),
+            "SD3 static shift": np.zeros(d.size),
+            "Flux mu": -2.0 * (mu - mu[0]),
+        }
+        return ResolutionLaw(resolutions=list(self.ds), steps=K, sweeps=sweeps, offset=offset, offset_first=first,
+                             offset_last=last, slope=slope, rules=rules, flux_tokens=tokens, source=self.source,
+                             settings=dict(self.kw))
+
+
+def _plan(
+    spectra: Any, resolutions: Optional[Iterable[int]], steps: int, divergences: Sequence[str], endpoints: Any,
+    flux_base_tokens: float, source: str, optimize_kw: dict[str, Any],
+) -> _LawPlan:
+    from .sweep import _check_kw
+
+    if callable(spectra) and not isinstance(spectra, Mapping):
+        if resolutions is None:
+            raise ValueError("resolutions must be given when spectra is a function of the resolution")
+        ds = _resolutions(resolutions)
+        raw = {d: spectra(d) for d in ds}
+    elif isinstance(spectra, Mapping):
+        ds = _resolutions(spectra.keys() if resolutions is None else resolutions)
+        missing = [d for d in ds if d not in spectra]
+        if missing:
+            raise ValueError(f"spectra has no entry for resolutions {missing}")
+        raw = {d: spectra[d] for d in ds}
+    else:
+        raise TypeError(f"spectra must be a mapping d -> spectrum or a function of d (got {type(spectra).__name__})")
+    table = {d: as_spectrum(raw[d], f"spectra[{d}]") for d in ds}
+    if isinstance(divergences, str) or not divergences:
+        raise ValueError("divergences must be a non-empty sequence of divergence names")
+    divs = [check_choice(dv, "divergences entries", DIVERGENCES) for dv in divergences]
+    K = as_positive_int(steps, "steps")
+    if K < 2:
+        raise ValueError("steps must be at least 2 for a resolution law")
+    if "divergence" in optimize_kw:
+        raise TypeError("resolution_law takes divergences=, not divergence=")
+    kw = _check_kw(dict(optimize_kw, endpoints=endpoints))
+    return _LawPlan(ds=ds, table=table, steps=K, divergences=divs, kw=kw,
+                    flux_base_tokens=as_positive(flux_base_tokens, "flux_base_tokens"), source=str(source))
+
+
+def resolution_law(
+    spectra: Union[Mapping[int, ArrayLike], Callable[[int], ArrayLike]],
+    resolutions: Optional[Iterable[int]] = None,
+    *,
+    steps: int = 10,
+    divergences: Sequence[str] = ("kl", "w2"),
+    endpoints: Any = (None, None),
+    flux_base_tokens: float = FLUX_DEFAULTS["base_seq_len"],
+    n_jobs: Optional[int] = -1,
+    backend: Optional[str] = None,
+    progress: bool = False,
+    source: str = "",
+    **optimize_kw: Any,
+) -> ResolutionLaw:
+    r"""Optimal log-SNR offset against resolution, :math:`\Delta\ell(d) = \overline{\ell^*_d - \ell^*_{d_0}}`, with the rules.
+
+    Parameters
+    ----------
+    spectra : mapping d -> spectrum, or callable d -> spectrum
+        The same scene at each resolution, e.g. ``lambda d: scene_power_law(d, alpha=2)``,
+        ``fit_power_law(S).at`` or :func:`image_spectra`.
+    resolutions : iterable of int, optional
+        Pixels per side (at least two; required with a callable). The smallest is the base d0.
+    steps : int
+        K of the optimised schedules.
+    divergences : sequence of {"kl", "kl-reverse", "w2"}
+    endpoints : pair, default ``(None, None)``
+        Passed to :func:`symsched.optimize_schedule`. Free by default: a first level pinned at the
+        training grid's noisiest level would hide the shift at the noisy end, where the rules act.
+    flux_base_tokens : float
+        Flux token count identified with the base resolution (default 256, Flux's base: a 256 x 256
+        image); the rule is evaluated at ``flux_base_tokens (d/d0)^2`` tokens.
+    n_jobs, backend, progress
+        As :func:`~symsched.insight.sweep`.
+    source : str
+        A label for the tables.
+    **optimize_kw
+        Further :func:`symsched.optimize_schedule` arguments (``sampler``, ``restarts``, ``seed``, ...).
+
+    Returns
+    -------
+    ResolutionLaw
+
+    Raises
+    ------
+    ValueError
+        Fewer than two resolutions, bad spectra, divergences or optimiser arguments.
+    """
+    from .sweep import run_optimizations
+
+    plan = _plan(spectra, resolutions, steps, divergences, endpoints, flux_base_tokens, source, optimize_kw)
+    tasks = plan.tasks()
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(tasks), desc="resolution law", unit="schedule")
+    try:
+        results = run_optimizations(tasks, n_jobs=n_jobs, backend=backend, bar=bar)
+    finally:
+        if bar is not None:
+            bar.close()
+    return plan.finish(results)

@@ -1,0 +1,421 @@
+r"""Optimal schedules over a family of spectra and/or step counts, in parallel with joblib.
+
+:func:`sweep` runs :func:`symsched.optimize_schedule` for every (spectrum, K) pair. The pairs are
+independent, so they run through :class:`joblib.Parallel` (default: every core, loky processes).
+Each task is a pure function of its spectrum, K and the optimiser's keyword arguments (the
+optimiser's random starts come from its own ``seed``), so a sweep is deterministic and gives the
+same numbers serially and in parallel, on one machine or on a cluster.
+
+Beyond one machine, joblib's dask backend sends the same tasks to a dask cluster
+(``pip install "dask[distributed]"``)::
+
+    import joblib
+    from dask.distributed import Client
+
+    client = Client("scheduler-address:8786")          # or Client() for a local cluster
+    with joblib.parallel_config(backend="dask"):
+        res = symsched.sweep(spectra, (5, 10, 20), n_jobs=-1)
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Optional, Sequence, Union
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from .._validate import as_spectrum
+from ..optimize import OptimizeResult, optimize_schedule
+
+__all__ = ["sweep", "SweepResult", "SweepFits"]
+
+Array = NDArray[np.float64]
+SpectraArg = Union[Sequence[ArrayLike], Mapping[Any, ArrayLike], Callable[[Any], ArrayLike], np.ndarray]
+
+
+def _steps_list(steps: Any) -> list[int]:
+    seq = [steps] if isinstance(steps, (int, np.integer)) and not isinstance(steps, bool) else steps
+    if isinstance(seq, (str, bytes)) or not hasattr(seq, "__iter__"):
+        raise ValueError(f"steps must be a positive integer or a sequence of them (got {steps!r})")
+    out = []
+    for k in seq:
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+            raise ValueError(f"steps must be a positive integer or a sequence of them (got {steps!r})")
+        out.append(int(k))
+    if not out:
+        raise ValueError("steps must not be empty")
+    if len(set(out)) != len(out):
+        raise ValueError(f"steps must not repeat a step count (got {out})")
+    return out
+
+
+def _spectra_list(spectra: SpectraArg, values: Optional[Sequence[Any]]) -> tuple[list[Any], list[Array]]:
+    if callable(spectra) and not isinstance(spectra, np.ndarray):
+        if values is None or isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
+            raise ValueError("values must be given (a sequence of parameter values) when spectra is a function")
+        vals = list(values)
+        if not vals:
+            raise ValueError("values must not be empty")
+        arrays = []
+        for v in vals:
+            try:
+                arrays.append(as_spectrum(spectra(v), f"spectra({v!r})"))
+            except ValueError as exc:
+                raise ValueError(f"spectra({v!r}): {exc}") from None
+        return vals, arrays
+    if isinstance(spectra, Mapping):
+        if values is not None:
+            raise ValueError("values must be None when spectra is a mapping (its keys are the values)")
+        vals = list(spectra.keys())
+        arrays = [as_spectrum(spectra[v], f"spectra[{v!r}]") for v in vals]
+    elif isinstance(spectra, np.ndarray):
+        vals, arrays = [0], [as_spectrum(spectra)]
+    elif isinstance(spectra, (list, tuple)):
+        arrays = [as_spectrum(s, f"spectra[{i}]") for i, s in enumerate(spectra)]
+        vals = list(range(len(arrays))) if values is None else list(values)
+        if len(vals) != len(arrays):
+            raise ValueError(f"values has {len(vals)} entries but spectra has {len(arrays)}")
+    else:
+        raise TypeError(
+            "spectra must be a list of spectra, a mapping value -> spectrum, an array, "
+            f"or a function of a parameter (got {type(spectra).__name__})"
+        )
+    if not arrays:
+        raise ValueError("spectra must not be empty")
+    return vals, arrays
+
+
+# optimize_schedule's keyword arguments a sweep passes through (its own progress bar stays off)
+_OPT_PARAMS = tuple(p for p in inspect.signature(optimize_schedule).parameters
+                    if p not in ("spectrum", "steps", "progress"))
+
+
+def _check_kw(kw: dict[str, Any]) -> dict[str, Any]:
+    unknown = sorted(set(kw) - set(_OPT_PARAMS))
+    if unknown:
+        raise TypeError(
+            f"sweep() got unexpected keyword argument(s) {', '.join(map(repr, unknown))}; "
+            f"optimize_schedule takes {', '.join(_OPT_PARAMS)}"
+        )
+    return dict(kw)
+
+
+def _task(S: Array, K: int, kw: dict[str, Any]) -> OptimizeResult:
+    """One optimisation (runs in a worker process), single-threaded BLAS: the tasks are the parallelism."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):
+        return optimize_schedule(S, K, **kw)
+
+
+def run_optimizations(
+    tasks: Sequence[tuple[Array, int, dict[str, Any]]], *, n_jobs: Optional[int] = -1, backend: Optional[str] = None,
+    bar: Any = None,
+) -> list[OptimizeResult]:
+    """``[optimize_schedule(S, K, **kw) for S, K, kw in tasks]``, through joblib unless ``n_jobs == 1``.
+
+    Results come back in task order; ``bar`` (a tqdm bar, optional) advances as each one arrives.
+    BLAS runs single-threaded in every task (the tasks are the parallelism): a BLAS thread count
+    that changed between runs, or between threads of one process, would change the rounding of
+    its sums and so the optimiser's path. Held for the whole call, this also keeps the threading
+    backend deterministic (threadpoolctl's limits are process-wide).
+    """
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):
+        if n_jobs == 1 or len(tasks) <= 1:
+            outputs: Any = (_task(S, K, kw) for S, K, kw in tasks)
+        else:
+            from joblib import Parallel, delayed
+
+            outputs = Parallel(n_jobs=n_jobs, backend=backend, return_as="generator")(
+                delayed(_task)(S, K, kw) for S, K, kw in tasks
+            )
+        results = []
+        for res in outputs:
+            results.append(res)
+            if bar is not None:
+                bar.update(1)
+    return results
+
+
+def sweep(
+    spectra: SpectraArg,
+    steps: Union[int, Sequence[int]],
+    *,
+    values: Optional[Sequence[Any]] = None,
+    parameter: str = "parameter",
+    n_jobs: Optional[int] = -1,
+    backend: Optional[str] = None,
+    progress: bool = False,
+    **optimize_kw: Any,
+) -> "SweepResult":
+    r"""Optimal schedules :math:`\arg\min J(S_j; \bar\alpha)` for every spectrum :math:`S_j` and step count K.
+
+    Parameters
+    ----------
+    spectra : list of array_like, mapping, array_like, or callable
+        The spectra: a list (``values`` label them, default 0, 1, ...), a mapping ``value -> spectrum``,
+        one array, or a function of a parameter called on every entry of ``values`` — e.g.
+        ``lambda a: spectra.power_law((32, 32), alpha=a)`` with ``values=[1, 2, 3]``.
+    steps : int or sequence of int
+        Step counts K (each >= 1, distinct).
+    values : sequence, optional
+        Parameter values (required with a callable ``spectra``; labels for a list).
+    parameter : str
+        Name of the parameter (table header and plot colour bar), e.g. ``"alpha"``.
+    n_jobs : int or None
+        joblib workers: -1 (default) every core, 1 serial in this process; under
+        ``joblib.parallel_config(backend="dask")`` the dask cluster's workers.
+    backend : str, optional
+        joblib backend (``"loky"`` by default, ``"threading"``, ``"multiprocessing"``, ``"dask"``);
+        None follows ``joblib.parallel_config``.
+    progress : bool
+        tqdm progress bar over the (spectrum, K) tasks (stderr).
+    **optimize_kw
+        Passed to :func:`symsched.optimize_schedule` (``sampler``, ``divergence``, ``endpoints``,
+        ``grid``, ``weights``, ``seed``, ``restarts``, ...).
+
+    Returns
+    -------
+    SweepResult
+        ``.result(value, K)``, ``.log_snr(K)``, ``.to_markdown()``, ``.to_latex()``, ``.to_dict()``,
+        ``.to_arrays()``, ``.plot()``, ``.fit_heuristics()``.
+
+    Raises
+    ------
+    ValueError
+        Bad spectra, values, steps, or optimiser arguments (raised before any work starts when the
+        spectra or steps are wrong; optimiser errors come from the first task that meets them).
+    TypeError
+        An unknown keyword argument, or ``spectra`` of the wrong type.
+
+    Notes
+    -----
+    Results are identical for every ``n_jobs`` and backend: each task is
+    ``optimize_schedule(S_j, K, **optimize_kw)``, deterministic for a given ``seed``.
+    """
+    kw = _check_kw(optimize_kw)
+    ks = _steps_list(steps)
+    vals, arrays = _spectra_list(spectra, values)
+    if not isinstance(parameter, str):
+        raise TypeError(f"parameter must be a string (got {type(parameter).__name__})")
+    tasks = [(j, K) for j in range(len(arrays)) for K in ks]
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(tasks), desc=f"sweep {parameter}", unit="schedule")
+    try:
+        out = run_optimizations([(arrays[j], K, kw) for j, K in tasks], n_jobs=n_jobs, backend=backend, bar=bar)
+    finally:
+        if bar is not None:
+            bar.close()
+    results = dict(zip(tasks, out))
+    return SweepResult(parameter=parameter, values=vals, steps=ks, results=results, spectra=arrays, settings=kw)
+
+
+def _fmt(x: float, digits: int = 4) -> str:
+    return f"{x:.{digits}g}" if isinstance(x, (int, float)) and math.isfinite(x) else str(x)
+
+
+def _label(v: Any) -> str:
+    return _fmt(v) if isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) else str(v)
+
+
+@dataclass
+class SweepResult:
+    """Optimal schedules of a :func:`sweep`.
+
+    Attributes
+    ----------
+    parameter : str
+    values : list
+        Parameter values, one per spectrum.
+    steps : list of int
+    results : dict[(int, int), OptimizeResult]
+        Keyed by (index into ``values``, K).
+    spectra : list of ndarray
+        The spectra (for the fits and plots).
+    settings : dict
+        The keyword arguments given to :func:`symsched.optimize_schedule`.
+    """
+
+    parameter: str
+    values: list[Any]
+    steps: list[int]
+    results: dict[tuple[int, int], OptimizeResult]
+    spectra: list[Array] = field(repr=False)
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    def index(self, value: Any) -> int:
+        """Position of ``value`` in :attr:`values` (ValueError if absent)."""
+        for i, v in enumerate(self.values):
+            if v == value or (isinstance(v, float) and isinstance(value, float) and math.isclose(v, value)):
+                return i
+        raise ValueError(f"value {value!r} is not in this sweep's values {self.values}")
+
+    def result(self, value: Any, steps: int) -> OptimizeResult:
+        """The :class:`~symsched.OptimizeResult` for parameter ``value`` and K = ``steps``."""
+        if steps not in self.steps:
+            raise ValueError(f"steps={steps!r} is not in this sweep's steps {self.steps}")
+        return self.results[(self.index(value), int(steps))]
+
+    def log_snr(self, steps: int) -> Array:
+        """Optimal log-SNR levels for K = ``steps``: shape (len(values), K), noisiest first."""
+        if steps not in self.steps:
+            raise ValueError(f"steps={steps!r} is not in this sweep's steps {self.steps}")
+        return np.stack([self.results[(j, steps)].log_snr for j in range(len(self.values))])
+
+    def _metric(self, key: str) -> Array:
+        return np.array([[getattr(self.results[(j, K)], key) for K in self.steps] for j in range(len(self.values))])
+
+    def to_arrays(self) -> dict[str, Any]:
+        """Array form: ``values``, ``steps``, ``value``/``kl``/``w2`` (len(values), len(steps)), ``log_snr`` {K: (len(values), K)}."""
+        return {
+            "parameter": self.parameter,
+            "values": np.asarray(self.values, dtype=object if not _numeric(self.values) else np.float64),
+            "steps": np.asarray(self.steps, dtype=np.int64),
+            "value": self._metric("value"),
+            "kl": self._metric("kl"),
+            "w2": self._metric("w2"),
+            "log_snr": {K: self.log_snr(K) for K in self.steps},
+            "alpha_bar": {K: np.stack([self.results[(j, K)].alpha_bar for j in range(len(self.values))])
+                          for K in self.steps},
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict: one record per (value, K) with the levels and metrics, plus the settings."""
+        records = []
+        for (j, K), r in sorted(self.results.items()):
+            v = self.values[j]
+            records.append({self.parameter: v if _numeric([v]) else str(v), "steps": K, "value": r.value,
+                            "kl": r.kl, "w2": r.w2, "alpha_bar": r.alpha_bar.tolist(), "log_snr": r.log_snr.tolist()})
+        settings = {k: (v if isinstance(v, (int, float, str, type(None), tuple, list)) else repr(v))
+                    for k, v in self.settings.items()}
+        return {"parameter": self.parameter, "steps": self.steps, "settings": settings, "results": records}
+
+    def _rows(self, levels: bool) -> tuple[list[str], list[list[str]]]:
+        div = self.settings.get("divergence", "kl")
+        what = {"kl": "KL", "kl-reverse": "reverse KL", "w2": "W2²"}.get(div, div)
+        header = [self.parameter, "K", f"objective ({what})", "KL", "W2", "first log-SNR", "last log-SNR"]
+        if levels:
+            header.append("log-SNR levels (noisiest first)")
+        rows = []
+        for j, v in enumerate(self.values):
+            for K in self.steps:
+                r = self.results[(j, K)]
+                row = [_label(v), str(K), _fmt(r.value), _fmt(r.kl), _fmt(r.w2), f"{r.log_snr[0]:.2f}",
+                       f"{r.log_snr[-1]:.2f}"]
+                if levels:
+                    row.append(", ".join(f"{x:.2f}" for x in r.log_snr))
+                rows.append(row)
+        return header, rows
+
+    def to_markdown(self, *, levels: bool = True) -> str:
+        """Markdown table: one row per (value, K); ``levels`` adds every level's log-SNR (one value: no parameter column)."""
+        header, rows = self._rows(levels)
+        if len(self.values) == 1:
+            header, rows = header[1:], [r[1:] for r in rows]
+        lines = ["| " + " | ".join(header) + " |", "|" + "---:|" * len(header)]
+        lines += ["| " + " | ".join(r) + " |" for r in rows]
+        return "\n".join(lines) + "\n"
+
+    def to_latex(self, *, levels: bool = False) -> str:
+        """booktabs ``tabular`` of the same table."""
+        header, rows = self._rows(levels)
+        if len(self.values) == 1:
+            header, rows = header[1:], [r[1:] for r in rows]
+
+        def esc(t: str) -> str:
+            return t.replace("_", r"\_").replace("²", r"$^2$").replace("%", r"\%")
+
+        lines = [r"\begin{tabular}{" + "r" * len(header) + "}", r"\toprule",
+                 " & ".join(esc(h) for h in header) + r" \\", r"\midrule"]
+        lines += [" & ".join(esc(c) for c in r) + r" \\" for r in rows]
+        lines += [r"\bottomrule", r"\end{tabular}"]
+        return "\n".join(lines) + "\n"
+
+    def __str__(self) -> str:
+        return self.to_markdown(levels=False)
+
+    def _repr_markdown_(self) -> str:
+        return self.to_markdown(levels=False)
+
+    def plot(self, *, steps: Optional[Sequence[int]] = None, title: Optional[str] = None, path: Any = None) -> Any:
+        """Log-SNR vs step, one panel per K, coloured by the parameter; see :func:`~symsched.insight.plot_sweep`."""
+        from .plots import plot_sweep
+
+        return plot_sweep(self, steps=steps, title=title, path=path)
+
+    def fit_heuristics(self, *, families: Optional[Sequence[str]] = None, endpoints: str = "match",
+                       weights: Optional[ArrayLike] = None) -> "SweepFits":
+        """:func:`~symsched.insight.fit_heuristics` on every schedule against its own spectrum."""
+        from .fits import fit_heuristics
+
+        w = weights if weights is not None else self.settings.get("weights")
+        fits = {key: fit_heuristics(res, self.spectra[key[0]], families=families, endpoints=endpoints, weights=w)
+                for key, res in sorted(self.results.items())}
+        return SweepFits(parameter=self.parameter, values=self.values, fits=fits)
+
+
+def _numeric(values: Sequence[Any]) -> bool:
+    return all(isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) for v in values)
+
+
+@dataclass
+class SweepFits:
+    """Heuristic fits of every schedule of a sweep: ``fits[(index, K)]`` is a :class:`~symsched.insight.HeuristicFit`."""
+
+    parameter: str
+    values: list[Any]
+    fits: dict[tuple[int, int], Any]
+
+    def _rows(self) -> tuple[list[str], list[list[str]]]:
+        from .fits import _fmt_params
+
+        header = [self.parameter, "K", "best family", "parameters", "RMS Δlog-SNR", "max |Δlog-SNR|", "lost (%)",
+                  "runner-up (RMS)"]
+        rows = []
+        for (j, K), f in sorted(self.fits.items()):
+            b = f.best
+            second = f.fits[1] if len(f.fits) > 1 else None
+            rows.append([_label(self.values[j]), str(K), b.family, _fmt_params(b.params), _fmt(b.rms, 3),
+                         _fmt(b.max_abs, 3), _fmt(100.0 * b.relative_loss, 3),
+                         f"{second.family} ({_fmt(second.rms, 3)})" if second else "–"])
+        return header, rows
+
+    def to_markdown(self) -> str:
+        """One row per schedule: the best family, its parameters, residual and objective lost."""
+        header, rows = self._rows()
+        align = ["---:", "---:", "---", "---", "---:", "---:", "---:", "---"]
+        if len(self.values) == 1:
+            header, rows, align = header[1:], [r[1:] for r in rows], align[1:]
+        lines = ["| " + " | ".join(header) + " |", "|" + "|".join(align) + "|"]
+        lines += ["| " + " | ".join(r) + " |" for r in rows]
+        return "\n".join(lines) + "\n"
+
+    def to_latex(self) -> str:
+        """booktabs ``tabular`` of the same table."""
+        header, rows = self._rows()
+        spec = "rrllrrrl"
+        if len(self.values) == 1:
+            header, rows, spec = header[1:], [r[1:] for r in rows], spec[1:]
+
+        def esc(t: str) -> str:
+            return (t.replace("_", r"\_").replace("%", r"\%").replace("–", "--").replace("Δ", r"$\Delta$")
+                    .replace("|", r"$|$"))
+
+        lines = [r"\begin{tabular}{" + spec + "}", r"\toprule", " & ".join(esc(h) for h in header) + r" \\", r"\midrule"]
+        lines += [" & ".join(esc(c) for c in r) + r" \\" for r in rows]
+        lines += [r"\bottomrule", r"\end{tabular}"]
+        return "\n".join(lines) + "\n"
+
+    def __str__(self) -> str:
+        return self.to_markdown()
+
+    def _repr_markdown_(self) -> str:
+        return self.to_markdown()

@@ -1,0 +1,116 @@
+"""`symsched explain` end to end (small settings) and the insight section of `symsched report`."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+import pytest
+
+import symsched
+from symsched.cli import main
+from symsched.spectra import load_spectrum
+
+
+pytestmark = pytest.mark.slow  # whole-command runs (still run in CI)
+
+
+@pytest.fixture(scope="module")
+def explained(tmp_path_factory: pytest.TempPathFactory):
+    out = tmp_path_factory.mktemp("explain")
+    code = main(["explain", "--out", str(out), "--steps", "4,6", "--resolutions", "16,32", "--image-resolutions",
+                 "16,32", "--jobs", "2", "--no-progress"])
+    assert code == 0
+    return out
+
+
+def test_explain_writes_markdown_figures_and_latex(explained) -> None:
+    names = {p.name for p in explained.iterdir()}
+    for stem in ("schedules_kl", "schedules_w2", "fits_kl", "fits_w2", "fits_kl_K6", "fits_w2_K6",
+                 "resolution_powerlaw", "resolution_images"):
+        assert {f"{stem}.md", f"{stem}.tex"} <= names, stem
+    for fig in ("schedules.png", "fits_w2_K6.png", "intermediate_kl_K6.png", "intermediate_w2_K6.png",
+                "resolution_powerlaw.png", "resolution_images.png"):
+        assert (explained / fig).stat().st_size > 10_000, fig
+    doc = (explained / "explain.md").read_text()
+    for heading in ("## Optimal schedules", "## Which heuristic is it?", "## The resolution law",
+                    "## Coarse to fine", "## What the Gaussian theory does and does not justify"):
+        assert heading in doc
+    for name in names - {"explain.md", "explain.json"}:
+        if name.endswith(".png"):
+            assert f"({name})" in doc, name  # every figure is shown
+    assert r"\begin{tabular}" in (explained / "resolution_images.tex").read_text()
+
+
+def test_explain_numbers_are_reproducible_from_the_api(explained) -> None:
+    data = json.loads((explained / "explain.json").read_text())
+    S = load_spectrum("builtin:natural-patches")
+    rec = [r for r in data["schedules"]["w2"]["results"] if r["steps"] == 6][0]
+    P = symsched.output_spectrum(S, np.array(rec["alpha_bar"]))
+    assert float(np.sum((np.sqrt(P) - np.sqrt(S)) ** 2)) == pytest.approx(rec["value"], rel=1e-9)
+    fit = data["fits"]["w2"]["6"]
+    best = fit["fits"][0]
+    assert best["family"] == fit["best"]
+    P_fit = symsched.output_spectrum(S, 1 / (1 + np.exp(-np.array(best["log_snr"]))))
+    assert float(np.sum((np.sqrt(P_fit) - np.sqrt(S)) ** 2)) == pytest.approx(best["value"], rel=1e-6)
+    table = (explained / "fits_w2.md").read_text()
+    assert f"| 6 | {best['family']} |" in table
+    law = data["resolution_law"]["power law"]
+    off = np.array(law["log_snr"]["w2"])
+    np.testing.assert_allclose(law["offset"]["w2"], (off - off[0]).mean(axis=1), atol=1e-12)
+    assert law["rule_slope_per_doubling"]["simple diffusion"] == pytest.approx(-2 * np.log(2))
+
+
+def test_explain_shows_a_progress_bar(tmp_path, capsys) -> None:
+    code = main(["explain", "--out", str(tmp_path), "--steps", "3", "--divergences", "w2", "--resolutions", "none",
+                 "--images", "off", "--jobs", "1"])
+    assert code == 0
+    captured = capsys.readouterr()
+    assert "symsched explain" in captured.err and "100%" in captured.err
+    assert "symsched explain: wrote" in captured.out
+    doc = (tmp_path / "explain.md").read_text()
+    assert "## The resolution law" not in doc and "## Coarse to fine" in doc
+
+
+def test_explain_on_a_pca_spectrum_skips_the_power_law(tmp_path) -> None:
+    np.save(tmp_path / "S.npy", np.sort(load_spectrum("builtin:natural-patches").ravel())[::-1][:200].copy())
+    code = main(["explain", "--spectrum", str(tmp_path / "S.npy"), "--out", str(tmp_path / "o"), "--steps", "3",
+                 "--divergences", "kl", "--jobs", "1", "--no-progress"])
+    assert code == 0
+    assert "needs a square FFT-grid spectrum" in (tmp_path / "o" / "explain.md").read_text()
+
+
+@pytest.mark.parametrize(
+    "argv,message",
+    [
+        (["--steps", "5,x"], "--steps must be comma-separated positive integers"),
+        (["--divergences", "kl,js"], "divergences entries must be one of"),
+        (["--spectrum", "missing.npy"], "missing.npy"),
+        (["--jobs", "0"], "--jobs must be -1"),
+        (["--eta", "2"], "eta must lie in"),
+        (["--images", "on", "--image-resolutions", "16,4096", "--resolutions", "none"],
+         "must not exceed the smallest square crop"),
+    ],
+)
+def test_explain_bad_input_prints_one_line_and_exits_2(tmp_path, capsys, argv, message) -> None:
+    assert main(["explain", "--out", str(tmp_path), "--no-progress", *argv]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("symsched explain: error:") and message in err[0]
+
+
+def test_explain_images_on_needs_images(tmp_path, capsys) -> None:
+    np.save(tmp_path / "S.npy", np.ones((8, 8)))
+    assert main(["explain", "--spectrum", str(tmp_path / "S.npy"), "--images", "on", "--out", str(tmp_path / "o"),
+                 "--no-progress"]) == 2
+    assert "builtin:natural-patches' or a folder of images" in capsys.readouterr().err
+
+
+def test_report_has_the_insight_section(tmp_path) -> None:
+    assert main(["report", "--out", str(tmp_path), "--steps", "4", "--samples", "500", "--no-progress"]) == 0
+    md = (tmp_path / "summary.md").read_text()
+    assert "## Spectral insight" in md and "insight_intermediate.png" in md
+    assert re.search(r"\| 4 \| \w", (tmp_path / "insight_fits_w2.md").read_text())
+    assert (tmp_path / "insight_intermediate.png").is_file() and (tmp_path / "insight_fits_kl.tex").is_file()
+    html = (tmp_path / "summary.html").read_text()
+    assert "<h2>Spectral insight</h2>" in html and html.rstrip().endswith("</html>")

@@ -1,0 +1,256 @@
+"""Heuristic fits (issue 12, item 2): acceptance tests, the families against their sources, bookkeeping.
+
+Expected schedules are derived here from MATH.md §7.6 and from the papers' formulas, never with the
+code under test. Witnesses: diffusers' ``FlowMatchEulerDiscreteScheduler`` (SD3 shift) and the
+installed diffusers / k-diffusion source of ``calculate_shift`` (Flux) and
+``get_sigmas_polyexponential``, executed from the library files themselves.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import symsched
+from symsched import schedules, spectra
+from symsched.insight import fit_heuristics, family_names
+from symsched.insight import families as fam
+
+
+def _equal_angle_log_snr(S: float, ab_first: float, ab_last: float, K: int) -> np.ndarray:
+    """MATH.md §7.6: theta = arctan(sigma / sqrt(S)), equal steps between the fixed end levels; l = -2 log sigma."""
+    sig = lambda ab: math.sqrt((1.0 - ab) / ab)  # noqa: E731
+    theta = np.linspace(math.atan(sig(ab_first) / math.sqrt(S)), math.atan(sig(ab_last) / math.sqrt(S)), K)
+    return -2.0 * np.log(math.sqrt(S) * np.tan(theta))
+
+
+@pytest.mark.parametrize("divergence", ["kl", "w2"])
+def test_flat_spectrum_gives_the_equal_angle_cosine_schedule(divergence) -> None:
+    """Acceptance: S = 1, fixed end points -> the optimum is cosine-shaped to 1e-6 in log-SNR."""
+    S = np.ones((8, 8))
+    K, ends = 8, (0.01, 0.99)
+    res = symsched.optimize_schedule(S, K, divergence=divergence, endpoints=ends)
+    expected = _equal_angle_log_snr(1.0, *ends, K)
+    assert np.max(np.abs(res.log_snr - expected)) <= 1e-6
+    fit = fit_heuristics(res, S)
+    cos = fit["cosine"]
+    assert cos.max_abs <= 1e-6
+    assert fit.best.family in ("cosine", "tangent") and fit.best.max_abs <= 1e-6
+    assert abs(cos.loss) <= 1e-9 * max(res.value, 1.0)
+    # the cosine family with s = 0 *is* the equal-angle schedule (independent formula)
+    ab = fam.cosine_offset(K, s=0.0, log_snr_min=expected[0], log_snr_max=expected[-1])
+    np.testing.assert_allclose(schedules.alpha_bar_to_log_snr(ab), expected, atol=1e-12)
+
+
+@pytest.mark.parametrize("divergence,S", [("kl", 5.0), ("w2", 0.2), ("kl", 40.0)])
+def test_one_mode_gives_the_tangent_law_as_the_fitted_family(divergence, S) -> None:
+    """Acceptance: for one mode the tangent law is the best family, with ~zero residual, and recovers S."""
+    K, ends = 6, (1e-3, 0.995)
+    res = symsched.optimize_schedule([S], K, divergence=divergence, endpoints=ends)
+    np.testing.assert_allclose(res.log_snr, _equal_angle_log_snr(S, *ends, K), atol=1e-6)
+    fit = fit_heuristics(res, [S])
+    assert fit.best.family == "tangent"
+    assert fit.best.rms <= 1e-6 and fit.best.max_abs <= 1e-6
+    assert fit.best.params["mode_variance"] == pytest.approx(S, rel=1e-4)
+    assert abs(fit.best.loss) <= 1e-9 * res.value
+    assert fit.fits[1].rms > 100 * max(fit.best.rms, 1e-9)  # a clear winner
+
+
+def test_free_end_points_never_fit_worse_and_match_pins_them() -> None:
+    S = spectra.load_spectrum("builtin:natural-patches")
+    res = symsched.optimize_schedule(S, 8, divergence="w2", restarts=0)
+    match = fit_heuristics(res, S)
+    free = fit_heuristics(res, S, endpoints="free")
+    for f in match.fits:
+        assert f.log_snr[0] == res.log_snr[0] and f.log_snr[-1] == res.log_snr[-1]
+        assert free[f.family].rms <= f.rms + 1e-9, f.family
+        assert free[f.family].n_params == f.n_params + 2
+
+
+def test_objective_and_loss_are_the_exact_divergence_of_the_fitted_schedule() -> None:
+    S = spectra.load_spectrum("builtin:natural-patches")
+    res = symsched.optimize_schedule(S, 8, divergence="w2", restarts=0)
+    fit = fit_heuristics(res, S)
+    for f in fit.fits:
+        P = symsched.output_spectrum(S, f.alpha_bar, sampler="ddim")
+        w2sq = float(np.sum((np.sqrt(P) - np.sqrt(S)) ** 2))
+        assert f.value == pytest.approx(w2sq, rel=1e-9), f.family
+        assert f.loss == pytest.approx(w2sq - res.value, rel=1e-6, abs=1e-9)
+        assert f.loss >= -1e-6 * res.value, f.family  # no heuristic beats the optimum
+    rms = [f.rms for f in fit.fits]
+    assert rms == sorted(rms)
+    md, tex = fit.to_markdown(), fit.to_latex()
+    assert md.count("\n") == len(family_names()) + 2 and f"**{fit.best.family}**" in md
+    assert r"\begin{tabular}" in tex and r"\textbf{" in tex
+    json.dumps(fit.to_dict())
+    assert len(fit.plot().axes) == 2
+
+
+def test_no_family_is_the_optimum_of_the_builtin_spectrum() -> None:
+    """README: at K = 10 the W2 optimum is closest to log-linear (RMS ~0.5) and costs ~13 % to replace; the KL
+    optimum fits no family well."""
+    S = spectra.load_spectrum("builtin:natural-patches")
+    w2 = fit_heuristics(symsched.optimize_schedule(S, 10, divergence="w2", restarts=0), S)
+    assert w2.best.family == "loglinear" and 0.3 < w2.best.rms < 0.7 and 0.05 < w2.best.relative_loss < 0.3
+    kl = fit_heuristics(symsched.optimize_schedule(S, 10, divergence="kl", restarts=0), S)
+    assert kl.best.rms > 0.8 and kl.best.relative_loss > 0.5
+
+
+def test_plain_levels_use_the_given_objective_and_no_spectrum_gives_nan() -> None:
+    ab = schedules.standard_schedule("karras", 10)
+    fit = fit_heuristics(ab)
+    assert math.isnan(fit.best.value) and math.isnan(fit.value)
+    assert fit.best.family == "karras" and fit.best.rms < 1e-9 and fit.best.params["rho"] == pytest.approx(7.0)
+    S = spectra.power_law((16, 16), alpha=2.0)
+    fit2 = fit_heuristics(ab, S, divergence="w2", sampler="euler")
+    sig = schedules.alpha_bar_to_sigmas(ab)
+    J, _ = symsched.divergence_and_grad_ve(S, sig, divergence="w2", sampler="euler")
+    assert fit2.value == pytest.approx(J, rel=1e-12)
+
+
+@pytest.mark.parametrize("name,model", [("ays-sd15", "sd15"), ("ays-sdxl", "sdxl")])
+def test_ays_table_is_its_own_family(name, model) -> None:
+    ab = schedules.align_your_steps(10, model=model)
+    fit = fit_heuristics(ab, families=[name, "karras"])
+    assert fit.best.family == name and fit.best.max_abs < 1e-12
+    assert fit.best.params["sigma_max"] == pytest.approx(14.6146412293, rel=1e-9)
+
+
+# ---------------------------------------------------------------------------------------------
+# the families against their sources
+# ---------------------------------------------------------------------------------------------
+
+
+def test_cosine_family_matches_the_cosine_training_grid() -> None:
+    """Nichol & Dhariwal's discrete grid (schedules.cosine_betas, a product of betas) at t = 100..900 of 1000."""
+    grid = schedules.betas_to_alpha_bar(schedules.cosine_betas(1000, s=0.008))
+    ts = np.arange(900, 99, -100)  # noisiest first
+    target = schedules.alpha_bar_to_log_snr(grid[ts - 1])  # grid[i] is time (i + 1) / T
+    ab = fam.cosine_offset(ts.size, s=0.008, log_snr_min=target[0], log_snr_max=target[-1])
+    np.testing.assert_allclose(schedules.alpha_bar_to_log_snr(ab), target, atol=1e-9)
+    fit = fit_heuristics(grid[ts - 1])
+    # (with both end points matched the offset s is nearly redundant, so only the shape is checked)
+    assert fit.best.family == "cosine" and fit.best.max_abs <= 1e-6
+
+
+def test_sigmoid_family_matches_chens_algorithm() -> None:
+    """Chen 2023, Alg. 1: gamma(t) = (v_end - sigmoid((t (end - start) + start) / tau)) / (v_end - v_start)."""
+    sig = lambda x: 1.0 / (1.0 + np.exp(-x))  # noqa: E731
+    start, end, tau = -3.0, 3.0, 0.7
+    t = np.linspace(0.85, 0.2, 7)
+    gamma = (sig(end / tau) - sig((t * (end - start) + start) / tau)) / (sig(end / tau) - sig(start / tau))
+    target = np.log(gamma / (1 - gamma))
+    ab = fam.sigmoid(7, tau=tau, log_snr_min=target[0], log_snr_max=target[-1])
+    np.testing.assert_allclose(schedules.alpha_bar_to_log_snr(ab), target, atol=1e-9)
+    fit = fit_heuristics(gamma)
+    assert fit.best.family == "sigmoid" and fit.best.params["tau"] == pytest.approx(tau, rel=1e-6)
+    assert fit.best.params["t_max"] == pytest.approx(0.85, rel=1e-6)
+
+
+def _library_function(package: str, relpath: str, name: str, namespace: dict):
+    """Execute one function definition from an installed library's source file (no package import)."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        pytest.skip(f"{package} is not installed")
+    path = Path(list(spec.submodule_search_locations)[0]) / relpath
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    node = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == name)
+    ns = dict(namespace)
+    exec(compile(ast.Module(body=[node], type_ignores=[]), str(path), "exec"), ns)
+    return ns[name]
+
+
+def test_flux_mu_is_diffusers_calculate_shift() -> None:
+    calculate_shift = _library_function("diffusers", "pipelines/flux/pipeline_flux.py", "calculate_shift", {})
+    for n in (4, 256, 1000, 4096, 16384):
+        assert float(fam.flux_mu(n)) == pytest.approx(calculate_shift(n), rel=1e-12, abs=1e-12)
+    assert fam.flux_image_seq_len(1024, 1024) == 4096 and fam.flux_image_seq_len(256, 256) == 256
+
+
+def test_polyexponential_is_k_diffusion_get_sigmas_polyexponential() -> None:
+    torch = pytest.importorskip("torch")
+    f = _library_function("k_diffusion", "sampling.py", "get_sigmas_polyexponential",
+                          {"torch": torch, "math": math, "append_zero": lambda x: torch.cat([x, x.new_zeros([1])])})
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        for rho in (0.5, 1.0, 2.5):
+            sig = f(9, 0.03, 40.0, rho=rho).numpy()[:-1]
+            ab = fam.polyexponential(9, rho=rho, log_snr_min=-2 * math.log(40.0), log_snr_max=-2 * math.log(0.03))
+            np.testing.assert_allclose(schedules.alpha_bar_to_sigmas(ab), sig, rtol=1e-12)
+    finally:
+        torch.set_default_dtype(old)
+
+
+@pytest.mark.diffusers
+def test_flow_shift_is_diffusers_flow_match_euler_shift() -> None:
+    pytest.importorskip("torch")
+    diffusers = pytest.importorskip("diffusers")
+    sch = diffusers.FlowMatchEulerDiscreteScheduler(shift=3.0)
+    base = np.linspace(0.9, 0.1, 8)
+    sch.set_timesteps(sigmas=base.tolist())
+    t = sch.sigmas.numpy().astype(np.float64)[:-1]  # shifted flow times; a trailing 0 is appended
+    np.testing.assert_allclose(t, fam.sd3_time_shift(base, 3.0), rtol=1e-6)
+    target = 2.0 * np.log((1.0 - t) / t)
+    ab = fam.flow_shift(8, shift=3.0, log_snr_min=target[0], log_snr_max=target[-1])
+    np.testing.assert_allclose(schedules.alpha_bar_to_log_snr(ab), target, atol=1e-5)  # diffusers works in float32
+
+
+def test_rules_and_their_log_snr_offsets() -> None:
+    t = np.linspace(0.05, 0.95, 7)
+    for s in (0.5, 3.0):
+        shifted = fam.sd3_time_shift(t, s)
+        l0, l1 = 2 * np.log((1 - t) / t), 2 * np.log((1 - shifted) / shifted)
+        np.testing.assert_allclose(l1 - l0, fam.shift_to_log_snr(s), atol=1e-12)
+    np.testing.assert_allclose(fam.simple_diffusion_log_snr_shift([64, 128], 32), [-2 * math.log(2), -2 * math.log(4)])
+    assert fam.flux_mu(256) == pytest.approx(0.5) and fam.flux_mu(4096) == pytest.approx(1.15)
+
+
+def test_karras_and_tangent_families_reuse_the_schedules_module() -> None:
+    ab = fam.tangent(7, mode_variance=1.0, log_snr_min=-2 * math.log(80.0), log_snr_max=-2 * math.log(0.002))
+    np.testing.assert_allclose(ab, schedules.kl_optimal(7), rtol=1e-12)
+    kar = fam.get_family("karras").levels(7, -2 * math.log(80.0), -2 * math.log(0.002), math.log(7.0))
+    np.testing.assert_allclose(kar, schedules.alpha_bar_to_log_snr(schedules.karras(7)), atol=1e-12)
+
+
+# ---------------------------------------------------------------------------------------------
+# errors
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        (dict(families=["cosine", "ddim"]), "family must be one of"),
+        (dict(families="cosine"), "families must be a non-empty sequence"),
+        (dict(endpoints="loose"), "endpoints must be one of"),
+        (dict(divergence="js"), "divergence must be one of"),
+        (dict(sampler="lms"), "sampler must be one of"),
+    ],
+)
+def test_fit_errors(kwargs, match) -> None:
+    with pytest.raises(ValueError, match=match):
+        fit_heuristics(schedules.kl_optimal(5), **kwargs)
+
+
+def test_family_function_errors() -> None:
+    with pytest.raises(ValueError, match="s must be non-negative"):
+        fam.cosine_offset(5, s=-0.1)
+    with pytest.raises(ValueError, match="log_snr_max must be greater"):
+        fam.flow_shift(5, log_snr_min=3.0, log_snr_max=1.0)
+    with pytest.raises(ValueError, match="end must be greater than start"):
+        fam.sigmoid(5, start=3.0, end=-3.0)
+    with pytest.raises(ValueError, match="shift must be positive"):
+        fam.sd3_time_shift([0.5], 0.0)
+    with pytest.raises(ValueError, match="t must lie in"):
+        fam.sd3_time_shift([1.5], 3.0)
+    with pytest.raises(ValueError, match="image_seq_len must be positive"):
+        fam.flux_mu(-1)
+    with pytest.raises(ValueError, match="strictly increasing"):
+        fit_heuristics([0.5, 0.2])

@@ -1,0 +1,181 @@
+"""Per-step spectra (issue 12, item 4): exact identities, Monte Carlo, and a check that rejects wrong formulas.
+
+Monte Carlo design. ``symsched.montecarlo`` has no per-step capture, so the intermediate states are
+reached through *partial schedules*: every sampler here ends with a step to the clean level whose
+output is the denoised estimate of its input (DDIM and DDPM: ``(x - sqrt(1-ab) eps_hat)/sqrt(ab)``;
+VE Euler/Heun: ``D(x; sigma)``). So the samples of the partial schedule ``ab[:j]`` are the
+estimate ``x0_hat`` computed in step j from the sample at ``ab[j-1]``, which in turn is that sample
+times the Wiener coefficient ``c = sqrt(ab) S / lambda`` (VE: ``S / (S + sigma^2)``, MATH.md §3,
+written here independently). Dividing the periodogram by ``c^2`` gives the periodogram of the sample
+itself. Both are compared with :func:`symsched.insight.intermediate_spectra` by the exact chi^2
+test of ``montecarlo.psd_check``, Bonferroni-corrected over all checks of a test, so a correct
+formula fails with probability <= 1e-6 per test (fixed seeds: deterministic).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import symsched
+from symsched import montecarlo as mc
+from symsched import schedules, spectra
+from symsched.insight import intermediate_spectra
+
+FAMILYWISE = 1e-6
+CASES = [("ddim", dict(eta=0.5)), ("ddim", {}), ("ddpm", {}), ("ddpm", dict(variance="beta")), ("euler", {}),
+         ("heun", {})]
+
+
+def _partials(S, ab, sampler, kw, init):
+    if sampler in ("euler", "heun"):
+        sig = schedules.alpha_bar_to_sigmas(ab)
+        return [symsched.output_spectrum_ve(S, sig[: j + 1], sampler=sampler, init=init) for j in range(ab.size)], \
+            symsched.output_spectrum_ve(S, sig, sampler=sampler, init=init)
+    return [symsched.output_spectrum(S, ab[: j + 1], sampler=sampler, init=init, **kw) for j in range(ab.size)], \
+        symsched.output_spectrum(S, ab, sampler=sampler, init=init, **kw)
+
+
+@pytest.mark.parametrize("sampler,kw", CASES)
+@pytest.mark.parametrize("init", ["white", "exact"])
+def test_last_sample_is_the_output_and_x0_hat_is_the_partial_schedules_output(sampler, kw, init) -> None:
+    S = spectra.power_law((16, 16), alpha=2.5)
+    ab = schedules.standard_schedule("scaled_linear-trailing", 7)
+    res = intermediate_spectra(S, ab, sampler=sampler, init=init, **kw)
+    parts, P = _partials(S, ab, sampler, kw, init)
+    assert res.sample.shape == res.x0_hat.shape == res.marginal.shape == (7, 16, 16)
+    np.testing.assert_allclose(res.sample[-1], P, rtol=1e-12)
+    for k in range(7):
+        np.testing.assert_allclose(res.x0_hat[k], parts[k], rtol=1e-12)
+    np.testing.assert_allclose(res.marginal[-1], S, rtol=0)
+
+
+def _coefficient(S, ab_level, sampler):
+    """Wiener coefficient c of x0_hat = c x at level ab (MATH.md §3), VP or VE, written independently."""
+    if sampler in ("euler", "heun"):
+        sig2 = (1.0 - ab_level) / ab_level
+        return S / (S + sig2)
+    lam = ab_level * S + 1.0 - ab_level
+    return np.sqrt(ab_level) * S / lam
+
+
+def _mc_partials(S, ab, sampler, kw, n, seed):
+    out = []
+    for j in range(1, ab.size + 1):
+        if sampler in ("euler", "heun"):
+            x = mc.sample_ve(S, schedules.alpha_bar_to_sigmas(ab[:j]), sampler=sampler, n_samples=n, seed=seed + j,
+                             progress=False)
+        else:
+            x = mc.sample(S, ab[:j], sampler=sampler, n_samples=n, seed=seed + j, progress=False, **kw)
+        out.append(mc.empirical_psd(x))
+    return out
+
+
+def _checks(S, ab, sampler, psds, predicted_sample, predicted_x0):
+    """(name, psd_hat, psd_true) for every check: x0_hat of every step, and the sample after every step but the last."""
+    checks = []
+    for j, psd in enumerate(psds):  # partial schedule ab[:j+1]: x0_hat of step j+1, from the sample at ab[j]
+        checks.append((f"x0_hat[{j}]", psd, predicted_x0[j]))
+        if j >= 1:  # the sample at ab[j] is the sample after step j
+            c2 = _coefficient(S, ab[j], sampler) ** 2
+            checks.append((f"sample[{j - 1}]", psd / c2, predicted_sample[j - 1]))
+    return checks
+
+
+N_MC = 3000
+
+
+@pytest.mark.parametrize("sampler,kw", CASES)
+def test_intermediate_spectra_match_monte_carlo(sampler, kw) -> None:
+    S = spectra.power_law((16, 16), alpha=2.0)
+    ab = schedules.standard_schedule("linear-trailing", 4)
+    res = intermediate_spectra(S, ab, sampler=sampler, **kw)
+    psds = _mc_partials(S, ab, sampler, kw, N_MC, seed=11)
+    checks = _checks(S, ab, sampler, psds, res.sample, res.x0_hat)
+    alpha = FAMILYWISE / len(checks)
+    for name, psd, pred in checks:
+        out = mc.psd_check(psd, pred, N_MC, alpha=alpha)
+        assert out.passed, f"{sampler} {kw} {name}: max|z| = {out.max_abs_z:.2f} > {out.z_crit:.2f}"
+
+
+@pytest.mark.parametrize("sampler,kw", [("ddim", {}), ("ddpm", {}), ("heun", {})])
+def test_the_same_check_rejects_the_partial_schedule_output_as_the_sample_variance(sampler, kw) -> None:
+    """Companion: the tempting wrong formula 'sample variance at level k = output of the partial schedule
+    ab[:k+1]' (the estimate, not the sample) and an off-by-one x0_hat are both rejected."""
+    S = spectra.power_law((16, 16), alpha=2.0)
+    ab = schedules.standard_schedule("linear-trailing", 4)
+    res = intermediate_spectra(S, ab, sampler=sampler, **kw)
+    psds = _mc_partials(S, ab, sampler, kw, N_MC, seed=11)
+    parts, _ = _partials(S, ab, sampler, kw, "white")
+    wrong_sample = np.stack([parts[k + 1] for k in range(ab.size - 1)] + [parts[-1]])
+    shifted_x0 = np.concatenate([res.x0_hat[1:], res.x0_hat[-1:]])
+    for wrong_s, wrong_x in ((wrong_sample, res.x0_hat), (res.sample, shifted_x0)):
+        checks = _checks(S, ab, sampler, psds, wrong_s, wrong_x)
+        alpha = FAMILYWISE / len(checks)
+        verdicts = [mc.psd_check(psd, pred, N_MC, alpha=alpha) for _, psd, pred in checks]
+        assert not all(v.passed for v in verdicts)
+        assert max(v.max_abs_z / v.z_crit for v in verdicts) > 2.0  # rejected by a wide margin, not by luck
+
+
+def test_bands_are_generated_coarse_to_fine() -> None:
+    """For a decreasing spectrum, a mode with more variance reaches half its final x0_hat variance no later."""
+    S = spectra.power_law((32, 32), alpha=2.0)
+    for name in ("linear-trailing", "karras", "kl_optimal", "cosine"):
+        ab = schedules.standard_schedule(name, 10)
+        res = intermediate_spectra(S, ab)
+        step = res.generation_step(0.5).ravel()
+        order = np.argsort(S.ravel(), kind="stable")[::-1]
+        assert np.all(np.diff(step[order]) >= 0), name
+        assert step.min() < step.max()  # not all generated at once
+        np.testing.assert_allclose(res.generated_fraction()[-1], 1.0)
+
+
+def test_colour_spectrum_shapes_zero_modes_and_extreme_levels() -> None:
+    S = spectra.load_spectrum("builtin:natural-patches").copy()
+    S[0, 0, 2] = 0.0
+    ab = np.array([1e-12, 0.3, 0.9, 1.0 - 1e-12])
+    for sampler in ("ddim", "ddpm", "euler", "heun"):
+        res = intermediate_spectra(S, ab, sampler=sampler)
+        assert res.sample.shape == (4, 32, 32, 3)
+        for arr in (res.sample, res.x0_hat, res.marginal, res.accuracy(), res.generated_fraction()):
+            assert np.all(np.isfinite(arr)) and np.all(arr >= 0)
+        assert np.all(res.x0_hat[:, 0, 0, 2] == 0)
+        x, prof = res.radial("generated")
+        assert prof.shape == (4, x.size) and np.allclose(prof[-1], 1.0)
+
+
+def test_plot_and_band_profiles() -> None:
+    S = spectra.power_law((16, 16), alpha=2.0)
+    res = intermediate_spectra(S, schedules.standard_schedule("karras", 6), sampler="euler")
+    fig = res.plot()
+    assert len(fig.axes) == 6  # three panels and their colour bars
+    x, acc = res.radial("accuracy")
+    _, gen = res.radial("generated")
+    assert np.all(np.diff(x) > 0) and acc.shape == gen.shape == (6, x.size)
+    pca = intermediate_spectra(np.sort(S.ravel())[::-1], schedules.standard_schedule("karras", 6))
+    xp, _ = pca.radial("sample/marginal")
+    assert xp.size > 1 and pca.plot() is not None
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        (dict(sampler="lms"), "sampler must be one of"),
+        (dict(sampler="ddpm", eta=0.5), "eta applies only to sampler='ddim'"),
+        (dict(eta=1.5), "eta must lie in"),
+        (dict(init="noise"), "init must be one of"),
+        (dict(variance="small"), "variance must be one of"),
+    ],
+)
+def test_bad_arguments_raise_clear_errors(kwargs, match) -> None:
+    with pytest.raises(ValueError, match=match):
+        intermediate_spectra(np.ones(4), [0.1, 0.5], **kwargs)
+
+
+def test_bad_levels_and_spectrum_raise() -> None:
+    with pytest.raises(ValueError, match="strictly increasing"):
+        intermediate_spectra(np.ones(4), [0.5, 0.1])
+    with pytest.raises(ValueError, match="non-negative"):
+        intermediate_spectra(-np.ones(4), [0.1, 0.5])
+    with pytest.raises(ValueError, match="threshold"):
+        intermediate_spectra(np.ones(4), [0.1, 0.5]).generation_step(0.0)

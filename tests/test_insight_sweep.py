@@ -1,0 +1,124 @@
+"""Sweeps (issue 12, item 1): deterministic, serial == parallel, tables, arrays and plots."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import symsched
+from symsched import spectra
+from symsched.insight import SweepResult, sweep
+
+KW = dict(divergence="w2", restarts=1, seed=3)  # one random restart: the seeded RNG is exercised too
+
+
+def _family(alpha: float) -> np.ndarray:
+    return spectra.power_law((16, 16), alpha=alpha)
+
+
+def _same(a: SweepResult, b: SweepResult) -> None:
+    assert a.results.keys() == b.results.keys()
+    for key in a.results:
+        ra, rb = a.results[key], b.results[key]
+        assert np.array_equal(ra.alpha_bar, rb.alpha_bar), key
+        assert ra.value == rb.value and ra.kl == rb.kl and ra.w2 == rb.w2, key
+
+
+@pytest.fixture(scope="module")
+def serial() -> SweepResult:
+    return sweep(_family, (3, 5), values=[1.0, 2.0, 3.0], parameter="alpha", n_jobs=1, **KW)
+
+
+def test_serial_and_parallel_sweeps_are_identical(serial) -> None:
+    """Acceptance: the same numbers with 1 process and with 2 loky workers (bit for bit)."""
+    parallel = sweep(_family, (3, 5), values=[1.0, 2.0, 3.0], parameter="alpha", n_jobs=2, **KW)
+    _same(serial, parallel)
+    threads = sweep(_family, (3, 5), values=[1.0, 2.0, 3.0], parameter="alpha", n_jobs=2, backend="threading", **KW)
+    _same(serial, threads)
+
+
+def test_sweeps_are_deterministic_and_equal_direct_optimisation(serial) -> None:
+    again = sweep([_family(a) for a in (1.0, 2.0, 3.0)], [3, 5], values=[1.0, 2.0, 3.0], parameter="alpha",
+                  n_jobs=1, **KW)
+    _same(serial, again)
+    direct = symsched.optimize_schedule(_family(2.0), 5, **KW)
+    assert np.array_equal(serial.result(2.0, 5).alpha_bar, direct.alpha_bar)
+
+
+def test_result_forms(serial) -> None:
+    arr = serial.to_arrays()
+    assert arr["value"].shape == arr["kl"].shape == arr["w2"].shape == (3, 2)
+    assert arr["log_snr"][5].shape == (3, 5) and np.array_equal(arr["values"], [1.0, 2.0, 3.0])
+    np.testing.assert_array_equal(serial.log_snr(3)[1], serial.result(2.0, 3).log_snr)
+    d = serial.to_dict()
+    json.dumps(d)
+    assert len(d["results"]) == 6 and d["results"][0]["alpha"] == 1.0
+    md = serial.to_markdown()
+    lines = md.strip().splitlines()
+    assert lines[0].startswith("| alpha | K | objective (W2²)") and len(lines) == 2 + 6
+    assert r"\begin{tabular}" in serial.to_latex() and serial.to_latex().count(r"\\") == 1 + 6
+    fig = serial.plot()
+    assert len(fig.axes) == 3  # two panels and the colour bar of alpha
+    fits = serial.fit_heuristics()
+    assert len(fits.fits) == 6 and fits.to_markdown().count("\n") == 2 + 6
+    assert r"\begin{tabular}" in fits.to_latex()
+
+
+def test_steeper_spectra_put_the_w2_optimum_at_more_noise(serial) -> None:
+    """A fact the sweep is for: more energy at low frequencies -> the W2 optimum spends its steps noisier."""
+    mid = serial.log_snr(5).mean(axis=1)
+    assert mid[0] > mid[1] > mid[2]
+
+
+def test_mapping_array_and_list_inputs() -> None:
+    S = _family(2.0)
+    by_map = sweep({"a": S, "b": 2 * S}, 2, n_jobs=1, restarts=0)
+    assert by_map.values == ["a", "b"] and by_map.steps == [2]
+    one = sweep(S, 2, n_jobs=1, restarts=0)
+    assert one.values == [0] and "| K |" in one.to_markdown()  # one spectrum: no parameter column
+    assert np.array_equal(one.result(0, 2).alpha_bar, by_map.result("a", 2).alpha_bar)
+    assert len(by_map.plot().axes) == 1
+
+
+@pytest.mark.parametrize(
+    "args,kwargs,exc,match",
+    [
+        ((_family, 3), {}, ValueError, "values must be given"),
+        (([np.ones(4), np.ones(4)], 3), dict(values=[1]), ValueError, "values has 1 entries but spectra has 2"),
+        (([np.ones(4)], 0), {}, ValueError, "steps must be a positive integer"),
+        (([np.ones(4)], [3, 3]), {}, ValueError, "must not repeat"),
+        (([-np.ones(4)], 3), {}, ValueError, "non-negative"),
+        (([np.ones(4)], 3), dict(divergnce="w2"), TypeError, "unexpected keyword argument"),
+        (([np.ones(4)], 3), dict(progress=True, n_jobs=1, restarts=0, sampler="ddim", eta=0.0, seed=0, grid=None,
+                                  weights=None, init="white", maxiter=10, standard_starts=True, endpoints=None,
+                                  divergence="kl", variance="posterior"), None, None),
+        (("spectrum", 3), {}, TypeError, "spectra must be"),
+        (({1: np.ones(4)}, 3), dict(values=[1]), ValueError, "values must be None when spectra is a mapping"),
+    ],
+)
+def test_bad_input(args, kwargs, exc, match) -> None:
+    if exc is None:  # every optimize_schedule keyword is accepted
+        assert sweep(*args, **kwargs).steps == [3]
+        return
+    with pytest.raises(exc, match=match):
+        sweep(*args, **kwargs)
+
+
+def test_optimiser_errors_surface_from_the_workers() -> None:
+    with pytest.raises(ValueError, match="divergence must be one of"):
+        sweep([np.ones(4), 2 * np.ones(4)], 3, n_jobs=2, divergence="js")
+
+
+def test_dask_backend_runs_the_same_sweep() -> None:
+    """The documented cluster path: joblib's dask backend (skipped when dask.distributed is absent)."""
+    pytest.importorskip("dask.distributed")
+    import joblib
+    from dask.distributed import Client
+
+    with Client(processes=False, n_workers=1, threads_per_worker=2):
+        with joblib.parallel_config(backend="dask"):
+            res = sweep(_family, 3, values=[1.0, 2.0], n_jobs=-1, restarts=0)
+    ref = sweep(_family, 3, values=[1.0, 2.0], n_jobs=1, restarts=0)
+    _same(ref, res)
