@@ -1278,6 +1278,9 @@ def plot_probe(result: ProbeResult, path: Any = None, *, channel_axis: Optional[
 
     names = list(result.schedules)
     n_ex = max(len(v) for v in result.examples.values())
+    one = result.reference_examples[0]
+    if channel_axis is None and one.ndim == 3 and one.shape[0] in (1, 3):
+        channel_axis = 0  # (C, H, W), the torch layout
     rows = len(names) + 1
     fig = Figure(figsize=(4.0 + 0.9 * n_ex + 4.5, 0.95 * rows + 1.2))
     gs = fig.add_gridspec(rows, n_ex + 1, width_ratios=[1] * n_ex + [max(4.0, 0.5 * n_ex)], wspace=0.08, hspace=0.15)
@@ -1293,18 +1296,22 @@ def plot_probe(result: ProbeResult, path: Any = None, *, channel_axis: Optional[
                 ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=8)
     ax = fig.add_subplot(gs[:, n_ex])
     comp = result.comparison.comparisons
-    ch = -1 if channel_axis is not None else None
-    first = comp[names[0]]
-    f, ref_r = radial_psd(first.reference_psd, channel_axis=ch)
-    sel = (slice(1, None), 0) if ch is not None else slice(1, None)
-    ax.loglog(f[1:], ref_r[sel], "k-", lw=2, label="reference (measured)")
+
+    def radial(spec: Array) -> tuple[Array, Array]:
+        """Radial average of the first channel (colour eigen-mode) of an FFT-grid spectrum."""
+        spec = np.asarray(spec)
+        if spec.ndim == 3:  # (1, H, W) of one-channel samples, or (H, W, C) colour eigen-modes
+            spec = spec[0] if spec.shape[0] == 1 else spec[..., 0]
+        f, r = radial_psd(spec)
+        return f[1:], r[1:]
+
+    f, ref_r = radial(comp[names[0]].reference_psd)
+    ax.loglog(f, ref_r, "k-", lw=2, label="reference (measured)")
     for i, k in enumerate(names):
         col = f"C{i % 10}"
-        _, m_r = radial_psd(comp[k].measured_psd, channel_axis=ch)
-        ax.loglog(f[1:], m_r[sel], "o", ms=3, color=col, mfc="none", label=f"{k} (measured)")
+        ax.loglog(f, radial(comp[k].measured_psd)[1], "o", ms=3, color=col, mfc="none", label=f"{k} (measured)")
         if comp[k].predicted_psd is not None:
-            _, p_r = radial_psd(comp[k].predicted_psd, channel_axis=ch)
-            ax.loglog(f[1:], p_r[sel], "-", lw=1, color=col)
+            ax.loglog(f, radial(comp[k].predicted_psd)[1], "-", lw=1, color=col)
     ax.set_xlabel("radial frequency (cycles/pixel)")
     ax.set_ylabel("radially averaged PSD")
     ax.set_title("measured (markers) vs predicted (lines)", fontsize=9)

@@ -124,8 +124,13 @@ def _diffusers_folder(folder: Path, reference: Optional[Path]) -> ProbeModel:
 
     unet_dir = folder / "unet" if (folder / "unet" / "config.json").is_file() else folder
     sched_dir = folder / "scheduler" if (folder / "scheduler" / "scheduler_config.json").is_file() else folder
+    for f in (unet_dir / "config.json", sched_dir / "scheduler_config.json"):
+        if not f.is_file():
+            raise ValueError(f"--model {str(folder)!r} is not a diffusers model folder: {str(f)!r} is missing "
+                             "(expected config.json and scheduler_config.json, or unet/ and scheduler/ subfolders)")
     try:
-        unet = UNet2DModel.from_pretrained(str(unet_dir), use_safetensors=True, local_files_only=True)
+        unet = UNet2DModel.from_pretrained(str(unet_dir), use_safetensors=True, local_files_only=True,
+                                           low_cpu_mem_usage=False)
         sched = DDPMScheduler.from_pretrained(str(sched_dir), local_files_only=True)
     except (OSError, ValueError, EnvironmentError) as exc:
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
