@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import math
 import sys
+import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping, Optional, Sequence, Union
 
@@ -551,8 +552,9 @@ def median_bandwidth(x: ArrayLike, *, max_points: int = _MEDIAN_POINTS, seed: in
 def _kernel_sums(X: Array, Y: Optional[Array], h: Array) -> Array:
     """Sum over pairs of exp(-|x - y|^2 / (2 h^2)) per bandwidth; Y=None: pairs i != j within X.
 
-    Widest bandwidth first; a kernel whose exponent is 2x or 4x the previous one is its square or
-    fourth power (exact up to rounding: the median-heuristic scales 0.5, 1, 2 differ by powers of 2).
+    Within X only the blocks on and above the diagonal are formed (the rest by symmetry). Widest
+    bandwidth first; a kernel whose exponent is 2x or 4x the previous one is its square or fourth
+    power (exact up to rounding: the median-heuristic scales 0.5, 1, 2 differ by powers of 2).
     """
     same = Y is None
     Yb = X if same else Y
@@ -562,22 +564,25 @@ def _kernel_sums(X: Array, Y: Optional[Array], h: Array) -> Array:
     tot = np.zeros(h.size)
     for i in range(0, X.shape[0], _KERNEL_CHUNK):
         Xi = X[i : i + _KERNEL_CHUNK]
-        d2 = np.sum(Xi * Xi, axis=1)[:, None] + sy[None, :] - 2.0 * (Xi @ Yb.T)
+        b = Xi.shape[0]
+        j0 = i if same else 0  # within X: columns from the diagonal block on
+        d2 = np.sum(Xi * Xi, axis=1)[:, None] + sy[None, j0:] - 2.0 * (Xi @ Yb[j0:].T)
         np.maximum(d2, 0.0, out=d2)
         if same:
-            d2[np.arange(Xi.shape[0]), np.arange(i, i + Xi.shape[0])] = np.inf  # k(x_i, x_i) left out
+            d2[np.arange(b), np.arange(b)] = np.inf  # k(x_i, x_i) left out
+            d2[:, :b] = np.triu(d2[:, :b]) + np.tril(np.full((b, b), np.inf), -1)  # diagonal block: j > i only
         K, c_prev = d2, 0.0
-        for b in order:
-            ratio = inv[b] / c_prev if c_prev else 0.0
+        for k in order:
+            ratio = inv[k] / c_prev if c_prev else 0.0
             if ratio in (2.0, 4.0):
                 np.multiply(K, K, out=K)
                 if ratio == 4.0:
                     np.multiply(K, K, out=K)
             else:
-                K = np.exp(d2 * inv[b])
-            c_prev = inv[b]
-            tot[b] += K.sum()
-    return tot
+                K = np.exp(d2 * inv[k])
+            c_prev = inv[k]
+            tot[k] += K.sum()
+    return 2.0 * tot if same else tot
 
 
 def _mmd_terms(X: Array, Y: Array, h: Array, kyy: Optional[Array] = None) -> Array:
@@ -1142,6 +1147,8 @@ class ProbeResult:
     seeds: tuple[int, ...]
     n_samples: int
     timesteps: dict[str, Optional[list[int]]] = field(default_factory=dict)
+    #: wall-clock seconds spent sampling (denoiser and update loop) and scoring (metrics)
+    seconds: dict[str, float] = field(default_factory=dict)
 
     def to_markdown(self) -> str:
         return self.comparison.to_markdown()
@@ -1149,7 +1156,7 @@ class ProbeResult:
     def to_dict(self) -> dict[str, Any]:
         return dict(sampler=self.sampler, seeds=list(self.seeds), n_samples=self.n_samples,
                     schedules={k: v.tolist() for k, v in self.schedules.items()},
-                    timesteps=dict(self.timesteps), **self.comparison.to_dict())
+                    timesteps=dict(self.timesteps), seconds=dict(self.seconds), **self.comparison.to_dict())
 
 
 def probe_schedules(
@@ -1201,16 +1208,21 @@ def probe_schedules(
     disable = not bool(getattr(sys.stderr, "isatty", lambda: False)()) if progress is None else not progress
     bar = tqdm(total=total, desc="symsched probe", unit="step", disable=disable)
     sets: dict[str, list[_Scored]] = {k: [] for k in scheds}
+    secs = {"sampling": 0.0, "metrics": 0.0}
     examples: dict[str, Array] = {}
     try:
         for s in seeds_t:
             for k, ab in scheds.items():
                 bar.set_postfix_str(f"{k}, seed {s}")
+                t0 = time.perf_counter()
                 x = sample(denoiser, ab, shape=shp, n_samples=n, sampler=sampler, eta=eta, variance=variance,
                            prediction=prediction, seed=s, batch_size=batch, progress=bar)
                 if k not in examples:
                     examples[k] = x[:n_examples].copy()
+                t1 = time.perf_counter()
                 sets[k].append(_Scored(ref, x, f"{k}, seed {s}"))
+                secs["sampling"] += t1 - t0
+                secs["metrics"] += time.perf_counter() - t1
                 bar.update(1)
     finally:
         bar.close()
@@ -1224,7 +1236,7 @@ def probe_schedules(
         ts = {k: [int(grid_timestep(float(a), grid)) for a in ab] for k, ab in scheds.items()}
     rng = np.random.default_rng(0)
     ref_examples = np.asarray(reference, dtype=np.float64)[rng.choice(ref.n, min(n_examples, ref.n), replace=False)]
-    return ProbeResult(PairedComparison(comps, base), scheds, examples, ref_examples, sampler, seeds_t, n, ts)
+    return ProbeResult(PairedComparison(comps, base), scheds, examples, ref_examples, sampler, seeds_t, n, ts, secs)
 
 
 class _Scored:

@@ -215,11 +215,15 @@ def probe_run(pm: ProbeModel, *, steps: int, names: list[str], n_samples: int, s
     """Schedules on the model's grid, then :func:`symsched.probe.probe_schedules`."""
     from ..probe import default_schedules, probe_schedules
 
+    t0 = time.perf_counter()
     scheds = default_schedules(pm.spectrum, steps, names=names, grid=pm.grid, sampler=sampler, eta=eta,
                                variance=variance)
-    return probe_schedules(pm.denoiser, scheds, pm.reference, n_samples=n_samples, seeds=seeds, sampler=sampler,
-                           eta=eta, variance=variance, spectrum=pm.spectrum, channel_axis=pm.channel_axis,
-                           grid=pm.grid, batch_size=batch_size, progress=progress)
+    t_sched = time.perf_counter() - t0
+    result = probe_schedules(pm.denoiser, scheds, pm.reference, n_samples=n_samples, seeds=seeds, sampler=sampler,
+                             eta=eta, variance=variance, spectrum=pm.spectrum, channel_axis=pm.channel_axis,
+                             grid=pm.grid, batch_size=batch_size, progress=progress)
+    result.seconds["schedules"] = t_sched
+    return result
 
 
 def verdicts(result: Any, metrics: tuple[str, ...] = ("mmd2", "sliced_w2", "fd")) -> list[str]:
@@ -283,7 +287,9 @@ def run(args: argparse.Namespace) -> int:
     print(table)
     for v in lines:
         print(f"  {v}")
-    print(f"wrote {out}/probe.md, {out}/probe.json, {out}/probe.png ({elapsed:.1f} s)")
+    sec = result.seconds
+    print(f"wrote {out}/probe.md, {out}/probe.json, {out}/probe.png ({elapsed:.1f} s: schedules "
+          f"{sec['schedules']:.1f} s, sampling {sec['sampling']:.1f} s, metrics {sec['metrics']:.1f} s)")
     return 0
 
 
