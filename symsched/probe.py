@@ -1192,15 +1192,15 @@ def probe_schedules(
 
     if not isinstance(schedules, Mapping) or not schedules:
         raise ValueError("schedules must be a non-empty mapping name -> alpha_bar")
-    seeds_t = tuple(int(s) for s in seeds)
-    if not seeds_t:
-        raise ValueError("seeds must hold at least one seed")
+    seeds_t = _seeds(seeds)
     scheds = {k: as_levels(v, f"schedules[{k!r}]") for k, v in schedules.items()}
     n = as_positive_int(n_samples, "n_samples")
+    check_choice(sampler, "sampler", SAMPLERS)
     base = baseline if baseline is not None else next(iter(scheds))
     check_choice(base, "baseline", tuple(scheds))
     ref = _Reference(reference, basis=None, channel_axis=channel_axis, bandwidths=None, scales=(0.5, 1.0, 2.0),
                      n_projections=128, fd_components=None, seed=0, metrics=_check_metrics(metrics))
+    S = _model_spectrum(spectrum, ref)
     shp = ref.shape if shape is None else _shape(shape)
     size = int(np.prod(shp))
     batch = max(1, min(n, (1 << 20) // size)) if batch_size is None else as_positive_int(batch_size, "batch_size")
@@ -1226,7 +1226,6 @@ def probe_schedules(
                 bar.update(1)
     finally:
         bar.close()
-    S = _model_spectrum(spectrum, ref)
     comps = {}
     for k, ab in scheds.items():
         P = predicted_spectrum(S, ab, sampler=sampler, eta=eta, variance=variance)
@@ -1237,6 +1236,19 @@ def probe_schedules(
     rng = np.random.default_rng(0)
     ref_examples = np.asarray(reference, dtype=np.float64)[rng.choice(ref.n, min(n_examples, ref.n), replace=False)]
     return ProbeResult(PairedComparison(comps, base), scheds, examples, ref_examples, sampler, seeds_t, n, ts, secs)
+
+
+def _seeds(seeds: Any) -> tuple[int, ...]:
+    if isinstance(seeds, (int, np.integer, str, bytes)) or not hasattr(seeds, "__iter__"):
+        raise ValueError(f"seeds must be a sequence of integer seeds, e.g. (0, 1, 2) (got {seeds!r})")
+    out = []
+    for s in seeds:
+        if isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 0:
+            raise ValueError(f"seeds must be non-negative integers (got {s!r})")
+        out.append(int(s))
+    if not out:
+        raise ValueError("seeds must hold at least one seed")
+    return tuple(out)
 
 
 class _Scored:
@@ -1285,7 +1297,7 @@ def plot_probe(result: ProbeResult, path: Any = None, *, channel_axis: Optional[
     """
     from matplotlib.figure import Figure
 
-    from .plots import save_figure
+    from .plots import _tidy_log_axes, save_figure
     from .spectra import radial_psd
 
     names = list(result.schedules)
@@ -1294,8 +1306,14 @@ def plot_probe(result: ProbeResult, path: Any = None, *, channel_axis: Optional[
     if channel_axis is None and one.ndim == 3 and one.shape[0] in (1, 3):
         channel_axis = 0  # (C, H, W), the torch layout
     rows = len(names) + 1
-    fig = Figure(figsize=(4.0 + 0.9 * n_ex + 4.5, 0.95 * rows + 1.2))
-    gs = fig.add_gridspec(rows, n_ex + 1, width_ratios=[1] * n_ex + [max(4.0, 0.5 * n_ex)], wspace=0.08, hspace=0.15)
+    cell = 0.85  # inches per sample image
+    psd_w = 5.0
+    left, right = 1.3, 1.0  # room for the row labels and the PSD axis labels
+    width = left + cell * n_ex + 0.3 + psd_w + right
+    height = max(cell * rows + 1.1, 4.0)
+    fig = Figure(figsize=(width, height))
+    gs = fig.add_gridspec(rows, n_ex + 2, width_ratios=[cell] * n_ex + [0.3, psd_w], wspace=0.06, hspace=0.06,
+                          left=left / width, right=1 - right / width, top=1 - 0.6 / height, bottom=0.5 / height)
     for r, (label, ex) in enumerate([(k, result.examples[k]) for k in names] + [("reference", result.reference_examples)]):
         for c in range(n_ex):
             ax = fig.add_subplot(gs[r, c])
@@ -1306,7 +1324,7 @@ def plot_probe(result: ProbeResult, path: Any = None, *, channel_axis: Optional[
                 ax.imshow(img, cmap=cmap, vmin=0.0, vmax=1.0, interpolation="nearest")
             if c == 0:
                 ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=8)
-    ax = fig.add_subplot(gs[:, n_ex])
+    ax = fig.add_subplot(gs[:, n_ex + 1])
     comp = result.comparison.comparisons
 
     def radial(spec: Array) -> tuple[Array, Array]:
@@ -1330,6 +1348,8 @@ def plot_probe(result: ProbeResult, path: Any = None, *, channel_axis: Optional[
     ax.yaxis.set_label_position("right")
     ax.yaxis.tick_right()
     ax.legend(fontsize=7, loc="lower left")
+    ax.grid(alpha=0.3, which="both")
+    _tidy_log_axes(ax)
     fig.suptitle(f"symsched probe: {result.sampler}, K = {next(iter(result.schedules.values())).size}, "
                  f"{result.n_samples} samples × {len(result.seeds)} seeds", fontsize=10)
     if path is not None:

@@ -528,3 +528,23 @@ def test_diffusers_adapter_reads_the_scheduler():
     assert out.shape == (4, 1, 8, 8) and np.all(np.isfinite(out))
     with pytest.raises(ValueError, match="prediction_type must be one of"):
         probe.diffusers_denoiser(unet, diffusers.DDPMScheduler(prediction_type="flow"))
+
+
+def test_probe_schedules_validates_before_sampling():
+    calls = []
+
+    def den(x, a):
+        calls.append(a)
+        return np.zeros_like(x)
+
+    ref = np.random.default_rng(0).standard_normal((20, 4, 4))
+    ok = dict(shape=(4, 4), prediction="sample", n_samples=5, progress=False)
+    bad = [(dict(seeds=3), "seeds must be a sequence"), (dict(seeds=(0, -1)), "non-negative integers"),
+           (dict(sampler="lms"), "sampler must be one of"), (dict(spectrum=np.ones(3)), "spectrum must have the shape"),
+           (dict(metrics=()), "metrics must name"), (dict(baseline="x"), "baseline must be one of")]
+    for kw, msg in bad:
+        with pytest.raises(ValueError, match=msg):
+            probe.probe_schedules(den, {"a": [0.3, 0.8]}, ref, **{**ok, **kw})
+    with pytest.raises(ValueError, match=r"schedules\['a'\] must be strictly increasing"):
+        probe.probe_schedules(den, {"a": [0.8, 0.3]}, ref, **ok)
+    assert calls == []
