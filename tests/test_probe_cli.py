@@ -115,10 +115,14 @@ def test_report_section_with_and_without_the_model(stub, tmp_path, monkeypatch):
     assert not (tmp_path / "x" / "probe.png").exists()
 
 
-def test_report_has_the_probe_section(stub, tmp_path):
+def test_report_has_the_probe_section(stub, tmp_path, monkeypatch):
+    import symsched.symbolic.latex
+
+    monkeypatch.setattr(symsched.symbolic.latex, "render_all", lambda: {"symsched.tex": "% stub\n"})  # not under test
     out = tmp_path / "rep"
-    assert main(["report", "--out", str(out), "--steps", "3", "--samples", "200", "--no-progress",
-                 "--probe-samples", "100"]) == 0
+    np.save(tmp_path / "S.npy", S8)  # a small spectrum keeps the report's own optimisations quick
+    assert main(["report", "--out", str(out), "--spectrum", str(tmp_path / "S.npy"), "--steps", "3",
+                 "--samples", "200", "--no-progress", "--probe-samples", "100"]) == 0
     summary = (out / "summary.md").read_text()
     assert "## Does it help a real model?" in summary and "probe.png" in summary
     assert "Does it help a real model?" in (out / "summary.html").read_text()
