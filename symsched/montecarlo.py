@@ -5,8 +5,9 @@ update equations of the papers (DDIM, DDPM, EDM Euler/Heun) on real arrays, with
 (Wiener) denoiser applied by FFT (stationary fields), in a PCA eigenbasis (non-stationary fields)
 or as a per-frequency matrix (multichannel fields), and with white real noise injected in signal
 space. The update loops are the ones :mod:`symsched.probe` runs with a learned denoiser
-(:mod:`symsched._signal_samplers`); here the denoiser is the exact Wiener filter. The periodogram statistics turn "the closed form matches the simulation" into a test with
-a stated family-wise false-alarm probability.
+(:mod:`symsched._signal_samplers`); here the denoiser is the exact Wiener filter. The periodogram
+statistics turn "the closed form matches the simulation" into a test with a stated family-wise
+false-alarm probability.
 
 Sampling distribution of the periodogram
 ----------------------------------------

@@ -68,6 +68,7 @@ def test_cli_probe_rejects_bad_arguments(stub, tmp_path, capsys):
         (["--samples", "1"], "--samples must be at least 2"),
         (["--steps", "0"], "--steps must be a positive integer"),
         (["--eta", "2"], "--eta must lie in"),
+        (["--reference-samples", "1"], "--reference-samples must be 0 \\(all\\) or at least 2"),
         (["--model", str(tmp_path / "nope")], "--model must be builtin:patches16 or a folder"),
         (["--model", str(tmp_path)], "needs torch and diffusers|is not a diffusers model folder.*config.json"),
     ]
@@ -76,6 +77,14 @@ def test_cli_probe_rejects_bad_arguments(stub, tmp_path, capsys):
         err = capsys.readouterr().err
         assert err.startswith("symsched probe: error:") and len(err.strip().splitlines()) == 1, err
         assert __import__("re").search(msg, err), (msg, err)
+
+
+def test_reference_subset_is_fixed_and_in_order():
+    ref = np.arange(50.0)[:, None] * np.ones((1, 3))
+    sub = cmd.subset(ref, 20)
+    assert sub.shape == (20, 3) and np.all(np.diff(sub[:, 0]) > 0)
+    np.testing.assert_array_equal(sub, cmd.subset(ref, 20))
+    assert cmd.subset(ref, 0) is ref and cmd.subset(ref, 80) is ref
 
 
 def test_reference_loading(tmp_path):

@@ -47,6 +47,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--spectrum", default=None,
                    help="data spectrum for the optimiser and the predictions (.npy); default: measured on the "
                    "built-in model's training patches, or on --reference")
+    p.add_argument("--reference-samples", default=2000, type=int,
+                   help="held-out samples the metrics use: a fixed random subset of this size (default 2000; "
+                   "0 = all)")
     p.add_argument("--steps", default=5, type=int, help="sampling steps K (default 5)")
     p.add_argument("--schedules", default=",".join(DEFAULT_SCHEDULES),
                    help="comma-separated: optimised-w2, optimised-kl, optimised (default objective) and standard "
@@ -209,6 +212,13 @@ def _names(text: str) -> list[str]:
     return names
 
 
+def subset(reference: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
+    """A fixed random subset of ``n`` samples (in their original order); all of them when ``n`` is 0 or too large."""
+    if n == 0 or n >= reference.shape[0]:
+        return reference
+    return reference[np.sort(np.random.default_rng(seed).choice(reference.shape[0], n, replace=False))]
+
+
 def probe_run(pm: ProbeModel, *, steps: int, names: list[str], n_samples: int, seeds: tuple[int, ...],
               sampler: str = "ddim", eta: float = 0.0, variance: str = "posterior", batch_size: Optional[int] = None,
               progress: Optional[bool] = None) -> Any:
@@ -269,7 +279,10 @@ def run(args: argparse.Namespace) -> int:
     names = _names(args.schedules)
     seeds = tuple(int(args.seed) + i for i in range(n_seeds))
     t0 = time.perf_counter()
+    if args.reference_samples != 0 and as_positive_int(args.reference_samples, "--reference-samples") < 2:
+        raise ValueError(f"--reference-samples must be 0 (all) or at least 2 (got {args.reference_samples})")
     pm = load_probe_model(args.model, args.reference, args.spectrum)
+    pm.reference = subset(pm.reference, args.reference_samples)
     result = probe_run(pm, steps=steps, names=names, n_samples=n, seeds=seeds, sampler=args.sampler, eta=eta,
                        variance=args.variance, batch_size=args.batch_size,
                        progress=False if args.no_progress else None)
@@ -326,6 +339,7 @@ def report_section(out: Path, *, steps: int = 5, n_samples: int = 500, seeds: tu
     from ..probe import plot_probe
 
     t0 = time.perf_counter()
+    pm.reference = subset(pm.reference, 2000)
     result = probe_run(pm, steps=steps, names=names, n_samples=n_samples, seeds=seeds, progress=progress)
     plot_probe(result, Path(out) / "probe.png", channel_axis=pm.channel_axis)
     desc = _describe(result, pm, steps, 0.0)
