@@ -29,6 +29,7 @@ COMMANDS: tuple[str, ...] = (
     "report",
     "sde_table",
     "explain",
+    "probe",
 )
 
 #: exit code of a usage error or a failure caused by the user's input

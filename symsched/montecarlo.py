@@ -4,8 +4,10 @@ Everything here is independent of the closed forms in :mod:`symsched.api`. The s
 update equations of the papers (DDIM, DDPM, EDM Euler/Heun) on real arrays, with the exact
 (Wiener) denoiser applied by FFT (stationary fields), in a PCA eigenbasis (non-stationary fields)
 or as a per-frequency matrix (multichannel fields), and with white real noise injected in signal
-space. The periodogram statistics turn "the closed form matches the simulation" into a test with
-a stated family-wise false-alarm probability.
+space. The update loops are the ones :mod:`symsched.probe` runs with a learned denoiser
+(:mod:`symsched._signal_samplers`); here the denoiser is the exact Wiener filter. The periodogram
+statistics turn "the closed form matches the simulation" into a test with a stated family-wise
+false-alarm probability.
 
 Sampling distribution of the periodogram
 ----------------------------------------
@@ -25,7 +27,6 @@ anywhere on the grid is at most ``alpha``.
 from __future__ import annotations
 
 import math
-import sys
 from dataclasses import dataclass
 from typing import Any, Iterable, Iterator, Literal, Sequence, Union
 
@@ -34,6 +35,7 @@ import scipy.fft as sfft
 from numpy.typing import ArrayLike, NDArray
 from scipy import special, stats
 
+from . import _signal_samplers as _loops
 from ._validate import (
     MAX_SAMPLES, as_bool, as_levels, as_positive_int, as_real, as_real_array, as_seed, as_sigmas, as_spectrum,
     check_choice, check_eta,
@@ -136,15 +138,6 @@ def _default_batch(batch_size: int | None, field_size: int, n_samples: int) -> i
     if batch_size is None:
         return max(1, min(n_samples, _DEFAULT_BATCH_ELEMENTS // max(field_size, 1)))
     return as_positive_int(batch_size, "batch_size")
-
-
-def _progress_bar(total: int, progress: bool | None, desc: str) -> Any:
-    from tqdm.auto import tqdm
-
-    if progress is None:
-        progress = bool(getattr(sys.stderr, "isatty", lambda: False)())
-    progress = as_bool(progress, "progress")
-    return tqdm(total=total, disable=not progress, desc=desc, unit="step", leave=False)
 
 
 # --------------------------------------------------------------------------------------------
@@ -373,90 +366,40 @@ def wiener_denoiser(
 # --------------------------------------------------------------------------------------------
 # samplers
 # --------------------------------------------------------------------------------------------
-def _vp_batches(
-    op: Any, ab: Array, *, sampler: str, eta: float, variance: str, init: str,
-    n: int, rng: np.random.Generator, batch: int, progress: bool | None,
-) -> Iterator[Array]:
-    S = op.modes
-    K = ab.size
-    targets = np.append(ab[1:], 1.0)
-    n_batches = -(-n // batch)
-    bar = _progress_bar(n_batches * K, progress, f"{sampler} sampling")
-    try:
-        done = 0
-        while done < n:
-            b = min(batch, n - done)
-            z = rng.standard_normal((b, *op.shape))
-            if init == "white":  # x_K ~ N(0, I)
-                x = z.copy()
-            else:  # x_K ~ N(0, ab_K S + 1 - ab_K) per mode
-                x = op.apply(z, [np.sqrt(ab[0] * S + 1.0 - ab[0])])[0]
-            for i in range(K):
-                a_t, a_s = float(ab[i]), float(targets[i])
-                last = i == K - 1
-                lam = a_t * S + (1.0 - a_t)
-                beta = -math.expm1(math.log(a_t) - math.log(a_s))  # 1 - a_t / a_s
-                if sampler == "ddim":
-                    # Song et al. eq. (12): x_s = sqrt(a_s) x0_hat + sqrt(1 - a_s - sig^2) eps_hat + sig z
-                    x0_hat, eps_hat = op.apply(x, [math.sqrt(a_t) * S / lam, math.sqrt(1.0 - a_t) / lam])
-                    sig2 = eta**2 * (1.0 - a_s) / (1.0 - a_t) * beta
-                    x0_hat *= math.sqrt(a_s)
-                    eps_hat *= math.sqrt(max(1.0 - a_s - sig2, 0.0))
-                    x = np.add(x0_hat, eps_hat, out=x0_hat)
-                    noise_var = sig2
-                else:
-                    # Ho et al. Alg. 2: x_s = (x_t - beta / sqrt(1 - a_t) eps_hat) / sqrt(1 - beta) + sigma z
-                    (eps_hat,) = op.apply(x, [math.sqrt(1.0 - a_t) / lam])
-                    eps_hat *= beta / math.sqrt(1.0 - a_t)
-                    x = np.subtract(x, eps_hat, out=eps_hat)
-                    x *= 1.0 / math.sqrt(1.0 - beta)
-                    # no noise on the final step
-                    noise_var = 0.0 if last else (beta if variance == "beta" else (1.0 - a_s) / (1.0 - a_t) * beta)
-                if noise_var > 0.0:
-                    rng.standard_normal(out=z)  # white real noise in signal space
-                    z *= math.sqrt(noise_var)
-                    x += z
-                bar.update(1)
-            done += b
-            yield x
-    finally:
-        bar.close()
+class _WienerModel:
+    """The exact (Wiener) denoiser as a sampler :class:`~symsched._signal_samplers.Model`.
+
+    VP: ``x0_hat = sqrt(ab) S/lam x``, ``eps_hat = sqrt(1-ab)/lam x`` with ``lam = ab S + 1 - ab``;
+    VE: ``D = S/(S + sigma^2) x``; each applied per mode by ``op`` (FFT, eigenbasis or C x C matrix).
+    """
+
+    def __init__(self, op: Any) -> None:
+        self.op = op
+        self.S = op.modes
+
+    def vp(self, x: Array, alpha_bar: float, want: tuple[str, ...]) -> list[Array]:
+        S, a = self.S, alpha_bar
+        lam = a * S + (1.0 - a)
+        gains = {"x0": math.sqrt(a) * S / lam, "eps": math.sqrt(1.0 - a) / lam}
+        return self.op.apply(x, [gains[w] for w in want])
+
+    def ve(self, x: Array, sigma: float) -> Array:
+        return self.op.apply(x, [self.S / (self.S + sigma**2)])[0]
 
 
-def _ve_batches(
-    op: Any, sig: Array, *, sampler: str, init: str,
-    n: int, rng: np.random.Generator, batch: int, progress: bool | None,
+def _batches(
+    op: Any, levels: Array, *, sampler: str, init: str, n: int, rng: np.random.Generator, batch: int,
+    progress: bool | None, **options: Any,
 ) -> Iterator[Array]:
-    S = op.modes
-    K = sig.size
-    targets = np.append(sig[1:], 0.0)
-    n_batches = -(-n // batch)
-    bar = _progress_bar(n_batches * K, progress, f"{sampler} sampling")
-    try:
-        done = 0
-        while done < n:
-            b = min(batch, n - done)
-            z = rng.standard_normal((b, *op.shape))
-            if init == "white":  # N(0, sigma_max^2 I)
-                x = sig[0] * z
-            else:  # N(0, S + sigma_max^2)
-                x = op.apply(z, [np.sqrt(S + sig[0] ** 2)])[0]
-            for i in range(K):
-                s_t, s_s = float(sig[i]), float(targets[i])
-                # EDM Alg. 1 (deterministic): d = (x - D(x; t)) / t, Euler predictor, trapezoid corrector
-                (D,) = op.apply(x, [S / (S + s_t**2)])
-                d = (x - D) / s_t
-                x_next = x + (s_s - s_t) * d
-                if sampler == "heun" and s_s != 0.0:
-                    (D2,) = op.apply(x_next, [S / (S + s_s**2)])
-                    d2 = (x_next - D2) / s_s
-                    x_next = x + (s_s - s_t) * (0.5 * d + 0.5 * d2)
-                x = x_next
-                bar.update(1)
-            done += b
-            yield x
-    finally:
-        bar.close()
+    """The shared signal-space sampler loop (:func:`symsched._signal_samplers.run`) with the Wiener filter."""
+    family = _loops.SAMPLERS[sampler].family
+    start = None
+    if init == "exact":  # the true noisy marginal per mode: ab S + 1 - ab (VP), S + sigma^2 (VE)
+        l0 = float(levels[0])
+        v0 = l0 * op.modes + 1.0 - l0 if family == "vp" else op.modes + l0**2
+        start = lambda z: op.apply(z, [np.sqrt(v0)])[0]  # noqa: E731
+    return _loops.run(sampler, levels, _WienerModel(op), shape=op.shape, n=n, rng=rng, batch=batch,
+                      options=options, init=start, progress=progress)
 
 
 def _make_op(spectrum: ArrayLike, basis: ArrayLike | None) -> Any:
@@ -491,8 +434,8 @@ def iter_sample(
     n = as_positive_int(n_samples, "n_samples", MAX_SAMPLES, limit="MAX_SAMPLES")
     op = _make_op(spectrum, basis)
     batch = _default_batch(batch_size, int(np.prod(op.shape)), n)
-    return _vp_batches(op, ab, sampler=sampler, eta=eta, variance=variance, init=init,
-                       n=n, rng=_rng(seed), batch=batch, progress=progress)
+    return _batches(op, ab, sampler=sampler, eta=eta, variance=variance, init=init,
+                    n=n, rng=_rng(seed), batch=batch, progress=progress)
 
 
 def sample(
@@ -570,7 +513,7 @@ def iter_sample_ve(
     n = as_positive_int(n_samples, "n_samples", MAX_SAMPLES, limit="MAX_SAMPLES")
     op = _make_op(spectrum, basis)
     batch = _default_batch(batch_size, int(np.prod(op.shape)), n)
-    return _ve_batches(op, sig, sampler=sampler, init=init, n=n, rng=_rng(seed), batch=batch, progress=progress)
+    return _batches(op, sig, sampler=sampler, init=init, n=n, rng=_rng(seed), batch=batch, progress=progress)
 
 
 def sample_ve(
@@ -649,7 +592,7 @@ def sample_multichannel(
     n = as_positive_int(n_samples, "n_samples", MAX_SAMPLES, limit="MAX_SAMPLES")
     op = _Multichannel(_as_cross_spectrum(cross_spectrum))
     batch = _default_batch(batch_size, int(np.prod(op.shape)), n)
-    return np.concatenate(list(_vp_batches(
+    return np.concatenate(list(_batches(
         op, ab, sampler=sampler, eta=eta, variance=variance, init=init,
         n=n, rng=_rng(seed), batch=batch, progress=progress,
     )), axis=0)
@@ -677,7 +620,7 @@ def sample_multichannel_ve(
     n = as_positive_int(n_samples, "n_samples", MAX_SAMPLES, limit="MAX_SAMPLES")
     op = _Multichannel(_as_cross_spectrum(cross_spectrum))
     batch = _default_batch(batch_size, int(np.prod(op.shape)), n)
-    return np.concatenate(list(_ve_batches(
+    return np.concatenate(list(_batches(
         op, sig, sampler=sampler, init=init, n=n, rng=_rng(seed), batch=batch, progress=progress,
     )), axis=0)
 

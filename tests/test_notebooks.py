@@ -30,6 +30,7 @@ def test_every_issue_notebook_exists() -> None:
     assert names == set(GEN.NOTEBOOKS) == {
         "01_derivation.ipynb", "02_monte_carlo_validation.ipynb", "03_schedule_design.ipynb", "04_continuous_time.ipynb",
         "05_insight.ipynb",
+        "06_learned_model.ipynb",
     }
 
 

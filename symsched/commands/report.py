@@ -41,6 +41,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--eta", default=0.0, type=float, help="DDIM eta in [0, 1] (default 0)")
     p.add_argument("--samples", default=4000, type=int, help="Monte Carlo samples of the check (default 4000)")
     p.add_argument("--seed", default=0, type=int, help="seed of the Monte Carlo check and the random starts")
+    p.add_argument("--probe-samples", default=500, type=int,
+                   help="samples per schedule and seed of the learned-model probe (default 500; 0 skips it)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -145,9 +147,13 @@ def run(args: argparse.Namespace) -> int:
     ks = _steps(args.steps)
     n = as_positive_int(args.samples, "--samples", MAX_SAMPLES, limit="MAX_SAMPLES")
     eta = check_eta(args.eta, "--eta")
+    if args.probe_samples != 0 and as_positive_int(args.probe_samples, "--probe-samples") < 2:
+        raise ValueError(f"--probe-samples must be 0 (skip) or at least 2 (got {args.probe_samples})")
     out = Path(args.out)
     t_start = time.perf_counter()
     stages = ["derivations", "Monte Carlo check"] + [f"optimise {d.upper()}" for d in DIVERGENCE_LABEL] + ["summary"]
+    if args.probe_samples:
+        stages.insert(-1, "learned-model probe")
     bar = tqdm(total=len(stages), desc="symsched report", unit="stage", file=sys.stderr,
                disable=True if args.no_progress else None)
 
@@ -199,15 +205,24 @@ def run(args: argparse.Namespace) -> int:
                              figures=figures, jsons=jsons, results=table.results))
         bar.update()
 
-    # 4. summary
+    # 4. does it help a learned model? (symsched.commands.probe; a note when torch is missing)
+    probe_sec = None
+    if args.probe_samples:
+        from .probe import report_section
+
+        bar.set_postfix_str("learned-model probe")
+        probe_sec = report_section(out, steps=min(ks), n_samples=args.probe_samples, seeds=(args.seed, args.seed + 1))
+        bar.update()
+
+    # 5. summary
     bar.set_postfix_str("summary")
     elapsed = time.perf_counter() - t_start
     info = dict(spectrum=args.spectrum, shape=S.shape, n_modes=S.size, sampler=args.sampler, eta=eta, ks=ks,
-                n=n, check=check, test=test, field_shape=shape_txt, files=sorted(files), elapsed=elapsed)
-    from ..insight.explain import report_section  # spectral insight (issue 12): fits and per-step spectra
+                n=n, check=check, test=test, field_shape=shape_txt, files=sorted(files), elapsed=elapsed, probe=probe_sec)
+    from ..insight.explain import report_section as insight_section  # spectral insight (issue 12)
 
-    insight_md, insight_html = report_section(S, {s["div"]: s["results"] for s in sections}, out,
-                                              sampler=args.sampler, eta=eta)
+    insight_md, insight_html = insight_section(S, {s["div"]: s["results"] for s in sections}, out,
+                                               sampler=args.sampler, eta=eta)
     atomic_write_text(out / "summary.md", _summary_md(info, sections) + "\n" + insight_md)
     atomic_write_text(out / "summary.html", _summary_html(info, sections).replace("</body>", insight_html + "</body>"))
     bar.update()
@@ -260,6 +275,8 @@ def _summary_md(info: dict[str, Any], sections: list[dict[str, Any]]) -> str:
                   + ", ".join(f"[`{j}`]({j})" for j in sec["jsons"]) + ".", ""]
         for fig in sec["figures"]:
             lines += [f"![{fig}]({fig})", ""]
+    if info.get("probe") is not None:
+        lines += [info["probe"].markdown, ""]
     lines += [
         "## Reading the curves", "",
         "In each figure the left panel shows the schedules (log-SNR per step, noisiest first), the middle "
@@ -295,6 +312,8 @@ def _summary_html(info: dict[str, Any], sections: list[dict[str, Any]]) -> str:
         body.append(_html_table(sec["header"], sec["rows"]))
         body.append("<p>JSON: " + ", ".join(f'<a href="{esc(j)}">{esc(j)}</a>' for j in sec["jsons"]) + "</p>")
         body += [f'<img src="{esc(f)}" alt="{esc(f)}" width="900">' for f in sec["figures"]]
+    if info.get("probe") is not None:
+        body.append(info["probe"].html)
     style = ("body{font-family:sans-serif;max-width:1000px;margin:2em auto;line-height:1.4}"
              "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 8px;text-align:right}"
              "td:first-child,th:first-child{text-align:left}img{display:block;margin:1em 0}")

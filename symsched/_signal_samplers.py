@@ -1,0 +1,281 @@
+"""Signal-space sampler update equations, shared by :mod:`symsched.montecarlo` and :mod:`symsched.probe`.
+
+One function per sampler writes one step of its paper's update on a batch of arrays; the table
+:data:`SAMPLERS` maps sampler names to steps, and :func:`run` drives any of them over a schedule.
+The denoiser enters only through a two-method protocol (:class:`Model`):
+
+* ``model.vp(x_t, alpha_bar_t, want) -> [x0_hat or eps_hat for each entry of want]`` in VP
+  coordinates ``x_t = sqrt(ab) x0 + sqrt(1 - ab) eps``;
+* ``model.ve(x_sigma, sigma) -> D(x_sigma; sigma)``, the denoised estimate in VE (EDM)
+  coordinates ``x_sigma = x0 + sigma n``.
+
+The Monte Carlo witness is the case "model = exact Wiener filter" (:class:`symsched.montecarlo`
+builds it from the data spectrum); the probe wraps any denoiser ``f(x_t, alpha_bar_t)`` that
+returns an epsilon, sample or v prediction (:class:`PredictionModel`). Adding a sampler = one step
+function + one :data:`SAMPLERS` entry; a multistep sampler keeps its history in ``state`` (a dict
+private to one batch's trajectory).
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator, Literal, Mapping, Protocol, Sequence
+
+import numpy as np
+from numpy.typing import NDArray
+
+__all__ = [
+    "Model",
+    "PredictionModel",
+    "SignalSampler",
+    "SAMPLERS",
+    "PREDICTIONS",
+    "PREDICTION_ALIASES",
+    "to_x0_eps",
+    "run",
+    "progress_bar",
+]
+
+Array = NDArray[np.float64]
+AddNoise = Callable[[Array, float], Array]
+
+#: what a denoiser may return: the noise, the clean sample, or the velocity v = sqrt(ab) eps - sqrt(1-ab) x0
+PREDICTIONS: tuple[str, ...] = ("epsilon", "sample", "v")
+#: other spellings accepted for :data:`PREDICTIONS` (diffusers' ``prediction_type`` values and short forms)
+PREDICTION_ALIASES: dict[str, str] = {"eps": "epsilon", "x0": "sample", "v_prediction": "v"}
+
+
+class Model(Protocol):
+    """What a sampler step needs from a denoiser (see the module docstring)."""
+
+    def vp(self, x: Array, alpha_bar: float, want: tuple[str, ...]) -> list[Array]: ...
+
+    def ve(self, x: Array, sigma: float) -> Array: ...
+
+
+# --------------------------------------------------------------------------------------------
+# prediction types
+# --------------------------------------------------------------------------------------------
+def to_x0_eps(prediction: str, x: Array, out: Array, alpha_bar: float) -> tuple[Array, Array]:
+    r"""``(x0_hat, eps_hat)`` from a network output, using ``x = sqrt(ab) x0 + sqrt(1-ab) eps``.
+
+    * ``"epsilon"``: ``eps = out``, ``x0 = (x - sqrt(1-ab) eps) / sqrt(ab)``;
+    * ``"sample"``: ``x0 = out``, ``eps = (x - sqrt(ab) x0) / sqrt(1-ab)``;
+    * ``"v"`` (Salimans & Ho 2022, ``v = sqrt(ab) eps - sqrt(1-ab) x0``):
+      ``x0 = sqrt(ab) x - sqrt(1-ab) v``, ``eps = sqrt(1-ab) x + sqrt(ab) v``.
+
+    As diffusers' ``DDIMScheduler.step`` (``scheduling_ddim.py``, step 3). ``ab`` in (0, 1).
+    """
+    a, b = math.sqrt(alpha_bar), math.sqrt(1.0 - alpha_bar)
+    if prediction == "epsilon":
+        return (x - b * out) / a, out
+    if prediction == "sample":
+        return out, (x - a * out) / b
+    if prediction == "v":
+        return a * x - b * out, b * x + a * out
+    raise ValueError(f"prediction must be one of {', '.join(map(repr, PREDICTIONS))} (got {prediction!r})")
+
+
+class PredictionModel:
+    """:class:`Model` around ``fn(x_t, alpha_bar_t) -> prediction`` (VP-scaled batch in, same shape out).
+
+    The output is copied to float64 and checked (shape of ``x_t``, finite), so a denoiser that
+    returns NaN or the wrong shape raises ``ValueError`` naming the level instead of spreading NaN.
+    VE steps call it at ``ab = 1/(1+sigma^2)`` on ``x_sigma / sqrt(1+sigma^2)``.
+    """
+
+    def __init__(self, fn: Callable[[Array, float], Any], prediction: str, name: str = "denoiser") -> None:
+        self.fn = fn
+        self.prediction = prediction
+        self.name = name
+        self.calls = 0
+
+    def predict(self, x: Array, alpha_bar: float) -> Array:
+        self.calls += 1
+        raw = self.fn(x, alpha_bar)
+        if hasattr(raw, "detach"):  # a torch tensor slipped through
+            raw = raw.detach().cpu().numpy()
+        try:
+            out = np.array(raw, dtype=np.float64, copy=True)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{self.name} must return a real array (got {type(raw).__name__}: {exc})") from None
+        if out.shape != x.shape:
+            raise ValueError(
+                f"{self.name} must return an array of the input's shape {x.shape} (got {out.shape} "
+                f"at alpha_bar_t={alpha_bar:.6g})"
+            )
+        if not np.all(np.isfinite(out)):
+            raise ValueError(f"{self.name} returned non-finite values (NaN or inf) at alpha_bar_t={alpha_bar:.6g}")
+        return out
+
+    def vp(self, x: Array, alpha_bar: float, want: tuple[str, ...]) -> list[Array]:
+        x0, eps = to_x0_eps(self.prediction, x, self.predict(x, alpha_bar), alpha_bar)
+        return [x0 if w == "x0" else eps for w in want]
+
+    def ve(self, x: Array, sigma: float) -> Array:
+        c = math.hypot(1.0, sigma)  # sqrt(1 + sigma^2): x_VP = x_VE / c, ab = 1 / c^2
+        return self.vp(x / c, 1.0 / (c * c), ("x0",))[0]
+
+
+# --------------------------------------------------------------------------------------------
+# one step of each sampler: (x_t, level_t, level_s) -> x_s
+# --------------------------------------------------------------------------------------------
+def _one_minus_ratio(a_t: float, a_s: float) -> float:
+    """beta = 1 - a_t / a_s without cancellation."""
+    return -math.expm1(math.log(a_t) - math.log(a_s))
+
+
+def ddim_step(x: Array, a_t: float, a_s: float, *, model: Model, add_noise: AddNoise, last: bool,
+              state: dict[str, Any], eta: float = 0.0) -> Array:
+    """DDIM(eta), Song et al. 2021 eq. (12): x_s = sqrt(a_s) x0_hat + sqrt(1 - a_s - s^2) eps_hat + s z.
+
+    ``s^2 = eta^2 (1-a_s)/(1-a_t) (1 - a_t/a_s)``.
+    """
+    x0_hat, eps_hat = model.vp(x, a_t, ("x0", "eps"))
+    sig2 = eta**2 * (1.0 - a_s) / (1.0 - a_t) * _one_minus_ratio(a_t, a_s)
+    x0_hat *= math.sqrt(a_s)
+    eps_hat *= math.sqrt(max(1.0 - a_s - sig2, 0.0))
+    return add_noise(np.add(x0_hat, eps_hat, out=x0_hat), sig2)
+
+
+def ddpm_step(x: Array, a_t: float, a_s: float, *, model: Model, add_noise: AddNoise, last: bool,
+              state: dict[str, Any], variance: str = "posterior") -> Array:
+    """DDPM, Ho et al. 2020 Alg. 2: x_s = (x_t - beta/sqrt(1-a_t) eps_hat)/sqrt(1-beta) + sqrt(v) z.
+
+    ``beta = 1 - a_t/a_s``; ``v = (1-a_s)/(1-a_t) beta`` (``"posterior"``) or ``beta``; no noise on the last step.
+    """
+    beta = _one_minus_ratio(a_t, a_s)
+    (eps_hat,) = model.vp(x, a_t, ("eps",))
+    eps_hat *= beta / math.sqrt(1.0 - a_t)
+    x = np.subtract(x, eps_hat, out=eps_hat)
+    x *= 1.0 / math.sqrt(1.0 - beta)
+    noise_var = 0.0 if last else (beta if variance == "beta" else (1.0 - a_s) / (1.0 - a_t) * beta)
+    return add_noise(x, noise_var)
+
+
+def euler_step(x: Array, s_t: float, s_s: float, *, model: Model, add_noise: AddNoise, last: bool,
+               state: dict[str, Any]) -> Array:
+    """VE Euler = VE DDIM, Karras et al. 2022 Alg. 1 (no churn, no corrector): x_s = x + (s - t) (x - D)/t."""
+    d = (x - model.ve(x, s_t)) / s_t
+    return x + (s_s - s_t) * d
+
+
+def heun_step(x: Array, s_t: float, s_s: float, *, model: Model, add_noise: AddNoise, last: bool,
+              state: dict[str, Any]) -> Array:
+    """EDM Heun, Karras et al. 2022 Alg. 1 (no churn): Euler predictor, trapezoidal corrector unless s = 0."""
+    d = (x - model.ve(x, s_t)) / s_t
+    x_next = x + (s_s - s_t) * d
+    if s_s != 0.0:
+        d2 = (x_next - model.ve(x_next, s_s)) / s_s
+        x_next = x + (s_s - s_t) * (0.5 * d + 0.5 * d2)
+    return x_next
+
+
+@dataclass(frozen=True)
+class SignalSampler:
+    """A sampler as data: its step, its coordinates, the keyword options the step takes, a citation.
+
+    ``family="vp"`` steps walk ``alpha_bar`` levels up to 1 and start from ``N(0, I)``;
+    ``family="ve"`` steps walk ``sigmas`` down to 0 and start from ``N(0, sigma_max^2 I)``.
+    """
+
+    step: Callable[..., Array]
+    family: Literal["vp", "ve"]
+    options: tuple[str, ...]
+    reference: str
+
+
+#: sampler name -> definition (the names of :data:`symsched.VP_SAMPLERS` and :data:`symsched.VE_SAMPLERS`)
+SAMPLERS: dict[str, SignalSampler] = {
+    "ddim": SignalSampler(ddim_step, "vp", ("eta",), "Song, Meng, Ermon 2021 (DDIM), eq. (12)"),
+    "ddpm": SignalSampler(ddpm_step, "vp", ("variance",), "Ho, Jain, Abbeel 2020 (DDPM), Alg. 2"),
+    "euler": SignalSampler(euler_step, "ve", (), "Karras et al. 2022 (EDM), Alg. 1, Euler"),
+    "heun": SignalSampler(heun_step, "ve", (), "Karras et al. 2022 (EDM), Alg. 1"),
+}
+
+
+# --------------------------------------------------------------------------------------------
+# the driver
+# --------------------------------------------------------------------------------------------
+class _External:
+    """A caller's progress bar: updated, never closed here."""
+
+    def __init__(self, bar: Any) -> None:
+        self.bar = bar
+
+    def update(self, k: int = 1) -> None:
+        self.bar.update(k)
+
+    def close(self) -> None:
+        pass
+
+
+def progress_bar(total: int, progress: Any, desc: str, unit: str = "step") -> Any:
+    """A tqdm bar (``progress`` True/False, or None = only when stderr is a terminal), or a caller's bar."""
+    if progress is not None and not isinstance(progress, (bool, np.bool_)) and hasattr(progress, "update"):
+        return _External(progress)
+    from tqdm.auto import tqdm
+
+    if progress is None:
+        progress = bool(getattr(sys.stderr, "isatty", lambda: False)())
+    from ._validate import as_bool
+
+    progress = as_bool(progress, "progress")
+    return tqdm(total=total, disable=not progress, desc=desc, unit=unit, leave=False)
+
+
+def run(
+    sampler: str,
+    levels: Array,
+    model: Model,
+    *,
+    shape: Sequence[int],
+    n: int,
+    rng: np.random.Generator,
+    batch: int,
+    options: Mapping[str, Any],
+    init: Callable[[Array], Array] | None = None,
+    progress: Any = None,
+    desc: str | None = None,
+) -> Iterator[Array]:
+    """Run ``SAMPLERS[sampler]`` over ``levels`` (noisiest first) on ``n`` samples, ``batch`` at a time.
+
+    Yields arrays of shape ``(b, *shape)``. Per batch: ``z ~ N(0, I)`` is drawn, ``x = init(z)``
+    (default: ``z`` for VP, ``levels[0] z`` for VE), then every step in turn; a step's injected
+    noise is drawn from ``rng`` into the same buffer. Options not in the sampler's ``options``
+    are ignored (callers validate them).
+    """
+    spec = SAMPLERS[sampler]
+    opts = {k: v for k, v in options.items() if k in spec.options}
+    final = 1.0 if spec.family == "vp" else 0.0
+    targets = np.append(levels[1:], final)
+    K = int(levels.size)
+    bar = progress_bar(-(-n // batch) * K, progress, desc or f"{sampler} sampling")
+    try:
+        done = 0
+        while done < n:
+            b = min(batch, n - done)
+            z = rng.standard_normal((b, *shape))
+            if init is not None:
+                x = init(z)
+            else:
+                x = z.copy() if spec.family == "vp" else float(levels[0]) * z
+
+            def add_noise(x: Array, var: float, z: Array = z) -> Array:
+                if var > 0.0:
+                    rng.standard_normal(out=z)  # white real noise in signal space
+                    z *= math.sqrt(var)
+                    x += z
+                return x
+
+            state: dict[str, Any] = {}
+            for i in range(K):
+                x = spec.step(x, float(levels[i]), float(targets[i]), model=model, add_noise=add_noise,
+                              last=i == K - 1, state=state, **opts)
+                bar.update(1)
+            done += b
+            yield x
+    finally:
+        bar.close()

@@ -1,0 +1,380 @@
+"""``symsched probe``: does an optimised schedule help a real model? Sample, measure, compare.
+
+Loads a learned denoiser (``builtin:patches16`` by default, or a diffusers ``UNet2DModel`` folder),
+builds the schedules (optimised for W2 and KL on the model's training grid, and standard ones),
+samples every schedule from the same seeds with :func:`symsched.probe.sample`, and compares the
+samples with held-out data (:func:`symsched.probe.probe_schedules`): predicted vs measured spectral
+KL/W2, MMD², sliced W2 and Fréchet distance with their seed-to-seed spread, and paired differences
+against the first schedule. Writes ``probe.md``, ``probe.json`` and ``probe.png`` to ``--out``.
+
+:func:`report_section` runs a small version for ``symsched report``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import html
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+
+DEFAULT_MODEL = "builtin:patches16"
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    from ..probe import DEFAULT_SCHEDULES, SAMPLERS
+
+    p = sub.add_parser(
+        "probe",
+        help="sample a learned model with optimised and standard schedules and compare sample metrics",
+        description="Sample a learned denoiser (default builtin:patches16, or a diffusers UNet2DModel folder) "
+        "with the schedules optimised for W2 and KL on its training grid and with standard schedules, from the "
+        "same seeds, and compare the samples with held-out data: predicted vs measured spectral KL/W2, MMD², "
+        "sliced W2 and Fréchet distance (mean ± seed-to-seed sd) and paired differences against the first "
+        "schedule. Writes probe.md, probe.json and probe.png.",
+    )
+    p.add_argument("--model", default=DEFAULT_MODEL,
+                   help="builtin:patches16 (default) or a folder with a diffusers UNet2DModel and its scheduler "
+                   "config (model/ + scheduler_config.json, or a pipeline folder with unet/ and scheduler/); "
+                   "safetensors weights only, offline")
+    p.add_argument("--reference", default=None, type=Path,
+                   help="held-out data: .npy (N, *sample_shape) or a folder of images resized to the model's size "
+                   "(default for builtin:patches16: its held-out patches; required for a diffusers folder)")
+    p.add_argument("--spectrum", default=None,
+                   help="data spectrum for the optimiser and the predictions (.npy); default: measured on the "
+                   "built-in model's training patches, or on --reference")
+    p.add_argument("--reference-samples", default=2000, type=int,
+                   help="held-out samples the metrics use: a fixed random subset of this size (default 2000; "
+                   "0 = all)")
+    p.add_argument("--steps", default=5, type=int, help="sampling steps K (default 5)")
+    p.add_argument("--schedules", default=",".join(DEFAULT_SCHEDULES),
+                   help="comma-separated: optimised-w2, optimised-kl, optimised (default objective) and standard "
+                   f"names (default {','.join(DEFAULT_SCHEDULES)}); the first is the baseline of the paired differences")
+    p.add_argument("--samples", default=2000, type=int, help="samples per schedule and seed (default 2000)")
+    p.add_argument("--seeds", default=3, type=int, help="number of paired seeds (default 3)")
+    p.add_argument("--seed", default=0, type=int, help="first seed (default 0)")
+    p.add_argument("--sampler", default="ddim", choices=list(SAMPLERS), help="sampler (default ddim)")
+    p.add_argument("--eta", default=0.0, type=float, help="DDIM eta in [0, 1] (default 0)")
+    p.add_argument("--variance", default="posterior", choices=["posterior", "beta"], help="DDPM variance")
+    p.add_argument("--batch-size", default=None, type=int, help="samples per denoiser call (default auto)")
+    p.add_argument("--out", default=Path("probe"), type=Path, help="output directory (default: probe)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+
+
+# --------------------------------------------------------------------------------------------
+# models
+# --------------------------------------------------------------------------------------------
+@dataclass
+class ProbeModel:
+    """A denoiser with the data that go with it: held-out reference, data spectrum, training grid."""
+
+    label: str
+    denoiser: Any
+    reference: np.ndarray
+    spectrum: np.ndarray
+    grid: np.ndarray
+    channel_axis: Optional[int]
+
+
+def load_probe_model(model: str, reference: Optional[Path] = None, spectrum: Optional[str] = None) -> ProbeModel:
+    """``builtin:<name>`` from :mod:`symsched.models`, or a diffusers folder; ValueError with one line otherwise."""
+    if str(model).startswith("builtin:"):
+        pm = _builtin(str(model))
+    else:
+        pm = _diffusers_folder(Path(model), reference)
+    if reference is not None and str(model).startswith("builtin:"):
+        pm.reference = _load_reference(reference, tuple(pm.reference.shape[1:]))
+    if spectrum is not None:
+        from .._io import load_npy
+        from .._validate import as_spectrum
+
+        S = as_spectrum(load_npy(spectrum, "--spectrum"), "--spectrum")
+        if S.shape != pm.spectrum.shape:
+            raise ValueError(f"--spectrum must have shape {pm.spectrum.shape} for this model (got {S.shape})")
+        pm.spectrum = S
+    return pm
+
+
+def _builtin(name: str) -> ProbeModel:
+    try:
+        from .. import models
+    except ImportError as exc:
+        raise ValueError(f"--model {name}: symsched.models is not available in this installation ({exc})") from None
+    from ..spectra import psd2d
+
+    try:
+        m = models.load_model(name)
+    except ImportError as exc:
+        raise ValueError(f"--model {name}: {exc}") from None
+    train = models.patches16("train")
+    return ProbeModel(name, m, models.patches16("test"), psd2d(train), np.asarray(m.grid, dtype=np.float64), None)
+
+
+def _diffusers_folder(folder: Path, reference: Optional[Path]) -> ProbeModel:
+    if not folder.is_dir():
+        raise ValueError(f"--model must be builtin:patches16 or a folder with a diffusers model (got {str(folder)!r})")
+    try:
+        from diffusers import DDPMScheduler, UNet2DModel
+    except ImportError as exc:
+        raise ValueError(f'--model {str(folder)!r} needs torch and diffusers: pip install "symsched[diffusers]" '
+                         f"({exc})") from None
+    from ..probe import diffusers_denoiser, measured_spectrum
+
+    unet_dir = folder / "unet" if (folder / "unet" / "config.json").is_file() else folder
+    sched_dir = folder / "scheduler" if (folder / "scheduler" / "scheduler_config.json").is_file() else folder
+    for f in (unet_dir / "config.json", sched_dir / "scheduler_config.json"):
+        if not f.is_file():
+            raise ValueError(f"--model {str(folder)!r} is not a diffusers model folder: {str(f)!r} is missing "
+                             "(expected config.json and scheduler_config.json, or unet/ and scheduler/ subfolders)")
+    try:
+        unet = UNet2DModel.from_pretrained(str(unet_dir), use_safetensors=True, local_files_only=True,
+                                           low_cpu_mem_usage=False)
+        sched = DDPMScheduler.from_pretrained(str(sched_dir), local_files_only=True)
+    except (OSError, ValueError, EnvironmentError) as exc:
+        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ValueError(f"--model {str(folder)!r}: cannot load a UNet2DModel (safetensors) and its scheduler "
+                         f"config offline ({msg})") from None
+    unet.eval()
+    den = diffusers_denoiser(unet, sched)
+    if reference is None:
+        raise ValueError("--reference is required with a diffusers model folder (held-out data: .npy or images)")
+    ref = _load_reference(reference, den.shape)
+    ch = 0 if den.shape[0] > 1 else None
+    return ProbeModel(str(folder), den, ref, measured_spectrum(ref, channel_axis=ch), den.grid, ch)
+
+
+def _load_reference(path: Path, shape: tuple[int, ...]) -> np.ndarray:
+    """(N, *shape) float64 from a .npy (also (N, H, W) for one channel, or channels last) or a folder of images."""
+    from .._io import load_npy
+
+    if path.is_dir():
+        return _image_folder(path, shape)
+    arr = np.asarray(load_npy(path, "--reference"))
+    if arr.dtype.kind not in "fiu" or arr.dtype == bool:
+        raise ValueError(f"--reference must hold real numbers (got dtype {arr.dtype})")
+    arr = arr.astype(np.float64)
+    if arr.shape[1:] != shape:
+        if len(shape) == 3 and arr.ndim == 3 and shape[0] == 1 and arr.shape[1:] == shape[1:]:
+            arr = arr[:, None]
+        elif len(shape) == 3 and arr.ndim == 4 and arr.shape[1:] == (*shape[1:], shape[0]):
+            arr = np.moveaxis(arr, -1, 1)
+        elif len(shape) == 2 and arr.ndim == 4 and arr.shape[1:] == (1, *shape):
+            arr = arr[:, 0]
+        else:
+            raise ValueError(f"--reference must have shape (N, {', '.join(map(str, shape))}) (got {arr.shape})")
+    if arr.shape[0] < 2 or not np.all(np.isfinite(arr)):
+        raise ValueError("--reference must hold at least 2 finite samples")
+    return arr
+
+
+def _image_folder(folder: Path, shape: tuple[int, ...]) -> np.ndarray:
+    from PIL import Image, UnidentifiedImageError
+    from skimage.transform import resize
+
+    C, H, W = (shape if len(shape) == 3 else (1, *shape))
+    files = sorted(f for f in folder.iterdir() if f.is_file() and f.suffix.lower() in (".png", ".jpg", ".jpeg"))
+    if not files:
+        raise ValueError(f"--reference folder {str(folder)!r} holds no PNG/JPEG images")
+    out = []
+    for f in files:
+        try:
+            with Image.open(f) as im:
+                img = np.asarray(im.convert("L" if C == 1 else "RGB"), dtype=np.float64) / 255.0
+        except (UnidentifiedImageError, OSError) as exc:
+            raise ValueError(f"--reference image {str(f)!r} cannot be read ({exc})") from None
+        img = resize(img, (H, W), anti_aliasing=True)
+        img = 2.0 * img - 1.0
+        out.append(img[None] if C == 1 else np.moveaxis(img, -1, 0))
+    arr = np.stack(out)
+    return arr if len(shape) == 3 else arr[:, 0]
+
+
+# --------------------------------------------------------------------------------------------
+# the command
+# --------------------------------------------------------------------------------------------
+def _names(text: str) -> list[str]:
+    from ..probe import DEFAULT_SCHEDULES
+    from ..schedules import STANDARD_SCHEDULES
+
+    names = [s.strip() for s in str(text).split(",") if s.strip()]
+    allowed = ("optimised", "optimised-w2", "optimised-kl", "optimised-kl-reverse") + STANDARD_SCHEDULES
+    bad = [n for n in names if n not in allowed]
+    if not names or bad:
+        raise ValueError(f"--schedules must be comma-separated names from {', '.join(allowed)} "
+                         f"(got {text!r}; e.g. {','.join(DEFAULT_SCHEDULES)})")
+    if len(set(names)) != len(names):
+        raise ValueError(f"--schedules must not repeat a name (got {text!r})")
+    return names
+
+
+def subset(reference: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
+    """A fixed random subset of ``n`` samples (in their original order); all of them when ``n`` is 0 or too large."""
+    if n == 0 or n >= reference.shape[0]:
+        return reference
+    return reference[np.sort(np.random.default_rng(seed).choice(reference.shape[0], n, replace=False))]
+
+
+def probe_run(pm: ProbeModel, *, steps: int, names: list[str], n_samples: int, seeds: tuple[int, ...],
+              sampler: str = "ddim", eta: float = 0.0, variance: str = "posterior", batch_size: Optional[int] = None,
+              progress: Optional[bool] = None) -> Any:
+    """Schedules on the model's grid, then :func:`symsched.probe.probe_schedules`."""
+    from ..probe import default_schedules, probe_schedules
+
+    t0 = time.perf_counter()
+    scheds = default_schedules(pm.spectrum, steps, names=names, grid=pm.grid, sampler=sampler, eta=eta,
+                               variance=variance)
+    t_sched = time.perf_counter() - t0
+    result = probe_schedules(pm.denoiser, scheds, pm.reference, n_samples=n_samples, seeds=seeds, sampler=sampler,
+                             eta=eta, variance=variance, spectrum=pm.spectrum, channel_axis=pm.channel_axis,
+                             grid=pm.grid, batch_size=batch_size, progress=progress)
+    result.seconds["schedules"] = t_sched
+    return result
+
+
+def verdicts(result: Any, metrics: tuple[str, ...] = ("mmd2", "sliced_w2", "fd")) -> list[str]:
+    """One line per metric: does the baseline beat every other schedule, for every seed?"""
+    from ..probe import METRIC_LABELS
+
+    comp = result.comparison
+    lines = []
+    for m in metrics:
+        if m not in comp.metrics:
+            continue
+        others = [k for k in comp.comparisons if k != comp.baseline]
+        lost = [k for k in others if comp.difference(k, m).values.min() <= 0]
+        n_seeds = len(result.seeds)
+        if not others:
+            continue
+        if lost:
+            lines.append(f"{METRIC_LABELS[m]}: {comp.baseline} does not beat {', '.join(lost)} on every seed")
+        else:
+            lines.append(f"{METRIC_LABELS[m]}: {comp.baseline} beats every other schedule on each of {n_seeds} paired seeds")
+    return lines
+
+
+def _describe(result: Any, pm: ProbeModel, steps: int, eta: float) -> str:
+    s = result.sampler + (f" (eta={eta:g})" if result.sampler == "ddim" else "")
+    return (f"model `{pm.label}`, {s}, K = {steps}, {result.n_samples} samples × {len(result.seeds)} paired seeds "
+            f"(seeds {', '.join(map(str, result.seeds))}), reference: {pm.reference.shape[0]} held-out samples")
+
+
+def run(args: argparse.Namespace) -> int:
+    from .._io import atomic_write_text
+    from .._validate import as_positive_int, check_eta
+    from ..probe import plot_probe
+
+    steps = as_positive_int(args.steps, "--steps")
+    n = as_positive_int(args.samples, "--samples")
+    if n < 2:
+        raise ValueError(f"--samples must be at least 2 (got {n})")
+    n_seeds = as_positive_int(args.seeds, "--seeds")
+    eta = check_eta(args.eta, "--eta")
+    if args.batch_size is not None:
+        as_positive_int(args.batch_size, "--batch-size")
+    names = _names(args.schedules)
+    seeds = tuple(int(args.seed) + i for i in range(n_seeds))
+    t0 = time.perf_counter()
+    if args.reference_samples != 0 and as_positive_int(args.reference_samples, "--reference-samples") < 2:
+        raise ValueError(f"--reference-samples must be 0 (all) or at least 2 (got {args.reference_samples})")
+    pm = load_probe_model(args.model, args.reference, args.spectrum)
+    pm.reference = subset(pm.reference, args.reference_samples)
+    result = probe_run(pm, steps=steps, names=names, n_samples=n, seeds=seeds, sampler=args.sampler, eta=eta,
+                       variance=args.variance, batch_size=args.batch_size,
+                       progress=False if args.no_progress else None)
+    out = Path(args.out)
+    table = result.to_markdown()
+    desc = _describe(result, pm, steps, eta)
+    elapsed = time.perf_counter() - t0
+    lines = verdicts(result)
+    atomic_write_text(out / "probe.md", f"# symsched probe\n\n{desc}; {elapsed:.0f} s.\n\n{table}\n"
+                      + "".join(f"- {v}\n" for v in lines))
+    info = dict(model=pm.label, steps=steps, eta=eta, variance=args.variance, elapsed_s=elapsed, **result.to_dict())
+    atomic_write_text(out / "probe.json", json.dumps(info, indent=2, default=float) + "\n")
+    plot_probe(result, out / "probe.png", channel_axis=pm.channel_axis)
+    print(f"symsched probe: {desc}")
+    print(table)
+    for v in lines:
+        print(f"  {v}")
+    sec = result.seconds
+    print(f"wrote {out}/probe.md, {out}/probe.json, {out}/probe.png ({elapsed:.1f} s: schedules "
+          f"{sec['schedules']:.1f} s, sampling {sec['sampling']:.1f} s, metrics {sec['metrics']:.1f} s)")
+    return 0
+
+
+# --------------------------------------------------------------------------------------------
+# the section of `symsched report`
+# --------------------------------------------------------------------------------------------
+@dataclass
+class ReportSection:
+    """Markdown and HTML of the report's learned-model section, and the figure it wrote (if any)."""
+
+    markdown: str
+    html: str
+    figure: Optional[str] = None
+
+
+_REPORT_TITLE = "Does it help a real model?"
+
+
+def report_section(out: Path, *, steps: int = 5, n_samples: int = 500, seeds: tuple[int, ...] = (0, 1),
+                   names: Optional[list[str]] = None, model: str = DEFAULT_MODEL, progress: bool = False) -> ReportSection:
+    """A small probe of the built-in learned model for ``symsched report``; a note when torch or the model is missing.
+
+    Writes ``probe.png`` into ``out``; the caller appends ``markdown``/``html`` to its summary.
+    """
+    names = names or ["optimised-w2", "optimised-kl", "linear-trailing", "karras"]
+    try:
+        import torch  # noqa: F401
+
+        pm = load_probe_model(model)
+    except (ImportError, ValueError) as exc:
+        note = (f"Skipped: the learned-model probe needs torch and the built-in model ({exc}). "
+                'Install with `pip install "symsched[torch]"` and run `symsched probe`.')
+        return ReportSection(f"## {_REPORT_TITLE}\n\n{note}\n", f"<h2>{_REPORT_TITLE}</h2><p>{html.escape(note)}</p>")
+    from ..probe import plot_probe
+
+    t0 = time.perf_counter()
+    pm.reference = subset(pm.reference, 2000)
+    result = probe_run(pm, steps=steps, names=names, n_samples=n_samples, seeds=seeds, progress=progress)
+    plot_probe(result, Path(out) / "probe.png", channel_axis=pm.channel_axis)
+    desc = _describe(result, pm, steps, 0.0)
+    lines = verdicts(result)
+    intro = (f"The schedules above are optimal for the Gaussian model of the data. Here a learned denoiser "
+             f"samples with them ({desc}; {time.perf_counter() - t0:.0f} s). Lower is better everywhere; "
+             "`symsched probe` runs the full study (2000 samples × 3 seeds).")
+    md = (f"## {_REPORT_TITLE}\n\n{intro}\n\n{result.to_markdown()}\n" + "".join(f"- {v}\n" for v in lines)
+          + "\n![probe](probe.png)\n")
+    body = [f"<h2>{_REPORT_TITLE}</h2>", f"<p>{html.escape(intro)}</p>", _html_tables(result.to_markdown())]
+    body += ["<ul>"] + [f"<li>{html.escape(v)}</li>" for v in lines] + ["</ul>"]
+    body.append('<img src="probe.png" alt="probe" width="900">')
+    return ReportSection(md, "\n".join(body), "probe.png")
+
+
+def _html_tables(markdown: str) -> str:
+    """The Markdown tables (and the sentences between them) of a probe result as HTML."""
+    out, rows = [], []
+
+    def flush() -> None:
+        if rows:
+            head, *body = rows
+            out.append("<table><tr>" + "".join(f"<th>{html.escape(c)}</th>" for c in head) + "</tr>"
+                       + "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in body)
+                       + "</table>")
+            rows.clear()
+
+    for line in markdown.splitlines():
+        if line.startswith("|"):
+            cells = [c.strip() for c in line.strip().strip("|").split("|")]
+            if not all(set(c) <= {"-", ":"} for c in cells):
+                rows.append(cells)
+        else:
+            flush()
+            if line.strip():
+                out.append(f"<p>{html.escape(line.replace('`', ''))}</p>")
+    flush()
+    return "\n".join(out)

@@ -1,0 +1,1357 @@
+r"""The spectral probe: sample with any denoiser, measure, and compare schedules on real sample metrics.
+
+The closed forms of :mod:`symsched` are exact for Gaussian data and the exact (Wiener) denoiser.
+This module asks whether a schedule helps a *learned* model:
+
+* :func:`sample` runs a sampler with any denoiser ``f(x_t, alpha_bar_t)`` (a batch in, its
+  epsilon, sample or v prediction out), through the same update loops as
+  :mod:`symsched.montecarlo` (:mod:`symsched._signal_samplers`): with ``f`` the exact Wiener
+  filter it *is* the Monte Carlo witness, which the tests use as the control.
+* adapters turn a torch module conditioned on a training grid's timesteps
+  (:func:`torch_denoiser`) or a diffusers ``UNet2DModel`` with its scheduler config
+  (:func:`diffusers_denoiser`) into such an ``f``; :func:`wiener_denoiser` gives the exact one.
+* :func:`measured_spectrum` measures the samples' spectrum (FFT periodogram, colour eigen-modes,
+  or mean squared coefficients in a PCA basis, :func:`pca_basis`).
+* :func:`compare` and :func:`compare_paired` score samples against reference data: spectral KL
+  and W2 (measured, and predicted by :func:`symsched.output_spectrum` when the schedule is given),
+  MMD² (unbiased, a mixture of RBF kernels at the median heuristic × {0.5, 1, 2}), sliced W2
+  (POT) and the Fréchet distance of fitted Gaussians, each with its seed-to-seed spread, and
+  paired differences between schedules run from the same seeds.
+* :func:`probe_schedules` does all of it for a set of schedules; :func:`default_schedules`
+  builds the optimised and standard ones on a model's grid; :func:`plot_probe` draws samples and
+  radial spectra. ``symsched probe`` is the command line.
+
+torch, diffusers and POT are optional (``pip install "symsched[torch]"``, ``"symsched[diffusers]"``);
+they are imported only by the functions that need them.
+
+References: Gretton et al. 2012, "A kernel two-sample test" (JMLR 13), eq. (3) (unbiased MMD²);
+Bonneel et al. 2015 and POT's ``ot.sliced_wasserstein_distance`` (sliced W2); Heusel et al.
+2017 (Fréchet distance of Gaussians, the FID formula); Salimans & Ho 2022 (v-prediction).
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Mapping, Optional, Sequence, Union
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from . import _signal_samplers as _loops
+from ._validate import as_levels, as_positive_int, check_choice, check_eta
+
+__all__ = [
+    "SAMPLERS",
+    "PREDICTIONS",
+    "METRICS",
+    "Denoiser",
+    "sample",
+    "wiener_denoiser",
+    "torch_denoiser",
+    "diffusers_denoiser",
+    "grid_timestep",
+    "measured_spectrum",
+    "pca_basis",
+    "mmd2",
+    "sliced_w2",
+    "frechet_distance",
+    "gaussian_frechet_distance",
+    "median_bandwidth",
+    "Comparison",
+    "PairedDifference",
+    "PairedComparison",
+    "compare",
+    "compare_paired",
+    "default_schedules",
+    "ProbeResult",
+    "probe_schedules",
+    "plot_probe",
+]
+
+Array = NDArray[np.float64]
+Seed = Union[None, int, np.random.SeedSequence, np.random.Generator]
+
+#: samplers :func:`sample` runs (the table of :mod:`symsched._signal_samplers`)
+SAMPLERS: tuple[str, ...] = tuple(_loops.SAMPLERS)
+#: prediction types a denoiser may return (aliases: "eps", "x0", "v_prediction")
+PREDICTIONS: tuple[str, ...] = _loops.PREDICTIONS
+#: the metrics of :func:`compare`, lower is better for each
+METRICS: tuple[str, ...] = ("spectral_kl", "spectral_w2", "mmd2", "sliced_w2", "fd")
+METRIC_LABELS: dict[str, str] = {
+    "spectral_kl": "spectral KL", "spectral_w2": "spectral W2", "mmd2": "MMD²", "sliced_w2": "sliced W2",
+    "fd": "FD",
+}
+_TORCH_HINT = 'pip install "symsched[torch]"'
+_MEDIAN_POINTS = 1000  # reference points used for the median heuristic
+_KERNEL_CHUNK = 1024  # rows per block of pairwise distances
+
+
+# --------------------------------------------------------------------------------------------
+# denoisers
+# --------------------------------------------------------------------------------------------
+@dataclass
+class Denoiser:
+    """A denoiser ``fn(x_t, alpha_bar_t) -> prediction`` with what :func:`sample` needs to know.
+
+    Attributes
+    ----------
+    fn : callable
+        ``fn(x_t, alpha_bar_t)``: ``x_t`` of shape ``(b, *shape)`` (float64, VP-scaled
+        ``sqrt(ab) x0 + sqrt(1-ab) eps``), ``alpha_bar_t`` a float in (0, 1); returns the
+        prediction, same shape.
+    prediction : {"epsilon", "sample", "v"}
+    shape : tuple of int or None
+        Shape of one sample.
+    grid : ndarray or None
+        The training grid ``alphas_cumprod`` (training order) the model was conditioned on.
+    name : str
+    """
+
+    fn: Callable[[Array, float], Any]
+    prediction: str
+    shape: Optional[tuple[int, ...]] = None
+    grid: Optional[Array] = None
+    name: str = "denoiser"
+
+    def __call__(self, x_t: Array, alpha_bar_t: float) -> Any:
+        return self.fn(x_t, alpha_bar_t)
+
+
+def _prediction(value: Any, name: str = "prediction") -> str:
+    value = _loops.PREDICTION_ALIASES.get(value, value) if isinstance(value, str) else value
+    return check_choice(value, name, PREDICTIONS)
+
+
+def _attribute(obj: Any, attr: str) -> Any:
+    """``obj.attr``, or the attribute of the object a bound method belongs to (``m.denoiser`` -> ``m``)."""
+    if hasattr(obj, attr):
+        return getattr(obj, attr)
+    return getattr(getattr(obj, "__self__", None), attr, None)
+
+
+def _shape(value: Any, name: str = "shape") -> tuple[int, ...]:
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        value = (value,)
+    try:
+        shp = tuple(value)
+    except TypeError:
+        raise ValueError(f"{name} must be a tuple of positive integers (got {value!r})") from None
+    if not shp or any(isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 1 for s in shp):
+        raise ValueError(f"{name} must be a non-empty tuple of positive integers (got {value!r})")
+    return tuple(int(s) for s in shp)
+
+
+def wiener_denoiser(spectrum: ArrayLike, *, prediction: str = "epsilon", basis: Optional[ArrayLike] = None) -> Denoiser:
+    r"""The exact MMSE denoiser of Gaussian data with PSD ``spectrum`` as a :class:`Denoiser` (the control).
+
+    Per mode: ``x0_hat = sqrt(ab) S/lam x``, ``eps_hat = sqrt(1-ab)/lam x``, ``lam = ab S + 1 - ab``
+    (:func:`symsched.montecarlo.wiener_denoiser`); ``v_hat = sqrt(ab) eps_hat - sqrt(1-ab) x0_hat``.
+
+    Parameters
+    ----------
+    spectrum : array_like, shape (*grid) or (d,) with ``basis``
+    prediction : {"epsilon", "sample", "v"}
+        What the returned function outputs.
+    basis : array_like, shape (d, d), optional
+        Orthonormal eigenbasis (PCA data).
+
+    Returns
+    -------
+    Denoiser
+        ``shape`` is the spectrum's shape.
+    """
+    from . import montecarlo as mc
+    from ._validate import as_spectrum
+
+    pred = _prediction(prediction)
+    S = as_spectrum(spectrum)
+    B = None if basis is None else np.asarray(basis, dtype=np.float64)
+    mc.wiener_denoiser(np.zeros((1, *S.shape)), S, 0.5, basis=B)  # validate once
+
+    def fn(x: Array, a: float) -> Array:
+        if pred == "epsilon":
+            return mc.wiener_denoiser(x, S, a, output="eps", basis=B)
+        x0 = mc.wiener_denoiser(x, S, a, output="x0", basis=B)
+        if pred == "sample":
+            return x0
+        eps = mc.wiener_denoiser(x, S, a, output="eps", basis=B)
+        return math.sqrt(a) * eps - math.sqrt(1.0 - a) * x0
+
+    return Denoiser(fn, pred, tuple(S.shape), None, f"Wiener filter ({pred})")
+
+
+def grid_timestep(alpha_bar_t: float, grid: ArrayLike, *, mode: str = "nearest") -> float:
+    r"""Training timestep for a level: ``argmin_t |l(ab) - l(grid_t)|`` or its log-SNR interpolation.
+
+    ``l = log(ab/(1-ab))``. ``mode="nearest"`` returns an integer-valued timestep (exact when
+    ``ab`` is a grid level); ``"interpolate"`` the fractional ``t`` linear in log-SNR between grid
+    points, as k-diffusion's ``DiscreteSchedule.sigma_to_t`` (``quantize=False``) does in log-sigma.
+    Levels beyond the grid's range map to its end timesteps.
+
+    Parameters
+    ----------
+    alpha_bar_t : float in (0, 1)
+    grid : array_like, shape (T,)
+        ``alphas_cumprod`` in training order (strictly decreasing in t).
+    mode : {"nearest", "interpolate"}
+
+    Returns
+    -------
+    float
+    """
+    from .schedules import alpha_bar_to_log_snr
+
+    check_choice(mode, "mode", ("nearest", "interpolate"))
+    lg = _log_snr_grid(grid)
+    la = float(alpha_bar_to_log_snr(np.array([alpha_bar_t]))[0])
+    inc = lg[::-1]  # increasing; index T-1-t
+    T = lg.size
+    if mode == "nearest":
+        pos = int(np.searchsorted(inc, la))
+        lo, hi = max(pos - 1, 0), min(pos, T - 1)
+        pick = lo if abs(la - inc[lo]) <= abs(inc[hi] - la) else hi
+        return float(T - 1 - pick)
+    return float(np.interp(la, inc, np.arange(T - 1, -1, -1, dtype=np.float64)))
+
+
+def _log_snr_grid(grid: ArrayLike) -> Array:
+    from .schedules import alpha_bar_to_log_snr
+
+    g = np.asarray(grid, dtype=np.float64)
+    if g.ndim != 1 or g.size < 1 or not np.all(np.isfinite(g)) or np.any(g <= 0) or np.any(g >= 1):
+        raise ValueError("grid must be a non-empty 1-D array of levels in (0, 1) (alphas_cumprod, training order)")
+    if g.size > 1 and np.any(np.diff(g) >= 0):
+        raise ValueError("grid must be strictly decreasing in the timestep (training order alphas_cumprod[t])")
+    return alpha_bar_to_log_snr(g)
+
+
+def _require_torch() -> Any:
+    try:
+        import torch
+    except ImportError as exc:
+        raise ImportError(f"this needs torch: {_TORCH_HINT} ({exc})") from None
+    return torch
+
+
+def torch_denoiser(
+    module: Any,
+    grid: ArrayLike,
+    *,
+    prediction: str = "epsilon",
+    shape: Optional[Sequence[int]] = None,
+    timestep: str = "nearest",
+    device: Any = "cpu",
+    dtype: Any = None,
+    name: str = "torch module",
+) -> Denoiser:
+    r"""A torch module ``module(x_t, t) -> prediction`` conditioned on the timesteps of a training grid.
+
+    ``alpha_bar_t`` is mapped to ``t`` on ``grid`` by :func:`grid_timestep` (``timestep`` mode;
+    ``"nearest"`` passes int64 timesteps, ``"interpolate"`` float ones); ``x_t`` is converted to
+    ``dtype`` (default: the module's parameter dtype, else float32) on ``device``. The module runs
+    in ``torch.inference_mode()``; its output may be a tensor, a tuple (first entry) or an object
+    with ``.sample`` (diffusers). It must return the input's shape.
+
+    Parameters
+    ----------
+    module : torch.nn.Module or callable
+    grid : array_like, shape (T,)
+        ``alphas_cumprod`` the module was trained with (training order).
+    prediction : {"epsilon", "sample", "v"}
+    shape : tuple of int, optional
+        Shape of one sample (recorded for :func:`sample`).
+    timestep : {"nearest", "interpolate"}
+    device, dtype
+        torch device and floating dtype of the module's input.
+
+    Returns
+    -------
+    Denoiser
+
+    Raises
+    ------
+    ImportError
+        torch is not installed (``pip install "symsched[torch]"``).
+    """
+    torch = _require_torch()
+    pred = _prediction(prediction)
+    check_choice(timestep, "timestep", ("nearest", "interpolate"))
+    g = np.asarray(grid, dtype=np.float64)
+    _log_snr_grid(g)
+    if dtype is None:
+        params = getattr(module, "parameters", None)
+        first = next(iter(params()), None) if callable(params) else None
+        dtype = first.dtype if first is not None and first.is_floating_point() else torch.float32
+    tdtype = torch.int64 if timestep == "nearest" else torch.float32
+    shp = None if shape is None else _shape(shape)
+
+    def fn(x: Array, a: float) -> Array:
+        t = grid_timestep(a, g, mode=timestep)
+        with torch.inference_mode():
+            xt = torch.from_numpy(np.ascontiguousarray(x)).to(device=device, dtype=dtype)
+            tt = torch.full((x.shape[0],), t, dtype=tdtype, device=device)
+            out = module(xt, tt)
+            if hasattr(out, "sample"):
+                out = out.sample
+            elif isinstance(out, (tuple, list)):
+                out = out[0]
+            return out.detach().to("cpu", torch.float64).numpy()
+
+    return Denoiser(fn, pred, shp, g, name)
+
+
+def diffusers_denoiser(unet: Any, scheduler: Any, *, timestep: str = "nearest", device: Any = "cpu",
+                       dtype: Any = None) -> Denoiser:
+    r"""A diffusers ``UNet2DModel`` with its scheduler's training grid and prediction type.
+
+    Reads ``scheduler.alphas_cumprod`` (the training grid) and ``scheduler.config.prediction_type``
+    (``"epsilon"``, ``"sample"`` or ``"v_prediction"``); calls ``unet(x_t, t).sample`` with ``t`` from
+    :func:`grid_timestep`. The sample shape is ``(in_channels, H, W)`` from ``unet.config``. Only
+    the model is used: the update equations are symsched's (the same as diffusers' DDIM/DDPM
+    ``step``; diffusers-only options such as ``clip_sample`` and thresholding are not applied).
+
+    Returns
+    -------
+    Denoiser
+
+    Raises
+    ------
+    ImportError
+        torch is not installed.
+    ValueError
+        Unknown prediction type or a scheduler without ``alphas_cumprod``.
+    """
+    _require_torch()
+    cfg = getattr(scheduler, "config", None)
+    ptype = getattr(cfg, "prediction_type", None) if cfg is not None else None
+    if ptype is None and isinstance(cfg, Mapping):
+        ptype = cfg.get("prediction_type")
+    pred = _prediction(ptype or "epsilon", "scheduler.config.prediction_type")
+    ac = getattr(scheduler, "alphas_cumprod", None)
+    if ac is None:
+        raise ValueError("scheduler must have alphas_cumprod (a diffusers DDPM/DDIM-type scheduler)")
+    grid = np.asarray(ac.detach().cpu().numpy() if hasattr(ac, "detach") else ac, dtype=np.float64)
+    ucfg = unet.config
+    size = ucfg.sample_size
+    hw = (int(size), int(size)) if isinstance(size, (int, np.integer)) else tuple(int(s) for s in size)
+    shape = (int(ucfg.in_channels), *hw)
+    return torch_denoiser(unet, grid, prediction=pred, shape=shape, timestep=timestep, device=device, dtype=dtype,
+                          name=f"diffusers {type(unet).__name__}")
+
+
+# --------------------------------------------------------------------------------------------
+# sampling
+# --------------------------------------------------------------------------------------------
+def _levels_for(sampler: str, ab: Array) -> Array:
+    if _loops.SAMPLERS[sampler].family == "vp":
+        return ab
+    from .schedules import alpha_bar_to_sigmas
+
+    return np.asarray(alpha_bar_to_sigmas(ab), dtype=np.float64)
+
+
+def sample(
+    denoiser: Callable[[Array, float], Any],
+    alpha_bar: ArrayLike,
+    *,
+    shape: Optional[Sequence[int]] = None,
+    n_samples: int,
+    sampler: str = "ddim",
+    eta: float = 0.0,
+    variance: str = "posterior",
+    prediction: Optional[str] = None,
+    seed: Seed = None,
+    batch_size: Optional[int] = None,
+    progress: Any = None,
+) -> Array:
+    r"""Samples of a sampler driven by ``denoiser`` over the schedule ``alpha_bar`` (then a final step to clean).
+
+    The update equations are :mod:`symsched.montecarlo`'s (one shared implementation):
+    DDIM(eta) ``x_s = sqrt(ab_s) x0_hat + sqrt(1-ab_s-s^2) eps_hat + s z``; DDPM
+    ``x_s = (x_t - beta/sqrt(1-ab_t) eps_hat)/sqrt(1-beta) + sqrt(v) z``; VE ``euler``/``heun``
+    (EDM) on ``sigma = sqrt((1-ab)/ab)``. ``x0_hat, eps_hat`` come from the denoiser's prediction
+    (``epsilon``, ``sample`` or ``v``). Start: ``N(0, I)`` (VP) or ``N(0, sigma_max^2 I)`` (VE).
+    With :func:`wiener_denoiser` the output spectrum is :func:`symsched.output_spectrum` exactly.
+
+    Parameters
+    ----------
+    denoiser : callable
+        ``denoiser(x_t, alpha_bar_t)``: a float64 batch ``(b, *shape)`` and a float in (0, 1) ->
+        the prediction, same shape (NumPy array or torch tensor).
+    alpha_bar : array_like, shape (K,)
+        Strictly increasing levels in (0, 1), noisiest first.
+    shape : tuple of int, optional
+        Shape of one sample; default ``denoiser.shape``.
+    n_samples : int
+    sampler : {"ddim", "ddpm", "euler", "heun"}
+    eta : float in [0, 1]
+        DDIM stochasticity (DDIM only).
+    variance : {"posterior", "beta"}
+        DDPM injected variance (DDPM only).
+    prediction : {"epsilon", "sample", "v"}, optional
+        What ``denoiser`` returns; default ``denoiser.prediction`` (a :class:`Denoiser`, a
+        ``symsched.models`` model or its bound ``.denoiser``). Required for a plain function.
+    seed : int, Generator or None
+        ``np.random.default_rng(seed)``; the same seed gives the same initial noise for every
+        schedule (paired comparisons).
+    batch_size : int, optional
+        Samples per denoiser call (default: about 2**20 array elements).
+    progress : bool, tqdm bar or None
+        Progress bar (default: only on a terminal); a tqdm instance is updated, not closed.
+
+    Returns
+    -------
+    ndarray, shape (n_samples, *shape), float64
+
+    Raises
+    ------
+    ValueError
+        Bad arguments, or a denoiser output of the wrong shape or with NaN/inf.
+    TypeError
+        ``denoiser`` is not callable.
+    """
+    if not callable(denoiser):
+        raise TypeError(f"denoiser must be callable as denoiser(x_t, alpha_bar_t) (got {type(denoiser).__name__})")
+    ab = as_levels(alpha_bar)
+    check_choice(sampler, "sampler", SAMPLERS)
+    eta = check_eta(eta)
+    check_choice(variance, "variance", ("posterior", "beta"))
+    n = as_positive_int(n_samples, "n_samples")
+    if prediction is None:
+        prediction = _attribute(denoiser, "prediction")
+        if prediction is None:
+            raise ValueError("prediction must be given ('epsilon', 'sample' or 'v'): the denoiser does not say what it returns")
+    pred = _prediction(prediction)
+    if shape is None:
+        shape = _attribute(denoiser, "shape")
+        if shape is None:
+            raise ValueError("shape must be given (the shape of one sample): the denoiser has no shape attribute")
+    shp = _shape(shape)
+    size = int(np.prod(shp))
+    batch = max(1, min(n, (1 << 20) // size)) if batch_size is None else as_positive_int(batch_size, "batch_size")
+    model = _loops.PredictionModel(denoiser, pred, name=str(_attribute(denoiser, "name") or "denoiser"))
+    levels = _levels_for(sampler, ab)
+    out = np.empty((n, *shp))
+    done = 0
+    for x in _loops.run(sampler, levels, model, shape=shp, n=n, rng=np.random.default_rng(seed), batch=batch,
+                        options=dict(eta=eta, variance=variance), progress=progress, desc=f"{sampler} sampling"):
+        out[done : done + x.shape[0]] = x
+        done += x.shape[0]
+    return out
+
+
+def predicted_spectrum(spectrum: ArrayLike, alpha_bar: ArrayLike, *, sampler: str = "ddim", eta: float = 0.0,
+                       variance: str = "posterior") -> Array:
+    """Closed-form output PSD of :func:`sample` with the exact denoiser (white start).
+
+    :func:`symsched.output_spectrum` for VP samplers, :func:`symsched.output_spectrum_ve` on
+    ``sigma = sqrt((1-ab)/ab)`` for VE ones.
+    """
+    from . import output_spectrum, output_spectrum_ve
+
+    check_choice(sampler, "sampler", SAMPLERS)
+    ab = as_levels(alpha_bar)
+    if _loops.SAMPLERS[sampler].family == "vp":
+        return output_spectrum(spectrum, ab, sampler=sampler, eta=eta, variance=variance, init="white")
+    return output_spectrum_ve(spectrum, _levels_for(sampler, ab), sampler=sampler, init="white")
+
+
+# --------------------------------------------------------------------------------------------
+# spectra of samples
+# --------------------------------------------------------------------------------------------
+def _as_samples(samples: ArrayLike, name: str = "samples", shape: Optional[tuple[int, ...]] = None) -> Array:
+    arr = np.asarray(samples)
+    if arr.dtype == object or arr.dtype == bool or np.iscomplexobj(arr):
+        raise ValueError(f"{name} must be a real array (got dtype {arr.dtype})")
+    try:
+        arr = arr.astype(np.float64, copy=False)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name} must be a real array ({exc})") from None
+    if arr.ndim < 2:
+        raise ValueError(f"{name} must have shape (n, *sample_shape) with a batch axis first (got {arr.shape})")
+    if arr.shape[0] < 2:
+        raise ValueError(f"{name} must hold at least 2 samples (got {arr.shape[0]})")
+    if shape is not None and arr.shape[1:] != shape:
+        raise ValueError(f"{name} must have sample shape {shape} like the reference (got {arr.shape[1:]})")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} must be finite (found NaN or inf)")
+    return arr
+
+
+def measured_spectrum(samples: ArrayLike, basis: Optional[ArrayLike] = None, *,
+                      channel_axis: Optional[int] = None) -> Array:
+    r"""Spectrum of a batch of samples, in the coordinates symsched's closed forms use.
+
+    * default: the averaged periodogram ``mean_n |fft(x_n)[k]|^2 / N`` over all sample axes
+      (:func:`symsched.montecarlo.empirical_psd`), shape of one sample;
+    * ``channel_axis`` (an axis of one sample, e.g. 0 for ``(C, H, W)``): the eigenvalues of the
+      colour cross-spectrum per frequency (:func:`symsched.spectra.colour_eigen_psd`), shape
+      ``(H, W, C)``;
+    * ``basis`` ``U`` (d, d) orthonormal: the mean squared coefficient ``mean_n (U^T x_n)^2`` of
+      the flattened samples, shape ``(d,)`` (e.g. :func:`pca_basis` of the reference).
+
+    Second moments, not centred: the zero-mean Gaussian model's spectrum (the DC term holds the mean).
+
+    Returns
+    -------
+    ndarray, float64
+    """
+    from . import montecarlo as mc
+    from .spectra import colour_eigen_psd
+
+    x = _as_samples(samples)
+    if basis is not None and channel_axis is not None:
+        raise ValueError("give basis or channel_axis, not both")
+    if basis is not None:
+        return mc.empirical_psd(x.reshape(x.shape[0], -1), basis=basis)
+    if channel_axis is not None:
+        nd = x.ndim - 1
+        if isinstance(channel_axis, bool) or not isinstance(channel_axis, (int, np.integer)) or not -nd <= channel_axis < nd:
+            raise ValueError(f"channel_axis must be an axis of one sample in [-{nd}, {nd}) (got {channel_axis!r})")
+        if nd != 3:
+            raise ValueError(f"channel_axis needs samples of shape (n, C, H, W) or (n, H, W, C) (got {x.shape})")
+        return colour_eigen_psd(np.moveaxis(x, 1 + int(channel_axis) % nd, -1))
+    return mc.empirical_psd(x)
+
+
+def pca_basis(reference: ArrayLike) -> tuple[Array, Array]:
+    r"""PCA basis of reference data: ``U`` (d, d) and variances ``S`` (d,), descending: ``X^T X / n = U diag(S) U^T``.
+
+    Uncentred second moments (the zero-mean model), of the flattened samples.
+    """
+    x = _as_samples(reference, "reference")
+    X = x.reshape(x.shape[0], -1)
+    S, U = np.linalg.eigh(X.T @ X / X.shape[0])
+    return np.ascontiguousarray(U[:, ::-1]), np.clip(S[::-1], 0.0, None)
+
+
+# --------------------------------------------------------------------------------------------
+# sample metrics
+# --------------------------------------------------------------------------------------------
+def _flat(x: ArrayLike, name: str) -> Array:
+    a = _as_samples(x, name)
+    return a.reshape(a.shape[0], -1)
+
+
+def median_bandwidth(x: ArrayLike, *, max_points: int = _MEDIAN_POINTS, seed: int = 0) -> float:
+    """Median heuristic: the median pairwise Euclidean distance of (up to ``max_points`` of) ``x``."""
+    from scipy.spatial.distance import pdist
+
+    X = _flat(x, "x")
+    if X.shape[0] > max_points:
+        X = X[np.random.default_rng(seed).choice(X.shape[0], max_points, replace=False)]
+    h = float(np.median(pdist(X)))
+    if not h > 0:
+        raise ValueError("x must not consist of identical points (median pairwise distance is 0)")
+    return h
+
+
+def _kernel_sums(X: Array, Y: Optional[Array], h: Array) -> Array:
+    """Sum over pairs of exp(-|x - y|^2 / (2 h^2)) per bandwidth; Y=None: pairs i != j within X.
+
+    Within X only the blocks on and above the diagonal are formed (the rest by symmetry). Widest
+    bandwidth first; a kernel whose exponent is 2x or 4x the previous one is its square or fourth
+    power (exact up to rounding: the median-heuristic scales 0.5, 1, 2 differ by powers of 2).
+    """
+    same = Y is None
+    Yb = X if same else Y
+    sy = np.sum(Yb * Yb, axis=1)
+    inv = -0.5 / h**2
+    order = np.argsort(h)[::-1]
+    tot = np.zeros(h.size)
+    for i in range(0, X.shape[0], _KERNEL_CHUNK):
+        Xi = X[i : i + _KERNEL_CHUNK]
+        b = Xi.shape[0]
+        j0 = i if same else 0  # within X: columns from the diagonal block on
+        d2 = np.sum(Xi * Xi, axis=1)[:, None] + sy[None, j0:] - 2.0 * (Xi @ Yb[j0:].T)
+        np.maximum(d2, 0.0, out=d2)
+        if same:
+            d2[np.arange(b), np.arange(b)] = np.inf  # k(x_i, x_i) left out
+            d2[:, :b] = np.triu(d2[:, :b]) + np.tril(np.full((b, b), np.inf), -1)  # diagonal block: j > i only
+        K, c_prev = d2, 0.0
+        for k in order:
+            ratio = inv[k] / c_prev if c_prev else 0.0
+            if ratio in (2.0, 4.0):
+                np.multiply(K, K, out=K)
+                if ratio == 4.0:
+                    np.multiply(K, K, out=K)
+            else:
+                K = np.exp(d2 * inv[k])
+            c_prev = inv[k]
+            tot[k] += K.sum()
+    return 2.0 * tot if same else tot
+
+
+def _mmd_terms(X: Array, Y: Array, h: Array, kyy: Optional[Array] = None) -> Array:
+    m, n = X.shape[0], Y.shape[0]
+    kxx = _kernel_sums(X, None, h) / (m * (m - 1))
+    if kyy is None:
+        kyy = _kernel_sums(Y, None, h) / (n * (n - 1))
+    kxy = _kernel_sums(X, Y, h) / (m * n)
+    return kxx + kyy - 2.0 * kxy
+
+
+def mmd2(x: ArrayLike, y: ArrayLike, *, bandwidths: Union[float, Sequence[float], None] = None,
+         scales: Sequence[float] = (0.5, 1.0, 2.0)) -> float:
+    r"""Unbiased MMD² with the mixture kernel ``k = mean_b exp(-|x-y|^2 / (2 h_b^2))`` (Gretton et al. 2012, eq. 3).
+
+    ``MMD²_u = 1/(m(m-1)) sum_{i!=j} k(x_i,x_j) + 1/(n(n-1)) sum_{i!=j} k(y_i,y_j) - 2/(mn) sum k(x_i,y_j)``;
+    its expectation is 0 when x and y come from one distribution (so estimates can be < 0).
+
+    Parameters
+    ----------
+    x, y : array_like, shape (m, ...) and (n, ...)
+        Samples (flattened per sample), m, n >= 2.
+    bandwidths : float or sequence of float, optional
+        Kernel widths ``h_b``; default ``median_bandwidth(y) * scales``.
+    scales : sequence of float
+        Multipliers of the median heuristic when ``bandwidths`` is None.
+
+    Returns
+    -------
+    float
+    """
+    X, Y = _flat(x, "x"), _flat(y, "y")
+    if X.shape[1] != Y.shape[1]:
+        raise ValueError(f"x and y must have the same sample size (got {X.shape[1]} and {Y.shape[1]})")
+    h = _bandwidths(bandwidths, scales, Y)
+    return float(np.mean(_mmd_terms(X, Y, h)))
+
+
+def _bandwidths(bandwidths: Any, scales: Sequence[float], Y: Array) -> Array:
+    if bandwidths is None:
+        s = np.asarray(scales, dtype=np.float64).ravel()
+        if s.size == 0 or not np.all(np.isfinite(s)) or np.any(s <= 0):
+            raise ValueError(f"scales must be positive finite numbers (got {scales!r})")
+        return median_bandwidth(Y) * s
+    h = np.atleast_1d(np.asarray(bandwidths, dtype=np.float64)).ravel()
+    if h.size == 0 or not np.all(np.isfinite(h)) or np.any(h <= 0):
+        raise ValueError(f"bandwidths must be positive finite numbers (got {bandwidths!r})")
+    return h
+
+
+def _require_ot() -> Any:
+    try:
+        import ot
+    except ImportError as exc:
+        raise ImportError(f"sliced W2 needs POT (Python Optimal Transport): {_TORCH_HINT} or pip install POT ({exc})") from None
+    return ot
+
+
+def _projections(d: int, n_projections: int, seed: int) -> Array:
+    P = np.random.default_rng(seed).standard_normal((d, n_projections))
+    return P / np.linalg.norm(P, axis=0, keepdims=True)
+
+
+def sliced_w2(x: ArrayLike, y: ArrayLike, *, n_projections: int = 128, seed: int = 0,
+              projections: Optional[ArrayLike] = None) -> float:
+    r"""Sliced Wasserstein-2 distance ``(E_theta W2^2(theta#x, theta#y))^(1/2)`` (POT's ``ot.sliced_wasserstein_distance``).
+
+    ``n_projections`` random unit directions from ``default_rng(seed)`` (or ``projections``,
+    shape (d, P), unit columns): the same directions for every call with the same seed, so
+    differences between sample sets are paired.
+    """
+    ot = _require_ot()
+    X, Y = _flat(x, "x"), _flat(y, "y")
+    if X.shape[1] != Y.shape[1]:
+        raise ValueError(f"x and y must have the same sample size (got {X.shape[1]} and {Y.shape[1]})")
+    if projections is None:
+        P = _projections(X.shape[1], as_positive_int(n_projections, "n_projections"), seed)
+    else:
+        P = np.asarray(projections, dtype=np.float64)
+        if P.ndim != 2 or P.shape[0] != X.shape[1]:
+            raise ValueError(f"projections must have shape ({X.shape[1]}, n_projections) (got {P.shape})")
+    return float(ot.sliced_wasserstein_distance(X, Y, projections=P, p=2))
+
+
+def gaussian_frechet_distance(mu1: ArrayLike, cov1: ArrayLike, mu2: ArrayLike, cov2: ArrayLike) -> float:
+    r"""Fréchet (W2²) distance of Gaussians: ``|mu1-mu2|^2 + tr(C1 + C2 - 2 (C1^½ C2 C1^½)^½)`` (the FID formula).
+
+    ``tr (C1^½ C2 C1^½)^½`` equals ``tr (C1 C2)^½`` (Heusel et al. 2017); it is computed from the
+    eigenvalues of the symmetric positive semi-definite ``C1^½ C2 C1^½``, so it stays real.
+    """
+    m1, m2 = np.atleast_1d(np.asarray(mu1, dtype=np.float64)), np.atleast_1d(np.asarray(mu2, dtype=np.float64))
+    C1, C2 = np.atleast_2d(np.asarray(cov1, dtype=np.float64)), np.atleast_2d(np.asarray(cov2, dtype=np.float64))
+    d = m1.size
+    if m2.shape != (d,) or C1.shape != (d, d) or C2.shape != (d, d):
+        raise ValueError(f"shape mismatch: mu1 {m1.shape}, cov1 {C1.shape}, mu2 {m2.shape}, cov2 {C2.shape}")
+    for name, a in (("mu1", m1), ("cov1", C1), ("mu2", m2), ("cov2", C2)):
+        if not np.all(np.isfinite(a)):
+            raise ValueError(f"{name} must be finite (found NaN or inf)")
+    return _frechet(m1, C1, _psd_sqrt(C1), m2, C2)
+
+
+def _psd_sqrt(C: Array) -> Array:
+    """Symmetric square root of a symmetric positive semi-definite matrix (negative round-off clipped)."""
+    w, V = np.linalg.eigh(0.5 * (C + C.T))
+    return (V * np.sqrt(np.clip(w, 0.0, None))) @ V.T
+
+
+def _frechet(m1: Array, C1: Array, r1: Array, m2: Array, C2: Array) -> float:
+    M = r1 @ (0.5 * (C2 + C2.T)) @ r1
+    tr_sqrt = float(np.sum(np.sqrt(np.clip(np.linalg.eigvalsh(0.5 * (M + M.T)), 0.0, None))))
+    return max(float(np.sum((m1 - m2) ** 2) + np.trace(C1) + np.trace(C2) - 2.0 * tr_sqrt), 0.0)
+
+
+def _moments(X: Array) -> tuple[Array, Array]:
+    return X.mean(axis=0), np.cov(X, rowvar=False)
+
+
+def frechet_distance(x: ArrayLike, y: ArrayLike, *, components: Optional[int] = None) -> float:
+    r"""Fréchet distance of Gaussians fitted to x and y (mean, sample covariance), on pixels or PCA features.
+
+    ``components``: project onto the top principal directions of ``y`` (centred covariance)
+    first; default: raw pixels when a sample has at most 1024 values, else 256 components.
+    """
+    X, Y = _flat(x, "x"), _flat(y, "y")
+    if X.shape[1] != Y.shape[1]:
+        raise ValueError(f"x and y must have the same sample size (got {X.shape[1]} and {Y.shape[1]})")
+    F = _features(Y, components)
+    Xf, Yf = (X, Y) if F is None else (X @ F, Y @ F)
+    return gaussian_frechet_distance(*_moments(Xf), *_moments(Yf))
+
+
+def _features(Y: Array, components: Optional[int]) -> Optional[Array]:
+    d = Y.shape[1]
+    if components is None:
+        components = 0 if d <= 1024 else 256
+    k = int(components)
+    if k == 0 or k >= d:
+        return None
+    w, V = np.linalg.eigh(np.cov(Y, rowvar=False))
+    return np.ascontiguousarray(V[:, ::-1][:, :k])
+
+
+# --------------------------------------------------------------------------------------------
+# comparisons
+# --------------------------------------------------------------------------------------------
+class _Reference:
+    """What every comparison against one reference set reuses: spectrum, kernel sums, moments, projections."""
+
+    def __init__(self, reference: ArrayLike, *, basis: Optional[ArrayLike], channel_axis: Optional[int],
+                 bandwidths: Any, scales: Sequence[float], n_projections: int, fd_components: Optional[int],
+                 seed: int, metrics: Sequence[str]) -> None:
+        ref = _as_samples(reference, "reference")
+        self.shape = ref.shape[1:]
+        self.n = ref.shape[0]
+        self.basis, self.channel_axis, self.metrics = basis, channel_axis, tuple(metrics)
+        self.Y = ref.reshape(self.n, -1)
+        self.psd = measured_spectrum(ref, basis, channel_axis=channel_axis)
+        self.h = _bandwidths(bandwidths, scales, self.Y) if "mmd2" in metrics else np.zeros(0)
+        self.kyy = _kernel_sums(self.Y, None, self.h) / (self.n * (self.n - 1)) if "mmd2" in metrics else None
+        self.P = _projections(self.Y.shape[1], as_positive_int(n_projections, "n_projections"), seed)
+        self.Yp = np.sort(self.Y @ self.P, axis=0) if "sliced_w2" in metrics else None
+        self.F = _features(self.Y, fd_components)
+        mu, C = _moments(self.Y if self.F is None else self.Y @ self.F)
+        self.fd_ref = (mu, C, _psd_sqrt(C)) if "fd" in metrics else None
+
+    def measure(self, samples: ArrayLike, name: str = "samples") -> tuple[dict[str, float], Array]:
+        from . import kl_divergence, w2_distance
+
+        x = _as_samples(samples, name, self.shape)
+        X = x.reshape(x.shape[0], -1)
+        psd = measured_spectrum(x, self.basis, channel_axis=self.channel_axis)
+        out: dict[str, float] = {}
+        for m in self.metrics:
+            if m == "spectral_kl":
+                out[m] = float(kl_divergence(self.psd, psd))
+            elif m == "spectral_w2":
+                out[m] = float(w2_distance(psd, self.psd))
+            elif m == "mmd2":
+                out[m] = float(np.mean(_mmd_terms(X, self.Y, self.h, self.kyy)))
+            elif m == "sliced_w2":  # ot.sliced_wasserstein_distance with the reference's projections sorted once
+                w = _require_ot().wasserstein_1d(np.sort(X @ self.P, axis=0), self.Yp, p=2, require_sort=False)
+                out[m] = float(np.sqrt(np.mean(w)))
+            elif m == "fd":  # the reference as the first Gaussian: its square root is computed once
+                mu, C = _moments(X if self.F is None else X @ self.F)
+                out[m] = _frechet(*self.fd_ref, mu, C)
+        return out, psd
+
+
+def _fmt(x: float) -> str:
+    if not math.isfinite(x):
+        return "–" if math.isnan(x) else str(x)
+    return f"{x:.4g}"
+
+
+def _pm(mean: float, sd: float) -> str:
+    return _fmt(mean) if math.isnan(sd) else f"{_fmt(mean)} ± {_fmt(sd)}"
+
+
+def _sd(v: Array) -> float:
+    return float(np.std(v, ddof=1)) if v.size > 1 else math.nan
+
+
+@dataclass(frozen=True)
+class Comparison:
+    r"""Sample metrics of one set of samples (one array per seed) against a reference; lower is better.
+
+    Attributes
+    ----------
+    values : dict
+        Metric name (:data:`METRICS`) -> per-seed values, shape (n_seeds,).
+    predicted : dict
+        ``"spectral_kl"``, ``"spectral_w2"`` of the closed-form output spectrum to the data
+        spectrum (empty without a schedule).
+    measured_psd, reference_psd : ndarray
+        Mean measured spectrum of the samples over seeds, and the reference's.
+    predicted_psd : ndarray or None
+        Closed-form output spectrum of the schedule.
+    n_samples : tuple of int
+        Samples per seed.
+    n_reference : int
+    bandwidths : tuple of float
+        MMD kernel widths used.
+    """
+
+    values: dict[str, Array]
+    predicted: dict[str, float]
+    measured_psd: Array
+    reference_psd: Array
+    predicted_psd: Optional[Array]
+    n_samples: tuple[int, ...]
+    n_reference: int
+    bandwidths: tuple[float, ...]
+
+    @property
+    def n_seeds(self) -> int:
+        return len(self.n_samples)
+
+    def mean(self, metric: str) -> float:
+        """Mean of ``metric`` over seeds."""
+        return float(np.mean(self.values[check_choice(metric, "metric", tuple(self.values))]))
+
+    def sd(self, metric: str) -> float:
+        """Seed-to-seed standard deviation of ``metric`` (ddof=1; NaN with one seed)."""
+        return _sd(self.values[check_choice(metric, "metric", tuple(self.values))])
+
+    def _cells(self) -> tuple[list[str], list[str]]:
+        head, cells = [], []
+        for m in self.values:
+            if m in self.predicted:
+                head.append(f"{METRIC_LABELS[m]} (predicted)")
+                cells.append(_fmt(self.predicted[m]))
+            head.append(METRIC_LABELS[m] + (" (measured)" if m in self.predicted else ""))
+            cells.append(_pm(self.mean(m), self.sd(m)))
+        return head, cells
+
+    def to_markdown(self) -> str:
+        """One-row Markdown table: each metric as mean ± seed-to-seed sd."""
+        head, cells = self._cells()
+        return _md_table(head, [cells])
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(values={k: v.tolist() for k, v in self.values.items()}, predicted=dict(self.predicted),
+                    n_samples=list(self.n_samples), n_reference=self.n_reference, bandwidths=list(self.bandwidths))
+
+
+def _md_table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+@dataclass(frozen=True)
+class PairedDifference:
+    """``metric(a) - metric(b)`` seed by seed (same seeds): mean, sd, and the count of seeds where a < b."""
+
+    a: str
+    b: str
+    metric: str
+    values: Array
+
+    @property
+    def mean(self) -> float:
+        return float(np.mean(self.values))
+
+    @property
+    def sd(self) -> float:
+        return _sd(self.values)
+
+    @property
+    def wins(self) -> int:
+        """Seeds where ``a`` is strictly better (lower) than ``b``."""
+        return int(np.sum(self.values < 0))
+
+    def __str__(self) -> str:
+        return f"{_pm(self.mean, self.sd)} ({self.wins}/{self.values.size})"
+
+
+@dataclass(frozen=True)
+class PairedComparison:
+    """:class:`Comparison` per schedule, all run from the same seeds, and paired differences against ``baseline``."""
+
+    comparisons: dict[str, Comparison]
+    baseline: str
+
+    @property
+    def metrics(self) -> tuple[str, ...]:
+        return tuple(next(iter(self.comparisons.values())).values)
+
+    def difference(self, a: str, metric: str, b: Optional[str] = None) -> PairedDifference:
+        """``metric(a) - metric(b)`` per seed (``b`` defaults to the baseline); negative = ``a`` is better."""
+        names = tuple(self.comparisons)
+        a = check_choice(a, "a", names)
+        b = check_choice(self.baseline if b is None else b, "b", names)
+        va, vb = self.comparisons[a].values[metric], self.comparisons[b].values[metric]
+        if va.size != vb.size:
+            raise ValueError(f"{a!r} and {b!r} have different numbers of seeds ({va.size} and {vb.size})")
+        return PairedDifference(a, b, metric, va - vb)
+
+    def best(self, metric: str) -> str:
+        """The schedule with the lowest mean ``metric``."""
+        return min(self.comparisons, key=lambda k: self.comparisons[k].mean(metric))
+
+    def to_markdown(self) -> str:
+        """Two tables: every metric (mean ± sd over seeds, predicted next to measured spectral ones), and
+        paired differences ``schedule - baseline`` (mean ± sd, and the number of seeds where the schedule is better)."""
+        names = list(self.comparisons)
+        head = None
+        rows = []
+        for n in names:
+            h, cells = self.comparisons[n]._cells()
+            head = head or ["schedule"] + h
+            rows.append([n] + cells)
+        out = _md_table(head or ["schedule"], rows)
+        others = [n for n in names if n != self.baseline]
+        if others:
+            dhead = ["schedule"] + [f"Δ{METRIC_LABELS[m]}" for m in self.metrics]
+            drows = [[n] + [str(self.difference(n, m)) for m in self.metrics] for n in others]
+            out += (f"\nPaired differences `schedule − {self.baseline}` over {self.comparisons[self.baseline].n_seeds} "
+                    "seeds (mean ± sd; in brackets, seeds where the schedule is better; positive = worse than "
+                    f"{self.baseline}):\n\n" + _md_table(dhead, drows))
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(baseline=self.baseline, comparisons={k: v.to_dict() for k, v in self.comparisons.items()})
+
+
+def _seed_sets(samples: Any, name: str) -> list[Any]:
+    if isinstance(samples, (list, tuple)):
+        if not samples:
+            raise ValueError(f"{name} must hold at least one array of samples")
+        return list(samples)
+    return [samples]
+
+
+def _check_metrics(metrics: Iterable[str]) -> tuple[str, ...]:
+    ms = tuple(metrics)
+    for m in ms:
+        check_choice(m, "metrics", METRICS)
+    if not ms:
+        raise ValueError(f"metrics must name at least one of {', '.join(METRICS)}")
+    return ms
+
+
+def _comparison(ref: _Reference, sets: list[Any], name: str, predicted_psd: Optional[Array],
+                spectrum: Array) -> Comparison:
+    names = [f"{name}[{i}]" if len(sets) > 1 else name for i in range(len(sets))]
+    return _scored_comparison(ref, [_Scored(ref, s, nm) for s, nm in zip(sets, names)], predicted_psd, spectrum)
+
+
+def _model_spectrum(spectrum: Optional[ArrayLike], ref: _Reference) -> Array:
+    from ._validate import as_spectrum
+
+    if spectrum is None:
+        return ref.psd
+    S = as_spectrum(spectrum)
+    if S.shape != ref.psd.shape:
+        raise ValueError(f"spectrum must have the shape of the measured spectrum {ref.psd.shape} (got {S.shape})")
+    return S
+
+
+def _reference(reference: Any, **kw: Any) -> _Reference:
+    return reference if isinstance(reference, _Reference) else _Reference(reference, **kw)
+
+
+def compare(
+    samples: Union[ArrayLike, Sequence[ArrayLike]],
+    reference: ArrayLike,
+    *,
+    alpha_bar: Optional[ArrayLike] = None,
+    spectrum: Optional[ArrayLike] = None,
+    sampler: str = "ddim",
+    eta: float = 0.0,
+    variance: str = "posterior",
+    metrics: Sequence[str] = METRICS,
+    basis: Optional[ArrayLike] = None,
+    channel_axis: Optional[int] = None,
+    bandwidths: Union[float, Sequence[float], None] = None,
+    scales: Sequence[float] = (0.5, 1.0, 2.0),
+    n_projections: int = 128,
+    fd_components: Optional[int] = None,
+    seed: int = 0,
+) -> Comparison:
+    r"""Score samples against reference data: spectral KL/W2, MMD², sliced W2, Fréchet distance.
+
+    * spectral KL/W2 (measured): ``KL(N(0,S_ref) || N(0,P_hat))`` and ``W2(P_hat, S_ref)`` of the
+      :func:`measured_spectrum` ``P_hat`` of the samples and ``S_ref`` of the reference;
+      predicted (when ``alpha_bar`` is given): the same distances between the closed-form output
+      spectrum :func:`predicted_spectrum` of ``spectrum`` (default ``S_ref``) and ``spectrum``;
+    * ``mmd2``: :func:`mmd2` with bandwidths ``median_bandwidth(reference) * scales`` (fixed by the
+      reference, so comparable across sample sets);
+    * ``sliced_w2``: :func:`sliced_w2` with ``n_projections`` directions from ``seed``;
+    * ``fd``: :func:`frechet_distance` (pixels, or ``fd_components`` PCA features of the reference).
+
+    Parameters
+    ----------
+    samples : array_like (n, *shape), or a list/tuple of such arrays (one per seed)
+    reference : array_like, shape (m, *shape)
+    alpha_bar, sampler, eta, variance
+        The schedule and sampler that produced ``samples`` (for the predicted spectral errors).
+    spectrum : array_like, optional
+        Data spectrum of the Gaussian model (e.g. of the training set), in the coordinates of
+        :func:`measured_spectrum`; default the reference's.
+    metrics : sequence of str
+        Subset of :data:`METRICS`.
+    basis, channel_axis
+        How spectra are measured (:func:`measured_spectrum`).
+
+    Returns
+    -------
+    Comparison
+    """
+    ref = _reference(reference, basis=basis, channel_axis=channel_axis, bandwidths=bandwidths, scales=scales,
+                     n_projections=n_projections, fd_components=fd_components, seed=seed,
+                     metrics=_check_metrics(metrics))
+    S = _model_spectrum(spectrum, ref)
+    P = None if alpha_bar is None else predicted_spectrum(S, alpha_bar, sampler=sampler, eta=eta, variance=variance)
+    return _comparison(ref, _seed_sets(samples, "samples"), "samples", P, S)
+
+
+def compare_paired(
+    samples: Mapping[str, Union[ArrayLike, Sequence[ArrayLike]]],
+    reference: ArrayLike,
+    *,
+    alpha_bar: Optional[Mapping[str, ArrayLike]] = None,
+    baseline: Optional[str] = None,
+    spectrum: Optional[ArrayLike] = None,
+    sampler: str = "ddim",
+    eta: float = 0.0,
+    variance: str = "posterior",
+    metrics: Sequence[str] = METRICS,
+    basis: Optional[ArrayLike] = None,
+    channel_axis: Optional[int] = None,
+    bandwidths: Union[float, Sequence[float], None] = None,
+    scales: Sequence[float] = (0.5, 1.0, 2.0),
+    n_projections: int = 128,
+    fd_components: Optional[int] = None,
+    seed: int = 0,
+) -> PairedComparison:
+    r""":func:`compare` for several schedules whose samples were drawn from the same seeds.
+
+    ``samples[name]`` holds one array per seed, seed ``i`` the same for every schedule (e.g.
+    ``sample(..., seed=i)``), so ``metric(name) - metric(baseline)`` per seed is a paired
+    difference (:meth:`PairedComparison.difference`). One reference, one set of kernel widths and
+    one set of projections serve every schedule.
+
+    Parameters
+    ----------
+    samples : mapping name -> array or list of arrays (one per seed)
+    reference : array_like
+    alpha_bar : mapping name -> schedule, optional
+        For the predicted spectral errors.
+    baseline : str, optional
+        Schedule the differences are taken against (default: the first).
+    Other parameters as in :func:`compare`.
+
+    Returns
+    -------
+    PairedComparison
+    """
+    if not isinstance(samples, Mapping) or not samples:
+        raise ValueError("samples must be a non-empty mapping schedule name -> samples (one array per seed)")
+    base = next(iter(samples)) if baseline is None else check_choice(baseline, "baseline", tuple(samples))
+    ref = _reference(reference, basis=basis, channel_axis=channel_axis, bandwidths=bandwidths, scales=scales,
+                     n_projections=n_projections, fd_components=fd_components, seed=seed,
+                     metrics=_check_metrics(metrics))
+    S = _model_spectrum(spectrum, ref)
+    sets = {k: _seed_sets(v, f"samples[{k!r}]") for k, v in samples.items()}
+    counts = {len(v) for v in sets.values()}
+    if len(counts) != 1:
+        raise ValueError(f"every schedule needs the same number of seeds for paired differences (got {sorted(counts)})")
+    out = {}
+    for k, v in sets.items():
+        ab = None if alpha_bar is None else alpha_bar.get(k)
+        P = None if ab is None else predicted_spectrum(S, ab, sampler=sampler, eta=eta, variance=variance)
+        out[k] = _comparison(ref, v, f"samples[{k!r}]", P, S)
+    return PairedComparison(out, base)
+
+
+# --------------------------------------------------------------------------------------------
+# probing a set of schedules
+# --------------------------------------------------------------------------------------------
+#: the schedules ``symsched probe`` compares by default
+DEFAULT_SCHEDULES: tuple[str, ...] = (
+    "optimised-w2", "optimised-kl", "linear-trailing", "linear-leading", "karras", "kl_optimal",
+)
+
+
+def default_schedules(
+    spectrum: ArrayLike,
+    steps: int,
+    *,
+    names: Sequence[str] = DEFAULT_SCHEDULES,
+    grid: Optional[ArrayLike] = None,
+    sampler: str = "ddim",
+    eta: float = 0.0,
+    variance: str = "posterior",
+    seed: int = 0,
+) -> dict[str, Array]:
+    r"""Schedules to probe, on a model's training grid: optimised ones and standard ones.
+
+    ``"optimised-<div>"`` (``div`` in kl, kl-reverse, w2) is :func:`symsched.optimize_schedule`
+    of ``spectrum`` with that divergence; ``"optimised"`` uses its default divergence. Both are
+    restricted to ``grid`` (first level pinned at the grid's noisiest level). Other names are
+    :func:`symsched.schedules.standard_schedule` on ``grid`` (DDPM-grid spacings on the model's
+    own grid; continuous ones snapped to it).
+
+    Returns
+    -------
+    dict name -> alpha_bar (K,), noisiest first, in the order of ``names``
+    """
+    from . import optimize_schedule
+    from .optimize import default_grid
+    from .schedules import STANDARD_SCHEDULES, standard_schedule
+
+    K = as_positive_int(steps, "steps")
+    g = default_grid() if grid is None else np.asarray(grid, dtype=np.float64)
+    out: dict[str, Array] = {}
+    opt_kw = dict(sampler=sampler, variance=variance, grid=g, seed=seed)
+    if sampler == "ddim":
+        opt_kw["eta"] = eta
+    for name in names:
+        if name == "optimised" or name.startswith("optimised-"):
+            div = name.split("-", 1)[1] if "-" in name else None
+            kw = dict(opt_kw) if div is None else dict(opt_kw, divergence=div)
+            out[name] = np.asarray(optimize_schedule(spectrum, K, **kw).alpha_bar, dtype=np.float64)
+        else:
+            check_choice(name, "schedule name", ("optimised", "optimised-kl", "optimised-kl-reverse", "optimised-w2")
+                         + STANDARD_SCHEDULES)
+            out[name] = standard_schedule(name, K, grid=g)
+    return out
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    """What :func:`probe_schedules` measured: the paired comparison, the schedules, and a few samples per schedule."""
+
+    comparison: PairedComparison
+    schedules: dict[str, Array]
+    examples: dict[str, Array]
+    reference_examples: Array
+    sampler: str
+    seeds: tuple[int, ...]
+    n_samples: int
+    timesteps: dict[str, Optional[list[int]]] = field(default_factory=dict)
+    #: wall-clock seconds spent sampling (denoiser and update loop) and scoring (metrics)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def to_markdown(self) -> str:
+        return self.comparison.to_markdown()
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(sampler=self.sampler, seeds=list(self.seeds), n_samples=self.n_samples,
+                    schedules={k: v.tolist() for k, v in self.schedules.items()},
+                    timesteps=dict(self.timesteps), seconds=dict(self.seconds), **self.comparison.to_dict())
+
+
+def probe_schedules(
+    denoiser: Callable[[Array, float], Any],
+    schedules: Mapping[str, ArrayLike],
+    reference: ArrayLike,
+    *,
+    n_samples: int = 2000,
+    seeds: Sequence[int] = (0, 1, 2),
+    sampler: str = "ddim",
+    eta: float = 0.0,
+    variance: str = "posterior",
+    prediction: Optional[str] = None,
+    shape: Optional[Sequence[int]] = None,
+    spectrum: Optional[ArrayLike] = None,
+    baseline: Optional[str] = None,
+    metrics: Sequence[str] = METRICS,
+    channel_axis: Optional[int] = None,
+    grid: Optional[ArrayLike] = None,
+    batch_size: Optional[int] = None,
+    n_examples: int = 8,
+    progress: Any = None,
+) -> ProbeResult:
+    r"""Sample every schedule from the same seeds with ``denoiser`` and compare with ``reference``.
+
+    For each seed and schedule: :func:`sample` (``n_samples``), then the metrics of
+    :func:`compare` against ``reference`` (samples are scored and dropped, so memory stays at one
+    set). Returns the :class:`PairedComparison` (baseline: ``baseline`` or the first schedule),
+    the schedules, their grid timesteps (when ``grid`` is given) and ``n_examples`` samples per
+    schedule from the first seed.
+    """
+    from tqdm.auto import tqdm
+
+    if not isinstance(schedules, Mapping) or not schedules:
+        raise ValueError("schedules must be a non-empty mapping name -> alpha_bar")
+    seeds_t = _seeds(seeds)
+    scheds = {k: as_levels(v, f"schedules[{k!r}]") for k, v in schedules.items()}
+    n = as_positive_int(n_samples, "n_samples")
+    check_choice(sampler, "sampler", SAMPLERS)
+    base = baseline if baseline is not None else next(iter(scheds))
+    check_choice(base, "baseline", tuple(scheds))
+    ref = _Reference(reference, basis=None, channel_axis=channel_axis, bandwidths=None, scales=(0.5, 1.0, 2.0),
+                     n_projections=128, fd_components=None, seed=0, metrics=_check_metrics(metrics))
+    S = _model_spectrum(spectrum, ref)
+    shp = ref.shape if shape is None else _shape(shape)
+    size = int(np.prod(shp))
+    batch = max(1, min(n, (1 << 20) // size)) if batch_size is None else as_positive_int(batch_size, "batch_size")
+    total = sum(len(seeds_t) * (-(-n // batch) * ab.size + 1) for ab in scheds.values())
+    disable = not bool(getattr(sys.stderr, "isatty", lambda: False)()) if progress is None else not progress
+    bar = tqdm(total=total, desc="symsched probe", unit="step", disable=disable)
+    sets: dict[str, list[_Scored]] = {k: [] for k in scheds}
+    secs = {"sampling": 0.0, "metrics": 0.0}
+    examples: dict[str, Array] = {}
+    try:
+        for s in seeds_t:
+            for k, ab in scheds.items():
+                bar.set_postfix_str(f"{k}, seed {s}")
+                t0 = time.perf_counter()
+                x = sample(denoiser, ab, shape=shp, n_samples=n, sampler=sampler, eta=eta, variance=variance,
+                           prediction=prediction, seed=s, batch_size=batch, progress=bar)
+                if k not in examples:
+                    examples[k] = x[:n_examples].copy()
+                t1 = time.perf_counter()
+                sets[k].append(_Scored(ref, x, f"{k}, seed {s}"))
+                secs["sampling"] += t1 - t0
+                secs["metrics"] += time.perf_counter() - t1
+                bar.update(1)
+    finally:
+        bar.close()
+    comps = {}
+    for k, ab in scheds.items():
+        P = predicted_spectrum(S, ab, sampler=sampler, eta=eta, variance=variance)
+        comps[k] = _scored_comparison(ref, sets[k], P, S)
+    ts: dict[str, Optional[list[int]]] = {}
+    if grid is not None:
+        ts = {k: [int(grid_timestep(float(a), grid)) for a in ab] for k, ab in scheds.items()}
+    rng = np.random.default_rng(0)
+    ref_examples = np.asarray(reference, dtype=np.float64)[rng.choice(ref.n, min(n_examples, ref.n), replace=False)]
+    return ProbeResult(PairedComparison(comps, base), scheds, examples, ref_examples, sampler, seeds_t, n, ts, secs)
+
+
+def _seeds(seeds: Any) -> tuple[int, ...]:
+    if isinstance(seeds, (int, np.integer, str, bytes)) or not hasattr(seeds, "__iter__"):
+        raise ValueError(f"seeds must be a sequence of integer seeds, e.g. (0, 1, 2) (got {seeds!r})")
+    out = []
+    for s in seeds:
+        if isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 0:
+            raise ValueError(f"seeds must be non-negative integers (got {s!r})")
+        out.append(int(s))
+    if not out:
+        raise ValueError("seeds must hold at least one seed")
+    return tuple(out)
+
+
+class _Scored:
+    """Metrics of one sample set, computed at once so the samples themselves can be dropped."""
+
+    def __init__(self, ref: _Reference, x: Array, name: str) -> None:
+        self.values, self.psd = ref.measure(x, name)
+        self.n = int(x.shape[0])
+
+
+def _scored_comparison(ref: _Reference, scored: list[_Scored], P: Optional[Array], S: Array) -> Comparison:
+    from . import kl_divergence, w2_distance
+
+    pred: dict[str, float] = {}
+    if P is not None and "spectral_kl" in ref.metrics:
+        pred["spectral_kl"] = float(kl_divergence(S, P))
+    if P is not None and "spectral_w2" in ref.metrics:
+        pred["spectral_w2"] = float(w2_distance(P, S))
+    vals = {m: np.array([s.values[m] for s in scored]) for m in ref.metrics}
+    return Comparison(vals, pred, np.mean([s.psd for s in scored], axis=0), ref.psd, P,
+                      tuple(s.n for s in scored), ref.n, tuple(float(h) for h in ref.h))
+
+
+# --------------------------------------------------------------------------------------------
+# figure
+# --------------------------------------------------------------------------------------------
+def _image(x: Array, channel_axis: Optional[int]) -> tuple[Array, Optional[str]]:
+    """One sample as an image for imshow in [0, 1] (data assumed in [-1, 1])."""
+    a = np.asarray(x, dtype=np.float64)
+    if channel_axis is not None:
+        a = np.moveaxis(a, channel_axis, -1)
+        if a.shape[-1] == 1:
+            a = a[..., 0]
+    if a.ndim == 1:
+        a = a[None, :]
+    img = np.clip(0.5 * (a + 1.0), 0.0, 1.0)
+    return img, ("gray" if img.ndim == 2 else None)
+
+
+def plot_probe(result: ProbeResult, path: Any = None, *, channel_axis: Optional[int] = None) -> Any:
+    """Figure: a row of samples per schedule (first seed, same initial noise) and the reference; radial PSDs.
+
+    Right panel: the radially averaged measured spectrum of each schedule (markers), its closed-form
+    prediction (lines) and the reference's (black). Returns the matplotlib figure; writes a PNG
+    atomically when ``path`` is given.
+    """
+    from matplotlib.figure import Figure
+
+    from .plots import _tidy_log_axes, save_figure
+    from .spectra import radial_psd
+
+    names = list(result.schedules)
+    n_ex = max(len(v) for v in result.examples.values())
+    one = result.reference_examples[0]
+    if channel_axis is None and one.ndim == 3 and one.shape[0] in (1, 3):
+        channel_axis = 0  # (C, H, W), the torch layout
+    rows = len(names) + 1
+    cell = 0.85  # inches per sample image
+    psd_w = 5.0
+    left, right = 1.3, 1.0  # room for the row labels and the PSD axis labels
+    width = left + cell * n_ex + 0.3 + psd_w + right
+    height = max(cell * rows + 1.1, 4.0)
+    fig = Figure(figsize=(width, height))
+    gs = fig.add_gridspec(rows, n_ex + 2, width_ratios=[cell] * n_ex + [0.3, psd_w], wspace=0.06, hspace=0.06,
+                          left=left / width, right=1 - right / width, top=1 - 0.6 / height, bottom=0.5 / height)
+    for r, (label, ex) in enumerate([(k, result.examples[k]) for k in names] + [("reference", result.reference_examples)]):
+        for c in range(n_ex):
+            ax = fig.add_subplot(gs[r, c])
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if c < len(ex):
+                img, cmap = _image(ex[c], channel_axis)
+                ax.imshow(img, cmap=cmap, vmin=0.0, vmax=1.0, interpolation="nearest")
+            if c == 0:
+                ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=8)
+    ax = fig.add_subplot(gs[:, n_ex + 1])
+    comp = result.comparison.comparisons
+
+    def radial(spec: Array) -> tuple[Array, Array]:
+        """Radial average of the first channel (colour eigen-mode) of an FFT-grid spectrum."""
+        spec = np.asarray(spec)
+        if spec.ndim == 3:  # (1, H, W) of one-channel samples, or (H, W, C) colour eigen-modes
+            spec = spec[0] if spec.shape[0] == 1 else spec[..., 0]
+        f, r = radial_psd(spec)
+        return f[1:], r[1:]
+
+    f, ref_r = radial(comp[names[0]].reference_psd)
+    ax.loglog(f, ref_r, "k-", lw=2, label="reference (measured)")
+    for i, k in enumerate(names):
+        col = f"C{i % 10}"
+        ax.loglog(f, radial(comp[k].measured_psd)[1], "o", ms=3, color=col, mfc="none", label=f"{k} (measured)")
+        if comp[k].predicted_psd is not None:
+            ax.loglog(f, radial(comp[k].predicted_psd)[1], "-", lw=1, color=col)
+    ax.set_xlabel("radial frequency (cycles/pixel)")
+    ax.set_ylabel("radially averaged PSD")
+    ax.set_title("measured (markers) vs predicted (lines)", fontsize=9)
+    ax.yaxis.set_label_position("right")
+    ax.yaxis.tick_right()
+    ax.legend(fontsize=7, loc="lower left")
+    ax.grid(alpha=0.3, which="both")
+    _tidy_log_axes(ax)
+    fig.suptitle(f"symsched probe: {result.sampler}, K = {next(iter(result.schedules.values())).size}, "
+                 f"{result.n_samples} samples × {len(result.seeds)} seeds", fontsize=10)
+    if path is not None:
+        save_figure(fig, path)
+    return fig

@@ -1,0 +1,551 @@
+"""The spectral probe: the Wiener-denoiser control, the shared sampler loops, metrics, comparisons, adapters.
+
+Monte Carlo checks use the exact chi^2 law of the periodogram (``mc_helpers``): each parametrised
+case of a control test accepts a correct closed form except with probability <= 1e-6
+(``FAMILYWISE_ALPHA``, Bonferroni over the independent frequency bins); the power tests show the
+same check rejects a wrong prediction-type conversion with max |z| >= 2 z_crit. Everything is seeded.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from scipy import linalg, stats
+from scipy.spatial.distance import cdist, pdist
+
+import symsched
+from symsched import _signal_samplers as loops
+from symsched import montecarlo as mc
+from symsched import probe, schedules, spectra
+
+from mc_helpers import FAMILYWISE_ALPHA, assert_psd_matches, assert_psd_rejects, make_spectrum, random_orthonormal
+
+SHAPE = (16, 16)
+N = 3000
+S16 = make_spectrum(SHAPE, "power", exponent=2.0, scale=5.0)
+#: a schedule with levels spread over the whole log-SNR range, as a few-step sampler uses
+AB8 = schedules.standard_schedule("linear-trailing", 8)
+
+VP_CASES = [("ddim", {"eta": 0.0}), ("ddim", {"eta": 1.0}), ("ddpm", {"variance": "posterior"}),
+            ("ddpm", {"variance": "beta"})]
+
+
+# ------------------------------------------------------------------------------------------
+# the control: with the exact denoiser the probe reproduces the closed form
+# ------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("prediction", ["epsilon", "sample", "v"])
+@pytest.mark.parametrize("sampler,kw", VP_CASES, ids=["ddim-eta0", "ddim-eta1", "ddpm-posterior", "ddpm-beta"])
+def test_control_wiener_denoiser_reproduces_output_spectrum(sampler, kw, prediction):
+    den = probe.wiener_denoiser(S16, prediction=prediction)
+    seed = 100 + 10 * VP_CASES.index((sampler, kw)) + ["epsilon", "sample", "v"].index(prediction)
+    x = probe.sample(den, AB8, n_samples=N, sampler=sampler, seed=seed, progress=False, **kw)
+    assert x.shape == (N, *SHAPE)
+    P = symsched.output_spectrum(S16, AB8, sampler=sampler, init="white", **kw)
+    assert_psd_matches(mc.empirical_psd(x), P, N, what=f"{sampler} {kw} {prediction}")
+
+
+@pytest.mark.parametrize("sampler", ["euler", "heun"])
+def test_control_ve_samplers(sampler):
+    den = probe.wiener_denoiser(S16, prediction="v")
+    x = probe.sample(den, AB8, n_samples=N, sampler=sampler, seed=7, progress=False)
+    P = symsched.output_spectrum_ve(S16, schedules.alpha_bar_to_sigmas(AB8), sampler=sampler, init="white")
+    assert_psd_matches(mc.empirical_psd(x), P, N, what=sampler)
+    assert np.allclose(P, probe.predicted_spectrum(S16, AB8, sampler=sampler))
+
+
+def test_control_in_a_pca_basis():
+    d = 24
+    U = random_orthonormal(d, seed=3)
+    S = np.geomspace(5.0, 1e-3, d)
+    den = probe.wiener_denoiser(S, prediction="sample", basis=U)
+    x = probe.sample(den, AB8, n_samples=N, sampler="ddpm", seed=11, progress=False)
+    P = symsched.output_spectrum(S, AB8, sampler="ddpm")
+    assert_psd_matches(mc.empirical_psd(x, basis=U), P, N, axes=(), what="PCA basis")
+    np.testing.assert_allclose(probe.measured_spectrum(x, U), mc.empirical_psd(x, basis=U))
+
+
+# the companion: the same check rejects a wrong prediction-type conversion
+def _mutant(kind):
+    def to_x0_eps(prediction, x, out, a):
+        sa, sb = math.sqrt(a), math.sqrt(1.0 - a)
+        if kind == "epsilon":  # forgot a square root: x0 = (x - (1-a) eps)/sqrt(a)
+            return (x - (1.0 - a) * out) / sa, out
+        if kind == "sample":  # eps = (x - a x0)/sqrt(1-a)
+            return out, (x - a * out) / sb
+        return sa * x + sb * out, sb * x + sa * out  # v with the sign of x0's v-term flipped
+
+    return to_x0_eps
+
+
+@pytest.mark.parametrize("prediction", ["epsilon", "sample", "v"])
+def test_power_wrong_prediction_conversion_is_rejected(prediction, monkeypatch):
+    monkeypatch.setattr(loops, "to_x0_eps", _mutant(prediction))
+    den = probe.wiener_denoiser(S16, prediction=prediction)
+    x = probe.sample(den, AB8, n_samples=N, sampler="ddim", seed=5, progress=False)
+    P = symsched.output_spectrum(S16, AB8, sampler="ddim")
+    assert_psd_rejects(mc.empirical_psd(x), P, N, what=f"mutated {prediction} conversion")
+
+
+def test_power_mislabelled_prediction_is_rejected():
+    den = probe.wiener_denoiser(S16, prediction="sample")
+    x = probe.sample(den, AB8, n_samples=N, prediction="epsilon", seed=6, progress=False)
+    P = symsched.output_spectrum(S16, AB8, sampler="ddim")
+    assert_psd_rejects(mc.empirical_psd(x), P, N, what="x0 read as epsilon")
+
+
+# ------------------------------------------------------------------------------------------
+# one implementation of each sampler loop
+# ------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("sampler,kw", VP_CASES + [("euler", {}), ("heun", {})])
+def test_probe_and_montecarlo_run_the_same_loop(sampler, kw):
+    """Same seed, exact denoiser: the probe's samples are montecarlo's, to rounding."""
+    den = probe.wiener_denoiser(S16, prediction="epsilon")
+    x = probe.sample(den, AB8, n_samples=64, sampler=sampler, seed=3, batch_size=20, progress=False, **kw)
+    if sampler in symsched.VP_SAMPLERS:
+        y = mc.sample(S16, AB8, sampler=sampler, n_samples=64, seed=3, batch_size=20, progress=False, **kw)
+    else:
+        y = mc.sample_ve(S16, schedules.alpha_bar_to_sigmas(AB8), sampler=sampler, n_samples=64, seed=3,
+                         batch_size=20, progress=False)
+    np.testing.assert_allclose(x, y, rtol=1e-7, atol=1e-9 * np.abs(y).max())
+
+
+def test_sampler_table_covers_every_sampler():
+    assert set(probe.SAMPLERS) == set(symsched.VP_SAMPLERS + symsched.VE_SAMPLERS)
+    for name, spec in loops.SAMPLERS.items():
+        assert spec.family == ("vp" if name in symsched.VP_SAMPLERS else "ve")
+        assert spec.reference and callable(spec.step)
+
+
+def test_conversions_invert_the_forward_process():
+    rng = np.random.default_rng(0)
+    x0, eps = rng.standard_normal((2, 5))
+    for a in (1e-4, 0.3, 0.999):
+        x = math.sqrt(a) * x0 + math.sqrt(1 - a) * eps
+        v = math.sqrt(a) * eps - math.sqrt(1 - a) * x0
+        for pred, out in (("epsilon", eps), ("sample", x0), ("v", v)):
+            got0, gote = loops.to_x0_eps(pred, x, out, a)
+            np.testing.assert_allclose(got0, x0, atol=1e-9 / math.sqrt(a))
+            np.testing.assert_allclose(gote, eps, atol=1e-9 / math.sqrt(1 - a))
+
+
+def test_sample_accepts_a_model_object_and_checks_its_output():
+    class Model:
+        prediction = "sample"
+        shape = (4, 4)
+
+        def denoiser(self, x, a):
+            return np.zeros_like(x)
+
+    m = Model()
+    x = probe.sample(m.denoiser, [0.2, 0.7], n_samples=3, seed=0)  # prediction and shape from the bound object
+    assert x.shape == (3, 4, 4) and np.all(x == 0.0)  # x0_hat = 0 and DDIM's last step returns x0_hat
+    with pytest.raises(ValueError, match="prediction must be given"):
+        probe.sample(lambda x, a: x, [0.5], shape=(4,), n_samples=2)
+    with pytest.raises(ValueError, match="shape must be given"):
+        probe.sample(lambda x, a: x, [0.5], prediction="epsilon", n_samples=2)
+    with pytest.raises(ValueError, match="non-finite.*alpha_bar_t=0.5"):
+        probe.sample(lambda x, a: x * np.nan, [0.5], shape=(4,), prediction="v", n_samples=2)
+    with pytest.raises(ValueError, match=r"input's shape \(2, 4\)"):
+        probe.sample(lambda x, a: x[:, :2], [0.5], shape=(4,), prediction="v", n_samples=2)
+    with pytest.raises(TypeError, match="denoiser must be callable"):
+        probe.sample("ddim", [0.5], shape=(4,), prediction="v", n_samples=2)
+    with pytest.raises(ValueError, match="prediction must be one of"):
+        probe.sample(m.denoiser, [0.5], prediction="score", n_samples=2)
+    with pytest.raises(ValueError, match="alpha_bar must be strictly increasing"):
+        probe.sample(m.denoiser, [0.5, 0.2], n_samples=2)
+    with pytest.raises(ValueError, match="sampler must be one of"):
+        probe.sample(m.denoiser, [0.5], n_samples=2, sampler="dpm")
+    with pytest.raises(ValueError, match="n_samples must be a positive integer"):
+        probe.sample(m.denoiser, [0.5], n_samples=0)
+    # aliases of the prediction type (diffusers' names)
+    y = probe.sample(probe.wiener_denoiser(np.ones(4), prediction="v"), [0.5], n_samples=2, prediction="v_prediction")
+    assert y.shape == (2, 4)
+
+
+def test_same_seed_same_initial_noise_for_every_schedule():
+    """DDIM eta=0 is deterministic given its start: paired schedules share the start x_K ~ N(0, I)."""
+    seen = []
+
+    def den(x, a):
+        seen.append((a, x.copy()))
+        return np.zeros_like(x)
+
+    for ab in ([0.01, 0.5], [0.02, 0.3, 0.9]):
+        probe.sample(den, ab, shape=(6,), prediction="epsilon", n_samples=5, seed=42)
+    starts = [x for a, x in seen if a in (0.01, 0.02)]
+    np.testing.assert_array_equal(starts[0], starts[1])
+    np.testing.assert_array_equal(starts[0], np.random.default_rng(42).standard_normal((5, 6)))
+
+
+# ------------------------------------------------------------------------------------------
+# timesteps of a training grid
+# ------------------------------------------------------------------------------------------
+def test_grid_timestep_nearest_and_interpolated():
+    g = schedules.training_grid("linear")
+    for t in (0, 1, 17, 500, 998, 999):
+        assert probe.grid_timestep(g[t], g) == t
+        assert probe.grid_timestep(g[t], g, mode="interpolate") == pytest.approx(t, abs=1e-9)
+    l = schedules.alpha_bar_to_log_snr(g)
+    mid = schedules.log_snr_to_alpha_bar(np.array([0.25 * l[300] + 0.75 * l[301]]))[0]
+    assert probe.grid_timestep(mid, g) == 301
+    assert probe.grid_timestep(mid, g, mode="interpolate") == pytest.approx(300.75, abs=1e-6)
+    assert probe.grid_timestep(1e-9, g) == 999 and probe.grid_timestep(1 - 1e-9, g) == 0
+    with pytest.raises(ValueError, match="mode must be one of"):
+        probe.grid_timestep(0.5, g, mode="round")
+    with pytest.raises(ValueError, match="strictly decreasing"):
+        probe.grid_timestep(0.5, g[::-1])
+
+
+# ------------------------------------------------------------------------------------------
+# measured spectra
+# ------------------------------------------------------------------------------------------
+def test_measured_spectrum_fft_colour_and_basis():
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((50, 8, 8))
+    np.testing.assert_allclose(probe.measured_spectrum(x), np.mean(np.abs(np.fft.fft2(x)) ** 2, axis=0) / 64)
+    rgb = rng.standard_normal((40, 3, 8, 8))
+    ce = probe.measured_spectrum(rgb, channel_axis=0)
+    np.testing.assert_allclose(ce, spectra.colour_eigen_psd(np.moveaxis(rgb, 1, -1)))
+    assert ce.shape == (8, 8, 3)
+    np.testing.assert_allclose(probe.measured_spectrum(np.moveaxis(rgb, 1, -1), channel_axis=-1), ce)
+    U, S = probe.pca_basis(x)
+    X = x.reshape(50, -1)
+    np.testing.assert_allclose(U @ np.diag(S) @ U.T, X.T @ X / 50, atol=1e-12)
+    assert np.all(np.diff(S) <= 0)
+    np.testing.assert_allclose(probe.measured_spectrum(x, U), np.mean((X @ U) ** 2, axis=0))
+    np.testing.assert_allclose(probe.measured_spectrum(x, U), S, atol=1e-12)  # the reference's own basis
+    with pytest.raises(ValueError, match="channel_axis"):
+        probe.measured_spectrum(x, channel_axis=5)
+    with pytest.raises(ValueError, match="at least 2 samples"):
+        probe.measured_spectrum(x[:1])
+
+
+# ------------------------------------------------------------------------------------------
+# metrics against independent computations
+# ------------------------------------------------------------------------------------------
+def _mmd_bruteforce(X, Y, hs):
+    def k(A, B):
+        d2 = cdist(A, B, "sqeuclidean")
+        return np.mean([np.exp(-d2 / (2 * h * h)) for h in hs], axis=0)
+
+    m, n = len(X), len(Y)
+    Kxx, Kyy, Kxy = k(X, X), k(Y, Y), k(X, Y)
+    return ((Kxx.sum() - np.trace(Kxx)) / (m * (m - 1)) + (Kyy.sum() - np.trace(Kyy)) / (n * (n - 1))
+            - 2 * Kxy.mean())
+
+
+def test_mmd2_matches_a_bruteforce_unbiased_estimator(monkeypatch):
+    rng = np.random.default_rng(2)
+    X, Y = rng.standard_normal((37, 5)), 1.3 * rng.standard_normal((29, 5)) + 0.2
+    monkeypatch.setattr(probe, "_KERNEL_CHUNK", 8)  # exercise the chunking
+    for hs in ([1.5], [0.7, 1.9, 3.3], [0.5, 1.0, 2.0]):  # the last uses the squaring shortcut
+        assert probe.mmd2(X, Y, bandwidths=hs) == pytest.approx(_mmd_bruteforce(X, Y, hs), rel=1e-12)
+    h = np.median(pdist(Y))
+    assert probe.median_bandwidth(Y) == pytest.approx(h, rel=1e-12)
+    assert probe.mmd2(X, Y) == pytest.approx(_mmd_bruteforce(X, Y, [0.5 * h, h, 2 * h]), rel=1e-12)
+
+
+def test_mmd2_of_identical_sets_is_the_closed_form():
+    """x = y: MMD²_u = 2 K_off/(n(n-1)) - 2 (K_off + n)/n², with K_off the off-diagonal kernel sum (< 0)."""
+    X = np.random.default_rng(3).standard_normal((60, 4))
+    h = 1.7
+    K_off = 2.0 * np.sum(np.exp(-pdist(X, "sqeuclidean") / (2 * h * h)))
+    n = len(X)
+    expect = 2 * K_off / (n * (n - 1)) - 2 * (K_off + n) / n**2
+    assert expect < 0
+    assert probe.mmd2(X, X, bandwidths=h) == pytest.approx(expect, rel=1e-12)
+
+
+def test_mmd2_is_unbiased_for_gaussians():
+    """Mean of R independent estimates vs the population MMD² of two Gaussians (closed form).
+
+    For x ~ N(mu1, s1² I_d), y ~ N(mu2, s2² I_d): E exp(-|x-y|²/(2h²)) = (h²/(h²+s1²+s2²))^(d/2)
+    exp(-|mu1-mu2|²/(2(h²+s1²+s2²))). The mean of R = 40 iid estimates is normal to a good
+    approximation (CLT), so |z| <= 5.33 has false-alarm probability ~1e-7.
+    """
+    d, h, s1, s2 = 3, 1.5, 1.0, 1.4
+    mu = np.array([0.6, 0.0, 0.0])
+
+    def ek(a, b, dm2):
+        v = h * h + a * a + b * b
+        return (h * h / v) ** (d / 2) * math.exp(-dm2 / (2 * v))
+
+    pop = ek(s1, s1, 0.0) + ek(s2, s2, 0.0) - 2 * ek(s1, s2, float(mu @ mu))
+    rng = np.random.default_rng(4)
+    est = [probe.mmd2(s1 * rng.standard_normal((150, d)), mu + s2 * rng.standard_normal((150, d)), bandwidths=h)
+           for _ in range(40)]
+    z = (np.mean(est) - pop) / (np.std(est, ddof=1) / math.sqrt(len(est)))
+    assert abs(z) <= 5.33, (np.mean(est), pop, z)
+
+
+def test_sliced_w2_in_one_dimension_is_the_exact_w2():
+    ot = pytest.importorskip("ot")
+    rng = np.random.default_rng(5)
+    x, y = rng.standard_normal((80, 1)), 0.5 + 2.0 * rng.standard_normal((55, 1))
+    exact = math.sqrt(ot.emd2(np.full(80, 1 / 80), np.full(55, 1 / 55), ot.dist(x, y)))  # squared Euclidean cost
+    assert probe.sliced_w2(x, y, n_projections=3) == pytest.approx(exact, rel=1e-9)
+
+
+def test_sliced_w2_of_the_comparison_is_pots():
+    ot = pytest.importorskip("ot")
+    rng = np.random.default_rng(6)
+    ref, x = rng.standard_normal((70, 3, 4)), 1.2 * rng.standard_normal((50, 3, 4))
+    c = probe.compare(x, ref, metrics=("sliced_w2",), n_projections=40, seed=9)
+    P = probe._projections(12, 40, 9)
+    expect = ot.sliced_wasserstein_distance(x.reshape(50, -1), ref.reshape(70, -1), projections=P)
+    assert c.values["sliced_w2"][0] == pytest.approx(expect, rel=1e-12)
+    assert probe.sliced_w2(x, ref, n_projections=40, seed=9) == pytest.approx(expect, rel=1e-12)
+
+
+def _spd(d, seed):
+    A = np.random.default_rng(seed).standard_normal((d, d))
+    return A @ A.T / d + 0.1 * np.eye(d)
+
+
+def test_frechet_distance_of_gaussians():
+    # commuting (diagonal) covariances: |mu1-mu2|² + sum (sqrt a - sqrt b)²
+    a, b = np.array([1.0, 4.0, 0.25]), np.array([9.0, 1.0, 0.25])
+    m1, m2 = np.array([0.0, 1.0, 2.0]), np.array([1.0, 1.0, 0.0])
+    expect = 5.0 + np.sum((np.sqrt(a) - np.sqrt(b)) ** 2)
+    assert probe.gaussian_frechet_distance(m1, np.diag(a), m2, np.diag(b)) == pytest.approx(expect, rel=1e-12)
+    # general covariances: the FID formula with scipy.linalg.sqrtm(C1 C2)
+    C1, C2 = _spd(6, 1), _spd(6, 2)
+    mu1, mu2 = np.arange(6.0), np.ones(6)
+    ref = np.sum((mu1 - mu2) ** 2) + np.trace(C1 + C2) - 2 * np.real(np.trace(linalg.sqrtm(C1 @ C2)))
+    assert probe.gaussian_frechet_distance(mu1, C1, mu2, C2) == pytest.approx(ref, rel=1e-9)
+    assert probe.gaussian_frechet_distance(mu1, C1, mu1, C1) == pytest.approx(0.0, abs=1e-10)
+    with pytest.raises(ValueError, match="shape mismatch"):
+        probe.gaussian_frechet_distance(mu1, C1, mu2[:3], C2)
+
+
+def _with_moments(n, mu, C, seed):
+    """n samples whose sample mean and covariance (ddof=1) are exactly mu and C."""
+    Z = np.random.default_rng(seed).standard_normal((n, mu.size))
+    Z -= Z.mean(axis=0)
+    L = np.linalg.cholesky(np.cov(Z, rowvar=False))
+    W = np.linalg.solve(L, Z.T).T  # whitened: sample covariance I
+    return mu + W @ np.linalg.cholesky(C).T
+
+
+def test_frechet_distance_of_samples_uses_their_moments():
+    C1, C2 = _spd(5, 3), _spd(5, 4)
+    mu1, mu2 = np.zeros(5), np.full(5, 0.3)
+    x, y = _with_moments(200, mu1, C1, 5), _with_moments(300, mu2, C2, 6)
+    expect = probe.gaussian_frechet_distance(mu1, C1, mu2, C2)
+    assert probe.frechet_distance(x, y) == pytest.approx(expect, rel=1e-9)
+    c = probe.compare(x.reshape(200, 5, 1), y.reshape(300, 5, 1), metrics=("fd",))
+    assert c.values["fd"][0] == pytest.approx(expect, rel=1e-9)
+    # PCA features: the top-k directions of y's covariance
+    w, V = np.linalg.eigh(np.cov(y, rowvar=False))
+    F = V[:, ::-1][:, :2]
+    expect2 = probe.gaussian_frechet_distance(F.T @ mu1, F.T @ C1 @ F, F.T @ mu2, F.T @ C2 @ F)
+    assert probe.frechet_distance(x, y, components=2) == pytest.approx(expect2, rel=1e-8)
+
+
+# ------------------------------------------------------------------------------------------
+# comparisons
+# ------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def paired():
+    S = make_spectrum((8, 8), "power", exponent=2.0, scale=4.0)
+    ref = mc.gaussian_field(S, 400, seed=50)
+    den = probe.wiener_denoiser(S, prediction="epsilon")
+    scheds = {"w2": symsched.optimize_schedule(S, 4, divergence="w2").alpha_bar,
+              "leading": schedules.standard_schedule("linear-leading", 4)}
+    samples = {k: [probe.sample(den, ab, n_samples=300, seed=s) for s in (0, 1, 2)] for k, ab in scheds.items()}
+    return S, ref, scheds, samples
+
+
+def test_compare_values_and_predicted_spectral_errors(paired):
+    S, ref, scheds, samples = paired
+    c = probe.compare(samples["w2"], ref, alpha_bar=scheds["w2"], spectrum=S)
+    assert c.n_seeds == 3 and c.n_samples == (300, 300, 300) and c.n_reference == 400
+    ref_psd = mc.empirical_psd(ref)
+    for i, x in enumerate(samples["w2"]):
+        psd = mc.empirical_psd(x)
+        assert c.values["spectral_kl"][i] == pytest.approx(symsched.kl_divergence(ref_psd, psd), rel=1e-12)
+        assert c.values["spectral_w2"][i] == pytest.approx(symsched.w2_distance(psd, ref_psd), rel=1e-12)
+        assert c.values["mmd2"][i] == pytest.approx(probe.mmd2(x, ref), rel=1e-9)
+        assert c.values["fd"][i] == pytest.approx(probe.frechet_distance(x, ref), rel=1e-9)
+    P = symsched.output_spectrum(S, scheds["w2"], sampler="ddim")
+    assert c.predicted["spectral_kl"] == pytest.approx(symsched.kl_divergence(S, P), rel=1e-12)
+    assert c.predicted["spectral_w2"] == pytest.approx(symsched.w2_distance(P, S), rel=1e-12)
+    assert c.mean("mmd2") == pytest.approx(np.mean(c.values["mmd2"]))
+    assert c.sd("fd") == pytest.approx(np.std(c.values["fd"], ddof=1))
+    md = c.to_markdown()
+    assert "spectral KL (predicted)" in md and "MMD²" in md and " ± " in md
+    single = probe.compare(samples["w2"][0], ref, metrics=("mmd2",))
+    assert math.isnan(single.sd("mmd2")) and "±" not in single.to_markdown()
+
+
+def test_paired_differences(paired):
+    S, ref, scheds, samples = paired
+    pc = probe.compare_paired(samples, ref, alpha_bar=scheds, spectrum=S)
+    assert pc.baseline == "w2" and pc.metrics == probe.METRICS
+    for m in probe.METRICS:
+        d = pc.difference("leading", m)
+        expect = pc.comparisons["leading"].values[m] - pc.comparisons["w2"].values[m]
+        np.testing.assert_allclose(d.values, expect)
+        assert d.mean == pytest.approx(np.mean(expect)) and d.sd == pytest.approx(np.std(expect, ddof=1))
+        assert d.wins == int(np.sum(expect < 0))
+        np.testing.assert_allclose(pc.difference("w2", m, "leading").values, -expect)
+    # one reference, one kernel, one set of projections: each schedule's numbers equal a lone compare()
+    alone = probe.compare(samples["leading"], ref)
+    for m in probe.METRICS:
+        np.testing.assert_allclose(pc.comparisons["leading"].values[m], alone.values[m], rtol=1e-12)
+    md = pc.to_markdown()
+    assert "Paired differences `schedule − w2`" in md and "| leading |" in md
+    # the optimised-for-W2 schedule has the lower spectral W2, predicted and measured, on every seed
+    assert pc.comparisons["w2"].predicted["spectral_w2"] < pc.comparisons["leading"].predicted["spectral_w2"]
+    assert pc.difference("leading", "spectral_w2").wins == 0
+    with pytest.raises(ValueError, match="same number of seeds"):
+        probe.compare_paired({"a": samples["w2"], "b": samples["leading"][:2]}, ref)
+    with pytest.raises(ValueError, match="baseline must be one of"):
+        probe.compare_paired(samples, ref, baseline="karras")
+    with pytest.raises(ValueError, match="sample shape"):
+        probe.compare(np.zeros((5, 4, 4)), ref)
+    with pytest.raises(ValueError, match="metrics must be one of"):
+        probe.compare(samples["w2"], ref, metrics=("fid",))
+
+
+def test_probe_schedules_matches_compare_paired(paired):
+    S, ref, scheds, samples = paired
+    den = probe.wiener_denoiser(S, prediction="epsilon")
+    res = probe.probe_schedules(den, scheds, ref, n_samples=300, seeds=(0, 1, 2), spectrum=S, progress=False,
+                                grid=schedules.training_grid("linear"), n_examples=4)
+    pc = probe.compare_paired(samples, ref, alpha_bar=scheds, spectrum=S)
+    for k in scheds:
+        for m in probe.METRICS:
+            np.testing.assert_allclose(res.comparison.comparisons[k].values[m], pc.comparisons[k].values[m],
+                                       rtol=1e-10)
+        np.testing.assert_array_equal(res.examples[k], samples[k][0][:4])
+    assert res.reference_examples.shape == (4, 8, 8)
+    assert all(len(t) == 4 for t in res.timesteps.values())
+    d = res.to_dict()
+    assert d["seeds"] == [0, 1, 2] and set(d["comparisons"]) == set(scheds)
+    fig = probe.plot_probe(res)
+    assert len(fig.axes) == (len(scheds) + 1) * 4 + 1  # a row per schedule and the reference, and the PSDs
+
+
+def test_default_schedules_are_on_the_grid():
+    S = make_spectrum((8, 8), "power", exponent=2.0)
+    g = schedules.training_grid("linear")
+    sch = probe.default_schedules(S, 3, grid=g, names=["optimised-w2", "linear-trailing", "karras"])
+    assert list(sch) == ["optimised-w2", "linear-trailing", "karras"]
+    for ab in sch.values():
+        assert ab.size == 3 and all(np.min(np.abs(g - a)) == 0 for a in ab)
+    np.testing.assert_array_equal(sch["optimised-w2"],
+                                  symsched.optimize_schedule(S, 3, divergence="w2", grid=g).alpha_bar)
+    np.testing.assert_array_equal(sch["karras"], schedules.standard_schedule("karras", 3, grid=g))
+    with pytest.raises(ValueError, match="schedule name must be one of"):
+        probe.default_schedules(S, 5, names=["best"])
+
+
+# ------------------------------------------------------------------------------------------
+# adapters
+# ------------------------------------------------------------------------------------------
+def _torch_wiener(torch, S, grid, output):
+    """A torch module computing the exact denoiser at the grid level of an integer timestep."""
+
+    class Wiener(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.register_buffer("S", torch.from_numpy(S))
+            self.register_buffer("grid", torch.from_numpy(grid))
+            self.scale = torch.nn.Parameter(torch.ones((), dtype=torch.float64))
+            self.timesteps = []
+
+        def forward(self, x, t):
+            self.timesteps.append(t.clone())
+            a = self.grid[t].reshape(-1, *([1] * (x.ndim - 1)))
+            X = torch.fft.fftn(x, dim=tuple(range(1, x.ndim)))
+            lam = a * self.S + 1 - a
+            g = torch.sqrt(1 - a) / lam if output == "epsilon" else torch.sqrt(a) * self.S / lam
+            return self.scale * torch.fft.ifftn(X * g, dim=tuple(range(1, x.ndim))).real
+
+    return Wiener()
+
+
+def test_torch_adapter_drives_the_probe_exactly():
+    torch = pytest.importorskip("torch")
+    g = schedules.training_grid("linear")
+    ab = schedules.standard_schedule("linear-trailing", 6)
+    mod = _torch_wiener(torch, S16, g, "epsilon")
+    den = probe.torch_denoiser(mod, g, prediction="epsilon", shape=SHAPE)
+    assert den.prediction == "epsilon" and den.shape == SHAPE
+    x = probe.sample(den, ab, n_samples=N, seed=21, progress=False)
+    assert [int(t[0]) for t in mod.timesteps[:6]] == [int(probe.grid_timestep(a, g)) for a in ab]
+    assert all(t.dtype == torch.int64 for t in mod.timesteps)
+    assert_psd_matches(mc.empirical_psd(x), symsched.output_spectrum(S16, ab), N, what="torch adapter")
+    # same numbers as the NumPy Wiener denoiser (float64 module)
+    y = probe.sample(probe.wiener_denoiser(S16), ab, n_samples=8, seed=21)
+    np.testing.assert_allclose(x[:8], y, rtol=1e-8, atol=1e-10)
+    # interpolated timesteps are floats; a float32 module gets float32 input
+    mod32 = _torch_wiener(torch, S16.astype(np.float32), g.astype(np.float32), "sample").float()
+    den32 = probe.torch_denoiser(lambda x, t: mod32(x, t.round().long()), g, prediction="sample", shape=SHAPE,
+                                 timestep="interpolate", dtype=torch.float32)
+    out = den32(np.zeros((2, *SHAPE)), float(g[10]))
+    assert out.dtype == np.float64 and out.shape == (2, *SHAPE)
+
+
+def test_adapters_need_torch(monkeypatch):
+    import builtins
+
+    real = builtins.__import__
+
+    def fake(name, *a, **k):
+        if name == "torch":
+            raise ImportError("No module named 'torch'")
+        return real(name, *a, **k)
+
+    monkeypatch.setattr(builtins, "__import__", fake)
+    with pytest.raises(ImportError, match=r'pip install "symsched\[torch\]"'):
+        probe.torch_denoiser(object(), schedules.training_grid("linear"))
+
+
+@pytest.mark.diffusers
+def test_diffusers_adapter_reads_the_scheduler():
+    torch = pytest.importorskip("torch")
+    diffusers = pytest.importorskip("diffusers")
+    torch.manual_seed(0)
+    unet = diffusers.UNet2DModel(sample_size=8, in_channels=1, out_channels=1, block_out_channels=(8, 16),
+                                 down_block_types=("DownBlock2D", "DownBlock2D"),
+                                 up_block_types=("UpBlock2D", "UpBlock2D"), layers_per_block=1, norm_num_groups=4)
+    unet.eval()
+    sched = diffusers.DDPMScheduler(num_train_timesteps=1000, beta_schedule="scaled_linear",
+                                    prediction_type="v_prediction")
+    den = probe.diffusers_denoiser(unet, sched)
+    assert den.prediction == "v" and den.shape == (1, 8, 8)
+    np.testing.assert_allclose(den.grid, sched.alphas_cumprod.numpy(), rtol=1e-7)
+    x = np.random.default_rng(0).standard_normal((3, 1, 8, 8))
+    t = 640
+    with torch.inference_mode():
+        direct = unet(torch.from_numpy(x).float(), torch.full((3,), t)).sample.double().numpy()
+    np.testing.assert_allclose(den(x, float(sched.alphas_cumprod[t])), direct, rtol=1e-6, atol=1e-6)
+    ab = schedules.standard_schedule("scaled_linear-trailing", 3)
+    out = probe.sample(den, ab, n_samples=4, seed=0)
+    assert out.shape == (4, 1, 8, 8) and np.all(np.isfinite(out))
+    with pytest.raises(ValueError, match="prediction_type must be one of"):
+        probe.diffusers_denoiser(unet, diffusers.DDPMScheduler(prediction_type="flow"))
+
+
+def test_probe_schedules_validates_before_sampling():
+    calls = []
+
+    def den(x, a):
+        calls.append(a)
+        return np.zeros_like(x)
+
+    ref = np.random.default_rng(0).standard_normal((20, 4, 4))
+    ok = dict(shape=(4, 4), prediction="sample", n_samples=5, progress=False)
+    bad = [(dict(seeds=3), "seeds must be a sequence"), (dict(seeds=(0, -1)), "non-negative integers"),
+           (dict(sampler="lms"), "sampler must be one of"), (dict(spectrum=np.ones(3)), "spectrum must have the shape"),
+           (dict(metrics=()), "metrics must name"), (dict(baseline="x"), "baseline must be one of")]
+    for kw, msg in bad:
+        with pytest.raises(ValueError, match=msg):
+            probe.probe_schedules(den, {"a": [0.3, 0.8]}, ref, **{**ok, **kw})
+    with pytest.raises(ValueError, match=r"schedules\['a'\] must be strictly increasing"):
+        probe.probe_schedules(den, {"a": [0.8, 0.3]}, ref, **ok)
+    assert calls == []

@@ -1,0 +1,165 @@
+"""`symsched probe` and the report section, with a stub model (the exact Wiener denoiser) and a tiny diffusers UNet."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import symsched
+from symsched import montecarlo as mc
+from symsched import probe, schedules
+from symsched.cli import main
+from symsched.commands import probe as cmd
+
+from mc_helpers import make_spectrum
+
+S8 = make_spectrum((8, 8), "power", exponent=2.0, scale=4.0)
+
+
+@pytest.fixture()
+def stub(monkeypatch):
+    """`--model builtin:...` returns the exact denoiser of a Gaussian field with its own held-out data."""
+
+    def fake(name):
+        return cmd.ProbeModel(name, probe.wiener_denoiser(S8, prediction="sample"), mc.gaussian_field(S8, 300, seed=9),
+                              S8, schedules.training_grid("linear"), None)
+
+    monkeypatch.setattr(cmd, "_builtin", fake)
+
+
+def test_cli_probe_runs_and_writes_table_json_figure(stub, tmp_path, capsys):
+    out = tmp_path / "p"
+    args = ["probe", "--out", str(out), "--steps", "4", "--samples", "200", "--seeds", "2", "--no-progress",
+            "--schedules", "optimised-w2,optimised-kl,linear-trailing,karras"]
+    assert main(args) == 0
+    text = capsys.readouterr().out
+    for name in ("optimised-w2", "optimised-kl", "linear-trailing", "karras", "MMD²", "sliced W2", "FD",
+                 "Paired differences"):
+        assert name in text
+    for f in ("probe.md", "probe.json", "probe.png"):
+        assert (out / f).is_file() and (out / f).stat().st_size > 0
+    info = json.loads((out / "probe.json").read_text())
+    assert info["seeds"] == [0, 1] and info["n_samples"] == 200 and info["baseline"] == "optimised-w2"
+    g = schedules.training_grid("linear")
+    for name, ab in info["schedules"].items():
+        ab = np.array(ab)
+        assert ab.size == 4 and all(np.min(np.abs(g - a)) == 0 for a in ab), name  # on the model's grid
+        P = symsched.output_spectrum(S8, ab, sampler="ddim")
+        pred = info["comparisons"][name]["predicted"]
+        assert pred["spectral_w2"] == pytest.approx(symsched.w2_distance(P, S8), rel=1e-9)
+        assert pred["spectral_kl"] == pytest.approx(symsched.kl_divergence(S8, P), rel=1e-9)
+        assert len(info["comparisons"][name]["values"]["mmd2"]) == 2
+        assert info["timesteps"][name] == [int(probe.grid_timestep(a, g)) for a in ab]
+    # the paired seeds are reproducible from the API
+    den = probe.wiener_denoiser(S8, prediction="sample")
+    ab = np.array(info["schedules"]["karras"])
+    x = probe.sample(den, ab, n_samples=200, seed=1)
+    ref = mc.gaussian_field(S8, 300, seed=9)
+    assert info["comparisons"]["karras"]["values"]["mmd2"][1] == pytest.approx(probe.mmd2(x, ref), rel=1e-9)
+
+
+def test_cli_probe_rejects_bad_arguments(stub, tmp_path, capsys):
+    cases = [
+        (["--schedules", "optimised-w2,best"], "--schedules must be comma-separated names"),
+        (["--schedules", "karras,karras"], "must not repeat"),
+        (["--samples", "1"], "--samples must be at least 2"),
+        (["--steps", "0"], "--steps must be a positive integer"),
+        (["--eta", "2"], "--eta must lie in"),
+        (["--reference-samples", "1"], "--reference-samples must be 0 \\(all\\) or at least 2"),
+        (["--model", str(tmp_path / "nope")], "--model must be builtin:patches16 or a folder"),
+        (["--model", str(tmp_path)], "needs torch and diffusers|is not a diffusers model folder.*config.json"),
+    ]
+    for extra, msg in cases:
+        assert main(["probe", "--out", str(tmp_path / "o"), "--no-progress", *extra]) == 2, extra
+        err = capsys.readouterr().err
+        assert err.startswith("symsched probe: error:") and len(err.strip().splitlines()) == 1, err
+        assert __import__("re").search(msg, err), (msg, err)
+
+
+def test_reference_subset_is_fixed_and_in_order():
+    ref = np.arange(50.0)[:, None] * np.ones((1, 3))
+    sub = cmd.subset(ref, 20)
+    assert sub.shape == (20, 3) and np.all(np.diff(sub[:, 0]) > 0)
+    np.testing.assert_array_equal(sub, cmd.subset(ref, 20))
+    assert cmd.subset(ref, 0) is ref and cmd.subset(ref, 80) is ref
+
+
+def test_reference_loading(tmp_path):
+    from PIL import Image
+
+    arr = np.random.default_rng(0).uniform(-1, 1, (5, 8, 8))
+    np.save(tmp_path / "r.npy", arr)
+    np.testing.assert_array_equal(cmd._load_reference(tmp_path / "r.npy", (8, 8)), arr)
+    np.testing.assert_array_equal(cmd._load_reference(tmp_path / "r.npy", (1, 8, 8)), arr[:, None])
+    rgb = np.random.default_rng(1).uniform(-1, 1, (4, 8, 8, 3))
+    np.save(tmp_path / "c.npy", rgb)
+    np.testing.assert_array_equal(cmd._load_reference(tmp_path / "c.npy", (3, 8, 8)), np.moveaxis(rgb, -1, 1))
+    with pytest.raises(ValueError, match=r"--reference must have shape \(N, 3, 4, 4\)"):
+        cmd._load_reference(tmp_path / "c.npy", (3, 4, 4))
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    for i in range(3):
+        Image.fromarray(np.full((20, 30, 3), 60 * i, dtype=np.uint8)).save(folder / f"{i}.png")
+    imgs = cmd._load_reference(folder, (3, 8, 8))
+    assert imgs.shape == (3, 3, 8, 8)
+    np.testing.assert_allclose(imgs[:, 0, 0, 0], [2 * 60 * i / 255 - 1 for i in range(3)], atol=1e-9)
+    assert cmd._load_reference(folder, (8, 8)).shape == (3, 8, 8)
+
+
+def test_report_section_with_and_without_the_model(stub, tmp_path, monkeypatch):
+    sec = cmd.report_section(tmp_path, steps=3, n_samples=100, seeds=(0, 1))
+    assert sec.markdown.startswith("## Does it help a real model?")
+    assert "| optimised-w2 |" in sec.markdown and "Paired differences" in sec.markdown
+    assert "<table>" in sec.html and (tmp_path / "probe.png").is_file() and sec.figure == "probe.png"
+
+    def missing(*a, **k):
+        raise ImportError("No module named 'torch'")
+
+    monkeypatch.setattr(cmd, "load_probe_model", missing)
+    sec = cmd.report_section(tmp_path / "x")
+    assert "Skipped" in sec.markdown and 'pip install "symsched[torch]"' in sec.markdown
+    assert not (tmp_path / "x" / "probe.png").exists()
+
+
+def test_report_has_the_probe_section(stub, tmp_path, monkeypatch):
+    import symsched.symbolic.latex
+
+    monkeypatch.setattr(symsched.symbolic.latex, "render_all", lambda: {"symsched.tex": "% stub\n"})  # not under test
+    out = tmp_path / "rep"
+    np.save(tmp_path / "S.npy", S8)  # a small spectrum keeps the report's own optimisations quick
+    assert main(["report", "--out", str(out), "--spectrum", str(tmp_path / "S.npy"), "--steps", "3",
+                 "--samples", "200", "--no-progress", "--probe-samples", "100"]) == 0
+    summary = (out / "summary.md").read_text()
+    assert "## Does it help a real model?" in summary and "probe.png" in summary
+    assert "Does it help a real model?" in (out / "summary.html").read_text()
+    assert (out / "probe.png").is_file()
+
+
+def test_report_rejects_bad_probe_samples(tmp_path, capsys):
+    assert main(["report", "--out", str(tmp_path), "--probe-samples", "1"]) == 2
+    assert "--probe-samples must be 0 (skip) or at least 2" in capsys.readouterr().err
+
+
+@pytest.mark.diffusers
+def test_cli_probe_with_a_diffusers_folder(tmp_path, capsys):
+    torch = pytest.importorskip("torch")
+    diffusers = pytest.importorskip("diffusers")
+    torch.manual_seed(0)
+    unet = diffusers.UNet2DModel(sample_size=8, in_channels=1, out_channels=1, block_out_channels=(8, 16),
+                                 down_block_types=("DownBlock2D", "DownBlock2D"),
+                                 up_block_types=("UpBlock2D", "UpBlock2D"), layers_per_block=1, norm_num_groups=4)
+    folder = tmp_path / "model"
+    unet.save_pretrained(folder / "unet", safe_serialization=True)
+    diffusers.DDPMScheduler(num_train_timesteps=1000).save_pretrained(folder / "scheduler")
+    np.save(tmp_path / "ref.npy", np.random.default_rng(0).uniform(-1, 1, (50, 8, 8)))
+    args = ["probe", "--model", str(folder), "--out", str(tmp_path / "o"), "--steps", "3", "--samples", "20",
+            "--seeds", "2", "--no-progress", "--schedules", "optimised-w2,linear-trailing"]
+    assert main(args) == 2
+    assert "--reference is required" in capsys.readouterr().err
+    assert main(args + ["--reference", str(tmp_path / "ref.npy")]) == 0
+    info = json.loads((tmp_path / "o" / "probe.json").read_text())
+    assert info["model"] == str(folder) and set(info["schedules"]) == {"optimised-w2", "linear-trailing"}
+    assert (tmp_path / "o" / "probe.png").is_file()
