@@ -160,11 +160,11 @@ def test_plot_and_band_profiles() -> None:
 @pytest.mark.parametrize(
     "kwargs,match",
     [
-        (dict(sampler="lms"), "sampler must be one of"),
-        (dict(sampler="ddpm", eta=0.5), "eta applies only to sampler='ddim'"),
+        (dict(sampler="plms"), "sampler must be one of"),
+        (dict(sampler="ddpm", eta=0.5), "sampler 'ddpm' has no setting 'eta'"),
         (dict(eta=1.5), "eta must lie in"),
         (dict(init="noise"), "init must be one of"),
-        (dict(variance="small"), "variance must be one of"),
+        (dict(sampler="ddpm", variance="small"), "variance must be one of"),
     ],
 )
 def test_bad_arguments_raise_clear_errors(kwargs, match) -> None:
