@@ -102,7 +102,7 @@ def _logs_and_exps(expr: sp.Expr, slots: Sequence[int]) -> sp.Expr:
         rest = arg
         mono = sp.Integer(1)
         for j in slots:
-            k = arg.coeff(l_slot(j))
+            k, _ = arg.coeff(l_slot(j)).as_coeff_Add()  # a symbolic power (e^{-eta h}) stays an exp of the gaps
             if k != 0:
                 mono *= (c_slot(j) / s_slot(j)) ** (2 * k)
                 rest -= k * l_slot(j)
@@ -131,7 +131,7 @@ def _level_pairs(expr: sp.Expr) -> dict[int, tuple[sp.Symbol, sp.Symbol]]:
     out: dict[int, tuple[sp.Symbol, sp.Symbol]] = {}
     for sym in expr.free_symbols:
         name = sym.name
-        if name.startswith(("c_{", "s_{")):
+        if name.startswith(("c_{", "s_{")) and name[3:-1].lstrip("-").isdigit():  # not e.g. s_{\mathrm{noise}}
             j = int(name[3:-1])
             out[j] = (c_slot(j), s_slot(j))
     return out
@@ -162,8 +162,11 @@ def _log_ratio(num: sp.Expr, den: sp.Expr, pairs: dict[int, tuple[sp.Symbol, sp.
     total = sp.Integer(0)
     rest = ratio
     for j, (c, s) in pairs.items():
-        kc = sp.degree(sp.numer(ratio), c) - sp.degree(sp.denom(ratio), c)
-        ks = sp.degree(sp.numer(ratio), s) - sp.degree(sp.denom(ratio), s)
+        try:
+            kc = sp.degree(sp.numer(ratio), c) - sp.degree(sp.denom(ratio), c)
+            ks = sp.degree(sp.numer(ratio), s) - sp.degree(sp.denom(ratio), s)
+        except sp.PolynomialError:  # a level inside a radical or a symbolic power: not a monomial
+            return None
         if kc + ks != 0:
             return None
         total += kc * l_slot(j) / 2
