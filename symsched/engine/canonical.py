@@ -292,12 +292,15 @@ def _zero_limit(expr: sp.Expr, process: str, level: sp.Symbol) -> sp.Expr:
     """The limit of a native expression as its level goes to pure noise (alpha_bar -> 0, sigma -> oo, t -> 1)."""
     if not expr.has(level):
         return expr
-    if process == "vp":
-        out = sp.limit(expr, level, 0, "+")
-    elif process == "ve":
-        out = sp.limit(expr, level, sp.oo)
-    else:
-        out = sp.limit(expr, level, 1, "-")
+    try:
+        if process == "vp":
+            out = sp.limit(expr, level, 0, "+")
+        elif process == "ve":
+            out = sp.limit(expr, level, sp.oo)
+        else:
+            out = sp.limit(expr, level, 1, "-")
+    except (NotImplementedError, RecursionError, TypeError, ValueError) as exc:  # SymPy cannot decide it
+        raise UndefinedStep(f"no symbolic limit at alpha_bar = 0 ({type(exc).__name__}: {exc})") from None
     if out.has(sp.zoo, sp.nan, sp.oo, -sp.oo) or isinstance(out, sp.Limit):
         raise UndefinedStep(f"the step is unbounded (or has no limit) at alpha_bar = 0: {out}")
     return out
@@ -310,7 +313,10 @@ def _clean_limit(expr: sp.Expr, process: str, level: sp.Symbol) -> sp.Expr:
     direct = expr.subs(level, clean_value(process))
     if not direct.has(sp.zoo, sp.nan, sp.oo, -sp.oo):
         return direct
-    out = sp.limit(expr, level, clean_value(process), "-" if process == "vp" else "+")
+    try:
+        out = sp.limit(expr, level, clean_value(process), "-" if process == "vp" else "+")
+    except (NotImplementedError, RecursionError, TypeError, ValueError) as exc:  # SymPy cannot decide it
+        raise UndefinedStep(f"no symbolic limit at the clean level ({type(exc).__name__}: {exc})") from None
     if out.has(sp.zoo, sp.nan, sp.oo, -sp.oo) or isinstance(out, sp.Limit):
         raise UndefinedStep(f"the step is unbounded at the clean level: {out}")
     return out

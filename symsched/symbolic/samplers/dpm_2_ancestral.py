@@ -22,8 +22,7 @@ PARAMS = {"eta": 1.0, "s_noise": 1.0}
 
 
 def plan(K: int, levels: Any = None, params: Any = None, **options: Any) -> list[PlanStep]:
-    """``to_zero`` (k-diffusion's ``if sigma_down == 0`` Euler branch) on the last step and where
-    get_ancestral_step's min binds; ``step`` elsewhere."""
+    """``to_zero`` (k-diffusion's Euler branch, sigma_down = 0) on the last step and where the min binds."""
     prm = param_values(PARAMS, params)
     out = []
     for i in range(K):
