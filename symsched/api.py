@@ -86,7 +86,8 @@ def _setup(sampler: Any, settings: dict[str, Any]) -> tuple[str, dict[str, Any],
                 raise ArgumentTypeError(f"{key} must be a real number (got {value!r})")
             v = float(value)
             lo, hi = bounds.get(key, (0.0, np.inf))
-            if not np.isfinite(v) or v < lo or v > hi:
+            infinite_ok = np.isinf(float(pdefs[key]))  # a parameter whose default is inf (k-diffusion's s_tmax)
+            if np.isnan(v) or v < lo or v > hi or (np.isinf(v) and not infinite_ok):
                 raise ValueError(f"{key} must lie in [{lo:g}, {hi:g}] for sampler {sampler!r} (got {value!r})")
             params[key] = v
         elif key in odefs:

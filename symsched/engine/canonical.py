@@ -102,7 +102,7 @@ def _logs_and_exps(expr: sp.Expr, slots: Sequence[int]) -> sp.Expr:
         rest = arg
         mono = sp.Integer(1)
         for j in slots:
-            k = arg.coeff(l_slot(j))
+            k, _ = arg.coeff(l_slot(j)).as_coeff_Add()  # a symbolic power (e^{-eta h}) stays an exp of the gaps
             if k != 0:
                 mono *= (c_slot(j) / s_slot(j)) ** (2 * k)
                 rest -= k * l_slot(j)
@@ -131,7 +131,7 @@ def _level_pairs(expr: sp.Expr) -> dict[int, tuple[sp.Symbol, sp.Symbol]]:
     out: dict[int, tuple[sp.Symbol, sp.Symbol]] = {}
     for sym in expr.free_symbols:
         name = sym.name
-        if name.startswith(("c_{", "s_{")):
+        if name.startswith(("c_{", "s_{")) and name[3:-1].lstrip("-").isdigit():  # not e.g. s_{\mathrm{noise}}
             j = int(name[3:-1])
             out[j] = (c_slot(j), s_slot(j))
     return out
@@ -162,8 +162,11 @@ def _log_ratio(num: sp.Expr, den: sp.Expr, pairs: dict[int, tuple[sp.Symbol, sp.
     total = sp.Integer(0)
     rest = ratio
     for j, (c, s) in pairs.items():
-        kc = sp.degree(sp.numer(ratio), c) - sp.degree(sp.denom(ratio), c)
-        ks = sp.degree(sp.numer(ratio), s) - sp.degree(sp.denom(ratio), s)
+        try:
+            kc = sp.degree(sp.numer(ratio), c) - sp.degree(sp.denom(ratio), c)
+            ks = sp.degree(sp.numer(ratio), s) - sp.degree(sp.denom(ratio), s)
+        except sp.PolynomialError:  # a level inside a radical or a symbolic power: not a monomial
+            return None
         if kc + ks != 0:
             return None
         total += kc * l_slot(j) / 2
@@ -289,12 +292,15 @@ def _zero_limit(expr: sp.Expr, process: str, level: sp.Symbol) -> sp.Expr:
     """The limit of a native expression as its level goes to pure noise (alpha_bar -> 0, sigma -> oo, t -> 1)."""
     if not expr.has(level):
         return expr
-    if process == "vp":
-        out = sp.limit(expr, level, 0, "+")
-    elif process == "ve":
-        out = sp.limit(expr, level, sp.oo)
-    else:
-        out = sp.limit(expr, level, 1, "-")
+    try:
+        if process == "vp":
+            out = sp.limit(expr, level, 0, "+")
+        elif process == "ve":
+            out = sp.limit(expr, level, sp.oo)
+        else:
+            out = sp.limit(expr, level, 1, "-")
+    except (NotImplementedError, RecursionError, TypeError, ValueError) as exc:  # SymPy cannot decide it
+        raise UndefinedStep(f"no symbolic limit at alpha_bar = 0 ({type(exc).__name__}: {exc})") from None
     if out.has(sp.zoo, sp.nan, sp.oo, -sp.oo) or isinstance(out, sp.Limit):
         raise UndefinedStep(f"the step is unbounded (or has no limit) at alpha_bar = 0: {out}")
     return out
@@ -307,7 +313,10 @@ def _clean_limit(expr: sp.Expr, process: str, level: sp.Symbol) -> sp.Expr:
     direct = expr.subs(level, clean_value(process))
     if not direct.has(sp.zoo, sp.nan, sp.oo, -sp.oo):
         return direct
-    out = sp.limit(expr, level, clean_value(process), "-" if process == "vp" else "+")
+    try:
+        out = sp.limit(expr, level, clean_value(process), "-" if process == "vp" else "+")
+    except (NotImplementedError, RecursionError, TypeError, ValueError) as exc:  # SymPy cannot decide it
+        raise UndefinedStep(f"no symbolic limit at the clean level ({type(exc).__name__}: {exc})") from None
     if out.has(sp.zoo, sp.nan, sp.oo, -sp.oo) or isinstance(out, sp.Limit):
         raise UndefinedStep(f"the step is unbounded at the clean level: {out}")
     return out

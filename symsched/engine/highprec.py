@@ -120,8 +120,10 @@ def _run(spectrum: ArrayLike, x: np.ndarray, coordinate: str, sampler: str, init
     with mpmath.workdps(int(dps) + extra):
         lv = _native_levels(x, coordinate, mod.PROCESS)
         zero = [bool(v == (mpmath.inf if mod.PROCESS == "ve" else (0 if mod.PROCESS == "vp" else 1))) for v in lv]
-        ell = np.array([-np.inf if z else 0.0 for z in zero] + [np.inf])
-        plan = mod.plan(K, ell[:K], dict(params), **options)
+        from .program import canonical_levels  # the plan sees the same log-SNRs as build_program's
+
+        ell = np.asarray(canonical_levels(x, coordinate)[2], dtype=np.float64)
+        plan = mod.plan(K, ell, dict(params), **options)
         pv = [mpmath.mpf(params[p]) for p in getattr(mod, "PARAMS", {})]
         steps = []
         for item in plan:

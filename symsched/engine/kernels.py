@@ -111,6 +111,18 @@ def _horner(coeffs: Sequence[Any], x: Any) -> Any:
     return out
 
 
+#: Derivatives larger than this (SymPy count_ops) are not passed through sympy.simplify, whose cost grows
+#: steeply with size (minutes for LMS's order-4 Lagrange weights); they are evaluated as differentiated.
+_SIMPLIFY_MAX_OPS = 150
+
+
+def _simplify(expr: Any) -> Any:
+    """sympy.simplify for small expressions, the expression itself for large ones."""
+    import sympy as sp
+
+    return sp.simplify(expr) if sp.count_ops(expr) <= _SIMPLIFY_MAX_OPS else expr
+
+
 def _d_level(expr: Any, j: int, ordinary: Sequence[int] = ()) -> Any:
     """d expr / d l_j with c_j = sqrt(sigmoid(l_j)), s_j = sqrt(sigmoid(-l_j)) (dc = c s^2/2,
     ds = -s c^2/2) and the gaps delta_a = l_b - l_a between consecutive ``ordinary`` slots a < b."""
@@ -196,7 +208,7 @@ def _gradient_basis(expr: Any, S: Any, T: Any, coeffs: _Coefficients, gslots: Se
             break
     sym = coeffs.symbol
     if other:  # not polynomial in S: one basis function per slot, the derivative itself
-        d = [sp.simplify(_d_level(expr, j, gslots)) for j in gslots]
+        d = [_simplify(_d_level(expr, j, gslots)) for j in gslots]
         eye = [[sp.Integer(int(a == b)) for b in range(len(gslots))] for a in range(len(gslots))]
         return d, [x.subs(S, 1 / T) for x in d], eye
     net = n + sum((len(cs) - 1) * e for cs, e in polys)
@@ -204,7 +216,7 @@ def _gradient_basis(expr: Any, S: Any, T: Any, coeffs: _Coefficients, gslots: Se
     F_t = [_horner([sym(c) for c in reversed(cs)], T) for cs, _ in polys]
     exps = [e for _, e in polys]
     bs, bt, gamma = [], [], []
-    dK = [sp.simplify(_d_level(K, j, gslots)) for j in gslots]
+    dK = [_simplify(_d_level(K, j, gslots)) for j in gslots]
     if any(d != 0 for d in dK):
         bs.append(S**n * sp.Mul(*[F**e for F, e in zip(F_s, exps)]))
         bt.append(S**net * sp.Mul(*[F**e for F, e in zip(F_t, exps)]))
@@ -214,7 +226,7 @@ def _gradient_basis(expr: Any, S: Any, T: Any, coeffs: _Coefficients, gslots: Se
         rest_t = sp.Mul(*[F**f for k, (F, f) in enumerate(zip(F_t, exps)) if k != i])
         deg = len(cs) - 1
         for d, c in enumerate(cs):
-            dc = [sp.simplify(_d_level(c, j, gslots)) for j in gslots]
+            dc = [_simplify(_d_level(c, j, gslots)) for j in gslots]
             if all(x == 0 for x in dc):
                 continue
             bs.append(sym(K) * S ** (n + d) * F_s[i] ** (e - 1) * rest_s)

@@ -156,8 +156,7 @@ def _ratio_scalar(prog: Program, call: _Caller, S: NDArray[Any], inv_kap: Any, v
             np.multiply(v, a, out=v)
         else:
             v *= a * a
-        if st.kernels.q:
-            b = E[1]
+        for b in E[1:1 + st.kernels.q]:  # every noise column (dpmpp_sde draws two per step)
             if np.ndim(b) or np.ndim(inv_kap):
                 np.multiply(b, b, out=tmp)
                 tmp *= inv_kap
@@ -394,9 +393,9 @@ def _grad_scalar(prog: Program, call: _Caller, Sg: NDArray[Any], inv_kap: Any, v
         a = E[0]
         np.multiply(V[k], a, out=V[k + 1])
         np.multiply(V[k + 1], a, out=V[k + 1])
-        if st.kernels.q and _nz(E[1]):
-            b = E[1]
-            V[k + 1] += b * b * inv_kap
+        for b in E[1:1 + st.kernels.q]:
+            if _nz(b):
+                V[k + 1] += b * b * inv_kap
     rho = np.asarray(V[N], dtype=np.float64)
     J, at = adjoint(rho)
     AW = np.array(at, dtype=Sg.dtype)  # at * w_{k+1}^2
@@ -409,11 +408,13 @@ def _grad_scalar(prog: Program, call: _Caller, Sg: NDArray[Any], inv_kap: Any, v
         np.multiply(AW, a, out=X)
         X *= V[k]
         X *= 2.0
-        XB: Any = 0.0
-        if st.grad_kernels.q and _nz(E[1]):
-            b = E[1]
-            XB = (AW, 2.0 * b * inv_kap) if not (np.ndim(b) or np.ndim(inv_kap)) else 2.0 * AW * b * inv_kap
-        _accumulate(st, E, [X, XB], n, grad)
+        XB: list[Any] = []
+        for b in E[1:1 + st.grad_kernels.q]:
+            if not _nz(b):
+                XB.append(0.0)
+            else:
+                XB.append((AW, 2.0 * b * inv_kap) if not (np.ndim(b) or np.ndim(inv_kap)) else 2.0 * AW * b * inv_kap)
+        _accumulate(st, E, [X, *XB], n, grad)
         np.multiply(AW, a, out=AW)
         np.multiply(AW, a, out=AW)
     if _nz(dv0):

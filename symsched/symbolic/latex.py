@@ -70,10 +70,47 @@ def _light(expr: sp.Expr) -> sp.Expr:
     return f if sp.count_ops(f) <= sp.count_ops(c) else c
 
 
+def _plan_text(smp: Sampler) -> str:
+    """The first line of the plan's docstring as LaTeX text (reST literals dropped, specials escaped)."""
+    lines = (getattr(smp.plan, "__doc__", "") or "").strip().splitlines()
+    text = lines[0] if lines else ""
+    for a, b in (("``", ""), ("{", "\\{"), ("}", "\\}"), ("_", "\\_"), ("%", "\\%"), ("&", "\\&"), ("#", "\\#")):
+        text = text.replace(a, b)
+    return text
+
+
+def _render_kinds(smp: Sampler, kinds: list[str]) -> list[str]:
+    """One subsection per kind of step: its stages and new state as written, then A and B."""
+    from .symbols import slot_level
+
+    sym = {"vp": "\\bar{\\alpha}", "ve": "\\sigma", "flow": "t"}[smp.process]
+    show = {slot_level(smp.process, 0): sp.Symbol(f"{sym}_{{i}}", positive=True),
+            slot_level(smp.process, 1): sp.Symbol(f"{sym}_{{i+1}}", positive=True)}
+
+    def eq(lhs: str, rhs: sp.Expr) -> str:
+        return equation(lhs, sp.sympify(rhs).subs(show))
+
+    out = []
+    for kind in kinds:
+        upd = smp.kinds[kind]
+        reads = ", ".join(f"${sp.latex(slot_level(smp.process, j).subs(show))}$" for j in upd.slots)
+        kind_tex = kind.replace("_", "\\_")
+        out.append(f"\\subsection*{{Step \\texttt{{{kind_tex}}} (reads {reads})}}\n")
+        for s_, val in upd.stages:
+            out.append(eq(sp.latex(s_), val))
+        for e, new in zip(smp.entries, upd.new):
+            out.append(eq(sp.latex(e.symbol) + "'", new))
+        A, B = upd.matrices
+        out.append("so that\n")
+        out.append(eq("A", sp.Matrix(A.rows, A.cols, lambda i, k: _light(A[i, k]))))
+        if B.cols:
+            out.append(eq("B", sp.Matrix(B.rows, B.cols, lambda i, k: _light(B[i, k]))))
+    return out
+
+
 def render_statespace(name: str, **options: object) -> str:
     """The LaTeX section of a sampler with memory: its kinds of step as updates and state-space matrices."""
     from . import get_sampler
-    from .symbols import slot_level
 
     smp = get_sampler(name, **options)
     out = [_HEADER, f"\\section{{{smp.title}}}\n", f"{smp.description} Reference: {smp.citation}.\n\n"]
@@ -85,29 +122,9 @@ def render_statespace(name: str, **options: object) -> str:
         f"with independent $z_i \\sim \\mathcal N(0, I)$. Levels are written ${lvl}$; a step leaves ${lvl}_i$ "
         f"and reaches ${lvl}_{{i+1}}$.\n\n"
     )
-    sym = {"vp": "\\bar{\\alpha}", "ve": "\\sigma", "flow": "t"}[smp.process]
-    show = {slot_level(smp.process, 0): sp.Symbol(f"{sym}_{{i}}", positive=True),
-            slot_level(smp.process, 1): sp.Symbol(f"{sym}_{{i+1}}", positive=True)}
-
-    def equation(lhs: str, rhs: sp.Expr) -> str:  # noqa: F811 - the module's, with display names
-        return globals()["equation"](lhs, sp.sympify(rhs).subs(show))
-
-    plan_doc = (getattr(smp.plan, "__doc__", "") or "").strip().splitlines()
-    if plan_doc:
-        out.append(f"Plan: {plan_doc[0]}\n\n")
-    for kind, upd in smp.kinds.items():
-        reads = ", ".join(f"${sp.latex(slot_level(smp.process, j).subs(show))}$" for j in upd.slots)
-        kind_tex = kind.replace("_", "\\_")
-        out.append(f"\\subsection*{{Step \\texttt{{{kind_tex}}} (reads {reads})}}\n")
-        for sym, val in upd.stages:
-            out.append(equation(sp.latex(sym), val))
-        for e, new in zip(smp.entries, upd.new):
-            out.append(equation(sp.latex(e.symbol) + "'", new))
-        A, B = upd.matrices
-        out.append("so that\n")
-        out.append(equation("A", sp.Matrix(A.rows, A.cols, lambda i, k: _light(A[i, k]))))
-        if B.cols:
-            out.append(equation("B", sp.Matrix(B.rows, B.cols, lambda i, k: _light(B[i, k]))))
+    if _plan_text(smp):
+        out.append(f"Plan: {_plan_text(smp)}\n\n")
+    out += _render_kinds(smp, list(smp.kinds))
     out.append("\\subsection*{Output spectrum}\n")
     out.append(
         "The state covariance follows $C_{i+1} = A_i C_i A_i^\\top + B_i B_i^\\top$ from "
@@ -122,7 +139,7 @@ def render_sampler(name: str, variant: str = "", **options: object) -> str:
     from . import get_sampler
 
     smp = get_sampler(name, variant, **options)
-    if not smp.is_scalar:
+    if not smp.is_scalar or name not in {n for _, n, _ in SECTIONS}:  # samplers with memory or several kinds
         return render_statespace(name, **options)
     out = [_HEADER, f"\\section{{{smp.title}}}\n", f"{smp.description} Reference: {smp.citation}.\n\n"]
 
@@ -155,6 +172,10 @@ def render_sampler(name: str, variant: str = "", **options: object) -> str:
     out.append(f"The final step goes to the clean level ${clean}$:\n")
     out.append(equation("g_{\\mathrm{final}}(S)", _nice(smp.final.gain)))
     out.append(equation("n_{\\mathrm{final}}", _nice(smp.final.noise)))
+    extra = [k for k in smp.kinds if k not in ("step", "final")]
+    if extra:  # e.g. k-diffusion's churn steps of euler and heun
+        out.append(f"\\subsection*{{Further kinds of step}}\nPlan: {_plan_text(smp)}\n")
+        out += _render_kinds(smp, extra)
 
     out.append("\\subsection*{Transfer function and output spectrum}\n")
     lvl = "\\bar\\alpha" if smp.process == "vp" else "\\sigma"

@@ -9,6 +9,7 @@ from __future__ import annotations
 from types import ModuleType
 
 from . import ddim, ddpm, dpmpp_2m, euler, heun
+from . import dpm_2, dpm_2_ancestral, dpmpp_2m_sde, dpmpp_2s_ancestral, dpmpp_3m_sde, dpmpp_sde, euler_ancestral, lms
 
 #: Sampler name -> its module (metadata, plan, build).
 REGISTRY: dict[str, ModuleType] = {
@@ -17,6 +18,14 @@ REGISTRY: dict[str, ModuleType] = {
     "euler": euler,
     "heun": heun,
     "dpmpp_2m": dpmpp_2m,
+    "euler_ancestral": euler_ancestral,
+    "dpm_2": dpm_2,
+    "dpm_2_ancestral": dpm_2_ancestral,
+    "dpmpp_2s_ancestral": dpmpp_2s_ancestral,
+    "lms": lms,
+    "dpmpp_2m_sde": dpmpp_2m_sde,
+    "dpmpp_3m_sde": dpmpp_3m_sde,
+    "dpmpp_sde": dpmpp_sde,
 }
 
 VP_SAMPLERS = tuple(name for name, mod in REGISTRY.items() if mod.PROCESS == "vp")

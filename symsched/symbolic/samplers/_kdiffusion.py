@@ -1,0 +1,115 @@
+"""Pieces shared by the k-diffusion sampler modules (k-diffusion 0.1.1.post1, ``k_diffusion/sampling.py``).
+
+Plain Python at module level (no SymPy import): the plan helpers decide, from the numeric levels
+and parameters, which branch of k-diffusion's control flow a step takes; the ``sym_*`` builders
+write k-diffusion's helpers (``to_d``, ``get_ancestral_step``, churn) in SymPy.
+
+Levels reach a plan as float64 log-SNR ``l = -2 log sigma`` (``-inf`` for sigma = inf), noisiest
+first; index ``K`` is the clean level sigma = 0.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Mapping, Optional, Sequence
+
+__all__ = [
+    "CHURN_PARAMS",
+    "CHURN_BOUNDS",
+    "churn_gammas",
+    "ancestral_binds",
+    "param_values",
+    "sym_to_d",
+    "sym_ancestral_step",
+    "sym_churn",
+]
+
+#: k-diffusion's churn arguments of ``sample_euler``/``sample_heun``/``sample_dpm_2`` with their defaults.
+CHURN_PARAMS = {"s_churn": 0.0, "s_tmin": 0.0, "s_tmax": float("inf"), "s_noise": 1.0}
+CHURN_BOUNDS = {"s_churn": (0.0, float("inf")), "s_tmin": (0.0, float("inf")), "s_tmax": (0.0, float("inf")),
+                "s_noise": (0.0, float("inf"))}
+
+#: Relative slack of the churn window test s_tmin <= sigma_i <= s_tmax: the plan sees sigma_i through
+#: its float64 log-SNR, a few ulp away from the caller's sigma, so a level equal to s_tmin or s_tmax
+#: (k-diffusion includes both ends) is still counted as inside.
+_WINDOW_RTOL = 1e-13
+
+
+def param_values(defaults: Mapping[str, float], params: Optional[Mapping[str, Any]]) -> dict[str, float]:
+    """The numeric parameters of a plan call, ``defaults`` filled in (``params`` is None for symbolic plans)."""
+    out = {k: float(v) for k, v in defaults.items()}
+    out.update({k: float(v) for k, v in dict(params or {}).items()})
+    return out
+
+
+def _sigma(l: float) -> float:
+    """sigma = exp(-l/2) from the log-SNR (inf at l = -inf, 0 at l = +inf)."""
+    return math.exp(-0.5 * l) if math.isfinite(l) else (math.inf if l < 0 else 0.0)
+
+
+def churn_gammas(K: int, levels: Optional[Sequence[float]], prm: Mapping[str, float]) -> list[float]:
+    """k-diffusion's per-step churn for a K-level schedule (K + 1 sigmas with the trailing 0):
+
+    gamma_i = min(s_churn / K, sqrt(2) - 1) if s_tmin <= sigma_i <= s_tmax else 0.
+
+    Without numeric levels (symbolic plans) no step churns. At a level sigma = inf (zero SNR) the
+    churn step is its limit (k-diffusion itself computes inf - inf there).
+    """
+    s_churn = prm.get("s_churn", 0.0)
+    if levels is None or s_churn <= 0.0:
+        return [0.0] * K
+    gamma = min(s_churn / K, math.sqrt(2.0) - 1.0)
+    lo, hi = prm.get("s_tmin", 0.0), prm.get("s_tmax", math.inf)
+    out = []
+    for l in levels:
+        sig = _sigma(float(l))
+        inside = lo * (1 - _WINDOW_RTOL) <= sig <= hi * (1 + _WINDOW_RTOL)
+        out.append(gamma if inside else 0.0)
+    return out
+
+
+def ancestral_binds(l_from: float, l_to: float, eta: float) -> bool:
+    """True when ``get_ancestral_step``'s min picks sigma_to (so sigma_up = sigma_to, sigma_down = 0):
+
+    eta sigma_to sqrt(1 - sigma_to^2/sigma_from^2) >= sigma_to  <=>  eta^2 (1 - e^{l_from - l_to}) >= 1.
+
+    Never for eta < 1; the step to the clean level (l_to = inf, sigma_to = 0) always has sigma_down = 0.
+    """
+    if not math.isfinite(l_to) and l_to > 0:
+        return True
+    if eta == 0.0:
+        return False
+    frac = 1.0 if not math.isfinite(l_from) else -math.expm1(float(l_from) - float(l_to))
+    return eta * eta * frac >= 1.0
+
+
+# ---------------------------------------------------------------------------------------------
+# SymPy builders (import SymPy inside)
+# ---------------------------------------------------------------------------------------------
+def sym_to_d(x: Any, sigma: Any, denoised: Any) -> Any:
+    """k-diffusion ``to_d``: the Karras ODE slope (x - D) / sigma."""
+    return (x - denoised) / sigma
+
+
+def sym_ancestral_step(sigma_from: Any, sigma_to: Any, eta: Any, bound: bool) -> tuple[Any, Any]:
+    """k-diffusion ``get_ancestral_step``: (sigma_down, sigma_up), on one side of its min.
+
+    ``bound=False``: sigma_up = eta sqrt(sigma_to^2 (sigma_from^2 - sigma_to^2) / sigma_from^2) (< sigma_to),
+    sigma_down = sqrt(sigma_to^2 - sigma_up^2); ``bound=True``: sigma_up = sigma_to, sigma_down = 0.
+    """
+    import sympy as sp
+
+    if bound:
+        return sp.Integer(0), sigma_to
+    sigma_up = eta * sp.sqrt(sigma_to**2 * (sigma_from**2 - sigma_to**2) / sigma_from**2)
+    sigma_down = sp.sqrt(sigma_to**2 - sigma_up**2)
+    return sigma_down, sigma_up
+
+
+def sym_churn(x: Any, sigma: Any, gamma: Any, s_noise: Any, z: Any) -> tuple[Any, Any]:
+    """k-diffusion's churn (EDM Algorithm 2): (sigma_hat, x_hat) with sigma_hat = sigma (gamma + 1) and
+    x_hat = x + s_noise z sqrt(sigma_hat^2 - sigma^2)."""
+    import sympy as sp
+
+    sigma_hat = sigma * (gamma + 1)
+    return sigma_hat, x + s_noise * z * sp.sqrt(sigma_hat**2 - sigma**2)

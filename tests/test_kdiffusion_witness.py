@@ -1,0 +1,304 @@
+"""Witness: k-diffusion's own samplers (``k_diffusion/sampling.py``, 0.1.1.post1), driven by the exact
+(Wiener) denoiser, do what symsched's closed forms say.
+
+- **Noise-free gain probe.** ``sample_<name>`` from ``x = 1`` with the noise switched off (a noise
+  sampler that returns zeros; ``s_noise = 0`` for churn, which keeps gamma_i and sigma_hat) returns the
+  transfer function per mode. It must equal ``transfer_function_ve`` to 1e-12 relative (float64).
+  k-diffusion's own rounding stays below that on the modes and levels used here (S >= 0.05 with
+  sigma <= 20: where get_ancestral_step's min binds it forms ``x + d (0 - sigma)`` = D(x) with a
+  relative error ~ eps (S + sigma^2)/S per step, ~1e-12 at S = 0.05, sigma = 20).
+- **Monte Carlo.** n samples of the library's own output (its white start ``sigma_max * randn``, its
+  own noise: ``torch.randn`` or ``BrownianTreeNoiseSampler``). Per mode ``n * mean(x^2) / P ~ chi2_n``
+  exactly, mapped to N(0, 1) scores by ``symsched.montecarlo.psd_zscores`` (``axes=()``: one real
+  coefficient per mode). Each check accepts when ``max |z| <= Phi^-1(1 - a / (2 m))`` over its m modes
+  (Bonferroni), with ``a = FAMILYWISE / N_CHECKS``: a correct closed form fails any Monte Carlo check
+  of this file with probability <= 1e-4. Seeds are fixed, so the outcome is deterministic.
+- **Power.** The same check, against a wrong variant (eta off, no churn noise, independent Brownian
+  halves for ``dpmpp_sde``, the other ``solver_type``), must reject with max |z| >= 2 z_crit.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+import pytest
+
+import symsched
+from symsched import montecarlo as mc
+
+from kdiffusion_helpers import exact_denoiser, load_sampling
+
+pytestmark = [pytest.mark.kdiffusion, pytest.mark.filterwarnings("ignore::UserWarning")]
+
+#: family-wise false-alarm probability of all Monte Carlo checks of this file together
+FAMILYWISE = 1e-4
+
+#: modes of the probes and the Monte Carlo checks
+S_PROBE = np.array([0.05, 0.3, 1.0, 4.0, 30.0, 400.0])
+S_MC = np.array([0.02, 0.3, 1.0, 5.0, 60.0])
+#: k-diffusion's Karras schedule (8 levels, SD's range) and one with uneven gaps (ratios 0.09 .. 0.95)
+SIGMAS = {
+    "karras": np.array([14.6, 7.74, 3.91, 1.87, 0.837, 0.347, 0.130, 0.03]),
+    "uneven": np.array([20.0, 12.0, 11.4, 6.0, 5.7, 2.0, 1.9, 0.5, 0.45, 0.04]),
+}
+
+#: (sampler, symsched settings); every k-diffusion option is covered, eta > 1 where get_ancestral_step's
+#: min binds on some steps of the "uneven" schedule (1.2 binds nowhere there, 2.5 on the big gaps).
+CONFIGS: list[tuple[str, dict[str, Any]]] = [
+    ("euler", {}),
+    ("euler", {"s_churn": 4.0}),
+    ("euler", {"s_churn": 80.0, "s_tmin": 0.4, "s_tmax": 6.0, "s_noise": 1.003}),
+    ("heun", {}),
+    ("heun", {"s_churn": 4.0}),
+    ("heun", {"s_churn": 80.0, "s_tmin": 0.4, "s_tmax": 6.0}),
+    ("dpm_2", {}),
+    ("dpm_2", {"s_churn": 4.0}),
+    ("dpm_2", {"s_churn": 80.0, "s_tmin": 0.4, "s_tmax": 6.0}),
+    ("euler_ancestral", {"eta": 0.0}),
+    ("euler_ancestral", {"eta": 0.6}),
+    ("euler_ancestral", {"eta": 1.0}),
+    ("euler_ancestral", {"eta": 1.2}),
+    ("euler_ancestral", {"eta": 2.5, "s_noise": 0.9}),
+    ("dpm_2_ancestral", {"eta": 0.6}),
+    ("dpm_2_ancestral", {"eta": 1.0}),
+    ("dpm_2_ancestral", {"eta": 2.5}),
+    ("dpmpp_2s_ancestral", {"eta": 0.6}),
+    ("dpmpp_2s_ancestral", {"eta": 1.0}),
+    ("dpmpp_2s_ancestral", {"eta": 2.5}),
+    ("lms", {"order": 1}),
+    ("lms", {"order": 2}),
+    ("lms", {"order": 3}),
+    ("lms", {}),
+    ("dpmpp_2m", {}),
+    ("dpmpp_2m_sde", {"eta": 0.0}),
+    ("dpmpp_2m_sde", {"eta": 1.0}),
+    ("dpmpp_2m_sde", {"eta": 0.5, "solver_type": "heun"}),
+    ("dpmpp_2m_sde", {"eta": 2.5, "s_noise": 1.1}),
+    ("dpmpp_3m_sde", {"eta": 0.0}),
+    ("dpmpp_3m_sde", {"eta": 1.0}),
+    ("dpmpp_3m_sde", {"eta": 2.5}),
+    ("dpmpp_sde", {"eta": 0.0}),
+    ("dpmpp_sde", {"eta": 1.0}),
+    ("dpmpp_sde", {"eta": 1.0, "r": 0.25}),
+    ("dpmpp_sde", {"eta": 0.7, "r": 1.0}),
+    ("dpmpp_sde", {"eta": 1.3}),
+    ("dpmpp_sde", {"eta": 3.0}),
+]
+
+#: samplers whose k-diffusion function takes a noise_sampler
+NOISE_SAMPLER = {"euler_ancestral", "dpm_2_ancestral", "dpmpp_2s_ancestral", "dpmpp_sde", "dpmpp_2m_sde", "dpmpp_3m_sde"}
+CHURN = {"euler", "heun", "dpm_2"}
+
+
+@pytest.fixture(scope="module")
+def ks() -> Any:
+    return load_sampling()
+
+
+def _ident(value: Any) -> str:
+    if isinstance(value, dict):
+        return "-".join(f"{k}={v}" for k, v in value.items()) or "default"
+    return str(value)
+
+
+def _library_kwargs(ks: Any, name: str, kw: dict[str, Any], x: Any, *, noise: bool) -> dict[str, Any]:
+    """k-diffusion keyword arguments for a symsched configuration (noise off: zeros, or s_noise = 0)."""
+    import torch
+
+    out = {k: v for k, v in kw.items() if k != "noise_sampler"}
+    if not noise:
+        if name in CHURN:
+            out["s_noise"] = 0.0  # gamma_i and sigma_hat unchanged, the churn noise is zero
+        elif name in NOISE_SAMPLER:
+            out["noise_sampler"] = lambda sigma, sigma_next: torch.zeros_like(x)
+    elif kw.get("noise_sampler") == "independent":
+        out["noise_sampler"] = ks.default_noise_sampler(x)  # independent torch.randn draws
+    return out
+
+
+def library_output(ks: Any, name: str, kw: dict[str, Any], S: np.ndarray, sigmas: np.ndarray, *,
+                   n: int = 1, seed: int = 0, noise: bool = True) -> np.ndarray:
+    """k-diffusion's ``sample_<name>`` on ``sigmas`` + [0]: (n, modes). Noise off: from x = 1 (the probe)."""
+    import torch
+
+    torch.manual_seed(seed)
+    sig = torch.as_tensor(np.append(sigmas, 0.0), dtype=torch.float64)
+    if noise:
+        x = torch.randn((n, S.size), dtype=torch.float64) * sig[0]
+    else:
+        x = torch.ones((1, S.size), dtype=torch.float64)
+    fn = getattr(ks, f"sample_{name}")
+    out = fn(exact_denoiser(S), x, sig, disable=True, **_library_kwargs(ks, name, kw, x, noise=noise))
+    return out.numpy()
+
+
+# ------------------------------------------------------------------------------------------------
+# noise-free gain probe
+# ------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("schedule", sorted(SIGMAS))
+@pytest.mark.parametrize("name,kw", CONFIGS, ids=_ident)
+def test_gain_probe_equals_transfer_function(ks: Any, name: str, kw: dict, schedule: str) -> None:
+    sigmas = SIGMAS[schedule]
+    H_lib = library_output(ks, name, kw, S_PROBE, sigmas, noise=False)[0]
+    H = symsched.transfer_function_ve(S_PROBE, sigmas, sampler=name, **kw)
+    np.testing.assert_allclose(H, H_lib, rtol=1e-12, atol=0)
+    # with and without k-diffusion's trailing 0: the same result
+    H0 = symsched.transfer_function_ve(S_PROBE, np.append(sigmas, 0.0), sampler=name, **kw)
+    np.testing.assert_array_equal(H0, H)
+
+
+def test_probe_covers_both_branches_of_get_ancestral_step() -> None:
+    """eta = 2.5 binds the min on some steps of the uneven schedule and not on others; 1.2 on none."""
+    from symsched.symbolic.samplers._kdiffusion import ancestral_binds
+
+    sig = SIGMAS["uneven"]
+    binds = {eta: [ancestral_binds(-2 * np.log(a), -2 * np.log(b), eta) for a, b in zip(sig[:-1], sig[1:])]
+             for eta in (1.2, 2.5)}
+    assert not any(binds[1.2])
+    assert any(binds[2.5]) and not all(binds[2.5])
+    # the same decision as k-diffusion's min(sigma_to, eta * sqrt(...)), typed in here
+    for eta in (1.2, 2.5):
+        lib = [eta * np.sqrt(b**2 * (a**2 - b**2) / a**2) >= b for a, b in zip(sig[:-1], sig[1:])]
+        assert lib == binds[eta]
+
+
+# ------------------------------------------------------------------------------------------------
+# LMS: quad's coefficients vs exact integration
+# ------------------------------------------------------------------------------------------------
+def _exact_lms_coeff(order: int, t: np.ndarray, i: int, j: int) -> float:
+    """k-diffusion's linear_multistep_coeff integrated exactly: the Lagrange basis polynomial through
+    t[i], ..., t[i - order + 1] (float64 nodes taken as exact rationals), integrated term by term."""
+    nodes = [Fraction(float(t[i - k])) for k in range(order)]
+    poly = [Fraction(1)]  # coefficients, low to high
+    for k in range(order):
+        if k == j:
+            continue
+        den = nodes[j] - nodes[k]
+        poly = [(a - nodes[k] * b) / den for a, b in zip([Fraction(0)] + poly, poly + [Fraction(0)])]
+    a, b = Fraction(float(t[i])), Fraction(float(t[i + 1]))
+    return float(sum(c * (b ** (p + 1) - a ** (p + 1)) / (p + 1) for p, c in enumerate(poly)))
+
+
+@pytest.mark.parametrize("schedule", sorted(SIGMAS))
+def test_lms_quad_is_exact_for_these_polynomials(ks: Any, schedule: str) -> None:
+    """scipy's quad (epsrel=1e-4 requested) starts with the 21-point Gauss-Kronrod rule, exact for
+    polynomials up to degree 31: for LMS's cubics it returns the exact integral to rounding. So the
+    1e-12 probe tolerance is not limited by quad's requested 1e-4."""
+    t = np.append(SIGMAS[schedule], 0.0)
+    worst = 0.0
+    for order in (1, 2, 3, 4):
+        for i in range(order - 1, len(t) - 1):
+            for j in range(order):
+                q = ks.linear_multistep_coeff(order, t, i, j)
+                e = _exact_lms_coeff(order, t, i, j)
+                worst = max(worst, abs(q - e) / max(abs(e), 1e-300))
+    assert worst < 1e-13
+
+
+@pytest.mark.parametrize("order", [2, 4])
+def test_lms_witness_with_exact_coefficients(ks: Any, order: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """k-diffusion's own LMS loop re-run with exactly integrated coefficients agrees to 1e-12 as well."""
+    monkeypatch.setattr(ks, "linear_multistep_coeff", _exact_lms_coeff)
+    for sigmas in SIGMAS.values():
+        H_lib = library_output(ks, "lms", {"order": order}, S_PROBE, sigmas, noise=False)[0]
+        H = symsched.transfer_function_ve(S_PROBE, sigmas, sampler="lms", order=order)
+        np.testing.assert_allclose(H, H_lib, rtol=1e-12, atol=0)
+
+
+# ------------------------------------------------------------------------------------------------
+# Monte Carlo
+# ------------------------------------------------------------------------------------------------
+#: (sampler, settings, samples): every stochastic configuration, and one churned sampler each
+MC_CONFIGS: list[tuple[str, dict[str, Any], int]] = [
+    ("euler", {"s_churn": 4.0}, 4000),
+    ("heun", {"s_churn": 80.0, "s_tmin": 0.4, "s_tmax": 6.0}, 4000),
+    ("dpm_2", {"s_churn": 4.0, "s_noise": 1.003}, 4000),
+    ("euler_ancestral", {"eta": 1.0}, 4000),
+    ("euler_ancestral", {"eta": 2.5}, 4000),
+    ("dpm_2_ancestral", {"eta": 1.0}, 4000),
+    ("dpm_2_ancestral", {"eta": 2.5}, 4000),
+    ("dpmpp_2s_ancestral", {"eta": 1.0}, 4000),
+    ("dpmpp_2s_ancestral", {"eta": 2.5, "s_noise": 0.9}, 4000),
+    ("dpmpp_2m_sde", {"eta": 1.0}, 3000),
+    ("dpmpp_2m_sde", {"eta": 0.5, "solver_type": "heun"}, 3000),
+    ("dpmpp_3m_sde", {"eta": 1.0}, 3000),
+    ("dpmpp_sde", {"eta": 1.0}, 3000),
+    ("dpmpp_sde", {"eta": 1.3, "r": 0.25}, 3000),
+    ("dpmpp_sde", {"eta": 1.0, "noise_sampler": "independent"}, 3000),
+]
+#: the power tests below reuse the samples of these checks; N_CHECKS counts every acceptance test
+N_CHECKS = len(MC_CONFIGS)
+ALPHA = FAMILYWISE / N_CHECKS
+
+_CACHE: dict[Any, np.ndarray] = {}
+
+
+def _mc_sample(ks: Any, name: str, kw: dict, n: int, schedule: str) -> np.ndarray:
+    key = (name, tuple(sorted(kw.items())), n, schedule)
+    if key not in _CACHE:
+        seed = 1 + MC_CONFIGS.index(next(c for c in MC_CONFIGS if c[0] == name and c[1] == kw))
+        x = library_output(ks, name, kw, S_MC, SIGMAS[schedule], n=n, seed=seed)
+        _CACHE[key] = np.mean(x**2, axis=0)
+    return _CACHE[key]
+
+
+def _schedule(name: str) -> str:
+    # the uneven schedule exercises both ancestral branches at eta = 2.5; the Brownian-tree samplers
+    # (slow to query) run on the shorter Karras schedule
+    return "karras" if name.startswith(("dpmpp_2m_sde", "dpmpp_3m_sde", "dpmpp_sde")) else "uneven"
+
+
+@pytest.mark.parametrize("name,kw,n", MC_CONFIGS, ids=lambda v: _ident(v) if not isinstance(v, int) else f"n{v}")
+def test_monte_carlo_variance_matches_output_spectrum(ks: Any, name: str, kw: dict, n: int) -> None:
+    sched = _schedule(name)
+    v_hat = _mc_sample(ks, name, kw, n, sched)
+    P = symsched.output_spectrum_ve(S_MC, SIGMAS[sched], sampler=name, **kw)
+    res = mc.psd_check(v_hat, P, n, alpha=ALPHA, axes=())
+    assert res.passed, f"max |z| = {res.max_abs_z:.2f} > {res.z_crit:.2f} at mode {res.argmax} ({v_hat} vs {P})"
+
+
+#: (sampler, the settings k-diffusion ran with, a wrong variant of the closed form)
+POWER = [
+    ("euler", {"s_churn": 4.0}, {"s_churn": 4.0, "s_noise": 0.0}),  # churn noise forgotten
+    ("heun", {"s_churn": 80.0, "s_tmin": 0.4, "s_tmax": 6.0}, {"s_churn": 80.0, "s_tmin": 0.4, "s_tmax": 2.5}),
+    ("dpm_2", {"s_churn": 4.0, "s_noise": 1.003}, {}),  # churn ignored
+    ("euler_ancestral", {"eta": 1.0}, {"eta": 0.7}),
+    ("dpm_2_ancestral", {"eta": 1.0}, {"eta": 0.7}),
+    ("dpmpp_2s_ancestral", {"eta": 1.0}, {"eta": 0.7}),
+    ("dpmpp_2m_sde", {"eta": 1.0}, {"eta": 0.6}),
+    ("dpmpp_2m_sde", {"eta": 0.5, "solver_type": "heun"}, {"eta": 0.5, "solver_type": "midpoint", "s_noise": 0.9}),
+    ("dpmpp_3m_sde", {"eta": 1.0}, {"eta": 0.6}),
+    ("dpmpp_sde", {"eta": 1.0}, {"eta": 1.0, "noise_sampler": "independent"}),  # issue 10's trap
+    ("dpmpp_sde", {"eta": 1.0, "noise_sampler": "independent"}, {"eta": 1.0}),
+]
+
+
+@pytest.mark.parametrize("name,kw,wrong", POWER, ids=_ident)
+def test_monte_carlo_check_rejects_a_wrong_variant(ks: Any, name: str, kw: dict, wrong: dict) -> None:
+    n = next(c[2] for c in MC_CONFIGS if c[0] == name and c[1] == kw)
+    sched = _schedule(name)
+    v_hat = _mc_sample(ks, name, kw, n, sched)
+    P_wrong = symsched.output_spectrum_ve(S_MC, SIGMAS[sched], sampler=name, **wrong)
+    res = mc.psd_check(v_hat, P_wrong, n, alpha=ALPHA, axes=())
+    assert res.max_abs_z >= 2 * res.z_crit, f"wrong variant not rejected: max |z| = {res.max_abs_z:.2f}"
+
+
+def test_brownian_tree_draws_of_dpmpp_sde_are_correlated(ks: Any) -> None:
+    """k-diffusion's BrownianTreeNoiseSampler, queried as sample_dpmpp_sde queries it, gives draws with
+    correlation rho = sqrt((sigma_i - sigma_s)/(sigma_i - sigma_{i+1})): the empirical correlation of
+    n pairs lies within 5 standard errors (1 - rho^2)/sqrt(n) of rho, far from 0."""
+    import torch
+
+    n = 20000
+    torch.manual_seed(3)
+    x = torch.zeros((n, 1), dtype=torch.float64)
+    s_i, s_n = torch.tensor(2.0, dtype=torch.float64), torch.tensor(0.5, dtype=torch.float64)
+    s_s = (s_i.log() + 0.5 * (s_n.log() - s_i.log())).exp()  # r = 1/2: the geometric midpoint
+    tree = ks.BrownianTreeNoiseSampler(x, s_n, s_i)
+    z1, z2 = tree(s_i, s_s).numpy().ravel(), tree(s_i, s_n).numpy().ravel()
+    rho = float(np.sqrt((s_i - s_s) / (s_i - s_n)))
+    r_hat = float(np.corrcoef(z1, z2)[0, 1])
+    assert abs(r_hat - rho) < 5 * (1 - rho**2) / np.sqrt(n)
+    assert rho > 0.7 and abs(z1.var() - 1) < 0.05 and abs(z2.var() - 1) < 0.05
