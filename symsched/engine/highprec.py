@@ -102,7 +102,7 @@ def _init(process: str, init: str, S: Any, level: Any) -> Any:
 def _run(spectrum: ArrayLike, x: np.ndarray, coordinate: str, sampler: str, init: str | None, dps: int,
          settings: dict[str, Any]) -> np.ndarray:
     from ..api import _setup
-    from ..symbolic import sampler_module
+    from ..symbolic import kernel_options, sampler_module
 
     if isinstance(dps, bool) or not isinstance(dps, (int, np.integer)) or not 15 <= int(dps) <= MAX_DPS:
         raise ValueError(f"dps must be an integer in [15, {MAX_DPS}] (got {dps!r})")
@@ -110,7 +110,7 @@ def _run(spectrum: ArrayLike, x: np.ndarray, coordinate: str, sampler: str, init
     name, options, params = _setup(sampler, settings)
     mod = sampler_module(name)
     K = len(x)
-    opts = tuple(sorted(options.items()))
+    opts = kernel_options(name, options)
     out = np.empty(S.shape, dtype=object)
     with mpmath.workdps(int(dps)):
         lv = _native_levels(x, coordinate, mod.PROCESS)
