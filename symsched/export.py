@@ -33,13 +33,33 @@ What diffusers actually does (read from diffusers 0.42 ``scheduling_ddim.py``,
 * ``clip_sample=True`` (the DDIM/DDPM default!) or ``thresholding=True`` make the step
   non-linear; the closed forms assume neither.
 * ``alphas_cumprod`` is float32 in diffusers; the levels are returned as those float32 values.
+
+The multistep schedulers (diffusers 0.42 ``scheduling_dpmsolver_multistep.py``,
+``scheduling_unipc_multistep.py``, ``scheduling_deis_multistep.py``,
+``scheduling_euler_ancestral_discrete.py``) keep their levels in ``scheduler.sigmas`` (VE sigma,
+float32, ``num_inference_steps + 1`` entries, the last one the level the last step reaches); the
+samplers ``dpmsolver_multistep``, ``unipc_multistep``, ``deis_multistep`` and
+``euler_ancestral_discrete`` run on exactly those sigmas (the trailing 0 dropped, a final ``sigma_min``
+kept as the last level), with the scheduler's options, and describe diffusers' output as returned:
+
+* ``final_sigmas_type="sigma_min"`` (DPM-Solver, UniPC) and DEIS (always) stop at
+  ``sigma(alphas_cumprod[0]) > 0``: the output is still noisy, a noise floor ~ ``1 - alphas_cumprod[0]``.
+* UniPC applies no corrector after its last predictor (there is no model call at the final level);
+  with the exact denoiser a corrector at sigma = 0 would change nothing.
+* Not modelled, refused with ``ValueError`` naming the setting: ``thresholding``, flow-matching sigmas
+  or ``flow_prediction``, learned variances, DPM-Solver's ``algorithm_type="dpmsolver"``/``"sde-dpmsolver"``,
+  UniPC's ``predict_x0=False``/``solver_p``/``disable_corrector``, solver orders above 3, DEIS with
+  ``use_karras_sigmas``/``use_exponential_sigmas``/``use_beta_sigmas`` (diffusers then repeats the last
+  sigma: a zero last step), and settings for which diffusers itself returns NaN or inf (UniPC
+  ``solver_type="bh1"`` with ``final_sigmas_type="zero"``: ``B(h) = h = -inf`` times a zero correction on the
+  last step; UniPC ``lower_order_final=False`` with ``final_sigmas_type="zero"``: a multistep step to sigma = 0).
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable, Mapping
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -47,6 +67,7 @@ from numpy.typing import ArrayLike, NDArray
 from ._validate import as_bool, as_levels, as_real, as_real_array, as_sigmas, as_spectrum
 
 __all__ = [
+    "DIFFUSERS_SCHEDULERS",
     "DiffusersSchedule",
     "from_diffusers",
     "to_diffusers",
@@ -64,12 +85,17 @@ class DiffusersSchedule:
     Attributes
     ----------
     scheduler : str
-        Class name (``"DDIMScheduler"``, ``"DDPMScheduler"``, ``"EulerDiscreteScheduler"``).
-    sampler : {"ddim", "ddpm", "euler"}
+        Class name (``"DDIMScheduler"``, ``"DDPMScheduler"``, ``"EulerDiscreteScheduler"``,
+        ``"DPMSolverMultistepScheduler"``, ``"UniPCMultistepScheduler"``, ``"DEISMultistepScheduler"``,
+        ``"EulerAncestralDiscreteScheduler"``).
+    sampler : str
+        The symsched sampler (``"ddim"``, ``"ddpm"``, ``"euler"``, ``"dpmsolver_multistep"``,
+        ``"unipc_multistep"``, ``"deis_multistep"``, ``"euler_ancestral_discrete"``).
     alpha_bar : ndarray, shape (K,)
         Levels visited (model levels, noisiest first; plus the final level if it is < 1).
     sigmas : ndarray, shape (K,)
-        The same levels in VE coordinates ``sqrt((1 - alpha_bar) / alpha_bar)``.
+        The same levels in VE coordinates ``sqrt((1 - alpha_bar) / alpha_bar)`` (for the multistep
+        schedulers: ``scheduler.sigmas`` itself, without a trailing 0).
     eta : float
         DDIM eta (0 for the others).
     variance : {"posterior", "beta"}
@@ -88,6 +114,12 @@ class DiffusersSchedule:
         Variance of the initial noise the pipeline uses (``init_noise_sigma ** 2``).
     notes : tuple of str
         Human-readable deviations from the plain symsched description.
+    options : dict
+        The sampler's options read from the scheduler's config (``solver_order``, ``algorithm_type``, ...).
+    raw_output : bool
+        True when :meth:`output_spectrum` describes diffusers' output as returned, even when it stops
+        at ``final_alpha_bar < 1`` (the multistep schedulers); False for DDIM/Euler, whose closed form
+        describes the output after :meth:`denoise_final`.
     """
 
     scheduler: str
@@ -103,6 +135,8 @@ class DiffusersSchedule:
     final_noise_variance: float
     init_variance: float
     notes: tuple[str, ...] = field(default=())
+    options: Mapping[str, Any] = field(default_factory=dict)
+    raw_output: bool = False
 
     @property
     def kwargs(self) -> dict[str, Any]:
@@ -111,7 +145,32 @@ class DiffusersSchedule:
             return dict(sampler="euler")
         if self.sampler == "ddim":
             return dict(sampler="ddim", eta=self.eta)
-        return dict(sampler="ddpm", variance=self.variance)
+        if self.sampler == "ddpm":
+            return dict(sampler="ddpm", variance=self.variance)
+        return dict(sampler=self.sampler, **self.options)
+
+    def transfer_function(self, spectrum: ArrayLike) -> Array:
+        """Response H(S) of diffusers' output to its initial sample (x_T = 1, noise off), per mode.
+
+        In diffusers' own sample scale: VP for DDIM, DDPM and the multistep schedulers, VE
+        (``x0 + sigma n``) for the Euler schedulers; after :meth:`denoise_final` when ``raw_output`` is
+        False and ``final_alpha_bar < 1``. Shape of ``spectrum``.
+        """
+        from . import transfer_function, transfer_function_ve
+
+        self._check_consistent()
+        S = as_spectrum(spectrum)
+        if self.raw_output or self.sampler == "euler":
+            return transfer_function_ve(S, self.sigmas, **self.kwargs)
+        return transfer_function(S, self.alpha_bar, **self.kwargs)
+
+    def _check_consistent(self) -> None:
+        if not self.consistent:
+            raise ValueError(
+                "scheduler is not consistent (its steps do not chain: "
+                + "; ".join(self.notes)
+                + "): no symsched schedule describes it"
+            )
 
     def output_spectrum(self, spectrum: ArrayLike) -> Array:
         """PSD of what the diffusers loop returns (started from its own white noise), per mode.
@@ -121,15 +180,20 @@ class DiffusersSchedule:
         ``P`` is proportional to the initial variance). When ``final_alpha_bar < 1`` this is the PSD
         of :meth:`denoise_final` applied to the output. Shape of ``spectrum``.
         """
-        from . import output_spectrum, output_spectrum_ve
+        from . import output_spectrum, output_spectrum_ve, transfer_function_ve
+        from .symbolic import sampler_module
 
-        if not self.consistent:
-            raise ValueError(
-                "scheduler is not consistent (its steps do not chain: "
-                + "; ".join(self.notes)
-                + "): no symsched schedule describes it"
-            )
+        self._check_consistent()
         S = as_spectrum(spectrum)
+        if self.raw_output:
+            # the sampler's own white start (VP: 1, VE: sigma_max^2), corrected to diffusers' initial
+            # variance through the transfer function: P = P_white + H^2 (v_init - v_white)
+            P = output_spectrum_ve(S, self.sigmas, init="white", **self.kwargs)
+            v_white = 1.0 if sampler_module(self.sampler).PROCESS == "vp" else float(self.sigmas[0]) ** 2
+            if self.init_variance != v_white:
+                H = transfer_function_ve(S, self.sigmas, **self.kwargs)
+                P = P + H * H * (self.init_variance - v_white)
+            return P + self.final_noise_variance
         if self.sampler == "euler":
             P = output_spectrum_ve(S, self.sigmas, sampler="euler", init="white")
             return P * (self.init_variance / float(self.sigmas[0]) ** 2)
@@ -140,12 +204,13 @@ class DiffusersSchedule:
         """Apply symsched's implicit final step (exact ``x0_hat``) when diffusers stops at ``final_alpha_bar < 1``.
 
         ``x`` are diffusers outputs (VP scaling for DDIM/DDPM, VE scaling ``x0 + sigma n`` for Euler),
-        shape ``(..., *spectrum.shape)``; returned unchanged (as float64) when ``final_alpha_bar == 1``.
+        shape ``(..., *spectrum.shape)``; returned unchanged (as float64) when ``final_alpha_bar == 1``
+        or ``raw_output`` (the closed form already describes the noisy output).
         """
         from .montecarlo import wiener_denoiser
 
         xa = as_real_array(x, "x")
-        if self.final_alpha_bar >= 1.0:
+        if self.final_alpha_bar >= 1.0 or self.raw_output:
             return xa
         ab = self.final_alpha_bar
         if self.sampler == "euler":  # VE sample -> VP sample
@@ -171,12 +236,16 @@ def _vp_sigma(ab: np.ndarray) -> Array:
 def from_diffusers(scheduler: Any, *, eta: float = 0.0, strict: bool = True) -> DiffusersSchedule:
     """Read the noise levels and sampler settings of a configured diffusers scheduler.
 
-    alpha_bar[i] = scheduler.alphas_cumprod[t_i] for the timesteps t_i visited, noisiest first.
+    alpha_bar[i] = scheduler.alphas_cumprod[t_i] for the timesteps t_i visited, noisiest first
+    (DDIM, DDPM), or 1 / (1 + sigma_i^2) for ``scheduler.sigmas`` (the Euler and multistep schedulers).
 
     Parameters
     ----------
-    scheduler : diffusers.DDIMScheduler, DDPMScheduler or EulerDiscreteScheduler
-        After ``set_timesteps`` (a DDPMScheduler without it runs all training steps).
+    scheduler : a diffusers scheduler of :data:`DIFFUSERS_SCHEDULERS`
+        After ``set_timesteps`` (a DDPMScheduler without it runs all training steps): DDIMScheduler,
+        DDPMScheduler, EulerDiscreteScheduler, DPMSolverMultistepScheduler (``algorithm_type``
+        "dpmsolver++" or "sde-dpmsolver++"), UniPCMultistepScheduler, DEISMultistepScheduler or
+        EulerAncestralDiscreteScheduler.
     eta : float in [0, 1]
         The ``eta`` passed to ``DDIMScheduler.step`` (diffusers keeps it out of the config).
     strict : bool
@@ -187,15 +256,20 @@ def from_diffusers(scheduler: Any, *, eta: float = 0.0, strict: bool = True) -> 
     Returns
     -------
     DiffusersSchedule
+
+    Raises
+    ------
+    ValueError
+        Another scheduler class, a scheduler before ``set_timesteps``, or a setting symsched does
+        not model (named in the message; see the module docstring).
     """
     from ._validate import check_eta
 
     name = type(scheduler).__name__
     cfg = getattr(scheduler, "config", None)
-    if cfg is None or name not in ("DDIMScheduler", "DDPMScheduler", "EulerDiscreteScheduler"):
-        raise ValueError(
-            f"scheduler must be a diffusers DDIMScheduler, DDPMScheduler or EulerDiscreteScheduler (got {name})"
-        )
+    reader = _READERS.get(name)
+    if cfg is None or reader is None:
+        raise ValueError(f"scheduler must be one of the diffusers schedulers {', '.join(_READERS)} (got {name})")
     eta = check_eta(eta)
     strict = as_bool(strict, "strict")
     notes: list[str] = []
@@ -205,9 +279,12 @@ def from_diffusers(scheduler: Any, *, eta: float = 0.0, strict: bool = True) -> 
         if strict:
             raise ValueError(f"scheduler: {msg}; configure it with clip_sample=False / thresholding=False")
         notes.append(msg)
-    if name == "EulerDiscreteScheduler":
-        return _from_euler(scheduler, notes)
+    return reader(scheduler, cfg, notes, eta=eta, strict=strict)
 
+
+def _from_ddim_ddpm(scheduler: Any, cfg: Any, notes: list[str], *, eta: float, strict: bool) -> DiffusersSchedule:
+    """DDIMScheduler and DDPMScheduler: levels alphas_cumprod[timesteps] (see the module docstring)."""
+    name = type(scheduler).__name__
     ac = _torch_to_numpy(scheduler.alphas_cumprod)
     T = int(cfg.num_train_timesteps)
     ts = np.asarray(_torch_to_numpy(scheduler.timesteps)).astype(np.int64)
@@ -281,7 +358,7 @@ def from_diffusers(scheduler: Any, *, eta: float = 0.0, strict: bool = True) -> 
     )
 
 
-def _from_euler(scheduler: Any, notes: list[str]) -> DiffusersSchedule:
+def _from_euler(scheduler: Any, cfg: Any, notes: list[str], **_: Any) -> DiffusersSchedule:
     sig = _torch_to_numpy(scheduler.sigmas)
     if sig.ndim != 1 or sig.size < 2:
         raise ValueError("scheduler: call set_timesteps before from_diffusers")
@@ -303,11 +380,151 @@ def _from_euler(scheduler: Any, notes: list[str]) -> DiffusersSchedule:
     )
 
 
+# ------------------------------------------------------------------------------------------------
+# the multistep schedulers: levels from scheduler.sigmas, options from the config
+# ------------------------------------------------------------------------------------------------
+def _refuse(name: str, setting: str, why: str) -> ValueError:
+    return ValueError(f"scheduler: {name} with {setting} is not modelled: {why}")
+
+
+def _common_refusals(name: str, cfg: Any) -> None:
+    """Settings none of the multistep samplers model (flow matching, learned variances, high orders)."""
+    if bool(cfg.get("use_flow_sigmas", False)) or cfg.get("prediction_type") == "flow_prediction":
+        raise _refuse(name, "use_flow_sigmas=True / prediction_type='flow_prediction'",
+                      "these are flow-matching samplers (x = (1 - t) x0 + t n), not the VP process")
+    if cfg.get("variance_type") is not None:
+        raise _refuse(name, f"variance_type={cfg.get('variance_type')!r}", "a learned-variance model output")
+    order = cfg.get("solver_order")
+    if order is not None and order not in (1, 2, 3):
+        raise _refuse(name, f"solver_order={order!r}", "symsched models solver orders 1, 2 and 3")
+
+
+def _sigmas_of(scheduler: Any) -> Array:
+    """``scheduler.sigmas`` after ``set_timesteps`` as float64 (num_inference_steps + 1 entries)."""
+    if getattr(scheduler, "num_inference_steps", None) is None:
+        raise ValueError("scheduler: call set_timesteps(num_inference_steps) before from_diffusers")
+    sig = _torch_to_numpy(scheduler.sigmas)
+    if sig.ndim != 1 or sig.size < 2:
+        raise ValueError("scheduler: call set_timesteps before from_diffusers")
+    return sig
+
+
+def _multistep(scheduler: Any, notes: list[str], sampler: str, options: dict[str, Any]) -> DiffusersSchedule:
+    """The schedule of a scheduler that steps ``sigmas[i] -> sigmas[i + 1]`` (the last entry: its final level)."""
+    name = type(scheduler).__name__
+    sig = _sigmas_of(scheduler)
+    final = float(sig[-1])
+    if 0.0 < final and final >= float(sig[-2]):
+        raise ValueError(
+            f"scheduler: the last step of this {name} goes from sigma={float(sig[-2]):.6g} to sigma_min={final:.6g} "
+            "(a zero step: the timesteps end at the first training timestep, or Karras-type sigmas already end at "
+            "sigma_min); not modelled -- use final_sigmas_type='zero' or fewer inference steps"
+        )
+    levels = as_sigmas(sig if final > 0.0 else sig[:-1], "sigmas (from the scheduler)")
+    steps = tuple((1.0 / (1.0 + float(a) ** 2), 1.0 / (1.0 + float(b) ** 2)) for a, b in zip(sig[:-1], sig[1:]))
+    final_ab = 1.0 / (1.0 + final**2)
+    if final > 0.0:
+        notes.append(
+            f"the last step reaches sigma={final:.6g} > 0 (alpha_bar={final_ab:.8g}), not the clean level: "
+            f"the output keeps a noise floor of variance ~{1.0 - final_ab:.3g} (included in output_spectrum)"
+        )
+    ts = _torch_to_numpy(scheduler.timesteps)
+    ac = getattr(scheduler, "alphas_cumprod", None)
+    if ac is not None and ts.size == sig.size - 1:  # the model is called at timesteps, the update uses sigmas
+        base = _vp_sigma(_torch_to_numpy(ac))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            at_t = np.interp(ts, np.arange(base.size), base)
+            rel = float(np.max(np.abs(at_t / sig[:-1] - 1.0)))
+        if rel > 1e-3:
+            notes.append(
+                f"the model is called at timesteps whose training levels differ from sigmas by up to {rel:.2g} "
+                "(rounded timesteps): the closed form assumes a denoiser at sigmas[i]"
+            )
+    return DiffusersSchedule(
+        scheduler=name, sampler=sampler, alpha_bar=1.0 / (1.0 + levels**2), sigmas=levels, eta=0.0,
+        variance="posterior", timesteps=ts, steps=steps, consistent=True, final_alpha_bar=final_ab,
+        final_noise_variance=0.0, init_variance=float(_torch_to_numpy(scheduler.init_noise_sigma)) ** 2,
+        notes=tuple(notes), options=options, raw_output=True,
+    )
+
+
+def _from_dpmsolver(scheduler: Any, cfg: Any, notes: list[str], **_: Any) -> DiffusersSchedule:
+    name = type(scheduler).__name__
+    _common_refusals(name, cfg)
+    alg = cfg.algorithm_type
+    if alg not in ("dpmsolver++", "sde-dpmsolver++"):
+        raise _refuse(name, f"algorithm_type={alg!r}", "symsched models 'dpmsolver++' and 'sde-dpmsolver++' "
+                      "(diffusers deprecates the noise-prediction variants)")
+    options = dict(solver_order=int(cfg.solver_order), algorithm_type=alg, solver_type=cfg.solver_type,
+                   lower_order_final=bool(cfg.lower_order_final), euler_at_final=bool(cfg.euler_at_final),
+                   final_sigmas_type=cfg.final_sigmas_type)
+    return _multistep(scheduler, notes, "dpmsolver_multistep", options)
+
+
+def _from_unipc(scheduler: Any, cfg: Any, notes: list[str], **_: Any) -> DiffusersSchedule:
+    name = type(scheduler).__name__
+    _common_refusals(name, cfg)
+    if not bool(cfg.get("predict_x0", True)):
+        raise _refuse(name, "predict_x0=False", "symsched models the data-prediction (predict_x0=True) updates")
+    if getattr(scheduler, "solver_p", None) is not None:
+        raise _refuse(name, "solver_p", "another scheduler as predictor")
+    if list(getattr(scheduler, "disable_corrector", []) or []):
+        raise _refuse(name, f"disable_corrector={list(scheduler.disable_corrector)!r}", "every corrector is applied")
+    options = dict(solver_order=int(cfg.solver_order), solver_type=cfg.solver_type,
+                   lower_order_final=bool(cfg.lower_order_final), final_sigmas_type=cfg.final_sigmas_type)
+    if options["final_sigmas_type"] == "zero":
+        if options["solver_type"] == "bh1":
+            raise _refuse(name, "solver_type='bh1' and final_sigmas_type='zero'",
+                          "diffusers returns NaN: on the last step (to sigma = 0) B(h) = h = -inf multiplies a zero "
+                          "correction; use final_sigmas_type='sigma_min' or solver_type='bh2' (symsched's "
+                          "unipc_multistep gives the finite limit)")
+        if not options["lower_order_final"] and options["solver_order"] > 1 and int(scheduler.num_inference_steps) > 1:
+            raise _refuse(name, "lower_order_final=False and final_sigmas_type='zero'",
+                          "its last step to sigma = 0 is multistep, where the log-SNR ratios r_k vanish: diffusers "
+                          "returns inf (order 2) or cannot solve for the weights (order 3)")
+    return _multistep(scheduler, notes, "unipc_multistep", options)
+
+
+def _from_deis(scheduler: Any, cfg: Any, notes: list[str], **_: Any) -> DiffusersSchedule:
+    name = type(scheduler).__name__
+    _common_refusals(name, cfg)
+    for key in ("use_karras_sigmas", "use_exponential_sigmas", "use_beta_sigmas"):
+        if bool(cfg.get(key, False)):
+            raise _refuse(name, f"{key}=True", "diffusers then repeats the last sigma, a zero last step whose order "
+                          "still counts in the lower-order ramp")
+    options = dict(solver_order=int(cfg.solver_order), lower_order_final=bool(cfg.lower_order_final))
+    return _multistep(scheduler, notes, "deis_multistep", options)
+
+
+def _from_euler_ancestral(scheduler: Any, cfg: Any, notes: list[str], **_: Any) -> DiffusersSchedule:
+    name = type(scheduler).__name__
+    if cfg.prediction_type not in ("epsilon", "v_prediction"):
+        raise _refuse(name, f"prediction_type={cfg.prediction_type!r}", "diffusers implements epsilon and v_prediction")
+    return _multistep(scheduler, notes, "euler_ancestral_discrete", {})
+
+
+#: diffusers scheduler class -> reader (scheduler, config, notes, eta=, strict=) -> DiffusersSchedule.
+#: A new scheduler family is one entry here (and one in :data:`_EXPORTERS`).
+_READERS: dict[str, Callable[..., DiffusersSchedule]] = {
+    "DDIMScheduler": _from_ddim_ddpm,
+    "DDPMScheduler": _from_ddim_ddpm,
+    "EulerDiscreteScheduler": _from_euler,
+    "DPMSolverMultistepScheduler": _from_dpmsolver,
+    "UniPCMultistepScheduler": _from_unipc,
+    "DEISMultistepScheduler": _from_deis,
+    "EulerAncestralDiscreteScheduler": _from_euler_ancestral,
+}
+
+#: The diffusers schedulers :func:`from_diffusers` reads.
+DIFFUSERS_SCHEDULERS = tuple(_READERS)
+
+
 def to_diffusers(
     alpha_bar: ArrayLike,
     *,
     grid: ArrayLike | None = None,
     rtol: float = 1e-6,
+    scheduler: Any = None,
 ) -> dict[str, list[Any]]:
     """What to pass to a diffusers ``set_timesteps`` to run a symsched schedule.
 
@@ -322,21 +539,47 @@ def to_diffusers(
     ``DDIMScheduler`` accepts no custom timesteps. Levels not on the grid raise ``ValueError``
     (snap them first, e.g. with ``symsched.schedules``).
 
+    With ``scheduler`` (a diffusers scheduler, or its class name with ``grid``): the arguments for
+    that scheduler's ``set_timesteps``, or ``ValueError`` saying that it takes no custom schedule.
+    In diffusers 0.42: ``EulerDiscreteScheduler`` takes ``sigmas``; ``DDPMScheduler`` and
+    ``DPMSolverMultistepScheduler`` take ``timesteps`` on their training grid (for DPM-Solver with
+    ``final_sigmas_type="sigma_min"`` the last level must be that final level, ``alphas_cumprod[0]``,
+    which diffusers appends itself); ``DDIMScheduler``, ``UniPCMultistepScheduler`` (custom ``sigmas``
+    only with ``use_flow_sigmas``), ``DEISMultistepScheduler`` and ``EulerAncestralDiscreteScheduler`` take
+    neither.
+
     Parameters
     ----------
     alpha_bar : array_like, shape (K,)
         Strictly increasing levels in (0, 1), noisiest first.
     grid : array_like or torch.Tensor, shape (T,), optional
+        Default with ``scheduler``: its ``alphas_cumprod``.
     rtol : float
         Relative tolerance of the grid match (diffusers stores the grid in float32).
+    scheduler : diffusers scheduler or str, optional
 
     Returns
     -------
     dict with one key, ``"sigmas"`` or ``"timesteps"``
     """
     ab = as_levels(alpha_bar)
+    if scheduler is not None:
+        name = scheduler if isinstance(scheduler, str) else type(scheduler).__name__
+        export = _EXPORTERS.get(name)
+        if export is None:
+            raise ValueError(f"scheduler must be one of the diffusers schedulers {', '.join(_EXPORTERS)} (got {name})")
+        if grid is None and not isinstance(scheduler, str):
+            grid = getattr(scheduler, "alphas_cumprod", None)
+        return export(ab, scheduler, grid, rtol)
     if grid is None:
         return {"sigmas": [float(s) for s in _vp_sigma(ab)] + [0.0]}
+    return {"timesteps": _grid_timesteps(ab, grid, rtol)}
+
+
+def _grid_timesteps(ab: Array, grid: Any, rtol: float) -> list[int]:
+    """Training timesteps t_i with grid[t_i] == ab[i] within rtol (ValueError otherwise)."""
+    if grid is None:
+        raise ValueError("grid: pass the scheduler's alphas_cumprod (grid=...) to place the levels on its timesteps")
     g = as_real_array(_torch_to_numpy(grid) if hasattr(grid, "detach") else grid, "grid")
     rtol = as_real(rtol, "rtol")
     if g.ndim != 1 or g.size == 0 or not np.all(np.isfinite(g)):
@@ -352,7 +595,44 @@ def to_diffusers(
         out.append(t)
     if len(set(out)) != len(out):
         raise ValueError("alpha_bar maps two levels to the same grid timestep")
-    return {"timesteps": out}
+    return out
+
+
+def _no_custom(name: str, how: str) -> Callable[..., dict[str, list[Any]]]:
+    def export(*_: Any) -> dict[str, list[Any]]:
+        raise ValueError(f"scheduler: {name}.set_timesteps takes no custom schedule in diffusers 0.42 ({how}); "
+                         "symsched cannot export to it")
+
+    return export
+
+
+def _to_dpmsolver(ab: Array, scheduler: Any, grid: Any, rtol: float) -> dict[str, list[Any]]:
+    cfg = getattr(scheduler, "config", {}) if not isinstance(scheduler, str) else {}
+    for key in ("use_karras_sigmas", "use_lu_lambdas", "use_exponential_sigmas", "use_beta_sigmas", "use_flow_sigmas"):
+        if bool(cfg.get(key, False)):
+            raise ValueError(f"scheduler: DPMSolverMultistepScheduler with {key}=True takes no custom timesteps")
+    if cfg.get("final_sigmas_type", "zero") == "sigma_min":
+        g = _torch_to_numpy(grid) if grid is not None else None
+        if ab.size < 2 or g is None or abs(ab[-1] - g[0]) > rtol * g[0]:
+            raise ValueError(
+                "alpha_bar: with final_sigmas_type='sigma_min' the last level is the one diffusers appends, "
+                f"alphas_cumprod[0]{'' if g is None else f'={g[0]!r}'}; end the schedule with it (at least 2 levels)"
+            )
+        ab = ab[:-1]
+    return {"timesteps": _grid_timesteps(ab, grid, rtol)}
+
+
+#: diffusers scheduler class -> exporter (alpha_bar, scheduler, grid, rtol) -> set_timesteps keywords.
+_EXPORTERS: dict[str, Callable[..., dict[str, list[Any]]]] = {
+    "DDIMScheduler": _no_custom("DDIMScheduler", "use DDPMScheduler(...).set_timesteps(timesteps=...) for eta = 1 "
+                                "or EulerDiscreteScheduler(...).set_timesteps(sigmas=...) for eta = 0"),
+    "DDPMScheduler": lambda ab, sch, grid, rtol: {"timesteps": _grid_timesteps(ab, grid, rtol)},
+    "EulerDiscreteScheduler": lambda ab, sch, grid, rtol: {"sigmas": [float(s) for s in _vp_sigma(ab)] + [0.0]},
+    "DPMSolverMultistepScheduler": _to_dpmsolver,
+    "UniPCMultistepScheduler": _no_custom("UniPCMultistepScheduler", "custom sigmas only with use_flow_sigmas=True"),
+    "DEISMultistepScheduler": _no_custom("DEISMultistepScheduler", "only num_inference_steps"),
+    "EulerAncestralDiscreteScheduler": _no_custom("EulerAncestralDiscreteScheduler", "only num_inference_steps"),
+}
 
 
 def to_k_diffusion_sigmas(alpha_bar: ArrayLike) -> Array:

@@ -344,7 +344,7 @@ def test_standin_euler_runs_a_symsched_schedule():
 def test_standin_refusals_name_the_setting():
     from diffusers_standin import DDIMScheduler, DDPMScheduler
 
-    with pytest.raises(ValueError, match="DDIMScheduler, DDPMScheduler or EulerDiscreteScheduler"):
+    with pytest.raises(ValueError, match="DDIMScheduler, DDPMScheduler, EulerDiscreteScheduler"):
         from_diffusers(object())
     sch = DDIMScheduler()  # clip_sample=True by default, as in diffusers
     sch.set_timesteps(10)

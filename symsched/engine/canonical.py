@@ -93,7 +93,11 @@ def _logs_and_exps(expr: sp.Expr, slots: Sequence[int]) -> sp.Expr:
     if not expr.has(sp.log, sp.exp):
         return expr
     cs = {c_slot(j): j for j in slots}
+    # a log of a rational function of the levels (VP: 1 - alpha_bar = s^2/(c^2 + s^2)) is factored first,
+    # so that it splits into logs of c, s and c^2 + s^2 = 1
+    expr = expr.replace(lambda e: isinstance(e, sp.log), lambda e: sp.log(sp.factor(sp.together(e.args[0]))))
     expr = sp.expand_log(expr, force=True)
+    expr = expr.subs({sp.log(c**2 + s_slot(j) ** 2): 0 for c, j in cs.items()})
     expr = expr.subs({sp.log(c): l_slot(j) / 2 + sp.log(s_slot(j)) for c, j in cs.items()})
     expr = sp.expand_log(expr, force=True)
 

@@ -100,14 +100,14 @@ def _init(process: str, init: str, S: Any, level: Any) -> Any:
 def _run(spectrum: ArrayLike, x: np.ndarray, coordinate: str, sampler: str, init: str | None, dps: int,
          settings: dict[str, Any]) -> np.ndarray:
     from ..api import _setup
-    from ..symbolic import sampler_module
+    from ..symbolic import kernel_options, sampler_module
 
     dps = as_dps(dps)
     S = as_spectrum(spectrum)
     name, options, params = _setup(sampler, settings)
     mod = sampler_module(name)
     K = len(x)
-    opts = tuple(sorted(options.items()))
+    opts = kernel_options(name, options)
     out = np.empty(S.shape, dtype=object)
     # the native updates cancel (e.g. 1 - (1 - ab)/lambda at ab = 1e-320): carry enough digits to span
     # the dynamic range of the inputs on top of the requested ones

@@ -127,14 +127,14 @@ def build_program(name: str, options: Mapping[str, Any], params: Mapping[str, fl
 
     ``options`` are structural (complete, validated), ``params`` the numeric parameters by name.
     """
-    from ..symbolic import sampler_module
+    from ..symbolic import kernel_options, sampler_module
 
     mod = sampler_module(name)
     c, s, l = canonical_levels(x, coordinate)
     K = len(l)
     one, zero = np.ones(1, dtype=LD), np.zeros(1, dtype=LD)
     c, s, l = np.concatenate([c, one]), np.concatenate([s, zero]), np.concatenate([l, [LD(np.inf)]])
-    opts = tuple(sorted(options.items()))
+    opts = kernel_options(name, dict(options))
     pnames = tuple(getattr(mod, "PARAMS", ()))
     pvals = [NUMERIC_PARAMS.get(p, lambda v: v)(float(params[p])) for p in pnames]
     step_params = tuple(getattr(mod, "STEP_PARAMS", ()))
@@ -195,10 +195,10 @@ def evaluate_step(name: str, kind: str, levels: Sequence[float], S: Any, *, coor
                   step_params: Optional[Mapping[str, float]] = None, grad: bool = False) -> list[Any]:
     """The compiled entries of one step (for checks): ``levels`` are the kind's slot levels in
     ``coordinate`` (``None`` for the clean level, 0 / inf for zero SNR); returns the mode function's list."""
-    from ..symbolic import check_options, sampler_module
+    from ..symbolic import check_options, kernel_options, sampler_module
 
     mod = sampler_module(name)
-    opts = tuple(sorted(check_options(name, dict(options or {})).items()))
+    opts = kernel_options(name, check_options(name, dict(options or {})))
     prm = {p: float((params or {}).get(p, d)) for p, d in getattr(mod, "PARAMS", {}).items()}
     x = np.array([np.nan if v is None else v for v in levels], dtype=np.float64)
     c, s, l = canonical_levels(np.nan_to_num(x, nan=0.5), coordinate)

@@ -24,6 +24,7 @@ from .samplers import FLOW_SAMPLERS, REGISTRY, VE_SAMPLERS, VP_SAMPLERS
 
 __all__ = [
     "get_sampler",
+    "kernel_options",
     "sampler_names",
     "sampler_module",
     "Sampler",
@@ -76,6 +77,14 @@ def check_options(name: str, options: dict[str, Any]) -> dict[str, Any]:
     for key, choices in allowed.items():
         out.setdefault(key, choices[0])
     return out
+
+
+def kernel_options(name: str, options: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
+    """The options of sampler ``name`` that change its update equations, sorted (the key of its compiled
+    kernels): those in its module's ``BUILD_OPTIONS``, or all when it declares none. The others (e.g. a
+    multistep solver's order ramp) only change its plan, so they share the kernels."""
+    keep = getattr(sampler_module(name), "BUILD_OPTIONS", None)
+    return tuple(sorted((k, v) for k, v in options.items() if keep is None or k in keep))
 
 
 def get_sampler(name: str, variant: str = "", **options: Any) -> Any:

@@ -127,16 +127,15 @@ class Update:
         m, q = len(self.state), len(self.noises)
         A = sp.zeros(m, m)
         B = sp.zeros(m, q)
+        free = set(self.state) | set(self.noises)
         for i, e in enumerate(self.resolved):
-            rest = e
             for j, y in enumerate(self.state):
                 A[i, j] = sp.diff(e, y)
-                rest = rest - A[i, j] * y
             for j, z in enumerate(self.noises):
                 B[i, j] = sp.diff(e, z)
-                rest = rest - B[i, j] * z
             coeffs = list(A.row(i)) + list(B.row(i))
-            free = set(self.state) | set(self.noises)
+            # derivatives free of the state and noises: the update is affine, e = A y + B z + e(0)
+            rest = e.subs({y: 0 for y in free})
             if any(c.has(*free) for c in coeffs if free) or sp.simplify(rest) != 0:
                 raise ValueError(f"the update of entry {i} is not linear in the state and the noises: {e}")
         return A, B

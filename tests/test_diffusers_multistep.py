@@ -1,0 +1,117 @@
+"""Witness: diffusers' multistep schedulers, driven by the exact denoiser, have the transfer function
+symsched predicts (noise-free gain probe), and the places where diffusers departs from a plain
+schedule are real (DEIS noise floor, UniPC's last corrector, UniPC NaN/inf settings).
+
+Probe: x_T = 1 in every mode, noise off (SDE-DPM-Solver: ``variance_noise=0``; Euler ancestral: its
+``randn_tensor`` returning zeros), compared with ``from_diffusers(scheduler).transfer_function(S)``
+on the float32 levels the scheduler holds, at the tolerances of ``diffusers_helpers`` (float32,
+diffusers' default: 5e-4 relative + 5e-5; float64 with the scheduler's sigmas upcast: 1e-10 for UniPC
+and DEIS, 2e-6 for DPM-Solver and Euler ancestral, whose ``step`` rounds the sample to float32). Every
+probe test has a power companion: a wrong variant (another order, no lower-order final step, midpoint
+for heun, bh2 for bh1, ...) misses by more than 100 times the float64 tolerance.
+The Monte Carlo output-variance checks are in ``test_diffusers_multistep_mc.py``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from diffusers_helpers import diffusers, excess, fresh, gain_probe, probe_tolerance, torch
+
+import symsched  # noqa: E402
+from symsched.export import DIFFUSERS_SCHEDULERS, from_diffusers, to_diffusers  # noqa: E402
+
+pytestmark = [
+    pytest.mark.diffusers,
+    pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning"),
+    pytest.mark.filterwarnings("ignore::FutureWarning"),
+    pytest.mark.filterwarnings("ignore:__array_wrap__ must accept context:DeprecationWarning"),  # diffusers DEIS
+]
+
+S = np.logspace(-4, 3, 15)
+
+DPM = diffusers.DPMSolverMultistepScheduler
+UNIPC = diffusers.UniPCMultistepScheduler
+DEIS = diffusers.DEISMultistepScheduler
+EA = diffusers.EulerAncestralDiscreteScheduler
+
+#: (class, config, K): every option of the issue, the lower-order ramp (< 15 and >= 15 steps), both
+#: final levels, the three spacings, Karras sigmas, zero-terminal-SNR betas and all prediction types.
+CASES = [
+    (DPM, {}, 10),
+    (DPM, dict(solver_order=3), 10),
+    (DPM, dict(solver_order=3), 20),
+    (DPM, dict(solver_order=1, timestep_spacing="trailing"), 8),
+    (DPM, dict(solver_type="heun", final_sigmas_type="sigma_min"), 12),
+    (DPM, dict(solver_order=3, lower_order_final=False, final_sigmas_type="sigma_min"), 10),
+    (DPM, dict(euler_at_final=True, final_sigmas_type="sigma_min"), 16),
+    (DPM, dict(solver_order=3, final_sigmas_type="sigma_min"), 16),
+    (DPM, dict(algorithm_type="sde-dpmsolver++"), 10),
+    (DPM, dict(algorithm_type="sde-dpmsolver++", solver_type="heun", solver_order=3), 15),
+    (DPM, dict(use_karras_sigmas=True, beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012), 10),
+    (DPM, dict(prediction_type="v_prediction", timestep_spacing="leading", steps_offset=1), 9),
+    (DPM, dict(prediction_type="sample", rescale_betas_zero_snr=True, timestep_spacing="trailing"), 10),
+    (UNIPC, {}, 10),
+    (UNIPC, dict(solver_order=3), 10),
+    (UNIPC, dict(solver_order=3), 20),
+    (UNIPC, dict(solver_order=3, solver_type="bh1", final_sigmas_type="sigma_min"), 10),
+    (UNIPC, dict(solver_order=1), 6),
+    (UNIPC, dict(solver_order=3, lower_order_final=False, final_sigmas_type="sigma_min"), 8),
+    (UNIPC, dict(use_karras_sigmas=True, prediction_type="v_prediction"), 12),
+    (UNIPC, dict(prediction_type="sample", timestep_spacing="trailing"), 7),
+    (DEIS, {}, 10),
+    (DEIS, dict(solver_order=3), 10),
+    (DEIS, dict(solver_order=3, lower_order_final=False), 12),
+    (DEIS, dict(solver_order=3), 18),
+    (DEIS, dict(solver_order=1, prediction_type="sample"), 6),
+    (DEIS, dict(prediction_type="v_prediction", timestep_spacing="trailing"), 9),
+    (EA, {}, 10),
+    (EA, dict(timestep_spacing="leading"), 12),
+    (EA, dict(timestep_spacing="trailing", prediction_type="v_prediction"), 8),
+]
+
+
+def _id(case):
+    cls, cfg, K = case
+    return f"{cls.__name__[:5]}-{'-'.join(f'{k}={v}' for k, v in cfg.items()) or 'default'}-K{K}"
+
+
+@pytest.mark.parametrize("case", CASES, ids=[_id(c) for c in CASES])
+def test_gain_probe_matches_transfer_function(case):
+    cls, cfg, K = case
+    sch = fresh(cls(**cfg), K)
+    info = from_diffusers(sch)
+    H = info.transfer_function(S)
+    for dtype in (torch.float32, torch.float64):
+        H_lib = gain_probe(fresh(cls(**cfg), K), S, dtype=dtype, upcast_sigmas=dtype == torch.float64)
+        tol = probe_tolerance(sch, dtype)
+        assert excess(H_lib, H, tol) <= 1.0, (
+            f"{info.scheduler} {cfg} K={K} {dtype}: max |dH| / tol = {excess(H_lib, H, tol):.3g} ({tol}); "
+            f"rel {np.max(np.abs(H_lib / H - 1)):.3g}")
+    assert info.raw_output and info.consistent
+    assert info.init_variance == pytest.approx(float(sch.init_noise_sigma) ** 2, rel=1e-12)
+
+
+#: (case, a wrong closed form): the probe tolerance rejects each by a wide margin
+WRONG = [
+    ((DPM, dict(solver_order=3), 10), dict(solver_order=2)),
+    ((DPM, dict(solver_order=3), 10), dict(lower_order_final=False)),  # third order on the step before the last
+    ((DPM, dict(solver_type="heun", final_sigmas_type="sigma_min"), 12), dict(solver_type="midpoint")),
+    ((DPM, dict(solver_order=3, final_sigmas_type="sigma_min"), 16), dict(euler_at_final=True)),
+    ((UNIPC, dict(solver_order=3), 10), dict(solver_order=2)),
+    ((UNIPC, dict(solver_order=3, solver_type="bh1", final_sigmas_type="sigma_min"), 10), dict(solver_type="bh2")),
+    ((DEIS, dict(solver_order=3), 10), dict(solver_order=2)),
+    ((DEIS, dict(solver_order=3, lower_order_final=False), 12), dict(lower_order_final=True)),
+]
+
+
+@pytest.mark.parametrize("case,wrong", WRONG, ids=[f"{_id(c)}-vs-{w}" for c, w in WRONG])
+def test_gain_probe_rejects_a_wrong_variant(case, wrong):
+    cls, cfg, K = case
+    sch = fresh(cls(**cfg), K)
+    info = from_diffusers(sch)
+    H_lib = gain_probe(sch, S, dtype=torch.float64, upcast_sigmas=True)
+    H_wrong = symsched.transfer_function_ve(S, info.sigmas, **dict(info.kwargs, **wrong))
+    miss = excess(H_lib, H_wrong, probe_tolerance(sch, torch.float64))
+    assert miss > 100, f"{wrong} is not told apart by the probe (max |dH| / tol = {miss:.3g})"
