@@ -109,6 +109,7 @@ _MIN_GAP = 1e-5  # smallest log-SNR gap between adjacent levels (keeps alpha_bar
 _SCREEN_ITER = 60  # L-BFGS-B iterations of a short (screening or guard) run
 _N_POLISH = 2  # short runs polished to convergence in the plain multi-start search
 _DISTINCT = 0.25  # a second start must differ from the first by this much in some level's log-SNR
+_SAME_BASIN = 0.05  # a guard run this close (max log-SNR difference) to the optimum found has joined it
 _TANGENT_QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)  # effective mode variances of the tangent-law starts
 _FEASIBLE_TOL = 1e-9  # |log-SNR difference| up to which a baseline's end level counts as the fixed one
 
@@ -425,17 +426,48 @@ def _candidates(
 # ---------------------------------------------------------------------------------------------
 
 
-def _lbfgs(
-    obj: _Objective, par: _Gaps, y0: Array, scale: float, maxiter: int
-) -> tuple[Array, float, bool, str]:
-    def fun(y: Array) -> tuple[float, Array]:
-        J, g = obj(par.levels(y))
-        return J / scale, par.pullback(y, g) / scale
+class _SameBasin(Exception):
+    """Raised inside a guard run that has reached the basin of the optimum already found."""
 
-    res = minimize(
-        fun, y0, jac=True, method="L-BFGS-B",
-        options={"maxiter": maxiter, "ftol": 1e-15, "gtol": 1e-11, "maxcor": 20, "maxls": 40},
-    )
+    def __init__(self, y: Array, value: float) -> None:
+        super().__init__()
+        self.y, self.value = y, value
+
+
+def _lbfgs(
+    obj: _Objective, par: _Gaps, y0: Array, scale: float, maxiter: int,
+    known: Optional[tuple[Array, float]] = None,
+) -> tuple[Array, float, bool, str]:
+    """L-BFGS-B on J/scale from ``y0``. With ``known = (levels, value)`` of an optimum already found, stop
+    as soon as the run is within ``_SAME_BASIN`` of those levels or matches that value to 1e-10."""
+
+    memo: dict[bytes, tuple[float, Array]] = {}
+
+    def fun(y: Array) -> tuple[float, Array]:
+        hit = memo.get(y.tobytes())
+        if hit is not None:
+            return hit
+        l = par.levels(y)
+        J, g = obj(l)
+        if known is not None and (
+            np.max(np.abs(l - known[0])) < _SAME_BASIN or abs(J - known[1]) <= 1e-10 * abs(known[1])
+        ):
+            raise _SameBasin(y, J)
+        memo.clear()
+        memo[y.tobytes()] = out = (J / scale, par.pullback(y, g) / scale)
+        return out
+
+    try:
+        y0 = np.asarray(y0, dtype=np.float64)
+        f0, g0 = fun(y0)
+        if float(np.max(np.abs(g0), initial=0.0)) <= 1e-8 * abs(f0):  # e.g. a warm start at an optimum
+            return y0, f0 * scale, True, "converged (the start is stationary)"
+        res = minimize(
+            fun, y0, jac=True, method="L-BFGS-B",
+            options={"maxiter": maxiter, "ftol": 1e-15, "gtol": 1e-11, "maxcor": 20, "maxls": 20},
+        )
+    except _SameBasin as stop:
+        return np.asarray(stop.y, dtype=np.float64), float(stop.value), True, "reached the known optimum's basin"
     ok, msg = bool(res.success), str(res.message)
     if not ok and float(np.max(np.abs(res.jac), initial=0.0)) <= 1e-6 * abs(float(res.fun)):
         # the line search stalls at machine precision at a stationary point: that is convergence
@@ -473,9 +505,9 @@ def _descend_best(
     l0 = par.levels(y0)
     second = next((t for t in scored[1:] if np.max(np.abs(par.levels(t[2]) - l0)) > _DISTINCT), None)
     if second is not None:
-        y2, v2, ok2, msg2 = _lbfgs(obj, par, second[2], scale, _SCREEN_ITER)
+        y2, v2, ok2, msg2 = _lbfgs(obj, par, second[2], scale, _SCREEN_ITER, known=(par.levels(y1), v1))
         starts[second[1]] = v2
-        if v2 < v1:
+        if v2 < v1 * (1.0 - 1e-12):  # a better basin: polish it
             y2, v2, ok2, msg2 = _lbfgs(obj, par, y2, max(v2, 1e-300), maxiter)
             best = (v2, y2, ok2, msg2, second[1])
     tick()
@@ -546,7 +578,9 @@ class OptimizeResult:
         Training timesteps ``t`` with ``grid[t] = alpha_bar`` (descending), when ``grid`` was given.
     baselines : dict[str, float]
         Objective of every standard schedule (same sampler, divergence, K; restricted to the grid
-        when given); schedules that cannot be built (e.g. levels colliding on the grid) are absent.
+        when given, plus ``"grid-leading"``, ``"grid-trailing"``, ``"grid-linspace"``: diffusers'
+        timestep spacings on that grid, where no named schedule has the same levels); schedules that
+        cannot be built (e.g. levels colliding on the grid) are absent.
     baseline_schedules : dict[str, ndarray]
         Their levels.
     feasible : dict[str, bool]
@@ -741,12 +775,23 @@ def schedule_metrics(
 
 
 def _standard(steps: int, grid: Optional[Array]) -> dict[str, Array]:
+    """Every standard schedule (on ``grid`` when given), plus, on a grid, diffusers' three timestep
+    spacings applied to that grid itself (``"grid-<spacing>"``, what ``DDIMScheduler`` runs for a model
+    with this ``alphas_cumprod``) unless a named schedule already has the same levels."""
     out: dict[str, Array] = {}
     for name in _sch.STANDARD_SCHEDULES:
         try:
             out[name] = _sch.standard_schedule(name, steps, grid=grid)
         except ValueError:
             continue  # e.g. two levels snap to one grid timestep, or steps > grid length
+    if grid is not None:
+        for spacing in _sch.SPACINGS:
+            try:
+                ab = _sch.from_grid(grid, _sch.timesteps(steps, spacing=spacing, num_train_timesteps=grid.size))
+            except ValueError:
+                continue
+            if not any(v.shape == ab.shape and np.array_equal(v, ab) for v in out.values()):
+                out[f"grid-{spacing}"] = ab
     return out
 
 
