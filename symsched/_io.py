@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
-from typing import Callable, Union
+from typing import Callable, Optional, Union
 
 import numpy as np
 
@@ -20,15 +20,19 @@ def _umask() -> int:
     return mask
 
 
-def atomic_write(path: PathLike, writer: Callable[[str], None], *, suffix: str = "") -> Path:
-    """Call ``writer(tmp_path)`` and rename the temporary file onto ``path`` (atomic on POSIX)."""
+def atomic_write(path: PathLike, writer: Callable[[str], None], *, suffix: str = "",
+                 mode: Optional[int] = None) -> Path:
+    """Call ``writer(tmp_path)`` and rename the temporary file onto ``path`` (atomic on POSIX).
+
+    The file gets ``mode`` if given, else the usual ``0666 & ~umask``.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix or path.suffix, dir=path.parent)
     os.close(fd)
     try:
         writer(tmp)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; give the file the usual mode
+        os.chmod(tmp, 0o666 & ~_umask() if mode is None else mode)  # mkstemp creates 0600
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -39,12 +43,12 @@ def atomic_write(path: PathLike, writer: Callable[[str], None], *, suffix: str =
     return path
 
 
-def atomic_write_text(path: PathLike, text: str) -> Path:
+def atomic_write_text(path: PathLike, text: str, *, mode: Optional[int] = None) -> Path:
     def _w(tmp: str) -> None:
         with open(tmp, "w", encoding="utf-8", newline="\n") as fh:
             fh.write(text)
 
-    return atomic_write(path, _w)
+    return atomic_write(path, _w, mode=mode)
 
 
 def atomic_write_bytes(path: PathLike, data: bytes) -> Path:
