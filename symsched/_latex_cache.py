@@ -36,7 +36,7 @@ from typing import Any, Callable, Optional
 
 from ._io import atomic_write_text
 
-__all__ = ["render_all", "cache_dir", "fingerprint", "LatexCacheWarning", "MAX_ENTRY_BYTES"]
+__all__ = ["render_all", "lookup", "cached", "cache_dir", "fingerprint", "LatexCacheWarning", "MAX_ENTRY_BYTES"]
 
 _FORMAT = 1  # bump when the entry layout changes
 #: largest entry that is read (all derivations together are ~60 kB today)
@@ -170,11 +170,22 @@ def _read(path: Path, key: str) -> Optional[dict[str, str]]:
     return dict(files)
 
 
-def cached(key: str, render: Callable[[], dict[str, str]]) -> dict[str, str]:
-    """``render()`` (file name -> LaTeX), through the disk cache under ``key`` (``[a-z0-9_]``, <= 64)."""
+def _entry_path(key: str) -> Optional[Path]:
     directory = cache_dir() if _KEY.match(key) else None
     trusted = None if directory is None else _trusted(directory)
-    path = None if trusted is None else trusted / f"{key}.json"
+    return None if trusted is None else trusted / f"{key}.json"
+
+
+def lookup(sampler: Optional[str] = None) -> Optional[dict[str, str]]:
+    """The cached :func:`render_all` output for ``sampler``, or None (no valid entry; nothing is rendered)."""
+    key = "all" if sampler is None else str(sampler)
+    path = _entry_path(key)
+    return None if path is None else _read(path, key)
+
+
+def cached(key: str, render: Callable[[], dict[str, str]]) -> dict[str, str]:
+    """``render()`` (file name -> LaTeX), through the disk cache under ``key`` (``[a-z0-9_]``, <= 64)."""
+    path = _entry_path(key)
     if path is not None:
         files = _read(path, key)
         if files is not None:
