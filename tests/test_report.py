@@ -80,3 +80,39 @@ def test_report_numbers_are_reproducible_from_the_api(report) -> None:
 def test_report_rejects_bad_steps(tmp_path, capsys) -> None:
     assert main(["report", "--out", str(tmp_path), "--steps", "5,x"]) == 2
     assert re.search("--steps must be comma-separated positive integers", capsys.readouterr().err)
+
+
+def test_serial_run_writes_the_same_report(report, tmp_path) -> None:
+    """--jobs 0 (everything in this process) gives the same tables, schedules and derivations as the
+    default run with worker processes."""
+    out = tmp_path / "serial"
+    assert main(["report", "--out", str(out), "--steps", "5,10", "--samples", "2000", "--no-progress",
+                 "--jobs", "0"]) == 0
+    for name in ("table_kl.md", "table_w2.md", "table_kl.tex", "schedule_kl_K5.json", "schedule_w2_K10.json",
+                 "derivations/ddim.tex", "derivations/sde.tex"):
+        assert (out / name).read_text() == (report / name).read_text(), name
+    same = lambda text: re.sub(r"Generated in [0-9.]+ s", "", text)  # noqa: E731
+    assert same((out / "summary.md").read_text()) == same((report / "summary.md").read_text())
+    assert (out / "validation.png").is_file() and (out / "schedule_w2_K5.png").is_file()
+
+
+def test_a_section_added_to_the_list_appears_in_the_summary(tmp_path, monkeypatch) -> None:
+    """How issue 9's probe and issue 12's insight sections plug in: one function appended to SECTIONS."""
+    from symsched.commands import report as rep
+
+    def extra(ctx):
+        fut = ctx.submit(len, ctx.ks)  # background work through the same job pool
+        return rep.Section(lambda: ["## Extra", "", f"{fut.result()} step counts", ""],
+                           lambda: ["<h2>Extra</h2>"], lambda: ["  extra section done"])
+
+    monkeypatch.setattr(rep, "SECTIONS", [rep.derivations_section, extra])
+    out = tmp_path / "r"
+    assert main(["report", "--out", str(out), "--steps", "3,4", "--no-progress", "--jobs", "0"]) == 0
+    md = (out / "summary.md").read_text()
+    assert "## Extra" in md and "2 step counts" in md and "## Derivations" in md
+    assert "<h2>Extra</h2>" in (out / "summary.html").read_text()
+
+
+def test_report_rejects_bad_jobs(tmp_path, capsys) -> None:
+    assert main(["report", "--out", str(tmp_path), "--jobs", "-1"]) == 2
+    assert "--jobs must be a non-negative integer" in capsys.readouterr().err

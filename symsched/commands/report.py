@@ -468,6 +468,8 @@ def run(args: argparse.Namespace) -> int:
         failed = False
     finally:
         jobs.close(cancel=failed)
+        if failed:
+            bar.close()
     ctx.stage("summary")
     _write_summary(ctx, sections)
     bar.update()
