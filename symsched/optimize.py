@@ -18,8 +18,9 @@ r"""Schedule design: the K noise levels whose output spectrum is closest to the 
   :data:`symsched.schedules.STANDARD_SCHEDULES` (projected onto the constraints), the
   ``warm_starts`` (e.g. the optimum at a neighbouring K or for another divergence, resampled to K
   levels) and ``restarts`` random gap vectors from ``numpy.random.default_rng(seed)``. L-BFGS-B
-  then runs to convergence from the best start, and a short run from the best start that differs
-  from it guards against a second basin (it is polished if it does better).
+  then runs to convergence from the best start, and short guard runs from up to three other starts
+  (the best different one, equal gaps, the best standard schedule) stop as soon as they join the basin
+  already found; one that finds a better basin is polished.
   ``standard_starts=False`` is a plain random multi-start search instead (short runs from every
   random start, the best ones polished), e.g. to benchmark against.
 * **grid restriction** (``grid=alphas_cumprod``): the continuous optimum within the grid's range
@@ -409,8 +410,9 @@ def _candidates(
     cands: list[tuple[str, Array]] = []
     if standard_starts:
         cands.append(("equal gaps", np.zeros(par.m)))
-        for s in _weighted_quantiles(obj.S, obj.w, _TANGENT_QUANTILES):
-            cands.append((f"tangent law S={s:.3g}", par.from_levels(_tangent_law(par, s))))
+        if par.first_fixed:  # the closed form needs the first level (a free one would start at the range's end)
+            for s in _weighted_quantiles(obj.S, obj.w, _TANGENT_QUANTILES):
+                cands.append((f"tangent law S={s:.3g}", par.from_levels(_tangent_law(par, s))))
         cands += [(name, par.from_levels(_log_snr(ab))) for name, ab in std.items()]
     for i, ab in enumerate(warm):
         l = _resample(ab, par.K)
@@ -489,11 +491,26 @@ def _scored(obj: _Objective, par: _Gaps, cands: list[tuple[str, Array]]) -> list
     return [(v, name, y) for v, _, name, y in out]
 
 
+def _guards(par: _Gaps, scored: list[tuple[float, str, Array]], std: Sequence[str]) -> list[tuple[float, str, Array]]:
+    """Starts of the guard runs: the best start differing from the first, equal gaps and the best-scoring
+    standard schedule, each kept only if it differs (``_DISTINCT``) from every start already chosen."""
+    chosen = [par.levels(scored[0][2])]
+    out = []
+    for accept in (lambda name: True, lambda name: name == "equal gaps", lambda name: name in std):
+        for t in scored[1:]:
+            if accept(t[1]) and all(np.max(np.abs(par.levels(t[2]) - c)) > _DISTINCT for c in chosen):
+                chosen.append(par.levels(t[2]))
+                out.append(t)
+                break
+    return out
+
+
 def _descend_best(
     obj: _Objective, par: _Gaps, cands: list[tuple[str, Array]], maxiter: int, starts: dict[str, float],
-    tick: Callable[[], None],
+    tick: Callable[[], None], std: Sequence[str] = (),
 ) -> _Run:
-    """L-BFGS-B to convergence from the best-scoring start; a short guard run from the best distinct one."""
+    """L-BFGS-B to convergence from the best-scoring start, then short guard runs (:func:`_guards`) that stop
+    as soon as they join the best basin found so far; a guard that finds a better one is polished."""
     scored = _scored(obj, par, cands) or [(math.inf, "equal gaps", np.zeros(par.m))]
     tick()
     v0, name0, y0 = scored[0]
@@ -502,14 +519,12 @@ def _descend_best(
     starts[name0] = v1
     best: _Run = (v1, y1, ok1, msg1, name0)
     tick()
-    l0 = par.levels(y0)
-    second = next((t for t in scored[1:] if np.max(np.abs(par.levels(t[2]) - l0)) > _DISTINCT), None)
-    if second is not None:
-        y2, v2, ok2, msg2 = _lbfgs(obj, par, second[2], scale, _SCREEN_ITER, known=(par.levels(y1), v1))
-        starts[second[1]] = v2
-        if v2 < v1 * (1.0 - 1e-12):  # a better basin: polish it
+    for _, name, y in _guards(par, scored, std):
+        y2, v2, ok2, msg2 = _lbfgs(obj, par, y, scale, _SCREEN_ITER, known=(par.levels(best[1]), best[0]))
+        starts[name] = v2
+        if v2 < best[0] * (1.0 - 1e-12):  # a better basin: polish it
             y2, v2, ok2, msg2 = _lbfgs(obj, par, y2, max(v2, 1e-300), maxiter)
-            best = (v2, y2, ok2, msg2, second[1])
+            best = (v2, y2, ok2, msg2, name)
     tick()
     return best
 
@@ -1002,8 +1017,11 @@ def _optimize(
             success, messages = True, ["levels fully determined by the endpoints"]
         else:
             cands = _candidates(par, obj, std, warm, standard_starts=standard_starts, restarts=restarts, seed=seed)
-            search = _descend_best if standard_starts else _multistart
-            _, y_best, success, msg, from_name = search(obj, par, cands, maxiter, starts, tick)
+            if standard_starts:
+                run = _descend_best(obj, par, cands, maxiter, starts, tick, std=tuple(std))
+            else:
+                run = _multistart(obj, par, cands, maxiter, starts, tick)
+            _, y_best, success, msg, from_name = run
             l_best = par.levels(y_best)
             messages = [f"L-BFGS-B from {from_name!r}: {msg}"]
         if g is not None:
