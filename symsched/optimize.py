@@ -12,15 +12,28 @@ r"""Schedule design: the K noise levels whose output spectrum is closest to the 
   A fixed endpoint is an end of the interval; a free one has a slack gap between it and the
   interval's end. The chain rule is ``dJ/dy = c p (u - <p, u>)`` with ``p = softmax(y)``,
   ``c = b - a - m delta`` and ``u_j = sum_{levels i after gap j} dJ/dl_i`` (a reverse cumulative sum).
-* **several deterministic starts**: equal gaps, the standard schedules of
-  :data:`symsched.schedules.STANDARD_SCHEDULES` (projected onto the constraints) and ``restarts``
-  random gap vectors drawn from ``numpy.random.default_rng(seed)``; short L-BFGS-B runs from each,
-  then the best ones are polished to convergence.
+* **many cheap starts, few descents**: the candidate starts are scored by their objective value
+  alone (one forward pass each, no gradient): equal gaps, the equal-angle (tangent-law) schedules
+  of MATH.md §7.6 for several effective mode variances, every standard schedule of
+  :data:`symsched.schedules.STANDARD_SCHEDULES` (projected onto the constraints), the
+  ``warm_starts`` (e.g. the optimum at a neighbouring K or for another divergence, resampled to K
+  levels) and ``restarts`` random gap vectors from ``numpy.random.default_rng(seed)``. L-BFGS-B
+  then runs to convergence from the best start, and short guard runs from up to three other starts
+  (the best different one, equal gaps, the best standard schedule) stop as soon as they join the basin
+  already found; one that finds a better basin is polished.
+  ``standard_starts=False`` is a plain random multi-start search instead (short runs from every
+  random start, the best ones polished), e.g. to benchmark against.
 * **grid restriction** (``grid=alphas_cumprod``): the continuous optimum within the grid's range
   is rounded to K distinct grid timesteps, then improved by a coordinate pattern search over the
   timestep indices on exact objective values. The search also starts from the best standard
-  schedule restricted to the grid that meets the endpoint constraints, so the result is never worse
-  than any of them (with free endpoints: than every standard schedule on the grid).
+  schedule restricted to the grid that meets the endpoint constraints.
+
+Fair comparisons. Every standard schedule is evaluated as a baseline (same sampler, divergence,
+K; restricted to ``grid`` when given) and flagged by whether it meets the optimiser's endpoint
+constraints (:attr:`OptimizeResult.feasible`). Those that do are starts of the search, and the
+result is never worse than any of them; those that do not (e.g. a schedule starting from a less
+noisy level than the fixed first level) are listed but marked, since the optimiser was not allowed
+to use their levels.
 
 Endpoints. ``endpoints=None`` (default) fixes the first (noisiest) level at the noisiest level of
 the training grid (``grid``, or the 1000-step linear DDPM grid, ``alpha_bar = 4.04e-5``) and
@@ -37,6 +50,9 @@ such a start, which is why it is not the default.
 
 VE samplers (``"euler"``, ``"heun"``) are optimised in the same log-SNR coordinates through
 ``sigma = exp(-l / 2)`` with :func:`symsched.divergence_and_grad_ve` (``dJ/dl = -sigma/2 dJ/dsigma``).
+
+The default divergence of :func:`optimize_schedule`, :func:`compare_schedules`, ``symsched
+optimize`` and ``symsched report`` is :data:`DEFAULT_DIVERGENCE`.
 """
 
 from __future__ import annotations
@@ -48,10 +64,11 @@ from typing import Any, Callable, Literal, Optional, Sequence
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.optimize import minimize
+from threadpoolctl import threadpool_limits
 
 from . import schedules as _sch
 from ._validate import (
-    MAX_ITER, MAX_STEPS, as_bool, as_int, as_real, as_real_array, as_spectrum, check_choice, check_eta,
+    MAX_ITER, MAX_STEPS, as_bool, as_int, as_levels, as_real, as_real_array, as_spectrum, check_choice, check_eta,
     check_same_shape,
 )
 from .api import (
@@ -77,10 +94,15 @@ __all__ = [
     "default_grid",
     "SAMPLERS",
     "LOG_SNR_RANGE",
+    "DEFAULT_DIVERGENCE",
 ]
 
 Array = NDArray[np.float64]
+Divergence = Literal["kl", "kl-reverse", "w2"]
 
+#: The objective used when none is given: by :func:`optimize_schedule`, :func:`compare_schedules`,
+#: ``symsched optimize --divergence`` and the first section of ``symsched report``.
+DEFAULT_DIVERGENCE: Divergence = "kl"
 #: Every sampler :func:`optimize_schedule` accepts (VP ones take ``alpha_bar``, VE ones ``sigmas``).
 SAMPLERS: tuple[str, ...] = VP_SAMPLERS + VE_SAMPLERS
 #: Default log-SNR interval for free endpoints (widened to contain every standard schedule and any
@@ -88,8 +110,12 @@ SAMPLERS: tuple[str, ...] = VP_SAMPLERS + VE_SAMPLERS
 LOG_SNR_RANGE: tuple[float, float] = (-20.0, 20.0)
 _HARD_RANGE = 36.0  # |l| beyond this maps alpha_bar to 0 or 1 in float64
 _MIN_GAP = 1e-5  # smallest log-SNR gap between adjacent levels (keeps alpha_bar distinct in float64)
-_SCREEN_ITER = 60  # L-BFGS-B iterations of the screening runs
-_N_POLISH = 2  # screened runs polished to convergence
+_SCREEN_ITER = 60  # L-BFGS-B iterations of a short (screening or guard) run
+_N_POLISH = 2  # short runs polished to convergence in the plain multi-start search
+_DISTINCT = 0.25  # a second start must differ from the first by this much in some level's log-SNR
+_SAME_BASIN = 0.05  # a guard run this close (max log-SNR difference) to the optimum found has joined it
+_TANGENT_QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)  # effective mode variances of the tangent-law starts
+_FEASIBLE_TOL = 1e-9  # |log-SNR difference| up to which a baseline's end level counts as the fixed one
 
 
 def default_grid() -> Array:
@@ -160,13 +186,31 @@ _log_snr = _sch.alpha_bar_to_log_snr
 _alpha_bar = _sch.log_snr_to_alpha_bar
 
 
+
+def _check_warm_starts(warm_starts: Any) -> list[Array]:
+    if warm_starts is None:
+        return []
+    if isinstance(warm_starts, np.ndarray) and warm_starts.ndim == 1:
+        warm_starts = [warm_starts]
+    if isinstance(warm_starts, (str, bytes)) or not hasattr(warm_starts, "__iter__"):
+        raise ValueError(f"warm_starts must be a sequence of schedules alpha_bar (got {warm_starts!r})")
+    return [as_levels(ab, f"warm_starts[{i}]") for i, ab in enumerate(warm_starts)]
+
+
 # ---------------------------------------------------------------------------------------------
 # objective: exact value and gradient with respect to the levels' log-SNR
 # ---------------------------------------------------------------------------------------------
 
 
 class _Objective:
-    """J(l) and dJ/dl for log-SNR levels ``l`` (increasing), via divergence_and_grad[_ve]."""
+    """J(l) and dJ/dl for log-SNR levels ``l`` (increasing), via divergence_and_grad[_ve]; values alone cheaply.
+
+    ``__call__`` gives value and gradient (one forward and one adjoint sweep). ``value_levels`` /
+    ``value_ab`` give the value alone from one forward pass (:func:`schedule_output` and the public
+    divergences on the positive modes; zero modes are generated exactly and contribute 0, as in
+    :func:`symsched.divergence_and_grad`). With ``weights`` the value comes from
+    :func:`symsched.divergence_and_grad` (the public divergences are unweighted).
+    """
 
     def __init__(
         self, S: Array, weights: Optional[Array], *, sampler: str, eta: float, variance: str, divergence: str,
@@ -175,15 +219,23 @@ class _Objective:
         flat = S.ravel()
         w = np.ones(flat.size) if weights is None else weights.ravel()
         u, inv = np.unique(flat, return_inverse=True)
+        inv = inv.reshape(-1)
         # modes with equal S are one mode with summed weight: exactly what divergence_and_grad does
         self.S = u
-        self.w = np.bincount(inv.reshape(-1), weights=w, minlength=u.size)
+        self.w = np.bincount(inv, weights=w, minlength=u.size)
+        self.weighted = weights is not None
+        pos = flat > 0
+        self._pos_S = flat[pos]  # every positive mode, repeats included: the unweighted value path
+        self._pos_u = u[u > 0]
+        self._pos_inv = np.searchsorted(self._pos_u, self._pos_S)
         self.sampler, self.eta, self.variance, self.divergence, self.init = sampler, eta, variance, divergence, init
         self.ve = sampler in VE_SAMPLERS
         self.n_evaluations = 0
+        self.n_gradients = 0
 
     def __call__(self, l: Array) -> tuple[float, Array]:
         self.n_evaluations += 1
+        self.n_gradients += 1
         if self.ve:
             sig = np.exp(-0.5 * l)
             J, gs = divergence_and_grad_ve(
@@ -196,23 +248,45 @@ class _Objective:
         )
         return float(J), np.asarray(g, dtype=np.float64)
 
-    def value(self, l: Array) -> float:
-        return self(l)[0]
+    def _value(self, ab: Optional[Array], sig: Optional[Array]) -> float:
+        self.n_evaluations += 1
+        if self.weighted:
+            if self.ve:
+                J, _ = divergence_and_grad_ve(self.S, sig, divergence=self.divergence, sampler=self.sampler,
+                                              init=self.init, weights=self.w)
+            else:
+                J, _ = divergence_and_grad(self.S, ab, divergence=self.divergence, sampler=self.sampler,
+                                           eta=self.eta, variance=self.variance, init=self.init, weights=self.w)
+            return float(J)
+        if self._pos_S.size == 0:
+            return 0.0
+        if self.ve:
+            P_u = output_spectrum_ve(self._pos_u, sig, sampler=self.sampler, init=self.init)
+        else:
+            P_u = output_spectrum(self._pos_u, ab, sampler=self.sampler, eta=self.eta, variance=self.variance,
+                                  init=self.init)
+        return _divergence_value(self.divergence, self._pos_S, P_u[self._pos_inv])
+
+    def value_levels(self, l: Array) -> float:
+        """Value alone at log-SNR levels ``l``."""
+        if self.ve:
+            return self._value(None, np.exp(-0.5 * l))
+        return self._value(_alpha_bar(l), None)
 
     def value_ab(self, ab: Array) -> float:
-        """Value at exact alpha_bar levels (grid levels are used as given)."""
-        self.n_evaluations += 1
+        """Value alone at exact alpha_bar levels (grid levels are used as given)."""
         if self.ve:
-            J, _ = divergence_and_grad_ve(
-                self.S, _sch.alpha_bar_to_sigmas(ab), divergence=self.divergence, sampler=self.sampler,
-                init=self.init, weights=self.w,
-            )
-        else:
-            J, _ = divergence_and_grad(
-                self.S, ab, divergence=self.divergence, sampler=self.sampler, eta=self.eta,
-                variance=self.variance, init=self.init, weights=self.w,
-            )
-        return float(J)
+            return self._value(None, _sch.alpha_bar_to_sigmas(ab))
+        return self._value(ab, None)
+
+
+def _divergence_value(divergence: str, S: Array, P: Array) -> float:
+    """Unweighted objective from the public divergences: KL(data||gen), KL(gen||data) or W2 squared."""
+    if divergence == "kl":
+        return kl_divergence(S, P)
+    if divergence == "kl-reverse":
+        return kl_divergence(P, S)
+    return w2_distance(P, S) ** 2
 
 
 # ---------------------------------------------------------------------------------------------
@@ -280,12 +354,215 @@ class _Gaps:
 
 
 # ---------------------------------------------------------------------------------------------
+# starts: cheap candidates, scored by value alone
+# ---------------------------------------------------------------------------------------------
+
+
+def _tangent_law(par: _Gaps, s_eff: float) -> Array:
+    """Equal-angle log-SNR levels for one mode of variance ``s_eff`` (MATH.md §7.6), noisiest first.
+
+    ``theta = arctan(sigma / sqrt(s_eff))`` takes K equal steps from the first level to the fixed
+    last level, or, with the last level free, K equal steps from the first level to the clean end
+    (theta = 0), the optimum of the exact-start angle form for one mode.
+    """
+    root = math.sqrt(s_eff)
+    th_first = math.atan(math.exp(-0.5 * par.a) / root)
+    if par.last_fixed and par.K > 1:
+        th = np.linspace(th_first, math.atan(math.exp(-0.5 * par.b) / root), par.K)
+    else:
+        th = th_first * (par.K - np.arange(par.K)) / par.K
+    return -2.0 * np.log(root * np.tan(th))
+
+
+def _resample(alpha_bar: Array, K: int) -> Optional[Array]:
+    """A schedule of any length as K log-SNR levels (linear in the fractional step index)."""
+    l = _log_snr(alpha_bar)
+    if l.size == K:
+        return l
+    if l.size < 2 or K < 2:
+        return None
+    return np.interp(np.linspace(0.0, 1.0, K), np.linspace(0.0, 1.0, l.size), l)
+
+
+def _weighted_quantiles(S: Array, w: Array, qs: Sequence[float]) -> list[float]:
+    pos = (S > 0) & (w > 0)
+    if not np.any(pos):
+        return []
+    s, ww = S[pos], w[pos]
+    cum = np.cumsum(ww) / np.sum(ww)
+    idx = np.minimum(np.searchsorted(cum, qs), s.size - 1)
+    return sorted({float(s[i]) for i in idx})
+
+
+def _candidates(
+    par: _Gaps, obj: _Objective, std: dict[str, Array], warm: list[Array], *, standard_starts: bool,
+    restarts: int, seed: int,
+) -> list[tuple[str, Array]]:
+    cands: list[tuple[str, Array]] = []
+    if standard_starts:
+        cands.append(("equal gaps", np.zeros(par.m)))
+        if par.first_fixed:  # the closed form needs the first level (a free one would start at the range's end)
+            for s in _weighted_quantiles(obj.S, obj.w, _TANGENT_QUANTILES):
+                cands.append((f"tangent law S={s:.3g}", par.from_levels(_tangent_law(par, s))))
+        cands += [(name, par.from_levels(_log_snr(ab))) for name, ab in std.items()]
+    for i, ab in enumerate(warm):
+        l = _resample(ab, par.K)
+        if l is not None:
+            cands.append((f"warm start {i}", par.from_levels(l)))
+    rng = np.random.default_rng(seed)
+    cands += [(f"random-{i}", rng.normal(0.0, 1.0, par.m)) for i in range(restarts)]
+    return cands
+
+
+# ---------------------------------------------------------------------------------------------
+# local descents
+# ---------------------------------------------------------------------------------------------
+
+
+class _SameBasin(Exception):
+    """Raised inside a guard run that has reached the basin of the optimum already found."""
+
+    def __init__(self, y: Array, value: float) -> None:
+        super().__init__()
+        self.y, self.value = y, value
+
+
+def _lbfgs(
+    obj: _Objective, par: _Gaps, y0: Array, scale: float, maxiter: int,
+    known: Optional[tuple[Array, float]] = None,
+) -> tuple[Array, float, bool, str]:
+    """L-BFGS-B on J/scale from ``y0``. With ``known = (levels, value)`` of an optimum already found, stop
+    as soon as the run is within ``_SAME_BASIN`` of those levels or matches that value to 1e-10."""
+
+    memo: dict[bytes, tuple[float, Array]] = {}
+
+    def fun(y: Array) -> tuple[float, Array]:
+        hit = memo.get(y.tobytes())
+        if hit is not None:
+            return hit
+        l = par.levels(y)
+        J, g = obj(l)
+        if known is not None and (
+            np.max(np.abs(l - known[0])) < _SAME_BASIN or abs(J - known[1]) <= 1e-10 * abs(known[1])
+        ):
+            raise _SameBasin(y, J)
+        memo.clear()
+        memo[y.tobytes()] = out = (J / scale, par.pullback(y, g) / scale)
+        return out
+
+    try:
+        y0 = np.asarray(y0, dtype=np.float64)
+        f0, g0 = fun(y0)
+        if float(np.max(np.abs(g0), initial=0.0)) <= 1e-8 * abs(f0):  # e.g. a warm start at an optimum
+            return y0, f0 * scale, True, "converged (the start is stationary)"
+        res = minimize(
+            fun, y0, jac=True, method="L-BFGS-B",
+            options={"maxiter": maxiter, "ftol": 1e-15, "gtol": 1e-11, "maxcor": 20, "maxls": 20},
+        )
+    except _SameBasin as stop:
+        return np.asarray(stop.y, dtype=np.float64), float(stop.value), True, "reached the known optimum's basin"
+    ok, msg = bool(res.success), str(res.message)
+    if not ok and float(np.max(np.abs(res.jac), initial=0.0)) <= 1e-6 * abs(float(res.fun)):
+        # the line search stalls at machine precision at a stationary point: that is convergence
+        ok, msg = True, f"converged (projected gradient at round-off; L-BFGS-B: {msg})"
+    return np.asarray(res.x, dtype=np.float64), float(res.fun) * scale, ok, msg
+
+
+_Run = tuple[float, Array, bool, str, str]  # (value, y, converged, message, start name)
+
+
+def _scored(obj: _Objective, par: _Gaps, cands: list[tuple[str, Array]]) -> list[tuple[float, str, Array]]:
+    """Candidates with a finite value at their levels, best first (ties keep the candidate order)."""
+    out = []
+    for i, (name, y) in enumerate(cands):
+        v = obj.value_levels(par.levels(y))
+        if math.isfinite(v):
+            out.append((v, i, name, y))
+    out.sort(key=lambda t: (t[0], t[1]))
+    return [(v, name, y) for v, _, name, y in out]
+
+
+def _guards(par: _Gaps, scored: list[tuple[float, str, Array]], std: Sequence[str]) -> list[tuple[float, str, Array]]:
+    """Starts of the guard runs: the best start differing from the first, equal gaps and the best-scoring
+    standard schedule, each kept only if it differs (``_DISTINCT``) from every start already chosen."""
+    chosen = [par.levels(scored[0][2])]
+    out = []
+    for accept in (lambda name: True, lambda name: name == "equal gaps", lambda name: name in std):
+        for t in scored[1:]:
+            if accept(t[1]) and all(np.max(np.abs(par.levels(t[2]) - c)) > _DISTINCT for c in chosen):
+                chosen.append(par.levels(t[2]))
+                out.append(t)
+                break
+    return out
+
+
+def _descend_best(
+    obj: _Objective, par: _Gaps, cands: list[tuple[str, Array]], maxiter: int, starts: dict[str, float],
+    tick: Callable[[], None], std: Sequence[str] = (),
+) -> _Run:
+    """L-BFGS-B to convergence from the best-scoring start, then short guard runs (:func:`_guards`) that stop
+    as soon as they join the best basin found so far; a guard that finds a better one is polished."""
+    scored = _scored(obj, par, cands) or [(math.inf, "equal gaps", np.zeros(par.m))]
+    tick()
+    v0, name0, y0 = scored[0]
+    scale = max(v0, 1e-300) if math.isfinite(v0) else 1.0
+    y1, v1, ok1, msg1 = _lbfgs(obj, par, y0, scale, maxiter)
+    starts[name0] = v1
+    best: _Run = (v1, y1, ok1, msg1, name0)
+    tick()
+    for _, name, y in _guards(par, scored, std):
+        y2, v2, ok2, msg2 = _lbfgs(obj, par, y, scale, _SCREEN_ITER, known=(par.levels(best[1]), best[0]))
+        starts[name] = v2
+        if v2 < best[0] * (1.0 - 1e-12):  # a better basin: polish it
+            y2, v2, ok2, msg2 = _lbfgs(obj, par, y2, max(v2, 1e-300), maxiter)
+            best = (v2, y2, ok2, msg2, name)
+    tick()
+    return best
+
+
+def _multistart(
+    obj: _Objective, par: _Gaps, cands: list[tuple[str, Array]], maxiter: int, starts: dict[str, float],
+    tick: Callable[[], None],
+) -> _Run:
+    """Plain multi-start search: a short run from every start, the best ``_N_POLISH`` polished."""
+    finite = [v for v, _, _ in _scored(obj, par, cands)]
+    scale = max(min(finite) if finite else 1.0, 1e-300)
+    tick()
+    screened = []
+    for name, y in cands:
+        y1, v1, ok1, msg1 = _lbfgs(obj, par, y, scale, _SCREEN_ITER)
+        starts[name] = v1
+        screened.append((v1, name, y1))
+    screened.sort(key=lambda t: t[0])
+    tick()
+    polished: list[_Run] = []
+    for v1, name, y1 in screened[:_N_POLISH]:
+        y2, v2, ok, msg = _lbfgs(obj, par, y1, max(v1, 1e-300), maxiter)
+        polished.append((v2, y2, ok, msg, name))
+    polished.sort(key=lambda t: t[0])
+    tick()
+    return polished[0]
+
+
+# ---------------------------------------------------------------------------------------------
 # result
 # ---------------------------------------------------------------------------------------------
 
 
 def _fmt(x: float) -> str:
     return f"{x:.6g}" if math.isfinite(x) else str(x)
+
+
+def _constraint_text(endpoints: tuple[Optional[float], Optional[float]], on_grid: bool) -> str:
+    first, last = endpoints
+    parts = []
+    if first is not None:
+        parts.append(f"first level alpha_bar = {first:.4g}")
+    if last is not None:
+        parts.append(f"last level alpha_bar = {last:.4g}")
+    if on_grid:
+        parts.append("levels on the training grid")
+    return ", ".join(parts) if parts else "none"
 
 
 @dataclass
@@ -307,13 +584,22 @@ class OptimizeResult:
         Training timesteps ``t`` with ``grid[t] = alpha_bar`` (descending), when ``grid`` was given.
     baselines : dict[str, float]
         Objective of every standard schedule (same sampler, divergence, K; restricted to the grid
-        when given); schedules that cannot be built (e.g. levels colliding on the grid) are absent.
+        when given, plus ``"grid-leading"``, ``"grid-trailing"``, ``"grid-linspace"``: diffusers'
+        timestep spacings on that grid, where no named schedule has the same levels); schedules that
+        cannot be built (e.g. levels colliding on the grid) are absent.
     baseline_schedules : dict[str, ndarray]
         Their levels.
+    feasible : dict[str, bool]
+        For every baseline, whether it meets the endpoint constraints of the optimisation (its first
+        and last level equal the fixed ones; with ``grid``, on the grid). The optimised schedule is
+        never worse than a feasible baseline; an infeasible one is not a fair comparison (the
+        optimiser was not allowed its levels) and is marked "†" in tables.
     kl, w2 : float
         Unweighted ``KL(data || generated)`` and ``W2`` (not squared) of the result.
     n_evaluations : int
-        Objective evaluations (value + gradient, or value only in the grid search).
+        Objective evaluations (value + gradient, or value alone: baselines, scored starts, grid search).
+    n_gradient_evaluations : int
+        Of those, the ones with a gradient (one forward and one adjoint sweep each).
     success : bool
         Whether the best local run converged (L-BFGS-B's criterion) or the grid search finished.
     message : str
@@ -321,7 +607,7 @@ class OptimizeResult:
     endpoints : (float or None, float or None)
         The endpoints used (defaults resolved; snapped to the grid when ``grid`` was given).
     starts : dict[str, float]
-        Objective after the screening run from each start that was screened (diagnostics).
+        Objective after the L-BFGS-B run from each start that was run (diagnostics).
     """
 
     alpha_bar: Array
@@ -344,6 +630,8 @@ class OptimizeResult:
     init: str
     endpoints: tuple[Optional[float], Optional[float]]
     starts: dict[str, float] = field(default_factory=dict)
+    feasible: dict[str, bool] = field(default_factory=dict)
+    n_gradient_evaluations: int = 0
 
     @property
     def best_baseline(self) -> tuple[str, float]:
@@ -353,11 +641,25 @@ class OptimizeResult:
         name = min(self.baselines, key=lambda k: self.baselines[k])
         return name, self.baselines[name]
 
+    @property
+    def best_feasible_baseline(self) -> tuple[str, float]:
+        """(name, value) of the best standard schedule meeting the constraints, or ("", inf) if none does."""
+        fair = {k: v for k, v in self.baselines.items() if self.feasible.get(k, True)}
+        if not fair:
+            return "", math.inf
+        name = min(fair, key=lambda k: fair[k])
+        return name, fair[name]
+
+    @property
+    def constraint(self) -> str:
+        """The endpoint constraints in words, e.g. "first level alpha_bar = 4.035e-05"."""
+        return _constraint_text(self.endpoints, self.timesteps is not None)
+
     def _rows(self) -> list[tuple[str, float, float]]:
         rows = [("optimised", self.value, 1.0)]
         for name, v in sorted(self.baselines.items(), key=lambda kv: kv[1]):
             ratio = v / self.value if self.value > 0 else (math.inf if v > 0 else 1.0)
-            rows.append((name, v, ratio))
+            rows.append((name + ("" if self.feasible.get(name, True) else " †"), v, ratio))
         return rows
 
     def summary(self) -> str:
@@ -372,6 +674,12 @@ class OptimizeResult:
         lines = [head, f"{'schedule':<{width}}  {'value':>14}  {'ratio':>10}"]
         for name, v, r in self._rows():
             lines.append(f"{name:<{width}}  {_fmt(v):>14}  {_fmt(r):>10}")
+        if not all(self.feasible.get(n, True) for n in self.baselines):
+            lines.append(f"† does not meet the constraint ({self.constraint}): not a fair comparison")
+            lower = [n for n, v in self.baselines.items() if not self.feasible.get(n, True) and v < self.value]
+            if lower:
+                lines.append(f"  ({', '.join(lower)} reach lower values outside the constraint; "
+                             "endpoints=(None, None) searches there too)")
         return "\n".join(lines)
 
     def __repr__(self) -> str:
@@ -390,6 +698,8 @@ class OptimizeResult:
         return (
             f"<p>{self.sampler}, K={self.steps}, divergence {self.divergence}: value {_fmt(self.value)}</p>"
             f"<table><tr><th>schedule</th><th>value</th><th>ratio</th></tr>{rows}</table>"
+            + ("" if all(self.feasible.get(n, True) for n in self.baselines)
+               else f"<p>† does not meet the constraint ({self.constraint}): not a fair comparison</p>")
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -414,7 +724,10 @@ class OptimizeResult:
             "kl": self.kl,
             "w2": self.w2,
             "baselines": dict(self.baselines),
+            "baselines_meeting_constraints": [n for n in self.baselines if self.feasible.get(n, True)],
+            "constraint": self.constraint,
             "n_evaluations": self.n_evaluations,
+            "n_gradient_evaluations": self.n_gradient_evaluations,
             "success": self.success,
             "message": self.message,
         }
@@ -468,31 +781,32 @@ def schedule_metrics(
 
 
 def _standard(steps: int, grid: Optional[Array]) -> dict[str, Array]:
+    """Every standard schedule (on ``grid`` when given), plus, on a grid, diffusers' three timestep
+    spacings applied to that grid itself (``"grid-<spacing>"``, what ``DDIMScheduler`` runs for a model
+    with this ``alphas_cumprod``) unless a named schedule already has the same levels."""
     out: dict[str, Array] = {}
     for name in _sch.STANDARD_SCHEDULES:
         try:
             out[name] = _sch.standard_schedule(name, steps, grid=grid)
         except ValueError:
             continue  # e.g. two levels snap to one grid timestep, or steps > grid length
+    if grid is not None:
+        for spacing in _sch.SPACINGS:
+            try:
+                ab = _sch.from_grid(grid, _sch.timesteps(steps, spacing=spacing, num_train_timesteps=grid.size))
+            except ValueError:
+                continue
+            if not any(v.shape == ab.shape and np.array_equal(v, ab) for v in out.values()):
+                out[f"grid-{spacing}"] = ab
     return out
 
 
-def _lbfgs(
-    obj: _Objective, par: _Gaps, y0: Array, scale: float, maxiter: int
-) -> tuple[Array, float, bool, str]:
-    def fun(y: Array) -> tuple[float, Array]:
-        J, g = obj(par.levels(y))
-        return J / scale, par.pullback(y, g) / scale
-
-    res = minimize(
-        fun, y0, jac=True, method="L-BFGS-B",
-        options={"maxiter": maxiter, "ftol": 1e-15, "gtol": 1e-11, "maxcor": 20, "maxls": 40},
-    )
-    ok, msg = bool(res.success), str(res.message)
-    if not ok and float(np.max(np.abs(res.jac), initial=0.0)) <= 1e-6 * abs(float(res.fun)):
-        # the line search stalls at machine precision at a stationary point: that is convergence
-        ok, msg = True, f"converged (projected gradient at round-off; L-BFGS-B: {msg})"
-    return np.asarray(res.x, dtype=np.float64), float(res.fun) * scale, ok, msg
+def _meets(ab: Array, lf: Optional[float], ll: Optional[float]) -> bool:
+    """Whether levels ``ab`` have the fixed first / last log-SNR (``None``: free)."""
+    l = _log_snr(ab)
+    if lf is not None and abs(float(l[0]) - lf) > _FEASIBLE_TOL:
+        return False
+    return ll is None or abs(float(l[-1]) - ll) <= _FEASIBLE_TOL
 
 
 def _round_to_grid(l: Array, grid_l_inc: Array, fixed: dict[int, int]) -> NDArray[np.int64]:
@@ -561,7 +875,7 @@ def optimize_schedule(
     sampler: Literal["ddim", "ddpm", "euler", "heun"] = "ddim",
     eta: float = 0.0,
     variance: Literal["posterior", "beta"] = "posterior",
-    divergence: Literal["kl", "kl-reverse", "w2"] = "kl",
+    divergence: Divergence = DEFAULT_DIVERGENCE,
     init: Literal["white", "exact"] = "white",
     endpoints: Optional[tuple[Optional[float], Optional[float]]] = None,
     grid: Optional[ArrayLike] = None,
@@ -569,6 +883,7 @@ def optimize_schedule(
     seed: int = 0,
     restarts: int = 4,
     standard_starts: bool = True,
+    warm_starts: Optional[Sequence[ArrayLike]] = None,
     maxiter: int = 2000,
     progress: bool = False,
 ) -> OptimizeResult:
@@ -576,7 +891,8 @@ def optimize_schedule(
 
     ``J`` is the divergence of :func:`symsched.divergence_and_grad` (``"kl"`` = KL(data||gen),
     ``"kl-reverse"``, ``"w2"`` = W2 squared), with per-mode ``weights``. See the module docstring
-    for the parametrisation, the starts, the grid search and the meaning of the endpoints.
+    for the parametrisation, the starts, the grid search, the fair comparison with the standard
+    schedules and the meaning of the endpoints.
 
     Parameters
     ----------
@@ -591,6 +907,7 @@ def optimize_schedule(
     variance : {"posterior", "beta"}
         DDPM injected variance (``sampler="ddpm"`` only).
     divergence : {"kl", "kl-reverse", "w2"}
+        Default :data:`DEFAULT_DIVERGENCE`.
     init : {"white", "exact"}
         Start from white noise (what samplers do) or from the exact noisy marginal.
     endpoints : None or (first, last)
@@ -604,12 +921,17 @@ def optimize_schedule(
     seed : int
         Seed of the random starts (the result is deterministic for a given seed).
     restarts : int
-        Number of random starts (besides equal gaps and the standard schedules).
+        Number of random starts (besides equal gaps, the tangent-law and the standard schedules).
     standard_starts : bool
-        Also start from equal gaps and the standard schedules (default). ``False`` leaves only the
-        ``restarts`` random starts (a plain multi-start search, e.g. to benchmark against).
+        Also start from equal gaps, the tangent-law and the standard schedules (default): every start
+        is scored by its value, and L-BFGS-B runs from the best ones. ``False`` leaves only the
+        ``restarts`` random starts and runs from every one of them (a plain multi-start search, e.g.
+        to benchmark against).
+    warm_starts : sequence of array_like, optional
+        Further start schedules ``alpha_bar`` of any length (e.g. the optimum at a neighbouring K,
+        or for another divergence), resampled to K levels in log-SNR and projected onto the constraints.
     maxiter : int
-        L-BFGS-B iteration limit of the polishing runs.
+        L-BFGS-B iteration limit of the runs to convergence.
     progress : bool
         Show a tqdm progress bar (stderr).
 
@@ -621,7 +943,7 @@ def optimize_schedule(
     ------
     ValueError
         Bad spectrum, steps, sampler, eta, variance, divergence, init, endpoints, grid, weights,
-        seed or restarts (the message names the argument and the rule).
+        seed, restarts or warm_starts (the message names the argument and the rule).
     """
     S = as_spectrum(spectrum)
     K = _check_int(steps, "steps", 1, MAX_STEPS)
@@ -636,6 +958,9 @@ def optimize_schedule(
     progress, standard_starts = as_bool(progress, "progress"), as_bool(standard_starts, "standard_starts")
     if sampler != "ddim" and eta != 0.0:
         raise ValueError(f"eta applies only to sampler='ddim' (got eta={eta!r} with sampler={sampler!r})")
+    if not standard_starts and restarts < 1:
+        raise ValueError("restarts must be >= 1 when standard_starts=False (no start left)")
+    warm = _check_warm_starts(warm_starts)
     w = None
     if weights is not None:
         w = as_spectrum(weights, "weights")
@@ -643,190 +968,188 @@ def optimize_schedule(
     g = None if grid is None else _check_grid(grid, K)
     first, last = _check_endpoints(endpoints, K, g)
 
+    # single-threaded BLAS for the whole search: L-BFGS-B's and the recursion's tiny vector operations
+    # stall when a threaded BLAS competes for a loaded machine's cores (several times slower)
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _optimize(S, K, w, g, first, last, warm, sampler=sampler, eta=eta, variance=variance,
+                         divergence=divergence, init=init, seed=seed, restarts=restarts,
+                         standard_starts=standard_starts, maxiter=maxiter, progress=progress)
+
+
+def _optimize(
+    S: Array, K: int, w: Optional[Array], g: Optional[Array], first: Optional[float], last: Optional[float],
+    warm: list[Array], *, sampler: str, eta: float, variance: str, divergence: str, init: str, seed: int,
+    restarts: int, standard_starts: bool, maxiter: int, progress: bool,
+) -> OptimizeResult:
+    """The search behind :func:`optimize_schedule` (arguments validated)."""
     obj = _Objective(S, w, sampler=sampler, eta=eta, variance=variance, divergence=divergence, init=init)
     std = _standard(K, g)
-
-    # ---- the interval and the endpoints in log-SNR
-    lf = None if first is None else float(_log_snr(first))
-    ll = None if last is None else float(_log_snr(last))
-    if g is not None:
-        grid_l_inc = _log_snr(g[::-1])  # increasing; index j <-> timestep T-1-j
-        T = g.size
-        fixed_j: dict[int, int] = {}
-        if lf is not None:
-            fixed_j[0] = int(np.argmin(np.abs(grid_l_inc - lf)))
-            lf = float(grid_l_inc[fixed_j[0]])
-        if ll is not None:
-            fixed_j[K - 1] = int(np.argmin(np.abs(grid_l_inc - ll)))
-            ll = float(grid_l_inc[fixed_j[K - 1]])
-        if len(fixed_j) == 2 and K > 1 and fixed_j[K - 1] - fixed_j[0] < K - 1:
-            raise ValueError(
-                f"endpoints: the fixed first and last levels are {fixed_j[K - 1] - fixed_j[0]} grid steps apart, "
-                f"too close for {K} distinct grid levels"
-            )
-        lo, hi = float(grid_l_inc[0]), float(grid_l_inc[-1])
-    else:
-        pool = [np.array(LOG_SNR_RANGE)] + [_log_snr(v) for v in std.values()]
-        pool += [np.array([x]) for x in (lf, ll) if x is not None]
-        allv = np.concatenate(pool)
-        lo, hi = max(float(allv.min()), -_HARD_RANGE), min(float(allv.max()), _HARD_RANGE)
-    if lf is not None:
-        lo = min(lo, lf)
-    if ll is not None:
-        hi = max(hi, ll)
-
+    box = _Box(K, first, last, g, std)
     baselines: dict[str, float] = {}
+    feasible: dict[str, bool] = {}
     for name, ab in std.items():
-        try:
-            baselines[name] = obj.value_ab(ab)
-        except ValueError:
-            continue
+        baselines[name] = obj.value_ab(ab)
+        feasible[name] = _meets(ab, box.lf, box.ll)
 
-    # ---- continuous optimisation
-    par = _Gaps(K, lf, ll, lo, hi)
-    starts: dict[str, float] = {}
-    if not standard_starts and restarts < 1:
-        raise ValueError("restarts must be >= 1 when standard_starts=False (no start left)")
-    total = (1 + len(std) if standard_starts else 0) + restarts + _N_POLISH + (1 if g is not None else 0)
     bar = None
     if progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=total, desc=f"optimize K={K}", unit="stage", leave=False)
+        bar = tqdm(total=4, desc=f"optimize K={K}", unit="stage", leave=False)
 
-    def tick(n: int = 1) -> None:
+    def tick() -> None:
         if bar is not None:
-            bar.update(n)
+            bar.update()
 
     messages: list[str] = []
+    starts: dict[str, float] = {}
     try:
-        if par.n_free == 0 or (K == 1 and lf is not None):
-            y_best = np.zeros(max(par.m, 1))
-            if K == 1 and lf is not None:
-                l_best = np.array([lf])
-            else:
-                l_best = par.levels(y_best)
-            best_val = obj.value(l_best)
+        par = _Gaps(K, box.lf, box.ll, box.lo, box.hi)
+        if par.n_free == 0 or (K == 1 and box.lf is not None):
+            l_best = np.array([box.lf]) if K == 1 and box.lf is not None else par.levels(np.zeros(max(par.m, 1)))
             success, messages = True, ["levels fully determined by the endpoints"]
-            tick(total - (1 if g is not None else 0))
         else:
-            cand: list[tuple[str, Array]] = []
+            cands = _candidates(par, obj, std, warm, standard_starts=standard_starts, restarts=restarts, seed=seed)
             if standard_starts:
-                cand += [("equal gaps", np.zeros(par.m))]
-                cand += [(name, par.from_levels(_log_snr(ab))) for name, ab in std.items()]
-            rng = np.random.default_rng(seed)
-            cand += [(f"random-{i}", rng.normal(0.0, 1.0, par.m)) for i in range(restarts)]
-            init_vals = {}
-            for name, y in cand:
-                init_vals[name] = obj.value(par.levels(y))
-            finite = [v for v in init_vals.values() if math.isfinite(v)]
-            scale = max(min(finite) if finite else 1.0, 1e-300)
-            # screen: equal gaps, the two best standard starts, every random start
-            std_rank = sorted((n for n, _ in cand if n in std), key=lambda n: init_vals[n])
-            chosen = {"equal gaps", *std_rank[:2], *(f"random-{i}" for i in range(restarts))}
-
-            if standard_starts:
-                tick(len(std) - len([n for n in chosen if n in std]))
-            screened: list[tuple[float, str, Array, bool, str]] = []
-            for name, y in cand:
-                if name not in chosen:
-                    continue
-                y1, v1, ok1, msg1 = _lbfgs(obj, par, y, scale, _SCREEN_ITER)
-                starts[name] = v1
-                screened.append((v1, name, y1, ok1, msg1))
-                tick()
-            screened.sort(key=lambda t: t[0])
-            polished: list[tuple[float, Array, bool, str, str]] = []
-            for v1, name, y1, ok1, msg1 in screened[:_N_POLISH]:
-                y2, v2, ok, msg = _lbfgs(obj, par, y1, max(v1, 1e-300), maxiter)
-                polished.append((v2, y2, ok, msg, name))
-                tick()
-            polished.sort(key=lambda t: t[0])
-            best_val, y_best, success, msg, from_name = polished[0]
+                run = _descend_best(obj, par, cands, maxiter, starts, tick, std=tuple(std))
+            else:
+                run = _multistart(obj, par, cands, maxiter, starts, tick)
+            _, y_best, success, msg, from_name = run
             l_best = par.levels(y_best)
-            best_val = obj.value(l_best)
             messages = [f"L-BFGS-B from {from_name!r}: {msg}"]
-
-        timesteps = None
         if g is not None:
-            j0 = _round_to_grid(l_best, grid_l_inc, fixed_j)
-            free = [k for k in range(K) if k not in fixed_j]
-
-            def value_j(jj: NDArray[np.int64]) -> float:
-                return obj.value_ab(g[::-1][jj])
-
-            searches = [("continuous optimum rounded", j0)]
-            # standard grid schedules that meet the endpoint constraints (free endpoints: all of them)
-            ok_std = []
-            for name, ab in std.items():
-                try:
-                    jj = (T - 1) - _sch.nearest_timesteps(ab, g)[::-1]
-                except ValueError:
-                    continue
-                if all(jj[k] == v for k, v in fixed_j.items()) and np.all(np.diff(jj) > 0):
-                    ok_std.append((baselines.get(name, math.inf), name, jj.astype(np.int64)))
-            if ok_std:
-                ok_std.sort(key=lambda t: t[0])
-                searches.append((f"grid {ok_std[0][1]}", ok_std[0][2]))
-            results = []
-            for label, jj in searches:
-                v0 = value_j(jj)
-                j_opt, v_opt, sweeps = _pattern_search(jj, free, value_j, T, v0)
-                results.append((v_opt, label, j_opt, sweeps))
-            results.sort(key=lambda t: t[0])
-            best_val, label, j_best, sweeps = results[0]
-            ab_best = g[::-1][j_best]
-            timesteps = (T - 1 - j_best).astype(np.int64)
-            messages.append(f"grid search from {label}: {sweeps} sweeps")
-            tick()
+            ab_best, best_val, timesteps, note = _grid_phase(obj, box, l_best, std, baselines, feasible)
         else:
-            ab_best = _alpha_bar(l_best)
-            if first is not None:
-                ab_best[0] = first
-            if last is not None:
-                ab_best[-1] = last
-            if sampler in VP_SAMPLERS:
-                best_val = obj.value_ab(ab_best)  # the value at the returned levels, exactly
+            ab_best, best_val, note = _continuous_result(obj, box, l_best, first, last, std, baselines, feasible)
+            timesteps = None
+        messages += [note] if note else []
+        tick()
     finally:
         if bar is not None:
             bar.close()
 
-    if sampler in VE_SAMPLERS and g is None:
-        sig = np.exp(-0.5 * l_best)
-    else:
-        sig = _sch.alpha_bar_to_sigmas(ab_best)
-    ab_best = np.asarray(ab_best, dtype=np.float64)
-    metrics = schedule_metrics(S, ab_best, sampler=sampler, eta=eta, variance=variance, init=init)
-    if g is None and lo < hi:
+    return _result(
+        S, ab_best, best_val, box, obj, timesteps=timesteps, baselines=baselines, feasible=feasible, std=std,
+        success=success, messages=messages, starts=starts, endpoints=(first, last), g=g,
+    )
+
+
+class _Box:
+    """The log-SNR interval [lo, hi] of the search, the fixed endpoints lf / ll and, on a grid, their indices."""
+
+    def __init__(self, K: int, first: Optional[float], last: Optional[float], g: Optional[Array],
+                 std: dict[str, Array]) -> None:
+        self.K = K
+        lf = None if first is None else float(_log_snr(first))
+        ll = None if last is None else float(_log_snr(last))
+        self.fixed_j: dict[int, int] = {}
+        self.grid_l_inc: Optional[Array] = None
+        self.grid_ab_inc: Optional[Array] = None
+        if g is not None:
+            grid_l_inc = _log_snr(g[::-1])  # increasing; index j <-> timestep T-1-j
+            self.grid_l_inc = grid_l_inc
+            self.grid_ab_inc = g[::-1]  # exact grid levels, increasing
+            if lf is not None:
+                self.fixed_j[0] = int(np.argmin(np.abs(grid_l_inc - lf)))
+                lf = float(grid_l_inc[self.fixed_j[0]])
+            if ll is not None:
+                self.fixed_j[K - 1] = int(np.argmin(np.abs(grid_l_inc - ll)))
+                ll = float(grid_l_inc[self.fixed_j[K - 1]])
+            if len(self.fixed_j) == 2 and K > 1 and self.fixed_j[K - 1] - self.fixed_j[0] < K - 1:
+                raise ValueError(
+                    f"endpoints: the fixed first and last levels are {self.fixed_j[K - 1] - self.fixed_j[0]} grid "
+                    f"steps apart, too close for {K} distinct grid levels"
+                )
+            lo, hi = float(grid_l_inc[0]), float(grid_l_inc[-1])
+        else:
+            pool = [np.array(LOG_SNR_RANGE)] + [_log_snr(v) for v in std.values()]
+            pool += [np.array([x]) for x in (lf, ll) if x is not None]
+            allv = np.concatenate(pool)
+            lo, hi = max(float(allv.min()), -_HARD_RANGE), min(float(allv.max()), _HARD_RANGE)
+        self.lf, self.ll = lf, ll
+        self.lo = lo if lf is None else min(lo, lf)
+        self.hi = hi if ll is None else max(hi, ll)
+
+
+def _fair_best(baselines: dict[str, float], feasible: dict[str, bool]) -> Optional[str]:
+    fair = [n for n in baselines if feasible[n] and math.isfinite(baselines[n])]
+    return min(fair, key=lambda n: baselines[n]) if fair else None
+
+
+def _continuous_result(
+    obj: _Objective, box: _Box, l_best: Array, first: Optional[float], last: Optional[float],
+    std: dict[str, Array], baselines: dict[str, float], feasible: dict[str, bool],
+) -> tuple[Array, float, str]:
+    """The optimum's levels (fixed endpoints exact) and value; a better feasible baseline wins outright."""
+    ab_best = _alpha_bar(l_best)
+    if first is not None:
+        ab_best[0] = first
+    if last is not None:
+        ab_best[-1] = last
+    value = obj.value_ab(ab_best)
+    note = ""
+    if box.lo < box.hi:
         edge = []
-        if first is None and abs(float(_log_snr(ab_best[0])) - lo) < 1e-3:
-            edge.append(f"first level at the log-SNR bound {lo:g} (fix endpoints to go beyond)")
-        if last is None and abs(float(_log_snr(ab_best[-1])) - hi) < 1e-3:
-            edge.append(f"last level at the log-SNR bound {hi:g} (fix endpoints to go beyond)")
-        if edge:
-            messages.append("; ".join(edge))
+        if first is None and abs(float(_log_snr(ab_best[0])) - box.lo) < 1e-3:
+            edge.append(f"first level at the log-SNR bound {box.lo:g} (fix endpoints to go beyond)")
+        if last is None and abs(float(_log_snr(ab_best[-1])) - box.hi) < 1e-3:
+            edge.append(f"last level at the log-SNR bound {box.hi:g} (fix endpoints to go beyond)")
+        note = "; ".join(edge)
+    fair = _fair_best(baselines, feasible)
+    if fair is not None and baselines[fair] < value:  # only possible at round-off: it was a start
+        return std[fair].copy(), baselines[fair], f"the standard schedule {fair!r} meets the constraints and is best"
+    return ab_best, value, note
+
+
+def _grid_phase(
+    obj: _Objective, box: _Box, l_best: Array, std: dict[str, Array], baselines: dict[str, float],
+    feasible: dict[str, bool],
+) -> tuple[Array, float, NDArray[np.int64], str]:
+    """Round the continuous optimum to grid indices, then pattern-search from it and from the best feasible baseline."""
+    assert box.grid_l_inc is not None and box.grid_ab_inc is not None
+    T, g_inc = box.grid_l_inc.size, box.grid_ab_inc
+    j0 = _round_to_grid(l_best, box.grid_l_inc, box.fixed_j)
+    free = [k for k in range(box.K) if k not in box.fixed_j]
+    searches = [("continuous optimum rounded", j0)]
+    fair = _fair_best(baselines, feasible)
+    if fair is not None:
+        jj = (T - 1) - _sch.nearest_timesteps(std[fair], g_inc[::-1])  # increasing grid indices
+        searches.append((f"grid {fair}", jj.astype(np.int64)))
+
+    def value_j(j: NDArray[np.int64]) -> float:
+        return obj.value_ab(g_inc[j])
+
+    results = []
+    for label, jj in searches:
+        j_opt, v_opt, sweeps = _pattern_search(jj, free, value_j, T, value_j(jj))
+        results.append((v_opt, label, j_opt, sweeps))
+    results.sort(key=lambda t: t[0])
+    best_val, label, j_best, sweeps = results[0]
+    return g_inc[j_best], best_val, (T - 1 - j_best).astype(np.int64), f"grid search from {label}: {sweeps} sweeps"
+
+
+def _result(
+    S: Array, ab_best: Array, best_val: float, box: _Box, obj: _Objective, *, timesteps: Optional[NDArray[np.int64]],
+    baselines: dict[str, float], feasible: dict[str, bool], std: dict[str, Array], success: bool,
+    messages: list[str], starts: dict[str, float], endpoints: tuple[Optional[float], Optional[float]],
+    g: Optional[Array],
+) -> OptimizeResult:
+    ab_best = np.asarray(ab_best, dtype=np.float64)
+    sig = _sch.alpha_bar_to_sigmas(ab_best)
+    if obj.ve and g is None:
+        sig = np.exp(-0.5 * _log_snr(ab_best))
+    kw = dict(sampler=obj.sampler, eta=obj.eta, variance=obj.variance, init=obj.init)
+    metrics = schedule_metrics(S, ab_best, **kw)
+    first, last = endpoints
+    if g is not None:
+        first = None if first is None else float(g[::-1][box.fixed_j[0]])
+        last = None if last is None else float(g[::-1][box.fixed_j[box.K - 1]])
     return OptimizeResult(
-        alpha_bar=ab_best,
-        value=float(best_val),
-        log_snr=_log_snr(ab_best),
-        sigmas=np.asarray(sig, dtype=np.float64),
-        timesteps=timesteps,
-        baselines=baselines,
-        baseline_schedules=std,
-        kl=metrics["kl"],
-        w2=metrics["w2"],
-        n_evaluations=obj.n_evaluations,
-        success=bool(success),
-        message="; ".join(messages),
-        steps=K,
-        sampler=sampler,
-        eta=eta,
-        variance=variance,
-        divergence=divergence,
-        init=init,
-        endpoints=(first if g is None or first is None else float(g[::-1][fixed_j[0]]),
-                   last if g is None or last is None else float(g[::-1][fixed_j[K - 1]])),
-        starts=starts,
+        alpha_bar=ab_best, value=float(best_val), log_snr=_log_snr(ab_best), sigmas=np.asarray(sig, dtype=np.float64),
+        timesteps=timesteps, baselines=baselines, baseline_schedules=std, kl=metrics["kl"], w2=metrics["w2"],
+        n_evaluations=obj.n_evaluations, success=bool(success), message="; ".join(messages), steps=box.K,
+        sampler=obj.sampler, eta=obj.eta, variance=obj.variance, divergence=obj.divergence, init=obj.init,
+        endpoints=(first, last), starts=starts, feasible=feasible, n_gradient_evaluations=obj.n_gradients,
     )
 
 
@@ -840,7 +1163,10 @@ class ComparisonTable:
     """KL and W2 of every standard schedule and the optimised one, for several step counts.
 
     ``rows``: one dict per (steps, schedule) with keys ``steps``, ``schedule``, ``kl``, ``w2``
-    (W2 not squared). ``results``: the :class:`OptimizeResult` per step count.
+    (W2 not squared) and ``feasible`` (whether the schedule meets the optimiser's endpoint
+    constraints; see :attr:`OptimizeResult.feasible`). ``results``: the :class:`OptimizeResult` per
+    step count. In the rendered tables the best value per column among the schedules meeting the
+    constraints is bold, and a value of a schedule that does not meet them is marked "†".
     """
 
     rows: list[dict[str, Any]]
@@ -860,11 +1186,20 @@ class ComparisonTable:
                 names.append(r["schedule"])
         return ["optimised"] + [n for n in names if n != "optimised"]
 
-    def _cell(self, name: str, K: int, key: str) -> Optional[float]:
+    @property
+    def note(self) -> str:
+        """The footnote explaining "†" (empty when every schedule meets the constraints)."""
+        if all(r.get("feasible", True) for r in self.rows):
+            return ""
+        constraints = sorted({res.constraint for res in self.results.values()})
+        return (f"† does not meet the optimised schedule's constraint ({'; '.join(constraints)}): "
+                "not a fair comparison")
+
+    def _cell(self, name: str, K: int, key: str) -> tuple[Optional[float], bool]:
         for r in self.rows:
             if r["schedule"] == name and r["steps"] == K:
-                return float(r[key])
-        return None
+                return float(r[key]), bool(r.get("feasible", True))
+        return None, True
 
     def _grid(self) -> tuple[list[str], list[list[str]], list[list[bool]]]:
         header = ["schedule"] + [f"{m} (K={K})" for K in self.steps_list for m in ("KL", "W2")]
@@ -872,33 +1207,34 @@ class ComparisonTable:
         cols = [(K, key) for K in self.steps_list for key in ("kl", "w2")]
         mins = {}
         for K, key in cols:
-            vals = [self._cell(n, K, key) for n in self.schedules]
-            vals = [v for v in vals if v is not None]
+            vals = [v for v, ok in (self._cell(n, K, key) for n in self.schedules) if v is not None and ok]
             mins[(K, key)] = min(vals) if vals else None
         for n in self.schedules:
             cells, flags = [n], [False]
             for K, key in cols:
-                v = self._cell(n, K, key)
-                cells.append("–" if v is None else f"{v:.4g}")
-                flags.append(v is not None and v == mins[(K, key)])
+                v, ok = self._cell(n, K, key)
+                cells.append("–" if v is None else f"{v:.4g}" + ("" if ok else "†"))
+                flags.append(v is not None and ok and v == mins[(K, key)])
             body.append(cells)
             best.append(flags)
         return header, body, best
 
     def to_markdown(self) -> str:
-        """GitHub Markdown table, best value per column in bold."""
+        """GitHub Markdown table, best value per column (among schedules meeting the constraints) in bold."""
         header, body, best = self._grid()
         lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|"]
         for cells, flags in zip(body, best):
             lines.append("| " + " | ".join(f"**{c}**" if f else c for c, f in zip(cells, flags)) + " |")
+        if self.note:
+            lines += ["", self.note]
         return "\n".join(lines)
 
     def to_latex(self) -> str:
-        """LaTeX ``tabular`` (booktabs), best value per column in bold."""
+        """LaTeX ``tabular`` (booktabs), best value per column (among schedules meeting the constraints) in bold."""
         header, body, best = self._grid()
 
         def esc(s: str) -> str:
-            return s.replace("_", r"\_").replace("–", "--")
+            return s.replace("_", r"\_").replace("–", "--").replace("†", r"$^\dagger$")
 
         lines = [
             r"\begin{tabular}{l" + "r" * (len(header) - 1) + "}",
@@ -908,7 +1244,10 @@ class ComparisonTable:
         ]
         for cells, flags in zip(body, best):
             lines.append(" & ".join(r"\textbf{" + esc(c) + "}" if f else esc(c) for c, f in zip(cells, flags)) + r" \\")
-        lines += [r"\bottomrule", r"\end{tabular}"]
+        lines.append(r"\bottomrule")
+        if self.note:
+            lines.append(r"\multicolumn{%d}{l}{\footnotesize %s} \\" % (len(header), esc(self.note)))
+        lines.append(r"\end{tabular}")
         return "\n".join(lines)
 
     def __str__(self) -> str:
@@ -925,26 +1264,30 @@ def compare_schedules(
     sampler: Literal["ddim", "ddpm", "euler", "heun"] = "ddim",
     eta: float = 0.0,
     variance: Literal["posterior", "beta"] = "posterior",
-    divergence: Literal["kl", "kl-reverse", "w2"] = "kl",
+    divergence: Divergence = DEFAULT_DIVERGENCE,
     init: Literal["white", "exact"] = "white",
     endpoints: Optional[tuple[Optional[float], Optional[float]]] = None,
     grid: Optional[ArrayLike] = None,
     weights: Optional[ArrayLike] = None,
     seed: int = 0,
     restarts: int = 4,
+    warm_starts: Optional[Sequence[ArrayLike]] = None,
     progress: bool = False,
 ) -> ComparisonTable:
     """Optimise for every K in ``steps_list`` and tabulate KL and W2 of it and of every standard schedule.
 
     Arguments as :func:`optimize_schedule` (the schedule is optimised for ``divergence``; the
-    table shows unweighted KL(data||generated) and W2 for all). Returns a :class:`ComparisonTable`.
+    table shows unweighted KL(data||generated) and W2 for all). The step counts are optimised in
+    increasing order, each warm-started from the optima already found (and ``warm_starts``).
+    Returns a :class:`ComparisonTable`.
     """
     if isinstance(steps_list, (str, bytes)) or not hasattr(steps_list, "__iter__"):
         raise ValueError(f"steps_list must be a sequence of positive integers (got {steps_list!r})")
-    ks = [_check_int(k, "steps_list entries", 1, MAX_STEPS) for k in steps_list]
+    ks = sorted({_check_int(k, "steps_list entries", 1, MAX_STEPS) for k in steps_list})
     if not ks:
         raise ValueError("steps_list must not be empty")
     S = as_spectrum(spectrum)
+    warm = _check_warm_starts(warm_starts)
     rows: list[dict[str, Any]] = []
     results: dict[int, OptimizeResult] = {}
     it: Any = ks
@@ -956,10 +1299,12 @@ def compare_schedules(
         res = optimize_schedule(
             S, K, sampler=sampler, eta=eta, variance=variance, divergence=divergence, init=init,
             endpoints=endpoints, grid=grid, weights=weights, seed=seed, restarts=restarts,
+            warm_starts=warm + [r.alpha_bar for r in results.values()],
         )
         results[K] = res
-        rows.append({"steps": K, "schedule": "optimised", "kl": res.kl, "w2": res.w2})
+        rows.append({"steps": K, "schedule": "optimised", "kl": res.kl, "w2": res.w2, "feasible": True})
         for name, ab in res.baseline_schedules.items():
             m = schedule_metrics(S, ab, sampler=sampler, eta=eta, variance=variance, init=init)
-            rows.append({"steps": K, "schedule": name, "kl": m["kl"], "w2": m["w2"]})
+            rows.append({"steps": K, "schedule": name, "kl": m["kl"], "w2": m["w2"],
+                         "feasible": res.feasible.get(name, True)})
     return ComparisonTable(rows=rows, results=results, divergence=divergence, sampler=sampler)

@@ -40,16 +40,52 @@ PathLike = Union[str, Path]
 _OPT_STYLE = dict(color="black", lw=2.2, zorder=5)
 
 
+#: Margins of every figure, in inches (left, right, bottom, top; top grows by _SUPTITLE with a suptitle)
+#: and the gap between panels. Fixed margins instead of a layout engine: these figures always have
+#: the same furniture, and a layout pass costs as much as drawing the figure once more.
+_MARGINS = (0.8, 0.2, 0.6, 0.4)
+_SUPTITLE = 0.35
+_GAP = (0.85, 0.75)  # (between columns, between rows)
+#: Curves of more points than this (sorted PCA modes) are thinned to log-spaced ranks: on a log axis
+#: at figure resolution the eye cannot tell the difference.
+_MAX_POINTS = 2000
+
+
 def _figure(nrows: int = 1, ncols: int = 1, *, width: float = 6.4, height: float = 4.2) -> tuple[Any, Any]:
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(width * ncols, height * nrows), layout="constrained")
+    fig = Figure(figsize=(width * ncols, height * nrows))
     axes = fig.subplots(nrows, ncols, squeeze=False)
+    _arrange(fig, suptitle=False)
     return fig, axes
 
 
-def save_figure(fig: Any, path: PathLike, *, dpi: int = 120) -> Path:
-    """Write ``fig`` to ``path`` atomically (format from the suffix); returns the path."""
+def _arrange(fig: Any, *, suptitle: bool) -> Any:
+    """Place the panels with the fixed margins; titles sit at the top of their axes (no tick labels there)."""
+    w, h = fig.get_size_inches()
+    left, right, bottom, top = _MARGINS
+    top += _SUPTITLE if suptitle else 0.0
+    gs = fig.axes[0].get_subplotspec().get_gridspec() if fig.axes else None
+    nrows, ncols = (gs.nrows, gs.ncols) if gs is not None else (1, 1)
+    aw = (w - left - right - (ncols - 1) * _GAP[0]) / ncols
+    ah = (h - bottom - top - (nrows - 1) * _GAP[1]) / nrows
+    fig.subplots_adjust(left=left / w, right=1 - right / w, bottom=bottom / h, top=1 - top / h,
+                        wspace=_GAP[0] / aw, hspace=_GAP[1] / ah)
+    for ax in fig.axes:
+        ax._autotitlepos = False  # the automatic title placement measures every tick label: skip it
+    return fig
+
+
+def _thin(x: Array, *ys: Array) -> tuple[Array, ...]:
+    """(x, *ys) with at most about _MAX_POINTS log-spaced points of a long sorted-mode curve."""
+    if x.size <= _MAX_POINTS:
+        return (x, *ys)
+    idx = np.unique(np.round(np.geomspace(1, x.size, _MAX_POINTS)).astype(np.int64) - 1)
+    return (x[idx], *(y[idx] for y in ys))
+
+
+def save_figure(fig: Any, path: PathLike, *, dpi: int = 100) -> Path:
+    """Write ``fig`` to ``path`` atomically (format from the suffix, Agg canvas for raster); returns the path."""
     p = Path(path)
     fmt = p.suffix.lstrip(".").lower() or "png"
     return atomic_write(p, lambda tmp: fig.savefig(tmp, format=fmt, dpi=dpi))
@@ -131,6 +167,7 @@ def plot_schedules(
     ax[0, 1].legend(fontsize=7, loc="best")
     if title:
         fig.suptitle(title)
+        _arrange(fig, suptitle=True)
     if path is not None:
         save_figure(fig, path)
     return fig
@@ -211,10 +248,10 @@ def plot_output_psd(
     order = _sorted_modes(S)
     x, y, xlabel = _profile(S if order is None else S[order])
     pos = x > 0
-    a.loglog(x[pos], _positive(y[pos]), color="tab:red", lw=2.5, ls="--", label="data S", zorder=6)
+    a.loglog(*_thin(x[pos], _positive(y[pos])), color="tab:red", lw=2.5, ls="--", label="data S", zorder=6)
     for name, P in outs.items():
         _, yp, _ = _profile(P if order is None else P[order])
-        a.loglog(x[pos], _positive(yp[pos]), label=name, **_style(name))
+        a.loglog(*_thin(x[pos], _positive(yp[pos])), label=name, **_style(name))
     a.set(xlabel=xlabel, ylabel="PSD" + (" (sum over channels)" if S.ndim == 3 else ""),
           title=title or f"output PSD vs data ({sampler})")
     _tidy_log_axes(a)
@@ -260,7 +297,7 @@ def plot_frequency_error(
             xlabel = "radial frequency |f| (cycles/pixel)"
         else:
             x, r, xlabel = _profile(ratio if order is None else ratio[order])
-        a.plot(x, _positive(r), label=name, **_style(name))
+        a.plot(*_thin(x, _positive(r)), label=name, **_style(name))
     _ratio_axes(a, log_x=S.ndim == 1)
     a.set(xlabel=xlabel, title=title or f"per-frequency error ({sampler})")
     a.grid(alpha=0.3, which="both")
@@ -280,7 +317,9 @@ def plot_result(
     r"""One figure for an :class:`~symsched.optimize.OptimizeResult`: schedules, output PSD, error.
 
     Shows the optimised schedule and the ``n_baselines`` best standard schedules in three panels
-    (levels' log-SNR per step; output PSD vs data; the ratio ``P/S`` per frequency).
+    (levels' log-SNR per step; output PSD vs data; the ratio ``P/S`` per frequency). A standard
+    schedule that does not meet the optimiser's endpoint constraint is marked "†"; the title compares
+    with the best one that does.
 
     Parameters
     ----------
@@ -301,16 +340,23 @@ def plot_result(
     kw = dict(sampler=result.sampler, eta=result.eta, variance=result.variance, init=result.init)
     outs = _outputs(S, sch, **kw)
     fig, ax = _figure(1, 3, width=5.0, height=4.3)
+    _arrange(fig, suptitle=True)
     what = {"kl": "KL", "kl-reverse": "reverse KL", "w2": "W2²"}[result.divergence]
+    feasible = getattr(result, "feasible", {})
+    tag = {n: n + ("" if feasible.get(n, True) else " †") for n in sch}
+    fair_name, fair_value = getattr(result, "best_feasible_baseline", best[0] if best else ("", math.inf))
+    same = " meeting the constraint" if not all(feasible.get(n, True) for n in result.baselines) else ""
     fig.suptitle(
         f"{result.sampler}" + (f" η={result.eta:g}" if result.sampler == "ddim" else "")
         + f", K={result.steps}, {what}: optimised {result.value:.4g}"
-        + (f" vs best standard {best[0][0]} {best[0][1]:.4g}" if best else "")
+        + (f" vs best standard{same} {fair_name} {fair_value:.4g}" if fair_name else "")
+        + ("   († other endpoint)" if any(t.endswith("†") for t in tag.values()) else "")
     )
     a = ax[0, 0]
     for name, ab in sch.items():
         a.plot(np.arange(1, ab.size + 1), alpha_bar_to_log_snr(ab), marker="o", ms=3,
-               label=f"{name} ({result.value if name == 'optimised' else result.baselines[name]:.3g})", **_style(name))
+               label=f"{tag[name]} ({result.value if name == 'optimised' else result.baselines[name]:.3g})",
+               **_style(name))
     a.set(xlabel="step (noisiest first)", ylabel="log-SNR", title="schedules")
     a.grid(alpha=0.3)
     a.legend(fontsize=7)
@@ -319,11 +365,11 @@ def plot_result(
     x, y, xlabel = _profile(S if order is None else S[order])
     pos = x > 0
     b = ax[0, 1]
-    b.loglog(x[pos], _positive(y[pos]), color="tab:red", lw=2.5, ls="--", label="data S", zorder=6)
+    b.loglog(*_thin(x[pos], _positive(y[pos])), color="tab:red", lw=2.5, ls="--", label="data S", zorder=6)
     c = ax[0, 2]
     for name, P in outs.items():
         _, yp, _ = _profile(P if order is None else P[order])
-        b.loglog(x[pos], _positive(yp[pos]), label=name, **_style(name))
+        b.loglog(*_thin(x[pos], _positive(yp[pos])), label=tag[name], **_style(name))
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = np.where(S > 0, P / np.where(S > 0, S, 1.0), 1.0)
         if S.ndim == 3:
@@ -333,7 +379,7 @@ def plot_result(
             r = r.mean(axis=-1)
         else:
             xr, r, _ = _profile(ratio if order is None else ratio[order])
-        c.plot(xr, _positive(r), label=name, **_style(name))
+        c.plot(*_thin(xr, _positive(r)), label=tag[name], **_style(name))
     b.set(xlabel=xlabel, ylabel="PSD" + (" (sum over channels)" if S.ndim == 3 else ""), title="output PSD vs data")
     b.grid(alpha=0.3, which="both")
     b.legend(fontsize=7)

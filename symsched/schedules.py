@@ -807,11 +807,15 @@ def standard_schedule(
     How the K levels are chosen:
 
     * DDPM-grid names ``"linear-<spacing>"``, ``"scaled_linear-<spacing>"``, ``"cosine"``,
-      ``"sigmoid"``: K timesteps of the training grid (``grid`` if given, else the named
-      1000-step beta family, :func:`training_grid`) chosen by :func:`timesteps` with the spacing
-      (the name's suffix; for ``"cosine"``/``"sigmoid"`` the ``spacing`` argument, default
-      ``"leading"`` as in diffusers), then ``alpha_bar = alphas_cumprod[timesteps]`` reversed into
-      noisiest-first order (:func:`from_grid`). ``steps_offset`` applies to leading spacing.
+      ``"sigmoid"``: K timesteps of the named beta family's training grid (:func:`training_grid`,
+      1000 steps, or ``len(grid)`` steps when ``grid`` is given) chosen by :func:`timesteps` with
+      the spacing (the name's suffix; for ``"cosine"``/``"sigmoid"`` the ``spacing`` argument,
+      default ``"leading"`` as in diffusers), then ``alpha_bar = alphas_cumprod[timesteps]``
+      reversed into noisiest-first order (:func:`from_grid`). ``steps_offset`` applies to leading
+      spacing. The name always means its own beta family: ``"cosine"`` on a linear grid gives the
+      cosine schedule's levels moved onto the linear grid (below), never the linear grid's
+      timesteps. On the family's own grid this is exactly diffusers' ``set_timesteps``; to apply a
+      spacing to another model's grid, use ``from_grid(grid, timesteps(K, spacing=...))``.
     * ``"karras"``, ``"kl_optimal"``: :func:`karras` / :func:`kl_optimal` with EDM end points
       (0.002, 80), or, if ``grid`` is given, the grid's smallest and largest sigma.
     * ``"shifted"``: :func:`shifted` with its defaults (rectified-flow base, shift 3, SD3); with
@@ -819,9 +823,9 @@ def standard_schedule(
       grid's log-SNR range.
     * ``"ays-sd15"``, ``"ays-sdxl"``: :func:`align_your_steps`.
 
-    For the continuous names a given ``grid`` restricts the levels to grid levels: each level
-    moves to the nearest grid level in log-SNR (:func:`nearest_timesteps`); if two levels land
-    on the same grid level a ValueError says so.
+    A given ``grid`` restricts the levels to grid levels, for every name: each level of the named
+    schedule moves to the nearest grid level in log-SNR (:func:`nearest_timesteps`); if two levels
+    land on the same grid level a ValueError says so.
 
     Parameters
     ----------
@@ -851,10 +855,14 @@ def standard_schedule(
         if own is not None and spacing is not None and spacing != own:
             raise ValueError(f"spacing={spacing!r} conflicts with schedule {name!r} (its spacing is {own!r})")
         sp = own or spacing or "leading"
+        own_grid = training_grid(family, num_train_timesteps=1000 if g is None else g.size)
+        ab = from_grid(own_grid, timesteps(K, spacing=sp, num_train_timesteps=own_grid.size, steps_offset=steps_offset))
         if g is None:
-            g = training_grid(family)
-        ts = timesteps(K, spacing=sp, num_train_timesteps=g.size, steps_offset=steps_offset)
-        return from_grid(g, ts)
+            return ab
+        try:
+            return from_grid(g, nearest_timesteps(ab, g))
+        except ValueError as exc:
+            raise ValueError(f"{name} schedule on the given grid: {exc}") from None
     if spacing is not None:
         raise ValueError(f"spacing applies only to DDPM-grid schedules, not to {name!r}")
     if _nonneg_int(steps_offset, "steps_offset") != 0:
@@ -876,5 +884,8 @@ def standard_schedule(
     else:
         ab = align_your_steps(K, model=name.split("-", 1)[1])
     if g is not None:
-        ab = from_grid(g, nearest_timesteps(ab, g))
+        try:
+            ab = from_grid(g, nearest_timesteps(ab, g))
+        except ValueError as exc:
+            raise ValueError(f"{name} schedule on the given grid: {exc}") from None
     return as_levels(ab, f"{name} schedule")

@@ -43,6 +43,27 @@ def test_ddim_shows_the_angle_form(generated: Path) -> None:
     assert "Angle form" in text and "\\cos" in text and "\\theta" in text
 
 
+def test_the_rendered_angle_form_is_the_rotation_it_claims() -> None:
+    """ddim.tex says "which SymPy confirms equals" the rotation: the check behind that sentence
+    (kept out of the renderer, which every `symsched report` / `symsched latex` may run)."""
+    import sympy as sp
+
+    from symsched.symbolic.latex import angle_gains
+
+    _, g_theta, rotation = angle_gains()
+    assert sp.simplify(sp.expand_trig(g_theta - rotation)) == 0
+    assert sp.simplify(sp.expand_trig(g_theta - 2 * rotation)) != 0  # the check can fail
+
+
+def test_the_cli_serves_the_same_files_from_the_cache(generated: Path) -> None:
+    from symsched import _latex_cache
+
+    entry = _latex_cache.cache_dir() / "all.json"
+    assert entry.is_file()  # written by the `generated` run (or an earlier one in this session)
+    cached = _latex_cache.render_all()
+    assert cached == {p.name: p.read_text(encoding="utf-8") for p in generated.glob("*.tex")}
+
+
 def test_single_sampler_and_unknown_sampler(tmp_path: Path) -> None:
     files = render_all("euler")
     assert set(files) == {"euler.tex", "symsched.tex"}

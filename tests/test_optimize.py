@@ -272,6 +272,104 @@ def test_compare_schedules_table() -> None:
 
 
 # ---------------------------------------------------------------------------------------------
+# fair comparisons (issue 9): baselines under the same endpoint constraint
+# ---------------------------------------------------------------------------------------------
+
+
+def _meets_first(ab, first) -> bool:
+    """Independent check: the schedule starts at exactly this level (log-SNR within 1e-9)."""
+    return abs(math.log(ab[0] / (1 - ab[0])) - math.log(first / (1 - first))) <= 1e-9
+
+
+def test_power_law_k5_baselines_are_held_to_the_default_constraint() -> None:
+    """Issue 9: "optimised" 392.9 against scaled_linear-trailing's 363.0, which starts at a less noisy level."""
+    S = power_law((64, 64), alpha=2.0)
+    res = optimize_schedule(S, 5)
+    first = float(default_grid()[-1])
+    sl = value_of(S, sch.standard_schedule("scaled_linear-trailing", 5))
+    assert sl == pytest.approx(363.0, abs=0.05) and res.value == pytest.approx(392.9, abs=0.05)
+    assert res.alpha_bar[0] == first
+    stds = standard_values(S, 5)
+    for name, v in stds.items():
+        ok = _meets_first(sch.standard_schedule(name, 5), first)
+        assert res.feasible[name] == ok, name
+        if ok:
+            assert res.value <= v, name
+    assert not res.feasible["scaled_linear-trailing"] and res.feasible["linear-trailing"]
+    assert res.best_feasible_baseline[0] in ("linear-trailing", "linear-linspace")
+    text = res.summary()
+    assert "scaled_linear-trailing †" in text and "not a fair comparison" in text
+    assert "linear-trailing †" not in text.replace("scaled_linear-trailing †", "")
+    d = res.to_dict()
+    assert "scaled_linear-trailing" not in d["baselines_meeting_constraints"]
+    assert d["constraint"].startswith("first level alpha_bar = 4.03")
+
+
+@pytest.mark.parametrize("div", ["kl", "w2"])
+@pytest.mark.parametrize("name", ["karras", "shifted", "linear-trailing"])
+def test_never_loses_to_a_baseline_meeting_both_fixed_endpoints(div, name) -> None:
+    S = synthetic_spectrum()
+    ab = sch.standard_schedule(name, 6)
+    res = optimize_schedule(S, 6, divergence=div, endpoints=(ab[0], ab[-1]))
+    assert res.feasible[name]
+    for other, v in standard_values(S, 6, divergence=div).items():
+        o = sch.standard_schedule(other, 6)
+        ok = _meets_first(o, ab[0]) and _meets_first(o[::-1], ab[-1])
+        assert res.feasible[other] == ok, other
+        if ok:
+            assert res.value <= v
+    assert res.value <= value_of(S, ab, divergence=div)
+
+
+def test_a_crippled_search_still_returns_the_best_feasible_baseline() -> None:
+    """One random start and one L-BFGS-B iteration cannot find the optimum: the best baseline meeting
+    the constraints is returned instead of anything worse."""
+    S = synthetic_spectrum()
+    res = optimize_schedule(S, 8, standard_starts=False, restarts=1, maxiter=1)
+    first = float(default_grid()[-1])
+    fair = {n: v for n, v in standard_values(S, 8).items() if _meets_first(sch.standard_schedule(n, 8), first)}
+    assert fair and res.value <= min(fair.values()) * (1 + 1e-12)
+
+
+def test_grid_baselines_include_the_grid_spacings_and_are_flagged() -> None:
+    S = synthetic_spectrum()
+    g = np.linspace(0.9995, 0.0005, 300)  # a model's own grid, not a named beta family
+    res = optimize_schedule(S, 5, grid=g)
+    for spacing in ("leading", "trailing", "linspace"):
+        ts = sch.timesteps(5, spacing=spacing, num_train_timesteps=300)
+        np.testing.assert_array_equal(res.baseline_schedules[f"grid-{spacing}"], g[np.sort(ts)[::-1]])
+    for name, ab in res.baseline_schedules.items():
+        assert res.feasible[name] == (ab[0] == g[-1]), name
+        if res.feasible[name]:
+            assert res.value <= res.baselines[name]
+    assert res.feasible["grid-trailing"] and not res.feasible["grid-leading"]
+
+
+def test_comparison_table_marks_unfair_baselines() -> None:
+    S = power_law((64, 64), alpha=2.0)
+    table = compare_schedules(S, (5,), restarts=1)
+    md = table.to_markdown()
+    row = next(line for line in md.splitlines() if line.startswith("| scaled_linear-trailing |"))
+    assert "†" in row and "**" not in row  # marked, and not bold although its KL is the lowest
+    assert "| **" in next(line for line in md.splitlines() if line.startswith("| optimised |"))
+    assert "not a fair comparison" in md and "first level alpha_bar = 4.03" in md
+    assert r"$^\dagger$" in table.to_latex()
+    assert all(r["feasible"] == table.results[5].feasible.get(r["schedule"], True) for r in table.rows)
+
+
+def test_warm_starts_and_compare_reuse_neighbouring_optima() -> None:
+    S = synthetic_spectrum()
+    r5 = optimize_schedule(S, 5, divergence="w2")
+    warm = optimize_schedule(S, 5, divergence="w2", warm_starts=[r5.alpha_bar])
+    assert warm.value <= r5.value * (1 + 1e-12) and "from 'warm start 0'" in warm.message
+    assert warm.n_gradient_evaluations < r5.n_gradient_evaluations
+    resampled = optimize_schedule(S, 7, divergence="w2", warm_starts=[r5.alpha_bar, r5.alpha_bar[:1]])
+    assert resampled.value == pytest.approx(optimize_schedule(S, 7, divergence="w2").value, rel=1e-9)
+    with pytest.raises(ValueError, match=r"warm_starts\[0\]"):
+        optimize_schedule(S, 5, warm_starts=[[0.5, 0.2]])
+
+
+# ---------------------------------------------------------------------------------------------
 # bad input
 # ---------------------------------------------------------------------------------------------
 

@@ -440,7 +440,14 @@ def test_every_standard_schedule_is_valid(name, K):
 @pytest.mark.parametrize("name", sch.STANDARD_SCHEDULES)
 def test_standard_schedules_on_a_grid(name):
     sd = sch.training_grid("scaled_linear")
-    ab = sch.standard_schedule(name, 10, grid=sd)
+    try:
+        ab = sch.standard_schedule(name, 10, grid=sd)
+    except ValueError as exc:
+        # e.g. the linear family's two noisiest levels lie beyond Stable Diffusion's noisiest level:
+        # both would collapse onto timestep 999
+        own = sch.standard_schedule(name, 10)
+        assert np.sum(own < sd[-1]) >= 2 and "snap to the same grid timestep 999" in str(exc)
+        return
     as_levels(ab)
     assert np.all(np.isin(ab, sd))  # restricted to grid levels
 
@@ -454,9 +461,10 @@ def test_standard_schedule_definitions():
     np.testing.assert_array_equal(sch.standard_schedule("cosine", 10), cos[np.arange(900, -1, -100)])
     np.testing.assert_array_equal(sch.standard_schedule("scaled_linear-leading", 10, steps_offset=1),
                                   sch.training_grid("scaled_linear")[np.arange(901, 0, -100)])
-    # a custom short grid replaces the 1000-step family
+    # on a custom grid the name keeps its own family (its T-step grid), levels snapped onto the grid
     g = np.linspace(0.99, 0.01, 50)
-    np.testing.assert_array_equal(sch.standard_schedule("linear-trailing", 5, grid=g), g[[49, 39, 29, 19, 9]])
+    own = sch.training_grid("linear", num_train_timesteps=50)[[49, 39, 29, 19, 9]]
+    np.testing.assert_array_equal(sch.standard_schedule("linear-trailing", 5, grid=g), g[_nearest(own, g)])
     # karras on a grid uses the grid's sigma range: first and last levels are the grid's ends
     sd = sch.training_grid("scaled_linear")
     ab = sch.standard_schedule("karras", 10, grid=sd)
@@ -481,3 +489,73 @@ def test_standard_schedule_definitions():
 def test_standard_schedule_errors(args, kwargs, match):
     with pytest.raises(ValueError, match=match):
         sch.standard_schedule(*args, **kwargs)
+
+
+# ------------------------------------------------------------------------------ named schedules on another grid
+
+
+def _nearest(levels, grid):
+    """Indices t of the grid levels nearest to ``levels`` in log-SNR, by brute force (independent of symsched)."""
+    lg = np.log(grid / (1.0 - grid))
+    return np.array([int(np.argmin(np.abs(lg - np.log(a / (1.0 - a))))) for a in levels])
+
+
+def _cosine_alphas_cumprod(t):
+    """Nichol & Dhariwal's alpha_bar(t) = f(t)/f(0), f(t) = cos^2(((t+1)/T + s)/(1+s) pi/2), T = 1000, s = 0.008."""
+    f = lambda x: np.cos(((x / 1000.0) + 0.008) / 1.008 * np.pi / 2) ** 2  # noqa: E731
+    return f(np.asarray(t, dtype=float) + 1.0) / f(0.0)
+
+
+def test_cosine_on_the_linear_grid_is_the_cosine_schedule_snapped():
+    """Issue 9: cosine with grid=linear silently returned the linear-leading timesteps [800, ..., 0]."""
+    lin = sch.training_grid("linear")
+    ab = sch.standard_schedule("cosine", 5, grid=lin)
+    assert not np.array_equal(ab, sch.standard_schedule("linear-leading", 5))
+    own = _cosine_alphas_cumprod([800, 600, 400, 200, 0])  # cosine, leading spacing, noisiest first
+    np.testing.assert_allclose(own, sch.standard_schedule("cosine", 5), rtol=1e-9)
+    np.testing.assert_array_equal(ab, lin[_nearest(own, lin)])
+    np.testing.assert_array_equal(sch.nearest_timesteps(ab, lin), _nearest(own, lin))
+
+
+_FAMILY = {"linear-leading": "linear", "linear-trailing": "linear", "linear-linspace": "linear",
+           "scaled_linear-leading": "scaled_linear", "scaled_linear-trailing": "scaled_linear",
+           "scaled_linear-linspace": "scaled_linear", "cosine": "cosine", "sigmoid": "sigmoid"}
+
+
+@pytest.mark.parametrize("name", sorted(_FAMILY))
+@pytest.mark.parametrize("grid_family", sch.BETA_SCHEDULES)
+def test_every_ddpm_grid_name_keeps_its_family_on_any_grid(name, grid_family):
+    K = 6
+    g = sch.training_grid(grid_family)
+    own = sch.standard_schedule(name, K)  # its own family's 1000-step grid
+    try:
+        ab = sch.standard_schedule(name, K, grid=g)
+    except ValueError as exc:  # honest refusal: two of its levels share one grid level
+        assert "snap to the same grid timestep" in str(exc) and len(set(_nearest(own, g))) < K
+        return
+    np.testing.assert_array_equal(ab, g[_nearest(own, g)])
+    if grid_family == _FAMILY[name]:  # on its own grid: exactly diffusers' timesteps, unchanged
+        np.testing.assert_array_equal(ab, own)
+
+
+@pytest.mark.parametrize("grid_family", sch.BETA_SCHEDULES)
+def test_different_families_do_not_collapse_onto_one_schedule(grid_family):
+    """The fault's kind: with grid= every DDPM-grid name used to give that grid's timesteps."""
+    g = sch.training_grid(grid_family)
+    got = {}
+    for name in ("linear-leading", "scaled_linear-leading", "cosine", "sigmoid"):
+        try:
+            got[name] = tuple(sch.standard_schedule(name, 5, grid=g))
+        except ValueError:
+            continue
+    assert len(got) >= 3 and len(set(got.values())) == len(got), got
+
+
+@pytest.mark.parametrize("name", sch.STANDARD_SCHEDULES)
+def test_every_name_on_a_foreign_grid_uses_grid_levels_near_its_own(name):
+    g = np.linspace(0.999, 0.001, 400)  # a custom (not a named family) grid
+    ab = sch.standard_schedule(name, 5, grid=g)
+    assert np.all(np.isin(ab, g)) and np.all(np.diff(ab) > 0)
+    if name in _FAMILY:
+        own = sch.standard_schedule(name, 5, grid=sch.training_grid(_FAMILY[name], num_train_timesteps=400))
+        np.testing.assert_array_equal(ab, g[_nearest(own, g)])

@@ -344,7 +344,9 @@ ax.set_xlabel("radial frequency (cycles/pixel)"); ax.set_ylabel("PSD"); ax.legen
 ## Optimised vs standard schedules for K = 5 … 50
 
 DDIM ($\eta=0$), white start, KL(data ‖ generated). The first level is fixed at the noisiest level of the
-1000-step DDPM training grid (a pre-trained denoiser has only seen those levels); the last is free.
+1000-step DDPM training grid (a pre-trained denoiser has only seen those levels); the last is free. A
+standard schedule that starts elsewhere (e.g. `karras`, from $\sigma = 80$) does not meet that constraint:
+it is marked † and is not a fair comparison; the optimum never loses to the ones that do.
 """),
     code(r"""
 table = symsched.compare_schedules(S, (5, 10, 20, 50), sampler="ddim", divergence="kl")

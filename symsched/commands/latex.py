@@ -20,7 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 def run(args: argparse.Namespace) -> int:
     from .._io import atomic_write_text
-    from ..symbolic.latex import render_all
+    from .._latex_cache import render_all  # cached on disk like the kernels; renders on a miss
 
     files = render_all(args.sampler)
     for name, text in files.items():

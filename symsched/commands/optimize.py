@@ -33,8 +33,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    "(default)")
     p.add_argument("--steps", default=10, type=int, help="number of sampling steps K (default 10)")
     p.add_argument("--sampler", default="ddim", choices=["ddim", "ddpm", "euler", "heun"])
-    p.add_argument("--divergence", default="kl", choices=["kl", "kl-reverse", "w2"],
-                   help="kl = KL(data||generated), kl-reverse, w2 = W2 squared (default kl)")
+    from ..optimize import DEFAULT_DIVERGENCE
+
+    p.add_argument("--divergence", default=DEFAULT_DIVERGENCE, choices=["kl", "kl-reverse", "w2"],
+                   help=f"kl = KL(data||generated), kl-reverse, w2 = W2 squared (default {DEFAULT_DIVERGENCE})")
     p.add_argument("--eta", default=0.0, type=float, help="DDIM eta in [0, 1] (default 0)")
     p.add_argument("--variance", default="posterior", choices=["posterior", "beta"], help="DDPM variance")
     p.add_argument("--init", default="white", choices=["white", "exact"])

@@ -2,11 +2,19 @@
 
 On a spectrum (default: the built-in natural-image patches) it writes
 
-- ``derivations/``: the LaTeX derivations (as ``symsched latex``);
+- ``derivations/``: the LaTeX derivations (as ``symsched latex``; read from the on-disk cache when
+  the derivation sources have not changed, see :mod:`symsched._latex_cache`);
 - ``validation.png``: a quick Monte Carlo check of the closed form (DDPM, 20 steps);
-- for each divergence (KL and W2) and each K: the optimised schedule as JSON and a figure, and a
-  comparison table (Markdown and LaTeX) of the optimised schedule against every standard schedule;
+- for each divergence (the default one first) and each K: the optimised schedule as JSON and a
+  figure, and a comparison table (Markdown and LaTeX) of the optimised schedule against every
+  standard schedule (those not meeting the optimiser's endpoint constraint marked "†");
 - ``summary.md`` and ``summary.html`` tying them together.
+
+The report is a list of sections (:data:`SECTIONS`): each is a function of the shared
+:class:`Context` returning one or more :class:`Section` objects, whose Markdown and HTML are
+produced when the summary is written. Work that does not need the main process (rendering LaTeX on
+a cache miss, the Monte Carlo check, every figure) runs in ``--jobs`` worker processes while the
+schedules are optimised here; :meth:`Context.submit` hands it over and returns a future.
 """
 
 from __future__ import annotations
@@ -15,10 +23,13 @@ import argparse
 import html
 import json
 import math
+import os
 import sys
 import time
+from concurrent.futures import Future
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Optional, Union
 
 import numpy as np
 
@@ -43,6 +54,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--seed", default=0, type=int, help="seed of the Monte Carlo check and the random starts")
     p.add_argument("--probe-samples", default=500, type=int,
                    help="samples per schedule and seed of the learned-model probe (default 500; 0 skips it)")
+    p.add_argument("--jobs", default=None, type=int,
+                   help="worker processes for figures, the Monte Carlo check and LaTeX rendering "
+                   "(default: min(2, CPU count); 0 = everything in this process)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -61,25 +75,227 @@ def _steps(text: str) -> list[int]:
     return sorted(set(ks))
 
 
+def _jobs(value: Optional[int]) -> int:
+    if value is None:
+        return min(2, os.cpu_count() or 1)
+    if isinstance(value, bool) or int(value) != value or value < 0:
+        raise ValueError(f"--jobs must be a non-negative integer (got {value!r})")
+    return int(value)
+
+
 def _fmt(x: float) -> str:
     if not math.isfinite(x):
         return str(x)
     return f"{x:.4g}"
 
 
+# ---------------------------------------------------------------------------------------------
+# the frame: context, sections, background jobs
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Section:
+    """One part of the summary. ``markdown`` / ``html`` / ``console`` are called when the summary is
+    written, after every background job has finished, and return lines (Markdown, HTML, stdout)."""
+
+    markdown: Callable[[], list[str]]
+    html: Callable[[], list[str]]
+    console: Callable[[], list[str]] = field(default=lambda: [])
+
+
+class _Jobs:
+    """Background jobs in ``n`` spawned worker processes, or run at once in this process when ``n == 0``."""
+
+    def __init__(self, n: int) -> None:
+        self.futures: list[Future[Any]] = []
+        self.executor = None
+        if n > 0:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            self.executor = ProcessPoolExecutor(
+                max_workers=n, mp_context=multiprocessing.get_context("spawn"), initializer=_worker_init
+            )
+
+    def submit(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Future[Any]:
+        if self.executor is not None:
+            fut = self.executor.submit(fn, *args, **kwargs)
+        else:
+            fut = Future()
+            try:
+                fut.set_result(fn(*args, **kwargs))
+            except BaseException as exc:  # re-raised by .result(), as from a worker
+                fut.set_exception(exc)
+        self.futures.append(fut)
+        return fut
+
+    def wait(self) -> None:
+        for fut in self.futures:
+            fut.result()
+
+    def close(self, cancel: bool) -> None:
+        if self.executor is not None:
+            self.executor.shutdown(wait=True, cancel_futures=cancel)
+
+
+def _worker_init() -> None:
+    """Worker processes: headless matplotlib, single-threaded BLAS (the cores are shared with the parent)."""
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=1)
+
+
+@dataclass
+class Context:
+    """What every section sees: the arguments, the output directory, the spectrum and the job pool."""
+
+    args: argparse.Namespace
+    out: Path
+    S: np.ndarray
+    ks: list[int]
+    eta: float
+    n: int
+    jobs: _Jobs
+    bar: Any
+    started: float
+    data: dict[str, Any] = field(default_factory=dict)  # shared results (e.g. the optimised schedules)
+
+    def submit(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Future[Any]:
+        """Run ``fn(*args, **kwargs)`` (a module-level function; arguments picklable) in a worker."""
+        return self.jobs.submit(fn, *args, **kwargs)
+
+    def stage(self, label: str) -> None:
+        self.bar.set_postfix_str(label)
+
+
+SectionMaker = Callable[[Context], Union[Section, list[Section]]]
+
+
+# ---------------------------------------------------------------------------------------------
+# sections
+# ---------------------------------------------------------------------------------------------
+
+
+def _write_derivations(out: Path, files: dict[str, str]) -> list[str]:
+    from .._io import atomic_write_text
+
+    for name, text in files.items():
+        atomic_write_text(out / "derivations" / name, text)
+    return sorted(files)
+
+
+def _render_derivations_job(out: Path) -> list[str]:
+    """Worker: render (and cache) the LaTeX derivations, write them; returns the file names."""
+    from .._latex_cache import render_all
+
+    return _write_derivations(out, render_all())
+
+
+def derivations_section(ctx: Context) -> Section:
+    """The LaTeX derivations: from the cache at once, else rendered by a worker."""
+    from .._latex_cache import lookup
+
+    ctx.stage("derivations")
+    files = lookup()
+    fut = ctx.submit(_render_derivations_job, ctx.out) if files is None else None
+    names = _write_derivations(ctx.out, files) if files is not None else []
+    ctx.bar.update()
+
+    def _names() -> list[str]:
+        return fut.result() if fut is not None else names
+
+    def md() -> list[str]:
+        lines = ["## Derivations", "",
+                 "LaTeX, derived with SymPy (`derivations/symsched.tex` inputs the rest; compile with pdflatex):", ""]
+        return lines + [f"- [`derivations/{f}`](derivations/{f})" for f in _names()] + [""]
+
+    def htm() -> list[str]:
+        esc = html.escape
+        return (["<h2>Derivations</h2><ul>"]
+                + [f'<li><a href="derivations/{esc(f)}">derivations/{esc(f)}</a></li>' for f in _names()]
+                + ["</ul>"])
+
+    return Section(md, htm)
+
+
+def _montecarlo_job(field_: np.ndarray, n: int, seed: int, path: Path, shape_txt: str) -> dict[str, Any]:
+    """Worker: DDPM (20 steps) on ``n`` Gaussian fields vs the closed form, and the validation figure."""
+    from .. import output_spectrum
+    from ..montecarlo import empirical_psd, iter_sample, max_z_test, psd_check, psd_zscores
+    from ..schedules import standard_schedule
+    from .validate import plot_validation
+
+    ab = standard_schedule("linear-leading", 20)
+    P = output_spectrum(field_, ab, sampler="ddpm")
+    psd = empirical_psd(iter_sample(field_, ab, sampler="ddpm", n_samples=n, seed=seed, progress=False))
+    z = psd_zscores(psd, P, n)
+    test = max_z_test(z)
+    check = psd_check(psd, P, n, alpha=1e-6)
+    plot_validation(path, field_, P, psd, z, n, alpha=1e-6,
+                    title=f"DDPM, 20 steps (linear-leading), {n} samples, {shape_txt}, first channel",
+                    check=check, pvalue=test.pvalue)
+    return {"check": check, "test": test}
+
+
+def montecarlo_section(ctx: Context) -> Section:
+    """A quick Monte Carlo check of the closed form on the spectrum's first channel (in a worker)."""
+    field_ = ctx.S[..., 0] if ctx.S.ndim == 3 else ctx.S
+    shape_txt = "x".join(map(str, field_.shape))
+    fut = ctx.submit(_montecarlo_job, np.ascontiguousarray(field_), ctx.n, ctx.args.seed,
+                     ctx.out / "validation.png", shape_txt)
+    ctx.bar.update()
+
+    def md() -> list[str]:
+        check, test = fut.result()["check"], fut.result()["test"]
+        return [
+            "## Monte Carlo check", "",
+            f"DDPM with 20 steps of the 1000-step linear grid, run on {ctx.n} Gaussian fields of the "
+            f"spectrum's first channel ({shape_txt}) with the exact denoiser; periodogram vs closed form.",
+            "",
+            f"- max |z| over {test.n_independent} independent frequency bins: **{test.max_abs_z:.2f}** "
+            f"(acceptance threshold {check.z_crit:.2f} at family-wise false-alarm probability 1e-6)",
+            f"- family-wise p-value (Šidák): {test.pvalue:.3g} → **{'PASS' if check.passed else 'FAIL'}**",
+            "", "![Monte Carlo check](validation.png)", "",
+        ]
+
+    def htm() -> list[str]:
+        check, test = fut.result()["check"], fut.result()["test"]
+        return [
+            "<h2>Monte Carlo check</h2>",
+            f"<p>DDPM, 20 steps, {ctx.n} samples on the first channel ({html.escape(shape_txt)}). "
+            f"max |z| = <b>{test.max_abs_z:.2f}</b> over {test.n_independent} bins (threshold {check.z_crit:.2f} "
+            f"at false-alarm 1e-6); p = {test.pvalue:.3g} &rarr; <b>{'PASS' if check.passed else 'FAIL'}</b></p>",
+            '<img src="validation.png" alt="Monte Carlo check" width="640">',
+        ]
+
+    def console() -> list[str]:
+        check, test = fut.result()["check"], fut.result()["test"]
+        return [f"  Monte Carlo check: max |z| = {test.max_abs_z:.2f} (threshold {check.z_crit:.2f}) -> "
+                f"{'PASS' if check.passed else 'FAIL'}"]
+
+    return Section(md, htm, console)
+
+
 def divergence_table(table: Any, divergence: str) -> tuple[list[str], list[list[str]], bool]:
-    """(header, rows, optimised_beats_all) for one divergence of a ComparisonTable."""
+    """(header, rows, optimised_beats_all) for one divergence of a ComparisonTable.
+
+    A schedule not meeting the optimiser's endpoint constraint is marked "†" and is neither bold
+    nor counted in ``optimised_beats_all`` (it is not a fair comparison).
+    """
     key = "kl" if divergence == "kl" else "w2"
     ks = sorted({r["steps"] for r in table.rows})
     names = list(dict.fromkeys(r["schedule"] for r in table.rows))
     value = {(r["schedule"], r["steps"]): r[key] for r in table.rows}
+    fair = {(r["schedule"], r["steps"]): r.get("feasible", True) for r in table.rows}
     beats = True
     best = {}
     for k in ks:
-        vals = [value[(n, k)] for n in names if (n, k) in value]
+        vals = [value[(n, k)] for n in names if (n, k) in value and fair[(n, k)]]
         best[k] = min(vals)
         opt = value.get(("optimised", k), math.inf)
-        beats &= all(opt <= value[(n, k)] for n in names if n != "optimised" and (n, k) in value)
+        beats &= all(opt <= value[(n, k)] for n in names if n != "optimised" and (n, k) in value and fair[(n, k)])
     header = ["schedule"] + [f"K={k}" for k in ks]
     rows = []
     for n in names:
@@ -88,6 +304,8 @@ def divergence_table(table: Any, divergence: str) -> tuple[list[str], list[list[
             v = value.get((n, k))
             if v is None:
                 cells.append("–")
+            elif not fair[(n, k)]:
+                cells.append(_fmt(v) + "†")
             else:
                 text = _fmt(v)
                 cells.append(f"**{text}**" if v == best[k] else text)
@@ -103,12 +321,12 @@ def _markdown(header: list[str], rows: list[list[str]]) -> str:
 
 def _latex(header: list[str], rows: list[list[str]], caption: str) -> str:
     def cell(text: str) -> str:
-        t = text.replace("_", "\\_").replace("–", "--")
+        t = text.replace("_", "\\_").replace("–", "--").replace("†", "$^\\dagger$")
         return f"\\textbf{{{t[2:-2]}}}" if t.startswith("**") else t
 
     lines = [
         "% Generated by `symsched report`; needs \\usepackage{booktabs}.",
-        "\\begin{table}[t]", "\\centering", f"\\caption{{{caption}}}",
+        "\\begin{table}[t]", "\\centering", f"\\caption{{{cell(caption)}}}",
         "\\begin{tabular}{l" + "r" * (len(header) - 1) + "}", "\\toprule",
         " & ".join(cell(h).replace("K=", "$K=") + ("$" if h.startswith("K=") else "") for h in header) + " \\\\",
         "\\midrule",
@@ -130,117 +348,174 @@ def _html_table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(out)
 
 
+def _figure_job(result: Any, S: np.ndarray, path: Path) -> str:
+    """Worker: the figure of one optimised schedule (:func:`symsched.plots.plot_result`)."""
+    from ..plots import plot_result
+
+    plot_result(result, S, path=path)
+    return path.name
+
+
+def _divergences() -> list[str]:
+    from ..optimize import DEFAULT_DIVERGENCE
+
+    return [DEFAULT_DIVERGENCE] + [d for d in DIVERGENCE_LABEL if d != DEFAULT_DIVERGENCE]
+
+
+def schedules_section(ctx: Context) -> list[Section]:
+    """For each divergence: optimised schedules for every K (JSON, figure) and the comparison table."""
+    from .._io import atomic_write_text
+    from ..optimize import compare_schedules
+
+    sections = []
+    warm: list[np.ndarray] = []
+    for div in _divergences():
+        ctx.stage(f"optimise {div.upper()}")
+        table = compare_schedules(ctx.S, ctx.ks, sampler=ctx.args.sampler, eta=ctx.eta, divergence=div,
+                                  seed=ctx.args.seed, warm_starts=warm)
+        warm += [res.alpha_bar for res in table.results.values()]  # the next divergence starts from these too
+        ctx.data[f"table_{div}"] = table
+        header, rows, beats = divergence_table(table, div)
+        label, stem = DIVERGENCE_LABEL[div], f"table_{div}"
+        atomic_write_text(ctx.out / f"{stem}.md", _markdown(header, rows) + (f"\n{table.note}\n" if table.note else ""))
+        caption = (f"{label} between the data and the generated Gaussian, {ctx.args.sampler} "
+                   f"(eta={ctx.eta:g}), white start: the schedule optimised for {label} and the standard schedules."
+                   + (f" {table.note}." if table.note else ""))
+        atomic_write_text(ctx.out / f"{stem}.tex", _latex(header, rows, caption))
+        figures, jsons = [], []
+        for k in ctx.ks:
+            res = table.results[k]
+            figures.append(f"schedule_{div}_K{k}.png")
+            ctx.submit(_figure_job, res, ctx.S, ctx.out / figures[-1])
+            jsons.append(f"schedule_{div}_K{k}.json")
+            atomic_write_text(ctx.out / jsons[-1], json.dumps(res.to_dict(), indent=2, default=float) + "\n")
+        ctx.bar.update()
+        sections.append(_schedule_section(div, label, stem, header, rows, beats, table.note, figures, jsons, ctx.ks))
+    return sections
+
+
+def _schedule_section(div: str, label: str, stem: str, header: list[str], rows: list[list[str]], beats: bool,
+                      note: str, figures: list[str], jsons: list[str], ks: list[int]) -> Section:
+    fair = " that meets its endpoint constraint" if note else ""
+    verdict = (f"The optimised schedule beats every standard schedule listed{fair}." if beats
+               else "Note: the optimised schedule does not beat every standard schedule.")
+
+    def md() -> list[str]:
+        lines = [f"## Schedules optimised for {label}", "",
+                 f"{label} of the generated spectrum to the data, for the optimised schedule and the "
+                 f"standard schedules (best per column in bold). {verdict}", "", _markdown(header, rows)]
+        lines += [note, ""] if note else []
+        lines += [f"Also as LaTeX: [`{stem}.tex`]({stem}.tex). Schedules as JSON: "
+                  + ", ".join(f"[`{j}`]({j})" for j in jsons) + ".", ""]
+        for fig in figures:
+            lines += [f"![{fig}]({fig})", ""]
+        return lines
+
+    def htm() -> list[str]:
+        esc = html.escape
+        out = [f"<h2>Schedules optimised for {esc(label)}</h2>",
+               f"<p>{esc(label)} to the data (best per column in bold). {esc(verdict)}</p>",
+               _html_table(header, rows)]
+        out += [f"<p>{esc(note)}</p>"] if note else []
+        out.append("<p>JSON: " + ", ".join(f'<a href="{esc(j)}">{esc(j)}</a>' for j in jsons) + "</p>")
+        return out + [f'<img src="{esc(f)}" alt="{esc(f)}" width="900">' for f in figures]
+
+    def console() -> list[str]:
+        what = ("beats every standard schedule" + (" meeting its constraint" if note else "")) if beats \
+            else "does NOT beat every standard schedule"
+        return [f"  {label}: the optimised schedule {what} for K = {', '.join(map(str, ks))}"]
+
+    return Section(md, htm, console)
+
+
+def probe_section(ctx: Context) -> list[Section]:
+    """Does the optimised schedule help a learned model? (:mod:`symsched.commands.probe`; a note when torch is missing)."""
+    if not ctx.args.probe_samples:
+        return []
+    from .probe import report_section
+
+    ctx.stage("learned-model probe")
+    sec = report_section(ctx.out, steps=min(ctx.ks), n_samples=ctx.args.probe_samples,
+                         seeds=(ctx.args.seed, ctx.args.seed + 1))
+    ctx.bar.update()
+    return [Section(lambda: [sec.markdown, ""], lambda: [sec.html])]
+
+
+def insight_section(ctx: Context) -> Section:
+    """Spectral insight (:func:`symsched.insight.explain.report_section`) on the optimised schedules."""
+    from ..insight.explain import report_section
+
+    results = {div: ctx.data[f"table_{div}"].results for div in _divergences()}
+    md, htm = report_section(ctx.S, results, ctx.out, sampler=ctx.args.sampler, eta=ctx.eta)
+    return Section(lambda: [md], lambda: [htm])
+
+
+def reading_section(ctx: Context) -> Section:
+    """How to read the figures."""
+    text = ("In each figure the left panel shows the schedules (log-SNR per step, noisiest first), the middle "
+            "one the output PSD against the data, the right one the per-frequency ratio P/S. Low-frequency modes "
+            "(large S) are decided early, at high noise; high-frequency modes (small S) only emerge when the "
+            "noise level drops below their variance, so the steps a schedule spends at low noise are what "
+            "the fine detail receives.")
+    return Section(lambda: ["## Reading the curves", "", text, ""], lambda: [])
+
+
+#: The report, in order. Each entry maps the :class:`Context` to a Section or a list of them.
+SECTIONS: list[SectionMaker] = [derivations_section, montecarlo_section, schedules_section, probe_section,
+                                insight_section, reading_section]
+
+
+# ---------------------------------------------------------------------------------------------
+# the command
+# ---------------------------------------------------------------------------------------------
+
+
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from .. import output_spectrum
-    from .._io import atomic_write_text
     from .._validate import MAX_SAMPLES, as_positive_int, check_eta
-    from ..montecarlo import empirical_psd, iter_sample, max_z_test, psd_check, psd_zscores
-    from ..optimize import compare_schedules
-    from ..plots import plot_result
-    from ..schedules import standard_schedule
     from ..spectra import load_spectrum
-    from ..symbolic.latex import render_all
-    from .validate import plot_validation
 
+    started = time.perf_counter()
     ks = _steps(args.steps)
     n = as_positive_int(args.samples, "--samples", MAX_SAMPLES, limit="MAX_SAMPLES")
     eta = check_eta(args.eta, "--eta")
     if args.probe_samples != 0 and as_positive_int(args.probe_samples, "--probe-samples") < 2:
         raise ValueError(f"--probe-samples must be 0 (skip) or at least 2 (got {args.probe_samples})")
-    out = Path(args.out)
-    t_start = time.perf_counter()
-    stages = ["derivations", "Monte Carlo check"] + [f"optimise {d.upper()}" for d in DIVERGENCE_LABEL] + ["summary"]
-    if args.probe_samples:
-        stages.insert(-1, "learned-model probe")
-    bar = tqdm(total=len(stages), desc="symsched report", unit="stage", file=sys.stderr,
+    jobs = _Jobs(_jobs(getattr(args, "jobs", None)))
+    bar = tqdm(total=len(_divergences()) + 4 + (1 if args.probe_samples else 0), desc="symsched report", unit="stage", file=sys.stderr,
                disable=True if args.no_progress else None)
-
-    # 1. derivations
-    bar.set_postfix_str(stages[0])
-    files = render_all()
-    for name, text in files.items():
-        atomic_write_text(out / "derivations" / name, text)
-    bar.update()
-
-    # 2. a quick Monte Carlo check of the closed form on the spectrum's first channel
-    bar.set_postfix_str(stages[1])
-    S = np.asarray(load_spectrum(args.spectrum), dtype=np.float64)
-    field = S[..., 0] if S.ndim == 3 else S
-    ab_mc = standard_schedule("linear-leading", 20)
-    P_mc = output_spectrum(field, ab_mc, sampler="ddpm")
-    psd = empirical_psd(iter_sample(field, ab_mc, sampler="ddpm", n_samples=n, seed=args.seed, progress=False))
-    z = psd_zscores(psd, P_mc, n)
-    test = max_z_test(z)
-    check = psd_check(psd, P_mc, n, alpha=1e-6)
-    shape_txt = "x".join(map(str, field.shape))
-    plot_validation(out / "validation.png", field, P_mc, psd, z, n, alpha=1e-6,
-                    title=f"DDPM, 20 steps (linear-leading), {n} samples, {shape_txt}, first channel",
-                    check=check, pvalue=test.pvalue)
-    bar.update()
-
-    # 3. optimised schedules against the standard ones, for each divergence
-    sections: list[dict[str, Any]] = []
-    for div in DIVERGENCE_LABEL:
-        bar.set_postfix_str(f"optimise {div.upper()}")
-        table = compare_schedules(S, ks, sampler=args.sampler, eta=eta, divergence=div, seed=args.seed)
-        header, rows, beats = divergence_table(table, div)
-        label = DIVERGENCE_LABEL[div]
-        stem = f"table_{div}"
-        atomic_write_text(out / f"{stem}.md", _markdown(header, rows))
-        caption = (f"{label} between the data and the generated Gaussian, {args.sampler} "
-                   f"(eta={eta:g}), white start: the schedule optimised for {label} and the standard schedules.")
-        atomic_write_text(out / f"{stem}.tex", _latex(header, rows, caption))
-        figures, jsons = [], []
-        for k in ks:
-            res = table.results[k]
-            fig_path = out / f"schedule_{div}_K{k}.png"
-            plot_result(res, S, path=fig_path)
-            json_path = out / f"schedule_{div}_K{k}.json"
-            atomic_write_text(json_path, json.dumps(res.to_dict(), indent=2, default=float) + "\n")
-            figures.append(fig_path.name)
-            jsons.append(json_path.name)
-        sections.append(dict(div=div, label=label, header=header, rows=rows, beats=beats, stem=stem,
-                             figures=figures, jsons=jsons, results=table.results))
+    failed = True
+    try:
+        S = np.asarray(load_spectrum(args.spectrum), dtype=np.float64)
+        ctx = Context(args=args, out=Path(args.out), S=S, ks=ks, eta=eta, n=n, jobs=jobs, bar=bar, started=started)
+        sections: list[Section] = []
+        for make in SECTIONS:
+            made = make(ctx)
+            sections += made if isinstance(made, list) else [made]
+        ctx.stage("figures")
+        jobs.wait()
         bar.update()
-
-    # 4. does it help a learned model? (symsched.commands.probe; a note when torch is missing)
-    probe_sec = None
-    if args.probe_samples:
-        from .probe import report_section
-
-        bar.set_postfix_str("learned-model probe")
-        probe_sec = report_section(out, steps=min(ks), n_samples=args.probe_samples, seeds=(args.seed, args.seed + 1))
-        bar.update()
-
-    # 5. summary
-    bar.set_postfix_str("summary")
-    elapsed = time.perf_counter() - t_start
-    info = dict(spectrum=args.spectrum, shape=S.shape, n_modes=S.size, sampler=args.sampler, eta=eta, ks=ks,
-                n=n, check=check, test=test, field_shape=shape_txt, files=sorted(files), elapsed=elapsed, probe=probe_sec)
-    from ..insight.explain import report_section as insight_section  # spectral insight (issue 12)
-
-    insight_md, insight_html = insight_section(S, {s["div"]: s["results"] for s in sections}, out,
-                                               sampler=args.sampler, eta=eta)
-    atomic_write_text(out / "summary.md", _summary_md(info, sections) + "\n" + insight_md)
-    atomic_write_text(out / "summary.html", _summary_html(info, sections).replace("</body>", insight_html + "</body>"))
+        failed = False
+    finally:
+        jobs.close(cancel=failed)
+        if failed:
+            bar.close()
+    ctx.stage("summary")
+    _write_summary(ctx, sections)
     bar.update()
     bar.close()
-    print(f"symsched report: wrote {out}/summary.md and {out}/summary.html ({elapsed:.1f} s)")
-    for sec in sections:
-        verdict = "beats every standard schedule" if sec["beats"] else "does NOT beat every standard schedule"
-        print(f"  {sec['label']}: the optimised schedule {verdict} for K = {', '.join(map(str, ks))}")
-    print(f"  Monte Carlo check: max |z| = {test.max_abs_z:.2f} (threshold {check.z_crit:.2f}) -> "
-          f"{'PASS' if check.passed else 'FAIL'}")
     return 0
 
 
-def _intro(info: dict[str, Any]) -> list[str]:
+def _intro(ctx: Context, elapsed: float) -> list[str]:
+    from ..optimize import DEFAULT_DIVERGENCE
+
     return [
-        f"Spectrum: `{info['spectrum']}` — shape {tuple(info['shape'])}, {info['n_modes']} modes. "
-        f"Sampler: {info['sampler']} (η = {info['eta']:g}), white start; steps K = "
-        f"{', '.join(map(str, info['ks']))}. Generated in {info['elapsed']:.1f} s.",
+        f"Spectrum: `{ctx.args.spectrum}` — shape {tuple(ctx.S.shape)}, {ctx.S.size} modes. "
+        f"Sampler: {ctx.args.sampler} (η = {ctx.eta:g}), white start; steps K = "
+        f"{', '.join(map(str, ctx.ks))}; default objective: {DIVERGENCE_LABEL.get(DEFAULT_DIVERGENCE, DEFAULT_DIVERGENCE)}. "
+        f"Generated in {elapsed:.1f} s.",
         "",
         "Under a Gaussian model of the data every sampler driven by the exact denoiser acts on each "
         "mode independently, so its output spectrum P(S) and its distance to the data follow in closed "
@@ -249,73 +524,26 @@ def _intro(info: dict[str, Any]) -> list[str]:
     ]
 
 
-def _summary_md(info: dict[str, Any], sections: list[dict[str, Any]]) -> str:
-    check, test = info["check"], info["test"]
-    lines = ["# symsched report", "", *_intro(info), "", "## Derivations", "",
-             "LaTeX, derived with SymPy (`derivations/symsched.tex` inputs the rest; compile with pdflatex):", ""]
-    lines += [f"- [`derivations/{f}`](derivations/{f})" for f in info["files"]]
-    lines += [
-        "", "## Monte Carlo check", "",
-        f"DDPM with 20 steps of the 1000-step linear grid, run on {info['n']} Gaussian fields of the "
-        f"spectrum's first channel ({info['field_shape']}) with the exact denoiser; periodogram vs closed form.",
-        "",
-        f"- max |z| over {test.n_independent} independent frequency bins: **{test.max_abs_z:.2f}** "
-        f"(acceptance threshold {check.z_crit:.2f} at family-wise false-alarm probability 1e-6)",
-        f"- family-wise p-value (Šidák): {test.pvalue:.3g} → **{'PASS' if check.passed else 'FAIL'}**",
-        "", "![Monte Carlo check](validation.png)", "",
-    ]
-    for sec in sections:
-        lines += [f"## Schedules optimised for {sec['label']}", "",
-                  f"{sec['label']} of the generated spectrum to the data, for the optimised schedule and the "
-                  "standard schedules (best per column in bold). "
-                  + ("The optimised schedule beats every standard schedule listed."
-                     if sec["beats"] else "Note: the optimised schedule does not beat every standard schedule."),
-                  "", _markdown(sec["header"], sec["rows"]),
-                  f"Also as LaTeX: [`{sec['stem']}.tex`]({sec['stem']}.tex). Schedules as JSON: "
-                  + ", ".join(f"[`{j}`]({j})" for j in sec["jsons"]) + ".", ""]
-        for fig in sec["figures"]:
-            lines += [f"![{fig}]({fig})", ""]
-    if info.get("probe") is not None:
-        lines += [info["probe"].markdown, ""]
-    lines += [
-        "## Reading the curves", "",
-        "In each figure the left panel shows the schedules (log-SNR per step, noisiest first), the middle "
-        "one the output PSD against the data, the right one the per-frequency ratio P/S. Low-frequency modes "
-        "(large S) are decided early, at high noise; high-frequency modes (small S) only emerge when the "
-        "noise level drops below their variance, so the steps a schedule spends at low noise are what "
-        "the fine detail receives.", "",
-    ]
-    return "\n".join(lines)
+def _write_summary(ctx: Context, sections: list[Section]) -> None:
+    from .._io import atomic_write_text
 
-
-def _summary_html(info: dict[str, Any], sections: list[dict[str, Any]]) -> str:
-    check, test = info["check"], info["test"]
-    esc = html.escape
-    body = ["<h1>symsched report</h1>"]
-    intro = _intro(info)
-    body.append(f"<p>{esc(intro[0]).replace('`', '')}</p><p>{esc(intro[2]).replace('*', '')}</p>")
-    body.append("<h2>Derivations</h2><ul>")
-    body += [f'<li><a href="derivations/{esc(f)}">derivations/{esc(f)}</a></li>' for f in info["files"]]
-    body.append("</ul>")
-    body.append("<h2>Monte Carlo check</h2>")
-    body.append(
-        f"<p>DDPM, 20 steps, {info['n']} samples on the first channel ({esc(info['field_shape'])}). "
-        f"max |z| = <b>{test.max_abs_z:.2f}</b> over {test.n_independent} bins (threshold {check.z_crit:.2f} "
-        f"at false-alarm 1e-6); p = {test.pvalue:.3g} &rarr; <b>{'PASS' if check.passed else 'FAIL'}</b></p>"
-    )
-    body.append('<img src="validation.png" alt="Monte Carlo check" width="640">')
+    elapsed = time.perf_counter() - ctx.started
+    intro = _intro(ctx, elapsed)
+    md = ["# symsched report", "", *intro, ""]
+    body = ["<h1>symsched report</h1>",
+            f"<p>{html.escape(intro[0]).replace('`', '')}</p><p>{html.escape(intro[2]).replace('*', '')}</p>"]
+    console = []
     for sec in sections:
-        body.append(f"<h2>Schedules optimised for {esc(sec['label'])}</h2>")
-        verdict = ("The optimised schedule beats every standard schedule listed." if sec["beats"]
-                   else "Note: the optimised schedule does not beat every standard schedule.")
-        body.append(f"<p>{esc(sec['label'])} to the data (best per column in bold). {verdict}</p>")
-        body.append(_html_table(sec["header"], sec["rows"]))
-        body.append("<p>JSON: " + ", ".join(f'<a href="{esc(j)}">{esc(j)}</a>' for j in sec["jsons"]) + "</p>")
-        body += [f'<img src="{esc(f)}" alt="{esc(f)}" width="900">' for f in sec["figures"]]
-    if info.get("probe") is not None:
-        body.append(info["probe"].html)
+        md += sec.markdown()
+        body += sec.html()
+        console += sec.console()
     style = ("body{font-family:sans-serif;max-width:1000px;margin:2em auto;line-height:1.4}"
              "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 8px;text-align:right}"
              "td:first-child,th:first-child{text-align:left}img{display:block;margin:1em 0}")
-    return ("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>symsched report</title>"
-            f"<style>{style}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n")
+    atomic_write_text(ctx.out / "summary.md", "\n".join(md))
+    atomic_write_text(ctx.out / "summary.html", "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">"
+                      f"<title>symsched report</title><style>{style}</style></head><body>\n"
+                      + "\n".join(body) + "\n</body></html>\n")
+    print(f"symsched report: wrote {ctx.out}/summary.md and {ctx.out}/summary.html ({elapsed:.1f} s)")
+    for line in console:
+        print(line)

@@ -216,28 +216,32 @@ def render_sampler(name: str, variant: str = "", **options: object) -> str:
     return "".join(out)
 
 
-def _angle_section() -> str:
-    """Identity 6 of MATH.md: deterministic DDIM as a rotation."""
+def angle_gains() -> tuple[sp.Expr, sp.Expr, sp.Expr]:
+    """(g_ve, g_theta, rotation): DDIM's eta=0 gain rescaled to VE, in angles, and the rotation it equals.
+
+    The equality g_theta == rotation, which the rendered text states, is checked by tests/test_latex.py.
+    """
     from . import get_sampler
+    from .forward import alpha_bar_from_sigma
     from .symbols import sigma_s
 
-    smp = get_sampler("ddim")
+    g = get_sampler("ddim").step.gain.subs(eta, 0).subs(
+        {alpha_bar_t: alpha_bar_from_sigma(sigma_t), sp.Symbol(r"\bar{\alpha}_s", positive=True): alpha_bar_from_sigma(sigma_s)}
+    )
+    g_ve = _nice(sp.sqrt((1 + sigma_s**2) / (1 + sigma_t**2)) * g)
+    g_theta = sp.simplify(g_ve.subs({sigma_t: angle.sigma_of_theta(theta_t), sigma_s: angle.sigma_of_theta(theta_s)}))
+    return g_ve, g_theta, angle.rotation_gain(theta_t, theta_s)
+
+
+def _angle_section() -> str:
+    """Identity 6 of MATH.md: deterministic DDIM as a rotation."""
     out = ["\\subsection*{Angle form ($\\eta = 0$)}\n"]
     out.append(
         "With $\\sigma = \\sqrt{(1-\\bar\\alpha)/\\bar\\alpha}$ and the angle "
         "$\\theta = \\arctan(\\sigma/\\sqrt S)$ (so $\\theta = 0$ at the clean end), substituting "
         "$\\sigma = \\sqrt S \\tan\\theta$ into the deterministic gain gives\n"
     )
-    from .forward import alpha_bar_from_sigma
-
-    g = smp.step.gain.subs(eta, 0).subs(
-        {alpha_bar_t: alpha_bar_from_sigma(sigma_t), sp.Symbol(r"\bar{\alpha}_s", positive=True): alpha_bar_from_sigma(sigma_s)}
-    )
-    g_ve = _nice(sp.sqrt((1 + sigma_s**2) / (1 + sigma_t**2)) * g)
-    g_theta = sp.simplify(g_ve.subs({sigma_t: angle.sigma_of_theta(theta_t), sigma_s: angle.sigma_of_theta(theta_s)}))
-    rotation = angle.rotation_gain(theta_t, theta_s)
-    if sp.simplify(sp.expand_trig(g_theta - rotation)) != 0:  # pragma: no cover - guards the derivation
-        raise AssertionError("angle form of DDIM does not simplify to a rotation")
+    g_ve, g_theta, rotation = angle_gains()
     out.append(equation("\\sqrt{\\frac{1+\\sigma_s^2}{1+\\sigma_t^2}}\\; g(S)", _nice(g_ve)))
     out.append(equation("", g_theta).replace("\n = ", "\n\\qquad = "))
     out.append("which SymPy confirms equals\n")

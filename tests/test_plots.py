@@ -1,0 +1,68 @@
+"""symsched.plots: what the figures show (fair-comparison marks, thinned curves) and that they render."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from symsched import plots
+from symsched.optimize import optimize_schedule
+from symsched.spectra import power_law
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def _lines(ax):
+    return {line.get_label(): line for line in ax.get_lines()}
+
+
+def test_plot_result_marks_baselines_outside_the_constraint(tmp_path) -> None:
+    S = power_law((32, 32), alpha=2.0)
+    res = optimize_schedule(S, 5)
+    fig = plots.plot_result(res, S, n_baselines=13, path=tmp_path / "r.png")
+    assert (tmp_path / "r.png").read_bytes().startswith(PNG_MAGIC)
+    labels = _lines(fig.axes[1])
+    for name, ok in res.feasible.items():
+        assert (name in labels) == ok and (f"{name} †" in labels) == (not ok), name
+    title = fig._suptitle.get_text()
+    fair_name, fair_value = res.best_feasible_baseline
+    assert f"best standard meeting the constraint {fair_name} {fair_value:.4g}" in title
+    assert fig.get_layout_engine() is None  # fixed margins, no layout pass
+
+
+def test_long_sorted_mode_curves_are_thinned_to_log_spaced_ranks() -> None:
+    rng = np.random.default_rng(0)
+    S = np.sort(rng.lognormal(0.0, 2.0, 100_000))[::-1]
+    ab = np.array([1e-3, 0.3, 0.9])
+    fig = plots.plot_output_psd(S, {"a": ab})
+    for line in fig.axes[0].get_lines():
+        x = np.asarray(line.get_xdata())
+        assert 1000 <= x.size <= plots._MAX_POINTS
+        assert x[0] == 1 and x[-1] == S.size  # first and last rank kept
+        assert np.all(np.diff(np.log(x)) <= np.log(S.size) / 1000 + np.log(2))  # no gap wider than 2x
+    short = plots.plot_output_psd(S[:500], {"a": ab})
+    assert all(len(line.get_xdata()) == 500 for line in short.axes[0].get_lines())
+
+
+def test_thinning_keeps_the_curve_where_the_eye_looks() -> None:
+    x = np.arange(1, 50_001, dtype=float)
+    y = 1.0 / x
+    xt, yt = plots._thin(x, y)
+    # linear interpolation of the thinned curve on the log axis reproduces the full one to 1e-3
+    back = np.exp(np.interp(np.log(x), np.log(xt), np.log(yt)))
+    assert np.max(np.abs(back / y - 1)) < 1e-3
+
+
+@pytest.mark.parametrize("call", [
+    lambda ab, S: plots.plot_schedules({"optimised": ab, "other": ab[::-1][::-1] * 0.999}, title="t"),
+    lambda ab, S: plots.plot_output_psd(S, {"a": ab}),
+    lambda ab, S: plots.plot_frequency_error(S, {"a": ab}),
+])
+def test_every_figure_writes_a_png(tmp_path, call) -> None:
+    S = power_law((16, 16), alpha=2.0)
+    fig = call(np.array([0.01, 0.2, 0.8]), S)
+    path = plots.save_figure(fig, tmp_path / "f.png")
+    assert path.read_bytes().startswith(PNG_MAGIC)
+    for ax in fig.axes:  # titles inside the figure, axes inside the canvas
+        x0, y0, x1, y1 = ax.get_position().extents
+        assert 0 < x0 < x1 < 1 and 0 < y0 < y1 < 1
