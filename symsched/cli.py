@@ -20,6 +20,7 @@ COMMANDS: tuple[str, ...] = (
     "optimize",
     "report",
     "sde_table",
+    "train_demo",
 )
 
 
