@@ -11,7 +11,10 @@ grid for K = 5, 10, 20 steps, under
   knows: the linear-grid names as diffusers picks them; the other DDPM families' levels and the
   continuous schedules (karras, kl_optimal, shifted, AYS) snapped to the nearest grid level in
   log-SNR (karras/kl_optimal/shifted span the grid's own sigma range). Column ``t0`` gives the first
-  (noisiest) timestep: the optimised schedules are held to ``t0 = 999`` (the default endpoint).
+  (noisiest) timestep: the optimised schedules are held to ``t0 = 999`` (the default endpoint);
+* the W2- and KL-optimised schedules with both end points free (``endpoints=(None, None)``, still
+  on the grid; ``--no-free`` leaves them out): what the Gaussian model picks when it may also start
+  from white noise at a lower noise level, as several standard schedules do.
 
 Each schedule draws ``--samples`` samples for each of ``--seeds`` (the same initial noise for every
 schedule: paired comparisons) and compares them with ``--samples`` held-out patches (the right
@@ -20,11 +23,14 @@ of the reference, averaged), sliced W2 (POT, 512 projections, fixed), Fréchet d
 in pixel space), the measured spectral KL/W2 (periodogram of the samples vs ``S``) and the predicted
 ones (closed form ``output_spectrum``). A "data" row compares training patches with the held-out
 ones: the floor of every metric. Kendall's τ says how well the predicted W2/KL rank the schedules
-like MMD². Every metric is mean ± sd over the seeds; "paired" rows give the per-seed difference
-optimised - best standard (mean ± sd of the difference, relative change).
+like MMD² (over all schedules of a K). Every metric is mean ± sd over the seeds; "paired" rows give
+the per-seed difference optimised - best standard (mean ± sd of the difference, relative change).
+
+``--ablation STEPS`` instead trains the same network as a plain ε-predictor (no preconditioning) for
+STEPS steps and compares both at t = 999, where x̂0 = (x_t - √(1-ᾱ) ε̂)/√ᾱ multiplies the ε error by 157.
 
 Run: ``python benchmarks/bench_learned.py [--steps 5,10,20] [--samples 2000] [--seeds 0,1,2]
-[--threads 2]``; about 3 minutes on 2 quiet cores. The Markdown table is printed and written to
+[--threads 2] [--no-free]``; about 3 minutes on 2 quiet cores. The Markdown table is printed and written to
 ``benchmarks/results/learned.md`` (JSON with all numbers next to it).
 """
 
@@ -99,8 +105,6 @@ class _Reference:
 
     def fd(self, X: np.ndarray) -> float:
         """Fréchet distance |μ1-μ2|² + tr(C1 + C2 - 2 (C1^½ C2 C1^½)^½) of Gaussian fits."""
-        from scipy import linalg
-
         mu, C = X.mean(0), np.cov(X.T)
         w, V = np.linalg.eigh(C)
         r = (V * np.sqrt(np.clip(w, 0, None))) @ V.T
@@ -133,13 +137,18 @@ def baseline_levels(name: str, K: int, grid: np.ndarray) -> np.ndarray:
     return standard_schedule(name, K, grid=grid)
 
 
-def schedules_for(S: np.ndarray, K: int, grid: np.ndarray) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+def schedules_for(S: np.ndarray, K: int, grid: np.ndarray, free: bool = True
+                  ) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     import symsched
     from symsched.schedules import STANDARD_SCHEDULES
 
     out, skipped = {}, {}
     for div in ("w2", "kl"):
         out[f"optimised-{div}"] = symsched.optimize_schedule(S, K, divergence=div, grid=grid).alpha_bar
+    if free:  # both end points free (still on the grid): what the Gaussian model alone would pick
+        for div in ("w2", "kl"):
+            out[f"optimised-{div}-free"] = symsched.optimize_schedule(S, K, divergence=div, grid=grid,
+                                                                      endpoints=(None, None)).alpha_bar
     for name in STANDARD_SCHEDULES:
         try:
             out[name] = baseline_levels(name, K, grid)
@@ -155,7 +164,7 @@ def first_timestep(ab: np.ndarray, grid: np.ndarray) -> int:
 # ---------------------------------------------------------------------------------------------
 # the study
 # ---------------------------------------------------------------------------------------------
-def run(steps: list[int], n: int, seeds: list[int], progress: bool = True) -> dict:
+def run(steps: list[int], n: int, seeds: list[int], free: bool = True, progress: bool = True) -> dict:
     import symsched
     from symsched import models
     from symsched.spectra import psd2d
@@ -172,7 +181,7 @@ def run(steps: list[int], n: int, seeds: list[int], progress: bool = True) -> di
         for k, v in R.all(sub, S).items():
             rows["data"].setdefault(k, []).append(v)
     for K in steps:
-        scheds, skipped = schedules_for(S, K, m.grid)
+        scheds, skipped = schedules_for(S, K, m.grid, free=free)
         res = {}
         t0 = time.perf_counter()
         for name, ab in scheds.items():
@@ -195,7 +204,7 @@ def kendall(res: dict, pred: str, metric: str = "mmd2") -> float:
     from scipy.stats import kendalltau
 
     names = list(res)
-    return float(kendalltau([res[k][pred] for k in names], [np.mean(res[k][metric]) for k in names]).statistic)
+    return float(kendalltau([np.mean(res[k][pred]) for k in names], [np.mean(res[k][metric]) for k in names]).statistic)
 
 
 def _ms(v: list[float], fmt: str) -> str:
@@ -209,7 +218,8 @@ def to_markdown(rows: dict, n: int, seeds: list[int]) -> str:
     lines = [f"DDIM eta=0 on the 1000-step linear grid, builtin:patches16, {n} samples × {len(seeds)} paired "
              f"seeds vs {n} held-out patches (mean ± sd over seeds).", "", head]
     d = rows["data"]
-    lines.append("| – | data (train patches) | – | – | – | " + " | ".join(_ms(d[k], fmt[k]) for k in METRICS) + " |")
+    lines.append("| – | data (train patches) | – | – | – | "
+                 + " | ".join(_ms(d[k], fmt[k]) for k in METRICS) + " |")
     summary = []
     for K, block in rows["K"].items():
         res = block["schedules"]
@@ -220,16 +230,19 @@ def to_markdown(rows: dict, n: int, seeds: list[int]) -> str:
             lines.append(f"| {K} | {bold}{name}{bold} | {r['t0']} | {r['kl_pred']:.1f} | {r['w2_pred']:.3f} | "
                          + " | ".join(_ms(r[k], fmt[k]) for k in METRICS) + " |")
         std = [k for k in res if not k.startswith("optimised")]
-        for opt in ("optimised-w2", "optimised-kl"):
-            parts = []
-            for k in ("mmd2", "sw2", "fd"):
-                best = min(std, key=lambda s: np.mean(res[s][k]))
-                diff = np.array(res[opt][k]) - np.array(res[best][k])
-                rel = np.mean(diff) / np.mean(res[best][k])
-                wins = int(np.sum(diff < 0))
-                parts.append(f"{k}: {rel:+.1%} vs {best} (diff {_ms(diff.tolist(), '.2e')}, "
-                             f"wins {wins}/{len(diff)} seeds)")
-            summary.append(f"- K={K} {opt}: " + "; ".join(parts))
+        pinned = [k for k in std if res[k]["t0"] == res["optimised-w2"]["t0"]]
+        for opt in [k for k in res if k.startswith("optimised")]:
+            for label, pool in (("best standard", std), (f"best standard with t0={res[opt]['t0']}", pinned)):
+                if opt.endswith("free") and pool is pinned or not pool:
+                    continue
+                parts = []
+                for k in ("mmd2", "sw2", "fd"):
+                    best = min(pool, key=lambda s: np.mean(res[s][k]))
+                    diff = np.array(res[opt][k]) - np.array(res[best][k])
+                    rel = np.mean(diff) / np.mean(res[best][k])
+                    parts.append(f"{k} {rel:+.1%} vs {best} (diff {_ms(diff.tolist(), '.2e')}, "
+                                 f"lower in {int(np.sum(diff < 0))}/{len(diff)} seeds)")
+                summary.append(f"- K={K} {opt} vs {label}: " + "; ".join(parts))
         ratio = np.mean(res["optimised-kl"]["mmd2"]) / np.mean(res["optimised-w2"]["mmd2"])
         summary.append(f"- K={K}: MMD²(optimised-kl) / MMD²(optimised-w2) = {ratio:.2f}; Kendall τ vs MMD² "
                        f"(over {len(res)} schedules): predicted W2 {kendall(res, 'w2_pred'):+.2f}, "
@@ -237,7 +250,8 @@ def to_markdown(rows: dict, n: int, seeds: list[int]) -> str:
                        f"{kendall(res, 'w2_meas'):+.2f}, measured KL {kendall(res, 'kl_meas'):+.2f}")
         if block["skipped"]:
             summary.append(f"- K={K} skipped: " + "; ".join(f"{k} ({v})" for k, v in block["skipped"].items()))
-    return "\n".join(lines + ["", "Paired differences, optimised - best standard on that metric (per seed):", ""]
+    return "\n".join(lines + ["", "Paired differences, optimised - best standard on that metric (per seed; "
+                              "t0 = first timestep):", ""]
                      + summary) + "\n"
 
 
@@ -317,6 +331,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--steps", default="5,10,20", help="comma-separated K (default 5,10,20)")
     ap.add_argument("--samples", default=2000, type=int, help="samples per schedule and seed (default 2000)")
     ap.add_argument("--seeds", default="0,1,2", help="paired seeds (default 0,1,2)")
+    ap.add_argument("--no-free", action="store_true",
+                    help="skip the free-endpoint optimised schedules (default: include them)")
     ap.add_argument("--threads", default=2, type=int, help="torch CPU threads (default 2)")
     ap.add_argument("--out", default=str(RESULTS / "learned.md"), help="Markdown output (JSON next to it)")
     ap.add_argument("--ablation", type=int, default=0, metavar="STEPS",
@@ -335,7 +351,7 @@ def main(argv: list[str] | None = None) -> int:
     steps = [int(s) for s in args.steps.split(",")]
     seeds = [int(s) for s in args.seeds.split(",")]
     t0 = time.perf_counter()
-    rows = run(steps, args.samples, seeds)
+    rows = run(steps, args.samples, seeds, free=not args.no_free)
     elapsed = time.perf_counter() - t0
     md = to_markdown(rows, args.samples, seeds) + f"\nTotal time {elapsed:.0f} s ({args.threads} torch threads).\n"
     print(md)

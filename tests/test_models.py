@@ -89,7 +89,7 @@ def test_shipped_weights_load_without_pickle(monkeypatch) -> None:
     assert m.shape == (16, 16) and m.prediction == "sample"
     np.testing.assert_array_equal(m.grid, __import__("symsched").schedules.training_grid("linear"))
     assert models.weights_path().stat().st_size <= 5 * 2**20
-    assert 1_000_000 <= m.n_parameters <= 3_000_000
+    assert m.n_parameters == 1_043_264  # the README's "1.04 M parameters"
 
 
 @pytest.mark.parametrize("ab", [0.0, 1e-6, 0.5, 0.9999])
@@ -168,3 +168,15 @@ def test_denoiser_beats_the_gaussian_posterior_mean_on_held_out_patches(model) -
         mse_identity = denoising_mse(lambda x, a: x / np.sqrt(a), test, ab, seed=1)
         assert mse_wiener < mse_identity
         assert mse_model < 0.95 * mse_wiener, (ab, mse_model, mse_wiener)
+
+
+def test_shipped_log_heldout_numbers_are_this_model(model) -> None:
+    """The held-out MSEs in the shipped log (quoted in the README) are what the shipped weights give."""
+    from symsched.models.evaluate import denoising_mse, gaussian_denoiser
+
+    log = json.loads(models.weights_path().with_suffix(".json").read_text())
+    test = models.patches16("test")
+    wiener = gaussian_denoiser(models.patches16("train"))
+    for ab, rec in log["heldout_mse"].items():
+        assert denoising_mse(model.denoiser, test, float(ab)) == pytest.approx(rec["model"], rel=1e-5)
+        assert denoising_mse(wiener, test, float(ab)) == pytest.approx(rec["gaussian"], rel=1e-9)

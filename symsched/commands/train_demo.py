@@ -52,7 +52,8 @@ def run(args: argparse.Namespace) -> int:
                          ("threads", args.threads, lambda v: v >= 1)):
         if val is not None:
             if not ok(val):
-                raise ValueError(f"--{key} must be a {'non-negative' if key == 'seed' else 'positive'} integer (got {val})")
+                rule = "non-negative" if key == "seed" else "positive"
+                raise ValueError(f"--{key} must be a {rule} integer (got {val})")
             cfg = replace(cfg, **{key: val})
     if args.minutes is not None and not args.minutes > 0:
         raise ValueError(f"--minutes must be positive (got {args.minutes})")

@@ -36,7 +36,7 @@ def gaussian_denoiser(train: NDArray[np.float64]) -> Denoiser:
 
 
 def denoising_mse(denoiser: Denoiser, x0: NDArray[np.float64], alpha_bar: float, *, seed: int = 0) -> float:
-    """Mean squared error per pixel of ``denoiser(√ᾱ x0 + √(1-ᾱ) ε, ᾱ)`` against ``x0``, ``ε`` from ``seed``."""
+    """Mean squared error per pixel of ``denoiser(√ᾱ x0 + √(1-ᾱ) ε, ᾱ)`` against ``x0`` (ε from ``seed``)."""
     ab = float(alpha_bar)
     eps = np.random.default_rng(seed).standard_normal(x0.shape)
     x_t = np.sqrt(ab) * x0 + np.sqrt(1.0 - ab) * eps
