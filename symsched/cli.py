@@ -30,6 +30,7 @@ COMMANDS: tuple[str, ...] = (
     "sde_table",
     "explain",
     "probe",
+    "train_demo",
 )
 
 #: exit code of a usage error or a failure caused by the user's input

@@ -1,0 +1,48 @@
+r"""EDM preconditioning (Karras et al. 2022, arXiv 2206.00364, Table 1) written in VP coordinates.
+
+EDM's denoiser acts on the VE variable ``x_VE = x0 + σ n`` with ``σ² = (1 - ᾱ)/ᾱ``:
+``D(x_VE; σ) = c_skip x_VE + c_out F(c_in x_VE; c_noise)``, ``c_skip = σ_d²/(σ² + σ_d²)``,
+``c_out = σ σ_d/√(σ² + σ_d²)``, ``c_in = 1/√(σ² + σ_d²)``, ``c_noise = ln(σ)/4``. A VP batch is
+``x_t = √ᾱ x_VE`` (MATH.md §2); multiplying numerator and denominator by ``ᾱ`` gives, with
+``r = 1 - ᾱ + ᾱ σ_d²``,
+
+    x̂0 = c_skip·x_t + c_out·F(c_in·x_t; c_noise),
+    c_skip = σ_d² √ᾱ / r,   c_out = σ_d √(1 - ᾱ) / √r,   c_in = 1 / √r,
+
+every one finite on ``[0, 1]``: at ``ᾱ = 0`` (pure noise) ``x̂0 = σ_d F(x_t)``, a bounded output,
+where an ε-prediction network's ``x̂0 = (x_t - √(1-ᾱ) ε̂)/√ᾱ`` divides its error by ``√ᾱ``.
+The noise condition is EDM's ``ln(σ)/4 = -ℓ/8`` (``ℓ`` the log-SNR) with ``ℓ`` clipped to the
+training grid's range, so ``ᾱ = 0`` is conditioned like the noisiest training level.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+__all__ = ["coefficients", "log_snr"]
+
+
+def log_snr(alpha_bar: ArrayLike) -> NDArray[np.float64]:
+    """``ℓ = log(ᾱ/(1-ᾱ))`` for ``ᾱ`` in [0, 1): ``-inf`` at 0, no warning."""
+    ab = np.asarray(alpha_bar, dtype=np.float64)
+    with np.errstate(divide="ignore"):
+        return np.log(ab) - np.log1p(-ab)
+
+
+def coefficients(
+    alpha_bar: ArrayLike, *, sigma_data: float, log_snr_range: tuple[float, float]
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+    r"""``(c_skip, c_out, c_in, c_noise)`` for VP levels ``alpha_bar`` in [0, 1) (module docstring).
+
+    ``c_noise = -clip(ℓ, lo, hi)/8`` with ``(lo, hi) = log_snr_range``. Each output has the shape
+    of ``alpha_bar``, float64, finite (``r >= min(1, σ_d²) > 0``).
+    """
+    ab = np.asarray(alpha_bar, dtype=np.float64)
+    sd2 = float(sigma_data) ** 2
+    r = (1.0 - ab) + ab * sd2
+    c_skip = sd2 * np.sqrt(ab) / r
+    c_out = float(sigma_data) * np.sqrt((1.0 - ab) / r)
+    c_in = 1.0 / np.sqrt(r)
+    c_noise = -np.clip(log_snr(ab), *log_snr_range) / 8.0
+    return c_skip, c_out, c_in, c_noise

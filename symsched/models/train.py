@@ -1,0 +1,256 @@
+"""Training of the built-in ``patches16`` denoiser (``symsched train-demo`` runs :func:`train`).
+
+Recipe (all fixed by :class:`TrainConfig`; the defaults produced the shipped weights):
+
+* data: :func:`symsched.models.patches16` ``("train")``, flattened to 256 pixels; each step draws
+  ``batch_size`` patch indices, timesteps and Gaussian noise from one NumPy ``PCG64(seed)``
+  stream (platform-independent), and mirrors a patch left-right with probability 1/2;
+* noise levels: timesteps ``t`` of the 1000-step linear DDPM grid
+  (``symsched.schedules.training_grid("linear")``) drawn from an equal mixture of the uniform law on
+  ``{0, ..., 999}`` and the law uniform in log-SNR (``t`` with probability ∝ the log-SNR interval
+  it stands for, which gives the nearly clean levels more weight), ``x_t = √ᾱ_t x0 + √(1-ᾱ_t) ε``;
+* loss: EDM's, ``|F(c_in x_t; c_noise) - (x0 - c_skip x_t)/c_out|²`` averaged over pixels and the
+  batch, i.e. the x̂0 error weighted by ``1/c_out²`` (Karras et al. 2022, eq. 8 and Table 1);
+* optimiser: Adam (β = 0.9, 0.99), peak learning rate ``lr`` after a linear warm-up, cosine decay
+  to 0 at ``steps``, gradient norm clipped at 1; the shipped weights are an exponential moving
+  average of the iterates (decay ``ema``);
+* weights initialised by ``torch.manual_seed(seed)``; ``threads`` CPU threads with
+  ``torch.use_deterministic_algorithms(True)``, so a run is bit-reproducible on one machine and
+  matches across machines up to float32 rounding of the BLAS kernels.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import resource
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import numpy as np
+
+from .._io import atomic_write, atomic_write_text
+from .datasets import patches16
+from .network import NetConfig, ResMLP
+from .precondition import coefficients, log_snr
+
+__all__ = ["TrainConfig", "TrainResult", "train", "save", "WEIGHTS_FORMAT"]
+
+#: ``format`` entry of the weight file's metadata, checked by the loader.
+WEIGHTS_FORMAT = "symsched-denoiser-v1"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Hyper-parameters of :func:`train` (the defaults made the shipped ``patches16`` weights)."""
+
+    seed: int = 0
+    steps: int = 12000
+    batch_size: int = 256
+    lr: float = 4e-3
+    warmup: int = 200
+    ema: float = 0.999
+    grad_clip: float = 1.0
+    flip: bool = True
+    level_sampling: str = "mixed"  #: "uniform" in t, "log_snr" or "mixed" (see _level_weights)
+    sigma_data: float = 0.44  #: RMS of the training pixels (0.438), rounded
+    beta_schedule: str = "linear"
+    num_train_timesteps: int = 1000
+    threads: int = 1
+    net: NetConfig = field(default_factory=NetConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class TrainResult:
+    """Outcome of :func:`train`: the EMA network, per-step losses and the time it took."""
+
+    net: Any  # ResMLP with the EMA weights
+    raw_net: Any  # the last iterate (not shipped)
+    losses: list[float]
+    config: TrainConfig
+    steps_done: int
+    wall_seconds: float
+    cpu_user_seconds: float
+    cpu_sys_seconds: float
+    log_snr_range: tuple[float, float]
+
+
+def _lr(cfg: TrainConfig, step: int) -> float:
+    if step < cfg.warmup:
+        return cfg.lr * (step + 1) / cfg.warmup
+    frac = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
+    return cfg.lr * 0.5 * (1.0 + math.cos(math.pi * min(frac, 1.0)))
+
+
+def train(
+    config: TrainConfig = TrainConfig(),
+    *,
+    stop_after: Optional[int] = None,
+    minutes: Optional[float] = None,
+    progress: bool = False,
+    on_step: Optional[Callable[[int, float], None]] = None,
+) -> TrainResult:
+    """Train the ``patches16`` denoiser F with the recipe of the module docstring.
+
+    Parameters
+    ----------
+    config : TrainConfig
+        Hyper-parameters; the learning-rate schedule always spans ``config.steps``.
+    stop_after : int, optional
+        Stop after this many steps (the first steps of the full run, e.g. for a reproducibility
+        check of the loss curve).
+    minutes : float, optional
+        Wall-clock cap; a run stopped by it is *not* the reproducible one.
+    progress : bool
+        Show a tqdm progress bar with the running loss.
+    on_step : callable(step, loss), optional
+        Called after every step.
+
+    Returns
+    -------
+    TrainResult
+    """
+    import torch
+    from tqdm.auto import tqdm
+
+    from ..schedules import training_grid
+
+    cfg = config
+    total = cfg.steps if stop_after is None else min(int(stop_after), cfg.steps)
+    grid = training_grid(cfg.beta_schedule, num_train_timesteps=cfg.num_train_timesteps)
+    lrange = (float(log_snr(grid[-1])), float(log_snr(grid[0])))
+    data = patches16("train").reshape(-1, 16 * 16)
+    rng = np.random.Generator(np.random.PCG64(cfg.seed))
+
+    old_threads, old_det = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
+    torch.set_num_threads(cfg.threads)
+    torch.use_deterministic_algorithms(True)
+    try:
+        torch.manual_seed(cfg.seed)
+        net = ResMLP(cfg.net)
+        ema = ResMLP(cfg.net)
+        ema.load_state_dict(net.state_dict())
+        ema.requires_grad_(False)
+        opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, betas=(0.9, 0.99))
+        losses: list[float] = []
+        r0, t0 = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
+        bar = tqdm(total=total, desc="train patches16", unit="step", disable=not progress)
+        step = 0
+        while step < total:
+            x_in, c_noise, target = _batch(cfg, data, grid, lrange, rng)
+            for g in opt.param_groups:
+                g["lr"] = _lr(cfg, step)
+            loss = torch.mean((net(x_in, c_noise) - target) ** 2)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip)
+            opt.step()
+            with torch.no_grad():
+                for pe, p in zip(ema.parameters(), net.parameters()):
+                    pe.lerp_(p, 1.0 - cfg.ema)
+            losses.append(float(loss.detach()))
+            step += 1
+            if on_step is not None:
+                on_step(step, losses[-1])
+            if step % 50 == 0 or step == total:
+                bar.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}")
+            bar.update(1)
+            if minutes is not None and time.perf_counter() - t0 > 60.0 * minutes:
+                break
+        bar.close()
+        wall = time.perf_counter() - t0
+        r1 = resource.getrusage(resource.RUSAGE_SELF)
+    finally:
+        torch.set_num_threads(old_threads)
+        torch.use_deterministic_algorithms(old_det)
+    ema.eval()
+    return TrainResult(net=ema, raw_net=net.eval(), losses=losses, config=cfg, steps_done=step, wall_seconds=wall,
+                       cpu_user_seconds=r1.ru_utime - r0.ru_utime, cpu_sys_seconds=r1.ru_stime - r0.ru_stime,
+                       log_snr_range=lrange)
+
+
+def _batch(cfg: TrainConfig, data: np.ndarray, grid: np.ndarray, lrange: tuple[float, float],
+           rng: np.random.Generator) -> tuple[Any, Any, Any]:
+    """One training batch: network input, noise condition and regression target (float32 tensors)."""
+    import torch
+
+    B = cfg.batch_size
+    idx = rng.integers(0, data.shape[0], size=B)
+    t = rng.choice(grid.size, size=B, p=_level_weights(grid, cfg.level_sampling))
+    eps = rng.standard_normal((B, data.shape[1]))
+    x0 = data[idx]
+    if cfg.flip:
+        flip = rng.random(B) < 0.5
+        x0 = np.where(flip[:, None], x0.reshape(B, 16, 16)[:, :, ::-1].reshape(B, -1), x0)
+    ab = grid[t]
+    c_skip, c_out, c_in, c_noise = coefficients(ab, sigma_data=cfg.sigma_data, log_snr_range=lrange)
+    xt = np.sqrt(ab)[:, None] * x0 + np.sqrt(1.0 - ab)[:, None] * eps
+    target = (x0 - c_skip[:, None] * xt) / c_out[:, None]
+    f32 = lambda a: torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32))  # noqa: E731
+    return f32(c_in[:, None] * xt), f32(c_noise), f32(target)
+
+
+def _level_weights(grid: np.ndarray, how: str) -> np.ndarray:
+    """Probability of each grid level: "uniform" in t, "log_snr" ∝ the log-SNR interval the level
+    stands for (uniform in log-SNR over the grid), "mixed" the average of the two."""
+    u = np.full(grid.size, 1.0 / grid.size)
+    if how == "uniform":
+        return u
+    ell = log_snr(grid)
+    mid = np.concatenate([[ell[0]], 0.5 * (ell[1:] + ell[:-1]), [ell[-1]]])
+    w = -np.diff(mid) / (ell[0] - ell[-1])
+    return w if how == "log_snr" else 0.5 * (u + w)
+
+
+#: Per-step losses kept in the log (the "head" a re-run is checked against); the rest as window means.
+LOG_HEAD, LOG_WINDOW = 200, 100
+
+
+def loss_log(losses: list[float]) -> dict[str, Any]:
+    """``{"loss_head": first LOG_HEAD per-step losses, "loss_window": LOG_WINDOW, "loss_means": mean
+    of each window of LOG_WINDOW steps}``; values as the shortest decimal that round-trips float32."""
+    f32 = lambda v: float(str(np.float32(v)))  # noqa: E731
+    a = np.asarray(losses, dtype=np.float64)
+    means = [f32(a[i:i + LOG_WINDOW].mean()) for i in range(0, a.size, LOG_WINDOW)]
+    return {"loss_head": [f32(v) for v in a[:LOG_HEAD]], "loss_window": LOG_WINDOW, "loss_means": means}
+
+
+def save(result: TrainResult, weights: "str | Path", log: "str | Path | None" = None, *,
+         extra: Optional[dict[str, Any]] = None) -> None:
+    """Write the EMA weights as safetensors (metadata: format, config, sigma_data, log-SNR range)
+    and, if ``log`` is given, the training log as JSON. Both written atomically."""
+    from safetensors.torch import save_file
+
+    import torch
+
+    meta = {
+        "format": WEIGHTS_FORMAT,
+        "net": json.dumps(result.config.net.to_dict()),
+        "train_config": json.dumps(result.config.to_dict()),
+        "sigma_data": repr(float(result.config.sigma_data)),
+        "log_snr_range": json.dumps(list(result.log_snr_range)),
+        "prediction": "sample",
+        "steps_done": str(result.steps_done),
+        "torch_version": torch.__version__,
+    }
+    tensors = {k: v.detach().contiguous().clone() for k, v in result.net.state_dict().items()}
+    atomic_write(weights, lambda tmp: save_file(tensors, tmp, metadata=meta), suffix=".safetensors")
+    if log is not None:
+        doc = {
+            "model": "builtin:patches16",
+            "train_config": result.config.to_dict(),
+            "steps_done": result.steps_done,
+            "n_parameters": int(sum(p.numel() for p in result.net.parameters())),
+            "wall_seconds": round(result.wall_seconds, 2),
+            "cpu_user_seconds": round(result.cpu_user_seconds, 2),
+            "cpu_sys_seconds": round(result.cpu_sys_seconds, 2),
+            "torch_version": torch.__version__,
+            **loss_log(result.losses),
+        }
+        doc.update(extra or {})
+        atomic_write_text(log, json.dumps(doc, indent=1) + "\n")
