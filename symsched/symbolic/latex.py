@@ -63,8 +63,15 @@ def _levels_text(smp: Sampler) -> str:
     return "levels $\\sigma_t > \\sigma_s$, mode variance $S$"
 
 
+#: Entries larger than this (SymPy count_ops) are displayed as derived: cancel/factor cost grows steeply
+#: with size (minutes for the order-3/4 multistep weights) and the result is no easier to read.
+_LIGHT_MAX_OPS = 120
+
+
 def _light(expr: sp.Expr) -> sp.Expr:
     """A cheap display form for large expressions (cancel, then factor if that is shorter)."""
+    if sp.count_ops(expr) > _LIGHT_MAX_OPS:
+        return expr
     c = sp.cancel(expr)
     f = sp.factor(c)
     return f if sp.count_ops(f) <= sp.count_ops(c) else c
