@@ -296,7 +296,10 @@ def _objective(divergence: str, w: Array) -> Any:
         d = np.zeros_like(S)
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             scale = kap[pos] / S[pos]
-            fk, dk = fn(rho[pos] * scale, S[pos])
+            r = rho[pos] * scale
+            fk, dk = fn(r, S[pos])
+            if divergence != "w2":  # nothing generated where there is data: KL is +inf (not inf - inf)
+                fk = np.where(r == 0, np.inf, fk)
             f[pos] = fk
             d[pos] = np.asarray(dk) * scale
         zero = ~pos  # S = 0: kappa = 1, rho = P
@@ -306,8 +309,11 @@ def _objective(divergence: str, w: Array) -> Any:
         else:
             f[zero] = np.where(rho[zero] == 0, 0.0, np.inf)
         d[~np.isfinite(d)] = 0.0
+        if np.any(np.isinf(f) & (ww > 0)):
+            objective.infinite = True  # type: ignore[attr-defined]
         return float(np.sum(ww * f)), ww * d
 
+    objective.infinite = False  # type: ignore[attr-defined]  # set when a mode's own term is +inf
     return objective
 
 
@@ -318,7 +324,10 @@ def _value_and_grad(S: Array, x: Array, coordinate: str, divergence: Any, sample
     check_choice(divergence, "divergence", DIVERGENCES)
     u, w = _grouped(S, _weights(weights, S))
     prog = _program.build_program(name, options, params, x, coordinate, grad=True)
-    J, g_l, _ = recursion.value_and_grad(prog, u, init, _objective(divergence, w))
+    objective = _objective(divergence, w)
+    J, g_l, _ = recursion.value_and_grad(prog, u, init, objective)
+    if not (math.isfinite(J) or (J == math.inf and objective.infinite)):  # KL's true +inf is kept
+        raise ValueError(f"spectrum: the divergence ({J}) is not representable in float64 for this schedule")
     return J, g_l
 
 
@@ -349,11 +358,25 @@ def divergence_and_grad(
     J, g_l = _value_and_grad(S, ab, "alpha_bar", divergence, sampler, init, weights, settings)
     if wrt == "log_snr":
         return J, g_l
-    with np.errstate(divide="ignore", invalid="ignore"):
-        dl_dab = 1.0 / (ab * (1.0 - ab))
-    g = g_l * dl_dab
-    g[ab == 0] = 0.0
-    return J, g
+    return J, _grad_alpha_bar(g_l, ab)
+
+
+def _grad_alpha_bar(g_l: Array, ab: Array) -> Array:
+    """dJ/d alpha_bar = dJ/d log_snr / (alpha_bar (1 - alpha_bar)); 0 at a fixed alpha_bar = 0 end.
+
+    Raises ValueError (naming the level) where that derivative overflows float64 (alpha_bar below
+    ~1e-308 with a non-zero log-SNR derivative): use ``wrt="log_snr"`` there.
+    """
+    g = np.zeros_like(g_l)
+    live = ab > 0
+    with np.errstate(over="ignore"):
+        g[live] = (g_l[live] / (1.0 - ab[live])) / ab[live]
+    bad = ~np.isfinite(g)
+    if np.any(bad):
+        i = int(np.argmax(bad))
+        raise ValueError(f"alpha_bar: dJ/d alpha_bar at alpha_bar[{i}] = {ab[i]:.3g} overflows float64; "
+                         "pass wrt='log_snr' for the derivative in log-SNR")
+    return g
 
 
 def divergence_and_grad_ve(
@@ -371,7 +394,12 @@ def divergence_and_grad_ve(
     S = as_spectrum(spectrum)
     sig = _ve_levels(sigmas)
     J, g_l = _value_and_grad(S, sig, "sigma", divergence, sampler, init, weights, settings)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        g = g_l * (-2.0 / sig)
-    g[~np.isfinite(sig)] = 0.0
+    g = np.zeros_like(g_l)
+    live = np.isfinite(sig) & (g_l != 0)  # sigma = inf is a fixed end (derivative 0)
+    with np.errstate(over="ignore"):
+        g[live] = (-2.0 * g_l[live]) / sig[live]
+    bad = ~np.isfinite(g)
+    if np.any(bad):
+        i = int(np.argmax(bad))
+        raise ValueError(f"sigmas: dJ/d sigma at sigmas[{i}] = {sig[i]:.3g} overflows float64")
     return J, g

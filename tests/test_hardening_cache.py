@@ -321,6 +321,9 @@ def test_every_engine_kernel_reloads_identically_without_sympy_simplification(ca
 
     import sympy
 
+    kernels_mod = __import__("symsched.engine.kernels", fromlist=["_"])
+    codegen.clear_memory_cache()  # kernels compiled by earlier tests live in memory, not in this cache
+    kernels_mod._step_kernels.cache_clear()
     cold = {}
     for make in _engine_kernels():
         fn = make()
@@ -333,7 +336,6 @@ def test_every_engine_kernel_reloads_identically_without_sympy_simplification(ca
     monkeypatch.setattr(codegen, "_reduce", forbidden)
     monkeypatch.setattr(sympy, "simplify", forbidden)
     monkeypatch.setattr(sympy, "cse", forbidden)
-    kernels_mod = __import__("symsched.engine.kernels", fromlist=["_"])
     kernels_mod._step_kernels.cache_clear()
     for make, src in cold.items():
         assert re.sub(r"_Dummy_\d+", "_D", inspect.getsource(make())) == src

@@ -90,6 +90,10 @@ def _call(name: str, S, L, kw, *, check_finite: bool) -> None:
         return
     if check_finite:
         v = _values(out)
+        if name.startswith("divergence_and_grad") and kw["divergence"] != "w2" and v[0] == np.inf:
+            # KL is +inf, rightly, where a mode with data variance gets none (a one-level schedule at
+            # alpha_bar = 0 generates nothing): the value is +inf, never NaN, and the gradient finite
+            v = v[1:]
         assert np.all(np.isfinite(v)), f"{name}(S={S!r}, levels={L!r}, {kw}) -> {out!r}"
 
 
@@ -129,9 +133,9 @@ def test_outputs_are_finite_in_the_moderate_range(name) -> None:
     _property(name, MOD_S, MOD_UNIT, MOD_POS, MOD_ANY, st.floats(0.0, 1.0), check_finite=True, examples=100)
 
 
-@pytest.mark.xfail(strict=False, reason="engine extremes: issue 11/14, lead")
 @pytest.mark.parametrize("name", list(CALLS))
 def test_outputs_are_finite_over_the_float64_range(name) -> None:
+    """Full float64 range: finite (KL may be +inf where nothing is generated) or a named error."""
     _property(name, FULL_S, FULL_UNIT, FULL_POS, FINITE, st.floats(0.0, 1.0), check_finite=True, examples=150)
 
 

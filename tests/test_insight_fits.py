@@ -231,7 +231,7 @@ def test_karras_and_tangent_families_reuse_the_schedules_module() -> None:
         (dict(families="cosine"), "families must be a non-empty sequence"),
         (dict(endpoints="loose"), "endpoints must be one of"),
         (dict(divergence="js"), "divergence must be one of"),
-        (dict(sampler="lms"), "sampler must be one of"),
+        (dict(sampler="plms"), "sampler must be one of"),
     ],
 )
 def test_fit_errors(kwargs, match) -> None:

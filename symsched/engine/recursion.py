@@ -23,6 +23,7 @@ ValueError.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
@@ -37,7 +38,7 @@ __all__ = ["output_ratio", "output_variance", "transfer", "value_and_grad", "sta
 
 Array = NDArray[np.float64]
 _MEMORY_BUDGET = 256 * 2**20  # bytes of stored forward covariances per chunk of modes
-_STORE: dict[Any, NDArray[Any]] = {}
+_LOCAL = threading.local()  # per-thread reusable storage (threads may run sweeps concurrently)
 _THREADPOOLS: list[Any] = []
 
 
@@ -53,11 +54,12 @@ def _storage(rows: int, n: int, dtype: Any) -> NDArray[Any]:
     """A (rows, n) array for the forward variances, reused across calls: its pages are faulted in once
     per process, not once per gradient evaluation (first-touch page faults dominate otherwise)."""
     key = np.dtype(dtype)
-    buf = _STORE.get(key)
+    store = _LOCAL.__dict__.setdefault("store", {})
+    buf = store.get(key)
     if buf is None or buf.size < rows * n:
         buf = np.empty(rows * n, dtype=key)
         if key == np.float64:  # keep one float64 buffer; extended-precision ones are transient
-            _STORE[key] = buf
+            store[key] = buf
     return buf[: rows * n].reshape(rows, n)
 #: Modes outside [_LOW, _HIGH] (S > 0) run in numpy.longdouble; below _SCALE they are normalised by S.
 _LOW, _SCALE, _HIGH = 1e-290, 1e-100, 1e290
@@ -496,6 +498,12 @@ def value_and_grad(prog: Program, S: Array, init: str,
     with _single_threaded_blas():
         _grad_groups(prog, S, init, objective, grad, rho_all, chunk, J_acc := [0.0])
     J = J_acc[0]
+    with np.errstate(over="ignore", invalid="ignore"):
+        P = rho_all * kappa(S)
+    if not np.all(np.isfinite(P)):  # as output_variance: P itself is not representable
+        i = int(np.flatnonzero(~np.isfinite(P))[0])
+        raise ValueError(f"spectrum: the output variance of the mode S={S[i]:.6g} exceeds the float64 range "
+                         "for this schedule (the sampler diverges for this mode)")
     if not np.all(np.isfinite(grad)):
         bad = int(np.flatnonzero(~np.isfinite(grad))[0])
         raise ValueError(f"alpha_bar: the gradient at level {bad} is not finite in float64 for this schedule")
