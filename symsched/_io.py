@@ -19,7 +19,7 @@ import numpy as np
 
 PathLike = Union[str, "os.PathLike[str]"]
 
-__all__ = ["atomic_write", "atomic_write_text", "atomic_write_bytes", "save_npy", "load_npy"]
+__all__ = ["check_output", "atomic_write", "atomic_write_text", "atomic_write_bytes", "save_npy", "load_npy"]
 
 
 def _umask() -> int:
@@ -50,6 +50,25 @@ def _check_target(path: Path) -> Optional[int]:
                 raise NotADirectoryError(errno.ENOTDIR, f"{str(parent)!r} is a file, not a directory", str(path))
             break
     return None
+
+
+def check_output(path: PathLike, *, directory: bool = False) -> None:
+    """Fail early, before any work, if ``path`` cannot be written: a file target that is a directory
+    or not a regular file, a folder target that is a file, or a nearest existing ancestor that is a
+    file or not writable (OSError with ``filename`` = ``path``)."""
+    path = Path(path)
+    if directory:
+        if path.exists() and not path.is_dir():
+            raise NotADirectoryError(errno.ENOTDIR, "is a file, not a directory", str(path))
+    else:
+        _check_target(path)
+    for parent in ([path] if directory else []) + list(path.parents):
+        if parent.exists():
+            if not parent.is_dir():
+                raise NotADirectoryError(errno.ENOTDIR, f"{str(parent)!r} is a file, not a directory", str(path))
+            if not os.access(parent, os.W_OK | os.X_OK):
+                raise PermissionError(errno.EACCES, "Permission denied", str(path))
+            return
 
 
 def atomic_write(path: PathLike, writer: Callable[[str], None], *, suffix: str = "",

@@ -139,11 +139,25 @@ def describe_error(exc: BaseException, args: argparse.Namespace) -> tuple[str, i
             "--debug shows"), EXIT_INTERNAL
 
 
+#: commands whose --out is a folder (every other --out is a file)
+_FOLDER_OUTPUTS = {"explain", "latex", "probe", "report", "train_demo", "train-demo"}
+
+
+def _check_outputs(args: argparse.Namespace) -> None:
+    """Refuse an unwritable --out before the command runs (not after minutes of work)."""
+    out = getattr(args, "out", None)
+    if out is not None and os.fspath(out).strip():
+        from ._io import check_output
+
+        check_output(out, directory=args.command in _FOLDER_OUTPUTS)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     debug = bool(getattr(args, "debug", False)) or os.environ.get("SYMSCHED_DEBUG", "") not in ("", "0")
     try:
+        _check_outputs(args)
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
         if debug:
