@@ -229,8 +229,14 @@ def check_schedule_design(r: Run) -> None:
     ab = res.alpha_bar
     assert ab.shape == (10,) and np.all(np.diff(ab) > 0)
     assert res.value == pytest.approx(reference.kl(S, reference.vp_output(S, ab)[1]), rel=1e-9)
-    printed, shown = r.outputs  # print(...) returns None; then the tuple of attributes
+    printed, shown, fair = r.outputs  # print(...) returns None; then the tuples of attributes
     assert printed is None
+    feasible, (best_name, best_value) = fair
+    assert set(feasible) == set(res.baselines) and feasible[best_name]
+    assert best_value == min(v for n, v in res.baselines.items() if feasible[n]) >= res.value
+    res20 = r.assigned["res20"][0]
+    assert res20.alpha_bar.shape == (20,)
+    assert res20.value == pytest.approx(reference.w2(reference.vp_output(S, res20.alpha_bar)[1], S) ** 2, rel=1e-9)
     assert shown[0] is res.alpha_bar and shown[4] == res.baselines
     np.testing.assert_allclose(shown[1], np.log(ab / (1 - ab)), rtol=1e-10)
     np.testing.assert_allclose(shown[2], np.sqrt((1 - ab) / ab), rtol=1e-10)
@@ -250,6 +256,48 @@ def check_schedule_design(r: Run) -> None:
     assert karras20["w2"] == pytest.approx(reference.w2(P_k, S), rel=1e-9)
 
 
+def check_insight(r: Run) -> None:
+    S = r.ns["S"]
+    res = r.assigned["res"][0]
+    rows = r.stdout.split("\n")
+    assert sum(1 for ln in rows if ln.startswith("| ") and ln.split("|")[1].strip() in ("1", "2", "3")) == 6
+    for (i, k), opt in res.results.items():  # every entry is the W2 optimum of its own spectrum
+        S_a = __import__("symsched").spectra.power_law((16, 16), alpha=[1.0, 2.0, 3.0][i])
+        assert opt.alpha_bar.shape == (k,) and np.all(np.diff(opt.alpha_bar) > 0)
+        assert opt.value == pytest.approx(reference.w2(reference.vp_output(S_a, opt.alpha_bar)[1], S_a) ** 2, rel=1e-9)
+    opt, fit = r.assigned["opt"][0], r.assigned["fit"][0]
+    assert fit.best.rms >= 0 and fit.best.relative_loss >= -1e-12  # no heuristic beats the optimum
+    inter = r.assigned["inter"][0]
+    assert inter.sample.shape == inter.x0_hat.shape == (10, *S.shape)
+    np.testing.assert_allclose(inter.sample[-1], reference.vp_output(S, opt.alpha_bar)[1], rtol=1e-9)
+    assert r.assigned["law"][0].findings()
+
+
+def check_probe(r: Run) -> None:
+    S, x = r.ns["S"], r.assigned["x"][0]
+    assert x.shape == (500, 16, 16)
+    # the Monte Carlo control: total periodogram power vs the closed form, 5 sd of its sampling distribution
+    P = reference.vp_output(S, r.ns["schedules"].standard_schedule("linear-trailing", 5))[1]
+    X = np.fft.fft2(x) / 16.0
+    power = np.mean(np.abs(X) ** 2, axis=0)
+    sd = math.sqrt(2.0 * np.sum(P**2) / 500)
+    assert abs(power.sum() - P.sum()) < 5 * sd
+    res, d = r.assigned["res"][0], r.assigned["d"][0]
+    assert 0 <= d.wins <= 2 and math.isfinite(d.mean)
+    assert "optimised-w2" in r.stdout and "karras" in r.stdout
+
+
+def check_models(r: Run) -> None:
+    m, test = r.assigned["m"][0], r.assigned["test"][0]
+    assert test.shape[1:] == (16, 16) and test.min() >= -1 and test.max() <= 1
+    assert r.outputs[0] == ((16, 16), "sample", (1000,))
+    x0_hat = r.assigned["x0_hat"][0]
+    assert x0_hat.shape == (8, 16, 16) and np.all(np.isfinite(x0_hat))
+    # a denoiser, not the identity: closer to the clean patches than the noisy input is
+    noisy = 0.5**0.5 * test[:8] + 0.5**0.5 * np.random.default_rng(0).standard_normal((8, 16, 16))
+    assert np.mean((x0_hat - test[:8]) ** 2) < np.mean((noisy / 0.5**0.5 - test[:8]) ** 2)
+
+
 CHECKS = {
     "symsched.output_spectrum_mp(": check_api_tour,
     "compose.output_psd(": check_symbolic_layer,
@@ -258,6 +306,9 @@ CHECKS = {
     "mc.psd_check(": check_monte_carlo,
     "sde.error_table(": check_sde,
     "symsched.compare_schedules(": check_schedule_design,
+    "symsched.sweep(": check_insight,
+    "probe.probe_schedules(": check_probe,
+    'models.load_model("builtin:patches16")': check_models,
 }
 
 
