@@ -218,8 +218,14 @@ def test_lms_witness_with_exact_coefficients(ks: Any, order: int, monkeypatch: p
 # ------------------------------------------------------------------------------------------------
 # Monte Carlo
 # ------------------------------------------------------------------------------------------------
-#: (sampler, settings, samples): every stochastic configuration, and one churned sampler each
+#: (sampler, settings, samples): every sampler's default (the deterministic ones check the white start
+#: sigma_max * randn and H), every stochastic configuration, and one churned sampler each
 MC_CONFIGS: list[tuple[str, dict[str, Any], int]] = [
+    ("euler", {}, 16000),
+    ("heun", {}, 8000),
+    ("dpm_2", {}, 8000),
+    ("lms", {}, 20000),
+    ("dpmpp_2m", {}, 4000),
     ("euler", {"s_churn": 4.0}, 4000),
     ("heun", {"s_churn": 80.0, "s_tmin": 0.4, "s_tmax": 6.0}, 4000),
     ("dpm_2", {"s_churn": 4.0, "s_noise": 1.003}, 4000),
@@ -267,8 +273,14 @@ def test_monte_carlo_variance_matches_output_spectrum(ks: Any, name: str, kw: di
     assert res.passed, f"max |z| = {res.max_abs_z:.2f} > {res.z_crit:.2f} at mode {res.argmax} ({v_hat} vs {P})"
 
 
-#: (sampler, the settings k-diffusion ran with, a wrong variant of the closed form)
+#: (sampler, the settings k-diffusion ran with, a wrong variant of the closed form; "sampler" in it names
+#: another sampler on the same sigmas)
 POWER = [
+    ("euler", {}, {"init": "exact"}),  # the VP white start N(0, 1 + sigma_max^2) instead of k-diffusion's
+    ("heun", {}, {"sampler": "dpm_2"}),  # the other second-order sampler (23 % apart)
+    ("dpm_2", {}, {"sampler": "heun"}),
+    ("lms", {}, {"order": 2}),  # 12 % apart
+    ("dpmpp_2m", {}, {"sampler": "lms", "order": 2}),
     ("euler", {"s_churn": 4.0}, {"s_churn": 4.0, "s_noise": 0.0}),  # churn noise forgotten
     ("heun", {"s_churn": 80.0, "s_tmin": 0.4, "s_tmax": 6.0}, {}),  # churn ignored
     ("dpm_2", {"s_churn": 4.0, "s_noise": 1.003}, {}),  # churn ignored
@@ -288,7 +300,8 @@ def test_monte_carlo_check_rejects_a_wrong_variant(ks: Any, name: str, kw: dict,
     n = next(c[2] for c in MC_CONFIGS if c[0] == name and c[1] == kw)
     sched = _schedule(name)
     v_hat = _mc_sample(ks, name, kw, n, sched)
-    P_wrong = symsched.output_spectrum_ve(S_MC, SIGMAS[sched], sampler=name, **wrong)
+    wrong = dict(wrong)
+    P_wrong = symsched.output_spectrum_ve(S_MC, SIGMAS[sched], sampler=wrong.pop("sampler", name), **wrong)
     res = mc.psd_check(v_hat, P_wrong, n, alpha=ALPHA, axes=())
     assert res.max_abs_z >= 2 * res.z_crit, f"wrong variant not rejected: max |z| = {res.max_abs_z:.2f}"
 
