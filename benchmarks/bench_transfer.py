@@ -8,7 +8,10 @@ every step). Two ratios, medians over alternating runs:
 (b) compute only, both warm, in a process started with MALLOC_MMAP_THRESHOLD_=268435456 and
     MALLOC_TRIM_THRESHOLD_=268435456 so that no temporaries page-fault.
 
-It also reports the cost of ``divergence_and_grad`` relative to one ``output_spectrum`` call.
+It also reports the cost of ``divergence_and_grad`` relative to one ``output_spectrum`` call, and
+(c) the state-space engine: ``dpmpp_2m`` (a 2-entry state, k-diffusion's sigmas of the same schedule)
+against ``ddim`` (scalar) in the same warm process (target: within 3x), and against a plain per-step
+NumPy loop of the same 2x2 covariance recursion C <- A C A^T (target: faster).
 Uses ../shared/data/adsn_eigenvalues.npy when present, else a synthetic FFT-grid PSD of the same
 size. Run: ``python benchmarks/bench_transfer.py [--repeats 7]``.
 """
@@ -60,6 +63,59 @@ def baseline_output_spectrum(S: np.ndarray, alpha_bar: np.ndarray) -> np.ndarray
         var = (1 - a_s) / (1 - a_t) * beta if k < len(alpha_bar) - 1 else 0.0
         v = g * g * v + var
     return v
+
+
+def baseline_dpmpp_2m(S: np.ndarray, sigmas: np.ndarray) -> np.ndarray:
+    """Plain per-step NumPy loop of k-diffusion's sample_dpmpp_2m as a 2x2 covariance recursion.
+
+    State (x, D_{i-1}); step i: D_i = g x, g = S/(S + sigma_i^2); x' = (sigma'/sigma) x + (1 - e^{-h})
+    D_d, D_d = D_i on the first and last step, else (1 + 1/(2r)) D_i - D_{i-1}/(2r); C = A C A^T with
+    A = [[p, q], [g, 0]]. White start C = diag(sigma_0^2, 0)."""
+    sig = list(sigmas) + [0.0]
+    c00, c01, c11 = np.full_like(S, sig[0] ** 2), np.zeros_like(S), np.zeros_like(S)
+    for i in range(len(sigmas)):
+        s, sn = sig[i], sig[i + 1]
+        g = S / (S + s * s)
+        if sn == 0.0:
+            p, q = g, 0.0
+        else:
+            h = np.log(s / sn)
+            a, b = sn / s, -np.expm1(-h)
+            if i == 0:
+                p, q = a + b * g, 0.0
+            else:
+                r = np.log(sig[i - 1] / s) / h
+                p, q = a + b * (1 + 1 / (2 * r)) * g, -b / (2 * r)
+        n00 = p * p * c00 + 2 * p * q * c01 + q * q * c11
+        n01 = g * (p * c00 + q * c01)
+        c11 = g * g * c00
+        c00, c01 = n00, n01
+    return c00
+
+
+def warm_statespace(repeats: int) -> dict:
+    """dpmpp_2m vs ddim (symsched) and vs the per-step NumPy 2x2 loop, one warm process."""
+    import symsched
+
+    S, _ = load_spectrum()
+    ab = ddpm_schedule()
+    sig = np.sqrt((1 - ab) / ab)
+    P_ref = baseline_dpmpp_2m(S, sig)
+    P = symsched.output_spectrum_ve(S, sig, sampler="dpmpp_2m")
+    symsched.output_spectrum(S, ab, sampler="ddim")
+    err = float(np.max(np.abs(P - P_ref) / np.maximum(P_ref, 1e-300)))
+    times: dict[str, list[float]] = {"ddim": [], "dpmpp_2m": [], "loop": []}
+    for _ in range(repeats):
+        for name in times:
+            t = time.perf_counter()
+            if name == "ddim":
+                symsched.output_spectrum(S, ab, sampler="ddim")
+            elif name == "dpmpp_2m":
+                symsched.output_spectrum_ve(S, sig, sampler="dpmpp_2m")
+            else:
+                baseline_dpmpp_2m(S, sig)
+            times[name].append(time.perf_counter() - t)
+    return {"times": times, "max_rel_diff": err}
 
 
 def worker(which: str, task: str) -> dict:
@@ -124,12 +180,20 @@ def main() -> None:
     ap.add_argument("--worker", choices=["baseline", "symsched"], help=argparse.SUPPRESS)
     ap.add_argument("--task", choices=["output", "grad"], default="output", help=argparse.SUPPRESS)
     ap.add_argument("--warm", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--statespace", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--only-statespace", action="store_true", help="run part (c) only")
     args = ap.parse_args()
     if args.worker:
         print(json.dumps(worker(args.worker, args.task)))
         return
     if args.warm:
         print(json.dumps(warm_worker(args.repeats)))
+        return
+    if args.statespace:
+        print(json.dumps(warm_statespace(args.repeats)))
+        return
+    if args.only_statespace:
+        statespace_report(args.repeats)
         return
 
     S, label = load_spectrum()
@@ -156,6 +220,17 @@ def main() -> None:
     print(f"    divergence_and_grad {wm['grad']:.3f} s = {wm['grad'] / wm['symsched']:.2f}x one output_spectrum call")
     print(f"\nmax relative difference symsched vs baseline: {warm['max_rel_diff']:.2e}; on those modes, "
           f"error vs mpmath (50 digits): symsched {warm['err_symsched']:.1e}, baseline {warm['err_baseline']:.1e}")
+    statespace_report(args.repeats)
+
+
+def statespace_report(repeats: int) -> None:
+    ss = _run(["--statespace", "--repeats", str(repeats)], env=MALLOC_ENV)
+    sm = {k: statistics.median(v) for k, v in ss["times"].items()}
+    print("\n(c) state-space engine, 1000 steps, warm, same allocator settings (median of %d):" % repeats)
+    print(f"    ddim {sm['ddim']:.3f} s   dpmpp_2m {sm['dpmpp_2m']:.3f} s   dpmpp_2m / ddim = "
+          f"{sm['dpmpp_2m'] / sm['ddim']:.2f}x (target <= 3)")
+    print(f"    NumPy per-step 2x2 loop {sm['loop']:.3f} s   loop / dpmpp_2m = {sm['loop'] / sm['dpmpp_2m']:.2f}x "
+          f"(target > 1); max relative difference {ss['max_rel_diff']:.1e}")
 
 
 if __name__ == "__main__":

@@ -40,6 +40,7 @@ from typing import Any, Callable, Iterable, Mapping, Optional, Sequence, Union
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from . import _library_samplers as _library
 from . import _signal_samplers as _loops
 from ._validate import as_levels, as_positive_int, check_choice, check_eta
 
@@ -60,6 +61,7 @@ __all__ = [
     "frechet_distance",
     "gaussian_frechet_distance",
     "median_bandwidth",
+    "LIBRARY_SAMPLERS",
     "Comparison",
     "PairedDifference",
     "PairedComparison",
@@ -74,8 +76,10 @@ __all__ = [
 Array = NDArray[np.float64]
 Seed = Union[None, int, np.random.SeedSequence, np.random.Generator]
 
-#: samplers :func:`sample` runs (the table of :mod:`symsched._signal_samplers`)
+#: samplers :func:`sample` runs with symsched's own loops (the table of :mod:`symsched._signal_samplers`)
 SAMPLERS: tuple[str, ...] = tuple(_loops.SAMPLERS)
+#: samplers :func:`sample` runs through k-diffusion's own ``sample_<name>`` (when k-diffusion is installed)
+LIBRARY_SAMPLERS: tuple[str, ...] = tuple(k for k in _library.K_DIFFUSION if k not in SAMPLERS)
 #: prediction types a denoiser may return (aliases: "eps", "x0", "v_prediction")
 PREDICTIONS: tuple[str, ...] = _loops.PREDICTIONS
 #: the metrics of :func:`compare`, lower is better for each
@@ -366,6 +370,7 @@ def sample(
     seed: Seed = None,
     batch_size: Optional[int] = None,
     progress: Any = None,
+    options: Optional[Mapping[str, Any]] = None,
 ) -> Array:
     r"""Samples of a sampler driven by ``denoiser`` over the schedule ``alpha_bar`` (then a final step to clean).
 
@@ -375,6 +380,11 @@ def sample(
     (EDM) on ``sigma = sqrt((1-ab)/ab)``. ``x0_hat, eps_hat`` come from the denoiser's prediction
     (``epsilon``, ``sample`` or ``v``). Start: ``N(0, I)`` (VP) or ``N(0, sigma_max^2 I)`` (VE).
     With :func:`wiener_denoiser` the output spectrum is :func:`symsched.output_spectrum` exactly.
+    The other k-diffusion samplers (:data:`LIBRARY_SAMPLERS`: ``euler_ancestral``, ``dpm_2``, ``lms``,
+    ``dpmpp_2m``, ``dpmpp_sde``, ...) run k-diffusion's own ``sample_<name>`` on
+    ``sigma = sqrt((1-ab)/ab)`` with ``model(x, sigma) = x0_hat`` (:mod:`symsched._library_samplers`;
+    needs torch, torchsde and k-diffusion); diffusers' multistep schedulers take no custom levels and
+    raise ``ValueError`` (use the k-diffusion sampler of the same method, e.g. ``dpmpp_2m``).
 
     Parameters
     ----------
@@ -386,9 +396,9 @@ def sample(
     shape : tuple of int, optional
         Shape of one sample; default ``denoiser.shape``.
     n_samples : int
-    sampler : {"ddim", "ddpm", "euler", "heun"}
+    sampler : {"ddim", "ddpm", "euler", "heun"} or one of :data:`LIBRARY_SAMPLERS`
     eta : float in [0, 1]
-        DDIM stochasticity (DDIM only).
+        DDIM stochasticity (DDIM only; k-diffusion's ``eta`` goes in ``options``).
     variance : {"posterior", "beta"}
         DDPM injected variance (DDPM only).
     prediction : {"epsilon", "sample", "v"}, optional
@@ -401,6 +411,9 @@ def sample(
         Samples per denoiser call (default: about 2**20 array elements).
     progress : bool, tqdm bar or None
         Progress bar (default: only on a terminal); a tqdm instance is updated, not closed.
+    options : mapping, optional
+        Keyword arguments of k-diffusion's ``sample_<name>`` (``eta``, ``s_noise``, ``s_churn``, ``order``,
+        ``solver_type``, ``r``, ...), for :data:`LIBRARY_SAMPLERS` only.
 
     Returns
     -------
@@ -409,17 +422,21 @@ def sample(
     Raises
     ------
     ValueError
-        Bad arguments, or a denoiser output of the wrong shape or with NaN/inf.
+        Bad arguments, a denoiser output of the wrong shape or with NaN/inf, a registered sampler
+        that cannot be driven with a learned model here, or k-diffusion missing for a library sampler.
     TypeError
         ``denoiser`` is not callable.
     """
     if not callable(denoiser):
         raise TypeError(f"denoiser must be callable as denoiser(x_t, alpha_bar_t) (got {type(denoiser).__name__})")
     ab = as_levels(alpha_bar)
-    check_choice(sampler, "sampler", SAMPLERS)
+    _check_sampler(sampler)
     eta = check_eta(eta)
     check_choice(variance, "variance", ("posterior", "beta"))
     n = as_positive_int(n_samples, "n_samples")
+    if options and sampler not in LIBRARY_SAMPLERS:
+        raise ValueError(f"options: only the k-diffusion samplers {', '.join(LIBRARY_SAMPLERS)} take options "
+                         f"(got {dict(options)!r} with sampler {sampler!r})")
     if prediction is None:
         prediction = _attribute(denoiser, "prediction")
         if prediction is None:
@@ -433,9 +450,18 @@ def sample(
     size = int(np.prod(shp))
     batch = max(1, min(n, (1 << 20) // size)) if batch_size is None else as_positive_int(batch_size, "batch_size")
     model = _loops.PredictionModel(denoiser, pred, name=str(_attribute(denoiser, "name") or "denoiser"))
-    levels = _levels_for(sampler, ab)
     out = np.empty((n, *shp))
     done = 0
+    if sampler in LIBRARY_SAMPLERS:
+        from .schedules import alpha_bar_to_sigmas
+
+        lib_seed = int(np.random.default_rng(seed).integers(2**62))
+        for x in _library.run_k_diffusion(sampler, np.asarray(alpha_bar_to_sigmas(ab), dtype=np.float64), model.ve,
+                                          shape=shp, n=n, seed=lib_seed, batch=batch, options=options or {}):
+            out[done : done + x.shape[0]] = x
+            done += x.shape[0]
+        return out
+    levels = _levels_for(sampler, ab)
     for x in _loops.run(sampler, levels, model, shape=shp, n=n, rng=np.random.default_rng(seed), batch=batch,
                         options=dict(eta=eta, variance=variance), progress=progress, desc=f"{sampler} sampling"):
         out[done : done + x.shape[0]] = x
@@ -443,17 +469,30 @@ def sample(
     return out
 
 
+def _check_sampler(sampler: Any) -> None:
+    """ValueError unless :func:`sample` can run ``sampler`` (naming registered samplers it cannot drive)."""
+    from .symbolic.samplers import REGISTRY
+
+    if isinstance(sampler, str) and sampler in REGISTRY and sampler not in SAMPLERS + LIBRARY_SAMPLERS:
+        raise ValueError(
+            f"sampler {sampler!r}: the learned probe cannot run it (a diffusers scheduler whose set_timesteps takes "
+            f"no custom levels); it runs {', '.join(SAMPLERS + LIBRARY_SAMPLERS)} (for DPM-Solver++ 2M use 'dpmpp_2m')")
+    check_choice(sampler, "sampler", SAMPLERS + LIBRARY_SAMPLERS)
+
+
 def predicted_spectrum(spectrum: ArrayLike, alpha_bar: ArrayLike, *, sampler: str = "ddim", eta: float = 0.0,
-                       variance: str = "posterior") -> Array:
+                       variance: str = "posterior", options: Optional[Mapping[str, Any]] = None) -> Array:
     """Closed-form output PSD of :func:`sample` with the exact denoiser (white start).
 
     :func:`symsched.output_spectrum` for VP samplers, :func:`symsched.output_spectrum_ve` on
-    ``sigma = sqrt((1-ab)/ab)`` for VE ones.
+    ``sigma = sqrt((1-ab)/ab)`` for VE ones (k-diffusion ``options`` passed on).
     """
     from . import output_spectrum, output_spectrum_ve
 
-    check_choice(sampler, "sampler", SAMPLERS)
+    _check_sampler(sampler)
     ab = as_levels(alpha_bar)
+    if sampler in LIBRARY_SAMPLERS:
+        return output_spectrum_ve(spectrum, _levels_for("euler", ab), sampler=sampler, init="white", **(options or {}))
     if _loops.SAMPLERS[sampler].family == "vp":
         return output_spectrum(spectrum, ab, sampler=sampler, eta=eta, variance=variance, init="white")
     return output_spectrum_ve(spectrum, _levels_for(sampler, ab), sampler=sampler, init="white")

@@ -296,9 +296,39 @@ def check_models(r: Run) -> None:
     # a denoiser, not the identity: closer to the clean patches than the noisy input is
     noisy = 0.5**0.5 * test[:8] + 0.5**0.5 * np.random.default_rng(0).standard_normal((8, 16, 16))
     assert np.mean((x0_hat - test[:8]) ** 2) < np.mean((noisy / 0.5**0.5 - test[:8]) ** 2)
+def _dpmpp_2m_variance(S, sigmas):
+    """k-diffusion's sample_dpmpp_2m typed in as a 2x2 covariance recursion on (x, D_{i-1}), white start."""
+    sig = list(sigmas) + [0.0]
+    C = [np.full_like(S, sig[0] ** 2), np.zeros_like(S), np.zeros_like(S)]
+    for i in range(len(sigmas)):
+        s, sn = sig[i], sig[i + 1]
+        g = S / (S + s * s)
+        if sn == 0.0:
+            p, q = g, 0.0
+        else:
+            h = math.log(s / sn)
+            a, b = sn / s, 1.0 - math.exp(-h)
+            r = math.log(sig[i - 1] / s) / h if i > 0 else None
+            p, q = (a + b * g, 0.0) if i == 0 else (a + b * (1 + 1 / (2 * r)) * g, -b / (2 * r))
+        C = [p * p * C[0] + 2 * p * q * C[1] + q * q * C[2], g * (p * C[0] + q * C[1]), g * g * C[0]]
+    return C[0]
+
+
+def check_every_sampler(r: Run) -> None:
+    S, sig = r.assigned["S"][-1], r.assigned["sigmas"][0]
+    np.testing.assert_allclose(r.assigned["P"][0], _dpmpp_2m_variance(S, sig), rtol=1e-12)
+    P_sde = r.assigned["P_sde"][0]
+    assert P_sde.shape == S.shape and np.all(P_sde > 0)
+    # DPM-Solver++ 2M in diffusers is k-diffusion's dpmpp_2m: from the exact start both give the same P
+    import symsched
+
+    np.testing.assert_allclose(r.assigned["P_dpm"][0],
+                               symsched.output_spectrum_ve(S, sig, sampler="dpmpp_2m", init="exact"), rtol=1e-12)
+    assert r.outputs[-1] == ("x", "D_{i-1}", "D_{i-2}")
 
 
 CHECKS = {
+    "symsched.sampler_info(": check_every_sampler,
     "symsched.output_spectrum_mp(": check_api_tour,
     "compose.output_psd(": check_symbolic_layer,
     "spectra.matern(": check_spectra,

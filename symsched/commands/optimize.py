@@ -32,7 +32,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    help="FILE.npy (mode variances), a folder of PNG/JPEG images, or builtin:natural-patches "
                    "(default)")
     p.add_argument("--steps", default=10, type=int, help="number of sampling steps K (default 10)")
-    p.add_argument("--sampler", default="ddim", choices=["ddim", "ddpm", "euler", "heun"])
+    from ..symbolic.samplers import VE_SAMPLERS, VP_SAMPLERS
+
+    p.add_argument("--sampler", default="ddim", choices=list(VP_SAMPLERS + VE_SAMPLERS),
+                   help="sampler to optimise for (default ddim): diffusers' DDIM/DDPM and multistep schedulers, "
+                   "k-diffusion's samplers (their library defaults; --eta and --variance apply to ddim/ddpm); VE "
+                   "samplers are optimised over the same levels and exported as sigmas")
     from ..optimize import DEFAULT_DIVERGENCE
 
     p.add_argument("--divergence", default=DEFAULT_DIVERGENCE, choices=["kl", "kl-reverse", "w2"],
@@ -96,6 +101,17 @@ def parse_grid(text: Optional[str], betas: str) -> Optional[np.ndarray]:
     return schedules.training_grid(betas, num_train_timesteps=T)
 
 
+#: Samplers whose diffusers scheduler takes no custom schedule (diffusers 0.42 ``set_timesteps``).
+_NO_CUSTOM_DIFFUSERS = {
+    "unipc_multistep": "UniPCMultistepScheduler.set_timesteps takes custom sigmas only with use_flow_sigmas=True",
+    "deis_multistep": "DEISMultistepScheduler.set_timesteps takes only num_inference_steps",
+    "euler_ancestral_discrete": "EulerAncestralDiscreteScheduler.set_timesteps takes only num_inference_steps; "
+    "k-diffusion's sample_euler_ancestral (--sampler euler_ancestral) takes the sigmas",
+    "dpmpp_2m": "k-diffusion's sample_dpmpp_2m takes the sigmas (--format k-diffusion); the same sampler in diffusers "
+    "is DPMSolverMultistepScheduler: optimise with --sampler dpmsolver_multistep and --grid for its timesteps",
+}
+
+
 def _export_diffusers(res: Any, grid: Optional[np.ndarray]) -> dict[str, Any]:
     """Scheduler class and ``set_timesteps`` keyword arguments that run ``res`` in diffusers."""
     from .. import export
@@ -120,6 +136,15 @@ def _export_diffusers(res: Any, grid: Optional[np.ndarray]) -> dict[str, Any]:
         kwargs = {"timesteps": d.get("timesteps")}
         config = {"variance_type": "fixed_small", "clip_sample": False}
         notes.append("DDIM eta=1 is DDPM with the posterior variance (DDIMScheduler takes no custom timesteps)")
+    elif res.sampler == "dpmsolver_multistep":
+        sched = "DPMSolverMultistepScheduler"
+        kwargs = {"timesteps": d.get("timesteps")}
+        config = {"final_sigmas_type": "zero"}
+    elif res.sampler in _NO_CUSTOM_DIFFUSERS:
+        raise ValueError(f"--format diffusers with --sampler {res.sampler}: {_NO_CUSTOM_DIFFUSERS[res.sampler]}")
+    elif res.sampler not in ("ddim", "euler"):
+        raise ValueError(f"--format diffusers with --sampler {res.sampler}: diffusers has no scheduler for k-diffusion's "
+                         f"sample_{res.sampler}; use --format k-diffusion (sigmas for sample_{res.sampler})")
     else:
         sched = "EulerDiscreteScheduler"
         kwargs = {"sigmas": sig}
@@ -153,10 +178,11 @@ def run(args: argparse.Namespace) -> int:
     from .._io import atomic_write_text, load_npy, save_npy
     from ..optimize import default_grid, optimize_schedule, schedule_metrics
     from ..spectra import load_spectrum
+    from ..symbolic.samplers import VE_SAMPLERS
 
     endpoints = parse_endpoints(args.endpoints)
     grid = parse_grid(args.grid, args.grid_betas)
-    needs_timesteps = args.sampler in ("ddpm", "heun") or (args.sampler == "ddim" and args.eta == 1.0)
+    needs_timesteps = args.sampler in ("ddpm", "heun", "dpmsolver_multistep") or (args.sampler == "ddim" and args.eta == 1.0)
     if args.format == "diffusers" and grid is None and needs_timesteps:
         grid = default_grid()
         print("note: --format diffusers needs training timesteps: using the 1000-step linear DDPM grid (--grid 1000)")
@@ -182,6 +208,8 @@ def run(args: argparse.Namespace) -> int:
         doc.update(res.to_dict())
         doc["baseline_table"] = table
         doc["k_diffusion_sigmas"] = export.to_k_diffusion_sigmas(res.alpha_bar).tolist()
+        if res.sampler in VE_SAMPLERS:
+            doc["k_diffusion_function"] = f"k_diffusion.sampling.sample_{res.sampler}"
         try:
             doc["diffusers"] = _export_diffusers(res, grid)
         except ValueError as exc:

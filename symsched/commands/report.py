@@ -48,8 +48,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--spectrum", default="builtin:natural-patches",
                    help="FILE.npy, a folder of images, or builtin:natural-patches (default)")
     p.add_argument("--steps", default="5,10,20", help="comma-separated step counts K (default 5,10,20)")
-    p.add_argument("--sampler", default="ddim", choices=["ddim", "ddpm"], help="sampler to optimise for")
-    p.add_argument("--eta", default=0.0, type=float, help="DDIM eta in [0, 1] (default 0)")
+    from ..symbolic.samplers import VE_SAMPLERS, VP_SAMPLERS
+
+    p.add_argument("--sampler", default="ddim", choices=list(VP_SAMPLERS + VE_SAMPLERS),
+                   help="sampler to optimise for (default ddim; every registered diffusers / k-diffusion sampler, "
+                   "with its library defaults)")
+    p.add_argument("--eta", default=0.0, type=float, help="DDIM eta in [0, 1] (default 0; ddim only)")
     p.add_argument("--samples", default=4000, type=int, help="Monte Carlo samples of the check (default 4000)")
     p.add_argument("--seed", default=0, type=int, help="seed of the Monte Carlo check and the random starts")
     p.add_argument("--probe-samples", default=500, type=int,

@@ -1,0 +1,113 @@
+"""Drive k-diffusion's own samplers with any denoiser: the learned probe's path to every k-diffusion sampler.
+
+symsched's signal-space loops (:mod:`symsched._signal_samplers`) cover DDIM, DDPM, Euler and Heun. For
+the other k-diffusion samplers (``euler_ancestral``, ``dpm_2``, ``lms``, ``dpmpp_2m``, ``dpmpp_sde``, ...)
+the honest way to sample with a learned model is to run the library's own ``sample_<name>(model, x,
+sigmas, **options)`` (``k_diffusion/sampling.py``, 0.1.1.post1) with ``model(x, sigma) = D(x; sigma)``,
+the denoiser's x0 prediction at ``alpha_bar = 1 / (1 + sigma^2)`` on ``x / sqrt(1 + sigma^2)``.
+k-diffusion 0.1.1.post1 imports torchvision in ``k_diffusion/utils.py`` (for PIL conversions that
+sampling never calls); when torchvision cannot be imported, ``utils.py`` and ``sampling.py`` are loaded
+as plain modules with a temporary stand-in for ``torchvision.transforms.functional`` that is removed
+from ``sys.modules`` again. Nothing of k-diffusion's code is changed.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+import types
+from typing import Any, Callable, Iterator, Mapping, Optional, Sequence
+
+import numpy as np
+from numpy.typing import NDArray
+
+Array = NDArray[np.float64]
+
+#: symsched sampler name -> k-diffusion function (run by :func:`run_k_diffusion`)
+K_DIFFUSION: dict[str, str] = {name: f"sample_{name}" for name in (
+    "euler", "heun", "euler_ancestral", "dpm_2", "dpm_2_ancestral", "dpmpp_2s_ancestral", "lms", "dpmpp_2m",
+    "dpmpp_2m_sde", "dpmpp_3m_sde", "dpmpp_sde")}
+_HINT = "pip install torch torchsde torchdiffeq && pip install --no-deps k-diffusion==0.1.1.post1"
+
+
+def load_k_diffusion_sampling(sampler: str = "") -> Any:
+    """``k_diffusion.sampling`` (imported cleanly without torchvision); ``ValueError`` naming ``sampler`` if missing."""
+    if "k_diffusion.sampling" in sys.modules:
+        return sys.modules["k_diffusion.sampling"]
+    what = f"sampler {sampler!r} runs k-diffusion's own sample_{sampler}" if sampler else "k-diffusion"
+    for dep in ("torch", "torchsde", "scipy"):
+        if importlib.util.find_spec(dep) is None:
+            raise ValueError(f"{what}: it needs {dep} and k-diffusion ({_HINT})")
+    spec = importlib.util.find_spec("k_diffusion")
+    if spec is None or not spec.submodule_search_locations:
+        raise ValueError(f"{what}: k-diffusion is not installed ({_HINT})")
+    try:
+        return importlib.import_module("k_diffusion.sampling")
+    except ImportError:
+        pass
+    for name in [m for m in sys.modules if m == "k_diffusion" or m.startswith("k_diffusion.")]:
+        del sys.modules[name]  # a half-imported package from the failed attempt
+    fake = {}
+    try:
+        importlib.import_module("torchvision.transforms.functional")
+    except Exception:  # noqa: BLE001 - any failure of torchvision's import: a stand-in for the import only
+        tv, tr, fn = (types.ModuleType(n) for n in ("torchvision", "torchvision.transforms",
+                                                     "torchvision.transforms.functional"))
+        tv.transforms, tr.functional = tr, fn  # type: ignore[attr-defined]
+        fake = {"torchvision": tv, "torchvision.transforms": tr, "torchvision.transforms.functional": fn}
+    saved = {k: sys.modules.get(k) for k in fake}
+    sys.modules.update(fake)
+    try:
+        root = spec.submodule_search_locations[0]
+        pkg = types.ModuleType("k_diffusion")
+        pkg.__path__ = [root]  # a bare package: its __init__ (models, torchvision, ...) is not run
+        sys.modules["k_diffusion"] = pkg
+        for name in ("utils", "sampling"):
+            sub = importlib.util.spec_from_file_location(f"k_diffusion.{name}", f"{root}/{name}.py")
+            module = importlib.util.module_from_spec(sub)  # type: ignore[arg-type]
+            sys.modules[f"k_diffusion.{name}"] = module
+            sub.loader.exec_module(module)  # type: ignore[union-attr]
+            setattr(pkg, name, module)
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                sys.modules.pop(k, None)
+            else:  # pragma: no cover
+                sys.modules[k] = v
+    return sys.modules["k_diffusion.sampling"]
+
+
+def run_k_diffusion(sampler: str, sigmas: Array, denoise: Callable[[Array, float], Array], *,
+                    shape: Sequence[int], n: int, seed: int, batch: int, options: Mapping[str, Any],
+                    progress: Optional[Callable[[int], None]] = None) -> Iterator[Array]:
+    """Batches of k-diffusion's ``sample_<sampler>`` on ``sigmas`` + [0] from ``sigma_max * randn``.
+
+    ``denoise(x_sigma, sigma) -> D(x_sigma; sigma)`` (NumPy float64). Noise comes from torch's
+    generator seeded with ``seed`` inside ``torch.random.fork_rng`` (the caller's torch RNG state is
+    untouched). ``options`` are the k-diffusion keyword arguments (eta, s_noise, s_churn, order, ...).
+    """
+    import torch
+
+    ks = load_k_diffusion_sampling(sampler)
+    fn = getattr(ks, K_DIFFUSION[sampler])
+    sig = torch.as_tensor(np.append(np.asarray(sigmas, dtype=np.float64), 0.0), dtype=torch.float64)
+
+    def model(x: Any, sigma: Any, **_: Any) -> Any:
+        s = float(sigma.reshape(-1)[0])
+        return torch.from_numpy(denoise(x.detach().cpu().numpy(), s))
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(seed))
+        done = 0
+        while done < n:
+            b = min(batch, n - done)
+            x = torch.randn((b, *shape), dtype=torch.float64) * sig[0]
+            try:
+                out = fn(model, x, sig, disable=True, **dict(options))
+            except TypeError as exc:
+                raise ValueError(f"options: k-diffusion's {K_DIFFUSION[sampler]} rejects {dict(options)!r} ({exc})") from None
+            done += b
+            if progress is not None:
+                progress(b)
+            yield out.numpy()
