@@ -29,7 +29,7 @@ from typing import Any, Optional, Union
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy.special import expit, logit
+from scipy.special import expit, log_expit, logit
 
 from ._validate import (
     MAX_STEPS, MAX_TRAIN_TIMESTEPS, as_int, as_positive as _positive, as_real as _real, as_real_array, as_levels,
@@ -362,13 +362,14 @@ def flow_t_to_alpha_bar(t: ArrayLike) -> Array:
 
     Evaluated through the log-SNR (:func:`flow_t_to_log_snr`, :func:`log_snr_to_alpha_bar`), so both
     ``alpha_bar`` and ``1 - alpha_bar`` keep their relative precision. Any shape; ValueError for NaN,
-    ``t`` outside [0, 1], or a ``t < 1`` whose alpha_bar underflows (``1 - t < ~1e-162``).
+    ``t`` outside [0, 1], or a ``0 < t < ~1e-8`` whose alpha_bar rounds to 1.
     """
     l = flow_t_to_log_snr(t)
     try:
         return log_snr_to_alpha_bar(l)
-    except ValueError as exc:
-        raise ValueError(str(exc).replace("log_snr", "t", 1)) from None
+    except ValueError:
+        raise ValueError("t: some entries are so close to 0 (t < ~1e-8) that alpha_bar = 1 - t^2/(...) rounds to 1 "
+                         "in float64 (not a representable level; the clean level t = 0 itself is allowed)") from None
 
 
 def alpha_bar_to_flow_t(alpha_bar: ArrayLike) -> Array:
@@ -897,14 +898,15 @@ def shifted(
             raise ValueError(f"log_snr_max must be greater than log_snr_min (got {lmin!r}, {lmax!r})")
         u = 1.0 - np.arange(K, dtype=np.float64) / K
         with np.errstate(divide="ignore", over="ignore", under="ignore"):
-            if base == "flow":  # t and 1 - t as sums of positive terms: exact for any end points
-                t = (1.0 - u) * expit(-lmax / 2.0) + u * expit(-lmin / 2.0)
-                one_minus_t = (1.0 - u) * expit(lmax / 2.0) + u * expit(lmin / 2.0)
-                l = 2.0 * (np.log(one_minus_t) - np.log(t))
-            else:  # angle theta = atan(sigma) and its complement, both as sums of positive terms
-                theta = (1.0 - u) * np.arctan(np.exp(-lmax / 2.0)) + u * np.arctan(np.exp(-lmin / 2.0))
-                phi = (1.0 - u) * np.arctan(np.exp(lmax / 2.0)) + u * np.arctan(np.exp(lmin / 2.0))
-                l = 2.0 * (np.log(np.sin(phi)) - np.log(np.sin(theta)))
+            lu, l1u = np.log(u), np.log1p(-u)
+            if base == "flow":  # log t and log(1 - t) as log-sums of positive terms: exact for any end points
+                log_t = np.logaddexp(l1u + log_expit(-lmax / 2.0), lu + log_expit(-lmin / 2.0))
+                log_1mt = np.logaddexp(l1u + log_expit(lmax / 2.0), lu + log_expit(lmin / 2.0))
+                l = 2.0 * (log_1mt - log_t)
+            else:  # angle theta = atan(sigma) and its complement phi, both in log form
+                log_theta = np.logaddexp(l1u + _log_atan_exp(-lmax / 2.0), lu + _log_atan_exp(-lmin / 2.0))
+                log_phi = np.logaddexp(l1u + _log_atan_exp(lmax / 2.0), lu + _log_atan_exp(lmin / 2.0))
+                l = 2.0 * (_log_sin(log_phi) - _log_sin(log_theta))
     else:
         ab0 = as_levels(base, "base")
         if ab0.size != K:
@@ -923,6 +925,19 @@ def shifted(
             "(-inf for log_snr_min gives an exact pure-noise first level, alpha_bar = 0)"
         )
     return as_levels(ab, f"shifted(K={K}, shift={shift:g}) alpha_bar")
+
+
+def _log_atan_exp(y: float) -> float:
+    """log(arctan(e^y)) without underflow (arctan x = x (1 - x^2/3 + ...) for tiny x)."""
+    if y < -40.0:
+        return y
+    return math.log(math.atan(math.exp(y))) if y < 700.0 else math.log(math.pi / 2.0)
+
+
+def _log_sin(log_x: Array) -> Array:
+    """log(sin x) from log x, for x in [0, pi/2] (sin x = x sinc(x/pi); -inf at x = 0)."""
+    x = np.exp(log_x)
+    return log_x + np.log(np.sinc(x / np.pi))
 
 
 def _log_snr_end(value: Any, name: str) -> float:
