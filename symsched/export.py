@@ -230,7 +230,21 @@ def _torch_to_numpy(t: Any) -> np.ndarray:
 
 
 def _vp_sigma(ab: np.ndarray) -> Array:
-    return np.sqrt((1.0 - ab) / ab)
+    """VE sigma of VP levels (alpha_bar = 0 -> inf), exact at both ends (:func:`symsched.schedules.alpha_bar_to_sigmas`)."""
+    from .schedules import alpha_bar_to_sigmas
+
+    return alpha_bar_to_sigmas(ab)
+
+
+def _finite_sigmas(ab: Array, target: str) -> list[float]:
+    """VE sigmas of a schedule for a VE sampler's ``sigmas`` (with the trailing 0); ValueError at alpha_bar = 0."""
+    if ab[0] == 0.0:
+        raise ValueError(
+            f"alpha_bar: the first level is 0 (zero terminal SNR, sigma = inf), which {target} cannot take as a sigma "
+            "(x + (sigma_next - sigma) d is inf * 0); export to DDPMScheduler timesteps on a zero-SNR grid, or run "
+            "it as flow matching (to_diffusers(..., scheduler='flow_match_euler'))"
+        )
+    return [float(v) for v in _vp_sigma(ab)] + [0.0]
 
 
 def from_diffusers(scheduler: Any, *, eta: float = 0.0, strict: bool = True) -> DiffusersSchedule:
@@ -287,12 +301,7 @@ def _from_ddim_ddpm(scheduler: Any, cfg: Any, notes: list[str], *, eta: float, s
     name = type(scheduler).__name__
     ac = _torch_to_numpy(scheduler.alphas_cumprod)
     T = int(cfg.num_train_timesteps)
-    ts = np.asarray(_torch_to_numpy(scheduler.timesteps)).astype(np.int64)
-    if np.any(ac[ts] <= 0.0):
-        raise ValueError(
-            "scheduler: a visited level has alphas_cumprod = 0 (zero terminal SNR, rescale_betas_zero_snr=True); "
-            "symsched levels must lie in (0, 1)"
-        )
+    ts = _checked_timesteps(scheduler, T)
     steps: list[tuple[float, float]] = []
     consistent = True
     final_noise = 0.0
@@ -356,6 +365,24 @@ def _from_ddim_ddpm(scheduler: Any, cfg: Any, notes: list[str], *, eta: float, s
         final_noise_variance=final_noise, init_variance=float(getattr(scheduler, "init_noise_sigma", 1.0)) ** 2,
         notes=tuple(notes),
     )
+
+
+def _checked_timesteps(scheduler: Any, T: int) -> NDArray[np.int64]:
+    """``scheduler.timesteps`` as integers, each checked to lie in [0, T - 1] (ValueError naming the first that does not)."""
+    raw = np.asarray(_torch_to_numpy(scheduler.timesteps), dtype=np.float64)
+    if raw.ndim != 1 or raw.size == 0:
+        raise ValueError("scheduler: call set_timesteps(num_inference_steps) before from_diffusers")
+    bad = ~np.isfinite(raw) | (raw < 0) | (raw > T - 1) | (raw != np.round(raw))
+    if np.any(bad):
+        i = int(np.argmax(bad))
+        raise ValueError(
+            f"scheduler: timestep {raw[i]:g} (scheduler.timesteps[{i}]) lies outside the training grid [0, {T - 1}] "
+            f"(num_train_timesteps={T}, num_inference_steps={getattr(scheduler, 'num_inference_steps', None)}, "
+            f"timestep_spacing={scheduler.config.get('timestep_spacing')!r}, steps_offset="
+            f"{scheduler.config.get('steps_offset')!r}): diffusers would index alphas_cumprod out of range; use fewer "
+            "inference steps or steps_offset=0"
+        )
+    return raw.astype(np.int64)
 
 
 def _from_euler(scheduler: Any, cfg: Any, notes: list[str], **_: Any) -> DiffusersSchedule:
@@ -503,6 +530,38 @@ def _from_euler_ancestral(scheduler: Any, cfg: Any, notes: list[str], **_: Any) 
     return _multistep(scheduler, notes, "euler_ancestral_discrete", {})
 
 
+def _from_flow_match(scheduler: Any, cfg: Any, notes: list[str], **_: Any) -> DiffusersSchedule:
+    """FlowMatchEuler/HeunDiscreteScheduler: flow times ``scheduler.sigmas`` (t = 1 is alpha_bar = 0)."""
+    from .schedules import flow_t_to_alpha_bar, flow_t_to_sigmas
+
+    name = type(scheduler).__name__
+    heun = name == "FlowMatchHeunDiscreteScheduler"
+    for key in ("invert_sigmas", "stochastic_sampling"):
+        if bool(cfg.get(key, False)):
+            raise _refuse(name, f"{key}=True", "not the deterministic flow ODE step symsched models")
+    if getattr(scheduler, "num_inference_steps", None) is None:
+        raise ValueError("scheduler: call set_timesteps before from_diffusers")
+    sig = _torch_to_numpy(scheduler.sigmas)
+    if sig.ndim != 1 or sig.size < 2:
+        raise ValueError("scheduler: call set_timesteps before from_diffusers")
+    if float(sig[-1]) != 0.0:
+        raise _refuse(name, f"a last sigma {float(sig[-1]):g} != 0", "symsched's flow samplers end at t = 0")
+    # Heun repeats every interior level (its two model calls): [t0, t1, t1, ..., t_{K-1}, t_{K-1}, 0]
+    t = np.concatenate((sig[:1], sig[1:-1:2])) if heun else sig[:-1]
+    if np.any(np.diff(t) >= 0) or np.any(t <= 0) or np.any(t > 1):
+        raise ValueError(f"scheduler: {name}.sigmas must be flow times strictly decreasing in (0, 1] (got {t.tolist()})")
+    ab = as_levels(flow_t_to_alpha_bar(t), "alpha_bar (from the scheduler's flow sigmas)")
+    steps = tuple((float(a), float(b)) for a, b in zip(ab, np.append(ab[1:], 1.0)))
+    notes.append("flow matching: x_t = (1 - t) x0 + t eps, scheduler.sigmas are the flow times t "
+                 "(alpha_bar = (1 - t)^2 / ((1 - t)^2 + t^2)); the model predicts v = eps - x0")
+    return DiffusersSchedule(
+        scheduler=name, sampler="flow_match_heun" if heun else "flow_match_euler", alpha_bar=ab,
+        sigmas=flow_t_to_sigmas(t), eta=0.0, variance="posterior", timesteps=_torch_to_numpy(scheduler.timesteps),
+        steps=steps, consistent=True, final_alpha_bar=1.0, final_noise_variance=0.0,
+        init_variance=float(getattr(scheduler, "init_noise_sigma", 1.0)) ** 2, notes=tuple(notes),
+    )
+
+
 #: diffusers scheduler class -> reader (scheduler, config, notes, eta=, strict=) -> DiffusersSchedule.
 #: A new scheduler family is one entry here (and one in :data:`_EXPORTERS`).
 _READERS: dict[str, Callable[..., DiffusersSchedule]] = {
@@ -513,6 +572,8 @@ _READERS: dict[str, Callable[..., DiffusersSchedule]] = {
     "UniPCMultistepScheduler": _from_unipc,
     "DEISMultistepScheduler": _from_deis,
     "EulerAncestralDiscreteScheduler": _from_euler_ancestral,
+    "FlowMatchEulerDiscreteScheduler": _from_flow_match,
+    "FlowMatchHeunDiscreteScheduler": _from_flow_match,
 }
 
 #: The diffusers schedulers :func:`from_diffusers` reads.
@@ -572,7 +633,7 @@ def to_diffusers(
             grid = getattr(scheduler, "alphas_cumprod", None)
         return export(ab, scheduler, grid, rtol)
     if grid is None:
-        return {"sigmas": [float(s) for s in _vp_sigma(ab)] + [0.0]}
+        return {"sigmas": _finite_sigmas(ab, "EulerDiscreteScheduler")}
     return {"timesteps": _grid_timesteps(ab, grid, rtol)}
 
 
@@ -622,16 +683,48 @@ def _to_dpmsolver(ab: Array, scheduler: Any, grid: Any, rtol: float) -> dict[str
     return {"timesteps": _grid_timesteps(ab, grid, rtol)}
 
 
+def _to_flow_match(ab: Array, scheduler: Any, grid: Any, rtol: float) -> dict[str, Any]:
+    """``set_timesteps(sigmas=t)`` of FlowMatchEulerDiscreteScheduler, undoing the scheduler's own shift.
+
+    diffusers applies its shift to the ``sigmas`` it is given (``shift * t / (1 + (shift - 1) t)``, or with
+    ``use_dynamic_shifting`` the ``time_shift`` with ``mu``): a static shift is inverted here
+    (``t = t' / (shift - (shift - 1) t')``); with dynamic shifting ``mu = 0`` (the identity) is returned too.
+    """
+    from .schedules import alpha_bar_to_flow_t
+
+    t = alpha_bar_to_flow_t(ab)
+    cfg = {} if isinstance(scheduler, str) else getattr(scheduler, "config", {})
+    out: dict[str, Any] = {}
+    if bool(cfg.get("use_dynamic_shifting", False)):
+        if cfg.get("time_shift_type", "exponential") != "exponential":
+            raise ValueError("scheduler: FlowMatchEulerDiscreteScheduler with time_shift_type='linear' has no "
+                             "identity shift; configure time_shift_type='exponential' or use_dynamic_shifting=False")
+        out["mu"] = 0.0  # exp(0) / (exp(0) + 1/t - 1) = t
+    else:
+        s = float(cfg.get("shift", 1.0)) if not isinstance(scheduler, str) else 1.0
+        if s != 1.0:
+            t = t / (s - (s - 1.0) * t)
+    for key in ("shift_terminal", "use_karras_sigmas", "use_exponential_sigmas", "use_beta_sigmas", "invert_sigmas"):
+        if cfg.get(key):
+            raise ValueError(f"scheduler: FlowMatchEulerDiscreteScheduler with {key}={cfg.get(key)!r} rewrites the "
+                             "sigmas it is given; configure it off to run a custom schedule")
+    out["sigmas"] = [float(v) for v in t]
+    return out
+
+
 #: diffusers scheduler class -> exporter (alpha_bar, scheduler, grid, rtol) -> set_timesteps keywords.
 _EXPORTERS: dict[str, Callable[..., dict[str, list[Any]]]] = {
     "DDIMScheduler": _no_custom("DDIMScheduler", "use DDPMScheduler(...).set_timesteps(timesteps=...) for eta = 1 "
                                 "or EulerDiscreteScheduler(...).set_timesteps(sigmas=...) for eta = 0"),
     "DDPMScheduler": lambda ab, sch, grid, rtol: {"timesteps": _grid_timesteps(ab, grid, rtol)},
-    "EulerDiscreteScheduler": lambda ab, sch, grid, rtol: {"sigmas": [float(s) for s in _vp_sigma(ab)] + [0.0]},
+    "EulerDiscreteScheduler": lambda ab, sch, grid, rtol: {"sigmas": _finite_sigmas(ab, "EulerDiscreteScheduler")},
     "DPMSolverMultistepScheduler": _to_dpmsolver,
     "UniPCMultistepScheduler": _no_custom("UniPCMultistepScheduler", "custom sigmas only with use_flow_sigmas=True"),
     "DEISMultistepScheduler": _no_custom("DEISMultistepScheduler", "only num_inference_steps"),
     "EulerAncestralDiscreteScheduler": _no_custom("EulerAncestralDiscreteScheduler", "only num_inference_steps"),
+    "FlowMatchEulerDiscreteScheduler": _to_flow_match,
+    "flow_match_euler": _to_flow_match,
+    "FlowMatchHeunDiscreteScheduler": _no_custom("FlowMatchHeunDiscreteScheduler", "only num_inference_steps"),
 }
 
 
@@ -642,7 +735,7 @@ def to_k_diffusion_sigmas(alpha_bar: ArrayLike) -> Array:
     its VE samplers are symsched's ``output_spectrum_ve(S, sigmas[:-1], sampler=...)``.
     """
     ab = as_levels(alpha_bar)
-    return np.append(_vp_sigma(ab), 0.0)
+    return np.array(_finite_sigmas(ab, "a k-diffusion sampler"))
 
 
 def from_k_diffusion_sigmas(sigmas: ArrayLike) -> Array:

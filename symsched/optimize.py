@@ -73,6 +73,7 @@ from ._validate import (
 )
 from .api import (
     DIVERGENCES,
+    FLOW_SAMPLERS,
     INITS,
     VE_SAMPLERS,
     VP_SAMPLERS,
@@ -104,7 +105,7 @@ Divergence = Literal["kl", "kl-reverse", "w2"]
 #: ``symsched optimize --divergence`` and the first section of ``symsched report``.
 DEFAULT_DIVERGENCE: Divergence = "kl"
 #: Every sampler :func:`optimize_schedule` accepts (VP ones take ``alpha_bar``, VE ones ``sigmas``).
-SAMPLERS: tuple[str, ...] = VP_SAMPLERS + VE_SAMPLERS
+SAMPLERS: tuple[str, ...] = VP_SAMPLERS + VE_SAMPLERS + FLOW_SAMPLERS  # flow samplers take alpha_bar too
 #: Default log-SNR interval for free endpoints (widened to contain every standard schedule and any
 #: fixed endpoint). At ``l = 20`` float64 still resolves ``1 - alpha_bar = 2e-9`` to ~1e-7.
 LOG_SNR_RANGE: tuple[float, float] = (-20.0, 20.0)
@@ -132,8 +133,8 @@ def _check_grid(grid: ArrayLike, steps: int) -> Array:
     g = as_real_array(grid, "grid")
     if g.ndim != 1 or g.size == 0:
         raise ValueError(f"grid must be a non-empty 1-D array alphas_cumprod[t] (got shape {g.shape})")
-    if not np.all(np.isfinite(g)) or np.any(g <= 0) or np.any(g >= 1):
-        raise ValueError("grid must hold finite levels in the open interval (0, 1)")
+    if not np.all(np.isfinite(g)) or np.any(g[:-1] <= 0) or g[-1] < 0 or np.any(g >= 1):
+        raise ValueError("grid must hold finite levels in the open interval (0, 1) (the last may be 0: zero terminal SNR)")
     if g.size > 1 and np.any(np.diff(g) >= 0):
         i = int(np.argmax(np.diff(g) >= 0))
         raise ValueError(
@@ -145,11 +146,13 @@ def _check_grid(grid: ArrayLike, steps: int) -> Array:
     return g
 
 
-def _check_level(value: Any, name: str) -> float:
+def _check_level(value: Any, name: str, zero_ok: bool = False) -> float:
     try:
         v = as_real(value, name)
     except ValueError as exc:
         raise type(exc)(f"{name} must be a level in the open interval (0, 1) or None (got {value!r})") from None
+    if zero_ok and v == 0.0:  # the first level at pure noise (zero terminal SNR, flow t = 1)
+        return 0.0
     if not 0.0 < v < 1.0:
         raise ValueError(f"{name} must be a level in the open interval (0, 1) or None (got {value!r})")
     return v
@@ -163,7 +166,7 @@ def _check_endpoints(endpoints: Any, steps: int, grid: Optional[Array]) -> tuple
         raise ValueError(
             f"endpoints must be None or a pair (first, last), each a level in (0, 1) or None (got {endpoints!r})"
         )
-    first = None if endpoints[0] is None else _check_level(endpoints[0], "endpoints[0] (first level)")
+    first = None if endpoints[0] is None else _check_level(endpoints[0], "endpoints[0] (first level)", zero_ok=True)
     last = None if endpoints[1] is None else _check_level(endpoints[1], "endpoints[1] (last level)")
     if first is not None and last is not None:
         if steps == 1 and first != last:
@@ -353,6 +356,40 @@ class _Gaps:
         return np.log(gaps / gaps.sum())
 
 
+def _max_diff(a: Array, b: Array) -> float:
+    """max |a - b| over the levels, equal infinite levels (a fixed alpha_bar = 0) counting as 0."""
+    same = a == b
+    with np.errstate(invalid="ignore"):
+        d = np.where(same, 0.0, np.abs(a - b))
+    return float(np.max(d))
+
+
+class _ZeroFirst:
+    """Levels ``[-inf, l_2 < ... < l_K]``: the first level fixed at pure noise (alpha_bar = 0: a zero-SNR grid's
+    noisiest level, or flow matching's t = 1), the other K - 1 parametrised by :class:`_Gaps` in [lo, hi]."""
+
+    first_fixed = False  # no closed-form (tangent-law) starts from an infinite first level
+
+    def __init__(self, K: int, last: Optional[float], lo: float, hi: float) -> None:
+        self.K = K
+        self.inner = _Gaps(K - 1, None, last, lo, hi)
+        self.m, self.last_fixed, self.a, self.b = self.inner.m, self.inner.last_fixed, -math.inf, self.inner.b
+
+    @property
+    def n_free(self) -> int:
+        return self.inner.n_free
+
+    def levels(self, y: Array) -> Array:
+        return np.concatenate(([-math.inf], self.inner.levels(y)))
+
+    def pullback(self, y: Array, g: Array) -> Array:
+        return self.inner.pullback(y, np.asarray(g)[1:])
+
+    def from_levels(self, l: Array) -> Array:
+        l = np.sort(np.asarray(l, dtype=np.float64))
+        return self.inner.from_levels(l[-(self.K - 1):])
+
+
 # ---------------------------------------------------------------------------------------------
 # starts: cheap candidates, scored by value alone
 # ---------------------------------------------------------------------------------------------
@@ -443,7 +480,7 @@ def _lbfgs(
         l = par.levels(y)
         J, g = obj(l)
         if known is not None and (
-            np.max(np.abs(l - known[0])) < _SAME_BASIN or abs(J - known[1]) <= 1e-10 * abs(known[1])
+            _max_diff(l, known[0]) < _SAME_BASIN or abs(J - known[1]) <= 1e-10 * abs(known[1])
         ):
             raise _SameBasin(y, J)
         memo.clear()
@@ -489,7 +526,7 @@ def _guards(par: _Gaps, scored: list[tuple[float, str, Array]], std: Sequence[st
     out = []
     for accept in (lambda name: True, lambda name: name == "equal gaps", lambda name: name in std):
         for t in scored[1:]:
-            if accept(t[1]) and all(np.max(np.abs(par.levels(t[2]) - c)) > _DISTINCT for c in chosen):
+            if accept(t[1]) and all(_max_diff(par.levels(t[2]), c) > _DISTINCT for c in chosen):
                 chosen.append(par.levels(t[2]))
                 out.append(t)
                 break
@@ -804,7 +841,7 @@ def _standard(steps: int, grid: Optional[Array]) -> dict[str, Array]:
 def _meets(ab: Array, lf: Optional[float], ll: Optional[float]) -> bool:
     """Whether levels ``ab`` have the fixed first / last log-SNR (``None``: free)."""
     l = _log_snr(ab)
-    if lf is not None and abs(float(l[0]) - lf) > _FEASIBLE_TOL:
+    if lf is not None and not (float(l[0]) == lf or abs(float(l[0]) - lf) <= _FEASIBLE_TOL):  # -inf == -inf
         return False
     return ll is None or abs(float(l[-1]) - ll) <= _FEASIBLE_TOL
 
@@ -813,7 +850,8 @@ def _round_to_grid(l: Array, grid_l_inc: Array, fixed: dict[int, int]) -> NDArra
     """Nearest distinct indices j (increasing) into the increasing grid log-SNR; fixed {k: j} kept."""
     T, K = grid_l_inc.size, l.size
     pos = np.clip(np.searchsorted(grid_l_inc, l), 1, T - 1)
-    j = np.where(np.abs(l - grid_l_inc[pos - 1]) <= np.abs(grid_l_inc[pos] - l), pos - 1, pos).astype(np.int64)
+    with np.errstate(invalid="ignore"):  # -inf - -inf: a fixed zero-SNR first level, set below
+        j = np.where(np.abs(l - grid_l_inc[pos - 1]) <= np.abs(grid_l_inc[pos] - l), pos - 1, pos).astype(np.int64)
     for k, v in fixed.items():
         j[k] = v
     lo_bound = np.arange(K)  # j_k >= k
@@ -1004,7 +1042,8 @@ def _optimize(
     messages: list[str] = []
     starts: dict[str, float] = {}
     try:
-        par = _Gaps(K, box.lf, box.ll, box.lo, box.hi)
+        par: Any = _ZeroFirst(K, box.ll, box.lo, box.hi) if box.lf == -math.inf and K > 1 else \
+            _Gaps(K, box.lf, box.ll, box.lo, box.hi)
         if par.n_free == 0 or (K == 1 and box.lf is not None):
             l_best = np.array([box.lf]) if K == 1 and box.lf is not None else par.levels(np.zeros(max(par.m, 1)))
             success, messages = True, ["levels fully determined by the endpoints"]
@@ -1050,7 +1089,7 @@ class _Box:
             self.grid_l_inc = grid_l_inc
             self.grid_ab_inc = g[::-1]  # exact grid levels, increasing
             if lf is not None:
-                self.fixed_j[0] = int(np.argmin(np.abs(grid_l_inc - lf)))
+                self.fixed_j[0] = 0 if lf == -math.inf else int(np.argmin(np.abs(grid_l_inc - lf)))
                 lf = float(grid_l_inc[self.fixed_j[0]])
             if ll is not None:
                 self.fixed_j[K - 1] = int(np.argmin(np.abs(grid_l_inc - ll)))
@@ -1060,14 +1099,16 @@ class _Box:
                     f"endpoints: the fixed first and last levels are {self.fixed_j[K - 1] - self.fixed_j[0]} grid "
                     f"steps apart, too close for {K} distinct grid levels"
                 )
-            lo, hi = float(grid_l_inc[0]), float(grid_l_inc[-1])
+            finite = grid_l_inc[np.isfinite(grid_l_inc)]  # a zero-SNR grid level (-inf) is only ever a fixed first level
+            lo, hi = float(finite[0]), float(grid_l_inc[-1])
         else:
             pool = [np.array(LOG_SNR_RANGE)] + [_log_snr(v) for v in std.values()]
             pool += [np.array([x]) for x in (lf, ll) if x is not None]
             allv = np.concatenate(pool)
+            allv = allv[np.isfinite(allv)]
             lo, hi = max(float(allv.min()), -_HARD_RANGE), min(float(allv.max()), _HARD_RANGE)
         self.lf, self.ll = lf, ll
-        self.lo = lo if lf is None else min(lo, lf)
+        self.lo = lo if lf is None or lf == -math.inf else min(lo, lf)
         self.hi = hi if ll is None else max(hi, ll)
 
 

@@ -29,11 +29,11 @@ from typing import Any, Optional, Union
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy.special import expit, logit
+from scipy.special import expit, log_expit, logit
 
 from ._validate import (
     MAX_STEPS, MAX_TRAIN_TIMESTEPS, as_int, as_positive as _positive, as_real as _real, as_real_array, as_levels,
-    as_positive_int, check_choice,
+    as_bool, as_positive_int, check_choice,
 )
 
 __all__ = [
@@ -43,11 +43,18 @@ __all__ = [
     "sigmoid_betas",
     "training_grid",
     "betas_to_alpha_bar",
+    "rescale_zero_terminal_snr",
     "alpha_bar_to_betas",
     "alpha_bar_to_log_snr",
     "log_snr_to_alpha_bar",
     "alpha_bar_to_sigmas",
     "sigmas_to_alpha_bar",
+    "flow_t_to_log_snr",
+    "log_snr_to_flow_t",
+    "flow_t_to_alpha_bar",
+    "alpha_bar_to_flow_t",
+    "flow_t_to_sigmas",
+    "sigmas_to_flow_t",
     "timesteps",
     "from_grid",
     "nearest_timesteps",
@@ -56,6 +63,16 @@ __all__ = [
     "shifted",
     "align_your_steps",
     "loglinear_interp",
+    "sd3_time_shift",
+    "shift_to_log_snr",
+    "flux_mu",
+    "flux_image_seq_len",
+    "FLUX_DEFAULTS",
+    "uniform_flow_t",
+    "flow_match_t",
+    "flux_t",
+    "flow_schedule",
+    "FLOW_SCHEDULES",
     "standard_schedule",
     "STANDARD_SCHEDULES",
     "SPACINGS",
@@ -136,20 +153,17 @@ def _float_array(value: ArrayLike, name: str) -> Array:
     return arr
 
 
-def _open_unit(value: ArrayLike, name: str) -> Array:
-    arr = _float_array(value, name)
-    if np.any(arr <= 0) or np.any(arr >= 1):
-        raise ValueError(
-            f"{name} must lie in the open interval (0, 1) (got min {arr.min():.17g}, max {arr.max():.17g})"
-        )
-    return arr
-
-
 def _as_grid(grid: ArrayLike, name: str = "grid") -> Array:
-    """A training-order grid: 1-D, in (0, 1), strictly decreasing in t (``grid[t] = alphas_cumprod[t]``)."""
-    arr = _open_unit(grid, name)
+    """A training-order grid: 1-D, strictly decreasing in t (``grid[t] = alphas_cumprod[t]``), in (0, 1) except
+    that the last entry may be exactly 0 (zero terminal SNR, ``rescale_betas_zero_snr=True``)."""
+    arr = _float_array(grid, name)
     if arr.ndim != 1:
         raise ValueError(f"{name} must be 1-D (got shape {arr.shape})")
+    if np.any(arr < 0) or np.any(arr >= 1) or np.any(arr[:-1] == 0):
+        raise ValueError(
+            f"{name} must lie in (0, 1), except a last entry 0 (zero terminal SNR) "
+            f"(got min {arr.min():.17g}, max {arr.max():.17g})"
+        )
     if arr.size > 1 and np.any(np.diff(arr) >= 0):
         i = int(np.argmax(np.diff(arr)))
         raise ValueError(
@@ -172,26 +186,51 @@ def _check_out_of_range(ab: Array, name: str, source: str) -> Array:
 # ---------------------------------------------------------------------------------------------
 
 
+def _unit_closed(value: ArrayLike, name: str) -> Array:
+    """Levels in the closed interval [0, 1] (0 = pure noise, 1 = clean), any shape."""
+    arr = as_real_array(value, name)
+    if arr.size == 0:
+        raise ValueError(f"{name} must not be empty")
+    if np.any(np.isnan(arr)) or np.any(arr < 0) or np.any(arr > 1):
+        raise ValueError(
+            f"{name} must lie in [0, 1] (got min {np.nanmin(arr) if not np.all(np.isnan(arr)) else np.nan:.17g}, "
+            f"max {np.nanmax(arr) if not np.all(np.isnan(arr)) else np.nan:.17g}; NaN is refused)"
+        )
+    return arr
+
+
+def _log_snr_array(log_snr: ArrayLike, name: str = "log_snr") -> Array:
+    arr = as_real_array(log_snr, name)
+    if arr.size == 0:
+        raise ValueError(f"{name} must not be empty")
+    if np.any(np.isnan(arr)):
+        raise ValueError(f"{name} must not be NaN (-inf is pure noise, +inf the clean level)")
+    return arr
+
+
 def alpha_bar_to_log_snr(alpha_bar: ArrayLike) -> Array:
-    r"""Log signal-to-noise ratio :math:`\ell = \log(\bar\alpha / (1-\bar\alpha))`, elementwise.
+    r"""Log signal-to-noise ratio :math:`\ell = \log\bar\alpha - \operatorname{log1p}(-\bar\alpha)`, elementwise.
+
+    ``alpha_bar = 0`` (zero terminal SNR, pure noise) maps to ``-inf`` and ``alpha_bar = 1`` (clean)
+    to ``+inf`` exactly; in between the two logs carry full relative precision (no cancellation).
 
     Parameters
     ----------
     alpha_bar : array_like, any shape
-        Levels in the open interval (0, 1).
+        Levels in the closed interval [0, 1].
 
     Returns
     -------
     ndarray, same shape, float64
-        Finite log-SNR values.
 
     Raises
     ------
     ValueError
-        If ``alpha_bar`` is empty, not finite or outside (0, 1).
+        If ``alpha_bar`` is empty, NaN or outside [0, 1].
     """
-    ab = _open_unit(alpha_bar, "alpha_bar")
-    return np.asarray(logit(ab), dtype=np.float64)
+    ab = _unit_closed(alpha_bar, "alpha_bar")
+    with np.errstate(divide="ignore"):
+        return np.asarray(logit(ab), dtype=np.float64)
 
 
 def log_snr_to_alpha_bar(log_snr: ArrayLike) -> Array:
@@ -199,89 +238,182 @@ def log_snr_to_alpha_bar(log_snr: ArrayLike) -> Array:
 
     Computed so that both :math:`\bar\alpha` and :math:`1-\bar\alpha` keep full relative
     precision: for :math:`\ell \ge 0` the result is ``1 - expit(-l)``, otherwise ``expit(l)``.
+    ``-inf`` maps to 0 (pure noise) and ``+inf`` to 1 (clean) exactly.
 
     Parameters
     ----------
     log_snr : array_like, any shape
-        Finite log-SNR values (|l| below about 36.7 for alpha_bar < 1, above -745 for > 0).
+        Log-SNR values; finite ones must map into the open interval (0, 1) in float64 (about
+        ``-745 < l < 36.7``).
 
     Returns
     -------
-    ndarray, same shape, float64, in (0, 1)
+    ndarray, same shape, float64, in [0, 1]
 
     Raises
     ------
     ValueError
-        If ``log_snr`` is empty or not finite, or maps to alpha_bar 0 or 1 in float64.
+        If ``log_snr`` is empty or NaN, or a finite entry maps to alpha_bar 0 or 1 in float64 (not
+        representable).
     """
-    l = _float_array(log_snr, "log_snr")
-    ab = np.where(l >= 0, 1.0 - expit(-np.abs(l)), expit(-np.abs(l)))
-    return _check_out_of_range(np.asarray(ab, dtype=np.float64), "log_snr", "entries (|log_snr| too large)")
+    l = _log_snr_array(log_snr)
+    with np.errstate(over="ignore", under="ignore"):
+        ab = np.where(l >= 0, 1.0 - expit(-np.abs(l)), expit(-np.abs(l)))
+    ab = np.asarray(ab, dtype=np.float64)
+    fin = np.isfinite(l)
+    _check_out_of_range(ab[fin], "log_snr", "entries (|log_snr| too large)")
+    return ab
 
 
 def alpha_bar_to_sigmas(alpha_bar: ArrayLike) -> Array:
-    r"""VE noise level :math:`\sigma = \sqrt{(1-\bar\alpha)/\bar\alpha} = e^{-\ell/2}`, elementwise.
+    r"""VE noise level :math:`\sigma = \sqrt{1-\bar\alpha}/\sqrt{\bar\alpha} = e^{-\ell/2}`, elementwise.
+
+    ``alpha_bar = 0`` maps to ``inf``, ``alpha_bar = 1`` to 0, exactly; the quotient of square roots
+    neither overflows (``sqrt(5e-324) = 2.2e-162``) nor cancels (``1 - ab`` is exact for ``ab >= 1/2``).
 
     Parameters
     ----------
     alpha_bar : array_like, any shape
-        Levels in (0, 1). A schedule (increasing) maps to decreasing sigmas, noisiest first.
+        Levels in [0, 1]. A schedule (increasing) maps to decreasing sigmas, noisiest first.
 
     Returns
     -------
-    ndarray, same shape, float64, positive
+    ndarray, same shape, float64, in [0, inf]
 
     Raises
     ------
     ValueError
-        If ``alpha_bar`` is empty, not finite or outside (0, 1).
+        If ``alpha_bar`` is empty, NaN or outside [0, 1].
     """
-    return np.exp(-0.5 * alpha_bar_to_log_snr(alpha_bar))
+    ab = _unit_closed(alpha_bar, "alpha_bar")
+    with np.errstate(divide="ignore"):
+        return np.sqrt(1.0 - ab) / np.sqrt(ab)
 
 
 def sigmas_to_alpha_bar(sigmas: ArrayLike) -> Array:
     r"""Inverse of :func:`alpha_bar_to_sigmas`: :math:`\bar\alpha = 1/(1+\sigma^2)`, elementwise.
 
-    Evaluated as ``log_snr_to_alpha_bar(-2 log sigma)``, which never overflows and keeps the
-    relative precision of both :math:`\bar\alpha` and :math:`1-\bar\alpha`.
+    Evaluated as ``1 - sigma^2/(1 + sigma^2)`` for ``sigma <= 1`` (``1 - alpha_bar`` keeps its relative
+    precision) and ``r^2/(1 + r^2)``, ``r = 1/sigma``, above, which never overflows. ``sigma = inf`` maps to 0 (pure noise), ``sigma = 0`` to 1 (clean).
 
     Parameters
     ----------
     sigmas : array_like, any shape
-        Positive, finite VE noise levels (the clean level sigma = 0 is implicit in symsched).
+        VE noise levels in [0, inf].
 
     Returns
     -------
-    ndarray, same shape, float64, in (0, 1)
+    ndarray, same shape, float64, in [0, 1]
 
     Raises
     ------
     ValueError
-        If ``sigmas`` is empty, not finite or not positive, or so small (< ~1e-8) that alpha_bar
-        rounds to 1.
+        If ``sigmas`` is empty, NaN or negative, or a finite positive sigma maps to alpha_bar 0 (sigma above
+        ~1e162) or 1 (sigma below ~1e-8) in float64.
     """
-    s = _float_array(sigmas, "sigmas")
-    if np.any(s <= 0):
-        raise ValueError(
-            f"sigmas must be positive (the final step to sigma=0 is implicit; got min {s.min():g})"
-        )
-    l = -2.0 * np.log(s)
+    s = as_real_array(sigmas, "sigmas")
+    if s.size == 0:
+        raise ValueError("sigmas must not be empty")
+    if np.any(np.isnan(s)) or np.any(s < 0):
+        raise ValueError(f"sigmas must lie in [0, inf] (got min {np.nanmin(s) if not np.all(np.isnan(s)) else np.nan:g}; NaN is refused)")
+    with np.errstate(divide="ignore", over="ignore", under="ignore", invalid="ignore"):
+        r = 1.0 / s
+        ss, rr = s * s, r * r
+        ab = np.where(s <= 1.0, 1.0 - ss / (1.0 + ss), rr / (1.0 + rr))  # 1 - ab keeps its precision
+    inner = (s > 0) & np.isfinite(s)
+    _check_out_of_range(ab[inner], "sigmas", "entries (sigma too large or too small)")
+    return np.asarray(ab, dtype=np.float64)
+
+
+# -- rectified flow / flow matching: x_t = (1 - t) x0 + t eps ----------------------------------------------
+# alpha = 1 - t and sigma_vp = t, so the VP level is alpha_bar = (1-t)^2 / ((1-t)^2 + t^2), the log-SNR is
+# l = 2 log((1 - t)/t) and the VE noise sigma = t / (1 - t). t = 1 is pure noise, t = 0 clean.
+
+
+def flow_t_to_log_snr(t: ArrayLike) -> Array:
+    r"""Log-SNR of flow-matching time :math:`t`: :math:`\ell = 2(\operatorname{log1p}(-t) - \log t)`.
+
+    ``x_t = (1 - t) x0 + t eps`` (Lipman et al. 2022; Esser et al. 2024, SD3; diffusers calls ``t`` the
+    flow ``sigmas``). ``t = 1`` maps to ``-inf``, ``t = 0`` to ``+inf`` exactly. Any shape; ValueError for
+    NaN or ``t`` outside [0, 1].
+    """
+    tt = _unit_closed(t, "t")
+    with np.errstate(divide="ignore"):
+        return 2.0 * (np.log1p(-tt) - np.log(tt))
+
+
+def log_snr_to_flow_t(log_snr: ArrayLike) -> Array:
+    r"""Flow time of a log-SNR: :math:`t = \operatorname{expit}(-\ell/2) = 1/(1 + e^{\ell/2})` (``-inf -> 1``, ``+inf -> 0``).
+
+    ``1 - t = expit(l/2)`` keeps full precision too (use :func:`flow_t_to_log_snr` for the way back).
+    Any shape; ValueError for NaN, or a finite log-SNR whose t rounds to 0 (``l > ~1490``) or 1.
+    """
+    l = _log_snr_array(log_snr)
+    with np.errstate(over="ignore", under="ignore"):
+        t = np.asarray(expit(-0.5 * l), dtype=np.float64)
+    fin = np.isfinite(l)
+    if np.any((t[fin] <= 0) | (t[fin] >= 1)):
+        raise ValueError("log_snr: some finite entries map to flow t = 0 or 1 in float64 (|log_snr| too large)")
+    return t
+
+
+def flow_t_to_alpha_bar(t: ArrayLike) -> Array:
+    r"""VP level of flow time :math:`t`: :math:`\bar\alpha = (1-t)^2/((1-t)^2 + t^2)` (``t = 1 -> 0``, ``t = 0 -> 1``).
+
+    Evaluated through the log-SNR (:func:`flow_t_to_log_snr`, :func:`log_snr_to_alpha_bar`), so both
+    ``alpha_bar`` and ``1 - alpha_bar`` keep their relative precision. Any shape; ValueError for NaN,
+    ``t`` outside [0, 1], or a ``0 < t < ~1e-8`` whose alpha_bar rounds to 1.
+    """
+    l = flow_t_to_log_snr(t)
     try:
         return log_snr_to_alpha_bar(l)
-    except ValueError as exc:
-        raise ValueError(str(exc).replace("log_snr", "sigmas", 1)) from None
+    except ValueError:
+        raise ValueError("t: some entries are so close to 0 (t < ~1e-8) that alpha_bar = 1 - t^2/(...) rounds to 1 "
+                         "in float64 (not a representable level; the clean level t = 0 itself is allowed)") from None
+
+
+def alpha_bar_to_flow_t(alpha_bar: ArrayLike) -> Array:
+    r"""Flow time of a VP level: :math:`t = \sqrt{1-\bar\alpha}/(\sqrt{\bar\alpha} + \sqrt{1-\bar\alpha})` (``0 -> 1``, ``1 -> 0``).
+
+    A sum of positive terms: no cancellation anywhere. Any shape; ValueError for NaN or outside [0, 1].
+    """
+    ab = _unit_closed(alpha_bar, "alpha_bar")
+    c, s = np.sqrt(ab), np.sqrt(1.0 - ab)
+    return s / (c + s)
+
+
+def flow_t_to_sigmas(t: ArrayLike) -> Array:
+    r"""VE noise of flow time: :math:`\sigma = t/(1-t)` (``t = 1 -> inf``). Any shape; ValueError outside [0, 1]."""
+    tt = _unit_closed(t, "t")
+    with np.errstate(divide="ignore"):
+        return tt / (1.0 - tt)
+
+
+def sigmas_to_flow_t(sigmas: ArrayLike) -> Array:
+    r"""Flow time of a VE noise level: :math:`t = \sigma/(1+\sigma) = 1/(1 + 1/\sigma)` (``inf -> 1``, ``0 -> 0``).
+
+    Any shape; ValueError for NaN or negative sigmas.
+    """
+    s = as_real_array(sigmas, "sigmas")
+    if s.size == 0:
+        raise ValueError("sigmas must not be empty")
+    if np.any(np.isnan(s)) or np.any(s < 0):
+        raise ValueError("sigmas must lie in [0, inf] (NaN is refused)")
+    with np.errstate(divide="ignore", over="ignore"):
+        return np.where(s <= 1.0, s / (1.0 + s), 1.0 / (1.0 + 1.0 / s))
 
 
 def betas_to_alpha_bar(betas: ArrayLike) -> Array:
     r"""Training grid :math:`\bar\alpha_t = \prod_{s \le t} (1-\beta_s)`, in training order.
 
     ``1 - alpha_bar`` keeps full relative precision where ``alpha_bar >= 1/2`` (computed as
-    ``-expm1(cumsum(log1p(-betas)))``); below 1/2 a plain cumulative product is used.
+    ``-expm1(cumsum(log1p(-betas)))``); below 1/2 a plain cumulative product is used. A last beta of
+    exactly 1 gives ``alpha_bar[T-1] = 0``: zero terminal SNR (Lin et al. 2023, arXiv 2305.08891).
 
     Parameters
     ----------
     betas : array_like, shape (T,)
-        Per-step variances in the open interval (0, 1), training order (t = 0 first).
+        Per-step variances in the open interval (0, 1), training order (t = 0 first); the last one may be 1.
 
     Returns
     -------
@@ -291,19 +423,57 @@ def betas_to_alpha_bar(betas: ArrayLike) -> Array:
     Raises
     ------
     ValueError
-        If ``betas`` is not 1-D, empty, not finite, outside (0, 1) (``beta = 1`` is zero terminal
-        SNR, which symsched cannot represent), or if the product underflows to 0.
+        If ``betas`` is not 1-D, empty, not finite, outside (0, 1) (1 is allowed last), or if the product
+        underflows to 0 before the last timestep.
     """
-    b = _open_unit(betas, "betas")
+    b = _float_array(betas, "betas")
     if b.ndim != 1:
         raise ValueError(f"betas must be 1-D (got shape {b.shape})")
-    log_ab = np.cumsum(np.log1p(-b))
+    if np.any(b <= 0) or np.any(b > 1) or np.any(b[:-1] == 1):
+        raise ValueError(
+            "betas must lie in the open interval (0, 1); only the last may be 1 (zero terminal SNR) "
+            f"(got min {b.min():.17g}, max {b.max():.17g})"
+        )
+    with np.errstate(divide="ignore"):
+        log_ab = np.cumsum(np.log1p(-b))
     high = log_ab >= -math.log(2.0)
     ab = np.where(high, 1.0 + np.expm1(log_ab), np.cumprod(1.0 - b))
-    if np.any(ab <= 0):
-        t = int(np.argmax(ab <= 0))
+    zero_end = b[-1] == 1
+    inner = ab[:-1] if zero_end else ab
+    if np.any(inner <= 0):
+        t = int(np.argmax(inner <= 0))
         raise ValueError(f"betas: alphas_cumprod underflows to 0 in float64 at t={t}")
+    if zero_end:
+        ab[-1] = 0.0
     return ab
+
+
+def rescale_zero_terminal_snr(alpha_bar: ArrayLike) -> Array:
+    r"""Lin et al.'s zero-terminal-SNR rescaling of a training grid (arXiv 2305.08891, Algorithm 1).
+
+    :math:`\sqrt{\bar\alpha'_t} = (\sqrt{\bar\alpha_t} - \sqrt{\bar\alpha_{T-1}})\,
+    \sqrt{\bar\alpha_0}/(\sqrt{\bar\alpha_0} - \sqrt{\bar\alpha_{T-1}})`: the first level is kept, the
+    last becomes exactly 0. diffusers ``rescale_zero_terminal_snr`` (``schedulers/scheduling_ddim.py``; used by
+    DDIM, DDPM and EulerDiscrete with ``rescale_betas_zero_snr=True``) does the same on the betas in float32.
+
+    Parameters
+    ----------
+    alpha_bar : array_like, shape (T,), T >= 2
+        Training-order grid (strictly decreasing in t).
+
+    Returns
+    -------
+    ndarray, shape (T,), float64
+        The rescaled grid, ``[T-1] == 0`` (strictly decreasing).
+    """
+    g = _as_grid(alpha_bar, "alpha_bar")
+    if g.size < 2:
+        raise ValueError("alpha_bar must hold at least 2 timesteps to rescale to zero terminal SNR")
+    r = np.sqrt(g)
+    r0, rT = r[0], r[-1]
+    out = ((r - rT) * (r0 / (r0 - rT))) ** 2
+    out[0], out[-1] = g[0], 0.0
+    return out
 
 
 def alpha_bar_to_betas(alpha_bar: ArrayLike) -> Array:
@@ -401,7 +571,8 @@ def sigmoid_betas(T: int = 1000, *, beta_start: float = 1e-4, beta_end: float = 
     return expit(np.linspace(-6.0, 6.0, T)) * (b1 - b0) + b0
 
 
-def training_grid(beta_schedule: str = "linear", *, num_train_timesteps: int = 1000, **kwargs: Any) -> Array:
+def training_grid(beta_schedule: str = "linear", *, num_train_timesteps: int = 1000, rescale_zero_snr: bool = False,
+                  **kwargs: Any) -> Array:
     r"""Training grid ``alphas_cumprod`` of a named beta family, shape (T,), training order.
 
     Parameters
@@ -411,14 +582,18 @@ def training_grid(beta_schedule: str = "linear", *, num_train_timesteps: int = 1
         :func:`sigmoid_betas`).
     num_train_timesteps : int
         T, the number of training timesteps.
+    rescale_zero_snr : bool
+        Apply :func:`rescale_zero_terminal_snr` (diffusers ``rescale_betas_zero_snr=True``): the last
+        level becomes exactly 0.
     **kwargs
         Passed to the beta function (``beta_start``/``beta_end``, or ``s``/``max_beta``).
 
     Returns
     -------
     ndarray, shape (T,), float64
-        ``alphas_cumprod[t]``, strictly decreasing in t.
+        ``alphas_cumprod[t]``, strictly decreasing in t (the last entry 0 with ``rescale_zero_snr``).
     """
+    rescale = as_bool(rescale_zero_snr, "rescale_zero_snr")
     check_choice(beta_schedule, "beta_schedule", BETA_SCHEDULES)
     fn = {
         "linear": linear_betas,
@@ -431,7 +606,8 @@ def training_grid(beta_schedule: str = "linear", *, num_train_timesteps: int = 1
         betas = fn(T, **kwargs)
     except TypeError as exc:
         raise ValueError(f"training_grid({beta_schedule!r}): bad keyword argument ({exc})") from None
-    return betas_to_alpha_bar(betas)
+    grid = betas_to_alpha_bar(betas)
+    return rescale_zero_terminal_snr(grid) if rescale else grid
 
 
 # ---------------------------------------------------------------------------------------------
@@ -566,13 +742,16 @@ def nearest_timesteps(alpha_bar: ArrayLike, grid: ArrayLike) -> NDArray[np.int64
     """
     ab = as_levels(alpha_bar, "alpha_bar")
     g = _as_grid(grid, "grid")
-    lg = alpha_bar_to_log_snr(g)  # decreasing in t
+    lg = alpha_bar_to_log_snr(g)  # decreasing in t (-inf at a zero-SNR end)
     la = alpha_bar_to_log_snr(ab)
     inc = lg[::-1]  # increasing, index T-1-t
     pos = np.searchsorted(inc, la)
     lo = np.clip(pos - 1, 0, inc.size - 1)
     hi = np.clip(pos, 0, inc.size - 1)
-    pick = np.where(np.abs(la - inc[lo]) <= np.abs(inc[hi] - la), lo, hi)
+    with np.errstate(invalid="ignore"):  # -inf - -inf: an exact match, distance 0
+        d_lo = np.where(la == inc[lo], 0.0, np.abs(la - inc[lo]))
+        d_hi = np.where(la == inc[hi], 0.0, np.abs(inc[hi] - la))
+    pick = np.where(d_lo <= d_hi, lo, hi)
     ts = (g.size - 1 - pick).astype(np.int64)
     if np.any(np.diff(ts) == 0):
         k = int(np.argmax(np.diff(ts) == 0))
@@ -692,40 +871,215 @@ def shifted(
         Positive shift factor (SD3 uses 3.0).
     base : {"flow", "cosine"} or array_like, shape (K,)
     log_snr_min, log_snr_max : float
-        Clipping range of the named base schedules (``log_snr_min < log_snr_max``).
+        Clipping range of the named base schedules (``log_snr_min < log_snr_max``), exact for any
+        values (computed with sums of positive terms, no saturation); ``log_snr_min = -inf`` puts the
+        first level at pure noise (``alpha_bar = 0``, flow ``t = 1``), ``log_snr_max = +inf`` makes
+        the base reach the clean level (with ``base="flow"`` and both infinite, ``t_i = 1 - i/K``:
+        the uniform flow schedule).
 
     Returns
     -------
     ndarray, shape (K,), float64
         ``alpha_bar``, noisiest first.
+
+    Raises
+    ------
+    ValueError
+        Bad arguments (named), or a level whose alpha_bar float64 cannot represent (the message names
+        the end points or the shift to change).
     """
     K = _pos_int(K, "K")
     shift = _positive(shift, "shift")
     if isinstance(base, str):
         check_choice(base, "base", ("flow", "cosine"))
-        lmin = _real(log_snr_min, "log_snr_min")
-        lmax = _real(log_snr_max, "log_snr_max")
+        lmin = _log_snr_end(log_snr_min, "log_snr_min")
+        lmax = _log_snr_end(log_snr_max, "log_snr_max")
         if not lmax > lmin:
             raise ValueError(f"log_snr_max must be greater than log_snr_min (got {lmin!r}, {lmax!r})")
         u = 1.0 - np.arange(K, dtype=np.float64) / K
-        if base == "flow":
-            t_hi, t_lo = float(expit(-lmin / 2.0)), float(expit(-lmax / 2.0))
-            t = t_lo + u * (t_hi - t_lo)
-            l = -2.0 * logit(t)
-        else:
-            b = math.atan(math.exp(-lmax / 2.0))
-            a = math.atan(math.exp(-lmin / 2.0)) - b
-            l = -2.0 * np.log(np.tan(a * u + b))
+        with np.errstate(divide="ignore", over="ignore", under="ignore"):
+            lu, l1u = np.log(u), np.log1p(-u)
+            if base == "flow":  # log t and log(1 - t) as log-sums of positive terms: exact for any end points
+                log_t = np.logaddexp(l1u + log_expit(-lmax / 2.0), lu + log_expit(-lmin / 2.0))
+                log_1mt = np.logaddexp(l1u + log_expit(lmax / 2.0), lu + log_expit(lmin / 2.0))
+                l = 2.0 * (log_1mt - log_t)
+            else:  # angle theta = atan(sigma) and its complement phi, both in log form
+                log_theta = np.logaddexp(l1u + _log_atan_exp(-lmax / 2.0), lu + _log_atan_exp(-lmin / 2.0))
+                log_phi = np.logaddexp(l1u + _log_atan_exp(lmax / 2.0), lu + _log_atan_exp(lmin / 2.0))
+                l = 2.0 * (_log_sin(log_phi) - _log_sin(log_theta))
     else:
         ab0 = as_levels(base, "base")
         if ab0.size != K:
             raise ValueError(f"base must hold K={K} levels (got {ab0.size})")
         l = alpha_bar_to_log_snr(ab0)
-    try:
-        ab = log_snr_to_alpha_bar(l - 2.0 * math.log(shift))
-    except ValueError as exc:
-        raise ValueError(f"shifted(shift={shift:g}): {exc}") from None
+    l = l - 2.0 * math.log(shift)
+    with np.errstate(over="ignore", under="ignore"):
+        ab = np.where(l >= 0, 1.0 - expit(-np.abs(l)), expit(-np.abs(l)))
+    bad = np.isfinite(l) & ((ab <= 0) | (ab >= 1))
+    if np.any(bad):
+        i = int(np.argmax(bad))
+        what = "log_snr_min/log_snr_max" if isinstance(base, str) else "base"
+        raise ValueError(
+            f"shifted(K={K}, shift={shift:g}): level {i} has log-SNR {l[i]:.6g}, whose alpha_bar is not representable "
+            f"in float64 (below ~1e-320 or within 1e-16 of 1); choose {what} or shift closer to the range "
+            "(-inf for log_snr_min gives an exact pure-noise first level, alpha_bar = 0)"
+        )
     return as_levels(ab, f"shifted(K={K}, shift={shift:g}) alpha_bar")
+
+
+def _log_atan_exp(y: float) -> float:
+    """log(arctan(e^y)) without underflow (arctan x = x (1 - x^2/3 + ...) for tiny x)."""
+    if y < -40.0:
+        return y
+    return math.log(math.atan(math.exp(y))) if y < 700.0 else math.log(math.pi / 2.0)
+
+
+def _log_sin(log_x: Array) -> Array:
+    """log(sin x) from log x, for x in [0, pi/2] (sin x = x sinc(x/pi); -inf at x = 0)."""
+    x = np.exp(log_x)
+    return log_x + np.log(np.sinc(x / np.pi))
+
+
+def _log_snr_end(value: Any, name: str) -> float:
+    """A log-SNR end point: a real number, or -inf / +inf (pure noise / clean)."""
+    if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_)) \
+            and math.isinf(float(value)):
+        return float(value)
+    return _real(value, name)
+
+
+# ---------------------------------------------------------------------------------------------
+# flow-matching schedules (flow time t, noisiest first; t = 1 is pure noise, alpha_bar = 0)
+# ---------------------------------------------------------------------------------------------
+
+#: diffusers ``FluxPipeline`` / ``FlowMatchEulerDiscreteScheduler`` defaults (``calculate_shift``):
+#: mu = 0.5 at 256 image tokens, 1.15 at 4096, linear in between (and extrapolated outside).
+FLUX_DEFAULTS: dict[str, float] = {"base_seq_len": 256, "max_seq_len": 4096, "base_shift": 0.5, "max_shift": 1.15}
+
+#: Named flow-matching schedules accepted by :func:`standard_schedule` (levels alpha_bar, first level 0).
+FLOW_SCHEDULES: tuple[str, ...] = ("flow-uniform", "flow-sd3", "flow-flux")
+
+
+def sd3_time_shift(t: ArrayLike, shift: float) -> Array:
+    r"""SD3's time shift :math:`t' = s t / (1 + (s-1) t)` of rectified-flow times :math:`t \in [0, 1]`.
+
+    Esser et al. 2024 (arXiv 2403.03206), eq. (23); diffusers ``FlowMatchEulerDiscreteScheduler``
+    (``sigmas = shift * sigmas / (1 + (shift - 1) * sigmas)``). With :math:`\ell = 2\log((1-t)/t)`
+    it is the log-SNR offset :func:`shift_to_log_snr` (``-2 log s``). Any shape; ValueError outside [0, 1].
+    """
+    s = _positive(shift, "shift")
+    tt = as_real_array(t, "t")
+    if not np.all(np.isfinite(tt)) or np.any(tt < 0) or np.any(tt > 1):
+        raise ValueError("t must lie in [0, 1] (rectified-flow time)")
+    return s * tt / (1.0 + (s - 1.0) * tt)
+
+
+def shift_to_log_snr(shift: ArrayLike) -> Array:
+    r"""Log-SNR offset :math:`-2\log s` of a time shift s (SD3 ``shift``, Flux :math:`e^{\mu}`). Inverse: ``exp(-l/2)``."""
+    s = as_real_array(shift, "shift")
+    if not np.all(np.isfinite(s)) or np.any(s <= 0):
+        raise ValueError("shift must be positive and finite")
+    return -2.0 * np.log(s)
+
+
+def flux_mu(
+    image_seq_len: ArrayLike, *, base_seq_len: float = 256, max_seq_len: float = 4096,
+    base_shift: float = 0.5, max_shift: float = 1.15,
+) -> Array:
+    r"""Flux's resolution-dependent shift :math:`\mu`, linear in the token count; the time shift is :math:`s = e^\mu`.
+
+    diffusers ``pipelines/flux/pipeline_flux.py`` ``calculate_shift`` (defaults as there and in the
+    FLUX.1 scheduler config, :data:`FLUX_DEFAULTS`): :math:`\mu = \mu_0 + (\mu_1-\mu_0)(n - n_0)/(n_1 - n_0)`,
+    not clamped. The scheduler applies :math:`t' = e^\mu/(e^\mu + 1/t - 1)` (``time_shift``), which is
+    :func:`sd3_time_shift` with :math:`s = e^\mu`, i.e. a log-SNR offset of :math:`-2\mu`.
+    """
+    n = as_real_array(image_seq_len, "image_seq_len")
+    if not np.all(np.isfinite(n)) or np.any(n <= 0):
+        raise ValueError("image_seq_len must be positive and finite")
+    n0, n1 = _positive(base_seq_len, "base_seq_len"), _positive(max_seq_len, "max_seq_len")
+    if n1 == n0:
+        raise ValueError("max_seq_len must differ from base_seq_len")
+    mu0, mu1 = _real(base_shift, "base_shift"), _real(max_shift, "max_shift")
+    return mu0 + (mu1 - mu0) / (n1 - n0) * (n - n0)
+
+
+def flux_image_seq_len(height: int, width: int, *, vae_scale_factor: int = 8, patch_size: int = 2) -> int:
+    """Flux's image tokens for an image of ``height`` x ``width`` pixels: ``(h // (8*2)) * (w // (8*2))``.
+
+    diffusers ``FluxPipeline``: latents are 8x smaller (VAE) and packed 2x2 into tokens.
+    """
+    h, w = as_positive_int(height, "height"), as_positive_int(width, "width")
+    f = as_positive_int(vae_scale_factor, "vae_scale_factor") * as_positive_int(patch_size, "patch_size")
+    return (h // f) * (w // f)
+
+
+def uniform_flow_t(K: int) -> Array:
+    r"""Uniform flow time :math:`t_i = 1 - i/K`, ``i = 0..K-1``: K equal steps from pure noise to clean (t = 0 implicit).
+
+    The rectified-flow schedule of Liu et al. / Lipman et al.; ``t_0 = 1`` is ``alpha_bar = 0``. Shape (K,).
+    """
+    K = _pos_int(K, "K")
+    return 1.0 - np.arange(K, dtype=np.float64) / K
+
+
+def flow_match_t(K: int, *, shift: float = 1.0, num_train_timesteps: int = 1000) -> Array:
+    r"""Flow times of diffusers ``FlowMatchEulerDiscreteScheduler(shift=s).set_timesteps(K)`` (SD3), noisiest first.
+
+    diffusers 0.42 ``scheduling_flow_match_euler_discrete.py``: ``__init__`` shifts the training times
+    ``n/T`` (n = T..1) with :func:`sd3_time_shift`, so ``sigma_max = 1`` and ``sigma_min = shift(1/T)``;
+    ``set_timesteps`` takes ``linspace(sigma_max, sigma_min, K)`` and shifts again:
+    :math:`t_i = \mathrm{shift}(1 + \tfrac{i}{K-1}(\mathrm{shift}(1/T) - 1))` (the last level is shifted twice,
+    as diffusers does). SD3 uses ``shift=3.0``. Computed in float64 (diffusers: float32). Shape (K,); the
+    trailing 0 diffusers appends is symsched's implicit final step.
+    """
+    K = _pos_int(K, "K")
+    s = _positive(shift, "shift")
+    T = _pos_int(num_train_timesteps, "num_train_timesteps", MAX_TRAIN_TIMESTEPS)
+    t_min = float(sd3_time_shift(np.array([1.0 / T]), s)[0])
+    return sd3_time_shift(np.linspace(1.0, t_min, K), s)
+
+
+def flux_t(
+    K: int, *, mu: Optional[float] = None, image_seq_len: Optional[int] = None, base_shift: float = 0.5,
+    max_shift: float = 1.15, base_seq_len: int = 256, max_seq_len: int = 4096,
+) -> Array:
+    r"""Flow times of the Flux pipeline: ``linspace(1, 1/K, K)`` shifted by :math:`t' = e^\mu/(e^\mu + 1/t - 1)`.
+
+    diffusers ``FluxPipeline.__call__`` passes ``sigmas = np.linspace(1.0, 1 / K, K)`` and ``mu`` to
+    ``FlowMatchEulerDiscreteScheduler(use_dynamic_shifting=True).set_timesteps`` (``time_shift_type=
+    "exponential"``, the default), with ``mu = calculate_shift(image_seq_len, ...)`` (:func:`flux_mu`). Give
+    ``mu`` or ``image_seq_len`` (e.g. :func:`flux_image_seq_len` (1024, 1024) = 4096 tokens, mu = 1.15).
+    Shape (K,), noisiest first (``t_0 = 1``).
+    """
+    K = _pos_int(K, "K")
+    if (mu is None) == (image_seq_len is None):
+        raise ValueError("flux_t: give exactly one of mu and image_seq_len")
+    if mu is None:
+        mu = float(flux_mu(image_seq_len, base_shift=base_shift, max_shift=max_shift, base_seq_len=base_seq_len,
+                           max_seq_len=max_seq_len))
+    m = _real(mu, "mu")
+    return sd3_time_shift(np.linspace(1.0, 1.0 / K, K), math.exp(m))
+
+
+def flow_schedule(name: str, steps: int, *, shift: float = 3.0, mu: Optional[float] = None,
+                  image_seq_len: int = 4096) -> Array:
+    r"""A named flow-matching schedule as ``alpha_bar`` (first level 0), shape (steps,).
+
+    * ``"flow-uniform"``: :func:`uniform_flow_t`;
+    * ``"flow-sd3"``: :func:`flow_match_t` with ``shift`` (default 3.0, SD3's config);
+    * ``"flow-flux"``: :func:`flux_t` with ``mu`` or, by default, ``image_seq_len`` (4096 tokens: 1024 x 1024).
+
+    Converted with :func:`flow_t_to_alpha_bar` (``t = 1 -> alpha_bar = 0``).
+    """
+    check_choice(name, "name", FLOW_SCHEDULES)
+    K = _pos_int(steps, "steps")
+    if name == "flow-uniform":
+        t = uniform_flow_t(K)
+    elif name == "flow-sd3":
+        t = flow_match_t(K, shift=shift)
+    else:
+        t = flux_t(K, mu=mu) if mu is not None else flux_t(K, image_seq_len=image_seq_len)
+    return as_levels(flow_t_to_alpha_bar(t), f"{name} alpha_bar")
 
 
 def loglinear_interp(values: ArrayLike, num: int) -> Array:
@@ -822,6 +1176,12 @@ def standard_schedule(
       ``grid``, the base's log-SNR clipping range is chosen so that the shifted levels span the
       grid's log-SNR range.
     * ``"ays-sd15"``, ``"ays-sdxl"``: :func:`align_your_steps`.
+    * flow matching, :data:`FLOW_SCHEDULES` (not in :data:`STANDARD_SCHEDULES`): ``"flow-uniform"``,
+      ``"flow-sd3"``, ``"flow-flux"`` (:func:`flow_schedule`); their first level is ``alpha_bar = 0``.
+
+    A zero-terminal-SNR ``grid`` (last entry 0, :func:`training_grid` with ``rescale_zero_snr=True``) is
+    accepted: its level 0 is a grid level like any other (``"karras"``/``"kl_optimal"`` then use the
+    largest finite grid sigma as ``sigma_max``).
 
     A given ``grid`` restricts the levels to grid levels, for every name: each level of the named
     schedule moves to the nearest grid level in log-SNR (:func:`nearest_timesteps`); if two levels
@@ -845,9 +1205,19 @@ def standard_schedule(
     ndarray, shape (K,), float64
         Strictly increasing levels in (0, 1), noisiest first (passes ``as_levels``).
     """
-    check_choice(name, "name", STANDARD_SCHEDULES)
+    check_choice(name, "name", STANDARD_SCHEDULES + FLOW_SCHEDULES)
     K = _pos_int(steps, "steps")
     g = None if grid is None else _as_grid(grid, "grid")
+    if name in FLOW_SCHEDULES:
+        if spacing is not None or _nonneg_int(steps_offset, "steps_offset") != 0:
+            raise ValueError(f"spacing and steps_offset apply only to DDPM-grid schedules, not to {name!r}")
+        ab = flow_schedule(name, K)
+        if g is not None:
+            try:
+                ab = from_grid(g, nearest_timesteps(ab, g))
+            except ValueError as exc:
+                raise ValueError(f"{name} schedule on the given grid: {exc}") from None
+        return ab
     if spacing is not None:
         check_choice(spacing, "spacing", SPACINGS)
     if name in _GRID_NAMES:
@@ -873,6 +1243,7 @@ def standard_schedule(
             ab = fn(K)
         else:
             sg = alpha_bar_to_sigmas(g)
+            sg = sg[np.isfinite(sg)]  # a zero-terminal-SNR grid: the largest finite sigma
             ab = fn(K, sigma_min=float(sg[0]), sigma_max=float(sg[-1]))
     elif name == "shifted":
         if g is None:

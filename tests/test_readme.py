@@ -325,6 +325,30 @@ def check_every_sampler(r: Run) -> None:
     np.testing.assert_allclose(r.assigned["P_dpm"][0],
                                symsched.output_spectrum_ve(S, sig, sampler="dpmpp_2m", init="exact"), rtol=1e-12)
     assert r.outputs[-1] == ("x", "D_{i-1}", "D_{i-2}")
+def check_zero_snr_flow(r: Run) -> None:
+    a = r.outputs
+    assert a[0].tolist() == [-np.inf, 0.0] and a[1].tolist() == [np.inf, 1.0] and a[2].tolist() == [0.0, 0.5]
+    S = r.ns["S"]
+    grid = r.assigned["grid"][0]
+    assert grid[-1] == 0.0 and np.all(np.diff(grid) < 0)
+    ab = r.assigned["ab"][0]
+    assert ab[0] == 0.0 and ab.size == 10
+    # the zero-SNR step only scales (x0_hat = 0, eps_hat = x): P = (1 - ab_1) P(ab[1:]), independently typed DDIM
+    np.testing.assert_allclose(r.assigned["P"][0], (1 - ab[1]) * reference.vp_output(S, ab[1:])[1], rtol=1e-10)
+    # SD3: shift(linspace(1, shift(1/1000), 10)), shift(t) = 3t/(1 + 2t), diffusers' formula
+    def shift(t):
+        return 3 * t / (1 + 2 * t)
+
+    t = shift(np.linspace(1.0, shift(1e-3), 10))
+    ab_sd3 = r.assigned["ab_sd3"][0]
+    np.testing.assert_allclose(ab_sd3, (1 - t) ** 2 / ((1 - t) ** 2 + t**2), rtol=1e-12, atol=0)
+    mu = 1.15
+    np.testing.assert_allclose(r.assigned["t_flux"][0], np.exp(mu) / (np.exp(mu) + 1 / np.linspace(1, 0.1, 10) - 1),
+                               rtol=1e-14)
+    # flow Euler = DDIM eta=0 from a white start (the README's claim), via the independent DDIM reference
+    np.testing.assert_allclose(r.assigned["P_flow"][0], reference.vp_output(S, ab_sd3[1:])[1] * (1 - ab_sd3[1]),
+                               rtol=1e-10)
+    np.testing.assert_allclose(r.assigned["kw"][0]["sigmas"], t, rtol=1e-12)  # t -> alpha_bar -> t round trip
 
 
 CHECKS = {
@@ -339,6 +363,7 @@ CHECKS = {
     "symsched.sweep(": check_insight,
     "probe.probe_schedules(": check_probe,
     'models.load_model("builtin:patches16")': check_models,
+    "schedules.flow_schedule(": check_zero_snr_flow,
 }
 
 

@@ -32,12 +32,19 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    help="FILE.npy (mode variances), a folder of PNG/JPEG images, or builtin:natural-patches "
                    "(default)")
     p.add_argument("--steps", default=10, type=int, help="number of sampling steps K (default 10)")
-    from ..symbolic.samplers import VE_SAMPLERS, VP_SAMPLERS
+    from ..symbolic.samplers import FLOW_SAMPLERS, VE_SAMPLERS, VP_SAMPLERS
 
-    p.add_argument("--sampler", default="ddim", choices=list(VP_SAMPLERS + VE_SAMPLERS),
-                   help="sampler to optimise for (default ddim): diffusers' DDIM/DDPM and multistep schedulers, "
-                   "k-diffusion's samplers (their library defaults; --eta and --variance apply to ddim/ddpm); VE "
-                   "samplers are optimised over the same levels and exported as sigmas")
+    p.add_argument("--sampler", default=None, choices=list(VP_SAMPLERS + VE_SAMPLERS + FLOW_SAMPLERS),
+                   help="sampler to optimise for (default ddim; flow_match_euler with --flow): diffusers' DDIM/DDPM, "
+                   "multistep and flow-matching schedulers, k-diffusion's samplers (their library defaults; --eta and "
+                   "--variance apply to ddim/ddpm); VE samplers are optimised over the same levels and exported as sigmas")
+    p.add_argument("--flow", action="store_true",
+                   help="flow matching (x_t = (1-t) x0 + t eps, SD3/Flux): the first level is pure noise t = 1 "
+                   "(alpha_bar = 0), sampler flow_match_euler, compared with the uniform, SD3 (shift 3) and "
+                   "resolution-shifted schedules, exported as FlowMatchEulerDiscreteScheduler sigmas")
+    p.add_argument("--shift-from-resolution", default=None, nargs="?", const="1024x1024", metavar="HxW",
+                   help="with --flow: also compare with Flux's resolution-dependent shift mu for HxW-pixel images "
+                   "(mu = calculate_shift(image_seq_len), (H/16)(W/16) tokens; default 1024x1024)")
     from ..optimize import DEFAULT_DIVERGENCE
 
     p.add_argument("--divergence", default=DEFAULT_DIVERGENCE, choices=["kl", "kl-reverse", "w2"],
@@ -111,11 +118,55 @@ _NO_CUSTOM_DIFFUSERS = {
     "is DPMSolverMultistepScheduler: optimise with --sampler dpmsolver_multistep and --grid for its timesteps",
 }
 
+def parse_resolution(text: str) -> tuple[int, int]:
+    """'HxW' (or a single 'N' for N x N) -> (H, W) pixels."""
+    parts = str(text).lower().replace("*", "x").split("x")
+    try:
+        hw = [int(p) for p in parts]
+    except ValueError:
+        raise ValueError(f"--shift-from-resolution must be HxW in pixels, e.g. 1024x1024 (got {text!r})") from None
+    if len(hw) == 1:
+        hw = hw * 2
+    if len(hw) != 2 or min(hw) < 16:
+        raise ValueError(f"--shift-from-resolution must be HxW with H, W >= 16 pixels (got {text!r})")
+    return hw[0], hw[1]
+
+
+def flow_baselines(steps: int, resolution: Optional[str]) -> dict[str, np.ndarray]:
+    """The standard flow-matching schedules (alpha_bar, first level 0): uniform t, SD3 shift 3, Flux at a resolution."""
+    from .. import schedules
+
+    out = {"flow-uniform": schedules.flow_schedule("flow-uniform", steps),
+           "flow-sd3 (shift=3)": schedules.flow_schedule("flow-sd3", steps, shift=3.0)}
+    if resolution is not None:
+        h, w = parse_resolution(resolution)
+        n = schedules.flux_image_seq_len(h, w)
+        mu = float(schedules.flux_mu(n))
+        out[f"flow-flux {h}x{w} (mu={mu:.3g})"] = schedules.flow_schedule("flow-flux", steps, mu=mu)
+    return out
+
+
+def _export_flow(res: Any) -> dict[str, Any]:
+    """FlowMatchEulerDiscreteScheduler(shift=1.0).set_timesteps(sigmas=t): the flow times, noisiest first."""
+    from .. import export
+
+    notes = ["diffusers applies its own shift to the sigmas it is given: configure shift=1.0 and "
+             "use_dynamic_shifting=False (or pass mu=0.0), as here"]
+    if res.sampler == "flow_match_heun":
+        notes.append("FlowMatchHeunDiscreteScheduler takes no custom sigmas: run these levels with "
+                     "FlowMatchEulerDiscreteScheduler, or with k-diffusion-style Heun on the flow ODE")
+    kw = export.to_diffusers(res.alpha_bar, scheduler="FlowMatchEulerDiscreteScheduler")
+    return {"scheduler": "FlowMatchEulerDiscreteScheduler",
+            "config": {"shift": 1.0, "use_dynamic_shifting": False},
+            "set_timesteps": kw, "sigmas": kw["sigmas"], "notes": notes}
+
 
 def _export_diffusers(res: Any, grid: Optional[np.ndarray]) -> dict[str, Any]:
     """Scheduler class and ``set_timesteps`` keyword arguments that run ``res`` in diffusers."""
     from .. import export
 
+    if res.sampler.startswith("flow_match"):
+        return _export_flow(res)
     notes: list[str] = []
     d: dict[str, Any] = {}
     if grid is not None:
@@ -182,6 +233,18 @@ def run(args: argparse.Namespace) -> int:
 
     endpoints = parse_endpoints(args.endpoints)
     grid = parse_grid(args.grid, args.grid_betas)
+    if args.sampler is None:
+        args.sampler = "flow_match_euler" if args.flow else "ddim"
+    if args.flow:
+        if not args.sampler.startswith("flow_match"):
+            raise ValueError(f"--flow runs a flow-matching sampler (flow_match_euler, flow_match_heun), not {args.sampler!r}")
+        if grid is not None:
+            raise ValueError("--flow takes no --grid: flow-matching models are trained on continuous t")
+        if endpoints is None:  # sampling starts from pure noise, t = 1
+            endpoints = (0.0, None)
+    elif args.shift_from_resolution is not None:
+        raise ValueError("--shift-from-resolution applies only with --flow")
+    flow_std = flow_baselines(args.steps, args.shift_from_resolution) if args.flow else {}
     needs_timesteps = args.sampler in ("ddpm", "heun", "dpmsolver_multistep") or (args.sampler == "ddim" and args.eta == 1.0)
     if args.format == "diffusers" and grid is None and needs_timesteps:
         grid = default_grid()
@@ -201,6 +264,18 @@ def run(args: argparse.Namespace) -> int:
         if name in res.baselines:
             m = schedule_metrics(S, ab, **kw)
             table[name] = {"value": res.baselines[name], "kl": m["kl"], "w2": m["w2"]}
+    if flow_std:
+        key = {"kl": "kl", "kl-reverse": "kl_reverse", "w2": "w2"}[res.divergence]
+        print(f"flow-matching schedules ({res.sampler}, K={args.steps}, {res.divergence}):")
+        print(f"  {'optimised':34s} {res.value:12.6g}")
+        for name, ab in flow_std.items():
+            m = schedule_metrics(S, ab, **kw)
+            v = m["w2"] ** 2 if key == "w2" else m[key]  # the objective: W2 squared
+            table[name] = {"value": v, "kl": m["kl"], "w2": m["w2"]}
+            print(f"  {name:34s} {v:12.6g}   ({v / res.value:.3g}x the optimum)")
+        t = export.to_diffusers(res.alpha_bar, scheduler="flow_match_euler")["sigmas"]
+        print("FlowMatchEulerDiscreteScheduler(shift=1.0).set_timesteps(sigmas=[" + ", ".join(f"{v:.6g}" for v in t)
+              + "])")
 
     out: Path = args.out
     if args.format == "json":
@@ -210,10 +285,21 @@ def run(args: argparse.Namespace) -> int:
         doc["k_diffusion_sigmas"] = export.to_k_diffusion_sigmas(res.alpha_bar).tolist()
         if res.sampler in VE_SAMPLERS:
             doc["k_diffusion_function"] = f"k_diffusion.sampling.sample_{res.sampler}"
+
+        if res.alpha_bar[0] > 0:  # sigma = inf (alpha_bar = 0) is no k-diffusion sigma
+            doc["k_diffusion_sigmas"] = export.to_k_diffusion_sigmas(res.alpha_bar).tolist()
+        if flow_std:
+            from ..schedules import alpha_bar_to_flow_t
+
+            doc["flow_t"] = alpha_bar_to_flow_t(res.alpha_bar).tolist()
         try:
             doc["diffusers"] = _export_diffusers(res, grid)
         except ValueError as exc:
-            doc["diffusers"] = {"sigmas": export.to_diffusers(res.alpha_bar)["sigmas"], "notes": [str(exc)]}
+            try:
+                sig = export.to_diffusers(res.alpha_bar)["sigmas"]
+            except ValueError:  # alpha_bar = 0 first: no VE sigmas
+                sig = None
+            doc["diffusers"] = {"sigmas": sig, "notes": [str(exc)]}
         atomic_write_text(out, json.dumps(_jsonable(doc), indent=2) + "\n")
     elif args.format == "diffusers":
         doc = _export_diffusers(res, grid)

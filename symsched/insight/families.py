@@ -17,9 +17,8 @@ Families that already exist in :mod:`symsched.schedules` are called from there (
 
 The *rules* (how practitioners shift a schedule with resolution) are the small functions at the end:
 :func:`simple_diffusion_log_snr_shift`, :func:`sd3_time_shift`, :func:`shift_to_log_snr`,
-:func:`flux_mu`, :func:`flux_image_seq_len`. (The lead's flow-matching schedules of issue 11 will
-consolidate :func:`flow_shift`, :func:`sd3_time_shift` and :func:`flux_mu` into
-:mod:`symsched.schedules`; they are kept small and separately named here for that.)
+:func:`flux_mu`, :func:`flux_image_seq_len`; all but the first are defined once in
+:mod:`symsched.schedules` (with the flow-matching schedules) and re-exported here.
 """
 
 from __future__ import annotations
@@ -463,9 +462,13 @@ def get_family(name: str) -> Family:
 # practitioners' resolution rules
 # ---------------------------------------------------------------------------------------------
 
-#: diffusers ``FluxPipeline`` / ``FlowMatchEulerDiscreteScheduler`` defaults (``calculate_shift``):
-#: mu = 0.5 at 256 image tokens, 1.15 at 4096, linear in between (and extrapolated outside).
-FLUX_DEFAULTS: dict[str, float] = {"base_seq_len": 256, "max_seq_len": 4096, "base_shift": 0.5, "max_shift": 1.15}
+# FLUX_DEFAULTS, sd3_time_shift, shift_to_log_snr, flux_mu and flux_image_seq_len live in symsched.schedules
+# (one source) and are re-exported here.
+FLUX_DEFAULTS = _sch.FLUX_DEFAULTS
+sd3_time_shift = _sch.sd3_time_shift
+shift_to_log_snr = _sch.shift_to_log_snr
+flux_mu = _sch.flux_mu
+flux_image_seq_len = _sch.flux_image_seq_len
 
 
 def simple_diffusion_log_snr_shift(resolution: ArrayLike, base_resolution: float) -> Array:
@@ -483,56 +486,3 @@ def simple_diffusion_log_snr_shift(resolution: ArrayLike, base_resolution: float
     if not np.all(np.isfinite(d)) or np.any(d <= 0):
         raise ValueError("resolution must be positive and finite")
     return -2.0 * np.log(d / d0)
-
-
-def sd3_time_shift(t: ArrayLike, shift: float) -> Array:
-    r"""SD3's time shift :math:`t' = s t / (1 + (s-1) t)` of rectified-flow times :math:`t \in [0, 1]`.
-
-    Esser et al. 2024 (arXiv 2403.03206), eq. (23); diffusers ``FlowMatchEulerDiscreteScheduler``
-    (``sigmas = shift * sigmas / (1 + (shift - 1) * sigmas)``). With :math:`\ell = 2\log((1-t)/t)`
-    it is the log-SNR offset :func:`shift_to_log_snr` (``-2 log s``). ValueError outside [0, 1].
-    """
-    s = as_positive(shift, "shift")
-    tt = np.asarray(t, dtype=np.float64)
-    if not np.all(np.isfinite(tt)) or np.any(tt < 0) or np.any(tt > 1):
-        raise ValueError("t must lie in [0, 1] (rectified-flow time)")
-    return s * tt / (1.0 + (s - 1.0) * tt)
-
-
-def shift_to_log_snr(shift: ArrayLike) -> Array:
-    r"""Log-SNR offset :math:`-2\log s` of a time shift s (SD3 ``shift``, Flux :math:`e^{\mu}`). Inverse: ``exp(-l/2)``."""
-    s = np.asarray(shift, dtype=np.float64)
-    if not np.all(np.isfinite(s)) or np.any(s <= 0):
-        raise ValueError("shift must be positive and finite")
-    return -2.0 * np.log(s)
-
-
-def flux_mu(
-    image_seq_len: ArrayLike, *, base_seq_len: float = 256, max_seq_len: float = 4096,
-    base_shift: float = 0.5, max_shift: float = 1.15,
-) -> Array:
-    r"""Flux's resolution-dependent shift :math:`\mu`, linear in the token count; the time shift is :math:`s = e^\mu`.
-
-    diffusers ``pipelines/flux/pipeline_flux.py`` ``calculate_shift`` (defaults as there and in the
-    FLUX.1 scheduler config): :math:`\mu = \mu_0 + (\mu_1-\mu_0)(n - n_0)/(n_1 - n_0)`, not clamped.
-    The scheduler applies :math:`t' = e^\mu/(e^\mu + 1/t - 1)` (``time_shift``), which is
-    :func:`sd3_time_shift` with :math:`s = e^\mu`, i.e. a log-SNR offset of :math:`-2\mu`.
-    """
-    n = np.asarray(image_seq_len, dtype=np.float64)
-    if not np.all(np.isfinite(n)) or np.any(n <= 0):
-        raise ValueError("image_seq_len must be positive and finite")
-    n0, n1 = as_positive(base_seq_len, "base_seq_len"), as_positive(max_seq_len, "max_seq_len")
-    if n1 == n0:
-        raise ValueError("max_seq_len must differ from base_seq_len")
-    mu0, mu1 = as_real(base_shift, "base_shift"), as_real(max_shift, "max_shift")
-    return mu0 + (mu1 - mu0) / (n1 - n0) * (n - n0)
-
-
-def flux_image_seq_len(height: int, width: int, *, vae_scale_factor: int = 8, patch_size: int = 2) -> int:
-    """Flux's image tokens for an image of ``height`` x ``width`` pixels: ``(h // (8*2)) * (w // (8*2))``.
-
-    diffusers ``FluxPipeline``: latents are 8x smaller (VAE) and packed 2x2 into tokens.
-    """
-    h, w = as_positive_int(height, "height"), as_positive_int(width, "width")
-    f = as_positive_int(vae_scale_factor, "vae_scale_factor") * as_positive_int(patch_size, "patch_size")
-    return (h // f) * (w // f)

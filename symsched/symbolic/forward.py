@@ -14,6 +14,9 @@ __all__ = [
     "alpha_bar_from_sigma",
     "sigma_from_alpha_bar",
     "log_snr",
+    "flow_variance",
+    "flow_denoiser",
+    "flow_velocity",
 ]
 
 
@@ -56,6 +59,18 @@ def log_snr(alpha_bar: sp.Expr) -> sp.Expr:
 def flow_variance(t: sp.Expr, s: sp.Expr = S) -> sp.Expr:
     """Flow-matching marginal variance of a mode, x_t = (1 - t) x0 + t eps: (1 - t)^2 S + t^2."""
     return (1 - t) ** 2 * s + t**2
+
+
+def flow_denoiser(t: sp.Expr, s: sp.Expr = S) -> tuple[sp.Expr, sp.Expr]:
+    """Wiener coefficients (c_x0, c_eps) of x_t = (1 - t) x0 + t eps: x0_hat = c_x0 x_t, eps_hat = c_eps x_t."""
+    lam = flow_variance(t, s)
+    return (1 - t) * s / lam, t / lam
+
+
+def flow_velocity(t: sp.Expr, s: sp.Expr = S) -> sp.Expr:
+    """Exact velocity gain v_hat = E[eps - x0 | x_t] / x_t = (t - (1 - t) S) / ((1 - t)^2 S + t^2)."""
+    c_x0, c_eps = flow_denoiser(t, s)
+    return c_eps - c_x0
 
 
 def canonical_levels(coordinate: str) -> tuple[sp.Symbol, list[sp.Expr]]:

@@ -11,6 +11,7 @@ from types import ModuleType
 from . import ddim, ddpm, dpmpp_2m, euler, heun
 from . import dpm_2, dpm_2_ancestral, dpmpp_2m_sde, dpmpp_2s_ancestral, dpmpp_3m_sde, dpmpp_sde, euler_ancestral, lms
 from . import deis_multistep, dpmsolver_multistep, euler_ancestral_discrete, unipc_multistep
+from . import flow_match_euler, flow_match_heun
 
 #: Sampler name -> its module (metadata, plan, build).
 REGISTRY: dict[str, ModuleType] = {
@@ -32,6 +33,9 @@ REGISTRY: dict[str, ModuleType] = {
     "unipc_multistep": unipc_multistep,
     "deis_multistep": deis_multistep,
     "euler_ancestral_discrete": euler_ancestral_discrete,
+    # flow matching (diffusers FlowMatch*DiscreteScheduler)
+    "flow_match_euler": flow_match_euler,
+    "flow_match_heun": flow_match_heun,
 }
 
 VP_SAMPLERS = tuple(name for name, mod in REGISTRY.items() if mod.PROCESS == "vp")

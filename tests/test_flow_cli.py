@@ -1,0 +1,76 @@
+"""``symsched optimize --flow --shift-from-resolution`` (issue 11): an optimised flow schedule and its diffusers export."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import symsched
+from symsched import schedules as sch
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = {"PYTHONPATH": str(ROOT), "MPLBACKEND": "Agg", "PATH": "/usr/bin:/bin"}
+    return subprocess.run([sys.executable, "-m", "symsched.cli", *args], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=600)
+
+
+@pytest.mark.slow
+def test_optimize_flow_with_resolution_shift(tmp_path: Path) -> None:
+    out = tmp_path / "flow.json"
+    r = run_cli("optimize", "--spectrum", "builtin:natural-patches", "--steps", "10", "--flow",
+                "--shift-from-resolution", "--no-progress", "--out", str(out), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(out.read_text())
+    ab = np.array(doc["alpha_bar"], dtype=float)
+    assert doc["sampler"] == "flow_match_euler" and ab[0] == 0.0 and len(ab) == 10
+    t = np.array(doc["diffusers"]["set_timesteps"]["sigmas"])
+    assert doc["diffusers"]["scheduler"] == "FlowMatchEulerDiscreteScheduler" and t[0] == 1.0
+    np.testing.assert_allclose(t, sch.alpha_bar_to_flow_t(ab), rtol=1e-15)
+    np.testing.assert_allclose(doc["flow_t"], t, rtol=1e-15)
+    table = doc["baseline_table"]
+    for name in ("flow-uniform", "flow-sd3 (shift=3)", "flow-flux 1024x1024 (mu=1.15)"):
+        assert table[name]["value"] > doc["value"], name  # the optimum beats every standard flow schedule
+    # the value is the KL of the written schedule, recomputed here from its levels
+    from symsched.spectra import load_spectrum
+
+    S = load_spectrum("builtin:natural-patches")
+    P = symsched.output_spectrum(S, ab, sampler="flow_match_euler")
+    assert doc["value"] == pytest.approx(symsched.kl_divergence(S, P), rel=1e-9)
+    assert "FlowMatchEulerDiscreteScheduler(shift=1.0).set_timesteps(sigmas=[1," in r.stdout
+    # diffusers runs exactly these levels
+    diffusers = pytest.importorskip("diffusers")
+    s = diffusers.FlowMatchEulerDiscreteScheduler(**doc["diffusers"]["config"])
+    s.set_timesteps(**doc["diffusers"]["set_timesteps"])
+    np.testing.assert_allclose(s.sigmas[:-1].double().numpy(), t, rtol=1e-7)
+
+
+@pytest.mark.parametrize("args,match", [
+    (("--flow", "--grid", "1000"), "--flow takes no --grid"),
+    (("--flow", "--sampler", "ddim"), "--flow runs a flow-matching sampler"),
+    (("--shift-from-resolution", "512x512"), "--shift-from-resolution applies only with --flow"),
+    (("--flow", "--shift-from-resolution", "big"), "--shift-from-resolution must be HxW"),
+])
+def test_flow_option_errors_are_one_line(tmp_path: Path, args: tuple, match: str) -> None:
+    r = run_cli("optimize", "--steps", "3", "--no-progress", "--out", str(tmp_path / "x.json"), *args, cwd=tmp_path)
+    assert r.returncode == 2 and match in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+
+def test_zero_snr_grid_option(tmp_path: Path) -> None:
+    """--grid with a zero-terminal-SNR alphas_cumprod (.npy): the optimiser keeps the first level at 0."""
+    g = sch.training_grid("scaled_linear", rescale_zero_snr=True)
+    np.save(tmp_path / "g.npy", g)
+    out = tmp_path / "o.json"
+    r = run_cli("optimize", "--steps", "6", "--grid", str(tmp_path / "g.npy"), "--no-progress", "--restarts", "1",
+                "--out", str(out), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(out.read_text())
+    assert doc["alpha_bar"][0] == 0.0 and doc["timesteps"][0] == 999
+    assert np.all(np.isin(doc["alpha_bar"], g))

@@ -1,0 +1,269 @@
+"""Zero terminal SNR (issue 11): alpha_bar = 0 is a level everywhere a level or a grid is accepted.
+
+Right values come from the definitions (mpmath at 60 digits for the conversions; Lin et al.'s
+rescaling and diffusers' own grids for the training grids), never from the code under test.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from mpmath import mp, mpf
+
+import symsched
+from symsched import schedules as sch
+from symsched.export import from_diffusers, to_diffusers, to_k_diffusion_sigmas
+
+INF = np.inf
+
+# levels spanning the float64 range, the ends included
+AB = [0.0, 5e-324, 1e-320, 1e-200, 1e-12, 0.25, 0.5, 0.75, 1 - 1e-12, 1 - 2**-53, 1.0]
+T_FLOW = [0.0, 1e-7, 1e-3, 0.3, 0.5, 0.7, 1 - 1e-12, 1 - 2**-53, 1.0]
+
+
+def rel_err(x: float, ref) -> float:
+    if ref == 0 or mp.isinf(ref):
+        return 0.0 if x == float(ref) else INF
+    return float(abs((mpf(x) - ref) / ref))
+
+
+# ---------------------------------------------------------------------------------------------
+# conversions: 0 <-> -inf <-> inf exactly, no cancellation in between
+# ---------------------------------------------------------------------------------------------
+def test_issue_values_exactly() -> None:
+    assert sch.alpha_bar_to_log_snr([0, 0.5]).tolist() == [-INF, 0.0]
+    assert sch.alpha_bar_to_sigmas([0, 0.5]).tolist() == [INF, 1.0]
+    assert sch.log_snr_to_alpha_bar([-INF, 0]).tolist() == [0.0, 0.5]
+    assert sch.sigmas_to_alpha_bar([INF, 1.0, 0.0]).tolist() == [0.0, 0.5, 1.0]
+    assert sch.alpha_bar_to_log_snr([1.0]).tolist() == [INF] and sch.alpha_bar_to_sigmas([1.0]).tolist() == [0.0]
+    assert sch.log_snr_to_alpha_bar([INF]).tolist() == [1.0]
+
+
+def test_flow_map_end_points_exactly() -> None:
+    """x_t = (1 - t) x0 + t eps: t = 1 is pure noise (alpha_bar 0, log-SNR -inf, sigma inf), t = 0 clean."""
+    assert sch.flow_t_to_alpha_bar([1.0, 0.5, 0.0]).tolist() == [0.0, 0.5, 1.0]
+    assert sch.flow_t_to_log_snr([1.0, 0.5, 0.0]).tolist() == [-INF, 0.0, INF]
+    assert sch.flow_t_to_sigmas([1.0, 0.5, 0.0]).tolist() == [INF, 1.0, 0.0]
+    assert sch.alpha_bar_to_flow_t([0.0, 0.5, 1.0]).tolist() == [1.0, 0.5, 0.0]
+    assert sch.log_snr_to_flow_t([-INF, 0.0, INF]).tolist() == [1.0, 0.5, 0.0]
+    assert sch.sigmas_to_flow_t([INF, 1.0, 0.0]).tolist() == [1.0, 0.5, 0.0]
+
+
+def test_vp_conversions_match_mpmath_across_the_float64_range() -> None:
+    mp.dps = 60
+    ab = np.array(AB)
+    l, sig, t = sch.alpha_bar_to_log_snr(ab), sch.alpha_bar_to_sigmas(ab), sch.alpha_bar_to_flow_t(ab)
+    for i, a in enumerate(AB):
+        A = mpf(a)
+        ref_l = mp.log(A / (1 - A)) if 0 < a < 1 else (-mp.inf if a == 0 else mp.inf)
+        ref_s = mp.sqrt((1 - A) / A) if a > 0 else mp.inf
+        ref_t = mp.sqrt(1 - A) / (mp.sqrt(A) + mp.sqrt(1 - A))
+        assert rel_err(l[i], ref_l) <= 1e-15, (a, l[i])
+        assert rel_err(sig[i], ref_s) <= 4e-16, (a, sig[i])
+        assert rel_err(t[i], ref_t) <= 4e-16, (a, t[i])
+    # back again: both alpha_bar and 1 - alpha_bar keep their relative precision
+    for i, a in enumerate(AB):
+        if 1e-300 < a < 1:
+            back = sch.log_snr_to_alpha_bar([l[i]])[0]
+            cond = 2.3e-16 * (1.0 + abs(l[i]))  # relative error of l (1 ulp) times d log(ab) / d l
+            assert abs(back - a) <= cond * a and abs((1 - back) - (1 - a)) <= cond * (1 - a) + 1e-300
+            back = sch.sigmas_to_alpha_bar([sig[i]])[0]
+            assert abs(back - a) <= 1e-15 * a and abs((1 - back) - (1 - a)) <= 1e-15 * (1 - a)
+
+
+def test_flow_conversions_match_mpmath() -> None:
+    mp.dps = 60
+    tt = np.array(T_FLOW)
+    l, ab, sig = sch.flow_t_to_log_snr(tt), sch.flow_t_to_alpha_bar(tt), sch.flow_t_to_sigmas(tt)
+    for i, t in enumerate(T_FLOW):
+        T = mpf(t)
+        ref_l = 2 * mp.log((1 - T) / T) if 0 < t < 1 else (mp.inf if t == 0 else -mp.inf)
+        ref_ab = (1 - T) ** 2 / ((1 - T) ** 2 + T**2)
+        ref_s = T / (1 - T) if t < 1 else mp.inf
+        assert rel_err(l[i], ref_l) <= 1e-15, (t, l[i])
+        if float(ref_ab) > 1e-300 or ref_ab == 0:  # below: a subnormal alpha_bar, compare absolutely
+            assert rel_err(ab[i], ref_ab) <= 1e-14, (t, ab[i])
+        else:
+            assert abs(ab[i] - float(ref_ab)) <= 1e-320
+        assert rel_err(sig[i], ref_s) <= 4e-16, (t, sig[i])
+        if 0 < t < 1:
+            back = sch.log_snr_to_flow_t([l[i]])[0]
+            cond = 2.3e-16 * (1.0 + abs(l[i]))
+            # (t near 1 is stored to 1.1e-16 absolute: that is all 1 - t can keep)
+            assert abs(back - t) <= cond * t and abs((1 - back) - (1 - t)) <= cond * (1 - t) + 2.3e-16
+            assert abs(sch.sigmas_to_flow_t([sig[i]])[0] - t) <= 4e-16 * t
+
+
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        (lambda: sch.alpha_bar_to_log_snr([-1e-300]), r"alpha_bar must lie in \[0, 1\]"),
+        (lambda: sch.flow_t_to_alpha_bar([1.5]), r"t must lie in \[0, 1\]"),
+        (lambda: sch.flow_t_to_alpha_bar([1e-300]), "t: .*rounds to 1"),  # 1 - alpha_bar = 1e-600
+        (lambda: sch.log_snr_to_alpha_bar([-800.0]), "log_snr.*underflows"),
+        (lambda: sch.sigmas_to_alpha_bar([1e170]), "sigmas.*too small|sigmas"),
+        (lambda: sch.sigmas_to_flow_t([np.nan]), "NaN"),
+        (lambda: sch.log_snr_to_flow_t([np.nan]), "NaN"),
+    ],
+)
+def test_unrepresentable_conversions_raise_naming_the_argument(call, match) -> None:
+    with pytest.raises(ValueError, match=match):
+        call()
+
+
+# ---------------------------------------------------------------------------------------------
+# training grids with alpha_bar_T = 0
+# ---------------------------------------------------------------------------------------------
+def test_betas_with_a_last_beta_of_one() -> None:
+    g = sch.betas_to_alpha_bar([0.1, 0.5, 1.0])
+    assert g.tolist() == [0.9, 0.45, 0.0]
+    np.testing.assert_allclose(sch.alpha_bar_to_betas(g), [0.1, 0.5, 1.0], rtol=1e-15)
+    with pytest.raises(ValueError, match="only the last may be 1"):
+        sch.betas_to_alpha_bar([0.1, 1.0, 0.5])
+
+
+def test_rescaled_grid_is_lin_et_al_and_diffusers() -> None:
+    """Lin et al. (2023) Algorithm 1 written here from the paper; diffusers' float32 grid agrees to float32 precision."""
+    T = 1000
+    betas = np.linspace(0.00085**0.5, 0.012**0.5, T) ** 2
+    ab = np.cumprod(1.0 - betas)
+    r = np.sqrt(ab)
+    r = (r - r[-1]) * r[0] / (r[0] - r[-1])
+    ref = r**2
+    g = sch.training_grid("scaled_linear", rescale_zero_snr=True)
+    assert g[-1] == 0.0 and g[0] == ab[0]
+    np.testing.assert_allclose(g[:-1], ref[:-1], rtol=1e-12)
+    diffusers = pytest.importorskip("diffusers")
+    d = diffusers.DDIMScheduler(beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012,
+                                rescale_betas_zero_snr=True)
+    ac = d.alphas_cumprod.double().numpy()
+    assert ac[-1] == 0.0
+    np.testing.assert_allclose(ac[:-1], g[:-1], rtol=1e-4)  # float32 grid, cancellation at the noisy end
+    np.testing.assert_allclose(ac[:900], g[:900], rtol=2e-6)
+
+
+def test_zero_snr_grid_in_from_grid_timesteps_and_nearest() -> None:
+    g = sch.training_grid("scaled_linear", rescale_zero_snr=True)
+    ab = sch.from_grid(g, sch.timesteps(10, spacing="trailing"))
+    assert ab[0] == 0.0 and np.all(np.diff(ab) > 0)
+    assert sch.nearest_timesteps(ab, g).tolist() == sch.timesteps(10, spacing="trailing").tolist()
+    assert sch.nearest_timesteps([0.0, 0.5], g)[0] == 999
+    # every named schedule on a zero-SNR grid: valid levels on the grid (the 0 level wherever the name reaches it)
+    for name in sch.STANDARD_SCHEDULES + sch.FLOW_SCHEDULES:
+        try:
+            lev = sch.standard_schedule(name, 10, grid=g)
+        except ValueError as exc:  # only the documented snapping conflict
+            assert "same grid timestep" in str(exc), (name, exc)
+            continue
+        assert np.all(np.isin(lev, g)), name
+    assert sch.standard_schedule("flow-uniform", 10, grid=g)[0] == 0.0
+
+
+def test_shifted_exact_far_below_minus_60() -> None:
+    """Issue 11: shifted() saturated near log_snr_min = -75 and then blamed 'log_snr'; exact for any end now."""
+    mp.dps = 50
+    for lmin in (-60.0, -100.0, -700.0):  # -702.2 after the shift: alpha_bar 1e-305, still a float64
+        for base in ("flow", "cosine"):
+            l0 = sch.alpha_bar_to_log_snr(sch.shifted(6, shift=3.0, base=base, log_snr_min=lmin))[0]
+            assert abs(l0 - (lmin - 2 * np.log(3.0))) <= 1e-12 * abs(lmin), (lmin, base, l0)
+    ab = sch.shifted(6, base="flow", log_snr_min=-np.inf)
+    assert ab[0] == 0.0
+    # both ends infinite, shift 1: exactly the uniform flow schedule t = 1 - i/K
+    np.testing.assert_allclose(sch.alpha_bar_to_flow_t(sch.shifted(8, shift=1.0, log_snr_min=-np.inf,
+                                                                  log_snr_max=np.inf)),
+                               1 - np.arange(8) / 8, rtol=1e-15, atol=0)
+    with pytest.raises(ValueError, match="log_snr_min/log_snr_max or shift") as info:
+        sch.shifted(6, log_snr_min=-2000.0)
+    assert "log_snr:" not in str(info.value)  # no argument the caller never passed
+
+
+# ---------------------------------------------------------------------------------------------
+# samplers from alpha_bar = 0
+# ---------------------------------------------------------------------------------------------
+def test_ddim_white_start_from_zero_snr_only_scales() -> None:
+    """x0_hat = 0, eps_hat = x at alpha_bar = 0: P(S, [0, .3, .9]) = (1 - .3) P(S, [.3, .9])."""
+    S = np.array([0.0, 1e-300, 1e-12, 1e-3, 1.0, 7.0, 1e12, 1e300])
+    P = symsched.output_spectrum(S, [0.0, 0.3, 0.9])
+    np.testing.assert_allclose(P, 0.7 * symsched.output_spectrum(S, [0.3, 0.9]), rtol=1e-14)
+
+
+@pytest.mark.parametrize("name", symsched.SAMPLERS)
+def test_every_sampler_takes_a_zero_first_level_or_names_it(name: str) -> None:
+    """A finite output (mpmath-checked in test_zero_snr_extremes.py), or a ValueError naming alpha_bar."""
+    S = np.geomspace(1e-3, 1e3, 5)
+    try:
+        P = symsched.output_spectrum(S, [0.0, 0.2, 0.6, 0.95], sampler=name)
+    except ValueError as exc:
+        assert "alpha_bar" in str(exc) and "0" in str(exc), str(exc)
+        return
+    assert np.all(np.isfinite(P)) and np.all(P >= 0)
+
+
+@pytest.mark.parametrize("name", ["euler", "dpmpp_2m", "lms", "euler_ancestral", "dpm_2", "dpmpp_2m_sde", "ddim"])
+def test_ve_samplers_through_sigma_inf(name: str) -> None:
+    """output_spectrum_ve with a leading inf is the alpha_bar = 0 schedule."""
+    S = np.geomspace(1e-2, 1e2, 5)
+    ab = np.array([0.0, 0.1, 0.5, 0.9])
+    try:
+        P = symsched.output_spectrum(S, ab, sampler=name)
+    except ValueError as exc:
+        assert "alpha_bar" in str(exc)
+        with pytest.raises(ValueError):
+            symsched.output_spectrum_ve(S, [INF, 3.0, 1.0, 1 / 3], sampler=name)
+        return
+    P_ve = symsched.output_spectrum_ve(S, sch.alpha_bar_to_sigmas(ab), sampler=name)
+    np.testing.assert_allclose(P_ve, P, rtol=1e-12)
+
+
+def test_tiny_levels_are_exact_not_nan() -> None:
+    S = np.array([1e-3, 1.0, 30.0])
+    for ab in ([1e-320, 0.3, 0.9], [1e-200, 1e-160, 0.5]):
+        P = symsched.output_spectrum(S, ab)
+        ref = np.array(symsched.output_spectrum_mp(S, ab, dps=60), dtype=float)
+        np.testing.assert_allclose(P, ref, rtol=1e-9)
+    sig = [1e200, 1e155, 1.0]
+    P = symsched.output_spectrum_ve(S, sig)
+    np.testing.assert_allclose(P, np.array(symsched.output_spectrum_ve_mp(S, sig, dps=60), dtype=float), rtol=1e-9)
+
+
+# ---------------------------------------------------------------------------------------------
+# diffusers import / export
+# ---------------------------------------------------------------------------------------------
+def test_from_diffusers_names_a_timestep_outside_the_grid() -> None:
+    """Stable Diffusion's config (steps_offset=1, leading) at 1000 steps visits timestep 1000: a ValueError, not IndexError."""
+    diffusers = pytest.importorskip("diffusers")
+    d = diffusers.DDIMScheduler(beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012, steps_offset=1,
+                                timestep_spacing="leading", clip_sample=False, set_alpha_to_one=False)
+    d.set_timesteps(1000)
+    with pytest.raises(ValueError, match=r"timestep 1000 .*outside the training grid \[0, 999\]"):
+        from_diffusers(d)
+    p = diffusers.DDPMScheduler(beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012, steps_offset=1,
+                                timestep_spacing="leading", clip_sample=False)
+    p.set_timesteps(1000)
+    with pytest.raises(ValueError, match="timestep 1000"):
+        from_diffusers(p)
+
+
+@pytest.mark.parametrize("cls", ["DDIMScheduler", "DDPMScheduler"])
+def test_from_diffusers_reads_a_zero_snr_scheduler(cls: str) -> None:
+    diffusers = pytest.importorskip("diffusers")
+    kw = dict(beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012, rescale_betas_zero_snr=True,
+              timestep_spacing="trailing", clip_sample=False, prediction_type="v_prediction")
+    if cls == "DDIMScheduler":
+        kw["set_alpha_to_one"] = True
+    s = getattr(diffusers, cls)(**kw)
+    s.set_timesteps(10)
+    info = from_diffusers(s)
+    assert info.alpha_bar[0] == 0.0 and info.sigmas[0] == INF and info.consistent
+    P = info.output_spectrum(np.geomspace(1e-2, 1e2, 4))
+    assert np.all(np.isfinite(P))
+
+
+def test_exports_refuse_sigma_inf_and_keep_ddpm_timesteps() -> None:
+    g = sch.training_grid("scaled_linear", rescale_zero_snr=True)
+    ab = sch.from_grid(g, sch.timesteps(10, spacing="trailing"))
+    with pytest.raises(ValueError, match="alpha_bar: the first level is 0"):
+        to_k_diffusion_sigmas(ab)
+    with pytest.raises(ValueError, match="alpha_bar: the first level is 0"):
+        to_diffusers(ab)
+    assert to_diffusers(ab, grid=g)["timesteps"] == sch.timesteps(10, spacing="trailing").tolist()

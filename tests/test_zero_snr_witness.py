@@ -1,0 +1,98 @@
+"""Witness (issue 11): diffusers' zero-terminal-SNR schedulers, driven by the exact v-prediction model, sample
+the output variance symsched predicts.
+
+``rescale_betas_zero_snr=True`` DDIM / DDPM / EulerDiscrete schedulers (Stable Diffusion's scaled-linear
+betas, ``timestep_spacing="trailing"`` as Lin et al. recommend, ``prediction_type="v_prediction"``), K = 10,
+one mode per tensor column. The model output comes from the definitions (``tests/diffusers_helpers.py``);
+at ``alphas_cumprod = 0`` it is ``v = -x0_hat = 0``. DDIM and DDPM start at ``alpha_bar = 0`` exactly;
+EulerDiscrete replaces that level by ``2**-24`` (sigma 4096) itself, which ``from_diffusers`` reads.
+
+Each check: n = 4000 samples of 6 independent modes, ``n var_hat / P ~ chi2_n`` exactly (exact normal
+scores), accepted when every |z| <= Phi^-1(1 - 1e-4 / 12): family-wise false alarm <= 1e-4 per check. The
+power test runs the same check against the closed form that forgets the rescaling (the same timesteps on
+the plain scaled-linear grid), which it must reject. (Dropping only the zero level is not a usable wrong
+formula: from a white start it changes the output by the factor 1 - alpha_bar_1 ~ 0.997, below what
+4000 samples resolve; test_ddim_first_step_from_zero_snr_only_scales checks that factor exactly.)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+diffusers = pytest.importorskip("diffusers")
+
+import symsched  # noqa: E402
+from symsched.export import from_diffusers  # noqa: E402
+from symsched.schedules import from_grid, training_grid  # noqa: E402
+
+from diffusers_helpers import model_output  # noqa: E402
+from mc_helpers import assert_psd_matches, assert_psd_rejects  # noqa: E402
+
+pytestmark = [pytest.mark.diffusers,
+              pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")]
+
+ALPHA = 1e-4
+S = np.array([1e-3, 1e-1, 1.0, 30.0, 1e3, 1e4])  # the rescaling matters most for large modes
+N = 4000
+K = 10
+CONFIG = dict(beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012, rescale_betas_zero_snr=True,
+              timestep_spacing="trailing", prediction_type="v_prediction")
+
+
+def make(cls: str):
+    kw = dict(CONFIG)
+    if cls != "EulerDiscreteScheduler":
+        kw["clip_sample"] = False
+    if cls == "DDIMScheduler":
+        kw["set_alpha_to_one"] = True
+    s = getattr(diffusers, cls)(**kw)
+    s.set_timesteps(K)
+    return s
+
+
+def run(s, seed: int) -> np.ndarray:
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn((N, S.size), generator=g, dtype=torch.float64) * float(s.init_noise_sigma)
+    euler = isinstance(s, diffusers.EulerDiscreteScheduler)
+    for i, t in enumerate(s.timesteps):
+        if euler:
+            sigma = float(s.sigmas[i])
+            x_in = s.scale_model_input(x, t)
+        else:
+            ab = float(s.alphas_cumprod[int(t)])
+            sigma = np.inf if ab == 0.0 else float(np.sqrt((1 - ab) / ab))
+            x_in = x
+        out = model_output(x_in, S, sigma, "v_prediction")
+        kw = {} if euler else {"generator": g}
+        if isinstance(s, diffusers.DDIMScheduler):
+            kw["eta"] = 0.0
+        x = s.step(out, t, x, **kw).prev_sample
+    return x.to(torch.float64).numpy()
+
+
+@pytest.mark.parametrize("cls", ["DDIMScheduler", "DDPMScheduler", "EulerDiscreteScheduler"])
+def test_zero_snr_scheduler_monte_carlo(cls: str) -> None:
+    s = make(cls)
+    info = from_diffusers(s)
+    if cls != "EulerDiscreteScheduler":
+        assert info.alpha_bar[0] == 0.0  # the zero-SNR level itself, no stand-in
+    out = info.denoise_final(run(s, seed=3), S)
+    psd = np.mean(out**2, axis=0)
+    P = info.output_spectrum(S)
+    assert np.all(np.isfinite(P))
+    assert_psd_matches(psd, P, N, alpha=ALPHA, axes=(), what=f"{cls} zero SNR")
+    # power: the closed form that forgets the rescaling (same timesteps on the plain scaled-linear grid) is rejected
+    plain = training_grid("scaled_linear", beta_start=0.00085, beta_end=0.012)
+    ab_wrong = from_grid(plain, np.asarray(s.timesteps, dtype=np.float64).round().astype(np.int64))
+    wrong = symsched.output_spectrum(S, ab_wrong, sampler="ddpm" if cls == "DDPMScheduler" else "ddim")
+    assert_psd_rejects(psd, wrong, N, alpha=ALPHA, axes=(), what=f"{cls} wrong closed form")
+
+
+def test_ddim_first_step_from_zero_snr_only_scales() -> None:
+    """Issue 11's right value, on diffusers' own levels: P = (1 - ab_1) P(ab[1:]) for DDIM eta = 0."""
+    info = from_diffusers(make("DDIMScheduler"))
+    ab = info.alpha_bar
+    np.testing.assert_allclose(symsched.output_spectrum(S, ab), (1 - ab[1]) * symsched.output_spectrum(S, ab[1:]),
+                               rtol=1e-13)
