@@ -102,7 +102,7 @@ Divergence = Literal["kl", "kl-reverse", "w2"]
 
 #: The objective used when none is given: by :func:`optimize_schedule`, :func:`compare_schedules`,
 #: ``symsched optimize --divergence`` and the first section of ``symsched report``.
-DEFAULT_DIVERGENCE: Divergence = "kl"
+DEFAULT_DIVERGENCE: Divergence = "w2"
 #: Every sampler :func:`optimize_schedule` accepts (VP ones take ``alpha_bar``, VE ones ``sigmas``).
 SAMPLERS: tuple[str, ...] = VP_SAMPLERS + VE_SAMPLERS
 #: Default log-SNR interval for free endpoints (widened to contain every standard schedule and any
