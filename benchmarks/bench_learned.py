@@ -12,7 +12,7 @@ grid for K = 5, 10, 20 steps, under
   continuous schedules (karras, kl_optimal, shifted, AYS) snapped to the nearest grid level in
   log-SNR (karras/kl_optimal/shifted span the grid's own sigma range). Column ``t0`` gives the first
   (noisiest) timestep;
-* the ablation ``optimised-*-pinned``: the same objectives with :func:`symsched.optimize_schedule`'s
+* the ablation ``optimised-w2-pinned``: the W2 objective with :func:`symsched.optimize_schedule`'s
   default endpoints (first level pinned at ``t0 = 999``, last free; ``--no-pinned`` leaves them out),
   compared also with the best standard schedule that starts at t = 999.
 
@@ -137,18 +137,18 @@ def baseline_levels(name: str, K: int, grid: np.ndarray) -> np.ndarray:
     return standard_schedule(name, K, grid=grid)
 
 
-def schedules_for(S: np.ndarray, K: int, grid: np.ndarray, pinned: bool = True
-                  ) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+def schedules_for(S: np.ndarray, K: int, grid: np.ndarray, pinned: bool = True,
+                  standard: "tuple[str, ...] | None" = None) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     import symsched
     from symsched.probe import default_schedules
     from symsched.schedules import STANDARD_SCHEDULES
 
     out, skipped = default_schedules(S, K, names=("optimised-w2", "optimised-kl"), grid=grid), {}
     if pinned:  # ablation: the optimiser's default endpoints (first level at the grid's noisiest level)
-        for div in ("w2", "kl"):
+        for div in ("w2",):  # (KL pinned: far worse already when free)
             out[f"optimised-{div}-pinned"] = symsched.optimize_schedule(S, K, divergence=div, grid=grid,
                                                                         init="white").alpha_bar
-    for name in STANDARD_SCHEDULES:
+    for name in standard or STANDARD_SCHEDULES:
         try:
             out[name] = baseline_levels(name, K, grid)
         except ValueError as exc:  # e.g. two levels on one grid timestep
@@ -163,7 +163,8 @@ def first_timestep(ab: np.ndarray, grid: np.ndarray) -> int:
 # ---------------------------------------------------------------------------------------------
 # the study
 # ---------------------------------------------------------------------------------------------
-def run(steps: list[int], n: int, seeds: list[int], pinned: bool = True, progress: bool = True) -> dict:
+def run(steps: list[int], n: int, seeds: list[int], pinned: bool = True, progress: bool = True,
+        standard: "tuple[str, ...] | None" = None, partial: "Path | None" = None) -> dict:
     import symsched
     from symsched import models
     from symsched.spectra import psd2d
@@ -180,7 +181,7 @@ def run(steps: list[int], n: int, seeds: list[int], pinned: bool = True, progres
         for k, v in R.all(sub, S).items():
             rows["data"].setdefault(k, []).append(v)
     for K in steps:
-        scheds, skipped = schedules_for(S, K, m.grid, pinned=pinned)
+        scheds, skipped = schedules_for(S, K, m.grid, pinned=pinned, standard=standard)
         res = {}
         t0 = time.perf_counter()
         for name, ab in scheds.items():
@@ -196,6 +197,10 @@ def run(steps: list[int], n: int, seeds: list[int], pinned: bool = True, progres
                 print(f"  K={K:2d} {name:24s} MMD² {np.mean(r['mmd2']):.3e}  ({time.perf_counter() - t0:5.0f} s)",
                       file=sys.stderr, flush=True)
         rows["K"][K] = {"schedules": res, "skipped": skipped}
+        if partial is not None:  # keep what is done if a long run is stopped
+            from symsched._io import atomic_write_text
+
+            atomic_write_text(partial, json.dumps(rows, indent=1, default=float) + "\n")
     return rows
 
 
@@ -332,6 +337,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seeds", default="0,1,2", help="paired seeds (default 0,1,2)")
     ap.add_argument("--no-pinned", action="store_true",
                     help="skip the pinned-first-level ablation (default: include it)")
+    ap.add_argument("--standard", default=None,
+                    help="comma-separated standard schedules (default: all of STANDARD_SCHEDULES)")
     ap.add_argument("--threads", default=2, type=int, help="torch CPU threads (default 2)")
     ap.add_argument("--out", default=str(RESULTS / "learned.md"), help="Markdown output (JSON next to it)")
     ap.add_argument("--ablation", type=int, default=0, metavar="STEPS",
@@ -350,11 +357,13 @@ def main(argv: list[str] | None = None) -> int:
     steps = [int(s) for s in args.steps.split(",")]
     seeds = [int(s) for s in args.seeds.split(",")]
     t0 = time.perf_counter()
-    rows = run(steps, args.samples, seeds, pinned=not args.no_pinned)
+    out = Path(args.out)
+    standard = tuple(args.standard.split(",")) if args.standard else None
+    rows = run(steps, args.samples, seeds, pinned=not args.no_pinned, standard=standard,
+               partial=out.with_suffix(".partial.json"))
     elapsed = time.perf_counter() - t0
     md = to_markdown(rows, args.samples, seeds) + f"\nTotal time {elapsed:.0f} s ({args.threads} torch threads).\n"
     print(md)
-    out = Path(args.out)
     atomic_write_text(out, md)
     atomic_write_text(out.with_suffix(".json"), json.dumps(rows, indent=1, default=float) + "\n")
     print(f"wrote {out} and {out.with_suffix('.json')}", file=sys.stderr)

@@ -229,7 +229,7 @@ def check_schedule_design(r: Run) -> None:
     ab = res.alpha_bar
     assert ab.shape == (10,) and np.all(np.diff(ab) > 0)
     assert res.value == pytest.approx(reference.w2(reference.vp_output(S, ab)[1], S) ** 2, rel=1e-9)  # default: W2²
-    printed, shown = r.outputs  # print(...) returns None; then the tuple of attributes
+    printed, shown, *_ = r.outputs  # print(...) returns None; then the tuples of attributes
     assert printed is None
     assert shown[0] is res.alpha_bar and shown[4] == res.baselines
     np.testing.assert_allclose(shown[1], np.log(ab / (1 - ab)), rtol=1e-10)
