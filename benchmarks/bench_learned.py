@@ -4,17 +4,17 @@ The built-in model ``builtin:patches16`` (``symsched.models``; EDM-preconditione
 left 80 % of scikit-image's photographs) samples with DDIM eta = 0 on its 1000-step linear DDPM
 grid for K = 5, 10, 20 steps, under
 
-* the W2- and the KL-optimised schedules for the model's data spectrum
-  (``symsched.optimize_schedule(S, K, divergence=..., grid=m.grid)``, default endpoints, with
-  ``S = symsched.spectra.psd2d`` of the training patches), and
+* the W2- and the KL-optimised schedules for the model's data spectrum as ``symsched probe`` builds
+  them (:func:`symsched.probe.default_schedules`: ``init="white"``, both end points free on the
+  model's grid, with ``S = symsched.spectra.psd2d`` of the training patches), and
 * every standard schedule (``symsched.schedules.STANDARD_SCHEDULES``) as a set of levels the model
   knows: the linear-grid names as diffusers picks them; the other DDPM families' levels and the
   continuous schedules (karras, kl_optimal, shifted, AYS) snapped to the nearest grid level in
   log-SNR (karras/kl_optimal/shifted span the grid's own sigma range). Column ``t0`` gives the first
-  (noisiest) timestep: the optimised schedules are held to ``t0 = 999`` (the default endpoint);
-* the W2- and KL-optimised schedules with both end points free (``endpoints=(None, None)``, still
-  on the grid; ``--no-free`` leaves them out): what the Gaussian model picks when it may also start
-  from white noise at a lower noise level, as several standard schedules do.
+  (noisiest) timestep;
+* the ablation ``optimised-w2-pinned``: the W2 objective with :func:`symsched.optimize_schedule`'s
+  default endpoints (first level pinned at ``t0 = 999``, last free; ``--no-pinned`` leaves them out),
+  compared also with the best standard schedule that starts at t = 999.
 
 Each schedule draws ``--samples`` samples for each of ``--seeds`` (the same initial noise for every
 schedule: paired comparisons) and compares them with ``--samples`` held-out patches (the right
@@ -30,7 +30,7 @@ the per-seed difference optimised - best standard (mean ± sd of the difference,
 STEPS steps and compares both at t = 999, where x̂0 = (x_t - √(1-ᾱ) ε̂)/√ᾱ multiplies the ε error by 157.
 
 Run: ``python benchmarks/bench_learned.py [--steps 5,10,20] [--samples 2000] [--seeds 0,1,2]
-[--threads 2] [--no-free]``; about 3 minutes on 2 quiet cores. The Markdown table is printed and written to
+[--threads 2] [--no-pinned]``; about 3 minutes on 2 quiet cores. The Markdown table is printed and written to
 ``benchmarks/results/learned.md`` (JSON with all numbers next to it).
 """
 
@@ -137,19 +137,18 @@ def baseline_levels(name: str, K: int, grid: np.ndarray) -> np.ndarray:
     return standard_schedule(name, K, grid=grid)
 
 
-def schedules_for(S: np.ndarray, K: int, grid: np.ndarray, free: bool = True
-                  ) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+def schedules_for(S: np.ndarray, K: int, grid: np.ndarray, pinned: bool = True,
+                  standard: "tuple[str, ...] | None" = None) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     import symsched
+    from symsched.probe import default_schedules
     from symsched.schedules import STANDARD_SCHEDULES
 
-    out, skipped = {}, {}
-    for div in ("w2", "kl"):
-        out[f"optimised-{div}"] = symsched.optimize_schedule(S, K, divergence=div, grid=grid).alpha_bar
-    if free:  # both end points free (still on the grid): what the Gaussian model alone would pick
-        for div in ("w2", "kl"):
-            out[f"optimised-{div}-free"] = symsched.optimize_schedule(S, K, divergence=div, grid=grid,
-                                                                      endpoints=(None, None)).alpha_bar
-    for name in STANDARD_SCHEDULES:
+    out, skipped = default_schedules(S, K, names=("optimised-w2", "optimised-kl"), grid=grid), {}
+    if pinned:  # ablation: the optimiser's default endpoints (first level at the grid's noisiest level)
+        for div in ("w2",):  # (KL pinned: far worse already when free)
+            out[f"optimised-{div}-pinned"] = symsched.optimize_schedule(S, K, divergence=div, grid=grid,
+                                                                        init="white").alpha_bar
+    for name in standard or STANDARD_SCHEDULES:
         try:
             out[name] = baseline_levels(name, K, grid)
         except ValueError as exc:  # e.g. two levels on one grid timestep
@@ -164,7 +163,8 @@ def first_timestep(ab: np.ndarray, grid: np.ndarray) -> int:
 # ---------------------------------------------------------------------------------------------
 # the study
 # ---------------------------------------------------------------------------------------------
-def run(steps: list[int], n: int, seeds: list[int], free: bool = True, progress: bool = True) -> dict:
+def run(steps: list[int], n: int, seeds: list[int], pinned: bool = True, progress: bool = True,
+        standard: "tuple[str, ...] | None" = None, partial: "Path | None" = None) -> dict:
     import symsched
     from symsched import models
     from symsched.spectra import psd2d
@@ -181,7 +181,7 @@ def run(steps: list[int], n: int, seeds: list[int], free: bool = True, progress:
         for k, v in R.all(sub, S).items():
             rows["data"].setdefault(k, []).append(v)
     for K in steps:
-        scheds, skipped = schedules_for(S, K, m.grid, free=free)
+        scheds, skipped = schedules_for(S, K, m.grid, pinned=pinned, standard=standard)
         res = {}
         t0 = time.perf_counter()
         for name, ab in scheds.items():
@@ -197,6 +197,10 @@ def run(steps: list[int], n: int, seeds: list[int], free: bool = True, progress:
                 print(f"  K={K:2d} {name:24s} MMD² {np.mean(r['mmd2']):.3e}  ({time.perf_counter() - t0:5.0f} s)",
                       file=sys.stderr, flush=True)
         rows["K"][K] = {"schedules": res, "skipped": skipped}
+        if partial is not None:  # keep what is done if a long run is stopped
+            from symsched._io import atomic_write_text
+
+            atomic_write_text(partial, json.dumps(rows, indent=1, default=float) + "\n")
     return rows
 
 
@@ -230,10 +234,10 @@ def to_markdown(rows: dict, n: int, seeds: list[int]) -> str:
             lines.append(f"| {K} | {bold}{name}{bold} | {r['t0']} | {r['kl_pred']:.1f} | {r['w2_pred']:.3f} | "
                          + " | ".join(_ms(r[k], fmt[k]) for k in METRICS) + " |")
         std = [k for k in res if not k.startswith("optimised")]
-        pinned = [k for k in std if res[k]["t0"] == res["optimised-w2"]["t0"]]
         for opt in [k for k in res if k.startswith("optimised")]:
-            for label, pool in (("best standard", std), (f"best standard with t0={res[opt]['t0']}", pinned)):
-                if opt.endswith("free") and pool is pinned or not pool:
+            same_t0 = [k for k in std if res[k]["t0"] == res[opt]["t0"]]
+            for label, pool in (("best standard", std), (f"best standard with t0={res[opt]['t0']}", same_t0)):
+                if not opt.endswith("pinned") and pool is same_t0 or not pool:
                     continue
                 parts = []
                 for k in ("mmd2", "sw2", "fd"):
@@ -331,8 +335,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--steps", default="5,10,20", help="comma-separated K (default 5,10,20)")
     ap.add_argument("--samples", default=2000, type=int, help="samples per schedule and seed (default 2000)")
     ap.add_argument("--seeds", default="0,1,2", help="paired seeds (default 0,1,2)")
-    ap.add_argument("--no-free", action="store_true",
-                    help="skip the free-endpoint optimised schedules (default: include them)")
+    ap.add_argument("--no-pinned", action="store_true",
+                    help="skip the pinned-first-level ablation (default: include it)")
+    ap.add_argument("--standard", default=None,
+                    help="comma-separated standard schedules (default: all of STANDARD_SCHEDULES)")
     ap.add_argument("--threads", default=2, type=int, help="torch CPU threads (default 2)")
     ap.add_argument("--out", default=str(RESULTS / "learned.md"), help="Markdown output (JSON next to it)")
     ap.add_argument("--ablation", type=int, default=0, metavar="STEPS",
@@ -351,11 +357,13 @@ def main(argv: list[str] | None = None) -> int:
     steps = [int(s) for s in args.steps.split(",")]
     seeds = [int(s) for s in args.seeds.split(",")]
     t0 = time.perf_counter()
-    rows = run(steps, args.samples, seeds, free=not args.no_free)
+    out = Path(args.out)
+    standard = tuple(args.standard.split(",")) if args.standard else None
+    rows = run(steps, args.samples, seeds, pinned=not args.no_pinned, standard=standard,
+               partial=out.with_suffix(".partial.json"))
     elapsed = time.perf_counter() - t0
     md = to_markdown(rows, args.samples, seeds) + f"\nTotal time {elapsed:.0f} s ({args.threads} torch threads).\n"
     print(md)
-    out = Path(args.out)
     atomic_write_text(out, md)
     atomic_write_text(out.with_suffix(".json"), json.dumps(rows, indent=1, default=float) + "\n")
     print(f"wrote {out} and {out.with_suffix('.json')}", file=sys.stderr)

@@ -66,8 +66,19 @@ def to_x0_eps(prediction: str, x: Array, out: Array, alpha_bar: float) -> tuple[
     * ``"v"`` (Salimans & Ho 2022, ``v = sqrt(ab) eps - sqrt(1-ab) x0``):
       ``x0 = sqrt(ab) x - sqrt(1-ab) v``, ``eps = sqrt(1-ab) x + sqrt(ab) v``.
 
-    As diffusers' ``DDIMScheduler.step`` (``scheduling_ddim.py``, step 3). ``ab`` in (0, 1).
+    As diffusers' ``DDIMScheduler.step`` (``scheduling_ddim.py``, step 3). ``ab`` in [0, 1]: at the
+    ends only the exact limits are returned (``"v"`` everywhere; ``"sample"`` for ``ab < 1``;
+    ``"epsilon"`` for ``ab > 0``). An ε-prediction at ``ab = 0`` (zero terminal SNR: ``x = eps``,
+    no signal left) determines no ``x0``, and an ``x0``-prediction at ``ab = 1`` no ``eps``: both
+    raise ``ValueError`` rather than divide by zero.
     """
+    if prediction == "epsilon" and not alpha_bar > 0.0:
+        raise ValueError("prediction='epsilon' cannot give x0_hat at alpha_bar_t = 0 (zero terminal SNR: x_t is "
+                         "pure noise, x0 = (x_t - eps)/sqrt(alpha_bar) is 0/0); use a 'v' or 'sample' model there "
+                         "or start the schedule at alpha_bar > 0")
+    if prediction == "sample" and not alpha_bar < 1.0:
+        raise ValueError("prediction='sample' cannot give eps_hat at alpha_bar_t = 1 (no noise: "
+                         "eps = (x_t - x0)/sqrt(1 - alpha_bar) is 0/0)")
     a, b = math.sqrt(alpha_bar), math.sqrt(1.0 - alpha_bar)
     if prediction == "epsilon":
         return (x - b * out) / a, out

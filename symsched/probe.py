@@ -68,6 +68,7 @@ __all__ = [
     "compare",
     "compare_paired",
     "default_schedules",
+    "PROBE_ENDPOINTS",
     "ProbeResult",
     "probe_schedules",
     "plot_probe",
@@ -1129,6 +1130,14 @@ DEFAULT_SCHEDULES: tuple[str, ...] = (
 )
 
 
+#: endpoints of the optimised schedules of :func:`default_schedules` (``symsched probe``): both free on
+#: the model's grid. With ``init="white"`` the Gaussian model itself decides where sampling starts (the
+#: white-noise start mismatch at a level is part of the objective), as linear-leading starts at t = 801
+#: for K = 5; pinning the first level at t = 999 made the W2 optimum lose to linear-leading on MMD² on
+#: ``builtin:patches16`` (README, "Does it help a real model?").
+PROBE_ENDPOINTS: tuple[None, None] = (None, None)
+
+
 def default_schedules(
     spectrum: ArrayLike,
     steps: int,
@@ -1139,14 +1148,17 @@ def default_schedules(
     eta: float = 0.0,
     variance: str = "posterior",
     seed: int = 0,
+    endpoints: Optional[tuple[Optional[float], Optional[float]]] = PROBE_ENDPOINTS,
 ) -> dict[str, Array]:
     r"""Schedules to probe, on a model's training grid: optimised ones and standard ones.
 
     ``"optimised-<div>"`` (``div`` in kl, kl-reverse, w2) is :func:`symsched.optimize_schedule`
-    of ``spectrum`` with that divergence; ``"optimised"`` uses its default divergence. Both are
-    restricted to ``grid`` (first level pinned at the grid's noisiest level). Other names are
-    :func:`symsched.schedules.standard_schedule` on ``grid`` (DDPM-grid spacings on the model's
-    own grid; continuous ones snapped to it).
+    of ``spectrum`` with that divergence, ``init="white"`` (samplers start from white noise) and
+    ``endpoints`` (default :data:`PROBE_ENDPOINTS`: first and last level free, on ``grid``; pass
+    ``None`` for the optimiser's default, first level pinned at the grid's noisiest level);
+    ``"optimised"`` uses the default divergence :data:`symsched.optimize.DEFAULT_DIVERGENCE`.
+    Other names are :func:`symsched.schedules.standard_schedule` on ``grid`` (DDPM-grid spacings
+    on the model's own grid; continuous ones snapped to it).
 
     Returns
     -------
@@ -1159,7 +1171,7 @@ def default_schedules(
     K = as_positive_int(steps, "steps")
     g = default_grid() if grid is None else np.asarray(grid, dtype=np.float64)
     out: dict[str, Array] = {}
-    opt_kw = dict(sampler=sampler, variance=variance, grid=g, seed=seed)
+    opt_kw = dict(sampler=sampler, variance=variance, grid=g, seed=seed, init="white", endpoints=endpoints)
     if sampler == "ddim":
         opt_kw["eta"] = eta
     for name in names:

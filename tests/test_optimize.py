@@ -204,7 +204,7 @@ def test_default_endpoint_is_noisiest_ddpm_level_and_deterministic() -> None:
     np.testing.assert_allclose(r1.sigmas, np.sqrt((1 - r1.alpha_bar) / r1.alpha_bar), rtol=1e-10)
     m = schedule_metrics(S, r1.alpha_bar)
     assert r1.kl == pytest.approx(m["kl"]) and r1.w2 == pytest.approx(m["w2"])
-    assert r1.kl == pytest.approx(r1.value, rel=1e-10)
+    assert r1.w2 ** 2 == pytest.approx(r1.value, rel=1e-10)  # the default divergence is W2 squared
     assert "optimised" in r1.summary() and "karras" in r1.summary()
     assert "<table>" in r1._repr_html_()
 

@@ -134,6 +134,25 @@ def test_conversions_invert_the_forward_process():
             np.testing.assert_allclose(gote, eps, atol=1e-9 / math.sqrt(1 - a))
 
 
+def test_conversions_at_the_end_levels_give_the_exact_limit_or_a_clear_error():
+    """Zero terminal SNR (alpha_bar = 0): x_t = eps; v = -x0 there, so v- and x0-models give both exactly,
+    while an eps-model determines no x0 (0/0) and must raise, not return NaN/inf. Symmetrically at 1."""
+    rng = np.random.default_rng(1)
+    x0, eps = rng.standard_normal((2, 5))
+    for pred, out in (("v", -x0), ("sample", x0)):
+        got0, gote = loops.to_x0_eps(pred, eps, out, 0.0)
+        np.testing.assert_array_equal(got0, x0)
+        np.testing.assert_array_equal(gote, eps)
+    with pytest.raises(ValueError, match="alpha_bar_t = 0"):
+        loops.to_x0_eps("epsilon", eps, eps, 0.0)
+    for pred, out in (("v", eps), ("epsilon", eps)):  # alpha_bar = 1: x_t = x0, v = eps
+        got0, gote = loops.to_x0_eps(pred, x0, out, 1.0)
+        np.testing.assert_array_equal(got0, x0)
+        np.testing.assert_array_equal(gote, eps)
+    with pytest.raises(ValueError, match="alpha_bar_t = 1"):
+        loops.to_x0_eps("sample", x0, x0, 1.0)
+
+
 def test_sample_accepts_a_model_object_and_checks_its_output():
     class Model:
         prediction = "sample"

@@ -228,7 +228,7 @@ def check_schedule_design(r: Run) -> None:
     res = r.assigned["res"][0]
     ab = res.alpha_bar
     assert ab.shape == (10,) and np.all(np.diff(ab) > 0)
-    assert res.value == pytest.approx(reference.kl(S, reference.vp_output(S, ab)[1]), rel=1e-9)
+    assert res.value == pytest.approx(reference.w2(reference.vp_output(S, ab)[1], S) ** 2, rel=1e-9)  # default: W2²
     printed, shown, fair = r.outputs  # print(...) returns None; then the tuples of attributes
     assert printed is None
     feasible, (best_name, best_value) = fair
@@ -242,14 +242,14 @@ def check_schedule_design(r: Run) -> None:
     np.testing.assert_allclose(shown[2], np.sqrt((1 - ab) / ab), rtol=1e-10)
     # "the optimised value next to every standard schedule's"
     for name in ("karras", "linear-trailing", "ays-sd15", "kl_optimal"):
-        value = reference.kl(S, reference.vp_output(S, sch.standard_schedule(name, 10))[1])
+        value = reference.w2(reference.vp_output(S, sch.standard_schedule(name, 10))[1], S) ** 2
         assert res.baselines[name] == pytest.approx(value, rel=1e-9)
         assert name in r.stdout
     assert set(res.baselines) <= set(sch.STANDARD_SCHEDULES) and len(res.baselines) >= 10
     table = r.assigned["table"][0]
     assert table.steps_list == [5, 10, 20, 50]
     opt10 = next(row for row in table.rows if row["steps"] == 10 and row["schedule"] == "optimised")
-    assert opt10["kl"] == pytest.approx(res.value, rel=1e-9)  # same defaults, same optimum
+    assert opt10["w2"] == pytest.approx(np.sqrt(res.value), rel=1e-9)  # same defaults, same optimum
     karras20 = next(row for row in table.rows if row["steps"] == 20 and row["schedule"] == "karras")
     _, P_k = reference.vp_output(S, sch.karras(20))
     assert karras20["kl"] == pytest.approx(reference.kl(S, P_k), rel=1e-9)

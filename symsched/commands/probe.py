@@ -1,7 +1,8 @@
 """``symsched probe``: does an optimised schedule help a real model? Sample, measure, compare.
 
 Loads a learned denoiser (``builtin:patches16`` by default, or a diffusers ``UNet2DModel`` folder),
-builds the schedules (optimised for W2 and KL on the model's training grid, and standard ones),
+builds the schedules (optimised for W2 and KL on the model's training grid with both end points free,
+:data:`symsched.probe.PROBE_ENDPOINTS`, and standard ones),
 samples every schedule from the same seeds with :func:`symsched.probe.sample`, and compares the
 samples with held-out data (:func:`symsched.probe.probe_schedules`): predicted vs measured spectral
 KL/W2, MMD², sliced W2 and Fréchet distance with their seed-to-seed spread, and paired differences
