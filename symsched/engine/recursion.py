@@ -36,7 +36,7 @@ __all__ = ["output_ratio", "output_variance", "transfer", "value_and_grad", "sta
            "scalar_affine"]
 
 Array = NDArray[np.float64]
-_MEMORY_BUDGET = 256 * 2**20  # bytes of stored forward covariances per chunk of modes
+_MEMORY_BUDGET = 512 * 2**20  # bytes of stored forward covariances per chunk of modes (65,536 modes x 1000 steps: one chunk)
 _STORE: dict[Any, NDArray[Any]] = {}
 _THREADPOOLS: list[Any] = []
 
