@@ -113,16 +113,18 @@ def _evaluate(kern: StepKernels, group: list[tuple[tuple[int, ...], Mapping[str,
     args += [np.array([g[1].get(p, 0.0) for g in group], dtype=LD) for p in step_params]
     with np.errstate(over="ignore", under="ignore", divide="ignore", invalid="ignore"):
         raw = kern.level(*args)
-    cols_ld = [np.broadcast_to(np.asarray(v, dtype=LD), (len(group),)) for v in raw]
-    with np.errstate(over="ignore", under="ignore"):
-        cols = [v.astype(np.float64) for v in cols_ld]
-    if any(np.any(np.isnan(v)) for v in cols_ld):
+    n = len(group)
+    table_ld = np.empty((n, len(raw)), dtype=LD)  # one row per step, one column per coefficient
+    for i, v in enumerate(raw):
+        table_ld[:, i] = v
+    if np.isnan(table_ld).any():
         raise ValueError("alpha_bar: a step of this schedule is undefined (its coefficients are not finite)")
+    with np.errstate(over="ignore", under="ignore"):
+        table = table_ld.astype(np.float64)
     # one row per step: Python floats (float64) and a longdouble row (both unpack as kernel arguments)
-    rows = np.stack(cols, axis=1).tolist() if cols else [[] for _ in group]
-    rows_ld = list(np.stack(cols_ld, axis=1)) if cols_ld else [np.zeros(0, dtype=LD) for _ in group]
-    vals = list(zip(map(tuple, rows), rows_ld))
-    return vals, _out_of_range(cols, cols_ld)
+    vals = list(zip(map(tuple, table.tolist()), table_ld))
+    out = not np.isfinite(table).all() or bool(((np.abs(table) < _TINY) & (table_ld != 0)).any())
+    return vals, out
 
 
 def build_program(name: str, options: Mapping[str, Any], params: Mapping[str, float], x: Any, coordinate: str, *,
