@@ -89,7 +89,7 @@ def test_serial_run_writes_the_same_report(report, tmp_path) -> None:
     assert main(["report", "--out", str(out), "--steps", "5,10", "--samples", "2000", "--no-progress",
                  "--jobs", "0"]) == 0
     for name in ("table_kl.md", "table_w2.md", "table_kl.tex", "schedule_kl_K5.json", "schedule_w2_K10.json",
-                 "derivations/ddim.tex", "derivations/sde.tex"):
+                 "derivations/ddim.tex", "derivations/ddpm.tex"):
         assert (out / name).read_text() == (report / name).read_text(), name
     same = lambda text: re.sub(r"(Generated in |; )[0-9.]+ s\b", "", text)  # noqa: E731  (timings)
     assert same((out / "summary.md").read_text()) == same((report / "summary.md").read_text())

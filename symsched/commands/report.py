@@ -2,8 +2,9 @@
 
 On a spectrum (default: the built-in natural-image patches) it writes
 
-- ``derivations/``: the LaTeX derivations (as ``symsched latex``; read from the on-disk cache when
-  the derivation sources have not changed, see :mod:`symsched._latex_cache`);
+- ``derivations/``: the LaTeX derivations of the samplers the report runs (``--sampler`` and DDPM,
+  as ``symsched latex --sampler``; read from the on-disk cache when the derivation sources have not
+  changed, see :mod:`symsched._latex_cache`);
 - ``validation.png``: a quick Monte Carlo check of the closed form (DDPM, 20 steps);
 - for each divergence (the default one first) and each K: the optimised schedule as JSON and a
   figure, and a comparison table (Markdown and LaTeX) of the optimised schedule against every
@@ -190,20 +191,42 @@ def _write_derivations(out: Path, files: dict[str, str]) -> list[str]:
     return sorted(files)
 
 
-def _render_derivations_job(out: Path) -> list[str]:
-    """Worker: render (and cache) the LaTeX derivations, write them; returns the file names."""
-    from .._latex_cache import render_all
+def _report_samplers(ctx: "Context") -> list[str]:
+    """The samplers whose derivations the report writes: the one it optimises and DDPM (its Monte Carlo check)."""
+    return sorted({ctx.args.sampler, "ddpm"})
 
-    return _write_derivations(out, render_all())
+
+def _latex_key(samplers: list[str]) -> str:
+    return "report_" + "_".join(samplers)
+
+
+def _render_samplers(samplers: list[str]) -> dict[str, str]:
+    """The LaTeX sections of ``samplers`` (as ``symsched latex --sampler``) and a master file inputting them."""
+    from ..symbolic.latex import render_all, render_master
+
+    files: dict[str, str] = {}
+    for name in samplers:
+        files.update({f: t for f, t in render_all(name).items() if f != "symsched.tex"})
+    files["symsched.tex"] = render_master([f[:-4] for f in files])
+    return files
+
+
+def _render_derivations_job(out: Path, samplers: list[str]) -> list[str]:
+    """Worker: render (and cache) the LaTeX derivations of ``samplers``, write them; returns the file names."""
+    from .._latex_cache import cached
+
+    return _write_derivations(out, cached(_latex_key(samplers), lambda: _render_samplers(samplers)))
 
 
 def derivations_section(ctx: Context) -> Section:
-    """The LaTeX derivations: from the cache at once, else rendered by a worker."""
+    """The LaTeX derivations of the samplers the report runs: from the cache at once, else rendered by a
+    worker. (Rendering every registered sampler, as ``symsched latex`` does, takes minutes with SymPy.)"""
     from .._latex_cache import lookup
 
     ctx.stage("derivations")
-    files = lookup()
-    fut = ctx.submit(_render_derivations_job, ctx.out) if files is None else None
+    samplers = _report_samplers(ctx)
+    files = lookup(_latex_key(samplers))
+    fut = ctx.submit(_render_derivations_job, ctx.out, samplers) if files is None else None
     names = _write_derivations(ctx.out, files) if files is not None else []
     ctx.bar.update()
 
@@ -212,7 +235,9 @@ def derivations_section(ctx: Context) -> Section:
 
     def md() -> list[str]:
         lines = ["## Derivations", "",
-                 "LaTeX, derived with SymPy (`derivations/symsched.tex` inputs the rest; compile with pdflatex):", ""]
+                 f"LaTeX of the samplers this report runs ({', '.join(samplers)}), derived with SymPy "
+                 "(`derivations/symsched.tex` inputs the rest; compile with pdflatex; `symsched latex` "
+                 "writes every sampler's):", ""]
         return lines + [f"- [`derivations/{f}`](derivations/{f})" for f in _names()] + [""]
 
     def htm() -> list[str]:

@@ -76,8 +76,9 @@ def canonical_levels(x: Any, coordinate: str) -> tuple[NDArray[Any], NDArray[Any
     return c, s, l
 
 
-def _modes(idx: Sequence[int], K: int, l: NDArray[Any]) -> tuple[str, ...]:
-    return tuple("clean" if i == K else ("zero" if np.isneginf(l[i]) else "") for i in idx)
+def _modes(idx: Sequence[int], K: int, zero: Sequence[bool]) -> tuple[str, ...]:
+    """Slot modes of a step; ``zero[i]``: level i is alpha_bar = 0 (log-SNR -inf)."""
+    return tuple("clean" if i == K else ("zero" if zero[i] else "") for i in idx)
 
 
 _TINY = np.finfo(np.float64).tiny
@@ -112,13 +113,18 @@ def _evaluate(kern: StepKernels, group: list[tuple[tuple[int, ...], Mapping[str,
     args += [np.array([g[1].get(p, 0.0) for g in group], dtype=LD) for p in step_params]
     with np.errstate(over="ignore", under="ignore", divide="ignore", invalid="ignore"):
         raw = kern.level(*args)
-    cols_ld = [np.broadcast_to(np.asarray(v, dtype=LD), (len(group),)) for v in raw]
-    with np.errstate(over="ignore", under="ignore"):
-        cols = [v.astype(np.float64) for v in cols_ld]
-    if any(np.any(np.isnan(v)) for v in cols_ld):
+    n = len(group)
+    table_ld = np.empty((n, len(raw)), dtype=LD)  # one row per step, one column per coefficient
+    for i, v in enumerate(raw):
+        table_ld[:, i] = v
+    if np.isnan(table_ld).any():
         raise ValueError("alpha_bar: a step of this schedule is undefined (its coefficients are not finite)")
-    vals = [(tuple(float(v[i]) for v in cols), tuple(v[i] for v in cols_ld)) for i in range(len(group))]
-    return vals, _out_of_range(cols, cols_ld)
+    with np.errstate(over="ignore", under="ignore"):
+        table = table_ld.astype(np.float64)
+    # one row per step: Python floats (float64) and a longdouble row (both unpack as kernel arguments)
+    vals = list(zip(map(tuple, table.tolist()), table_ld))
+    out = not np.isfinite(table).all() or bool(((np.abs(table) < _TINY) & (table_ld != 0)).any())
+    return vals, out
 
 
 def build_program(name: str, options: Mapping[str, Any], params: Mapping[str, float], x: Any, coordinate: str, *,
@@ -142,10 +148,11 @@ def build_program(name: str, options: Mapping[str, Any], params: Mapping[str, fl
 
     groups: dict[tuple[str, tuple[str, ...]], list[int]] = {}
     items = []
+    zero = np.isneginf(l).tolist()
     for n, item in enumerate(plan):
         kind, idx = item[0], tuple(item[1])
         prm = dict(item[2]) if len(item) > 2 else {}
-        modes = _modes(idx, K, l)
+        modes = _modes(idx, K, zero)
         items.append((kind, idx, prm, modes))
         groups.setdefault((kind, modes), []).append(n)
 
@@ -174,14 +181,17 @@ def build_program(name: str, options: Mapping[str, Any], params: Mapping[str, fl
             gkern = step_kernels(name, opts, kind, modes, grad=True)
             gvals, ext = _evaluate(gkern, group, modes, c, s, l, pvals, step_params)
             extended = extended or ext
-        for n, (co, co_ld), (gco, gco_ld) in zip(members, vals, gvals):
+        slot_pos = {j: pos for pos, j in enumerate(kern.slots)}
+        gpos = [slot_pos[j] for j in (gkern.grad_slots if gkern else ())]
+        if gkern is not None:
+            nc, ng = gkern.n_coeffs, len(gkern.grad_slots)
+            gammas = np.array([g[nc:] for g, _ in gvals], dtype=np.float64).reshape(len(members), -1, max(ng, 1))
+        for i, (n, (co, co_ld), (gco, gco_ld)) in enumerate(zip(members, vals, gvals)):
             idx = items[n][1]
-            slot_pos = {j: pos for pos, j in enumerate(kern.slots)}
-            grad_levels = tuple(idx[slot_pos[j]] for j in (gkern.grad_slots if gkern else ()))
+            grad_levels = tuple(idx[p] for p in gpos)
             gamma = None
             if gkern is not None:
-                nc, ng = gkern.n_coeffs, len(gkern.grad_slots)
-                gamma = np.array(gco[nc:], dtype=np.float64).reshape(-1, max(ng, 1))[:, :ng]
+                gamma = gammas[i, :, :ng]
                 gco, gco_ld = gco[:nc], gco_ld[:nc]
             steps[n] = ProgramStep(kind=kind, modes=modes, kernels=kern, grad_levels=grad_levels, coeffs=co,
                                    coeffs_ld=co_ld, grad_kernels=gkern, grad_coeffs=gco, grad_coeffs_ld=gco_ld,

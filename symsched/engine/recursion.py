@@ -37,7 +37,7 @@ __all__ = ["output_ratio", "output_variance", "transfer", "value_and_grad", "sta
            "scalar_affine"]
 
 Array = NDArray[np.float64]
-_MEMORY_BUDGET = 256 * 2**20  # bytes of stored forward covariances per chunk of modes
+_MEMORY_BUDGET = 512 * 2**20  # bytes of stored forward covariances per chunk of modes (65,536 modes x 1000 steps: one chunk)
 _LOCAL = threading.local()  # per-thread reusable storage (threads may run sweeps concurrently)
 _THREADPOOLS: list[Any] = []
 
@@ -386,39 +386,77 @@ def _accumulate(st: Any, E: list[Any], X: list[Any], n: int, grad: Array) -> Non
 
 def _grad_scalar(prog: Program, call: _Caller, Sg: NDArray[Any], inv_kap: Any, v0: Any, dv0: Any,
                  adjoint: Callable[[Array], tuple[float, Array]], grad: Array) -> tuple[float, Array]:
-    """One-entry samplers: v_k stored forward, then the adjoint weight at w^2 carried backward."""
+    """One-entry samplers: v_k stored forward, then the adjoint weight at w^2 carried backward.
+
+    Per step the backward sweep forms ``u = (at w_{k+1}^2) a`` once and reuses it twice: ``X = u v_k``
+    is the adjoint of ``a`` (up to the factor 2, applied to the reduced scalars) and ``u a`` the next
+    adjoint weight; the adjoint of a scalar noise coefficient ``b`` is a scalar times ``at w_{k+1}^2``,
+    so its inner products are those of the weight, formed once per step.
+    """
     N = len(prog.steps)
     V = _storage(N + 1, Sg.size, Sg.dtype)
     V[0] = v0 * inv_kap
+    scalar_kap = not np.ndim(inv_kap)
     for k, st in enumerate(prog.steps):
         E = call.step(st)
         a = E[0]
         np.multiply(V[k], a, out=V[k + 1])
         np.multiply(V[k + 1], a, out=V[k + 1])
         for b in E[1:1 + st.kernels.q]:
-            if _nz(b):
+            if np.ndim(b):
+                V[k + 1] += (b * b * inv_kap) if not scalar_kap else np.square(b) * inv_kap
+            elif b != 0:
                 V[k + 1] += b * b * inv_kap
     rho = np.asarray(V[N], dtype=np.float64)
     J, at = adjoint(rho)
     AW = np.array(at, dtype=Sg.dtype)  # at * w_{k+1}^2
+    u = np.empty_like(AW)
     X = np.empty_like(AW)
-    n = Sg.size
+    ones = np.ones_like(AW)
+    arr = np.ndarray
     for k in range(N - 1, -1, -1):
         st = prog.steps[k]
+        kern = st.grad_kernels
         E = call.grad_step(st)
         a = E[0]
-        np.multiply(AW, a, out=X)
-        X *= V[k]
-        X *= 2.0
-        XB: list[Any] = []
-        for b in E[1:1 + st.grad_kernels.q]:
-            if not _nz(b):
-                XB.append(0.0)
+        np.multiply(AW, a, out=u)
+        np.multiply(u, V[k], out=X)
+        sums: list[Any] = [None, None]  # sum(X), sum(AW), formed once per step when a basis function is a scalar
+        R: list[float] = []
+        pos = 1 + kern.q
+        for e, nb in zip(kern.nonzero, kern.n_basis):
+            basis = E[pos:pos + nb]
+            pos += nb
+            if e == 0:  # dJ/da = 2 X
+                Y, f, slot = X, 2.0, 0
             else:
-                XB.append((AW, 2.0 * b * inv_kap) if not (np.ndim(b) or np.ndim(inv_kap)) else 2.0 * AW * b * inv_kap)
-        _accumulate(st, E, [X, *XB], n, grad)
-        np.multiply(AW, a, out=AW)
-        np.multiply(AW, a, out=AW)
+                b = E[e]
+                if isinstance(b, arr) or not scalar_kap:  # dJ/db = 2 AW b / kappa, an array
+                    Y, f, slot = AW * b * inv_kap, 2.0, -1
+                elif b == 0:
+                    R += [0.0] * nb
+                    continue
+                else:
+                    Y, f, slot = AW, 2.0 * float(b) * float(inv_kap), 1
+            for G in basis:
+                if isinstance(G, arr):
+                    R.append(f * float(Y.dot(G)))
+                else:
+                    if slot < 0:
+                        t = float(Y.dot(ones))
+                    elif sums[slot] is None:
+                        t = sums[slot] = float(Y.dot(ones))
+                    else:
+                        t = sums[slot]
+                    R.append(f * t * float(G))
+        if R and st.gamma is not None and st.gamma.size:
+            contrib = np.asarray(R) @ st.gamma
+            for lev, val in zip(st.grad_levels, contrib.tolist()):
+                grad[lev] += val
+        if isinstance(a, arr):
+            np.multiply(u, a, out=AW)
+        else:
+            AW *= a * a
     if _nz(dv0):
         grad[0] += float(np.sum(AW * dv0 * inv_kap))
     return J, rho
