@@ -216,7 +216,7 @@ def test_free_endpoints_not_worse_than_default() -> None:
 
 def test_ve_sampler_through_sigmas() -> None:
     S = synthetic_spectrum()
-    res = optimize_schedule(S, 6, sampler="euler", endpoints=(None, None))
+    res = optimize_schedule(S, 6, sampler="euler", endpoints=(None, None), divergence="kl")
     J = float(symsched.divergence_and_grad_ve(S, res.sigmas, sampler="euler")[0])
     assert res.value == pytest.approx(J, rel=1e-10)
     best_std = min(
@@ -231,9 +231,9 @@ def test_weights_change_the_objective() -> None:
     S = synthetic_spectrum()
     w = np.ones_like(S)
     w[..., 0] = 10.0
-    res = optimize_schedule(S, 5, weights=w, endpoints=(None, None))
+    res = optimize_schedule(S, 5, weights=w, endpoints=(None, None), divergence="kl")
     assert res.value == pytest.approx(value_of(S, res.alpha_bar, weights=w), rel=1e-12)
-    plain = optimize_schedule(S, 5, endpoints=(None, None))
+    plain = optimize_schedule(S, 5, endpoints=(None, None), divergence="kl")
     # each is optimal for its own objective
     assert value_of(S, res.alpha_bar, weights=w) <= value_of(S, plain.alpha_bar, weights=w) * (1 + 1e-6)
     assert value_of(S, plain.alpha_bar) <= value_of(S, res.alpha_bar) * (1 + 1e-6)
@@ -253,7 +253,7 @@ def test_one_step_with_fixed_first_level() -> None:
 
 def test_compare_schedules_table() -> None:
     S = synthetic_spectrum()
-    table = compare_schedules(S, (3, 5), endpoints=(None, None), restarts=1)
+    table = compare_schedules(S, (3, 5), endpoints=(None, None), restarts=1, divergence="kl")
     assert isinstance(table, ComparisonTable) and set(table.results) == {3, 5}
     for K in (3, 5):
         opt = [r for r in table.rows if r["steps"] == K and r["schedule"] == "optimised"]
@@ -284,7 +284,7 @@ def _meets_first(ab, first) -> bool:
 def test_power_law_k5_baselines_are_held_to_the_default_constraint() -> None:
     """Issue 9: "optimised" 392.9 against scaled_linear-trailing's 363.0, which starts at a less noisy level."""
     S = power_law((64, 64), alpha=2.0)
-    res = optimize_schedule(S, 5)
+    res = optimize_schedule(S, 5, divergence="kl")
     first = float(default_grid()[-1])
     sl = value_of(S, sch.standard_schedule("scaled_linear-trailing", 5))
     assert sl == pytest.approx(363.0, abs=0.05) and res.value == pytest.approx(392.9, abs=0.05)
