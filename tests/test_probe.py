@@ -460,7 +460,8 @@ def test_default_schedules_are_on_the_grid():
     for ab in sch.values():
         assert ab.size == 3 and all(np.min(np.abs(g - a)) == 0 for a in ab)
     np.testing.assert_array_equal(sch["optimised-w2"],
-                                  symsched.optimize_schedule(S, 3, divergence="w2", grid=g).alpha_bar)
+                                  symsched.optimize_schedule(S, 3, divergence="w2", grid=g, init="white",
+                                                           endpoints=probe.PROBE_ENDPOINTS).alpha_bar)
     np.testing.assert_array_equal(sch["karras"], schedules.standard_schedule("karras", 3, grid=g))
     with pytest.raises(ValueError, match="schedule name must be one of"):
         probe.default_schedules(S, 5, names=["best"])

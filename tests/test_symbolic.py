@@ -187,7 +187,10 @@ def _library_witnessed() -> set[str]:
     files = [p for pat in ("test_kdiffusion_*.py", "test_diffusers_*.py", "test_flow*.py", "test_zero_snr*.py")
              for p in here.glob(pat)]
     text = "\n".join(p.read_text() for p in files)
-    return {name for name in REGISTRY if re.search(rf"[\"']{re.escape(name)}[\"']", text)}
+    classes = {"unipc_multistep": "UniPCMultistepScheduler", "euler_ancestral_discrete": "EulerAncestralDiscreteScheduler",
+               "deis_multistep": "DEISMultistepScheduler", "dpmsolver_multistep": "DPMSolverMultistepScheduler"}
+    return {name for name in REGISTRY
+            if re.search(rf"[\"']{re.escape(name)}[\"']", text) or (name in classes and classes[name] in text)}
 
 
 LIBRARY_WITNESSED = _library_witnessed()
