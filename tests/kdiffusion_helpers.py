@@ -2,18 +2,14 @@
 
 k-diffusion 0.1.1.post1 (``pip install --no-deps k-diffusion==0.1.1.post1 torchsde torchdiffeq``)
 imports torchvision in ``k_diffusion/utils.py`` only for PIL conversions, which sampling never
-calls; PyPI's torchvision builds do not import beside the CPU torch wheel used here. We therefore
-load ``k_diffusion.utils`` and ``k_diffusion.sampling`` as plain modules with a stand-in for
-``torchvision.transforms.functional`` when the real one cannot be imported. Nothing of
-k-diffusion's sampling code is changed.
+calls; PyPI's torchvision builds do not import beside the CPU torch wheel used here. The tests use
+symsched's own loader (:func:`symsched._library_samplers.load_k_diffusion_sampling`), which loads
+``k_diffusion.utils`` and ``k_diffusion.sampling`` as plain modules when torchvision cannot be
+imported. Nothing of k-diffusion's sampling code is changed.
 """
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
-import sys
-import types
 from typing import Any, Callable
 
 import numpy as np
@@ -21,33 +17,15 @@ import pytest
 
 
 def load_sampling() -> Any:
-    """``k_diffusion.sampling``, or skip when torch, torchsde, torchdiffeq or k-diffusion is missing."""
+    """``k_diffusion.sampling`` (symsched's own clean loader), or skip when a dependency is missing."""
     for mod in ("torch", "torchsde", "torchdiffeq", "scipy"):
         pytest.importorskip(mod)
-    spec = importlib.util.find_spec("k_diffusion")
-    if spec is None or not spec.submodule_search_locations:
-        pytest.skip("k-diffusion is not installed (pip install --no-deps k-diffusion==0.1.1.post1)")
-    if "k_diffusion.sampling" in sys.modules:
-        return sys.modules["k_diffusion.sampling"]
+    from symsched._library_samplers import load_k_diffusion_sampling
+
     try:
-        importlib.import_module("torchvision.transforms.functional")
-    except Exception:  # noqa: BLE001 - any import failure of torchvision: use the stand-in
-        tv = types.ModuleType("torchvision")
-        tr = types.ModuleType("torchvision.transforms")
-        fn = types.ModuleType("torchvision.transforms.functional")
-        tv.transforms, tr.functional = tr, fn  # type: ignore[attr-defined]
-        sys.modules.update({"torchvision": tv, "torchvision.transforms": tr, "torchvision.transforms.functional": fn})
-    root = spec.submodule_search_locations[0]
-    pkg = types.ModuleType("k_diffusion")
-    pkg.__path__ = [root]  # a bare package: its __init__ (which imports models, torchvision...) is not run
-    sys.modules["k_diffusion"] = pkg
-    for name in ("utils", "sampling"):
-        sub = importlib.util.spec_from_file_location(f"k_diffusion.{name}", f"{root}/{name}.py")
-        module = importlib.util.module_from_spec(sub)
-        sys.modules[f"k_diffusion.{name}"] = module
-        sub.loader.exec_module(module)  # type: ignore[union-attr]
-        setattr(pkg, name, module)
-    return sys.modules["k_diffusion.sampling"]
+        return load_k_diffusion_sampling()
+    except ValueError as e:  # k-diffusion itself is not installed
+        pytest.skip(str(e))
 
 
 def exact_denoiser(S: np.ndarray) -> Callable[..., Any]:

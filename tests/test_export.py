@@ -80,10 +80,12 @@ def test_from_diffusers_validation_and_fields():
     assert info.alpha_bar.size == 50 and info.kwargs == {"sampler": "ddpm", "variance": "beta"}
     assert info.final_noise_variance == 0.0  # last timestep is 0: no noise there
     # zero terminal SNR puts a level at alpha_bar = 0
+    # (issue 11: zero terminal SNR is first-class -- the level is read as alpha_bar = 0, not refused)
     sch = diffusers.DDIMScheduler(clip_sample=False, rescale_betas_zero_snr=True, timestep_spacing="trailing")
     sch.set_timesteps(10)
-    with pytest.raises(ValueError, match="zero terminal SNR"):
-        from_diffusers(sch)
+    info = from_diffusers(sch)
+    assert info.alpha_bar[0] == 0.0 and np.isinf(info.sigmas[0])
+    assert np.all(np.isfinite(info.output_spectrum(np.array([0.0, 1e-3, 1.0, 1e3]))))
 
 
 @pytest.mark.diffusers
@@ -367,5 +369,4 @@ def test_standin_refusals_name_the_setting():
     sch = DDIMScheduler(num_train_timesteps=20, trained_betas=np.append(BETAS_20[:-1], 1.0), clip_sample=False,
                         timestep_spacing="trailing")
     sch.set_timesteps(5)
-    with pytest.raises(ValueError, match="zero terminal SNR"):
-        from_diffusers(sch)
+    assert from_diffusers(sch).alpha_bar[0] == 0.0  # read, not refused (zero terminal SNR is first-class)

@@ -43,7 +43,8 @@ def test_optimize_flow_with_resolution_shift(tmp_path: Path) -> None:
 
     S = load_spectrum("builtin:natural-patches")
     P = symsched.output_spectrum(S, ab, sampler="flow_match_euler")
-    assert doc["value"] == pytest.approx(symsched.kl_divergence(S, P), rel=1e-9)
+    assert doc["divergence"] == "w2"
+    assert doc["value"] == pytest.approx(symsched.w2_distance(S, P) ** 2, rel=1e-9)
     assert "FlowMatchEulerDiscreteScheduler(shift=1.0).set_timesteps(sigmas=[1," in r.stdout
     # diffusers runs exactly these levels
     diffusers = pytest.importorskip("diffusers")

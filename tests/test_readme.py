@@ -236,7 +236,8 @@ def check_schedule_design(r: Run) -> None:
     assert best_value == min(v for n, v in res.baselines.items() if feasible[n]) >= res.value
     res20 = r.assigned["res20"][0]
     assert res20.alpha_bar.shape == (20,)
-    assert res20.value == pytest.approx(reference.w2(reference.vp_output(S, res20.alpha_bar)[1], S) ** 2, rel=1e-9)
+    assert res20.divergence == "kl"  # the README asks for KL here
+    assert res20.value == pytest.approx(reference.kl(S, reference.vp_output(S, res20.alpha_bar)[1]), rel=1e-9)
     assert shown[0] is res.alpha_bar and shown[4] == res.baselines
     np.testing.assert_allclose(shown[1], np.log(ab / (1 - ab)), rtol=1e-10)
     np.testing.assert_allclose(shown[2], np.sqrt((1 - ab) / ab), rtol=1e-10)

@@ -584,8 +584,8 @@ except (ImportError, ValueError) as exc:
     md(r"""
 ## Optimised and standard schedules, the same seeds for each
 
-Five DDIM steps on the model's 1000-step training grid: the schedules optimised for W2 and for KL (first level
-pinned at the grid's noisiest level) and two standard ones. Every schedule starts from the same noise for a given
+Five DDIM steps on the model's 1000-step training grid: the schedules optimised for W2 and for KL (white-noise
+start, both end points free on the grid: `probe.PROBE_ENDPOINTS`; the W2 one starts near t = 730) and two standard ones. Every schedule starts from the same noise for a given
 seed, so differences between schedules are paired.
 """),
     code(r"""

@@ -282,10 +282,8 @@ def run(args: argparse.Namespace) -> int:
         doc = {"symsched_version": __version__, "spectrum": str(args.spectrum), "modes": int(S.size)}
         doc.update(res.to_dict())
         doc["baseline_table"] = table
-        doc["k_diffusion_sigmas"] = export.to_k_diffusion_sigmas(res.alpha_bar).tolist()
         if res.sampler in VE_SAMPLERS:
             doc["k_diffusion_function"] = f"k_diffusion.sampling.sample_{res.sampler}"
-
         if res.alpha_bar[0] > 0:  # sigma = inf (alpha_bar = 0) is no k-diffusion sigma
             doc["k_diffusion_sigmas"] = export.to_k_diffusion_sigmas(res.alpha_bar).tolist()
         if flow_std:

@@ -6,6 +6,7 @@ only the connecting sentences are prose.
 
 from __future__ import annotations
 
+import re
 from typing import Callable
 
 import sympy as sp
@@ -106,7 +107,8 @@ def _render_kinds(smp: Sampler, kinds: list[str]) -> list[str]:
         for s_, val in upd.stages:
             out.append(eq(sp.latex(s_), val))
         for e, new in zip(smp.entries, upd.new):
-            out.append(eq(sp.latex(e.symbol) + "'", new))
+            sym = sp.latex(e.symbol)
+            out.append(eq((f"{{{sym}}}" if "^" in sym else sym) + "'", new))  # x^c' would be a double superscript
         A, B = upd.matrices
         out.append("so that\n")
         out.append(eq("A", sp.Matrix(A.rows, A.cols, lambda i, k: _light(A[i, k]))))
@@ -115,12 +117,20 @@ def _render_kinds(smp: Sampler, kinds: list[str]) -> list[str]:
     return out
 
 
+def _text(prose: str) -> str:
+    """``prose`` for LaTeX text mode: ``_ & % #`` escaped outside ``$...$`` (math stays as written)."""
+    parts = prose.split("$")
+    for j in range(0, len(parts), 2):  # even parts lie outside math
+        parts[j] = re.sub(r"(?<!\\)([_&%#])", r"\\\1", parts[j])
+    return "$".join(parts)
+
+
 def render_statespace(name: str, **options: object) -> str:
     """The LaTeX section of a sampler with memory: its kinds of step as updates and state-space matrices."""
     from . import get_sampler
 
     smp = get_sampler(name, **options)
-    out = [_HEADER, f"\\section{{{smp.title}}}\n", f"{smp.description} Reference: {smp.citation}.\n\n"]
+    out = [_HEADER, f"\\section{{{_text(smp.title)}}}\n", f"{_text(smp.description)} Reference: {_text(smp.citation)}.\n\n"]
     entries = ", ".join(f"${sp.latex(e.symbol)}$" for e in smp.entries)
     lvl = {"vp": "\\bar\\alpha", "ve": "\\sigma", "flow": "t"}[smp.process]
     out.append(
@@ -148,7 +158,7 @@ def render_sampler(name: str, variant: str = "", **options: object) -> str:
     smp = get_sampler(name, variant, **options)
     if not smp.is_scalar or name not in {n for _, n, _ in SECTIONS}:  # samplers with memory or several kinds
         return render_statespace(name, **options)
-    out = [_HEADER, f"\\section{{{smp.title}}}\n", f"{smp.description} Reference: {smp.citation}.\n\n"]
+    out = [_HEADER, f"\\section{{{_text(smp.title)}}}\n", f"{_text(smp.description)} Reference: {_text(smp.citation)}.\n\n"]
 
     out.append("\\subsection*{Model and denoiser}\n")
     if smp.process == "vp":
