@@ -399,7 +399,7 @@ def sigmas_to_flow_t(sigmas: ArrayLike) -> Array:
         raise ValueError("sigmas must not be empty")
     if np.any(np.isnan(s)) or np.any(s < 0):
         raise ValueError("sigmas must lie in [0, inf] (NaN is refused)")
-    with np.errstate(divide="ignore", over="ignore"):
+    with np.errstate(divide="ignore", over="ignore", invalid="ignore"):  # inf / inf in the unused branch
         return np.where(s <= 1.0, s / (1.0 + s), 1.0 / (1.0 + 1.0 / s))
 
 
