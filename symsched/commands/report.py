@@ -457,17 +457,34 @@ def _schedule_section(div: str, label: str, stem: str, header: list[str], rows: 
     return Section(md, htm, console)
 
 
-def probe_section(ctx: Context) -> list[Section]:
-    """Does the optimised schedule help a learned model? (:mod:`symsched.commands.probe`; a note when torch is missing)."""
-    if not ctx.args.probe_samples:
-        return []
+def _probe_job(out: Path, steps: int, n_samples: int, seeds: tuple[int, int]) -> Any:
+    """Worker: the learned-model probe section (:func:`symsched.commands.probe.report_section`)."""
+    try:
+        import torch
+
+        torch.set_num_threads(1)  # the worker shares the cores with the parent and the other worker
+    except ImportError:
+        pass
     from .probe import report_section
 
-    ctx.stage("learned-model probe")
-    sec = report_section(ctx.out, steps=min(ctx.ks), n_samples=ctx.args.probe_samples,
-                         seeds=(ctx.args.seed, ctx.args.seed + 1))
+    return report_section(out, steps=steps, n_samples=n_samples, seeds=seeds)
+
+
+def start_probe(ctx: Context) -> None:
+    """Start the learned-model probe in a worker at once: it does not depend on the report's spectrum."""
+    if ctx.args.probe_samples:
+        ctx.data["probe"] = ctx.submit(_probe_job, ctx.out, min(ctx.ks), ctx.args.probe_samples,
+                                       (ctx.args.seed, ctx.args.seed + 1))
+
+
+def probe_section(ctx: Context) -> list[Section]:
+    """Does the optimised schedule help a learned model? (:mod:`symsched.commands.probe`; a note when torch is
+    missing). Runs in a worker from the start of the report (:func:`start_probe`)."""
+    fut = ctx.data.get("probe")
+    if fut is None:
+        return []
     ctx.bar.update()
-    return [Section(lambda: [sec.markdown, ""], lambda: [sec.html])]
+    return [Section(lambda: [fut.result().markdown, ""], lambda: [fut.result().html])]
 
 
 def insight_section(ctx: Context) -> Section:
@@ -519,6 +536,7 @@ def run(args: argparse.Namespace) -> int:
         S = np.asarray(load_spectrum(args.spectrum), dtype=np.float64)
         ctx = Context(args=args, out=Path(args.out), S=S, ks=ks, eta=eta, n=n, jobs=jobs, bar=bar, started=started)
         sections: list[Section] = []
+        start_probe(ctx)
         for make in SECTIONS:
             made = make(ctx)
             sections += made if isinstance(made, list) else [made]
