@@ -1339,6 +1339,21 @@ def _image(x: Array, channel_axis: Optional[int]) -> tuple[Array, Optional[str]]
     return img, ("gray" if img.ndim == 2 else None)
 
 
+def _mosaic(rows: list[list[Array]], n_cols: int, gap: int = 1) -> Array:
+    """Images (each (h, w) grey or (h, w, 3) RGB in [0, 1]) tiled row by row with white gaps; empty cells white."""
+    first = rows[0][0]
+    h, w = first.shape[:2]
+    rgb = any(img.ndim == 3 for r in rows for img in r)
+    shape = (len(rows) * (h + gap) - gap, n_cols * (w + gap) - gap) + ((3,) if rgb else ())
+    out = np.ones(shape)
+    for i, r in enumerate(rows):
+        for j, img in enumerate(r[:n_cols]):
+            if rgb and img.ndim == 2:
+                img = np.repeat(img[..., None], 3, axis=-1)
+            out[i * (h + gap):i * (h + gap) + h, j * (w + gap):j * (w + gap) + w] = img
+    return out
+
+
 def plot_probe(result: ProbeResult, path: Any = None, *, channel_axis: Optional[int] = None) -> Any:
     """Figure: a row of samples per schedule (first seed, same initial noise) and the reference; radial PSDs.
 
@@ -1363,19 +1378,19 @@ def plot_probe(result: ProbeResult, path: Any = None, *, channel_axis: Optional[
     width = left + cell * n_ex + 0.3 + psd_w + right
     height = max(cell * rows + 1.1, 4.0)
     fig = Figure(figsize=(width, height))
-    gs = fig.add_gridspec(rows, n_ex + 2, width_ratios=[cell] * n_ex + [0.3, psd_w], wspace=0.06, hspace=0.06,
+    gs = fig.add_gridspec(1, 3, width_ratios=[cell * n_ex, 0.3, psd_w], wspace=0.0,
                           left=left / width, right=1 - right / width, top=1 - 0.6 / height, bottom=0.5 / height)
-    for r, (label, ex) in enumerate([(k, result.examples[k]) for k in names] + [("reference", result.reference_examples)]):
-        for c in range(n_ex):
-            ax = fig.add_subplot(gs[r, c])
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if c < len(ex):
-                img, cmap = _image(ex[c], channel_axis)
-                ax.imshow(img, cmap=cmap, vmin=0.0, vmax=1.0, interpolation="nearest")
-            if c == 0:
-                ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=8)
-    ax = fig.add_subplot(gs[:, n_ex + 1])
+    labelled = [(k, result.examples[k]) for k in names] + [("reference", result.reference_examples)]
+    mosaic = _mosaic([[_image(x, channel_axis)[0] for x in ex] for _, ex in labelled], n_ex)
+    ax = fig.add_subplot(gs[0, 0])  # one image of every sample: a row per schedule and the reference
+    ax.imshow(mosaic, cmap="gray" if mosaic.ndim == 2 else None, vmin=0.0, vmax=1.0, interpolation="nearest")
+    cell_h = mosaic.shape[0] / rows
+    ax.set_yticks([(r + 0.5) * cell_h for r in range(rows)], [label for label, _ in labelled], fontsize=8)
+    ax.set_xticks([])
+    ax.tick_params(length=0)
+    for side in ax.spines.values():
+        side.set_visible(False)
+    ax = fig.add_subplot(gs[0, 2])
     comp = result.comparison.comparisons
 
     def radial(spec: Array) -> tuple[Array, Array]:

@@ -449,7 +449,11 @@ def test_probe_schedules_matches_compare_paired(paired):
     d = res.to_dict()
     assert d["seeds"] == [0, 1, 2] and set(d["comparisons"]) == set(scheds)
     fig = probe.plot_probe(res)
-    assert len(fig.axes) == (len(scheds) + 1) * 4 + 1  # a row per schedule and the reference, and the PSDs
+    assert len(fig.axes) == 2  # the samples (a row per schedule and the reference) and the PSDs
+    mosaic = fig.axes[0].images[0].get_array()
+    assert mosaic.shape == ((len(scheds) + 1) * 9 - 1, 4 * 9 - 1)  # 8x8 samples, 1-pixel gaps
+    np.testing.assert_allclose(mosaic[:8, :8], np.clip(0.5 * (res.examples[list(scheds)[0]][0] + 1), 0, 1))
+    assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == list(scheds) + ["reference"]
 
 
 def test_default_schedules_are_on_the_grid():
