@@ -133,7 +133,14 @@ def _output(S: Array, x: Array, coordinate: str, sampler: Any, init: Any, settin
     check_choice(init, "init", INITS)
     u, inv, _ = _unique(S)
     prog = _program.build_program(name, options, params, x, coordinate)
-    P = recursion.output_variance(prog, u, init)
+
+    def exact(S_bad: Array) -> Array:  # modes whose recursion leaves the longdouble range: mpmath, 30 digits
+        from .engine.highprec import _run
+
+        with np.errstate(over="ignore"):
+            return np.array([float(v) for v in _run(S_bad, x, coordinate, sampler, init, 30, dict(settings))])
+
+    P = recursion.output_variance(prog, u, init, exact)
     return P[inv].reshape(S.shape)
 
 

@@ -97,6 +97,13 @@ def test_fingerprint_tracks_sources(tmp_path) -> None:
         path.write_bytes(original)
         assert new not in seen, f"editing {path.relative_to(tmp_path)} left the kernel-cache key unchanged"
         seen.add(new)
+    # modules that only use kernels (the recursion, the mpmath path) or render LaTeX keep the key
+    for path in (pkg / "engine" / "recursion.py", pkg / "engine" / "highprec.py", pkg / "symbolic" / "latex.py"):
+        original = path.read_bytes()
+        path.write_bytes(original + b"\n# an edit\n")
+        (new,) = _run_copy(tmp_path, FINGERPRINT)
+        path.write_bytes(original)
+        assert new == fp, f"editing {path.relative_to(tmp_path)} changed the kernel-cache key"
 
 
 #: appended to symbolic/forward.py of a copy: a different (deliberately wrong) VE denoiser, D/2

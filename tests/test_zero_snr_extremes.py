@@ -21,10 +21,6 @@ LEVELS = [0.0, 1e-320, 1e-200, 1e-12, 0.5, 1 - 1e-12]
 SCHEDULES = [[0.0, 0.5], [1e-320, 0.5], [1e-200, 1e-12, 0.5], [1e-12, 0.5, 1 - 1e-12], [1 - 1e-12], LEVELS]
 TINY = np.finfo(np.float64).tiny
 
-#: Known engine limitation (reported, not fixed in issue 11's scope): DEIS's multistep coefficients across the
-#: log-SNR gaps 0 -> 1e-320 -> 1e-200 leave the longdouble range inside the recursion for S = 1e-300 although
-#: the exact output (~1e280) is representable; the engine raises a ValueError naming ``spectrum`` (no NaN).
-KNOWN_REFUSALS = {("deis_multistep", tuple(LEVELS))}
 
 
 def assert_close_to_mp(P: np.ndarray, ref: np.ndarray, what: str) -> None:
@@ -47,9 +43,6 @@ def test_every_registered_sampler_matches_mpmath_or_raises(name: str) -> None:
                 P = symsched.output_spectrum(S_GRID, ab, sampler=name, init=init)
             except ValueError as exc:
                 msg = str(exc)
-                if (name, tuple(ab)) in KNOWN_REFUSALS:
-                    assert msg.startswith("spectrum"), msg
-                    continue
                 if msg.startswith("spectrum"):  # only when the exact output really exceeds the float64 range
                     ref = symsched.output_spectrum_mp(S_GRID, ab, sampler=name, init=init, dps=30)
                     assert max(float(abs(v)) for v in ref) > np.finfo(np.float64).max, msg
@@ -66,3 +59,22 @@ def test_every_registered_sampler_matches_mpmath_or_raises(name: str) -> None:
 def test_flow_samplers_are_in_the_registry() -> None:
     assert {"flow_match_euler", "flow_match_heun"} <= set(symsched.SAMPLERS)
     assert symsched.sampler_info("flow_match_euler")["process"] == "flow"
+
+
+def test_ill_conditioned_multistep_ladder_is_exact_or_refused() -> None:
+    """DEIS across log-SNR gaps 0 -> 1e-320 -> 1e-200 -> 1e-12: its multistep coefficients cancel by ~1e33 in
+    float64 (the unguarded engine returned P(S = 0) = 1.5e146 where mpmath gives 1e-12). A few modes are
+    recomputed exactly; a large spectrum is refused with a ValueError naming alpha_bar, never a wrong number."""
+    P = symsched.output_spectrum(S_GRID, LEVELS, sampler="deis_multistep")
+    ref = symsched.output_spectrum_mp(S_GRID, LEVELS, sampler="deis_multistep", dps=60)
+    assert_close_to_mp(P, ref, "deis_multistep on the extreme ladder")
+    with pytest.raises(ValueError, match=r"^alpha_bar: .*cancel"):
+        symsched.output_spectrum(np.logspace(-3, 3, 100), LEVELS, sampler="deis_multistep")
+    with pytest.raises(ValueError, match=r"^alpha_bar: .*cancel"):
+        symsched.divergence_and_grad(np.logspace(-3, 3, 100), LEVELS[1:], sampler="deis_multistep")
+    # an ordinary schedule is well conditioned: same values with and without the guard's probes
+    ab = symsched.schedules.standard_schedule("karras", 10)
+    S = np.logspace(-4, 4, 64)
+    np.testing.assert_allclose(symsched.output_spectrum(S, ab, sampler="deis_multistep"),
+                               [float(v) for v in symsched.output_spectrum_mp(S, ab, sampler="deis_multistep", dps=30)],
+                               rtol=1e-9)

@@ -168,13 +168,17 @@ def _ratio_scalar(prog: Program, call: _Caller, S: NDArray[Any], inv_kap: Any, v
     return v
 
 
-def _ratio_memory(prog: Program, call: _Caller, S: NDArray[Any], inv_kap: Any, v0: Any) -> NDArray[Any]:
-    """Samplers with memory: backward sum of squares."""
+def _ratio_memory(prog: Program, call: _Caller, S: NDArray[Any], inv_kap: Any, v0: Any,
+                  absolute: bool = False) -> NDArray[Any]:
+    """Samplers with memory: backward sum of squares. ``absolute``: the same sweep with every entry of A
+    and B replaced by its modulus, a bound without cancellation (see :func:`conditioning`)."""
     m = prog.m
     w: list[Any] = [np.sqrt(np.broadcast_to(np.asarray(inv_kap, dtype=S.dtype), S.shape))] + [0.0] * (m - 1)
     acc = np.zeros(S.shape, dtype=S.dtype)
     for st in reversed(prog.steps):
         E = call.step(st)
+        if absolute:
+            E = [np.abs(e) for e in E]
         q = st.kernels.q
         for col in range(q):
             t: Any = 0.0
@@ -196,7 +200,7 @@ def _ratio_memory(prog: Program, call: _Caller, S: NDArray[Any], inv_kap: Any, v
     return acc + v0 * (w[0] * w[0])
 
 
-def _ratio_group(prog: Program, S: Array, g: _Group, init: str) -> NDArray[Any]:
+def _ratio_group(prog: Program, S: Array, g: _Group, init: str, absolute: bool = False) -> NDArray[Any]:
     Sg, kap = g.arrays(S)
     call = _Caller(prog, Sg, g)
     v0, _ = _v0(prog, init, Sg, g.ld)
@@ -204,7 +208,34 @@ def _ratio_group(prog: Program, S: Array, g: _Group, init: str) -> NDArray[Any]:
     with np.errstate(all="ignore"):
         if prog.m == 1:
             return _ratio_scalar(prog, call, Sg, inv_kap, v0)
-        return _ratio_memory(prog, call, Sg, inv_kap, v0)
+        return _ratio_memory(prog, call, Sg, inv_kap, v0, absolute)
+
+
+#: digits a sampler with memory may lose to cancellation in float64 before its result is not trusted
+MAX_CONDITION = 1e6
+_CONDITION_PROBES = 24
+
+
+def conditioning(prog: Program, S: Array, init: str, rho: Array) -> float:
+    """Largest ratio (no-cancellation bound) / rho over up to 24 probe modes of sorted unique ``S``.
+
+    For samplers with memory the output is a sum of products of the step matrices' entries, which have
+    mixed signs; the same sweep on their moduli bounds every partial sum, so bound / result estimates the
+    factor by which rounding errors are amplified (1 for one-entry samplers, which only add squares).
+    Multistep coefficients across log-SNR gaps of very different size (e.g. alpha_bar = 1e-320 next to
+    1e-200) reach 1e100 and more, and the float64 result is then meaningless.
+    """
+    if prog.m == 1 or S.size == 0:
+        return 1.0
+    idx = np.unique(np.linspace(0, S.size - 1, min(S.size, _CONDITION_PROBES)).round().astype(np.intp))
+    Sp = S[idx]
+    bound = np.empty_like(Sp)
+    with np.errstate(all="ignore"):
+        for g in _groups(Sp, prog.extended):
+            bound[g.sl] = np.asarray(_ratio_group(prog, Sp, g, init, absolute=True), dtype=np.float64)
+        r = bound / rho[idx]
+    ok = ~np.isnan(r) & (rho[idx] > 0)  # an infinite bound on a finite result is an infinite condition
+    return float(np.max(r[ok], initial=1.0))
 
 
 def scalar_affine(prog: Program, S: Array) -> tuple[Array, Array]:
@@ -223,6 +254,10 @@ def scalar_affine(prog: Program, S: Array) -> tuple[Array, Array]:
     return G, R
 
 
+#: at most this many modes are recomputed with mpmath when the longdouble recursion overflows
+EXACT_FALLBACK_MODES = 32
+
+
 def output_ratio(prog: Program, S: Array, init: str) -> Array:
     """rho = P / kappa(S) for sorted unique modes ``S`` (see the module docstring)."""
     out = np.empty_like(S)
@@ -238,11 +273,31 @@ def output_ratio(prog: Program, S: Array, init: str) -> Array:
     return out
 
 
-def output_variance(prog: Program, S: Array, init: str) -> Array:
-    """P for sorted unique modes ``S``; ValueError where P is not representable in float64."""
+def _ill_conditioned(cond: float) -> str:
+    return (f"alpha_bar: this schedule makes the sampler's multistep coefficients cancel in float64 (rounding "
+            f"errors amplified by about {cond:.1e}; e.g. neighbouring log-SNR gaps of very different size); "
+            f"output_spectrum_mp evaluates it exactly")
+
+
+def output_variance(prog: Program, S: Array, init: str,
+                    exact: Optional[Callable[[Array], Array]] = None) -> Array:
+    """P for sorted unique modes ``S``; ValueError where P is not representable in float64.
+
+    ``exact(S_bad) -> P`` (optional) recomputes the few modes whose recursion leaves even the longdouble
+    range although P itself may be representable (e.g. multistep coefficients across log-SNR gaps of
+    hundreds of decades); the caller passes the mpmath reference path.
+    """
     rho = output_ratio(prog, S, init)
     with np.errstate(over="ignore", invalid="ignore"):
         P = rho * kappa(S)
+    bad = ~np.isfinite(P)
+    cond = conditioning(prog, S, init, np.where(bad, np.nan, rho))
+    if cond > MAX_CONDITION:  # cancellation: float64 digits lost, every mode is suspect
+        if exact is None or S.size > EXACT_FALLBACK_MODES:
+            raise ValueError(_ill_conditioned(cond))
+        bad[:] = True
+    if exact is not None and 0 < int(bad.sum()) <= EXACT_FALLBACK_MODES:
+        P[bad] = exact(S[bad])
     if not np.all(np.isfinite(P)):
         i = int(np.flatnonzero(~np.isfinite(P))[0])
         raise ValueError(
@@ -536,6 +591,9 @@ def value_and_grad(prog: Program, S: Array, init: str,
     with _single_threaded_blas():
         _grad_groups(prog, S, init, objective, grad, rho_all, chunk, J_acc := [0.0])
     J = J_acc[0]
+    cond = conditioning(prog, S, init, rho_all)
+    if cond > MAX_CONDITION:
+        raise ValueError(_ill_conditioned(cond))
     with np.errstate(over="ignore", invalid="ignore"):
         P = rho_all * kappa(S)
     if not np.all(np.isfinite(P)):  # as output_variance: P itself is not representable
