@@ -133,15 +133,21 @@ def _output(S: Array, x: Array, coordinate: str, sampler: Any, init: Any, settin
     check_choice(init, "init", INITS)
     u, inv, _ = _unique(S)
     prog = _program.build_program(name, options, params, x, coordinate)
+    P = recursion.output_variance(prog, u, init, _exact(x, coordinate, sampler, init, settings))
+    return P[inv].reshape(S.shape)
 
-    def exact(S_bad: Array) -> Array:  # modes whose recursion leaves the longdouble range: mpmath, 30 digits
+
+def _exact(x: Array, coordinate: str, sampler: Any, init: str, settings: dict[str, Any]) -> Any:
+    """``S -> P`` from the sampler's own equations with mpmath at 30 digits (the engine's fallback for the
+    few modes or schedules float64 and longdouble cannot carry: :func:`recursion.output_variance`)."""
+
+    def exact(S_few: Array) -> Array:
         from .engine.highprec import _run
 
         with np.errstate(over="ignore"):
-            return np.array([float(v) for v in _run(S_bad, x, coordinate, sampler, init, 30, dict(settings))])
+            return np.array([float(v) for v in _run(S_few, x, coordinate, sampler, init, 30, dict(settings))])
 
-    P = recursion.output_variance(prog, u, init, exact)
-    return P[inv].reshape(S.shape)
+    return exact
 
 
 def _transfer(S: Array, x: Array, coordinate: str, sampler: Any, settings: dict[str, Any]) -> Array:
@@ -332,7 +338,8 @@ def _value_and_grad(S: Array, x: Array, coordinate: str, divergence: Any, sample
     u, w = _grouped(S, _weights(weights, S))
     prog = _program.build_program(name, options, params, x, coordinate, grad=True)
     objective = _objective(divergence, w)
-    J, g_l, _ = recursion.value_and_grad(prog, u, init, objective)
+    J, g_l, _ = recursion.value_and_grad(prog, u, init, objective,
+                                         exact=_exact(x, coordinate, sampler, init, settings))
     if not (math.isfinite(J) or (J == math.inf and objective.infinite)):  # KL's true +inf is kept
         raise ValueError(f"spectrum: the divergence ({J}) is not representable in float64 for this schedule")
     return J, g_l

@@ -211,31 +211,68 @@ def _ratio_group(prog: Program, S: Array, g: _Group, init: str, absolute: bool =
         return _ratio_memory(prog, call, Sg, inv_kap, v0, absolute)
 
 
-#: digits a sampler with memory may lose to cancellation in float64 before its result is not trusted
-MAX_CONDITION = 1e6
+#: relative disagreement between the float64 and the longdouble sweep of a probe mode that is not trusted
+MAX_ROUNDING = 1e-9
 _CONDITION_PROBES = 24
+#: log-SNR gaps beyond which multistep coefficients may cancel (e^20 = 5e8), or neighbouring gaps this unequal
+_LARGE_GAP, _GAP_RATIO = 20.0, 50.0
 
 
-def conditioning(prog: Program, S: Array, init: str, rho: Array) -> float:
-    """Largest ratio (no-cancellation bound) / rho over up to 24 probe modes of sorted unique ``S``.
+def _may_cancel(prog: Program) -> bool:
+    """Cheap screen: only schedules with a huge or very unequal finite log-SNR gap are checked further."""
+    if prog.m == 1:
+        return False
+    ell = np.asarray(prog.l, dtype=np.float64)
+    gaps = np.diff(ell[np.isfinite(ell)])
+    if gaps.size == 0:
+        return False
+    if float(np.max(np.abs(gaps))) > _LARGE_GAP:
+        return True
+    a = np.abs(gaps[gaps != 0])
+    if a.size < 2:
+        return False
+    r = a[1:] / a[:-1]
+    return float(max(np.max(r), np.max(1.0 / r))) > _GAP_RATIO
 
-    For samplers with memory the output is a sum of products of the step matrices' entries, which have
-    mixed signs; the same sweep on their moduli bounds every partial sum, so bound / result estimates the
-    factor by which rounding errors are amplified (1 for one-entry samplers, which only add squares).
-    Multistep coefficients across log-SNR gaps of very different size (e.g. alpha_bar = 1e-320 next to
-    1e-200) reach 1e100 and more, and the float64 result is then meaningless.
+
+def rounding_check(prog: Program, S: Array, init: str, rho: Array,
+                   exact: Optional[Callable[[Array], Array]] = None) -> tuple[bool, float]:
+    """(trusted, worst relative disagreement) of the float64 sweep of a sampler with memory.
+
+    Multistep coefficients have mixed signs; across log-SNR gaps of very different or huge size (e.g.
+    alpha_bar = 1e-320 next to 1e-200) they reach 1e30 and more and cancel, so the float64 result can be
+    wrong in every digit. Schedules that pass :func:`_may_cancel` are trusted at once; the others re-run up
+    to 24 probe modes in longdouble (11 more bits): a disagreement above :data:`MAX_ROUNDING` means
+    rounding errors were amplified. A program that already runs in longdouble (levels beyond the float64
+    range) is compared at three probe modes with ``exact`` (mpmath), or reported as untrusted without it.
     """
-    if prog.m == 1 or S.size == 0:
-        return 1.0
+    if not _may_cancel(prog) or S.size == 0:
+        return True, 0.0
+    if prog.extended:
+        if exact is None:
+            return False, float("inf")
+        idx3 = np.unique([0, S.size // 2, S.size - 1])
+        with np.errstate(all="ignore"):
+            P = rho[idx3] * kappa(S[idx3])
+            ref = exact(S[idx3])
+            d = np.abs(P - ref) / np.abs(ref)
+        d = np.where(ref == P, 0.0, np.where(np.isnan(d), np.inf, d))
+        worst = float(np.max(d))
+        return worst <= MAX_ROUNDING, worst
     idx = np.unique(np.linspace(0, S.size - 1, min(S.size, _CONDITION_PROBES)).round().astype(np.intp))
     Sp = S[idx]
-    bound = np.empty_like(Sp)
+    worst = 0.0
     with np.errstate(all="ignore"):
         for g in _groups(Sp, prog.extended):
-            bound[g.sl] = np.asarray(_ratio_group(prog, Sp, g, init, absolute=True), dtype=np.float64)
-        r = bound / rho[idx]
-    ok = ~np.isnan(r) & (rho[idx] > 0)  # an infinite bound on a finite result is an infinite condition
-    return float(np.max(r[ok], initial=1.0))
+            if g.ld:
+                continue
+            hi = np.asarray(_ratio_group(prog, Sp, _Group(g.sl, g.tform, True, g.scaled), init), dtype=np.float64)
+            lo = rho[idx][g.sl]
+            ok = np.isfinite(hi) & (hi != 0)
+            d = np.abs(lo[ok] - hi[ok]) / np.abs(hi[ok])
+            d = np.where(np.isnan(d), np.inf, d)
+            worst = max(worst, float(np.max(d, initial=0.0)))
+    return worst <= MAX_ROUNDING, worst
 
 
 def scalar_affine(prog: Program, S: Array) -> tuple[Array, Array]:
@@ -273,10 +310,11 @@ def output_ratio(prog: Program, S: Array, init: str) -> Array:
     return out
 
 
-def _ill_conditioned(cond: float) -> str:
-    return (f"alpha_bar: this schedule makes the sampler's multistep coefficients cancel in float64 (rounding "
-            f"errors amplified by about {cond:.1e}; e.g. neighbouring log-SNR gaps of very different size); "
-            f"output_spectrum_mp evaluates it exactly")
+def _ill_conditioned(worst: float) -> str:
+    what = ("its levels lie beyond the float64 range and no wider type confirmed them" if worst == float("inf")
+            else f"the float64 sweep disagrees with a wider one by {worst:.1e} relative")
+    return (f"alpha_bar: this schedule makes the sampler's multistep coefficients cancel in float64 (huge or very "
+            f"unequal log-SNR gaps; {what}); output_spectrum_mp evaluates it exactly")
 
 
 def output_variance(prog: Program, S: Array, init: str,
@@ -291,10 +329,10 @@ def output_variance(prog: Program, S: Array, init: str,
     with np.errstate(over="ignore", invalid="ignore"):
         P = rho * kappa(S)
     bad = ~np.isfinite(P)
-    cond = conditioning(prog, S, init, np.where(bad, np.nan, rho))
-    if cond > MAX_CONDITION:  # cancellation: float64 digits lost, every mode is suspect
+    trusted, worst = rounding_check(prog, S, init, rho, exact)
+    if not trusted:  # cancellation: float64 digits lost, every mode is suspect
         if exact is None or S.size > EXACT_FALLBACK_MODES:
-            raise ValueError(_ill_conditioned(cond))
+            raise ValueError(_ill_conditioned(worst))
         bad[:] = True
     if exact is not None and 0 < int(bad.sum()) <= EXACT_FALLBACK_MODES:
         P[bad] = exact(S[bad])
@@ -578,7 +616,8 @@ def _grad_memory(prog: Program, call: _Caller, Sg: NDArray[Any], inv_kap: Any, v
 
 
 def value_and_grad(prog: Program, S: Array, init: str,
-                   objective: Callable[[Array, Array, Array, slice], tuple[float, Array]]) -> tuple[float, Array, Array]:
+                   objective: Callable[[Array, Array, Array, slice], tuple[float, Array]],
+                   exact: Optional[Callable[[Array], Array]] = None) -> tuple[float, Array, Array]:
     """(J, dJ/dl for each of the K levels, rho = P / kappa) for sorted unique modes ``S``.
 
     ``objective(rho, kappa, S_chunk, chunk) -> (J_chunk, dJ/drho)`` gives a chunk's objective and its
@@ -591,9 +630,9 @@ def value_and_grad(prog: Program, S: Array, init: str,
     with _single_threaded_blas():
         _grad_groups(prog, S, init, objective, grad, rho_all, chunk, J_acc := [0.0])
     J = J_acc[0]
-    cond = conditioning(prog, S, init, rho_all)
-    if cond > MAX_CONDITION:
-        raise ValueError(_ill_conditioned(cond))
+    trusted, worst = rounding_check(prog, S, init, rho_all, exact)
+    if not trusted:
+        raise ValueError(_ill_conditioned(worst))
     with np.errstate(over="ignore", invalid="ignore"):
         P = rho_all * kappa(S)
     if not np.all(np.isfinite(P)):  # as output_variance: P itself is not representable
