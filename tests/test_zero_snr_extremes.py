@@ -78,3 +78,19 @@ def test_ill_conditioned_multistep_ladder_is_exact_or_refused() -> None:
     np.testing.assert_allclose(symsched.output_spectrum(S, ab, sampler="deis_multistep"),
                                [float(v) for v in symsched.output_spectrum_mp(S, ab, sampler="deis_multistep", dps=30)],
                                rtol=1e-9)
+
+
+def test_without_the_guard_the_float64_value_is_wrong(monkeypatch) -> None:
+    """Companion: the guard is what makes the test above pass -- trusting the float64 sweep blindly gives a
+    result mpmath rejects (so the mpmath comparison can fail)."""
+    from symsched.engine import recursion
+
+    ab = [1e-250, 1e-30, 0.5, 0.99]  # within the float64 range: the longdouble comparison decides
+    S = np.array([1e-3, 1.0, 1e3])
+    ref = np.array([float(v) for v in symsched.output_spectrum_mp(S, ab, sampler="deis_multistep", dps=40)])
+    with pytest.raises(ValueError, match="disagrees with a wider one"):
+        symsched.output_spectrum(np.logspace(-3, 3, 100), ab, sampler="deis_multistep")
+    np.testing.assert_allclose(symsched.output_spectrum(S, ab, sampler="deis_multistep"), ref, rtol=1e-9)
+    monkeypatch.setattr(recursion, "rounding_check", lambda *a, **k: (True, 0.0))
+    blind = symsched.output_spectrum(S, ab, sampler="deis_multistep")
+    assert np.max(np.abs(blind - ref) / ref) > 1e-6
