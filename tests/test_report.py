@@ -42,6 +42,28 @@ def test_report_writes_everything(report) -> None:
     assert "PASS" in summary and "beats every standard schedule" in summary
     html = (report / "summary.html").read_text()
     assert html.startswith("<!DOCTYPE html>") and "<table>" in html and "validation.png" in html
+    # issue 9: the learned-model probe section (run in a worker alongside the optimisation)
+    if "Skipped: the learned-model probe needs torch" not in summary:
+        assert "## Does it help a real model?" in summary and (report / "probe.png").is_file()
+        assert "| optimised-w2 |" in summary and "probe.png" in html
+
+
+@pytest.mark.slow
+def test_report_with_a_multistep_sampler(tmp_path) -> None:
+    """Issue 10: `symsched report --sampler dpmpp_2m` optimises for that sampler; its numbers are the API's."""
+    out = tmp_path / "r"
+    assert main(["report", "--out", str(out), "--sampler", "dpmpp_2m", "--steps", "5", "--samples", "500",
+                 "--probe-samples", "0", "--no-progress"]) == 0
+    assert (out / "derivations" / "dpmpp_2m.tex").is_file()
+    S = load_spectrum("builtin:natural-patches")
+    res = json.loads((out / "schedule_w2_K5.json").read_text())
+    assert res["sampler"] == "dpmpp_2m"
+    P = symsched.output_spectrum(S, np.array(res["alpha_bar"]), sampler="dpmpp_2m")
+    assert symsched.w2_distance(P, S) ** 2 == pytest.approx(res["value"], rel=1e-9)
+    assert _table(out / "table_w2.md")["optimised"][0] == pytest.approx(symsched.w2_distance(P, S), rel=1e-3)
+    # the same levels under DDIM give a different value: the table is not DDIM's
+    P_ddim = symsched.output_spectrum(S, np.array(res["alpha_bar"]), sampler="ddim")
+    assert abs(symsched.w2_distance(P_ddim, S) / symsched.w2_distance(P, S) - 1) > 1e-3
 
 
 @pytest.mark.parametrize("div", ["kl", "w2"])
