@@ -483,14 +483,23 @@ def _grad_scalar(prog: Program, call: _Caller, Sg: NDArray[Any], inv_kap: Any, v
 
 def _grad_memory(prog: Program, call: _Caller, Sg: NDArray[Any], inv_kap: Any, v0: Any, dv0: Any,
                  adjoint: Callable[[Array], tuple[float, Array]], grad: Array) -> tuple[float, Array]:
-    """Samplers with memory: C_k stored forward, w_k carried backward."""
+    """Samplers with memory: C_k stored forward (in the reused store, so that no step's covariance
+    faults in fresh pages), w_k carried backward."""
     m = prog.m
-    C: dict[tuple[int, int], Any] = {p: 0.0 for p in _pairs(m)}
+    pairs = _pairs(m)
+    C: dict[tuple[int, int], Any] = {p: 0.0 for p in pairs}
     C[(0, 0)] = np.broadcast_to(np.asarray(v0 * inv_kap, dtype=Sg.dtype), Sg.shape)
+    store = _storage(len(prog.steps) * len(pairs), Sg.size, Sg.dtype)
     stored = []
-    for st in prog.steps:
+    for k, st in enumerate(prog.steps):
         stored.append(C)
         C = _cov_step(C, call.step(st), m, st.kernels.q, inv_kap)
+        if k + 1 < len(prog.steps):  # the last C is the output, not kept
+            for r, p in enumerate(pairs):
+                if np.ndim(C[p]):
+                    row = store[(k + 1) * len(pairs) + r]
+                    np.copyto(row, C[p])
+                    C[p] = row
     rho = np.asarray(np.broadcast_to(C[(0, 0)], Sg.shape), dtype=np.float64)
     J, at = adjoint(rho)
 
