@@ -5,8 +5,8 @@ allocates a fresh array for every operation, and each large fresh temporary cost
 instructions made here instead write every array operation into buffers of a workspace the caller
 allocates once per sweep (``ws``, arrays shaped like the array arguments), and leave scalar work to
 a few scalar expressions. They cover the expression shapes of the mode kernels: sums, products,
-integer powers (reciprocals become one division), symbols and numbers; any other function of an
-array becomes one call of the NumPy function of the same name (from a whitelist).
+integer powers (square-and-multiply; a negative power is one division more), symbols and numbers; any
+other function of an array becomes one call of the NumPy function of the same name (from a whitelist).
 """
 
 from __future__ import annotations
@@ -117,14 +117,22 @@ def lower(args: Sequence[Any], exprs: Sequence[Any], n_array: int) -> tuple[list
         if e.is_Pow and e.exp.is_Integer:
             k = int(e.exp)
             base = operand(e.base)
-            if k == 2:
-                ops.append(["multiply", [base, base], out])
-            elif k == -1:
+            if k == -1:
                 ops.append(["divide", [["n", "1.0"], base], out])
             elif k == 1:
                 ops.append(["copyto", [base], out])
-            else:
-                ops.append(["power", [base, ["n", repr(float(k))]], out])
+            elif k == 0:
+                ops.append(["power", [base, ["n", "0.0"]], out])
+            else:  # square-and-multiply, then one reciprocal: numpy.power with a float exponent calls
+                # libm pow per element, ~20x the cost of a multiplication (x**-2 in every multistep gradient)
+                acc = base
+                for bit in bin(abs(k))[3:]:
+                    ops.append(["multiply", [acc, acc], out])
+                    acc = out
+                    if bit == "1":
+                        ops.append(["multiply", [out, base], out])
+                if k < 0:
+                    ops.append(["divide", [["n", "1.0"], out], out])
             return out
         if e.is_Pow and e.exp == sp.Rational(1, 2):
             ops.append(["sqrt", [operand(e.base)], out])

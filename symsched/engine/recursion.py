@@ -23,6 +23,7 @@ ValueError.
 
 from __future__ import annotations
 
+import mmap
 import threading
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
@@ -51,16 +52,34 @@ def _single_threaded_blas() -> Any:
 
 
 def _storage(rows: int, n: int, dtype: Any) -> NDArray[Any]:
-    """A (rows, n) array for the forward variances, reused across calls: its pages are faulted in once
-    per process, not once per gradient evaluation (first-touch page faults dominate otherwise)."""
+    """A (rows, n) array for the forward variances, reused across calls: its pages are mapped once per
+    process, not once per gradient evaluation, and all at once (see :func:`_populated`)."""
     key = np.dtype(dtype)
     store = _LOCAL.__dict__.setdefault("store", {})
     buf = store.get(key)
     if buf is None or buf.size < rows * n:
-        buf = np.empty(rows * n, dtype=key)
+        buf = _populated(rows * n, key)
         if key == np.float64:  # keep one float64 buffer; extended-precision ones are transient
             store[key] = buf
     return buf[: rows * n].reshape(rows, n)
+
+
+def _populated(size: int, dtype: np.dtype) -> NDArray[Any]:
+    """An uninitialised 1-D array whose pages are mapped when it is allocated (Linux ``MAP_POPULATE``).
+
+    First-touch page faults on a fresh ``numpy.empty`` cost one trap per 4 KiB page: on the benchmark
+    machine (a VM) 1.5 s for the 524 MB of a 1000-step gradient on 65,536 modes, against 0.2 s for one
+    populating ``mmap`` (benchmarks/bench_transfer.py, regime (a)). Elsewhere: ``numpy.empty``.
+    """
+    nbytes = size * dtype.itemsize
+    flags = getattr(mmap, "MAP_POPULATE", 0)
+    if nbytes < 2**22 or not flags:
+        return np.empty(size, dtype=dtype)
+    try:
+        region = mmap.mmap(-1, nbytes, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | flags)
+    except (OSError, ValueError):  # pragma: no cover - no anonymous mapping: numpy's allocator
+        return np.empty(size, dtype=dtype)
+    return np.frombuffer(region, dtype=dtype, count=size)  # the array keeps the mapping alive
 #: Modes outside [_LOW, _HIGH] (S > 0) run in numpy.longdouble; below _SCALE they are normalised by S.
 _LOW, _SCALE, _HIGH = 1e-290, 1e-100, 1e290
 
@@ -557,14 +576,23 @@ def _grad_scalar(prog: Program, call: _Caller, Sg: NDArray[Any], inv_kap: Any, v
 
 def _grad_memory(prog: Program, call: _Caller, Sg: NDArray[Any], inv_kap: Any, v0: Any, dv0: Any,
                  adjoint: Callable[[Array], tuple[float, Array]], grad: Array) -> tuple[float, Array]:
-    """Samplers with memory: C_k stored forward, w_k carried backward."""
+    """Samplers with memory: C_k stored forward (in the reused store, so that no step's covariance
+    faults in fresh pages), w_k carried backward."""
     m = prog.m
-    C: dict[tuple[int, int], Any] = {p: 0.0 for p in _pairs(m)}
+    pairs = _pairs(m)
+    C: dict[tuple[int, int], Any] = {p: 0.0 for p in pairs}
     C[(0, 0)] = np.broadcast_to(np.asarray(v0 * inv_kap, dtype=Sg.dtype), Sg.shape)
+    store = _storage(len(prog.steps) * len(pairs), Sg.size, Sg.dtype)
     stored = []
-    for st in prog.steps:
+    for k, st in enumerate(prog.steps):
         stored.append(C)
         C = _cov_step(C, call.step(st), m, st.kernels.q, inv_kap)
+        if k + 1 < len(prog.steps):  # the last C is the output, not kept
+            for r, p in enumerate(pairs):
+                if np.ndim(C[p]):
+                    row = store[(k + 1) * len(pairs) + r]
+                    np.copyto(row, C[p])
+                    C[p] = row
     rho = np.asarray(np.broadcast_to(C[(0, 0)], Sg.shape), dtype=np.float64)
     J, at = adjoint(rho)
 
