@@ -1326,8 +1326,8 @@ def _scored_comparison(ref: _Reference, scored: list[_Scored], P: Optional[Array
 # --------------------------------------------------------------------------------------------
 # figure
 # --------------------------------------------------------------------------------------------
-def _image(x: Array, channel_axis: Optional[int]) -> tuple[Array, Optional[str]]:
-    """One sample as an image for imshow in [0, 1] (data assumed in [-1, 1])."""
+def _image(x: Array, channel_axis: Optional[int]) -> Array:
+    """One sample as an image in [0, 1] (data assumed in [-1, 1]): (h, w) grey or (h, w, 3) RGB."""
     a = np.asarray(x, dtype=np.float64)
     if channel_axis is not None:
         a = np.moveaxis(a, channel_axis, -1)
@@ -1335,8 +1335,7 @@ def _image(x: Array, channel_axis: Optional[int]) -> tuple[Array, Optional[str]]
             a = a[..., 0]
     if a.ndim == 1:
         a = a[None, :]
-    img = np.clip(0.5 * (a + 1.0), 0.0, 1.0)
-    return img, ("gray" if img.ndim == 2 else None)
+    return np.clip(0.5 * (a + 1.0), 0.0, 1.0)
 
 
 def _mosaic(rows: list[list[Array]], n_cols: int, gap: int = 1) -> Array:
@@ -1381,7 +1380,7 @@ def plot_probe(result: ProbeResult, path: Any = None, *, channel_axis: Optional[
     gs = fig.add_gridspec(1, 3, width_ratios=[cell * n_ex, 0.3, psd_w], wspace=0.0,
                           left=left / width, right=1 - right / width, top=1 - 0.6 / height, bottom=0.5 / height)
     labelled = [(k, result.examples[k]) for k in names] + [("reference", result.reference_examples)]
-    mosaic = _mosaic([[_image(x, channel_axis)[0] for x in ex] for _, ex in labelled], n_ex)
+    mosaic = _mosaic([[_image(x, channel_axis) for x in ex] for _, ex in labelled], n_ex)
     ax = fig.add_subplot(gs[0, 0])  # one image of every sample: a row per schedule and the reference
     ax.imshow(mosaic, cmap="gray" if mosaic.ndim == 2 else None, vmin=0.0, vmax=1.0, interpolation="nearest")
     cell_h = mosaic.shape[0] / rows

@@ -14,23 +14,11 @@ import numpy as np
 import pytest
 
 import symsched
+from test_extremes import LEVELS, assert_close_to_mp  # the same level ladder and mpmath comparison
 
 S_GRID = np.array([0.0, 1e-300, 1e-12, 1.0, 1e12, 1e300])
-LEVELS = [0.0, 1e-320, 1e-200, 1e-12, 0.5, 1 - 1e-12]
 # every level of the acceptance grid, as first level and inside a schedule
 SCHEDULES = [[0.0, 0.5], [1e-320, 0.5], [1e-200, 1e-12, 0.5], [1e-12, 0.5, 1 - 1e-12], [1 - 1e-12], LEVELS]
-TINY = np.finfo(np.float64).tiny
-
-
-
-def assert_close_to_mp(P: np.ndarray, ref: np.ndarray, what: str) -> None:
-    for p, q in zip(np.ravel(P), np.ravel(ref)):
-        q = float(q)
-        assert np.isfinite(p), f"{what}: non-finite {p} (mpmath {q:g})"
-        if abs(q) >= TINY:
-            assert abs(p - q) <= 1e-9 * abs(q), f"{what}: {p!r} vs mpmath {q!r}"
-        else:  # below the normal range: the float64 value is the rounded exact value
-            assert abs(p - q) <= 4 * 5e-324 + 1e-9 * abs(q), f"{what}: {p!r} vs mpmath {q!r}"
 
 
 @pytest.mark.slow

@@ -187,17 +187,13 @@ def _ratio_scalar(prog: Program, call: _Caller, S: NDArray[Any], inv_kap: Any, v
     return v
 
 
-def _ratio_memory(prog: Program, call: _Caller, S: NDArray[Any], inv_kap: Any, v0: Any,
-                  absolute: bool = False) -> NDArray[Any]:
-    """Samplers with memory: backward sum of squares. ``absolute``: the same sweep with every entry of A
-    and B replaced by its modulus, a bound without cancellation (see :func:`conditioning`)."""
+def _ratio_memory(prog: Program, call: _Caller, S: NDArray[Any], inv_kap: Any, v0: Any) -> NDArray[Any]:
+    """Samplers with memory: backward sum of squares."""
     m = prog.m
     w: list[Any] = [np.sqrt(np.broadcast_to(np.asarray(inv_kap, dtype=S.dtype), S.shape))] + [0.0] * (m - 1)
     acc = np.zeros(S.shape, dtype=S.dtype)
     for st in reversed(prog.steps):
         E = call.step(st)
-        if absolute:
-            E = [np.abs(e) for e in E]
         q = st.kernels.q
         for col in range(q):
             t: Any = 0.0
@@ -219,7 +215,7 @@ def _ratio_memory(prog: Program, call: _Caller, S: NDArray[Any], inv_kap: Any, v
     return acc + v0 * (w[0] * w[0])
 
 
-def _ratio_group(prog: Program, S: Array, g: _Group, init: str, absolute: bool = False) -> NDArray[Any]:
+def _ratio_group(prog: Program, S: Array, g: _Group, init: str) -> NDArray[Any]:
     Sg, kap = g.arrays(S)
     call = _Caller(prog, Sg, g)
     v0, _ = _v0(prog, init, Sg, g.ld)
@@ -227,7 +223,7 @@ def _ratio_group(prog: Program, S: Array, g: _Group, init: str, absolute: bool =
     with np.errstate(all="ignore"):
         if prog.m == 1:
             return _ratio_scalar(prog, call, Sg, inv_kap, v0)
-        return _ratio_memory(prog, call, Sg, inv_kap, v0, absolute)
+        return _ratio_memory(prog, call, Sg, inv_kap, v0)
 
 
 #: relative disagreement between the float64 and the longdouble sweep of a probe mode that is not trusted
@@ -272,11 +268,7 @@ def rounding_check(prog: Program, S: Array, init: str, rho: Array,
             return False, float("inf")
         idx3 = np.unique([0, S.size // 2, S.size - 1])
         with np.errstate(all="ignore"):
-            P = rho[idx3] * kappa(S[idx3])
-            ref = exact(S[idx3])
-            d = np.abs(P - ref) / np.abs(ref)
-        d = np.where(ref == P, 0.0, np.where(np.isnan(d), np.inf, d))
-        worst = float(np.max(d))
+            worst = _worst_disagreement(rho[idx3] * kappa(S[idx3]), exact(S[idx3]))
         return worst <= MAX_ROUNDING, worst
     idx = np.unique(np.linspace(0, S.size - 1, min(S.size, _CONDITION_PROBES)).round().astype(np.intp))
     Sp = S[idx]
@@ -286,12 +278,16 @@ def rounding_check(prog: Program, S: Array, init: str, rho: Array,
             if g.ld:
                 continue
             hi = np.asarray(_ratio_group(prog, Sp, _Group(g.sl, g.tform, True, g.scaled), init), dtype=np.float64)
-            lo = rho[idx][g.sl]
             ok = np.isfinite(hi) & (hi != 0)
-            d = np.abs(lo[ok] - hi[ok]) / np.abs(hi[ok])
-            d = np.where(np.isnan(d), np.inf, d)
-            worst = max(worst, float(np.max(d, initial=0.0)))
+            worst = max(worst, _worst_disagreement(rho[idx][g.sl][ok], hi[ok]))
     return worst <= MAX_ROUNDING, worst
+
+
+def _worst_disagreement(values: Array, ref: Array) -> float:
+    """max |values - ref| / |ref|: 0 where they are equal (also inf == inf, 0 == 0), inf where undefined."""
+    with np.errstate(all="ignore"):
+        d = np.abs(values - ref) / np.abs(ref)
+    return float(np.max(np.where(values == ref, 0.0, np.where(np.isnan(d), np.inf, d)), initial=0.0))
 
 
 def scalar_affine(prog: Program, S: Array) -> tuple[Array, Array]:

@@ -102,7 +102,7 @@ def _render_kinds(smp: Sampler, kinds: list[str]) -> list[str]:
     for kind in kinds:
         upd = smp.kinds[kind]
         reads = ", ".join(f"${sp.latex(slot_level(smp.process, j).subs(show))}$" for j in upd.slots)
-        kind_tex = kind.replace("_", "\\_")
+        kind_tex = _text(kind)
         out.append(f"\\subsection*{{Step \\texttt{{{kind_tex}}} (reads {reads})}}\n")
         for s_, val in upd.stages:
             out.append(eq(sp.latex(s_), val))
