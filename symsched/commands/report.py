@@ -145,8 +145,10 @@ class _Jobs:
 
 
 def _worker_init() -> None:
-    """Worker processes: headless matplotlib, single-threaded BLAS (the cores are shared with the parent)."""
+    """Worker processes: headless matplotlib, single-threaded BLAS and torch (the cores are shared with the
+    parent; torch reads OMP_NUM_THREADS when a job first imports it)."""
     os.environ.setdefault("MPLBACKEND", "Agg")
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(limits=1)
@@ -457,24 +459,13 @@ def _schedule_section(div: str, label: str, stem: str, header: list[str], rows: 
     return Section(md, htm, console)
 
 
-def _probe_job(out: Path, steps: int, n_samples: int, seeds: tuple[int, int]) -> Any:
-    """Worker: the learned-model probe section (:func:`symsched.commands.probe.report_section`)."""
-    try:
-        import torch
-
-        torch.set_num_threads(1)  # the worker shares the cores with the parent and the other worker
-    except ImportError:
-        pass
-    from .probe import report_section
-
-    return report_section(out, steps=steps, n_samples=n_samples, seeds=seeds)
-
-
 def start_probe(ctx: Context) -> None:
     """Start the learned-model probe in a worker at once: it does not depend on the report's spectrum."""
+    from .probe import report_section
+
     if ctx.args.probe_samples:
-        ctx.data["probe"] = ctx.submit(_probe_job, ctx.out, min(ctx.ks), ctx.args.probe_samples,
-                                       (ctx.args.seed, ctx.args.seed + 1))
+        ctx.data["probe"] = ctx.submit(report_section, ctx.out, steps=min(ctx.ks), n_samples=ctx.args.probe_samples,
+                                       seeds=(ctx.args.seed, ctx.args.seed + 1))
 
 
 def probe_section(ctx: Context) -> list[Section]:
