@@ -382,8 +382,14 @@ def test_every_block_has_a_check() -> None:
     assert sorted(f.__name__ for f in used) == sorted(f.__name__ for f in CHECKS.values())
 
 
+#: optional extras a block needs (``pip install -e ".[torch]"``): without them the block is skipped, not failed
+NEEDS = {check_probe: ("ot",), check_models: ("torch", "safetensors")}
+
+
 @pytest.mark.parametrize("index", range(len(BLOCKS)))
 def test_readme_example(index: int) -> None:
     block = BLOCKS[index]
     check = _check_for(block)
+    for module in NEEDS.get(check, ()):
+        pytest.importorskip(module, reason=f'this README block needs {module}: pip install -e ".[torch]"')
     check(run_block(block))
