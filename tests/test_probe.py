@@ -372,6 +372,7 @@ def test_frechet_distance_of_samples_uses_their_moments():
 # ------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def paired():
+    pytest.importorskip("ot", reason='the probe\'s sliced W2 needs POT: pip install -e ".[torch]"')
     S = make_spectrum((8, 8), "power", exponent=2.0, scale=4.0)
     ref = mc.gaussian_field(S, 400, seed=50)
     den = probe.wiener_denoiser(S, prediction="epsilon")
