@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +30,8 @@ def stub(monkeypatch):
                               S8, schedules.training_grid("linear"), None)
 
     monkeypatch.setattr(cmd, "_builtin", fake)
+    # the report section caches builtin-model results on disk: keep the stub's apart from the real model's
+    monkeypatch.setattr(cmd, "_probe_fingerprint", lambda token=uuid.uuid4().hex[:16]: f"stub{token}")
 
 
 def test_cli_probe_runs_and_writes_table_json_figure(stub, tmp_path, capsys):
@@ -123,6 +126,36 @@ def test_report_section_with_and_without_the_model(stub, tmp_path, monkeypatch):
     sec = cmd.report_section(tmp_path / "x")
     assert "Skipped" in sec.markdown and 'pip install "symsched[torch]"' in sec.markdown
     assert not (tmp_path / "x" / "probe.png").exists()
+
+
+def test_report_section_reads_a_repeated_probe_from_the_cache(stub, tmp_path, monkeypatch):
+    """A second identical probe is read from the disk cache (no sampling): the same tables and the same figure
+    bytes, and a note saying so; other settings, a corrupt entry or SYMSCHED_DISK_CACHE=0 measure again."""
+    runs = []
+    real = cmd.probe_run
+    monkeypatch.setattr(cmd, "probe_run", lambda *a, **k: runs.append(k) or real(*a, **k))
+    first = cmd.report_section(tmp_path / "a", steps=3, n_samples=60, seeds=(0, 1))
+    second = cmd.report_section(tmp_path / "b", steps=3, n_samples=60, seeds=(0, 1))
+    assert len(runs) == 1
+    assert "read from the cache" in second.markdown and "read from the cache" not in first.markdown
+    strip = lambda t: t.replace("; read from the cache of an earlier identical run, SYMSCHED_DISK_CACHE=0 "  # noqa: E731
+                                "measures again", "")
+    assert strip(second.markdown) == first.markdown and strip(second.html) == first.html
+    assert (tmp_path / "b" / "probe.png").read_bytes() == (tmp_path / "a" / "probe.png").read_bytes()
+
+    cmd.report_section(tmp_path / "c", steps=3, n_samples=60, seeds=(1, 2))  # other seeds: another entry
+    assert len(runs) == 2
+    entries = sorted((cmd._probe_cache().cache_dir()).glob("*.json"))
+    assert len(entries) == 2 and all(e.stat().st_mode & 0o777 == 0o600 for e in entries)
+    for e in entries:  # a planted entry whose figure is not a PNG is ignored, and replaced
+        doc = json.loads(e.read_text())
+        doc["png"] = "PHNjcmlwdD4="  # base64 of "<script>"
+        e.write_text(json.dumps(doc))
+    third = cmd.report_section(tmp_path / "d", steps=3, n_samples=60, seeds=(0, 1))
+    assert len(runs) == 3 and "read from the cache" not in third.markdown
+    monkeypatch.setenv("SYMSCHED_DISK_CACHE", "0")
+    cmd.report_section(tmp_path / "e", steps=3, n_samples=60, seeds=(0, 1))
+    assert len(runs) == 4
 
 
 def test_report_has_the_probe_section(stub, tmp_path, monkeypatch):

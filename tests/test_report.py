@@ -113,7 +113,9 @@ def test_serial_run_writes_the_same_report(report, tmp_path) -> None:
     for name in ("table_kl.md", "table_w2.md", "table_kl.tex", "schedule_kl_K5.json", "schedule_w2_K10.json",
                  "derivations/ddim.tex", "derivations/ddpm.tex"):
         assert (out / name).read_text() == (report / name).read_text(), name
-    same = lambda text: re.sub(r"(Generated in |; )[0-9.]+ s\b", "", text)  # noqa: E731  (timings)
+    def same(text: str) -> str:  # without timings and the probe section's "read from the cache" note
+        return re.sub(r"(Generated in |; )[0-9.]+ s\b", "", re.sub(r"; read from the cache[^)]*", "", text))
+
     assert same((out / "summary.md").read_text()) == same((report / "summary.md").read_text())
     assert (out / "validation.png").is_file() and (out / "schedule_w2_K5.png").is_file()
 
@@ -138,3 +140,25 @@ def test_a_section_added_to_the_list_appears_in_the_summary(tmp_path, monkeypatc
 def test_report_rejects_bad_jobs(tmp_path, capsys) -> None:
     assert main(["report", "--out", str(tmp_path), "--jobs", "-1"]) == 2
     assert "--jobs must be a non-negative integer" in capsys.readouterr().err
+
+
+def test_workers_are_forked_only_from_a_single_threaded_process() -> None:
+    """Forking a process that runs other threads can deadlock the child: the report forks its workers (they
+    inherit the imported modules) only while it runs one thread, and spawns them otherwise."""
+    import sys
+    import threading
+
+    from symsched.commands import report as rep
+
+    if not sys.platform.startswith("linux"):
+        assert rep._start_method() == "spawn"
+        return
+    assert rep._start_method() == ("fork" if threading.active_count() == 1 else "spawn")
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)
+    other.start()
+    try:
+        assert rep._start_method() == "spawn"
+    finally:
+        stop.set()
+        other.join()

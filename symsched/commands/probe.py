@@ -14,10 +14,12 @@ against the first schedule. Writes ``probe.md``, ``probe.json`` and ``probe.png`
 from __future__ import annotations
 
 import argparse
+import base64
 import html
 import json
 import time
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Optional
 
@@ -326,9 +328,19 @@ def report_section(out: Path, *, steps: int = 5, n_samples: int = 500, seeds: tu
                    names: Optional[list[str]] = None, model: str = DEFAULT_MODEL, progress: bool = False) -> ReportSection:
     """A small probe of the built-in learned model for ``symsched report``; a note when torch or the model is missing.
 
-    Writes ``probe.png`` into ``out``; the caller appends ``markdown``/``html`` to its summary.
+    Writes ``probe.png`` into ``out``; the caller appends ``markdown``/``html`` to its summary. The
+    result for a built-in model is cached on disk (:func:`_probe_cache`): sampling is deterministic
+    given the seeds, so a warm report reads the measured numbers and the figure instead of sampling
+    again; the section says so. ``SYMSCHED_DISK_CACHE=0`` measures every time.
     """
     names = names or ["optimised-w2", "optimised-kl", "linear-trailing", "karras"]
+    key = _probe_key(steps=steps, n_samples=n_samples, seeds=list(seeds), names=names, model=model)
+    doc = _probe_cache().lookup(key, _valid_probe_entry) if model.startswith("builtin:") else None
+    if doc is not None:
+        from .._io import atomic_write_bytes
+
+        atomic_write_bytes(Path(out) / "probe.png", base64.b64decode(doc["png"], validate=True))
+        return _probe_section(doc, cached=True)
     try:
         import torch  # noqa: F401
 
@@ -342,18 +354,79 @@ def report_section(out: Path, *, steps: int = 5, n_samples: int = 500, seeds: tu
     t0 = time.perf_counter()
     pm.reference = subset(pm.reference, 2000)
     result = probe_run(pm, steps=steps, names=names, n_samples=n_samples, seeds=seeds, progress=progress)
-    plot_probe(result, Path(out) / "probe.png", channel_axis=pm.channel_axis)
-    desc = _describe(result, pm, steps, 0.0)
-    lines = verdicts(result)
+    png = Path(out) / "probe.png"
+    plot_probe(result, png, channel_axis=pm.channel_axis)
+    doc = {"description": _describe(result, pm, steps, 0.0), "seconds": round(time.perf_counter() - t0, 3),
+           "table": result.to_markdown(), "verdicts": verdicts(result)}
+    if model.startswith("builtin:"):
+        _probe_cache().store(key, {**doc, "png": base64.b64encode(png.read_bytes()).decode("ascii")})
+    return _probe_section(doc, cached=False)
+
+
+def _probe_section(doc: dict[str, Any], cached: bool) -> ReportSection:
+    """The report section from a probe result's description, time, Markdown table and verdicts."""
+    when = f"{doc['seconds']:.0f} s" + ("; read from the cache of an earlier identical run, SYMSCHED_DISK_CACHE=0 "
+                                         "measures again" if cached else "")
     intro = (f"The schedules above are optimal for the Gaussian model of the data. Here a learned denoiser "
-             f"samples with them ({desc}; {time.perf_counter() - t0:.0f} s). Lower is better everywhere; "
+             f"samples with them ({doc['description']}; {when}). Lower is better everywhere; "
              "`symsched probe` runs the full study (2000 samples × 3 seeds).")
-    md = (f"## {_REPORT_TITLE}\n\n{intro}\n\n{result.to_markdown()}\n" + "".join(f"- {v}\n" for v in lines)
+    lines = list(doc["verdicts"])
+    md = (f"## {_REPORT_TITLE}\n\n{intro}\n\n{doc['table']}\n" + "".join(f"- {v}\n" for v in lines)
           + "\n![probe](probe.png)\n")
-    body = [f"<h2>{_REPORT_TITLE}</h2>", f"<p>{html.escape(intro)}</p>", _html_tables(result.to_markdown())]
+    body = [f"<h2>{_REPORT_TITLE}</h2>", f"<p>{html.escape(intro)}</p>", _html_tables(doc["table"])]
     body += ["<ul>"] + [f"<li>{html.escape(v)}</li>" for v in lines] + ["</ul>"]
     body.append('<img src="probe.png" alt="probe" width="900">')
     return ReportSection(md, "\n".join(body), "probe.png")
+
+
+_PROBE_FORMAT = 1
+_PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+class ProbeCacheWarning(UserWarning):
+    """The on-disk cache of the report's probe section was bypassed (unsafe directory); it is measured instead."""
+
+
+@lru_cache(maxsize=1)
+def _probe_fingerprint() -> str:
+    """Hash of what determines a probe result: entry format, every file of the symsched package (code and the
+    built-in model's weights) and the versions of NumPy, SciPy, torch and POT (not imported here)."""
+    import hashlib
+    import importlib.metadata
+
+    pkg = Path(__file__).resolve().parents[1]
+    digest = hashlib.sha256(f"probe-format={_PROBE_FORMAT}".encode())
+    for dist in ("numpy", "scipy", "torch", "POT"):
+        try:
+            digest.update(f"{dist}={importlib.metadata.version(dist)};".encode())
+        except importlib.metadata.PackageNotFoundError:
+            digest.update(f"{dist}=none;".encode())
+    files = sorted(p for p in pkg.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+    for path in files:
+        digest.update(path.relative_to(pkg).as_posix().encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:20]
+
+
+@lru_cache(maxsize=1)
+def _probe_cache() -> Any:
+    from .._datacache import DataCache
+
+    return DataCache("probe", _PROBE_FORMAT, lambda: _probe_fingerprint(), ProbeCacheWarning,
+                     "the probe is measured instead")
+
+
+def _probe_key(**settings: Any) -> str:
+    import hashlib
+
+    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:32]
+
+
+def _valid_probe_entry(doc: dict[str, Any]) -> bool:
+    texts = [doc["description"], doc["table"], *doc["verdicts"]]
+    return (all(isinstance(t, str) for t in texts) and isinstance(doc["verdicts"], list)
+            and isinstance(doc["seconds"], (int, float)) and isinstance(doc["png"], str)
+            and base64.b64decode(doc["png"], validate=True).startswith(_PNG_MAGIC))
 
 
 def _html_tables(markdown: str) -> str:

@@ -1,0 +1,201 @@
+"""Safe on-disk caches of plain JSON data: the rendered LaTeX and the report's learned-model probe.
+
+A :class:`DataCache` stores one JSON object per key in ``<cache root>/<namespace>/<fingerprint>/``,
+where the cache root is the kernel cache's (``$SYMSCHED_CACHE_DIR``, default
+``$XDG_CACHE_HOME/symsched`` or ``~/.cache/symsched``) and the fingerprint hashes whatever
+determines the cached value (the owner passes it in), so a change of that input starts a new
+directory. ``SYMSCHED_DISK_CACHE=0`` disables every cache. Entries are data: they are parsed as
+JSON and checked by the owner's validator, never executed.
+
+Safety, as for the kernel cache: directories are created 0700; the cache root and every directory
+below it must be directories owned by the current user, with owner rwx and not writable by group or
+others (the root's ancestors: owned by root or the user, not group/other-writable unless sticky,
+like /tmp); an entry is read only if it is a regular file (opened without following symlinks or
+blocking on a FIFO) owned by the current user, not writable by group or others, at most
+:data:`MAX_ENTRY_BYTES`, valid UTF-8 JSON with the expected format, fingerprint and key, and accepted
+by the validator. Anything else is ignored and the value is computed instead (an unsafe directory
+also disables writing, with one warning of the owner's class). Entries are written atomically (a
+temporary file renamed into place) with mode 0600; a failed write (read-only file system) is ignored.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import stat
+import warnings
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+from ._io import atomic_write_text
+
+__all__ = ["DataCache", "MAX_ENTRY_BYTES", "cache_root", "disabled"]
+
+#: largest entry that is read
+MAX_ENTRY_BYTES = 8 << 20
+_KEY = re.compile(r"[a-z0-9_]{1,64}\Z")
+_OFF = ("0", "false", "no", "off")
+
+
+def cache_root() -> Path:
+    """``$SYMSCHED_CACHE_DIR``, else ``$XDG_CACHE_HOME/symsched``, else ``~/.cache/symsched``."""
+    root = os.environ.get("SYMSCHED_CACHE_DIR")
+    if root:
+        return Path(root)
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".cache") / "symsched"
+
+
+def disabled() -> bool:
+    """True when ``SYMSCHED_DISK_CACHE`` is 0/false/no/off."""
+    return os.environ.get("SYMSCHED_DISK_CACHE", "1").strip().lower() in _OFF
+
+
+def _dir_problem(path: Path, st: os.stat_result, uid: int, inside: bool) -> Optional[str]:
+    """Why a directory on the way to the cache must not be trusted (None: it may)."""
+    if not inside:  # an ancestor of the cache root
+        if st.st_uid not in (0, uid):
+            return f"{str(path)!r} is owned by another user (uid {st.st_uid})"
+        if st.st_mode & 0o022 and not st.st_mode & stat.S_ISVTX:
+            return f"{str(path)!r} is writable by group or others without the sticky bit"
+        return None
+    if not stat.S_ISDIR(st.st_mode):
+        return f"{str(path)!r} is not a directory"
+    if st.st_uid != uid:
+        return f"directory {str(path)!r} is owned by uid {st.st_uid}, not by the current user (uid {uid})"
+    if st.st_mode & 0o022:
+        return f"directory {str(path)!r} is writable by group or others (mode {stat.S_IMODE(st.st_mode):04o})"
+    if st.st_mode & 0o700 != 0o700:
+        return f"directory {str(path)!r} lacks owner rwx (mode {stat.S_IMODE(st.st_mode):04o})"
+    return None
+
+
+def _read_bytes(path: Path) -> Optional[bytes]:
+    """The bytes of a regular file owned by us, not group/other-writable, at most MAX_ENTRY_BYTES; else None."""
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError:
+        return None
+    try:
+        st = os.fstat(fd)
+        if (not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid() or st.st_mode & 0o022
+                or st.st_size > MAX_ENTRY_BYTES):
+            return None
+        chunks, left = [], MAX_ENTRY_BYTES + 1
+        while left > 0:
+            chunk = os.read(fd, min(left, 1 << 20))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            left -= len(chunk)
+        data = b"".join(chunks)
+        return None if len(data) > MAX_ENTRY_BYTES else data
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+class DataCache:
+    """JSON entries under ``<cache root>/<namespace>/<fingerprint()>/<key>.json``.
+
+    ``fingerprint()`` returns the hash of what determines the values; ``key_field`` names the entry
+    field holding the key; ``warning`` is the class of the one warning an unsafe directory gives;
+    ``instead`` says what happens then (e.g. "the derivations are rendered instead").
+    """
+
+    def __init__(self, namespace: str, fmt: int, fingerprint: Callable[[], str], warning: type[Warning],
+                 instead: str, key_field: str = "key") -> None:
+        self.namespace, self.format, self.fingerprint = namespace, fmt, fingerprint
+        self.warning, self.instead, self.key_field = warning, instead, key_field
+        self.warned: set[str] = set()
+
+    def cache_dir(self) -> Optional[Path]:
+        """Directory of the entries, or None when the disk cache is disabled."""
+        return None if disabled() else cache_root() / self.namespace / self.fingerprint()
+
+    def _warn(self, message: str) -> None:
+        if message not in self.warned:
+            self.warned.add(message)
+            warnings.warn(f"symsched {self.namespace} cache: {message}; {self.instead} "
+                          "(set SYMSCHED_CACHE_DIR to a private directory, or SYMSCHED_DISK_CACHE=0)",
+                          self.warning, stacklevel=5)
+
+    def _trusted(self, directory: Path) -> Optional[Path]:
+        """``directory`` (created 0700 where missing) if it and its ancestors are safe, else None (one warning)."""
+        uid = os.geteuid() if hasattr(os, "geteuid") else -1
+        if uid < 0:  # pragma: no cover - no POSIX ownership to check: do not cache on disk
+            return None
+        root = Path(os.path.realpath(cache_root()))
+        directory = root / directory.relative_to(cache_root())
+        try:
+            for d in [*reversed(directory.parents), directory]:
+                created = False
+                if not os.path.lexists(d):
+                    try:
+                        os.mkdir(d, 0o700)  # the umask can only remove bits
+                        created = True
+                    except FileExistsError:
+                        pass
+                inside = d == root or root in d.parents
+                problem = _dir_problem(d, os.lstat(d) if inside else os.stat(d), uid, inside or created)
+                if problem:
+                    self._warn(problem)
+                    return None
+        except OSError as exc:
+            self._warn(f"cannot use {str(directory)!r} ({exc.strerror or exc})")
+            return None
+        return directory
+
+    def entry_path(self, key: str) -> Optional[Path]:
+        """Path of the entry for ``key`` (``[a-z0-9_]``, at most 64), or None (disabled, unsafe, bad key)."""
+        directory = self.cache_dir() if _KEY.match(key) else None
+        trusted = None if directory is None else self._trusted(directory)
+        return None if trusted is None else trusted / f"{key}.json"
+
+    def read(self, path: Path, key: str, valid: Callable[[dict[str, Any]], bool]) -> Optional[dict[str, Any]]:
+        """The entry at ``path`` if it is safe, current, for ``key`` and ``valid``; else None."""
+        data = _read_bytes(path)
+        if data is None:
+            return None
+        try:
+            doc = json.loads(data.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError):
+            return None
+        if (not isinstance(doc, dict) or doc.get("format") != self.format
+                or doc.get("fingerprint") != self.fingerprint() or doc.get(self.key_field) != key):
+            return None
+        try:
+            return doc if valid(doc) else None
+        except (TypeError, ValueError, KeyError, AttributeError):
+            return None
+
+    def lookup(self, key: str, valid: Callable[[dict[str, Any]], bool]) -> Optional[dict[str, Any]]:
+        """The valid entry for ``key``, or None (nothing is computed)."""
+        path = self.entry_path(key)
+        return None if path is None else self.read(path, key, valid)
+
+    def store(self, key: str, payload: dict[str, Any], path: Optional[Path] = None) -> None:
+        """Write ``payload`` (JSON-able) as the entry for ``key``; silently skipped when it cannot be."""
+        path = path or self.entry_path(key)
+        if path is None:
+            return
+        doc = {**payload, "format": self.format, "fingerprint": self.fingerprint(), self.key_field: key}
+        try:
+            atomic_write_text(path, json.dumps(doc, ensure_ascii=False, sort_keys=True) + "\n", mode=0o600)
+        except OSError:  # read-only file system etc.: the computed value is still returned
+            pass
+
+    def cached(self, key: str, compute: Callable[[], dict[str, Any]],
+               valid: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
+        """The entry for ``key`` if a valid one exists, else ``compute()`` (a payload dict), stored."""
+        path = self.entry_path(key)
+        if path is not None:
+            doc = self.read(path, key, valid)
+            if doc is not None:
+                return doc
+        payload = compute()
+        self.store(key, payload, path)
+        return payload
