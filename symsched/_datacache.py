@@ -30,7 +30,7 @@ from typing import Any, Callable, Optional
 
 from ._io import atomic_write_text
 
-__all__ = ["DataCache", "MAX_ENTRY_BYTES", "cache_root", "disabled"]
+__all__ = ["DataCache", "MAX_ENTRY_BYTES", "cache_root", "disabled", "trusted_dir"]
 
 #: largest entry that is read
 MAX_ENTRY_BYTES = 8 << 20
@@ -67,7 +67,8 @@ def _dir_problem(path: Path, st: os.stat_result, uid: int, inside: bool) -> Opti
     if st.st_mode & 0o022:
         return f"directory {str(path)!r} is writable by group or others (mode {stat.S_IMODE(st.st_mode):04o})"
     if st.st_mode & 0o700 != 0o700:
-        return f"directory {str(path)!r} lacks owner rwx (mode {stat.S_IMODE(st.st_mode):04o})"
+        return (f"directory {str(path)!r} is not readable, writable and searchable by its owner "
+                f"(mode {stat.S_IMODE(st.st_mode):04o})")
     return None
 
 
@@ -98,6 +99,36 @@ def _read_bytes(path: Path) -> Optional[bytes]:
         os.close(fd)
 
 
+def trusted_dir(directory: Path, warn: Callable[[str], None]) -> Optional[Path]:
+    """``directory`` (under :func:`cache_root`, created 0700 where missing) if it and its ancestors are safe,
+    else None after ``warn(reason)``: the cache root and every directory below it must be directories owned
+    by the current user with owner rwx and no group/other write; the root's ancestors must be owned by root
+    or the current user and not group/other-writable unless sticky (like /tmp)."""
+    uid = os.geteuid() if hasattr(os, "geteuid") else -1
+    if uid < 0:  # pragma: no cover - no POSIX ownership to check: do not cache on disk
+        return None
+    root = Path(os.path.realpath(cache_root()))
+    directory = root / directory.relative_to(cache_root())
+    try:
+        for d in [*reversed(directory.parents), directory]:
+            created = False
+            if not os.path.lexists(d):
+                try:
+                    os.mkdir(d, 0o700)  # the umask can only remove bits
+                    created = True
+                except FileExistsError:
+                    pass
+            inside = d == root or root in d.parents
+            problem = _dir_problem(d, os.lstat(d) if inside else os.stat(d), uid, inside or created)
+            if problem:
+                warn(problem)
+                return None
+    except OSError as exc:
+        warn(f"cannot use {str(directory)!r} ({exc.strerror or exc})")
+        return None
+    return directory
+
+
 class DataCache:
     """JSON entries under ``<cache root>/<namespace>/<fingerprint()>/<key>.json``.
 
@@ -124,30 +155,7 @@ class DataCache:
                           self.warning, stacklevel=5)
 
     def _trusted(self, directory: Path) -> Optional[Path]:
-        """``directory`` (created 0700 where missing) if it and its ancestors are safe, else None (one warning)."""
-        uid = os.geteuid() if hasattr(os, "geteuid") else -1
-        if uid < 0:  # pragma: no cover - no POSIX ownership to check: do not cache on disk
-            return None
-        root = Path(os.path.realpath(cache_root()))
-        directory = root / directory.relative_to(cache_root())
-        try:
-            for d in [*reversed(directory.parents), directory]:
-                created = False
-                if not os.path.lexists(d):
-                    try:
-                        os.mkdir(d, 0o700)  # the umask can only remove bits
-                        created = True
-                    except FileExistsError:
-                        pass
-                inside = d == root or root in d.parents
-                problem = _dir_problem(d, os.lstat(d) if inside else os.stat(d), uid, inside or created)
-                if problem:
-                    self._warn(problem)
-                    return None
-        except OSError as exc:
-            self._warn(f"cannot use {str(directory)!r} ({exc.strerror or exc})")
-            return None
-        return directory
+        return trusted_dir(directory, self._warn)
 
     def entry_path(self, key: str) -> Optional[Path]:
         """Path of the entry for ``key`` (``[a-z0-9_]``, at most 64), or None (disabled, unsafe, bad key)."""

@@ -111,11 +111,9 @@ def source_fingerprint() -> str:
 
 
 def _cache_root() -> Path:
-    root = os.environ.get("SYMSCHED_CACHE_DIR")
-    if root:
-        return Path(root)
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    return (Path(xdg) if xdg else Path.home() / ".cache") / "symsched"
+    from .._datacache import cache_root
+
+    return cache_root()
 
 
 def cache_dir() -> Path | None:
@@ -133,61 +131,16 @@ def _warn(message: str) -> None:
         _WARNED.add(message)
         warnings.warn(f"symsched kernel cache: {message}; kernels are built in memory instead "
                       "(set SYMSCHED_CACHE_DIR to a private directory, or SYMSCHED_DISK_CACHE=0)",
-                      KernelCacheWarning, stacklevel=4)
-
-
-def _unsafe_dir(path: Path, st: os.stat_result, uid: int) -> str | None:
-    if not stat.S_ISDIR(st.st_mode):
-        return f"{str(path)!r} is not a directory"
-    if st.st_uid != uid:
-        return f"directory {str(path)!r} is owned by uid {st.st_uid}, not by the current user (uid {uid})"
-    if st.st_mode & 0o022:
-        return f"directory {str(path)!r} is writable by group or others (mode {stat.S_IMODE(st.st_mode):04o})"
-    if st.st_mode & 0o700 != 0o700:
-        return f"directory {str(path)!r} is not readable, writable and searchable by its owner " \
-               f"(mode {stat.S_IMODE(st.st_mode):04o})"
-    return None
-
-
-def _unsafe_ancestor(path: Path, st: os.stat_result, uid: int) -> str | None:
-    if st.st_uid not in (0, uid):
-        return f"{str(path)!r} is owned by another user (uid {st.st_uid})"
-    if st.st_mode & 0o022 and not st.st_mode & stat.S_ISVTX:
-        return f"{str(path)!r} is writable by group or others without the sticky bit"
-    return None
+                      KernelCacheWarning, stacklevel=5)
 
 
 def _trusted_dir(directory: Path) -> Path | None:
-    """``directory`` created 0700 where missing, or None (one warning) if it is not safe to use.
+    """``directory`` created 0700 where missing, or None (one warning) if it is not safe to use
+    (:func:`symsched._datacache.trusted_dir`: private directories owned by the current user, ancestors
+    not writable by others unless sticky)."""
+    from .._datacache import trusted_dir
 
-    Safe: the cache root and every directory below it down to ``directory`` are directories owned
-    by the current user, with owner rwx and no group/other write; the root's ancestors are owned by
-    root or the current user and are not group/other-writable unless sticky (like /tmp).
-    """
-    uid = os.geteuid() if hasattr(os, "geteuid") else -1
-    if uid < 0:  # pragma: no cover - no POSIX ownership to check: do not cache on disk
-        return None
-    root = Path(os.path.realpath(_cache_root()))
-    directory = root / directory.relative_to(_cache_root())
-    try:
-        for d in [*reversed(directory.parents), directory]:
-            created = False
-            if not os.path.lexists(d):
-                try:
-                    os.mkdir(d, 0o700)  # umask can only remove bits: never group/other-writable
-                    created = True
-                except FileExistsError:
-                    pass
-            inside = d == root or root in d.parents
-            st = os.lstat(d) if inside else os.stat(d)
-            problem = _unsafe_dir(d, st, uid) if inside or created else _unsafe_ancestor(d, st, uid)
-            if problem:
-                _warn(problem)
-                return None
-    except OSError as exc:
-        _warn(f"cannot use {str(directory)!r} ({exc.strerror or exc})")
-        return None
-    return directory
+    return trusted_dir(directory, _warn)
 
 
 def _read_entry(path: Path) -> bytes | None:
