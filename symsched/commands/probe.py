@@ -341,9 +341,7 @@ def report_section(out: Path, *, steps: int = 5, n_samples: int = 500, seeds: tu
 
         atomic_write_bytes(Path(out) / "probe.png", base64.b64decode(doc["png"], validate=True))
         return _probe_section(doc, cached=True)
-    try:
-        import torch  # noqa: F401
-
+    try:  # the built-in model needs torch: its loader raises ValueError naming the extra to install
         pm = load_probe_model(model)
     except (ImportError, ValueError) as exc:
         note = (f"Skipped: the learned-model probe needs torch and the built-in model ({exc}). "
