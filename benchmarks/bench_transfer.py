@@ -10,8 +10,10 @@ every step). Two ratios, medians over alternating runs:
 
 In both regimes it also reports the cost of ``divergence_and_grad(..., divergence="w2")`` relative to
 one ``output_spectrum`` call (issue 13: target <= 2x) on the 1000-step schedule and on a 10-step one
-(the 1000-step schedule's levels at 10 evenly spaced timesteps: what the optimiser evaluates), and
-(c) the state-space engine: ``dpmpp_2m`` (a 2-entry state, k-diffusion's sigmas of the same schedule)
+(the 1000-step schedule's levels at 10 evenly spaced timesteps: what the optimiser evaluates),
+and, warm, the fewest-pass NumPy adjoint of the same recursion written by hand
+(``floor_value_and_grad``, checked against finite differences) against its own forward: the floor of
+a NumPy adjoint; (c) the state-space engine: ``dpmpp_2m`` (a 2-entry state, k-diffusion's sigmas of the same schedule)
 against ``ddim`` (scalar) in the same warm process (target: within 3x), and against a plain per-step
 NumPy loop of the same 2x2 covariance recursion C <- A C A^T (target: faster).
 Uses ../shared/data/adsn_eigenvalues.npy when present, else a synthetic FFT-grid PSD of the same
@@ -71,6 +73,94 @@ def baseline_output_spectrum(S: np.ndarray, alpha_bar: np.ndarray) -> np.ndarray
         var = (1 - a_s) / (1 - a_t) * beta if k < len(alpha_bar) - 1 else 0.0
         v = g * g * v + var
     return v
+
+
+def _ddpm_gain_coefficients(alpha_bar: np.ndarray) -> np.ndarray:
+    """Per step (c0, c1, d0, d1, var): DDPM's gain g = (c0 + c1 S)/(d0 + d1 S) and injected variance."""
+    levels = list(alpha_bar) + [1.0]
+    rows = []
+    for k in range(len(alpha_bar)):
+        a_t, a_s = levels[k], levels[k + 1]
+        beta = 1 - a_t / a_s
+        r = np.sqrt(1 - beta)
+        var = (1 - a_s) / (1 - a_t) * beta if k < len(alpha_bar) - 1 else 0.0
+        rows.append((1 - a_t - beta, a_t, r * (1 - a_t), r * a_t, var))
+    return np.array(rows)
+
+
+def floor_forward(S: np.ndarray, coef: np.ndarray) -> np.ndarray:
+    """The fewest NumPy passes of the DDPM variance recursion v <- g^2 v + var (white start): a floor."""
+    v, num, den = np.ones_like(S), np.empty_like(S), np.empty_like(S)
+    for c0, c1, d0, d1, q in coef:
+        np.multiply(S, c1, out=num)
+        num += c0
+        np.multiply(S, d1, out=den)
+        den += d0
+        np.divide(num, den, out=num)
+        v *= num
+        v *= num
+        v += q
+    return v
+
+
+def floor_value_and_grad(S: np.ndarray, coef: np.ndarray, store: np.ndarray) -> tuple[float, np.ndarray]:
+    """J = sum(P) and dJ/d(c0, c1, d0, d1, var) of every step with the fewest NumPy passes we found: the forward
+    keeps v_k in ``store`` (K+1, n); the backward carries w = dJ/dv and reduces it against the four basis
+    functions of dg/dc (1/D, S/D, g/D, S g/D, two matrix-vector products) -- what any level gradient of this
+    recursion needs. The floor for a NumPy adjoint against which symsched's ratio is read."""
+    K = len(coef)
+    num, den, g, u, y = (np.empty_like(S) for _ in range(5))
+    basis = np.stack([np.ones_like(S), S])
+    store[0] = 1.0
+    for k, (c0, c1, d0, d1, q) in enumerate(coef):
+        np.multiply(S, c1, out=num)
+        num += c0
+        np.multiply(S, d1, out=den)
+        den += d0
+        np.divide(num, den, out=num)
+        np.multiply(store[k], num, out=store[k + 1])
+        store[k + 1] *= num
+        store[k + 1] += q
+    J = float(store[K].sum())
+    w = np.ones_like(S)
+    grad = np.empty((K, 5))
+    for k in range(K - 1, -1, -1):
+        c0, c1, d0, d1, _ = coef[k]
+        np.multiply(S, c1, out=num)
+        num += c0
+        np.multiply(S, d1, out=den)
+        den += d0
+        np.divide(1.0, den, out=den)
+        np.multiply(num, den, out=g)
+        np.multiply(w, g, out=u)
+        np.multiply(u, store[k], out=y)  # dJ/dg / 2
+        y *= den
+        grad[k, :2] = 2 * (basis @ y)  # dg/dc0 = 1/D, dg/dc1 = S/D
+        y *= g
+        grad[k, 2:4] = -2 * (basis @ y)  # dg/dd0 = -g/D, dg/dd1 = -S g/D
+        grad[k, 4] = float(w.sum())
+        np.multiply(u, g, out=w)
+    return J, grad
+
+
+def check_floor() -> float:
+    """Worst relative disagreement of floor_value_and_grad with central differences (4 modes, 6 steps);
+    raises if the floor's gradient is wrong (so its timing is that of a real gradient)."""
+    S = np.array([0.01, 0.5, 3.0, 40.0])
+    coef = _ddpm_gain_coefficients(short_schedule(6))
+    J, G = floor_value_and_grad(S, coef, np.empty((7, S.size)))
+    worst, h = 0.0, 1e-6
+    for k in range(len(coef)):
+        for j in range(5):
+            c = coef.copy()
+            c[k, j] += h
+            Jp = floor_forward(S, c).sum()
+            c[k, j] -= 2 * h
+            fd = (Jp - floor_forward(S, c).sum()) / (2 * h)
+            worst = max(worst, abs(fd - G[k, j]) / max(abs(fd), 1e-8))
+    if worst > 1e-5 or not np.isclose(J, floor_forward(S, coef).sum(), rtol=1e-13):
+        raise AssertionError(f"floor_value_and_grad disagrees with finite differences ({worst:.1e})")
+    return worst
 
 
 def baseline_dpmpp_2m(S: np.ndarray, sigmas: np.ndarray) -> np.ndarray:
@@ -163,11 +253,21 @@ def warm_worker(repeats: int) -> dict:
     ab10 = short_schedule()
     symsched.output_spectrum(S, ab10, sampler="ddpm")
     symsched.divergence_and_grad(S, ab10, sampler="ddpm", divergence="w2")
-    times: dict[str, list[float]] = {"baseline": [], "symsched": [], "grad": [], "symsched10": [], "grad10": []}
+    check_floor()
+    Su = np.unique(S)  # what symsched runs on (repeated variances de-duplicated)
+    coef = _ddpm_gain_coefficients(ab)
+    store = np.empty((len(ab) + 1, Su.size))
+    floor_value_and_grad(Su, coef, store)
+    times: dict[str, list[float]] = {"baseline": [], "symsched": [], "grad": [], "symsched10": [], "grad10": [],
+                                     "floor": [], "floor_grad": []}
     for _ in range(repeats):
         for name in times:
             t = time.perf_counter()
-            if name == "baseline":
+            if name == "floor":
+                floor_forward(Su, coef)
+            elif name == "floor_grad":
+                floor_value_and_grad(Su, coef, store)
+            elif name == "baseline":
                 baseline_output_spectrum(S, ab)
             elif name == "symsched":
                 symsched.output_spectrum(S, ab, sampler="ddpm")
@@ -236,6 +336,8 @@ def main() -> None:
     print(f"    baseline {wm['baseline']:.3f} s   symsched {wm['symsched']:.3f} s   "
           f"speed-up {wm['baseline'] / wm['symsched']:.2f}x")
     grad_report(wm)
+    print(f"    floor: the fewest-pass NumPy adjoint of the same recursion (floor_value_and_grad) costs "
+          f"{wm['floor_grad'] / wm['floor']:.2f}x its own forward ({wm['floor_grad']:.3f} s vs {wm['floor']:.3f} s)")
     print(f"\nmax relative difference symsched vs baseline: {warm['max_rel_diff']:.2e}; on those modes, "
           f"error vs mpmath (50 digits): symsched {warm['err_symsched']:.1e}, baseline {warm['err_baseline']:.1e}")
     statespace_report(args.repeats)
