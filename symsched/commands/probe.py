@@ -334,7 +334,8 @@ def report_section(out: Path, *, steps: int = 5, n_samples: int = 500, seeds: tu
     again; the section says so. ``SYMSCHED_DISK_CACHE=0`` measures every time.
     """
     names = names or ["optimised-w2", "optimised-kl", "linear-trailing", "karras"]
-    key = _probe_key(steps=steps, n_samples=n_samples, seeds=list(seeds), names=names, model=model)
+    key = _probe_key(steps=int(steps), n_samples=int(n_samples), seeds=[int(s) for s in seeds], names=list(names),
+                     model=str(model))
     doc = _probe_cache().lookup(key, _valid_probe_entry) if model.startswith("builtin:") else None
     if doc is not None:
         from .._io import atomic_write_bytes
