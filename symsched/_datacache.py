@@ -157,6 +157,11 @@ class DataCache:
     def _trusted(self, directory: Path) -> Optional[Path]:
         return trusted_dir(directory, self._warn)
 
+    def check(self) -> Optional[Path]:
+        """The entry directory if the cache is enabled and safe (created 0700), else None (one warning if unsafe)."""
+        directory = self.cache_dir()
+        return None if directory is None else self._trusted(directory)
+
     def entry_path(self, key: str) -> Optional[Path]:
         """Path of the entry for ``key`` (``[a-z0-9_]``, at most 64), or None (disabled, unsafe, bad key)."""
         directory = self.cache_dir() if _KEY.match(key) else None
@@ -170,9 +175,9 @@ class DataCache:
             return None
         try:
             doc = json.loads(data.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError):
+        except (UnicodeDecodeError, ValueError, RecursionError):  # RecursionError: absurdly nested JSON
             return None
-        if (not isinstance(doc, dict) or doc.get("format") != self.format
+        if (not isinstance(doc, dict) or type(doc.get("format")) is not int or doc.get("format") != self.format
                 or doc.get("fingerprint") != self.fingerprint() or doc.get(self.key_field) != key):
             return None
         try:

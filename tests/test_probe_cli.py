@@ -147,9 +147,23 @@ def test_report_section_reads_a_repeated_probe_from_the_cache(stub, tmp_path, mo
     assert len(runs) == 2
     entries = sorted((cmd._probe_cache().cache_dir()).glob("*.json"))
     assert len(entries) == 2 and all(e.stat().st_mode & 0o777 == 0o600 for e in entries)
+    import base64
+
+    good = json.loads(entries[0].read_text())
+    header_only = base64.b64encode(b"\x89PNG\r\n\x1a\n").decode()
+    for bad in ({"png": "PHNjcmlwdD4="},  # base64 of "<script>"
+                {"png": header_only}, {"png": good["png"][:len(good["png"]) // 2]},  # not a whole PNG
+                {"seconds": float("nan")}, {"seconds": True}, {"format": True}, {"verdicts": "x"}):
+        assert cmd._valid_probe_entry(good) and cmd._probe_cache().read(entries[0], good["key"], cmd._valid_probe_entry)
+        planted = {**good, **bad}
+        entries[0].write_text(json.dumps(planted))
+        assert cmd._probe_cache().read(entries[0], good["key"], cmd._valid_probe_entry) is None, bad
+        entries[0].write_text(json.dumps(good))
+    entries[0].write_text("[" * 100000 + "]" * 100000)  # nested beyond the JSON decoder's recursion limit
+    assert cmd._probe_cache().read(entries[0], good["key"], cmd._valid_probe_entry) is None
     for e in entries:  # a planted entry whose figure is not a PNG is ignored, and replaced
-        doc = json.loads(e.read_text())
-        doc["png"] = "PHNjcmlwdD4="  # base64 of "<script>"
+        doc = json.loads(e.read_text()) if e != entries[0] else dict(good)
+        doc["png"] = "PHNjcmlwdD4="
         e.write_text(json.dumps(doc))
     third = cmd.report_section(tmp_path / "d", steps=3, n_samples=60, seeds=(0, 1))
     assert len(runs) == 3 and "read from the cache" not in third.markdown

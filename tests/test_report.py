@@ -144,7 +144,7 @@ def test_report_rejects_bad_jobs(tmp_path, capsys) -> None:
 
 def test_workers_are_forked_only_from_a_single_threaded_process() -> None:
     """Forking a process that runs other threads can deadlock the child: the report forks its workers (they
-    inherit the imported modules) only while it runs one thread, and spawns them otherwise."""
+    inherit the imported modules) only while it runs one thread and no OpenMP runtime, and spawns them otherwise."""
     import sys
     import threading
 
@@ -153,7 +153,15 @@ def test_workers_are_forked_only_from_a_single_threaded_process() -> None:
     if not sys.platform.startswith("linux"):
         assert rep._start_method() == "spawn"
         return
-    assert rep._start_method() == ("fork" if threading.active_count() == 1 else "spawn")
+    alone = threading.active_count() == 1 and not rep._openmp_loaded()
+    assert rep._start_method() == ("fork" if alone else "spawn")
+    if alone:  # an OpenMP runtime (torch's) has native threads that threading cannot see: spawn then too
+        import unittest.mock
+
+        with unittest.mock.patch.object(rep, "_openmp_loaded", lambda: True):
+            assert rep._start_method() == "spawn"
+        with unittest.mock.patch("builtins.open", side_effect=OSError("no /proc")):
+            assert rep._openmp_loaded()  # cannot tell: assume the worst
     stop = threading.Event()
     other = threading.Thread(target=stop.wait)
     other.start()

@@ -422,10 +422,27 @@ def _probe_key(**settings: Any) -> str:
 
 
 def _valid_probe_entry(doc: dict[str, Any]) -> bool:
+    """An entry's fields have their types, the time is finite and >= 0, and the figure decodes as a whole PNG."""
+    import io
+    import math
+
     texts = [doc["description"], doc["table"], *doc["verdicts"]]
-    return (all(isinstance(t, str) for t in texts) and isinstance(doc["verdicts"], list)
-            and isinstance(doc["seconds"], (int, float)) and isinstance(doc["png"], str)
-            and base64.b64decode(doc["png"], validate=True).startswith(_PNG_MAGIC))
+    seconds = doc["seconds"]
+    if not (all(isinstance(t, str) for t in texts) and isinstance(doc["verdicts"], list)
+            and type(seconds) in (int, float) and math.isfinite(seconds) and seconds >= 0
+            and isinstance(doc["png"], str)):
+        return False
+    png = base64.b64decode(doc["png"], validate=True)
+    if not png.startswith(_PNG_MAGIC):
+        return False
+    from PIL import Image  # matplotlib's dependency
+
+    try:
+        with Image.open(io.BytesIO(png)) as im:
+            im.load()  # decodes every chunk: a truncated or corrupt figure raises
+    except Exception:  # noqa: BLE001 - any decoding failure means: not our figure
+        return False
+    return True
 
 
 def _html_tables(markdown: str) -> str:

@@ -152,6 +152,9 @@ class _Jobs:
 
     def close(self, cancel: bool) -> None:
         if self.executor is not None:
+            if cancel:  # interrupted or failed: stop the workers now rather than finish their jobs
+                for proc in list((getattr(self.executor, "_processes", None) or {}).values()):
+                    proc.terminate()
             self.executor.shutdown(wait=True, cancel_futures=cancel)
 
 
@@ -162,7 +165,19 @@ def _start_method() -> str:
     import threading
 
     linux = sys.platform.startswith("linux") and "fork" in multiprocessing.get_all_start_methods()
-    return "fork" if linux and threading.active_count() == 1 else "spawn"
+    return "fork" if linux and threading.active_count() == 1 and not _openmp_loaded() else "spawn"
+
+
+def _openmp_loaded() -> bool:
+    """True when an OpenMP runtime (libgomp, libiomp5, libomp: torch, MKL, ...) is mapped into this process:
+    its native thread pool is invisible to :mod:`threading` and a forked child that uses it deadlocks.
+    (NumPy's and SciPy's OpenBLAS use pthreads with fork handlers and are safe.)"""
+    try:
+        with open("/proc/self/maps", encoding="utf-8", errors="replace") as fh:
+            maps = fh.read()
+    except OSError:  # no /proc: assume the worst
+        return True
+    return any(name in maps for name in ("/libgomp", "/libiomp5", "/libomp"))
 
 
 def _preload() -> None:
@@ -175,11 +190,22 @@ def _preload() -> None:
 
 def _worker_init() -> None:
     """Worker processes: headless matplotlib, single-threaded BLAS and torch (the cores are shared with the
-    parent; torch reads OMP_NUM_THREADS when a job first imports it)."""
+    parent; torch reads OMP_NUM_THREADS when a job first imports it), SIGINT ignored."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle (it stops the workers)
     os.environ.setdefault("MPLBACKEND", "Agg")
     os.environ.setdefault("OMP_NUM_THREADS", "1")
+    import warnings
+
     from threadpoolctl import threadpool_limits
 
+    from .._latex_cache import LatexCacheWarning
+    from ..engine.codegen import KernelCacheWarning
+    from .probe import ProbeCacheWarning
+
+    for kind in (KernelCacheWarning, LatexCacheWarning, ProbeCacheWarning):  # the parent has said it once
+        warnings.simplefilter("ignore", kind)
     threadpool_limits(limits=1)
 
 
@@ -493,6 +519,9 @@ def start_probe(ctx: Context) -> None:
     from .probe import report_section
 
     if ctx.args.probe_samples:
+        from .probe import _probe_cache
+
+        _probe_cache().check()  # an unsafe cache directory is reported here, once, not by the worker
         ctx.data["probe"] = ctx.submit(report_section, ctx.out, steps=min(ctx.ks), n_samples=ctx.args.probe_samples,
                                        seeds=(ctx.args.seed, ctx.args.seed + 1))
 
