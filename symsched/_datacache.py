@@ -26,11 +26,12 @@ import re
 import stat
 import warnings
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Iterable, Optional, Sequence
 
 from ._io import atomic_write_text
 
-__all__ = ["DataCache", "MAX_ENTRY_BYTES", "cache_root", "disabled", "trusted_dir"]
+__all__ = ["DataCache", "MAX_ENTRY_BYTES", "UnsafeEntry", "cache_root", "disabled", "read_entry", "source_digest",
+           "trusted_dir"]
 
 #: largest entry that is read
 MAX_ENTRY_BYTES = 8 << 20
@@ -72,19 +73,34 @@ def _dir_problem(path: Path, st: os.stat_result, uid: int, inside: bool) -> Opti
     return None
 
 
-def _read_bytes(path: Path) -> Optional[bytes]:
-    """The bytes of a regular file owned by us, not group/other-writable, at most MAX_ENTRY_BYTES; else None."""
+class UnsafeEntry(Exception):
+    """A cache entry that must not be read; the message says why."""
+
+
+def read_entry(path: Path, max_bytes: int = MAX_ENTRY_BYTES) -> Optional[bytes]:
+    """The bytes of the entry at ``path``, or None if it does not exist.
+
+    Raises :class:`UnsafeEntry` unless it is a regular file (opened without following a symlink or blocking
+    on a FIFO) owned by the current user, not writable by group or others, of at most ``max_bytes``.
+    """
     flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
     try:
         fd = os.open(path, flags)
-    except OSError:
+    except FileNotFoundError:
         return None
+    except OSError as exc:
+        raise UnsafeEntry(f"entry {str(path)!r} cannot be opened ({exc.strerror}; a symlink?)") from None
     try:
         st = os.fstat(fd)
-        if (not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid() or st.st_mode & 0o022
-                or st.st_size > MAX_ENTRY_BYTES):
-            return None
-        chunks, left = [], MAX_ENTRY_BYTES + 1
+        if not stat.S_ISREG(st.st_mode):
+            raise UnsafeEntry(f"entry {str(path)!r} is not a regular file")
+        if st.st_uid != os.geteuid():
+            raise UnsafeEntry(f"entry {str(path)!r} is owned by uid {st.st_uid}, not by the current user")
+        if st.st_mode & 0o022:
+            raise UnsafeEntry(f"entry {str(path)!r} is writable by group or others")
+        if st.st_size > max_bytes:
+            raise UnsafeEntry(f"entry {str(path)!r} is larger than {max_bytes} bytes")
+        chunks, left = [], max_bytes + 1
         while left > 0:
             chunk = os.read(fd, min(left, 1 << 20))
             if not chunk:
@@ -92,11 +108,32 @@ def _read_bytes(path: Path) -> Optional[bytes]:
             chunks.append(chunk)
             left -= len(chunk)
         data = b"".join(chunks)
-        return None if len(data) > MAX_ENTRY_BYTES else data
-    except OSError:
-        return None
+        if len(data) > max_bytes:
+            raise UnsafeEntry(f"entry {str(path)!r} is larger than {max_bytes} bytes")
+        return data
+    except OSError as exc:
+        raise UnsafeEntry(f"entry {str(path)!r} cannot be read ({exc.strerror})") from None
     finally:
         os.close(fd)
+
+
+def source_digest(label: str, dists: Sequence[str], pkg: Path, files: Iterable[Path]) -> str:
+    """20 hex digits of SHA-256 over ``label``, the installed versions of ``dists`` (``none`` when missing)
+    and the relative path and bytes of every file (under the package directory ``pkg``), in order."""
+    import hashlib
+    import importlib.metadata
+
+    digest = hashlib.sha256(label.encode())
+    for dist in dists:
+        try:
+            version = importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            version = "none"
+        digest.update(f";{dist}={version}".encode())
+    for path in files:
+        digest.update(path.relative_to(pkg).as_posix().encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:20]
 
 
 def trusted_dir(directory: Path, warn: Callable[[str], None]) -> Optional[Path]:
@@ -154,23 +191,22 @@ class DataCache:
                           "(set SYMSCHED_CACHE_DIR to a private directory, or SYMSCHED_DISK_CACHE=0)",
                           self.warning, stacklevel=5)
 
-    def _trusted(self, directory: Path) -> Optional[Path]:
-        return trusted_dir(directory, self._warn)
-
     def check(self) -> Optional[Path]:
         """The entry directory if the cache is enabled and safe (created 0700), else None (one warning if unsafe)."""
         directory = self.cache_dir()
-        return None if directory is None else self._trusted(directory)
+        return None if directory is None else trusted_dir(directory, self._warn)
 
     def entry_path(self, key: str) -> Optional[Path]:
         """Path of the entry for ``key`` (``[a-z0-9_]``, at most 64), or None (disabled, unsafe, bad key)."""
-        directory = self.cache_dir() if _KEY.match(key) else None
-        trusted = None if directory is None else self._trusted(directory)
-        return None if trusted is None else trusted / f"{key}.json"
+        directory = self.check() if _KEY.match(key) else None
+        return None if directory is None else directory / f"{key}.json"
 
     def read(self, path: Path, key: str, valid: Callable[[dict[str, Any]], bool]) -> Optional[dict[str, Any]]:
         """The entry at ``path`` if it is safe, current, for ``key`` and ``valid``; else None."""
-        data = _read_bytes(path)
+        try:
+            data = read_entry(path)
+        except UnsafeEntry:
+            return None
         if data is None:
             return None
         try:

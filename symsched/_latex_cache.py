@@ -21,13 +21,12 @@ disables writing, with one :class:`LatexCacheWarning`). Entries are written atom
 
 from __future__ import annotations
 
-import hashlib
 import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from ._datacache import MAX_ENTRY_BYTES, DataCache
+from ._datacache import MAX_ENTRY_BYTES, DataCache, source_digest
 
 __all__ = ["render_all", "lookup", "cached", "cache_dir", "fingerprint", "LatexCacheWarning", "MAX_ENTRY_BYTES"]
 
@@ -42,18 +41,8 @@ class LatexCacheWarning(UserWarning):
 @lru_cache(maxsize=1)
 def fingerprint() -> str:
     """Hash of what determines the rendered LaTeX: entry format, SymPy version, ``symsched/symbolic`` sources."""
-    import importlib.metadata
-
     pkg = Path(__file__).resolve().parent
-    digest = hashlib.sha256(f"latex-format={_FORMAT}".encode())
-    try:
-        digest.update(importlib.metadata.version("sympy").encode())
-    except importlib.metadata.PackageNotFoundError:  # pragma: no cover
-        digest.update(b"sympy-unknown")
-    for path in sorted((pkg / "symbolic").rglob("*.py")):
-        digest.update(path.relative_to(pkg).as_posix().encode())
-        digest.update(path.read_bytes())
-    return digest.hexdigest()[:20]
+    return source_digest(f"latex-format={_FORMAT}", ("sympy",), pkg, sorted((pkg / "symbolic").rglob("*.py")))
 
 
 _CACHE = DataCache("latex", _FORMAT, lambda: fingerprint(), LatexCacheWarning,

@@ -390,21 +390,11 @@ class ProbeCacheWarning(UserWarning):
 def _probe_fingerprint() -> str:
     """Hash of what determines a probe result: entry format, every file of the symsched package (code and the
     built-in model's weights) and the versions of NumPy, SciPy, torch and POT (not imported here)."""
-    import hashlib
-    import importlib.metadata
+    from .._datacache import source_digest
 
     pkg = Path(__file__).resolve().parents[1]
-    digest = hashlib.sha256(f"probe-format={_PROBE_FORMAT}".encode())
-    for dist in ("numpy", "scipy", "torch", "POT"):
-        try:
-            digest.update(f"{dist}={importlib.metadata.version(dist)};".encode())
-        except importlib.metadata.PackageNotFoundError:
-            digest.update(f"{dist}=none;".encode())
     files = sorted(p for p in pkg.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
-    for path in files:
-        digest.update(path.relative_to(pkg).as_posix().encode())
-        digest.update(path.read_bytes())
-    return digest.hexdigest()[:20]
+    return source_digest(f"probe-format={_PROBE_FORMAT}", ("numpy", "scipy", "torch", "POT"), pkg, files)
 
 
 @lru_cache(maxsize=1)

@@ -516,11 +516,9 @@ def _schedule_section(div: str, label: str, stem: str, header: list[str], rows: 
 
 def start_probe(ctx: Context) -> None:
     """Start the learned-model probe in a worker at once: it does not depend on the report's spectrum."""
-    from .probe import report_section
+    from .probe import _probe_cache, report_section
 
     if ctx.args.probe_samples:
-        from .probe import _probe_cache
-
         _probe_cache().check()  # an unsafe cache directory is reported here, once, not by the worker
         ctx.data["probe"] = ctx.submit(report_section, ctx.out, steps=min(ctx.ks), n_samples=ctx.args.probe_samples,
                                        seeds=(ctx.args.seed, ctx.args.seed + 1))

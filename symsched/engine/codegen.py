@@ -30,7 +30,6 @@ import json
 import keyword
 import os
 import re
-import stat
 import tempfile
 import threading
 import warnings
@@ -93,34 +92,18 @@ _NOT_KERNEL_SOURCES = frozenset({"recursion.py", "highprec.py", "latex.py"})
 @lru_cache(maxsize=1)
 def source_fingerprint() -> str:
     """Hash of everything that determines a generated kernel (derivations, rewriting, SymPy version)."""
-    import importlib.metadata
+    from .._datacache import source_digest
 
     pkg = Path(__file__).resolve().parent.parent
-    digest = hashlib.sha256(f"format={_FORMAT}".encode())
-    try:
-        digest.update(importlib.metadata.version("sympy").encode())
-    except importlib.metadata.PackageNotFoundError:  # pragma: no cover
-        digest.update(b"sympy-unknown")
     files = sorted((pkg / "symbolic").rglob("*.py")) + sorted((pkg / "engine").glob("*.py"))
-    for path in files:
-        if path.name in _NOT_KERNEL_SOURCES:
-            continue
-        digest.update(path.relative_to(pkg).as_posix().encode())
-        digest.update(path.read_bytes())
-    return digest.hexdigest()[:20]
-
-
-def _cache_root() -> Path:
-    from .._datacache import cache_root
-
-    return cache_root()
+    return source_digest(f"format={_FORMAT}", ("sympy",), pkg, [f for f in files if f.name not in _NOT_KERNEL_SOURCES])
 
 
 def cache_dir() -> Path | None:
     """Directory of the on-disk kernel cache, or None when disabled (its safety is checked on use)."""
-    if os.environ.get("SYMSCHED_DISK_CACHE", "1").strip().lower() in ("0", "false", "no", "off"):
-        return None
-    return _cache_root() / "kernels" / source_fingerprint()
+    from .._datacache import cache_root, disabled
+
+    return None if disabled() else cache_root() / "kernels" / source_fingerprint()
 
 
 _WARNED: set[str] = set()
@@ -144,39 +127,14 @@ def _trusted_dir(directory: Path) -> Path | None:
 
 
 def _read_entry(path: Path) -> bytes | None:
-    """The bytes of a cache entry, or None if missing; _BadEntry if it must not be read."""
-    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+    """The bytes of a cache entry, or None if missing; _BadEntry if it must not be read
+    (:func:`symsched._datacache.read_entry`, at most :data:`MAX_ENTRY_BYTES`)."""
+    from .._datacache import UnsafeEntry, read_entry
+
     try:
-        fd = os.open(path, flags)
-    except FileNotFoundError:
-        return None
-    except OSError as exc:
-        raise _BadEntry(f"entry {str(path)!r} cannot be opened ({exc.strerror}; a symlink?)") from None
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise _BadEntry(f"entry {str(path)!r} is not a regular file")
-        if st.st_uid != os.geteuid():
-            raise _BadEntry(f"entry {str(path)!r} is owned by uid {st.st_uid}, not by the current user")
-        if st.st_mode & 0o022:
-            raise _BadEntry(f"entry {str(path)!r} is writable by group or others")
-        if st.st_size > MAX_ENTRY_BYTES:
-            raise _BadEntry(f"entry {str(path)!r} is larger than {MAX_ENTRY_BYTES} bytes")
-        chunks, left = [], MAX_ENTRY_BYTES + 1
-        while left > 0:
-            chunk = os.read(fd, min(left, 1 << 20))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            left -= len(chunk)
-        data = b"".join(chunks)
-        if len(data) > MAX_ENTRY_BYTES:
-            raise _BadEntry(f"entry {str(path)!r} is larger than {MAX_ENTRY_BYTES} bytes")
-        return data
-    except OSError as exc:
-        raise _BadEntry(f"entry {str(path)!r} cannot be read ({exc.strerror})") from None
-    finally:
-        os.close(fd)
+        return read_entry(path, MAX_ENTRY_BYTES)
+    except UnsafeEntry as exc:
+        raise _BadEntry(str(exc)) from None
 
 
 def _write_entry(path: Path, data: bytes) -> None:
