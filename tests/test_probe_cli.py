@@ -173,9 +173,12 @@ def test_report_section_reads_a_repeated_probe_from_the_cache(stub, tmp_path, mo
 
 
 def test_report_has_the_probe_section(stub, tmp_path, monkeypatch):
+    import symsched._latex_cache
     import symsched.symbolic.latex
 
     monkeypatch.setattr(symsched.symbolic.latex, "render_all", lambda *a: {"symsched.tex": "% stub\n"})  # not under test
+    # ... and not stored in the session's LaTeX cache, where a later report would read the stub as its derivations
+    monkeypatch.setattr(symsched._latex_cache, "cached", lambda key, render: render())
     out = tmp_path / "rep"
     np.save(tmp_path / "S.npy", S8)  # a small spectrum keeps the report's own optimisations quick
     assert main(["report", "--out", str(out), "--spectrum", str(tmp_path / "S.npy"), "--steps", "3",
