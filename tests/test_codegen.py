@@ -178,3 +178,51 @@ def test_integer_powers_are_lowered_to_multiplications(k: int) -> None:
         fx = Fraction(float(X))
         assert g1 == pytest.approx(float((Fraction(3, 4) * fx + 1) ** k), rel=1e-14)
         assert g2 == pytest.approx(float(fx**k), rel=1e-14)
+
+
+# ------------------------------------------------------------------------------------------------
+# derivations draw SymPy's random points from a fixed seed and leave the user's stream alone
+# ------------------------------------------------------------------------------------------------
+def test_derivations_seed_sympy_random_and_restore_it() -> None:
+    """Wang's factorisation draws evaluation points from sympy.core.random.rng: inside a derivation the
+    draws are the same every time (so a cold build costs the same in every process); outside, the
+    caller's stream continues exactly where it was."""
+    import sympy as sp
+    from sympy.core.random import rng
+
+    from symsched.symbolic.seeding import seeded_sympy
+    from symsched.engine.canonical import stabilize
+
+    rng.seed(12345)
+    expected_next = rng.random()
+    rng.seed(12345)
+    with seeded_sympy():
+        first = [rng.random() for _ in range(3)]
+        with seeded_sympy():  # nested: the outer sequence goes on, not restarted
+            inner = rng.random()
+    assert rng.random() == expected_next
+    with seeded_sympy():
+        again = [rng.random() for _ in range(4)]
+    assert again == first + [inner]
+    c0, s0, c1, s1 = sp.symbols("c_{0} s_{0} c_{1} s_{1}", positive=True)
+    expr = (c1**2 * s0**2 - c0**2 * s1**2) / (c0 * s1 + 1)  # a derivation that factors a polynomial
+    rng.seed(7)
+    expected_next = rng.random()
+    rng.seed(7)
+    stabilize(expr)
+    assert rng.random() == expected_next
+
+
+def test_seeded_sympy_restores_the_stream_when_the_body_raises() -> None:
+    from sympy.core.random import rng
+
+    from symsched.symbolic.seeding import seeded_sympy
+
+    rng.seed(99)
+    expected_next = rng.random()
+    rng.seed(99)
+    with pytest.raises(RuntimeError):
+        with seeded_sympy():
+            rng.random()
+            raise RuntimeError("boom")
+    assert rng.random() == expected_next

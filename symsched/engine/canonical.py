@@ -31,6 +31,7 @@ from typing import Any, Sequence
 import sympy as sp
 from sympy.codegen.cfunctions import expm1
 
+from ..symbolic.seeding import seeded_sympy
 from ..symbolic.statespace import Sampler, clean_value
 from ..symbolic.symbols import S, c_slot, eta, gap_slot, l_slot, s_slot, slot_level
 
@@ -246,6 +247,7 @@ def _one(expr: sp.Expr) -> sp.Expr:
     return expr.replace(lambda e: e.is_Add and e in targets, lambda e: sp.Integer(1))
 
 
+@seeded_sympy()
 def stabilize(expr: sp.Expr) -> sp.Expr:
     """Cancellation-free form of a canonical expression (see the module docstring, steps 3-4)."""
     expr = sp.sympify(expr)

@@ -37,6 +37,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from ..symbolic.seeding import seeded_sympy
+
 __all__ = [
     "compile_kernel",
     "compile_mpmath",
@@ -315,6 +317,7 @@ def _hoisting_cse(exprs: Any, array_syms: frozenset[Any]) -> tuple[list[tuple[An
     return new_repl, new_exprs
 
 
+@seeded_sympy()
 def _reduce(build: Callable[[], Any]) -> tuple[list[Any], list[tuple[Any, Any]], list[Any]]:
     """Run ``build`` and the hoisting CSE: (args, assignments, outputs). This is the expensive SymPy step.
 
@@ -353,6 +356,7 @@ def _generate(doc: dict[str, Any]) -> Kernel:
     return fn
 
 
+@seeded_sympy()
 def _build_doc(key: str, build: Callable[[], Any], style: str) -> dict[str, Any]:
     """Run ``build`` (SymPy) and turn the kernel into its entry: the expensive step the cache saves."""
     if style == "inplace":

@@ -11,6 +11,7 @@ from typing import Callable
 
 import sympy as sp
 
+from .seeding import seeded_sympy
 from . import angle, compose, divergences
 from .forward import vp_denoiser, vp_variance, ve_denoiser
 from .samplers import REGISTRY
@@ -301,6 +302,7 @@ def render_master(stems: list[str]) -> str:
     )
 
 
+@seeded_sympy()
 def render_all(sampler: str | None = None) -> dict[str, str]:
     """File name -> LaTeX source for every section (or only ``sampler``'s) plus the master file."""
     from . import sde  # noqa: F401  (registers the "sde" section)
