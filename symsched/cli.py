@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any, Callable, NoReturn, Optional, Sequence
@@ -116,6 +117,39 @@ def _option_for(filename: Any, args: argparse.Namespace) -> Optional[str]:
     return best
 
 
+#: API argument names that a command's option carries under another name
+_ALIASES = {"n_samples": "samples", "n_jobs": "jobs", "divergence": "divergences", "schedule": "schedules",
+            "n_points": "nfe"}
+_LEADING_NAME = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)")
+_QUOTED = re.compile(r"""^source ('([^']*)'|"([^"]*)")""")
+
+
+def _name_option(message: str, args: argparse.Namespace) -> str:
+    """Prefix a ValueError message with the option it is about, found from its leading argument name.
+
+    The API names its argument first (``"steps must be at most 10000"``, ``"alpha_bar[1]: ..."``); on
+    the command line that is an option (``--steps``). ``source '<path>'`` (a spectrum file that cannot
+    be used) names the option whose value is that path. Messages that already name an option of the
+    command, or start with no known argument, are left as they are.
+    """
+    options: dict[str, str] = getattr(args, "_options", {})
+    if any(opt in message for opt in options.values() if opt not in ("--help", "--debug")):
+        return message
+    option = None
+    quoted = _QUOTED.match(message)
+    if quoted:
+        option = _option_for(quoted.group(2) if quoted.group(2) is not None else quoted.group(3), args)
+    else:
+        lead = _LEADING_NAME.match(message)
+        if lead:
+            name = lead.group(1)
+            for dest in (name, _ALIASES.get(name), name + "s"):
+                if dest in options and dest not in ("help", "debug"):
+                    option = options[dest]
+                    break
+    return f"{option}: {message}" if option else message
+
+
 def describe_error(exc: BaseException, args: argparse.Namespace) -> tuple[str, int]:
     """(one-line message, exit code) for an exception raised by a sub-command."""
     if isinstance(exc, OSError):
@@ -127,7 +161,7 @@ def describe_error(exc: BaseException, args: argparse.Namespace) -> tuple[str, i
             text = reason
         return text, EXIT_USAGE
     if isinstance(exc, ValueError):  # bad values and types (ArgumentTypeError is both)
-        return str(exc), EXIT_USAGE
+        return _name_option(str(exc), args), EXIT_USAGE
     if isinstance(exc, EOFError):
         return f"an input file ended unexpectedly ({exc})", EXIT_USAGE
     if isinstance(exc, MemoryError):

@@ -239,3 +239,37 @@ def test_every_subcommand_accepts_debug() -> None:
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     for name, p in sub.choices.items():
         assert "--debug" in p._option_string_actions, name
+
+
+# ------------------------------------------------------------------------------------ errors name the option
+@pytest.mark.parametrize(
+    "argv, command, option, needle",
+    [
+        (lambda f: ["explain", "--spectrum", f.S, "--steps", "100000", "--out", str(f.root / "e")],
+         "explain", "--steps:", "steps must be at most"),
+        (lambda f: ["explain", "--spectrum", f.S, "--restarts", "-1", "--out", str(f.root / "e")],
+         "explain", "--restarts:", "restarts must be"),
+        (lambda f: ["optimize", "--spectrum", f.S, "--steps", "2", "--eta", "2", "--out", str(f.root / "o.json")],
+         "optimize", "--eta:", "eta must lie in [0, 1]"),
+        (lambda f: ["optimize", "--spectrum", f.int, "--steps", "2", "--out", str(f.root / "o.json")],
+         "optimize", "--spectrum:", "int64"),
+        (lambda f: ["sde-table", "--spectrum", f.S, "--nfe", "10000000"], "sde-table", "--nfe:", "at most"),
+    ],
+)
+def test_api_errors_are_reported_under_the_option_name(files, capsys, argv, command, option, needle) -> None:
+    """The API names its argument ("steps must be ..."); the CLI line names the option the user typed."""
+    np.save(files.root / "int.npy", np.arange(6))
+    files.int = str(files.root / "int.npy")
+    code = main(argv(files))
+    line = _one_line_error(capsys, code, command, option, needle)
+    assert line.startswith(f"symsched {command}: error: {option} "), line
+
+
+def test_messages_that_already_name_an_option_are_left_alone(capsys) -> None:
+    from symsched.cli import _name_option
+
+    args = types.SimpleNamespace(_options={"steps": "--steps", "samples": "--samples"})
+    assert _name_option("--samples must be a positive integer (got 0)", args) == "--samples must be a positive integer (got 0)"
+    assert _name_option("steps must be >= 1", args) == "--steps: steps must be >= 1"
+    assert _name_option("the schedule diverges", args) == "the schedule diverges"  # no argument named: unchanged
+    assert _name_option("n_samples must be >= 1", args) == "--samples: n_samples must be >= 1"  # API name -> option
