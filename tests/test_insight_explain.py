@@ -114,3 +114,20 @@ def test_report_has_the_insight_section(tmp_path) -> None:
     assert (tmp_path / "insight_intermediate.png").is_file() and (tmp_path / "insight_fits_kl.tex").is_file()
     html = (tmp_path / "summary.html").read_text()
     assert "<h2>Spectral insight</h2>" in html and html.rstrip().endswith("</html>")
+
+
+def test_explain_of_an_all_zero_spectrum_loses_0_percent_not_nan(tmp_path, capsys) -> None:
+    """Break-test item 9: every schedule generates an all-zero spectrum exactly, so the relative loss is
+    0/0; it is defined as 0 % (nothing lost) in the console line, the Markdown and the LaTeX tables."""
+    np.save(tmp_path / "zeros.npy", np.zeros((8, 8)))
+    code = main(["explain", "--spectrum", str(tmp_path / "zeros.npy"), "--steps", "2,3", "--divergences", "w2",
+                 "--resolutions", "none", "--images", "off", "--out", str(tmp_path / "o"), "--jobs", "1",
+                 "--no-progress"])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "lost 0 %" in out and "nan" not in out
+    for name in ("explain.md", "fits_w2.md", "fits_w2.tex", "fits_w2_K3.md", "fits_w2_K3.tex"):
+        assert "nan" not in (tmp_path / "o" / name).read_text().lower(), name
+    table = [re.split(r"(?<!\\)\|", row) for row in (tmp_path / "o" / "fits_w2.md").read_text().splitlines()]
+    assert all(len(row) == len(table[0]) for row in table)  # the pipes in "max |Δlog-SNR|" are escaped
+    assert table[0][6].strip() == "lost (%)" and [row[6].strip() for row in table[2:]] == ["0", "0"]

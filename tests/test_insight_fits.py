@@ -254,3 +254,93 @@ def test_family_function_errors() -> None:
         fam.flux_mu(-1)
     with pytest.raises(ValueError, match="strictly increasing"):
         fit_heuristics([0.5, 0.2])
+
+
+# ---------------------------------------------------------------------------------------------
+# zero terminal SNR and flow matching (break-test items 2, 3), weights without a spectrum (item 12)
+# ---------------------------------------------------------------------------------------------
+def _w2_squared(S, ab, sampler):
+    P = symsched.output_spectrum(S, ab, sampler=sampler)
+    return float(np.sum((np.sqrt(P) - np.sqrt(S)) ** 2))
+
+
+def _flow_alpha_bar(t):
+    """x = (1 - t) x0 + t eps: alpha_bar = (1 - t)^2 / ((1 - t)^2 + t^2), written here independently."""
+    t = np.asarray(t, dtype=np.float64)
+    return (1.0 - t) ** 2 / ((1.0 - t) ** 2 + t**2)
+
+
+def test_a_zero_snr_first_level_is_a_fixed_end_and_the_finite_levels_are_fitted() -> None:
+    """Karras (rho = 7) on the finite levels after alpha_bar = 0: recovered exactly, and the zero level kept."""
+    K, rho, smax, smin = 6, 7.0, 40.0, 0.05
+    r = np.linspace(0.0, 1.0, K - 1)
+    sig = (smax ** (1 / rho) + r * (smin ** (1 / rho) - smax ** (1 / rho))) ** rho  # Karras eq. 5
+    ab = np.concatenate(([0.0], 1.0 / (1.0 + sig**2)))
+    S = spectra.power_law((8, 8), alpha=2.0)
+    for endpoints in ("match", "free"):
+        fit = fit_heuristics(ab, S, divergence="w2", endpoints=endpoints)
+        assert fit.log_snr[0] == -np.inf and fit.best.family == "karras", endpoints
+        assert fit.best.rms < 1e-6 and fit.best.params["rho"] == pytest.approx(rho, rel=1e-5)
+        assert fit.best.params["sigma_max"] == pytest.approx(smax, rel=1e-6)
+        for f in fit.fits:
+            assert f.alpha_bar[0] == 0.0 and f.log_snr[0] == -np.inf and f.alpha_bar.size == K, f.family
+            assert math.isfinite(f.rms) and math.isfinite(f.max_abs) and f.params, f.family
+            assert f.value == pytest.approx(_w2_squared(S, f.alpha_bar, "ddim"), rel=1e-9), f.family
+        assert fit.value == pytest.approx(_w2_squared(S, ab, "ddim"), rel=1e-9)
+        assert "nan" not in fit.to_markdown() and "nan" not in fit.to_latex()
+
+
+@pytest.mark.filterwarnings("error::RuntimeWarning")
+@pytest.mark.parametrize("sampler", ["ddim", "flow_match_euler"])
+def test_zero_snr_optima_are_fitted_without_nan(sampler) -> None:
+    """The break-test case: optimum with endpoints=(0, None); every family fitted, none beats the optimum."""
+    S = spectra.power_law((8, 8), alpha=2.0)
+    o = symsched.optimize_schedule(S, 5, sampler=sampler, divergence="w2", endpoints=(0.0, None), restarts=0)
+    assert o.alpha_bar[0] == 0.0
+    for endpoints in ("match", "free"):
+        fit = fit_heuristics(o, S, endpoints=endpoints)
+        assert fit.sampler == sampler
+        for f in fit.fits:
+            assert f.alpha_bar[0] == 0.0 and math.isfinite(f.rms) and math.isfinite(f.value), f.family
+            assert f.value == pytest.approx(_w2_squared(S, f.alpha_bar, sampler), rel=1e-9), f.family
+            assert f.loss >= -1e-6 * o.value, f.family  # no heuristic beats the optimum
+        assert len(fit.plot().axes) == 2  # the fixed -inf level plots without an invalid residual
+        json.dumps(fit.to_dict())
+    sw = symsched.sweep([S], (4, 5), divergence="w2", endpoints=(0.0, None), restarts=0, n_jobs=1,
+                        sampler=sampler).fit_heuristics()
+    assert "nan" not in sw.to_markdown() and "nan" not in sw.to_latex()
+
+
+def test_flow_matching_optimum_is_fitted_by_the_shift_family() -> None:
+    """SD3: t' = s t / (1 + (s - 1) t) with t = 1 - i/K (t = 1 first: alpha_bar = 0); the shift family on the
+    finite levels is this schedule, so it is recovered with its shift; objectives measured with the flow sampler."""
+    K, s = 6, 3.0
+    t = 1.0 - np.arange(K) / K
+    ab = _flow_alpha_bar(s * t / (1.0 + (s - 1.0) * t))
+    S = spectra.power_law((8, 8), alpha=2.0)
+    fit = fit_heuristics(ab, S, sampler="flow_match_heun", divergence="w2")
+    assert fit.best.family == "shift" and fit.best.rms < 1e-9
+    assert fit.best.params["shift"] == pytest.approx(s, rel=1e-7)
+    assert fit.value == pytest.approx(_w2_squared(S, ab, "flow_match_heun"), rel=1e-9)
+    assert fit.best.loss == pytest.approx(0.0, abs=1e-9 * fit.value)
+
+
+def test_a_schedule_of_only_alpha_bar_zero_and_weights_without_a_spectrum_are_refused() -> None:
+    with pytest.raises(ValueError, match="schedule: its only level is alpha_bar = 0"):
+        fit_heuristics([0.0])
+    with pytest.raises(ValueError, match="weights: given without a spectrum"):
+        fit_heuristics(schedules.kl_optimal(5), weights=np.ones(4))
+
+
+def test_relative_loss_of_a_zero_optimum() -> None:
+    """0/0 (every schedule generates an all-zero spectrum exactly) is 0 %; a loss against a zero optimum is '–'."""
+    from symsched.insight.fits import FamilyFit
+
+    z = np.zeros(3)
+    assert FamilyFit("x", {}, z, z, 0.0, 0.0, value=0.0, loss=0.0).relative_loss == 0.0
+    assert math.isnan(FamilyFit("x", {}, z, z, 0.0, 0.0, value=1.0, loss=1.0).relative_loss)
+    S = np.zeros((8, 8))
+    fit = fit_heuristics(symsched.optimize_schedule(S, 4, divergence="w2", restarts=0), S)
+    assert fit.value == 0.0 and all(f.relative_loss == 0.0 for f in fit.fits)
+    row = fit.to_markdown().splitlines()[2]
+    assert row.endswith("| 0 | 0 | 0 |") and "nan" not in fit.to_latex()

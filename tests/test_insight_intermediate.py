@@ -179,3 +179,98 @@ def test_bad_levels_and_spectrum_raise() -> None:
         intermediate_spectra(-np.ones(4), [0.1, 0.5])
     with pytest.raises(ValueError, match="threshold"):
         intermediate_spectra(np.ones(4), [0.1, 0.5]).generation_step(0.0)
+
+
+# ---------------------------------------------------------------------------------------------
+# every sampler (break-test item 1): multi-entry states, UniPC's corrector, DEIS's last level
+# ---------------------------------------------------------------------------------------------
+_LEVEL_STOPPERS = {"deis_multistep"}  # samplers whose last step stops at alpha_bar[-1] (K - 1 rows)
+
+
+@pytest.mark.parametrize("sampler", symsched.SAMPLERS)
+def test_every_sampler_runs_and_its_last_row_is_the_output_spectrum(sampler) -> None:
+    S = np.array([0.0, 1e-3, 1.0, 1e3])
+    ab = schedules.standard_schedule("linear-trailing", 4)
+    res = intermediate_spectra(S, ab, sampler=sampler)
+    rows = 3 if sampler in _LEVEL_STOPPERS else 4
+    assert res.sample.shape == res.x0_hat.shape == res.marginal.shape == (rows, 4) and res.steps == rows
+    P = symsched.output_spectrum(S, ab, sampler=sampler)
+    np.testing.assert_allclose(res.sample[-1], P, rtol=1e-12, atol=0)
+    for arr in (res.sample, res.x0_hat, res.marginal, res.start, res.accuracy(), res.generated_fraction()):
+        assert np.all(np.isfinite(arr))
+    assert res.generation_step(0.5).shape == S.shape
+    if sampler in _LEVEL_STOPPERS:  # the output is the sample at alpha_bar[-1]: the marginal there, not S
+        np.testing.assert_allclose(res.marginal[-1], ab[-1] * S + 1.0 - ab[-1], rtol=1e-15)
+    else:
+        np.testing.assert_array_equal(res.marginal[-1], S)
+
+
+@pytest.mark.parametrize("kw", [dict(sampler="unipc_multistep", solver_order=3),
+                                dict(sampler="deis_multistep", solver_order=3),
+                                dict(sampler="dpmsolver_multistep", final_sigmas_type="sigma_min"),
+                                dict(sampler="unipc_multistep", final_sigmas_type="sigma_min")])
+def test_multistep_variants_end_at_the_output_spectrum(kw) -> None:
+    S = spectra.power_law((8, 8), alpha=2.0)
+    ab = schedules.standard_schedule("linear-trailing", 6)
+    res = intermediate_spectra(S, ab, **kw)
+    rows = 6 if kw.get("final_sigmas_type", "zero") == "zero" and kw["sampler"] != "deis_multistep" else 5
+    assert res.sample.shape[0] == rows
+    np.testing.assert_allclose(res.sample[-1], symsched.output_spectrum(S, ab, **kw), rtol=1e-12)
+
+
+def test_unipc_estimates_are_the_model_calls_on_the_predicted_sample() -> None:
+    """First order UniPC (plans are prefixes of each other): the partial schedule ab[:k+1] ends with an
+    order-1 prediction to the clean level, which outputs the model call at ab[k]; that is x0_hat[k]."""
+    S = spectra.power_law((8, 8), alpha=2.0)
+    ab = schedules.standard_schedule("linear-trailing", 5)
+    kw = dict(sampler="unipc_multistep", solver_order=1)
+    res = intermediate_spectra(S, ab, **kw)
+    for k in range(ab.size):
+        np.testing.assert_allclose(res.x0_hat[k], symsched.output_spectrum(S, ab[: k + 1], **kw), rtol=1e-12)
+    # final_sigmas_type="sigma_min": the partial schedule ab[:k+2] outputs the *predicted* sample at ab[k+1],
+    # on which the model is called (x0_hat = c^2 var), while sample[k] holds the corrected one
+    kw = dict(sampler="unipc_multistep", solver_order=1, final_sigmas_type="sigma_min")
+    res = intermediate_spectra(S, ab, **kw)
+    assert res.steps == ab.size - 1  # model calls at ab[0..K-2]; the last step stops at ab[-1]
+    for j in range(1, res.steps):
+        predicted = symsched.output_spectrum(S, ab[: j + 1], **kw)
+        np.testing.assert_allclose(res.x0_hat[j], _coefficient(S, ab[j], "ddim") ** 2 * predicted, rtol=1e-12)
+    np.testing.assert_allclose(res.sample[-1], symsched.output_spectrum(S, ab, **kw), rtol=1e-12)
+    assert not np.allclose(res.sample[0], symsched.output_spectrum(S, ab[:2], **kw), rtol=1e-3)  # corrected
+
+
+@pytest.mark.parametrize("kw", [dict(sampler="deis_multistep", solver_order=1),
+                                dict(sampler="dpmsolver_multistep", solver_order=1, final_sigmas_type="sigma_min")])
+def test_samplers_that_stop_at_the_last_level_hold_its_sample(kw) -> None:
+    """First order: the partial schedule ab[:k+2] outputs the sample at ab[k+1], which is sample[k]."""
+    S = spectra.power_law((8, 8), alpha=2.0)
+    ab = schedules.standard_schedule("linear-trailing", 5)
+    res = intermediate_spectra(S, ab, **kw)
+    assert res.steps == 4
+    for k in range(4):
+        np.testing.assert_allclose(res.sample[k], symsched.output_spectrum(S, ab[: k + 2], **kw), rtol=1e-12)
+        np.testing.assert_allclose(res.marginal[k], ab[k + 1] * S + 1.0 - ab[k + 1], rtol=1e-14)
+        np.testing.assert_allclose(res.x0_hat[k], _coefficient(S, ab[k], "ddim") ** 2 *
+                                   (res.start if k == 0 else res.sample[k - 1]), rtol=1e-12)
+    assert len(res.plot().axes) == 6 and res.radial("generated")[1].shape[0] == 4
+
+
+@pytest.mark.parametrize("sampler", [s for s in symsched.SAMPLERS
+                                     if s not in ("heun", "dpmpp_2m_sde", "dpmpp_3m_sde", "dpmpp_sde")])
+def test_every_sampler_defined_at_zero_terminal_snr_runs_from_alpha_bar_zero(sampler) -> None:
+    S = spectra.power_law((8, 8), alpha=2.0)
+    ab = np.concatenate(([0.0], schedules.standard_schedule("linear-trailing", 4)[1:]))
+    res = intermediate_spectra(S, ab, sampler=sampler)
+    np.testing.assert_allclose(res.sample[-1], symsched.output_spectrum(S, ab, sampler=sampler), rtol=1e-12)
+    assert np.all(res.x0_hat[0] == 0.0)  # the estimate at pure noise is 0
+    for arr in (res.sample, res.x0_hat, res.marginal):
+        assert np.all(np.isfinite(arr))
+
+
+@pytest.mark.parametrize("bad,exc", [("0.5", TypeError), (None, TypeError), (True, TypeError), (np.nan, ValueError),
+                                     (1.5, ValueError), (0.0, ValueError), ([0.5], TypeError)])
+def test_generation_step_threshold_is_checked(bad, exc) -> None:
+    res = intermediate_spectra(np.array([0.5, 2.0]), [0.1, 0.5, 0.9])
+    with pytest.raises(exc, match="threshold"):
+        res.generation_step(bad)
+    assert np.array_equal(res.generation_step(np.float32(1.0)), res.generation_step(1))

@@ -122,3 +122,57 @@ def test_dask_backend_runs_the_same_sweep() -> None:
             res = sweep(_family, 3, values=[1.0, 2.0], n_jobs=-1, restarts=0)
     ref = sweep(_family, 3, values=[1.0, 2.0], n_jobs=1, restarts=0)
     _same(ref, res)
+
+
+# ---------------------------------------------------------------------------------------------
+# n_jobs (break-test item 7) and values with a list (item 12)
+# ---------------------------------------------------------------------------------------------
+_BAD_JOBS = [(0, ValueError, "n_jobs must be -1"), (10**9, ValueError, "at most 4096"),
+             (-(10**9), ValueError, "at most 4096"), ("x", TypeError, "n_jobs must be an integer"),
+             (True, TypeError, "n_jobs must be an integer"), (1.5, TypeError, "n_jobs must be an integer"),
+             (2.0, TypeError, "n_jobs must be an integer"), (np.array([2]), TypeError, "n_jobs must be an integer")]
+
+
+@pytest.mark.parametrize("n_spectra", [1, 2])
+@pytest.mark.parametrize("bad,exc,match", _BAD_JOBS)
+def test_n_jobs_is_checked_before_any_work(monkeypatch, n_spectra, bad, exc, match) -> None:
+    import importlib
+
+    sweep_mod = importlib.import_module("symsched.insight.sweep")
+
+    def no_work(*a, **k):  # pragma: no cover - reached only if the check is missing
+        raise AssertionError("an optimisation ran before n_jobs was checked")
+
+    monkeypatch.setattr(sweep_mod, "_task", no_work)
+    with pytest.raises(exc, match=match):
+        sweep([np.ones(4)] * n_spectra, 3, n_jobs=bad, restarts=0)
+
+
+@pytest.mark.parametrize("bad,exc,match", _BAD_JOBS[:4])
+def test_n_jobs_of_resolution_law_and_explain_is_checked(tmp_path, bad, exc, match) -> None:
+    from symsched.insight import explain, resolution_law, scene_power_law
+
+    with pytest.raises(exc, match=match):
+        resolution_law(lambda d: scene_power_law(d, alpha=2.0), [8, 16], steps=3, n_jobs=bad, restarts=0)
+    with pytest.raises(exc, match=match):
+        explain(np.ones((8, 8)), tmp_path / "o", steps=(3,), divergences=("w2",), resolutions=(), images="off",
+                n_jobs=bad, progress=False)
+    assert not (tmp_path / "o").exists()
+
+
+def test_valid_n_jobs_give_the_serial_result() -> None:
+    ref = sweep([_family(2.0), _family(3.0)], 3, n_jobs=1, restarts=0)
+    for n in (-2, np.int64(2), None):
+        _same(ref, sweep([_family(2.0), _family(3.0)], 3, n_jobs=n, backend="threading", restarts=0))
+
+
+def test_values_label_a_list_and_are_refused_for_one_array() -> None:
+    S = _family(2.0)
+    one = sweep([S], 2, values=[1.5], parameter="alpha", n_jobs=1, restarts=0)
+    direct = symsched.optimize_schedule(S, 2, restarts=0)
+    assert one.values == [1.5] and np.array_equal(one.result(1.5, 2).alpha_bar, direct.alpha_bar)
+    assert one.to_dict()["results"][0]["alpha"] == 1.5
+    with pytest.raises(ValueError, match="values must be None when spectra is a single array"):
+        sweep(S, 2, values=[1.5], n_jobs=1, restarts=0)
+    with pytest.raises(ValueError, match="values must be a sequence of labels"):
+        sweep([S], 2, values=1.5, n_jobs=1, restarts=0)

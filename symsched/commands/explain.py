@@ -9,6 +9,7 @@ resolution law next to simple diffusion's, SD3's and Flux's rules, and the per-s
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 
 
@@ -70,8 +71,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"symsched explain: wrote {out.out}/explain.md and {len(out.files) - 1} more files ({out.elapsed:.1f} s)")
     for dv, fit in out.main_fits.items():
         b = fit.best
-        print(f"  {dv.upper()} K={out.main_steps}: best heuristic {b.family} (RMS {b.rms:.2g} log-SNR, "
-              f"lost {100 * b.relative_loss:.2g} %)")
+        lost = f"{100 * b.relative_loss:.2g} %" if math.isfinite(b.relative_loss) else "– (undefined: the optimum is 0)"
+        print(f"  {dv.upper()} K={out.main_steps}: best heuristic {b.family} (RMS {b.rms:.2g} log-SNR, lost {lost})")
     for name, law in out.laws.items():
         slopes = ", ".join(f"{dv.upper()} {s:+.2f}" for dv, s in law.slope.items())
         print(f"  resolution law ({name}): optimum per doubling {slopes}; simple diffusion "

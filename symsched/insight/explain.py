@@ -31,7 +31,7 @@ from .fits import HeuristicFit, _fmt_params, fit_heuristics
 from .intermediate import IntermediateSpectra, intermediate_spectra
 from .plots import band_profile
 from .resolution import ResolutionLaw, _plan, fit_power_law, image_spectra, source_images
-from .sweep import SweepFits, SweepResult, run_optimizations
+from .sweep import SweepFits, SweepResult, check_n_jobs, run_optimizations
 
 __all__ = ["explain", "Explanation", "report_section", "GAUSSIAN_SCOPE"]
 
@@ -206,7 +206,7 @@ def explain(
         :func:`symsched.optimize_schedule`'s random restarts (0: its deterministic standard starts,
         which find the same optima here) and seed.
     n_jobs : int
-        joblib workers (-1: every core).
+        joblib workers (-1: every core; as :func:`~symsched.insight.sweep`).
     progress : bool
         tqdm progress bar on stderr.
 
@@ -223,6 +223,7 @@ def explain(
     from ..spectra import load_spectrum
 
     t0 = time.perf_counter()
+    n_jobs = check_n_jobs(n_jobs)
     ks = _steps(steps, "steps")
     if isinstance(divergences, str) or not divergences:
         raise ValueError("divergences must be a non-empty sequence of divergence names")

@@ -11,6 +11,16 @@ against the optimum: ``J(fit) - J(opt)``, evaluated exactly with :func:`symsched
 End points. ``endpoints="match"`` (default) pins every family to the optimum's first and last level,
 so each family is a one-parameter warp of the same interval (AYS: none) and the fit compares shapes;
 ``endpoints="free"`` fits the two end points too.
+
+Zero terminal SNR. A first level at ``alpha_bar = 0`` (log-SNR -inf: pure noise; flow matching's
+t = 1) is a fixed end, like the clean level after the last one: every family keeps it and is fitted
+to the K - 1 finite levels that follow (its end points are those of the finite levels, matched or
+free). The residuals (RMS, max) are over the fitted, finite levels; the fitted schedules start at
+``alpha_bar = 0`` and their objective is evaluated with it.
+
+Samplers. Every sampler of :data:`symsched.SAMPLERS`: VP and flow-matching samplers are evaluated on
+``alpha_bar`` (flow levels ``t`` are ``alpha_bar`` through :func:`symsched.schedules.flow_t_to_alpha_bar`,
+as :func:`symsched.optimize_schedule` reports them), VE samplers on ``sigmas``.
 """
 
 from __future__ import annotations
@@ -25,7 +35,7 @@ from scipy.optimize import least_squares
 
 from .. import schedules as _sch
 from .._validate import as_levels, as_spectrum, check_choice, check_eta
-from ..api import DIVERGENCES, INITS, VE_SAMPLERS, VP_SAMPLERS, divergence_and_grad, divergence_and_grad_ve
+from ..api import DIVERGENCES, INITS, SAMPLERS, VE_SAMPLERS, divergence_and_grad, divergence_and_grad_ve
 from .families import FAMILIES, Family, get_family
 
 __all__ = ["FamilyFit", "HeuristicFit", "fit_heuristics", "schedule_objective", "ENDPOINT_MODES"]
@@ -49,7 +59,8 @@ class FamilyFit:
     log_snr, alpha_bar : ndarray, shape (K,)
         The fitted schedule (noisiest first).
     rms, max_abs : float
-        Residual ``log_snr - target`` in log-SNR: root mean square and maximum absolute value.
+        Residual ``log_snr - target`` in log-SNR: root mean square and maximum absolute value (over
+        the finite levels: a first level at ``alpha_bar = 0`` is fixed, its residual is 0).
     value : float
         Objective of the fitted schedule (NaN without a spectrum).
     loss : float
@@ -70,9 +81,17 @@ class FamilyFit:
 
     @property
     def relative_loss(self) -> float:
-        """``loss / (value - loss)``: the objective lost as a fraction of the optimum's."""
+        """``loss / (value - loss)``: the objective lost as a fraction of the optimum's.
+
+        0 when nothing is lost against an optimum of 0 (e.g. an all-zero spectrum, which every
+        schedule generates exactly); NaN (printed "–") when undefined: a positive loss against an
+        optimum of 0, or no objective (no spectrum)."""
         opt = self.value - self.loss
-        return self.loss / opt if opt > 0 else math.nan
+        if opt > 0:
+            return self.loss / opt
+        if opt == 0 and self.loss == 0:
+            return 0.0
+        return math.nan
 
 
 def _fmt(x: float, digits: int = 4) -> str:
@@ -92,7 +111,7 @@ class HeuristicFit:
     Attributes
     ----------
     log_snr : ndarray, shape (K,)
-        The target schedule's log-SNR.
+        The target schedule's log-SNR (``-inf`` first for a zero-terminal-SNR schedule).
     value : float
         The target's objective (NaN without a spectrum).
     fits : list of FamilyFit
@@ -133,6 +152,7 @@ class HeuristicFit:
     def to_markdown(self) -> str:
         """Markdown table, best family first (in bold)."""
         header, rows = self._rows()
+        header = [h.replace("|", r"\|") for h in header]  # "max |Δlog-SNR|": a literal pipe in a cell
         lines = ["| " + " | ".join(header) + " |", "|---|---|" + "---:|" * (len(header) - 2)]
         for i, r in enumerate(rows):
             cells = [f"**{r[0]}**" if i == 0 else r[0]] + r[1:]
@@ -269,7 +289,7 @@ def fit_heuristics(
         :class:`~symsched.insight.SweepFits`).
     spectrum : array_like, optional
         The data spectrum, to evaluate the objective of each fitted schedule and the loss against the
-        target. Without it ``value`` and ``loss`` are NaN.
+        target. Without it ``value`` and ``loss`` are NaN (and ``weights`` must be None).
     families : sequence of str, optional
         Subset of :func:`~symsched.insight.families.family_names` (default: all).
     endpoints : {"match", "free"}
@@ -287,13 +307,17 @@ def fit_heuristics(
     Raises
     ------
     ValueError
-        Bad levels, spectrum, family name, endpoints mode or objective settings.
+        Bad levels, spectrum, family name, endpoints mode or objective settings; ``weights`` without
+        a spectrum; a schedule whose only level is ``alpha_bar = 0``.
 
     Notes
     -----
     Each fit starts from a few fixed points of the family's shape parameter (deterministic); the
     trust-region reflective solver keeps the parameters in their bounds (e.g. the cosine offset
     ``s >= 0``, parametrised as :math:`\sin^2\varphi_0` so that ``s = 0`` is reached exactly).
+    A first level at ``alpha_bar = 0`` (zero terminal SNR, flow t = 1) is kept fixed and the families
+    are fitted to the finite levels after it (module docstring); the parameters describe that part
+    (e.g. ``sigma_max`` is the sigma of the second level).
     With both end points matched the cosine offset ``s`` is weakly identified (it mostly moves the
     end points, which are pinned): read its value with care; the residual is what counts.
     """
@@ -320,12 +344,18 @@ def fit_heuristics(
         settings.update(overrides)
         target_value = math.nan  # recomputed below for the objective asked for
     check_choice(settings["divergence"], "divergence", DIVERGENCES)
-    check_choice(settings["sampler"], "sampler", VP_SAMPLERS + VE_SAMPLERS)
+    check_choice(settings["sampler"], "sampler", SAMPLERS)
     settings["eta"] = check_eta(settings["eta"])
     check_choice(settings["variance"], "variance", ("posterior", "beta"))
     check_choice(settings["init"], "init", INITS)
     ab = as_levels(levels, "schedule alpha_bar")
     target = _sch.alpha_bar_to_log_snr(ab)
+    # a first level at alpha_bar = 0 (log-SNR -inf) is a fixed end: the families fit the finite levels
+    fixed = 1 if ab[0] == 0.0 else 0
+    if fixed and ab.size == 1:
+        raise ValueError("schedule: its only level is alpha_bar = 0 (log-SNR -inf, a fixed end); a heuristic "
+                         "fit needs at least one level with alpha_bar > 0")
+    free = target[fixed:]
     names = [f.name for f in FAMILIES] if families is None else list(families)
     if isinstance(families, str) or not names:
         raise ValueError("families must be a non-empty sequence of family names")
@@ -336,15 +366,19 @@ def fit_heuristics(
         S = as_spectrum(spectrum)
         if weights is not None or math.isnan(target_value):
             target_value = schedule_objective(S, ab, weights=weights, **settings)
-    ends = (float(target[0]), float(target[-1])) if endpoints == "match" else None
+    elif weights is not None:
+        raise ValueError("weights: given without a spectrum, they would weight nothing (the objective is only "
+                         "evaluated with a spectrum); pass the spectrum too, or drop weights")
+    ends = (float(free[0]), float(free[-1])) if endpoints == "match" else None
 
     fits = []
     for fam in fams:
-        x, l = _fit_family(fam, target, ends)
+        x, lf = _fit_family(fam, free, ends)
         lo, hi = (ends if ends is not None else (float(x[0]), float(x[1])))
         shape = x if ends is not None else x[2:]
-        res = l - target
-        ok = bool(np.all(np.isfinite(l)) and np.all(np.abs(res) < _PENALTY / 2))
+        res = lf - free
+        l = np.concatenate((target[:fixed], lf))
+        ok = bool(np.all(np.isfinite(lf)) and np.all(np.abs(res) < _PENALTY / 2))
         fab = _sch.log_snr_to_alpha_bar(l) if ok else np.full(l.size, np.nan)
         value = loss = math.nan
         if S is not None and ok:

@@ -114,7 +114,9 @@ def plot_fits(fit: Any, *, n_families: int = 4, title: Optional[str] = None, pat
     for f in fit.fits[: max(int(n_families), 1)]:
         lab = f"{f.family} (RMS {f.rms:.2g})"
         ax[0, 0].plot(x, f.log_snr, lw=1.3, marker=".", label=lab)
-        ax[0, 1].plot(x, f.log_snr - fit.log_snr, lw=1.3, marker=".", label=f.family)
+        with np.errstate(invalid="ignore"):  # a fixed alpha_bar = 0 first level: -inf on both, residual 0
+            res = np.where(f.log_snr == fit.log_snr, 0.0, f.log_snr - fit.log_snr)
+        ax[0, 1].plot(x, res, lw=1.3, marker=".", label=f.family)
     ax[0, 0].set(xlabel="step (noisiest first)", ylabel="log-SNR", title="optimum and best heuristic fits")
     ax[0, 1].axhline(0.0, color="black", lw=1)
     ax[0, 1].set(xlabel="step (noisiest first)", ylabel="fit − optimum (log-SNR)", title="residual")

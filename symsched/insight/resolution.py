@@ -498,8 +498,9 @@ def resolution_law(
     ValueError
         Fewer than two resolutions, bad spectra, divergences or optimiser arguments.
     """
-    from .sweep import run_optimizations
+    from .sweep import check_n_jobs, run_optimizations
 
+    n_jobs = check_n_jobs(n_jobs)
     plan = _plan(spectra, resolutions, steps, divergences, endpoints, flux_base_tokens, source, optimize_kw)
     tasks = plan.tasks()
     bar = None

@@ -27,7 +27,7 @@ from typing import Any, Callable, Mapping, Optional, Sequence, Union
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from .._validate import as_spectrum
+from .._validate import ArgumentTypeError, as_spectrum
 from ..optimize import OptimizeResult, optimize_schedule
 
 __all__ = ["sweep", "SweepResult", "SweepFits"]
@@ -72,9 +72,14 @@ def _spectra_list(spectra: SpectraArg, values: Optional[Sequence[Any]]) -> tuple
         vals = list(spectra.keys())
         arrays = [as_spectrum(spectra[v], f"spectra[{v!r}]") for v in vals]
     elif isinstance(spectra, np.ndarray):
+        if values is not None:
+            raise ValueError("values must be None when spectra is a single array (its label is 0); pass "
+                             "[spectrum] with values=[label] to label it")
         vals, arrays = [0], [as_spectrum(spectra)]
     elif isinstance(spectra, (list, tuple)):
         arrays = [as_spectrum(s, f"spectra[{i}]") for i, s in enumerate(spectra)]
+        if values is not None and (isinstance(values, (str, bytes)) or not hasattr(values, "__iter__")):
+            raise ValueError(f"values must be a sequence of labels, one per spectrum (got {values!r})")
         vals = list(range(len(arrays))) if values is None else list(values)
         if len(vals) != len(arrays):
             raise ValueError(f"values has {len(vals)} entries but spectra has {len(arrays)}")
@@ -86,6 +91,26 @@ def _spectra_list(spectra: SpectraArg, values: Optional[Sequence[Any]]) -> tuple
     if not arrays:
         raise ValueError("spectra must not be empty")
     return vals, arrays
+
+
+#: Largest number of joblib workers ``n_jobs`` may ask for (joblib itself refuses above 10**6, and
+#: far fewer processes already exhaust a machine; a cluster is used with ``n_jobs=-1``).
+MAX_JOBS = 4096
+
+
+def check_n_jobs(n_jobs: Any, name: str = "n_jobs") -> Optional[int]:
+    """joblib's worker count: None (joblib's default), -1 (every core), a negative -m (all cores but
+    m - 1, joblib's convention) or a positive count, with ``|n_jobs| <= MAX_JOBS``. A bool, float,
+    string or other type is a TypeError; 0 or out of range a ValueError (both name ``name``)."""
+    if n_jobs is None:
+        return None
+    rule = f"-1 (every core), a positive number of workers or a negative -m (all cores but m - 1), at most {MAX_JOBS} in size"
+    if isinstance(n_jobs, (bool, np.bool_)) or not isinstance(n_jobs, (int, np.integer)):
+        raise ArgumentTypeError(f"{name} must be an integer: {rule} (got {n_jobs!r})")
+    v = int(n_jobs)
+    if v == 0 or abs(v) > MAX_JOBS:
+        raise ValueError(f"{name} must be {rule} (got {v})")
+    return v
 
 
 # optimize_schedule's keyword arguments a sweep passes through (its own progress bar stays off)
@@ -125,6 +150,7 @@ def run_optimizations(
     """
     from threadpoolctl import threadpool_limits
 
+    n_jobs = check_n_jobs(n_jobs)
     with threadpool_limits(limits=1):
         if n_jobs == 1 or len(tasks) <= 1:
             outputs: Any = (_task(S, K, kw) for S, K, kw in tasks)
@@ -164,12 +190,17 @@ def sweep(
     steps : int or sequence of int
         Step counts K (each >= 1, distinct).
     values : sequence, optional
-        Parameter values (required with a callable ``spectra``; labels for a list).
+        Parameter values (required with a callable ``spectra``; labels for a list, one per spectrum,
+        default 0, 1, ...; refused with a mapping or a single array, whose labels are its keys / 0).
+        They key :meth:`SweepResult.result` and label ``to_dict`` records; the tables of a sweep of
+        one spectrum have no parameter column.
     parameter : str
         Name of the parameter (table header and plot colour bar), e.g. ``"alpha"``.
     n_jobs : int or None
-        joblib workers: -1 (default) every core, 1 serial in this process; under
-        ``joblib.parallel_config(backend="dask")`` the dask cluster's workers.
+        joblib workers: -1 (default) every core, 1 serial in this process, -m all cores but m - 1
+        (joblib's convention), None joblib's default; under ``joblib.parallel_config(backend="dask")``
+        the dask cluster's workers. At most :data:`MAX_JOBS` in size; 0, a bool or a non-integer is
+        refused (ValueError / TypeError naming ``n_jobs``) before any work starts.
     backend : str, optional
         joblib backend (``"loky"`` by default, ``"threading"``, ``"multiprocessing"``, ``"dask"``);
         None follows ``joblib.parallel_config``.
@@ -199,6 +230,7 @@ def sweep(
     ``optimize_schedule(S_j, K, **optimize_kw)``, deterministic for a given ``seed``.
     """
     kw = _check_kw(optimize_kw)
+    n_jobs = check_n_jobs(n_jobs)
     ks = _steps_list(steps)
     vals, arrays = _spectra_list(spectra, values)
     if not isinstance(parameter, str):
@@ -375,6 +407,7 @@ class SweepFits:
     fits: dict[tuple[int, int], Any]
 
     def _rows(self) -> tuple[list[str], list[list[str]]]:
+        from .fits import _fmt as _cell  # undefined cells (NaN) print "–", as in HeuristicFit's table
         from .fits import _fmt_params
 
         header = [self.parameter, "K", "best family", "parameters", "RMS Δlog-SNR", "max |Δlog-SNR|", "lost (%)",
@@ -383,9 +416,9 @@ class SweepFits:
         for (j, K), f in sorted(self.fits.items()):
             b = f.best
             second = f.fits[1] if len(f.fits) > 1 else None
-            rows.append([_label(self.values[j]), str(K), b.family, _fmt_params(b.params), _fmt(b.rms, 3),
-                         _fmt(b.max_abs, 3), _fmt(100.0 * b.relative_loss, 3),
-                         f"{second.family} ({_fmt(second.rms, 3)})" if second else "–"])
+            rows.append([_label(self.values[j]), str(K), b.family, _fmt_params(b.params), _cell(b.rms, 3),
+                         _cell(b.max_abs, 3), _cell(100.0 * b.relative_loss, 3),
+                         f"{second.family} ({_cell(second.rms, 3)})" if second else "–"])
         return header, rows
 
     def to_markdown(self) -> str:
@@ -394,6 +427,7 @@ class SweepFits:
         align = ["---:", "---:", "---", "---", "---:", "---:", "---:", "---"]
         if len(self.values) == 1:
             header, rows, align = header[1:], [r[1:] for r in rows], align[1:]
+        header = [h.replace("|", r"\|") for h in header]  # "max |Δlog-SNR|": a literal pipe in a cell
         lines = ["| " + " | ".join(header) + " |", "|" + "|".join(align) + "|"]
         lines += ["| " + " | ".join(r) + " |" for r in rows]
         return "\n".join(lines) + "\n"
