@@ -584,7 +584,7 @@ def to_diffusers(
     alpha_bar: ArrayLike,
     *,
     grid: ArrayLike | None = None,
-    rtol: float = 1e-6,
+    rtol: float | None = None,
     scheduler: Any = None,
 ) -> dict[str, list[Any]]:
     """What to pass to a diffusers ``set_timesteps`` to run a symsched schedule.
@@ -595,7 +595,7 @@ def to_diffusers(
     :func:`symsched.output_spectrum_ve`).
 
     With ``grid`` (a model's ``alphas_cumprod``, index = training timestep): ``{"timesteps":
-    [t_K, ..., t_1]}`` (descending ints) with ``grid[t_i] == alpha_bar[i]`` within ``rtol``, for
+    [t_K, ..., t_1]}`` (descending ints) with ``grid[t_i] == alpha_bar[i]`` within the tolerance, for
     ``DDPMScheduler.set_timesteps(**d)`` (also EulerDiscrete, DPMSolverMultistep, ...).
     ``DDIMScheduler`` accepts no custom timesteps. Levels not on the grid raise ``ValueError``
     (snap them first, e.g. with ``symsched.schedules``).
@@ -614,9 +614,19 @@ def to_diffusers(
     alpha_bar : array_like, shape (K,)
         Strictly increasing levels in (0, 1), noisiest first.
     grid : array_like or torch.Tensor, shape (T,), optional
-        Default with ``scheduler``: its ``alphas_cumprod``.
-    rtol : float
-        Relative tolerance of the grid match (diffusers stores the grid in float32).
+        Default with ``scheduler``: its ``alphas_cumprod``. Training order: strictly decreasing in (0, 1),
+        the last entry may be 0 (zero terminal SNR; diffusers' stand-in ``2**-24`` of EulerDiscrete /
+        DPMSolverMultistep with ``rescale_betas_zero_snr=True`` reads as 0); ValueError naming ``grid`` otherwise.
+    rtol : float, optional
+        Relative tolerance of the grid match. Default: what float32 rounding allows. diffusers computes
+        ``alphas_cumprod`` in float32 (betas, ``1 - betas``, ``torch.cumprod``; the zero-SNR rescale too), so its
+        ``log alphas_cumprod[t]`` differs from the exact (float64) value by up to
+        ``u * sum_{s <= t} (1 + 1/alpha_s)``, ``u = 2**-24``, ``alpha_s = grid[s] / grid[s-1]`` (``1 - beta_s``
+        rounds with relative error ``u beta_s / alpha_s``, each product with ``u``): up to 4e-5 at
+        ``t = 998`` of the zero-SNR scaled_linear grid. A level matches ``grid[t]`` when
+        ``|log alpha_bar - log grid[t]| <= 2 u (sum_{s <= t} (1 + 1/alpha_s) + 8)`` (twice the first-order bound plus
+        the rescale's roundings), never more than a quarter of the log-distance to a neighbouring timestep, so a
+        level between two timesteps is refused.
     scheduler : diffusers scheduler or str, optional
 
     Returns
@@ -637,23 +647,75 @@ def to_diffusers(
     return {"timesteps": _grid_timesteps(ab, grid, rtol)}
 
 
-def _grid_timesteps(ab: Array, grid: Any, rtol: float) -> list[int]:
-    """Training timesteps t_i with grid[t_i] == ab[i] within rtol (ValueError otherwise)."""
+#: float32 unit roundoff: diffusers computes ``alphas_cumprod`` in float32.
+_F32_U = 2.0**-24
+
+
+#: diffusers' stand-in for a zero-terminal-SNR last level: EulerDiscrete, EulerAncestralDiscrete and
+#: DPMSolverMultistep with ``rescale_betas_zero_snr=True`` set ``alphas_cumprod[-1] = 2**-24`` (finite sigma_max).
+_ZERO_SNR_STANDIN = 2.0**-24
+
+
+def _as_export_grid(grid: Any) -> Array:
+    """A training grid (torch or array): 1-D, strictly decreasing, in (0, 1) with an optional last 0.
+
+    A last entry of exactly ``2**-24`` is diffusers' zero-terminal-SNR stand-in and reads as 0.
+    """
+    from .schedules import _as_grid
+
     if grid is None:
         raise ValueError("grid: pass the scheduler's alphas_cumprod (grid=...) to place the levels on its timesteps")
     g = as_real_array(_torch_to_numpy(grid) if hasattr(grid, "detach") else grid, "grid")
-    rtol = as_real(rtol, "rtol")
-    if g.ndim != 1 or g.size == 0 or not np.all(np.isfinite(g)):
-        raise ValueError(f"grid must be a finite 1-D array of alphas_cumprod (got shape {g.shape})")
-    out = []
-    for i, a in enumerate(ab):
-        t = int(np.argmin(np.abs(g - a)))
-        if abs(g[t] - a) > rtol * a:
-            raise ValueError(
-                f"alpha_bar[{i}]={a!r} is not on the grid within rtol={rtol:g} (nearest: grid[{t}]={g[t]!r}); "
-                "snap the schedule to the grid first"
-            )
-        out.append(t)
+    if g.ndim == 1 and g.size > 1 and g[-1] == _ZERO_SNR_STANDIN:
+        g = g.copy()
+        g[-1] = 0.0
+    return _as_grid(g, "grid")
+
+
+def _float32_log_tolerance(g: Array) -> Array:
+    """Per timestep (positive entries of ``g``), the largest ``|log level - log g[t]|`` accepted as a match.
+
+    ``2 u (sum_{s <= t} (1 + 1/alpha_s) + 8)``: twice the first-order float32 error of a cumulative product of
+    ``alpha_s = 1 - beta_s`` (see :func:`to_diffusers`), plus 8 roundings of the zero-SNR rescale; capped at a
+    quarter of the log-distance to the neighbouring timesteps.
+    """
+    lg = np.log(g[g > 0])
+    alpha = np.exp(np.diff(lg, prepend=0.0))  # grid[s] / grid[s-1], grid[-1] = 1
+    bound = 2.0 * _F32_U * (np.cumsum(1.0 + 1.0 / alpha) + 8.0)
+    gap = np.abs(np.diff(lg))
+    near = np.minimum(np.append(np.inf, gap), np.append(gap, np.inf))
+    return np.minimum(bound, 0.25 * near)
+
+
+def _match_timestep(a: float, i: int, g: Array, tol: Array, rtol: float | None) -> int:
+    """The timestep t with ``g[t] == a`` within the tolerance; ValueError naming ``alpha_bar[i]`` otherwise."""
+    if a == 0.0:
+        if g[-1] == 0.0:
+            return g.size - 1
+        raise ValueError(f"alpha_bar[{i}]=0.0 is not on the grid: the grid has no zero-terminal-SNR level "
+                         f"(its noisiest level is grid[{g.size - 1}]={float(g[-1])!r})")
+    n = tol.size  # positive entries: g[:n]
+    d = np.abs(np.log(g[:n]) - math.log(a))
+    t = int(np.argmin(d))
+    if rtol is None and d[t] <= tol[t]:
+        return t
+    if rtol is not None and abs(g[t] - a) <= rtol * a:
+        return t
+    rule = (f"within rtol={rtol:g}" if rtol is not None else
+            f"within float32 rounding of the cumulative product (|log alpha_bar - log grid[{t}]| = {d[t]:.3g} > "
+            f"{tol[t]:.3g})")
+    raise ValueError(f"alpha_bar[{i}]={a!r} is not on the grid {rule} (nearest: grid[{t}]={float(g[t])!r}); "
+                     "snap the schedule to the grid first")
+
+
+def _grid_timesteps(ab: Array, grid: Any, rtol: float | None) -> list[int]:
+    """Training timesteps t_i with grid[t_i] == ab[i] within the tolerance (ValueError otherwise)."""
+    g = _as_export_grid(grid)
+    rtol = None if rtol is None else as_real(rtol, "rtol")
+    if rtol is not None and rtol < 0:
+        raise ValueError(f"rtol must be >= 0 (got {rtol!r})")
+    tol = _float32_log_tolerance(g)
+    out = [_match_timestep(float(a), i, g, tol, rtol) for i, a in enumerate(ab)]
     if len(set(out)) != len(out):
         raise ValueError("alpha_bar maps two levels to the same grid timestep")
     return out
@@ -667,14 +729,18 @@ def _no_custom(name: str, how: str) -> Callable[..., dict[str, list[Any]]]:
     return export
 
 
-def _to_dpmsolver(ab: Array, scheduler: Any, grid: Any, rtol: float) -> dict[str, list[Any]]:
+def _to_dpmsolver(ab: Array, scheduler: Any, grid: Any, rtol: float | None) -> dict[str, list[Any]]:
     cfg = getattr(scheduler, "config", {}) if not isinstance(scheduler, str) else {}
     for key in ("use_karras_sigmas", "use_lu_lambdas", "use_exponential_sigmas", "use_beta_sigmas", "use_flow_sigmas"):
         if bool(cfg.get(key, False)):
             raise ValueError(f"scheduler: DPMSolverMultistepScheduler with {key}=True takes no custom timesteps")
     if cfg.get("final_sigmas_type", "zero") == "sigma_min":
-        g = _torch_to_numpy(grid) if grid is not None else None
-        if ab.size < 2 or g is None or abs(ab[-1] - g[0]) > rtol * g[0]:
+        g = _as_export_grid(grid) if grid is not None else None
+        try:
+            last_is_first = ab.size >= 2 and g is not None and _grid_timesteps(ab[-1:], g, rtol) == [0]
+        except ValueError:
+            last_is_first = False
+        if not last_is_first:
             raise ValueError(
                 "alpha_bar: with final_sigmas_type='sigma_min' the last level is the one diffusers appends, "
                 f"alphas_cumprod[0]{'' if g is None else f'={g[0]!r}'}; end the schedule with it (at least 2 levels)"
@@ -683,14 +749,15 @@ def _to_dpmsolver(ab: Array, scheduler: Any, grid: Any, rtol: float) -> dict[str
     return {"timesteps": _grid_timesteps(ab, grid, rtol)}
 
 
-def _to_flow_match(ab: Array, scheduler: Any, grid: Any, rtol: float) -> dict[str, Any]:
+def _to_flow_match(ab: Array, scheduler: Any, grid: Any, rtol: float | None) -> dict[str, Any]:
     """``set_timesteps(sigmas=t)`` of FlowMatchEulerDiscreteScheduler, undoing the scheduler's own shift.
 
     diffusers applies its shift to the ``sigmas`` it is given (``shift * t / (1 + (shift - 1) t)``, or with
     ``use_dynamic_shifting`` the ``time_shift`` with ``mu``): a static shift is inverted here
-    (``t = t' / (shift - (shift - 1) t')``); with dynamic shifting ``mu = 0`` (the identity) is returned too.
+    (``t = t' / (t' + shift (1 - t'))``, no term cancels); with dynamic shifting ``mu = 0`` (the identity) is
+    returned too.
     """
-    from .schedules import alpha_bar_to_flow_t
+    from .schedules import _time_shift, alpha_bar_to_flow_t
 
     t = alpha_bar_to_flow_t(ab)
     cfg = {} if isinstance(scheduler, str) else getattr(scheduler, "config", {})
@@ -703,7 +770,7 @@ def _to_flow_match(ab: Array, scheduler: Any, grid: Any, rtol: float) -> dict[st
     else:
         s = float(cfg.get("shift", 1.0)) if not isinstance(scheduler, str) else 1.0
         if s != 1.0:
-            t = t / (s - (s - 1.0) * t)
+            t = _time_shift(t, s, inverse=True)  # t' / (t' + s (1 - t')): no cancellation at t' = 1
     for key in ("shift_terminal", "use_karras_sigmas", "use_exponential_sigmas", "use_beta_sigmas", "invert_sigmas"):
         if cfg.get(key):
             raise ValueError(f"scheduler: FlowMatchEulerDiscreteScheduler with {key}={cfg.get(key)!r} rewrites the "

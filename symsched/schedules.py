@@ -960,18 +960,54 @@ FLUX_DEFAULTS: dict[str, float] = {"base_seq_len": 256, "max_seq_len": 4096, "ba
 FLOW_SCHEDULES: tuple[str, ...] = ("flow-uniform", "flow-sd3", "flow-flux")
 
 
+def _time_shift(t: Array, s: float, *, inverse: bool = False) -> Array:
+    r""":math:`t' = s t / (s t + (1 - t))` (``inverse``: :math:`t = t' / (t' + s (1 - t'))`) for t in [0, 1], s > 0.
+
+    Every term is non-negative, so nothing cancels (the textbook ``s t / (1 + (s - 1) t)`` loses everything at
+    t = 1 when s is far from 1); the result lies in [0, 1] exactly, 0 -> 0 and 1 -> 1. The branch keeps every
+    intermediate finite (s t <= s, s (1 - t) <= 1, t / s <= t); only ``(1 - t) / s`` can overflow, for a subnormal s,
+    where t' -> 0 is the limit.
+    """
+    u = 1.0 - t
+    with np.errstate(over="ignore", under="ignore"):
+        if inverse:
+            if s <= 1.0:
+                return t / (t + s * u)
+            a = t / s
+            return a / (a + u)
+        if s >= 1.0:
+            a = s * t
+            return a / (a + u)
+        return t / (t + u / s)  # u / s = inf only for a subnormal s: t' -> 0, its limit
+
+
+def _time_shift_log(t: Array, log_s: float) -> Array:
+    r""":func:`_time_shift` with :math:`s = e^{\log s}` for any finite ``log_s``: the logistic form
+    :math:`t' = \operatorname{expit}(\log s + \log t - \log(1 - t))` where ``exp(log_s)`` is no normal float64
+    (there t' is subnormal or rounds to 1 unless t is within ~1e-300 of 0 or 1, so the sum's rounding, ~|log s| ulps
+    of z, does not show)."""
+    if -708.0 <= log_s <= 709.0:
+        return _time_shift(t, math.exp(log_s))
+    with np.errstate(divide="ignore", over="ignore", under="ignore"):
+        z = log_s + (np.log(t) - np.log1p(-t))  # t = 0, 1: -inf, +inf (log_s is finite: no inf - inf)
+        e = np.exp(-np.abs(z))  # in [0, 1]: e^z / (1 + e^z) for z < 0 keeps subnormal results (scipy's expit
+        return np.where(z < 0, e / (1.0 + e), 1.0 / (1.0 + e))  # flushes them to 0)
+
+
 def sd3_time_shift(t: ArrayLike, shift: float) -> Array:
     r"""SD3's time shift :math:`t' = s t / (1 + (s-1) t)` of rectified-flow times :math:`t \in [0, 1]`.
 
     Esser et al. 2024 (arXiv 2403.03206), eq. (23); diffusers ``FlowMatchEulerDiscreteScheduler``
     (``sigmas = shift * sigmas / (1 + (shift - 1) * sigmas)``). With :math:`\ell = 2\log((1-t)/t)`
-    it is the log-SNR offset :func:`shift_to_log_snr` (``-2 log s``). Any shape; ValueError outside [0, 1].
+    it is the log-SNR offset :func:`shift_to_log_snr` (``-2 log s``). Evaluated as
+    :math:`s t / (s t + (1 - t))`, where no term cancels: exact to a few ulps for every positive float64
+    shift, in [0, 1], with 0 -> 0 and 1 -> 1. Any shape; ValueError outside [0, 1].
     """
     s = _positive(shift, "shift")
     tt = as_real_array(t, "t")
     if not np.all(np.isfinite(tt)) or np.any(tt < 0) or np.any(tt > 1):
         raise ValueError("t must lie in [0, 1] (rectified-flow time)")
-    return s * tt / (1.0 + (s - 1.0) * tt)
+    return _time_shift(tt, s)
 
 
 def shift_to_log_snr(shift: ArrayLike) -> Array:
@@ -1030,13 +1066,15 @@ def flow_match_t(K: int, *, shift: float = 1.0, num_train_timesteps: int = 1000)
     ``set_timesteps`` takes ``linspace(sigma_max, sigma_min, K)`` and shifts again:
     :math:`t_i = \mathrm{shift}(1 + \tfrac{i}{K-1}(\mathrm{shift}(1/T) - 1))` (the last level is shifted twice,
     as diffusers does). SD3 uses ``shift=3.0``. Computed in float64 (diffusers: float32). Shape (K,); the
-    trailing 0 diffusers appends is symsched's implicit final step.
+    trailing 0 diffusers appends is symsched's implicit final step. ValueError naming ``shift`` when the shift
+    is so far from 1 that levels merge (or reach t = 0) in float64.
     """
     K = _pos_int(K, "K")
     s = _positive(shift, "shift")
     T = _pos_int(num_train_timesteps, "num_train_timesteps", MAX_TRAIN_TIMESTEPS)
-    t_min = float(sd3_time_shift(np.array([1.0 / T]), s)[0])
-    return sd3_time_shift(np.linspace(1.0, t_min, K), s)
+    t_min = float(_time_shift(np.array([1.0 / T]), s)[0])
+    t = _time_shift(np.linspace(1.0, t_min, K), s)
+    return _check_flow_times(t, f"flow_match_t(K={K}, shift={s:g})", "shift must be closer to 1")
 
 
 def flux_t(
@@ -1049,7 +1087,8 @@ def flux_t(
     ``FlowMatchEulerDiscreteScheduler(use_dynamic_shifting=True).set_timesteps`` (``time_shift_type=
     "exponential"``, the default), with ``mu = calculate_shift(image_seq_len, ...)`` (:func:`flux_mu`). Give
     ``mu`` or ``image_seq_len`` (e.g. :func:`flux_image_seq_len` (1024, 1024) = 4096 tokens, mu = 1.15).
-    Shape (K,), noisiest first (``t_0 = 1``).
+    Shape (K,), noisiest first (``t_0 = 1``). Exact for any finite ``mu`` (no ``exp(mu)`` overflow: a logistic
+    form beyond |mu| ~ 708); ValueError naming ``mu`` when levels merge (or reach t = 0) in float64.
     """
     K = _pos_int(K, "K")
     if (mu is None) == (image_seq_len is None):
@@ -1058,7 +1097,23 @@ def flux_t(
         mu = float(flux_mu(image_seq_len, base_shift=base_shift, max_shift=max_shift, base_seq_len=base_seq_len,
                            max_seq_len=max_seq_len))
     m = _real(mu, "mu")
-    return sd3_time_shift(np.linspace(1.0, 1.0 / K, K), math.exp(m))
+    t = _time_shift_log(np.linspace(1.0, 1.0 / K, K), m)  # e^mu / (e^mu + 1/t - 1) for any finite mu
+    return _check_flow_times(t, f"flux_t(K={K}, mu={m:g})", "mu must be closer to 0")
+
+
+def _check_flow_times(t: Array, what: str, fix: str) -> Array:
+    """Shifted flow times, refused (naming ``what``) unless strictly decreasing in (0, 1] from t = 1.
+
+    A shift far from 1 moves levels to t = 1 or t = 0 in float64 (``1 - t`` or ``t`` below ~1e-16 / 1e-324):
+    they are then no distinct levels of a schedule, which no float64 value can represent.
+    """
+    bad = np.flatnonzero((t <= 0) | np.append(False, np.diff(t) >= 0))
+    if bad.size:
+        i = int(bad[0])
+        where = "rounds to 0 (alpha_bar = 1)" if t[i] <= 0 else f"rounds to t[{i - 1}] = {float(t[i - 1])!r}"
+        raise ValueError(f"{what}: the shifted flow time t[{i}] {where} in float64, so the {t.size} levels are not "
+                         f"distinct; {fix}")
+    return t
 
 
 def flow_schedule(name: str, steps: int, *, shift: float = 3.0, mu: Optional[float] = None,
@@ -1074,12 +1129,16 @@ def flow_schedule(name: str, steps: int, *, shift: float = 3.0, mu: Optional[flo
     check_choice(name, "name", FLOW_SCHEDULES)
     K = _pos_int(steps, "steps")
     if name == "flow-uniform":
-        t = uniform_flow_t(K)
-    elif name == "flow-sd3":
-        t = flow_match_t(K, shift=shift)
+        return as_levels(flow_t_to_alpha_bar(uniform_flow_t(K)), f"{name} alpha_bar")
+    if name == "flow-sd3":
+        t, what = flow_match_t(K, shift=shift), f"shift={_real(shift, 'shift'):g}"
     else:
         t = flux_t(K, mu=mu) if mu is not None else flux_t(K, image_seq_len=image_seq_len)
-    return as_levels(flow_t_to_alpha_bar(t), f"{name} alpha_bar")
+        what = f"mu={_real(mu, 'mu'):g}" if mu is not None else f"image_seq_len={image_seq_len!r}"
+    try:
+        return as_levels(flow_t_to_alpha_bar(t), f"{name} alpha_bar")
+    except ValueError as exc:  # a level so close to t = 0 that alpha_bar rounds to 1: the shift's doing
+        raise ValueError(f"flow_schedule({name!r}, {K}) with {what}: {exc}") from None
 
 
 def loglinear_interp(values: ArrayLike, num: int) -> Array:

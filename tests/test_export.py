@@ -370,3 +370,90 @@ def test_standin_refusals_name_the_setting():
                         timestep_spacing="trailing")
     sch.set_timesteps(5)
     assert from_diffusers(sch).alpha_bar[0] == 0.0  # read, not refused (zero terminal SNR is first-class)
+
+
+# ---------------------------------------------------------------------------------------------
+# to_diffusers on diffusers' own float32 grids (zero terminal SNR included)
+# ---------------------------------------------------------------------------------------------
+_BETAS = {"linear": ("linear", {}), "scaled_linear": ("scaled_linear", {"beta_start": 0.00085, "beta_end": 0.012}),
+          "squaredcos_cap_v2": ("cosine", {})}
+
+
+@pytest.mark.diffusers
+@pytest.mark.parametrize("K", [5, 20])
+@pytest.mark.parametrize("zero_snr", [False, True])
+@pytest.mark.parametrize("beta_schedule", list(_BETAS))
+def test_to_diffusers_matches_float32_grids_of_every_beta_schedule(beta_schedule, zero_snr, K):
+    """symsched's float64 grid levels land on diffusers' float32 timesteps (zero SNR: up to 4e-5 apart).
+
+    Expected timesteps: diffusers' own "trailing" spacing; the README's zero-SNR path (DDPM, scheduler=)
+    used to fail with "not on the grid within rtol=1e-06".
+    """
+    diffusers = pytest.importorskip("diffusers")
+    name, kw = _BETAS[beta_schedule]
+    conf = dict(beta_schedule=beta_schedule, rescale_betas_zero_snr=zero_snr, clip_sample=False, **kw)
+    ref = diffusers.DDPMScheduler(timestep_spacing="trailing", **conf)
+    ref.set_timesteps(K)
+    expected = ref.timesteps.tolist()
+    ab = symsched.schedules.from_grid(symsched.schedules.training_grid(name, rescale_zero_snr=zero_snr, **kw),
+                                      symsched.schedules.timesteps(K, spacing="trailing"))
+    assert (ab[0] == 0.0) == zero_snr
+    ddpm = diffusers.DDPMScheduler(**conf)
+    kw_ddpm = to_diffusers(ab, scheduler=ddpm)
+    assert kw_ddpm == {"timesteps": expected}
+    ddpm.set_timesteps(**kw_ddpm)
+    assert ddpm.timesteps.tolist() == expected
+    assert to_diffusers(ab, grid=diffusers.DDIMScheduler(**conf).alphas_cumprod) == {"timesteps": expected}
+    conf.pop("clip_sample")
+    euler = diffusers.EulerDiscreteScheduler(**conf)  # zero SNR: alphas_cumprod[-1] = 2**-24 stands for 0
+    kw_euler = to_diffusers(ab, grid=euler.alphas_cumprod)
+    assert kw_euler == {"timesteps": expected}
+    euler.set_timesteps(**kw_euler)
+    assert [int(t) for t in euler.timesteps] == expected
+
+
+@pytest.mark.diffusers
+@pytest.mark.parametrize("zero_snr", [False, True])
+@pytest.mark.parametrize("beta_schedule", list(_BETAS))
+def test_to_diffusers_refuses_levels_between_float32_timesteps(beta_schedule, zero_snr):
+    """The float32 tolerance never reaches a level halfway (in log alpha_bar) between two of diffusers' timesteps."""
+    diffusers = pytest.importorskip("diffusers")
+    _, kw = _BETAS[beta_schedule]
+    g = diffusers.DDPMScheduler(beta_schedule=beta_schedule, rescale_betas_zero_snr=zero_snr, **kw)
+    g = g.alphas_cumprod.double().numpy()
+    lg = np.log(g[g > 0])
+    mid = np.exp(0.5 * (lg[1:] + lg[:-1]))  # geometric midpoints, diffusers' own values
+    for t in (0, 1, 400, 798, 997):
+        with pytest.raises(ValueError, match=r"alpha_bar\[0\]=.* is not on the grid"):
+            to_diffusers([mid[t]], grid=g)
+    accepted = 0
+    for m in mid:
+        try:
+            to_diffusers([m], grid=g)
+            accepted += 1
+        except ValueError:
+            pass
+    assert accepted == 0
+    # one level off by 1e-3 in log alpha_bar (far more than float32 rounding), named by its index
+    t = int(np.searchsorted(-g, -0.5))
+    with pytest.raises(ValueError, match=r"alpha_bar\[1\]=.* not on the grid .*float32"):
+        to_diffusers([g[t + 10], g[t] * np.exp(1e-3)], grid=g)
+
+
+def test_to_diffusers_explicit_rtol_and_zero_level():
+    g = symsched.schedules.training_grid("scaled_linear", rescale_zero_snr=True)
+    g32 = g.astype(np.float32)
+    ab = symsched.schedules.from_grid(g, [999, 799, 199])
+    assert to_diffusers(ab, grid=g32) == {"timesteps": [999, 799, 199]}
+    with pytest.raises(ValueError, match=r"alpha_bar\[1\].*within rtol=1e-09"):
+        to_diffusers(ab, grid=g32, rtol=1e-9)  # float32 rounding alone is 3e-8
+    with pytest.raises(ValueError, match=r"alpha_bar\[0\]=0.0 is not on the grid: the grid has no zero"):
+        to_diffusers(ab, grid=symsched.schedules.training_grid("scaled_linear"))
+    with pytest.raises(ValueError, match="rtol must be >= 0"):
+        to_diffusers(ab, grid=g32, rtol=-1.0)
+
+
+@pytest.mark.parametrize("grid", [[-1.0, 0.5], [2.0, 0.5], [1.0, 0.5], [0.3, 0.5], [0.5, 0.0, 0.1], [0.5, np.nan]])
+def test_to_diffusers_validates_the_grid(grid):
+    with pytest.raises(ValueError, match="grid"):
+        to_diffusers([0.5], grid=grid)

@@ -83,6 +83,109 @@ def test_flow_schedules_from_their_formulas() -> None:
         sch.flux_t(K)
 
 
+SHIFTS = [1e-300, 1e-17, 1e-3, 1.0, 3.0, 1e17, 1e300]
+TIMES = [0.0, 5e-324, 1e-300, 1e-17, 1e-3, 0.5, 1 - 1e-3, 1 - 1e-15, float(np.nextafter(1.0, 0.0)), 1.0]
+
+
+def _close_to_mp(got: float, ref, rtol: float = 4e-16) -> bool:
+    """got == float(ref) to a few ulps; below the normal range (subnormal or 0) to 1e-323 absolute."""
+    from mpmath import mpf
+
+    ref = mpf(ref)
+    if ref < mpf(2.2250738585072014e-308):
+        return abs(mpf(got) - ref) <= mpf(1e-323)
+    return abs(mpf(got) - ref) <= rtol * ref
+
+
+def test_sd3_time_shift_matches_mpmath_at_extreme_shifts() -> None:
+    """t' = s t / (1 + (s - 1) t) at 700 digits (the textbook form, exact there): no inf, no t' > 1, t = 0 -> 0 and
+    t = 1 -> 1 exactly. s = 1e-17 used to give inf at t = 1 (and s = 1e-15 gave 1.0008): 1 + (s - 1) t cancels.
+    """
+    import warnings
+
+    from mpmath import mp, mpf
+
+    with mp.workdps(700):
+        t = np.array(TIMES)
+        for s in SHIFTS:
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")
+                got = sch.sd3_time_shift(t, s)
+            assert np.all((got >= 0) & (got <= 1)), (s, got)
+            assert got[0] == 0.0 and got[-1] == 1.0
+            for ti, gi in zip(TIMES, got):
+                ref = mpf(s) * mpf(ti) / (1 + (mpf(s) - 1) * mpf(ti))
+                assert _close_to_mp(gi, ref), (s, ti, gi, ref)
+        assert sch.sd3_time_shift(np.array([1.0]), 1e-17)[0] == 1.0
+
+
+def test_flow_match_t_tiny_and_huge_shifts() -> None:
+    """diffusers' recipe shift(linspace(1, shift(1/T), K)) at 700 digits; shifts that merge levels name ``shift``."""
+    from mpmath import mp, mpf
+
+    with mp.workdps(700):
+
+        def shift(t, s):
+            return s * t / (1 + (s - 1) * t)
+
+        for s in (1e-17, 1e-15, 1e-6, 1e6):
+            got = sch.flow_match_t(3, shift=s)
+            t_min = shift(mpf(1) / 1000, mpf(s))
+            grid = np.linspace(1.0, float(t_min), 3)  # diffusers' linspace of float64 end points
+            assert got[0] == 1.0 and np.all(np.diff(got) < 0) and got[-1] > 0
+            for gi, ti in zip(got, grid):
+                assert _close_to_mp(gi, shift(mpf(float(ti)), mpf(s)), rtol=1e-15), (s, gi)
+        for s in (1e-300, 1e17, 1e300):  # t' underflows to 0 or rounds to 1 = t'[0]
+            with pytest.raises(ValueError, match=r"flow_match_t\(K=3, shift=.*not distinct; shift must be closer to 1"):
+                sch.flow_match_t(3, shift=s)
+
+
+@pytest.mark.parametrize("mu", [-1e6, -800.0, -744.0, -740.0, -708.0, -700.0, -30.0, 0.0, 1.15, 30.0, 36.0, 700.0, 709.0, 800.0, 1e6])
+@pytest.mark.parametrize("K", [1, 2, 5])
+def test_flux_t_extreme_mu_against_mpmath(mu: float, K: int) -> None:
+    """e^mu / (e^mu + 1/t - 1) at 60 digits. Where the float64 values are distinct levels in (0, 1] they are
+    returned (to a few ulps); otherwise a ValueError names ``mu`` (mu = 1e6 used to raise OverflowError,
+    mu = -1e6 a message about ``shift``)."""
+    from mpmath import exp, mp, mpf
+
+    with mp.workdps(60):
+        ts = np.linspace(1.0, 1.0 / K, K)
+        ref = [exp(mpf(mu)) / (exp(mpf(mu)) + (1 / mpf(float(t)) - 1)) for t in ts]
+        as_f64 = np.array([float(r) for r in ref])
+        if np.all(as_f64 > 0) and np.all(np.diff(as_f64) < 0):
+            got = sch.flux_t(K, mu=mu)
+            assert all(_close_to_mp(g, r, rtol=1e-15) for g, r in zip(got, ref)), (got, as_f64)
+        else:
+            with pytest.raises(ValueError, match=rf"flux_t\(K={K}, mu=.*mu must be closer to 0"):
+                sch.flux_t(K, mu=mu)
+
+
+def test_flow_schedule_names_the_shift_that_breaks_it() -> None:
+    with pytest.raises(ValueError, match=r"flow_schedule\('flow-flux', 5\) with mu=-700: .*rounds to 1"):
+        sch.flow_schedule("flow-flux", 5, mu=-700.0)  # t ~ 1e-304: alpha_bar = 1 - t^2/... rounds to 1
+    with pytest.raises(ValueError, match=r"flux_t\(K=5, mu=1e\+06\)"):
+        sch.flow_schedule("flow-flux", 5, mu=1e6)
+
+
+def test_flow_export_undoes_extreme_static_shifts() -> None:
+    """to_diffusers(..., FlowMatchEulerDiscreteScheduler(shift=s)) inverts diffusers' shift without cancelling:
+    t = t' / (s - (s - 1) t') at 700 digits (it used to divide by s - (s - 1) = 0 at t' = 1 for s = 1e17)."""
+    from mpmath import mp, mpf
+
+    with mp.workdps(700):
+        d = _diffusers()
+        ab = sch.flow_schedule("flow-uniform", 6)
+        t = sch.alpha_bar_to_flow_t(ab)
+        for s in (1e-17, 0.25, 3.0, 1e17):
+            got = to_diffusers(ab, scheduler=d.FlowMatchEulerDiscreteScheduler(shift=s))["sigmas"]
+            for gi, ti in zip(got, t):
+                ref = mpf(float(ti)) / (mpf(s) - (mpf(s) - 1) * mpf(float(ti)))
+                assert _close_to_mp(gi, ref, rtol=1e-15), (s, ti, gi)
+        sched = d.FlowMatchEulerDiscreteScheduler(shift=0.25)  # diffusers re-applies its shift: back to t
+        sched.set_timesteps(**to_diffusers(ab, scheduler=sched))
+        np.testing.assert_allclose(sched.sigmas[:-1].double().numpy(), t, rtol=3e-7, atol=0)
+
+
 def test_families_use_the_one_source() -> None:
     from symsched.insight import families
 

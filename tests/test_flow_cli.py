@@ -58,6 +58,9 @@ def test_optimize_flow_with_resolution_shift(tmp_path: Path) -> None:
     (("--flow", "--sampler", "ddim"), "--flow runs a flow-matching sampler"),
     (("--shift-from-resolution", "512x512"), "--shift-from-resolution applies only with --flow"),
     (("--flow", "--shift-from-resolution", "big"), "--shift-from-resolution must be HxW"),
+    # mu = 6.6e9: used to print "numeric error: math range error"; now the option and mu are named
+    (("--flow", "--shift-from-resolution", "100000000x100000000"),
+     "--shift-from-resolution 100000000x100000000 (39062500000000 tokens): flux_t(K=3, mu=6.61214e+09)"),
 ])
 def test_flow_option_errors_are_one_line(tmp_path: Path, args: tuple, match: str) -> None:
     r = run_cli("optimize", "--steps", "3", "--no-progress", "--out", str(tmp_path / "x.json"), *args, cwd=tmp_path)

@@ -140,3 +140,63 @@ def test_missing_spectrum_exit_2(tmp_path, capsys) -> None:
     code = main(["optimize", "--spectrum", str(tmp_path / "nope.npy"), "--out", str(tmp_path / "x.json")])
     assert code == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("extra,names,forbidden", [
+    (["--format", "diffusers", "--sampler", "dpmpp_2m"], ["--format diffusers", "--sampler dpmpp_2m"], ""),
+    (["--format", "diffusers", "--sampler", "unipc_multistep"], ["--format diffusers", "--sampler unipc_multistep"], ""),
+    (["--format", "diffusers", "--sampler", "lms"], ["--format diffusers", "--sampler lms"], ""),
+    (["--flow", "--format", "k-diffusion"], ["--format k-diffusion", "--flow"], "flow matching"),
+    (["--endpoints", "0,none", "--format", "k-diffusion"], ["--format k-diffusion", "alpha_bar = 0"], ""),
+    (["--endpoints", "0,none", "--format", "diffusers"], ["--format diffusers", "--sampler ddim", "sigma = inf"], ""),
+])
+def test_export_conflicts_are_refused_before_any_work(tmp_path, capsys, extra, names, forbidden) -> None:
+    """Known from the arguments alone: refused before the spectrum is even read (a missing file is not reported),
+    one line naming the options, exit 2, nothing printed on stdout (no optimisation, no table)."""
+    code = main(["optimize", "--spectrum", str(tmp_path / "missing.npy"), "--steps", "3", "--no-progress",
+                 "--out", str(tmp_path / "x.json"), *extra])
+    captured = capsys.readouterr()
+    assert code == 2 and captured.out == ""
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and "missing.npy" not in lines[0]
+    assert all(n in lines[0] for n in names), lines[0]
+    if forbidden:  # the user already runs flow matching: no advice to do so
+        assert forbidden not in lines[0].replace("--flow", "")
+    assert not (tmp_path / "x.json").exists()
+
+
+@pytest.mark.parametrize("extra,scheduler,note", [
+    (["--sampler", "ddim", "--eta", "0.5"], "EulerDiscreteScheduler", "eta=0.5"),
+    (["--flow", "--sampler", "flow_match_heun"], "FlowMatchEulerDiscreteScheduler", "FlowMatchHeunDiscreteScheduler"),
+])
+def test_diffusers_export_of_another_sampler_says_so_on_the_console(tmp_path, small_spectrum, capsys, extra,
+                                                                     scheduler, note) -> None:
+    path, _ = small_spectrum
+    out = tmp_path / "d.json"
+    code = main(["optimize", "--spectrum", str(path), "--steps", "3", "--restarts", "0", "--no-progress",
+                 "--format", "diffusers", "--out", str(out), *extra])
+    assert code == 0
+    doc = json.loads(out.read_text())
+    assert doc["scheduler"] == scheduler
+    console = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("note:") and note in ln]
+    assert len(console) == 1 and "not the" in console[0] and "optimised for" in console[0], console
+    assert console[0][len("note: "):] in doc["notes"]  # the same sentence as in the JSON
+
+
+@pytest.mark.diffusers
+def test_ddpm_export_on_a_zero_snr_grid(tmp_path, small_spectrum) -> None:
+    """A first level alpha_bar = 0 has no VE sigma, but DDPMScheduler takes its timestep (999)."""
+    diffusers = pytest.importorskip("diffusers")
+    path, _ = small_spectrum
+    np.save(tmp_path / "g.npy", sch.training_grid("scaled_linear", rescale_zero_snr=True))
+    out = tmp_path / "d.json"
+    assert main(["optimize", "--spectrum", str(path), "--steps", "4", "--restarts", "0", "--sampler", "ddpm",
+                 "--grid", str(tmp_path / "g.npy"), "--format", "diffusers", "--out", str(out), "--no-progress"]) == 0
+    doc = json.loads(out.read_text())
+    assert doc["scheduler"] == "DDPMScheduler" and doc["sigmas"] is None and doc["alpha_bar"][0] == 0.0
+    sched = diffusers.DDPMScheduler(beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012,
+                                    rescale_betas_zero_snr=True, **doc["config"])
+    sched.set_timesteps(**doc["set_timesteps"])
+    assert int(sched.timesteps[0]) == 999
+    levels = sched.alphas_cumprod.double().numpy()[sched.timesteps.numpy()]
+    np.testing.assert_allclose(levels, doc["alpha_bar"], rtol=1e-4, atol=0)  # float32 zero-SNR grid: 4e-5

@@ -142,8 +142,58 @@ def flow_baselines(steps: int, resolution: Optional[str]) -> dict[str, np.ndarra
         h, w = parse_resolution(resolution)
         n = schedules.flux_image_seq_len(h, w)
         mu = float(schedules.flux_mu(n))
-        out[f"flow-flux {h}x{w} (mu={mu:.3g})"] = schedules.flow_schedule("flow-flux", steps, mu=mu)
+        try:
+            out[f"flow-flux {h}x{w} (mu={mu:.3g})"] = schedules.flow_schedule("flow-flux", steps, mu=mu)
+        except ValueError as exc:  # a shift so large that the levels collapse in float64
+            raise ValueError(f"--shift-from-resolution {h}x{w} ({n} tokens): {exc} (choose a smaller HxW)") from None
     return out
+
+
+#: Samplers --format diffusers exports (every other one is refused before the optimisation).
+_DIFFUSERS_EXPORTS = ("ddim", "euler", "ddpm", "heun", "dpmsolver_multistep", "flow_match_euler", "flow_match_heun")
+
+
+def _first_level_zero(endpoints: Any, grid: Optional[np.ndarray]) -> bool:
+    """True when the optimised schedule starts at alpha_bar = 0 (a fixed zero endpoint or a zero-SNR --grid)."""
+    if endpoints is None:
+        return grid is not None and float(grid[-1]) == 0.0
+    return endpoints[0] == 0.0
+
+
+def check_export(args: argparse.Namespace, endpoints: Any, grid: Optional[np.ndarray]) -> None:
+    """Refuse a --format that cannot hold the result, from the arguments alone (before any work)."""
+    fmt, sampler = args.format, args.sampler
+    if fmt == "k-diffusion" and args.flow:
+        raise ValueError("--format k-diffusion with --flow: k-diffusion's samplers take VE sigmas, not flow times "
+                         "(a flow schedule from pure noise starts at t = 1, sigma = inf); use --format diffusers "
+                         "(FlowMatchEulerDiscreteScheduler sigmas) or --format json")
+    if fmt == "k-diffusion" and _first_level_zero(endpoints, grid):
+        raise ValueError("--format k-diffusion: the first level is alpha_bar = 0 (zero terminal SNR: --endpoints 0,... "
+                         "or a zero-SNR --grid), sigma = inf, which no k-diffusion sigma array holds; use --format "
+                         "diffusers with --sampler ddpm (timesteps on the grid), --flow, or --format json")
+    if fmt != "diffusers":
+        return
+    if sampler in _NO_CUSTOM_DIFFUSERS:
+        raise ValueError(f"--format diffusers with --sampler {sampler}: {_NO_CUSTOM_DIFFUSERS[sampler]}")
+    if sampler not in _DIFFUSERS_EXPORTS:
+        raise ValueError(f"--format diffusers with --sampler {sampler}: diffusers has no scheduler for k-diffusion's "
+                         f"sample_{sampler}; use --format k-diffusion (sigmas for sample_{sampler})")
+    if sampler in ("ddim", "euler") and args.eta != 1.0 and _first_level_zero(endpoints, grid):
+        raise ValueError(f"--format diffusers with --sampler {sampler}: the first level is alpha_bar = 0 (sigma = inf), "
+                         "which EulerDiscreteScheduler cannot take as a sigma; use --sampler ddpm (DDPMScheduler "
+                         "timesteps on the zero-SNR grid) or --flow")
+
+
+def substitution_note(sampler: str, eta: float) -> Optional[str]:
+    """The note when the diffusers export runs another sampler than the one optimised (else None)."""
+    if sampler == "flow_match_heun":
+        return ("FlowMatchHeunDiscreteScheduler takes no custom sigmas: the diffusers export runs these levels with "
+                "FlowMatchEulerDiscreteScheduler (flow Euler), not the flow Heun sampler they were optimised for")
+    if sampler == "ddim" and 0.0 < eta < 1.0:
+        return (f"DDIM eta={eta:g} has no diffusers scheduler with custom levels: the diffusers export runs these levels "
+                f"with EulerDiscreteScheduler (deterministic DDIM, eta=0), not the eta={eta:g} sampler they were "
+                "optimised for")
+    return None
 
 
 def _export_flow(res: Any) -> dict[str, Any]:
@@ -152,9 +202,9 @@ def _export_flow(res: Any) -> dict[str, Any]:
 
     notes = ["diffusers applies its own shift to the sigmas it is given: configure shift=1.0 and "
              "use_dynamic_shifting=False (or pass mu=0.0), as here"]
-    if res.sampler == "flow_match_heun":
-        notes.append("FlowMatchHeunDiscreteScheduler takes no custom sigmas: run these levels with "
-                     "FlowMatchEulerDiscreteScheduler, or with k-diffusion-style Heun on the flow ODE")
+    note = substitution_note(res.sampler, res.eta)
+    if note:
+        notes.append(note)
     kw = export.to_diffusers(res.alpha_bar, scheduler="FlowMatchEulerDiscreteScheduler")
     return {"scheduler": "FlowMatchEulerDiscreteScheduler",
             "config": {"shift": 1.0, "use_dynamic_shifting": False},
@@ -171,7 +221,7 @@ def _export_diffusers(res: Any, grid: Optional[np.ndarray]) -> dict[str, Any]:
     d: dict[str, Any] = {}
     if grid is not None:
         d["timesteps"] = [int(t) for t in res.timesteps]
-    sig = export.to_diffusers(res.alpha_bar)["sigmas"]
+    sig = export.to_diffusers(res.alpha_bar)["sigmas"] if res.alpha_bar[0] > 0 else None  # 0: sigma = inf
     if res.sampler == "ddpm":
         sched = "DDPMScheduler"
         kwargs = {"timesteps": d.get("timesteps")}
@@ -198,15 +248,15 @@ def _export_diffusers(res: Any, grid: Optional[np.ndarray]) -> dict[str, Any]:
                          f"sample_{res.sampler}; use --format k-diffusion (sigmas for sample_{res.sampler})")
     else:
         sched = "EulerDiscreteScheduler"
-        kwargs = {"sigmas": sig}
+        kwargs = {"sigmas": export.to_diffusers(res.alpha_bar)["sigmas"]}  # ValueError at alpha_bar = 0
         config = {"timestep_spacing": "linspace", "final_sigmas_type": "zero"}
         if res.sampler == "ddim":
             notes.append("VE Euler is deterministic DDIM (MATH.md §4); it starts from N(0, sigma_max^2), the VP "
                          "white start is N(0, 1 + sigma_max^2): for a low-noise first level optimise with "
                          "--sampler euler instead")
-            if res.eta != 0.0:
-                notes.append(f"eta={res.eta:g} has no diffusers scheduler with custom levels; exported "
-                             "as deterministic Euler")
+            note = substitution_note(res.sampler, res.eta)
+            if note:
+                notes.append(note)
     if any(v is None for v in kwargs.values()):
         raise ValueError(f"--format diffusers with --sampler {res.sampler}: needs training timesteps; pass --grid")
     d.update({"scheduler": sched, "config": config, "set_timesteps": kwargs, "sigmas": sig, "notes": notes})
@@ -223,13 +273,9 @@ def _jsonable(x: Any) -> Any:
     return x
 
 
-def run(args: argparse.Namespace) -> int:
-    from .. import __version__
-    from .. import export
-    from .._io import atomic_write_text, load_npy, save_npy
-    from ..optimize import default_grid, optimize_schedule, schedule_metrics
-    from ..spectra import load_spectrum
-    from ..symbolic.samplers import VE_SAMPLERS
+def _prepare(args: argparse.Namespace) -> tuple[Any, Optional[np.ndarray], dict[str, np.ndarray]]:
+    """Check every option before any work: (endpoints, grid, flow baselines)."""
+    from ..optimize import default_grid
 
     endpoints = parse_endpoints(args.endpoints)
     grid = parse_grid(args.grid, args.grid_betas)
@@ -244,20 +290,20 @@ def run(args: argparse.Namespace) -> int:
             endpoints = (0.0, None)
     elif args.shift_from_resolution is not None:
         raise ValueError("--shift-from-resolution applies only with --flow")
+    check_export(args, endpoints, grid)
     flow_std = flow_baselines(args.steps, args.shift_from_resolution) if args.flow else {}
     needs_timesteps = args.sampler in ("ddpm", "heun", "dpmsolver_multistep") or (args.sampler == "ddim" and args.eta == 1.0)
     if args.format == "diffusers" and grid is None and needs_timesteps:
         grid = default_grid()
         print("note: --format diffusers needs training timesteps: using the 1000-step linear DDPM grid (--grid 1000)")
-    S = load_spectrum(args.spectrum)
-    weights = None if args.weights is None else load_npy(args.weights, "--weights")
-    print(f"spectrum {args.spectrum}: shape {S.shape}, {S.size} modes, {int(np.sum(S == 0))} zero")
-    res = optimize_schedule(
-        S, args.steps, sampler=args.sampler, eta=args.eta, variance=args.variance, divergence=args.divergence,
-        init=args.init, endpoints=endpoints, grid=grid, weights=weights, seed=args.seed, restarts=args.restarts,
-        progress=not args.no_progress,
-    )
-    print(res.summary())
+    return endpoints, grid, flow_std
+
+
+def _baseline_table(S: np.ndarray, res: Any, flow_std: dict[str, np.ndarray]) -> dict[str, Any]:
+    """Value, KL and W2 of the optimum and of every baseline; prints the flow-matching comparison."""
+    from .. import export
+    from ..optimize import schedule_metrics
+
     kw = dict(sampler=res.sampler, eta=res.eta, variance=res.variance, init=res.init)
     table = {"optimised": {"value": res.value, "kl": res.kl, "w2": res.w2}}
     for name, ab in res.baseline_schedules.items():
@@ -266,7 +312,7 @@ def run(args: argparse.Namespace) -> int:
             table[name] = {"value": res.baselines[name], "kl": m["kl"], "w2": m["w2"]}
     if flow_std:
         key = {"kl": "kl", "kl-reverse": "kl_reverse", "w2": "w2"}[res.divergence]
-        print(f"flow-matching schedules ({res.sampler}, K={args.steps}, {res.divergence}):")
+        print(f"flow-matching schedules ({res.sampler}, K={len(res.alpha_bar)}, {res.divergence}):")
         print(f"  {'optimised':34s} {res.value:12.6g}")
         for name, ab in flow_std.items():
             m = schedule_metrics(S, ab, **kw)
@@ -276,29 +322,42 @@ def run(args: argparse.Namespace) -> int:
         t = export.to_diffusers(res.alpha_bar, scheduler="flow_match_euler")["sigmas"]
         print("FlowMatchEulerDiscreteScheduler(shift=1.0).set_timesteps(sigmas=[" + ", ".join(f"{v:.6g}" for v in t)
               + "])")
+    return table
+
+
+def _json_doc(args: argparse.Namespace, S: np.ndarray, res: Any, grid: Optional[np.ndarray],
+              table: dict[str, Any]) -> dict[str, Any]:
+    """The --format json document: the result, the baseline table and every export that applies."""
+    from .. import __version__, export
+    from ..symbolic.samplers import VE_SAMPLERS
+
+    doc = {"symsched_version": __version__, "spectrum": str(args.spectrum), "modes": int(S.size)}
+    doc.update(res.to_dict())
+    doc["baseline_table"] = table
+    if res.sampler in VE_SAMPLERS:
+        doc["k_diffusion_function"] = f"k_diffusion.sampling.sample_{res.sampler}"
+    if res.alpha_bar[0] > 0:  # sigma = inf (alpha_bar = 0) is no k-diffusion sigma
+        doc["k_diffusion_sigmas"] = export.to_k_diffusion_sigmas(res.alpha_bar).tolist()
+    if args.flow:
+        from ..schedules import alpha_bar_to_flow_t
+
+        doc["flow_t"] = alpha_bar_to_flow_t(res.alpha_bar).tolist()
+    try:
+        doc["diffusers"] = _export_diffusers(res, grid)
+    except ValueError as exc:
+        sig = export.to_diffusers(res.alpha_bar)["sigmas"] if res.alpha_bar[0] > 0 else None  # 0: sigma = inf
+        doc["diffusers"] = {"sigmas": sig, "notes": [str(exc)]}
+    return doc
+
+
+def _write(args: argparse.Namespace, S: np.ndarray, res: Any, grid: Optional[np.ndarray],
+           table: dict[str, Any]) -> None:
+    from .. import export
+    from .._io import atomic_write_text, save_npy
 
     out: Path = args.out
     if args.format == "json":
-        doc = {"symsched_version": __version__, "spectrum": str(args.spectrum), "modes": int(S.size)}
-        doc.update(res.to_dict())
-        doc["baseline_table"] = table
-        if res.sampler in VE_SAMPLERS:
-            doc["k_diffusion_function"] = f"k_diffusion.sampling.sample_{res.sampler}"
-        if res.alpha_bar[0] > 0:  # sigma = inf (alpha_bar = 0) is no k-diffusion sigma
-            doc["k_diffusion_sigmas"] = export.to_k_diffusion_sigmas(res.alpha_bar).tolist()
-        if flow_std:
-            from ..schedules import alpha_bar_to_flow_t
-
-            doc["flow_t"] = alpha_bar_to_flow_t(res.alpha_bar).tolist()
-        try:
-            doc["diffusers"] = _export_diffusers(res, grid)
-        except ValueError as exc:
-            try:
-                sig = export.to_diffusers(res.alpha_bar)["sigmas"]
-            except ValueError:  # alpha_bar = 0 first: no VE sigmas
-                sig = None
-            doc["diffusers"] = {"sigmas": sig, "notes": [str(exc)]}
-        atomic_write_text(out, json.dumps(_jsonable(doc), indent=2) + "\n")
+        atomic_write_text(out, json.dumps(_jsonable(_json_doc(args, S, res, grid, table)), indent=2) + "\n")
     elif args.format == "diffusers":
         doc = _export_diffusers(res, grid)
         doc["alpha_bar"] = res.alpha_bar.tolist()
@@ -310,6 +369,27 @@ def run(args: argparse.Namespace) -> int:
         else:
             atomic_write_text(out, json.dumps({"sigmas": sig.tolist()}, indent=2) + "\n")
     print(f"wrote {args.format} schedule to {out}")
+    note = substitution_note(res.sampler, res.eta)
+    if note and (args.format == "diffusers" or args.flow):  # the console shows or the file holds that call
+        print(f"note: {note}")
+
+
+def run(args: argparse.Namespace) -> int:
+    from .._io import load_npy
+    from ..optimize import optimize_schedule
+    from ..spectra import load_spectrum
+
+    endpoints, grid, flow_std = _prepare(args)
+    S = load_spectrum(args.spectrum)
+    weights = None if args.weights is None else load_npy(args.weights, "--weights")
+    print(f"spectrum {args.spectrum}: shape {S.shape}, {S.size} modes, {int(np.sum(S == 0))} zero")
+    res = optimize_schedule(
+        S, args.steps, sampler=args.sampler, eta=args.eta, variance=args.variance, divergence=args.divergence,
+        init=args.init, endpoints=endpoints, grid=grid, weights=weights, seed=args.seed, restarts=args.restarts,
+        progress=not args.no_progress,
+    )
+    print(res.summary())
+    _write(args, S, res, grid, _baseline_table(S, res, flow_std))
     if args.plot is not None:
         from ..plots import plot_result
 
