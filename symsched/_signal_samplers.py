@@ -134,7 +134,9 @@ class PredictionModel:
 # one step of each sampler: (x_t, level_t, level_s) -> x_s
 # --------------------------------------------------------------------------------------------
 def _one_minus_ratio(a_t: float, a_s: float) -> float:
-    """beta = 1 - a_t / a_s without cancellation."""
+    """beta = 1 - a_t / a_s without cancellation; exactly 1 from ``a_t = 0`` (zero terminal SNR)."""
+    if a_t == 0.0:
+        return 1.0
     return -math.expm1(math.log(a_t) - math.log(a_s))
 
 
@@ -156,12 +158,20 @@ def ddpm_step(x: Array, a_t: float, a_s: float, *, model: Model, add_noise: AddN
     """DDPM, Ho et al. 2020 Alg. 2: x_s = (x_t - beta/sqrt(1-a_t) eps_hat)/sqrt(1-beta) + sqrt(v) z.
 
     ``beta = 1 - a_t/a_s``; ``v = (1-a_s)/(1-a_t) beta`` (``"posterior"``) or ``beta``; no noise on the last step.
+    From ``a_t = 0`` (zero terminal SNR: ``beta = 1``, the eps form is 0/0) the exact limit, the
+    posterior mean ``sqrt(a_s) beta/(1-a_t) x0_hat + sqrt(1-beta)(1-a_s)/(1-a_t) x_t = sqrt(a_s) x0_hat``;
+    it needs ``x0_hat``, which an epsilon-prediction model cannot give there (``ValueError``).
     """
     beta = _one_minus_ratio(a_t, a_s)
-    (eps_hat,) = model.vp(x, a_t, ("eps",))
-    eps_hat *= beta / math.sqrt(1.0 - a_t)
-    x = np.subtract(x, eps_hat, out=eps_hat)
-    x *= 1.0 / math.sqrt(1.0 - beta)
+    if a_t == 0.0:
+        (x0_hat,) = model.vp(x, a_t, ("x0",))
+        x0_hat *= math.sqrt(a_s)
+        x = x0_hat
+    else:
+        (eps_hat,) = model.vp(x, a_t, ("eps",))
+        eps_hat *= beta / math.sqrt(1.0 - a_t)
+        x = np.subtract(x, eps_hat, out=eps_hat)
+        x *= 1.0 / math.sqrt(1.0 - beta)
     noise_var = 0.0 if last else (beta if variance == "beta" else (1.0 - a_s) / (1.0 - a_t) * beta)
     return add_noise(x, noise_var)
 

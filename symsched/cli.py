@@ -119,34 +119,47 @@ def _option_for(filename: Any, args: argparse.Namespace) -> Optional[str]:
 
 #: API argument names that a command's option carries under another name
 _ALIASES = {"n_samples": "samples", "n_jobs": "jobs", "divergence": "divergences", "schedule": "schedules",
-            "n_points": "nfe"}
+            "n_points": "nfe", "n_evals": "nfe", "num_train_timesteps": "grid", "shape": "resolutions"}
 _LEADING_NAME = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)")
-_QUOTED = re.compile(r"""^source ('([^']*)'|"([^"]*)")""")
+_QUOTED = re.compile(r"'([^']+)'|\"([^\"]+)\"")
+#: phrases that name the argument at fault inside a message: "has no setting 'variance'", "weights has shape"
+_NAMED = (re.compile(r"has no setting '([A-Za-z_][A-Za-z0-9_]*)'"), re.compile(r"\b([A-Za-z_][A-Za-z0-9_]*) has shape\b"))
+
+
+def _dest_option(name: str, options: dict[str, str]) -> Optional[str]:
+    """The option of the command for an API argument ``name`` (itself, an alias, or its plural), or None."""
+    for dest in (name, _ALIASES.get(name), name + "s"):
+        if dest in options and dest not in ("help", "debug"):
+            return options[dest]
+    return None
 
 
 def _name_option(message: str, args: argparse.Namespace) -> str:
-    """Prefix a ValueError message with the option it is about, found from its leading argument name.
+    """Prefix a ValueError message with the option it is about.
 
-    The API names its argument first (``"steps must be at most 10000"``, ``"alpha_bar[1]: ..."``); on
-    the command line that is an option (``--steps``). ``source '<path>'`` (a spectrum file that cannot
-    be used) names the option whose value is that path. Messages that already name an option of the
-    command, or start with no known argument, are left as they are.
+    The API names its argument (``"steps must be at most 10000"``, ``"sampler 'ddim' has no setting
+    'variance'"``, ``"weights has shape (3,) but ..."``); on the command line that is an option
+    (``--steps``). In order: a quoted path that is an option's value (a spectrum file that cannot be
+    used), an argument named at fault inside the message, the leading argument name. Messages that
+    already name an option of the command, or name no known argument, are left as they are.
     """
     options: dict[str, str] = getattr(args, "_options", {})
     if any(opt in message for opt in options.values() if opt not in ("--help", "--debug")):
         return message
     option = None
-    quoted = _QUOTED.match(message)
-    if quoted:
-        option = _option_for(quoted.group(2) if quoted.group(2) is not None else quoted.group(3), args)
-    else:
+    for quoted in _QUOTED.finditer(message):
+        text = quoted.group(1) if quoted.group(1) is not None else quoted.group(2)
+        if os.sep in text or os.path.exists(text):
+            option = _option_for(text, args)
+            if option:
+                break
+    for pattern in _NAMED:
+        if option is None:
+            named = pattern.search(message)
+            option = _dest_option(named.group(1), options) if named else None
+    if option is None:
         lead = _LEADING_NAME.match(message)
-        if lead:
-            name = lead.group(1)
-            for dest in (name, _ALIASES.get(name), name + "s"):
-                if dest in options and dest not in ("help", "debug"):
-                    option = options[dest]
-                    break
+        option = _dest_option(lead.group(1), options) if lead else None
     return f"{option}: {message}" if option else message
 
 

@@ -42,7 +42,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from . import _library_samplers as _library
 from . import _signal_samplers as _loops
-from ._validate import as_levels, as_positive_int, check_choice, check_eta
+from ._validate import as_levels, as_positive_int, as_seed, check_choice, check_eta
 
 __all__ = [
     "SAMPLERS",
@@ -393,20 +393,24 @@ def sample(
         ``denoiser(x_t, alpha_bar_t)``: a float64 batch ``(b, *shape)`` and a float in (0, 1) ->
         the prediction, same shape (NumPy array or torch tensor).
     alpha_bar : array_like, shape (K,)
-        Strictly increasing levels in (0, 1), noisiest first.
+        Strictly increasing levels in [0, 1), noisiest first. ``alpha_bar[0] = 0`` (zero terminal
+        SNR) runs with the VP samplers (``ddim``, ``ddpm``) from a ``"sample"`` or ``"v"`` model
+        (DDPM takes its exact limit, the posterior mean ``sqrt(ab_s) x0_hat``); the samplers that step in
+        ``sigma`` (infinite there) refuse it with ``ValueError``.
     shape : tuple of int, optional
         Shape of one sample; default ``denoiser.shape``.
     n_samples : int
     sampler : {"ddim", "ddpm", "euler", "heun"} or one of :data:`LIBRARY_SAMPLERS`
     eta : float in [0, 1]
-        DDIM stochasticity (DDIM only; k-diffusion's ``eta`` goes in ``options``).
+        DDIM stochasticity (DDIM only: another sampler refuses ``eta != 0``, as
+        :func:`symsched.output_spectrum`; k-diffusion's ``eta`` goes in ``options``).
     variance : {"posterior", "beta"}
-        DDPM injected variance (DDPM only).
+        DDPM injected variance (DDPM only: another sampler refuses ``"beta"``).
     prediction : {"epsilon", "sample", "v"}, optional
         What ``denoiser`` returns; default ``denoiser.prediction`` (a :class:`Denoiser`, a
         ``symsched.models`` model or its bound ``.denoiser``). Required for a plain function.
-    seed : int, Generator or None
-        ``np.random.default_rng(seed)``; the same seed gives the same initial noise for every
+    seed : int >= 0, Generator or None
+        ``np.random.default_rng(seed)`` (booleans refused); the same seed gives the same initial noise for every
         schedule (paired comparisons).
     batch_size : int, optional
         Samples per denoiser call (default: about 2**20 array elements).
@@ -434,7 +438,15 @@ def sample(
     _check_sampler(sampler)
     eta = check_eta(eta)
     check_choice(variance, "variance", ("posterior", "beta"))
+    _check_sampler_settings(sampler, eta, variance)
+    seed = as_seed(seed)
     n = as_positive_int(n_samples, "n_samples")
+    if ab[0] == 0.0 and (sampler in LIBRARY_SAMPLERS or _loops.SAMPLERS[sampler].family != "vp"):
+        vp = ", ".join(k for k, v in _loops.SAMPLERS.items() if v.family == "vp")
+        raise ValueError(
+            f"alpha_bar: sampler {sampler!r} steps in sigma = sqrt((1-alpha_bar)/alpha_bar), which is infinite at "
+            f"alpha_bar = 0 (zero terminal SNR); only the VP samplers ({vp}) run from alpha_bar = 0 in signal "
+            f"space. Start {sampler!r} at a finite first level (alpha_bar[0] > 0, e.g. 1e-4) or use one of those")
     if options and sampler not in LIBRARY_SAMPLERS:
         raise ValueError(f"options: only the k-diffusion samplers {', '.join(LIBRARY_SAMPLERS)} take options "
                          f"(got {dict(options)!r} with sampler {sampler!r})")
@@ -468,6 +480,16 @@ def sample(
         out[done : done + x.shape[0]] = x
         done += x.shape[0]
     return out
+
+
+def _check_sampler_settings(sampler: str, eta: float, variance: str) -> None:
+    """ValueError for a setting ``sampler`` does not take away from its neutral value (as :func:`symsched.output_spectrum`)."""
+    takes = _loops.SAMPLERS[sampler].options if sampler in _loops.SAMPLERS else ()
+    if eta != 0.0 and "eta" not in takes:
+        where = " (k-diffusion's eta goes in options={'eta': ...})" if sampler in LIBRARY_SAMPLERS else ""
+        raise ValueError(f"eta: sampler {sampler!r} takes no eta, only 'ddim' does (got eta={eta!r}){where}")
+    if variance != "posterior" and "variance" not in takes:
+        raise ValueError(f"variance: sampler {sampler!r} takes no variance, only 'ddpm' does (got variance={variance!r})")
 
 
 def _check_sampler(sampler: Any) -> None:
@@ -539,10 +561,37 @@ def measured_spectrum(samples: ArrayLike, basis: Optional[ArrayLike] = None, *,
     -------
     ndarray, float64
     """
+    return _measured(samples, basis, channel_axis, "samples")
+
+
+#: sample magnitudes outside [1/_BIG, _BIG] are rescaled by a power of two before their second moments are taken
+_BIG = 2.0**300
+
+
+def _measured(samples: ArrayLike, basis: Optional[ArrayLike], channel_axis: Optional[int], name: str) -> Array:
+    """:func:`measured_spectrum` of ``samples`` (called ``name`` in errors), without overflow or underflow.
+
+    The spectrum is quadratic in the samples: very large or very small ones are divided by a power of two
+    ``2^e`` (exact) first and the spectrum multiplied by ``2^(2e)`` after; a spectrum beyond float64 raises.
+    """
+    x = _as_samples(samples, name)
+    peak = float(np.max(np.abs(x)))
+    if peak == 0.0 or 1.0 / _BIG <= peak <= _BIG:
+        return _measured_unscaled(x, basis, channel_axis)
+    e = int(np.frexp(peak)[1])
+    psd = _measured_unscaled(np.ldexp(x, -e), basis, channel_axis)
+    with np.errstate(over="ignore", under="ignore"):
+        out = np.ldexp(psd, 2 * e)
+    if not np.all(np.isfinite(out)):
+        raise ValueError(f"{name}: values too large for their spectrum to be represented in float64 (largest |value| "
+                         f"{peak:.3g}: second moments ~{peak:.3g}^2 overflow); rescale {name} (e.g. to unit variance)")
+    return out
+
+
+def _measured_unscaled(x: Array, basis: Optional[ArrayLike], channel_axis: Optional[int]) -> Array:
     from . import montecarlo as mc
     from .spectra import colour_eigen_psd
 
-    x = _as_samples(samples)
     if basis is not None and channel_axis is not None:
         raise ValueError("give basis or channel_axis, not both")
     if basis is not None:
@@ -578,14 +627,20 @@ def _flat(x: ArrayLike, name: str) -> Array:
 
 def median_bandwidth(x: ArrayLike, *, max_points: int = _MEDIAN_POINTS, seed: int = 0) -> float:
     """Median heuristic: the median pairwise Euclidean distance of (up to ``max_points`` of) ``x``."""
+    return _median_bandwidth(_flat(x, "x"), max_points, seed, "x")
+
+
+def _median_bandwidth(X: Array, max_points: int, seed: int, name: str) -> float:
     from scipy.spatial.distance import pdist
 
-    X = _flat(x, "x")
     if X.shape[0] > max_points:
         X = X[np.random.default_rng(seed).choice(X.shape[0], max_points, replace=False)]
     h = float(np.median(pdist(X)))
     if not h > 0:
-        raise ValueError("x must not consist of identical points (median pairwise distance is 0)")
+        raise ValueError(f"{name} must not consist of identical points (median pairwise distance is 0)")
+    if not math.isfinite(h):
+        raise ValueError(f"{name}: values too large for their pairwise distances to be represented in float64 "
+                         f"(median distance overflows); rescale them")
     return h
 
 
@@ -661,12 +716,12 @@ def mmd2(x: ArrayLike, y: ArrayLike, *, bandwidths: Union[float, Sequence[float]
     return float(np.mean(_mmd_terms(X, Y, h)))
 
 
-def _bandwidths(bandwidths: Any, scales: Sequence[float], Y: Array) -> Array:
+def _bandwidths(bandwidths: Any, scales: Sequence[float], Y: Array, name: str = "y") -> Array:
     if bandwidths is None:
         s = np.asarray(scales, dtype=np.float64).ravel()
         if s.size == 0 or not np.all(np.isfinite(s)) or np.any(s <= 0):
             raise ValueError(f"scales must be positive finite numbers (got {scales!r})")
-        return median_bandwidth(Y) * s
+        return _median_bandwidth(Y, _MEDIAN_POINTS, 0, name) * s
     h = np.atleast_1d(np.asarray(bandwidths, dtype=np.float64)).ravel()
     if h.size == 0 or not np.all(np.isfinite(h)) or np.any(h <= 0):
         raise ValueError(f"bandwidths must be positive finite numbers (got {bandwidths!r})")
@@ -779,8 +834,8 @@ class _Reference:
         self.n = ref.shape[0]
         self.basis, self.channel_axis, self.metrics = basis, channel_axis, tuple(metrics)
         self.Y = ref.reshape(self.n, -1)
-        self.psd = measured_spectrum(ref, basis, channel_axis=channel_axis)
-        self.h = _bandwidths(bandwidths, scales, self.Y) if "mmd2" in metrics else np.zeros(0)
+        self.psd = _measured(ref, basis, channel_axis, "reference")
+        self.h = _bandwidths(bandwidths, scales, self.Y, "reference") if "mmd2" in metrics else np.zeros(0)
         self.kyy = _kernel_sums(self.Y, None, self.h) / (self.n * (self.n - 1)) if "mmd2" in metrics else None
         self.P = _projections(self.Y.shape[1], as_positive_int(n_projections, "n_projections"), seed)
         self.Yp = np.sort(self.Y @ self.P, axis=0) if "sliced_w2" in metrics else None
@@ -793,7 +848,7 @@ class _Reference:
 
         x = _as_samples(samples, name, self.shape)
         X = x.reshape(x.shape[0], -1)
-        psd = measured_spectrum(x, self.basis, channel_axis=self.channel_axis)
+        psd = _measured(x, self.basis, self.channel_axis, name)
         out: dict[str, float] = {}
         for m in self.metrics:
             if m == "spectral_kl":
@@ -977,8 +1032,14 @@ def _seed_sets(samples: Any, name: str) -> list[Any]:
     return [samples]
 
 
-def _check_metrics(metrics: Iterable[str]) -> tuple[str, ...]:
-    ms = tuple(metrics)
+def _check_metrics(metrics: Union[str, Iterable[str]]) -> tuple[str, ...]:
+    if isinstance(metrics, str):  # one metric by name
+        metrics = (metrics,)
+    try:
+        ms = tuple(metrics)
+    except TypeError:
+        raise TypeError(f"metrics must be a metric name or a sequence of them, from {', '.join(METRICS)} "
+                        f"(got {type(metrics).__name__})") from None
     for m in ms:
         check_choice(m, "metrics", METRICS)
     if not ms:

@@ -254,6 +254,13 @@ def test_every_subcommand_accepts_debug() -> None:
         (lambda f: ["optimize", "--spectrum", f.int, "--steps", "2", "--out", str(f.root / "o.json")],
          "optimize", "--spectrum:", "int64"),
         (lambda f: ["sde-table", "--spectrum", f.S, "--nfe", "10000000"], "sde-table", "--nfe:", "at most"),
+        (lambda f: ["sde-table", "--spectrum", f.S, "--nfe", "3", "--count", "nfe"], "sde-table", "--nfe:", "n_evals=3"),
+        (lambda f: ["transfer", "--spectrum", f.S, "--alpha-bar", f.A, "--variance", "beta"],
+         "transfer", "--variance:", "has no setting 'variance'"),
+        (lambda f: ["optimize", "--spectrum", f.S, "--steps", "2", "--grid", "100001", "--out", str(f.root / "o.json")],
+         "optimize", "--grid:", "num_train_timesteps must be at most"),
+        (lambda f: ["optimize", "--spectrum", f.S, "--steps", "2", "--weights", f.A, "--out", str(f.root / "o.json")],
+         "optimize", "--weights:", "weights has shape (3,)"),
     ],
 )
 def test_api_errors_are_reported_under_the_option_name(files, capsys, argv, command, option, needle) -> None:
@@ -273,3 +280,8 @@ def test_messages_that_already_name_an_option_are_left_alone(capsys) -> None:
     assert _name_option("steps must be >= 1", args) == "--steps: steps must be >= 1"
     assert _name_option("the schedule diverges", args) == "the schedule diverges"  # no argument named: unchanged
     assert _name_option("n_samples must be >= 1", args) == "--samples: n_samples must be >= 1"  # API name -> option
+    # the argument at fault named inside the message wins over the leading word
+    args = types.SimpleNamespace(_options={"sampler": "--sampler", "variance": "--variance", "weights": "--weights"})
+    assert _name_option("sampler 'ddim' has no setting 'variance'", args).startswith("--variance: ")
+    assert _name_option("shape mismatch: weights has shape (3,)", args).startswith("--weights: ")
+    assert _name_option("sampler 'nope' is unknown", args).startswith("--sampler: ")

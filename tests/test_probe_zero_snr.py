@@ -1,0 +1,152 @@
+"""probe.sample on zero-terminal-SNR schedules, its argument checks, and measured_spectrum/compare on odd inputs.
+
+Monte Carlo checks use the exact chi^2 law of the periodogram (``mc_helpers.assert_psd_matches``):
+every bin must lie within the Bonferroni chi^2 bounds at family-wise false-alarm probability
+``FAMILYWISE_ALPHA = 1e-6`` per test case, against the closed form ``symsched.output_spectrum``
+(which accepts ``alpha_bar[0] = 0`` independently of the signal-space sampler loop).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import symsched
+from symsched import _signal_samplers as loops
+from symsched import montecarlo as mc
+from symsched import probe
+
+from mc_helpers import assert_psd_matches, assert_psd_rejects, make_spectrum
+
+SHAPE = (8, 8)
+N = 3000
+S8 = make_spectrum(SHAPE, "power", exponent=2.0, scale=5.0)
+AB0 = np.array([0.0, 0.3, 0.6, 0.85, 0.97])  # zero terminal SNR: the first level is pure noise
+
+VP_CASES = [("ddim", {"eta": 0.0}), ("ddim", {"eta": 1.0}), ("ddpm", {"variance": "posterior"}),
+            ("ddpm", {"variance": "beta"})]
+
+
+@pytest.mark.parametrize("prediction", ["sample", "v"])
+@pytest.mark.parametrize("sampler,kw", VP_CASES, ids=["ddim-eta0", "ddim-eta1", "ddpm-posterior", "ddpm-beta"])
+def test_zero_snr_wiener_control_reproduces_output_spectrum(sampler, kw, prediction):
+    den = probe.wiener_denoiser(S8, prediction=prediction)
+    seed = 300 + 10 * VP_CASES.index((sampler, kw)) + ["sample", "v"].index(prediction)
+    x = probe.sample(den, AB0, n_samples=N, sampler=sampler, seed=seed, progress=False, **kw)
+    assert np.all(np.isfinite(x))
+    P = symsched.output_spectrum(S8, AB0, sampler=sampler, init="white", **kw)
+    assert_psd_matches(mc.empirical_psd(x), P, N, what=f"zero SNR {sampler} {kw} {prediction}")
+    # power (deterministic DDIM, where the first step scales the output by 1 - ab[1]): dropping the
+    # pure-noise first step (running ab[1:] from white noise) must be rejected
+    if sampler == "ddim" and kw["eta"] == 0.0:
+        assert_psd_rejects(mc.empirical_psd(x), symsched.output_spectrum(S8, AB0[1:], sampler=sampler, init="white"),
+                           N, what="first step dropped")
+
+
+def test_zero_snr_ddim_eta0_is_the_readme_identity():
+    """DDIM(0) from alpha_bar = 0: x_1 = sqrt(ab1) x0_hat(=0) + sqrt(1 - ab1) x_0, so P = (1 - ab1) P(ab[1:])."""
+    P0 = symsched.output_spectrum(S8, AB0, sampler="ddim", init="white")
+    np.testing.assert_allclose(P0, (1 - AB0[1]) * symsched.output_spectrum(S8, AB0[1:], sampler="ddim"), rtol=1e-12)
+
+
+class _KnownX0:
+    """A model whose x0_hat is a fixed array (and eps_hat the exact complement at alpha_bar = 0)."""
+
+    def __init__(self, x0):
+        self.x0 = x0
+
+    def vp(self, x, alpha_bar, want):
+        assert alpha_bar == 0.0
+        return [self.x0.copy() if w == "x0" else x.copy() for w in want]
+
+
+@pytest.mark.parametrize("variance,var", [("posterior", 1 - 0.36), ("beta", 1.0)])
+def test_ddpm_step_from_zero_snr_is_the_posterior_mean_limit(variance, var):
+    """beta = 1: x_s = sqrt(a_s) x0_hat exactly, plus noise of variance (1 - a_s) (posterior) or beta = 1."""
+    rng = np.random.default_rng(0)
+    x0, xt = rng.standard_normal((2, 3, 5))
+    got = []
+    out = loops.ddpm_step(xt.copy(), 0.0, 0.36, model=_KnownX0(x0), add_noise=lambda x, v: (got.append(v), x)[1],
+                          last=False, state={}, variance=variance)
+    np.testing.assert_array_equal(out, 0.6 * x0)
+    assert got == [pytest.approx(var, rel=1e-15)]
+    assert loops._one_minus_ratio(0.0, 0.36) == 1.0
+
+
+def test_zero_snr_epsilon_model_is_refused_clearly():
+    den = probe.wiener_denoiser(S8, prediction="epsilon")
+    for sampler in ("ddim", "ddpm"):
+        with pytest.raises(ValueError, match=r"prediction='epsilon' cannot give x0_hat at alpha_bar_t = 0"):
+            probe.sample(den, AB0, n_samples=4, sampler=sampler, seed=0, progress=False)
+
+
+@pytest.mark.parametrize("sampler", ["euler", "heun", "dpmpp_2m", "euler_ancestral"])
+def test_zero_snr_sigma_samplers_are_refused_up_front(sampler):
+    den = probe.wiener_denoiser(S8, prediction="v")
+    with pytest.raises(ValueError, match=r"^alpha_bar: .*infinite at alpha_bar = 0.*\(ddim, ddpm\)") as exc:
+        probe.sample(den, AB0, n_samples=4, sampler=sampler, seed=0, progress=False)
+    assert "non-finite" not in str(exc.value) and "math domain" not in str(exc.value)
+
+
+# ------------------------------------------------------------------------------------------
+# argument checks of probe.sample
+# ------------------------------------------------------------------------------------------
+def test_sample_seed_eta_variance_checks():
+    den = probe.wiener_denoiser(S8, prediction="v")
+    kw = dict(n_samples=4, progress=False)
+    with pytest.raises(ValueError, match=r"seed must be a non-negative integer \(got -1\)"):
+        probe.sample(den, AB0[1:], seed=-1, **kw)
+    for bad in (True, np.bool_(False)):
+        with pytest.raises(TypeError, match="seed"):
+            probe.sample(den, AB0[1:], seed=bad, **kw)
+    np.testing.assert_array_equal(probe.sample(den, AB0[1:], seed=np.int64(3), **kw),
+                                  probe.sample(den, AB0[1:], seed=np.random.default_rng(3), **kw))
+    # a setting the sampler does not take, away from its neutral value: refused as output_spectrum refuses it
+    with pytest.raises(ValueError, match="no setting 'eta'"):
+        symsched.output_spectrum(S8, AB0[1:], sampler="ddpm", eta=0.5)
+    with pytest.raises(ValueError, match=r"^eta: sampler 'ddpm' takes no eta"):
+        probe.sample(den, AB0[1:], sampler="ddpm", eta=0.5, seed=0, **kw)
+    with pytest.raises(ValueError, match=r"^eta: sampler 'euler_ancestral' takes no eta.*options"):
+        probe.sample(den, AB0[1:], sampler="euler_ancestral", eta=0.5, seed=0, **kw)
+    with pytest.raises(ValueError, match=r"^variance: sampler 'ddim' takes no variance"):
+        probe.sample(den, AB0[1:], sampler="ddim", variance="beta", seed=0, **kw)
+    # the neutral values pass (one set of settings for every sampler, as output_spectrum)
+    probe.sample(den, AB0[1:], sampler="ddpm", eta=0.0, seed=0, **kw)
+    probe.sample(den, AB0[1:], sampler="euler", eta=0.0, variance="posterior", seed=0, **kw)
+
+
+# ------------------------------------------------------------------------------------------
+# measured_spectrum and compare on odd inputs
+# ------------------------------------------------------------------------------------------
+def test_measured_spectrum_is_exactly_homogeneous_without_overflow():
+    """The spectrum is quadratic: spectrum(2^k x) = 2^(2k) spectrum(x) exactly (power-of-two scaling is exact)."""
+    x = np.random.default_rng(5).standard_normal((6, 3, 4, 4))
+    U = np.linalg.qr(np.random.default_rng(6).standard_normal((48, 48)))[0]
+    for k in (400, -400):
+        with np.errstate(all="raise"):
+            for kw in ({}, {"channel_axis": 0}, {"basis": U}):
+                got = probe.measured_spectrum(np.ldexp(x, k), **kw)
+                np.testing.assert_array_equal(got, np.ldexp(probe.measured_spectrum(x, **kw), 2 * k))
+    with np.errstate(all="raise"):
+        with pytest.raises(ValueError, match=r"^samples: values too large .*float64"):
+            probe.measured_spectrum(np.full((2, 4, 4), 1e200))
+
+
+def test_compare_errors_name_the_users_arguments():
+    r = np.random.default_rng(0).standard_normal((50, 4, 4))
+    big = np.full((50, 4, 4), 1e200)
+    with pytest.raises(ValueError, match=r"^samples: values too large"):
+        probe.compare([big], r)
+    with pytest.raises(ValueError, match=r"^reference: values too large"):
+        probe.compare([r], big)
+    with pytest.raises(ValueError, match=r"^reference must not consist of identical points"):
+        probe.compare([r], np.zeros((50, 4, 4)))
+    one = probe.compare([r[:25]], r[25:], metrics="mmd2")  # a single name is one metric
+    assert one.to_dict() == probe.compare([r[:25]], r[25:], metrics=["mmd2"]).to_dict()
+    assert math.isfinite(one.mean("mmd2"))
+    with pytest.raises(TypeError, match=r"^metrics must be a metric name or a sequence"):
+        probe.compare([r], r, metrics=3)
+    with pytest.raises(ValueError, match=r"metrics must be one of .*\(got 'mmd'\)"):
+        probe.compare([r], r, metrics="mmd")
