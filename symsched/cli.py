@@ -190,13 +190,18 @@ def describe_error(exc: BaseException, args: argparse.Namespace) -> tuple[str, i
 _FOLDER_OUTPUTS = {"explain", "latex", "probe", "report", "train_demo", "train-demo"}
 
 
-def _check_outputs(args: argparse.Namespace) -> None:
-    """Refuse an unwritable --out before the command runs (not after minutes of work)."""
-    out = getattr(args, "out", None)
-    if out is not None and os.fspath(out).strip():
-        from ._io import check_output
+#: options whose value is a path the command writes (a file, or a folder for --out of _FOLDER_OUTPUTS)
+_OUTPUT_OPTIONS = ("out", "plot")
 
-        check_output(out, directory=args.command in _FOLDER_OUTPUTS)
+
+def _check_outputs(args: argparse.Namespace) -> None:
+    """Refuse an unwritable --out or --plot before the command runs (not after minutes of work)."""
+    from ._io import check_output
+
+    for dest in _OUTPUT_OPTIONS:
+        path = getattr(args, dest, None)
+        if isinstance(path, (str, os.PathLike)) and os.fspath(path).strip():
+            check_output(path, directory=dest == "out" and args.command in _FOLDER_OUTPUTS)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -285,3 +285,14 @@ def test_messages_that_already_name_an_option_are_left_alone(capsys) -> None:
     assert _name_option("sampler 'ddim' has no setting 'variance'", args).startswith("--variance: ")
     assert _name_option("shape mismatch: weights has shape (3,)", args).startswith("--weights: ")
     assert _name_option("sampler 'nope' is unknown", args).startswith("--sampler: ")
+
+
+def test_an_unwritable_plot_is_refused_before_any_work(files, capsys) -> None:
+    """--plot is checked with --out before the optimisation: the --out file is never written."""
+    out = files.root / "never.json"
+    code = main(["optimize", "--spectrum", files.S, "--steps", "2", "--restarts", "0", "--no-progress",
+                 "--out", str(out), "--plot", files.dir])
+    _one_line_error(capsys, code, "optimize", "--plot", "is a directory")
+    assert not out.exists()
+    code = main(["validate", "--steps", "2", "--samples", "20", "--shape", "8", "--no-progress", "--plot", files.file + "/x.png"])
+    _one_line_error(capsys, code, "validate", "--plot", "not a directory")
