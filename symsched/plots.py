@@ -16,6 +16,7 @@ Spectra are drawn according to their shape:
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 from typing import Any, Mapping, Optional, Union
 
@@ -86,8 +87,14 @@ def _thin(x: Array, *ys: Array) -> tuple[Array, ...]:
 
 def save_figure(fig: Any, path: PathLike, *, dpi: int = 100) -> Path:
     """Write ``fig`` to ``path`` atomically (format from the suffix, Agg canvas for raster); returns the path."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be a file path (str or os.PathLike), got {type(path).__name__}")
     p = Path(path)
     fmt = p.suffix.lstrip(".").lower() or "png"
+    supported = fig.canvas.get_supported_filetypes()
+    if fmt not in supported:
+        raise ValueError(f"path: matplotlib writes no '.{fmt}' figures ({str(p)!r}); use one of "
+                         f"{', '.join('.' + k for k in sorted(supported))}")
     return atomic_write(p, lambda tmp: fig.savefig(tmp, format=fmt, dpi=dpi))
 
 

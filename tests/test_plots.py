@@ -66,3 +66,24 @@ def test_every_figure_writes_a_png(tmp_path, call) -> None:
     for ax in fig.axes:  # titles inside the figure, axes inside the canvas
         x0, y0, x1, y1 = ax.get_position().extents
         assert 0 < x0 < x1 < 1 and 0 < y0 < y1 < 1
+
+
+def test_save_figure_refuses_unknown_formats_and_non_paths(tmp_path) -> None:
+    """Every figure goes through save_figure: an unknown suffix is a ValueError naming path (not matplotlib's
+    own error after the figure was drawn), a non-path a TypeError; nothing is written."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    from symsched.plots import save_figure
+
+    fig = Figure()
+    fig.add_subplot().plot([0, 1], [1, 0])
+    with pytest.raises(ValueError, match=r"^path: .*'\.xyz'"):
+        save_figure(fig, tmp_path / "f.xyz")
+    with pytest.raises(TypeError, match="path must be a file path"):
+        save_figure(fig, 3)  # type: ignore[arg-type]
+    assert list(tmp_path.iterdir()) == []
+    out = save_figure(fig, tmp_path / "f.svg")
+    assert out.read_text().lstrip().startswith("<?xml")  # the suffix picks the format
