@@ -812,3 +812,46 @@ def from_k_diffusion_sigmas(sigmas: ArrayLike) -> Array:
         s = s[:-1]
     s = as_sigmas(s, "sigmas")
     return as_levels(1.0 / (1.0 + s**2), "alpha_bar (from sigmas)")
+
+
+#: diffusers ``beta_schedule`` names of symsched's beta families (``"sigmoid"`` only DDPMScheduler knows).
+_DIFFUSERS_BETA_NAMES = {"linear": "linear", "scaled_linear": "scaled_linear", "cosine": "squaredcos_cap_v2"}
+#: Schedulers whose constructor takes ``rescale_betas_zero_snr`` (diffusers 0.42).
+_RESCALE_ZERO_SNR = ("DDPMScheduler", "DDIMScheduler", "EulerDiscreteScheduler", "DPMSolverMultistepScheduler")
+
+
+def _diffusers_grid_config(grid: Any, scheduler: str) -> dict[str, Any]:
+    """The constructor keywords that make a diffusers ``scheduler`` compute ``grid`` as its ``alphas_cumprod``.
+
+    ``num_train_timesteps`` and either a named ``beta_schedule`` (with ``beta_start``/``beta_end``) when ``grid`` is
+    one of symsched's named training grids (:func:`symsched.schedules.training_grid` with its default arguments), or
+    ``trained_betas`` (``1 - grid[t] / grid[t-1]``) for any other grid. A zero-terminal-SNR grid (last entry 0) adds
+    ``rescale_betas_zero_snr=True`` where the scheduler takes it (diffusers then uses its ``2**-24`` stand-in).
+    Every key is set explicitly: the diffusers defaults differ between schedulers (DDPM: linear 1e-4..0.02, Euler,
+    Heun, DPM-Solver: scaled_linear 0.00085..0.012).
+    """
+    from .schedules import training_grid
+
+    g = _as_export_grid(grid)
+    T = int(g.size)
+    zero = bool(g[-1] == 0.0)
+    cfg: dict[str, Any] = {"num_train_timesteps": T}
+    for name, dname in _DIFFUSERS_BETA_NAMES.items():
+        ref = training_grid(name, num_train_timesteps=T, rescale_zero_snr=zero)
+        if ref.shape == g.shape and np.allclose(ref, g, rtol=1e-12, atol=0.0):
+            cfg["beta_schedule"] = dname
+            if name == "linear":
+                cfg.update(beta_start=1e-4, beta_end=0.02)
+            elif name == "scaled_linear":
+                cfg.update(beta_start=0.00085, beta_end=0.012)
+            cfg["trained_betas"] = None
+            break
+    else:
+        prev = np.concatenate(([1.0], g[:-1]))
+        cfg["beta_schedule"] = "linear"  # ignored: trained_betas take precedence
+        cfg["trained_betas"] = [float(b) for b in 1.0 - g / prev]
+    if scheduler in _RESCALE_ZERO_SNR:
+        cfg["rescale_betas_zero_snr"] = zero
+    elif zero and "beta_schedule" in cfg and cfg["trained_betas"] is None:
+        cfg["trained_betas"] = [float(b) for b in 1.0 - g / np.concatenate(([1.0], g[:-1]))]
+    return cfg

@@ -457,3 +457,27 @@ def test_to_diffusers_explicit_rtol_and_zero_level():
 def test_to_diffusers_validates_the_grid(grid):
     with pytest.raises(ValueError, match="grid"):
         to_diffusers([0.5], grid=grid)
+
+
+@pytest.mark.parametrize("scheduler", ["DDPMScheduler", "EulerDiscreteScheduler", "HeunDiscreteScheduler",
+                                       "DPMSolverMultistepScheduler"])
+@pytest.mark.parametrize("kind", ["sigmoid", "scaled_linear_zero_snr", "custom"])
+def test_grid_config_rebuilds_any_grid_in_diffusers(scheduler, kind) -> None:
+    """The exported config (named betas or trained_betas) makes diffusers compute the same alphas_cumprod."""
+    diffusers = pytest.importorskip("diffusers")
+    from symsched import schedules as sch
+    from symsched.export import _diffusers_grid_config
+
+    if kind == "sigmoid":
+        g = sch.training_grid("sigmoid", num_train_timesteps=500)
+    elif kind == "custom":
+        g = np.exp(-np.linspace(1e-3, 6.0, 300) ** 1.5)
+    else:
+        g = sch.training_grid("scaled_linear", rescale_zero_snr=True)
+    cfg = _diffusers_grid_config(g, scheduler)
+    assert cfg["num_train_timesteps"] == g.size
+    got = getattr(diffusers, scheduler)(**cfg).alphas_cumprod.double().numpy()
+    if g[-1] == 0.0:  # diffusers' stand-in 2**-24 (Euler, DPM-Solver) or an exact 0 (DDPM, Heun)
+        assert got[-1] in (0.0, 2.0**-24)
+        g, got = g[:-1], got[:-1]
+    np.testing.assert_allclose(got, g, rtol=1e-4)

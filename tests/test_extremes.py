@@ -99,3 +99,13 @@ def test_divergence_and_grad_finite_at_extreme_modes(divergence: str) -> None:
     J, g = symsched.divergence_and_grad(S, ab, divergence=divergence, sampler="ddpm")
     assert np.isfinite(g).all()
     assert np.isfinite(J) or (divergence != "w2" and J == np.inf)
+
+
+def test_a_step_sympy_cannot_take_to_zero_snr_says_so_without_sympy_internals() -> None:
+    """dpmpp_sde's bounded step: SymPy's limit fails (it depends on the sign of r); the error says that the
+    limit could not be derived -- not that the step is unbounded -- and shows no SymPy expression."""
+    with pytest.raises(ValueError) as info:
+        symsched.output_spectrum(np.array([0.5, 2.0]), [0.0, 0.3, 0.9], sampler="dpmpp_sde")
+    msg = str(info.value)
+    assert msg.startswith("alpha_bar: sampler 'dpmpp_sde' is undefined at alpha_bar = 0")
+    assert "SymPy cannot take its limit there" in msg and "unbounded" not in msg and "sign(" not in msg

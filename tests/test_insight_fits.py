@@ -344,3 +344,35 @@ def test_relative_loss_of_a_zero_optimum() -> None:
     assert fit.value == 0.0 and all(f.relative_loss == 0.0 for f in fit.fits)
     row = fit.to_markdown().splitlines()[2]
     assert row.endswith("| 0 | 0 | 0 |") and "nan" not in fit.to_latex()
+
+
+def test_an_optimize_result_is_measured_on_the_spectrum_given() -> None:
+    """fit_heuristics(result, spectrum): target and families on that spectrum (break-test: it was ignored)."""
+    S = spectra.power_law((8, 8), alpha=2.0)
+    res = symsched.optimize_schedule(S, 4, divergence="w2", restarts=0)
+    same = fit_heuristics(res, S)
+    assert same.value == pytest.approx(res.value, rel=1e-12)  # the spectrum it was optimised for
+    S2 = 100.0 * S
+    P = symsched.output_spectrum(S2, res.alpha_bar, sampler="ddim")
+    w2sq = float(np.sum((np.sqrt(P) - np.sqrt(S2)) ** 2))  # W2^2 of the result's levels on S2, by hand
+    other = fit_heuristics(res, S2)
+    assert other.value == pytest.approx(w2sq, rel=1e-9) and other.value != pytest.approx(res.value, rel=1e-3)
+    for f in other.fits:
+        assert f.loss == pytest.approx(f.value - w2sq, rel=1e-9, abs=1e-9), f.family
+    assert fit_heuristics(res).value == res.value  # no spectrum: the result's own value
+    with pytest.raises(ValueError, match="spectrum"):
+        fit_heuristics(res, np.array([1.0, -1.0]))
+
+
+def test_plain_levels_default_to_the_optimisers_divergence() -> None:
+    from symsched.insight.fits import schedule_objective
+    from symsched.optimize import DEFAULT_DIVERGENCE
+
+    assert DEFAULT_DIVERGENCE == "w2"
+    ab = schedules.standard_schedule("karras", 6)
+    S = spectra.power_law((8, 8), alpha=2.0)
+    P = symsched.output_spectrum(S, ab, sampler="ddim")
+    w2sq = float(np.sum((np.sqrt(P) - np.sqrt(S)) ** 2))
+    fit = fit_heuristics(ab, S)
+    assert fit.divergence == "w2" and fit.value == pytest.approx(w2sq, rel=1e-9)
+    assert schedule_objective(S, ab) == pytest.approx(w2sq, rel=1e-9)

@@ -176,3 +176,15 @@ def test_values_label_a_list_and_are_refused_for_one_array() -> None:
         sweep(S, 2, values=[1.5], n_jobs=1, restarts=0)
     with pytest.raises(ValueError, match="values must be a sequence of labels"):
         sweep([S], 2, values=1.5, n_jobs=1, restarts=0)
+
+
+def test_default_divergence_is_labelled_as_optimised() -> None:
+    """sweep() without divergence= optimises W2 (the optimiser's default) and its tables say W2², not KL."""
+    res = sweep(_family, 3, values=[1.0, 2.0], parameter="alpha", n_jobs=1, restarts=0)
+    r = res.result(1.0, 3)
+    assert r.divergence == "w2" and r.value == pytest.approx(r.w2**2, rel=1e-9)  # the optimiser's own W2
+    for table in (res.to_markdown(), res.to_latex()):
+        assert "objective (W2" in table and "objective (KL)" not in table
+    assert res.to_dict()["settings"]["divergence"] == "w2"
+    kl = sweep(_family, 3, values=[1.0], n_jobs=1, restarts=0, divergence="kl")
+    assert "objective (KL)" in kl.to_markdown()

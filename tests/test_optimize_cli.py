@@ -71,7 +71,7 @@ def test_diffusers_export_loads_into_ddpm_scheduler(tmp_path, small_spectrum) ->
     assert code == 0
     doc = json.loads(out.read_text())
     assert doc["scheduler"] == "DDPMScheduler"
-    sched = diffusers.DDPMScheduler(num_train_timesteps=1000, beta_schedule="linear", **doc["config"])
+    sched = diffusers.DDPMScheduler(**doc["config"])
     sched.set_timesteps(**doc["set_timesteps"])
     levels = sched.alphas_cumprod.double().numpy()[sched.timesteps.numpy()]
     np.testing.assert_allclose(levels, doc["alpha_bar"], rtol=1e-6)
@@ -86,7 +86,7 @@ def test_diffusers_export_loads_into_euler_scheduler(tmp_path, small_spectrum) -
                  "diffusers", "--out", str(out), "--no-progress"]) == 0
     doc = json.loads(out.read_text())
     assert doc["scheduler"] == "EulerDiscreteScheduler"
-    sched = diffusers.EulerDiscreteScheduler(num_train_timesteps=1000, beta_schedule="linear", **doc["config"])
+    sched = diffusers.EulerDiscreteScheduler(**doc["config"])
     sched.set_timesteps(**doc["set_timesteps"])
     sig = sched.sigmas.double().numpy()
     ab = np.array(doc["alpha_bar"])
@@ -194,9 +194,69 @@ def test_ddpm_export_on_a_zero_snr_grid(tmp_path, small_spectrum) -> None:
                  "--grid", str(tmp_path / "g.npy"), "--format", "diffusers", "--out", str(out), "--no-progress"]) == 0
     doc = json.loads(out.read_text())
     assert doc["scheduler"] == "DDPMScheduler" and doc["sigmas"] is None and doc["alpha_bar"][0] == 0.0
-    sched = diffusers.DDPMScheduler(beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012,
-                                    rescale_betas_zero_snr=True, **doc["config"])
+    assert doc["config"]["beta_schedule"] == "scaled_linear" and doc["config"]["rescale_betas_zero_snr"] is True
+    sched = diffusers.DDPMScheduler(**doc["config"])
     sched.set_timesteps(**doc["set_timesteps"])
     assert int(sched.timesteps[0]) == 999
     levels = sched.alphas_cumprod.double().numpy()[sched.timesteps.numpy()]
     np.testing.assert_allclose(levels, doc["alpha_bar"], rtol=1e-4, atol=0)  # float32 zero-SNR grid: 4e-5
+
+
+def _levels_from_export(diffusers, doc):
+    """Build the exported scheduler from its JSON alone (as the README says) and read back the levels it runs."""
+    cls = getattr(diffusers, doc["scheduler"])
+    sched = cls(**doc["config"])
+    sched.set_timesteps(**doc["set_timesteps"])
+    if doc["scheduler"] == "DDPMScheduler":
+        return "alpha_bar", sched.alphas_cumprod.double().numpy()[sched.timesteps.numpy()]
+    sig = sched.sigmas.double().numpy()
+    assert sig[-1] == 0.0  # final_sigmas_type="zero" / Heun's final step to sigma = 0
+    if doc["scheduler"] == "HeunDiscreteScheduler":  # [s0, s1, s1, ..., s_{K-1}, s_{K-1}, 0]
+        return "sigmas", sig[:-1:2]
+    return "sigmas", sig[:-1]
+
+
+@pytest.mark.diffusers
+@pytest.mark.parametrize("betas", ["linear", "scaled_linear", "cosine"])
+@pytest.mark.parametrize("sampler", ["ddpm", "ddim", "euler", "heun", "dpmsolver_multistep"])
+@pytest.mark.parametrize("fmt", ["diffusers", "json"])
+def test_diffusers_export_config_reproduces_the_levels(tmp_path, small_spectrum, sampler, betas, fmt) -> None:
+    """The scheduler built from ``config`` alone runs the optimised levels, on every training grid."""
+    diffusers = pytest.importorskip("diffusers")
+    out = tmp_path / "d.json"
+    assert main(["optimize", "--spectrum", str(small_spectrum[0]), "--steps", "5", "--restarts", "0", "--sampler",
+                 sampler, "--grid", "1000", "--grid-betas", betas, "--format", fmt, "--out", str(out),
+                 "--no-progress"]) == 0
+    full = json.loads(out.read_text())
+    doc = full["diffusers"] if fmt == "json" else full
+    ab = np.array(full["alpha_bar"])
+    kind, got = _levels_from_export(diffusers, doc)
+    # expected: the optimised levels, independently recomputed from symsched's float64 training grid
+    grid = sch.training_grid(betas)
+    np.testing.assert_allclose(ab, grid[np.array(full.get("timesteps") or doc["timesteps"])], rtol=1e-12)
+    if kind == "sigmas":  # float32 alphas_cumprod near 1 leaves 1 - alpha_bar (so sigma) ~1e-4 relative off
+        np.testing.assert_allclose(got, np.sqrt((1 - ab) / ab), rtol=1e-3)
+        got = 1.0 / (1.0 + got * got)
+    np.testing.assert_allclose(got, ab, rtol=1e-4)  # diffusers' float32 alphas_cumprod
+
+
+@pytest.mark.diffusers
+@pytest.mark.parametrize("sampler", ["heun", "euler"])
+def test_diffusers_export_without_grid_carries_the_default_grid(tmp_path, small_spectrum, sampler) -> None:
+    """Heun (timesteps) and Euler (sigmas; the model's timesteps come from the betas) on the default grid."""
+    diffusers = pytest.importorskip("diffusers")
+    path, _ = small_spectrum
+    out = tmp_path / "d.json"
+    assert main(["optimize", "--spectrum", str(path), "--steps", "4", "--restarts", "0", "--sampler", sampler,
+                 "--format", "diffusers", "--out", str(out), "--no-progress"]) == 0
+    doc = json.loads(out.read_text())
+    assert doc["config"]["beta_schedule"] == "linear" and doc["config"]["num_train_timesteps"] == 1000
+    ab = np.array(doc["alpha_bar"])
+    _, got = _levels_from_export(diffusers, doc)
+    np.testing.assert_allclose(got, np.sqrt((1 - ab) / ab), rtol=1e-4)
+    if sampler == "euler":  # the model's timesteps: those of the levels on the linear grid (log-sigma interpolation)
+        sched = diffusers.EulerDiscreteScheduler(**doc["config"])
+        sched.set_timesteps(**doc["set_timesteps"])
+        ls = 0.5 * np.log((1 - sch.training_grid("linear")) / sch.training_grid("linear"))
+        want_t = np.interp(0.5 * np.log((1 - ab) / ab), ls, np.arange(1000.0))
+        np.testing.assert_allclose(sched.timesteps.double().numpy(), want_t, atol=0.05)

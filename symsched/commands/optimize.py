@@ -259,6 +259,15 @@ def _export_diffusers(res: Any, grid: Optional[np.ndarray]) -> dict[str, Any]:
                 notes.append(note)
     if any(v is None for v in kwargs.values()):
         raise ValueError(f"--format diffusers with --sampler {res.sampler}: needs training timesteps; pass --grid")
+    # the training grid (num_train_timesteps, beta_schedule / trained_betas, rescale_betas_zero_snr): the timestep
+    # exports read their levels off it, and EulerDiscreteScheduler derives the model's timesteps from it
+    if grid is None:
+        from ..optimize import default_grid
+
+        grid = default_grid()
+        notes.append("config holds symsched's default training grid (1000-step linear DDPM betas): the sigmas do not "
+                     "depend on it, but the timesteps passed to the model do; use your model's own beta settings")
+    config = {**export._diffusers_grid_config(grid, sched), **config}
     d.update({"scheduler": sched, "config": config, "set_timesteps": kwargs, "sigmas": sig, "notes": notes})
     return d
 

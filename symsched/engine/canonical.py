@@ -306,9 +306,9 @@ def _zero_limit(expr: sp.Expr, process: str, level: sp.Symbol) -> sp.Expr:
         else:
             out = sp.limit(expr, level, 1, "-")
     except (NotImplementedError, RecursionError, TypeError, ValueError) as exc:  # SymPy cannot decide it
-        raise UndefinedStep(f"no symbolic limit at alpha_bar = 0 ({type(exc).__name__}: {exc})") from None
+        raise UndefinedStep(f"SymPy cannot take its limit there ({type(exc).__name__})") from None
     if out.has(sp.zoo, sp.nan, sp.oo, -sp.oo) or isinstance(out, sp.Limit):
-        raise UndefinedStep(f"the step is unbounded (or has no limit) at alpha_bar = 0: {out}")
+        raise UndefinedStep("it is unbounded there" if out.has(sp.zoo, sp.oo, -sp.oo) else "it has no limit there")
     return out
 
 
@@ -322,9 +322,9 @@ def _clean_limit(expr: sp.Expr, process: str, level: sp.Symbol) -> sp.Expr:
     try:
         out = sp.limit(expr, level, clean_value(process), "-" if process == "vp" else "+")
     except (NotImplementedError, RecursionError, TypeError, ValueError) as exc:  # SymPy cannot decide it
-        raise UndefinedStep(f"no symbolic limit at the clean level ({type(exc).__name__}: {exc})") from None
+        raise UndefinedStep(f"SymPy cannot take its limit there ({type(exc).__name__})") from None
     if out.has(sp.zoo, sp.nan, sp.oo, -sp.oo) or isinstance(out, sp.Limit):
-        raise UndefinedStep(f"the step is unbounded at the clean level: {out}")
+        raise UndefinedStep("it is unbounded there" if out.has(sp.zoo, sp.oo, -sp.oo) else "it has no limit there")
     return out
 
 

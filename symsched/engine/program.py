@@ -169,8 +169,8 @@ def build_program(name: str, options: Mapping[str, Any], params: Mapping[str, fl
             where = "alpha_bar = 0 (sigma = inf, pure noise)" if "zero" in modes else "the clean level"
             arg = {"sigma": "sigmas"}.get(coordinate, coordinate)
             raise ValueError(
-                f"{arg}: sampler {name!r} is undefined at {where}: its step {kind!r} is unbounded there "
-                f"({exc}); start from a finite noise level"
+                f"{arg}: sampler {name!r} is undefined at {where}: for its step {kind!r} {exc}; "
+                "start from a finite noise level"
             ) from None
         group = [(items[n][1], items[n][2]) for n in members]
         vals, ext = _evaluate(kern, group, modes, c, s, l, pvals, step_params)

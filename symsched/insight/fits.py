@@ -36,6 +36,7 @@ from scipy.optimize import least_squares
 from .. import schedules as _sch
 from .._validate import as_levels, as_spectrum, check_choice, check_eta
 from ..api import DIVERGENCES, INITS, SAMPLERS, VE_SAMPLERS, divergence_and_grad, divergence_and_grad_ve
+from ..optimize import DEFAULT_DIVERGENCE
 from .families import FAMILIES, Family, get_family
 
 __all__ = ["FamilyFit", "HeuristicFit", "fit_heuristics", "schedule_objective", "ENDPOINT_MODES"]
@@ -113,7 +114,8 @@ class HeuristicFit:
     log_snr : ndarray, shape (K,)
         The target schedule's log-SNR (``-inf`` first for a zero-terminal-SNR schedule).
     value : float
-        The target's objective (NaN without a spectrum).
+        The target's objective on the spectrum passed to :func:`fit_heuristics`; without one, an
+        OptimizeResult's own ``value`` (on the spectrum it was optimised for), else NaN.
     fits : list of FamilyFit
         Best first (ties broken by the order of :data:`~symsched.insight.families.FAMILIES`).
     endpoints : {"match", "free"}
@@ -201,10 +203,14 @@ class HeuristicFit:
 
 
 def schedule_objective(
-    spectrum: ArrayLike, alpha_bar: ArrayLike, *, divergence: str = "kl", sampler: str = "ddim", eta: float = 0.0,
+    spectrum: ArrayLike, alpha_bar: ArrayLike, *, divergence: str = DEFAULT_DIVERGENCE, sampler: str = "ddim",
+    eta: float = 0.0,
     variance: str = "posterior", init: str = "white", weights: Optional[ArrayLike] = None,
 ) -> float:
-    """Objective J of a schedule, as :func:`symsched.optimize_schedule` measures it (VE samplers via sigmas)."""
+    """Objective J of a schedule, as :func:`symsched.optimize_schedule` measures it (VE samplers via sigmas).
+
+    ``divergence`` defaults to :data:`symsched.optimize.DEFAULT_DIVERGENCE` (``"w2"``, W2 squared), as the optimiser.
+    """
     if sampler in VE_SAMPLERS:
         J, _ = divergence_and_grad_ve(spectrum, _sch.alpha_bar_to_sigmas(alpha_bar), divergence=divergence,
                                       sampler=sampler, init=init, weights=weights)
@@ -288,15 +294,19 @@ def fit_heuristics(
         (every schedule of the sweep is fitted against its own spectrum; returns a
         :class:`~symsched.insight.SweepFits`).
     spectrum : array_like, optional
-        The data spectrum, to evaluate the objective of each fitted schedule and the loss against the
-        target. Without it ``value`` and ``loss`` are NaN (and ``weights`` must be None).
+        The data spectrum, to evaluate the objective of the target and of each fitted schedule, and the
+        loss between them. Everything is measured on this spectrum: for an OptimizeResult (which does
+        not keep the spectrum it was optimised for) the target's ``value`` is re-evaluated on it, so a
+        different spectrum gives that spectrum's values, never a mix. Without it the families'
+        ``value`` and ``loss`` are NaN (and ``weights`` must be None); the target's ``value`` is then an
+        OptimizeResult's own ``value``, or NaN for plain levels.
     families : sequence of str, optional
         Subset of :func:`~symsched.insight.families.family_names` (default: all).
     endpoints : {"match", "free"}
         Pin every family to the target's first and last level (default), or fit them too.
     divergence, sampler, eta, variance, init, weights
-        The objective (defaults: from an OptimizeResult, else ``"kl"``, ``"ddim"``, 0, ``"posterior"``,
-        ``"white"``). ``weights`` as in :func:`symsched.divergence_and_grad`.
+        The objective (defaults: from an OptimizeResult, else
+        :data:`symsched.optimize.DEFAULT_DIVERGENCE` (``"w2"``), ``"ddim"``, 0, ``"posterior"``, ``"white"``). ``weights`` as in :func:`symsched.divergence_and_grad`.
 
     Returns
     -------
@@ -329,7 +339,7 @@ def fit_heuristics(
         return schedule.fit_heuristics(families=families, endpoints=endpoints, weights=weights)
 
     check_choice(endpoints, "endpoints", ENDPOINT_MODES)
-    settings = dict(divergence="kl", sampler="ddim", eta=0.0, variance="posterior", init="white")
+    settings = dict(divergence=DEFAULT_DIVERGENCE, sampler="ddim", eta=0.0, variance="posterior", init="white")
     if hasattr(schedule, "alpha_bar") and hasattr(schedule, "divergence"):
         settings.update(divergence=schedule.divergence, sampler=schedule.sampler, eta=schedule.eta,
                         variance=schedule.variance, init=schedule.init)
@@ -364,8 +374,8 @@ def fit_heuristics(
     S = None
     if spectrum is not None:
         S = as_spectrum(spectrum)
-        if weights is not None or math.isnan(target_value):
-            target_value = schedule_objective(S, ab, weights=weights, **settings)
+        # always on this spectrum (and weights): the result's own value may belong to another spectrum
+        target_value = schedule_objective(S, ab, weights=weights, **settings)
     elif weights is not None:
         raise ValueError("weights: given without a spectrum, they would weight nothing (the objective is only "
                          "evaluated with a spectrum); pass the spectrum too, or drop weights")

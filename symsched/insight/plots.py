@@ -86,7 +86,9 @@ def plot_sweep(result: Any, *, steps: Optional[Sequence[int]] = None, title: Opt
         fig.colorbar(sm, ax=ax[0, -1], label=result.parameter)
     else:
         ax[0, -1].legend(fontsize=7)
-    div = result.settings.get("divergence", "kl")
+    from ..optimize import DEFAULT_DIVERGENCE
+
+    div = result.settings.get("divergence", DEFAULT_DIVERGENCE)
     fig.suptitle(title or f"optimal schedules ({div.upper()}) across {result.parameter}")
     if path is not None:
         save_figure(fig, path)

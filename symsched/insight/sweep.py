@@ -28,7 +28,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from .._validate import ArgumentTypeError, as_spectrum
-from ..optimize import OptimizeResult, optimize_schedule
+from ..optimize import DEFAULT_DIVERGENCE, OptimizeResult, optimize_schedule
 
 __all__ = ["sweep", "SweepResult", "SweepFits"]
 
@@ -247,7 +247,9 @@ def sweep(
         if bar is not None:
             bar.close()
     results = dict(zip(tasks, out))
-    return SweepResult(parameter=parameter, values=vals, steps=ks, results=results, spectra=arrays, settings=kw)
+    # the divergence optimised, also when the optimiser's default was used (tables, plots and to_dict name it)
+    settings = {"divergence": DEFAULT_DIVERGENCE, **kw}
+    return SweepResult(parameter=parameter, values=vals, steps=ks, results=results, spectra=arrays, settings=settings)
 
 
 def _fmt(x: float, digits: int = 4) -> str:
@@ -273,7 +275,8 @@ class SweepResult:
     spectra : list of ndarray
         The spectra (for the fits and plots).
     settings : dict
-        The keyword arguments given to :func:`symsched.optimize_schedule`.
+        The keyword arguments given to :func:`symsched.optimize_schedule`; :func:`sweep` adds the
+        ``divergence`` it optimised when none was given (:data:`symsched.optimize.DEFAULT_DIVERGENCE`).
     """
 
     parameter: str
@@ -331,7 +334,7 @@ class SweepResult:
         return {"parameter": self.parameter, "steps": self.steps, "settings": settings, "results": records}
 
     def _rows(self, levels: bool) -> tuple[list[str], list[list[str]]]:
-        div = self.settings.get("divergence", "kl")
+        div = self.settings.get("divergence", DEFAULT_DIVERGENCE)
         what = {"kl": "KL", "kl-reverse": "reverse KL", "w2": "W2²"}.get(div, div)
         header = [self.parameter, "K", f"objective ({what})", "KL", "W2", "first log-SNR", "last log-SNR"]
         if levels:
