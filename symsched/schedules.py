@@ -1124,10 +1124,16 @@ def flow_schedule(name: str, steps: int, *, shift: float = 3.0, mu: Optional[flo
     * ``"flow-sd3"``: :func:`flow_match_t` with ``shift`` (default 3.0, SD3's config);
     * ``"flow-flux"``: :func:`flux_t` with ``mu`` or, by default, ``image_seq_len`` (4096 tokens: 1024 x 1024).
 
-    Converted with :func:`flow_t_to_alpha_bar` (``t = 1 -> alpha_bar = 0``).
+    Converted with :func:`flow_t_to_alpha_bar` (``t = 1 -> alpha_bar = 0``). Every argument is checked,
+    also those the named schedule does not use (``shift`` a positive real, ``image_seq_len`` positive and
+    finite); ``mu`` given for another schedule than ``"flow-flux"`` is a ValueError (it would be ignored).
     """
     check_choice(name, "name", FLOW_SCHEDULES)
     K = _pos_int(steps, "steps")
+    _positive(shift, "shift")
+    if mu is not None and name != "flow-flux":
+        raise ValueError(f"mu applies to 'flow-flux' only (got mu={mu!r} for {name!r})")
+    flux_mu(image_seq_len)  # checks image_seq_len
     if name == "flow-uniform":
         return as_levels(flow_t_to_alpha_bar(uniform_flow_t(K)), f"{name} alpha_bar")
     if name == "flow-sd3":

@@ -308,3 +308,20 @@ for _name in ("test_gain_probe_matches_diffusers", "test_export_round_trip_throu
               "test_diffusers_schedules_are_the_named_ones", "test_flow_match_euler_shift3_monte_carlo"):
     for _m in diffusers_mark:
         globals()[_name] = _m(globals()[_name])
+
+
+@pytest.mark.parametrize(
+    "name, kw, exc, needle",
+    [
+        ("flow-flux", {"shift": True}, TypeError, "shift"),
+        ("flow-flux", {"shift": float("nan")}, ValueError, "shift"),
+        ("flow-uniform", {"shift": -1.0}, ValueError, "shift"),
+        ("flow-sd3", {"mu": float("inf")}, ValueError, "mu applies to 'flow-flux' only"),
+        ("flow-uniform", {"mu": 1.0}, ValueError, "mu applies to 'flow-flux' only"),
+        ("flow-sd3", {"image_seq_len": -1}, ValueError, "image_seq_len"),
+    ],
+)
+def test_flow_schedule_checks_arguments_its_schedule_does_not_use(name, kw, exc, needle) -> None:
+    """An argument the named schedule ignores is still checked, never silently dropped."""
+    with pytest.raises(exc, match=needle):
+        sch.flow_schedule(name, 5, **kw)
