@@ -626,7 +626,8 @@ def to_diffusers(
         ``t = 998`` of the zero-SNR scaled_linear grid. A level matches ``grid[t]`` when
         ``|log alpha_bar - log grid[t]| <= 2 u (sum_{s <= t} (1 + 1/alpha_s) + 8)`` (twice the first-order bound plus
         the rescale's roundings), never more than a quarter of the log-distance to a neighbouring timestep, so a
-        level between two timesteps is refused.
+        level between two timesteps is refused. An explicit ``rtol`` (``|alpha_bar - grid[t]| <= rtol alpha_bar``)
+        is held to the same quarter-gap cap.
     scheduler : diffusers scheduler or str, optional
 
     Returns
@@ -682,9 +683,14 @@ def _float32_log_tolerance(g: Array) -> Array:
     lg = np.log(g[g > 0])
     alpha = np.exp(np.diff(lg, prepend=0.0))  # grid[s] / grid[s-1], grid[-1] = 1
     bound = 2.0 * _F32_U * (np.cumsum(1.0 + 1.0 / alpha) + 8.0)
-    gap = np.abs(np.diff(lg))
-    near = np.minimum(np.append(np.inf, gap), np.append(gap, np.inf))
-    return np.minimum(bound, 0.25 * near)
+    return np.minimum(bound, _quarter_gap(g))
+
+
+def _quarter_gap(g: Array) -> Array:
+    """Per timestep (positive entries of ``g``), a quarter of the log-distance to the nearest neighbouring
+    timestep: no tolerance, default or explicit, accepts a level farther than that from its timestep."""
+    gap = np.abs(np.diff(np.log(g[g > 0])))
+    return 0.25 * np.minimum(np.append(np.inf, gap), np.append(gap, np.inf))
 
 
 def _match_timestep(a: float, i: int, g: Array, tol: Array, rtol: float | None) -> int:
@@ -699,9 +705,9 @@ def _match_timestep(a: float, i: int, g: Array, tol: Array, rtol: float | None) 
     t = int(np.argmin(d))
     if rtol is None and d[t] <= tol[t]:
         return t
-    if rtol is not None and abs(g[t] - a) <= rtol * a:
+    if rtol is not None and abs(g[t] - a) <= rtol * a and d[t] <= _quarter_gap(g)[t]:
         return t
-    rule = (f"within rtol={rtol:g}" if rtol is not None else
+    rule = (f"within rtol={rtol:g} and a quarter of the way to the neighbouring timesteps" if rtol is not None else
             f"within float32 rounding of the cumulative product (|log alpha_bar - log grid[{t}]| = {d[t]:.3g} > "
             f"{tol[t]:.3g})")
     raise ValueError(f"alpha_bar[{i}]={a!r} is not on the grid {rule} (nearest: grid[{t}]={float(g[t])!r}); "

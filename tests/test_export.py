@@ -451,6 +451,13 @@ def test_to_diffusers_explicit_rtol_and_zero_level():
         to_diffusers(ab, grid=symsched.schedules.training_grid("scaled_linear"))
     with pytest.raises(ValueError, match="rtol must be >= 0"):
         to_diffusers(ab, grid=g32, rtol=-1.0)
+    # a loose explicit rtol is still held to a quarter of the way to the neighbouring timesteps: the
+    # geometric midpoint of two timesteps is refused (it would round to either)
+    lin = symsched.schedules.training_grid("linear")
+    mid = float(np.sqrt(lin[10] * lin[11]))
+    with pytest.raises(ValueError, match=r"alpha_bar\[0\].*quarter of the way"):
+        to_diffusers([mid], grid=lin, rtol=1.0)
+    assert to_diffusers([float(lin[10]) * (1 + 1e-7)], grid=lin, rtol=1e-6) == {"timesteps": [10]}
 
 
 @pytest.mark.parametrize("grid", [[-1.0, 0.5], [2.0, 0.5], [1.0, 0.5], [0.3, 0.5], [0.5, 0.0, 0.1], [0.5, np.nan]])
