@@ -692,6 +692,15 @@ class OptimizeResult:
         name = min(fair, key=lambda k: fair[k])
         return name, fair[name]
 
+    def meets_constraint(self, alpha_bar: ArrayLike) -> bool:
+        """Whether levels ``alpha_bar`` (shape (K,), noisiest first) meet this optimisation's endpoint
+        constraints, by the rule of :attr:`feasible` (a schedule that does not is marked "†": not a fair
+        comparison). ValueError for invalid levels."""
+        first, last = self.endpoints
+        lf = None if first is None else float(_log_snr(first))
+        ll = None if last is None else float(_log_snr(last))
+        return _meets(as_levels(alpha_bar, "alpha_bar"), lf, ll)
+
     @property
     def constraint(self) -> str:
         """The endpoint constraints in words, e.g. "first level alpha_bar = 4.035e-05"."""

@@ -78,3 +78,20 @@ def test_zero_snr_grid_option(tmp_path: Path) -> None:
     doc = json.loads(out.read_text())
     assert doc["alpha_bar"][0] == 0.0 and doc["timesteps"][0] == 999
     assert np.all(np.isin(doc["alpha_bar"], g))
+
+
+@pytest.mark.parametrize("endpoints, marked", [(None, False), ("0.5,none", True)])
+def test_flow_baselines_off_the_constraint_are_marked(tmp_path: Path, endpoints, marked) -> None:
+    """Standard flow schedules start at t = 1 (alpha_bar = 0): with a first level fixed elsewhere they are not a
+    fair comparison and carry the same "†" as the other baselines (console and JSON)."""
+    S = tmp_path / "S.npy"
+    np.save(S, np.array([2.0, 1.0, 0.5, 0.25, 0.5, 1.0]))
+    out = tmp_path / "f.json"
+    extra = () if endpoints is None else ("--endpoints", endpoints)
+    r = run_cli("optimize", "--flow", "--spectrum", str(S), "--steps", "4", "--restarts", "0", "--no-progress",
+                "--out", str(out), *extra, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    table = json.loads(out.read_text())["baseline_table"]
+    assert table["flow-uniform"]["feasible"] is (not marked) and table["flow-sd3 (shift=3)"]["feasible"] is (not marked)
+    flow_section = r.stdout.split("flow-matching schedules", 1)[1]
+    assert ("flow-uniform †" in flow_section) is marked and ("not a fair comparison" in flow_section) is marked
