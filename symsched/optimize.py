@@ -152,14 +152,15 @@ def _check_grid(grid: ArrayLike, steps: int) -> Array:
 
 
 def _check_level(value: Any, name: str, zero_ok: bool = False) -> float:
+    where = "[0, 1) (0: pure noise)" if zero_ok else "the open interval (0, 1)"
     try:
         v = as_real(value, name)
     except ValueError as exc:
-        raise type(exc)(f"{name} must be a level in the open interval (0, 1) or None (got {value!r})") from None
+        raise type(exc)(f"{name} must be a level in {where} or None (got {value!r})") from None
     if zero_ok and v == 0.0:  # the first level at pure noise (zero terminal SNR, flow t = 1)
         return 0.0
     if not 0.0 < v < 1.0:
-        raise ValueError(f"{name} must be a level in the open interval (0, 1) or None (got {value!r})")
+        raise ValueError(f"{name} must be a level in {where} or None (got {value!r})")
     return v
 
 
@@ -169,7 +170,8 @@ def _check_endpoints(endpoints: Any, steps: int, grid: Optional[Array]) -> tuple
         return float(g[-1]), None
     if isinstance(endpoints, (str, bytes)) or not hasattr(endpoints, "__len__") or len(endpoints) != 2:
         raise ValueError(
-            f"endpoints must be None or a pair (first, last), each a level in (0, 1) or None (got {endpoints!r})"
+            f"endpoints must be None or a pair (first, last) of levels or None: first in [0, 1) (0: pure noise), "
+            f"last in (0, 1) (got {endpoints!r})"
         )
     first = None if endpoints[0] is None else _check_level(endpoints[0], "endpoints[0] (first level)", zero_ok=True)
     last = None if endpoints[1] is None else _check_level(endpoints[1], "endpoints[1] (last level)")
@@ -963,7 +965,8 @@ def optimize_schedule(
     init : {"white", "exact"}
         Start from white noise (what samplers do) or from the exact noisy marginal.
     endpoints : None or (first, last)
-        Each a level in (0, 1) (fixed) or None (free). ``None``: first level fixed at the noisiest
+        Each a level (fixed) or None (free): the first in [0, 1) (0: pure noise, zero terminal SNR), the
+        last in (0, 1). ``None``: first level fixed at the noisiest
         level of ``grid`` (or of the 1000-step linear DDPM grid), last free. With ``grid`` a fixed
         level is moved to the nearest grid level (in log-SNR).
     grid : array_like, shape (T,), optional

@@ -296,3 +296,11 @@ def test_an_unwritable_plot_is_refused_before_any_work(files, capsys) -> None:
     assert not out.exists()
     code = main(["validate", "--steps", "2", "--samples", "20", "--shape", "8", "--no-progress", "--plot", files.file + "/x.png"])
     _one_line_error(capsys, code, "validate", "--plot", "not a directory")
+
+
+@pytest.mark.parametrize("value, needle", [("-1", "0 (skip) or at least 2"), ("1", "0 (skip) or at least 2"),
+                                           (str(10**11), "at most")])
+def test_report_probe_samples_are_checked_before_any_work(files, capsys, value, needle) -> None:
+    code = main(["report", "--probe-samples", value, "--out", str(files.root / "r"), "--no-progress"])
+    _one_line_error(capsys, code, "report", "--probe-samples", needle)
+    assert not (files.root / "r").exists()

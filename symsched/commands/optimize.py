@@ -59,7 +59,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    help="beta family of an integer --grid (default linear, DDPM)")
     p.add_argument("--endpoints", default="default",
                    help="'default' (first level = noisiest training level, last free), 'free' (both free), "
-                   "or 'A,B' with A, B levels alpha_bar in (0,1) or 'none' (e.g. 0.0001,none)")
+                   "or 'A,B' with levels alpha_bar A in [0,1) (0: pure noise), B in (0,1), or 'none' "
+                   "(e.g. 0.0001,none or 0,none)")
     p.add_argument("--weights", default=None, type=Path, help=".npy per-mode weights (shape of the spectrum)")
     p.add_argument("--seed", default=0, type=int, help="seed of the random starts (default 0)")
     p.add_argument("--restarts", default=4, type=int, help="number of random starts (default 4)")
@@ -88,7 +89,7 @@ def parse_endpoints(text: str) -> Optional[tuple[Optional[float], Optional[float
         try:
             out.append(float(s))
         except ValueError:
-            raise ValueError(f"--endpoints: {s!r} is neither a level in (0, 1) nor 'none'") from None
+            raise ValueError(f"--endpoints: {s!r} is neither a level (first in [0, 1), last in (0, 1)) nor 'none'") from None
     return out[0], out[1]
 
 
