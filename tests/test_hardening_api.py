@@ -375,3 +375,15 @@ def test_gaussian_spectrum_with_tiny_modes_optimises() -> None:
     S = spectra.gaussian((32, 32), length_scale=8)  # smallest mode ~1e-272
     J, g = symsched.divergence_and_grad(S, [0.01, 0.3, 0.9])
     assert math.isfinite(J) and np.all(np.isfinite(g))
+
+
+@pytest.mark.parametrize("value, exc", [(True, TypeError), ("2", TypeError), (7, ValueError), (2.5, ValueError)])
+def test_sampler_option_of_the_wrong_kind_is_a_type_error(value, exc) -> None:
+    """lms' order takes 1-4: a bool or a numeric string is the wrong type (TypeError), 7 a wrong value."""
+    with pytest.raises(exc, match=r"order must be one of 4, 1, 2, 3 for sampler 'lms'"):
+        symsched.output_spectrum_ve(np.ones(3), [10.0, 1.0, 0.1], sampler="lms", order=value)
+
+
+def test_boolean_option_refuses_a_number() -> None:
+    with pytest.raises(TypeError, match="lower_order_final must be one of"):
+        symsched.output_spectrum(np.ones(3), [0.1, 0.5, 0.9], sampler="dpmsolver_multistep", lower_order_final=1)

@@ -63,7 +63,8 @@ def sampler_module(name: str) -> Any:
 
 
 def check_options(name: str, options: dict[str, Any]) -> dict[str, Any]:
-    """``options`` completed with the defaults of sampler ``name``; ValueError on unknown names or values."""
+    """``options`` completed with the defaults of sampler ``name``; ValueError on unknown names or values,
+    TypeError on a value of the wrong kind (a bool or string where the choices are numbers, or the reverse)."""
     mod = sampler_module(name)
     allowed = getattr(mod, "OPTIONS", {})
     out = {}
@@ -71,8 +72,11 @@ def check_options(name: str, options: dict[str, Any]) -> dict[str, Any]:
         if key not in allowed:
             raise ValueError(f"sampler {name!r} has no option {key!r} (options: {tuple(allowed) or 'none'})")
         choices = allowed[key]
-        if value not in choices or isinstance(value, bool) != isinstance(choices[0], bool):
-            raise ValueError(f"{key} must be one of {', '.join(map(repr, choices))} for sampler {name!r} (got {value!r})")
+        message = f"{key} must be one of {', '.join(map(repr, choices))} for sampler {name!r} (got {value!r})"
+        if isinstance(value, bool) != isinstance(choices[0], bool) or isinstance(value, str) != isinstance(choices[0], str):
+            raise TypeError(message)  # a bool for an integer option, a string for a number, or the reverse
+        if value not in choices:
+            raise ValueError(message)
         out[key] = value
     for key, choices in allowed.items():
         out.setdefault(key, choices[0])
