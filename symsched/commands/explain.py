@@ -35,7 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--images", default="auto", choices=["auto", "on", "off"],
                    help="resolution law of the source photographs resized (auto: builtin or a folder)")
     p.add_argument("--image-resolutions", default="32,64,128",
-                   help="resolutions for the photographs (default 32,64,128)")
+                   help="resolutions for the photographs (default 32,64,128; unused with --images off)")
     p.add_argument("--restarts", default=0, type=int, help="random restarts of each optimisation (default 0)")
     p.add_argument("--seed", default=0, type=int, help="seed of the random restarts (default 0)")
     p.add_argument("--jobs", default=-1, type=int, help="parallel workers (joblib; default -1 = every core)")

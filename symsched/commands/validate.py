@@ -34,7 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--sampler", default="ddim", choices=["ddim", "ddpm"], help="VP sampler (default ddim)")
     p.add_argument("--steps", default=20, type=int, help="number of sampler steps K (default 20)")
     p.add_argument("--samples", default=20000, type=int, help="Monte Carlo samples (default 20000)")
-    p.add_argument("--shape", default="32x32", help="FFT grid, e.g. 64x64 or 256 (default 32x32)")
+    p.add_argument("--shape", default="32x32", help="FFT grid of the built-in power law, e.g. 64x64 or 256 (default 32x32; a --spectrum file brings its own shape)")
     p.add_argument("--seed", default=0, type=int, help="random seed (default 0)")
     p.add_argument("--eta", default=0.0, type=float, help="DDIM eta in [0, 1] (default 0)")
     p.add_argument("--variance", default="posterior", choices=["posterior", "beta"],
