@@ -56,7 +56,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    help="restrict to a training grid: an integer T (T-step grid of --grid-betas) or a .npy "
                    "alphas_cumprod (training order)")
     p.add_argument("--grid-betas", default="linear", choices=["linear", "scaled_linear", "cosine", "sigmoid"],
-                   help="beta family of an integer --grid (default linear, DDPM; unused by a --grid .npy and by --flow, whose levels are flow times)")
+                   help="beta family of an integer --grid (default linear, DDPM; unused without an integer --grid)")
     p.add_argument("--endpoints", default="default",
                    help="'default' (first level = noisiest training level, last free), 'free' (both free), "
                    "or 'A,B' with levels alpha_bar A in [0,1) (0: pure noise), B in (0,1), or 'none' "
