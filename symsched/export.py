@@ -836,28 +836,21 @@ def _diffusers_grid_config(grid: Any, scheduler: str) -> dict[str, Any]:
     Every key is set explicitly: the diffusers defaults differ between schedulers (DDPM: linear 1e-4..0.02, Euler,
     Heun, DPM-Solver: scaled_linear 0.00085..0.012).
     """
-    from .schedules import training_grid
+    from .schedules import BETA_RANGES, alpha_bar_to_betas, training_grid
 
     g = _as_export_grid(grid)
     T = int(g.size)
     zero = bool(g[-1] == 0.0)
-    cfg: dict[str, Any] = {"num_train_timesteps": T}
-    for name, dname in _DIFFUSERS_BETA_NAMES.items():
-        ref = training_grid(name, num_train_timesteps=T, rescale_zero_snr=zero)
-        if ref.shape == g.shape and np.allclose(ref, g, rtol=1e-12, atol=0.0):
-            cfg["beta_schedule"] = dname
-            if name == "linear":
-                cfg.update(beta_start=1e-4, beta_end=0.02)
-            elif name == "scaled_linear":
-                cfg.update(beta_start=0.00085, beta_end=0.012)
-            cfg["trained_betas"] = None
-            break
-    else:
-        prev = np.concatenate(([1.0], g[:-1]))
-        cfg["beta_schedule"] = "linear"  # ignored: trained_betas take precedence
-        cfg["trained_betas"] = [float(b) for b in 1.0 - g / prev]
-    if scheduler in _RESCALE_ZERO_SNR:
+    rescale = scheduler in _RESCALE_ZERO_SNR
+    named = next((name for name in _DIFFUSERS_BETA_NAMES
+                  if np.allclose(training_grid(name, num_train_timesteps=T, rescale_zero_snr=zero), g, rtol=1e-12, atol=0.0)),
+                 None)
+    cfg: dict[str, Any] = {"num_train_timesteps": T, "beta_schedule": _DIFFUSERS_BETA_NAMES.get(named, "linear"),
+                           "trained_betas": None}
+    if named in BETA_RANGES:
+        cfg["beta_start"], cfg["beta_end"] = BETA_RANGES[named]
+    if named is None or (zero and not rescale):  # no name, or a zero-SNR grid for a scheduler that cannot rescale:
+        cfg["trained_betas"] = alpha_bar_to_betas(g).tolist()  # these take precedence over beta_schedule
+    if rescale:
         cfg["rescale_betas_zero_snr"] = zero
-    elif zero and "beta_schedule" in cfg and cfg["trained_betas"] is None:
-        cfg["trained_betas"] = [float(b) for b in 1.0 - g / np.concatenate(([1.0], g[:-1]))]
     return cfg

@@ -67,6 +67,7 @@ __all__ = [
     "shift_to_log_snr",
     "flux_mu",
     "flux_image_seq_len",
+    "BETA_RANGES",
     "FLUX_DEFAULTS",
     "uniform_flow_t",
     "flow_match_t",
@@ -521,7 +522,13 @@ def _check_beta_range(beta_start: Any, beta_end: Any) -> tuple[float, float]:
     return b0, b1
 
 
-def linear_betas(T: int = 1000, *, beta_start: float = 1e-4, beta_end: float = 0.02) -> Array:
+#: default ``(beta_start, beta_end)`` of the beta families that take them (diffusers' defaults for the same names)
+BETA_RANGES: dict[str, tuple[float, float]] = {"linear": (1e-4, 0.02), "scaled_linear": (0.00085, 0.012),
+                                               "sigmoid": (1e-4, 0.02)}
+
+
+def linear_betas(T: int = 1000, *, beta_start: float = BETA_RANGES["linear"][0],
+                 beta_end: float = BETA_RANGES["linear"][1]) -> Array:
     r"""DDPM linear betas :math:`\beta_t = \beta_0 + (\beta_1-\beta_0)\, t/(T-1)`, shape (T,).
 
     Ho et al. (2020) use T=1000, 1e-4 to 0.02 (diffusers ``beta_schedule="linear"``).
@@ -532,7 +539,8 @@ def linear_betas(T: int = 1000, *, beta_start: float = 1e-4, beta_end: float = 0
     return np.linspace(b0, b1, T, dtype=np.float64)
 
 
-def scaled_linear_betas(T: int = 1000, *, beta_start: float = 0.00085, beta_end: float = 0.012) -> Array:
+def scaled_linear_betas(T: int = 1000, *, beta_start: float = BETA_RANGES["scaled_linear"][0],
+                        beta_end: float = BETA_RANGES["scaled_linear"][1]) -> Array:
     r"""Stable Diffusion betas, linear in :math:`\sqrt\beta`: ``linspace(sqrt(b0), sqrt(b1), T)**2``, shape (T,).
 
     Defaults are Stable Diffusion 1.x / 2.x / XL's (diffusers ``beta_schedule="scaled_linear"``).
@@ -560,7 +568,8 @@ def cosine_betas(T: int = 1000, *, s: float = 0.008, max_beta: float = 0.999) ->
     return np.minimum(1.0 - f[1:] / f[:-1], max_beta)
 
 
-def sigmoid_betas(T: int = 1000, *, beta_start: float = 1e-4, beta_end: float = 0.02) -> Array:
+def sigmoid_betas(T: int = 1000, *, beta_start: float = BETA_RANGES["sigmoid"][0],
+                  beta_end: float = BETA_RANGES["sigmoid"][1]) -> Array:
     r"""GeoDiff sigmoid betas :math:`\beta_t = \beta_0 + (\beta_1-\beta_0)\,\operatorname{expit}(u_t)`, shape (T,).
 
     ``u = linspace(-6, 6, T)`` (diffusers ``DDPMScheduler(beta_schedule="sigmoid")``; defaults are
