@@ -197,6 +197,13 @@ def substitution_note(sampler: str, eta: float) -> Optional[str]:
     return None
 
 
+def _ve_sigmas(alpha_bar: np.ndarray) -> Optional[list[float]]:
+    """The levels as EulerDiscreteScheduler sigmas, or None when the first is alpha_bar = 0 (sigma = inf)."""
+    from .. import export
+
+    return export.to_diffusers(alpha_bar)["sigmas"] if alpha_bar[0] > 0 else None
+
+
 def _export_flow(res: Any) -> dict[str, Any]:
     """FlowMatchEulerDiscreteScheduler(shift=1.0).set_timesteps(sigmas=t): the flow times, noisiest first."""
     from .. import export
@@ -222,7 +229,7 @@ def _export_diffusers(res: Any, grid: Optional[np.ndarray]) -> dict[str, Any]:
     d: dict[str, Any] = {}
     if grid is not None:
         d["timesteps"] = [int(t) for t in res.timesteps]
-    sig = export.to_diffusers(res.alpha_bar)["sigmas"] if res.alpha_bar[0] > 0 else None  # 0: sigma = inf
+    sig = _ve_sigmas(res.alpha_bar)
     if res.sampler == "ddpm":
         sched = "DDPMScheduler"
         kwargs = {"timesteps": d.get("timesteps")}
@@ -360,8 +367,7 @@ def _json_doc(args: argparse.Namespace, S: np.ndarray, res: Any, grid: Optional[
     try:
         doc["diffusers"] = _export_diffusers(res, grid)
     except ValueError as exc:
-        sig = export.to_diffusers(res.alpha_bar)["sigmas"] if res.alpha_bar[0] > 0 else None  # 0: sigma = inf
-        doc["diffusers"] = {"sigmas": sig, "notes": [str(exc)]}
+        doc["diffusers"] = {"sigmas": _ve_sigmas(res.alpha_bar), "notes": [str(exc)]}
     return doc
 
 

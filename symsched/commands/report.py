@@ -573,9 +573,10 @@ def run(args: argparse.Namespace) -> int:
     ks = _steps(args.steps)
     n = as_positive_int(args.samples, "--samples", MAX_SAMPLES, limit="MAX_SAMPLES")
     eta = check_eta(args.eta, "--eta")
-    if args.probe_samples != 0 and (args.probe_samples < 2 or as_positive_int(
-            args.probe_samples, "--probe-samples", MAX_SAMPLES, limit="MAX_SAMPLES") < 2):
-        raise ValueError(f"--probe-samples must be 0 (skip) or at least 2 (got {args.probe_samples})")
+    if args.probe_samples != 0:
+        if args.probe_samples < 2:
+            raise ValueError(f"--probe-samples must be 0 (skip) or at least 2 (got {args.probe_samples})")
+        as_positive_int(args.probe_samples, "--probe-samples", MAX_SAMPLES, limit="MAX_SAMPLES")
     jobs = _Jobs(_jobs(getattr(args, "jobs", None)))
     bar = tqdm(total=len(_divergences()) + 4 + (1 if args.probe_samples else 0), desc="symsched report", unit="stage", file=sys.stderr,
                disable=True if args.no_progress else None)
