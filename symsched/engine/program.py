@@ -41,6 +41,8 @@ class ProgramStep:
     grad_coeffs_ld: tuple[Any, ...] = ()
     #: Gradient coefficients: rows = basis functions of the nonzero entries (in order), columns = grad slots.
     gamma: Optional[NDArray[np.float64]] = None
+    #: The global level index of each slot of its kind (the sampler's plan entry; level K is the clean level).
+    levels: tuple[int, ...] = ()
 
 
 @dataclass
@@ -195,7 +197,7 @@ def build_program(name: str, options: Mapping[str, Any], params: Mapping[str, fl
                 gco, gco_ld = gco[:nc], gco_ld[:nc]
             steps[n] = ProgramStep(kind=kind, modes=modes, kernels=kern, grad_levels=grad_levels, coeffs=co,
                                    coeffs_ld=co_ld, grad_kernels=gkern, grad_coeffs=gco, grad_coeffs_ld=gco_ld,
-                                   gamma=gamma)
+                                   gamma=gamma, levels=idx)
     return Program(name=name, process=mod.PROCESS, m=len(mod.ENTRIES), steps=[st for st in steps if st is not None],
                    c=c, s=s, l=l, grad=grad, extended=extended)
 

@@ -29,25 +29,20 @@ def _full(x: Any, shape: tuple[int, ...]) -> Array:
     return np.array(np.broadcast_to(np.asarray(x, dtype=np.float64), shape), dtype=np.float64)
 
 
-def _arrivals(name: str, options: Any, params: Any, prog: Any) -> tuple[list[int], list[int]]:
+def _arrivals(name: str, prog: Any) -> tuple[list[int], list[int]]:
     """Rows of ``state_variances`` (state after program step n = row n + 1) at which the sample first
-    and last stands at each level 1..N that the sampler's steps reach, from the sampler's plan (the
-    same call :func:`symsched.engine.program.build_program` makes): a step reaches the level of its
-    kind's slot 1. Most samplers reach every level once; UniPC reaches each level twice (prediction,
-    then correction with the model output at the predicted sample); DEIS and ``final_sigmas_type=
-    "sigma_min"`` stop at the last schedule level (N = K - 1) instead of the clean level (N = K)."""
+    and last stands at each level 1..N that the sampler's steps reach (a step reaches the level of its
+    kind's slot 1, read off the program's steps). Most samplers reach every level once; UniPC reaches
+    each level twice (prediction, then correction with the model output at the predicted sample); DEIS
+    and ``final_sigmas_type="sigma_min"`` stop at the last schedule level (N = K - 1) instead of the
+    clean level (N = K)."""
     from ..symbolic import sampler_module
 
-    mod = sampler_module(name)
-    K = prog.K
-    plan = list(mod.plan(K, np.asarray(prog.l[:K], dtype=np.float64), dict(params), **dict(options)))
-    if len(plan) != len(prog.steps):  # pragma: no cover - the program is built from this plan
-        raise RuntimeError(f"{name}: plan and program disagree ({len(plan)} != {len(prog.steps)} steps)")
+    kinds = sampler_module(name).KINDS
     first: dict[int, int] = {}
     last: dict[int, int] = {}
-    for n, item in enumerate(plan):
-        kind, idx = item[0], tuple(item[1])
-        reached = int(idx[tuple(mod.KINDS[kind]).index(1)])
+    for n, st in enumerate(prog.steps):
+        reached = int(st.levels[tuple(kinds[st.kind]).index(1)])
         first.setdefault(reached, n + 1)
         last[reached] = n + 1
     N = max(last)
@@ -192,7 +187,7 @@ def intermediate_spectra(
     u, inv = np.unique(S.ravel(), return_inverse=True)
     inv = inv.reshape(-1)
     rows = recursion.state_variances(prog, u, init)  # (program steps + 1, modes), VP scale
-    first, last = _arrivals(name, options, params, prog)
+    first, last = _arrivals(name, prog)
     N = len(last)  # levels reached: K (then the clean level), or K - 1 (the last step stops at ab[-1])
     c, s_ = prog.c.astype(np.float64), prog.s.astype(np.float64)
     lev = np.arange(1, N + 1)  # the levels of sample[0..N-1]
