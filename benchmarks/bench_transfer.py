@@ -15,7 +15,9 @@ and, warm, the fewest-pass NumPy adjoint of the same recursion written by hand
 (``floor_value_and_grad``, checked against finite differences) against its own forward: the floor of
 a NumPy adjoint; (c) the state-space engine: ``dpmpp_2m`` (a 2-entry state, k-diffusion's sigmas of the same schedule)
 against ``ddim`` (scalar) in the same warm process (target: within 3x), and against a plain per-step
-NumPy loop of the same 2x2 covariance recursion C <- A C A^T (target: faster).
+NumPy loop of the same 2x2 covariance recursion C <- A C A^T (target: faster); (d) when numba is
+installed (not a symsched dependency), the same DDPM adjoint as fused compiled loops, against a fused
+compiled forward: whether compiling the loops would reach issue 13's 2x at all.
 Uses ../shared/data/adsn_eigenvalues.npy when present, else a synthetic FFT-grid PSD of the same
 size. Run: ``python benchmarks/bench_transfer.py [--repeats 7]``.
 """
@@ -191,6 +193,57 @@ def baseline_dpmpp_2m(S: np.ndarray, sigmas: np.ndarray) -> np.ndarray:
     return c00
 
 
+def compiled_floor(repeats: int) -> dict:
+    """(d) The DDPM adjoint as fused numba loops (one pass per step each way; ``stored``: the forward also
+    keeps g and 1/D so that the backward divides nothing) against a fused numba forward, warm; checked
+    against floor_value_and_grad. Source: ``benchmarks/_numba_floor.py``."""
+    import importlib.util
+
+    if importlib.util.find_spec("numba") is None:
+        return {"skipped": "numba is not installed (pip install numba)"}
+    S = np.unique(load_spectrum()[0])
+    coef = np.ascontiguousarray(_ddpm_gain_coefficients(ddpm_schedule()))
+    K, n = coef.shape[0], S.size
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import _numba_floor as mod
+
+    V, G, ID = np.empty((K + 1, n)), np.empty((K, n)), np.empty((K, n))
+    t = time.perf_counter()
+    mod.forward(S[:2], coef)
+    mod.value_and_grad(S[:2], coef, V[:, :2].copy(), G[:, :2].copy(), ID[:, :2].copy(), False)
+    jit = time.perf_counter() - t
+    J_ref, g_ref = floor_value_and_grad(S, coef, np.empty((K + 1, n)))
+    worst = 0.0
+    for stored in (False, True):
+        J, g = mod.value_and_grad(S, coef, V, G, ID, stored)
+        worst = max(worst, abs(J - J_ref) / J_ref, float(np.max(np.abs(g - g_ref)) / np.max(np.abs(g_ref))))
+    if worst > 1e-10:
+        raise AssertionError(f"compiled adjoint disagrees with floor_value_and_grad ({worst:.1e})")
+    times: dict[str, list[float]] = {"forward": [], "recompute": [], "stored": []}
+    for _ in range(repeats):
+        for name in times:
+            t = time.perf_counter()
+            if name == "forward":
+                mod.forward(S, coef)
+            else:
+                mod.value_and_grad(S, coef, V, G, ID, name == "stored")
+            times[name].append(time.perf_counter() - t)
+    return {"times": times, "jit": jit, "worst": worst}
+
+
+def compiled_report(repeats: int) -> None:
+    res = _run(["--compiled", "--repeats", str(repeats)], env=MALLOC_ENV)
+    print("\n(d) the same DDPM adjoint as fused compiled loops (numba, fastmath), warm, unique modes:")
+    if "skipped" in res:
+        print(f"    skipped: {res['skipped']}")
+        return
+    m = {k: statistics.median(v) for k, v in res["times"].items()}
+    print(f"    forward {m['forward']:.3f} s; value+gradient {m['recompute']:.3f} s = "
+          f"{m['recompute'] / m['forward']:.2f}x (backward recomputes the gain), {m['stored']:.3f} s = "
+          f"{m['stored'] / m['forward']:.2f}x (forward stores g and 1/D) (target <= 2); JIT compile of the "
+          f"two loops {res['jit']:.2f} s per process; agrees with floor_value_and_grad to {res['worst']:.0e}")
+
+
 def warm_statespace(repeats: int) -> dict:
     """dpmpp_2m vs ddim (symsched) and vs the per-step NumPy 2x2 loop, one warm process."""
     import symsched
@@ -297,7 +350,9 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=1000, help=argparse.SUPPRESS)
     ap.add_argument("--warm", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--statespace", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--compiled", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--only-statespace", action="store_true", help="run part (c) only")
+    ap.add_argument("--only-compiled", action="store_true", help="run part (d) only")
     args = ap.parse_args()
     if args.worker:
         print(json.dumps(worker(args.worker, args.task, args.steps)))
@@ -308,8 +363,14 @@ def main() -> None:
     if args.statespace:
         print(json.dumps(warm_statespace(args.repeats)))
         return
+    if args.compiled:
+        print(json.dumps(compiled_floor(args.repeats)))
+        return
     if args.only_statespace:
         statespace_report(args.repeats)
+        return
+    if args.only_compiled:
+        compiled_report(args.repeats)
         return
 
     S, label = load_spectrum()
@@ -341,6 +402,7 @@ def main() -> None:
     print(f"\nmax relative difference symsched vs baseline: {warm['max_rel_diff']:.2e}; on those modes, "
           f"error vs mpmath (50 digits): symsched {warm['err_symsched']:.1e}, baseline {warm['err_baseline']:.1e}")
     statespace_report(args.repeats)
+    compiled_report(args.repeats)
 
 
 def grad_report(med: dict) -> None:

@@ -294,6 +294,31 @@ def _grouped(S: Array, w: Array) -> tuple[Array, Array]:
     return u, np.bincount(inv, weights=w, minlength=u.size)
 
 
+#: ratios r = P/S beyond which the per-mode terms are evaluated in longdouble (r^2 leaves float64 near 2^512)
+_WIDE_RATIO = 2.0**480
+
+
+def _wide_terms(fn: Any, f: Array, d: Array, pos: Array, r: Array, S: Array, scale: Array) -> Array:
+    """Redo in longdouble the modes whose ratio r is extreme or whose term or dJ/drho = (dJ/dr)(kappa/S) left
+    float64 on the way (e.g. KL's (r - 1)/(2 r^2): r^2 overflows at r = 1e160 and the slope came out 0; at
+    r = 1e-155 it came out inf). Sets ``f`` in place; returns ``d``, in longdouble when some slope lies beyond
+    the float64 range itself (KL's -1/(2 r^2) = -5e595 at r = 1e-298, P below the float64 range): the backward
+    sweep scales the adjoint before any product (``recursion._adjoint_scale``)."""
+    with np.errstate(all="ignore"):
+        at = ~np.isfinite(d[pos]) | ~np.isfinite(f[pos]) | (r > _WIDE_RATIO) | (r < 1.0 / _WIDE_RATIO)
+    if not at.any():
+        return d
+    sel = np.flatnonzero(pos)[at]
+    with np.errstate(all="ignore"):
+        fk, dk = fn(r[at].astype(np.longdouble), S[sel].astype(np.longdouble))
+        f[sel] = np.asarray(fk, dtype=np.longdouble).astype(np.float64)
+        wide = np.asarray(dk, dtype=np.longdouble) * scale[at].astype(np.longdouble)
+        if not np.all(np.isfinite(wide.astype(np.float64))):
+            d = d.astype(np.longdouble)
+        d[sel] = wide
+    return d
+
+
 def _objective(divergence: str, w: Array) -> Any:
     """The objective for :func:`recursion.value_and_grad`: per-mode terms of the ratio r = P/S.
 
@@ -311,17 +336,18 @@ def _objective(divergence: str, w: Array) -> Any:
             scale = kap[pos] / S[pos]
             r = rho[pos] * scale
             fk, dk = fn(r, S[pos])
-            if divergence != "w2":  # nothing generated where there is data: KL is +inf (not inf - inf)
-                fk = np.where(r == 0, np.inf, fk)
             f[pos] = fk
             d[pos] = np.asarray(dk) * scale
+            d = _wide_terms(fn, f, d, pos, r, S, scale)
+            if divergence != "w2":  # nothing generated where there is data: KL is +inf (not inf - inf)
+                f[pos] = np.where(r == 0, np.inf, f[pos])
         zero = ~pos  # S = 0: kappa = 1, rho = P
         if divergence == "w2":
             f[zero] = rho[zero]
             d[zero] = 1.0
         else:
             f[zero] = np.where(rho[zero] == 0, 0.0, np.inf)
-        d[~np.isfinite(d)] = 0.0
+        d[np.isinf(f)] = 0.0  # a mode whose own term is +inf (KL where nothing is generated) has no slope
         if np.any(np.isinf(f) & (ww > 0)):
             objective.infinite = True  # type: ignore[attr-defined]
         return float(np.sum(ww * f)), ww * d

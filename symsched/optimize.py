@@ -242,8 +242,17 @@ class _Objective:
         self.ve = sampler in VE_SAMPLERS
         self.n_evaluations = 0
         self.n_gradients = 0
+        self.refusals: list[str] = []  # messages of the trial schedules the engine refused (infeasible points)
 
     def __call__(self, l: Array) -> tuple[float, Array]:
+        """Value and gradient; raises :class:`_Refused` where the engine refuses the schedule."""
+        try:
+            return self._value_and_grad(l)
+        except ValueError as exc:
+            self.refusals.append(str(exc))
+            raise _Refused(str(exc)) from None
+
+    def _value_and_grad(self, l: Array) -> tuple[float, Array]:
         self.n_evaluations += 1
         self.n_gradients += 1
         if self.ve:
@@ -259,6 +268,14 @@ class _Objective:
         return float(J), np.asarray(g, dtype=np.float64)
 
     def _value(self, ab: Optional[Array], sig: Optional[Array]) -> float:
+        """The value; inf where the engine refuses the schedule (an infeasible point of the search)."""
+        try:
+            return self._value_or_raise(ab, sig)
+        except ValueError as exc:
+            self.refusals.append(str(exc))
+            return math.inf
+
+    def _value_or_raise(self, ab: Optional[Array], sig: Optional[Array]) -> float:
         self.n_evaluations += 1
         if self.weighted:
             if self.ve:
@@ -463,6 +480,10 @@ def _candidates(
 # ---------------------------------------------------------------------------------------------
 
 
+class _Refused(Exception):
+    """The engine refused a trial schedule (e.g. multistep coefficients that cancel in float64)."""
+
+
 class _SameBasin(Exception):
     """Raised inside a guard run that has reached the basin of the optimum already found."""
 
@@ -479,13 +500,20 @@ def _lbfgs(
     as soon as the run is within ``_SAME_BASIN`` of those levels or matches that value to 1e-10."""
 
     memo: dict[bytes, tuple[float, Array]] = {}
+    good: list[tuple[Array, float]] = []  # the last point the engine evaluated: (y, J / scale)
 
     def fun(y: Array) -> tuple[float, Array]:
         hit = memo.get(y.tobytes())
         if hit is not None:
             return hit
         l = par.levels(y)
-        J, g = obj(l)
+        try:
+            J, g = obj(l)
+        except _Refused:
+            if not good:
+                raise
+            return _infeasible(y, *good[-1])
+        good[:] = [(np.array(y, copy=True), J / scale)]
         if known is not None and (
             _max_diff(l, known[0]) < _SAME_BASIN or abs(J - known[1]) <= 1e-10 * abs(known[1])
         ):
@@ -496,7 +524,10 @@ def _lbfgs(
 
     try:
         y0 = np.asarray(y0, dtype=np.float64)
-        f0, g0 = fun(y0)
+        try:
+            f0, g0 = fun(y0)
+        except _Refused as exc:
+            return y0, math.inf, False, f"the start was refused ({exc})"
         if float(np.max(np.abs(g0), initial=0.0)) <= 1e-8 * abs(f0):  # e.g. a warm start at an optimum
             return y0, f0 * scale, True, "converged (the start is stationary)"
         res = minimize(
@@ -510,6 +541,15 @@ def _lbfgs(
         # the line search stalls at machine precision at a stationary point: that is convergence
         ok, msg = True, f"converged (projected gradient at round-off; L-BFGS-B: {msg})"
     return np.asarray(res.x, dtype=np.float64), float(res.fun) * scale, ok, msg
+
+
+def _infeasible(y: Array, y_good: Array, f_good: float) -> tuple[float, Array]:
+    """A refused trial point seen by L-BFGS-B: a steep bowl around the last evaluated point, f_good +
+    max(1, |f_good|) at ``y``, whose gradient points back to it, so that the line search backtracks."""
+    d = y - y_good
+    rise = max(1.0, abs(f_good))
+    c = rise / max(float(d @ d), 1e-300)
+    return f_good + rise, 2.0 * c * d
 
 
 _Run = tuple[float, Array, bool, str, str]  # (value, y, converged, message, start name)
@@ -1079,6 +1119,13 @@ def _optimize(
             ab_best, best_val, note = _continuous_result(obj, box, l_best, first, last, std, baselines, feasible)
             timesteps = None
         messages += [note] if note else []
+        if obj.refusals:
+            if not math.isfinite(best_val):
+                where = "endpoints: " if first == 0.0 else ""
+                raise ValueError(f"{where}the sampler {sampler!r} refuses every schedule the search tried: "
+                                 f"{obj.refusals[0]}")
+            messages.append(f"{len(obj.refusals)} trial schedule(s) refused by the engine were treated as "
+                            f"infeasible (first: {obj.refusals[0]})")
         tick()
     finally:
         if bar is not None:

@@ -13,8 +13,10 @@ import itertools
 
 import numpy as np
 import pytest
+from mpmath import mp, mpf
 
 import symsched
+from symsched import schedules as sch
 
 S_GRID = np.array([0.0, 1e-300, 1e-12, 1.0, 1e12, 1e300])
 LEVELS = [0.0, 1e-320, 1e-200, 1e-12, 0.5, 1 - 1e-12]
@@ -101,11 +103,137 @@ def test_divergence_and_grad_finite_at_extreme_modes(divergence: str) -> None:
     assert np.isfinite(J) or (divergence != "w2" and J == np.inf)
 
 
-def test_a_step_sympy_cannot_take_to_zero_snr_says_so_without_sympy_internals() -> None:
-    """dpmpp_sde's bounded step: SymPy's limit fails (it depends on the sign of r); the error says that the
+def test_a_step_sympy_cannot_take_to_zero_snr_says_so_without_sympy_internals(monkeypatch) -> None:
+    """Where SymPy's limit fails (forced here: every sampler's limit is derived today), the error says that the
     limit could not be derived -- not that the step is unbounded -- and shows no SymPy expression."""
-    with pytest.raises(ValueError) as info:
-        symsched.output_spectrum(np.array([0.5, 2.0]), [0.0, 0.3, 0.9], sampler="dpmpp_sde")
+    from symsched.engine import canonical, kernels
+
+    def fail(*args, **kwargs):
+        raise NotImplementedError("sign(r)")
+
+    monkeypatch.setenv("SYMSCHED_DISK_CACHE", "0")
+    monkeypatch.setattr(canonical.sp, "limit", fail)
+    for clear in (canonical._canonical.cache_clear, kernels.step_kernels.cache_clear, kernels._UNDEFINED.clear):
+        clear()
+    try:
+        with pytest.raises(ValueError) as info:
+            symsched.output_spectrum(np.array([0.5, 2.0]), [0.0, 0.3, 0.9], sampler="dpmpp_sde", eta=0.625)
+    finally:
+        monkeypatch.undo()
+        for clear in (canonical._canonical.cache_clear, kernels.step_kernels.cache_clear, kernels._UNDEFINED.clear):
+            clear()
     msg = str(info.value)
     assert msg.startswith("alpha_bar: sampler 'dpmpp_sde' is undefined at alpha_bar = 0")
-    assert "SymPy cannot take its limit there" in msg and "unbounded" not in msg and "sign(" not in msg
+    assert "SymPy cannot take its limit there (NotImplementedError)" in msg
+    assert "unbounded" not in msg and "sign(" not in msg
+
+# ---------------------------------------------------------------------------------------------
+# level coefficients whose formulas cancel (LMS on clustered levels): exact or refused, never wrong
+# ---------------------------------------------------------------------------------------------
+CLUSTERED = [0.5352356131158433, 0.535473847130013, 0.535481447548326, 0.5354817403082517, 0.5354852897503868]
+
+
+def _lms_by_hand(S: float, sigmas: list, order: int = 4, dps: int = 60, alpha_bar: bool = False) -> float:
+    """k-diffusion's sample_lms with the exact denoiser, in mpmath, written from its source: x is tracked as a
+    multiple of the white start x_0 = sigma_0 n, the Lagrange weights integrated by mp.quad. With ``alpha_bar``
+    the levels are alpha_bar, converted at full precision (clustered levels are ill-conditioned in sigma)."""
+    with mp.workdps(dps):
+        sig = [mp.sqrt((1 - mpf(a)) / mpf(a)) if alpha_bar else mpf(a) for a in sigmas] + [mpf(0)]
+        x, ds = mpf(1), []
+        for i in range(len(sigmas)):
+            D = mpf(S) / (mpf(S) + sig[i] ** 2) * x
+            ds.append((x - D) / sig[i])
+            q = min(i + 1, order)
+            for j in range(q):
+                def basis(tau, j=j):
+                    out = mpf(1)
+                    for k in range(q):
+                        if k != j:
+                            out *= (tau - sig[i - k]) / (sig[i - j] - sig[i - k])
+                    return out
+                x += mp.quad(basis, [sig[i], sig[i + 1]]) * ds[-1 - j]
+        return float((x * sig[0]) ** 2)
+
+
+def test_lms_on_clustered_levels_is_exact_or_refused_never_wrong() -> None:
+    """Order-4 LMS weights on levels 1e-6 apart in log-SNR cancel in float64 and even in longdouble (the engine
+    used to return 8e26 for 0.665); the coefficient check now sends a few modes to mpmath and refuses many."""
+    sig = [float(v) for v in sch.alpha_bar_to_sigmas(np.array(CLUSTERED))]
+    ref = _lms_by_hand(1.0, CLUSTERED, alpha_bar=True)
+    # k-diffusion's algorithm in exact rational arithmetic (SymPy, sigmas to 70 digits) gives 0.66487103759010937...
+    assert abs(ref - 0.6648710375901094) < 1e-12
+    np.testing.assert_allclose(symsched.output_spectrum([1.0], CLUSTERED, sampler="lms"), [ref], rtol=1e-9)
+    with pytest.raises(ValueError, match=r"^alpha_bar: .*cancel in float64"):
+        symsched.output_spectrum(np.geomspace(1e-3, 1e3, 40), CLUSTERED, sampler="lms")
+    with pytest.raises(ValueError, match=r"^sigmas: .*cancel in float64"):
+        symsched.output_spectrum_ve(np.geomspace(1e-3, 1e3, 40), sig, sampler="lms")
+
+
+def test_lms_on_ordinary_levels_is_not_refused() -> None:
+    """The coefficient check must not refuse ordinary schedules: K = 5..200 standard schedules, by hand at 40 modes."""
+    for K in (5, 20, 200):
+        ab = sch.standard_schedule("cosine", K)
+        P = symsched.output_spectrum(np.geomspace(1e-3, 1e3, 40), ab, sampler="lms")
+        assert np.all(np.isfinite(P))
+    sig = [float(v) for v in sch.alpha_bar_to_sigmas(sch.standard_schedule("cosine", 5))]
+    np.testing.assert_allclose(symsched.output_spectrum_ve([0.3], sig, sampler="lms"), [_lms_by_hand(0.3, sig)],
+                               rtol=1e-12)
+
+
+def test_coefficient_check_rejects_a_wrong_threshold(monkeypatch) -> None:
+    """Companion: with the check switched off, the clustered schedule's float64 answer is wrong by orders of
+    magnitude -- the check, not luck, makes the test above pass."""
+    from symsched.engine import recursion
+
+    monkeypatch.setattr(recursion, "MAX_COEFFICIENT_LOSS", np.inf)
+    P = symsched.output_spectrum([1.0], CLUSTERED, sampler="lms")[0]
+    assert not abs(P - 0.6648710375901094) < 1e-3 * 0.66
+
+
+# ---------------------------------------------------------------------------------------------
+# gradients where r = P/S is extreme: exact, not silently 0
+# ---------------------------------------------------------------------------------------------
+def _kl_mp(S: list, levels: list, *, ve: bool = False, sampler: str = "ddim", dps: int = 80):
+    """KL(data||gen) summed over modes, from the mpmath path (the literal step equations)."""
+    fn = symsched.output_spectrum_ve_mp if ve else symsched.output_spectrum_mp
+    P = fn(S, levels, sampler=sampler, dps=dps)
+    with mp.workdps(dps):
+        return sum((1 / r - 1 + mp.log(r)) / 2 for r in (mpf(p) / mpf(q) for p, q in zip(P, S)))
+
+
+def _central(J, levels: list, j: int, rel: float = 1e-7) -> float:
+    h = levels[j] * rel
+    up, down = list(levels), list(levels)
+    up[j] += h
+    down[j] -= h
+    return float((J(up) - J(down)) / (2 * h))
+
+
+@pytest.mark.parametrize("S,levels,sampler,ve", [
+    ([1e300], [0.2, 0.7, 0.99], "ddim", False),  # r = 1e-300: KL's slope (r - 1)/(2 r^2) overflowed and was zeroed
+    ([1e-6, 1.0, 1e6], [1e-200, 1e-5, 0.5], "heun", False),  # r = 1e206: r^2 overflowed, slope 0
+    ([1e-3, 0.1, 1.0, 10.0], [1e150, 1e10, 1.0, 1e-5], "heun", True),
+])
+def test_gradient_at_extreme_ratios_matches_mpmath_differences(S, levels, sampler, ve) -> None:
+    """Every gradient entry against central differences of the mpmath objective, normwise to 1e-6 (entries below
+    1e-14 of the largest are rounding in any float64 adjoint); the old code returned exactly 0 for all."""
+    fn = symsched.divergence_and_grad_ve if ve else symsched.divergence_and_grad
+    J, g = fn(S, levels, sampler=sampler, divergence="kl")
+    J_mp = lambda lv: _kl_mp(S, lv, ve=ve, sampler=sampler)  # noqa: E731
+    assert abs(J - float(J_mp(levels))) <= 1e-9 * abs(J)
+    ref = np.array([_central(J_mp, levels, j) for j in range(len(levels))])
+    assert np.max(np.abs(g - ref)) <= 1e-6 * np.max(np.abs(ref)), (g, ref)
+    big = np.abs(ref) > 1e-10 * np.max(np.abs(ref))
+    np.testing.assert_allclose(g[big], ref[big], rtol=1e-5)
+
+
+def test_mp_path_keeps_the_digits_a_level_and_a_mode_cancel_together() -> None:
+    """DDPM's one step from alpha_bar = 1e-95 for S = 1e-104: P = ab S^2 / lambda^2 (no noise on the last step),
+    where 1 - (1 - ab)/lambda cancels to ab S = 1e-199: the reference path used to return exactly 0 at its
+    default precision (it carried only the larger of the two decade spans)."""
+    S, ab = 1e-104, 1e-95
+    with mp.workdps(400):
+        lam = mpf(ab) * mpf(S) + 1 - mpf(ab)
+        ref = mpf(ab) * mpf(S) ** 2 / lam**2
+    got = symsched.output_spectrum_mp([S], [ab], sampler="ddpm")[0]
+    assert abs(got - ref) <= mpf("1e-40") * ref

@@ -449,3 +449,44 @@ def test_exported_schedule_reproduces_levels_in_diffusers() -> None:
     read = from_diffusers(ddpm)
     assert read.sampler == "ddpm"
     np.testing.assert_allclose(read.alpha_bar, res.alpha_bar, rtol=1e-6)
+
+
+# ---------------------------------------------------------------------------------------------
+# trial schedules the engine refuses are infeasible points, not the end of the search
+# ---------------------------------------------------------------------------------------------
+def test_search_continues_past_refused_trial_schedules() -> None:
+    """LMS on this spectrum: L-BFGS-B's line search visits schedules whose multistep coefficients cancel in
+    float64, which the engine refuses; the search used to abort with that error (blaming alpha_bar). Now the
+    refused points are infeasible, the result is a real optimum and says how many points were refused."""
+    S = power_law((8, 8), alpha=2.0)
+    res = symsched.optimize_schedule(S, 4, sampler="lms", divergence="w2", endpoints=(None, None))
+    fresh = symsched.w2_distance(symsched.output_spectrum(S, res.alpha_bar, sampler="lms"), S) ** 2
+    assert res.value == pytest.approx(fresh, rel=1e-9)
+    feasible = [v for name, v in res.baselines.items() if np.isfinite(v)]
+    assert res.value <= min(feasible) * (1 + 1e-9)
+    assert "refused by the engine were treated as infeasible" in res.message
+
+
+def test_refused_points_are_infeasible_whatever_refuses_them(monkeypatch) -> None:
+    """The mechanism alone: an objective that refuses every schedule with a level above alpha_bar = 0.9 (as the
+    engine refuses ill-conditioned ones) still yields the constrained optimum's neighbourhood, never an error."""
+    import symsched.optimize as opt
+
+    real = opt.divergence_and_grad
+
+    def picky(S, alpha_bar, **kw):
+        if np.max(alpha_bar) > 0.9:
+            raise ValueError("alpha_bar: refused (test)")
+        return real(S, alpha_bar, **kw)
+
+    monkeypatch.setattr(opt, "divergence_and_grad", picky)
+    S = power_law((8, 8), alpha=2.0)
+    res = symsched.optimize_schedule(S, 5, divergence="kl", endpoints=(None, None), standard_starts=True)
+    assert np.all(np.isfinite(res.alpha_bar)) and np.isfinite(res.value)
+
+
+def test_a_sampler_refusing_every_start_names_the_endpoints() -> None:
+    """Heun is unbounded from alpha_bar = 0: with endpoints (0, None) every schedule is refused; one ValueError
+    names the endpoints and gives the engine's reason (not a stray 'sigmas: ...' from inside the search)."""
+    with pytest.raises(ValueError, match=r"^endpoints: the sampler 'heun' refuses every schedule.*unbounded"):
+        symsched.optimize_schedule(power_law((8, 8), alpha=2.0), 4, sampler="heun", endpoints=(0.0, None))

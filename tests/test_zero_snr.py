@@ -199,6 +199,38 @@ def test_every_sampler_takes_a_zero_first_level_or_names_it(name: str) -> None:
     assert np.all(np.isfinite(P)) and np.all(P >= 0)
 
 
+@pytest.mark.parametrize("name,options", [
+    ("dpmpp_2m_sde", {}), ("dpmpp_2m_sde", {"solver_type": "heun"}), ("dpmpp_3m_sde", {}), ("dpmpp_sde", {}),
+    ("euler_ancestral", {}),
+])
+@pytest.mark.parametrize("eta", [0.0, 0.5, 1.0])
+def test_sde_samplers_from_zero_snr_restart_from_pure_noise(name: str, options: dict, eta: float) -> None:
+    """From sigma = inf these samplers' first step leaves pure noise of the next level, x_1 = sigma_1 z
+    (e^{-eta h} x -> 0, or (sigma_1/sigma_0) x -> sigma_1 z, and D -> 0), and the next step forgets the history
+    (r = h_{i-1}/h_i = inf): the schedule [0, a_1, ...] is the schedule [a_1, ...] from k-diffusion's white start
+    x = sigma_1 z. These were refused before the limits were taken at the parameter values the step runs with
+    (a symbolic eta made SymPy answer 'unbounded' or nothing)."""
+    S = np.array([1e-3, 0.05, 3.0, 40.0])
+    ab = [0.2, 0.6, 0.95]
+    kw = dict(sampler=name, eta=eta, **options)
+    expected = symsched.output_spectrum(S, ab, **kw)
+    np.testing.assert_allclose(symsched.output_spectrum(S, [0.0, *ab], **kw), expected, rtol=1e-9)
+    np.testing.assert_allclose(symsched.output_spectrum_ve(S, [INF, *sch.alpha_bar_to_sigmas(ab)], **kw), expected,
+                               rtol=1e-9)
+    # and it is the limit of the finite schedules (slowly for the multistep ones: the history weight is 1/r)
+    near = symsched.output_spectrum(S, [1e-300, *ab], **kw)
+    np.testing.assert_allclose(near, expected, rtol=0.02)
+
+
+def test_heun_from_sigma_inf_is_refused_as_unbounded() -> None:
+    """Heun's corrector adds (sigma_1 - sigma_0) d_1 / 2 with d_1 finite: unbounded as sigma_0 -> inf (P grows like
+    1/alpha_bar_0), so the refusal is genuine, not a failed limit."""
+    with pytest.raises(ValueError, match="unbounded"):
+        symsched.output_spectrum([1.0], [0.0, 0.5, 0.9], sampler="heun")
+    P = [symsched.output_spectrum([1.0], [a0, 0.5, 0.9], sampler="heun")[0] for a0 in (1e-10, 1e-20)]
+    assert P[1] > 1e9 * P[0]
+
+
 @pytest.mark.parametrize("name", ["euler", "dpmpp_2m", "lms", "euler_ancestral", "dpm_2", "dpmpp_2m_sde", "ddim"])
 def test_ve_samplers_through_sigma_inf(name: str) -> None:
     """output_spectrum_ve with a leading inf is the alpha_bar = 0 schedule."""

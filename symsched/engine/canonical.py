@@ -24,6 +24,7 @@ taken symbolically; a step whose limit is unbounded raises :class:`UndefinedStep
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Sequence
@@ -33,7 +34,7 @@ from sympy.codegen.cfunctions import expm1
 
 from ..symbolic.seeding import seeded_sympy
 from ..symbolic.statespace import Sampler, clean_value
-from ..symbolic.symbols import S, c_slot, eta, gap_slot, l_slot, s_slot, slot_level
+from ..symbolic.symbols import S, c_slot, eta, gap_slot, l_slot, param, s_slot, slot_level
 
 __all__ = ["canonical_step", "CanonicalStep", "UndefinedStep", "stabilize", "zeta", "numeric_param_symbols"]
 
@@ -302,7 +303,7 @@ def _zero_limit(expr: sp.Expr, process: str, level: sp.Symbol) -> sp.Expr:
         if process == "vp":
             out = sp.limit(expr, level, 0, "+")
         elif process == "ve":
-            out = sp.limit(expr, level, sp.oo)
+            out = _log_limit(expr, level)
         else:
             out = sp.limit(expr, level, 1, "-")
     except (NotImplementedError, RecursionError, TypeError, ValueError) as exc:  # SymPy cannot decide it
@@ -310,6 +311,21 @@ def _zero_limit(expr: sp.Expr, process: str, level: sp.Symbol) -> sp.Expr:
     if out.has(sp.zoo, sp.nan, sp.oo, -sp.oo) or isinstance(out, sp.Limit):
         raise UndefinedStep("it is unbounded there" if out.has(sp.zoo, sp.oo, -sp.oo) else "it has no limit there")
     return out
+
+
+def _log_limit(expr: sp.Expr, sigma: sp.Symbol) -> sp.Expr:
+    """lim sigma -> oo, taken in L = log sigma -> oo: the k-diffusion steps read sigma through t = -log sigma,
+    so a history level at pure noise (DPM++ 3M SDE's h_2 = log(sigma_{i-2}/sigma_{i-1})) becomes a rational
+    function of L, whose limit SymPy takes at once (in sigma it does not return). The direct limit in sigma is
+    the fallback."""
+    L = sp.Symbol("L_{\\infty}", positive=True)
+    try:
+        out = sp.limit(sp.expand_log(expr.subs(sigma, sp.exp(L)), force=True), L, sp.oo)
+        if not isinstance(out, sp.Limit) and not out.has(sp.nan):
+            return out
+    except (NotImplementedError, RecursionError, TypeError, ValueError):
+        pass
+    return sp.limit(expr, sigma, sp.oo)
 
 
 def _clean_limit(expr: sp.Expr, process: str, level: sp.Symbol) -> sp.Expr:
@@ -329,15 +345,18 @@ def _clean_limit(expr: sp.Expr, process: str, level: sp.Symbol) -> sp.Expr:
 
 
 @lru_cache(maxsize=None)
-def _canonical(smp: Sampler, kind: str, modes: tuple[str, ...]) -> CanonicalStep:
+def _canonical(smp: Sampler, kind: str, modes: tuple[str, ...], values: tuple[tuple[str, str], ...] = ()
+               ) -> CanonicalStep:
     upd = smp.kinds[kind]
     A, B = upd.matrices
     proc = smp.process
     lv = {j: slot_level(proc, j) for j in upd.slots}
     sample = [e.kind == "sample" for e in smp.entries]
 
+    pinned = {param(n): sp.Rational(v) for n, v in values if math.isfinite(float(v))}  # s_tmax = inf stays a symbol
+
     def convert(expr: sp.Expr, scale: sp.Expr) -> sp.Expr:
-        e = _param_rewrite(sp.sympify(expr)) * scale
+        e = _param_rewrite(sp.sympify(expr).subs(pinned)) * scale
         for j, mode in zip(upd.slots, modes):
             if mode == "clean":
                 e = _clean_limit(e, proc, lv[j])
@@ -368,13 +387,20 @@ def _canonical(smp: Sampler, kind: str, modes: tuple[str, ...]) -> CanonicalStep
     return CanonicalStep(A=outA, B=outB, slots=tuple(upd.slots), modes=tuple(modes), params=params)
 
 
-def canonical_step(smp: Sampler, kind: str, modes: Sequence[str] | None = None) -> CanonicalStep:
-    """The canonical A, B of ``smp.kinds[kind]``; ``modes[j]`` is "", "zero" or "clean" per slot."""
+def canonical_step(smp: Sampler, kind: str, modes: Sequence[str] | None = None,
+                   values: Sequence[tuple[str, str]] = ()) -> CanonicalStep:
+    """The canonical A, B of ``smp.kinds[kind]``; ``modes[j]`` is "", "zero" or "clean" per slot.
+
+    ``values`` pins numeric sampler parameters, ``(name, repr(float))`` pairs, before the limits are taken:
+    a limit at pure noise may depend on a parameter discontinuously (``(sigma_s/sigma_t)^eta -> 0`` for
+    eta > 0 but 1 at eta = 0, where SymPy, given a symbolic eta, answers ``oo`` or nothing), so the steps
+    from alpha_bar = 0 are derived for the parameter values they run with.
+    """
     upd = smp.kinds[kind]
     modes = tuple(modes) if modes is not None else tuple("" for _ in upd.slots)
     if len(modes) != len(upd.slots):
         raise ValueError(f"modes must give one entry per slot {upd.slots}")
-    return _canonical(smp, kind, modes)
+    return _canonical(smp, kind, modes, tuple(values))
 
 
 def explicit_levels(expr: Any, process: str, slots: Sequence[int]) -> Any:  # pragma: no cover - debugging aid

@@ -23,12 +23,16 @@ __all__ = ["output_spectrum_mp", "output_spectrum_ve_mp", "transfer_function_mp"
 
 
 @lru_cache(maxsize=None)
-def _mp_step(name: str, options: tuple[tuple[str, Any], ...], kind: str, modes: tuple[str, ...]) -> Callable[..., Any]:
-    """mpmath ``(S, native levels of the ordinary slots, params, step params) -> (A, B)`` in the VP state scale."""
+def _mp_step(name: str, options: tuple[tuple[str, Any], ...], kind: str, modes: tuple[str, ...],
+             values: tuple[tuple[str, str], ...] = ()) -> Callable[..., Any]:
+    """mpmath ``(S, native levels of the ordinary slots, params, step params) -> (A, B)`` in the VP state scale;
+    ``values`` pins parameters before the limits, as the kernels do (:func:`.kernels.pinned_values`)."""
+    import math
+
     import sympy as sp
 
     from ..symbolic import get_sampler
-    from ..symbolic.symbols import S, slot_level
+    from ..symbolic.symbols import S, param, slot_level
     from .canonical import _clean_limit, _native_scale, _zero_limit
     from .codegen import compile_mpmath
 
@@ -40,8 +44,10 @@ def _mp_step(name: str, options: tuple[tuple[str, Any], ...], kind: str, modes: 
     sample = [e.kind == "sample" for e in smp.entries]
     f_old, f_new = _native_scale(proc, lv[0]), _native_scale(proc, lv[1])
 
+    pinned = {param(n): sp.Rational(v) for n, v in values if math.isfinite(float(v))}
+
     def convert(e: sp.Expr, scale: sp.Expr) -> sp.Expr:
-        e = sp.sympify(e) * scale
+        e = sp.sympify(e).subs(pinned) * scale
         for j, mode in zip(upd.slots, modes):
             if mode == "clean":
                 e = _clean_limit(e, proc, lv[j])
@@ -50,7 +56,8 @@ def _mp_step(name: str, options: tuple[tuple[str, Any], ...], kind: str, modes: 
         return e
 
     m, q = A.rows, B.cols
-    A2 = sp.Matrix(m, m, lambda i, k: convert(A[i, k], (f_new if sample[i] else 1) / (f_old if sample[k] else 1))
+    one = sp.Integer(1)  # not the int 1: 1 / 1 is the float 1.0, which makes every rational in the entry a 15-digit Float
+    A2 = sp.Matrix(m, m, lambda i, k: convert(A[i, k], (f_new if sample[i] else one) / (f_old if sample[k] else one))
                    if A[i, k] != 0 else 0)
     B2 = sp.Matrix(m, q, lambda i, k: convert(B[i, k], f_new if sample[i] else 1) if B[i, k] != 0 else 0)
     args = [S] + [lv[j] for j, mode in zip(upd.slots, modes) if mode == ""] + list(smp.params) + list(smp.step_params)
@@ -109,28 +116,30 @@ def _run(spectrum: ArrayLike, x: np.ndarray, coordinate: str, sampler: str, init
     K = len(x)
     opts = kernel_options(name, options)
     out = np.empty(S.shape, dtype=object)
-    # the native updates cancel (e.g. 1 - (1 - ab)/lambda at ab = 1e-320): carry enough digits to span
-    # the dynamic range of the inputs on top of the requested ones
-    span = [abs(np.log10(v)) for v in np.ravel(S) if np.isfinite(v) and v > 0]
+    # the native updates cancel (e.g. 1 - (1 - ab)/lambda with lambda = ab S + 1 - ab cancels to ab S): carry
+    # enough digits to span the dynamic range of the levels and of the modes together, on top of the requested ones
+    span_S = [abs(np.log10(v)) for v in np.ravel(S) if np.isfinite(v) and v > 0]
     if coordinate == "alpha_bar":
-        span += [abs(np.log10(v)) for v in x if v > 0] + [abs(np.log10(1 - v)) for v in x if 0 < v < 1]
+        span_x = [abs(np.log10(v)) for v in x if v > 0] + [abs(np.log10(1 - v)) for v in x if 0 < v < 1]
     else:  # alpha_bar = 1/(1 + sigma^2): sigma^2 spans twice the decades of sigma
-        span += [2 * abs(np.log10(v)) for v in x if np.isfinite(v) and v > 0]
-    extra = int(max(span, default=0.0)) + 10
+        span_x = [2 * abs(np.log10(v)) for v in x if np.isfinite(v) and v > 0]
+    extra = int(max(span_S, default=0.0) + max(span_x, default=0.0)) + 10
     with mpmath.workdps(int(dps) + extra):
         lv = _native_levels(x, coordinate, mod.PROCESS)
         zero = [bool(v == (mpmath.inf if mod.PROCESS == "ve" else (0 if mod.PROCESS == "vp" else 1))) for v in lv]
+        from .kernels import pinned_values
         from .program import canonical_levels  # the plan sees the same log-SNRs as build_program's
 
         ell = np.asarray(canonical_levels(x, coordinate)[2], dtype=np.float64)
         plan = mod.plan(K, ell, dict(params), **options)
-        pv = [mpmath.mpf(params[p]) for p in getattr(mod, "PARAMS", {})]
+        pnames = tuple(getattr(mod, "PARAMS", {}))
+        pv = [mpmath.mpf(params[p]) for p in pnames]
         steps = []
         for item in plan:
             kind, idx = item[0], tuple(item[1])
             sp_ = dict(item[2]) if len(item) > 2 else {}
             modes = tuple("clean" if i == K else ("zero" if zero[i] else "") for i in idx)
-            fn = _mp_step(name, opts, kind, modes)
+            fn = _mp_step(name, opts, kind, modes, pinned_values(modes, {p: float(params[p]) for p in pnames}))
             lev = [lv[i] for i, mo in zip(idx, modes) if mo == ""]
             steps.append((fn, lev, [mpmath.mpf(sp_.get(p, 0.0)) for p in getattr(mod, "STEP_PARAMS", ())]))
         m = len(mod.ENTRIES)

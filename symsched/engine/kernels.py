@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from .codegen import compile_kernel
 from .divergence import divergence_kernel  # generated from the stable ratio form (issue 14)
@@ -289,14 +289,15 @@ _UNDEFINED: dict[tuple[Any, ...], Exception] = {}
 
 
 def step_kernels(name: str, options: tuple[tuple[str, Any], ...], kind: str, modes: tuple[str, ...],
-                 grad: bool = False) -> StepKernels:
+                 grad: bool = False, values: tuple[tuple[str, str], ...] = ()) -> StepKernels:
     """Compiled kernels of ``kind`` of sampler ``name``; a step found undefined (an unbounded limit at an
-    end of the level range) raises the same error again without redoing the symbolic limit."""
-    key = (name, options, kind, modes)
+    end of the level range) raises the same error again without redoing the symbolic limit. ``values``
+    pins numeric parameters (``(name, repr(float))``; see :func:`pinned_values`)."""
+    key = (name, options, kind, modes, values)
     if key in _UNDEFINED:
         raise _UNDEFINED[key]
     try:
-        return _step_kernels(name, options, kind, modes, grad)
+        return _step_kernels(name, options, kind, modes, grad, values)
     except ValueError as exc:
         from .canonical import UndefinedStep
 
@@ -308,9 +309,18 @@ def step_kernels(name: str, options: tuple[tuple[str, Any], ...], kind: str, mod
 step_kernels.cache_clear = lambda: _step_kernels.cache_clear()  # type: ignore[attr-defined]
 
 
+def pinned_values(modes: Sequence[str], params: Mapping[str, float]) -> tuple[tuple[str, str], ...]:
+    """The parameter values a step's kernels are derived for: all of them for a step from alpha_bar = 0
+    (its limit may depend on them discontinuously, see :func:`canonical.canonical_step`), none otherwise
+    (the kernels take them as arguments)."""
+    if "zero" not in modes:
+        return ()
+    return tuple((p, repr(float(v))) for p, v in params.items())
+
+
 @lru_cache(maxsize=None)
 def _step_kernels(name: str, options: tuple[tuple[str, Any], ...], kind: str, modes: tuple[str, ...],
-                  grad: bool = False) -> StepKernels:
+                  grad: bool = False, values: tuple[tuple[str, str], ...] = ()) -> StepKernels:
     """Compiled kernels of ``kind`` of sampler ``name`` (built with ``options``) for slot ``modes``.
 
     ``modes[j]`` is ``""`` for an ordinary level, ``"zero"`` for alpha_bar = 0 and ``"clean"`` for the
@@ -325,12 +335,14 @@ def _step_kernels(name: str, options: tuple[tuple[str, Any], ...], kind: str, mo
         from ..symbolic import get_sampler
         from .canonical import canonical_step
 
-        cs = canonical_step(get_sampler(name, **dict(options)), kind, modes)
+        cs = canonical_step(get_sampler(name, **dict(options)), kind, modes, values)
         return dict(entries=list(cs.A) + list(cs.B), q=cs.B.cols,
                     level_args=_level_arg_symbols(slots, modes, cs.params),
                     gslots=[j for j, mo in zip(slots, modes) if mo == ""] if grad else [])
 
     key = kernel_key(name, options, kind, modes) + (":grad" if grad else "")
+    if values:
+        key += "{" + ",".join(f"{p}={v}" for p, v in values) + "}"
     return compile_step(key, source, m=len(mod.ENTRIES), slots=slots, grad=grad)
 
 

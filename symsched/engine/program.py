@@ -14,7 +14,7 @@ from typing import Any, Callable, Mapping, Optional, Sequence
 import numpy as np
 from numpy.typing import NDArray
 
-from .kernels import StepKernels, init_kernel, levels_kernel, step_kernels
+from .kernels import StepKernels, init_kernel, levels_kernel, pinned_values, step_kernels
 
 __all__ = ["Program", "ProgramStep", "build_program", "canonical_levels", "NUMERIC_PARAMS", "LD"]
 
@@ -60,6 +60,12 @@ class Program:
     #: True when some level coefficient leaves the normal float64 range: the sweeps then run in
     #: numpy.longdouble (levels such as alpha_bar = 1e-320 or sigma = 1e300).
     extended: bool = False
+    #: Worst relative disagreement of the level coefficients evaluated in float64 with the longdouble ones
+    #: the sweeps use: large where the coefficient formulas cancel (e.g. LMS on clustered levels), which
+    #: the sweeps' own rounding check cannot see (both precisions read the same coefficients).
+    coefficient_loss: float = 0.0
+    #: the user's name of the levels, for messages ("alpha_bar", "sigmas", "t")
+    arg: str = "alpha_bar"
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -98,9 +104,10 @@ def _out_of_range(cols: list[NDArray[Any]], cols_ld: list[NDArray[Any]]) -> bool
 
 def _evaluate(kern: StepKernels, group: list[tuple[tuple[int, ...], Mapping[str, float]]], modes: Sequence[str],
               c: NDArray[Any], s: NDArray[Any], l: NDArray[Any], params: Sequence[float],
-              step_params: Sequence[str]) -> tuple[list[tuple[tuple[Any, ...], tuple[Any, ...]]], bool]:
+              step_params: Sequence[str]) -> tuple[list[tuple[tuple[Any, ...], tuple[Any, ...]]], bool, float]:
     """Level coefficients of every step of one (kind, modes) group: ([(float64 tuple, longdouble tuple)],
-    whether some coefficient leaves the normal float64 range)."""
+    whether some coefficient leaves the normal float64 range, the coefficients' float64 loss
+    (:func:`_coefficient_loss`))."""
     args: list[Any] = []
     ordinary = []
     for pos, (j, mode) in enumerate(zip(kern.slots, modes)):
@@ -126,7 +133,21 @@ def _evaluate(kern: StepKernels, group: list[tuple[tuple[int, ...], Mapping[str,
     # one row per step: Python floats (float64) and a longdouble row (both unpack as kernel arguments)
     vals = list(zip(map(tuple, table.tolist()), table_ld))
     out = not np.isfinite(table).all() or bool(((np.abs(table) < _TINY) & (table_ld != 0)).any())
-    return vals, out
+    return vals, out, _coefficient_loss(kern, args, table_ld)
+
+
+def _coefficient_loss(kern: StepKernels, args: list[Any], table_ld: NDArray[Any]) -> float:
+    """max relative disagreement of the level coefficients evaluated from float64 arguments with the
+    longdouble ones (where both are normal floats): about 2^11 times the longdouble coefficients' own
+    rounding error, since a formula that cancels amplifies both alike."""
+    with np.errstate(all="ignore"):
+        raw = kern.level(*[np.asarray(a, dtype=np.float64) for a in args])
+        t64 = np.column_stack([np.broadcast_to(np.asarray(v, dtype=np.float64), (table_ld.shape[0],))
+                               for v in raw]) if raw else np.empty(table_ld.shape)
+        ref = table_ld.astype(np.float64)
+        ok = np.isfinite(t64) & np.isfinite(ref) & (np.abs(ref) >= _TINY)
+        d = np.abs(t64[ok] - ref[ok]) / np.abs(ref[ok])
+    return float(np.max(d, initial=0.0))
 
 
 def build_program(name: str, options: Mapping[str, Any], params: Mapping[str, float], x: Any, coordinate: str, *,
@@ -145,8 +166,16 @@ def build_program(name: str, options: Mapping[str, Any], params: Mapping[str, fl
     opts = kernel_options(name, dict(options))
     pnames = tuple(getattr(mod, "PARAMS", ()))
     pvals = [NUMERIC_PARAMS.get(p, lambda v: v)(float(params[p])) for p in pnames]
+    params_used = {p: float(params[p]) for p in pnames}
     step_params = tuple(getattr(mod, "STEP_PARAMS", ()))
-    plan = mod.plan(K, np.asarray(l[:K], dtype=np.float64), dict(params), **dict(options))
+    arg = {"sigma": "sigmas"}.get(coordinate, coordinate)
+    try:
+        plan = mod.plan(K, np.asarray(l[:K], dtype=np.float64), dict(params), **dict(options))
+    except ValueError as exc:  # the sampler modules speak of alpha_bar: name the levels as the caller gave them
+        msg = str(exc)
+        if arg != "alpha_bar" and msg.startswith("alpha_bar: "):
+            raise ValueError(f"{arg}: {msg[len('alpha_bar: '):]}") from None
+        raise
 
     groups: dict[tuple[str, tuple[str, ...]], list[int]] = {}
     items = []
@@ -159,30 +188,29 @@ def build_program(name: str, options: Mapping[str, Any], params: Mapping[str, fl
         groups.setdefault((kind, modes), []).append(n)
 
     steps: list[Optional[ProgramStep]] = [None] * len(items)
-    extended = False
+    extended, coefficient_loss = False, 0.0
     for (kind, modes), members in groups.items():
         try:
-            kern = step_kernels(name, opts, kind, modes)
+            kern = step_kernels(name, opts, kind, modes, values=pinned_values(modes, params_used))
         except ValueError as exc:  # UndefinedStep from the symbolic limits
             from .canonical import UndefinedStep
 
             if not isinstance(exc, UndefinedStep):
                 raise
             where = "alpha_bar = 0 (sigma = inf, pure noise)" if "zero" in modes else "the clean level"
-            arg = {"sigma": "sigmas"}.get(coordinate, coordinate)
             raise ValueError(
                 f"{arg}: sampler {name!r} is undefined at {where}: for its step {kind!r} {exc}; "
                 "start from a finite noise level"
             ) from None
         group = [(items[n][1], items[n][2]) for n in members]
-        vals, ext = _evaluate(kern, group, modes, c, s, l, pvals, step_params)
-        extended = extended or ext
+        vals, ext, loss = _evaluate(kern, group, modes, c, s, l, pvals, step_params)
+        extended, coefficient_loss = extended or ext, max(coefficient_loss, loss)
         gvals: list[Any] = [((), ())] * len(members)
         gkern = None
         if grad:
-            gkern = step_kernels(name, opts, kind, modes, grad=True)
-            gvals, ext = _evaluate(gkern, group, modes, c, s, l, pvals, step_params)
-            extended = extended or ext
+            gkern = step_kernels(name, opts, kind, modes, grad=True, values=pinned_values(modes, params_used))
+            gvals, ext, loss = _evaluate(gkern, group, modes, c, s, l, pvals, step_params)
+            extended, coefficient_loss = extended or ext, max(coefficient_loss, loss)
         slot_pos = {j: pos for pos, j in enumerate(kern.slots)}
         gpos = [slot_pos[j] for j in (gkern.grad_slots if gkern else ())]
         if gkern is not None:
@@ -199,7 +227,8 @@ def build_program(name: str, options: Mapping[str, Any], params: Mapping[str, fl
                                    coeffs_ld=co_ld, grad_kernels=gkern, grad_coeffs=gco, grad_coeffs_ld=gco_ld,
                                    gamma=gamma, levels=idx)
     return Program(name=name, process=mod.PROCESS, m=len(mod.ENTRIES), steps=[st for st in steps if st is not None],
-                   c=c, s=s, l=l, grad=grad, extended=extended)
+                   c=c, s=s, l=l, grad=grad, extended=extended, coefficient_loss=coefficient_loss,
+                   arg=arg)
 
 
 def evaluate_step(name: str, kind: str, levels: Sequence[float], S: Any, *, coordinate: str = "alpha_bar",
@@ -215,7 +244,7 @@ def evaluate_step(name: str, kind: str, levels: Sequence[float], S: Any, *, coor
     x = np.array([np.nan if v is None else v for v in levels], dtype=np.float64)
     c, s, l = canonical_levels(np.nan_to_num(x, nan=0.5), coordinate)
     modes = tuple("clean" if v is None else ("zero" if np.isneginf(li) else "") for v, li in zip(levels, l))
-    kern = step_kernels(name, opts, kind, modes, grad=grad)
+    kern = step_kernels(name, opts, kind, modes, grad=grad, values=pinned_values(modes, prm))
     pvals = [NUMERIC_PARAMS.get(p, lambda v: v)(v) for p, v in prm.items()]
     group = [(tuple(range(len(levels))), dict(step_params or {}))]
     (co, co_ld), = _evaluate(kern, group, modes, c, s, l, pvals, tuple(getattr(mod, "STEP_PARAMS", ())))[0]

@@ -23,6 +23,7 @@ ValueError.
 
 from __future__ import annotations
 
+import math
 import mmap
 import threading
 from dataclasses import dataclass
@@ -228,13 +229,17 @@ def _ratio_group(prog: Program, S: Array, g: _Group, init: str) -> NDArray[Any]:
 
 #: relative disagreement between the float64 and the longdouble sweep of a probe mode that is not trusted
 MAX_ROUNDING = 1e-9
+#: float64-vs-longdouble disagreement of the level coefficients beyond which the longdouble ones (2^11 times
+#: more accurate) may be off by more than about MAX_ROUNDING (ordinary schedules: below 1e-7, LMS the worst)
+MAX_COEFFICIENT_LOSS = 2e-6
 _CONDITION_PROBES = 24
 #: log-SNR gaps beyond which multistep coefficients may cancel (e^20 = 5e8), or neighbouring gaps this unequal
 _LARGE_GAP, _GAP_RATIO = 20.0, 50.0
 
 
 def _may_cancel(prog: Program) -> bool:
-    """Cheap screen: only schedules with a huge or very unequal finite log-SNR gap are checked further."""
+    """Cheap screen: only schedules with a huge finite log-SNR gap, or very unequal gaps within the reach
+    of one step (the ``prog.m`` gaps a step with an ``m``-entry state reads), are checked further."""
     if prog.m == 1:
         return False
     ell = np.asarray(prog.l, dtype=np.float64)
@@ -244,10 +249,11 @@ def _may_cancel(prog: Program) -> bool:
     if float(np.max(np.abs(gaps))) > _LARGE_GAP:
         return True
     a = np.abs(gaps[gaps != 0])
-    if a.size < 2:
+    width = min(a.size, prog.m)
+    if width < 2:
         return False
-    r = a[1:] / a[:-1]
-    return float(max(np.max(r), np.max(1.0 / r))) > _GAP_RATIO
+    windows = np.lib.stride_tricks.sliding_window_view(a, width)
+    return float(np.max(windows.max(axis=1) / windows.min(axis=1))) > _GAP_RATIO
 
 
 def rounding_check(prog: Program, S: Array, init: str, rho: Array,
@@ -258,9 +264,14 @@ def rounding_check(prog: Program, S: Array, init: str, rho: Array,
     alpha_bar = 1e-320 next to 1e-200) they reach 1e30 and more and cancel, so the float64 result can be
     wrong in every digit. Schedules that pass :func:`_may_cancel` are trusted at once; the others re-run up
     to 24 probe modes in longdouble (11 more bits): a disagreement above :data:`MAX_ROUNDING` means
-    rounding errors were amplified. A program that already runs in longdouble (levels beyond the float64
+    rounding errors were amplified. Level coefficients of a sampler with memory whose own formulas cancel
+    (``prog.coefficient_loss`` above :data:`MAX_COEFFICIENT_LOSS`) are untrusted whatever the gaps (one-entry
+    samplers combine no coefficients of mixed sign: a coefficient that is ill-conditioned in its levels there
+    is so in exact arithmetic too). A program that already runs in longdouble (levels beyond the float64
     range) is compared at three probe modes with ``exact`` (mpmath), or reported as untrusted without it.
     """
+    if S.size and prog.m > 1 and prog.coefficient_loss > MAX_COEFFICIENT_LOSS:  # the coefficients are lost
+        return False, prog.coefficient_loss
     if not _may_cancel(prog) or S.size == 0:
         return True, 0.0
     if prog.extended:
@@ -325,10 +336,10 @@ def output_ratio(prog: Program, S: Array, init: str) -> Array:
     return out
 
 
-def _ill_conditioned(worst: float) -> str:
+def _ill_conditioned(worst: float, arg: str = "alpha_bar") -> str:
     what = ("its levels lie beyond the float64 range and no wider type confirmed them" if worst == float("inf")
             else f"the float64 sweep disagrees with a wider one by {worst:.1e} relative")
-    return (f"alpha_bar: this schedule makes the sampler's multistep coefficients cancel in float64 (huge or very "
+    return (f"{arg}: this schedule makes the sampler's multistep coefficients cancel in float64 (huge or very "
             f"unequal log-SNR gaps; {what}); output_spectrum_mp evaluates it exactly")
 
 
@@ -347,7 +358,7 @@ def output_variance(prog: Program, S: Array, init: str,
     trusted, worst = rounding_check(prog, S, init, rho, exact)
     if not trusted:  # cancellation: float64 digits lost, every mode is suspect
         if exact is None or S.size > EXACT_FALLBACK_MODES:
-            raise ValueError(_ill_conditioned(worst))
+            raise ValueError(_ill_conditioned(worst, prog.arg))
         bad[:] = True
     if exact is not None and 0 < int(bad.sum()) <= EXACT_FALLBACK_MODES:
         P[bad] = exact(S[bad])
@@ -476,7 +487,21 @@ def _reduce(X: Any, basis: list[Any], n: int) -> list[float]:
     return out
 
 
-def _accumulate(st: Any, E: list[Any], X: list[Any], n: int, grad: Array) -> None:
+def _adjoint_scale(at: Any) -> tuple[Any, Any]:
+    """(at / 2^e, 2^e) with 2^e near max |at|: the backward sweep carries the scaled adjoint so that dJ/drho of
+    huge or tiny modes (KL's 1/r^2 at r = 1e-155 is 1e310; the objective hands over longdouble where dJ/drho
+    itself leaves float64) cannot overflow a product before the reduction; the reduced level gradients are
+    multiplied back (a power of two: exact; longdouble when it is beyond float64, and the sum then rounds)."""
+    with np.errstate(all="ignore"):
+        big = np.max(np.abs(at), initial=0.0) if np.ndim(at) else abs(at)
+    if not np.isfinite(big) or big == 0 or 2.0 ** -64 < big < 2.0 ** 64:
+        return np.asarray(at, dtype=np.float64) if np.ndim(at) else at, 1.0
+    sc = np.ldexp(LD(1), int(np.frexp(LD(big))[1]))
+    with np.errstate(all="ignore"):
+        return np.asarray(at / sc, dtype=np.float64), (float(sc) if np.isfinite(float(sc)) else sc)
+
+
+def _accumulate(st: Any, E: list[Any], X: list[Any], n: int, grad: Array, sc: float = 1.0) -> None:
     """grad[levels of the step] += Gamma^T R, R = the inner products of each entry's adjoint X_e with its basis."""
     kern = st.grad_kernels
     nA = kern.m * kern.m + kern.m * kern.q
@@ -489,7 +514,7 @@ def _accumulate(st: Any, E: list[Any], X: list[Any], n: int, grad: Array) -> Non
     if R and st.gamma is not None and st.gamma.size:
         contrib = st.gamma.T @ np.asarray(R)
         for lev, val in zip(st.grad_levels, contrib):
-            grad[lev] += val
+            grad[lev] += val * sc
 
 
 def _grad_scalar(prog: Program, call: _Caller, Sg: NDArray[Any], inv_kap: Any, v0: Any, dv0: Any,
@@ -517,6 +542,7 @@ def _grad_scalar(prog: Program, call: _Caller, Sg: NDArray[Any], inv_kap: Any, v
                 V[k + 1] += b * b * inv_kap
     rho = np.asarray(V[N], dtype=np.float64)
     J, at = adjoint(rho)
+    at, sc = _adjoint_scale(at)
     AW = np.array(at, dtype=Sg.dtype)  # at * w_{k+1}^2
     u = np.empty_like(AW)
     X = np.empty_like(AW)
@@ -560,13 +586,13 @@ def _grad_scalar(prog: Program, call: _Caller, Sg: NDArray[Any], inv_kap: Any, v
         if R and st.gamma is not None and st.gamma.size:
             contrib = np.asarray(R) @ st.gamma
             for lev, val in zip(st.grad_levels, contrib.tolist()):
-                grad[lev] += val
+                grad[lev] += val * sc
         if isinstance(a, arr):
             np.multiply(u, a, out=AW)
         else:
             AW *= a * a
     if _nz(dv0):
-        grad[0] += float(np.sum(AW * dv0 * inv_kap))
+        grad[0] += float(np.sum(AW * dv0 * inv_kap)) * sc
     return J, rho
 
 
@@ -591,6 +617,7 @@ def _grad_memory(prog: Program, call: _Caller, Sg: NDArray[Any], inv_kap: Any, v
                     C[p] = row
     rho = np.asarray(np.broadcast_to(C[(0, 0)], Sg.shape), dtype=np.float64)
     J, at = adjoint(rho)
+    at, sc = _adjoint_scale(at)
 
     def cget(Ck: dict[tuple[int, int], Any], i: int, j: int) -> Any:
         return Ck[(i, j)] if i <= j else Ck[(j, i)]
@@ -632,10 +659,10 @@ def _grad_memory(prog: Program, call: _Caller, Sg: NDArray[Any], inv_kap: Any, v
         for i in range(m):
             for col in range(q):
                 X.append(2.0 * at * w[i] * bw[col] * inv_kap if _nz(w[i]) and _nz(bw[col]) else 0.0)
-        _accumulate(st, E, X, n, grad)
+        _accumulate(st, E, X, n, grad, sc)
         w = wk
     if _nz(dv0) and _nz(w[0]):
-        grad[0] += float(np.sum(at * w[0] * w[0] * dv0 * inv_kap))
+        grad[0] += float(np.sum(at * w[0] * w[0] * dv0 * inv_kap)) * sc
     return J, rho
 
 
@@ -647,16 +674,12 @@ def value_and_grad(prog: Program, S: Array, init: str,
     ``objective(rho, kappa, S_chunk, chunk) -> (J_chunk, dJ/drho)`` gives a chunk's objective and its
     derivative with respect to rho, per mode.
     """
-    grad = np.zeros(prog.K)
-    rho_all = np.empty_like(S)
     n_pairs = len(_pairs(prog.m))
     chunk = max(1024, int(_MEMORY_BUDGET // max(1, 8 * n_pairs * (len(prog.steps) + 1))))
-    with _single_threaded_blas():
-        _grad_groups(prog, S, init, objective, grad, rho_all, chunk, J_acc := [0.0])
-    J = J_acc[0]
+    J, grad, rho_all = _sweep_grad(prog, S, init, objective, chunk)
     trusted, worst = rounding_check(prog, S, init, rho_all, exact)
     if not trusted:
-        raise ValueError(_ill_conditioned(worst))
+        raise ValueError(_ill_conditioned(worst, prog.arg))
     with np.errstate(over="ignore", invalid="ignore"):
         P = rho_all * kappa(S)
     if not np.all(np.isfinite(P)):  # as output_variance: P itself is not representable
@@ -665,8 +688,16 @@ def value_and_grad(prog: Program, S: Array, init: str,
                          "for this schedule (the sampler diverges for this mode)")
     if not np.all(np.isfinite(grad)):
         bad = int(np.flatnonzero(~np.isfinite(grad))[0])
-        raise ValueError(f"alpha_bar: the gradient at level {bad} is not finite in float64 for this schedule")
+        raise ValueError(f"{prog.arg}: the gradient at level {bad} is not finite in float64 for this schedule")
     return float(J), grad, rho_all
+
+
+def _sweep_grad(prog: Program, S: Array, init: str, objective: Any, chunk: int) -> tuple[float, Array, Array]:
+    grad = np.zeros(prog.K)
+    rho_all = np.empty_like(S)
+    with _single_threaded_blas():
+        _grad_groups(prog, S, init, objective, grad, rho_all, chunk, J_acc := [0.0])
+    return J_acc[0], grad, rho_all
 
 
 def _grad_groups(prog: Program, S: Array, init: str, objective: Any, grad: Array, rho_all: Array, chunk: int,
