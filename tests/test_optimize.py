@@ -449,3 +449,13 @@ def test_exported_schedule_reproduces_levels_in_diffusers() -> None:
     read = from_diffusers(ddpm)
     assert read.sampler == "ddpm"
     np.testing.assert_allclose(read.alpha_bar, res.alpha_bar, rtol=1e-6)
+
+
+def test_lbfgs_abnormal_stop_has_a_reason():
+    """break3/user F15: SciPy's abnormal line-search stop reads "ABNORMAL: " with an empty reason; the message
+    says what happened."""
+    from symsched.optimize import _lbfgs_reason
+
+    assert _lbfgs_reason("ABNORMAL: ") == "ABNORMAL: the line search found no lower value"
+    assert _lbfgs_reason("ABNORMAL_TERMINATION_IN_LNSRCH") == "ABNORMAL: the line search found no lower value"
+    assert _lbfgs_reason("CONVERGENCE: RELATIVE REDUCTION OF F <= FACTR*EPSMCH").startswith("CONVERGENCE")
