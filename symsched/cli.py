@@ -119,11 +119,14 @@ def _option_for(filename: Any, args: argparse.Namespace) -> Optional[str]:
 
 #: API argument names that a command's option carries under another name
 _ALIASES = {"n_samples": "samples", "n_jobs": "jobs", "divergence": "divergences", "schedule": "schedules",
-            "n_points": "nfe", "n_evals": "nfe", "num_train_timesteps": "grid", "shape": "resolutions"}
+            "n_points": "nfe", "n_evals": "nfe", "num_train_timesteps": "grid", "shape": "resolutions",
+            "source": "spectrum"}
 _LEADING_NAME = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)")
 _QUOTED = re.compile(r"'([^']+)'|\"([^\"]+)\"")
 #: phrases that name the argument at fault inside a message: "has no setting 'variance'", "weights has shape"
 _NAMED = (re.compile(r"has no setting '([A-Za-z_][A-Za-z0-9_]*)'"), re.compile(r"\b([A-Za-z_][A-Za-z0-9_]*) has shape\b"))
+#: an argument quoted with its value inside a message ("fewer than steps=1001"): the last resort
+_ASSIGNED = re.compile(r"\b([A-Za-z_][A-Za-z0-9_]*)=(?!=)")
 
 
 def _dest_option(name: str, options: dict[str, str]) -> Optional[str]:
@@ -140,7 +143,8 @@ def _name_option(message: str, args: argparse.Namespace) -> str:
     The API names its argument (``"steps must be at most 10000"``, ``"sampler 'ddim' has no setting
     'variance'"``, ``"weights has shape (3,) but ..."``); on the command line that is an option
     (``--steps``). In order: a quoted path that is an option's value (a spectrum file that cannot be
-    used), an argument named at fault inside the message, the leading argument name. Messages that
+    used), an argument named at fault inside the message, the leading argument name, the first argument
+    written with its value (``"fewer than steps=1001"``). Messages that
     already name an option of the command, or name no known argument, are left as they are.
     """
     options: dict[str, str] = getattr(args, "_options", {})
@@ -160,6 +164,10 @@ def _name_option(message: str, args: argparse.Namespace) -> str:
     if option is None:
         lead = _LEADING_NAME.match(message)
         option = _dest_option(lead.group(1), options) if lead else None
+    for assigned in _ASSIGNED.finditer(message) if option is None else ():
+        option = _dest_option(assigned.group(1), options)
+        if option:
+            break
     return f"{option}: {message}" if option else message
 
 

@@ -261,7 +261,8 @@ def from_diffusers(scheduler: Any, *, eta: float = 0.0, strict: bool = True) -> 
         "dpmsolver++" or "sde-dpmsolver++"), UniPCMultistepScheduler, DEISMultistepScheduler or
         EulerAncestralDiscreteScheduler.
     eta : float in [0, 1]
-        The ``eta`` passed to ``DDIMScheduler.step`` (diffusers keeps it out of the config).
+        The ``eta`` passed to ``DDIMScheduler.step`` (diffusers keeps it out of the config). Only
+        ``DDIMScheduler.step`` takes one: a nonzero ``eta`` with any other scheduler is a ``ValueError``.
     strict : bool
         Raise ``ValueError`` for non-linear settings (``clip_sample``, ``thresholding``) and for
         DDIM timesteps that do not chain; with ``strict=False`` they are reported in ``notes``
@@ -285,6 +286,9 @@ def from_diffusers(scheduler: Any, *, eta: float = 0.0, strict: bool = True) -> 
     if cfg is None or reader is None:
         raise ValueError(f"scheduler must be one of the diffusers schedulers {', '.join(_READERS)} (got {name})")
     eta = check_eta(eta)
+    if eta != 0.0 and name != "DDIMScheduler":
+        raise ValueError(f"eta={eta!r}: only DDIMScheduler.step takes an eta; {name}.step has none (diffusers refuses "
+                         "the keyword), so its run has no eta to describe: leave eta=0")
     strict = as_bool(strict, "strict")
     notes: list[str] = []
     nonlinear = [k for k in ("clip_sample", "thresholding") if bool(cfg.get(k, False))]
@@ -615,8 +619,11 @@ def to_diffusers(
         Strictly increasing levels in (0, 1), noisiest first.
     grid : array_like or torch.Tensor, shape (T,), optional
         Default with ``scheduler``: its ``alphas_cumprod``. Training order: strictly decreasing in (0, 1),
-        the last entry may be 0 (zero terminal SNR; diffusers' stand-in ``2**-24`` of EulerDiscrete /
-        DPMSolverMultistep with ``rescale_betas_zero_snr=True`` reads as 0); ValueError naming ``grid`` otherwise.
+        the last entry may be 0 (zero terminal SNR); ValueError naming ``grid`` otherwise. diffusers' stand-in
+        ``2**-24`` of EulerDiscrete / DPMSolverMultistep with ``rescale_betas_zero_snr=True`` matches a level 0
+        for the timestep lookup, but that scheduler then *runs* its noisiest timestep at ``alpha_bar = 2**-24``,
+        not at 0: its output differs from the schedule's (``from_diffusers`` of the configured scheduler
+        describes what it runs; ``symsched optimize --format diffusers`` says so in a note with both values).
     rtol : float, optional
         Relative tolerance of the grid match. Default: what float32 rounding allows. diffusers computes
         ``alphas_cumprod`` in float32 (betas, ``1 - betas``, ``torch.cumprod``; the zero-SNR rescale too), so its
@@ -660,7 +667,8 @@ _ZERO_SNR_STANDIN = 2.0**-24
 def _as_export_grid(grid: Any) -> Array:
     """A training grid (torch or array): 1-D, strictly decreasing, in (0, 1) with an optional last 0.
 
-    A last entry of exactly ``2**-24`` is diffusers' zero-terminal-SNR stand-in and reads as 0.
+    A last entry of exactly ``2**-24`` is diffusers' zero-terminal-SNR stand-in and reads as 0 (for matching
+    timesteps only: the scheduler runs that timestep at ``2**-24``, see :func:`to_diffusers`).
     """
     from .schedules import _as_grid
 

@@ -536,7 +536,7 @@ def _lbfgs(
         )
     except _SameBasin as stop:
         return np.asarray(stop.y, dtype=np.float64), float(stop.value), True, "reached the known optimum's basin"
-    ok, msg = bool(res.success), str(res.message)
+    ok, msg = bool(res.success), _lbfgs_reason(res.message)
     if not ok and float(np.max(np.abs(res.jac), initial=0.0)) <= 1e-6 * abs(float(res.fun)):
         # the line search stalls at machine precision at a stationary point: that is convergence
         ok, msg = True, f"converged (projected gradient at round-off; L-BFGS-B: {msg})"
@@ -550,6 +550,16 @@ def _infeasible(y: Array, y_good: Array, f_good: float) -> tuple[float, Array]:
     rise = max(1.0, abs(f_good))
     c = rise / max(float(d @ d), 1e-300)
     return f_good + rise, 2.0 * c * d
+
+
+def _lbfgs_reason(message: Any) -> str:
+    """SciPy's L-BFGS-B message in words: its abnormal line-search stop is ``"ABNORMAL: "`` with an empty reason."""
+    text = str(message).strip().rstrip(":").strip()
+    if text.upper().startswith("ABNORMAL"):
+        detail = text[len("ABNORMAL"):].lstrip(" :_").strip()
+        known = detail.upper() in ("", "TERMINATION_IN_LNSRCH")
+        return "ABNORMAL: the line search found no lower value" + ("" if known else f" ({detail})")
+    return text
 
 
 _Run = tuple[float, Array, bool, str, str]  # (value, y, converged, message, start name)

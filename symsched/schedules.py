@@ -174,11 +174,18 @@ def _as_grid(grid: ArrayLike, name: str = "grid") -> Array:
     return arr
 
 
-def _check_out_of_range(ab: Array, name: str, source: str) -> Array:
-    if np.any(ab <= 0):
-        raise ValueError(f"{name} too small: alpha_bar underflows to 0 in float64 for some {source}")
-    if np.any(ab >= 1):
-        raise ValueError(f"{name} too large: alpha_bar rounds to 1 in float64 for some {source}")
+def _check_out_of_range(ab: Array, values: Array, mask: Array, name: str, to_zero: str, to_one: str) -> Array:
+    """Refuse an input (where ``mask``) whose level ``ab`` rounds to 0 or 1 in float64, naming the first such entry.
+
+    ``to_zero`` / ``to_one`` say which way the input is out of range for each case (e.g. ``"too small (below
+    about -745.13)"``): the direction depends on the coordinate (a large sigma, but a small log-SNR, is near 0).
+    """
+    for bad, end, why in ((mask & (ab <= 0), "underflows to 0", to_zero), (mask & (ab >= 1), "rounds to 1", to_one)):
+        if np.any(bad):
+            i = tuple(int(j) for j in np.argwhere(bad)[0])
+            where = f"{name}[{', '.join(map(str, i))}]" if values.ndim else name
+            raise ValueError(f"{name} {why}: {where}={float(values[i])!r} gives an alpha_bar that {end} in float64 "
+                             "(not a representable level)")
     return ab
 
 
@@ -244,8 +251,12 @@ def log_snr_to_alpha_bar(log_snr: ArrayLike) -> Array:
     Parameters
     ----------
     log_snr : array_like, any shape
-        Log-SNR values; finite ones must map into the open interval (0, 1) in float64 (about
-        ``-745 < l < 36.7``).
+        Log-SNR values; finite ones must map into the open interval (0, 1) in float64
+        (``-745.13 < l < 36.7``). Below ``l = -708.4`` alpha_bar is subnormal (``< 2.2e-308``) and is
+        still computed (``e^l``, rounded to the subnormal spacing 5e-324). The round trip
+        ``log_snr_to_alpha_bar(alpha_bar_to_log_snr(ab))`` returns every level from 5e-324 up, to the
+        conditioning of ``e^l``: relative error up to about ``|l| 2**-53`` (the rounding of ``l`` itself; 1e-13
+        near the subnormal range), exact where that is below the subnormal spacing (``ab < ~1e-320``).
 
     Returns
     -------
@@ -259,10 +270,15 @@ def log_snr_to_alpha_bar(log_snr: ArrayLike) -> Array:
     """
     l = _log_snr_array(log_snr)
     with np.errstate(over="ignore", under="ignore"):
-        ab = np.where(l >= 0, 1.0 - expit(-np.abs(l)), expit(-np.abs(l)))
+        m = -np.abs(l)
+        # expit(m) = e^m / (1 + e^m); below m = -40 the denominator is 1 in float64, and e^m itself reaches
+        # down into the subnormal range (scipy's expit underflows to 0 below about -709)
+        low = np.where(m < -40.0, np.exp(np.minimum(m, 0.0)), expit(m))
+        ab = np.where(l >= 0, 1.0 - low, low)
     ab = np.asarray(ab, dtype=np.float64)
     fin = np.isfinite(l)
-    _check_out_of_range(ab[fin], "log_snr", "entries (|log_snr| too large)")
+    _check_out_of_range(ab, l, fin, "log_snr", "too small (below about -745.13: alpha_bar = e^l < 5e-324)",
+                        "too large (above about 36.7: 1 - alpha_bar = e^-l < 2**-53)")
     return ab
 
 
@@ -322,7 +338,8 @@ def sigmas_to_alpha_bar(sigmas: ArrayLike) -> Array:
         ss, rr = s * s, r * r
         ab = np.where(s <= 1.0, 1.0 - ss / (1.0 + ss), rr / (1.0 + rr))  # 1 - ab keeps its precision
     inner = (s > 0) & np.isfinite(s)
-    _check_out_of_range(ab[inner], "sigmas", "entries (sigma too large or too small)")
+    _check_out_of_range(ab, s, inner, "sigmas", "too large (above about 4.5e161: alpha_bar = 1/(1 + sigma^2) "
+                        "< 5e-324)", "too small (below about 1e-8: 1 - alpha_bar = sigma^2/(1 + sigma^2) < 2**-53)")
     return np.asarray(ab, dtype=np.float64)
 
 
@@ -376,11 +393,25 @@ def flow_t_to_alpha_bar(t: ArrayLike) -> Array:
 def alpha_bar_to_flow_t(alpha_bar: ArrayLike) -> Array:
     r"""Flow time of a VP level: :math:`t = \sqrt{1-\bar\alpha}/(\sqrt{\bar\alpha} + \sqrt{1-\bar\alpha})` (``0 -> 1``, ``1 -> 0``).
 
-    A sum of positive terms: no cancellation anywhere. Any shape; ValueError for NaN or outside [0, 1].
+    A sum of positive terms: no cancellation anywhere. Any shape; ValueError for NaN, outside [0, 1], or a level
+    ``0 < alpha_bar < ~1.2e-32`` whose t rounds to 1 in float64 (it would read as pure noise, alpha_bar = 0, on the
+    way back; :func:`flow_t_to_alpha_bar` refuses the mirror case ``0 < t < ~1e-8`` the same way).
     """
     ab = _unit_closed(alpha_bar, "alpha_bar")
     c, s = np.sqrt(ab), np.sqrt(1.0 - ab)
-    return s / (c + s)
+    t = s / (c + s)
+    _check_not_noise(t, ab > 0, ab, "alpha_bar", "0 < alpha_bar < ~1.2e-32")
+    return t
+
+
+def _check_not_noise(t: Array, inner: Array, values: Array, name: str, rule: str) -> None:
+    """Refuse a level that is not pure noise (where ``inner``) but whose flow time ``t`` rounds to 1 in float64."""
+    bad = inner & (t >= 1.0)
+    if np.any(bad):
+        i = tuple(int(j) for j in np.argwhere(bad)[0])
+        where = f"{name}[{', '.join(map(str, i))}]" if values.ndim else name
+        raise ValueError(f"{name}: {where}={float(values[i])!r} is so close to pure noise ({rule}) that its flow time "
+                         "t rounds to 1 in float64, the pure-noise level itself; not a representable flow level")
 
 
 def flow_t_to_sigmas(t: ArrayLike) -> Array:
@@ -393,7 +424,8 @@ def flow_t_to_sigmas(t: ArrayLike) -> Array:
 def sigmas_to_flow_t(sigmas: ArrayLike) -> Array:
     r"""Flow time of a VE noise level: :math:`t = \sigma/(1+\sigma) = 1/(1 + 1/\sigma)` (``inf -> 1``, ``0 -> 0``).
 
-    Any shape; ValueError for NaN or negative sigmas.
+    Any shape; ValueError for NaN or negative sigmas, or a finite ``sigma > ~9e15`` whose t rounds to 1 in
+    float64 (only ``sigma = inf``, pure noise, is t = 1).
     """
     s = as_real_array(sigmas, "sigmas")
     if s.size == 0:
@@ -401,7 +433,9 @@ def sigmas_to_flow_t(sigmas: ArrayLike) -> Array:
     if np.any(np.isnan(s)) or np.any(s < 0):
         raise ValueError("sigmas must lie in [0, inf] (NaN is refused)")
     with np.errstate(divide="ignore", over="ignore", invalid="ignore"):  # inf / inf in the unused branch
-        return np.where(s <= 1.0, s / (1.0 + s), 1.0 / (1.0 + 1.0 / s))
+        t = np.where(s <= 1.0, s / (1.0 + s), 1.0 / (1.0 + 1.0 / s))
+    _check_not_noise(t, np.isfinite(s), s, "sigmas", "finite sigma > ~9e15")
+    return t
 
 
 def betas_to_alpha_bar(betas: ArrayLike) -> Array:
@@ -616,6 +650,14 @@ def training_grid(beta_schedule: str = "linear", *, num_train_timesteps: int = 1
     except TypeError as exc:
         raise ValueError(f"training_grid({beta_schedule!r}): bad keyword argument ({exc})") from None
     grid = betas_to_alpha_bar(betas)
+    flat = np.flatnonzero(np.diff(grid) >= 0)  # cumulative products that stopped decreasing: float64 underflow
+    if flat.size:
+        i = int(flat[0])
+        raise ValueError(
+            f"num_train_timesteps={T}: the {beta_schedule!r} training grid underflows in float64 (alphas_cumprod[{i}]="
+            f"{float(grid[i])!r} and alphas_cumprod[{i + 1}]={float(grid[i + 1])!r} are not distinct levels; the cumulative product "
+            "of 1 - beta_t falls below the smallest float64); use fewer num_train_timesteps or smaller betas"
+        )
     return rescale_zero_terminal_snr(grid) if rescale else grid
 
 
@@ -1180,7 +1222,11 @@ def loglinear_interp(values: ArrayLike, num: int) -> Array:
         raise ValueError("values must be positive (log-linear interpolation)")
     if np.any(np.diff(v) >= 0):
         raise ValueError("values must be strictly decreasing")
-    num = _pos_int(num, "num")
+    return _loglinear(v, _pos_int(num, "num"))
+
+
+def _loglinear(v: Array, num: int) -> Array:
+    """:func:`loglinear_interp` of checked values (``num`` unchecked: callers bound their own counts)."""
     xs = np.linspace(0.0, 1.0, v.size)
     ys = np.log(v[::-1])
     new = np.interp(np.linspace(0.0, 1.0, num), xs, ys)
@@ -1213,7 +1259,7 @@ def align_your_steps(K: int = 10, *, model: str = "sd15") -> Array:
     K = _pos_int(K, "K")
     check_choice(model, "model", tuple(AYS_SIGMAS))
     table = np.asarray(AYS_SIGMAS[model], dtype=np.float64)
-    sig = table.copy() if K + 1 == table.size else loglinear_interp(table, K + 1)
+    sig = table.copy() if K + 1 == table.size else _loglinear(table, K + 1)  # K <= MAX_STEPS: K + 1 points
     return _levels_from_sigmas(sig[:K], f"align_your_steps(K={K}, model={model!r})")
 
 

@@ -727,7 +727,9 @@ def load_spectrum(source: Union[str, "os.PathLike[str]"], *, patch_size: int = 3
     p = _pos_int(patch_size, "patch_size")
     if isinstance(source, str) and source.startswith("builtin:"):
         name = source[len("builtin:") :]
-        check_choice(name, "source builtin name", BUILTIN_SPECTRA)
+        if name not in BUILTIN_SPECTRA:
+            raise ValueError(f"source {source!r} names no built-in spectrum: must be one of "
+                             f"{', '.join(repr('builtin:' + n) for n in BUILTIN_SPECTRA)}, a .npy file or a folder of images")
         return natural_patches_spectrum(patch_size=p)
     try:
         path = Path(os.fspath(source))

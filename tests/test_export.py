@@ -488,3 +488,17 @@ def test_grid_config_rebuilds_any_grid_in_diffusers(scheduler, kind) -> None:
         assert got[-1] in (0.0, 2.0**-24)
         g, got = g[:-1], got[:-1]
     np.testing.assert_allclose(got, g, rtol=1e-4)
+
+
+@pytest.mark.diffusers
+@pytest.mark.parametrize("name", ["DDPMScheduler", "EulerDiscreteScheduler", "DPMSolverMultistepScheduler"])
+def test_from_diffusers_refuses_an_eta_the_scheduler_does_not_take(name):
+    """break3/user F13: only DDIMScheduler.step takes eta; any other scheduler with eta != 0 is refused naming eta
+    (diffusers itself raises TypeError for step(..., eta=...)), instead of silently reporting eta = 0."""
+    diffusers = pytest.importorskip("diffusers")
+    kw = {"clip_sample": False} if name == "DDPMScheduler" else {}
+    sch = getattr(diffusers, name)(**kw)
+    sch.set_timesteps(10)
+    with pytest.raises(ValueError, match=rf"^eta=0.5: only DDIMScheduler.step takes an eta; {name}.step has none"):
+        from_diffusers(sch, eta=0.5)
+    assert from_diffusers(sch, eta=0.0).eta == 0.0

@@ -287,6 +287,26 @@ def test_messages_that_already_name_an_option_are_left_alone(capsys) -> None:
     assert _name_option("sampler 'nope' is unknown", args).startswith("--sampler: ")
 
 
+def test_an_argument_written_with_its_value_names_the_option() -> None:
+    """break3/user F14: "grid has 1000 levels, fewer than steps=1001" (probe --steps 1001) names --steps; the API's
+    `source` of a spectrum is --spectrum."""
+    from symsched.cli import _name_option
+
+    args = types.SimpleNamespace(_options={"steps": "--steps", "spectrum": "--spectrum", "out": "--out"})
+    msg = "grid has 1000 levels, fewer than steps=1001: cannot choose 1001 distinct levels"
+    assert _name_option(msg, args) == f"--steps: {msg}"
+    msg = "source 'builtin:foo' names no built-in spectrum: must be one of 'builtin:natural-patches'"
+    assert _name_option(msg, args) == f"--spectrum: {msg}"
+    assert _name_option("K=3 is fine but x == 2", args) == "K=3 is fine but x == 2"  # not an option: unchanged
+
+
+def test_an_unknown_builtin_spectrum_names_spectrum(tmp_path, capsys) -> None:
+    code = main(["optimize", "--spectrum", "builtin:foo", "--out", str(tmp_path / "o.json")])
+    line = capsys.readouterr().err.strip()
+    assert code == 2 and line.startswith("symsched optimize: error: --spectrum: source 'builtin:foo' names no "
+                                         "built-in spectrum"), line
+
+
 def test_an_unwritable_plot_is_refused_before_any_work(files, capsys) -> None:
     """--plot is checked with --out before the optimisation: the --out file is never written."""
     out = files.root / "never.json"

@@ -490,3 +490,13 @@ def test_a_sampler_refusing_every_start_names_the_endpoints() -> None:
     names the endpoints and gives the engine's reason (not a stray 'sigmas: ...' from inside the search)."""
     with pytest.raises(ValueError, match=r"^endpoints: the sampler 'heun' refuses every schedule.*unbounded"):
         symsched.optimize_schedule(power_law((8, 8), alpha=2.0), 4, sampler="heun", endpoints=(0.0, None))
+
+
+def test_lbfgs_abnormal_stop_has_a_reason():
+    """break3/user F15: SciPy's abnormal line-search stop reads "ABNORMAL: " with an empty reason; the message
+    says what happened."""
+    from symsched.optimize import _lbfgs_reason
+
+    assert _lbfgs_reason("ABNORMAL: ") == "ABNORMAL: the line search found no lower value"
+    assert _lbfgs_reason("ABNORMAL_TERMINATION_IN_LNSRCH") == "ABNORMAL: the line search found no lower value"
+    assert _lbfgs_reason("CONVERGENCE: RELATIVE REDUCTION OF F <= FACTR*EPSMCH").startswith("CONVERGENCE")

@@ -260,3 +260,84 @@ def test_diffusers_export_without_grid_carries_the_default_grid(tmp_path, small_
         ls = 0.5 * np.log((1 - sch.training_grid("linear")) / sch.training_grid("linear"))
         want_t = np.interp(0.5 * np.log((1 - ab) / ab), ls, np.arange(1000.0))
         np.testing.assert_allclose(sched.timesteps.double().numpy(), want_t, atol=0.05)
+
+
+# ------------------------------------------------------------------------------ break3 faults
+
+
+@pytest.mark.diffusers
+def test_zero_first_level_for_diffusers_without_grid_uses_a_zero_snr_grid(tmp_path, small_spectrum, capsys) -> None:
+    """break3/user F1: --endpoints 0,none --format diffusers without --grid keeps the zero first level: the default
+    grid rescaled to zero terminal SNR (said in a note), which DDPMScheduler built from the config runs at 0."""
+    diffusers = pytest.importorskip("diffusers")
+    from symsched.export import from_diffusers
+
+    path, _ = small_spectrum
+    out = tmp_path / "z.json"
+    assert main(["optimize", "--spectrum", str(path), "--steps", "3", "--restarts", "0", "--no-progress",
+                 "--endpoints", "0,none", "--sampler", "ddpm", "--format", "diffusers", "--out", str(out)]) == 0
+    notes = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("note:")]
+    assert any("--endpoints" in n and "zero terminal SNR" in n for n in notes), notes
+    doc = json.loads(out.read_text())
+    assert doc["alpha_bar"][0] == 0.0 and doc["config"]["rescale_betas_zero_snr"] is True
+    s = diffusers.DDPMScheduler(**doc["config"])
+    s.set_timesteps(**doc["set_timesteps"])
+    assert int(s.timesteps[0]) == 999 and from_diffusers(s).alpha_bar[0] == 0.0
+
+
+@pytest.mark.parametrize("extra,names", [
+    (["--grid", "1000"], ["--endpoints 0,none", "--grid 1000", "zero-SNR grid"]),  # F1: not silently snapped
+    (["--sampler", "heun"], ["--endpoints 0,none", "--sampler heun", "undefined at alpha_bar = 0"]),  # F14
+    (["--sampler", "dpmpp_sde"], ["--endpoints 0,none", "--sampler dpmpp_sde", "undefined at alpha_bar = 0"]),
+])
+def test_a_zero_first_level_that_cannot_be_run_is_refused_naming_endpoints(tmp_path, capsys, extra, names) -> None:
+    """break3/user F1, F14: before any work (the spectrum is not even read), one line naming --endpoints."""
+    code = main(["optimize", "--spectrum", str(tmp_path / "missing.npy"), "--steps", "3", "--no-progress",
+                 "--endpoints", "0,none", "--out", str(tmp_path / "x.json"), *extra])
+    captured = capsys.readouterr()
+    assert code == 2 and captured.out == ""
+    line = captured.err.strip()
+    assert "\n" not in line and line.startswith("symsched optimize: error: --endpoints 0,none")
+    assert all(n in line for n in names) and "sigmas:" not in line, line
+
+
+def test_a_zero_snr_grid_with_a_sampler_undefined_at_zero_names_the_grid(tmp_path, capsys) -> None:
+    np.save(tmp_path / "g.npy", sch.training_grid("scaled_linear", rescale_zero_snr=True))
+    code = main(["optimize", "--spectrum", str(tmp_path / "missing.npy"), "--steps", "3", "--no-progress",
+                 "--grid", str(tmp_path / "g.npy"), "--sampler", "heun", "--out", str(tmp_path / "x.json")])
+    line = capsys.readouterr().err.strip()
+    assert code == 2 and line.startswith("symsched optimize: error: --grid ") and "zero terminal SNR" in line, line
+
+
+@pytest.mark.diffusers
+def test_dpmsolver_export_on_a_zero_snr_grid_reports_what_diffusers_runs(small_spectrum) -> None:
+    """break3/user F2: DPMSolverMultistepScheduler runs diffusers' 2**-24 stand-in, not alpha_bar = 0: the export's
+    notes say so (the CLI prints every note of a diffusers export), with the objective of what it runs, which is
+    what diffusers' run gives, next to the optimised value."""
+    diffusers = pytest.importorskip("diffusers")
+    import re
+    import types
+
+    from symsched.commands.optimize import _export_diffusers, _value_of
+    from symsched.export import from_diffusers
+
+    _, S = small_spectrum
+    grid = sch.training_grid("scaled_linear", rescale_zero_snr=True)
+    ts = np.array([999, 600, 300])
+    ab = grid[ts]
+    res = types.SimpleNamespace(sampler="dpmsolver_multistep", alpha_bar=ab, timesteps=ts, eta=0.0,
+                                variance="posterior", divergence="w2", init="white")
+    value_of = _value_of(S, res, None)
+    res.value = value_of(ab)
+    doc = _export_diffusers(res, grid, value_of)
+    notes = [n for n in doc["notes"] if "2**-24" in n]
+    assert len(notes) == 1, doc["notes"]
+    runs, opt = map(float, re.search(r"W2\^2 of what it runs = (\S+), of the optimised schedule = (\S+) ",
+                                     notes[0]).groups())
+    s = diffusers.DPMSolverMultistepScheduler(**doc["config"])
+    s.set_timesteps(**doc["set_timesteps"])
+    info = from_diffusers(s)
+    assert info.alpha_bar[0] == pytest.approx(2.0**-24, rel=1e-6)
+    w2sq = float(np.sum((np.sqrt(info.output_spectrum(S)) - np.sqrt(S)) ** 2))
+    assert runs == pytest.approx(w2sq, rel=1e-4) and opt == pytest.approx(res.value, rel=1e-5)
+    assert abs(runs / opt - 1) > 1e-3

@@ -170,3 +170,58 @@ def test_workers_are_forked_only_from_a_single_threaded_process() -> None:
     finally:
         stop.set()
         other.join()
+
+
+def test_a_pca_spectrum_skips_the_fft_monte_carlo_check_with_a_note(tmp_path, monkeypatch, capsys) -> None:
+    """break3/user F6: a PCA spectrum (not Hermitian on an FFT grid) is reported; the FFT-only Monte Carlo
+    section is skipped with a note instead of failing the whole report after the work."""
+    from symsched import spectra
+    from symsched.commands import report as rep
+
+    X = np.random.default_rng(0).standard_normal((200, 12)) @ np.diag(np.linspace(3, 0.1, 12))
+    np.save(tmp_path / "pca.npy", spectra.pca_spectrum(X))
+    monkeypatch.setattr(rep, "SECTIONS", [rep.montecarlo_section, rep.reading_section])
+    out = tmp_path / "r"
+    assert main(["report", "--out", str(out), "--spectrum", str(tmp_path / "pca.npy"), "--steps", "3",
+                 "--probe-samples", "0", "--no-progress", "--jobs", "0"]) == 0
+    md = (out / "summary.md").read_text()
+    assert "## Monte Carlo check" in md and "Skipped" in md and "Hermitian" in md
+    assert not (out / "validation.png").exists()
+    assert "Monte Carlo check: skipped" in capsys.readouterr().out
+
+
+def test_a_failed_report_leaves_no_half_written_folder(tmp_path, monkeypatch, capsys) -> None:
+    """break3/user F6: the report is written into a staging folder and moved onto --out only when complete."""
+    from symsched.commands import report as rep
+
+    def writes(ctx):
+        (ctx.out / "partial.txt").write_text("x")
+        return rep.Section(lambda: [], lambda: [])
+
+    def fails(ctx):
+        raise ValueError("alpha_bar: something went wrong")
+
+    monkeypatch.setattr(rep, "SECTIONS", [writes, fails])
+    out = tmp_path / "r"
+    assert main(["report", "--out", str(out), "--steps", "3", "--probe-samples", "0", "--no-progress",
+                 "--jobs", "0"]) == 2
+    assert "something went wrong" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []  # neither --out nor a staging folder
+    out.mkdir()
+    (out / "old.md").write_text("earlier report")
+    assert main(["report", "--out", str(out), "--steps", "3", "--probe-samples", "0", "--no-progress",
+                 "--jobs", "0"]) == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r"] and [p.name for p in out.iterdir()] == ["old.md"]
+    monkeypatch.setattr(rep, "SECTIONS", [writes])  # a complete run lands in the existing folder
+    assert main(["report", "--out", str(out), "--steps", "3", "--probe-samples", "0", "--no-progress",
+                 "--jobs", "0"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["old.md", "partial.txt", "summary.html", "summary.md"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r"]
+
+
+def test_an_unusable_spectrum_is_refused_before_any_work(tmp_path, capsys) -> None:
+    out = tmp_path / "r"
+    assert main(["report", "--out", str(out), "--spectrum", "builtin:foo", "--no-progress", "--jobs", "0"]) == 2
+    line = capsys.readouterr().err.strip()
+    assert line.startswith("symsched report: error: --spectrum") and "builtin:foo" in line, line
+    assert list(tmp_path.iterdir()) == []

@@ -559,3 +559,58 @@ def test_every_name_on_a_foreign_grid_uses_grid_levels_near_its_own(name):
     if name in _FAMILY:
         own = sch.standard_schedule(name, 5, grid=sch.training_grid(_FAMILY[name], num_train_timesteps=400))
         np.testing.assert_array_equal(ab, g[_nearest(own, g)])
+
+
+# ------------------------------------------------------------------------------ break3 faults
+
+
+def test_sigma_out_of_range_names_the_right_direction_and_entry():
+    """break3/user F11: a huge sigma (alpha_bar underflows to 0) is 'too large', a tiny one 'too small'."""
+    with pytest.raises(ValueError, match=r"sigmas too large.*sigmas\[1\]=1e\+200.*underflows to 0"):
+        sch.sigmas_to_alpha_bar([1.0, 1e200])
+    with pytest.raises(ValueError, match=r"sigmas too small.*sigmas\[0\]=1e-200.*rounds to 1"):
+        sch.sigmas_to_alpha_bar([1e-200])
+    with pytest.raises(ValueError, match=r"log_snr too small.*log_snr\[0\]=-800.0"):
+        sch.log_snr_to_alpha_bar([-800.0])
+    with pytest.raises(ValueError, match=r"log_snr too large.*log_snr\[1\]=40.0"):
+        sch.log_snr_to_alpha_bar([0.0, 40.0])
+
+
+def test_ays_at_max_steps_and_underflowing_training_grids_name_the_users_argument():
+    """break3/user F12: steps = MAX_STEPS works for AYS (it interpolates K + 1 sigmas internally); a training grid
+    whose cumulative product underflows is refused naming num_train_timesteps, zero-SNR rescale or not."""
+    from symsched._validate import MAX_STEPS
+
+    for name in ("ays-sd15", "ays-sdxl"):
+        ab = sch.standard_schedule(name, MAX_STEPS)
+        assert ab.shape == (MAX_STEPS,) and np.all(np.diff(ab) > 0)
+    with pytest.raises(ValueError, match=r"steps must be at most 10000.*got 10001"):
+        sch.standard_schedule("ays-sd15", MAX_STEPS + 1)
+    for zero in (False, True):
+        with pytest.raises(ValueError, match=r"^num_train_timesteps=100000: the 'linear' training grid underflows"):
+            sch.training_grid("linear", num_train_timesteps=100_000, rescale_zero_snr=zero)
+
+
+def test_log_snr_round_trips_subnormal_levels_exactly():
+    """break3/numerics F8: log_snr_to_alpha_bar inverts alpha_bar_to_log_snr down to the smallest subnormal."""
+    ab = np.array([5e-324, 1e-322, 1e-320])  # |l| 2**-53 below the subnormal spacing: exact
+    np.testing.assert_array_equal(sch.log_snr_to_alpha_bar(sch.alpha_bar_to_log_snr(ab)), ab)
+    assert sch.log_snr_to_alpha_bar([-740.0])[0] == np.exp(-740.0) > 0
+    rng = np.random.default_rng(0)
+    x = np.concatenate(([1e-310, 2e-308, 1e-300], np.exp(rng.uniform(-744.0, -1.0, 20000))))
+    l = sch.alpha_bar_to_log_snr(x)
+    err = np.abs(sch.log_snr_to_alpha_bar(l) - x)
+    assert np.all(err <= np.abs(l) * 2.0**-52 * x + 5e-324)  # the rounding of l, or one subnormal spacing
+
+
+def test_flow_t_does_not_collapse_onto_pure_noise():
+    """break3/numerics F8: a level that is not pure noise but whose flow t rounds to 1 is refused, naming the
+    argument, as the mirror case t -> alpha_bar = 1 is; pure noise itself still maps to t = 1."""
+    with pytest.raises(ValueError, match=r"^alpha_bar: alpha_bar\[1\]=1e-40 .*rounds to 1"):
+        sch.alpha_bar_to_flow_t([0.0, 1e-40, 0.5])
+    with pytest.raises(ValueError, match=r"^sigmas: sigmas\[1\]=1e\+20 .*rounds to 1"):
+        sch.sigmas_to_flow_t([np.inf, 1e20])
+    assert sch.alpha_bar_to_flow_t([0.0, 1e-30])[0] == 1.0 > sch.alpha_bar_to_flow_t([0.0, 1e-30])[1]
+    assert sch.sigmas_to_flow_t([np.inf, 1e15]).tolist()[0] == 1.0
+    t = sch.alpha_bar_to_flow_t([1e-30])
+    assert 0.0 < sch.flow_t_to_alpha_bar(t)[0] < 2e-30

@@ -13,7 +13,7 @@ import argparse
 import json
 import math
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import numpy as np
 
@@ -219,8 +219,35 @@ def _export_flow(res: Any) -> dict[str, Any]:
             "set_timesteps": kw, "sigmas": kw["sigmas"], "notes": notes}
 
 
-def _export_diffusers(res: Any, grid: Optional[np.ndarray]) -> dict[str, Any]:
-    """Scheduler class and ``set_timesteps`` keyword arguments that run ``res`` in diffusers."""
+_DIVERGENCE_WORDS = {"kl": "KL(data||gen)", "kl-reverse": "KL(gen||data)", "w2": "W2^2"}
+
+
+def standin_note(res: Any, config: dict[str, Any], value_of: Optional[Callable[[np.ndarray], float]]) -> Optional[str]:
+    """The note when the exported DPMSolverMultistepScheduler runs diffusers' ``2**-24`` stand-in instead of the
+    optimised first level alpha_bar = 0 (``rescale_betas_zero_snr=True``), with the objective of both (else None)."""
+    from ..export import _ZERO_SNR_STANDIN
+
+    if not (config.get("rescale_betas_zero_snr") and res.alpha_bar[0] == 0.0):
+        return None
+    runs = res.alpha_bar.copy()
+    runs[0] = _ZERO_SNR_STANDIN
+    text = (f"DPMSolverMultistepScheduler with rescale_betas_zero_snr=True runs its noisiest timestep at diffusers' "
+            f"stand-in alphas_cumprod[-1] = 2**-24 = {_ZERO_SNR_STANDIN:.6g}, not at the optimised alpha_bar = 0, so "
+            "its output is not the optimised one")
+    if value_of is not None and runs[0] < runs[1]:
+        v = value_of(runs)
+        what = _DIVERGENCE_WORDS[res.divergence]
+        text += (f": {what} of what it runs = {v:.6g}, of the optimised schedule = {res.value:.6g} "
+                 f"({v / res.value:.4g}x)" if res.value > 0 else f": {what} of what it runs = {v:.6g}")
+    return text + "; --sampler ddpm (DDPMScheduler) runs alpha_bar = 0 exactly"
+
+
+def _export_diffusers(res: Any, grid: Optional[np.ndarray],
+                      value_of: Optional[Callable[[np.ndarray], float]] = None) -> dict[str, Any]:
+    """Scheduler class and ``set_timesteps`` keyword arguments that run ``res`` in diffusers.
+
+    ``value_of(alpha_bar)``: the optimisation's objective at other levels, for the note on levels that diffusers
+    runs differently (:func:`standin_note`)."""
     from .. import export
 
     if res.sampler.startswith("flow_match"):
@@ -276,6 +303,10 @@ def _export_diffusers(res: Any, grid: Optional[np.ndarray]) -> dict[str, Any]:
         notes.append("config holds symsched's default training grid (1000-step linear DDPM betas): the sigmas do not "
                      "depend on it, but the timesteps passed to the model do; use your model's own beta settings")
     config = {**export._diffusers_grid_config(grid, sched), **config}
+    if sched == "DPMSolverMultistepScheduler":
+        note = standin_note(res, config, value_of)
+        if note:
+            notes.append(note)
     d.update({"scheduler": sched, "config": config, "set_timesteps": kwargs, "sigmas": sig, "notes": notes})
     return d
 
@@ -308,12 +339,44 @@ def _prepare(args: argparse.Namespace) -> tuple[Any, Optional[np.ndarray], dict[
     elif args.shift_from_resolution is not None:
         raise ValueError("--shift-from-resolution applies only with --flow")
     check_export(args, endpoints, grid)
+    _check_zero_level(args, endpoints, grid)
     flow_std = flow_baselines(args.steps, args.shift_from_resolution) if args.flow else {}
     needs_timesteps = args.sampler in ("ddpm", "heun", "dpmsolver_multistep") or (args.sampler == "ddim" and args.eta == 1.0)
     if args.format == "diffusers" and grid is None and needs_timesteps:
-        grid = default_grid()
-        print("note: --format diffusers needs training timesteps: using the 1000-step linear DDPM grid (--grid 1000)")
+        if endpoints is not None and endpoints[0] == 0.0:  # keep the requested zero first level: a zero-SNR grid
+            from ..schedules import training_grid
+
+            grid = training_grid("linear", rescale_zero_snr=True)
+            print("note: --format diffusers needs training timesteps and --endpoints asks for a first level alpha_bar "
+                  "= 0: using the 1000-step linear DDPM grid rescaled to zero terminal SNR (rescale_betas_zero_snr="
+                  "True in the exported config); pass --grid FILE.npy for your model's own zero-SNR grid")
+        else:
+            grid = default_grid()
+            print("note: --format diffusers needs training timesteps: using the 1000-step linear DDPM grid (--grid 1000)")
     return endpoints, grid, flow_std
+
+
+def _check_zero_level(args: argparse.Namespace, endpoints: Any, grid: Optional[np.ndarray]) -> None:
+    """Refuse, before any work and naming the option, a first level alpha_bar = 0 that --grid cannot hold or
+    --sampler cannot start from."""
+    if endpoints is not None and endpoints[0] == 0.0 and grid is not None and float(grid[-1]) != 0.0:
+        raise ValueError(
+            f"--endpoints {args.endpoints}: the first level alpha_bar = 0 (pure noise) is not on --grid {args.grid}, "
+            f"whose noisiest level is alpha_bar = {float(grid[-1]):.4g} (no zero terminal SNR); pass a zero-SNR grid as "
+            "--grid FILE.npy (e.g. np.save of symsched.schedules.training_grid(..., rescale_zero_snr=True)), or "
+            "--endpoints default for the grid's noisiest level"
+        )
+    if not _first_level_zero(endpoints, grid):
+        return
+    from .. import output_spectrum
+
+    try:  # a one-mode, two-level run is cheap and raises where the sampler has no value at alpha_bar = 0
+        output_spectrum(np.ones(1), np.array([0.0, 0.5]), sampler=args.sampler)
+    except ValueError as exc:
+        why = str(exc).split(": ", 1)[1] if str(exc).startswith(("alpha_bar: ", "sigmas: ")) else str(exc)
+        source = (f"--endpoints {args.endpoints}" if endpoints is not None else
+                  f"--grid {args.grid} (zero terminal SNR: its noisiest level is alpha_bar = 0)")
+        raise ValueError(f"{source} with --sampler {args.sampler}: {why}") from None
 
 
 def _baseline_table(S: np.ndarray, res: Any, flow_std: dict[str, np.ndarray]) -> dict[str, Any]:
@@ -347,8 +410,22 @@ def _baseline_table(S: np.ndarray, res: Any, flow_std: dict[str, np.ndarray]) ->
     return table
 
 
+def _value_of(S: np.ndarray, res: Any, weights: Optional[np.ndarray]) -> Callable[[np.ndarray], float]:
+    """The optimisation's objective (divergence, sampler, settings, weights) at other levels ``alpha_bar``."""
+    from .. import divergence_and_grad
+
+    kw: dict[str, Any] = {"eta": res.eta} if res.sampler == "ddim" else {"variance": res.variance} \
+        if res.sampler == "ddpm" else {}
+
+    def value(alpha_bar: np.ndarray) -> float:
+        return float(divergence_and_grad(S, alpha_bar, divergence=res.divergence, sampler=res.sampler,
+                                         init=res.init, weights=weights, **kw)[0])
+
+    return value
+
+
 def _json_doc(args: argparse.Namespace, S: np.ndarray, res: Any, grid: Optional[np.ndarray],
-              table: dict[str, Any]) -> dict[str, Any]:
+              table: dict[str, Any], value_of: Optional[Callable[[np.ndarray], float]] = None) -> dict[str, Any]:
     """The --format json document: the result, the baseline table and every export that applies."""
     from .. import __version__, export
     from ..symbolic.samplers import VE_SAMPLERS
@@ -365,24 +442,32 @@ def _json_doc(args: argparse.Namespace, S: np.ndarray, res: Any, grid: Optional[
 
         doc["flow_t"] = alpha_bar_to_flow_t(res.alpha_bar).tolist()
     try:
-        doc["diffusers"] = _export_diffusers(res, grid)
+        doc["diffusers"] = _export_diffusers(res, grid, value_of)
     except ValueError as exc:
         doc["diffusers"] = {"sigmas": _ve_sigmas(res.alpha_bar), "notes": [str(exc)]}
     return doc
 
 
 def _write(args: argparse.Namespace, S: np.ndarray, res: Any, grid: Optional[np.ndarray],
-           table: dict[str, Any]) -> None:
+           table: dict[str, Any], weights: Optional[np.ndarray] = None) -> None:
     from .. import export
     from .._io import atomic_write_text, save_npy
 
     out: Path = args.out
+    value_of = _value_of(S, res, weights)
+    notes: list[str] = []
     if args.format == "json":
-        atomic_write_text(out, json.dumps(_jsonable(_json_doc(args, S, res, grid, table)), indent=2) + "\n")
+        doc = _json_doc(args, S, res, grid, table, value_of)
+        atomic_write_text(out, json.dumps(_jsonable(doc), indent=2) + "\n")
+        # the console shows the diffusers call with --flow; a changed first level matters wherever it is used
+        notes = [n for n in doc["diffusers"].get("notes", []) if n.startswith("DPMSolverMultistepScheduler with")]
+        sub = substitution_note(res.sampler, res.eta)
+        notes += [sub] if sub and args.flow else []
     elif args.format == "diffusers":
-        doc = _export_diffusers(res, grid)
+        doc = _export_diffusers(res, grid, value_of)
         doc["alpha_bar"] = res.alpha_bar.tolist()
         atomic_write_text(out, json.dumps(_jsonable(doc), indent=2) + "\n")
+        notes = list(doc["notes"])  # every note of the file, also on the console
     else:
         sig = export.to_k_diffusion_sigmas(res.alpha_bar)
         if out.suffix.lower() == ".npy":
@@ -390,8 +475,7 @@ def _write(args: argparse.Namespace, S: np.ndarray, res: Any, grid: Optional[np.
         else:
             atomic_write_text(out, json.dumps({"sigmas": sig.tolist()}, indent=2) + "\n")
     print(f"wrote {args.format} schedule to {out}")
-    note = substitution_note(res.sampler, res.eta)
-    if note and (args.format == "diffusers" or args.flow):  # the console shows or the file holds that call
+    for note in notes:
         print(f"note: {note}")
 
 
@@ -410,7 +494,7 @@ def run(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
     )
     print(res.summary())
-    _write(args, S, res, grid, _baseline_table(S, res, flow_std))
+    _write(args, S, res, grid, _baseline_table(S, res, flow_std), weights)
     if args.plot is not None:
         from ..plots import plot_result
 

@@ -325,9 +325,27 @@ def _montecarlo_job(field_: np.ndarray, n: int, seed: int, path: Path, shape_txt
     return {"check": check, "test": test}
 
 
+def _montecarlo_field(S: np.ndarray) -> tuple[np.ndarray, Optional[str]]:
+    """The field the Monte Carlo check samples (the first channel of a (H, W, C) spectrum), and why it cannot
+    (None when it can): the check draws stationary fields by FFT, so its PSD must be Hermitian-symmetric on the
+    FFT grid; PCA eigenvalues (:func:`symsched.spectra.pca_spectrum`) and other non-FFT spectra are not."""
+    from ..montecarlo import _as_grid_spectrum
+
+    field_ = S[..., 0] if S.ndim == 3 else S
+    try:
+        _as_grid_spectrum(field_, "spectrum")
+    except ValueError as exc:
+        return field_, str(exc)
+    return field_, None
+
+
 def montecarlo_section(ctx: Context) -> Section:
-    """A quick Monte Carlo check of the closed form on the spectrum's first channel (in a worker)."""
-    field_ = ctx.S[..., 0] if ctx.S.ndim == 3 else ctx.S
+    """A quick Monte Carlo check of the closed form on the spectrum's first channel (in a worker); skipped with a
+    note for a spectrum that is not a PSD on an FFT grid (e.g. PCA eigenvalues)."""
+    field_, why = _montecarlo_field(ctx.S)
+    if why is not None:
+        ctx.bar.update()
+        return _montecarlo_skipped(why)
     shape_txt = "x".join(map(str, field_.shape))
     fut = ctx.submit(_montecarlo_job, np.ascontiguousarray(field_), ctx.n, ctx.args.seed,
                      ctx.out / "validation.png", shape_txt)
@@ -362,6 +380,15 @@ def montecarlo_section(ctx: Context) -> Section:
                 f"{'PASS' if check.passed else 'FAIL'}"]
 
     return Section(md, htm, console)
+
+
+def _montecarlo_skipped(why: str) -> Section:
+    note = ("Skipped: this check draws stationary Gaussian fields by FFT, and the spectrum is not a PSD on an FFT "
+            f"grid ({why}); PCA eigenvalues (`spectra.pca_spectrum`) are checked in their eigenbasis with "
+            "`symsched.montecarlo.sample(..., basis=U)`. Every other section holds for any spectrum.")
+    return Section(lambda: ["## Monte Carlo check", "", note, ""],
+                   lambda: ["<h2>Monte Carlo check</h2>", f"<p>{html.escape(note)}</p>"],
+                   lambda: ["  Monte Carlo check: skipped (the spectrum is not a PSD on an FFT grid)"])
 
 
 def divergence_table(table: Any, divergence: str) -> tuple[list[str], list[list[str]], bool]:
@@ -577,13 +604,17 @@ def run(args: argparse.Namespace) -> int:
         if args.probe_samples < 2:
             raise ValueError(f"--probe-samples must be 0 (skip) or at least 2 (got {args.probe_samples})")
         as_positive_int(args.probe_samples, "--probe-samples", MAX_SAMPLES, limit="MAX_SAMPLES")
-    jobs = _Jobs(_jobs(getattr(args, "jobs", None)))
+    n_jobs = _jobs(getattr(args, "jobs", None))
+    # the spectrum is read and checked before any work (a bad file is one line, nothing written)
+    S = np.asarray(load_spectrum(args.spectrum), dtype=np.float64)
+    out = Path(args.out)
+    stage = _staging_dir(out)  # every file goes here first: a failed run leaves --out as it was
+    jobs = _Jobs(n_jobs)
     bar = tqdm(total=len(_divergences()) + 4 + (1 if args.probe_samples else 0), desc="symsched report", unit="stage", file=sys.stderr,
                disable=True if args.no_progress else None)
     failed = True
     try:
-        S = np.asarray(load_spectrum(args.spectrum), dtype=np.float64)
-        ctx = Context(args=args, out=Path(args.out), S=S, ks=ks, eta=eta, n=n, jobs=jobs, bar=bar, started=started)
+        ctx = Context(args=args, out=stage, S=S, ks=ks, eta=eta, n=n, jobs=jobs, bar=bar, started=started)
         sections: list[Section] = []
         start_probe(ctx)
         for make in SECTIONS:
@@ -592,16 +623,51 @@ def run(args: argparse.Namespace) -> int:
         ctx.stage("figures")
         jobs.wait()
         bar.update()
+        ctx.stage("summary")
+        _write_summary(ctx, sections, out)
+        _publish(stage, out)
         failed = False
     finally:
         jobs.close(cancel=failed)
         if failed:
+            import shutil
+
+            shutil.rmtree(stage, ignore_errors=True)
             bar.close()
-    ctx.stage("summary")
-    _write_summary(ctx, sections)
     bar.update()
     bar.close()
+    _print_console(ctx, sections, out)
     return 0
+
+
+def _staging_dir(out: Path) -> Path:
+    """A new empty folder next to ``out`` (same file system) where the report is written before :func:`_publish`."""
+    import tempfile
+
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        return Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+    except OSError as exc:
+        raise type(exc)(exc.errno, exc.strerror, str(out)) from None
+
+
+def _publish(stage: Path, out: Path) -> None:
+    """Move the finished report from ``stage`` onto ``out``: one rename when ``out`` does not exist, else file by
+    file (each an atomic ``os.replace``; files of an earlier report that this one does not write are kept)."""
+    import shutil
+
+    from .._io import _umask
+
+    os.chmod(stage, 0o777 & ~_umask())  # mkdtemp makes it 0700
+    if not out.exists():
+        os.replace(stage, out)
+        return
+    for root, dirs, files in os.walk(stage):
+        target = out / Path(root).relative_to(stage)
+        target.mkdir(parents=True, exist_ok=True)
+        for name in files:
+            os.replace(Path(root) / name, target / name)
+    shutil.rmtree(stage, ignore_errors=True)
 
 
 def _intro(ctx: Context, elapsed: float) -> list[str]:
@@ -620,19 +686,19 @@ def _intro(ctx: Context, elapsed: float) -> list[str]:
     ]
 
 
-def _write_summary(ctx: Context, sections: list[Section]) -> None:
+def _write_summary(ctx: Context, sections: list[Section], final: Optional[Path] = None) -> None:
+    """Write ``summary.md`` / ``summary.html`` into ``ctx.out`` (the staging folder of the report ``final``)."""
     from .._io import atomic_write_text
 
     elapsed = time.perf_counter() - ctx.started
+    ctx.data["elapsed"] = elapsed
     intro = _intro(ctx, elapsed)
     md = ["# symsched report", "", *intro, ""]
     body = ["<h1>symsched report</h1>",
             f"<p>{html.escape(intro[0]).replace('`', '')}</p><p>{html.escape(intro[2]).replace('*', '')}</p>"]
-    console = []
     for sec in sections:
         md += sec.markdown()
         body += sec.html()
-        console += sec.console()
     style = ("body{font-family:sans-serif;max-width:1000px;margin:2em auto;line-height:1.4}"
              "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 8px;text-align:right}"
              "td:first-child,th:first-child{text-align:left}img{display:block;margin:1em 0}")
@@ -640,6 +706,14 @@ def _write_summary(ctx: Context, sections: list[Section]) -> None:
     atomic_write_text(ctx.out / "summary.html", "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">"
                       f"<title>symsched report</title><style>{style}</style></head><body>\n"
                       + "\n".join(body) + "\n</body></html>\n")
-    print(f"symsched report: wrote {ctx.out}/summary.md and {ctx.out}/summary.html ({elapsed:.1f} s)")
-    for line in console:
-        print(line)
+    if final is None:  # written in place
+        _print_console(ctx, sections, ctx.out)
+
+
+def _print_console(ctx: Context, sections: list[Section], out: Path) -> None:
+    """The closing lines on stdout: where the summary is, and each section's console lines."""
+    elapsed = ctx.data.get("elapsed", time.perf_counter() - ctx.started)
+    print(f"symsched report: wrote {out}/summary.md and {out}/summary.html ({elapsed:.1f} s)")
+    for sec in sections:
+        for line in sec.console():
+            print(line)
