@@ -26,6 +26,8 @@ from typing import Any, Callable, Iterator, Literal, Mapping, Protocol, Sequence
 import numpy as np
 from numpy.typing import NDArray
 
+from ._validate import ArgumentTypeError
+
 __all__ = [
     "Model",
     "PredictionModel",
@@ -92,8 +94,10 @@ def to_x0_eps(prediction: str, x: Array, out: Array, alpha_bar: float) -> tuple[
 class PredictionModel:
     """:class:`Model` around ``fn(x_t, alpha_bar_t) -> prediction`` (VP-scaled batch in, same shape out).
 
-    The output is copied to float64 and checked (shape of ``x_t``, finite), so a denoiser that
-    returns NaN or the wrong shape raises ``ValueError`` naming the level instead of spreading NaN.
+    The output is copied to float64 and checked (real, shape of ``x_t``, finite), so a denoiser that
+    returns NaN or the wrong shape raises ``ValueError`` naming the level instead of spreading NaN, and
+    one that returns a complex or boolean array raises :class:`~symsched._validate.ArgumentTypeError`
+    (a ValueError) instead of losing the imaginary part.
     VE steps call it at ``ab = 1/(1+sigma^2)`` on ``x_sigma / sqrt(1+sigma^2)``.
     """
 
@@ -108,6 +112,16 @@ class PredictionModel:
         raw = self.fn(x, alpha_bar)
         if hasattr(raw, "detach"):  # a torch tensor slipped through
             raw = raw.detach().cpu().numpy()
+        kind = getattr(getattr(raw, "dtype", None), "kind", None)  # a NumPy array (a list is checked as converted)
+        if kind is None and isinstance(raw, (list, tuple, complex, bool)):
+            try:
+                kind = np.asarray(raw).dtype.kind
+            except (TypeError, ValueError):  # ragged: refused by the conversion below
+                kind = None
+        if kind in ("c", "b"):
+            what = "complex (the imaginary part would be lost)" if kind == "c" else "boolean"
+            raise ArgumentTypeError(f"{self.name} output must be a real array, not {what} "
+                                    f"(at alpha_bar_t={alpha_bar:.6g})")
         try:
             out = np.array(raw, dtype=np.float64, copy=True)
         except (TypeError, ValueError) as exc:

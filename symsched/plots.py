@@ -24,7 +24,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from ._io import atomic_write
-from ._validate import as_levels, as_spectrum
+from ._validate import as_int, as_levels, as_spectrum
 from .schedules import alpha_bar_to_log_snr
 
 __all__ = [
@@ -336,7 +336,9 @@ def plot_result(
     result : OptimizeResult
     spectrum : array_like
         The spectrum it was optimised for (same shape conventions as :func:`plot_output_psd`).
-    n_baselines : int
+    n_baselines : int >= 0
+        How many baselines to draw (0: only the optimised schedule); a negative, non-integral or
+        non-numeric value raises ValueError (:class:`~symsched._validate.ArgumentTypeError` for a wrong type).
     path : path-like, optional
 
     Returns
@@ -344,7 +346,8 @@ def plot_result(
     matplotlib.figure.Figure
     """
     S = as_spectrum(spectrum)
-    best = sorted(result.baselines.items(), key=lambda kv: kv[1])[: max(int(n_baselines), 0)]
+    k = as_int(n_baselines, "n_baselines", 0)
+    best = sorted(result.baselines.items(), key=lambda kv: kv[1])[:k]
     sch = {"optimised": result.alpha_bar}
     sch.update({n: result.baseline_schedules[n] for n, _ in best})
     kw = dict(sampler=result.sampler, eta=result.eta, variance=result.variance, init=result.init)

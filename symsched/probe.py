@@ -42,7 +42,10 @@ from numpy.typing import ArrayLike, NDArray
 
 from . import _library_samplers as _library
 from . import _signal_samplers as _loops
-from ._validate import as_levels, as_positive_int, as_seed, check_choice, check_eta
+from ._validate import (
+    MAX_SAMPLES, ArgumentTypeError, as_int, as_levels, as_positive_int, as_seed, check_choice, check_eta,
+    check_grid_size,
+)
 
 __all__ = [
     "SAMPLERS",
@@ -146,6 +149,7 @@ def _shape(value: Any, name: str = "shape") -> tuple[int, ...]:
         raise ValueError(f"{name} must be a tuple of positive integers (got {value!r})") from None
     if not shp or any(isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 1 for s in shp):
         raise ValueError(f"{name} must be a non-empty tuple of positive integers (got {value!r})")
+    check_grid_size(shp, name)  # MAX_MODES, before anything of this shape is allocated
     return tuple(int(s) for s in shp)
 
 
@@ -384,8 +388,12 @@ def sample(
     The other k-diffusion samplers (:data:`LIBRARY_SAMPLERS`: ``euler_ancestral``, ``dpm_2``, ``lms``,
     ``dpmpp_2m``, ``dpmpp_sde``, ...) run k-diffusion's own ``sample_<name>`` on
     ``sigma = sqrt((1-ab)/ab)`` with ``model(x, sigma) = x0_hat`` (:mod:`symsched._library_samplers`;
-    needs torch, torchsde and k-diffusion); diffusers' multistep schedulers take no custom levels and
-    raise ``ValueError`` (use the k-diffusion sampler of the same method, e.g. ``dpmpp_2m``).
+    needs torch, torchsde and k-diffusion). The samplers symsched models after diffusers' own ``step``
+    (``dpmsolver_multistep``, ``unipc_multistep``, ``deis_multistep``, ``euler_ancestral_discrete``,
+    ``flow_match_euler``, ``flow_match_heun``) raise ``ValueError``: the probe has no loop for those
+    schedulers (the message says how the schedule runs in diffusers itself, e.g. DPMSolverMultistep's
+    ``timesteps=`` on its training grid or FlowMatchEuler's ``sigmas=``, and the nearest sampler it runs,
+    e.g. ``dpmpp_2m`` for DPM-Solver++(2M)).
 
     Parameters
     ----------
@@ -398,8 +406,10 @@ def sample(
         (DDPM takes its exact limit, the posterior mean ``sqrt(ab_s) x0_hat``); the samplers that step in
         ``sigma`` (infinite there) refuse it with ``ValueError``.
     shape : tuple of int, optional
-        Shape of one sample; default ``denoiser.shape``.
+        Shape of one sample; default ``denoiser.shape``. At most ``MAX_MODES`` values
+        (:mod:`symsched._validate`), refused before anything is allocated.
     n_samples : int
+        At most ``MAX_SAMPLES`` = 10,000,000 (:mod:`symsched._validate`), as :func:`symsched.montecarlo.sample`.
     sampler : {"ddim", "ddpm", "euler", "heun"} or one of :data:`LIBRARY_SAMPLERS`
     eta : float in [0, 1]
         DDIM stochasticity (DDIM only: another sampler refuses ``eta != 0``, as
@@ -418,7 +428,9 @@ def sample(
         Progress bar (default: only on a terminal); a tqdm instance is updated, not closed.
     options : mapping, optional
         Keyword arguments of k-diffusion's ``sample_<name>`` (``eta``, ``s_noise``, ``s_churn``, ``order``,
-        ``solver_type``, ``r``, ...), for :data:`LIBRARY_SAMPLERS` only.
+        ``solver_type``, ``r``, ...), for :data:`LIBRARY_SAMPLERS` only; checked as
+        :func:`symsched.output_spectrum` checks the same settings (``eta=-1``, LMS ``order=7`` and unknown
+        names raise ``ValueError``), so every configuration sampled is one symsched can predict.
 
     Returns
     -------
@@ -427,7 +439,7 @@ def sample(
     Raises
     ------
     ValueError
-        Bad arguments, a denoiser output of the wrong shape or with NaN/inf, a registered sampler
+        Bad arguments, a denoiser output that is complex, of the wrong shape or with NaN/inf, a registered sampler
         that cannot be driven with a learned model here, or k-diffusion missing for a library sampler.
     TypeError
         ``denoiser`` is not callable.
@@ -440,16 +452,20 @@ def sample(
     check_choice(variance, "variance", ("posterior", "beta"))
     _check_sampler_settings(sampler, eta, variance)
     seed = as_seed(seed)
-    n = as_positive_int(n_samples, "n_samples")
+    n = as_positive_int(n_samples, "n_samples", MAX_SAMPLES, limit="MAX_SAMPLES")
     if ab[0] == 0.0 and (sampler in LIBRARY_SAMPLERS or _loops.SAMPLERS[sampler].family != "vp"):
         vp = ", ".join(k for k, v in _loops.SAMPLERS.items() if v.family == "vp")
         raise ValueError(
             f"alpha_bar: sampler {sampler!r} steps in sigma = sqrt((1-alpha_bar)/alpha_bar), which is infinite at "
             f"alpha_bar = 0 (zero terminal SNR); only the VP samplers ({vp}) run from alpha_bar = 0 in signal "
             f"space. Start {sampler!r} at a finite first level (alpha_bar[0] > 0, e.g. 1e-4) or use one of those")
+    if options is not None and not isinstance(options, Mapping):
+        raise ArgumentTypeError(f"options must be a mapping of k-diffusion settings or None (got {type(options).__name__})")
     if options and sampler not in LIBRARY_SAMPLERS:
         raise ValueError(f"options: only the k-diffusion samplers {', '.join(LIBRARY_SAMPLERS)} take options "
                          f"(got {dict(options)!r} with sampler {sampler!r})")
+    if options:
+        _check_options(sampler, options)
     if prediction is None:
         prediction = _attribute(denoiser, "prediction")
         if prediction is None:
@@ -492,14 +508,61 @@ def _check_sampler_settings(sampler: str, eta: float, variance: str) -> None:
         raise ValueError(f"variance: sampler {sampler!r} takes no variance, only 'ddpm' does (got variance={variance!r})")
 
 
+def _check_options(sampler: str, options: Mapping[str, Any]) -> None:
+    """The k-diffusion ``options`` of a library sampler, checked exactly as :func:`symsched.output_spectrum` checks them.
+
+    The shared validator of :mod:`symsched.api` (parameter ranges such as ``eta``/``s_noise`` in [0, inf],
+    option choices such as LMS ``order`` in 1-4, unknown names); its error, prefixed with ``options:``,
+    keeps its type (ValueError, or TypeError for a value of the wrong kind).
+    """
+    from .api import _setup
+
+    try:
+        _setup(sampler, dict(options))
+    except (TypeError, ValueError) as exc:
+        raise type(exc)(f"options: {exc}") from None
+
+
+#: samplers symsched evaluates in closed form but :func:`sample` cannot drive with a learned model:
+#: name -> (the diffusers scheduler whose ``step`` it is, how a symsched schedule runs in that scheduler
+#: (:func:`symsched.export.to_diffusers`), the nearest sampler the probe runs, or "")
+_DIFFUSERS_ONLY: dict[str, tuple[str, str, str]] = {
+    "dpmsolver_multistep": (
+        "DPMSolverMultistepScheduler",
+        "its set_timesteps takes custom timesteps= on its training grid (symsched.export.to_diffusers(alpha_bar, "
+        "scheduler=...)), so the schedule itself runs in diffusers",
+        "'dpmpp_2m' (k-diffusion's DPM-Solver++(2M): its first and last steps are not diffusers', so the "
+        "predicted spectra differ a little)"),
+    "unipc_multistep": (
+        "UniPCMultistepScheduler",
+        "its set_timesteps takes custom levels only with use_flow_sigmas=True (sigmas=)", ""),
+    "deis_multistep": ("DEISMultistepScheduler", "its set_timesteps takes only num_inference_steps", ""),
+    "euler_ancestral_discrete": (
+        "EulerAncestralDiscreteScheduler", "its set_timesteps takes only num_inference_steps",
+        "'euler_ancestral' (k-diffusion's sample_euler_ancestral: the same update, the same predicted spectrum)"),
+    "flow_match_euler": (
+        "FlowMatchEulerDiscreteScheduler",
+        "its set_timesteps takes custom flow times sigmas= (symsched.export.to_diffusers(alpha_bar, "
+        "scheduler='FlowMatchEulerDiscreteScheduler')), so the schedule itself runs in diffusers with a velocity model",
+        ""),
+    "flow_match_heun": ("FlowMatchHeunDiscreteScheduler", "its set_timesteps takes only num_inference_steps", ""),
+}
+
+
 def _check_sampler(sampler: Any) -> None:
-    """ValueError unless :func:`sample` can run ``sampler`` (naming registered samplers it cannot drive)."""
+    """ValueError unless :func:`sample` can run ``sampler`` (naming registered samplers it cannot drive, and why)."""
     from .symbolic.samplers import REGISTRY
 
     if isinstance(sampler, str) and sampler in REGISTRY and sampler not in SAMPLERS + LIBRARY_SAMPLERS:
-        raise ValueError(
-            f"sampler {sampler!r}: the learned probe cannot run it (a diffusers scheduler whose set_timesteps takes "
-            f"no custom levels); it runs {', '.join(SAMPLERS + LIBRARY_SAMPLERS)} (for DPM-Solver++ 2M use 'dpmpp_2m')")
+        runs = (f"it samples only with symsched's own update loops ({', '.join(SAMPLERS)}) or k-diffusion's "
+                f"sample_<name> ({', '.join(LIBRARY_SAMPLERS)})")
+        scheduler, export, nearest = _DIFFUSERS_ONLY.get(sampler, ("", "", ""))
+        if scheduler:
+            why = f"the learned probe has no loop for diffusers' {scheduler}.step: {runs}. In diffusers, {export}"
+        else:  # pragma: no cover - every registered sampler outside the probe's is listed above
+            why = f"the learned probe cannot drive it: {runs}"
+        near = f"; the nearest sampler the probe runs is {nearest}" if nearest else ""
+        raise ValueError(f"sampler {sampler!r}: {why}{near}")
     check_choice(sampler, "sampler", SAMPLERS + LIBRARY_SAMPLERS)
 
 
@@ -798,18 +861,30 @@ def _moments(X: Array) -> tuple[Array, Array]:
 def frechet_distance(x: ArrayLike, y: ArrayLike, *, components: Optional[int] = None) -> float:
     r"""Fréchet distance of Gaussians fitted to x and y (mean, sample covariance), on pixels or PCA features.
 
-    ``components``: project onto the top principal directions of ``y`` (centred covariance)
-    first; default: raw pixels when a sample has at most 1024 values, else 256 components.
+    ``components``: an integer in [1, d] (d values per sample): project onto the top principal
+    directions of ``y`` (centred covariance) first (``d``: all of them, the same distance as raw
+    pixels); default None: raw pixels when a sample has at most 1024 values, else 256 components.
+    Anything else (0, negative, above d, non-integral, a string or a boolean) raises ValueError
+    (:class:`~symsched._validate.ArgumentTypeError` for a wrong type).
     """
     X, Y = _flat(x, "x"), _flat(y, "y")
     if X.shape[1] != Y.shape[1]:
         raise ValueError(f"x and y must have the same sample size (got {X.shape[1]} and {Y.shape[1]})")
-    F = _features(Y, components)
+    F = _features(Y, _components(components, Y.shape[1], "components"))
     Xf, Yf = (X, Y) if F is None else (X @ F, Y @ F)
     return gaussian_frechet_distance(*_moments(Xf), *_moments(Yf))
 
 
+def _components(components: Any, d: int, name: str) -> Optional[int]:
+    """The number of PCA components of the Fréchet distance: None (the default) or an integer in [1, d]."""
+    if components is None:
+        return None
+    return as_int(components, name, 1, d,
+                  rule=f"None or an integer in [1, {d}] (principal components of samples with {d} values)")
+
+
 def _features(Y: Array, components: Optional[int]) -> Optional[Array]:
+    """Top-``components`` principal directions of ``Y`` (validated by :func:`_components`); None: raw pixels."""
     d = Y.shape[1]
     if components is None:
         components = 0 if d <= 1024 else 256
@@ -830,6 +905,7 @@ class _Reference:
                  bandwidths: Any, scales: Sequence[float], n_projections: int, fd_components: Optional[int],
                  seed: int, metrics: Sequence[str]) -> None:
         ref = _as_samples(reference, "reference")
+        fd_components = _components(fd_components, int(np.prod(ref.shape[1:])), "fd_components")
         self.shape = ref.shape[1:]
         self.n = ref.shape[0]
         self.basis, self.channel_axis, self.metrics = basis, channel_axis, tuple(metrics)
@@ -1095,7 +1171,8 @@ def compare(
     * ``mmd2``: :func:`mmd2` with bandwidths ``median_bandwidth(reference) * scales`` (fixed by the
       reference, so comparable across sample sets);
     * ``sliced_w2``: :func:`sliced_w2` with ``n_projections`` directions from ``seed``;
-    * ``fd``: :func:`frechet_distance` (pixels, or ``fd_components`` PCA features of the reference).
+    * ``fd``: :func:`frechet_distance` (pixels, or ``fd_components`` PCA features of the reference:
+      None or an integer in [1, d], as ``components`` of :func:`frechet_distance`).
 
     Parameters
     ----------
@@ -1306,7 +1383,7 @@ def probe_schedules(
         raise ValueError("schedules must be a non-empty mapping name -> alpha_bar")
     seeds_t = _seeds(seeds)
     scheds = {k: as_levels(v, f"schedules[{k!r}]") for k, v in schedules.items()}
-    n = as_positive_int(n_samples, "n_samples")
+    n = as_positive_int(n_samples, "n_samples", MAX_SAMPLES, limit="MAX_SAMPLES")
     check_choice(sampler, "sampler", SAMPLERS)
     base = baseline if baseline is not None else next(iter(scheds))
     check_choice(base, "baseline", tuple(scheds))

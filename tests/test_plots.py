@@ -30,6 +30,20 @@ def test_plot_result_marks_baselines_outside_the_constraint(tmp_path) -> None:
     assert fig.get_layout_engine() is None  # fixed margins, no layout pass
 
 
+def test_plot_result_refuses_a_nonsense_n_baselines() -> None:
+    """F15: n_baselines=-1 and 1.5 used to draw a figure without complaint."""
+    S = power_law((4, 4), alpha=2.0)
+    res = optimize_schedule(S, 3, restarts=0)
+    for bad in (-1, 1.5):
+        with pytest.raises(ValueError, match="n_baselines must be a non-negative integer"):
+            plots.plot_result(res, S, n_baselines=bad)
+    for bad in ("2", True, None):
+        with pytest.raises(TypeError, match="n_baselines must be a non-negative integer"):
+            plots.plot_result(res, S, n_baselines=bad)
+    fig = plots.plot_result(res, S, n_baselines=0)
+    assert set(_lines(fig.axes[1])) >= {"optimised"}
+
+
 def test_long_sorted_mode_curves_are_thinned_to_log_spaced_ranks() -> None:
     rng = np.random.default_rng(0)
     S = np.sort(rng.lognormal(0.0, 2.0, 100_000))[::-1]

@@ -19,6 +19,7 @@ import symsched
 from symsched import _signal_samplers as loops
 from symsched import montecarlo as mc
 from symsched import probe, schedules, spectra
+from symsched._validate import MAX_MODES, MAX_SAMPLES, ArgumentTypeError
 
 from mc_helpers import FAMILYWISE_ALPHA, assert_psd_matches, assert_psd_rejects, make_spectrum, random_orthonormal
 
@@ -172,6 +173,13 @@ def test_sample_accepts_a_model_object_and_checks_its_output():
         probe.sample(lambda x, a: x * np.nan, [0.5], shape=(4,), prediction="v", n_samples=2)
     with pytest.raises(ValueError, match=r"input's shape \(2, 4\)"):
         probe.sample(lambda x, a: x[:, :2], [0.5], shape=(4,), prediction="v", n_samples=2)
+    # F7: a complex output is refused (it used to lose its imaginary part with only a ComplexWarning)
+    for out in (lambda x: x * (0.5 + 0.5j), lambda x: (x * (1 + 1j)).tolist()):
+        with pytest.raises(ArgumentTypeError, match=r"denoiser output must be a real array, not complex.*alpha_bar_t=0.01"):
+            probe.sample(lambda x, a, out=out: out(x), [0.01, 0.2, 0.6, 0.95], shape=(4,), n_samples=3,
+                         prediction="sample", seed=0)
+    with pytest.raises(ValueError, match="denoiser output must be a real array, not boolean"):
+        probe.sample(lambda x, a: x > 0, [0.5], shape=(4,), prediction="sample", n_samples=2)
     with pytest.raises(TypeError, match="denoiser must be callable"):
         probe.sample("ddim", [0.5], shape=(4,), prediction="v", n_samples=2)
     with pytest.raises(ValueError, match="prediction must be one of"):
@@ -365,6 +373,25 @@ def test_frechet_distance_of_samples_uses_their_moments():
     F = V[:, ::-1][:, :2]
     expect2 = probe.gaussian_frechet_distance(F.T @ mu1, F.T @ C1 @ F, F.T @ mu2, F.T @ C2 @ F)
     assert probe.frechet_distance(x, y, components=2) == pytest.approx(expect2, rel=1e-8)
+
+
+def test_frechet_components_are_validated_not_silently_reinterpreted():
+    """F3: components / fd_components must be None or an integer in [1, d]; -5 meant d - 5, 0 and > d meant
+    raw pixels, 2.5 meant 2, "3" was accepted and True crashed inside NumPy."""
+    C1, C2 = _spd(5, 3), _spd(5, 4)
+    x, y = _with_moments(40, np.zeros(5), C1, 5), _with_moments(60, np.full(5, 0.3), C2, 6)
+    pixels = probe.frechet_distance(x, y)
+    assert probe.frechet_distance(x, y, components=5) == pytest.approx(pixels, rel=1e-9)  # all of them: a rotation
+    for bad in (-5, 0, 6, 1000, 2.5):
+        with pytest.raises(ValueError, match=r"components must be None or an integer in \[1, 5\]"):
+            probe.frechet_distance(x, y, components=bad)
+        with pytest.raises(ValueError, match=r"^fd_components must be None or an integer in \[1, 5\]"):
+            probe.compare(x, y, metrics=("fd",), fd_components=bad)
+    for bad in ("3", True, [2]):
+        with pytest.raises(ArgumentTypeError, match="components must be None or an integer"):
+            probe.frechet_distance(x, y, components=bad)
+        with pytest.raises(ArgumentTypeError, match="fd_components must be None or an integer"):
+            probe.compare_paired({"a": x}, y, metrics=("fd",), fd_components=bad)
 
 
 # ------------------------------------------------------------------------------------------
@@ -577,4 +604,78 @@ def test_probe_schedules_validates_before_sampling():
             probe.probe_schedules(den, {"a": [0.3, 0.8]}, ref, **{**ok, **kw})
     with pytest.raises(ValueError, match=r"schedules\['a'\] must be strictly increasing"):
         probe.probe_schedules(den, {"a": [0.8, 0.3]}, ref, **ok)
+    with pytest.raises(ValueError, match=r"n_samples must be at most 10000000 \(symsched._validate.MAX_SAMPLES\)"):
+        probe.probe_schedules(den, {"a": [0.3, 0.8]}, ref, **{**ok, "n_samples": MAX_SAMPLES + 1})
+    assert calls == []
+
+
+def test_sample_holds_n_samples_and_shape_to_the_documented_limits():
+    """F5: probe.sample ran 20,000,001 samples (mc.sample refuses them) and hit a MemoryError on a huge shape;
+    both are refused with the MAX_SAMPLES / MAX_MODES ValueError before the denoiser is called or anything allocated."""
+    calls = []
+
+    def den(x, a):
+        calls.append(a)
+        return 0 * x
+
+    with pytest.raises(ValueError, match=r"n_samples must be at most 10000000 \(symsched._validate.MAX_SAMPLES\)"):
+        probe.sample(den, [0.5], shape=(1,), n_samples=MAX_SAMPLES + 1, prediction="sample", seed=0)
+    for shape in ((10**6, 10**6), (MAX_MODES + 1,)):
+        with pytest.raises(ValueError, match=r"shape asks for \d+ modes, more than MAX_MODES"):
+            probe.sample(den, [0.5], shape=shape, n_samples=3, prediction="sample", seed=0)
+    assert calls == []
+    assert probe.sample(den, [0.5], shape=(2,), n_samples=3, prediction="sample", seed=0).shape == (3, 2)
+
+
+def test_refusal_of_diffusers_only_samplers_is_truthful():
+    """F10: the message said DPMSolverMultistep / FlowMatchEuler take no custom levels; they do (timesteps= on the
+    training grid, sigmas=). It now says what the probe lacks (a loop for the diffusers scheduler's step) and how
+    the schedule runs in diffusers, consistent with export.to_diffusers."""
+    from symsched import export
+
+    den = lambda x, a: 0.5 * x  # noqa: E731
+    cases = {
+        "dpmsolver_multistep": ("DPMSolverMultistepScheduler", "timesteps= on its training grid", "'dpmpp_2m'"),
+        "flow_match_euler": ("FlowMatchEulerDiscreteScheduler", "sigmas=", ""),
+        "euler_ancestral_discrete": ("EulerAncestralDiscreteScheduler", "only num_inference_steps", "'euler_ancestral'"),
+        "unipc_multistep": ("UniPCMultistepScheduler", "use_flow_sigmas", ""),
+        "deis_multistep": ("DEISMultistepScheduler", "only num_inference_steps", ""),
+        "flow_match_heun": ("FlowMatchHeunDiscreteScheduler", "only num_inference_steps", ""),
+    }
+    for name, (scheduler, how, nearest) in cases.items():
+        with pytest.raises(ValueError) as info:
+            probe.sample(den, [0.1, 0.5], shape=(4,), n_samples=3, prediction="sample", sampler=name)
+        msg = str(info.value)
+        assert "takes no custom levels" not in msg and "whose set_timesteps takes" not in msg, msg
+        assert f"no loop for diffusers' {scheduler}.step" in msg and how in msg, msg
+        assert (nearest in msg) if nearest else "nearest" not in msg, msg
+    # what the message says the diffusers schedulers take is what the export returns
+    assert set(export.to_diffusers([0.1, 0.5], scheduler="FlowMatchEulerDiscreteScheduler")) == {"sigmas"}
+    grid = schedules.training_grid("linear")
+    assert set(export.to_diffusers(grid[[999, 500]], grid=grid, scheduler="DPMSolverMultistepScheduler")) == {"timesteps"}
+    assert "custom levels" not in (probe.sample.__doc__ or "")
+
+
+@pytest.mark.parametrize("sampler,options,msg", [
+    ("euler_ancestral", {"eta": -1.0}, r"options: eta must lie in \[0, inf\] for sampler 'euler_ancestral'"),
+    ("lms", {"order": 7}, r"options: order must be one of 4, 1, 2, 3 for sampler 'lms'"),
+    ("dpmpp_2m_sde", {"s_noise": -1}, r"options: s_noise must lie in \[0, inf\] for sampler 'dpmpp_2m_sde'"),
+    ("dpmpp_2m_sde", {"solver_type": "rk4"}, r"options: solver_type must be one of 'midpoint', 'heun'"),
+    ("dpmpp_sde", {"r": float("nan")}, r"options: r must lie in"),
+])
+def test_options_are_checked_as_output_spectrum_checks_them(sampler, options, msg):
+    """F8: invalid k-diffusion settings ran unchecked although output_spectrum_ve refuses them (the
+    predicted-vs-measured comparison was then meaningless). The probe now raises output_spectrum's own error."""
+    calls = []
+
+    def den(x, a):
+        calls.append(a)
+        return 0.5 * x
+
+    with pytest.raises(ValueError) as expected:
+        symsched.output_spectrum_ve([2.0], [3.0, 1.0], sampler=sampler, **options)
+    with pytest.raises(ValueError, match=msg) as got:
+        probe.sample(den, [0.01, 0.2, 0.6, 0.95], shape=(4,), n_samples=3, prediction="sample", seed=0,
+                     sampler=sampler, options=options)
+    assert str(got.value) == f"options: {expected.value}" and type(got.value) is type(expected.value)
     assert calls == []

@@ -70,6 +70,7 @@ def test_cli_probe_rejects_bad_arguments(stub, tmp_path, capsys):
         (["--schedules", "optimised-w2,best"], "--schedules must be comma-separated names"),
         (["--schedules", "karras,karras"], "must not repeat"),
         (["--samples", "1"], "--samples must be at least 2"),
+        (["--samples", "20000001"], r"--samples must be at most 10000000 \(symsched._validate.MAX_SAMPLES\)"),
         (["--steps", "0"], "--steps must be a positive integer"),
         (["--eta", "2"], "--eta must lie in"),
         (["--reference-samples", "1"], "--reference-samples must be 0 \\(all\\) or at least 2"),

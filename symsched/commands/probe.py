@@ -268,11 +268,11 @@ def _describe(result: Any, pm: ProbeModel, steps: int, eta: float) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from .._io import atomic_write_text
-    from .._validate import as_positive_int, check_eta
+    from .._validate import MAX_SAMPLES, as_positive_int, check_eta
     from ..probe import plot_probe
 
     steps = as_positive_int(args.steps, "--steps")
-    n = as_positive_int(args.samples, "--samples")
+    n = as_positive_int(args.samples, "--samples", MAX_SAMPLES, limit="MAX_SAMPLES")
     if n < 2:
         raise ValueError(f"--samples must be at least 2 (got {n})")
     n_seeds = as_positive_int(args.seeds, "--seeds")
