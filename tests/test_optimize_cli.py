@@ -288,7 +288,6 @@ def test_zero_first_level_for_diffusers_without_grid_uses_a_zero_snr_grid(tmp_pa
 @pytest.mark.parametrize("extra,names", [
     (["--grid", "1000"], ["--endpoints 0,none", "--grid 1000", "zero-SNR grid"]),  # F1: not silently snapped
     (["--sampler", "heun"], ["--endpoints 0,none", "--sampler heun", "undefined at alpha_bar = 0"]),  # F14
-    (["--sampler", "dpmpp_sde"], ["--endpoints 0,none", "--sampler dpmpp_sde", "undefined at alpha_bar = 0"]),
 ])
 def test_a_zero_first_level_that_cannot_be_run_is_refused_naming_endpoints(tmp_path, capsys, extra, names) -> None:
     """break3/user F1, F14: before any work (the spectrum is not even read), one line naming --endpoints."""
