@@ -24,7 +24,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from ._io import atomic_write
-from ._validate import as_int, as_levels, as_spectrum
+from ._validate import ArgumentTypeError, as_int, as_levels, as_spectrum
 from .schedules import alpha_bar_to_log_snr
 
 __all__ = [
@@ -345,6 +345,10 @@ def plot_result(
     -------
     matplotlib.figure.Figure
     """
+    from .optimize import OptimizeResult
+
+    if not isinstance(result, OptimizeResult):
+        raise ArgumentTypeError(f"result must be an OptimizeResult (from optimize_schedule), not {type(result).__name__}")
     S = as_spectrum(spectrum)
     k = as_int(n_baselines, "n_baselines", 0)
     best = sorted(result.baselines.items(), key=lambda kv: kv[1])[:k]

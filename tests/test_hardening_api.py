@@ -387,3 +387,15 @@ def test_sampler_option_of_the_wrong_kind_is_a_type_error(value, exc) -> None:
 def test_boolean_option_refuses_a_number() -> None:
     with pytest.raises(TypeError, match="lower_order_final must be one of"):
         symsched.output_spectrum(np.ones(3), [0.1, 0.5, 0.9], sampler="dpmsolver_multistep", lower_order_final=1)
+
+
+@pytest.mark.parametrize("kw", [dict(sampler="lms", order=True), dict(sampler="dpmsolver_multistep", solver_order=True),
+                                dict(sampler="dpmsolver_multistep", lower_order_final="yes"),
+                                dict(sampler="dpmsolver_multistep", euler_at_final=None)])
+def test_sampler_options_of_the_wrong_kind_are_argument_type_errors(kw) -> None:
+    """break3/user F9: these were plain TypeErrors, which `except ValueError` does not catch; the README promises
+    ArgumentTypeError (both) for every wrong-type argument."""
+    from symsched._validate import ArgumentTypeError
+
+    with pytest.raises(ArgumentTypeError, match=next(k for k in kw if k != "sampler")):
+        symsched.output_spectrum(np.array([0.01, 1.0, 100.0]), np.array([0.01, 0.3, 0.9]), **kw)

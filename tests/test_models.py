@@ -180,3 +180,12 @@ def test_shipped_log_heldout_numbers_are_this_model(model) -> None:
     for ab, rec in log["heldout_mse"].items():
         assert denoising_mse(model.denoiser, test, float(ab)) == pytest.approx(rec["model"], rel=1e-5)
         assert denoising_mse(wiener, test, float(ab)) == pytest.approx(rec["gaussian"], rel=1e-9)
+
+
+def test_builtin_denoiser_refuses_complex_input_as_an_argument_type_error() -> None:
+    """break3/user F9: a complex x_t is a wrong type: ArgumentTypeError (a TypeError and a ValueError)."""
+    from symsched._validate import ArgumentTypeError
+
+    model = models.load_model("builtin:patches16")
+    with pytest.raises(ArgumentTypeError, match="x_t must be a real array"):
+        model.denoiser(np.zeros((2, 16, 16), complex), 0.5)

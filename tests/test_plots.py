@@ -101,3 +101,11 @@ def test_save_figure_refuses_unknown_formats_and_non_paths(tmp_path) -> None:
     assert list(tmp_path.iterdir()) == []
     out = save_figure(fig, tmp_path / "f.svg")
     assert out.read_text().lstrip().startswith("<?xml")  # the suffix picks the format
+
+
+def test_plot_result_names_a_result_of_the_wrong_type() -> None:
+    """break3/user F9: plot_result(None, S) raised AttributeError; now the documented ArgumentTypeError."""
+    from symsched._validate import ArgumentTypeError
+
+    with pytest.raises(ArgumentTypeError, match="result must be an OptimizeResult"):
+        plots.plot_result(None, power_law((8, 8), alpha=2.0))

@@ -424,7 +424,7 @@ def test_load_folder(tmp_path):
 
 
 def test_load_errors(tmp_path):
-    with pytest.raises(ValueError, match="source builtin name must be one of"):
+    with pytest.raises(ValueError, match="names no built-in spectrum: must be one of"):
         sp.load_spectrum("builtin:imagenet")
     with pytest.raises(ValueError, match="does not exist"):
         sp.load_spectrum(tmp_path / "missing.png")

@@ -209,8 +209,8 @@ def build_program(name: str, options: Mapping[str, Any], params: Mapping[str, fl
         gkern = None
         if grad:
             gkern = step_kernels(name, opts, kind, modes, grad=True, values=pinned_values(modes, params_used))
-            gvals, ext, loss = _evaluate(gkern, group, modes, c, s, l, pvals, step_params)
-            extended, coefficient_loss = extended or ext, max(coefficient_loss, loss)
+            gvals, ext, _ = _evaluate(gkern, group, modes, c, s, l, pvals, step_params)
+            extended = extended or ext  # (the value's coefficients decide whether the sweep is trusted)
         slot_pos = {j: pos for pos, j in enumerate(kern.slots)}
         gpos = [slot_pos[j] for j in (gkern.grad_slots if gkern else ())]
         if gkern is not None:

@@ -11,6 +11,7 @@ from typing import Any, Union
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from .._validate import ArgumentTypeError
 from .precondition import coefficients
 
 __all__ = ["load_model", "LearnedModel", "BUILTIN_MODELS", "weights_path"]
@@ -117,9 +118,9 @@ def _as_batch(x_t: ArrayLike, shape: tuple[int, int]) -> NDArray[np.float64]:
     try:
         x = np.asarray(x_t)
     except Exception as exc:  # pragma: no cover - exotic array-likes
-        raise TypeError(f"x_t must be a real array (got {type(x_t).__name__}: {exc})") from None
+        raise ArgumentTypeError(f"x_t must be a real array (got {type(x_t).__name__}: {exc})") from None
     if x.dtype.kind not in "fiub":
-        raise TypeError(f"x_t must be a real array (got dtype {x.dtype})")
+        raise ArgumentTypeError(f"x_t must be a real array (got dtype {x.dtype})")
     if x.ndim != 3 or x.shape[1:] != shape:
         raise ValueError(f"x_t must have shape (N, {shape[0]}, {shape[1]}) (got {x.shape}); "
                          f"pass one sample as x[None]")

@@ -64,7 +64,8 @@ def sampler_module(name: str) -> Any:
 
 def check_options(name: str, options: dict[str, Any]) -> dict[str, Any]:
     """``options`` completed with the defaults of sampler ``name``; ValueError on unknown names or values,
-    TypeError on a value of the wrong kind (a bool or string where the choices are numbers, or the reverse)."""
+    ArgumentTypeError (a TypeError and a ValueError) on a value of the wrong kind (a bool or string where the
+    choices are numbers, or the reverse)."""
     mod = sampler_module(name)
     allowed = getattr(mod, "OPTIONS", {})
     out = {}
@@ -74,7 +75,9 @@ def check_options(name: str, options: dict[str, Any]) -> dict[str, Any]:
         choices = allowed[key]
         message = f"{key} must be one of {', '.join(map(repr, choices))} for sampler {name!r} (got {value!r})"
         if isinstance(value, bool) != isinstance(choices[0], bool) or isinstance(value, str) != isinstance(choices[0], str):
-            raise TypeError(message)  # a bool for an integer option, a string for a number, or the reverse
+            from .._validate import ArgumentTypeError  # a TypeError that `except ValueError` also catches
+
+            raise ArgumentTypeError(message)  # a bool for an integer option, a string for a number, or the reverse
         if value not in choices:
             raise ValueError(message)
         out[key] = value
