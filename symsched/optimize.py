@@ -1018,7 +1018,8 @@ def optimize_schedule(
         Each a level (fixed) or None (free): the first in [0, 1) (0: pure noise, zero terminal SNR), the
         last in (0, 1). ``None``: first level fixed at the noisiest
         level of ``grid`` (or of the 1000-step linear DDPM grid), last free. With ``grid`` a fixed
-        level is moved to the nearest grid level (in log-SNR).
+        level is moved to the nearest grid level (in log-SNR); a first level 0 needs a grid whose noisiest
+        level is 0 (zero terminal SNR), else ValueError.
     grid : array_like, shape (T,), optional
         Training-order ``alphas_cumprod`` (strictly decreasing in t): choose K of its levels.
     weights : array_like, shape of ``spectrum``, optional
@@ -1162,6 +1163,13 @@ class _Box:
             grid_l_inc = _log_snr(g[::-1])  # increasing; index j <-> timestep T-1-j
             self.grid_l_inc = grid_l_inc
             self.grid_ab_inc = g[::-1]  # exact grid levels, increasing
+            if lf == -math.inf and grid_l_inc[0] != -math.inf:  # pure noise has no nearest level on this grid
+                raise ValueError(
+                    f"endpoints: the first level alpha_bar = 0 (pure noise) is not on grid, whose noisiest level is "
+                    f"alpha_bar = {float(g[-1]):.4g} (no zero terminal SNR); pass a zero-SNR grid "
+                    "(schedules.training_grid(..., rescale_zero_snr=True)), or a first endpoint None for the grid's "
+                    "noisiest level"
+                )
             if lf is not None:
                 self.fixed_j[0] = 0 if lf == -math.inf else int(np.argmin(np.abs(grid_l_inc - lf)))
                 lf = float(grid_l_inc[self.fixed_j[0]])

@@ -500,3 +500,13 @@ def test_lbfgs_abnormal_stop_has_a_reason():
     assert _lbfgs_reason("ABNORMAL: ") == "ABNORMAL: the line search found no lower value"
     assert _lbfgs_reason("ABNORMAL_TERMINATION_IN_LNSRCH") == "ABNORMAL: the line search found no lower value"
     assert _lbfgs_reason("CONVERGENCE: RELATIVE REDUCTION OF F <= FACTR*EPSMCH").startswith("CONVERGENCE")
+
+
+def test_a_zero_first_level_is_not_moved_onto_a_grid_without_one() -> None:
+    """break3/user F1 at the API: endpoints=(0, None) with a grid whose noisiest level is 4e-5 used to move the
+    pure-noise level onto it silently; a zero-SNR grid keeps it exactly."""
+    S = power_law((8, 8), alpha=2.0)
+    with pytest.raises(ValueError, match=r"^endpoints: the first level alpha_bar = 0 .* not on grid"):
+        optimize_schedule(S, 4, endpoints=(0.0, None), grid=sch.training_grid("linear"))
+    res = optimize_schedule(S, 4, endpoints=(0.0, None), grid=sch.training_grid("linear", rescale_zero_snr=True))
+    assert res.alpha_bar[0] == 0.0
