@@ -344,6 +344,20 @@ def _clean_limit(expr: sp.Expr, process: str, level: sp.Symbol) -> sp.Expr:
     return out
 
 
+def pinned_params(values: Sequence[tuple[str, str]]) -> dict[sp.Symbol, sp.Expr]:
+    """The substitution pinning sampler parameters to exact rationals, from ``(name, repr(float))`` pairs (see
+    :func:`canonical_step`); a non-finite value (``s_tmax = inf``) stays a symbol."""
+    return {param(n): sp.Rational(v) for n, v in values if math.isfinite(float(v))}
+
+
+def entry_scale(f_new: sp.Expr, f_old: sp.Expr, new_is_sample: bool, old_is_sample: bool) -> sp.Expr:
+    """Factor of an A entry between native and VP state scales: f_new for a sample row, 1/f_old for a sample
+    column. SymPy's 1, not the int: 1 / 1 would be the float 1.0 and turn every rational of the entry into a
+    15-digit Float (1/6 as 0.166666666666667 in the longdouble kernels and the mpmath reference)."""
+    one = sp.Integer(1)
+    return (f_new if new_is_sample else one) / (f_old if old_is_sample else one)
+
+
 @lru_cache(maxsize=None)
 def _canonical(smp: Sampler, kind: str, modes: tuple[str, ...], values: tuple[tuple[str, str], ...] = ()
                ) -> CanonicalStep:
@@ -353,7 +367,7 @@ def _canonical(smp: Sampler, kind: str, modes: tuple[str, ...], values: tuple[tu
     lv = {j: slot_level(proc, j) for j in upd.slots}
     sample = [e.kind == "sample" for e in smp.entries]
 
-    pinned = {param(n): sp.Rational(v) for n, v in values if math.isfinite(float(v))}  # s_tmax = inf stays a symbol
+    pinned = pinned_params(values)
 
     def convert(expr: sp.Expr, scale: sp.Expr) -> sp.Expr:
         e = _param_rewrite(sp.sympify(expr).subs(pinned)) * scale
@@ -378,8 +392,7 @@ def _canonical(smp: Sampler, kind: str, modes: tuple[str, ...], values: tuple[tu
     for i in range(m):
         for k in range(m):
             if A[i, k] != 0:
-                scale = (f_new if sample[i] else 1) / (f_old if sample[k] else 1)
-                outA[i, k] = convert(A[i, k], scale)
+                outA[i, k] = convert(A[i, k], entry_scale(f_new, f_old, sample[i], sample[k]))
         for k in range(q):
             if B[i, k] != 0:
                 outB[i, k] = convert(B[i, k], f_new if sample[i] else sp.Integer(1))

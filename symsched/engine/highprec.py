@@ -27,13 +27,11 @@ def _mp_step(name: str, options: tuple[tuple[str, Any], ...], kind: str, modes: 
              values: tuple[tuple[str, str], ...] = ()) -> Callable[..., Any]:
     """mpmath ``(S, native levels of the ordinary slots, params, step params) -> (A, B)`` in the VP state scale;
     ``values`` pins parameters before the limits, as the kernels do (:func:`.kernels.pinned_values`)."""
-    import math
-
     import sympy as sp
 
     from ..symbolic import get_sampler
-    from ..symbolic.symbols import S, param, slot_level
-    from .canonical import _clean_limit, _native_scale, _zero_limit
+    from ..symbolic.symbols import S, slot_level
+    from .canonical import _clean_limit, _native_scale, _zero_limit, entry_scale, pinned_params
     from .codegen import compile_mpmath
 
     smp = get_sampler(name, **dict(options))
@@ -44,7 +42,7 @@ def _mp_step(name: str, options: tuple[tuple[str, Any], ...], kind: str, modes: 
     sample = [e.kind == "sample" for e in smp.entries]
     f_old, f_new = _native_scale(proc, lv[0]), _native_scale(proc, lv[1])
 
-    pinned = {param(n): sp.Rational(v) for n, v in values if math.isfinite(float(v))}
+    pinned = pinned_params(values)
 
     def convert(e: sp.Expr, scale: sp.Expr) -> sp.Expr:
         e = sp.sympify(e).subs(pinned) * scale
@@ -56,8 +54,7 @@ def _mp_step(name: str, options: tuple[tuple[str, Any], ...], kind: str, modes: 
         return e
 
     m, q = A.rows, B.cols
-    one = sp.Integer(1)  # not the int 1: 1 / 1 is the float 1.0, which makes every rational in the entry a 15-digit Float
-    A2 = sp.Matrix(m, m, lambda i, k: convert(A[i, k], (f_new if sample[i] else one) / (f_old if sample[k] else one))
+    A2 = sp.Matrix(m, m, lambda i, k: convert(A[i, k], entry_scale(f_new, f_old, sample[i], sample[k]))
                    if A[i, k] != 0 else 0)
     B2 = sp.Matrix(m, q, lambda i, k: convert(B[i, k], f_new if sample[i] else 1) if B[i, k] != 0 else 0)
     args = [S] + [lv[j] for j, mode in zip(upd.slots, modes) if mode == ""] + list(smp.params) + list(smp.step_params)

@@ -104,10 +104,11 @@ def _out_of_range(cols: list[NDArray[Any]], cols_ld: list[NDArray[Any]]) -> bool
 
 def _evaluate(kern: StepKernels, group: list[tuple[tuple[int, ...], Mapping[str, float]]], modes: Sequence[str],
               c: NDArray[Any], s: NDArray[Any], l: NDArray[Any], params: Sequence[float],
-              step_params: Sequence[str]) -> tuple[list[tuple[tuple[Any, ...], tuple[Any, ...]]], bool, float]:
+              step_params: Sequence[str], measure_loss: bool = False
+              ) -> tuple[list[tuple[tuple[Any, ...], tuple[Any, ...]]], bool, float]:
     """Level coefficients of every step of one (kind, modes) group: ([(float64 tuple, longdouble tuple)],
     whether some coefficient leaves the normal float64 range, the coefficients' float64 loss
-    (:func:`_coefficient_loss`))."""
+    (:func:`_coefficient_loss`, with ``measure_loss``; else 0))."""
     args: list[Any] = []
     ordinary = []
     for pos, (j, mode) in enumerate(zip(kern.slots, modes)):
@@ -133,7 +134,7 @@ def _evaluate(kern: StepKernels, group: list[tuple[tuple[int, ...], Mapping[str,
     # one row per step: Python floats (float64) and a longdouble row (both unpack as kernel arguments)
     vals = list(zip(map(tuple, table.tolist()), table_ld))
     out = not np.isfinite(table).all() or bool(((np.abs(table) < _TINY) & (table_ld != 0)).any())
-    return vals, out, _coefficient_loss(kern, args, table_ld)
+    return vals, out, (_coefficient_loss(kern, args, table_ld) if measure_loss else 0.0)
 
 
 def _coefficient_loss(kern: StepKernels, args: list[Any], table_ld: NDArray[Any]) -> float:
@@ -203,14 +204,15 @@ def build_program(name: str, options: Mapping[str, Any], params: Mapping[str, fl
                 "start from a finite noise level"
             ) from None
         group = [(items[n][1], items[n][2]) for n in members]
-        vals, ext, loss = _evaluate(kern, group, modes, c, s, l, pvals, step_params)
+        # only a sampler with memory reads the loss (recursion.rounding_check): one-entry programs skip its work
+        vals, ext, loss = _evaluate(kern, group, modes, c, s, l, pvals, step_params, measure_loss=len(mod.ENTRIES) > 1)
         extended, coefficient_loss = extended or ext, max(coefficient_loss, loss)
         gvals: list[Any] = [((), ())] * len(members)
         gkern = None
         if grad:
             gkern = step_kernels(name, opts, kind, modes, grad=True, values=pinned_values(modes, params_used))
             gvals, ext, _ = _evaluate(gkern, group, modes, c, s, l, pvals, step_params)
-            extended = extended or ext  # (the value's coefficients decide whether the sweep is trusted)
+            extended = extended or ext
         slot_pos = {j: pos for pos, j in enumerate(kern.slots)}
         gpos = [slot_pos[j] for j in (gkern.grad_slots if gkern else ())]
         if gkern is not None:
