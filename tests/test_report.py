@@ -225,3 +225,23 @@ def test_an_unusable_spectrum_is_refused_before_any_work(tmp_path, capsys) -> No
     line = capsys.readouterr().err.strip()
     assert line.startswith("symsched report: error: --spectrum") and "builtin:foo" in line, line
     assert list(tmp_path.iterdir()) == []
+
+
+def test_publishing_over_an_earlier_report_keeps_each_files_mode(tmp_path) -> None:
+    """A report written over an earlier one replaces its files atomically and keeps their permissions (issue 14:
+    a 0600 file stays 0600), as every other output of the package does."""
+    import os
+    import stat
+
+    from symsched.commands.report import _publish
+
+    out, stage = tmp_path / "report", tmp_path / "stage"
+    out.mkdir()
+    stage.mkdir()
+    (out / "summary.md").write_text("old")
+    os.chmod(out / "summary.md", 0o600)
+    (stage / "summary.md").write_text("new")
+    os.chmod(stage / "summary.md", 0o644)
+    _publish(stage, out)
+    assert (out / "summary.md").read_text() == "new"
+    assert stat.S_IMODE(os.stat(out / "summary.md").st_mode) == 0o600

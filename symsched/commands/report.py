@@ -653,10 +653,11 @@ def _staging_dir(out: Path) -> Path:
 
 def _publish(stage: Path, out: Path) -> None:
     """Move the finished report from ``stage`` onto ``out``: one rename when ``out`` does not exist, else file by
-    file (each an atomic ``os.replace``; files of an earlier report that this one does not write are kept)."""
+    file (each an atomic ``os.replace`` that keeps the mode of the file it replaces, as ``_io.atomic_write`` does;
+    files of an earlier report that this one does not write are kept)."""
     import shutil
 
-    from .._io import _umask
+    from .._io import _check_target, _umask
 
     os.chmod(stage, 0o777 & ~_umask())  # mkdtemp makes it 0700
     if not out.exists():
@@ -666,6 +667,9 @@ def _publish(stage: Path, out: Path) -> None:
         target = out / Path(root).relative_to(stage)
         target.mkdir(parents=True, exist_ok=True)
         for name in files:
+            old_mode = _check_target(target / name)  # a 0600 summary stays 0600
+            if old_mode is not None:
+                os.chmod(Path(root) / name, old_mode)
             os.replace(Path(root) / name, target / name)
     shutil.rmtree(stage, ignore_errors=True)
 
