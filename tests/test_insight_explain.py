@@ -73,6 +73,24 @@ def test_explain_shows_a_progress_bar(tmp_path, capsys) -> None:
     assert "## The resolution law" not in doc and "## Coarse to fine" in doc
 
 
+@pytest.mark.parametrize("sampler", ["dpmpp_2m", "deis_multistep"])
+def test_explain_takes_every_sampler_the_optimiser_takes(tmp_path, sampler) -> None:
+    # VE (dpmpp_2m, on the levels' sigmas) and a multistep sampler that stops at its last level (DEIS)
+    code = main(["explain", "--sampler", sampler, "--out", str(tmp_path), "--steps", "4", "--divergences", "w2",
+                 "--resolutions", "none", "--images", "off", "--jobs", "1", "--no-progress"])
+    assert code == 0
+    data = json.loads((tmp_path / "explain.json").read_text())
+    rec = data["schedules"]["w2"]["results"][0]
+    S = load_spectrum("builtin:natural-patches")
+    ab = np.array(rec["alpha_bar"])
+    if sampler in symsched.VE_SAMPLERS:
+        P = symsched.output_spectrum_ve(S, np.sqrt((1 - ab) / ab), sampler=sampler)
+    else:
+        P = symsched.output_spectrum(S, ab, sampler=sampler)
+    assert float(np.sum((np.sqrt(P) - np.sqrt(S)) ** 2)) == pytest.approx(rec["value"], rel=1e-9)
+    assert sampler in (tmp_path / "explain.md").read_text()
+
+
 def test_explain_on_a_pca_spectrum_skips_the_power_law(tmp_path) -> None:
     np.save(tmp_path / "S.npy", np.sort(load_spectrum("builtin:natural-patches").ravel())[::-1][:200].copy())
     code = main(["explain", "--spectrum", str(tmp_path / "S.npy"), "--out", str(tmp_path / "o"), "--steps", "3",

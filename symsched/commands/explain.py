@@ -27,7 +27,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--out", default=Path("explain"), type=Path, help="output directory (default: explain)")
     p.add_argument("--steps", default="5,10,20", help="comma-separated step counts K (default 5,10,20)")
     p.add_argument("--divergences", default="kl,w2", help="comma-separated: kl, kl-reverse, w2 (default kl,w2)")
-    p.add_argument("--sampler", default="ddim", choices=["ddim", "ddpm", "euler", "heun"])
+    from ..symbolic.samplers import VE_SAMPLERS, VP_SAMPLERS
+
+    p.add_argument("--sampler", default="ddim", choices=list(VP_SAMPLERS + VE_SAMPLERS),
+                   help="sampler (default ddim; library defaults of its options, --eta and --variance apply to "
+                   "ddim/ddpm); VE samplers run on the levels' sigmas")
     p.add_argument("--eta", default=0.0, type=float, help="DDIM eta in [0, 1] (default 0)")
     p.add_argument("--variance", default="posterior", choices=["posterior", "beta"], help="DDPM variance")
     p.add_argument("--resolutions", default="32,64,128,256",
