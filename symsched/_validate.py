@@ -29,6 +29,7 @@ __all__ = [
     "MAX_DPS",
     "MAX_MODES",
     "MAX_ITER",
+    "MAX_VALUES",
     "as_real_array",
     "as_spectrum",
     "as_levels",
@@ -41,6 +42,7 @@ __all__ = [
     "as_bool",
     "as_dps",
     "check_grid_size",
+    "check_values",
     "check_same_shape",
     "as_real",
     "as_positive",
@@ -58,6 +60,9 @@ MAX_DPS = 1_000
 MAX_MODES = 1 << 26
 #: most iterations / random restarts of an optimisation
 MAX_ITER = 1_000_000
+#: most float64 values of one array returned whole (2**30: 8 GiB), e.g. n_samples x modes of a sampler
+#: run; larger runs use the batch iterators (``symsched.montecarlo.iter_sample``)
+MAX_VALUES = 1 << 30
 
 
 class ArgumentTypeError(TypeError, ValueError):
@@ -303,6 +308,17 @@ def check_grid_size(shape: Iterable[int], name: str = "shape") -> None:
     if size > MAX_MODES:
         raise ValueError(
             f"{name} asks for {size} modes, more than MAX_MODES = {MAX_MODES} (symsched._validate.MAX_MODES)"
+        )
+
+
+def check_values(n_samples: int, shape: Iterable[int], name: str = "n_samples") -> None:
+    """Refuse an output of ``n_samples`` arrays of ``shape`` with more than MAX_VALUES values, before it is allocated."""
+    per = math.prod(int(s) for s in shape)
+    if n_samples * per > MAX_VALUES:
+        raise ValueError(
+            f"{name} = {n_samples} samples of {per} values each is {n_samples * per} values, more than MAX_VALUES = "
+            f"{MAX_VALUES} (8 GiB of float64; symsched._validate.MAX_VALUES) in one array: use fewer samples or "
+            "the batch iterators (symsched.montecarlo.iter_sample, iter_sample_ve)"
         )
 
 

@@ -38,7 +38,7 @@ from scipy import special, stats
 from . import _signal_samplers as _loops
 from ._validate import (
     MAX_SAMPLES, as_bool, as_levels, as_positive_int, as_real, as_real_array, as_seed, as_sigmas, as_spectrum,
-    check_choice, check_eta,
+    check_choice, check_eta, check_values,
 )
 
 __all__ = [
@@ -262,6 +262,7 @@ def gaussian_field(spectrum: ArrayLike, n_samples: int, *, seed: Seed = None) ->
     """
     S = _as_grid_spectrum(spectrum)
     n = as_positive_int(n_samples, "n_samples", MAX_SAMPLES, limit="MAX_SAMPLES")
+    check_values(n, S.shape)
     rng = _rng(seed)
     op = _Stationary(S)
     return op.apply(rng.standard_normal((n, *S.shape)), [np.sqrt(op.modes)])[0]
@@ -289,6 +290,7 @@ def gaussian_field_multichannel(cross_spectrum: ArrayLike, n_samples: int, *, se
     A = _as_cross_spectrum(cross_spectrum)
     n = as_positive_int(n_samples, "n_samples", MAX_SAMPLES, limit="MAX_SAMPLES")
     op = _Multichannel(A)
+    check_values(n, op.shape)
     z = _rng(seed).standard_normal((n, *op.shape))
     return op.apply(z, [np.sqrt(op.modes)])[0]
 
@@ -314,6 +316,7 @@ def gaussian_field_eigen(U: ArrayLike, S: ArrayLike, n_samples: int, *, seed: Se
         raise ValueError(f"S must be 1-D, one variance per column of U (got shape {Sa.shape})")
     Ua = _as_basis(U, Sa.size, "U")
     n = as_positive_int(n_samples, "n_samples", MAX_SAMPLES, limit="MAX_SAMPLES")
+    check_values(n, (Sa.size,))
     z = _rng(seed).standard_normal((n, Sa.size))
     return (z * np.sqrt(Sa)) @ Ua.T
 
@@ -402,6 +405,18 @@ def _batches(
                       options=options, init=start, progress=progress)
 
 
+def _whole(batches: Iterator[Array], n_samples: int, shape: Sequence[int]) -> Array:
+    """The batches (of validated arguments) in one (n_samples, *shape) array, refused beyond MAX_VALUES first."""
+    n = as_positive_int(n_samples, "n_samples", MAX_SAMPLES, limit="MAX_SAMPLES")
+    check_values(n, shape)
+    out = np.empty((n, *shape))
+    done = 0
+    for x in batches:
+        out[done : done + x.shape[0]] = x
+        done += x.shape[0]
+    return out
+
+
 def _make_op(spectrum: ArrayLike, basis: ArrayLike | None) -> Any:
     if basis is None:
         return _Stationary(_as_grid_spectrum(spectrum))
@@ -474,7 +489,8 @@ def sample(
     init : {"white", "exact"}
         ``x_K ~ N(0, I)`` or the true marginal ``N(0, ab_K S + 1 - ab_K)`` per mode.
     n_samples : int
-        At most ``MAX_SAMPLES`` = 10,000,000 (:mod:`symsched._validate`).
+        At most ``MAX_SAMPLES`` = 10,000,000, and ``n_samples`` x values per sample at most ``MAX_VALUES`` = 2**30
+        (:mod:`symsched._validate`; the batch iterator :func:`iter_sample` has no such bound).
     seed : int >= 0, Generator, SeedSequence or None
         ``np.random.default_rng(seed)``; the stream depends on ``seed`` and ``batch_size``.
     batch_size : int, optional
@@ -488,10 +504,10 @@ def sample(
     -------
     ndarray, shape (n_samples, *spectrum.shape)
     """
-    return np.concatenate(list(iter_sample(
+    return _whole(iter_sample(
         spectrum, alpha_bar, sampler=sampler, eta=eta, variance=variance, init=init,
         n_samples=n_samples, seed=seed, batch_size=batch_size, progress=progress, basis=basis,
-    )), axis=0)
+    ), n_samples, np.shape(spectrum))
 
 
 def iter_sample_ve(
@@ -549,10 +565,10 @@ def sample_ve(
     -------
     ndarray, shape (n_samples, *spectrum.shape)
     """
-    return np.concatenate(list(iter_sample_ve(
+    return _whole(iter_sample_ve(
         spectrum, sigmas, sampler=sampler, init=init, n_samples=n_samples, seed=seed,
         batch_size=batch_size, progress=progress, basis=basis,
-    )), axis=0)
+    ), n_samples, np.shape(spectrum))
 
 
 def sample_multichannel(
@@ -592,10 +608,10 @@ def sample_multichannel(
     n = as_positive_int(n_samples, "n_samples", MAX_SAMPLES, limit="MAX_SAMPLES")
     op = _Multichannel(_as_cross_spectrum(cross_spectrum))
     batch = _default_batch(batch_size, int(np.prod(op.shape)), n)
-    return np.concatenate(list(_batches(
+    return _whole(_batches(
         op, ab, sampler=sampler, eta=eta, variance=variance, init=init,
         n=n, rng=_rng(seed), batch=batch, progress=progress,
-    )), axis=0)
+    ), n, op.shape)
 
 
 def sample_multichannel_ve(
@@ -620,9 +636,9 @@ def sample_multichannel_ve(
     n = as_positive_int(n_samples, "n_samples", MAX_SAMPLES, limit="MAX_SAMPLES")
     op = _Multichannel(_as_cross_spectrum(cross_spectrum))
     batch = _default_batch(batch_size, int(np.prod(op.shape)), n)
-    return np.concatenate(list(_batches(
+    return _whole(_batches(
         op, sig, sampler=sampler, init=init, n=n, rng=_rng(seed), batch=batch, progress=progress,
-    )), axis=0)
+    ), n, op.shape)
 
 
 # --------------------------------------------------------------------------------------------

@@ -44,7 +44,7 @@ from . import _library_samplers as _library
 from . import _signal_samplers as _loops
 from ._validate import (
     MAX_SAMPLES, ArgumentTypeError, as_int, as_levels, as_positive_int, as_seed, check_choice, check_eta,
-    check_grid_size,
+    check_grid_size, check_values,
 )
 
 __all__ = [
@@ -409,7 +409,8 @@ def sample(
         Shape of one sample; default ``denoiser.shape``. At most ``MAX_MODES`` values
         (:mod:`symsched._validate`), refused before anything is allocated.
     n_samples : int
-        At most ``MAX_SAMPLES`` = 10,000,000 (:mod:`symsched._validate`), as :func:`symsched.montecarlo.sample`.
+        At most ``MAX_SAMPLES`` = 10,000,000, and ``n_samples * prod(shape)`` at most ``MAX_VALUES`` = 2**30
+        (:mod:`symsched._validate`), as :func:`symsched.montecarlo.sample`.
     sampler : {"ddim", "ddpm", "euler", "heun"} or one of :data:`LIBRARY_SAMPLERS`
     eta : float in [0, 1]
         DDIM stochasticity (DDIM only: another sampler refuses ``eta != 0``, as
@@ -476,6 +477,7 @@ def sample(
         if shape is None:
             raise ValueError("shape must be given (the shape of one sample): the denoiser has no shape attribute")
     shp = _shape(shape)
+    check_values(n, shp)
     size = int(np.prod(shp))
     batch = max(1, min(n, (1 << 20) // size)) if batch_size is None else as_positive_int(batch_size, "batch_size")
     model = _loops.PredictionModel(denoiser, pred, name=str(_attribute(denoiser, "name") or "denoiser"))

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import symsched
-from symsched import _io, export, montecarlo as mc, schedules, sde, spectra
+from symsched import _io, export, montecarlo as mc, probe, schedules, sde, spectra
 from symsched._validate import MAX_DPS, MAX_SAMPLES, MAX_STEPS, ArgumentTypeError, as_int, as_real
 
 S3 = np.array([0.5, 2.0, 2.0])  # Hermitian on a 3-point FFT grid
@@ -184,6 +184,38 @@ def test_patch_size_larger_than_the_photographs() -> None:
 )
 def test_unbounded_work_is_refused_before_it_starts(call, name) -> None:
     _raises(call, name, match="at most" if name != "shape" else "MAX_MODES")
+
+
+@pytest.mark.parametrize(
+    "call",
+    [  # each within MAX_SAMPLES and MAX_MODES alone, but 10**6 samples x 2**11 or more values exceed MAX_VALUES
+        lambda: mc.gaussian_field(np.ones((64, 64)), 10**6),
+        lambda: mc.gaussian_field_eigen(np.eye(2048), np.ones(2048), 10**6),
+        lambda: mc.sample(np.ones((64, 64)), AB, n_samples=10**6),
+        lambda: mc.sample_ve(np.ones((64, 64)), [2.0, 1.0], n_samples=10**6),
+        lambda: mc.sample_multichannel(np.ones((64, 64, 1, 1)), AB, n_samples=10**6),
+        lambda: probe.sample(lambda x, ab: x, AB, shape=(64, 64), n_samples=10**6, prediction="sample", seed=0),
+    ],
+)
+def test_outputs_beyond_max_values_are_refused_before_any_work(call, monkeypatch) -> None:
+    from symsched import _validate
+
+    assert 10**6 * 2048 > _validate.MAX_VALUES  # the limit this test crosses
+    def no_sampling(*args, **kwargs):  # a generator, like the real loop: fails once a batch is asked for
+        pytest.fail("sampling started")
+        yield
+
+    monkeypatch.setattr(mc._loops, "run", no_sampling)
+    _raises(call, "n_samples", match="MAX_VALUES")
+
+
+def test_max_values_lets_the_largest_allowed_output_through(monkeypatch) -> None:
+    from symsched import _validate
+
+    monkeypatch.setattr(_validate, "MAX_VALUES", 64 * 16)
+    assert mc.gaussian_field(np.ones((4, 4)), 64, seed=0).shape == (64, 4, 4)
+    _raises(lambda: mc.gaussian_field(np.ones((4, 4)), 65, seed=0), "n_samples", match="MAX_VALUES")
+    assert mc.sample(np.ones((4, 4)), AB, n_samples=64, seed=0, batch_size=10).shape == (64, 4, 4)
 
 
 # ------------------------------------------------------------------------------------ files
