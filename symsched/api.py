@@ -13,7 +13,7 @@ listed by :func:`sampler_info`.
 from __future__ import annotations
 
 import math
-from typing import Any, Literal, Optional
+from typing import Any, Callable, Literal, Optional
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -357,18 +357,31 @@ def _objective(divergence: str, w: Array) -> Any:
 
 
 def _value_and_grad(S: Array, x: Array, coordinate: str, divergence: Any, sampler: Any, init: Any,
-                    weights: ArrayLike | None, settings: dict[str, Any]) -> tuple[float, Array]:
+                    weights: ArrayLike | None, settings: dict[str, Any],
+                    convert: Callable[[Array], Array] = lambda g: g) -> tuple[float, Array]:
+    """(J, convert(dJ/d log-SNR)): ``convert`` chains the gradient to the caller's coordinate before the weights'
+    power-of-two scale is undone, so that no subnormal intermediate is rounded twice."""
     name, options, params = _setup(sampler, settings)
     check_choice(init, "init", INITS)
     check_choice(divergence, "divergence", DIVERGENCES)
     u, w = _grouped(S, _weights(weights, S))
     prog = _program.build_program(name, options, params, x, coordinate, grad=True)
-    objective = _objective(divergence, w)
+    # J and its gradient are linear in the weights: extreme weights run with the largest scaled to [0.5, 1) by a
+    # power of two (exact), scaled back at the end, so that weights near the float64 range are told from levels
+    w_max = float(w.max(initial=0.0))
+    e = math.frexp(w_max)[1] if w_max > 0.0 and not 2.0**-64 <= w_max <= 2.0**64 else 0
+    objective = _objective(divergence, np.ldexp(w, -e) if e else w)
     J, g_l, _ = recursion.value_and_grad(prog, u, init, objective,
                                          exact=_exact(x, coordinate, sampler, init, settings))
     if not (math.isfinite(J) or (J == math.inf and objective.infinite)):  # KL's true +inf is kept
         raise ValueError(f"spectrum: the divergence ({J}) is not representable in float64 for this schedule")
-    return J, g_l
+    g = convert(g_l)
+    with np.errstate(over="ignore"):
+        J, g = float(np.ldexp(J, e)), np.ldexp(g, e)
+    if not np.all(np.isfinite(g)) or not (math.isfinite(J) or objective.infinite):
+        raise ValueError(f"weights: with these weights (largest {w_max:.6g}) the divergence or its gradient exceeds "
+                         "the float64 range (both are linear in the weights: scale them down)")
+    return J, g
 
 
 def divergence_and_grad(
@@ -395,10 +408,10 @@ def divergence_and_grad(
     S = as_spectrum(spectrum)
     ab = _vp_levels(alpha_bar)
     check_choice(wrt, "wrt", ("alpha_bar", "log_snr"))
-    J, g_l = _value_and_grad(S, ab, "alpha_bar", divergence, sampler, init, weights, settings)
     if wrt == "log_snr":
-        return J, g_l
-    return J, _grad_alpha_bar(g_l, ab)
+        return _value_and_grad(S, ab, "alpha_bar", divergence, sampler, init, weights, settings)
+    return _value_and_grad(S, ab, "alpha_bar", divergence, sampler, init, weights, settings,
+                           convert=lambda g_l: _grad_alpha_bar(g_l, ab))
 
 
 def _grad_alpha_bar(g_l: Array, ab: Array) -> Array:
@@ -433,7 +446,12 @@ def divergence_and_grad_ve(
     without the trailing 0 if one was given; 0 for a level at sigma = inf)."""
     S = as_spectrum(spectrum)
     sig = _ve_levels(sigmas)
-    J, g_l = _value_and_grad(S, sig, "sigma", divergence, sampler, init, weights, settings)
+    return _value_and_grad(S, sig, "sigma", divergence, sampler, init, weights, settings,
+                           convert=lambda g_l: _grad_sigma(g_l, sig))
+
+
+def _grad_sigma(g_l: Array, sig: Array) -> Array:
+    """dJ/d sigma = -2 dJ/d log_snr / sigma; 0 at a fixed sigma = inf end. Raises ValueError where it overflows."""
     g = np.zeros_like(g_l)
     live = np.isfinite(sig) & (g_l != 0)  # sigma = inf is a fixed end (derivative 0)
     with np.errstate(over="ignore"):
@@ -442,4 +460,4 @@ def divergence_and_grad_ve(
     if np.any(bad):
         i = int(np.argmax(bad))
         raise ValueError(f"sigmas: dJ/d sigma at sigmas[{i}] = {sig[i]:.3g} overflows float64")
-    return J, g
+    return g

@@ -161,6 +161,25 @@ def test_patch_size_larger_than_the_photographs() -> None:
     _raises(lambda: spectra.load_spectrum("builtin:natural-patches", patch_size=513), "patch_size")
 
 
+@pytest.mark.parametrize("sampler", ["ddim", "dpmsolver_multistep", "euler"])
+def test_weights_near_the_float64_range_scale_exactly_or_are_named(sampler) -> None:
+    S = np.logspace(-3, 3, 50)
+    ab = np.array([0.01, 0.3, 0.9])
+    if sampler in symsched.VE_SAMPLERS:
+        def run(**kw):
+            return symsched.divergence_and_grad_ve(S, np.sqrt((1 - ab) / ab), divergence="kl", sampler=sampler, **kw)
+    else:
+        def run(**kw):
+            return symsched.divergence_and_grad(S, ab, divergence="kl", sampler=sampler, **kw)
+    J1, g1 = run()
+    for w in (2.0**996, 2.0**-1030):  # powers of two: J and the gradient scale exactly (both are linear in w)
+        J, g = run(weights=np.full(S.shape, w))
+        assert J == J1 * w and np.array_equal(g, g1 * w)
+    # J would be about 2e310: beyond float64, which is a property of the weights, not of the levels
+    msg = _raises(lambda: run(weights=np.full(S.shape, 1e308)), "weights")
+    assert "alpha_bar" not in msg and "sigmas" not in msg
+
+
 # ------------------------------------------------------------------------------------ limits
 
 
