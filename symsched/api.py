@@ -138,8 +138,8 @@ def _output(S: Array, x: Array, coordinate: str, sampler: Any, init: Any, settin
 
 
 def _exact(x: Array, coordinate: str, sampler: Any, init: str, settings: dict[str, Any]) -> Any:
-    """``S -> P`` from the sampler's own equations with mpmath at 30 digits (the engine's fallback for the
-    few modes or schedules float64 and longdouble cannot carry: :func:`recursion.output_variance`)."""
+    """``S -> P`` from the sampler's own equations with mpmath, confirmed to 30 digits (the engine's fallback for
+    the few modes or schedules float64 and longdouble cannot carry: :func:`recursion.output_variance`)."""
 
     def exact(S_few: Array) -> Array:
         from .engine.highprec import _run

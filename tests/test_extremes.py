@@ -169,6 +169,21 @@ def test_lms_on_clustered_levels_is_exact_or_refused_never_wrong() -> None:
         symsched.output_spectrum_ve(np.geomspace(1e-3, 1e3, 40), sig, sampler="lms")
 
 
+def test_lms_fallback_settles_its_own_precision() -> None:
+    """Levels 1e-9 apart before a long step: the float64 sweep is not trusted and the few modes go to the mpmath
+    path, whose 30 digits plus the levels' decimal range used to be too few (0.5128654619 for 0.5128648542,
+    right only when a mode 1e-60 in the same call widened the range): every mpmath result is now confirmed at
+    a higher precision, so one mode's value no longer depends on the others."""
+    sig = [1.0, 1 - 1e-9, 1 - 2e-9, 0.5]
+    ref = _lms_by_hand(1.0, sig, dps=120)
+    assert abs(ref - 0.51286485417493344) < 1e-15  # two independent mpmath re-implementations of sample_lms
+    alone = symsched.output_spectrum_ve([1.0], sig, sampler="lms")[0]
+    with_tiny = symsched.output_spectrum_ve([1e-60, 1.0], sig, sampler="lms")[1]
+    assert alone == pytest.approx(ref, rel=1e-13) and with_tiny == pytest.approx(ref, rel=1e-13)
+    mp_value = symsched.output_spectrum_ve_mp([1.0], sig, sampler="lms", dps=30)[0]
+    assert abs(mp_value - ref) < 2e-16 * ref  # ref is a float
+
+
 def test_lms_on_ordinary_levels_is_not_refused() -> None:
     """The coefficient check must not refuse ordinary schedules: K = 5..200 standard schedules, by hand at 40 modes."""
     for K in (5, 20, 200):

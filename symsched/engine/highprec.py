@@ -4,8 +4,10 @@ This path uses the step matrices exactly as the sampler module writes them (in i
 coordinates: ``alpha_bar``, ``sigma`` or flow ``t``), not the canonical forms the fast kernels use,
 so it is an independent check of the rewriting. Only the ends of the level range are special: a
 level at ``alpha_bar = 0`` and the clean level enter through the same symbolic limits the kernels
-use. It loops in Python: use it for a handful of modes. The working precision is ``dps`` plus the decimal
-range of the inputs (levels and mode variances), so cancellations in the native forms cost no digits.
+use. It loops in Python: use it for a handful of modes. The working precision starts at ``dps`` plus the
+decimal range of the inputs (levels and mode variances), and every result is confirmed by a second run at a
+higher precision (raised until two runs agree to ``dps`` digits, at most :data:`MAX_WORK_DPS` working digits),
+so cancellations in the native forms (e.g. LMS's Lagrange weights on close levels) cost no digits.
 """
 
 from __future__ import annotations
@@ -110,9 +112,7 @@ def _run(spectrum: ArrayLike, x: np.ndarray, coordinate: str, sampler: str, init
     S = as_spectrum(spectrum)
     name, options, params = _setup(sampler, settings)
     mod = sampler_module(name)
-    K = len(x)
     opts = kernel_options(name, options)
-    out = np.empty(S.shape, dtype=object)
     # the native updates cancel (e.g. 1 - (1 - ab)/lambda with lambda = ab S + 1 - ab cancels to ab S): carry
     # enough digits to span the dynamic range of the levels and of the modes together, on top of the requested ones
     span_S = [abs(np.log10(v)) for v in np.ravel(S) if np.isfinite(v) and v > 0]
@@ -121,46 +121,90 @@ def _run(spectrum: ArrayLike, x: np.ndarray, coordinate: str, sampler: str, init
     else:  # alpha_bar = 1/(1 + sigma^2): sigma^2 spans twice the decades of sigma
         span_x = [2 * abs(np.log10(v)) for v in x if np.isfinite(v) and v > 0]
     extra = int(max(span_S, default=0.0) + max(span_x, default=0.0)) + 10
-    with mpmath.workdps(int(dps) + extra):
-        lv = _native_levels(x, coordinate, mod.PROCESS)
-        zero = [bool(v == (mpmath.inf if mod.PROCESS == "ve" else (0 if mod.PROCESS == "vp" else 1))) for v in lv]
-        from .kernels import pinned_values
-        from .program import canonical_levels  # the plan sees the same log-SNRs as build_program's
 
-        ell = np.asarray(canonical_levels(x, coordinate)[2], dtype=np.float64)
-        plan = mod.plan(K, ell, dict(params), **options)
-        pnames = tuple(getattr(mod, "PARAMS", {}))
-        pv = [mpmath.mpf(params[p]) for p in pnames]
-        steps = []
-        for item in plan:
-            kind, idx = item[0], tuple(item[1])
-            sp_ = dict(item[2]) if len(item) > 2 else {}
-            modes = tuple("clean" if i == K else ("zero" if zero[i] else "") for i in idx)
-            fn = _mp_step(name, opts, kind, modes, pinned_values(modes, {p: float(params[p]) for p in pnames}))
-            lev = [lv[i] for i, mo in zip(idx, modes) if mo == ""]
-            steps.append((fn, lev, [mpmath.mpf(sp_.get(p, 0.0)) for p in getattr(mod, "STEP_PARAMS", ())]))
-        m = len(mod.ENTRIES)
-        for pos, s_val in np.ndenumerate(S):
-            s_mp = mpmath.mpf(float(s_val))
-            if init is None:
-                y = mpmath.matrix(m, 1)
-                y[0] = 1
-                for fn, lev, spv in steps:
-                    A, _ = fn(s_mp, *lev, *pv, *spv)
-                    y = mpmath.matrix(A) * y
-                scale = 1 if mod.PROCESS == "vp" else (
-                    1 / mpmath.sqrt(1 + lv[0] ** 2) if mod.PROCESS == "ve" and lv[0] != mpmath.inf else
-                    (0 if mod.PROCESS == "ve" else 1 / mpmath.sqrt((1 - lv[0]) ** 2 + lv[0] ** 2)))
-                out[pos] = +(y[0] * scale)
-                continue
-            C = mpmath.matrix(m, m)
-            C[0, 0] = _init(mod.PROCESS, init, s_mp, lv[0])
+    def once(work: int) -> np.ndarray:
+        out = np.empty(S.shape, dtype=object)
+        with mpmath.workdps(work):
+            _sweep(out, S, x, coordinate, name, mod, options, params, opts, init)
+        return out
+
+    # the margin above is a guess: close levels cancel more in the native forms (LMS's Lagrange weights on
+    # levels 1e-9 apart need about 70 more digits), so every result is confirmed at a higher precision
+    work = int(dps) + extra
+    out = once(work)
+    while True:
+        higher = work + max(20, work // 2)
+        check = once(higher)
+        if _agree(out, check, int(dps), work):
+            return check
+        if higher > MAX_WORK_DPS:
+            raise ValueError(f"dps: the {sampler!r} recursion on these levels did not settle to {int(dps)} digits "
+                             f"within {MAX_WORK_DPS} working digits (mpmath)")
+        out, work = check, higher
+
+
+#: most working digits the mpmath path uses to confirm a result (:func:`_run`; below Python's 4300-digit
+#: limit on integer-string conversions)
+MAX_WORK_DPS = 4_000
+
+
+def _agree(a: np.ndarray, b: np.ndarray, dps: int, work: int) -> bool:
+    """Every entry of ``a`` (computed at ``work`` digits) within 10**-dps relative of ``b`` (computed at more):
+    equal values agree, and so do two values both below 10**-work, the rounding residue of a variance that is
+    0 in exact arithmetic (e.g. P(S = 0) of a deterministic sampler, ~10**(-2 work) at each precision)."""
+    tol, floor = mpmath.mpf(10) ** (-dps), mpmath.mpf(10) ** (-work)
+    for u, v in zip(a.ravel(), b.ravel()):
+        if u == v:
+            continue
+        if not (mpmath.isfinite(u) and mpmath.isfinite(v)):
+            return False
+        if abs(u - v) > tol * max(abs(u), abs(v)) and max(abs(u), abs(v)) > floor:
+            return False
+    return True
+
+
+def _sweep(out: np.ndarray, S: np.ndarray, x: np.ndarray, coordinate: str, name: str, mod: Any, options: Any,
+           params: Any, opts: Any, init: str | None) -> None:
+    """One evaluation at the current mpmath precision, into ``out``."""
+    K = len(x)
+    lv = _native_levels(x, coordinate, mod.PROCESS)
+    zero = [bool(v == (mpmath.inf if mod.PROCESS == "ve" else (0 if mod.PROCESS == "vp" else 1))) for v in lv]
+    from .kernels import pinned_values
+    from .program import canonical_levels  # the plan sees the same log-SNRs as build_program's
+
+    ell = np.asarray(canonical_levels(x, coordinate)[2], dtype=np.float64)
+    plan = mod.plan(K, ell, dict(params), **options)
+    pnames = tuple(getattr(mod, "PARAMS", {}))
+    pv = [mpmath.mpf(params[p]) for p in pnames]
+    steps = []
+    for item in plan:
+        kind, idx = item[0], tuple(item[1])
+        sp_ = dict(item[2]) if len(item) > 2 else {}
+        modes = tuple("clean" if i == K else ("zero" if zero[i] else "") for i in idx)
+        fn = _mp_step(name, opts, kind, modes, pinned_values(modes, {p: float(params[p]) for p in pnames}))
+        lev = [lv[i] for i, mo in zip(idx, modes) if mo == ""]
+        steps.append((fn, lev, [mpmath.mpf(sp_.get(p, 0.0)) for p in getattr(mod, "STEP_PARAMS", ())]))
+    m = len(mod.ENTRIES)
+    for pos, s_val in np.ndenumerate(S):
+        s_mp = mpmath.mpf(float(s_val))
+        if init is None:
+            y = mpmath.matrix(m, 1)
+            y[0] = 1
             for fn, lev, spv in steps:
-                A, B = fn(s_mp, *lev, *pv, *spv)
-                A, B = mpmath.matrix(A), mpmath.matrix(B)
-                C = A * C * A.T + (B * B.T if B.cols else 0)
-            out[pos] = +C[0, 0]
-    return out
+                A, _ = fn(s_mp, *lev, *pv, *spv)
+                y = mpmath.matrix(A) * y
+            scale = 1 if mod.PROCESS == "vp" else (
+                1 / mpmath.sqrt(1 + lv[0] ** 2) if mod.PROCESS == "ve" and lv[0] != mpmath.inf else
+                (0 if mod.PROCESS == "ve" else 1 / mpmath.sqrt((1 - lv[0]) ** 2 + lv[0] ** 2)))
+            out[pos] = +(y[0] * scale)
+            continue
+        C = mpmath.matrix(m, m)
+        C[0, 0] = _init(mod.PROCESS, init, s_mp, lv[0])
+        for fn, lev, spv in steps:
+            A, B = fn(s_mp, *lev, *pv, *spv)
+            A, B = mpmath.matrix(A), mpmath.matrix(B)
+            C = A * C * A.T + (B * B.T if B.cols else 0)
+        out[pos] = +C[0, 0]
 
 
 def output_spectrum_mp(spectrum: ArrayLike, alpha_bar: ArrayLike, *, sampler: str = "ddim", init: str = "white",
