@@ -19,7 +19,7 @@ import numpy as np
 
 PathLike = Union[str, "os.PathLike[str]"]
 
-__all__ = ["check_output", "atomic_write", "atomic_write_text", "atomic_write_bytes", "save_npy", "load_npy"]
+__all__ = ["file_path", "check_output", "atomic_write", "atomic_write_text", "atomic_write_bytes", "save_npy", "load_npy"]
 
 
 def _umask() -> int:
@@ -50,6 +50,17 @@ def _check_target(path: Path) -> Optional[int]:
                 raise NotADirectoryError(errno.ENOTDIR, f"{str(parent)!r} is a file, not a directory", str(path))
             break
     return None
+
+
+def file_path(text: str) -> Path:
+    """argparse type of an output *file*: a path that ends in a separator names a folder (``results/``, which
+    ``Path`` would silently turn into a file called ``results``) and is a usage error."""
+    import argparse
+
+    if text.endswith(("/", os.sep)) or (os.altsep and text.endswith(os.altsep)):
+        raise argparse.ArgumentTypeError(f"{text!r} names a folder (it ends in {text[-1]!r}), not a file: give a "
+                                         "file name, e.g. results/out.json")
+    return Path(text)
 
 
 def check_output(path: PathLike, *, directory: bool = False) -> None:

@@ -152,7 +152,7 @@ def as_levels(alpha_bar: ArrayLike, name: str = "alpha_bar", *, allow_zero: bool
         i = int(np.argmin(np.diff(arr)))
         raise ValueError(
             f"{name} must be strictly increasing (noisiest first): "
-            f"{name}[{i}]={arr[i]!r} >= {name}[{i + 1}]={arr[i + 1]!r}"
+            f"{name}[{i}]={float(arr[i])!r} >= {name}[{i + 1}]={float(arr[i + 1])!r}"
         )
     return arr
 
@@ -183,7 +183,7 @@ def as_sigmas(sigmas: ArrayLike, name: str = "sigmas", *, allow_inf: bool = True
         i = int(np.argmax(np.diff(arr)))
         raise ValueError(
             f"{name} must be strictly decreasing (noisiest first): "
-            f"{name}[{i}]={arr[i]!r} <= {name}[{i + 1}]={arr[i + 1]!r}"
+            f"{name}[{i}]={float(arr[i])!r} <= {name}[{i + 1}]={float(arr[i + 1])!r}"
         )
     return arr
 

@@ -13,6 +13,7 @@ listed by :func:`sampler_info`.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any, Callable, Literal, Optional
 
 import numpy as np
@@ -46,6 +47,12 @@ __all__ = [
 #: Every registered sampler (each accepts alpha_bar, sigmas or flow t levels).
 SAMPLERS = tuple(REGISTRY)
 DIVERGENCES = ("kl", "kl-reverse", "w2")
+#: The objective used when none is given: by :func:`divergence_and_grad`, :func:`optimize_schedule`,
+#: :func:`compare_schedules`, ``symsched optimize --divergence`` and the first section of ``symsched report``.
+#: W2 (squared), by evidence: on the learned ``builtin:patches16`` the W2-optimised schedule gives the best
+#: sample metrics (MMD², sliced W2, FD) at K = 5, 10, 20 and the KL-optimised one far worse ones
+#: (README, "Does it help a real model?"; ``tests/test_probe_learned.py``).
+DEFAULT_DIVERGENCE = "w2"
 INITS = ("white", "exact")
 VARIANCES = ("posterior", "beta")
 
@@ -288,10 +295,37 @@ def _weights(weights: ArrayLike | None, S: Array) -> Array:
     return w.ravel()
 
 
-def _grouped(S: Array, w: Array) -> tuple[Array, Array]:
-    """De-duplicate modes, summing their weights."""
+@dataclass(frozen=True)
+class Grouped:
+    """Sorted unique modes ``u`` with their summed weights ``w * 2**-e`` (the power of two keeps the sums and
+    the objective in range for weights near the float64 limits; J and its gradient are linear in the weights,
+    so the scale is exact and undone at the end); ``w_max``: the user's largest weight, for messages."""
+
+    u: Array
+    w: Array
+    e: int
+    w_max: float
+
+
+def _grouped(S: Array, w: Array) -> Grouped:
+    """De-duplicate modes, summing their weights (scaled by 2**-e where the weights or their sums are extreme)."""
     u, inv, _ = _unique(S)
-    return u, np.bincount(inv, weights=w, minlength=u.size)
+    w_max = float(w.max(initial=0.0))
+    e = 0
+    if w_max > 0.0 and not 2.0**-64 <= w_max <= 2.0**64:
+        e = math.frexp(w_max)[1] + int(w.size).bit_length()  # every sum of scaled weights is at most 1
+    return Grouped(u, np.bincount(inv, weights=np.ldexp(w, -e) if e else w, minlength=u.size), e, w_max)
+
+
+def _unscale(J: float, g: Optional[Array], grp: Grouped, infinite: bool) -> tuple[float, Optional[Array]]:
+    """Undo the weights' power-of-two scale; ValueError naming ``weights`` where that leaves float64."""
+    with np.errstate(over="ignore"):
+        J = float(np.ldexp(J, grp.e))
+        g = None if g is None else np.ldexp(g, grp.e)
+    if (g is not None and not np.all(np.isfinite(g))) or not (math.isfinite(J) or infinite):
+        raise ValueError(f"weights: with these weights (largest {grp.w_max:.6g}) the divergence or its gradient "
+                         "exceeds the float64 range (both are linear in the weights: scale them down)")
+    return J, g
 
 
 #: ratios r = P/S beyond which the per-mode terms are evaluated in longdouble (r^2 leaves float64 near 2^512)
@@ -359,36 +393,55 @@ def _objective(divergence: str, w: Array) -> Any:
 def _value_and_grad(S: Array, x: Array, coordinate: str, divergence: Any, sampler: Any, init: Any,
                     weights: ArrayLike | None, settings: dict[str, Any],
                     convert: Callable[[Array], Array] = lambda g: g) -> tuple[float, Array]:
-    """(J, convert(dJ/d log-SNR)): ``convert`` chains the gradient to the caller's coordinate before the weights'
-    power-of-two scale is undone, so that no subnormal intermediate is rounded twice."""
+    """(J, convert(dJ/d log-SNR)) of a validated spectrum and levels (see :func:`grouped_value_and_grad`)."""
+    return grouped_value_and_grad(_grouped(S, _weights(weights, S)), x, coordinate, divergence, sampler, init,
+                                  settings, convert)
+
+
+def grouped_value_and_grad(grp: Grouped, x: Array, coordinate: str, divergence: Any, sampler: Any, init: Any,
+                           settings: dict[str, Any], convert: Callable[[Array], Array] = lambda g: g
+                           ) -> tuple[float, Array]:
+    """(J, convert(dJ/d log-SNR)) on grouped modes: ``convert`` chains the gradient to the caller's coordinate
+    before the weights' power-of-two scale is undone, so that no subnormal intermediate is rounded twice."""
     name, options, params = _setup(sampler, settings)
     check_choice(init, "init", INITS)
     check_choice(divergence, "divergence", DIVERGENCES)
-    u, w = _grouped(S, _weights(weights, S))
     prog = _program.build_program(name, options, params, x, coordinate, grad=True)
-    # J and its gradient are linear in the weights: extreme weights run with the largest scaled to [0.5, 1) by a
-    # power of two (exact), scaled back at the end, so that weights near the float64 range are told from levels
-    w_max = float(w.max(initial=0.0))
-    e = math.frexp(w_max)[1] if w_max > 0.0 and not 2.0**-64 <= w_max <= 2.0**64 else 0
-    objective = _objective(divergence, np.ldexp(w, -e) if e else w)
-    J, g_l, _ = recursion.value_and_grad(prog, u, init, objective,
+    objective = _objective(divergence, grp.w)
+    J, g_l, _ = recursion.value_and_grad(prog, grp.u, init, objective,
                                          exact=_exact(x, coordinate, sampler, init, settings))
     if not (math.isfinite(J) or (J == math.inf and objective.infinite)):  # KL's true +inf is kept
         raise ValueError(f"spectrum: the divergence ({J}) is not representable in float64 for this schedule")
-    g = convert(g_l)
-    with np.errstate(over="ignore"):
-        J, g = float(np.ldexp(J, e)), np.ldexp(g, e)
-    if not np.all(np.isfinite(g)) or not (math.isfinite(J) or objective.infinite):
-        raise ValueError(f"weights: with these weights (largest {w_max:.6g}) the divergence or its gradient exceeds "
-                         "the float64 range (both are linear in the weights: scale them down)")
+    J, g = _unscale(J, convert(g_l), grp, objective.infinite)
+    assert g is not None
     return J, g
+
+
+def grouped_value(grp: Grouped, x: Array, coordinate: str, divergence: Any, sampler: Any, init: Any,
+                  settings: dict[str, Any]) -> float:
+    """J alone on grouped modes, from one trusted forward sweep in the ratio form rho = P / kappa (the terms of
+    :func:`grouped_value_and_grad`, so exact where P itself underflows: modes far below 1e-154)."""
+    name, options, params = _setup(sampler, settings)
+    check_choice(init, "init", INITS)
+    check_choice(divergence, "divergence", DIVERGENCES)
+    prog = _program.build_program(name, options, params, x, coordinate)
+    rho = recursion.checked_ratio(prog, grp.u, init, _exact(x, coordinate, sampler, init, settings))
+    if not np.all(np.isfinite(rho)):
+        i = int(np.flatnonzero(~np.isfinite(rho))[0])
+        raise ValueError(f"spectrum: the output variance of the mode S={grp.u[i]:.6g} exceeds the float64 range "
+                         "for this schedule (the sampler diverges for this mode)")
+    objective = _objective(divergence, grp.w)
+    J, _ = objective(rho, recursion.kappa(grp.u), grp.u, slice(None))
+    if not (math.isfinite(J) or (J == math.inf and objective.infinite)):
+        raise ValueError(f"spectrum: the divergence ({J}) is not representable in float64 for this schedule")
+    return _unscale(J, None, grp, objective.infinite)[0]
 
 
 def divergence_and_grad(
     spectrum: ArrayLike,
     alpha_bar: ArrayLike,
     *,
-    divergence: Literal["kl", "kl-reverse", "w2"] = "kl",
+    divergence: Literal["kl", "kl-reverse", "w2"] = DEFAULT_DIVERGENCE,
     sampler: str = "ddim",
     init: Literal["white", "exact"] = "white",
     weights: ArrayLike | None = None,
@@ -399,7 +452,8 @@ def divergence_and_grad(
 
     ``"kl"`` = KL(data || generated) = 1/2 sum w (S/P - 1 - log(S/P)), ``"kl-reverse"`` =
     KL(generated || data), ``"w2"`` = W2^2 = sum w (sqrt P - sqrt S)^2, with optional per-mode
-    ``weights`` (shape of ``spectrum``, default 1). The gradient (shape (K,)) is taken with respect
+    ``weights`` (shape of ``spectrum``, default 1); the default divergence is :data:`DEFAULT_DIVERGENCE` (W2, as
+    everywhere in symsched). The gradient (shape (K,)) is taken with respect
     to ``alpha_bar`` or, with ``wrt="log_snr"``, to the levels' log-SNR; it chains the symbolic
     per-step derivatives through one forward and one backward (adjoint) sweep: O(K * modes) time.
     A level at ``alpha_bar = 0`` is a fixed end of the range: its derivative is reported as 0.
@@ -436,7 +490,7 @@ def divergence_and_grad_ve(
     spectrum: ArrayLike,
     sigmas: ArrayLike,
     *,
-    divergence: Literal["kl", "kl-reverse", "w2"] = "kl",
+    divergence: Literal["kl", "kl-reverse", "w2"] = DEFAULT_DIVERGENCE,
     sampler: str = "euler",
     init: Literal["white", "exact"] = "white",
     weights: ArrayLike | None = None,

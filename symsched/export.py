@@ -757,7 +757,7 @@ def _to_dpmsolver(ab: Array, scheduler: Any, grid: Any, rtol: float | None) -> d
         if not last_is_first:
             raise ValueError(
                 "alpha_bar: with final_sigmas_type='sigma_min' the last level is the one diffusers appends, "
-                f"alphas_cumprod[0]{'' if g is None else f'={g[0]!r}'}; end the schedule with it (at least 2 levels)"
+                f"alphas_cumprod[0]{'' if g is None else f'={float(g[0])!r}'}; end the schedule with it (at least 2 levels)"
             )
         ab = ab[:-1]
     return {"timesteps": _grid_timesteps(ab, grid, rtol)}

@@ -108,7 +108,7 @@ def _check_hermitian_psd(S: Array, name: str) -> None:
         kneg = tuple(int((-i) % n) for i, n in zip(k, S.shape))
         raise ValueError(
             f"{name} must be Hermitian-symmetric on the FFT grid (S[k] == S[-k] for a real field): "
-            f"{name}[{k}]={S[k]!r} but {name}[{kneg}]={S[kneg]!r}"
+            f"{name}[{k}]={float(S[k])!r} but {name}[{kneg}]={float(S[kneg])!r}"
         )
 
 

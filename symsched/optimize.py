@@ -68,12 +68,14 @@ from numpy.typing import ArrayLike, NDArray
 from scipy.optimize import minimize
 from threadpoolctl import threadpool_limits
 
+from . import api as _api
 from . import schedules as _sch
 from ._validate import (
     MAX_ITER, MAX_STEPS, as_bool, as_int, as_levels, as_real, as_real_array, as_spectrum, check_choice, check_eta,
     check_same_shape,
 )
 from .api import (
+    DEFAULT_DIVERGENCE,
     DIVERGENCES,
     FLOW_SAMPLERS,
     INITS,
@@ -103,18 +105,13 @@ __all__ = [
 Array = NDArray[np.float64]
 Divergence = Literal["kl", "kl-reverse", "w2"]
 
-#: The objective used when none is given: by :func:`optimize_schedule`, :func:`compare_schedules`,
-#: ``symsched optimize --divergence`` and the first section of ``symsched report``. W2 (squared), by
-#: evidence: on the learned ``builtin:patches16`` the W2-optimised schedule gives the best sample
-#: metrics (MMD², sliced W2, FD) at K = 5, 10, 20 and the KL-optimised one far worse ones
-#: (README, "Does it help a real model?"; ``tests/test_probe_learned.py``).
-DEFAULT_DIVERGENCE: Divergence = "w2"
 #: Every sampler :func:`optimize_schedule` accepts (VP ones take ``alpha_bar``, VE ones ``sigmas``).
 SAMPLERS: tuple[str, ...] = VP_SAMPLERS + VE_SAMPLERS + FLOW_SAMPLERS  # flow samplers take alpha_bar too
 #: Default log-SNR interval for free endpoints (widened to contain every standard schedule and any
 #: fixed endpoint). At ``l = 20`` float64 still resolves ``1 - alpha_bar = 2e-9`` to ~1e-7.
 LOG_SNR_RANGE: tuple[float, float] = (-20.0, 20.0)
 _HARD_RANGE = 36.0  # |l| beyond this maps alpha_bar to 0 or 1 in float64
+_LOWEST_LOG_SNR = -700.0  # alpha_bar = e^-700 = 1e-304: the noisiest free level (below, e^l leaves the normal floats)
 _MIN_GAP = 1e-5  # smallest log-SNR gap between adjacent levels (keeps alpha_bar distinct in float64)
 _SCREEN_ITER = 60  # L-BFGS-B iterations of a short (screening or guard) run
 _N_POLISH = 2  # short runs polished to convergence in the plain multi-start search
@@ -144,7 +141,7 @@ def _check_grid(grid: ArrayLike, steps: int) -> Array:
         i = int(np.argmax(np.diff(g) >= 0))
         raise ValueError(
             "grid must be strictly decreasing in the timestep t (training order, grid[t] = alphas_cumprod[t]): "
-            f"grid[{i}]={g[i]!r} <= grid[{i + 1}]={g[i + 1]!r}"
+            f"grid[{i}]={float(g[i])!r} <= grid[{i + 1}]={float(g[i + 1])!r}"
         )
     if g.size < steps:
         raise ValueError(f"grid has {g.size} levels, fewer than steps={steps}: cannot choose {steps} distinct levels")
@@ -213,13 +210,12 @@ def _check_warm_starts(warm_starts: Any) -> list[Array]:
 
 
 class _Objective:
-    """J(l) and dJ/dl for log-SNR levels ``l`` (increasing), via divergence_and_grad[_ve]; values alone cheaply.
+    """J(l) and dJ/dl for log-SNR levels ``l`` (increasing), as divergence_and_grad[_ve]; values alone cheaply.
 
-    ``__call__`` gives value and gradient (one forward and one adjoint sweep). ``value_levels`` /
-    ``value_ab`` give the value alone from one forward pass (:func:`schedule_output` and the public
-    divergences on the positive modes; zero modes are generated exactly and contribute 0, as in
-    :func:`symsched.divergence_and_grad`). With ``weights`` the value comes from
-    :func:`symsched.divergence_and_grad` (the public divergences are unweighted).
+    The modes are grouped once (:func:`symsched.api._grouped`). ``__call__`` gives value and gradient (one
+    forward and one adjoint sweep). ``value_levels`` / ``value_ab`` give the value alone from one forward pass
+    in the same ratio form (:func:`symsched.api.grouped_value`): the same number as the gradient path, exact
+    for modes whose output variance underflows float64.
     """
 
     def __init__(
@@ -227,19 +223,12 @@ class _Objective:
         init: str,
     ) -> None:
         flat = S.ravel()
-        w = np.ones(flat.size) if weights is None else weights.ravel()
-        u, inv = np.unique(flat, return_inverse=True)
-        inv = inv.reshape(-1)
-        # modes with equal S are one mode with summed weight: exactly what divergence_and_grad does
-        self.S = u
-        self.w = np.bincount(inv, weights=w, minlength=u.size)
-        self.weighted = weights is not None
-        pos = flat > 0
-        self._pos_S = flat[pos]  # every positive mode, repeats included: the unweighted value path
-        self._pos_u = u[u > 0]
-        self._pos_inv = np.searchsorted(self._pos_u, self._pos_S)
+        # modes with equal S are one mode with summed weight, as in divergence_and_grad (and scaled alike)
+        self.grp = _api._grouped(flat, np.ones(flat.size) if weights is None else weights.ravel())
+        self.S, self.w = self.grp.u, self.grp.w
         self.sampler, self.eta, self.variance, self.divergence, self.init = sampler, eta, variance, divergence, init
         self.ve = sampler in VE_SAMPLERS
+        self.settings: dict[str, Any] = {} if self.ve else {"eta": eta, "variance": variance}
         self.n_evaluations = 0
         self.n_gradients = 0
         self.refusals: list[str] = []  # messages of the trial schedules the engine refused (infeasible points)
@@ -252,19 +241,16 @@ class _Objective:
             self.refusals.append(str(exc))
             raise _Refused(str(exc)) from None
 
+    def _levels(self, ab: Optional[Array], sig: Optional[Array]) -> tuple[Array, str]:
+        """The validated levels in the engine's coordinate (sigmas for VE samplers)."""
+        return (_api._ve_levels(sig), "sigma") if self.ve else (_api._vp_levels(ab), "alpha_bar")
+
     def _value_and_grad(self, l: Array) -> tuple[float, Array]:
         self.n_evaluations += 1
         self.n_gradients += 1
-        if self.ve:
-            sig = np.exp(-0.5 * l)
-            J, gs = divergence_and_grad_ve(
-                self.S, sig, divergence=self.divergence, sampler=self.sampler, init=self.init, weights=self.w
-            )
-            return float(J), np.asarray(gs, dtype=np.float64) * (-0.5 * sig)
-        J, g = divergence_and_grad(
-            self.S, _alpha_bar(l), divergence=self.divergence, sampler=self.sampler, eta=self.eta,
-            variance=self.variance, init=self.init, weights=self.w, wrt="log_snr",
-        )
+        x, coord = self._levels(None if self.ve else _alpha_bar(l), np.exp(-0.5 * l) if self.ve else None)
+        J, g = _api.grouped_value_and_grad(self.grp, x, coord, self.divergence, self.sampler, self.init,
+                                           self.settings)  # dJ/d log-SNR in both coordinates
         return float(J), np.asarray(g, dtype=np.float64)
 
     def _value(self, ab: Optional[Array], sig: Optional[Array]) -> float:
@@ -277,22 +263,8 @@ class _Objective:
 
     def _value_or_raise(self, ab: Optional[Array], sig: Optional[Array]) -> float:
         self.n_evaluations += 1
-        if self.weighted:
-            if self.ve:
-                J, _ = divergence_and_grad_ve(self.S, sig, divergence=self.divergence, sampler=self.sampler,
-                                              init=self.init, weights=self.w)
-            else:
-                J, _ = divergence_and_grad(self.S, ab, divergence=self.divergence, sampler=self.sampler,
-                                           eta=self.eta, variance=self.variance, init=self.init, weights=self.w)
-            return float(J)
-        if self._pos_S.size == 0:
-            return 0.0
-        if self.ve:
-            P_u = output_spectrum_ve(self._pos_u, sig, sampler=self.sampler, init=self.init)
-        else:
-            P_u = output_spectrum(self._pos_u, ab, sampler=self.sampler, eta=self.eta, variance=self.variance,
-                                  init=self.init)
-        return _divergence_value(self.divergence, self._pos_S, P_u[self._pos_inv])
+        x, coord = self._levels(ab, sig)
+        return _api.grouped_value(self.grp, x, coord, self.divergence, self.sampler, self.init, self.settings)
 
     def value_levels(self, l: Array) -> float:
         """Value alone at log-SNR levels ``l``."""
@@ -305,15 +277,6 @@ class _Objective:
         if self.ve:
             return self._value(None, _sch.alpha_bar_to_sigmas(ab))
         return self._value(ab, None)
-
-
-def _divergence_value(divergence: str, S: Array, P: Array) -> float:
-    """Unweighted objective from the public divergences: KL(data||gen), KL(gen||data) or W2 squared."""
-    if divergence == "kl":
-        return kl_divergence(S, P)
-    if divergence == "kl-reverse":
-        return kl_divergence(P, S)
-    return w2_distance(P, S) ** 2
 
 
 # ---------------------------------------------------------------------------------------------
@@ -501,11 +464,14 @@ def _lbfgs(
 
     memo: dict[bytes, tuple[float, Array]] = {}
     good: list[tuple[Array, float]] = []  # the last point the engine evaluated: (y, J / scale)
+    lowest: list[tuple[float, Array]] = []  # the lowest J evaluated and its y (kept if the search leaves the floats)
 
     def fun(y: Array) -> tuple[float, Array]:
         hit = memo.get(y.tobytes())
         if hit is not None:
             return hit
+        if not np.all(np.isfinite(y)):  # a step beyond the float64 range: higher than any point seen, never NaN levels
+            return (good[-1][1] + max(1.0, abs(good[-1][1])) if good else math.inf), np.zeros_like(y)
         l = par.levels(y)
         try:
             J, g = obj(l)
@@ -514,12 +480,14 @@ def _lbfgs(
                 raise
             return _infeasible(y, *good[-1])
         good[:] = [(np.array(y, copy=True), J / scale)]
+        if math.isfinite(J) and (not lowest or J < lowest[0][0]):
+            lowest[:] = [(J, np.array(y, copy=True))]
         if known is not None and (
             _max_diff(l, known[0]) < _SAME_BASIN or abs(J - known[1]) <= 1e-10 * abs(known[1])
         ):
             raise _SameBasin(y, J)
         memo.clear()
-        memo[y.tobytes()] = out = (J / scale, par.pullback(y, g) / scale)
+        memo[y.tobytes()] = out = (J / scale, par.pullback(y, np.asarray(g) / scale))  # scaled first: no overflow
         return out
 
     try:
@@ -537,6 +505,8 @@ def _lbfgs(
     except _SameBasin as stop:
         return np.asarray(stop.y, dtype=np.float64), float(stop.value), True, "reached the known optimum's basin"
     ok, msg = bool(res.success), _lbfgs_reason(res.message)
+    if not (np.all(np.isfinite(res.x)) and math.isfinite(float(res.fun))) and lowest:
+        return lowest[0][1], lowest[0][0], False, f"stopped at the lowest finite point (L-BFGS-B: {msg})"
     if not ok and float(np.max(np.abs(res.jac), initial=0.0)) <= 1e-6 * abs(float(res.fun)):
         # the line search stalls at machine precision at a stationary point: that is convergence
         ok, msg = True, f"converged (projected gradient at round-off; L-BFGS-B: {msg})"
@@ -607,8 +577,9 @@ def _descend_best(
     for _, name, y in _guards(par, scored, std):
         y2, v2, ok2, msg2 = _lbfgs(obj, par, y, scale, _SCREEN_ITER, known=(par.levels(best[1]), best[0]))
         starts[name] = v2
-        if v2 < best[0] * (1.0 - 1e-12):  # a better basin: polish it
-            y2, v2, ok2, msg2 = _lbfgs(obj, par, y2, max(v2, 1e-300), maxiter)
+        if v2 < best[0] * (1.0 - 1e-12):  # a better basin: polish it (J = 0 is the global minimum already)
+            if v2 > 0.0:
+                y2, v2, ok2, msg2 = _lbfgs(obj, par, y2, max(v2, 1e-300), maxiter)
             best = (v2, y2, ok2, msg2, name)
     tick()
     return best
@@ -631,6 +602,9 @@ def _multistart(
     tick()
     polished: list[_Run] = []
     for v1, name, y1 in screened[:_N_POLISH]:
+        if v1 <= 0.0:  # J = 0 is the global minimum: nothing to polish
+            polished.append((v1, y1, True, "converged (the divergence is 0)", name))
+            continue
         y2, v2, ok, msg = _lbfgs(obj, par, y1, max(v1, 1e-300), maxiter)
         polished.append((v2, y2, ok, msg, name))
     polished.sort(key=lambda t: t[0])
@@ -1064,6 +1038,8 @@ def optimize_schedule(
     progress, standard_starts = as_bool(progress, "progress"), as_bool(standard_starts, "standard_starts")
     if sampler != "ddim" and eta != 0.0:
         raise ValueError(f"eta applies only to sampler='ddim' (got eta={eta!r} with sampler={sampler!r})")
+    if sampler != "ddpm" and variance != "posterior":
+        raise ValueError(f"variance applies only to sampler='ddpm' (got variance={variance!r} with sampler={sampler!r})")
     if not standard_starts and restarts < 1:
         raise ValueError("restarts must be >= 1 when standard_starts=False (no start left)")
     warm = _check_warm_starts(warm_starts)
@@ -1189,6 +1165,19 @@ class _Box:
             allv = np.concatenate(pool)
             allv = allv[np.isfinite(allv)]
             lo, hi = max(float(allv.min()), -_HARD_RANGE), min(float(allv.max()), _HARD_RANGE)
+            # one fixed end beyond the other end of the range: room for the K - 1 free levels on its side
+            last_alone = ll is not None and (lf is None or lf == -math.inf)
+            first_alone = lf is not None and lf != -math.inf and ll is None
+            if last_alone and ll < _LOWEST_LOG_SNR + (K - 1) or first_alone and lf > _HARD_RANGE - (K - 1):
+                end, v = ("last", ll) if last_alone else ("first", lf)
+                raise ValueError(
+                    f"endpoints: the fixed {end} level (log-SNR {v:.4g}) leaves no room for the other {K - 1} levels "
+                    f"in float64 (free levels lie between log-SNR {_LOWEST_LOG_SNR:g} and {_HARD_RANGE:g}, at least 1 "
+                    "apart next to a fixed end): fix both endpoints or move this one")
+            if last_alone:
+                lo = max(min(lo, ll - (K - 1)), _LOWEST_LOG_SNR)
+            if first_alone:
+                hi = min(max(hi, lf + (K - 1)), _HARD_RANGE)
         self.lf, self.ll = lf, ll
         self.lo = lo if lf is None or lf == -math.inf else min(lo, lf)
         self.hi = hi if ll is None else max(hi, ll)

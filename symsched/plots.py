@@ -85,17 +85,26 @@ def _thin(x: Array, *ys: Array) -> tuple[Array, ...]:
     return (x[idx], *(y[idx] for y in ys))
 
 
+def figure_format(path: PathLike, name: str = "path") -> str:
+    """The figure format of ``path`` from its suffix (none: ``"png"``); ValueError naming ``name`` when matplotlib
+    writes no such figure. Cheap enough to run before any work (no figure is made)."""
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    p = Path(path)
+    fmt = p.suffix.lstrip(".").lower() or "png"
+    supported = FigureCanvasBase.get_supported_filetypes()
+    if fmt not in supported:
+        raise ValueError(f"{name}: matplotlib writes no '.{fmt}' figures ({str(p)!r}); use one of "
+                         f"{', '.join('.' + k for k in sorted(supported))}")
+    return fmt
+
+
 def save_figure(fig: Any, path: PathLike, *, dpi: int = 100) -> Path:
     """Write ``fig`` to ``path`` atomically (format from the suffix, Agg canvas for raster); returns the path."""
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"path must be a file path (str or os.PathLike), got {type(path).__name__}")
-    p = Path(path)
-    fmt = p.suffix.lstrip(".").lower() or "png"
-    supported = fig.canvas.get_supported_filetypes()
-    if fmt not in supported:
-        raise ValueError(f"path: matplotlib writes no '.{fmt}' figures ({str(p)!r}); use one of "
-                         f"{', '.join('.' + k for k in sorted(supported))}")
-    return atomic_write(p, lambda tmp: fig.savefig(tmp, format=fmt, dpi=dpi))
+    fmt = figure_format(path)
+    return atomic_write(Path(path), lambda tmp: fig.savefig(tmp, format=fmt, dpi=dpi))
 
 
 def _nice_log(axis: Any) -> None:

@@ -158,8 +158,8 @@ def _as_grid(grid: ArrayLike, name: str = "grid") -> Array:
     """A training-order grid: 1-D, strictly decreasing in t (``grid[t] = alphas_cumprod[t]``), in (0, 1) except
     that the last entry may be exactly 0 (zero terminal SNR, ``rescale_betas_zero_snr=True``)."""
     arr = _float_array(grid, name)
-    if arr.ndim != 1:
-        raise ValueError(f"{name} must be 1-D (got shape {arr.shape})")
+    if arr.ndim != 1 or arr.size == 0:
+        raise ValueError(f"{name} must be a non-empty 1-D array alphas_cumprod[t] (got shape {arr.shape})")
     if np.any(arr < 0) or np.any(arr >= 1) or np.any(arr[:-1] == 0):
         raise ValueError(
             f"{name} must lie in (0, 1), except a last entry 0 (zero terminal SNR) "
@@ -169,7 +169,7 @@ def _as_grid(grid: ArrayLike, name: str = "grid") -> Array:
         i = int(np.argmax(np.diff(arr)))
         raise ValueError(
             f"{name} must be strictly decreasing in the timestep t (training order, "
-            f"{name}[t] = alphas_cumprod[t]): {name}[{i}]={arr[i]!r} <= {name}[{i + 1}]={arr[i + 1]!r}"
+            f"{name}[t] = alphas_cumprod[t]): {name}[{i}]={float(arr[i])!r} <= {name}[{i + 1}]={float(arr[i + 1])!r}"
         )
     return arr
 

@@ -324,3 +324,83 @@ def test_report_probe_samples_are_checked_before_any_work(files, capsys, value, 
     code = main(["report", "--probe-samples", value, "--out", str(files.root / "r"), "--no-progress"])
     _one_line_error(capsys, code, "report", "--probe-samples", needle)
     assert not (files.root / "r").exists()
+
+
+# ------------------------------------------------------------------------------------ a fourth break-test round
+@pytest.mark.parametrize("command, option, extra", FILE_OUTPUTS)
+def test_a_file_output_ending_in_a_separator_names_a_folder(files, capsys, command, option, extra) -> None:
+    """``--out results/`` for a folder that does not exist used to write a file called ``results``."""
+    target = str(files.root / "newdir") + os.sep
+    with pytest.raises(SystemExit) as exc:  # a usage error, found while parsing
+        main([command, *extra(files), option, target])
+    _one_line_error(capsys, exc.value.code, command, option, "names a folder")
+    assert not (files.root / "newdir").exists()
+
+
+@pytest.mark.parametrize("array, needle", [
+    (np.linspace(0.99, 0.01, 20).reshape(4, 5), "1-D"), (np.array(0.5), "1-D"), (np.zeros(0), "empty"),
+])
+def test_a_grid_file_of_the_wrong_shape_is_a_usage_error(files, capsys, array, needle) -> None:
+    np.save(files.root / "g.npy", array)
+    code = main(["optimize", "--spectrum", files.S, "--steps", "2", "--restarts", "0", "--no-progress",
+                 "--grid", str(files.root / "g.npy"), "--out", str(files.root / "o.json")])
+    _one_line_error(capsys, code, "optimize", "--grid", needle)
+
+
+@pytest.mark.parametrize("command, extra", [
+    ("optimize", ["--steps", "2", "--restarts", "0", "--no-progress", "--out", "o.json"]),
+    ("validate", ["--steps", "2", "--samples", "20", "--shape", "8", "--no-progress"]),
+])
+def test_an_unwritable_figure_format_is_refused_before_any_work(files, capsys, monkeypatch, command, extra) -> None:
+    monkeypatch.chdir(files.root)
+    code = main([command, "--spectrum", files.S, *extra, "--plot", "p.xyz"] if command == "optimize"
+                else [command, *extra, "--plot", "p.xyz"])
+    _one_line_error(capsys, code, command, "--plot", "'.xyz'")
+    assert not (files.root / "o.json").exists() and not (files.root / "p.xyz").exists()
+
+
+def test_validate_writes_the_figure_format_its_suffix_names(files, monkeypatch) -> None:
+    monkeypatch.chdir(files.root)
+    assert main(["validate", "--steps", "2", "--samples", "40", "--shape", "8", "--no-progress",
+                 "--plot", "v.pdf"]) in (0, 1)
+    assert (files.root / "v.pdf").read_bytes()[:5] == b"%PDF-"  # was PNG data in a .pdf file
+
+
+def test_validate_exponent_overflow_names_exponent_not_alpha(capsys) -> None:
+    code = main(["validate", "--exponent", "1e300", "--steps", "2", "--samples", "20", "--no-progress"])
+    line = _one_line_error(capsys, code, "validate", "--exponent", "exponent=1e+300")
+    assert "--alpha" not in line
+
+
+@pytest.mark.parametrize("sampler", ["ddpm", "dpmsolver_multistep", "unipc_multistep", "deis_multistep",
+                                     "euler_ancestral_discrete"])
+def test_k_diffusion_format_is_refused_for_samplers_k_diffusion_lacks(files, capsys, sampler) -> None:
+    code = main(["optimize", "--spectrum", files.S, "--steps", "2", "--sampler", sampler, "--format", "k-diffusion",
+                 "--out", str(files.root / "s.npy"), "--no-progress"])
+    _one_line_error(capsys, code, "optimize", "--format k-diffusion", sampler)
+    assert not (files.root / "s.npy").exists()
+
+
+def test_json_names_only_k_diffusion_functions_that_exist(files) -> None:
+    import json
+
+    from kdiffusion_helpers import load_sampling
+
+    kds = load_sampling()
+
+    for sampler in ("euler_ancestral_discrete", "euler_ancestral"):
+        out = files.root / f"{sampler}.json"
+        assert main(["optimize", "--spectrum", files.S, "--steps", "2", "--restarts", "0", "--sampler", sampler,
+                     "--out", str(out), "--no-progress"]) == 0
+        name = json.loads(out.read_text()).get("k_diffusion_function")
+        if sampler == "euler_ancestral_discrete":
+            assert name is None  # diffusers' scheduler: k-diffusion has no sample_euler_ancestral_discrete
+        else:
+            assert hasattr(kds, name.rsplit(".", 1)[1])
+
+
+def test_variance_with_a_sampler_that_takes_none_is_refused_up_front(files, capsys) -> None:
+    code = main(["optimize", "--spectrum", files.S, "--steps", "2", "--sampler", "ddim", "--variance", "beta",
+                 "--out", str(files.root / "o.json"), "--no-progress"])
+    line = _one_line_error(capsys, code, "optimize", "--variance", "ddpm")
+    assert "refuses every schedule" not in line

@@ -39,8 +39,9 @@ def synthetic_spectrum() -> np.ndarray:
     return S
 
 
-def value_of(S, ab, **kw) -> float:
-    return float(symsched.divergence_and_grad(S, ab, **kw)[0])
+def value_of(S, ab, divergence="kl", **kw) -> float:
+    """KL unless told otherwise (the tests below were written for KL; divergence_and_grad's default is W2)."""
+    return float(symsched.divergence_and_grad(S, ab, divergence=divergence, **kw)[0])
 
 
 def reference_search(S, K, *, n_starts: int, seed: int, **kw) -> float:
@@ -217,11 +218,11 @@ def test_free_endpoints_not_worse_than_default() -> None:
 def test_ve_sampler_through_sigmas() -> None:
     S = synthetic_spectrum()
     res = optimize_schedule(S, 6, sampler="euler", endpoints=(None, None), divergence="kl")
-    J = float(symsched.divergence_and_grad_ve(S, res.sigmas, sampler="euler")[0])
+    J = float(symsched.divergence_and_grad_ve(S, res.sigmas, sampler="euler", divergence="kl")[0])
     assert res.value == pytest.approx(J, rel=1e-10)
     best_std = min(
         float(symsched.divergence_and_grad_ve(S, sch.alpha_bar_to_sigmas(sch.standard_schedule(n, 6)),
-                                              sampler="euler")[0])
+                                              sampler="euler", divergence="kl")[0])
         for n in sch.STANDARD_SCHEDULES
     )
     assert res.value < best_std
@@ -510,3 +511,60 @@ def test_a_zero_first_level_is_not_moved_onto_a_grid_without_one() -> None:
         optimize_schedule(S, 4, endpoints=(0.0, None), grid=sch.training_grid("linear"))
     res = optimize_schedule(S, 4, endpoints=(0.0, None), grid=sch.training_grid("linear", rescale_zero_snr=True))
     assert res.alpha_bar[0] == 0.0
+
+
+# ---------------------------------------------------------------------------------------------
+# a fourth break-test round: the search never produces NaN levels, values agree with the gradient path
+# ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("last", [2e-9, 1e-300])
+def test_a_fixed_last_level_noisier_than_the_default_range_leaves_room_below_it(last) -> None:
+    """(None, 2e-9) used to put the free first level's range [lo, lo] on the last level: NaN log-SNR levels."""
+    S = power_law((8, 8), alpha=2.0)
+    res = optimize_schedule(S, 4, endpoints=(None, last), restarts=0)
+    assert res.alpha_bar[-1] == last and np.all(np.diff(res.alpha_bar) > 0) and res.alpha_bar[0] > 0
+    assert res.value == pytest.approx(value_of(S, res.alpha_bar, divergence="w2"), rel=1e-12)
+    with pytest.raises(ValueError, match="^endpoints: the fixed last level"):
+        optimize_schedule(S, 4, endpoints=(None, 1e-310), restarts=0)
+    with pytest.raises(ValueError, match="^endpoints: the fixed first level"):
+        optimize_schedule(S, 4, endpoints=(1 - 1e-15, None), restarts=0)
+
+
+def test_an_exactly_matchable_spectrum_reaches_zero_without_nan() -> None:
+    """One mode, KL, both ends free: a guard run reached J = 0 and its polish, scaled by max(J, 1e-300), overflowed
+    into NaN levels ("log_snr must not be NaN")."""
+    res = optimize_schedule(np.ones(1), 6, divergence="kl", endpoints=(None, None))
+    assert np.all(np.isfinite(res.alpha_bar)) and np.all(np.diff(res.alpha_bar) > 0)
+    assert 0.0 <= res.value <= 1e-12 and res.value == pytest.approx(value_of(np.ones(1), res.alpha_bar), abs=1e-15)
+
+
+@pytest.mark.parametrize("divergence", ["kl", "kl-reverse", "w2"])
+def test_tiny_spectra_get_finite_values_that_match_the_gradient_path(divergence) -> None:
+    """S ~ 1e-200: the value path took P = 0 (underflow) and reported inf for every schedule, NaN ratios and
+    success; it now evaluates the same ratio form as divergence_and_grad."""
+    S = power_law((8, 8), alpha=2.0) * 1e-200
+    res = optimize_schedule(S, 4, restarts=0, divergence=divergence)
+    assert math.isfinite(res.value) and all(math.isfinite(v) for v in res.baselines.values())
+    assert res.value == pytest.approx(value_of(S, res.alpha_bar, divergence=divergence), rel=1e-12)
+    ab = sch.standard_schedule("cosine", 4)
+    assert res.baselines["cosine"] == pytest.approx(value_of(S, ab, divergence=divergence), rel=1e-12)
+
+
+def test_weights_whose_sum_overflows_are_named_and_scaled_sums_are_exact() -> None:
+    S = power_law((8, 8), alpha=2.0)  # every value repeats on the FFT grid: weights are summed per value
+    ab = [0.01, 0.3, 0.9]
+    with pytest.raises(ValueError, match=r"^weights: .*largest 3e\+307"):
+        symsched.divergence_and_grad(S, ab, weights=np.full(S.shape, 3e307))
+    J1, g1 = symsched.divergence_and_grad(S, ab)
+    J, g = symsched.divergence_and_grad(S, ab, weights=np.full(S.shape, 2.0**1000))
+    assert J == J1 * 2.0**1000 and np.array_equal(g, g1 * 2.0**1000)
+    with pytest.raises(ValueError, match="weights"):
+        optimize_schedule(S, 4, weights=np.full(S.shape, 3e307), restarts=0)
+
+
+def test_divergence_and_grad_defaults_to_w2_like_everything_else() -> None:
+    S = synthetic_spectrum()
+    ab = sch.standard_schedule("cosine", 5)
+    assert symsched.divergence_and_grad(S, ab)[0] == symsched.divergence_and_grad(S, ab, divergence="w2")[0]
+    sig = sch.alpha_bar_to_sigmas(ab)
+    assert symsched.divergence_and_grad_ve(S, sig)[0] == symsched.divergence_and_grad_ve(S, sig, divergence="w2")[0]
+    assert optimize_schedule(S, 3, restarts=0).divergence == "w2"

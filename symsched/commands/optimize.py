@@ -17,6 +17,8 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
+from .._io import file_path
+
 FORMATS = ("json", "diffusers", "k-diffusion")
 
 
@@ -64,9 +66,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--weights", default=None, type=Path, help=".npy per-mode weights (shape of the spectrum)")
     p.add_argument("--seed", default=0, type=int, help="seed of the random starts (default 0)")
     p.add_argument("--restarts", default=4, type=int, help="number of random starts (default 4)")
-    p.add_argument("--out", required=True, type=Path, help="output file (.json; .npy for --format k-diffusion)")
+    p.add_argument("--out", required=True, type=file_path, help="output file (.json; .npy for --format k-diffusion)")
     p.add_argument("--format", default="json", choices=list(FORMATS), help="export format (default json)")
-    p.add_argument("--plot", default=None, type=Path, help="write a figure (PNG/PDF/SVG) of the result")
+    p.add_argument("--plot", default=None, type=file_path, help="write a figure (PNG/PDF/SVG) of the result")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -103,7 +105,7 @@ def parse_grid(text: Optional[str], betas: str) -> Optional[np.ndarray]:
     try:
         T = int(text)
     except ValueError:
-        return np.asarray(load_npy(Path(text), "--grid"), dtype=np.float64)
+        return schedules._as_grid(load_npy(Path(text), "--grid"), "--grid")  # checked before anything reads it
     if T < 1:
         raise ValueError(f"--grid must be a positive number of training steps or a .npy file (got {text!r})")
     return schedules.training_grid(betas, num_train_timesteps=T)
@@ -118,6 +120,19 @@ _NO_CUSTOM_DIFFUSERS = {
     "dpmpp_2m": "k-diffusion's sample_dpmpp_2m takes the sigmas (--format k-diffusion); the same sampler in diffusers "
     "is DPMSolverMultistepScheduler: optimise with --sampler dpmsolver_multistep and --grid for its timesteps",
 }
+
+#: Samplers without a k-diffusion function: --format k-diffusion is refused before the optimisation.
+_NO_K_DIFFUSION = {
+    "ddpm": "k-diffusion has no DDPM sampler; export with --format diffusers (DDPMScheduler timesteps)",
+    "dpmsolver_multistep": "k-diffusion's DPM-Solver++(2M) is sample_dpmpp_2m: optimise with --sampler dpmpp_2m",
+    "unipc_multistep": "k-diffusion has no UniPC sampler (and diffusers' UniPCMultistepScheduler takes no custom "
+    "timesteps): the levels are in --format json",
+    "deis_multistep": "k-diffusion has no DEIS sampler (and diffusers' DEISMultistepScheduler takes no custom "
+    "timesteps): the levels are in --format json",
+    "euler_ancestral_discrete": "k-diffusion's ancestral Euler is sample_euler_ancestral: optimise with --sampler "
+    "euler_ancestral",
+}
+
 
 def parse_resolution(text: str) -> tuple[int, int]:
     """'HxW' (or a single 'N' for N x N) -> (H, W) pixels."""
@@ -172,6 +187,8 @@ def check_export(args: argparse.Namespace, endpoints: Any, grid: Optional[np.nda
         raise ValueError("--format k-diffusion: the first level is alpha_bar = 0 (zero terminal SNR: --endpoints 0,... "
                          "or a zero-SNR --grid), sigma = inf, which no k-diffusion sigma array holds; use --format "
                          "diffusers with --sampler ddpm (timesteps on the grid), --flow, or --format json")
+    if fmt == "k-diffusion" and sampler in _NO_K_DIFFUSION:
+        raise ValueError(f"--format k-diffusion with --sampler {sampler}: {_NO_K_DIFFUSION[sampler]}")
     if fmt != "diffusers":
         return
     if sampler in _NO_CUSTOM_DIFFUSERS:
@@ -286,7 +303,7 @@ def _export_diffusers(res: Any, grid: Optional[np.ndarray],
         kwargs = {"sigmas": export.to_diffusers(res.alpha_bar)["sigmas"]}  # ValueError at alpha_bar = 0
         config = {"timestep_spacing": "linspace", "final_sigmas_type": "zero"}
         if res.sampler == "ddim":
-            notes.append("VE Euler is deterministic DDIM (MATH.md §4); it starts from N(0, sigma_max^2), the VP "
+            notes.append("VE Euler is deterministic DDIM (Karras et al. 2022, arXiv 2206.00364, §3); it starts from N(0, sigma_max^2), the VP "
                          "white start is N(0, 1 + sigma_max^2): for a low-noise first level optimise with "
                          "--sampler euler instead")
             note = substitution_note(res.sampler, res.eta)
@@ -339,6 +356,10 @@ def _prepare(args: argparse.Namespace) -> tuple[Any, Optional[np.ndarray], dict[
     elif args.shift_from_resolution is not None:
         raise ValueError("--shift-from-resolution applies only with --flow")
     check_export(args, endpoints, grid)
+    if args.plot is not None:
+        from ..plots import figure_format
+
+        figure_format(args.plot, "--plot")  # before the optimisation
     _check_zero_level(args, endpoints, grid)
     flow_std = flow_baselines(args.steps, args.shift_from_resolution) if args.flow else {}
     needs_timesteps = args.sampler in ("ddpm", "heun", "dpmsolver_multistep") or (args.sampler == "ddim" and args.eta == 1.0)
@@ -433,7 +454,7 @@ def _json_doc(args: argparse.Namespace, S: np.ndarray, res: Any, grid: Optional[
     doc = {"symsched_version": __version__, "spectrum": str(args.spectrum), "modes": int(S.size)}
     doc.update(res.to_dict())
     doc["baseline_table"] = table
-    if res.sampler in VE_SAMPLERS:
+    if res.sampler in VE_SAMPLERS and res.sampler not in _NO_K_DIFFUSION:
         doc["k_diffusion_function"] = f"k_diffusion.sampling.sample_{res.sampler}"
     if res.alpha_bar[0] > 0:  # sigma = inf (alpha_bar = 0) is no k-diffusion sigma
         doc["k_diffusion_sigmas"] = export.to_k_diffusion_sigmas(res.alpha_bar).tolist()

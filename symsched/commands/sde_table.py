@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from .._io import file_path
 
 
 def _int_list(text: str) -> list[int]:
@@ -51,7 +52,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    help="beta(t) = beta_min + (beta_max - beta_min) t (default 10)")
     p.add_argument("--horizon", type=float, default=1.0, help="final forward time T (default 1)")
     p.add_argument("--digits", type=int, default=7, help="significant digits in the LaTeX table (default 7)")
-    p.add_argument("--out", type=Path, default=Path("sde_table.tex"), help="LaTeX output (default sde_table.tex)")
+    p.add_argument("--out", type=file_path, default=Path("sde_table.tex"), help="LaTeX output (default sde_table.tex)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 

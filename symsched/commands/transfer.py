@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from .._io import file_path
+
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser(
@@ -20,7 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--eta", default=0.0, type=float, help="DDIM eta in [0, 1] (default 0)")
     p.add_argument("--variance", default="posterior", choices=["posterior", "beta"], help="DDPM variance")
     p.add_argument("--init", default="white", choices=["white", "exact"])
-    p.add_argument("--out", default=None, type=Path, help="write the output PSD here (.npy)")
+    p.add_argument("--out", default=None, type=file_path, help="write the output PSD here (.npy)")
     p.set_defaults(func=run)
 
 

@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from .._io import file_path
+
 #: the DDPM training grid used for the default schedule (Ho et al.: betas linspace(1e-4, 0.02, 1000))
 _TRAIN_STEPS = 1000
 
@@ -48,7 +50,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--alpha", default=1e-6, type=float,
                    help="family-wise false-alarm probability of the check (default 1e-6)")
     p.add_argument("--batch-size", default=None, type=int, help="samples simulated at once (default auto)")
-    p.add_argument("--plot", default=None, type=Path, help="write a PNG: closed form vs empirical PSD")
+    p.add_argument("--plot", default=None, type=file_path,
+                   help="write a figure (format from the suffix: PNG, PDF, SVG, ...): closed form vs empirical PSD")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -97,13 +100,20 @@ def run(args: argparse.Namespace) -> int:
     eta = check_eta(args.eta, "--eta")
     if not 0.0 < args.alpha < 1.0:
         raise ValueError(f"--alpha must lie in (0, 1) (got {args.alpha})")
+    if args.plot is not None:
+        from ..plots import figure_format
+
+        figure_format(args.plot, "--plot")  # before the Monte Carlo run
     if args.spectrum is not None:
         S = np.asarray(load_npy(args.spectrum, "--spectrum"), dtype=np.float64)
         label = str(args.spectrum)
     else:
         if not math.isfinite(args.exponent):
             raise ValueError(f"--exponent must be finite (got {args.exponent})")
-        S = power_law_spectrum(parse_shape(args.shape), args.exponent)
+        try:
+            S = power_law_spectrum(parse_shape(args.shape), args.exponent)
+        except ValueError as exc:  # power_law calls its exponent alpha, which here is another option
+            raise ValueError(f"--exponent: {str(exc).replace('alpha=', 'exponent=')}") from None
         label = f"power law |f|^-{args.exponent:g}"
     ab = default_schedule(steps)
     kw: dict[str, Any] = dict(sampler=args.sampler, eta=eta, variance=args.variance, init=args.init)
@@ -184,7 +194,7 @@ def plot_validation(path: Path, S: np.ndarray, P: np.ndarray, psd: np.ndarray, z
     """Three panels: radial PSDs (log-log), empirical/closed-form ratio with band, per-bin z-scores."""
     from matplotlib.figure import Figure  # no pyplot: no global state, no backend switch
 
-    from .._io import atomic_write
+    from ..plots import save_figure
 
     r = radial_average(psd, P, n, alpha=alpha)
     rs = radial_average(S, S, n, alpha=alpha)
@@ -237,4 +247,4 @@ def plot_validation(path: Path, S: np.ndarray, P: np.ndarray, psd: np.ndarray, z
     axs[0].yaxis.set_minor_locator(LogLocator(base=10, subs=(2.0, 5.0), numticks=12))  # fewer artists to draw
     # fixed margins instead of tight_layout (a layout pass costs as much as drawing the figure again)
     fig.subplots_adjust(left=0.11, right=0.97, top=0.93, bottom=0.06, hspace=0.08)
-    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"), suffix=".png")
+    save_figure(fig, path, dpi=110)

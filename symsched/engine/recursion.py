@@ -35,7 +35,7 @@ from threadpoolctl import ThreadpoolController
 
 from .program import LD, Program
 
-__all__ = ["output_ratio", "output_variance", "transfer", "value_and_grad", "state_variances", "kappa",
+__all__ = ["output_ratio", "checked_ratio", "output_variance", "transfer", "value_and_grad", "state_variances", "kappa",
            "scalar_affine"]
 
 Array = NDArray[np.float64]
@@ -343,6 +343,24 @@ def _ill_conditioned(worst: float, arg: str = "alpha_bar") -> str:
             f"unequal log-SNR gaps; {what}); output_spectrum_mp evaluates it exactly")
 
 
+def checked_ratio(prog: Program, S: Array, init: str, exact: Optional[Callable[[Array], Array]] = None) -> Array:
+    """rho = P / kappa(S) for sorted unique modes ``S``, trusted: the float64 sweep where
+    :func:`rounding_check` trusts it, else (at most :data:`EXACT_FALLBACK_MODES` modes) ``exact``; ValueError
+    when it cannot be trusted. Modes whose sweep left the float64 range also go to ``exact`` (few of them)."""
+    rho = output_ratio(prog, S, init)
+    with np.errstate(over="ignore", invalid="ignore"):
+        bad = ~np.isfinite(rho * kappa(S))
+    trusted, worst = rounding_check(prog, S, init, rho, exact)
+    if not trusted:  # cancellation: float64 digits lost, every mode is suspect
+        if exact is None or S.size > EXACT_FALLBACK_MODES:
+            raise ValueError(_ill_conditioned(worst, prog.arg))
+        bad[:] = True
+    if exact is not None and 0 < int(bad.sum()) <= EXACT_FALLBACK_MODES:
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            rho[bad] = exact(S[bad]) / kappa(S[bad])
+    return rho
+
+
 def output_variance(prog: Program, S: Array, init: str,
                     exact: Optional[Callable[[Array], Array]] = None) -> Array:
     """P for sorted unique modes ``S``; ValueError where P is not representable in float64.
@@ -351,17 +369,9 @@ def output_variance(prog: Program, S: Array, init: str,
     range although P itself may be representable (e.g. multistep coefficients across log-SNR gaps of
     hundreds of decades); the caller passes the mpmath reference path.
     """
-    rho = output_ratio(prog, S, init)
+    rho = checked_ratio(prog, S, init, exact)
     with np.errstate(over="ignore", invalid="ignore"):
         P = rho * kappa(S)
-    bad = ~np.isfinite(P)
-    trusted, worst = rounding_check(prog, S, init, rho, exact)
-    if not trusted:  # cancellation: float64 digits lost, every mode is suspect
-        if exact is None or S.size > EXACT_FALLBACK_MODES:
-            raise ValueError(_ill_conditioned(worst, prog.arg))
-        bad[:] = True
-    if exact is not None and 0 < int(bad.sum()) <= EXACT_FALLBACK_MODES:
-        P[bad] = exact(S[bad])
     if not np.all(np.isfinite(P)):
         i = int(np.flatnonzero(~np.isfinite(P))[0])
         raise ValueError(

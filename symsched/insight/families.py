@@ -417,7 +417,7 @@ FAMILIES: tuple[Family, ...] = (
            starts=tuple((math.sin(0.5 * math.pi * s / (1 + s)) ** 2,) for s in (0.0, 0.008, 0.1, 0.5)),
            describe=_describe_cosine),
     Family("tangent", r"sigma = sqrt(S) tan(theta), theta uniform (kl_optimal for S = 1)",
-           "MATH.md §7.6; symsched.schedules.kl_optimal", _tangent_l,
+           "equal-angle DDIM for one mode (derivations/ddim.tex); symsched.schedules.kl_optimal", _tangent_l,
            shape=("log S",), bounds=((-15.0, 15.0),), starts=((-4.0,), (0.0,), (4.0,)),
            describe=_describe_sigmas("mode_variance", math.exp)),
     Family("shift", r"t' = s t / (1 + (s-1) t), l = 2 log((1-t')/t'), t uniform",
