@@ -88,9 +88,14 @@ BETA_SCHEDULES: tuple[str, ...] = ("linear", "scaled_linear", "cosine", "sigmoid
 
 #: Align Your Steps 10-step sigma tables (11 entries: 10 steps from the first to the last entry),
 #: Sabour, Fidler, Kreis, "Align Your Steps: Optimizing Sampling Schedules in Diffusion Models",
-#: arXiv 2404.14507, as published on the authors' project page (NVIDIA Toronto AI Lab, "AlignYourSteps
-#: /howto"). The last entry 0.0291671582 is Stable Diffusion's smallest training sigma (timestep 0);
-#: samplers replace it by 0 (clean), which in symsched is the implicit final step.
+#: arXiv 2404.14507: the Stable Diffusion training sigmas ``sqrt((1 - g) / g)`` of
+#: ``training_grid("scaled_linear")`` at the AYS *timesteps* the authors publish for diffusers on their
+#: project page (NVIDIA Toronto AI Lab, "AlignYourSteps/howto": SD1.5 999, 850, 736, 645, 545, 455, 343,
+#: 233, 124, 24, 0; SDXL 999, 845, 730, 587, 443, 310, 193, 116, 53, 13, 0), i.e. the levels a diffusers
+#: pipeline runs with that recipe. The sigma lists published for continuous samplers (k-diffusion,
+#: ComfyUI; diffusers' ``AysSchedules["StableDiffusionSigmas"]``) are rounded to 3 decimals and differ
+#: from these by up to 0.3 % (SD1.5) and 1.4 % (SDXL). The last entry 0.0291671582 is the smallest
+#: training sigma (timestep 0); samplers replace it by 0 (clean), in symsched the implicit final step.
 AYS_SIGMAS: dict[str, tuple[float, ...]] = {
     "sd15": (
         14.6146412293, 6.4745760956, 3.8636745985, 2.6946151520, 1.8841921177, 1.3943805092,
@@ -1240,10 +1245,10 @@ def align_your_steps(K: int = 10, *, model: str = "sd15") -> Array:
     K steps use K+1 sigmas: the table itself when K = 10, else :func:`loglinear_interp` of the
     table to K+1 points. The last of the K+1 sigmas is the step to (nearly) clean, which samplers
     set to 0 and symsched takes as the implicit final step; the first K become the levels.
-    So K=10 gives sigmas 14.6146412293 ... 0.1515232662 (SD1.5). (diffusers' ``AysSchedules``
-    lists the same 10 levels, rounded, followed by a final 0.0: that 0 is the implicit clean step
-    and is dropped; its timestep lists, e.g. 999, 850, ..., 24 for SD1.5, are these levels snapped
-    to the Stable Diffusion grid, see :func:`nearest_timesteps`.)
+    So K=10 gives sigmas 14.6146412293 ... 0.1515232662 (SD1.5): the training sigmas at the published
+    AYS timesteps 999, 850, ..., 24 (see :data:`AYS_SIGMAS`). diffusers' ``AysSchedules`` sigma lists
+    are the published continuous-time sigmas, rounded to 3 decimals, followed by a final 0.0 (the
+    implicit clean step); they differ from these by up to 0.3 % (SD1.5) / 1.4 % (SDXL).
 
     Parameters
     ----------

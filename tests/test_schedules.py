@@ -392,8 +392,15 @@ def test_ays_tables():
     sig = sch.alpha_bar_to_sigmas(sch.align_your_steps(10, model="sd15"))
     np.testing.assert_allclose(sig, SD15_TABLE[:10], rtol=1e-12)
     assert sig[0] == pytest.approx(14.6146412293, rel=1e-12) and sig[-1] == pytest.approx(0.1515232662, rel=1e-12)
-    # diffusers' AysSchedules: the same levels rounded to 3 decimals (from a slightly different
-    # optimisation run: they differ by up to 1.4 %), then a final 0.0 that is the implicit clean step
+    # the table is Stable Diffusion's training sigmas at the AYS timesteps published for diffusers
+    g = sch.training_grid("scaled_linear")
+    ts = [999, 850, 736, 645, 545, 455, 343, 233, 124, 24, 0]
+    np.testing.assert_allclose(np.sqrt((1 - g[ts]) / g[ts]), SD15_TABLE, rtol=0, atol=6e-11)  # table: 10 decimals
+    # diffusers' AysSchedules["StableDiffusionSigmas"]: the published continuous-time sigmas, 3 decimals, then
+    # a final 0.0 (the implicit clean step); within 0.3 % of the table, not equal to it
+    published = [14.615, 6.475, 3.861, 2.697, 1.886, 1.396, 0.963, 0.652, 0.399, 0.152]
+    rel = np.abs(sig / np.array(published) - 1)
+    assert rel.max() < 3.5e-3 and rel.max() > 1e-3
     np.testing.assert_allclose(sig, [14.615, 6.475, 3.861, 2.697, 1.886, 1.396, 0.963, 0.652, 0.399, 0.152], rtol=4e-3)
     sdxl = sch.alpha_bar_to_sigmas(sch.align_your_steps(10, model="sdxl"))
     np.testing.assert_allclose(sdxl, [14.615, 6.315, 3.771, 2.181, 1.342, 0.862, 0.555, 0.38, 0.234, 0.113], rtol=2e-2)
