@@ -404,3 +404,9 @@ def test_variance_with_a_sampler_that_takes_none_is_refused_up_front(files, caps
                  "--out", str(files.root / "o.json"), "--no-progress"])
     line = _one_line_error(capsys, code, "optimize", "--variance", "ddpm")
     assert "refuses every schedule" not in line
+
+
+def test_json_formats_refuse_a_npy_file_name(files, capsys) -> None:
+    code = main(["optimize", "--spectrum", files.S, "--steps", "2", "--out", str(files.root / "x.npy"), "--no-progress"])
+    _one_line_error(capsys, code, "optimize", "--out", ".json")
+    assert not (files.root / "x.npy").exists()
