@@ -32,7 +32,8 @@ def test_transfer_reports_bad_input_with_exit_code_2(tmp_path, capsys) -> None:
     np.save(tmp_path / "A.npy", np.array([0.3, 0.2]))
     code = main(["transfer", "--spectrum", str(tmp_path / "S.npy"), "--alpha-bar", str(tmp_path / "A.npy")])
     assert code == 2
-    assert "spectrum must be non-negative" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "--spectrum" in err and "must be non-negative" in err
 
 
 def test_latex_command_writes_one_sampler(tmp_path) -> None:

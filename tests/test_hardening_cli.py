@@ -256,7 +256,7 @@ def test_every_subcommand_accepts_debug() -> None:
         (lambda f: ["sde-table", "--spectrum", f.S, "--nfe", "10000000"], "sde-table", "--nfe:", "at most"),
         (lambda f: ["sde-table", "--spectrum", f.S, "--nfe", "3", "--count", "nfe"], "sde-table", "--nfe:", "n_evals=3"),
         (lambda f: ["transfer", "--spectrum", f.S, "--alpha-bar", f.A, "--variance", "beta"],
-         "transfer", "--variance:", "has no setting 'variance'"),
+         "transfer", "--variance", "applies only to --sampler ddpm"),
         (lambda f: ["optimize", "--spectrum", f.S, "--steps", "2", "--grid", "100001", "--out", str(f.root / "o.json")],
          "optimize", "--grid:", "num_train_timesteps must be at most"),
         (lambda f: ["optimize", "--spectrum", f.S, "--steps", "2", "--weights", f.A, "--out", str(f.root / "o.json")],

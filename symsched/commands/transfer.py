@@ -12,13 +12,18 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser(
         "transfer",
         help="output PSD of a sampler; prints KL and W2 to the data spectrum",
-        description="Evaluate the closed-form output power spectrum of a VP sampler (DDIM or DDPM) "
-        "driven by the exact denoiser, print KL(data||generated), KL(generated||data) and W2, and "
-        "optionally write the output PSD as .npy.",
+        description="Evaluate the closed-form output power spectrum of a sampler on alpha_bar levels (DDIM, DDPM, "
+        "diffusers' multistep and flow-matching schedulers) driven by the exact denoiser, print "
+        "KL(data||generated), KL(generated||data) and W2, and optionally write the output PSD as .npy.",
     )
-    p.add_argument("--spectrum", required=True, type=Path, help=".npy array of mode variances S >= 0")
-    p.add_argument("--alpha-bar", required=True, type=Path, help=".npy 1-D levels in (0,1), noisiest first")
-    p.add_argument("--sampler", default="ddim", choices=["ddim", "ddpm"])
+    from ..symbolic.samplers import FLOW_SAMPLERS, VP_SAMPLERS
+
+    p.add_argument("--spectrum", required=True,
+                   help="FILE.npy (mode variances S >= 0), a folder of PNG/JPEG images, or builtin:natural-patches")
+    p.add_argument("--alpha-bar", required=True, type=Path, help=".npy 1-D levels in [0,1), noisiest first")
+    p.add_argument("--sampler", default="ddim", choices=list(VP_SAMPLERS + FLOW_SAMPLERS),
+                   help="sampler on alpha_bar levels (default ddim; library defaults of its options; --eta applies "
+                   "to ddim, --variance to ddpm)")
     p.add_argument("--eta", default=0.0, type=float, help="DDIM eta in [0, 1] (default 0)")
     p.add_argument("--variance", default="posterior", choices=["posterior", "beta"], help="DDPM variance")
     p.add_argument("--init", default="white", choices=["white", "exact"])
@@ -32,9 +37,16 @@ def run(args: argparse.Namespace) -> int:
     from .. import kl_divergence, output_spectrum, w2_distance
     from .._io import load_npy, save_npy
 
-    S = load_npy(args.spectrum, "--spectrum")
+    from ..spectra import load_spectrum
+
+    if args.sampler != "ddim" and args.eta != 0.0:
+        raise ValueError(f"--eta applies only to --sampler ddim (got --sampler {args.sampler})")
+    if args.sampler != "ddpm" and args.variance != "posterior":
+        raise ValueError(f"--variance applies only to --sampler ddpm (got --sampler {args.sampler})")
+    S = load_spectrum(args.spectrum)
     ab = load_npy(args.alpha_bar, "--alpha-bar")
-    P = output_spectrum(S, ab, sampler=args.sampler, eta=args.eta, variance=args.variance, init=args.init)
+    kw = {"eta": args.eta} if args.sampler == "ddim" else ({"variance": args.variance} if args.sampler == "ddpm" else {})
+    P = output_spectrum(S, ab, sampler=args.sampler, init=args.init, **kw)
     S = np.asarray(S, dtype=np.float64)
     print(f"sampler {args.sampler}  steps {np.size(ab)}  modes {S.size}  init {args.init}")
     print(f"KL(data || generated) = {kl_divergence(S, P):.10g}")
