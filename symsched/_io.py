@@ -70,7 +70,9 @@ def check_output(path: PathLike, *, directory: bool = False) -> None:
     path = Path(path)
     if directory:
         if path.exists() and not path.is_dir():
-            raise NotADirectoryError(errno.ENOTDIR, "is a file, not a directory", str(path))
+            what = "is a file, not a directory" if path.is_file() else \
+                "exists and is not a directory (a FIFO, socket or device)"
+            raise NotADirectoryError(errno.ENOTDIR, what, str(path))
     else:
         _check_target(path)
     for parent in ([path] if directory else []) + list(path.parents):

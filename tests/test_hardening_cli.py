@@ -410,3 +410,11 @@ def test_json_formats_refuse_a_npy_file_name(files, capsys) -> None:
     code = main(["optimize", "--spectrum", files.S, "--steps", "2", "--out", str(files.root / "x.npy"), "--no-progress"])
     _one_line_error(capsys, code, "optimize", "--out", ".json")
     assert not (files.root / "x.npy").exists()
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on this platform")
+def test_a_folder_output_that_is_a_fifo_is_called_what_it_is(files, capsys) -> None:
+    os.mkfifo(files.root / "fifo")
+    code = main(["probe", "--out", str(files.root / "fifo"), "--no-progress"])
+    line = _one_line_error(capsys, code, "probe", "--out", "not a directory")
+    assert "is a file" not in line
