@@ -50,8 +50,8 @@ default here. Moderate free starts do help a learned model: on ``builtin:patches
 optimum on the grid starts at t ~ 730-810 (alpha_bar ~ 1e-3) and beats the pinned one on sample
 metrics, so :func:`symsched.probe.default_schedules` (``symsched probe``) frees both ends.
 
-VE samplers (``"euler"``, ``"heun"``) are optimised in the same log-SNR coordinates through
-``sigma = exp(-l / 2)`` with :func:`symsched.divergence_and_grad_ve` (``dJ/dl = -sigma/2 dJ/dsigma``).
+VE samplers (``"euler"``, ``"heun"``, k-diffusion's) are optimised in the same log-SNR coordinates through
+``sigma = exp(-l / 2)``, as :func:`symsched.divergence_and_grad_ve` (whose engine gives ``dJ/dl`` directly).
 
 The default divergence of :func:`optimize_schedule`, :func:`compare_schedules`, ``symsched
 optimize`` and ``symsched report`` is :data:`DEFAULT_DIVERGENCE`.
@@ -81,12 +81,8 @@ from .api import (
     INITS,
     VE_SAMPLERS,
     VP_SAMPLERS,
-    divergence_and_grad,
-    divergence_and_grad_ve,
-    kl_divergence,
     output_spectrum,
     output_spectrum_ve,
-    w2_distance,
 )
 
 __all__ = [
@@ -845,11 +841,20 @@ def schedule_metrics(
 ) -> dict[str, float]:
     """``{"kl": KL(data||gen), "kl_reverse": KL(gen||data), "w2": W2}`` of a schedule, unweighted.
 
-    ``W2 = sqrt(sum (sqrt P - sqrt S)^2)`` (not squared); shapes as in :func:`schedule_output`.
+    ``W2 = sqrt(sum (sqrt P - sqrt S)^2)`` (not squared); shapes as in :func:`schedule_output`. Evaluated in the
+    ratio form of :func:`symsched.divergence_and_grad` (one trusted forward sweep), so the numbers agree with it
+    and stay exact for modes whose output variance underflows float64 (a tiny spectrum's KL is not ``inf``).
     """
     S = as_spectrum(spectrum)
-    P = schedule_output(S, alpha_bar, sampler=sampler, eta=eta, variance=variance, init=init)
-    return {"kl": kl_divergence(S, P), "kl_reverse": kl_divergence(P, S), "w2": w2_distance(P, S)}
+    check_choice(sampler, "sampler", SAMPLERS)
+    grp = _api._grouped(S.ravel(), np.ones(S.size))
+    if sampler in VE_SAMPLERS:
+        x, coord, settings = _api._ve_levels(_sch.alpha_bar_to_sigmas(alpha_bar)), "sigma", {}
+    else:
+        x, coord = _api._vp_levels(alpha_bar), "alpha_bar"
+        settings = {"eta": eta} if sampler == "ddim" else ({"variance": variance} if sampler == "ddpm" else {})
+    value = {d: _api.grouped_value(grp, x, coord, d, sampler, init, settings) for d in DIVERGENCES}
+    return {"kl": value["kl"], "kl_reverse": value["kl-reverse"], "w2": math.sqrt(value["w2"])}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1168,12 +1173,12 @@ class _Box:
             # one fixed end beyond the other end of the range: room for the K - 1 free levels on its side
             last_alone = ll is not None and (lf is None or lf == -math.inf)
             first_alone = lf is not None and lf != -math.inf and ll is None
-            if last_alone and ll < _LOWEST_LOG_SNR + (K - 1) or first_alone and lf > _HARD_RANGE - (K - 1):
+            if K > 1 and (last_alone and ll < _LOWEST_LOG_SNR + 2 or first_alone and lf > _HARD_RANGE - 2):
                 end, v = ("last", ll) if last_alone else ("first", lf)
                 raise ValueError(
                     f"endpoints: the fixed {end} level (log-SNR {v:.4g}) leaves no room for the other {K - 1} levels "
-                    f"in float64 (free levels lie between log-SNR {_LOWEST_LOG_SNR:g} and {_HARD_RANGE:g}, at least 1 "
-                    "apart next to a fixed end): fix both endpoints or move this one")
+                    f"in float64 (free levels lie between log-SNR {_LOWEST_LOG_SNR:g} and {_HARD_RANGE:g}): fix both "
+                    "endpoints or move this one")
             if last_alone:
                 lo = max(min(lo, ll - (K - 1)), _LOWEST_LOG_SNR)
             if first_alone:
