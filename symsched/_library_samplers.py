@@ -62,6 +62,9 @@ def load_k_diffusion_sampling(sampler: str = "") -> Any:
         root = spec.submodule_search_locations[0]
         pkg = types.ModuleType("k_diffusion")
         pkg.__path__ = [root]  # a bare package: its __init__ (models, torchvision, ...) is not run
+        # with the installed package's spec, so importlib.util.find_spec("k_diffusion") keeps working afterwards
+        pkg.__spec__ = spec
+        pkg.__file__ = spec.origin
         sys.modules["k_diffusion"] = pkg
         for name in ("utils", "sampling"):
             sub = importlib.util.spec_from_file_location(f"k_diffusion.{name}", f"{root}/{name}.py")

@@ -76,3 +76,15 @@ def test_samplers_the_probe_cannot_drive_raise_a_clear_error():
     with pytest.raises(ValueError, match="options: sampler 'dpmpp_2m' has no setting 'bogus'"):
         probe.sample(den, AB8, n_samples=2, sampler="dpmpp_2m", progress=False, options={"bogus": 1.0})
 
+
+
+def test_loading_k_diffusion_sampling_keeps_its_package_findable() -> None:
+    """The bare stand-in package (no __init__, no torchvision) once had no __spec__: importlib.util.find_spec
+    ("k_diffusion") then raised ValueError for the rest of the process."""
+    import importlib.util
+
+    from kdiffusion_helpers import load_sampling
+
+    load_sampling()
+    spec = importlib.util.find_spec("k_diffusion")
+    assert spec is not None and spec.submodule_search_locations
