@@ -117,8 +117,10 @@ def as_real_array(value: ArrayLike, name: str, *, complex_ok: bool = False) -> N
         raise ValueError(f"{name} must be an array of finite real numbers ({exc})") from None
 
 
-def as_spectrum(spectrum: ArrayLike, name: str = "spectrum") -> NDArray[np.float64]:
-    """Return ``spectrum`` as a float64 array of mode variances ``S >= 0`` (any shape, not empty)."""
+def as_spectrum(spectrum: ArrayLike, name: str = "spectrum", what: str = "mode variances S >= 0"
+                ) -> NDArray[np.float64]:
+    """Return ``spectrum`` as a float64 array of mode variances ``S >= 0`` (any shape, not empty); ``what`` names
+    the rule in messages (e.g. ``"per-mode weights >= 0"``)."""
     arr = as_real_array(spectrum, name)
     if arr.size == 0:
         raise ValueError(f"{name} must not be empty")
@@ -126,7 +128,7 @@ def as_spectrum(spectrum: ArrayLike, name: str = "spectrum") -> NDArray[np.float
         raise ValueError(f"{name} must be finite (found NaN or inf)")
     if np.any(arr < 0):
         bad = float(arr.min())
-        raise ValueError(f"{name} must be non-negative: mode variances S >= 0 (minimum is {bad:g})")
+        raise ValueError(f"{name} must be non-negative: {what} (minimum is {bad:g})")
     # -0.0 is a valid zero mode; normalise it so that log/sqrt see +0.0
     return arr + 0.0
 

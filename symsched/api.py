@@ -290,7 +290,7 @@ def w2_distance(p: ArrayLike, q: ArrayLike) -> float:
 def _weights(weights: ArrayLike | None, S: Array) -> Array:
     if weights is None:
         return np.ones(S.size)
-    w = as_spectrum(weights, "weights")
+    w = as_spectrum(weights, "weights", "per-mode weights w >= 0")
     check_same_shape(w, S, "weights", "spectrum")
     return w.ravel()
 

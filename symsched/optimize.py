@@ -1050,7 +1050,7 @@ def optimize_schedule(
     warm = _check_warm_starts(warm_starts)
     w = None
     if weights is not None:
-        w = as_spectrum(weights, "weights")
+        w = as_spectrum(weights, "weights", "per-mode weights w >= 0")
         check_same_shape(w, S, "weights", "spectrum")
     g = None if grid is None else _check_grid(grid, K)
     first, last = _check_endpoints(endpoints, K, g)

@@ -450,3 +450,10 @@ def test_sampler_options_of_the_wrong_kind_are_argument_type_errors(kw) -> None:
 
     with pytest.raises(ArgumentTypeError, match=next(k for k in kw if k != "sampler")):
         symsched.output_spectrum(np.array([0.01, 1.0, 100.0]), np.array([0.01, 0.3, 0.9]), **kw)
+
+
+def test_negative_weights_are_described_as_weights() -> None:
+    for call in (lambda: symsched.divergence_and_grad(np.ones(3), [0.1, 0.5], weights=[1.0, -1.0, 1.0]),
+                 lambda: symsched.optimize_schedule(np.ones(3), 2, weights=[1.0, -1.0, 1.0])):
+        msg = _raises(call, "weights", match="per-mode weights")
+        assert "mode variances" not in msg
