@@ -419,22 +419,33 @@ def grouped_value_and_grad(grp: Grouped, x: Array, coordinate: str, divergence: 
 
 def grouped_value(grp: Grouped, x: Array, coordinate: str, divergence: Any, sampler: Any, init: Any,
                   settings: dict[str, Any]) -> float:
-    """J alone on grouped modes, from one trusted forward sweep in the ratio form rho = P / kappa (the terms of
-    :func:`grouped_value_and_grad`, so exact where P itself underflows: modes far below 1e-154)."""
+    """J alone on grouped modes (:func:`grouped_values` for one divergence)."""
+    return grouped_values(grp, x, coordinate, (divergence,), sampler, init, settings)[divergence]
+
+
+def grouped_values(grp: Grouped, x: Array, coordinate: str, divergences: Any, sampler: Any, init: Any,
+                   settings: dict[str, Any]) -> dict[str, float]:
+    """J of each divergence on grouped modes, from one trusted forward sweep in the ratio form rho = P / kappa (the
+    terms of :func:`grouped_value_and_grad`, so exact where P itself underflows: modes far below 1e-154)."""
     name, options, params = _setup(sampler, settings)
     check_choice(init, "init", INITS)
-    check_choice(divergence, "divergence", DIVERGENCES)
+    for divergence in divergences:
+        check_choice(divergence, "divergence", DIVERGENCES)
     prog = _program.build_program(name, options, params, x, coordinate)
     rho = recursion.checked_ratio(prog, grp.u, init, _exact(x, coordinate, sampler, init, settings))
     if not np.all(np.isfinite(rho)):
         i = int(np.flatnonzero(~np.isfinite(rho))[0])
         raise ValueError(f"spectrum: the output variance of the mode S={grp.u[i]:.6g} exceeds the float64 range "
                          "for this schedule (the sampler diverges for this mode)")
-    objective = _objective(divergence, grp.w)
-    J, _ = objective(rho, recursion.kappa(grp.u), grp.u, slice(None))
-    if not (math.isfinite(J) or (J == math.inf and objective.infinite)):
-        raise ValueError(f"spectrum: the divergence ({J}) is not representable in float64 for this schedule")
-    return _unscale(J, None, grp, objective.infinite)[0]
+    kap = recursion.kappa(grp.u)
+    out = {}
+    for divergence in divergences:
+        objective = _objective(divergence, grp.w)
+        J, _ = objective(rho, kap, grp.u, slice(None))
+        if not (math.isfinite(J) or (J == math.inf and objective.infinite)):
+            raise ValueError(f"spectrum: the divergence ({J}) is not representable in float64 for this schedule")
+        out[divergence] = _unscale(J, None, grp, objective.infinite)[0]
+    return out
 
 
 def divergence_and_grad(

@@ -205,6 +205,11 @@ def _check_warm_starts(warm_starts: Any) -> list[Array]:
 # ---------------------------------------------------------------------------------------------
 
 
+def _settings(sampler: str, eta: float, variance: str) -> dict[str, Any]:
+    """The engine settings of ``sampler`` from the optimiser's arguments (VE samplers take neither)."""
+    return {} if sampler in VE_SAMPLERS else {"eta": eta, "variance": variance}
+
+
 class _Objective:
     """J(l) and dJ/dl for log-SNR levels ``l`` (increasing), as divergence_and_grad[_ve]; values alone cheaply.
 
@@ -221,13 +226,22 @@ class _Objective:
         flat = S.ravel()
         # modes with equal S are one mode with summed weight, as in divergence_and_grad (and scaled alike)
         self.grp = _api._grouped(flat, np.ones(flat.size) if weights is None else weights.ravel())
-        self.S, self.w = self.grp.u, self.grp.w
         self.sampler, self.eta, self.variance, self.divergence, self.init = sampler, eta, variance, divergence, init
         self.ve = sampler in VE_SAMPLERS
-        self.settings: dict[str, Any] = {} if self.ve else {"eta": eta, "variance": variance}
+        self.settings = _settings(sampler, eta, variance)
         self.n_evaluations = 0
         self.n_gradients = 0
         self.refusals: list[str] = []  # messages of the trial schedules the engine refused (infeasible points)
+
+    @property
+    def S(self) -> Array:
+        """The sorted unique modes."""
+        return self.grp.u
+
+    @property
+    def w(self) -> Array:
+        """Their summed (possibly power-of-two scaled) weights."""
+        return self.grp.w
 
     def __call__(self, l: Array) -> tuple[float, Array]:
         """Value and gradient; raises :class:`_Refused` where the engine refuses the schedule."""
@@ -849,11 +863,10 @@ def schedule_metrics(
     check_choice(sampler, "sampler", SAMPLERS)
     grp = _api._grouped(S.ravel(), np.ones(S.size))
     if sampler in VE_SAMPLERS:
-        x, coord, settings = _api._ve_levels(_sch.alpha_bar_to_sigmas(alpha_bar)), "sigma", {}
+        x, coord = _api._ve_levels(_sch.alpha_bar_to_sigmas(alpha_bar)), "sigma"
     else:
         x, coord = _api._vp_levels(alpha_bar), "alpha_bar"
-        settings = {"eta": eta} if sampler == "ddim" else ({"variance": variance} if sampler == "ddpm" else {})
-    value = {d: _api.grouped_value(grp, x, coord, d, sampler, init, settings) for d in DIVERGENCES}
+    value = _api.grouped_values(grp, x, coord, DIVERGENCES, sampler, init, _settings(sampler, eta, variance))
     return {"kl": value["kl"], "kl_reverse": value["kl-reverse"], "w2": math.sqrt(value["w2"])}
 
 

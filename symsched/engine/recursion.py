@@ -23,7 +23,6 @@ ValueError.
 
 from __future__ import annotations
 
-import math
 import mmap
 import threading
 from dataclasses import dataclass
@@ -35,8 +34,8 @@ from threadpoolctl import ThreadpoolController
 
 from .program import LD, Program
 
-__all__ = ["output_ratio", "checked_ratio", "output_variance", "transfer", "value_and_grad", "state_variances", "kappa",
-           "scalar_affine"]
+__all__ = ["output_ratio", "checked_ratio", "output_variance", "transfer", "value_and_grad", "state_variances",
+           "kappa", "scalar_affine"]
 
 Array = NDArray[np.float64]
 _MEMORY_BUDGET = 512 * 2**20  # bytes of stored forward covariances per chunk of modes (65,536 modes x 1000 steps: one chunk)
