@@ -64,7 +64,11 @@ Array = NDArray[np.float64]
 
 
 def sampler_info(sampler: str) -> dict[str, Any]:
-    """What ``sampler`` is: its coordinates, parameters (name -> default), options (name -> choices), state size."""
+    """What ``sampler`` is: a dict with ``name``, ``process`` ("vp", "ve" or "flow": the coordinate its equations
+    step in), ``params`` (numeric parameter -> library default), ``options`` (structural option -> its choices,
+    the default first), ``state`` (names of the entries of its per-mode state; its length is the state size)
+    and ``doc`` (one line). ValueError for an unknown name. Source: the sampler's module in
+    ``symsched/symbolic/samplers/``."""
     mod = sampler_module(sampler)
     return {
         "name": sampler,
@@ -173,7 +177,7 @@ def output_spectrum(
     init: Literal["white", "exact"] = "white",
     **settings: Any,
 ) -> Array:
-    """Output PSD P(S) of a sampler with the exact denoiser (MATH.md §5, §9).
+    """Output PSD P(S) of a sampler with the exact denoiser (docs/model.md §5, §9).
 
     ``P = C[0, 0]`` after the state-space recursion ``C <- A C A^T + B B^T`` of the sampler's steps;
     for one-entry samplers ``P = H^2 v_init + sum_k n_k prod_{j>k} g_j^2``.
@@ -213,6 +217,8 @@ def transfer_function(spectrum: ArrayLike, alpha_bar: ArrayLike, *, sampler: str
 
     Shapes and settings as in :func:`output_spectrum`; returns an array with the shape of ``spectrum``.
     For VE samplers H is the response to the VE-scaled initial sample (``x = sigma_max n``).
+    Raises ValueError (TypeError for a wrong type) naming a bad argument, or for a value float64 cannot
+    represent. Source: the sampler's update equations in ``symsched/symbolic/samplers/``, composed as in docs/model.md §5, §9.
     """
     S = as_spectrum(spectrum)
     return _transfer(S, _vp_levels(alpha_bar), "alpha_bar", sampler, settings)
@@ -232,13 +238,15 @@ def output_spectrum_ve(
     first: zero terminal SNR), optionally with k-diffusion's trailing 0 (same result). A final step to
     sigma = 0 follows. ``init="white"`` starts from the sampler's white noise (VE ``N(0, sigma_max^2)``),
     ``"exact"`` from ``N(0, S + sigma_max^2)``. Returns an array with the shape of ``spectrum``.
+    Raises ValueError (TypeError for a wrong type) naming a bad argument, or for an output float64 cannot
+    represent. Source: the sampler's update equations in ``symsched/symbolic/samplers/``, composed as in docs/model.md §5, §9 (k-diffusion ``sampling.py`` for its samplers).
     """
     S = as_spectrum(spectrum)
     return _output(S, _ve_levels(sigmas), "sigma", sampler, init, settings)
 
 
 def transfer_function_ve(spectrum: ArrayLike, sigmas: ArrayLike, *, sampler: str = "euler", **settings: Any) -> Array:
-    """Transfer function H(S) of a sampler on ``sigmas``; shapes as in :func:`output_spectrum_ve`."""
+    """Transfer function H(S) of a sampler on ``sigmas``; shapes, errors and source as in :func:`output_spectrum_ve`."""
     S = as_spectrum(spectrum)
     return _transfer(S, _ve_levels(sigmas), "sigma", sampler, settings)
 
@@ -468,7 +476,10 @@ def divergence_and_grad(
     to ``alpha_bar`` or, with ``wrt="log_snr"``, to the levels' log-SNR; it chains the symbolic
     per-step derivatives through one forward and one backward (adjoint) sweep: O(K * modes) time.
     A level at ``alpha_bar = 0`` is a fixed end of the range: its derivative is reported as 0.
-    Settings as in :func:`output_spectrum`.
+    Settings as in :func:`output_spectrum`. Returns ``(J, grad)``: a float and an array of shape (K,).
+    Raises ValueError (TypeError for a wrong type) naming a bad argument (``weights`` of another shape or
+    negative, an unknown divergence, ...), or for a value float64 cannot represent.
+    Source: divergences of docs/model.md §6 (:mod:`symsched.symbolic.divergences`); adjoint of §9.
     """
     S = as_spectrum(spectrum)
     ab = _vp_levels(alpha_bar)
@@ -508,7 +519,7 @@ def divergence_and_grad_ve(
     **settings: Any,
 ) -> tuple[float, Array]:
     """As :func:`divergence_and_grad` on ``sigmas``; the gradient is with respect to ``sigmas`` (shape (K,),
-    without the trailing 0 if one was given; 0 for a level at sigma = inf)."""
+    without the trailing 0 if one was given; 0 for a level at sigma = inf). Errors as :func:`divergence_and_grad`."""
     S = as_spectrum(spectrum)
     sig = _ve_levels(sigmas)
     return _value_and_grad(S, sig, "sigma", divergence, sampler, init, weights, settings,

@@ -616,7 +616,7 @@ def to_diffusers(
     Parameters
     ----------
     alpha_bar : array_like, shape (K,)
-        Strictly increasing levels in (0, 1), noisiest first.
+        Strictly increasing levels in [0, 1), noisiest first (a first level 0: zero terminal SNR / flow t = 1).
     grid : array_like or torch.Tensor, shape (T,), optional
         Default with ``scheduler``: its ``alphas_cumprod``. Training order: strictly decreasing in (0, 1),
         the last entry may be 0 (zero terminal SNR); ValueError naming ``grid`` otherwise. diffusers' stand-in

@@ -480,7 +480,7 @@ def sample(
     spectrum : array_like, shape (*grid), or (d,) with ``basis``
         Data PSD on the FFT grid (Hermitian-symmetric), or PCA eigenvalues.
     alpha_bar : array_like, shape (K,)
-        Strictly increasing levels in (0, 1), noisiest first.
+        Strictly increasing levels in [0, 1), noisiest first (a first level 0: zero terminal SNR).
     sampler : {"ddim", "ddpm"}
     eta : float in [0, 1]
         DDIM stochasticity (ignored by DDPM).

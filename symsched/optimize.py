@@ -1,6 +1,6 @@
-r"""Schedule design: the K noise levels whose output spectrum is closest to the data's (MATH.md §8).
+r"""Schedule design: the K noise levels whose output spectrum is closest to the data's (docs/model.md §8).
 
-:func:`optimize_schedule` minimises a divergence of MATH.md §6 between the generated Gaussian
+:func:`optimize_schedule` minimises a divergence of docs/model.md §6 between the generated Gaussian
 ``N(0, P(S; schedule))`` and the data ``N(0, S)`` over the K levels of a sampler, with
 
 * **exact gradients**: value and ``dJ/d(log-SNR)`` from :func:`symsched.divergence_and_grad`
@@ -14,7 +14,7 @@ r"""Schedule design: the K noise levels whose output spectrum is closest to the 
   ``c = b - a - m delta`` and ``u_j = sum_{levels i after gap j} dJ/dl_i`` (a reverse cumulative sum).
 * **many cheap starts, few descents**: the candidate starts are scored by their objective value
   alone (one forward pass each, no gradient): equal gaps, the equal-angle (tangent-law) schedules
-  of MATH.md §7.6 for several effective mode variances, every standard schedule of
+  of docs/model.md §7.6 for several effective mode variances, every standard schedule of
   :data:`symsched.schedules.STANDARD_SCHEDULES` (projected onto the constraints), the
   ``warm_starts`` (e.g. the optimum at a neighbouring K or for another divergence, resampled to K
   levels) and ``restarts`` random gap vectors from ``numpy.random.default_rng(seed)``. L-BFGS-B
@@ -42,7 +42,7 @@ every sampler used in practice starts there. ``endpoints=(None, None)`` frees bo
 Gaussian model the free optimum often *starts from white noise at a low noise level* (a large
 first ``alpha_bar``): the exact denoiser is a linear Wiener filter, so starting from ``N(0, I)``
 at level ``ab`` only mis-scales each mode by its start variance ``1`` versus
-``ab S + 1 - ab`` (MATH.md §7.4, ``P -> S / lambda``), and the spectrum-wide optimum trades that
+``ab S + 1 - ab`` (docs/model.md §7.4, ``P -> S / lambda``), and the spectrum-wide optimum trades that
 mismatch against the discretisation error of covering a shorter log-SNR range with K steps. A
 trained network fed white noise at a low noise level sees an input unlike anything in training
 (no ``sqrt(ab) x0`` signal component) and does not produce data, which is why it is not the
@@ -205,9 +205,46 @@ def _check_warm_starts(warm_starts: Any) -> list[Array]:
 # ---------------------------------------------------------------------------------------------
 
 
-def _settings(sampler: str, eta: float, variance: str) -> dict[str, Any]:
-    """The engine settings of ``sampler`` from the optimiser's arguments (VE samplers take neither)."""
-    return {} if sampler in VE_SAMPLERS else {"eta": eta, "variance": variance}
+def _settings(sampler: str, eta: Optional[float], variance: Optional[str],
+              extra: Optional[dict[str, Any]] = None) -> dict[str, Any]:
+    """The engine keywords of ``sampler``: its own settings ``extra`` plus ``eta`` and ``variance`` where given.
+
+    ``None`` leaves the sampler's own default (DDIM 0; k-diffusion's ancestral and SDE samplers 1); a sampler
+    without the parameter ignores DDIM's and DDPM's neutral values (eta 0, posterior) and refuses any other
+    (:func:`symsched.api._setup`).
+    """
+    out = dict(extra or {})
+    if eta is not None:
+        out["eta"] = eta
+    if variance is not None:
+        out["variance"] = variance
+    return out
+
+
+def _resolved(sampler: str, settings: dict[str, Any]) -> dict[str, Any]:
+    """Every parameter and option of ``sampler`` as the engine runs it with ``settings`` (ValueError naming a
+    bad one): what a result records, so that it says which sampler settings its numbers belong to."""
+    _, options, params = _api._setup(sampler, settings)
+    return {**params, **options}
+
+
+def _settings_text(sampler: str, settings: dict[str, Any]) -> str:
+    """" eta=0 solver_order=3": ``eta`` when the sampler has one, and every setting that is not its default."""
+    info = _api.sampler_info(sampler)
+    default = {**info["params"], **{k: v[0] for k, v in info["options"].items()}}
+    shown = {k: v for k, v in settings.items() if k == "eta" or default.get(k, v) != v}
+    return "".join(f" {k}={v:g}" if isinstance(v, float) else f" {k}={v}" for k, v in shown.items())
+
+
+def _with_eta(sampler: str, eta: Any) -> None:
+    """ValueError unless ``eta`` is None, 0 (DDIM's neutral value) or ``sampler`` has an ``eta`` parameter."""
+    if eta is None or "eta" in _api.sampler_info(sampler)["params"]:
+        return
+    if isinstance(eta, (int, float, np.integer, np.floating)) and not isinstance(eta, (bool, np.bool_)) and eta == 0:
+        return
+    have = ", ".join(n for n in SAMPLERS if "eta" in _api.sampler_info(n)["params"])
+    raise ValueError(f"eta applies only to samplers with an eta parameter ({have}); got eta={eta!r} with "
+                     f"sampler={sampler!r}")
 
 
 class _Objective:
@@ -220,15 +257,16 @@ class _Objective:
     """
 
     def __init__(
-        self, S: Array, weights: Optional[Array], *, sampler: str, eta: float, variance: str, divergence: str,
-        init: str,
+        self, S: Array, weights: Optional[Array], *, sampler: str, eta: Optional[float], variance: Optional[str],
+        divergence: str, init: str, extra: Optional[dict[str, Any]] = None,
     ) -> None:
         flat = S.ravel()
         # modes with equal S are one mode with summed weight, as in divergence_and_grad (and scaled alike)
         self.grp = _api._grouped(flat, np.ones(flat.size) if weights is None else weights.ravel())
         self.sampler, self.eta, self.variance, self.divergence, self.init = sampler, eta, variance, divergence, init
         self.ve = sampler in VE_SAMPLERS
-        self.settings = _settings(sampler, eta, variance)
+        self.settings = _settings(sampler, eta, variance, extra)
+        self.resolved = _resolved(sampler, self.settings)
         self.n_evaluations = 0
         self.n_gradients = 0
         self.refusals: list[str] = []  # messages of the trial schedules the engine refused (infeasible points)
@@ -393,7 +431,7 @@ class _ZeroFirst:
 
 
 def _tangent_law(par: _Gaps, s_eff: float) -> Array:
-    """Equal-angle log-SNR levels for one mode of variance ``s_eff`` (MATH.md §7.6), noisiest first.
+    """Equal-angle log-SNR levels for one mode of variance ``s_eff`` (docs/model.md §7.6), noisiest first.
 
     ``theta = arctan(sigma / sqrt(s_eff))`` takes K equal steps from the first level to the fixed
     last level, or, with the last level free, K equal steps from the first level to the clean end
@@ -650,7 +688,8 @@ class OptimizeResult:
     Attributes
     ----------
     alpha_bar : ndarray, shape (K,)
-        Optimised levels, strictly increasing in (0, 1), noisiest first (grid levels with ``grid``).
+        Optimised levels, strictly increasing in [0, 1) (0 only as a first level fixed by ``endpoints``),
+        noisiest first (grid levels with ``grid``).
     value : float
         Objective ``J`` at ``alpha_bar`` (as :func:`symsched.divergence_and_grad`: KL, reverse KL,
         or W2 *squared*; weighted when ``weights`` were given).
@@ -681,7 +720,14 @@ class OptimizeResult:
     success : bool
         Whether the best local run converged (L-BFGS-B's criterion) or the grid search finished.
     message : str
-    steps, sampler, eta, variance, divergence, init : problem settings.
+    steps, sampler, divergence, init : problem settings.
+    eta : float or None
+        The sampler's ``eta`` as run (DDIM's, or the ancestral/SDE sampler's own; None for samplers without one).
+    variance : str or None
+        DDPM's injected variance as run (None for other samplers).
+    settings : dict
+        Every parameter and option of the sampler as run (its library defaults filled in): pass
+        ``**settings`` to :func:`symsched.output_spectrum` / :func:`schedule_output` to reproduce the numbers.
     endpoints : (float or None, float or None)
         The endpoints used (defaults resolved; snapped to the grid when ``grid`` was given).
     starts : dict[str, float]
@@ -702,14 +748,15 @@ class OptimizeResult:
     message: str
     steps: int
     sampler: str
-    eta: float
-    variance: str
+    eta: Optional[float]
+    variance: Optional[str]
     divergence: str
     init: str
     endpoints: tuple[Optional[float], Optional[float]]
     starts: dict[str, float] = field(default_factory=dict)
     feasible: dict[str, bool] = field(default_factory=dict)
     n_gradient_evaluations: int = 0
+    settings: dict[str, Any] = field(default_factory=dict)
 
     @property
     def best_baseline(self) -> tuple[str, float]:
@@ -754,7 +801,7 @@ class OptimizeResult:
         what = {"kl": "KL(data||gen)", "kl-reverse": "KL(gen||data)", "w2": "W2^2"}[self.divergence]
         head = (
             f"symsched schedule: {self.sampler}"
-            + (f" eta={self.eta:g}" if self.sampler == "ddim" else "")
+            + _settings_text(self.sampler, self.settings)
             + f", K={self.steps}, {what}, init={self.init}; {self.n_evaluations} evaluations; {self.message}"
         )
         width = max([len("schedule")] + [len(r[0]) for r in self._rows()])
@@ -798,6 +845,8 @@ class OptimizeResult:
             "sampler": self.sampler,
             "eta": self.eta,
             "variance": self.variance,
+            "settings": {k: (v if not isinstance(v, float) or math.isfinite(v) else str(v))
+                         for k, v in self.settings.items()},
             "divergence": self.divergence,
             "init": self.init,
             "endpoints": list(self.endpoints),
@@ -830,18 +879,22 @@ def schedule_output(
     alpha_bar: ArrayLike,
     *,
     sampler: str = "ddim",
-    eta: float = 0.0,
-    variance: str = "posterior",
+    eta: Optional[float] = None,
+    variance: Optional[str] = None,
     init: str = "white",
+    **settings: Any,
 ) -> Array:
     """Output PSD P(S) of any sampler of :data:`SAMPLERS` for levels ``alpha_bar`` (VE ones via sigma = sqrt((1-ab)/ab)).
 
-    Shapes: ``spectrum`` any shape, ``alpha_bar`` (K,); returns the shape of ``spectrum``.
+    Shapes: ``spectrum`` any shape, ``alpha_bar`` (K,); returns the shape of ``spectrum``. ``eta``, ``variance``
+    and ``settings`` are the sampler's own (None: its default; :func:`symsched.sampler_info` lists them).
+    ValueError for bad levels, spectrum or settings (:func:`symsched.output_spectrum`).
     """
     check_choice(sampler, "sampler", SAMPLERS)
+    kw = _settings(sampler, eta, variance, settings)
     if sampler in VE_SAMPLERS:
-        return output_spectrum_ve(spectrum, _sch.alpha_bar_to_sigmas(alpha_bar), sampler=sampler, init=init)
-    return output_spectrum(spectrum, alpha_bar, sampler=sampler, eta=eta, variance=variance, init=init)
+        return output_spectrum_ve(spectrum, _sch.alpha_bar_to_sigmas(alpha_bar), sampler=sampler, init=init, **kw)
+    return output_spectrum(spectrum, alpha_bar, sampler=sampler, init=init, **kw)
 
 
 def schedule_metrics(
@@ -849,9 +902,10 @@ def schedule_metrics(
     alpha_bar: ArrayLike,
     *,
     sampler: str = "ddim",
-    eta: float = 0.0,
-    variance: str = "posterior",
+    eta: Optional[float] = None,
+    variance: Optional[str] = None,
     init: str = "white",
+    **settings: Any,
 ) -> dict[str, float]:
     """``{"kl": KL(data||gen), "kl_reverse": KL(gen||data), "w2": W2}`` of a schedule, unweighted.
 
@@ -866,7 +920,7 @@ def schedule_metrics(
         x, coord = _api._ve_levels(_sch.alpha_bar_to_sigmas(alpha_bar)), "sigma"
     else:
         x, coord = _api._vp_levels(alpha_bar), "alpha_bar"
-    value = _api.grouped_values(grp, x, coord, DIVERGENCES, sampler, init, _settings(sampler, eta, variance))
+    value = _api.grouped_values(grp, x, coord, DIVERGENCES, sampler, init, _settings(sampler, eta, variance, settings))
     return {"kl": value["kl"], "kl_reverse": value["kl-reverse"], "w2": math.sqrt(value["w2"])}
 
 
@@ -968,8 +1022,8 @@ def optimize_schedule(
     spectrum: ArrayLike,
     steps: int,
     *,
-    sampler: Literal["ddim", "ddpm", "euler", "heun"] = "ddim",
-    eta: float = 0.0,
+    sampler: str = "ddim",
+    eta: Optional[float] = None,
     variance: Literal["posterior", "beta"] = "posterior",
     divergence: Divergence = DEFAULT_DIVERGENCE,
     init: Literal["white", "exact"] = "white",
@@ -982,6 +1036,7 @@ def optimize_schedule(
     warm_starts: Optional[Sequence[ArrayLike]] = None,
     maxiter: int = 2000,
     progress: bool = False,
+    **settings: Any,
 ) -> OptimizeResult:
     r"""Levels ``alpha_bar`` (K, noisiest first) minimising J = D(N(0,S) , N(0,P(S; alpha_bar))) for a sampler.
 
@@ -997,11 +1052,19 @@ def optimize_schedule(
     steps : int
         K, the number of levels (sampling steps; a final step to the clean level follows), at most
         ``MAX_STEPS`` = 10,000 (:mod:`symsched._validate`).
-    sampler : {"ddim", "ddpm", "euler", "heun"}
-    eta : float in [0, 1]
-        DDIM stochasticity (``sampler="ddim"`` only).
+    sampler : str
+        Any of :data:`symsched.SAMPLERS` (VP, VE and flow-matching samplers of diffusers and k-diffusion, by
+        their libraries' names); VE and flow samplers run on the levels' ``sigmas`` / ``t``.
+    eta : float or None
+        The sampler's ``eta``: DDIM's stochasticity in [0, 1], or the ``eta`` of k-diffusion's ancestral and SDE
+        samplers. None (default): the sampler's own default (DDIM 0, k-diffusion 1). Refused for samplers
+        without an ``eta`` (other than 0).
     variance : {"posterior", "beta"}
         DDPM injected variance (``sampler="ddpm"`` only).
+    **settings
+        The sampler's other parameters and options by their libraries' names (``s_noise``, ``s_churn``,
+        ``order``, ``solver_order``, ``solver_type``, ``lower_order_final``, ...; :func:`symsched.sampler_info`
+        lists them with their defaults). The result records every setting as run (:attr:`OptimizeResult.settings`).
     divergence : {"kl", "kl-reverse", "w2"}
         Default :data:`DEFAULT_DIVERGENCE`.
     init : {"white", "exact"}
@@ -1040,13 +1103,20 @@ def optimize_schedule(
     Raises
     ------
     ValueError
-        Bad spectrum, steps, sampler, eta, variance, divergence, init, endpoints, grid, weights,
+        Bad spectrum, steps, sampler, eta, variance, settings, divergence, init, endpoints, grid, weights,
         seed, restarts or warm_starts (the message names the argument and the rule).
+    TypeError
+        A setting of the wrong type (e.g. ``eta="0.5"``).
+
+    Source: the objective is :func:`symsched.divergence_and_grad`; the search is SciPy's L-BFGS-B (Byrd et al.
+    1995) in log-SNR gaps (module docstring).
     """
     S = as_spectrum(spectrum)
     K = _check_int(steps, "steps", 1, MAX_STEPS)
     check_choice(sampler, "sampler", SAMPLERS)
-    eta = check_eta(eta)
+    _with_eta(sampler, eta)
+    if eta is not None and sampler == "ddim":
+        eta = check_eta(eta)
     check_choice(variance, "variance", ("posterior", "beta"))
     check_choice(divergence, "divergence", DIVERGENCES)
     check_choice(init, "init", INITS)
@@ -1054,8 +1124,6 @@ def optimize_schedule(
     restarts = _check_int(restarts, "restarts", 0)
     maxiter = _check_int(maxiter, "maxiter", 1)
     progress, standard_starts = as_bool(progress, "progress"), as_bool(standard_starts, "standard_starts")
-    if sampler != "ddim" and eta != 0.0:
-        raise ValueError(f"eta applies only to sampler='ddim' (got eta={eta!r} with sampler={sampler!r})")
     if sampler != "ddpm" and variance != "posterior":
         raise ValueError(f"variance applies only to sampler='ddpm' (got variance={variance!r} with sampler={sampler!r})")
     if not standard_starts and restarts < 1:
@@ -1067,22 +1135,24 @@ def optimize_schedule(
         check_same_shape(w, S, "weights", "spectrum")
     g = None if grid is None else _check_grid(grid, K)
     first, last = _check_endpoints(endpoints, K, g)
+    _resolved(sampler, _settings(sampler, eta, variance, settings))  # every setting checked before any work
 
     # single-threaded BLAS for the whole search: L-BFGS-B's and the recursion's tiny vector operations
     # stall when a threaded BLAS competes for a loaded machine's cores (several times slower)
     with threadpool_limits(limits=1, user_api="blas"):
         return _optimize(S, K, w, g, first, last, warm, sampler=sampler, eta=eta, variance=variance,
                          divergence=divergence, init=init, seed=seed, restarts=restarts,
-                         standard_starts=standard_starts, maxiter=maxiter, progress=progress)
+                         standard_starts=standard_starts, maxiter=maxiter, progress=progress, extra=settings)
 
 
 def _optimize(
     S: Array, K: int, w: Optional[Array], g: Optional[Array], first: Optional[float], last: Optional[float],
-    warm: list[Array], *, sampler: str, eta: float, variance: str, divergence: str, init: str, seed: int,
-    restarts: int, standard_starts: bool, maxiter: int, progress: bool,
+    warm: list[Array], *, sampler: str, eta: Optional[float], variance: str, divergence: str, init: str, seed: int,
+    restarts: int, standard_starts: bool, maxiter: int, progress: bool, extra: Optional[dict[str, Any]] = None,
 ) -> OptimizeResult:
     """The search behind :func:`optimize_schedule` (arguments validated)."""
-    obj = _Objective(S, w, sampler=sampler, eta=eta, variance=variance, divergence=divergence, init=init)
+    obj = _Objective(S, w, sampler=sampler, eta=eta, variance=variance, divergence=divergence, init=init,
+                     extra=extra)
     std = _standard(K, g)
     box = _Box(K, first, last, g, std)
     baselines: dict[str, float] = {}
@@ -1268,8 +1338,7 @@ def _result(
     sig = _sch.alpha_bar_to_sigmas(ab_best)
     if obj.ve and g is None:
         sig = np.exp(-0.5 * _log_snr(ab_best))
-    kw = dict(sampler=obj.sampler, eta=obj.eta, variance=obj.variance, init=obj.init)
-    metrics = schedule_metrics(S, ab_best, **kw)
+    metrics = schedule_metrics(S, ab_best, sampler=obj.sampler, init=obj.init, **obj.resolved)
     first, last = endpoints
     if g is not None:
         first = None if first is None else float(g[::-1][box.fixed_j[0]])
@@ -1278,8 +1347,9 @@ def _result(
         alpha_bar=ab_best, value=float(best_val), log_snr=_log_snr(ab_best), sigmas=np.asarray(sig, dtype=np.float64),
         timesteps=timesteps, baselines=baselines, baseline_schedules=std, kl=metrics["kl"], w2=metrics["w2"],
         n_evaluations=obj.n_evaluations, success=bool(success), message="; ".join(messages), steps=box.K,
-        sampler=obj.sampler, eta=obj.eta, variance=obj.variance, divergence=obj.divergence, init=obj.init,
-        endpoints=(first, last), starts=starts, feasible=feasible, n_gradient_evaluations=obj.n_gradients,
+        sampler=obj.sampler, eta=obj.resolved.get("eta"), variance=obj.resolved.get("variance"),
+        divergence=obj.divergence, init=obj.init, endpoints=(first, last), starts=starts, feasible=feasible,
+        n_gradient_evaluations=obj.n_gradients, settings=dict(obj.resolved),
     )
 
 
@@ -1391,8 +1461,8 @@ def compare_schedules(
     spectrum: ArrayLike,
     steps_list: Sequence[int] = (5, 10, 20, 50),
     *,
-    sampler: Literal["ddim", "ddpm", "euler", "heun"] = "ddim",
-    eta: float = 0.0,
+    sampler: str = "ddim",
+    eta: Optional[float] = None,
     variance: Literal["posterior", "beta"] = "posterior",
     divergence: Divergence = DEFAULT_DIVERGENCE,
     init: Literal["white", "exact"] = "white",
@@ -1403,13 +1473,15 @@ def compare_schedules(
     restarts: int = 4,
     warm_starts: Optional[Sequence[ArrayLike]] = None,
     progress: bool = False,
+    **settings: Any,
 ) -> ComparisonTable:
     """Optimise for every K in ``steps_list`` and tabulate KL and W2 of it and of every standard schedule.
 
     Arguments as :func:`optimize_schedule` (the schedule is optimised for ``divergence``; the
-    table shows unweighted KL(data||generated) and W2 for all). The step counts are optimised in
-    increasing order, each warm-started from the optima already found (and ``warm_starts``).
-    Returns a :class:`ComparisonTable`.
+    table shows unweighted KL(data||generated) and W2 for all, every schedule run with the same sampler
+    settings). The step counts are optimised in increasing order, each warm-started from the optima
+    already found (and ``warm_starts``). Returns a :class:`ComparisonTable` (one row per step count and
+    schedule). ValueError / TypeError as :func:`optimize_schedule`, and for an empty ``steps_list``.
     """
     if isinstance(steps_list, (str, bytes)) or not hasattr(steps_list, "__iter__"):
         raise ValueError(f"steps_list must be a sequence of positive integers (got {steps_list!r})")
@@ -1429,12 +1501,12 @@ def compare_schedules(
         res = optimize_schedule(
             S, K, sampler=sampler, eta=eta, variance=variance, divergence=divergence, init=init,
             endpoints=endpoints, grid=grid, weights=weights, seed=seed, restarts=restarts,
-            warm_starts=warm + [r.alpha_bar for r in results.values()],
+            warm_starts=warm + [r.alpha_bar for r in results.values()], **settings,
         )
         results[K] = res
         rows.append({"steps": K, "schedule": "optimised", "kl": res.kl, "w2": res.w2, "feasible": True})
         for name, ab in res.baseline_schedules.items():
-            m = schedule_metrics(S, ab, sampler=sampler, eta=eta, variance=variance, init=init)
+            m = schedule_metrics(S, ab, sampler=sampler, init=init, **res.settings)
             rows.append({"steps": K, "schedule": name, "kl": m["kl"], "w2": m["w2"],
                          "feasible": res.feasible.get(name, True)})
     return ComparisonTable(rows=rows, results=results, divergence=divergence, sampler=sampler)

@@ -162,7 +162,7 @@ def plot_schedules(
     Parameters
     ----------
     schedules : mapping str -> array_like, each shape (K_i,)
-        Levels (strictly increasing in (0, 1)); a name starting with "optim" is drawn in bold black.
+        Levels (strictly increasing in [0, 1)); a name starting with "optim" is drawn in bold black.
     title : str, optional
     path : path-like, optional
         Also write the figure there (atomically).
@@ -192,13 +192,16 @@ def plot_schedules(
     return fig
 
 
-def _outputs(S: Array, schedules: dict[str, Array], sampler: str, eta: float, variance: str, init: str) -> dict[str, Array]:
+def _outputs(S: Array, schedules: dict[str, Array], sampler: str, init: str, **settings: Any) -> dict[str, Array]:
     from .optimize import schedule_output
 
-    return {
-        n: schedule_output(S, ab, sampler=sampler, eta=eta, variance=variance, init=init)
-        for n, ab in schedules.items()
-    }
+    return {n: schedule_output(S, ab, sampler=sampler, init=init, **settings) for n, ab in schedules.items()}
+
+
+def _result_settings(result: Any) -> dict[str, Any]:
+    """The sampler settings an optimisation ran with (:attr:`OptimizeResult.settings`)."""
+    settings = getattr(result, "settings", None)
+    return dict(settings) if settings else {"eta": result.eta, "variance": result.variance}
 
 
 def _sorted_modes(S: Array) -> Optional[NDArray[np.intp]]:
@@ -235,7 +238,7 @@ def plot_output_psd(
     schedules: Mapping[str, ArrayLike],
     *,
     sampler: str = "ddim",
-    eta: float = 0.0,
+    eta: Optional[float] = None,
     variance: str = "posterior",
     init: str = "white",
     title: Optional[str] = None,
@@ -251,7 +254,8 @@ def plot_output_psd(
     spectrum : array_like, shape (d,), (H, W) or (H, W, C)
     schedules : mapping str -> alpha_bar levels
     sampler, eta, variance, init
-        As :func:`symsched.optimize.optimize_schedule` (VE samplers through sigma = sqrt((1-ab)/ab)).
+        As :func:`symsched.optimize.optimize_schedule` (VE samplers through sigma = sqrt((1-ab)/ab); ``eta``
+        None: the sampler's own default).
     title : str, optional
     path : path-like, optional
 
@@ -261,7 +265,7 @@ def plot_output_psd(
     """
     S = as_spectrum(spectrum)
     sch = _check_schedules(schedules)
-    outs = _outputs(S, sch, sampler, eta, variance, init)
+    outs = _outputs(S, sch, sampler, init, eta=eta, variance=variance)
     fig, ax = _figure()
     a = ax[0, 0]
     order = _sorted_modes(S)
@@ -286,7 +290,7 @@ def plot_frequency_error(
     schedules: Mapping[str, ArrayLike],
     *,
     sampler: str = "ddim",
-    eta: float = 0.0,
+    eta: Optional[float] = None,
     variance: str = "posterior",
     init: str = "white",
     title: Optional[str] = None,
@@ -301,7 +305,7 @@ def plot_frequency_error(
     """
     S = as_spectrum(spectrum)
     sch = _check_schedules(schedules)
-    outs = _outputs(S, sch, sampler, eta, variance, init)
+    outs = _outputs(S, sch, sampler, init, eta=eta, variance=variance)
     fig, ax = _figure()
     a = ax[0, 0]
     order = _sorted_modes(S)
@@ -363,8 +367,7 @@ def plot_result(
     best = sorted(result.baselines.items(), key=lambda kv: kv[1])[:k]
     sch = {"optimised": result.alpha_bar}
     sch.update({n: result.baseline_schedules[n] for n, _ in best})
-    kw = dict(sampler=result.sampler, eta=result.eta, variance=result.variance, init=result.init)
-    outs = _outputs(S, sch, **kw)
+    outs = _outputs(S, sch, result.sampler, result.init, **_result_settings(result))
     fig, ax = _figure(1, 3, width=5.0, height=4.3)
     _arrange(fig, suptitle=True)
     what = {"kl": "KL", "kl-reverse": "reverse KL", "w2": "W2²"}[result.divergence]
@@ -373,7 +376,7 @@ def plot_result(
     fair_name, fair_value = getattr(result, "best_feasible_baseline", best[0] if best else ("", math.inf))
     same = " meeting the constraint" if not all(feasible.get(n, True) for n in result.baselines) else ""
     fig.suptitle(
-        f"{result.sampler}" + (f" η={result.eta:g}" if result.sampler == "ddim" else "")
+        f"{result.sampler}" + (f" η={result.eta:g}" if result.eta is not None else "")
         + f", K={result.steps}, {what}: optimised {result.value:.4g}"
         + (f" vs best standard{same} {fair_name} {fair_value:.4g}" if fair_name else "")
         + ("   († other endpoint)" if any(t.endswith("†") for t in tag.values()) else "")

@@ -108,7 +108,7 @@ class Denoiser:
     ----------
     fn : callable
         ``fn(x_t, alpha_bar_t)``: ``x_t`` of shape ``(b, *shape)`` (float64, VP-scaled
-        ``sqrt(ab) x0 + sqrt(1-ab) eps``), ``alpha_bar_t`` a float in (0, 1); returns the
+        ``sqrt(ab) x0 + sqrt(1-ab) eps``), ``alpha_bar_t`` a float in [0, 1) (0 at a zero-SNR first level); returns the
         prediction, same shape.
     prediction : {"epsilon", "sample", "v"}
     shape : tuple of int or None
@@ -202,7 +202,8 @@ def grid_timestep(alpha_bar_t: float, grid: ArrayLike, *, mode: str = "nearest")
 
     Parameters
     ----------
-    alpha_bar_t : float in (0, 1)
+    alpha_bar_t : float in [0, 1)
+        (0: pure noise, the noisiest timestep of a zero-terminal-SNR grid)
     grid : array_like, shape (T,)
         ``alphas_cumprod`` in training order (strictly decreasing in t).
     mode : {"nearest", "interpolate"}
@@ -398,7 +399,7 @@ def sample(
     Parameters
     ----------
     denoiser : callable
-        ``denoiser(x_t, alpha_bar_t)``: a float64 batch ``(b, *shape)`` and a float in (0, 1) ->
+        ``denoiser(x_t, alpha_bar_t)``: a float64 batch ``(b, *shape)`` and a float in [0, 1) ->
         the prediction, same shape (NumPy array or torch tensor).
     alpha_bar : array_like, shape (K,)
         Strictly increasing levels in [0, 1), noisiest first. ``alpha_bar[0] = 0`` (zero terminal

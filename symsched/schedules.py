@@ -1,7 +1,7 @@
 """Standard noise schedules in symsched's convention, and stable conversions between levels.
 
 A *schedule* is ``alpha_bar``: a 1-D float64 array of ``K`` noise levels, strictly increasing in
-the open interval ``(0, 1)``, **noisiest first**; the sampler then takes an implicit final step to
+``[0, 1)`` (a first level 0 is pure noise: zero terminal SNR, flow ``t = 1``), **noisiest first**; the sampler then takes an implicit final step to
 ``alpha_bar = 1`` (clean), which is never stored. Every function here that returns a schedule
 passes it through :func:`symsched._validate.as_levels`.
 
@@ -740,7 +740,7 @@ def from_grid(grid_alpha_bar: ArrayLike, timesteps: ArrayLike) -> Array:
     Parameters
     ----------
     grid_alpha_bar : array_like, shape (T,)
-        Training-order grid ``alphas_cumprod`` (strictly decreasing in t, in (0, 1)).
+        Training-order grid ``alphas_cumprod`` (strictly decreasing in t, in (0, 1); the last entry may be 0: zero terminal SNR).
     timesteps : array_like of int, shape (K,)
         Distinct timesteps in ``[0, T-1]``, any order (diffusers returns them descending).
 
@@ -875,7 +875,7 @@ def kl_optimal(K: int, *, sigma_min: float = 0.002, sigma_max: float = 80.0) -> 
     r"""Tangent law :math:`\sigma_i = \tan\theta_i`, :math:`\theta = \operatorname{linspace}(\arctan\sigma_{max}, \arctan\sigma_{min}, K)`.
 
     Equal steps in the angle :math:`\theta = \arctan\sigma` (the DDIM rotation angle for a unit
-    mode, MATH.md §7.6), then :math:`\bar\alpha = 1/(1+\sigma^2) = \cos^2\theta`. K=1 gives
+    mode, docs/model.md §7.6), then :math:`\bar\alpha = 1/(1+\sigma^2) = \cos^2\theta`. K=1 gives
     ``sigma_max``. Defaults as :func:`karras`.
 
     Returns

@@ -1,6 +1,6 @@
 """Data spectra: parametric models, estimators from data, and loaders.
 
-A *spectrum* is an array of mode variances ``S >= 0`` (MATH.md §1). For stationary data the
+A *spectrum* is an array of mode variances ``S >= 0`` (docs/model.md §1). For stationary data the
 modes are the Fourier modes and ``S`` is the power spectral density on the FFT grid; for colour
 images the modes are the ``C`` eigen-directions of the colour cross-spectrum at each frequency;
 for non-stationary data they are the principal components.
@@ -379,7 +379,7 @@ def colour_eigen_psd(images: ArrayLike, *, mean: str = "none") -> Array:
     :math:`M_{ij}[k] = \frac{1}{N}\sum_n X_{n,i}[k]\,\overline{X_{n,j}[k]} / (HW)` with
     :math:`X_{n,i} = \mathrm{fft2}(x_{n,\cdot,\cdot,i})` is a C×C Hermitian positive
     semi-definite matrix per frequency; its C real eigenvalues are the variances of the C modes
-    at that frequency (MATH.md §1), so the result is a symsched spectrum of ``H*W*C`` modes.
+    at that frequency (docs/model.md §1), so the result is a symsched spectrum of ``H*W*C`` modes.
     For C = 1 this equals :func:`psd2d`.
 
     Parameters
@@ -478,7 +478,7 @@ def pca_spectrum(data: ArrayLike, *, center: bool = True) -> Array:
     Returns
     -------
     ndarray, shape (D,), float64
-        PCA variances (the modes of non-stationary data, MATH.md §1), descending.
+        PCA variances (the modes of non-stationary data, docs/model.md §1), descending.
     """
     from scipy.linalg import svdvals
 

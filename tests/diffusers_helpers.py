@@ -3,7 +3,7 @@
 A mode of variance ``S`` is one coordinate of the sample tensor (shape ``(batch, modes)``): the
 exact denoiser acts on each coordinate on its own, so this is the per-mode recursion itself, run by
 the library's ``set_timesteps`` / ``scale_model_input`` / ``step``. The model output is computed here
-from the definitions (MATH.md §3), independently of symsched: at the level ``sigma_i =
+from the definitions (docs/model.md §3), independently of symsched: at the level ``sigma_i =
 scheduler.sigmas[i]`` the scheduler uses for its update, ``alpha_bar = 1 / (1 + sigma_i^2)``,
 ``x0_hat = sqrt(ab) S / (ab S + 1 - ab) x`` and ``eps_hat = sqrt(1 - ab) / (ab S + 1 - ab) x`` on the
 VP-scaled model input, returned as the scheduler's ``prediction_type`` asks.

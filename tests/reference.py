@@ -1,4 +1,4 @@
-"""Independent reference values: each sampler's update equation typed in from MATH.md §2-5 and the papers.
+"""Independent reference values: each sampler's update equation typed in from docs/model.md §2-5 and the papers.
 
 Nothing here imports symsched. With the exact (Wiener) denoiser every step is, per mode,
 ``x_s = g x_t + sqrt(n) z``, so the variance obeys ``v_s = g^2 v_t + n``; the functions below apply
@@ -26,7 +26,7 @@ def vp_marginal(S, ab):
 
 
 def wiener_vp(S, ab):
-    """(c_x0, c_eps): x0_hat = c_x0 x_t, eps_hat = c_eps x_t (MATH.md §3)."""
+    """(c_x0, c_eps): x0_hat = c_x0 x_t, eps_hat = c_eps x_t (docs/model.md §3)."""
     lam = vp_marginal(S, ab)
     return np.sqrt(ab) * S / lam, np.sqrt(1.0 - ab) / lam
 
@@ -96,13 +96,13 @@ def ve_output(S, sigmas, *, sampler="euler", init="white"):
 
 
 def kl(p, q):
-    """KL(N(0, p) || N(0, q)) summed over modes: 1/2 sum (p/q - 1 - log(p/q)) (MATH.md §6)."""
+    """KL(N(0, p) || N(0, q)) summed over modes: 1/2 sum (p/q - 1 - log(p/q)) (docs/model.md §6)."""
     r = np.asarray(p, dtype=np.float64) / np.asarray(q, dtype=np.float64)
     return 0.5 * float(np.sum(r - 1.0 - np.log(r)))
 
 
 def w2(p, q):
-    """W2 between N(0, diag p) and N(0, diag q): sqrt(sum (sqrt p - sqrt q)^2) (MATH.md §6)."""
+    """W2 between N(0, diag p) and N(0, diag q): sqrt(sum (sqrt p - sqrt q)^2) (docs/model.md §6)."""
     return float(np.sqrt(np.sum((np.sqrt(p) - np.sqrt(q)) ** 2)))
 
 

@@ -75,9 +75,18 @@ def test_names_must_be_strings(call, name, bad) -> None:
 
 @pytest.mark.parametrize("bad", [True, "0.5", 0.5 + 0j, None, np.array([0.5]), float("nan")])
 def test_eta_must_be_a_real_number(bad) -> None:
-    for call in (lambda: symsched.output_spectrum(S3, AB, eta=bad), lambda: mc.sample(S3, AB, eta=bad, **SAMPLE),
-                 lambda: symsched.optimize_schedule(S3, 2, eta=bad), lambda: symsched.output_spectrum_mp(S3, AB, eta=bad)):
+    calls = [lambda: symsched.output_spectrum(S3, AB, eta=bad), lambda: mc.sample(S3, AB, eta=bad, **SAMPLE),
+             lambda: symsched.output_spectrum_mp(S3, AB, eta=bad)]
+    if bad is not None:  # optimize_schedule(eta=None) is the sampler's own default (checked below)
+        calls.append(lambda: symsched.optimize_schedule(S3, 2, eta=bad))
+    for call in calls:
         _raises(call, "eta")
+
+
+def test_optimize_eta_none_is_the_samplers_default() -> None:
+    none = symsched.optimize_schedule(S3, 2, eta=None, restarts=0)
+    zero = symsched.optimize_schedule(S3, 2, eta=0.0, restarts=0)
+    assert none.eta == 0.0 and np.array_equal(none.alpha_bar, zero.alpha_bar)
 
 
 @pytest.mark.parametrize("bad", ["no", "False", 0, 1, None, np.array([True])])

@@ -1,6 +1,6 @@
 """Heuristic fits (issue 12, item 2): acceptance tests, the families against their sources, bookkeeping.
 
-Expected schedules are derived here from MATH.md §7.6 and from the papers' formulas, never with the
+Expected schedules are derived here from docs/model.md §7.6 and from the papers' formulas, never with the
 code under test. Witnesses: diffusers' ``FlowMatchEulerDiscreteScheduler`` (SD3 shift) and the
 installed diffusers / k-diffusion source of ``calculate_shift`` (Flux) and
 ``get_sigmas_polyexponential``, executed from the library files themselves.
@@ -24,7 +24,7 @@ from symsched.insight import families as fam
 
 
 def _equal_angle_log_snr(S: float, ab_first: float, ab_last: float, K: int) -> np.ndarray:
-    """MATH.md §7.6: theta = arctan(sigma / sqrt(S)), equal steps between the fixed end levels; l = -2 log sigma."""
+    """docs/model.md §7.6: theta = arctan(sigma / sqrt(S)), equal steps between the fixed end levels; l = -2 log sigma."""
     sig = lambda ab: math.sqrt((1.0 - ab) / ab)  # noqa: E731
     theta = np.linspace(math.atan(sig(ab_first) / math.sqrt(S)), math.atan(sig(ab_last) / math.sqrt(S)), K)
     return -2.0 * np.log(math.sqrt(S) * np.tan(theta))

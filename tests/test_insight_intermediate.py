@@ -5,7 +5,7 @@ reached through *partial schedules*: every sampler here ends with a step to the 
 output is the denoised estimate of its input (DDIM and DDPM: ``(x - sqrt(1-ab) eps_hat)/sqrt(ab)``;
 VE Euler/Heun: ``D(x; sigma)``). So the samples of the partial schedule ``ab[:j]`` are the
 estimate ``x0_hat`` computed in step j from the sample at ``ab[j-1]``, which in turn is that sample
-times the Wiener coefficient ``c = sqrt(ab) S / lambda`` (VE: ``S / (S + sigma^2)``, MATH.md §3,
+times the Wiener coefficient ``c = sqrt(ab) S / lambda`` (VE: ``S / (S + sigma^2)``, docs/model.md §3,
 written here independently). Dividing the periodogram by ``c^2`` gives the periodogram of the sample
 itself. Both are compared with :func:`symsched.insight.intermediate_spectra` by the exact chi^2
 test of ``montecarlo.psd_check``, Bonferroni-corrected over all checks of a test, so a correct
@@ -51,7 +51,7 @@ def test_last_sample_is_the_output_and_x0_hat_is_the_partial_schedules_output(sa
 
 
 def _coefficient(S, ab_level, sampler):
-    """Wiener coefficient c of x0_hat = c x at level ab (MATH.md §3), VP or VE, written independently."""
+    """Wiener coefficient c of x0_hat = c x at level ab (docs/model.md §3), VP or VE, written independently."""
     if sampler in ("euler", "heun"):
         sig2 = (1.0 - ab_level) / ab_level
         return S / (S + sig2)

@@ -2,7 +2,7 @@
 
 Expected values are computed here independently of the code under test: the reference optimum by
 a separate multi-start search (its own parametrisation, starts and chain rule), the tangent law
-from its formula (MATH.md §7.6), the standard schedules' values by direct calls to the public API.
+from its formula (docs/model.md §7.6), the standard schedules' values by direct calls to the public API.
 """
 
 from __future__ import annotations
@@ -128,7 +128,7 @@ def test_matches_exhaustive_search_cifar(cifar_spectrum, K, eta, div) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# acceptance 2: one mode, fixed end levels -> equal-angle tangent law (MATH.md §7.6)
+# acceptance 2: one mode, fixed end levels -> equal-angle tangent law (docs/model.md §7.6)
 # ---------------------------------------------------------------------------------------------
 
 
@@ -382,7 +382,7 @@ def test_warm_starts_and_compare_reuse_neighbouring_optima() -> None:
         (dict(steps=2.5), "steps must be an integer"),
         (dict(sampler="dpm"), "sampler must be one of"),
         (dict(eta=1.5), "eta must lie in"),
-        (dict(sampler="ddpm", eta=0.5), "eta applies only to sampler='ddim'"),
+        (dict(sampler="ddpm", eta=0.5), "eta applies only to samplers with an eta parameter"),
         (dict(divergence="l2"), "divergence must be one of"),
         (dict(init="zeros"), "init must be one of"),
         (dict(variance="big"), "variance must be one of"),
@@ -569,3 +569,81 @@ def test_divergence_and_grad_defaults_to_w2_like_everything_else() -> None:
     sig = sch.alpha_bar_to_sigmas(ab)
     assert symsched.divergence_and_grad_ve(S, sig)[0] == symsched.divergence_and_grad_ve(S, sig, divergence="w2")[0]
     assert optimize_schedule(S, 3, restarts=0).divergence == "w2"
+
+
+# ---------------------------------------------------------------------------------------------
+# the sampler's own settings: library defaults recorded, eta and other settings passed through
+# ---------------------------------------------------------------------------------------------
+
+_PL = power_law((12, 12), alpha=2.0)
+
+
+def _ve_value(S, ab, sampler, **kw) -> float:
+    return float(symsched.divergence_and_grad_ve(S, sch.alpha_bar_to_sigmas(ab), sampler=sampler, divergence="w2",
+                                                 **kw)[0])
+
+
+def test_ancestral_sampler_runs_and_records_its_library_eta() -> None:
+    """k-diffusion's euler_ancestral defaults to eta = 1: the optimum's value is that objective (not eta = 0's),
+    and the result says so (it used to report eta = 0 while optimising eta = 1)."""
+    res = symsched.optimize_schedule(_PL, 4, sampler="euler_ancestral", restarts=0)
+    assert res.eta == 1.0 and res.settings == {"eta": 1.0, "s_noise": 1.0}
+    assert res.value == pytest.approx(_ve_value(_PL, res.alpha_bar, "euler_ancestral", eta=1.0), rel=1e-12)
+    assert abs(res.value - _ve_value(_PL, res.alpha_bar, "euler_ancestral", eta=0.0)) > 1e-3 * res.value
+    d = res.to_dict()
+    assert d["eta"] == 1.0 and d["settings"] == {"eta": 1.0, "s_noise": 1.0}
+    assert "eta=1" in res.summary().splitlines()[0]
+    # the baselines and the metrics are evaluated with the same settings
+    name, ab = next(iter(res.baseline_schedules.items()))
+    assert res.baselines[name] == pytest.approx(_ve_value(_PL, ab, "euler_ancestral", eta=1.0), rel=1e-9)
+    m = schedule_metrics(_PL, res.alpha_bar, sampler="euler_ancestral", **res.settings)
+    assert m["w2"] ** 2 == pytest.approx(res.value, rel=1e-9) and res.w2 == pytest.approx(m["w2"], rel=1e-12)
+
+
+def test_eta_and_settings_reach_the_sampler() -> None:
+    res = symsched.optimize_schedule(_PL, 4, sampler="euler_ancestral", eta=0.0, s_noise=1.0, restarts=0)
+    assert res.eta == 0.0 and res.settings["eta"] == 0.0
+    assert res.value == pytest.approx(_ve_value(_PL, res.alpha_bar, "euler_ancestral", eta=0.0), rel=1e-12)
+    res3 = symsched.optimize_schedule(_PL, 6, sampler="dpmsolver_multistep", solver_order=3, restarts=0)
+    assert res3.settings["solver_order"] == 3 and res3.eta is None and res3.variance is None
+    v3 = float(symsched.divergence_and_grad(_PL, res3.alpha_bar, sampler="dpmsolver_multistep", solver_order=3,
+                                            divergence="w2")[0])
+    v2 = float(symsched.divergence_and_grad(_PL, res3.alpha_bar, sampler="dpmsolver_multistep", solver_order=2,
+                                            divergence="w2")[0])
+    # (a near-perfect optimum: its W2 cancels, so the levels' last-bit rounding to alpha_bar shows at 1e-8)
+    assert res3.value == pytest.approx(v3, rel=1e-7) and abs(v3 - v2) > 1e-3 * v3
+    assert "solver_order=3" in res3.summary().splitlines()[0]
+    ddpm = symsched.optimize_schedule(_PL, 3, sampler="ddpm", variance="beta", restarts=0)
+    assert ddpm.variance == "beta" and ddpm.settings == {"variance": "beta"} and ddpm.eta is None
+
+
+@pytest.mark.parametrize("kw, match", [
+    (dict(sampler="ddim", s_noise=1.0), "sampler 'ddim' has no setting 's_noise'"),
+    (dict(sampler="euler", eta=0.5), "eta applies only to samplers with an eta parameter"),
+    (dict(sampler="dpmsolver_multistep", solver_order=5), "solver_order must be one of"),
+    (dict(sampler="ddim", eta=1.5), "eta must lie in"),
+])
+def test_bad_sampler_settings_are_refused_before_work(kw, match) -> None:
+    with pytest.raises(ValueError, match=match):
+        symsched.optimize_schedule(_PL, 3, **kw)
+    with pytest.raises(TypeError, match="eta"):
+        symsched.optimize_schedule(_PL, 3, sampler="euler_ancestral", eta="0.5")
+
+
+def test_compare_schedules_passes_settings_to_every_row() -> None:
+    table = symsched.compare_schedules(_PL, [3], sampler="euler_ancestral", eta=0.5, restarts=0)
+    res = table.results[3]
+    assert res.settings["eta"] == 0.5
+    row = next(r for r in table.rows if r["schedule"] != "optimised")
+    m = schedule_metrics(_PL, res.baseline_schedules[row["schedule"]], sampler="euler_ancestral", eta=0.5)
+    assert row["w2"] == pytest.approx(m["w2"], rel=1e-12)
+    m1 = schedule_metrics(_PL, res.baseline_schedules[row["schedule"]], sampler="euler_ancestral")
+    assert abs(m1["w2"] - row["w2"]) > 1e-6 * row["w2"]  # the library default (eta = 1) is another number
+
+
+def test_heuristic_fit_of_an_ancestral_optimum_measures_its_own_objective() -> None:
+    from symsched.insight import fit_heuristics
+
+    res = symsched.optimize_schedule(_PL, 4, sampler="euler_ancestral", eta=0.3, restarts=0)
+    fit = fit_heuristics(res, _PL)
+    assert fit.value == pytest.approx(res.value, rel=1e-9)

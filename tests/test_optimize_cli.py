@@ -126,6 +126,11 @@ def test_grid_json_has_timesteps(tmp_path, small_spectrum) -> None:
         (["--steps", "0"], "steps must be an integer >= 1"),
         (["--grid", "0"], "--grid must be a positive"),
         (["--eta", "2"], "eta must lie in"),
+        (["--eta", "0.5", "--sampler", "euler"], "eta applies only to samplers with an eta parameter"),
+        (["--option", "s_noise=1.1"], "sampler 'ddim' has no setting 's_noise'"),
+        (["--sampler", "dpmsolver_multistep", "--option", "solver_order=7"], "solver_order must be one of"),
+        (["--option", "seed=3"], "seed is not a sampler setting"),
+        (["--sampler", "euler", "--option", "s_noise=1", "--option", "s_noise=2"], "--option s_noise given twice"),
     ],
 )
 def test_bad_arguments_exit_2(tmp_path, small_spectrum, capsys, extra, message) -> None:
@@ -325,7 +330,7 @@ def test_dpmsolver_export_on_a_zero_snr_grid_reports_what_diffusers_runs(small_s
     ts = np.array([999, 600, 300])
     ab = grid[ts]
     res = types.SimpleNamespace(sampler="dpmsolver_multistep", alpha_bar=ab, timesteps=ts, eta=0.0,
-                                variance="posterior", divergence="w2", init="white")
+                                variance="posterior", divergence="w2", init="white", settings={})
     value_of = _value_of(S, res, None)
     res.value = value_of(ab)
     doc = _export_diffusers(res, grid, value_of)
@@ -340,3 +345,39 @@ def test_dpmsolver_export_on_a_zero_snr_grid_reports_what_diffusers_runs(small_s
     w2sq = float(np.sum((np.sqrt(info.output_spectrum(S)) - np.sqrt(S)) ** 2))
     assert runs == pytest.approx(w2sq, rel=1e-4) and opt == pytest.approx(res.value, rel=1e-5)
     assert abs(runs / opt - 1) > 1e-3
+
+
+def test_sampler_settings_reach_the_optimiser_and_the_json(tmp_path, small_spectrum, capsys) -> None:
+    """k-diffusion's ancestral samplers keep their library eta = 1 unless --eta says otherwise; other settings
+    come through --option; the JSON records every setting as run, and its value is that objective's."""
+    path, S = small_spectrum
+    out = tmp_path / "s.json"
+    args = ["optimize", "--spectrum", str(path), "--steps", "4", "--no-progress", "--restarts", "0"]
+    assert main([*args, "--sampler", "euler_ancestral", "--out", str(out)]) == 0
+    doc = json.loads(out.read_text())
+    assert doc["eta"] == 1.0 and doc["settings"] == {"eta": 1.0, "s_noise": 1.0}
+    sig = np.sqrt((1 - np.array(doc["alpha_bar"])) / np.array(doc["alpha_bar"]))
+    J1 = symsched.divergence_and_grad_ve(S, sig, sampler="euler_ancestral", eta=1.0, divergence="w2")[0]
+    assert doc["value"] == pytest.approx(float(J1), rel=1e-9)
+    assert main([*args, "--sampler", "euler_ancestral", "--eta", "0.25", "--option", "s_noise=1.003",
+                 "--out", str(out)]) == 0
+    doc = json.loads(out.read_text())
+    assert doc["settings"] == {"eta": 0.25, "s_noise": 1.003}
+    sig = np.sqrt((1 - np.array(doc["alpha_bar"])) / np.array(doc["alpha_bar"]))
+    J = symsched.divergence_and_grad_ve(S, sig, sampler="euler_ancestral", eta=0.25, s_noise=1.003,
+                                        divergence="w2")[0]
+    assert doc["value"] == pytest.approx(float(J), rel=1e-9)
+    assert main([*args, "--sampler", "dpmsolver_multistep", "--option", "solver_order=3", "--option",
+                 "lower_order_final=false", "--out", str(out)]) == 0
+    doc = json.loads(out.read_text())
+    assert doc["settings"]["solver_order"] == 3 and doc["settings"]["lower_order_final"] is False
+    assert "solver_order=3 lower_order_final=False" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("value", ["s_noise", "=1", "s_noise="])
+def test_malformed_option_is_a_usage_error(value, capsys) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["optimize", "--option", value, "--no-progress"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "--option must be NAME=VALUE" in err and "Traceback" not in err

@@ -1,7 +1,7 @@
 """Identities between samplers, their many-step limits and convergence orders, and their gradients.
 
 - **VP <-> VE.** A VE sample x_ve at sigma is the VP sample x_vp / sqrt(alpha_bar) with
-  alpha_bar = 1 / (1 + sigma^2) (MATH.md §2); at the clean level both coincide. So from the exact start
+  alpha_bar = 1 / (1 + sigma^2) (docs/model.md §2); at the clean level both coincide. So from the exact start
   (the same law in both coordinates) DDIM(eta) on alpha_bar and k-diffusion's euler_ancestral(eta) on
   sigma have the same output spectrum, and their transfer functions differ by the start's scale:
   H_vp = H_ve / sqrt(alpha_bar_0) (diffusers' Euler ancestral works in VE coordinates: no factor). The same holds for DPM-Solver++ 2M (k-diffusion ``dpmpp_2m`` vs

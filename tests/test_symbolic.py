@@ -1,4 +1,4 @@
-"""Identities of MATH.md §7 proved with SymPy (exact) or checked numerically (limits)."""
+"""Identities of docs/model.md §7 proved with SymPy (exact) or checked numerically (limits)."""
 
 from __future__ import annotations
 
@@ -52,7 +52,7 @@ def is_zero(expr: sp.Expr) -> bool:
 def test_identity1_one_ddim_step_exact_start_is_wiener_variance(eta_value: sp.Expr) -> None:
     a = alpha_bar(1)
     P = compose.output_psd(get_sampler("ddim"), 1, "exact").subs(eta, eta_value)
-    expected = a * S**2 / (a * S + 1 - a)  # MATH.md §7.1, typed from the text
+    expected = a * S**2 / (a * S + 1 - a)  # docs/model.md §7.1, typed from the text
     assert is_zero(P - expected)
 
 
@@ -125,7 +125,7 @@ def test_identity4_ddpm_tends_to_data_spectrum() -> None:
 # -- identity 6 ---------------------------------------------------------------------------------
 @pytest.mark.parametrize("init", ["white", "exact"])
 def test_identity6_angle_form_of_output_psd(init: str) -> None:
-    """Numerically, at 40 digits: composed VP DDIM(eta=0) equals the angle formula of MATH.md §7.6."""
+    """Numerically, at 40 digits: composed VP DDIM(eta=0) equals the angle formula of docs/model.md §7.6."""
     rng = np.random.default_rng(6)
     K = 4
     for _ in range(5):

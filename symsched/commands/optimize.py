@@ -38,8 +38,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
     p.add_argument("--sampler", default=None, choices=list(VP_SAMPLERS + VE_SAMPLERS + FLOW_SAMPLERS),
                    help="sampler to optimise for (default ddim; flow_match_euler with --flow): diffusers' DDIM/DDPM, "
-                   "multistep and flow-matching schedulers, k-diffusion's samplers (their library defaults; --eta and "
-                   "--variance apply to ddim/ddpm); VE samplers are optimised over the same levels and exported as sigmas")
+                   "multistep and flow-matching schedulers, k-diffusion's samplers (their library defaults unless "
+                   "--eta/--option say otherwise); VE samplers are optimised over the same levels and exported as sigmas")
     p.add_argument("--flow", action="store_true",
                    help="flow matching (x_t = (1-t) x0 + t eps, SD3/Flux): the first level is pure noise t = 1 "
                    "(alpha_bar = 0), sampler flow_match_euler, compared with the uniform, SD3 (shift 3) and "
@@ -51,8 +51,14 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
     p.add_argument("--divergence", default=DEFAULT_DIVERGENCE, choices=["kl", "kl-reverse", "w2"],
                    help=f"kl = KL(data||generated), kl-reverse, w2 = W2 squared (default {DEFAULT_DIVERGENCE})")
-    p.add_argument("--eta", default=0.0, type=float, help="DDIM eta in [0, 1] (default 0)")
+    p.add_argument("--eta", default=None, type=float,
+                   help="the sampler's eta: DDIM's in [0, 1], or that of k-diffusion's ancestral and SDE samplers "
+                   "(default: the sampler's own, 0 for ddim and 1 for k-diffusion)")
     p.add_argument("--variance", default="posterior", choices=["posterior", "beta"], help="DDPM variance")
+    p.add_argument("--option", action="append", default=[], type=sampler_option, metavar="NAME=VALUE",
+                   help="another setting of the sampler by its library's name, e.g. --option s_noise=1.003 or "
+                   "--option solver_order=3 (repeatable; `python -c \"import symsched; "
+                   "print(symsched.sampler_info('dpmsolver_multistep'))\"` lists a sampler's settings)")
     p.add_argument("--init", default="white", choices=["white", "exact"])
     p.add_argument("--grid", default=None,
                    help="restrict to a training grid: an integer T (T-step grid of --grid-betas) or a .npy "
@@ -203,6 +209,22 @@ def check_export(args: argparse.Namespace, endpoints: Any, grid: Optional[np.nda
         raise ValueError(f"--format diffusers with --sampler {sampler}: the first level is alpha_bar = 0 (sigma = inf), "
                          "which EulerDiscreteScheduler cannot take as a sigma; use --sampler ddpm (DDPMScheduler "
                          "timesteps on the zero-SNR grid) or --flow")
+
+
+def sampler_option(text: str) -> tuple[str, Any]:
+    """``NAME=VALUE`` -> (name, value): VALUE read as true/false, an integer, a number (inf allowed) or a word."""
+    name, sep, value = text.partition("=")
+    if not sep or not name.strip() or not value.strip():
+        raise argparse.ArgumentTypeError(f"--option must be NAME=VALUE, e.g. s_noise=1.003 (got {text!r})")
+    name, value = name.strip(), value.strip()
+    if value.lower() in ("true", "false"):
+        return name, value.lower() == "true"
+    for kind in (int, float):
+        try:
+            return name, kind(value)
+        except ValueError:
+            pass
+    return name, value
 
 
 def substitution_note(sampler: str, eta: float) -> Optional[str]:
@@ -408,7 +430,7 @@ def _baseline_table(S: np.ndarray, res: Any, flow_std: dict[str, np.ndarray]) ->
     from .. import export
     from ..optimize import schedule_metrics
 
-    kw = dict(sampler=res.sampler, eta=res.eta, variance=res.variance, init=res.init)
+    kw = dict(sampler=res.sampler, init=res.init, **res.settings)
     table = {"optimised": {"value": res.value, "kl": res.kl, "w2": res.w2}}
     for name, ab in res.baseline_schedules.items():
         if name in res.baselines:
@@ -438,8 +460,7 @@ def _value_of(S: np.ndarray, res: Any, weights: Optional[np.ndarray]) -> Callabl
     """The optimisation's objective (divergence, sampler, settings, weights) at other levels ``alpha_bar``."""
     from .. import divergence_and_grad
 
-    kw: dict[str, Any] = {"eta": res.eta} if res.sampler == "ddim" else {"variance": res.variance} \
-        if res.sampler == "ddpm" else {}
+    kw = dict(res.settings)
 
     def value(alpha_bar: np.ndarray) -> float:
         return float(divergence_and_grad(S, alpha_bar, divergence=res.divergence, sampler=res.sampler,
@@ -503,6 +524,24 @@ def _write(args: argparse.Namespace, S: np.ndarray, res: Any, grid: Optional[np.
         print(f"note: {note}")
 
 
+def _options(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """The --option settings as keywords (ValueError for one given twice or naming an optimiser argument)."""
+    import inspect
+
+    from ..optimize import optimize_schedule
+
+    reserved = set(inspect.signature(optimize_schedule).parameters)
+    out: dict[str, Any] = {}
+    for name, value in pairs:
+        if name in reserved:
+            flag = "--" + name.replace("_", "-")
+            raise ValueError(f"--option {name}=...: {name} is not a sampler setting (use {flag} if the command has it)")
+        if name in out:
+            raise ValueError(f"--option {name} given twice")
+        out[name] = value
+    return out
+
+
 def run(args: argparse.Namespace) -> int:
     from .._io import load_npy
     from ..optimize import optimize_schedule
@@ -515,7 +554,7 @@ def run(args: argparse.Namespace) -> int:
     res = optimize_schedule(
         S, args.steps, sampler=args.sampler, eta=args.eta, variance=args.variance, divergence=args.divergence,
         init=args.init, endpoints=endpoints, grid=grid, weights=weights, seed=args.seed, restarts=args.restarts,
-        progress=not args.no_progress,
+        progress=not args.no_progress, **_options(args.option),
     )
     print(res.summary())
     _write(args, S, res, grid, _baseline_table(S, res, flow_std), weights)

@@ -54,7 +54,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--sampler", default="ddim", choices=list(VP_SAMPLERS + VE_SAMPLERS),
                    help="sampler to optimise for (default ddim; every registered diffusers / k-diffusion sampler, "
                    "with its library defaults)")
-    p.add_argument("--eta", default=0.0, type=float, help="DDIM eta in [0, 1] (default 0; ddim only)")
+    p.add_argument("--eta", default=0.0, type=float,
+                   help="DDIM eta in [0, 1] (default 0; ddim only: other samplers run with their library defaults)")
     p.add_argument("--samples", default=4000, type=int, help="Monte Carlo samples of the check (default 4000)")
     p.add_argument("--seed", default=0, type=int, help="seed of the Monte Carlo check and the random starts")
     p.add_argument("--probe-samples", default=500, type=int,
@@ -484,15 +485,16 @@ def schedules_section(ctx: Context) -> list[Section]:
     warm: list[np.ndarray] = []
     for div in _divergences():
         ctx.stage(f"optimise {div.upper()}")
-        table = compare_schedules(ctx.S, ctx.ks, sampler=ctx.args.sampler, eta=ctx.eta, divergence=div,
+        table = compare_schedules(ctx.S, ctx.ks, sampler=ctx.args.sampler,
+                                  eta=ctx.eta if ctx.args.sampler == "ddim" else None, divergence=div,
                                   seed=ctx.args.seed, warm_starts=warm)
         warm += [res.alpha_bar for res in table.results.values()]  # the next divergence starts from these too
         ctx.data[f"table_{div}"] = table
         header, rows, beats = divergence_table(table, div)
         label, stem = DIVERGENCE_LABEL[div], f"table_{div}"
         atomic_write_text(ctx.out / f"{stem}.md", _markdown(header, rows) + (f"\n{table.note}\n" if table.note else ""))
-        caption = (f"{label} between the data and the generated Gaussian, {ctx.args.sampler} "
-                   f"(eta={ctx.eta:g}), white start: the schedule optimised for {label} and the standard schedules."
+        caption = (f"{label} between the data and the generated Gaussian, {_sampler_label(ctx, 'eta=')}"
+                   f", white start: the schedule optimised for {label} and the standard schedules."
                    + (f" {table.note}." if table.note else ""))
         atomic_write_text(ctx.out / f"{stem}.tex", _latex(header, rows, caption))
         figures, jsons = [], []
@@ -590,6 +592,13 @@ SECTIONS: list[SectionMaker] = [derivations_section, montecarlo_section, schedul
 # ---------------------------------------------------------------------------------------------
 
 
+def _sampler_label(ctx: Any, eta: str) -> str:
+    """"ddim (eta=0)" or "euler_ancestral (library defaults)": the sampler as the report ran it."""
+    if ctx.args.sampler == "ddim":
+        return f"ddim ({eta}{ctx.eta:g})"
+    return f"{ctx.args.sampler} (library defaults)"
+
+
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
@@ -600,6 +609,9 @@ def run(args: argparse.Namespace) -> int:
     ks = _steps(args.steps)
     n = as_positive_int(args.samples, "--samples", MAX_SAMPLES, limit="MAX_SAMPLES")
     eta = check_eta(args.eta, "--eta")
+    if args.sampler != "ddim" and eta != 0.0:
+        raise ValueError(f"--eta applies only to --sampler ddim (--sampler {args.sampler} runs with its library's "
+                         "defaults)")
     if args.probe_samples != 0:
         if args.probe_samples < 2:
             raise ValueError(f"--probe-samples must be 0 (skip) or at least 2 (got {args.probe_samples})")
@@ -679,7 +691,7 @@ def _intro(ctx: Context, elapsed: float) -> list[str]:
 
     return [
         f"Spectrum: `{ctx.args.spectrum}` — shape {tuple(ctx.S.shape)}, {ctx.S.size} modes. "
-        f"Sampler: {ctx.args.sampler} (η = {ctx.eta:g}), white start; steps K = "
+        f"Sampler: {_sampler_label(ctx, 'η = ')}, white start; steps K = "
         f"{', '.join(map(str, ctx.ks))}; default objective: {DIVERGENCE_LABEL.get(DEFAULT_DIVERGENCE, DEFAULT_DIVERGENCE)}. "
         f"Generated in {elapsed:.1f} s.",
         "",

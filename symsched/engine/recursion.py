@@ -1,4 +1,4 @@
-"""The sweeps of the linear state-space engine (MATH.md §9), for every sampler.
+"""The sweeps of the linear state-space engine (docs/model.md §9), for every sampler.
 
 Per mode, a step maps the state ``y`` (VP-scaled sample plus history) to ``A y + B z``; the state
 covariance obeys ``C <- A C A^T + B B^T``. Tiny modes are normalised by ``kappa = S`` (``S < 1e-100``)

@@ -231,6 +231,11 @@ def explain(
     check_choice(sampler, "sampler", VP_SAMPLERS + VE_SAMPLERS)
     eta = check_eta(eta)
     check_choice(variance, "variance", ("posterior", "beta"))
+    if sampler != "ddim" and eta != 0.0:
+        raise ValueError(f"eta applies only to sampler='ddim' here (sampler {sampler!r} runs with its library's "
+                         f"defaults; got eta={eta!r})")
+    if sampler != "ddpm" and variance != "posterior":
+        raise ValueError(f"variance applies only to sampler='ddpm' (got variance={variance!r} with sampler={sampler!r})")
     check_choice(images, "images", ("auto", "on", "off"))
     if isinstance(spectrum, (str, os.PathLike)):
         label = str(spectrum)
@@ -303,8 +308,8 @@ def explain(
         bar.update()
 
         bar.set_postfix_str("per-step spectra")
-        inter = {dv: intermediate_spectra(S, sweeps[dv].results[(0, main_k)].alpha_bar, sampler=sampler, eta=eta,
-                                          variance=variance) for dv in divs}
+        inter = {dv: intermediate_spectra(S, sweeps[dv].results[(0, main_k)].alpha_bar, sampler=sampler,
+                                          **sweeps[dv].results[(0, main_k)].settings) for dv in divs}
         bar.update()
 
         outp = Path(out)
@@ -479,7 +484,7 @@ def report_section(
     dv = "w2" if "w2" in results else next(iter(results))
     ks = sorted(results[dv])
     K = max([k for k in ks if k <= 10] or ks[:1])
-    inter = intermediate_spectra(S, results[dv][K].alpha_bar, sampler=sampler, eta=eta)
+    inter = intermediate_spectra(S, results[dv][K].alpha_bar, sampler=sampler, **results[dv][K].settings)
     save_figure(inter.plot(title=f"per-step spectra of the {_NAMES[dv]}-optimal schedule, K={K}"),
                 outp / "insight_intermediate.png")
     sentence = f"{_NAMES[dv]}-optimal, K = {K}: {_coarse_to_fine(inter)}"

@@ -10,7 +10,7 @@ Families that already exist in :mod:`symsched.schedules` are called from there (
 ``kl_optimal`` inside :func:`tangent`, ``align_your_steps``); the new ones are:
 
 * :func:`cosine_offset` — Nichol & Dhariwal's cosine schedule with offset ``s`` on a time interval;
-* :func:`tangent` — the one-mode optimum (equal angle steps, MATH.md §7.6) for a mode of variance S;
+* :func:`tangent` — the one-mode optimum (equal angle steps, docs/model.md §7.6) for a mode of variance S;
 * :func:`flow_shift` — rectified-flow time, uniformly spaced, then SD3's time shift;
 * :func:`polyexponential` — k-diffusion's polynomial-in-log-sigma schedule (``rho = 1``: log-linear);
 * :func:`sigmoid` — the sigmoid schedule of Jabri et al. / Chen.
@@ -219,7 +219,7 @@ def tangent(
 ) -> Array:
     r"""Tangent law :math:`\sigma_i = \sqrt{S}\tan\theta_i`, :math:`\theta_i` equally spaced: the optimum for one mode of variance S.
 
-    MATH.md §7.6 (the angle form of deterministic DDIM, :math:`\theta = \arctan(\sigma/\sqrt S)`):
+    docs/model.md §7.6 (the angle form of deterministic DDIM, :math:`\theta = \arctan(\sigma/\sqrt S)`):
     for a single mode and fixed end levels the best schedule takes equal angle steps. Computed with
     :func:`symsched.schedules.kl_optimal` in units of :math:`\sqrt S`; ``mode_variance = 1`` is
     ``kl_optimal`` itself. In log-SNR it is the unit-mode schedule shifted by :math:`-\log S`.

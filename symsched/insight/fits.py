@@ -204,19 +204,24 @@ class HeuristicFit:
 
 def schedule_objective(
     spectrum: ArrayLike, alpha_bar: ArrayLike, *, divergence: str = DEFAULT_DIVERGENCE, sampler: str = "ddim",
-    eta: float = 0.0,
-    variance: str = "posterior", init: str = "white", weights: Optional[ArrayLike] = None,
+    eta: Optional[float] = None,
+    variance: Optional[str] = "posterior", init: str = "white", weights: Optional[ArrayLike] = None,
+    **settings: Any,
 ) -> float:
     """Objective J of a schedule, as :func:`symsched.optimize_schedule` measures it (VE samplers via sigmas).
 
-    ``divergence`` defaults to :data:`symsched.optimize.DEFAULT_DIVERGENCE` (``"w2"``, W2 squared), as the optimiser.
+    ``divergence`` defaults to :data:`symsched.optimize.DEFAULT_DIVERGENCE` (``"w2"``, W2 squared), as the optimiser;
+    ``eta`` (None: the sampler's default), ``variance`` and ``settings`` are the sampler's own.
     """
+    from ..optimize import _settings
+
+    kw = _settings(sampler, eta, variance, settings)
     if sampler in VE_SAMPLERS:
         J, _ = divergence_and_grad_ve(spectrum, _sch.alpha_bar_to_sigmas(alpha_bar), divergence=divergence,
-                                      sampler=sampler, init=init, weights=weights)
+                                      sampler=sampler, init=init, weights=weights, **kw)
     else:
-        J, _ = divergence_and_grad(spectrum, alpha_bar, divergence=divergence, sampler=sampler, eta=eta,
-                                   variance=variance, init=init, weights=weights)
+        J, _ = divergence_and_grad(spectrum, alpha_bar, divergence=divergence, sampler=sampler, init=init,
+                                   weights=weights, **kw)
     return float(J)
 
 
@@ -306,7 +311,8 @@ def fit_heuristics(
         Pin every family to the target's first and last level (default), or fit them too.
     divergence, sampler, eta, variance, init, weights
         The objective (defaults: from an OptimizeResult, else
-        :data:`symsched.optimize.DEFAULT_DIVERGENCE` (``"w2"``), ``"ddim"``, 0, ``"posterior"``, ``"white"``). ``weights`` as in :func:`symsched.divergence_and_grad`.
+        :data:`symsched.optimize.DEFAULT_DIVERGENCE` (``"w2"``), ``"ddim"``, the sampler's own ``eta``, ``"posterior"``,
+        ``"white"``; an OptimizeResult's other sampler settings are kept while its sampler is). ``weights`` as in :func:`symsched.divergence_and_grad`.
 
     Returns
     -------
@@ -339,10 +345,14 @@ def fit_heuristics(
         return schedule.fit_heuristics(families=families, endpoints=endpoints, weights=weights)
 
     check_choice(endpoints, "endpoints", ENDPOINT_MODES)
-    settings = dict(divergence=DEFAULT_DIVERGENCE, sampler="ddim", eta=0.0, variance="posterior", init="white")
+    settings: dict[str, Any] = dict(divergence=DEFAULT_DIVERGENCE, sampler="ddim", eta=None, variance="posterior",
+                                    init="white")
     if hasattr(schedule, "alpha_bar") and hasattr(schedule, "divergence"):
-        settings.update(divergence=schedule.divergence, sampler=schedule.sampler, eta=schedule.eta,
-                        variance=schedule.variance, init=schedule.init)
+        settings.update(divergence=schedule.divergence, sampler=schedule.sampler, init=schedule.init)
+        if sampler is None or sampler == schedule.sampler:  # the sampler's settings as optimised
+            settings.update(eta=schedule.eta, variance=schedule.variance or "posterior")
+            settings.update({k: v for k, v in (getattr(schedule, "settings", None) or {}).items()
+                             if k not in ("eta", "variance")})
         levels = np.asarray(schedule.alpha_bar, dtype=np.float64)
         target_value = float(schedule.value)
     else:
@@ -355,7 +365,8 @@ def fit_heuristics(
         target_value = math.nan  # recomputed below for the objective asked for
     check_choice(settings["divergence"], "divergence", DIVERGENCES)
     check_choice(settings["sampler"], "sampler", SAMPLERS)
-    settings["eta"] = check_eta(settings["eta"])
+    if settings["eta"] is not None and settings["sampler"] == "ddim":
+        settings["eta"] = check_eta(settings["eta"])
     check_choice(settings["variance"], "variance", ("posterior", "beta"))
     check_choice(settings["init"], "init", INITS)
     ab = as_levels(levels, "schedule alpha_bar")

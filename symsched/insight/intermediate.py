@@ -1,7 +1,7 @@
 r"""Per-step spectra: the variance of the sample and of the denoised estimate after every step.
 
-Each step maps a mode's variance by ``v_s = g^2 v_t + n`` (MATH.md §4) and computes the denoised
-estimate ``x0_hat = c(t) x_t`` with the Wiener coefficient ``c`` (MATH.md §3), whose variance is
+Each step maps a mode's variance by ``v_s = g^2 v_t + n`` (docs/model.md §4) and computes the denoised
+estimate ``x0_hat = c(t) x_t`` with the Wiener coefficient ``c`` (docs/model.md §3), whose variance is
 ``c^2 v_t``. Following these through the schedule shows *when* each frequency band is generated:
 a band's ``x0_hat`` reaches its data variance once the noise level falls below it, so coarse
 (large-S) bands appear in the first steps and fine ones in the last (coarse to fine).

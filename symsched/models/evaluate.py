@@ -1,9 +1,9 @@
 """Denoising checks for learned models: held-out MSE against the Gaussian (Wiener) posterior mean.
 
 The Gaussian baseline fits ``N(μ, Σ)`` to the training patches (mean and full 256×256 covariance,
-the PCA spectrum with its basis, MATH.md §1) and denoises with its exact posterior mean,
+the PCA spectrum with its basis, docs/model.md §1) and denoises with its exact posterior mean,
 ``x̂0 = μ + √ᾱ Σ (ᾱ Σ + (1-ᾱ) I)⁻¹ (x_t - √ᾱ μ)``: the best *linear* (affine) denoiser for that
-second-order model (MATH.md §3 with the mean added). A learned denoiser that beats it on held-out
+second-order model (docs/model.md §3 with the mean added). A learned denoiser that beats it on held-out
 patches has learned structure beyond the spectrum.
 """
 

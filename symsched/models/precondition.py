@@ -3,7 +3,7 @@ r"""EDM preconditioning (Karras et al. 2022, arXiv 2206.00364, Table 1) written 
 EDM's denoiser acts on the VE variable ``x_VE = x0 + σ n`` with ``σ² = (1 - ᾱ)/ᾱ``:
 ``D(x_VE; σ) = c_skip x_VE + c_out F(c_in x_VE; c_noise)``, ``c_skip = σ_d²/(σ² + σ_d²)``,
 ``c_out = σ σ_d/√(σ² + σ_d²)``, ``c_in = 1/√(σ² + σ_d²)``, ``c_noise = ln(σ)/4``. A VP batch is
-``x_t = √ᾱ x_VE`` (MATH.md §2); multiplying numerator and denominator by ``ᾱ`` gives, with
+``x_t = √ᾱ x_VE`` (docs/model.md §2); multiplying numerator and denominator by ``ᾱ`` gives, with
 ``r = 1 - ᾱ + ᾱ σ_d²``,
 
     x̂0 = c_skip·x_t + c_out·F(c_in·x_t; c_noise),

@@ -1,4 +1,4 @@
-"""Angle form of deterministic DDIM (MATH.md §7.6).
+"""Angle form of deterministic DDIM (docs/model.md §7.6).
 
 With sigma_i = sqrt((1 - ab_i)/ab_i) = sqrt(S) tan(theta_i), each deterministic DDIM step is a
 rotation: the VE gain is cos(theta_t - theta_s) cos(theta_t)/cos(theta_s), so products telescope.

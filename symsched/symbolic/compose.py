@@ -1,4 +1,4 @@
-"""Composition of steps into the spectral transfer function and the output PSD (MATH.md §5, §9).
+"""Composition of steps into the spectral transfer function and the output PSD (docs/model.md §5, §9).
 
 Every sampler is a linear state-space recursion ``y <- A y + B z`` per mode (:mod:`.statespace`);
 composing K steps of its plan gives the transfer function ``H = e_0^T A_K ... A_1 e_0`` (the
@@ -92,7 +92,7 @@ def output_psd(smp: Sampler, K: int, init: str = "white") -> sp.Expr:
 
 
 def output_psd_closed_form(smp: Sampler, K: int, init: str = "white") -> sp.Expr:
-    """:func:`output_psd` of a one-entry sampler in the sum-of-products form of MATH.md §5."""
+    """:func:`output_psd` of a one-entry sampler in the sum-of-products form of docs/model.md §5."""
     levels = level_symbols(smp, K)
     pairs = step_pairs(smp, levels)
     gains = [g for g, _ in pairs]

@@ -1,4 +1,4 @@
-"""Per-mode distances between zero-mean Gaussians (MATH.md §6); the totals sum over modes.
+"""Per-mode distances between zero-mean Gaussians (docs/model.md §6); the totals sum over modes.
 
 KL is written once, as a function of the variance ratio ``r = p/q`` and its logarithm ``t = log r``:
 ``F(r, t) = (r - 1 - t)/2`` (:func:`kl_of_ratio`). The display form is ``F(p/q, log(p/q))``; the

@@ -1,4 +1,4 @@
-"""Forward processes and the exact (Wiener) denoiser, per mode (MATH.md §2–3)."""
+"""Forward processes and the exact (Wiener) denoiser, per mode (docs/model.md §2–3)."""
 
 from __future__ import annotations
 
@@ -42,7 +42,7 @@ def ve_denoiser(sigma: sp.Expr, s: sp.Expr = S) -> sp.Expr:
 
 
 def alpha_bar_from_sigma(sigma: sp.Expr) -> sp.Expr:
-    """alpha_bar = 1 / (1 + sigma^2) (MATH.md §2)."""
+    """alpha_bar = 1 / (1 + sigma^2) (docs/model.md §2)."""
     return 1 / (1 + sigma**2)
 
 

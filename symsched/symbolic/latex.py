@@ -252,7 +252,7 @@ def angle_gains() -> tuple[sp.Expr, sp.Expr, sp.Expr]:
 
 
 def _angle_section() -> str:
-    """Identity 6 of MATH.md: deterministic DDIM as a rotation."""
+    """Identity 6 of docs/model.md §7: deterministic DDIM as a rotation."""
     out = ["\\subsection*{Angle form ($\\eta = 0$)}\n"]
     out.append(
         "With $\\sigma = \\sqrt{(1-\\bar\\alpha)/\\bar\\alpha}$ and the angle "

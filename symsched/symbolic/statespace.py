@@ -1,4 +1,4 @@
-"""Linear state-space form of a sampler step (MATH.md §9): a sampler written as data.
+"""Linear state-space form of a sampler step (docs/model.md §9): a sampler written as data.
 
 With the exact denoiser every sampler in use is, per mode, a linear recursion on a small state
 ``y`` (the current sample plus the history the method keeps) driven by independent standard

@@ -32,7 +32,7 @@ v = sp.Symbol("v", nonnegative=True)
 p = sp.Symbol("p", positive=True)
 q = sp.Symbol("q", positive=True)
 
-#: Angle coordinate of a level, theta = arctan(sigma / sqrt(S)) (MATH.md §7.6).
+#: Angle coordinate of a level, theta = arctan(sigma / sqrt(S)) (docs/model.md §7.6).
 theta_t = sp.Symbol(r"\theta_t", positive=True)
 theta_s = sp.Symbol(r"\theta_s", positive=True)
 

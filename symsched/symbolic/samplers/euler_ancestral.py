@@ -2,7 +2,7 @@
 
 sigma_down, sigma_up = get_ancestral_step(sigma_i, sigma_{i+1}, eta); d = (x - D(x; sigma_i))/sigma_i;
 x' = x + d (sigma_down - sigma_i) + s_noise sigma_up z (no noise when sigma_{i+1} = 0).
-On sigma = sqrt((1 - ab)/ab) this is DDIM(eta) (MATH.md §9).
+On sigma = sqrt((1 - ab)/ab) this is DDIM(eta) (docs/model.md §9).
 """
 
 from __future__ import annotations

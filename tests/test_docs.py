@@ -1,0 +1,60 @@
+"""Documentation references resolve: every ``docs/model.md §N`` a docstring cites exists, and every file the
+README links to is in the repository (a docstring once cited a file that was not shipped)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+MODEL = ROOT / "docs" / "model.md"
+
+
+def _sections() -> dict[int, str]:
+    text = MODEL.read_text(encoding="utf-8")
+    parts = re.split(r"^## (\d+)\. .*$", text, flags=re.M)
+    return {int(parts[i]): parts[i + 1] for i in range(1, len(parts), 2)}
+
+
+def _citations() -> list[tuple[str, str]]:
+    found = []
+    for folder in ("symsched", "tests", "notebooks", "benchmarks"):
+        for path in sorted((ROOT / folder).rglob("*")):
+            if path.suffix not in (".py", ".ipynb") or not path.is_file():
+                continue
+            for m in re.finditer(r"docs/model\.md §([\d.]+(?:[–-]\d+)?(?:, §[\d.]+)*)", path.read_text(encoding="utf-8")):
+                for ref in re.findall(r"\d+(?:\.\d+)?(?:[–-]\d+)?", m.group(1)):
+                    found.append((str(path.relative_to(ROOT)), ref))
+    return found
+
+
+def test_the_model_note_has_its_ten_sections() -> None:
+    assert sorted(_sections()) == list(range(1, 11))
+
+
+def test_every_cited_section_exists() -> None:
+    cites = _citations()
+    assert len(cites) > 20  # the docstrings do cite it
+    sections = _sections()
+    for where, ref in cites:
+        for part in re.split(r"[–-]", ref):
+            major, _, item = part.partition(".")
+            n = int(major)
+            assert n in sections, f"{where} cites docs/model.md §{ref}: no section {n}"
+            if item:
+                assert re.search(rf"^{int(item)}\. ", sections[n], re.M), \
+                    f"{where} cites docs/model.md §{ref}: section {n} has no item {item}"
+
+
+def test_a_missing_section_is_caught() -> None:
+    """The check above can fail: a citation of a section that does not exist is reported."""
+    sections = _sections()
+    assert 11 not in sections and not re.search(r"^9\. ", sections[7], re.M)
+
+
+@pytest.mark.parametrize("target", sorted(set(re.findall(r"\]\(((?!https?:|#)[^)#\s]+)", (ROOT / "README.md")
+                                                             .read_text(encoding="utf-8")))))
+def test_readme_links_point_at_files_in_the_repository(target: str) -> None:
+    assert (ROOT / target).exists(), f"README links to {target}, which is not in the repository"
