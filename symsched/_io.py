@@ -81,7 +81,19 @@ def check_output(path: PathLike, *, directory: bool = False) -> None:
                 raise NotADirectoryError(errno.ENOTDIR, f"{str(parent)!r} is a file, not a directory", str(path))
             if not os.access(parent, os.W_OK | os.X_OK):
                 raise PermissionError(errno.EACCES, "Permission denied", str(path))
+            _probe(parent, path)
             return
+
+
+def _probe(directory: Path, path: Path) -> None:
+    """Create and remove an empty temporary file in ``directory``: what ``os.access`` cannot tell (a read-only
+    or pseudo file system such as /proc, a full quota, root's permission bypass) fails here, before any work."""
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".symsched-probe.", dir=directory)
+    except OSError as exc:
+        raise type(exc)(exc.errno, exc.strerror, str(path)) from None
+    os.close(fd)
+    os.unlink(tmp)
 
 
 def atomic_write(path: PathLike, writer: Callable[[str], None], *, suffix: str = "",

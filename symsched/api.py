@@ -392,7 +392,8 @@ def _objective(divergence: str, w: Array) -> Any:
         d[np.isinf(f)] = 0.0  # a mode whose own term is +inf (KL where nothing is generated) has no slope
         if np.any(np.isinf(f) & (ww > 0)):
             objective.infinite = True  # type: ignore[attr-defined]
-        return float(np.sum(ww * f)), ww * d
+        with np.errstate(over="ignore"):  # a sum beyond float64 is inf, which every caller checks and names
+            return float(np.sum(ww * f)), ww * d
 
     objective.infinite = False  # type: ignore[attr-defined]  # set when a mode's own term is +inf
     return objective
@@ -431,6 +432,10 @@ def grouped_value(grp: Grouped, x: Array, coordinate: str, divergence: Any, samp
     return grouped_values(grp, x, coordinate, (divergence,), sampler, init, settings)[divergence]
 
 
+class Unrepresentable(ValueError):
+    """A divergence whose value lies beyond the float64 range (the output spectrum itself is representable)."""
+
+
 def grouped_values(grp: Grouped, x: Array, coordinate: str, divergences: Any, sampler: Any, init: Any,
                    settings: dict[str, Any]) -> dict[str, float]:
     """J of each divergence on grouped modes, from one trusted forward sweep in the ratio form rho = P / kappa (the
@@ -451,7 +456,7 @@ def grouped_values(grp: Grouped, x: Array, coordinate: str, divergences: Any, sa
         objective = _objective(divergence, grp.w)
         J, _ = objective(rho, kap, grp.u, slice(None))
         if not (math.isfinite(J) or (J == math.inf and objective.infinite)):
-            raise ValueError(f"spectrum: the divergence ({J}) is not representable in float64 for this schedule")
+            raise Unrepresentable(f"spectrum: the divergence ({J}) is not representable in float64 for this schedule")
         out[divergence] = _unscale(J, None, grp, objective.infinite)[0]
     return out
 

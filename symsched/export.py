@@ -271,12 +271,15 @@ def from_diffusers(scheduler: Any, *, eta: float = 0.0, strict: bool = True) -> 
     Returns
     -------
     DiffusersSchedule
+        ``alpha_bar`` and ``sigmas`` 1-D, shape (K,), noisiest first (K: the levels visited, see
+        :class:`DiffusersSchedule`); ``timesteps`` as ``scheduler.timesteps``; ``steps`` one pair per ``step`` call.
 
     Raises
     ------
     ValueError
         Another scheduler class, a scheduler before ``set_timesteps``, or a setting symsched does
-        not model (named in the message; see the module docstring).
+        not model (named in the message; see the module docstring); ``eta`` outside [0, 1], or nonzero
+        for a scheduler other than DDIMScheduler.
     """
     from ._validate import check_eta
 
@@ -814,18 +817,29 @@ def to_k_diffusion_sigmas(alpha_bar: ArrayLike) -> Array:
 
     Shape (K + 1,). k-diffusion samplers (``sample_euler``, ``sample_heun``, ...) take this array;
     its VE samplers are symsched's ``output_spectrum_ve(S, sigmas[:-1], sampler=...)``.
+    Raises ValueError if ``alpha_bar`` is not a schedule (1-D, finite, strictly increasing in [0, 1)) or its
+    first level is 0 (sigma = inf, which k-diffusion's steps cannot take). Source: docs/model.md §2 (the VE
+    map); k-diffusion ``k_diffusion/sampling.py`` (samplers take ``sigmas`` ending in 0).
     """
     ab = as_levels(alpha_bar)
     return np.array(_finite_sigmas(ab, "a k-diffusion sampler"))
 
 
 def from_k_diffusion_sigmas(sigmas: ArrayLike) -> Array:
-    """alpha_bar = 1 / (1 + sigma^2) of a k-diffusion sigma array (a trailing 0 is dropped). Shape (K,)."""
+    """alpha_bar = 1 / (1 + sigma^2) of a k-diffusion sigma array (a trailing 0 is dropped). Shape (K,).
+
+    ``sigmas``: shape (K,) or (K + 1,) with the trailing 0. Raises ValueError unless the sigmas are 1-D,
+    positive and strictly decreasing (only the first may be inf: alpha_bar 0), or if a sigma is so small
+    (below ~1e-8) that its alpha_bar rounds to 1, or so large (above ~4.5e161) that it rounds to 0 (only inf is pure
+    noise). Source: docs/model.md §2 (the VE map), §10 (sigma = inf).
+    """
     s = as_real_array(sigmas, "sigmas")
     if s.ndim == 1 and s.size > 1 and s[-1] == 0.0:
         s = s[:-1]
     s = as_sigmas(s, "sigmas")
-    return as_levels(1.0 / (1.0 + s**2), "alpha_bar (from sigmas)")
+    from .schedules import sigmas_to_alpha_bar  # the stable conversion (1/(1 + s^2) overflowed s^2 above 1e154)
+
+    return as_levels(sigmas_to_alpha_bar(s), "alpha_bar (from sigmas)")
 
 
 #: diffusers ``beta_schedule`` names of symsched's beta families (``"sigmoid"`` only DDPMScheduler knows).

@@ -245,7 +245,8 @@ def _as_cross_spectrum(cross_spectrum: ArrayLike, name: str = "cross_spectrum") 
 def gaussian_field(spectrum: ArrayLike, n_samples: int, *, seed: Seed = None) -> Array:
     """Real stationary Gaussian fields with a given PSD: E|fft(x)[k]|^2 / x.size = spectrum[k].
 
-    Method: ``x = irfftn(sqrt(S) * rfftn(w))`` with ``w`` white N(0, 1) real noise (exact).
+    Method: ``x = irfftn(sqrt(S) * rfftn(w))`` with ``w`` white N(0, 1) real noise (exact). Source:
+    docs/model.md §1 (circulant covariance, ``U`` the DFT).
 
     Parameters
     ----------
@@ -259,6 +260,12 @@ def gaussian_field(spectrum: ArrayLike, n_samples: int, *, seed: Seed = None) ->
     Returns
     -------
     ndarray, shape (n_samples, *grid)
+
+    Raises
+    ------
+    ValueError
+        A spectrum that is empty, a scalar, not finite, negative or not Hermitian-symmetric; ``n_samples`` not in
+        [1, MAX_SAMPLES] or ``n_samples * S.size`` above MAX_VALUES; a negative integer ``seed``.
     """
     S = _as_grid_spectrum(spectrum)
     n = as_positive_int(n_samples, "n_samples", MAX_SAMPLES, limit="MAX_SAMPLES")
@@ -286,6 +293,14 @@ def gaussian_field_multichannel(cross_spectrum: ArrayLike, n_samples: int, *, se
     -------
     ndarray, shape (n_samples, C, *grid)
         Channels first (torch layout); ``np.moveaxis(x, 1, -1)`` for channels-last.
+
+    Raises
+    ------
+    ValueError
+        ``cross_spectrum`` not (*grid, C, C), empty, not finite, not Hermitian, not positive semi-definite or
+        without ``Sigma(-k) == conj(Sigma(k))``; ``n_samples`` or ``seed`` as in :func:`gaussian_field`.
+
+    Source: docs/model.md §1 (the colour cross-spectrum's eigen-modes per frequency).
     """
     A = _as_cross_spectrum(cross_spectrum)
     n = as_positive_int(n_samples, "n_samples", MAX_SAMPLES, limit="MAX_SAMPLES")
@@ -310,6 +325,14 @@ def gaussian_field_eigen(U: ArrayLike, S: ArrayLike, n_samples: int, *, seed: Se
     Returns
     -------
     ndarray, shape (n_samples, d)
+
+    Raises
+    ------
+    ValueError
+        ``S`` not 1-D, empty, not finite or negative; ``U`` not (d, d), not finite or not orthonormal
+        (``max |U^T U - I| > 1e-8``); ``n_samples`` or ``seed`` as in :func:`gaussian_field`.
+
+    Source: docs/model.md §1 (``Sigma = U diag(S) U^T``, U from PCA).
     """
     Sa = as_spectrum(S, "S")
     if Sa.ndim != 1:
@@ -332,19 +355,27 @@ def wiener_denoiser(
     """Exact MMSE denoiser of x_t = sqrt(ab) x0 + sqrt(1-ab) eps: x0_hat = sqrt(ab) S/lam x, eps_hat = sqrt(1-ab)/lam x.
 
     ``lam = ab S + 1 - ab`` per mode (Fourier bin, or eigen-direction when ``basis`` is given).
+    Source: docs/model.md §3 (and §10 for ``alpha_bar = 0``: ``x0_hat = 0``, ``eps_hat = x``).
 
     Parameters
     ----------
     x : array_like, shape (..., *grid) or (..., d) with ``basis``
         Noisy signals (any leading batch/channel axes; the FFT runs over the trailing grid axes).
     spectrum : array_like, shape (*grid) or (d,)
-    alpha_bar : float in (0, 1)
+    alpha_bar : float in [0, 1)
     output : {"eps", "x0"}
     basis : array_like, shape (d, d), optional
 
     Returns
     -------
     ndarray, shape of ``x``
+
+    Raises
+    ------
+    ValueError
+        Unknown ``output``; ``alpha_bar`` not in [0, 1); a bad spectrum (as :func:`gaussian_field`, Hermitian
+        symmetry only without ``basis``) or basis (as :func:`gaussian_field_eigen`); ``x`` not real or not ending
+        in the spectrum's grid shape (``d`` coordinates with ``basis``).
     """
     check_choice(output, "output", ("eps", "x0"))
     ab = float(as_levels([alpha_bar], "alpha_bar")[0])
@@ -440,7 +471,14 @@ def iter_sample(
     progress: bool | None = None,
     basis: ArrayLike | None = None,
 ) -> Iterator[Array]:
-    """Batches of :func:`sample` (same arguments), so memory stays O(batch_size * field size)."""
+    """Batches of :func:`sample` (same arguments), so memory stays O(batch_size * field size).
+
+    Each batch is the update of :func:`sample`, ``x_s = sqrt(ab_s) x0_hat + sqrt(1-ab_s-s_t^2) eps_hat + s_t z``
+    (DDIM; DDPM likewise), run to ``ab = 1``. Yields arrays of shape ``(b, *spectrum.shape)``, ``b <= batch_size``
+    (the last batch holds the rest), ``n_samples`` in all. Raises ValueError on the call (before any sampling)
+    as :func:`sample` does, except that ``n_samples * field size`` has no MAX_VALUES bound; ``batch_size``
+    must be a positive integer. Source: docs/model.md §4; Song et al. 2021 (DDIM, eq. 12), Ho et al. 2020 (Alg. 2).
+    """
     ab = as_levels(alpha_bar)
     check_choice(sampler, "sampler", ("ddim", "ddpm"))
     eta = check_eta(eta)
@@ -503,6 +541,16 @@ def sample(
     Returns
     -------
     ndarray, shape (n_samples, *spectrum.shape)
+
+    Raises
+    ------
+    ValueError
+        Bad levels (not 1-D strictly increasing in [0, 1)); unknown ``sampler``, ``variance`` or ``init``; ``eta``
+        outside [0, 1]; a bad spectrum or basis (as :func:`wiener_denoiser`; with ``basis`` the spectrum must be
+        1-D); ``n_samples`` not in [1, MAX_SAMPLES] or ``n_samples`` x values per sample above MAX_VALUES;
+        a non-positive ``batch_size``; a negative integer ``seed``.
+
+    Source: docs/model.md §4; Song et al. 2021 (DDIM, eq. 12); Ho et al. 2020 (DDPM, Alg. 2).
     """
     return _whole(iter_sample(
         spectrum, alpha_bar, sampler=sampler, eta=eta, variance=variance, init=init,
@@ -522,7 +570,13 @@ def iter_sample_ve(
     progress: bool | None = None,
     basis: ArrayLike | None = None,
 ) -> Iterator[Array]:
-    """Batches of :func:`sample_ve` (same arguments)."""
+    """Batches of :func:`sample_ve` (same arguments).
+
+    Each batch runs ``x_s = D + (s/t)(x_t - D)``, ``D = S/(S + t^2) x`` (Euler; Heun adds the trapezoidal
+    correction) down to sigma = 0. Yields arrays of shape ``(b, *spectrum.shape)``, ``b <= batch_size``,
+    ``n_samples`` in all. Raises ValueError on the call as :func:`sample_ve` does, without the MAX_VALUES bound.
+    Source: docs/model.md §4; Karras et al. 2022 (EDM, Alg. 1).
+    """
     sig = as_sigmas(sigmas)
     check_choice(sampler, "sampler", ("euler", "heun"))
     check_choice(init, "init", ("white", "exact"))
@@ -564,6 +618,15 @@ def sample_ve(
     Returns
     -------
     ndarray, shape (n_samples, *spectrum.shape)
+
+    Raises
+    ------
+    ValueError
+        ``sigmas`` not 1-D, positive and strictly decreasing (a trailing 0 is dropped; only the first may be
+        inf); unknown ``sampler`` or ``init``; spectrum, basis, ``n_samples``, ``batch_size`` and ``seed`` as in
+        :func:`sample`.
+
+    Source: docs/model.md §4 (VE Euler, EDM Heun); Karras et al. 2022 (EDM, Alg. 1).
     """
     return _whole(iter_sample_ve(
         spectrum, sigmas, sampler=sampler, init=init, n_samples=n_samples, seed=seed,
@@ -599,6 +662,13 @@ def sample_multichannel(
     Returns
     -------
     ndarray, shape (n_samples, C, *grid)
+
+    Raises
+    ------
+    ValueError
+        A bad ``cross_spectrum`` (as :func:`gaussian_field_multichannel`); the other arguments as in :func:`sample`.
+
+    Source: docs/model.md §1 (colour eigen-modes) and §4.
     """
     ab = as_levels(alpha_bar)
     check_choice(sampler, "sampler", ("ddim", "ddpm"))
@@ -628,7 +698,7 @@ def sample_multichannel_ve(
     """:func:`sample_ve` for multichannel fields (matrix Wiener filter D = Sigma (Sigma + s^2 I)^-1 X).
 
     Returns an array of shape (n_samples, C, *grid); arguments as in :func:`sample_ve` and
-    :func:`sample_multichannel`.
+    :func:`sample_multichannel`, and the same ValueErrors. Source: docs/model.md §1, §4.
     """
     sig = as_sigmas(sigmas)
     check_choice(sampler, "sampler", ("euler", "heun"))
@@ -680,6 +750,16 @@ def empirical_psd(
     Returns
     -------
     ndarray, shape field
+
+    Raises
+    ------
+    ValueError
+        Samples that are not real, lack a batch axis, change field shape between batches or hold no sample;
+        bad ``axes`` (out of range or repeated); with ``basis``, samples not (n, d) or a basis not (d, d)
+        orthonormal.
+
+    Source: the averaged periodogram (Bartlett's method over independent samples), normalised as
+    :mod:`symsched.spectra`; docs/model.md §1.
     """
     if isinstance(samples, Iterator):
         batches: Iterable[ArrayLike] = samples
@@ -725,6 +805,13 @@ def empirical_cross_spectrum(samples: ArrayLike) -> NDArray[np.complex128]:
     Returns
     -------
     ndarray, complex, shape (*grid, C, C)
+
+    Raises
+    ------
+    ValueError
+        ``samples`` not real or with fewer than 3 axes.
+
+    Source: docs/model.md §1 (the cross-spectrum of C channels per frequency).
     """
     x = as_real_array(samples, "samples")
     if x.ndim < 3:
@@ -739,7 +826,8 @@ def cross_spectrum_modes(cross_spectrum: ArrayLike) -> tuple[Array, NDArray[Any]
     """Eigen-modes of a cross-spectrum: Sigma(k) = V(k) diag(lam(k)) V(k)^H.
 
     Returns ``lam`` of shape (*grid, C) (the per-mode variances to feed the closed forms) and ``V``
-    of shape (*grid, C, C) (columns are modes; real when ``Sigma`` is real).
+    of shape (*grid, C, C) (columns are modes; real when ``Sigma`` is real). ValueError for a bad
+    cross-spectrum (as :func:`gaussian_field_multichannel`). Source: docs/model.md §1; ``numpy.linalg.eigh``.
     """
     return _eigh(_as_cross_spectrum(cross_spectrum))
 
@@ -749,6 +837,7 @@ def mode_psd(cross_hat: ArrayLike, V: ArrayLike) -> Array:
 
     With ``V`` from :func:`cross_spectrum_modes` of the true cross-spectrum, each entry follows
     the same scaled chi^2 law as a scalar periodogram bin (use ``axes`` = the grid axes).
+    ValueError if ``cross_hat`` and ``V`` differ in shape or are not numeric arrays. Source: docs/model.md §1.
     """
     A = as_real_array(cross_hat, "cross_hat", complex_ok=True)
     Va = as_real_array(V, "V", complex_ok=True)
@@ -775,7 +864,9 @@ def psd_dof(shape: Sequence[int], *, axes: Sequence[int] | None = None) -> NDArr
     """Chi^2 degrees of freedom per sample of each periodogram bin: 1 at self-conjugate bins, else 2.
 
     ``axes`` are the FFT axes (default all); ``axes=()`` means no FFT (e.g. PCA coefficients): 1
-    everywhere. Returns an int array of ``shape``.
+    everywhere. Returns an int array of ``shape``. ValueError for ``axes`` out of range or repeated, or a
+    negative or non-numeric dimension in ``shape``. Source: the periodogram's chi-square law (this
+    module's docstring; Brockwell & Davis 1991, *Time Series: Theory and Methods*, §10.3).
     """
     shp = tuple(int(s) for s in shape)
     fa = _norm_axes(axes, len(shp))
@@ -788,6 +879,9 @@ def independent_bins(shape: Sequence[int], *, axes: Sequence[int] | None = None)
     """Mask selecting one bin of each conjugate pair {k, -k} (the independent tests of a real field).
 
     Bins along non-FFT axes are all independent. ``mask.sum()`` is the Bonferroni count ``m``.
+    ``shape``: a sequence of ints; returns a bool array of that shape (True where ``k`` comes no later than
+    ``-k`` in C order, so self-conjugate bins count once). ValueError as :func:`psd_dof`. Source: real data
+    have ``S_hat[k] == S_hat[-k]`` (this module's docstring).
     """
     shp = tuple(int(s) for s in shape)
     fa = _norm_axes(axes, len(shp))
@@ -841,6 +935,15 @@ def psd_zscores(
     Returns
     -------
     ndarray, shape of ``psd_true``
+
+    Raises
+    ------
+    ValueError
+        Shapes differ; ``psd_hat`` not finite or negative; ``psd_true`` empty, not finite or negative;
+        ``n_samples`` not a positive integer; ``zero_tol``/``atol`` not finite; bad ``axes``.
+
+    Source: the chi-square law of :func:`psd_dof` and the probability-integral transform; Wilson & Hilferty
+    1931 (PNAS 17) for the far tails.
     """
     ph, pt = _prepare(psd_hat, psd_true)
     n = as_positive_int(n_samples, "n_samples")
@@ -886,7 +989,9 @@ def psd_band(
 
     With ``familywise=True`` the per-bin level is ``a = alpha / m`` (Bonferroni over the ``m``
     independent bins of :func:`independent_bins`), so all bins fall inside with probability
-    ``>= 1 - alpha``. Returns ``(lo, hi)``, each of the shape of ``psd_true``.
+    ``>= 1 - alpha``. Returns ``(lo, hi)``, each of the shape of ``psd_true``. ValueError for a bad
+    ``psd_true`` (empty, not finite, negative), ``n_samples`` not a positive integer, ``alpha`` outside (0, 1)
+    or bad ``axes``; a non-boolean ``familywise`` is an ArgumentTypeError. Source: :func:`psd_dof`; Bonferroni.
     """
     pt = as_spectrum(psd_true, "psd_true")
     n = as_positive_int(n_samples, "n_samples")
@@ -909,7 +1014,9 @@ def psd_confidence(
     """Confidence interval for the true PSD: lo, hi = nu psd_hat / chi2_nu.isf(a/2, a/2 lower).
 
     ``familywise=True`` makes the intervals simultaneous over the independent bins (Bonferroni).
-    Returns ``(lo, hi)`` of the shape of ``psd_hat``.
+    Returns ``(lo, hi)`` of the shape of ``psd_hat``. ValueError for ``psd_hat`` not finite or negative,
+    ``n_samples`` not a positive integer, ``alpha`` outside (0, 1) or bad ``axes``; a non-boolean ``familywise``
+    is an ArgumentTypeError. Source: the chi-square pivot ``nu psd_hat / P ~ chi2_nu`` of :func:`psd_dof`.
     """
     ph = as_real_array(psd_hat, "psd_hat")
     if not np.all(np.isfinite(ph)) or np.any(ph < 0):
@@ -938,8 +1045,14 @@ def max_z_test(z: ArrayLike, *, axes: Sequence[int] | None = None) -> MaxZTest:
 
     ``z`` from :func:`psd_zscores`; null bins (z exactly 0 with a zero true PSD) still count, which
     only makes ``p`` conservative. ``axes`` as in :func:`psd_dof`.
+
+    ``z``: array of any shape (the periodogram's); ``argmax`` is an index into it. ValueError (from NumPy) for
+    an empty or non-numeric ``z``, for NaN scores (a NaN p-value would read as neither pass nor fail), and for
+    bad ``axes``. Source: Šidák 1967 (JASA 62), ``1 - (1 - p_1)^m`` over independent tests.
     """
     za = np.asarray(z, dtype=np.float64)
+    if np.any(np.isnan(za)):
+        raise ValueError(f"z must not contain NaN ({int(np.isnan(za).sum())} NaN scores)")
     mask = independent_bins(za.shape, axes=axes)
     m = int(mask.sum())
     absz = np.where(mask, np.abs(za), -1.0)
@@ -982,6 +1095,10 @@ def psd_check(
     ``z`` are the exact chi^2 normal scores of :func:`psd_zscores`, ``m`` the number of independent
     bins, so the false-alarm probability is at most ``alpha`` (Bonferroni). Returns a
     :class:`PsdCheck` with the Sidak p-value of the observed maximum.
+
+    ``psd_hat``, ``psd_true``: the same shape (any); ``argmax`` indexes it. ValueError as :func:`psd_zscores`,
+    and for ``alpha`` outside (0, 1). Source: Bonferroni (``z_crit``) and Šidák 1967 (the p-value,
+    :func:`max_z_test`).
     """
     z = psd_zscores(psd_hat, psd_true, n_samples, axes=axes, zero_tol=zero_tol, atol=atol)
     res = max_z_test(z, axes=axes)

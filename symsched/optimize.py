@@ -228,6 +228,19 @@ def _resolved(sampler: str, settings: dict[str, Any]) -> dict[str, Any]:
     return {**params, **options}
 
 
+def _check_sampler_args(sampler: Any, eta: Any, variance: Any, settings: dict[str, Any]) -> Optional[float]:
+    """The sampler, its ``eta`` (returned, checked), ``variance`` and other settings, checked before any work."""
+    check_choice(sampler, "sampler", SAMPLERS)
+    _with_eta(sampler, eta)
+    if eta is not None and sampler == "ddim":
+        eta = check_eta(eta)
+    check_choice(variance, "variance", ("posterior", "beta"))
+    if sampler != "ddpm" and variance != "posterior":
+        raise ValueError(f"variance applies only to sampler='ddpm' (got variance={variance!r} with sampler={sampler!r})")
+    _resolved(sampler, _settings(sampler, eta, variance, settings))
+    return eta
+
+
 def _settings_text(sampler: str, settings: dict[str, Any]) -> str:
     """" eta=0 solver_order=3": ``eta`` when the sampler has one, and every setting that is not its default."""
     info = _api.sampler_info(sampler)
@@ -912,6 +925,7 @@ def schedule_metrics(
     ``W2 = sqrt(sum (sqrt P - sqrt S)^2)`` (not squared); shapes as in :func:`schedule_output`. Evaluated in the
     ratio form of :func:`symsched.divergence_and_grad` (one trusted forward sweep), so the numbers agree with it
     and stay exact for modes whose output variance underflows float64 (a tiny spectrum's KL is not ``inf``).
+    A KL beyond the float64 range (spectra near 1e308) is ``inf``; W2 is then still exact (a scaled sum).
     """
     S = as_spectrum(spectrum)
     check_choice(sampler, "sampler", SAMPLERS)
@@ -920,8 +934,20 @@ def schedule_metrics(
         x, coord = _api._ve_levels(_sch.alpha_bar_to_sigmas(alpha_bar)), "sigma"
     else:
         x, coord = _api._vp_levels(alpha_bar), "alpha_bar"
-    value = _api.grouped_values(grp, x, coord, DIVERGENCES, sampler, init, _settings(sampler, eta, variance, settings))
-    return {"kl": value["kl"], "kl_reverse": value["kl-reverse"], "w2": math.sqrt(value["w2"])}
+    kw = _settings(sampler, eta, variance, settings)
+    try:
+        value = _api.grouped_values(grp, x, coord, DIVERGENCES, sampler, init, kw)
+    except _api.Unrepresentable:  # one of them lies beyond float64 (S near 1e308): each on its own
+        value = {}
+        for d in DIVERGENCES:
+            try:
+                value[d] = _api.grouped_values(grp, x, coord, (d,), sampler, init, kw)[d]
+            except _api.Unrepresentable:
+                value[d] = math.inf
+    w2 = math.sqrt(value["w2"])
+    if w2 == math.inf:  # W2 squared overflows, W2 need not: the scaled sum of w2_distance
+        w2 = _api.w2_distance(schedule_output(S, alpha_bar, sampler=sampler, init=init, **kw), S)
+    return {"kl": value["kl"], "kl_reverse": value["kl-reverse"], "w2": w2}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1113,19 +1139,13 @@ def optimize_schedule(
     """
     S = as_spectrum(spectrum)
     K = _check_int(steps, "steps", 1, MAX_STEPS)
-    check_choice(sampler, "sampler", SAMPLERS)
-    _with_eta(sampler, eta)
-    if eta is not None and sampler == "ddim":
-        eta = check_eta(eta)
-    check_choice(variance, "variance", ("posterior", "beta"))
+    eta = _check_sampler_args(sampler, eta, variance, settings)
     check_choice(divergence, "divergence", DIVERGENCES)
     check_choice(init, "init", INITS)
     seed = _check_int(seed, "seed", 0)
     restarts = _check_int(restarts, "restarts", 0)
     maxiter = _check_int(maxiter, "maxiter", 1)
     progress, standard_starts = as_bool(progress, "progress"), as_bool(standard_starts, "standard_starts")
-    if sampler != "ddpm" and variance != "posterior":
-        raise ValueError(f"variance applies only to sampler='ddpm' (got variance={variance!r} with sampler={sampler!r})")
     if not standard_starts and restarts < 1:
         raise ValueError("restarts must be >= 1 when standard_starts=False (no start left)")
     warm = _check_warm_starts(warm_starts)
@@ -1135,7 +1155,6 @@ def optimize_schedule(
         check_same_shape(w, S, "weights", "spectrum")
     g = None if grid is None else _check_grid(grid, K)
     first, last = _check_endpoints(endpoints, K, g)
-    _resolved(sampler, _settings(sampler, eta, variance, settings))  # every setting checked before any work
 
     # single-threaded BLAS for the whole search: L-BFGS-B's and the recursion's tiny vector operations
     # stall when a threaded BLAS competes for a loaded machine's cores (several times slower)

@@ -100,7 +100,14 @@ def figure_format(path: PathLike, name: str = "path") -> str:
 
 
 def save_figure(fig: Any, path: PathLike, *, dpi: int = 100) -> Path:
-    """Write ``fig`` to ``path`` atomically (format from the suffix, Agg canvas for raster); returns the path."""
+    """Write ``fig`` to ``path`` atomically (format from the suffix, Agg canvas for raster); returns the path.
+
+    ``fig.savefig(tmp, format=suffix or "png", dpi=dpi)`` to a temporary file in the target folder, then
+    ``os.replace(tmp, path)``. ``fig``: a matplotlib Figure; ``dpi``: dots per inch (raster size = figure
+    inches x dpi). Raises TypeError when ``path`` is not a str or path-like, ValueError when matplotlib writes
+    no figure of its suffix, and OSError (``filename`` = ``path``) when it cannot be written (a directory, an
+    unwritable folder). Source: ``matplotlib.figure.Figure.savefig``; :func:`symsched._io.atomic_write`.
+    """
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"path must be a file path (str or os.PathLike), got {type(path).__name__}")
     fmt = figure_format(path)
@@ -170,6 +177,14 @@ def plot_schedules(
     Returns
     -------
     matplotlib.figure.Figure
+
+    Raises
+    ------
+    ValueError
+        ``schedules`` not a non-empty mapping, or a schedule that is not 1-D strictly increasing in [0, 1);
+        ``path`` errors as :func:`save_figure`.
+
+    Source: docs/model.md §2 (log-SNR), §5 (levels, noisiest first).
     """
     sch = _check_schedules(schedules)
     fig, ax = _figure(1, 2, width=5.2)
@@ -262,6 +277,15 @@ def plot_output_psd(
     Returns
     -------
     matplotlib.figure.Figure
+
+    Raises
+    ------
+    ValueError
+        A bad spectrum (empty, not finite, negative) or schedules (as :func:`plot_schedules`); an unknown sampler
+        or init, or settings the sampler refuses (:func:`symsched.optimize.schedule_output`); ``path`` errors as
+        :func:`save_figure`.
+
+    Source: docs/model.md §5 (``P(S)``); :func:`symsched.spectra.radial_psd` for FFT grids.
     """
     S = as_spectrum(spectrum)
     sch = _check_schedules(schedules)
@@ -301,7 +325,8 @@ def plot_frequency_error(
     Zero modes (``S = 0``, generated exactly) count as ratio 1. Log y axis with the exact ratio 1
     marked, so under-dispersion (``P/S < 1``) and over-dispersion read symmetrically.
 
-    Shapes and arguments as :func:`plot_output_psd`. Returns the Figure.
+    Shapes and arguments as :func:`plot_output_psd`. Returns the Figure. Raises ValueError as
+    :func:`plot_output_psd` (and ``path`` errors as :func:`save_figure`). Source: docs/model.md §5.
     """
     S = as_spectrum(spectrum)
     sch = _check_schedules(schedules)
@@ -339,6 +364,9 @@ def plot_result(
 ) -> Any:
     r"""One figure for an :class:`~symsched.optimize.OptimizeResult`: schedules, output PSD, error.
 
+    Panels: ``l_k = log(ab_k/(1-ab_k))`` per step, ``P(S)`` against ``S``, and the ratio ``P/S``
+    (docs/model.md §2, §5); the title gives the optimised and best standard divergence (§6).
+
     Shows the optimised schedule and the ``n_baselines`` best standard schedules in three panels
     (levels' log-SNR per step; output PSD vs data; the ratio ``P/S`` per frequency). A standard
     schedule that does not meet the optimiser's endpoint constraint is marked "†"; the title compares
@@ -357,6 +385,12 @@ def plot_result(
     Returns
     -------
     matplotlib.figure.Figure
+
+    Raises
+    ------
+    ValueError
+        A bad spectrum or ``n_baselines``; an ArgumentTypeError when ``result`` is not an OptimizeResult;
+        ``path`` errors as :func:`save_figure`.
     """
     from .optimize import OptimizeResult
 

@@ -171,6 +171,14 @@ def wiener_denoiser(spectrum: ArrayLike, *, prediction: str = "epsilon", basis: 
     -------
     Denoiser
         ``shape`` is the spectrum's shape.
+
+    Raises
+    ------
+    ValueError
+        Unknown ``prediction``; a spectrum that is empty, not finite, negative or (without ``basis``) not
+        Hermitian-symmetric; a ``basis`` that is not (d, d) orthonormal for the spectrum's d modes.
+
+    Source: docs/model.md §3; Salimans & Ho 2022 (v-prediction).
     """
     from . import montecarlo as mc
     from ._validate import as_spectrum
@@ -211,6 +219,15 @@ def grid_timestep(alpha_bar_t: float, grid: ArrayLike, *, mode: str = "nearest")
     Returns
     -------
     float
+        A timestep in [0, T-1] (``alpha_bar_t = 1`` maps to 0).
+
+    Raises
+    ------
+    ValueError
+        Unknown ``mode``; ``alpha_bar_t`` NaN or outside [0, 1]; ``grid`` not a non-empty 1-D array of finite
+        levels in the open interval (0, 1) (a last entry 0, zero terminal SNR, is allowed), strictly decreasing.
+
+    Source: docs/model.md §2 (log-SNR); k-diffusion ``DiscreteSchedule.sigma_to_t``.
     """
     from .schedules import alpha_bar_to_log_snr
 
@@ -222,8 +239,13 @@ def grid_timestep(alpha_bar_t: float, grid: ArrayLike, *, mode: str = "nearest")
     if mode == "nearest":
         pos = int(np.searchsorted(inc, la))
         lo, hi = max(pos - 1, 0), min(pos, T - 1)
-        pick = lo if abs(la - inc[lo]) <= abs(inc[hi] - la) else hi
+        with np.errstate(invalid="ignore"):  # -inf - (-inf): the zero-SNR level itself, picked below
+            pick = lo if la == inc[lo] or abs(la - inc[lo]) <= abs(inc[hi] - la) else hi
         return float(T - 1 - pick)
+    if inc[0] == -np.inf:  # zero-SNR grid: its last gap is infinite in log-SNR, so only l = -inf reaches T-1
+        if la == -np.inf or T == 1:
+            return float(T - 1)
+        return float(np.interp(la, inc[1:], np.arange(T - 2, -1, -1, dtype=np.float64)))
     return float(np.interp(la, inc, np.arange(T - 1, -1, -1, dtype=np.float64)))
 
 
@@ -231,8 +253,10 @@ def _log_snr_grid(grid: ArrayLike) -> Array:
     from .schedules import alpha_bar_to_log_snr
 
     g = np.asarray(grid, dtype=np.float64)
-    if g.ndim != 1 or g.size < 1 or not np.all(np.isfinite(g)) or np.any(g <= 0) or np.any(g >= 1):
-        raise ValueError("grid must be a non-empty 1-D array of levels in (0, 1) (alphas_cumprod, training order)")
+    inner = g[:-1] if g.ndim == 1 and g.size > 1 and g[-1] == 0.0 else g  # a last 0: zero terminal SNR
+    if g.ndim != 1 or g.size < 1 or not np.all(np.isfinite(g)) or np.any(inner <= 0) or np.any(g >= 1):
+        raise ValueError("grid must be a non-empty 1-D array of levels in (0, 1), except a last entry 0 (zero "
+                         "terminal SNR) (alphas_cumprod, training order)")
     if g.size > 1 and np.any(np.diff(g) >= 0):
         raise ValueError("grid must be strictly decreasing in the timestep (training order alphas_cumprod[t])")
     return alpha_bar_to_log_snr(g)
@@ -622,10 +646,18 @@ def measured_spectrum(samples: ArrayLike, basis: Optional[ArrayLike] = None, *,
       the flattened samples, shape ``(d,)`` (e.g. :func:`pca_basis` of the reference).
 
     Second moments, not centred: the zero-mean Gaussian model's spectrum (the DC term holds the mean).
+    Source: the averaged periodogram of docs/model.md §1 (modes: DFT, colour eigen-modes or PCA).
 
     Returns
     -------
     ndarray, float64
+
+    Raises
+    ------
+    ValueError
+        ``samples`` not a real array of shape (n, ...) with n >= 2, or not finite; both ``basis`` and
+        ``channel_axis`` given; ``channel_axis`` not an axis of one sample or samples not (n, C, H, W) /
+        (n, H, W, C) with it; a ``basis`` not (d, d) orthonormal; a spectrum beyond float64.
     """
     return _measured(samples, basis, channel_axis, "samples")
 
@@ -675,7 +707,9 @@ def _measured_unscaled(x: Array, basis: Optional[ArrayLike], channel_axis: Optio
 def pca_basis(reference: ArrayLike) -> tuple[Array, Array]:
     r"""PCA basis of reference data: ``U`` (d, d) and variances ``S`` (d,), descending: ``X^T X / n = U diag(S) U^T``.
 
-    Uncentred second moments (the zero-mean model), of the flattened samples.
+    Uncentred second moments (the zero-mean model), of the flattened samples: ``reference`` (n, ...) with
+    ``d`` values per sample. ValueError unless ``reference`` is a finite real array with a batch axis and
+    n >= 2. Source: docs/model.md §1 (PCA modes); ``numpy.linalg.eigh``.
     """
     x = _as_samples(reference, "reference")
     X = x.reshape(x.shape[0], -1)
@@ -692,8 +726,18 @@ def _flat(x: ArrayLike, name: str) -> Array:
 
 
 def median_bandwidth(x: ArrayLike, *, max_points: int = _MEDIAN_POINTS, seed: int = 0) -> float:
-    """Median heuristic: the median pairwise Euclidean distance of (up to ``max_points`` of) ``x``."""
-    return _median_bandwidth(_flat(x, "x"), max_points, seed, "x")
+    """Median heuristic: the median pairwise Euclidean distance of (up to ``max_points`` of) ``x``.
+
+    ``h = median_{i<j} |x_i - x_j|_2`` over the flattened samples; ``x``: (n, ...), n >= 2; returns a float in
+    the units of ``x``. Above ``max_points`` samples a random subset (``default_rng(seed)``) is used. Raises
+    ValueError for ``x`` not a finite real array of at least 2 samples, identical points (h = 0), distances
+    that overflow or underflow float64, ``max_points`` < 2 or a bad ``seed``. Source: the median heuristic (Gretton et al. 2012, JMLR 13);
+    ``scipy.spatial.distance.pdist``.
+    """
+    max_points = as_positive_int(max_points, "max_points")
+    if max_points < 2:
+        raise ValueError(f"max_points must be at least 2 (a distance needs two points; got {max_points})")
+    return _median_bandwidth(_flat(x, "x"), max_points, as_seed(seed), "x")
 
 
 def _median_bandwidth(X: Array, max_points: int, seed: int, name: str) -> float:
@@ -703,6 +747,10 @@ def _median_bandwidth(X: Array, max_points: int, seed: int, name: str) -> float:
         X = X[np.random.default_rng(seed).choice(X.shape[0], max_points, replace=False)]
     h = float(np.median(pdist(X)))
     if not h > 0:
+        if np.any(X != X[:1]):  # distinct points whose squared distances underflow
+            raise ValueError(f"{name}: values too small for their pairwise distances to be represented in float64 "
+                             f"(largest |value| {float(np.max(np.abs(X))):.3g}; the median distance underflows to 0); "
+                             "rescale them")
         raise ValueError(f"{name} must not consist of identical points (median pairwise distance is 0)")
     if not math.isfinite(h):
         raise ValueError(f"{name}: values too large for their pairwise distances to be represented in float64 "
@@ -774,6 +822,12 @@ def mmd2(x: ArrayLike, y: ArrayLike, *, bandwidths: Union[float, Sequence[float]
     Returns
     -------
     float
+
+    Raises
+    ------
+    ValueError
+        ``x`` or ``y`` not a finite real array of at least 2 samples; different values per sample; non-positive
+        or non-finite ``bandwidths`` or ``scales``; identical points in ``y`` (median heuristic 0).
     """
     X, Y = _flat(x, "x"), _flat(y, "y")
     if X.shape[1] != Y.shape[1]:
@@ -814,6 +868,11 @@ def sliced_w2(x: ArrayLike, y: ArrayLike, *, n_projections: int = 128, seed: int
     ``n_projections`` random unit directions from ``default_rng(seed)`` (or ``projections``,
     shape (d, P), unit columns): the same directions for every call with the same seed, so
     differences between sample sets are paired.
+
+    ``x``, ``y``: (m, ...) and (n, ...) with the same number d of values per sample, m, n >= 2; returns a float
+    in the units of the samples. Raises ImportError without POT, and ValueError for ``x``/``y`` not finite real
+    arrays of at least 2 samples, different d, ``n_projections`` not a positive integer, or ``projections``
+    not of shape (d, P). Source: Bonneel et al. 2015 (J. Math. Imaging Vis. 51, sliced Wasserstein); POT.
     """
     ot = _require_ot()
     X, Y = _flat(x, "x"), _flat(y, "y")
@@ -825,7 +884,12 @@ def sliced_w2(x: ArrayLike, y: ArrayLike, *, n_projections: int = 128, seed: int
         P = np.asarray(projections, dtype=np.float64)
         if P.ndim != 2 or P.shape[0] != X.shape[1]:
             raise ValueError(f"projections must have shape ({X.shape[1]}, n_projections) (got {P.shape})")
-    return float(ot.sliced_wasserstein_distance(X, Y, projections=P, p=2))
+    # sliced W2 is homogeneous of degree 1: data beyond ~1e150 (or all below ~1e-150) are scaled by a power of
+    # two (exact) so that the squared projected distances stay in float64 (they overflowed to a silent NaN, or
+    # underflowed to 0)
+    big = max(float(np.max(np.abs(X))), float(np.max(np.abs(Y))))
+    c = 2.0 ** math.floor(math.log2(big)) if big > 1e150 or 0 < big < 1e-150 else 1.0
+    return c * float(ot.sliced_wasserstein_distance(X / c, Y / c, projections=P, p=2))
 
 
 def gaussian_frechet_distance(mu1: ArrayLike, cov1: ArrayLike, mu2: ArrayLike, cov2: ArrayLike) -> float:
@@ -833,6 +897,11 @@ def gaussian_frechet_distance(mu1: ArrayLike, cov1: ArrayLike, mu2: ArrayLike, c
 
     ``tr (C1^½ C2 C1^½)^½`` equals ``tr (C1 C2)^½`` (Heusel et al. 2017); it is computed from the
     eigenvalues of the symmetric positive semi-definite ``C1^½ C2 C1^½``, so it stays real.
+
+    Shapes: ``mu1``, ``mu2`` (d,), ``cov1``, ``cov2`` (d, d) (scalars for d = 1); returns a float >= 0 in
+    squared data units. ValueError on a shape mismatch, non-finite entries, or a covariance that is not symmetric
+    positive semi-definite beyond round-off (1e-8 of its largest entry; round-off is symmetrised and clipped). Source: Dowson & Landau 1982 (J. Multivariate Anal. 12);
+    Heusel et al. 2017 (FID, arXiv 1706.08500).
     """
     m1, m2 = np.atleast_1d(np.asarray(mu1, dtype=np.float64)), np.atleast_1d(np.asarray(mu2, dtype=np.float64))
     C1, C2 = np.atleast_2d(np.asarray(cov1, dtype=np.float64)), np.atleast_2d(np.asarray(cov2, dtype=np.float64))
@@ -842,7 +911,24 @@ def gaussian_frechet_distance(mu1: ArrayLike, cov1: ArrayLike, mu2: ArrayLike, c
     for name, a in (("mu1", m1), ("cov1", C1), ("mu2", m2), ("cov2", C2)):
         if not np.all(np.isfinite(a)):
             raise ValueError(f"{name} must be finite (found NaN or inf)")
+    for name, C in (("cov1", C1), ("cov2", C2)):
+        _check_covariance(C, name)
     return _frechet(m1, C1, _psd_sqrt(C1), m2, C2)
+
+
+def _check_covariance(C: Array, name: str) -> None:
+    """ValueError unless ``C`` is symmetric positive semi-definite up to round-off (1e-8 of its largest entry)."""
+    scale = float(np.max(np.abs(C)))
+    if scale == 0.0:
+        return
+    tol = 1e-8 * scale
+    if np.max(np.abs(C - C.T)) > tol:
+        raise ValueError(f"{name} must be a symmetric covariance matrix (largest asymmetry "
+                         f"{float(np.max(np.abs(C - C.T))):.3g} of entries up to {scale:.3g})")
+    lowest = float(np.linalg.eigvalsh(0.5 * (C + C.T))[0])
+    if lowest < -tol:
+        raise ValueError(f"{name} must be positive semi-definite (a covariance); its smallest eigenvalue is "
+                         f"{lowest:.3g}")
 
 
 def _psd_sqrt(C: Array) -> Array:
@@ -869,13 +955,26 @@ def frechet_distance(x: ArrayLike, y: ArrayLike, *, components: Optional[int] = 
     pixels); default None: raw pixels when a sample has at most 1024 values, else 256 components.
     Anything else (0, negative, above d, non-integral, a string or a boolean) raises ValueError
     (:class:`~symsched._validate.ArgumentTypeError` for a wrong type).
+
+    ``FD = |mu_x - mu_y|^2 + tr(C_x + C_y - 2 (C_x^½ C_y C_x^½)^½)`` with sample means and covariances
+    (``np.cov``). ``x``, ``y``: (m, ...) and (n, ...) with the same number d of values per sample, m, n >= 2;
+    returns a float >= 0 in squared data units. ValueError also for ``x``/``y`` not finite real arrays of at
+    least 2 samples or of different d. Source: Heusel et al. 2017 (FID); Dowson & Landau 1982.
     """
     X, Y = _flat(x, "x"), _flat(y, "y")
     if X.shape[1] != Y.shape[1]:
         raise ValueError(f"x and y must have the same sample size (got {X.shape[1]} and {Y.shape[1]})")
     F = _features(Y, _components(components, Y.shape[1], "components"))
     Xf, Yf = (X, Y) if F is None else (X @ F, Y @ F)
-    return gaussian_frechet_distance(*_moments(Xf), *_moments(Yf))
+    moments = []
+    for name, Z in (("x", Xf), ("y", Yf)):
+        with np.errstate(over="ignore", invalid="ignore"):
+            mu, C = _moments(Z)
+        if not (np.all(np.isfinite(mu)) and np.all(np.isfinite(C))):
+            raise ValueError(f"{name}: values too large for their covariance to be represented in float64 "
+                             f"(largest |value| {float(np.max(np.abs(Z))):.3g}); rescale them")
+        moments += [mu, C]
+    return gaussian_frechet_distance(*moments)
 
 
 def _components(components: Any, d: int, name: str) -> Optional[int]:
@@ -1194,6 +1293,19 @@ def compare(
     Returns
     -------
     Comparison
+
+    Raises
+    ------
+    ValueError
+        ``reference`` or a sample set not a finite real array of at least 2 samples, or a sample shape other than
+        the reference's; an empty list of seeds; a metric not in :data:`METRICS` (TypeError when ``metrics`` is
+        not iterable); a ``spectrum`` of another shape than the measured one; bad ``alpha_bar`` or sampler
+        settings; bad ``bandwidths``/``scales``/``n_projections``/``fd_components``; identical reference points.
+    ImportError
+        ``"sliced_w2"`` requested without POT.
+
+    Source: Gretton et al. 2012 (MMD²), Bonneel et al. 2015 (sliced W2), Heusel et al. 2017 (FD);
+    docs/model.md §6 (spectral KL/W2).
     """
     ref = _reference(reference, basis=basis, channel_axis=channel_axis, bandwidths=bandwidths, scales=scales,
                      n_projections=n_projections, fd_components=fd_components, seed=seed,
@@ -1227,7 +1339,8 @@ def compare_paired(
     ``samples[name]`` holds one array per seed, seed ``i`` the same for every schedule (e.g.
     ``sample(..., seed=i)``), so ``metric(name) - metric(baseline)`` per seed is a paired
     difference (:meth:`PairedComparison.difference`). One reference, one set of kernel widths and
-    one set of projections serve every schedule.
+    one set of projections serve every schedule. Per seed i: ``d_i = metric(samples[name][i]) -
+    metric(samples[baseline][i])``. Shapes: each array (n, *shape), ``reference`` (m, *shape).
 
     Parameters
     ----------
@@ -1242,6 +1355,16 @@ def compare_paired(
     Returns
     -------
     PairedComparison
+
+    Raises
+    ------
+    ValueError
+        ``samples`` not a non-empty mapping; ``baseline`` not one of its names; different numbers of seeds
+        per schedule; and everything :func:`compare` refuses.
+    ImportError
+        ``"sliced_w2"`` requested without POT.
+
+    Source: as :func:`compare`.
     """
     if not isinstance(samples, Mapping) or not samples:
         raise ValueError("samples must be a non-empty mapping schedule name -> samples (one array per seed)")
@@ -1301,9 +1424,19 @@ def default_schedules(
     Other names are :func:`symsched.schedules.standard_schedule` on ``grid`` (DDPM-grid spacings
     on the model's own grid; continuous ones snapped to it).
 
+    Optimised: ``argmin_levels D(P(S; levels), S)`` over levels on ``grid`` (docs/model.md §8). ``spectrum``:
+    any shape (its modes); ``grid``: (T,), training order (default :func:`symsched.optimize.default_grid`).
+
     Returns
     -------
     dict name -> alpha_bar (K,), noisiest first, in the order of ``names``
+
+    Raises
+    ------
+    ValueError
+        ``steps`` not a positive integer; a name that is neither ``"optimised"``, ``"optimised-<div>"`` nor a
+        standard schedule; or what :func:`symsched.optimize_schedule` / ``standard_schedule`` refuse (a bad
+        spectrum, grid, divergence or sampler setting; levels that collide on a coarse grid).
     """
     from . import optimize_schedule
     from .optimize import default_grid
@@ -1379,6 +1512,14 @@ def probe_schedules(
     set). Returns the :class:`PairedComparison` (baseline: ``baseline`` or the first schedule),
     the schedules, their grid timesteps (when ``grid`` is given) and ``n_examples`` samples per
     schedule from the first seed.
+
+    Per schedule k and seed s: ``metrics(sample(denoiser, alpha_bar_k, seed=s), reference)``. Shapes:
+    ``schedules`` name -> (K_k,); ``reference`` (m, *shape) with m >= 2; each run (n_samples, *shape);
+    ``examples[k]`` (min(n_examples, n_samples), *shape). Raises ValueError for an empty or non-mapping
+    ``schedules``, bad levels, ``n_samples`` not in [1, MAX_SAMPLES], bad ``seeds`` (not a non-empty sequence of
+    integers >= 0), an unknown sampler, baseline or metric, a bad reference, ``shape`` or ``batch_size``, and
+    for what :func:`sample` refuses (e.g. a denoiser output of the wrong shape or with NaN); ImportError for
+    ``"sliced_w2"`` without POT. Source: as :func:`compare`; docs/model.md §5 (the predicted spectra).
     """
     from tqdm.auto import tqdm
 
@@ -1500,6 +1641,11 @@ def plot_probe(result: ProbeResult, path: Any = None, *, channel_axis: Optional[
     Right panel: the radially averaged measured spectrum of each schedule (markers), its closed-form
     prediction (lines) and the reference's (black). Returns the matplotlib figure; writes a PNG
     atomically when ``path`` is given.
+
+    Images show ``clip((x + 1)/2, 0, 1)`` (data assumed in [-1, 1]); ``(C, H, W)`` samples with C in {1, 3} are
+    read channels-first unless ``channel_axis`` says otherwise. Radial PSDs: :func:`symsched.spectra.radial_psd`
+    of the first colour eigen-mode, against cycles per pixel. Raises what :func:`symsched.plots.save_figure`
+    raises for ``path`` (TypeError, ValueError for an unknown suffix, OSError). Source: docs/model.md §1, §5.
     """
     from matplotlib.figure import Figure
 

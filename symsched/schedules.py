@@ -209,7 +209,7 @@ def _unit_closed(value: ArrayLike, name: str) -> Array:
             f"{name} must lie in [0, 1] (got min {np.nanmin(arr) if not np.all(np.isnan(arr)) else np.nan:.17g}, "
             f"max {np.nanmax(arr) if not np.all(np.isnan(arr)) else np.nan:.17g}; NaN is refused)"
         )
-    return arr
+    return arr + 0.0  # -0.0 is the level 0 (pure noise): + 0.0 makes it +0.0, so 1/sqrt(0) is +inf, not -inf
 
 
 def _log_snr_array(log_snr: ArrayLike, name: str = "log_snr") -> Array:
@@ -226,6 +226,7 @@ def alpha_bar_to_log_snr(alpha_bar: ArrayLike) -> Array:
 
     ``alpha_bar = 0`` (zero terminal SNR, pure noise) maps to ``-inf`` and ``alpha_bar = 1`` (clean)
     to ``+inf`` exactly; in between the two logs carry full relative precision (no cancellation).
+    Source: docs/model.md §2 (log-SNR), §10 (``alpha_bar = 0``).
 
     Parameters
     ----------
@@ -251,7 +252,7 @@ def log_snr_to_alpha_bar(log_snr: ArrayLike) -> Array:
 
     Computed so that both :math:`\bar\alpha` and :math:`1-\bar\alpha` keep full relative
     precision: for :math:`\ell \ge 0` the result is ``1 - expit(-l)``, otherwise ``expit(l)``.
-    ``-inf`` maps to 0 (pure noise) and ``+inf`` to 1 (clean) exactly.
+    ``-inf`` maps to 0 (pure noise) and ``+inf`` to 1 (clean) exactly. Source: docs/model.md §2, §10.
 
     Parameters
     ----------
@@ -292,6 +293,7 @@ def alpha_bar_to_sigmas(alpha_bar: ArrayLike) -> Array:
 
     ``alpha_bar = 0`` maps to ``inf``, ``alpha_bar = 1`` to 0, exactly; the quotient of square roots
     neither overflows (``sqrt(5e-324) = 2.2e-162``) nor cancels (``1 - ab`` is exact for ``ab >= 1/2``).
+    Source: docs/model.md §2 (VE form, ``sigma = exp(-l/2)``), §10 (``sigma = inf``).
 
     Parameters
     ----------
@@ -317,6 +319,7 @@ def sigmas_to_alpha_bar(sigmas: ArrayLike) -> Array:
 
     Evaluated as ``1 - sigma^2/(1 + sigma^2)`` for ``sigma <= 1`` (``1 - alpha_bar`` keeps its relative
     precision) and ``r^2/(1 + r^2)``, ``r = 1/sigma``, above, which never overflows. ``sigma = inf`` maps to 0 (pure noise), ``sigma = 0`` to 1 (clean).
+    Source: docs/model.md §2 (the VE-VP map ``alpha_bar = 1/(1+sigma^2)``).
 
     Parameters
     ----------
@@ -358,7 +361,7 @@ def flow_t_to_log_snr(t: ArrayLike) -> Array:
 
     ``x_t = (1 - t) x0 + t eps`` (Lipman et al. 2022; Esser et al. 2024, SD3; diffusers calls ``t`` the
     flow ``sigmas``). ``t = 1`` maps to ``-inf``, ``t = 0`` to ``+inf`` exactly. Any shape; ValueError for
-    NaN or ``t`` outside [0, 1].
+    NaN or ``t`` outside [0, 1]. Source: docs/model.md §10.
     """
     tt = _unit_closed(t, "t")
     with np.errstate(divide="ignore"):
@@ -370,6 +373,7 @@ def log_snr_to_flow_t(log_snr: ArrayLike) -> Array:
 
     ``1 - t = expit(l/2)`` keeps full precision too (use :func:`flow_t_to_log_snr` for the way back).
     Any shape; ValueError for NaN, or a finite log-SNR whose t rounds to 0 (``l > ~1490``) or 1.
+    Source: docs/model.md §10.
     """
     l = _log_snr_array(log_snr)
     with np.errstate(over="ignore", under="ignore"):
@@ -385,7 +389,7 @@ def flow_t_to_alpha_bar(t: ArrayLike) -> Array:
 
     Evaluated through the log-SNR (:func:`flow_t_to_log_snr`, :func:`log_snr_to_alpha_bar`), so both
     ``alpha_bar`` and ``1 - alpha_bar`` keep their relative precision. Any shape; ValueError for NaN,
-    ``t`` outside [0, 1], or a ``0 < t < ~1e-8`` whose alpha_bar rounds to 1.
+    ``t`` outside [0, 1], or a ``0 < t < ~1e-8`` whose alpha_bar rounds to 1. Source: docs/model.md §10.
     """
     l = flow_t_to_log_snr(t)
     try:
@@ -401,6 +405,7 @@ def alpha_bar_to_flow_t(alpha_bar: ArrayLike) -> Array:
     A sum of positive terms: no cancellation anywhere. Any shape; ValueError for NaN, outside [0, 1], or a level
     ``0 < alpha_bar < ~1.2e-32`` whose t rounds to 1 in float64 (it would read as pure noise, alpha_bar = 0, on the
     way back; :func:`flow_t_to_alpha_bar` refuses the mirror case ``0 < t < ~1e-8`` the same way).
+    Source: docs/model.md §10.
     """
     ab = _unit_closed(alpha_bar, "alpha_bar")
     c, s = np.sqrt(ab), np.sqrt(1.0 - ab)
@@ -420,7 +425,10 @@ def _check_not_noise(t: Array, inner: Array, values: Array, name: str, rule: str
 
 
 def flow_t_to_sigmas(t: ArrayLike) -> Array:
-    r"""VE noise of flow time: :math:`\sigma = t/(1-t)` (``t = 1 -> inf``). Any shape; ValueError outside [0, 1]."""
+    r"""VE noise of flow time: :math:`\sigma = t/(1-t)` (``t = 1 -> inf``). Any shape; ValueError outside [0, 1].
+
+    ValueError too for an empty ``t`` or NaN. Source: docs/model.md §10.
+    """
     tt = _unit_closed(t, "t")
     with np.errstate(divide="ignore"):
         return tt / (1.0 - tt)
@@ -430,7 +438,7 @@ def sigmas_to_flow_t(sigmas: ArrayLike) -> Array:
     r"""Flow time of a VE noise level: :math:`t = \sigma/(1+\sigma) = 1/(1 + 1/\sigma)` (``inf -> 1``, ``0 -> 0``).
 
     Any shape; ValueError for NaN or negative sigmas, or a finite ``sigma > ~9e15`` whose t rounds to 1 in
-    float64 (only ``sigma = inf``, pure noise, is t = 1).
+    float64 (only ``sigma = inf``, pure noise, is t = 1). Source: docs/model.md §10.
     """
     s = as_real_array(sigmas, "sigmas")
     if s.size == 0:
@@ -449,6 +457,7 @@ def betas_to_alpha_bar(betas: ArrayLike) -> Array:
     ``1 - alpha_bar`` keeps full relative precision where ``alpha_bar >= 1/2`` (computed as
     ``-expm1(cumsum(log1p(-betas)))``); below 1/2 a plain cumulative product is used. A last beta of
     exactly 1 gives ``alpha_bar[T-1] = 0``: zero terminal SNR (Lin et al. 2023, arXiv 2305.08891).
+    Source: Ho et al. 2020 (DDPM, arXiv 2006.11239, §2: ``alpha_bar_t = prod_s alpha_s``); docs/model.md §2.
 
     Parameters
     ----------
@@ -505,6 +514,12 @@ def rescale_zero_terminal_snr(alpha_bar: ArrayLike) -> Array:
     -------
     ndarray, shape (T,), float64
         The rescaled grid, ``[T-1] == 0`` (strictly decreasing).
+
+    Raises
+    ------
+    ValueError
+        If ``alpha_bar`` is not a valid training grid (1-D, finite, in (0, 1) except a last 0, strictly
+        decreasing) or holds fewer than 2 timesteps.
     """
     g = _as_grid(alpha_bar, "alpha_bar")
     if g.size < 2:
@@ -526,6 +541,7 @@ def alpha_bar_to_betas(alpha_bar: ArrayLike) -> Array:
     accurate to 1e-12 (relative, in both ``ab`` and ``1 - ab``) whenever every ratio
     ``ab[t]/ab[t-1]`` is at least about 1e-3 (float64 betas cannot do better for larger jumps;
     use log-SNR or sigmas, which round-trip to 1e-12 for any levels, instead).
+    Source: Ho et al. 2020 (DDPM, arXiv 2006.11239, §2), the inverse of ``alpha_bar_t = prod_s (1 - beta_s)``.
 
     Parameters
     ----------
@@ -572,6 +588,7 @@ def linear_betas(T: int = 1000, *, beta_start: float = BETA_RANGES["linear"][0],
 
     Ho et al. (2020) use T=1000, 1e-4 to 0.02 (diffusers ``beta_schedule="linear"``).
     Computed in float64 (diffusers uses float32; the grids agree to ~1e-7 relative).
+    Raises ValueError (naming the argument) unless ``1 <= T <= MAX_TRAIN_TIMESTEPS`` and both betas lie in (0, 1).
     """
     T = _pos_int(T, "T", MAX_TRAIN_TIMESTEPS)
     b0, b1 = _check_beta_range(beta_start, beta_end)
@@ -583,6 +600,7 @@ def scaled_linear_betas(T: int = 1000, *, beta_start: float = BETA_RANGES["scale
     r"""Stable Diffusion betas, linear in :math:`\sqrt\beta`: ``linspace(sqrt(b0), sqrt(b1), T)**2``, shape (T,).
 
     Defaults are Stable Diffusion 1.x / 2.x / XL's (diffusers ``beta_schedule="scaled_linear"``).
+    Raises ValueError (naming the argument) unless ``1 <= T <= MAX_TRAIN_TIMESTEPS`` and both betas lie in (0, 1).
     """
     T = _pos_int(T, "T", MAX_TRAIN_TIMESTEPS)
     b0, b1 = _check_beta_range(beta_start, beta_end)
@@ -594,6 +612,8 @@ def cosine_betas(T: int = 1000, *, s: float = 0.008, max_beta: float = 0.999) ->
 
     :math:`f(t) = \cos^2\!\big(\tfrac{t/T + s}{1+s}\tfrac{\pi}{2}\big)` (diffusers
     ``"squaredcos_cap_v2"``). The last beta is capped at ``max_beta`` because ``f(T) = 0``.
+    Source: Nichol & Dhariwal 2021 (arXiv 2102.09672), §3.2. Raises ValueError (naming the argument) unless
+    ``1 <= T <= MAX_TRAIN_TIMESTEPS``, ``s > 0`` and ``0 < max_beta < 1``.
     """
     T = _pos_int(T, "T", MAX_TRAIN_TIMESTEPS)
     s = _real(s, "s")
@@ -613,6 +633,7 @@ def sigmoid_betas(T: int = 1000, *, beta_start: float = BETA_RANGES["sigmoid"][0
 
     ``u = linspace(-6, 6, T)`` (diffusers ``DDPMScheduler(beta_schedule="sigmoid")``; defaults are
     the diffusers scheduler defaults).
+    Raises ValueError (naming the argument) unless ``1 <= T <= MAX_TRAIN_TIMESTEPS`` and both betas lie in (0, 1).
     """
     T = _pos_int(T, "T", MAX_TRAIN_TIMESTEPS)
     b0, b1 = _check_beta_range(beta_start, beta_end)
@@ -640,6 +661,13 @@ def training_grid(beta_schedule: str = "linear", *, num_train_timesteps: int = 1
     -------
     ndarray, shape (T,), float64
         ``alphas_cumprod[t]``, strictly decreasing in t (the last entry 0 with ``rescale_zero_snr``).
+
+    Raises
+    ------
+    ValueError
+        Unknown ``beta_schedule``, ``num_train_timesteps`` outside [1, MAX_TRAIN_TIMESTEPS], a keyword the beta
+        function does not take or a bad value of one, a non-boolean ``rescale_zero_snr`` (ArgumentTypeError), or
+        a grid whose cumulative product underflows in float64.
     """
     rescale = as_bool(rescale_zero_snr, "rescale_zero_snr")
     check_choice(beta_schedule, "beta_schedule", BETA_SCHEDULES)
@@ -777,6 +805,8 @@ def from_grid(grid_alpha_bar: ArrayLike, timesteps: ArrayLike) -> Array:
 def nearest_timesteps(alpha_bar: ArrayLike, grid: ArrayLike) -> NDArray[np.int64]:
     r"""For each level, the grid timestep nearest in log-SNR: ``argmin_t |l(ab_k) - l(grid_t)|``.
 
+    Source: docs/model.md §2 (log-SNR) and §8 (levels restricted to a trained model's timestep grid).
+
     Parameters
     ----------
     alpha_bar : array_like, shape (K,)
@@ -858,13 +888,26 @@ def karras(K: int, *, sigma_min: float = 0.002, sigma_max: float = 80.0, rho: fl
     -------
     ndarray, shape (K,), float64
         ``alpha_bar``, noisiest first.
+
+    Raises
+    ------
+    ValueError
+        ``K`` outside [1, MAX_STEPS], non-positive ``sigma_min``/``sigma_max``/``rho``, ``sigma_max <= sigma_min``,
+        or a sigma whose alpha_bar rounds to 0 or 1 in float64 (``sigma_min`` below ~1e-8, ``sigma_max`` above
+        ~4.5e161).
     """
     K = _pos_int(K, "K")
     lo, hi = _sigma_range(sigma_min, sigma_max)
     rho = _positive(rho, "rho")
     ramp = np.linspace(0.0, 1.0, K) if K > 1 else np.zeros(1)
-    a, b = hi ** (1.0 / rho), lo ** (1.0 / rho)
-    sig = (a + ramp * (b - a)) ** rho
+    with np.errstate(over="ignore", under="ignore"):
+        a, b = np.float64(hi) ** (1.0 / rho), np.float64(lo) ** (1.0 / rho)
+    if np.isfinite(a) and b > 0:
+        sig = (a + ramp * (b - a)) ** rho
+    else:  # a small rho takes sigma^(1/rho) beyond float64: the same sum in logs, log(a (1 - t) + b t)
+        with np.errstate(divide="ignore"):
+            L = np.logaddexp(math.log(hi) / rho + np.log1p(-ramp), math.log(lo) / rho + np.log(ramp))
+        sig = np.exp(rho * L)
     sig[0] = hi  # exact end points (the power amplifies round-off in b - a)
     if K > 1:
         sig[-1] = lo
@@ -882,6 +925,12 @@ def kl_optimal(K: int, *, sigma_min: float = 0.002, sigma_max: float = 80.0) -> 
     -------
     ndarray, shape (K,), float64
         ``alpha_bar``, noisiest first.
+
+    Raises
+    ------
+    ValueError
+        As :func:`karras`: ``K`` outside [1, MAX_STEPS], non-positive ends, ``sigma_max <= sigma_min``, or a
+        sigma whose alpha_bar rounds to 0 or 1 in float64.
     """
     K = _pos_int(K, "K")
     lo, hi = _sigma_range(sigma_min, sigma_max)
@@ -1067,7 +1116,12 @@ def sd3_time_shift(t: ArrayLike, shift: float) -> Array:
 
 
 def shift_to_log_snr(shift: ArrayLike) -> Array:
-    r"""Log-SNR offset :math:`-2\log s` of a time shift s (SD3 ``shift``, Flux :math:`e^{\mu}`). Inverse: ``exp(-l/2)``."""
+    r"""Log-SNR offset :math:`-2\log s` of a time shift s (SD3 ``shift``, Flux :math:`e^{\mu}`). Inverse: ``exp(-l/2)``.
+
+    ``shift``: array_like, any shape; returns a float64 array of the same shape. ValueError unless every shift is
+    positive and finite. Source: docs/model.md §10; Esser et al., SD3 (arXiv 2403.03206), Hoogeboom et al.,
+    simple diffusion (arXiv 2301.11093, the shift ``d/d0`` of resolution d).
+    """
     s = as_real_array(shift, "shift")
     if not np.all(np.isfinite(s)) or np.any(s <= 0):
         raise ValueError("shift must be positive and finite")
@@ -1083,7 +1137,11 @@ def flux_mu(
     diffusers ``pipelines/flux/pipeline_flux.py`` ``calculate_shift`` (defaults as there and in the
     FLUX.1 scheduler config, :data:`FLUX_DEFAULTS`): :math:`\mu = \mu_0 + (\mu_1-\mu_0)(n - n_0)/(n_1 - n_0)`,
     not clamped. The scheduler applies :math:`t' = e^\mu/(e^\mu + 1/t - 1)` (``time_shift``), which is
-    :func:`sd3_time_shift` with :math:`s = e^\mu`, i.e. a log-SNR offset of :math:`-2\mu`.
+    :func:`sd3_time_shift` with :math:`s = e^\mu`, i.e. a log-SNR offset of :math:`-2\mu` (docs/model.md §10).
+
+    ``image_seq_len``: token counts, array_like of any shape; returns float64 ``mu`` of the same shape. Raises
+    ValueError (naming the argument) for a non-positive or non-finite ``image_seq_len``, non-positive
+    ``base_seq_len``/``max_seq_len``, ``max_seq_len == base_seq_len`` or non-finite shifts.
     """
     n = as_real_array(image_seq_len, "image_seq_len")
     if not np.all(np.isfinite(n)) or np.any(n <= 0):
@@ -1098,7 +1156,11 @@ def flux_mu(
 def flux_image_seq_len(height: int, width: int, *, vae_scale_factor: int = 8, patch_size: int = 2) -> int:
     """Flux's image tokens for an image of ``height`` x ``width`` pixels: ``(h // (8*2)) * (w // (8*2))``.
 
+    In general ``n = (height // (v p)) * (width // (v p))``, ``v = vae_scale_factor``, ``p = patch_size``.
     diffusers ``FluxPipeline``: latents are 8x smaller (VAE) and packed 2x2 into tokens.
+    Scalars in (pixels), a Python int out (tokens; 0 when the image is smaller than ``v p`` pixels). Raises
+    ValueError (naming the argument) unless all four arguments are positive integers. Source: diffusers
+    ``pipelines/flux/pipeline_flux.py``; docs/model.md §10 (``mu`` linear in the sequence length).
     """
     h, w = as_positive_int(height, "height"), as_positive_int(width, "width")
     f = as_positive_int(vae_scale_factor, "vae_scale_factor") * as_positive_int(patch_size, "patch_size")
@@ -1109,6 +1171,7 @@ def uniform_flow_t(K: int) -> Array:
     r"""Uniform flow time :math:`t_i = 1 - i/K`, ``i = 0..K-1``: K equal steps from pure noise to clean (t = 0 implicit).
 
     The rectified-flow schedule of Liu et al. / Lipman et al.; ``t_0 = 1`` is ``alpha_bar = 0``. Shape (K,).
+    ValueError unless ``1 <= K <= MAX_STEPS``. Source: docs/model.md §10.
     """
     K = _pos_int(K, "K")
     return 1.0 - np.arange(K, dtype=np.float64) / K
@@ -1183,6 +1246,7 @@ def flow_schedule(name: str, steps: int, *, shift: float = 3.0, mu: Optional[flo
     Converted with :func:`flow_t_to_alpha_bar` (``t = 1 -> alpha_bar = 0``). Every argument is checked,
     also those the named schedule does not use (``shift`` a positive real, ``image_seq_len`` positive and
     finite); ``mu`` given for another schedule than ``"flow-flux"`` is a ValueError (it would be ignored).
+    Source: docs/model.md §10; Esser et al., SD3 (arXiv 2403.03206) for the shifted flow times.
     """
     check_choice(name, "name", FLOW_SCHEDULES)
     K = _pos_int(steps, "steps")
@@ -1207,7 +1271,8 @@ def loglinear_interp(values: ArrayLike, num: int) -> Array:
     r"""Log-linear resampling of a decreasing positive sequence to ``num`` points.
 
     The Align-Your-Steps recipe: ``np.interp(linspace(0, 1, num), linspace(0, 1, n),
-    log(values[::-1]))``, exponentiated and reversed.
+    log(values[::-1]))``, exponentiated and reversed (Sabour et al. 2024, arXiv 2404.14507, and the
+    authors' ``loglinear_interp``).
 
     Parameters
     ----------
@@ -1219,6 +1284,12 @@ def loglinear_interp(values: ArrayLike, num: int) -> Array:
     Returns
     -------
     ndarray, shape (num,), float64, decreasing
+
+    Raises
+    ------
+    ValueError
+        If ``values`` is not 1-D with at least 2 finite, positive, strictly decreasing entries, or ``num`` is not
+        in [1, MAX_STEPS].
     """
     v = _float_array(values, "values")
     if v.ndim != 1 or v.size < 2:
@@ -1260,6 +1331,11 @@ def align_your_steps(K: int = 10, *, model: str = "sd15") -> Array:
     -------
     ndarray, shape (K,), float64
         ``alpha_bar = 1/(1+sigma^2)``, noisiest first.
+
+    Raises
+    ------
+    ValueError
+        ``K`` outside [1, MAX_STEPS] or ``model`` not ``"sd15"``/``"sdxl"``.
     """
     K = _pos_int(K, "K")
     check_choice(model, "model", tuple(AYS_SIGMAS))

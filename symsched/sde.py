@@ -139,6 +139,15 @@ def nfe(scheme: str, n_points: int) -> int:
     Returns
     -------
     int
+        A scalar count.
+
+    Raises
+    ------
+    ValueError
+        Unknown ``scheme``, or ``n_points`` not an integer in [2, MAX_STEPS] (a non-integer type, a float
+        included, is an ArgumentTypeError).
+
+    Source: the module docstring (NFE); the schemes of Pierret & Galerne (ICML 2025, arXiv 2405.14250).
     """
     return EVALS_PER_STEP[_scheme(scheme)] * (_n_points(n_points) - 1)
 
@@ -156,12 +165,14 @@ def n_points_for_nfe(scheme: str, n_evals: int) -> int:
     Returns
     -------
     int
-        N >= 2.
+        N >= 2, a scalar (not capped at MAX_STEPS; :func:`nfe` and the spectra refuse N above it).
 
     Raises
     ------
     ValueError
-        When ``n_evals`` buys not even one step.
+        Unknown ``scheme``, ``n_evals`` not a positive integer, or ``n_evals`` buys not even one step.
+
+    Source: the inverse of :func:`nfe` (module docstring, NFE).
     """
     _scheme(scheme)
     n_evals = as_int(n_evals, "n_evals", 1)
@@ -189,6 +200,14 @@ def reverse_grid(n_points: int, *, horizon: float = 1.0, eps: float = 0.0) -> tu
         mathematical value, so rounding never makes it negative).
     Delta : float
         ``t_1 - t_0``.
+
+    Raises
+    ------
+    ValueError
+        ``n_points`` not an integer in [2, MAX_STEPS] (ArgumentTypeError for a non-integer type), ``horizon``
+        not positive and finite, or ``eps`` not in [0, horizon).
+
+    Source: the uniform reverse grid of Pierret & Galerne (ICML 2025, arXiv 2405.14250) (module docstring).
     """
     N = _n_points(n_points)
     T, e = _horizon_eps(horizon, eps)
@@ -256,12 +275,43 @@ def _scheme_variances(
     out: dict[str, Array] = {}
     for init in inits:
         v0 = 1.0 if init == "white" else np.asarray(K.marginal_kernel()(uu, T, bmin, bmax)[0], dtype=np.float64)
-        P = G * v0 + R
+        with np.errstate(all="ignore"):
+            P = G * v0 + R
+        if not np.all(np.isfinite(P)):
+            P = _recompute_beyond_float64(P, uu, scheme, n_points, bmin, bmax, T, e, init)
         if pole.any():
             full = np.full(u.shape, np.inf)
             full[ok] = P
             P = full
         out[init] = P
+    return out
+
+
+#: at most this many modes whose float64 recursion leaves the range are recomputed with mpmath
+EXACT_FALLBACK_MODES = 32
+
+
+def _recompute_beyond_float64(P: Array, u: Array, scheme: str, n_points: int, bmin: float, bmax: float, T: float,
+                              e: float, init: str) -> Array:
+    """``P`` with the modes whose float64 recursion overflowed (inf, or NaN from inf * 0: e^{2B} beyond float64 for a
+    long horizon or a steep beta) recomputed with mpmath; ValueError where the true variance itself is beyond
+    float64 (the scheme diverges) or too many modes need it (never a silent NaN or inf)."""
+    bad = ~np.isfinite(P)
+    where = f"scheme {scheme!r} with beta_min={bmin:g}, beta_max={bmax:g}, horizon={T:g}, eps={e:g}"
+    if int(bad.sum()) > EXACT_FALLBACK_MODES:
+        raise ValueError(f"spectrum: the float64 recursion of {where} leaves the float64 range for "
+                         f"{int(bad.sum())} modes (more than {EXACT_FALLBACK_MODES} to recompute exactly); "
+                         "symsched.sde.output_spectrum_mp evaluates them")
+    exact = output_spectrum_mp(u[bad], scheme, n_points, beta_min=bmin, beta_max=bmax, horizon=T, eps=e,
+                               init=init, dps=30)
+    with np.errstate(over="ignore"):
+        vals = np.array([float(x) for x in exact], dtype=np.float64)
+    if not np.all(np.isfinite(vals)):
+        i = int(np.flatnonzero(~np.isfinite(vals))[0])
+        raise ValueError(f"spectrum: the output variance of the mode S={u[bad][i]:.6g} exceeds the float64 range "
+                         f"for {where} (the scheme diverges for this mode)")
+    out = P.copy()
+    out[bad] = vals
     return out
 
 
@@ -311,6 +361,8 @@ def output_spectrum(
     ValueError
         On bad input, or when the scheme is undefined on this grid (``ddpm`` needs
         ``2 Delta beta(tau_k) < 1`` at every step).
+
+    Source: Pierret & Galerne (ICML 2025, arXiv 2405.14250); the steps of :mod:`symsched.symbolic.sde`.
     """
     S = as_spectrum(spectrum)
     scheme = _scheme(scheme)
@@ -353,6 +405,15 @@ def continuous_output_spectrum(
     -------
     ndarray, shape of ``spectrum``
         Finite for every ``S >= 0``, also at ``eps = 0`` (``P = 0`` for ``S = 0``, ``eps = 0``).
+
+    Raises
+    ------
+    ValueError
+        A bad spectrum (empty, not finite, negative); unknown ``kind`` or ``init``; ``beta(t)`` not positive on
+        ``[0, horizon]``; ``horizon`` not positive; ``eps`` not in [0, horizon).
+
+    Source: Pierret & Galerne (ICML 2025, arXiv 2405.14250): exact solutions of the reverse SDE and PF-ODE
+    for Gaussian data.
     """
     S = as_spectrum(spectrum)
     check_choice(kind, "kind", KINDS)
@@ -383,6 +444,11 @@ def output_spectrum_mp(
     The grid is built in mpmath from the float parameters (exact real grid). Object array of mpf;
     modes hitting the pole (S = 0 at forward time 0) are ``mpf('+inf')``. Loops in Python: use a
     handful of modes.
+
+    Same recursion ``v_{k+1} = g_k(S)^2 v_k + n_k``; returns an object array of the shape of ``spectrum``.
+    ValueError as :func:`output_spectrum` (also where the scheme is undefined on the grid: ``ddpm`` needs
+    ``2 Delta beta(tau_k) < 1``), and for ``dps`` not in [1, MAX_DPS].
+    Source: Pierret & Galerne (ICML 2025, arXiv 2405.14250).
     """
     import mpmath
 
@@ -392,6 +458,8 @@ def output_spectrum_mp(
     N = _n_points(n_points)
     bmin, bmax, T, e = _model(beta_min, beta_max, horizon, eps)
     check_choice(init, "init", INITS)
+    tau_f, delta_f = reverse_grid(N, horizon=T, eps=e)
+    _check_domain(scheme, tau_f, delta_f, bmin, bmax, N)  # as output_spectrum: a ValueError, never mpc values
     step = K.step_mp(scheme)
     lam = K.marginal_mp()
     out = np.empty(S.shape, dtype=object)
@@ -418,7 +486,13 @@ def continuous_output_spectrum_mp(
     spectrum: ArrayLike, kind: str = "sde", *, beta_min: float = 0.05, beta_max: float = 10.0,
     horizon: float = 1.0, eps: float = 0.0, init: str = "white", dps: int = 50,
 ) -> NDArray[np.object_]:
-    """:func:`continuous_output_spectrum` at ``dps`` digits (canonical closed form; object array of mpf)."""
+    """:func:`continuous_output_spectrum` at ``dps`` digits (canonical closed form; object array of mpf).
+
+    ``ode``: ``P = v_init lambda(eps) / lambda(T)``; ``sde``: ``P = lambda(eps) + (v_init - lambda(T))
+    e^{-2(B(T) - B(eps))} lambda(eps)^2 / lambda(T)^2``. Object array of the shape of ``spectrum``.
+    ValueError as :func:`continuous_output_spectrum`, and for ``dps`` not in [1, MAX_DPS].
+    Source: Pierret & Galerne (ICML 2025, arXiv 2405.14250).
+    """
     import mpmath
 
     dps = as_dps(dps)
@@ -515,6 +589,13 @@ def error_table(
     both starts share one pass (``P = G v_init + R``). ``progress`` wraps the task iterator (e.g. tqdm).
     W2 uses :func:`symsched.w2_distance`; a cell is ``inf`` when some mode diverges and ``nan`` when
     the scheme is undefined on the grid (reason in ``undefined``).
+
+    Each cell is ``W2 = sqrt(sum_modes (sqrt P - sqrt S)^2)`` (docs/model.md §6). ``spectrum``: any shape (its
+    modes); ``sizes`` and ``eps_values``: sequences of numbers; returns an :class:`ErrorTable` keyed by them.
+    Raises ValueError for a bad spectrum, unknown ``count`` or scheme, empty ``sizes``/``eps_values``, a size
+    that is not a positive integer or gives a grid outside [2, MAX_STEPS] points, an ``eps`` not in
+    [0, horizon), or ``beta(t)`` not positive on ``[0, horizon]``. Source: Pierret & Galerne (ICML 2025,
+    arXiv 2405.14250).
     """
     S = as_spectrum(spectrum)
     check_choice(count, "count", COUNTS)

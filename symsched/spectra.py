@@ -97,6 +97,8 @@ def _grid_shape(shape: Union[int, Sequence[int]]) -> tuple[int, ...]:
 def fft_frequencies(shape: Union[int, Sequence[int]]) -> Array:
     r"""Radial frequency :math:`|f| = \sqrt{\sum_i f_i^2}` on the FFT grid, cycles per sample.
 
+    Source: ``numpy.fft.fftfreq`` per axis; the FFT-grid modes of docs/model.md §1.
+
     Parameters
     ----------
     shape : int or tuple of 1 or 2 ints
@@ -106,6 +108,11 @@ def fft_frequencies(shape: Union[int, Sequence[int]]) -> Array:
     -------
     ndarray, shape ``shape``, float64
         ``|f|`` in ``[0, sqrt(ndim)/2]``, DC at index 0.
+
+    Raises
+    ------
+    ValueError
+        If ``shape`` is not 1 or 2 positive integers, or holds more than MAX_MODES points.
     """
     dims = _grid_shape(shape)
     axes = np.meshgrid(*[np.fft.fftfreq(n) for n in dims], indexing="ij")
@@ -144,6 +151,7 @@ def power_law(
 
     Natural images have :math:`\alpha \approx 2` in 2-D. The frequency floor :math:`f_0`
     regularises the singular DC term: DC (and any :math:`|f| < f_0`) gets :math:`c/f_0^\alpha`.
+    Source: the :math:`1/|f|^2` power spectrum of natural images (Field 1987, JOSA A 4(12)); docs/model.md §1.
 
     Parameters
     ----------
@@ -161,6 +169,12 @@ def power_law(
     -------
     ndarray, shape ``shape``, float64
         Positive, Hermitian symmetric.
+
+    Raises
+    ------
+    ValueError
+        Bad ``shape`` (as :func:`fft_frequencies`), non-finite ``alpha``, non-positive ``c`` or ``floor``, or a PSD
+        that overflows to inf or underflows to 0 in float64.
     """
     dims = _grid_shape(shape)
     alpha = _real(alpha, "alpha")
@@ -185,6 +199,8 @@ def band_limited(
 ) -> Array:
     r"""Ideal low-pass PSD: :math:`S = \text{level}` for :math:`|f| \le f_c`, else ``floor``.
 
+    Source: a test spectrum on the FFT grid of docs/model.md §1 (:func:`fft_frequencies`).
+
     Parameters
     ----------
     shape : int or tuple of 1 or 2 ints
@@ -200,6 +216,12 @@ def band_limited(
     -------
     ndarray, shape ``shape``, float64
         Non-negative, Hermitian symmetric.
+
+    Raises
+    ------
+    ValueError
+        Bad ``shape`` (as :func:`fft_frequencies`), a negative or non-finite ``cutoff`` or ``floor``, or a
+        non-positive ``level``.
     """
     dims = _grid_shape(shape)
     fc = _real(cutoff, "cutoff")
@@ -243,6 +265,12 @@ def matern(
     -------
     ndarray, shape ``shape``, float64
         Non-negative (far tails may underflow to 0 for the Gaussian), Hermitian symmetric.
+
+    Raises
+    ------
+    ValueError
+        Bad ``shape`` (as :func:`fft_frequencies`), ``nu`` neither positive nor ``inf``, or a non-positive
+        ``length_scale`` or ``variance``.
     """
     from scipy.special import logsumexp
 
@@ -265,7 +293,10 @@ def matern(
 def gaussian(shape: Union[int, Sequence[int]], *, length_scale: float = 4.0, variance: float = 1.0) -> Array:
     r"""Gaussian-kernel PSD :math:`S \propto \exp(-2\pi^2\ell^2|f|^2)`, ``mean(S) = variance``.
 
-    Same as ``matern(shape, nu=np.inf, ...)``; see :func:`matern`.
+    Same as ``matern(shape, nu=np.inf, ...)``; see :func:`matern`. Returns shape ``shape``, float64;
+    ``length_scale`` in samples, frequencies in cycles per sample. ValueError for a bad ``shape`` or a
+    non-positive ``length_scale`` / ``variance``. Source: the squared-exponential kernel's spectral density
+    (Rasmussen & Williams 2006, §4.2).
     """
     return matern(shape, nu=np.inf, length_scale=length_scale, variance=variance)
 
@@ -349,6 +380,8 @@ class _CrossSpectrum:
 def psd2d(images: ArrayLike, *, mean: str = "none") -> Array:
     r"""Averaged periodogram :math:`S[k] = \frac{1}{N}\sum_n |\mathrm{fft2}(x_n)[k]|^2 / (HW)`, per channel.
 
+    Source: ``numpy.fft.fft2``; the PSD normalisation of this module and docs/model.md §1.
+
     Parameters
     ----------
     images : array_like, shape (N, H, W) or (N, H, W, C)
@@ -362,6 +395,11 @@ def psd2d(images: ArrayLike, *, mean: str = "none") -> Array:
     -------
     ndarray, shape (H, W) or (H, W, C), float64
         FFT order, Hermitian symmetric. White noise of variance 1 gives 1.
+
+    Raises
+    ------
+    ValueError
+        Unknown ``mean``, or ``images`` empty, not finite, or not of shape (N, H, W) / (N, H, W, C).
     """
     check_choice(mean, "mean", MEAN_MODES)
     batch = _image_batch(images)
@@ -394,6 +432,11 @@ def colour_eigen_psd(images: ArrayLike, *, mean: str = "none") -> Array:
     ndarray, shape (H, W, C), float64
         Eigenvalues in descending order along the last axis, clipped at 0; FFT order;
         Hermitian symmetric over (H, W).
+
+    Raises
+    ------
+    ValueError
+        Unknown ``mean``, or ``images`` empty, not finite, or not 4-D (N, H, W, C).
     """
     check_choice(mean, "mean", MEAN_MODES)
     arr = _real_data(images, "images")
@@ -415,7 +458,7 @@ def radial_psd(psd: ArrayLike, *, channel_axis: Optional[int] = None) -> tuple[A
 
     A grid point with radial frequency :math:`|f|` (see :func:`fft_frequencies`) goes to bin
     ``r = round(|f| / df)`` with ``df = 1 / max(grid shape)``; empty bins are dropped (they only
-    occur for non-square grids).
+    occur for non-square grids). Ring means by ``scipy.ndimage.mean``.
 
     Parameters
     ----------
@@ -430,6 +473,12 @@ def radial_psd(psd: ArrayLike, *, channel_axis: Optional[int] = None) -> tuple[A
         Bin frequencies ``r * df`` in cycles per sample, increasing from 0.
     psd : ndarray, shape (B,) or (B, C), float64
         Ring means.
+
+    Raises
+    ------
+    ValueError
+        If ``psd`` is empty, not finite or negative, ``channel_axis`` is out of range, or the grid (without the
+        channel axis) is not 1-D or 2-D.
     """
     from scipy import ndimage
 
@@ -479,6 +528,12 @@ def pca_spectrum(data: ArrayLike, *, center: bool = True) -> Array:
     -------
     ndarray, shape (D,), float64
         PCA variances (the modes of non-stationary data, docs/model.md §1), descending.
+
+    Raises
+    ------
+    ValueError
+        If ``data`` is empty, not finite or not 2-D, or has fewer than 2 samples with ``center=True``
+        (a non-boolean ``center`` is an ArgumentTypeError).
     """
     from scipy.linalg import svdvals
 
@@ -514,6 +569,7 @@ def welch_psd(
     Normalised per sample, like every symsched PSD: white noise of variance :math:`\sigma^2`
     gives :math:`\sigma^2` at every frequency, whatever ``fs`` (i.e. scipy's ``'density'`` PSD
     times ``fs``). The result is directly a symsched spectrum of a length-``nperseg`` signal.
+    Source: Welch 1967 (IEEE Trans. Audio Electroacoust. 15(2)); ``scipy.signal.welch``.
 
     Parameters
     ----------
@@ -537,6 +593,13 @@ def welch_psd(
         Frequencies in units of ``fs``, in FFT order (``np.fft.fftfreq(nperseg, 1/fs)``).
     psd : ndarray, shape (nperseg,), float64
         Two-sided PSD, Hermitian symmetric.
+
+    Raises
+    ------
+    ValueError
+        If ``x`` is empty, not finite or not 1-D/2-D, ``fs`` is not positive, ``nperseg`` is not a positive
+        integer or exceeds n, ``noverlap`` is not in [0, nperseg), ``detrend`` is not one of the three, or
+        scipy refuses the arguments (e.g. the ``window``; its message is kept).
     """
     from scipy.signal import welch
 
@@ -627,6 +690,7 @@ def natural_patches(*, patch_size: int = 32) -> Array:
     ``[-1, 1]`` (``2 * img_as_float(img) - 1``, the usual diffusion-model convention), cut into
     non-overlapping ``p × p`` patches from the top-left corner (remainders dropped), and the
     per-channel mean over all patches and pixels is subtracted. For p = 32 this gives N = 858.
+    Source: ``skimage.data`` (the images) and ``skimage.util.view_as_blocks`` (the patches).
 
     Parameters
     ----------
@@ -637,6 +701,11 @@ def natural_patches(*, patch_size: int = 32) -> Array:
     -------
     ndarray, shape (N, p, p, 3), float64
         A fresh copy (the cached array is read-only).
+
+    Raises
+    ------
+    ValueError
+        If ``patch_size`` is not a positive integer or is larger than every photograph (p > 512).
     """
     p = _pos_int(patch_size, "patch_size")
     return np.array(_natural_patches_cached(p))
@@ -652,8 +721,10 @@ def _natural_spectrum_cached(patch_size: int) -> np.ndarray:
 def natural_patches_spectrum(*, patch_size: int = 32) -> Array:
     r"""Colour eigen-mode PSD of :func:`natural_patches`: shape (p, p, 3), symsched's default spectrum.
 
-    ``colour_eigen_psd(natural_patches(patch_size=p))`` (already mean-removed per channel).
-    Cached in memory; deterministic.
+    ``colour_eigen_psd(natural_patches(patch_size=p))`` (already mean-removed per channel), i.e.
+    :math:`S[k] = \operatorname{eig}\big(\frac{1}{N}\sum_n X_n[k] X_n[k]^H / p^2\big)` over the N patches.
+    Cached in memory; deterministic. ValueError as :func:`natural_patches` (``patch_size`` not a positive
+    integer, or above 512). Source: docs/model.md §1 (colour eigen-modes); :func:`colour_eigen_psd`.
     """
     p = _pos_int(patch_size, "patch_size")
     return np.array(_natural_spectrum_cached(p))
@@ -696,7 +767,7 @@ def _folder_spectrum(folder: Path, patch_size: int) -> Array:
 
 
 def load_spectrum(source: Union[str, "os.PathLike[str]"], *, patch_size: int = 32) -> Array:
-    r"""Load or estimate a spectrum from ``source``.
+    r"""Load or estimate a spectrum from ``source``: a file's ``S`` as is, or a folder's colour eigen-mode PSD.
 
     Rules, in order:
 
@@ -722,7 +793,19 @@ def load_spectrum(source: Union[str, "os.PathLike[str]"], *, patch_size: int = 3
     Returns
     -------
     ndarray, float64
-        Finite, non-negative spectrum.
+        Finite, non-negative spectrum: the file's shape, or (p, p, 3) for a folder or the builtin.
+
+    Raises
+    ------
+    ValueError
+        ``patch_size`` not a positive integer; an unknown ``builtin:`` name; a path that does not exist or is
+        neither a folder nor a ``.npy`` file; a ``.npy`` that cannot be read, is not floating point, or is empty,
+        not finite or negative; a folder with no PNG/JPEG, an unreadable or non-8-bit image, or no image of at
+        least p x p pixels.
+    OSError
+        If a ``.npy`` file exists but cannot be opened (e.g. permissions).
+
+    Source: docs/model.md §1 (modes and colour eigen-modes); images read with PIL.
     """
     p = _pos_int(patch_size, "patch_size")
     if isinstance(source, str) and source.startswith("builtin:"):

@@ -502,3 +502,13 @@ def test_from_diffusers_refuses_an_eta_the_scheduler_does_not_take(name):
     with pytest.raises(ValueError, match=rf"^eta=0.5: only DDIMScheduler.step takes an eta; {name}.step has none"):
         from_diffusers(sch, eta=0.5)
     assert from_diffusers(sch, eta=0.0).eta == 0.0
+
+
+def test_from_k_diffusion_sigmas_keeps_large_finite_sigmas_finite() -> None:
+    """1/(1 + s^2) overflowed s^2 for s > 1.3e154 and turned a finite level into pure noise (alpha_bar 0):
+    the stable conversion gives 1/s^2 there, and refuses what underflows instead of calling it pure noise."""
+    ab = from_k_diffusion_sigmas([1e160, 1.0, 0.0])
+    assert ab[0] == pytest.approx(1e-320, rel=1e-3) and ab[0] > 0 and ab[1] == 0.5
+    with pytest.raises(ValueError, match="sigmas"):
+        from_k_diffusion_sigmas([1e200, 1.0, 0.0])
+    assert from_k_diffusion_sigmas([np.inf, 1.0, 0.0])[0] == 0.0

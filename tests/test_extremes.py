@@ -10,6 +10,7 @@ range, the float64 result is that value rounded (0 or a subnormal) and is compar
 from __future__ import annotations
 
 import itertools
+import re
 
 import numpy as np
 import pytest
@@ -252,3 +253,23 @@ def test_mp_path_keeps_the_digits_a_level_and_a_mode_cancel_together() -> None:
         ref = mpf(ab) * mpf(S) ** 2 / lam**2
     got = symsched.output_spectrum_mp([S], [ab], sampler="ddpm")[0]
     assert abs(got - ref) <= mpf("1e-40") * ref
+
+
+def test_representable_output_of_a_mode_whose_ratio_to_its_scale_overflows() -> None:
+    """EDM heun from sigma 1e10 to 1e-150 on S = 1e-300 (= sigma_1^2): by hand, the Euler predictor lands at
+    x sigma_1/sigma_0, where the denoiser halves it, so the corrector's slopes are x/sigma_0 and x/(2 sigma_0) and
+    the step multiplies x by 1 - (1 + 1/2)/2 = 1/4; the last Euler step to sigma = 0 halves it again (D = x/2).
+    P = sigma_0^2 / 64 = 1.5625e18. It used to be refused as beyond float64 (P / S = 1.6e318 is)."""
+    P = symsched.output_spectrum_ve([1e-300], [1e10, 1e-150], sampler="heun")
+    assert P[0] == pytest.approx(1e20 / 64, rel=1e-12)
+    P2 = symsched.output_spectrum_ve([1e-300, 1.0], [1.7e308, 1e154, 1e-154], sampler="heun")
+    ref = symsched.output_spectrum_ve_mp([1e-300, 1.0], [1.7e308, 1e154, 1e-154], sampler="heun", dps=30)
+    np.testing.assert_allclose(P2, np.array(ref, dtype=np.float64), rtol=1e-12)
+
+
+@pytest.mark.parametrize("sampler, eta", [("dpmpp_3m_sde", 1e4), ("dpmpp_2m_sde", 1e6)])
+def test_an_undefined_step_names_the_parameters_it_was_given(sampler: str, eta: float) -> None:
+    """An SDE sampler's eta far beyond use makes its level coefficients NaN even in longdouble: the error names
+    the levels and the parameter values (it used to blame alpha_bar alone) and points at the mpmath path."""
+    with pytest.raises(ValueError, match=rf"alpha_bar: .*{sampler}.* with eta={re.escape(f'{eta:g}')}.*output_spectrum_mp"):
+        symsched.output_spectrum([0.0, 1.0, 10.0], [0.01, 0.1, 0.5, 0.9], sampler=sampler, eta=eta)

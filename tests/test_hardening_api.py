@@ -466,3 +466,25 @@ def test_negative_weights_are_described_as_weights() -> None:
                  lambda: symsched.optimize_schedule(np.ones(3), 2, weights=[1.0, -1.0, 1.0])):
         msg = _raises(call, "weights", match="per-mode weights")
         assert "mode variances" not in msg
+
+
+def test_numpy_scalars_are_accepted_as_option_values() -> None:
+    """np.False_ and np.int64(3) are the values they hold (a 1-element array is still refused)."""
+    ab = [0.01, 0.1, 0.5, 0.9]
+    a = symsched.output_spectrum(S3, ab, sampler="dpmsolver_multistep", lower_order_final=np.False_,
+                                 solver_order=np.int64(3))
+    b = symsched.output_spectrum(S3, ab, sampler="dpmsolver_multistep", lower_order_final=False, solver_order=3)
+    c = symsched.output_spectrum(S3, ab, sampler="dpmsolver_multistep")
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)  # the options did reach the sampler
+    _raises(lambda: symsched.output_spectrum(S3, ab, sampler="dpmsolver_multistep",
+                                             lower_order_final=np.array([False])), "lower_order_final", TypeError)
+
+
+def test_an_output_beyond_float64_is_an_error_without_warnings() -> None:
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        _raises(lambda: symsched.output_spectrum([0, 1, 10], [0.01, 0.1, 0.5, 0.9], sampler="euler", s_noise=1e308,
+                                                 s_churn=1.0), "spectrum")

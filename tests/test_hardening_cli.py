@@ -418,3 +418,28 @@ def test_a_folder_output_that_is_a_fifo_is_called_what_it_is(files, capsys) -> N
     code = main(["probe", "--out", str(files.root / "fifo"), "--no-progress"])
     line = _one_line_error(capsys, code, "probe", "--out", "not a directory")
     assert "is a file" not in line
+
+
+@pytest.mark.parametrize("shape, needle", [("0x0", "1 to 3 sizes"), ("abc", "must look like 64x64"),
+                                           ("100000x100000", "MAX_MODES")])
+def test_validate_shape_errors_name_shape(capsys, shape, needle) -> None:
+    """A bad --shape is reported under --shape (it used to be prefixed with --exponent)."""
+    code = main(["validate", "--shape", shape, "--steps", "2", "--samples", "20", "--no-progress"])
+    line = _one_line_error(capsys, code, "validate", "--shape", needle)
+    assert "--exponent" not in line
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs Linux /proc")
+@pytest.mark.parametrize("command, option, extra", [
+    ("transfer", "--out", lambda f: ["--spectrum", f.S, "--alpha-bar", f.A]),
+    ("optimize", "--plot", lambda f: ["--spectrum", f.S, "--steps", "2", "--no-progress", "--out",
+                                      str(f.root / "o.json")]),
+])
+def test_an_output_the_file_system_refuses_is_found_before_any_work(files, capsys, command, option, extra) -> None:
+    """/proc takes no new files even for root, whom os.access lets through: a probe file finds it up front, so
+    nothing is computed, printed or written first (the JSON of optimize used to be written before --plot failed)."""
+    code = main([command, *extra(files), option, "/proc/symsched-x.png"])
+    err_line = _one_line_error(capsys, code, command, option, "/proc/symsched-x.png")
+    assert "No such file" in err_line or "ermission" in err_line or "ead-only" in err_line
+    assert not (files.root / "o.json").exists()
+    assert not list(files.root.glob(".symsched-probe.*"))

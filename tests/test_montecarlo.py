@@ -540,3 +540,11 @@ def test_cli_validate_rejects_bad_arguments(capsys):
     assert "shape" in capsys.readouterr().err
     assert main(["validate", "--steps", "0", "--samples", "10"]) == 2
     assert main(["validate", "--eta", "2", "--samples", "10"]) == 2
+
+
+def test_max_z_test_refuses_nan_scores() -> None:
+    """A NaN score gave a NaN p-value, which a threshold test reads as neither pass nor fail."""
+    with pytest.raises(ValueError, match="NaN"):
+        mc.max_z_test(np.array([1.0, np.nan, 0.5]))
+    res = mc.max_z_test(np.array([0.0, 3.0, -1.0]))
+    assert res.max_abs_z == 3.0

@@ -647,3 +647,19 @@ def test_heuristic_fit_of_an_ancestral_optimum_measures_its_own_objective() -> N
     res = symsched.optimize_schedule(_PL, 4, sampler="euler_ancestral", eta=0.3, restarts=0)
     fit = fit_heuristics(res, _PL)
     assert fit.value == pytest.approx(res.value, rel=1e-9)
+
+
+def test_a_side_metric_beyond_float64_does_not_sink_the_result() -> None:
+    """Spectra near the float64 maximum: W2 squared overflows although the objective (reverse KL) and W2 itself
+    do not; the result reports W2 from the scaled sum (as w2_distance computes it) and no warning escapes."""
+    import warnings
+
+    S = np.array([1e308, 1.7e308])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        res = symsched.optimize_schedule(S, 3, divergence="kl-reverse", restarts=0)
+    P = symsched.output_spectrum(S, res.alpha_bar)
+    assert math.isfinite(res.value) and res.value == pytest.approx(symsched.kl_divergence(P, S), rel=1e-9)
+    amp = np.abs(np.sqrt(P) - np.sqrt(S))
+    assert res.w2 == pytest.approx(amp.max() * math.sqrt(np.sum((amp / amp.max()) ** 2)), rel=1e-9)
+    assert res.w2 > math.sqrt(np.finfo(np.float64).max)  # W2 squared is genuinely beyond float64

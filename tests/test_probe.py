@@ -679,3 +679,44 @@ def test_options_are_checked_as_output_spectrum_checks_them(sampler, options, ms
                      sampler=sampler, options=options)
     assert str(got.value) == f"options: {expected.value}" and type(got.value) is type(expected.value)
     assert calls == []
+
+
+@pytest.mark.parametrize("scale", [1e160, 1e-200])
+def test_sliced_w2_at_the_ends_of_float64_is_the_scaled_distance(scale):
+    """Sliced W2 is homogeneous of degree 1; samples near 1e160 overflowed the squared distances (a silent NaN)
+    and near 1e-200 underflowed them (0). In one dimension it is the exact W2 (POT's emd2, computed here)."""
+    ot = pytest.importorskip("ot")
+    rng = np.random.default_rng(5)
+    x, y = rng.standard_normal((80, 1)), 0.5 + 2.0 * rng.standard_normal((55, 1))
+    exact = math.sqrt(ot.emd2(np.full(80, 1 / 80), np.full(55, 1 / 55), ot.dist(x, y)))
+    assert probe.sliced_w2(x * scale, y * scale, n_projections=3) == pytest.approx(exact * scale, rel=1e-9)
+
+
+def test_gaussian_frechet_distance_refuses_what_is_not_a_covariance():
+    mu = np.zeros(2)
+    with pytest.raises(ValueError, match="cov1 must be positive semi-definite"):
+        probe.gaussian_frechet_distance(mu, -4 * np.eye(2), mu, np.zeros((2, 2)))
+    with pytest.raises(ValueError, match="cov2 must be a symmetric"):
+        probe.gaussian_frechet_distance(mu, np.eye(2), mu, np.array([[1.0, 2.0], [0.0, 1.0]]))
+    # by hand: |mu1 - mu2|^2 + tr(I + 4I - 2 (4I)^1/2) = 2 + 2 (5 - 4) = 4; round-off negatives are still fine
+    assert probe.gaussian_frechet_distance(mu, np.eye(2), np.ones(2), 4 * np.eye(2)) == pytest.approx(4.0, rel=1e-14)
+    assert probe.gaussian_frechet_distance(mu, np.diag([1.0, -1e-17]), mu, np.diag([1.0, 0.0])) == pytest.approx(0, abs=1e-12)
+
+
+def test_metric_messages_name_the_samples_the_user_passed():
+    rng = np.random.default_rng(0)
+    X, Y = rng.normal(size=(50, 4)), rng.normal(size=(40, 4))
+    with pytest.raises(ValueError, match=r"^x: values too large for their covariance"):
+        probe.frechet_distance(X * 1e200, Y)
+    with pytest.raises(ValueError, match=r"values too small for their pairwise distances"):
+        probe.mmd2(X * 1e-200, Y * 1e-200)
+    with pytest.raises(ValueError, match="identical points"):
+        probe.mmd2(X, np.ones((40, 4)))
+
+
+@pytest.mark.parametrize("max_points, rule", [(0, "positive integer"), (1, "at least 2"), (2.5, "integer")])
+def test_median_bandwidth_checks_max_points(max_points, rule):
+    X = np.random.default_rng(0).normal(size=(50, 4))
+    with pytest.raises(ValueError, match=rf"max_points .*{rule}"):
+        probe.median_bandwidth(X, max_points=max_points)
+    assert probe.median_bandwidth(X) == pytest.approx(float(np.median(pdist(X))), rel=1e-15)

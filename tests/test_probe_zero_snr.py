@@ -150,3 +150,38 @@ def test_compare_errors_name_the_users_arguments():
         probe.compare([r], r, metrics=3)
     with pytest.raises(ValueError, match=r"metrics must be one of .*\(got 'mmd'\)"):
         probe.compare([r], r, metrics="mmd")
+
+
+def test_grid_timestep_on_a_zero_terminal_snr_grid() -> None:
+    """A grid whose last level is 0 (rescale_zero_snr) was refused; alpha_bar = 0 is its last timestep, a grid
+    level is its own timestep, and a finite level below the last finite one is nearer to it than to l = -inf."""
+    from symsched import schedules as sc
+
+    z = sc.training_grid("scaled_linear", rescale_zero_snr=True)
+    T = z.size
+    assert z[-1] == 0.0
+    for mode in ("nearest", "interpolate"):
+        assert probe.grid_timestep(0.0, z, mode=mode) == T - 1
+        assert probe.grid_timestep(z[500], z, mode=mode) == pytest.approx(500, abs=1e-9)
+        assert probe.grid_timestep(z[-2] / 2, z, mode=mode) == T - 2
+    # between two finite levels the interpolation is linear in log-SNR, as without the zero level
+    mid = 1 / (1 + np.exp(-0.5 * (np.log(z[10] / (1 - z[10])) + np.log(z[11] / (1 - z[11])))))
+    assert probe.grid_timestep(mid, z, mode="interpolate") == pytest.approx(10.5, abs=1e-9)
+
+
+def test_a_torch_denoiser_on_a_zero_snr_grid_gets_its_last_timestep_at_pure_noise() -> None:
+    torch = pytest.importorskip("torch")
+    from symsched import schedules as sc
+
+    z = sc.training_grid("linear", rescale_zero_snr=True)
+    seen = []
+
+    class Net(torch.nn.Module):
+        def forward(self, x, t):
+            seen.append(int(t[0]))
+            return torch.zeros_like(x)
+
+    den = probe.torch_denoiser(Net(), z, prediction="epsilon")
+    den.fn(np.zeros((2, 4)), 0.0)
+    den.fn(np.zeros((2, 4)), float(z[300]))
+    assert seen == [z.size - 1, 300]

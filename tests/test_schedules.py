@@ -621,3 +621,20 @@ def test_flow_t_does_not_collapse_onto_pure_noise():
     assert sch.sigmas_to_flow_t([np.inf, 1e15]).tolist()[0] == 1.0
     t = sch.alpha_bar_to_flow_t([1e-30])
     assert 0.0 < sch.flow_t_to_alpha_bar(t)[0] < 2e-30
+
+
+def test_negative_zero_is_the_pure_noise_level() -> None:
+    """-0.0 passes validation as the level 0; its sigma is +inf (1/sqrt(-0.0) used to give -inf)."""
+    sig = sch.alpha_bar_to_sigmas([-0.0, 0.5])
+    assert sig[0] == np.inf and sig[1] == 1.0
+
+
+@pytest.mark.parametrize("rho", [0.005, 0.001])
+def test_karras_with_a_small_rho_is_computed_in_logs(rho: float) -> None:
+    """sigma_max^(1/rho) overflows for rho below ~0.006 (80^200 > 1e308): the levels come from the same sum in
+    logs. By hand, sigma_i = (a (1 - t) + b t)^rho ~ sigma_max (1 - t)^rho for t < 1 (b/a underflows)."""
+    K = 5
+    sig = sch.alpha_bar_to_sigmas(sch.karras(K, rho=rho))
+    t = np.linspace(0, 1, K)[1:-1]
+    np.testing.assert_allclose(sig[1:-1], 80.0 * (1 - t) ** rho, rtol=1e-12)
+    assert sig[0] == pytest.approx(80.0, rel=1e-15) and sig[-1] == pytest.approx(0.002, rel=1e-12)

@@ -532,3 +532,74 @@ def test_sde_table_latex_compiles(tmp_path: Path, capsys: pytest.CaptureFixture[
     proc = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "doc.tex"], cwd=tmp_path,
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-2000:]
+
+
+def _textbook_sde(S: np.ndarray, eps: float, T: float = 1.0, bmin: float = 0.05, bmax: float = 10.0) -> np.ndarray:
+    """The reverse-SDE variance in its textbook order, typed in: lambda(eps) + (1 - lambda(T)) r lambda(eps)^2 /
+    lambda(T)^2 with r = e^{-2(B(T) - B(eps))}, white start (what the package compiled before)."""
+    B = lambda t: bmin * t + 0.5 * (bmax - bmin) * t * t  # noqa: E731
+    lam = lambda t: np.exp(-2 * B(t)) * S + 1 - np.exp(-2 * B(t))  # noqa: E731
+    with np.errstate(all="ignore"):
+        return lam(eps) + (1 - lam(T)) * np.exp(-2 * (B(T) - B(eps))) * lam(eps) ** 2 / lam(T) ** 2
+
+
+@pytest.mark.parametrize("eps", [0.0, 1e-3])
+def test_continuous_sde_is_exact_for_huge_modes(eps: float) -> None:
+    """For S -> inf the white-start reverse SDE gives P -> (2 - r)/r with r = e^{-2(B(T) - B(eps))} (lambda ~
+    e^{-2B} S, so rho = lambda(eps)/lambda(T) -> 1/r): by hand, 2 e^{2 * 5.025} - 1 = 46310.57... at eps = 0.
+    The textbook order cancels S - S and lost every digit from S ~ 1e16 (negative, then NaN, beyond)."""
+    B = lambda t: 0.05 * t + 0.5 * 9.95 * t * t  # noqa: E731
+    r = math.exp(-2 * (B(1.0) - B(eps)))
+    limit = (2 - r) / r
+    S = np.array([1e20, 1e50, 1e100, 1e200, 1e300])
+    np.testing.assert_allclose(sde.continuous_output_spectrum(S, "sde", eps=eps), limit, rtol=1e-13)
+    mp = sde.continuous_output_spectrum_mp(S, "sde", eps=eps)  # default dps = 50 suffices in this form
+    np.testing.assert_allclose(np.array([float(x) for x in mp]), limit, rtol=1e-13)
+    # the check can fail: the textbook order, evaluated in float64, is far off (or not finite) here
+    old = _textbook_sde(S, eps)
+    assert not np.all(np.isfinite(old)) or np.max(np.abs(old / limit - 1)) > 1e-3
+    # and where the typed-in textbook order has its digits (S of order 1: its lambda(0) = S + 1 - 1 itself
+    # loses digits for small S) both orders agree
+    small = np.array([0.3, 1.0, 40.0])
+    np.testing.assert_allclose(sde.continuous_output_spectrum(small, "sde", eps=eps), _textbook_sde(small, eps),
+                               rtol=1e-12, atol=1e-300)
+
+
+@pytest.mark.parametrize("scheme, kw", [("heun", dict(horizon=30.0)), ("euler", dict(horizon=100.0)),
+                                        ("heun", dict(beta_max=1e4))])
+def test_a_recursion_beyond_float64_is_recomputed_exactly(scheme: str, kw: dict) -> None:
+    """A long horizon or a steep beta puts e^{2B} beyond float64: the float64 recursion gave NaN (inf * 0) for
+    every mode, silently; the few such modes are now recomputed with mpmath (finite, as the mp path says)."""
+    S = np.array([1.0, 100.0])
+    P = sde.output_spectrum(S, scheme, 200, eps=1e-3, **kw)
+    M = np.array([float(x) for x in sde.output_spectrum_mp(S, scheme, 200, eps=1e-3, dps=40, **kw)])
+    assert np.all(np.isfinite(P)) and P[0] == pytest.approx(1.0, rel=1e-12)  # S = 1: lambda = 1 at every tau
+    np.testing.assert_allclose(P, M, rtol=1e-12)
+
+
+def test_a_scheme_that_truly_diverges_beyond_float64_is_an_error() -> None:
+    """Euler-Maruyama over horizon 30 multiplies the variance past 1e700 (mpmath): a ValueError naming the scheme
+    and its parameters, not a silent inf."""
+    M = sde.output_spectrum_mp([1.0], "em", 200, eps=1e-3, horizon=30.0, dps=30)
+    assert mpmath.mpf(M[0]) > mpmath.mpf("1e308")
+    with pytest.raises(ValueError, match=r"exceeds the float64 range for scheme 'em' .*horizon=30"):
+        sde.output_spectrum([1.0, 100.0], "em", 200, eps=1e-3, horizon=30.0)
+
+
+def test_exact_start_reduces_to_the_marginal_and_the_check_can_fail(monkeypatch) -> None:
+    from symsched.symbolic.sde import continuous, model as m
+
+    assert continuous.exact_start_reduces("sde") and continuous.exact_start_reduces("ode")
+    continuous.exact_start_reduces.cache_clear()
+    try:  # a closed form without its (1 - r) term does not reduce to lambda(eps): the check says so
+        monkeypatch.setattr(continuous, "closed_form", lambda kind: m.v_init * m.lam(m.eps) ** 2 / m.lam(m.horizon) ** 2)
+        assert not continuous.exact_start_reduces("sde")
+    finally:
+        continuous.exact_start_reduces.cache_clear()
+
+
+def test_mp_path_checks_the_schemes_domain_like_the_float_path() -> None:
+    """ddpm on 3 points has 1 - 2 Delta beta < 0: both paths refuse it (the mp path returned complex values)."""
+    for f in (sde.output_spectrum, sde.output_spectrum_mp):
+        with pytest.raises(ValueError, match="too small for scheme 'ddpm'"):
+            f([1.0], "ddpm", 3, beta_max=20.0)

@@ -542,19 +542,37 @@ def _options(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def _check_settings(args: argparse.Namespace, options: dict[str, Any]) -> None:
+    """The checks of optimize_schedule on the command's scalar arguments (same messages), made up front."""
+    from ..optimize import MAX_STEPS, _check_int, _check_sampler_args
+
+    _check_int(args.steps, "steps", 1, MAX_STEPS)
+    _check_int(args.seed, "seed", 0)
+    _check_int(args.restarts, "restarts", 0)
+    try:
+        _check_sampler_args(args.sampler, args.eta, args.variance, options)
+    except ValueError as exc:  # a setting given by --option is named as such
+        key = next((k for k in options if str(exc).startswith(f"{k} ") or f"'{k}'" in str(exc)), None)
+        if key is None:
+            raise
+        raise type(exc)(f"--option {key}: {exc}") from None
+
+
 def run(args: argparse.Namespace) -> int:
     from .._io import load_npy
     from ..optimize import optimize_schedule
     from ..spectra import load_spectrum
 
     endpoints, grid, flow_std = _prepare(args)
+    options = _options(args.option)
+    _check_settings(args, options)  # one error line, before the spectrum line below and any work
     S = load_spectrum(args.spectrum)
     weights = None if args.weights is None else load_npy(args.weights, "--weights")
     print(f"spectrum {args.spectrum}: shape {S.shape}, {S.size} modes, {int(np.sum(S == 0))} zero")
     res = optimize_schedule(
         S, args.steps, sampler=args.sampler, eta=args.eta, variance=args.variance, divergence=args.divergence,
         init=args.init, endpoints=endpoints, grid=grid, weights=weights, seed=args.seed, restarts=args.restarts,
-        progress=not args.no_progress, **_options(args.option),
+        progress=not args.no_progress, **options,
     )
     print(res.summary())
     _write(args, S, res, grid, _baseline_table(S, res, flow_std), weights)

@@ -568,7 +568,7 @@ def insight_section(ctx: Context) -> Section:
     from ..insight.explain import report_section
 
     results = {div: ctx.data[f"table_{div}"].results for div in _divergences()}
-    md, htm = report_section(ctx.S, results, ctx.out, sampler=ctx.args.sampler, eta=ctx.eta)
+    md, htm = report_section(ctx.S, results, ctx.out, sampler=ctx.args.sampler)
     return Section(lambda: [md], lambda: [htm])
 
 

@@ -110,8 +110,9 @@ def run(args: argparse.Namespace) -> int:
     else:
         if not math.isfinite(args.exponent):
             raise ValueError(f"--exponent must be finite (got {args.exponent})")
+        shape = parse_shape(args.shape)  # its errors name --shape
         try:
-            S = power_law_spectrum(parse_shape(args.shape), args.exponent)
+            S = power_law_spectrum(shape, args.exponent)
         except ValueError as exc:  # power_law calls its exponent alpha, which here is another option
             raise ValueError(f"--exponent: {str(exc).replace('alpha=', 'exponent=')}") from None
         label = f"power law |f|^-{args.exponent:g}"

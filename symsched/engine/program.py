@@ -102,6 +102,18 @@ def _out_of_range(cols: list[NDArray[Any]], cols_ld: list[NDArray[Any]]) -> bool
     return False
 
 
+class _Undefined(ValueError):
+    """A step whose level coefficients are NaN even in longdouble (re-raised naming the levels and parameters)."""
+
+
+def _undefined(arg: str, name: str, params: Mapping[str, float]) -> ValueError:
+    given = ", ".join(f"{k}={v:g}" for k, v in params.items())
+    return ValueError(f"{arg}: a step of this schedule is undefined for sampler {name!r}"
+                      + (f" with {given}" if given else "")
+                      + " (its coefficients are not finite in extended precision: an extreme level gap or parameter; "
+                      "output_spectrum_mp / output_spectrum_ve_mp evaluate it with mpmath)")
+
+
 def _evaluate(kern: StepKernels, group: list[tuple[tuple[int, ...], Mapping[str, float]]], modes: Sequence[str],
               c: NDArray[Any], s: NDArray[Any], l: NDArray[Any], params: Sequence[float],
               step_params: Sequence[str], measure_loss: bool = False
@@ -128,7 +140,7 @@ def _evaluate(kern: StepKernels, group: list[tuple[tuple[int, ...], Mapping[str,
     for i, v in enumerate(raw):
         table_ld[:, i] = v
     if np.isnan(table_ld).any():
-        raise ValueError("alpha_bar: a step of this schedule is undefined (its coefficients are not finite)")
+        raise _Undefined("alpha_bar: a step of this schedule is undefined (its coefficients are not finite)")
     with np.errstate(over="ignore", under="ignore"):
         table = table_ld.astype(np.float64)
     # one row per step: Python floats (float64) and a longdouble row (both unpack as kernel arguments)
@@ -205,13 +217,20 @@ def build_program(name: str, options: Mapping[str, Any], params: Mapping[str, fl
             ) from None
         group = [(items[n][1], items[n][2]) for n in members]
         # only a sampler with memory reads the loss (recursion.rounding_check): one-entry programs skip its work
-        vals, ext, loss = _evaluate(kern, group, modes, c, s, l, pvals, step_params, measure_loss=len(mod.ENTRIES) > 1)
+        try:
+            vals, ext, loss = _evaluate(kern, group, modes, c, s, l, pvals, step_params,
+                                        measure_loss=len(mod.ENTRIES) > 1)
+        except _Undefined:
+            raise _undefined(arg, name, params_used) from None
         extended, coefficient_loss = extended or ext, max(coefficient_loss, loss)
         gvals: list[Any] = [((), ())] * len(members)
         gkern = None
         if grad:
             gkern = step_kernels(name, opts, kind, modes, grad=True, values=pinned_values(modes, params_used))
-            gvals, ext, _ = _evaluate(gkern, group, modes, c, s, l, pvals, step_params)
+            try:
+                gvals, ext, _ = _evaluate(gkern, group, modes, c, s, l, pvals, step_params)
+            except _Undefined:
+                raise _undefined(arg, name, params_used) from None
             extended = extended or ext
         slot_pos = {j: pos for pos, j in enumerate(kern.slots)}
         gpos = [slot_pos[j] for j in (gkern.grad_slots if gkern else ())]

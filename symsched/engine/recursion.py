@@ -330,7 +330,8 @@ def output_ratio(prog: Program, S: Array, init: str) -> Array:
         if bad.any() and not g.ld:  # recompute in longdouble the modes that left the float64 range
             idx = np.arange(g.sl.start, g.sl.stop)[bad]
             sub = _Group(slice(0, idx.size), g.tform, True, g.scaled)
-            rho[bad] = np.asarray(_ratio_group(prog, S[idx], sub, init), dtype=np.float64)
+            with np.errstate(over="ignore"):  # still beyond float64: inf, handled by the caller
+                rho[bad] = np.asarray(_ratio_group(prog, S[idx], sub, init), dtype=np.float64)
         out[g.sl] = rho
     return out
 
@@ -371,6 +372,12 @@ def output_variance(prog: Program, S: Array, init: str,
     rho = checked_ratio(prog, S, init, exact)
     with np.errstate(over="ignore", invalid="ignore"):
         P = rho * kappa(S)
+    bad = ~np.isfinite(P)
+    if exact is not None and 0 < int(bad.sum()) <= EXACT_FALLBACK_MODES:
+        # P itself may be representable where its ratio to a tiny mode's scale kappa = S is not (EDM heun's
+        # corrector across sigma^2 ~ S: P = 1.6e18 for S = 1e-300); the exact path gives P directly
+        with np.errstate(over="ignore", invalid="ignore"):
+            P[bad] = exact(S[bad])
     if not np.all(np.isfinite(P)):
         i = int(np.flatnonzero(~np.isfinite(P))[0])
         raise ValueError(

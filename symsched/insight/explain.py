@@ -213,11 +213,15 @@ def explain(
     Returns
     -------
     Explanation
+        The sweeps, fits, resolution laws and per-step spectra (arrays of shape (N, *spectrum.shape)); the
+        spectrum keeps its own shape (any, e.g. (p, p, 3) for the built-in), each schedule has shape (K,).
 
     Raises
     ------
     ValueError
         Bad spectrum, steps, divergences, sampler settings or resolutions.
+
+    Source: docs/model.md §8 (optima), §7.6 (tangent law), §9 (per-step spectra), §10 (resolution rules).
     """
     from ..plots import save_figure
     from ..spectra import load_spectrum
@@ -451,7 +455,7 @@ def _verdict(laws: dict[str, ResolutionLaw]) -> str:
 
 
 def report_section(
-    spectrum: Any, results: dict[str, dict[int, Any]], out: Any, *, sampler: str = "ddim", eta: float = 0.0,
+    spectrum: Any, results: dict[str, dict[int, Any]], out: Any, *, sampler: str = "ddim",
 ) -> tuple[str, str]:
     """Write the insight files of ``symsched report`` and return its (Markdown, HTML) section.
 
@@ -459,6 +463,13 @@ def report_section(
     ``insight_fits_<div>.md/.tex`` (the best heuristic family of every optimum) and
     ``insight_intermediate.png`` (per-step spectra of the W2-optimal schedule, else the first
     divergence's, at the largest K <= 10).
+
+    Each fit is ``min_x sum_i (l^fam_i(x) - l_i)^2`` in log-SNR with the optimum's end points
+    (:func:`fit_heuristics`). ``spectrum``: the spectrum the results were optimised for (any shape);
+    ``results[div][K]`` one result per divergence and K; returns two strings. The per-step spectra use each
+    result's own sampler settings (:attr:`~symsched.OptimizeResult.settings`). Raises ValueError for a bad spectrum or what
+    :func:`fit_heuristics` / :func:`intermediate_spectra` refuse, and OSError when ``out`` cannot be written.
+    Source: docs/model.md §2, §9.
     """
     from ..plots import save_figure
     from .._validate import as_spectrum

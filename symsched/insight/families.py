@@ -236,6 +236,12 @@ def tangent(
     -------
     ndarray, shape (K,), float64
         ``alpha_bar``, noisiest first.
+
+    Raises
+    ------
+    ValueError
+        ``K`` not in [1, MAX_STEPS], non-positive ``mode_variance``, non-finite end points or ``log_snr_max <=
+        log_snr_min`` (K > 1), or a sigma ``exp(-(l + log S)/2)`` whose alpha_bar rounds to 0 or 1 in float64.
     """
     K = as_positive_int(K, "K")
     S = as_positive(mode_variance, "mode_variance")
@@ -266,6 +272,13 @@ def flow_shift(
     -------
     ndarray, shape (K,), float64
         ``alpha_bar``, noisiest first.
+
+    Raises
+    ------
+    ValueError
+        ``K`` not a positive integer, non-positive ``shift``, non-finite end points or ``log_snr_max <=
+        log_snr_min`` (K > 1), or a level whose alpha_bar float64 cannot represent (log-SNR beyond about
+        (-745, 36.7)) or that merges with its neighbour.
     """
     K = as_positive_int(K, "K")
     s = as_positive(shift, "shift")
@@ -293,6 +306,13 @@ def polyexponential(
     -------
     ndarray, shape (K,), float64
         ``alpha_bar``, noisiest first.
+
+    Raises
+    ------
+    ValueError
+        ``K`` not a positive integer, non-positive ``rho``, non-finite end points or ``log_snr_max <=
+        log_snr_min`` (K > 1), or a level whose alpha_bar float64 cannot represent (log-SNR beyond about
+        (-745, 36.7)) or that merges with its neighbour.
     """
     K = as_positive_int(K, "K")
     rho = as_positive(rho, "rho")
@@ -324,6 +344,13 @@ def sigmoid(
     -------
     ndarray, shape (K,), float64
         ``alpha_bar``, noisiest first.
+
+    Raises
+    ------
+    ValueError
+        ``K`` not a positive integer, non-positive ``tau``, non-finite ``start``/``end`` or ``end <= start``,
+        non-finite end points or ``log_snr_max <= log_snr_min`` (K > 1), or a level whose alpha_bar float64
+        cannot represent (log-SNR beyond about (-745, 36.7)) or that merges with its neighbour.
     """
     K = as_positive_int(K, "K")
     tau = as_positive(tau, "tau")
@@ -446,12 +473,20 @@ FAMILIES: tuple[Family, ...] = (
 
 
 def family_names() -> tuple[str, ...]:
-    """Names of :data:`FAMILIES`, in tie-break order."""
+    """Names of :data:`FAMILIES`, in tie-break order: ``tuple(f.name for f in FAMILIES)``.
+
+    A tuple of 8 str; raises nothing. Source: each family's ``source`` (Nichol & Dhariwal 2021, docs/model.md §7.6,
+    SD3, k-diffusion, Karras et al. 2022, Jabri et al. / Chen 2023, Align Your Steps).
+    """
     return tuple(f.name for f in FAMILIES)
 
 
 def get_family(name: str) -> Family:
-    """The :class:`Family` called ``name``; ValueError naming the choices otherwise."""
+    """The :class:`Family` called ``name``; ValueError naming the choices otherwise.
+
+    The ``f`` of :data:`FAMILIES` with ``f.name == name`` (a scalar lookup; a non-string name is also a
+    ValueError). Source: ``f.source`` names the paper or library of each family.
+    """
     for fam in FAMILIES:
         if fam.name == name:
             return fam

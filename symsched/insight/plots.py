@@ -62,6 +62,10 @@ def plot_sweep(result: Any, *, steps: Optional[Sequence[int]] = None, title: Opt
     Returns
     -------
     matplotlib.figure.Figure
+
+    Each line is ``l_i = log(ab_i/(1-ab_i))`` of one optimum against its step i = 1..K
+    (``result.log_snr(K)``, shape (n_values, K)). Raises ValueError for a K not in the sweep's steps, and
+    ValueError, TypeError or OSError for ``path`` as :func:`symsched.plots.save_figure`. Source: docs/model.md §2, §8.
     """
     from matplotlib import colormaps
     from matplotlib.cm import ScalarMappable
@@ -108,6 +112,10 @@ def plot_fits(fit: Any, *, n_families: int = 4, title: Optional[str] = None, pat
     Returns
     -------
     matplotlib.figure.Figure
+
+    Right panel: the residual ``l^fam_i - l_i`` per step (``fit.log_snr`` and each fit's: shape (K,); at least
+    one family is drawn). Raises only ValueError, TypeError or OSError for ``path`` as
+    :func:`symsched.plots.save_figure`. Source: docs/model.md §2; :mod:`symsched.insight.fits`.
     """
     fig, ax = _figure(1, 2, width=5.2, height=4.0)
     K = fit.log_snr.size
@@ -135,7 +143,10 @@ def plot_resolution_law(law: Any, *, title: Optional[str] = None, path: Any = No
     """Left: mean log-SNR offset of the optimum vs resolution (band: first to last level) and the rules.
     Right: the optimal schedules per resolution (for the last divergence).
 
-    Returns the Figure.
+    Left: ``Delta l(d) = mean_i (l*_{d,i} - l*_{d0,i})`` against d, next to ``-2 log(d/d0)`` and
+    ``-2 (mu(n_d) - mu(n_d0))``; arrays of shape (R,) for R resolutions, the schedules (R, K).
+    Returns the Figure. Raises only ValueError, TypeError or OSError for ``path`` as
+    :func:`symsched.plots.save_figure`. Source: docs/model.md §10.
     """
     fig, ax = _figure(1, 2, width=5.4, height=4.2)
     a, b = ax[0, 0], ax[0, 1]
@@ -205,7 +216,7 @@ def band_profile(result: Any, what: str = "generated") -> tuple[Array, Array]:
     * ``"x0_hat"``, ``"sample"``: band means.
 
     Bands: rings of the FFT grid (channels pooled), or groups of modes by rank (1-D spectra).
-    Bands whose denominator is 0 (zero modes) count as 1.
+    Bands whose denominator is 0 (zero modes) count as 1. ValueError for an unknown ``what``.
     """
     from .._validate import check_choice
 
@@ -247,7 +258,9 @@ def plot_intermediate(result: Any, *, title: Optional[str] = None, path: Any = N
     estimate's variance over the data's (1 = exact). Right: the sample's variance over the forward
     marginal at its level (log2; 0 = exact), where the sampler's state is off along the way.
 
-    Returns the Figure.
+    Heat maps of :func:`band_profile` values, shape (N, B): N model calls by B bands. Returns the Figure.
+    Raises only ValueError, TypeError or OSError for ``path`` as :func:`symsched.plots.save_figure`.
+    Source: docs/model.md §9 (the state covariance per step).
     """
     from matplotlib.colors import TwoSlopeNorm
 

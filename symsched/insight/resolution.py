@@ -81,6 +81,8 @@ def scene_power_law(
     ------
     ValueError
         Non-positive resolution or amplitude, non-finite exponent, or mismatched lengths.
+
+    Source: the module docstring (``S_d`` of a fixed scene); :func:`symsched.spectra.power_law`.
     """
     d = as_positive_int(resolution, "resolution")
     d0 = as_positive_int(base_resolution, "base_resolution")
@@ -138,6 +140,8 @@ def fit_power_law(spectrum: ArrayLike) -> PowerLawFit:
     ------
     ValueError
         Not a square 2-D grid (with optional channels), or a channel with fewer than two usable modes.
+
+    Source: ``numpy.polyfit`` in log-log coordinates.
     """
     S = as_spectrum(spectrum)
     if S.ndim not in (2, 3) or S.shape[0] != S.shape[1] or S.shape[0] < 4:
@@ -195,10 +199,15 @@ def image_spectra(images: Sequence[ArrayLike], resolutions: Iterable[int]) -> di
     shrinking); the spectrum is :func:`symsched.spectra.colour_eigen_psd` of the resized set (mean
     removed over the set). Images smaller than d are refused: enlarging invents no detail.
 
+    Per d: ``S_d[k] = eig(mean_n X_n[k] X_n[k]^H) / d^2``, ``X_n = fft2(resize(crop(image_n), d) - mean)``.
+    Shapes: ``images`` a sequence of (H, W) or (H, W, C) arrays; the result maps each d to a (d, d, C) per-pixel
+    PSD on the FFT grid (cycles per pixel). Source: docs/model.md §1; ``skimage.transform.resize``.
+
     Raises
     ------
     ValueError
-        No images, inconsistent channels, or a resolution above the smallest crop.
+        No images, inconsistent channels, or a resolution above the smallest crop; ``resolutions`` not a
+        sequence of at least two distinct positive integers.
     """
     from skimage.transform import resize
 
@@ -497,6 +506,9 @@ def resolution_law(
     ------
     ValueError
         Fewer than two resolutions, bad spectra, divergences or optimiser arguments.
+
+    Source: docs/model.md §8 (the optima), §10 (the rules); simple diffusion (arXiv 2301.11093), SD3
+    (arXiv 2403.03206), diffusers ``calculate_shift`` (Flux).
     """
     from .sweep import check_n_jobs, run_optimizations
 

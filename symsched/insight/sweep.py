@@ -228,6 +228,7 @@ def sweep(
     -----
     Results are identical for every ``n_jobs`` and backend: each task is
     ``optimize_schedule(S_j, K, **optimize_kw)``, deterministic for a given ``seed``.
+    Source: docs/model.md §8 (schedule design); joblib.
     """
     kw = _check_kw(optimize_kw)
     n_jobs = check_n_jobs(n_jobs)

@@ -23,7 +23,12 @@ _CHUNK = 8192  # samples per forward pass
 
 
 def weights_path(name: str = "patches16") -> Path:
-    """Path of a built-in model's shipped weight file (safetensors)."""
+    """Path of a built-in model's shipped weight file (safetensors).
+
+    ``symsched/models/data/BUILTIN_MODELS[name]`` (a :class:`~pathlib.Path`; the file is not opened).
+    Raises ValueError for a name not in :data:`BUILTIN_MODELS`. Source: the weights ``symsched train-demo``
+    writes (:mod:`symsched.models.train`).
+    """
     if name not in BUILTIN_MODELS:
         raise ValueError(f"unknown built-in model {name!r}; choose from {sorted(BUILTIN_MODELS)}")
     return _DATA / BUILTIN_MODELS[name]
@@ -148,6 +153,10 @@ def _as_levels(alpha_bar_t: Union[float, ArrayLike], n: int) -> NDArray[np.float
 
 def load_model(name: Union[str, "Path"] = "builtin:patches16") -> LearnedModel:
     r"""Load a learned denoiser without unpickling anything.
+
+    The model computes ``x̂0 = c_skip x_t + c_out F(c_in x_t; c_noise)`` (EDM preconditioning in VP
+    coordinates, Karras et al. 2022, arXiv 2206.00364, Table 1; :mod:`symsched.models.precondition`,
+    docs/model.md §2), on batches of shape (N, 16, 16). Weights read with ``safetensors``.
 
     Parameters
     ----------

@@ -73,6 +73,8 @@ def check_options(name: str, options: dict[str, Any]) -> dict[str, Any]:
         if key not in allowed:
             raise ValueError(f"sampler {name!r} has no option {key!r} (options: {tuple(allowed) or 'none'})")
         choices = allowed[key]
+        if type(value).__module__ == "numpy" and hasattr(value, "item") and getattr(value, "ndim", 1) == 0:
+            value = value.item()  # NumPy scalars (np.False_, np.int64(3)) as the Python values they hold
         message = f"{key} must be one of {', '.join(map(repr, choices))} for sampler {name!r} (got {value!r})"
         if isinstance(value, bool) != isinstance(choices[0], bool) or isinstance(value, str) != isinstance(choices[0], str):
             from .._validate import ArgumentTypeError  # a TypeError that `except ValueError` also catches

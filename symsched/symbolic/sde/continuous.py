@@ -7,7 +7,9 @@ gives the variance ODE ``dv/dt = 2 a v + sigma^2``, i.e. ``dv/dtau = -(2 a v + s
 SymPy's ``dsolve`` solves them from ``v(B(T)) = v_init`` and :func:`closed_form` gives the compact
 forms, whose equality with the dsolve solutions is checked symbolically (:func:`verify`):
 
-- reverse SDE: ``P = lambda(eps) + (v_init - lambda(T)) e^{-2(B(T) - B(eps))} lambda(eps)^2 / lambda(T)^2``;
+- reverse SDE: ``P = lambda(eps) + (v_init - lambda(T)) e^{-2(B(T) - B(eps))} lambda(eps)^2 / lambda(T)^2``,
+  kept as ``P = rho (1 - r + v_init r rho)``, ``rho = lambda(eps)/lambda(T)``, ``r = e^{-2(B(T) - B(eps))}``
+  (the same function with the exact cancellation of its S terms done: no digits lost for any S);
 - PF-ODE: ``P = v_init lambda(eps) / lambda(T)``.
 
 With the exact start ``v_init = lambda(T)`` both give ``P = lambda(eps)``.
@@ -22,7 +24,8 @@ import sympy as sp
 
 from .model import B, S, b, beta, eps, horizon, lam, lam_of_b, v_init
 
-__all__ = ["KINDS", "INITS", "variance_ode", "dsolve_solution", "closed_form", "init_variance", "verify"]
+__all__ = ["KINDS", "INITS", "variance_ode", "dsolve_solution", "closed_form", "init_variance", "verify",
+           "exact_start_variance", "exact_start_reduces"]
 
 Kind = Literal["sde", "ode"]
 KINDS: tuple[str, ...] = ("sde", "ode")
@@ -64,7 +67,13 @@ def closed_form(kind: str) -> sp.Expr:
     """Compact closed form of the output variance at forward time eps, in lambda(.), B(.), v_init."""
     _check(kind)
     if kind == "sde":
-        return lam(eps) + (v_init - lam(horizon)) * sp.exp(-2 * (B(horizon) - B(eps))) * lam(eps) ** 2 / lam(horizon) ** 2
+        # lambda(eps) + (v_init - lambda(T)) r lambda(eps)^2/lambda(T)^2 with r = e^{-2(B(T) - B(eps))}, written
+        # without its S - S cancellation: lambda(T) - r lambda(eps) = 1 - r for every S (the S terms cancel
+        # exactly), so P = rho (1 - r + v_init r rho) with rho = lambda(eps)/lambda(T); the textbook order lost
+        # every digit for S >= 1e16 and went negative or NaN beyond
+        r = sp.exp(-2 * (B(horizon) - B(eps)))
+        rho = lam(eps) / lam(horizon)
+        return rho * ((1 - r) + v_init * r * rho)
     return v_init * lam(eps) / lam(horizon)
 
 
@@ -78,6 +87,20 @@ def init_variance(init: str) -> sp.Expr:
 def output_variance(kind: str, init: str) -> sp.Expr:
     """closed_form with the start variance substituted (in lambda(.), B(.))."""
     return closed_form(kind).subs(v_init, init_variance(init))
+
+
+def exact_start_variance() -> sp.Expr:
+    """lambda(eps): what both kinds give from the exact start v_init = lambda(T) (:func:`exact_start_reduces`)."""
+    return lam(eps)
+
+
+@lru_cache(maxsize=None)
+def exact_start_reduces(kind: str) -> bool:
+    """True when :func:`output_variance` ``(kind, "exact")`` equals :func:`exact_start_variance` once lambda is
+    written out (for the SDE form this uses lambda(T) - r lambda(eps) = 1 - r, true for every S)."""
+    expr = output_variance(kind, "exact") - exact_start_variance()
+    expr = expr.subs({lam(eps): lam_of_b(B(eps)), lam(horizon): lam_of_b(B(horizon))})
+    return sp.simplify(expr) == 0
 
 
 @lru_cache(maxsize=None)

@@ -136,7 +136,7 @@ def render() -> str:
         out.append(_master.equation(f"P_{{\\mathrm{{{kind.upper()}}}}}", continuous.closed_form(kind)))
     out.append(
         "(the equality with the \\texttt{dsolve} solution is checked symbolically). With the exact start "
-        f"$v_{{\\mathrm{{init}}}} = \\lambda(T)$ both reduce to $P = {sp.latex(continuous.output_variance('sde', 'exact'))}$, "
+        f"$v_{{\\mathrm{{init}}}} = \\lambda(T)$ both reduce to $P = {sp.latex(continuous.exact_start_variance())}$, "
         "the data variance up to the truncation at $\\varepsilon$; with the white start the PF-ODE gives "
         f"$P = {sp.latex(continuous.output_variance('ode', 'white'))}$. Both are finite for every $S \\ge 0$, "
         "also at $\\varepsilon = 0$.\n"
