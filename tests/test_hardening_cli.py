@@ -443,3 +443,21 @@ def test_an_output_the_file_system_refuses_is_found_before_any_work(files, capsy
     assert "No such file" in err_line or "ermission" in err_line or "ead-only" in err_line
     assert not (files.root / "o.json").exists()
     assert not list(files.root.glob(".symsched-probe.*"))
+
+
+@pytest.mark.parametrize("extra, option, needle", [(["--seed", "-5"], "--seed", "non-negative integer"),
+                                                   (["--batch-size", "0"], "--batch-size", "positive integer")])
+def test_validate_checks_seed_and_batch_size_before_its_header(capsys, extra, option, needle) -> None:
+    code = main(["validate", "--steps", "2", "--samples", "20", "--no-progress", *extra])
+    _one_line_error(capsys, code, "validate", option, needle)
+
+
+def test_transfer_prints_a_total_beyond_float64_without_a_warning(files, tmp_path, capsys) -> None:
+    import warnings
+
+    huge = tmp_path / "huge.npy"
+    np.save(huge, np.full(6, 1.7e308))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        assert main(["transfer", "--spectrum", str(huge), "--alpha-bar", files.A]) == 0
+    assert "total power: data inf" in capsys.readouterr().out

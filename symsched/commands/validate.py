@@ -100,6 +100,11 @@ def run(args: argparse.Namespace) -> int:
     eta = check_eta(args.eta, "--eta")
     if not 0.0 < args.alpha < 1.0:
         raise ValueError(f"--alpha must lie in (0, 1) (got {args.alpha})")
+    from .._validate import as_seed
+
+    as_seed(args.seed, "--seed")  # checked here, before the header line below (iter_sample checks them again)
+    if args.batch_size is not None:
+        as_positive_int(args.batch_size, "--batch-size")
     if args.plot is not None:
         from ..plots import figure_format
 
