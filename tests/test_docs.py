@@ -20,9 +20,9 @@ def _sections() -> dict[int, str]:
 
 def _citations() -> list[tuple[str, str]]:
     found = []
-    for folder in ("symsched", "tests", "notebooks", "benchmarks"):
+    for folder in ("symsched", "tests", "notebooks", "benchmarks", "tools"):
         for path in sorted((ROOT / folder).rglob("*")):
-            if path.suffix not in (".py", ".ipynb") or not path.is_file():
+            if path.suffix not in (".py", ".ipynb") or not path.is_file() or ".venv" in path.parts:
                 continue
             for m in re.finditer(r"docs/model\.md §([\d.]+(?:[–-]\d+)?(?:, §[\d.]+)*)", path.read_text(encoding="utf-8")):
                 for ref in re.findall(r"\d+(?:\.\d+)?(?:[–-]\d+)?", m.group(1)):
@@ -58,3 +58,13 @@ def test_a_missing_section_is_caught() -> None:
                                                              .read_text(encoding="utf-8")))))
 def test_readme_links_point_at_files_in_the_repository(target: str) -> None:
     assert (ROOT / target).exists(), f"README links to {target}, which is not in the repository"
+
+
+def test_no_reference_to_the_unshipped_maintainers_note() -> None:
+    """The maintainers' MATH note is not part of the repository; sources cite docs/model.md instead."""
+    name = "MATH" + ".md"
+    hits = [str(p.relative_to(ROOT)) for folder in ("symsched", "tests", "notebooks", "benchmarks", "tools")
+            for p in (ROOT / folder).rglob("*") if p.suffix in (".py", ".ipynb", ".md") and p.is_file()
+            and name in p.read_text(encoding="utf-8")]
+    hits += ["README.md"] if name in (ROOT / "README.md").read_text(encoding="utf-8") else []
+    assert not hits, hits

@@ -446,7 +446,7 @@ from symsched.insight import (sweep, fit_heuristics, resolution_law, scene_power
 ## The anchor: one mode, and a flat spectrum
 
 For a single mode of variance $S$ and fixed end levels, deterministic DDIM is a rotation by the angle
-$\theta = \arctan(\sigma/\sqrt S)$ per step, and the best schedule takes equal angle steps (MATH.md §7.6): the
+$\theta = \arctan(\sigma/\sqrt S)$ per step, and the best schedule takes equal angle steps (docs/model.md §7.6): the
 *tangent law* $\sigma_i = \sqrt S\tan\theta_i$. With $S = 1$ this is exactly the cosine schedule. The fit
 recovers it, and names $S$:
 """),
