@@ -218,7 +218,8 @@ def transfer_function(spectrum: ArrayLike, alpha_bar: ArrayLike, *, sampler: str
     Shapes and settings as in :func:`output_spectrum`; returns an array with the shape of ``spectrum``.
     For VE samplers H is the response to the VE-scaled initial sample (``x = sigma_max n``).
     Raises ValueError (TypeError for a wrong type) naming a bad argument, or for a value float64 cannot
-    represent. Source: the sampler's update equations in ``symsched/symbolic/samplers/``, composed as in docs/model.md §5, §9.
+    represent. Source: the sampler's update equations in ``symsched/symbolic/samplers/``, composed as in
+    docs/model.md §5, §9.
     """
     S = as_spectrum(spectrum)
     return _transfer(S, _vp_levels(alpha_bar), "alpha_bar", sampler, settings)
@@ -239,7 +240,8 @@ def output_spectrum_ve(
     sigma = 0 follows. ``init="white"`` starts from the sampler's white noise (VE ``N(0, sigma_max^2)``),
     ``"exact"`` from ``N(0, S + sigma_max^2)``. Returns an array with the shape of ``spectrum``.
     Raises ValueError (TypeError for a wrong type) naming a bad argument, or for an output float64 cannot
-    represent. Source: the sampler's update equations in ``symsched/symbolic/samplers/``, composed as in docs/model.md §5, §9 (k-diffusion ``sampling.py`` for its samplers).
+    represent. Source: the sampler's update equations in ``symsched/symbolic/samplers/``, composed as in
+    docs/model.md §5, §9 (k-diffusion ``sampling.py`` for its samplers).
     """
     S = as_spectrum(spectrum)
     return _output(S, _ve_levels(sigmas), "sigma", sampler, init, settings)

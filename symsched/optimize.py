@@ -234,11 +234,17 @@ def _check_sampler_args(sampler: Any, eta: Any, variance: Any, settings: dict[st
     _with_eta(sampler, eta)
     if eta is not None and sampler == "ddim":
         eta = check_eta(eta)
-    check_choice(variance, "variance", ("posterior", "beta"))
-    if sampler != "ddpm" and variance != "posterior":
-        raise ValueError(f"variance applies only to sampler='ddpm' (got variance={variance!r} with sampler={sampler!r})")
+    _check_variance(sampler, variance)
     _resolved(sampler, _settings(sampler, eta, variance, settings))
     return eta
+
+
+def _check_variance(sampler: str, variance: Any) -> None:
+    """ValueError unless ``variance`` is DDPM's ("posterior" or "beta") and "posterior" for every other sampler."""
+    check_choice(variance, "variance", ("posterior", "beta"))
+    if sampler != "ddpm" and variance != "posterior":
+        raise ValueError(f"variance applies only to sampler='ddpm' (got variance={variance!r} with "
+                         f"sampler={sampler!r})")
 
 
 def _settings_text(sampler: str, settings: dict[str, Any]) -> str:
@@ -253,7 +259,8 @@ def _with_eta(sampler: str, eta: Any) -> None:
     """ValueError unless ``eta`` is None, 0 (DDIM's neutral value) or ``sampler`` has an ``eta`` parameter."""
     if eta is None or "eta" in _api.sampler_info(sampler)["params"]:
         return
-    if isinstance(eta, (int, float, np.integer, np.floating)) and not isinstance(eta, (bool, np.bool_)) and eta == 0:
+    number = isinstance(eta, (int, float, np.integer, np.floating)) and not isinstance(eta, (bool, np.bool_))
+    if number and eta == _api._NEUTRAL["eta"]:  # DDIM's default, which samplers without an eta ignore
         return
     have = ", ".join(n for n in SAMPLERS if "eta" in _api.sampler_info(n)["params"])
     raise ValueError(f"eta applies only to samplers with an eta parameter ({have}); got eta={eta!r} with "
@@ -276,10 +283,10 @@ class _Objective:
         flat = S.ravel()
         # modes with equal S are one mode with summed weight, as in divergence_and_grad (and scaled alike)
         self.grp = _api._grouped(flat, np.ones(flat.size) if weights is None else weights.ravel())
-        self.sampler, self.eta, self.variance, self.divergence, self.init = sampler, eta, variance, divergence, init
+        self.sampler, self.divergence, self.init = sampler, divergence, init
         self.ve = sampler in VE_SAMPLERS
-        self.settings = _settings(sampler, eta, variance, extra)
-        self.resolved = _resolved(sampler, self.settings)
+        # every parameter and option as the engine runs them (library defaults filled in): what the result records
+        self.settings = _resolved(sampler, _settings(sampler, eta, variance, extra))
         self.n_evaluations = 0
         self.n_gradients = 0
         self.refusals: list[str] = []  # messages of the trial schedules the engine refused (infeasible points)
@@ -1357,7 +1364,7 @@ def _result(
     sig = _sch.alpha_bar_to_sigmas(ab_best)
     if obj.ve and g is None:
         sig = np.exp(-0.5 * _log_snr(ab_best))
-    metrics = schedule_metrics(S, ab_best, sampler=obj.sampler, init=obj.init, **obj.resolved)
+    metrics = schedule_metrics(S, ab_best, sampler=obj.sampler, init=obj.init, **obj.settings)
     first, last = endpoints
     if g is not None:
         first = None if first is None else float(g[::-1][box.fixed_j[0]])
@@ -1366,9 +1373,9 @@ def _result(
         alpha_bar=ab_best, value=float(best_val), log_snr=_log_snr(ab_best), sigmas=np.asarray(sig, dtype=np.float64),
         timesteps=timesteps, baselines=baselines, baseline_schedules=std, kl=metrics["kl"], w2=metrics["w2"],
         n_evaluations=obj.n_evaluations, success=bool(success), message="; ".join(messages), steps=box.K,
-        sampler=obj.sampler, eta=obj.resolved.get("eta"), variance=obj.resolved.get("variance"),
+        sampler=obj.sampler, eta=obj.settings.get("eta"), variance=obj.settings.get("variance"),
         divergence=obj.divergence, init=obj.init, endpoints=(first, last), starts=starts, feasible=feasible,
-        n_gradient_evaluations=obj.n_gradients, settings=dict(obj.resolved),
+        n_gradient_evaluations=obj.n_gradients, settings=dict(obj.settings),
     )
 
 

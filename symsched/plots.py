@@ -213,12 +213,6 @@ def _outputs(S: Array, schedules: dict[str, Array], sampler: str, init: str, **s
     return {n: schedule_output(S, ab, sampler=sampler, init=init, **settings) for n, ab in schedules.items()}
 
 
-def _result_settings(result: Any) -> dict[str, Any]:
-    """The sampler settings an optimisation ran with (:attr:`OptimizeResult.settings`)."""
-    settings = getattr(result, "settings", None)
-    return dict(settings) if settings else {"eta": result.eta, "variance": result.variance}
-
-
 def _sorted_modes(S: Array) -> Optional[NDArray[np.intp]]:
     """For 1-D spectra: indices of the non-zero modes by decreasing S (zero modes are exact, not drawn)."""
     if S.ndim != 1:
@@ -401,7 +395,7 @@ def plot_result(
     best = sorted(result.baselines.items(), key=lambda kv: kv[1])[:k]
     sch = {"optimised": result.alpha_bar}
     sch.update({n: result.baseline_schedules[n] for n, _ in best})
-    outs = _outputs(S, sch, result.sampler, result.init, **_result_settings(result))
+    outs = _outputs(S, sch, result.sampler, result.init, **result.settings)
     fig, ax = _figure(1, 3, width=5.0, height=4.3)
     _arrange(fig, suptitle=True)
     what = {"kl": "KL", "kl-reverse": "reverse KL", "w2": "W2²"}[result.divergence]

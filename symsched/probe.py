@@ -250,16 +250,11 @@ def grid_timestep(alpha_bar_t: float, grid: ArrayLike, *, mode: str = "nearest")
 
 
 def _log_snr_grid(grid: ArrayLike) -> Array:
-    from .schedules import alpha_bar_to_log_snr
+    """The log-SNR of a training grid, checked as every training grid is (:func:`symsched.schedules._as_grid`:
+    1-D, strictly decreasing, in (0, 1) except a last 0 for zero terminal SNR)."""
+    from .schedules import _as_grid, alpha_bar_to_log_snr
 
-    g = np.asarray(grid, dtype=np.float64)
-    inner = g[:-1] if g.ndim == 1 and g.size > 1 and g[-1] == 0.0 else g  # a last 0: zero terminal SNR
-    if g.ndim != 1 or g.size < 1 or not np.all(np.isfinite(g)) or np.any(inner <= 0) or np.any(g >= 1):
-        raise ValueError("grid must be a non-empty 1-D array of levels in (0, 1), except a last entry 0 (zero "
-                         "terminal SNR) (alphas_cumprod, training order)")
-    if g.size > 1 and np.any(np.diff(g) >= 0):
-        raise ValueError("grid must be strictly decreasing in the timestep (training order alphas_cumprod[t])")
-    return alpha_bar_to_log_snr(g)
+    return alpha_bar_to_log_snr(_as_grid(grid, "grid"))
 
 
 def _require_torch() -> Any:
@@ -731,7 +726,8 @@ def median_bandwidth(x: ArrayLike, *, max_points: int = _MEDIAN_POINTS, seed: in
     ``h = median_{i<j} |x_i - x_j|_2`` over the flattened samples; ``x``: (n, ...), n >= 2; returns a float in
     the units of ``x``. Above ``max_points`` samples a random subset (``default_rng(seed)``) is used. Raises
     ValueError for ``x`` not a finite real array of at least 2 samples, identical points (h = 0), distances
-    that overflow or underflow float64, ``max_points`` < 2 or a bad ``seed``. Source: the median heuristic (Gretton et al. 2012, JMLR 13);
+    that overflow or underflow float64, ``max_points`` < 2 or a bad ``seed``. Source: the median heuristic (Gretton
+    et al. 2012, JMLR 13);
     ``scipy.spatial.distance.pdist``.
     """
     max_points = as_positive_int(max_points, "max_points")
@@ -900,7 +896,8 @@ def gaussian_frechet_distance(mu1: ArrayLike, cov1: ArrayLike, mu2: ArrayLike, c
 
     Shapes: ``mu1``, ``mu2`` (d,), ``cov1``, ``cov2`` (d, d) (scalars for d = 1); returns a float >= 0 in
     squared data units. ValueError on a shape mismatch, non-finite entries, or a covariance that is not symmetric
-    positive semi-definite beyond round-off (1e-8 of its largest entry; round-off is symmetrised and clipped). Source: Dowson & Landau 1982 (J. Multivariate Anal. 12);
+    positive semi-definite beyond round-off (1e-8 of its largest entry; round-off is symmetrised and clipped).
+    Source: Dowson & Landau 1982 (J. Multivariate Anal. 12);
     Heusel et al. 2017 (FID, arXiv 1706.08500).
     """
     m1, m2 = np.atleast_1d(np.asarray(mu1, dtype=np.float64)), np.atleast_1d(np.asarray(mu2, dtype=np.float64))

@@ -1,7 +1,8 @@
 """Standard noise schedules in symsched's convention, and stable conversions between levels.
 
 A *schedule* is ``alpha_bar``: a 1-D float64 array of ``K`` noise levels, strictly increasing in
-``[0, 1)`` (a first level 0 is pure noise: zero terminal SNR, flow ``t = 1``), **noisiest first**; the sampler then takes an implicit final step to
+``[0, 1)`` (a first level 0 is pure noise: zero terminal SNR, flow ``t = 1``), **noisiest first**; the sampler then
+takes an implicit final step to
 ``alpha_bar = 1`` (clean), which is never stored. Every function here that returns a schedule
 passes it through :func:`symsched._validate.as_levels`.
 
@@ -768,7 +769,8 @@ def from_grid(grid_alpha_bar: ArrayLike, timesteps: ArrayLike) -> Array:
     Parameters
     ----------
     grid_alpha_bar : array_like, shape (T,)
-        Training-order grid ``alphas_cumprod`` (strictly decreasing in t, in (0, 1); the last entry may be 0: zero terminal SNR).
+        Training-order grid ``alphas_cumprod`` (strictly decreasing in t, in (0, 1); the last entry may be 0: zero
+        terminal SNR).
     timesteps : array_like of int, shape (K,)
         Distinct timesteps in ``[0, T-1]``, any order (diffusers returns them descending).
 

@@ -37,6 +37,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from ._validate import MAX_STEPS, ArgumentTypeError, as_dps, as_int, as_real as _real, as_spectrum, check_choice
+from .engine.recursion import EXACT_FALLBACK_MODES  # modes recomputed with mpmath at most, as in the engine
 
 
 class _LazyKernels:
@@ -217,6 +218,13 @@ def reverse_grid(n_points: int, *, horizon: float = 1.0, eps: float = 0.0) -> tu
     return tau, float(t[1] - t[0])
 
 
+def _checked_grid(scheme: str, n_points: int, bmin: float, bmax: float, T: float, e: float) -> tuple[Array, float]:
+    """:func:`reverse_grid`, after checking that ``scheme`` is defined on it (:func:`_check_domain`)."""
+    tau, delta = reverse_grid(n_points, horizon=T, eps=e)
+    _check_domain(scheme, tau, delta, bmin, bmax, n_points)
+    return tau, delta
+
+
 def _check_domain(scheme: str, tau: Array, delta: float, bmin: float, bmax: float, n_points: int) -> None:
     """Every radicand of the update must be positive at every step (DDPM: 2 Delta beta_k < 1)."""
     exprs = K.domain_exprs(scheme)
@@ -266,8 +274,7 @@ def _scheme_variances(
     u: Array, scheme: str, n_points: int, bmin: float, bmax: float, T: float, e: float, inits: Sequence[str]
 ) -> dict[str, Array]:
     """Output variance of each start in ``inits`` for the unique modes ``u``."""
-    tau, delta = reverse_grid(n_points, horizon=T, eps=e)
-    _check_domain(scheme, tau, delta, bmin, bmax, n_points)
+    tau, delta = _checked_grid(scheme, n_points, bmin, bmax, T, e)
     pole = _pole_mask(scheme, u, tau)
     ok = ~pole
     uu = u[ok] if pole.any() else u
@@ -285,10 +292,6 @@ def _scheme_variances(
             P = full
         out[init] = P
     return out
-
-
-#: at most this many modes whose float64 recursion leaves the range are recomputed with mpmath
-EXACT_FALLBACK_MODES = 32
 
 
 def _recompute_beyond_float64(P: Array, u: Array, scheme: str, n_points: int, bmin: float, bmax: float, T: float,
@@ -458,8 +461,7 @@ def output_spectrum_mp(
     N = _n_points(n_points)
     bmin, bmax, T, e = _model(beta_min, beta_max, horizon, eps)
     check_choice(init, "init", INITS)
-    tau_f, delta_f = reverse_grid(N, horizon=T, eps=e)
-    _check_domain(scheme, tau_f, delta_f, bmin, bmax, N)  # as output_spectrum: a ValueError, never mpc values
+    _checked_grid(scheme, N, bmin, bmax, T, e)  # as output_spectrum: a ValueError, never mpc values
     step = K.step_mp(scheme)
     lam = K.marginal_mp()
     out = np.empty(S.shape, dtype=object)

@@ -219,7 +219,8 @@ def output_spectrum_mp(spectrum: ArrayLike, alpha_bar: ArrayLike, *, sampler: st
 
 def transfer_function_mp(spectrum: ArrayLike, alpha_bar: ArrayLike, *, sampler: str = "ddim", dps: int = 50,
                          **settings: Any) -> np.ndarray:
-    """:func:`symsched.transfer_function` at ``dps`` decimal digits (object array of mpf, shape of ``spectrum``). ``dps`` in [1, MAX_DPS]; the
+    """:func:`symsched.transfer_function` at ``dps`` decimal digits (object array of mpf, shape of ``spectrum``).
+    ``dps`` in [1, MAX_DPS]; the
     working precision is raised until two runs agree (ValueError if they do not within MAX_WORK_DPS digits, or
     for a bad argument, named). Source: the same symbolic update equations, evaluated with mpmath."""
     return _run(spectrum, as_levels(alpha_bar), "alpha_bar", sampler, None, dps, settings)
@@ -227,7 +228,8 @@ def transfer_function_mp(spectrum: ArrayLike, alpha_bar: ArrayLike, *, sampler: 
 
 def output_spectrum_ve_mp(spectrum: ArrayLike, sigmas: ArrayLike, *, sampler: str = "euler", init: str = "white",
                           dps: int = 50, **settings: Any) -> np.ndarray:
-    """:func:`symsched.output_spectrum_ve` at ``dps`` decimal digits (object array of mpf, shape of ``spectrum``). ``dps`` in [1, MAX_DPS]; the
+    """:func:`symsched.output_spectrum_ve` at ``dps`` decimal digits (object array of mpf, shape of ``spectrum``).
+    ``dps`` in [1, MAX_DPS]; the
     working precision is raised until two runs agree (ValueError if they do not within MAX_WORK_DPS digits, or
     for a bad argument, named). Source: the same symbolic update equations, evaluated with mpmath."""
     check_choice(init, "init", ("white", "exact"))

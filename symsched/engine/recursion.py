@@ -347,6 +347,12 @@ def checked_ratio(prog: Program, S: Array, init: str, exact: Optional[Callable[[
     """rho = P / kappa(S) for sorted unique modes ``S``, trusted: the float64 sweep where
     :func:`rounding_check` trusts it, else (at most :data:`EXACT_FALLBACK_MODES` modes) ``exact``; ValueError
     when it cannot be trusted. Modes whose sweep left the float64 range also go to ``exact`` (few of them)."""
+    return _checked(prog, S, init, exact)[0]
+
+
+def _checked(prog: Program, S: Array, init: str, exact: Optional[Callable[[Array], Array]]
+             ) -> tuple[Array, Optional[NDArray[np.bool_]], Optional[Array]]:
+    """(rho, modes taken from ``exact`` or None, their P) for :func:`checked_ratio` and :func:`output_variance`."""
     rho = output_ratio(prog, S, init)
     with np.errstate(over="ignore", invalid="ignore"):
         bad = ~np.isfinite(rho * kappa(S))
@@ -356,9 +362,11 @@ def checked_ratio(prog: Program, S: Array, init: str, exact: Optional[Callable[[
             raise ValueError(_ill_conditioned(worst, prog.arg))
         bad[:] = True
     if exact is not None and 0 < int(bad.sum()) <= EXACT_FALLBACK_MODES:
+        P_exact = exact(S[bad])
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            rho[bad] = exact(S[bad]) / kappa(S[bad])
-    return rho
+            rho[bad] = P_exact / kappa(S[bad])
+        return rho, bad, P_exact
+    return rho, None, None
 
 
 def output_variance(prog: Program, S: Array, init: str,
@@ -369,15 +377,13 @@ def output_variance(prog: Program, S: Array, init: str,
     range although P itself may be representable (e.g. multistep coefficients across log-SNR gaps of
     hundreds of decades); the caller passes the mpmath reference path.
     """
-    rho = checked_ratio(prog, S, init, exact)
+    rho, from_exact, P_exact = _checked(prog, S, init, exact)
     with np.errstate(over="ignore", invalid="ignore"):
         P = rho * kappa(S)
-    bad = ~np.isfinite(P)
-    if exact is not None and 0 < int(bad.sum()) <= EXACT_FALLBACK_MODES:
-        # P itself may be representable where its ratio to a tiny mode's scale kappa = S is not (EDM heun's
-        # corrector across sigma^2 ~ S: P = 1.6e18 for S = 1e-300); the exact path gives P directly
-        with np.errstate(over="ignore", invalid="ignore"):
-            P[bad] = exact(S[bad])
+    if from_exact is not None:
+        # P itself, not rho * kappa: P may be representable where its ratio to a tiny mode's scale kappa = S is
+        # not (EDM heun's corrector across sigma^2 ~ S: P = 1.6e18 for S = 1e-300)
+        P[from_exact] = P_exact
     if not np.all(np.isfinite(P)):
         i = int(np.flatnonzero(~np.isfinite(P))[0])
         raise ValueError(

@@ -27,6 +27,7 @@ from numpy.typing import NDArray
 from .._io import atomic_write_text
 from .._validate import as_positive_int, check_choice, check_eta
 from ..api import DIVERGENCES, VE_SAMPLERS, VP_SAMPLERS
+from ..optimize import _check_variance
 from .fits import HeuristicFit, _fmt_params, fit_heuristics
 from .intermediate import IntermediateSpectra, intermediate_spectra
 from .plots import band_profile
@@ -234,12 +235,10 @@ def explain(
     divs = list(dict.fromkeys(check_choice(d, "divergences entries", DIVERGENCES) for d in divergences))
     check_choice(sampler, "sampler", VP_SAMPLERS + VE_SAMPLERS)
     eta = check_eta(eta)
-    check_choice(variance, "variance", ("posterior", "beta"))
+    _check_variance(sampler, variance)
     if sampler != "ddim" and eta != 0.0:
         raise ValueError(f"eta applies only to sampler='ddim' here (sampler {sampler!r} runs with its library's "
                          f"defaults; got eta={eta!r})")
-    if sampler != "ddpm" and variance != "posterior":
-        raise ValueError(f"variance applies only to sampler='ddpm' (got variance={variance!r} with sampler={sampler!r})")
     check_choice(images, "images", ("auto", "on", "off"))
     if isinstance(spectrum, (str, os.PathLike)):
         label = str(spectrum)
@@ -467,7 +466,8 @@ def report_section(
     Each fit is ``min_x sum_i (l^fam_i(x) - l_i)^2`` in log-SNR with the optimum's end points
     (:func:`fit_heuristics`). ``spectrum``: the spectrum the results were optimised for (any shape);
     ``results[div][K]`` one result per divergence and K; returns two strings. The per-step spectra use each
-    result's own sampler settings (:attr:`~symsched.OptimizeResult.settings`). Raises ValueError for a bad spectrum or what
+    result's own sampler settings (:attr:`~symsched.OptimizeResult.settings`). Raises ValueError for a bad spectrum
+    or what
     :func:`fit_heuristics` / :func:`intermediate_spectra` refuse, and OSError when ``out`` cannot be written.
     Source: docs/model.md §2, §9.
     """

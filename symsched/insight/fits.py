@@ -312,7 +312,8 @@ def fit_heuristics(
     divergence, sampler, eta, variance, init, weights
         The objective (defaults: from an OptimizeResult, else
         :data:`symsched.optimize.DEFAULT_DIVERGENCE` (``"w2"``), ``"ddim"``, the sampler's own ``eta``, ``"posterior"``,
-        ``"white"``; an OptimizeResult's other sampler settings are kept while its sampler is). ``weights`` as in :func:`symsched.divergence_and_grad`.
+        ``"white"``; an OptimizeResult's other sampler settings are kept while its sampler is). ``weights`` as in
+        :func:`symsched.divergence_and_grad`.
 
     Returns
     -------
