@@ -13,7 +13,7 @@ import os
 import stat
 import tempfile
 from pathlib import Path
-from typing import Callable, Optional, Union
+from typing import Any, Callable, Optional, Union
 
 import numpy as np
 
@@ -133,6 +133,29 @@ def atomic_write_text(path: PathLike, text: str, *, mode: Optional[int] = None) 
             fh.write(text)
 
     return atomic_write(path, _w, mode=mode)
+
+
+def json_ready(x: Any) -> Any:
+    """``x`` with NumPy scalars and arrays as Python numbers and lists, and every non-finite float as the string
+    ``"inf"``, ``"-inf"`` or ``"nan"``: strict JSON (RFC 8259 has no Infinity), as every JSON file symsched writes."""
+    if isinstance(x, np.ndarray):
+        return json_ready(x.tolist())
+    if isinstance(x, (np.generic,)):
+        x = x.item()
+    if isinstance(x, float) and not math.isfinite(x):
+        return str(x)
+    if isinstance(x, dict):
+        return {k: json_ready(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [json_ready(v) for v in x]
+    return x
+
+
+def atomic_write_json(path: PathLike, doc: Any, *, indent: Optional[int] = 2) -> Path:
+    """Write ``doc`` as strict JSON (:func:`json_ready`), atomically, keeping the target's permissions."""
+    import json
+
+    return atomic_write_text(path, json.dumps(json_ready(doc), indent=indent, allow_nan=False) + "\n")
 
 
 def atomic_write_bytes(path: PathLike, data: bytes, *, mode: Optional[int] = None) -> Path:

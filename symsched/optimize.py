@@ -251,7 +251,8 @@ def _settings_text(sampler: str, settings: dict[str, Any]) -> str:
     """" eta=0 solver_order=3": ``eta`` when the sampler has one, and every setting that is not its default."""
     info = _api.sampler_info(sampler)
     default = {**info["params"], **{k: v[0] for k, v in info["options"].items()}}
-    shown = {k: v for k, v in settings.items() if k == "eta" or default.get(k, v) != v}
+    shown = {k: v for k, v in sorted(settings.items(), key=lambda kv: kv[0] != "eta")  # eta first
+             if k == "eta" or default.get(k, v) != v}
     return "".join(f" {k}={v:g}" if isinstance(v, float) else f" {k}={v}" for k, v in shown.items())
 
 

@@ -27,6 +27,20 @@ def test_transfer_prints_divergences_and_writes_psd(tmp_path, capsys) -> None:
     assert f"{symsched.w2_distance(expected, spec):.10g}" in out
 
 
+def test_transfer_passes_sampler_options_by_their_library_names(tmp_path) -> None:
+    spec = np.abs(np.random.default_rng(1).normal(size=(8, 8))) + 0.01
+    ab = np.array([0.02, 0.3, 0.8, 0.97])
+    np.save(tmp_path / "S.npy", spec)
+    np.save(tmp_path / "A.npy", ab)
+    assert main(["transfer", "--spectrum", str(tmp_path / "S.npy"), "--alpha-bar", str(tmp_path / "A.npy"),
+                 "--sampler", "dpmsolver_multistep", "--option", "solver_order=3", "--option",
+                 "lower_order_final=false", "--out", str(tmp_path / "P.npy")]) == 0
+    P = np.load(tmp_path / "P.npy")
+    kw = dict(solver_order=3, lower_order_final=False)
+    np.testing.assert_array_equal(P, symsched.output_spectrum(spec, ab, sampler="dpmsolver_multistep", **kw))
+    assert not np.allclose(P, symsched.output_spectrum(spec, ab, sampler="dpmsolver_multistep"), rtol=1e-6)
+
+
 def test_transfer_reports_bad_input_with_exit_code_2(tmp_path, capsys) -> None:
     np.save(tmp_path / "S.npy", np.array([1.0, -2.0]))
     np.save(tmp_path / "A.npy", np.array([0.3, 0.2]))

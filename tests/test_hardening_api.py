@@ -261,6 +261,20 @@ def test_overwriting_keeps_the_mode(tmp_path) -> None:
         assert stat.S_IMODE(os.stat(target).st_mode) == mode
 
 
+def test_json_files_are_strict_json_and_keep_the_mode(tmp_path) -> None:
+    """A first level at pure noise has log-SNR -inf: the file says "-inf" (RFC 8259 has no Infinity)."""
+    import json
+
+    target = tmp_path / "o.json"
+    target.write_text("{}")
+    os.chmod(target, 0o600)
+    doc = {"log_snr": np.array([-np.inf, 0.5]), "x": np.float64(np.nan), "k": np.int64(3), "t": (1.0, np.inf)}
+    _io.atomic_write_json(target, doc)
+    assert stat.S_IMODE(os.stat(target).st_mode) == 0o600
+    back = json.loads(target.read_text(), parse_constant=lambda c: pytest.fail(f"non-JSON constant {c}"))
+    assert back == {"log_snr": ["-inf", 0.5], "x": "nan", "k": 3, "t": [1.0, "inf"]}
+
+
 def test_new_files_follow_the_umask(tmp_path) -> None:
     old = os.umask(0o027)
     try:

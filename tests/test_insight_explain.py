@@ -91,6 +91,49 @@ def test_explain_takes_every_sampler_the_optimiser_takes(tmp_path, sampler) -> N
     assert sampler in (tmp_path / "explain.md").read_text()
 
 
+def test_explain_passes_eta_and_options_to_every_sampler(tmp_path) -> None:
+    """--eta/--option reach the optimiser, the fits and the per-step spectra (not only DDIM's eta)."""
+    code = main(["explain", "--sampler", "euler_ancestral", "--eta", "0.5", "--option", "s_noise=1.01", "--out",
+                 str(tmp_path), "--steps", "3", "--divergences", "w2", "--resolutions", "none", "--images", "off",
+                 "--jobs", "1", "--no-progress"])
+    assert code == 0
+    data = json.loads((tmp_path / "explain.json").read_text())
+    rec = data["schedules"]["w2"]["results"][0]
+    S = load_spectrum("builtin:natural-patches")
+    ab = np.array(rec["alpha_bar"])
+    sig = np.sqrt((1 - ab) / ab)
+
+    def w2(**kw):
+        P = symsched.output_spectrum_ve(S, sig, sampler="euler_ancestral", **kw)
+        return float(np.sum((np.sqrt(P) - np.sqrt(S)) ** 2))
+
+    assert w2(eta=0.5, s_noise=1.01) == pytest.approx(rec["value"], rel=1e-9)
+    assert abs(w2() - rec["value"]) > 1e-3 * rec["value"]
+    assert data["info"]["settings"]["eta"] == 0.5 and data["info"]["settings"]["s_noise"] == 1.01
+    assert "Sampler euler_ancestral (eta=0.5 s_noise=1.01)" in (tmp_path / "explain.md").read_text()
+
+
+def test_explain_of_a_flow_matching_model_starts_every_schedule_from_pure_noise(tmp_path) -> None:
+    code = main(["explain", "--flow", "--out", str(tmp_path), "--steps", "4", "--divergences", "w2",
+                 "--resolutions", "16,32", "--images", "off", "--jobs", "1", "--no-progress"])
+    assert code == 0
+    def strict(name):  # RFC 8259 JSON has no Infinity/NaN: other tools' parsers refuse them
+        raise AssertionError(f"explain.json holds the non-JSON constant {name}")
+
+    data = json.loads((tmp_path / "explain.json").read_text(), parse_constant=strict)
+    rec = data["schedules"]["w2"]["results"][0]
+    ab = np.array(rec["alpha_bar"])
+    assert ab[0] == 0.0 and rec["log_snr"][0] == "-inf" and data["schedules"]["w2"]["settings"]["sampler"] == "flow_match_euler"
+    S = load_spectrum("builtin:natural-patches")
+    P = symsched.output_spectrum(S, ab, sampler="flow_match_euler")
+    assert float(np.sum((np.sqrt(P) - np.sqrt(S)) ** 2)) == pytest.approx(rec["value"], rel=1e-9)
+    law = data["resolution_law"]["power law"]
+    assert np.all(np.isfinite(law["offset"]["w2"])) and np.isfinite(law["slope_per_doubling"]["w2"])
+    assert all(row[0] == "-inf" for row in law["log_snr"]["w2"])
+    doc = (tmp_path / "explain.md").read_text()
+    assert "first level pure noise, t = 1" in doc and "first level after pure noise" in doc and "nan" not in doc
+
+
 def test_explain_on_a_pca_spectrum_skips_the_power_law(tmp_path) -> None:
     np.save(tmp_path / "S.npy", np.sort(load_spectrum("builtin:natural-patches").ravel())[::-1][:200].copy())
     code = main(["explain", "--spectrum", str(tmp_path / "S.npy"), "--out", str(tmp_path / "o"), "--steps", "3",
@@ -107,6 +150,9 @@ def test_explain_on_a_pca_spectrum_skips_the_power_law(tmp_path) -> None:
         (["--spectrum", "missing.npy"], "missing.npy"),
         (["--jobs", "0"], "--jobs must be -1"),
         (["--eta", "2"], "eta must lie in"),
+        (["--sampler", "dpmpp_2m", "--eta", "0.5"], "eta applies only to samplers with an eta parameter"),
+        (["--flow", "--sampler", "ddim"], "--flow runs a flow-matching sampler"),
+        (["--sampler", "dpmsolver_multistep", "--option", "solver_order=9"], "--option solver_order"),
         (["--images", "on", "--image-resolutions", "16,4096", "--resolutions", "none"],
          "must not exceed the smallest square crop"),
     ],

@@ -256,6 +256,16 @@ def test_family_function_errors() -> None:
         fit_heuristics([0.5, 0.2])
 
 
+@pytest.mark.parametrize("name", ["cosine_offset", "tangent", "flow_shift", "polyexponential", "sigmoid"])
+def test_every_family_function_caps_the_number_of_levels(name) -> None:
+    from symsched._validate import MAX_STEPS
+
+    fn = getattr(fam, name)
+    assert fn(MAX_STEPS).shape == (MAX_STEPS,)
+    with pytest.raises(ValueError, match="K must be at most 10000"):
+        fn(MAX_STEPS + 1)
+
+
 # ---------------------------------------------------------------------------------------------
 # zero terminal SNR and flow matching (break-test items 2, 3), weights without a spectrum (item 12)
 # ---------------------------------------------------------------------------------------------

@@ -67,6 +67,23 @@ def test_kl_optimum_moves_towards_less_noise_for_a_steep_scene() -> None:
     assert steep.slope["kl"] > 0.1
 
 
+def test_a_first_level_at_pure_noise_is_left_out_of_the_offsets() -> None:
+    """Flow matching / zero terminal SNR: the first level alpha_bar = 0 (log-SNR -inf) is the same at every
+    resolution; the offsets are those of the finite levels, never NaN (they were -inf - -inf)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        law = resolution_law(lambda d: scene_power_law(d, alpha=2.0), [16, 32], steps=4, divergences=["w2"],
+                             endpoints=(0.0, None), sampler="flow_match_euler", n_jobs=1)
+    ab = np.array([law.sweeps["w2"].results[(j, 4)].alpha_bar for j in range(2)])
+    assert np.all(ab[:, 0] == 0.0) and np.all(ab[:, 1:] > 0)
+    L = np.log(ab[:, 1:] / (1 - ab[:, 1:]))  # log-SNR of the finite levels, computed here
+    np.testing.assert_allclose(law.offset["w2"], (L - L[0]).mean(axis=1), atol=1e-12)
+    np.testing.assert_allclose(law.offset_first["w2"], L[:, 0] - L[0, 0], atol=1e-12)
+    assert law.offset["w2"][1] < 0 and np.isfinite(law.slope["w2"])
+
+
 def test_rules_in_the_table(law) -> None:
     d = np.array([16.0, 32.0, 64.0])
     np.testing.assert_allclose(law.rules["simple diffusion"], -2 * np.log(d / 16))

@@ -245,3 +245,44 @@ def test_publishing_over_an_earlier_report_keeps_each_files_mode(tmp_path) -> No
     _publish(stage, out)
     assert (out / "summary.md").read_text() == "new"
     assert stat.S_IMODE(os.stat(out / "summary.md").st_mode) == 0o600
+
+
+def test_report_runs_any_sampler_with_its_eta_and_options(tmp_path, monkeypatch) -> None:
+    """--eta and --option reach the optimiser for every sampler with the setting (as `symsched optimize`):
+    the recorded schedule's W2 is that of k-diffusion's euler_ancestral at eta 0.5, s_noise 1.01, and not its
+    default eta = 1 value."""
+    import json
+
+    import symsched
+    from symsched.commands import report as rep
+    from symsched.spectra import load_spectrum
+
+    monkeypatch.setattr(rep, "SECTIONS", [rep.schedules_section])
+    out = tmp_path / "r"
+    assert main(["report", "--out", str(out), "--sampler", "euler_ancestral", "--eta", "0.5", "--option",
+                 "s_noise=1.01", "--steps", "3", "--probe-samples", "0", "--no-progress", "--jobs", "0"]) == 0
+    rec = json.loads((out / "schedule_w2_K3.json").read_text())
+    assert rec["settings"]["eta"] == 0.5 and rec["settings"]["s_noise"] == 1.01
+    S = load_spectrum("builtin:natural-patches")
+    ab = np.array(rec["alpha_bar"])
+    sig = np.sqrt((1 - ab) / ab)
+
+    def w2(**kw):
+        return float(np.sum((np.sqrt(symsched.output_spectrum_ve(S, sig, sampler="euler_ancestral", **kw))
+                             - np.sqrt(S)) ** 2))
+
+    assert w2(eta=0.5, s_noise=1.01) == pytest.approx(rec["value"], rel=1e-9)
+    assert abs(w2() - rec["value"]) > 1e-3 * rec["value"]
+    assert "euler_ancestral (eta=0.5 s_noise=1.01)" in (out / "summary.md").read_text()
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--sampler", "dpmpp_2m", "--eta", "0.5"], "eta applies only to samplers with an eta parameter"),
+    (["--option", "foo=1"], "--option foo: sampler 'ddim' has no setting 'foo'"),
+    (["--option", "eta=0.5"], "--option eta=...: give it as --eta"),
+])
+def test_report_refuses_bad_sampler_settings_before_any_work(tmp_path, capsys, argv, message) -> None:
+    assert main(["report", "--out", str(tmp_path / "r"), "--no-progress", *argv]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0]
+    assert not (tmp_path / "r").exists()

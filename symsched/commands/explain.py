@@ -12,6 +12,8 @@ import argparse
 import math
 from pathlib import Path
 
+from . import _settings
+
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser(
@@ -27,13 +29,17 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--out", default=Path("explain"), type=Path, help="output directory (default: explain)")
     p.add_argument("--steps", default="5,10,20", help="comma-separated step counts K (default 5,10,20)")
     p.add_argument("--divergences", default="kl,w2", help="comma-separated: kl, kl-reverse, w2 (default kl,w2)")
-    from ..symbolic.samplers import VE_SAMPLERS, VP_SAMPLERS
+    from ..symbolic.samplers import FLOW_SAMPLERS, VE_SAMPLERS, VP_SAMPLERS
 
-    p.add_argument("--sampler", default="ddim", choices=list(VP_SAMPLERS + VE_SAMPLERS),
-                   help="sampler (default ddim; library defaults of its options, --eta and --variance apply to "
-                   "ddim/ddpm); VE samplers run on the levels' sigmas")
-    p.add_argument("--eta", default=0.0, type=float, help="DDIM eta in [0, 1] (default 0)")
+    p.add_argument("--sampler", default=None, choices=list(VP_SAMPLERS + VE_SAMPLERS + FLOW_SAMPLERS),
+                   help="sampler (default ddim; flow_match_euler with --flow; its library defaults unless "
+                   "--eta/--option say otherwise); VE samplers run on the levels' sigmas, flow-matching samplers "
+                   "start from pure noise t = 1")
+    p.add_argument("--flow", action="store_true",
+                   help="flow matching (SD3/Flux): every schedule starts from pure noise t = 1 (alpha_bar = 0); "
+                   "sampler flow_match_euler unless --sampler names flow_match_heun")
     p.add_argument("--variance", default="posterior", choices=["posterior", "beta"], help="DDPM variance")
+    _settings.add_arguments(p)
     p.add_argument("--resolutions", default="32,64,128,256",
                    help="resolutions of the fitted power law's resolution law ('none' to skip; default 32,64,128,256)")
     p.add_argument("--images", default="auto", choices=["auto", "on", "off"],
@@ -69,9 +75,11 @@ def run(args: argparse.Namespace) -> int:
     divs = [s.strip() for s in str(args.divergences).split(",") if s.strip()]
     if args.jobs == 0:
         raise ValueError("--jobs must be -1 (every core) or a positive number of workers (got 0)")
-    out = explain(args.spectrum, args.out, steps=steps, divergences=divs, sampler=args.sampler, eta=args.eta,
+    _settings.resolve_sampler(args)
+    settings = _settings.settings(args, args.variance)
+    out = explain(args.spectrum, args.out, steps=steps, divergences=divs, sampler=args.sampler,
                   variance=args.variance, resolutions=res, images=args.images, image_resolutions=img,
-                  restarts=args.restarts, seed=args.seed, n_jobs=args.jobs, progress=not args.no_progress)
+                  restarts=args.restarts, seed=args.seed, n_jobs=args.jobs, progress=not args.no_progress, **settings)
     print(f"symsched explain: wrote {out.out}/explain.md and {len(out.files) - 1} more files ({out.elapsed:.1f} s)")
     for dv, fit in out.main_fits.items():
         b = fit.best

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 from pathlib import Path
 from typing import Any, Callable, Optional
 
 import numpy as np
 
 from .._io import file_path
+from . import _settings
 
 FORMATS = ("json", "diffusers", "k-diffusion")
 
@@ -51,14 +51,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
     p.add_argument("--divergence", default=DEFAULT_DIVERGENCE, choices=["kl", "kl-reverse", "w2"],
                    help=f"kl = KL(data||generated), kl-reverse, w2 = W2 squared (default {DEFAULT_DIVERGENCE})")
-    p.add_argument("--eta", default=None, type=float,
-                   help="the sampler's eta: DDIM's in [0, 1], or that of k-diffusion's ancestral and SDE samplers "
-                   "(default: the sampler's own, 0 for ddim and 1 for k-diffusion)")
     p.add_argument("--variance", default="posterior", choices=["posterior", "beta"], help="DDPM variance")
-    p.add_argument("--option", action="append", default=[], type=sampler_option, metavar="NAME=VALUE",
-                   help="another setting of the sampler by its library's name, e.g. --option s_noise=1.003 or "
-                   "--option solver_order=3 (repeatable; `python -c \"import symsched; "
-                   "print(symsched.sampler_info('dpmsolver_multistep'))\"` lists a sampler's settings)")
+    _settings.add_arguments(p)
     p.add_argument("--init", default="white", choices=["white", "exact"])
     p.add_argument("--grid", default=None,
                    help="restrict to a training grid: an integer T (T-step grid of --grid-betas) or a .npy "
@@ -211,22 +205,6 @@ def check_export(args: argparse.Namespace, endpoints: Any, grid: Optional[np.nda
                          "timesteps on the zero-SNR grid) or --flow")
 
 
-def sampler_option(text: str) -> tuple[str, Any]:
-    """``NAME=VALUE`` -> (name, value): VALUE read as true/false, an integer, a number (inf allowed) or a word."""
-    name, sep, value = text.partition("=")
-    if not sep or not name.strip() or not value.strip():
-        raise argparse.ArgumentTypeError(f"--option must be NAME=VALUE, e.g. s_noise=1.003 (got {text!r})")
-    name, value = name.strip(), value.strip()
-    if value.lower() in ("true", "false"):
-        return name, value.lower() == "true"
-    for kind in (int, float):
-        try:
-            return name, kind(value)
-        except ValueError:
-            pass
-    return name, value
-
-
 def substitution_note(sampler: str, eta: float) -> Optional[str]:
     """The note when the diffusers export runs another sampler than the one optimised (else None)."""
     if sampler == "flow_match_heun":
@@ -353,27 +331,14 @@ def _export_diffusers(res: Any, grid: Optional[np.ndarray],
     return d
 
 
-def _jsonable(x: Any) -> Any:
-    if isinstance(x, float) and not math.isfinite(x):
-        return str(x)
-    if isinstance(x, dict):
-        return {k: _jsonable(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_jsonable(v) for v in x]
-    return x
-
-
 def _prepare(args: argparse.Namespace) -> tuple[Any, Optional[np.ndarray], dict[str, np.ndarray]]:
     """Check every option before any work: (endpoints, grid, flow baselines)."""
     from ..optimize import default_grid
 
     endpoints = parse_endpoints(args.endpoints)
     grid = parse_grid(args.grid, args.grid_betas)
-    if args.sampler is None:
-        args.sampler = "flow_match_euler" if args.flow else "ddim"
+    _settings.resolve_sampler(args)
     if args.flow:
-        if not args.sampler.startswith("flow_match"):
-            raise ValueError(f"--flow runs a flow-matching sampler (flow_match_euler, flow_match_heun), not {args.sampler!r}")
         if grid is not None:
             raise ValueError("--flow takes no --grid: flow-matching models are trained on continuous t")
         if endpoints is None:  # sampling starts from pure noise, t = 1
@@ -496,14 +461,14 @@ def _json_doc(args: argparse.Namespace, S: np.ndarray, res: Any, grid: Optional[
 def _write(args: argparse.Namespace, S: np.ndarray, res: Any, grid: Optional[np.ndarray],
            table: dict[str, Any], weights: Optional[np.ndarray] = None) -> None:
     from .. import export
-    from .._io import atomic_write_text, save_npy
+    from .._io import atomic_write_json, atomic_write_text, save_npy
 
     out: Path = args.out
     value_of = _value_of(S, res, weights)
     notes: list[str] = []
     if args.format == "json":
         doc = _json_doc(args, S, res, grid, table, value_of)
-        atomic_write_text(out, json.dumps(_jsonable(doc), indent=2) + "\n")
+        atomic_write_json(out, doc)
         # the console shows the diffusers call with --flow; a changed first level matters wherever it is used
         notes = [n for n in doc["diffusers"].get("notes", []) if n.startswith("DPMSolverMultistepScheduler with")]
         sub = substitution_note(res.sampler, res.eta)
@@ -511,51 +476,28 @@ def _write(args: argparse.Namespace, S: np.ndarray, res: Any, grid: Optional[np.
     elif args.format == "diffusers":
         doc = _export_diffusers(res, grid, value_of)
         doc["alpha_bar"] = res.alpha_bar.tolist()
-        atomic_write_text(out, json.dumps(_jsonable(doc), indent=2) + "\n")
+        atomic_write_json(out, doc)
         notes = list(doc["notes"])  # every note of the file, also on the console
     else:
         sig = export.to_k_diffusion_sigmas(res.alpha_bar)
         if out.suffix.lower() == ".npy":
             save_npy(out, sig)
         else:
-            atomic_write_text(out, json.dumps({"sigmas": sig.tolist()}, indent=2) + "\n")
+            atomic_write_text(out, json.dumps({"sigmas": sig.tolist()}, indent=2) + "\n")  # inf as Infinity:
+            # json.load gives the float k-diffusion takes
     print(f"wrote {args.format} schedule to {out}")
     for note in notes:
         print(f"note: {note}")
 
 
-def _options(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """The --option settings as keywords (ValueError for one given twice or naming an optimiser argument)."""
-    import inspect
-
-    from ..optimize import optimize_schedule
-
-    reserved = set(inspect.signature(optimize_schedule).parameters)
-    out: dict[str, Any] = {}
-    for name, value in pairs:
-        if name in reserved:
-            flag = "--" + name.replace("_", "-")
-            raise ValueError(f"--option {name}=...: {name} is not a sampler setting (use {flag} if the command has it)")
-        if name in out:
-            raise ValueError(f"--option {name} given twice")
-        out[name] = value
-    return out
-
-
 def _check_settings(args: argparse.Namespace, options: dict[str, Any]) -> None:
     """The checks of optimize_schedule on the command's scalar arguments (same messages), made up front."""
-    from ..optimize import MAX_STEPS, _check_int, _check_sampler_args
+    from ..optimize import MAX_STEPS, _check_int
 
     _check_int(args.steps, "steps", 1, MAX_STEPS)
     _check_int(args.seed, "seed", 0)
     _check_int(args.restarts, "restarts", 0)
-    try:
-        _check_sampler_args(args.sampler, args.eta, args.variance, options)
-    except ValueError as exc:  # a setting given by --option is named as such
-        key = next((k for k in options if str(exc).startswith(f"{k} ") or f"'{k}'" in str(exc)), None)
-        if key is None:
-            raise
-        raise type(exc)(f"--option {key}: {exc}") from None
+    _settings.check(args.sampler, args.eta, args.variance, options)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -564,7 +506,7 @@ def run(args: argparse.Namespace) -> int:
     from ..spectra import load_spectrum
 
     endpoints, grid, flow_std = _prepare(args)
-    options = _options(args.option)
+    options = _settings.options(args.option)
     _check_settings(args, options)  # one error line, before the spectrum line below and any work
     S = load_spectrum(args.spectrum)
     weights = None if args.weights is None else load_npy(args.weights, "--weights")

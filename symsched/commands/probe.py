@@ -267,7 +267,7 @@ def _describe(result: Any, pm: ProbeModel, steps: int, eta: float) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .._io import atomic_write_text
+    from .._io import atomic_write_json, atomic_write_text
     from .._validate import MAX_SAMPLES, as_positive_int, check_eta
     from ..probe import plot_probe
 
@@ -297,7 +297,7 @@ def run(args: argparse.Namespace) -> int:
     atomic_write_text(out / "probe.md", f"# symsched probe\n\n{desc}; {elapsed:.0f} s.\n\n{table}\n"
                       + "".join(f"- {v}\n" for v in lines))
     info = dict(model=pm.label, steps=steps, eta=eta, variance=args.variance, elapsed_s=elapsed, **result.to_dict())
-    atomic_write_text(out / "probe.json", json.dumps(info, indent=2, default=float) + "\n")
+    atomic_write_json(out / "probe.json", info)
     plot_probe(result, out / "probe.png", channel_axis=pm.channel_axis)
     print(f"symsched probe: {desc}")
     print(table)

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import html
-import json
 import math
 import os
 import sys
@@ -33,6 +32,8 @@ from pathlib import Path
 from typing import Any, Callable, Optional, Union
 
 import numpy as np
+
+from . import _settings
 
 DIVERGENCE_LABEL = {"kl": "KL(data ‖ generated)", "w2": "W2"}
 
@@ -53,9 +54,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
     p.add_argument("--sampler", default="ddim", choices=list(VP_SAMPLERS + VE_SAMPLERS),
                    help="sampler to optimise for (default ddim; every registered diffusers / k-diffusion sampler, "
-                   "with its library defaults)")
-    p.add_argument("--eta", default=0.0, type=float,
-                   help="DDIM eta in [0, 1] (default 0; ddim only: other samplers run with their library defaults)")
+                   "with its library defaults unless --eta/--option say otherwise)")
+    _settings.add_arguments(p)
     p.add_argument("--samples", default=4000, type=int, help="Monte Carlo samples of the check (default 4000)")
     p.add_argument("--seed", default=0, type=int, help="seed of the Monte Carlo check and the random starts")
     p.add_argument("--probe-samples", default=500, type=int,
@@ -218,7 +218,7 @@ class Context:
     out: Path
     S: np.ndarray
     ks: list[int]
-    eta: float
+    settings: dict[str, Any]  # the sampler's eta and --option settings as given (compare_schedules keywords)
     n: int
     jobs: _Jobs
     bar: Any
@@ -478,22 +478,21 @@ def _divergences() -> list[str]:
 
 def schedules_section(ctx: Context) -> list[Section]:
     """For each divergence: optimised schedules for every K (JSON, figure) and the comparison table."""
-    from .._io import atomic_write_text
+    from .._io import atomic_write_json, atomic_write_text
     from ..optimize import compare_schedules
 
     sections = []
     warm: list[np.ndarray] = []
     for div in _divergences():
         ctx.stage(f"optimise {div.upper()}")
-        table = compare_schedules(ctx.S, ctx.ks, sampler=ctx.args.sampler,
-                                  eta=ctx.eta if ctx.args.sampler == "ddim" else None, divergence=div,
-                                  seed=ctx.args.seed, warm_starts=warm)
+        table = compare_schedules(ctx.S, ctx.ks, sampler=ctx.args.sampler, divergence=div,
+                                  seed=ctx.args.seed, warm_starts=warm, **ctx.settings)
         warm += [res.alpha_bar for res in table.results.values()]  # the next divergence starts from these too
         ctx.data[f"table_{div}"] = table
         header, rows, beats = divergence_table(table, div)
         label, stem = DIVERGENCE_LABEL[div], f"table_{div}"
         atomic_write_text(ctx.out / f"{stem}.md", _markdown(header, rows) + (f"\n{table.note}\n" if table.note else ""))
-        caption = (f"{label} between the data and the generated Gaussian, {_sampler_label(ctx, 'eta=')}"
+        caption = (f"{label} between the data and the generated Gaussian, {_sampler_label(ctx)}"
                    f", white start: the schedule optimised for {label} and the standard schedules."
                    + (f" {table.note}." if table.note else ""))
         atomic_write_text(ctx.out / f"{stem}.tex", _latex(header, rows, caption))
@@ -503,7 +502,7 @@ def schedules_section(ctx: Context) -> list[Section]:
             figures.append(f"schedule_{div}_K{k}.png")
             ctx.submit(_figure_job, res, ctx.S, ctx.out / figures[-1])
             jsons.append(f"schedule_{div}_K{k}.json")
-            atomic_write_text(ctx.out / jsons[-1], json.dumps(res.to_dict(), indent=2, default=float) + "\n")
+            atomic_write_json(ctx.out / jsons[-1], res.to_dict())
         ctx.bar.update()
         sections.append(_schedule_section(div, label, stem, header, rows, beats, table.note, figures, jsons, ctx.ks))
     return sections
@@ -592,26 +591,24 @@ SECTIONS: list[SectionMaker] = [derivations_section, montecarlo_section, schedul
 # ---------------------------------------------------------------------------------------------
 
 
-def _sampler_label(ctx: Any, eta: str) -> str:
-    """"ddim (eta=0)" or "euler_ancestral (library defaults)": the sampler as the report ran it."""
-    if ctx.args.sampler == "ddim":
-        return f"ddim ({eta}{ctx.eta:g})"
-    return f"{ctx.args.sampler} (library defaults)"
+def _sampler_label(ctx: Any) -> str:
+    """"ddim (eta=0)", "euler_ancestral (eta=1)" or "dpmpp_2m (library defaults)": the sampler as the report ran it."""
+    from ..optimize import _resolved, _settings_text
+
+    text = _settings_text(ctx.args.sampler, _resolved(ctx.args.sampler, ctx.settings)).strip()
+    return f"{ctx.args.sampler} ({text or 'library defaults'})"
 
 
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from .._validate import MAX_SAMPLES, as_positive_int, check_eta
+    from .._validate import MAX_SAMPLES, as_positive_int
     from ..spectra import load_spectrum
 
     started = time.perf_counter()
     ks = _steps(args.steps)
     n = as_positive_int(args.samples, "--samples", MAX_SAMPLES, limit="MAX_SAMPLES")
-    eta = check_eta(args.eta, "--eta")
-    if args.sampler != "ddim" and eta != 0.0:
-        raise ValueError(f"--eta applies only to --sampler ddim (--sampler {args.sampler} runs with its library's "
-                         "defaults)")
+    settings = _settings.settings(args)
     if args.probe_samples != 0:
         if args.probe_samples < 2:
             raise ValueError(f"--probe-samples must be 0 (skip) or at least 2 (got {args.probe_samples})")
@@ -626,7 +623,7 @@ def run(args: argparse.Namespace) -> int:
                disable=True if args.no_progress else None)
     failed = True
     try:
-        ctx = Context(args=args, out=stage, S=S, ks=ks, eta=eta, n=n, jobs=jobs, bar=bar, started=started)
+        ctx = Context(args=args, out=stage, S=S, ks=ks, settings=settings, n=n, jobs=jobs, bar=bar, started=started)
         sections: list[Section] = []
         start_probe(ctx)
         for make in SECTIONS:
@@ -691,7 +688,7 @@ def _intro(ctx: Context, elapsed: float) -> list[str]:
 
     return [
         f"Spectrum: `{ctx.args.spectrum}` — shape {tuple(ctx.S.shape)}, {ctx.S.size} modes. "
-        f"Sampler: {_sampler_label(ctx, 'η = ')}, white start; steps K = "
+        f"Sampler: {_sampler_label(ctx)}, white start; steps K = "
         f"{', '.join(map(str, ctx.ks))}; default objective: {DIVERGENCE_LABEL.get(DEFAULT_DIVERGENCE, DEFAULT_DIVERGENCE)}. "
         f"Generated in {elapsed:.1f} s.",
         "",

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from .._io import file_path
+from . import _settings
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -22,10 +23,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    help="FILE.npy (mode variances S >= 0), a folder of PNG/JPEG images, or builtin:natural-patches")
     p.add_argument("--alpha-bar", required=True, type=Path, help=".npy 1-D levels in [0,1), noisiest first")
     p.add_argument("--sampler", default="ddim", choices=list(VP_SAMPLERS + FLOW_SAMPLERS),
-                   help="sampler on alpha_bar levels (default ddim; library defaults of its options; --eta applies "
-                   "to ddim, --variance to ddpm)")
-    p.add_argument("--eta", default=0.0, type=float, help="DDIM eta in [0, 1] (default 0)")
+                   help="sampler on alpha_bar levels (default ddim; its library defaults unless --eta/--option say "
+                   "otherwise; --variance applies to ddpm)")
     p.add_argument("--variance", default="posterior", choices=["posterior", "beta"], help="DDPM variance")
+    _settings.add_arguments(p)
     p.add_argument("--init", default="white", choices=["white", "exact"])
     p.add_argument("--out", default=None, type=file_path, help="write the output PSD here (.npy)")
     p.set_defaults(func=run)
@@ -39,14 +40,12 @@ def run(args: argparse.Namespace) -> int:
 
     from ..spectra import load_spectrum
 
-    if args.sampler != "ddim" and args.eta != 0.0:
-        raise ValueError(f"--eta applies only to --sampler ddim (got --sampler {args.sampler})")
     if args.sampler != "ddpm" and args.variance != "posterior":
         raise ValueError(f"--variance applies only to --sampler ddpm (got --sampler {args.sampler})")
+    kw = _settings.settings(args, args.variance)
     S = load_spectrum(args.spectrum)
     ab = load_npy(args.alpha_bar, "--alpha-bar")
-    kw = {"eta": args.eta} if args.sampler == "ddim" else ({"variance": args.variance} if args.sampler == "ddpm" else {})
-    P = output_spectrum(S, ab, sampler=args.sampler, init=args.init, **kw)
+    P = output_spectrum(S, ab, sampler=args.sampler, variance=args.variance, init=args.init, **kw)
     S = np.asarray(S, dtype=np.float64)
     print(f"sampler {args.sampler}  steps {np.size(ab)}  modes {S.size}  init {args.init}")
     print(f"KL(data || generated) = {kl_divergence(S, P):.10g}")

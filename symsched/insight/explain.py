@@ -24,10 +24,10 @@ from typing import Any, Optional, Sequence
 import numpy as np
 from numpy.typing import NDArray
 
-from .._io import atomic_write_text
-from .._validate import as_positive_int, check_choice, check_eta
-from ..api import DIVERGENCES, VE_SAMPLERS, VP_SAMPLERS
-from ..optimize import _check_variance
+from .._io import atomic_write_text, json_ready
+from .._validate import as_positive_int, check_choice
+from ..api import DIVERGENCES, FLOW_SAMPLERS, VE_SAMPLERS, VP_SAMPLERS
+from ..optimize import _check_sampler_args, _settings, _settings_text
 from .fits import HeuristicFit, _fmt_params, fit_heuristics
 from .intermediate import IntermediateSpectra, intermediate_spectra
 from .plots import band_profile
@@ -172,7 +172,7 @@ def explain(
     steps: Sequence[int] = (5, 10, 20),
     divergences: Sequence[str] = ("kl", "w2"),
     sampler: str = "ddim",
-    eta: float = 0.0,
+    eta: Optional[float] = None,
     variance: str = "posterior",
     resolutions: Sequence[int] = (32, 64, 128, 256),
     images: str = "auto",
@@ -181,6 +181,7 @@ def explain(
     seed: int = 0,
     n_jobs: Optional[int] = -1,
     progress: bool = True,
+    **settings: Any,
 ) -> Explanation:
     r"""Write the spectral insight of one dataset to ``out``: sweeps, heuristic fits, resolution law, per-step spectra.
 
@@ -194,8 +195,12 @@ def explain(
     steps : sequence of int
         K of the optimal schedules; the fits and heat maps use K = 10 if listed, else the middle one.
     divergences : sequence of {"kl", "kl-reverse", "w2"}
-    sampler, eta, variance
-        The sampler (``"ddim"``, ``"ddpm"``, ``"euler"``, ``"heun"``).
+    sampler, eta, variance, **settings
+        The sampler (any of :data:`symsched.optimize.SAMPLERS`) and its settings by the library's names, as
+        :func:`symsched.optimize_schedule` takes them (``eta=None``: the sampler's own default; the other
+        settings default to the library's). A flow-matching sampler (``"flow_match_euler"``,
+        ``"flow_match_heun"``) starts every schedule from pure noise, t = 1 (alpha_bar = 0), as
+        ``symsched optimize --flow`` does; the others start at the training grid's noisiest level.
     resolutions : sequence of int
         Resolutions of the power-law resolution law (FFT-grid spectra only; empty to skip).
     images : {"auto", "on", "off"}
@@ -233,12 +238,9 @@ def explain(
     if isinstance(divergences, str) or not divergences:
         raise ValueError("divergences must be a non-empty sequence of divergence names")
     divs = list(dict.fromkeys(check_choice(d, "divergences entries", DIVERGENCES) for d in divergences))
-    check_choice(sampler, "sampler", VP_SAMPLERS + VE_SAMPLERS)
-    eta = check_eta(eta)
-    _check_variance(sampler, variance)
-    if sampler != "ddim" and eta != 0.0:
-        raise ValueError(f"eta applies only to sampler='ddim' here (sampler {sampler!r} runs with its library's "
-                         f"defaults; got eta={eta!r})")
+    check_choice(sampler, "sampler", VP_SAMPLERS + VE_SAMPLERS + FLOW_SAMPLERS)
+    eta = _check_sampler_args(sampler, eta, variance, settings)
+    flow = sampler in FLOW_SAMPLERS
     check_choice(images, "images", ("auto", "on", "off"))
     if isinstance(spectrum, (str, os.PathLike)):
         label = str(spectrum)
@@ -248,11 +250,12 @@ def explain(
 
         label, S = "array", as_spectrum(spectrum)
     main_k = 10 if 10 in ks else ks[len(ks) // 2]
-    opt_kw: dict[str, Any] = dict(sampler=sampler, eta=eta, variance=variance, restarts=restarts, seed=seed)
-    if sampler != "ddim":
-        opt_kw.pop("eta")
-    if sampler != "ddpm":
-        opt_kw.pop("variance")
+    opt_kw: dict[str, Any] = dict(sampler=sampler, restarts=restarts, seed=seed,
+                                  **_settings(sampler, eta, variance if sampler == "ddpm" else None, settings))
+    if flow:  # flow matching samples from pure noise, t = 1
+        opt_kw["endpoints"] = (0.0, None)
+    law_ends = (0.0, None) if flow else (None, None)
+    law_kw = {k: v for k, v in opt_kw.items() if k != "endpoints"}
 
     # ---- plan every optimisation, then run them in one parallel batch
     plans: dict[str, Any] = {}
@@ -262,8 +265,8 @@ def explain(
     if res_list:
         if S.ndim in (2, 3) and S.shape[0] == S.shape[1]:
             power = fit_power_law(S)
-            plans["power law"] = _plan(power.at, res_list, main_k, divs, (None, None), 256,
-                                       f"power law fitted to {label}", dict(opt_kw))
+            plans["power law"] = _plan(power.at, res_list, main_k, divs, law_ends, 256,
+                                       f"power law fitted to {label}", dict(law_kw))
         else:
             notes.append("The power-law resolution law needs a square FFT-grid spectrum; skipped for this spectrum.")
     use_images = images == "on" or (images == "auto" and isinstance(spectrum, (str, os.PathLike)) and (
@@ -278,8 +281,8 @@ def explain(
             if dropped:
                 notes.append(f"Image resolutions {dropped} exceed the smallest photograph ({smallest} px): left out.")
         if len(img_res) >= 2:
-            plans["images"] = _plan(image_spectra(imgs, img_res), None, main_k, divs, (None, None), 256,
-                                    f"images of {label}, resized", dict(opt_kw))
+            plans["images"] = _plan(image_spectra(imgs, img_res), None, main_k, divs, law_ends, 256,
+                                    f"images of {label}, resized", dict(law_kw))
         else:
             notes.append("Fewer than two image resolutions are available: the photographs' resolution law is skipped.")
     tasks = [(S, K, dict(opt_kw, divergence=dv)) for dv in divs for K in ks]
@@ -351,13 +354,13 @@ def explain(
 
         bar.set_postfix_str("writing")
         elapsed = time.perf_counter() - t0
-        info = dict(spectrum=label, shape=list(S.shape), n_modes=int(S.size), sampler=sampler, eta=eta,
-                    variance=variance, steps=ks, main_steps=main_k, divergences=divs, elapsed=elapsed,
+        info = dict(spectrum=label, shape=list(S.shape), n_modes=int(S.size), sampler=sampler,
+                    settings=sweeps[divs[0]].results[(0, main_k)].settings, steps=ks, main_steps=main_k, divergences=divs, elapsed=elapsed,
                     power_law=str(power) if power is not None else None, notes=notes)
         result = Explanation(out=outp, files=files, sweeps=sweeps, fits=fits, main_steps=main_k, main_fits=main_fits,
                              laws=laws, intermediate=inter, elapsed=elapsed, info=info)
         put("explain.md", _document(result, slug))
-        put("explain.json", json.dumps(_numbers(result), indent=1, default=float) + "\n")
+        put("explain.json", json.dumps(json_ready(_numbers(result)), indent=1, allow_nan=False) + "\n")
         bar.update()
     finally:
         bar.close()
@@ -382,12 +385,13 @@ def _document(res: Explanation, slug: dict[str, str]) -> str:
     lines = [
         f"# What the optimal schedule says about `{i['spectrum']}`", "",
         f"Spectrum `{i['spectrum']}`: shape {tuple(i['shape'])}, {i['n_modes']} modes. Sampler {i['sampler']}"
-        + (f" (η = {i['eta']:g})" if i["sampler"] == "ddim" else "")
+        + f" ({_settings_text(i['sampler'], i['settings']).strip() or 'library defaults'})"
         + f", white start; K = {', '.join(map(str, i['steps']))}. "
         f"Written by `symsched explain` in {i['elapsed']:.0f} s.",
         "", "## Optimal schedules", "",
         "The schedules that minimise each divergence between the generated and the data Gaussian "
-        "(first level at the training grid's noisiest level, last level free):", "",
+        + ("(first level pure noise, t = 1, alpha_bar = 0, last level free):" if i["sampler"] in FLOW_SAMPLERS
+           else "(first level at the training grid's noisiest level, last level free):"), "",
         "![optimal schedules](schedules.png)", "",
     ]
     for dv, sw in res.sweeps.items():
@@ -431,21 +435,25 @@ def _document(res: Explanation, slug: dict[str, str]) -> str:
 
 
 def _verdict(laws: dict[str, ResolutionLaw]) -> str:
+    """One measured sentence per law and divergence: the optimum's shift per doubling against the rule's."""
+    from .resolution import _slope_per_doubling
+
     parts = []
     for law in laws.values():
         d = np.array(law.resolutions, float)
-        from .resolution import _slope_per_doubling
-
         rule = law.rule_slope("simple diffusion")
         for dv, s in law.slope.items():
+            pinned = bool(np.isneginf(law.sweeps[dv].log_snr(law.steps)[:, 0]).all())
             first = _slope_per_doubling(d, law.base, law.offset_first[dv])
-            parts.append(f"{law.source}, {_NAMES[dv]}: mean {s:+.2f} per doubling against the rule's {rule:+.2f}, "
-                         f"noisiest level {first:+.2f}")
-    return ("The rule's direction is right for W2 and its size is right at the noisy end, where the coarsest "
-            "bands decide and their SNR grows as (d/d₀)²; the mean shift is smaller because the last levels, "
-            "which serve the fine bands, barely move. KL, which weighs every band's relative error alike, "
-            "barely shifts at all. SD3's static shift ignores resolution; Flux's μ, linear in tokens, is "
-            "gentle at low resolution and steep beyond its base. Measured: " + "; ".join(parts) + ".")
+            where = "first level after pure noise" if pinned else "noisiest level"
+            agree = ("almost no shift" if abs(s) < 0.1 * abs(rule) else
+                     "same direction as the rule" if s * rule > 0 else "the opposite direction to the rule")
+            parts.append(f"{law.source}, {_NAMES[dv]}: mean {s:+.2f} per doubling ({agree}, {abs(s / rule):.0%} of "
+                         f"its size), {where} {first:+.2f}, against the rule's {rule:+.2f}")
+    return ("Simple diffusion's rule moves every level by −2 log 2 ≈ −1.39 in log-SNR per doubling, because the "
+            "coarsest bands' SNR grows as (d/d₀)²; the optimum moves each level by what the bands it serves need. "
+            "SD3's static shift ignores resolution; Flux's μ, linear in tokens, is gentle at low resolution and "
+            "steep beyond its base. Measured: " + "; ".join(parts) + ".")
 
 
 # ---------------------------------------------------------------------------------------------

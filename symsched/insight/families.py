@@ -32,7 +32,7 @@ from numpy.typing import ArrayLike, NDArray
 from scipy.special import expit, logit
 
 from .. import schedules as _sch
-from .._validate import as_levels, as_positive, as_positive_int, as_real
+from .._validate import MAX_STEPS, as_levels, as_positive, as_positive_int, as_real
 
 __all__ = [
     "cosine_offset",
@@ -62,6 +62,11 @@ EDM_LOG_SNR_RANGE: tuple[float, float] = (-2.0 * math.log(80.0), -2.0 * math.log
 # ---------------------------------------------------------------------------------------------
 # shared helpers
 # ---------------------------------------------------------------------------------------------
+
+
+def _steps(K: Any) -> int:
+    """The number of levels: an integer in [1, MAX_STEPS] (every family, one rule)."""
+    return as_positive_int(K, "K", MAX_STEPS, limit="MAX_STEPS")
 
 
 def _ramp(K: int) -> Array:
@@ -203,9 +208,9 @@ def cosine_offset(
     Raises
     ------
     ValueError
-        Bad K, a negative or non-finite ``s``, or ``log_snr_max <= log_snr_min``.
+        ``K`` not an integer in [1, MAX_STEPS], a negative or non-finite ``s``, or ``log_snr_max <= log_snr_min``.
     """
-    K = as_positive_int(K, "K")
+    K = _steps(K)
     s = as_real(s, "s")
     if s < 0:
         raise ValueError(f"s must be non-negative (got {s!r})")
@@ -243,7 +248,7 @@ def tangent(
         ``K`` not in [1, MAX_STEPS], non-positive ``mode_variance``, non-finite end points or ``log_snr_max <=
         log_snr_min`` (K > 1), or a sigma ``exp(-(l + log S)/2)`` whose alpha_bar rounds to 0 or 1 in float64.
     """
-    K = as_positive_int(K, "K")
+    K = _steps(K)
     S = as_positive(mode_variance, "mode_variance")
     lo, hi = _ends(log_snr_min, log_snr_max, K)
     return _to_levels(_tangent_l(K, lo, hi, math.log(S)), f"tangent(K={K}, mode_variance={S:g})")
@@ -276,11 +281,11 @@ def flow_shift(
     Raises
     ------
     ValueError
-        ``K`` not a positive integer, non-positive ``shift``, non-finite end points or ``log_snr_max <=
+        ``K`` not an integer in [1, MAX_STEPS], non-positive ``shift``, non-finite end points or ``log_snr_max <=
         log_snr_min`` (K > 1), or a level whose alpha_bar float64 cannot represent (log-SNR beyond about
         (-745, 36.7)) or that merges with its neighbour.
     """
-    K = as_positive_int(K, "K")
+    K = _steps(K)
     s = as_positive(shift, "shift")
     lo, hi = _ends(log_snr_min, log_snr_max, K)
     return _to_levels(_flow_shift_l(K, lo, hi, math.log(s)), f"flow_shift(K={K}, shift={s:g})")
@@ -310,11 +315,11 @@ def polyexponential(
     Raises
     ------
     ValueError
-        ``K`` not a positive integer, non-positive ``rho``, non-finite end points or ``log_snr_max <=
+        ``K`` not an integer in [1, MAX_STEPS], non-positive ``rho``, non-finite end points or ``log_snr_max <=
         log_snr_min`` (K > 1), or a level whose alpha_bar float64 cannot represent (log-SNR beyond about
         (-745, 36.7)) or that merges with its neighbour.
     """
-    K = as_positive_int(K, "K")
+    K = _steps(K)
     rho = as_positive(rho, "rho")
     lo, hi = _ends(log_snr_min, log_snr_max, K)
     return _to_levels(_polyexp_l(K, lo, hi, math.log(rho)), f"polyexponential(K={K}, rho={rho:g})")
@@ -348,11 +353,11 @@ def sigmoid(
     Raises
     ------
     ValueError
-        ``K`` not a positive integer, non-positive ``tau``, non-finite ``start``/``end`` or ``end <= start``,
+        ``K`` not an integer in [1, MAX_STEPS], non-positive ``tau``, non-finite ``start``/``end`` or ``end <= start``,
         non-finite end points or ``log_snr_max <= log_snr_min`` (K > 1), or a level whose alpha_bar float64
         cannot represent (log-SNR beyond about (-745, 36.7)) or that merges with its neighbour.
     """
-    K = as_positive_int(K, "K")
+    K = _steps(K)
     tau = as_positive(tau, "tau")
     b, e = as_real(start, "start"), as_real(end, "end")
     if not e > b:

@@ -14,7 +14,7 @@ there: a partial schedule ends with a step to the clean level, and that final st
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray

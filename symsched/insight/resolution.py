@@ -254,7 +254,9 @@ class ResolutionLaw:
     offset, offset_first, offset_last : dict[str, ndarray]
         Per divergence, per resolution: the optimum's log-SNR minus the base optimum's, averaged over
         the levels (the least-squares constant shift between the two schedules), and at the first
-        (noisiest) and last level.
+        (noisiest) and last level. A first level pinned at alpha_bar = 0 (log-SNR -inf: flow matching,
+        zero terminal SNR) is the same at every resolution and is left out; "first" is then the first
+        finite level.
     slope : dict[str, float]
         Least-squares slope of ``offset`` per doubling of d (through 0 at the base).
     rules : dict[str, ndarray]
@@ -411,7 +413,8 @@ class _LawPlan:
             sweeps[dv] = SweepResult(parameter="resolution", values=list(self.ds), steps=[K], results=res,
                                      spectra=[self.table[x] for x in self.ds], settings=dict(self.kw, divergence=dv))
             L = sweeps[dv].log_snr(K)
-            diff = L - L[0]
+            free = np.all(np.isfinite(L), axis=0)  # a first level pinned at alpha_bar = 0 (log-SNR -inf) has no offset
+            diff = L[:, free] - L[0, free]
             offset[dv], first[dv], last[dv] = diff.mean(axis=1), diff[:, 0], diff[:, -1]
             slope[dv] = _slope_per_doubling(d, d[0], offset[dv])
         tokens = self.flux_base_tokens * (d / d[0]) ** 2

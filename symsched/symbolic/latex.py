@@ -311,8 +311,6 @@ def render_all(sampler: str | None = None) -> dict[str, str]:
         raise ValueError(
             f"sampler must be one of {tuple(REGISTRY) + tuple(EXTRA_SECTIONS)} (got {sampler!r})"
         )
-    from . import sde  # noqa: F401  (registers the "sde" section)
-
     files: dict[str, str] = {}
     stems: list[str] = []
     sections = list(SECTIONS) + [(n, n, "") for n in REGISTRY if n not in {name for _, name, _ in SECTIONS}]

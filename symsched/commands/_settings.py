@@ -1,0 +1,89 @@
+"""The sampler-settings flags shared by ``optimize``, ``report`` and ``explain``: ``--eta`` and ``--option``.
+
+Each command runs the sampler as its library does unless these say otherwise; the values are checked
+up front by :func:`symsched.optimize._check_sampler_args` (the API's own rule and message), with a
+setting given by ``--option`` named as such.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any, Optional
+
+def sampler_option(text: str) -> tuple[str, Any]:
+    """``NAME=VALUE`` -> (name, value): VALUE read as true/false, an integer, a number (inf allowed) or a word."""
+    name, sep, value = text.partition("=")
+    if not sep or not name.strip() or not value.strip():
+        raise argparse.ArgumentTypeError(f"--option must be NAME=VALUE, e.g. s_noise=1.003 (got {text!r})")
+    name, value = name.strip(), value.strip()
+    if value.lower() in ("true", "false"):
+        return name, value.lower() == "true"
+    for kind in (int, float):
+        try:
+            return name, kind(value)
+        except ValueError:
+            pass
+    return name, value
+
+
+def resolve_sampler(args: argparse.Namespace) -> str:
+    """``--sampler`` as run: given, or ``flow_match_euler`` with ``--flow`` and ``ddim`` without (set on ``args``);
+    ValueError for ``--flow`` with a sampler that is not flow matching."""
+    if args.sampler is None:
+        args.sampler = "flow_match_euler" if args.flow else "ddim"
+    elif args.flow and not args.sampler.startswith("flow_match"):
+        raise ValueError(f"--flow runs a flow-matching sampler (flow_match_euler, flow_match_heun), not {args.sampler!r}")
+    return args.sampler
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Add ``--eta`` (default: the sampler's own) and the repeatable ``--option NAME=VALUE`` to ``p``."""
+    p.add_argument("--eta", default=None, type=float,
+                   help="the sampler's eta: DDIM's in [0, 1], or that of k-diffusion's ancestral and SDE samplers "
+                   "(default: the sampler's own, 0 for ddim and 1 for k-diffusion)")
+    p.add_argument("--option", action="append", default=[], type=sampler_option, metavar="NAME=VALUE",
+                   help="another setting of the sampler by its library's name, e.g. --option s_noise=1.003 or "
+                   "--option solver_order=3 (repeatable; `python -c \"import symsched; "
+                   "print(symsched.sampler_info('dpmsolver_multistep'))\"` lists a sampler's settings)")
+
+
+def options(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """The --option settings as keywords (ValueError for one given twice or naming a command argument)."""
+    import inspect
+
+    from ..insight.explain import explain
+    from ..optimize import compare_schedules, optimize_schedule
+
+    reserved = {name for f in (optimize_schedule, compare_schedules, explain)
+                for name, par in inspect.signature(f).parameters.items() if par.kind != par.VAR_KEYWORD}
+    out: dict[str, Any] = {}
+    for name, value in pairs:
+        flag = "--" + name.replace("_", "-")
+        if name in ("eta", "variance"):
+            raise ValueError(f"--option {name}=...: give it as {flag}")
+        if name in reserved:
+            raise ValueError(f"--option {name}=...: {name} is not a sampler setting (use {flag} if the command has it)")
+        if name in out:
+            raise ValueError(f"--option {name} given twice")
+        out[name] = value
+    return out
+
+
+def check(sampler: str, eta: Optional[float], variance: str, opts: dict[str, Any]) -> None:
+    """optimize_schedule's checks of the sampler settings (same messages), made before any work."""
+    from ..optimize import _check_sampler_args
+
+    try:
+        _check_sampler_args(sampler, eta, variance, opts)
+    except ValueError as exc:  # a setting given by --option is named as such
+        key = next((k for k in opts if str(exc).startswith(f"{k} ") or f"'{k}'" in str(exc)), None)
+        if key is None:
+            raise
+        raise type(exc)(f"--option {key}: {exc}") from None
+
+
+def settings(args: argparse.Namespace, variance: str = "posterior") -> dict[str, Any]:
+    """``args.eta`` and ``args.option`` as checked keywords of the API (``eta`` only when given)."""
+    opts = options(args.option)
+    check(args.sampler, args.eta, variance, opts)
+    return opts if args.eta is None else {"eta": args.eta, **opts}
