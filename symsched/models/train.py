@@ -25,13 +25,13 @@ import json
 import math
 import resource
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional
 
 import numpy as np
 
-from .._io import atomic_write, atomic_write_text
+from .._io import atomic_write, atomic_write_json
 from .datasets import patches16
 from .network import NetConfig, ResMLP
 from .precondition import coefficients, log_snr
@@ -253,4 +253,4 @@ def save(result: TrainResult, weights: "str | Path", log: "str | Path | None" = 
             **loss_log(result.losses),
         }
         doc.update(extra or {})
-        atomic_write_text(log, json.dumps(doc, indent=1) + "\n")
+        atomic_write_json(log, doc, indent=1)
