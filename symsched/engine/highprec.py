@@ -163,48 +163,68 @@ def _agree(a: np.ndarray, b: np.ndarray, dps: int, work: int) -> bool:
     return True
 
 
-def _sweep(out: np.ndarray, S: np.ndarray, x: np.ndarray, coordinate: str, name: str, mod: Any, options: Any,
-           params: Any, opts: Any, init: str | None) -> None:
-    """One evaluation at the current mpmath precision, into ``out``."""
-    K = len(x)
-    lv = _native_levels(x, coordinate, mod.PROCESS)
-    zero = [bool(v == (mpmath.inf if mod.PROCESS == "ve" else (0 if mod.PROCESS == "vp" else 1))) for v in lv]
+def _mp_steps(x: np.ndarray, coordinate: str, name: str, mod: Any, options: Any, params: Any,
+              opts: Any) -> tuple[list[Any], list[Any]]:
+    """The sampler's plan as mpmath steps ``(fn, levels, step params)`` at the current precision, and the native
+    levels (``fn(S, *levels, *params, *step params)`` gives that step's ``(A, B)``)."""
     from .kernels import pinned_values
     from .program import canonical_levels  # the plan sees the same log-SNRs as build_program's
 
+    K = len(x)
+    lv = _native_levels(x, coordinate, mod.PROCESS)
+    zero = [bool(v == (mpmath.inf if mod.PROCESS == "ve" else (0 if mod.PROCESS == "vp" else 1))) for v in lv]
     ell = np.asarray(canonical_levels(x, coordinate)[2], dtype=np.float64)
-    plan = mod.plan(K, ell, dict(params), **options)
     pnames = tuple(getattr(mod, "PARAMS", {}))
     pv = [mpmath.mpf(params[p]) for p in pnames]
     steps = []
-    for item in plan:
+    for item in mod.plan(K, ell, dict(params), **options):
         kind, idx = item[0], tuple(item[1])
         sp_ = dict(item[2]) if len(item) > 2 else {}
         modes = tuple("clean" if i == K else ("zero" if zero[i] else "") for i in idx)
         fn = _mp_step(name, opts, kind, modes, pinned_values(modes, {p: float(params[p]) for p in pnames}))
         lev = [lv[i] for i, mo in zip(idx, modes) if mo == ""]
-        steps.append((fn, lev, [mpmath.mpf(sp_.get(p, 0.0)) for p in getattr(mod, "STEP_PARAMS", ())]))
+        steps.append((fn, [*lev, *pv, *(mpmath.mpf(sp_.get(p, 0.0)) for p in getattr(mod, "STEP_PARAMS", ()))]))
+    return steps, lv
+
+
+def _mp_gain(steps: list[Any], s_mp: Any, m: int, process: str, first: Any) -> Any:
+    """The transfer function of one mode: the state's first entry after the steps from a unit start, in the
+    signal's scale (VE: divided by sqrt(1 + sigma_0^2); flow: by sqrt((1 - t_0)^2 + t_0^2))."""
+    y = mpmath.matrix(m, 1)
+    y[0] = 1
+    for fn, args in steps:
+        A, _ = fn(s_mp, *args)
+        y = mpmath.matrix(A) * y
+    if process == "vp":
+        return +y[0]
+    if process == "ve":
+        return +(y[0] / mpmath.sqrt(1 + first ** 2)) if first != mpmath.inf else mpmath.mpf(0)
+    return +(y[0] / mpmath.sqrt((1 - first) ** 2 + first ** 2))
+
+
+def _mp_variance(steps: list[Any], s_mp: Any, m: int, C00: Any) -> Any:
+    """The output variance of one mode: ``C <- A C A^T + B B^T`` from ``C[0, 0] = C00``, then ``C[0, 0]``."""
+    C = mpmath.matrix(m, m)
+    C[0, 0] = C00
+    for fn, args in steps:
+        A, B = fn(s_mp, *args)
+        A, B = mpmath.matrix(A), mpmath.matrix(B)
+        C = A * C * A.T + (B * B.T if B.cols else 0)
+    return +C[0, 0]
+
+
+def _sweep(out: np.ndarray, S: np.ndarray, x: np.ndarray, coordinate: str, name: str, mod: Any, options: Any,
+           params: Any, opts: Any, init: str | None) -> None:
+    """One evaluation at the current mpmath precision, into ``out``: the transfer function (``init`` None) or
+    the output variance of every mode."""
+    steps, lv = _mp_steps(x, coordinate, name, mod, options, params, opts)
     m = len(mod.ENTRIES)
     for pos, s_val in np.ndenumerate(S):
         s_mp = mpmath.mpf(float(s_val))
         if init is None:
-            y = mpmath.matrix(m, 1)
-            y[0] = 1
-            for fn, lev, spv in steps:
-                A, _ = fn(s_mp, *lev, *pv, *spv)
-                y = mpmath.matrix(A) * y
-            scale = 1 if mod.PROCESS == "vp" else (
-                1 / mpmath.sqrt(1 + lv[0] ** 2) if mod.PROCESS == "ve" and lv[0] != mpmath.inf else
-                (0 if mod.PROCESS == "ve" else 1 / mpmath.sqrt((1 - lv[0]) ** 2 + lv[0] ** 2)))
-            out[pos] = +(y[0] * scale)
-            continue
-        C = mpmath.matrix(m, m)
-        C[0, 0] = _init(mod.PROCESS, init, s_mp, lv[0])
-        for fn, lev, spv in steps:
-            A, B = fn(s_mp, *lev, *pv, *spv)
-            A, B = mpmath.matrix(A), mpmath.matrix(B)
-            C = A * C * A.T + (B * B.T if B.cols else 0)
-        out[pos] = +C[0, 0]
+            out[pos] = _mp_gain(steps, s_mp, m, mod.PROCESS, lv[0])
+        else:
+            out[pos] = _mp_variance(steps, s_mp, m, _init(mod.PROCESS, init, s_mp, lv[0]))
 
 
 def output_spectrum_mp(spectrum: ArrayLike, alpha_bar: ArrayLike, *, sampler: str = "ddim", init: str = "white",
