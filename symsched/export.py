@@ -392,10 +392,47 @@ def _checked_timesteps(scheduler: Any, T: int) -> NDArray[np.int64]:
     return raw.astype(np.int64)
 
 
-def _from_euler(scheduler: Any, cfg: Any, notes: list[str], **_: Any) -> DiffusersSchedule:
+def _stepped_sigmas(scheduler: Any, notes: list[str]) -> tuple[Array, Array]:
+    """``(sigmas, timesteps)`` of the steps diffusers' loop runs: one ``step`` per timestep, ``sigmas[i] ->
+    sigmas[i + 1]``. Sigmas beyond ``len(timesteps) + 1`` are never reached (EulerDiscreteScheduler with
+    ``interpolation_type="log_linear"`` builds K + 2 for K timesteps): dropped, with a note; fewer is a
+    ValueError (diffusers would index past its sigmas). Notes too when the model's timesteps sit at other
+    training levels than the sigmas the update uses."""
+    name = type(scheduler).__name__
+    if getattr(scheduler, "num_inference_steps", None) is None:
+        raise ValueError("scheduler: call set_timesteps(num_inference_steps) before from_diffusers")
     sig = _torch_to_numpy(scheduler.sigmas)
-    if sig.ndim != 1 or sig.size < 2:
+    ts = _torch_to_numpy(scheduler.timesteps)
+    if sig.ndim != 1 or sig.size < 2 or ts.ndim != 1 or ts.size == 0:
         raise ValueError("scheduler: call set_timesteps before from_diffusers")
+    n = ts.size
+    if sig.size < n + 1:
+        raise ValueError(f"scheduler: {name} has {n} timesteps but only {sig.size} sigmas; its loop would step past "
+                         "its last sigma")
+    if sig.size > n + 1:
+        notes.append(f"{name} runs {n} steps (one per timestep) but holds {sig.size} sigmas: its loop stops at "
+                     f"sigma={float(sig[n]):.6g}; the sigmas after it ({', '.join(f'{float(v):.6g}' for v in sig[n + 1:])}) "
+                     "are never reached")
+        sig = sig[: n + 1]
+    ac = getattr(scheduler, "alphas_cumprod", None)
+    if ac is not None:  # the model is called at timesteps, the update uses sigmas
+        base = _vp_sigma(_torch_to_numpy(ac))
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # a fractional timestep's level is
+            # diffusers' own linear (interpolation_type="linear") or log-linear (_sigma_to_t) interpolation
+            grid = np.arange(base.size)
+            lin = np.abs(np.interp(ts, grid, base) / sig[:-1] - 1.0)
+            log = np.abs(np.exp(np.interp(ts, grid, np.log(base))) / sig[:-1] - 1.0)
+            rel = float(np.max(np.fmin(lin, log)))
+        if rel > 1e-3:
+            notes.append(
+                f"the model is called at timesteps whose training levels differ from sigmas by up to {rel:.2g} "
+                "(rounded or interpolated timesteps): the closed form assumes a denoiser at sigmas[i]"
+            )
+    return sig, ts
+
+
+def _from_euler(scheduler: Any, cfg: Any, notes: list[str], **_: Any) -> DiffusersSchedule:
+    sig, ts = _stepped_sigmas(scheduler, notes)
     model_sig = sig[:-1]
     final_sig = float(sig[-1])
     steps = tuple((1.0 / (1.0 + float(a) ** 2), 1.0 / (1.0 + float(b) ** 2)) for a, b in zip(sig[:-1], sig[1:]))
@@ -404,11 +441,12 @@ def _from_euler(scheduler: Any, cfg: Any, notes: list[str], **_: Any) -> Diffuse
     all_sig = as_sigmas(all_sig, "sigmas (from the scheduler)")
     final_ab = 1.0 / (1.0 + final_sig**2)
     if final_sig > 0.0:
-        notes.append(f"final_sigmas_type='sigma_min': the output is at sigma={final_sig:.6g} > 0 (slightly noisy)")
+        notes.append(f"the loop's output is at sigma={final_sig:.6g} > 0 (slightly noisy); output_spectrum "
+                     "describes it after denoise_final")
     init_sigma = float(_torch_to_numpy(scheduler.init_noise_sigma))
     return DiffusersSchedule(
         scheduler="EulerDiscreteScheduler", sampler="euler", alpha_bar=1.0 / (1.0 + all_sig**2), sigmas=all_sig,
-        eta=0.0, variance="posterior", timesteps=_torch_to_numpy(scheduler.timesteps), steps=steps,
+        eta=0.0, variance="posterior", timesteps=ts, steps=steps,
         consistent=True, final_alpha_bar=final_ab, final_noise_variance=0.0, init_variance=init_sigma**2,
         notes=tuple(notes),
     )
@@ -433,20 +471,10 @@ def _common_refusals(name: str, cfg: Any) -> None:
         raise _refuse(name, f"solver_order={order!r}", "symsched models solver orders 1, 2 and 3")
 
 
-def _sigmas_of(scheduler: Any) -> Array:
-    """``scheduler.sigmas`` after ``set_timesteps`` as float64 (num_inference_steps + 1 entries)."""
-    if getattr(scheduler, "num_inference_steps", None) is None:
-        raise ValueError("scheduler: call set_timesteps(num_inference_steps) before from_diffusers")
-    sig = _torch_to_numpy(scheduler.sigmas)
-    if sig.ndim != 1 or sig.size < 2:
-        raise ValueError("scheduler: call set_timesteps before from_diffusers")
-    return sig
-
-
 def _multistep(scheduler: Any, notes: list[str], sampler: str, options: dict[str, Any]) -> DiffusersSchedule:
     """The schedule of a scheduler that steps ``sigmas[i] -> sigmas[i + 1]`` (the last entry: its final level)."""
     name = type(scheduler).__name__
-    sig = _sigmas_of(scheduler)
+    sig, ts = _stepped_sigmas(scheduler, notes)
     final = float(sig[-1])
     if 0.0 < final and final >= float(sig[-2]):
         raise ValueError(
@@ -462,18 +490,6 @@ def _multistep(scheduler: Any, notes: list[str], sampler: str, options: dict[str
             f"the last step reaches sigma={final:.6g} > 0 (alpha_bar={final_ab:.8g}), not the clean level: "
             f"the output keeps a noise floor of variance ~{1.0 - final_ab:.3g} (included in output_spectrum)"
         )
-    ts = _torch_to_numpy(scheduler.timesteps)
-    ac = getattr(scheduler, "alphas_cumprod", None)
-    if ac is not None and ts.size == sig.size - 1:  # the model is called at timesteps, the update uses sigmas
-        base = _vp_sigma(_torch_to_numpy(ac))
-        with np.errstate(divide="ignore", invalid="ignore"):
-            at_t = np.interp(ts, np.arange(base.size), base)
-            rel = float(np.max(np.abs(at_t / sig[:-1] - 1.0)))
-        if rel > 1e-3:
-            notes.append(
-                f"the model is called at timesteps whose training levels differ from sigmas by up to {rel:.2g} "
-                "(rounded timesteps): the closed form assumes a denoiser at sigmas[i]"
-            )
     return DiffusersSchedule(
         scheduler=name, sampler=sampler, alpha_bar=1.0 / (1.0 + levels**2), sigmas=levels, eta=0.0,
         variance="posterior", timesteps=ts, steps=steps, consistent=True, final_alpha_bar=final_ab,

@@ -154,7 +154,10 @@ class EulerDiscreteScheduler(_Base):
             if self.config.timestep_spacing == "linspace":  # float32 linspace, not rounded
                 T = self.config.num_train_timesteps
                 timesteps = np.linspace(0, T - 1, num_inference_steps, dtype=F32)[::-1].copy()
-            sig = np.interp(timesteps, np.arange(0, len(base)), base)
+            if self.config.interpolation_type == "log_linear":  # K + 1 sigmas for K timesteps (torch.linspace, float32)
+                sig = np.exp(np.linspace(np.log(base[-1]), np.log(base[0]), num_inference_steps + 1, dtype=F32))
+            else:
+                sig = np.interp(timesteps, np.arange(0, len(base)), base)
             last = base[0] if self.config.final_sigmas_type == "sigma_min" else 0.0
             sig = np.concatenate([sig, [last]]).astype(F32)
         self.timesteps = np.asarray(timesteps).astype(F32)

@@ -197,16 +197,20 @@ def test_euler_with_symsched_sigmas():
     np.testing.assert_allclose(info.output_spectrum(S), ddim, rtol=1e-12)
 
 
-@pytest.mark.parametrize("spacing,final", [("leading", "zero"), ("trailing", "sigma_min")])
-def test_euler_scheduler_spacings(spacing, final):
-    sch = diffusers.EulerDiscreteScheduler(timestep_spacing=spacing, final_sigmas_type=final)
+@pytest.mark.parametrize("spacing,final,interpolation", [("leading", "zero", "linear"),
+                                                         ("trailing", "sigma_min", "linear"),
+                                                         ("linspace", "zero", "log_linear")])
+def test_euler_scheduler_spacings(spacing, final, interpolation):
+    """log_linear: K + 1 sigmas for K timesteps, so diffusers' loop stops at sigma_min > 0 (not 0)."""
+    sch = diffusers.EulerDiscreteScheduler(timestep_spacing=spacing, final_sigmas_type=final,
+                                           interpolation_type=interpolation)
     sch.set_timesteps(12)
     info, _ = check(sch, seed=11)
     if spacing == "leading":  # init_noise_sigma = sqrt(sigma_max^2 + 1): the VP white start
         # (init_noise_sigma is a float32 tensor in diffusers, hence rtol 1e-6)
         np.testing.assert_allclose(info.output_spectrum(S),
                                    symsched.output_spectrum(S, info.alpha_bar, sampler="ddim"), rtol=1e-6)
-    assert (info.final_alpha_bar < 1.0) == (final == "sigma_min")
+    assert (info.final_alpha_bar < 1.0) == (final == "sigma_min" or interpolation == "log_linear")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -217,6 +221,7 @@ STANDIN_CASES = [
     for cls, extra in [("DDIMScheduler", dict(set_alpha_to_one=False)), ("DDIMScheduler", dict(steps_offset=1)),
                        ("DDPMScheduler", dict(variance_type="fixed_large")),
                        ("EulerDiscreteScheduler", dict(final_sigmas_type="sigma_min")),
+                       ("EulerDiscreteScheduler", dict(interpolation_type="log_linear")),
                        ("EulerDiscreteScheduler", {})]
     for sched in ("linear", "scaled_linear", "squaredcos_cap_v2")
     for spacing in ("leading", "trailing", "linspace")

@@ -168,13 +168,15 @@ def diffusers_ddpm_psd(sch, S):
 
 
 def diffusers_euler_psd(sch, S):
-    """EulerDiscreteScheduler.step in a loop (no churn): x += (sigma_next - sigma) (x - D(x)) / sigma."""
+    """The pipeline's loop, one EulerDiscreteScheduler.step per timestep (no churn): step i moves sigmas[i] ->
+    sigmas[i + 1] by x += (sigma_next - sigma) (x - D(x)) / sigma. Returns the PSD and the sigma it stops at."""
     sig = np.asarray(sch.sigmas, dtype=np.float64)
     v = np.full_like(S, float(sch.init_noise_sigma) ** 2)
-    for s, s_next in zip(sig[:-1], sig[1:]):
+    for i in range(len(sch.timesteps)):
+        s, s_next = sig[i], sig[i + 1]
         g = 1 + (s_next - s) * (1 - S / (S + s * s)) / s
         v = g * g * v
-    return v, sig[-1]
+    return v, sig[len(sch.timesteps)]
 
 
 # trained betas whose first value is exact in float32: alphas_cumprod[0] = 1 - 1/16 = 0.9375 exactly
@@ -328,6 +330,36 @@ def test_standin_euler_levels_and_psd(spacing, final_type, K):
     v, _ = diffusers_euler_psd(sch, STANDIN_S)
     expected = v * (STANDIN_S / (STANDIN_S + last**2)) ** 2  # the exact x0 step when sigma_last > 0
     np.testing.assert_allclose(info.output_spectrum(STANDIN_S), expected, rtol=1e-11)
+
+
+@pytest.mark.parametrize("K", [1, 6, 10])
+def test_standin_euler_log_linear_stops_one_sigma_short(K):
+    """interpolation_type='log_linear' builds K + 1 sigmas (and the final 0) for K timesteps: the loop stops at
+    sigmas[K] = sigma_min, never reaching 0. from_diffusers models that stop (it once read all K + 1 levels down
+    to 0: a different sampler, its gain off by 1.85x at S = 1e-3), and says so."""
+    from diffusers_standin import EulerDiscreteScheduler
+
+    sch = EulerDiscreteScheduler(beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012,
+                                 interpolation_type="log_linear")
+    sch.set_timesteps(K)
+    assert len(sch.sigmas) == K + 2 and len(sch.timesteps) == K
+    info = from_diffusers(sch)
+    v, stop = diffusers_euler_psd(sch, STANDIN_S)
+    assert stop == pytest.approx(float(sch.sigmas[K])) and stop > 0
+    assert info.final_alpha_bar == pytest.approx(1.0 / (1.0 + stop**2), rel=1e-15)
+    expected = v * (STANDIN_S / (STANDIN_S + stop**2)) ** 2  # described after the exact x0 step at sigma_min
+    np.testing.assert_allclose(info.output_spectrum(STANDIN_S), expected, rtol=1e-11)
+    assert any("never reached" in n for n in info.notes)
+
+
+def test_a_scheduler_with_fewer_sigmas_than_its_loop_needs_is_refused():
+    from diffusers_standin import EulerDiscreteScheduler
+
+    sch = EulerDiscreteScheduler()
+    sch.set_timesteps(5)
+    sch.sigmas = sch.sigmas[:-1]  # 5 timesteps, 5 sigmas: diffusers' loop would index sigmas[5]
+    with pytest.raises(ValueError, match="5 timesteps but only 5 sigmas"):
+        from_diffusers(sch)
 
 
 def test_standin_euler_runs_a_symsched_schedule():
