@@ -95,6 +95,10 @@ def run_k_diffusion(sampler: str, sigmas: Array, denoise: Callable[[Array, float
     ks = load_k_diffusion_sampling(sampler)
     fn = getattr(ks, K_DIFFUSION[sampler])
     sig = torch.as_tensor(np.append(np.asarray(sigmas, dtype=np.float64), 0.0), dtype=torch.float64)
+    opts = dict(options)
+    # symsched's noise_sampler option names k-diffusion's two choices: "brownian_tree" is sample_dpmpp_sde's
+    # default (None); "independent" is default_noise_sampler(x), built per batch
+    independent = opts.pop("noise_sampler", "brownian_tree") == "independent"
 
     def model(x: Any, sigma: Any, **_: Any) -> Any:
         s = float(sigma.reshape(-1)[0])
@@ -106,10 +110,14 @@ def run_k_diffusion(sampler: str, sigmas: Array, denoise: Callable[[Array, float
         while done < n:
             b = min(batch, n - done)
             x = torch.randn((b, *shape), dtype=torch.float64) * sig[0]
+            extra = {"noise_sampler": ks.default_noise_sampler(x)} if independent else {}
             try:
-                out = fn(model, x, sig, disable=True, **dict(options))
+                out = fn(model, x, sig, disable=True, **opts, **extra)
             except TypeError as exc:
                 raise ValueError(f"options: k-diffusion's {K_DIFFUSION[sampler]} rejects {dict(options)!r} ({exc})") from None
+            if not bool(torch.isfinite(out).all()):
+                raise ValueError(f"k-diffusion's {K_DIFFUSION[sampler]} produced non-finite samples: the denoiser's "
+                                 "outputs are finite but overflow float64 in the sampler's update")
             done += b
             if progress is not None:
                 progress(b)

@@ -136,8 +136,17 @@ class PredictionModel:
         return out
 
     def vp(self, x: Array, alpha_bar: float, want: tuple[str, ...]) -> list[Array]:
-        x0, eps = to_x0_eps(self.prediction, x, self.predict(x, alpha_bar), alpha_bar)
-        return [x0 if w == "x0" else eps for w in want]
+        out = self.predict(x, alpha_bar)
+        with np.errstate(over="ignore", invalid="ignore"):  # checked below
+            x0, eps = to_x0_eps(self.prediction, x, out, alpha_bar)
+        got = [x0 if w == "x0" else eps for w in want]
+        for w, v in zip(want, got):
+            if not np.all(np.isfinite(v)):
+                raise ValueError(
+                    f"{self.name}: its {self.prediction!r} output at alpha_bar_t={alpha_bar:.6g} (largest |value| "
+                    f"{float(np.max(np.abs(out))):.3g}) gives a non-finite {w}_hat: it overflows float64 in the "
+                    "conversion (x = sqrt(alpha_bar) x0 + sqrt(1 - alpha_bar) eps)")
+        return got
 
     def ve(self, x: Array, sigma: float) -> Array:
         c = math.hypot(1.0, sigma)  # sqrt(1 + sigma^2): x_VP = x_VE / c, ab = 1 / c^2
@@ -247,6 +256,15 @@ class _External:
         pass
 
 
+def check_finite_samples(x: Any, sampler: str, i: int, K: int, level: float, target: float) -> None:
+    """ValueError naming the step when a step's samples are not all finite (the denoiser's finite outputs
+    overflowed float64 in the update), instead of returning NaN or inf samples."""
+    if not np.all(np.isfinite(x)):
+        raise ValueError(
+            f"{sampler} step {i + 1} of {K} (level {float(level):.6g} -> {float(target):.6g}) produced non-finite "
+            "samples: the denoiser's outputs are finite but overflow float64 in the sampler's update")
+
+
 def progress_bar(total: int, progress: Any, desc: str, unit: str = "step") -> Any:
     """A tqdm bar (``progress`` True/False, or None = only when stderr is a terminal), or a caller's bar."""
     if progress is not None and not isinstance(progress, (bool, np.bool_)) and hasattr(progress, "update"):
@@ -307,8 +325,10 @@ def run(
 
             state: dict[str, Any] = {}
             for i in range(K):
-                x = spec.step(x, float(levels[i]), float(targets[i]), model=model, add_noise=add_noise,
-                              last=i == K - 1, state=state, **opts)
+                with np.errstate(over="ignore", invalid="ignore"):  # checked below
+                    x = spec.step(x, float(levels[i]), float(targets[i]), model=model, add_noise=add_noise,
+                                  last=i == K - 1, state=state, **opts)
+                check_finite_samples(x, sampler, i, K, levels[i], targets[i])
                 bar.update(1)
             done += b
             yield x

@@ -164,6 +164,8 @@ def _name_option(message: str, args: argparse.Namespace) -> str:
     if option is None:
         lead = _LEADING_NAME.match(message)
         option = _dest_option(lead.group(1), options) if lead else None
+        if option and message[lead.end() : lead.end() + 1] == ":":  # "spectrum: ..." -> "--spectrum: ...", not both
+            return option + message[lead.end() :]
     for assigned in _ASSIGNED.finditer(message) if option is None else ():
         option = _dest_option(assigned.group(1), options)
         if option:

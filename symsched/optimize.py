@@ -180,6 +180,15 @@ def _check_endpoints(endpoints: Any, steps: int, grid: Optional[Array]) -> tuple
     return first, last
 
 
+def _check_levels_args(K: int, endpoints: Any, grid: Any) -> tuple[Optional[Array], Optional[float], Optional[float]]:
+    """``(grid, first, last)`` checked for K levels before any work: the grid, the endpoints, and the room the
+    fixed endpoints leave for the other levels (on the grid or in float64); ValueError naming the argument."""
+    g = None if grid is None else _check_grid(grid, K)
+    first, last = _check_endpoints(endpoints, K, g)
+    _Box(K, first, last, g, _standard(K, g))
+    return g, first, last
+
+
 def _check_int(value: Any, name: str, minimum: int, maximum: int = MAX_ITER) -> int:
     return as_int(value, name, minimum, maximum, limit="MAX_STEPS" if maximum == MAX_STEPS else "MAX_ITER",
                   rule=f"an integer >= {minimum}")
@@ -1161,8 +1170,7 @@ def optimize_schedule(
     if weights is not None:
         w = as_spectrum(weights, "weights", "per-mode weights w >= 0")
         check_same_shape(w, S, "weights", "spectrum")
-    g = None if grid is None else _check_grid(grid, K)
-    first, last = _check_endpoints(endpoints, K, g)
+    g, first, last = _check_levels_args(K, endpoints, grid)
 
     # single-threaded BLAS for the whole search: L-BFGS-B's and the recursion's tiny vector operations
     # stall when a threaded BLAS competes for a loaded machine's cores (several times slower)
@@ -1272,6 +1280,7 @@ class _Box:
                     f"endpoints: the fixed first and last levels are {self.fixed_j[K - 1] - self.fixed_j[0]} grid "
                     f"steps apart, too close for {K} distinct grid levels"
                 )
+            self._check_room(K, g)
             finite = grid_l_inc[np.isfinite(grid_l_inc)]  # a zero-SNR grid level (-inf) is only ever a fixed first level
             lo, hi = float(finite[0]), float(grid_l_inc[-1])
         else:
@@ -1296,6 +1305,19 @@ class _Box:
         self.lf, self.ll = lf, ll
         self.lo = lo if lf is None or lf == -math.inf else min(lo, lf)
         self.hi = hi if ll is None else max(hi, ll)
+
+    def _check_room(self, K: int, g: Array) -> None:
+        """A single fixed end on the grid leaves at least K - 1 grid levels on its free side (ValueError otherwise)."""
+        if K == 1 or len(self.fixed_j) != 1:
+            return
+        (i, j), = self.fixed_j.items()
+        room = j if i == K - 1 else g.size - 1 - j  # grid levels noisier than a fixed last / cleaner than a first
+        if room < K - 1:
+            which, side = ("endpoints[1] (last level)", "noisier") if i == K - 1 else ("endpoints[0] (first level)", "cleaner")
+            raise ValueError(
+                f"{which} snaps to the grid level alpha_bar = {float(g[g.size - 1 - j]):.6g} (timestep {g.size - 1 - j}), "
+                f"which has {room} {side} grid level(s): too few for steps={K}; move it or use fewer steps"
+            )
 
 
 def _fair_best(baselines: dict[str, float], feasible: dict[str, bool]) -> Optional[str]:

@@ -230,7 +230,8 @@ def _check_domain(scheme: str, tau: Array, delta: float, bmin: float, bmax: floa
     exprs = K.domain_exprs(scheme)
     if not exprs:
         return
-    vals = K.domain_kernel(scheme)(tau[:-1], tau[1:], delta, bmin, bmax)
+    with np.errstate(over="ignore"):  # a radicand beyond float64 is +inf > 0: defined
+        vals = K.domain_kernel(scheme)(tau[:-1], tau[1:], delta, bmin, bmax)
     for expr, val in zip(exprs, vals):
         val = np.broadcast_to(np.asarray(val, dtype=np.float64), tau[:-1].shape)
         if not np.all(val > 0):
@@ -311,8 +312,9 @@ def _recompute_beyond_float64(P: Array, u: Array, scheme: str, n_points: int, bm
         vals = np.array([float(x) for x in exact], dtype=np.float64)
     if not np.all(np.isfinite(vals)):
         i = int(np.flatnonzero(~np.isfinite(vals))[0])
-        raise ValueError(f"spectrum: the output variance of the mode S={u[bad][i]:.6g} exceeds the float64 range "
-                         f"for {where} (the scheme diverges for this mode)")
+        raise ValueError(f"horizon: the output variance of the mode S={u[bad][i]:.6g} exceeds the float64 range "
+                         f"for {where}: the scheme diverges for this mode over this horizon (a shorter horizon, a "
+                         "smaller beta_max or more grid points keep it finite)")
     out = P.copy()
     out[bad] = vals
     return out

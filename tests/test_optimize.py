@@ -514,6 +514,30 @@ def test_a_zero_first_level_is_not_moved_onto_a_grid_without_one() -> None:
     assert res.alpha_bar[0] == 0.0
 
 
+@pytest.mark.parametrize("endpoints,T,which,room", [
+    ((None, 1e-5), 1000, r"endpoints\[1\] \(last level\)", 0),   # snaps to the noisiest level, t = 999
+    ((None, "grid[-2]"), 1000, r"endpoints\[1\] \(last level\)", 1),  # one noisier grid level, two needed
+    ((None, 0.5), 5, r"endpoints\[1\] \(last level\)", 0),
+    ((0.99995, None), 1000, r"endpoints\[0\] \(first level\)", 0),  # snaps to t = 0, the cleanest level
+])
+def test_a_single_fixed_end_must_leave_room_on_the_grid(endpoints, T, which, room) -> None:
+    """break-test F2: a fixed end snapped to the grid with fewer than K - 1 grid levels on its free side used to
+    reach log(0/0) in the start scoring (a RuntimeWarning, then 'log_snr must not be NaN')."""
+    import warnings
+
+    S = power_law((8, 8), alpha=2.0)
+    grid = sch.training_grid("linear", num_train_timesteps=T)
+    if endpoints[1] == "grid[-2]":
+        endpoints = (None, float(grid[-2]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError, match=rf"^{which} snaps to the grid level .* has {room} .* too few for steps=3"):
+            optimize_schedule(S, 3, grid=grid, endpoints=endpoints)
+    ok = (None, float(grid[-3])) if endpoints[0] is None else (float(grid[2]), None)  # exactly enough room
+    res = optimize_schedule(S, 3, grid=grid, endpoints=ok)
+    assert np.all(np.isfinite(res.alpha_bar)) and res.alpha_bar.size == 3
+
+
 # ---------------------------------------------------------------------------------------------
 # a fourth break-test round: the search never produces NaN levels, values agree with the gradient path
 # ---------------------------------------------------------------------------------------------

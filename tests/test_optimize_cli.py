@@ -123,6 +123,7 @@ def test_grid_json_has_timesteps(tmp_path, small_spectrum) -> None:
         (["--endpoints", "0.1,0.2,0.3"], "--endpoints must be"),
         (["--endpoints", "abc,none"], "neither a level"),
         (["--endpoints", "0.9,0.1"], "first < last"),
+        (["--grid", "1000", "--steps", "3", "--endpoints", "none,1e-5"], "--endpoints: endpoints[1] (last level) snaps"),
         (["--steps", "0"], "steps must be an integer >= 1"),
         (["--grid", "0"], "--grid must be a positive"),
         (["--eta", "2"], "eta must lie in"),
@@ -137,7 +138,9 @@ def test_bad_arguments_exit_2(tmp_path, small_spectrum, capsys, extra, message) 
     path, _ = small_spectrum
     code = main(["optimize", "--spectrum", str(path), "--out", str(tmp_path / "x.json"), "--no-progress", *extra])
     assert code == 2
-    assert message in capsys.readouterr().err
+    captured = capsys.readouterr()
+    assert message in captured.err and len(captured.err.strip().splitlines()) == 1
+    assert captured.out == ""  # refused before the spectrum line and any work
     assert not (tmp_path / "x.json").exists()
 
 

@@ -195,6 +195,28 @@ def test_sample_accepts_a_model_object_and_checks_its_output():
     assert y.shape == (2, 4)
 
 
+
+@pytest.mark.parametrize("sampler,prediction,value,match", [
+    # the conversion to x0_hat overflows: x0 = (x - sqrt(1 - ab) eps)/sqrt(ab) at ab = 4e-5
+    ("euler", "epsilon", 1e307, r"'epsilon' output at alpha_bar_t=4.03583e-05 .* non-finite x0_hat"),
+    ("ddim", "epsilon", 1e307, r"'epsilon' output at alpha_bar_t=4.03583e-05 .* non-finite x0_hat"),
+    ("heun", "v", 1.5e308, r"'v' output .* non-finite x0_hat"),
+    # finite x0_hat / eps_hat, the update overflows
+    ("ddpm", "epsilon", 1.7e308, r"ddpm step 1 of 5 \(level 4.03583e-05 -> 0.00153209\) produced non-finite samples"),
+    ("ddpm", "v", 1.7e308, r"ddpm step 5 of 5 .* produced non-finite samples"),
+])
+def test_finite_denoiser_outputs_that_overflow_are_refused_naming_the_level(sampler, prediction, value, match):
+    """break-test F3: a denoiser returning finite 1e307 made euler return NaN samples and ddim -inf, with only
+    RuntimeWarnings; now a ValueError names the level (or the step) and no warning escapes."""
+    import warnings
+
+    ab = schedules.standard_schedule("linear-trailing", 5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError, match=match):
+            probe.sample(lambda x, a: np.full(x.shape, value), ab, shape=(4,), n_samples=3, seed=0,
+                         prediction=prediction, sampler=sampler, progress=False)
+
 def test_same_seed_same_initial_noise_for_every_schedule():
     """DDIM eta=0 is deterministic given its start: paired schedules share the start x_K ~ N(0, I)."""
     seen = []

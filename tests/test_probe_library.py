@@ -31,6 +31,8 @@ CASES = [
     ("dpmpp_2m", {}, ("euler", {})),
     ("euler_ancestral", {"eta": 1.0}, ("euler", {})),  # the ancestral noise forgotten
     ("dpmpp_sde", {"eta": 1.0}, ("euler", {})),
+    # symsched's noise_sampler="independent" is k-diffusion's default_noise_sampler(x); wrong: the Brownian tree
+    ("dpmpp_sde", {"eta": 1.0, "noise_sampler": "independent"}, ("dpmpp_sde", {"eta": 1.0})),
     ("lms", {"order": 3}, ("lms", {"order": 1})),
 ]
 ALPHA = 1e-4 / len(CASES)
@@ -41,7 +43,7 @@ def _k_diffusion() -> None:
     load_sampling()  # skips the file without torch / torchsde / k-diffusion
 
 
-@pytest.mark.parametrize("sampler,options,wrong", CASES, ids=[c[0] for c in CASES])
+@pytest.mark.parametrize("sampler,options,wrong", CASES, ids=[c[0] + "-" + "-".join(map(str, c[1].values())) for c in CASES])
 def test_control_library_sampler_reproduces_output_spectrum(sampler, options, wrong):
     den = probe.wiener_denoiser(S16, prediction="epsilon")
     x = probe.sample(den, AB8, n_samples=N, sampler=sampler, seed=5 + CASES.index((sampler, options, wrong)),
@@ -64,6 +66,14 @@ def test_same_seed_same_samples_and_torch_rng_untouched():
     b = probe.sample(den, AB8[:4], n_samples=3, sampler="dpmpp_2m_sde", seed=9, progress=False)
     np.testing.assert_array_equal(a, b)
     assert torch.equal(before, torch.random.get_rng_state())
+
+
+def test_finite_outputs_that_overflow_in_k_diffusions_update_are_refused():
+    """break-test F3: a denoiser's finite x0 of 1.7e308 overflows in sample_dpmpp_2m's update; the samples were
+    returned as inf/NaN."""
+    with pytest.raises(ValueError, match="k-diffusion's sample_dpmpp_2m produced non-finite samples"):
+        probe.sample(lambda x, a: np.full(x.shape, 1.7e308), AB8[:5], shape=(4,), n_samples=3, seed=0,
+                     prediction="sample", sampler="dpmpp_2m", progress=False)
 
 
 def test_samplers_the_probe_cannot_drive_raise_a_clear_error():

@@ -582,8 +582,29 @@ def test_a_scheme_that_truly_diverges_beyond_float64_is_an_error() -> None:
     and its parameters, not a silent inf."""
     M = sde.output_spectrum_mp([1.0], "em", 200, eps=1e-3, horizon=30.0, dps=30)
     assert mpmath.mpf(M[0]) > mpmath.mpf("1e308")
-    with pytest.raises(ValueError, match=r"exceeds the float64 range for scheme 'em' .*horizon=30"):
+    with pytest.raises(ValueError, match=r"^horizon: .*exceeds the float64 range for scheme 'em' .*horizon=30"):
         sde.output_spectrum([1.0, 100.0], "em", 200, eps=1e-3, horizon=30.0)
+
+
+@pytest.mark.parametrize("n_points,horizon", [(10, 30.0), (5, 20.0), (10, 20.0)])
+def test_a_refused_divergent_scheme_leaks_no_warning_and_the_cli_names_the_horizon(n_points, horizon, tmp_path,
+                                                                                  capsys) -> None:
+    """break-test F4: the 'ei' domain check overflowed exp() (a RuntimeWarning, an error under -W error) before
+    the ValueError, and the command line blamed --spectrum ("--spectrum: spectrum: ...") on three lines."""
+    import warnings
+
+    from symsched.cli import main
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError, match=r"^horizon: the output variance of the mode S=0 exceeds"):
+            sde.output_spectrum([0.0, 1.0], "ei", n_points, eps=1e-3, horizon=horizon)
+    np.save(tmp_path / "S.npy", np.array([0.0, 1.0]))
+    code = main(["sde-table", "--spectrum", str(tmp_path / "S.npy"), "--nfe", str(n_points), "--eps", "1e-3",
+                 "--horizon", str(horizon), "--out", str(tmp_path / "t.tex"), "--no-progress"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1, err
+    assert err[0].startswith("symsched sde-table: error: --horizon: the output variance"), err[0]
 
 
 def test_exact_start_reduces_to_the_marginal_and_the_check_can_fail(monkeypatch) -> None:

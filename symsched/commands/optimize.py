@@ -490,14 +490,15 @@ def _write(args: argparse.Namespace, S: np.ndarray, res: Any, grid: Optional[np.
         print(f"note: {note}")
 
 
-def _check_settings(args: argparse.Namespace, options: dict[str, Any]) -> None:
+def _check_settings(args: argparse.Namespace, options: dict[str, Any], endpoints: Any, grid: Any) -> None:
     """The checks of optimize_schedule on the command's scalar arguments (same messages), made up front."""
-    from ..optimize import MAX_STEPS, _check_int
+    from ..optimize import MAX_STEPS, _check_int, _check_levels_args
 
-    _check_int(args.steps, "steps", 1, MAX_STEPS)
+    K = _check_int(args.steps, "steps", 1, MAX_STEPS)
     _check_int(args.seed, "seed", 0)
     _check_int(args.restarts, "restarts", 0)
     _settings.check(args.sampler, args.eta, args.variance, options)
+    _check_levels_args(K, endpoints, grid)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -507,7 +508,7 @@ def run(args: argparse.Namespace) -> int:
 
     endpoints, grid, flow_std = _prepare(args)
     options = _settings.options(args.option)
-    _check_settings(args, options)  # one error line, before the spectrum line below and any work
+    _check_settings(args, options, endpoints, grid)  # one error line, before the spectrum line below and any work
     S = load_spectrum(args.spectrum)
     weights = None if args.weights is None else load_npy(args.weights, "--weights")
     print(f"spectrum {args.spectrum}: shape {S.shape}, {S.size} modes, {int(np.sum(S == 0))} zero")
