@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import numbers
 import operator
+import re
 from typing import Any, Iterable, Optional
 
 import numpy as np
@@ -133,6 +134,13 @@ def as_spectrum(spectrum: ArrayLike, name: str = "spectrum", what: str = "mode v
     return arr + 0.0
 
 
+def _entry(name: str) -> str:
+    """The array's own name in a described one, for naming its entries once: "karras(K=5, rho=2) alpha_bar" and
+    "alpha_bar (from the scheduler)" both give "alpha_bar"."""
+    bare = re.sub(r"\s*\([^()]*\)$", "", name).strip()
+    return bare.split()[-1] if bare.split() else name
+
+
 def as_levels(alpha_bar: ArrayLike, name: str = "alpha_bar", *, allow_zero: bool = True) -> NDArray[np.float64]:
     """Return 1-D strictly increasing noise levels in [0, 1) (``allow_zero``) or (0, 1), noisiest first.
 
@@ -154,7 +162,7 @@ def as_levels(alpha_bar: ArrayLike, name: str = "alpha_bar", *, allow_zero: bool
         i = int(np.argmin(np.diff(arr)))
         raise ValueError(
             f"{name} must be strictly increasing (noisiest first): "
-            f"{name}[{i}]={float(arr[i])!r} >= {name}[{i + 1}]={float(arr[i + 1])!r}"
+            f"{_entry(name)}[{i}]={float(arr[i])!r} >= {_entry(name)}[{i + 1}]={float(arr[i + 1])!r}"
         )
     return arr
 
@@ -185,7 +193,7 @@ def as_sigmas(sigmas: ArrayLike, name: str = "sigmas", *, allow_inf: bool = True
         i = int(np.argmax(np.diff(arr)))
         raise ValueError(
             f"{name} must be strictly decreasing (noisiest first): "
-            f"{name}[{i}]={float(arr[i])!r} <= {name}[{i + 1}]={float(arr[i + 1])!r}"
+            f"{_entry(name)}[{i}]={float(arr[i])!r} <= {_entry(name)}[{i + 1}]={float(arr[i + 1])!r}"
         )
     return arr
 

@@ -849,10 +849,7 @@ def from_k_diffusion_sigmas(sigmas: ArrayLike) -> Array:
     (below ~1e-8) that its alpha_bar rounds to 1, or so large (above ~4.5e161) that it rounds to 0 (only inf is pure
     noise). Source: docs/model.md §2 (the VE map), §10 (sigma = inf).
     """
-    s = as_real_array(sigmas, "sigmas")
-    if s.ndim == 1 and s.size > 1 and s[-1] == 0.0:
-        s = s[:-1]
-    s = as_sigmas(s, "sigmas")
+    s = as_sigmas(sigmas, "sigmas")  # drops one trailing 0 (k-diffusion's end), refuses any other 0
     from .schedules import sigmas_to_alpha_bar  # the stable conversion (1/(1 + s^2) overflowed s^2 above 1e154)
 
     return as_levels(sigmas_to_alpha_bar(s), "alpha_bar (from sigmas)")

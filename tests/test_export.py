@@ -28,6 +28,9 @@ def test_k_diffusion_sigmas_round_trip():
         to_k_diffusion_sigmas(ab[::-1])
     with pytest.raises(ValueError, match="sigmas"):
         from_k_diffusion_sigmas([1.0, 2.0, 0.0])
+    # one trailing 0 is k-diffusion's end; a second is a level 0 (break-test F6: both were dropped)
+    with pytest.raises(ValueError, match="sigmas must be positive"):
+        from_k_diffusion_sigmas([1.0, 0.0, 0.0])
 
 
 def test_to_diffusers_sigmas_and_grid_timesteps():

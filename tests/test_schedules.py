@@ -638,3 +638,11 @@ def test_karras_with_a_small_rho_is_computed_in_logs(rho: float) -> None:
     t = np.linspace(0, 1, K)[1:-1]
     np.testing.assert_allclose(sig[1:-1], 80.0 * (1 - t) ** rho, rtol=1e-12)
     assert sig[0] == pytest.approx(80.0, rel=1e-15) and sig[-1] == pytest.approx(0.002, rel=1e-12)
+
+
+def test_a_merged_level_message_names_the_schedule_once() -> None:
+    """break-test F7: the karras refusal repeated its "karras(K=5, ...)" prefix three times."""
+    with pytest.raises(ValueError) as exc:
+        sch.karras(5, sigma_min=0.1, sigma_max=10, rho=1e-300)
+    msg = str(exc.value)
+    assert msg.count("karras(") == 1 and "alpha_bar[0]=" in msg and "alpha_bar[1]=" in msg

@@ -236,6 +236,11 @@ def test_heun_from_sigma_inf_is_refused_as_unbounded() -> None:
         symsched.output_spectrum([1.0], [0.0, 0.5, 0.9], sampler="heun")
     P = [symsched.output_spectrum([1.0], [a0, 0.5, 0.9], sampler="heun")[0] for a0 in (1e-10, 1e-20)]
     assert P[1] > 1e9 * P[0]
+    # the mpmath entry points say the same, naming the argument (break-test F7: "it is unbounded there" alone)
+    with pytest.raises(ValueError, match=r"^alpha_bar: sampler 'heun' is undefined at alpha_bar = 0 .* unbounded"):
+        symsched.output_spectrum_mp([1.0], [0.0, 0.5], sampler="heun")
+    with pytest.raises(ValueError, match=r"^sigmas: sampler 'heun' is undefined at alpha_bar = 0 .* unbounded"):
+        symsched.output_spectrum_ve_mp([1.0], [np.inf, 1.0], sampler="heun")
 
 
 @pytest.mark.parametrize("name", ["euler", "dpmpp_2m", "lms", "euler_ancestral", "dpm_2", "dpmpp_2m_sde", "ddim"])
@@ -306,3 +311,33 @@ def test_exports_refuse_sigma_inf_and_keep_ddpm_timesteps() -> None:
     with pytest.raises(ValueError, match="alpha_bar: the first level is 0"):
         to_diffusers(ab)
     assert to_diffusers(ab, grid=g)["timesteps"] == sch.timesteps(10, spacing="trailing").tolist()
+
+
+# a zero first level that the third-order multistep steps read as history (break-test F5)
+AB_HISTORY = [0.0, 0.011269571206198791, 0.024010778424453594, 0.6078723715360526, 0.7472460848904522,
+              0.8543258558596021]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name,kw", [
+    ("dpmsolver_multistep", dict(solver_order=3)),
+    ("dpmsolver_multistep", dict(solver_order=3, algorithm_type="sde-dpmsolver++")),
+    ("unipc_multistep", dict(solver_order=3)),
+    ("deis_multistep", dict(solver_order=3)),
+])
+def test_third_order_history_at_pure_noise_is_the_limit_of_tiny_levels(name: str, kw: dict) -> None:
+    """DPM-Solver order 3 with alpha_bar = 0 as a history level spent many minutes in SymPy's limit (break-test
+    F5); the limit is now taken in log(alpha_bar). Checked independently of that derivation: those steps read
+    the level through its log-SNR, so P(eps) - P(0) decays like c / log(eps) (mpmath at eps = 1e-150, 1e-300,
+    where no limit is taken): halving log eps halves the gap, to 1 %. A P(0) off by 0.1 % breaks that ratio."""
+    S = [1.0, 0.01, 100.0]
+    P0 = symsched.output_spectrum(S, AB_HISTORY, sampler=name, **kw)
+
+    def gap(eps: float, ref: np.ndarray) -> np.ndarray:
+        P = symsched.output_spectrum_mp(S, [eps] + AB_HISTORY[1:], sampler=name, dps=30, **kw)
+        return np.array([float(x) for x in P]) - ref
+
+    g1, g2 = gap(1e-150, P0), gap(1e-300, P0)
+    np.testing.assert_allclose(g1 / g2, 2.0, rtol=0.02)
+    wrong = P0 * (1 + 1e-3)
+    assert np.max(np.abs(gap(1e-150, wrong) / gap(1e-300, wrong) - 2.0)) > 0.1

@@ -120,7 +120,7 @@ def run(args: argparse.Namespace) -> int:
             S = power_law_spectrum(shape, args.exponent)
         except ValueError as exc:  # power_law calls its exponent alpha, which here is another option
             raise ValueError(f"--exponent: {str(exc).replace('alpha=', 'exponent=')}") from None
-        label = f"power law |f|^-{args.exponent:g}"
+        label = f"power law |f|^{0.0 - args.exponent:g}"
     ab = default_schedule(steps)
     kw: dict[str, Any] = dict(sampler=args.sampler, eta=eta, variance=args.variance, init=args.init)
     desc = _describe(args, eta)

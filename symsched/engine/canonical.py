@@ -301,7 +301,7 @@ def _zero_limit(expr: sp.Expr, process: str, level: sp.Symbol) -> sp.Expr:
         return expr
     try:
         if process == "vp":
-            out = sp.limit(expr, level, 0, "+")
+            out = _log_snr_limit(expr, level)
         elif process == "ve":
             out = _log_limit(expr, level)
         else:
@@ -311,6 +311,24 @@ def _zero_limit(expr: sp.Expr, process: str, level: sp.Symbol) -> sp.Expr:
     if out.has(sp.zoo, sp.nan, sp.oo, -sp.oo) or isinstance(out, sp.Limit):
         raise UndefinedStep("it is unbounded there" if out.has(sp.zoo, sp.oo, -sp.oo) else "it has no limit there")
     return out
+
+
+def _log_snr_limit(expr: sp.Expr, alpha_bar: sp.Symbol) -> sp.Expr:
+    """lim alpha_bar -> 0+. The multistep VP steps (DPM-Solver, UniPC, DEIS) read a history level through its
+    log-SNR, log(alpha_bar) - log(1 - alpha_bar): there the limit is taken with ``l = log(alpha_bar)`` as its own
+    variable, the algebraic rest at alpha_bar = 0 and a rational function of l -> -oo left (SymPy's limit in
+    alpha_bar took many minutes for DPM-Solver's third order). Without such a log, or where alpha_bar = 0 is
+    singular in the rest, the direct limit."""
+    ell = sp.Symbol("ell_0", negative=True)
+    e = sp.expand_log(expr, force=True)
+    if e.has(sp.log(alpha_bar)):
+        rest = e.subs(sp.log(alpha_bar), ell)
+        rest = rest.subs(alpha_bar, 0) if rest.has(alpha_bar) else rest
+        if not rest.has(sp.nan, sp.zoo, sp.oo, -sp.oo):
+            out = sp.limit(sp.together(rest), ell, -sp.oo)
+            if not isinstance(out, sp.Limit):
+                return out
+    return sp.limit(expr, alpha_bar, 0, "+")
 
 
 def _log_limit(expr: sp.Expr, sigma: sp.Symbol) -> sp.Expr:

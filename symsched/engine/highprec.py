@@ -168,7 +168,7 @@ def _mp_steps(x: np.ndarray, coordinate: str, name: str, mod: Any, options: Any,
     """The sampler's plan as mpmath steps ``(fn, levels, step params)`` at the current precision, and the native
     levels (``fn(S, *levels, *params, *step params)`` gives that step's ``(A, B)``)."""
     from .kernels import pinned_values
-    from .program import canonical_levels  # the plan sees the same log-SNRs as build_program's
+    from .program import canonical_levels, undefined_step_error  # the plan sees build_program's log-SNRs
 
     K = len(x)
     lv = _native_levels(x, coordinate, mod.PROCESS)
@@ -181,7 +181,11 @@ def _mp_steps(x: np.ndarray, coordinate: str, name: str, mod: Any, options: Any,
         kind, idx = item[0], tuple(item[1])
         sp_ = dict(item[2]) if len(item) > 2 else {}
         modes = tuple("clean" if i == K else ("zero" if zero[i] else "") for i in idx)
-        fn = _mp_step(name, opts, kind, modes, pinned_values(modes, {p: float(params[p]) for p in pnames}))
+        try:
+            fn = _mp_step(name, opts, kind, modes, pinned_values(modes, {p: float(params[p]) for p in pnames}))
+        except ValueError as exc:  # a step undefined at pure noise: the float64 path's message
+            raise undefined_step_error(exc, {"sigma": "sigmas"}.get(coordinate, coordinate), name, kind,
+                                       modes) from None
         lev = [lv[i] for i, mo in zip(idx, modes) if mo == ""]
         steps.append((fn, [*lev, *pv, *(mpmath.mpf(sp_.get(p, 0.0)) for p in getattr(mod, "STEP_PARAMS", ()))]))
     return steps, lv

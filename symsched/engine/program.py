@@ -106,6 +106,18 @@ class _Undefined(ValueError):
     """A step whose level coefficients are NaN even in longdouble (re-raised naming the levels and parameters)."""
 
 
+def undefined_step_error(exc: ValueError, arg: str, name: str, kind: str, modes: Sequence[str]) -> ValueError:
+    """``exc`` itself unless it is the symbolic limits' UndefinedStep; then the ValueError naming ``arg``, the
+    sampler, the step and the level where it is undefined (the float64 and the mpmath paths say the same)."""
+    from .canonical import UndefinedStep
+
+    if not isinstance(exc, UndefinedStep):
+        return exc
+    where = "alpha_bar = 0 (sigma = inf, pure noise)" if "zero" in modes else "the clean level"
+    return ValueError(f"{arg}: sampler {name!r} is undefined at {where}: for its step {kind!r} {exc}; "
+                      "start from a finite noise level")
+
+
 def _undefined(arg: str, name: str, params: Mapping[str, float]) -> ValueError:
     given = ", ".join(f"{k}={v:g}" for k, v in params.items())
     return ValueError(f"{arg}: a step of this schedule is undefined for sampler {name!r}"
@@ -206,15 +218,7 @@ def build_program(name: str, options: Mapping[str, Any], params: Mapping[str, fl
         try:
             kern = step_kernels(name, opts, kind, modes, values=pinned_values(modes, params_used))
         except ValueError as exc:  # UndefinedStep from the symbolic limits
-            from .canonical import UndefinedStep
-
-            if not isinstance(exc, UndefinedStep):
-                raise
-            where = "alpha_bar = 0 (sigma = inf, pure noise)" if "zero" in modes else "the clean level"
-            raise ValueError(
-                f"{arg}: sampler {name!r} is undefined at {where}: for its step {kind!r} {exc}; "
-                "start from a finite noise level"
-            ) from None
+            raise undefined_step_error(exc, arg, name, kind, modes) from None
         group = [(items[n][1], items[n][2]) for n in members]
         # only a sampler with memory reads the loss (recursion.rounding_check): one-entry programs skip its work
         try:
