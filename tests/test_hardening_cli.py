@@ -461,3 +461,21 @@ def test_transfer_prints_a_total_beyond_float64_without_a_warning(files, tmp_pat
         warnings.simplefilter("error", RuntimeWarning)
         assert main(["transfer", "--spectrum", str(huge), "--alpha-bar", files.A]) == 0
     assert "total power: data inf" in capsys.readouterr().out
+
+
+def test_validate_refuses_a_non_hermitian_spectrum_before_its_header(tmp_path, capsys) -> None:
+    """break-test F7: the header line went to stdout before the one-line error."""
+    np.save(tmp_path / "nh.npy", np.array([1.0, 2.0, 3.0, 4.0]))
+    code = main(["validate", "--spectrum", str(tmp_path / "nh.npy"), "--steps", "3", "--samples", "10"])
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert code == 2 and captured.err.strip().startswith("symsched validate: error: --spectrum must be Hermitian")
+    assert len(captured.err.strip().splitlines()) == 1
+
+
+def test_validate_labels_a_power_law_with_its_exponent_once(capsys) -> None:
+    """break-test F7: --exponent -5 printed "|f|^--5"."""
+    assert main(["validate", "--shape", "8", "--exponent", "-5", "--steps", "2", "--samples", "20",
+                 "--no-progress"]) in (0, 1)
+    out = capsys.readouterr().out
+    assert "(power law |f|^5)" in out and "^--" not in out

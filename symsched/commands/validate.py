@@ -110,7 +110,10 @@ def run(args: argparse.Namespace) -> int:
 
         figure_format(args.plot, "--plot")  # before the Monte Carlo run
     if args.spectrum is not None:
-        S = np.asarray(load_npy(args.spectrum, "--spectrum"), dtype=np.float64)
+        from ..montecarlo import _as_grid_spectrum
+
+        # a PSD on an FFT grid (Hermitian), checked before the header line below
+        S = _as_grid_spectrum(np.asarray(load_npy(args.spectrum, "--spectrum"), dtype=np.float64), "--spectrum")
         label = str(args.spectrum)
     else:
         if not math.isfinite(args.exponent):
