@@ -22,6 +22,8 @@ from typing import Any, Callable, Iterator, Mapping, Optional, Sequence
 import numpy as np
 from numpy.typing import NDArray
 
+from ._signal_samplers import check_finite_samples
+
 Array = NDArray[np.float64]
 
 #: symsched sampler name -> k-diffusion function (run by :func:`run_k_diffusion`)
@@ -115,10 +117,9 @@ def run_k_diffusion(sampler: str, sigmas: Array, denoise: Callable[[Array, float
                 out = fn(model, x, sig, disable=True, **opts, **extra)
             except TypeError as exc:
                 raise ValueError(f"options: k-diffusion's {K_DIFFUSION[sampler]} rejects {dict(options)!r} ({exc})") from None
-            if not bool(torch.isfinite(out).all()):
-                raise ValueError(f"k-diffusion's {K_DIFFUSION[sampler]} produced non-finite samples: the denoiser's "
-                                 "outputs are finite but overflow float64 in the sampler's update")
+            samples = out.numpy()
+            check_finite_samples(samples, lambda: f"k-diffusion's {K_DIFFUSION[sampler]}")
             done += b
             if progress is not None:
                 progress(b)
-            yield out.numpy()
+            yield samples

@@ -256,13 +256,12 @@ class _External:
         pass
 
 
-def check_finite_samples(x: Any, sampler: str, i: int, K: int, level: float, target: float) -> None:
-    """ValueError naming the step when a step's samples are not all finite (the denoiser's finite outputs
-    overflowed float64 in the update), instead of returning NaN or inf samples."""
+def check_finite_samples(x: Any, where: Callable[[], str]) -> None:
+    """ValueError naming ``where()`` (the sampler, or its step) when samples are not all finite: the denoiser's
+    finite outputs overflowed float64 in the update. Never NaN or inf samples returned."""
     if not np.all(np.isfinite(x)):
-        raise ValueError(
-            f"{sampler} step {i + 1} of {K} (level {float(level):.6g} -> {float(target):.6g}) produced non-finite "
-            "samples: the denoiser's outputs are finite but overflow float64 in the sampler's update")
+        raise ValueError(f"{where()} produced non-finite samples: the denoiser's outputs are finite but overflow "
+                         "float64 in the sampler's update")
 
 
 def progress_bar(total: int, progress: Any, desc: str, unit: str = "step") -> Any:
@@ -328,7 +327,8 @@ def run(
                 with np.errstate(over="ignore", invalid="ignore"):  # checked below
                     x = spec.step(x, float(levels[i]), float(targets[i]), model=model, add_noise=add_noise,
                                   last=i == K - 1, state=state, **opts)
-                check_finite_samples(x, sampler, i, K, levels[i], targets[i])
+                check_finite_samples(x, lambda: f"{sampler} step {i + 1} of {K} (level {float(levels[i]):.6g} -> "
+                                               f"{float(targets[i]):.6g})")
                 bar.update(1)
             done += b
             yield x

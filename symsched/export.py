@@ -410,9 +410,9 @@ def _stepped_sigmas(scheduler: Any, notes: list[str]) -> tuple[Array, Array]:
         raise ValueError(f"scheduler: {name} has {n} timesteps but only {sig.size} sigmas; its loop would step past "
                          "its last sigma")
     if sig.size > n + 1:
+        never = ", ".join(f"{float(v):.6g}" for v in sig[n + 1:])
         notes.append(f"{name} runs {n} steps (one per timestep) but holds {sig.size} sigmas: its loop stops at "
-                     f"sigma={float(sig[n]):.6g}; the sigmas after it ({', '.join(f'{float(v):.6g}' for v in sig[n + 1:])}) "
-                     "are never reached")
+                     f"sigma={float(sig[n]):.6g}; the sigmas after it ({never}) are never reached")
         sig = sig[: n + 1]
     ac = getattr(scheduler, "alphas_cumprod", None)
     if ac is not None:  # the model is called at timesteps, the update uses sigmas

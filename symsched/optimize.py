@@ -180,13 +180,13 @@ def _check_endpoints(endpoints: Any, steps: int, grid: Optional[Array]) -> tuple
     return first, last
 
 
-def _check_levels_args(K: int, endpoints: Any, grid: Any) -> tuple[Optional[Array], Optional[float], Optional[float]]:
-    """``(grid, first, last)`` checked for K levels before any work: the grid, the endpoints, and the room the
-    fixed endpoints leave for the other levels (on the grid or in float64); ValueError naming the argument."""
+def _check_levels_args(K: int, endpoints: Any, grid: Any) -> None:
+    """For a caller that checks before any work (the CLI): the grid, the endpoints, and the room the fixed
+    endpoints leave for the other levels (on the grid or in float64), as :func:`optimize_schedule` checks them
+    (``_Box`` at the start of its search); ValueError naming the argument."""
     g = None if grid is None else _check_grid(grid, K)
     first, last = _check_endpoints(endpoints, K, g)
     _Box(K, first, last, g, _standard(K, g))
-    return g, first, last
 
 
 def _check_int(value: Any, name: str, minimum: int, maximum: int = MAX_ITER) -> int:
@@ -196,7 +196,6 @@ def _check_int(value: Any, name: str, minimum: int, maximum: int = MAX_ITER) -> 
 
 _log_snr = _sch.alpha_bar_to_log_snr
 _alpha_bar = _sch.log_snr_to_alpha_bar
-
 
 
 def _check_warm_starts(warm_starts: Any) -> list[Array]:
@@ -1170,7 +1169,8 @@ def optimize_schedule(
     if weights is not None:
         w = as_spectrum(weights, "weights", "per-mode weights w >= 0")
         check_same_shape(w, S, "weights", "spectrum")
-    g, first, last = _check_levels_args(K, endpoints, grid)
+    g = None if grid is None else _check_grid(grid, K)
+    first, last = _check_endpoints(endpoints, K, g)
 
     # single-threaded BLAS for the whole search: L-BFGS-B's and the recursion's tiny vector operations
     # stall when a threaded BLAS competes for a loaded machine's cores (several times slower)
@@ -1185,11 +1185,12 @@ def _optimize(
     warm: list[Array], *, sampler: str, eta: Optional[float], variance: str, divergence: str, init: str, seed: int,
     restarts: int, standard_starts: bool, maxiter: int, progress: bool, extra: Optional[dict[str, Any]] = None,
 ) -> OptimizeResult:
-    """The search behind :func:`optimize_schedule` (arguments validated)."""
-    obj = _Objective(S, w, sampler=sampler, eta=eta, variance=variance, divergence=divergence, init=init,
-                     extra=extra)
+    """The search behind :func:`optimize_schedule` (arguments validated; the room the endpoints leave is
+    checked by ``_Box``, before any work on the modes)."""
     std = _standard(K, g)
     box = _Box(K, first, last, g, std)
+    obj = _Objective(S, w, sampler=sampler, eta=eta, variance=variance, divergence=divergence, init=init,
+                     extra=extra)
     baselines: dict[str, float] = {}
     feasible: dict[str, bool] = {}
     for name, ab in std.items():
@@ -1313,10 +1314,12 @@ class _Box:
         (i, j), = self.fixed_j.items()
         room = j if i == K - 1 else g.size - 1 - j  # grid levels noisier than a fixed last / cleaner than a first
         if room < K - 1:
-            which, side = ("endpoints[1] (last level)", "noisier") if i == K - 1 else ("endpoints[0] (first level)", "cleaner")
+            which, side = (("endpoints[1] (last level)", "noisier") if i == K - 1 else
+                           ("endpoints[0] (first level)", "cleaner"))
+            t = g.size - 1 - j  # the timestep of increasing grid index j
             raise ValueError(
-                f"{which} snaps to the grid level alpha_bar = {float(g[g.size - 1 - j]):.6g} (timestep {g.size - 1 - j}), "
-                f"which has {room} {side} grid level(s): too few for steps={K}; move it or use fewer steps"
+                f"{which} snaps to the grid level alpha_bar = {float(g[t]):.6g} (timestep {t}), which has {room} "
+                f"{side} grid level(s): too few for steps={K}; move it or use fewer steps"
             )
 
 

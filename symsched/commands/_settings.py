@@ -1,4 +1,5 @@
-"""The sampler-settings flags shared by ``optimize``, ``report`` and ``explain``: ``--eta`` and ``--option``.
+"""The sampler flags shared by the commands: ``--eta`` and ``--option`` (``optimize``, ``report``, ``explain``,
+``transfer``), and ``--sampler`` with ``--flow`` (``optimize``, ``explain``).
 
 Each command runs the sampler as its library does unless these say otherwise; the values are checked
 up front by :func:`symsched.optimize._check_sampler_args` (the API's own rule and message), with a
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 from typing import Any, Optional
+
 
 def sampler_option(text: str) -> tuple[str, Any]:
     """``NAME=VALUE`` -> (name, value): VALUE read as true/false, an integer, a number (inf allowed) or a word."""
@@ -26,13 +28,23 @@ def sampler_option(text: str) -> tuple[str, Any]:
     return name, value
 
 
+def add_sampler_arguments(p: argparse.ArgumentParser, *, sampler_help: str, flow_help: str) -> None:
+    """Add ``--sampler`` (every registered sampler; default None, see :func:`resolve_sampler`) and ``--flow``."""
+    from ..symbolic.samplers import FLOW_SAMPLERS, VE_SAMPLERS, VP_SAMPLERS
+
+    p.add_argument("--sampler", default=None, choices=list(VP_SAMPLERS + VE_SAMPLERS + FLOW_SAMPLERS),
+                   help=sampler_help)
+    p.add_argument("--flow", action="store_true", help=flow_help)
+
+
 def resolve_sampler(args: argparse.Namespace) -> str:
     """``--sampler`` as run: given, or ``flow_match_euler`` with ``--flow`` and ``ddim`` without (set on ``args``);
     ValueError for ``--flow`` with a sampler that is not flow matching."""
     if args.sampler is None:
         args.sampler = "flow_match_euler" if args.flow else "ddim"
     elif args.flow and not args.sampler.startswith("flow_match"):
-        raise ValueError(f"--flow runs a flow-matching sampler (flow_match_euler, flow_match_heun), not {args.sampler!r}")
+        raise ValueError("--flow runs a flow-matching sampler (flow_match_euler, flow_match_heun), not "
+                         f"{args.sampler!r}")
     return args.sampler
 
 

@@ -29,15 +29,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--out", default=Path("explain"), type=Path, help="output directory (default: explain)")
     p.add_argument("--steps", default="5,10,20", help="comma-separated step counts K (default 5,10,20)")
     p.add_argument("--divergences", default="kl,w2", help="comma-separated: kl, kl-reverse, w2 (default kl,w2)")
-    from ..symbolic.samplers import FLOW_SAMPLERS, VE_SAMPLERS, VP_SAMPLERS
-
-    p.add_argument("--sampler", default=None, choices=list(VP_SAMPLERS + VE_SAMPLERS + FLOW_SAMPLERS),
-                   help="sampler (default ddim; flow_match_euler with --flow; its library defaults unless "
-                   "--eta/--option say otherwise); VE samplers run on the levels' sigmas, flow-matching samplers "
-                   "start from pure noise t = 1")
-    p.add_argument("--flow", action="store_true",
-                   help="flow matching (SD3/Flux): every schedule starts from pure noise t = 1 (alpha_bar = 0); "
-                   "sampler flow_match_euler unless --sampler names flow_match_heun")
+    _settings.add_sampler_arguments(
+        p, sampler_help="sampler (default ddim; flow_match_euler with --flow; its library defaults unless "
+        "--eta/--option say otherwise); VE samplers run on the levels' sigmas, flow-matching samplers start from "
+        "pure noise t = 1",
+        flow_help="flow matching (SD3/Flux): every schedule starts from pure noise t = 1 (alpha_bar = 0); "
+        "sampler flow_match_euler unless --sampler names flow_match_heun")
     p.add_argument("--variance", default="posterior", choices=["posterior", "beta"], help="DDPM variance")
     _settings.add_arguments(p)
     p.add_argument("--resolutions", default="32,64,128,256",

@@ -34,16 +34,13 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    help="FILE.npy (mode variances), a folder of PNG/JPEG images, or builtin:natural-patches "
                    "(default)")
     p.add_argument("--steps", default=10, type=int, help="number of sampling steps K (default 10)")
-    from ..symbolic.samplers import FLOW_SAMPLERS, VE_SAMPLERS, VP_SAMPLERS
-
-    p.add_argument("--sampler", default=None, choices=list(VP_SAMPLERS + VE_SAMPLERS + FLOW_SAMPLERS),
-                   help="sampler to optimise for (default ddim; flow_match_euler with --flow): diffusers' DDIM/DDPM, "
-                   "multistep and flow-matching schedulers, k-diffusion's samplers (their library defaults unless "
-                   "--eta/--option say otherwise); VE samplers are optimised over the same levels and exported as sigmas")
-    p.add_argument("--flow", action="store_true",
-                   help="flow matching (x_t = (1-t) x0 + t eps, SD3/Flux): the first level is pure noise t = 1 "
-                   "(alpha_bar = 0), sampler flow_match_euler, compared with the uniform, SD3 (shift 3) and "
-                   "resolution-shifted schedules, exported as FlowMatchEulerDiscreteScheduler sigmas")
+    _settings.add_sampler_arguments(
+        p, sampler_help="sampler to optimise for (default ddim; flow_match_euler with --flow): diffusers' DDIM/DDPM, "
+        "multistep and flow-matching schedulers, k-diffusion's samplers (their library defaults unless "
+        "--eta/--option say otherwise); VE samplers are optimised over the same levels and exported as sigmas",
+        flow_help="flow matching (x_t = (1-t) x0 + t eps, SD3/Flux): the first level is pure noise t = 1 "
+        "(alpha_bar = 0), sampler flow_match_euler, compared with the uniform, SD3 (shift 3) and "
+        "resolution-shifted schedules, exported as FlowMatchEulerDiscreteScheduler sigmas")
     p.add_argument("--shift-from-resolution", default=None, nargs="?", const="1024x1024", metavar="HxW",
                    help="with --flow: also compare with Flux's resolution-dependent shift mu for HxW-pixel images "
                    "(mu = calculate_shift(image_seq_len), (H/16)(W/16) tokens; default 1024x1024)")

@@ -252,10 +252,9 @@ def explain(
     main_k = 10 if 10 in ks else ks[len(ks) // 2]
     opt_kw: dict[str, Any] = dict(sampler=sampler, restarts=restarts, seed=seed,
                                   **_settings(sampler, eta, variance if sampler == "ddpm" else None, settings))
-    if flow:  # flow matching samples from pure noise, t = 1
-        opt_kw["endpoints"] = (0.0, None)
+    # flow matching samples from pure noise, t = 1: every optimum (the resolution laws' too) starts there
     law_ends = (0.0, None) if flow else (None, None)
-    law_kw = {k: v for k, v in opt_kw.items() if k != "endpoints"}
+    data_kw = dict(opt_kw, endpoints=law_ends) if flow else opt_kw  # the dataset's optima (default endpoints)
 
     # ---- plan every optimisation, then run them in one parallel batch
     plans: dict[str, Any] = {}
@@ -266,7 +265,7 @@ def explain(
         if S.ndim in (2, 3) and S.shape[0] == S.shape[1]:
             power = fit_power_law(S)
             plans["power law"] = _plan(power.at, res_list, main_k, divs, law_ends, 256,
-                                       f"power law fitted to {label}", dict(law_kw))
+                                       f"power law fitted to {label}", dict(opt_kw))
         else:
             notes.append("The power-law resolution law needs a square FFT-grid spectrum; skipped for this spectrum.")
     use_images = images == "on" or (images == "auto" and isinstance(spectrum, (str, os.PathLike)) and (
@@ -282,10 +281,10 @@ def explain(
                 notes.append(f"Image resolutions {dropped} exceed the smallest photograph ({smallest} px): left out.")
         if len(img_res) >= 2:
             plans["images"] = _plan(image_spectra(imgs, img_res), None, main_k, divs, law_ends, 256,
-                                    f"images of {label}, resized", dict(law_kw))
+                                    f"images of {label}, resized", dict(opt_kw))
         else:
             notes.append("Fewer than two image resolutions are available: the photographs' resolution law is skipped.")
-    tasks = [(S, K, dict(opt_kw, divergence=dv)) for dv in divs for K in ks]
+    tasks = [(S, K, dict(data_kw, divergence=dv)) for dv in divs for K in ks]
     offsets = {"dataset": (0, len(tasks))}
     for name, plan in plans.items():
         t = plan.tasks()
@@ -305,7 +304,7 @@ def explain(
             chunk = results[i * len(ks) : (i + 1) * len(ks)]
             sweeps[dv] = SweepResult(parameter="spectrum", values=[label], steps=ks,
                                      results={(0, K): r for K, r in zip(ks, chunk)}, spectra=[S],
-                                     settings=dict(opt_kw, divergence=dv))
+                                     settings=dict(data_kw, divergence=dv))
         laws = {name: plan.finish(results[offsets[name][0] : offsets[name][1]]) for name, plan in plans.items()}
 
         bar.set_postfix_str("heuristic fits")
@@ -331,7 +330,7 @@ def explain(
 
         both = SweepResult(parameter="divergence", values=[_NAMES[d] for d in divs], steps=ks,
                            results={(j, K): sweeps[d].results[(0, K)] for j, d in enumerate(divs) for K in ks},
-                           spectra=[S] * len(divs), settings=dict(opt_kw))
+                           spectra=[S] * len(divs), settings=dict(data_kw))
         fig("schedules.png", both.plot(title=f"optimal schedules for {label} ({sampler})"))
         for dv in divs:
             bar.set_postfix_str(f"figures {_NAMES[dv]}")
@@ -355,8 +354,9 @@ def explain(
         bar.set_postfix_str("writing")
         elapsed = time.perf_counter() - t0
         info = dict(spectrum=label, shape=list(S.shape), n_modes=int(S.size), sampler=sampler,
-                    settings=sweeps[divs[0]].results[(0, main_k)].settings, steps=ks, main_steps=main_k, divergences=divs, elapsed=elapsed,
-                    power_law=str(power) if power is not None else None, notes=notes)
+                    settings=sweeps[divs[0]].results[(0, main_k)].settings, steps=ks, main_steps=main_k,
+                    divergences=divs, elapsed=elapsed, power_law=str(power) if power is not None else None,
+                    notes=notes)
         result = Explanation(out=outp, files=files, sweeps=sweeps, fits=fits, main_steps=main_k, main_fits=main_fits,
                              laws=laws, intermediate=inter, elapsed=elapsed, info=info)
         put("explain.md", _document(result, slug))
