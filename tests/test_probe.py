@@ -195,7 +195,6 @@ def test_sample_accepts_a_model_object_and_checks_its_output():
     assert y.shape == (2, 4)
 
 
-
 @pytest.mark.parametrize("sampler,prediction,value,match", [
     # the conversion to x0_hat overflows: x0 = (x - sqrt(1 - ab) eps)/sqrt(ab) at ab = 4e-5
     ("euler", "epsilon", 1e307, r"'epsilon' output at alpha_bar_t=4.03583e-05 .* non-finite x0_hat"),

@@ -87,7 +87,6 @@ def test_samplers_the_probe_cannot_drive_raise_a_clear_error():
         probe.sample(den, AB8, n_samples=2, sampler="dpmpp_2m", progress=False, options={"bogus": 1.0})
 
 
-
 def test_loading_k_diffusion_sampling_keeps_its_package_findable() -> None:
     """The bare stand-in package (no __init__, no torchvision) once had no __spec__: importlib.util.find_spec
     ("k_diffusion") then raised ValueError for the rest of the process."""

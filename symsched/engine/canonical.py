@@ -34,7 +34,7 @@ from sympy.codegen.cfunctions import expm1
 
 from ..symbolic.seeding import seeded_sympy
 from ..symbolic.statespace import Sampler, clean_value
-from ..symbolic.symbols import S, c_slot, eta, gap_slot, l_slot, param, s_slot, slot_level
+from ..symbolic.symbols import c_slot, eta, gap_slot, l_slot, param, s_slot, slot_level
 
 __all__ = ["canonical_step", "CanonicalStep", "UndefinedStep", "stabilize", "zeta", "numeric_param_symbols"]
 

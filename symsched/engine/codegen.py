@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import keyword
 import os
 import re
 import tempfile

@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 import re
 from fractions import Fraction
-from typing import Any, Callable, Sequence
+from typing import Any, Callable
 
 import numpy as np
 

@@ -47,8 +47,6 @@ def long_equation(lhs: str, rhs: sp.Expr) -> str:
     return f"\\begin{{multline*}}\n{lhs} = {sp.latex(rhs)}\n\\end{{multline*}}\n"
 
 
-
-
 def _nice(expr: sp.Expr) -> sp.Expr:
     """A compact display form (simplified, factored where that helps)."""
     simp = sp.simplify(expr)

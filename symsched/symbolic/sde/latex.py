@@ -35,8 +35,6 @@ def display(expr: sp.Expr) -> sp.Expr:
     return sp.sympify(expr).xreplace(_abbrev())
 
 
-
-
 def _coefficient_symbol(sym: sp.Symbol) -> sp.Symbol:
     return sp.Symbol(f"c_{{{sp.latex(sym)}}}")
 
