@@ -763,7 +763,12 @@ def _no_custom(name: str, how: str) -> Callable[..., dict[str, list[Any]]]:
 
 
 def _to_dpmsolver(ab: Array, scheduler: Any, grid: Any, rtol: float | None) -> dict[str, list[Any]]:
-    cfg = getattr(scheduler, "config", {}) if not isinstance(scheduler, str) else {}
+    return dpmsolver_timesteps(ab, getattr(scheduler, "config", {}) if not isinstance(scheduler, str) else {}, grid, rtol)
+
+
+def dpmsolver_timesteps(ab: Array, cfg: Any, grid: Any, rtol: float | None = None) -> dict[str, list[Any]]:
+    """``set_timesteps`` arguments of a DPMSolverMultistepScheduler configured by ``cfg`` (a mapping): the model
+    levels' timesteps (without the final level with ``final_sigmas_type="sigma_min"``, which diffusers appends)."""
     for key in ("use_karras_sigmas", "use_lu_lambdas", "use_exponential_sigmas", "use_beta_sigmas", "use_flow_sigmas"):
         if bool(cfg.get(key, False)):
             raise ValueError(f"scheduler: DPMSolverMultistepScheduler with {key}=True takes no custom timesteps")

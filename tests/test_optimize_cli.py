@@ -384,3 +384,151 @@ def test_malformed_option_is_a_usage_error(value, capsys) -> None:
     assert exc.value.code == 2
     err = capsys.readouterr().err
     assert "--option must be NAME=VALUE" in err and "Traceback" not in err
+
+
+def _optimise(tmp_path, path, name, *extra) -> tuple[dict, str]:
+    out = tmp_path / name
+    code = main(["optimize", "--spectrum", str(path), "--steps", "5", "--no-progress", "--restarts", "0",
+                 "--out", str(out), *extra])
+    assert code == 0
+    return json.loads(out.read_text()), str(out)
+
+
+def _runs_value(note: str) -> tuple[float, float]:
+    import re
+
+    m = re.search(r"of what it runs = (\S+), of the optimised schedule = (\S+) ", note)
+    assert m, note
+    return float(m.group(1)), float(m.group(2))
+
+
+def _objective(S, P, divergence) -> float:
+    """The objective written out here, independently of symsched's kernels."""
+    if divergence == "kl":
+        r = S / P
+        return float(0.5 * np.sum(r - 1 - np.log(r)))
+    return float(np.sum((np.sqrt(P) - np.sqrt(S)) ** 2))
+
+
+@pytest.mark.diffusers
+@pytest.mark.parametrize("sampler,extra", [
+    ("dpmsolver_multistep", ["--option", "solver_order=3", "--option", "lower_order_final=false",
+                             "--option", "algorithm_type=sde-dpmsolver++"]),
+    ("dpmsolver_multistep", ["--option", "final_sigmas_type=sigma_min"]),
+    ("dpmsolver_multistep", ["--option", "euler_at_final=true", "--option", "solver_type=heun"]),
+    ("ddpm", ["--variance", "beta"]),
+    ("ddpm", []),
+])
+def test_the_diffusers_export_runs_the_optimised_sampler_settings(tmp_path, small_spectrum, capsys, sampler,
+                                                                   extra) -> None:
+    """break-test A F1-F3: every sampler setting reaches the exported scheduler (its config, or the last level
+    diffusers needs), so that diffusers' scheduler built from the file alone runs the optimised sampler: what
+    from_diffusers reads off that scheduler has the optimised levels, settings and output spectrum."""
+    diffusers = pytest.importorskip("diffusers")
+    from symsched.export import from_diffusers
+
+    path, S = small_spectrum
+    doc, _ = _optimise(tmp_path, path, "d.json", "--sampler", sampler, "--grid", "1000", "--grid-betas",
+                       "scaled_linear", "--divergence", "kl", "--format", "diffusers", *extra)
+    full, _ = _optimise(tmp_path, path, "full.json", "--sampler", sampler, "--grid", "1000", "--grid-betas",
+                        "scaled_linear", "--divergence", "kl", *extra)
+    sched = getattr(diffusers, doc["scheduler"])(**doc["config"])
+    sched.set_timesteps(**doc["set_timesteps"])
+    info = from_diffusers(sched)
+    np.testing.assert_allclose(info.alpha_bar, doc["alpha_bar"], rtol=1e-5)
+    settings = {k: (float(v) if v in ("inf", "-inf") else v) for k, v in full["settings"].items()}
+    P_opt = symsched.output_spectrum(S, np.array(doc["alpha_bar"]), sampler=sampler, **settings)
+    np.testing.assert_allclose(info.output_spectrum(S), P_opt, rtol=1e-4)
+    assert info.final_noise_variance <= 1e-20 and not any("what it runs" in n for n in doc["notes"])
+    if "beta" in extra or "final_sigmas_type=sigma_min" in extra:  # the last level had to be timestep 0
+        assert sched.timesteps.numpy()[-1] == 0 or "sigma_min" in str(extra)
+        assert "the last level is fixed at timestep 0" in capsys.readouterr().out
+
+
+@pytest.mark.diffusers
+def test_a_ddpm_fixed_large_export_with_a_fixed_last_level_gives_the_value_of_what_runs(tmp_path, small_spectrum,
+                                                                                        capsys) -> None:
+    """break-test A F3: DDPMScheduler(fixed_large) adds noise of variance beta on a last step at t > 0; with the
+    last level fixed by --endpoints the export keeps it and the note gives the objective diffusers' run has."""
+    diffusers = pytest.importorskip("diffusers")
+    from symsched.export import from_diffusers
+
+    path, S = small_spectrum
+    grid = sch.training_grid("linear")
+    doc, _ = _optimise(tmp_path, path, "d.json", "--sampler", "ddpm", "--variance", "beta", "--grid", "1000",
+                       "--divergence", "kl", "--format", "diffusers", "--endpoints", f"none,{float(grid[40])!r}")
+    notes = [n for n in doc["notes"] if "fixed_large" in n]
+    assert len(notes) == 1 and f"note: {notes[0]}" in capsys.readouterr().out
+    runs, opt = _runs_value(notes[0])
+    sched = diffusers.DDPMScheduler(**doc["config"])
+    sched.set_timesteps(**doc["set_timesteps"])
+    info = from_diffusers(sched)
+    assert info.final_noise_variance == pytest.approx(1 - grid[40], rel=1e-5)
+    assert runs == pytest.approx(_objective(S, info.output_spectrum(S), "kl"), rel=1e-4)
+    P_opt = symsched.output_spectrum(S, np.array(doc["alpha_bar"]), sampler="ddpm", variance="beta")
+    assert opt == pytest.approx(_objective(S, P_opt, "kl"), rel=1e-5) and runs > 1.01 * opt
+
+
+def test_a_churned_euler_export_to_diffusers_gives_the_value_without_churn(tmp_path, small_spectrum, capsys) -> None:
+    """break-test A F4: diffusers has no k-diffusion churn; the note says so with the objective of the run without it."""
+    path, S = small_spectrum
+    doc, _ = _optimise(tmp_path, path, "d.json", "--sampler", "euler", "--option", "s_churn=1", "--divergence", "w2",
+                       "--format", "diffusers")
+    notes = [n for n in doc["notes"] if "churn" in n]
+    assert len(notes) == 1 and "without churn" in notes[0] and "--format k-diffusion" in notes[0]
+    assert f"note: {notes[0]}" in capsys.readouterr().out
+    runs, opt = _runs_value(notes[0])
+    ab = np.array(doc["alpha_bar"])
+    assert runs == pytest.approx(_objective(S, symsched.output_spectrum(S, ab, sampler="euler"), "w2"), rel=1e-5)
+    assert opt == pytest.approx(_objective(S, symsched.output_spectrum(S, ab, sampler="euler", s_churn=1.0), "w2"),
+                                rel=1e-5)
+
+
+@pytest.mark.parametrize("sampler,extra,kwargs", [
+    ("euler_ancestral", ["--eta", "0.3"], {"eta": 0.3}),
+    ("euler_ancestral", [], {}),
+    ("lms", ["--option", "order=2"], {"order": 2}),
+    ("dpmpp_2m_sde", ["--option", "solver_type=heun", "--option", "s_noise=1.01"], {"s_noise": 1.01,
+                                                                                     "solver_type": "heun"}),
+    ("euler", ["--option", "s_churn=0.5", "--option", "s_tmax=10"], {"s_churn": 0.5, "s_tmax": 10.0}),
+])
+@pytest.mark.parametrize("suffix", [".json", ".npy"])
+def test_the_k_diffusion_export_carries_the_sampler_settings(tmp_path, small_spectrum, capsys, sampler, extra, kwargs,
+                                                             suffix) -> None:
+    """break-test A F5: the k-diffusion export names the function and the keyword arguments of every setting
+    that differs from k-diffusion's default (in the JSON file, and on the console for a bare .npy)."""
+    path, S = small_spectrum
+    out = tmp_path / f"k{suffix}"
+    assert main(["optimize", "--spectrum", str(path), "--steps", "4", "--no-progress", "--restarts", "0",
+                 "--sampler", sampler, "--format", "k-diffusion", "--out", str(out), *extra]) == 0
+    call = f"k_diffusion.sampling.sample_{sampler}(model, x, sigmas" + "".join(f", {k}={v!r}" for k, v in kwargs.items())
+    assert f"note: run it as {call})" in capsys.readouterr().out
+    if suffix == ".json":
+        doc = json.loads(out.read_text())
+        assert doc["function"] == f"k_diffusion.sampling.sample_{sampler}" and doc["kwargs"] == kwargs
+        assert doc["sigmas"][-1] == 0.0
+
+
+@pytest.mark.kdiffusion
+@pytest.mark.parametrize("sampler", ["euler", "heun", "dpm_2", "euler_ancestral", "dpm_2_ancestral",
+                                     "dpmpp_2s_ancestral", "lms", "dpmpp_2m", "dpmpp_2m_sde", "dpmpp_3m_sde",
+                                     "dpmpp_sde"])
+def test_every_exported_k_diffusion_setting_is_a_keyword_of_its_function(sampler) -> None:
+    """The names the k-diffusion export writes are the keyword arguments of k-diffusion's own function, and
+    symsched's defaults are that function's defaults (so the settings left out are the ones it runs anyway)."""
+    import inspect
+    import types
+
+    from kdiffusion_helpers import load_sampling
+    from symsched.commands.optimize import k_diffusion_call
+
+    info = symsched.sampler_info(sampler)
+    defaults = {**info["params"], **{k: v[0] for k, v in info["options"].items() if k != "noise_sampler"}}
+    res = types.SimpleNamespace(sampler=sampler, settings={k: (v + 1 if isinstance(v, (int, float)) and not
+                                                               isinstance(v, bool) else v)
+                                                           for k, v in defaults.items()})
+    fn, kwargs, _ = k_diffusion_call(res)
+    params = inspect.signature(getattr(load_sampling(), f"sample_{sampler}")).parameters
+    assert fn == f"k_diffusion.sampling.sample_{sampler}" and set(kwargs) <= set(params)
+    for name, value in defaults.items():
+        assert params[name].default == value, (name, params[name].default, value)

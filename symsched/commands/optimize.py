@@ -202,16 +202,43 @@ def check_export(args: argparse.Namespace, endpoints: Any, grid: Optional[np.nda
                          "timesteps on the zero-SNR grid) or --flow")
 
 
-def substitution_note(sampler: str, eta: float) -> Optional[str]:
-    """The note when the diffusers export runs another sampler than the one optimised (else None)."""
-    if sampler == "flow_match_heun":
-        return ("FlowMatchHeunDiscreteScheduler takes no custom sigmas: the diffusers export runs these levels with "
-                "FlowMatchEulerDiscreteScheduler (flow Euler), not the flow Heun sampler they were optimised for")
-    if sampler == "ddim" and 0.0 < eta < 1.0:
-        return (f"DDIM eta={eta:g} has no diffusers scheduler with custom levels: the diffusers export runs these levels "
-                f"with EulerDiscreteScheduler (deterministic DDIM, eta=0), not the eta={eta:g} sampler they were "
-                "optimised for")
+def substitution_note(res: Any, value_of: Optional[Callable[..., float]] = None) -> Optional[str]:
+    """The note when the diffusers export runs another sampler than the one optimised, with the objective of what
+    it runs when ``value_of`` is given (else None)."""
+    if res.sampler == "flow_match_heun":
+        return runs_note("FlowMatchHeunDiscreteScheduler takes no custom sigmas: the diffusers export runs these levels "
+                         "with FlowMatchEulerDiscreteScheduler (flow Euler), not the flow Heun sampler they were "
+                         "optimised for", res, value_of, sampler="flow_match_euler", settings={})
+    if res.sampler == "ddim" and 0.0 < res.eta < 1.0:
+        return runs_note(f"DDIM eta={res.eta:g} has no diffusers scheduler with custom levels: the diffusers export runs "
+                         "these levels with EulerDiscreteScheduler (deterministic DDIM, eta=0), not the "
+                         f"eta={res.eta:g} sampler they were optimised for", res, value_of, sampler="euler", settings={})
     return None
+
+
+def churn_note(res: Any, scheduler: str, value_of: Optional[Callable[..., float]] = None) -> Optional[str]:
+    """The note when an ``euler``/``heun`` schedule optimised with k-diffusion's churn is exported to diffusers,
+    which runs it without churn (else None)."""
+    if res.sampler not in ("euler", "heun") or not res.settings.get("s_churn", 0.0) > 0.0:
+        return None
+    churn = ", ".join(f"{k}={res.settings[k]:g}" for k in ("s_churn", "s_tmin", "s_tmax", "s_noise"))
+    how = ("EulerDiscreteScheduler.step(s_churn=...) evaluates the model before it adds the churn noise, another "
+           "sampler" if scheduler == "EulerDiscreteScheduler" else f"{scheduler} has no churn")
+    return runs_note(f"k-diffusion's churn ({churn}) has no diffusers equivalent ({how}): the diffusers export runs "
+                     "these levels without churn", res, value_of, settings={**res.settings, "s_churn": 0.0}) + (
+        f"; --format k-diffusion runs them as optimised (sample_{res.sampler} with these settings)")
+
+
+def final_noise_note(res: Any, timesteps: list[int], value_of: Optional[Callable[..., float]] = None) -> Optional[str]:
+    """The note when DDPMScheduler(variance_type='fixed_large') adds noise on a last step at a timestep > 0, which
+    the optimised DDPM does not (else None)."""
+    if not (res.sampler == "ddpm" and res.variance == "beta" and timesteps and timesteps[-1] > 0):
+        return None
+    beta = 1.0 - float(res.alpha_bar[-1])
+    return runs_note(f"DDPMScheduler(variance_type='fixed_large') adds noise of variance beta = 1 - alpha_bar = "
+                     f"{beta:.6g} on its last step (timestep {timesteps[-1]} > 0; scheduling_ddpm.py adds noise when "
+                     "t > 0), the optimised DDPM none", res, value_of, final_noise=beta) + (
+        "; --format diffusers ends the schedule at timestep 0 unless --endpoints fixes the last level")
 
 
 def _ve_sigmas(alpha_bar: np.ndarray) -> Optional[list[float]]:
@@ -221,13 +248,13 @@ def _ve_sigmas(alpha_bar: np.ndarray) -> Optional[list[float]]:
     return export.to_diffusers(alpha_bar)["sigmas"] if alpha_bar[0] > 0 else None
 
 
-def _export_flow(res: Any) -> dict[str, Any]:
+def _export_flow(res: Any, value_of: Optional[Callable[..., float]] = None) -> dict[str, Any]:
     """FlowMatchEulerDiscreteScheduler(shift=1.0).set_timesteps(sigmas=t): the flow times, noisiest first."""
     from .. import export
 
     notes = ["diffusers applies its own shift to the sigmas it is given: configure shift=1.0 and "
              "use_dynamic_shifting=False (or pass mu=0.0), as here"]
-    note = substitution_note(res.sampler, res.eta)
+    note = substitution_note(res, value_of)
     if note:
         notes.append(note)
     kw = export.to_diffusers(res.alpha_bar, scheduler="FlowMatchEulerDiscreteScheduler")
@@ -239,7 +266,21 @@ def _export_flow(res: Any) -> dict[str, Any]:
 _DIVERGENCE_WORDS = {"kl": "KL(data||gen)", "kl-reverse": "KL(gen||data)", "w2": "W2^2"}
 
 
-def standin_note(res: Any, config: dict[str, Any], value_of: Optional[Callable[[np.ndarray], float]]) -> Optional[str]:
+def runs_note(text: str, res: Any, value_of: Optional[Callable[..., float]], alpha_bar: Optional[np.ndarray] = None,
+              **what: Any) -> str:
+    """``text`` with the objective of what the export runs (``value_of(alpha_bar, **what)``) next to the optimised
+    value, when ``value_of`` is given."""
+    if value_of is None:
+        return text
+    v = value_of(res.alpha_bar if alpha_bar is None else alpha_bar, **what)
+    name = _DIVERGENCE_WORDS[res.divergence]
+    if res.value > 0:
+        return (f"{text}: {name} of what it runs = {v:.6g}, of the optimised schedule = {res.value:.6g} "
+                f"({v / res.value:.4g}x)")
+    return f"{text}: {name} of what it runs = {v:.6g}"
+
+
+def standin_note(res: Any, config: dict[str, Any], value_of: Optional[Callable[..., float]]) -> Optional[str]:
     """The note when the exported DPMSolverMultistepScheduler runs diffusers' ``2**-24`` stand-in instead of the
     optimised first level alpha_bar = 0 (``rescale_betas_zero_snr=True``), with the objective of both (else None)."""
     from ..export import _ZERO_SNR_STANDIN
@@ -251,66 +292,59 @@ def standin_note(res: Any, config: dict[str, Any], value_of: Optional[Callable[[
     text = (f"DPMSolverMultistepScheduler with rescale_betas_zero_snr=True runs its noisiest timestep at diffusers' "
             f"stand-in alphas_cumprod[-1] = 2**-24 = {_ZERO_SNR_STANDIN:.6g}, not at the optimised alpha_bar = 0, so "
             "its output is not the optimised one")
-    if value_of is not None and runs[0] < runs[1]:
-        v = value_of(runs)
-        what = _DIVERGENCE_WORDS[res.divergence]
-        text += (f": {what} of what it runs = {v:.6g}, of the optimised schedule = {res.value:.6g} "
-                 f"({v / res.value:.4g}x)" if res.value > 0 else f": {what} of what it runs = {v:.6g}")
+    if runs[0] < runs[1]:
+        text = runs_note(text, res, value_of, runs)
     return text + "; --sampler ddpm (DDPMScheduler) runs alpha_bar = 0 exactly"
 
 
-def _export_diffusers(res: Any, grid: Optional[np.ndarray],
-                      value_of: Optional[Callable[[np.ndarray], float]] = None) -> dict[str, Any]:
-    """Scheduler class and ``set_timesteps`` keyword arguments that run ``res`` in diffusers.
+def _diffusers_scheduler(res: Any) -> tuple[str, dict[str, Any], list[str]]:
+    """The diffusers scheduler that runs ``res`` with custom levels, its sampler settings as constructor arguments,
+    and the notes on what it runs differently; ValueError for a sampler without one."""
+    if res.sampler in ("ddpm", "heun") or (res.sampler == "ddim" and res.eta == 1.0):
+        if res.sampler == "heun":
+            return "HeunDiscreteScheduler", {}, ["HeunDiscreteScheduler takes timesteps only; k-diffusion's "
+                                                 "sample_heun takes the sigmas"]
+        beta = res.sampler == "ddpm" and res.variance == "beta"
+        notes = [] if res.sampler == "ddpm" else [
+            "DDIM eta=1 is DDPM with the posterior variance (DDIMScheduler takes no custom timesteps)"]
+        return "DDPMScheduler", {"variance_type": "fixed_large" if beta else "fixed_small", "clip_sample": False}, notes
+    if res.sampler == "dpmsolver_multistep":  # every option is a constructor argument by the same name
+        from .. import sampler_info
 
-    ``value_of(alpha_bar)``: the optimisation's objective at other levels, for the note on levels that diffusers
-    runs differently (:func:`standin_note`)."""
+        options = sampler_info(res.sampler)["options"]
+        return "DPMSolverMultistepScheduler", {k: res.settings.get(k, v[0]) for k, v in options.items()}, []
+    if res.sampler in _NO_CUSTOM_DIFFUSERS:
+        raise ValueError(f"--format diffusers with --sampler {res.sampler}: {_NO_CUSTOM_DIFFUSERS[res.sampler]}")
+    if res.sampler not in ("ddim", "euler"):
+        raise ValueError(f"--format diffusers with --sampler {res.sampler}: diffusers has no scheduler for k-diffusion's "
+                         f"sample_{res.sampler}; use --format k-diffusion (sigmas for sample_{res.sampler})")
+    notes = [] if res.sampler == "euler" else [
+        "VE Euler is deterministic DDIM (Karras et al. 2022, arXiv 2206.00364, §3); it starts from N(0, sigma_max^2), "
+        "the VP white start is N(0, 1 + sigma_max^2): for a low-noise first level optimise with --sampler euler instead"]
+    return "EulerDiscreteScheduler", {"timestep_spacing": "linspace", "final_sigmas_type": "zero"}, notes
+
+
+def _export_diffusers(res: Any, grid: Optional[np.ndarray],
+                      value_of: Optional[Callable[..., float]] = None) -> dict[str, Any]:
+    """Scheduler class, its config and ``set_timesteps`` keyword arguments that run ``res`` in diffusers.
+
+    ``value_of(alpha_bar, **what)``: the optimisation's objective of what diffusers runs, for the notes on
+    what it runs differently (:func:`runs_note`)."""
     from .. import export
 
     if res.sampler.startswith("flow_match"):
-        return _export_flow(res)
-    notes: list[str] = []
-    d: dict[str, Any] = {}
-    if grid is not None:
-        d["timesteps"] = [int(t) for t in res.timesteps]
-    sig = _ve_sigmas(res.alpha_bar)
-    if res.sampler == "ddpm":
-        sched = "DDPMScheduler"
-        kwargs = {"timesteps": d.get("timesteps")}
-        config = {"variance_type": "fixed_small" if res.variance == "posterior" else "fixed_large",
-                  "clip_sample": False}
-    elif res.sampler == "heun":
-        sched = "HeunDiscreteScheduler"
-        kwargs = {"timesteps": d.get("timesteps")}
-        config = {}
-        notes.append("HeunDiscreteScheduler takes timesteps only; k-diffusion's sample_heun takes the sigmas")
-    elif res.sampler == "ddim" and res.eta == 1.0:
-        sched = "DDPMScheduler"
-        kwargs = {"timesteps": d.get("timesteps")}
-        config = {"variance_type": "fixed_small", "clip_sample": False}
-        notes.append("DDIM eta=1 is DDPM with the posterior variance (DDIMScheduler takes no custom timesteps)")
-    elif res.sampler == "dpmsolver_multistep":
-        sched = "DPMSolverMultistepScheduler"
-        kwargs = {"timesteps": d.get("timesteps")}
-        config = {"final_sigmas_type": "zero"}
-    elif res.sampler in _NO_CUSTOM_DIFFUSERS:
-        raise ValueError(f"--format diffusers with --sampler {res.sampler}: {_NO_CUSTOM_DIFFUSERS[res.sampler]}")
-    elif res.sampler not in ("ddim", "euler"):
-        raise ValueError(f"--format diffusers with --sampler {res.sampler}: diffusers has no scheduler for k-diffusion's "
-                         f"sample_{res.sampler}; use --format k-diffusion (sigmas for sample_{res.sampler})")
-    else:
-        sched = "EulerDiscreteScheduler"
-        kwargs = {"sigmas": export.to_diffusers(res.alpha_bar)["sigmas"]}  # ValueError at alpha_bar = 0
-        config = {"timestep_spacing": "linspace", "final_sigmas_type": "zero"}
-        if res.sampler == "ddim":
-            notes.append("VE Euler is deterministic DDIM (Karras et al. 2022, arXiv 2206.00364, §3); it starts from N(0, sigma_max^2), the VP "
-                         "white start is N(0, 1 + sigma_max^2): for a low-noise first level optimise with "
-                         "--sampler euler instead")
-            note = substitution_note(res.sampler, res.eta)
-            if note:
-                notes.append(note)
-    if any(v is None for v in kwargs.values()):
+        return _export_flow(res, value_of)
+    sched, config, notes = _diffusers_scheduler(res)
+    if sched == "EulerDiscreteScheduler":
+        kwargs: dict[str, Any] = {"sigmas": export.to_diffusers(res.alpha_bar)["sigmas"]}  # ValueError at alpha_bar = 0
+    elif grid is None:
         raise ValueError(f"--format diffusers with --sampler {res.sampler}: needs training timesteps; pass --grid")
+    elif sched == "DPMSolverMultistepScheduler":
+        kwargs = export.dpmsolver_timesteps(res.alpha_bar, config, grid)
+    else:
+        kwargs = {"timesteps": [int(t) for t in res.timesteps]}
+    notes += [n for n in (substitution_note(res, value_of), churn_note(res, sched, value_of),
+                          final_noise_note(res, kwargs.get("timesteps", []), value_of)) if n]
     # the training grid (num_train_timesteps, beta_schedule / trained_betas, rescale_betas_zero_snr): the timestep
     # exports read their levels off it, and EulerDiscreteScheduler derives the model's timesteps from it
     if grid is None:
@@ -324,8 +358,38 @@ def _export_diffusers(res: Any, grid: Optional[np.ndarray],
         note = standin_note(res, config, value_of)
         if note:
             notes.append(note)
-    d.update({"scheduler": sched, "config": config, "set_timesteps": kwargs, "sigmas": sig, "notes": notes})
+    d: dict[str, Any] = {} if res.timesteps is None else {"timesteps": [int(t) for t in res.timesteps]}
+    d.update({"scheduler": sched, "config": config, "set_timesteps": kwargs, "sigmas": _ve_sigmas(res.alpha_bar),
+              "notes": notes})
     return d
+
+
+def k_diffusion_call(res: Any, value_of: Optional[Callable[..., float]] = None) -> tuple[str, dict[str, Any], list[str]]:
+    """The k-diffusion function that runs ``res``'s sigmas, the keyword arguments of its settings that differ from
+    the function's defaults (symsched's defaults are k-diffusion's), and the notes on what it runs differently."""
+    from .. import sampler_info
+
+    if res.sampler == "ddim":  # VE Euler is deterministic DDIM
+        note = ["sample_euler is deterministic DDIM (Karras et al. 2022, §3) started from N(0, sigma_max^2), the VP white "
+                "start is N(0, 1 + sigma_max^2)"]
+        if res.eta > 0.0:
+            note = [runs_note(f"k-diffusion has no DDIM eta={res.eta:g}: sample_euler runs these levels deterministically",
+                              res, value_of, sampler="euler", settings={})] + note
+        return "k_diffusion.sampling.sample_euler", {}, note
+    info = sampler_info(res.sampler)
+    defaults = {**info["params"], **{k: v[0] for k, v in info["options"].items()}}
+    kwargs = {k: v for k, v in res.settings.items() if k in defaults and k != "noise_sampler" and v != defaults[k]}
+    notes = []
+    if res.settings.get("noise_sampler") == "independent":
+        notes.append("noise_sampler='independent': pass noise_sampler=k_diffusion.sampling.default_noise_sampler(x) "
+                     "(without it sample_dpmpp_sde draws from a Brownian tree)")
+    return f"k_diffusion.sampling.sample_{res.sampler}", kwargs, notes
+
+
+def _call_text(function: str, kwargs: dict[str, Any]) -> str:
+    """``function(model, x, sigmas, k=v, ...)``, the way to run an exported k-diffusion schedule."""
+    args = "".join(f", {k}={v!r}" for k, v in kwargs.items())
+    return f"run it as {function}(model, x, sigmas{args}), x = sigmas[0] * torch.randn(shape)"
 
 
 def _prepare(args: argparse.Namespace) -> tuple[Any, Optional[np.ndarray], dict[str, np.ndarray]]:
@@ -418,32 +482,38 @@ def _baseline_table(S: np.ndarray, res: Any, flow_std: dict[str, np.ndarray]) ->
     return table
 
 
-def _value_of(S: np.ndarray, res: Any, weights: Optional[np.ndarray]) -> Callable[[np.ndarray], float]:
-    """The optimisation's objective (divergence, sampler, settings, weights) at other levels ``alpha_bar``."""
-    from .. import divergence_and_grad
+def _value_of(S: np.ndarray, res: Any, weights: Optional[np.ndarray]) -> Callable[..., float]:
+    """The optimisation's objective (divergence, init, weights) at levels ``alpha_bar``: of the optimised sampler
+    and settings, or of another ``sampler``/``settings`` that an export runs, plus ``final_noise`` (a variance added
+    to every mode after the last step)."""
+    from .. import divergence_and_grad, output_spectrum
+    from ..api import _divergence_terms, _weights
 
-    kw = dict(res.settings)
-
-    def value(alpha_bar: np.ndarray) -> float:
-        return float(divergence_and_grad(S, alpha_bar, divergence=res.divergence, sampler=res.sampler,
-                                         init=res.init, weights=weights, **kw)[0])
+    def value(alpha_bar: np.ndarray, *, sampler: Optional[str] = None, settings: Optional[dict[str, Any]] = None,
+              final_noise: float = 0.0) -> float:
+        kw = dict(res.settings if settings is None else settings, sampler=res.sampler if sampler is None else sampler,
+                  init=res.init)
+        if final_noise == 0.0:
+            return float(divergence_and_grad(S, alpha_bar, divergence=res.divergence, weights=weights, **kw)[0])
+        P = output_spectrum(S, alpha_bar, **kw) + final_noise
+        return float(np.sum(_weights(weights, S) * _divergence_terms(res.divergence, P.ravel(), S.ravel())))
 
     return value
 
 
 def _json_doc(args: argparse.Namespace, S: np.ndarray, res: Any, grid: Optional[np.ndarray],
-              table: dict[str, Any], value_of: Optional[Callable[[np.ndarray], float]] = None) -> dict[str, Any]:
+              table: dict[str, Any], value_of: Optional[Callable[..., float]] = None) -> dict[str, Any]:
     """The --format json document: the result, the baseline table and every export that applies."""
     from .. import __version__, export
-    from ..symbolic.samplers import VE_SAMPLERS
 
     doc = {"symsched_version": __version__, "spectrum": str(args.spectrum), "modes": int(S.size)}
     doc.update(res.to_dict())
     doc["baseline_table"] = table
-    if res.sampler in VE_SAMPLERS and res.sampler not in _NO_K_DIFFUSION:
-        doc["k_diffusion_function"] = f"k_diffusion.sampling.sample_{res.sampler}"
     if res.alpha_bar[0] > 0:  # sigma = inf (alpha_bar = 0) is no k-diffusion sigma
         doc["k_diffusion_sigmas"] = export.to_k_diffusion_sigmas(res.alpha_bar).tolist()
+    if res.alpha_bar[0] > 0 and res.sampler not in _NO_K_DIFFUSION and not args.flow:
+        fn, kwargs, notes = k_diffusion_call(res, value_of)
+        doc.update({"k_diffusion_function": fn, "k_diffusion_kwargs": kwargs, "k_diffusion_notes": notes})
     if args.flow:
         from ..schedules import alpha_bar_to_flow_t
 
@@ -468,7 +538,7 @@ def _write(args: argparse.Namespace, S: np.ndarray, res: Any, grid: Optional[np.
         atomic_write_json(out, doc)
         # the console shows the diffusers call with --flow; a changed first level matters wherever it is used
         notes = [n for n in doc["diffusers"].get("notes", []) if n.startswith("DPMSolverMultistepScheduler with")]
-        sub = substitution_note(res.sampler, res.eta)
+        sub = substitution_note(res, value_of)
         notes += [sub] if sub and args.flow else []
     elif args.format == "diffusers":
         doc = _export_diffusers(res, grid, value_of)
@@ -477,14 +547,42 @@ def _write(args: argparse.Namespace, S: np.ndarray, res: Any, grid: Optional[np.
         notes = list(doc["notes"])  # every note of the file, also on the console
     else:
         sig = export.to_k_diffusion_sigmas(res.alpha_bar)
+        fn, kwargs, notes = k_diffusion_call(res, value_of)
         if out.suffix.lower() == ".npy":
             save_npy(out, sig)
-        else:
-            atomic_write_text(out, json.dumps({"sigmas": sig.tolist()}, indent=2) + "\n")  # inf as Infinity:
-            # json.load gives the float k-diffusion takes
+        else:  # inf as Infinity (s_tmax, a first sigma): json.load gives the float k-diffusion takes
+            text = json.dumps({"function": fn, "sigmas": sig.tolist(), "kwargs": kwargs, "notes": notes}, indent=2)
+            atomic_write_text(out, text + "\n")
+        notes = [_call_text(fn, kwargs), *notes]
     print(f"wrote {args.format} schedule to {out}")
     for note in notes:
         print(f"note: {note}")
+
+
+def _diffusers_last_level(args: argparse.Namespace, options: dict[str, Any], endpoints: Any, grid: Any) -> Any:
+    """--format diffusers with a scheduler that must end at timestep 0 to run the optimised sampler: the last level
+    pinned to ``grid[0]`` when --endpoints leaves it free (a note says so), else ``endpoints`` unchanged.
+
+    DDPMScheduler(variance_type='fixed_large') adds noise of variance beta on a last step at a timestep > 0 (the
+    optimised DDPM adds none); DPMSolverMultistepScheduler(final_sigmas_type='sigma_min') appends alphas_cumprod[0]
+    itself as the final level. A fixed last level elsewhere is refused (sigma_min) or noted (fixed_large)."""
+    if args.format != "diffusers" or grid is None or args.steps < 2:
+        return endpoints
+    if args.sampler == "ddpm" and args.variance == "beta":
+        why = "DDPMScheduler(variance_type='fixed_large') adds noise of variance beta on a last step at a timestep > 0"
+    elif args.sampler == "dpmsolver_multistep" and options.get("final_sigmas_type") == "sigma_min":
+        why = "DPMSolverMultistepScheduler(final_sigmas_type='sigma_min') ends at alphas_cumprod[0], which it appends"
+    else:
+        return endpoints
+    first, last = (float(grid[-1]), None) if endpoints is None else endpoints
+    if last is None:
+        print(f"note: --format diffusers: {why}, so the last level is fixed at timestep 0, alpha_bar = "
+              f"{float(grid[0]):.6g} (fix it yourself with --endpoints)")
+        return first, float(grid[0])
+    if why.startswith("DPM") and last != float(grid[0]):
+        raise ValueError(f"--endpoints {args.endpoints}: {why}; the last level must be alpha_bar = {float(grid[0])!r} "
+                         "(or 'none')")
+    return endpoints
 
 
 def _check_settings(args: argparse.Namespace, options: dict[str, Any], endpoints: Any, grid: Any) -> None:
@@ -505,6 +603,7 @@ def run(args: argparse.Namespace) -> int:
 
     endpoints, grid, flow_std = _prepare(args)
     options = _settings.options(args.option)
+    endpoints = _diffusers_last_level(args, options, endpoints, grid)
     _check_settings(args, options, endpoints, grid)  # one error line, before the spectrum line below and any work
     S = load_spectrum(args.spectrum)
     weights = None if args.weights is None else load_npy(args.weights, "--weights")
