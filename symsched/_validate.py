@@ -90,11 +90,15 @@ def as_real_array(value: ArrayLike, name: str, *, complex_ok: bool = False) -> N
     """``value`` as a float64 array of real numbers (any shape; finiteness is not checked here).
 
     Refused with :class:`ArgumentTypeError`: ``None``, strings, boolean / complex / string / object
-    arrays (a complex array would lose its imaginary part, a boolean one would pass as 0 and 1).
+    arrays (a complex array would lose its imaginary part, a boolean one would pass as 0 and 1); with
+    ValueError: a masked array with masked entries (the mask would be ignored).
     With ``complex_ok`` a complex array is returned as complex128.
     """
     if value is None or isinstance(value, (str, bytes)):
         raise _type_error(name, "an array of real numbers", value)
+    if isinstance(value, np.ma.MaskedArray) and np.ma.is_masked(value):  # np.asarray would drop the mask
+        raise ValueError(f"{name} is a masked array with masked entries, whose mask would be ignored: pass "
+                         f"{name}.filled(value) or {name}.compressed()")
     try:
         arr = np.asarray(value)
     except (TypeError, ValueError, OverflowError) as exc:

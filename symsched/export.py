@@ -200,12 +200,15 @@ class DiffusersSchedule:
         P = output_spectrum(S, self.alpha_bar, init="white", **self.kwargs)
         return P + self.final_noise_variance
 
-    def denoise_final(self, x: ArrayLike, spectrum: ArrayLike) -> Array:
+    def denoise_final(self, x: ArrayLike, spectrum: ArrayLike, *, basis: ArrayLike | None = None) -> Array:
         """Apply symsched's implicit final step (exact ``x0_hat``) when diffusers stops at ``final_alpha_bar < 1``.
 
         ``x`` are diffusers outputs (VP scaling for DDIM/DDPM, VE scaling ``x0 + sigma n`` for Euler),
-        shape ``(..., *spectrum.shape)``; returned unchanged (as float64) when ``final_alpha_bar == 1``
-        or ``raw_output`` (the closed form already describes the noisy output).
+        shape ``(..., *spectrum.shape)`` for a PSD on an FFT grid, or ``(..., d)`` with ``basis`` (shape (d, d),
+        orthonormal columns: the eigen-directions of the ``d`` variances ``spectrum``, e.g. a PCA; ``np.eye(d)``
+        when ``x`` is already in those coordinates); returned unchanged (as float64) when ``final_alpha_bar == 1``
+        or ``raw_output`` (the closed form already describes the noisy output). Errors as
+        :func:`symsched.montecarlo.wiener_denoiser`.
         """
         from .montecarlo import wiener_denoiser
 
@@ -215,7 +218,7 @@ class DiffusersSchedule:
         ab = self.final_alpha_bar
         if self.sampler == "euler":  # VE sample -> VP sample
             xa = xa * math.sqrt(ab)
-        return wiener_denoiser(xa, spectrum, ab, output="x0")
+        return wiener_denoiser(xa, spectrum, ab, output="x0", basis=basis)
 
 
 def _torch_to_numpy(t: Any) -> np.ndarray:
@@ -415,7 +418,9 @@ def _stepped_sigmas(scheduler: Any, notes: list[str]) -> tuple[Array, Array]:
                      f"sigma={float(sig[n]):.6g}; the sigmas after it ({never}) are never reached")
         sig = sig[: n + 1]
     ac = getattr(scheduler, "alphas_cumprod", None)
-    if ac is not None:  # the model is called at timesteps, the update uses sigmas
+    continuous = str(getattr(scheduler.config, "timestep_type", "discrete")) == "continuous"
+    if ac is not None and not continuous:  # the model is called at timesteps, the update uses sigmas (with
+        # timestep_type="continuous" the timestep is 0.25 log sigma itself: the model sees the update's level)
         base = _vp_sigma(_torch_to_numpy(ac))
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # a fractional timestep's level is
             # diffusers' own linear (interpolation_type="linear") or log-linear (_sigma_to_t) interpolation
@@ -426,7 +431,9 @@ def _stepped_sigmas(scheduler: Any, notes: list[str]) -> tuple[Array, Array]:
         if rel > 1e-3:
             notes.append(
                 f"the model is called at timesteps whose training levels differ from sigmas by up to {rel:.2g} "
-                "(rounded or interpolated timesteps): the closed form assumes a denoiser at sigmas[i]"
+                "relative (rounded or interpolated timesteps): the closed form assumes a denoiser at sigmas[i]; a "
+                "model conditioned on the timestep denoises at the timestep's level, and the output spectrum of such "
+                "a run can differ from the closed form by several times that on low-variance modes: treat it as approximate"
             )
     return sig, ts
 

@@ -109,6 +109,7 @@ def _check_hermitian_psd(S: Array, name: str) -> None:
         raise ValueError(
             f"{name} must be Hermitian-symmetric on the FFT grid (S[k] == S[-k] for a real field): "
             f"{name}[{k}]={float(S[k])!r} but {name}[{kneg}]={float(S[kneg])!r}"
+            + (" (for the variances of a PCA or other orthonormal basis, pass basis=)" if S.ndim == 1 else "")
         )
 
 

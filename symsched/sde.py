@@ -29,6 +29,7 @@ Conventions decided here
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Callable, Iterable, Literal, Sequence
 
 import math
@@ -36,7 +37,7 @@ import math
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from ._validate import MAX_STEPS, ArgumentTypeError, as_dps, as_int, as_real as _real, as_spectrum, check_choice
+from ._validate import MAX_DPS, MAX_STEPS, ArgumentTypeError, as_dps, as_int, as_real as _real, as_spectrum, check_choice
 from .engine.recursion import EXACT_FALLBACK_MODES  # modes recomputed with mpmath at most, as in the engine
 
 
@@ -312,7 +313,12 @@ def _recompute_beyond_float64(P: Array, u: Array, scheme: str, n_points: int, bm
         vals = np.array([float(x) for x in exact], dtype=np.float64)
     if not np.all(np.isfinite(vals)):
         i = int(np.flatnonzero(~np.isfinite(vals))[0])
-        raise ValueError(f"horizon: the output variance of the mode S={u[bad][i]:.6g} exceeds the float64 range "
+        s_bad = float(u[bad][i])
+        if e == 0.0 and s_bad < 1e-100:  # the pole at S = 0, time 0: P grows like a power of 1/S
+            raise ValueError(f"spectrum: the output variance of the mode S={s_bad:.6g} exceeds the float64 range "
+                             f"for {where}: with eps = 0 the sampler ends at the pole of S = 0 (where P is inf), "
+                             "and this mode is too close to it; eps > 0 keeps it finite")
+        raise ValueError(f"horizon: the output variance of the mode S={s_bad:.6g} exceeds the float64 range "
                          f"for {where}: the scheme diverges for this mode over this horizon (a shorter horizon, a "
                          "smaller beta_max or more grid points keep it finite)")
     out = P.copy()
@@ -448,7 +454,8 @@ def output_spectrum_mp(
 
     The grid is built in mpmath from the float parameters (exact real grid). Object array of mpf;
     modes hitting the pole (S = 0 at forward time 0) are ``mpf('+inf')``. Loops in Python: use a
-    handful of modes.
+    handful of modes. Tiny inputs (``beta_max = 1e-300``, ``S = 1e-300``) are worked with that many more
+    digits, and every result is confirmed by a run at twice the working precision.
 
     Same recursion ``v_{k+1} = g_k(S)^2 v_k + n_k``; returns an object array of the shape of ``spectrum``.
     ValueError as :func:`output_spectrum` (also where the scheme is undefined on the grid: ``ddpm`` needs
@@ -464,10 +471,40 @@ def output_spectrum_mp(
     bmin, bmax, T, e = _model(beta_min, beta_max, horizon, eps)
     check_choice(init, "init", INITS)
     _checked_grid(scheme, N, bmin, bmax, T, e)  # as output_spectrum: a ValueError, never mpc values
+    # 1 - e^{-2B} and the like cancel to 0 at a fixed precision when beta, eps or S are tiny (beta = 1e-300 gave
+    # inf for a finite P): start with as many extra digits as the inputs' smallest decade, then confirm
+    small = [abs(float(x)) for x in (bmin, bmax, e, *S.ravel()) if 0 < abs(float(x)) < 1]
+    extra = int(-math.floor(math.log10(min(small)))) if small else 0
+    work = min(dps + extra + 10, MAX_DPS)
+    run = partial(_sde_mp_run, S, scheme, N, T, e, bmin, bmax, init)
+    out = run(work)
+    while work < MAX_DPS:  # confirmed when a run with more digits agrees to the digits asked for
+        more = run(min(2 * work, MAX_DPS))
+        if all(_mp_agree(a, b, dps) for a, b in zip(out.ravel(), more.ravel())):
+            break
+        out, work = more, min(2 * work, MAX_DPS)
+    with mpmath.workdps(dps):
+        return np.vectorize(lambda v: +v, otypes=[object])(out) if out.size else out
+
+
+def _mp_agree(a: Any, b: Any, dps: int) -> bool:
+    """a and b equal to ``dps`` digits (both infinite alike counts as equal)."""
+    import mpmath
+
+    if mpmath.isinf(a) or mpmath.isinf(b):
+        return a == b
+    return abs(a - b) <= mpmath.mpf(10) ** (-dps) * max(abs(a), abs(b))
+
+
+def _sde_mp_run(S: Array, scheme: str, N: int, T: float, e: float, bmin: float, bmax: float, init: str,
+                work: int) -> NDArray[np.object_]:
+    """The mpmath recursion of :func:`output_spectrum_mp` at ``work`` digits (a pole, S = 0 at time 0: inf)."""
+    import mpmath
+
     step = K.step_mp(scheme)
     lam = K.marginal_mp()
     out = np.empty(S.shape, dtype=object)
-    with mpmath.workdps(dps):
+    with mpmath.workdps(work):
         Tm, em, b0, b1 = (mpmath.mpf(x) for x in (T, e, bmin, bmax))
         t = [(Tm - em) * k / (N - 1) for k in range(N)]
         tau = [Tm - tk for tk in t]
@@ -482,7 +519,7 @@ def output_spectrum_mp(
                     v = g**2 * v + n
             except ZeroDivisionError:
                 v = mpmath.inf
-            out[idx] = +v
+            out[idx] = v
     return out
 
 

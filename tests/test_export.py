@@ -220,6 +220,12 @@ def test_standin_ddim_set_alpha_to_one_false_ends_at_alphas_cumprod_0(spacing, K
     S_grid = np.array([2.0, 1.0, 0.5, 0.25, 0.5, 1.0])  # a real field's PSD on 6 bins
     want = np.fft.ifft(np.fft.fft(x, axis=-1) * np.sqrt(final) * S_grid / (final * S_grid + 1 - final), axis=-1).real
     np.testing.assert_allclose(info.denoise_final(x, S_grid), want, atol=1e-12)
+    # break-test A F6: variances of a PCA basis (not Hermitian on an FFT grid) take basis=, per coordinate
+    S_pca = np.array([3.0, 1.0, 0.1, 0.01, 2.0, 0.5])
+    with pytest.raises(ValueError, match=r"pass basis="):
+        info.denoise_final(x, S_pca)
+    np.testing.assert_allclose(info.denoise_final(x, S_pca, basis=np.eye(6)),
+                               x * np.sqrt(final) * S_pca / (final * S_pca + 1 - final), atol=1e-12)
 
 
 @pytest.mark.parametrize("to_one", [True, False])
@@ -547,3 +553,19 @@ def test_from_k_diffusion_sigmas_keeps_large_finite_sigmas_finite() -> None:
     with pytest.raises(ValueError, match="sigmas"):
         from_k_diffusion_sigmas([1e200, 1.0, 0.0])
     assert from_k_diffusion_sigmas([np.inf, 1.0, 0.0])[0] == 0.0
+
+
+@pytest.mark.diffusers
+def test_timestep_level_notes_are_raised_only_where_the_model_sees_another_level() -> None:
+    """break-test A F7: EulerDiscrete with timestep_type="continuous" calls the model at 0.25 log sigma itself (no
+    note, once a false alarm "up to 1"); Karras sigmas on DPM-Solver call it at rounded timesteps (a note that
+    says the output may differ by more than the level offset)."""
+    diffusers = pytest.importorskip("diffusers")
+    base = dict(beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012)
+    cont = diffusers.EulerDiscreteScheduler(**base, timestep_type="continuous", prediction_type="v_prediction")
+    cont.set_timesteps(8)
+    assert not any("timesteps whose training levels" in n for n in from_diffusers(cont).notes)
+    kar = diffusers.DPMSolverMultistepScheduler(**base, use_karras_sigmas=True)
+    kar.set_timesteps(10)
+    notes = [n for n in from_diffusers(kar).notes if "timesteps whose training levels" in n]
+    assert len(notes) == 1 and "treat it as approximate" in notes[0]

@@ -197,13 +197,47 @@ def test_lms_on_ordinary_levels_is_not_refused() -> None:
 
 
 def test_coefficient_check_rejects_a_wrong_threshold(monkeypatch) -> None:
-    """Companion: with the check switched off, the clustered schedule's float64 answer is wrong by orders of
-    magnitude -- the check, not luck, makes the test above pass."""
-    from symsched.engine import recursion
+    """Companion: with the check switched off and the coefficients left in longdouble (no mpmath recomputation),
+    the clustered schedule's float64 answer is wrong by orders of magnitude -- the checks, not luck, make the
+    test above pass."""
+    from symsched.engine import program, recursion
 
     monkeypatch.setattr(recursion, "MAX_COEFFICIENT_LOSS", np.inf)
+    monkeypatch.setattr(program, "MP_COEFFICIENT_LOSS", np.inf)
     P = symsched.output_spectrum([1.0], CLUSTERED, sampler="lms")[0]
     assert not abs(P - 0.6648710375901094) < 1e-3 * 0.66
+
+
+#: break-test B: ten levels 0.003 apart in log-SNR (e.g. ten consecutive timesteps of a 1000-step grid)
+CLOSE = [float(v) for v in sch.log_snr_to_alpha_bar(np.arange(10) * 0.003 - 1.0)]
+
+
+@pytest.mark.parametrize("order", [3, 4])
+def test_lms_on_close_levels_is_exact_for_many_modes(order) -> None:
+    """break-test B: LMS on levels 0.003 apart was wrong by 0.35 % (order 4) with no error: its Lagrange weights
+    lose 9 digits even in longdouble, where the level functions are now evaluated in mpmath, and a longdouble
+    sweep (whose S-free entries were once rounded to float64) replaces a float64 one that loses digits."""
+    S = np.geomspace(1e-6, 1e2, 40)
+    P = symsched.output_spectrum(S, CLOSE, sampler="lms", init="white", order=order)
+    ref = [_lms_by_hand(float(s), CLOSE, order=order, dps=40, alpha_bar=True) for s in S[::8]]
+    np.testing.assert_allclose(P[::8], ref, rtol=1e-10)
+
+
+def test_close_levels_without_the_mpmath_coefficients_are_wrong_or_refused(monkeypatch) -> None:
+    """Companion: with the level functions left in longdouble the same schedule is off by more than 1e-6, and
+    without the longdouble sweep the float64 one is refused (never silently wrong)."""
+    from symsched.engine import program, recursion
+
+    S = np.geomspace(1e-6, 1e2, 40)
+    ref = _lms_by_hand(float(S[-1]), CLOSE, dps=40, alpha_bar=True)
+    with monkeypatch.context() as m:
+        m.setattr(program, "MP_COEFFICIENT_LOSS", np.inf)
+        m.setattr(recursion, "MAX_COEFFICIENT_LOSS", np.inf)
+        m.setattr(recursion, "MAX_ROUNDING", np.inf)
+        assert abs(symsched.output_spectrum(S, CLOSE, sampler="lms")[-1] / ref - 1) > 1e-6
+    monkeypatch.setattr(recursion, "_LD_GAIN", 0.0)
+    with pytest.raises(ValueError, match=r"^alpha_bar: .*cancel in float64"):
+        symsched.output_spectrum(S, CLOSE, sampler="lms")
 
 
 # ---------------------------------------------------------------------------------------------

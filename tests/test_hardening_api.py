@@ -502,3 +502,15 @@ def test_an_output_beyond_float64_is_an_error_without_warnings() -> None:
         warnings.simplefilter("error", RuntimeWarning)
         _raises(lambda: symsched.output_spectrum([0, 1, 10], [0.01, 0.1, 0.5, 0.9], sampler="euler", s_noise=1e308,
                                                  s_churn=1.0), "spectrum")
+
+
+def test_a_masked_array_is_refused_not_silently_unmasked() -> None:
+    """break-test B: np.asarray drops a mask, so a masked spectrum or schedule used to run on its hidden values."""
+    S = np.ma.masked_array([1.0, -5.0, 0.5], mask=[False, True, False])
+    with pytest.raises(ValueError, match=r"^spectrum is a masked array with masked entries"):
+        symsched.output_spectrum(S, [0.1, 0.5])
+    ab = np.ma.masked_array([0.1, 0.5, 0.9], mask=[False, False, True])
+    with pytest.raises(ValueError, match=r"^alpha_bar is a masked array"):
+        symsched.output_spectrum([1.0], ab)
+    full = np.ma.masked_array([1.0, 2.0], mask=[False, False])  # nothing masked: the values themselves
+    np.testing.assert_allclose(symsched.output_spectrum(full, [0.1, 0.5]), symsched.output_spectrum([1.0, 2.0], [0.1, 0.5]))

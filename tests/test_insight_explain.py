@@ -195,3 +195,23 @@ def test_explain_of_an_all_zero_spectrum_loses_0_percent_not_nan(tmp_path, capsy
     table = [re.split(r"(?<!\\)\|", row) for row in (tmp_path / "o" / "fits_w2.md").read_text().splitlines()]
     assert all(len(row) == len(table[0]) for row in table)  # the pipes in "max |Δlog-SNR|" are escaped
     assert table[0][6].strip() == "lost (%)" and [row[6].strip() for row in table[2:]] == ["0", "0"]
+
+
+def test_a_tie_between_fitted_families_reads_as_a_tie() -> None:
+    """break-test B: "best cosine (RMS 1.4e-16) ... runner-up tangent (RMS 0)" read as a contradiction; RMS values
+    equal to 1e-12 are a tie (broken by the families' order) and the sentence says so."""
+    from symsched.insight.explain import _fit_sentence
+    from symsched.insight.fits import FamilyFit, HeuristicFit
+
+    ab = np.array([0.2, 0.6, 0.9])
+
+    def fam(name: str, rms: float) -> FamilyFit:
+        return FamilyFit(family=name, params={}, log_snr=np.log(ab / (1 - ab)), alpha_bar=ab, rms=rms, max_abs=rms)
+
+    tied = HeuristicFit(log_snr=np.log(ab / (1 - ab)), value=1.0, fits=[fam("cosine", 1.4e-16), fam("tangent", 0.0)],
+                        endpoints="match", divergence="w2", sampler="ddim")
+    text = _fit_sentence("w2", 3, tied)
+    assert "**cosine**" in text and "tied with tangent" in text and "runner-up" not in text
+    apart = HeuristicFit(log_snr=np.log(ab / (1 - ab)), value=1.0, fits=[fam("cosine", 0.01), fam("tangent", 0.2)],
+                         endpoints="match", divergence="w2", sampler="ddim")
+    assert "(runner-up: tangent, RMS 0.2)" in _fit_sentence("w2", 3, apart)

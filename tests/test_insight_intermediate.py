@@ -274,3 +274,16 @@ def test_generation_step_threshold_is_checked(bad, exc) -> None:
     with pytest.raises(exc, match="threshold"):
         res.generation_step(bad)
     assert np.array_equal(res.generation_step(np.float32(1.0)), res.generation_step(1))
+
+
+def test_a_diverging_mode_is_named_like_output_spectrum_names_it_without_a_warning() -> None:
+    """break-test B: the mode, not the levels, is named, and no RuntimeWarning escapes before the error."""
+    import warnings
+
+    S, ab = [1.0, 1e300], [0.0, 0.3, 0.9, 1 - 1e-12]
+    with pytest.raises(ValueError, match=r"^spectrum: the output variance of the mode S=1e\+300"):
+        symsched.output_spectrum(S, ab, sampler="dpm_2")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError, match=r"^spectrum: the sample variance of the mode S=1e\+300 after step 1 "):
+            intermediate_spectra(S, ab, sampler="dpm_2")

@@ -57,3 +57,40 @@ def test_optimize_cli_diffusers_format_says_why_not(tmp_path, capsys, sampler) -
     assert code == 2
     err = capsys.readouterr().err
     assert sampler in err and ("takes" in err or "no scheduler" in err)
+
+
+def test_transfer_takes_every_sampler() -> None:
+    """break-test A F8: `symsched transfer` scores every registered sampler, k-diffusion's included."""
+    from symsched.commands import transfer as tr_cmd
+
+    assert sorted(_choices(tr_cmd.register)) == sorted(VP_SAMPLERS + VE_SAMPLERS + FLOW_SAMPLERS)
+
+
+@pytest.mark.parametrize("trailing_zero", [True, False])
+def test_transfer_scores_k_diffusion_sigmas(tmp_path, capsys, trailing_zero) -> None:
+    """`--sigmas` (k-diffusion's array) with the VE Euler sampler (the default there) prints the KL and W2 of the
+    independent reference recursion (tests/reference.py), and the output PSD it writes is that recursion's."""
+    from reference import kl, ve_output, w2
+
+    S = np.geomspace(1e-3, 1e2, 7)
+    sig = np.array([14.6, 3.0, 0.5, 0.03] + ([0.0] if trailing_zero else []))
+    np.save(tmp_path / "S.npy", S)
+    np.save(tmp_path / "sig.npy", sig)
+    out = tmp_path / "P.npy"
+    assert main(["transfer", "--spectrum", str(tmp_path / "S.npy"), "--sigmas", str(tmp_path / "sig.npy"),
+                 "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    _, P = ve_output(S, sig[:4])
+    assert "sampler euler  steps 4 " in text
+    assert f"KL(data || generated) = {kl(S, P):.10g}" in text and f"W2                    = {w2(P, S):.10g}" in text
+    np.testing.assert_allclose(np.load(out), P, rtol=1e-12)
+
+
+def test_transfer_needs_exactly_one_kind_of_levels(tmp_path, capsys) -> None:
+    np.save(tmp_path / "a.npy", np.array([0.1, 0.5]))
+    for extra in ([], ["--alpha-bar", str(tmp_path / "a.npy"), "--sigmas", str(tmp_path / "a.npy")]):
+        with pytest.raises(SystemExit) as info:
+            main(["transfer", "--spectrum", "builtin:natural-patches", *extra])
+        assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert "one of the arguments --alpha-bar --sigmas is required" in err and "not allowed with argument" in err

@@ -624,3 +624,20 @@ def test_mp_path_checks_the_schemes_domain_like_the_float_path() -> None:
     for f in (sde.output_spectrum, sde.output_spectrum_mp):
         with pytest.raises(ValueError, match="too small for scheme 'ddpm'"):
             f([1.0], "ddpm", 3, beta_max=20.0)
+
+
+def test_mpmath_reference_works_tiny_inputs_at_enough_digits() -> None:
+    """break-test B: with beta = 1e-300 the reference's 1 - e^{-2B} rounded to 0 at 40 digits and it returned inf
+    for a finite P; it now works with the inputs' extra decades and confirms at twice the precision, and agrees
+    with the float64 kernels (which never rounded it away)."""
+    kw = dict(beta_min=1e-300, beta_max=1e-300, eps=1e-4, init="exact")
+    ref = sde.output_spectrum_mp([0.0, 1e-300], "ddpm", 3, dps=40, **kw)
+    assert all(mpmath.isfinite(v) for v in ref)
+    np.testing.assert_allclose(sde.output_spectrum([0.0, 1e-300], "ddpm", 3, **kw), [float(v) for v in ref], rtol=1e-12)
+
+
+def test_a_mode_too_close_to_the_pole_names_the_spectrum_and_eps() -> None:
+    """break-test B: with eps = 0 a mode S = 1e-300 ends near the pole of S = 0 (P ~ 1e600): the error names the
+    spectrum and eps, not the horizon (which was left at its default)."""
+    with pytest.raises(ValueError, match=r"^spectrum: the output variance of the mode S=1e-300 .* eps > 0 keeps it"):
+        sde.output_spectrum([1e-300, 1.0], "heun", 10, eps=0)

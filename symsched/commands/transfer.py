@@ -13,18 +13,22 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser(
         "transfer",
         help="output PSD of a sampler; prints KL and W2 to the data spectrum",
-        description="Evaluate the closed-form output power spectrum of a sampler on alpha_bar levels (DDIM, DDPM, "
-        "diffusers' multistep and flow-matching schedulers) driven by the exact denoiser, print "
-        "KL(data||generated), KL(generated||data) and W2, and optionally write the output PSD as .npy.",
+        description="Evaluate the closed-form output power spectrum of a sampler (DDIM, DDPM, diffusers' multistep "
+        "and flow-matching schedulers, k-diffusion's samplers) driven by the exact denoiser, on alpha_bar levels "
+        "or k-diffusion sigmas, print KL(data||generated), KL(generated||data) and W2, and optionally write the "
+        "output PSD as .npy.",
     )
-    from ..symbolic.samplers import FLOW_SAMPLERS, VP_SAMPLERS
+    from ..symbolic.samplers import FLOW_SAMPLERS, VE_SAMPLERS, VP_SAMPLERS
 
     p.add_argument("--spectrum", required=True,
                    help="FILE.npy (mode variances S >= 0), a folder of PNG/JPEG images, or builtin:natural-patches")
-    p.add_argument("--alpha-bar", required=True, type=Path, help=".npy 1-D levels in [0,1), noisiest first")
-    p.add_argument("--sampler", default="ddim", choices=list(VP_SAMPLERS + FLOW_SAMPLERS),
-                   help="sampler on alpha_bar levels (default ddim; its library defaults unless --eta/--option say "
-                   "otherwise; --variance applies to ddpm)")
+    levels = p.add_mutually_exclusive_group(required=True)
+    levels.add_argument("--alpha-bar", type=Path, help=".npy 1-D levels in [0,1), noisiest first")
+    levels.add_argument("--sigmas", type=Path, help=".npy 1-D k-diffusion sigmas, decreasing (trailing 0 optional; "
+                        "inf first: pure noise)")
+    p.add_argument("--sampler", default=None, choices=list(VP_SAMPLERS + VE_SAMPLERS + FLOW_SAMPLERS),
+                   help="sampler (default ddim with --alpha-bar, euler with --sigmas; its library defaults unless "
+                   "--eta/--option say otherwise; --variance applies to ddpm)")
     p.add_argument("--variance", default="posterior", choices=["posterior", "beta"], help="DDPM variance")
     _settings.add_arguments(p)
     p.add_argument("--init", default="white", choices=["white", "exact"])
@@ -35,19 +39,26 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from .. import kl_divergence, output_spectrum, w2_distance
+    from .. import kl_divergence, output_spectrum, output_spectrum_ve, w2_distance
     from .._io import load_npy, save_npy
-
     from ..spectra import load_spectrum
 
+    if args.sampler is None:
+        args.sampler = "euler" if args.sigmas is not None else "ddim"
     if args.sampler != "ddpm" and args.variance != "posterior":
         raise ValueError(f"--variance applies only to --sampler ddpm (got --sampler {args.sampler})")
     kw = _settings.settings(args, args.variance)
     S = load_spectrum(args.spectrum)
-    ab = load_npy(args.alpha_bar, "--alpha-bar")
-    P = output_spectrum(S, ab, sampler=args.sampler, variance=args.variance, init=args.init, **kw)
+    if args.sigmas is not None:
+        levels = load_npy(args.sigmas, "--sigmas")
+        P = output_spectrum_ve(S, levels, sampler=args.sampler, variance=args.variance, init=args.init, **kw)
+        steps = int(np.size(levels)) - int(np.size(levels) > 0 and np.ravel(levels)[-1] == 0)
+    else:
+        levels = load_npy(args.alpha_bar, "--alpha-bar")
+        P = output_spectrum(S, levels, sampler=args.sampler, variance=args.variance, init=args.init, **kw)
+        steps = int(np.size(levels))
     S = np.asarray(S, dtype=np.float64)
-    print(f"sampler {args.sampler}  steps {np.size(ab)}  modes {S.size}  init {args.init}")
+    print(f"sampler {args.sampler}  steps {steps}  modes {S.size}  init {args.init}")
     print(f"KL(data || generated) = {kl_divergence(S, P):.10g}")
     print(f"KL(generated || data) = {kl_divergence(P, S):.10g}")
     print(f"W2                    = {w2_distance(P, S):.10g}")

@@ -346,12 +346,15 @@ def _generate(doc: dict[str, Any]) -> Kernel:
             src = print_inplace(doc["nodes"], doc["args"], doc["cse"], doc["exprs"], doc["ops"], doc["outs"],
                                 doc["n_workspace"], name)
         else:
-            src = print_table(doc["nodes"], doc["args"], doc["cse"], doc["exprs"], name)
+            src = print_table(doc["nodes"], doc["args"], doc["cse"], doc["exprs"], name,
+                              exact_rationals=str(doc["key"]).startswith("level:"))
     except (BadEntry, KeyError, TypeError, ValueError, RecursionError) as exc:
         raise _BadEntry(str(exc)) from None
     fn = compile_source(f"# symsched kernel {doc['key']}\n{src}", name, f"<symsched kernel {doc['key']}>")
     if doc["style"] == "inplace":
         fn.n_workspace = doc["n_workspace"]  # type: ignore[attr-defined]
+    else:  # for an evaluation in mpmath (engine.mpshim), from the same printed source
+        fn.table_source = src  # type: ignore[attr-defined]
     return fn
 
 

@@ -116,7 +116,8 @@ def _float_literal(sign: Any, man: Any, exp: Any) -> str:
 class _Table:
     """Validated node table, printed on demand as three-address code."""
 
-    def __init__(self, nodes: Any, args: Any, cse: Any) -> None:
+    def __init__(self, nodes: Any, args: Any, cse: Any, exact_rationals: bool = False) -> None:
+        self.exact_rationals = exact_rationals
         if not isinstance(nodes, list) or not isinstance(args, list) or not isinstance(cse, list):
             raise BadEntry("malformed table")
         self.nodes = nodes
@@ -168,7 +169,10 @@ class _Table:
         if tag == "Q":
             if len(rest) != 2 or not all(isinstance(x, str) and _INT.match(x) for x in rest) or int(rest[1]) <= 0:
                 raise BadEntry("bad rational")
-            return f"({float(Fraction(int(rest[0]), int(rest[1])))!r})"
+            p, q = int(rest[0]), int(rest[1])
+            if self.exact_rationals and max(abs(p), q) < 2**53 and q > 1:  # p/q to the precision of the arguments
+                return f"(np.longdouble({p}) / {q})"
+            return f"({float(Fraction(p, q))!r})"
         if tag == "F":
             if len(rest) != 5:
                 raise BadEntry("bad float")
@@ -255,9 +259,13 @@ class _Table:
         return f"np.select([{', '.join(conds)}], [{', '.join(vals)}], default=np.nan)"
 
 
-def print_table(nodes: Any, args: Any, cse: Any, exprs: Any, name: str = "kernel") -> str:
-    """Source of ``def name(a0, a1, ...): ... return [outputs]`` for a node table."""
-    tab = _Table(nodes, args, cse)
+def print_table(nodes: Any, args: Any, cse: Any, exprs: Any, name: str = "kernel", exact_rationals: bool = False) -> str:
+    """Source of ``def name(a0, a1, ...): ... return [outputs]`` for a node table.
+
+    ``exact_rationals``: rational constants p/q are computed in ``numpy.longdouble`` (the level functions: a
+    float64 literal 1/3 would cost a formula that cancels its digits in the longdouble coefficients too, where
+    nothing else does; their float64 evaluation then runs in longdouble from float64 arguments, one row per step)."""
+    tab = _Table(nodes, args, cse, exact_rationals)
     if not isinstance(exprs, list):
         raise BadEntry("malformed outputs")
     outs = [tab.ref(i) for i in exprs]
@@ -308,7 +316,9 @@ def print_inplace(nodes: Any, args: Any, cse: Any, exprs: Any, ops: Any, outs: A
             lines.append(f"    np.copyto({dest}, {ins[0]})")
         else:
             lines.append(f"    np.{fn}({', '.join(ins)}, out={dest})")
-    results = [f"float({operand(x)})" if x[0] in ("s", "n") else operand(x) for x in outs]
+    # a scalar entry keeps its type: a Python float in the float64 sweeps, numpy.longdouble in the extended ones
+    # (a float() here once rounded the longdouble sweeps' S-free entries to float64)
+    results = [operand(x) for x in outs]
     params = ", ".join([f"a{i}" for i in range(len(args))] + ["ws"])
     body = "\n".join(lines) if lines else "    pass"
     return f"def {name}({params}):\n{body}\n    return [{', '.join(results)}]\n"

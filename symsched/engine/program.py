@@ -161,6 +161,66 @@ def _evaluate(kern: StepKernels, group: list[tuple[tuple[int, ...], Mapping[str,
     return vals, out, (_coefficient_loss(kern, args, table_ld) if measure_loss else 0.0)
 
 
+#: float64 loss of the level coefficients beyond which they are recomputed in mpmath (their longdouble values
+#: are only about 2^11 times better, and a step's mode functions may amplify what is left, e.g. LMS on close levels)
+MP_COEFFICIENT_LOSS = 1e-13
+
+
+class _MpLevels:
+    """(c, s, l) of the levels in mpmath, from the caller's levels ``x``, computed on first use."""
+
+    def __init__(self, x: Any, coordinate: str) -> None:
+        self.x, self.coordinate, self.value = x, coordinate, None
+
+    def __call__(self) -> tuple[NDArray[Any], NDArray[Any], NDArray[Any]]:
+        if self.value is None:
+            import mpmath as mp
+
+            from .mpshim import mp_kernel, to_mp
+
+            xs = to_mp(np.atleast_1d(np.asarray(self.x)))
+            c, s, l = (np.broadcast_to(np.asarray(v, dtype=object), xs.shape)
+                       for v in mp_kernel(levels_kernel(self.coordinate))(xs))
+            self.value = (np.append(c, mp.mpf(1)), np.append(s, mp.mpf(0)), np.append(l, mp.inf))
+        return self.value
+
+
+def _evaluate_mp(kern: StepKernels, group: list[tuple[tuple[int, ...], Mapping[str, float]]], modes: Sequence[str],
+                 levels: _MpLevels, params: Sequence[float], step_params: Sequence[str], loss: float
+                 ) -> Optional[list[tuple[tuple[Any, ...], Any]]]:
+    """The level coefficients of :func:`_evaluate` computed in mpmath (levels too), with enough digits for a
+    formula that loses ``loss`` relative in float64; None when that fails (the longdouble ones then stay)."""
+    import math
+
+    import mpmath as mp
+
+    from .mpshim import from_mp, mp_kernel
+
+    n = len(group)
+    lost = math.log10(max(loss, 1e-16) / 2.2e-16)
+    try:
+        with mp.workdps(int(min(30 + 2 * lost, 300))):
+            c, s, l = levels()
+            args: list[Any] = []
+            ordinary = []
+            for pos, (j, mode) in enumerate(zip(kern.slots, modes)):
+                if mode == "":
+                    idx = np.array([g[0][pos] for g in group])
+                    args += [c[idx], s[idx], l[idx]]
+                    ordinary.append((j, idx))
+            ordinary.sort()
+            args += [l[b] - l[a] for (_, a), (_, b) in zip(ordinary[:-1], ordinary[1:])]
+            args += [np.array([mp.mpf(float(v))] * n, dtype=object) for v in params]
+            args += [np.array([mp.mpf(float(g[1].get(p, 0.0))) for g in group], dtype=object) for p in step_params]
+            cols = [from_mp(v, n) for v in mp_kernel(kern.level)(*args)]
+    except (ArithmeticError, ValueError, TypeError):  # e.g. a division by an exact 0 where NumPy gives inf
+        return None
+    table_ld = np.column_stack(cols) if cols else np.empty((n, 0), dtype=LD)
+    if not np.isfinite(table_ld).all():
+        return None
+    return list(zip(map(tuple, table_ld.astype(np.float64).tolist()), table_ld))
+
+
 def _coefficient_loss(kern: StepKernels, args: list[Any], table_ld: NDArray[Any]) -> float:
     """max relative disagreement of the level coefficients evaluated from float64 arguments with the
     longdouble ones (where both are normal floats): about 2^11 times the longdouble coefficients' own
@@ -214,6 +274,7 @@ def build_program(name: str, options: Mapping[str, Any], params: Mapping[str, fl
 
     steps: list[Optional[ProgramStep]] = [None] * len(items)
     extended, coefficient_loss = False, 0.0
+    mp_levels = _MpLevels(x, coordinate)
     for (kind, modes), members in groups.items():
         try:
             kern = step_kernels(name, opts, kind, modes, values=pinned_values(modes, params_used))
@@ -226,6 +287,11 @@ def build_program(name: str, options: Mapping[str, Any], params: Mapping[str, fl
                                         measure_loss=len(mod.ENTRIES) > 1)
         except _Undefined:
             raise _undefined(arg, name, params_used) from None
+        exact, loss_before = None, loss
+        if loss > MP_COEFFICIENT_LOSS and not ext:  # the formulas cancel: recompute the coefficients in mpmath
+            exact = _evaluate_mp(kern, group, modes, mp_levels, pvals, step_params, loss)
+            if exact is not None:
+                vals, loss = exact, 0.0
         extended, coefficient_loss = extended or ext, max(coefficient_loss, loss)
         gvals: list[Any] = [((), ())] * len(members)
         gkern = None
@@ -235,6 +301,8 @@ def build_program(name: str, options: Mapping[str, Any], params: Mapping[str, fl
                 gvals, ext, _ = _evaluate(gkern, group, modes, c, s, l, pvals, step_params)
             except _Undefined:
                 raise _undefined(arg, name, params_used) from None
+            if exact is not None:  # the gradient coefficients come from the same formulas
+                gvals = _evaluate_mp(gkern, group, modes, mp_levels, pvals, step_params, loss_before) or gvals
             extended = extended or ext
         slot_pos = {j: pos for pos, j in enumerate(kern.slots)}
         gpos = [slot_pos[j] for j in (gkern.grad_slots if gkern else ())]

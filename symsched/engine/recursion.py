@@ -232,22 +232,26 @@ MAX_ROUNDING = 1e-9
 #: more accurate) may be off by more than about MAX_ROUNDING (ordinary schedules: below 1e-7, LMS the worst)
 MAX_COEFFICIENT_LOSS = 2e-6
 _CONDITION_PROBES = 24
-#: log-SNR gaps beyond which multistep coefficients may cancel (e^20 = 5e8), or neighbouring gaps this unequal
-_LARGE_GAP, _GAP_RATIO = 20.0, 50.0
+#: log-SNR gaps beyond which multistep coefficients may cancel (e^20 = 5e8), or neighbouring gaps this unequal,
+#: or below which a history of nearly equal entries cancels in the step's combination (LMS on close levels)
+_LARGE_GAP, _GAP_RATIO, _SMALL_GAP = 20.0, 50.0, 0.05
+#: longdouble carries 11 more bits than float64: a float64 sweep that disagrees with the longdouble one by
+#: less than this (times MAX_ROUNDING) is replaced by the longdouble sweep, whose error is 2^-11 of it
+_LD_GAIN = 2.0**11
 
 
 def _may_cancel(prog: Program) -> bool:
-    """Cheap screen: only schedules with a huge finite log-SNR gap, or very unequal gaps within the reach
-    of one step (the ``prog.m`` gaps a step with an ``m``-entry state reads), are checked further."""
+    """Cheap screen: only schedules with a huge or a small finite log-SNR gap, or very unequal gaps within the
+    reach of one step (the ``prog.m`` gaps a step with an ``m``-entry state reads), are checked further."""
     if prog.m == 1:
         return False
     ell = np.asarray(prog.l, dtype=np.float64)
     gaps = np.diff(ell[np.isfinite(ell)])
     if gaps.size == 0:
         return False
-    if float(np.max(np.abs(gaps))) > _LARGE_GAP:
-        return True
     a = np.abs(gaps[gaps != 0])
+    if float(np.max(np.abs(gaps))) > _LARGE_GAP or float(np.min(a, initial=np.inf)) < _SMALL_GAP:
+        return True
     width = min(a.size, prog.m)
     if width < 2:
         return False
@@ -320,10 +324,11 @@ def scalar_affine(prog: Program, S: Array) -> tuple[Array, Array]:
 EXACT_FALLBACK_MODES = 32
 
 
-def output_ratio(prog: Program, S: Array, init: str) -> Array:
-    """rho = P / kappa(S) for sorted unique modes ``S`` (see the module docstring)."""
+def output_ratio(prog: Program, S: Array, init: str, ld: bool = False) -> Array:
+    """rho = P / kappa(S) for sorted unique modes ``S`` (see the module docstring); every mode in longdouble
+    with ``ld``."""
     out = np.empty_like(S)
-    for g in _groups(S, prog.extended):
+    for g in _groups(S, prog.extended or ld):
         with np.errstate(over="ignore"):
             rho = np.asarray(_ratio_group(prog, S, g, init), dtype=np.float64)
         bad = ~np.isfinite(rho)
@@ -354,9 +359,12 @@ def _checked(prog: Program, S: Array, init: str, exact: Optional[Callable[[Array
              ) -> tuple[Array, Optional[NDArray[np.bool_]], Optional[Array]]:
     """(rho, modes taken from ``exact`` or None, their P) for :func:`checked_ratio` and :func:`output_variance`."""
     rho = output_ratio(prog, S, init)
+    trusted, worst = rounding_check(prog, S, init, rho, exact)
+    if not trusted and not prog.extended and worst <= _LD_GAIN * MAX_ROUNDING:  # longdouble is accurate enough
+        rho = output_ratio(prog, S, init, ld=True)
+        trusted = True
     with np.errstate(over="ignore", invalid="ignore"):
         bad = ~np.isfinite(rho * kappa(S))
-    trusted, worst = rounding_check(prog, S, init, rho, exact)
     if not trusted:  # cancellation: float64 digits lost, every mode is suspect
         if exact is None or S.size > EXACT_FALLBACK_MODES:
             raise ValueError(_ill_conditioned(worst, prog.arg))
@@ -487,7 +495,7 @@ def state_variances(prog: Program, S: Array, init: str) -> Array:
                 out[k, g.sl] = C[(0, 0)]
                 C = {key: (np.array(v, copy=True) if np.ndim(v) else v) for key, v in
                      _cov_step(C, call.step(st), m, st.kernels.q, 1.0).items()}
-        out[-1, g.sl] = C[(0, 0)]
+            out[-1, g.sl] = C[(0, 0)]  # a longdouble variance beyond float64 becomes inf (the caller names it)
     return out
 
 
@@ -699,6 +707,10 @@ def value_and_grad(prog: Program, S: Array, init: str,
     n_pairs = len(_pairs(prog.m))
     chunk = max(1024, int(_MEMORY_BUDGET // max(1, 8 * n_pairs * (len(prog.steps) + 1))))
     J, grad, rho_all = _sweep_grad(prog, S, init, objective, chunk)
+    if np.isfinite(J) and not np.all(np.isfinite(grad)) and not prog.extended:
+        # a product in the adjoint overflowed (e.g. S = 1e300 with a first level alpha_bar = 1e-300) though the
+        # gradient itself may be representable: the sweeps again in longdouble
+        J, grad, rho_all = _sweep_grad(prog, S, init, objective, chunk, ld=True)
     trusted, worst = rounding_check(prog, S, init, rho_all, exact)
     if not trusted:
         raise ValueError(_ill_conditioned(worst, prog.arg))
@@ -710,21 +722,25 @@ def value_and_grad(prog: Program, S: Array, init: str,
                          "for this schedule (the sampler diverges for this mode)")
     if not np.all(np.isfinite(grad)):
         bad = int(np.flatnonzero(~np.isfinite(grad))[0])
-        raise ValueError(f"{prog.arg}: the gradient at level {bad} is not finite in float64 for this schedule")
+        raise ValueError(f"{prog.arg}: the gradient at level {bad} is not finite in float64 for this schedule (its "
+                         "adjoint terms overflow even in longdouble for a level this close to pure noise with modes "
+                         "this large; output_spectrum still evaluates the schedule)")
     return float(J), grad, rho_all
 
 
-def _sweep_grad(prog: Program, S: Array, init: str, objective: Any, chunk: int) -> tuple[float, Array, Array]:
+def _sweep_grad(prog: Program, S: Array, init: str, objective: Any, chunk: int, ld: bool = False
+                ) -> tuple[float, Array, Array]:
+    """(J, dJ/dl, rho) by the forward and adjoint sweeps; every mode in longdouble with ``ld``."""
     grad = np.zeros(prog.K)
     rho_all = np.empty_like(S)
     with _single_threaded_blas():
-        _grad_groups(prog, S, init, objective, grad, rho_all, chunk, J_acc := [0.0])
+        _grad_groups(prog, S, init, objective, grad, rho_all, chunk, J_acc := [0.0], ld)
     return J_acc[0], grad, rho_all
 
 
 def _grad_groups(prog: Program, S: Array, init: str, objective: Any, grad: Array, rho_all: Array, chunk: int,
-                 J_acc: list[float]) -> None:
-    for g in _groups(S, prog.extended):
+                 J_acc: list[float], ld: bool = False) -> None:
+    for g in _groups(S, prog.extended or ld):
         for start in range(g.sl.start, g.sl.stop, chunk):
             sub = slice(start, min(g.sl.stop, start + chunk))
             cg = _Group(sub, g.tform, g.ld, g.scaled)

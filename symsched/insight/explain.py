@@ -136,6 +136,8 @@ def _fit_sentence(div: str, K: int, fit: HeuristicFit) -> str:
             if math.isfinite(b.relative_loss) else "")
     second = fit.fits[1] if len(fit.fits) > 1 else None
     tail = f" (runner-up: {second.family}, RMS {second.rms:.2g})" if second else ""
+    if second and round(second.rms, 12) == round(b.rms, 12):  # equal to rounding: the families' order decides
+        tail = f" (tied with {second.family}, RMS {second.rms:.2g}: equal to 1e-12, the first family listed is shown)"
     return (f"{_NAMES[div]}, K = {K}: best fitted by **{b.family}** ({_fmt_params(b.params)}), RMS "
             f"{b.rms:.2g} / max {b.max_abs:.2g} in log-SNR{lost}{tail}.")
 

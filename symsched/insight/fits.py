@@ -133,7 +133,8 @@ class HeuristicFit:
 
     @property
     def best(self) -> FamilyFit:
-        """The family with the smallest RMS residual."""
+        """The family with the smallest RMS residual (RMS values equal to 12 decimals are a tie, broken by the
+        order of :data:`~symsched.insight.families.FAMILIES`: exact fits that differ by rounding are not ranked)."""
         return self.fits[0]
 
     def __getitem__(self, family: str) -> FamilyFit:

@@ -208,8 +208,10 @@ def intermediate_spectra(
         marg[-1] = u
     x0[:, u == 0] = 0.0
     for label, arr in (("sample", sample), ("x0_hat", x0)):
-        if not np.all(np.isfinite(arr)):
-            raise ValueError(f"alpha_bar: the {label} variance of this schedule is not finite in float64")
+        if not np.all(np.isfinite(arr)):  # named as output_spectrum names it: the mode, then the step
+            k, i = (int(v) for v in np.argwhere(~np.isfinite(arr))[0])
+            raise ValueError(f"spectrum: the {label} variance of the mode S={u[i]:.6g} after step {k + 1} exceeds "
+                             "the float64 range for this schedule (the sampler diverges for this mode)")
     shape = (N, *S.shape)
     return IntermediateSpectra(
         spectrum=S, alpha_bar=ab, sample=sample[:, inv].reshape(shape), x0_hat=x0[:, inv].reshape(shape),
