@@ -20,7 +20,7 @@ import pytest
 from diffusers_helpers import diffusers, excess, fresh, gain_probe, probe_tolerance, torch
 
 import symsched  # noqa: E402
-from symsched.export import DIFFUSERS_SCHEDULERS, from_diffusers, to_diffusers  # noqa: E402
+from symsched.export import from_diffusers  # noqa: E402
 
 pytestmark = [
     pytest.mark.diffusers,

@@ -18,7 +18,6 @@ import symsched
 from symsched import schedules as sch
 from symsched.optimize import (
     ComparisonTable,
-    OptimizeResult,
     compare_schedules,
     default_grid,
     optimize_schedule,

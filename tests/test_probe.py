@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 import pytest
-from scipy import linalg, stats
+from scipy import linalg
 from scipy.spatial.distance import cdist, pdist
 
 import symsched
@@ -21,7 +21,7 @@ from symsched import montecarlo as mc
 from symsched import probe, schedules, spectra
 from symsched._validate import MAX_MODES, MAX_SAMPLES, ArgumentTypeError
 
-from mc_helpers import FAMILYWISE_ALPHA, assert_psd_matches, assert_psd_rejects, make_spectrum, random_orthonormal
+from mc_helpers import assert_psd_matches, assert_psd_rejects, make_spectrum, random_orthonormal
 
 SHAPE = (16, 16)
 N = 3000

@@ -283,13 +283,13 @@ def check_probe(r: Run) -> None:
     power = np.mean(np.abs(X) ** 2, axis=0)
     sd = math.sqrt(2.0 * np.sum(P**2) / 500)
     assert abs(power.sum() - P.sum()) < 5 * sd
-    res, d = r.assigned["res"][0], r.assigned["d"][0]
+    d = r.assigned["d"][0]
     assert 0 <= d.wins <= 2 and math.isfinite(d.mean)
     assert "optimised-w2" in r.stdout and "karras" in r.stdout
 
 
 def check_models(r: Run) -> None:
-    m, test = r.assigned["m"][0], r.assigned["test"][0]
+    test = r.assigned["test"][0]
     assert test.shape[1:] == (16, 16) and test.min() >= -1 and test.max() <= 1
     assert r.outputs[0] == ((16, 16), "sample", (1000,))
     x0_hat = r.assigned["x0_hat"][0]
@@ -297,6 +297,8 @@ def check_models(r: Run) -> None:
     # a denoiser, not the identity: closer to the clean patches than the noisy input is
     noisy = 0.5**0.5 * test[:8] + 0.5**0.5 * np.random.default_rng(0).standard_normal((8, 16, 16))
     assert np.mean((x0_hat - test[:8]) ** 2) < np.mean((noisy / 0.5**0.5 - test[:8]) ** 2)
+
+
 def _dpmpp_2m_variance(S, sigmas):
     """k-diffusion's sample_dpmpp_2m typed in as a 2x2 covariance recursion on (x, D_{i-1}), white start."""
     sig = list(sigmas) + [0.0]
