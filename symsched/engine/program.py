@@ -163,7 +163,7 @@ def _evaluate(kern: StepKernels, group: list[tuple[tuple[int, ...], Mapping[str,
 
 #: float64 loss of the level coefficients beyond which they are recomputed in mpmath (their longdouble values
 #: are only about 2^11 times better, and a step's mode functions may amplify what is left, e.g. LMS on close levels)
-MP_COEFFICIENT_LOSS = 1e-13
+MP_COEFFICIENT_LOSS = 1e-11
 
 
 class _MpLevels:
@@ -301,7 +301,7 @@ def build_program(name: str, options: Mapping[str, Any], params: Mapping[str, fl
                 gvals, ext, _ = _evaluate(gkern, group, modes, c, s, l, pvals, step_params)
             except _Undefined:
                 raise _undefined(arg, name, params_used) from None
-            if exact is not None:  # the gradient coefficients come from the same formulas
+            if exact is not None:  # the gradient sweep's own forward coefficients, from the same formulas
                 gvals = _evaluate_mp(gkern, group, modes, mp_levels, pvals, step_params, loss_before) or gvals
             extended = extended or ext
         slot_pos = {j: pos for pos, j in enumerate(kern.slots)}
