@@ -532,3 +532,49 @@ def test_every_exported_k_diffusion_setting_is_a_keyword_of_its_function(sampler
     assert fn == f"k_diffusion.sampling.sample_{sampler}" and set(kwargs) <= set(params)
     for name, value in defaults.items():
         assert params[name].default == value, (name, params[name].default, value)
+
+
+@pytest.mark.diffusers
+def test_the_ddim_export_starts_from_ddims_white_noise(tmp_path, small_spectrum, capsys) -> None:
+    """break-test C F3: EulerDiscreteScheduler with timestep_spacing="linspace" starts from N(0, sigma_max^2), DDIM
+    from N(0, 1 + sigma_max^2) (30 % low with a first level 0.3); "leading" sets init_noise_sigma to
+    sqrt(1 + sigma_max^2), so the exported scheduler runs DDIM itself. The k-diffusion call starts there too."""
+    diffusers = pytest.importorskip("diffusers")
+    from reference import vp_output
+    from symsched.export import from_diffusers
+
+    path, S = small_spectrum
+    doc, _ = _optimise(tmp_path, path, "d.json", "--sampler", "ddim", "--endpoints", "0.3,none", "--format", "diffusers")
+    sched = diffusers.EulerDiscreteScheduler(**doc["config"])
+    sched.set_timesteps(**doc["set_timesteps"])
+    ab = np.array(doc["alpha_bar"])
+    assert float(sched.init_noise_sigma) ** 2 == pytest.approx(1 / ab[0], rel=1e-6)  # 1 + sigma_max^2
+    np.testing.assert_allclose(from_diffusers(sched).output_spectrum(S), vp_output(S, ab)[1], rtol=1e-5)
+    assert main(["optimize", "--spectrum", str(path), "--steps", "5", "--no-progress", "--restarts", "0", "--sampler",
+                 "ddim", "--endpoints", "0.3,none", "--format", "k-diffusion", "--out", str(tmp_path / "k.json")]) == 0
+    assert "x = (1 + sigmas[0] ** 2) ** 0.5 * torch.randn(shape)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("fmt", ["diffusers", "k-diffusion"])
+def test_an_exact_start_optimum_exported_to_a_white_start_gives_the_value_of_what_runs(tmp_path, small_spectrum, capsys,
+                                                                                       fmt) -> None:
+    """break-test C F2: the libraries start from white noise; a schedule optimised with --init exact says so with the
+    objective of the white start (the reference VE Euler recursion, tests/reference.py)."""
+    from reference import ve_output
+
+    path, S = small_spectrum
+    out = tmp_path / "e.json"
+    assert main(["optimize", "--spectrum", str(path), "--steps", "5", "--no-progress", "--restarts", "0", "--sampler",
+                 "euler", "--init", "exact", "--endpoints", "0.3,none", "--divergence", "w2", "--format", fmt,
+                 "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    notes = [n for n in text.splitlines() if "--init exact" in n]
+    assert len(notes) == 1, text
+    runs, opt = _runs_value(notes[0])
+    ab = np.array(json.loads(out.read_text())["alpha_bar"]) if fmt == "diffusers" else None
+    if ab is None:
+        sig = np.array(json.loads(out.read_text())["sigmas"][:-1])
+    else:
+        sig = np.sqrt((1 - ab) / ab)
+    assert runs == pytest.approx(_objective(S, ve_output(S, sig, init="white")[1], "w2"), rel=1e-5)
+    assert opt == pytest.approx(_objective(S, ve_output(S, sig, init="exact")[1], "w2"), rel=1e-5) and runs > opt

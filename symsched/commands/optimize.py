@@ -212,7 +212,8 @@ def substitution_note(res: Any, value_of: Optional[Callable[..., float]] = None)
     if res.sampler == "ddim" and 0.0 < res.eta < 1.0:
         return runs_note(f"DDIM eta={res.eta:g} has no diffusers scheduler with custom levels: the diffusers export runs "
                          "these levels with EulerDiscreteScheduler (deterministic DDIM, eta=0), not the "
-                         f"eta={res.eta:g} sampler they were optimised for", res, value_of, sampler="euler", settings={})
+                         f"eta={res.eta:g} sampler they were optimised for", res, value_of, sampler="ddim",
+                         settings={"eta": 0.0})
     return None
 
 
@@ -227,6 +228,16 @@ def churn_note(res: Any, scheduler: str, value_of: Optional[Callable[..., float]
     return runs_note(f"k-diffusion's churn ({churn}) has no diffusers equivalent ({how}): the diffusers export runs "
                      "these levels without churn", res, value_of, settings={**res.settings, "s_churn": 0.0}) + (
         f"; --format k-diffusion runs them as optimised (sample_{res.sampler} with these settings)")
+
+
+def init_note(res: Any, value_of: Optional[Callable[..., float]] = None) -> Optional[str]:
+    """The note when the schedule was optimised from the exact start (noised data) and the sampler libraries
+    start from white noise (else None)."""
+    if getattr(res, "init", "white") != "exact":
+        return None
+    return runs_note("optimised with --init exact (the noised data's marginal N(0, S + sigma_max^2) as the start); "
+                     "the libraries' samplers start from white noise, as this export does", res, value_of,
+                     init="white") + "; optimise with --init white for the start they run"
 
 
 def final_noise_note(res: Any, timesteps: list[int], value_of: Optional[Callable[..., float]] = None) -> Optional[str]:
@@ -254,9 +265,7 @@ def _export_flow(res: Any, value_of: Optional[Callable[..., float]] = None) -> d
 
     notes = ["diffusers applies its own shift to the sigmas it is given: configure shift=1.0 and "
              "use_dynamic_shifting=False (or pass mu=0.0), as here"]
-    note = substitution_note(res, value_of)
-    if note:
-        notes.append(note)
+    notes += [n for n in (substitution_note(res, value_of), init_note(res, value_of)) if n]
     kw = export.to_diffusers(res.alpha_bar, scheduler="FlowMatchEulerDiscreteScheduler")
     return {"scheduler": "FlowMatchEulerDiscreteScheduler",
             "config": {"shift": 1.0, "use_dynamic_shifting": False},
@@ -318,10 +327,13 @@ def _diffusers_scheduler(res: Any) -> tuple[str, dict[str, Any], list[str]]:
     if res.sampler not in ("ddim", "euler"):
         raise ValueError(f"--format diffusers with --sampler {res.sampler}: diffusers has no scheduler for k-diffusion's "
                          f"sample_{res.sampler}; use --format k-diffusion (sigmas for sample_{res.sampler})")
-    notes = [] if res.sampler == "euler" else [
-        "VE Euler is deterministic DDIM (Karras et al. 2022, arXiv 2206.00364, §3); it starts from N(0, sigma_max^2), "
-        "the VP white start is N(0, 1 + sigma_max^2): for a low-noise first level optimise with --sampler euler instead"]
-    return "EulerDiscreteScheduler", {"timestep_spacing": "linspace", "final_sigmas_type": "zero"}, notes
+    if res.sampler == "euler":  # init_noise_sigma = sigma_max: k-diffusion's white start N(0, sigma_max^2)
+        return "EulerDiscreteScheduler", {"timestep_spacing": "linspace", "final_sigmas_type": "zero"}, []
+    # VE Euler is deterministic DDIM (Karras et al. 2022, arXiv 2206.00364, §3); with custom sigmas
+    # timestep_spacing only sets init_noise_sigma, sqrt(sigma_max^2 + 1) for "leading": DDIM's white start
+    return "EulerDiscreteScheduler", {"timestep_spacing": "leading", "final_sigmas_type": "zero"}, [
+        "VE Euler is deterministic DDIM (Karras et al. 2022, arXiv 2206.00364, §3); timestep_spacing='leading' makes "
+        "the pipeline start from init_noise_sigma = sqrt(1 + sigma_max^2), DDIM's white start"]
 
 
 def _export_diffusers(res: Any, grid: Optional[np.ndarray],
@@ -344,7 +356,7 @@ def _export_diffusers(res: Any, grid: Optional[np.ndarray],
     else:
         kwargs = {"timesteps": [int(t) for t in res.timesteps]}
     notes += [n for n in (substitution_note(res, value_of), churn_note(res, sched, value_of),
-                          final_noise_note(res, kwargs.get("timesteps", []), value_of)) if n]
+                          final_noise_note(res, kwargs.get("timesteps", []), value_of), init_note(res, value_of)) if n]
     # the training grid (num_train_timesteps, beta_schedule / trained_betas, rescale_betas_zero_snr): the timestep
     # exports read their levels off it, and EulerDiscreteScheduler derives the model's timesteps from it
     if grid is None:
@@ -369,27 +381,30 @@ def k_diffusion_call(res: Any, value_of: Optional[Callable[..., float]] = None) 
     the function's defaults (symsched's defaults are k-diffusion's), and the notes on what it runs differently."""
     from .. import sampler_info
 
+    init = [n for n in (init_note(res, value_of),) if n]
     if res.sampler == "ddim":  # VE Euler is deterministic DDIM
-        note = ["sample_euler is deterministic DDIM (Karras et al. 2022, §3) started from N(0, sigma_max^2), the VP white "
-                "start is N(0, 1 + sigma_max^2)"]
+        note = ["sample_euler is deterministic DDIM (Karras et al. 2022, §3) from DDIM's white start N(0, 1 + "
+                "sigma_max^2): x = (1 + sigmas[0] ** 2) ** 0.5 * torch.randn(shape), not sigmas[0] * torch.randn(shape)"]
         if res.eta > 0.0:
             note = [runs_note(f"k-diffusion has no DDIM eta={res.eta:g}: sample_euler runs these levels deterministically",
-                              res, value_of, sampler="euler", settings={})] + note
-        return "k_diffusion.sampling.sample_euler", {}, note
+                              res, value_of, sampler="ddim", settings={"eta": 0.0})] + note
+        return "k_diffusion.sampling.sample_euler", {}, note + init
     info = sampler_info(res.sampler)
     defaults = {**info["params"], **{k: v[0] for k, v in info["options"].items()}}
     kwargs = {k: v for k, v in res.settings.items() if k in defaults and k != "noise_sampler" and v != defaults[k]}
-    notes = []
+    notes = init
     if res.settings.get("noise_sampler") == "independent":
         notes.append("noise_sampler='independent': pass noise_sampler=k_diffusion.sampling.default_noise_sampler(x) "
                      "(without it sample_dpmpp_sde draws from a Brownian tree)")
     return f"k_diffusion.sampling.sample_{res.sampler}", kwargs, notes
 
 
-def _call_text(function: str, kwargs: dict[str, Any]) -> str:
-    """``function(model, x, sigmas, k=v, ...)``, the way to run an exported k-diffusion schedule."""
+def _call_text(function: str, kwargs: dict[str, Any], vp_start: bool = False) -> str:
+    """``function(model, x, sigmas, k=v, ...)``, the way to run an exported k-diffusion schedule (``vp_start``:
+    from DDIM's white start N(0, 1 + sigma_max^2) instead of k-diffusion's N(0, sigma_max^2))."""
     args = "".join(f", {k}={v!r}" for k, v in kwargs.items())
-    return f"run it as {function}(model, x, sigmas{args}), x = sigmas[0] * torch.randn(shape)"
+    x = "(1 + sigmas[0] ** 2) ** 0.5" if vp_start else "sigmas[0]"
+    return f"run it as {function}(model, x, sigmas{args}), x = {x} * torch.randn(shape)"
 
 
 def _prepare(args: argparse.Namespace) -> tuple[Any, Optional[np.ndarray], dict[str, np.ndarray]]:
@@ -484,15 +499,15 @@ def _baseline_table(S: np.ndarray, res: Any, flow_std: dict[str, np.ndarray]) ->
 
 def _value_of(S: np.ndarray, res: Any, weights: Optional[np.ndarray]) -> Callable[..., float]:
     """The optimisation's objective (divergence, init, weights) at levels ``alpha_bar``: of the optimised sampler
-    and settings, or of another ``sampler``/``settings`` that an export runs, plus ``final_noise`` (a variance added
-    to every mode after the last step)."""
+    and settings, or of another ``sampler``/``settings``/``init`` that an export runs, plus ``final_noise`` (a
+    variance added to every mode after the last step)."""
     from .. import divergence_and_grad, output_spectrum
     from ..api import _divergence_terms, _weights
 
     def value(alpha_bar: np.ndarray, *, sampler: Optional[str] = None, settings: Optional[dict[str, Any]] = None,
-              final_noise: float = 0.0) -> float:
+              final_noise: float = 0.0, init: Optional[str] = None) -> float:
         kw = dict(res.settings if settings is None else settings, sampler=res.sampler if sampler is None else sampler,
-                  init=res.init)
+                  init=res.init if init is None else init)
         if final_noise == 0.0:
             return float(divergence_and_grad(S, alpha_bar, divergence=res.divergence, weights=weights, **kw)[0])
         P = output_spectrum(S, alpha_bar, **kw) + final_noise
@@ -553,7 +568,7 @@ def _write(args: argparse.Namespace, S: np.ndarray, res: Any, grid: Optional[np.
         else:  # inf as Infinity (s_tmax, a first sigma): json.load gives the float k-diffusion takes
             text = json.dumps({"function": fn, "sigmas": sig.tolist(), "kwargs": kwargs, "notes": notes}, indent=2)
             atomic_write_text(out, text + "\n")
-        notes = [_call_text(fn, kwargs), *notes]
+        notes = [_call_text(fn, kwargs, vp_start=res.sampler == "ddim"), *notes]
     print(f"wrote {args.format} schedule to {out}")
     for note in notes:
         print(f"note: {note}")

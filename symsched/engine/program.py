@@ -163,7 +163,7 @@ def _evaluate(kern: StepKernels, group: list[tuple[tuple[int, ...], Mapping[str,
 
 #: float64 loss of the level coefficients beyond which they are recomputed in mpmath (their longdouble values
 #: are only about 2^11 times better, and a step's mode functions may amplify what is left, e.g. LMS on close levels)
-MP_COEFFICIENT_LOSS = 1e-11
+MP_COEFFICIENT_LOSS = 1e-13
 
 
 class _MpLevels:
