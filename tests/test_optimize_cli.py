@@ -208,6 +208,8 @@ def test_ddpm_export_on_a_zero_snr_grid(tmp_path, small_spectrum) -> None:
     assert int(sched.timesteps[0]) == 999
     levels = sched.alphas_cumprod.double().numpy()[sched.timesteps.numpy()]
     np.testing.assert_allclose(levels, doc["alpha_bar"], rtol=1e-4, atol=0)  # float32 zero-SNR grid: 4e-5
+    # break-test C: diffusers' default epsilon prediction has no x0 estimate at alpha_bar = 0 (NaN): a note says so
+    assert any("prediction_type" in n and "'v_prediction'" in n for n in doc["notes"])
 
 
 def _levels_from_export(diffusers, doc):

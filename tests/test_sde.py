@@ -641,3 +641,14 @@ def test_a_mode_too_close_to_the_pole_names_the_spectrum_and_eps() -> None:
     spectrum and eps, not the horizon (which was left at its default)."""
     with pytest.raises(ValueError, match=r"^spectrum: the output variance of the mode S=1e-300 .* eps > 0 keeps it"):
         sde.output_spectrum([1e-300, 1.0], "heun", 10, eps=0)
+
+
+@pytest.mark.parametrize("beta", [1e-300, 1e-17, 1e-15])
+def test_the_ei_domain_check_does_not_round_a_tiny_beta_to_zero(beta) -> None:
+    """break-test C: the exponential integrator's radicand exp(2 Delta B)/2 - 1/2 rounded to 0 for tiny beta, and the
+    refusal advised more grid points, which made it worse; as expm1 it is positive, and the float64 value agrees
+    with the mpmath reference (worked at the inputs' decades) at every grid size."""
+    for n in (2, 5, 1000):
+        P = sde.output_spectrum(np.array([1.0, 1e-300]), "ei", n, beta_min=beta, beta_max=beta)
+        ref = sde.output_spectrum_mp(np.array([1.0, 1e-300]), "ei", n, beta_min=beta, beta_max=beta)
+        np.testing.assert_allclose(P, [float(v) for v in ref], rtol=1e-12)

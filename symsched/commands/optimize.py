@@ -366,6 +366,10 @@ def _export_diffusers(res: Any, grid: Optional[np.ndarray],
         notes.append("config holds symsched's default training grid (1000-step linear DDPM betas): the sigmas do not "
                      "depend on it, but the timesteps passed to the model do; use your model's own beta settings")
     config = {**export._diffusers_grid_config(grid, sched), **config}
+    if res.alpha_bar[0] == 0.0:  # diffusers' default prediction_type="epsilon" has no x0 estimate at pure noise
+        notes.append("the first level is alpha_bar = 0 (zero terminal SNR): add your model's prediction_type to config "
+                     "('v_prediction' or 'sample'); with diffusers' default 'epsilon' its x0 estimate divides by "
+                     "sqrt(alpha_bar) = 0 (NaN)")
     if sched == "DPMSolverMultistepScheduler":
         note = standin_note(res, config, value_of)
         if note:

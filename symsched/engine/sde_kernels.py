@@ -114,6 +114,17 @@ def stable_form(expr: sp.Expr) -> sp.Expr:
     return _expm1_rewrite(expr)
 
 
+def _scaled_expm1(expr: sp.Expr) -> sp.Expr:
+    """``c exp(x) - c`` (two terms, any constant c) as ``c expm1(x)``; other expressions unchanged."""
+    expr = sp.powsimp(sp.expand(expr), combine="exp")
+    if expr.is_Add and len(expr.args) == 2:
+        (const, term) = sorted(expr.args, key=lambda a: not a.is_number)
+        c, rest = term.as_coeff_Mul()
+        if const.is_number and isinstance(rest, sp.exp) and c == -const:
+            return c * expm1(rest.args[0])
+    return expr
+
+
 def _step_args() -> list[sp.Symbol]:
     m = _sde().model
     return [m.S, m.tau_k, m.tau_next, m.Delta, m.beta_min, m.beta_max]
@@ -171,7 +182,8 @@ def domain_kernel(name: str) -> Kernel:
     """``domain(tau_k, tau_next, Delta, beta_min, beta_max) -> [radicand, ...]`` (may be empty)."""
 
     def build() -> tuple[Sequence[Any], Sequence[Any]]:
-        return _step_args()[1:], [stable_form(e) for e in domain_exprs(name)]
+        # c exp(x) - c as c expm1(x) first (tiny beta rounded exp(x)/2 - 1/2 to 0: the step looked undefined)
+        return _step_args()[1:], [stable_form(_scaled_expm1(e)) for e in domain_exprs(name)]
 
     return compile_kernel(f"sde-domain:{name}", build)
 
