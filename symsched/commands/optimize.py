@@ -347,6 +347,7 @@ def _export_diffusers(res: Any, grid: Optional[np.ndarray],
     if res.sampler.startswith("flow_match"):
         return _export_flow(res, value_of)
     sched, config, notes = _diffusers_scheduler(res)
+    timesteps = None if res.timesteps is None else [int(t) for t in res.timesteps]
     if sched == "EulerDiscreteScheduler":
         kwargs: dict[str, Any] = {"sigmas": export.to_diffusers(res.alpha_bar)["sigmas"]}  # ValueError at alpha_bar = 0
     elif grid is None:
@@ -354,7 +355,7 @@ def _export_diffusers(res: Any, grid: Optional[np.ndarray],
     elif sched == "DPMSolverMultistepScheduler":
         kwargs = export.dpmsolver_timesteps(res.alpha_bar, config, grid)
     else:
-        kwargs = {"timesteps": [int(t) for t in res.timesteps]}
+        kwargs = {"timesteps": timesteps}
     notes += [n for n in (substitution_note(res, value_of), churn_note(res, sched, value_of),
                           final_noise_note(res, kwargs.get("timesteps", []), value_of), init_note(res, value_of)) if n]
     # the training grid (num_train_timesteps, beta_schedule / trained_betas, rescale_betas_zero_snr): the timestep
@@ -374,7 +375,7 @@ def _export_diffusers(res: Any, grid: Optional[np.ndarray],
         note = standin_note(res, config, value_of)
         if note:
             notes.append(note)
-    d: dict[str, Any] = {} if res.timesteps is None else {"timesteps": [int(t) for t in res.timesteps]}
+    d: dict[str, Any] = {} if timesteps is None else {"timesteps": timesteps}
     d.update({"scheduler": sched, "config": config, "set_timesteps": kwargs, "sigmas": _ve_sigmas(res.alpha_bar),
               "notes": notes})
     return d

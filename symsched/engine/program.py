@@ -126,13 +126,11 @@ def _undefined(arg: str, name: str, params: Mapping[str, float]) -> ValueError:
                       "output_spectrum_mp / output_spectrum_ve_mp evaluate it with mpmath)")
 
 
-def _evaluate(kern: StepKernels, group: list[tuple[tuple[int, ...], Mapping[str, float]]], modes: Sequence[str],
-              c: NDArray[Any], s: NDArray[Any], l: NDArray[Any], params: Sequence[float],
-              step_params: Sequence[str], measure_loss: bool = False
-              ) -> tuple[list[tuple[tuple[Any, ...], tuple[Any, ...]]], bool, float]:
-    """Level coefficients of every step of one (kind, modes) group: ([(float64 tuple, longdouble tuple)],
-    whether some coefficient leaves the normal float64 range, the coefficients' float64 loss
-    (:func:`_coefficient_loss`, with ``measure_loss``; else 0))."""
+def _level_args(kern: StepKernels, group: list[tuple[tuple[int, ...], Mapping[str, float]]], modes: Sequence[str],
+                c: NDArray[Any], s: NDArray[Any], l: NDArray[Any], params: Sequence[float], step_params: Sequence[str],
+                numbers: Callable[[list[float]], NDArray[Any]]) -> list[Any]:
+    """The level function's arguments for every step of one group: (c, s, l) of each ordinary slot, the log-SNR
+    gaps between them, then the parameters and step parameters as ``numbers(values)`` (one per step)."""
     args: list[Any] = []
     ordinary = []
     for pos, (j, mode) in enumerate(zip(kern.slots, modes)):
@@ -143,8 +141,19 @@ def _evaluate(kern: StepKernels, group: list[tuple[tuple[int, ...], Mapping[str,
     ordinary.sort()
     with np.errstate(invalid="ignore"):
         args += [l[b] - l[a] for (_, a), (_, b) in zip(ordinary[:-1], ordinary[1:])]
-    args += [np.full(len(group), v, dtype=LD) for v in params]
-    args += [np.array([g[1].get(p, 0.0) for g in group], dtype=LD) for p in step_params]
+    args += [numbers([float(v)] * len(group)) for v in params]
+    args += [numbers([float(g[1].get(p, 0.0)) for g in group]) for p in step_params]
+    return args
+
+
+def _evaluate(kern: StepKernels, group: list[tuple[tuple[int, ...], Mapping[str, float]]], modes: Sequence[str],
+              c: NDArray[Any], s: NDArray[Any], l: NDArray[Any], params: Sequence[float],
+              step_params: Sequence[str], measure_loss: bool = False
+              ) -> tuple[list[tuple[tuple[Any, ...], tuple[Any, ...]]], bool, float]:
+    """Level coefficients of every step of one (kind, modes) group: ([(float64 tuple, longdouble tuple)],
+    whether some coefficient leaves the normal float64 range, the coefficients' float64 loss
+    (:func:`_coefficient_loss`, with ``measure_loss``; else 0))."""
+    args = _level_args(kern, group, modes, c, s, l, params, step_params, lambda v: np.array(v, dtype=LD))
     with np.errstate(over="ignore", under="ignore", divide="ignore", invalid="ignore"):
         raw = kern.level(*args)
     n = len(group)
@@ -200,18 +209,8 @@ def _evaluate_mp(kern: StepKernels, group: list[tuple[tuple[int, ...], Mapping[s
     lost = math.log10(max(loss, 1e-16) / 2.2e-16)
     try:
         with mp.workdps(int(min(30 + 2 * lost, 300))):
-            c, s, l = levels()
-            args: list[Any] = []
-            ordinary = []
-            for pos, (j, mode) in enumerate(zip(kern.slots, modes)):
-                if mode == "":
-                    idx = np.array([g[0][pos] for g in group])
-                    args += [c[idx], s[idx], l[idx]]
-                    ordinary.append((j, idx))
-            ordinary.sort()
-            args += [l[b] - l[a] for (_, a), (_, b) in zip(ordinary[:-1], ordinary[1:])]
-            args += [np.array([mp.mpf(float(v))] * n, dtype=object) for v in params]
-            args += [np.array([mp.mpf(float(g[1].get(p, 0.0))) for g in group], dtype=object) for p in step_params]
+            args = _level_args(kern, group, modes, *levels(), params, step_params,
+                               lambda v: np.array([mp.mpf(x) for x in v], dtype=object))
             cols = [from_mp(v, n) for v in mp_kernel(kern.level)(*args)]
     except (ArithmeticError, ValueError, TypeError):  # e.g. a division by an exact 0 where NumPy gives inf
         return None
