@@ -83,43 +83,67 @@ def load_k_diffusion_sampling(sampler: str = "") -> Any:
     return sys.modules["k_diffusion.sampling"]
 
 
+#: k-diffusion samplers whose default noise is ``default_noise_sampler`` (independent draws): symsched passes its own
+#: batch-size-invariant draws of the same law instead (the Brownian-tree samplers and churn keep k-diffusion's)
+_INDEPENDENT_NOISE = ("euler_ancestral", "dpm_2_ancestral", "dpmpp_2s_ancestral")
+
+
 def run_k_diffusion(sampler: str, sigmas: Array, denoise: Callable[[Array, float], Array], *,
                     shape: Sequence[int], n: int, seed: int, batch: int, options: Mapping[str, Any],
                     progress: Optional[Callable[[int], None]] = None) -> Iterator[Array]:
-    """Batches of k-diffusion's ``sample_<sampler>`` on ``sigmas`` + [0] from ``sigma_max * randn``.
+    """Batches of k-diffusion's ``sample_<sampler>`` on ``sigmas`` + [0] from ``sigma_max * z``.
 
-    ``denoise(x_sigma, sigma) -> D(x_sigma; sigma)`` (NumPy float64). Noise comes from torch's
-    generator seeded with ``seed`` inside ``torch.random.fork_rng`` (the caller's torch RNG state is
-    untouched). ``options`` are the k-diffusion keyword arguments (eta, s_noise, s_churn, order, ...).
+    ``denoise(x_sigma, sigma) -> D(x_sigma; sigma)`` (NumPy float64). The initial ``z`` comes from
+    ``np.random.default_rng(seed)`` and independent step noise (the ancestral samplers, ``noise_sampler="independent"``)
+    from :class:`symsched._signal_samplers.NoiseStreams` of it, so neither depends on ``batch``; k-diffusion's own
+    draws (churn, the Brownian tree of the SDE samplers) come from torch's generator seeded with ``seed`` inside
+    ``torch.random.fork_rng`` (the caller's torch RNG state is untouched) and do depend on ``batch``. ``options`` are
+    the k-diffusion keyword arguments (eta, s_noise, s_churn, order, ...), checked against the function's signature
+    before it runs (ValueError). ``progress(k)`` is called after every step with k = 1.
     """
+    import inspect
+
     import torch
+
+    from ._signal_samplers import NoiseStreams
 
     ks = load_k_diffusion_sampling(sampler)
     fn = getattr(ks, K_DIFFUSION[sampler])
     sig = torch.as_tensor(np.append(np.asarray(sigmas, dtype=np.float64), 0.0), dtype=torch.float64)
     opts = dict(options)
     # symsched's noise_sampler option names k-diffusion's two choices: "brownian_tree" is sample_dpmpp_sde's
-    # default (None); "independent" is default_noise_sampler(x), built per batch
-    independent = opts.pop("noise_sampler", "brownian_tree") == "independent"
+    # default (None); "independent" is default_noise_sampler(x)'s law, drawn here per stream
+    independent = opts.pop("noise_sampler", "brownian_tree") == "independent" or sampler in _INDEPENDENT_NOISE
+    try:  # a setting the function does not take is the caller's error, found before any model call
+        inspect.signature(fn).bind_partial(**opts)
+    except TypeError as exc:
+        raise ValueError(f"options: k-diffusion's {K_DIFFUSION[sampler]} rejects {dict(options)!r} ({exc})") from None
 
     def model(x: Any, sigma: Any, **_: Any) -> Any:
         s = float(sigma.reshape(-1)[0])
         return torch.from_numpy(denoise(x.detach().cpu().numpy(), s))
 
+    rng = np.random.default_rng(int(seed))
+    streams = NoiseStreams(rng)
+    callback = (lambda _info: progress(1)) if progress is not None else None
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(seed))
         done = 0
         while done < n:
             b = min(batch, n - done)
-            x = torch.randn((b, *shape), dtype=torch.float64) * sig[0]
-            extra = {"noise_sampler": ks.default_noise_sampler(x)} if independent else {}
-            try:
-                out = fn(model, x, sig, disable=True, **opts, **extra)
-            except TypeError as exc:
-                raise ValueError(f"options: k-diffusion's {K_DIFFUSION[sampler]} rejects {dict(options)!r} ({exc})") from None
+            x = torch.from_numpy(rng.standard_normal((b, *shape))) * sig[0]
+            extra: dict[str, Any] = {}
+            if independent:
+                calls = [0]
+
+                def noise_sampler(_sigma: Any, _sigma_next: Any, b: int = b, calls: list[int] = calls) -> Any:
+                    out = streams.fill((calls[0],), np.empty((b, *shape)))
+                    calls[0] += 1
+                    return torch.from_numpy(out)
+
+                extra["noise_sampler"] = noise_sampler
+            out = fn(model, x, sig, disable=True, callback=callback, **opts, **extra)
             samples = out.numpy()
             check_finite_samples(samples, lambda: f"k-diffusion's {K_DIFFUSION[sampler]}")
             done += b
-            if progress is not None:
-                progress(b)
             yield samples

@@ -37,6 +37,7 @@ __all__ = [
     "PREDICTION_ALIASES",
     "to_x0_eps",
     "run",
+    "NoiseStreams",
     "progress_bar",
 ]
 
@@ -110,8 +111,11 @@ class PredictionModel:
     def predict(self, x: Array, alpha_bar: float) -> Array:
         self.calls += 1
         raw = self.fn(x, alpha_bar)
-        if hasattr(raw, "detach"):  # a torch tensor slipped through
-            raw = raw.detach().cpu().numpy()
+        if hasattr(raw, "detach"):  # a torch tensor slipped through; float16/bfloat16 (no NumPy twin) as float64
+            raw = raw.detach().cpu()
+            if getattr(raw, "is_floating_point", lambda: False)():
+                raw = raw.double()
+            raw = raw.numpy()
         kind = getattr(getattr(raw, "dtype", None), "kind", None)  # a NumPy array (a list is checked as converted)
         if kind is None and isinstance(raw, (list, tuple, complex, bool)):
             try:
@@ -201,9 +205,12 @@ def ddpm_step(x: Array, a_t: float, a_s: float, *, model: Model, add_noise: AddN
 
 def euler_step(x: Array, s_t: float, s_s: float, *, model: Model, add_noise: AddNoise, last: bool,
                state: dict[str, Any]) -> Array:
-    """VE Euler = VE DDIM, Karras et al. 2022 Alg. 1 (no churn, no corrector): x_s = x + (s - t) (x - D)/t."""
-    d = (x - model.ve(x, s_t)) / s_t
-    return x + (s_s - s_t) * d
+    """VE Euler = VE DDIM, Karras et al. 2022 Alg. 1 (no churn, no corrector): x_s = x + (s - t) (x - D)/t.
+
+    Evaluated as ``D + (s/t)(x - D)``, the same number without the cancellation of ``x`` against ``-(t/t) x``
+    that loses every digit of the O(1) result once ``t`` is above ~1e16."""
+    D = model.ve(x, s_t)
+    return D + (s_s / s_t) * (x - D)
 
 
 def heun_step(x: Array, s_t: float, s_s: float, *, model: Model, add_noise: AddNoise, last: bool,
@@ -278,6 +285,34 @@ def progress_bar(total: int, progress: Any, desc: str, unit: str = "step") -> An
     return tqdm(total=total, disable=not progress, desc=desc, unit=unit, leave=False)
 
 
+class NoiseStreams:
+    """Step noise that does not depend on the batch size: one generator per key (a step and a draw within it),
+    spawned from ``rng``'s seed sequence, each consumed only by its draw, batch after batch, in sample order.
+
+    NumPy fills consecutive draws of one generator as one long draw, so batches of 3 then 7 samples get the
+    noise one batch of 10 would; a single generator shared by every draw would interleave them by batch. A
+    generator without a seed sequence (a bit generator restored from a state) seeds the streams from 256 bits
+    drawn from it instead.
+    """
+
+    def __init__(self, rng: np.random.Generator) -> None:
+        ss = getattr(rng.bit_generator, "seed_seq", None)
+        self._root = (ss.spawn(1)[0] if isinstance(ss, np.random.SeedSequence)
+                      else np.random.SeedSequence(rng.integers(0, 2**63, size=4).tolist()))
+        self._gens: dict[tuple[int, ...], np.random.Generator] = {}
+
+    def generator(self, key: tuple[int, ...]) -> np.random.Generator:
+        g = self._gens.get(key)
+        if g is None:
+            ss = np.random.SeedSequence(self._root.entropy, spawn_key=self._root.spawn_key + key)
+            g = self._gens[key] = np.random.Generator(np.random.PCG64(ss))
+        return g
+
+    def fill(self, key: tuple[int, ...], out: Array) -> Array:
+        """``out`` filled with standard normal noise of stream ``key`` (continuing where the last batch stopped)."""
+        return self.generator(key).standard_normal(out=out)
+
+
 def run(
     sampler: str,
     levels: Array,
@@ -294,10 +329,11 @@ def run(
 ) -> Iterator[Array]:
     """Run ``SAMPLERS[sampler]`` over ``levels`` (noisiest first) on ``n`` samples, ``batch`` at a time.
 
-    Yields arrays of shape ``(b, *shape)``. Per batch: ``z ~ N(0, I)`` is drawn, ``x = init(z)``
-    (default: ``z`` for VP, ``levels[0] z`` for VE), then every step in turn; a step's injected
-    noise is drawn from ``rng`` into the same buffer. Options not in the sampler's ``options``
-    are ignored (callers validate them).
+    Yields arrays of shape ``(b, *shape)``. Per batch: ``z ~ N(0, I)`` is drawn from ``rng``, ``x = init(z)``
+    (default: ``z`` for VP, ``levels[0] z`` for VE), then every step in turn; the j-th noise a step injects
+    is drawn from its own stream (:class:`NoiseStreams`, key (step, j)) into the same buffer, so that the
+    samples of a seed do not depend on ``batch``. Options not in the sampler's ``options`` are ignored
+    (callers validate them).
     """
     spec = SAMPLERS[sampler]
     opts = {k: v for k, v in options.items() if k in spec.options}
@@ -305,6 +341,7 @@ def run(
     targets = np.append(levels[1:], final)
     K = int(levels.size)
     bar = progress_bar(-(-n // batch) * K, progress, desc or f"{sampler} sampling")
+    streams = NoiseStreams(rng)
     try:
         done = 0
         while done < n:
@@ -315,15 +352,20 @@ def run(
             else:
                 x = z.copy() if spec.family == "vp" else float(levels[0]) * z
 
+            draws = [0, 0]  # [step, draws so far in the step]: the key of the next noise stream
+
             def add_noise(x: Array, var: float, z: Array = z) -> Array:
+                key = (draws[0], draws[1])
+                draws[1] += 1
                 if var > 0.0:
-                    rng.standard_normal(out=z)  # white real noise in signal space
+                    streams.fill(key, z)  # white real noise in signal space
                     z *= math.sqrt(var)
                     x += z
                 return x
 
             state: dict[str, Any] = {}
             for i in range(K):
+                draws[:] = [i, 0]
                 with np.errstate(over="ignore", invalid="ignore"):  # checked below
                     x = spec.step(x, float(levels[i]), float(targets[i]), model=model, add_noise=add_noise,
                                   last=i == K - 1, state=state, **opts)

@@ -208,10 +208,33 @@ def _check_outputs(args: argparse.Namespace) -> None:
     """Refuse an unwritable --out or --plot before the command runs (not after minutes of work)."""
     from ._io import check_output
 
+    options: dict[str, str] = getattr(args, "_options", {})
     for dest in _OUTPUT_OPTIONS:
         path = getattr(args, dest, None)
         if isinstance(path, (str, os.PathLike)) and os.fspath(path).strip():
+            _check_not_an_input(dest, path, args, options)
             check_output(path, directory=dest == "out" and args.command in _FOLDER_OUTPUTS)
+
+
+def _same_path(a: Any, b: Any) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist (yet): compare the absolute paths
+        return os.path.abspath(os.fspath(a)) == os.path.abspath(os.fspath(b))
+
+
+def _check_not_an_input(dest: str, path: Any, args: argparse.Namespace, options: dict[str, str]) -> None:
+    """ValueError when an output option names the same file as another path option (an input, or the other
+    output): writing it would overwrite that input, or the two outputs would clash."""
+    for other, option in options.items():
+        value = getattr(args, other, None)
+        if other == dest or not isinstance(value, (str, os.PathLike)) or not os.fspath(value).strip():
+            continue
+        if os.fspath(value).startswith("builtin:"):
+            continue
+        if _same_path(path, value):
+            raise ValueError(f"{options.get(dest, '--' + dest)} {os.fspath(path)!r} is also the {option} path: "
+                             "the output would overwrite it; choose another path")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

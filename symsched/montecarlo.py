@@ -531,9 +531,11 @@ def sample(
         At most ``MAX_SAMPLES`` = 10,000,000, and ``n_samples`` x values per sample at most ``MAX_VALUES`` = 2**30
         (:mod:`symsched._validate`; the batch iterator :func:`iter_sample` has no such bound).
     seed : int >= 0, Generator, SeedSequence or None
-        ``np.random.default_rng(seed)``; the stream depends on ``seed`` and ``batch_size``.
+        ``np.random.default_rng(seed)`` draws the initial noise; each step's injected noise has its own stream
+        spawned from it (:class:`symsched._signal_samplers.NoiseStreams`).
     batch_size : int, optional
-        Samples simulated at once (default: about 2**20 array elements per batch).
+        Samples simulated at once (default: about 2**20 array elements per batch); the samples of a seed do
+        not depend on it.
     progress : bool, optional
         tqdm progress bar; default on only when stderr is a terminal.
     basis : array_like, shape (d, d), optional

@@ -866,10 +866,13 @@ class OptimizeResult:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict (lists and floats) of the schedule, its metrics and the baselines."""
+        """Strict-JSON-ready dict (lists and floats; :func:`symsched._io.json_ready`: a zero-SNR level's log-SNR and sigma
+        as "-inf" and "inf") of the schedule, its metrics and the baselines."""
+        from ._io import json_ready
+
         # betas of the K-level process in training order (t = 0 least noisy), as diffusers' trained_betas
         betas = _sch.alpha_bar_to_betas(self.alpha_bar[::-1])
-        return {
+        return json_ready({
             "steps": self.steps,
             "sampler": self.sampler,
             "eta": self.eta,
@@ -895,7 +898,7 @@ class OptimizeResult:
             "n_gradient_evaluations": self.n_gradient_evaluations,
             "success": self.success,
             "message": self.message,
-        }
+        })
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1533,19 +1536,22 @@ def compare_schedules(
     table shows unweighted KL(data||generated) and W2 for all, every schedule run with the same sampler
     settings). The step counts are optimised in increasing order, each warm-started from the optima
     already found (and ``warm_starts``). Returns a :class:`ComparisonTable` (one row per step count and
-    schedule). ValueError / TypeError as :func:`optimize_schedule`, and for an empty ``steps_list``.
+    schedule). ValueError / TypeError as :func:`optimize_schedule`, and for an empty ``steps_list`` or a repeated K.
     """
     if isinstance(steps_list, (str, bytes)) or not hasattr(steps_list, "__iter__"):
         raise ValueError(f"steps_list must be a sequence of positive integers (got {steps_list!r})")
-    ks = sorted({_check_int(k, "steps_list entries", 1, MAX_STEPS) for k in steps_list})
+    ks = [_check_int(k, "steps_list entries", 1, MAX_STEPS) for k in steps_list]
     if not ks:
         raise ValueError("steps_list must not be empty")
+    if len(set(ks)) != len(ks):
+        raise ValueError(f"steps_list must not repeat a step count (got {ks})")
+    ks.sort()
     S = as_spectrum(spectrum)
     warm = _check_warm_starts(warm_starts)
     rows: list[dict[str, Any]] = []
     results: dict[int, OptimizeResult] = {}
     it: Any = ks
-    if progress:
+    if as_bool(progress, "progress"):
         from tqdm.auto import tqdm
 
         it = tqdm(ks, desc="compare", unit="K")

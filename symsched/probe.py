@@ -43,7 +43,7 @@ from numpy.typing import ArrayLike, NDArray
 from . import _library_samplers as _library
 from . import _signal_samplers as _loops
 from ._validate import (
-    MAX_SAMPLES, ArgumentTypeError, as_int, as_levels, as_positive_int, as_seed, check_choice, check_eta,
+    MAX_SAMPLES, ArgumentTypeError, as_bool, as_int, as_levels, as_positive_int, as_seed, check_choice, check_eta,
     check_grid_size, check_values,
 )
 
@@ -304,8 +304,12 @@ def torch_denoiser(
     ------
     ImportError
         torch is not installed (``pip install "symsched[torch]"``).
+    TypeError
+        ``module`` not callable, ``dtype`` not a torch floating dtype; when sampling, an output that is no tensor.
     """
     torch = _require_torch()
+    if not callable(module):
+        raise ArgumentTypeError(f"module must be a torch module or a callable module(x_t, t) (got {type(module).__name__})")
     pred = _prediction(prediction)
     check_choice(timestep, "timestep", ("nearest", "interpolate"))
     g = np.asarray(grid, dtype=np.float64)
@@ -314,6 +318,9 @@ def torch_denoiser(
         params = getattr(module, "parameters", None)
         first = next(iter(params()), None) if callable(params) else None
         dtype = first.dtype if first is not None and first.is_floating_point() else torch.float32
+    elif not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+        raise ArgumentTypeError(f"dtype must be a torch floating dtype such as torch.float32 (got {dtype!r}): an "
+                                "integer dtype would truncate x_t")
     tdtype = torch.int64 if timestep == "nearest" else torch.float32
     shp = None if shape is None else _shape(shape)
 
@@ -325,8 +332,11 @@ def torch_denoiser(
             out = module(xt, tt)
             if hasattr(out, "sample"):
                 out = out.sample
-            elif isinstance(out, (tuple, list)):
+            elif isinstance(out, (tuple, list)) and out:
                 out = out[0]
+            if not isinstance(out, torch.Tensor):
+                raise ArgumentTypeError(f"{name} must return a torch tensor (or a tuple / an object with .sample "
+                                        f"holding one), got {type(out).__name__}")
             return out.detach().to("cpu", torch.float64).numpy()
 
     return Denoiser(fn, pred, shp, g, name)
@@ -354,6 +364,10 @@ def diffusers_denoiser(unet: Any, scheduler: Any, *, timestep: str = "nearest", 
         Unknown prediction type or a scheduler without ``alphas_cumprod``.
     """
     _require_torch()
+    ucfg = getattr(unet, "config", None)
+    if not callable(unet) or ucfg is None or not hasattr(ucfg, "sample_size") or not hasattr(ucfg, "in_channels"):
+        raise ArgumentTypeError(f"unet must be a diffusers UNet2DModel (callable, with config.sample_size and "
+                                f"config.in_channels), got {type(unet).__name__}")
     cfg = getattr(scheduler, "config", None)
     ptype = getattr(cfg, "prediction_type", None) if cfg is not None else None
     if ptype is None and isinstance(cfg, Mapping):
@@ -363,7 +377,6 @@ def diffusers_denoiser(unet: Any, scheduler: Any, *, timestep: str = "nearest", 
     if ac is None:
         raise ValueError("scheduler must have alphas_cumprod (a diffusers DDPM/DDIM-type scheduler)")
     grid = np.asarray(ac.detach().cpu().numpy() if hasattr(ac, "detach") else ac, dtype=np.float64)
-    ucfg = unet.config
     size = ucfg.sample_size
     hw = (int(size), int(size)) if isinstance(size, (int, np.integer)) else tuple(int(s) for s in size)
     shape = (int(ucfg.in_channels), *hw)
@@ -444,7 +457,9 @@ def sample(
         ``np.random.default_rng(seed)`` (booleans refused); the same seed gives the same initial noise for every
         schedule (paired comparisons).
     batch_size : int, optional
-        Samples per denoiser call (default: about 2**20 array elements).
+        Samples per denoiser call (default: about 2**20 array elements). It does not change the samples of a seed:
+        each step's noise has its own stream, consumed in sample order (only the noise k-diffusion draws itself,
+        churn and the Brownian tree of ``dpmpp_sde`` / ``dpmpp_2m_sde`` / ``dpmpp_3m_sde``, depends on it).
     progress : bool, tqdm bar or None
         Progress bar (default: only on a terminal); a tqdm instance is updated, not closed.
     options : mapping, optional
@@ -507,10 +522,15 @@ def sample(
         from .schedules import alpha_bar_to_sigmas
 
         lib_seed = int(np.random.default_rng(seed).integers(2**62))
-        for x in _library.run_k_diffusion(sampler, np.asarray(alpha_bar_to_sigmas(ab), dtype=np.float64), model.ve,
-                                          shape=shp, n=n, seed=lib_seed, batch=batch, options=options or {}):
-            out[done : done + x.shape[0]] = x
-            done += x.shape[0]
+        bar = _loops.progress_bar(-(-n // batch) * ab.size, progress, f"{sampler} sampling (k-diffusion)")
+        try:
+            for x in _library.run_k_diffusion(sampler, np.asarray(alpha_bar_to_sigmas(ab), dtype=np.float64),
+                                              model.ve, shape=shp, n=n, seed=lib_seed, batch=batch,
+                                              options=options or {}, progress=bar.update):
+                out[done : done + x.shape[0]] = x
+                done += x.shape[0]
+        finally:
+            bar.close()
         return out
     levels = _levels_for(sampler, ab)
     for x in _loops.run(sampler, levels, model, shape=shp, n=n, rng=np.random.default_rng(seed), batch=batch,
@@ -852,8 +872,8 @@ def _require_ot() -> Any:
     return ot
 
 
-def _projections(d: int, n_projections: int, seed: int) -> Array:
-    P = np.random.default_rng(seed).standard_normal((d, n_projections))
+def _projections(d: int, n_projections: int, seed: Any) -> Array:
+    P = np.random.default_rng(as_seed(seed)).standard_normal((d, n_projections))
     return P / np.linalg.norm(P, axis=0, keepdims=True)
 
 
@@ -941,7 +961,7 @@ def _frechet(m1: Array, C1: Array, r1: Array, m2: Array, C2: Array) -> float:
 
 
 def _moments(X: Array) -> tuple[Array, Array]:
-    return X.mean(axis=0), np.cov(X, rowvar=False)
+    return X.mean(axis=0), np.atleast_2d(np.cov(X, rowvar=False))  # d = 1: a 1 x 1 matrix, not a 0-d array
 
 
 def frechet_distance(x: ArrayLike, y: ArrayLike, *, components: Optional[int] = None) -> float:
@@ -990,7 +1010,7 @@ def _features(Y: Array, components: Optional[int]) -> Optional[Array]:
     k = int(components)
     if k == 0 or k >= d:
         return None
-    w, V = np.linalg.eigh(np.cov(Y, rowvar=False))
+    w, V = np.linalg.eigh(np.atleast_2d(np.cov(Y, rowvar=False)))
     return np.ascontiguousarray(V[:, ::-1][:, :k])
 
 
@@ -1114,8 +1134,12 @@ class Comparison:
         return _md_table(head, [cells])
 
     def to_dict(self) -> dict[str, Any]:
-        return dict(values={k: v.tolist() for k, v in self.values.items()}, predicted=dict(self.predicted),
-                    n_samples=list(self.n_samples), n_reference=self.n_reference, bandwidths=list(self.bandwidths))
+        """Strict-JSON-ready dict (:func:`symsched._io.json_ready`: non-finite floats as "inf"/"nan")."""
+        from ._io import json_ready
+
+        return json_ready(dict(values={k: v.tolist() for k, v in self.values.items()}, predicted=dict(self.predicted),
+                               n_samples=list(self.n_samples), n_reference=self.n_reference,
+                               bandwidths=list(self.bandwidths)))
 
 
 def _md_table(header: list[str], rows: list[list[str]]) -> str:
@@ -1166,6 +1190,7 @@ class PairedComparison:
         names = tuple(self.comparisons)
         a = check_choice(a, "a", names)
         b = check_choice(self.baseline if b is None else b, "b", names)
+        check_choice(metric, "metric", self.metrics)
         va, vb = self.comparisons[a].values[metric], self.comparisons[b].values[metric]
         if va.size != vb.size:
             raise ValueError(f"{a!r} and {b!r} have different numbers of seeds ({va.size} and {vb.size})")
@@ -1173,6 +1198,7 @@ class PairedComparison:
 
     def best(self, metric: str) -> str:
         """The schedule with the lowest mean ``metric``."""
+        check_choice(metric, "metric", self.metrics)
         return min(self.comparisons, key=lambda k: self.comparisons[k].mean(metric))
 
     def to_markdown(self) -> str:
@@ -1196,7 +1222,10 @@ class PairedComparison:
         return out
 
     def to_dict(self) -> dict[str, Any]:
-        return dict(baseline=self.baseline, comparisons={k: v.to_dict() for k, v in self.comparisons.items()})
+        """Strict-JSON-ready dict (:func:`symsched._io.json_ready`)."""
+        from ._io import json_ready
+
+        return json_ready(dict(baseline=self.baseline, comparisons={k: v.to_dict() for k, v in self.comparisons.items()}))
 
 
 def _seed_sets(samples: Any, name: str) -> list[Any]:
@@ -1365,6 +1394,9 @@ def compare_paired(
     """
     if not isinstance(samples, Mapping) or not samples:
         raise ValueError("samples must be a non-empty mapping schedule name -> samples (one array per seed)")
+    if alpha_bar is not None and not isinstance(alpha_bar, Mapping):
+        raise ArgumentTypeError("alpha_bar must be a mapping schedule name -> alpha_bar (the schedules of samples), "
+                                f"or None (got {type(alpha_bar).__name__})")
     base = next(iter(samples)) if baseline is None else check_choice(baseline, "baseline", tuple(samples))
     ref = _reference(reference, basis=basis, channel_axis=channel_axis, bandwidths=bandwidths, scales=scales,
                      n_projections=n_projections, fd_components=fd_components, seed=seed,
@@ -1440,13 +1472,19 @@ def default_schedules(
     from .schedules import STANDARD_SCHEDULES, standard_schedule
 
     K = as_positive_int(steps, "steps")
+    if isinstance(names, (str, bytes)) or not isinstance(names, Iterable):
+        raise ArgumentTypeError(f"names must be a sequence of schedule names, e.g. ('optimised-w2', 'karras') "
+                                f"(got {names!r})")
+    names = list(names)
+    if not names:
+        raise ValueError("names must not be empty")
     g = default_grid() if grid is None else np.asarray(grid, dtype=np.float64)
     out: dict[str, Array] = {}
     opt_kw = dict(sampler=sampler, variance=variance, grid=g, seed=seed, init="white", endpoints=endpoints)
     if sampler == "ddim":
         opt_kw["eta"] = eta
     for name in names:
-        if name == "optimised" or name.startswith("optimised-"):
+        if isinstance(name, str) and (name == "optimised" or name.startswith("optimised-")):
             div = name.split("-", 1)[1] if "-" in name else None
             kw = dict(opt_kw) if div is None else dict(opt_kw, divergence=div)
             out[name] = np.asarray(optimize_schedule(spectrum, K, **kw).alpha_bar, dtype=np.float64)
@@ -1476,9 +1514,12 @@ class ProbeResult:
         return self.comparison.to_markdown()
 
     def to_dict(self) -> dict[str, Any]:
-        return dict(sampler=self.sampler, seeds=list(self.seeds), n_samples=self.n_samples,
-                    schedules={k: v.tolist() for k, v in self.schedules.items()},
-                    timesteps=dict(self.timesteps), seconds=dict(self.seconds), **self.comparison.to_dict())
+        """Strict-JSON-ready dict (:func:`symsched._io.json_ready`: a zero-SNR level stays 0.0; non-finite floats as strings)."""
+        from ._io import json_ready
+
+        return json_ready(dict(sampler=self.sampler, seeds=list(self.seeds), n_samples=self.n_samples,
+                               schedules={k: v.tolist() for k, v in self.schedules.items()},
+                               timesteps=dict(self.timesteps), seconds=dict(self.seconds), **self.comparison.to_dict()))
 
 
 def probe_schedules(
@@ -1513,7 +1554,8 @@ def probe_schedules(
     Per schedule k and seed s: ``metrics(sample(denoiser, alpha_bar_k, seed=s), reference)``. Shapes:
     ``schedules`` name -> (K_k,); ``reference`` (m, *shape) with m >= 2; each run (n_samples, *shape);
     ``examples[k]`` (min(n_examples, n_samples), *shape). Raises ValueError for an empty or non-mapping
-    ``schedules``, bad levels, ``n_samples`` not in [1, MAX_SAMPLES], bad ``seeds`` (not a non-empty sequence of
+    ``schedules``, bad levels, ``n_samples`` not in [2, MAX_SAMPLES], ``n_examples`` not a positive integer, a bad
+    ``grid``, bad ``seeds`` (not a non-empty sequence of
     integers >= 0), an unknown sampler, baseline or metric, a bad reference, ``shape`` or ``batch_size``, and
     for what :func:`sample` refuses (e.g. a denoiser output of the wrong shape or with NaN); ImportError for
     ``"sliced_w2"`` without POT. Source: as :func:`compare`; docs/model.md §5 (the predicted spectra).
@@ -1525,7 +1567,13 @@ def probe_schedules(
     seeds_t = _seeds(seeds)
     scheds = {k: as_levels(v, f"schedules[{k!r}]") for k, v in schedules.items()}
     n = as_positive_int(n_samples, "n_samples", MAX_SAMPLES, limit="MAX_SAMPLES")
+    if n < 2:
+        raise ValueError(f"n_samples must be at least 2: every metric compares a set of samples (got {n})")
+    n_examples = as_positive_int(n_examples, "n_examples")
     check_choice(sampler, "sampler", SAMPLERS)
+    if grid is not None:  # checked before any sampling (it is only used for the timesteps reported at the end)
+        for ab in scheds.values():
+            grid_timestep(float(ab[0]), grid)
     base = baseline if baseline is not None else next(iter(scheds))
     check_choice(base, "baseline", tuple(scheds))
     ref = _Reference(reference, basis=None, channel_axis=channel_axis, bandwidths=None, scales=(0.5, 1.0, 2.0),
@@ -1535,7 +1583,8 @@ def probe_schedules(
     size = int(np.prod(shp))
     batch = max(1, min(n, (1 << 20) // size)) if batch_size is None else as_positive_int(batch_size, "batch_size")
     total = sum(len(seeds_t) * (-(-n // batch) * ab.size + 1) for ab in scheds.values())
-    disable = not bool(getattr(sys.stderr, "isatty", lambda: False)()) if progress is None else not progress
+    disable = (not bool(getattr(sys.stderr, "isatty", lambda: False)()) if progress is None
+               else not as_bool(progress, "progress"))
     bar = tqdm(total=total, desc="symsched probe", unit="step", disable=disable)
     sets: dict[str, list[_Scored]] = {k: [] for k in scheds}
     secs = {"sampling": 0.0, "metrics": 0.0}

@@ -325,3 +325,28 @@ def test_flow_schedule_checks_arguments_its_schedule_does_not_use(name, kw, exc,
     """An argument the named schedule ignores is still checked, never silently dropped."""
     with pytest.raises(exc, match=needle):
         sch.flow_schedule(name, 5, **kw)
+
+
+@pytest.mark.diffusers
+@pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
+@pytest.mark.parametrize("cls", ["FlowMatchEulerDiscreteScheduler", "FlowMatchHeunDiscreteScheduler"])
+def test_from_diffusers_reads_a_first_flow_time_rounded_above_one(cls) -> None:
+    """break-test E: diffusers' float32 shift puts t = 1 at 1.0000006 for shift = 0.2; that schedule (and a symsched
+    export read back) is read as pure noise, not refused; a first time clearly above 1 still is."""
+    import torch
+
+    d = _diffusers()
+    for shift in (0.2, 0.3, 3.0):
+        sched = getattr(d, cls)(shift=shift)
+        sched.set_timesteps(10)
+        got = from_diffusers(sched)
+        assert got.alpha_bar[0] == 0.0 and got.sampler.startswith("flow_match")
+        assert (float(sched.sigmas[0]) > 1.0) == any("float32 rounding" in n for n in got.notes)
+    if cls == "FlowMatchEulerDiscreteScheduler":  # Heun's set_timesteps takes no custom sigmas
+        ab = sch.flow_schedule("flow-uniform", 6)
+        sched = getattr(d, cls)(shift=0.2)
+        sched.set_timesteps(**to_diffusers(ab, scheduler=sched))
+        np.testing.assert_allclose(from_diffusers(sched).alpha_bar[1:], ab[1:], rtol=3e-6)
+    sched.sigmas = torch.cat((torch.tensor([1.01]), sched.sigmas[1:]))
+    with pytest.raises(ValueError, match=r"sigmas must be flow times strictly decreasing in \(0, 1\]"):
+        from_diffusers(sched)

@@ -514,3 +514,30 @@ def test_a_masked_array_is_refused_not_silently_unmasked() -> None:
         symsched.output_spectrum([1.0], ab)
     full = np.ma.masked_array([1.0, 2.0], mask=[False, False])  # nothing masked: the values themselves
     np.testing.assert_allclose(symsched.output_spectrum(full, [0.1, 0.5]), symsched.output_spectrum([1.0, 2.0], [0.1, 0.5]))
+
+
+@pytest.mark.parametrize("bad", ["yes", 1, np.array([True])])
+def test_every_progress_flag_is_a_boolean(bad, tmp_path) -> None:
+    """break-test E: sweep(progress="yes") ran with a bar; every public progress= is checked like optimize_schedule's."""
+    from symsched.insight import explain, resolution_law
+
+    S = spectra.power_law((8, 8), alpha=2.0)
+    _raises(lambda: symsched.sweep([S], 2, n_jobs=1, restarts=0, progress=bad), "progress", TypeError)
+    _raises(lambda: symsched.compare_schedules(S, [2], restarts=0, progress=bad), "progress", TypeError)
+    _raises(lambda: resolution_law(lambda d: spectra.power_law((d, d), alpha=2.0), [8, 16], steps=2, progress=bad),
+            "progress", TypeError)
+    _raises(lambda: explain(S, tmp_path / "x", steps=(2,), progress=bad), "progress", TypeError)
+    assert not (tmp_path / "x").exists()
+
+
+def test_a_repeated_step_count_is_refused_everywhere() -> None:
+    """break-test E: explain(steps=(4, 4)) and compare_schedules dropped the repeat silently, sweep refused it."""
+    from symsched.commands._settings import positive_ints
+    from symsched.insight import explain
+
+    S = spectra.power_law((8, 8), alpha=2.0)
+    _raises(lambda: symsched.sweep([S], [3, 3], n_jobs=1), "steps", match="repeat")
+    _raises(lambda: symsched.compare_schedules(S, [3, 2, 3]), "steps_list", match="repeat")
+    _raises(lambda: explain(S, None, steps=(4, 4)), "steps", match="repeat")
+    _raises(lambda: positive_ints("5,10,5", "--steps"), "--steps", match="repeat")
+    assert positive_ints("20,5", "--steps") == [20, 5] and positive_ints("none", "--r", allow_none=True) == []

@@ -479,3 +479,22 @@ def test_validate_labels_a_power_law_with_its_exponent_once(capsys) -> None:
                  "--no-progress"]) in (0, 1)
     out = capsys.readouterr().out
     assert "(power law |f|^5)" in out and "^--" not in out
+
+
+@pytest.mark.parametrize("argv, option, other", [
+    (lambda f: ["explain", "--spectrum", f.S, "--out", f.S], "--out", "--spectrum"),
+    (lambda f: ["optimize", "--spectrum", f.S, "--steps", "2", "--out", f.S], "--out", "--spectrum"),
+    (lambda f: ["transfer", "--spectrum", f.S, "--alpha-bar", f.A, "--out", f.A], "--out", "--alpha-bar"),
+    (lambda f: ["optimize", "--spectrum", f.S, "--steps", "2", "--out", str(f.root / "o.json"), "--plot",
+                str(f.root / "o.json")], "--out", "--plot"),
+])
+def test_an_output_that_is_an_input_is_refused_before_it_is_overwritten(files, capsys, argv, option, other) -> None:
+    """break-test E: `explain --spectrum S.npy --out S.npy` blamed --spectrum; an output naming an input (or the other
+    output) is refused up front, naming both options, and the input is left as it was."""
+    before = Path(files.S).read_bytes(), Path(files.A).read_bytes()
+    args = argv(files)
+    code = main(args)
+    line = _one_line_error(capsys, code, args[0], option, "would overwrite it")
+    assert f"is also the {other} path" in line
+    assert (Path(files.S).read_bytes(), Path(files.A).read_bytes()) == before
+    assert main(["transfer", "--spectrum", files.S, "--alpha-bar", files.A, "--out", str(files.root / "P.npy")]) == 0

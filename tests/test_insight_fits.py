@@ -386,3 +386,41 @@ def test_plain_levels_default_to_the_optimisers_divergence() -> None:
     fit = fit_heuristics(ab, S)
     assert fit.divergence == "w2" and fit.value == pytest.approx(w2sq, rel=1e-9)
     assert schedule_objective(S, ab) == pytest.approx(w2sq, rel=1e-9)
+
+
+@pytest.mark.parametrize("s", [0.0, 0.008, 0.3, 2.0, 10.0])
+def test_cosine_fit_recovers_the_offset_and_times_it_was_built_with(s) -> None:
+    """break-test E: the fitted s, t_max and t_min are those of the schedule (Nichol & Dhariwal eq. 17, computed
+    here), not of another one (the fit read its angle phi0 as sin^2 phi0: s = 0.3 came back as 0.699)."""
+    phi = lambda t: 0.5 * math.pi * (t + s) / (1 + s)  # noqa: E731
+    t = np.linspace(0.9, 0.05, 9)
+    ab = np.cos(phi(t)) ** 2 / math.cos(phi(0.0)) ** 2
+    fit = fit_heuristics(ab)["cosine"]
+    assert fit.rms < 1e-9
+    assert fit.params["s"] == pytest.approx(s, rel=1e-7, abs=1e-9)
+    assert fit.params["t_max"] == pytest.approx(0.9, rel=1e-7) and fit.params["t_min"] == pytest.approx(0.05, rel=1e-7)
+    again = fam.cosine_offset(9, s=fit.params["s"], log_snr_min=fit.log_snr[0], log_snr_max=fit.log_snr[-1])
+    np.testing.assert_allclose(schedules.alpha_bar_to_log_snr(again), fit.log_snr, atol=1e-9)
+
+
+def test_one_finite_level_fits_every_family_exactly_without_a_shape() -> None:
+    """break-test E: one level is every family's one-level schedule (karras and tangent showed the 1e3 penalty)."""
+    S = spectra.power_law((8, 8), alpha=2.0)
+    for ab in ([0.3], [0.0, 0.3]):
+        fit = fit_heuristics(ab, S)
+        for f in fit.fits:
+            assert f.rms == 0.0 and f.max_abs == 0.0 and f.params == {} and f.n_params == 0, f.family
+            assert f.alpha_bar[-1] == pytest.approx(0.3, rel=1e-14)
+        assert "1e+03" not in fit.to_markdown()
+
+
+def test_fit_dicts_are_strict_json_at_zero_terminal_snr() -> None:
+    """break-test E: to_dict is JSON-ready with allow_nan=False (-inf as a string, as every symsched JSON file)."""
+    S = spectra.power_law((8, 8), alpha=2.0)
+    res = symsched.optimize_schedule(S, 4, endpoints=(0.0, None), restarts=0)
+    d = fit_heuristics(res, S).to_dict()
+    assert json.loads(json.dumps(d, allow_nan=False))["target_log_snr"][0] == "-inf"
+    assert json.loads(json.dumps(res.to_dict(), allow_nan=False))["sigmas"][0] == "inf"
+    sw = symsched.sweep([S, 2 * S], 3, values=np.array([2, 3]), n_jobs=1, restarts=0, endpoints=(0.0, None))
+    doc = json.loads(json.dumps(sw.to_dict(), allow_nan=False))
+    assert [r["parameter"] for r in doc["results"]] == [2, 3] and doc["results"][0]["log_snr"][0] == "-inf"

@@ -287,3 +287,46 @@ def test_a_diverging_mode_is_named_like_output_spectrum_names_it_without_a_warni
         warnings.simplefilter("error")
         with pytest.raises(ValueError, match=r"^spectrum: the sample variance of the mode S=1e\+300 after step 1 "):
             intermediate_spectra(S, ab, sampler="dpm_2")
+
+
+def _flow_euler_variances(S: float, t: list[float]) -> tuple[list[float], list[float]]:
+    """Flow matching's Euler ODE step in its own scale, x_t = (1 - t) x0 + t eps, from first principles: the exact
+    denoiser x0_hat = (1 - t) S / ((1 - t)^2 S + t^2) x, eps_hat = (x - (1 - t) x0_hat) / t, and
+    x' = x + (t' - t)(eps_hat - x0_hat); a variance v maps to g^2 v with the step's gain g. Start: x = eps at t[0]
+    (variance t[0]^2 + (1 - t[0])^2 S for the exact start, 1 at t = 1). Returns (sample after each step, marginal)."""
+    v = (1 - t[0]) ** 2 * S + t[0] ** 2
+    out, marg = [], []
+    for a, b in zip(t, t[1:] + [0.0]):
+        c0 = (1 - a) * S / ((1 - a) ** 2 * S + a**2)
+        g = 1 + (b - a) * ((1 - (1 - a) * c0) / a - c0)
+        v = g * g * v
+        out.append(v)
+        marg.append((1 - b) ** 2 * S + b**2)
+    return out, marg
+
+
+@pytest.mark.parametrize("S", [1.0, 0.3, 7.0])
+def test_flow_sample_rows_are_in_flow_scale(S) -> None:
+    """break-test E: flow samplers' sample, marginal and start rows are in x_t = (1 - t) x0 + t eps units, as the
+    docstring says (they were the VP scale: 0.98 instead of 0.766 after the first step)."""
+    ab = [0.0, 0.02, 0.1, 0.3, 0.6, 0.9]
+    t = schedules.alpha_bar_to_flow_t(ab).tolist()
+    res = intermediate_spectra([S], ab, sampler="flow_match_euler", init="exact")
+    want, marg = _flow_euler_variances(S, t)
+    np.testing.assert_allclose(res.sample.ravel(), want, rtol=1e-12)
+    np.testing.assert_allclose(res.marginal.ravel(), marg, rtol=1e-12)
+    assert res.start.ravel()[0] == pytest.approx(1.0, rel=1e-15)  # t = 1: pure noise, variance 1
+    res_vp = intermediate_spectra([S], ab, sampler="ddim", init="exact")  # companion: the VP rows differ
+    assert abs(res_vp.sample.ravel()[0] - want[0]) > 1e-3
+
+
+def test_ve_rows_that_overflow_in_ve_units_name_the_level_not_a_diverging_mode() -> None:
+    """break-test E: a level so noisy (alpha_bar = 1e-320, sigma^2 ~ 1e320) that its VE variance exceeds float64 is an
+    alpha_bar error; the start used to come back as inf with no error, and a sample row blamed the mode S = 0."""
+    with pytest.raises(ValueError, match=r"^alpha_bar: the start variance .* alpha_bar\[0\] = 9\.99989e-321 is so noisy"):
+        intermediate_spectra([0.5, 2.0], [1e-320, 0.5], sampler="euler")
+    with pytest.raises(ValueError, match=r"^alpha_bar: the sample variance .* after step 1 .* alpha_bar\[1\]"):
+        intermediate_spectra([0.5, 2.0], [0.0, 1e-320], sampler="euler")
+    res = intermediate_spectra([0.5, 2.0], [0.0, 0.5], sampler="euler")  # sigma = inf exactly: an infinite start
+    assert np.all(np.isinf(res.start)) and np.all(np.isfinite(res.sample))
+    np.testing.assert_allclose(res.sample[0], [1.0, 1.0], rtol=1e-15)  # Euler from sigma = inf: x = sigma_1 eps

@@ -28,6 +28,23 @@ def sampler_option(text: str) -> tuple[str, Any]:
     return name, value
 
 
+def positive_ints(text: str, flag: str, *, allow_none: bool = False) -> list[int]:
+    """``"5,10,20"`` -> [5, 10, 20]; ValueError naming ``flag`` for anything else or a repeated value
+    (``allow_none``: ``"none"`` or empty -> [])."""
+    t = str(text).strip().lower()
+    if allow_none and t in ("none", ""):
+        return []
+    try:
+        vals = [int(s) for s in t.split(",") if s.strip()]
+    except ValueError:
+        raise ValueError(f"{flag} must be comma-separated positive integers (got {text!r})") from None
+    if not vals or any(v < 1 for v in vals):
+        raise ValueError(f"{flag} must be comma-separated positive integers (got {text!r})")
+    if len(set(vals)) != len(vals):
+        raise ValueError(f"{flag} must not repeat a value (got {text!r})")
+    return vals
+
+
 def add_sampler_arguments(p: argparse.ArgumentParser, *, sampler_help: str, flow_help: str) -> None:
     """Add ``--sampler`` (every registered sampler; default None, see :func:`resolve_sampler`) and ``--flow``."""
     from ..symbolic.samplers import FLOW_SAMPLERS, VE_SAMPLERS, VP_SAMPLERS

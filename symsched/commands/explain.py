@@ -50,25 +50,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.set_defaults(func=run)
 
 
-def _ints(text: str, flag: str, allow_none: bool = False) -> list[int]:
-    t = str(text).strip().lower()
-    if allow_none and t in ("none", ""):
-        return []
-    try:
-        vals = [int(s) for s in t.split(",") if s.strip()]
-    except ValueError:
-        raise ValueError(f"{flag} must be comma-separated positive integers (got {text!r})") from None
-    if not vals or any(v < 1 for v in vals):
-        raise ValueError(f"{flag} must be comma-separated positive integers (got {text!r})")
-    return vals
-
-
 def run(args: argparse.Namespace) -> int:
     from ..insight.explain import explain
 
-    steps = _ints(args.steps, "--steps")
-    res = _ints(args.resolutions, "--resolutions", allow_none=True)
-    img = _ints(args.image_resolutions, "--image-resolutions")
+    steps = _settings.positive_ints(args.steps, "--steps")
+    res = _settings.positive_ints(args.resolutions, "--resolutions", allow_none=True)
+    img = _settings.positive_ints(args.image_resolutions, "--image-resolutions")
     divs = [s.strip() for s in str(args.divergences).split(",") if s.strip()]
     if args.jobs == 0:
         raise ValueError("--jobs must be -1 (every core) or a positive number of workers (got 0)")

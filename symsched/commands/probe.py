@@ -63,7 +63,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--sampler", default="ddim", choices=list(SAMPLERS), help="sampler (default ddim)")
     p.add_argument("--eta", default=0.0, type=float, help="DDIM eta in [0, 1] (default 0)")
     p.add_argument("--variance", default="posterior", choices=["posterior", "beta"], help="DDPM variance")
-    p.add_argument("--batch-size", default=None, type=int, help="samples per denoiser call (default auto)")
+    p.add_argument("--batch-size", default=None, type=int, help="samples per denoiser call (default auto; the samples of a seed do not depend on it)")
     p.add_argument("--out", default=Path("probe"), type=Path, help="output directory (default: probe)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
@@ -134,6 +134,7 @@ def _diffusers_folder(folder: Path, reference: Optional[Path]) -> ProbeModel:
         if not f.is_file():
             raise ValueError(f"--model {str(folder)!r} is not a diffusers model folder: {str(f)!r} is missing "
                              "(expected config.json and scheduler_config.json, or unet/ and scheduler/ subfolders)")
+    _check_ddpm_grid_scheduler(folder, sched_dir / "scheduler_config.json")
     try:
         unet = UNet2DModel.from_pretrained(str(unet_dir), use_safetensors=True, local_files_only=True,
                                            low_cpu_mem_usage=False)
@@ -149,6 +150,24 @@ def _diffusers_folder(folder: Path, reference: Optional[Path]) -> ProbeModel:
     ref = _load_reference(reference, den.shape)
     ch = 0 if den.shape[0] > 1 else None
     return ProbeModel(str(folder), den, ref, measured_spectrum(ref, channel_axis=ch), den.grid, ch)
+
+
+def _check_ddpm_grid_scheduler(folder: Path, config: Path) -> None:
+    """ValueError unless the scheduler config describes a DDPM-type training grid (betas -> alphas_cumprod): loading
+    any other config as a DDPMScheduler would fill in default betas and prediction_type="epsilon" silently."""
+    import json
+
+    try:
+        cfg = json.loads(config.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"--model {str(folder)!r}: cannot read {str(config)!r} as JSON ({exc})") from None
+    if not isinstance(cfg, dict):
+        raise ValueError(f"--model {str(folder)!r}: {str(config)!r} is not a scheduler config (a JSON object)")
+    cls = str(cfg.get("_class_name", ""))
+    if cls.startswith("FlowMatch") or ("beta_schedule" not in cfg and "trained_betas" not in cfg):
+        raise ValueError(f"--model {str(folder)!r}: its scheduler {cls or '(no _class_name)'} has no DDPM training grid "
+                         "(beta_schedule / trained_betas); symsched probe drives models trained on alphas_cumprod "
+                         "(epsilon, sample or v prediction), not flow-matching ones")
 
 
 def _load_reference(path: Path, shape: tuple[int, ...]) -> np.ndarray:

@@ -68,14 +68,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def _steps(text: str) -> list[int]:
-    try:
-        ks = [int(s) for s in str(text).split(",") if s.strip()]
-    except ValueError:
-        raise ValueError(f"--steps must be comma-separated positive integers (got {text!r})") from None
-    if not ks or any(k < 1 for k in ks):
-        raise ValueError(f"--steps must be comma-separated positive integers (got {text!r})")
     from .._validate import MAX_STEPS
+    from ._settings import positive_ints
 
+    ks = positive_ints(text, "--steps")
     if max(ks) > MAX_STEPS:
         raise ValueError(f"--steps must be at most MAX_STEPS = {MAX_STEPS} (got {max(ks)})")
     return sorted(set(ks))

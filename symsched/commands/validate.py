@@ -49,7 +49,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    help=".npy PSD on an FFT grid to use instead of the power law (overrides --shape)")
     p.add_argument("--alpha", default=1e-6, type=float,
                    help="family-wise false-alarm probability of the check (default 1e-6)")
-    p.add_argument("--batch-size", default=None, type=int, help="samples simulated at once (default auto)")
+    p.add_argument("--batch-size", default=None, type=int, help="samples simulated at once (default auto; the samples of a seed do not depend on it)")
     p.add_argument("--plot", default=None, type=file_path,
                    help="write a figure (format from the suffix: PNG, PDF, SVG, ...): closed form vs empirical PSD")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")

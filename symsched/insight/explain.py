@@ -25,7 +25,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .._io import atomic_write_text, json_ready
-from .._validate import as_positive_int, check_choice
+from .._validate import as_bool, as_positive_int, check_choice
 from ..api import DIVERGENCES, FLOW_SAMPLERS, VE_SAMPLERS, VP_SAMPLERS
 from ..optimize import _check_sampler_args, _settings, _settings_text
 from .fits import HeuristicFit, _fmt_params, fit_heuristics
@@ -64,10 +64,12 @@ def _steps(values: Any, name: str) -> list[int]:
         values = [values]
     if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
         raise ValueError(f"{name} must be a sequence of positive integers (got {values!r})")
-    out = sorted({as_positive_int(v, f"{name} entries") for v in values})
-    if not out:
+    vals = [as_positive_int(v, f"{name} entries") for v in values]
+    if not vals:
         raise ValueError(f"{name} must not be empty")
-    return out
+    if len(set(vals)) != len(vals):
+        raise ValueError(f"{name} must not repeat a value (got {vals})")
+    return sorted(vals)
 
 
 @dataclass
@@ -244,6 +246,7 @@ def explain(
     eta = _check_sampler_args(sampler, eta, variance, settings)
     flow = sampler in FLOW_SAMPLERS
     check_choice(images, "images", ("auto", "on", "off"))
+    progress = as_bool(progress, "progress")
     if isinstance(spectrum, (str, os.PathLike)):
         label = str(spectrum)
         S = load_spectrum(spectrum)

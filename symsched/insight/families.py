@@ -404,7 +404,7 @@ def _sig(l: float) -> float:
 
 
 def _describe_cosine(lo: float, hi: float, x: Sequence[float]) -> dict[str, float]:
-    phi0 = math.asin(math.sqrt(min(max(x[0], 0.0), 1.0)))
+    phi0 = float(x[0])  # the shape parameter _cosine_l takes: phi0 = pi/2 s/(1 + s)
     s = phi0 / (0.5 * math.pi - phi0)
 
     def t_of(l: float) -> float:
@@ -440,13 +440,15 @@ def _describe_sigmas(key: str, transform: Callable[[float], float]) -> Callable[
 
 
 _LOG_RHO = (math.log(0.05), math.log(200.0))
+#: Largest cosine offset angle fitted, phi0 = pi/2 s/(1 + s): s up to 100.
+_COSINE_PHI0_MAX = 0.5 * math.pi * 100.0 / 101.0
 
 #: Every family :func:`symsched.insight.fit_heuristics` fits, in tie-break order.
 FAMILIES: tuple[Family, ...] = (
     Family("cosine", r"alpha_bar = cos^2(pi/2 (t+s)/(1+s)) / cos^2(pi/2 s/(1+s)), t uniform",
            "Nichol & Dhariwal 2021 (arXiv 2102.09672), eq. 17", _cosine_l,
-           shape=("sin^2 phi0",), bounds=((0.0, 0.98),),
-           starts=tuple((math.sin(0.5 * math.pi * s / (1 + s)) ** 2,) for s in (0.0, 0.008, 0.1, 0.5)),
+           shape=("phi0",), bounds=((0.0, _COSINE_PHI0_MAX),),
+           starts=tuple((0.5 * math.pi * s / (1 + s),) for s in (0.0, 0.008, 0.1, 0.5, 3.0)),
            describe=_describe_cosine),
     Family("tangent", r"sigma = sqrt(S) tan(theta), theta uniform (kl_optimal for S = 1)",
            "equal-angle DDIM for one mode (derivations/ddim.tex); symsched.schedules.kl_optimal", _tangent_l,

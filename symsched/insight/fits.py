@@ -181,14 +181,16 @@ class HeuristicFit:
         return "\n".join(lines) + "\n"
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict."""
-        return {
+        """Strict-JSON-ready dict (:func:`symsched._io.json_ready`: non-finite floats as "inf"/"-inf"/"nan")."""
+        from .._io import json_ready
+
+        return json_ready({
             "target_log_snr": self.log_snr.tolist(), "value": self.value, "endpoints": self.endpoints,
             "divergence": self.divergence, "sampler": self.sampler, "best": self.best.family,
             "fits": [{"family": f.family, "params": f.params, "log_snr": f.log_snr.tolist(), "rms": f.rms,
                       "max_abs": f.max_abs, "value": f.value, "loss": f.loss, "n_params": f.n_params}
                      for f in self.fits],
-        }
+        })
 
     def __str__(self) -> str:
         return self.to_markdown()
@@ -229,14 +231,16 @@ def schedule_objective(
 def _family_levels(fam: Family, K: int, x: Array, ends: Optional[tuple[float, float]]) -> Optional[Array]:
     lo, hi = ends if ends is not None else (float(x[0]), float(x[1]))
     shape = x if ends is not None else x[2:]
-    if K > 1 and not hi > lo:
+    if K == 1:  # one level is its own end point: every family passes through it (e.g. karras refuses
+        return np.array([lo])  # sigma_min == sigma_max, but its one-level schedule is that level)
+    if not hi > lo:
         return None
     try:
         with np.errstate(all="ignore"):
             l = np.asarray(fam.levels(K, lo, hi, *shape), dtype=np.float64)
     except (ValueError, OverflowError, ZeroDivisionError):
         return None
-    if not np.all(np.isfinite(l)) or (K > 1 and np.any(np.diff(l) <= 0)):
+    if not np.all(np.isfinite(l)) or np.any(np.diff(l) <= 0):
         return None
     return l
 
@@ -332,7 +336,8 @@ def fit_heuristics(
     -----
     Each fit starts from a few fixed points of the family's shape parameter (deterministic); the
     trust-region reflective solver keeps the parameters in their bounds (e.g. the cosine offset
-    ``s >= 0``, parametrised as :math:`\sin^2\varphi_0` so that ``s = 0`` is reached exactly).
+    ``s >= 0``, parametrised by its angle :math:`\varphi_0 = \tfrac{\pi}{2}\tfrac{s}{1+s}` in
+    :math:`[0, \tfrac{\pi}{2}\tfrac{100}{101}]`, so that ``s = 0`` is reached exactly and ``s`` runs up to 100).
     A first level at ``alpha_bar = 0`` (zero terminal SNR, flow t = 1) is kept fixed and the families
     are fitted to the finite levels after it (module docstring); the parameters describe that part
     (e.g. ``sigma_max`` is the sigma of the second level).
@@ -410,12 +415,16 @@ def fit_heuristics(
                 loss = value - target_value
             except ValueError:  # levels that collapse in float64 (extreme fits): no objective
                 pass
+        # one finite level: every family passes through it and its shape is undetermined (not reported);
+        # a family that produced no valid levels anywhere has no residual (NaN, printed "–"), not the penalty
         fits.append(FamilyFit(
-            family=fam.name, params=fam.params(lo, hi, shape) if ok else {}, log_snr=l, alpha_bar=fab,
-            rms=float(np.sqrt(np.mean(res**2))), max_abs=float(np.max(np.abs(res))), value=value, loss=loss,
-            n_params=len(x),
+            family=fam.name, params=fam.params(lo, hi, shape) if ok and free.size > 1 else {}, log_snr=l,
+            alpha_bar=fab, rms=float(np.sqrt(np.mean(res**2))) if ok else math.nan,
+            max_abs=float(np.max(np.abs(res))) if ok else math.nan, value=value, loss=loss,
+            n_params=len(x) if free.size > 1 else 0,
         ))
     order = {f.name: i for i, f in enumerate(fams)}
-    fits.sort(key=lambda f: (round(f.rms, 12), order[f.family]))
+    fits.sort(key=lambda f: (not math.isfinite(f.rms), round(f.rms, 12) if math.isfinite(f.rms) else 0.0,
+                             order[f.family]))
     return HeuristicFit(log_snr=target, value=target_value, fits=fits, endpoints=endpoints,
                         divergence=settings["divergence"], sampler=settings["sampler"], settings=settings)

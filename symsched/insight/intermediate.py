@@ -51,6 +51,36 @@ def _arrivals(name: str, prog: Any) -> tuple[list[int], list[int]]:
     return [first[j] for j in range(1, N + 1)], [last[j] for j in range(1, N + 1)]
 
 
+def _native_scale(process: str, c: Array, s: Array) -> Array:
+    """Per level, var(x_native) / var(x_vp) (docs/model.md §2): 1 (VP), 1/c^2 = 1 + sigma^2 (VE),
+    1/(c + s)^2 = (1 - t)^2 + t^2 (flow matching, x_t = (1 - t) x0 + t eps); inf where VE's c = 0."""
+    if process == "ve":
+        return np.where(c > 0, 1.0 / np.where(c > 0, c, 1.0) ** 2, np.inf)
+    if process == "flow":
+        return 1.0 / (c + s) ** 2
+    return np.ones_like(c)
+
+
+def _check_finite(sample: Array, x0: Array, start: Array, rows: Array, last: list[int], u: Array, ab: Array) -> None:
+    """ValueError naming what cannot be represented: a variance the sampler really lets diverge (spectrum), or a
+    finite one whose native (VE) units exceed the float64 range at a level so noisy (alpha_bar). A VE start at
+    alpha_bar = 0 (sigma = inf) has infinite variance exactly: that is its value, not an overflow."""
+    if ab[0] == 0.0:
+        start = np.where(np.isinf(start), 0.0, start)
+    for label, arr, vp in (("sample", sample, rows[last]), ("x0_hat", x0, None), ("start", start[None], rows[:1])):
+        if np.all(np.isfinite(arr)):
+            continue
+        k, i = (int(v) for v in np.argwhere(~np.isfinite(arr))[0])
+        where = "at the start" if label == "start" else f"after step {k + 1}"
+        if vp is not None and np.isfinite(vp[k, i]):
+            lev = 0 if label == "start" else k + 1
+            raise ValueError(f"alpha_bar: the {label} variance of the mode S={u[i]:.6g} {where} is {vp[k, i]:.6g} on "
+                             f"the VP scale, but level alpha_bar[{lev}] = {ab[lev]:.6g} is so noisy that in VE units "
+                             "(x0 + sigma eps, variance times 1 + sigma^2) it exceeds the float64 range")
+        raise ValueError(f"spectrum: the {label} variance of the mode S={u[i]:.6g} {where} exceeds "
+                         "the float64 range for this schedule (the sampler diverges for this mode)")
+
+
 @dataclass
 class IntermediateSpectra:
     """Per-step spectra of a sampler run (:func:`intermediate_spectra`).
@@ -63,8 +93,8 @@ class IntermediateSpectra:
         The schedule (noisiest first).
     sample : ndarray, shape (N, *shape)
         ``sample[k]``: variance of the sample after step k+1 (at level ``alpha_bar[k+1]``; the last
-        row, after the last step, is the output spectrum P). VE samplers: in VE units. N = K when
-        the last step goes to the clean level; N = K - 1 for samplers whose last step stops at
+        row, after the last step, is the output spectrum P). In the sampler's own scale (VE units, flow
+        matching's). N = K when the last step goes to the clean level; N = K - 1 for samplers whose last step stops at
         ``alpha_bar[-1]`` (``deis_multistep``, ``final_sigmas_type="sigma_min"``). A
         predictor-corrector (``unipc_multistep``) holds the *corrected* sample here.
     x0_hat : ndarray, shape (N, *shape)
@@ -161,12 +191,15 @@ def intermediate_spectra(
         ``sample``, ``x0_hat``, ``marginal``: arrays of shape (N, *spectrum.shape), one row per
         model call: N = K, or K - 1 for samplers that stop at ``alpha_bar[-1]`` (DEIS,
         ``final_sigmas_type="sigma_min"``); ``sample[-1]`` equals :func:`symsched.output_spectrum`
-        of the whole schedule. ``sample`` is in the sampler's own scale (VE samplers: VE units).
+        of the whole schedule. ``sample``, ``marginal`` and ``start`` are in the sampler's own scale: VP
+        (``x = sqrt(ab) x0 + sqrt(1 - ab) eps``), VE units (``x = x0 + sigma eps``) or flow matching's
+        (``x = (1 - t) x0 + t eps``); ``x0_hat`` has one scale.
 
     Raises
     ------
     ValueError
-        Bad spectrum, levels, sampler, settings or init.
+        Bad spectrum, levels, sampler, settings or init; a variance beyond the float64 range (``spectrum``:
+        the sampler diverges for that mode; ``alpha_bar``: a level so noisy that its VE units overflow).
 
     Notes
     -----
@@ -198,20 +231,15 @@ def intermediate_spectra(
         x0 = d**2 * rows[[0] + first[:-1]]
         sample = rows[last].copy()
         marg = c[lev, None] ** 2 * u[None, :] + s_[lev, None] ** 2  # forward marginal at levels 1..N
-        if prog.process == "ve":  # the sampler's own scale: x_ve = x_vp / c
-            scale = np.where(c[lev] > 0, 1.0 / c[lev] ** 2, np.inf)[:, None]
-            sample *= scale
-            marg *= scale
-        start = rows[0] / (c[0] ** 2 if prog.process == "ve" and c[0] > 0 else 1.0)
+        scale = _native_scale(prog.process, c, s_)  # variance of x_native / x_vp per level
+        sample *= scale[lev, None]
+        marg *= scale[lev, None]
+        start = rows[0] * scale[0]
     sample[-1] = rows[-1]  # the output: C[0, 0] after the last step, as output_spectrum returns it
     if N == prog.K:  # the last step reaches the clean level, where the marginal is S itself
         marg[-1] = u
     x0[:, u == 0] = 0.0
-    for label, arr in (("sample", sample), ("x0_hat", x0)):
-        if not np.all(np.isfinite(arr)):  # named as output_spectrum names it: the mode, then the step
-            k, i = (int(v) for v in np.argwhere(~np.isfinite(arr))[0])
-            raise ValueError(f"spectrum: the {label} variance of the mode S={u[i]:.6g} after step {k + 1} exceeds "
-                             "the float64 range for this schedule (the sampler diverges for this mode)")
+    _check_finite(sample, x0, start, rows, last, u, ab)
     shape = (N, *S.shape)
     return IntermediateSpectra(
         spectrum=S, alpha_bar=ab, sample=sample[:, inv].reshape(shape), x0_hat=x0[:, inv].reshape(shape),

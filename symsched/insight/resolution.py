@@ -30,7 +30,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from .. import spectra as _spectra
-from .._validate import as_positive, as_positive_int, as_spectrum, check_choice
+from .._validate import as_bool, as_positive, as_positive_int, as_spectrum, check_choice
 from ..api import DIVERGENCES
 from .families import FLUX_DEFAULTS, flux_mu, simple_diffusion_log_snr_shift
 from .sweep import SweepResult
@@ -344,9 +344,11 @@ class ResolutionLaw:
         return "\n".join(lines) + "\n"
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict of the offsets, slopes, rules and the optimal schedules."""
+        """Strict-JSON-ready dict (:func:`symsched._io.json_ready`) of the offsets, slopes, rules and the optimal schedules."""
+        from .._io import json_ready
+
         d = np.array(self.resolutions, float)
-        return {
+        return json_ready({
             "resolutions": self.resolutions, "steps": self.steps, "source": self.source,
             "offset": {k: v.tolist() for k, v in self.offset.items()},
             "offset_first": {k: v.tolist() for k, v in self.offset_first.items()},
@@ -357,7 +359,7 @@ class ResolutionLaw:
             "rule_slope_per_doubling": {k: self.rule_slope(k) for k in self.rules},
             "flux_tokens": self.flux_tokens.tolist(),
             "log_snr": {dv: self.sweeps[dv].log_snr(self.steps).tolist() for dv in self.sweeps},
-        }
+        })
 
     def findings(self) -> list[str]:
         """Plain sentences: where the optimum agrees with the rules and where it does not (from the numbers)."""
@@ -519,7 +521,7 @@ def resolution_law(
     plan = _plan(spectra, resolutions, steps, divergences, endpoints, flux_base_tokens, source, optimize_kw)
     tasks = plan.tasks()
     bar = None
-    if progress:
+    if as_bool(progress, "progress"):
         from tqdm.auto import tqdm
 
         bar = tqdm(total=len(tasks), desc="resolution law", unit="schedule")

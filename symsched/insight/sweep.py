@@ -27,7 +27,7 @@ from typing import Any, Callable, Mapping, Optional, Sequence, Union
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from .._validate import ArgumentTypeError, as_spectrum
+from .._validate import ArgumentTypeError, as_bool, as_spectrum
 from ..optimize import DEFAULT_DIVERGENCE, OptimizeResult, optimize_schedule
 
 __all__ = ["sweep", "SweepResult", "SweepFits"]
@@ -238,7 +238,7 @@ def sweep(
         raise TypeError(f"parameter must be a string (got {type(parameter).__name__})")
     tasks = [(j, K) for j in range(len(arrays)) for K in ks]
     bar = None
-    if progress:
+    if as_bool(progress, "progress"):
         from tqdm.auto import tqdm
 
         bar = tqdm(total=len(tasks), desc=f"sweep {parameter}", unit="schedule")
@@ -324,7 +324,10 @@ class SweepResult:
         }
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict: one record per (value, K) with the levels and metrics, plus the settings."""
+        """Strict-JSON-ready dict (:func:`symsched._io.json_ready`: Python numbers, non-finite floats as "inf"/"-inf"):
+        one record per (value, K) with the levels and metrics, plus the settings."""
+        from .._io import json_ready
+
         records = []
         for (j, K), r in sorted(self.results.items()):
             v = self.values[j]
@@ -332,7 +335,8 @@ class SweepResult:
                             "kl": r.kl, "w2": r.w2, "alpha_bar": r.alpha_bar.tolist(), "log_snr": r.log_snr.tolist()})
         settings = {k: (v if isinstance(v, (int, float, str, type(None), tuple, list)) else repr(v))
                     for k, v in self.settings.items()}
-        return {"parameter": self.parameter, "steps": self.steps, "settings": settings, "results": records}
+        return json_ready({"parameter": self.parameter, "steps": list(self.steps), "settings": settings,
+                           "results": records})
 
     def _rows(self, levels: bool) -> tuple[list[str], list[list[str]]]:
         div = self.settings.get("divergence", DEFAULT_DIVERGENCE)

@@ -96,7 +96,8 @@ class LearnedModel:
         Raises
         ------
         ValueError
-            On a wrong shape, a non-finite value, or a level outside [0, 1].
+            On a wrong shape, a non-finite value, a level outside [0, 1], or values so large (~1e19) that the
+            network's float32 arithmetic overflows.
         TypeError
             On non-numeric input.
         """
@@ -104,6 +105,8 @@ class LearnedModel:
 
         x = _as_batch(x_t, self.shape)
         ab = _as_levels(alpha_bar_t, x.shape[0])
+        if x.shape[0] == 0:
+            return np.empty(x.shape)
         c_skip, c_out, c_in, c_noise = coefficients(ab, sigma_data=self.sigma_data,
                                                     log_snr_range=self.log_snr_range)
         flat = x.reshape(x.shape[0], -1)
@@ -114,6 +117,9 @@ class LearnedModel:
                 F = self.net(torch.from_numpy((c_in[s, None] * flat[s]).astype(np.float32)),
                              torch.from_numpy(c_noise[s].astype(np.float32)))
                 out[s] = c_skip[s, None] * flat[s] + c_out[s, None] * F.numpy().astype(np.float64)
+        if not np.all(np.isfinite(out)):  # the network computes in float32: inputs near its range overflow it
+            raise ValueError(f"x_t: values up to {float(np.max(np.abs(x))):.3g} overflow the network's float32 "
+                             "arithmetic (NaN or inf in x0_hat); a VP-scaled batch has values of order 1")
         return out.reshape(x.shape)
 
     __call__ = denoiser

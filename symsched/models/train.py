@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import resource
 import time
 from dataclasses import asdict, dataclass, field
@@ -32,6 +33,7 @@ from typing import Any, Callable, Optional
 import numpy as np
 
 from .._io import atomic_write, atomic_write_json
+from .._validate import as_bool
 from .datasets import patches16
 from .network import NetConfig, ResMLP
 from .precondition import coefficients, log_snr
@@ -121,6 +123,10 @@ def train(
     from ..schedules import training_grid
 
     cfg = config
+    progress = as_bool(progress, "progress")
+    cpus = os.cpu_count() or 1
+    if isinstance(cfg.threads, bool) or not isinstance(cfg.threads, int) or not 1 <= cfg.threads <= cpus:
+        raise ValueError(f"threads must be an integer in [1, {cpus}] (this machine's CPUs; got {cfg.threads!r})")
     total = cfg.steps if stop_after is None else min(int(stop_after), cfg.steps)
     grid = training_grid(cfg.beta_schedule, num_train_timesteps=cfg.num_train_timesteps)
     lrange = (float(log_snr(grid[-1])), float(log_snr(grid[0])))
