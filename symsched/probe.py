@@ -1442,6 +1442,7 @@ def default_schedules(
     variance: str = "posterior",
     seed: int = 0,
     endpoints: Optional[tuple[Optional[float], Optional[float]]] = PROBE_ENDPOINTS,
+    options: Optional[Mapping[str, Any]] = None,
 ) -> dict[str, Array]:
     r"""Schedules to probe, on a model's training grid: optimised ones and standard ones.
 
@@ -1483,6 +1484,9 @@ def default_schedules(
     opt_kw = dict(sampler=sampler, variance=variance, grid=g, seed=seed, init="white", endpoints=endpoints)
     if sampler == "ddim":
         opt_kw["eta"] = eta
+    if options is not None and not isinstance(options, Mapping):
+        raise ArgumentTypeError(f"options must be a mapping of k-diffusion settings or None (got {type(options).__name__})")
+    opt_kw.update(options or {})  # a k-diffusion sampler's settings (eta, s_noise, order, ...), optimised for
     for name in names:
         if isinstance(name, str) and (name == "optimised" or name.startswith("optimised-")):
             div = name.split("-", 1)[1] if "-" in name else None
@@ -1542,6 +1546,7 @@ def probe_schedules(
     batch_size: Optional[int] = None,
     n_examples: int = 8,
     progress: Any = None,
+    options: Optional[Mapping[str, Any]] = None,
 ) -> ProbeResult:
     r"""Sample every schedule from the same seeds with ``denoiser`` and compare with ``reference``.
 
@@ -1549,7 +1554,8 @@ def probe_schedules(
     :func:`compare` against ``reference`` (samples are scored and dropped, so memory stays at one
     set). Returns the :class:`PairedComparison` (baseline: ``baseline`` or the first schedule),
     the schedules, their grid timesteps (when ``grid`` is given) and ``n_examples`` samples per
-    schedule from the first seed.
+    schedule from the first seed. ``sampler``: symsched's loops (:data:`SAMPLERS`) or k-diffusion's own
+    (:data:`LIBRARY_SAMPLERS`, with their ``options`` as in :func:`sample`).
 
     Per schedule k and seed s: ``metrics(sample(denoiser, alpha_bar_k, seed=s), reference)``. Shapes:
     ``schedules`` name -> (K_k,); ``reference`` (m, *shape) with m >= 2; each run (n_samples, *shape);
@@ -1570,7 +1576,15 @@ def probe_schedules(
     if n < 2:
         raise ValueError(f"n_samples must be at least 2: every metric compares a set of samples (got {n})")
     n_examples = as_positive_int(n_examples, "n_examples")
-    check_choice(sampler, "sampler", SAMPLERS)
+    check_choice(sampler, "sampler", SAMPLERS + LIBRARY_SAMPLERS)
+    _check_sampler_settings(sampler, check_eta(eta), variance)
+    if options is not None and not isinstance(options, Mapping):
+        raise ArgumentTypeError(f"options must be a mapping of k-diffusion settings or None (got {type(options).__name__})")
+    if options and sampler not in LIBRARY_SAMPLERS:
+        raise ValueError(f"options: only the k-diffusion samplers {', '.join(LIBRARY_SAMPLERS)} take options "
+                         f"(got {dict(options)!r} with sampler {sampler!r})")
+    if options:
+        _check_options(sampler, options)
     if grid is not None:  # checked before any sampling (it is only used for the timesteps reported at the end)
         for ab in scheds.values():
             grid_timestep(float(ab[0]), grid)
@@ -1595,7 +1609,7 @@ def probe_schedules(
                 bar.set_postfix_str(f"{k}, seed {s}")
                 t0 = time.perf_counter()
                 x = sample(denoiser, ab, shape=shp, n_samples=n, sampler=sampler, eta=eta, variance=variance,
-                           prediction=prediction, seed=s, batch_size=batch, progress=bar)
+                           prediction=prediction, seed=s, batch_size=batch, progress=bar, options=options)
                 if k not in examples:
                     examples[k] = x[:n_examples].copy()
                 t1 = time.perf_counter()
@@ -1607,7 +1621,7 @@ def probe_schedules(
         bar.close()
     comps = {}
     for k, ab in scheds.items():
-        P = predicted_spectrum(S, ab, sampler=sampler, eta=eta, variance=variance)
+        P = predicted_spectrum(S, ab, sampler=sampler, eta=eta, variance=variance, options=options)
         comps[k] = _scored_comparison(ref, sets[k], P, S)
     ts: dict[str, Optional[list[int]]] = {}
     if grid is not None:

@@ -222,3 +222,36 @@ def test_probe_cli_refuses_a_flow_matching_model_folder(tmp_path, capsys) -> Non
     code = main(["probe", "--model", str(tmp_path), "--reference", str(tmp_path / "r.npy"), "--no-progress"])
     err = capsys.readouterr().err
     assert code == 2 and "FlowMatchEulerDiscreteScheduler has no DDPM training grid" in err and "Traceback" not in err
+
+
+def test_probe_schedules_takes_k_diffusion_samplers_and_their_options() -> None:
+    """audit (issue 10 item 5): the learned probe takes any sampler it can drive, k-diffusion's included, with their
+    settings in the samples and in the predictions (KL(S || P) of euler_ancestral at eta = 0.5, computed here)."""
+    _kd()
+    import symsched
+
+    den = probe.wiener_denoiser(S8, prediction="sample")
+    ref = probe.sample(den, AB5, n_samples=40, seed=9, progress=False)
+    res = probe.probe_schedules(den, {"a": AB5}, ref, n_samples=20, seeds=(0,), sampler="euler_ancestral",
+                                options={"eta": 0.5}, spectrum=S8, metrics=["spectral_kl"], progress=False)
+    want = symsched.kl_divergence(S8, symsched.output_spectrum_ve(S8, schedules.alpha_bar_to_sigmas(AB5),
+                                                                 sampler="euler_ancestral", eta=0.5))
+    assert res.comparison.comparisons["a"].predicted["spectral_kl"] == pytest.approx(want, rel=1e-12)
+    with pytest.raises(ValueError, match="options"):
+        probe.probe_schedules(den, {"a": AB5}, ref, n_samples=20, seeds=(0,), options={"eta": 0.5})
+    with pytest.raises(ValueError, match="eta"):
+        probe.probe_schedules(den, {"a": AB5}, ref, n_samples=20, seeds=(0,), sampler="ddpm", eta=0.5)
+
+
+def test_probe_cli_runs_a_k_diffusion_sampler(tmp_path, capsys) -> None:
+    _kd()
+    from symsched.cli import main
+
+    code = main(["probe", "--sampler", "euler_ancestral", "--eta", "0.5", "--samples", "30", "--seeds", "1",
+                 "--schedules", "linear-trailing,karras", "--out", str(tmp_path), "--no-progress"])
+    assert code == 0, capsys.readouterr().err
+    doc = json.loads((tmp_path / "probe.json").read_text())
+    assert doc["sampler"] == "euler_ancestral" and doc["options"] == {"eta": 0.5}
+    assert "euler_ancestral (eta=0.5)" in (tmp_path / "probe.md").read_text()
+    assert main(["probe", "--sampler", "ddim", "--option", "s_noise=1", "--out", str(tmp_path)]) == 2
+    assert "--option: only the k-diffusion samplers" in capsys.readouterr().err

@@ -25,11 +25,13 @@ from typing import Any, Optional
 
 import numpy as np
 
+from . import _settings
+
 DEFAULT_MODEL = "builtin:patches16"
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    from ..probe import DEFAULT_SCHEDULES, SAMPLERS
+    from ..probe import DEFAULT_SCHEDULES, LIBRARY_SAMPLERS, SAMPLERS
 
     p = sub.add_parser(
         "probe",
@@ -60,8 +62,15 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--samples", default=2000, type=int, help="samples per schedule and seed (default 2000)")
     p.add_argument("--seeds", default=3, type=int, help="number of paired seeds (default 3)")
     p.add_argument("--seed", default=0, type=int, help="first seed (default 0)")
-    p.add_argument("--sampler", default="ddim", choices=list(SAMPLERS), help="sampler (default ddim)")
-    p.add_argument("--eta", default=0.0, type=float, help="DDIM eta in [0, 1] (default 0)")
+    p.add_argument("--sampler", default="ddim", choices=list(SAMPLERS + LIBRARY_SAMPLERS),
+                   help="sampler (default ddim): symsched's ddim/ddpm/euler/heun loops, or k-diffusion's own "
+                   "sample_<name> (needs k-diffusion; its settings by --option)")
+    p.add_argument("--option", action="append", default=[], type=_settings.sampler_option, metavar="NAME=VALUE",
+                   help="a k-diffusion sampler's setting by its name, e.g. --option s_noise=1.003 or --option order=3 "
+                   "(repeatable; for the k-diffusion samplers only)")
+    p.add_argument("--eta", default=None, type=float,
+                   help="DDIM's eta in [0, 1] (default 0), or that of k-diffusion's ancestral and SDE samplers "
+                   "(default: theirs, 1)")
     p.add_argument("--variance", default="posterior", choices=["posterior", "beta"], help="DDPM variance")
     p.add_argument("--batch-size", default=None, type=int, help="samples per denoiser call (default auto; the samples of a seed do not depend on it)")
     p.add_argument("--out", default=Path("probe"), type=Path, help="output directory (default: probe)")
@@ -243,17 +252,17 @@ def subset(reference: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
 
 def probe_run(pm: ProbeModel, *, steps: int, names: list[str], n_samples: int, seeds: tuple[int, ...],
               sampler: str = "ddim", eta: float = 0.0, variance: str = "posterior", batch_size: Optional[int] = None,
-              progress: Optional[bool] = None) -> Any:
+              progress: Optional[bool] = None, options: Optional[dict[str, Any]] = None) -> Any:
     """Schedules on the model's grid, then :func:`symsched.probe.probe_schedules`."""
     from ..probe import default_schedules, probe_schedules
 
     t0 = time.perf_counter()
     scheds = default_schedules(pm.spectrum, steps, names=names, grid=pm.grid, sampler=sampler, eta=eta,
-                               variance=variance)
+                               variance=variance, options=options)
     t_sched = time.perf_counter() - t0
     result = probe_schedules(pm.denoiser, scheds, pm.reference, n_samples=n_samples, seeds=seeds, sampler=sampler,
                              eta=eta, variance=variance, spectrum=pm.spectrum, channel_axis=pm.channel_axis,
-                             grid=pm.grid, batch_size=batch_size, progress=progress)
+                             grid=pm.grid, batch_size=batch_size, progress=progress, options=options)
     result.seconds["schedules"] = t_sched
     return result
 
@@ -279,8 +288,10 @@ def verdicts(result: Any, metrics: tuple[str, ...] = ("mmd2", "sliced_w2", "fd")
     return lines
 
 
-def _describe(result: Any, pm: ProbeModel, steps: int, eta: float) -> str:
+def _describe(result: Any, pm: ProbeModel, steps: int, eta: float, options: Optional[dict[str, Any]] = None) -> str:
     s = result.sampler + (f" (eta={eta:g})" if result.sampler == "ddim" else "")
+    if options:
+        s += " (" + ", ".join(f"{k}={v}" for k, v in options.items()) + ")"
     return (f"model `{pm.label}`, {s}, K = {steps}, {result.n_samples} samples × {len(result.seeds)} paired seeds "
             f"(seeds {', '.join(map(str, result.seeds))}), reference: {pm.reference.shape[0]} held-out samples")
 
@@ -295,10 +306,29 @@ def run(args: argparse.Namespace) -> int:
     if n < 2:
         raise ValueError(f"--samples must be at least 2 (got {n})")
     n_seeds = as_positive_int(args.seeds, "--seeds")
-    eta = check_eta(args.eta, "--eta")
     if args.batch_size is not None:
         as_positive_int(args.batch_size, "--batch-size")
+    from ..probe import LIBRARY_SAMPLERS
+
     names = _names(args.schedules)
+    options = _settings.options(args.option)
+    if options and args.sampler not in LIBRARY_SAMPLERS:
+        raise ValueError(f"--option: only the k-diffusion samplers ({', '.join(LIBRARY_SAMPLERS)}) take settings here "
+                         f"(got {options!r} with --sampler {args.sampler})")
+    eta = 0.0
+    if args.sampler in LIBRARY_SAMPLERS and args.eta is not None:  # k-diffusion's eta is one of its settings
+        options = {"eta": float(args.eta), **options}
+    else:
+        eta = check_eta(0.0 if args.eta is None else args.eta, "--eta")
+    if options:
+        from ..probe import _check_options
+
+        try:
+            _check_options(args.sampler, options)
+        except ValueError as exc:
+            text = str(exc).removeprefix("options: ")
+            flag = "--eta" if args.eta is not None and text.startswith("eta ") else "--option"
+            raise type(exc)(f"{flag}: {text}") from None
     seeds = tuple(int(args.seed) + i for i in range(n_seeds))
     t0 = time.perf_counter()
     if args.reference_samples != 0 and as_positive_int(args.reference_samples, "--reference-samples") < 2:
@@ -307,15 +337,16 @@ def run(args: argparse.Namespace) -> int:
     pm.reference = subset(pm.reference, args.reference_samples)
     result = probe_run(pm, steps=steps, names=names, n_samples=n, seeds=seeds, sampler=args.sampler, eta=eta,
                        variance=args.variance, batch_size=args.batch_size,
-                       progress=False if args.no_progress else None)
+                       progress=False if args.no_progress else None, options=options or None)
     out = Path(args.out)
     table = result.to_markdown()
-    desc = _describe(result, pm, steps, eta)
+    desc = _describe(result, pm, steps, eta, options)
     elapsed = time.perf_counter() - t0
     lines = verdicts(result)
     atomic_write_text(out / "probe.md", f"# symsched probe\n\n{desc}; {elapsed:.0f} s.\n\n{table}\n"
                       + "".join(f"- {v}\n" for v in lines))
-    info = dict(model=pm.label, steps=steps, eta=eta, variance=args.variance, elapsed_s=elapsed, **result.to_dict())
+    info = dict(model=pm.label, steps=steps, eta=eta, variance=args.variance, options=options, elapsed_s=elapsed,
+                **result.to_dict())
     atomic_write_json(out / "probe.json", info)
     plot_probe(result, out / "probe.png", channel_axis=pm.channel_axis)
     print(f"symsched probe: {desc}")
