@@ -32,7 +32,7 @@ STEPS steps and compares both at t = 999, where x̂0 = (x_t - √(1-ᾱ) ε̂)/�
 
 Run: ``python benchmarks/bench_learned.py [--steps 5,10,20] [--samples 1000] [--seeds 0,1,2]
 [--standard all] [--threads 2] [--no-pinned]``. The defaults are the README's table (1,000 samples, the standard
-schedules ``DEFAULT_STANDARD``): 209 s with one torch thread on this 2-core machine while the test suite ran on
+schedules ``DEFAULT_STANDARD``): 209 s with ``--threads 1`` on this 2-core machine while the test suite ran on
 it (2 December 2026); ``--standard all`` adds every standard schedule (about 3× longer), ``--samples 2000``
 doubles the sampling and quadruples the cost of MMD². The Markdown table is printed and written to
 ``benchmarks/results/learned.md`` (JSON with all numbers next to it).
@@ -316,7 +316,8 @@ def main(argv: list[str] | None = None) -> int:
     rows = run(steps, args.samples, seeds, pinned=not args.no_pinned, standard=standard,
                partial=out.with_suffix(".partial.json"))
     elapsed = time.perf_counter() - t0
-    md = to_markdown(rows, args.samples, seeds) + f"\nTotal time {elapsed:.0f} s ({args.threads} torch threads).\n"
+    md = to_markdown(rows, args.samples, seeds) + (f"\nTotal time {elapsed:.0f} s ({args.threads} torch "
+                                                   f"thread{'s' if args.threads != 1 else ''}).\n")
     print(md)
     atomic_write_text(out, md)
     atomic_write_text(out.with_suffix(".json"), json.dumps(rows, indent=1, default=float) + "\n")

@@ -18,6 +18,7 @@ private to one batch's trajectory).
 
 from __future__ import annotations
 
+import hashlib
 import math
 import sys
 from dataclasses import dataclass
@@ -287,18 +288,18 @@ def progress_bar(total: int, progress: Any, desc: str, unit: str = "step") -> An
 
 class NoiseStreams:
     """Step noise that does not depend on the batch size: one generator per key (a step and a draw within it),
-    spawned from ``rng``'s seed sequence, each consumed only by its draw, batch after batch, in sample order.
+    each consumed only by its draw, batch after batch, in sample order.
 
     NumPy fills consecutive draws of one generator as one long draw, so batches of 3 then 7 samples get the
-    noise one batch of 10 would; a single generator shared by every draw would interleave them by batch. A
-    generator without a seed sequence (a bit generator restored from a state) seeds the streams from 256 bits
-    drawn from it instead.
+    noise one batch of 10 would; a single generator shared by every draw would interleave them by batch. The
+    streams are seeded from a digest of ``rng``'s bit-generator *state* when the run starts (nothing is drawn
+    from ``rng`` and its seed sequence is not touched): the same seed, SeedSequence or restored state gives the
+    same samples, and a Generator passed again (its state advanced by the first run) gives new noise.
     """
 
     def __init__(self, rng: np.random.Generator) -> None:
-        ss = getattr(rng.bit_generator, "seed_seq", None)
-        self._root = (ss.spawn(1)[0] if isinstance(ss, np.random.SeedSequence)
-                      else np.random.SeedSequence(rng.integers(0, 2**63, size=4).tolist()))
+        digest = hashlib.sha256(_state_bytes(rng.bit_generator.state)).digest()
+        self._root = np.random.SeedSequence(int.from_bytes(digest, "little"))
         self._gens: dict[tuple[int, ...], np.random.Generator] = {}
 
     def generator(self, key: tuple[int, ...]) -> np.random.Generator:
@@ -311,6 +312,15 @@ class NoiseStreams:
     def fill(self, key: tuple[int, ...], out: Array) -> Array:
         """``out`` filled with standard normal noise of stream ``key`` (continuing where the last batch stopped)."""
         return self.generator(key).standard_normal(out=out)
+
+
+def _state_bytes(state: Any) -> bytes:
+    """A bit generator's state (nested dicts of ints, strings and arrays) as bytes, exactly."""
+    if isinstance(state, dict):
+        return b"{" + b",".join(repr(k).encode() + b":" + _state_bytes(state[k]) for k in sorted(state)) + b"}"
+    if isinstance(state, np.ndarray):
+        return repr((state.dtype.str, state.shape)).encode() + state.tobytes()
+    return repr(state).encode()
 
 
 def run(

@@ -223,14 +223,20 @@ def _same_path(a: Any, b: Any) -> bool:
         return os.path.abspath(os.fspath(a)) == os.path.abspath(os.fspath(b))
 
 
+#: options whose string value may name a file or folder the command reads (every option of type Path does too)
+_INPUT_PATH_OPTIONS = ("spectrum", "model", "grid")
+
+
 def _check_not_an_input(dest: str, path: Any, args: argparse.Namespace, options: dict[str, str]) -> None:
     """ValueError when an output option names the same file as another path option (an input, or the other
-    output): writing it would overwrite that input, or the two outputs would clash."""
+    output): writing it would overwrite that input, or the two outputs would clash. Only options that take paths
+    are compared (``--sampler ddim --out ddim`` is fine)."""
     for other, option in options.items():
         value = getattr(args, other, None)
         if other == dest or not isinstance(value, (str, os.PathLike)) or not os.fspath(value).strip():
             continue
-        if os.fspath(value).startswith("builtin:"):
+        is_path = isinstance(value, os.PathLike) or other in _INPUT_PATH_OPTIONS or other in _OUTPUT_OPTIONS
+        if not is_path or os.fspath(value).startswith("builtin:"):
             continue
         if _same_path(path, value):
             raise ValueError(f"{options.get(dest, '--' + dest)} {os.fspath(path)!r} is also the {option} path: "

@@ -560,8 +560,9 @@ def _from_euler_ancestral(scheduler: Any, cfg: Any, notes: list[str], **_: Any) 
     return _multistep(scheduler, notes, "euler_ancestral_discrete", {})
 
 
-#: Flow times t[0] in (1, 1 + this] are t = 1 rounded in float32 by diffusers (``shift * t / (1 + (shift - 1) t)``
-#: at t = 1 is a few float32 ulps, 1.19e-7 each, off 1 for some shifts; e.g. 1.0000006 for shift = 0.2).
+#: Flow times t[0] in (1, 1 + this / min(shift, 1)] are t = 1 rounded in float32 by diffusers
+#: (``shift * t / (1 + (shift - 1) t)`` at t = 1 is up to ~8 float32 ulps / shift off 1: 1.0000006 for shift = 0.2,
+#: 1.0000954 for shift = 0.01).
 _FLOW_T_ROUNDING = 16 * float(np.finfo(np.float32).eps)
 
 
@@ -583,7 +584,8 @@ def _from_flow_match(scheduler: Any, cfg: Any, notes: list[str], **_: Any) -> Di
         raise _refuse(name, f"a last sigma {float(sig[-1]):g} != 0", "symsched's flow samplers end at t = 0")
     # Heun repeats every interior level (its two model calls): [t0, t1, t1, ..., t_{K-1}, t_{K-1}, 0]
     t = np.concatenate((sig[:1], sig[1:-1:2])) if heun else sig[:-1]
-    if 1.0 < t[0] <= 1.0 + _FLOW_T_ROUNDING:  # diffusers' float32 shift formula can put t = 1 a few ulps above it
+    shift = float(cfg.get("shift", 1.0) or 1.0) if not bool(cfg.get("use_dynamic_shifting", False)) else 1.0
+    if 1.0 < t[0] <= 1.0 + _FLOW_T_ROUNDING / min(max(shift, 1e-3), 1.0):  # diffusers' float32 shift rounding
         notes.append(f"the first flow time {float(t[0])!r} is 1 up to diffusers' float32 rounding: read as t = 1 "
                      "(pure noise, alpha_bar = 0)")
         t = np.concatenate(([1.0], t[1:]))

@@ -555,14 +555,27 @@ def _check_options(sampler: str, options: Mapping[str, Any]) -> None:
 
     The shared validator of :mod:`symsched.api` (parameter ranges such as ``eta``/``s_noise`` in [0, inf],
     option choices such as LMS ``order`` in 1-4, unknown names); its error, prefixed with ``options:``,
-    keeps its type (ValueError, or TypeError for a value of the wrong kind).
+    keeps its type (ValueError, or TypeError for a value of the wrong kind). Then the names against the keyword
+    parameters of k-diffusion's function itself (ValueError; needs k-diffusion, as sampling does).
     """
+    import inspect
+
     from .api import _setup
 
     try:
         _setup(sampler, dict(options))
     except (TypeError, ValueError) as exc:
         raise type(exc)(f"options: {exc}") from None
+    # a setting symsched models at its neutral value (eta = 0 for dpmpp_2m) may still be one k-diffusion's
+    # function does not take: refused here, before any work, not by k-diffusion after the schedules are built
+    fn = getattr(_library.load_k_diffusion_sampling(sampler), _library.K_DIFFUSION[sampler])
+    takes = [k for k, v in inspect.signature(fn).parameters.items()
+             if v.default is not inspect.Parameter.empty and k not in ("extra_args", "callback", "disable",
+                                                                        "noise_sampler")]
+    extra = [k for k in options if k not in takes and k != "noise_sampler"]
+    if extra:
+        raise ValueError(f"options: k-diffusion's {_library.K_DIFFUSION[sampler]} takes no {', '.join(map(repr, extra))} "
+                         f"(its settings: {', '.join(takes) or 'none'})")
 
 
 #: samplers symsched evaluates in closed form but :func:`sample` cannot drive with a learned model:
@@ -1452,7 +1465,9 @@ def default_schedules(
     ``None`` for the optimiser's default, first level pinned at the grid's noisiest level);
     ``"optimised"`` uses the default divergence :data:`symsched.optimize.DEFAULT_DIVERGENCE`.
     Other names are :func:`symsched.schedules.standard_schedule` on ``grid`` (DDPM-grid spacings
-    on the model's own grid; continuous ones snapped to it).
+    on the model's own grid; continuous ones snapped to it). ``sampler``, ``eta``, ``variance`` and, for a
+    k-diffusion sampler (:data:`LIBRARY_SAMPLERS`), its ``options`` (as in :func:`sample`; checked) are the
+    settings the optimised schedules are optimised for.
 
     Optimised: ``argmin_levels D(P(S; levels), S)`` over levels on ``grid`` (docs/model.md §8). ``spectrum``:
     any shape (its modes); ``grid``: (T,), training order (default :func:`symsched.optimize.default_grid`).
@@ -1486,6 +1501,11 @@ def default_schedules(
         opt_kw["eta"] = eta
     if options is not None and not isinstance(options, Mapping):
         raise ArgumentTypeError(f"options must be a mapping of k-diffusion settings or None (got {type(options).__name__})")
+    if options and sampler not in LIBRARY_SAMPLERS:
+        raise ValueError(f"options: only the k-diffusion samplers {', '.join(LIBRARY_SAMPLERS)} take options "
+                         f"(got {dict(options)!r} with sampler {sampler!r})")
+    if options:
+        _check_options(sampler, options)  # its own settings only: never optimize_schedule's arguments
     opt_kw.update(options or {})  # a k-diffusion sampler's settings (eta, s_noise, order, ...), optimised for
     for name in names:
         if isinstance(name, str) and (name == "optimised" or name.startswith("optimised-")):

@@ -336,7 +336,7 @@ def test_from_diffusers_reads_a_first_flow_time_rounded_above_one(cls) -> None:
     import torch
 
     d = _diffusers()
-    for shift in (0.2, 0.3, 3.0):
+    for shift in (0.01, 0.08, 0.2, 0.3, 3.0):  # t0 = 1.0000954, 1.000003, 1.0000006, 1, 1
         sched = getattr(d, cls)(shift=shift)
         sched.set_timesteps(10)
         got = from_diffusers(sched)

@@ -498,3 +498,15 @@ def test_an_output_that_is_an_input_is_refused_before_it_is_overwritten(files, c
     assert f"is also the {other} path" in line
     assert (Path(files.S).read_bytes(), Path(files.A).read_bytes()) == before
     assert main(["transfer", "--spectrum", files.S, "--alpha-bar", files.A, "--out", str(files.root / "P.npy")]) == 0
+
+
+def test_an_output_named_like_a_non_path_option_is_fine(tmp_path, capsys, monkeypatch) -> None:
+    """break-test G: `probe --sampler ddim --out ddim`, `explain --divergences w2 --out w2` were refused as "also the
+    --sampler path"; only options that take paths are compared (the runs stop later, at a bad value given on purpose)."""
+    monkeypatch.chdir(tmp_path)
+    for argv, needle in ((["probe", "--sampler", "ddim", "--out", "ddim", "--samples", "1"], "--samples must be at least 2"),
+                         (["explain", "--divergences", "w2", "--out", "w2", "--steps", "0"], "--steps"),
+                         (["report", "--steps", "5,0", "--out", "5,0"], "--steps")):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert needle in err and "would overwrite" not in err, err

@@ -221,7 +221,15 @@ def test_probe_cli_refuses_a_flow_matching_model_folder(tmp_path, capsys) -> Non
         json.dumps({"_class_name": "FlowMatchEulerDiscreteScheduler", "shift": 3.0, "num_train_timesteps": 1000}))
     code = main(["probe", "--model", str(tmp_path), "--reference", str(tmp_path / "r.npy"), "--no-progress"])
     err = capsys.readouterr().err
-    assert code == 2 and "FlowMatchEulerDiscreteScheduler has no DDPM training grid" in err and "Traceback" not in err
+    assert code == 2 and "FlowMatchEulerDiscreteScheduler is a flow-matching model" in err and "Traceback" not in err
+    # break-test G: sigma-only schedulers are refused for what they are; a minimal DDPM config (default betas) is not
+    for cfg, needle in (({"_class_name": "EDMEulerScheduler"}, "EDMEulerScheduler has no DDPM training grid"),
+                        ({"_class_name": "DPMSolverMultistepScheduler", "beta_schedule": "linear",
+                          "use_flow_sigmas": True}, "is a flow-matching model"),
+                        ({"_class_name": "DDPMScheduler", "num_train_timesteps": 1000}, "cannot load a UNet2DModel")):
+        (tmp_path / "scheduler" / "scheduler_config.json").write_text(json.dumps(cfg))
+        assert main(["probe", "--model", str(tmp_path), "--reference", str(tmp_path / "r.npy"), "--no-progress"]) == 2
+        assert needle in capsys.readouterr().err, cfg
 
 
 def test_probe_schedules_takes_k_diffusion_samplers_and_their_options() -> None:
@@ -255,3 +263,70 @@ def test_probe_cli_runs_a_k_diffusion_sampler(tmp_path, capsys) -> None:
     assert "euler_ancestral (eta=0.5)" in (tmp_path / "probe.md").read_text()
     assert main(["probe", "--sampler", "ddim", "--option", "s_noise=1", "--out", str(tmp_path)]) == 2
     assert "--option: only the k-diffusion samplers" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("sampler", ["ddpm", "euler"])
+def test_seeds_reproduce_and_generators_advance(sampler) -> None:
+    """break-test G: the noise streams spawned children of the caller's SeedSequence, so the same SeedSequence gave
+    different samples twice and a restored generator state did not reproduce a run; they are seeded from the
+    generator's state, untouched."""
+    den = probe.wiener_denoiser(S8, prediction="sample")
+    ss = np.random.SeedSequence(3)
+    run = lambda seed: probe.sample(den, AB5, n_samples=4, seed=seed, sampler=sampler, progress=False)  # noqa: E731
+    np.testing.assert_array_equal(run(ss), run(ss))
+    assert ss.n_children_spawned == 0
+    g = np.random.default_rng(0)
+    state = g.bit_generator.state
+    first = run(g)
+    g2 = np.random.default_rng(1)
+    g2.bit_generator.state = state
+    np.testing.assert_array_equal(run(g2), first)
+    again = run(g)  # the same Generator, advanced by the first run: new noise
+    assert np.max(np.abs(again - first)) > 0.1
+    np.testing.assert_array_equal(mc.sample(S8, AB5, sampler="ddpm", n_samples=3, seed=ss, progress=False),
+                                  mc.sample(S8, AB5, sampler="ddpm", n_samples=3, seed=ss, progress=False))
+
+
+def test_k_diffusion_options_the_function_does_not_take_are_refused_up_front(tmp_path, capsys) -> None:
+    """break-test G: eta = 0 passes symsched's check for dpmpp_2m but k-diffusion's function takes no eta: refused
+    before the schedules are optimised, naming --eta on the command line; options cannot override the arguments."""
+    _kd()
+    from symsched.cli import main
+
+    den = probe.wiener_denoiser(S8, prediction="sample")
+    with pytest.raises(ValueError, match=r"sample_dpmpp_2m takes no 'eta'"):
+        probe.sample(den, AB5, n_samples=2, seed=0, sampler="dpmpp_2m", options={"eta": 0.0}, progress=False)
+    with pytest.raises(ValueError, match="options"):
+        probe.default_schedules(S8, 3, names=["karras"], sampler="ddim", options={"sampler": "ddpm"})
+    with pytest.raises(ValueError, match="options"):
+        probe.default_schedules(S8, 3, names=["karras"], sampler="euler_ancestral", options={"sampler": "ddpm"})
+    for argv, needle in ((["--sampler", "dpmpp_2m", "--eta", "0"], "--eta: k-diffusion's sample_dpmpp_2m takes no 'eta'"),
+                         (["--sampler", "lms", "--eta", "0.5"], "--eta: sampler 'lms' has no setting 'eta'"),
+                         (["--sampler", "lms", "--option", "foo=2"], "--option: sampler 'lms' has no setting 'foo'")):
+        assert main(["probe", *argv, "--out", str(tmp_path / "p")]) == 2
+        assert needle in capsys.readouterr().err
+    assert main(["probe", "--sampler", "euler_ancestral", "--eta", "0.5", "--samples", "20", "--seeds", "1",
+                 "--schedules", "karras", "--out", str(tmp_path / "q"), "--no-progress"]) == 0
+    assert json.loads((tmp_path / "q" / "probe.json").read_text())["eta"] == 0.5
+
+
+def test_a_failed_family_reports_no_levels_and_free_ends_stay_representable() -> None:
+    """break-test G: free end points wandered past log-SNR 36.7 and the fit raised; a family with no valid schedule
+    kept the penalty's levels (target + 1000) in log_snr."""
+    from unittest import mock
+
+    from symsched.insight import fit_heuristics
+    from symsched.insight import fits as fits_mod
+
+    ab = 1 / (1 + np.exp(-np.array([-40.0, 30.0, 36.0])))
+    fit = fit_heuristics(ab, endpoints="free")
+    for f in fit.fits:  # every fitted level is a float64 alpha_bar below 1 (the fit used to raise instead)
+        assert math.isfinite(f.rms) and np.all(schedules.log_snr_to_alpha_bar(f.log_snr) < 1.0), f.family
+    real = fits_mod._family_levels
+    with mock.patch.object(fits_mod, "_family_levels",
+                           lambda fam, *a: None if fam.name == "karras" else real(fam, *a)):
+        fit = fit_heuristics(schedules.standard_schedule("linear-trailing", 6), S8)
+    k = fit["karras"]
+    assert math.isnan(k.rms) and np.all(np.isnan(k.log_snr)) and fit.fits[-1].family == "karras"
+    assert "| karras |  | – | – | – | – | – |" in fit.to_markdown()
+    assert len(fit.plot(n_families=8).axes[0].lines) == 8  # the optimum and the 7 fitted families, not karras

@@ -67,6 +67,9 @@ def run(args: argparse.Namespace) -> int:
     print(f"symsched explain: wrote {out.out}/explain.md and {len(out.files) - 1} more files ({out.elapsed:.1f} s)")
     for dv, fit in out.main_fits.items():
         b = fit.best
+        if not math.isfinite(b.rms):
+            print(f"  {dv.upper()} K={out.main_steps}: no heuristic family produced a valid schedule")
+            continue
         lost = f"{100 * b.relative_loss:.2g} %" if math.isfinite(b.relative_loss) else "– (undefined: the optimum is 0)"
         print(f"  {dv.upper()} K={out.main_steps}: best heuristic {b.family} (RMS {b.rms:.2g} log-SNR, lost {lost})")
     for name, law in out.laws.items():

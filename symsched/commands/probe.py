@@ -72,7 +72,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    help="DDIM's eta in [0, 1] (default 0), or that of k-diffusion's ancestral and SDE samplers "
                    "(default: theirs, 1)")
     p.add_argument("--variance", default="posterior", choices=["posterior", "beta"], help="DDPM variance")
-    p.add_argument("--batch-size", default=None, type=int, help="samples per denoiser call (default auto; the samples of a seed do not depend on it)")
+    p.add_argument("--batch-size", default=None, type=int, help="samples per denoiser call (default auto; the samples of a seed do not depend on it, except the noise "
+                   "k-diffusion draws itself: churn and the Brownian tree of dpmpp_sde / dpmpp_2m_sde / dpmpp_3m_sde)")
     p.add_argument("--out", default=Path("probe"), type=Path, help="output directory (default: probe)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
@@ -163,8 +164,15 @@ def _diffusers_folder(folder: Path, reference: Optional[Path]) -> ProbeModel:
 
 def _check_ddpm_grid_scheduler(folder: Path, config: Path) -> None:
     """ValueError unless the scheduler config describes a DDPM-type training grid (betas -> alphas_cumprod): loading
-    any other config as a DDPMScheduler would fill in default betas and prediction_type="epsilon" silently."""
+    any other config as a DDPMScheduler would fill in default betas and prediction_type="epsilon" silently.
+
+    A DDPM-type class is a diffusers scheduler whose constructor takes ``beta_schedule`` (DDPM, DDIM, PNDM, Euler,
+    DPM-Solver, UniPC, ...); flow matching (``FlowMatch*``, ``use_flow_sigmas``, ``prediction_type="flow_prediction"``)
+    and sigma-only schedulers (``EDM*``) are refused, each with its reason."""
+    import inspect
     import json
+
+    import diffusers
 
     try:
         cfg = json.loads(config.read_text(encoding="utf-8"))
@@ -173,10 +181,14 @@ def _check_ddpm_grid_scheduler(folder: Path, config: Path) -> None:
     if not isinstance(cfg, dict):
         raise ValueError(f"--model {str(folder)!r}: {str(config)!r} is not a scheduler config (a JSON object)")
     cls = str(cfg.get("_class_name", ""))
-    if cls.startswith("FlowMatch") or ("beta_schedule" not in cfg and "trained_betas" not in cfg):
-        raise ValueError(f"--model {str(folder)!r}: its scheduler {cls or '(no _class_name)'} has no DDPM training grid "
-                         "(beta_schedule / trained_betas); symsched probe drives models trained on alphas_cumprod "
-                         "(epsilon, sample or v prediction), not flow-matching ones")
+    where = f"--model {str(folder)!r}: its scheduler {cls or '(no _class_name)'}"
+    if cls.startswith("FlowMatch") or cfg.get("use_flow_sigmas") or cfg.get("prediction_type") == "flow_prediction":
+        raise ValueError(f"{where} is a flow-matching model (x_t = (1 - t) x0 + t eps, a velocity output); symsched "
+                         "probe drives models trained on a DDPM grid (epsilon, sample or v prediction)")
+    klass = getattr(diffusers, cls, None) if cls.isidentifier() else None
+    if klass is None or "beta_schedule" not in inspect.signature(klass.__init__).parameters:
+        raise ValueError(f"{where} has no DDPM training grid (betas -> alphas_cumprod: a diffusers scheduler taking "
+                         "beta_schedule, e.g. DDPMScheduler or DDIMScheduler); symsched probe needs that grid")
 
 
 def _load_reference(path: Path, shape: tuple[int, ...]) -> np.ndarray:
@@ -327,7 +339,8 @@ def run(args: argparse.Namespace) -> int:
             _check_options(args.sampler, options)
         except ValueError as exc:
             text = str(exc).removeprefix("options: ")
-            flag = "--eta" if args.eta is not None and text.startswith("eta ") else "--option"
+            eta_at_fault = text.startswith("eta ") or "'eta'" in text.split("(")[0]  # the setting --eta gave
+            flag = "--eta" if args.eta is not None and eta_at_fault else "--option"
             raise type(exc)(f"{flag}: {text}") from None
     seeds = tuple(int(args.seed) + i for i in range(n_seeds))
     t0 = time.perf_counter()
@@ -345,7 +358,9 @@ def run(args: argparse.Namespace) -> int:
     lines = verdicts(result)
     atomic_write_text(out / "probe.md", f"# symsched probe\n\n{desc}; {elapsed:.0f} s.\n\n{table}\n"
                       + "".join(f"- {v}\n" for v in lines))
-    info = dict(model=pm.label, steps=steps, eta=eta, variance=args.variance, options=options, elapsed_s=elapsed,
+    # eta as run: DDIM's, or a k-diffusion sampler's (its setting; None = k-diffusion's default)
+    run_eta = options.get("eta") if args.sampler in LIBRARY_SAMPLERS else eta
+    info = dict(model=pm.label, steps=steps, eta=run_eta, variance=args.variance, options=options, elapsed_s=elapsed,
                 **result.to_dict())
     atomic_write_json(out / "probe.json", info)
     plot_probe(result, out / "probe.png", channel_axis=pm.channel_axis)

@@ -134,9 +134,11 @@ def _coarse_to_fine(inter: IntermediateSpectra) -> str:
 
 def _fit_sentence(div: str, K: int, fit: HeuristicFit) -> str:
     b = fit.best
+    if not math.isfinite(b.rms):
+        return f"{_NAMES[div]}, K = {K}: no heuristic family produced a valid schedule through these levels."
     lost = (f"; using it costs {100 * b.relative_loss:.2g} % of the optimal {_NAMES[div]} objective"
             if math.isfinite(b.relative_loss) else "")
-    second = fit.fits[1] if len(fit.fits) > 1 else None
+    second = fit.fits[1] if len(fit.fits) > 1 and math.isfinite(fit.fits[1].rms) else None
     tail = f" (runner-up: {second.family}, RMS {second.rms:.2g})" if second else ""
     if second and round(second.rms, 12) == round(b.rms, 12):  # equal to rounding: the families' order decides
         tail = f" (tied with {second.family}, RMS {second.rms:.2g}: equal to 1e-12, the first family listed is shown)"

@@ -242,6 +242,10 @@ def _family_levels(fam: Family, K: int, x: Array, ends: Optional[tuple[float, fl
         return None
     if not np.all(np.isfinite(l)) or np.any(np.diff(l) <= 0):
         return None
+    try:  # every level must be a float64 alpha_bar (free end points may wander past log-SNR 36.7)
+        _sch.log_snr_to_alpha_bar(l)
+    except ValueError:
+        return None
     return l
 
 
@@ -405,8 +409,10 @@ def fit_heuristics(
         lo, hi = (ends if ends is not None else (float(x[0]), float(x[1])))
         shape = x if ends is not None else x[2:]
         res = lf - free
-        l = np.concatenate((target[:fixed], lf))
         ok = bool(np.all(np.isfinite(lf)) and np.all(np.abs(res) < _PENALTY / 2))
+        if not ok:  # no valid schedule anywhere: no levels to report either (not the penalty's)
+            lf = np.full(lf.shape, np.nan)
+        l = np.concatenate((target[:fixed], lf))
         fab = _sch.log_snr_to_alpha_bar(l) if ok else np.full(l.size, np.nan)
         value = loss = math.nan
         if S is not None and ok:

@@ -12,6 +12,7 @@ summed over channels); 1-D spectra are modes, grouped by rank of decreasing S.
 
 from __future__ import annotations
 
+import math
 from typing import Any, Optional, Sequence
 
 import numpy as np
@@ -114,14 +115,14 @@ def plot_fits(fit: Any, *, n_families: int = 4, title: Optional[str] = None, pat
     matplotlib.figure.Figure
 
     Right panel: the residual ``l^fam_i - l_i`` per step (``fit.log_snr`` and each fit's: shape (K,); at least
-    one family is drawn). Raises only ValueError, TypeError or OSError for ``path`` as
+    one family is drawn, unless none produced a valid schedule). Raises only ValueError, TypeError or OSError for ``path`` as
     :func:`symsched.plots.save_figure`. Source: docs/model.md §2; :mod:`symsched.insight.fits`.
     """
     fig, ax = _figure(1, 2, width=5.2, height=4.0)
     K = fit.log_snr.size
     x = np.arange(1, K + 1)
     ax[0, 0].plot(x, fit.log_snr, color="black", lw=2.4, marker="o", ms=4, label="optimum", zorder=5)
-    for f in fit.fits[: max(int(n_families), 1)]:
+    for f in [g for g in fit.fits if math.isfinite(g.rms)][: max(int(n_families), 1)]:  # failed fits: no levels
         lab = f"{f.family} (RMS {f.rms:.2g})"
         ax[0, 0].plot(x, f.log_snr, lw=1.3, marker=".", label=lab)
         with np.errstate(invalid="ignore"):  # a fixed alpha_bar = 0 first level: -inf on both, residual 0
