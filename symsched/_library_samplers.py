@@ -88,6 +88,21 @@ def load_k_diffusion_sampling(sampler: str = "") -> Any:
 _INDEPENDENT_NOISE = ("euler_ancestral", "dpm_2_ancestral", "dpmpp_2s_ancestral")
 
 
+def check_settings(sampler: str, options: Mapping[str, Any]) -> None:
+    """ValueError naming every key of ``options`` that k-diffusion's ``sample_<sampler>`` takes no keyword for
+    (symsched's ``noise_sampler`` choice excepted: it is turned into k-diffusion's callable here)."""
+    import inspect
+
+    fn = getattr(load_k_diffusion_sampling(sampler), K_DIFFUSION[sampler])
+    takes = [k for k, v in inspect.signature(fn).parameters.items()
+             if v.default is not inspect.Parameter.empty and k not in ("extra_args", "callback", "disable",
+                                                                        "noise_sampler")]
+    extra = [k for k in options if k not in takes and k != "noise_sampler"]
+    if extra:
+        raise ValueError(f"options: k-diffusion's {K_DIFFUSION[sampler]} takes no {', '.join(map(repr, extra))} "
+                         f"(its settings: {', '.join(takes) or 'none'})")
+
+
 def run_k_diffusion(sampler: str, sigmas: Array, denoise: Callable[[Array, float], Array], *,
                     shape: Sequence[int], n: int, seed: int, batch: int, options: Mapping[str, Any],
                     progress: Optional[Callable[[int], None]] = None) -> Iterator[Array]:
@@ -98,11 +113,9 @@ def run_k_diffusion(sampler: str, sigmas: Array, denoise: Callable[[Array, float
     from :class:`symsched._signal_samplers.NoiseStreams` of it, so neither depends on ``batch``; k-diffusion's own
     draws (churn, the Brownian tree of the SDE samplers) come from torch's generator seeded with ``seed`` inside
     ``torch.random.fork_rng`` (the caller's torch RNG state is untouched) and do depend on ``batch``. ``options`` are
-    the k-diffusion keyword arguments (eta, s_noise, s_churn, order, ...), checked against the function's signature
-    before it runs (ValueError). ``progress(k)`` is called after every step with k = 1.
+    the k-diffusion keyword arguments (eta, s_noise, s_churn, order, ...), checked by :func:`check_settings` (the probe
+    does so before any work). ``progress(k)`` is called after every step with k = 1.
     """
-    import inspect
-
     import torch
 
     from ._signal_samplers import NoiseStreams
@@ -114,10 +127,6 @@ def run_k_diffusion(sampler: str, sigmas: Array, denoise: Callable[[Array, float
     # symsched's noise_sampler option names k-diffusion's two choices: "brownian_tree" is sample_dpmpp_sde's
     # default (None); "independent" is default_noise_sampler(x)'s law, drawn here per stream
     independent = opts.pop("noise_sampler", "brownian_tree") == "independent" or sampler in _INDEPENDENT_NOISE
-    try:  # a setting the function does not take is the caller's error, found before any model call
-        inspect.signature(fn).bind_partial(**opts)
-    except TypeError as exc:
-        raise ValueError(f"options: k-diffusion's {K_DIFFUSION[sampler]} rejects {dict(options)!r} ({exc})") from None
 
     def model(x: Any, sigma: Any, **_: Any) -> Any:
         s = float(sigma.reshape(-1)[0])

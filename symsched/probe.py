@@ -495,13 +495,7 @@ def sample(
             f"alpha_bar: sampler {sampler!r} steps in sigma = sqrt((1-alpha_bar)/alpha_bar), which is infinite at "
             f"alpha_bar = 0 (zero terminal SNR); only the VP samplers ({vp}) run from alpha_bar = 0 in signal "
             f"space. Start {sampler!r} at a finite first level (alpha_bar[0] > 0, e.g. 1e-4) or use one of those")
-    if options is not None and not isinstance(options, Mapping):
-        raise ArgumentTypeError(f"options must be a mapping of k-diffusion settings or None (got {type(options).__name__})")
-    if options and sampler not in LIBRARY_SAMPLERS:
-        raise ValueError(f"options: only the k-diffusion samplers {', '.join(LIBRARY_SAMPLERS)} take options "
-                         f"(got {dict(options)!r} with sampler {sampler!r})")
-    if options:
-        _check_options(sampler, options)
+    _check_options(sampler, options)
     if prediction is None:
         prediction = _attribute(denoiser, "prediction")
         if prediction is None:
@@ -550,32 +544,32 @@ def _check_sampler_settings(sampler: str, eta: float, variance: str) -> None:
         raise ValueError(f"variance: sampler {sampler!r} takes no variance, only 'ddpm' does (got variance={variance!r})")
 
 
-def _check_options(sampler: str, options: Mapping[str, Any]) -> None:
-    """The k-diffusion ``options`` of a library sampler, checked exactly as :func:`symsched.output_spectrum` checks them.
+def _check_options(sampler: str, options: Any) -> None:
+    """The k-diffusion ``options`` of a library sampler (None or a mapping), checked exactly as
+    :func:`symsched.output_spectrum` checks the same settings, then against k-diffusion's function itself.
 
-    The shared validator of :mod:`symsched.api` (parameter ranges such as ``eta``/``s_noise`` in [0, inf],
-    option choices such as LMS ``order`` in 1-4, unknown names); its error, prefixed with ``options:``,
-    keeps its type (ValueError, or TypeError for a value of the wrong kind). Then the names against the keyword
-    parameters of k-diffusion's function itself (ValueError; needs k-diffusion, as sampling does).
+    A non-mapping is :class:`ArgumentTypeError`; options for a sampler other than :data:`LIBRARY_SAMPLERS` are a
+    ValueError. Then the shared validator of :mod:`symsched.api` (parameter ranges such as ``eta``/``s_noise`` in
+    [0, inf], option choices such as LMS ``order`` in 1-4, unknown names); its error, prefixed with ``options:``,
+    keeps its type (ValueError, or TypeError for a value of the wrong kind). Last, the names against the keyword
+    parameters of k-diffusion's function (:func:`symsched._library_samplers.check_settings`; needs k-diffusion, as
+    sampling does): a setting symsched models at its neutral value (``eta = 0`` for ``dpmpp_2m``) may still be one
+    the function does not take, refused here, before any work.
     """
-    import inspect
-
     from .api import _setup
 
+    if options is not None and not isinstance(options, Mapping):
+        raise ArgumentTypeError(f"options must be a mapping of k-diffusion settings or None (got {type(options).__name__})")
+    if not options:
+        return
+    if sampler not in LIBRARY_SAMPLERS:
+        raise ValueError(f"options: only the k-diffusion samplers {', '.join(LIBRARY_SAMPLERS)} take options "
+                         f"(got {dict(options)!r} with sampler {sampler!r})")
     try:
         _setup(sampler, dict(options))
     except (TypeError, ValueError) as exc:
         raise type(exc)(f"options: {exc}") from None
-    # a setting symsched models at its neutral value (eta = 0 for dpmpp_2m) may still be one k-diffusion's
-    # function does not take: refused here, before any work, not by k-diffusion after the schedules are built
-    fn = getattr(_library.load_k_diffusion_sampling(sampler), _library.K_DIFFUSION[sampler])
-    takes = [k for k, v in inspect.signature(fn).parameters.items()
-             if v.default is not inspect.Parameter.empty and k not in ("extra_args", "callback", "disable",
-                                                                        "noise_sampler")]
-    extra = [k for k in options if k not in takes and k != "noise_sampler"]
-    if extra:
-        raise ValueError(f"options: k-diffusion's {_library.K_DIFFUSION[sampler]} takes no {', '.join(map(repr, extra))} "
-                         f"(its settings: {', '.join(takes) or 'none'})")
+    _library.check_settings(sampler, options)
 
 
 #: samplers symsched evaluates in closed form but :func:`sample` cannot drive with a learned model:
@@ -1499,13 +1493,7 @@ def default_schedules(
     opt_kw = dict(sampler=sampler, variance=variance, grid=g, seed=seed, init="white", endpoints=endpoints)
     if sampler == "ddim":
         opt_kw["eta"] = eta
-    if options is not None and not isinstance(options, Mapping):
-        raise ArgumentTypeError(f"options must be a mapping of k-diffusion settings or None (got {type(options).__name__})")
-    if options and sampler not in LIBRARY_SAMPLERS:
-        raise ValueError(f"options: only the k-diffusion samplers {', '.join(LIBRARY_SAMPLERS)} take options "
-                         f"(got {dict(options)!r} with sampler {sampler!r})")
-    if options:
-        _check_options(sampler, options)  # its own settings only: never optimize_schedule's arguments
+    _check_options(sampler, options)  # its own settings only: never optimize_schedule's arguments
     opt_kw.update(options or {})  # a k-diffusion sampler's settings (eta, s_noise, order, ...), optimised for
     for name in names:
         if isinstance(name, str) and (name == "optimised" or name.startswith("optimised-")):
@@ -1598,13 +1586,7 @@ def probe_schedules(
     n_examples = as_positive_int(n_examples, "n_examples")
     check_choice(sampler, "sampler", SAMPLERS + LIBRARY_SAMPLERS)
     _check_sampler_settings(sampler, check_eta(eta), variance)
-    if options is not None and not isinstance(options, Mapping):
-        raise ArgumentTypeError(f"options must be a mapping of k-diffusion settings or None (got {type(options).__name__})")
-    if options and sampler not in LIBRARY_SAMPLERS:
-        raise ValueError(f"options: only the k-diffusion samplers {', '.join(LIBRARY_SAMPLERS)} take options "
-                         f"(got {dict(options)!r} with sampler {sampler!r})")
-    if options:
-        _check_options(sampler, options)
+    _check_options(sampler, options)
     if grid is not None:  # checked before any sampling (it is only used for the timesteps reported at the end)
         for ab in scheds.values():
             grid_timestep(float(ab[0]), grid)

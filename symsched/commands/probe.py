@@ -324,9 +324,6 @@ def run(args: argparse.Namespace) -> int:
 
     names = _names(args.schedules)
     options = _settings.options(args.option)
-    if options and args.sampler not in LIBRARY_SAMPLERS:
-        raise ValueError(f"--option: only the k-diffusion samplers ({', '.join(LIBRARY_SAMPLERS)}) take settings here "
-                         f"(got {options!r} with --sampler {args.sampler})")
     eta = 0.0
     if args.sampler in LIBRARY_SAMPLERS and args.eta is not None:  # k-diffusion's eta is one of its settings
         options = {"eta": float(args.eta), **options}

@@ -74,7 +74,7 @@ def _steps(text: str) -> list[int]:
     ks = positive_ints(text, "--steps")
     if max(ks) > MAX_STEPS:
         raise ValueError(f"--steps must be at most MAX_STEPS = {MAX_STEPS} (got {max(ks)})")
-    return sorted(set(ks))
+    return sorted(ks)
 
 
 def _jobs(value: Optional[int]) -> int:

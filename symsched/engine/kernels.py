@@ -35,6 +35,7 @@ __all__ = [
     "divergence_kernel",
     "ratio_divergence_kernel",
     "denoiser_kernel",
+    "native_scale_kernel",
     "kernel_key",
 ]
 
@@ -491,6 +492,21 @@ def denoiser_kernel() -> Kernel:
         return [S, c, s], [stabilize(x0)], 1
 
     return compile_kernel("denoiser:x0", build)
+
+
+def native_scale_kernel(process: str) -> Kernel:
+    """``scale(c, s) -> [var(x_native) / var(x_vp)]`` at a level: 1 (VP), ``1 + sigma^2`` (VE), ``(1 - t)^2 + t^2``
+    (flow); the inverse square of :func:`symsched.engine.canonical._native_scale` (the factor the state-space
+    steps are converted with), in the canonical coordinates. Infinite at VE's ``c = 0`` (sigma = inf)."""
+
+    def build() -> tuple[list[Any], list[Any], int]:
+        from ..symbolic.symbols import c_slot, s_slot
+        from .canonical import _native_scale, _native_substitution
+
+        c, s = c_slot(0), s_slot(0)
+        return [c, s], [1 / _native_scale(process, _native_substitution(process, 0)) ** 2], 2
+
+    return compile_kernel(f"native-scale:{process}", build)
 
 
 # ---------------------------------------------------------------------------------------------

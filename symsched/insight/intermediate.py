@@ -51,16 +51,6 @@ def _arrivals(name: str, prog: Any) -> tuple[list[int], list[int]]:
     return [first[j] for j in range(1, N + 1)], [last[j] for j in range(1, N + 1)]
 
 
-def _native_scale(process: str, c: Array, s: Array) -> Array:
-    """Per level, var(x_native) / var(x_vp) (docs/model.md §2): 1 (VP), 1/c^2 = 1 + sigma^2 (VE),
-    1/(c + s)^2 = (1 - t)^2 + t^2 (flow matching, x_t = (1 - t) x0 + t eps); inf where VE's c = 0."""
-    if process == "ve":
-        return np.where(c > 0, 1.0 / np.where(c > 0, c, 1.0) ** 2, np.inf)
-    if process == "flow":
-        return 1.0 / (c + s) ** 2
-    return np.ones_like(c)
-
-
 def _check_finite(sample: Array, x0: Array, start: Array, rows: Array, last: list[int], u: Array, ab: Array) -> None:
     """ValueError naming what cannot be represented: a variance the sampler really lets diverge (spectrum), or a
     finite one whose native (VE) units exceed the float64 range at a level so noisy (alpha_bar). A VE start at
@@ -210,7 +200,7 @@ def intermediate_spectra(
     """
     from ..engine import program as _program
     from ..engine import recursion
-    from ..engine.kernels import denoiser_kernel
+    from ..engine.kernels import denoiser_kernel, native_scale_kernel
 
     S = as_spectrum(spectrum)
     ab = as_levels(alpha_bar)
@@ -231,7 +221,8 @@ def intermediate_spectra(
         x0 = d**2 * rows[[0] + first[:-1]]
         sample = rows[last].copy()
         marg = c[lev, None] ** 2 * u[None, :] + s_[lev, None] ** 2  # forward marginal at levels 1..N
-        scale = _native_scale(prog.process, c, s_)  # variance of x_native / x_vp per level
+        # variance of x_native / x_vp per level, from the symbolic conversion the engine's steps use
+        scale = _full(native_scale_kernel(prog.process)(prog.c, prog.s)[0], c.shape)
         sample *= scale[lev, None]
         marg *= scale[lev, None]
         start = rows[0] * scale[0]
