@@ -39,6 +39,7 @@ __all__ = [
     "check_eta",
     "as_int",
     "as_positive_int",
+    "as_step_counts",
     "as_seed",
     "as_bool",
     "as_dps",
@@ -295,6 +296,20 @@ def as_int(value: Any, name: str, minimum: Optional[int] = None, maximum: Option
 def as_positive_int(value: Any, name: str, maximum: Optional[int] = None, *, limit: str = "") -> int:
     """An integer >= 1 (see :func:`as_int`)."""
     return as_int(value, name, 1, maximum, limit=limit)
+
+
+def as_step_counts(values: Any, name: str = "steps") -> list[int]:
+    """Distinct positive integers, in the order given: one step count or a non-empty sequence of them."""
+    if isinstance(values, (int, np.integer)) and not isinstance(values, bool):
+        return [as_positive_int(values, name)]
+    if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
+        raise _type_error(name, "a positive integer or a sequence of them", values)
+    vals = [as_positive_int(v, f"{name} entries") for v in values]
+    if not vals:
+        raise ValueError(f"{name} must not be empty")
+    if len(set(vals)) != len(vals):
+        raise ValueError(f"{name} must not repeat a value (got {vals})")
+    return vals
 
 
 def as_seed(seed: Any, name: str = "seed") -> Any:

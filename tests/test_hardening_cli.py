@@ -510,3 +510,23 @@ def test_an_output_named_like_a_non_path_option_is_fine(tmp_path, capsys, monkey
         assert main(argv) == 2
         err = capsys.readouterr().err
         assert needle in err and "would overwrite" not in err, err
+
+
+def test_python_dash_m_runs_the_same_command_line(tmp_path) -> None:
+    """``python -m symsched`` is the ``symsched`` script: help exits 0, a usage error prints one line, exits 2."""
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    ok = subprocess.run([sys.executable, "-m", "symsched", "--help"], capture_output=True, text=True, env=env)
+    assert ok.returncode == 0 and "sde-table" in ok.stdout
+    bad = subprocess.run([sys.executable, "-m", "symsched", "sde-table", "--spectrum", "x.npy", "--nfe", "10,10"],
+                         capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert bad.returncode == 2
+    assert bad.stderr.strip().count("\n") == 0 and "--nfe" in bad.stderr and "must not repeat" in bad.stderr
+
+
+@pytest.mark.parametrize("nfe, needle", [("10,abc", "comma-separated positive integers"), ("0,10", "positive"),
+                                         ("40,40", "must not repeat")])
+def test_sde_table_step_lists_follow_the_shared_rule(capsys, nfe, needle) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["sde-table", "--spectrum", "x.npy", "--nfe", nfe])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and "argument --nfe:" in err and needle in err

@@ -136,3 +136,27 @@ def test_load_npy_refuses_pickles_and_missing_files(tmp_path) -> None:
 def test_negative_zero_is_a_valid_zero_mode() -> None:
     P = symsched.output_spectrum([-0.0, 1.0], AB)
     assert P[0] == 0.0 and not np.signbit(P[0])
+
+
+def test_step_counts_one_rule_for_sweep_and_explain() -> None:
+    from symsched._validate import ArgumentTypeError, as_step_counts
+
+    assert as_step_counts(7) == [7] and as_step_counts(np.int64(3)) == [3]
+    assert as_step_counts((20, 5, 10)) == [20, 5, 10]  # the caller's order
+    for bad, kind, needle in [("5", ArgumentTypeError, "steps must be a positive integer or a sequence"),
+                              (2.0, ArgumentTypeError, "steps must be"), ([True], ArgumentTypeError, "steps entries"),
+                              ([5, 0], ValueError, "steps entries"), ([], ValueError, "must not be empty"),
+                              ([5, 5], ValueError, "must not repeat")]:
+        with pytest.raises(kind, match=needle):
+            as_step_counts(bad)
+
+
+def test_sweep_and_explain_refuse_the_same_step_lists(tmp_path) -> None:
+    from symsched.insight import explain, sweep
+
+    S = np.array([0.5, 2.0])
+    for bad, needle in [("10", "steps must be"), ([4, 4], "must not repeat"), ([2.5], "steps entries")]:
+        with pytest.raises(ValueError, match=needle):
+            sweep([S], bad)
+        with pytest.raises(ValueError, match=needle):
+            explain(S, out=tmp_path / "x", steps=bad, progress=False)

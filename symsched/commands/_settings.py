@@ -34,15 +34,24 @@ def positive_ints(text: str, flag: str, *, allow_none: bool = False) -> list[int
     t = str(text).strip().lower()
     if allow_none and t in ("none", ""):
         return []
+    rule = f"{flag} must be comma-separated positive integers (got {text!r})"
     try:
         vals = [int(s) for s in t.split(",") if s.strip()]
     except ValueError:
-        raise ValueError(f"{flag} must be comma-separated positive integers (got {text!r})") from None
+        raise ValueError(rule) from None
     if not vals or any(v < 1 for v in vals):
-        raise ValueError(f"{flag} must be comma-separated positive integers (got {text!r})")
+        raise ValueError(rule)
     if len(set(vals)) != len(vals):
         raise ValueError(f"{flag} must not repeat a value (got {text!r})")
     return vals
+
+
+def positive_ints_type(text: str) -> list[int]:
+    """:func:`positive_ints` as an argparse ``type=`` (argparse names the option in front of the rule)."""
+    try:
+        return positive_ints(text, "the list")
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def add_sampler_arguments(p: argparse.ArgumentParser, *, sampler_help: str, flow_help: str) -> None:

@@ -8,16 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from .._io import file_path
-
-
-def _int_list(text: str) -> list[int]:
-    try:
-        vals = [int(x) for x in text.split(",") if x.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers (got {text!r})") from None
-    if not vals or any(v < 1 for v in vals):
-        raise argparse.ArgumentTypeError(f"expected positive integers (got {text!r})")
-    return vals
+from ._settings import positive_ints_type
 
 
 def _float_list(text: str) -> list[float]:
@@ -40,7 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "solutions. Prints a Markdown table and writes a booktabs LaTeX table.",
     )
     p.add_argument("--spectrum", required=True, help=".npy array of mode variances S >= 0, or builtin:natural-patches")
-    p.add_argument("--nfe", type=_int_list, default=[50, 250, 500, 1000], metavar="N1,N2,...",
+    p.add_argument("--nfe", type=positive_ints_type, default=[50, 250, 500, 1000], metavar="N1,N2,...",
                    help="sizes, one column pair each (default 50,250,500,1000); see --count")
     p.add_argument("--eps", type=_float_list, default=[0.0, 1e-5, 1e-4, 1e-3], metavar="E1,E2,...",
                    help="truncation times eps (default 0,1e-5,1e-4,1e-3)")

@@ -35,6 +35,7 @@ __all__ = [
     "divergence_kernel",
     "ratio_divergence_kernel",
     "denoiser_kernel",
+    "marginal_kernel",
     "native_scale_kernel",
     "kernel_key",
 ]
@@ -454,7 +455,7 @@ def init_kernel(process: str, init: str) -> Kernel:
 
         c, s, l = c_slot(0), s_slot(0), l_slot(0)
         if init == "exact":
-            v0 = c**2 * S + s**2
+            v0 = _vp_marginal(c, s)
         else:
             v0 = {"vp": sp.Integer(1), "ve": s**2, "flow": (c + s) ** 2}[process]
         return [S, c, s, l], [v0, _d_level(v0, 0)], 1
@@ -492,6 +493,29 @@ def denoiser_kernel() -> Kernel:
         return [S, c, s], [stabilize(x0)], 1
 
     return compile_kernel("denoiser:x0", build)
+
+
+def _vp_marginal(c: Any, s: Any) -> Any:
+    """The forward marginal variance of a mode at the level (c, s) = (sqrt(ab), sqrt(1 - ab)), in the VP scale:
+    :func:`symsched.symbolic.forward.vp_variance` written in the canonical coordinates, ``c^2 S + s^2``."""
+    import sympy as sp
+
+    from ..symbolic.forward import vp_variance
+
+    return sp.expand(sp.cancel(vp_variance(c**2 / (c**2 + s**2)) * (c**2 + s**2)))
+
+
+def marginal_kernel() -> Kernel:
+    """``marginal(S, c, s) -> [c^2 S + s^2]``: the forward (VP-scale) marginal variance of a mode at a level,
+    from :func:`symsched.symbolic.forward.vp_variance` (the same expression the exact start uses)."""
+
+    def build() -> tuple[list[Any], list[Any], int]:
+        from ..symbolic.symbols import S, c_slot, s_slot
+
+        c, s = c_slot(0), s_slot(0)
+        return [S, c, s], [_vp_marginal(c, s)], 1
+
+    return compile_kernel("marginal:vp", build)
 
 
 def native_scale_kernel(process: str) -> Kernel:

@@ -25,7 +25,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .._io import atomic_write_text, json_ready
-from .._validate import as_bool, as_positive_int, check_choice
+from .._validate import as_bool, as_step_counts, check_choice
 from ..api import DIVERGENCES, FLOW_SAMPLERS, VE_SAMPLERS, VP_SAMPLERS
 from ..optimize import _check_sampler_args, _settings, _settings_text
 from .fits import HeuristicFit, _fmt_params, fit_heuristics
@@ -57,19 +57,6 @@ Latent models (SD3, Flux) shift schedules for VAE latents, whose spectra differ 
 rules are calibrated in tokens, not derived. Free end points can favour starting from white noise
 at a low noise level, which only the linear Gaussian denoiser tolerates. Validate with your model.
 """
-
-
-def _steps(values: Any, name: str) -> list[int]:
-    if isinstance(values, (int, np.integer)) and not isinstance(values, bool):
-        values = [values]
-    if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
-        raise ValueError(f"{name} must be a sequence of positive integers (got {values!r})")
-    vals = [as_positive_int(v, f"{name} entries") for v in values]
-    if not vals:
-        raise ValueError(f"{name} must not be empty")
-    if len(set(vals)) != len(vals):
-        raise ValueError(f"{name} must not repeat a value (got {vals})")
-    return sorted(vals)
 
 
 @dataclass
@@ -240,7 +227,7 @@ def explain(
 
     t0 = time.perf_counter()
     n_jobs = check_n_jobs(n_jobs)
-    ks = _steps(steps, "steps")
+    ks = sorted(as_step_counts(steps, "steps"))
     if isinstance(divergences, str) or not divergences:
         raise ValueError("divergences must be a non-empty sequence of divergence names")
     divs = list(dict.fromkeys(check_choice(d, "divergences entries", DIVERGENCES) for d in divergences))
@@ -279,7 +266,7 @@ def explain(
         str(spectrum).startswith("builtin:") or Path(os.fspath(spectrum)).is_dir()))
     if use_images:
         imgs = source_images(spectrum)
-        img_res = _steps(image_resolutions, "image_resolutions")
+        img_res = sorted(as_step_counts(image_resolutions, "image_resolutions"))
         if images == "auto":  # keep the resolutions the photographs can provide without enlarging
             smallest = min(min(np.shape(im)[:2]) for im in imgs)
             dropped = [d for d in img_res if d > smallest]

@@ -200,7 +200,7 @@ def intermediate_spectra(
     """
     from ..engine import program as _program
     from ..engine import recursion
-    from ..engine.kernels import denoiser_kernel, native_scale_kernel
+    from ..engine.kernels import denoiser_kernel, marginal_kernel, native_scale_kernel
 
     S = as_spectrum(spectrum)
     ab = as_levels(alpha_bar)
@@ -220,7 +220,7 @@ def intermediate_spectra(
             d[k] = _full(denoiser_kernel()(u, c[k], s_[k])[0], u.shape)
         x0 = d**2 * rows[[0] + first[:-1]]
         sample = rows[last].copy()
-        marg = c[lev, None] ** 2 * u[None, :] + s_[lev, None] ** 2  # forward marginal at levels 1..N
+        marg = np.stack([_full(marginal_kernel()(u, c[k], s_[k])[0], u.shape) for k in lev])  # levels 1..N
         # variance of x_native / x_vp per level, from the symbolic conversion the engine's steps use
         scale = _full(native_scale_kernel(prog.process)(prog.c, prog.s)[0], c.shape)
         sample *= scale[lev, None]

@@ -27,29 +27,13 @@ from typing import Any, Callable, Mapping, Optional, Sequence, Union
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from .._validate import ArgumentTypeError, as_bool, as_spectrum
+from .._validate import ArgumentTypeError, as_bool, as_spectrum, as_step_counts
 from ..optimize import DEFAULT_DIVERGENCE, OptimizeResult, optimize_schedule
 
 __all__ = ["sweep", "SweepResult", "SweepFits"]
 
 Array = NDArray[np.float64]
 SpectraArg = Union[Sequence[ArrayLike], Mapping[Any, ArrayLike], Callable[[Any], ArrayLike], np.ndarray]
-
-
-def _steps_list(steps: Any) -> list[int]:
-    seq = [steps] if isinstance(steps, (int, np.integer)) and not isinstance(steps, bool) else steps
-    if isinstance(seq, (str, bytes)) or not hasattr(seq, "__iter__"):
-        raise ValueError(f"steps must be a positive integer or a sequence of them (got {steps!r})")
-    out = []
-    for k in seq:
-        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-            raise ValueError(f"steps must be a positive integer or a sequence of them (got {steps!r})")
-        out.append(int(k))
-    if not out:
-        raise ValueError("steps must not be empty")
-    if len(set(out)) != len(out):
-        raise ValueError(f"steps must not repeat a step count (got {out})")
-    return out
 
 
 def _spectra_list(spectra: SpectraArg, values: Optional[Sequence[Any]]) -> tuple[list[Any], list[Array]]:
@@ -232,7 +216,7 @@ def sweep(
     """
     kw = _check_kw(optimize_kw)
     n_jobs = check_n_jobs(n_jobs)
-    ks = _steps_list(steps)
+    ks = as_step_counts(steps, "steps")
     vals, arrays = _spectra_list(spectra, values)
     if not isinstance(parameter, str):
         raise TypeError(f"parameter must be a string (got {type(parameter).__name__})")
