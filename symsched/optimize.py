@@ -867,7 +867,8 @@ class OptimizeResult:
 
     def to_dict(self) -> dict[str, Any]:
         """Strict-JSON-ready dict (lists and floats; :func:`symsched._io.json_ready`: a zero-SNR level's log-SNR and sigma
-        as "-inf" and "inf") of the schedule, its metrics and the baselines."""
+        as "-inf" and "inf") of the schedule, its metrics and the baselines; for a flow-matching sampler also
+        ``"flow_t"``, the levels as flow times t (noisiest first, FlowMatchEulerDiscreteScheduler's sigmas)."""
         from ._io import json_ready
 
         # betas of the K-level process in training order (t = 0 least noisy), as diffusers' trained_betas
@@ -898,7 +899,7 @@ class OptimizeResult:
             "n_gradient_evaluations": self.n_gradient_evaluations,
             "success": self.success,
             "message": self.message,
-        })
+        } | ({"flow_t": _sch.alpha_bar_to_flow_t(self.alpha_bar).tolist()} if self.sampler in FLOW_SAMPLERS else {}))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -286,3 +286,33 @@ def test_report_refuses_bad_sampler_settings_before_any_work(tmp_path, capsys, a
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0]
     assert not (tmp_path / "r").exists()
+
+
+def test_report_with_a_flow_sampler_starts_from_pure_noise(tmp_path, monkeypatch) -> None:
+    """A flow-matching sampler: every optimum starts at t = 1 (alpha_bar = 0) as ``optimize --flow``, the table
+    holds the flow schedules (meeting that constraint, no "†") and the optimum beats them; JSON carries flow_t."""
+    import symsched
+    from symsched.commands import report as rep
+    from symsched.schedules import flow_schedule
+    from symsched.spectra import load_spectrum
+
+    monkeypatch.setattr(rep, "SECTIONS", [rep.schedules_section])
+    out = tmp_path / "r"
+    assert main(["report", "--out", str(out), "--sampler", "flow_match_euler", "--steps", "4", "--probe-samples", "0",
+                 "--no-progress", "--jobs", "0"]) == 0
+    S = load_spectrum("builtin:natural-patches")
+    for div in ("kl", "w2"):
+        rec = json.loads((out / f"schedule_{div}_K4.json").read_text())
+        ab = np.array(rec["alpha_bar"])
+        assert ab[0] == 0.0 and rec["endpoints"] == [0.0, None]
+        t = np.array(rec["flow_t"])  # x_t = (1 - t) x0 + t eps: alpha_bar = (1 - t)^2 / ((1 - t)^2 + t^2)
+        np.testing.assert_allclose((1 - t) ** 2 / ((1 - t) ** 2 + t**2), ab, rtol=1e-12, atol=0)
+        assert t[0] == 1.0
+        text = (out / f"table_{div}.md").read_text()
+        rows = {line.split("|")[1].strip(): line.split("|")[2].strip() for line in text.splitlines()
+                if line.startswith("| ") and not line.startswith("| schedule")}
+        uniform = symsched.output_spectrum(S, flow_schedule("flow-uniform", 4), sampler="flow_match_euler")
+        m = symsched.w2_distance(uniform, S) if div == "w2" else symsched.kl_divergence(S, uniform)
+        assert not rows["flow-uniform"].endswith("†") and float(rows["flow-uniform"]) == pytest.approx(m, rel=1e-3)
+        assert rows["linear-trailing"].endswith("†")  # starts at the grid's noisiest level, not at t = 1
+        assert float(rows["optimised"].strip("*")) <= float(rows["flow-sd3 (shift=3)"].strip("*†"))

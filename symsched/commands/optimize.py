@@ -534,10 +534,6 @@ def _json_doc(args: argparse.Namespace, S: np.ndarray, res: Any, grid: Optional[
     if res.alpha_bar[0] > 0 and res.sampler not in _NO_K_DIFFUSION and not args.flow:
         fn, kwargs, notes = k_diffusion_call(res, value_of)
         doc.update({"k_diffusion_function": fn, "k_diffusion_kwargs": kwargs, "k_diffusion_notes": notes})
-    if args.flow:
-        from ..schedules import alpha_bar_to_flow_t
-
-        doc["flow_t"] = alpha_bar_to_flow_t(res.alpha_bar).tolist()
     try:
         doc["diffusers"] = _export_diffusers(res, grid, value_of)
     except ValueError as exc:

@@ -50,11 +50,13 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--spectrum", default="builtin:natural-patches",
                    help="FILE.npy, a folder of images, or builtin:natural-patches (default)")
     p.add_argument("--steps", default="5,10,20", help="comma-separated step counts K (default 5,10,20)")
-    from ..symbolic.samplers import VE_SAMPLERS, VP_SAMPLERS
+    from ..symbolic.samplers import FLOW_SAMPLERS, VE_SAMPLERS, VP_SAMPLERS
 
-    p.add_argument("--sampler", default="ddim", choices=list(VP_SAMPLERS + VE_SAMPLERS),
+    p.add_argument("--sampler", default="ddim", choices=list(VP_SAMPLERS + VE_SAMPLERS + FLOW_SAMPLERS),
                    help="sampler to optimise for (default ddim; every registered diffusers / k-diffusion sampler, "
-                   "with its library defaults unless --eta/--option say otherwise)")
+                   "with its library defaults unless --eta/--option say otherwise; a flow-matching sampler starts "
+                   "every schedule from pure noise, t = 1, and is also compared with the flow schedules, as "
+                   "optimize --flow)")
     _settings.add_arguments(p)
     p.add_argument("--samples", default=4000, type=int, help="Monte Carlo samples of the check (default 4000)")
     p.add_argument("--seed", default=0, type=int, help="seed of the Monte Carlo check and the random starts")
@@ -478,11 +480,16 @@ def schedules_section(ctx: Context) -> list[Section]:
     from ..optimize import compare_schedules
 
     sections = []
-    warm: list[np.ndarray] = []
+    flow = _flow_schedules(ctx)
+    # flow matching samples from pure noise, t = 1 (as optimize --flow): the optimum starts there, from the flow
+    # schedules too
+    warm: list[np.ndarray] = [ab for by_name in flow.values() for ab in by_name.values()]
+    ends = {"endpoints": (0.0, None)} if flow else {}
     for div in _divergences():
         ctx.stage(f"optimise {div.upper()}")
         table = compare_schedules(ctx.S, ctx.ks, sampler=ctx.args.sampler, divergence=div,
-                                  seed=ctx.args.seed, warm_starts=warm, **ctx.settings)
+                                  seed=ctx.args.seed, warm_starts=warm, **ends, **ctx.settings)
+        _add_rows(ctx, table, flow)
         warm += [res.alpha_bar for res in table.results.values()]  # the next divergence starts from these too
         ctx.data[f"table_{div}"] = table
         header, rows, beats = divergence_table(table, div)
@@ -502,6 +509,25 @@ def schedules_section(ctx: Context) -> list[Section]:
         ctx.bar.update()
         sections.append(_schedule_section(div, label, stem, header, rows, beats, table.note, figures, jsons, ctx.ks))
     return sections
+
+
+def _flow_schedules(ctx: Context) -> dict[int, dict[str, np.ndarray]]:
+    """For a flow-matching sampler, its standard schedules per K (as ``optimize --flow`` compares with); else {}."""
+    from ..symbolic.samplers import FLOW_SAMPLERS
+    from .optimize import flow_baselines
+
+    return {k: flow_baselines(k, None) for k in ctx.ks} if ctx.args.sampler in FLOW_SAMPLERS else {}
+
+
+def _add_rows(ctx: Context, table: Any, extra: dict[int, dict[str, np.ndarray]]) -> None:
+    """Append the KL and W2 of ``extra`` schedules (same sampler and settings; they meet the constraint) to ``table``."""
+    from ..optimize import schedule_metrics
+
+    for k, by_name in extra.items():
+        settings = table.results[k].settings
+        for name, ab in by_name.items():
+            m = schedule_metrics(ctx.S, ab, sampler=ctx.args.sampler, **settings)
+            table.rows.append({"steps": k, "schedule": name, "kl": m["kl"], "w2": m["w2"], "feasible": True})
 
 
 def _schedule_section(div: str, label: str, stem: str, header: list[str], rows: list[list[str]], beats: bool,
