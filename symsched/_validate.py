@@ -298,13 +298,14 @@ def as_positive_int(value: Any, name: str, maximum: Optional[int] = None, *, lim
     return as_int(value, name, 1, maximum, limit=limit)
 
 
-def as_step_counts(values: Any, name: str = "steps") -> list[int]:
-    """Distinct positive integers, in the order given: one step count or a non-empty sequence of them."""
+def as_step_counts(values: Any, name: str = "steps", maximum: Optional[int] = None) -> list[int]:
+    """Distinct positive integers (each at most ``maximum``), in the order given: one step count or a non-empty
+    sequence of them."""
     if isinstance(values, (int, np.integer)) and not isinstance(values, bool):
-        return [as_positive_int(values, name)]
+        return [as_positive_int(values, name, maximum)]
     if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
         raise _type_error(name, "a positive integer or a sequence of them", values)
-    vals = [as_positive_int(v, f"{name} entries") for v in values]
+    vals = [as_positive_int(v, f"{name} entries", maximum) for v in values]
     if not vals:
         raise ValueError(f"{name} must not be empty")
     if len(set(vals)) != len(vals):

@@ -71,8 +71,8 @@ from threadpoolctl import threadpool_limits
 from . import api as _api
 from . import schedules as _sch
 from ._validate import (
-    MAX_ITER, MAX_STEPS, as_bool, as_int, as_levels, as_real, as_real_array, as_spectrum, check_choice, check_eta,
-    check_same_shape,
+    MAX_ITER, MAX_STEPS, as_bool, as_int, as_levels, as_real, as_real_array, as_spectrum, as_step_counts, check_choice,
+    check_eta, check_same_shape,
 )
 from .api import (
     DEFAULT_DIVERGENCE,
@@ -1539,14 +1539,7 @@ def compare_schedules(
     already found (and ``warm_starts``). Returns a :class:`ComparisonTable` (one row per step count and
     schedule). ValueError / TypeError as :func:`optimize_schedule`, and for an empty ``steps_list`` or a repeated K.
     """
-    if isinstance(steps_list, (str, bytes)) or not hasattr(steps_list, "__iter__"):
-        raise ValueError(f"steps_list must be a sequence of positive integers (got {steps_list!r})")
-    ks = [_check_int(k, "steps_list entries", 1, MAX_STEPS) for k in steps_list]
-    if not ks:
-        raise ValueError("steps_list must not be empty")
-    if len(set(ks)) != len(ks):
-        raise ValueError(f"steps_list must not repeat a step count (got {ks})")
-    ks.sort()
+    ks = sorted(as_step_counts(steps_list, "steps_list", MAX_STEPS))
     S = as_spectrum(spectrum)
     warm = _check_warm_starts(warm_starts)
     rows: list[dict[str, Any]] = []
