@@ -284,6 +284,8 @@ def _central(J, levels: list, j: int, rel: float = 1e-7) -> float:
     ([1e300], [0.2, 0.7, 0.99], "ddim", False),  # r = 1e-300: KL's slope (r - 1)/(2 r^2) overflowed and was zeroed
     ([1e-6, 1.0, 1e6], [1e-200, 1e-5, 0.5], "heun", False),  # r = 1e206: r^2 overflowed, slope 0
     ([1e-3, 0.1, 1.0, 10.0], [1e150, 1e10, 1.0, 1e-5], "heun", True),
+    ([1e-200, 1.0], [0.01, 0.5], "ddim", False),  # break-test H: S^2 underflowed in the gradient kernels
+    ([1e-160, 1e-250, 1.0], [0.01, 0.3, 0.6, 0.9], "ddpm", False),
 ])
 def test_gradient_at_extreme_ratios_matches_mpmath_differences(S, levels, sampler, ve) -> None:
     """Every gradient entry against central differences of the mpmath objective, normwise to 1e-6 (entries below
@@ -328,3 +330,35 @@ def test_an_undefined_step_names_the_parameters_it_was_given(sampler: str, eta: 
     the levels and the parameter values (it used to blame alpha_bar alone) and points at the mpmath path."""
     with pytest.raises(ValueError, match=rf"alpha_bar: .*{sampler}.* with eta={re.escape(f'{eta:g}')}.*output_spectrum_mp"):
         symsched.output_spectrum([0.0, 1.0, 10.0], [0.01, 0.1, 0.5, 0.9], sampler=sampler, eta=eta)
+
+
+def _tiny_mode_slope_spread(samplers) -> float:
+    """Largest relative change of the reverse-KL log-SNR gradient of one tiny mode across S in (1e-289, 1e-101).
+    For S -> 0 every sampler here generates P = S r(levels) + O(S^2), so reverse KL's slope is S-free: the
+    gradients at every tiny S must agree with the one at S = 1e-300 (longdouble, the limit) to rounding."""
+    ab = np.array([0.01, 0.3, 0.6, 0.9])
+    worst = 0.0
+    for sampler, init in samplers:
+        kw = dict(divergence="kl-reverse", wrt="log_snr", sampler=sampler, init=init)
+        ref = symsched.divergence_and_grad([1e-300, 1.0], ab, **kw)[1]
+        for s in (1e-101, 1e-140, 1e-155, 1e-170, 1e-200, 1e-250, 1e-289):
+            g = symsched.divergence_and_grad([s, 1.0], ab, **kw)[1]
+            worst = max(worst, float(np.max(np.abs(g - ref)) / np.max(np.abs(ref))))
+    return worst
+
+
+_TINY = [("ddim", "white"), ("ddpm", "exact"), ("dpmsolver_multistep", "exact"), ("unipc_multistep", "exact"),
+         ("flow_match_heun", "white")]
+
+
+def test_gradient_of_a_tiny_mode_reaches_its_limit() -> None:
+    """Break-test H: for 1e-290 <= S < 1e-154 the float64 'scaled' sweep returned gradients off by up to 90 %."""
+    assert _tiny_mode_slope_spread(_TINY) <= 1e-12
+
+
+def test_tiny_mode_check_rejects_the_old_float64_band(monkeypatch) -> None:
+    """Companion: with the scaled float64 group reaching down to 1e-290 again, the check above fails."""
+    from symsched.engine import recursion
+
+    monkeypatch.setattr(recursion, "_LOW", 1e-290)
+    assert _tiny_mode_slope_spread(_TINY[:1]) > 0.1

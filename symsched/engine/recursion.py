@@ -16,7 +16,7 @@ so that the ratio ``rho = P / kappa`` stays in range where ``P`` itself underflo
 - :func:`state_variances` — the variance of the sample before every step and after the last.
 
 Modes with ``S > 1`` run through the kernels' ``T = 1/S`` twins. Extreme modes (``S`` outside
-[1e-290, 1e290]), programs whose level coefficients leave the float64 range, and any mode whose
+[1e-150, 1e290]: the gradient kernels hold ``S^2`` terms, subnormal in float64 below about 1e-154), programs whose level coefficients leave the float64 range, and any mode whose
 float64 result is not finite run in ``numpy.longdouble``; what is still not representable raises
 ValueError.
 """
@@ -80,8 +80,9 @@ def _populated(size: int, dtype: np.dtype) -> NDArray[Any]:
     except (OSError, ValueError):  # pragma: no cover - no anonymous mapping: numpy's allocator
         return np.empty(size, dtype=dtype)
     return np.frombuffer(region, dtype=dtype, count=size)  # the array keeps the mapping alive
-#: Modes outside [_LOW, _HIGH] (S > 0) run in numpy.longdouble; below _SCALE they are normalised by S.
-_LOW, _SCALE, _HIGH = 1e-290, 1e-100, 1e290
+#: Modes outside [_LOW, _HIGH] (S > 0) run in numpy.longdouble; below _SCALE they are normalised by S. _LOW keeps
+#: S^2 (in the gradient kernels' basis functions) a normal float64: below it the gradients lost every digit.
+_LOW, _SCALE, _HIGH = 1e-150, 1e-100, 1e290
 
 
 def kappa(S: Array) -> Array:
