@@ -330,3 +330,35 @@ def test_ve_rows_that_overflow_in_ve_units_name_the_level_not_a_diverging_mode()
     res = intermediate_spectra([0.5, 2.0], [0.0, 0.5], sampler="euler")  # sigma = inf exactly: an infinite start
     assert np.all(np.isinf(res.start)) and np.all(np.isfinite(res.sample))
     np.testing.assert_allclose(res.sample[0], [1.0, 1.0], rtol=1e-15)  # Euler from sigma = inf: x = sigma_1 eps
+
+
+# break-test H: the forward covariance sweep of a sampler with memory cancels on close or uneven levels
+_CLOSE = [0.3, 0.3 + 1e-9, 0.3 + 2e-9, 0.9]
+_CONSECUTIVE = schedules.from_grid(schedules.training_grid("linear"), np.arange(600, 590, -1))
+
+
+def _cancelling_cases_agree() -> bool:
+    """Whether intermediate_spectra's output row matches the mpmath path (1e-9) and no row is negative, on schedules
+    whose forward covariance sweep cancels in float64 (dpmpp_2m, UniPC on levels 1e-9 apart; LMS on ten
+    consecutive timesteps of the 1000-step grid)."""
+    S = np.array([0.5, 1.0, 2.0])
+    for sampler, ab in [("dpmpp_2m", _CLOSE), ("unipc_multistep", _CLOSE), ("lms", _CONSECUTIVE)]:
+        res = intermediate_spectra(S, ab, sampler=sampler)
+        ref = np.array(symsched.output_spectrum_mp(S, ab, sampler=sampler, dps=60), dtype=float)
+        if np.any(res.sample < 0) or np.max(np.abs(res.sample[-1] / ref - 1)) > 1e-9:
+            return False
+    return True
+
+
+def test_cancelling_schedules_are_exact_or_refused() -> None:
+    assert _cancelling_cases_agree()
+    with pytest.raises(ValueError, match="alpha_bar: this schedule makes the sampler's multistep coefficients cancel"):
+        intermediate_spectra([0.5, 1.0, 2.0], _CLOSE, sampler="lms")  # longdouble cannot rescue a truncated row
+
+
+def test_cancelling_check_rejects_the_unchecked_sweep(monkeypatch) -> None:
+    """Companion: with the forward sweep used unchecked (the old code), the check above fails."""
+    from symsched.engine import recursion
+
+    monkeypatch.setattr(recursion, "checked_state_variances", recursion.state_variances)
+    assert not _cancelling_cases_agree()

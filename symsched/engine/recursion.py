@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import mmap
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable, Optional
 
 import numpy as np
@@ -35,7 +35,7 @@ from threadpoolctl import ThreadpoolController
 from .program import LD, Program
 
 __all__ = ["output_ratio", "checked_ratio", "output_variance", "transfer", "value_and_grad", "state_variances",
-           "kappa", "scalar_affine"]
+           "checked_state_variances", "kappa", "scalar_affine"]
 
 Array = NDArray[np.float64]
 _MEMORY_BUDGET = 512 * 2**20  # bytes of stored forward covariances per chunk of modes (65,536 modes x 1000 steps: one chunk)
@@ -498,6 +498,29 @@ def state_variances(prog: Program, S: Array, init: str) -> Array:
                      _cov_step(C, call.step(st), m, st.kernels.q, 1.0).items()}
             out[-1, g.sl] = C[(0, 0)]  # a longdouble variance beyond float64 becomes inf (the caller names it)
     return out
+
+
+def checked_state_variances(prog: Program, S: Array, init: str) -> Array:
+    """:func:`state_variances` for sorted unique modes ``S``, trusted, or ValueError.
+
+    One-entry samplers add positive terms only. With memory, the forward covariance sweep combines
+    coefficients of mixed sign and can cancel (close or very uneven levels, LMS on consecutive timesteps), so
+    its last row must agree with the checked :func:`output_variance` (positive backward sums of squares) to
+    :data:`MAX_ROUNDING` and no row may be negative; otherwise every row after the start is recomputed as the
+    checked output variance of the steps so far (each refused, as :func:`output_variance` refuses, where float64
+    and longdouble cannot give it)."""
+    rows = state_variances(prog, S, init)
+    if prog.m == 1 or S.size == 0:
+        return rows
+    P = output_variance(prog, S, init)
+    with np.errstate(invalid="ignore"):
+        negative = bool(np.any(rows < 0))
+    if not negative and _worst_disagreement(rows[-1], P) <= MAX_ROUNDING:
+        return rows
+    for k in range(1, len(prog.steps)):
+        rows[k] = output_variance(replace(prog, steps=prog.steps[:k]), S, init)
+    rows[-1] = P
+    return rows
 
 
 def _reduce(X: Any, basis: list[Any], n: int) -> list[float]:

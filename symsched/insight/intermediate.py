@@ -189,12 +189,15 @@ def intermediate_spectra(
     ------
     ValueError
         Bad spectrum, levels, sampler, settings or init; a variance beyond the float64 range (``spectrum``:
-        the sampler diverges for that mode; ``alpha_bar``: a level so noisy that its VE units overflow).
+        the sampler diverges for that mode; ``alpha_bar``: a level so noisy that its VE units overflow); a
+        schedule whose multistep coefficients cancel beyond what float64 and longdouble can recover (``alpha_bar``,
+        as :func:`symsched.output_spectrum` refuses it; :func:`symsched.output_spectrum_mp` evaluates its output).
 
     Notes
     -----
     The state covariance is propagated by the state-space engine
-    (:func:`symsched.engine.recursion.state_variances`) through the sampler's own compiled steps;
+    (:func:`symsched.engine.recursion.checked_state_variances`) through the sampler's own compiled steps, checked
+    against the output variance and recomputed step by step where the forward sweep cancels;
     the estimate's variance uses the Wiener coefficient of :mod:`symsched.symbolic.forward`
     (:func:`symsched.engine.kernels.denoiser_kernel`), both in the engine's canonical coordinates.
     """
@@ -209,7 +212,7 @@ def intermediate_spectra(
     prog = _program.build_program(name, options, params, ab, "alpha_bar")
     u, inv = np.unique(S.ravel(), return_inverse=True)
     inv = inv.reshape(-1)
-    rows = recursion.state_variances(prog, u, init)  # (program steps + 1, modes), VP scale
+    rows = recursion.checked_state_variances(prog, u, init)  # (program steps + 1, modes), VP scale
     first, last = _arrivals(name, prog)
     N = len(last)  # levels reached: K (then the clean level), or K - 1 (the last step stops at ab[-1])
     c, s_ = prog.c.astype(np.float64), prog.s.astype(np.float64)
