@@ -392,7 +392,13 @@ def _objective(divergence: str, w: Array) -> Any:
         else:
             f[zero] = np.where(rho[zero] == 0, 0.0, np.inf)
         d[np.isinf(f)] = 0.0  # a mode whose own term is +inf (KL where nothing is generated) has no slope
-        if np.any(np.isinf(f) & (ww > 0)):
+        # KL's true +inf: nothing generated where there is data, or something where there is none (a finite term
+        # beyond the float64 range, e.g. KL ~ S/(2P) of a subnormal mode, is not: the caller refuses that J)
+        truly = np.zeros(S.shape, dtype=bool)
+        if divergence != "w2":
+            truly[pos] = r == 0
+            truly[zero] = rho[zero] != 0
+        if np.any(truly & (ww > 0)):
             objective.infinite = True  # type: ignore[attr-defined]
         with np.errstate(over="ignore"):  # a sum beyond float64 is inf, which every caller checks and names
             return float(np.sum(ww * f)), ww * d
@@ -452,6 +458,7 @@ def grouped_values(grp: Grouped, x: Array, coordinate: str, divergences: Any, sa
         i = int(np.flatnonzero(~np.isfinite(rho))[0])
         raise ValueError(f"spectrum: the output variance of the mode S={grp.u[i]:.6g} exceeds the float64 range "
                          "for this schedule (the sampler diverges for this mode)")
+    rho = recursion.below_float64(prog, grp.u, init, rho)  # r ~ S for subnormal modes: kept in longdouble
     kap = recursion.kappa(grp.u)
     out = {}
     for divergence in divergences:

@@ -35,7 +35,7 @@ from threadpoolctl import ThreadpoolController
 from .program import LD, Program
 
 __all__ = ["output_ratio", "checked_ratio", "output_variance", "transfer", "value_and_grad", "state_variances",
-           "checked_state_variances", "kappa", "scalar_affine"]
+           "checked_state_variances", "below_float64", "kappa", "scalar_affine"]
 
 Array = NDArray[np.float64]
 _MEMORY_BUDGET = 512 * 2**20  # bytes of stored forward covariances per chunk of modes (65,536 modes x 1000 steps: one chunk)
@@ -342,6 +342,21 @@ def output_ratio(prog: Program, S: Array, init: str, ld: bool = False) -> Array:
     return out
 
 
+def below_float64(prog: Program, S: Array, init: str, rho: Array) -> Array:
+    """``rho`` with the ratios of positive modes that fell below the float64 normal range (P ~ S^2 r for modes
+    S < 1e-154: rho ~ S, subnormal or 0 for subnormal S) recomputed and kept in longdouble; ``rho`` itself
+    when there are none."""
+    tiny = (S > 0) & (np.abs(rho) < np.finfo(np.float64).tiny)
+    if not tiny.any():
+        return rho
+    out = rho.astype(LD)
+    sub = S[tiny]
+    for g in _groups(sub, True):
+        with np.errstate(all="ignore"):
+            out[np.flatnonzero(tiny)[g.sl]] = _ratio_group(prog, sub, g, init)
+    return out
+
+
 def _ill_conditioned(worst: float, arg: str = "alpha_bar") -> str:
     what = ("its levels lie beyond the float64 range and no wider type confirmed them" if worst == float("inf")
             else f"the float64 sweep disagrees with a wider one by {worst:.1e} relative")
@@ -523,6 +538,13 @@ def checked_state_variances(prog: Program, S: Array, init: str) -> Array:
     return rows
 
 
+def _num(x: Any) -> Any:
+    """A sum of the sweeps as a number: float, but a longdouble one stays longdouble (the adjoint is scaled by a
+    power of two, :func:`_adjoint_scale`, and a reduced level gradient below the float64 range keeps its digits
+    until the scale is multiplied back)."""
+    return x if isinstance(x, np.longdouble) else float(x)
+
+
 def _reduce(X: Any, basis: list[Any], n: int) -> list[float]:
     """<X, G_r> for every basis function G_r (arrays or scalars) of one entry; X may be an array, a
     scalar, or (array, scalar factor)."""
@@ -533,11 +555,11 @@ def _reduce(X: Any, basis: list[Any], n: int) -> list[float]:
     sx = None
     for G in basis:
         if np.ndim(G):
-            out.append(scale * (float(np.dot(X, G)) if np.ndim(X) else float(X) * float(np.sum(G))))
+            out.append(scale * (_num(np.dot(X, G)) if np.ndim(X) else _num(X) * _num(np.sum(G))))
         else:
             if sx is None:
-                sx = scale * (float(np.sum(X)) if np.ndim(X) else float(X) * n)
-            out.append(sx * float(G))
+                sx = scale * (_num(np.sum(X)) if np.ndim(X) else _num(X) * n)
+            out.append(sx * _num(G))
     return out
 
 
@@ -594,7 +616,7 @@ def _grad_scalar(prog: Program, call: _Caller, Sg: NDArray[Any], inv_kap: Any, v
                 V[k + 1] += (b * b * inv_kap) if not scalar_kap else np.square(b) * inv_kap
             elif b != 0:
                 V[k + 1] += b * b * inv_kap
-    rho = np.asarray(V[N], dtype=np.float64)
+    rho = np.array(V[N])  # in the sweep's own type: a longdouble ratio below the float64 range keeps its digits
     J, at = adjoint(rho)
     at, sc = _adjoint_scale(at)
     AW = np.array(at, dtype=Sg.dtype)  # at * w_{k+1}^2
@@ -628,26 +650,26 @@ def _grad_scalar(prog: Program, call: _Caller, Sg: NDArray[Any], inv_kap: Any, v
                     Y, f, slot = AW, 2.0 * float(b) * float(inv_kap), 1
             for G in basis:
                 if isinstance(G, arr):
-                    R.append(f * float(Y.dot(G)))
+                    R.append(f * _num(Y.dot(G)))
                 else:
                     if slot < 0:
-                        t = float(Y.dot(ones))
+                        t = _num(Y.dot(ones))
                     elif sums[slot] is None:
-                        t = sums[slot] = float(Y.dot(ones))
+                        t = sums[slot] = _num(Y.dot(ones))
                     else:
                         t = sums[slot]
-                    R.append(f * t * float(G))
+                    R.append(f * t * _num(G))
         if R and st.gamma is not None and st.gamma.size:
             contrib = np.asarray(R) @ st.gamma
-            for lev, val in zip(st.grad_levels, contrib.tolist()):
+            for lev, val in zip(st.grad_levels, contrib):
                 grad[lev] += val * sc
         if isinstance(a, arr):
             np.multiply(u, a, out=AW)
         else:
             AW *= a * a
     if _nz(dv0):
-        grad[0] += float(np.sum(AW * dv0 * inv_kap)) * sc
-    return J, rho
+        grad[0] += _num(np.sum(AW * dv0 * inv_kap)) * sc
+    return J, np.asarray(rho, dtype=np.float64)
 
 
 def _grad_memory(prog: Program, call: _Caller, Sg: NDArray[Any], inv_kap: Any, v0: Any, dv0: Any,
@@ -669,7 +691,7 @@ def _grad_memory(prog: Program, call: _Caller, Sg: NDArray[Any], inv_kap: Any, v
                     row = store[(k + 1) * len(pairs) + r]
                     np.copyto(row, C[p])
                     C[p] = row
-    rho = np.asarray(np.broadcast_to(C[(0, 0)], Sg.shape), dtype=np.float64)
+    rho = np.array(np.broadcast_to(C[(0, 0)], Sg.shape))  # in the sweep's own type, as in _grad_scalar
     J, at = adjoint(rho)
     at, sc = _adjoint_scale(at)
 
@@ -716,8 +738,8 @@ def _grad_memory(prog: Program, call: _Caller, Sg: NDArray[Any], inv_kap: Any, v
         _accumulate(st, E, X, n, grad, sc)
         w = wk
     if _nz(dv0) and _nz(w[0]):
-        grad[0] += float(np.sum(at * w[0] * w[0] * dv0 * inv_kap)) * sc
-    return J, rho
+        grad[0] += _num(np.sum(at * w[0] * w[0] * dv0 * inv_kap)) * sc
+    return J, np.asarray(rho, dtype=np.float64)
 
 
 def value_and_grad(prog: Program, S: Array, init: str,
