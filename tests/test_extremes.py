@@ -362,3 +362,40 @@ def test_tiny_mode_check_rejects_the_old_float64_band(monkeypatch) -> None:
 
     monkeypatch.setattr(recursion, "_LOW", 1e-290)
     assert _tiny_mode_slope_spread(_TINY[:1]) > 0.1
+
+
+def _rkl_mp(S: list, levels: list, dps: int = 60):
+    """Reverse KL(gen||data) summed over modes from the mpmath path: (r - 1 - log r)/2, r = P/S."""
+    P = symsched.output_spectrum_mp(S, levels, dps=dps)
+    with mp.workdps(dps):
+        return sum((r - 1 - mp.log(r)) / 2 for r in (mpf(p) / mpf(q) for p, q in zip(P, S)))
+
+
+@pytest.mark.parametrize("S", [[1e-320], [5e-324, 1.0], [1e-310, 1e-200, 2.0]])
+def test_subnormal_modes_keep_their_reverse_kl_and_gradient(S) -> None:
+    """Break-test H: r = P/S ~ S underflowed for subnormal S, giving +inf (true ~368) and a zero gradient."""
+    levels = [0.01, 0.5]
+    J, g = symsched.divergence_and_grad(S, levels, divergence="kl-reverse")
+    ref_J = _rkl_mp(S, levels)
+    assert abs(J - float(ref_J)) <= 1e-12 * float(ref_J)
+    ref = np.array([_central(lambda lv: _rkl_mp(S, lv), levels, j) for j in range(2)])
+    np.testing.assert_allclose(g, ref, rtol=1e-6)
+    opt = symsched.optimize_schedule(S, 3, divergence="kl-reverse", restarts=0)
+    assert np.isfinite(opt.value) and opt.value == pytest.approx(float(_rkl_mp(S, list(opt.alpha_bar))), rel=1e-9)
+
+
+def test_subnormal_modes_w2_is_not_refused_and_kl_beyond_float64_is() -> None:
+    J, g = symsched.divergence_and_grad([1e-320, 1.0], [0.01, 0.5], divergence="w2")
+    J_ref, g_ref = symsched.divergence_and_grad([1e-300, 1.0], [0.01, 0.5], divergence="w2")  # the tiny mode adds ~1e-480
+    assert J == pytest.approx(J_ref, rel=1e-14) and np.allclose(g, g_ref, rtol=1e-12)
+    with pytest.raises(ValueError, match="spectrum: the divergence .* not representable in float64"):
+        symsched.divergence_and_grad([1e-320, 1.0], [0.01, 0.5], divergence="kl")  # S/(2P) ~ 1e320: not +inf
+
+
+def test_subnormal_check_rejects_float64_ratios(monkeypatch) -> None:
+    """Companion: with the ratios of subnormal modes left in float64, the value comes back wrong (+inf)."""
+    from symsched.engine import recursion
+
+    monkeypatch.setattr(recursion, "below_float64", lambda prog, S, init, rho: rho)
+    opt_value = symsched.optimize_schedule([1e-320, 1.0], 3, divergence="kl-reverse", restarts=0).value
+    assert not np.isfinite(opt_value)
