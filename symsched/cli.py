@@ -17,7 +17,9 @@ import argparse
 import importlib
 import os
 import re
+import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Any, Callable, NoReturn, Optional, Sequence
 
@@ -241,12 +243,44 @@ def _check_not_an_input(dest: str, path: Any, args: argparse.Namespace, options:
         if _same_path(path, value):
             raise ValueError(f"{options.get(dest, '--' + dest)} {os.fspath(path)!r} is also the {option} path: "
                              "the output would overwrite it; choose another path")
+        if other not in _OUTPUT_OPTIONS and _inside_folder(path, value):
+            raise ValueError(f"{options.get(dest, '--' + dest)} {os.fspath(path)!r} lies inside the {option} folder "
+                             f"{os.fspath(value)!r}, which the command reads: the output would change (or overwrite a "
+                             "file of) that input; choose a path outside it")
+
+
+def _inside_folder(path: Any, folder: Any) -> bool:
+    """Whether ``path`` lies below the existing folder ``folder`` (symbolic links resolved)."""
+    if not os.path.isdir(folder):
+        return False
+    inner, outer = os.path.realpath(path), os.path.realpath(folder)
+    return inner != outer and os.path.commonpath([inner, outer]) == outer
+
+
+def _terminate_as_interrupt() -> Any:
+    """SIGTERM (``kill``, ``timeout``) raises KeyboardInterrupt, as Ctrl-C does, so that a command's cleanup runs (the
+    report's staging folder, half-written temporary files are removed). Returns the previous handler, or None where
+    no handler can be set (not the main thread)."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    pid = os.getpid()
+
+    def interrupt(signum: int, frame: Any) -> None:
+        if os.getpid() != pid:  # a forked worker inherited the handler: it ends as SIGTERM ends it by default
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGTERM)
+            return
+        raise KeyboardInterrupt
+
+    return signal.signal(signal.SIGTERM, interrupt)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     debug = bool(getattr(args, "debug", False)) or os.environ.get("SYMSCHED_DEBUG", "") not in ("", "0")
+    previous = _terminate_as_interrupt()
     try:
         _check_outputs(args)
         return int(args.func(args) or 0)
@@ -262,6 +296,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         message = " ".join(message.split())  # exactly one line
         print(f"symsched {args.command}: error: {message}", file=sys.stderr)
         return code
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":  # pragma: no cover

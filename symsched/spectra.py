@@ -742,20 +742,35 @@ def _iter_image_files(folder: Path) -> list[Path]:
     return files
 
 
-def _folder_spectrum(folder: Path, patch_size: int) -> Array:
+def read_image(path: Union[str, "os.PathLike[str]"], mode: str = "RGB",
+               what: str = "source image") -> NDArray[np.uint8]:
+    """An 8-bit image file as a uint8 array in PIL ``mode`` ("RGB": (H, W, 3); "L": (H, W)).
+
+    Raises ValueError naming ``what`` and the file: unreadable, not 8-bit (PIL modes I, I;16, F: their values are
+    not 0..255), or beyond PIL's decompression-bomb limit (``Image.MAX_IMAGE_PIXELS``; decoding it would take
+    gigabytes). Every image the package reads goes through here.
+    """
+    import warnings
+
     from PIL import Image, UnidentifiedImageError
 
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                if im.mode in ("I", "F") or im.mode.startswith("I;"):
+                    raise ValueError(f"{what} {str(path)!r} has PIL mode {im.mode!r}: only 8-bit images are supported")
+                return np.asarray(im.convert(mode))
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ValueError(f"{what} {str(path)!r} is too large to decode safely ({exc})") from None
+    except (UnidentifiedImageError, OSError) as exc:
+        raise ValueError(f"{what} {str(path)!r} cannot be read ({exc})") from None
+
+
+def _folder_spectrum(folder: Path, patch_size: int) -> Array:
     acc = _CrossSpectrum(full=True)
     for f in _iter_image_files(folder):
-        try:
-            with Image.open(f) as im:
-                if im.mode in ("I", "F") or im.mode.startswith("I;"):
-                    raise ValueError(
-                        f"source image {str(f)!r} has PIL mode {im.mode!r}: only 8-bit images are supported"
-                    )
-                img = np.asarray(im.convert("RGB"))
-        except (UnidentifiedImageError, OSError) as exc:
-            raise ValueError(f"source image {str(f)!r} cannot be read ({exc})") from None
+        img = read_image(f, "RGB")
         patches = _patches(_to_signed_unit(img, str(f)), patch_size)
         if patches.shape[0]:
             acc.add(patches, "none")

@@ -530,3 +530,69 @@ def test_sde_table_step_lists_follow_the_shared_rule(capsys, nfe, needle) -> Non
         main(["sde-table", "--spectrum", "x.npy", "--nfe", nfe])
     err = capsys.readouterr().err
     assert exc.value.code == 2 and "argument --nfe:" in err and needle in err
+
+
+@pytest.mark.parametrize("extra", [["--out", "q.json", "--plot", "imgs/0.png"], ["--out", "imgs/new.json"],
+                                   ["--out", "q.json", "--plot", "imgs/sub/x.png"]])
+def test_an_output_inside_an_input_image_folder_is_refused(tmp_path, capsys, monkeypatch, extra) -> None:
+    """Break-test I: a --plot or --out inside the --spectrum folder replaced a photo or added one to the data set."""
+    from PIL import Image
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "imgs").mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(2):
+        Image.fromarray((rng.random((40, 40)) * 255).astype(np.uint8)).save(tmp_path / "imgs" / f"{i}.png")
+    before = {p.name: p.read_bytes() for p in (tmp_path / "imgs").iterdir()}
+    code = main(["optimize", "--spectrum", "imgs", "--steps", "2", *extra])
+    err = capsys.readouterr().err
+    assert code == 2 and "lies inside the --spectrum folder 'imgs'" in err and err.count("\n") == 1
+    assert {p.name: p.read_bytes() for p in (tmp_path / "imgs").iterdir()} == before
+    assert main(["optimize", "--spectrum", "imgs", "--steps", "2", "--out", "imgs_schedule.json"]) == 0  # a sibling is fine
+
+
+def _bomb(folder: Path, pixels: int) -> None:
+    """A PNG whose header claims ``pixels`` pixels (PIL refuses beyond 2 x MAX_IMAGE_PIXELS, warns beyond it)."""
+    from PIL import Image
+
+    folder.mkdir(exist_ok=True)
+    side = int(np.sqrt(pixels)) + 1
+    Image.new("L", (side, side)).save(folder / "big.png", optimize=True)
+
+
+@pytest.mark.parametrize("scale", [1.2, 2.5])  # PIL's warning band and its error band
+def test_an_image_beyond_the_decompression_limit_is_a_usage_error(tmp_path, capsys, monkeypatch, scale) -> None:
+    """Break-test I: PIL's DecompressionBombError ended as "internal error", exit 1; its warning decoded the image."""
+    from PIL import Image
+
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 10_000)  # the same checks at a size a test can afford
+    _bomb(tmp_path / "imgs", int(scale * 10_000))
+    np.save(tmp_path / "A.npy", np.array([0.1, 0.5, 0.9]))
+    code = main(["transfer", "--spectrum", str(tmp_path / "imgs"), "--alpha-bar", str(tmp_path / "A.npy")])
+    err = capsys.readouterr().err
+    assert code == 2 and "--spectrum" in err and "too large to decode safely" in err and err.count("\n") == 1
+
+
+def test_every_image_reader_refuses_the_same_files(tmp_path, monkeypatch) -> None:
+    """One reader (spectra.read_image) for --spectrum folders, resolution-law photos and --reference folders."""
+    from PIL import Image
+
+    from symsched import spectra
+    from symsched.commands.probe import _image_folder
+    from symsched.insight.resolution import source_images
+
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 10_000)
+    _bomb(tmp_path / "imgs", 25_000)
+    Image.new("L", (8, 8)).save(tmp_path / "imgs" / "small.png")
+    for call in (lambda: spectra.load_spectrum(tmp_path / "imgs"), lambda: source_images(tmp_path / "imgs"),
+                 lambda: _image_folder(tmp_path / "imgs", (8, 8))):
+        with pytest.raises(ValueError, match="too large to decode safely"):
+            call()
+    (tmp_path / "one").mkdir()
+    Image.new("I;16", (8, 8)).save(tmp_path / "one" / "a.png")
+    with pytest.raises(ValueError, match="at least 2"):
+        _image_folder(tmp_path / "one", (8, 8))  # one image: named as the --reference folder, not --samples
+    Image.new("I;16", (8, 8)).save(tmp_path / "one" / "b.png")
+    with pytest.raises(ValueError, match="--reference image .* only 8-bit images are supported"):
+        _image_folder(tmp_path / "one", (8, 8))  # 16-bit is refused here too, not silently converted
+

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -316,3 +317,47 @@ def test_report_with_a_flow_sampler_starts_from_pure_noise(tmp_path, monkeypatch
         assert not rows["flow-uniform"].endswith("†") and float(rows["flow-uniform"]) == pytest.approx(m, rel=1e-3)
         assert rows["linear-trailing"].endswith("†")  # starts at the grid's noisiest level, not at t = 1
         assert float(rows["optimised"].strip("*")) <= float(rows["flow-sd3 (shift=3)"].strip("*†"))
+
+
+@pytest.mark.parametrize("clash", ["file_for_folder", "folder_for_file"])
+def test_a_failed_publish_leaves_out_as_it_was(tmp_path, capsys, monkeypatch, clash) -> None:
+    """Break-test I: a name the report writes existing as the other kind failed only after the top-level files had
+    been replaced. Now it is refused before anything moves."""
+    from symsched.commands import report as rep
+
+    monkeypatch.setattr(rep, "SECTIONS", [rep.derivations_section, rep.schedules_section])
+    out = tmp_path / "r"
+    out.mkdir()
+    (out / "summary.md").write_text("old")
+    if clash == "file_for_folder":
+        (out / "derivations").write_text("a file")
+    else:
+        (out / "table_kl.md").mkdir()
+    before = sorted(p.relative_to(out) for p in out.rglob("*"))
+    code = main(["report", "--out", str(out), "--steps", "2", "--probe-samples", "0", "--no-progress", "--jobs", "0"])
+    err = capsys.readouterr().err
+    assert code == 2 and "--out" in err and "nothing was written" in err and err.count("\n") == 1
+    assert sorted(p.relative_to(out) for p in out.rglob("*")) == before and (out / "summary.md").read_text() == "old"
+    assert not list(tmp_path.glob(".r.partial-*"))  # the staging folder is gone too
+
+
+def test_sigterm_cleans_up_like_ctrl_c(tmp_path) -> None:
+    """Break-test I: a report ended by SIGTERM (kill, timeout) left its hidden staging folder behind for good."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1]), "MPLBACKEND": "Agg"}
+    proc = subprocess.Popen([sys.executable, "-m", "symsched", "report", "--out", str(tmp_path / "r"), "--steps", "3",
+                             "--probe-samples", "0", "--no-progress", "--jobs", "0"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not list(tmp_path.glob(".r.partial-*")) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert proc.poll() is None, "the report ended before it could be interrupted"
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and "interrupted" in err
+    assert not list(tmp_path.glob(".r.partial-*")) and not (tmp_path / "r").exists()

@@ -216,20 +216,18 @@ def _load_reference(path: Path, shape: tuple[int, ...]) -> np.ndarray:
 
 
 def _image_folder(folder: Path, shape: tuple[int, ...]) -> np.ndarray:
-    from PIL import Image, UnidentifiedImageError
     from skimage.transform import resize
+
+    from ..spectra import read_image
 
     C, H, W = (shape if len(shape) == 3 else (1, *shape))
     files = sorted(f for f in folder.iterdir() if f.is_file() and f.suffix.lower() in (".png", ".jpg", ".jpeg"))
-    if not files:
-        raise ValueError(f"--reference folder {str(folder)!r} holds no PNG/JPEG images")
+    if len(files) < 2:
+        raise ValueError(f"--reference folder {str(folder)!r} holds {len(files)} PNG/JPEG image(s); the metrics "
+                         "need at least 2")
     out = []
     for f in files:
-        try:
-            with Image.open(f) as im:
-                img = np.asarray(im.convert("L" if C == 1 else "RGB"), dtype=np.float64) / 255.0
-        except (UnidentifiedImageError, OSError) as exc:
-            raise ValueError(f"--reference image {str(f)!r} cannot be read ({exc})") from None
+        img = np.asarray(read_image(f, "L" if C == 1 else "RGB", "--reference image"), dtype=np.float64) / 255.0
         img = resize(img, (H, W), anti_aliasing=True)
         img = 2.0 * img - 1.0
         out.append(img[None] if C == 1 else np.moveaxis(img, -1, 0))

@@ -682,6 +682,25 @@ def _staging_dir(out: Path) -> Path:
         raise type(exc)(exc.errno, exc.strerror, str(out)) from None
 
 
+def _check_publish(stage: Path, out: Path) -> None:
+    """ValueError naming --out, before anything is moved, when a name the report writes exists in ``out`` as the
+    other kind (a file where it writes a folder, or a folder where it writes a file) or cannot be replaced: a
+    failed run leaves ``out`` as it was."""
+    from .._io import _check_target
+
+    for root, dirs, files in os.walk(stage):
+        target = out / Path(root).relative_to(stage)
+        for name in dirs:
+            if (target / name).exists() and not (target / name).is_dir():
+                raise ValueError(f"--out {str(out)!r}: {str(target / name)!r} is a file where the report writes a "
+                                 "folder; move it or choose another --out (nothing was written)")
+        for name in files:
+            if (target / name).is_dir():
+                raise ValueError(f"--out {str(out)!r}: {str(target / name)!r} is a folder where the report writes a "
+                                 "file; move it or choose another --out (nothing was written)")
+            _check_target(target / name)
+
+
 def _publish(stage: Path, out: Path) -> None:
     """Move the finished report from ``stage`` onto ``out``: one rename when ``out`` does not exist, else file by
     file (each an atomic ``os.replace`` that keeps the mode of the file it replaces, as ``_io.atomic_write`` does;
@@ -694,6 +713,7 @@ def _publish(stage: Path, out: Path) -> None:
     if not out.exists():
         os.replace(stage, out)
         return
+    _check_publish(stage, out)
     for root, dirs, files in os.walk(stage):
         target = out / Path(root).relative_to(stage)
         target.mkdir(parents=True, exist_ok=True)

@@ -179,16 +179,7 @@ def source_images(source: Union[str, "os.PathLike[str]"]) -> list[np.ndarray]:
     path = Path(os.fspath(source))
     if not path.is_dir():
         raise ValueError(f"source must be 'builtin:natural-patches' or a folder of images (got {str(source)!r})")
-    from PIL import Image, UnidentifiedImageError
-
-    out = []
-    for f in _spectra._iter_image_files(path):
-        try:
-            with Image.open(f) as im:
-                out.append(_spectra._to_signed_unit(np.asarray(im.convert("RGB")), str(f)))
-        except (UnidentifiedImageError, OSError) as exc:
-            raise ValueError(f"source image {str(f)!r} cannot be read ({exc})") from None
-    return out
+    return [_spectra._to_signed_unit(_spectra.read_image(f, "RGB"), str(f)) for f in _spectra._iter_image_files(path)]
 
 
 def image_spectra(images: Sequence[ArrayLike], resolutions: Iterable[int]) -> dict[int, Array]:
