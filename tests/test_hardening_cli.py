@@ -596,3 +596,29 @@ def test_every_image_reader_refuses_the_same_files(tmp_path, monkeypatch) -> Non
     with pytest.raises(ValueError, match="--reference image .* only 8-bit images are supported"):
         _image_folder(tmp_path / "one", (8, 8))  # 16-bit is refused here too, not silently converted
 
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["explain", "--spectrum", "x.npy", "--steps", "3,"], "--steps must be comma-separated positive integers"),
+    (["explain", "--spectrum", "x.npy", "--steps", ",3"], "--steps must be comma-separated positive integers"),
+    (["explain", "--spectrum", "x.npy", "--divergences", "kl,kl"], "--divergences must not repeat a value"),
+    (["explain", "--spectrum", "x.npy", "--divergences", "kl,,w2"], "--divergences must be comma-separated"),
+    (["sde-table", "--spectrum", "x.npy", "--eps", "0,0"], "argument --eps: the list must not repeat a value"),
+    (["sde-table", "--spectrum", "x.npy", "--eps", "0,nan"], "argument --eps: the list must be comma-separated finite"),
+    (["report", "--steps", "5,,10"], "--steps must be comma-separated positive integers"),
+])
+def test_every_comma_list_refuses_empty_items_and_repeats(capsys, argv, needle) -> None:
+    """Break-test I: "--steps 3," ran as --steps 3, --divergences kl,kl and --eps 0,0 were accepted (README: refused)."""
+    try:
+        code = main(argv)
+    except SystemExit as exc:  # argparse's own usage error
+        code = exc.code
+    err = capsys.readouterr().err
+    assert code == 2 and needle in err and err.count("\n") == 1
+
+
+def test_explain_api_refuses_a_repeated_divergence(tmp_path) -> None:
+    from symsched.insight import explain
+
+    with pytest.raises(ValueError, match="divergences must not repeat"):
+        explain(np.array([0.5, 2.0]), tmp_path / "x", divergences=("kl", "kl"), progress=False)

@@ -74,8 +74,10 @@ def test_cli_probe_rejects_bad_arguments(stub, tmp_path, capsys):
         (["--eta", "2"], "--eta must lie in"),
         (["--reference-samples", "1"], "--reference-samples must be 0 \\(all\\) or at least 2"),
         (["--model", str(tmp_path / "nope")], "--model must be builtin:patches16 or a folder"),
-        (["--model", str(tmp_path)], "needs torch and diffusers|is not a diffusers model folder.*config.json"),
+        (["--model", str(tmp_path / "m")], "needs torch and diffusers|is not a diffusers model folder.*config.json"),
+        (["--model", str(tmp_path)], "--out .* lies inside the --model folder"),
     ]
+    (tmp_path / "m").mkdir()
     for extra, msg in cases:
         assert main(["probe", "--out", str(tmp_path / "o"), "--no-progress", *extra]) == 2, extra
         err = capsys.readouterr().err

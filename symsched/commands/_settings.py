@@ -9,7 +9,8 @@ setting given by ``--option`` named as such.
 from __future__ import annotations
 
 import argparse
-from typing import Any, Optional
+import math
+from typing import Any, Callable, Optional
 
 
 def sampler_option(text: str) -> tuple[str, Any]:
@@ -28,28 +29,57 @@ def sampler_option(text: str) -> tuple[str, Any]:
     return name, value
 
 
-def positive_ints(text: str, flag: str, *, allow_none: bool = False) -> list[int]:
-    """``"5,10,20"`` -> [5, 10, 20]; ValueError naming ``flag`` for anything else or a repeated value
-    (``allow_none``: ``"none"`` or empty -> [])."""
-    t = str(text).strip().lower()
-    if allow_none and t in ("none", ""):
+def comma_list(text: str, flag: str, convert: Callable[[str], Any], rule: str, *, allow_none: bool = False) -> list[Any]:
+    """Every comma-separated list of the command line: ``"5,10,20"`` -> ``[convert("5"), ...]``. ValueError naming
+    ``flag`` with ``rule`` (e.g. "comma-separated positive integers") for an empty list or item (``"5,"``) or an
+    item ``convert`` refuses, and for a repeated value (``allow_none``: ``"none"`` or empty -> [])."""
+    t = str(text).strip()
+    if allow_none and t.lower() in ("none", ""):
         return []
-    rule = f"{flag} must be comma-separated positive integers (got {text!r})"
+    items = [s.strip() for s in t.split(",")]
+    message = f"{flag} must be {rule} (got {text!r})"
+    if not t or any(not s for s in items):
+        raise ValueError(message)
     try:
-        vals = [int(s) for s in t.split(",") if s.strip()]
+        vals = [convert(s) for s in items]
     except ValueError:
-        raise ValueError(rule) from None
-    if not vals or any(v < 1 for v in vals):
-        raise ValueError(rule)
+        raise ValueError(message) from None
     if len(set(vals)) != len(vals):
         raise ValueError(f"{flag} must not repeat a value (got {text!r})")
     return vals
+
+
+def _positive_int(text: str) -> int:
+    v = int(text)
+    if v < 1:
+        raise ValueError(text)
+    return v
+
+
+def positive_ints(text: str, flag: str, *, allow_none: bool = False) -> list[int]:
+    """``"5,10,20"`` -> [5, 10, 20] (:func:`comma_list` of positive integers)."""
+    return comma_list(text, flag, _positive_int, "comma-separated positive integers", allow_none=allow_none)
 
 
 def positive_ints_type(text: str) -> list[int]:
     """:func:`positive_ints` as an argparse ``type=`` (argparse names the option in front of the rule)."""
     try:
         return positive_ints(text, "the list")
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def reals_type(text: str) -> list[float]:
+    """Comma-separated finite real numbers, distinct, as an argparse ``type=`` (:func:`comma_list`)."""
+
+    def real(s: str) -> float:
+        v = float(s)
+        if not math.isfinite(v):
+            raise ValueError(s)
+        return v
+
+    try:
+        return comma_list(text, "the list", real, "comma-separated finite numbers")
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 

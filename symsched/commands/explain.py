@@ -56,7 +56,8 @@ def run(args: argparse.Namespace) -> int:
     steps = _settings.positive_ints(args.steps, "--steps")
     res = _settings.positive_ints(args.resolutions, "--resolutions", allow_none=True)
     img = _settings.positive_ints(args.image_resolutions, "--image-resolutions")
-    divs = [s.strip() for s in str(args.divergences).split(",") if s.strip()]
+    divs = _settings.comma_list(args.divergences, "--divergences", str,
+                                "comma-separated divergences (kl, kl-reverse, w2)")
     if args.jobs == 0:
         raise ValueError("--jobs must be -1 (every core) or a positive number of workers (got 0)")
     _settings.resolve_sampler(args)

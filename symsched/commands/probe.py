@@ -242,15 +242,17 @@ def _names(text: str) -> list[str]:
     from ..probe import DEFAULT_SCHEDULES
     from ..schedules import STANDARD_SCHEDULES
 
-    names = [s.strip() for s in str(text).split(",") if s.strip()]
+    from ._settings import comma_list
+
     allowed = ("optimised", "optimised-w2", "optimised-kl", "optimised-kl-reverse") + STANDARD_SCHEDULES
-    bad = [n for n in names if n not in allowed]
-    if not names or bad:
-        raise ValueError(f"--schedules must be comma-separated names from {', '.join(allowed)} "
-                         f"(got {text!r}; e.g. {','.join(DEFAULT_SCHEDULES)})")
-    if len(set(names)) != len(names):
-        raise ValueError(f"--schedules must not repeat a name (got {text!r})")
-    return names
+
+    def name(s: str) -> str:
+        if s not in allowed:
+            raise ValueError(s)
+        return s
+
+    return comma_list(text, "--schedules", name, f"comma-separated names from {', '.join(allowed)} (e.g. "
+                      f"{','.join(DEFAULT_SCHEDULES)})")
 
 
 def subset(reference: np.ndarray, n: int, seed: int = 0) -> np.ndarray:

@@ -8,17 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from .._io import file_path
-from ._settings import positive_ints_type
-
-
-def _float_list(text: str) -> list[float]:
-    try:
-        vals = [float(x) for x in text.split(",") if x.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated numbers (got {text!r})") from None
-    if not vals:
-        raise argparse.ArgumentTypeError("expected at least one value")
-    return vals
+from ._settings import positive_ints_type, reals_type
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -33,7 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--spectrum", required=True, help=".npy array of mode variances S >= 0, or builtin:natural-patches")
     p.add_argument("--nfe", type=positive_ints_type, default=[50, 250, 500, 1000], metavar="N1,N2,...",
                    help="sizes, one column pair each (default 50,250,500,1000); see --count")
-    p.add_argument("--eps", type=_float_list, default=[0.0, 1e-5, 1e-4, 1e-3], metavar="E1,E2,...",
+    p.add_argument("--eps", type=reals_type, default=[0.0, 1e-5, 1e-4, 1e-3], metavar="E1,E2,...",
                    help="truncation times eps (default 0,1e-5,1e-4,1e-3)")
     p.add_argument("--count", choices=["points", "nfe"], default="points",
                    help="what a size counts: 'points' = N grid points for every scheme (N-1 steps; default), "

@@ -230,7 +230,9 @@ def explain(
     ks = sorted(as_step_counts(steps, "steps"))
     if isinstance(divergences, str) or not divergences:
         raise ValueError("divergences must be a non-empty sequence of divergence names")
-    divs = list(dict.fromkeys(check_choice(d, "divergences entries", DIVERGENCES) for d in divergences))
+    divs = [check_choice(d, "divergences entries", DIVERGENCES) for d in divergences]
+    if len(set(divs)) != len(divs):
+        raise ValueError(f"divergences must not repeat a value (got {divs})")
     check_choice(sampler, "sampler", VP_SAMPLERS + VE_SAMPLERS + FLOW_SAMPLERS)
     eta = _check_sampler_args(sampler, eta, variance, settings)
     flow = sampler in FLOW_SAMPLERS
