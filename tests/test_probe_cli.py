@@ -217,3 +217,30 @@ def test_cli_probe_with_a_diffusers_folder(tmp_path, capsys):
     info = json.loads((tmp_path / "o" / "probe.json").read_text())
     assert info["model"] == str(folder) and set(info["schedules"]) == {"optimised-w2", "linear-trailing"}
     assert (tmp_path / "o" / "probe.png").is_file()
+
+
+@pytest.mark.diffusers
+def test_cli_probe_model_folder_faults_name_model(tmp_path, capsys):
+    """Break-test I: pickled .bin weights printed diffusers' own log line before ours; a config whose betas give no
+    grid said "grid must not be empty" without naming --model."""
+    torch = pytest.importorskip("torch")
+    diffusers = pytest.importorskip("diffusers")
+    torch.manual_seed(0)
+    unet = diffusers.UNet2DModel(sample_size=8, in_channels=1, out_channels=1, block_out_channels=(8, 16),
+                                 down_block_types=("DownBlock2D", "DownBlock2D"),
+                                 up_block_types=("UpBlock2D", "UpBlock2D"), layers_per_block=1, norm_num_groups=4)
+    np.save(tmp_path / "ref.npy", np.random.default_rng(0).uniform(-1, 1, (50, 8, 8)))
+    pickled = tmp_path / "pickled"
+    unet.save_pretrained(pickled / "unet", safe_serialization=False)
+    diffusers.DDPMScheduler(num_train_timesteps=1000).save_pretrained(pickled / "scheduler")
+    base = ["probe", "--reference", str(tmp_path / "ref.npy"), "--out", str(tmp_path / "o"), "--no-progress"]
+    assert main(base + ["--model", str(pickled)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no safetensors weights" in err and "never unpickles" in err
+    bad = tmp_path / "bad"
+    unet.save_pretrained(bad / "unet", safe_serialization=True)
+    for cfg in ({"beta_end": 2.0}, {"beta_start": float("nan")}):
+        diffusers.DDPMScheduler(num_train_timesteps=1000, **cfg).save_pretrained(bad / "scheduler")
+        assert main(base + ["--model", str(bad)]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and f"--model {str(bad)!r}: its scheduler config gives no usable" in err, cfg

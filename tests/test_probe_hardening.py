@@ -226,7 +226,7 @@ def test_probe_cli_refuses_a_flow_matching_model_folder(tmp_path, capsys) -> Non
     for cfg, needle in (({"_class_name": "EDMEulerScheduler"}, "EDMEulerScheduler has no DDPM training grid"),
                         ({"_class_name": "DPMSolverMultistepScheduler", "beta_schedule": "linear",
                           "use_flow_sigmas": True}, "is a flow-matching model"),
-                        ({"_class_name": "DDPMScheduler", "num_train_timesteps": 1000}, "cannot load a UNet2DModel")):
+                        ({"_class_name": "DDPMScheduler", "num_train_timesteps": 1000}, "no safetensors weights")):
         (tmp_path / "scheduler" / "scheduler_config.json").write_text(json.dumps(cfg))
         assert main(["probe", "--model", str(tmp_path), "--reference", str(tmp_path / "r.npy"), "--no-progress"]) == 2
         assert needle in capsys.readouterr().err, cfg

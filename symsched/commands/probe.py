@@ -145,6 +145,11 @@ def _diffusers_folder(folder: Path, reference: Optional[Path]) -> ProbeModel:
             raise ValueError(f"--model {str(folder)!r} is not a diffusers model folder: {str(f)!r} is missing "
                              "(expected config.json and scheduler_config.json, or unet/ and scheduler/ subfolders)")
     _check_ddpm_grid_scheduler(folder, sched_dir / "scheduler_config.json")
+    if not any(unet_dir.glob("*.safetensors")):
+        bins = sorted(p.name for p in unet_dir.glob("*.bin"))
+        raise ValueError(f"--model {str(folder)!r}: no safetensors weights in {str(unet_dir)!r}"
+                         + (f" ({', '.join(bins)} holds pickled weights, which symsched never unpickles: save the "
+                            "model with safe_serialization=True)" if bins else ""))
     try:
         unet = UNet2DModel.from_pretrained(str(unet_dir), use_safetensors=True, local_files_only=True,
                                            low_cpu_mem_usage=False)
@@ -154,7 +159,10 @@ def _diffusers_folder(folder: Path, reference: Optional[Path]) -> ProbeModel:
         raise ValueError(f"--model {str(folder)!r}: cannot load a UNet2DModel (safetensors) and its scheduler "
                          f"config offline ({msg})") from None
     unet.eval()
-    den = diffusers_denoiser(unet, sched)
+    try:
+        den = diffusers_denoiser(unet, sched)
+    except ValueError as exc:  # the config's betas give no usable grid (num_train_timesteps 0, NaN, beta_end 2)
+        raise ValueError(f"--model {str(folder)!r}: its scheduler config gives no usable training grid ({exc})") from None
     if reference is None:
         raise ValueError("--reference is required with a diffusers model folder (held-out data: .npy or images)")
     ref = _load_reference(reference, den.shape)

@@ -57,14 +57,14 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def parse_shape(text: str) -> tuple[int, ...]:
-    """'64x64' -> (64, 64); '128' -> (128,). Each size >= 2."""
+    """'64x64' -> (64, 64); '128' -> (128,). Each size >= 2; at most two sizes (the power-law field's)."""
     parts = str(text).lower().replace("×", "x").split("x")
     try:
         shape = tuple(int(s) for s in parts)
     except ValueError:
         raise ValueError(f"--shape must look like 64x64 or 256 (got {text!r})") from None
-    if not 1 <= len(shape) <= 3 or any(s < 2 for s in shape):
-        raise ValueError(f"--shape must have 1 to 3 sizes, each >= 2 (got {text!r})")
+    if not 1 <= len(shape) <= 2 or any(s < 2 for s in shape):  # the power-law field is 1-D or 2-D (spectra.power_law)
+        raise ValueError(f"--shape must have 1 or 2 sizes, each >= 2 (got {text!r}; a 3-D field: --spectrum FILE.npy)")
     from .._validate import check_grid_size
 
     check_grid_size(shape, "--shape")
@@ -126,12 +126,12 @@ def run(args: argparse.Namespace) -> int:
         label = f"power law |f|^{0.0 - args.exponent:g}"
     ab = default_schedule(steps)
     kw: dict[str, Any] = dict(sampler=args.sampler, eta=eta, variance=args.variance, init=args.init)
+    t0 = time.perf_counter()
+    P = output_spectrum(S, ab, **kw)  # checks the sampler settings too, before the header line
     desc = _describe(args, eta)
     shape_txt = "x".join(map(str, S.shape))
     print(f"symsched validate: {desc}, {steps} steps, init {args.init}, {n} samples on {shape_txt} ({label})")
 
-    t0 = time.perf_counter()
-    P = output_spectrum(S, ab, **kw)
     batches = iter_sample(S, ab, n_samples=n, seed=args.seed, batch_size=args.batch_size,
                           progress=False if args.no_progress else None, **kw)
     psd = empirical_psd(batches)
