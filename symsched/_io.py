@@ -218,6 +218,8 @@ def load_npy(path: PathLike, name: str = "file", *, kinds: str = "iuf") -> np.nd
     """
     p = Path(path)
     where = f"{name} {str(p)!r}"
+    if p.is_dir():
+        raise ValueError(f"{where} is a folder; a .npy file is expected here")
     if not p.is_file():
         raise ValueError(f"{where} does not exist or is not a regular file")
     try:

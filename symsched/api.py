@@ -99,7 +99,8 @@ def _setup(sampler: Any, settings: dict[str, Any]) -> tuple[str, dict[str, Any],
             lo, hi = bounds.get(key, (0.0, np.inf))
             infinite_ok = np.isinf(float(pdefs[key]))  # a parameter whose default is inf (k-diffusion's s_tmax)
             if np.isnan(v) or v < lo or v > hi or (np.isinf(v) and not infinite_ok):
-                raise ValueError(f"{key} must lie in [{lo:g}, {hi:g}] for sampler {sampler!r} (got {value!r})")
+                top = f"{hi:g}]" if np.isfinite(hi) or infinite_ok else "inf), finite"
+                raise ValueError(f"{key} must lie in [{lo:g}, {top} for sampler {sampler!r} (got {value!r})")
             params[key] = v
         elif key in odefs:
             options[key] = value

@@ -1236,6 +1236,8 @@ def _optimize(
         messages += [note] if note else []
         if obj.refusals:
             if not math.isfinite(best_val):
+                if obj.refusals[0].startswith(("weights:", "spectrum:")):  # the data, not the levels, is the cause
+                    raise ValueError(f"{obj.refusals[0]} (for every schedule the search tried)")
                 where = "endpoints: " if first == 0.0 else ""
                 raise ValueError(f"{where}the sampler {sampler!r} refuses every schedule the search tried: "
                                  f"{obj.refusals[0]}")

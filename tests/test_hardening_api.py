@@ -541,3 +541,24 @@ def test_a_repeated_step_count_is_refused_everywhere() -> None:
     _raises(lambda: explain(S, None, steps=(4, 4)), "steps", match="repeat")
     _raises(lambda: positive_ints("5,10,5", "--steps"), "--steps", match="repeat")
     assert positive_ints("20,5", "--steps") == [20, 5] and positive_ints("none", "--r", allow_none=True) == []
+
+
+def test_messages_name_the_real_cause() -> None:
+    """Break-test I: weights that overflow every schedule were blamed on the sampler; a bound [0, inf] read as if
+    inf were allowed; a folder given for a .npy file was called missing."""
+    S = np.linspace(0.1, 10.0, 100)
+    with pytest.raises(ValueError, match=r"^weights: .* scale them down\) \(for every schedule the search tried\)$"):
+        symsched.optimize_schedule(S, 3, weights=np.full(100, 1e308), restarts=0)
+    with pytest.raises(ValueError, match=r"s_noise must lie in \[0, inf\), finite for sampler 'euler_ancestral'"):
+        symsched.output_spectrum([1.0], [0.1, 0.5], sampler="euler_ancestral", s_noise=float("inf"))
+    with pytest.raises(ValueError, match=r"s_noise must lie in \[0, inf\)"):
+        symsched.output_spectrum([1.0], [0.1, 0.5], sampler="euler_ancestral", s_noise=-1.0)
+
+
+def test_a_folder_for_a_npy_file_is_called_a_folder(tmp_path) -> None:
+    from symsched._io import load_npy
+
+    with pytest.raises(ValueError, match="is a folder; a .npy file is expected here"):
+        load_npy(tmp_path, "--spectrum")
+    with pytest.raises(ValueError, match="does not exist"):
+        load_npy(tmp_path / "missing.npy", "--spectrum")
