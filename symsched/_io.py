@@ -187,8 +187,8 @@ def _npy_header(fh, where: str) -> tuple[tuple[int, ...], np.dtype]:  # type: ig
         version = fmt.read_magic(fh)
         if version == (1, 0):
             shape, _, dtype = fmt.read_array_header_1_0(fh)
-        elif version == (2, 0):
-            shape, _, dtype = fmt.read_array_header_2_0(fh)
+        elif version in ((2, 0), (3, 0)):  # 3.0 differs only in a UTF-8 header (field names of structured dtypes,
+            shape, _, dtype = fmt.read_array_header_2_0(fh)  # refused below): a plain array's header is ASCII
         else:
             raise ValueError(f"unsupported .npy format version {version}")
     except (ValueError, EOFError, SyntaxError, TypeError) as exc:

@@ -1173,6 +1173,9 @@ def optimize_schedule(
     if weights is not None:
         w = as_spectrum(weights, "weights", "per-mode weights w >= 0")
         check_same_shape(w, S, "weights", "spectrum")
+        if not np.any(w > 0):
+            raise ValueError("weights must give some mode a positive weight (all zero: every schedule scores 0 and "
+                             "there is nothing to optimise)")
     g = None if grid is None else _check_grid(grid, K)
     first, last = _check_endpoints(endpoints, K, g)
 

@@ -562,3 +562,21 @@ def test_a_folder_for_a_npy_file_is_called_a_folder(tmp_path) -> None:
         load_npy(tmp_path, "--spectrum")
     with pytest.raises(ValueError, match="does not exist"):
         load_npy(tmp_path / "missing.npy", "--spectrum")
+
+
+@pytest.mark.parametrize("version", [(1, 0), (2, 0), (3, 0)])
+def test_every_npy_format_version_of_a_plain_array_loads(tmp_path, version) -> None:
+    """Break-test I: a valid format 3.0 file of float64 was refused as 'unsupported .npy format version'."""
+    from symsched._io import load_npy
+
+    S = np.array([[0.5, 1.0], [2.0, 4.0]])
+    with open(tmp_path / "S.npy", "wb") as fh:
+        np.lib.format.write_array(fh, S, version=version)
+    np.testing.assert_array_equal(load_npy(tmp_path / "S.npy", "--spectrum"), S)
+
+
+def test_all_zero_weights_leave_nothing_to_optimise() -> None:
+    S = np.array([0.5, 1.0, 2.0])
+    with pytest.raises(ValueError, match="weights must give some mode a positive weight"):
+        symsched.optimize_schedule(S, 3, weights=np.zeros(3))
+    assert symsched.divergence_and_grad(S, [0.1, 0.5], weights=np.zeros(3))[0] == 0.0  # a value is still a value

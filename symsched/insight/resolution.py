@@ -225,6 +225,12 @@ def image_spectra(images: Sequence[ArrayLike], resolutions: Iterable[int]) -> di
 # ---------------------------------------------------------------------------------------------
 
 
+def _pm(x: float) -> str:
+    """A signed table number to two decimals, without a "-0.00" (the reference row's -0.0, or a rounded -0.001)."""
+    s = f"{x:+.2f}"
+    return "+0.00" if s == "-0.00" else s
+
+
 def _slope_per_doubling(d: Array, d0: float, y: Array) -> float:
     """Least-squares slope of y against log2(d/d0) through the origin (y(d0) = 0)."""
     x = np.log2(d / d0)
@@ -293,22 +299,22 @@ class ResolutionLaw:
         for i, d in enumerate(self.resolutions):
             row = [str(d), f"{self.flux_tokens[i]:.0f}"]
             for dv in divs:
-                row += [f"{self.offset[dv][i]:+.2f}",
-                        f"{self.offset_first[dv][i]:+.2f} / {self.offset_last[dv][i]:+.2f}",
+                row += [f"{_pm(self.offset[dv][i])}",
+                        f"{_pm(self.offset_first[dv][i])} / {_pm(self.offset_last[dv][i])}",
                         f"{math.exp(-0.5 * self.offset[dv][i]):.2f}"]
             dag = "†" if self.flux_tokens[i] > n1 else ""
-            row += [f"{self.rules['simple diffusion'][i]:+.2f}", f"{self.rules['Flux mu'][i]:+.2f}{dag}",
-                    f"{self.rules['SD3 static shift'][i]:+.2f}"]
+            row += [f"{_pm(self.rules['simple diffusion'][i])}", f"{_pm(self.rules['Flux mu'][i])}{dag}",
+                    f"{_pm(self.rules['SD3 static shift'][i])}"]
             rows.append(row)
         row = ["per doubling", ""]
         d = np.array(self.resolutions, float)
         for dv in divs:
-            row += [f"{self.slope[dv]:+.2f}",
-                    f"{_slope_per_doubling(d, self.base, self.offset_first[dv]):+.2f} / "
-                    f"{_slope_per_doubling(d, self.base, self.offset_last[dv]):+.2f}",
+            row += [f"{_pm(self.slope[dv])}",
+                    f"{_pm(_slope_per_doubling(d, self.base, self.offset_first[dv]))} / "
+                    f"{_pm(_slope_per_doubling(d, self.base, self.offset_last[dv]))}",
                     f"×{math.exp(-0.5 * self.slope[dv]):.2f}"]
-        row += [f"{self.rule_slope('simple diffusion'):+.2f}", f"{self.rule_slope('Flux mu'):+.2f}",
-                f"{self.rule_slope('SD3 static shift'):+.2f}"]
+        row += [f"{_pm(self.rule_slope('simple diffusion'))}", f"{_pm(self.rule_slope('Flux mu'))}",
+                f"{_pm(self.rule_slope('SD3 static shift'))}"]
         rows.append(row)
         return header, rows
 
@@ -363,8 +369,8 @@ class ResolutionLaw:
             ratio = s / rule if rule else math.nan
             name = {"kl": "KL", "w2": "W2", "kl-reverse": "reverse KL"}[dv]
             out.append(
-                f"{name}: the optimum moves {s:+.2f} log-SNR per doubling on average ({100 * ratio:.0f} % of simple "
-                f"diffusion's {rule:+.2f}); its noisiest level moves {first:+.2f}, its last level {last:+.2f}."
+                f"{name}: the optimum moves {_pm(s)} log-SNR per doubling on average ({100 * ratio:.0f} % of simple "
+                f"diffusion's {_pm(rule)}); its noisiest level moves {_pm(first)}, its last level {_pm(last)}."
             )
         return out
 
