@@ -146,6 +146,20 @@ def test_load_model_errors(tmp_path, monkeypatch) -> None:
     save_file({"w": torch.zeros(2)}, str(tmp_path / "other.safetensors"), metadata={"format": "other"})
     with pytest.raises(ValueError, match="not a symsched weight file"):
         models.load_model(tmp_path / "other.safetensors")
+    # break-test I: malformed metadata gave a bare JSONDecodeError, NaN weights were blamed on x_t later
+    from safetensors import safe_open
+
+    with safe_open(str(models.weights_path()), framework="pt") as fh:
+        meta, tensors = dict(fh.metadata()), {k: fh.get_tensor(k) for k in fh.keys()}
+    for key in ("log_snr_range", "train_config"):
+        save_file(tensors, str(tmp_path / "m.safetensors"), metadata={**meta, key: "{not json"})
+        with pytest.raises(ValueError, match=r"m.safetensors.*metadata is malformed \(JSONDecodeError"):
+            models.load_model(tmp_path / "m.safetensors")
+    name = sorted(tensors)[0]
+    save_file({**tensors, name: torch.full_like(tensors[name], float("nan"))}, str(tmp_path / "n.safetensors"),
+              metadata=meta)
+    with pytest.raises(ValueError, match=f"holds non-finite weights .*{name}"):
+        models.load_model(tmp_path / "n.safetensors")
     monkeypatch.setitem(sys.modules, "torch", None)
     with pytest.raises(ImportError, match=r"symsched\[torch\]"):
         models.load_model("builtin:patches16")

@@ -211,13 +211,17 @@ def load_model(name: Union[str, "Path"] = "builtin:patches16") -> LearnedModel:
     if meta.get("format") != WEIGHTS_FORMAT:
         raise ValueError(f"model file {str(path)!r} is not a symsched weight file "
                          f"(metadata format {meta.get('format')!r}, expected {WEIGHTS_FORMAT!r})")
+    bad = sorted(k for k, v in tensors.items() if v.is_floating_point() and not bool(v.isfinite().all()))
+    if bad:
+        raise ValueError(f"model file {str(path)!r} holds non-finite weights (NaN or inf in {', '.join(bad[:3])})")
     try:
         net = ResMLP(NetConfig(**json.loads(meta["net"])))
         net.load_state_dict(tensors, strict=True)
         if not math.isfinite(float(meta["sigma_data"])):
             raise ValueError("sigma_data is not finite")
-    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
-        raise ValueError(f"model file {str(path)!r} does not match the patches16 network ({exc})") from None
-    net.eval()
-    net.requires_grad_(False)
-    return LearnedModel(label, net, meta)
+        net.eval()
+        net.requires_grad_(False)
+        return LearnedModel(label, net, meta)  # reads the training metadata (train_config, log_snr_range)
+    except (KeyError, TypeError, ValueError, RuntimeError) as exc:  # json.JSONDecodeError is a ValueError
+        raise ValueError(f"model file {str(path)!r} does not match the patches16 network or its metadata is "
+                         f"malformed ({type(exc).__name__}: {exc})") from None
