@@ -260,7 +260,7 @@ def from_diffusers(scheduler: Any, *, eta: float = 0.0, strict: bool = True) -> 
     ----------
     scheduler : a diffusers scheduler of :data:`DIFFUSERS_SCHEDULERS`
         After ``set_timesteps`` (a DDPMScheduler without it runs all training steps): DDIMScheduler,
-        DDPMScheduler, EulerDiscreteScheduler, DPMSolverMultistepScheduler (``algorithm_type``
+        DDPMScheduler, EulerDiscreteScheduler, HeunDiscreteScheduler, DPMSolverMultistepScheduler (``algorithm_type``
         "dpmsolver++" or "sde-dpmsolver++"), UniPCMultistepScheduler, DEISMultistepScheduler or
         EulerAncestralDiscreteScheduler.
     eta : float in [0, 1]
@@ -459,6 +459,37 @@ def _from_euler(scheduler: Any, cfg: Any, notes: list[str], **_: Any) -> Diffuse
     )
 
 
+def _from_heun(scheduler: Any, cfg: Any, notes: list[str], **_: Any) -> DiffusersSchedule:
+    """HeunDiscreteScheduler: ``sigmas = [s0, s1, s1, ..., s_{K-1}, s_{K-1}, 0]`` and ``2K - 1`` step calls (a first-
+    order predictor and a corrector per level pair, the last step to 0 an Euler step: Karras et al. 2022, Alg. 1, as
+    k-diffusion's ``sample_heun``); the levels are the predictors' sigmas (diffusers
+    ``schedulers/scheduling_heun_discrete.py``, ``set_timesteps`` and ``step``)."""
+    name = type(scheduler).__name__
+    if cfg.prediction_type not in ("epsilon", "v_prediction", "sample"):
+        raise _refuse(name, f"prediction_type={cfg.prediction_type!r}", "diffusers implements epsilon, v_prediction and "
+                      "sample")
+    sig, ts = _stepped_sigmas(scheduler, notes)
+    n = ts.size
+    levels = sig[:-1:2]
+    if sig.size != 2 * levels.size or float(sig[-1]) != 0.0 or not np.array_equal(sig[1:-1:2], sig[2::2]):
+        raise ValueError(f"scheduler: {name}.sigmas must be [s0, s1, s1, ..., s_(K-1), s_(K-1), 0] as its "
+                         f"set_timesteps builds them (got {sig.tolist()})")
+    all_sig = as_sigmas(levels, "sigmas (from the scheduler)")
+
+    def ab(s: Any) -> float:
+        return 1.0 / (1.0 + float(s) ** 2)
+
+    # step i: model at sigmas[i]; a predictor (even i) steps to sigmas[i + 1], a corrector (odd i) completes the
+    # step to sigmas[i], where its model call already stands
+    steps = tuple((ab(sig[i]), ab(sig[i + 1] if i % 2 == 0 else sig[i])) for i in range(n))
+    init_sigma = float(_torch_to_numpy(scheduler.init_noise_sigma))
+    return DiffusersSchedule(
+        scheduler=name, sampler="heun", alpha_bar=1.0 / (1.0 + all_sig**2), sigmas=all_sig, eta=0.0,
+        variance="posterior", timesteps=ts, steps=steps, consistent=True, final_alpha_bar=1.0,
+        final_noise_variance=0.0, init_variance=init_sigma**2, notes=tuple(notes), raw_output=True,
+    )
+
+
 # ------------------------------------------------------------------------------------------------
 # the multistep schedulers: levels from scheduler.sigmas, options from the config
 # ------------------------------------------------------------------------------------------------
@@ -609,6 +640,7 @@ _READERS: dict[str, Callable[..., DiffusersSchedule]] = {
     "DDIMScheduler": _from_ddim_ddpm,
     "DDPMScheduler": _from_ddim_ddpm,
     "EulerDiscreteScheduler": _from_euler,
+    "HeunDiscreteScheduler": _from_heun,
     "DPMSolverMultistepScheduler": _from_dpmsolver,
     "UniPCMultistepScheduler": _from_unipc,
     "DEISMultistepScheduler": _from_deis,

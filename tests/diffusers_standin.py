@@ -1,11 +1,12 @@
-"""Diffusers-free stand-ins for diffusers' DDIMScheduler, DDPMScheduler and EulerDiscreteScheduler.
+"""Diffusers-free stand-ins for diffusers' DDIMScheduler, DDPMScheduler, EulerDiscreteScheduler and
+HeunDiscreteScheduler.
 
 Each exposes what :func:`symsched.export.from_diffusers` reads -- the class name, ``config`` (a dict
 with attribute access, like diffusers' ``FrozenDict``), ``alphas_cumprod``, ``timesteps``,
 ``num_inference_steps``, ``final_alpha_cumprod`` (DDIM), ``init_noise_sigma`` and ``sigmas``
 (Euler) -- computed the way diffusers 0.42 computes them in ``__init__``, ``set_timesteps`` and
 ``init_noise_sigma`` (``schedulers/scheduling_ddim.py``, ``scheduling_ddpm.py``,
-``scheduling_euler_discrete.py``), in float32 like diffusers' tensors, as NumPy arrays. They have no
+``scheduling_euler_discrete.py``, ``scheduling_heun_discrete.py``), in float32 like diffusers' tensors, as NumPy arrays. They have no
 ``step``: the tests type in what diffusers' ``step`` does where they need it.
 ``tests/test_diffusers_witness.py`` checks every attribute against the real classes when diffusers
 is installed.
@@ -162,3 +163,34 @@ class EulerDiscreteScheduler(_Base):
             sig = np.concatenate([sig, [last]]).astype(F32)
         self.timesteps = np.asarray(timesteps).astype(F32)
         self.sigmas = sig
+
+
+class HeunDiscreteScheduler(_Base):
+    """``scheduling_heun_discrete.py``: Euler's sigmas at the spaced timesteps (linspace not rounded), then every
+    interior sigma and timestep repeated (a predictor and a corrector call per level): ``[s0, s1, s1, ..., 0]``."""
+
+    _defaults = dict(_COMMON, beta_start=0.00085, beta_end=0.012, timestep_spacing="linspace", clip_sample=False)
+
+    def __init__(self, **kw):
+        super().__init__(**kw)
+        self.set_timesteps(self.config.num_train_timesteps)  # as diffusers' __init__ does
+
+    @property
+    def init_noise_sigma(self):
+        max_sigma = self.sigmas.max()
+        if self.config.timestep_spacing in ("linspace", "trailing"):
+            return max_sigma
+        return (max_sigma**2 + 1) ** 0.5
+
+    def set_timesteps(self, num_inference_steps: int) -> None:
+        T = self.config.num_train_timesteps
+        self.num_inference_steps = num_inference_steps
+        if self.config.timestep_spacing == "linspace":
+            ts = np.linspace(0, T - 1, num_inference_steps, dtype=F32)[::-1].copy()
+        else:
+            ts = _spaced_timesteps(self.config, num_inference_steps, dtype=F32)
+        ac = self.alphas_cumprod
+        base = np.array(((1 - ac) / ac) ** 0.5)
+        sig = np.concatenate([np.interp(ts, np.arange(0, len(base)), base), [0.0]]).astype(F32)
+        self.sigmas = np.concatenate([sig[:1], np.repeat(sig[1:-1], 2), sig[-1:]])
+        self.timesteps = np.concatenate([ts[:1], np.repeat(ts[1:], 2)]).astype(F32)

@@ -36,7 +36,8 @@ def run_diffusers(scheduler, *, n=N, seed=0, eta=None, model="eps"):
     """The usual pipeline loop on (n, 1, 16, 16) float64 tensors; returns (n, 16, 16) numpy."""
     g = torch.Generator().manual_seed(seed)
     x = torch.randn((n, 1, *SHAPE), generator=g, dtype=torch.float64) * float(scheduler.init_noise_sigma)
-    euler = isinstance(scheduler, diffusers.EulerDiscreteScheduler)
+    # Heun: step i calls the model at sigmas[i] too (a corrector's sample already stands at the level it completes)
+    euler = isinstance(scheduler, (diffusers.EulerDiscreteScheduler, diffusers.HeunDiscreteScheduler))
     for i, t in enumerate(scheduler.timesteps):
         if euler:
             sigma = float(scheduler.sigmas[i])
@@ -222,7 +223,7 @@ STANDIN_CASES = [
                        ("DDPMScheduler", dict(variance_type="fixed_large")),
                        ("EulerDiscreteScheduler", dict(final_sigmas_type="sigma_min")),
                        ("EulerDiscreteScheduler", dict(interpolation_type="log_linear")),
-                       ("EulerDiscreteScheduler", {})]
+                       ("EulerDiscreteScheduler", {}), ("HeunDiscreteScheduler", {})]
     for sched in ("linear", "scaled_linear", "squaredcos_cap_v2")
     for spacing in ("leading", "trailing", "linspace")
     for K in (1, 7, 10)
@@ -238,7 +239,7 @@ def test_standin_schedulers_match_diffusers():
         return np.asarray(x.numpy() if hasattr(x, "numpy") else x, dtype=np.float64)
 
     for cls, kw, K in STANDIN_CASES:
-        if cls != "EulerDiscreteScheduler":
+        if cls not in ("EulerDiscreteScheduler", "HeunDiscreteScheduler"):
             kw = dict(kw, clip_sample=False)
         real, fake = getattr(diffusers, cls)(**kw), getattr(diffusers_standin, cls)(**kw)
         for stage in ("init", "set_timesteps"):
@@ -253,7 +254,7 @@ def test_standin_schedulers_match_diffusers():
             np.testing.assert_allclose(float(fake.init_noise_sigma), float(real.init_noise_sigma), rtol=2e-6, err_msg=what)
             if cls == "DDIMScheduler":
                 np.testing.assert_allclose(float(fake.final_alpha_cumprod), float(real.final_alpha_cumprod), rtol=2e-6)
-            if cls == "EulerDiscreteScheduler":
+            if cls in ("EulerDiscreteScheduler", "HeunDiscreteScheduler"):
                 np.testing.assert_allclose(arr(fake.sigmas), arr(real.sigmas), rtol=2e-6, err_msg=what)
         a, b = from_diffusers(real, strict=False), from_diffusers(fake, strict=False)
         assert (a.sampler, a.consistent, a.variance, a.notes != ()) == (b.sampler, b.consistent, b.variance, b.notes != ())
@@ -261,3 +262,46 @@ def test_standin_schedulers_match_diffusers():
         np.testing.assert_allclose(np.array(b.steps), np.array(a.steps), rtol=2e-6)
         assert b.final_alpha_bar == pytest.approx(a.final_alpha_bar, rel=2e-6)
         assert b.init_variance == pytest.approx(a.init_variance, rel=4e-6)
+
+
+@pytest.mark.parametrize("beta_schedule, spacing, K, prediction", [
+    ("scaled_linear", "leading", 6, "epsilon"), ("linear", "trailing", 10, "v_prediction"),
+    ("squaredcos_cap_v2", "linspace", 4, "epsilon"),
+])
+def test_heun_discrete_scheduler_is_k_diffusion_heun(beta_schedule, spacing, K, prediction):
+    """Break-test I: HeunDiscreteScheduler (diffusers' own 2K - 1 step calls, the exact denoiser) against
+    from_diffusers' closed form: k-diffusion's sample_heun on the predictors' sigmas, started at init_noise_sigma."""
+    sch = diffusers.HeunDiscreteScheduler(beta_schedule=beta_schedule, timestep_spacing=spacing,
+                                          prediction_type=prediction)
+    sch.set_timesteps(K)
+    info = from_diffusers(sch)
+    assert info.sampler == "heun" and info.sigmas.size == K and len(info.steps) == 2 * K - 1
+    model = "eps"
+    if prediction == "v_prediction":  # the v the scheduler reads: v = c eps - s x0 in the VP scale (x_in = x / sqrt(1 + sigma^2))
+        model = "v"
+    x = _run_heun(sch, model)
+    psd = mc.empirical_psd(x)
+    assert_psd_matches(psd, info.output_spectrum(S), N, what=f"HeunDiscreteScheduler {beta_schedule} {spacing} K={K}")
+
+
+def _run_heun(scheduler, model):
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn((N, 1, *SHAPE), generator=g, dtype=torch.float64) * float(scheduler.init_noise_sigma)
+    for i, t in enumerate(scheduler.timesteps):
+        sigma = float(scheduler.sigmas[i])
+        ab = 1.0 / (1.0 + sigma**2)
+        x_in = scheduler.scale_model_input(x, t).numpy()
+        x0 = mc.wiener_denoiser(x_in, S, ab, output="x0")
+        eps = mc.wiener_denoiser(x_in, S, ab, output="eps")
+        out = np.sqrt(ab) * eps - np.sqrt(1 - ab) * x0 if model == "v" else eps
+        x = scheduler.step(torch.from_numpy(out), t, x).prev_sample
+    return x.to(torch.float64).numpy()[:, 0]
+
+
+def test_heun_witness_rejects_the_euler_closed_form():
+    """Companion: the same run is rejected against VE Euler on the same sigmas (a wrong formula)."""
+    sch = diffusers.HeunDiscreteScheduler(beta_schedule="scaled_linear", timestep_spacing="leading")
+    sch.set_timesteps(6)
+    info = from_diffusers(sch)
+    wrong = symsched.output_spectrum_ve(S, info.sigmas, sampler="euler") * (info.init_variance / info.sigmas[0] ** 2)
+    assert_psd_rejects(mc.empirical_psd(_run_heun(sch, "eps")), wrong, N)

@@ -569,3 +569,51 @@ def test_timestep_level_notes_are_raised_only_where_the_model_sees_another_level
     kar.set_timesteps(10)
     notes = [n for n in from_diffusers(kar).notes if "timesteps whose training levels" in n]
     assert len(notes) == 1 and "treat it as approximate" in notes[0]
+
+
+def diffusers_heun_psd(sch, S):
+    """HeunDiscreteScheduler.step in a loop (typed in from scheduling_heun_discrete.py): a first-order call stores
+    d = (x - D(x)) / sigma, dt = sigma_next - sigma and x, and steps x + d dt; the next call (second order) averages d
+    with the derivative at sigma_next and steps from the stored x. The transfer is a gain per mode; VE sigmas."""
+    sig = np.asarray(sch.sigmas, dtype=np.float64)
+    H = np.ones_like(S)
+    first, stored = True, None
+    for i in range(len(sch.timesteps)):
+        if first:
+            s, s_next = sig[i], sig[i + 1]
+            d = (1 - S / (S + s * s)) / s  # derivative per unit of x
+            stored = (H, d, s_next - s)
+            H = H * (1 + d * (s_next - s))
+        else:
+            s_next = sig[i]
+            H0, d0, dt = stored
+            d1 = H * (1 - S / (S + s_next * s_next)) / s_next
+            H = H0 + (H0 * d0 + d1) / 2 * dt
+        first = not first
+    return H * H * float(sch.init_noise_sigma) ** 2
+
+
+@pytest.mark.parametrize("spacing,K", [("linspace", 6), ("leading", 5), ("trailing", 10), ("leading", 1)])
+def test_standin_heun_levels_and_psd(spacing, K):
+    """Break-test I: from_diffusers reads HeunDiscreteScheduler (no diffusers needed): the predictors' sigmas, and
+    the PSD of diffusers' own 2K - 1 step calls."""
+    from diffusers_standin import HeunDiscreteScheduler
+
+    sch = HeunDiscreteScheduler(beta_schedule="scaled_linear", timestep_spacing=spacing)
+    sch.set_timesteps(K)
+    info = from_diffusers(sch)
+    sig = np.asarray(sch.sigmas, dtype=np.float64)
+    np.testing.assert_array_equal(info.sigmas, sig[:-1:2])
+    assert info.sampler == "heun" and len(info.steps) == 2 * K - 1
+    np.testing.assert_allclose(info.output_spectrum(STANDIN_S), diffusers_heun_psd(sch, STANDIN_S), rtol=1e-10)
+    wrong = diffusers_euler_psd_on(sig[:-1:2], STANDIN_S, float(sch.init_noise_sigma))
+    assert np.max(np.abs(info.output_spectrum(STANDIN_S) / wrong - 1)) > 1e-3 or K == 1  # Heun is not Euler
+
+
+def diffusers_euler_psd_on(levels, S, init_sigma):
+    """Euler on the same levels (a companion: the Heun check must tell them apart)."""
+    sig = np.append(levels, 0.0)
+    v = np.full_like(S, init_sigma**2)
+    for s, s_next in zip(sig[:-1], sig[1:]):
+        v = (1 + (s_next - s) * (1 - S / (S + s * s)) / s) ** 2 * v
+    return v
