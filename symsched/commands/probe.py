@@ -72,8 +72,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    help="DDIM's eta in [0, 1] (default 0), or that of k-diffusion's ancestral and SDE samplers "
                    "(default: theirs, 1)")
     p.add_argument("--variance", default="posterior", choices=["posterior", "beta"], help="DDPM variance")
-    p.add_argument("--batch-size", default=None, type=int, help="samples per denoiser call (default auto; the samples of a seed do not depend on it, except the noise "
-                   "k-diffusion draws itself: churn and the Brownian tree of dpmpp_sde / dpmpp_2m_sde / dpmpp_3m_sde)")
+    p.add_argument("--batch-size", default=None, type=int,
+                   help="samples per denoiser call (default auto; the noise of a seed does not depend on it, except the "
+                   "noise k-diffusion draws itself: churn and the Brownian tree of dpmpp_sde / dpmpp_2m_sde / "
+                   "dpmpp_3m_sde; a network's float32 arithmetic may round differently per batch size, e.g. a "
+                   "diffusers UNet's batched convolutions, about 1e-8 relative in the metrics)")
     p.add_argument("--out", default=Path("probe"), type=Path, help="output directory (default: probe)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
