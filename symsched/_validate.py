@@ -117,10 +117,14 @@ def as_real_array(value: ArrayLike, name: str, *, complex_ok: bool = False) -> N
     elif kind not in "iuf":
         raise _type_error(name, "an array of real numbers", arr)
     try:
-        with np.errstate(over="ignore"):
-            return np.asarray(arr, dtype=np.float64)
+        with np.errstate(over="ignore", under="ignore"):
+            out = np.asarray(arr, dtype=np.float64)
     except (TypeError, ValueError, OverflowError) as exc:
         raise ValueError(f"{name} must be an array of finite real numbers ({exc})") from None
+    if kind == "f" and arr.dtype.itemsize > 8 and np.any((out == 0) & (arr != 0)):  # longdouble below float64
+        raise ValueError(f"{name} holds non-zero values below the float64 range (e.g. "
+                         f"{np.min(np.abs(arr[arr != 0]))!s}), which would become 0; symsched computes in float64")
+    return out
 
 
 def as_spectrum(spectrum: ArrayLike, name: str = "spectrum", what: str = "mode variances S >= 0"

@@ -13,6 +13,7 @@ listed by :func:`sampler_info`.
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
 from typing import Any, Callable, Literal, Optional
 
@@ -93,9 +94,14 @@ def _setup(sampler: Any, settings: dict[str, Any]) -> tuple[str, dict[str, Any],
     options: dict[str, Any] = {}
     for key, value in settings.items():
         if key in pdefs:
-            if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+            if isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind in "iuf":
+                value = value[()]  # a 0-d array is a number, as for every other real argument (_validate.as_real)
+            if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
                 raise ArgumentTypeError(f"{key} must be a real number (got {value!r})")
-            v = float(value)
+            try:
+                v = float(value)
+            except OverflowError:  # a Fraction beyond float64
+                v = math.inf if value > 0 else -math.inf
             lo, hi = bounds.get(key, (0.0, np.inf))
             infinite_ok = np.isinf(float(pdefs[key]))  # a parameter whose default is inf (k-diffusion's s_tmax)
             if np.isnan(v) or v < lo or v > hi or (np.isinf(v) and not infinite_ok):

@@ -580,3 +580,18 @@ def test_all_zero_weights_leave_nothing_to_optimise() -> None:
     with pytest.raises(ValueError, match="weights must give some mode a positive weight"):
         symsched.optimize_schedule(S, 3, weights=np.zeros(3))
     assert symsched.divergence_and_grad(S, [0.1, 0.5], weights=np.zeros(3))[0] == 0.0  # a value is still a value
+
+
+def test_sampler_parameters_take_any_real_number_as_the_other_arguments_do() -> None:
+    """Break-test H: eta=Fraction(1, 2) and eta=np.array(0.5) were refused as 'not a real number'."""
+    from fractions import Fraction
+
+    S, ab = [1.0, 2.0], [0.1, 0.5]
+    want = symsched.output_spectrum(S, ab, eta=0.5)
+    for eta in (Fraction(1, 2), np.array(0.5), np.float32(0.5)):
+        np.testing.assert_array_equal(symsched.output_spectrum(S, ab, eta=eta), want)
+    for bad in (True, "0.5", np.array([0.5])):
+        with pytest.raises(TypeError, match="eta must be a real number"):
+            symsched.output_spectrum(S, ab, eta=bad)
+    with pytest.raises(ValueError, match="eta must lie in"):
+        symsched.output_spectrum(S, ab, eta=Fraction(10**400, 1))

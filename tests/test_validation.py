@@ -160,3 +160,13 @@ def test_sweep_and_explain_refuse_the_same_step_lists(tmp_path) -> None:
             sweep([S], bad)
         with pytest.raises(ValueError, match=needle):
             explain(S, out=tmp_path / "x", steps=bad, progress=False)
+
+
+def test_longdouble_values_below_float64_are_refused_not_zeroed() -> None:
+    """Break-test H: a positive longdouble mode of 1e-4000 silently became a zero mode (while 1e4000 was refused)."""
+    tiny = np.array([np.longdouble("1e-4000"), 1.0], dtype=np.longdouble)
+    with pytest.raises(ValueError, match="spectrum holds non-zero values below the float64 range"):
+        symsched.output_spectrum(tiny, [0.1, 0.5])
+    ok = np.array([1e-300, 0.0, 1.0], dtype=np.longdouble)
+    np.testing.assert_array_equal(symsched.output_spectrum(ok, [0.1, 0.5]),
+                                  symsched.output_spectrum(ok.astype(np.float64), [0.1, 0.5]))
