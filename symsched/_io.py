@@ -19,7 +19,7 @@ import numpy as np
 
 PathLike = Union[str, "os.PathLike[str]"]
 
-__all__ = ["file_path", "check_output", "atomic_write", "atomic_write_text", "atomic_write_bytes", "save_npy", "load_npy"]
+__all__ = ["file_path", "check_output", "check_suffix", "atomic_write", "atomic_write_text", "atomic_write_bytes", "save_npy", "load_npy"]
 
 
 def _umask() -> int:
@@ -83,6 +83,24 @@ def check_output(path: PathLike, *, directory: bool = False) -> None:
                 raise PermissionError(errno.EACCES, "Permission denied", str(path))
             _probe(parent, path)
             return
+
+
+#: file-name suffixes that name a format, and the format
+_FORMATS = {".npy": "a NumPy array", ".npz": "a NumPy archive", ".json": "JSON text", ".tex": "LaTeX",
+            ".md": "Markdown", ".html": "HTML", ".htm": "HTML", ".csv": "CSV", ".safetensors": "a weight file",
+            **{s: "an image" for s in (".png", ".jpg", ".jpeg", ".pdf", ".svg", ".eps", ".ps", ".tif", ".tiff",
+                                        ".gif", ".bmp", ".webp")}}
+
+
+def check_suffix(path: PathLike, option: str, writes: str) -> None:
+    """ValueError naming ``option`` when the file name's suffix names another format than the one written
+    (``writes``, a suffix such as ".json"): JSON text under ``schedule.png``, a NumPy array under ``P.npz``.
+    A suffix that names no format (``.txt``, none) is left to the user."""
+    suffix = Path(path).suffix.lower()
+    named = _FORMATS.get(suffix)
+    if named is not None and named != _FORMATS[writes]:
+        raise ValueError(f"{option} {os.fspath(path)!r}: this writes {_FORMATS[writes]}, which a {suffix} file name "
+                         f"would misname (it names {named}); use a {writes} name")
 
 
 def _probe(directory: Path, path: Path) -> None:

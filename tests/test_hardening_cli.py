@@ -622,3 +622,20 @@ def test_explain_api_refuses_a_repeated_divergence(tmp_path) -> None:
 
     with pytest.raises(ValueError, match="divergences must not repeat"):
         explain(np.array([0.5, 2.0]), tmp_path / "x", divergences=("kl", "kl"), progress=False)
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (lambda f: ["optimize", "--spectrum", f.S, "--steps", "2", "--out", str(f.root / "s.png")], "writes JSON text"),
+    (lambda f: ["optimize", "--spectrum", f.S, "--steps", "2", "--format", "k-diffusion", "--out",
+                str(f.root / "s.npz")], "writes JSON text"),
+    (lambda f: ["transfer", "--spectrum", f.S, "--alpha-bar", f.A, "--out", str(f.root / "P.npz")],
+     "writes a NumPy array"),
+    (lambda f: ["sde-table", "--spectrum", f.S, "--nfe", "10", "--eps", "0", "--out", str(f.root / "t.md")],
+     "writes LaTeX"),
+])
+def test_an_output_named_for_another_format_is_refused(files, capsys, argv, needle) -> None:
+    """Break-test I: JSON went into .png / .npz names and a NumPy array into P.npz without a word."""
+    args = argv(files)
+    code = main(args)
+    _one_line_error(capsys, code, args[0], "--out", needle)
+    assert not Path(args[-1]).exists()

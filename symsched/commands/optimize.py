@@ -176,9 +176,10 @@ def _first_level_zero(endpoints: Any, grid: Optional[np.ndarray]) -> bool:
 def check_export(args: argparse.Namespace, endpoints: Any, grid: Optional[np.ndarray]) -> None:
     """Refuse a --format that cannot hold the result, from the arguments alone (before any work)."""
     fmt, sampler = args.format, args.sampler
-    if fmt != "k-diffusion" and Path(args.out).suffix.lower() == ".npy":
-        raise ValueError(f"--out {str(args.out)!r}: --format {fmt} writes JSON text, which a .npy file name would "
-                         "misname; use a .json name (or --format k-diffusion for a NumPy sigma array)")
+    from .._io import check_suffix
+
+    if fmt != "k-diffusion" or Path(args.out).suffix.lower() != ".npy":  # k-diffusion: a .npy name gets the array
+        check_suffix(args.out, "--out", ".json")
     if fmt == "k-diffusion" and args.flow:
         raise ValueError("--format k-diffusion with --flow: k-diffusion's samplers take VE sigmas, not flow times "
                          "(a flow schedule from pure noise starts at t = 1, sigma = inf); use --format diffusers "

@@ -54,9 +54,10 @@ def _load(source: str) -> Any:
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from .._io import atomic_write_text
+    from .._io import atomic_write_text, check_suffix
     from ..sde import error_table
 
+    check_suffix(args.out, "--out", ".tex")
     if args.digits < 1 or args.digits > 17:
         raise ValueError(f"--digits must be between 1 and 17 (got {args.digits})")
     S = np.asarray(_load(args.spectrum), dtype=np.float64)

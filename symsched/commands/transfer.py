@@ -40,9 +40,11 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from .. import kl_divergence, output_spectrum, output_spectrum_ve, w2_distance
-    from .._io import load_npy, save_npy
+    from .._io import check_suffix, load_npy, save_npy
     from ..spectra import load_spectrum
 
+    if args.out is not None:
+        check_suffix(args.out, "--out", ".npy")
     if args.sampler is None:
         args.sampler = "euler" if args.sigmas is not None else "ddim"
     if args.sampler != "ddpm" and args.variance != "posterior":
