@@ -498,6 +498,11 @@ def divergence_and_grad(
     per-step derivatives through one forward and one backward (adjoint) sweep: O(K * modes) time.
     A level at ``alpha_bar = 0`` is a fixed end of the range: its derivative is reported as 0.
     Settings as in :func:`output_spectrum`. Returns ``(J, grad)``: a float and an array of shape (K,).
+    Accuracy: like any adjoint, each log-SNR entry carries an absolute rounding error of a few ulps of the
+    per-mode terms it sums (float64 and longdouble sweeps agree to that), so an entry far below them (a level
+    where J is flat) has few correct digits, and ``wrt="alpha_bar"`` divides that error by
+    ``alpha_bar (1 - alpha_bar)``: at levels within ~1e-12 of 0 or 1 prefer ``wrt="log_snr"``, which the
+    optimiser uses.
     Raises ValueError (TypeError for a wrong type) naming a bad argument (``weights`` of another shape or
     negative, an unknown divergence, ...), or for a value float64 cannot represent.
     Source: divergences of docs/model.md §6 (:mod:`symsched.symbolic.divergences`); adjoint of §9.
