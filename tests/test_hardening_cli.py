@@ -420,8 +420,9 @@ def test_a_folder_output_that_is_a_fifo_is_called_what_it_is(files, capsys) -> N
     assert "is a file" not in line
 
 
-@pytest.mark.parametrize("shape, needle", [("0x0", "1 to 3 sizes"), ("abc", "must look like 64x64"),
-                                           ("100000x100000", "MAX_MODES")])
+@pytest.mark.parametrize("shape, needle", [("0x0", "1 or 2 sizes"), ("abc", "must look like 64x64"),
+                                           ("100000x100000", "MAX_MODES"),
+                                           ("4x4x4", "1 or 2 sizes, each >= 2 (got '4x4x4'; a 3-D field: --spectrum")])
 def test_validate_shape_errors_name_shape(capsys, shape, needle) -> None:
     """A bad --shape is reported under --shape (it used to be prefixed with --exponent)."""
     code = main(["validate", "--shape", shape, "--steps", "2", "--samples", "20", "--no-progress"])

@@ -64,7 +64,8 @@ def parse_shape(text: str) -> tuple[int, ...]:
     except ValueError:
         raise ValueError(f"--shape must look like 64x64 or 256 (got {text!r})") from None
     if not 1 <= len(shape) <= 2 or any(s < 2 for s in shape):  # the power-law field is 1-D or 2-D (spectra.power_law)
-        raise ValueError(f"--shape must have 1 or 2 sizes, each >= 2 (got {text!r}; a 3-D field: --spectrum FILE.npy)")
+        hint = "; a 3-D field: --spectrum FILE.npy" if len(shape) > 2 else ""
+        raise ValueError(f"--shape must have 1 or 2 sizes, each >= 2 (got {text!r}{hint})")
     from .._validate import check_grid_size
 
     check_grid_size(shape, "--shape")
