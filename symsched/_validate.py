@@ -17,6 +17,7 @@ import math
 import numbers
 import operator
 import re
+from collections.abc import Mapping, Set
 from typing import Any, Iterable, Optional
 
 import numpy as np
@@ -305,9 +306,11 @@ def as_positive_int(value: Any, name: str, maximum: Optional[int] = None, *, lim
 def as_step_counts(values: Any, name: str = "steps", maximum: Optional[int] = None) -> list[int]:
     """Distinct positive integers (each at most ``maximum``), in the order given: one step count or a non-empty
     sequence of them."""
-    if isinstance(values, (int, np.integer)) and not isinstance(values, bool):
+    if isinstance(values, np.ndarray) and values.ndim == 0:
+        values = values[()]  # a 0-d array is a number, as everywhere
+    if isinstance(values, numbers.Real) and not _is_bool(values):  # one count (5 or 5.0, as as_positive_int)
         return [as_positive_int(values, name, maximum)]
-    if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
+    if isinstance(values, (str, bytes, Mapping, Set)) or not hasattr(values, "__iter__"):
         raise _type_error(name, "a positive integer or a sequence of them", values)
     vals = [as_positive_int(v, f"{name} entries", maximum) for v in values]
     if not vals:

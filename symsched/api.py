@@ -349,25 +349,29 @@ def _unscale(J: float, g: Optional[Array], grp: Grouped, infinite: bool) -> tupl
 _WIDE_RATIO = 2.0**480
 
 
-def _wide_terms(fn: Any, f: Array, d: Array, pos: Array, r: Array, S: Array, scale: Array) -> Array:
+def _wide_terms(fn: Any, f: Array, d: Array, pos: Array, r: Array, S: Array, scale: Array) -> tuple[Array, Array]:
     """Redo in longdouble the modes whose ratio r is extreme or whose term or dJ/drho = (dJ/dr)(kappa/S) left
     float64 on the way (e.g. KL's (r - 1)/(2 r^2): r^2 overflows at r = 1e160 and the slope came out 0; at
-    r = 1e-155 it came out inf). Sets ``f`` in place; returns ``d``, in longdouble when some slope lies beyond
-    the float64 range itself (KL's -1/(2 r^2) = -5e595 at r = 1e-298, P below the float64 range): the backward
-    sweep scales the adjoint before any product (``recursion._adjoint_scale``)."""
+    r = 1e-155 it came out inf). Returns ``(f, d)``, each in longdouble when some of its entries lie beyond the
+    float64 range themselves (KL's S/(2P) = 1e320 of a subnormal mode, which a small weight brings back into range;
+    its slope -1/(2 r^2) = -5e595 at r = 1e-298): the caller sums ``w f`` in that type, and the backward sweep
+    scales the adjoint before any product (``recursion._adjoint_scale``)."""
     with np.errstate(all="ignore"):
         at = ~np.isfinite(d[pos]) | ~np.isfinite(f[pos]) | (r > _WIDE_RATIO) | (r < 1.0 / _WIDE_RATIO)
     if not at.any():
-        return d
+        return f, d
     sel = np.flatnonzero(pos)[at]
     with np.errstate(all="ignore"):
         fk, dk = fn(r[at].astype(np.longdouble), S[sel].astype(np.longdouble))
-        f[sel] = np.asarray(fk, dtype=np.longdouble).astype(np.float64)
+        terms = np.asarray(fk, dtype=np.longdouble)
+        if not np.all(np.isfinite(terms.astype(np.float64)) | ~np.isfinite(terms)):
+            f = f.astype(np.longdouble)
+        f[sel] = terms
         wide = np.asarray(dk, dtype=np.longdouble) * scale[at].astype(np.longdouble)
         if not np.all(np.isfinite(wide.astype(np.float64))):
             d = d.astype(np.longdouble)
         d[sel] = wide
-    return d
+    return f, d
 
 
 def _objective(divergence: str, w: Array) -> Any:
@@ -389,7 +393,7 @@ def _objective(divergence: str, w: Array) -> Any:
             fk, dk = fn(r, S[pos])
             f[pos] = fk
             d[pos] = np.asarray(dk) * scale
-            d = _wide_terms(fn, f, d, pos, r, S, scale)
+            f, d = _wide_terms(fn, f, d, pos, r, S, scale)
             if divergence != "w2":  # nothing generated where there is data: KL is +inf (not inf - inf)
                 f[pos] = np.where(r == 0, np.inf, f[pos])
         zero = ~pos  # S = 0: kappa = 1, rho = P

@@ -395,6 +395,12 @@ def _checked_timesteps(scheduler: Any, T: int) -> NDArray[np.int64]:
     return raw.astype(np.int64)
 
 
+_EPS32 = float(np.finfo(np.float32).eps) / 2  # float32 unit roundoff, 6e-8
+#: sigma_max x float32 roundoff beyond which the Euler/Heun readers note that diffusers' float32 step sizes matter
+#: (sigma_max above ~1700: squaredcos_cap_v2's 2e4, not the linear / scaled_linear grids' 157 or 14.6)
+_FLOAT32_NOTE = 1e-4
+
+
 def _stepped_sigmas(scheduler: Any, notes: list[str]) -> tuple[Array, Array]:
     """``(sigmas, timesteps)`` of the steps diffusers' loop runs: one ``step`` per timestep, ``sigmas[i] ->
     sigmas[i + 1]``. Sigmas beyond ``len(timesteps) + 1`` are never reached (EulerDiscreteScheduler with
@@ -417,6 +423,11 @@ def _stepped_sigmas(scheduler: Any, notes: list[str]) -> tuple[Array, Array]:
         notes.append(f"{name} runs {n} steps (one per timestep) but holds {sig.size} sigmas: its loop stops at "
                      f"sigma={float(sig[n]):.6g}; the sigmas after it ({never}) are never reached")
         sig = sig[: n + 1]
+    if float(np.max(sig)) * _EPS32 > _FLOAT32_NOTE:
+        notes.append(f"{name} forms its step sizes from float32 sigmas (sigma_max = {float(np.max(sig)):.4g}): their "
+                     f"rounding, about sigma_max x 6e-8 = {float(np.max(sig)) * _EPS32:.2g}, can change the output of "
+                     "modes far below the data's scale (the closed form is the run in exact arithmetic; with "
+                     "scheduler.sigmas cast to float64 diffusers runs it)")
     ac = getattr(scheduler, "alphas_cumprod", None)
     continuous = str(getattr(scheduler.config, "timestep_type", "discrete")) == "continuous"
     if ac is not None and not continuous:  # the model is called at timesteps, the update uses sigmas (with

@@ -617,3 +617,16 @@ def diffusers_euler_psd_on(levels, S, init_sigma):
     for s, s_next in zip(sig[:-1], sig[1:]):
         v = (1 + (s_next - s) * (1 - S / (S + s * s)) / s) ** 2 * v
     return v
+
+
+def test_float32_step_sizes_at_a_huge_sigma_max_are_noted():
+    """Break-test J: diffusers' float32 step sizes at sigma_max = 2e4 (squaredcos_cap_v2) changed a low-variance
+    mode's output by 64 % against the exact-arithmetic closed form, with no note; the usual grids get none."""
+    from diffusers_standin import EulerDiscreteScheduler, HeunDiscreteScheduler
+
+    for cls in (EulerDiscreteScheduler, HeunDiscreteScheduler):
+        for betas, noted in (("squaredcos_cap_v2", True), ("scaled_linear", False), ("linear", False)):
+            sch = cls(beta_schedule=betas)
+            sch.set_timesteps(5)
+            notes = " ".join(from_diffusers(sch).notes)
+            assert ("float32 sigmas" in notes) == noted, (cls.__name__, betas, notes)

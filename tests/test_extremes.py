@@ -399,3 +399,17 @@ def test_subnormal_check_rejects_float64_ratios(monkeypatch) -> None:
     monkeypatch.setattr(recursion, "below_float64", lambda prog, S, init, rho: rho)
     opt_value = symsched.optimize_schedule([1e-320, 1.0], 3, divergence="kl-reverse", restarts=0).value
     assert not np.isfinite(opt_value)
+
+
+def test_a_term_beyond_float64_that_a_small_weight_brings_back_is_summed() -> None:
+    """Break-test J: KL's S/(2P) ~ 1e320 of a subnormal mode was stored as float64 inf before its weight 1e-300
+    applied, and a finite J = 1.7e19 was refused; without the weight J itself is beyond float64 and named so."""
+    ab = sch.standard_schedule("linear-trailing", 6)
+    S, w = [0.3, 1e-320], [1.0, 1e-300]
+    J, _ = symsched.divergence_and_grad(S, ab, divergence="kl", weights=w, wrt="log_snr")
+    P = symsched.output_spectrum_mp(S, ab, dps=60)
+    with mp.workdps(60):
+        ref = sum(mpf(wi) * (mpf(s) / mpf(p) - 1 - mp.log(mpf(s) / mpf(p))) / 2 for wi, p, s in zip(w, P, S))
+    assert J == pytest.approx(float(ref), rel=1e-10)
+    with pytest.raises(ValueError, match="spectrum: the divergence .* not representable in float64"):
+        symsched.divergence_and_grad(S, ab, divergence="kl")

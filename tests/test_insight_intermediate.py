@@ -362,3 +362,14 @@ def test_cancelling_check_rejects_the_unchecked_sweep(monkeypatch) -> None:
 
     monkeypatch.setattr(recursion, "checked_state_variances", recursion.state_variances)
     assert not _cancelling_cases_agree()
+
+
+@pytest.mark.parametrize("sampler", ["ddim", "ddpm", "dpmsolver_multistep", "lms", "dpmpp_2m", "deis_multistep",
+                                     "unipc_multistep", "flow_match_heun"])
+def test_the_last_row_is_output_spectrum_itself(sampler) -> None:
+    """Break-test J: sample[-1] kept the forward sweep's own last row (1e-11 off output_spectrum on consecutive
+    timesteps, an ulp on zero-SNR starts) where the docstring promises output_spectrum."""
+    S = np.array([1e-4, 0.01, 0.3, 2.0, 50.0])
+    for ab in (_CONSECUTIVE[:6], np.array([0.0, 0.2, 0.5, 0.9])):
+        res = intermediate_spectra(S, ab, sampler=sampler)
+        np.testing.assert_array_equal(res.sample[-1], symsched.output_spectrum(S, ab, sampler=sampler))

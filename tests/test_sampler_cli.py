@@ -26,8 +26,7 @@ def _choices(register) -> list[str]:
 
 @pytest.mark.parametrize("register", [opt_cmd.register, rep_cmd.register], ids=["optimize", "report"])
 def test_sampler_choices_are_every_registered_sampler(register) -> None:
-    flow = FLOW_SAMPLERS if register is opt_cmd.register else ()  # the report runs VP/VE samplers only
-    assert sorted(_choices(register)) == sorted(VP_SAMPLERS + VE_SAMPLERS + flow)
+    assert sorted(_choices(register)) == sorted(VP_SAMPLERS + VE_SAMPLERS + FLOW_SAMPLERS)  # report: flow too
 
 
 @pytest.mark.parametrize("sampler", ["dpmpp_2m", "unipc_multistep", "dpmpp_sde", "deis_multistep", "lms"])

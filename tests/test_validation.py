@@ -143,8 +143,11 @@ def test_step_counts_one_rule_for_sweep_and_explain() -> None:
 
     assert as_step_counts(7) == [7] and as_step_counts(np.int64(3)) == [3]
     assert as_step_counts((20, 5, 10)) == [20, 5, 10]  # the caller's order
+    assert as_step_counts(np.array(3)) == [3] and as_step_counts(5.0) == [5] and as_step_counts([5.0]) == [5]
     for bad, kind, needle in [("5", ArgumentTypeError, "steps must be a positive integer or a sequence"),
-                              (2.0, ArgumentTypeError, "steps must be"), ([True], ArgumentTypeError, "steps entries"),
+                              (2.5, ValueError, "steps must be"), ([True], ArgumentTypeError, "steps entries"),
+                              ({3: 1}, ArgumentTypeError, "sequence"), ({3, 5}, ArgumentTypeError, "sequence"),
+                              (np.array(0), ValueError, "steps must be a positive integer"),
                               ([5, 0], ValueError, "steps entries"), ([], ValueError, "must not be empty"),
                               ([5, 5], ValueError, "must not repeat")]:
         with pytest.raises(kind, match=needle):
@@ -155,7 +158,8 @@ def test_sweep_and_explain_refuse_the_same_step_lists(tmp_path) -> None:
     from symsched.insight import explain, sweep
 
     S = np.array([0.5, 2.0])
-    for bad, needle in [("10", "steps must be"), ([4, 4], "must not repeat"), ([2.5], "steps entries")]:
+    for bad, needle in [("10", "steps must be"), ([4, 4], "must not repeat"), ([2.5], "steps entries"),
+                        ({4: 1}, "steps must be a positive integer or a sequence")]:
         with pytest.raises(ValueError, match=needle):
             sweep([S], bad)
         with pytest.raises(ValueError, match=needle):

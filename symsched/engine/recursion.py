@@ -516,7 +516,8 @@ def state_variances(prog: Program, S: Array, init: str) -> Array:
 
 
 def checked_state_variances(prog: Program, S: Array, init: str) -> Array:
-    """:func:`state_variances` for sorted unique modes ``S``, trusted, or ValueError.
+    """:func:`state_variances` for sorted unique modes ``S``, trusted, or ValueError; the last row is
+    :func:`output_variance` itself.
 
     One-entry samplers add positive terms only. With memory, the forward covariance sweep combines
     coefficients of mixed sign and can cancel (close or very uneven levels, LMS on consecutive timesteps), so
@@ -525,16 +526,15 @@ def checked_state_variances(prog: Program, S: Array, init: str) -> Array:
     checked output variance of the steps so far (each refused, as :func:`output_variance` refuses, where float64
     and longdouble cannot give it)."""
     rows = state_variances(prog, S, init)
-    if prog.m == 1 or S.size == 0:
+    if S.size == 0:
         return rows
     P = output_variance(prog, S, init)
     with np.errstate(invalid="ignore"):
         negative = bool(np.any(rows < 0))
-    if not negative and _worst_disagreement(rows[-1], P) <= MAX_ROUNDING:
-        return rows
-    for k in range(1, len(prog.steps)):
-        rows[k] = output_variance(replace(prog, steps=prog.steps[:k]), S, init)
-    rows[-1] = P
+    if prog.m > 1 and (negative or _worst_disagreement(rows[-1], P) > MAX_ROUNDING):
+        for k in range(1, len(prog.steps)):
+            rows[k] = output_variance(replace(prog, steps=prog.steps[:k]), S, init)
+    rows[-1] = P  # the output exactly as output_spectrum gives it (checked, and its ratio form is the more accurate)
     return rows
 
 
@@ -766,7 +766,7 @@ def value_and_grad(prog: Program, S: Array, init: str,
         i = int(np.flatnonzero(~np.isfinite(P))[0])
         raise ValueError(f"spectrum: the output variance of the mode S={S[i]:.6g} exceeds the float64 range "
                          "for this schedule (the sampler diverges for this mode)")
-    if not np.all(np.isfinite(grad)):
+    if not np.all(np.isfinite(grad)) and np.isfinite(J):  # (a J beyond float64 is the caller's to name)
         bad = int(np.flatnonzero(~np.isfinite(grad))[0])
         raise ValueError(f"{prog.arg}: the gradient at level {bad} is not finite in float64 for this schedule (its "
                          "adjoint terms overflow even in longdouble for a level this close to pure noise with modes "
