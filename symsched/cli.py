@@ -194,6 +194,9 @@ def describe_error(exc: BaseException, args: argparse.Namespace) -> tuple[str, i
                 f"({exc or 'reduce the sizes'})"), EXIT_USAGE
     if isinstance(exc, ArithmeticError):
         return f"numeric error: {exc}", EXIT_USAGE
+    if type(exc).__name__ in ("BrokenProcessPool", "TerminatedWorkerError"):  # concurrent.futures, joblib (loky)
+        return ("a worker process ended abruptly (killed by a signal, e.g. SIGTERM or the out-of-memory killer); "
+                "nothing was published: run again, or with --jobs 0 for one process"), EXIT_INTERNAL
     return (f"internal error ({type(exc).__name__}: {exc}); please report it, with the traceback that "
             "--debug shows"), EXIT_INTERNAL
 

@@ -758,8 +758,12 @@ def read_image(path: Union[str, "os.PathLike[str]"], mode: str = "RGB",
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as im:
-                if im.mode in ("I", "F") or im.mode.startswith("I;"):
-                    raise ValueError(f"{what} {str(path)!r} has PIL mode {im.mode!r}: only 8-bit images are supported")
+                raw = [tile.args[0] if isinstance(tile.args, tuple) and tile.args else tile.args
+                       for tile in (im.tile or [])]
+                wide = [r for r in raw if isinstance(r, str) and (";16" in r or ";32" in r)]
+                if im.mode in ("I", "F") or im.mode.startswith("I;") or wide:  # PIL opens 16-bit RGB as "RGB"
+                    depth = f"PIL mode {im.mode!r}" + (f", stored as {wide[0]!r}" if wide else "")
+                    raise ValueError(f"{what} {str(path)!r} has {depth}: only 8-bit images are supported")
                 return np.asarray(im.convert(mode))
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ValueError(f"{what} {str(path)!r} is too large to decode safely ({exc})") from None

@@ -219,6 +219,9 @@ def _fake_command(failure):
         (lambda a: (_ for _ in ()).throw(EOFError("No data left in file")), 2, "ended unexpectedly"),
         (lambda a: (_ for _ in ()).throw(ValueError("--data must be finite")), 2, "--data must be finite"),
         (lambda a: (_ for _ in ()).throw(RuntimeError("boom")), 1, "internal error (RuntimeError: boom)"),
+        # break-test J: a killed worker is not a bug to report
+        (lambda a: (_ for _ in ()).throw(__import__("concurrent.futures.process").futures.process.BrokenProcessPool(
+            "A process in the process pool was terminated abruptly")), 1, "a worker process ended abruptly"),
     ],
 )
 def test_new_subcommands_get_the_error_path_for_free(files, capsys, monkeypatch, failure, code, needle) -> None:
@@ -640,3 +643,35 @@ def test_an_output_named_for_another_format_is_refused(files, capsys, argv, need
     code = main(args)
     _one_line_error(capsys, code, args[0], "--out", needle)
     assert not Path(args[-1]).exists()
+
+
+def _png16(path: Path, arr: np.ndarray, color_type: int) -> None:
+    """A minimal 16-bit PNG written by hand (PIL writes none in colour): colour type 0 grey, 2 RGB, 4 grey+alpha,
+    6 RGBA; ``arr`` uint16 of shape (H, W, channels)."""
+    import zlib
+
+    raw = b"".join(b"\x00" + row.astype(">u2").tobytes() for row in arr)
+
+    def chunk(tag: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF)
+
+    ihdr = struct.pack(">IIBBBBB", arr.shape[1], arr.shape[0], 16, color_type, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(raw))
+                     + chunk(b"IEND", b""))
+
+
+@pytest.mark.parametrize("color_type, channels", [(0, 1), (2, 3), (4, 2), (6, 4)])
+def test_every_16_bit_png_is_refused(tmp_path, color_type, channels) -> None:
+    """Break-test J: PIL opens 16-bit RGB and grey+alpha PNGs as 8-bit "RGB"/"RGBA" (dropping the low byte); only
+    16-bit grey was refused."""
+    from symsched.spectra import read_image
+
+    arr = (np.random.default_rng(0).random((8, 8, channels)) * 65535).astype(np.uint16)
+    _png16(tmp_path / "a.png", arr, color_type)
+    with pytest.raises(ValueError, match="only 8-bit images are supported"):
+        read_image(tmp_path / "a.png")
+    _png16(tmp_path / "b.png", arr, color_type)  # the same bytes read back by PIL: the file is a valid PNG
+    from PIL import Image
+
+    with Image.open(tmp_path / "b.png") as im:
+        im.load()
