@@ -19,7 +19,8 @@ import numpy as np
 
 PathLike = Union[str, "os.PathLike[str]"]
 
-__all__ = ["file_path", "check_output", "check_suffix", "atomic_write", "atomic_write_text", "atomic_write_bytes", "save_npy", "load_npy"]
+__all__ = ["file_path", "check_output", "check_suffix", "atomic_write", "atomic_write_text", "atomic_write_bytes",
+           "save_npy", "load_npy"]
 
 
 def _umask() -> int:

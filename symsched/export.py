@@ -477,8 +477,8 @@ def _from_heun(scheduler: Any, cfg: Any, notes: list[str], **_: Any) -> Diffuser
     ``schedulers/scheduling_heun_discrete.py``, ``set_timesteps`` and ``step``)."""
     name = type(scheduler).__name__
     if cfg.prediction_type not in ("epsilon", "v_prediction", "sample"):
-        raise _refuse(name, f"prediction_type={cfg.prediction_type!r}", "diffusers implements epsilon, v_prediction and "
-                      "sample")
+        raise _refuse(name, f"prediction_type={cfg.prediction_type!r}",
+                      "diffusers implements epsilon, v_prediction and sample")
     sig, ts = _stepped_sigmas(scheduler, notes)
     n = ts.size
     levels = sig[:-1:2]

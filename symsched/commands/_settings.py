@@ -29,7 +29,8 @@ def sampler_option(text: str) -> tuple[str, Any]:
     return name, value
 
 
-def comma_list(text: str, flag: str, convert: Callable[[str], Any], rule: str, *, allow_none: bool = False) -> list[Any]:
+def comma_list(text: str, flag: str, convert: Callable[[str], Any], rule: str, *,
+               allow_none: bool = False) -> list[Any]:
     """Every comma-separated list of the command line: ``"5,10,20"`` -> ``[convert("5"), ...]``. ValueError naming
     ``flag`` with ``rule`` (e.g. "comma-separated positive integers") for an empty list or item (``"5,"``) or an
     item ``convert`` refuses, and for a repeated value (``allow_none``: ``"none"`` or empty -> [])."""

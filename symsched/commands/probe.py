@@ -165,7 +165,8 @@ def _diffusers_folder(folder: Path, reference: Optional[Path]) -> ProbeModel:
     try:
         den = diffusers_denoiser(unet, sched)
     except ValueError as exc:  # the config's betas give no usable grid (num_train_timesteps 0, NaN, beta_end 2)
-        raise ValueError(f"--model {str(folder)!r}: its scheduler config gives no usable training grid ({exc})") from None
+        raise ValueError(f"--model {str(folder)!r}: its scheduler config gives no usable training grid "
+                         f"({exc})") from None
     if reference is None:
         raise ValueError("--reference is required with a diffusers model folder (held-out data: .npy or images)")
     ref = _load_reference(reference, den.shape)

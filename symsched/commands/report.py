@@ -520,7 +520,8 @@ def _flow_schedules(ctx: Context) -> dict[int, dict[str, np.ndarray]]:
 
 
 def _add_rows(ctx: Context, table: Any, extra: dict[int, dict[str, np.ndarray]]) -> None:
-    """Append the KL and W2 of ``extra`` schedules (same sampler and settings; they meet the constraint) to ``table``."""
+    """Append the KL and W2 of ``extra`` schedules (same sampler and settings; they meet the constraint) to
+    ``table``."""
     from ..optimize import schedule_metrics
 
     for k, by_name in extra.items():

@@ -16,9 +16,9 @@ so that the ratio ``rho = P / kappa`` stays in range where ``P`` itself underflo
 - :func:`state_variances` — the variance of the sample before every step and after the last.
 
 Modes with ``S > 1`` run through the kernels' ``T = 1/S`` twins. Extreme modes (``S`` outside
-[1e-150, 1e290]: the gradient kernels hold ``S^2`` terms, subnormal in float64 below about 1e-154), programs whose level coefficients leave the float64 range, and any mode whose
-float64 result is not finite run in ``numpy.longdouble``; what is still not representable raises
-ValueError.
+[1e-150, 1e290]: the gradient kernels hold ``S^2`` terms, subnormal in float64 below about 1e-154),
+programs whose level coefficients leave the float64 range, and any mode whose float64 result is not
+finite run in ``numpy.longdouble``; what is still not representable raises ValueError.
 """
 
 from __future__ import annotations
@@ -661,7 +661,7 @@ def _grad_scalar(prog: Program, call: _Caller, Sg: NDArray[Any], inv_kap: Any, v
                     R.append(f * t * _num(G))
         if R and st.gamma is not None and st.gamma.size:
             contrib = np.asarray(R) @ st.gamma
-            for lev, val in zip(st.grad_levels, contrib):
+            for lev, val in zip(st.grad_levels, contrib.tolist() if contrib.dtype == np.float64 else contrib):
                 grad[lev] += val * sc
         if isinstance(a, arr):
             np.multiply(u, a, out=AW)
