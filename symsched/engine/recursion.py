@@ -526,7 +526,7 @@ def checked_state_variances(prog: Program, S: Array, init: str) -> Array:
     checked output variance of the steps so far (each refused, as :func:`output_variance` refuses, where float64
     and longdouble cannot give it)."""
     rows = state_variances(prog, S, init)
-    if S.size == 0:
+    if S.size == 0 or not np.all(np.isfinite(rows)):  # a variance beyond float64: the caller names mode and step
         return rows
     P = output_variance(prog, S, init)
     with np.errstate(invalid="ignore"):
