@@ -423,9 +423,10 @@ def _stepped_sigmas(scheduler: Any, notes: list[str]) -> tuple[Array, Array]:
         notes.append(f"{name} runs {n} steps (one per timestep) but holds {sig.size} sigmas: its loop stops at "
                      f"sigma={float(sig[n]):.6g}; the sigmas after it ({never}) are never reached")
         sig = sig[: n + 1]
-    if float(np.max(sig)) * _EPS32 > _FLOAT32_NOTE:
-        notes.append(f"{name} forms its step sizes from float32 sigmas (sigma_max = {float(np.max(sig)):.4g}): their "
-                     f"rounding, about sigma_max x 6e-8 = {float(np.max(sig)) * _EPS32:.2g}, can change the output of "
+    sigma_max = float(np.max(sig))
+    if sigma_max * _EPS32 > _FLOAT32_NOTE:
+        notes.append(f"{name} forms its step sizes from float32 sigmas (sigma_max = {sigma_max:.4g}): their "
+                     f"rounding, about sigma_max x 6e-8 = {sigma_max * _EPS32:.2g}, can change the output of "
                      "modes far below the data's scale (the closed form is the run in exact arithmetic; with "
                      "scheduler.sigmas cast to float64 diffusers runs it)")
     ac = getattr(scheduler, "alphas_cumprod", None)

@@ -123,3 +123,12 @@ def fresh(scheduler: Any, K: int) -> Any:
     """``set_timesteps(K)`` again (diffusers' schedulers keep their step index and history)."""
     scheduler.set_timesteps(K)
     return scheduler
+
+
+def tiny_unet(seed: int = 0) -> Any:
+    """A small diffusers ``UNet2DModel`` (one 8 x 8 channel, two blocks), initialised from ``torch.manual_seed(seed)``:
+    the stand-in learned model of the probe's diffusers tests."""
+    torch.manual_seed(seed)
+    return diffusers.UNet2DModel(sample_size=8, in_channels=1, out_channels=1, block_out_channels=(8, 16),
+                                 down_block_types=("DownBlock2D", "DownBlock2D"),
+                                 up_block_types=("UpBlock2D", "UpBlock2D"), layers_per_block=1, norm_num_groups=4)

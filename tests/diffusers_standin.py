@@ -67,6 +67,15 @@ def _spaced_timesteps(cfg: Config, K: int, dtype=np.int64) -> np.ndarray:
     raise ValueError(cfg.timestep_spacing)
 
 
+def _init_noise_sigma(sch):
+    """init_noise_sigma of the sigma schedulers (Euler, Heun): sigma_max for "linspace" / "trailing" spacing, else
+    sqrt(sigma_max^2 + 1)."""
+    max_sigma = sch.sigmas.max()
+    if sch.config.timestep_spacing in ("linspace", "trailing"):
+        return max_sigma
+    return (max_sigma**2 + 1) ** 0.5
+
+
 class _Base:
     _defaults: dict = {}
 
@@ -127,12 +136,7 @@ class EulerDiscreteScheduler(_Base):
         self.timesteps = np.linspace(0, self.config.num_train_timesteps - 1, self.config.num_train_timesteps,
                                      dtype=float)[::-1].astype(F32)
 
-    @property
-    def init_noise_sigma(self):
-        max_sigma = self.sigmas.max()
-        if self.config.timestep_spacing in ("linspace", "trailing"):
-            return max_sigma
-        return (max_sigma**2 + 1) ** 0.5
+    init_noise_sigma = property(lambda self: _init_noise_sigma(self))
 
     def _sigma_to_t(self, sigma, log_sigmas):
         log_sigma = np.log(np.maximum(sigma, 1e-10))
@@ -175,12 +179,7 @@ class HeunDiscreteScheduler(_Base):
         super().__init__(**kw)
         self.set_timesteps(self.config.num_train_timesteps)  # as diffusers' __init__ does
 
-    @property
-    def init_noise_sigma(self):
-        max_sigma = self.sigmas.max()
-        if self.config.timestep_spacing in ("linspace", "trailing"):
-            return max_sigma
-        return (max_sigma**2 + 1) ** 0.5
+    init_noise_sigma = property(lambda self: _init_noise_sigma(self))
 
     def set_timesteps(self, num_inference_steps: int) -> None:
         T = self.config.num_train_timesteps

@@ -586,10 +586,9 @@ def test_adapters_need_torch(monkeypatch):
 def test_diffusers_adapter_reads_the_scheduler():
     torch = pytest.importorskip("torch")
     diffusers = pytest.importorskip("diffusers")
-    torch.manual_seed(0)
-    unet = diffusers.UNet2DModel(sample_size=8, in_channels=1, out_channels=1, block_out_channels=(8, 16),
-                                 down_block_types=("DownBlock2D", "DownBlock2D"),
-                                 up_block_types=("UpBlock2D", "UpBlock2D"), layers_per_block=1, norm_num_groups=4)
+    from diffusers_helpers import tiny_unet
+
+    unet = tiny_unet()
     unet.eval()
     sched = diffusers.DDPMScheduler(num_train_timesteps=1000, beta_schedule="scaled_linear",
                                     prediction_type="v_prediction")

@@ -199,12 +199,11 @@ def test_report_rejects_bad_probe_samples(tmp_path, capsys):
 
 @pytest.mark.diffusers
 def test_cli_probe_with_a_diffusers_folder(tmp_path, capsys):
-    torch = pytest.importorskip("torch")
+    pytest.importorskip("torch")
     diffusers = pytest.importorskip("diffusers")
-    torch.manual_seed(0)
-    unet = diffusers.UNet2DModel(sample_size=8, in_channels=1, out_channels=1, block_out_channels=(8, 16),
-                                 down_block_types=("DownBlock2D", "DownBlock2D"),
-                                 up_block_types=("UpBlock2D", "UpBlock2D"), layers_per_block=1, norm_num_groups=4)
+    from diffusers_helpers import tiny_unet
+
+    unet = tiny_unet()
     folder = tmp_path / "model"
     unet.save_pretrained(folder / "unet", safe_serialization=True)
     diffusers.DDPMScheduler(num_train_timesteps=1000).save_pretrained(folder / "scheduler")
@@ -223,12 +222,11 @@ def test_cli_probe_with_a_diffusers_folder(tmp_path, capsys):
 def test_cli_probe_model_folder_faults_name_model(tmp_path, capsys):
     """Break-test I: pickled .bin weights printed diffusers' own log line before ours; a config whose betas give no
     grid said "grid must not be empty" without naming --model."""
-    torch = pytest.importorskip("torch")
+    pytest.importorskip("torch")
     diffusers = pytest.importorskip("diffusers")
-    torch.manual_seed(0)
-    unet = diffusers.UNet2DModel(sample_size=8, in_channels=1, out_channels=1, block_out_channels=(8, 16),
-                                 down_block_types=("DownBlock2D", "DownBlock2D"),
-                                 up_block_types=("UpBlock2D", "UpBlock2D"), layers_per_block=1, norm_num_groups=4)
+    from diffusers_helpers import tiny_unet
+
+    unet = tiny_unet()
     np.save(tmp_path / "ref.npy", np.random.default_rng(0).uniform(-1, 1, (50, 8, 8)))
     pickled = tmp_path / "pickled"
     unet.save_pretrained(pickled / "unet", safe_serialization=False)

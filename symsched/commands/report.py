@@ -683,12 +683,14 @@ def _staging_dir(out: Path) -> Path:
         raise type(exc)(exc.errno, exc.strerror, str(out)) from None
 
 
-def _check_publish(stage: Path, out: Path) -> None:
-    """ValueError naming --out, before anything is moved, when a name the report writes exists in ``out`` as the
-    other kind (a file where it writes a folder, or a folder where it writes a file) or cannot be replaced: a
-    failed run leaves ``out`` as it was."""
+def _publish_plan(stage: Path, out: Path) -> list[tuple[Path, Path, Optional[int]]]:
+    """Every move of the finished report onto an existing ``out``: ``(staged file, target, mode of the file it
+    replaces or None)``, checked before anything moves. ValueError naming --out when a name the report writes exists
+    in ``out`` as the other kind (a file where it writes a folder, or a folder where it writes a file) or cannot be
+    replaced: a failed run leaves ``out`` as it was."""
     from .._io import _check_target
 
+    moves = []
     for root, dirs, files in os.walk(stage):
         target = out / Path(root).relative_to(stage)
         for name in dirs:
@@ -699,7 +701,8 @@ def _check_publish(stage: Path, out: Path) -> None:
             if (target / name).is_dir():
                 raise ValueError(f"--out {str(out)!r}: {str(target / name)!r} is a folder where the report writes a "
                                  "file; move it or choose another --out (nothing was written)")
-            _check_target(target / name)
+            moves.append((Path(root) / name, target / name, _check_target(target / name)))
+    return moves
 
 
 def _publish(stage: Path, out: Path) -> None:
@@ -708,21 +711,17 @@ def _publish(stage: Path, out: Path) -> None:
     files of an earlier report that this one does not write are kept)."""
     import shutil
 
-    from .._io import _check_target, _umask
+    from .._io import _umask
 
     os.chmod(stage, 0o777 & ~_umask())  # mkdtemp makes it 0700
     if not out.exists():
         os.replace(stage, out)
         return
-    _check_publish(stage, out)
-    for root, dirs, files in os.walk(stage):
-        target = out / Path(root).relative_to(stage)
-        target.mkdir(parents=True, exist_ok=True)
-        for name in files:
-            old_mode = _check_target(target / name)  # a 0600 summary stays 0600
-            if old_mode is not None:
-                os.chmod(Path(root) / name, old_mode)
-            os.replace(Path(root) / name, target / name)
+    for source, target, old_mode in _publish_plan(stage, out):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if old_mode is not None:  # a 0600 summary stays 0600
+            os.chmod(source, old_mode)
+        os.replace(source, target)
     shutil.rmtree(stage, ignore_errors=True)
 
 

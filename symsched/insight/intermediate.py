@@ -223,7 +223,7 @@ def intermediate_spectra(
             d[k] = _full(denoiser_kernel()(u, c[k], s_[k])[0], u.shape)
         x0 = d**2 * rows[[0] + first[:-1]]
         sample = rows[last].copy()
-        marg = np.stack([_full(marginal_kernel()(u, c[k], s_[k])[0], u.shape) for k in lev])  # levels 1..N
+        marg = _full(marginal_kernel()(u[None, :], c[lev, None], s_[lev, None])[0], (N, u.size))  # levels 1..N
         # variance of x_native / x_vp per level, from the symbolic conversion the engine's steps use
         scale = _full(native_scale_kernel(prog.process)(prog.c, prog.s)[0], c.shape)
         sample *= scale[lev, None]

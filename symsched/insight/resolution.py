@@ -299,22 +299,22 @@ class ResolutionLaw:
         for i, d in enumerate(self.resolutions):
             row = [str(d), f"{self.flux_tokens[i]:.0f}"]
             for dv in divs:
-                row += [f"{_pm(self.offset[dv][i])}",
+                row += [_pm(self.offset[dv][i]),
                         f"{_pm(self.offset_first[dv][i])} / {_pm(self.offset_last[dv][i])}",
                         f"{math.exp(-0.5 * self.offset[dv][i]):.2f}"]
             dag = "†" if self.flux_tokens[i] > n1 else ""
-            row += [f"{_pm(self.rules['simple diffusion'][i])}", f"{_pm(self.rules['Flux mu'][i])}{dag}",
-                    f"{_pm(self.rules['SD3 static shift'][i])}"]
+            row += [_pm(self.rules["simple diffusion"][i]), _pm(self.rules["Flux mu"][i]) + dag,
+                    _pm(self.rules["SD3 static shift"][i])]
             rows.append(row)
         row = ["per doubling", ""]
         d = np.array(self.resolutions, float)
         for dv in divs:
-            row += [f"{_pm(self.slope[dv])}",
+            row += [_pm(self.slope[dv]),
                     f"{_pm(_slope_per_doubling(d, self.base, self.offset_first[dv]))} / "
                     f"{_pm(_slope_per_doubling(d, self.base, self.offset_last[dv]))}",
                     f"×{math.exp(-0.5 * self.slope[dv]):.2f}"]
-        row += [f"{_pm(self.rule_slope('simple diffusion'))}", f"{_pm(self.rule_slope('Flux mu'))}",
-                f"{_pm(self.rule_slope('SD3 static shift'))}"]
+        row += [_pm(self.rule_slope("simple diffusion")), _pm(self.rule_slope("Flux mu")),
+                _pm(self.rule_slope("SD3 static shift"))]
         rows.append(row)
         return header, rows
 
