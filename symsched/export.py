@@ -395,6 +395,18 @@ def _checked_timesteps(scheduler: Any, T: int) -> NDArray[np.int64]:
     return raw.astype(np.int64)
 
 
+def _ab(sigmas: Any) -> Any:
+    """alpha_bar of VE sigmas, by the package's one conversion (:func:`symsched.schedules.sigmas_to_alpha_bar`)."""
+    from .schedules import sigmas_to_alpha_bar
+
+    return sigmas_to_alpha_bar(np.asarray(sigmas, dtype=np.float64))
+
+
+def _level_pairs(at: Any, to: Any) -> tuple[tuple[float, float], ...]:
+    """``steps`` of a sigma scheduler: (alpha_bar the model is evaluated at, alpha_bar the step goes to) per call."""
+    return tuple(zip(_ab(at).tolist(), _ab(to).tolist()))
+
+
 _EPS32 = float(np.finfo(np.float32).eps) / 2  # float32 unit roundoff, 6e-8
 #: sigma_max x float32 roundoff beyond which the Euler/Heun readers note that diffusers' float32 step sizes matter
 #: (sigma_max above ~1700: squaredcos_cap_v2's 2e4, not the linear / scaled_linear grids' 157 or 14.6)
@@ -454,17 +466,17 @@ def _from_euler(scheduler: Any, cfg: Any, notes: list[str], **_: Any) -> Diffuse
     sig, ts = _stepped_sigmas(scheduler, notes)
     model_sig = sig[:-1]
     final_sig = float(sig[-1])
-    steps = tuple((1.0 / (1.0 + float(a) ** 2), 1.0 / (1.0 + float(b) ** 2)) for a, b in zip(sig[:-1], sig[1:]))
+    steps = _level_pairs(sig[:-1], sig[1:])
     # a last step sigma_min -> sigma_min ('leading' spacing with final_sigmas_type='sigma_min') is the identity
     all_sig = np.append(model_sig, final_sig) if 0.0 < final_sig < float(model_sig[-1]) else model_sig
     all_sig = as_sigmas(all_sig, "sigmas (from the scheduler)")
-    final_ab = 1.0 / (1.0 + final_sig**2)
+    final_ab = float(_ab(final_sig))
     if final_sig > 0.0:
         notes.append(f"the loop's output is at sigma={final_sig:.6g} > 0 (slightly noisy); output_spectrum "
                      "describes it after denoise_final")
     init_sigma = float(_torch_to_numpy(scheduler.init_noise_sigma))
     return DiffusersSchedule(
-        scheduler="EulerDiscreteScheduler", sampler="euler", alpha_bar=1.0 / (1.0 + all_sig**2), sigmas=all_sig,
+        scheduler="EulerDiscreteScheduler", sampler="euler", alpha_bar=_ab(all_sig), sigmas=all_sig,
         eta=0.0, variance="posterior", timesteps=ts, steps=steps,
         consistent=True, final_alpha_bar=final_ab, final_noise_variance=0.0, init_variance=init_sigma**2,
         notes=tuple(notes),
@@ -488,15 +500,12 @@ def _from_heun(scheduler: Any, cfg: Any, notes: list[str], **_: Any) -> Diffuser
                          f"set_timesteps builds them (got {sig.tolist()})")
     all_sig = as_sigmas(levels, "sigmas (from the scheduler)")
 
-    def ab(s: Any) -> float:
-        return 1.0 / (1.0 + float(s) ** 2)
-
     # step i: model at sigmas[i]; a predictor (even i) steps to sigmas[i + 1], a corrector (odd i) completes the
     # step to sigmas[i], where its model call already stands
-    steps = tuple((ab(sig[i]), ab(sig[i + 1] if i % 2 == 0 else sig[i])) for i in range(n))
+    steps = _level_pairs(sig[:n], np.where(np.arange(n) % 2 == 0, sig[1:n + 1], sig[:n]))
     init_sigma = float(_torch_to_numpy(scheduler.init_noise_sigma))
     return DiffusersSchedule(
-        scheduler=name, sampler="heun", alpha_bar=1.0 / (1.0 + all_sig**2), sigmas=all_sig, eta=0.0,
+        scheduler=name, sampler="heun", alpha_bar=_ab(all_sig), sigmas=all_sig, eta=0.0,
         variance="posterior", timesteps=ts, steps=steps, consistent=True, final_alpha_bar=1.0,
         final_noise_variance=0.0, init_variance=init_sigma**2, notes=tuple(notes), raw_output=True,
     )
@@ -533,15 +542,15 @@ def _multistep(scheduler: Any, notes: list[str], sampler: str, options: dict[str
             "sigma_min); not modelled -- use final_sigmas_type='zero' or fewer inference steps"
         )
     levels = as_sigmas(sig if final > 0.0 else sig[:-1], "sigmas (from the scheduler)")
-    steps = tuple((1.0 / (1.0 + float(a) ** 2), 1.0 / (1.0 + float(b) ** 2)) for a, b in zip(sig[:-1], sig[1:]))
-    final_ab = 1.0 / (1.0 + final**2)
+    steps = _level_pairs(sig[:-1], sig[1:])
+    final_ab = float(_ab(final))
     if final > 0.0:
         notes.append(
             f"the last step reaches sigma={final:.6g} > 0 (alpha_bar={final_ab:.8g}), not the clean level: "
             f"the output keeps a noise floor of variance ~{1.0 - final_ab:.3g} (included in output_spectrum)"
         )
     return DiffusersSchedule(
-        scheduler=name, sampler=sampler, alpha_bar=1.0 / (1.0 + levels**2), sigmas=levels, eta=0.0,
+        scheduler=name, sampler=sampler, alpha_bar=_ab(levels), sigmas=levels, eta=0.0,
         variance="posterior", timesteps=ts, steps=steps, consistent=True, final_alpha_bar=final_ab,
         final_noise_variance=0.0, init_variance=float(_torch_to_numpy(scheduler.init_noise_sigma)) ** 2,
         notes=tuple(notes), options=options, raw_output=True,
