@@ -321,7 +321,7 @@ def test_brownian_tree_draws_of_dpmpp_sde_are_correlated(ks: Any) -> None:
     s_s = (s_i.log() + 0.5 * (s_n.log() - s_i.log())).exp()  # r = 1/2: the geometric midpoint
     tree = ks.BrownianTreeNoiseSampler(x, s_n, s_i)
     z1, z2 = tree(s_i, s_s).numpy().ravel(), tree(s_i, s_n).numpy().ravel()
-    rho = float(np.sqrt((s_i - s_s) / (s_i - s_n)))
+    rho = float(np.sqrt(float((s_i - s_s) / (s_i - s_n))))
     r_hat = float(np.corrcoef(z1, z2)[0, 1])
     assert abs(r_hat - rho) < 5 * (1 - rho**2) / np.sqrt(n)
     assert abs(z1.var() - 1) < 5 * np.sqrt(2 / n) and abs(z2.var() - 1) < 5 * np.sqrt(2 / n)
