@@ -100,7 +100,8 @@ class PredictionModel:
     returns NaN or the wrong shape raises ``ValueError`` naming the level instead of spreading NaN, and
     one that returns a complex or boolean array raises :class:`~symsched._validate.ArgumentTypeError`
     (a ValueError) instead of losing the imaginary part.
-    VE steps call it at ``ab = 1/(1+sigma^2)`` on ``x_sigma / sqrt(1+sigma^2)``.
+    VE steps call it at ``ab = 1/(1+sigma^2)`` (:func:`interior_alpha_bar`) on ``x_sigma / sqrt(1+sigma^2)``.
+    The denoiser gets a copy of the batch, so writing into its input changes nothing.
     """
 
     def __init__(self, fn: Callable[[Array, float], Any], prediction: str, name: str = "denoiser") -> None:
@@ -111,7 +112,8 @@ class PredictionModel:
 
     def predict(self, x: Array, alpha_bar: float) -> Array:
         self.calls += 1
-        raw = self.fn(x, alpha_bar)
+        raw = self.fn(x.copy(), alpha_bar)  # a copy: a denoiser that writes into its input (x *= c, an in-place
+        # ReLU on a tensor sharing the array's memory) must not change the sampler's state
         if hasattr(raw, "detach"):  # a torch tensor slipped through; float16/bfloat16 (no NumPy twin) as float64
             raw = raw.detach().cpu()
             if getattr(raw, "is_floating_point", lambda: False)():
@@ -154,8 +156,22 @@ class PredictionModel:
         return got
 
     def ve(self, x: Array, sigma: float) -> Array:
-        c = math.hypot(1.0, sigma)  # sqrt(1 + sigma^2): x_VP = x_VE / c, ab = 1 / c^2
-        return self.vp(x / c, 1.0 / (c * c), ("x0",))[0]
+        c = math.hypot(1.0, sigma)  # sqrt(1 + sigma^2): x_VP = x_VE / c
+        return self.vp(x / c, interior_alpha_bar(sigma), ("x0",))[0]
+
+
+def interior_alpha_bar(sigma: float) -> float:
+    """alpha_bar = 1/(1 + sigma^2) (schedules' one formula), kept inside (0, 1) for 0 < sigma < inf: a level the
+    caller gave strictly inside reaches the denoiser strictly inside (1 - 2**-53 round-trips through its sigma to
+    1 - 2**-53, not 1.0; sigma above ~4.5e161 gives the smallest positive float, not 0)."""
+    from .schedules import sigma_to_alpha_bar_unchecked
+
+    ab = sigma_to_alpha_bar_unchecked(sigma)
+    if sigma > 0.0 and ab >= 1.0:
+        return 1.0 - 2.0**-53
+    if math.isfinite(sigma) and ab <= 0.0:
+        return math.ulp(0.0)
+    return ab
 
 
 # --------------------------------------------------------------------------------------------

@@ -58,7 +58,7 @@ kept as the last level), with the scheduler's options, and describe diffusers' o
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Mapping
 
 import numpy as np
@@ -105,7 +105,9 @@ class DiffusersSchedule:
     steps : tuple of (float, float)
         What every ``step`` call does: (level the model is evaluated at, level it steps to).
     consistent : bool
-        True when each step starts at the level the previous one reached (a symsched schedule).
+        True when a symsched schedule describes the run: each step starts at the level the previous one reached,
+        the steps are linear (no ``clip_sample`` / ``thresholding``) and diffusers' own run is finite (see
+        :func:`from_diffusers`'s ``strict``).
     final_alpha_bar : float
         Level of diffusers' output (1 unless ``set_alpha_to_one=False`` / ``final_sigmas_type="sigma_min"``).
     final_noise_variance : float
@@ -167,9 +169,8 @@ class DiffusersSchedule:
     def _check_consistent(self) -> None:
         if not self.consistent:
             raise ValueError(
-                "scheduler is not consistent (its steps do not chain: "
-                + "; ".join(self.notes)
-                + "): no symsched schedule describes it"
+                "scheduler is not consistent (" + "; ".join(self.notes)
+                + "): no symsched schedule describes its run"
             )
 
     def output_spectrum(self, spectrum: ArrayLike) -> Array:
@@ -267,9 +268,11 @@ def from_diffusers(scheduler: Any, *, eta: float = 0.0, strict: bool = True) -> 
         The ``eta`` passed to ``DDIMScheduler.step`` (diffusers keeps it out of the config). Only
         ``DDIMScheduler.step`` takes one: a nonzero ``eta`` with any other scheduler is a ``ValueError``.
     strict : bool
-        Raise ``ValueError`` for non-linear settings (``clip_sample``, ``thresholding``) and for
-        DDIM timesteps that do not chain; with ``strict=False`` they are reported in ``notes``
-        (and ``consistent=False``) instead.
+        Raise ``ValueError`` for non-linear settings (``clip_sample``, ``thresholding``), for DDIM timesteps that
+        do not chain, and for a DDIM/DDPM run diffusers itself returns NaN for (a zero-terminal-SNR first level,
+        ``alphas_cumprod = 0``, with ``prediction_type="epsilon"``: its x0 estimate divides by
+        ``sqrt(alpha_bar) = 0``); with ``strict=False`` they are reported in ``notes`` (and ``consistent=False``:
+        :meth:`DiffusersSchedule.output_spectrum` then refuses) instead.
 
     Returns
     -------
@@ -303,7 +306,8 @@ def from_diffusers(scheduler: Any, *, eta: float = 0.0, strict: bool = True) -> 
         if strict:
             raise ValueError(f"scheduler: {msg}; configure it with clip_sample=False / thresholding=False")
         notes.append(msg)
-    return reader(scheduler, cfg, notes, eta=eta, strict=strict)
+    out = reader(scheduler, cfg, notes, eta=eta, strict=strict)
+    return replace(out, consistent=False) if nonlinear else out
 
 
 def _from_ddim_ddpm(scheduler: Any, cfg: Any, notes: list[str], *, eta: float, strict: bool) -> DiffusersSchedule:
@@ -364,6 +368,15 @@ def _from_ddim_ddpm(scheduler: Any, cfg: Any, notes: list[str], *, eta: float, s
                 final_noise = 1e-20  # clamp(beta_tilde = 0, min=1e-20)
         sampler, final_ab = "ddpm", 1.0
         eta = 0.0
+    if steps and steps[0][0] == 0.0 and str(cfg.get("prediction_type", "epsilon")) == "epsilon":
+        msg = (f"the first timestep t={int(ts[0])} has alphas_cumprod = 0 (zero terminal SNR) and prediction_type="
+               f"'epsilon': {name}.step divides by sqrt(alpha_bar_t) = 0 for its x0 estimate and returns NaN")
+        if strict:
+            raise ValueError(f"scheduler: {msg}; a zero-SNR model predicts v (prediction_type='v_prediction') or x0 "
+                             "('sample'): configure the scheduler with your model's prediction_type (strict=False to "
+                             "inspect)")
+        notes.append(msg)
+        consistent = False
     levels = np.array([a for a, _ in steps], dtype=np.float64)
     if final_ab < 1.0 and final_ab > levels[-1]:
         levels = np.append(levels, final_ab)
@@ -443,6 +456,16 @@ def _stepped_sigmas(scheduler: Any, notes: list[str]) -> tuple[Array, Array]:
                      "scheduler.sigmas cast to float64 diffusers runs it)")
     ac = getattr(scheduler, "alphas_cumprod", None)
     continuous = str(getattr(scheduler.config, "timestep_type", "discrete")) == "continuous"
+    if ac is not None and not continuous:
+        T = int(np.size(_torch_to_numpy(ac)))
+        out = (ts < 0) | (ts > T - 1)
+        if np.any(out):  # diffusers clamps such a timestep's sigma to the grid's end: two steps share a sigma
+            i = int(np.argmax(out))
+            raise ValueError(
+                f"scheduler: timestep {float(ts[i]):g} (scheduler.timesteps[{i}]) lies outside the training grid "
+                f"[0, {T - 1}] (num_inference_steps={n}, timestep_spacing={scheduler.config.get('timestep_spacing')!r}, "
+                f"steps_offset={scheduler.config.get('steps_offset')!r}): {name} clamps its sigma to the grid's end, "
+                "so two steps share one level (a zero step); use fewer inference steps or steps_offset=0")
     if ac is not None and not continuous:  # the model is called at timesteps, the update uses sigmas (with
         # timestep_type="continuous" the timestep is 0.25 log sigma itself: the model sees the update's level)
         base = _vp_sigma(_torch_to_numpy(ac))
@@ -464,6 +487,7 @@ def _stepped_sigmas(scheduler: Any, notes: list[str]) -> tuple[Array, Array]:
 
 def _from_euler(scheduler: Any, cfg: Any, notes: list[str], **_: Any) -> DiffusersSchedule:
     sig, ts = _stepped_sigmas(scheduler, notes)
+    _zero_steps(scheduler, sig, ts)
     model_sig = sig[:-1]
     final_sig = float(sig[-1])
     steps = _level_pairs(sig[:-1], sig[1:])
@@ -530,10 +554,27 @@ def _common_refusals(name: str, cfg: Any) -> None:
         raise _refuse(name, f"solver_order={order!r}", "symsched models solver orders 1, 2 and 3")
 
 
+def _zero_steps(scheduler: Any, sig: Array, ts: Array) -> None:
+    """ValueError naming the first step between two model levels of a ``sigmas[i] -> sigmas[i + 1]`` loop that does
+    not lower sigma, with the settings that make diffusers build such sigmas (the step to the final level has its
+    own rules)."""
+    cut = sig[:-1]
+    flat = np.flatnonzero(cut[1:] >= cut[:-1])
+    if flat.size:
+        i, cfg = int(flat[0]), scheduler.config
+        raise ValueError(
+            f"scheduler: {type(scheduler).__name__}.sigmas do not decrease at step {i} (sigma {float(cut[i]):.6g} -> "
+            f"{float(cut[i + 1]):.6g}, timesteps {float(ts[i]):g} -> {float(ts[min(i + 1, ts.size - 1)]):g}): a zero "
+            f"step, not a symsched schedule (num_inference_steps={ts.size}, timestep_spacing="
+            f"{cfg.get('timestep_spacing')!r}, steps_offset={cfg.get('steps_offset')!r}); use fewer inference steps "
+            "or steps_offset=0")
+
+
 def _multistep(scheduler: Any, notes: list[str], sampler: str, options: dict[str, Any]) -> DiffusersSchedule:
     """The schedule of a scheduler that steps ``sigmas[i] -> sigmas[i + 1]`` (the last entry: its final level)."""
     name = type(scheduler).__name__
     sig, ts = _stepped_sigmas(scheduler, notes)
+    _zero_steps(scheduler, sig, ts)
     final = float(sig[-1])
     if 0.0 < final and final >= float(sig[-2]):
         raise ValueError(
@@ -696,7 +737,7 @@ def to_diffusers(
 
     With ``scheduler`` (a diffusers scheduler, or its class name with ``grid``): the arguments for
     that scheduler's ``set_timesteps``, or ``ValueError`` saying that it takes no custom schedule.
-    In diffusers 0.42: ``EulerDiscreteScheduler`` takes ``sigmas``; ``DDPMScheduler`` and
+    In diffusers 0.42: ``EulerDiscreteScheduler`` takes ``sigmas``; ``DDPMScheduler``, ``HeunDiscreteScheduler`` and
     ``DPMSolverMultistepScheduler`` take ``timesteps`` on their training grid (for DPM-Solver with
     ``final_sigmas_type="sigma_min"`` the last level must be that final level, ``alphas_cumprod[0]``,
     which diffusers appends itself); ``DDIMScheduler``, ``UniPCMultistepScheduler`` (custom ``sigmas``
@@ -894,6 +935,7 @@ _EXPORTERS: dict[str, Callable[..., dict[str, list[Any]]]] = {
                                 "or EulerDiscreteScheduler(...).set_timesteps(sigmas=...) for eta = 0"),
     "DDPMScheduler": lambda ab, sch, grid, rtol: {"timesteps": _grid_timesteps(ab, grid, rtol)},
     "EulerDiscreteScheduler": lambda ab, sch, grid, rtol: {"sigmas": _finite_sigmas(ab, "EulerDiscreteScheduler")},
+    "HeunDiscreteScheduler": lambda ab, sch, grid, rtol: {"timesteps": _grid_timesteps(ab, grid, rtol)},
     "DPMSolverMultistepScheduler": _to_dpmsolver,
     "UniPCMultistepScheduler": _no_custom("UniPCMultistepScheduler", "custom sigmas only with use_flow_sigmas=True"),
     "DEISMultistepScheduler": _no_custom("DEISMultistepScheduler", "only num_inference_steps"),

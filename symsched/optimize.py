@@ -761,6 +761,10 @@ class OptimizeResult:
         The endpoints used (defaults resolved; snapped to the grid when ``grid`` was given).
     starts : dict[str, float]
         Objective after the L-BFGS-B run from each start that was run (diagnostics).
+    at_bound : (bool, bool)
+        Whether the free first / last level of a continuous search (no ``grid``) ended at the search's log-SNR
+        bound: the optimum may lie beyond it, so that end is not determined by the data (e.g. white noise already
+        matches a flat spectrum); :attr:`message` says the same. Fix ``endpoints`` to go beyond.
     """
 
     alpha_bar: Array
@@ -786,6 +790,7 @@ class OptimizeResult:
     feasible: dict[str, bool] = field(default_factory=dict)
     n_gradient_evaluations: int = 0
     settings: dict[str, Any] = field(default_factory=dict)
+    at_bound: tuple[bool, bool] = (False, False)
 
     @property
     def best_baseline(self) -> tuple[str, float]:
@@ -899,6 +904,7 @@ class OptimizeResult:
             "n_gradient_evaluations": self.n_gradient_evaluations,
             "success": self.success,
             "message": self.message,
+            "at_bound": list(self.at_bound),
         } | ({"flow_t": _sch.alpha_bar_to_flow_t(self.alpha_bar).tolist()} if self.sampler in FLOW_SAMPLERS else {}))
 
 
@@ -1337,6 +1343,15 @@ def _fair_best(baselines: dict[str, float], feasible: dict[str, bool]) -> Option
     return min(fair, key=lambda n: baselines[n]) if fair else None
 
 
+def _at_bound(box: _Box, ab: Array, first: Optional[float], last: Optional[float]) -> tuple[bool, bool]:
+    """Whether the free first / last level of a continuous search's optimum lies at the search's log-SNR bound
+    (within 1e-3): the optimum may lie beyond it, so that end is not determined by the data."""
+    if box.grid_l_inc is not None or not box.lo < box.hi:
+        return False, False
+    return (first is None and abs(float(_log_snr(ab[0])) - box.lo) < 1e-3,
+            last is None and abs(float(_log_snr(ab[-1])) - box.hi) < 1e-3)
+
+
 def _continuous_result(
     obj: _Objective, box: _Box, l_best: Array, first: Optional[float], last: Optional[float],
     std: dict[str, Array], baselines: dict[str, float], feasible: dict[str, bool],
@@ -1348,14 +1363,13 @@ def _continuous_result(
     if last is not None:
         ab_best[-1] = last
     value = obj.value_ab(ab_best)
-    note = ""
-    if box.lo < box.hi:
-        edge = []
-        if first is None and abs(float(_log_snr(ab_best[0])) - box.lo) < 1e-3:
-            edge.append(f"first level at the log-SNR bound {box.lo:g} (fix endpoints to go beyond)")
-        if last is None and abs(float(_log_snr(ab_best[-1])) - box.hi) < 1e-3:
-            edge.append(f"last level at the log-SNR bound {box.hi:g} (fix endpoints to go beyond)")
-        note = "; ".join(edge)
+    lo_hit, hi_hit = _at_bound(box, ab_best, first, last)
+    edge = []
+    if lo_hit:
+        edge.append(f"first level at the log-SNR bound {box.lo:g} (fix endpoints to go beyond)")
+    if hi_hit:
+        edge.append(f"last level at the log-SNR bound {box.hi:g} (fix endpoints to go beyond)")
+    note = "; ".join(edge)
     fair = _fair_best(baselines, feasible)
     if fair is not None and baselines[fair] < value:  # only possible at round-off: it was a start
         return std[fair].copy(), baselines[fair], f"the standard schedule {fair!r} meets the constraints and is best"
@@ -1411,6 +1425,7 @@ def _result(
         sampler=obj.sampler, eta=obj.settings.get("eta"), variance=obj.settings.get("variance"),
         divergence=obj.divergence, init=obj.init, endpoints=(first, last), starts=starts, feasible=feasible,
         n_gradient_evaluations=obj.n_gradients, settings=dict(obj.settings),
+        at_bound=_at_bound(box, ab_best, *endpoints) if g is None else (False, False),
     )
 
 

@@ -123,12 +123,28 @@ def _nice_log(axis: Any) -> None:
     axis.set_minor_formatter(NullFormatter())
 
 
+def _no_empty_log_axis(ax: Any) -> None:
+    """A log axis without one positive finite value to draw (e.g. an all-zero spectrum, whose curves are all masked)
+    becomes linear, with a note in the panel: matplotlib cannot scale it and would fail when the figure is drawn."""
+    for which, axis in (("x", ax.xaxis), ("y", ax.yaxis)):
+        if axis.get_scale() != "log":
+            continue
+        in_data = (ax.transData, ax.get_xaxis_transform() if which == "x" else ax.get_yaxis_transform())
+        data = [np.asarray(line.get_xdata() if which == "x" else line.get_ydata(), dtype=np.float64)
+                for line in ax.get_lines() if line.get_transform() in in_data]  # not axhline's axes-fraction x
+        if not any(np.any(np.isfinite(v) & (v > 0)) for v in data):
+            (ax.set_xscale if which == "x" else ax.set_yscale)("linear")
+            ax.text(0.5, 0.5, "no positive value to draw on this log axis\n(e.g. every mode's variance is 0)",
+                    transform=ax.transAxes, ha="center", va="center", fontsize=9, color="0.3")
+
+
 def _tidy_log_axes(ax: Any) -> None:
     """No overlapping minor tick labels on log axes; short ranges (< 2 decades) get 1-2-5 labels, longer
     ones unlabelled minor ticks at 2 and 5 only (each tick and grid line is an artist drawn per figure:
     the default eight per decade made tick drawing most of a figure's cost)."""
     from matplotlib.ticker import LogLocator, NullFormatter
 
+    _no_empty_log_axis(ax)
     for axis, lim in ((ax.xaxis, ax.get_xlim()), (ax.yaxis, ax.get_ylim())):
         if axis.get_scale() != "log":
             continue

@@ -43,8 +43,8 @@ from numpy.typing import ArrayLike, NDArray
 from . import _library_samplers as _library
 from . import _signal_samplers as _loops
 from ._validate import (
-    MAX_SAMPLES, ArgumentTypeError, as_bool, as_int, as_levels, as_positive_int, as_seed, check_choice, check_eta,
-    check_grid_size, check_values,
+    MAX_SAMPLES, ArgumentTypeError, as_bool, as_int, as_levels, as_positive_int, as_real_array, as_seed, check_choice,
+    check_eta, check_grid_size, check_values,
 )
 
 __all__ = [
@@ -895,7 +895,7 @@ def sliced_w2(x: ArrayLike, y: ArrayLike, *, n_projections: int = 128, seed: int
     ``x``, ``y``: (m, ...) and (n, ...) with the same number d of values per sample, m, n >= 2; returns a float
     in the units of the samples. Raises ImportError without POT, and ValueError for ``x``/``y`` not finite real
     arrays of at least 2 samples, different d, ``n_projections`` not a positive integer, or ``projections``
-    not of shape (d, P). Source: Bonneel et al. 2015 (J. Math. Imaging Vis. 51, sliced Wasserstein); POT.
+    not of shape (d, P), finite, with unit columns (to 1e-6). Source: Bonneel et al. 2015 (J. Math. Imaging Vis. 51, sliced Wasserstein); POT.
     """
     ot = _require_ot()
     X, Y = _flat(x, "x"), _flat(y, "y")
@@ -904,9 +904,16 @@ def sliced_w2(x: ArrayLike, y: ArrayLike, *, n_projections: int = 128, seed: int
     if projections is None:
         P = _projections(X.shape[1], as_positive_int(n_projections, "n_projections"), seed)
     else:
-        P = np.asarray(projections, dtype=np.float64)
-        if P.ndim != 2 or P.shape[0] != X.shape[1]:
+        P = as_real_array(projections, "projections")
+        if P.ndim != 2 or P.shape[0] != X.shape[1] or P.shape[1] == 0:
             raise ValueError(f"projections must have shape ({X.shape[1]}, n_projections) (got {P.shape})")
+        if not np.all(np.isfinite(P)):
+            raise ValueError("projections must be finite")
+        norms = np.linalg.norm(P, axis=0)
+        if np.max(np.abs(norms - 1.0)) > 1e-6:
+            j = int(np.argmax(np.abs(norms - 1.0)))
+            raise ValueError(f"projections must have unit columns (column {j} has norm {norms[j]:.6g}): divide "
+                             "each by its norm")
     # sliced W2 is homogeneous of degree 1: data beyond ~1e150 (or all below ~1e-150) are scaled by a power of
     # two (exact) so that the squared projected distances stay in float64 (they overflowed to a silent NaN, or
     # underflowed to 0)
@@ -1271,7 +1278,8 @@ def _model_spectrum(spectrum: Optional[ArrayLike], ref: _Reference) -> Array:
         return ref.psd
     S = as_spectrum(spectrum)
     if S.shape != ref.psd.shape:
-        raise ValueError(f"spectrum must have the shape of the measured spectrum {ref.psd.shape} (got {S.shape})")
+        raise ValueError(f"spectrum and reference disagree: spectrum has shape {S.shape}, the reference's measured "
+                         f"spectrum {ref.psd.shape} (reference must be (m, *spectrum.shape), the same data)")
     return S
 
 
@@ -1380,7 +1388,7 @@ def compare_paired(
     samples : mapping name -> array or list of arrays (one per seed)
     reference : array_like
     alpha_bar : mapping name -> schedule, optional
-        For the predicted spectral errors.
+        For the predicted spectral errors: one schedule per name of ``samples`` (other or missing names are refused).
     baseline : str, optional
         Schedule the differences are taken against (default: the first).
     Other parameters as in :func:`compare`.
@@ -1392,8 +1400,8 @@ def compare_paired(
     Raises
     ------
     ValueError
-        ``samples`` not a non-empty mapping; ``baseline`` not one of its names; different numbers of seeds
-        per schedule; and everything :func:`compare` refuses.
+        ``samples`` not a non-empty mapping; ``baseline`` not one of its names; ``alpha_bar`` naming other
+        schedules than ``samples``; different numbers of seeds per schedule; and everything :func:`compare` refuses.
     ImportError
         ``"sliced_w2"`` requested without POT.
 
@@ -1413,9 +1421,14 @@ def compare_paired(
     counts = {len(v) for v in sets.values()}
     if len(counts) != 1:
         raise ValueError(f"every schedule needs the same number of seeds for paired differences (got {sorted(counts)})")
+    if alpha_bar is not None and set(alpha_bar) != set(samples):
+        unknown, missing = sorted(set(alpha_bar) - set(samples), key=str), sorted(set(samples) - set(alpha_bar), key=str)
+        raise ValueError("alpha_bar must name the schedules of samples, each once"
+                         + (f"; not among samples: {unknown}" if unknown else "")
+                         + (f"; missing: {missing}" if missing else ""))
     out = {}
     for k, v in sets.items():
-        ab = None if alpha_bar is None else alpha_bar.get(k)
+        ab = None if alpha_bar is None else alpha_bar[k]
         P = None if ab is None else predicted_spectrum(S, ab, sampler=sampler, eta=eta, variance=variance)
         out[k] = _comparison(ref, v, f"samples[{k!r}]", P, S)
     return PairedComparison(out, base)
@@ -1570,7 +1583,7 @@ def probe_schedules(
     ``examples[k]`` (min(n_examples, n_samples), *shape). Raises ValueError for an empty or non-mapping
     ``schedules``, bad levels, ``n_samples`` not in [2, MAX_SAMPLES], ``n_examples`` not a positive integer, a bad
     ``grid``, bad ``seeds`` (not a non-empty sequence of
-    integers >= 0), an unknown sampler, baseline or metric, a bad reference, ``shape`` or ``batch_size``, and
+    distinct integers >= 0), an unknown sampler, baseline or metric, a bad reference, ``shape`` or ``batch_size``, and
     for what :func:`sample` refuses (e.g. a denoiser output of the wrong shape or with NaN); ImportError for
     ``"sliced_w2"`` without POT. Source: as :func:`compare`; docs/model.md §5 (the predicted spectra).
     """
@@ -1643,6 +1656,9 @@ def _seeds(seeds: Any) -> tuple[int, ...]:
         out.append(int(s))
     if not out:
         raise ValueError("seeds must hold at least one seed")
+    if len(set(out)) != len(out):
+        raise ValueError(f"seeds must be distinct (got {list(out)}): a repeated seed repeats its samples, so the "
+                         "seed-to-seed spread would be understated")
     return tuple(out)
 
 

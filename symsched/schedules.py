@@ -315,6 +315,17 @@ def alpha_bar_to_sigmas(alpha_bar: ArrayLike) -> Array:
         return np.sqrt(1.0 - ab) / np.sqrt(ab)
 
 
+def sigma_to_alpha_bar_unchecked(s: Any) -> Any:
+    """:func:`sigmas_to_alpha_bar`'s formula without its checks, for a float or an array of sigmas in [0, inf]:
+    ``1 - s^2/(1 + s^2)`` for ``s <= 1``, ``r^2/(1 + r^2)`` with ``r = 1/s`` above (a positive sigma may round to 1,
+    a finite one above ~4.5e161 to 0: the callers decide)."""
+    with np.errstate(divide="ignore", over="ignore", under="ignore", invalid="ignore"):
+        r = 1.0 / np.asarray(s, dtype=np.float64)
+        ss, rr = np.square(s), r * r
+        ab = np.where(np.asarray(s) <= 1.0, 1.0 - ss / (1.0 + ss), rr / (1.0 + rr))  # 1 - ab keeps its precision
+    return float(ab) if np.ndim(ab) == 0 else ab
+
+
 def sigmas_to_alpha_bar(sigmas: ArrayLike) -> Array:
     r"""Inverse of :func:`alpha_bar_to_sigmas`: :math:`\bar\alpha = 1/(1+\sigma^2)`, elementwise.
 
@@ -342,10 +353,7 @@ def sigmas_to_alpha_bar(sigmas: ArrayLike) -> Array:
         raise ValueError("sigmas must not be empty")
     if np.any(np.isnan(s)) or np.any(s < 0):
         raise ValueError(f"sigmas must lie in [0, inf] (got min {np.nanmin(s) if not np.all(np.isnan(s)) else np.nan:g}; NaN is refused)")
-    with np.errstate(divide="ignore", over="ignore", under="ignore", invalid="ignore"):
-        r = 1.0 / s
-        ss, rr = s * s, r * r
-        ab = np.where(s <= 1.0, 1.0 - ss / (1.0 + ss), rr / (1.0 + rr))  # 1 - ab keeps its precision
+    ab = sigma_to_alpha_bar_unchecked(s)
     inner = (s > 0) & np.isfinite(s)
     _check_out_of_range(ab, s, inner, "sigmas", "too large (above about 4.5e161: alpha_bar = 1/(1 + sigma^2) "
                         "< 5e-324)", "too small (below about 1e-8: 1 - alpha_bar = sigma^2/(1 + sigma^2) < 2**-53)")

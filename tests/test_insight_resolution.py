@@ -60,6 +60,40 @@ def test_resolution_law_of_a_power_law_scene(law) -> None:
     np.testing.assert_allclose(law.equivalent_shift("w2"), np.exp(-law.offset["w2"] / 2))
 
 
+def test_an_ordinary_scene_is_determined_at_every_resolution(law) -> None:
+    for dv in ("kl", "w2"):
+        assert law.undetermined[dv] == [False, False, False]
+        assert not any(any(law.sweeps[dv].results[(j, 6)].at_bound) for j in range(3))
+    assert "‡" not in law.to_markdown() and not any("no shift is identified" in f for f in law.findings())
+
+
+def test_a_white_scene_identifies_no_shift() -> None:
+    """Break-test K: a flat spectrum (S = 1, white noise matches it) at the base resolution left the optimum at the
+    search's bound or anywhere near the clean end, and the law reported it as a shift of -19 log-SNR per doubling
+    (a "shift factor" of 15948). The offsets involving it are marked, and no shift is claimed."""
+    law = resolution_law(lambda d: scene_power_law(d, alpha=0.0, base_resolution=8), [8, 16], steps=3, restarts=0,
+                         n_jobs=1)
+    for dv in ("kl", "w2"):
+        assert law.undetermined[dv][0] and law.undetermined_offsets(dv) == [True, True]
+    text = law.to_markdown()
+    assert text.count("‡") >= 6
+    assert all(f.split(":")[1].strip().startswith("no shift is identified") for f in law.findings())
+    assert law.to_dict()["undetermined"] == {dv: law.undetermined[dv] for dv in ("kl", "w2")}
+
+
+def test_at_bound_flags_a_free_end_stopped_by_the_search_box() -> None:
+    import symsched
+
+    flat = np.ones(64)
+    res = symsched.optimize_schedule(flat, 3, endpoints=(None, None), restarts=0)  # W2: the last level runs to 20
+    assert res.at_bound[1] and "last level at the log-SNR bound" in res.message
+    assert res.to_dict()["at_bound"] == list(res.at_bound)
+    res = symsched.optimize_schedule(scene_power_law(16, alpha=2.0), 4, endpoints=(None, None), restarts=0)
+    assert res.at_bound == (False, False)
+    grid = symsched.schedules.training_grid("linear")  # on a grid the ends are the model's: never flagged
+    assert symsched.optimize_schedule(flat, 3, grid=grid, restarts=0).at_bound == (False, False)
+
+
 def test_kl_optimum_moves_towards_less_noise_for_a_steep_scene() -> None:
     """README: for alpha > 2 the per-pixel PSD of the fine bands falls with d, and the KL optimum follows them."""
     steep = resolution_law(lambda d: scene_power_law(d, alpha=3.0), [16, 32], steps=6, divergences=["kl"],

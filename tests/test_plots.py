@@ -109,3 +109,30 @@ def test_plot_result_names_a_result_of_the_wrong_type() -> None:
 
     with pytest.raises(ArgumentTypeError, match="result must be an OptimizeResult"):
         plots.plot_result(None, power_law((8, 8), alpha=2.0))
+
+
+# -- an all-zero spectrum: nothing to draw on a log axis (break-test K: the figure failed to draw) --------------
+@pytest.mark.parametrize("shape", [(5,), (4, 4)])
+def test_figures_of_an_all_zero_spectrum_are_written(tmp_path, shape) -> None:
+    import matplotlib.pyplot as plt
+
+    from symsched import optimize_schedule, plots
+
+    S = np.zeros(shape)
+    res = optimize_schedule(S, 2, restarts=0)
+    for name, make in (("result", lambda p: plots.plot_result(res, S, path=p)),
+                       ("psd", lambda p: plots.plot_output_psd(S, {"opt": res.alpha_bar}, path=p))):
+        path = tmp_path / f"{name}.png"
+        fig = make(path)
+        assert path.stat().st_size > 0
+        texts = [t.get_text() for a in fig.axes for t in a.texts]
+        assert any("no positive value to draw" in t for t in texts)
+        plt.close(fig)
+
+
+def test_a_log_axis_with_positive_data_stays_logarithmic(tmp_path) -> None:
+    from symsched import plots
+
+    fig = plots.plot_output_psd(np.array([0.0, 1e-3, 1.0]), {"a": [0.05, 0.5, 0.9]}, path=tmp_path / "p.png")
+    assert fig.axes[0].get_yscale() == "log"
+    assert not any("no positive value" in t.get_text() for a in fig.axes for t in a.texts)

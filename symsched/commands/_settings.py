@@ -13,6 +13,24 @@ import math
 from typing import Any, Callable, Optional
 
 
+def real(text: str) -> float:
+    """A number of the command line, as ``float(text)``, but a literal that is not zero yet rounds to 0 in float64
+    (``1e-400``: below 5e-324) is refused: 0 means something else (a level 0 is pure noise). ValueError naming it;
+    as an argparse ``type=`` (argparse then names the option: "invalid real value" for a word)."""
+    v = float(text)
+    if v == 0.0:
+        from decimal import Decimal, InvalidOperation
+
+        try:
+            nonzero = Decimal(str(text).strip()) != 0
+        except (InvalidOperation, ValueError):
+            nonzero = False
+        if nonzero:
+            raise argparse.ArgumentTypeError(f"{text!r} is not 0 but underflows to 0 in float64 (its magnitude is "
+                                             "below 5e-324)")
+    return v
+
+
 def sampler_option(text: str) -> tuple[str, Any]:
     """``NAME=VALUE`` -> (name, value): VALUE read as true/false, an integer, a number (inf allowed) or a word."""
     name, sep, value = text.partition("=")
@@ -21,9 +39,11 @@ def sampler_option(text: str) -> tuple[str, Any]:
     name, value = name.strip(), value.strip()
     if value.lower() in ("true", "false"):
         return name, value.lower() == "true"
-    for kind in (int, float):
+    for kind in (int, real):
         try:
             return name, kind(value)
+        except argparse.ArgumentTypeError as exc:  # a number that underflows to 0
+            raise argparse.ArgumentTypeError(f"{name}: {exc}") from None
         except ValueError:
             pass
     return name, value
@@ -73,14 +93,16 @@ def positive_ints_type(text: str) -> list[int]:
 def reals_type(text: str) -> list[float]:
     """Comma-separated finite real numbers, distinct, as an argparse ``type=`` (:func:`comma_list`)."""
 
-    def real(s: str) -> float:
-        v = float(s)
+    def finite(s: str) -> float:
+        v = real(s)
         if not math.isfinite(v):
             raise ValueError(s)
         return v
 
     try:
-        return comma_list(text, "the list", real, "comma-separated finite numbers")
+        return comma_list(text, "the list", finite, "comma-separated finite numbers")
+    except argparse.ArgumentTypeError as exc:
+        raise argparse.ArgumentTypeError(f"the list: {exc}") from None
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
@@ -107,7 +129,7 @@ def resolve_sampler(args: argparse.Namespace) -> str:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """Add ``--eta`` (default: the sampler's own) and the repeatable ``--option NAME=VALUE`` to ``p``."""
-    p.add_argument("--eta", default=None, type=float,
+    p.add_argument("--eta", default=None, type=real,
                    help="the sampler's eta: DDIM's in [0, 1], or that of k-diffusion's ancestral and SDE samplers "
                    "(default: the sampler's own, 0 for ddim and 1 for k-diffusion)")
     p.add_argument("--option", action="append", default=[], type=sampler_option, metavar="NAME=VALUE",

@@ -82,13 +82,16 @@ def parse_endpoints(text: str) -> Optional[tuple[Optional[float], Optional[float
         raise ValueError(f"--endpoints must be 'default', 'free' or 'A,B' (got {text!r})")
     out: list[Optional[float]] = []
     for s in parts:
-        if s in ("none", "free", ""):
+        if s in ("none", "free"):
             out.append(None)
             continue
         try:
-            out.append(float(s))
+            out.append(_settings.real(s))
+        except argparse.ArgumentTypeError as exc:
+            raise ValueError(f"--endpoints: {exc}") from None
         except ValueError:
-            raise ValueError(f"--endpoints: {s!r} is neither a level (first in [0, 1), last in (0, 1)) nor 'none'") from None
+            raise ValueError(f"--endpoints: {s!r} is neither a level (first in [0, 1), last in (0, 1)) nor 'none' "
+                             "(an empty item is refused: write none)") from None
     return out[0], out[1]
 
 
@@ -368,7 +371,8 @@ def _export_diffusers(res: Any, grid: Optional[np.ndarray],
         notes.append("config holds symsched's default training grid (1000-step linear DDPM betas): the sigmas do not "
                      "depend on it, but the timesteps passed to the model do; use your model's own beta settings")
     config = {**export._diffusers_grid_config(grid, sched), **config}
-    if res.alpha_bar[0] == 0.0:  # diffusers' default prediction_type="epsilon" has no x0 estimate at pure noise
+    if res.alpha_bar[0] == 0.0 and sched == "DDPMScheduler":  # its default prediction_type="epsilon" has no x0
+        # estimate at pure noise (DPMSolverMultistep runs its 2**-24 stand-in instead: standin_note)
         notes.append("the first level is alpha_bar = 0 (zero terminal SNR): add your model's prediction_type to config "
                      "('v_prediction' or 'sample'); with diffusers' default 'epsilon' its x0 estimate divides by "
                      "sqrt(alpha_bar) = 0 (NaN)")

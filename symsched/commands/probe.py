@@ -68,7 +68,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--option", action="append", default=[], type=_settings.sampler_option, metavar="NAME=VALUE",
                    help="a k-diffusion sampler's setting by its name, e.g. --option s_noise=1.003 or --option order=3 "
                    "(repeatable; for the k-diffusion samplers only)")
-    p.add_argument("--eta", default=None, type=float,
+    p.add_argument("--eta", default=None, type=_settings.real,
                    help="DDIM's eta in [0, 1] (default 0), or that of k-diffusion's ancestral and SDE samplers "
                    "(default: theirs, 1)")
     p.add_argument("--variance", default="posterior", choices=["posterior", "beta"], help="DDPM variance")

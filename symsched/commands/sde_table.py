@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from .._io import file_path
+from . import _settings
 from ._settings import positive_ints_type, reals_type
 
 
@@ -28,10 +29,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--count", choices=["points", "nfe"], default="points",
                    help="what a size counts: 'points' = N grid points for every scheme (N-1 steps; default), "
                    "'nfe' = N denoiser evaluations (heun gets N/2+1 points, rk4 N/4+1)")
-    p.add_argument("--beta-min", type=float, default=0.05, help="beta(0) (default 0.05)")
-    p.add_argument("--beta-max", type=float, default=10.0,
+    p.add_argument("--beta-min", type=_settings.real, default=0.05, help="beta(0) (default 0.05)")
+    p.add_argument("--beta-max", type=_settings.real, default=10.0,
                    help="beta(t) = beta_min + (beta_max - beta_min) t (default 10)")
-    p.add_argument("--horizon", type=float, default=1.0, help="final forward time T (default 1)")
+    p.add_argument("--horizon", type=_settings.real, default=1.0, help="final forward time T (default 1)")
     p.add_argument("--digits", type=int, default=7, help="significant digits in the LaTeX table (default 7)")
     p.add_argument("--out", type=file_path, default=Path("sde_table.tex"), help="LaTeX output (default sde_table.tex)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")

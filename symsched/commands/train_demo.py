@@ -12,6 +12,8 @@ import argparse
 import json
 from pathlib import Path
 
+from . import _settings
+
 LEVELS = (0.9, 0.5, 0.1)  # noise levels of the held-out denoising check
 
 
@@ -27,7 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     p.add_argument("--out", required=True, type=Path, help="output folder")
     p.add_argument("--steps", type=int, default=None, help="training steps (default: the shipped run's)")
-    p.add_argument("--minutes", type=float, default=None,
+    p.add_argument("--minutes", type=_settings.real, default=None,
                    help="stop after this many minutes of training (the result then differs from the shipped one)")
     p.add_argument("--seed", type=int, default=None, help="random seed (default: the shipped run's, 0)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default 1)")

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from .._io import file_path
+from . import _settings
 
 #: the DDPM training grid used for the default schedule (Ho et al.: betas linspace(1e-4, 0.02, 1000))
 _TRAIN_STEPS = 1000
@@ -38,16 +39,16 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--samples", default=20000, type=int, help="Monte Carlo samples (default 20000)")
     p.add_argument("--shape", default="32x32", help="FFT grid of the built-in power law, e.g. 64x64 or 256 (default 32x32; a --spectrum file brings its own shape)")
     p.add_argument("--seed", default=0, type=int, help="random seed (default 0)")
-    p.add_argument("--eta", default=0.0, type=float, help="DDIM eta in [0, 1] (default 0)")
+    p.add_argument("--eta", default=0.0, type=_settings.real, help="DDIM eta in [0, 1] (default 0)")
     p.add_argument("--variance", default="posterior", choices=["posterior", "beta"],
                    help="DDPM injected variance: posterior beta_tilde or beta (default posterior)")
     p.add_argument("--init", default="white", choices=["white", "exact"],
                    help="start from N(0, I) or from the true noisy marginal (default white)")
-    p.add_argument("--exponent", default=2.0, type=float,
+    p.add_argument("--exponent", default=2.0, type=_settings.real,
                    help="power-law exponent of the default spectrum S ~ 1/max(|f|, f0)^exponent (default 2)")
     p.add_argument("--spectrum", default=None, type=Path,
                    help=".npy PSD on an FFT grid to use instead of the power law (overrides --shape)")
-    p.add_argument("--alpha", default=1e-6, type=float,
+    p.add_argument("--alpha", default=1e-6, type=_settings.real,
                    help="family-wise false-alarm probability of the check (default 1e-6)")
     p.add_argument("--batch-size", default=None, type=int, help="samples simulated at once (default auto; the samples of a seed do not depend on it)")
     p.add_argument("--plot", default=None, type=file_path,

@@ -439,6 +439,10 @@ def _verdict(laws: dict[str, ResolutionLaw]) -> str:
         d = np.array(law.resolutions, float)
         rule = law.rule_slope("simple diffusion")
         for dv, s in law.slope.items():
+            if any(law.undetermined.get(dv, [])):
+                parts.append(f"{law.source}, {_NAMES[dv]}: no shift identified (the data do not determine an "
+                             "optimum, see the table's ‡)")
+                continue
             pinned = bool(np.isneginf(law.sweeps[dv].log_snr(law.steps)[:, 0]).all())
             first = _slope_per_doubling(d, law.base, law.offset_first[dv])
             where = "first level after pure noise" if pinned else "noisiest level"

@@ -261,6 +261,12 @@ class ResolutionLaw:
         ``"SD3 static shift"`` (0: the same ``-2 log 3`` everywhere) and ``"Flux mu"``.
     flux_tokens : ndarray
         The token counts the Flux rule was evaluated at (``flux_base_tokens (d/d0)^2``).
+    undetermined : dict[str, list of bool]
+        Per divergence, per resolution: whether the data do not determine the optimum there: a free end at the
+        search's log-SNR bound (:attr:`symsched.OptimizeResult.at_bound`), an objective so flat that every
+        standard schedule scores the same, or an optimum matching the data to rounding (white data: any levels
+        near the clean end do). Offsets involving such an
+        optimum (every offset, when it is the base's) measure the search, not a shift; tables mark them "‡".
     """
 
     resolutions: list[int]
@@ -274,10 +280,17 @@ class ResolutionLaw:
     flux_tokens: Array
     source: str = ""
     settings: dict[str, Any] = field(default_factory=dict)
+    undetermined: dict[str, list[bool]] = field(default_factory=dict)
 
     @property
     def base(self) -> int:
         return self.resolutions[0]
+
+    def undetermined_offsets(self, divergence: str) -> list[bool]:
+        """Per resolution: whether its offset for ``divergence`` involves an optimum the data do not determine (its
+        own or the base's; see :attr:`undetermined`)."""
+        hits = self.undetermined.get(divergence, [False] * len(self.resolutions))
+        return [bool(h or hits[0]) for h in hits]
 
     def rule_slope(self, rule: str) -> float:
         """Per-doubling slope of a rule over the same resolutions."""
@@ -299,9 +312,10 @@ class ResolutionLaw:
         for i, d in enumerate(self.resolutions):
             row = [str(d), f"{self.flux_tokens[i]:.0f}"]
             for dv in divs:
-                row += [_pm(self.offset[dv][i]),
-                        f"{_pm(self.offset_first[dv][i])} / {_pm(self.offset_last[dv][i])}",
-                        f"{math.exp(-0.5 * self.offset[dv][i]):.2f}"]
+                mark = "‡" if self.undetermined_offsets(dv)[i] else ""
+                row += [_pm(self.offset[dv][i]) + mark,
+                        f"{_pm(self.offset_first[dv][i])} / {_pm(self.offset_last[dv][i])}{mark}",
+                        f"{math.exp(-0.5 * self.offset[dv][i]):.2f}{mark}"]
             dag = "†" if self.flux_tokens[i] > n1 else ""
             row += [_pm(self.rules["simple diffusion"][i]), _pm(self.rules["Flux mu"][i]) + dag,
                     _pm(self.rules["SD3 static shift"][i])]
@@ -309,10 +323,11 @@ class ResolutionLaw:
         row = ["per doubling", ""]
         d = np.array(self.resolutions, float)
         for dv in divs:
-            row += [_pm(self.slope[dv]),
+            mark = "‡" if any(self.undetermined_offsets(dv)) else ""
+            row += [_pm(self.slope[dv]) + mark,
                     f"{_pm(_slope_per_doubling(d, self.base, self.offset_first[dv]))} / "
-                    f"{_pm(_slope_per_doubling(d, self.base, self.offset_last[dv]))}",
-                    f"×{math.exp(-0.5 * self.slope[dv]):.2f}"]
+                    f"{_pm(_slope_per_doubling(d, self.base, self.offset_last[dv]))}{mark}",
+                    f"×{math.exp(-0.5 * self.slope[dv]):.2f}{mark}"]
         row += [_pm(self.rule_slope("simple diffusion")), _pm(self.rule_slope("Flux mu")),
                 _pm(self.rule_slope("SD3 static shift"))]
         rows.append(row)
@@ -356,6 +371,7 @@ class ResolutionLaw:
             "rule_slope_per_doubling": {k: self.rule_slope(k) for k in self.rules},
             "flux_tokens": self.flux_tokens.tolist(),
             "log_snr": {dv: self.sweeps[dv].log_snr(self.steps).tolist() for dv in self.sweeps},
+            "undetermined": {dv: list(v) for dv, v in self.undetermined.items()},
         })
 
     def findings(self) -> list[str]:
@@ -368,11 +384,22 @@ class ResolutionLaw:
             last = _slope_per_doubling(d, self.base, self.offset_last[dv])
             ratio = s / rule if rule else math.nan
             name = {"kl": "KL", "w2": "W2", "kl-reverse": "reverse KL"}[dv]
+            hits = [d for d, h in zip(self.resolutions, self.undetermined.get(dv, [])) if h]
+            if hits:
+                out.append(self._bound_sentence(name, hits))
+                continue
             out.append(
                 f"{name}: the optimum moves {_pm(s)} log-SNR per doubling on average ({100 * ratio:.0f} % of simple "
                 f"diffusion's {_pm(rule)}); its noisiest level moves {_pm(first)}, its last level {_pm(last)}."
             )
         return out
+
+    def _bound_sentence(self, name: str, hits: list[int]) -> str:
+        where = ", ".join(f"d = {d}" for d in hits)
+        return (f"{name}: no shift is identified: the data do not determine the optimum at {where} (a free end at the "
+                f"search's log-SNR bound, a flat objective, or a match to rounding: e.g. white noise already matches the "
+                f"data), so the offsets marked ‡ measure the search, not the data; fix endpoints or drop those "
+                f"resolutions to compare.")
 
     def __str__(self) -> str:
         return self.to_markdown()
@@ -423,9 +450,30 @@ class _LawPlan:
             "SD3 static shift": np.zeros(d.size),
             "Flux mu": -2.0 * (mu - mu[0]),
         }
+        undetermined = {dv: [_undetermined(results[i * n + j], self.table[x]) for j, x in enumerate(self.ds)]
+                        for i, dv in enumerate(self.divergences)}
         return ResolutionLaw(resolutions=list(self.ds), steps=K, sweeps=sweeps, offset=offset, offset_first=first,
                              offset_last=last, slope=slope, rules=rules, flux_tokens=tokens, source=self.source,
-                             settings=dict(self.kw))
+                             settings=dict(self.kw), undetermined=undetermined)
+
+
+#: every standard schedule within this relative spread of the optimum: a flat objective
+FLAT_SPREAD = 1e-6
+#: an optimum below this per mode (in the divergence's unit: 1 for KL, the mean mode variance for W2) matches the data
+#: to rounding: a continuum of schedules does as well (white data: any levels near the clean end)
+ROUNDING_PER_MODE = 1e-12
+
+
+def _undetermined(res: Any, S: Array) -> bool:
+    """Whether the data leave ``res``'s optimum undetermined: a free end at the search's bound, a flat objective
+    (the optimum and every finite standard schedule within :data:`FLAT_SPREAD` relative), or an optimum that
+    matches the data to rounding (:data:`ROUNDING_PER_MODE`)."""
+    if any(res.at_bound):
+        return True
+    vals = np.array([res.value] + [v for v in res.baselines.values() if math.isfinite(v)])
+    unit = float(np.mean(S)) if res.divergence == "w2" else 1.0
+    return bool(np.ptp(vals) <= FLAT_SPREAD * float(np.max(np.abs(vals)))
+                or abs(res.value) <= ROUNDING_PER_MODE * S.size * unit)
 
 
 def _plan(

@@ -63,7 +63,8 @@ def sampler_module(name: str) -> Any:
 
 
 def check_options(name: str, options: dict[str, Any]) -> dict[str, Any]:
-    """``options`` completed with the defaults of sampler ``name``; ValueError on unknown names or values,
+    """``options`` completed with the defaults of sampler ``name``, each value as the choice it equals (an integer
+    option given as 3.0 becomes 3, which the libraries' loops need); ValueError on unknown names or values,
     ArgumentTypeError (a TypeError and a ValueError) on a value of the wrong kind (a bool or string where the
     choices are numbers, or the reverse)."""
     mod = sampler_module(name)
@@ -82,7 +83,7 @@ def check_options(name: str, options: dict[str, Any]) -> dict[str, Any]:
             raise ArgumentTypeError(message)  # a bool for an integer option, a string for a number, or the reverse
         if value not in choices:
             raise ValueError(message)
-        out[key] = value
+        out[key] = choices[list(choices).index(value)]  # the choice itself: 3.0 is stored (and exported) as 3
     for key, choices in allowed.items():
         out.setdefault(key, choices[0])
     return out

@@ -1,0 +1,127 @@
+"""Break-test K (probe inputs): what reaches a user's denoiser and what a user's denoiser may do.
+
+- A denoiser that writes into its input (``x *= c``, an in-place ReLU, a torch ``mul_`` on a tensor that shares
+  the batch's memory) must not change the sampler's state: the samples are those of the same denoiser without
+  the write (it previously shrank the sample variance from 3.87 to 0.28).
+- A level the caller gives strictly inside (0, 1) reaches the denoiser strictly inside, also through a VE
+  sampler's sigma (1 - 2**-53 used to arrive as 1.0, 1e-310 as 0.0, and the errors then blamed the schedule).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from symsched import probe, schedules, spectra
+from symsched._signal_samplers import interior_alpha_bar
+
+S4 = spectra.power_law((4, 4), alpha=2.0)
+AB4 = [4e-5, 0.05, 0.3, 0.7]
+
+
+@pytest.mark.parametrize("sampler", ["ddim", "ddpm", "euler", "heun"])
+def test_a_denoiser_writing_into_its_input_changes_nothing(sampler: str) -> None:
+    W = probe.wiener_denoiser(S4, prediction="sample")
+
+    def writing(x: np.ndarray, a: float) -> np.ndarray:
+        out = W(x.copy(), a)
+        x *= 0.5
+        return out
+
+    clean = probe.sample(W, AB4, shape=(4, 4), prediction="sample", sampler=sampler, n_samples=64, seed=0,
+                         progress=False)
+    got = probe.sample(writing, AB4, shape=(4, 4), prediction="sample", sampler=sampler, n_samples=64, seed=0,
+                       progress=False)
+    np.testing.assert_array_equal(got, clean)
+
+
+def test_a_torch_module_writing_into_its_input_changes_nothing() -> None:
+    torch = pytest.importorskip("torch")
+    grid = schedules.training_grid("linear")
+    W = probe.wiener_denoiser(S4, prediction="sample")
+    ab = schedules.standard_schedule("linear-trailing", 5)
+
+    class Writing(torch.nn.Module):
+        def __init__(self, write: bool) -> None:
+            super().__init__()
+            self.write = write
+
+        def forward(self, x, t):  # the exact x0 at the grid level of t, then an in-place op on the input
+            out = torch.from_numpy(W(x.numpy().copy(), float(grid[int(t[0])])))
+            if self.write:
+                x.mul_(0.5)
+            return out
+
+    runs = [probe.sample(probe.torch_denoiser(Writing(w), grid, prediction="sample", shape=(4, 4),
+                                              dtype=torch.float64), ab, n_samples=32, seed=1, progress=False)
+            for w in (False, True)]
+    np.testing.assert_array_equal(runs[1], runs[0])
+
+
+@pytest.mark.parametrize("levels", [[0.3, 1 - 2.0**-53], [1e-310, 0.5], [5e-324, 0.5]])
+@pytest.mark.parametrize("sampler", ["euler", "heun"])
+def test_levels_inside_zero_one_reach_the_denoiser_inside(levels, sampler: str) -> None:
+    seen: list[float] = []
+    W = probe.wiener_denoiser(S4, prediction="epsilon")
+
+    def f(x: np.ndarray, a: float) -> np.ndarray:
+        seen.append(a)
+        return W(x, a)
+
+    probe.sample(f, levels, shape=(4, 4), prediction="epsilon", sampler=sampler, n_samples=4, seed=0, progress=False)
+    assert seen and all(0.0 < a < 1.0 for a in seen)
+    assert min(seen) == min(levels) and max(seen) == max(levels)  # the given levels themselves, not rounded ones
+
+
+def test_interior_alpha_bar_against_mpmath() -> None:
+    mpmath = pytest.importorskip("mpmath")
+    mpmath.mp.dps = 50
+    for sigma in [1e-300, 1e-9, 1.0536712127723509e-08, 1e-3, 0.5, 1.0, 2.0, 1e8, 1e150, 4e161]:
+        want = 1 / (1 + mpmath.mpf(sigma) ** 2)
+        got = interior_alpha_bar(sigma)
+        assert 0.0 < got < 1.0
+        if mpmath.mpf(2) ** -54 < 1 - want and want > mpmath.mpf(2) ** -1074:  # representable inside (0, 1)
+            assert abs(mpmath.mpf(got) - want) <= 2 * mpmath.mpf(np.spacing(got)), sigma
+    assert interior_alpha_bar(0.0) == 1.0 and interior_alpha_bar(float("inf")) == 0.0  # the ends stay the ends
+
+
+# -- the probe's metrics and paired comparisons refuse what they cannot mean -------------------------------------
+def test_sliced_w2_projections_must_be_finite_unit_columns() -> None:
+    pytest.importorskip("ot")
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((40, 16)), rng.standard_normal((50, 16))
+    P = rng.standard_normal((16, 3))
+    P /= np.linalg.norm(P, axis=0)
+    assert np.isfinite(probe.sliced_w2(x, y, projections=P))
+    with pytest.raises(ValueError, match=r"projections must have unit columns \(column \d+ has norm 5\)"):
+        probe.sliced_w2(x, y, projections=5 * P)
+    with pytest.raises(ValueError, match="projections must be finite"):
+        probe.sliced_w2(x, y, projections=np.where(P > 0, np.nan, P))
+
+
+def test_compare_paired_refuses_alpha_bar_of_other_schedules() -> None:
+    rng = np.random.default_rng(1)
+    y = rng.standard_normal((50, 4, 4))
+    samples = {"a": [rng.standard_normal((40, 4, 4)) for _ in range(2)],
+               "b": [rng.standard_normal((40, 4, 4)) for _ in range(2)]}
+    metrics = ["spectral_kl", "spectral_w2"]
+    ok = probe.compare_paired(samples, y, alpha_bar={"a": [0.1, 0.5], "b": [0.2, 0.6]}, metrics=metrics)
+    assert set(ok.comparisons) == {"a", "b"}
+    with pytest.raises(ValueError, match=r"not among samples: \['bb'\]; missing: \['b'\]"):
+        probe.compare_paired(samples, y, alpha_bar={"a": [0.1, 0.5], "bb": [0.2, 0.6]}, metrics=metrics)
+    with pytest.raises(ValueError, match=r"missing: \['b'\]"):
+        probe.compare_paired(samples, y, alpha_bar={"a": [0.1, 0.5]}, metrics=metrics)
+
+
+def test_probe_schedules_refuses_repeated_seeds_and_names_a_reference_of_other_data() -> None:
+    from symsched import montecarlo as mc
+
+    ref = mc.gaussian_field(S4, 60, seed=1)
+    den = probe.wiener_denoiser(S4)
+    sch = {"a": [0.05, 0.5], "b": [0.1, 0.6]}
+    with pytest.raises(ValueError, match="seeds must be distinct"):
+        probe.probe_schedules(den, sch, ref, n_samples=20, seeds=(0, 0), spectrum=S4, progress=False,
+                              metrics=["spectral_w2"])
+    with pytest.raises(ValueError, match=r"spectrum and reference disagree.*\(4, 4\).*\(2, 4\)"):
+        probe.probe_schedules(den, sch, ref[:, :2], n_samples=20, seeds=(0,), spectrum=S4, progress=False,
+                              metrics=["spectral_w2"])
