@@ -408,10 +408,15 @@ def test_standin_refusals_name_the_setting():
     with pytest.raises(ValueError, match="variance_type"):
         from_diffusers(DDPMScheduler(clip_sample=False, variance_type="learned_range"))
     # a level at alphas_cumprod = 0 (zero terminal SNR: beta_T = 1)
-    sch = DDIMScheduler(num_train_timesteps=20, trained_betas=np.append(BETAS_20[:-1], 1.0), clip_sample=False,
-                        timestep_spacing="trailing")
+    zero = dict(num_train_timesteps=20, trained_betas=np.append(BETAS_20[:-1], 1.0), clip_sample=False,
+                timestep_spacing="trailing")
+    sch = DDIMScheduler(**zero, prediction_type="v_prediction")
     sch.set_timesteps(5)
     assert from_diffusers(sch).alpha_bar[0] == 0.0  # read, not refused (zero terminal SNR is first-class)
+    sch = DDIMScheduler(**zero)  # ... but not with epsilon prediction: diffusers' step returns NaN there
+    sch.set_timesteps(5)
+    with pytest.raises(ValueError, match="prediction_type='epsilon'"):
+        from_diffusers(sch)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -290,9 +290,14 @@ def test_zero_first_level_for_diffusers_without_grid_uses_a_zero_snr_grid(tmp_pa
     assert any("--endpoints" in n and "zero terminal SNR" in n for n in notes), notes
     doc = json.loads(out.read_text())
     assert doc["alpha_bar"][0] == 0.0 and doc["config"]["rescale_betas_zero_snr"] is True
-    s = diffusers.DDPMScheduler(**doc["config"])
+    s = diffusers.DDPMScheduler(**doc["config"], prediction_type="v_prediction")  # the model's, as the note asks
     s.set_timesteps(**doc["set_timesteps"])
     assert int(s.timesteps[0]) == 999 and from_diffusers(s).alpha_bar[0] == 0.0
+    assert any("add your model's prediction_type" in n for n in notes)
+    s = diffusers.DDPMScheduler(**doc["config"])  # diffusers' default epsilon: NaN at pure noise, refused
+    s.set_timesteps(**doc["set_timesteps"])
+    with pytest.raises(ValueError, match="prediction_type='epsilon'"):
+        from_diffusers(s)
 
 
 @pytest.mark.parametrize("extra,names", [

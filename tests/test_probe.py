@@ -617,7 +617,7 @@ def test_probe_schedules_validates_before_sampling():
     ref = np.random.default_rng(0).standard_normal((20, 4, 4))
     ok = dict(shape=(4, 4), prediction="sample", n_samples=5, progress=False)
     bad = [(dict(seeds=3), "seeds must be a sequence"), (dict(seeds=(0, -1)), "non-negative integers"),
-           (dict(sampler="unipc_multistep"), "sampler must be one of"), (dict(spectrum=np.ones(3)), "spectrum must have the shape"),
+           (dict(sampler="unipc_multistep"), "sampler must be one of"), (dict(spectrum=np.ones(3)), "spectrum and reference disagree"),
            (dict(metrics=()), "metrics must name"), (dict(baseline="x"), "baseline must be one of")]
     for kw, msg in bad:
         with pytest.raises(ValueError, match=msg):
