@@ -269,7 +269,7 @@ def from_diffusers(scheduler: Any, *, eta: float = 0.0, strict: bool = True) -> 
         ``DDIMScheduler.step`` takes one: a nonzero ``eta`` with any other scheduler is a ``ValueError``.
     strict : bool
         Raise ``ValueError`` for non-linear settings (``clip_sample``, ``thresholding``), for DDIM timesteps that
-        do not chain, and for a DDIM/DDPM run diffusers itself returns NaN for (a zero-terminal-SNR first level,
+        do not chain, and for a DDIM/DDPM run diffusers itself returns inf or NaN for (a zero-terminal-SNR first level,
         ``alphas_cumprod = 0``, with ``prediction_type="epsilon"``: its x0 estimate divides by
         ``sqrt(alpha_bar) = 0``); with ``strict=False`` they are reported in ``notes`` (and ``consistent=False``:
         :meth:`DiffusersSchedule.output_spectrum` then refuses) instead.
@@ -370,7 +370,7 @@ def _from_ddim_ddpm(scheduler: Any, cfg: Any, notes: list[str], *, eta: float, s
         eta = 0.0
     if steps and steps[0][0] == 0.0 and str(cfg.get("prediction_type", "epsilon")) == "epsilon":
         msg = (f"the first timestep t={int(ts[0])} has alphas_cumprod = 0 (zero terminal SNR) and prediction_type="
-               f"'epsilon': {name}.step divides by sqrt(alpha_bar_t) = 0 for its x0 estimate and returns NaN")
+               f"'epsilon': {name}.step divides by sqrt(alpha_bar_t) = 0 for its x0 estimate and returns inf or NaN")
         if strict:
             raise ValueError(f"scheduler: {msg}; a zero-SNR model predicts v (prediction_type='v_prediction') or x0 "
                              "('sample'): configure the scheduler with your model's prediction_type (strict=False to "
@@ -463,7 +463,8 @@ def _stepped_sigmas(scheduler: Any, notes: list[str]) -> tuple[Array, Array]:
             i = int(np.argmax(out))
             raise ValueError(
                 f"scheduler: timestep {float(ts[i]):g} (scheduler.timesteps[{i}]) lies outside the training grid "
-                f"[0, {T - 1}] (num_inference_steps={n}, timestep_spacing={scheduler.config.get('timestep_spacing')!r}, "
+                f"[0, {T - 1}] (num_inference_steps={getattr(scheduler, 'num_inference_steps', n)}, timestep_spacing="
+                f"{scheduler.config.get('timestep_spacing')!r}, "
                 f"steps_offset={scheduler.config.get('steps_offset')!r}): {name} clamps its sigma to the grid's end, "
                 "so two steps share one level (a zero step); use fewer inference steps or steps_offset=0")
     if ac is not None and not continuous:  # the model is called at timesteps, the update uses sigmas (with
@@ -874,6 +875,16 @@ def _no_custom(name: str, how: str) -> Callable[..., dict[str, list[Any]]]:
     return export
 
 
+def _to_heun(ab: Array, scheduler: Any, grid: Any, rtol: float | None) -> dict[str, list[Any]]:
+    """HeunDiscreteScheduler: ``timesteps`` on its grid; diffusers refuses them with Karras, exponential or beta
+    sigmas configured (``set_timesteps``: "Cannot use `timesteps` with `config.use_karras_sigmas = True`")."""
+    cfg = getattr(scheduler, "config", {}) if not isinstance(scheduler, str) else {}
+    for key in ("use_karras_sigmas", "use_exponential_sigmas", "use_beta_sigmas"):
+        if bool(cfg.get(key, False)):
+            raise ValueError(f"scheduler: HeunDiscreteScheduler with {key}=True takes no custom timesteps")
+    return {"timesteps": _grid_timesteps(ab, grid, rtol)}
+
+
 def _to_dpmsolver(ab: Array, scheduler: Any, grid: Any, rtol: float | None) -> dict[str, list[Any]]:
     return dpmsolver_timesteps(ab, getattr(scheduler, "config", {}) if not isinstance(scheduler, str) else {}, grid, rtol)
 
@@ -935,7 +946,7 @@ _EXPORTERS: dict[str, Callable[..., dict[str, list[Any]]]] = {
                                 "or EulerDiscreteScheduler(...).set_timesteps(sigmas=...) for eta = 0"),
     "DDPMScheduler": lambda ab, sch, grid, rtol: {"timesteps": _grid_timesteps(ab, grid, rtol)},
     "EulerDiscreteScheduler": lambda ab, sch, grid, rtol: {"sigmas": _finite_sigmas(ab, "EulerDiscreteScheduler")},
-    "HeunDiscreteScheduler": lambda ab, sch, grid, rtol: {"timesteps": _grid_timesteps(ab, grid, rtol)},
+    "HeunDiscreteScheduler": _to_heun,
     "DPMSolverMultistepScheduler": _to_dpmsolver,
     "UniPCMultistepScheduler": _no_custom("UniPCMultistepScheduler", "custom sigmas only with use_flow_sigmas=True"),
     "DEISMultistepScheduler": _no_custom("DEISMultistepScheduler", "only num_inference_steps"),

@@ -124,18 +124,31 @@ def _nice_log(axis: Any) -> None:
 
 
 def _no_empty_log_axis(ax: Any) -> None:
-    """A log axis without one positive finite value to draw (e.g. an all-zero spectrum, whose curves are all masked)
-    becomes linear, with a note in the panel: matplotlib cannot scale it and would fail when the figure is drawn."""
-    for which, axis in (("x", ax.xaxis), ("y", ax.yaxis)):
-        if axis.get_scale() != "log":
-            continue
-        in_data = (ax.transData, ax.get_xaxis_transform() if which == "x" else ax.get_yaxis_transform())
-        data = [np.asarray(line.get_xdata() if which == "x" else line.get_ydata(), dtype=np.float64)
-                for line in ax.get_lines() if line.get_transform() in in_data]  # not axhline's axes-fraction x
-        if not any(np.any(np.isfinite(v) & (v > 0)) for v in data):
-            (ax.set_xscale if which == "x" else ax.set_yscale)("linear")
-            ax.text(0.5, 0.5, "no positive value to draw on this log axis\n(e.g. every mode's variance is 0)",
-                    transform=ax.transAxes, ha="center", va="center", fontsize=9, color="0.3")
+    """A log axis without one drawable point (e.g. an all-zero spectrum, whose curves are all masked, or curves whose
+    values are all NaN) becomes linear, with a note in the panel: matplotlib cannot scale it and would fail when the
+    figure is drawn. A point counts for an axis when every coordinate it has in data units is finite, and positive
+    on a log axis (matplotlib's data limits skip the others)."""
+    logs = {"x": ax.xaxis.get_scale() == "log", "y": ax.yaxis.get_scale() == "log"}
+    if not any(logs.values()):
+        return
+    drawable = {"x": False, "y": False}
+    for line in ax.get_lines():
+        tr = line.get_transform()
+        in_data = {"x": tr in (ax.transData, ax.get_xaxis_transform()),  # axhline: x in axes fraction, y in data
+                   "y": tr in (ax.transData, ax.get_yaxis_transform())}
+        xy = {"x": np.asarray(line.get_xdata(), dtype=np.float64), "y": np.asarray(line.get_ydata(), dtype=np.float64)}
+        ok = np.ones(np.broadcast(xy["x"], xy["y"]).shape, dtype=bool)
+        for c in ("x", "y"):
+            if in_data[c]:
+                ok &= np.isfinite(xy[c]) & ((xy[c] > 0) if logs[c] else True)
+        for c in ("x", "y"):
+            drawable[c] |= bool(in_data[c] and ok.any())
+    empty = [c for c in ("x", "y") if logs[c] and not drawable[c]]
+    for c in empty:
+        (ax.set_xscale if c == "x" else ax.set_yscale)("linear")
+    if empty:
+        ax.text(0.5, 0.5, "no positive value to draw on this log axis\n(e.g. every mode's variance is 0)",
+                transform=ax.transAxes, ha="center", va="center", fontsize=9, color="0.3")
 
 
 def _tidy_log_axes(ax: Any) -> None:

@@ -895,7 +895,8 @@ def sliced_w2(x: ArrayLike, y: ArrayLike, *, n_projections: int = 128, seed: int
     ``x``, ``y``: (m, ...) and (n, ...) with the same number d of values per sample, m, n >= 2; returns a float
     in the units of the samples. Raises ImportError without POT, and ValueError for ``x``/``y`` not finite real
     arrays of at least 2 samples, different d, ``n_projections`` not a positive integer, or ``projections``
-    not of shape (d, P), finite, with unit columns (to 1e-6). Source: Bonneel et al. 2015 (J. Math. Imaging Vis. 51, sliced Wasserstein); POT.
+    not of shape (d, P), finite, with unit columns (norms within 1e-3 of 1, e.g. normalised in float32; they are
+    renormalised in float64). Source: Bonneel et al. 2015 (J. Math. Imaging Vis. 51, sliced Wasserstein); POT.
     """
     ot = _require_ot()
     X, Y = _flat(x, "x"), _flat(y, "y")
@@ -910,10 +911,11 @@ def sliced_w2(x: ArrayLike, y: ArrayLike, *, n_projections: int = 128, seed: int
         if not np.all(np.isfinite(P)):
             raise ValueError("projections must be finite")
         norms = np.linalg.norm(P, axis=0)
-        if np.max(np.abs(norms - 1.0)) > 1e-6:
+        if np.max(np.abs(norms - 1.0)) > 1e-3:  # float32-normalised columns (norms 1 +- 1e-5) are unit
             j = int(np.argmax(np.abs(norms - 1.0)))
             raise ValueError(f"projections must have unit columns (column {j} has norm {norms[j]:.6g}): divide "
                              "each by its norm")
+        P = P / norms  # exactly unit in float64
     # sliced W2 is homogeneous of degree 1: data beyond ~1e150 (or all below ~1e-150) are scaled by a power of
     # two (exact) so that the squared projected distances stay in float64 (they overflowed to a silent NaN, or
     # underflowed to 0)

@@ -374,7 +374,8 @@ def test_whitelist_round_trips_every_listed_function(cache) -> None:
     src = print_table(json.loads(json.dumps(nodes)), table["args"], table["cse"], table["exprs"], "f")
     fn = compile_source(src, "f", "<round-trip>")
     def check(point, which):
-        got = fn(*point)
+        with np.errstate(invalid="ignore", divide="ignore"):  # |z| > 1 leaves arcsin/arctanh's domain: NaN, unchecked
+            got = fn(*point)
         for k in which:  # SymPy's own value at 30 digits is the reference
             w = complex(sp.expand_func(exprs[k]).subs(dict(zip((x, y, z), point))).evalf(30))
             assert w.imag == 0 and got[k] == pytest.approx(w.real, rel=1e-13), (point, exprs[k], src)

@@ -81,6 +81,18 @@ def test_a_white_scene_identifies_no_shift() -> None:
     assert law.to_dict()["undetermined"] == {dv: law.undetermined[dv] for dv in ("kl", "w2")}
 
 
+def test_an_accurate_samplers_small_optimum_is_not_undetermined() -> None:
+    """Review of break-test K: DPM-Solver++ 2M at K = 25 matches a power law to KL 5e-11 (2e-13 per mode), far
+    above rounding and unlike every standard schedule (7e-4): determined, not flagged."""
+    import symsched
+    from symsched.insight.resolution import _undetermined
+
+    S = scene_power_law(16, alpha=2.0)
+    res = symsched.optimize_schedule(S, 25, divergence="kl", sampler="dpmpp_2m", endpoints=(None, None), restarts=0)
+    assert res.value < 1e-9 and res.at_bound == (False, False)
+    assert not _undetermined(res, S)
+
+
 def test_at_bound_flags_a_free_end_stopped_by_the_search_box() -> None:
     import symsched
 

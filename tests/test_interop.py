@@ -120,6 +120,11 @@ def test_to_diffusers_takes_the_heun_scheduler_and_it_runs_those_levels() -> Non
     assert kw == {"timesteps": [980, 700, 400, 150, 20]}
     sch.set_timesteps(**kw)
     np.testing.assert_allclose(from_diffusers(sch).alpha_bar, ab, rtol=1e-5)  # float32 sigmas
+    karras = diffusers.HeunDiscreteScheduler(use_karras_sigmas=True)
+    with pytest.raises(ValueError):  # the witness: diffusers itself refuses custom timesteps then
+        karras.set_timesteps(timesteps=kw["timesteps"])
+    with pytest.raises(ValueError, match="use_karras_sigmas=True takes no custom timesteps"):
+        to_diffusers(ab, scheduler=karras)
 
 
 @pytest.mark.diffusers

@@ -136,3 +136,17 @@ def test_a_log_axis_with_positive_data_stays_logarithmic(tmp_path) -> None:
     fig = plots.plot_output_psd(np.array([0.0, 1e-3, 1.0]), {"a": [0.05, 0.5, 0.9]}, path=tmp_path / "p.png")
     assert fig.axes[0].get_yscale() == "log"
     assert not any("no positive value" in t.get_text() for a in fig.axes for t in a.texts)
+
+
+@pytest.mark.parametrize("S", [np.full(16, 1e-320), np.zeros(16), np.full((4, 4), 1e-320)])
+def test_frequency_error_with_nothing_drawable_on_its_log_axes(tmp_path, S) -> None:
+    """Review of break-test K: positive x but all-NaN ratios (P underflows to 0 at S = 1e-320) left a log x axis
+    without a drawable point; the figure failed to draw."""
+    import matplotlib.pyplot as plt
+
+    from symsched import plots
+
+    for fn in (plots.plot_frequency_error, plots.plot_output_psd):
+        fig = fn(S, {"lin": np.linspace(0.05, 0.99, 8)}, path=tmp_path / "f.png")
+        assert (tmp_path / "f.png").stat().st_size > 0
+        plt.close(fig)

@@ -97,6 +97,13 @@ def test_sliced_w2_projections_must_be_finite_unit_columns() -> None:
         probe.sliced_w2(x, y, projections=5 * P)
     with pytest.raises(ValueError, match="projections must be finite"):
         probe.sliced_w2(x, y, projections=np.where(P > 0, np.nan, P))
+    # columns normalised in float32 (norms 1 +- ~1e-6 at d = 3072) are unit directions, renormalised in float64
+    big = rng.standard_normal((3072, 8)).astype(np.float32)
+    big /= np.linalg.norm(big, axis=0)
+    xb, yb = rng.standard_normal((20, 3072)), rng.standard_normal((30, 3072))
+    assert probe.sliced_w2(xb, yb, projections=big) == pytest.approx(
+        probe.sliced_w2(xb, yb, projections=big.astype(np.float64) / np.linalg.norm(big.astype(np.float64), axis=0)),
+        rel=1e-12)
 
 
 def test_compare_paired_refuses_alpha_bar_of_other_schedules() -> None:
