@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from pathlib import Path
@@ -361,3 +362,24 @@ def test_sigterm_cleans_up_like_ctrl_c(tmp_path) -> None:
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130 and "interrupted" in err
     assert not list(tmp_path.glob(".r.partial-*")) and not (tmp_path / "r").exists()
+
+
+def test_an_interrupt_during_staging_lands_after_the_folder_is_recorded() -> None:
+    """CI flake of test_sigterm_cleans_up_like_ctrl_c: a SIGTERM right after the staging folder appeared (while the
+    workers were being forked, before the cleanup was armed) left the folder behind. The folder is now created with
+    SIGINT/SIGTERM held back, so the interrupt arrives once its path is recorded; and without the deferral the same
+    interrupt cuts the block short (the companion: the test can fail)."""
+    import os
+    import signal
+    import time
+
+    from symsched.commands.report import _signals_deferred
+
+    for deferred in (True, False):
+        got: list[str] = []
+        with pytest.raises(KeyboardInterrupt):
+            with (_signals_deferred() if deferred else contextlib.nullcontext()):
+                os.kill(os.getpid(), signal.SIGINT)
+                time.sleep(0.05)
+                got.append("recorded")
+        assert got == (["recorded"] if deferred else [])

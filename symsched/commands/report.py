@@ -21,6 +21,7 @@ schedules are optimised here; :meth:`Context.submit` hands it over and returns a
 from __future__ import annotations
 
 import argparse
+import contextlib
 import html
 import math
 import os
@@ -29,7 +30,7 @@ import time
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional, Union
+from typing import Any, Callable, Iterator, Optional, Union
 
 import numpy as np
 
@@ -640,12 +641,15 @@ def run(args: argparse.Namespace) -> int:
     # the spectrum is read and checked before any work (a bad file is one line, nothing written)
     S = np.asarray(load_spectrum(args.spectrum), dtype=np.float64)
     out = Path(args.out)
-    stage = _staging_dir(out)  # every file goes here first: a failed run leaves --out as it was
-    jobs = _Jobs(n_jobs)
     bar = tqdm(total=len(_divergences()) + 4 + (1 if args.probe_samples else 0), desc="symsched report", unit="stage", file=sys.stderr,
                disable=True if args.no_progress else None)
     failed = True
+    stage: Optional[Path] = None
+    jobs: Optional[_Jobs] = None
     try:
+        with _signals_deferred():  # a Ctrl-C or SIGTERM now lands after the folder is known, so it is removed
+            stage = _staging_dir(out)  # every file goes here first: a failed run leaves --out as it was
+        jobs = _Jobs(n_jobs)
         ctx = Context(args=args, out=stage, S=S, ks=ks, settings=settings, n=n, jobs=jobs, bar=bar, started=started)
         sections: list[Section] = []
         start_probe(ctx)
@@ -660,16 +664,41 @@ def run(args: argparse.Namespace) -> int:
         _publish(stage, out)
         failed = False
     finally:
-        jobs.close(cancel=failed)
+        if jobs is not None:
+            jobs.close(cancel=failed)
         if failed:
             import shutil
 
-            shutil.rmtree(stage, ignore_errors=True)
+            if stage is not None:
+                shutil.rmtree(stage, ignore_errors=True)
             bar.close()
     bar.update()
     bar.close()
     _print_console(ctx, sections, out)
     return 0
+
+
+@contextlib.contextmanager
+def _signals_deferred() -> Iterator[None]:
+    """SIGINT and SIGTERM held back for the block (main thread; Python runs signal handlers there): recorded, then
+    raised again once the block ends and the previous handlers are back, so a KeyboardInterrupt cannot fall between
+    creating a resource and recording it for cleanup. (A thread signal mask would not do: the process's other
+    threads would take the signal.)"""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pending: list[int] = []
+    old = {s: signal.signal(s, lambda signum, _frame: pending.append(signum)) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, handler in old.items():
+            signal.signal(s, handler)
+        for s in dict.fromkeys(pending):
+            signal.raise_signal(s)
 
 
 def _staging_dir(out: Path) -> Path:
