@@ -395,17 +395,30 @@ def _checked_timesteps(scheduler: Any, T: int) -> NDArray[np.int64]:
     raw = np.asarray(_torch_to_numpy(scheduler.timesteps), dtype=np.float64)
     if raw.ndim != 1 or raw.size == 0:
         raise ValueError("scheduler: call set_timesteps(num_inference_steps) before from_diffusers")
-    bad = ~np.isfinite(raw) | (raw < 0) | (raw > T - 1) | (raw != np.round(raw))
+    _on_grid(scheduler, raw, T, "diffusers would index alphas_cumprod out of range", integer=True)
+    return raw.astype(np.int64)
+
+
+def _spacing_settings(scheduler: Any, n: int) -> str:
+    """The settings that decide which timesteps a scheduler visits, for messages (``n``: its number of timesteps,
+    when ``num_inference_steps`` is not set)."""
+    cfg = scheduler.config
+    return (f"num_inference_steps={getattr(scheduler, 'num_inference_steps', None) or n}, "
+            f"timestep_spacing={cfg.get('timestep_spacing')!r}, steps_offset={cfg.get('steps_offset')!r}")
+
+
+def _on_grid(scheduler: Any, ts: Any, T: int, consequence: str, *, integer: bool) -> None:
+    """ValueError naming the first of the timesteps ``ts`` outside the training grid [0, T - 1] (or, with
+    ``integer``, not a whole number), what diffusers then does (``consequence``) and the settings that caused it."""
+    raw = np.asarray(ts, dtype=np.float64)
+    bad = ~np.isfinite(raw) | (raw < 0) | (raw > T - 1) | ((raw != np.round(raw)) if integer else False)
     if np.any(bad):
         i = int(np.argmax(bad))
         raise ValueError(
             f"scheduler: timestep {raw[i]:g} (scheduler.timesteps[{i}]) lies outside the training grid [0, {T - 1}] "
-            f"(num_train_timesteps={T}, num_inference_steps={getattr(scheduler, 'num_inference_steps', None)}, "
-            f"timestep_spacing={scheduler.config.get('timestep_spacing')!r}, steps_offset="
-            f"{scheduler.config.get('steps_offset')!r}): diffusers would index alphas_cumprod out of range; use fewer "
+            f"(num_train_timesteps={T}, {_spacing_settings(scheduler, raw.size)}): {consequence}; use fewer "
             "inference steps or steps_offset=0"
         )
-    return raw.astype(np.int64)
 
 
 def _ab(sigmas: Any) -> Any:
@@ -456,20 +469,12 @@ def _stepped_sigmas(scheduler: Any, notes: list[str]) -> tuple[Array, Array]:
                      "scheduler.sigmas cast to float64 diffusers runs it)")
     ac = getattr(scheduler, "alphas_cumprod", None)
     continuous = str(getattr(scheduler.config, "timestep_type", "discrete")) == "continuous"
-    if ac is not None and not continuous:
-        T = int(np.size(_torch_to_numpy(ac)))
-        out = (ts < 0) | (ts > T - 1)
-        if np.any(out):  # diffusers clamps such a timestep's sigma to the grid's end: two steps share a sigma
-            i = int(np.argmax(out))
-            raise ValueError(
-                f"scheduler: timestep {float(ts[i]):g} (scheduler.timesteps[{i}]) lies outside the training grid "
-                f"[0, {T - 1}] (num_inference_steps={getattr(scheduler, 'num_inference_steps', n)}, timestep_spacing="
-                f"{scheduler.config.get('timestep_spacing')!r}, "
-                f"steps_offset={scheduler.config.get('steps_offset')!r}): {name} clamps its sigma to the grid's end, "
-                "so two steps share one level (a zero step); use fewer inference steps or steps_offset=0")
     if ac is not None and not continuous:  # the model is called at timesteps, the update uses sigmas (with
         # timestep_type="continuous" the timestep is 0.25 log sigma itself: the model sees the update's level)
-        base = _vp_sigma(_torch_to_numpy(ac))
+        ac = _torch_to_numpy(ac)
+        _on_grid(scheduler, ts, ac.size, f"{name} clamps its sigma to the grid's end, so two steps share one level "
+                 "(a zero step)", integer=False)
+        base = _vp_sigma(ac)
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # a fractional timestep's level is
             # diffusers' own linear (interpolation_type="linear") or log-linear (_sigma_to_t) interpolation
             grid = np.arange(base.size)
@@ -562,12 +567,11 @@ def _zero_steps(scheduler: Any, sig: Array, ts: Array) -> None:
     cut = sig[:-1]
     flat = np.flatnonzero(cut[1:] >= cut[:-1])
     if flat.size:
-        i, cfg = int(flat[0]), scheduler.config
+        i = int(flat[0])
         raise ValueError(
             f"scheduler: {type(scheduler).__name__}.sigmas do not decrease at step {i} (sigma {float(cut[i]):.6g} -> "
             f"{float(cut[i + 1]):.6g}, timesteps {float(ts[i]):g} -> {float(ts[min(i + 1, ts.size - 1)]):g}): a zero "
-            f"step, not a symsched schedule (num_inference_steps={ts.size}, timestep_spacing="
-            f"{cfg.get('timestep_spacing')!r}, steps_offset={cfg.get('steps_offset')!r}); use fewer inference steps "
+            f"step, not a symsched schedule ({_spacing_settings(scheduler, ts.size)}); use fewer inference steps "
             "or steps_offset=0")
 
 

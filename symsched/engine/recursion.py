@@ -210,21 +210,20 @@ def _ratio_memory(prog: Program, call: _Caller, S: NDArray[Any], inv_kap: Any, v
         q = st.kernels.q
         for col in range(q):
             bt = _combine([(E[m * m + i * q + col], w[i]) for i in range(m)], t, tmp)
-            if bt is not None:
+            if _nz(bt):
                 np.multiply(bt, bt, out=tmp)
                 acc += tmp
         new = bufs[n % 2]
         w = [_combine([(E[i * m + k], w[i]) for i in range(m)], new[k], tmp) for k in range(m)]
-        w = [0.0 if x is None else x for x in w]
     return acc + v0 * (w[0] * w[0])
 
 
-def _combine(terms: list[tuple[Any, Any]], out: NDArray[Any], tmp: NDArray[Any]) -> Optional[NDArray[Any]]:
-    """sum of c * x over ``terms`` into ``out`` (``tmp`` a scratch array; neither may alias an x); None when every
-    term has a structural zero (a scalar 0)."""
+def _combine(terms: list[tuple[Any, Any]], out: NDArray[Any], tmp: NDArray[Any]) -> Any:
+    """sum of c * x over ``terms`` into ``out`` (``tmp`` a scratch array; neither may alias an x); the structural
+    zero 0.0 when every term has one (see :func:`_nz`)."""
     first = True
     for c, x in terms:
-        if not (isinstance(c, np.ndarray) or c != 0) or not (isinstance(x, np.ndarray) or x != 0):
+        if not (_nz(c) and _nz(x)):
             continue
         if first:
             np.multiply(x, c, out=out)
@@ -232,7 +231,7 @@ def _combine(terms: list[tuple[Any, Any]], out: NDArray[Any], tmp: NDArray[Any])
         else:
             np.multiply(x, c, out=tmp)
             out += tmp
-    return None if first else out
+    return 0.0 if first else out
 
 
 def _ratio_group(prog: Program, S: Array, g: _Group, init: str) -> NDArray[Any]:
