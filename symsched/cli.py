@@ -274,9 +274,13 @@ def _terminate_as_interrupt() -> Any:
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
             os.kill(os.getpid(), signal.SIGTERM)
             return
-        raise KeyboardInterrupt
+        raise _Terminated
 
     return signal.signal(signal.SIGTERM, interrupt)
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM as an interrupt (the same cleanup); the command exits 143 = 128 + SIGTERM, as a shell reports it."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -287,11 +291,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         _check_outputs(args)
         return int(args.func(args) or 0)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         if debug:
             raise
-        print(f"symsched {args.command}: interrupted", file=sys.stderr)
-        return 130
+        term = isinstance(exc, _Terminated)
+        print(f"symsched {args.command}: {'terminated' if term else 'interrupted'}", file=sys.stderr)
+        return 128 + (signal.SIGTERM if term else signal.SIGINT)
     except Exception as exc:
         if debug:
             raise

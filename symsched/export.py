@@ -575,6 +575,16 @@ def _zero_steps(scheduler: Any, sig: Array, ts: Array) -> None:
             "or steps_offset=0")
 
 
+def _zero_last_step_remedy(scheduler: Any) -> str:
+    """What removes a zero last step ``sigma_min -> sigma_min``: Karras/exponential/beta sigmas end at sigma_min for
+    every number of steps, so only ``final_sigmas_type='zero'`` does; timesteps that end at the first training
+    timestep also go with fewer inference steps."""
+    cfg = getattr(scheduler, "config", {})
+    if any(cfg.get(k) for k in ("use_karras_sigmas", "use_exponential_sigmas", "use_beta_sigmas")):
+        return "use final_sigmas_type='zero' (these sigmas end at sigma_min for every number of steps)"
+    return "use final_sigmas_type='zero' or fewer inference steps"
+
+
 def _multistep(scheduler: Any, notes: list[str], sampler: str, options: dict[str, Any]) -> DiffusersSchedule:
     """The schedule of a scheduler that steps ``sigmas[i] -> sigmas[i + 1]`` (the last entry: its final level)."""
     name = type(scheduler).__name__
@@ -585,7 +595,7 @@ def _multistep(scheduler: Any, notes: list[str], sampler: str, options: dict[str
         raise ValueError(
             f"scheduler: the last step of this {name} goes from sigma={float(sig[-2]):.6g} to sigma_min={final:.6g} "
             "(a zero step: the timesteps end at the first training timestep, or Karras-type sigmas already end at "
-            "sigma_min); not modelled -- use final_sigmas_type='zero' or fewer inference steps"
+            f"sigma_min); not modelled -- {_zero_last_step_remedy(scheduler)}"
         )
     levels = as_sigmas(sig if final > 0.0 else sig[:-1], "sigmas (from the scheduler)")
     steps = _level_pairs(sig[:-1], sig[1:])
@@ -879,6 +889,24 @@ def _no_custom(name: str, how: str) -> Callable[..., dict[str, list[Any]]]:
     return export
 
 
+def _euler_sigmas(ab: Array, grid: Any) -> list[float]:
+    """EulerDiscreteScheduler ``sigmas``; with the model's training grid, ValueError for a sigma above its largest
+    training sigma: diffusers conditions the model on a timestep interpolated in log sigma and clamped to the
+    grid, so that step would run the model at its last timestep's noise level, not the schedule's."""
+    sig = _finite_sigmas(ab, "EulerDiscreteScheduler")
+    if grid is not None:
+        g = _as_export_grid(grid)
+        top = float(g[-1]) if g[-1] > 0 else float(_ZERO_SNR_STANDIN)  # diffusers' stand-in for alpha_bar = 0
+        sig_max = float(_vp_sigma(np.array([top]))[0])
+        if sig[0] > sig_max * (1 + 1e-3):  # float32 alphas_cumprod: up to ~1e-4 off after 1000 products
+            raise ValueError(
+                f"alpha_bar: the first sigma {sig[0]:.6g} exceeds the model's largest training sigma {sig_max:.6g} "
+                f"(alphas_cumprod[{g.size - 1}] = {top:.6g}): EulerDiscreteScheduler would run the model there at "
+                f"timestep {g.size - 1}'s noise level; optimise on the model's grid (symsched optimize --grid, "
+                "optimize_schedule(..., grid=...)) so every level lies in its training range")
+    return sig
+
+
 def _to_heun(ab: Array, scheduler: Any, grid: Any, rtol: float | None) -> dict[str, list[Any]]:
     """HeunDiscreteScheduler: ``timesteps`` on its grid; diffusers refuses them with Karras, exponential or beta
     sigmas configured (``set_timesteps``: "Cannot use `timesteps` with `config.use_karras_sigmas = True`")."""
@@ -919,8 +947,9 @@ def _to_flow_match(ab: Array, scheduler: Any, grid: Any, rtol: float | None) -> 
 
     diffusers applies its shift to the ``sigmas`` it is given (``shift * t / (1 + (shift - 1) t)``, or with
     ``use_dynamic_shifting`` the ``time_shift`` with ``mu``): a static shift is inverted here
-    (``t = t' / (t' + shift (1 - t'))``, no term cancels); with dynamic shifting ``mu = 0`` (the identity) is
-    returned too.
+    (``t = t' / (t' + shift (1 - t'))``, no term cancels); with dynamic shifting the identity ``mu`` is returned
+    too: ``mu = 0`` for ``time_shift_type="exponential"`` (``e^mu / (e^mu + 1/t - 1)``), ``mu = 1`` for ``"linear"``
+    (``mu / (mu + (1/t - 1))``, diffusers ``_time_shift_linear`` with its exponent 1).
     """
     from .schedules import _time_shift, alpha_bar_to_flow_t
 
@@ -928,10 +957,12 @@ def _to_flow_match(ab: Array, scheduler: Any, grid: Any, rtol: float | None) -> 
     cfg = {} if isinstance(scheduler, str) else getattr(scheduler, "config", {})
     out: dict[str, Any] = {}
     if bool(cfg.get("use_dynamic_shifting", False)):
-        if cfg.get("time_shift_type", "exponential") != "exponential":
-            raise ValueError("scheduler: FlowMatchEulerDiscreteScheduler with time_shift_type='linear' has no "
-                             "identity shift; configure time_shift_type='exponential' or use_dynamic_shifting=False")
-        out["mu"] = 0.0  # exp(0) / (exp(0) + 1/t - 1) = t
+        kind = cfg.get("time_shift_type", "exponential")
+        if kind not in ("exponential", "linear"):
+            raise ValueError(f"scheduler: FlowMatchEulerDiscreteScheduler with time_shift_type={kind!r} is not "
+                             "modelled; configure 'exponential' or 'linear'")
+        # the identity of each shift: exp(0) / (exp(0) + 1/t - 1) = t; linear 1 / (1 + (1/t - 1)) = t
+        out["mu"] = 0.0 if kind == "exponential" else 1.0
     else:
         s = float(cfg.get("shift", 1.0)) if not isinstance(scheduler, str) else 1.0
         if s != 1.0:
@@ -949,7 +980,7 @@ _EXPORTERS: dict[str, Callable[..., dict[str, list[Any]]]] = {
     "DDIMScheduler": _no_custom("DDIMScheduler", "use DDPMScheduler(...).set_timesteps(timesteps=...) for eta = 1 "
                                 "or EulerDiscreteScheduler(...).set_timesteps(sigmas=...) for eta = 0"),
     "DDPMScheduler": lambda ab, sch, grid, rtol: {"timesteps": _grid_timesteps(ab, grid, rtol)},
-    "EulerDiscreteScheduler": lambda ab, sch, grid, rtol: {"sigmas": _finite_sigmas(ab, "EulerDiscreteScheduler")},
+    "EulerDiscreteScheduler": lambda ab, sch, grid, rtol: {"sigmas": _euler_sigmas(ab, grid)},
     "HeunDiscreteScheduler": _to_heun,
     "DPMSolverMultistepScheduler": _to_dpmsolver,
     "UniPCMultistepScheduler": _no_custom("UniPCMultistepScheduler", "custom sigmas only with use_flow_sigmas=True"),

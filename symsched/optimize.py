@@ -573,6 +573,12 @@ def _lbfgs(
             f0, g0 = fun(y0)
         except _Refused as exc:
             return y0, math.inf, False, f"the start was refused ({exc})"
+        if f0 == math.inf:  # KL's true +inf (P > 0 where S = 0, or P = 0 where S > 0): no schedule is better
+            raise ValueError(
+                "divergence: the objective is +inf at the start schedule, so it cannot be minimised: KL(P||S) is "
+                "infinite for a mode with S = 0 that the sampler leaves with output variance P > 0 (a noise floor: "
+                "DEIS, final_sigmas_type='sigma_min', ...), or with P = 0 where S > 0; use divergence='w2', drop the "
+                "zero modes, or a sampler that ends at the clean level")
         if float(np.max(np.abs(g0), initial=0.0)) <= 1e-8 * abs(f0):  # e.g. a warm start at an optimum
             return y0, f0 * scale, True, "converged (the start is stationary)"
         res = minimize(

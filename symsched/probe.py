@@ -464,7 +464,9 @@ def sample(
         Progress bar (default: only on a terminal); a tqdm instance is updated, not closed.
     options : mapping, optional
         Keyword arguments of k-diffusion's ``sample_<name>`` (``eta``, ``s_noise``, ``s_churn``, ``order``,
-        ``solver_type``, ``r``, ...), for :data:`LIBRARY_SAMPLERS` only; checked as
+        ``solver_type``, ``r``, ...), for the k-diffusion samplers only: :data:`LIBRARY_SAMPLERS`, and ``euler`` /
+        ``heun`` with churn (``s_churn``, ``s_tmin``, ``s_tmax``, ``s_noise``: then k-diffusion's own
+        ``sample_euler`` / ``sample_heun`` runs, as for the library samplers); checked as
         :func:`symsched.output_spectrum` checks the same settings (``eta=-1``, LMS ``order=7`` and unknown
         names raise ``ValueError``), so every configuration sampled is one symsched can predict.
 
@@ -512,7 +514,7 @@ def sample(
     model = _loops.PredictionModel(denoiser, pred, name=str(_attribute(denoiser, "name") or "denoiser"))
     out = np.empty((n, *shp))
     done = 0
-    if sampler in LIBRARY_SAMPLERS:
+    if sampler in LIBRARY_SAMPLERS or (options and sampler in _library.K_DIFFUSION):  # euler/heun churn: k-diffusion's
         from .schedules import alpha_bar_to_sigmas
 
         lib_seed = int(np.random.default_rng(seed).integers(2**62))
@@ -562,8 +564,8 @@ def _check_options(sampler: str, options: Any) -> None:
         raise ArgumentTypeError(f"options must be a mapping of k-diffusion settings or None (got {type(options).__name__})")
     if not options:
         return
-    if sampler not in LIBRARY_SAMPLERS:
-        raise ValueError(f"options: only the k-diffusion samplers {', '.join(LIBRARY_SAMPLERS)} take options "
+    if sampler not in _library.K_DIFFUSION:
+        raise ValueError(f"options: only the k-diffusion samplers {', '.join(_library.K_DIFFUSION)} take options "
                          f"(got {dict(options)!r} with sampler {sampler!r})")
     try:
         _setup(sampler, dict(options))
@@ -620,17 +622,17 @@ def predicted_spectrum(spectrum: ArrayLike, alpha_bar: ArrayLike, *, sampler: st
     """Closed-form output PSD of :func:`sample` with the exact denoiser (white start).
 
     :func:`symsched.output_spectrum` for VP samplers, :func:`symsched.output_spectrum_ve` on
-    ``sigma = sqrt((1-ab)/ab)`` for VE ones (k-diffusion ``options`` passed on).
+    ``sigma = sqrt((1-ab)/ab)`` for VE ones (k-diffusion ``options`` passed on to either, which refuses the
+    settings its sampler does not take, as :func:`sample` does).
     """
     from . import output_spectrum, output_spectrum_ve
 
     _check_sampler(sampler)
     ab = as_levels(alpha_bar)
-    if sampler in LIBRARY_SAMPLERS:
-        return output_spectrum_ve(spectrum, _levels_for("euler", ab), sampler=sampler, init="white", **(options or {}))
-    if _loops.SAMPLERS[sampler].family == "vp":
-        return output_spectrum(spectrum, ab, sampler=sampler, eta=eta, variance=variance, init="white")
-    return output_spectrum_ve(spectrum, _levels_for(sampler, ab), sampler=sampler, init="white")
+    opts = dict(options or {})
+    if sampler not in LIBRARY_SAMPLERS and _loops.SAMPLERS[sampler].family == "vp":
+        return output_spectrum(spectrum, ab, sampler=sampler, eta=eta, variance=variance, init="white", **opts)
+    return output_spectrum_ve(spectrum, _levels_for("euler", ab), sampler=sampler, init="white", **opts)
 
 
 # --------------------------------------------------------------------------------------------
@@ -1443,6 +1445,8 @@ def compare_paired(
 DEFAULT_SCHEDULES: tuple[str, ...] = (
     "optimised-w2", "optimised-kl", "linear-trailing", "linear-leading", "karras", "kl_optimal",
 )
+#: diffusers' timestep spacings on the model's own grid (:func:`default_schedules`)
+GRID_SCHEDULES: tuple[str, ...] = ("grid-leading", "grid-trailing", "grid-linspace")
 
 
 #: endpoints of the optimised schedules of :func:`default_schedules` (``symsched probe``): both free on
@@ -1473,8 +1477,10 @@ def default_schedules(
     ``endpoints`` (default :data:`PROBE_ENDPOINTS`: first and last level free, on ``grid``; pass
     ``None`` for the optimiser's default, first level pinned at the grid's noisiest level);
     ``"optimised"`` uses the default divergence :data:`symsched.optimize.DEFAULT_DIVERGENCE`.
-    Other names are :func:`symsched.schedules.standard_schedule` on ``grid`` (DDPM-grid spacings
-    on the model's own grid; continuous ones snapped to it). ``sampler``, ``eta``, ``variance`` and, for a
+    ``"grid-leading"``, ``"grid-trailing"``, ``"grid-linspace"`` are diffusers' timestep spacings applied to
+    ``grid`` itself (what ``DDIMScheduler`` runs for a model with these ``alphas_cumprod``). Other names are
+    :func:`symsched.schedules.standard_schedule` on ``grid`` (their levels snapped to it: ``"linear-trailing"``
+    is the linear-beta schedule's levels, which on another model's grid may collide at its noisiest timestep). ``sampler``, ``eta``, ``variance`` and, for a
     k-diffusion sampler (:data:`LIBRARY_SAMPLERS`), its ``options`` (as in :func:`sample`; checked) are the
     settings the optimised schedules are optimised for.
 
@@ -1494,7 +1500,7 @@ def default_schedules(
     """
     from . import optimize_schedule
     from .optimize import default_grid
-    from .schedules import STANDARD_SCHEDULES, standard_schedule
+    from .schedules import STANDARD_SCHEDULES, from_grid, standard_schedule, timesteps
 
     K = as_positive_int(steps, "steps")
     if isinstance(names, (str, bytes)) or not isinstance(names, Iterable):
@@ -1515,9 +1521,11 @@ def default_schedules(
             div = name.split("-", 1)[1] if "-" in name else None
             kw = dict(opt_kw) if div is None else dict(opt_kw, divergence=div)
             out[name] = np.asarray(optimize_schedule(spectrum, K, **kw).alpha_bar, dtype=np.float64)
+        elif isinstance(name, str) and name in GRID_SCHEDULES:
+            out[name] = from_grid(g, timesteps(K, spacing=name.split("-", 1)[1], num_train_timesteps=g.size))
         else:
             check_choice(name, "schedule name", ("optimised", "optimised-kl", "optimised-kl-reverse", "optimised-w2")
-                         + STANDARD_SCHEDULES)
+                         + GRID_SCHEDULES + STANDARD_SCHEDULES)
             out[name] = standard_schedule(name, K, grid=g)
     return out
 

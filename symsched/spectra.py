@@ -772,16 +772,26 @@ def read_image(path: Union[str, "os.PathLike[str]"], mode: str = "RGB",
 
 
 def _folder_spectrum(folder: Path, patch_size: int) -> Array:
+    """(p, p, 3) colour eigen-mode PSD of a folder; (p, p), the grey PSD, when every image is grey (R = G = B:
+    two of the three colour eigen-modes would be round-off, e.g. 1e-15, which KL divides by)."""
     acc = _CrossSpectrum(full=True)
+    grey: Optional[_CrossSpectrum] = _CrossSpectrum(full=True)  # while every image so far is grey
     for f in _iter_image_files(folder):
         img = read_image(f, "RGB")
         patches = _patches(_to_signed_unit(img, str(f)), patch_size)
+        if grey is not None and not (np.array_equal(img[..., 0], img[..., 1])
+                                     and np.array_equal(img[..., 0], img[..., 2])):
+            grey = None
         if patches.shape[0]:
             acc.add(patches, "none")
+            if grey is not None:
+                grey.add(patches[..., :1], "none")
     if acc.n == 0:
         raise ValueError(
             f"source folder {str(folder)!r}: no image is at least {patch_size}×{patch_size} pixels"
         )
+    if grey is not None:
+        return _eigen_modes(grey.result("dataset"))[..., 0]
     return _eigen_modes(acc.result("dataset"))
 
 
@@ -800,8 +810,9 @@ def load_spectrum(source: Union[str, "os.PathLike[str]"], *, patch_size: int = 3
       (``2 * x / 255 - 1`` for 8-bit), cut into non-overlapping ``p × p`` patches from the
       top-left corner (no resizing; images smaller than p are skipped), the per-channel mean over
       all patches is removed, and the colour eigen-mode PSD (:func:`colour_eigen_psd`) of all
-      patches is returned, shape (p, p, 3). Patches are streamed image by image, so large folders
-      do not need to fit in memory.
+      patches is returned, shape (p, p, 3); when every image is grey (R = G = B) the grey PSD,
+      shape (p, p) (a grey model has p² modes, not 3 p² of which two thirds are round-off).
+      Patches are streamed image by image, so large folders do not need to fit in memory.
 
     Parameters
     ----------
@@ -812,7 +823,8 @@ def load_spectrum(source: Union[str, "os.PathLike[str]"], *, patch_size: int = 3
     Returns
     -------
     ndarray, float64
-        Finite, non-negative spectrum: the file's shape, or (p, p, 3) for a folder or the builtin.
+        Finite, non-negative spectrum: the file's shape, or (p, p, 3) for a folder ((p, p) if all grey) or the
+        builtin.
 
     Raises
     ------

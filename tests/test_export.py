@@ -577,6 +577,21 @@ def test_timestep_level_notes_are_raised_only_where_the_model_sees_another_level
     assert len(notes) == 1 and "treat it as approximate" in notes[0]
 
 
+@pytest.mark.diffusers
+def test_zero_last_step_refusal_offers_only_a_remedy_that_works() -> None:
+    """break-test 44 F2: Karras sigmas end at sigma_min for every number of steps, so with final_sigmas_type=
+    "sigma_min" the last step is a zero step at K = 3, 10, 20 alike: the refusal must not suggest fewer steps."""
+    diffusers = pytest.importorskip("diffusers")
+    for cls in (diffusers.DPMSolverMultistepScheduler, diffusers.UniPCMultistepScheduler):
+        for k in (3, 10, 20):
+            sch = cls(use_karras_sigmas=True, final_sigmas_type="sigma_min")
+            sch.set_timesteps(k)
+            assert float(sch.sigmas[-1]) == float(sch.sigmas[-2])  # diffusers' own zero last step, at every K
+            with pytest.raises(ValueError, match="final_sigmas_type='zero'") as info:
+                from_diffusers(sch)
+            assert "fewer inference steps" not in str(info.value), (cls.__name__, k)
+
+
 def diffusers_heun_psd(sch, S):
     """HeunDiscreteScheduler.step in a loop (typed in from scheduling_heun_discrete.py): a first-order call stores
     d = (x - D(x)) / sigma, dt = sigma_next - sigma and x, and steps x + d dt; the next call (second order) averages d
@@ -636,3 +651,21 @@ def test_float32_step_sizes_at_a_huge_sigma_max_are_noted():
             sch.set_timesteps(5)
             notes = " ".join(from_diffusers(sch).notes)
             assert ("float32 sigmas" in notes) == noted, (cls.__name__, betas, notes)
+
+
+def test_euler_sigmas_above_the_models_training_range_are_refused() -> None:
+    """break-test 45: sigmas optimised on the default linear grid (sigma_max 157) exported to a scheduler with
+    Stable Diffusion's betas (sigma_max 14.6) ran three of eight steps at timestep 999; the exporter now checks
+    the first sigma against the grid's largest (computed here from the betas)."""
+    betas = np.linspace(0.00085**0.5, 0.012**0.5, 1000) ** 2
+    sd_grid = np.cumprod(1.0 - betas)
+    sd_sigma_max = float(np.sqrt((1 - sd_grid[-1]) / sd_grid[-1]))
+    assert 14.0 < sd_sigma_max < 15.0
+    stand_in = type("EulerDiscreteScheduler", (), {"config": {}, "alphas_cumprod": sd_grid.astype(np.float32)})()
+    too_high = 1 / (1 + np.array([157.4, 20.0, 3.0, 0.5, 0.05]) ** 2)
+    with pytest.raises(ValueError, match=r"first sigma 157\.4 exceeds the model's largest training sigma 14\.6"):
+        to_diffusers(too_high, scheduler=stand_in)
+    inside = 1 / (1 + np.array([sd_sigma_max, 3.0, 0.5, 0.05]) ** 2)
+    out = to_diffusers(inside, scheduler=stand_in)["sigmas"]
+    np.testing.assert_allclose(out[:-1], [sd_sigma_max, 3.0, 0.5, 0.05], rtol=1e-12)
+    assert to_diffusers(too_high, scheduler="EulerDiscreteScheduler")["sigmas"][0] == pytest.approx(157.4)  # no grid

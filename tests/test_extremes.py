@@ -413,3 +413,48 @@ def test_a_term_beyond_float64_that_a_small_weight_brings_back_is_summed() -> No
     assert J == pytest.approx(float(ref), rel=1e-10)
     with pytest.raises(ValueError, match="spectrum: the divergence .* not representable in float64"):
         symsched.divergence_and_grad(S, ab, divergence="kl")
+
+
+# ---------------------------------------------------------------------------------------------
+# break-test 46: nearly coincident levels, tiny parameters at pure noise
+# ---------------------------------------------------------------------------------------------
+def _lsab(l):
+    return 1.0 / (1.0 + np.exp(-np.asarray(l, dtype=np.float64)))
+
+
+_LMS_HEX = ["0x1.78f02564da113p-10", "0x1.2d367c9e00710p-8", "0x1.2d36a7736eb09p-8", "0x1.06b36f88e316bp-7",
+            "0x1.8d7ab55a18e69p-3", "0x1.1852f2b04f354p-2", "0x1.f89f85c1ed791p-1"]
+
+
+@pytest.mark.parametrize("S,ab,init,kw", [
+    # one ulp apart: the gap of two rounded log-SNRs was 10 % off, and DPM++ 2M SDE divides by it (2.4e-4)
+    ([1e6, 1.0], [0.3, float(np.nextafter(0.3, 1.0)), 0.6, 0.9], "white", dict(sampler="dpmpp_2m_sde")),
+    ([1e6, 1.0], [0.3, float(np.nextafter(0.3, 1.0)), 0.6, 0.9], "white", dict(sampler="dpmpp_3m_sde")),
+    # longdouble-only modes (S = 1e300) were never checked: 2e-7 off
+    ([1e300, 1.0], _lsab([-3, -1, -1 + 1e-12, 2, 5]), "exact", dict(sampler="dpmpp_2m_sde")),
+    # longdouble fallback with coefficients that carry less than its 11 extra bits: 4.5e-7 and 1.3e-9 off
+    ([1e6], [float.fromhex(h) for h in _LMS_HEX], "white", dict(sampler="lms")),
+    ([7.0], _lsab([-3, -1, 2, 2 + 3e-10, 5]), "white", dict(sampler="lms", order=2)),
+], ids=["2m_sde-ulp", "3m_sde-ulp", "2m_sde-S1e300", "lms4-close", "lms2-3e-10"])
+def test_nearly_coincident_levels_are_exact_or_refused(S, ab, init, kw) -> None:
+    """Against the sampler's own equations in mpmath (output_spectrum_mp): within the engine's trust bound
+    MAX_ROUNDING = 1e-9 (each case was off by more before, silently)."""
+    got = symsched.output_spectrum(S, ab, init=init, **kw)
+    ref = np.array([float(v) for v in symsched.output_spectrum_mp(S, ab, init=init, **kw)])
+    np.testing.assert_allclose(got, ref, rtol=1e-9, atol=0)
+
+
+def test_tiny_parameters_at_pure_noise_are_their_class() -> None:
+    """eta = 1e-300 with a first level alpha_bar = 0 raised codegen's internal 'bad integer' (a 300-digit
+    rational pinned into the limit), and eta = 0.3 for DPM++ 2M SDE took a minute to derive: the steps from
+    alpha_bar = 0 are derived for eta = 0 or eta > 0 and take eta's value as an argument."""
+    S, ab = [0.01, 1.0, 100.0], [0.0, 0.01, 0.5]
+    ddim0 = symsched.output_spectrum(S, ab, sampler="ddim", eta=0.0)
+    for eta in (1e-300, 5e-324):  # DDIM is continuous in eta: eta**2 ~ 1e-600 changes nothing in float64
+        np.testing.assert_allclose(symsched.output_spectrum(S, ab, sampler="ddim", eta=eta), ddim0, rtol=1e-14)
+    # DPM++ 2M SDE at pure noise: e^{-eta h} with h = inf is 0 for every eta > 0, so tiny etas agree with each other
+    tiny = [symsched.output_spectrum(S, ab, sampler="dpmpp_2m_sde", eta=e) for e in (1e-300, 1e-12)]
+    np.testing.assert_allclose(tiny[0], tiny[1], rtol=1e-10)
+    assert np.all(np.isfinite(tiny[0]))
+    with pytest.raises(ValueError, match=r"^eta=1e-300.*too extreme to derive exactly"):  # dpmpp_sde: by value
+        symsched.output_spectrum(S, ab, sampler="dpmpp_sde", eta=1e-300)

@@ -251,7 +251,8 @@ def test_export_round_trip_through_set_timesteps() -> None:
     d = _diffusers()
     ab = sch.flow_schedule("flow-flux", 10)
     t = sch.alpha_bar_to_flow_t(ab)
-    for kw in ({}, {"shift": 3.0}, {"use_dynamic_shifting": True}):
+    for kw in ({}, {"shift": 3.0}, {"use_dynamic_shifting": True},
+               {"use_dynamic_shifting": True, "time_shift_type": "linear"}):  # break-test 44 F1: refused before
         s = d.FlowMatchEulerDiscreteScheduler(**kw)
         args = to_diffusers(ab, scheduler=s)
         s.set_timesteps(**args)
@@ -260,6 +261,26 @@ def test_export_round_trip_through_set_timesteps() -> None:
     assert to_diffusers(ab, scheduler="flow_match_euler")["sigmas"][0] == 1.0
     with pytest.raises(ValueError, match="FlowMatchHeunDiscreteScheduler.set_timesteps takes no custom schedule"):
         to_diffusers(ab, scheduler="FlowMatchHeunDiscreteScheduler")
+
+
+def test_export_dynamic_shift_passes_the_identity_mu_of_each_shift_type() -> None:
+    """diffusers' time shifts: exponential ``e^mu / (e^mu + 1/t - 1)`` (identity mu = 0), linear
+    ``mu / (mu + (1/t - 1))`` (identity mu = 1); the identity evaluated here, not taken from the exporter."""
+    import math
+
+    def stand_in(kind: str) -> object:  # diffusers-free: the exporter reads only the class name and config
+        cfg = {"use_dynamic_shifting": True, "time_shift_type": kind}
+        return type("FlowMatchEulerDiscreteScheduler", (), {"config": cfg})()
+
+    ab = sch.flow_schedule("flow-uniform", 5)
+    t = sch.alpha_bar_to_flow_t(ab)
+    shifts = {"exponential": lambda mu, t: math.exp(mu) / (math.exp(mu) + 1 / t - 1),
+              "linear": lambda mu, t: mu / (mu + (1 / t - 1))}
+    for kind, shift in shifts.items():
+        out = to_diffusers(ab, scheduler=stand_in(kind))
+        np.testing.assert_allclose([shift(out["mu"], float(v)) for v in out["sigmas"]], t, rtol=1e-15, atol=0)
+    with pytest.raises(ValueError, match="time_shift_type='quadratic' is not modelled"):
+        to_diffusers(ab, scheduler=stand_in("quadratic"))
 
 
 def test_diffusers_schedules_are_the_named_ones() -> None:

@@ -675,3 +675,20 @@ def test_every_16_bit_png_is_refused(tmp_path, color_type, channels) -> None:
 
     with Image.open(tmp_path / "b.png") as im:
         im.load()
+
+
+def test_validate_reads_a_colour_spectrum_by_its_first_channel(tmp_path, capsys) -> None:
+    """break-test 45: (H, W, 3) from load_spectrum (what report validates) was refused as a non-Hermitian 3-D
+    grid naming S[(0,0,1)] vs S[(0,0,2)]; now its first channel is validated (as report does), with a note. The
+    output lists the channel-0 shape; a 3-D array that is Hermitian stays a 3-D field."""
+    from symsched import spectra
+
+    S = spectra.natural_patches_spectrum(patch_size=8)
+    assert S.shape == (8, 8, 3) and not np.allclose(S[..., 1], S[..., 2])
+    np.save(tmp_path / "c.npy", S)
+    code = main(["validate", "--spectrum", str(tmp_path / "c.npy"), "--steps", "2", "--samples", "40",
+                 "--no-progress"])
+    out, err = capsys.readouterr()
+    assert code in (0, 1), err
+    assert "validating the first channel" in err and "Hermitian" not in err
+    assert "8x8" in out.replace(" ", "") or "(8, 8)" in out, out

@@ -686,3 +686,15 @@ def test_a_side_metric_beyond_float64_does_not_sink_the_result() -> None:
     amp = np.abs(np.sqrt(P) - np.sqrt(S))
     assert res.w2 == pytest.approx(amp.max() * math.sqrt(np.sum((amp / amp.max()) ** 2)), rel=1e-9)
     assert res.w2 > math.sqrt(np.finfo(np.float64).max)  # W2 squared is genuinely beyond float64
+
+
+def test_an_objective_infinite_everywhere_is_an_error_not_a_success() -> None:
+    """break-test 45: KL with DEIS (which stops at sigma(alphas_cumprod[0]) > 0) on a spectrum with zero modes is
+    +inf for every schedule; the optimiser reported success with an arbitrary schedule. W2 stays finite."""
+    S = np.r_[np.zeros(3), np.geomspace(1e-2, 1e2, 20)]
+    J, _ = symsched.divergence_and_grad(S, symsched.schedules.standard_schedule("cosine", 5),
+                                        sampler="deis_multistep", divergence="kl")
+    assert J == np.inf  # the premise, for any schedule
+    with pytest.raises(ValueError, match=r"divergence: the objective is \+inf at the start schedule"):
+        symsched.optimize_schedule(S, 5, sampler="deis_multistep", divergence="kl")
+    assert np.isfinite(symsched.optimize_schedule(S, 5, sampler="deis_multistep", divergence="w2").value)

@@ -740,3 +740,23 @@ def test_median_bandwidth_checks_max_points(max_points, rule):
     with pytest.raises(ValueError, match=rf"max_points .*{rule}"):
         probe.median_bandwidth(X, max_points=max_points)
     assert probe.median_bandwidth(X) == pytest.approx(float(np.median(pdist(X))), rel=1e-15)
+
+
+def test_probe_on_a_stable_diffusion_grid_gets_the_grid_spacings(capsys) -> None:
+    """break-test 45: on scaled_linear betas (SD) the linear-trailing levels collide at timestep 999 and the probe
+    CLI stopped with its defaults; grid-<spacing> names run diffusers' spacing on the model's own grid (trailing,
+    K = 4: timesteps 999, 749, 499, 249, typed in from diffusers' DDIMScheduler rule), and the CLI's defaults
+    switch to them, with a note, where the linear ones do not fit."""
+    from symsched.commands.probe import _on_model_grid
+
+    betas = np.linspace(0.00085**0.5, 0.012**0.5, 1000) ** 2
+    sd = np.cumprod(1.0 - betas)
+    with pytest.raises(ValueError, match="snap to the same grid timestep 999"):
+        probe.default_schedules(np.ones(4), 4, names=["linear-trailing"], grid=sd)
+    got = probe.default_schedules(np.ones(4), 4, names=["grid-trailing", "grid-leading"], grid=sd)
+    np.testing.assert_array_equal(got["grid-trailing"], sd[[999, 749, 499, 249]])
+    np.testing.assert_array_equal(got["grid-leading"], sd[[750, 500, 250, 0]])
+    names = _on_model_grid(list(probe.DEFAULT_SCHEDULES), sd, 4)
+    assert names[2] == "grid-trailing" and "linear-leading" in names
+    assert "linear-trailing does not fit this model's grid" in capsys.readouterr().err
+    assert _on_model_grid(list(probe.DEFAULT_SCHEDULES), None, 4) == list(probe.DEFAULT_SCHEDULES)  # linear grid

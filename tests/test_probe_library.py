@@ -34,6 +34,9 @@ CASES = [
     # symsched's noise_sampler="independent" is k-diffusion's default_noise_sampler(x); wrong: the Brownian tree
     ("dpmpp_sde", {"eta": 1.0, "noise_sampler": "independent"}, ("dpmpp_sde", {"eta": 1.0})),
     ("lms", {"order": 3}, ("lms", {"order": 1})),
+    # break-test 44: euler / heun with churn run k-diffusion's sample_euler / sample_heun; wrong: churn forgotten
+    ("euler", {"s_churn": 4.0}, ("euler", {})),
+    ("heun", {"s_churn": 4.0, "s_noise": 1.003}, ("heun", {})),
 ]
 ALPHA = 1e-4 / len(CASES)
 

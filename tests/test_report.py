@@ -342,6 +342,23 @@ def test_a_failed_publish_leaves_out_as_it_was(tmp_path, capsys, monkeypatch, cl
     assert not list(tmp_path.glob(".r.partial-*"))  # the staging folder is gone too
 
 
+def test_a_clash_every_report_would_meet_is_refused_before_the_work(tmp_path, capsys, monkeypatch) -> None:
+    """break-test 45: with --out/derivations an existing file the refusal came only after the whole run (5.7 s)."""
+    from symsched.commands import report as rep
+
+    def no_work(ctx):
+        raise AssertionError("a section ran before the --out check")
+
+    monkeypatch.setattr(rep, "SECTIONS", [no_work])
+    out = tmp_path / "r"
+    out.mkdir()
+    (out / "derivations").write_text("a file")
+    code = main(["report", "--out", str(out), "--steps", "2", "--probe-samples", "0", "--no-progress", "--jobs", "0"])
+    err = capsys.readouterr().err
+    assert code == 2 and "derivations" in err and "is a file where the report writes a folder" in err
+    assert not list(tmp_path.glob(".r.partial-*"))
+
+
 def test_sigterm_cleans_up_like_ctrl_c(tmp_path) -> None:
     """Break-test I: a report ended by SIGTERM (kill, timeout) left its hidden staging folder behind for good."""
     import os
@@ -360,7 +377,7 @@ def test_sigterm_cleans_up_like_ctrl_c(tmp_path) -> None:
     assert proc.poll() is None, "the report ended before it could be interrupted"
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130 and "interrupted" in err
+    assert proc.returncode == 128 + signal.SIGTERM and "terminated" in err  # 143, as a shell reports a SIGTERM
     assert not list(tmp_path.glob(".r.partial-*")) and not (tmp_path / "r").exists()
 
 

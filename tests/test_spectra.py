@@ -459,3 +459,29 @@ def test_load_errors(tmp_path):
     (bad / "broken.png").write_bytes(b"not a png")
     with pytest.raises(ValueError, match="cannot be read"):
         sp.load_spectrum(bad)
+
+
+def test_folder_of_grey_images_gives_the_grey_psd(tmp_path):
+    """break-test 45: a grey folder gave (p, p, 3) with two channels of round-off (1e-15, exact zeros), so KL was
+    1e24; now the (p, p) periodogram of the grey patches, computed here with numpy's FFT. One colour image
+    brings the colour eigen-modes back."""
+    from skimage import data
+
+    g = data.camera()
+    Image.fromarray(g).save(tmp_path / "a.png")
+    Image.fromarray(g[:300, :300]).convert("RGB").save(tmp_path / "b.png")  # grey stored as RGB is grey too
+    S = sp.load_spectrum(tmp_path)
+    p = 32
+
+    def patches(img):
+        h, w = (img.shape[0] // p) * p, (img.shape[1] // p) * p
+        return img[:h, :w].reshape(h // p, p, w // p, p).transpose(0, 2, 1, 3).reshape(-1, p, p)
+
+    x = 2.0 * g.astype(np.float64) / 255.0 - 1.0
+    P = np.concatenate([patches(x), patches(x[:300, :300])])
+    P -= P.mean()
+    ref = np.mean(np.abs(np.fft.fft2(P)) ** 2, axis=0) / (p * p)
+    assert S.shape == (p, p)
+    np.testing.assert_allclose(S, ref, rtol=1e-12)
+    Image.fromarray(data.astronaut()).save(tmp_path / "c.png")
+    assert sp.load_spectrum(tmp_path).shape == (p, p, 3)

@@ -368,8 +368,10 @@ def _export_diffusers(res: Any, grid: Optional[np.ndarray],
         from ..optimize import default_grid
 
         grid = default_grid()
-        notes.append("config holds symsched's default training grid (1000-step linear DDPM betas): the sigmas do not "
-                     "depend on it, but the timesteps passed to the model do; use your model's own beta settings")
+        notes.append("config holds symsched's default training grid (1000-step linear DDPM betas): the timesteps "
+                     "passed to the model come from it, and a sigma above a model's largest training sigma runs at "
+                     "its last timestep; for your model re-run with --grid (its scheduler config or beta schedule), "
+                     "so that every level lies in its training range")
     config = {**export._diffusers_grid_config(grid, sched), **config}
     if res.alpha_bar[0] == 0.0 and sched == "DDPMScheduler":  # its default prediction_type="epsilon" has no x0
         # estimate at pure noise (DPMSolverMultistep runs its 2**-24 stand-in instead: standin_note)

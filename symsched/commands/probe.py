@@ -17,6 +17,7 @@ import argparse
 import base64
 import html
 import json
+import sys
 import time
 from dataclasses import dataclass
 from functools import lru_cache
@@ -57,7 +58,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    "0 = all)")
     p.add_argument("--steps", default=5, type=int, help="sampling steps K (default 5)")
     p.add_argument("--schedules", default=",".join(DEFAULT_SCHEDULES),
-                   help="comma-separated: optimised-w2, optimised-kl, optimised (default objective) and standard "
+                   help="comma-separated: optimised-w2, optimised-kl, optimised (default objective), grid-leading, "
+                   "grid-trailing, grid-linspace (diffusers' spacings on the model's own grid) and standard "
                    f"names (default {','.join(DEFAULT_SCHEDULES)}); the first is the baseline of the paired differences")
     p.add_argument("--samples", default=2000, type=int, help="samples per schedule and seed (default 2000)")
     p.add_argument("--seeds", default=3, type=int, help="number of paired seeds (default 3)")
@@ -256,7 +258,9 @@ def _names(text: str) -> list[str]:
 
     from ._settings import comma_list
 
-    allowed = ("optimised", "optimised-w2", "optimised-kl", "optimised-kl-reverse") + STANDARD_SCHEDULES
+    from ..probe import GRID_SCHEDULES
+
+    allowed = ("optimised", "optimised-w2", "optimised-kl", "optimised-kl-reverse") + GRID_SCHEDULES + STANDARD_SCHEDULES
 
     def name(s: str) -> str:
         if s not in allowed:
@@ -265,6 +269,26 @@ def _names(text: str) -> list[str]:
 
     return comma_list(text, "--schedules", name, f"comma-separated names from {', '.join(allowed)} (e.g. "
                       f"{','.join(DEFAULT_SCHEDULES)})")
+
+
+def _on_model_grid(names: list[str], grid: Any, steps: int) -> list[str]:
+    """The default names for a model's grid: a linear-beta spacing whose levels do not fit the grid (e.g. Stable
+    Diffusion's scaled_linear betas, whose noisiest level is far above the linear grid's) becomes the same
+    spacing on the model's own grid (``grid-trailing``, what DDIMScheduler runs for it), with a note."""
+    from ..probe import default_schedules
+
+    out = []
+    for name in names:
+        if name.startswith("linear-"):
+            try:
+                default_schedules(np.ones(1), steps, names=[name], grid=grid)
+            except ValueError:
+                new = "grid-" + name.split("-", 1)[1]
+                print(f"note: {name} does not fit this model's grid (its levels collide there); probing {new}, "
+                      "the same timestep spacing on the model's own grid", file=sys.stderr)
+                name = new
+        out.append(name)
+    return out
 
 
 def subset(reference: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
@@ -357,6 +381,10 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--reference-samples must be 0 (all) or at least 2 (got {args.reference_samples})")
     pm = load_probe_model(args.model, args.reference, args.spectrum)
     pm.reference = subset(pm.reference, args.reference_samples)
+    from ..probe import DEFAULT_SCHEDULES
+
+    if args.schedules == ",".join(DEFAULT_SCHEDULES):
+        names = _on_model_grid(names, pm.grid, steps)
     result = probe_run(pm, steps=steps, names=names, n_samples=n, seeds=seeds, sampler=args.sampler, eta=eta,
                        variance=args.variance, batch_size=args.batch_size,
                        progress=False if args.no_progress else None, options=options or None)

@@ -641,6 +641,7 @@ def run(args: argparse.Namespace) -> int:
     # the spectrum is read and checked before any work (a bad file is one line, nothing written)
     S = np.asarray(load_spectrum(args.spectrum), dtype=np.float64)
     out = Path(args.out)
+    _precheck(out)
     bar = tqdm(total=len(_divergences()) + 4 + (1 if args.probe_samples else 0), desc="symsched report", unit="stage", file=sys.stderr,
                disable=True if args.no_progress else None)
     failed = True
@@ -710,6 +711,23 @@ def _staging_dir(out: Path) -> Path:
         return Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
     except OSError as exc:
         raise type(exc)(exc.errno, exc.strerror, str(out)) from None
+
+
+#: names every report writes in --out, as a folder (True) or a file (False): checked before the work
+_ALWAYS_WRITTEN = {"derivations": True, "summary.md": False, "summary.html": False}
+
+
+def _precheck(out: Path) -> None:
+    """ValueError naming --out before any work when a name every report writes exists there as the other kind
+    (:func:`_publish_plan` checks every name again at the end, when the whole list is known)."""
+    for name, folder in _ALWAYS_WRITTEN.items():
+        target = out / name
+        if folder and target.exists() and not target.is_dir():
+            raise ValueError(f"--out {str(out)!r}: {str(target)!r} is a file where the report writes a folder; move "
+                             "it or choose another --out (nothing was written)")
+        if not folder and target.is_dir():
+            raise ValueError(f"--out {str(out)!r}: {str(target)!r} is a folder where the report writes a file; move "
+                             "it or choose another --out (nothing was written)")
 
 
 def _publish_plan(stage: Path, out: Path) -> list[tuple[Path, Path, Optional[int]]]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -73,6 +74,28 @@ def parse_shape(text: str) -> tuple[int, ...]:
     return shape
 
 
+def _first_channel(S: np.ndarray, label: str) -> tuple[np.ndarray, str]:
+    """A (H, W, C) colour spectrum (C <= 4, what ``load_spectrum`` gives for images: the last axis is channels,
+    not a third frequency axis, when the array is not Hermitian along it) -> its first channel, as ``symsched
+    report`` validates it, with a note; any other array as is."""
+    from ..montecarlo import _check_hermitian_psd
+
+    if S.ndim != 3 or not 2 <= S.shape[-1] <= 4 or not np.all(np.isfinite(S)):
+        return S, label
+    try:
+        _check_hermitian_psd(S, "--spectrum")
+        return S, label
+    except ValueError:
+        pass
+    try:
+        _check_hermitian_psd(S[..., 0], "--spectrum")
+    except ValueError:
+        return S, label  # neither: the 3-D message names the fault
+    print(f"note: {label} has shape {S.shape}: read as an H x W spectrum with {S.shape[-1]} colour channels; "
+          "validating the first channel (as symsched report does)", file=sys.stderr)
+    return np.ascontiguousarray(S[..., 0]), f"{label}, first channel"
+
+
 def power_law_spectrum(shape: tuple[int, ...], exponent: float = 2.0) -> np.ndarray:
     """S(f) = c / max(|f|, 1/max(shape))^exponent on the FFT grid with c chosen so mean(S) = 1."""
     from ..spectra import power_law
@@ -115,8 +138,10 @@ def run(args: argparse.Namespace) -> int:
         from ..montecarlo import _as_grid_spectrum
 
         # a PSD on an FFT grid (Hermitian), checked before the header line below
-        S = _as_grid_spectrum(np.asarray(load_npy(args.spectrum, "--spectrum"), dtype=np.float64), "--spectrum")
+        S = np.asarray(load_npy(args.spectrum, "--spectrum"), dtype=np.float64)
         label = str(args.spectrum)
+        S, label = _first_channel(S, label)
+        S = _as_grid_spectrum(S, "--spectrum")
     else:
         if not math.isfinite(args.exponent):
             raise ValueError(f"--exponent must be finite (got {args.exponent})")

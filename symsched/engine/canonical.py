@@ -24,7 +24,6 @@ taken symbolically; a step whose limit is unbounded raises :class:`UndefinedStep
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Sequence
@@ -362,10 +361,22 @@ def _clean_limit(expr: sp.Expr, process: str, level: sp.Symbol) -> sp.Expr:
     return out
 
 
-def pinned_params(values: Sequence[tuple[str, str]]) -> dict[sp.Symbol, sp.Expr]:
-    """The substitution pinning sampler parameters to exact rationals, from ``(name, repr(float))`` pairs (see
-    :func:`canonical_step`); a non-finite value (``s_tmax = inf``) stays a symbol."""
-    return {param(n): sp.Rational(v) for n, v in values if math.isfinite(float(v))}
+def pinned_params(values: Sequence[tuple[str, str]]) -> tuple[dict[sp.Symbol, sp.Expr], dict[sp.Symbol, sp.Expr]]:
+    """(pin, unpin): the substitutions that pin sampler parameters to their class before a limit and restore
+    them after, from ``(name, class)`` pairs (:func:`symsched.engine.kernels.pinned_values`, see
+    :func:`canonical_step`): ``"0"`` is 0; ``"+"`` a positive finite stand-in, the parameter again after the
+    limit; ``"inf"`` (``s_tmax = inf``) stays the symbol; a ``repr(float)`` is that value as an exact rational."""
+    pin: dict[sp.Symbol, sp.Expr] = {}
+    unpin: dict[sp.Symbol, sp.Expr] = {}
+    for n, v in values:
+        if v == "0":
+            pin[param(n)] = sp.Integer(0)
+        elif v == "+":
+            stand_in = sp.Dummy(n, positive=True, finite=True)
+            pin[param(n)], unpin[stand_in] = stand_in, param(n)
+        elif v != "inf":  # a value itself (kernels.pinned_step's fallback), as an exact rational
+            pin[param(n)] = sp.Rational(v)
+    return pin, unpin
 
 
 def entry_scale(f_new: sp.Expr, f_old: sp.Expr, new_is_sample: bool, old_is_sample: bool) -> sp.Expr:
@@ -385,7 +396,7 @@ def _canonical(smp: Sampler, kind: str, modes: tuple[str, ...], values: tuple[tu
     lv = {j: slot_level(proc, j) for j in upd.slots}
     sample = [e.kind == "sample" for e in smp.entries]
 
-    pinned = pinned_params(values)
+    pinned, unpin = pinned_params(values)
 
     def convert(expr: sp.Expr, scale: sp.Expr) -> sp.Expr:
         e = _param_rewrite(sp.sympify(expr).subs(pinned)) * scale
@@ -394,6 +405,7 @@ def _canonical(smp: Sampler, kind: str, modes: tuple[str, ...], values: tuple[tu
                 e = _clean_limit(e, proc, lv[j])
             elif mode == "zero":
                 e = _zero_limit(e, proc, lv[j])
+        e = _param_rewrite(e.subs(unpin)) if unpin else e
         ordinary = [j for j, mode in zip(upd.slots, modes) if mode == ""]
         e = e.subs({lv[j]: _native_substitution(proc, j) for j in ordinary})
         e = _logs_and_exps(e, ordinary)
@@ -422,10 +434,12 @@ def canonical_step(smp: Sampler, kind: str, modes: Sequence[str] | None = None,
                    values: Sequence[tuple[str, str]] = ()) -> CanonicalStep:
     """The canonical A, B of ``smp.kinds[kind]``; ``modes[j]`` is "", "zero" or "clean" per slot.
 
-    ``values`` pins numeric sampler parameters, ``(name, repr(float))`` pairs, before the limits are taken:
-    a limit at pure noise may depend on a parameter discontinuously (``(sigma_s/sigma_t)^eta -> 0`` for
-    eta > 0 but 1 at eta = 0, where SymPy, given a symbolic eta, answers ``oo`` or nothing), so the steps
-    from alpha_bar = 0 are derived for the parameter values they run with.
+    ``values`` pins sampler parameters to their class, ``(name, "0" | "+" | "inf")`` pairs, before the limits
+    are taken: a limit at pure noise may depend on a parameter discontinuously (``(sigma_s/sigma_t)^eta -> 0``
+    for eta > 0 but 1 at eta = 0, where SymPy, given a non-negative eta, answers ``oo`` or nothing), so the
+    steps from alpha_bar = 0 are derived for 0 or for a positive parameter (which the kernels then take as an
+    argument, like every other step's). Pinning the value itself instead made SymPy's limits take minutes
+    for eta = 0.3 and fail on eta = 1e-300 (a rational with a 300-digit denominator).
     """
     upd = smp.kinds[kind]
     modes = tuple(modes) if modes is not None else tuple("" for _ in upd.slots)

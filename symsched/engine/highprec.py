@@ -44,7 +44,7 @@ def _mp_step(name: str, options: tuple[tuple[str, Any], ...], kind: str, modes: 
     sample = [e.kind == "sample" for e in smp.entries]
     f_old, f_new = _native_scale(proc, lv[0]), _native_scale(proc, lv[1])
 
-    pinned = pinned_params(values)
+    pinned, unpin = pinned_params(values)
 
     def convert(e: sp.Expr, scale: sp.Expr) -> sp.Expr:
         e = sp.sympify(e).subs(pinned) * scale
@@ -53,7 +53,7 @@ def _mp_step(name: str, options: tuple[tuple[str, Any], ...], kind: str, modes: 
                 e = _clean_limit(e, proc, lv[j])
             elif mode == "zero":
                 e = _zero_limit(e, proc, lv[j])
-        return e
+        return e.subs(unpin) if unpin else e
 
     m, q = A.rows, B.cols
     A2 = sp.Matrix(m, m, lambda i, k: convert(A[i, k], entry_scale(f_new, f_old, sample[i], sample[k]))
@@ -167,7 +167,7 @@ def _mp_steps(x: np.ndarray, coordinate: str, name: str, mod: Any, options: Any,
               opts: Any) -> tuple[list[Any], list[Any]]:
     """The sampler's plan as mpmath steps ``(fn, levels, step params)`` at the current precision, and the native
     levels (``fn(S, *levels, *params, *step params)`` gives that step's ``(A, B)``)."""
-    from .kernels import pinned_values
+    from .kernels import pinned_step
     from .program import canonical_levels, undefined_step_error  # the plan sees build_program's log-SNRs
 
     K = len(x)
@@ -182,7 +182,8 @@ def _mp_steps(x: np.ndarray, coordinate: str, name: str, mod: Any, options: Any,
         sp_ = dict(item[2]) if len(item) > 2 else {}
         modes = tuple("clean" if i == K else ("zero" if zero[i] else "") for i in idx)
         try:
-            fn = _mp_step(name, opts, kind, modes, pinned_values(modes, {p: float(params[p]) for p in pnames}))
+            fn = pinned_step(lambda v: _mp_step(name, opts, kind, modes, v), modes,
+                             {p: float(params[p]) for p in pnames})
         except ValueError as exc:  # a step undefined at pure noise: the float64 path's message
             raise undefined_step_error(exc, {"sigma": "sigmas"}.get(coordinate, coordinate), name, kind,
                                        modes) from None

@@ -32,6 +32,7 @@ __all__ = [
     "step_kernels",
     "init_kernel",
     "levels_kernel",
+    "gap_kernel",
     "divergence_kernel",
     "ratio_divergence_kernel",
     "denoiser_kernel",
@@ -294,7 +295,7 @@ def step_kernels(name: str, options: tuple[tuple[str, Any], ...], kind: str, mod
                  grad: bool = False, values: tuple[tuple[str, str], ...] = ()) -> StepKernels:
     """Compiled kernels of ``kind`` of sampler ``name``; a step found undefined (an unbounded limit at an
     end of the level range) raises the same error again without redoing the symbolic limit. ``values``
-    pins numeric parameters (``(name, repr(float))``; see :func:`pinned_values`)."""
+    pins parameters to their class (``(name, "0" | "+" | "inf")``; see :func:`pinned_values`)."""
     key = (name, options, kind, modes, values)
     if key in _UNDEFINED:
         raise _UNDEFINED[key]
@@ -308,16 +309,45 @@ def step_kernels(name: str, options: tuple[tuple[str, Any], ...], kind: str, mod
         raise
 
 
+def pinned_step(build: Callable[[tuple[tuple[str, str], ...]], Any], modes: Sequence[str],
+                params: Mapping[str, float]) -> Any:
+    """``build(values)`` with the parameter classes of :func:`pinned_values`; where the limit at pure noise for
+    a positive parameter of unknown size fails (SymPy cannot take ``dpmpp_sde``'s half-step; or a limit that
+    depends on more than the sign), again with the values themselves as exact rationals (slower to derive, once
+    per value; its error stands then; ValueError naming the parameters whose rational is too long to print,
+    e.g. eta = 1e-300)."""
+    from .canonical import UndefinedStep
+    from .codegen import _BadEntry
+
+    values = pinned_values(modes, params)
+    try:
+        return build(values)
+    except UndefinedStep:
+        if "+" not in dict(values).values():
+            raise
+    exact = tuple((p, repr(float(v)) if c == "+" else c) for (p, c), v in zip(values, params.values()))
+    try:
+        return build(exact)
+    except _BadEntry:
+        given = ", ".join(f"{p}={v}" for p, v in exact if v not in ("0", "inf"))
+        raise ValueError(f"{given}: the step from alpha_bar = 0 is derived for these values, too extreme to derive "
+                         "exactly; use 0 or a value nearer 1, or start from a finite level") from None
+
+
 step_kernels.cache_clear = lambda: _step_kernels.cache_clear()  # type: ignore[attr-defined]
 
 
 def pinned_values(modes: Sequence[str], params: Mapping[str, float]) -> tuple[tuple[str, str], ...]:
-    """The parameter values a step's kernels are derived for: all of them for a step from alpha_bar = 0
-    (its limit may depend on them discontinuously, see :func:`canonical.canonical_step`), none otherwise
-    (the kernels take them as arguments)."""
+    """The parameter classes a step's kernels are derived for: for a step from alpha_bar = 0 (its limit may
+    depend on whether a parameter is 0, see :func:`canonical.canonical_step`) each parameter's ``"0"``, ``"+"``
+    or ``"inf"``; none otherwise. The kernels take every parameter's value as an argument."""
     if "zero" not in modes:
         return ()
-    return tuple((p, repr(float(v))) for p, v in params.items())
+    return tuple((p, _param_class(float(v))) for p, v in params.items())
+
+
+def _param_class(v: float) -> str:
+    return "0" if v == 0.0 else ("inf" if v == float("inf") else "+")
 
 
 @lru_cache(maxsize=None)
@@ -477,6 +507,19 @@ def levels_kernel(coordinate: str) -> Kernel:
         return [x], exprs, 1
 
     return compile_kernel(f"levels:{coordinate}", build)
+
+
+def gap_kernel(coordinate: str) -> Kernel:
+    """``gap(x_a, x_b) -> [l_b - l_a]``: the log-SNR gap of two finite levels in ``coordinate``, without the
+    cancellation of subtracting two log-SNRs (:func:`symsched.symbolic.forward.level_gap`)."""
+
+    def build() -> tuple[list[Any], list[Any], int]:
+        from ..symbolic.forward import level_gap
+
+        a, b, gap = level_gap(coordinate)
+        return [a, b], [gap], 2
+
+    return compile_kernel(f"gap:{coordinate}", build)
 
 
 def denoiser_kernel() -> Kernel:

@@ -14,7 +14,7 @@ from typing import Any, Callable, Mapping, Optional, Sequence
 import numpy as np
 from numpy.typing import NDArray
 
-from .kernels import StepKernels, init_kernel, levels_kernel, pinned_values, step_kernels
+from .kernels import StepKernels, gap_kernel, init_kernel, levels_kernel, pinned_step, step_kernels
 
 __all__ = ["Program", "ProgramStep", "build_program", "canonical_levels", "NUMERIC_PARAMS", "LD"]
 
@@ -126,11 +126,27 @@ def _undefined(arg: str, name: str, params: Mapping[str, float]) -> ValueError:
                       "output_spectrum_mp / output_spectrum_ve_mp evaluate it with mpmath)")
 
 
+def level_gaps(x: Any, coordinate: str) -> Callable[[NDArray[np.intp], NDArray[np.intp]], NDArray[Any]]:
+    """``gaps(a, b) -> l[b] - l[a]`` in longdouble for index arrays of finite levels ``x`` in ``coordinate``,
+    from the levels themselves (:func:`symsched.engine.kernels.gap_kernel`): the difference of two rounded
+    log-SNRs keeps no digit of a gap near their rounding (levels one ulp apart)."""
+    xx = np.asarray(x, dtype=LD)
+    fn = gap_kernel(coordinate)
+
+    def gaps(a: NDArray[np.intp], b: NDArray[np.intp]) -> NDArray[Any]:
+        with np.errstate(all="ignore"):
+            return np.asarray(np.broadcast_to(fn(xx[a], xx[b])[0], np.shape(a)), dtype=LD)
+
+    return gaps
+
+
 def _level_args(kern: StepKernels, group: list[tuple[tuple[int, ...], Mapping[str, float]]], modes: Sequence[str],
-                c: NDArray[Any], s: NDArray[Any], l: NDArray[Any], params: Sequence[float], step_params: Sequence[str],
+                c: NDArray[Any], s: NDArray[Any], l: NDArray[Any], gaps: Callable[[Any, Any], Any],
+                params: Sequence[float], step_params: Sequence[str],
                 numbers: Callable[[list[float]], NDArray[Any]]) -> list[Any]:
     """The level function's arguments for every step of one group: (c, s, l) of each ordinary slot, the log-SNR
-    gaps between them, then the parameters and step parameters as ``numbers(values)`` (one per step)."""
+    gaps between them (``gaps(a, b)``, index arrays of ordinary levels), then the parameters and step parameters
+    as ``numbers(values)`` (one per step)."""
     args: list[Any] = []
     ordinary = []
     for pos, (j, mode) in enumerate(zip(kern.slots, modes)):
@@ -139,21 +155,20 @@ def _level_args(kern: StepKernels, group: list[tuple[tuple[int, ...], Mapping[st
             args += [c[idx], s[idx], l[idx]]
             ordinary.append((j, idx))
     ordinary.sort()
-    with np.errstate(invalid="ignore"):
-        args += [l[b] - l[a] for (_, a), (_, b) in zip(ordinary[:-1], ordinary[1:])]
+    args += [gaps(a, b) for (_, a), (_, b) in zip(ordinary[:-1], ordinary[1:])]
     args += [numbers([float(v)] * len(group)) for v in params]
     args += [numbers([float(g[1].get(p, 0.0)) for g in group]) for p in step_params]
     return args
 
 
 def _evaluate(kern: StepKernels, group: list[tuple[tuple[int, ...], Mapping[str, float]]], modes: Sequence[str],
-              c: NDArray[Any], s: NDArray[Any], l: NDArray[Any], params: Sequence[float],
-              step_params: Sequence[str], measure_loss: bool = False
+              c: NDArray[Any], s: NDArray[Any], l: NDArray[Any], gaps: Callable[[Any, Any], Any],
+              params: Sequence[float], step_params: Sequence[str], measure_loss: bool = False
               ) -> tuple[list[tuple[tuple[Any, ...], tuple[Any, ...]]], bool, float]:
     """Level coefficients of every step of one (kind, modes) group: ([(float64 tuple, longdouble tuple)],
     whether some coefficient leaves the normal float64 range, the coefficients' float64 loss
     (:func:`_coefficient_loss`, with ``measure_loss``; else 0))."""
-    args = _level_args(kern, group, modes, c, s, l, params, step_params, lambda v: np.array(v, dtype=LD))
+    args = _level_args(kern, group, modes, c, s, l, gaps, params, step_params, lambda v: np.array(v, dtype=LD))
     with np.errstate(over="ignore", under="ignore", divide="ignore", invalid="ignore"):
         raw = kern.level(*args)
     n = len(group)
@@ -179,7 +194,7 @@ class _MpLevels:
     """(c, s, l) of the levels in mpmath, from the caller's levels ``x``, computed on first use."""
 
     def __init__(self, x: Any, coordinate: str) -> None:
-        self.x, self.coordinate, self.value = x, coordinate, None
+        self.x, self.coordinate, self.value, self.xs = x, coordinate, None, None
 
     def __call__(self) -> tuple[NDArray[Any], NDArray[Any], NDArray[Any]]:
         if self.value is None:
@@ -191,7 +206,16 @@ class _MpLevels:
             c, s, l = (np.broadcast_to(np.asarray(v, dtype=object), xs.shape)
                        for v in mp_kernel(levels_kernel(self.coordinate))(xs))
             self.value = (np.append(c, mp.mpf(1)), np.append(s, mp.mpf(0)), np.append(l, mp.inf))
+            self.xs = xs
         return self.value
+
+    def gaps(self, a: NDArray[np.intp], b: NDArray[np.intp]) -> NDArray[Any]:
+        """l[b] - l[a] in mpmath at the working precision, from the levels (as :func:`level_gaps`)."""
+        from .mpshim import mp_kernel
+
+        self()
+        out = mp_kernel(gap_kernel(self.coordinate))(self.xs[a], self.xs[b])[0]
+        return np.broadcast_to(np.asarray(out, dtype=object), np.shape(a))
 
 
 def _evaluate_mp(kern: StepKernels, group: list[tuple[tuple[int, ...], Mapping[str, float]]], modes: Sequence[str],
@@ -209,7 +233,7 @@ def _evaluate_mp(kern: StepKernels, group: list[tuple[tuple[int, ...], Mapping[s
     lost = math.log10(max(loss, 1e-16) / 2.2e-16)
     try:
         with mp.workdps(int(min(30 + 2 * lost, 300))):
-            args = _level_args(kern, group, modes, *levels(), params, step_params,
+            args = _level_args(kern, group, modes, *levels(), levels.gaps, params, step_params,
                                lambda v: np.array([mp.mpf(x) for x in v], dtype=object))
             cols = [from_mp(v, n) for v in mp_kernel(kern.level)(*args)]
     except (ArithmeticError, ValueError, TypeError):  # e.g. a division by an exact 0 where NumPy gives inf
@@ -244,6 +268,7 @@ def build_program(name: str, options: Mapping[str, Any], params: Mapping[str, fl
 
     mod = sampler_module(name)
     c, s, l = canonical_levels(x, coordinate)
+    gaps = level_gaps(x, coordinate)
     K = len(l)
     one, zero = np.ones(1, dtype=LD), np.zeros(1, dtype=LD)
     c, s, l = np.concatenate([c, one]), np.concatenate([s, zero]), np.concatenate([l, [LD(np.inf)]])
@@ -276,13 +301,13 @@ def build_program(name: str, options: Mapping[str, Any], params: Mapping[str, fl
     mp_levels = _MpLevels(x, coordinate)
     for (kind, modes), members in groups.items():
         try:
-            kern = step_kernels(name, opts, kind, modes, values=pinned_values(modes, params_used))
+            kern = pinned_step(lambda v: step_kernels(name, opts, kind, modes, values=v), modes, params_used)
         except ValueError as exc:  # UndefinedStep from the symbolic limits
             raise undefined_step_error(exc, arg, name, kind, modes) from None
         group = [(items[n][1], items[n][2]) for n in members]
         # only a sampler with memory reads the loss (recursion.rounding_check): one-entry programs skip its work
         try:
-            vals, ext, loss = _evaluate(kern, group, modes, c, s, l, pvals, step_params,
+            vals, ext, loss = _evaluate(kern, group, modes, c, s, l, gaps, pvals, step_params,
                                         measure_loss=len(mod.ENTRIES) > 1)
         except _Undefined:
             raise _undefined(arg, name, params_used) from None
@@ -295,9 +320,10 @@ def build_program(name: str, options: Mapping[str, Any], params: Mapping[str, fl
         gvals: list[Any] = [((), ())] * len(members)
         gkern = None
         if grad:
-            gkern = step_kernels(name, opts, kind, modes, grad=True, values=pinned_values(modes, params_used))
+            gkern = pinned_step(lambda v: step_kernels(name, opts, kind, modes, grad=True, values=v), modes,
+                                params_used)
             try:
-                gvals, ext, _ = _evaluate(gkern, group, modes, c, s, l, pvals, step_params)
+                gvals, ext, _ = _evaluate(gkern, group, modes, c, s, l, gaps, pvals, step_params)
             except _Undefined:
                 raise _undefined(arg, name, params_used) from None
             if exact is not None:  # the gradient sweep's own forward coefficients, from the same formulas
@@ -335,11 +361,12 @@ def evaluate_step(name: str, kind: str, levels: Sequence[float], S: Any, *, coor
     prm = {p: float((params or {}).get(p, d)) for p, d in getattr(mod, "PARAMS", {}).items()}
     x = np.array([np.nan if v is None else v for v in levels], dtype=np.float64)
     c, s, l = canonical_levels(np.nan_to_num(x, nan=0.5), coordinate)
+    gaps = level_gaps(np.nan_to_num(x, nan=0.5), coordinate)
     modes = tuple("clean" if v is None else ("zero" if np.isneginf(li) else "") for v, li in zip(levels, l))
-    kern = step_kernels(name, opts, kind, modes, grad=grad, values=pinned_values(modes, prm))
+    kern = pinned_step(lambda v: step_kernels(name, opts, kind, modes, grad=grad, values=v), modes, prm)
     pvals = [NUMERIC_PARAMS.get(p, lambda v: v)(v) for p, v in prm.items()]
     group = [(tuple(range(len(levels))), dict(step_params or {}))]
-    (co, co_ld), = _evaluate(kern, group, modes, c, s, l, pvals, tuple(getattr(mod, "STEP_PARAMS", ())))[0]
+    (co, co_ld), = _evaluate(kern, group, modes, c, s, l, gaps, pvals, tuple(getattr(mod, "STEP_PARAMS", ())))[0]
     S = np.asarray(S, dtype=np.float64)
     with np.errstate(all="ignore"):
         if np.all(S <= 1):

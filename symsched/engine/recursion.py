@@ -309,14 +309,30 @@ def rounding_check(prog: Program, S: Array, init: str, rho: Array,
     idx = np.unique(np.linspace(0, S.size - 1, min(S.size, _CONDITION_PROBES)).round().astype(np.intp))
     Sp = S[idx]
     worst = 0.0
+    proxies = []
     with np.errstate(all="ignore"):
         for g in _groups(Sp, prog.extended):
-            if g.ld:
+            if g.ld:  # modes beyond the float64 kernels' range run in longdouble: probed at the range's edge below
+                proxies.append(np.clip(Sp[g.sl], _LOW, _HIGH))
                 continue
             hi = np.asarray(_ratio_group(prog, Sp, _Group(g.sl, g.tform, True, g.scaled), init), dtype=np.float64)
             ok = np.isfinite(hi) & (hi != 0)
             worst = max(worst, _worst_disagreement(rho[idx][g.sl][ok], hi[ok]))
+        if proxies:  # S = 1e300 cancels like S = _HIGH: there float64 and longdouble measure the amplification
+            worst = max(worst, _proxy_disagreement(prog, np.unique(np.concatenate(proxies)), init))
     return worst <= MAX_ROUNDING, worst
+
+
+def _proxy_disagreement(prog: Program, Sp: Array, init: str) -> float:
+    """float64-vs-longdouble disagreement of the sweep at modes ``Sp`` within the float64 kernels' range (the
+    stand-ins of longdouble-only modes, whose own sweep has no wider type to compare with)."""
+    worst = 0.0
+    for g in _groups(Sp, False):
+        lo = np.asarray(_ratio_group(prog, Sp, g, init), dtype=np.float64)
+        hi = np.asarray(_ratio_group(prog, Sp, replace(g, ld=True), init), dtype=np.float64)
+        ok = np.isfinite(hi) & (hi != 0)
+        worst = max(worst, _worst_disagreement(lo[ok], hi[ok]))
+    return worst
 
 
 def _worst_disagreement(values: Array, ref: Array) -> float:
@@ -400,6 +416,11 @@ def _checked(prog: Program, S: Array, init: str, exact: Optional[Callable[[Array
     if not trusted and not prog.extended and worst <= _LD_GAIN * MAX_ROUNDING:  # longdouble is accurate enough
         rho = output_ratio(prog, S, init, ld=True)
         trusted = True
+        if exact is not None:  # unless its coefficients carry fewer than its 11 extra bits: confirmed at two modes
+            ends = np.unique([0, S.size - 1])
+            with np.errstate(all="ignore"):
+                confirm = _worst_disagreement(rho[ends] * kappa(S[ends]), exact(S[ends]))
+            trusted, worst = confirm <= MAX_ROUNDING, max(worst, confirm)
     with np.errstate(over="ignore", invalid="ignore"):
         bad = ~np.isfinite(rho * kappa(S))
     if not trusted:  # cancellation: float64 digits lost, every mode is suspect

@@ -95,3 +95,25 @@ def canonical_levels(coordinate: str) -> tuple[sp.Symbol, list[sp.Expr]]:
         x = sp.Symbol("x", real=True)
         return x, [sp.sqrt(1 / (1 + sp.exp(-x))), sp.sqrt(1 / (1 + sp.exp(x))), x]
     raise ValueError(f"coordinate must be 'alpha_bar', 'sigma', 't' or 'log_snr' (got {coordinate!r})")
+
+
+def level_gap(coordinate: str) -> tuple[sp.Symbol, sp.Symbol, sp.Expr]:
+    """(x_a, x_b, l_b - l_a): the log-SNR gap between two finite levels given in ``coordinate``, written so
+    that nothing cancels when they are close (one ulp apart: the difference of two rounded log-SNRs of
+    magnitude ~1 keeps no digit of a gap of 1e-16, while multistep coefficients divide by it).
+
+    ``"alpha_bar"``: ``log1p((b - a) / (a (1 - b)))`` (``b (1 - a) - a (1 - b) = b - a``); ``"sigma"``:
+    ``2 log1p((a - b) / b)``; ``"t"``: ``2 log1p((a - b) / ((1 - a) b))``; ``"log_snr"``: ``b - a``.
+    The differences of nearby float64 inputs are exact (Sterbenz), so the gap is accurate to a few ulps.
+    """
+    from sympy.codegen.cfunctions import log1p
+
+    x, _ = canonical_levels(coordinate)
+    a, b = (sp.Symbol(f"x_{n}", **x.assumptions0) for n in ("a", "b"))
+    if coordinate == "alpha_bar":
+        return a, b, log1p((b - a) / (a * (1 - b)))
+    if coordinate == "sigma":
+        return a, b, 2 * log1p((a - b) / b)
+    if coordinate == "t":
+        return a, b, 2 * log1p((a - b) / ((1 - a) * b))
+    return a, b, b - a
