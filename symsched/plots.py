@@ -77,6 +77,23 @@ def _arrange(fig: Any, *, suptitle: bool) -> Any:
     return fig
 
 
+def _suptitle(fig: Any, text: str) -> Any:
+    """``fig.suptitle(text)`` in the top margin :func:`_arrange` reserves for it (panel titles no longer overlap), at a
+    font size that fits the figure's width (a one-panel figure clipped a long title at 12 pt)."""
+    width = fig.get_size_inches()[0]
+    size = min(12.0, max(7.0, 12.0 * (width - 0.2) / max(0.1, 0.1 * len(text))))  # ~0.1 in per char at 12 pt
+    fig.suptitle(text, fontsize=size)
+    return _arrange(fig, suptitle=True)
+
+
+def _integer_steps(*axes: Any) -> None:
+    """Step axes tick at whole steps only (K = 5 showed 1.5, 2.5, ...)."""
+    from matplotlib.ticker import MaxNLocator
+
+    for a in axes:
+        a.xaxis.set_major_locator(MaxNLocator(integer=True))
+
+
 def _thin(x: Array, *ys: Array) -> tuple[Array, ...]:
     """(x, *ys) with at most about _MAX_POINTS log-spaced points of a long sorted-mode curve."""
     if x.size <= _MAX_POINTS:
@@ -444,6 +461,7 @@ def plot_result(
                label=f"{tag[name]} ({result.value if name == 'optimised' else result.baselines[name]:.3g})",
                **_style(name))
     a.set(xlabel="step (noisiest first)", ylabel="log-SNR", title="schedules")
+    _integer_steps(a)
     a.grid(alpha=0.3)
     a.legend(fontsize=7)
 
@@ -470,7 +488,7 @@ def plot_result(
     b.grid(alpha=0.3, which="both")
     b.legend(fontsize=7)
     _ratio_axes(c, log_x=S.ndim == 1)
-    c.set(xlabel=xlabel, title="error per frequency: P/S")
+    c.set(xlabel=xlabel, title="error per " + ("mode" if order is not None else "frequency") + ": P/S")
     _tidy_log_axes(b)
     if path is not None:
         save_figure(fig, path)

@@ -150,3 +150,28 @@ def test_frequency_error_with_nothing_drawable_on_its_log_axes(tmp_path, S) -> N
         fig = fn(S, {"lin": np.linspace(0.05, 0.99, 8)}, path=tmp_path / "f.png")
         assert (tmp_path / "f.png").stat().st_size > 0
         plt.close(fig)
+
+
+def test_insight_titles_fit_and_steps_tick_at_whole_numbers() -> None:
+    """break-test 45: fits_*.png's figure title overlapped the panel titles, a one-panel explain figure clipped its
+    title, and K = 5 step axes showed ticks at 1.5, 2.5, ... Measured on the drawn figure."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from symsched import insight
+
+    S = power_law((16, 16), alpha=2.0)
+    fit = insight.fit_heuristics(optimize_schedule(S, 5, divergence="w2"))
+    sweep = insight.sweep([S], 5, divergence="w2")
+    for fig in (insight.plot_fits(fit), insight.plot_sweep(sweep, title="optimal schedules for builtin:natural-patches "
+                                                                         "(flow_match_euler), a long title")):
+        FigureCanvasAgg(fig).draw()
+        r = fig.canvas.get_renderer()
+        top = fig._suptitle.get_window_extent(r)
+        W = fig.bbox
+        assert top.x0 >= W.x0 and top.x1 <= W.x1, "figure title clipped"
+        for ax in fig.axes:
+            if ax.get_title():
+                assert not top.overlaps(ax.title.get_window_extent(r)), "figure title over a panel title"
+            if ax.get_xlabel().startswith("step"):
+                ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
+                assert ticks and all(float(t).is_integer() for t in ticks), ticks

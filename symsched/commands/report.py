@@ -541,7 +541,7 @@ def _schedule_section(div: str, label: str, stem: str, header: list[str], rows: 
     def md() -> list[str]:
         lines = [f"## Schedules optimised for {label}", "",
                  f"{label} of the generated spectrum to the data, for the optimised schedule and the "
-                 f"standard schedules (best per column in bold). {verdict}", "", _markdown(header, rows)]
+                 f"standard schedules (best per column among the schedules that meet the endpoint constraint, i.e. without †, in bold). {verdict}", "", _markdown(header, rows)]
         lines += [note, ""] if note else []
         lines += [f"Also as LaTeX: [`{stem}.tex`]({stem}.tex). Schedules as JSON: "
                   + ", ".join(f"[`{j}`]({j})" for j in jsons) + ".", ""]
@@ -552,7 +552,7 @@ def _schedule_section(div: str, label: str, stem: str, header: list[str], rows: 
     def htm() -> list[str]:
         esc = html.escape
         out = [f"<h2>Schedules optimised for {esc(label)}</h2>",
-               f"<p>{esc(label)} to the data (best per column in bold). {esc(verdict)}</p>",
+               f"<p>{esc(label)} to the data (best per column among the schedules without †, in bold). {esc(verdict)}</p>",
                _html_table(header, rows)]
         out += [f"<p>{esc(note)}</p>"] if note else []
         out.append("<p>JSON: " + ", ".join(f'<a href="{esc(j)}">{esc(j)}</a>' for j in jsons) + "</p>")

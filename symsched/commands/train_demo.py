@@ -76,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
     cpu = res.cpu_user_seconds + res.cpu_sys_seconds
     print(f"trained {res.steps_done} steps in {res.wall_seconds:.1f} s wall, {cpu:.1f} s CPU "
           f"(user {res.cpu_user_seconds:.1f} s + sys {res.cpu_sys_seconds:.1f} s); final loss "
-          f"(mean of last 100) {sum(res.losses[-100:]) / len(res.losses[-100:]):.4f}")
+          f"(mean of last {len(res.losses[-100:])}) {sum(res.losses[-100:]) / len(res.losses[-100:]):.4f}")
     for ab, v in check.items():
         print(f"held-out MSE at alpha_bar={ab}: model {v['model']:.5f}, Gaussian posterior mean "
               f"{v['gaussian']:.5f} (ratio {v['model'] / v['gaussian']:.3f})")

@@ -19,7 +19,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .. import schedules as _sch
-from ..plots import _figure, save_figure
+from ..plots import _figure, _integer_steps, _suptitle, save_figure
 
 __all__ = ["plot_sweep", "plot_fits", "plot_resolution_law", "plot_intermediate", "band_profile"]
 
@@ -94,7 +94,7 @@ def plot_sweep(result: Any, *, steps: Optional[Sequence[int]] = None, title: Opt
     from ..optimize import DEFAULT_DIVERGENCE
 
     div = result.settings.get("divergence", DEFAULT_DIVERGENCE)
-    fig.suptitle(title or f"optimal schedules ({div.upper()}) across {result.parameter}")
+    _suptitle(fig, title or f"optimal schedules ({div.upper()}) across {result.parameter}")
     if path is not None:
         save_figure(fig, path)
     return fig
@@ -134,7 +134,8 @@ def plot_fits(fit: Any, *, n_families: int = 4, title: Optional[str] = None, pat
     for a in ax[0]:
         a.grid(alpha=0.3)
         a.legend(fontsize=7)
-    fig.suptitle(title or f"heuristic fits ({fit.divergence.upper()}, {fit.sampler}, K={K}, end points {fit.endpoints})")
+    _integer_steps(*ax[0])
+    _suptitle(fig, title or f"heuristic fits ({fit.divergence.upper()}, {fit.sampler}, K={K}, end points {fit.endpoints})")
     if path is not None:
         save_figure(fig, path)
     return fig
@@ -175,10 +176,11 @@ def plot_resolution_law(law: Any, *, title: Optional[str] = None, path: Any = No
     for j, res in enumerate(law.resolutions):
         b.plot(np.arange(1, law.steps + 1), L[j], marker="o", ms=3, color=cols[j], label=f"d = {res}")
     b.set(xlabel="step (noisiest first)", ylabel="log-SNR", title=f"optimal schedules ({dv.upper()})")
+    _integer_steps(b)
     b.grid(alpha=0.3)
     b.legend(fontsize=7)
     if title or law.source:
-        fig.suptitle(title or f"resolution law: {law.source}")
+        _suptitle(fig, title or f"resolution law: {law.source}")
     if path is not None:
         save_figure(fig, path)
     return fig
@@ -299,7 +301,8 @@ def plot_intermediate(result: Any, *, title: Optional[str] = None, path: Any = N
         for c in (a, m_ax, b):
             c.set_yscale("log")
     sampler = result.sampler + (f" η={result.eta:g}" if result.sampler == "ddim" else "")
-    fig.suptitle(title or f"per-step spectra: {sampler}, K={K}, {result.init} start")
+    _integer_steps(a, m_ax, b)
+    _suptitle(fig, title or f"per-step spectra: {sampler}, K={K}, {result.init} start")
     if path is not None:
         save_figure(fig, path)
     return fig

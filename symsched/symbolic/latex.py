@@ -78,12 +78,18 @@ def _light(expr: sp.Expr) -> sp.Expr:
 
 
 def _plan_text(smp: Sampler) -> str:
-    """The first line of the plan's docstring as LaTeX text (reST literals dropped, specials escaped)."""
-    lines = (getattr(smp.plan, "__doc__", "") or "").strip().splitlines()
-    text = lines[0] if lines else ""
-    for a, b in (("``", ""), ("{", "\\{"), ("}", "\\}"), ("_", "\\_"), ("%", "\\%"), ("&", "\\&"), ("#", "\\#")):
-        text = text.replace(a, b)
-    return text
+    """The first paragraph of the plan's docstring as LaTeX text: reST literals in ``\\texttt``, the level and
+    parameter names (``sigma_{i+1}``, ``gamma_i``, ``eta``) as math, specials escaped outside math."""
+    doc = (getattr(smp.plan, "__doc__", "") or "").strip()
+    text = " ".join(line.strip() for line in doc.split("\n\n")[0].splitlines())
+    text = re.sub(r"``([^`]+)``", lambda m: "\\texttt{" + m[1] + "}", text)
+
+    def greek(m: re.Match[str]) -> str:
+        sub = m[2].strip("{}") if m[2] else ""
+        return f"$\\{m[1]}" + (f"_{{{sub}}}" if sub else "") + "$"
+
+    text = re.sub(r"(?<![A-Za-z_\\])(sigma|gamma|eta)(?:_(\{[^}]*\}|[A-Za-z0-9]+))?(?![A-Za-z0-9_])", greek, text)
+    return _text(text)
 
 
 def _render_kinds(smp: Sampler, kinds: list[str]) -> list[str]:
@@ -130,11 +136,10 @@ def render_statespace(name: str, **options: object) -> str:
 
     smp = get_sampler(name, **options)
     out = [_HEADER, f"\\section{{{_text(smp.title)}}}\n", f"{_text(smp.description)} Reference: {_text(smp.citation)}.\n\n"]
-    entries = ", ".join(f"${sp.latex(e.symbol)}$" for e in smp.entries)
     lvl = {"vp": "\\bar\\alpha", "ve": "\\sigma", "flow": "t"}[smp.process]
     out.append(
         f"Per mode the sampler keeps the state $y = ({', '.join(sp.latex(e.symbol) for e in smp.entries)})$ "
-        f"({entries}) and, with the exact denoiser, every step is linear: $y_{{i+1}} = A_i(S)\\,y_i + B_i\\,z_i$ "
+        f"and, with the exact denoiser, every step is linear: $y_{{i+1}} = A_i(S)\\,y_i + B_i\\,z_i$ "
         f"with independent $z_i \\sim \\mathcal N(0, I)$. Levels are written ${lvl}$; a step leaves ${lvl}_i$ "
         f"and reaches ${lvl}_{{i+1}}$.\n\n"
     )
