@@ -96,6 +96,7 @@ __all__ = [
     "SAMPLERS",
     "LOG_SNR_RANGE",
     "DEFAULT_DIVERGENCE",
+    "InfiniteObjective",
 ]
 
 Array = NDArray[np.float64]
@@ -574,11 +575,11 @@ def _lbfgs(
         except _Refused as exc:
             return y0, math.inf, False, f"the start was refused ({exc})"
         if f0 == math.inf:  # KL's true +inf (P > 0 where S = 0, or P = 0 where S > 0): no schedule is better
-            raise ValueError(
-                "divergence: the objective is +inf at the start schedule, so it cannot be minimised: KL(P||S) is "
-                "infinite for a mode with S = 0 that the sampler leaves with output variance P > 0 (a noise floor: "
-                "DEIS, final_sigmas_type='sigma_min', ...), or with P = 0 where S > 0; use divergence='w2', drop the "
-                "zero modes, or a sampler that ends at the clean level")
+            raise InfiniteObjective(
+                "divergence: the objective is +inf at the start schedule, so it cannot be minimised: KL (either "
+                "direction) is infinite for a mode with S = 0 that the sampler leaves with output variance P > 0 (a "
+                "noise floor: DEIS, final_sigmas_type='sigma_min', ...), or with P = 0 where S > 0; use "
+                "divergence='w2', drop the zero modes, or a sampler that ends at the clean level")
         if float(np.max(np.abs(g0), initial=0.0)) <= 1e-8 * abs(f0):  # e.g. a warm start at an optimum
             return y0, f0 * scale, True, "converged (the start is stationary)"
         res = minimize(
@@ -594,6 +595,11 @@ def _lbfgs(
         # the line search stalls at machine precision at a stationary point: that is convergence
         ok, msg = True, f"converged (projected gradient at round-off; L-BFGS-B: {msg})"
     return np.asarray(res.x, dtype=np.float64), float(res.fun) * scale, ok, msg
+
+
+class InfiniteObjective(ValueError):
+    """The divergence is +inf at the optimiser's start (KL with a mode the sampler cannot match): nothing to
+    minimise. A ValueError; ``symsched report`` skips that divergence with its message."""
 
 
 def _infeasible(y: Array, y_good: Array, f_good: float) -> tuple[float, Array]:
@@ -1162,7 +1168,9 @@ def optimize_schedule(
     ------
     ValueError
         Bad spectrum, steps, sampler, eta, variance, settings, divergence, init, endpoints, grid, weights,
-        seed, restarts or warm_starts (the message names the argument and the rule).
+        seed, restarts or warm_starts (the message names the argument and the rule); :class:`InfiniteObjective`
+        (a ValueError) when the divergence is +inf at the start: KL with a zero mode that the sampler leaves
+        noisy (DEIS, ``final_sigmas_type="sigma_min"``), infinite for every schedule.
     TypeError
         A setting of the wrong type (e.g. ``eta="0.5"``).
 

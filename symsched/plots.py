@@ -245,9 +245,9 @@ def plot_schedules(
     for a in ax[0]:
         a.grid(alpha=0.3)
     ax[0, 1].legend(fontsize=7, loc="best")
+    _integer_steps(*ax[0])
     if title:
-        fig.suptitle(title)
-        _arrange(fig, suptitle=True)
+        _suptitle(fig, title)
     if path is not None:
         save_figure(fig, path)
     return fig

@@ -550,8 +550,8 @@ def _check_options(sampler: str, options: Any) -> None:
     """The k-diffusion ``options`` of a library sampler (None or a mapping), checked exactly as
     :func:`symsched.output_spectrum` checks the same settings, then against k-diffusion's function itself.
 
-    A non-mapping is :class:`ArgumentTypeError`; options for a sampler other than :data:`LIBRARY_SAMPLERS` are a
-    ValueError. Then the shared validator of :mod:`symsched.api` (parameter ranges such as ``eta``/``s_noise`` in
+    A non-mapping is :class:`ArgumentTypeError`; options for a sampler other than the k-diffusion ones
+    (:data:`LIBRARY_SAMPLERS`, and ``euler`` / ``heun`` with churn) are a ValueError. Then the shared validator of :mod:`symsched.api` (parameter ranges such as ``eta``/``s_noise`` in
     [0, inf], option choices such as LMS ``order`` in 1-4, unknown names); its error, prefixed with ``options:``,
     keeps its type (ValueError, or TypeError for a value of the wrong kind). Last, the names against the keyword
     parameters of k-diffusion's function (:func:`symsched._library_samplers.check_settings`; needs k-diffusion, as
@@ -629,6 +629,9 @@ def predicted_spectrum(spectrum: ArrayLike, alpha_bar: ArrayLike, *, sampler: st
 
     _check_sampler(sampler)
     ab = as_levels(alpha_bar)
+    if options and sampler not in _library.K_DIFFUSION:  # as sample(): DDIM's eta and DDPM's variance are arguments
+        raise ValueError(f"options: only the k-diffusion samplers {', '.join(_library.K_DIFFUSION)} take options "
+                         f"(got {dict(options)!r} with sampler {sampler!r})")
     opts = dict(options or {})
     if sampler not in LIBRARY_SAMPLERS and _loops.SAMPLERS[sampler].family == "vp":
         return output_spectrum(spectrum, ab, sampler=sampler, eta=eta, variance=variance, init="white", **opts)
@@ -1480,9 +1483,10 @@ def default_schedules(
     ``"grid-leading"``, ``"grid-trailing"``, ``"grid-linspace"`` are diffusers' timestep spacings applied to
     ``grid`` itself (what ``DDIMScheduler`` runs for a model with these ``alphas_cumprod``). Other names are
     :func:`symsched.schedules.standard_schedule` on ``grid`` (their levels snapped to it: ``"linear-trailing"``
-    is the linear-beta schedule's levels, which on another model's grid may collide at its noisiest timestep). ``sampler``, ``eta``, ``variance`` and, for a
-    k-diffusion sampler (:data:`LIBRARY_SAMPLERS`), its ``options`` (as in :func:`sample`; checked) are the
-    settings the optimised schedules are optimised for.
+    is the linear-beta schedule's levels, which on another model's grid may collide at its noisiest timestep).
+    ``sampler``, ``eta``, ``variance`` and, for a k-diffusion sampler (:data:`LIBRARY_SAMPLERS`, or ``euler`` /
+    ``heun`` with churn), its ``options`` (as in :func:`sample`; checked) are the settings the optimised
+    schedules are optimised for.
 
     Optimised: ``argmin_levels D(P(S; levels), S)`` over levels on ``grid`` (docs/model.md §8). ``spectrum``:
     any shape (its modes); ``grid``: (T,), training order (default :func:`symsched.optimize.default_grid`).

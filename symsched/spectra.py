@@ -430,8 +430,9 @@ def colour_eigen_psd(images: ArrayLike, *, mean: str = "none") -> Array:
     Returns
     -------
     ndarray, shape (H, W, C), float64
-        Eigenvalues in descending order along the last axis, clipped at 0; FFT order;
-        Hermitian symmetric over (H, W).
+        Eigenvalues in descending order along the last axis, clipped at 0 (and exactly 0 below
+        ``_RANK_TOL`` = 4096 eps times the largest at their frequency: rounding of data of lower colour
+        rank); FFT order; Hermitian symmetric over (H, W).
 
     Raises
     ------
@@ -447,9 +448,16 @@ def colour_eigen_psd(images: ArrayLike, *, mean: str = "none") -> Array:
     return _eigen_modes(acc.result(mean))
 
 
+#: colour eigen-modes below this fraction of the largest one at their frequency are rounding (data of lower colour
+#: rank, e.g. grey images tinted B = G + 1, gave 1e-19..2e-15 where the exact value is 0, and KL divided by them):
+#: they become exact zeros. 8-bit quantisation alone puts a real mode above ~1e-6 of it.
+_RANK_TOL = 4096 * float(np.finfo(np.float64).eps)
+
+
 def _eigen_modes(M: np.ndarray) -> Array:
     M = 0.5 * (M + np.conj(np.swapaxes(M, -1, -2)))
     ev = np.linalg.eigvalsh(M)[..., ::-1]
+    ev = np.where(ev > _RANK_TOL * ev[..., :1], ev, 0.0)
     return _finish(_hermitian(ev, (0, 1)), "colour eigen-mode spectrum")
 
 
@@ -772,20 +780,22 @@ def read_image(path: Union[str, "os.PathLike[str]"], mode: str = "RGB",
 
 
 def _folder_spectrum(folder: Path, patch_size: int) -> Array:
-    """(p, p, 3) colour eigen-mode PSD of a folder; (p, p), the grey PSD, when every image is grey (R = G = B:
-    two of the three colour eigen-modes would be round-off, e.g. 1e-15, which KL divides by)."""
+    """(p, p, 3) colour eigen-mode PSD of a folder; (p, p), the PSD of the one grey channel, when every image that
+    gives patches is grey (R = G = B: two of the three colour eigen-modes would be round-off, e.g. 1e-15, which KL
+    divides by; the third is 3 times the grey PSD, the variance of R + G + B over sqrt(3))."""
     acc = _CrossSpectrum(full=True)
     grey: Optional[_CrossSpectrum] = _CrossSpectrum(full=True)  # while every image so far is grey
     for f in _iter_image_files(folder):
         img = read_image(f, "RGB")
         patches = _patches(_to_signed_unit(img, str(f)), patch_size)
+        if not patches.shape[0]:  # smaller than a patch: neither its pixels nor its colours count
+            continue
         if grey is not None and not (np.array_equal(img[..., 0], img[..., 1])
                                      and np.array_equal(img[..., 0], img[..., 2])):
             grey = None
-        if patches.shape[0]:
-            acc.add(patches, "none")
-            if grey is not None:
-                grey.add(patches[..., :1], "none")
+        acc.add(patches, "none")
+        if grey is not None:
+            grey.add(patches[..., :1], "none")
     if acc.n == 0:
         raise ValueError(
             f"source folder {str(folder)!r}: no image is at least {patch_size}×{patch_size} pixels"
@@ -810,8 +820,9 @@ def load_spectrum(source: Union[str, "os.PathLike[str]"], *, patch_size: int = 3
       (``2 * x / 255 - 1`` for 8-bit), cut into non-overlapping ``p × p`` patches from the
       top-left corner (no resizing; images smaller than p are skipped), the per-channel mean over
       all patches is removed, and the colour eigen-mode PSD (:func:`colour_eigen_psd`) of all
-      patches is returned, shape (p, p, 3); when every image is grey (R = G = B) the grey PSD,
-      shape (p, p) (a grey model has p² modes, not 3 p² of which two thirds are round-off).
+      patches is returned, shape (p, p, 3); when every image is grey (R = G = B) the PSD of the
+      grey channel, shape (p, p): the spectrum of a one-channel model, p² modes (the colour
+      eigen-modes would be 3 times it and two round-off channels).
       Patches are streamed image by image, so large folders do not need to fit in memory.
 
     Parameters

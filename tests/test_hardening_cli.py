@@ -690,5 +690,5 @@ def test_validate_reads_a_colour_spectrum_by_its_first_channel(tmp_path, capsys)
                  "--no-progress"])
     out, err = capsys.readouterr()
     assert code in (0, 1), err
-    assert "validating the first channel" in err and "Hermitian" not in err
+    assert "validating the first channel" in err and "must be Hermitian-symmetric" not in err
     assert "8x8" in out.replace(" ", "") or "(8, 8)" in out, out

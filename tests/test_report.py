@@ -400,3 +400,23 @@ def test_an_interrupt_during_staging_lands_after_the_folder_is_recorded() -> Non
                 time.sleep(0.05)
                 got.append("recorded")
         assert got == (["recorded"] if deferred else [])
+
+
+def test_a_divergence_infinite_for_every_schedule_is_skipped_with_its_reason(tmp_path, capsys, monkeypatch) -> None:
+    """break-test 45/48: DEIS leaves a noise floor, so KL is +inf for every schedule on a spectrum with a zero mode.
+    report showed inf in bold as 'beats every standard schedule'; then (optimize refusing) it stopped, with advice
+    (--divergence) it has no flag for. Now the KL section says why it is skipped and W2 is reported."""
+    from symsched.commands import report as rep
+
+    monkeypatch.setattr(rep, "SECTIONS", [rep.schedules_section, rep.insight_section])
+    spec = tmp_path / "s.npy"
+    np.save(spec, np.r_[0.0, np.geomspace(1e-2, 1e2, 30)])
+    out = tmp_path / "r"
+    code = main(["report", "--spectrum", str(spec), "--sampler", "deis_multistep", "--out", str(out), "--steps", "3",
+                 "--probe-samples", "0", "--no-progress", "--jobs", "0"])
+    stdout, err = capsys.readouterr()
+    assert code == 0, err
+    summary = (out / "summary.md").read_text()
+    assert "Skipped: the objective is +inf at the start schedule" in summary
+    assert (out / "table_w2.md").exists() and not (out / "table_kl.md").exists()
+    assert "skipped (the objective is +inf" in stdout

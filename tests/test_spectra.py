@@ -485,3 +485,18 @@ def test_folder_of_grey_images_gives_the_grey_psd(tmp_path):
     np.testing.assert_allclose(S, ref, rtol=1e-12)
     Image.fromarray(data.astronaut()).save(tmp_path / "c.png")
     assert sp.load_spectrum(tmp_path).shape == (p, p, 3)
+
+
+def test_colour_modes_of_lower_rank_data_are_exact_zeros(tmp_path):
+    """break-test 48: grey images tinted B = G + 1 (after the mean, colour rank 1) gave channels of 1e-19..2e-15
+    rounding instead of 0, and KL optimisation divided by them (4e11). Below 4096 eps of the largest mode at a
+    frequency, a colour mode is 0; a genuinely coloured image keeps all three positive."""
+    from skimage import data
+
+    g = (data.camera()[:256, :256] // 2).astype(np.uint8)  # at most 127: B = G + 1 never saturates
+    Image.fromarray(np.stack([g, g, g + 1], axis=-1)).save(tmp_path / "t.png")
+    S = sp.load_spectrum(tmp_path)
+    assert S.shape == (32, 32, 3)
+    assert np.all(S[..., 1:] == 0.0) and np.all(S[..., 0] > 0)
+    Image.fromarray(data.astronaut()[:256, :256]).save(tmp_path / "t.png")
+    assert np.all(sp.load_spectrum(tmp_path) > 0)

@@ -282,7 +282,9 @@ def _on_model_grid(names: list[str], grid: Any, steps: int) -> list[str]:
         if name.startswith("linear-"):
             try:
                 default_schedules(np.ones(1), steps, names=[name], grid=grid)
-            except ValueError:
+            except ValueError as exc:
+                if "snap to the same grid timestep" not in str(exc):
+                    raise
                 new = "grid-" + name.split("-", 1)[1]
                 print(f"note: {name} does not fit this model's grid (its levels collide there); probing {new}, "
                       "the same timestep spacing on the model's own grid", file=sys.stderr)

@@ -478,7 +478,7 @@ def _divergences() -> list[str]:
 def schedules_section(ctx: Context) -> list[Section]:
     """For each divergence: optimised schedules for every K (JSON, figure) and the comparison table."""
     from .._io import atomic_write_json, atomic_write_text
-    from ..optimize import compare_schedules
+    from ..optimize import InfiniteObjective, compare_schedules
 
     sections = []
     flow = _flow_schedules(ctx)
@@ -488,8 +488,13 @@ def schedules_section(ctx: Context) -> list[Section]:
     ends = {"endpoints": (0.0, None)} if flow else {}
     for div in _divergences():
         ctx.stage(f"optimise {div.upper()}")
-        table = compare_schedules(ctx.S, ctx.ks, sampler=ctx.args.sampler, divergence=div,
-                                  seed=ctx.args.seed, warm_starts=warm, **ends, **ctx.settings)
+        try:
+            table = compare_schedules(ctx.S, ctx.ks, sampler=ctx.args.sampler, divergence=div,
+                                      seed=ctx.args.seed, warm_starts=warm, **ends, **ctx.settings)
+        except InfiniteObjective as exc:  # e.g. KL with zero modes and a sampler that ends with a noise floor
+            ctx.bar.update()
+            sections.append(_skipped_section(DIVERGENCE_LABEL[div], str(exc).removeprefix("divergence: ")))
+            continue
         _add_rows(ctx, table, flow)
         warm += [res.alpha_bar for res in table.results.values()]  # the next divergence starts from these too
         ctx.data[f"table_{div}"] = table
@@ -510,6 +515,14 @@ def schedules_section(ctx: Context) -> list[Section]:
         ctx.bar.update()
         sections.append(_schedule_section(div, label, stem, header, rows, beats, table.note, figures, jsons, ctx.ks))
     return sections
+
+
+def _skipped_section(label: str, why: str) -> Section:
+    """A divergence the report cannot optimise for, with the reason."""
+    text = f"Skipped: {why}."
+    return Section(lambda: [f"## Schedules optimised for {label}", "", text, ""],
+                   lambda: [f"<h2>Schedules optimised for {html.escape(label)}</h2>", f"<p>{html.escape(text)}</p>"],
+                   lambda: [f"{label}: skipped ({why})"])
 
 
 def _flow_schedules(ctx: Context) -> dict[int, dict[str, np.ndarray]]:
@@ -590,7 +603,9 @@ def insight_section(ctx: Context) -> Section:
     """Spectral insight (:func:`symsched.insight.explain.report_section`) on the optimised schedules."""
     from ..insight.explain import report_section
 
-    results = {div: ctx.data[f"table_{div}"].results for div in _divergences()}
+    results = {div: ctx.data[f"table_{div}"].results for div in _divergences() if f"table_{div}" in ctx.data}
+    if not results:
+        return Section(lambda: [], lambda: [])
     md, htm = report_section(ctx.S, results, ctx.out, sampler=ctx.args.sampler)
     return Section(lambda: [md], lambda: [htm])
 
@@ -721,13 +736,17 @@ def _precheck(out: Path) -> None:
     """ValueError naming --out before any work when a name every report writes exists there as the other kind
     (:func:`_publish_plan` checks every name again at the end, when the whole list is known)."""
     for name, folder in _ALWAYS_WRITTEN.items():
-        target = out / name
-        if folder and target.exists() and not target.is_dir():
-            raise ValueError(f"--out {str(out)!r}: {str(target)!r} is a file where the report writes a folder; move "
-                             "it or choose another --out (nothing was written)")
-        if not folder and target.is_dir():
-            raise ValueError(f"--out {str(out)!r}: {str(target)!r} is a folder where the report writes a file; move "
-                             "it or choose another --out (nothing was written)")
+        _check_kind(out, out / name, folder)
+
+
+def _check_kind(out: Path, target: Path, folder: bool) -> None:
+    """ValueError naming --out when ``target`` exists as the other kind than the report writes there."""
+    if folder and target.exists() and not target.is_dir():
+        raise ValueError(f"--out {str(out)!r}: {str(target)!r} is a file where the report writes a folder; move "
+                         "it or choose another --out (nothing was written)")
+    if not folder and target.is_dir():
+        raise ValueError(f"--out {str(out)!r}: {str(target)!r} is a folder where the report writes a file; move "
+                         "it or choose another --out (nothing was written)")
 
 
 def _publish_plan(stage: Path, out: Path) -> list[tuple[Path, Path, Optional[int]]]:
@@ -741,13 +760,9 @@ def _publish_plan(stage: Path, out: Path) -> list[tuple[Path, Path, Optional[int
     for root, dirs, files in os.walk(stage):
         target = out / Path(root).relative_to(stage)
         for name in dirs:
-            if (target / name).exists() and not (target / name).is_dir():
-                raise ValueError(f"--out {str(out)!r}: {str(target / name)!r} is a file where the report writes a "
-                                 "folder; move it or choose another --out (nothing was written)")
+            _check_kind(out, target / name, True)
         for name in files:
-            if (target / name).is_dir():
-                raise ValueError(f"--out {str(out)!r}: {str(target / name)!r} is a folder where the report writes a "
-                                 "file; move it or choose another --out (nothing was written)")
+            _check_kind(out, target / name, False)
             moves.append((Path(root) / name, target / name, _check_target(target / name)))
     return moves
 

@@ -91,8 +91,9 @@ def _first_channel(S: np.ndarray, label: str) -> tuple[np.ndarray, str]:
         _check_hermitian_psd(S[..., 0], "--spectrum")
     except ValueError:
         return S, label  # neither: the 3-D message names the fault
-    print(f"note: {label} has shape {S.shape}: read as an H x W spectrum with {S.shape[-1]} colour channels; "
-          "validating the first channel (as symsched report does)", file=sys.stderr)
+    print(f"note: {label} has shape {S.shape} and is not Hermitian along its last axis: read as an H x W spectrum "
+          f"with {S.shape[-1]} colour channels; validating the first channel (symsched report validates the first "
+          "channel of every 3-D spectrum)", file=sys.stderr)
     return np.ascontiguousarray(S[..., 0]), f"{label}, first channel"
 
 

@@ -183,7 +183,7 @@ def _mp_steps(x: np.ndarray, coordinate: str, name: str, mod: Any, options: Any,
         modes = tuple("clean" if i == K else ("zero" if zero[i] else "") for i in idx)
         try:
             fn = pinned_step(lambda v: _mp_step(name, opts, kind, modes, v), modes,
-                             {p: float(params[p]) for p in pnames})
+                             {p: float(params[p]) for p in pnames}, bool(getattr(mod, "ZERO_LIMIT_BY_VALUE", False)))
         except ValueError as exc:  # a step undefined at pure noise: the float64 path's message
             raise undefined_step_error(exc, {"sigma": "sigmas"}.get(coordinate, coordinate), name, kind,
                                        modes) from None

@@ -310,21 +310,23 @@ def step_kernels(name: str, options: tuple[tuple[str, Any], ...], kind: str, mod
 
 
 def pinned_step(build: Callable[[tuple[tuple[str, str], ...]], Any], modes: Sequence[str],
-                params: Mapping[str, float]) -> Any:
+                params: Mapping[str, float], by_value: bool = False) -> Any:
     """``build(values)`` with the parameter classes of :func:`pinned_values`; where the limit at pure noise for
-    a positive parameter of unknown size fails (SymPy cannot take ``dpmpp_sde``'s half-step; or a limit that
-    depends on more than the sign), again with the values themselves as exact rationals (slower to derive, once
-    per value; its error stands then; ValueError naming the parameters whose rational is too long to print,
-    e.g. eta = 1e-300)."""
-    from .canonical import UndefinedStep
+    a positive parameter of unknown size fails (a limit that depends on more than the sign), again with the
+    values themselves as exact rationals (slower to derive, once per value; its error stands then; ValueError
+    naming the parameters whose rational is too long to print, e.g. eta = 1e-300). ``by_value``: the sampler's
+    ``ZERO_LIMIT_BY_VALUE`` (``dpmpp_sde``, whose half-step SymPy cannot take per class), values at once."""
     from .codegen import _BadEntry
 
     values = pinned_values(modes, params)
-    try:
-        return build(values)
-    except UndefinedStep:
-        if "+" not in dict(values).values():
-            raise
+    if not by_value:
+        try:
+            return build(values)
+        except ValueError as exc:
+            from .canonical import UndefinedStep  # SymPy is imported only when a derivation failed
+
+            if not isinstance(exc, UndefinedStep) or "+" not in dict(values).values():
+                raise
     exact = tuple((p, repr(float(v)) if c == "+" else c) for (p, c), v in zip(values, params.values()))
     try:
         return build(exact)

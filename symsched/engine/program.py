@@ -297,11 +297,13 @@ def build_program(name: str, options: Mapping[str, Any], params: Mapping[str, fl
         groups.setdefault((kind, modes), []).append(n)
 
     steps: list[Optional[ProgramStep]] = [None] * len(items)
+    by_value = bool(getattr(mod, "ZERO_LIMIT_BY_VALUE", False))
     extended, coefficient_loss = False, 0.0
     mp_levels = _MpLevels(x, coordinate)
     for (kind, modes), members in groups.items():
         try:
-            kern = pinned_step(lambda v: step_kernels(name, opts, kind, modes, values=v), modes, params_used)
+            kern = pinned_step(lambda v: step_kernels(name, opts, kind, modes, values=v), modes, params_used,
+                               by_value)
         except ValueError as exc:  # UndefinedStep from the symbolic limits
             raise undefined_step_error(exc, arg, name, kind, modes) from None
         group = [(items[n][1], items[n][2]) for n in members]
@@ -321,7 +323,7 @@ def build_program(name: str, options: Mapping[str, Any], params: Mapping[str, fl
         gkern = None
         if grad:
             gkern = pinned_step(lambda v: step_kernels(name, opts, kind, modes, grad=True, values=v), modes,
-                                params_used)
+                                params_used, by_value)
             try:
                 gvals, ext, _ = _evaluate(gkern, group, modes, c, s, l, gaps, pvals, step_params)
             except _Undefined:
@@ -363,7 +365,8 @@ def evaluate_step(name: str, kind: str, levels: Sequence[float], S: Any, *, coor
     c, s, l = canonical_levels(np.nan_to_num(x, nan=0.5), coordinate)
     gaps = level_gaps(np.nan_to_num(x, nan=0.5), coordinate)
     modes = tuple("clean" if v is None else ("zero" if np.isneginf(li) else "") for v, li in zip(levels, l))
-    kern = pinned_step(lambda v: step_kernels(name, opts, kind, modes, grad=grad, values=v), modes, prm)
+    kern = pinned_step(lambda v: step_kernels(name, opts, kind, modes, grad=grad, values=v), modes, prm,
+                       bool(getattr(mod, "ZERO_LIMIT_BY_VALUE", False)))
     pvals = [NUMERIC_PARAMS.get(p, lambda v: v)(v) for p, v in prm.items()]
     group = [(tuple(range(len(levels))), dict(step_params or {}))]
     (co, co_ld), = _evaluate(kern, group, modes, c, s, l, gaps, pvals, tuple(getattr(mod, "STEP_PARAMS", ())))[0]

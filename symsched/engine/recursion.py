@@ -413,14 +413,9 @@ def _checked(prog: Program, S: Array, init: str, exact: Optional[Callable[[Array
     """(rho, modes taken from ``exact`` or None, their P) for :func:`checked_ratio` and :func:`output_variance`."""
     rho = output_ratio(prog, S, init)
     trusted, worst = rounding_check(prog, S, init, rho, exact)
-    if not trusted and not prog.extended and worst <= _LD_GAIN * MAX_ROUNDING:  # longdouble is accurate enough
+    if _longdouble_may_do(prog, trusted, worst):
         rho = output_ratio(prog, S, init, ld=True)
-        trusted = True
-        if exact is not None:  # unless its coefficients carry fewer than its 11 extra bits: confirmed at two modes
-            ends = np.unique([0, S.size - 1])
-            with np.errstate(all="ignore"):
-                confirm = _worst_disagreement(rho[ends] * kappa(S[ends]), exact(S[ends]))
-            trusted, worst = confirm <= MAX_ROUNDING, max(worst, confirm)
+        trusted, worst = _confirmed(rho, S, exact, worst)
     with np.errstate(over="ignore", invalid="ignore"):
         bad = ~np.isfinite(rho * kappa(S))
     if not trusted:  # cancellation: float64 digits lost, every mode is suspect
@@ -433,6 +428,22 @@ def _checked(prog: Program, S: Array, init: str, exact: Optional[Callable[[Array
             rho[bad] = P_exact / kappa(S[bad])
         return rho, bad, P_exact
     return rho, None, None
+
+
+def _longdouble_may_do(prog: Program, trusted: bool, worst: float) -> bool:
+    """An untrusted float64 sweep whose disagreement longdouble's 11 more bits bring below MAX_ROUNDING."""
+    return not trusted and not prog.extended and worst <= _LD_GAIN * MAX_ROUNDING
+
+
+def _confirmed(rho: Array, S: Array, exact: Optional[Callable[[Array], Array]], worst: float) -> tuple[bool, float]:
+    """(trusted, worst) of a longdouble sweep ``rho``: confirmed with ``exact`` (mpmath) at the smallest and the
+    largest mode, since coefficients whose formulas cancel carry fewer than longdouble's extra bits."""
+    if exact is None:
+        return True, worst
+    ends = np.unique([0, S.size - 1])
+    with np.errstate(all="ignore"):
+        confirm = _worst_disagreement(rho[ends] * kappa(S[ends]), exact(S[ends]))
+    return confirm <= MAX_ROUNDING, max(worst, confirm)
 
 
 def output_variance(prog: Program, S: Array, init: str,
@@ -800,6 +811,9 @@ def value_and_grad(prog: Program, S: Array, init: str,
         # gradient itself may be representable: the sweeps again in longdouble
         J, grad, rho_all = _sweep_grad(prog, S, init, objective, chunk, ld=True)
     trusted, worst = rounding_check(prog, S, init, rho_all, exact)
+    if _longdouble_may_do(prog, trusted, worst):  # as output_variance: the sweeps again in longdouble, confirmed
+        J, grad, rho_all = _sweep_grad(prog, S, init, objective, chunk, ld=True)
+        trusted, worst = _confirmed(rho_all, S, exact, worst)
     if not trusted:
         raise ValueError(_ill_conditioned(worst, prog.arg))
     with np.errstate(over="ignore", invalid="ignore"):

@@ -70,8 +70,6 @@ def plot_sweep(result: Any, *, steps: Optional[Sequence[int]] = None, title: Opt
     """
     from matplotlib import colormaps
     from matplotlib.cm import ScalarMappable
-    from matplotlib.ticker import MaxNLocator
-
     ks = list(result.steps if steps is None else steps)[:4]
     for k in ks:
         if k not in result.steps:
@@ -84,7 +82,7 @@ def plot_sweep(result: Any, *, steps: Optional[Sequence[int]] = None, title: Opt
             a.plot(np.arange(1, K + 1), L[j], marker="o", ms=3, lw=1.4, color=cols[j],
                    label=f"{result.parameter}={v:g}" if _numeric([v]) else str(v))
         a.set(xlabel="step (noisiest first)", ylabel="log-SNR of the level", title=f"K = {K}")
-        a.xaxis.set_major_locator(MaxNLocator(integer=True))
+        _integer_steps(a)
         a.grid(alpha=0.3)
     if norm is not None:
         sm = ScalarMappable(norm=norm, cmap=colormaps["viridis"])

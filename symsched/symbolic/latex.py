@@ -89,6 +89,7 @@ def _plan_text(smp: Sampler) -> str:
         return f"$\\{m[1]}" + (f"_{{{sub}}}" if sub else "") + "$"
 
     text = re.sub(r"(?<![A-Za-z_\\])(sigma|gamma|eta)(?:_(\{[^}]*\}|[A-Za-z0-9]+))?(?![A-Za-z0-9_])", greek, text)
+    text = re.sub(r" ([<>]=?) ", lambda m: f" ${m[1]}$ ", text)  # in text mode OT1 prints < and > as inverted marks
     return _text(text)
 
 

@@ -31,6 +31,9 @@ PARAMS = {"eta": 1.0, "s_noise": 1.0, "r": 0.5}
 #: fac = 1/(2r) blow up.
 PARAM_BOUNDS = {"r": (1e-3, 1.0)}
 OPTIONS = {"noise_sampler": ("brownian_tree", "independent")}
+#: the step from sigma = inf is derived for the parameter values themselves: SymPy takes no limit of the half-step
+#: for a symbolic positive eta (engine.kernels.pinned_step; every other sampler is derived per class, 0 or > 0)
+ZERO_LIMIT_BY_VALUE = True
 
 
 def plan(K: int, levels: Any = None, params: Any = None, **options: Any) -> list[PlanStep]:
