@@ -386,7 +386,6 @@ def test_an_interrupt_during_staging_lands_after_the_folder_is_recorded() -> Non
     workers were being forked, before the cleanup was armed) left the folder behind. The folder is now created with
     SIGINT/SIGTERM held back, so the interrupt arrives once its path is recorded; and without the deferral the same
     interrupt cuts the block short (the companion: the test can fail)."""
-    import os
     import signal
     import time
 
@@ -396,7 +395,9 @@ def test_an_interrupt_during_staging_lands_after_the_folder_is_recorded() -> Non
         got: list[str] = []
         with pytest.raises(KeyboardInterrupt):
             with (_signals_deferred() if deferred else contextlib.nullcontext()):
-                os.kill(os.getpid(), signal.SIGINT)
+                # raise_signal: delivered to this (main) thread itself; os.kill to the process could reach another
+                # thread an earlier test left running, so the interrupt would land after the append (a flake)
+                signal.raise_signal(signal.SIGINT)
                 time.sleep(0.05)
                 got.append("recorded")
         assert got == (["recorded"] if deferred else [])
