@@ -564,14 +564,19 @@ def _check_options(sampler: str, options: Any) -> None:
         raise ArgumentTypeError(f"options must be a mapping of k-diffusion settings or None (got {type(options).__name__})")
     if not options:
         return
-    if sampler not in _library.K_DIFFUSION:
-        raise ValueError(f"options: only the k-diffusion samplers {', '.join(_library.K_DIFFUSION)} take options "
-                         f"(got {dict(options)!r} with sampler {sampler!r})")
+    _options_taken(sampler, options)
     try:
         _setup(sampler, dict(options))
     except (TypeError, ValueError) as exc:
         raise type(exc)(f"options: {exc}") from None
     _library.check_settings(sampler, options)
+
+
+def _options_taken(sampler: str, options: Any) -> None:
+    """ValueError when ``options`` are given for a sampler that is not k-diffusion's (which alone take them)."""
+    if options and sampler not in _library.K_DIFFUSION:
+        raise ValueError(f"options: only the k-diffusion samplers {', '.join(_library.K_DIFFUSION)} take options "
+                         f"(got {dict(options)!r} with sampler {sampler!r})")
 
 
 #: samplers symsched evaluates in closed form but :func:`sample` cannot drive with a learned model:
@@ -629,9 +634,7 @@ def predicted_spectrum(spectrum: ArrayLike, alpha_bar: ArrayLike, *, sampler: st
 
     _check_sampler(sampler)
     ab = as_levels(alpha_bar)
-    if options and sampler not in _library.K_DIFFUSION:  # as sample(): DDIM's eta and DDPM's variance are arguments
-        raise ValueError(f"options: only the k-diffusion samplers {', '.join(_library.K_DIFFUSION)} take options "
-                         f"(got {dict(options)!r} with sampler {sampler!r})")
+    _options_taken(sampler, options)  # as sample(): DDIM's eta and DDPM's variance are arguments, not options
     opts = dict(options or {})
     if sampler not in LIBRARY_SAMPLERS and _loops.SAMPLERS[sampler].family == "vp":
         return output_spectrum(spectrum, ab, sampler=sampler, eta=eta, variance=variance, init="white", **opts)

@@ -784,25 +784,20 @@ def _folder_spectrum(folder: Path, patch_size: int) -> Array:
     gives patches is grey (R = G = B: two of the three colour eigen-modes would be round-off, e.g. 1e-15, which KL
     divides by; the third is 3 times the grey PSD, the variance of R + G + B over sqrt(3))."""
     acc = _CrossSpectrum(full=True)
-    grey: Optional[_CrossSpectrum] = _CrossSpectrum(full=True)  # while every image so far is grey
+    grey = True  # every image that gave patches so far has R = G = B
     for f in _iter_image_files(folder):
         img = read_image(f, "RGB")
         patches = _patches(_to_signed_unit(img, str(f)), patch_size)
         if not patches.shape[0]:  # smaller than a patch: neither its pixels nor its colours count
             continue
-        if grey is not None and not (np.array_equal(img[..., 0], img[..., 1])
-                                     and np.array_equal(img[..., 0], img[..., 2])):
-            grey = None
+        grey = grey and np.array_equal(img[..., 0], img[..., 1]) and np.array_equal(img[..., 0], img[..., 2])
         acc.add(patches, "none")
-        if grey is not None:
-            grey.add(patches[..., :1], "none")
     if acc.n == 0:
         raise ValueError(
             f"source folder {str(folder)!r}: no image is at least {patch_size}×{patch_size} pixels"
         )
-    if grey is not None:
-        return _eigen_modes(grey.result("dataset"))[..., 0]
-    return _eigen_modes(acc.result("dataset"))
+    M = acc.result("dataset")
+    return _eigen_modes(M[..., :1, :1])[..., 0] if grey else _eigen_modes(M)  # grey: the one channel's PSD
 
 
 def load_spectrum(source: Union[str, "os.PathLike[str]"], *, patch_size: int = 32) -> Array:

@@ -70,6 +70,7 @@ def plot_sweep(result: Any, *, steps: Optional[Sequence[int]] = None, title: Opt
     """
     from matplotlib import colormaps
     from matplotlib.cm import ScalarMappable
+
     ks = list(result.steps if steps is None else steps)[:4]
     for k in ks:
         if k not in result.steps:
