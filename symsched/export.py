@@ -877,7 +877,9 @@ def _grid_timesteps(ab: Array, grid: Any, rtol: float | None) -> list[int]:
     tol = _float32_log_tolerance(g)
     out = [_match_timestep(float(a), i, g, tol, rtol) for i, a in enumerate(ab)]
     if len(set(out)) != len(out):
-        raise ValueError("alpha_bar maps two levels to the same grid timestep")
+        from .schedules import GridCollision
+
+        raise GridCollision("alpha_bar maps two levels to the same grid timestep")
     return out
 
 

@@ -78,6 +78,7 @@ __all__ = [
     "standard_schedule",
     "STANDARD_SCHEDULES",
     "SPACINGS",
+    "GridCollision",
     "BETA_SCHEDULES",
     "AYS_SIGMAS",
 ]
@@ -135,6 +136,12 @@ _GRID_NAMES = {
     "cosine": ("cosine", None),
     "sigmoid": ("sigmoid", None),
 }
+
+class GridCollision(ValueError):
+    """Two levels of a schedule land on the same timestep of a discrete training grid (the grid is too coarse
+    for that many levels in that range). A ``ValueError``; raised by :func:`nearest_timesteps` and
+    :func:`standard_schedule` with a grid, and by the timestep exports of :mod:`symsched.export`."""
+
 
 # ---------------------------------------------------------------------------------------------
 # small validators (schedule-specific; the generic ones live in symsched._validate)
@@ -833,7 +840,9 @@ def nearest_timesteps(alpha_bar: ArrayLike, grid: ArrayLike) -> NDArray[np.int64
     Raises
     ------
     ValueError
-        Bad inputs, or two levels snapping to the same timestep (the grid is too coarse for K
+        Bad inputs.
+    GridCollision
+        A ``ValueError``: two levels snap to the same timestep (the grid is too coarse for K
         levels in that range; use fewer steps or pass a finer grid).
     """
     ab = as_levels(alpha_bar, "alpha_bar")
@@ -851,7 +860,7 @@ def nearest_timesteps(alpha_bar: ArrayLike, grid: ArrayLike) -> NDArray[np.int64
     ts = (g.size - 1 - pick).astype(np.int64)
     if np.any(np.diff(ts) == 0):
         k = int(np.argmax(np.diff(ts) == 0))
-        raise ValueError(
+        raise GridCollision(
             f"levels alpha_bar[{k}] and alpha_bar[{k + 1}] snap to the same grid timestep {int(ts[k])}: "
             f"the grid is too coarse for these levels (use fewer steps or a finer grid)"
         )
@@ -1396,7 +1405,7 @@ def standard_schedule(
 
     A given ``grid`` restricts the levels to grid levels, for every name: each level of the named
     schedule moves to the nearest grid level in log-SNR (:func:`nearest_timesteps`); if two levels
-    land on the same grid level a ValueError says so.
+    land on the same grid level a :class:`GridCollision` (a ValueError) says so.
 
     Parameters
     ----------
@@ -1423,12 +1432,7 @@ def standard_schedule(
         if spacing is not None or _nonneg_int(steps_offset, "steps_offset") != 0:
             raise ValueError(f"spacing and steps_offset apply only to DDPM-grid schedules, not to {name!r}")
         ab = flow_schedule(name, K)
-        if g is not None:
-            try:
-                ab = from_grid(g, nearest_timesteps(ab, g))
-            except ValueError as exc:
-                raise ValueError(f"{name} schedule on the given grid: {exc}") from None
-        return ab
+        return ab if g is None else _snapped(name, ab, g)
     if spacing is not None:
         check_choice(spacing, "spacing", SPACINGS)
     if name in _GRID_NAMES:
@@ -1438,12 +1442,7 @@ def standard_schedule(
         sp = own or spacing or "leading"
         own_grid = training_grid(family, num_train_timesteps=1000 if g is None else g.size)
         ab = from_grid(own_grid, timesteps(K, spacing=sp, num_train_timesteps=own_grid.size, steps_offset=steps_offset))
-        if g is None:
-            return ab
-        try:
-            return from_grid(g, nearest_timesteps(ab, g))
-        except ValueError as exc:
-            raise ValueError(f"{name} schedule on the given grid: {exc}") from None
+        return ab if g is None else _snapped(name, ab, g)
     if spacing is not None:
         raise ValueError(f"spacing applies only to DDPM-grid schedules, not to {name!r}")
     if _nonneg_int(steps_offset, "steps_offset") != 0:
@@ -1466,8 +1465,13 @@ def standard_schedule(
     else:
         ab = align_your_steps(K, model=name.split("-", 1)[1])
     if g is not None:
-        try:
-            ab = from_grid(g, nearest_timesteps(ab, g))
-        except ValueError as exc:
-            raise ValueError(f"{name} schedule on the given grid: {exc}") from None
+        ab = _snapped(name, ab, g)
     return as_levels(ab, f"{name} schedule")
+
+
+def _snapped(name: str, ab: Array, grid: Array) -> Array:
+    """The named schedule's levels moved to their nearest grid levels (GridCollision if two coincide)."""
+    try:
+        return from_grid(grid, nearest_timesteps(ab, grid))
+    except GridCollision as exc:
+        raise GridCollision(f"{name} schedule on the given grid: {exc}") from None

@@ -48,6 +48,12 @@ def test_to_diffusers_sigmas_and_grid_timesteps():
         to_diffusers([0.5], grid=grid)
     with pytest.raises(ValueError, match="grid"):
         to_diffusers(ab, grid=np.ones((2, 2)))
+    # two levels within float32 rounding of the same timestep: the typed collision error (a ValueError)
+    from symsched.schedules import GridCollision
+
+    with pytest.raises(GridCollision, match="two levels to the same grid timestep"):
+        to_diffusers([grid[500], grid[500] * (1 + 1e-9), grid[100]], grid=grid)
+    assert issubclass(GridCollision, ValueError)
 
 
 @pytest.mark.diffusers

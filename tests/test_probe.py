@@ -751,8 +751,12 @@ def test_probe_on_a_stable_diffusion_grid_gets_the_grid_spacings(capsys) -> None
 
     betas = np.linspace(0.00085**0.5, 0.012**0.5, 1000) ** 2
     sd = np.cumprod(1.0 - betas)
-    with pytest.raises(ValueError, match="snap to the same grid timestep 999"):
+    from symsched.schedules import GridCollision
+
+    with pytest.raises(GridCollision, match="snap to the same grid timestep 999"):  # typed: the CLI catches the type
         probe.default_schedules(np.ones(4), 4, names=["linear-trailing"], grid=sd)
+    with pytest.raises(ValueError, match="grid must not be empty"):  # any other refusal is not a collision
+        _on_model_grid(["linear-trailing"], np.array([]), 4)
     got = probe.default_schedules(np.ones(4), 4, names=["grid-trailing", "grid-leading"], grid=sd)
     np.testing.assert_array_equal(got["grid-trailing"], sd[[999, 749, 499, 249]])
     np.testing.assert_array_equal(got["grid-leading"], sd[[750, 500, 250, 0]])

@@ -276,15 +276,14 @@ def _on_model_grid(names: list[str], grid: Any, steps: int) -> list[str]:
     Diffusion's scaled_linear betas, whose noisiest level is far above the linear grid's) becomes the same
     spacing on the model's own grid (``grid-trailing``, what DDIMScheduler runs for it), with a note."""
     from ..probe import default_schedules
+    from ..schedules import GridCollision
 
     out = []
     for name in names:
         if name.startswith("linear-"):
             try:
                 default_schedules(np.ones(1), steps, names=[name], grid=grid)
-            except ValueError as exc:
-                if "snap to the same grid timestep" not in str(exc):
-                    raise
+            except GridCollision:
                 new = "grid-" + name.split("-", 1)[1]
                 print(f"note: {name} does not fit this model's grid (its levels collide there); probing {new}, "
                       "the same timestep spacing on the model's own grid", file=sys.stderr)
