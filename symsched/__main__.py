@@ -1,8 +1,6 @@
-"""``python -m symsched``: the same command line as the ``symsched`` script (:func:`symsched.cli.main`)."""
+"""``python -m symsched``: the same command line as the ``symsched`` script (:func:`symsched.cli.console_main`)."""
 
-import sys
-
-from .cli import main
+from .cli import console_main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    console_main()

@@ -233,7 +233,8 @@ class DataCache:
             return
         doc = {**payload, "format": self.format, "fingerprint": self.fingerprint(), self.key_field: key}
         try:
-            atomic_write_text(path, json.dumps(doc, ensure_ascii=False, sort_keys=True) + "\n", mode=0o600)
+            atomic_write_text(path, json.dumps(doc, ensure_ascii=False, sort_keys=True) + "\n", mode=0o600,
+                              follow_symlinks=False)  # a planted link is replaced, never written through
         except OSError:  # read-only file system etc.: the computed value is still returned
             pass
 

@@ -7,20 +7,21 @@ it into one line that names the option.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import math
 import os
 import stat
 import tempfile
 from pathlib import Path
-from typing import Any, Callable, Optional, Union
+from typing import Any, Callable, Iterator, Optional, Union
 
 import numpy as np
 
 PathLike = Union[str, "os.PathLike[str]"]
 
 __all__ = ["file_path", "check_output", "check_suffix", "atomic_write", "atomic_write_text", "atomic_write_bytes",
-           "save_npy", "load_npy"]
+           "save_npy", "load_npy", "staged_folder", "signals_deferred", "check_kind"]
 
 
 def _umask() -> int:
@@ -116,42 +117,48 @@ def _probe(directory: Path, path: Path) -> None:
 
 
 def atomic_write(path: PathLike, writer: Callable[[str], None], *, suffix: str = "",
-                 mode: Optional[int] = None) -> Path:
+                 mode: Optional[int] = None, follow_symlinks: bool = True) -> Path:
     """Call ``writer(tmp_path)`` and rename the temporary file onto ``path`` (atomic on POSIX).
 
     The file gets ``mode`` if given, else the mode of the file it replaces (a 0600 file stays
-    0600), else the usual ``0666 & ~umask``. Missing parent directories are created.
+    0600), else the usual ``0666 & ~umask``. Missing parent directories are created. A ``path`` that is a
+    symbolic link is written through: the file it names is replaced (as its mode is the one kept), the link stays;
+    with ``follow_symlinks=False`` (the caches: a planted link must not redirect a write) the link is replaced.
     """
+    import secrets
+
     path = Path(path)
+    if follow_symlinks and path.is_symlink():
+        path = Path(os.path.realpath(path))
     old_mode = _check_target(path)
     final_mode = mode if mode is not None else old_mode if old_mode is not None else 0o666 & ~_umask()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix or path.suffix, dir=path.parent)
     except OSError as exc:
         raise type(exc)(exc.errno, exc.strerror, str(path)) from None
-    os.close(fd)
+    # the temporary name is known before the file exists, so an interrupt at any point is cleaned up below
+    tmp = str(path.parent / f".{path.name}.{secrets.token_hex(8)}{suffix or path.suffix}")
     try:
+        os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
         writer(tmp)
-        os.chmod(tmp, final_mode)  # mkstemp creates 0600
+        os.chmod(tmp, final_mode)
         os.replace(tmp, path)
     except BaseException as exc:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
+        if not (isinstance(exc, FileExistsError) and exc.filename == tmp):  # never remove another's file
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
         if isinstance(exc, OSError) and exc.filename in (tmp, None):
             raise type(exc)(exc.errno, exc.strerror, str(path)) from None
         raise
     return path
 
 
-def atomic_write_text(path: PathLike, text: str, *, mode: Optional[int] = None) -> Path:
+def atomic_write_text(path: PathLike, text: str, *, mode: Optional[int] = None, follow_symlinks: bool = True) -> Path:
     def _w(tmp: str) -> None:
         with open(tmp, "w", encoding="utf-8", newline="\n") as fh:
             fh.write(text)
 
-    return atomic_write(path, _w, mode=mode)
+    return atomic_write(path, _w, mode=mode, follow_symlinks=follow_symlinks)
 
 
 def json_ready(x: Any) -> Any:
@@ -255,3 +262,103 @@ def load_npy(path: PathLike, name: str = "file", *, kinds: str = "iuf") -> np.nd
     except OSError as exc:
         raise type(exc)(exc.errno, exc.strerror, str(p)) from None
     return np.asarray(arr)
+
+
+# ---------------------------------------------------------------------------------------------
+# multi-file outputs: written into a staging folder, then published onto --out
+# ---------------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def signals_deferred() -> Iterator[None]:
+    """SIGINT and SIGTERM held back for the block (main thread; Python runs signal handlers there): recorded, then
+    raised again once the block ends and the previous handlers are back, so a KeyboardInterrupt cannot fall between
+    creating a resource and recording it for cleanup. (A thread signal mask would not do: the process's other
+    threads would take the signal.)"""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pending: list[int] = []
+    old = {s: signal.signal(s, lambda signum, _frame: pending.append(signum)) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, handler in old.items():
+            signal.signal(s, handler)
+        for s in dict.fromkeys(pending):
+            signal.raise_signal(s)
+
+
+@contextlib.contextmanager
+def staged_folder(out: PathLike, what: str = "the command") -> Iterator[Path]:
+    """A new empty hidden folder next to ``out`` (same file system) to write a multi-file output into; when the
+    block ends normally its files are published onto ``out`` (:func:`publish`), and on any error or interrupt
+    (Ctrl-C, SIGTERM) it is removed: ``out`` is either as it was or holds the whole new output. ``what`` names
+    the writer in the refusals of :func:`check_kind` (e.g. "the report")."""
+    import shutil
+
+    out = Path(out)
+    stage: Optional[Path] = None
+    done = False
+    try:
+        with signals_deferred():  # a Ctrl-C or SIGTERM now lands after the folder is known, so it is removed
+            try:
+                out.parent.mkdir(parents=True, exist_ok=True)
+                stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+            except OSError as exc:
+                raise type(exc)(exc.errno, exc.strerror, str(out)) from None
+        yield stage
+        publish(stage, out, what)
+        done = True
+    finally:
+        if not done and stage is not None:
+            shutil.rmtree(stage, ignore_errors=True)
+
+
+def check_kind(out: Path, target: Path, folder: bool, what: str = "the command") -> None:
+    """ValueError naming --out when ``target`` exists as the other kind than ``what`` writes there."""
+    if folder and target.exists() and not target.is_dir():
+        raise ValueError(f"--out {str(out)!r}: {str(target)!r} is a file where {what} writes a folder; move "
+                         "it or choose another --out (nothing was written)")
+    if not folder and target.is_dir():
+        raise ValueError(f"--out {str(out)!r}: {str(target)!r} is a folder where {what} writes a file; move "
+                         "it or choose another --out (nothing was written)")
+
+
+def _publish_plan(stage: Path, out: Path, what: str) -> list[tuple[Path, Path, Optional[int]]]:
+    """Every move of the finished output onto an existing ``out``: ``(staged file, target, mode of the file it
+    replaces or None)``, checked before anything moves (:func:`check_kind`, and each target must be replaceable):
+    a failed publish leaves ``out`` as it was."""
+    moves = []
+    for root, dirs, files in os.walk(stage):
+        target = out / Path(root).relative_to(stage)
+        for name in dirs:
+            check_kind(out, target / name, True, what)
+        for name in files:
+            check_kind(out, target / name, False, what)
+            dest = target / name
+            if dest.is_symlink():  # written through, as atomic_write does: the file it names is replaced
+                dest = Path(os.path.realpath(dest))
+            moves.append((Path(root) / name, dest, _check_target(dest)))
+    return moves
+
+
+def publish(stage: Path, out: Path, what: str = "the command") -> None:
+    """Move a finished output from ``stage`` onto ``out``: one rename when ``out`` does not exist, else file by
+    file (each an atomic ``os.replace`` that keeps the mode of the file it replaces, as :func:`atomic_write`
+    does; files of an earlier output that this one does not write are kept)."""
+    import shutil
+
+    os.chmod(stage, 0o777 & ~_umask())  # mkdtemp makes it 0700
+    if not out.exists():
+        os.replace(stage, out)
+        return
+    for source, target, old_mode in _publish_plan(stage, out, what):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if old_mode is not None:  # a 0600 file stays 0600
+            os.chmod(source, old_mode)
+        os.replace(source, target)
+    shutil.rmtree(stage, ignore_errors=True)

@@ -187,7 +187,7 @@ def output_spectrum(
     """Output PSD P(S) of a sampler with the exact denoiser (docs/model.md §5, §9).
 
     ``P = C[0, 0]`` after the state-space recursion ``C <- A C A^T + B B^T`` of the sampler's steps;
-    for one-entry samplers ``P = H^2 v_init + sum_k n_k prod_{j>k} g_j^2``.
+    for one-entry samplers ``P = H^2 v_init + sum_k n_k prod_{j>k} g_j^2`` (steps k numbered in the order they run).
 
     Parameters
     ----------

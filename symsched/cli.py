@@ -14,6 +14,7 @@ exception is a bug: one line asking for a report, exit code 1.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import os
 import re
@@ -260,54 +261,118 @@ def _inside_folder(path: Any, folder: Any) -> bool:
     return inner != outer and os.path.commonpath([inner, outer]) == outer
 
 
-def _terminate_as_interrupt() -> Any:
-    """SIGTERM (``kill``, ``timeout``) raises KeyboardInterrupt, as Ctrl-C does, so that a command's cleanup runs (the
-    report's staging folder, half-written temporary files are removed). Returns the previous handler, or None where
-    no handler can be set (not the main thread)."""
+def _signals_as_interrupts(received: list[int]) -> Optional[dict[int, Any]]:
+    """SIGINT (Ctrl-C) and SIGTERM (``kill``, ``timeout``) raise KeyboardInterrupt (:class:`_Terminated` for SIGTERM)
+    so that a command's cleanup runs (staging folders, half-written temporary files), and are recorded in
+    ``received``: an interrupt that surfaces as another exception (a KeyboardInterrupt inside a C extension's
+    import becomes ``ImportError: initialization failed``) is still reported as an interrupt. Returns the previous
+    handlers, or None where no handler can be set (not the main thread)."""
     if threading.current_thread() is not threading.main_thread():
         return None
 
     pid = os.getpid()
 
     def interrupt(signum: int, frame: Any) -> None:
-        if os.getpid() != pid:  # a forked worker inherited the handler: it ends as SIGTERM ends it by default
+        if os.getpid() != pid and signum == signal.SIGTERM:  # a forked worker: SIGTERM ends it as by default
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
             os.kill(os.getpid(), signal.SIGTERM)
             return
-        raise _Terminated
+        received.append(signum)
+        raise _Terminated if signum == signal.SIGTERM else KeyboardInterrupt
 
-    return signal.signal(signal.SIGTERM, interrupt)
+    return {s: signal.signal(s, interrupt) for s in (signal.SIGINT, signal.SIGTERM)}
 
 
 class _Terminated(KeyboardInterrupt):
     """SIGTERM as an interrupt (the same cleanup); the command exits 143 = 128 + SIGTERM, as a shell reports it."""
 
 
+def _interrupted(command: str, signum: int) -> int:
+    term = signum == signal.SIGTERM
+    print(f"symsched {command}: {'terminated' if term else 'interrupted'}", file=sys.stderr)
+    return 128 + int(signum)
+
+
+class _ClosedPipeSafe:
+    """``sys.stdout`` for a command: once its reader is gone (``symsched sde-table ... | head``), further output is
+    dropped instead of raising BrokenPipeError, so the command still writes its files and ends normally."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+        self.broken = False
+
+    def write(self, text: str) -> int:
+        if not self.broken:
+            try:
+                return int(self._stream.write(text))
+            except BrokenPipeError:
+                self.broken = True
+        return len(text)
+
+    def flush(self) -> None:
+        if not self.broken:
+            try:
+                self._stream.flush()
+            except BrokenPipeError:
+                self.broken = True
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     debug = bool(getattr(args, "debug", False)) or os.environ.get("SYMSCHED_DEBUG", "") not in ("", "0")
-    previous = _terminate_as_interrupt()
+    received: list[int] = []
+    previous = _signals_as_interrupts(received)
+    stdout = sys.stdout
+    sys.stdout = _ClosedPipeSafe(stdout)  # type: ignore[assignment]
     try:
         _check_outputs(args)
         return int(args.func(args) or 0)
     except KeyboardInterrupt as exc:
         if debug:
             raise
-        term = isinstance(exc, _Terminated)
-        print(f"symsched {args.command}: {'terminated' if term else 'interrupted'}", file=sys.stderr)
-        return 128 + (signal.SIGTERM if term else signal.SIGINT)
+        return _interrupted(args.command, signal.SIGTERM if isinstance(exc, _Terminated) else signal.SIGINT)
     except Exception as exc:
         if debug:
             raise
+        if received:  # the interrupt surfaced as another exception: it is still the user's interrupt
+            return _interrupted(args.command, received[-1])
         message, code = describe_error(exc, args)
         message = " ".join(message.split())  # exactly one line
         print(f"symsched {args.command}: error: {message}", file=sys.stderr)
         return code
     finally:
+        sys.stdout = stdout
         if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+            for s, handler in previous.items():
+                signal.signal(s, handler)
+
+
+def console_main() -> None:
+    """The ``symsched`` script and ``python -m symsched``: :func:`main`, then the interpreter's shutdown (joblib's
+    workers are joined there) ends quietly on a late Ctrl-C or SIGTERM: the command's output is complete, so the
+    process exits 128 + signal at once instead of printing a traceback from the shutdown; and a reader of its
+    standard output that left early (``| head``) costs no error message."""
+    code = main()
+
+    def leave(signum: int, frame: Any) -> None:
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        os._exit(128 + signum)
+
+    if threading.current_thread() is threading.main_thread():
+        for s in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(s, leave)
+    try:  # output left in the buffer for a reader that is gone: dropped (Python's recipe for a closed pipe)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    sys.exit(code)
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    console_main()

@@ -287,12 +287,15 @@ def from_diffusers(scheduler: Any, *, eta: float = 0.0, strict: bool = True) -> 
         not model (named in the message; see the module docstring); ``eta`` outside [0, 1], or nonzero
         for a scheduler other than DDIMScheduler.
     """
-    from ._validate import check_eta
+    from ._validate import ArgumentTypeError, _show, check_eta
 
     name = type(scheduler).__name__
     cfg = getattr(scheduler, "config", None)
     reader = _READERS.get(name)
-    if cfg is None or reader is None:
+    if cfg is None:  # not a scheduler object at all (None, a class name, a number): a wrong type
+        raise ArgumentTypeError(f"scheduler must be a diffusers scheduler instance, one of {', '.join(_READERS)}, "
+                                f"after set_timesteps (got {_show(scheduler)})")
+    if reader is None:
         raise ValueError(f"scheduler must be one of the diffusers schedulers {', '.join(_READERS)} (got {name})")
     eta = check_eta(eta)
     if eta != 0.0 and name != "DDIMScheduler":
@@ -378,6 +381,9 @@ def _from_ddim_ddpm(scheduler: Any, cfg: Any, notes: list[str], *, eta: float, s
         notes.append(msg)
         consistent = False
     levels = np.array([a for a, _ in steps], dtype=np.float64)
+    if levels[0] > 0.0:  # its x0 estimate (x - sqrt(1 - alpha_bar) eps) / sqrt(alpha_bar) runs in float32
+        _float32_note(notes, name, math.sqrt((1.0 - levels[0]) / levels[0]), "runs its update in float32",
+                      "alphas_cumprod and the sample")
     if final_ab < 1.0 and final_ab > levels[-1]:
         levels = np.append(levels, final_ab)
     if consistent:
@@ -439,6 +445,15 @@ _EPS32 = float(np.finfo(np.float32).eps) / 2  # float32 unit roundoff, 6e-8
 _FLOAT32_NOTE = 1e-4
 
 
+def _float32_note(notes: list[str], name: str, sigma_max: float, how: str, cast: str) -> None:
+    """The note, every reader's, when diffusers' float32 arithmetic matters for this schedule: its rounding at the
+    noisiest level, about sigma_max x 6e-8, above :data:`_FLOAT32_NOTE` (squaredcos_cap_v2's sigma_max ~2e4)."""
+    if sigma_max * _EPS32 > _FLOAT32_NOTE:
+        notes.append(f"{name} {how} (sigma_max = {sigma_max:.4g}): the rounding, about sigma_max x 6e-8 = "
+                     f"{sigma_max * _EPS32:.2g}, can change the output of modes far below the data's scale (the "
+                     f"closed form is the run in exact arithmetic; with {cast} cast to float64 diffusers runs it)")
+
+
 def _stepped_sigmas(scheduler: Any, notes: list[str]) -> tuple[Array, Array]:
     """``(sigmas, timesteps)`` of the steps diffusers' loop runs: one ``step`` per timestep, ``sigmas[i] ->
     sigmas[i + 1]``. Sigmas beyond ``len(timesteps) + 1`` are never reached (EulerDiscreteScheduler with
@@ -461,12 +476,7 @@ def _stepped_sigmas(scheduler: Any, notes: list[str]) -> tuple[Array, Array]:
         notes.append(f"{name} runs {n} steps (one per timestep) but holds {sig.size} sigmas: its loop stops at "
                      f"sigma={float(sig[n]):.6g}; the sigmas after it ({never}) are never reached")
         sig = sig[: n + 1]
-    sigma_max = float(np.max(sig))
-    if sigma_max * _EPS32 > _FLOAT32_NOTE:
-        notes.append(f"{name} forms its step sizes from float32 sigmas (sigma_max = {sigma_max:.4g}): their "
-                     f"rounding, about sigma_max x 6e-8 = {sigma_max * _EPS32:.2g}, can change the output of "
-                     "modes far below the data's scale (the closed form is the run in exact arithmetic; with "
-                     "scheduler.sigmas cast to float64 diffusers runs it)")
+    _float32_note(notes, name, float(np.max(sig)), "forms its step sizes from float32 sigmas", "scheduler.sigmas")
     ac = getattr(scheduler, "alphas_cumprod", None)
     continuous = str(getattr(scheduler.config, "timestep_type", "discrete")) == "continuous"
     if ac is not None and not continuous:  # the model is called at timesteps, the update uses sigmas (with
@@ -566,6 +576,14 @@ def _zero_steps(scheduler: Any, sig: Array, ts: Array) -> None:
     own rules)."""
     cut = sig[:-1]
     flat = np.flatnonzero(cut[1:] >= cut[:-1])
+    standin = float(_vp_sigma(np.array([_ZERO_SNR_STANDIN]))[0])
+    if flat.size and flat[0] == 0 and abs(float(cut[0]) / standin - 1.0) < 1e-6:  # float32 sigmas
+        raise ValueError(
+            f"scheduler: {type(scheduler).__name__} runs its first timestep {float(ts[0]):g} at diffusers' "
+            f"zero-terminal-SNR stand-in alphas_cumprod[-1] = 2**-24 (sigma {float(cut[0]):.6g}), less noisy than "
+            f"timestep {float(ts[1]):g} after it (sigma {float(cut[1]):.6g}): the noise rises at the first step, not a "
+            "symsched schedule; start from a timestep whose level lies below the stand-in's noise, or run "
+            "DDPMScheduler, which takes alpha_bar = 0 exactly")
     if flat.size:
         i = int(flat[0])
         raise ValueError(
@@ -789,6 +807,11 @@ def to_diffusers(
     """
     ab = as_levels(alpha_bar)
     if scheduler is not None:
+        if not isinstance(scheduler, str) and getattr(scheduler, "config", None) is None:
+            from ._validate import ArgumentTypeError, _show
+
+            raise ArgumentTypeError(f"scheduler must be a diffusers scheduler instance or its class name, one of "
+                                    f"{', '.join(_EXPORTERS)} (got {_show(scheduler)})")
         name = scheduler if isinstance(scheduler, str) else type(scheduler).__name__
         export = _EXPORTERS.get(name)
         if export is None:
@@ -941,7 +964,20 @@ def dpmsolver_timesteps(ab: Array, cfg: Any, grid: Any, rtol: float | None = Non
                 f"alphas_cumprod[0]{'' if g is None else f'={float(g[0])!r}'}; end the schedule with it (at least 2 levels)"
             )
         ab = ab[:-1]
+    _standin_below_next(ab, "DPMSolverMultistepScheduler")
     return {"timesteps": _grid_timesteps(ab, grid, rtol)}
+
+
+def _standin_below_next(ab: Array, name: str) -> None:
+    """ValueError when a first level alpha_bar = 0, which ``name`` runs at diffusers' stand-in ``2**-24``, is
+    followed by a level at least as noisy: the run's noise would rise at its first step (sigma 4096 -> more)."""
+    if ab.size >= 2 and ab[0] == 0.0 and ab[1] <= _ZERO_SNR_STANDIN:
+        raise ValueError(
+            f"alpha_bar: {name} runs the first level alpha_bar = 0 at diffusers' zero-terminal-SNR stand-in "
+            f"alphas_cumprod[-1] = 2**-24 = {_ZERO_SNR_STANDIN:.6g} (sigma {float(_vp_sigma(np.array([_ZERO_SNR_STANDIN]))[0]):.6g}), "
+            f"and alpha_bar[1] = {float(ab[1]):.6g} is at least as noisy: its noise would rise at the first step. "
+            f"Use a second level less noisy than that (alpha_bar[1] > {_ZERO_SNR_STANDIN:.6g}), or run DDPMScheduler "
+            "(--sampler ddpm), which takes alpha_bar = 0 exactly")
 
 
 def _to_flow_match(ab: Array, scheduler: Any, grid: Any, rtol: float | None) -> dict[str, Any]:

@@ -237,6 +237,20 @@ def _resolved(sampler: str, settings: dict[str, Any]) -> dict[str, Any]:
     return {**params, **options}
 
 
+def _check_steps_for(sampler: str, K: int, eta: Optional[float], variance: Any, settings: dict[str, Any]) -> None:
+    """ValueError naming ``steps`` when the sampler runs no K-level schedule (DEIS and final_sigmas_type='sigma_min'
+    need 2 levels: the last is the one their last step reaches), from the sampler's own plan, before any work."""
+    from .symbolic import sampler_module
+
+    name, options, params = _api._setup(sampler, _settings(sampler, eta, variance, settings))
+    try:  # the plan of any K increasing log-SNR levels (some plans read them)
+        sampler_module(name).plan(K, np.linspace(-5.0, 5.0, K), dict(params), **dict(options))
+    except ValueError as exc:
+        msg = str(exc)
+        why = msg[len("alpha_bar: "):] if msg.startswith("alpha_bar: ") else msg
+        raise ValueError(f"steps must suit sampler {sampler!r} (got {K}): {why}") from None
+
+
 def _check_sampler_args(sampler: Any, eta: Any, variance: Any, settings: dict[str, Any]) -> Optional[float]:
     """The sampler, its ``eta`` (returned, checked), ``variance`` and other settings, checked before any work."""
     check_choice(sampler, "sampler", SAMPLERS)
@@ -1180,6 +1194,7 @@ def optimize_schedule(
     S = as_spectrum(spectrum)
     K = _check_int(steps, "steps", 1, MAX_STEPS)
     eta = _check_sampler_args(sampler, eta, variance, settings)
+    _check_steps_for(sampler, K, eta, variance, settings)
     check_choice(divergence, "divergence", DIVERGENCES)
     check_choice(init, "init", INITS)
     seed = _check_int(seed, "seed", 0)

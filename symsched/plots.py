@@ -52,10 +52,14 @@ _GAP = (0.85, 0.75)  # (between columns, between rows)
 _MAX_POINTS = 2000
 
 
-def _figure(nrows: int = 1, ncols: int = 1, *, width: float = 6.4, height: float = 4.2) -> tuple[Any, Any]:
+def _figure(nrows: int = 1, ncols: int = 1, *, width: float = 6.4, height: float = 4.2,
+            margins: tuple[float, float, float, float] = _MARGINS, gap: tuple[float, float] = _GAP) -> tuple[Any, Any]:
+    """A Figure of ``nrows x ncols`` panels of ``width x height`` inches each, placed with fixed ``margins`` (left,
+    right, bottom, top) and ``gap`` (between columns, rows) in inches: wider ones for panels with colour bars."""
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(width * ncols, height * nrows))
+    fig._symsched_layout = (margins, gap)  # kept for _arrange (a suptitle re-arranges the panels)
     axes = fig.subplots(nrows, ncols, squeeze=False)
     _arrange(fig, suptitle=False)
     return fig, axes
@@ -64,14 +68,15 @@ def _figure(nrows: int = 1, ncols: int = 1, *, width: float = 6.4, height: float
 def _arrange(fig: Any, *, suptitle: bool) -> Any:
     """Place the panels with the fixed margins; titles sit at the top of their axes (no tick labels there)."""
     w, h = fig.get_size_inches()
-    left, right, bottom, top = _MARGINS
+    margins, gap = getattr(fig, "_symsched_layout", (_MARGINS, _GAP))
+    left, right, bottom, top = margins
     top += _SUPTITLE if suptitle else 0.0
     gs = fig.axes[0].get_subplotspec().get_gridspec() if fig.axes else None
     nrows, ncols = (gs.nrows, gs.ncols) if gs is not None else (1, 1)
-    aw = (w - left - right - (ncols - 1) * _GAP[0]) / ncols
-    ah = (h - bottom - top - (nrows - 1) * _GAP[1]) / nrows
+    aw = (w - left - right - (ncols - 1) * gap[0]) / ncols
+    ah = (h - bottom - top - (nrows - 1) * gap[1]) / nrows
     fig.subplots_adjust(left=left / w, right=1 - right / w, bottom=bottom / h, top=1 - top / h,
-                        wspace=_GAP[0] / aw, hspace=_GAP[1] / ah)
+                        wspace=gap[0] / aw, hspace=gap[1] / ah)
     for ax in fig.axes:
         ax._autotitlepos = False  # the automatic title placement measures every tick label: skip it
     return fig
@@ -87,11 +92,11 @@ def _suptitle(fig: Any, text: str) -> Any:
 
 
 def _integer_steps(*axes: Any) -> None:
-    """Step axes tick at whole steps only (K = 5 showed 1.5, 2.5, ...)."""
+    """Step axes tick at whole steps only (K = 5 showed 1.5, 2.5, ...; one step, 0.5 to 1.5 in tenths)."""
     from matplotlib.ticker import MaxNLocator
 
     for a in axes:
-        a.xaxis.set_major_locator(MaxNLocator(integer=True))
+        a.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
 
 
 def _thin(x: Array, *ys: Array) -> tuple[Array, ...]:

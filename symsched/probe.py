@@ -497,7 +497,7 @@ def sample(
             f"alpha_bar: sampler {sampler!r} steps in sigma = sqrt((1-alpha_bar)/alpha_bar), which is infinite at "
             f"alpha_bar = 0 (zero terminal SNR); only the VP samplers ({vp}) run from alpha_bar = 0 in signal "
             f"space. Start {sampler!r} at a finite first level (alpha_bar[0] > 0, e.g. 1e-4) or use one of those")
-    _check_options(sampler, options)
+    options = _check_options(sampler, options)
     if prediction is None:
         prediction = _attribute(denoiser, "prediction")
         if prediction is None:
@@ -546,9 +546,11 @@ def _check_sampler_settings(sampler: str, eta: float, variance: str) -> None:
         raise ValueError(f"variance: sampler {sampler!r} takes no variance, only 'ddpm' does (got variance={variance!r})")
 
 
-def _check_options(sampler: str, options: Any) -> None:
+def _check_options(sampler: str, options: Any) -> Optional[dict[str, Any]]:
     """The k-diffusion ``options`` of a library sampler (None or a mapping), checked exactly as
-    :func:`symsched.output_spectrum` checks the same settings, then against k-diffusion's function itself.
+    :func:`symsched.output_spectrum` checks the same settings, then against k-diffusion's function itself; returned
+    as the engine reads them (an integer setting given as a whole float, ``order=3.0``, as the integer 3, which
+    k-diffusion's loops need, as the exports give it).
 
     A non-mapping is :class:`ArgumentTypeError`; options for a sampler other than the k-diffusion ones
     (:data:`LIBRARY_SAMPLERS`, and ``euler`` / ``heun`` with churn) are a ValueError. Then the shared validator of :mod:`symsched.api` (parameter ranges such as ``eta``/``s_noise`` in
@@ -563,13 +565,15 @@ def _check_options(sampler: str, options: Any) -> None:
     if options is not None and not isinstance(options, Mapping):
         raise ArgumentTypeError(f"options must be a mapping of k-diffusion settings or None (got {type(options).__name__})")
     if not options:
-        return
+        return None
     _options_taken(sampler, options)
     try:
-        _setup(sampler, dict(options))
+        _, opts, params = _setup(sampler, dict(options))
     except (TypeError, ValueError) as exc:
         raise type(exc)(f"options: {exc}") from None
     _library.check_settings(sampler, options)
+    resolved = {**params, **opts}
+    return {k: resolved.get(k, v) for k, v in options.items()}
 
 
 def _options_taken(sampler: str, options: Any) -> None:
@@ -1521,7 +1525,7 @@ def default_schedules(
     opt_kw = dict(sampler=sampler, variance=variance, grid=g, seed=seed, init="white", endpoints=endpoints)
     if sampler == "ddim":
         opt_kw["eta"] = eta
-    _check_options(sampler, options)  # its own settings only: never optimize_schedule's arguments
+    options = _check_options(sampler, options)  # its own settings only: never optimize_schedule's arguments
     opt_kw.update(options or {})  # a k-diffusion sampler's settings (eta, s_noise, order, ...), optimised for
     for name in names:
         if isinstance(name, str) and (name == "optimised" or name.startswith("optimised-")):

@@ -53,6 +53,7 @@ class _LazyKernels:
 K: Any = _LazyKernels()
 
 __all__ = [
+    "BeyondFloat64",
     "SCHEMES",
     "SDE_SCHEMES",
     "ODE_SCHEMES",
@@ -296,6 +297,11 @@ def _scheme_variances(
     return out
 
 
+class BeyondFloat64(ValueError):
+    """The true output variance of a mode lies beyond the float64 range: the scheme diverges for it (a ValueError;
+    :func:`error_table` reports such a cell as ``inf``)."""
+
+
 def _recompute_beyond_float64(P: Array, u: Array, scheme: str, n_points: int, bmin: float, bmax: float, T: float,
                               e: float, init: str) -> Array:
     """``P`` with the modes whose float64 recursion overflowed (inf, or NaN from inf * 0: e^{2B} beyond float64 for a
@@ -314,13 +320,14 @@ def _recompute_beyond_float64(P: Array, u: Array, scheme: str, n_points: int, bm
     if not np.all(np.isfinite(vals)):
         i = int(np.flatnonzero(~np.isfinite(vals))[0])
         s_bad = float(u[bad][i])
-        if e == 0.0 and s_bad < 1e-100:  # the pole at S = 0, time 0: P grows like a power of 1/S
-            raise ValueError(f"spectrum: the output variance of the mode S={s_bad:.6g} exceeds the float64 range "
-                             f"for {where}: with eps = 0 the sampler ends at the pole of S = 0 (where P is inf), "
-                             "and this mode is too close to it; eps > 0 keeps it finite")
-        raise ValueError(f"horizon: the output variance of the mode S={s_bad:.6g} exceeds the float64 range "
-                         f"for {where}: the scheme diverges for this mode over this horizon (a shorter horizon, a "
-                         "smaller beta_max or more grid points keep it finite)")
+        if e == 0.0 and s_bad < 1e-100 and K.uses_end_point(scheme):  # the pole at S = 0, time 0: P ~ (1/S)^p
+            raise BeyondFloat64(f"spectrum: the output variance of the mode S={s_bad:.6g} exceeds the float64 range "
+                                f"for {where}: with eps = 0 the sampler ends at the pole of S = 0 (where P is inf), "
+                                "and this mode is too close to it; eps > 0 keeps it finite")
+        raise BeyondFloat64(f"horizon: the output variance of the mode S={s_bad:.6g} exceeds the float64 range "
+                            f"for {where}: the scheme diverges for this mode over this horizon (its true variance "
+                            "lies beyond float64, computed with mpmath; a shorter horizon or a smaller beta_max "
+                            "reduce it)")
     out = P.copy()
     out[bad] = vals
     return out
@@ -560,9 +567,9 @@ def continuous_output_spectrum_mp(
 class ErrorTable:
     """W2 errors ``W2(N(0, P), N(0, S))`` of every scheme, size, eps and start.
 
-    ``cells[(scheme, size, eps, init)]`` is the W2 error (``inf`` when some mode diverges, ``nan``
-    when the scheme is undefined on that grid); ``points[(scheme, size)]`` the grid size used and
-    ``evals[(scheme, size)]`` its NFE; ``continuous[(kind, eps, init)]`` the exact solutions' errors.
+    ``cells[(scheme, size, eps, init)]`` is the W2 error (``inf`` when some mode diverges: at the pole of S = 0, or
+    beyond float64 with the reason in ``diverged``; ``nan`` when the scheme is undefined on that grid);
+    ``points[(scheme, size)]`` the grid size used and ``evals[(scheme, size)]`` its NFE; ``continuous[(kind, eps, init)]`` the exact solutions' errors.
     """
 
     sizes: tuple[int, ...]
@@ -576,6 +583,7 @@ class ErrorTable:
     points: dict[tuple[str, int], int] = field(default_factory=dict)
     evals: dict[tuple[str, int], int] = field(default_factory=dict)
     undefined: dict[tuple[str, int, float], str] = field(default_factory=dict)
+    diverged: dict[tuple[str, int, float, str], str] = field(default_factory=dict)
     continuous: dict[tuple[str, float, str], float] = field(default_factory=dict)
 
     def to_markdown(self) -> str:
@@ -598,16 +606,31 @@ def _w2(P: Array, S: Array) -> float:
     return w2_distance(P, S)
 
 
+def _items(values: Any, name: str, what: str) -> list[Any]:
+    """The entries of a sequence argument (a list, tuple or 1-D array; a string or a scalar is a TypeError naming
+    it): non-empty and without repeats (``0.0`` and ``-0.0`` are one value)."""
+    if isinstance(values, (str, bytes)) or not isinstance(values, (Sequence, np.ndarray)) or np.ndim(values) != 1:
+        raise ArgumentTypeError(f"{name} must be a sequence of {what} (got {values!r})")
+    out = list(values)
+    if not out:
+        raise ValueError(f"{name} must not be empty")
+    return out
+
+
+def _unique_items(out: Sequence[Any], name: str) -> tuple[Any, ...]:
+    if len(set(out)) != len(out):
+        raise ValueError(f"{name} must not repeat a value (got {list(out)!r}): a table has one column per value")
+    return tuple(out)
+
+
 def _sizes(values: Iterable[Any], name: str) -> tuple[int, ...]:
     out = []
-    for v in values:
+    for v in _items(values, name, "positive integers"):
         try:
             out.append(as_int(v, name, 1))
         except ValueError as exc:
             raise type(exc)(f"{name} must be positive integers (got {v!r})") from None
-    if not out:
-        raise ValueError(f"{name} must not be empty")
-    return tuple(out)
+    return _unique_items(out, name)
 
 
 def error_table(
@@ -641,10 +664,9 @@ def error_table(
     S = as_spectrum(spectrum)
     check_choice(count, "count", COUNTS)
     sizes_t = _sizes(sizes, "sizes")
-    eps_t = tuple(_real(e, "eps") for e in eps_values)
-    if not eps_t:
-        raise ValueError("eps_values must not be empty")
-    schemes_t = tuple(_scheme(s) for s in schemes)
+    eps_t = _unique_items([_real(e, "eps_values") + 0.0 for e in _items(eps_values, "eps_values", "numbers")],
+                          "eps_values")  # + 0.0: -0.0 is 0.0 (one row, printed "0")
+    schemes_t = _unique_items([_scheme(s) for s in _items(schemes, "schemes", "scheme names")], "schemes")
     for e in eps_t:
         _model(beta_min, beta_max, horizon, e)
     bmin, bmax, T, _ = _model(beta_min, beta_max, horizon, eps_t[0])
@@ -667,6 +689,14 @@ def error_table(
         N = table.points[(scheme, size)]
         try:
             res = _scheme_variances(u, scheme, N, bmin, bmax, T, e, INITS)
+        except BeyondFloat64:  # some mode diverges for some start: each start on its own, inf where it diverges
+            res = {}
+            for init in INITS:
+                try:
+                    res[init] = _scheme_variances(u, scheme, N, bmin, bmax, T, e, (init,))[init]
+                except BeyondFloat64 as exc:
+                    res[init] = np.full(u.shape, np.inf)
+                    table.diverged[(scheme, size, e, init)] = str(exc)
         except ValueError as exc:
             if "too small for scheme" not in str(exc):
                 raise
@@ -711,7 +741,7 @@ def _tex_eps(e: float) -> str:
     exp = math.log10(e)
     if exp == int(exp):
         return f"$10^{{{int(exp)}}}$"
-    return f"${e:g}$"
+    return _tex_number(e, 6)  # 3e-05 as $3\times 10^{-5}$, as the cells
 
 
 def _continuous_kind(scheme: str) -> str:
@@ -740,8 +770,10 @@ def _notes(table: Any) -> list[str]:
                     mark = "" if table.evals[(s, size)] == size else f" (NFE {table.evals[(s, size)]})"
                     parts.append(f"{s} {table.points[(s, size)]}{mark}")
             notes.append(f"  NFE = {size}: " + ", ".join(parts))
-    if any(math.isinf(v) for v in table.cells.values()):
+    if any(math.isinf(v) for k, v in table.cells.items() if k not in table.diverged):
         notes.append("inf: heun/rk4 at eps = 0 evaluate the score at lambda(0) = S; S = 0 modes diverge (P = +inf).")
+    for (s, size, e, init), why in table.diverged.items():
+        notes.append(f"inf: {s}, size {size}, eps {e:g}, {init} start: {why}")
     if table.undefined:
         notes.append("n/a: the scheme is undefined on that grid (DDPM needs 2 Delta beta < 1).")
     return notes

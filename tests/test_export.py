@@ -675,3 +675,60 @@ def test_euler_sigmas_above_the_models_training_range_are_refused() -> None:
     out = to_diffusers(inside, scheduler=stand_in)["sigmas"]
     np.testing.assert_allclose(out[:-1], [sd_sigma_max, 3.0, 0.5, 0.05], rtol=1e-12)
     assert to_diffusers(too_high, scheduler="EulerDiscreteScheduler")["sigmas"][0] == pytest.approx(157.4)  # no grid
+
+
+# ---------------------------------------------------------------------------------------------
+# break-test 51: exports that the library runs differently, and wrong types
+# ---------------------------------------------------------------------------------------------
+
+
+def test_a_dpm_solver_export_whose_noise_would_rise_at_the_stand_in_is_refused() -> None:
+    """DPMSolverMultistepScheduler(rescale_betas_zero_snr=True) runs a first level alpha_bar = 0 at diffusers' stand-in
+    2**-24 (sigma 4096); a second level noisier than that (timestep 998 of the rescaled linear grid, 4.2e-9) made the
+    exported run's noise rise (sigma 4096 -> 15406), silently. Refused, naming the level; a second level below the
+    stand-in's noise (timestep 990) is exported as before (the companion)."""
+    from symsched.schedules import training_grid
+
+    gl = training_grid("linear", rescale_zero_snr=True)
+    assert gl[998] < 2.0**-24 < gl[990]  # the premise, from the grid itself
+    with pytest.raises(ValueError, match=r"alpha_bar\[1\] = 4\.2\d*e-09 is at least as noisy"):
+        to_diffusers([0.0, gl[998], gl[500]], grid=gl, scheduler="DPMSolverMultistepScheduler")
+    assert to_diffusers([0.0, gl[990], gl[500]], grid=gl, scheduler="DPMSolverMultistepScheduler") == {
+        "timesteps": [999, 990, 500]}
+
+
+def test_from_diffusers_names_the_stand_in_when_the_noise_rises_at_the_first_step() -> None:
+    """from_diffusers on such a scheduler blamed the spacing ("use fewer inference steps or steps_offset=0")."""
+    diffusers = pytest.importorskip("diffusers")
+    sch = diffusers.DPMSolverMultistepScheduler(rescale_betas_zero_snr=True)
+    sch.set_timesteps(timesteps=[999, 998, 500])
+    with pytest.raises(ValueError, match="stand-in alphas_cumprod") as exc:
+        from_diffusers(sch)
+    assert "steps_offset" not in str(exc.value)
+
+
+def test_a_scheduler_of_the_wrong_type_is_a_type_error() -> None:
+    """from_diffusers(None), from_diffusers("DDIMScheduler") and to_diffusers(..., scheduler=3) raised a plain ValueError;
+    a wrong type is ArgumentTypeError (a TypeError and a ValueError) naming scheduler. An unknown class name stays a
+    ValueError (the companion)."""
+    for call in (lambda: from_diffusers(None), lambda: from_diffusers("DDIMScheduler"),
+                 lambda: to_diffusers([0.1, 0.5], scheduler=3)):
+        with pytest.raises(TypeError, match="scheduler must be a diffusers scheduler instance"):
+            call()
+    with pytest.raises(ValueError, match="scheduler must be one of") as exc:
+        to_diffusers([0.1, 0.5], scheduler="LMSDiscreteScheduler")
+    assert not isinstance(exc.value, TypeError)
+
+
+def test_the_ddim_reader_notes_float32_rounding_as_the_euler_readers_do() -> None:
+    """diffusers runs DDIM in float32: on squaredcos_cap_v2 (sigma_max 2e4) at K = 1 its output is off by 2385x at
+    S = 0.01 (break-test 51), and only the Euler/Heun/DPM readers said so. Every reader notes it; the linear grid's
+    sigma_max 157 does not (the companion)."""
+    from diffusers_standin import DDIMScheduler
+
+    cos = DDIMScheduler(beta_schedule="squaredcos_cap_v2", timestep_spacing="trailing", clip_sample=False)
+    cos.set_timesteps(1)
+    assert any("runs its update in float32 (sigma_max = 2.0" in n for n in from_diffusers(cos).notes)
+    lin = DDIMScheduler(timestep_spacing="trailing", clip_sample=False)
+    lin.set_timesteps(1)
+    assert not any("float32" in n for n in from_diffusers(lin).notes)

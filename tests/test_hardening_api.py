@@ -311,6 +311,50 @@ def test_failed_write_leaves_the_target_and_no_temporary(tmp_path) -> None:
     assert target.read_text() == "original" and sorted(p.name for p in tmp_path.iterdir()) == ["keep.txt"]
 
 
+def test_an_interrupt_right_after_the_temporary_is_created_removes_it(tmp_path, monkeypatch) -> None:
+    """break-test 49: a Ctrl-C between mkstemp and the cleanup's try left '.fits_kl_K5.md.ae7_m8kk.md' behind. The
+    temporary's name is now known before it exists, so an interrupt at the first step after its creation (here: the
+    close of its descriptor) still removes it; the target is untouched."""
+    target = tmp_path / "keep.txt"
+    target.write_text("original")
+    real_close = os.close
+
+    def close_then_interrupt(fd: int) -> None:
+        real_close(fd)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(_io.os, "close", close_then_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        _io.atomic_write_text(target, "new")
+    monkeypatch.setattr(_io.os, "close", real_close)
+    assert target.read_text() == "original" and sorted(p.name for p in tmp_path.iterdir()) == ["keep.txt"]
+
+
+def test_an_output_that_is_a_symbolic_link_is_written_through(tmp_path) -> None:
+    """break-tests 50/51: --out link.json replaced the link by a regular file (with the mode of the file it named,
+    which kept its old content). Written through now, by atomic_write and by a staged folder's publish: the named
+    file gets the new content and keeps its mode, the link stays; a dangling link creates the file it names."""
+    import stat
+
+    target = tmp_path / "p.json"
+    target.write_text("old")
+    os.chmod(target, 0o600)
+    link = tmp_path / "link.json"
+    link.symlink_to("p.json")
+    _io.atomic_write_text(link, "new")
+    assert link.is_symlink() and target.read_text() == "new" and stat.S_IMODE(os.stat(target).st_mode) == 0o600
+    dangling = tmp_path / "d.json"
+    dangling.symlink_to("sub/made.json")
+    _io.atomic_write_text(dangling, "x")
+    assert dangling.is_symlink() and (tmp_path / "sub" / "made.json").read_text() == "x"
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "summary.md").symlink_to(target)
+    with _io.staged_folder(out) as stage:
+        (stage / "summary.md").write_text("published")
+    assert (out / "summary.md").is_symlink() and target.read_text() == "published"
+
+
 def test_special_targets_are_refused(tmp_path) -> None:
     fifo = tmp_path / "fifo"
     os.mkfifo(fifo)

@@ -692,3 +692,69 @@ def test_validate_reads_a_colour_spectrum_by_its_first_channel(tmp_path, capsys)
     assert code in (0, 1), err
     assert "validating the first channel" in err and "must be Hermitian-symmetric" not in err
     assert "8x8" in out.replace(" ", "") or "(8, 8)" in out, out
+
+
+def test_an_interrupt_that_surfaces_as_another_exception_is_reported_as_an_interrupt(tmp_path, monkeypatch,
+                                                                                      capsys) -> None:
+    """break-test 49: a Ctrl-C inside a C extension's lazy import surfaces as 'ImportError: initialization failed',
+    and the CLI printed 'internal error ... please report it' (exit 1) for the user's own Ctrl-C. An exception raised
+    after an interrupt arrived is now the interrupt (130); the same exception without one stays a bug report
+    (exit 1, the companion). The previous SIGINT handler is back after main."""
+    import signal
+    import time
+
+    from symsched.commands import latex
+
+    def interrupted_import(args):
+        try:
+            signal.raise_signal(signal.SIGINT)  # delivered to this (main) thread: main's handler raises
+            time.sleep(0.05)
+        except KeyboardInterrupt:
+            raise ImportError("initialization failed") from None
+
+    def plain_import_error(args):
+        raise ImportError("initialization failed")
+
+    before = signal.getsignal(signal.SIGINT)
+    monkeypatch.setattr(latex, "run", interrupted_import)
+    assert main(["latex", "--out", str(tmp_path / "d")]) == 130
+    err = capsys.readouterr().err
+    assert err.strip() == "symsched latex: interrupted", err
+    assert signal.getsignal(signal.SIGINT) is before
+    monkeypatch.setattr(latex, "run", plain_import_error)
+    assert main(["latex", "--out", str(tmp_path / "d")]) == 1
+    assert "internal error (ImportError: initialization failed)" in capsys.readouterr().err
+
+
+def test_the_console_entry_point_runs_main_and_exits_with_its_code(tmp_path) -> None:
+    """The script and `python -m symsched` go through console_main (a late Ctrl-C during the interpreter's shutdown
+    ends the process quietly): its exit code is main's."""
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    ok = subprocess.run([sys.executable, "-m", "symsched", "--version"], env=env, capture_output=True, text=True)
+    bad = subprocess.run([sys.executable, "-m", "symsched", "transfer", "--spectrum", str(tmp_path / "missing.npy"),
+                          "--alpha-bar", "0.5"], env=env, capture_output=True, text=True)
+    assert ok.returncode == 0 and ok.stdout.startswith("symsched")
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "missing.npy" in bad.stderr
+
+
+def test_a_reader_that_leaves_early_costs_no_output_file(tmp_path) -> None:
+    """break-test 50: `symsched sde-table ... | true` (stdout a closed pipe) exited 2 with "error: Broken pipe" and
+    wrote no file: the summary was printed before the file was saved. Output to a gone reader is dropped; the
+    command writes its file and exits 0. Companion: the same run to an open pipe prints the summary."""
+    np.save(tmp_path / "S.npy", np.geomspace(1e-3, 10.0, 20))
+    np.save(tmp_path / "A.npy", np.array([0.05, 0.5, 0.9]))
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    argv = [sys.executable, "-m", "symsched", "transfer", "--spectrum", str(tmp_path / "S.npy"), "--alpha-bar",
+            str(tmp_path / "A.npy")]
+    read, write = os.pipe()
+    os.close(read)  # the reader is gone before the command prints anything
+    try:
+        done = subprocess.run([*argv, "--out", str(tmp_path / "P.npy")], env=env, stdout=write,
+                              stderr=subprocess.PIPE, text=True, timeout=300)
+    finally:
+        os.close(write)
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    assert np.load(tmp_path / "P.npy").shape == (20,)
+    shown = subprocess.run([*argv, "--out", str(tmp_path / "P2.npy")], env=env, capture_output=True, text=True,
+                           timeout=300)
+    assert shown.returncode == 0 and "modes 20" in shown.stdout and (tmp_path / "P2.npy").is_file()

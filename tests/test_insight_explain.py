@@ -152,6 +152,7 @@ def test_explain_on_a_pca_spectrum_skips_the_power_law(tmp_path) -> None:
         (["--eta", "2"], "eta must lie in"),
         (["--sampler", "dpmpp_2m", "--eta", "0.5"], "eta applies only to samplers with an eta parameter"),
         (["--flow", "--sampler", "ddim"], "--flow runs a flow-matching sampler"),
+        (["--flow", "--steps", "1,3"], "--steps: K = 1 with a flow-matching sampler"),  # before any work
         (["--sampler", "dpmsolver_multistep", "--option", "solver_order=9"], "--option solver_order"),
         (["--images", "on", "--image-resolutions", "16,4096", "--resolutions", "none"],
          "must not exceed the smallest square crop"),
@@ -215,3 +216,54 @@ def test_a_tie_between_fitted_families_reads_as_a_tie() -> None:
     apart = HeuristicFit(log_snr=np.log(ab / (1 - ab)), value=1.0, fits=[fam("cosine", 0.01), fam("tangent", 0.2)],
                          endpoints="match", divergence="w2", sampler="ddim")
     assert "(runner-up: tangent, RMS 0.2)" in _fit_sentence("w2", 3, apart)
+
+
+def test_the_console_summary_says_when_the_data_determine_no_shift(tmp_path, capsys) -> None:
+    """break-test 49: on a flat spectrum every offset is marked ‡ in explain.md (no shift identified), yet the console
+    printed 'optimum per doubling KL -19.28'; it now says 'not identified ‡' there too, and names reverse KL as the
+    Markdown does (it printed KL-REVERSE). Companion: a power law's shift is printed as a number."""
+    np.save(tmp_path / "flat.npy", np.ones((4, 4)))
+    argv = ["explain", "--steps", "2,4", "--resolutions", "4,8", "--images", "off", "--jobs", "1", "--no-progress"]
+    assert main([*argv, "--spectrum", str(tmp_path / "flat.npy"), "--divergences", "kl,kl-reverse",
+                 "--out", str(tmp_path / "o")]) == 0
+    out = capsys.readouterr().out
+    law = next(line for line in out.splitlines() if "resolution law" in line)
+    assert "KL not identified ‡" in law and "reverse KL not identified ‡" in law and "KL-REVERSE" not in out
+    assert "reverse KL K=" in out
+    np.save(tmp_path / "pl.npy", symsched.spectra.power_law((8, 8), alpha=2.0))
+    assert main([*argv, "--spectrum", str(tmp_path / "pl.npy"), "--divergences", "w2", "--out", str(tmp_path / "p"),
+                 "--resolutions", "8,16"]) == 0
+    law = next(line for line in capsys.readouterr().out.splitlines() if "resolution law" in line)
+    assert re.search(r"W2 [+-]\d+\.\d\d;", law) and "‡" not in law, law
+
+
+@pytest.mark.parametrize("stop", [KeyboardInterrupt, RuntimeError])
+def test_an_interrupted_explain_leaves_out_as_it_was(tmp_path, capsys, monkeypatch, stop) -> None:
+    """break-test 49: Ctrl-C while explain wrote its files left half of them in --out (fits, schedules, no
+    explain.md). The files are staged next to --out and moved there at the end; an interrupt or error on the way
+    leaves --out as it was, with no staging folder. Companion: a finished run adds its files and keeps the others."""
+    import importlib
+
+    ex = importlib.import_module("symsched.insight.explain")  # the module (the package exports its function)
+    np.save(tmp_path / "S.npy", np.ones((4, 4)))
+    out = tmp_path / "o"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    argv = ["explain", "--spectrum", str(tmp_path / "S.npy"), "--steps", "2", "--divergences", "w2", "--resolutions",
+            "none", "--images", "off", "--jobs", "1", "--no-progress", "--out", str(out)]
+    real = ex._document
+
+    def fail(*args, **kwargs):
+        raise stop("stopped while writing")
+
+    monkeypatch.setattr(ex, "_document", fail)
+    code = main(argv)
+    err = capsys.readouterr().err
+    assert code == (130 if stop is KeyboardInterrupt else 1), err
+    assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+    monkeypatch.setattr(ex, "_document", real)
+    assert main(argv) == 0
+    names = {p.name for p in out.iterdir()}
+    assert {"notes.txt", "explain.md", "explain.json", "fits_w2.md"} <= names
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []

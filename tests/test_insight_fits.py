@@ -424,3 +424,75 @@ def test_fit_dicts_are_strict_json_at_zero_terminal_snr() -> None:
     sw = symsched.sweep([S, 2 * S], 3, values=np.array([2, 3]), n_jobs=1, restarts=0, endpoints=(0.0, None))
     doc = json.loads(json.dumps(sw.to_dict(), allow_nan=False))
     assert [r["parameter"] for r in doc["results"]] == [2, 3] and doc["results"][0]["log_snr"][0] == "-inf"
+
+
+def test_two_finite_levels_fit_every_family_without_a_shape() -> None:
+    """break-test 49: with two levels every family passes through both (its end points), so its shape parameter is
+    undetermined; it was reported (cosine s=0, tangent mode_variance=0.0183 on a flat spectrum). Three levels do
+    determine it (the companion)."""
+    S = np.ones(16)
+    for ab in ([0.2, 0.7], [0.0, 0.2, 0.7]):  # two finite levels, the second after a pure-noise first level
+        fit = fit_heuristics(ab, S)
+        for f in fit.fits:
+            assert f.rms < 1e-12 and f.params == {} and f.n_params == 0, (ab, f.family, f.params)
+    three = fit_heuristics([0.2, 0.5, 0.7], S)
+    assert three["cosine"].params and three["cosine"].n_params == 1
+
+
+def test_the_objective_is_its_value_alone_where_the_gradient_overflows() -> None:
+    """break-test 49: fit_heuristics computed the gradient it never used, and for S up to 1e300 dJ/d alpha_bar
+    overflows float64: a valid optimum (KL 1.24e304) was refused with advice (wrt='log_snr') it has no argument for.
+    The value alone is the optimiser's own (compared with OptimizeResult.value, another code path)."""
+    from symsched.insight.fits import schedule_objective
+
+    S = np.array([1e300, 1.0, 1e-300])
+    opt = symsched.optimize_schedule(S, 1, divergence="kl", restarts=0)
+    with pytest.raises(ValueError, match="overflows float64"):  # the gradient path refuses these levels
+        symsched.divergence_and_grad(S, opt.alpha_bar, divergence="kl")
+    fit = fit_heuristics(opt, S)
+    assert fit.value == pytest.approx(opt.value, rel=1e-12) and math.isfinite(fit.value)
+    # the value equals divergence_and_grad's where both work, for VP, VE, flow and multistep samplers and weights
+    S2, ab, w = np.array([0.5, 2.0, 3.0]), np.array([0.1, 0.5, 0.9]), np.array([1.0, 2.0, 3.0])
+    for sampler in ("ddim", "dpmpp_2m", "flow_match_euler"):
+        ref = symsched.divergence_and_grad(S2, ab, sampler=sampler, weights=w)[0]
+        assert schedule_objective(S2, ab, sampler=sampler, weights=w) == pytest.approx(ref, rel=1e-13), sampler
+    ref = symsched.divergence_and_grad_ve(S2, schedules.alpha_bar_to_sigmas(ab), sampler="euler", weights=w)[0]
+    assert schedule_objective(S2, ab, sampler="euler", weights=w) == pytest.approx(ref, rel=1e-13)
+
+
+def test_levels_that_collapse_in_alpha_bar_are_no_fit() -> None:
+    """break-test 49: on S = [1e300, 1, 1e-300], K = 4, a family's levels distinct in log-SNR collapsed to one float64
+    alpha_bar (0.999999998 three times); it was ranked best with RMS 2e-5 and no objective. Every reported fit is now
+    a valid schedule with its objective."""
+    S = np.array([1e300, 1.0, 1e-300])
+    fit = fit_heuristics(symsched.optimize_schedule(S, 4, divergence="kl", restarts=0), S)
+    for f in fit.fits:
+        if math.isfinite(f.rms):
+            assert np.all(np.diff(f.alpha_bar) > 0) and math.isfinite(f.value), f.family
+        else:
+            assert np.all(np.isnan(f.alpha_bar)), f.family
+    assert math.isfinite(fit.best.rms) and math.isfinite(fit.best.value)
+
+
+def test_a_loss_within_rounding_prints_as_zero_not_as_a_negative_loss() -> None:
+    """break-test 49: "lost -7.9e-14 %" (the two evaluations' rounding) read as a gain. A loss within ROUNDING of the
+    objective prints "≈0"; an exact 0 prints "0"; a real loss, and an undefined one with its true reason, are kept."""
+    from symsched.insight.fits import ROUNDING, FamilyFit, HeuristicFit
+
+    z = np.array([0.2, 0.6, 0.9])
+
+    def f(value: float, loss: float) -> FamilyFit:
+        return FamilyFit("cosine", {}, z, z, 0.1, 0.1, value=value, loss=loss)
+
+    assert ROUNDING == 1e-12
+    tiny = f(2.0e295, -1.59e280)
+    assert tiny.loss_is_rounding and tiny.lost_text().startswith("≈0 %")
+    assert not f(1.0, 0.0).loss_is_rounding and f(1.0, 0.0).lost_text() == "0 %"
+    real = f(1.01, 0.01)
+    assert not real.loss_is_rounding and real.lost_text() == "1 %"
+    assert f(math.nan, math.nan).lost_text() == "– (undefined: no objective for the fitted levels)"
+    assert f(1.0, 1.0).lost_text() == "– (undefined: the optimum is 0)"
+    table = HeuristicFit(log_snr=z, value=2.0e295, fits=[tiny, real], endpoints="match", divergence="kl",
+                         sampler="ddim").to_markdown().splitlines()
+    assert table[2].endswith("| ≈0 | ≈0 |") and "-" not in table[2].split("|")[6]
+    assert table[3].endswith("| 0.01 | 1 |")

@@ -71,6 +71,35 @@ def test_single_sampler_and_unknown_sampler(tmp_path: Path) -> None:
         render_all("plms")
 
 
+def test_a_single_sampler_keeps_the_master_that_inputs_every_section(tmp_path: Path, generated: Path) -> None:
+    """break-test 50: `symsched latex --sampler ddim --out derivations` rewrote symsched.tex to input ddim alone
+    (21 inputs became 1). An existing master is kept; in an empty folder one is written for the section."""
+    out = tmp_path / "d"
+    shutil.copytree(generated, out)
+    master = (out / "symsched.tex").read_text()
+    assert master.count("\\input{") > 1
+    assert main(["latex", "--sampler", "ddim", "--out", str(out)]) == 0
+    assert (out / "symsched.tex").read_text() == master
+    assert (out / "ddim.tex").read_text() == (generated / "ddim.tex").read_text()
+    alone = tmp_path / "alone"
+    assert main(["latex", "--sampler", "ddim", "--out", str(alone)]) == 0
+    assert sorted(p.name for p in alone.iterdir()) == ["ddim.tex", "symsched.tex"]
+    assert (alone / "symsched.tex").read_text().count("\\input{") == 1
+
+
+def test_the_sum_of_products_multiplies_by_the_gains_of_the_steps_after(generated: Path) -> None:
+    """break-test 50: with levels numbered (K) noisiest ... (1) and g_k, n_k the step that leaves level k, the steps
+    after step k are j < k (the printed two-level formula multiplies n_2 by g_1^2); the text said prod_{j>k}."""
+    seen = 0
+    for path in generated.glob("*.tex"):
+        text = path.read_text()
+        if "sum-of-products" in text:
+            seen += 1
+            assert "for the step that leaves level $k$" in text and "\\prod_{j<k} g_j^2" in text, path.name
+            assert "\\prod_{j>k}" not in text, path.name
+    assert seen >= 5
+
+
 @pytest.mark.skipif(shutil.which("pdflatex") is None, reason="no pdflatex installed: compile step skipped")
 def test_latex_compiles_with_pdflatex(generated: Path) -> None:
     proc = subprocess.run(

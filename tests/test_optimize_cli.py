@@ -585,3 +585,91 @@ def test_an_exact_start_optimum_exported_to_a_white_start_gives_the_value_of_wha
         sig = np.sqrt((1 - ab) / ab)
     assert runs == pytest.approx(_objective(S, ve_output(S, sig, init="white")[1], "w2"), rel=1e-5)
     assert opt == pytest.approx(_objective(S, ve_output(S, sig, init="exact")[1], "w2"), rel=1e-5) and runs > opt
+
+
+# ---------------------------------------------------------------------------------------------
+# break-test 51
+# ---------------------------------------------------------------------------------------------
+
+
+def test_baselines_the_sampler_cannot_run_are_inf_with_the_reason_not_a_crash(tmp_path, capsys) -> None:
+    """heun on a zero-SNR --grid: the baselines that start at alpha_bar = 0 (which Heun cannot run) were scored inf by
+    the search, then their KL/W2 crashed the command after the whole optimisation (exit 2, no file). They are inf in
+    the baseline table with the engine's reason; the others keep their numbers."""
+    np.save(tmp_path / "S.npy", np.array([0.01, 0.1, 1.0, 10.0, 100.0]))
+    np.save(tmp_path / "g.npy", sch.training_grid("scaled_linear", rescale_zero_snr=True))
+    out = tmp_path / "h.json"
+    assert main(["optimize", "--spectrum", str(tmp_path / "S.npy"), "--grid", str(tmp_path / "g.npy"), "--endpoints",
+                 "0.001,none", "--sampler", "heun", "--steps", "4", "--no-progress", "--restarts", "0",
+                 "--out", str(out)]) == 0, capsys.readouterr().err
+    table = json.loads(out.read_text())["baseline_table"]
+    refused = {k: v for k, v in table.items() if "refused" in v}
+    assert refused and all(v["w2"] == "inf" and "heun" in v["refused"] for v in refused.values())
+    assert "grid-trailing" in refused and float(table["scaled_linear-trailing"]["w2"]) > 0
+
+
+@pytest.mark.parametrize("sampler", ["flow_match_euler", "flow_match_heun"])
+def test_flow_samplers_have_no_k_diffusion_function(tmp_path, capsys, monkeypatch, sampler) -> None:
+    """`--format k-diffusion` named k_diffusion.sampling.sample_flow_match_euler, which does not exist; refused before
+    any work, and no k_diffusion_function in the JSON of a flow sampler."""
+    from symsched.commands import optimize as cmd
+
+    def no_work(*args, **kwargs):
+        raise AssertionError("optimised before refusing")
+
+    monkeypatch.setattr("symsched.optimize.optimize_schedule", no_work)
+    assert main(["optimize", "--sampler", sampler, "--format", "k-diffusion", "--steps", "3",
+                 "--out", str(tmp_path / "k.json")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "k-diffusion has no flow-matching sampler" in err
+    assert sampler in cmd._NO_K_DIFFUSION
+
+
+def test_ddim_with_eta_is_exported_as_k_diffusions_ancestral_euler(tmp_path, capsys) -> None:
+    """DDIM eta > 0 was exported as sample_euler (deterministic) with a note that k-diffusion has no DDIM eta; it is
+    sample_euler_ancestral(eta) (Song et al. 2021, eq. 16; the identity of test_sampler_identities): the closed forms
+    agree from the same start, and the export names that function and eta."""
+    S = np.array([0.01, 0.1, 1.0, 10.0, 100.0])
+    ab = np.array([0.05, 0.3, 0.7, 0.95])
+    for eta in (0.3, 1.0):
+        np.testing.assert_allclose(
+            symsched.output_spectrum_ve(S, sch.alpha_bar_to_sigmas(ab), sampler="euler_ancestral", eta=eta,
+                                        init="exact"),
+            symsched.output_spectrum(S, ab, sampler="ddim", eta=eta, init="exact"), rtol=1e-12)
+    np.save(tmp_path / "S.npy", S)
+    out = tmp_path / "e.json"
+    assert main(["optimize", "--spectrum", str(tmp_path / "S.npy"), "--sampler", "ddim", "--eta", "0.3", "--steps",
+                 "4", "--format", "json", "--no-progress", "--restarts", "0", "--out", str(out)]) == 0
+    doc = json.loads(out.read_text())
+    assert doc["k_diffusion_function"] == "k_diffusion.sampling.sample_euler_ancestral"
+    assert doc["k_diffusion_kwargs"] == {"eta": 0.3}
+    assert not any("has no DDIM eta" in n for n in doc["k_diffusion_notes"])
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--sampler", "deis_multistep"], "DEIS needs at least 2 levels"),
+    (["--sampler", "dpmsolver_multistep", "--option", "final_sigmas_type=sigma_min"], "needs at least 2 levels"),
+])
+def test_a_step_count_the_sampler_cannot_run_is_refused_before_any_work(tmp_path, capsys, monkeypatch, extra,
+                                                                        message) -> None:
+    """K = 1 with DEIS or final_sigmas_type='sigma_min' was refused only after the search ("refuses every schedule
+    the search tried"); the sampler's own plan refuses it up front, naming --steps (CLI) and steps (API)."""
+    import symsched.optimize as opt
+
+    import re
+
+    with pytest.raises(ValueError, match=r"steps must suit sampler .* \(got 1\): .*" + re.escape(message)):
+        symsched.optimize_schedule(np.ones(3), 1, sampler=extra[1], **(
+            {"final_sigmas_type": "sigma_min"} if "--option" in extra else {}))
+
+    def no_work(*args, **kwargs):
+        raise AssertionError("worked before refusing")
+
+    monkeypatch.setattr(opt, "_Objective", no_work)
+    monkeypatch.setattr("symsched.spectra.load_spectrum", no_work)
+    assert main(["optimize", "--steps", "1", *extra, "--out", str(tmp_path / "o.json")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--steps" in err and message in err
+    monkeypatch.undo()
+    kw = {"final_sigmas_type": "sigma_min"} if "--option" in extra else {}  # K = 2 runs (the companion)
+    assert symsched.optimize_schedule(np.ones(3), 2, sampler=extra[1], restarts=0, maxiter=3, **kw).alpha_bar.size == 2

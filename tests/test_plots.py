@@ -175,3 +175,35 @@ def test_insight_titles_fit_and_steps_tick_at_whole_numbers() -> None:
             if ax.get_xlabel().startswith("step"):
                 ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
                 assert ticks and all(float(t).is_integer() for t in ticks), ticks
+
+
+@pytest.mark.parametrize("case", ["one-mode", "fft", "one-step", "deis"])
+def test_per_step_heat_maps_keep_their_text_inside_and_apart(case) -> None:
+    """break-test 49: plot_intermediate clipped its colour-bar label at the right edge and, for a one-mode spectrum,
+    its y label at the left; log-axis minor labels (6×10⁻¹) ran into the colour bar; one step ticked 0.5 ... 1.5 in
+    tenths; and DEIS's 6-level schedule was titled K=5 (its rows, not its levels)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    import symsched
+    from symsched.spectra import power_law
+
+    S, ab, sampler = {
+        "one-mode": (np.array([3.0]), [0.05, 0.2, 0.5, 0.8, 0.95, 0.99], "ddpm"),
+        "fft": (power_law((8, 8), alpha=2.0), [0.05, 0.2, 0.5, 0.8, 0.95], "ddim"),
+        "one-step": (power_law((8, 8), alpha=2.0), [0.05], "ddim"),
+        "deis": (np.geomspace(1e-3, 10, 50), [0.05, 0.2, 0.5, 0.8, 0.95, 0.99], "deis_multistep"),
+    }[case]
+    fig = symsched.intermediate_spectra(S, ab, sampler=sampler).plot()
+    FigureCanvasAgg(fig).draw()
+    r = fig.canvas.get_renderer()
+    W = fig.bbox
+    assert f"K={len(ab)}," in fig._suptitle.get_text()
+    boxes = [ax.get_tightbbox(r) for ax in fig.axes]  # each panel and colour bar with its drawn ticks and labels
+    for ax, e in zip(fig.axes, boxes):
+        assert e.x0 >= W.x0 - 0.5 and e.x1 <= W.x1 + 0.5 and e.y0 >= W.y0 - 0.5, f"{ax.get_label()!r} clipped"
+        if ax.get_xlabel().startswith("step"):
+            ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
+            assert ticks and all(float(t).is_integer() for t in ticks), ticks
+    for i, e1 in enumerate(boxes):  # a panel's labels never run into a colour bar's, nor into another panel's
+        for e2 in boxes[i + 1:]:
+            assert not e1.overlaps(e2), (e1, e2)

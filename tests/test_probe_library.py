@@ -100,3 +100,19 @@ def test_loading_k_diffusion_sampling_keeps_its_package_findable() -> None:
     load_sampling()
     spec = importlib.util.find_spec("k_diffusion")
     assert spec is not None and spec.submodule_search_locations
+
+
+def test_a_whole_float_integer_option_runs_as_the_integer() -> None:
+    """break-test 52: the README says order=3.0 is kept as the integer 3 (the exports do so), but probe.sample passed
+    the float to k-diffusion's sample_lms, which raised TypeError ('float' object cannot be interpreted as an integer)
+    and the CLI printed 'internal error'. The options reach k-diffusion as the engine reads them: the run with 3.0 is
+    the run with 3, sample for sample (same seed)."""
+    load_sampling()  # skips without k-diffusion
+    S = np.ones(4)
+    ab = np.array([0.05, 0.3, 0.7, 0.95])
+    den = probe.wiener_denoiser(S, prediction="epsilon")
+    as_float = probe.sample(den, ab, shape=(4,), n_samples=8, sampler="lms", options={"order": 3.0}, seed=0)
+    as_int = probe.sample(den, ab, shape=(4,), n_samples=8, sampler="lms", options={"order": 3}, seed=0)
+    np.testing.assert_array_equal(as_float, as_int)
+    with pytest.raises(ValueError, match="order"):
+        probe.sample(den, ab, shape=(4,), n_samples=8, sampler="lms", options={"order": 2.5}, seed=0)

@@ -235,7 +235,7 @@ def test_publishing_over_an_earlier_report_keeps_each_files_mode(tmp_path) -> No
     import os
     import stat
 
-    from symsched.commands.report import _publish
+    from symsched._io import publish as _publish
 
     out, stage = tmp_path / "report", tmp_path / "stage"
     out.mkdir()
@@ -389,7 +389,7 @@ def test_an_interrupt_during_staging_lands_after_the_folder_is_recorded() -> Non
     import signal
     import time
 
-    from symsched.commands.report import _signals_deferred
+    from symsched._io import signals_deferred as _signals_deferred
 
     # Python's own SIGINT handler for the test, whatever an earlier test or plugin left installed (the test failed
     # twice in 3 runs of the full README command under load, never alone)

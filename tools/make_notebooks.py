@@ -75,7 +75,7 @@ display(sp.Eq(sp.Symbol("g_{DDPM}"), sp.simplify(ddpm.step.gain)), sp.Eq(sp.Symb
 ## Composition: transfer function and output spectrum
 
 A schedule visits levels $\bar\alpha_{(K)} < \dots < \bar\alpha_{(1)}$, then the clean level. The variance
-obeys $v_s = g^2 v_t + n$, so the output spectrum is $P(S) = H^2 v_{\text{init}} + \sum_k n_k\prod_{j>k} g_j^2$
+obeys $v_s = g^2 v_t + n$, so the output spectrum is $P(S) = H^2 v_{\text{init}} + \sum_k n_k\prod_{j<k} g_j^2$
 with $H = \prod_k g_k$.
 """),
     code(r"""
@@ -107,7 +107,8 @@ spec = np.array([0.01, 0.1, 1.0, 10.0])
 for K in (10, 100, 1000):
     ab = 1 / (1 + np.exp(-np.linspace(-8, 12, K)))
     P = symsched.output_spectrum(spec, ab, sampler="ddim", init="exact")
-    print(K, np.round(P / spec, 5))
+    P_ve = symsched.output_spectrum_ve(spec, np.sqrt((1 - ab) / ab), sampler="euler", init="exact")  # VE Euler
+    print(K, np.round(P / spec, 5), "VE = VP:", np.allclose(P_ve, P, rtol=1e-12, atol=0))
 """),
     md(r"""
 **6. The angle form.** With $\sigma = \sqrt{(1-\bar\alpha)/\bar\alpha}$ and $\theta = \arctan(\sigma/\sqrt S)$ each
@@ -601,8 +602,10 @@ probe.plot_probe(result)
 ## Reading it
 
 Predicted spectral errors come from the closed form; measured ones from the samples' periodogram against the
-held-out patches. A paired difference is `schedule − baseline` seed by seed: its sd is far smaller than either
-schedule's seed-to-seed spread, so few seeds separate schedules. With 400 samples and 2 seeds this is a quick look;
+held-out patches. A paired difference is `schedule − baseline` seed by seed: the noise the two schedules share
+(the same seeds, the same reference) cancels, so for MMD² its sd is far smaller than either schedule's
+seed-to-seed spread and few seeds separate schedules. For the spectral KL and the Fréchet distance it need not
+be (in the tables above it is not): judge each difference by its own paired sd. With 400 samples and 2 seeds this is a quick look;
 the README's table comes from 2,000 samples × 3 seeds (`symsched probe`).
 """),
     code(r"""

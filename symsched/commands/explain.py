@@ -22,7 +22,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         description="Explain a dataset's optimal schedules: optimise for each K and divergence (in parallel), "
         "fit the heuristic families (cosine, shift, log-linear, Karras, sigmoid, AYS, tangent law), measure "
         "how the optimum shifts with resolution next to the practitioners' rules, and show the order in "
-        "which frequency bands are generated. Writes Markdown, PNG figures and LaTeX tables to --out.",
+        "which frequency bands are generated. Writes Markdown, PNG figures, LaTeX tables and explain.json (every "
+        "number) to --out.",
     )
     p.add_argument("--spectrum", default="builtin:natural-patches",
                    help="FILE.npy, a folder of PNG/JPEG images, or builtin:natural-patches (default)")
@@ -51,7 +52,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..insight.explain import explain
+    from ..insight.explain import _NAMES, explain
 
     steps = _settings.positive_ints(args.steps, "--steps")
     res = _settings.positive_ints(args.resolutions, "--resolutions", allow_none=True)
@@ -69,12 +70,13 @@ def run(args: argparse.Namespace) -> int:
     for dv, fit in out.main_fits.items():
         b = fit.best
         if not math.isfinite(b.rms):
-            print(f"  {dv.upper()} K={out.main_steps}: no heuristic family produced a valid schedule")
+            print(f"  {_NAMES[dv]} K={out.main_steps}: no heuristic family produced a valid schedule")
             continue
-        lost = f"{100 * b.relative_loss:.2g} %" if math.isfinite(b.relative_loss) else "– (undefined: the optimum is 0)"
-        print(f"  {dv.upper()} K={out.main_steps}: best heuristic {b.family} (RMS {b.rms:.2g} log-SNR, lost {lost})")
-    for name, law in out.laws.items():
-        slopes = ", ".join(f"{dv.upper()} {s:+.2f}" for dv, s in law.slope.items())
+        print(f"  {_NAMES[dv]} K={out.main_steps}: best heuristic {b.family} (RMS {b.rms:.2g} log-SNR, "
+              f"lost {b.lost_text()})")
+    for name, law in out.laws.items():  # a slope the data do not determine is no shift (explain.md's ‡)
+        slopes = ", ".join(f"{_NAMES[dv]} " + ("not identified ‡" if any(law.undetermined_offsets(dv)) else
+                                               f"{s:+.2f}") for dv, s in law.slope.items())
         print(f"  resolution law ({name}): optimum per doubling {slopes}; simple diffusion "
               f"{law.rule_slope('simple diffusion'):+.2f}")
     return 0

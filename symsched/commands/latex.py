@@ -13,17 +13,22 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         description="Derive every sampler's step map, transfer function, output PSD, KL and W2 with "
         "SymPy and write one .tex per sampler plus a master symsched.tex that inputs them.",
     )
-    p.add_argument("--sampler", default=None, help="only this sampler's section (default: all)")
+    p.add_argument("--sampler", default=None,
+                   help="only this sampler's section (default: all); an existing master symsched.tex in --out is "
+                   "kept (it inputs every section), a missing one is written for this section alone")
     p.add_argument("--out", default="derivations", type=Path, help="output directory (default: derivations)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from .._io import atomic_write_text
+    from .._io import atomic_write_text, staged_folder
     from .._latex_cache import render_all  # cached on disk like the kernels; renders on a miss
 
     files = render_all(args.sampler)
-    for name, text in files.items():
-        atomic_write_text(Path(args.out) / name, text)
+    if args.sampler is not None and (Path(args.out) / "symsched.tex").exists():
+        del files["symsched.tex"]  # the master of every section stays: one section does not shrink it
+    with staged_folder(Path(args.out), "symsched latex") as stage:  # every file, or none (an interrupt)
+        for name, text in files.items():
+            atomic_write_text(stage / name, text)
     print(f"wrote {len(files)} files to {args.out}: {', '.join(sorted(files))}")
     return 0

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from pathlib import Path
 from typing import Any, Callable, Optional
 
@@ -131,6 +132,11 @@ _NO_K_DIFFUSION = {
     "timesteps): the levels are in --format json",
     "euler_ancestral_discrete": "k-diffusion's ancestral Euler is sample_euler_ancestral: optimise with --sampler "
     "euler_ancestral",
+    "flow_match_euler": "k-diffusion has no flow-matching sampler (its samplers step VE sigmas); the same Euler steps "
+    "on alpha_bar are DDIM: optimise with --sampler ddim for sample_euler, or export with --format diffusers "
+    "(FlowMatchEulerDiscreteScheduler sigmas)",
+    "flow_match_heun": "k-diffusion has no flow-matching sampler (its samplers step VE sigmas, and Heun's steps depend "
+    "on the time variable); export with --format diffusers (FlowMatchHeunDiscreteScheduler sigmas) or --format json",
 }
 
 
@@ -253,7 +259,8 @@ def final_noise_note(res: Any, timesteps: list[int], value_of: Optional[Callable
     return runs_note(f"DDPMScheduler(variance_type='fixed_large') adds noise of variance beta = 1 - alpha_bar = "
                      f"{beta:.6g} on its last step (timestep {timesteps[-1]} > 0; scheduling_ddpm.py adds noise when "
                      "t > 0), the optimised DDPM none", res, value_of, final_noise=beta) + (
-        "; --format diffusers ends the schedule at timestep 0 unless --endpoints fixes the last level")
+        "; --format diffusers ends the schedule at timestep 0 unless --endpoints fixes the last level"
+        if len(res.alpha_bar) >= 2 else "; a one-level schedule has no other level to end at timestep 0")
 
 
 def _ve_sigmas(alpha_bar: np.ndarray) -> Optional[list[float]]:
@@ -394,12 +401,14 @@ def k_diffusion_call(res: Any, value_of: Optional[Callable[..., float]] = None) 
     from .. import sampler_info
 
     init = [n for n in (init_note(res, value_of),) if n]
-    if res.sampler == "ddim":  # VE Euler is deterministic DDIM
-        note = ["sample_euler is deterministic DDIM (Karras et al. 2022, §3) from DDIM's white start N(0, 1 + "
-                "sigma_max^2): x = (1 + sigmas[0] ** 2) ** 0.5 * torch.randn(shape), not sigmas[0] * torch.randn(shape)"]
-        if res.eta > 0.0:
-            note = [runs_note(f"k-diffusion has no DDIM eta={res.eta:g}: sample_euler runs these levels deterministically",
-                              res, value_of, sampler="ddim", settings={"eta": 0.0})] + note
+    if res.sampler == "ddim":  # VE Euler is deterministic DDIM; ancestral Euler with eta is DDIM(eta)
+        start = ("from DDIM's white start N(0, 1 + sigma_max^2): x = (1 + sigmas[0] ** 2) ** 0.5 * torch.randn(shape), "
+                 "not sigmas[0] * torch.randn(shape)")
+        if res.eta > 0.0:  # the identity of tests/test_sampler_identities.py (sigma^2 = (1 - alpha_bar) / alpha_bar)
+            return ("k_diffusion.sampling.sample_euler_ancestral", {"eta": res.eta},
+                    [f"sample_euler_ancestral(eta={res.eta:g}) is DDIM eta={res.eta:g} (Song et al. 2021, eq. 16) "
+                     + start] + init)
+        note = ["sample_euler is deterministic DDIM (Karras et al. 2022, §3) " + start]
         return "k_diffusion.sampling.sample_euler", {}, note + init
     info = sampler_info(res.sampler)
     defaults = {**info["params"], **{k: v[0] for k, v in info["options"].items()}}
@@ -484,18 +493,29 @@ def _baseline_table(S: np.ndarray, res: Any, flow_std: dict[str, np.ndarray]) ->
     from ..optimize import schedule_metrics
 
     kw = dict(sampler=res.sampler, init=res.init, **res.settings)
+
+    def metrics(ab: np.ndarray) -> dict[str, Any]:
+        """KL and W2 of a baseline; inf, with the reason, where the sampler cannot run it (Heun from alpha_bar = 0,
+        a baseline of a zero-terminal-SNR grid), as the search scored it."""
+        try:
+            return schedule_metrics(S, ab, **kw)
+        except ValueError as exc:
+            return {"kl": math.inf, "w2": math.inf, "refused": " ".join(str(exc).split())}
+
     table = {"optimised": {"value": res.value, "kl": res.kl, "w2": res.w2}}
     for name, ab in res.baseline_schedules.items():
         if name in res.baselines:
-            m = schedule_metrics(S, ab, **kw)
+            m = metrics(ab)
             table[name] = {"value": res.baselines[name], "kl": m["kl"], "w2": m["w2"]}
+            if "refused" in m:
+                table[name]["refused"] = m["refused"]
     if flow_std:
         key = {"kl": "kl", "kl-reverse": "kl_reverse", "w2": "w2"}[res.divergence]
         print(f"flow-matching schedules ({res.sampler}, K={len(res.alpha_bar)}, {res.divergence}):")
         print(f"  {'optimised':34s} {res.value:12.6g}")
         unfair = False
         for name, ab in flow_std.items():
-            m = schedule_metrics(S, ab, **kw)
+            m = metrics(ab)
             v = m["w2"] ** 2 if key == "w2" else m[key]  # the objective: W2 squared
             fair = res.meets_constraint(ab)
             unfair = unfair or not fair
@@ -610,12 +630,13 @@ def _diffusers_last_level(args: argparse.Namespace, options: dict[str, Any], end
 
 def _check_settings(args: argparse.Namespace, options: dict[str, Any], endpoints: Any, grid: Any) -> None:
     """The checks of optimize_schedule on the command's scalar arguments (same messages), made up front."""
-    from ..optimize import MAX_STEPS, _check_int, _check_levels_args
+    from ..optimize import MAX_STEPS, _check_int, _check_levels_args, _check_steps_for
 
     K = _check_int(args.steps, "steps", 1, MAX_STEPS)
     _check_int(args.seed, "seed", 0)
     _check_int(args.restarts, "restarts", 0)
     _settings.check(args.sampler, args.eta, args.variance, options)
+    _check_steps_for(args.sampler, K, args.eta, args.variance, options)
     _check_levels_args(K, endpoints, grid)
 
 

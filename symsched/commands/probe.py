@@ -346,7 +346,7 @@ def _describe(result: Any, pm: ProbeModel, steps: int, eta: float, options: Opti
 
 
 def run(args: argparse.Namespace) -> int:
-    from .._io import atomic_write_json, atomic_write_text
+    from .._io import atomic_write_json, atomic_write_text, staged_folder
     from .._validate import MAX_SAMPLES, as_positive_int, check_eta
     from ..probe import plot_probe
 
@@ -394,14 +394,15 @@ def run(args: argparse.Namespace) -> int:
     desc = _describe(result, pm, steps, eta, options)
     elapsed = time.perf_counter() - t0
     lines = verdicts(result)
-    atomic_write_text(out / "probe.md", f"# symsched probe\n\n{desc}; {elapsed:.0f} s.\n\n{table}\n"
-                      + "".join(f"- {v}\n" for v in lines))
     # eta as run: DDIM's, or a k-diffusion sampler's (its setting; None = k-diffusion's default)
     run_eta = options.get("eta") if args.sampler in LIBRARY_SAMPLERS else eta
     info = dict(model=pm.label, steps=steps, eta=run_eta, variance=args.variance, options=options, elapsed_s=elapsed,
                 **result.to_dict())
-    atomic_write_json(out / "probe.json", info)
-    plot_probe(result, out / "probe.png", channel_axis=pm.channel_axis)
+    with staged_folder(out, "symsched probe") as stage:  # the three files together, or none
+        atomic_write_text(stage / "probe.md", f"# symsched probe\n\n{desc}; {elapsed:.0f} s.\n\n{table}\n"
+                          + "".join(f"- {v}\n" for v in lines))
+        atomic_write_json(stage / "probe.json", info)
+        plot_probe(result, stage / "probe.png", channel_axis=pm.channel_axis)
     print(f"symsched probe: {desc}")
     print(table)
     for v in lines:

@@ -21,7 +21,6 @@ schedules are optimised here; :meth:`Context.submit` hands it over and returns a
 from __future__ import annotations
 
 import argparse
-import contextlib
 import html
 import math
 import os
@@ -30,10 +29,11 @@ import time
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Optional, Union
+from typing import Any, Callable, Optional, Union
 
 import numpy as np
 
+from .._io import check_kind, staged_folder
 from . import _settings
 
 DIVERGENCE_LABEL = {"kl": "KL(data ‖ generated)", "w2": "W2"}
@@ -659,73 +659,34 @@ def run(args: argparse.Namespace) -> int:
     _precheck(out)
     bar = tqdm(total=len(_divergences()) + 4 + (1 if args.probe_samples else 0), desc="symsched report", unit="stage", file=sys.stderr,
                disable=True if args.no_progress else None)
-    failed = True
-    stage: Optional[Path] = None
-    jobs: Optional[_Jobs] = None
+    failed, published = True, False
     try:
-        with _signals_deferred():  # a Ctrl-C or SIGTERM now lands after the folder is known, so it is removed
-            stage = _staging_dir(out)  # every file goes here first: a failed run leaves --out as it was
-        jobs = _Jobs(n_jobs)
-        ctx = Context(args=args, out=stage, S=S, ks=ks, settings=settings, n=n, jobs=jobs, bar=bar, started=started)
-        sections: list[Section] = []
-        start_probe(ctx)
-        for make in SECTIONS:
-            made = make(ctx)
-            sections += made if isinstance(made, list) else [made]
-        ctx.stage("figures")
-        jobs.wait()
-        bar.update()
-        ctx.stage("summary")
-        _write_summary(ctx, sections, out)
-        _publish(stage, out)
-        failed = False
+        with staged_folder(out, "the report") as stage:  # a failed run leaves --out as it was
+            jobs = _Jobs(n_jobs)
+            try:  # the figure workers stop before the staging folder goes (they write into it)
+                ctx = Context(args=args, out=stage, S=S, ks=ks, settings=settings, n=n, jobs=jobs, bar=bar,
+                              started=started)
+                sections: list[Section] = []
+                start_probe(ctx)
+                for make in SECTIONS:
+                    made = make(ctx)
+                    sections += made if isinstance(made, list) else [made]
+                ctx.stage("figures")
+                jobs.wait()
+                bar.update()
+                ctx.stage("summary")
+                _write_summary(ctx, sections, out)
+                failed = False
+            finally:
+                jobs.close(cancel=failed)
+        published = True
     finally:
-        if jobs is not None:
-            jobs.close(cancel=failed)
-        if failed:
-            import shutil
-
-            if stage is not None:
-                shutil.rmtree(stage, ignore_errors=True)
+        if not published:
             bar.close()
     bar.update()
     bar.close()
     _print_console(ctx, sections, out)
     return 0
-
-
-@contextlib.contextmanager
-def _signals_deferred() -> Iterator[None]:
-    """SIGINT and SIGTERM held back for the block (main thread; Python runs signal handlers there): recorded, then
-    raised again once the block ends and the previous handlers are back, so a KeyboardInterrupt cannot fall between
-    creating a resource and recording it for cleanup. (A thread signal mask would not do: the process's other
-    threads would take the signal.)"""
-    import signal
-    import threading
-
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    pending: list[int] = []
-    old = {s: signal.signal(s, lambda signum, _frame: pending.append(signum)) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for s, handler in old.items():
-            signal.signal(s, handler)
-        for s in dict.fromkeys(pending):
-            signal.raise_signal(s)
-
-
-def _staging_dir(out: Path) -> Path:
-    """A new empty folder next to ``out`` (same file system) where the report is written before :func:`_publish`."""
-    import tempfile
-
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        return Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
-    except OSError as exc:
-        raise type(exc)(exc.errno, exc.strerror, str(out)) from None
 
 
 #: names every report writes in --out, as a folder (True) or a file (False): checked before the work
@@ -734,57 +695,9 @@ _ALWAYS_WRITTEN = {"derivations": True, "summary.md": False, "summary.html": Fal
 
 def _precheck(out: Path) -> None:
     """ValueError naming --out before any work when a name every report writes exists there as the other kind
-    (:func:`_publish_plan` checks every name again at the end, when the whole list is known)."""
+    (:func:`symsched._io.publish` checks every name again at the end, when the whole list is known)."""
     for name, folder in _ALWAYS_WRITTEN.items():
-        _check_kind(out, out / name, folder)
-
-
-def _check_kind(out: Path, target: Path, folder: bool) -> None:
-    """ValueError naming --out when ``target`` exists as the other kind than the report writes there."""
-    if folder and target.exists() and not target.is_dir():
-        raise ValueError(f"--out {str(out)!r}: {str(target)!r} is a file where the report writes a folder; move "
-                         "it or choose another --out (nothing was written)")
-    if not folder and target.is_dir():
-        raise ValueError(f"--out {str(out)!r}: {str(target)!r} is a folder where the report writes a file; move "
-                         "it or choose another --out (nothing was written)")
-
-
-def _publish_plan(stage: Path, out: Path) -> list[tuple[Path, Path, Optional[int]]]:
-    """Every move of the finished report onto an existing ``out``: ``(staged file, target, mode of the file it
-    replaces or None)``, checked before anything moves. ValueError naming --out when a name the report writes exists
-    in ``out`` as the other kind (a file where it writes a folder, or a folder where it writes a file) or cannot be
-    replaced: a failed run leaves ``out`` as it was."""
-    from .._io import _check_target
-
-    moves = []
-    for root, dirs, files in os.walk(stage):
-        target = out / Path(root).relative_to(stage)
-        for name in dirs:
-            _check_kind(out, target / name, True)
-        for name in files:
-            _check_kind(out, target / name, False)
-            moves.append((Path(root) / name, target / name, _check_target(target / name)))
-    return moves
-
-
-def _publish(stage: Path, out: Path) -> None:
-    """Move the finished report from ``stage`` onto ``out``: one rename when ``out`` does not exist, else file by
-    file (each an atomic ``os.replace`` that keeps the mode of the file it replaces, as ``_io.atomic_write`` does;
-    files of an earlier report that this one does not write are kept)."""
-    import shutil
-
-    from .._io import _umask
-
-    os.chmod(stage, 0o777 & ~_umask())  # mkdtemp makes it 0700
-    if not out.exists():
-        os.replace(stage, out)
-        return
-    for source, target, old_mode in _publish_plan(stage, out):
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if old_mode is not None:  # a 0600 summary stays 0600
-            os.chmod(source, old_mode)
-        os.replace(source, target)
-    shutil.rmtree(stage, ignore_errors=True)
+        check_kind(out, out / name, folder, "the report")
 
 
 def _intro(ctx: Context, elapsed: float) -> list[str]:

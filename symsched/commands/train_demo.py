@@ -45,6 +45,7 @@ def run(args: argparse.Namespace) -> int:
         import torch  # noqa: F401
     except ImportError as exc:
         raise ValueError(f'train-demo needs torch and safetensors: pip install "symsched[torch]" ({exc})') from None
+    from .._io import staged_folder
     from ..models import load_model, patches16, weights_path
     from ..models.evaluate import denoising_mse, gaussian_denoiser
     from ..models.train import TrainConfig, save, train
@@ -66,13 +67,14 @@ def run(args: argparse.Namespace) -> int:
           f"{cfg.threads} thread(s)")
     res = train(cfg, minutes=args.minutes, progress=not args.no_progress)
     weights, log = out / "patches16.safetensors", out / "patches16.json"
-    save(res, weights)  # written first so that the held-out check runs the saved model
-    m = load_model(weights)
-    test = patches16("test")
-    wiener = gaussian_denoiser(patches16("train"))
-    check = {str(ab): {"model": denoising_mse(m.denoiser, test, ab), "gaussian": denoising_mse(wiener, test, ab)}
-             for ab in LEVELS}
-    save(res, weights, log, extra={"heldout_mse": check})
+    with staged_folder(out, "symsched train-demo") as stage:  # weights and log together, or neither
+        save(res, stage / weights.name)  # written first so that the held-out check runs the saved model
+        m = load_model(stage / weights.name)
+        test = patches16("test")
+        wiener = gaussian_denoiser(patches16("train"))
+        check = {str(ab): {"model": denoising_mse(m.denoiser, test, ab), "gaussian": denoising_mse(wiener, test, ab)}
+                 for ab in LEVELS}
+        save(res, stage / weights.name, stage / log.name, extra={"heldout_mse": check})
     cpu = res.cpu_user_seconds + res.cpu_sys_seconds
     print(f"trained {res.steps_done} steps in {res.wall_seconds:.1f} s wall, {cpu:.1f} s CPU "
           f"(user {res.cpu_user_seconds:.1f} s + sys {res.cpu_sys_seconds:.1f} s); final loss "

@@ -24,7 +24,7 @@ from typing import Any, Optional, Sequence
 import numpy as np
 from numpy.typing import NDArray
 
-from .._io import atomic_write_text, json_ready
+from .._io import atomic_write_text, json_ready, staged_folder
 from .._validate import as_bool, as_step_counts, check_choice
 from ..api import DIVERGENCES, FLOW_SAMPLERS, VE_SAMPLERS, VP_SAMPLERS
 from ..optimize import _check_sampler_args, _settings, _settings_text
@@ -123,8 +123,8 @@ def _fit_sentence(div: str, K: int, fit: HeuristicFit) -> str:
     b = fit.best
     if not math.isfinite(b.rms):
         return f"{_NAMES[div]}, K = {K}: no heuristic family produced a valid schedule through these levels."
-    lost = (f"; using it costs {100 * b.relative_loss:.2g} % of the optimal {_NAMES[div]} objective"
-            if math.isfinite(b.relative_loss) else "")
+    lost = (f"; using it costs {b.lost_text()} of the optimal {_NAMES[div]} objective"
+            if math.isfinite(b.relative_loss) or b.loss_is_rounding else "")
     second = fit.fits[1] if len(fit.fits) > 1 and math.isfinite(fit.fits[1].rms) else None
     tail = f" (runner-up: {second.family}, RMS {second.rms:.2g})" if second else ""
     if second and round(second.rms, 12) == round(b.rms, 12):  # equal to rounding: the families' order decides
@@ -184,7 +184,9 @@ def explain(
         ``"builtin:natural-patches"`` (default), a ``.npy`` spectrum, a folder of images
         (:func:`symsched.spectra.load_spectrum`), or an array.
     out : path-like
-        Output folder (created; files are written atomically).
+        Output folder (created). The files are written into a hidden staging folder next to it and moved onto
+        ``out`` at the end (each an atomic rename keeping the mode of the file it replaces; other files in ``out``
+        are kept): an error or interrupt (Ctrl-C, SIGTERM) leaves ``out`` as it was.
     steps : sequence of int
         K of the optimal schedules; the fits and heat maps use K = 10 if listed, else the middle one.
     divergences : sequence of {"kl", "kl-reverse", "w2"}
@@ -236,6 +238,9 @@ def explain(
     check_choice(sampler, "sampler", VP_SAMPLERS + VE_SAMPLERS + FLOW_SAMPLERS)
     eta = _check_sampler_args(sampler, eta, variance, settings)
     flow = sampler in FLOW_SAMPLERS
+    if flow and ks[0] == 1:  # refused before any work (the fits would refuse it after every optimisation)
+        raise ValueError("steps: K = 1 with a flow-matching sampler is the single level t = 1 (pure noise, alpha_bar "
+                         "= 0): nothing to optimise or fit; use K >= 2")
     check_choice(images, "images", ("auto", "on", "off"))
     progress = as_bool(progress, "progress")
     if isinstance(spectrum, (str, os.PathLike)):
@@ -315,48 +320,49 @@ def explain(
 
         outp = Path(out)
         files: list[str] = []
+        with staged_folder(outp, "symsched explain") as stage:  # out gets all of it, or nothing new
 
-        def put(name: str, text: str) -> None:
-            atomic_write_text(outp / name, text)
-            files.append(name)
+            def put(name: str, text: str) -> None:
+                atomic_write_text(stage / name, text)
+                files.append(name)
 
-        def fig(name: str, figure: Any) -> None:
-            save_figure(figure, outp / name)
-            files.append(name)
+            def fig(name: str, figure: Any) -> None:
+                save_figure(figure, stage / name)
+                files.append(name)
 
-        both = SweepResult(parameter="divergence", values=[_NAMES[d] for d in divs], steps=ks,
-                           results={(j, K): sweeps[d].results[(0, K)] for j, d in enumerate(divs) for K in ks},
-                           spectra=[S] * len(divs), settings=dict(data_kw))
-        fig("schedules.png", both.plot(title=f"optimal schedules for {label} ({sampler})"))
-        for dv in divs:
-            bar.set_postfix_str(f"figures {_NAMES[dv]}")
-            put(f"schedules_{dv}.md", sweeps[dv].to_markdown())
-            put(f"schedules_{dv}.tex", sweeps[dv].to_latex(levels=False))
-            put(f"fits_{dv}.md", fits[dv].to_markdown())
-            put(f"fits_{dv}.tex", fits[dv].to_latex())
-            put(f"fits_{dv}_K{main_k}.md", main_fits[dv].to_markdown())
-            put(f"fits_{dv}_K{main_k}.tex", main_fits[dv].to_latex())
-            fig(f"fits_{dv}_K{main_k}.png", main_fits[dv].plot(
-                title=f"{_NAMES[dv]}-optimal schedule, K={main_k}, and the heuristic families"))
-            fig(f"intermediate_{dv}_K{main_k}.png", inter[dv].plot(
-                title=f"per-step spectra of the {_NAMES[dv]}-optimal schedule, K={main_k} ({sampler})"))
-            bar.update()
-        slug = {"power law": "resolution_powerlaw", "images": "resolution_images"}
-        for name, law in laws.items():
-            put(f"{slug[name]}.md", law.to_markdown())
-            put(f"{slug[name]}.tex", law.to_latex())
-            fig(f"{slug[name]}.png", law.plot(title=f"resolution law: {law.source}"))
+            both = SweepResult(parameter="divergence", values=[_NAMES[d] for d in divs], steps=ks,
+                               results={(j, K): sweeps[d].results[(0, K)] for j, d in enumerate(divs) for K in ks},
+                               spectra=[S] * len(divs), settings=dict(data_kw))
+            fig("schedules.png", both.plot(title=f"optimal schedules for {label} ({sampler})"))
+            for dv in divs:
+                bar.set_postfix_str(f"figures {_NAMES[dv]}")
+                put(f"schedules_{dv}.md", sweeps[dv].to_markdown())
+                put(f"schedules_{dv}.tex", sweeps[dv].to_latex(levels=False))
+                put(f"fits_{dv}.md", fits[dv].to_markdown())
+                put(f"fits_{dv}.tex", fits[dv].to_latex())
+                put(f"fits_{dv}_K{main_k}.md", main_fits[dv].to_markdown())
+                put(f"fits_{dv}_K{main_k}.tex", main_fits[dv].to_latex())
+                fig(f"fits_{dv}_K{main_k}.png", main_fits[dv].plot(
+                    title=f"{_NAMES[dv]}-optimal schedule, K={main_k}, and the heuristic families"))
+                fig(f"intermediate_{dv}_K{main_k}.png", inter[dv].plot(
+                    title=f"per-step spectra of the {_NAMES[dv]}-optimal schedule, K={main_k} ({sampler})"))
+                bar.update()
+            slug = {"power law": "resolution_powerlaw", "images": "resolution_images"}
+            for name, law in laws.items():
+                put(f"{slug[name]}.md", law.to_markdown())
+                put(f"{slug[name]}.tex", law.to_latex())
+                fig(f"{slug[name]}.png", law.plot(title=f"resolution law: {law.source}"))
 
-        bar.set_postfix_str("writing")
-        elapsed = time.perf_counter() - t0
-        info = dict(spectrum=label, shape=list(S.shape), n_modes=int(S.size), sampler=sampler,
-                    settings=sweeps[divs[0]].results[(0, main_k)].settings, steps=ks, main_steps=main_k,
-                    divergences=divs, elapsed=elapsed, power_law=str(power) if power is not None else None,
-                    notes=notes)
-        result = Explanation(out=outp, files=files, sweeps=sweeps, fits=fits, main_steps=main_k, main_fits=main_fits,
-                             laws=laws, intermediate=inter, elapsed=elapsed, info=info)
-        put("explain.md", _document(result, slug))
-        put("explain.json", json.dumps(json_ready(_numbers(result)), indent=1, allow_nan=False) + "\n")
+            bar.set_postfix_str("writing")
+            elapsed = time.perf_counter() - t0
+            info = dict(spectrum=label, shape=list(S.shape), n_modes=int(S.size), sampler=sampler,
+                        settings=sweeps[divs[0]].results[(0, main_k)].settings, steps=ks, main_steps=main_k,
+                        divergences=divs, elapsed=elapsed, power_law=str(power) if power is not None else None,
+                        notes=notes)
+            result = Explanation(out=outp, files=files, sweeps=sweeps, fits=fits, main_steps=main_k, main_fits=main_fits,
+                                 laws=laws, intermediate=inter, elapsed=elapsed, info=info)
+            put("explain.md", _document(result, slug))
+            put("explain.json", json.dumps(json_ready(_numbers(result)), indent=1, allow_nan=False) + "\n")
         bar.update()
     finally:
         bar.close()

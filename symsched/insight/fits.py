@@ -5,7 +5,7 @@ r"""Which heuristic schedule is the optimum? Least-squares fits in log-SNR by th
 (``scipy.optimize.least_squares``, trust-region reflective, bounded, from a few fixed starts), and
 reports for each family its fitted parameters in their published form, the residual in log-SNR
 (RMS and max), and — given the spectrum — the objective of the fitted schedule and what is lost
-against the optimum: ``J(fit) - J(opt)``, evaluated exactly with :func:`symsched.divergence_and_grad`
+against the optimum: ``J(fit) - J(opt)``, evaluated exactly as the value of :func:`symsched.divergence_and_grad`
 (``divergence_and_grad_ve`` for VE samplers).
 
 End points. ``endpoints="match"`` (default) pins every family to the optimum's first and last level,
@@ -35,16 +35,17 @@ from scipy.optimize import least_squares
 
 from .. import schedules as _sch
 from .._validate import as_levels, as_spectrum, check_choice, check_eta
-from ..api import DIVERGENCES, INITS, SAMPLERS, VE_SAMPLERS, divergence_and_grad, divergence_and_grad_ve
+from ..api import DIVERGENCES, INITS, SAMPLERS, VE_SAMPLERS
 from ..optimize import DEFAULT_DIVERGENCE
 from .families import FAMILIES, Family, get_family
 
-__all__ = ["FamilyFit", "HeuristicFit", "fit_heuristics", "schedule_objective", "ENDPOINT_MODES"]
+__all__ = ["FamilyFit", "HeuristicFit", "fit_heuristics", "schedule_objective", "ENDPOINT_MODES", "ROUNDING"]
 
 Array = NDArray[np.float64]
 ENDPOINT_MODES = ("match", "free")
 _L_BOUND = 33.0  # |log-SNR| of fitted end points (alpha_bar stays representable in float64)
 _PENALTY = 1e3  # residual per level when a family cannot produce valid levels at a trial point
+ROUNDING = 1e-12  # a loss below this fraction of the objective is the evaluations' rounding (printed "≈0")
 
 
 @dataclass
@@ -67,7 +68,8 @@ class FamilyFit:
     loss : float
         ``value - optimum``: the objective lost by using this family instead of the optimum.
     n_params : int
-        Fitted parameters (shape parameters, plus 2 end points with ``endpoints="free"``).
+        Fitted parameters (shape parameters, plus 2 end points with ``endpoints="free"``); 0 for one or two finite
+        levels (every family passes through them: nothing is fitted).
     """
 
     family: str
@@ -93,6 +95,25 @@ class FamilyFit:
         if opt == 0 and self.loss == 0:
             return 0.0
         return math.nan
+
+    @property
+    def loss_is_rounding(self) -> bool:
+        """``|loss|`` within :data:`ROUNDING` of the objective: the fitted schedule is the optimum to rounding
+        (a tiny negative loss is the two evaluations' rounding, not a gain); printed "≈0"."""
+        top = max(abs(self.value), abs(self.value - self.loss))
+        return math.isfinite(self.loss) and 0 < abs(self.loss) <= ROUNDING * top  # an exact 0 prints "0"
+
+    def lost_text(self) -> str:
+        """The relative loss for a sentence: ``"0.52 %"``, ``"≈0 % (the optimum, to rounding)"``, or ``"–"``
+        with the reason it is undefined (no objective for the fitted levels, or a positive loss against an
+        optimum of 0)."""
+        if self.loss_is_rounding:
+            return "≈0 % (the optimum, to rounding)"
+        if math.isfinite(self.relative_loss):
+            return f"{100 * self.relative_loss:.2g} %"
+        if not math.isfinite(self.value):
+            return "– (undefined: no objective for the fitted levels)"
+        return "– (undefined: the optimum is 0)"
 
 
 def _fmt(x: float, digits: int = 4) -> str:
@@ -148,8 +169,8 @@ class HeuristicFit:
         header = ["family", "parameters", "RMS Δlog-SNR", "max |Δlog-SNR|", what, "lost", "lost (%)"]
         rows = []
         for f in self.fits:
-            rows.append([f.family, _fmt_params(f.params), _fmt(f.rms, 3), _fmt(f.max_abs, 3), _fmt(f.value),
-                         _fmt(f.loss, 3), _fmt(100.0 * f.relative_loss, 3)])
+            lost = ["≈0", "≈0"] if f.loss_is_rounding else [_fmt(f.loss, 3), _fmt(100.0 * f.relative_loss, 3)]
+            rows.append([f.family, _fmt_params(f.params), _fmt(f.rms, 3), _fmt(f.max_abs, 3), _fmt(f.value)] + lost)
         return header, rows
 
     def to_markdown(self) -> str:
@@ -211,21 +232,26 @@ def schedule_objective(
     variance: Optional[str] = "posterior", init: str = "white", weights: Optional[ArrayLike] = None,
     **settings: Any,
 ) -> float:
-    """Objective J of a schedule, as :func:`symsched.optimize_schedule` measures it (VE samplers via sigmas).
+    """Objective J of a schedule, as :func:`symsched.optimize_schedule` measures it (VE samplers via sigmas);
+    the value alone, equal to ``divergence_and_grad(...)[0]``.
 
     ``divergence`` defaults to :data:`symsched.optimize.DEFAULT_DIVERGENCE` (``"w2"``, W2 squared), as the optimiser;
     ``eta`` (None: the sampler's default), ``variance`` and ``settings`` are the sampler's own.
     """
+    from .. import api as _api
     from ..optimize import _settings
 
+    S = as_spectrum(spectrum)
+    check_choice(sampler, "sampler", SAMPLERS)
     kw = _settings(sampler, eta, variance, settings)
     if sampler in VE_SAMPLERS:
-        J, _ = divergence_and_grad_ve(spectrum, _sch.alpha_bar_to_sigmas(alpha_bar), divergence=divergence,
-                                      sampler=sampler, init=init, weights=weights, **kw)
+        x, coord = _api._ve_levels(_sch.alpha_bar_to_sigmas(alpha_bar)), "sigma"
     else:
-        J, _ = divergence_and_grad(spectrum, alpha_bar, divergence=divergence, sampler=sampler, init=init,
-                                   weights=weights, **kw)
-    return float(J)
+        x, coord = _api._vp_levels(alpha_bar), "alpha_bar"
+    # the value alone (one forward sweep, the gradient path's ratio form): a gradient that overflows float64
+    # where J is near its top (S near 1e300) must not refuse a value that is representable
+    grp = _api._grouped(S.ravel(), _api._weights(weights, S).ravel())
+    return float(_api.grouped_value(grp, x, coord, divergence, sampler, init, kw))
 
 
 def _family_levels(fam: Family, K: int, x: Array, ends: Optional[tuple[float, float]]) -> Optional[Array]:
@@ -243,8 +269,10 @@ def _family_levels(fam: Family, K: int, x: Array, ends: Optional[tuple[float, fl
     if not np.all(np.isfinite(l)) or np.any(np.diff(l) <= 0):
         return None
     try:  # every level must be a float64 alpha_bar (free end points may wander past log-SNR 36.7)
-        _sch.log_snr_to_alpha_bar(l)
+        ab = _sch.log_snr_to_alpha_bar(l)
     except ValueError:
+        return None
+    if np.any(np.diff(ab) <= 0):  # distinct in log-SNR but equal in float64 alpha_bar (near 1): no schedule
         return None
     return l
 
@@ -421,13 +449,15 @@ def fit_heuristics(
                 loss = value - target_value
             except ValueError:  # levels that collapse in float64 (extreme fits): no objective
                 pass
-        # one finite level: every family passes through it and its shape is undetermined (not reported);
-        # a family that produced no valid levels anywhere has no residual (NaN, printed "–"), not the penalty
+        # one or two finite levels: every family passes through them (its end points) and its shape is
+        # undetermined (not reported); a family that produced no valid levels anywhere has no residual (NaN,
+        # printed "–"), not the penalty
+        shaped = free.size > 2
         fits.append(FamilyFit(
-            family=fam.name, params=fam.params(lo, hi, shape) if ok and free.size > 1 else {}, log_snr=l,
+            family=fam.name, params=fam.params(lo, hi, shape) if ok and shaped else {}, log_snr=l,
             alpha_bar=fab, rms=float(np.sqrt(np.mean(res**2))) if ok else math.nan,
             max_abs=float(np.max(np.abs(res))) if ok else math.nan, value=value, loss=loss,
-            n_params=len(x) if free.size > 1 else 0,
+            n_params=len(x) if shaped else 0,
         ))
     order = {f.name: i for i, f in enumerate(fams)}
     fits.sort(key=lambda f: (not math.isfinite(f.rms), round(f.rms, 12) if math.isfinite(f.rms) else 0.0,

@@ -377,12 +377,13 @@ class SweepResult:
 
     def fit_heuristics(self, *, families: Optional[Sequence[str]] = None, endpoints: str = "match",
                        weights: Optional[ArrayLike] = None) -> "SweepFits":
-        """:func:`~symsched.insight.fit_heuristics` on every schedule against its own spectrum."""
+        """:func:`~symsched.insight.fit_heuristics` on every schedule against its own spectrum. A schedule whose only
+        level is pure noise (K = 1 from ``alpha_bar = 0``, flow matching) has nothing to fit and is left out."""
         from .fits import fit_heuristics
 
         w = weights if weights is not None else self.settings.get("weights")
         fits = {key: fit_heuristics(res, self.spectra[key[0]], families=families, endpoints=endpoints, weights=w)
-                for key, res in sorted(self.results.items())}
+                for key, res in sorted(self.results.items()) if not np.all(np.asarray(res.alpha_bar) == 0.0)}
         return SweepFits(parameter=self.parameter, values=self.values, fits=fits)
 
 
@@ -409,7 +410,7 @@ class SweepFits:
             b = f.best
             second = f.fits[1] if len(f.fits) > 1 else None
             rows.append([_label(self.values[j]), str(K), b.family, _fmt_params(b.params), _cell(b.rms, 3),
-                         _cell(b.max_abs, 3), _cell(100.0 * b.relative_loss, 3),
+                         _cell(b.max_abs, 3), "≈0" if b.loss_is_rounding else _cell(100.0 * b.relative_loss, 3),
                          f"{second.family} ({_cell(second.rms, 3)})" if second else "–"])
         return header, rows
 

@@ -217,7 +217,7 @@ def render_sampler(name: str, variant: str = "", **options: object) -> str:
     out.append(equation("H", _nice(compose.transfer_function(smp, 1))))
     out.append(equation("P_{\\mathrm{white}}", _nice(compose.output_psd(smp, 1, "white"))))
     out.append(equation("P_{\\mathrm{exact}}", _nice(compose.output_psd(smp, 1, "exact"))))
-    out.append("For two levels, in the sum-of-products form $P = H^2 v_{\\mathrm{init}} + \\sum_k n_k \\prod_{j>k} g_j^2$, the white-start spectrum is\n")
+    out.append("For two levels, in the sum-of-products form $P = H^2 v_{\\mathrm{init}} + \\sum_k n_k \\prod_{j<k} g_j^2$, the white-start spectrum is\n")
     two = compose.output_psd_closed_form(smp, 2, "white")
     out.append(long_equation("P_{\\mathrm{white}}", sp.Add(*[_nice(term) for term in sp.Add.make_args(two)], evaluate=False)))
 
