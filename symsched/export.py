@@ -576,8 +576,7 @@ def _zero_steps(scheduler: Any, sig: Array, ts: Array) -> None:
     own rules)."""
     cut = sig[:-1]
     flat = np.flatnonzero(cut[1:] >= cut[:-1])
-    standin = float(_vp_sigma(np.array([_ZERO_SNR_STANDIN]))[0])
-    if flat.size and flat[0] == 0 and abs(float(cut[0]) / standin - 1.0) < 1e-6:  # float32 sigmas
+    if flat.size and flat[0] == 0 and abs(float(cut[0]) / _standin_sigma() - 1.0) < 1e-6:  # float32 sigmas
         raise ValueError(
             f"scheduler: {type(scheduler).__name__} runs its first timestep {float(ts[0]):g} at diffusers' "
             f"zero-terminal-SNR stand-in alphas_cumprod[-1] = 2**-24 (sigma {float(cut[0]):.6g}), less noisy than "
@@ -833,6 +832,11 @@ _F32_U = 2.0**-24
 _ZERO_SNR_STANDIN = 2.0**-24
 
 
+def _standin_sigma() -> float:
+    """The VE sigma diffusers runs for the stand-in level (4096)."""
+    return float(_vp_sigma(np.array([_ZERO_SNR_STANDIN]))[0])
+
+
 def _as_export_grid(grid: Any) -> Array:
     """A training grid (torch or array): 1-D, strictly decreasing, in (0, 1) with an optional last 0.
 
@@ -974,7 +978,7 @@ def _standin_below_next(ab: Array, name: str) -> None:
     if ab.size >= 2 and ab[0] == 0.0 and ab[1] <= _ZERO_SNR_STANDIN:
         raise ValueError(
             f"alpha_bar: {name} runs the first level alpha_bar = 0 at diffusers' zero-terminal-SNR stand-in "
-            f"alphas_cumprod[-1] = 2**-24 = {_ZERO_SNR_STANDIN:.6g} (sigma {float(_vp_sigma(np.array([_ZERO_SNR_STANDIN]))[0]):.6g}), "
+            f"alphas_cumprod[-1] = 2**-24 = {_ZERO_SNR_STANDIN:.6g} (sigma {_standin_sigma():.6g}), "
             f"and alpha_bar[1] = {float(ab[1]):.6g} is at least as noisy: its noise would rise at the first step. "
             f"Use a second level less noisy than that (alpha_bar[1] > {_ZERO_SNR_STANDIN:.6g}), or run DDPMScheduler "
             "(--sampler ddpm), which takes alpha_bar = 0 exactly")

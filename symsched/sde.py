@@ -569,7 +569,8 @@ class ErrorTable:
 
     ``cells[(scheme, size, eps, init)]`` is the W2 error (``inf`` when some mode diverges: at the pole of S = 0, or
     beyond float64 with the reason in ``diverged``; ``nan`` when the scheme is undefined on that grid);
-    ``points[(scheme, size)]`` the grid size used and ``evals[(scheme, size)]`` its NFE; ``continuous[(kind, eps, init)]`` the exact solutions' errors.
+    ``points[(scheme, size)]`` the grid size used and ``evals[(scheme, size)]`` its NFE;
+    ``continuous[(kind, eps, init)]`` the exact solutions' errors.
     """
 
     sizes: tuple[int, ...]
@@ -608,7 +609,7 @@ def _w2(P: Array, S: Array) -> float:
 
 def _items(values: Any, name: str, what: str) -> list[Any]:
     """The entries of a sequence argument (a list, tuple or 1-D array; a string or a scalar is a TypeError naming
-    it): non-empty and without repeats (``0.0`` and ``-0.0`` are one value)."""
+    it), non-empty (:func:`_unique_items` refuses repeats)."""
     if isinstance(values, (str, bytes)) or not isinstance(values, (Sequence, np.ndarray)) or np.ndim(values) != 1:
         raise ArgumentTypeError(f"{name} must be a sequence of {what} (got {values!r})")
     out = list(values)

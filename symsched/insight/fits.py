@@ -122,6 +122,11 @@ def _fmt(x: float, digits: int = 4) -> str:
     return f"{x:.{digits}g}"
 
 
+def _lost_cell(f: FamilyFit, x: float) -> str:
+    """A table cell of the loss ``x`` (absolute or in %): "≈0" where it is rounding (:attr:`FamilyFit.loss_is_rounding`)."""
+    return "≈0" if f.loss_is_rounding else _fmt(x, 3)
+
+
 def _fmt_params(p: dict[str, float]) -> str:
     return ", ".join(f"{k}={_fmt(v, 3)}" for k, v in p.items())
 
@@ -169,8 +174,8 @@ class HeuristicFit:
         header = ["family", "parameters", "RMS Δlog-SNR", "max |Δlog-SNR|", what, "lost", "lost (%)"]
         rows = []
         for f in self.fits:
-            lost = ["≈0", "≈0"] if f.loss_is_rounding else [_fmt(f.loss, 3), _fmt(100.0 * f.relative_loss, 3)]
-            rows.append([f.family, _fmt_params(f.params), _fmt(f.rms, 3), _fmt(f.max_abs, 3), _fmt(f.value)] + lost)
+            rows.append([f.family, _fmt_params(f.params), _fmt(f.rms, 3), _fmt(f.max_abs, 3), _fmt(f.value),
+                         _lost_cell(f, f.loss), _lost_cell(f, 100.0 * f.relative_loss)])
         return header, rows
 
     def to_markdown(self) -> str:

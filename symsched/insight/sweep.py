@@ -401,7 +401,7 @@ class SweepFits:
 
     def _rows(self) -> tuple[list[str], list[list[str]]]:
         from .fits import _fmt as _cell  # undefined cells (NaN) print "–", as in HeuristicFit's table
-        from .fits import _fmt_params
+        from .fits import _fmt_params, _lost_cell
 
         header = [self.parameter, "K", "best family", "parameters", "RMS Δlog-SNR", "max |Δlog-SNR|", "lost (%)",
                   "runner-up (RMS)"]
@@ -410,7 +410,7 @@ class SweepFits:
             b = f.best
             second = f.fits[1] if len(f.fits) > 1 else None
             rows.append([_label(self.values[j]), str(K), b.family, _fmt_params(b.params), _cell(b.rms, 3),
-                         _cell(b.max_abs, 3), "≈0" if b.loss_is_rounding else _cell(100.0 * b.relative_loss, 3),
+                         _cell(b.max_abs, 3), _lost_cell(b, 100.0 * b.relative_loss),
                          f"{second.family} ({_cell(second.rms, 3)})" if second else "–"])
         return header, rows
 
