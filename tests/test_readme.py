@@ -239,6 +239,7 @@ def check_schedule_design(r: Run) -> None:
     assert res20.divergence == "kl"  # the README asks for KL here
     assert res20.value == pytest.approx(reference.kl(S, reference.vp_output(S, res20.alpha_bar)[1]), rel=1e-9)
     assert shown[0] is res.alpha_bar and shown[4] == res.baselines
+    assert shown[3] is None  # "timesteps: with grid=... (None without)"
     np.testing.assert_allclose(shown[1], np.log(ab / (1 - ab)), rtol=1e-10)
     np.testing.assert_allclose(shown[2], np.sqrt((1 - ab) / ab), rtol=1e-10)
     # "the optimised value next to every standard schedule's"
