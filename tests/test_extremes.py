@@ -484,3 +484,52 @@ def test_gradient_sweeps_fall_back_to_longdouble_like_the_value() -> None:
         up[i] += h
         down[i] -= h
         assert g[i] == pytest.approx((J_mp(up) - J_mp(down)) / (2 * h), rel=1e-6), i
+
+
+LINEAR_ETA = ["dpmpp_2m_sde", "dpmpp_3m_sde"]  # eta enters as e^{-eta h}: first order in eta (the others: eta^2)
+
+
+@pytest.mark.parametrize("sampler", LINEAR_ETA)
+@pytest.mark.parametrize("eta", [1e-7, 1e-10])
+def test_a_small_eta_keeps_its_digits(sampler: str, eta: float) -> None:
+    """The kernels took eta only as zeta = 1 - eta^2 (for DDIM's positive sums): eta = 1e-9 rounded to 0, and
+    DPM++ 2M SDE at eta = 1e-7 was off by 3e-10 relative against mpmath (its whole effect of 5e-8 is linear in
+    eta). They now take eta too. Reference: output_spectrum_mp (the update equations with eta itself, 60 digits);
+    tolerance 1e-13, a few hundred ulps of a 6-level recursion."""
+    S, ab = np.logspace(-3, 2, 7), np.linspace(0.01, 0.99, 6)
+    ref = np.array([float(v) for v in symsched.output_spectrum_mp(S, ab, sampler=sampler, eta=eta)])
+    np.testing.assert_allclose(symsched.output_spectrum(S, ab, sampler=sampler, eta=eta), ref, rtol=1e-13)
+    # the check tells eta from 0 (what the rounded zeta computed): that spectrum misses by far more than 1e-13
+    at_zero = symsched.output_spectrum(S, ab, sampler=sampler, eta=0.0)
+    assert np.max(np.abs(at_zero / ref - 1)) > 50 * 1e-13
+
+
+def test_eta_zero_gradient_of_dpmpp_2m_sde_is_dpmpp_2m() -> None:
+    """divergence_and_grad refused eta = 0 for the SDE samplers (their noise sigma sqrt(-expm1(-2 eta h)) has the
+    derivative eta e^{-2 eta h}/sqrt(...), 0/0 at eta = 0), though output_spectrum ran it. At eta = 0 k-diffusion's
+    DPM++ 2M SDE (midpoint) is its DPM++ 2M: the same value and gradient from another sampler's module."""
+    S, ab = np.logspace(-3, 2, 30), np.linspace(0.02, 0.98, 6)
+    for div in ("w2", "kl"):
+        v, g = symsched.divergence_and_grad(S, ab, sampler="dpmpp_2m_sde", eta=0.0, divergence=div, wrt="log_snr")
+        v2, g2 = symsched.divergence_and_grad(S, ab, sampler="dpmpp_2m", divergence=div, wrt="log_snr")
+        assert v == pytest.approx(v2, rel=1e-13)
+        np.testing.assert_allclose(g, g2, rtol=1e-11, atol=1e-12 * np.max(np.abs(g2)))
+
+
+@pytest.mark.parametrize("eta", [0.0, 1e-9])
+def test_eta_zero_gradient_of_dpmpp_3m_sde_matches_central_differences(eta: float) -> None:
+    """As above for DPM++ 3M SDE (no ODE twin in k-diffusion): central differences in log-SNR, step 1e-5, whose
+    truncation error (~1e-10 * |J'''|) and rounding (~1e-16 |J| / 1e-5) stay below 1e-7 of the largest entry."""
+    S, ab = np.logspace(-3, 2, 30), np.linspace(0.02, 0.98, 6)
+    v, g = symsched.divergence_and_grad(S, ab, sampler="dpmpp_3m_sde", eta=eta, wrt="log_snr")
+    l, d = np.log(ab / (1 - ab)), 1e-5
+
+    def J(ll: np.ndarray) -> float:
+        return symsched.divergence_and_grad(S, 1 / (1 + np.exp(-ll)), sampler="dpmpp_3m_sde", eta=eta)[0]
+
+    fd = np.array([(J(l + d * e) - J(l - d * e)) / (2 * d) for e in np.eye(len(l))])
+    assert np.all(np.isfinite(g))
+    np.testing.assert_allclose(g, fd, rtol=0, atol=1e-7 * np.max(np.abs(fd)))
+    # the check tells the gradient from a wrong one: eta = 0.3's gradient differs from this one by far more
+    g3 = symsched.divergence_and_grad(S, ab, sampler="dpmpp_3m_sde", eta=0.3, wrt="log_snr")[1]
+    assert np.max(np.abs(g3 - fd)) > 1e3 * 1e-7 * np.max(np.abs(fd))

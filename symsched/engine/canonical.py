@@ -38,7 +38,9 @@ from ..symbolic.symbols import c_slot, eta, gap_slot, l_slot, param, s_slot, slo
 __all__ = ["canonical_step", "CanonicalStep", "UndefinedStep", "stabilize", "zeta", "numeric_param_symbols"]
 
 #: DDIM's eta enters as zeta = 1 - eta^2 = (1 - eta)(1 + eta): sqrt(1 - ab_s - sigma_t^2) is then a
-#: sum of positive terms for every eta in [0, 1].
+#: sum of positive terms for every eta in [0, 1]. The kernels take eta itself too: whatever is left of
+#: sqrt(1 - zeta) and 1 - zeta after that rewriting is eta and eta^2 again (see :func:`_eta_back`), so that a
+#: small eta keeps its digits (1 - zeta rounds eta = 1e-9 to 0 in float64).
 zeta = sp.Symbol("zeta", nonnegative=True)
 
 
@@ -47,12 +49,19 @@ class UndefinedStep(ValueError):
 
 
 def numeric_param_symbols(params: Sequence[sp.Symbol]) -> list[sp.Symbol]:
-    """The symbols the kernels take for the sampler parameters (eta -> zeta)."""
-    return [zeta if p == eta else p for p in params]
+    """The symbols the kernels take for the sampler parameters (eta -> zeta, eta)."""
+    return [q for p in params for q in ((zeta, eta) if p == eta else (p,))]
 
 
 def _param_rewrite(expr: sp.Expr) -> sp.Expr:
     return expr.subs(eta, sp.sqrt(1 - zeta))
+
+
+def _eta_back(expr: sp.Expr) -> sp.Expr:
+    """``sqrt(1 - zeta) -> eta`` and ``1 - zeta -> eta^2`` wherever they are left whole after the stabilising
+    rewrites (e.g. the ``exp(-eta h)`` damping of the k-diffusion SDE samplers), so that they keep eta's own
+    digits; zeta stays only inside the sums it was introduced for."""
+    return expr.xreplace({sp.sqrt(1 - zeta): eta, 1 - zeta: eta**2})
 
 
 @dataclass(frozen=True)
@@ -412,7 +421,7 @@ def _canonical(smp: Sampler, kind: str, modes: tuple[str, ...], values: tuple[tu
         gaps = gap_substitution(ordinary) if ordinary else {}
         e = sp.expand_log(e.subs(gaps), force=True)
         e = stabilize(e)
-        return stabilize(e.subs(gaps)) if e.has(*gaps) else e
+        return _eta_back(stabilize(e.subs(gaps)) if e.has(*gaps) else e)
 
     f_old = _native_scale(proc, lv[0])
     f_new = _native_scale(proc, lv[1])

@@ -21,9 +21,15 @@ __all__ = ["Program", "ProgramStep", "build_program", "canonical_levels", "NUMER
 LD = np.longdouble
 Array = NDArray[np.float64]
 
-#: How a sampler parameter enters the kernels (see :mod:`symsched.engine.canonical`): DDIM's eta as
-#: zeta = 1 - eta^2 = (1 - eta)(1 + eta), so that sqrt(1 - ab_s - sigma_t^2) is a sum of positive terms.
-NUMERIC_PARAMS: dict[str, Callable[[float], float]] = {"eta": lambda v: (1.0 - v) * (1.0 + v)}
+#: How a sampler parameter enters the kernels (see :mod:`symsched.engine.canonical`): eta as the pair
+#: (zeta, eta) with zeta = 1 - eta^2 = (1 - eta)(1 + eta), so that DDIM's sqrt(1 - ab_s - sigma_t^2) is a sum of
+#: positive terms and a small eta keeps its digits elsewhere.
+NUMERIC_PARAMS: dict[str, Callable[[float], tuple[float, ...]]] = {"eta": lambda v: ((1.0 - v) * (1.0 + v), v)}
+
+
+def numeric_params(values: Mapping[str, float]) -> list[float]:
+    """The kernels' parameter arguments for ``{name: value}`` in order (:data:`NUMERIC_PARAMS`)."""
+    return [a for p, v in values.items() for a in NUMERIC_PARAMS.get(p, lambda u: (u,))(float(v))]
 
 
 @dataclass
@@ -258,6 +264,23 @@ def _coefficient_loss(kern: StepKernels, args: list[Any], table_ld: NDArray[Any]
     return float(np.max(d, initial=0.0))
 
 
+def _grad_at_zero(name: str, opts: tuple[tuple[str, Any], ...], kind: str, modes: tuple[str, ...],
+                  params_used: Mapping[str, float], arg: str, evaluate: Callable[[StepKernels], Any]) -> Any:
+    """(kernels, coefficients, extended) of a gradient step whose coefficients are NaN at a parameter that is
+    exactly 0, derived with that parameter pinned to 0: e.g. the derivative of the SDE samplers' noise
+    ``sigma sqrt(-expm1(-2 eta h))`` is ``eta e^{-2 eta h} / sqrt(...)``, 0/0 at eta = 0, where the noise and its
+    derivative vanish. ValueError as :func:`_undefined` when no parameter is 0 or the pinned step fails too."""
+    pins = tuple((p, "0") for p, v in params_used.items() if v == 0.0) if "zero" not in modes else ()
+    if not pins:
+        raise _undefined(arg, name, params_used) from None
+    gkern = step_kernels(name, opts, kind, modes, grad=True, values=pins)
+    try:
+        gvals, ext, _ = evaluate(gkern)
+    except _Undefined:
+        raise _undefined(arg, name, params_used) from None
+    return gkern, gvals, ext
+
+
 def build_program(name: str, options: Mapping[str, Any], params: Mapping[str, float], x: Any, coordinate: str, *,
                   grad: bool = False) -> Program:
     """The :class:`Program` of sampler ``name`` on levels ``x`` (noisiest first) given in ``coordinate``.
@@ -274,8 +297,8 @@ def build_program(name: str, options: Mapping[str, Any], params: Mapping[str, fl
     c, s, l = np.concatenate([c, one]), np.concatenate([s, zero]), np.concatenate([l, [LD(np.inf)]])
     opts = kernel_options(name, dict(options))
     pnames = tuple(getattr(mod, "PARAMS", ()))
-    pvals = [NUMERIC_PARAMS.get(p, lambda v: v)(float(params[p])) for p in pnames]
     params_used = {p: float(params[p]) for p in pnames}
+    pvals = numeric_params(params_used)
     step_params = tuple(getattr(mod, "STEP_PARAMS", ()))
     arg = {"sigma": "sigmas"}.get(coordinate, coordinate)
     try:
@@ -327,7 +350,9 @@ def build_program(name: str, options: Mapping[str, Any], params: Mapping[str, fl
             try:
                 gvals, ext, _ = _evaluate(gkern, group, modes, c, s, l, gaps, pvals, step_params)
             except _Undefined:
-                raise _undefined(arg, name, params_used) from None
+                gkern, gvals, ext = _grad_at_zero(name, opts, kind, modes, params_used, arg,
+                                                  lambda gk: _evaluate(gk, group, modes, c, s, l, gaps, pvals,
+                                                                       step_params))
             if exact is not None:  # the gradient sweep's own forward coefficients, from the same formulas
                 gvals = _evaluate_mp(gkern, group, modes, mp_levels, pvals, step_params, loss_before) or gvals
             extended = extended or ext
@@ -367,7 +392,7 @@ def evaluate_step(name: str, kind: str, levels: Sequence[float], S: Any, *, coor
     modes = tuple("clean" if v is None else ("zero" if np.isneginf(li) else "") for v, li in zip(levels, l))
     kern = pinned_step(lambda v: step_kernels(name, opts, kind, modes, grad=grad, values=v), modes, prm,
                        bool(getattr(mod, "ZERO_LIMIT_BY_VALUE", False)))
-    pvals = [NUMERIC_PARAMS.get(p, lambda v: v)(v) for p, v in prm.items()]
+    pvals = numeric_params(prm)
     group = [(tuple(range(len(levels))), dict(step_params or {}))]
     (co, co_ld), = _evaluate(kern, group, modes, c, s, l, gaps, pvals, tuple(getattr(mod, "STEP_PARAMS", ())))[0]
     S = np.asarray(S, dtype=np.float64)

@@ -32,26 +32,3 @@ def tidy(expr: sp.Expr) -> sp.Expr:
     if expr.is_number:
         return expr
     return sp.factor(expr)
-
-
-#: Compile-time reparametrisation of sampler parameters: eta -> zeta = 1 - eta^2 in [0, 1], so that
-#: DDIM's sqrt(1 - ab_s - sigma_t^2) becomes a sum of positive terms for every eta in [0, 1].
-zeta = sp.Symbol("zeta", nonnegative=True)
-
-
-def param_rewrites() -> dict[sp.Symbol, tuple[sp.Symbol, sp.Expr]]:
-    """symbol -> (numeric symbol, symbol written in the numeric symbol)."""
-    from ..symbolic.symbols import eta
-
-    return {eta: (zeta, sp.sqrt(1 - zeta))}
-
-
-def rewrite_params(expr: sp.Expr, params: tuple[sp.Symbol, ...]) -> tuple[sp.Expr, list[sp.Symbol]]:
-    """Substitute each parameter by its numeric form; return the expression and the numeric symbols."""
-    table = param_rewrites()
-    numeric = []
-    for prm in params:
-        sym, form = table.get(prm, (prm, prm))
-        expr = expr.subs(prm, form)
-        numeric.append(sym)
-    return expr, numeric
