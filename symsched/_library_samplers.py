@@ -32,6 +32,19 @@ K_DIFFUSION: dict[str, str] = {name: f"sample_{name}" for name in (
     "dpmpp_2m_sde", "dpmpp_3m_sde", "dpmpp_sde")}
 _HINT = "pip install torch torchsde torchdiffeq && pip install --no-deps k-diffusion==0.1.1.post1"
 
+#: k-diffusion samplers that fail on fewer steps: 0.1.1.post1's sample_dpmpp_2m_sde / sample_dpmpp_3m_sde read the
+#: previous step's ``h`` after a single step to sigma = 0 (``UnboundLocalError: h``); symsched's own closed form
+#: runs one step (README, Limitations).
+MIN_STEPS: dict[str, int] = {"dpmpp_2m_sde": 2, "dpmpp_3m_sde": 2}
+
+
+def check_library_steps(sampler: str, K: int, name: str) -> None:
+    """ValueError naming ``name`` when k-diffusion's ``sample_<sampler>`` cannot run ``K`` steps (:data:`MIN_STEPS`)."""
+    need = MIN_STEPS.get(sampler, 1)
+    if K < need:
+        raise ValueError(f"{name}: k-diffusion 0.1.1's sample_{sampler} fails with {K} step"
+                         f"{'s' if K != 1 else ''} (UnboundLocalError: h); give at least {need}")
+
 
 def load_k_diffusion_sampling(sampler: str = "") -> Any:
     """``k_diffusion.sampling`` (imported cleanly without torchvision); ``ValueError`` naming ``sampler`` if missing."""
@@ -120,6 +133,7 @@ def run_k_diffusion(sampler: str, sigmas: Array, denoise: Callable[[Array, float
 
     from ._signal_samplers import NoiseStreams
 
+    check_library_steps(sampler, len(sigmas), "alpha_bar")
     ks = load_k_diffusion_sampling(sampler)
     fn = getattr(ks, K_DIFFUSION[sampler])
     sig = torch.as_tensor(np.append(np.asarray(sigmas, dtype=np.float64), 0.0), dtype=torch.float64)

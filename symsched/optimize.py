@@ -1197,7 +1197,7 @@ def optimize_schedule(
     _check_steps_for(sampler, K, eta, variance, settings)
     check_choice(divergence, "divergence", DIVERGENCES)
     check_choice(init, "init", INITS)
-    seed = _check_int(seed, "seed", 0)
+    seed = as_int(seed, "seed", 0)  # any size: numpy.random.default_rng takes every non-negative integer
     restarts = _check_int(restarts, "restarts", 0)
     maxiter = _check_int(maxiter, "maxiter", 1)
     progress, standard_starts = as_bool(progress, "progress"), as_bool(standard_starts, "standard_starts")

@@ -53,6 +53,16 @@ def test_valid_seeds_still_work() -> None:
     assert mc.gaussian_field(S3, 3.0, seed=None).shape == (3, 3)  # an integral float count is fine
 
 
+@pytest.mark.parametrize("seed", [20251203, 2**32, 2**70])
+def test_seeds_of_any_size_are_taken(seed) -> None:
+    """break-test 54: optimize (API and CLI), explain and report refused seeds above MAX_ITER = 1e6 (a date, 2**31),
+    which validate, probe and NumPy take. The seed still decides the random restarts (a different seed, a different
+    start set: the results may agree, the call must not raise)."""
+    a = symsched.optimize_schedule(S3, 2, seed=seed, restarts=2)
+    b = symsched.optimize_schedule(S3, 2, seed=seed, restarts=2)
+    np.testing.assert_array_equal(a.alpha_bar, b.alpha_bar)
+
+
 @pytest.mark.parametrize(
     "call, name",
     [

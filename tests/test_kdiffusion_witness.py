@@ -326,3 +326,20 @@ def test_brownian_tree_draws_of_dpmpp_sde_are_correlated(ks: Any) -> None:
     assert abs(r_hat - rho) < 5 * (1 - rho**2) / np.sqrt(n)
     assert abs(z1.var() - 1) < 5 * np.sqrt(2 / n) and abs(z2.var() - 1) < 5 * np.sqrt(2 / n)
     assert rho > 0.7 and abs(r_hat - 0.0) > 10 * 5 / np.sqrt(n)  # independence rejected by far
+
+
+def test_the_library_steps_rule_holds_for_k_diffusion_itself(ks: Any) -> None:
+    """symsched._library_samplers.MIN_STEPS (which the probe and `optimize --format k-diffusion` enforce) is
+    k-diffusion's own limit: one step fails in the library (UnboundLocalError: h), two run; every other sampler runs
+    one step. If k-diffusion fixes it, this test fails and the rule can go."""
+    from symsched._library_samplers import K_DIFFUSION, MIN_STEPS
+
+    S = np.array([0.5, 2.0])
+    for name in K_DIFFUSION:
+        one = lambda: library_output(ks, name, {}, S, np.array([3.0]), n=2)  # noqa: E731
+        if MIN_STEPS.get(name, 1) > 1:
+            with pytest.raises(UnboundLocalError):
+                one()
+            assert np.all(np.isfinite(library_output(ks, name, {}, S, np.array([3.0, 1.0]), n=2)))
+        else:
+            assert np.all(np.isfinite(one())), name

@@ -673,3 +673,35 @@ def test_a_step_count_the_sampler_cannot_run_is_refused_before_any_work(tmp_path
     monkeypatch.undo()
     kw = {"final_sigmas_type": "sigma_min"} if "--option" in extra else {}  # K = 2 runs (the companion)
     assert symsched.optimize_schedule(np.ones(3), 2, sampler=extra[1], restarts=0, maxiter=3, **kw).alpha_bar.size == 2
+
+
+def test_a_large_seed_is_taken(tmp_path, small_spectrum, capsys) -> None:
+    """break-test 54: `--seed 20251203` was refused as above MAX_ITER (a bound on iterations, not seeds)."""
+    out = tmp_path / "o.json"
+    code = main(["optimize", "--spectrum", str(small_spectrum[0]), "--steps", "3", "--seed", "20251203",
+                 "--out", str(out), "--no-progress"])
+    assert code == 0, capsys.readouterr().err
+    assert len(json.loads(out.read_text())["alpha_bar"]) == 3
+
+
+@pytest.mark.parametrize("sampler", ["dpmpp_2m_sde", "dpmpp_3m_sde"])
+def test_one_step_for_a_k_diffusion_sampler_that_cannot_run_it(tmp_path, small_spectrum, capsys, sampler) -> None:
+    """break-test 54: `--steps 1 --format k-diffusion` for DPM++ 2M/3M SDE wrote sigmas and "run it as
+    sample_dpmpp_2m_sde(...)", which k-diffusion 0.1.1 cannot run (UnboundLocalError: h; tests/test_kdiffusion_witness.py
+    shows the library's failure). Now refused up front; a JSON document keeps the schedule with the library's limit
+    among its k-diffusion notes."""
+    code = main(["optimize", "--spectrum", str(small_spectrum[0]), "--steps", "1", "--sampler", sampler,
+                 "--format", "k-diffusion", "--out", str(tmp_path / "s.npy"), "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert f"--steps: k-diffusion 0.1.1's sample_{sampler} fails with 1 step" in err
+    assert not (tmp_path / "s.npy").exists()
+    out = tmp_path / "s.json"
+    assert main(["optimize", "--spectrum", str(small_spectrum[0]), "--steps", "1", "--sampler", sampler,
+                 "--out", str(out), "--no-progress"]) == 0
+    notes = json.loads(out.read_text())["k_diffusion_notes"]
+    assert any(f"sample_{sampler} fails with 1 step" in n for n in notes), notes
+    # two steps run in k-diffusion: no such note
+    assert main(["optimize", "--spectrum", str(small_spectrum[0]), "--steps", "2", "--sampler", sampler,
+                 "--out", str(out), "--no-progress"]) == 0
+    assert not any("fails with" in n for n in json.loads(out.read_text())["k_diffusion_notes"])

@@ -71,6 +71,9 @@ def test_cli_probe_rejects_bad_arguments(stub, tmp_path, capsys):
         (["--samples", "1"], "--samples must be at least 2"),
         (["--samples", "20000001"], r"--samples must be at most 10000000 \(symsched._validate.MAX_SAMPLES\)"),
         (["--steps", "0"], "--steps must be a positive integer"),
+        # break-test 54: k-diffusion's own sample_dpmpp_2m_sde crashed mid-run ("internal error", exit 1)
+        (["--sampler", "dpmpp_2m_sde", "--steps", "1"], r"--steps: k-diffusion 0.1.1's sample_dpmpp_2m_sde fails"),
+        (["--sampler", "dpmpp_3m_sde", "--steps", "1"], r"--steps: .*sample_dpmpp_3m_sde fails with 1 step"),
         (["--eta", "2"], "--eta must lie in"),
         (["--reference-samples", "1"], "--reference-samples must be 0 \\(all\\) or at least 2"),
         (["--model", str(tmp_path / "nope")], "--model must be builtin:patches16 or a folder"),

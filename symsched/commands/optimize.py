@@ -199,6 +199,10 @@ def check_export(args: argparse.Namespace, endpoints: Any, grid: Optional[np.nda
                          "diffusers with --sampler ddpm (timesteps on the grid), --flow, or --format json")
     if fmt == "k-diffusion" and sampler in _NO_K_DIFFUSION:
         raise ValueError(f"--format k-diffusion with --sampler {sampler}: {_NO_K_DIFFUSION[sampler]}")
+    if fmt == "k-diffusion" and isinstance(args.steps, int) and args.steps >= 1:  # (other counts: _check_settings)
+        from .._library_samplers import check_library_steps
+
+        check_library_steps(sampler, args.steps, "--steps")
     if fmt != "diffusers":
         return
     if sampler in _NO_CUSTOM_DIFFUSERS:
@@ -414,6 +418,12 @@ def k_diffusion_call(res: Any, value_of: Optional[Callable[..., float]] = None) 
     defaults = {**info["params"], **{k: v[0] for k, v in info["options"].items()}}
     kwargs = {k: v for k, v in res.settings.items() if k in defaults and k != "noise_sampler" and v != defaults[k]}
     notes = init
+    from .._library_samplers import MIN_STEPS
+
+    if len(res.alpha_bar) < MIN_STEPS.get(res.sampler, 1):  # a JSON document still records the schedule
+        notes.append(f"k-diffusion 0.1.1's sample_{res.sampler} fails with {len(res.alpha_bar)} step(s) "
+                     f"(UnboundLocalError: h): these sigmas cannot run there; optimise --steps "
+                     f"{MIN_STEPS[res.sampler]} or more for it")
     if res.settings.get("noise_sampler") == "independent":
         notes.append("noise_sampler='independent': pass noise_sampler=k_diffusion.sampling.default_noise_sampler(x) "
                      "(without it sample_dpmpp_sde draws from a Brownian tree)")
@@ -630,10 +640,11 @@ def _diffusers_last_level(args: argparse.Namespace, options: dict[str, Any], end
 
 def _check_settings(args: argparse.Namespace, options: dict[str, Any], endpoints: Any, grid: Any) -> None:
     """The checks of optimize_schedule on the command's scalar arguments (same messages), made up front."""
+    from .._validate import as_int
     from ..optimize import MAX_STEPS, _check_int, _check_levels_args, _check_steps_for
 
     K = _check_int(args.steps, "steps", 1, MAX_STEPS)
-    _check_int(args.seed, "seed", 0)
+    as_int(args.seed, "seed", 0)
     _check_int(args.restarts, "restarts", 0)
     _settings.check(args.sampler, args.eta, args.variance, options)
     _check_steps_for(args.sampler, K, args.eta, args.variance, options)

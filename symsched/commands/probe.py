@@ -351,6 +351,9 @@ def run(args: argparse.Namespace) -> int:
     from ..probe import plot_probe
 
     steps = as_positive_int(args.steps, "--steps")
+    from .._library_samplers import check_library_steps
+
+    check_library_steps(args.sampler, steps, "--steps")
     n = as_positive_int(args.samples, "--samples", MAX_SAMPLES, limit="MAX_SAMPLES")
     if n < 2:
         raise ValueError(f"--samples must be at least 2 (got {n})")
