@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from pathlib import Path
 from typing import Any, Mapping, Optional, Union
 
@@ -118,6 +119,15 @@ def figure_format(path: PathLike, name: str = "path") -> str:
     if fmt not in supported:
         raise ValueError(f"{name}: matplotlib writes no '.{fmt}' figures ({str(p)!r}); use one of "
                          f"{', '.join('.' + k for k in sorted(supported))}")
+    if fmt == "pgf":  # the pgf backend measures text with a TeX engine (rcParams["pgf.texsystem"], xelatex by default)
+        import shutil
+
+        import matplotlib
+
+        tex = str(matplotlib.rcParams["pgf.texsystem"])
+        if shutil.which(tex) is None:
+            raise ValueError(f"{name}: '.pgf' figures need matplotlib's TeX engine {tex!r} (rcParams['pgf.texsystem']),"
+                             f" which is not on PATH ({str(p)!r}); use .pdf or .svg, or install {tex}")
     return fmt
 
 
@@ -133,7 +143,13 @@ def save_figure(fig: Any, path: PathLike, *, dpi: int = 100) -> Path:
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"path must be a file path (str or os.PathLike), got {type(path).__name__}")
     fmt = figure_format(path)
-    return atomic_write(Path(path), lambda tmp: fig.savefig(tmp, format=fmt, dpi=dpi))
+
+    def write(tmp: Path) -> None:
+        with warnings.catch_warnings():  # PostScript draws translucent artists opaque, and says so every time
+            warnings.filterwarnings("ignore", message="The PostScript backend does not support transparency")
+            fig.savefig(tmp, format=fmt, dpi=dpi)
+
+    return atomic_write(Path(path), write)
 
 
 def _nice_log(axis: Any) -> None:

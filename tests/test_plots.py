@@ -207,3 +207,32 @@ def test_per_step_heat_maps_keep_their_text_inside_and_apart(case) -> None:
     for i, e1 in enumerate(boxes):  # a panel's labels never run into a colour bar's, nor into another panel's
         for e2 in boxes[i + 1:]:
             assert not e1.overlaps(e2), (e1, e2)
+
+
+def test_pgf_needs_its_tex_engine_and_postscript_writes_quietly(tmp_path, monkeypatch) -> None:
+    """break-test 54: `--plot f.pgf` passed the up-front suffix check and failed after the work ('xelatex' not
+    found, exit 1); `--plot f.eps` printed matplotlib's transparency warning on success."""
+    import shutil
+    import warnings
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    from symsched.plots import figure_format, save_figure
+
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    with pytest.raises(ValueError, match=r"^--plot: '\.pgf' figures need matplotlib's TeX engine 'xelatex'"):
+        figure_format(tmp_path / "f.pgf", "--plot")
+    monkeypatch.setattr(shutil, "which", lambda name: f"/usr/bin/{name}")
+    assert figure_format(tmp_path / "f.pgf", "--plot") == "pgf"  # the engine present: accepted
+    monkeypatch.undo()
+    fig = Figure()
+    ax = fig.add_subplot()
+    ax.fill_between([0, 1], [0, 1], alpha=0.3)  # translucent, as the report's bands
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        save_figure(fig, tmp_path / "f.eps")
+    assert (tmp_path / "f.eps").read_bytes().startswith(b"%!PS")
+    assert not [w for w in caught if "transparency" in str(w.message)], [str(w.message) for w in caught]
