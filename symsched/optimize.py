@@ -134,6 +134,7 @@ def _check_grid(grid: ArrayLike, steps: int) -> Array:
         raise ValueError(f"grid must be a non-empty 1-D array alphas_cumprod[t] (got shape {g.shape})")
     if not np.all(np.isfinite(g)) or np.any(g[:-1] <= 0) or g[-1] < 0 or np.any(g >= 1):
         raise ValueError("grid must hold finite levels in the open interval (0, 1) (the last may be 0: zero terminal SNR)")
+    _sch._as_grid(g)  # the training grid's own rules (at least one level above 0)
     if g.size > 1 and np.any(np.diff(g) >= 0):
         i = int(np.argmax(np.diff(g) >= 0))
         raise ValueError(
@@ -399,6 +400,12 @@ class _Gaps:
         """Number of effective degrees of freedom (a single gap is fully determined)."""
         return max(self.m - 1, 0)
 
+    @property
+    def determined(self) -> bool:
+        """True when the levels have no room to move: no free gap, or an interval [a, b] of zero width (a grid
+        with one finite level below a zero-SNR one)."""
+        return self.n_free == 0 or not self.b > self.a
+
     def levels(self, y: Array) -> Array:
         z = np.exp(y - y.max())
         p = z / z.sum()
@@ -457,6 +464,10 @@ class _ZeroFirst:
     @property
     def n_free(self) -> int:
         return self.inner.n_free
+
+    @property
+    def determined(self) -> bool:
+        return self.inner.determined
 
     def levels(self, y: Array) -> Array:
         return np.concatenate(([-math.inf], self.inner.levels(y)))
@@ -1197,7 +1208,7 @@ def optimize_schedule(
     _check_steps_for(sampler, K, eta, variance, settings)
     check_choice(divergence, "divergence", DIVERGENCES)
     check_choice(init, "init", INITS)
-    seed = as_int(seed, "seed", 0)  # any size: numpy.random.default_rng takes every non-negative integer
+    seed = as_int(seed, "seed", 0, rule="an integer >= 0")  # any size: numpy.random.default_rng takes every non-negative integer
     restarts = _check_int(restarts, "restarts", 0)
     maxiter = _check_int(maxiter, "maxiter", 1)
     progress, standard_starts = as_bool(progress, "progress"), as_bool(standard_starts, "standard_starts")
@@ -1254,7 +1265,7 @@ def _optimize(
     try:
         par: Any = _ZeroFirst(K, box.ll, box.lo, box.hi) if box.lf == -math.inf and K > 1 else \
             _Gaps(K, box.lf, box.ll, box.lo, box.hi)
-        if par.n_free == 0 or (K == 1 and box.lf is not None):
+        if par.determined or (K == 1 and box.lf is not None):
             l_best = np.array([box.lf]) if K == 1 and box.lf is not None else par.levels(np.zeros(max(par.m, 1)))
             success, messages = True, ["levels fully determined by the endpoints"]
         else:

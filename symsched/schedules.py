@@ -178,6 +178,8 @@ def _as_grid(grid: ArrayLike, name: str = "grid") -> Array:
             f"{name} must lie in (0, 1), except a last entry 0 (zero terminal SNR) "
             f"(got min {arr.min():.17g}, max {arr.max():.17g})"
         )
+    if arr[0] == 0:
+        raise ValueError(f"{name} must hold a level above 0 before its zero-terminal-SNR entry (got {name} = [0.0])")
     if arr.size > 1 and np.any(np.diff(arr) >= 0):
         i = int(np.argmax(np.diff(arr)))
         raise ValueError(

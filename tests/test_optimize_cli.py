@@ -531,9 +531,9 @@ def test_every_exported_k_diffusion_setting_is_a_keyword_of_its_function(sampler
 
     info = symsched.sampler_info(sampler)
     defaults = {**info["params"], **{k: v[0] for k, v in info["options"].items() if k != "noise_sampler"}}
-    res = types.SimpleNamespace(sampler=sampler, settings={k: (v + 1 if isinstance(v, (int, float)) and not
-                                                               isinstance(v, bool) else v)
-                                                           for k, v in defaults.items()})
+    settings = {k: (v + 1 if isinstance(v, (int, float)) and not isinstance(v, bool) else v)
+                for k, v in defaults.items()}
+    res = types.SimpleNamespace(sampler=sampler, alpha_bar=np.array([0.1, 0.5]), settings=settings)
     fn, kwargs, _ = k_diffusion_call(res)
     params = inspect.signature(getattr(load_sampling(), f"sample_{sampler}")).parameters
     assert fn == f"k_diffusion.sampling.sample_{sampler}" and set(kwargs) <= set(params)

@@ -341,3 +341,24 @@ def test_third_order_history_at_pure_noise_is_the_limit_of_tiny_levels(name: str
     np.testing.assert_allclose(g1 / g2, 2.0, rtol=0.02)
     wrong = P0 * (1 + 1e-3)
     assert np.max(np.abs(gap(1e-150, wrong) / gap(1e-300, wrong) - 2.0)) > 0.1
+
+
+def test_degenerate_zero_snr_grids_are_refused_or_determined() -> None:
+    """break-test 54: a grid [0.0] ended in IndexError (karras's baseline took the largest finite sigma of none);
+    on [0.5, 0.0] K = 2 (the only choice: both levels) and K = 1 with free endpoints the search divided 0/0
+    (RuntimeWarnings, then 'log_snr must not be NaN')."""
+    import warnings
+
+    S = np.logspace(-2, 2, 20)
+    with pytest.raises(ValueError, match=r"^grid must hold a level above 0 before its zero-terminal-SNR entry"):
+        symsched.optimize_schedule(S, 1, grid=np.array([0.0]))
+    with pytest.raises(ValueError, match=r"^grid must hold a level above 0"):
+        sch.standard_schedule("karras", 1, grid=np.array([0.0]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        both = symsched.optimize_schedule(S, 2, grid=np.array([0.5, 0.0]))
+        np.testing.assert_array_equal(both.alpha_bar, [0.0, 0.5])
+        np.testing.assert_array_equal(both.timesteps, [1, 0])
+        assert both.value == pytest.approx(symsched.w2_distance(symsched.output_spectrum(S, [0.0, 0.5]), S) ** 2, rel=1e-12)
+        free = symsched.optimize_schedule(S, 1, grid=np.array([0.5, 0.0]), endpoints=(None, None))
+        np.testing.assert_array_equal(free.alpha_bar, [0.5])

@@ -644,7 +644,7 @@ def _check_settings(args: argparse.Namespace, options: dict[str, Any], endpoints
     from ..optimize import MAX_STEPS, _check_int, _check_levels_args, _check_steps_for
 
     K = _check_int(args.steps, "steps", 1, MAX_STEPS)
-    as_int(args.seed, "seed", 0)
+    as_int(args.seed, "seed", 0, rule="an integer >= 0")
     _check_int(args.restarts, "restarts", 0)
     _settings.check(args.sampler, args.eta, args.variance, options)
     _check_steps_for(args.sampler, K, args.eta, args.variance, options)
