@@ -155,9 +155,10 @@ def _output(S: Array, x: Array, coordinate: str, sampler: Any, init: Any, settin
     return P[inv].reshape(S.shape)
 
 
-def _exact(x: Array, coordinate: str, sampler: Any, init: str, settings: dict[str, Any]) -> Any:
-    """``S -> P`` from the sampler's own equations with mpmath, confirmed to 30 digits (the engine's fallback for
-    the few modes or schedules float64 and longdouble cannot carry: :func:`recursion.output_variance`)."""
+def _exact(x: Array, coordinate: str, sampler: Any, init: Optional[str], settings: dict[str, Any]) -> Any:
+    """``S -> P`` (``init=None``: ``S -> H``, the transfer function) from the sampler's own equations with mpmath,
+    confirmed to 30 digits (the engine's fallback for the few modes or schedules float64 and longdouble cannot
+    carry: :func:`recursion.output_variance`, :func:`recursion.transfer`)."""
 
     def exact(S_few: Array) -> Array:
         from .engine.highprec import _run
@@ -172,7 +173,9 @@ def _transfer(S: Array, x: Array, coordinate: str, sampler: Any, settings: dict[
     name, options, params = _setup(sampler, settings)
     u, inv, _ = _unique(S)
     prog = _program.build_program(name, options, params, x, coordinate)
-    H = recursion.transfer(prog, u) * _native_scale(prog)
+    scale = _native_scale(prog)
+    native = _exact(x, coordinate, sampler, None, settings)  # the mpmath path's H, in native scale
+    H = recursion.transfer(prog, u, lambda S_few: native(S_few) / scale) * scale
     return H[inv].reshape(S.shape)
 
 

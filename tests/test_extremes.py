@@ -533,3 +533,57 @@ def test_eta_zero_gradient_of_dpmpp_3m_sde_matches_central_differences(eta: floa
     # the check tells the gradient from a wrong one: eta = 0.3's gradient differs from this one by far more
     g3 = symsched.divergence_and_grad(S, ab, sampler="dpmpp_3m_sde", eta=0.3, wrt="log_snr")[1]
     assert np.max(np.abs(g3 - fd)) > 1e3 * 1e-7 * np.max(np.abs(fd))
+
+
+def test_a_sweep_that_cancels_to_zero_in_both_types_is_not_trusted(monkeypatch) -> None:
+    """break-test 53: DEIS on levels [1e-80, 1e-60, 0.5, 0.99] returned an all-zero spectrum and transfer function
+    (and KL = inf with a zero gradient): its second-order coefficients (~3e28) cancel to exactly 0 in float64 and
+    longdouble alike, and the probe skipped modes whose longdouble value is 0. A positive mode's zero probe is now
+    confirmed with mpmath: the few modes are then computed there; the gradient is refused, naming the levels."""
+    from symsched.engine import recursion
+
+    S = np.array([0.0, 1.0, 1e12])
+    for ab in ([1e-80, 1e-60, 0.5, 0.99], [1e-300, 1e-200, 0.5, 0.99]):
+        ref = np.array([float(v) for v in symsched.output_spectrum_mp(S, ab, sampler="deis_multistep")])
+        np.testing.assert_allclose(symsched.output_spectrum(S, ab, sampler="deis_multistep"), ref, rtol=1e-9)
+        H = np.array([float(v) for v in symsched.transfer_function_mp(S, ab, sampler="deis_multistep")])
+        np.testing.assert_allclose(symsched.transfer_function(S, ab, sampler="deis_multistep"), H, rtol=1e-9)
+        with pytest.raises(ValueError, match=r"^alpha_bar: this schedule makes the sampler's multistep coefficients"):
+            symsched.divergence_and_grad([1.0], ab, sampler="deis_multistep", divergence="kl")
+    # the companion: without the zero-probe confirmation the same call is silently all zeros again
+    monkeypatch.setattr(recursion, "_zero_disagreement", lambda *a: 0.0)
+    assert np.all(symsched.output_spectrum(S, [1e-80, 1e-60, 0.5, 0.99], sampler="deis_multistep") == 0)
+
+
+@pytest.mark.parametrize("sampler, gap", [("lms", 1e-9), ("lms", 1e-7), ("dpmpp_2m", 1e-11), ("dpmsolver_multistep", 1e-11),
+                                          ("unipc_multistep", 1e-13), ("deis_multistep", 1e-13),
+                                          ("dpmpp_2m_sde", 1e-13), ("dpmpp_3m_sde", 1e-13)])
+def test_transfer_function_on_close_levels_is_exact_or_refused(sampler: str, gap: float) -> None:
+    """break-test 53: transfer_function had none of output_spectrum's checks: LMS on levels 1e-9 apart gave
+    H = 1.971 for 0.99999883 (mpmath), DPM-Solver 2.6e-6 off at 1e-11, UniPC/DEIS/SDE up to 8e-4 at 1e-13. It now
+    runs the same rounding check, longdouble rerun and mpmath fallback (few modes) or refuses (many)."""
+    ab = [0.3, 0.3 + gap, 0.6, 0.9]
+    S = np.array([1.0, 1e6])
+    H = np.array([float(v) for v in symsched.transfer_function_mp(S, ab, sampler=sampler)])
+    np.testing.assert_allclose(symsched.transfer_function(S, ab, sampler=sampler), H, rtol=1e-9)
+    many = np.logspace(-3, 6, 200)
+    try:
+        got = symsched.transfer_function(many, ab, sampler=sampler)
+    except ValueError as exc:
+        assert str(exc).startswith("alpha_bar: this schedule makes the sampler's multistep coefficients cancel")
+        assert "transfer_function_mp evaluates it exactly" in str(exc)
+    else:
+        idx = np.arange(0, many.size, 40)
+        ref = np.array([float(v) for v in symsched.transfer_function_mp(many[idx], ab, sampler=sampler)])
+        np.testing.assert_allclose(got[idx], ref, rtol=1e-9)
+
+
+def test_transfer_check_rejects_the_unchecked_sweep(monkeypatch) -> None:
+    """The companion of the test above: with the check switched off, LMS's transfer function on levels 1e-9 apart
+    is wrong again (the 97 % error the check now catches)."""
+    from symsched.engine import recursion
+
+    ab, S = [0.3, 0.3 + 1e-9, 0.6, 0.9], np.array([1.0, 1e6])
+    H = np.array([float(v) for v in symsched.transfer_function_mp(S, ab, sampler="lms")])
+    monkeypatch.setattr(recursion, "rounding_check", lambda *a, **k: (True, 0.0))
+    assert np.max(np.abs(symsched.transfer_function(S, ab, sampler="lms") / H - 1)) > 1e-3

@@ -281,8 +281,12 @@ def _may_cancel(prog: Program) -> bool:
     return float(np.max(windows.max(axis=1) / windows.min(axis=1))) > _GAP_RATIO
 
 
+Sweep = Callable[[Array, "_Group"], Any]
+
+
 def rounding_check(prog: Program, S: Array, init: str, rho: Array,
-                   exact: Optional[Callable[[Array], Array]] = None) -> tuple[bool, float]:
+                   exact: Optional[Callable[[Array], Array]] = None, *, sweep: Optional[Sweep] = None,
+                   scale: Callable[[Array], Any] = kappa) -> tuple[bool, float]:
     """(trusted, worst relative disagreement) of the float64 sweep of a sampler with memory.
 
     Multistep coefficients have mixed signs; across log-SNR gaps of very different or huge size (e.g.
@@ -294,7 +298,10 @@ def rounding_check(prog: Program, S: Array, init: str, rho: Array,
     samplers combine no coefficients of mixed sign: a coefficient that is ill-conditioned in its levels there
     is so in exact arithmetic too). A program that already runs in longdouble (levels beyond the float64
     range) is compared at three probe modes with ``exact`` (mpmath), or reported as untrusted without it.
+    ``sweep(S, group)`` computes the checked quantity (default: the output ratio rho of :func:`_ratio_group`; the
+    transfer function for :func:`transfer`) and ``scale(S)`` turns it into what ``exact`` returns (kappa: P).
     """
+    sweep = sweep or (lambda Sx, g: _ratio_group(prog, Sx, g, init))
     if S.size and prog.m > 1 and prog.coefficient_loss > MAX_COEFFICIENT_LOSS:  # the coefficients are lost
         return False, prog.coefficient_loss
     if not _may_cancel(prog) or S.size == 0:
@@ -304,32 +311,48 @@ def rounding_check(prog: Program, S: Array, init: str, rho: Array,
             return False, float("inf")
         idx3 = np.unique([0, S.size // 2, S.size - 1])
         with np.errstate(all="ignore"):
-            worst = _worst_disagreement(rho[idx3] * kappa(S[idx3]), exact(S[idx3]))
+            worst = _worst_disagreement(rho[idx3] * scale(S[idx3]), exact(S[idx3]))
         return worst <= MAX_ROUNDING, worst
     idx = np.unique(np.linspace(0, S.size - 1, min(S.size, _CONDITION_PROBES)).round().astype(np.intp))
     Sp = S[idx]
     worst = 0.0
-    proxies = []
+    proxies, zeros = [], []
     with np.errstate(all="ignore"):
         for g in _groups(Sp, prog.extended):
             if g.ld:  # modes beyond the float64 kernels' range run in longdouble: probed at the range's edge below
                 proxies.append(np.clip(Sp[g.sl], _LOW, _HIGH))
                 continue
-            hi = np.asarray(_ratio_group(prog, Sp, _Group(g.sl, g.tform, True, g.scaled), init), dtype=np.float64)
+            hi = np.asarray(sweep(Sp, _Group(g.sl, g.tform, True, g.scaled)), dtype=np.float64)
             ok = np.isfinite(hi) & (hi != 0)
             worst = max(worst, _worst_disagreement(rho[idx][g.sl][ok], hi[ok]))
+            zeros.append(idx[g.sl][(hi == 0) & (Sp[g.sl] > 0)])
         if proxies:  # S = 1e300 cancels like S = _HIGH: there float64 and longdouble measure the amplification
-            worst = max(worst, _proxy_disagreement(prog, np.unique(np.concatenate(proxies)), init))
+            worst = max(worst, _proxy_disagreement(np.unique(np.concatenate(proxies)), sweep))
+    if zeros and np.concatenate(zeros).size:
+        worst = max(worst, _zero_disagreement(np.concatenate(zeros), S, rho, exact, scale))
     return worst <= MAX_ROUNDING, worst
 
 
-def _proxy_disagreement(prog: Program, Sp: Array, init: str) -> float:
+def _zero_disagreement(at: NDArray[np.intp], S: Array, rho: Array, exact: Optional[Callable[[Array], Array]],
+                       scale: Callable[[Array], Any]) -> float:
+    """Disagreement with ``exact`` (mpmath) at up to three positive modes (indices ``at``) whose longdouble probe is
+    exactly 0: a cancelling sweep can round to 0 in both types (DEIS on alpha_bar = [1e-80, 1e-60, 0.5, 0.99] gave
+    an all-zero spectrum, which float64 and longdouble agreed on), and a positive mode's output is 0 only in
+    degenerate cases (a sampler that forgets its start and adds no noise), which ``exact`` confirms; inf without it."""
+    if exact is None:
+        return float("inf")
+    pick = at[np.unique(np.linspace(0, at.size - 1, min(at.size, 3)).round().astype(np.intp))]
+    with np.errstate(all="ignore"):
+        return _worst_disagreement(rho[pick] * scale(S[pick]), exact(S[pick]))
+
+
+def _proxy_disagreement(Sp: Array, sweep: Sweep) -> float:
     """float64-vs-longdouble disagreement of the sweep at modes ``Sp`` within the float64 kernels' range (the
     stand-ins of longdouble-only modes, whose own sweep has no wider type to compare with)."""
     worst = 0.0
     for g in _groups(Sp, False):
-        lo = np.asarray(_ratio_group(prog, Sp, g, init), dtype=np.float64)
-        hi = np.asarray(_ratio_group(prog, Sp, replace(g, ld=True), init), dtype=np.float64)
+        lo = np.asarray(sweep(Sp, g), dtype=np.float64)
+        hi = np.asarray(sweep(Sp, replace(g, ld=True)), dtype=np.float64)
         ok = np.isfinite(hi) & (hi != 0)
         worst = max(worst, _worst_disagreement(lo[ok], hi[ok]))
     return worst
@@ -394,11 +417,14 @@ def below_float64(prog: Program, S: Array, init: str, rho: Array) -> Array:
     return out
 
 
-def _ill_conditioned(worst: float, arg: str = "alpha_bar") -> str:
+def _ill_conditioned(worst: float, arg: str = "alpha_bar", mp_name: str = "output_spectrum_mp") -> str:
     what = ("its levels lie beyond the float64 range and no wider type confirmed them" if worst == float("inf")
             else f"the float64 sweep disagrees with a wider one by {worst:.1e} relative")
+    if arg == "sigmas":  # no transfer_function_ve_mp: the VP one on the same levels
+        mp_name = ("output_spectrum_ve_mp" if mp_name == "output_spectrum_mp"
+                   else f"{mp_name} (on alpha_bar = 1/(1 + sigmas^2))")
     return (f"{arg}: this schedule makes the sampler's multistep coefficients cancel in float64 (huge or very "
-            f"unequal log-SNR gaps; {what}); output_spectrum_mp evaluates it exactly")
+            f"unequal log-SNR gaps; {what}); {mp_name} evaluates it exactly")
 
 
 def checked_ratio(prog: Program, S: Array, init: str, exact: Optional[Callable[[Array], Array]] = None) -> Array:
@@ -435,14 +461,15 @@ def _longdouble_may_do(prog: Program, trusted: bool, worst: float) -> bool:
     return not trusted and not prog.extended and worst <= _LD_GAIN * MAX_ROUNDING
 
 
-def _confirmed(rho: Array, S: Array, exact: Optional[Callable[[Array], Array]], worst: float) -> tuple[bool, float]:
+def _confirmed(rho: Array, S: Array, exact: Optional[Callable[[Array], Array]], worst: float,
+               scale: Callable[[Array], Any] = kappa) -> tuple[bool, float]:
     """(trusted, worst) of a longdouble sweep ``rho``: confirmed with ``exact`` (mpmath) at the smallest and the
     largest mode, since coefficients whose formulas cancel carry fewer than longdouble's extra bits."""
     if exact is None:
         return True, worst
     ends = np.unique([0, S.size - 1])
     with np.errstate(all="ignore"):
-        confirm = _worst_disagreement(rho[ends] * kappa(S[ends]), exact(S[ends]))
+        confirm = _worst_disagreement(rho[ends] * scale(S[ends]), exact(S[ends]))
     return confirm <= MAX_ROUNDING, max(worst, confirm)
 
 
@@ -493,10 +520,34 @@ def _transfer_group(prog: Program, S: Array, g: _Group) -> NDArray[Any]:
     return np.broadcast_to(np.asarray(y[0], dtype=Sg.dtype), Sg.shape)
 
 
-def transfer(prog: Program, S: Array) -> Array:
-    """H = e_0^T prod A e_0 in the VP scale (multiply by the native scale of the first level for native H)."""
+def transfer(prog: Program, S: Array, exact: Optional[Callable[[Array], Array]] = None) -> Array:
+    """H = e_0^T prod A e_0 in the VP scale (multiply by the native scale of the first level for native H), for
+    sorted unique modes ``S``, checked like :func:`output_variance`: where multistep coefficients cancel (the
+    float64 sweep disagreeing with longdouble probes, :func:`rounding_check`) the longdouble sweep confirmed by
+    ``exact(S_few) -> H`` (mpmath, VP scale) or, for at most :data:`EXACT_FALLBACK_MODES` modes, ``exact`` itself;
+    ValueError when it cannot be trusted (LMS on levels 1e-9 apart lost every digit here, unchecked)."""
+    out = _transfer_values(prog, S)
+    trusted, worst = rounding_check(prog, S, "", out, exact, sweep=lambda Sx, g: _transfer_group(prog, Sx, g),
+                                    scale=np.ones_like)
+    if _longdouble_may_do(prog, trusted, worst):
+        out = _transfer_values(prog, S, ld=True)
+        trusted, worst = _confirmed(out, S, exact, worst, scale=np.ones_like)
+    if not trusted:
+        if exact is None or S.size > EXACT_FALLBACK_MODES:
+            raise ValueError(_ill_conditioned(worst, prog.arg, "transfer_function_mp"))
+        with np.errstate(over="ignore"):
+            out = np.asarray(exact(S), dtype=np.float64)
+    if not np.all(np.isfinite(out)):
+        i = int(np.flatnonzero(~np.isfinite(out))[0])
+        raise ValueError(f"spectrum: the transfer function of the mode S={S[i]:.6g} exceeds the float64 range")
+    return out
+
+
+def _transfer_values(prog: Program, S: Array, ld: bool = False) -> Array:
+    """H of :func:`transfer` unchecked: the float64 sweep (modes whose H leaves float64 again in longdouble), or
+    every mode in longdouble with ``ld``."""
     out = np.empty_like(S)
-    for g in _groups(S, prog.extended):
+    for g in _groups(S, prog.extended or ld):
         H = np.array(_transfer_group(prog, S, g), dtype=np.float64)
         bad = ~np.isfinite(H)
         if bad.any() and not g.ld:
@@ -504,9 +555,6 @@ def transfer(prog: Program, S: Array) -> Array:
             H[bad] = np.asarray(_transfer_group(prog, S[idx], _Group(slice(0, idx.size), g.tform, True, False)),
                                 dtype=np.float64)
         out[g.sl] = H
-    if not np.all(np.isfinite(out)):
-        i = int(np.flatnonzero(~np.isfinite(out))[0])
-        raise ValueError(f"spectrum: the transfer function of the mode S={S[i]:.6g} exceeds the float64 range")
     return out
 
 
