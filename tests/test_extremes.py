@@ -587,3 +587,23 @@ def test_transfer_check_rejects_the_unchecked_sweep(monkeypatch) -> None:
     H = np.array([float(v) for v in symsched.transfer_function_mp(S, ab, sampler="lms")])
     monkeypatch.setattr(recursion, "rounding_check", lambda *a, **k: (True, 0.0))
     assert np.max(np.abs(symsched.transfer_function(S, ab, sampler="lms") / H - 1)) > 1e-3
+
+
+def test_dpmpp_sde_gradient_at_r_one() -> None:
+    """break-test 53: DPM++ SDE's r = 1 (the top of its range) made the gradient coefficients 0/0, so
+    divergence_and_grad refused it and optimize_schedule returned its best start unoptimised (26.80 against
+    20.52). The step is now derived with r pinned to 1. Checked against r = 1 - 1e-12 (the value is continuous;
+    the gradient moves by ~1e-12 relative) and against central differences (step 1e-5: error ~1e-9)."""
+    S = np.array([1e-3, 0.05, 1.0, 30.0, 1e3])
+    ab = np.array([0.002, 0.03, 0.2, 0.55, 0.85, 0.97])
+    v, g = symsched.divergence_and_grad(S, ab, sampler="dpmpp_sde", r=1.0, wrt="log_snr")
+    v2, g2 = symsched.divergence_and_grad(S, ab, sampler="dpmpp_sde", r=1 - 1e-12, wrt="log_snr")
+    assert v == pytest.approx(v2, rel=1e-10)
+    np.testing.assert_allclose(g, g2, rtol=0, atol=1e-9 * np.max(np.abs(g)))
+    l, d = np.log(ab / (1 - ab)), 1e-5
+
+    def J(ll: np.ndarray) -> float:
+        return symsched.divergence_and_grad(S, 1 / (1 + np.exp(-ll)), sampler="dpmpp_sde", r=1.0)[0]
+
+    fd = np.array([(J(l + d * e) - J(l - d * e)) / (2 * d) for e in np.eye(len(l))])
+    np.testing.assert_allclose(g, fd, rtol=0, atol=1e-7 * np.max(np.abs(fd)))

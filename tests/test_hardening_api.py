@@ -73,6 +73,7 @@ def test_seeds_of_any_size_are_taken(seed) -> None:
         (lambda v: mc.sample(S3, AB, sampler=v, **SAMPLE), "sampler"),
         (lambda v: symsched.optimize_schedule(S3, 2, sampler=v), "sampler"),
         (lambda v: symsched.output_spectrum_mp(S3, AB, sampler=v), "sampler"),
+        (lambda v: symsched.sampler_info(v), "sampler"),  # break-test 53: a plain ValueError before
         (lambda v: sde.output_spectrum(S3, v, 10), "scheme"),
         (lambda v: spectra.psd2d(np.zeros((2, 4, 4)), mean=v), "mean"),
         (lambda v: schedules.standard_schedule(v, 5), "name"),

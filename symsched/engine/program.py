@@ -264,13 +264,15 @@ def _coefficient_loss(kern: StepKernels, args: list[Any], table_ld: NDArray[Any]
     return float(np.max(d, initial=0.0))
 
 
-def _grad_at_zero(name: str, opts: tuple[tuple[str, Any], ...], kind: str, modes: tuple[str, ...],
+def _grad_at_boundary(name: str, opts: tuple[tuple[str, Any], ...], kind: str, modes: tuple[str, ...],
                   params_used: Mapping[str, float], arg: str, evaluate: Callable[[StepKernels], Any]) -> Any:
     """(kernels, coefficients, extended) of a gradient step whose coefficients are NaN at a parameter that is
-    exactly 0, derived with that parameter pinned to 0: e.g. the derivative of the SDE samplers' noise
+    exactly 0 or 1, derived with that parameter pinned to its value: e.g. the derivative of the SDE samplers' noise
     ``sigma sqrt(-expm1(-2 eta h))`` is ``eta e^{-2 eta h} / sqrt(...)``, 0/0 at eta = 0, where the noise and its
-    derivative vanish. ValueError as :func:`_undefined` when no parameter is 0 or the pinned step fails too."""
-    pins = tuple((p, "0") for p, v in params_used.items() if v == 0.0) if "zero" not in modes else ()
+    derivative vanish; DPM++ SDE's ``r = 1`` (its intermediate level on the next one) is another such boundary.
+    ValueError as :func:`_undefined` when no parameter is 0 or 1, or the pinned step fails too."""
+    pins = tuple((p, "0" if v == 0.0 else repr(v)) for p, v in params_used.items()
+                 if v in (0.0, 1.0)) if "zero" not in modes else ()
     if not pins:
         raise _undefined(arg, name, params_used) from None
     gkern = step_kernels(name, opts, kind, modes, grad=True, values=pins)
@@ -350,7 +352,7 @@ def build_program(name: str, options: Mapping[str, Any], params: Mapping[str, fl
             try:
                 gvals, ext, _ = _evaluate(gkern, group, modes, c, s, l, gaps, pvals, step_params)
             except _Undefined:
-                gkern, gvals, ext = _grad_at_zero(name, opts, kind, modes, params_used, arg,
+                gkern, gvals, ext = _grad_at_boundary(name, opts, kind, modes, params_used, arg,
                                                   lambda gk: _evaluate(gk, group, modes, c, s, l, gaps, pvals,
                                                                        step_params))
             if exact is not None:  # the gradient sweep's own forward coefficients, from the same formulas
