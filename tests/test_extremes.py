@@ -607,3 +607,13 @@ def test_dpmpp_sde_gradient_at_r_one() -> None:
 
     fd = np.array([(J(l + d * e) - J(l - d * e)) / (2 * d) for e in np.eye(len(l))])
     np.testing.assert_allclose(g, fd, rtol=0, atol=1e-7 * np.max(np.abs(fd)))
+
+
+def test_w2_gradient_where_the_output_is_exactly_zero_says_why() -> None:
+    """break-test 53: Euler ancestral with s_noise = 0 from alpha_bar = 0 outputs exactly 0 (it keeps nothing of its
+    start and adds no noise); W2's gradient there is undefined (d sqrt(P)/dP = inf), and the error blamed 'a level
+    this close to pure noise with modes this large' for S = 1 and a level of 0.2."""
+    assert np.all(symsched.output_spectrum([1.0, 2.0], [0.0, 0.2], sampler="euler_ancestral", s_noise=0.0) == 0)
+    with pytest.raises(ValueError, match=r"^alpha_bar: the gradient at level 1 is undefined: the output variance of "
+                                         r"the mode S=1 is exactly 0"):
+        symsched.divergence_and_grad([1.0, 2.0], [0.0, 0.2], sampler="euler_ancestral", s_noise=0.0)

@@ -872,6 +872,12 @@ def value_and_grad(prog: Program, S: Array, init: str,
                          "for this schedule (the sampler diverges for this mode)")
     if not np.all(np.isfinite(grad)) and np.isfinite(J):  # (a J beyond float64 is the caller's to name)
         bad = int(np.flatnonzero(~np.isfinite(grad))[0])
+        zero = (P == 0) & (S > 0)
+        if zero.any():  # dJ/dP is infinite there (W2's sqrt P, KL's log P): no derivative, whatever the levels
+            raise ValueError(f"{prog.arg}: the gradient at level {bad} is undefined: the output variance of the mode "
+                             f"S={S[np.flatnonzero(zero)[0]]:.6g} is exactly 0 for this schedule (the sampler keeps "
+                             "nothing of its start and adds no noise), where the divergence has no derivative in P; "
+                             "output_spectrum and the divergence itself still evaluate the schedule")
         raise ValueError(f"{prog.arg}: the gradient at level {bad} is not finite in float64 for this schedule (its "
                          "adjoint terms overflow even in longdouble for a level this close to pure noise with modes "
                          "this large; output_spectrum still evaluates the schedule)")
