@@ -1249,6 +1249,9 @@ def _optimize(
     for name, ab in std.items():
         baselines[name] = obj.value_ab(ab)
         feasible[name] = _meets(ab, box.lf, box.ll)
+    if not np.any(S) and baselines and all(v == 0.0 for v in baselines.values()):
+        raise ValueError(f"spectrum: every mode is 0, which sampler {sampler!r} reproduces exactly whatever the levels "
+                         "(every schedule scores 0): there is nothing to optimise")
 
     bar = None
     if progress:
