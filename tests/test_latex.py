@@ -73,7 +73,8 @@ def test_single_sampler_and_unknown_sampler(tmp_path: Path) -> None:
 
 def test_a_single_sampler_keeps_the_master_that_inputs_every_section(tmp_path: Path, generated: Path) -> None:
     """break-test 50: `symsched latex --sampler ddim --out derivations` rewrote symsched.tex to input ddim alone
-    (21 inputs became 1). An existing master is kept; in an empty folder one is written for the section."""
+    (21 inputs became 1); break-test 54: a master written for one section in an empty folder never input the
+    sections written there later. The master now inputs every section present in --out, in the usual order."""
     out = tmp_path / "d"
     shutil.copytree(generated, out)
     master = (out / "symsched.tex").read_text()
@@ -85,6 +86,11 @@ def test_a_single_sampler_keeps_the_master_that_inputs_every_section(tmp_path: P
     assert main(["latex", "--sampler", "ddim", "--out", str(alone)]) == 0
     assert sorted(p.name for p in alone.iterdir()) == ["ddim.tex", "symsched.tex"]
     assert (alone / "symsched.tex").read_text().count("\\input{") == 1
+    assert main(["latex", "--sampler", "ddpm", "--out", str(alone)]) == 0
+    inputs = [ln for ln in (alone / "symsched.tex").read_text().splitlines() if ln.startswith("\\input{")]
+    assert inputs == ["\\input{ddim}", "\\input{ddpm}", "\\input{ddpm_beta}"]  # the full master's order
+    full = [ln for ln in master.splitlines() if ln.startswith("\\input{")]
+    assert [ln for ln in full if ln in inputs] == inputs
 
 
 def test_the_sum_of_products_multiplies_by_the_gains_of_the_steps_after(generated: Path) -> None:

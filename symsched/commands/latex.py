@@ -14,8 +14,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "SymPy and write one .tex per sampler plus a master symsched.tex that inputs them.",
     )
     p.add_argument("--sampler", default=None,
-                   help="only this sampler's section (default: all); an existing master symsched.tex in --out is "
-                   "kept (it inputs every section), a missing one is written for this section alone")
+                   help="only this sampler's section (default: all); the master symsched.tex in --out then inputs "
+                   "every section present there")
     p.add_argument("--out", default="derivations", type=Path, help="output directory (default: derivations)")
     p.set_defaults(func=run)
 
@@ -25,8 +25,11 @@ def run(args: argparse.Namespace) -> int:
     from .._latex_cache import render_all  # cached on disk like the kernels; renders on a miss
 
     files = render_all(args.sampler)
-    if args.sampler is not None and (Path(args.out) / "symsched.tex").exists():
-        del files["symsched.tex"]  # the master of every section stays: one section does not shrink it
+    if args.sampler is not None:  # the master inputs every section in --out, this one and those already there
+        from ..symbolic.latex import render_master, section_stems
+
+        files["symsched.tex"] = render_master([stem for stem in section_stems()
+                                               if f"{stem}.tex" in files or (Path(args.out) / f"{stem}.tex").is_file()])
     with staged_folder(Path(args.out), "symsched latex") as stage:  # every file, or none (an interrupt)
         for name, text in files.items():
             atomic_write_text(stage / name, text)

@@ -262,7 +262,7 @@ def final_noise_note(res: Any, timesteps: list[int], value_of: Optional[Callable
     beta = 1.0 - float(res.alpha_bar[-1])
     return runs_note(f"DDPMScheduler(variance_type='fixed_large') adds noise of variance beta = 1 - alpha_bar = "
                      f"{beta:.6g} on its last step (timestep {timesteps[-1]} > 0; scheduling_ddpm.py adds noise when "
-                     "t > 0), the optimised DDPM none", res, value_of, final_noise=beta) + (
+                     "t > 0), which the optimised DDPM does not add", res, value_of, final_noise=beta) + (
         "; --format diffusers ends the schedule at timestep 0 unless --endpoints fixes the last level"
         if len(res.alpha_bar) >= 2 else "; a one-level schedule has no other level to end at timestep 0")
 
@@ -366,7 +366,9 @@ def _export_diffusers(res: Any, grid: Optional[np.ndarray],
     if sched == "EulerDiscreteScheduler":
         kwargs: dict[str, Any] = {"sigmas": export.to_diffusers(res.alpha_bar)["sigmas"]}  # ValueError at alpha_bar = 0
     elif grid is None:
-        raise ValueError(f"--format diffusers with --sampler {res.sampler}: needs training timesteps; pass --grid")
+        raise ValueError(f"{sched} runs training timesteps, and this schedule was optimised off any grid: rerun with "
+                         "--grid (e.g. --grid 1000), or with --format diffusers, which uses the 1000-step linear DDPM "
+                         "grid by default")
     elif sched == "DPMSolverMultistepScheduler":
         kwargs = export.dpmsolver_timesteps(res.alpha_bar, config, grid)
     else:
@@ -430,10 +432,12 @@ def k_diffusion_call(res: Any, value_of: Optional[Callable[..., float]] = None) 
     return f"k_diffusion.sampling.sample_{res.sampler}", kwargs, notes
 
 
-def _call_text(function: str, kwargs: dict[str, Any], vp_start: bool = False) -> str:
+def _call_text(function: str, kwargs: dict[str, Any], vp_start: bool = False, independent: bool = False) -> str:
     """``function(model, x, sigmas, k=v, ...)``, the way to run an exported k-diffusion schedule (``vp_start``:
     from DDIM's white start N(0, 1 + sigma_max^2) instead of k-diffusion's N(0, sigma_max^2))."""
     args = "".join(f", {k}={v!r}" for k, v in kwargs.items())
+    if independent:  # code, not a value: the JSON kwargs cannot hold it (its note says so)
+        args += ", noise_sampler=k_diffusion.sampling.default_noise_sampler(x)"
     x = "(1 + sigmas[0] ** 2) ** 0.5" if vp_start else "sigmas[0]"
     return f"run it as {function}(model, x, sigmas{args}), x = {x} * torch.randn(shape)"
 
@@ -606,7 +610,8 @@ def _write(args: argparse.Namespace, S: np.ndarray, res: Any, grid: Optional[np.
         else:  # inf as Infinity (s_tmax, a first sigma): json.load gives the float k-diffusion takes
             text = json.dumps({"function": fn, "sigmas": sig.tolist(), "kwargs": kwargs, "notes": notes}, indent=2)
             atomic_write_text(out, text + "\n")
-        notes = [_call_text(fn, kwargs, vp_start=res.sampler == "ddim"), *notes]
+        notes = [_call_text(fn, kwargs, vp_start=res.sampler == "ddim",
+                            independent=res.settings.get("noise_sampler") == "independent"), *notes]
     print(f"wrote {args.format} schedule to {out}")
     for note in notes:
         print(f"note: {note}")

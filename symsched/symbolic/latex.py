@@ -306,6 +306,14 @@ def render_master(stems: list[str]) -> str:
     )
 
 
+def section_stems() -> list[str]:
+    """Every section's file stem, in the master file's order (no rendering)."""
+    from . import sde  # noqa: F401  (registers the "sde" section)
+
+    sections = list(SECTIONS) + [(n, n, "") for n in REGISTRY if n not in {name for _, name, _ in SECTIONS}]
+    return [stem for stem, _, _ in sections] + list(EXTRA_SECTIONS)
+
+
 @seeded_sympy()
 def render_all(sampler: str | None = None) -> dict[str, str]:
     """File name -> LaTeX source for every section (or only ``sampler``'s) plus the master file."""
