@@ -17,6 +17,7 @@ import importlib
 import importlib.util
 import sys
 import types
+import warnings
 from typing import Any, Callable, Iterator, Mapping, Optional, Sequence
 
 import numpy as np
@@ -165,7 +166,12 @@ def run_k_diffusion(sampler: str, sigmas: Array, denoise: Callable[[Array, float
                     return torch.from_numpy(out)
 
                 extra["noise_sampler"] = noise_sampler
-            out = fn(model, x, sig, disable=True, callback=callback, **opts, **extra)
+            with warnings.catch_warnings():
+                # torchsde's BrownianTree stores its interval ends rounded and clamps a query just outside them
+                # ("Should have ta>=t0 but got ta=3.424136619044041 and t0=3.424137"), warning on every step of
+                # k-diffusion's SDE samplers: the same clamped draw as in any k-diffusion run, so not repeated here
+                warnings.filterwarnings("ignore", message=r"Should have (ta|tb)(>=t0|<=t1) but got", category=UserWarning)
+                out = fn(model, x, sig, disable=True, callback=callback, **opts, **extra)
             samples = out.numpy()
             check_finite_samples(samples, lambda: f"k-diffusion's {K_DIFFUSION[sampler]}")
             done += b
