@@ -286,6 +286,12 @@ def _central(J, levels: list, j: int, rel: float = 1e-7) -> float:
     ([1e-3, 0.1, 1.0, 10.0], [1e150, 1e10, 1.0, 1e-5], "heun", True),
     ([1e-200, 1.0], [0.01, 0.5], "ddim", False),  # break-test H: S^2 underflowed in the gradient kernels
     ([1e-160, 1e-250, 1.0], [0.01, 0.3, 0.6, 0.9], "ddpm", False),
+    # break-test 53: gradient coefficients below float64 (1.5e-325) were zeroed in the longdouble sweeps' reduction
+    ([1e200], [1e-200, 1e-190], "heun", False),
+    ([1e200], [1e-200, 1e-190], "dpmpp_sde", False),
+    ([1e150], [1e-150, 1e-140], "dpmpp_2s_ancestral", False),
+    ([1e150], [1e-150, 1e-140], "dpm_2_ancestral", False),
+    ([1e200], [1e-200, 1e-190], "flow_match_heun", False),
 ])
 def test_gradient_at_extreme_ratios_matches_mpmath_differences(S, levels, sampler, ve) -> None:
     """Every gradient entry against central differences of the mpmath objective, normwise to 1e-6 (entries below
@@ -617,3 +623,14 @@ def test_w2_gradient_where_the_output_is_exactly_zero_says_why() -> None:
     with pytest.raises(ValueError, match=r"^alpha_bar: the gradient at level 1 is undefined: the output variance of "
                                          r"the mode S=1 is exactly 0"):
         symsched.divergence_and_grad([1.0, 2.0], [0.0, 0.2], sampler="euler_ancestral", s_noise=0.0)
+
+
+def test_gradient_reduction_without_the_longdouble_coefficients_is_wrong(monkeypatch) -> None:
+    """The companion of the break-test 53 cases above: reducing with the float64 copy of the gradient coefficients
+    (where 1.5e-325 is 0) gives Heun's old gradient, twice the right first entry."""
+    from symsched.engine import recursion
+
+    good = symsched.divergence_and_grad([1e200], [1e-200, 1e-190], sampler="heun", divergence="kl", wrt="log_snr")[1]
+    monkeypatch.setattr(recursion, "_gamma", lambda st, R: st.gamma)
+    bad = symsched.divergence_and_grad([1e200], [1e-200, 1e-190], sampler="heun", divergence="kl", wrt="log_snr")[1]
+    assert abs(bad[0] / good[0] - 2) < 1e-6 and abs(bad[1]) > 0.5

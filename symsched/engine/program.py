@@ -47,6 +47,8 @@ class ProgramStep:
     grad_coeffs_ld: tuple[Any, ...] = ()
     #: Gradient coefficients: rows = basis functions of the nonzero entries (in order), columns = grad slots.
     gamma: Optional[NDArray[np.float64]] = None
+    #: The same in longdouble (for the longdouble sweeps: a coefficient may lie below the float64 range).
+    gamma_ld: Optional[NDArray[Any]] = None
     #: The global level index of each slot of its kind (the sampler's plan entry; level K is the clean level).
     levels: tuple[int, ...] = ()
 
@@ -363,16 +365,18 @@ def build_program(name: str, options: Mapping[str, Any], params: Mapping[str, fl
         if gkern is not None:
             nc, ng = gkern.n_coeffs, len(gkern.grad_slots)
             gammas = np.array([g[nc:] for g, _ in gvals], dtype=np.float64).reshape(len(members), -1, max(ng, 1))
+            gammas_ld = np.array([np.asarray(g_ld, dtype=LD)[nc:] for _, g_ld in gvals],
+                                 dtype=LD).reshape(len(members), -1, max(ng, 1))
         for i, (n, (co, co_ld), (gco, gco_ld)) in enumerate(zip(members, vals, gvals)):
             idx = items[n][1]
             grad_levels = tuple(idx[p] for p in gpos)
-            gamma = None
+            gamma = gamma_ld = None
             if gkern is not None:
-                gamma = gammas[i, :, :ng]
+                gamma, gamma_ld = gammas[i, :, :ng], gammas_ld[i, :, :ng]
                 gco, gco_ld = gco[:nc], gco_ld[:nc]
             steps[n] = ProgramStep(kind=kind, modes=modes, kernels=kern, grad_levels=grad_levels, coeffs=co,
                                    coeffs_ld=co_ld, grad_kernels=gkern, grad_coeffs=gco, grad_coeffs_ld=gco_ld,
-                                   gamma=gamma, levels=idx)
+                                   gamma=gamma, gamma_ld=gamma_ld, levels=idx)
     return Program(name=name, process=mod.PROCESS, m=len(mod.ENTRIES), steps=[st for st in steps if st is not None],
                    c=c, s=s, l=l, grad=grad, extended=extended, coefficient_loss=coefficient_loss,
                    arg=arg)

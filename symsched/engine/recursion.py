@@ -639,6 +639,15 @@ def checked_state_variances(prog: Program, S: Array, init: str) -> Array:
     return rows
 
 
+def _gamma(st: Any, R: list[Any]) -> Any:
+    """The step's gradient coefficients for the reduced inner products ``R``: in longdouble when a sweep in
+    longdouble produced them (a coefficient below the float64 range, e.g. 1.5e-325 for Heun on alpha_bar ~ 1e-170,
+    then meets an inner product ~1e325: the float64 copy, 0, lost that whole term), float64 otherwise."""
+    if st.gamma_ld is not None and any(isinstance(r, np.longdouble) for r in R):
+        return st.gamma_ld
+    return st.gamma
+
+
 def _num(x: Any) -> Any:
     """A sum of the sweeps as a number: float, but a longdouble one stays longdouble (the adjoint is scaled by a
     power of two, :func:`_adjoint_scale`, and a reduced level gradient below the float64 range keeps its digits
@@ -689,7 +698,7 @@ def _accumulate(st: Any, E: list[Any], X: list[Any], n: int, grad: Array, sc: fl
         pos += nb
         R += _reduce(X[e], basis, n) if isinstance(X[e], tuple) or _nz(X[e]) else [0.0] * nb
     if R and st.gamma is not None and st.gamma.size:
-        contrib = st.gamma.T @ np.asarray(R)
+        contrib = _gamma(st, R).T @ np.asarray(R)
         for lev, val in zip(st.grad_levels, contrib):
             grad[lev] += val * sc
 
@@ -761,7 +770,7 @@ def _grad_scalar(prog: Program, call: _Caller, Sg: NDArray[Any], inv_kap: Any, v
                         t = sums[slot]
                     R.append(f * t * _num(G))
         if R and st.gamma is not None and st.gamma.size:
-            contrib = np.asarray(R) @ st.gamma
+            contrib = np.asarray(R) @ _gamma(st, R)
             for lev, val in zip(st.grad_levels, contrib.tolist() if contrib.dtype == np.float64 else contrib):
                 grad[lev] += val * sc
         if isinstance(a, arr):
