@@ -634,3 +634,20 @@ def test_gradient_reduction_without_the_longdouble_coefficients_is_wrong(monkeyp
     monkeypatch.setattr(recursion, "_gamma", lambda st, R: st.gamma)
     bad = symsched.divergence_and_grad([1e200], [1e-200, 1e-190], sampler="heun", divergence="kl", wrt="log_snr")[1]
     assert abs(bad[0] / good[0] - 2) < 1e-6 and abs(bad[1]) > 0.5
+
+
+def test_mpmath_residue_of_an_exact_zero_at_s_zero_settles() -> None:
+    """break-test 53: transfer_function_mp([0], LMS on [0.3, 0.30001, 0.6, 0.9]) never settled ('within 4000 working
+    digits'): the exact H(0) is 0 (the last step returns the denoised 0), and LMS's close-level weights amplify the
+    rounding residue to ~10**(-work + 2), above the agreement floor 10**-work, at every precision. At S = 0 the
+    residue below 10**(-work/2) now agrees and is returned as an exact 0 (an O(1) value, DEIS's floor, stays)."""
+    from symsched.engine import highprec
+
+    H = symsched.transfer_function_mp([0.0, 1.0], [0.3, 0.30001, 0.6, 0.9], sampler="lms")
+    assert H[0] == 0 and abs(float(H[1]) - 0.536129991017336) < 1e-14
+    assert symsched.output_spectrum_mp([0.0], [0.1, 0.3, 0.6, 0.9], sampler="lms")[0] == 0
+    assert float(symsched.output_spectrum_mp([0.0], [0.1, 0.3, 0.6, 0.9], sampler="deis_multistep")[0]) > 0.1
+    # the residues of the first two precisions of that run: agreed only at S = 0, not at a mode with a scale
+    a, b = np.array([mpf("4.65e-59")], dtype=object), np.array([mpf("8.8585e-89")], dtype=object)
+    assert highprec._agree(a, b, 50, 61, np.array([True]))
+    assert not highprec._agree(a, b, 50, 61, np.array([False]))

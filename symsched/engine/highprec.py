@@ -13,7 +13,7 @@ so cancellations in the native forms (e.g. LMS's Lagrange weights on close level
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 import mpmath
 import numpy as np
@@ -124,19 +124,26 @@ def _run(spectrum: ArrayLike, x: np.ndarray, coordinate: str, sampler: str, init
 
     def once(work: int) -> np.ndarray:
         out = np.empty(S.shape, dtype=object)
-        with mpmath.workdps(work):
-            _sweep(out, S, x, coordinate, name, mod, options, params, opts, init)
+        try:
+            with mpmath.workdps(work):
+                _sweep(out, S, x, coordinate, name, mod, options, params, opts, init)
+        except ValueError as exc:  # Python's 4300-digit limit on int <-> str met inside mpmath at thousands of digits
+            if "integer string conversion" not in str(exc):
+                raise
+            raise ValueError(f"dps: the {sampler!r} recursion on these levels did not settle to {int(dps)} digits "
+                             f"within {work} working digits (mpmath)") from None
         return out
 
     # the margin above is a guess: close levels cancel more in the native forms (LMS's Lagrange weights on
     # levels 1e-9 apart need about 70 more digits), so every result is confirmed at a higher precision
     work = int(dps) + extra
     out = once(work)
+    at_zero = np.broadcast_to(np.asarray(S) == 0, out.shape)
     while True:
         higher = work + max(20, work // 2)
         check = once(higher)
-        if _agree(out, check, int(dps), work):
-            return check
+        if _agree(out, check, int(dps), work, at_zero):
+            return _zeroed(check, at_zero, higher)
         if higher > MAX_WORK_DPS:
             raise ValueError(f"dps: the {sampler!r} recursion on these levels did not settle to {int(dps)} digits "
                              f"within {MAX_WORK_DPS} working digits (mpmath)")
@@ -148,19 +155,35 @@ def _run(spectrum: ArrayLike, x: np.ndarray, coordinate: str, sampler: str, init
 MAX_WORK_DPS = 4_000
 
 
-def _agree(a: np.ndarray, b: np.ndarray, dps: int, work: int) -> bool:
+def _agree(a: np.ndarray, b: np.ndarray, dps: int, work: int, at_zero: Optional[np.ndarray] = None) -> bool:
     """Every entry of ``a`` (computed at ``work`` digits) within 10**-dps relative of ``b`` (computed at more):
     equal values agree, and so do two values both below 10**-work, the rounding residue of a variance that is
-    0 in exact arithmetic (e.g. P(S = 0) of a deterministic sampler, ~10**(-2 work) at each precision)."""
+    0 in exact arithmetic (e.g. P(S = 0) of a deterministic sampler, ~10**(-2 work) at each precision). At a mode
+    S = 0 (``at_zero``), whose outputs are 0 or of order 1 (no scale of S), two values both below 10**(-work/2)
+    are such a residue too: LMS on close levels amplifies it to ~10**(-work + 2), and it never settled."""
     tol, floor = mpmath.mpf(10) ** (-dps), mpmath.mpf(10) ** (-work)
-    for u, v in zip(a.ravel(), b.ravel()):
+    zero_floor = mpmath.mpf(10) ** (-(work // 2))
+    zeros = np.zeros(a.size, dtype=bool) if at_zero is None else np.ravel(at_zero)
+    for u, v, z in zip(a.ravel(), b.ravel(), zeros):
         if u == v:
             continue
         if not (mpmath.isfinite(u) and mpmath.isfinite(v)):
             return False
+        if z and max(abs(u), abs(v)) < zero_floor:
+            continue
         if abs(u - v) > tol * max(abs(u), abs(v)) and max(abs(u), abs(v)) > floor:
             return False
     return True
+
+
+def _zeroed(out: np.ndarray, at_zero: np.ndarray, work: int) -> np.ndarray:
+    """``out`` with the S = 0 entries below 10**(-work/2) set to an exact 0 (the residue :func:`_agree` accepted)."""
+    zero_floor = mpmath.mpf(10) ** (-(work // 2))
+    res = out.copy()
+    for idx in zip(*np.nonzero(at_zero)):
+        if abs(res[idx]) < zero_floor:
+            res[idx] = mpmath.mpf(0)
+    return res
 
 
 def _mp_steps(x: np.ndarray, coordinate: str, name: str, mod: Any, options: Any, params: Any,
