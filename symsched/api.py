@@ -174,6 +174,8 @@ def _transfer(S: Array, x: Array, coordinate: str, sampler: Any, settings: dict[
     u, inv, _ = _unique(S)
     prog = _program.build_program(name, options, params, x, coordinate)
     scale = _native_scale(prog)
+    if scale == 0.0:  # a VE or flow sampler from sigma = inf: the native input's scale is infinite, H = H_vp * 0
+        return np.zeros(S.shape)
     native = _exact(x, coordinate, sampler, None, settings)  # the mpmath path's H, in native scale
     H = recursion.transfer(prog, u, lambda S_few: native(S_few) / scale) * scale
     return H[inv].reshape(S.shape)

@@ -639,15 +639,33 @@ def test_gradient_reduction_without_the_longdouble_coefficients_is_wrong(monkeyp
 def test_mpmath_residue_of_an_exact_zero_at_s_zero_settles() -> None:
     """break-test 53: transfer_function_mp([0], LMS on [0.3, 0.30001, 0.6, 0.9]) never settled ('within 4000 working
     digits'): the exact H(0) is 0 (the last step returns the denoised 0), and LMS's close-level weights amplify the
-    rounding residue to ~10**(-work + 2), above the agreement floor 10**-work, at every precision. At S = 0 the
-    residue below 10**(-work/2) now agrees and is returned as an exact 0 (an O(1) value, DEIS's floor, stays)."""
+    rounding residue to ~10**(-work + 2), above the agreement floor 10**-work, at every precision. A value at S = 0
+    that falls with the working precision in two comparisons running is that residue, returned as an exact 0; a
+    small genuine value stays (review: DEIS's P(0) ~ sigma_last^2 = 1.01e-200 was zeroed by a magnitude rule)."""
     from symsched.engine import highprec
 
     H = symsched.transfer_function_mp([0.0, 1.0], [0.3, 0.30001, 0.6, 0.9], sampler="lms")
     assert H[0] == 0 and abs(float(H[1]) - 0.536129991017336) < 1e-14
-    assert symsched.output_spectrum_mp([0.0], [0.1, 0.3, 0.6, 0.9], sampler="lms")[0] == 0
-    assert float(symsched.output_spectrum_mp([0.0], [0.1, 0.3, 0.6, 0.9], sampler="deis_multistep")[0]) > 0.1
-    # the residues of the first two precisions of that run: agreed only at S = 0, not at a mode with a scale
+    P = symsched.output_spectrum_ve_mp([0.0, 1e-3], [10.0, 1.0, 0.1, 1e-100], sampler="deis_multistep", dps=30)
+    assert abs(P[0] / mpf("1.01e-200") - 1) < mpf(10) ** -25
+    assert symsched.output_spectrum_ve([0.0, 1e-3, 1.0], [1e40, 1e30, 1.0, 1e-100], sampler="deis_multistep")[0] \
+        == pytest.approx(1e-200, rel=1e-9)  # the float engine's mpmath fallback keeps it too
+    # the rule itself: the first two residues of the LMS run shrink by 30 orders for 30 more digits; a value does not
     a, b = np.array([mpf("4.65e-59")], dtype=object), np.array([mpf("8.8585e-89")], dtype=object)
-    assert highprec._agree(a, b, 50, 61, np.array([True]))
-    assert not highprec._agree(a, b, 50, 61, np.array([False]))
+    assert highprec._shrinking(a, b, 30)[0]
+    assert not highprec._shrinking(np.array([mpf("1.01e-200")], dtype=object), np.array([mpf("1.01e-200")],
+                                   dtype=object), 30)[0]
+    assert not highprec._agree(a, b, 50, 61)  # without the rule the residues never agree
+
+
+def test_transfer_from_pure_noise_of_ve_samplers_is_zero_without_mpmath() -> None:
+    """Review of the transfer checks: a VE sampler (k-diffusion's) from alpha_bar = 0 has native scale c0 = 0, so
+    the mpmath reference divided by it was 0/0 and transfer_function refused (DPM++ 2M SDE on a 200-level zero-SNR
+    grid: 'no wider type confirmed them') where H = H_vp * 0 = 0; a step whose start weight SymPy derived as 0
+    (e^{-eta h} at h = inf) makes H structurally 0 too, with no mpmath run. Reference: transfer_function_mp."""
+    S = np.logspace(-3, 3, 40)
+    ab = np.concatenate([[0.0], np.linspace(0.02, 0.98, 199)])
+    for sampler in ("dpmpp_2m_sde", "dpmpp_3m_sde", "lms"):
+        assert all(v == 0 for v in symsched.transfer_function_mp([0.5, 2.0], [0.0, 0.3, 0.6, 0.9], sampler=sampler))
+        assert np.all(symsched.transfer_function(S, ab, sampler=sampler) == 0)
+        assert np.all(symsched.transfer_function_ve(S, [np.inf, 1.0, 0.99, 0.5], sampler=sampler) == 0)

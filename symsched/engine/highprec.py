@@ -139,11 +139,15 @@ def _run(spectrum: ArrayLike, x: np.ndarray, coordinate: str, sampler: str, init
     work = int(dps) + extra
     out = once(work)
     at_zero = np.broadcast_to(np.asarray(S) == 0, out.shape)
+    shrank = np.zeros(out.shape, dtype=bool)
     while True:
         higher = work + max(20, work // 2)
         check = once(higher)
-        if _agree(out, check, int(dps), work, at_zero):
-            return _zeroed(check, at_zero, higher)
+        shrinks = at_zero & _shrinking(out, check, higher - work)
+        residue = shrank & shrinks  # fell with the working precision in two comparisons running: an exact 0
+        if _agree(out, check, int(dps), work, residue):
+            return np.where(residue, mpmath.mpf(0), check)
+        shrank = shrinks
         if higher > MAX_WORK_DPS:
             raise ValueError(f"dps: the {sampler!r} recursion on these levels did not settle to {int(dps)} digits "
                              f"within {MAX_WORK_DPS} working digits (mpmath)")
@@ -155,35 +159,35 @@ def _run(spectrum: ArrayLike, x: np.ndarray, coordinate: str, sampler: str, init
 MAX_WORK_DPS = 4_000
 
 
-def _agree(a: np.ndarray, b: np.ndarray, dps: int, work: int, at_zero: Optional[np.ndarray] = None) -> bool:
+def _agree(a: np.ndarray, b: np.ndarray, dps: int, work: int, residue: Optional[np.ndarray] = None) -> bool:
     """Every entry of ``a`` (computed at ``work`` digits) within 10**-dps relative of ``b`` (computed at more):
     equal values agree, and so do two values both below 10**-work, the rounding residue of a variance that is
-    0 in exact arithmetic (e.g. P(S = 0) of a deterministic sampler, ~10**(-2 work) at each precision). At a mode
-    S = 0 (``at_zero``), whose outputs are 0 or of order 1 (no scale of S), two values both below 10**(-work/2)
-    are such a residue too: LMS on close levels amplifies it to ~10**(-work + 2), and it never settled."""
+    0 in exact arithmetic (e.g. P(S = 0) of a deterministic sampler, ~10**(-2 work) at each precision), and the
+    entries marked ``residue`` (see :func:`_shrinking`)."""
     tol, floor = mpmath.mpf(10) ** (-dps), mpmath.mpf(10) ** (-work)
-    zero_floor = mpmath.mpf(10) ** (-(work // 2))
-    zeros = np.zeros(a.size, dtype=bool) if at_zero is None else np.ravel(at_zero)
-    for u, v, z in zip(a.ravel(), b.ravel(), zeros):
-        if u == v:
+    marked = np.zeros(a.size, dtype=bool) if residue is None else np.ravel(residue)
+    for u, v, z in zip(a.ravel(), b.ravel(), marked):
+        if u == v or z:
             continue
         if not (mpmath.isfinite(u) and mpmath.isfinite(v)):
             return False
-        if z and max(abs(u), abs(v)) < zero_floor:
-            continue
         if abs(u - v) > tol * max(abs(u), abs(v)) and max(abs(u), abs(v)) > floor:
             return False
     return True
 
 
-def _zeroed(out: np.ndarray, at_zero: np.ndarray, work: int) -> np.ndarray:
-    """``out`` with the S = 0 entries below 10**(-work/2) set to an exact 0 (the residue :func:`_agree` accepted)."""
-    zero_floor = mpmath.mpf(10) ** (-(work // 2))
-    res = out.copy()
-    for idx in zip(*np.nonzero(at_zero)):
-        if abs(res[idx]) < zero_floor:
-            res[idx] = mpmath.mpf(0)
-    return res
+def _shrinking(a: np.ndarray, b: np.ndarray, gained: int) -> np.ndarray:
+    """Entries of ``b`` smaller than ``a`` by at least 10**(gained/2), ``gained`` the digits added between the two
+    runs: how the rounding residue of an exact 0 behaves (LMS on close levels amplifies H(S = 0) = 0's residue to
+    ~10**(-work + 2), above the floor of :func:`_agree`, at every precision, and never settled), while a value,
+    however small (DEIS's P(0) ~ sigma_last^2 = 1e-200), stays put once the precision suffices. :func:`_run`
+    takes an entry for a residue (an exact 0) only when it shrank in two comparisons running, at S = 0."""
+    drop = mpmath.mpf(10) ** (-(gained // 2))
+    out = np.zeros(a.shape, dtype=bool)
+    for idx in np.ndindex(a.shape):
+        u, v = a[idx], b[idx]
+        out[idx] = bool(mpmath.isfinite(u) and mpmath.isfinite(v) and u != 0 and abs(v) < drop * abs(u))
+    return out
 
 
 def _mp_steps(x: np.ndarray, coordinate: str, name: str, mod: Any, options: Any, params: Any,

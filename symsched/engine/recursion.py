@@ -526,6 +526,8 @@ def transfer(prog: Program, S: Array, exact: Optional[Callable[[Array], Array]] 
     float64 sweep disagreeing with longdouble probes, :func:`rounding_check`) the longdouble sweep confirmed by
     ``exact(S_few) -> H`` (mpmath, VP scale) or, for at most :data:`EXACT_FALLBACK_MODES` modes, ``exact`` itself;
     ValueError when it cannot be trusted (LMS on levels 1e-9 apart lost every digit here, unchecked)."""
+    if _structurally_zero(prog):  # exactly 0 for every mode: nothing can cancel (and no mpmath is needed)
+        return np.zeros_like(S)
     out = _transfer_values(prog, S)
     trusted, worst = rounding_check(prog, S, "", out, exact, sweep=lambda Sx, g: _transfer_group(prog, Sx, g),
                                     scale=np.ones_like)
@@ -541,6 +543,17 @@ def transfer(prog: Program, S: Array, exact: Optional[Callable[[Array], Array]] 
         i = int(np.flatnonzero(~np.isfinite(out))[0])
         raise ValueError(f"spectrum: the transfer function of the mode S={S[i]:.6g} exceeds the float64 range")
     return out
+
+
+def _structurally_zero(prog: Program) -> bool:
+    """True when e_0^T prod A e_0 is 0 by the steps' sparsity alone (an entry SymPy derived as exactly 0, e.g. the
+    start's weight e^{-eta h} -> 0 in an SDE sampler's step from alpha_bar = 0): H = 0 for every mode and level."""
+    m = prog.m
+    live = [True] + [False] * (m - 1)
+    for st in prog.steps:
+        nz = set(st.kernels.nonzero)
+        live = [any(live[k] and i * m + k in nz for k in range(m)) for i in range(m)]
+    return not live[0]
 
 
 def _transfer_values(prog: Program, S: Array, ld: bool = False) -> Array:
