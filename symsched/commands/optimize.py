@@ -674,6 +674,11 @@ def run(args: argparse.Namespace) -> int:
         progress=not args.no_progress, **options,
     )
     print(res.summary())
+    from ..optimize import ALL_ZERO_NOTE
+
+    for message in res.message.split("; "):
+        if message.startswith(ALL_ZERO_NOTE[:30]):
+            print(f"note: {message}")
     _write(args, S, res, grid, _baseline_table(S, res, flow_std), weights)
     if args.plot is not None:
         from ..plots import plot_result
