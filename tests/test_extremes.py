@@ -331,11 +331,36 @@ def test_representable_output_of_a_mode_whose_ratio_to_its_scale_overflows() -> 
 
 
 @pytest.mark.parametrize("sampler, eta", [("dpmpp_3m_sde", 1e4), ("dpmpp_2m_sde", 1e6)])
-def test_an_undefined_step_names_the_parameters_it_was_given(sampler: str, eta: float) -> None:
-    """An SDE sampler's eta far beyond use makes its level coefficients NaN even in longdouble: the error names
-    the levels and the parameter values (it used to blame alpha_bar alone) and points at the mpmath path."""
-    with pytest.raises(ValueError, match=rf"alpha_bar: .*{sampler}.* with eta={re.escape(f'{eta:g}')}.*output_spectrum_mp"):
-        symsched.output_spectrum([0.0, 1.0, 10.0], [0.01, 0.1, 0.5, 0.9], sampler=sampler, eta=eta)
+def test_a_huge_eta_is_evaluated_and_an_undefined_step_names_its_parameters(sampler: str, eta: float,
+                                                                            monkeypatch) -> None:
+    """break-test 53: an SDE sampler's huge eta made its level coefficients NaN even in longdouble (the factorised
+    forms split e^{eta h / 2} from e^{-eta h / 2}, which overflow apart) and was refused, though the value is finite.
+    Such coefficients are now computed in mpmath (value against output_spectrum_mp, gradient against central
+    differences). Where mpmath fails too, the error names the levels and the parameter values."""
+    from symsched.engine import program
+
+    S, ab = [0.0, 1.0, 10.0], [0.01, 0.1, 0.5, 0.9]
+    ref = np.array([float(v) for v in symsched.output_spectrum_mp(S, ab, sampler=sampler, eta=eta)])
+    np.testing.assert_allclose(symsched.output_spectrum(S, ab, sampler=sampler, eta=eta), ref, rtol=1e-12)
+    l, d = np.log(np.array(ab) / (1 - np.array(ab))), 1e-6
+    g = symsched.divergence_and_grad(S[1:], ab, sampler=sampler, eta=eta, wrt="log_snr")[1]
+
+    def J(ll: np.ndarray) -> float:
+        return symsched.divergence_and_grad(S[1:], 1 / (1 + np.exp(-ll)), sampler=sampler, eta=eta)[0]
+
+    fd = np.array([(J(l + d * e) - J(l - d * e)) / (2 * d) for e in np.eye(len(l))])
+    np.testing.assert_allclose(g, fd, rtol=0, atol=1e-6 * np.max(np.abs(fd)))
+    monkeypatch.setattr(program, "_evaluate_mp", lambda *a, **k: None)
+    with pytest.raises(ValueError, match=rf"alpha_bar: .*{sampler}.* with eta={re.escape(f'{2 * eta:g}')}.*_mp"):
+        symsched.output_spectrum(S, ab, sampler=sampler, eta=2 * eta)  # another eta: not a cached program
+
+
+def test_an_eta_beyond_the_mpmath_coefficients_is_refused_not_wrong() -> None:
+    """The mpmath coefficients of the test above are confirmed at a second precision: at eta = 1e300 they need
+    more than 300 digits, and at 30 the gradient came out -1e270 (central differences: 0.46)."""
+    S, ab = [1.0, 10.0], [0.01, 0.1, 0.5, 0.9]
+    with pytest.raises(ValueError, match=r"alpha_bar: a step of this schedule is undefined .*eta=1e\+300"):
+        symsched.divergence_and_grad(S, ab, sampler="dpmpp_2m_sde", eta=1e300)
 
 
 def _tiny_mode_slope_spread(samplers) -> float:

@@ -10,6 +10,7 @@ its arguments needs them consistent to the working precision, not only to longdo
 
 from __future__ import annotations
 
+import warnings
 from types import SimpleNamespace
 from typing import Any, Callable
 
@@ -75,7 +76,14 @@ def to_mp(a: Any) -> Any:
 
 
 def from_mp(a: Any, n: int) -> np.ndarray:
-    """mpmath values (an object array or a scalar) as a longdouble array of length ``n``, correctly rounded."""
+    """mpmath values (an object array or a scalar) as a longdouble array of length ``n``, correctly rounded (a value
+    beyond the longdouble range becomes inf, silently: the callers check finiteness)."""
     vals = np.broadcast_to(np.asarray(a, dtype=object), (n,))
+    with warnings.catch_warnings():  # NumPy warns on an overflowing string conversion (not an errstate case)
+        warnings.filterwarnings("ignore", message="overflow encountered in conversion from string")
+        return _from_mp(vals)
+
+
+def _from_mp(vals: Any) -> np.ndarray:
     return np.array([np.longdouble(mp.nstr(v, 25, strip_zeros=False)) if mp.isfinite(v) else np.longdouble(float(v))
                      for v in vals], dtype=np.longdouble)
