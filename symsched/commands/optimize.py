@@ -676,9 +676,8 @@ def run(args: argparse.Namespace) -> int:
     print(res.summary())
     from ..optimize import ALL_ZERO_NOTE
 
-    for message in res.message.split("; "):
-        if message.startswith(ALL_ZERO_NOTE[:30]):
-            print(f"note: {message}")
+    if ALL_ZERO_NOTE.format(sampler=res.sampler) in res.message:
+        print(f"note: {ALL_ZERO_NOTE.format(sampler=res.sampler)}")
     _write(args, S, res, grid, _baseline_table(S, res, flow_std), weights)
     if args.plot is not None:
         from ..plots import plot_result

@@ -81,9 +81,5 @@ def from_mp(a: Any, n: int) -> np.ndarray:
     vals = np.broadcast_to(np.asarray(a, dtype=object), (n,))
     with warnings.catch_warnings():  # NumPy warns on an overflowing string conversion (not an errstate case)
         warnings.filterwarnings("ignore", message="overflow encountered in conversion from string")
-        return _from_mp(vals)
-
-
-def _from_mp(vals: Any) -> np.ndarray:
-    return np.array([np.longdouble(mp.nstr(v, 25, strip_zeros=False)) if mp.isfinite(v) else np.longdouble(float(v))
-                     for v in vals], dtype=np.longdouble)
+        return np.array([np.longdouble(mp.nstr(v, 25, strip_zeros=False)) if mp.isfinite(v)
+                         else np.longdouble(float(v)) for v in vals], dtype=np.longdouble)

@@ -370,7 +370,7 @@ def build_program(name: str, options: Mapping[str, Any], params: Mapping[str, fl
             if from_mp is None:
                 raise _undefined(arg, name, params_used) from None
             vals, ext, loss = from_mp, _outside_float64(from_mp), 0.0
-        exact, loss_before = from_mp, loss
+        exact, loss_before = from_mp, loss  # the gradient's forward coefficients then come from mpmath too
         if loss > MP_COEFFICIENT_LOSS and not ext:  # the formulas cancel: recompute the coefficients in mpmath
             exact = _evaluate_mp(kern, group, modes, mp_levels, pvals, step_params, loss)
             if exact is not None:
@@ -386,7 +386,7 @@ def build_program(name: str, options: Mapping[str, Any], params: Mapping[str, fl
             except _Undefined:
                 g_mp = _confirmed_mp(gkern, group, modes, mp_levels, pvals, step_params)
                 if g_mp is not None:
-                    gvals, ext = g_mp, _outside_float64(g_mp)
+                    gvals, ext, exact = g_mp, _outside_float64(g_mp), None  # confirmed: not evaluated again below
                 else:
                     gkern, gvals, ext = _grad_at_boundary(name, opts, kind, modes, params_used, arg,
                                                       lambda gk: _evaluate(gk, group, modes, c, s, l, gaps, pvals,

@@ -437,16 +437,10 @@ def checked_ratio(prog: Program, S: Array, init: str, exact: Optional[Callable[[
 def _checked(prog: Program, S: Array, init: str, exact: Optional[Callable[[Array], Array]]
              ) -> tuple[Array, Optional[NDArray[np.bool_]], Optional[Array]]:
     """(rho, modes taken from ``exact`` or None, their P) for :func:`checked_ratio` and :func:`output_variance`."""
-    rho = output_ratio(prog, S, init)
-    trusted, worst = rounding_check(prog, S, init, rho, exact)
-    if _longdouble_may_do(prog, trusted, worst):
-        rho = output_ratio(prog, S, init, ld=True)
-        trusted, worst = _confirmed(rho, S, exact, worst)
+    rho, trusted = _trusted_sweep(prog, S, lambda ld: output_ratio(prog, S, init, ld=ld), exact, init=init)
     with np.errstate(over="ignore", invalid="ignore"):
         bad = ~np.isfinite(rho * kappa(S))
-    if not trusted:  # cancellation: float64 digits lost, every mode is suspect
-        if exact is None or S.size > EXACT_FALLBACK_MODES:
-            raise ValueError(_ill_conditioned(worst, prog.arg))
+    if not trusted:  # cancellation: float64 digits lost, every mode is suspect (exact takes them all)
         bad[:] = True
     if exact is not None and 0 < int(bad.sum()) <= EXACT_FALLBACK_MODES:
         P_exact = exact(S[bad])
@@ -454,6 +448,23 @@ def _checked(prog: Program, S: Array, init: str, exact: Optional[Callable[[Array
             rho[bad] = P_exact / kappa(S[bad])
         return rho, bad, P_exact
     return rho, None, None
+
+
+def _trusted_sweep(prog: Program, S: Array, run: Callable[[bool], Array], exact: Optional[Callable[[Array], Array]], *,
+                   init: str = "", sweep: Optional[Sweep] = None, scale: Callable[[Array], Any] = kappa,
+                   mp_name: str = "output_spectrum_mp") -> tuple[Array, bool]:
+    """(values, trusted): ``run(False)`` (the float64 sweep) checked by :func:`rounding_check` (``sweep``, ``scale``
+    as there), ``run(True)`` (longdouble) where its 11 more bits suffice, confirmed with ``exact``. Untrusted values
+    come back only when ``exact`` can replace all of them (at most :data:`EXACT_FALLBACK_MODES` modes); otherwise
+    ValueError naming the levels and ``mp_name``."""
+    values = run(False)
+    trusted, worst = rounding_check(prog, S, init, values, exact, sweep=sweep, scale=scale)
+    if _longdouble_may_do(prog, trusted, worst):
+        values = run(True)
+        trusted, worst = _confirmed(values, S, exact, worst, scale)
+    if not trusted and (exact is None or S.size > EXACT_FALLBACK_MODES):
+        raise ValueError(_ill_conditioned(worst, prog.arg, mp_name))
+    return values, trusted
 
 
 def _longdouble_may_do(prog: Program, trusted: bool, worst: float) -> bool:
@@ -528,17 +539,12 @@ def transfer(prog: Program, S: Array, exact: Optional[Callable[[Array], Array]] 
     ValueError when it cannot be trusted (LMS on levels 1e-9 apart lost every digit here, unchecked)."""
     if _structurally_zero(prog):  # exactly 0 for every mode: nothing can cancel (and no mpmath is needed)
         return np.zeros_like(S)
-    out = _transfer_values(prog, S)
-    trusted, worst = rounding_check(prog, S, "", out, exact, sweep=lambda Sx, g: _transfer_group(prog, Sx, g),
-                                    scale=np.ones_like)
-    if _longdouble_may_do(prog, trusted, worst):
-        out = _transfer_values(prog, S, ld=True)
-        trusted, worst = _confirmed(out, S, exact, worst, scale=np.ones_like)
-    if not trusted:
-        if exact is None or S.size > EXACT_FALLBACK_MODES:
-            raise ValueError(_ill_conditioned(worst, prog.arg, "transfer_function_mp"))
+    out, trusted = _trusted_sweep(prog, S, lambda ld: _transfer_values(prog, S, ld), exact,
+                                  sweep=lambda Sx, g: _transfer_group(prog, Sx, g), scale=np.ones_like,
+                                  mp_name="transfer_function_mp")
+    if not trusted:  # exact is there and the modes are few (_trusted_sweep raised otherwise)
         with np.errstate(over="ignore"):
-            out = np.asarray(exact(S), dtype=np.float64)
+            out = np.asarray(exact(S), dtype=np.float64)  # type: ignore[misc]  (not None here)
     if not np.all(np.isfinite(out)):
         i = int(np.flatnonzero(~np.isfinite(out))[0])
         raise ValueError(f"spectrum: the transfer function of the mode S={S[i]:.6g} exceeds the float64 range")

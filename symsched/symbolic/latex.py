@@ -306,26 +306,28 @@ def render_master(stems: list[str]) -> str:
     )
 
 
-def section_stems() -> list[str]:
-    """Every section's file stem, in the master file's order (no rendering)."""
+def _sections() -> list[tuple[str, str, str]]:
+    """(stem, sampler, variant) of every sampler section, in the master file's order (the extra sections follow)."""
     from . import sde  # noqa: F401  (registers the "sde" section)
 
-    sections = list(SECTIONS) + [(n, n, "") for n in REGISTRY if n not in {name for _, name, _ in SECTIONS}]
-    return [stem for stem, _, _ in sections] + list(EXTRA_SECTIONS)
+    return list(SECTIONS) + [(n, n, "") for n in REGISTRY if n not in {name for _, name, _ in SECTIONS}]
+
+
+def section_stems() -> list[str]:
+    """Every section's file stem, in the master file's order (no rendering)."""
+    return [stem for stem, _, _ in _sections()] + list(EXTRA_SECTIONS)
 
 
 @seeded_sympy()
 def render_all(sampler: str | None = None) -> dict[str, str]:
     """File name -> LaTeX source for every section (or only ``sampler``'s) plus the master file."""
-    from . import sde  # noqa: F401  (registers the "sde" section)
-
+    sections = _sections()  # (imports the "sde" section first: EXTRA_SECTIONS is then complete)
     if sampler is not None and sampler not in REGISTRY and sampler not in EXTRA_SECTIONS:
         raise ValueError(
             f"sampler must be one of {tuple(REGISTRY) + tuple(EXTRA_SECTIONS)} (got {sampler!r})"
         )
     files: dict[str, str] = {}
     stems: list[str] = []
-    sections = list(SECTIONS) + [(n, n, "") for n in REGISTRY if n not in {name for _, name, _ in SECTIONS}]
     for stem, name, variant in sections:
         if sampler is None or sampler == name:
             files[f"{stem}.tex"] = render_sampler(name, variant)
