@@ -71,7 +71,7 @@ from threadpoolctl import threadpool_limits
 from . import api as _api
 from . import schedules as _sch
 from ._validate import (
-    MAX_ITER, MAX_STEPS, as_bool, as_int, as_levels, as_real, as_real_array, as_spectrum, as_step_counts, check_choice,
+    MAX_ITER, MAX_STEPS, as_bool, as_int, as_levels, as_real, as_spectrum, as_step_counts, check_choice,
     check_eta, check_same_shape,
 )
 from .api import (
@@ -134,18 +134,9 @@ def default_grid() -> Array:
 
 
 def _check_grid(grid: ArrayLike, steps: int) -> Array:
-    g = as_real_array(grid, "grid")
-    if g.ndim != 1 or g.size == 0:
-        raise ValueError(f"grid must be a non-empty 1-D array alphas_cumprod[t] (got shape {g.shape})")
-    if not np.all(np.isfinite(g)) or np.any(g[:-1] <= 0) or g[-1] < 0 or np.any(g >= 1):
-        raise ValueError("grid must hold finite levels in the open interval (0, 1) (the last may be 0: zero terminal SNR)")
-    _sch._as_grid(g)  # the training grid's own rules (at least one level above 0)
-    if g.size > 1 and np.any(np.diff(g) >= 0):
-        i = int(np.argmax(np.diff(g) >= 0))
-        raise ValueError(
-            "grid must be strictly decreasing in the timestep t (training order, grid[t] = alphas_cumprod[t]): "
-            f"grid[{i}]={float(g[i])!r} <= grid[{i + 1}]={float(g[i + 1])!r}"
-        )
+    """A training grid (checked by :func:`symsched.schedules._as_grid`, the one set of grid rules) with at least
+    ``steps`` levels."""
+    g = _sch._as_grid(grid, "grid")
     if g.size < steps:
         raise ValueError(f"grid has {g.size} levels, fewer than steps={steps}: cannot choose {steps} distinct levels")
     return g

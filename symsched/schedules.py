@@ -181,7 +181,7 @@ def _as_grid(grid: ArrayLike, name: str = "grid") -> Array:
     if arr[0] == 0:
         raise ValueError(f"{name} must hold a level above 0 before its zero-terminal-SNR entry (got {name} = [0.0])")
     if arr.size > 1 and np.any(np.diff(arr) >= 0):
-        i = int(np.argmax(np.diff(arr)))
+        i = int(np.argmax(np.diff(arr) >= 0))  # the first offending pair
         raise ValueError(
             f"{name} must be strictly decreasing in the timestep t (training order, "
             f"{name}[t] = alphas_cumprod[t]): {name}[{i}]={float(arr[i])!r} <= {name}[{i + 1}]={float(arr[i + 1])!r}"

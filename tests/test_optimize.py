@@ -393,7 +393,8 @@ def test_warm_starts_and_compare_reuse_neighbouring_optima() -> None:
         (dict(grid=[0.5, 0.9]), "grid must be strictly decreasing"),
         (dict(grid=[0.9, 0.5]), "fewer than steps"),
         (dict(grid=[[0.9, 0.5]]), "grid must be a non-empty 1-D"),
-        (dict(grid=[0.9, 1.0]), r"open interval \(0, 1\)"),
+        (dict(grid=[0.9, 1.0]), r"grid must lie in \(0, 1\), except a last entry 0"),
+        (dict(grid=[0.9, 0.5, 0.6, 0.55, 0.7]), r"grid\[1\]=0.5 <= grid\[2\]=0.6"),  # the first offending pair
         (dict(weights=np.ones(3)), "shape mismatch: weights"),
         (dict(weights=-np.ones(4)), "weights must be non-negative"),
         (dict(seed=-1), "seed must be an integer >= 0"),
