@@ -452,17 +452,17 @@ def _checked(prog: Program, S: Array, init: str, exact: Optional[Callable[[Array
 
 def _trusted_sweep(prog: Program, S: Array, run: Callable[[bool], Array], exact: Optional[Callable[[Array], Array]], *,
                    init: str = "", sweep: Optional[Sweep] = None, scale: Callable[[Array], Any] = kappa,
-                   mp_name: str = "output_spectrum_mp") -> tuple[Array, bool]:
+                   mp_name: str = "output_spectrum_mp", fallback: bool = True) -> tuple[Array, bool]:
     """(values, trusted): ``run(False)`` (the float64 sweep) checked by :func:`rounding_check` (``sweep``, ``scale``
     as there), ``run(True)`` (longdouble) where its 11 more bits suffice, confirmed with ``exact``. Untrusted values
-    come back only when ``exact`` can replace all of them (at most :data:`EXACT_FALLBACK_MODES` modes); otherwise
-    ValueError naming the levels and ``mp_name``."""
+    come back only with ``fallback`` when ``exact`` can replace all of them (at most :data:`EXACT_FALLBACK_MODES`
+    modes); otherwise ValueError naming the levels and ``mp_name``."""
     values = run(False)
     trusted, worst = rounding_check(prog, S, init, values, exact, sweep=sweep, scale=scale)
     if _longdouble_may_do(prog, trusted, worst):
         values = run(True)
         trusted, worst = _confirmed(values, S, exact, worst, scale)
-    if not trusted and (exact is None or S.size > EXACT_FALLBACK_MODES):
+    if not trusted and (not fallback or exact is None or S.size > EXACT_FALLBACK_MODES):
         raise ValueError(_ill_conditioned(worst, prog.arg, mp_name))
     return values, trusted
 
@@ -881,17 +881,19 @@ def value_and_grad(prog: Program, S: Array, init: str,
     """
     n_pairs = len(_pairs(prog.m))
     chunk = min(BLOCK_MODES, max(1024, int(_MEMORY_BUDGET // max(1, 8 * n_pairs * (len(prog.steps) + 1)))))
-    J, grad, rho_all = _sweep_grad(prog, S, init, objective, chunk)
-    if np.isfinite(J) and not np.all(np.isfinite(grad)) and not prog.extended:
-        # a product in the adjoint overflowed (e.g. S = 1e300 with a first level alpha_bar = 1e-300) though the
-        # gradient itself may be representable: the sweeps again in longdouble
-        J, grad, rho_all = _sweep_grad(prog, S, init, objective, chunk, ld=True)
-    trusted, worst = rounding_check(prog, S, init, rho_all, exact)
-    if _longdouble_may_do(prog, trusted, worst):  # as output_variance: the sweeps again in longdouble, confirmed
-        J, grad, rho_all = _sweep_grad(prog, S, init, objective, chunk, ld=True)
-        trusted, worst = _confirmed(rho_all, S, exact, worst)
-    if not trusted:
-        raise ValueError(_ill_conditioned(worst, prog.arg))
+    swept: dict[str, Any] = {}
+
+    def run(ld: bool) -> Array:  # checked, rerun in longdouble and confirmed as output_variance (no mpmath fallback)
+        J, grad, rho = _sweep_grad(prog, S, init, objective, chunk, ld=ld)
+        if not ld and np.isfinite(J) and not np.all(np.isfinite(grad)) and not prog.extended:
+            # a product in the adjoint overflowed (e.g. S = 1e300 with a first level alpha_bar = 1e-300) though the
+            # gradient itself may be representable: the sweeps again in longdouble
+            J, grad, rho = _sweep_grad(prog, S, init, objective, chunk, ld=True)
+        swept.update(J=J, grad=grad)
+        return rho
+
+    rho_all, _ = _trusted_sweep(prog, S, run, exact, init=init, fallback=False)
+    J, grad = swept["J"], swept["grad"]
     with np.errstate(over="ignore", invalid="ignore"):
         P = rho_all * kappa(S)
     if not np.all(np.isfinite(P)):  # as output_variance: P itself is not representable
