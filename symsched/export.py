@@ -477,6 +477,7 @@ def _stepped_sigmas(scheduler: Any, notes: list[str]) -> tuple[Array, Array]:
                      f"sigma={float(sig[n]):.6g}; the sigmas after it ({never}) are never reached")
         sig = sig[: n + 1]
     _float32_note(notes, name, float(np.max(sig)), "forms its step sizes from float32 sigmas", "scheduler.sigmas")
+    _repeated_first_timestep(scheduler, ts, notes)
     ac = getattr(scheduler, "alphas_cumprod", None)
     continuous = str(getattr(scheduler.config, "timestep_type", "discrete")) == "continuous"
     if ac is not None and not continuous:  # the model is called at timesteps, the update uses sigmas (with
@@ -499,6 +500,23 @@ def _stepped_sigmas(scheduler: Any, notes: list[str]) -> tuple[Array, Array]:
                 "a run can differ from the closed form by several times that on low-variance modes: treat it as approximate"
             )
     return sig, ts
+
+
+def _repeated_first_timestep(scheduler: Any, ts: Array, notes: list[str]) -> None:
+    """A note when the first timestep recurs and no begin index is set: diffusers' ``index_for_timestep`` then starts
+    the loop at its *second* occurrence ("to avoid skipping a sigma when starting mid-schedule"), so a pipeline that
+    does not call ``set_begin_index(0)`` skips the first sigma and steps past the last one (diffusers
+    ``schedulers/scheduling_euler_discrete.py``, ``index_for_timestep``; the same rule in every sigma scheduler)."""
+    count = int(np.count_nonzero(ts == ts[0]))
+    if count < 2 or getattr(scheduler, "begin_index", None) is not None:
+        return
+    notes.append(
+        f"scheduler.timesteps hold their first timestep {float(ts[0]):g} {count} times (sigmas beyond the training "
+        "grid's end share its last timestep): diffusers' index_for_timestep starts a loop at the second of them unless "
+        "the pipeline calls scheduler.set_begin_index(0) (StableDiffusionXLPipeline does, StableDiffusionPipeline does "
+        "not), and such a loop skips the first sigma and fails at its last step (IndexError); the closed form describes "
+        "the loop started at step 0 (call set_begin_index(0))"
+    )
 
 
 def _from_euler(scheduler: Any, cfg: Any, notes: list[str], **_: Any) -> DiffusersSchedule:

@@ -214,6 +214,31 @@ def test_euler_scheduler_spacings(spacing, final, interpolation):
     assert (info.final_alpha_bar < 1.0) == (final == "sigma_min" or interpolation == "log_linear")
 
 
+def test_repeated_first_timestep_is_noted_and_the_closed_form_is_the_loop_from_step_0():
+    """Karras sigmas up to 80 on SD's grid (sigma_max 14.6): diffusers clamps the first four timesteps to 999, and
+    index_for_timestep then starts a loop without set_begin_index(0) at the second of them, which fails at its last
+    step (what StableDiffusionPipeline runs). from_diffusers says so; the loop started at step 0 (what
+    StableDiffusionXLPipeline runs) is the closed form, probed exactly."""
+    from diffusers_helpers import F64_SAMPLE32_TOL, excess, gain_probe
+
+    modes = np.logspace(-3, 3, 8)
+    cfg = dict(use_karras_sigmas=True, sigma_min=0.002, sigma_max=80.0, beta_schedule="scaled_linear",
+               beta_start=0.00085, beta_end=0.012)
+    sch = diffusers.EulerDiscreteScheduler(**cfg)
+    sch.set_timesteps(12)
+    assert int((sch.timesteps == sch.timesteps[0]).sum()) == 4
+    info = from_diffusers(sch)
+    assert any("999 4 times" in n and "set_begin_index(0)" in n for n in info.notes)
+    with pytest.raises(IndexError):  # the note's claim, on diffusers' own plain loop
+        gain_probe(sch, modes, dtype=torch.float64, upcast_sigmas=True)
+    sch = diffusers.EulerDiscreteScheduler(**cfg)
+    sch.set_timesteps(12)
+    sch.set_begin_index(0)
+    assert not any("set_begin_index" in n for n in from_diffusers(sch).notes)
+    H_lib = gain_probe(sch, modes, dtype=torch.float64, upcast_sigmas=True)
+    assert excess(H_lib, info.transfer_function(modes), F64_SAMPLE32_TOL) <= 1.0
+
+
 # ------------------------------------------------------------------------------------------------
 # the diffusers-free stand-ins of tests/test_export.py model these classes faithfully
 # ------------------------------------------------------------------------------------------------
