@@ -215,7 +215,7 @@ def ddpm_step(x: Array, a_t: float, a_s: float, *, model: Model, add_noise: AddN
         (eps_hat,) = model.vp(x, a_t, ("eps",))
         eps_hat *= beta / math.sqrt(1.0 - a_t)
         x = np.subtract(x, eps_hat, out=eps_hat)
-        x *= 1.0 / math.sqrt(1.0 - beta)
+        x *= math.sqrt(a_s / a_t)  # 1/sqrt(1 - beta), from the ratio itself: 1 - beta rounds to 0 for a_t < 1e-16 a_s
     noise_var = 0.0 if last else (beta if variance == "beta" else (1.0 - a_s) / (1.0 - a_t) * beta)
     return add_noise(x, noise_var)
 

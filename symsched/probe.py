@@ -43,7 +43,7 @@ from numpy.typing import ArrayLike, NDArray
 from . import _library_samplers as _library
 from . import _signal_samplers as _loops
 from ._validate import (
-    MAX_SAMPLES, ArgumentTypeError, as_bool, as_int, as_levels, as_positive_int, as_real_array, as_seed, check_choice,
+    MAX_SAMPLES, ArgumentTypeError, as_bool, as_int, as_levels, as_positive_int, as_real, as_real_array, as_seed, check_choice,
     check_eta, check_grid_size, check_values,
 )
 
@@ -233,7 +233,10 @@ def grid_timestep(alpha_bar_t: float, grid: ArrayLike, *, mode: str = "nearest")
 
     check_choice(mode, "mode", ("nearest", "interpolate"))
     lg = _log_snr_grid(grid)
-    la = float(alpha_bar_to_log_snr(np.array([alpha_bar_t]))[0])
+    a = as_real(alpha_bar_t, "alpha_bar_t")  # ArgumentTypeError for an array, a string, a boolean or None
+    if not 0.0 <= a <= 1.0:
+        raise ValueError(f"alpha_bar_t must lie in [0, 1] (got {a!r})")
+    la = float(alpha_bar_to_log_snr(np.array([a]))[0])
     inc = lg[::-1]  # increasing; index T-1-t
     T = lg.size
     if mode == "nearest":
@@ -312,8 +315,9 @@ def torch_denoiser(
         raise ArgumentTypeError(f"module must be a torch module or a callable module(x_t, t) (got {type(module).__name__})")
     pred = _prediction(prediction)
     check_choice(timestep, "timestep", ("nearest", "interpolate"))
-    g = np.asarray(grid, dtype=np.float64)
-    _log_snr_grid(g)
+    from .schedules import _as_grid
+
+    g = _as_grid(grid, "grid")
     if dtype is None:
         params = getattr(module, "parameters", None)
         first = next(iter(params()), None) if callable(params) else None
@@ -337,7 +341,9 @@ def torch_denoiser(
             if not isinstance(out, torch.Tensor):
                 raise ArgumentTypeError(f"{name} must return a torch tensor (or a tuple / an object with .sample "
                                         f"holding one), got {type(out).__name__}")
-            return out.detach().to("cpu", torch.float64).numpy()
+            out = out.detach().to("cpu")
+            # float64 NumPy; a complex or boolean output keeps its dtype, refused by the sampler's check
+            return (out.to(torch.float64) if out.is_floating_point() else out).numpy()
 
     return Denoiser(fn, pred, shp, g, name)
 
@@ -491,18 +497,9 @@ def sample(
     _check_sampler_settings(sampler, eta, variance)
     seed = as_seed(seed)
     n = as_positive_int(n_samples, "n_samples", MAX_SAMPLES, limit="MAX_SAMPLES")
-    if ab[0] == 0.0 and (sampler in LIBRARY_SAMPLERS or _loops.SAMPLERS[sampler].family != "vp"):
-        vp = ", ".join(k for k, v in _loops.SAMPLERS.items() if v.family == "vp")
-        raise ValueError(
-            f"alpha_bar: sampler {sampler!r} steps in sigma = sqrt((1-alpha_bar)/alpha_bar), which is infinite at "
-            f"alpha_bar = 0 (zero terminal SNR); only the VP samplers ({vp}) run from alpha_bar = 0 in signal "
-            f"space. Start {sampler!r} at a finite first level (alpha_bar[0] > 0, e.g. 1e-4) or use one of those")
     options = _check_options(sampler, options)
-    if prediction is None:
-        prediction = _attribute(denoiser, "prediction")
-        if prediction is None:
-            raise ValueError("prediction must be given ('epsilon', 'sample' or 'v'): the denoiser does not say what it returns")
-    pred = _prediction(prediction)
+    pred = _denoiser_prediction(denoiser, prediction)
+    _check_start(ab, sampler, pred, "alpha_bar")
     if shape is None:
         shape = _attribute(denoiser, "shape")
         if shape is None:
@@ -534,6 +531,33 @@ def sample(
         out[done : done + x.shape[0]] = x
         done += x.shape[0]
     return out
+
+
+def _denoiser_prediction(denoiser: Any, prediction: Optional[str]) -> str:
+    """``prediction``, else the denoiser's own ``prediction`` attribute; ValueError when neither says."""
+    if prediction is None:
+        prediction = _attribute(denoiser, "prediction")
+        if prediction is None:
+            raise ValueError("prediction must be given ('epsilon', 'sample' or 'v'): the denoiser does not say what it returns")
+    return _prediction(prediction)
+
+
+def _check_start(ab: Array, sampler: str, prediction: str, name: str) -> None:
+    """ValueError, before any sampling, for a schedule starting at alpha_bar = 0 (zero terminal SNR) that ``sampler``
+    or a ``prediction`` model cannot start from."""
+    if ab[0] != 0.0:
+        return
+    if sampler in LIBRARY_SAMPLERS or _loops.SAMPLERS[sampler].family != "vp":
+        vp = ", ".join(k for k, v in _loops.SAMPLERS.items() if v.family == "vp")
+        raise ValueError(
+            f"{name}: sampler {sampler!r} steps in sigma = sqrt((1-alpha_bar)/alpha_bar), which is infinite at "
+            f"alpha_bar = 0 (zero terminal SNR); only the VP samplers ({vp}) run from alpha_bar = 0 in signal "
+            f"space. Start {sampler!r} at a finite first level (alpha_bar[0] > 0, e.g. 1e-4) or use one of those")
+    if prediction == "epsilon":
+        raise ValueError(
+            f"{name} starts at alpha_bar = 0 (zero terminal SNR), where an epsilon-prediction model determines no "
+            "x0_hat (x_t is pure noise: x0 = (x_t - eps)/sqrt(alpha_bar) is 0/0); use a 'v' or 'sample' model there "
+            "or start the schedule at alpha_bar > 0")
 
 
 def _check_sampler_settings(sampler: str, eta: float, variance: str) -> None:
@@ -649,17 +673,13 @@ def predicted_spectrum(spectrum: ArrayLike, alpha_bar: ArrayLike, *, sampler: st
 # spectra of samples
 # --------------------------------------------------------------------------------------------
 def _as_samples(samples: ArrayLike, name: str = "samples", shape: Optional[tuple[int, ...]] = None) -> Array:
-    arr = np.asarray(samples)
-    if arr.dtype == object or arr.dtype == bool or np.iscomplexobj(arr):
-        raise ValueError(f"{name} must be a real array (got dtype {arr.dtype})")
-    try:
-        arr = arr.astype(np.float64, copy=False)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{name} must be a real array ({exc})") from None
+    arr = as_real_array(samples, name)  # ArgumentTypeError for None, strings, boolean / complex / string arrays
     if arr.ndim < 2:
         raise ValueError(f"{name} must have shape (n, *sample_shape) with a batch axis first (got {arr.shape})")
     if arr.shape[0] < 2:
         raise ValueError(f"{name} must hold at least 2 samples (got {arr.shape[0]})")
+    if arr[0].size == 0:
+        raise ValueError(f"{name} must hold at least one value per sample (got shape {arr.shape})")
     if shape is not None and arr.shape[1:] != shape:
         raise ValueError(f"{name} must have sample shape {shape} like the reference (got {arr.shape[1:]})")
     if not np.all(np.isfinite(arr)):
@@ -772,7 +792,7 @@ def median_bandwidth(x: ArrayLike, *, max_points: int = _MEDIAN_POINTS, seed: in
     max_points = as_positive_int(max_points, "max_points")
     if max_points < 2:
         raise ValueError(f"max_points must be at least 2 (a distance needs two points; got {max_points})")
-    return _median_bandwidth(_flat(x, "x"), max_points, as_seed(seed), "x")
+    return _median_bandwidth(_flat(x, "x"), max_points, _metric_seed(seed), "x")
 
 
 def _median_bandwidth(X: Array, max_points: int, seed: int, name: str) -> float:
@@ -780,7 +800,8 @@ def _median_bandwidth(X: Array, max_points: int, seed: int, name: str) -> float:
 
     if X.shape[0] > max_points:
         X = X[np.random.default_rng(seed).choice(X.shape[0], max_points, replace=False)]
-    h = float(np.median(pdist(X)))
+    c = _power_of_two_scale(X)  # the median distance is homogeneous of degree 1: exact rescaling
+    h = c * float(np.median(pdist(X / c)))
     if not h > 0:
         if np.any(X != X[:1]):  # distinct points whose squared distances underflow
             raise ValueError(f"{name}: values too small for their pairwise distances to be represented in float64 "
@@ -793,6 +814,13 @@ def _median_bandwidth(X: Array, max_points: int, seed: int, name: str) -> float:
     return h
 
 
+def _power_of_two_scale(*arrays: Array, beyond: float = 1e150) -> float:
+    """1, or the power of two near the largest |value| of ``arrays`` when that lies above ``beyond`` (or all below
+    1 / ``beyond``): dividing by it (exact) keeps the squares of distances in float64 for the homogeneous metrics."""
+    big = max(float(np.max(np.abs(a))) for a in arrays)
+    return 2.0 ** math.floor(math.log2(big)) if big > beyond or 0 < big < 1 / beyond else 1.0
+
+
 def _kernel_sums(X: Array, Y: Optional[Array], h: Array) -> Array:
     """Sum over pairs of exp(-|x - y|^2 / (2 h^2)) per bandwidth; Y=None: pairs i != j within X.
 
@@ -802,8 +830,15 @@ def _kernel_sums(X: Array, Y: Optional[Array], h: Array) -> Array:
     """
     same = Y is None
     Yb = X if same else Y
+    # the kernel depends on |x - y| / h only: data beyond ~1e150 (or all below ~1e-150) and the bandwidths are
+    # divided by one power of two (exact) so that squared distances stay in float64 (they overflowed to inf - inf)
+    c = _power_of_two_scale(X, Yb)
+    if c != 1.0:
+        X, Yb, h = X / c, Yb / c, h / c
     sy = np.sum(Yb * Yb, axis=1)
-    inv = -0.5 / h**2
+    with np.errstate(over="ignore", under="ignore", divide="ignore"):
+        # in [-max, -tiny]: a bandwidth far beyond (below) every distance gives k -> 1 (0) without 0 * inf, inf * 0
+        inv = np.clip(-0.5 / h**2, -np.finfo(np.float64).max, -np.finfo(np.float64).tiny)
     order = np.argsort(h)[::-1]
     tot = np.zeros(h.size)
     for i in range(0, X.shape[0], _KERNEL_CHUNK):
@@ -823,7 +858,8 @@ def _kernel_sums(X: Array, Y: Optional[Array], h: Array) -> Array:
                 if ratio == 4.0:
                     np.multiply(K, K, out=K)
             else:
-                K = np.exp(d2 * inv[k])
+                with np.errstate(over="ignore"):  # -inf: k = 0
+                    K = np.exp(d2 * inv[k])
             c_prev = inv[k]
             tot[k] += K.sum()
     return 2.0 * tot if same else tot
@@ -871,16 +907,24 @@ def mmd2(x: ArrayLike, y: ArrayLike, *, bandwidths: Union[float, Sequence[float]
     return float(np.mean(_mmd_terms(X, Y, h)))
 
 
+def _positive_numbers(value: Any, name: str) -> Array:
+    """A number or a 1-D sequence of positive finite numbers, as a 1-D float64 array (ArgumentTypeError for a
+    string, a boolean or None)."""
+    a = as_real_array(value, name)
+    if a.ndim > 1 or a.size == 0 or not np.all(np.isfinite(a)) or np.any(a <= 0):
+        raise ValueError(f"{name} must be a positive finite number or a 1-D sequence of them (got {value!r})")
+    return np.atleast_1d(a)
+
+
 def _bandwidths(bandwidths: Any, scales: Sequence[float], Y: Array, name: str = "y") -> Array:
     if bandwidths is None:
-        s = np.asarray(scales, dtype=np.float64).ravel()
-        if s.size == 0 or not np.all(np.isfinite(s)) or np.any(s <= 0):
-            raise ValueError(f"scales must be positive finite numbers (got {scales!r})")
-        return _median_bandwidth(Y, _MEDIAN_POINTS, 0, name) * s
-    h = np.atleast_1d(np.asarray(bandwidths, dtype=np.float64)).ravel()
-    if h.size == 0 or not np.all(np.isfinite(h)) or np.any(h <= 0):
-        raise ValueError(f"bandwidths must be positive finite numbers (got {bandwidths!r})")
-    return h
+        s = _positive_numbers(scales, "scales")
+        with np.errstate(over="ignore"):
+            h = _median_bandwidth(Y, _MEDIAN_POINTS, 0, name) * s
+        if not np.all(np.isfinite(h)):
+            raise ValueError(f"scales: median_bandwidth({name}) * scales exceeds float64 (got scales {scales!r})")
+        return h
+    return _positive_numbers(bandwidths, "bandwidths")
 
 
 def _require_ot() -> Any:
@@ -891,8 +935,15 @@ def _require_ot() -> Any:
     return ot
 
 
+def _metric_seed(seed: Any) -> int:
+    """A metric's seed: an integer >= 0 (None or a Generator would make its projections / subset differ between
+    calls, and the metric's values of two sample sets unpaired)."""
+    return as_int(seed, "seed", 0, rule="an integer >= 0 (it fixes the metric's random directions / subset; None or "
+                                        "a Generator would change them between calls)")
+
+
 def _projections(d: int, n_projections: int, seed: Any) -> Array:
-    P = np.random.default_rng(as_seed(seed)).standard_normal((d, n_projections))
+    P = np.random.default_rng(_metric_seed(seed)).standard_normal((d, n_projections))
     return P / np.linalg.norm(P, axis=0, keepdims=True)
 
 
@@ -931,8 +982,7 @@ def sliced_w2(x: ArrayLike, y: ArrayLike, *, n_projections: int = 128, seed: int
     # sliced W2 is homogeneous of degree 1: data beyond ~1e150 (or all below ~1e-150) are scaled by a power of
     # two (exact) so that the squared projected distances stay in float64 (they overflowed to a silent NaN, or
     # underflowed to 0)
-    big = max(float(np.max(np.abs(X))), float(np.max(np.abs(Y))))
-    c = 2.0 ** math.floor(math.log2(big)) if big > 1e150 or 0 < big < 1e-150 else 1.0
+    c = _power_of_two_scale(X, Y)
     return c * float(ot.sliced_wasserstein_distance(X / c, Y / c, projections=P, p=2))
 
 
@@ -956,9 +1006,18 @@ def gaussian_frechet_distance(mu1: ArrayLike, cov1: ArrayLike, mu2: ArrayLike, c
     for name, a in (("mu1", m1), ("cov1", C1), ("mu2", m2), ("cov2", C2)):
         if not np.all(np.isfinite(a)):
             raise ValueError(f"{name} must be finite (found NaN or inf)")
+    # homogeneous of degree 2: means beyond ~1e50 or covariances beyond ~1e100 (or all tiny) are divided by a power
+    # of two (exact) first, so that no product overflows to inf - inf (a silent NaN)
+    c = _power_of_two_scale(m1, m2, np.sqrt(np.abs(C1)), np.sqrt(np.abs(C2)), beyond=1e50)  # C1^½ C2 C1^½: 4th power
+    m1, m2, C1, C2 = m1 / c, m2 / c, C1 / c / c, C2 / c / c
     for name, C in (("cov1", C1), ("cov2", C2)):
         _check_covariance(C, name)
-    return _frechet(m1, C1, _psd_sqrt(C1), m2, C2)
+    with np.errstate(over="ignore"):
+        fd = _frechet(m1, C1, _psd_sqrt(C1), m2, C2) * c * c
+    if not math.isfinite(fd):
+        raise ValueError("the Fréchet distance of these Gaussians exceeds the float64 range (means or covariances of "
+                         "order 1e154 / 1e308); rescale them")
+    return fd
 
 
 def _check_covariance(C: Array, name: str) -> None:
@@ -1520,7 +1579,12 @@ def default_schedules(
     names = list(names)
     if not names:
         raise ValueError("names must not be empty")
-    g = default_grid() if grid is None else np.asarray(grid, dtype=np.float64)
+    seen = [n for i, n in enumerate(names) if n in names[:i]]
+    if seen:  # one entry per name in the result: a repeat would be dropped silently
+        raise ValueError(f"names must not repeat a schedule (got {seen[0]!r} more than once)")
+    from .schedules import _as_grid
+
+    g = default_grid() if grid is None else _as_grid(grid, "grid")
     out: dict[str, Array] = {}
     opt_kw = dict(sampler=sampler, variance=variance, grid=g, seed=seed, init="white", endpoints=endpoints)
     if sampler == "ddim":
@@ -1621,8 +1685,10 @@ def probe_schedules(
     check_choice(sampler, "sampler", SAMPLERS + LIBRARY_SAMPLERS)
     _check_sampler_settings(sampler, check_eta(eta), variance)
     _check_options(sampler, options)
-    if grid is not None:  # checked before any sampling (it is only used for the timesteps reported at the end)
-        for ab in scheds.values():
+    pred = _denoiser_prediction(denoiser, prediction)
+    for k, ab in scheds.items():  # every schedule checked before any is sampled
+        _check_start(ab, sampler, pred, f"schedules[{k!r}]")
+        if grid is not None:  # (the grid is only used for the timesteps reported at the end)
             grid_timestep(float(ab[0]), grid)
     base = baseline if baseline is not None else next(iter(scheds))
     check_choice(base, "baseline", tuple(scheds))

@@ -155,6 +155,16 @@ def test_load_model_errors(tmp_path, monkeypatch) -> None:
         save_file(tensors, str(tmp_path / "m.safetensors"), metadata={**meta, key: "{not json"})
         with pytest.raises(ValueError, match=r"m.safetensors.*metadata is malformed \(JSONDecodeError"):
             models.load_model(tmp_path / "m.safetensors")
+    # break-test (probe): values that parse but are no preconditioning loaded and gave wrong x0_hat or a misleading
+    # overflow message on every call
+    for key, value, match in (("sigma_data", "0", "sigma_data must be a positive finite number"),
+                              ("sigma_data", "-0.44", "sigma_data must be a positive finite number"),
+                              ("sigma_data", "NaN", "sigma_data must be a positive finite number"),
+                              ("log_snr_range", "[NaN, 1]", "log_snr_range must be two finite log-SNRs"),
+                              ("log_snr_range", "[5, -5]", "log_snr_range must be two finite log-SNRs")):
+        save_file(tensors, str(tmp_path / "m.safetensors"), metadata={**meta, key: value})
+        with pytest.raises(ValueError, match=f"m.safetensors.*metadata is malformed .*{match}"):
+            models.load_model(tmp_path / "m.safetensors")
     name = sorted(tensors)[0]
     save_file({**tensors, name: torch.full_like(tensors[name], float("nan"))}, str(tmp_path / "n.safetensors"),
               metadata=meta)
@@ -201,5 +211,11 @@ def test_builtin_denoiser_refuses_complex_input_as_an_argument_type_error() -> N
     from symsched._validate import ArgumentTypeError
 
     model = models.load_model("builtin:patches16")
-    with pytest.raises(ArgumentTypeError, match="x_t must be a real array"):
+    with pytest.raises(ArgumentTypeError, match="x_t must be an array of real numbers, not complex"):
         model.denoiser(np.zeros((2, 16, 16), complex), 0.5)
+    # break-test (probe): a boolean batch passed as 0/1; a string, boolean or None level ran or was called NaN
+    with pytest.raises(ArgumentTypeError, match="x_t must be an array of real numbers, not booleans"):
+        model.denoiser(np.zeros((2, 16, 16), bool), 0.5)
+    for level in ("0.5", True, None):
+        with pytest.raises(ArgumentTypeError, match="alpha_bar_t must be an array of real numbers"):
+            model.denoiser(np.zeros((2, 16, 16)), level)

@@ -75,17 +75,34 @@ def test_cli_probe_rejects_bad_arguments(stub, tmp_path, capsys):
         (["--sampler", "dpmpp_2m_sde", "--steps", "1"], r"--steps: k-diffusion 0.1.1's sample_dpmpp_2m_sde fails"),
         (["--sampler", "dpmpp_3m_sde", "--steps", "1"], r"--steps: .*sample_dpmpp_3m_sde fails with 1 step"),
         (["--eta", "2"], "--eta must lie in"),
-        (["--reference-samples", "1"], "--reference-samples must be 0 \\(all\\) or at least 2"),
+        (["--reference-samples", "1"], "--reference-samples must be 0 \\(all\\) or an integer >= 2"),
+        # break-test (probe): -1 was called "must be a positive integer" (0 is allowed); --steps beyond the grid
+        # surfaced timesteps()' own "num_steps must not exceed" without the option
+        (["--reference-samples", "-1"], "--reference-samples must be 0 \\(all\\) or an integer >= 2"),
+        (["--steps", "1001", "--schedules", "grid-leading"], "--steps must be at most the 1000 training timesteps"),
+        (["--reference", str(tmp_path / "nan.npy")], "--reference must be finite \\(sample 3 holds NaN or inf\\)"),
         (["--model", str(tmp_path / "nope")], "--model must be builtin:patches16 or a folder"),
         (["--model", str(tmp_path / "m")], "needs torch and diffusers|is not a diffusers model folder.*config.json"),
         (["--model", str(tmp_path)], "--out .* lies inside the --model folder"),
     ]
     (tmp_path / "m").mkdir()
+    nan = mc.gaussian_field(S8, 50, seed=1)
+    nan[3, 2, 5] = np.nan
+    np.save(tmp_path / "nan.npy", nan)
     for extra, msg in cases:
         assert main(["probe", "--out", str(tmp_path / "o"), "--no-progress", *extra]) == 2, extra
         err = capsys.readouterr().err
         assert err.startswith("symsched probe: error:") and len(err.strip().splitlines()) == 1, err
         assert __import__("re").search(msg, err), (msg, err)
+
+
+def test_cli_probe_header_names_the_ddpm_variance(stub, tmp_path, capsys):
+    """break-test (probe): --variance beta ran, but the header and probe.md said just "ddpm"."""
+    args = ["probe", "--out", str(tmp_path / "p"), "--steps", "3", "--samples", "50", "--seeds", "1", "--no-progress",
+            "--schedules", "karras,linear-trailing", "--sampler", "ddpm", "--variance", "beta"]
+    assert main(args) == 0
+    assert "ddpm (variance=beta)" in capsys.readouterr().out
+    assert "ddpm (variance=beta)" in (tmp_path / "p" / "probe.md").read_text()
 
 
 def test_reference_subset_is_fixed_and_in_order():

@@ -45,6 +45,22 @@ def test_monte_carlo_samples_do_not_depend_on_the_batch_size() -> None:
     np.testing.assert_array_equal(a, b)
 
 
+def test_ddpm_from_a_level_below_1e_16_of_the_next() -> None:
+    """break-test (probe): from alpha_bar = 1e-17 before 0.5, 1 - beta = a_t/a_s rounds to 0 from beta = 1 - a_t/a_s, and
+    DDPM's 1/sqrt(1 - beta) raised a bare ZeroDivisionError; formed from the ratio itself it matches the closed form
+    (x0-prediction: the eps form's x0 = (x - sqrt(1-a) eps)/sqrt(a) is the model's own cancellation; family-wise
+    false alarm 1e-4)."""
+    S = make_spectrum((8, 8), "power", exponent=2.0, scale=5.0)
+    ab = [1e-17, 0.5, 0.9]
+    den = probe.wiener_denoiser(S, prediction="sample")
+    n = 3000
+    x = probe.sample(den, ab, n_samples=n, seed=5, sampler="ddpm", progress=False)
+    psd = mc.empirical_psd(x)
+    assert_psd_matches(psd, probe.predicted_spectrum(S, ab, sampler="ddpm"), n, alpha=1e-4, what="ddpm from 1e-17")
+    assert_psd_rejects(psd, probe.predicted_spectrum(S, ab, sampler="ddpm", variance="beta"), n, alpha=1e-4,
+                       what="ddpm with the beta variance")
+
+
 def test_euler_at_a_huge_first_sigma_keeps_its_digits() -> None:
     """break-test D: from alpha_bar = 1e-40 (sigma = 1e20) VE Euler returned all zeros (x + (s - t)(x - D)/t cancels
     every digit); evaluated as D + (s/t)(x - D) it matches the closed form (family-wise false alarm 1e-4)."""

@@ -132,3 +132,40 @@ def test_probe_schedules_refuses_repeated_seeds_and_names_a_reference_of_other_d
     with pytest.raises(ValueError, match=r"spectrum and reference disagree.*\(4, 4\).*\(2, 4\)"):
         probe.probe_schedules(den, sch, ref[:, :2], n_samples=20, seeds=(0,), spectrum=S4, progress=False,
                               metrics=["spectral_w2"])
+
+
+def test_a_torch_module_returning_complex_or_boolean_is_refused() -> None:
+    """break-test (probe): torch_denoiser cast the module's output to float64 before the sampler's check, so a complex
+    output lost its imaginary part (a torch warning only) and a boolean one passed as 0/1; a plain function returning
+    the same values was refused."""
+    torch = pytest.importorskip("torch")
+    from symsched._validate import ArgumentTypeError
+
+    grid = schedules.training_grid("linear")
+    for module, what in ((lambda x, t: x.to(torch.complex128) * (1 + 5j), "complex"), (lambda x, t: x > 0, "boolean")):
+        den = probe.torch_denoiser(module, grid, prediction="sample", shape=(4,))
+        with pytest.raises(ArgumentTypeError, match=f"torch module output must be a real array, not {what}"):
+            probe.sample(den, [0.1, 0.5], n_samples=2, seed=0, progress=False)
+    half = probe.torch_denoiser(lambda x, t: x.to(torch.bfloat16), grid, prediction="sample", shape=(4,))
+    assert probe.sample(half, [0.1, 0.5], n_samples=2, seed=0, progress=False).dtype == np.float64  # no NumPy twin
+    with pytest.raises(ArgumentTypeError, match="grid must be an array of real numbers"):
+        probe.torch_denoiser(lambda x, t: x, "abc")
+
+
+def test_probe_schedules_checks_every_start_before_sampling() -> None:
+    """break-test (probe): an epsilon-prediction model with a schedule from alpha_bar = 0 (zero terminal SNR) was
+    refused only when that schedule's turn came, after the schedules before it had been sampled."""
+    calls: list[float] = []
+
+    def den(x: np.ndarray, a: float) -> np.ndarray:
+        calls.append(a)
+        return np.zeros_like(x)
+
+    ref = np.random.default_rng(0).standard_normal((20, 4, 4))
+    with pytest.raises(ValueError, match=r"schedules\['b'\] starts at alpha_bar = 0 .*epsilon-prediction model"):
+        probe.probe_schedules(den, {"a": [0.1, 0.5], "b": [0.0, 0.5]}, ref, n_samples=4, seeds=(0,),
+                              prediction="epsilon", shape=(4, 4), progress=False)
+    assert calls == []
+    with pytest.raises(ValueError, match=r"^alpha_bar starts at alpha_bar = 0 .*epsilon-prediction model"):
+        probe.sample(den, [0.0, 0.5], prediction="epsilon", shape=(4, 4), n_samples=2, progress=False)
+    assert calls == []

@@ -224,8 +224,11 @@ def _load_reference(path: Path, shape: tuple[int, ...]) -> np.ndarray:
             arr = arr[:, 0]
         else:
             raise ValueError(f"--reference must have shape (N, {', '.join(map(str, shape))}) (got {arr.shape})")
-    if arr.shape[0] < 2 or not np.all(np.isfinite(arr)):
-        raise ValueError("--reference must hold at least 2 finite samples")
+    if arr.shape[0] < 2:
+        raise ValueError(f"--reference must hold at least 2 samples (got {arr.shape[0]})")
+    if not np.all(np.isfinite(arr)):
+        bad = int(np.flatnonzero(~np.all(np.isfinite(arr.reshape(arr.shape[0], -1)), axis=1))[0])
+        raise ValueError(f"--reference must be finite (sample {bad} holds NaN or inf)")
     return arr
 
 
@@ -337,8 +340,11 @@ def verdicts(result: Any, metrics: tuple[str, ...] = ("mmd2", "sliced_w2", "fd")
     return lines
 
 
-def _describe(result: Any, pm: ProbeModel, steps: int, eta: float, options: Optional[dict[str, Any]] = None) -> str:
+def _describe(result: Any, pm: ProbeModel, steps: int, eta: float, options: Optional[dict[str, Any]] = None,
+              variance: str = "posterior") -> str:
     s = result.sampler + (f" (eta={eta:g})" if result.sampler == "ddim" else "")
+    if result.sampler == "ddpm":
+        s += f" (variance={variance})"
     if options:
         s += " (" + ", ".join(f"{k}={v}" for k, v in options.items()) + ")"
     return (f"model `{pm.label}`, {s}, K = {steps}, {result.n_samples} samples × {len(result.seeds)} paired seeds "
@@ -347,7 +353,7 @@ def _describe(result: Any, pm: ProbeModel, steps: int, eta: float, options: Opti
 
 def run(args: argparse.Namespace) -> int:
     from .._io import atomic_write_json, atomic_write_text, staged_folder
-    from .._validate import MAX_SAMPLES, as_positive_int, check_eta
+    from .._validate import MAX_SAMPLES, as_int, as_positive_int, check_eta
     from ..probe import plot_probe
 
     steps = as_positive_int(args.steps, "--steps")
@@ -381,20 +387,28 @@ def run(args: argparse.Namespace) -> int:
             raise type(exc)(f"{flag}: {text}") from None
     seeds = tuple(int(args.seed) + i for i in range(n_seeds))
     t0 = time.perf_counter()
-    if args.reference_samples != 0 and as_positive_int(args.reference_samples, "--reference-samples") < 2:
-        raise ValueError(f"--reference-samples must be 0 (all) or at least 2 (got {args.reference_samples})")
+    if as_int(args.reference_samples, "--reference-samples", 0, rule="0 (all) or an integer >= 2") == 1:
+        raise ValueError(f"--reference-samples must be 0 (all) or an integer >= 2 (got {args.reference_samples})")
     pm = load_probe_model(args.model, args.reference, args.spectrum)
+    if steps > pm.grid.size:  # every probed schedule sits on the model's training grid
+        raise ValueError(f"--steps must be at most the {pm.grid.size} training timesteps of --model {pm.label} "
+                         f"(every probed schedule sits on its grid; got {steps})")
     pm.reference = subset(pm.reference, args.reference_samples)
     from ..probe import DEFAULT_SCHEDULES
 
     if args.schedules == ",".join(DEFAULT_SCHEDULES):
         names = _on_model_grid(names, pm.grid, steps)
-    result = probe_run(pm, steps=steps, names=names, n_samples=n, seeds=seeds, sampler=args.sampler, eta=eta,
-                       variance=args.variance, batch_size=args.batch_size,
-                       progress=False if args.no_progress else None, options=options or None)
+    try:
+        result = probe_run(pm, steps=steps, names=names, n_samples=n, seeds=seeds, sampler=args.sampler, eta=eta,
+                           variance=args.variance, batch_size=args.batch_size,
+                           progress=False if args.no_progress else None, options=options or None)
+    except ValueError as exc:  # a schedule the model or sampler cannot start from (checked before any sampling)
+        if str(exc).startswith("schedules["):
+            raise ValueError(f"--schedules (--model {pm.label}, --sampler {args.sampler}): {exc}") from None
+        raise
     out = Path(args.out)
     table = result.to_markdown()
-    desc = _describe(result, pm, steps, eta, options)
+    desc = _describe(result, pm, steps, eta, options, args.variance)
     elapsed = time.perf_counter() - t0
     lines = verdicts(result)
     # eta as run: DDIM's, or a k-diffusion sampler's (its setting; None = k-diffusion's default)

@@ -11,7 +11,7 @@ from typing import Any, Union
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from .._validate import ArgumentTypeError
+from .._validate import ArgumentTypeError, as_real_array
 from .precondition import coefficients
 
 __all__ = ["load_model", "LearnedModel", "BUILTIN_MODELS", "weights_path"]
@@ -68,8 +68,12 @@ class LearnedModel:
         self.shape: tuple[int, int] = (16, 16)
         self.prediction = "sample"
         self.sigma_data = float(meta["sigma_data"])
+        if not (math.isfinite(self.sigma_data) and self.sigma_data > 0):
+            raise ValueError(f"sigma_data must be a positive finite number (got {meta['sigma_data']!r})")
         lo, hi = json.loads(meta["log_snr_range"])
         self.log_snr_range = (float(lo), float(hi))
+        if not (math.isfinite(self.log_snr_range[0]) and math.isfinite(self.log_snr_range[1]) and lo < hi):
+            raise ValueError(f"log_snr_range must be two finite log-SNRs, low < high (got {meta['log_snr_range']!r})")
         self.grid: NDArray[np.float64] = training_grid(cfg["beta_schedule"],
                                                        num_train_timesteps=int(cfg["num_train_timesteps"]))
         self.n_parameters = int(sum(p.numel() for p in net.parameters()))
@@ -126,27 +130,17 @@ class LearnedModel:
 
 
 def _as_batch(x_t: ArrayLike, shape: tuple[int, int]) -> NDArray[np.float64]:
-    try:
-        x = np.asarray(x_t)
-    except Exception as exc:  # pragma: no cover - exotic array-likes
-        raise ArgumentTypeError(f"x_t must be a real array (got {type(x_t).__name__}: {exc})") from None
-    if x.dtype.kind not in "fiub":
-        raise ArgumentTypeError(f"x_t must be a real array (got dtype {x.dtype})")
+    x = as_real_array(x_t, "x_t")  # ArgumentTypeError for None, strings, boolean / complex / string arrays
     if x.ndim != 3 or x.shape[1:] != shape:
         raise ValueError(f"x_t must have shape (N, {shape[0]}, {shape[1]}) (got {x.shape}); "
                          f"pass one sample as x[None]")
-    x = x.astype(np.float64, copy=False)
     if not np.all(np.isfinite(x)):
         raise ValueError("x_t must be finite (got NaN or inf)")
     return x
 
 
 def _as_levels(alpha_bar_t: Union[float, ArrayLike], n: int) -> NDArray[np.float64]:
-    try:
-        ab = np.asarray(alpha_bar_t, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise TypeError(f"alpha_bar_t must be a real number or an array of shape ({n},) "
-                        f"(got {type(alpha_bar_t).__name__})") from None
+    ab = as_real_array(alpha_bar_t, "alpha_bar_t")  # ArgumentTypeError for None, a string or a boolean
     if ab.ndim == 0:
         ab = np.full(n, float(ab))
     elif ab.shape != (n,):
@@ -217,8 +211,6 @@ def load_model(name: Union[str, "Path"] = "builtin:patches16") -> LearnedModel:
     try:
         net = ResMLP(NetConfig(**json.loads(meta["net"])))
         net.load_state_dict(tensors, strict=True)
-        if not math.isfinite(float(meta["sigma_data"])):
-            raise ValueError("sigma_data is not finite")
         net.eval()
         net.requires_grad_(False)
         return LearnedModel(label, net, meta)  # reads the training metadata (train_config, log_snr_range)

@@ -1,0 +1,101 @@
+"""Break-test (probe metrics): the metrics' inputs follow the package's type rules, and finite inputs give finite
+values (or a clear refusal), never a silent NaN.
+
+Expected values are computed here independently: brute-force kernel sums in plain Python loops (MMD²), the closed
+forms of Gaussian Fréchet distances of scaled identities, and scipy's pdist for the median heuristic.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.spatial.distance import pdist
+
+from symsched import probe, schedules, spectra
+from symsched._validate import ArgumentTypeError
+
+X = np.random.default_rng(0).standard_normal((10, 4))
+Y = X + 1.0
+
+
+def brute_mmd2(x: np.ndarray, y: np.ndarray, h: np.ndarray) -> float:
+    """Gretton et al. 2012 eq. 3 term by term (mixture kernel mean_b exp(-|a-b|^2 / (2 h_b^2)))."""
+    def k(a: np.ndarray, b: np.ndarray) -> float:
+        return float(np.mean(np.exp(-np.sum((a - b) ** 2) / (2 * h**2))))
+
+    m, n = len(x), len(y)
+    kxx = sum(k(x[i], x[j]) for i in range(m) for j in range(m) if i != j) / (m * (m - 1))
+    kyy = sum(k(y[i], y[j]) for i in range(n) for j in range(n) if i != j) / (n * (n - 1))
+    kxy = sum(k(x[i], y[j]) for i in range(m) for j in range(n)) / (m * n)
+    return kxx + kyy - 2 * kxy
+
+
+def test_mmd2_of_far_apart_sets_is_finite_and_right() -> None:
+    """x at 1e160 (|x|^2 overflowed: inf - inf = NaN): every kernel touching x is 0, so MMD² = k_yy, computed
+    unscaled here; data and bandwidths scaled together by 1e-200 give the unscaled value."""
+    h = np.median(pdist(Y)) * np.array([0.5, 1.0, 2.0])
+    n = len(Y)
+    kyy = sum(np.mean(np.exp(-np.sum((Y[i] - Y[j]) ** 2) / (2 * h**2))) for i in range(n) for j in range(n)
+              if i != j) / (n * (n - 1))
+    assert probe.mmd2(X * 1e160, Y) == pytest.approx(kyy, rel=1e-12)
+    ref = brute_mmd2(X, Y, h)
+    assert probe.mmd2(X, Y) == pytest.approx(ref, rel=1e-12)
+    assert probe.mmd2(X * 1e160, Y * 1e160) == pytest.approx(ref, rel=1e-12)
+    assert probe.mmd2(X * 1e-200, Y * 1e-200, bandwidths=h * 1e-200) == pytest.approx(ref, rel=1e-9)
+    assert probe.median_bandwidth(Y * 1e160) == pytest.approx(np.median(pdist(Y)) * 1e160, rel=1e-12)
+
+
+def test_mmd2_at_extreme_bandwidths_takes_the_kernel_limits() -> None:
+    """bandwidth 1e200: every kernel value 1 (MMD² = 1 + 1 - 2 = 0; it was 0 * inf = NaN on the excluded diagonal);
+    1e-200: every kernel between distinct points 0."""
+    assert probe.mmd2(X, Y, bandwidths=1e200) == 0.0
+    assert probe.mmd2(X, Y, bandwidths=1e-200) == 0.0
+    assert np.isfinite(probe.mmd2(X, X, bandwidths=1e-300))
+
+
+def test_gaussian_frechet_distance_of_huge_and_tiny_gaussians() -> None:
+    """FD(N(m1, a I), N(m2, b I)) = |m1 - m2|^2 + d (sqrt a - sqrt b)^2; 1e300 covariances gave NaN."""
+    I2 = np.eye(2)
+    assert probe.gaussian_frechet_distance([0, 0], I2 * 1e300, [0, 0], I2 * 1e300) == 0.0
+    assert probe.gaussian_frechet_distance([0, 0], I2 * 1e300, [0, 0], I2 * 4e300) == pytest.approx(2e300, rel=1e-12)
+    assert probe.gaussian_frechet_distance([1e100, 0], I2 * 1e-300, [0, 0], I2 * 4e-300) == pytest.approx(1e200, rel=1e-12)
+    assert probe.gaussian_frechet_distance([0, 0], I2 * 1e-320, [0, 0], I2 * 4e-320) == pytest.approx(2e-320, rel=1e-3)
+    assert probe.gaussian_frechet_distance([1, 0], I2, [0, 0], 4 * I2) == pytest.approx(3.0, rel=1e-14)
+    with pytest.raises(ValueError, match="exceeds the float64 range"):  # 4e400: not representable
+        probe.gaussian_frechet_distance([1e200, 0], I2, [-1e200, 0], I2)
+
+
+@pytest.mark.parametrize("call", [
+    lambda: probe.mmd2(X.astype(str), Y),
+    lambda: probe.mmd2(X, Y, bandwidths="1"),
+    lambda: probe.mmd2(X, Y, bandwidths=True),
+    lambda: probe.sliced_w2(X > 0, Y),
+    lambda: probe.frechet_distance(None, Y),
+    lambda: probe.measured_spectrum(X + 1j),
+    lambda: probe.pca_basis(X.astype(str)),
+    lambda: probe.sliced_w2(X, Y * 2, seed=None),
+    lambda: probe.median_bandwidth(X, seed=None),
+    lambda: probe.compare(X, Y, seed=None, metrics=["mmd2"]),
+    lambda: probe.grid_timestep(np.array([0.5]), schedules.training_grid("linear")),
+    lambda: probe.grid_timestep("0.5", schedules.training_grid("linear")),
+])
+def test_metric_arguments_of_a_wrong_type(call) -> None:
+    """Strings were converted, complex / boolean arrays and None gave a plain ValueError, seed=None made the 'fixed'
+    projections random, and grid_timestep of an array raised numpy's own TypeError."""
+    with pytest.raises(ArgumentTypeError):
+        call()
+
+
+@pytest.mark.parametrize("call,match", [
+    (lambda: probe.mmd2(X, Y, scales=[[1, 2]]), "scales must be a positive finite number or a 1-D sequence"),
+    (lambda: probe.mmd2(X, Y, bandwidths=[1.0, -1.0]), "bandwidths must be a positive finite number"),
+    (lambda: probe.measured_spectrum(np.zeros((5, 0))), r"samples must hold at least one value per sample"),
+    (lambda: probe.sliced_w2(np.zeros((5, 0)), np.zeros((5, 0))), r"x must hold at least one value per sample"),
+    (lambda: probe.frechet_distance(np.zeros((5, 0)), np.zeros((5, 0))), r"x must hold at least one value"),
+    (lambda: probe.grid_timestep(1.5, schedules.training_grid("linear")), r"alpha_bar_t must lie in \[0, 1\]"),
+    (lambda: probe.default_schedules(spectra.power_law((8, 8), alpha=2.0), 3, names=["karras", "karras"]),
+     "names must not repeat a schedule"),
+])
+def test_metric_arguments_out_of_rule(call, match) -> None:
+    with pytest.raises(ValueError, match=match):
+        call()
