@@ -103,7 +103,8 @@ def test_deis_noise_floor_is_real():
     clean = symsched.output_spectrum_ve(S, info.sigmas[:-1], sampler="dpmsolver_multistep", solver_order=3)
     assert clean[0] == 0.0
     res = mc.psd_check(psd, clean, N, alpha=ALPHA, axes=())
-    assert not res.passed and np.isinf(res.max_abs_z)  # a zero mode with nonzero output variance
+    # a zero mode with nonzero output variance: an excess of 1e-4 over the rounding floor 1e-10 x max
+    assert not res.passed and res.max_abs_z > 1000
     # and DPM-Solver itself, ending at sigma = 0, returns 0 for that mode (up to float32 rounding of its
     # eps -> x0 conversion), where DEIS leaves a standard deviation of 1e-2
     assert np.max(np.abs(sample(dpm, S, 1000, seed=3)[:, 0])) < 1e-6
