@@ -1281,6 +1281,7 @@ def _optimize(
         messages += [note] if note else []
         if not np.any(S) and baselines and all(v == 0.0 for v in baselines.values()) and best_val == 0.0:
             messages.append(ALL_ZERO_NOTE.format(sampler=sampler))
+        messages += [n for n in (_gradient_note(obj, ab_best),) if n]
         if obj.refusals:
             if not math.isfinite(best_val):
                 if obj.refusals[0].startswith(("weights:", "spectrum:")):  # the data, not the levels, is the cause
@@ -1299,6 +1300,33 @@ def _optimize(
         S, ab_best, best_val, box, obj, timesteps=timesteps, baselines=baselines, feasible=feasible, std=std,
         success=success, messages=messages, starts=starts, endpoints=(first, last), g=g,
     )
+
+
+#: the start of the note when divergence_and_grad refuses the returned schedule (the symsched optimize CLI prints it)
+GRADIENT_NOTE = "divergence_and_grad refuses the gradient at this optimum"
+GRADIENT_NOTE_END = "fewer steps give a schedule every function evaluates"
+
+
+def _gradient_note(obj: _Objective, ab: Array) -> Optional[str]:
+    """A note when :func:`symsched.divergence_and_grad` refuses the returned schedule although its value is known.
+
+    The search scores trial schedules by value (output_spectrum's checked path, which falls back to longdouble and
+    mpmath) and by gradient (whose sweeps have no such fallback); an optimum that merges two levels (a log-SNR gap
+    near the search's smallest, 1e-5) can make a multistep sampler's coefficients cancel in the gradient sweep, so
+    that the public value-and-gradient call refuses what the optimiser returns. Said, with the closest gap."""
+    if not np.all(np.isfinite(ab)) or ab.size < 2:
+        return None
+    try:
+        x, coord = obj._levels(None if obj.ve else ab, _sch.alpha_bar_to_sigmas(ab) if obj.ve else None)
+        _api.grouped_value_and_grad(obj.grp, x, coord, obj.divergence, obj.sampler, obj.init, obj.settings)
+        return None
+    except ValueError as exc:
+        l = np.asarray(_log_snr(ab), dtype=np.float64)
+        gaps = np.diff(l)
+        i = int(np.argmin(gaps)) if np.all(np.isfinite(gaps)) else 0
+        return (f"{GRADIENT_NOTE} ({exc}); its value is right (output_spectrum's checked path). The closest levels, "
+                f"{i} and {i + 1}, are {gaps[i]:.2g} apart in log-SNR: the optimum all but merges them (effectively "
+                f"{ab.size - 1} steps); {GRADIENT_NOTE_END}")
 
 
 class _Box:

@@ -714,3 +714,32 @@ def test_an_all_zero_spectrum_says_that_every_schedule_scores_0() -> None:
     floor = symsched.output_spectrum(np.zeros(1), res.alpha_bar, sampler="deis_multistep")
     assert res.value > 0 and res.value == pytest.approx(10 * floor[0], rel=1e-9)  # W2^2 = sum (sqrt P - 0)^2
     assert "every mode of the spectrum is 0" not in res.message
+
+
+def test_an_optimum_whose_gradient_the_engine_refuses_is_noted() -> None:
+    """break-test (optimize): DPM-Solver++ 3M on natural patches returned a schedule whose first two levels were
+    1.9e-5 apart in log-SNR; divergence_and_grad refused it (its multistep coefficients cancel in the gradient sweep)
+    although output_spectrum evaluates it. The result now says so; a schedule without such a gap gets no note."""
+    from symsched import optimize as opt
+    from symsched import spectra as sp
+
+    S = sp.load_spectrum("builtin:natural-patches")[::4, ::4]
+    obj = opt._Objective(S, None, sampler="dpmsolver_multistep", eta=None, variance="posterior", divergence="w2",
+                         init="white", extra={"solver_order": 3})
+    for gap, noted in ((1e-6, True), (1e-2, False)):
+        ell = np.array([-5.36405, -5.36405 + gap, 2.8, 8.8, 9.15, 9.26, 17.7, 19.0])
+        ab = 1.0 / (1.0 + np.exp(-ell))
+        note = opt._gradient_note(obj, ab)
+        assert (note is not None) == noted, note
+        refused = False
+        try:
+            symsched.divergence_and_grad(S, ab, divergence="w2", sampler="dpmsolver_multistep", solver_order=3)
+        except ValueError:
+            refused = True
+        assert refused == noted
+        assert np.all(np.isfinite(symsched.output_spectrum(S, ab, sampler="dpmsolver_multistep", solver_order=3)))
+    assert note is None
+    ell[1] = ell[0] + 1e-6
+    note = opt._gradient_note(obj, 1.0 / (1.0 + np.exp(-ell)))
+    assert note.startswith(opt.GRADIENT_NOTE) and "levels, 0 and 1, are 1e-06 apart" in note
+    assert note.endswith(opt.GRADIENT_NOTE_END)

@@ -674,10 +674,14 @@ def run(args: argparse.Namespace) -> int:
         progress=not args.no_progress, **options,
     )
     print(res.summary())
-    from ..optimize import ALL_ZERO_NOTE
+    from ..optimize import ALL_ZERO_NOTE, GRADIENT_NOTE, GRADIENT_NOTE_END
 
     if ALL_ZERO_NOTE.format(sampler=res.sampler) in res.message:
         print(f"note: {ALL_ZERO_NOTE.format(sampler=res.sampler)}")
+    if GRADIENT_NOTE in res.message:  # the note runs to its fixed last words (its inner message holds "; ")
+        start = res.message.index(GRADIENT_NOTE)
+        end = res.message.index(GRADIENT_NOTE_END, start) + len(GRADIENT_NOTE_END)
+        print(f"note: {res.message[start:end]}")
     _write(args, S, res, grid, _baseline_table(S, res, flow_std), weights)
     if args.plot is not None:
         from ..plots import plot_result
