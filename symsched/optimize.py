@@ -302,8 +302,12 @@ class _Objective:
         divergence: str, init: str, extra: Optional[dict[str, Any]] = None,
     ) -> None:
         flat = S.ravel()
-        # modes with equal S are one mode with summed weight, as in divergence_and_grad (and scaled alike)
-        self.grp = _api._grouped(flat, np.ones(flat.size) if weights is None else weights.ravel())
+        # modes with equal S are one mode with summed weight, as in divergence_and_grad (and scaled alike); the
+        # search runs on the scaled objective J 2^-e (e = 0 for weights in [2^-64, 2^64]): unscaled, weights of
+        # 2^-1074 gave L-BFGS-B a subnormal J of one or two digits, and a uniform weight moved the optimum
+        grp = _api._grouped(flat, np.ones(flat.size) if weights is None else weights.ravel())
+        self.e, self.w_max = grp.e, grp.w_max
+        self.grp = _api.Grouped(grp.u, grp.w, 0, grp.w_max)
         self.sampler, self.divergence, self.init = sampler, divergence, init
         self.ve = sampler in VE_SAMPLERS
         # every parameter and option as the engine runs them (library defaults filled in): what the result records
@@ -311,6 +315,16 @@ class _Objective:
         self.n_evaluations = 0
         self.n_gradients = 0
         self.refusals: list[str] = []  # messages of the trial schedules the engine refused (infeasible points)
+
+    def unscaled(self, value: float, *, strict: bool = False) -> float:
+        """A value of the search in the user's units (``J 2^e``); with ``strict`` a ValueError naming ``weights``
+        where that leaves float64 (a KL that is +inf for every weight stays inf)."""
+        with np.errstate(over="ignore"):
+            out = float(np.ldexp(value, self.e))
+        if strict and not math.isfinite(out) and math.isfinite(value):
+            raise ValueError(f"weights: with these weights (largest {self.w_max:.6g}) the divergence exceeds the "
+                             "float64 range (it is linear in the weights: scale them down)")
+        return out
 
     @property
     def S(self) -> Array:
@@ -1296,6 +1310,9 @@ def _optimize(
         if bar is not None:
             bar.close()
 
+    best_val = obj.unscaled(best_val, strict=True)  # the search's values, in the user's units
+    baselines = {k: obj.unscaled(v) for k, v in baselines.items()}
+    starts = {k: obj.unscaled(v) for k, v in starts.items()}
     return _result(
         S, ab_best, best_val, box, obj, timesteps=timesteps, baselines=baselines, feasible=feasible, std=std,
         success=success, messages=messages, starts=starts, endpoints=(first, last), g=g,
@@ -1318,7 +1335,8 @@ def _gradient_note(obj: _Objective, ab: Array) -> Optional[str]:
         return None
     try:
         x, coord = obj._levels(None if obj.ve else ab, _sch.alpha_bar_to_sigmas(ab) if obj.ve else None)
-        _api.grouped_value_and_grad(obj.grp, x, coord, obj.divergence, obj.sampler, obj.init, obj.settings)
+        grp = _api.Grouped(obj.grp.u, obj.grp.w, obj.e, obj.w_max)  # as divergence_and_grad runs it
+        _api.grouped_value_and_grad(grp, x, coord, obj.divergence, obj.sampler, obj.init, obj.settings)
         return None
     except ValueError as exc:
         l = np.asarray(_log_snr(ab), dtype=np.float64)

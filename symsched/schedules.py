@@ -631,7 +631,8 @@ def cosine_betas(T: int = 1000, *, s: float = 0.008, max_beta: float = 0.999) ->
     :math:`f(t) = \cos^2\!\big(\tfrac{t/T + s}{1+s}\tfrac{\pi}{2}\big)` (diffusers
     ``"squaredcos_cap_v2"``). The last beta is capped at ``max_beta`` because ``f(T) = 0``.
     Source: Nichol & Dhariwal 2021 (arXiv 2102.09672), §3.2. Raises ValueError (naming the argument) unless
-    ``1 <= T <= MAX_TRAIN_TIMESTEPS``, ``s > 0`` and ``0 < max_beta < 1``.
+    ``1 <= T <= MAX_TRAIN_TIMESTEPS``, ``s > 0`` (small enough that every beta stays positive) and
+    ``0 < max_beta < 1``.
     """
     T = _pos_int(T, "T", MAX_TRAIN_TIMESTEPS)
     s = _real(s, "s")
@@ -642,7 +643,13 @@ def cosine_betas(T: int = 1000, *, s: float = 0.008, max_beta: float = 0.999) ->
         raise ValueError(f"max_beta must lie in the open interval (0, 1) (got {max_beta!r})")
     t = np.arange(T + 1, dtype=np.float64) / T
     f = np.cos((t + s) / (1.0 + s) * (np.pi / 2.0)) ** 2
-    return np.minimum(1.0 - f[1:] / f[:-1], max_beta)
+    betas = np.minimum(1.0 - f[1:] / f[:-1], max_beta)
+    if not np.all(betas > 0):  # f(t) no longer decreases in float64: the offset swamps t / T
+        i = int(np.argmax(~(betas > 0)))
+        raise ValueError(f"s={s!r}: the cosine schedule's beta_{i} rounds to {float(betas[i])!r} (f(t) = "
+                         "cos^2((t/T + s)/(1 + s) pi/2) no longer decreases in float64 for so large an offset); use a "
+                         "small offset such as Nichol & Dhariwal's 0.008")
+    return betas
 
 
 def sigmoid_betas(T: int = 1000, *, beta_start: float = BETA_RANGES["sigmoid"][0],
@@ -810,10 +817,12 @@ def from_grid(grid_alpha_bar: ArrayLike, timesteps: ArrayLike) -> Array:
     if np.issubdtype(ts.dtype, np.floating):
         if not np.all(np.isfinite(ts)) or np.any(ts != np.round(ts)):
             raise ValueError("timesteps must be integers (found a non-integer value)")
-    ts = ts.astype(np.int64)
     T = grid.size
-    if np.any(ts < 0) or np.any(ts > T - 1):
-        raise ValueError(f"timesteps must lie in [0, {T - 1}] for a grid of length {T} (got {ts.min()}..{ts.max()})")
+    out = (ts < 0) | (ts > T - 1)  # on the values as given: a cast to int64 first wraps 1e20 and 2**63 + 5
+    if np.any(out):
+        raise ValueError(f"timesteps must lie in [0, {T - 1}] for a grid of length {T} (got {ts[out][0].item()!r} at "
+                         f"position {int(np.flatnonzero(out)[0])})")
+    ts = ts.astype(np.int64)
     ts_sorted = np.sort(ts)[::-1]
     if np.any(np.diff(ts_sorted) == 0):
         dup = int(ts_sorted[np.argmax(np.diff(ts_sorted) == 0)])
@@ -1449,6 +1458,13 @@ def standard_schedule(
         raise ValueError(f"spacing applies only to DDPM-grid schedules, not to {name!r}")
     if _nonneg_int(steps_offset, "steps_offset") != 0:
         raise ValueError(f"steps_offset applies only to DDPM-grid schedules, not to {name!r}")
+    need = {"karras": ("finite", int(np.count_nonzero(g > 0)) if g is not None else 2),
+            "kl_optimal": ("finite", int(np.count_nonzero(g > 0)) if g is not None else 2),
+            "shifted": ("", g.size if g is not None else 2)}.get(name)
+    if need is not None and need[1] < 2:  # the grid's ends give the schedule's noise range
+        raise ValueError(f"grid: {name!r} spans the grid's noise range (from its noisiest to its cleanest "
+                         f"{need[0] + ' ' if need[0] else ''}level), but the grid holds {need[1]} "
+                         f"{need[0] + ' ' if need[0] else ''}level(s); give a grid of at least 2")
     if name in ("karras", "kl_optimal"):
         fn = karras if name == "karras" else kl_optimal
         if g is None:

@@ -743,3 +743,15 @@ def test_an_optimum_whose_gradient_the_engine_refuses_is_noted() -> None:
     note = opt._gradient_note(obj, 1.0 / (1.0 + np.exp(-ell)))
     assert note.startswith(opt.GRADIENT_NOTE) and "levels, 0 and 1, are 1e-06 apart" in note
     assert note.endswith(opt.GRADIENT_NOTE_END)
+
+
+@pytest.mark.parametrize("w", [2.0**-1074, 1e-310, 2.0**-70, 2.0**100])
+def test_a_uniform_weight_never_moves_the_optimum(w) -> None:
+    """break-test (optimize): weights of 2^-1074 moved the optimum (log-SNR -3.123 against -3.427): the search saw a
+    subnormal J of one or two digits. It now runs on the scaled objective; values come back in the user's units."""
+    S = symsched.spectra.power_law((4, 4), alpha=2.0)
+    ref = optimize_schedule(S, 3)
+    res = optimize_schedule(S, 3, weights=np.full(S.shape, w))
+    np.testing.assert_array_equal(res.log_snr, ref.log_snr)
+    assert res.value == pytest.approx(ref.value * w, rel=1e-12 if w > 1e-300 else 0.1)
+    assert res.baselines["karras"] == pytest.approx(ref.baselines["karras"] * w, rel=1e-12 if w > 1e-300 else 0.1)

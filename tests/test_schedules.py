@@ -4,6 +4,7 @@ taken from the papers / published tables, never by running the code under test."
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -646,3 +647,22 @@ def test_a_merged_level_message_names_the_schedule_once() -> None:
         sch.karras(5, sigma_min=0.1, sigma_max=10, rho=1e-300)
     msg = str(exc.value)
     assert msg.count("karras(") == 1 and "alpha_bar[0]=" in msg and "alpha_bar[1]=" in msg
+
+
+@pytest.mark.parametrize("call,match", [
+    # break-test (optimize): the cast to int64 came first and wrapped these values (with a RuntimeWarning)
+    (lambda: sch.from_grid(sch.training_grid("linear"), [1e20]), r"got 1e\+20 at position 0"),
+    (lambda: sch.from_grid(sch.training_grid("linear"), np.array([2**63 + 5], dtype=np.uint64)),
+     r"got 9223372036854775813 at position 0"),
+    # the beta check blamed "betas" for an offset s that makes every cosine beta 0
+    (lambda: sch.training_grid("cosine", s=1e300), r"^s=1e\+300: the cosine schedule's beta_0 rounds to 0.0"),
+    # "sigma_max must be greater than sigma_min" / log_snr_min for a grid the user passed
+    (lambda: sch.standard_schedule("karras", 1, grid=[0.5]), r"^grid: 'karras' spans the grid's noise range"),
+    (lambda: sch.standard_schedule("kl_optimal", 1, grid=[0.5, 0.0]), r"^grid: 'kl_optimal' .* 1 finite level"),
+    (lambda: sch.standard_schedule("shifted", 1, grid=[0.5]), r"^grid: 'shifted' .* holds 1 level"),
+])
+def test_messages_name_what_the_user_passed(call, match):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # and no RuntimeWarning on the way
+        with pytest.raises(ValueError, match=match):
+            call()
