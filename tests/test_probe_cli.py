@@ -78,6 +78,7 @@ def test_cli_probe_rejects_bad_arguments(stub, tmp_path, capsys):
         (["--reference-samples", "1"], "--reference-samples must be 0 \\(all\\) or an integer >= 2"),
         # break-test (probe): -1 was called "must be a positive integer" (0 is allowed); --steps beyond the grid
         # surfaced timesteps()' own "num_steps must not exceed" without the option
+        (["--seed", "-1"], "^symsched probe: error: --seed must be a non-negative integer"),
         (["--reference-samples", "-1"], "--reference-samples must be 0 \\(all\\) or an integer >= 2"),
         (["--steps", "1001", "--schedules", "grid-leading"], "--steps must be at most the 1000 training timesteps"),
         (["--reference", str(tmp_path / "nan.npy")], "--reference must be finite \\(sample 3 holds NaN or inf\\)"),

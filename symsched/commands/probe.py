@@ -385,7 +385,7 @@ def run(args: argparse.Namespace) -> int:
             eta_at_fault = text.startswith("eta ") or "'eta'" in text.split("(")[0]  # the setting --eta gave
             flag = "--eta" if args.eta is not None and eta_at_fault else "--option"
             raise type(exc)(f"{flag}: {text}") from None
-    seeds = tuple(int(args.seed) + i for i in range(n_seeds))
+    seeds = tuple(as_int(args.seed, "--seed", 0) + i for i in range(n_seeds))  # (the first seed is --seed's)
     t0 = time.perf_counter()
     if as_int(args.reference_samples, "--reference-samples", 0, rule="0 (all) or an integer >= 2") == 1:
         raise ValueError(f"--reference-samples must be 0 (all) or an integer >= 2 (got {args.reference_samples})")
