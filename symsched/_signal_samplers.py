@@ -62,6 +62,10 @@ class Model(Protocol):
 # --------------------------------------------------------------------------------------------
 # prediction types
 # --------------------------------------------------------------------------------------------
+#: below this level an epsilon-prediction's x0 = (x - sqrt(1-ab) eps)/sqrt(ab) magnifies float64 rounding past 1
+_EPS_X0_FLOOR = 1e-32
+
+
 def to_x0_eps(prediction: str, x: Array, out: Array, alpha_bar: float) -> tuple[Array, Array]:
     r"""``(x0_hat, eps_hat)`` from a network output, using ``x = sqrt(ab) x0 + sqrt(1-ab) eps``.
 
@@ -74,12 +78,18 @@ def to_x0_eps(prediction: str, x: Array, out: Array, alpha_bar: float) -> tuple[
     ends only the exact limits are returned (``"v"`` everywhere; ``"sample"`` for ``ab < 1``;
     ``"epsilon"`` for ``ab > 0``). An ε-prediction at ``ab = 0`` (zero terminal SNR: ``x = eps``,
     no signal left) determines no ``x0``, and an ``x0``-prediction at ``ab = 1`` no ``eps``: both
-    raise ``ValueError`` rather than divide by zero.
+    raise ``ValueError`` rather than divide by zero; so does an ε-prediction below ``ab = 1e-32``, where
+    ``1/sqrt(ab)`` magnifies the rounding of ``eps`` beyond float64's digits.
     """
     if prediction == "epsilon" and not alpha_bar > 0.0:
         raise ValueError("prediction='epsilon' cannot give x0_hat at alpha_bar_t = 0 (zero terminal SNR: x_t is "
                          "pure noise, x0 = (x_t - eps)/sqrt(alpha_bar) is 0/0); use a 'v' or 'sample' model there "
                          "or start the schedule at alpha_bar > 0")
+    if prediction == "epsilon" and alpha_bar < _EPS_X0_FLOOR:
+        raise ValueError(f"prediction='epsilon' cannot give x0_hat at alpha_bar_t={alpha_bar:.3g}: x0 = (x_t - "
+                         f"sqrt(1-ab) eps)/sqrt(ab) amplifies the rounding of eps by 1/sqrt(ab) = {alpha_bar ** -0.5:.2g}, "
+                         "beyond float64's 16 digits (the samples would be noise); use a 'v' or 'sample' model there "
+                         f"or start the schedule at alpha_bar >= {_EPS_X0_FLOOR:g}")
     if prediction == "sample" and not alpha_bar < 1.0:
         raise ValueError("prediction='sample' cannot give eps_hat at alpha_bar_t = 1 (no noise: "
                          "eps = (x_t - x0)/sqrt(1 - alpha_bar) is 0/0)")
@@ -215,7 +225,7 @@ def ddpm_step(x: Array, a_t: float, a_s: float, *, model: Model, add_noise: AddN
         (eps_hat,) = model.vp(x, a_t, ("eps",))
         eps_hat *= beta / math.sqrt(1.0 - a_t)
         x = np.subtract(x, eps_hat, out=eps_hat)
-        x *= math.sqrt(a_s / a_t)  # 1/sqrt(1 - beta), from the ratio itself: 1 - beta rounds to 0 for a_t < 1e-16 a_s
+        x *= math.sqrt(a_s) / math.sqrt(a_t)  # 1/sqrt(1 - beta) from the levels: 1 - beta rounds to 0 for a_t < 1e-16 a_s
     noise_var = 0.0 if last else (beta if variance == "beta" else (1.0 - a_s) / (1.0 - a_t) * beta)
     return add_noise(x, noise_var)
 

@@ -1339,9 +1339,10 @@ def _gradient_note(obj: _Objective, ab: Array) -> Optional[str]:
         _api.grouped_value_and_grad(grp, x, coord, obj.divergence, obj.sampler, obj.init, obj.settings)
         return None
     except ValueError as exc:
-        l = np.asarray(_log_snr(ab), dtype=np.float64)
-        gaps = np.diff(l)
-        i = int(np.argmin(gaps)) if np.all(np.isfinite(gaps)) else 0
+        if "coefficients cancel" not in str(exc):  # another refusal (e.g. weights beyond float64) is raised elsewhere
+            return None
+        gaps = np.diff(np.asarray(_log_snr(ab), dtype=np.float64))
+        i = int(np.argmin(np.where(np.isfinite(gaps), gaps, np.inf)))  # (a zero-SNR first level: an infinite gap)
         return (f"{GRADIENT_NOTE} ({exc}); its value is right (output_spectrum's checked path). The closest levels, "
                 f"{i} and {i + 1}, are {gaps[i]:.2g} apart in log-SNR: the optimum all but merges them (effectively "
                 f"{ab.size - 1} steps); {GRADIENT_NOTE_END}")

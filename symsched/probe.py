@@ -803,10 +803,9 @@ def _median_bandwidth(X: Array, max_points: int, seed: int, name: str) -> float:
     c = _power_of_two_scale(X)  # the median distance is homogeneous of degree 1: exact rescaling
     h = c * float(np.median(pdist(X / c)))
     if not h > 0:
-        if np.any(X != X[:1]):  # distinct points whose squared distances underflow
-            raise ValueError(f"{name}: values too small for their pairwise distances to be represented in float64 "
-                             f"(largest |value| {float(np.max(np.abs(X))):.3g}; the median distance underflows to 0); "
-                             "rescale them")
+        if np.any(X != X[:1]):  # (distances cannot underflow after the rescaling above)
+            raise ValueError(f"{name}: more than half of its pairwise distances are 0 (repeated points), so the median "
+                             "heuristic gives no bandwidth; pass bandwidths= explicitly")
         raise ValueError(f"{name} must not consist of identical points (median pairwise distance is 0)")
     if not math.isfinite(h):
         raise ValueError(f"{name}: values too large for their pairwise distances to be represented in float64 "
@@ -833,11 +832,11 @@ def _kernel_sums(X: Array, Y: Optional[Array], h: Array) -> Array:
     # the kernel depends on |x - y| / h only: data beyond ~1e150 (or all below ~1e-150) and the bandwidths are
     # divided by one power of two (exact) so that squared distances stay in float64 (they overflowed to inf - inf)
     c = _power_of_two_scale(X, Yb)
-    if c != 1.0:
-        X, Yb, h = X / c, Yb / c, h / c
-    sy = np.sum(Yb * Yb, axis=1)
     with np.errstate(over="ignore", under="ignore", divide="ignore"):
+        if c != 1.0:
+            X, Yb, h = X / c, Yb / c, h / c
         # in [-max, -tiny]: a bandwidth far beyond (below) every distance gives k -> 1 (0) without 0 * inf, inf * 0
+        sy = np.sum(Yb * Yb, axis=1)
         inv = np.clip(-0.5 / h**2, -np.finfo(np.float64).max, -np.finfo(np.float64).tiny)
     order = np.argsort(h)[::-1]
     tot = np.zeros(h.size)
@@ -1009,11 +1008,20 @@ def gaussian_frechet_distance(mu1: ArrayLike, cov1: ArrayLike, mu2: ArrayLike, c
     # homogeneous of degree 2: means beyond ~1e50 or covariances beyond ~1e100 (or all tiny) are divided by a power
     # of two (exact) first, so that no product overflows to inf - inf (a silent NaN)
     c = _power_of_two_scale(m1, m2, np.sqrt(np.abs(C1)), np.sqrt(np.abs(C2)), beyond=1e50)  # C1^½ C2 C1^½: 4th power
-    m1, m2, C1, C2 = m1 / c, m2 / c, C1 / c / c, C2 / c / c
-    for name, C in (("cov1", C1), ("cov2", C2)):
+    for name, C in (("cov1", C1 / c / c), ("cov2", C2 / c / c)):
         _check_covariance(C, name)
+    return _scaled_frechet(m1, C1, None, m2, C2)
+
+
+def _scaled_frechet(m1: Array, C1: Array, r1: Optional[Array], m2: Array, C2: Array) -> float:
+    """:func:`_frechet` with means and covariances divided by a power of two ``c`` first (exact) and the distance
+    multiplied by ``c^2`` after (homogeneous of degree 2), so that no product overflows to inf - inf; ``r1`` the
+    square root of ``C1`` (None: computed); ValueError where the distance itself leaves float64."""
+    c = _power_of_two_scale(m1, m2, np.sqrt(np.abs(C1)), np.sqrt(np.abs(C2)), beyond=1e50)  # C1^½ C2 C1^½: 4th power
+    C1s = C1 / c / c
+    r1s = _psd_sqrt(C1s) if r1 is None else r1 / c
     with np.errstate(over="ignore"):
-        fd = _frechet(m1, C1, _psd_sqrt(C1), m2, C2) * c * c
+        fd = _frechet(m1 / c, C1s, r1s, m2 / c, C2 / c / c) * c * c
     if not math.isfinite(fd):
         raise ValueError("the Fréchet distance of these Gaussians exceeds the float64 range (means or covariances of "
                          "order 1e154 / 1e308); rescale them")
@@ -1140,11 +1148,17 @@ class _Reference:
             elif m == "mmd2":
                 out[m] = float(np.mean(_mmd_terms(X, self.Y, self.h, self.kyy)))
             elif m == "sliced_w2":  # ot.sliced_wasserstein_distance with the reference's projections sorted once
-                w = _require_ot().wasserstein_1d(np.sort(X @ self.P, axis=0), self.Yp, p=2, require_sort=False)
-                out[m] = float(np.sqrt(np.mean(w)))
+                Xp = np.sort(X @ self.P, axis=0)
+                c = _power_of_two_scale(Xp, self.Yp)  # homogeneous of degree 1, as sliced_w2
+                w = _require_ot().wasserstein_1d(Xp / c, self.Yp / c, p=2, require_sort=False)
+                out[m] = c * float(np.sqrt(np.mean(w)))
             elif m == "fd":  # the reference as the first Gaussian: its square root is computed once
-                mu, C = _moments(X if self.F is None else X @ self.F)
-                out[m] = _frechet(*self.fd_ref, mu, C)
+                with np.errstate(over="ignore", invalid="ignore"):
+                    mu, C = _moments(X if self.F is None else X @ self.F)
+                if not (np.all(np.isfinite(mu)) and np.all(np.isfinite(C))):
+                    raise ValueError(f"{name}: values too large for their covariance to be represented in float64 "
+                                     f"(largest |value| {float(np.max(np.abs(X))):.3g}); rescale them")
+                out[m] = _scaled_frechet(*self.fd_ref, mu, C)
         return out, psd
 
 

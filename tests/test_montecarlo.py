@@ -661,3 +661,17 @@ def test_statistics_arguments_break_test(call, exc, match) -> None:
     TypeError without the argument's name."""
     with pytest.raises(exc, match=match):
         call()
+
+
+def test_deficits_beyond_the_double_range_and_huge_sample_counts() -> None:
+    """review: where the chi-square CDF underflows, Wilson-Hilferty understated the deficit (psd_hat = 0 at n = 1
+    scored -1.65; 1e-300 at n = 3 scored -3.4 against -45.4 from mpmath); nu * psd_hat overflowed for psd_hat =
+    1e300 and n = 1e9, failing a periodogram equal to the truth."""
+    assert mc.psd_zscores([0.0], [1.0], 1, axes=())[0] == -np.inf
+    with mpmath.workdps(50):  # z = Phi^-1(F_chi2_3(3e-300)) from the regularised incomplete gamma
+        log_f = mpmath.log(mpmath.gammainc(mpmath.mpf(3) / 2, 0, mpmath.mpf("3e-300") / 2, regularized=True))
+        z_ref = float(-mpmath.sqrt(-2 * log_f - mpmath.log(-4 * mpmath.pi * log_f)))  # leading asymptotics
+    z = mc.psd_zscores([1e-300], [1.0], 3, axes=())[0]
+    assert z == pytest.approx(z_ref, rel=2e-3)
+    P = np.full((4, 4), 1e300)
+    assert mc.psd_check(P, P, 10**9).passed

@@ -755,3 +755,22 @@ def test_a_uniform_weight_never_moves_the_optimum(w) -> None:
     np.testing.assert_array_equal(res.log_snr, ref.log_snr)
     assert res.value == pytest.approx(ref.value * w, rel=1e-12 if w > 1e-300 else 0.1)
     assert res.baselines["karras"] == pytest.approx(ref.baselines["karras"] * w, rel=1e-12 if w > 1e-300 else 0.1)
+
+
+def test_the_gradient_note_names_the_closest_finite_pair(monkeypatch) -> None:
+    """review: with a zero-SNR first level (an infinite first gap) the note named levels 0 and 1, 'inf apart'; and
+    another refusal (weights beyond float64) is not a merged pair of levels."""
+    from symsched import api
+    from symsched import optimize as opt
+
+    obj = opt._Objective(np.array([0.5, 2.0]), None, sampler="dpmsolver_multistep", eta=None, variance="posterior",
+                         divergence="w2", init="white", extra={"solver_order": 3})
+
+    def cancel(*a, **k):
+        raise ValueError("alpha_bar: this schedule makes the sampler's multistep coefficients cancel in float64")
+
+    monkeypatch.setattr(api, "grouped_value_and_grad", cancel)
+    note = opt._gradient_note(obj, np.array([0.0, 0.3, 0.300001, 0.9]))
+    assert "levels, 1 and 2, are 4.8e-06 apart" in note
+    monkeypatch.setattr(api, "grouped_value_and_grad", lambda *a, **k: (_ for _ in ()).throw(ValueError("weights: x")))
+    assert opt._gradient_note(obj, np.array([0.0, 0.3, 0.300001, 0.9])) is None

@@ -51,14 +51,22 @@ def test_ddpm_from_a_level_below_1e_16_of_the_next() -> None:
     (x0-prediction: the eps form's x0 = (x - sqrt(1-a) eps)/sqrt(a) is the model's own cancellation; family-wise
     false alarm 1e-4)."""
     S = make_spectrum((8, 8), "power", exponent=2.0, scale=5.0)
-    ab = [1e-17, 0.5, 0.9]
     den = probe.wiener_denoiser(S, prediction="sample")
     n = 3000
-    x = probe.sample(den, ab, n_samples=n, seed=5, sampler="ddpm", progress=False)
-    psd = mc.empirical_psd(x)
-    assert_psd_matches(psd, probe.predicted_spectrum(S, ab, sampler="ddpm"), n, alpha=1e-4, what="ddpm from 1e-17")
-    assert_psd_rejects(psd, probe.predicted_spectrum(S, ab, sampler="ddpm", variance="beta"), n, alpha=1e-4,
-                       what="ddpm with the beta variance")
+    for first in (1e-17, 1e-310):  # (review: a_s / a_t overflowed to inf from a subnormal level)
+        ab = [first, 0.5, 0.9]
+        x = probe.sample(den, ab, n_samples=n, seed=5, sampler="ddpm", progress=False)
+        psd = mc.empirical_psd(x)
+        assert_psd_matches(psd, probe.predicted_spectrum(S, ab, sampler="ddpm"), n, alpha=1e-4, what=f"ddpm {first}")
+        assert_psd_rejects(psd, probe.predicted_spectrum(S, ab, sampler="ddpm", variance="beta"), n, alpha=1e-4,
+                           what="ddpm with the beta variance")
+    # an epsilon model there: x0 = (x - sqrt(1-ab) eps)/sqrt(ab) magnifies eps's rounding by 1e155 (the samples came
+    # out 1e267 times too large): refused, as at alpha_bar = 0; at 1e-17 (x 3e8) it runs
+    eps = probe.wiener_denoiser(S, prediction="epsilon")
+    with pytest.raises(ValueError, match=r"prediction='epsilon' cannot give x0_hat at alpha_bar_t=1e-310: .*beyond"):
+        probe.sample(eps, [1e-310, 0.5, 0.9], n_samples=4, seed=5, sampler="ddpm", progress=False)
+    assert np.all(np.isfinite(probe.sample(eps, [1e-17, 0.5, 0.9], n_samples=4, seed=5, sampler="ddpm",
+                                           progress=False)))
 
 
 def test_euler_at_a_huge_first_sigma_keeps_its_digits() -> None:
