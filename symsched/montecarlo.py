@@ -957,8 +957,9 @@ def psd_zscores(
     N(0, 1) (both tails are computed in log space; beyond the double-precision range the
     Wilson-Hilferty approximation keeps large deviations finite and signed). A float64 simulation adds
     rounding noise of power up to ``f = max(zero_tol * max(psd_true), atol)`` to every bin (a zero mode comes out
-    as ~1e-30, not 0: the sampler's intermediate values are O(1) in VP units, so ``atol`` is absolute): an excess is scored against ``psd_true + f`` and a deficit against ``psd_true - f``
-    (none below ``f``), and values in between score 0. For bins far above ``f`` this is the exact score; a bin at
+    as ~1e-30, not 0: the sampler's intermediate values are O(1) in VP units, so ``atol`` is absolute): an excess
+    is scored against ``psd_true + f`` and a deficit against ``psd_true - f`` (none below ``f``), and values in
+    between score 0. For bins far above ``f`` this is the exact score; a bin at
     or below ``f`` is tested one-sided (only an excess over ``f`` counts), never silently passed or failed.
 
     Parameters
@@ -984,6 +985,12 @@ def psd_zscores(
     Source: the chi-square law of :func:`psd_dof` and the probability-integral transform; Wilson & Hilferty
     1931 (PNAS 17) for the far tails.
     """
+    return _scores(psd_hat, psd_true, n_samples, axes, zero_tol, atol)[0]
+
+
+def _scores(psd_hat: ArrayLike, psd_true: ArrayLike, n_samples: int, axes: Sequence[int] | None, zero_tol: float,
+            atol: float) -> tuple[Array, Array, float]:
+    """(z, psd_true as an array, the rounding floor f) of :func:`psd_zscores`."""
     ph, pt = _prepare(psd_hat, psd_true)
     n = _psd_samples(n_samples)
     nu = (n * psd_dof(pt.shape, axes=axes)).astype(np.float64)
@@ -996,7 +1003,7 @@ def psd_zscores(
     lower, upper = q_lo < nu, q_hi > nu
     z[lower] = _chi2_score(q_lo[lower], nu[lower], upper_tail=False)
     z[upper] = _chi2_score(q_hi[upper], nu[upper], upper_tail=True)
-    return z
+    return z, pt, f
 
 
 def _rounding_floor(pt: Array, zero_tol: Any, atol: Any) -> float:
@@ -1031,14 +1038,23 @@ def _chi2_score(q: Array, v: Array, *, upper_tail: bool) -> Array:
     return z
 
 
-def _zcrit(alpha: float, m: int) -> float:
-    """The two-sided normal threshold that m independent N(0, 1) scores all stay below with probability 1 - alpha
-    (Šidák)."""
+def _alpha(alpha: Any) -> float:
     alpha = as_real(alpha, "alpha")
     if not (0.0 < alpha < 1.0):
         raise ValueError(f"alpha must lie in (0, 1) (got {alpha!r})")
-    per_bin = -math.expm1(math.log1p(-alpha) / max(m, 1))  # 1 - (1 - alpha)^(1/m)
-    return float(stats.norm.isf(per_bin / 2.0))
+    return alpha
+
+
+def _sidak(alpha: float, m: int) -> float:
+    """The per-test level ``1 - (1 - alpha)^(1/m)`` at which m independent tests all pass with probability
+    ``1 - alpha`` (Šidák 1967), without cancellation."""
+    return -math.expm1(math.log1p(-alpha) / max(m, 1))
+
+
+def _zcrit(alpha: float, m: int) -> float:
+    """The two-sided normal threshold that m independent N(0, 1) scores all stay below with probability 1 - alpha
+    (Šidák)."""
+    return float(stats.norm.isf(_sidak(_alpha(alpha), m) / 2.0))
 
 
 def psd_band(
@@ -1053,16 +1069,14 @@ def psd_band(
 
     With ``familywise=True`` the per-bin level is ``a = 1 - (1 - alpha)^(1/m)`` (Šidák over the ``m``
     independent bins of :func:`independent_bins`), so all bins fall inside with probability
-    ``1 - alpha`` (the largest-|z| part of :func:`psd_check` uses ``alpha / 2``). Returns ``(lo, hi)``, each of the shape of ``psd_true``. ValueError for a bad
-    ``psd_true`` (empty, not finite, negative), ``n_samples`` not a positive integer, ``alpha`` outside (0, 1)
+    ``1 - alpha`` (the largest-|z| part of :func:`psd_check` uses ``alpha / 2``). Returns ``(lo, hi)``, each
+    of the shape of ``psd_true``. ValueError for a bad ``psd_true`` (empty, not finite, negative), ``n_samples`` not a positive integer, ``alpha`` outside (0, 1)
     or bad ``axes``; a non-boolean ``familywise`` is an ArgumentTypeError. Source: :func:`psd_dof`; Šidák 1967.
     """
     pt = as_spectrum(psd_true, "psd_true")
     n = _psd_samples(n_samples)
     m = int(independent_bins(pt.shape, axes=axes).sum()) if as_bool(familywise, "familywise") else 1
-    if not (0.0 < as_real(alpha, "alpha") < 1.0):
-        raise ValueError(f"alpha must lie in (0, 1) (got {alpha!r})")
-    a = -math.expm1(math.log1p(-alpha) / m)  # Šidák: 1 - (1 - alpha)^(1/m)
+    a = _sidak(_alpha(alpha), m)
     nu = (n * psd_dof(pt.shape, axes=axes)).astype(np.float64)
     return pt * stats.chi2.ppf(a / 2, nu) / nu, pt * stats.chi2.isf(a / 2, nu) / nu
 
@@ -1086,8 +1100,7 @@ def psd_confidence(
     if not np.all(np.isfinite(ph)) or np.any(ph < 0):
         raise ValueError("psd_hat must be finite and non-negative")
     n = _psd_samples(n_samples)
-    if not (0.0 < as_real(alpha, "alpha") < 1.0):
-        raise ValueError(f"alpha must lie in (0, 1) (got {alpha!r})")
+    alpha = _alpha(alpha)
     m = int(independent_bins(ph.shape, axes=axes).sum()) if as_bool(familywise, "familywise") else 1
     a = alpha / m
     nu = (n * psd_dof(ph.shape, axes=axes)).astype(np.float64)
@@ -1117,7 +1130,11 @@ def max_z_test(z: ArrayLike, *, axes: Sequence[int] | None = None) -> MaxZTest:
     za = np.asarray(z, dtype=np.float64)
     if np.any(np.isnan(za)):
         raise ValueError(f"z must not contain NaN ({int(np.isnan(za).sum())} NaN scores)")
-    mask = independent_bins(za.shape, axes=axes)
+    return _max_z(za, independent_bins(za.shape, axes=axes))
+
+
+def _max_z(za: Array, mask: NDArray[np.bool_]) -> MaxZTest:
+    """:func:`max_z_test` over the independent bins ``mask``."""
     m = int(mask.sum())
     absz = np.where(mask, np.abs(za), -1.0)
     i = int(np.argmax(absz))
@@ -1178,19 +1195,15 @@ def psd_check(
     and for ``alpha`` outside (0, 1). Source: Šidák 1967 (JASA 62); the chi-square sum of independent squared
     normal scores; Bonferroni over the two tests.
     """
-    alpha = as_real(alpha, "alpha")
-    if not (0.0 < alpha < 1.0):
-        raise ValueError(f"alpha must lie in (0, 1) (got {alpha!r})")
-    z = psd_zscores(psd_hat, psd_true, n_samples, axes=axes, zero_tol=zero_tol, atol=atol)
-    res = max_z_test(z, axes=axes)
-    zc = _zcrit(alpha / 2.0, res.n_independent)
+    alpha = _alpha(alpha)
+    z, pt, f = _scores(psd_hat, psd_true, n_samples, axes, zero_tol, atol)
     mask = independent_bins(z.shape, axes=axes)
+    res = _max_z(z, mask)
+    zc = _zcrit(alpha / 2.0, res.n_independent)
     with np.errstate(over="ignore"):
         chi2 = float(np.sum(np.square(z[mask])))
     chi2_p = float(stats.chi2.sf(chi2, res.n_independent)) if math.isfinite(chi2) else 0.0
     p = min(1.0, 2.0 * min(res.pvalue, chi2_p))
-    pt = np.asarray(psd_true, dtype=np.float64)
-    f = _rounding_floor(pt, zero_tol, atol)
     n_floor = int(np.sum(mask & (pt <= f)))
     return PsdCheck(p > alpha, res.max_abs_z, zc, p, res.n_independent, res.argmax, alpha, res.pvalue, chi2, chi2_p,
                     n_floor)
