@@ -1005,23 +1005,22 @@ def gaussian_frechet_distance(mu1: ArrayLike, cov1: ArrayLike, mu2: ArrayLike, c
     for name, a in (("mu1", m1), ("cov1", C1), ("mu2", m2), ("cov2", C2)):
         if not np.all(np.isfinite(a)):
             raise ValueError(f"{name} must be finite (found NaN or inf)")
-    # homogeneous of degree 2: means beyond ~1e50 or covariances beyond ~1e100 (or all tiny) are divided by a power
-    # of two (exact) first, so that no product overflows to inf - inf (a silent NaN)
-    c = _power_of_two_scale(m1, m2, np.sqrt(np.abs(C1)), np.sqrt(np.abs(C2)), beyond=1e50)  # C1^½ C2 C1^½: 4th power
-    for name, C in (("cov1", C1 / c / c), ("cov2", C2 / c / c)):
-        _check_covariance(C, name)
-    return _scaled_frechet(m1, C1, None, m2, C2)
+    return _scaled_frechet(m1, C1, None, m2, C2, check=True)
 
 
-def _scaled_frechet(m1: Array, C1: Array, r1: Optional[Array], m2: Array, C2: Array) -> float:
+def _scaled_frechet(m1: Array, C1: Array, r1: Optional[Array], m2: Array, C2: Array, *, check: bool = False) -> float:
     """:func:`_frechet` with means and covariances divided by a power of two ``c`` first (exact) and the distance
-    multiplied by ``c^2`` after (homogeneous of degree 2), so that no product overflows to inf - inf; ``r1`` the
-    square root of ``C1`` (None: computed); ValueError where the distance itself leaves float64."""
+    multiplied by ``c^2`` after (homogeneous of degree 2: means beyond ~1e50 or covariances beyond ~1e100 overflowed
+    in C1^½ C2 C1^½ to inf - inf, a silent NaN); ``r1`` the square root of ``C1`` (None: computed); ``check`` the
+    scaled covariances (:func:`_check_covariance`); ValueError where the distance itself leaves float64."""
     c = _power_of_two_scale(m1, m2, np.sqrt(np.abs(C1)), np.sqrt(np.abs(C2)), beyond=1e50)  # C1^½ C2 C1^½: 4th power
-    C1s = C1 / c / c
+    C1s, C2s = C1 / c / c, C2 / c / c
+    if check:
+        _check_covariance(C1s, "cov1")
+        _check_covariance(C2s, "cov2")
     r1s = _psd_sqrt(C1s) if r1 is None else r1 / c
     with np.errstate(over="ignore"):
-        fd = _frechet(m1 / c, C1s, r1s, m2 / c, C2 / c / c) * c * c
+        fd = _frechet(m1 / c, C1s, r1s, m2 / c, C2s) * c * c
     if not math.isfinite(fd):
         raise ValueError("the Fréchet distance of these Gaussians exceeds the float64 range (means or covariances of "
                          "order 1e154 / 1e308); rescale them")
@@ -1055,8 +1054,15 @@ def _frechet(m1: Array, C1: Array, r1: Array, m2: Array, C2: Array) -> float:
     return max(float(np.sum((m1 - m2) ** 2) + np.trace(C1) + np.trace(C2) - 2.0 * tr_sqrt), 0.0)
 
 
-def _moments(X: Array) -> tuple[Array, Array]:
-    return X.mean(axis=0), np.atleast_2d(np.cov(X, rowvar=False))  # d = 1: a 1 x 1 matrix, not a 0-d array
+def _moments(X: Array, name: str) -> tuple[Array, Array]:
+    """Mean and sample covariance (d = 1: a 1 x 1 matrix, not a 0-d array); ValueError naming ``name`` where they
+    leave float64."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        mu, C = X.mean(axis=0), np.atleast_2d(np.cov(X, rowvar=False))
+    if not (np.all(np.isfinite(mu)) and np.all(np.isfinite(C))):
+        raise ValueError(f"{name}: values too large for their covariance to be represented in float64 "
+                         f"(largest |value| {float(np.max(np.abs(X))):.3g}); rescale them")
+    return mu, C
 
 
 def frechet_distance(x: ArrayLike, y: ArrayLike, *, components: Optional[int] = None) -> float:
@@ -1078,15 +1084,7 @@ def frechet_distance(x: ArrayLike, y: ArrayLike, *, components: Optional[int] = 
         raise ValueError(f"x and y must have the same sample size (got {X.shape[1]} and {Y.shape[1]})")
     F = _features(Y, _components(components, Y.shape[1], "components"))
     Xf, Yf = (X, Y) if F is None else (X @ F, Y @ F)
-    moments = []
-    for name, Z in (("x", Xf), ("y", Yf)):
-        with np.errstate(over="ignore", invalid="ignore"):
-            mu, C = _moments(Z)
-        if not (np.all(np.isfinite(mu)) and np.all(np.isfinite(C))):
-            raise ValueError(f"{name}: values too large for their covariance to be represented in float64 "
-                             f"(largest |value| {float(np.max(np.abs(Z))):.3g}); rescale them")
-        moments += [mu, C]
-    return gaussian_frechet_distance(*moments)
+    return gaussian_frechet_distance(*_moments(Xf, "x"), *_moments(Yf, "y"))
 
 
 def _components(components: Any, d: int, name: str) -> Optional[int]:
@@ -1130,7 +1128,7 @@ class _Reference:
         self.P = _projections(self.Y.shape[1], as_positive_int(n_projections, "n_projections"), seed)
         self.Yp = np.sort(self.Y @ self.P, axis=0) if "sliced_w2" in metrics else None
         self.F = _features(self.Y, fd_components)
-        mu, C = _moments(self.Y if self.F is None else self.Y @ self.F)
+        mu, C = _moments(self.Y if self.F is None else self.Y @ self.F, "reference")
         self.fd_ref = (mu, C, _psd_sqrt(C)) if "fd" in metrics else None
 
     def measure(self, samples: ArrayLike, name: str = "samples") -> tuple[dict[str, float], Array]:
@@ -1153,12 +1151,7 @@ class _Reference:
                 w = _require_ot().wasserstein_1d(Xp / c, self.Yp / c, p=2, require_sort=False)
                 out[m] = c * float(np.sqrt(np.mean(w)))
             elif m == "fd":  # the reference as the first Gaussian: its square root is computed once
-                with np.errstate(over="ignore", invalid="ignore"):
-                    mu, C = _moments(X if self.F is None else X @ self.F)
-                if not (np.all(np.isfinite(mu)) and np.all(np.isfinite(C))):
-                    raise ValueError(f"{name}: values too large for their covariance to be represented in float64 "
-                                     f"(largest |value| {float(np.max(np.abs(X))):.3g}); rescale them")
-                out[m] = _scaled_frechet(*self.fd_ref, mu, C)
+                out[m] = _scaled_frechet(*self.fd_ref, *_moments(X if self.F is None else X @ self.F, name))
         return out, psd
 
 
