@@ -87,8 +87,9 @@ def to_x0_eps(prediction: str, x: Array, out: Array, alpha_bar: float) -> tuple[
                          "or start the schedule at alpha_bar > 0")
     if prediction == "epsilon" and alpha_bar < _EPS_X0_FLOOR:
         raise ValueError(f"prediction='epsilon' cannot give x0_hat at alpha_bar_t={alpha_bar:.3g}: x0 = (x_t - "
-                         f"sqrt(1-ab) eps)/sqrt(ab) amplifies the rounding of eps by 1/sqrt(ab) = {alpha_bar ** -0.5:.2g}, "
-                         "beyond float64's 16 digits (the samples would be noise); use a 'v' or 'sample' model there "
+                         "sqrt(1-ab) eps)/sqrt(ab) amplifies the rounding of eps by 1/sqrt(ab) = "
+                         f"{alpha_bar ** -0.5:.2g}, beyond float64's 16 digits (the samples would be noise); use a "
+                         "'v' or 'sample' model there "
                          f"or start the schedule at alpha_bar >= {_EPS_X0_FLOOR:g}")
     if prediction == "sample" and not alpha_bar < 1.0:
         raise ValueError("prediction='sample' cannot give eps_hat at alpha_bar_t = 1 (no noise: "
@@ -225,7 +226,7 @@ def ddpm_step(x: Array, a_t: float, a_s: float, *, model: Model, add_noise: AddN
         (eps_hat,) = model.vp(x, a_t, ("eps",))
         eps_hat *= beta / math.sqrt(1.0 - a_t)
         x = np.subtract(x, eps_hat, out=eps_hat)
-        x *= math.sqrt(a_s) / math.sqrt(a_t)  # 1/sqrt(1 - beta) from the levels: 1 - beta rounds to 0 for a_t < 1e-16 a_s
+        x *= math.sqrt(a_s) / math.sqrt(a_t)  # 1/sqrt(1 - beta): 1 - beta itself rounds to 0 for a_t < 1e-16 a_s
     noise_var = 0.0 if last else (beta if variance == "beta" else (1.0 - a_s) / (1.0 - a_t) * beta)
     return add_noise(x, noise_var)
 

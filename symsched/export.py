@@ -514,8 +514,8 @@ def _repeated_first_timestep(scheduler: Any, ts: Array, notes: list[str]) -> Non
         f"scheduler.timesteps hold their first timestep {float(ts[0]):g} {count} times (sigmas beyond the training "
         "grid's end share its last timestep): diffusers' index_for_timestep starts a loop at the second of them unless "
         "the pipeline calls scheduler.set_begin_index(0) (StableDiffusionXLPipeline does, StableDiffusionPipeline does "
-        "not), and such a loop skips the first sigma and fails at its last step (IndexError); the closed form describes "
-        "the loop started at step 0 (call set_begin_index(0))"
+        "not), and such a loop skips the first sigma and fails at its last step (IndexError); the closed form "
+        "describes the loop started at step 0 (call set_begin_index(0))"
     )
 
 

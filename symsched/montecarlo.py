@@ -1070,8 +1070,9 @@ def psd_band(
     With ``familywise=True`` the per-bin level is ``a = 1 - (1 - alpha)^(1/m)`` (Šidák over the ``m``
     independent bins of :func:`independent_bins`), so all bins fall inside with probability
     ``1 - alpha`` (the largest-|z| part of :func:`psd_check` uses ``alpha / 2``). Returns ``(lo, hi)``, each
-    of the shape of ``psd_true``. ValueError for a bad ``psd_true`` (empty, not finite, negative), ``n_samples`` not a positive integer, ``alpha`` outside (0, 1)
-    or bad ``axes``; a non-boolean ``familywise`` is an ArgumentTypeError. Source: :func:`psd_dof`; Šidák 1967.
+    of the shape of ``psd_true``. ValueError for a bad ``psd_true`` (empty, not finite, negative), ``n_samples``
+    not a positive integer, ``alpha`` outside (0, 1) or bad ``axes``; a non-boolean ``familywise`` is an
+    ArgumentTypeError. Source: :func:`psd_dof`; Šidák 1967.
     """
     pt = as_spectrum(psd_true, "psd_true")
     n = _psd_samples(n_samples)

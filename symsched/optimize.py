@@ -60,7 +60,7 @@ optimize`` and ``symsched report`` is :data:`DEFAULT_DIVERGENCE`.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Literal, Optional, Sequence
 
 import numpy as np
@@ -306,8 +306,8 @@ class _Objective:
         # search runs on the scaled objective J 2^-e (e = 0 for weights in [2^-64, 2^64]): unscaled, weights of
         # 2^-1074 gave L-BFGS-B a subnormal J of one or two digits, and a uniform weight moved the optimum
         grp = _api._grouped(flat, np.ones(flat.size) if weights is None else weights.ravel())
-        self.e, self.w_max = grp.e, grp.w_max
-        self.grp = _api.Grouped(grp.u, grp.w, 0, grp.w_max)
+        self.e = grp.e
+        self.grp = replace(grp, e=0)
         self.sampler, self.divergence, self.init = sampler, divergence, init
         self.ve = sampler in VE_SAMPLERS
         # every parameter and option as the engine runs them (library defaults filled in): what the result records
@@ -322,7 +322,7 @@ class _Objective:
         with np.errstate(over="ignore"):
             out = float(np.ldexp(value, self.e))
         if strict and not math.isfinite(out) and math.isfinite(value):
-            raise ValueError(f"weights: with these weights (largest {self.w_max:.6g}) the divergence exceeds the "
+            raise ValueError(f"weights: with these weights (largest {self.grp.w_max:.6g}) the divergence exceeds the "
                              "float64 range (it is linear in the weights: scale them down)")
         return out
 
@@ -1335,8 +1335,8 @@ def _gradient_note(obj: _Objective, ab: Array) -> Optional[str]:
         return None
     try:
         x, coord = obj._levels(None if obj.ve else ab, _sch.alpha_bar_to_sigmas(ab) if obj.ve else None)
-        grp = _api.Grouped(obj.grp.u, obj.grp.w, obj.e, obj.w_max)  # as divergence_and_grad runs it
-        _api.grouped_value_and_grad(grp, x, coord, obj.divergence, obj.sampler, obj.init, obj.settings)
+        # (the weights' scale leaves the sweeps alone: only a cancellation refusal is noted below)
+        _api.grouped_value_and_grad(obj.grp, x, coord, obj.divergence, obj.sampler, obj.init, obj.settings)
         return None
     except ValueError as exc:
         if "coefficients cancel" not in str(exc):  # another refusal (e.g. weights beyond float64) is raised elsewhere

@@ -43,8 +43,8 @@ from numpy.typing import ArrayLike, NDArray
 from . import _library_samplers as _library
 from . import _signal_samplers as _loops
 from ._validate import (
-    MAX_SAMPLES, ArgumentTypeError, as_bool, as_int, as_levels, as_positive_int, as_real, as_real_array, as_seed, check_choice,
-    check_eta, check_grid_size, check_values,
+    MAX_SAMPLES, ArgumentTypeError, as_bool, as_int, as_levels, as_positive_int, as_real, as_real_array, as_seed,
+    check_choice, check_eta, check_grid_size, check_values,
 )
 
 __all__ = [
@@ -538,7 +538,8 @@ def _denoiser_prediction(denoiser: Any, prediction: Optional[str]) -> str:
     if prediction is None:
         prediction = _attribute(denoiser, "prediction")
         if prediction is None:
-            raise ValueError("prediction must be given ('epsilon', 'sample' or 'v'): the denoiser does not say what it returns")
+            raise ValueError("prediction must be given ('epsilon', 'sample' or 'v'): the denoiser does not say what it "
+                             "returns")
     return _prediction(prediction)
 
 

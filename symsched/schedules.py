@@ -1458,13 +1458,12 @@ def standard_schedule(
         raise ValueError(f"spacing applies only to DDPM-grid schedules, not to {name!r}")
     if _nonneg_int(steps_offset, "steps_offset") != 0:
         raise ValueError(f"steps_offset applies only to DDPM-grid schedules, not to {name!r}")
-    need = {"karras": ("finite", int(np.count_nonzero(g > 0)) if g is not None else 2),
-            "kl_optimal": ("finite", int(np.count_nonzero(g > 0)) if g is not None else 2),
-            "shifted": ("", g.size if g is not None else 2)}.get(name)
-    if need is not None and need[1] < 2:  # the grid's ends give the schedule's noise range
-        raise ValueError(f"grid: {name!r} spans the grid's noise range (from its noisiest to its cleanest "
-                         f"{need[0] + ' ' if need[0] else ''}level), but the grid holds {need[1]} "
-                         f"{need[0] + ' ' if need[0] else ''}level(s); give a grid of at least 2")
+    if g is not None and name in ("karras", "kl_optimal", "shifted"):  # the grid's ends give the noise range
+        finite = "finite " if name != "shifted" else ""  # karras/kl_optimal span sigmas, shifted log-SNR (to -inf)
+        count = int(np.count_nonzero(g > 0)) if finite else g.size
+        if count < 2:
+            raise ValueError(f"grid: {name!r} spans the grid's noise range (from its noisiest to its cleanest "
+                             f"{finite}level), but the grid holds {count} {finite}level(s); give a grid of at least 2")
     if name in ("karras", "kl_optimal"):
         fn = karras if name == "karras" else kl_optimal
         if g is None:
