@@ -18,7 +18,7 @@ import numbers
 import operator
 import re
 from collections.abc import Mapping, Set
-from typing import Any, Iterable, Optional
+from typing import Any, Iterable, Optional, Sequence
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -337,6 +337,29 @@ def as_bool(value: Any, name: str) -> bool:
 def as_dps(dps: Any, name: str = "dps") -> int:
     """Decimal digits of an mpmath evaluation: an integer in [1, MAX_DPS]."""
     return as_int(dps, name, 1, MAX_DPS, limit="MAX_DPS")
+
+
+def as_shape(value: Any, name: str = "shape", *, minimum: int = 1, ndims: Optional[Sequence[int]] = None,
+             hint: str = "") -> tuple[int, ...]:
+    """A grid shape: an integer (one axis) or a non-empty sequence of integers >= ``minimum`` (4.5, True or "a"
+    refused, not truncated), with a number of axes in ``ndims`` when given and at most MAX_MODES modes, checked
+    before anything of this shape is allocated. ``hint`` follows the message on a wrong number of axes."""
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value[()]
+    rule = f"an integer or a non-empty sequence of integers >= {minimum}"
+    if isinstance(value, numbers.Real) and not _is_bool(value):
+        value = (value,)
+    if isinstance(value, (str, bytes, Mapping, Set)) or not isinstance(value, Iterable):
+        raise _type_error(name, rule, value)
+    dims = tuple(value)
+    if not dims:
+        raise ValueError(f"{name} must be {rule} (got {_show(value)})")
+    if ndims is not None and len(dims) not in ndims:
+        axes = " or ".join(str(n) for n in ndims)
+        raise ValueError(f"{name} must have {axes} axes (got {len(dims)}: {_show(value)}){hint}")
+    shape = tuple(as_int(d, f"{name} entries", minimum) for d in dims)
+    check_grid_size(shape, name)
+    return shape
 
 
 def check_grid_size(shape: Iterable[int], name: str = "shape") -> None:

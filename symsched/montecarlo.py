@@ -38,7 +38,7 @@ from scipy import special, stats
 from . import _signal_samplers as _loops
 from ._validate import (
     MAX_SAMPLES, ArgumentTypeError, as_bool, as_int, as_levels, as_positive_int, as_real, as_real_array, as_seed,
-    as_sigmas, as_spectrum, check_choice, check_eta, check_values,
+    as_shape, as_sigmas, as_spectrum, check_choice, check_eta, check_values,
 )
 
 __all__ = [
@@ -885,13 +885,6 @@ def _self_conjugate(shape: tuple[int, ...], axes: tuple[int, ...]) -> NDArray[np
     return mask
 
 
-def _grid_shape(shape: Any, name: str = "shape") -> tuple[int, ...]:
-    """A periodogram's shape: a sequence of integers >= 0 (4.5 or "a" refused, not truncated)."""
-    if isinstance(shape, (str, bytes)) or not isinstance(shape, Iterable):
-        raise ArgumentTypeError(f"{name} must be a sequence of integers (got {shape!r})")
-    return tuple(as_int(n, name, 0, rule="a sequence of integers >= 0") for n in shape)
-
-
 def psd_dof(shape: Sequence[int], *, axes: Sequence[int] | None = None) -> NDArray[np.int64]:
     """Chi^2 degrees of freedom per sample of each periodogram bin: 1 at self-conjugate bins, else 2.
 
@@ -900,7 +893,7 @@ def psd_dof(shape: Sequence[int], *, axes: Sequence[int] | None = None) -> NDArr
     negative or non-numeric dimension in ``shape``. Source: the periodogram's chi-square law (this
     module's docstring; Brockwell & Davis 1991, *Time Series: Theory and Methods*, §10.3).
     """
-    shp = _grid_shape(shape)
+    shp = as_shape(shape, minimum=0)
     fa = _norm_axes(axes, len(shp))
     if not fa:
         return np.ones(shp, dtype=np.int64)
@@ -915,7 +908,7 @@ def independent_bins(shape: Sequence[int], *, axes: Sequence[int] | None = None)
     ``-k`` in C order, so self-conjugate bins count once). ValueError as :func:`psd_dof`. Source: real data
     have ``S_hat[k] == S_hat[-k]`` (this module's docstring).
     """
-    shp = _grid_shape(shape)
+    shp = as_shape(shape, minimum=0)
     fa = _norm_axes(axes, len(shp))
     idx = np.indices(shp)
     partner = idx.copy()

@@ -43,8 +43,8 @@ from numpy.typing import ArrayLike, NDArray
 from . import _library_samplers as _library
 from . import _signal_samplers as _loops
 from ._validate import (
-    MAX_SAMPLES, ArgumentTypeError, as_bool, as_int, as_levels, as_positive_int, as_real, as_real_array, as_seed,
-    check_choice, check_eta, check_grid_size, check_values,
+    MAX_SAMPLES, ArgumentTypeError, as_bool, as_int, as_levels, as_positive_int, as_real, as_real_array, as_seed, as_shape,
+    check_choice, check_eta, check_values,
 )
 
 __all__ = [
@@ -138,19 +138,6 @@ def _attribute(obj: Any, attr: str) -> Any:
     if hasattr(obj, attr):
         return getattr(obj, attr)
     return getattr(getattr(obj, "__self__", None), attr, None)
-
-
-def _shape(value: Any, name: str = "shape") -> tuple[int, ...]:
-    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
-        value = (value,)
-    try:
-        shp = tuple(value)
-    except TypeError:
-        raise ValueError(f"{name} must be a tuple of positive integers (got {value!r})") from None
-    if not shp or any(isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 1 for s in shp):
-        raise ValueError(f"{name} must be a non-empty tuple of positive integers (got {value!r})")
-    check_grid_size(shp, name)  # MAX_MODES, before anything of this shape is allocated
-    return tuple(int(s) for s in shp)
 
 
 def wiener_denoiser(spectrum: ArrayLike, *, prediction: str = "epsilon", basis: Optional[ArrayLike] = None) -> Denoiser:
@@ -326,7 +313,7 @@ def torch_denoiser(
         raise ArgumentTypeError(f"dtype must be a torch floating dtype such as torch.float32 (got {dtype!r}): an "
                                 "integer dtype would truncate x_t")
     tdtype = torch.int64 if timestep == "nearest" else torch.float32
-    shp = None if shape is None else _shape(shape)
+    shp = None if shape is None else as_shape(shape)
 
     def fn(x: Array, a: float) -> Array:
         t = grid_timestep(a, g, mode=timestep)
@@ -504,7 +491,7 @@ def sample(
         shape = _attribute(denoiser, "shape")
         if shape is None:
             raise ValueError("shape must be given (the shape of one sample): the denoiser has no shape attribute")
-    shp = _shape(shape)
+    shp = as_shape(shape)
     check_values(n, shp)
     size = int(np.prod(shp))
     batch = max(1, min(n, (1 << 20) // size)) if batch_size is None else as_positive_int(batch_size, "batch_size")
@@ -1703,7 +1690,7 @@ def probe_schedules(
     ref = _Reference(reference, basis=None, channel_axis=channel_axis, bandwidths=None, scales=(0.5, 1.0, 2.0),
                      n_projections=128, fd_components=None, seed=0, metrics=_check_metrics(metrics))
     S = _model_spectrum(spectrum, ref)
-    shp = ref.shape if shape is None else _shape(shape)
+    shp = ref.shape if shape is None else as_shape(shape)
     size = int(np.prod(shp))
     batch = max(1, min(n, (1 << 20) // size)) if batch_size is None else as_positive_int(batch_size, "batch_size")
     total = sum(len(seeds_t) * (-(-n // batch) * ab.size + 1) for ab in scheds.values())

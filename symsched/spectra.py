@@ -30,8 +30,8 @@ from numpy.typing import ArrayLike, NDArray
 
 from ._io import load_npy
 from ._validate import (
-    as_bool, as_int, as_positive as _positive, as_real as _real, as_real_array, as_positive_int, as_spectrum,
-    check_choice, check_grid_size,
+    as_bool, as_int, as_positive as _positive, as_real as _real, as_real_array, as_positive_int, as_shape, as_spectrum,
+    check_choice,
 )
 
 __all__ = [
@@ -71,27 +71,9 @@ _CHUNK_ELEMENTS = 1 << 22  # complex values per FFT chunk (64 MiB)
 # ---------------------------------------------------------------------------------------------
 
 
-def _pos_int(value: Any, name: str) -> int:
-    return as_positive_int(value, name)
-
-
 def _grid_shape(shape: Union[int, Sequence[int]]) -> tuple[int, ...]:
-    if isinstance(shape, (int, np.integer)) and not isinstance(shape, bool):
-        shape = (int(shape),)
-    if isinstance(shape, (str, bytes)):
-        raise ValueError(f"shape must be an int or a tuple of 1 or 2 ints (got {shape!r})")
-    try:
-        dims = tuple(shape)  # type: ignore[arg-type]
-    except TypeError:
-        raise ValueError(f"shape must be an int or a tuple of 1 or 2 ints (got {shape!r})") from None
-    if len(dims) not in (1, 2):
-        raise ValueError(
-            f"shape must have 1 or 2 dimensions (a 1-D signal or a 2-D image; got {dims!r}); "
-            "for colour images build one spectrum per channel"
-        )
-    dims = tuple(_pos_int(d, "shape entries") for d in dims)
-    check_grid_size(dims, "shape")
-    return dims
+    return as_shape(shape, "shape", ndims=(1, 2),
+                    hint=" (a 1-D signal or a 2-D image); for colour images build one spectrum per channel")
 
 
 def fft_frequencies(shape: Union[int, Sequence[int]]) -> Array:
@@ -615,7 +597,7 @@ def welch_psd(
     if arr.ndim not in (1, 2):
         raise ValueError(f"x must be 1-D (n,) or 2-D (B, n) (got shape {arr.shape})")
     fs = _positive(fs, "fs")
-    nper = _pos_int(nperseg, "nperseg")
+    nper = as_positive_int(nperseg, "nperseg")
     if nper > arr.shape[-1]:
         raise ValueError(f"nperseg={nper} exceeds the signal length n={arr.shape[-1]}")
     if noverlap is not None:
@@ -715,7 +697,7 @@ def natural_patches(*, patch_size: int = 32) -> Array:
     ValueError
         If ``patch_size`` is not a positive integer or is larger than every photograph (p > 512).
     """
-    p = _pos_int(patch_size, "patch_size")
+    p = as_positive_int(patch_size, "patch_size")
     return np.array(_natural_patches_cached(p))
 
 
@@ -734,7 +716,7 @@ def natural_patches_spectrum(*, patch_size: int = 32) -> Array:
     Cached in memory; deterministic. ValueError as :func:`natural_patches` (``patch_size`` not a positive
     integer, or above 512). Source: docs/model.md §1 (colour eigen-modes); :func:`colour_eigen_psd`.
     """
-    p = _pos_int(patch_size, "patch_size")
+    p = as_positive_int(patch_size, "patch_size")
     return np.array(_natural_spectrum_cached(p))
 
 
@@ -844,7 +826,7 @@ def load_spectrum(source: Union[str, "os.PathLike[str]"], *, patch_size: int = 3
 
     Source: docs/model.md §1 (modes and colour eigen-modes); images read with PIL.
     """
-    p = _pos_int(patch_size, "patch_size")
+    p = as_positive_int(patch_size, "patch_size")
     if isinstance(source, str) and source.startswith("builtin:"):
         name = source[len("builtin:") :]
         if name not in BUILTIN_SPECTRA:

@@ -651,3 +651,28 @@ def test_sampler_parameters_take_any_real_number_as_the_other_arguments_do() -> 
             symsched.output_spectrum(S, ab, eta=bad)
     with pytest.raises(ValueError, match="eta must lie in"):
         symsched.output_spectrum(S, ab, eta=Fraction(10**400, 1))
+
+
+def _shape_calls():
+    den = probe.wiener_denoiser(np.ones(4))
+    return [("spectra.power_law", lambda s: spectra.power_law(s)),
+            ("probe.sample", lambda s: probe.sample(den, [0.5], shape=s, n_samples=2, seed=0, progress=False)),
+            ("montecarlo.psd_dof", lambda s: mc.psd_dof(s))]
+
+
+@pytest.mark.parametrize("bad, exc, needle", [
+    ((4, True), TypeError, r"shape entries must be .* \(got True\)"),
+    ((4, 2.5), ValueError, r"shape entries must be .* \(got 2.5\)"),
+    ((4, "a"), TypeError, r"shape entries must be .* \(got 'a'\)"),
+    ("44", TypeError, "shape must be an integer or a non-empty sequence"),
+    ({4: 4}, TypeError, "shape must be an integer or a non-empty sequence"),
+    ((), ValueError, "shape must be an integer or a non-empty sequence"),
+    ((10**6, 10**6), ValueError, "shape asks for 1000000000000 modes, more than MAX_MODES"),
+])
+def test_every_grid_shape_follows_one_rule(bad, exc, needle) -> None:
+    """One shape rule (``_validate.as_shape``) for spectra, probe and montecarlo: before, each had its own and
+    ``montecarlo.psd_dof((10**6, 10**6))`` allocated until MemoryError."""
+    for where, call in _shape_calls():
+        with pytest.raises(exc, match=needle):
+            call(bad)
+            pytest.fail(f"{where} accepted shape={bad!r}")

@@ -107,9 +107,9 @@ def test_matern_and_gaussian_covariances():
 @pytest.mark.parametrize(
     "call, match",
     [
-        (lambda: sp.power_law((4, 4, 3)), "1 or 2 dimensions"),
+        (lambda: sp.power_law((4, 4, 3)), "1 or 2 axes .*one spectrum per channel"),
         (lambda: sp.power_law(0), "shape entries must be a positive integer"),
-        (lambda: sp.power_law("abc"), "int or a tuple"),
+        (lambda: sp.power_law("abc"), "shape must be an integer or a non-empty sequence"),
         (lambda: sp.power_law((4, 2.5)), "shape entries must be a positive integer"),
         (lambda: sp.power_law(8, alpha=np.nan), "alpha must be finite"),
         (lambda: sp.power_law(8, c=0.0), "c must be positive"),
