@@ -12,14 +12,16 @@ below it must be directories owned by the current user, with owner rwx and not w
 others (the root's ancestors: owned by root or the user, not group/other-writable unless sticky,
 like /tmp); an entry is read only if it is a regular file (opened without following symlinks or
 blocking on a FIFO) owned by the current user, not writable by group or others, at most
-:data:`MAX_ENTRY_BYTES`, valid UTF-8 JSON with the expected format, fingerprint and key, and accepted
-by the validator. Anything else is ignored and the value is computed instead (an unsafe directory
+:data:`MAX_ENTRY_BYTES`, sealed (its first line is the SHA-256 of the rest, :func:`seal`: a flipped digit or
+a truncated or hand-edited entry is detected), valid UTF-8 JSON with the expected format, fingerprint and
+key, and accepted by the validator. Anything else is ignored and the value is computed instead (an unsafe directory
 also disables writing, with one warning of the owner's class). Entries are written atomically (a
 temporary file renamed into place) with mode 0600; a failed write (read-only file system) is ignored.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -28,10 +30,10 @@ import warnings
 from pathlib import Path
 from typing import Any, Callable, Iterable, Optional, Sequence
 
-from ._io import atomic_write_text
+from ._io import atomic_write_bytes
 
-__all__ = ["DataCache", "MAX_ENTRY_BYTES", "UnsafeEntry", "cache_root", "disabled", "read_entry", "source_digest",
-           "trusted_dir"]
+__all__ = ["DataCache", "MAX_ENTRY_BYTES", "UnsafeEntry", "cache_root", "disabled", "read_entry", "seal",
+           "source_digest", "trusted_dir", "unseal"]
 
 #: largest entry that is read
 MAX_ENTRY_BYTES = 8 << 20
@@ -71,6 +73,23 @@ def _dir_problem(path: Path, st: os.stat_result, uid: int, inside: bool) -> Opti
         return (f"directory {str(path)!r} is not readable, writable and searchable by its owner "
                 f"(mode {stat.S_IMODE(st.st_mode):04o})")
     return None
+
+
+_SEAL = b"symsched-sha256:"
+
+
+def seal(body: bytes) -> bytes:
+    """``body`` behind a first line holding its SHA-256, so that any later change of a byte is detected by
+    :func:`unseal` (corruption, truncation, an edit by hand; not a defence against the cache's owner)."""
+    return _SEAL + hashlib.sha256(body).hexdigest().encode("ascii") + b"\n" + body
+
+
+def unseal(data: bytes) -> Optional[bytes]:
+    """The body of a :func:`seal`-ed entry, or None if its first line is not the SHA-256 of the rest."""
+    head, sep, body = data.partition(b"\n")
+    if not sep or head != _SEAL + hashlib.sha256(body).hexdigest().encode("ascii"):
+        return None
+    return body
 
 
 class UnsafeEntry(Exception):
@@ -207,6 +226,7 @@ class DataCache:
             data = read_entry(path)
         except UnsafeEntry:
             return None
+        data = None if data is None else unseal(data)
         if data is None:
             return None
         try:
@@ -233,8 +253,9 @@ class DataCache:
             return
         doc = {**payload, "format": self.format, "fingerprint": self.fingerprint(), self.key_field: key}
         try:
-            atomic_write_text(path, json.dumps(doc, ensure_ascii=False, sort_keys=True) + "\n", mode=0o600,
-                              follow_symlinks=False)  # a planted link is replaced, never written through
+            body = (json.dumps(doc, ensure_ascii=False, sort_keys=True) + "\n").encode("utf-8")
+            atomic_write_bytes(path, seal(body), mode=0o600,
+                               follow_symlinks=False)  # a planted link is replaced, never written through
         except OSError:  # read-only file system etc.: the computed value is still returned
             pass
 

@@ -184,12 +184,13 @@ def atomic_write_json(path: PathLike, doc: Any, *, indent: Optional[int] = 2) ->
     return atomic_write_text(path, json.dumps(json_ready(doc), indent=indent, allow_nan=False) + "\n")
 
 
-def atomic_write_bytes(path: PathLike, data: bytes, *, mode: Optional[int] = None) -> Path:
+def atomic_write_bytes(path: PathLike, data: bytes, *, mode: Optional[int] = None,
+                       follow_symlinks: bool = True) -> Path:
     def _w(tmp: str) -> None:
         with open(tmp, "wb") as fh:
             fh.write(data)
 
-    return atomic_write(path, _w, mode=mode)
+    return atomic_write(path, _w, mode=mode, follow_symlinks=follow_symlinks)
 
 
 def save_npy(path: PathLike, array: np.ndarray) -> Path:

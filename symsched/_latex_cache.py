@@ -30,7 +30,7 @@ from ._datacache import MAX_ENTRY_BYTES, DataCache, source_digest
 
 __all__ = ["render_all", "lookup", "cached", "cache_dir", "fingerprint", "LatexCacheWarning", "MAX_ENTRY_BYTES"]
 
-_FORMAT = 1  # bump when the entry layout changes
+_FORMAT = 2  # bump when the entry layout changes (2: sealed by a SHA-256 line)
 _TEX = re.compile(r"[A-Za-z0-9_]{1,64}\.tex\Z")
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -12,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from cache_helpers import entry_doc
 from symsched.engine import codegen
 from symsched.engine.kernels import init_kernel, step_kernels
 
@@ -28,7 +28,7 @@ def test_kernel_is_written_to_disk_and_reloaded_identically(private_cache) -> No
     S = np.linspace(0, 5, 11)
     fresh = init_kernel("vp", "exact")(S, 0.3, 0.2, 0.1)
     files = list(private_cache.rglob("*.json"))
-    assert len(files) == 1 and json.loads(files[0].read_text())["key"] == "init:vp:exact"
+    assert len(files) == 1 and entry_doc(files[0])["key"] == "init:vp:exact"
     codegen.clear_memory_cache()
     reloaded = init_kernel("vp", "exact")(S, 0.3, 0.2, 0.1)
     for a, b in zip(fresh, reloaded):
@@ -43,7 +43,7 @@ def test_corrupt_cache_entry_is_rebuilt(private_cache) -> None:
     codegen.clear_memory_cache()
     again = init_kernel("ve", "exact")(S, 0.5, 1.0, 0.1)[0]
     np.testing.assert_array_equal(good, again)
-    assert json.loads(path.read_text())["key"] == "init:ve:exact"
+    assert entry_doc(path)["key"] == "init:ve:exact"
 
 
 def test_disk_cache_can_be_disabled(tmp_path, monkeypatch) -> None:

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from symsched._datacache import seal, unseal
 from symsched.engine import codegen
 from symsched.engine.codegen import KernelCacheWarning
 
@@ -35,6 +36,13 @@ def _kernel():
 
 def _entry(cache: Path) -> Path:
     return codegen._entry_path(cache / "kernels" / codegen.source_fingerprint(), KEY)
+
+
+def _doc(data: bytes) -> dict:
+    """The JSON of a sealed entry (raises if the seal is broken)."""
+    body = unseal(data)
+    assert body is not None, data[:80]
+    return json.loads(body)
 
 
 def _planted(offset: int) -> bytes:
@@ -77,7 +85,7 @@ def test_directories_are_created_0700_and_entries_0600_even_with_umask_002(cache
         assert stat.S_IMODE(os.stat(d).st_mode) == 0o700, d
     entry = _entry(cache)
     assert stat.S_IMODE(os.stat(entry).st_mode) == 0o600
-    doc = json.loads(entry.read_bytes())  # data, not code
+    doc = _doc(entry.read_bytes())  # data, not code
     assert doc["key"] == KEY and doc["symsched_kernel"] == codegen._FORMAT and "def " not in entry.read_text()
 
 
@@ -107,7 +115,7 @@ def test_foreign_owned_entry_is_not_executed_nor_loaded(cache, tmp_path) -> None
     with pytest.warns(KernelCacheWarning, match="owned by uid 12345"):
         assert _right(_fresh())
     assert os.stat(entry).st_uid == os.geteuid()  # replaced by our own entry
-    assert json.loads(entry.read_bytes())["key"] == KEY
+    assert _doc(entry.read_bytes())["key"] == KEY
 
 
 @pytest.mark.parametrize("mode", [0o620, 0o602, 0o666])
@@ -122,11 +130,11 @@ def test_group_or_other_writable_entry_is_not_loaded(cache, mode) -> None:
 
 
 def test_entries_with_code_or_injection_attempts_never_run(cache, tmp_path) -> None:
-    """Entries the cache would accept from its owner still cannot smuggle code: every node is whitelisted."""
+    """Entries the cache would accept from its owner (sealed) still cannot smuggle code: every node is whitelisted."""
     _fresh()
     entry = _entry(cache)
     marker = tmp_path / "pwned"
-    doc = json.loads(_planted(1))
+    doc = _doc(_planted(1))
     payload = f"__import__('pathlib').Path({str(marker)!r}).write_text('ran')"
     attacks = [
         # python source (the old cache format)
@@ -147,7 +155,7 @@ def test_entries_with_code_or_injection_attempts_never_run(cache, tmp_path) -> N
     ]
     for attack in attacks:
         text = attack if isinstance(attack, str) else json.dumps(attack)
-        entry.write_text(text)
+        entry.write_bytes(seal(text.encode()))
         os.chmod(entry, 0o600)
         fn = _fresh()
         assert _right(fn), text[:80]
@@ -166,7 +174,7 @@ def test_corrupt_entries_are_rebuilt_silently(cache, content, recwarn) -> None:
     entry.write_bytes(content)
     os.chmod(entry, 0o600)
     assert _right(_fresh())
-    assert json.loads(entry.read_bytes())["key"] == KEY
+    assert _doc(entry.read_bytes())["key"] == KEY
     assert not [w for w in recwarn if issubclass(w.category, KernelCacheWarning)]
 
 
@@ -220,7 +228,7 @@ def test_foreign_owned_directory_is_bypassed(cache) -> None:
     (kernels / _entry(cache).name).write_bytes(_planted(41))
     with pytest.warns(KernelCacheWarning, match="owned by uid 12345"):
         assert _right(_fresh())
-    assert json.loads(_entry(cache).read_bytes())["exprs"] == json.loads(_planted(41))["exprs"]  # untouched
+    assert _doc(_entry(cache).read_bytes())["exprs"] == _doc(_planted(41))["exprs"]  # untouched
 
 
 @pytest.mark.parametrize("mode", [0o770, 0o707, 0o777])
@@ -411,4 +419,79 @@ def test_concurrent_cold_cache_processes_agree(tmp_path) -> None:
     assert all(not e.name.startswith(".tmp") for e in entries)  # no temporary left behind
     for e in entries:
         if e.is_file():
-            json.loads(e.read_bytes())
+            _doc(e.read_bytes())
+
+
+# ------------------------------------------------------------------------------------ sealed entries
+
+
+def test_an_entry_changed_after_it_was_written_is_rebuilt(cache, recwarn) -> None:
+    """break-test: a flipped digit gave silently wrong spectra, a dropped output "not enough values to unpack",
+    an infinite metadata value "cannot convert float infinity to integer". Every entry is sealed by the SHA-256 of
+    its bytes: any change is detected and the entry rebuilt."""
+    _fresh()
+    entry = _entry(cache)
+    good = entry.read_bytes()
+    head, body = good.split(b"\n", 1)
+    doc = json.loads(body)
+    edits = [body.replace(b'["Q","1","2"]', b'["Q","1","3"]', 1),  # x/2 -> x/3: a digit
+             json.dumps({**doc, "exprs": doc["exprs"][:1]}).encode(),  # a dropped output
+             body[:-10]]  # truncated
+    assert edits[0] != body
+    for edited in edits:
+        entry.write_bytes(head + b"\n" + edited)
+        os.chmod(entry, 0o600)
+        assert _right(_fresh())
+        assert entry.read_bytes() == good  # rebuilt, the same bytes
+    assert not [w for w in recwarn if issubclass(w.category, KernelCacheWarning)]
+
+
+def test_the_seal_check_rejects_an_edit_that_the_parser_would_accept(cache) -> None:
+    """Companion: the digit edit above, resealed, is a well-formed entry that is loaded and gives a wrong
+    kernel (x/3): only the seal tells the edited entry from the one this process wrote."""
+    _fresh()
+    entry = _entry(cache)
+    body = entry.read_bytes().split(b"\n", 1)[1]
+    entry.write_bytes(seal(body.replace(b'["Q","1","2"]', b'["Q","1","3"]', 1)))
+    os.chmod(entry, 0o600)
+    assert np.allclose(_fresh()[1], [4 / 3, 3.0])
+
+
+def test_huge_exponents_are_refused_before_anything_runs() -> None:
+    """break-test: an entry computing 3 ** 9007199254740991 ran for ever; exponents beyond MAX_EXPONENT are
+    refused when the entry is printed (the derivations use at most 6)."""
+    from symsched.engine.printer import MAX_EXPONENT, BadEntry, print_table
+
+    nodes = [["S", "x", {}], ["I", "3"], ["I", "9007199254740991"], ["Pow", 1, 2], ["I", "-9007199254740991"],
+             ["Pow", 0, 4], ["Mul", 0, 5], ["I", str(MAX_EXPONENT)], ["Pow", 1, 7]]
+    for out in (3, 6):
+        with pytest.raises(BadEntry, match="exponent"):
+            print_table(nodes, [0], [], [out], "f")
+    assert f"3 ** {MAX_EXPONENT}" in print_table(nodes, [0], [], [8], "f")  # the bound itself is allowed
+
+
+def test_unsafe_entries_give_one_warning_that_says_they_are_replaced(cache) -> None:
+    """break-test: 20 warnings for 20 group-writable entries, each saying "built in memory instead" although the
+    rebuilt kernels were written back. One warning per process, and the entries are private again."""
+    import warnings
+
+    import sympy as sp
+
+    def other():
+        x = sp.Symbol("x", nonnegative=True)
+        return [x], [x + 3]
+
+    _fresh()
+    codegen.compile_kernel("test:other", other)
+    entries = sorted((cache / "kernels" / codegen.source_fingerprint()).glob("*.json"))
+    assert len(entries) == 2
+    for e in entries:
+        os.chmod(e, 0o620)
+    codegen.clear_memory_cache()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert _right(_kernel()(np.array([4.0, 9.0])))
+        assert codegen.compile_kernel("test:other", other)(np.array([1.0]))[0] == 4.0
+    msgs = [str(w.message) for w in caught if issubclass(w.category, KernelCacheWarning)]
+    assert len(msgs) == 1 and "rebuilt and replaced" in msgs[0] and "in memory" not in msgs[0], msgs
+    assert all(stat.S_IMODE(os.stat(e).st_mode) == 0o600 for e in entries)

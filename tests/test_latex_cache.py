@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from cache_helpers import entry_doc, write_sealed
 from symsched import _latex_cache as lc
 
 FAKE = {"ddim.tex": "% fake\n\\section{DDIM}\n$g = 1$\n", "symsched.tex": "\\input{ddim}\n"}
@@ -50,7 +51,7 @@ def test_miss_renders_and_stores_then_hit_reads_without_rendering(cache: Path) -
     assert entry.is_file() and stat.S_IMODE(entry.stat().st_mode) == 0o600
     for d in (cache, cache / "latex", entry.parent):
         assert stat.S_IMODE(d.stat().st_mode) == 0o700
-    doc = json.loads(entry.read_text(encoding="utf-8"))
+    doc = entry_doc(entry)
     assert doc["files"] == FAKE and doc["fingerprint"] == lc.fingerprint() and doc["sampler"] == "k"
     again = Renderer({"other.tex": "x"})
     assert lc.cached("k", again) == FAKE and again.calls == 0
@@ -70,11 +71,11 @@ def test_a_hit_does_not_import_sympy(cache: Path) -> None:
 def test_corrupt_or_stale_entries_are_rendered_again_and_replaced(cache: Path, damage: str) -> None:
     lc.cached("k", Renderer())
     entry = _entry(cache)
-    doc = json.loads(entry.read_text(encoding="utf-8"))
+    doc = entry_doc(entry)
     if damage == "not json":
         text = "{not json"
     elif damage == "truncated":
-        text = entry.read_text(encoding="utf-8")[:20]
+        text = json.dumps(doc)[:20]
     else:
         if damage == "wrong fingerprint":
             doc["fingerprint"] = "0" * 20
@@ -87,29 +88,29 @@ def test_corrupt_or_stale_entries_are_rendered_again_and_replaced(cache: Path, d
         else:
             doc["files"] = {}
         text = json.dumps(doc)
-    entry.write_text(text, encoding="utf-8")
+    write_sealed(entry, text)  # (sealed: the checks behind the seal are tested)
     r = Renderer()
     assert lc.cached("k", r) == FAKE and r.calls == 1
-    assert json.loads(entry.read_text(encoding="utf-8"))["files"] == FAKE  # repaired
+    assert entry_doc(entry)["files"] == FAKE  # repaired
 
 
 def test_group_writable_or_symlinked_entries_are_not_read(cache: Path, tmp_path: Path) -> None:
     lc.cached("k", Renderer())
     entry = _entry(cache)
-    evil = json.loads(entry.read_text(encoding="utf-8"))
+    evil = entry_doc(entry)
     evil["files"] = {"ddim.tex": "planted"}
-    entry.write_text(json.dumps(evil), encoding="utf-8")
+    write_sealed(entry, json.dumps(evil))
     os.chmod(entry, 0o620)
     r = Renderer()
     assert lc.cached("k", r) == FAKE and r.calls == 1  # the planted text is never returned
     outside = tmp_path / "planted.json"
-    outside.write_text(json.dumps(evil), encoding="utf-8")
+    write_sealed(outside, json.dumps(evil))
     os.chmod(outside, 0o600)
     entry.unlink()
     entry.symlink_to(outside)
     r = Renderer()
     assert lc.cached("k", r) == FAKE and r.calls == 1
-    assert not entry.is_symlink() and json.loads(entry.read_text())["files"] == FAKE
+    assert not entry.is_symlink() and entry_doc(entry)["files"] == FAKE
 
 
 def test_an_unsafe_directory_disables_the_cache_with_one_warning(cache: Path) -> None:
@@ -126,9 +127,9 @@ def test_an_unsafe_directory_disables_the_cache_with_one_warning(cache: Path) ->
 def test_an_entry_owned_by_another_user_is_not_read(cache: Path) -> None:
     lc.cached("k", Renderer())
     entry = _entry(cache)
-    planted = json.loads(entry.read_text(encoding="utf-8"))
+    planted = entry_doc(entry)
     planted["files"] = {"ddim.tex": "planted"}
-    entry.write_text(json.dumps(planted), encoding="utf-8")
+    write_sealed(entry, json.dumps(planted))
     os.chown(entry, 12345, 12345)
     r = Renderer()
     assert lc.cached("k", r) == FAKE and r.calls == 1
@@ -174,3 +175,19 @@ def test_fingerprint_tracks_the_derivation_sources_and_sympy(tmp_path: Path, mon
 
     monkeypatch.setattr(importlib.metadata, "version", lambda name: "0.0-other")
     assert lc.fingerprint.__wrapped__() != same
+
+
+def test_an_entry_edited_after_it_was_written_is_rendered_again(cache: Path) -> None:
+    """A changed byte (a formula edited in place, the seal left as written) is detected by the seal; the same
+    edit resealed is accepted (the companion showing that only the seal catches it)."""
+    lc.cached("k", Renderer())
+    entry = _entry(cache)
+    head, body = entry.read_bytes().split(b"\n", 1)
+    edited = body.replace(b"$g = 1$", b"$g = 2$")
+    assert edited != body
+    entry.write_bytes(head + b"\n" + edited)
+    r = Renderer()
+    assert lc.cached("k", r) == FAKE and r.calls == 1 and entry_doc(entry)["files"] == FAKE
+    write_sealed(entry, edited.decode("utf-8"))
+    r = Renderer()
+    assert lc.cached("k", r) != FAKE and r.calls == 0

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import symsched
+from cache_helpers import entry_doc, write_sealed
 from symsched import montecarlo as mc
 from symsched import probe, schedules
 from symsched.cli import main
@@ -172,22 +173,22 @@ def test_report_section_reads_a_repeated_probe_from_the_cache(stub, tmp_path, mo
     assert len(entries) == 2 and all(e.stat().st_mode & 0o777 == 0o600 for e in entries)
     import base64
 
-    good = json.loads(entries[0].read_text())
+    good = entry_doc(entries[0])
     header_only = base64.b64encode(b"\x89PNG\r\n\x1a\n").decode()
     for bad in ({"png": "PHNjcmlwdD4="},  # base64 of "<script>"
                 {"png": header_only}, {"png": good["png"][:len(good["png"]) // 2]},  # not a whole PNG
                 {"seconds": float("nan")}, {"seconds": True}, {"format": True}, {"verdicts": "x"}):
         assert cmd._valid_probe_entry(good) and cmd._probe_cache().read(entries[0], good["key"], cmd._valid_probe_entry)
         planted = {**good, **bad}
-        entries[0].write_text(json.dumps(planted))
+        write_sealed(entries[0], json.dumps(planted))  # sealed: the checks behind the seal
         assert cmd._probe_cache().read(entries[0], good["key"], cmd._valid_probe_entry) is None, bad
-        entries[0].write_text(json.dumps(good))
-    entries[0].write_text("[" * 100000 + "]" * 100000)  # nested beyond the JSON decoder's recursion limit
+        write_sealed(entries[0], json.dumps(good))
+    write_sealed(entries[0], "[" * 100000 + "]" * 100000)  # nested beyond the JSON decoder's recursion limit
     assert cmd._probe_cache().read(entries[0], good["key"], cmd._valid_probe_entry) is None
     for e in entries:  # a planted entry whose figure is not a PNG is ignored, and replaced
-        doc = json.loads(e.read_text()) if e != entries[0] else dict(good)
+        doc = entry_doc(e) if e != entries[0] else dict(good)
         doc["png"] = "PHNjcmlwdD4="
-        e.write_text(json.dumps(doc))
+        write_sealed(e, json.dumps(doc))
     third = cmd.report_section(tmp_path / "d", steps=3, n_samples=60, seeds=(0, 1))
     assert len(runs) == 3 and "read from the cache" not in third.markdown
     monkeypatch.setenv("SYMSCHED_DISK_CACHE", "0")

@@ -499,7 +499,7 @@ def _probe_section(doc: dict[str, Any], cached: bool) -> ReportSection:
     return ReportSection(md, "\n".join(body), "probe.png")
 
 
-_PROBE_FORMAT = 1
+_PROBE_FORMAT = 2  # 2: sealed entries (symsched._datacache.seal)
 _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 

@@ -8,14 +8,15 @@ not pay for SymPy's simplification again.
 
 The disk cache stores **data, not code**: each entry is a JSON expression table (the kernel's
 arguments, its CSE assignments and its outputs, after the hoisting CSE) built from a strict
-whitelist of node types (:data:`FUNCTIONS`, symbols with validated names and assumptions, exact
-integers, rationals and floats), plus, for in-place kernels, a list of NumPy calls into a
+whitelist of node types (:data:`FUNCTIONS`, symbols — printed by position, so their stored names never
+reach the source — exact integers, rationals and floats), plus, for in-place kernels, a list of NumPy calls into a
 workspace. :mod:`.printer` checks the data and prints it as three-address NumPy code, compiled in
 this process — for fresh and cached kernels alike, so every byte that runs was generated here, the
 cold and warm paths run identical code, and a warm process never imports SymPy. The cache directory is created 0700; a directory or entry not owned by the current
 user, writable by group or others, not a regular file (a FIFO, a device, a symlink) or larger than
-:data:`MAX_ENTRY_BYTES` is never read: kernels are then built in memory, with one
-:class:`KernelCacheWarning`. A corrupt or stale entry is rebuilt.
+:data:`MAX_ENTRY_BYTES` is never read: such an entry is rebuilt and replaced (one :class:`KernelCacheWarning` per
+process), such a directory bypassed (kernels built in memory, one warning). Every entry is sealed by a SHA-256
+line (:func:`symsched._datacache.seal`): a corrupt, truncated, edited or stale entry is rebuilt silently.
 
 The cache lives in ``$SYMSCHED_CACHE_DIR`` (default ``$XDG_CACHE_HOME/symsched`` or
 ``~/.cache/symsched``), under ``kernels/<fingerprint>``, keyed by a hash of the source of
@@ -28,7 +29,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import tempfile
 import threading
 import warnings
@@ -52,7 +52,8 @@ __all__ = [
 Kernel = Callable[..., Any]
 _MEMORY: dict[str, Kernel] = {}
 _LOCK = threading.Lock()
-_FORMAT = 3  # bump when the on-disk layout changes (1: Python source; 2: JSON tables; 3: + in-place kernels)
+_FORMAT = 4  # bump when the on-disk layout changes (1: Python source; 2: JSON tables; 3: + in-place kernels;
+#             4: sealed by a SHA-256 line)
 
 #: largest cache entry that is read (the biggest kernel today is ~20 kB)
 MAX_ENTRY_BYTES = 8 << 20
@@ -69,8 +70,6 @@ FUNCTIONS: tuple[str, ...] = (
 )
 _NO_EVALUATE = ("ExprCondPair",)  # constructors without an ``evaluate`` flag (they evaluate nothing)
 _CONSTANTS = ("pi", "E", "oo", "-oo", "nan", "zoo", "true", "false")
-_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}\Z")
-_INT = re.compile(r"-?[0-9]{1,1000}\Z")
 
 
 class KernelCacheWarning(UserWarning):
@@ -111,10 +110,20 @@ _WARNED: set[str] = set()
 
 
 def _warn(message: str) -> None:
+    """One warning per unsafe directory: the kernels are then built in memory only."""
     if message not in _WARNED:
         _WARNED.add(message)
         warnings.warn(f"symsched kernel cache: {message}; kernels are built in memory instead "
                       "(set SYMSCHED_CACHE_DIR to a private directory, or SYMSCHED_DISK_CACHE=0)",
+                      KernelCacheWarning, stacklevel=5)
+
+
+def _warn_entry(message: str) -> None:
+    """One warning per process for unsafe entries (the first one named): each is rebuilt and replaced."""
+    if "entries" not in _WARNED:
+        _WARNED.add("entries")
+        warnings.warn(f"symsched kernel cache: {message}; it was not read, and it and any other such entry are "
+                      "rebuilt and replaced by a private 0600 file (this warning is given once per process)",
                       KernelCacheWarning, stacklevel=5)
 
 
@@ -224,14 +233,26 @@ def _entry_doc(key: str, style: str, args: Sequence[Any], repl: Sequence[tuple[A
             "nodes": nodes, **table, **(extra or {})}
 
 
+def _doc_bytes(doc: dict[str, Any]) -> bytes:
+    """An entry's bytes: its JSON behind the SHA-256 line of :func:`symsched._datacache.seal`."""
+    from .._datacache import seal
+
+    return seal(json.dumps(doc, separators=(",", ":")).encode("ascii"))
+
+
 def _entry_bytes(key: str, args: Sequence[Any], repl: Sequence[tuple[Any, Any]], exprs: Sequence[Any]) -> bytes:
     """The bytes of a table entry (as :func:`compile_kernel` writes it)."""
-    return json.dumps(_entry_doc(key, "table", args, repl, exprs), separators=(",", ":")).encode("ascii")
+    return _doc_bytes(_entry_doc(key, "table", args, repl, exprs))
 
 
 def _parse_entry(data: bytes, key: str) -> dict[str, Any]:
+    from .._datacache import unseal
+
+    body = unseal(data)
+    if body is None:
+        raise _BadEntry("its checksum does not match (corrupt, truncated or edited)")
     try:
-        doc = json.loads(data.decode("utf-8"))
+        doc = json.loads(body.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError):
         raise _BadEntry("not JSON") from None
     if not isinstance(doc, dict) or doc.get("symsched_kernel") != _FORMAT or doc.get("key") != key \
@@ -416,7 +437,7 @@ def compile_kernel(key: str, build: Callable[[], Any], *, style: str = "table") 
             try:
                 fn = _load(path, key)
             except _BadEntry as exc:
-                _warn(str(exc))
+                _warn_entry(str(exc))
         if fn is None:
             try:
                 doc = _build_doc(key, build, style)
@@ -431,7 +452,7 @@ def compile_kernel(key: str, build: Callable[[], Any], *, style: str = "table") 
             fn = _generate(doc)
             if path is not None:
                 try:
-                    _write_entry(path, json.dumps(doc, separators=(",", ":")).encode("ascii"))
+                    _write_entry(path, _doc_bytes(doc))
                 except (OSError, _BadEntry, TypeError, ValueError):  # read-only cache, or not storable: memory only
                     pass
         _MEMORY[key] = fn

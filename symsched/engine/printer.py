@@ -35,6 +35,8 @@ class BadEntry(Exception):
 
 
 _INT = re.compile(r"-?[0-9]{1,400}\Z")
+#: largest |exponent| of an exact power in an entry (the derivations use at most 6)
+MAX_EXPONENT = 64
 
 #: operation node -> (minimum, maximum number of children, printer of the child names)
 OPS: dict[str, tuple[int, int, Callable[[list[str]], str]]] = {
@@ -207,7 +209,7 @@ class _Table:
             self._check_index(node[2])
             e = self.nodes[node[2]]
             if isinstance(e, list) and len(e) == 2 and e[0] == "I" and isinstance(e[1], str) and _INT.match(e[1]) \
-                    and int(e[1]) < 0:
+                    and -MAX_EXPONENT <= int(e[1]) < 0:  # (beyond: refused by _pow)
                 return node[1], -int(e[1])
         return None
 
@@ -237,6 +239,8 @@ class _Table:
         elif isinstance(e, list) and e and e[0] == "Q" and len(e) == 3:
             self.ref(rest[1])  # validates the rational
             exact = Fraction(int(e[1]), int(e[2]))
+        if exact is not None and abs(exact) > MAX_EXPONENT:  # 3 ** 9007199254740991 would run for ever
+            raise BadEntry(f"an exponent beyond +-{MAX_EXPONENT}")
         if exact == 2:
             return f"{base} * {base}"
         if exact == -1:
