@@ -486,6 +486,23 @@ def grouped_values(grp: Grouped, x: Array, coordinate: str, divergences: Any, sa
     return out
 
 
+def _schedule_divergences(S: Array, x: Array, coordinate: str, sampler: Any, init: Any,
+                          settings: dict[str, Any]) -> dict[str, float]:
+    """Every divergence of :data:`DIVERGENCES` (unweighted; "w2" is W2 squared) of one schedule in the ratio form of
+    :func:`grouped_values` (exact where P underflows); ``inf`` for one beyond the float64 range."""
+    grp = _grouped(S.ravel(), np.ones(S.size))
+    try:
+        return grouped_values(grp, x, coordinate, DIVERGENCES, sampler, init, settings)
+    except Unrepresentable:  # one of them lies beyond float64 (S near 1e308): each on its own
+        out = {}
+        for d in DIVERGENCES:
+            try:
+                out[d] = grouped_values(grp, x, coordinate, (d,), sampler, init, settings)[d]
+            except Unrepresentable:
+                out[d] = math.inf
+        return out
+
+
 def divergence_and_grad(
     spectrum: ArrayLike,
     alpha_bar: ArrayLike,

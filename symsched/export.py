@@ -892,8 +892,11 @@ def _quarter_gap(g: Array) -> Array:
     return 0.25 * np.minimum(np.append(np.inf, gap), np.append(gap, np.inf))
 
 
-def _match_timestep(a: float, i: int, g: Array, tol: Array, rtol: float | None) -> int:
-    """The timestep t with ``g[t] == a`` within the tolerance; ValueError naming ``alpha_bar[i]`` otherwise."""
+def _match_timestep(a: float, i: int, g: Array, tol: Array, rtol: float | None, standin: bool = False) -> int:
+    """The timestep t with ``g[t] == a`` within the tolerance; ValueError naming ``alpha_bar[i]`` otherwise.
+    ``standin``: the scheduler runs a zero-SNR timestep at diffusers' ``2**-24``, so that level is its timestep."""
+    if standin and a == _ZERO_SNR_STANDIN and g[-1] == 0.0:
+        return g.size - 1
     if a == 0.0:
         if g[-1] == 0.0:
             return g.size - 1
@@ -913,14 +916,15 @@ def _match_timestep(a: float, i: int, g: Array, tol: Array, rtol: float | None) 
                      "snap the schedule to the grid first")
 
 
-def _grid_timesteps(ab: Array, grid: Any, rtol: float | None) -> list[int]:
-    """Training timesteps t_i with grid[t_i] == ab[i] within the tolerance (ValueError otherwise)."""
+def _grid_timesteps(ab: Array, grid: Any, rtol: float | None, standin: bool = False) -> list[int]:
+    """Training timesteps t_i with grid[t_i] == ab[i] within the tolerance (ValueError otherwise); ``standin``: see
+    :func:`_match_timestep`."""
     g = _as_export_grid(grid)
     rtol = None if rtol is None else as_real(rtol, "rtol")
     if rtol is not None and rtol < 0:
         raise ValueError(f"rtol must be >= 0 (got {rtol!r})")
     tol = _float32_log_tolerance(g)
-    out = [_match_timestep(float(a), i, g, tol, rtol) for i, a in enumerate(ab)]
+    out = [_match_timestep(float(a), i, g, tol, rtol, standin) for i, a in enumerate(ab)]
     if len(set(out)) != len(out):
         from .schedules import GridCollision
 
@@ -987,7 +991,7 @@ def dpmsolver_timesteps(ab: Array, cfg: Any, grid: Any, rtol: float | None = Non
             )
         ab = ab[:-1]
     _standin_below_next(ab, "DPMSolverMultistepScheduler")
-    return {"timesteps": _grid_timesteps(ab, grid, rtol)}
+    return {"timesteps": _grid_timesteps(ab, grid, rtol, standin=True)}  # it runs 2**-24 at a zero-SNR timestep
 
 
 def _standin_below_next(ab: Array, name: str) -> None:
@@ -1031,6 +1035,9 @@ def _to_flow_match(ab: Array, scheduler: Any, grid: Any, rtol: float | None) -> 
         if cfg.get(key):
             raise ValueError(f"scheduler: FlowMatchEulerDiscreteScheduler with {key}={cfg.get(key)!r} rewrites the "
                              "sigmas it is given; configure it off to run a custom schedule")
+    if cfg.get("stochastic_sampling"):  # as from_diffusers refuses it
+        raise ValueError("scheduler: FlowMatchEulerDiscreteScheduler with stochastic_sampling=True re-noises every "
+                         "step: not the deterministic flow ODE step symsched optimised for; configure it off")
     out["sigmas"] = [float(v) for v in t]
     return out
 

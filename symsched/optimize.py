@@ -133,12 +133,25 @@ def default_grid() -> Array:
 # ---------------------------------------------------------------------------------------------
 
 
-def _check_grid(grid: ArrayLike, steps: int) -> Array:
+#: samplers whose diffusers scheduler (DDPMScheduler, DDIMScheduler) runs a zero-terminal-SNR timestep at
+#: alpha_bar = 0 exactly, not at the 2**-24 stand-in that EulerDiscrete, DPMSolverMultistep and UniPC schedulers
+#: keep in their alphas_cumprod (and run)
+_RUN_ZERO_NOT_STANDIN = ("ddim", "ddpm")
+
+
+def _check_grid(grid: ArrayLike, steps: int, sampler: Optional[str] = None) -> Array:
     """A training grid (checked by :func:`symsched.schedules._as_grid`, the one set of grid rules) with at least
-    ``steps`` levels."""
+    ``steps`` levels; ValueError for diffusers' zero-SNR stand-in ``2**-24`` as the last level of a ``sampler``
+    whose scheduler runs alpha_bar = 0 there (the optimised level would not be the one that runs)."""
     g = _sch._as_grid(grid, "grid")
     if g.size < steps:
         raise ValueError(f"grid has {g.size} levels, fewer than steps={steps}: cannot choose {steps} distinct levels")
+    if sampler in _RUN_ZERO_NOT_STANDIN and g.size > 1 and g[-1] == 2.0**-24:
+        raise ValueError(
+            f"grid ends in 2**-24, diffusers' stand-in for zero terminal SNR in the alphas_cumprod of "
+            f"EulerDiscrete/DPMSolverMultistep/UniPC schedulers, which run that level; the scheduler of sampler "
+            f"{sampler!r} ({'DDPMScheduler' if sampler == 'ddpm' else 'DDIMScheduler'}) runs alpha_bar = 0 there instead: set "
+            "the grid's last entry to 0 (grid[-1] = 0), or use the grid of the scheduler you will run")
     return g
 
 
@@ -155,7 +168,19 @@ def _check_level(value: Any, name: str, zero_ok: bool = False) -> float:
     return v
 
 
-def _check_endpoints(endpoints: Any, steps: int, grid: Optional[Array]) -> tuple[Optional[float], Optional[float]]:
+def _check_endpoints(endpoints: Any, steps: int, grid: Optional[Array], sampler: Optional[str] = None
+                     ) -> tuple[Optional[float], Optional[float]]:
+    first, last = _endpoint_levels(endpoints, steps, grid)
+    if sampler in FLOW_SAMPLERS:  # a level whose flow time t rounds to 1 has no place in a flow schedule
+        for v, name in ((first, "endpoints[0] (first level)"), (last, "endpoints[1] (last level)")):
+            try:
+                _ = None if v is None else _sch.alpha_bar_to_flow_t(v)
+            except ValueError as exc:
+                raise ValueError(f"{name} with sampler {sampler!r}: {str(exc).split(': ', 1)[-1]}") from None
+    return first, last
+
+
+def _endpoint_levels(endpoints: Any, steps: int, grid: Optional[Array]) -> tuple[Optional[float], Optional[float]]:
     if endpoints is None:
         g = grid if grid is not None else default_grid()
         return float(g[-1]), None
@@ -178,12 +203,12 @@ def _check_endpoints(endpoints: Any, steps: int, grid: Optional[Array]) -> tuple
     return first, last
 
 
-def _check_levels_args(K: int, endpoints: Any, grid: Any) -> None:
+def _check_levels_args(K: int, endpoints: Any, grid: Any, sampler: Optional[str] = None) -> None:
     """For a caller that checks before any work (the CLI): the grid, the endpoints, and the room the fixed
     endpoints leave for the other levels (on the grid or in float64), as :func:`optimize_schedule` checks them
     (``_Box`` at the start of its search); ValueError naming the argument."""
-    g = None if grid is None else _check_grid(grid, K)
-    first, last = _check_endpoints(endpoints, K, g)
+    g = None if grid is None else _check_grid(grid, K, sampler)
+    first, last = _check_endpoints(endpoints, K, g, sampler)
     _Box(K, first, last, g, _standard(K, g))
 
 
@@ -1002,21 +1027,12 @@ def schedule_metrics(
     """
     S = as_spectrum(spectrum)
     check_choice(sampler, "sampler", SAMPLERS)
-    grp = _api._grouped(S.ravel(), np.ones(S.size))
     if sampler in VE_SAMPLERS:
         x, coord = _api._ve_levels(_sch.alpha_bar_to_sigmas(alpha_bar)), "sigma"
     else:
         x, coord = _api._vp_levels(alpha_bar), "alpha_bar"
     kw = _settings(sampler, eta, variance, settings)
-    try:
-        value = _api.grouped_values(grp, x, coord, DIVERGENCES, sampler, init, kw)
-    except _api.Unrepresentable:  # one of them lies beyond float64 (S near 1e308): each on its own
-        value = {}
-        for d in DIVERGENCES:
-            try:
-                value[d] = _api.grouped_values(grp, x, coord, (d,), sampler, init, kw)[d]
-            except _api.Unrepresentable:
-                value[d] = math.inf
+    value = _api._schedule_divergences(S, x, coord, sampler, init, kw)
     w2 = math.sqrt(value["w2"])
     if w2 == math.inf:  # W2 squared overflows, W2 need not: the scaled sum of w2_distance
         w2 = _api.w2_distance(schedule_output(S, alpha_bar, sampler=sampler, init=init, **kw), S)
@@ -1232,8 +1248,8 @@ def optimize_schedule(
         if not np.any(w > 0):
             raise ValueError("weights must give some mode a positive weight (all zero: every schedule scores 0 and "
                              "there is nothing to optimise)")
-    g = None if grid is None else _check_grid(grid, K)
-    first, last = _check_endpoints(endpoints, K, g)
+    g = None if grid is None else _check_grid(grid, K, sampler)
+    first, last = _check_endpoints(endpoints, K, g, sampler)
 
     # single-threaded BLAS for the whole search: L-BFGS-B's and the recursion's tiny vector operations
     # stall when a threaded BLAS competes for a loaded machine's cores (several times slower)

@@ -167,9 +167,10 @@ def _float_array(value: ArrayLike, name: str) -> Array:
     return arr
 
 
-def _as_grid(grid: ArrayLike, name: str = "grid") -> Array:
+def _as_grid(grid: ArrayLike, name: str = "grid", *, lone_zero: bool = False) -> Array:
     """A training-order grid: 1-D, strictly decreasing in t (``grid[t] = alphas_cumprod[t]``), in (0, 1) except
-    that the last entry may be exactly 0 (zero terminal SNR, ``rescale_betas_zero_snr=True``)."""
+    that the last entry may be exactly 0 (zero terminal SNR, ``rescale_betas_zero_snr=True``); ``[0.0]`` alone only
+    with ``lone_zero`` (a one-step schedule from pure noise, not a grid a model was trained on)."""
     arr = _float_array(grid, name)
     if arr.ndim != 1 or arr.size == 0:
         raise ValueError(f"{name} must be a non-empty 1-D array alphas_cumprod[t] (got shape {arr.shape})")
@@ -178,7 +179,7 @@ def _as_grid(grid: ArrayLike, name: str = "grid") -> Array:
             f"{name} must lie in (0, 1), except a last entry 0 (zero terminal SNR) "
             f"(got min {arr.min():.17g}, max {arr.max():.17g})"
         )
-    if arr[0] == 0:
+    if arr[0] == 0 and not (lone_zero and arr.size == 1):
         raise ValueError(f"{name} must hold a level above 0 before its zero-terminal-SNR entry (got {name} = [0.0])")
     if arr.size > 1 and np.any(np.diff(arr) >= 0):
         i = int(np.argmax(np.diff(arr) >= 0))  # the first offending pair
@@ -564,19 +565,19 @@ def alpha_bar_to_betas(alpha_bar: ArrayLike) -> Array:
     Parameters
     ----------
     alpha_bar : array_like, shape (T,)
-        Training-order grid: in (0, 1), strictly decreasing in t. For a symsched schedule
-        (noisiest first) pass ``alpha_bar[::-1]``.
+        Training-order grid: in (0, 1), strictly decreasing in t, the last entry may be 0 (zero terminal SNR,
+        beta = 1 there). For a symsched schedule (noisiest first) pass ``alpha_bar[::-1]``.
 
     Returns
     -------
-    ndarray, shape (T,), float64, in (0, 1)
+    ndarray, shape (T,), float64, in (0, 1]
 
     Raises
     ------
     ValueError
         If ``alpha_bar`` is not 1-D, empty, not finite, outside (0, 1) or not strictly decreasing.
     """
-    ab = _as_grid(alpha_bar, "alpha_bar")
+    ab = _as_grid(alpha_bar, "alpha_bar", lone_zero=True)
     prev = np.concatenate(([1.0], ab[:-1]))
     return (prev - ab) / prev
 

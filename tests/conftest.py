@@ -50,3 +50,15 @@ def _kernel_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
     """Tests build kernels into a private cache so they exercise the SymPy path from scratch."""
     if "SYMSCHED_CACHE_DIR" not in os.environ:
         os.environ["SYMSCHED_CACHE_DIR"] = str(tmp_path_factory.mktemp("kernel-cache"))
+
+
+@pytest.fixture(autouse=True)
+def _mpmath_precision():
+    """Every test starts at mpmath's default 15 digits and leaves it there: a test that sets ``mp.dps`` globally
+    (rather than ``mp.workdps``) no longer changes the precision of the mpmath references of the tests after it
+    (test_extremes' DEIS check failed when it ran after test_zero_snr's ``mp.dps = 60``)."""
+    from mpmath import mp
+
+    mp.dps = 15
+    yield
+    mp.dps = 15

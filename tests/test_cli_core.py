@@ -27,6 +27,21 @@ def test_transfer_prints_divergences_and_writes_psd(tmp_path, capsys) -> None:
     assert f"{symsched.w2_distance(expected, spec):.10g}" in out
 
 
+def test_transfer_divergences_are_the_ratio_form_where_the_output_underflows(tmp_path, capsys) -> None:
+    """break-test: S = [0, 1e-300, 1, 1e300] from alpha_bar = 0 printed KL = inf both ways (kl_divergence of a P that
+    underflowed) while divergence_and_grad gives 1.11e299 and 687.67: the command now prints the API's values."""
+    S, ab = np.array([0.0, 1e-300, 1.0, 1e300]), np.array([0.0, 0.1, 0.5, 0.9])
+    np.save(tmp_path / "S.npy", S)
+    np.save(tmp_path / "A.npy", ab)
+    assert main(["transfer", "--spectrum", str(tmp_path / "S.npy"), "--alpha-bar", str(tmp_path / "A.npy")]) == 0
+    out = capsys.readouterr().out
+    for div, label in (("kl", "KL(data || generated)"), ("kl-reverse", "KL(generated || data)")):
+        J = symsched.divergence_and_grad(S, ab, divergence=div)[0]
+        assert np.isfinite(J) and f"{label} = {J:.10g}" in out, out
+    P = symsched.output_spectrum(S, ab)
+    assert symsched.kl_divergence(S, P) == np.inf  # companion: what the command printed before
+
+
 def test_transfer_passes_sampler_options_by_their_library_names(tmp_path) -> None:
     spec = np.abs(np.random.default_rng(1).normal(size=(8, 8))) + 0.01
     ab = np.array([0.02, 0.3, 0.8, 0.97])

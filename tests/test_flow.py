@@ -283,6 +283,18 @@ def test_export_dynamic_shift_passes_the_identity_mu_of_each_shift_type() -> Non
         to_diffusers(ab, scheduler=stand_in("quadratic"))
 
 
+@pytest.mark.parametrize("key", ["stochastic_sampling", "shift_terminal", "use_karras_sigmas", "invert_sigmas"])
+def test_export_refuses_flow_schedulers_that_do_not_run_the_schedule(key: str) -> None:
+    """break-test: stochastic_sampling=True was exported silently, though from_diffusers refuses that scheduler (it
+    re-noises every step); the options that rewrite the sigmas were already refused."""
+    cfg = {key: 0.5 if key == "shift_terminal" else True}
+    stand_in = type("FlowMatchEulerDiscreteScheduler", (), {"config": cfg})()
+    with pytest.raises(ValueError, match=f"FlowMatchEulerDiscreteScheduler with {key}="):
+        to_diffusers(sch.flow_schedule("flow-uniform", 5), scheduler=stand_in)
+    plain = type("FlowMatchEulerDiscreteScheduler", (), {"config": {key: False}})()
+    assert len(to_diffusers(sch.flow_schedule("flow-uniform", 5), scheduler=plain)["sigmas"]) == 5
+
+
 def test_diffusers_schedules_are_the_named_ones() -> None:
     d = _diffusers()
     s = d.FlowMatchEulerDiscreteScheduler(shift=3.0)

@@ -57,6 +57,8 @@ def test_optimize_flow_with_resolution_shift(tmp_path: Path) -> None:
     (("--flow", "--grid", "1000"), "--flow takes no --grid"),
     (("--flow", "--sampler", "ddim"), "--flow runs a flow-matching sampler"),
     (("--shift-from-resolution", "512x512"), "--shift-from-resolution applies only with --flow"),
+    # break-test: advised "--format diffusers (FlowMatchHeunDiscreteScheduler sigmas)", which takes no custom sigmas
+    (("--sampler", "flow_match_heun", "--format", "k-diffusion"), "takes no custom sigmas either: export with --format json"),
     (("--flow", "--shift-from-resolution", "big"), "--shift-from-resolution must be HxW"),
     # mu = 6.6e9: used to print "numeric error: math range error"; now the option and mu are named
     (("--flow", "--shift-from-resolution", "100000000x100000000"),
@@ -65,6 +67,28 @@ def test_optimize_flow_with_resolution_shift(tmp_path: Path) -> None:
 def test_flow_option_errors_are_one_line(tmp_path: Path, args: tuple, match: str) -> None:
     r = run_cli("optimize", "--steps", "3", "--no-progress", "--out", str(tmp_path / "x.json"), *args, cwd=tmp_path)
     assert r.returncode == 2 and match in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+
+def test_a_first_level_without_a_flow_time_is_refused_before_the_optimisation(tmp_path: Path) -> None:
+    """break-test: --flow --endpoints 1e-40,none optimised and printed the table, then exited 2 (t rounds to 1)."""
+    r = run_cli("optimize", "--steps", "3", "--flow", "--endpoints", "1e-40,none", "--no-progress", "--out",
+                str(tmp_path / "f.json"), cwd=tmp_path)
+    assert r.returncode == 2 and r.stdout == "" and not (tmp_path / "f.json").exists(), r.stdout
+    assert "--endpoints: endpoints[0] (first level) with sampler 'flow_match_euler': alpha_bar=1e-40" in r.stderr
+    with pytest.raises(ValueError, match=r"^endpoints\[0\] \(first level\) with sampler 'flow_match_heun'"):
+        symsched.optimize_schedule(np.ones(3), 3, sampler="flow_match_heun", endpoints=(1e-40, None))
+
+
+def test_one_step_from_pure_noise_is_saved(tmp_path: Path) -> None:
+    """break-test: K = 1 from alpha_bar = 0 (the only level: nothing to optimise) ran, printed, then failed in
+    alpha_bar_to_betas([0.0]) although betas_to_alpha_bar([1.0]) = [0.0]."""
+    np.testing.assert_array_equal(sch.alpha_bar_to_betas([0.0]), [1.0])
+    np.testing.assert_array_equal(sch.betas_to_alpha_bar(sch.alpha_bar_to_betas([0.0])), [0.0])
+    r = run_cli("optimize", "--spectrum", "builtin:natural-patches", "--steps", "1", "--flow", "--no-progress",
+                "--out", str(tmp_path / "o.json"), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    doc = json.loads((tmp_path / "o.json").read_text())
+    assert doc["alpha_bar"] == [0.0] and doc["betas"] == [1.0] and doc["flow_t"] == [1.0]
 
 
 def test_zero_snr_grid_option(tmp_path: Path) -> None:

@@ -362,3 +362,39 @@ def test_degenerate_zero_snr_grids_are_refused_or_determined() -> None:
         assert both.value == pytest.approx(symsched.w2_distance(symsched.output_spectrum(S, [0.0, 0.5]), S) ** 2, rel=1e-12)
         free = symsched.optimize_schedule(S, 1, grid=np.array([0.5, 0.0]), endpoints=(None, None))
         np.testing.assert_array_equal(free.alpha_bar, [0.5])
+
+
+def _standin_grid() -> np.ndarray:
+    """A zero-SNR grid as EulerDiscrete/DPMSolverMultistep/UniPC keep it: the last entry diffusers' 2**-24."""
+    g = symsched.schedules.training_grid("scaled_linear", rescale_zero_snr=True).copy()
+    g[-1] = 2.0**-24
+    return g
+
+
+def test_a_standin_grid_is_refused_for_samplers_whose_scheduler_runs_zero() -> None:
+    """break-test: a grid saved from EulerDiscreteScheduler (last entry 2**-24) optimised for ddpm: the schedule's
+    first level was 5.96e-8 but the exported DDPMScheduler (rescale_betas_zero_snr=True) runs alpha_bar = 0 there."""
+    S = np.logspace(-2, 2, 16)
+    for sampler in ("ddpm", "ddim"):
+        with pytest.raises(ValueError, match=r"^grid ends in 2\*\*-24, diffusers' stand-in"):
+            symsched.optimize_schedule(S, 4, sampler=sampler, grid=_standin_grid())
+    g0 = _standin_grid()
+    g0[-1] = 0.0  # the fix the message names
+    assert symsched.optimize_schedule(S, 4, sampler="ddpm", grid=g0, maxiter=5).alpha_bar.size == 4
+
+
+def test_dpmsolver_exports_the_standin_level_it_runs() -> None:
+    """DPMSolverMultistepScheduler runs a zero-SNR timestep at 2**-24: optimised on its own grid, the first level is
+    that stand-in, and the export places it on the last timestep (it was refused: "not on the grid")."""
+    S = np.logspace(-2, 2, 16)
+    res = symsched.optimize_schedule(S, 4, sampler="dpmsolver_multistep", grid=_standin_grid(), maxiter=20)
+    assert res.alpha_bar[0] == 2.0**-24
+    kw = symsched.export.to_diffusers(res.alpha_bar, scheduler="DPMSolverMultistepScheduler", grid=_standin_grid())
+    assert kw["timesteps"][0] == 999
+    with pytest.raises(ValueError, match=r"alpha_bar\[0\]=5\.96.* is not on the grid"):
+        symsched.export.to_diffusers(res.alpha_bar, scheduler="DDPMScheduler", grid=_standin_grid())  # DDPM would run 0 there
+    diffusers = pytest.importorskip("diffusers")
+    s = diffusers.DPMSolverMultistepScheduler(beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012,
+                                              rescale_betas_zero_snr=True)
+    s.set_timesteps(**kw)
+    np.testing.assert_allclose(symsched.export.from_diffusers(s).alpha_bar, res.alpha_bar, rtol=1e-5)  # float32 cumprod

@@ -82,3 +82,127 @@ def test_without_the_guard_the_float64_value_is_wrong(monkeypatch) -> None:
     monkeypatch.setattr(recursion, "rounding_check", lambda *a, **k: (True, 0.0))
     blind = symsched.output_spectrum(S, ab, sampler="deis_multistep")
     assert np.max(np.abs(blind - ref) / ref) > 1e-6
+
+
+# ------------------------------------------------------------------------------------------------
+# levels one ulp apart: the smallest gap of all
+# ------------------------------------------------------------------------------------------------
+_N = np.nextafter
+#: (VE?, S, levels, sampler, settings, reference): references from an independent 50-digit per-mode recursion of
+#: each library's update equations (k-diffusion 0.1.1.post1 sampling.py; diffusers 0.42 DPMSolverMultistep, UniPC
+#: and DEIS schedulers) with the exact denoiser, written for the break-test of 3 December 2026
+ULP_CASES = [
+    (True, 100.0, [10.0, 5.0, _N(5.0, 0), 1.0], "dpmpp_2m", {}, 49.0350783268057),
+    (True, 100.0, [10.0, 5.0, _N(5.0, 0), 2.5], "lms", {}, 45.1439802362636),
+    (True, 100.0, [10.0, 5.0, _N(5.0, 0), 2.5, 1.0, 0.5], "dpmpp_3m_sde", dict(eta=0.0), 44.6927054573),
+    (False, 100.0, [0.01, _N(0.01, 1), 0.04, 0.2], "dpmsolver_multistep", dict(init="exact"), 104.249417556463),
+    (False, 100.0, [0.01, _N(0.01, 1), 0.04, 0.2], "unipc_multistep", dict(init="exact"), 103.928613151802),
+    (False, 1.0, [0.00802646670360291, 0.008026466703602912, 0.9292948309837288], "deis_multistep",
+     dict(solver_order=3, lower_order_final=False), 0.182234438583826),
+]
+
+
+def _ulp_run(ve, S, levels, sampler, kw):
+    f = symsched.output_spectrum_ve if ve else symsched.output_spectrum
+    return f([S], levels, sampler=sampler, **kw)[0]
+
+
+@pytest.mark.parametrize("ve,S,levels,sampler,kw,ref", ULP_CASES)
+def test_levels_one_ulp_apart_are_exact(ve, S, levels, sampler, kw, ref) -> None:
+    """break-test: two adjacent levels one or two ulps apart gave dpmpp_2m 77.9 for 49.0, LMS 6e30 for 45.1, DEIS 0
+    for 0.18: their float64 log-SNRs are equal, so the screen for cancelling multistep coefficients skipped the
+    schedule (it looked only at non-zero gaps) and the float64 sweep was trusted unchecked."""
+    assert abs(_ulp_run(ve, S, levels, sampler, kw) - ref) <= 1e-9 * ref
+
+
+def test_one_ulp_apart_without_the_screen_is_wrong(monkeypatch) -> None:
+    """Companion: with the old screen (zero float64 gaps ignored) the same comparison fails."""
+    from symsched.engine import recursion
+
+    def old_screen(prog):
+        ell = np.asarray(prog.l, dtype=np.float64)
+        gaps = np.diff(ell[np.isfinite(ell)])
+        a = np.abs(gaps[gaps != 0])
+        return float(np.max(np.abs(gaps))) > 20.0 or float(np.min(a, initial=np.inf)) < 0.05
+
+    monkeypatch.setattr(recursion, "_may_cancel", old_screen)
+    ve, S, levels, sampler, kw, ref = ULP_CASES[0]
+    assert abs(_ulp_run(ve, S, levels, sampler, kw) - ref) > 0.1 * ref
+
+
+def test_a_gradient_over_levels_one_ulp_apart_is_refused_naming_them() -> None:
+    """break-test: divergence_and_grad_ve said "spectrum: the divergence (nan) is not representable" (the wrong
+    argument and cause); a gradient has no mpmath fallback, so it is the cancellation refusal naming sigmas."""
+    with pytest.raises(ValueError, match=r"^sigmas: this schedule makes the sampler's multistep coefficients cancel"):
+        symsched.divergence_and_grad_ve([0.01, 1.0, 100.0], [10.0, 5.0, _N(5.0, 0), 1.0], divergence="kl",
+                                        sampler="dpmpp_2m")
+
+
+# ------------------------------------------------------------------------------------------------
+# k-diffusion's get_ancestral_step at eta = 1 from (near) pure noise: the branch in exact arithmetic
+# ------------------------------------------------------------------------------------------------
+def _mp_dpm_2_ancestral(S: float, sigmas: list, dps: int = 60):
+    """k-diffusion 0.1.1.post1 ``sample_dpm_2_ancestral`` (eta = 1) with the exact denoiser, per mode in mpmath,
+    written here from its source: sigma_up = min(sigma_to, sqrt(sigma_to^2 (sigma_from^2 - sigma_to^2) /
+    sigma_from^2)), sigma_down = sqrt(sigma_to^2 - sigma_up^2); DPM-2 midpoint step when sigma_down > 0, else
+    Euler to D(x) (no noise on that branch). Variance v <- g^2 v + sigma_up^2, white start v = sigma_0^2."""
+    from mpmath import mp, mpf
+
+    with mp.workdps(dps):
+        S, sig = mpf(S), [mpf(s) for s in sigmas] + [mpf(0)]
+        v = sig[0] ** 2
+        for s, s_to in zip(sig[:-1], sig[1:]):
+            up = min(s_to, mp.sqrt(s_to**2 * (s**2 - s_to**2) / s**2))
+            down = mp.sqrt(s_to**2 - up**2)
+            if down == 0:
+                v, up = (S / (S + s**2)) ** 2 * v, 0
+            else:
+                mid = mp.sqrt(s * down)
+                g_2 = 1 + (mid - s) * s / (S + s**2)  # x_2 = g_2 x
+                g = 1 + (down - s) * mid / (S + mid**2) * g_2
+                v = g**2 * v + up**2
+        return v
+
+
+@pytest.mark.parametrize("a0", [1e-12, 1e-20, 1e-40])
+def test_dpm_2_ancestral_at_eta_1_from_tiny_levels_is_the_exact_recursion(a0: float) -> None:
+    """break-test: the min of get_ancestral_step was decided in float64, where 1 - sigma_to^2/sigma_from^2 rounds
+    to 1 below a0 ~ 1e-17: eta = 1 then took the Euler branch, and the float64 and mpmath paths both returned
+    0.567 for 1.19e17. Exactly, eta = 1 never binds for a finite sigma_from."""
+    S, ab = [1.0, 30.0], np.array([a0, 0.1, 0.5, 0.9])
+    sig = np.sqrt((1 - ab) / ab)
+    ref = [float(_mp_dpm_2_ancestral(s, list(sig))) for s in S]
+    for got in (symsched.output_spectrum(S, ab, sampler="dpm_2_ancestral"),
+                symsched.output_spectrum_mp(S, ab, sampler="dpm_2_ancestral")):
+        np.testing.assert_allclose(np.asarray(got, dtype=float), ref, rtol=1e-9)
+    assert ref[0] > 1e8  # the regime of the fault: unbounded as a0 -> 0
+
+
+def test_dpm_2_ancestral_at_eta_1_from_pure_noise_is_refused() -> None:
+    """Its step from sigma = inf is unbounded (the output grows as sigma_0^2): refused like EDM heun's."""
+    with pytest.raises(ValueError, match=r"alpha_bar: sampler 'dpm_2_ancestral' is undefined at alpha_bar = 0"):
+        symsched.output_spectrum([1.0], [0.0, 0.1, 0.5, 0.9], sampler="dpm_2_ancestral")
+    assert np.isfinite(symsched.output_spectrum([1.0], [0.0, 0.1, 0.5, 0.9], sampler="dpm_2_ancestral", eta=0.5))
+
+
+@pytest.mark.parametrize("S", [0.3, 1.0, 30.0])
+def test_dpmpp_2s_ancestral_at_eta_1_from_pure_noise_is_its_limit(S: float) -> None:
+    """From sigma_0 = inf at eta = 1: sigma_down = sigma_1^2/sigma_0 -> 0, the midpoint sits at sigma_1, so the first
+    step gives x_1 = sigma_1 (c_1 n + z), c = S/(S + sigma^2), and the last (Euler to D) P = c_1^2 sigma_1^2 (1 + c_1^2).
+    It was derived for eta < 1 (sigma_down -> sigma_1 sqrt(1 - eta^2)) and gave c_1^2 sigma_1^2 (6.95 for 10.51)."""
+    a1 = 0.2
+    s1 = np.sqrt((1 - a1) / a1)
+    c1 = S / (S + s1**2)
+    limit = c1**2 * s1**2 * (1 + c1**2)
+    got = symsched.output_spectrum([S], [0.0, a1], sampler="dpmpp_2s_ancestral")[0]
+    assert abs(got - limit) <= 1e-12 * limit
+    near = symsched.output_spectrum([S], [1e-300, a1], sampler="dpmpp_2s_ancestral")[0]
+    assert abs(near - limit) <= 1e-12 * limit  # continuous: the tiniest finite level agrees
+    assert abs(c1**2 * s1**2 - limit) > 1e-3 * limit  # companion: the old value is far outside the tolerance
+
+
+def test_dpmpp_sde_between_1e_155_and_1e_200_is_refused_not_an_overflow() -> None:
+    """break-test: eta = 1e-180 from pure noise raised OverflowError ("int too large to convert to float") while
+    printing its exact kernel; it is the documented ValueError naming eta, as 1e-205 was."""
+    with pytest.raises(ValueError, match=r"eta=1e-180.*too extreme to derive exactly"):
+        symsched.output_spectrum([1.0], [0.0, 0.1, 0.5, 0.9], sampler="dpmpp_sde", eta=1e-180)

@@ -136,7 +136,8 @@ _NO_K_DIFFUSION = {
     "on alpha_bar are DDIM: optimise with --sampler ddim for sample_euler, or export with --format diffusers "
     "(FlowMatchEulerDiscreteScheduler sigmas)",
     "flow_match_heun": "k-diffusion has no flow-matching sampler (its samplers step VE sigmas, and Heun's steps depend "
-    "on the time variable); export with --format diffusers (FlowMatchHeunDiscreteScheduler sigmas) or --format json",
+    "on the time variable), and diffusers' FlowMatchHeunDiscreteScheduler takes no custom sigmas either: export with "
+    "--format json (the levels and flow times), or optimise with --flow (flow_match_euler) for --format diffusers",
 }
 
 
@@ -653,7 +654,7 @@ def _check_settings(args: argparse.Namespace, options: dict[str, Any], endpoints
     _check_int(args.restarts, "restarts", 0)
     _settings.check(args.sampler, args.eta, args.variance, options)
     _check_steps_for(args.sampler, K, args.eta, args.variance, options)
-    _check_levels_args(K, endpoints, grid)
+    _check_levels_args(K, endpoints, grid, args.sampler)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 
 from .._io import file_path
@@ -39,8 +40,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from .. import kl_divergence, output_spectrum, output_spectrum_ve, w2_distance
+    from .. import output_spectrum, output_spectrum_ve, w2_distance
     from .._io import check_suffix, load_npy, save_npy
+    from ..api import _schedule_divergences, _ve_levels, _vp_levels
     from ..spectra import load_spectrum
 
     if args.out is not None:
@@ -55,15 +57,20 @@ def run(args: argparse.Namespace) -> int:
         levels = load_npy(args.sigmas, "--sigmas")
         P = output_spectrum_ve(S, levels, sampler=args.sampler, variance=args.variance, init=args.init, **kw)
         steps = int(np.size(levels)) - int(np.size(levels) > 0 and np.ravel(levels)[-1] == 0)
+        x, coord = _ve_levels(levels), "sigma"
     else:
         levels = load_npy(args.alpha_bar, "--alpha-bar")
         P = output_spectrum(S, levels, sampler=args.sampler, variance=args.variance, init=args.init, **kw)
         steps = int(np.size(levels))
+        x, coord = _vp_levels(levels), "alpha_bar"
     S = np.asarray(S, dtype=np.float64)
+    # the divergences in the ratio form (as divergence_and_grad): exact where P underflows (a KL of P alone is inf)
+    d = _schedule_divergences(S, x, coord, args.sampler, args.init, {"variance": args.variance, **kw})
+    w2 = math.sqrt(d["w2"]) if math.isfinite(d["w2"]) else w2_distance(P, S)  # W2 squared may overflow, W2 not
     print(f"sampler {args.sampler}  steps {steps}  modes {S.size}  init {args.init}")
-    print(f"KL(data || generated) = {kl_divergence(S, P):.10g}")
-    print(f"KL(generated || data) = {kl_divergence(P, S):.10g}")
-    print(f"W2                    = {w2_distance(P, S):.10g}")
+    print(f"KL(data || generated) = {d['kl']:.10g}")
+    print(f"KL(generated || data) = {d['kl-reverse']:.10g}")
+    print(f"W2                    = {w2:.10g}")
     with np.errstate(over="ignore"):  # a total beyond float64 prints as inf (it is), without a NumPy warning
         print(f"total power: data {S.sum():.10g}, generated {P.sum():.10g}")
     if args.out is not None:

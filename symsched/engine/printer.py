@@ -103,6 +103,15 @@ def _fold(fn: str, a: list[str]) -> str:
     return out
 
 
+def _finite(v: Any) -> str:
+    """repr of the float nearest an exact number, BadEntry beyond the float64 range (a kernel for eta = 1e-180
+    holds integers of 400 digits: they would raise OverflowError when the kernel is printed)."""
+    try:
+        return repr(float(v))
+    except OverflowError:
+        raise BadEntry("a number beyond the float64 range") from None
+
+
 def _float_literal(sign: Any, man: Any, exp: Any) -> str:
     if sign not in (0, 1) or not isinstance(man, str) or not _INT.match(man) or man.startswith("-") \
             or type(exp) is not int or abs(exp) > 1 << 20:
@@ -167,14 +176,14 @@ class _Table:
             if len(rest) != 1 or not isinstance(rest[0], str) or not _INT.match(rest[0]):
                 raise BadEntry("bad integer")
             v = int(rest[0])
-            return repr(v) if abs(v) < 2**53 else repr(float(v))
+            return repr(v) if abs(v) < 2**53 else _finite(v)
         if tag == "Q":
             if len(rest) != 2 or not all(isinstance(x, str) and _INT.match(x) for x in rest) or int(rest[1]) <= 0:
                 raise BadEntry("bad rational")
             p, q = int(rest[0]), int(rest[1])
             if self.exact_rationals and max(abs(p), q) < 2**53 and q > 1:  # p/q to the precision of the arguments
                 return f"(np.longdouble({p}) / {q})"
-            return f"({float(Fraction(p, q))!r})"
+            return f"({_finite(Fraction(p, q))})"
         if tag == "F":
             if len(rest) != 5:
                 raise BadEntry("bad float")

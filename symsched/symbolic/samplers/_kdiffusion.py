@@ -69,18 +69,23 @@ def churn_gammas(K: int, levels: Optional[Sequence[float]], prm: Mapping[str, fl
 
 
 def ancestral_binds(l_from: float, l_to: float, eta: float) -> bool:
-    """True when ``get_ancestral_step``'s min picks sigma_to (so sigma_up = sigma_to, sigma_down = 0):
+    """True when ``get_ancestral_step``'s min picks sigma_to (so sigma_up = sigma_to, sigma_down = 0), decided in
+    exact arithmetic on the log-SNRs (r^2 = sigma_to^2/sigma_from^2 = e^{l_from - l_to}):
 
-    eta sigma_to sqrt(1 - sigma_to^2/sigma_from^2) >= sigma_to  <=>  eta^2 (1 - e^{l_from - l_to}) >= 1.
+    eta sigma_to sqrt(1 - r^2) >= sigma_to  <=>  l_from - l_to <= log1p(-1/eta^2)  (only possible for eta > 1).
 
-    Never for eta < 1; the step to the clean level (l_to = inf, sigma_to = 0) always has sigma_down = 0.
+    Never for eta <= 1: at eta = 1 the min binds only in the limit sigma_from = inf, whose step is the limit of the
+    other branch (k-diffusion's float64 min also binds at eta = 1 once r^2 rounds away, sigma_from/sigma_to > ~1e8:
+    a rounding artefact, not modelled). The step to the clean level (l_to = inf, sigma_to = 0) always has
+    sigma_down = 0.
     """
     if not math.isfinite(l_to) and l_to > 0:
         return True
-    if eta == 0.0:
+    if not eta > 1.0:
         return False
-    frac = 1.0 if not math.isfinite(l_from) else -math.expm1(float(l_from) - float(l_to))
-    return eta * eta * frac >= 1.0
+    if not math.isfinite(l_from):
+        return True
+    return float(l_from) - float(l_to) <= math.log1p(-1.0 / (eta * eta))
 
 
 # ---------------------------------------------------------------------------------------------
