@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import re
 import subprocess
 import sys
 
@@ -153,7 +154,7 @@ def test_load_model_errors(tmp_path, monkeypatch) -> None:
         meta, tensors = dict(fh.metadata()), {k: fh.get_tensor(k) for k in fh.keys()}
     for key in ("log_snr_range", "train_config"):
         save_file(tensors, str(tmp_path / "m.safetensors"), metadata={**meta, key: "{not json"})
-        with pytest.raises(ValueError, match=r"m.safetensors.*metadata is malformed \(JSONDecodeError"):
+        with pytest.raises(ValueError, match=rf"m.safetensors': metadata '{key}': malformed JSON \(JSONDecodeError"):
             models.load_model(tmp_path / "m.safetensors")
     # break-test (probe): values that parse but are no preconditioning loaded and gave wrong x0_hat or a misleading
     # overflow message on every call
@@ -163,7 +164,7 @@ def test_load_model_errors(tmp_path, monkeypatch) -> None:
                               ("log_snr_range", "[NaN, 1]", "log_snr_range must be two finite log-SNRs"),
                               ("log_snr_range", "[5, -5]", "log_snr_range must be two finite log-SNRs")):
         save_file(tensors, str(tmp_path / "m.safetensors"), metadata={**meta, key: value})
-        with pytest.raises(ValueError, match=f"m.safetensors.*metadata is malformed .*{match}"):
+        with pytest.raises(ValueError, match=f"m.safetensors': metadata '{key}': {match}"):
             models.load_model(tmp_path / "m.safetensors")
     name = sorted(tensors)[0]
     save_file({**tensors, name: torch.full_like(tensors[name], float("nan"))}, str(tmp_path / "n.safetensors"),
@@ -219,3 +220,156 @@ def test_builtin_denoiser_refuses_complex_input_as_an_argument_type_error() -> N
     for level in ("0.5", True, None):
         with pytest.raises(ArgumentTypeError, match="alpha_bar_t must be an array of real numbers"):
             model.denoiser(np.zeros((2, 16, 16)), level)
+
+
+# ------------------------------------------------------------------------------------------------
+# weight files that cannot work: refused at load, naming the file and the key or tensor
+# ------------------------------------------------------------------------------------------------
+def _shipped() -> tuple[dict, dict]:
+    from safetensors import safe_open
+
+    with safe_open(str(models.weights_path()), framework="pt") as fh:
+        return dict(fh.metadata()), {k: fh.get_tensor(k) for k in fh.keys()}
+
+
+def _write(path, tensors, meta, **changes):
+    from safetensors.torch import save_file
+
+    save_file(tensors, str(path), metadata={**meta, **changes})
+    return path
+
+
+def test_param_shapes_are_the_networks_own() -> None:
+    """The header check compares against network.param_shapes; it must be what ResMLP builds."""
+    from symsched.models.network import NetConfig, ResMLP, param_shapes
+
+    for cfg in (NetConfig(), NetConfig(width=8, depth=2, hidden=12, emb_dim=4, n_freqs=0)):
+        assert param_shapes(cfg) == {k: tuple(v.shape) for k, v in ResMLP(cfg).state_dict().items()}
+
+
+def test_load_model_checks_the_header_before_building_the_network(tmp_path, monkeypatch) -> None:
+    """break-test (models) 1: metadata "width": 8000 built a 1.3 GB network before "size mismatch" (20000: 6 GB)."""
+    from symsched.models import network
+
+    meta, tensors = _shipped()
+    net = json.loads(meta["net"])
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("ResMLP built before the header was checked")
+
+    monkeypatch.setattr(network, "ResMLP", refuse)
+    for fields, match in (({"width": 8000, "hidden": 8000}, r"metadata 'net': net.width must be an integer in "
+                                                             r"\[1, 4096\] \(got 8000\)"),
+                          ({"width": 4000, "hidden": 4000}, "net describes a network of 68,673,312 parameters, more "
+                                                            "than MAX_NET_PARAMETERS"),
+                          ({"width": 512, "hidden": 512}, r"tensor 'blocks.0.ada.mod.bias' has shape \(768,\), "
+                                                          r"where the metadata 'net' implies \(1024,\)"),
+                          ({"depth": 5}, "does not hold the tensors its metadata 'net' describes "
+                                         r"\(missing: blocks.4.ada.mod.bias"),
+                          ({"depth": True}, r"net.depth must be an integer in \[1, 64\] \(got True\)"),
+                          ({"extra": 1}, "net must have exactly the fields")):
+        path = _write(tmp_path / "w.safetensors", tensors, meta, net=json.dumps({**net, **fields}))
+        with pytest.raises(ValueError, match=f"model file '{re.escape(str(path))}'.*{match}"):
+            models.load_model(path)
+
+
+@pytest.mark.parametrize("dtype, tag", [("bool", "BOOL"), ("int32", "I32"), ("uint8", "U8"), ("float16", "F16"),
+                                        ("bfloat16", "BF16"), ("float64", "F64")])
+def test_load_model_refuses_weights_that_are_not_float32(tmp_path, dtype, tag) -> None:
+    """break-test (models) 2: boolean, integer and half-precision weights were converted without a word."""
+    meta, tensors = _shipped()
+    weight = tensors["inp.weight"].to(getattr(torch, dtype))
+    path = _write(tmp_path / "w.safetensors", {**tensors, "inp.weight": weight}, meta)
+    with pytest.raises(ValueError, match=f"tensor 'inp.weight' has dtype {tag}; a symsched weight file holds float32"):
+        models.load_model(path)
+
+
+@pytest.mark.parametrize("key, change, match", [
+    ("net", {"pixels": 64}, r"metadata 'net': net.pixels must be 256 \(16×16 patches\) \(got 64\)"),
+    ("prediction", "epsilon", "metadata 'prediction': prediction must be 'sample'"),
+    ("train_config", {"num_train_timesteps": 2.5}, r"metadata 'train_config': num_train_timesteps must be an integer"
+                                                   r" >= 2 \(got 2.5\)"),
+    ("train_config", {"num_train_timesteps": 1}, "metadata 'train_config': num_train_timesteps must be an integer "
+                                                 ">= 2"),
+    ("log_snr_range", ["1", "2"], "metadata 'log_snr_range': log_snr_range must be two finite log-SNRs"),
+    ("log_snr_range", [1, 2], r"metadata 'log_snr_range': log_snr_range must be the training grid's log-SNR range "
+                              r"\[-10.11767"),
+    ("sigma_data", "1e300", r"metadata 'sigma_data': sigma_data must be a positive finite number in \[0.001, 1000\]"),
+    ("sigma_data", "1e-300", r"metadata 'sigma_data': sigma_data must be a positive finite number in \[0.001, "),
+    ("prediction", None, "metadata 'prediction' is missing"),
+])
+def test_load_model_refuses_metadata_that_cannot_work(tmp_path, key, change, match) -> None:
+    """break-test (models) 3: "pixels": 64 loaded claiming (16, 16) then failed in torch on every call; "prediction":
+    "epsilon" was reported as "sample"; num_train_timesteps 2.5 was truncated to 2; log_snr_range ["1", "2"] was
+    accepted; sigma_data 1e300 loaded and raised OverflowError in the denoiser."""
+    meta, tensors = _shipped()
+    if isinstance(change, dict):
+        value = json.dumps({**json.loads(meta[key]), **change})
+    else:
+        value = change if isinstance(change, str) or change is None else json.dumps(change)
+    meta = {k: v for k, v in meta.items() if k != key} if value is None else {**meta, key: value}
+    path = _write(tmp_path / "w.safetensors", tensors, meta)
+    with pytest.raises(ValueError, match=f"model file '{re.escape(str(path))}': {match}"):
+        models.load_model(path)
+
+
+def test_load_model_refuses_weights_that_overflow_float32(tmp_path) -> None:
+    """break-test (models) 4: weights of 3e38 loaded, and the denoiser then blamed x_t ("values up to 3.9 overflow")."""
+    from symsched.models.network import MAX_ABS_WEIGHT
+
+    meta, tensors = _shipped()
+    assert max(float(v.abs().max()) for v in tensors.values()) < MAX_ABS_WEIGHT / 100
+    path = _write(tmp_path / "w.safetensors", {**tensors, "inp.weight": torch.full_like(tensors["inp.weight"], 3e38)},
+                  meta)
+    with pytest.raises(ValueError, match=r"tensor 'inp.weight' holds a weight of magnitude 3e\+38, beyond "
+                                         "MAX_ABS_WEIGHT = 1000"):
+        models.load_model(path)
+
+
+def test_denoiser_overflow_on_small_input_blames_the_weights() -> None:
+    """The x_t message stays for x_t of ~1e30; on x_t of order 1 the weights are named instead."""
+    class Inf(torch.nn.Module):
+        def forward(self, x, c):
+            return torch.full_like(x, float("inf"))
+
+    meta, _ = _shipped()
+    m = models.LearnedModel("overflowing", Inf(), meta)
+    with pytest.raises(ValueError, match="its weights, not x_t, are out of range") as info:
+        m.denoiser(np.ones((2, 16, 16)), 0.5)
+    assert "overflowing" in str(info.value)
+    with pytest.raises(ValueError, match="x_t: values up to 1e\\+30 overflow"):
+        m.denoiser(np.full((2, 16, 16), 1e30), 0.5)
+
+
+def test_load_model_names_what_is_not_a_file_and_refuses_other_types(tmp_path) -> None:
+    """break-test (models) 8: a FIFO or a directory named x.safetensors "did not exist"; None and 3 were plain
+    ValueErrors."""
+    import os
+
+    from symsched._validate import ArgumentTypeError
+
+    (tmp_path / "d.safetensors").mkdir()
+    os.mkfifo(tmp_path / "f.safetensors")
+    with pytest.raises(ValueError, match="d.safetensors' is a directory, not a regular file"):
+        models.load_model(tmp_path / "d.safetensors")
+    with pytest.raises(ValueError, match="f.safetensors' is a FIFO, not a regular file"):
+        models.load_model(str(tmp_path / "f.safetensors"))
+    for bad in (None, 3, b"builtin:patches16"):
+        with pytest.raises(ArgumentTypeError, match="model must be 'builtin:patches16' or the path of a .safetensors"):
+            models.load_model(bad)
+
+
+def test_denoising_mse_checks_the_level() -> None:
+    """break-test (models) 7: alpha_bar 1.5 and -0.5 returned NaN with a RuntimeWarning, "0.5" was accepted."""
+    from symsched._validate import ArgumentTypeError
+    from symsched.models.evaluate import denoising_mse
+
+    x0 = np.zeros((4, 2, 2))
+    for ab in (1.5, -0.5, float("nan")):
+        with pytest.raises(ValueError, match="alpha_bar must"):
+            denoising_mse(lambda x, a: x, x0, ab)
+    for ab in ("0.5", None, True):
+        with pytest.raises(ArgumentTypeError, match="alpha_bar must be a real number"):
+            denoising_mse(lambda x, a: x, x0, ab)
+    assert denoising_mse(lambda x, a: x, x0 + 1.0, 1.0) == 0.0  # the clean level: x_t = x0
+    assert denoising_mse(lambda x, a: 0.0 * x, x0 + 1.0, 0.0) == 1.0  # pure noise

@@ -69,3 +69,91 @@ def test_train_demo_writes_loadable_weights_and_log(tmp_path, capsys) -> None:
 def test_train_demo_bad_arguments_exit_2(tmp_path, capsys, args, match) -> None:
     assert main(["train-demo", "--out", str(tmp_path), *args]) == 2
     assert match in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------------------------ bad configurations
+@pytest.mark.parametrize("change, match", [
+    ({"sigma_data": 0.0}, r"sigma_data must be a positive finite number in \[0.001, 1000\]"),
+    ({"grad_clip": float("nan")}, "grad_clip must be finite"),
+    ({"level_sampling": "bogus"}, "level_sampling must be one of 'uniform', 'log_snr', 'mixed'"),
+    ({"ema": 2.0}, r"ema must lie in \[0, 1\)"),
+    ({"ema": 1.0}, r"ema must lie in \[0, 1\)"),
+    ({"lr": float("nan")}, "lr must be finite"),
+    ({"steps": 0}, "steps must be a positive integer up to MAX_TRAIN_STEPS = 1000000"),
+    ({"steps": -3}, "steps must be a positive integer up to MAX_TRAIN_STEPS"),
+    ({"steps": 10**20}, "steps must be a positive integer up to MAX_TRAIN_STEPS"),
+    ({"steps": 2.5}, "steps must be a positive integer"),
+    ({"batch_size": 0}, "batch_size must be a positive integer"),
+    ({"batch_size": 10**5}, "batch_size must be at most 65536"),
+    ({"seed": 2**64}, "seed must be at most 18446744073709551615"),
+    ({"seed": -1}, "seed must be a non-negative integer"),
+    ({"num_train_timesteps": 1}, "num_train_timesteps must be an integer >= 2"),
+    ({"beta_schedule": "nope"}, "beta_schedule must be one of"),
+    ({"warmup": -1}, "warmup must be an integer in"),
+])
+def test_train_refuses_a_bad_configuration_before_any_step(change, match) -> None:
+    """break-test (models) 5: sigma_data=0 gave losses [inf, nan] and NaN weights, grad_clip=nan NaN weights,
+    level_sampling="bogus" ran as "mixed", ema=2 and steps <= 0 returned a network, batch_size=0 failed in NumPy."""
+    from dataclasses import replace
+
+    def no_step(step, loss):
+        raise AssertionError(f"a training step ran (loss {loss})")
+
+    with pytest.raises(ValueError, match=match):
+        train(replace(TrainConfig(steps=2, warmup=1), **change), on_step=no_step)
+
+
+def test_train_refuses_bad_run_arguments() -> None:
+    from symsched._validate import ArgumentTypeError
+
+    cfg = TrainConfig(steps=2, warmup=1)
+    for kwargs, match in (({"stop_after": -1}, "stop_after must be a positive integer"),
+                          ({"stop_after": 0}, "stop_after must be a positive integer"),
+                          ({"minutes": -1}, "minutes must be positive"),
+                          ({"minutes": float("nan")}, "minutes must be finite")):
+        with pytest.raises(ValueError, match=match):
+            train(cfg, **kwargs)
+    for args, kwargs, match in (((None,), {}, "config must be a TrainConfig"),
+                                ((cfg,), {"stop_after": "1"}, "stop_after must be a positive integer"),
+                                ((cfg,), {"on_step": 3}, "on_step must be None or a callable"),
+                                ((TrainConfig(seed="0"),), {}, "seed must be a non-negative integer")):
+        with pytest.raises(ArgumentTypeError, match=match):
+            train(*args, **kwargs)
+
+
+@pytest.mark.parametrize("args, option, needle", [
+    (["--seed", str(2**64)], "--seed", "seed must be at most 18446744073709551615"),
+    (["--threads", "999"], "--threads", "threads must be an integer in [1, "),
+    (["--steps", "99999999999999999999"], "--steps", "steps must be a positive integer up to MAX_TRAIN_STEPS"),
+    (["--minutes", "nan"], "--minutes", "minutes must be finite"),
+])
+def test_train_demo_checks_every_argument_before_printing(tmp_path, capsys, args, option, needle) -> None:
+    """break-test (models) 6: --seed 2**64 printed the banner, then "Overflow when unpacking long long" (no --seed);
+    --threads 3 on a 2-CPU machine printed the banner, then the error."""
+    # --minutes 0.01 first (the case's own --minutes wins): a regression cannot train for hours
+    assert main(["train-demo", "--out", str(tmp_path / "o"), "--no-progress", "--minutes", "0.01", *args]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.startswith(f"symsched train-demo: error: {option}: {needle}") and err.count("\n") == 1
+    assert not (tmp_path / "o").exists()
+
+
+def test_train_demo_refuses_to_write_into_the_package_data_folder(tmp_path, capsys, monkeypatch) -> None:
+    """break-test (models) 9: --out symsched/models/data (or a symlink into it) would overwrite the shipped weights.
+    The package's data folder is stood in for by a copy, so that a regression cannot overwrite the real one."""
+    import symsched.models
+    from symsched.commands.train_demo import _check_not_shipped
+
+    with pytest.raises(ValueError, match="would write into the installed package's data folder"):
+        _check_not_shipped(models.weights_path().parent, [])  # the real one
+    data = tmp_path / "pkg" / "data"
+    data.mkdir(parents=True)
+    (data / "patches16.safetensors").write_bytes(b"shipped")
+    monkeypatch.setattr(symsched.models, "weights_path", lambda name="patches16": data / "patches16.safetensors")
+    linked = tmp_path / "linked"
+    linked.mkdir()
+    (linked / "patches16.safetensors").symlink_to(data / "patches16.safetensors")
+    for out in (data, data / "sub", linked):
+        assert main(["train-demo", "--out", str(out), "--steps", "1", "--no-progress"]) == 2
+        out_text, err = capsys.readouterr()
+        assert out_text == "" and "would write into the installed package's data folder" in err, err
+    assert (data / "patches16.safetensors").read_bytes() == b"shipped" and not (data / "sub").exists()

@@ -46,23 +46,22 @@ def run(args: argparse.Namespace) -> int:
     except ImportError as exc:
         raise ValueError(f'train-demo needs torch and safetensors: pip install "symsched[torch]" ({exc})') from None
     from .._io import staged_folder
-    from ..models import load_model, patches16, weights_path
+    from ..models import load_model, patches16
     from ..models.evaluate import denoising_mse, gaussian_denoiser
     from ..models.train import TrainConfig, save, train
 
-    cfg = TrainConfig()
-    for key, val, ok in (("steps", args.steps, lambda v: v >= 1), ("seed", args.seed, lambda v: v >= 0),
-                         ("threads", args.threads, lambda v: v >= 1)):
-        if val is not None:
-            if not ok(val):
-                rule = "non-negative" if key == "seed" else "positive"
-                raise ValueError(f"--{key} must be a {rule} integer (got {val})")
-            cfg = replace(cfg, **{key: val})
-    if args.minutes is not None and not args.minutes > 0:
-        raise ValueError(f"--minutes must be positive (got {args.minutes})")
+    from .._validate import as_positive
+    from ..models.train import check_config
+
+    # every argument checked before anything is printed: "steps must be ...", named --steps by the CLI
+    given = {k: v for k, v in (("steps", args.steps), ("seed", args.seed), ("threads", args.threads)) if v is not None}
+    cfg = check_config(replace(TrainConfig(), **given))
+    if args.minutes is not None:
+        as_positive(args.minutes, "minutes")
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out must be a folder (got the file {str(out)!r})")
+    _check_not_shipped(out, [out / "patches16.safetensors", out / "patches16.json"])
     print(f"symsched train-demo: {cfg.steps} steps, batch {cfg.batch_size}, seed {cfg.seed}, "
           f"{cfg.threads} thread(s)")
     res = train(cfg, minutes=args.minutes, progress=not args.no_progress)
@@ -85,6 +84,21 @@ def run(args: argparse.Namespace) -> int:
     _compare_with_shipped(res, cfg)
     print(f"wrote {weights} and {log}")
     return 0
+
+
+def _check_not_shipped(out: Path, targets: list[Path]) -> None:
+    """ValueError if ``out`` or a file written there (through a symlink too) lies in the installed package's data
+    folder: the shipped weights and log are not overwritten."""
+    import os
+
+    from ..models import weights_path
+
+    data = Path(os.path.realpath(weights_path().parent))
+    for p in (out, *targets):
+        real = Path(os.path.realpath(p))
+        if real == data or data in real.parents:
+            raise ValueError(f"--out {str(out)!r} would write into the installed package's data folder {str(data)!r} "
+                             "(the shipped weights); choose another folder")
 
 
 def _compare_with_shipped(res, cfg) -> None:  # type: ignore[no-untyped-def]

@@ -14,6 +14,8 @@ from typing import Callable
 import numpy as np
 from numpy.typing import NDArray
 
+from .._validate import as_real, as_real_array, as_seed
+
 __all__ = ["gaussian_denoiser", "denoising_mse"]
 
 Denoiser = Callable[[NDArray[np.float64], float], NDArray[np.float64]]
@@ -36,8 +38,24 @@ def gaussian_denoiser(train: NDArray[np.float64]) -> Denoiser:
 
 
 def denoising_mse(denoiser: Denoiser, x0: NDArray[np.float64], alpha_bar: float, *, seed: int = 0) -> float:
-    """Mean squared error per pixel of ``denoiser(√ᾱ x0 + √(1-ᾱ) ε, ᾱ)`` against ``x0`` (ε from ``seed``)."""
-    ab = float(alpha_bar)
-    eps = np.random.default_rng(seed).standard_normal(x0.shape)
+    """Mean squared error per pixel of ``denoiser(√ᾱ x0 + √(1-ᾱ) ε, ᾱ)`` against ``x0`` (ε from ``seed``).
+
+    ``alpha_bar`` is a noise level in [0, 1]: 0 is pure noise, 1 the clean level (``x_t = x0``).
+
+    Raises
+    ------
+    ValueError
+        ``alpha_bar`` outside [0, 1] or not finite, ``x0`` not finite, a negative ``seed``.
+    ArgumentTypeError
+        (a TypeError and a ValueError) ``alpha_bar`` not a real number (``"0.5"``, ``True``, ``None``), ``x0`` not
+        an array of real numbers.
+    """
+    ab = as_real(alpha_bar, "alpha_bar")
+    if not 0.0 <= ab <= 1.0:
+        raise ValueError(f"alpha_bar must lie in [0, 1] (got {alpha_bar!r})")
+    x0 = as_real_array(x0, "x0")
+    if not np.all(np.isfinite(x0)):
+        raise ValueError("x0 must be finite (found NaN or inf)")
+    eps = np.random.default_rng(as_seed(seed)).standard_normal(x0.shape)
     x_t = np.sqrt(ab) * x0 + np.sqrt(1.0 - ab) * eps
     return float(np.mean((denoiser(x_t, ab) - x0) ** 2))

@@ -11,12 +11,25 @@ a CPU core, where a convolutional U-Net of the same size takes minutes.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
+from typing import Any
 
 import torch
 from torch import nn
 
-__all__ = ["NetConfig", "ResMLP"]
+from .._validate import ArgumentTypeError, as_int
+
+__all__ = ["NetConfig", "ResMLP", "NET_LIMITS", "MAX_NET_PARAMETERS", "MAX_ABS_WEIGHT", "net_config", "param_shapes"]
+
+#: Accepted value of each :class:`NetConfig` field, ``(lowest, highest)``: ``pixels`` is a 16×16 patch (the data and
+#: :class:`~symsched.models.LearnedModel` are 16×16).
+NET_LIMITS: dict[str, tuple[int, int]] = {"pixels": (256, 256), "width": (1, 4096), "depth": (1, 64),
+                                          "hidden": (1, 4096), "emb_dim": (1, 1024), "n_freqs": (0, 32)}
+#: Most parameters of a network (2**26, 256 MiB of float32; the shipped one has 1,043,264).
+MAX_NET_PARAMETERS = 1 << 26
+#: Largest weight magnitude a weight file may hold: 200 times the shipped weights' largest (4.996). Far larger
+#: ones overflow the float32 arithmetic of F on inputs of order 1 (3e38 at once, in the first layer).
+MAX_ABS_WEIGHT = 1e3
 
 
 @dataclass(frozen=True)
@@ -32,6 +45,46 @@ class NetConfig:
 
     def to_dict(self) -> dict[str, int]:
         return asdict(self)
+
+
+def net_config(value: Any, name: str = "net") -> NetConfig:
+    """A checked :class:`NetConfig` from a NetConfig or a dict of all its fields (a weight file's ``net`` metadata).
+
+    Raises ArgumentTypeError for another type or a non-integer field (``True``, ``"384"``), and ValueError for
+    missing or unknown fields, a field outside :data:`NET_LIMITS` (384.5 too) or more than
+    :data:`MAX_NET_PARAMETERS` parameters; each message names ``name`` and the field.
+    """
+    if isinstance(value, NetConfig):
+        value = value.to_dict()
+    if not isinstance(value, dict):
+        raise ArgumentTypeError(f"{name} must be a NetConfig or a dict of its fields (got {type(value).__name__})")
+    names = [f.name for f in fields(NetConfig)]
+    if set(value) != set(names):
+        raise ValueError(f"{name} must have exactly the fields {names} (got {sorted(map(str, value))})")
+    cfg = NetConfig(**{k: as_int(value[k], f"{name}.{k}", lo, hi, rule=f"an integer in [{lo}, {hi}]" if lo < hi
+                                 else f"{lo} (16×16 patches)") for k, (lo, hi) in NET_LIMITS.items()})
+    n = sum(math.prod(s) for s in param_shapes(cfg).values())
+    if n > MAX_NET_PARAMETERS:
+        raise ValueError(f"{name} describes a network of {n:,} parameters, more than MAX_NET_PARAMETERS = "
+                         f"{MAX_NET_PARAMETERS:,} (symsched.models.network)")
+    return cfg
+
+
+def param_shapes(cfg: NetConfig) -> dict[str, tuple[int, ...]]:
+    """Name -> shape of every tensor of ``ResMLP(cfg).state_dict()``, computed without building the network."""
+    w, e = cfg.width, cfg.emb_dim
+
+    def linear(prefix: str, n_out: int, n_in: int) -> dict[str, tuple[int, ...]]:
+        return {f"{prefix}.weight": (n_out, n_in), f"{prefix}.bias": (n_out,)}
+
+    shapes = {**linear("emb.0", e, 2 * cfg.n_freqs + 1), **linear("emb.2", e, e), **linear("inp", w, cfg.pixels)}
+    for i in range(cfg.depth):
+        shapes.update(linear(f"blocks.{i}.ada.mod", 2 * w, e))
+        if cfg.hidden == w:
+            shapes.update(linear(f"blocks.{i}.mlp", w, w))
+        else:
+            shapes.update({**linear(f"blocks.{i}.mlp.0", cfg.hidden, w), **linear(f"blocks.{i}.mlp.2", w, cfg.hidden)})
+    return {**shapes, **linear("out_ada.mod", 2 * w, e), **linear("out", cfg.pixels, w)}
 
 
 class _AdaLN(nn.Module):

@@ -17,10 +17,35 @@ training grid's range, so ``ᾱ = 0`` is conditioned like the noisiest training 
 
 from __future__ import annotations
 
+import math
+from typing import Any
+
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-__all__ = ["coefficients", "log_snr"]
+from .._validate import ArgumentTypeError, as_real
+
+__all__ = ["coefficients", "log_snr", "check_sigma_data", "SIGMA_DATA_RANGE"]
+
+#: Accepted ``σ_d`` (the data's RMS: 0.44 for ``patches16`` in [-1, 1]), inclusive. Within it every coefficient and
+#: ``1/c_out`` of the training target stay far inside the float32 range the network computes in.
+SIGMA_DATA_RANGE = (1e-3, 1e3)
+
+
+def check_sigma_data(value: Any, name: str = "sigma_data") -> float:
+    """``value`` as a float in :data:`SIGMA_DATA_RANGE`; ArgumentTypeError for a non-number (a string, a boolean),
+    ValueError naming ``name`` otherwise (0, a negative number, NaN, 1e300)."""
+    lo, hi = SIGMA_DATA_RANGE
+    try:
+        val = as_real(value, name)
+    except ArgumentTypeError:
+        raise
+    except ValueError:  # NaN or inf: the one rule below names them too
+        val = math.nan
+    if not lo <= val <= hi:
+        raise ValueError(f"{name} must be a positive finite number in [{lo:g}, {hi:g}] (σ_d, the data's RMS; "
+                         f"got {value!r})")
+    return val
 
 
 def log_snr(alpha_bar: ArrayLike) -> NDArray[np.float64]:

@@ -33,15 +33,25 @@ from typing import Any, Callable, Optional
 import numpy as np
 
 from .._io import atomic_write, atomic_write_json
-from .._validate import as_bool
+from .._validate import (MAX_TRAIN_TIMESTEPS, ArgumentTypeError, as_bool, as_int, as_positive, as_positive_int,
+                         as_real, check_choice)
 from .datasets import patches16
-from .network import NetConfig, ResMLP
-from .precondition import coefficients, log_snr
+from .network import NetConfig, ResMLP, net_config
+from .precondition import check_sigma_data, coefficients, log_snr
 
-__all__ = ["TrainConfig", "TrainResult", "train", "save", "WEIGHTS_FORMAT"]
+__all__ = ["TrainConfig", "TrainResult", "train", "check_config", "training_levels", "save", "WEIGHTS_FORMAT",
+           "MAX_TRAIN_STEPS", "MAX_BATCH_SIZE", "MAX_SEED", "LEVEL_SAMPLINGS"]
 
 #: ``format`` entry of the weight file's metadata, checked by the loader.
 WEIGHTS_FORMAT = "symsched-denoiser-v1"
+#: Most training steps of one run (``steps``; about 11 hours of one CPU core at the shipped batch size).
+MAX_TRAIN_STEPS = 1_000_000
+#: Largest batch (2**16; the training split holds 27,983 patches).
+MAX_BATCH_SIZE = 1 << 16
+#: Largest seed: ``torch.manual_seed`` takes at most 2**64 - 1.
+MAX_SEED = (1 << 64) - 1
+#: Accepted ``level_sampling``: how training timesteps are drawn (:func:`_level_weights`).
+LEVEL_SAMPLINGS: tuple[str, ...] = ("uniform", "log_snr", "mixed")
 
 
 @dataclass(frozen=True)
@@ -82,6 +92,63 @@ class TrainResult:
     log_snr_range: tuple[float, float]
 
 
+def _unit(value: Any, name: str, *, closed_low: bool) -> float:
+    """A finite number in [0, 1) (``closed_low``) or (0, 1]; ArgumentTypeError for a non-number."""
+    val = as_real(value, name)
+    if not (0.0 <= val < 1.0 if closed_low else 0.0 < val <= 1.0):
+        raise ValueError(f"{name} must lie in {'[0, 1)' if closed_low else '(0, 1]'} (got {value!r})")
+    return val
+
+
+def training_levels(beta_schedule: Any, num_train_timesteps: Any) -> np.ndarray:
+    """The training grid of a configuration, at least two levels (one level has no log-SNR range to condition on):
+    ValueError naming ``beta_schedule`` or ``num_train_timesteps`` (an integer in [2, MAX_TRAIN_TIMESTEPS])."""
+    from ..schedules import training_grid
+
+    T = as_int(num_train_timesteps, "num_train_timesteps", 2, MAX_TRAIN_TIMESTEPS, limit="MAX_TRAIN_TIMESTEPS")
+    return training_grid(beta_schedule, num_train_timesteps=T)
+
+
+def check_config(config: Any) -> TrainConfig:
+    """``config`` with every field checked (and integral floats made integers), before any work.
+
+    Rules: ``seed`` an integer in [0, MAX_SEED]; ``steps`` in [1, MAX_TRAIN_STEPS]; ``batch_size`` in
+    [1, MAX_BATCH_SIZE]; ``warmup`` in [0, MAX_TRAIN_STEPS] (beyond ``steps`` the run ends in the warm-up);
+    ``lr`` in (0, 1]; ``ema`` in [0, 1); ``grad_clip`` a positive finite number; ``flip`` a boolean;
+    ``level_sampling`` one of LEVEL_SAMPLINGS; ``sigma_data`` in ``precondition.SIGMA_DATA_RANGE``;
+    ``beta_schedule`` and ``num_train_timesteps`` (>= 2) as :func:`training_levels`; ``threads`` in
+    [1, this machine's CPUs]; ``net`` as :func:`network.net_config`. Raises ArgumentTypeError (``config`` not a
+    TrainConfig, a field of the wrong type) or ValueError, naming the field.
+    """
+    if not isinstance(config, TrainConfig):
+        raise ArgumentTypeError(f"config must be a TrainConfig (got {type(config).__name__})")
+    c, cpus = config, os.cpu_count() or 1
+    steps = as_int(c.steps, "steps", 1, MAX_TRAIN_STEPS,
+                   rule=f"a positive integer up to MAX_TRAIN_STEPS = {MAX_TRAIN_STEPS} (symsched.models.train)")
+    training_levels(c.beta_schedule, c.num_train_timesteps)
+    return TrainConfig(
+        seed=as_int(c.seed, "seed", 0, MAX_SEED), steps=steps,
+        batch_size=as_int(c.batch_size, "batch_size", 1, MAX_BATCH_SIZE), lr=_unit(c.lr, "lr", closed_low=False),
+        warmup=as_int(c.warmup, "warmup", 0, MAX_TRAIN_STEPS, rule=f"an integer in [0, {MAX_TRAIN_STEPS}]"),
+        ema=_unit(c.ema, "ema", closed_low=True), grad_clip=as_positive(c.grad_clip, "grad_clip"),
+        flip=as_bool(c.flip, "flip"), level_sampling=check_choice(c.level_sampling, "level_sampling", LEVEL_SAMPLINGS),
+        sigma_data=check_sigma_data(c.sigma_data), beta_schedule=c.beta_schedule,
+        num_train_timesteps=int(c.num_train_timesteps),
+        threads=as_int(c.threads, "threads", 1, cpus, rule=f"an integer in [1, {cpus}] (this machine's CPUs)"),
+        net=net_config(c.net, "net"))
+
+
+def _check_run(config: Any, stop_after: Any, minutes: Any, progress: Any, on_step: Any
+               ) -> tuple[TrainConfig, int, Optional[float]]:
+    """:func:`train`'s arguments checked: (config, steps to run, minutes or None)."""
+    cfg = check_config(config)
+    as_bool(progress, "progress")
+    if on_step is not None and not callable(on_step):
+        raise ArgumentTypeError(f"on_step must be None or a callable(step, loss) (got {type(on_step).__name__})")
+    total = cfg.steps if stop_after is None else min(as_positive_int(stop_after, "stop_after"), cfg.steps)
+    return cfg, total, (None if minutes is None else as_positive(minutes, "minutes"))
+
+
 def _lr(cfg: TrainConfig, step: int) -> float:
     if step < cfg.warmup:
         return cfg.lr * (step + 1) / cfg.warmup
@@ -102,12 +169,13 @@ def train(
     Parameters
     ----------
     config : TrainConfig
-        Hyper-parameters; the learning-rate schedule always spans ``config.steps``.
+        Hyper-parameters (checked by :func:`check_config`); the learning-rate schedule always spans
+        ``config.steps``.
     stop_after : int, optional
-        Stop after this many steps (the first steps of the full run, e.g. for a reproducibility
-        check of the loss curve).
+        Stop after this many steps, a positive integer (the first steps of the full run, e.g. for a
+        reproducibility check of the loss curve).
     minutes : float, optional
-        Wall-clock cap; a run stopped by it is *not* the reproducible one.
+        Wall-clock cap, a positive number; a run stopped by it is *not* the reproducible one.
     progress : bool
         Show a tqdm progress bar with the running loss.
     on_step : callable(step, loss), optional
@@ -116,19 +184,22 @@ def train(
     Returns
     -------
     TrainResult
+
+    Raises
+    ------
+    ValueError
+        A bad field of ``config`` (:func:`check_config`: e.g. ``sigma_data=0``, ``ema=2``, ``steps=0``,
+        ``grad_clip=nan``, ``level_sampling="bogus"``), ``stop_after`` not a positive integer, ``minutes`` not a
+        positive finite number; all checked before any work.
+    ArgumentTypeError
+        (a TypeError and a ValueError) ``config`` not a TrainConfig, a field or argument of the wrong type
+        (``stop_after="1"``, ``progress=1``, ``on_step=3``).
     """
     import torch
     from tqdm.auto import tqdm
 
-    from ..schedules import training_grid
-
-    cfg = config
-    progress = as_bool(progress, "progress")
-    cpus = os.cpu_count() or 1
-    if isinstance(cfg.threads, bool) or not isinstance(cfg.threads, int) or not 1 <= cfg.threads <= cpus:
-        raise ValueError(f"threads must be an integer in [1, {cpus}] (this machine's CPUs; got {cfg.threads!r})")
-    total = cfg.steps if stop_after is None else min(int(stop_after), cfg.steps)
-    grid = training_grid(cfg.beta_schedule, num_train_timesteps=cfg.num_train_timesteps)
+    cfg, total, minutes = _check_run(config, stop_after, minutes, progress, on_step)
+    grid = training_levels(cfg.beta_schedule, cfg.num_train_timesteps)
     lrange = (float(log_snr(grid[-1])), float(log_snr(grid[0])))
     data = patches16("train").reshape(-1, 16 * 16)
     rng = np.random.Generator(np.random.PCG64(cfg.seed))
@@ -148,18 +219,7 @@ def train(
         bar = tqdm(total=total, desc="train patches16", unit="step", disable=not progress)
         step = 0
         while step < total:
-            x_in, c_noise, target = _batch(cfg, data, grid, lrange, rng)
-            for g in opt.param_groups:
-                g["lr"] = _lr(cfg, step)
-            loss = torch.mean((net(x_in, c_noise) - target) ** 2)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip)
-            opt.step()
-            with torch.no_grad():
-                for pe, p in zip(ema.parameters(), net.parameters()):
-                    pe.lerp_(p, 1.0 - cfg.ema)
-            losses.append(float(loss.detach()))
+            losses.append(_step(cfg, step, net, ema, opt, _batch(cfg, data, grid, lrange, rng)))
             step += 1
             if on_step is not None:
                 on_step(step, losses[-1])
@@ -178,6 +238,25 @@ def train(
     return TrainResult(net=ema, raw_net=net.eval(), losses=losses, config=cfg, steps_done=step, wall_seconds=wall,
                        cpu_user_seconds=r1.ru_utime - r0.ru_utime, cpu_sys_seconds=r1.ru_stime - r0.ru_stime,
                        log_snr_range=lrange)
+
+
+def _step(cfg: TrainConfig, step: int, net: Any, ema: Any, opt: Any, batch: tuple[Any, Any, Any]) -> float:
+    """One optimiser step of ``net`` on ``batch`` (learning rate of ``step``, clipped gradient), then the EMA update;
+    returns the loss."""
+    import torch
+
+    x_in, c_noise, target = batch
+    for g in opt.param_groups:
+        g["lr"] = _lr(cfg, step)
+    loss = torch.mean((net(x_in, c_noise) - target) ** 2)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip)
+    opt.step()
+    with torch.no_grad():
+        for pe, p in zip(ema.parameters(), net.parameters()):
+            pe.lerp_(p, 1.0 - cfg.ema)
+    return float(loss.detach())
 
 
 def _batch(cfg: TrainConfig, data: np.ndarray, grid: np.ndarray, lrange: tuple[float, float],
