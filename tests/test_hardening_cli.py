@@ -758,3 +758,17 @@ def test_a_reader_that_leaves_early_costs_no_output_file(tmp_path) -> None:
     shown = subprocess.run([*argv, "--out", str(tmp_path / "P2.npy")], env=env, capture_output=True, text=True,
                            timeout=300)
     assert shown.returncode == 0 and "modes 20" in shown.stdout and (tmp_path / "P2.npy").is_file()
+
+
+@pytest.mark.parametrize("argv,prog", [
+    (["transfer", "--spectrum", "S.npy", "--alpha-bar", "A.npy", "--no-progress"], "symsched transfer"),
+    (["optimize", "--steps", "3", "--out", "o.json", "--bogus", "1"], "symsched optimize"),
+    (["latex", "extra-arg"], "symsched latex")])
+def test_unrecognised_arguments_are_named_by_their_subcommand(capsys, argv, prog) -> None:
+    """break-test: 'symsched transfer ... --no-progress' said "symsched: error: unrecognized arguments" (the top-level
+    parser) and pointed to 'symsched --help'; the subcommand given them names them and its own help."""
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and err.startswith(f"{prog}: error: unrecognized arguments: ") and \
+        f"(see '{prog} --help')" in err and len(err.strip().splitlines()) == 1, err

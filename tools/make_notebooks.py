@@ -603,10 +603,11 @@ probe.plot_probe(result)
 
 Predicted spectral errors come from the closed form; measured ones from the samples' periodogram against the
 held-out patches. A paired difference is `schedule − baseline` seed by seed: the noise the two schedules share
-(the same seeds, the same reference) cancels, so for MMD² its sd is far smaller than either schedule's
-seed-to-seed spread and few seeds separate schedules. For the spectral KL and the Fréchet distance it need not
-be (in the tables above it is not): judge each difference by its own paired sd. With 400 samples and 2 seeds this is a quick look;
-the README's table comes from 2,000 samples × 3 seeds (`symsched probe`).
+(the same seeds, the same reference) cancels, so for MMD² its sd is usually smaller than either schedule's
+seed-to-seed spread (compare the paired sd with the columns above) and few seeds separate schedules. For the spectral KL and the
+Fréchet distance it need not be (in the tables above it is not): judge each difference by its own paired sd. With 400 samples
+and 2 seeds this is a quick look; the README's table comes from 1,000 samples × 3 seeds (`benchmarks/bench_learned.py`,
+sampling and scoring with `symsched.probe`, the code `symsched probe` runs).
 """),
     code(r"""
 for name in scheds:
