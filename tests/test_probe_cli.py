@@ -264,3 +264,24 @@ def test_cli_probe_model_folder_faults_name_model(tmp_path, capsys):
         assert main(base + ["--model", str(bad)]) == 2
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and f"--model {str(bad)!r}: its scheduler config gives no usable" in err, cfg
+
+
+def test_a_retrained_weight_file_is_a_probe_model(tmp_path, capsys):
+    """break-test: `symsched probe --model retrained/patches16.safetensors` (what `symsched train-demo` writes) was
+    refused as "not a diffusers folder"; it is the built-in network on the same patches, so it probes like it."""
+    pytest.importorskip("torch")
+    from symsched import models
+
+    f = tmp_path / "retrained" / "patches16.safetensors"
+    f.parent.mkdir()
+    f.write_bytes(models.weights_path("patches16").read_bytes())
+    pm = cmd.load_probe_model(str(f))
+    ref = cmd.load_probe_model("builtin:patches16")
+    assert pm.label == str(f) and pm.denoiser.name == str(f)
+    np.testing.assert_array_equal(pm.grid, ref.grid)
+    np.testing.assert_array_equal(pm.spectrum, ref.spectrum)
+    x = np.random.default_rng(0).normal(size=(4, 16, 16))
+    np.testing.assert_array_equal(pm.denoiser(x, 0.5), ref.denoiser(x, 0.5))  # the same weights, the same denoiser
+    assert main(["probe", "--model", str(tmp_path / "missing.safetensors"), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--model" in err and "does not exist" in err

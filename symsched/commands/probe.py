@@ -44,7 +44,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "schedule. Writes probe.md, probe.json and probe.png.",
     )
     p.add_argument("--model", default=DEFAULT_MODEL,
-                   help="builtin:patches16 (default) or a folder with a diffusers UNet2DModel and its scheduler "
+                   help="builtin:patches16 (default), a patches16.safetensors written by 'symsched train-demo', "
+                   "or a folder with a diffusers UNet2DModel and its scheduler "
                    "config (model/ + scheduler_config.json, or a pipeline folder with unet/ and scheduler/); "
                    "safetensors weights only, offline")
     p.add_argument("--reference", default=None, type=Path,
@@ -100,12 +101,14 @@ class ProbeModel:
 
 
 def load_probe_model(model: str, reference: Optional[Path] = None, spectrum: Optional[str] = None) -> ProbeModel:
-    """``builtin:<name>`` from :mod:`symsched.models`, or a diffusers folder; ValueError with one line otherwise."""
-    if str(model).startswith("builtin:"):
+    """``builtin:<name>`` from :mod:`symsched.models` or a ``.safetensors`` file of ``symsched train-demo`` (the same
+    network retrained on the same patches), or a diffusers folder; ValueError with one line otherwise."""
+    patches = str(model).startswith("builtin:") or str(model).endswith(".safetensors")
+    if patches:
         pm = _builtin(str(model))
     else:
         pm = _diffusers_folder(Path(model), reference)
-    if reference is not None and str(model).startswith("builtin:"):
+    if reference is not None and patches:
         pm.reference = _load_reference(reference, tuple(pm.reference.shape[1:]))
     if spectrum is not None:
         from .._io import load_npy
@@ -127,7 +130,7 @@ def _builtin(name: str) -> ProbeModel:
 
     try:
         m = models.load_model(name)
-    except ImportError as exc:
+    except (ImportError, ValueError) as exc:
         raise ValueError(f"--model {name}: {exc}") from None
     train = models.patches16("train")
     return ProbeModel(name, m, models.patches16("test"), psd2d(train), np.asarray(m.grid, dtype=np.float64), None)
