@@ -695,3 +695,66 @@ def test_transfer_from_pure_noise_of_ve_samplers_is_zero_without_mpmath() -> Non
         assert all(v == 0 for v in symsched.transfer_function_mp([0.5, 2.0], [0.0, 0.3, 0.6, 0.9], sampler=sampler))
         assert np.all(symsched.transfer_function(S, ab, sampler=sampler) == 0)
         assert np.all(symsched.transfer_function_ve(S, [np.inf, 1.0, 0.99, 0.5], sampler=sampler) == 0)
+
+
+def _mp_reverse_kl_ddim_one_step(S: list, l):
+    """KL(generated || data) = 1/2 sum (r - 1 - log r), r = P/S, of DDIM from one level alpha_bar = sigmoid(l) to
+    the clean level (x_out = x0_hat = sqrt(a) S / lam x_t, P = a S^2 / lam^2, lam = a S + 1 - a), in mpmath."""
+    with mp.workdps(60):
+        a = 1 / (1 + mp.exp(-l))
+        J = mpf(0)
+        for s in map(mpf, S):
+            r = a * s / (a * s + 1 - a) ** 2
+            J += (r - 1 - mp.log(r)) / 2
+        return J
+
+
+@pytest.mark.parametrize("S,ab", [([1e-150], 1e-200), ([1e-150, 1.0], 1e-200), ([1e-150], 1e-172), ([1e-150], 1e-170)])
+def test_reverse_kl_where_p_over_s_leaves_float64(S, ab) -> None:
+    """break-test: r = P/S below the float64 normal range (P = 1e-500 for S = 1e-150) made the gradient path's KL
+    +inf (log 0) with a zero gradient, or lost 5 digits as a subnormal r; the values alone were right. The sweeps
+    are rerun in longdouble there, as the values' path recomputes those ratios."""
+    J, g = symsched.divergence_and_grad(S, [ab], divergence="kl-reverse", sampler="ddim", wrt="log_snr")
+    with mp.workdps(60):
+        l, h = mp.log(mpf(ab) / (1 - mpf(ab))), mpf("1e-20")
+        ref = _mp_reverse_kl_ddim_one_step(S, l)
+        dref = (_mp_reverse_kl_ddim_one_step(S, l + h) - _mp_reverse_kl_ddim_one_step(S, l - h)) / (2 * h)
+    assert abs(J - float(ref)) <= 1e-12 * float(ref), (J, float(ref))
+    assert abs(g[0] - float(dref)) <= 1e-9 * abs(float(dref)), (g, float(dref))
+
+
+def test_forward_kl_beyond_float64_is_refused_not_an_infinite_value() -> None:
+    """break-test: KL(data || generated) ~ S/(2P) = 5e349 came back (inf, [0]) at alpha_bar = 1e-200 but as the
+    documented refusal at 1e-170: a +inf flagged by the float64 sweep stuck after the longdouble one."""
+    for ab in (1e-200, 1e-170):
+        with pytest.raises(ValueError, match=r"^spectrum: the divergence \(inf\) is not representable in float64"):
+            symsched.divergence_and_grad([1e-150], [ab], divergence="kl", sampler="ddim", wrt="log_snr")
+
+
+def test_without_the_longdouble_rerun_the_reverse_kl_is_wrong(monkeypatch) -> None:
+    """Companion: with the rerun switched off the comparison above fails (+inf, or digits lost)."""
+    from symsched.engine import recursion
+
+    monkeypatch.setattr(recursion, "_below_normal", lambda S, rho: False)
+    J, _ = symsched.divergence_and_grad([1e-150], [1e-200], divergence="kl-reverse", sampler="ddim", wrt="log_snr")
+    assert not abs(J - 402.452391273958) <= 1e-6 * 402.45
+
+
+def test_ve_gradient_in_log_snr_is_the_sigma_gradient_chained() -> None:
+    """divergence_and_grad_ve(wrt="log_snr") (break-test: a VE user could not avoid dJ/d sigma's 2/sigma scaling of
+    the rounding error): dJ/d sigma = -2 dJ/d l / sigma, l = -2 log sigma, checked against central differences."""
+    S, sig = np.logspace(-2, 2, 7), np.array([20.0, 3.0, 0.4, 0.05])
+    J, g_l = symsched.divergence_and_grad_ve(S, sig, divergence="kl", sampler="dpmpp_2m", wrt="log_snr")
+    J2, g_s = symsched.divergence_and_grad_ve(S, sig, divergence="kl", sampler="dpmpp_2m")
+    assert J == J2
+    np.testing.assert_allclose(g_s, -2.0 * g_l / sig, rtol=1e-12)
+    h = 1e-6
+    for k in range(sig.size):
+        up, dn = sig.copy(), sig.copy()
+        up[k] *= np.exp(-h / 2)  # l + h
+        dn[k] *= np.exp(h / 2)
+        fd = (symsched.divergence_and_grad_ve(S, up, divergence="kl", sampler="dpmpp_2m")[0]
+              - symsched.divergence_and_grad_ve(S, dn, divergence="kl", sampler="dpmpp_2m")[0]) / (2 * h)
+        assert abs(fd - g_l[k]) <= 1e-5 * max(abs(g_l[k]), 1e-3), (k, fd, g_l[k])
+    with pytest.raises(ValueError, match="wrt must be one of"):
+        symsched.divergence_and_grad_ve(S, sig, wrt="alpha_bar")

@@ -404,13 +404,18 @@ def output_ratio(prog: Program, S: Array, init: str, ld: bool = False) -> Array:
     return out
 
 
+def _below_normal(S: Array, rho: Array) -> bool:
+    """Whether a positive mode's ratio rho = P/kappa fell below the float64 normal range (subnormal or 0)."""
+    return bool(np.any((S > 0) & (np.abs(rho) < np.finfo(np.float64).tiny)))
+
+
 def below_float64(prog: Program, S: Array, init: str, rho: Array) -> Array:
     """``rho`` with the ratios of positive modes that fell below the float64 normal range (P ~ S^2 r for modes
     S < 1e-154: rho ~ S, subnormal or 0 for subnormal S) recomputed and kept in longdouble; ``rho`` itself
     when there are none."""
-    tiny = (S > 0) & (np.abs(rho) < np.finfo(np.float64).tiny)
-    if not tiny.any():
+    if not _below_normal(S, rho):
         return rho
+    tiny = (S > 0) & (np.abs(rho) < np.finfo(np.float64).tiny)
     out = rho.astype(LD)
     sub = S[tiny]
     for g in _groups(sub, True):
@@ -887,9 +892,12 @@ def value_and_grad(prog: Program, S: Array, init: str,
 
     def run(ld: bool) -> Array:  # checked, rerun in longdouble and confirmed as output_variance (no mpmath fallback)
         J, grad, rho = _sweep_grad(prog, S, init, objective, chunk, ld=ld)
-        if not ld and np.isfinite(J) and not np.all(np.isfinite(grad)) and not prog.extended:
+        overflow = np.isfinite(J) and not np.all(np.isfinite(grad))
+        if not ld and not prog.extended and (overflow or _below_normal(S, rho)):
             # a product in the adjoint overflowed (e.g. S = 1e300 with a first level alpha_bar = 1e-300) though the
-            # gradient itself may be representable: the sweeps again in longdouble
+            # gradient itself may be representable, or a ratio P/kappa fell below the float64 normal range (P = 1e-500
+            # for S = 1e-150: KL's log r came out -inf, or lost digits as a subnormal): the sweeps again in longdouble,
+            # as below_float64 recomputes those ratios for the values alone
             J, grad, rho = _sweep_grad(prog, S, init, objective, chunk, ld=True)
         swept.update(J=J, grad=grad)
         return rho
@@ -919,6 +927,8 @@ def value_and_grad(prog: Program, S: Array, init: str,
 def _sweep_grad(prog: Program, S: Array, init: str, objective: Any, chunk: int, ld: bool = False
                 ) -> tuple[float, Array, Array]:
     """(J, dJ/dl, rho) by the forward and adjoint sweeps; every mode in longdouble with ``ld``."""
+    if hasattr(objective, "infinite"):  # KL's true +inf is what this sweep finds, not an earlier float64 one
+        objective.infinite = False
     grad = np.zeros(prog.K)
     rho_all = np.empty_like(S)
     with _single_threaded_blas():
