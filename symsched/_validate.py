@@ -340,10 +340,11 @@ def as_dps(dps: Any, name: str = "dps") -> int:
 
 
 def as_shape(value: Any, name: str = "shape", *, minimum: int = 1, ndims: Optional[Sequence[int]] = None,
-             hint: str = "") -> tuple[int, ...]:
+             hint: str = "", empty_ok: bool = False) -> tuple[int, ...]:
     """A grid shape: an integer (one axis) or a non-empty sequence of integers >= ``minimum`` (4.5, True or "a"
-    refused, not truncated), with a number of axes in ``ndims`` when given and at most MAX_MODES modes, checked
-    before anything of this shape is allocated. ``hint`` follows the message on a wrong number of axes."""
+    refused, not truncated; ``()``, a scalar's, with ``empty_ok``), with a number of axes in ``ndims`` when given
+    and at most MAX_MODES modes, checked before anything of this shape is allocated. ``hint`` follows the message
+    on a wrong number of axes."""
     if isinstance(value, np.ndarray) and value.ndim == 0:
         value = value[()]
     rule = f"an integer or a non-empty sequence of integers >= {minimum}"
@@ -352,7 +353,7 @@ def as_shape(value: Any, name: str = "shape", *, minimum: int = 1, ndims: Option
     if isinstance(value, (str, bytes, Mapping, Set)) or not isinstance(value, Iterable):
         raise _type_error(name, rule, value)
     dims = tuple(value)
-    if not dims:
+    if not dims and not empty_ok:
         raise ValueError(f"{name} must be {rule} (got {_show(value)})")
     if ndims is not None and len(dims) not in ndims:
         axes = " or ".join(str(n) for n in ndims)

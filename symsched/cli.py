@@ -320,19 +320,24 @@ class _ClosedPipeSafe:
         return getattr(self._stream, name)
 
 
-def _subparser(parser: argparse.ArgumentParser, command: Optional[str]) -> argparse.ArgumentParser:
-    """The parser of subcommand ``command`` (``parser`` itself when there is none)."""
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction) and command in action.choices:
-            return action.choices[command]
+def _extras_parser(parser: argparse.ArgumentParser, command: Optional[str], argv: list[str], extra: list[str]
+                   ) -> argparse.ArgumentParser:
+    """The parser that was given the unrecognised ``extra``: subcommand ``command``'s when they all follow it in
+    ``argv``, else the top-level ``parser`` (``symsched --bogus latex``)."""
+    after = argv[argv.index(command) + 1:] if command in argv else []
+    if all(e in after for e in extra):
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction) and command in action.choices:
+                return action.choices[command]
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
-    if extra:  # named by the subcommand that was given them ("symsched transfer: error: ..."), as its own errors are
-        _subparser(parser, getattr(args, "command", None)).error(f"unrecognized arguments: {' '.join(extra)}")
+    if extra:  # named by the parser that was given them ("symsched transfer: error: ..."), as its own errors are
+        _extras_parser(parser, getattr(args, "command", None), list(sys.argv[1:] if argv is None else argv),
+                       extra).error(f"unrecognized arguments: {' '.join(extra)}")
     debug = bool(getattr(args, "debug", False)) or os.environ.get("SYMSCHED_DEBUG", "") not in ("", "0")
     received: list[int] = []
     previous = _signals_as_interrupts(received)

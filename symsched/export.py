@@ -64,6 +64,7 @@ from typing import Any, Callable, Mapping
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from . import schedules as _sch
 from ._validate import as_bool, as_levels, as_real, as_real_array, as_sigmas, as_spectrum
 
 __all__ = [
@@ -845,9 +846,7 @@ def to_diffusers(
 _F32_U = 2.0**-24
 
 
-#: diffusers' stand-in for a zero-terminal-SNR last level: EulerDiscrete, EulerAncestralDiscrete and
-#: DPMSolverMultistep with ``rescale_betas_zero_snr=True`` set ``alphas_cumprod[-1] = 2**-24`` (finite sigma_max).
-_ZERO_SNR_STANDIN = 2.0**-24
+_ZERO_SNR_STANDIN = _sch.ZERO_SNR_STANDIN  # diffusers' zero-terminal-SNR stand-in 2**-24
 
 
 def _standin_sigma() -> float:

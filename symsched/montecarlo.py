@@ -893,7 +893,7 @@ def psd_dof(shape: Sequence[int], *, axes: Sequence[int] | None = None) -> NDArr
     negative or non-numeric dimension in ``shape``. Source: the periodogram's chi-square law (this
     module's docstring; Brockwell & Davis 1991, *Time Series: Theory and Methods*, §10.3).
     """
-    shp = as_shape(shape, minimum=0)
+    shp = as_shape(shape, minimum=0, empty_ok=True)  # () : a scalar's periodogram
     fa = _norm_axes(axes, len(shp))
     if not fa:
         return np.ones(shp, dtype=np.int64)
@@ -908,7 +908,7 @@ def independent_bins(shape: Sequence[int], *, axes: Sequence[int] | None = None)
     ``-k`` in C order, so self-conjugate bins count once). ValueError as :func:`psd_dof`. Source: real data
     have ``S_hat[k] == S_hat[-k]`` (this module's docstring).
     """
-    shp = as_shape(shape, minimum=0)
+    shp = as_shape(shape, minimum=0, empty_ok=True)  # () : a scalar's periodogram
     fa = _norm_axes(axes, len(shp))
     idx = np.indices(shp)
     partner = idx.copy()

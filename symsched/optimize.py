@@ -133,25 +133,26 @@ def default_grid() -> Array:
 # ---------------------------------------------------------------------------------------------
 
 
-#: samplers whose diffusers scheduler (DDPMScheduler, DDIMScheduler) runs a zero-terminal-SNR timestep at
-#: alpha_bar = 0 exactly, not at the 2**-24 stand-in that EulerDiscrete, DPMSolverMultistep and UniPC schedulers
-#: keep in their alphas_cumprod (and run)
-_RUN_ZERO_NOT_STANDIN = ("ddim", "ddpm")
+def _runs_zero_not_standin(sampler: Optional[str], eta: Optional[float]) -> bool:
+    """Whether ``sampler``'s diffusers export is DDPMScheduler (ddpm, and ddim at eta = 1), which runs a zero-SNR
+    timestep at alpha_bar = 0, not at the ``2**-24`` stand-in that EulerDiscrete (ddim's eta = 0 export), DPMSolver
+    and UniPC schedulers keep in their alphas_cumprod and run."""
+    return sampler == "ddpm" or (sampler == "ddim" and eta == 1.0)
 
 
-def _check_grid(grid: ArrayLike, steps: int, sampler: Optional[str] = None) -> Array:
+def _check_grid(grid: ArrayLike, steps: int, sampler: Optional[str] = None, eta: Optional[float] = None) -> Array:
     """A training grid (checked by :func:`symsched.schedules._as_grid`, the one set of grid rules) with at least
     ``steps`` levels; ValueError for diffusers' zero-SNR stand-in ``2**-24`` as the last level of a ``sampler``
     whose scheduler runs alpha_bar = 0 there (the optimised level would not be the one that runs)."""
     g = _sch._as_grid(grid, "grid")
     if g.size < steps:
         raise ValueError(f"grid has {g.size} levels, fewer than steps={steps}: cannot choose {steps} distinct levels")
-    if sampler in _RUN_ZERO_NOT_STANDIN and g.size > 1 and g[-1] == 2.0**-24:
+    if _runs_zero_not_standin(sampler, eta) and g.size > 1 and g[-1] == _sch.ZERO_SNR_STANDIN:
         raise ValueError(
             f"grid ends in 2**-24, diffusers' stand-in for zero terminal SNR in the alphas_cumprod of "
-            f"EulerDiscrete/DPMSolverMultistep/UniPC schedulers, which run that level; the scheduler of sampler "
-            f"{sampler!r} ({'DDPMScheduler' if sampler == 'ddpm' else 'DDIMScheduler'}) runs alpha_bar = 0 there instead: set "
-            "the grid's last entry to 0 (grid[-1] = 0), or use the grid of the scheduler you will run")
+            f"EulerDiscrete/DPMSolverMultistep/UniPC schedulers, which run that level; sampler {sampler!r} exports to "
+            "DDPMScheduler, which runs alpha_bar = 0 there instead: set the grid's last entry to 0 (grid[-1] = 0), "
+            "or use the grid of the scheduler you will run")
     return g
 
 
@@ -203,11 +204,12 @@ def _endpoint_levels(endpoints: Any, steps: int, grid: Optional[Array]) -> tuple
     return first, last
 
 
-def _check_levels_args(K: int, endpoints: Any, grid: Any, sampler: Optional[str] = None) -> None:
+def _check_levels_args(K: int, endpoints: Any, grid: Any, sampler: Optional[str] = None,
+                       eta: Optional[float] = None) -> None:
     """For a caller that checks before any work (the CLI): the grid, the endpoints, and the room the fixed
     endpoints leave for the other levels (on the grid or in float64), as :func:`optimize_schedule` checks them
     (``_Box`` at the start of its search); ValueError naming the argument."""
-    g = None if grid is None else _check_grid(grid, K, sampler)
+    g = None if grid is None else _check_grid(grid, K, sampler, eta)
     first, last = _check_endpoints(endpoints, K, g, sampler)
     _Box(K, first, last, g, _standard(K, g))
 
@@ -1248,7 +1250,7 @@ def optimize_schedule(
         if not np.any(w > 0):
             raise ValueError("weights must give some mode a positive weight (all zero: every schedule scores 0 and "
                              "there is nothing to optimise)")
-    g = None if grid is None else _check_grid(grid, K, sampler)
+    g = None if grid is None else _check_grid(grid, K, sampler, eta)
     first, last = _check_endpoints(endpoints, K, g, sampler)
 
     # single-threaded BLAS for the whole search: L-BFGS-B's and the recursion's tiny vector operations

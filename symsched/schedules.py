@@ -167,6 +167,11 @@ def _float_array(value: ArrayLike, name: str) -> Array:
     return arr
 
 
+#: diffusers' stand-in for a zero-terminal-SNR last level: EulerDiscrete, EulerAncestralDiscrete, DPMSolverMultistep
+#: and UniPCMultistep with ``rescale_betas_zero_snr=True`` set ``alphas_cumprod[-1] = 2**-24`` (a finite sigma_max)
+ZERO_SNR_STANDIN = 2.0**-24
+
+
 def _as_grid(grid: ArrayLike, name: str = "grid", *, lone_zero: bool = False) -> Array:
     """A training-order grid: 1-D, strictly decreasing in t (``grid[t] = alphas_cumprod[t]``), in (0, 1) except
     that the last entry may be exactly 0 (zero terminal SNR, ``rescale_betas_zero_snr=True``); ``[0.0]`` alone only
@@ -575,7 +580,7 @@ def alpha_bar_to_betas(alpha_bar: ArrayLike) -> Array:
     Raises
     ------
     ValueError
-        If ``alpha_bar`` is not 1-D, empty, not finite, outside (0, 1) or not strictly decreasing.
+        If ``alpha_bar`` is not 1-D, empty, not finite, outside (0, 1) (except a last 0), or not strictly decreasing.
     """
     ab = _as_grid(alpha_bar, "alpha_bar", lone_zero=True)
     prev = np.concatenate(([1.0], ab[:-1]))

@@ -166,12 +166,13 @@ def test_entries_with_code_or_injection_attempts_never_run(cache, tmp_path) -> N
         assert "__import__" not in inspect.getsource(codegen._MEMORY[KEY])
 
 
+@pytest.mark.parametrize("sealed", [False, True])  # sealed: past the seal, to the JSON and format checks (review)
 @pytest.mark.parametrize("content", [b"", b"\xff\xfe\x00garbage", b"{", b"[1, 2, 3]", b'{"symsched_kernel": 2}',
                                      b"\x00" * 1000, b"[" * 100000])
-def test_corrupt_entries_are_rebuilt_silently(cache, content, recwarn) -> None:
+def test_corrupt_entries_are_rebuilt_silently(cache, content, sealed, recwarn) -> None:
     _fresh()
     entry = _entry(cache)
-    entry.write_bytes(content)
+    entry.write_bytes(seal(content) if sealed else content)
     os.chmod(entry, 0o600)
     assert _right(_fresh())
     assert _doc(entry.read_bytes())["key"] == KEY

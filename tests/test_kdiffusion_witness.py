@@ -172,6 +172,26 @@ def test_probe_covers_both_branches_of_get_ancestral_step() -> None:
         assert lib == binds[eta]
 
 
+@pytest.mark.parametrize("name", ["dpm_2_ancestral", "dpmpp_2s_ancestral", "euler_ancestral"])
+@pytest.mark.parametrize("sigmas", [np.sqrt((1 - np.array([1e-12, 0.1, 0.5, 0.9])) / np.array([1e-12, 0.1, 0.5, 0.9])),
+                                    np.sqrt((1 - np.array([1e-20, 0.1, 0.5, 0.9])) / np.array([1e-20, 0.1, 0.5, 0.9])),
+                                    np.array([1e7, 3.0, 1.0, 0.3]), np.array([1e9, 3.0, 1.0, 0.3]),
+                                    np.array([1e150, 3.0, 1.0])])
+def test_ancestral_branch_is_k_diffusions_float64_branch(ks: Any, name: str, sigmas: np.ndarray) -> None:
+    """break-tests of 3 December: get_ancestral_step's min binds at eta = 1 in float64 once sigma_from/sigma_to >
+    ~1e8 (1 - r^2 rounds to 1), and k-diffusion then runs the Euler branch. symsched decided it for a while in exact
+    arithmetic (1.19e17 where k-diffusion gives 0.567 for dpm_2_ancestral at alpha_bar = 1e-20); it now evaluates
+    k-diffusion's float64 expression, on both sides of the switch (ratios 3e5, 3e6, 3e8, 3e9, 3e149). Within a factor
+    ~2 of the switch the decision is the rounding of the particular sigmas (2.126e8 / 3 is not bound in k-diffusion,
+    bound on sigma = exp(-l/2), one ulp away): no point there is tested."""
+    H_lib = library_output(ks, name, {}, S_PROBE, sigmas, noise=False)[0]
+    H = symsched.transfer_function_ve(S_PROBE, sigmas, sampler=name)
+    # k-diffusion's own float64 sigma_down = sqrt(sigma_to^2 - sigma_up^2) cancels to ~1e-16 / r^2 relative (1e-5 at
+    # r = sigma_to/sigma_from = 3e-6): its digits, not symsched's, limit the agreement; the wrong branch is off by
+    # orders of magnitude
+    np.testing.assert_allclose(H, H_lib, rtol=1e-3, atol=1e-12)  # (and where H ~ 1e-18 its x + d dt rounds to 0)
+
+
 # ------------------------------------------------------------------------------------------------
 # LMS: quad's coefficients vs exact integration
 # ------------------------------------------------------------------------------------------------

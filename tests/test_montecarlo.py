@@ -678,3 +678,11 @@ def test_deficits_beyond_the_double_range_and_huge_sample_counts() -> None:
     assert z == pytest.approx(z_ref, rel=2e-3)
     P = np.full((4, 4), 1e300)
     assert mc.psd_check(P, P, 10**9).passed
+
+
+def test_zero_dimensional_periodograms_still_work() -> None:
+    """review: the one shape rule (as_shape) refused (), which psd_zscores / max_z_test reach for a 0-d input (one
+    scalar mode): documented for arrays of any shape, they worked before and do again."""
+    assert mc.psd_dof(()).shape == () and int(mc.psd_dof(())) == 1
+    assert mc.psd_zscores(1.0, 1.0, 10) == 0.0
+    assert mc.max_z_test(np.float64(1.5)).max_abs_z == 1.5

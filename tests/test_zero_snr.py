@@ -375,9 +375,11 @@ def test_a_standin_grid_is_refused_for_samplers_whose_scheduler_runs_zero() -> N
     """break-test: a grid saved from EulerDiscreteScheduler (last entry 2**-24) optimised for ddpm: the schedule's
     first level was 5.96e-8 but the exported DDPMScheduler (rescale_betas_zero_snr=True) runs alpha_bar = 0 there."""
     S = np.logspace(-2, 2, 16)
-    for sampler in ("ddpm", "ddim"):
+    for sampler, eta in (("ddpm", None), ("ddim", 1.0)):  # both export to DDPMScheduler
         with pytest.raises(ValueError, match=r"^grid ends in 2\*\*-24, diffusers' stand-in"):
-            symsched.optimize_schedule(S, 4, sampler=sampler, grid=_standin_grid())
+            symsched.optimize_schedule(S, 4, sampler=sampler, eta=eta, grid=_standin_grid())
+    # DDIM eta = 0 exports to EulerDiscreteScheduler sigmas, which run the stand-in level itself (review)
+    assert symsched.optimize_schedule(S, 4, sampler="ddim", grid=_standin_grid(), maxiter=5).alpha_bar[0] == 2.0**-24
     g0 = _standin_grid()
     g0[-1] = 0.0  # the fix the message names
     assert symsched.optimize_schedule(S, 4, sampler="ddpm", grid=g0, maxiter=5).alpha_bar.size == 4

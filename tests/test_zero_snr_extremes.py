@@ -139,66 +139,71 @@ def test_a_gradient_over_levels_one_ulp_apart_is_refused_naming_them() -> None:
 
 
 # ------------------------------------------------------------------------------------------------
-# k-diffusion's get_ancestral_step at eta = 1 from (near) pure noise: the branch in exact arithmetic
+# k-diffusion's get_ancestral_step at eta = 1 from (near) pure noise: its float64 branch
 # ------------------------------------------------------------------------------------------------
+def _kdiffusion_binds(s: float, s_to: float, eta: float = 1.0) -> bool:
+    """k-diffusion 0.1.1.post1 get_ancestral_step's sigma_down == 0, typed in here in float64 (its arithmetic)."""
+    up = eta * (s_to**2 * (s**2 - s_to**2) / s**2) ** 0.5
+    up = min(s_to, up)
+    return (s_to**2 - up**2) ** 0.5 == 0.0
+
+
 def _mp_dpm_2_ancestral(S: float, sigmas: list, dps: int = 60):
-    """k-diffusion 0.1.1.post1 ``sample_dpm_2_ancestral`` (eta = 1) with the exact denoiser, per mode in mpmath,
-    written here from its source: sigma_up = min(sigma_to, sqrt(sigma_to^2 (sigma_from^2 - sigma_to^2) /
-    sigma_from^2)), sigma_down = sqrt(sigma_to^2 - sigma_up^2); DPM-2 midpoint step when sigma_down > 0, else
-    Euler to D(x) (no noise on that branch). Variance v <- g^2 v + sigma_up^2, white start v = sigma_0^2."""
+    """k-diffusion's ``sample_dpm_2_ancestral`` (eta = 1) with the exact denoiser, per mode in mpmath, written here from
+    its source; the branch as k-diffusion takes it in float64 (:func:`_kdiffusion_binds`): the DPM-2 midpoint step
+    to sigma_down = sqrt(sigma_to^2 - sigma_up^2), or the Euler step to D(x) (no noise on that branch).
+    Variance v <- g^2 v + sigma_up^2, white start v = sigma_0^2."""
     from mpmath import mp, mpf
 
     with mp.workdps(dps):
-        S, sig = mpf(S), [mpf(s) for s in sigmas] + [mpf(0)]
-        v = sig[0] ** 2
-        for s, s_to in zip(sig[:-1], sig[1:]):
-            up = min(s_to, mp.sqrt(s_to**2 * (s**2 - s_to**2) / s**2))
+        sig = [float(s) for s in sigmas] + [0.0]
+        S, v = mpf(S), mpf(sig[0]) ** 2
+        for s_f, s_to_f in zip(sig[:-1], sig[1:]):
+            s, s_to = mpf(s_f), mpf(s_to_f)
+            if s_to_f == 0.0 or _kdiffusion_binds(s_f, s_to_f):
+                v = (S / (S + s**2)) ** 2 * v
+                continue
+            up = mp.sqrt(s_to**2 * (s**2 - s_to**2) / s**2)
             down = mp.sqrt(s_to**2 - up**2)
-            if down == 0:
-                v, up = (S / (S + s**2)) ** 2 * v, 0
-            else:
-                mid = mp.sqrt(s * down)
-                g_2 = 1 + (mid - s) * s / (S + s**2)  # x_2 = g_2 x
-                g = 1 + (down - s) * mid / (S + mid**2) * g_2
-                v = g**2 * v + up**2
+            mid = mp.sqrt(s * down)
+            g_2 = 1 + (mid - s) * s / (S + s**2)  # x_2 = g_2 x
+            g = 1 + (down - s) * mid / (S + mid**2) * g_2
+            v = g**2 * v + up**2
         return v
 
 
-@pytest.mark.parametrize("a0", [1e-12, 1e-20, 1e-40])
-def test_dpm_2_ancestral_at_eta_1_from_tiny_levels_is_the_exact_recursion(a0: float) -> None:
-    """break-test: the min of get_ancestral_step was decided in float64, where 1 - sigma_to^2/sigma_from^2 rounds
-    to 1 below a0 ~ 1e-17: eta = 1 then took the Euler branch, and the float64 and mpmath paths both returned
-    0.567 for 1.19e17. Exactly, eta = 1 never binds for a finite sigma_from."""
+@pytest.mark.parametrize("a0,bound", [(1e-12, False), (1e-20, True), (1e-40, True)])
+def test_dpm_2_ancestral_at_eta_1_from_tiny_levels_takes_k_diffusions_branch(a0: float, bound: bool) -> None:
+    """eta = 1: the min of get_ancestral_step binds in float64 once sigma_0/sigma_1 > ~1e8, and k-diffusion runs its
+    Euler branch there (0.567); the DPM-2 branch, which exact arithmetic would keep, grows as sigma_0^2 (1.2e9 at
+    a0 = 1e-12, where k-diffusion keeps it too). Float64 and mpmath paths, against the recursion typed in above."""
     S, ab = [1.0, 30.0], np.array([a0, 0.1, 0.5, 0.9])
     sig = np.sqrt((1 - ab) / ab)
+    assert _kdiffusion_binds(sig[0], sig[1]) == bound
     ref = [float(_mp_dpm_2_ancestral(s, list(sig))) for s in S]
     for got in (symsched.output_spectrum(S, ab, sampler="dpm_2_ancestral"),
                 symsched.output_spectrum_mp(S, ab, sampler="dpm_2_ancestral")):
         np.testing.assert_allclose(np.asarray(got, dtype=float), ref, rtol=1e-9)
-    assert ref[0] > 1e8  # the regime of the fault: unbounded as a0 -> 0
+    assert (ref[0] < 1.0) == bound  # the two branches differ by 9 orders of magnitude here
 
 
-def test_dpm_2_ancestral_at_eta_1_from_pure_noise_is_refused() -> None:
-    """Its step from sigma = inf is unbounded (the output grows as sigma_0^2): refused like EDM heun's."""
-    with pytest.raises(ValueError, match=r"alpha_bar: sampler 'dpm_2_ancestral' is undefined at alpha_bar = 0"):
-        symsched.output_spectrum([1.0], [0.0, 0.1, 0.5, 0.9], sampler="dpm_2_ancestral")
-    assert np.isfinite(symsched.output_spectrum([1.0], [0.0, 0.1, 0.5, 0.9], sampler="dpm_2_ancestral", eta=0.5))
-
-
-@pytest.mark.parametrize("S", [0.3, 1.0, 30.0])
-def test_dpmpp_2s_ancestral_at_eta_1_from_pure_noise_is_its_limit(S: float) -> None:
-    """From sigma_0 = inf at eta = 1: sigma_down = sigma_1^2/sigma_0 -> 0, the midpoint sits at sigma_1, so the first
-    step gives x_1 = sigma_1 (c_1 n + z), c = S/(S + sigma^2), and the last (Euler to D) P = c_1^2 sigma_1^2 (1 + c_1^2).
-    It was derived for eta < 1 (sigma_down -> sigma_1 sqrt(1 - eta^2)) and gave c_1^2 sigma_1^2 (6.95 for 10.51)."""
-    a1 = 0.2
+def test_ancestral_samplers_from_pure_noise_are_the_limit_of_that_branch() -> None:
+    """alpha_bar = 0 (sigma = inf) at eta = 1 is the limit of k-diffusion's float64 decision, the Euler branch: the
+    value at the tiniest finite level (1e-300) and at 0 agree; for dpmpp_2s_ancestral from [0, a1] that is
+    x_1 = sigma_1 z then P = c_1^2 sigma_1^2, c = S/(S + sigma^2) (the DPM-Solver branch's limit would be
+    c_1^2 sigma_1^2 (1 + c_1^2)); dpm_2_ancestral adds no noise on that branch (k-diffusion 0.1.1.post1 adds it
+    inside the DPM-2 branch only), so from pure noise its output is 0 (S^2/sigma_0^2 c_1^2 at sigma_0 = 1e150)."""
+    a1, S = 0.2, np.array([0.3, 1.0, 30.0])
     s1 = np.sqrt((1 - a1) / a1)
     c1 = S / (S + s1**2)
-    limit = c1**2 * s1**2 * (1 + c1**2)
-    got = symsched.output_spectrum([S], [0.0, a1], sampler="dpmpp_2s_ancestral")[0]
-    assert abs(got - limit) <= 1e-12 * limit
-    near = symsched.output_spectrum([S], [1e-300, a1], sampler="dpmpp_2s_ancestral")[0]
-    assert abs(near - limit) <= 1e-12 * limit  # continuous: the tiniest finite level agrees
-    assert abs(c1**2 * s1**2 - limit) > 1e-3 * limit  # companion: the old value is far outside the tolerance
+    for name in ("dpmpp_2s_ancestral", "euler_ancestral"):
+        at0 = symsched.output_spectrum(S, [0.0, a1], sampler=name)
+        np.testing.assert_allclose(at0, symsched.output_spectrum(S, [1e-300, a1], sampler=name), rtol=1e-12)
+        np.testing.assert_allclose(at0, c1**2 * s1**2, rtol=1e-12)
+    assert np.all(symsched.output_spectrum(S, [0.0, a1], sampler="dpm_2_ancestral") == 0.0)
+    np.testing.assert_allclose(symsched.output_spectrum(S, [1e-300, a1], sampler="dpm_2_ancestral"),
+                               S**2 * (1e-300 / (1 - 1e-300)) * c1**2, rtol=1e-9)
+    assert np.all(np.abs(c1**2 * s1**2 * (1 + c1**2) / (c1**2 * s1**2) - 1) > 1e-3)  # the other branch's limit
 
 
 def test_dpmpp_sde_between_1e_155_and_1e_200_is_refused_not_an_overflow() -> None:

@@ -654,7 +654,7 @@ def _check_settings(args: argparse.Namespace, options: dict[str, Any], endpoints
     _check_int(args.restarts, "restarts", 0)
     _settings.check(args.sampler, args.eta, args.variance, options)
     _check_steps_for(args.sampler, K, args.eta, args.variance, options)
-    _check_levels_args(K, endpoints, grid, args.sampler)
+    _check_levels_args(K, endpoints, grid, args.sampler, args.eta)
 
 
 def run(args: argparse.Namespace) -> int:

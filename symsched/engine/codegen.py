@@ -73,7 +73,8 @@ _CONSTANTS = ("pi", "E", "oo", "-oo", "nan", "zoo", "true", "false")
 
 
 class KernelCacheWarning(UserWarning):
-    """The on-disk kernel cache was bypassed (unsafe directory or entry); kernels are built in memory."""
+    """The on-disk kernel cache was not used as is: an unsafe directory is bypassed (kernels built in memory), an
+    unsafe entry is not read and its kernel rebuilt (and written back where the cache is writable)."""
 
 
 class _BadEntry(Exception):
@@ -123,7 +124,8 @@ def _warn_entry(message: str) -> None:
     if "entries" not in _WARNED:
         _WARNED.add("entries")
         warnings.warn(f"symsched kernel cache: {message}; it was not read, and it and any other such entry are "
-                      "rebuilt and replaced by a private 0600 file (this warning is given once per process)",
+                      "rebuilt and replaced by a private 0600 file where the cache is writable (this warning is given "
+                      "once per process)",
                       KernelCacheWarning, stacklevel=5)
 
 

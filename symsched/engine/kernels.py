@@ -345,15 +345,10 @@ def pinned_values(modes: Sequence[str], params: Mapping[str, float]) -> tuple[tu
     or ``"inf"``; none otherwise. The kernels take every parameter's value as an argument."""
     if "zero" not in modes:
         return ()
-    return tuple((p, _param_class(p, float(v))) for p, v in params.items())
+    return tuple((p, _param_class(float(v))) for p, v in params.items())
 
 
-def _param_class(name: str, v: float) -> str:
-    """``"0"``, ``"inf"``, ``"1"`` for ``eta = 1`` (k-diffusion's ancestral step from sigma = inf: its
-    sigma_down = sigma_to sqrt(1 - eta^2 (1 - sigma_to^2/sigma_from^2)) tends to sigma_to sqrt(1 - eta^2) for
-    eta < 1 but to 0, as sigma_to^2/sigma_from, at eta = 1: a different limit), else ``"+"``."""
-    if name == "eta" and v == 1.0:
-        return "1"
+def _param_class(v: float) -> str:
     return "0" if v == 0.0 else ("inf" if v == float("inf") else "+")
 
 

@@ -271,9 +271,8 @@ def _may_cancel(prog: Program) -> bool:
     gaps = np.diff(ell[np.isfinite(ell)])
     if gaps.size == 0:
         return False
-    if np.any(gaps == 0):  # distinct levels (checked on entry) less than an ulp apart in float64 log-SNR: the
-        return True        # smallest gap of all (levels 1 ulp apart in sigma: dpmpp_2m came out 78 for 49)
-    a = np.abs(gaps)
+    a = np.abs(gaps)  # a zero: distinct levels (checked on entry) within an ulp in float64 log-SNR, the smallest gap
+    # of all (levels 1 ulp apart in sigma: dpmpp_2m came out 78 for 49 while zero gaps were left out here)
     if float(np.max(np.abs(gaps))) > _LARGE_GAP or float(np.min(a, initial=np.inf)) < _SMALL_GAP:
         return True
     width = min(a.size, prog.m)
@@ -404,18 +403,18 @@ def output_ratio(prog: Program, S: Array, init: str, ld: bool = False) -> Array:
     return out
 
 
-def _below_normal(S: Array, rho: Array) -> bool:
-    """Whether a positive mode's ratio rho = P/kappa fell below the float64 normal range (subnormal or 0)."""
-    return bool(np.any((S > 0) & (np.abs(rho) < np.finfo(np.float64).tiny)))
+def _below_normal(S: Array, rho: Array) -> NDArray[np.bool_]:
+    """The positive modes whose ratio rho = P/kappa fell below the float64 normal range (subnormal or 0)."""
+    return (S > 0) & (np.abs(rho) < np.finfo(np.float64).tiny)
 
 
 def below_float64(prog: Program, S: Array, init: str, rho: Array) -> Array:
     """``rho`` with the ratios of positive modes that fell below the float64 normal range (P ~ S^2 r for modes
     S < 1e-154: rho ~ S, subnormal or 0 for subnormal S) recomputed and kept in longdouble; ``rho`` itself
     when there are none."""
-    if not _below_normal(S, rho):
+    tiny = _below_normal(S, rho)
+    if not tiny.any():
         return rho
-    tiny = (S > 0) & (np.abs(rho) < np.finfo(np.float64).tiny)
     out = rho.astype(LD)
     sub = S[tiny]
     for g in _groups(sub, True):
@@ -893,7 +892,7 @@ def value_and_grad(prog: Program, S: Array, init: str,
     def run(ld: bool) -> Array:  # checked, rerun in longdouble and confirmed as output_variance (no mpmath fallback)
         J, grad, rho = _sweep_grad(prog, S, init, objective, chunk, ld=ld)
         overflow = np.isfinite(J) and not np.all(np.isfinite(grad))
-        if not ld and not prog.extended and (overflow or _below_normal(S, rho)):
+        if not ld and not prog.extended and (overflow or _below_normal(S, rho).any()):
             # a product in the adjoint overflowed (e.g. S = 1e300 with a first level alpha_bar = 1e-300) though the
             # gradient itself may be representable, or a ratio P/kappa fell below the float64 normal range (P = 1e-500
             # for S = 1e-150: KL's log r came out -inf, or lost digits as a subnormal): the sweeps again in longdouble,

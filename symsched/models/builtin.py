@@ -13,7 +13,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from .._validate import ArgumentTypeError, as_real, as_real_array
-from .precondition import check_sigma_data, coefficients, log_snr
+from .precondition import check_sigma_data, coefficients, grid_log_snr_range
 
 __all__ = ["load_model", "LearnedModel", "BUILTIN_MODELS", "weights_path"]
 
@@ -324,7 +324,7 @@ def _log_snr_range(value: list[Any], grid: NDArray[np.float64]) -> tuple[float, 
         lo = hi = np.nan
     if not lo < hi:  # NaN fails too
         raise ValueError(f"log_snr_range must be two finite log-SNRs, low < high (got {json.dumps(value)[:80]})")
-    expected = (float(log_snr(grid[-1])), float(log_snr(grid[0])))
+    expected = grid_log_snr_range(grid)
     if not np.allclose((lo, hi), expected, rtol=1e-9, atol=0.0):
         raise ValueError(f"log_snr_range must be the training grid's log-SNR range {list(expected)} "
                          f"(got {[lo, hi]})")

@@ -25,7 +25,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from .._validate import ArgumentTypeError, as_real
 
-__all__ = ["coefficients", "log_snr", "check_sigma_data", "SIGMA_DATA_RANGE"]
+__all__ = ["coefficients", "log_snr", "grid_log_snr_range", "check_sigma_data", "SIGMA_DATA_RANGE"]
 
 #: Accepted ``σ_d`` (the data's RMS: 0.44 for ``patches16`` in [-1, 1]), inclusive. Within it every coefficient and
 #: ``1/c_out`` of the training target stay far inside the float32 range the network computes in.
@@ -53,6 +53,12 @@ def log_snr(alpha_bar: ArrayLike) -> NDArray[np.float64]:
     ab = np.asarray(alpha_bar, dtype=np.float64)
     with np.errstate(divide="ignore"):
         return np.log(ab) - np.log1p(-ab)
+
+
+def grid_log_snr_range(grid: ArrayLike) -> tuple[float, float]:
+    """(lowest, highest) log-SNR of a training ``grid`` (training order: its last level is the noisiest)."""
+    g = np.asarray(grid, dtype=np.float64)
+    return float(log_snr(g[-1])), float(log_snr(g[0]))
 
 
 def coefficients(

@@ -37,7 +37,7 @@ from .._validate import (MAX_TRAIN_TIMESTEPS, ArgumentTypeError, as_bool, as_int
                          as_real, check_choice)
 from .datasets import patches16
 from .network import NetConfig, ResMLP, net_config
-from .precondition import check_sigma_data, coefficients, log_snr
+from .precondition import check_sigma_data, coefficients, grid_log_snr_range, log_snr
 
 __all__ = ["TrainConfig", "TrainResult", "train", "check_config", "training_levels", "save", "WEIGHTS_FORMAT",
            "MAX_TRAIN_STEPS", "MAX_BATCH_SIZE", "MAX_SEED", "LEVEL_SAMPLINGS"]
@@ -200,7 +200,7 @@ def train(
 
     cfg, total, minutes = _check_run(config, stop_after, minutes, progress, on_step)
     grid = training_levels(cfg.beta_schedule, cfg.num_train_timesteps)
-    lrange = (float(log_snr(grid[-1])), float(log_snr(grid[0])))
+    lrange = grid_log_snr_range(grid)
     data = patches16("train").reshape(-1, 16 * 16)
     rng = np.random.Generator(np.random.PCG64(cfg.seed))
 

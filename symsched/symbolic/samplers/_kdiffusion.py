@@ -69,23 +69,39 @@ def churn_gammas(K: int, levels: Optional[Sequence[float]], prm: Mapping[str, fl
 
 
 def ancestral_binds(l_from: float, l_to: float, eta: float) -> bool:
-    """True when ``get_ancestral_step``'s min picks sigma_to (so sigma_up = sigma_to, sigma_down = 0), decided in
-    exact arithmetic on the log-SNRs (r^2 = sigma_to^2/sigma_from^2 = e^{l_from - l_to}):
+    """True when k-diffusion's ``get_ancestral_step`` gives sigma_down = 0 (its min picks sigma_to, sigma_up = sigma_to),
+    the branch its samplers take on ``sigma_down == 0``, decided as k-diffusion decides it, in float64 on the sigmas
+    ``exp(-l/2)``:
 
-    eta sigma_to sqrt(1 - r^2) >= sigma_to  <=>  l_from - l_to <= log1p(-1/eta^2)  (only possible for eta > 1).
+    sigma_up = min(sigma_to, eta sqrt(sigma_to^2 (sigma_from^2 - sigma_to^2) / sigma_from^2)),
+    sigma_down = sqrt(sigma_to^2 - sigma_up^2).
 
-    Never for eta <= 1: at eta = 1 the min binds only in the limit sigma_from = inf, whose step is the limit of the
-    other branch (k-diffusion's float64 min also binds at eta = 1 once r^2 rounds away, sigma_from/sigma_to > ~1e8:
-    a rounding artefact, not modelled). The step to the clean level (l_to = inf, sigma_to = 0) always has
-    sigma_down = 0.
+    In exact arithmetic the min binds only for eta > 1; in float64 it binds at eta = 1 too once
+    sigma_from/sigma_to > ~1e8 (1 - r^2 rounds to 1), and there the library runs the Euler branch: so does symsched
+    (the other branch's output grows as sigma_from^2 for dpm_2_ancestral). Within a factor ~2 of that switch the
+    decision is the rounding of the particular sigmas, and ``exp(-l/2)`` may be an ulp from the caller's sigma: there
+    symsched and k-diffusion can take different branches (2.126e8 / 3). A level sigma_from = inf (l_from = -inf) is
+    the limit of that decision: binding for eta >= 1. Below sigma_to ~ 1.5e-154 (sigma_to^2 leaves the normal range,
+    k-diffusion's sigma_up rounds to 0) it is decided in exact arithmetic. The step to the clean level (sigma_to = 0)
+    has sigma_down = 0.
     """
     if not math.isfinite(l_to) and l_to > 0:
         return True
-    if not eta > 1.0:
+    if eta == 0.0:
         return False
     if not math.isfinite(l_from):
-        return True
-    return float(l_from) - float(l_to) <= math.log1p(-1.0 / (eta * eta))
+        return eta >= 1.0
+    s_to = math.exp(-0.5 * float(l_to))
+    if s_to * s_to < 2.2250738585072014e-308:  # sigma_to^2 below the normal range (sigma_to < 1.5e-154): k-diffusion's
+        # float64 arithmetic degenerates (sigma_up = 0, no noise); decided in exact arithmetic there (binds for eta > 1)
+        return eta > 1.0 and float(l_from) - float(l_to) <= math.log1p(-1.0 / (eta * eta))
+    try:  # Python floats are IEEE doubles: products overflow to inf, underflow to 0, as in torch's float64
+        s_from = math.exp(-0.5 * float(l_from))
+        up = float(eta) * math.sqrt(s_to * s_to * (s_from * s_from - s_to * s_to) / (s_from * s_from))
+    except (OverflowError, ZeroDivisionError):  # where IEEE arithmetic gives inf/inf or 0/0 = NaN
+        up = math.nan
+    sigma_up = up if up < s_to else s_to  # Python's min(sigma_to, up): sigma_to unless up is smaller (so for NaN)
+    return s_to * s_to - sigma_up * sigma_up == 0.0
 
 
 # ---------------------------------------------------------------------------------------------
