@@ -487,12 +487,13 @@ def grouped_values(grp: Grouped, x: Array, coordinate: str, divergences: Any, sa
 
 
 def _schedule_divergences(S: Array, x: Array, coordinate: str, sampler: Any, init: Any,
-                          settings: dict[str, Any]) -> dict[str, float]:
-    """Every divergence of :data:`DIVERGENCES` (unweighted; "w2" is W2 squared) of one schedule in the ratio form of
-    :func:`grouped_values` (exact where P underflows); ``inf`` for one beyond the float64 range."""
+                          settings: dict[str, Any], output: Callable[[], Array]) -> dict[str, float]:
+    """KL(data||gen), KL(gen||data) and W2 (not squared) of one schedule, unweighted, in the ratio form of
+    :func:`grouped_values` (exact where P underflows); ``inf`` for a KL beyond the float64 range. Where W2 squared
+    overflows W2 need not: then the scaled sum of :func:`w2_distance` on ``output()``, the output spectrum."""
     grp = _grouped(S.ravel(), np.ones(S.size))
     try:
-        return grouped_values(grp, x, coordinate, DIVERGENCES, sampler, init, settings)
+        out = grouped_values(grp, x, coordinate, DIVERGENCES, sampler, init, settings)
     except Unrepresentable:  # one of them lies beyond float64 (S near 1e308): each on its own
         out = {}
         for d in DIVERGENCES:
@@ -500,7 +501,8 @@ def _schedule_divergences(S: Array, x: Array, coordinate: str, sampler: Any, ini
                 out[d] = grouped_values(grp, x, coordinate, (d,), sampler, init, settings)[d]
             except Unrepresentable:
                 out[d] = math.inf
-        return out
+    out["w2"] = math.sqrt(out["w2"]) if math.isfinite(out["w2"]) else w2_distance(output(), S)
+    return out
 
 
 def divergence_and_grad(

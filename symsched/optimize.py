@@ -175,7 +175,8 @@ def _check_endpoints(endpoints: Any, steps: int, grid: Optional[Array], sampler:
     if sampler in FLOW_SAMPLERS:  # a level whose flow time t rounds to 1 has no place in a flow schedule
         for v, name in ((first, "endpoints[0] (first level)"), (last, "endpoints[1] (last level)")):
             try:
-                _ = None if v is None else _sch.alpha_bar_to_flow_t(v)
+                if v is not None:
+                    _sch.alpha_bar_to_flow_t(v)
             except ValueError as exc:
                 raise ValueError(f"{name} with sampler {sampler!r}: {str(exc).split(': ', 1)[-1]}") from None
     return first, last
@@ -1034,11 +1035,9 @@ def schedule_metrics(
     else:
         x, coord = _api._vp_levels(alpha_bar), "alpha_bar"
     kw = _settings(sampler, eta, variance, settings)
-    value = _api._schedule_divergences(S, x, coord, sampler, init, kw)
-    w2 = math.sqrt(value["w2"])
-    if w2 == math.inf:  # W2 squared overflows, W2 need not: the scaled sum of w2_distance
-        w2 = _api.w2_distance(schedule_output(S, alpha_bar, sampler=sampler, init=init, **kw), S)
-    return {"kl": value["kl"], "kl_reverse": value["kl-reverse"], "w2": w2}
+    value = _api._schedule_divergences(S, x, coord, sampler, init, kw,
+                                       lambda: schedule_output(S, alpha_bar, sampler=sampler, init=init, **kw))
+    return {"kl": value["kl"], "kl_reverse": value["kl-reverse"], "w2": value["w2"]}
 
 
 # ---------------------------------------------------------------------------------------------

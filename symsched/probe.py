@@ -1116,8 +1116,10 @@ class _Reference:
         self.P = _projections(self.Y.shape[1], as_positive_int(n_projections, "n_projections"), seed)
         self.Yp = np.sort(self.Y @ self.P, axis=0) if "sliced_w2" in metrics else None
         self.F = _features(self.Y, fd_components)
-        mu, C = _moments(self.Y if self.F is None else self.Y @ self.F, "reference")
-        self.fd_ref = (mu, C, _psd_sqrt(C)) if "fd" in metrics else None
+        self.fd_ref = None
+        if "fd" in metrics:  # (its moments only where the Fréchet distance needs them)
+            mu, C = _moments(self.Y if self.F is None else self.Y @ self.F, "reference")
+            self.fd_ref = (mu, C, _psd_sqrt(C))
 
     def measure(self, samples: ArrayLike, name: str = "samples") -> tuple[dict[str, float], Array]:
         from . import kl_divergence, w2_distance

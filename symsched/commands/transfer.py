@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import math
 from pathlib import Path
 
 from .._io import file_path
@@ -40,7 +39,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from .. import output_spectrum, output_spectrum_ve, w2_distance
+    from .. import output_spectrum, output_spectrum_ve
     from .._io import check_suffix, load_npy, save_npy
     from ..api import _schedule_divergences, _ve_levels, _vp_levels
     from ..spectra import load_spectrum
@@ -65,12 +64,11 @@ def run(args: argparse.Namespace) -> int:
         x, coord = _vp_levels(levels), "alpha_bar"
     S = np.asarray(S, dtype=np.float64)
     # the divergences in the ratio form (as divergence_and_grad): exact where P underflows (a KL of P alone is inf)
-    d = _schedule_divergences(S, x, coord, args.sampler, args.init, {"variance": args.variance, **kw})
-    w2 = math.sqrt(d["w2"]) if math.isfinite(d["w2"]) else w2_distance(P, S)  # W2 squared may overflow, W2 not
+    d = _schedule_divergences(S, x, coord, args.sampler, args.init, {"variance": args.variance, **kw}, lambda: P)
     print(f"sampler {args.sampler}  steps {steps}  modes {S.size}  init {args.init}")
     print(f"KL(data || generated) = {d['kl']:.10g}")
     print(f"KL(generated || data) = {d['kl-reverse']:.10g}")
-    print(f"W2                    = {w2:.10g}")
+    print(f"W2                    = {d['w2']:.10g}")
     with np.errstate(over="ignore"):  # a total beyond float64 prints as inf (it is), without a NumPy warning
         print(f"total power: data {S.sum():.10g}, generated {P.sum():.10g}")
     if args.out is not None:

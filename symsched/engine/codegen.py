@@ -110,23 +110,18 @@ def cache_dir() -> Path | None:
 _WARNED: set[str] = set()
 
 
-def _warn(message: str) -> None:
-    """One warning per unsafe directory: the kernels are then built in memory only."""
-    if message not in _WARNED:
-        _WARNED.add(message)
-        warnings.warn(f"symsched kernel cache: {message}; kernels are built in memory instead "
-                      "(set SYMSCHED_CACHE_DIR to a private directory, or SYMSCHED_DISK_CACHE=0)",
-                      KernelCacheWarning, stacklevel=5)
-
-
-def _warn_entry(message: str) -> None:
-    """One warning per process for unsafe entries (the first one named): each is rebuilt and replaced."""
-    if "entries" not in _WARNED:
-        _WARNED.add("entries")
-        warnings.warn(f"symsched kernel cache: {message}; it was not read, and it and any other such entry are "
-                      "rebuilt and replaced by a private 0600 file where the cache is writable (this warning is given "
-                      "once per process)",
-                      KernelCacheWarning, stacklevel=5)
+def _warn(message: str, *, entry: bool = False) -> None:
+    """One warning per unsafe directory (its kernels are built in memory only), and one per process for unsafe
+    entries (the first one named: each is rebuilt and replaced)."""
+    key = "entries" if entry else message
+    if key in _WARNED:
+        return
+    _WARNED.add(key)
+    then = ("it was not read, and it and any other such entry are rebuilt and replaced by a private 0600 file where "
+            "the cache is writable (this warning is given once per process)" if entry else
+            "kernels are built in memory instead (set SYMSCHED_CACHE_DIR to a private directory, or "
+            "SYMSCHED_DISK_CACHE=0)")
+    warnings.warn(f"symsched kernel cache: {message}; {then}", KernelCacheWarning, stacklevel=5)
 
 
 def _trusted_dir(directory: Path) -> Path | None:
@@ -439,7 +434,7 @@ def compile_kernel(key: str, build: Callable[[], Any], *, style: str = "table") 
             try:
                 fn = _load(path, key)
             except _BadEntry as exc:
-                _warn_entry(str(exc))
+                _warn(str(exc), entry=True)
         if fn is None:
             try:
                 doc = _build_doc(key, build, style)
