@@ -373,3 +373,38 @@ def test_denoising_mse_checks_the_level() -> None:
             denoising_mse(lambda x, a: x, x0, ab)
     assert denoising_mse(lambda x, a: x, x0 + 1.0, 1.0) == 0.0  # the clean level: x_t = x0
     assert denoising_mse(lambda x, a: 0.0 * x, x0 + 1.0, 0.0) == 1.0  # pure noise
+
+
+def test_gaussian_denoiser_keeps_the_mean_of_a_direction_without_variance_at_alpha_bar_one() -> None:
+    """A training set with a constant pixel has a zero-variance principal direction; at alpha_bar = 1 its gain
+    sqrt(ab) lam / (ab lam + 1 - ab) is 0/0 and its limit is 0 (the pixel keeps its training mean): no NaN.
+    Expected values from the definition: a constant training set has mean 0.3 everywhere, so x0_hat = 0.3
+    whatever x_t is, at every level."""
+    from symsched.models.evaluate import denoising_mse, gaussian_denoiser
+
+    wiener = gaussian_denoiser(np.full((6, 2, 3), 0.3))
+    for ab in (0.0, 0.5, 1.0):
+        np.testing.assert_allclose(wiener(np.full((2, 2, 3), 7.0), ab), 0.3, rtol=1e-12)
+    assert denoising_mse(wiener, np.full((4, 2, 3), 0.3), 1.0) == pytest.approx(0.0, abs=1e-24)
+
+
+@pytest.mark.parametrize("train, message", [
+    (np.zeros((1, 2, 2)), "N >= 2"), (np.zeros((0, 2, 2)), "N >= 2"), (np.zeros(5), "N >= 2"),
+    (np.full((3, 2, 2), np.nan), "train must be finite"), ("abc", "train must be an array of real numbers")])
+def test_gaussian_denoiser_refuses_bad_training_sets(train, message) -> None:
+    from symsched.models.evaluate import gaussian_denoiser
+
+    with pytest.raises(ValueError, match=message):
+        gaussian_denoiser(train)
+
+
+def test_gaussian_denoiser_refuses_bad_levels_and_shapes() -> None:
+    from symsched.models.evaluate import gaussian_denoiser
+
+    wiener = gaussian_denoiser(np.random.default_rng(0).standard_normal((8, 2, 2)))
+    with pytest.raises(ValueError, match=r"alpha_bar must lie in \[0, 1\]"):
+        wiener(np.zeros((1, 2, 2)), 1.5)
+    with pytest.raises(TypeError, match="alpha_bar must be a real number"):
+        wiener(np.zeros((1, 2, 2)), "0.5")
+    with pytest.raises(ValueError, match=r"x_t must have shape \(batch, 2, 2\)"):
+        wiener(np.zeros((1, 3, 2)), 0.5)

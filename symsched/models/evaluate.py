@@ -22,16 +22,40 @@ Denoiser = Callable[[NDArray[np.float64], float], NDArray[np.float64]]
 
 
 def gaussian_denoiser(train: NDArray[np.float64]) -> Denoiser:
-    """Posterior mean of ``N(μ, Σ)`` fitted to ``train`` (N, H, W): ``(x_t, ᾱ) -> x̂0`` (module docstring)."""
-    X = np.asarray(train, dtype=np.float64).reshape(train.shape[0], -1)
+    """Posterior mean of ``N(μ, Σ)`` fitted to ``train`` (N, H, W): ``(x_t, ᾱ) -> x̂0`` (module docstring).
+
+    Per principal direction of variance λ the gain on ``x_t - √ᾱ μ`` is ``√ᾱ λ / (ᾱ λ + 1 - ᾱ)``, taken as its
+    limit 0 where λ = 0 and ᾱ = 1 (a direction without variance keeps the mean).
+
+    Raises
+    ------
+    ValueError
+        ``train`` with fewer than 2 samples, no pixels, or a NaN or inf; (returned denoiser) ``alpha_bar`` outside
+        [0, 1] or ``x_t`` whose trailing shape is not ``train``'s.
+    ArgumentTypeError
+        (a TypeError and a ValueError) ``train`` not an array of real numbers, ``alpha_bar`` not a real number.
+    """
+    X = as_real_array(train, "train")
+    if X.ndim < 2 or X.shape[0] < 2 or X[0].size == 0:
+        raise ValueError(f"train must be an array (N, ...) of N >= 2 non-empty samples (got shape {X.shape})")
+    if not np.all(np.isfinite(X)):
+        raise ValueError("train must be finite (found NaN or inf)")
+    sample_shape = X.shape[1:]
+    X = X.reshape(X.shape[0], -1).astype(np.float64)
     mu = X.mean(0)
-    lam, U = np.linalg.eigh(np.cov(X.T, bias=True))
+    lam, U = np.linalg.eigh(np.cov(X.T, bias=True).reshape(X.shape[1], X.shape[1]))
     lam = np.clip(lam, 0.0, None)
 
     def denoise(x_t: NDArray[np.float64], alpha_bar: float) -> NDArray[np.float64]:
-        ab = float(alpha_bar)
+        ab = as_real(alpha_bar, "alpha_bar")
+        if not 0.0 <= ab <= 1.0:
+            raise ValueError(f"alpha_bar must lie in [0, 1] (got {alpha_bar!r})")
+        x_t = np.asarray(x_t)
+        if x_t.shape[1:] != tuple(sample_shape):
+            raise ValueError(f"x_t must have shape (batch, {', '.join(map(str, sample_shape))}) (got {x_t.shape})")
         x = x_t.reshape(x_t.shape[0], -1)
-        gain = np.sqrt(ab) * lam / (ab * lam + (1.0 - ab))  # per principal direction
+        den = ab * lam + (1.0 - ab)
+        gain = np.divide(np.sqrt(ab) * lam, den, out=np.zeros_like(lam), where=den > 0)
         return (mu + ((x - np.sqrt(ab) * mu) @ U * gain) @ U.T).reshape(x_t.shape)
 
     return denoise
