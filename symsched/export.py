@@ -53,6 +53,10 @@ kept as the last level), with the scheduler's options, and describe diffusers' o
   sigma: a zero last step), and settings for which diffusers itself returns NaN or inf (UniPC
   ``solver_type="bh1"`` with ``final_sigmas_type="zero"``: ``B(h) = h = -inf`` times a zero correction on the
   last step; UniPC ``lower_order_final=False`` with ``final_sigmas_type="zero"``: a multistep step to sigma = 0).
+* Every other schedule diffusers' own float32 loop cannot run is refused too: :func:`from_diffusers` steps a copy
+  of the scheduler once (zero model output, one-element sample) and refuses a non-finite step, whatever its cause
+  (e.g. ``DDIMScheduler`` from a zero-terminal-SNR level with ``eta = 1``, where ``1 - alpha_prod_t_prev -
+  std_dev_t**2`` rounds below 0 for some step counts).
 """
 
 from __future__ import annotations
@@ -272,7 +276,8 @@ def from_diffusers(scheduler: Any, *, eta: float = 0.0, strict: bool = True) -> 
         Raise ``ValueError`` for non-linear settings (``clip_sample``, ``thresholding``), for DDIM timesteps that
         do not chain, and for a DDIM/DDPM run diffusers itself returns inf or NaN for (a zero-terminal-SNR first level,
         ``alphas_cumprod = 0``, with ``prediction_type="epsilon"``: its x0 estimate divides by
-        ``sqrt(alpha_bar) = 0``); with ``strict=False`` they are reported in ``notes`` (and ``consistent=False``:
+        ``sqrt(alpha_bar) = 0``; any schedule on which a copy of the scheduler, stepped once in float32, gives a
+        non-finite sample); with ``strict=False`` they are reported in ``notes`` (and ``consistent=False``:
         :meth:`DiffusersSchedule.output_spectrum` then refuses) instead.
 
     Returns
@@ -311,7 +316,56 @@ def from_diffusers(scheduler: Any, *, eta: float = 0.0, strict: bool = True) -> 
             raise ValueError(f"scheduler: {msg}; configure it with clip_sample=False / thresholding=False")
         notes.append(msg)
     out = reader(scheduler, cfg, notes, eta=eta, strict=strict)
-    return replace(out, consistent=False) if nonlinear else out
+    if nonlinear:
+        return replace(out, consistent=False)
+    failure = _dry_run_failure(scheduler, eta) if out.consistent else None
+    if failure is None:
+        return out
+    if strict:
+        raise ValueError(f"scheduler: {failure} (strict=False to inspect)")
+    return replace(out, consistent=False, notes=out.notes + (failure,))
+
+
+def _dry_run_failure(scheduler: Any, eta: float) -> str | None:
+    """Run diffusers' own loop once, on a copy of ``scheduler``, in float32 (its default dtype) on a one-element
+    sample with a zero model output, and describe its first non-finite step (``None`` if every step is finite).
+
+    Every update is linear in (sample, model output, noise) with coefficients that depend only on the schedule, so
+    a non-finite coefficient anywhere (a square root of a negative rounding error, ``-inf * 0``, a division by
+    zero) shows as a non-finite sample whatever the model predicts: the closed form would describe a run that does
+    not exist. Only a scheduler from the diffusers package is run (a stand-in object is not a witness)."""
+    if type(scheduler).__module__.split(".")[0] != "diffusers":
+        return None
+    import copy
+    import inspect
+
+    import torch
+
+    sch = copy.deepcopy(scheduler)
+    params = inspect.signature(sch.step).parameters
+    kwargs: dict[str, Any] = {"return_dict": True}
+    if "generator" in params:
+        kwargs["generator"] = torch.Generator().manual_seed(0)
+    if "eta" in params:
+        kwargs["eta"] = eta
+    x = torch.ones(1, 1, 1, 1, dtype=torch.float32)
+    name = type(scheduler).__name__
+    if hasattr(sch, "set_begin_index"):  # the loop from step 0 (a repeated first timestep is noted by the readers)
+        sch.set_begin_index(0)
+    scale = getattr(sch, "scale_model_input", None)  # the Euler-type loops call it before the model (flow: none)
+    for i, t in enumerate(sch.timesteps):
+        try:
+            if scale is not None:
+                scale(x, t)
+            x = sch.step(torch.zeros_like(x), t, x, **kwargs).prev_sample
+        except Exception as exc:  # diffusers' own failure, reported as a refusal rather than its traceback
+            return f"{name}.step raises {type(exc).__name__} ({exc}) on step {i} (timestep {float(t):g})"
+        if not bool(torch.isfinite(x).all()):
+            how = f" with eta={eta!r}" if "eta" in kwargs else ""
+            return (f"{name}.step{how} returns {float(x.flatten()[0])} on step {i} (timestep {float(t):g}) in "
+                    "float32, whatever the model predicts (a non-finite coefficient of its update: e.g. the square root "
+                    "of a negative rounding error): diffusers itself cannot run this schedule")
+    return None
 
 
 def _from_ddim_ddpm(scheduler: Any, cfg: Any, notes: list[str], *, eta: float, strict: bool) -> DiffusersSchedule:

@@ -96,3 +96,49 @@ def test_ddim_first_step_from_zero_snr_only_scales() -> None:
     ab = info.alpha_bar
     np.testing.assert_allclose(symsched.output_spectrum(S, ab), (1 - ab[1]) * symsched.output_spectrum(S, ab[1:]),
                                rtol=1e-13)
+
+
+def _ddim_eta_run_float32(K: int, eta: float) -> "torch.Tensor":
+    """diffusers' DDIM loop (zero SNR, Stable Diffusion's betas, v-prediction), float32 as pipelines run it, driven
+    by the exact model: the witness for from_diffusers' verdict."""
+    s = diffusers.DDIMScheduler(**CONFIG, clip_sample=False)
+    s.set_timesteps(K)
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn((8, S.size), generator=g)
+    for t in s.timesteps:
+        ab = float(s.alphas_cumprod[int(t)])
+        sigma = np.inf if ab == 0.0 else float(np.sqrt((1 - ab) / ab))
+        out = model_output(x, S, sigma, "v_prediction").to(torch.float32)
+        x = s.step(out, t, x, eta=eta, generator=g).prev_sample
+    return x
+
+
+@pytest.mark.parametrize("K", [25, 50])
+def test_ddim_eta_one_from_zero_snr_that_diffusers_cannot_run_is_refused(K: int) -> None:
+    """audit: from a zero-SNR first level DDIM's eta = 1 noise takes all of 1 - alpha_bar_prev, and diffusers'
+    float32 ``1 - alpha_prod_t_prev - std_dev_t**2`` can round below 0: its run is NaN (shown on its own loop with
+    the exact model) for K = 25 and 50. from_diffusers used to call that schedule consistent; it now runs the
+    scheduler's own loop once and refuses (strict) or notes it (strict=False, consistent=False)."""
+    assert bool(torch.isnan(_ddim_eta_run_float32(K, 1.0)).all())  # the fact the refusal rests on
+    s = diffusers.DDIMScheduler(**CONFIG, clip_sample=False)
+    s.set_timesteps(K)
+    with pytest.raises(ValueError, match=r"DDIMScheduler\.step with eta=1\.0 returns nan on step 0 \(timestep 999\)"):
+        from_diffusers(s, eta=1.0)
+    info = from_diffusers(s, eta=1.0, strict=False)
+    assert not info.consistent and "diffusers itself cannot run this schedule" in info.notes[-1]
+    with pytest.raises(ValueError):
+        info.output_spectrum(S)
+
+
+@pytest.mark.parametrize("K, eta", [(10, 1.0), (25, 0.999)])
+def test_ddim_eta_from_zero_snr_that_diffusers_runs_is_accepted(K: int, eta: float) -> None:
+    """The same check passes schedules diffusers does run (finite on its own loop): K = 10 at eta = 1, K = 25 at
+    eta = 0.999; and it leaves the caller's scheduler untouched (it steps a copy)."""
+    assert bool(torch.isfinite(_ddim_eta_run_float32(K, eta)).all())
+    s = diffusers.DDIMScheduler(**CONFIG, clip_sample=False)
+    s.set_timesteps(K)
+    before = (s.timesteps.clone(), s.num_inference_steps, s.alphas_cumprod.clone())
+    info = from_diffusers(s, eta=eta)
+    assert info.consistent and not any("cannot run" in n for n in info.notes)
+    assert torch.equal(s.timesteps, before[0]) and s.num_inference_steps == before[1]
+    assert torch.equal(s.alphas_cumprod, before[2])
