@@ -136,7 +136,7 @@ def as_spectrum(spectrum: ArrayLike, name: str = "spectrum", what: str = "mode v
     if arr.size == 0:
         raise ValueError(f"{name} must not be empty")
     if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} must be finite (found NaN or inf)")
+        raise ValueError(f"{name} must be finite (got {_first(arr, ~np.isfinite(arr), name)})")
     if np.any(arr < 0):
         bad = float(arr.min())
         raise ValueError(f"{name} must be non-negative: {what} (minimum is {bad:g})")
@@ -151,6 +151,13 @@ def _entry(name: str) -> str:
     return bare.split()[-1] if bare.split() else name
 
 
+def _first(arr: np.ndarray, bad: np.ndarray, name: str) -> str:
+    """``"name[i] = value"`` for the first entry (flat index for an array of more than one axis) where ``bad``."""
+    i = int(np.argmax(bad.ravel()))
+    where = str(i) if arr.ndim <= 1 else ", ".join(map(str, np.unravel_index(i, arr.shape)))
+    return f"{_entry(name)}[{where}] = {float(arr.ravel()[i])!r}"
+
+
 def as_levels(alpha_bar: ArrayLike, name: str = "alpha_bar", *, allow_zero: bool = True) -> NDArray[np.float64]:
     """Return 1-D strictly increasing noise levels in [0, 1) (``allow_zero``) or (0, 1), noisiest first.
 
@@ -162,7 +169,7 @@ def as_levels(alpha_bar: ArrayLike, name: str = "alpha_bar", *, allow_zero: bool
     if arr.size == 0:
         raise ValueError(f"{name} must hold at least one level")
     if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} must be finite (found NaN or inf)")
+        raise ValueError(f"{name} must be finite (got {_first(arr, ~np.isfinite(arr), name)})")
     if np.any(arr < 0) or np.any(arr >= 1) or (not allow_zero and np.any(arr == 0)):
         interval = "[0, 1)" if allow_zero else "the open interval (0, 1)"
         raise ValueError(
@@ -191,10 +198,16 @@ def as_sigmas(sigmas: ArrayLike, name: str = "sigmas", *, allow_inf: bool = True
         arr = arr[:-1]
     if arr.size == 0:
         raise ValueError(f"{name} must hold at least one level")
-    if np.any(np.isnan(arr)) or np.any(np.isneginf(arr)) or (np.any(np.isposinf(arr)) and not allow_inf):
-        raise ValueError(f"{name} must be finite (found NaN or inf)")
+    inf_rule = ("finite, except that the first (noisiest) level may be inf (zero terminal SNR)" if allow_inf
+                else "finite")
+    if np.any(np.isnan(arr)):
+        raise ValueError(f"{name} must not be NaN ({_first(arr, np.isnan(arr), name)}); the levels are {inf_rule}")
+    if np.any(np.isposinf(arr)) and not allow_inf:
+        raise ValueError(f"{name} must be {inf_rule} (got {_first(arr, np.isposinf(arr), name)})")
     if arr.size > 1 and np.any(np.isposinf(arr[1:])):
-        raise ValueError(f"{name}: only the first (noisiest) level may be inf (zero terminal SNR)")
+        i = 1 + int(np.argmax(np.isposinf(arr[1:])))
+        raise ValueError(f"{name}: only the first (noisiest) level may be inf (zero terminal SNR; got "
+                         f"{_entry(name)}[{i}] = inf)")
     if np.any(arr <= 0):
         raise ValueError(
             f"{name} must be positive (the final step to sigma=0 is implicit; got min {arr.min():g})"

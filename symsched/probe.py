@@ -432,8 +432,10 @@ def sample(
         (DDPM takes its exact limit, the posterior mean ``sqrt(ab_s) x0_hat``); the samplers that step in
         ``sigma`` (infinite there) refuse it with ``ValueError``.
     shape : tuple of int, optional
-        Shape of one sample; default ``denoiser.shape``. At most ``MAX_MODES`` values
-        (:mod:`symsched._validate`), refused before anything is allocated.
+        Shape of one sample; default ``denoiser.shape``. When the denoiser declares a ``shape`` (a
+        :class:`Denoiser`, a built-in model), ``shape`` must equal it (ValueError naming ``shape``, before any
+        denoiser call). At most ``MAX_MODES`` values (:mod:`symsched._validate`), refused before anything is
+        allocated.
     n_samples : int
         At most ``MAX_SAMPLES`` = 10,000,000, and ``n_samples * prod(shape)`` at most ``MAX_VALUES`` = 2**30
         (:mod:`symsched._validate`), as :func:`symsched.montecarlo.sample`.
@@ -492,6 +494,7 @@ def sample(
         if shape is None:
             raise ValueError("shape must be given (the shape of one sample): the denoiser has no shape attribute")
     shp = as_shape(shape)
+    _check_denoiser_shape(denoiser, shp)
     check_values(n, shp)
     size = int(np.prod(shp))
     batch = max(1, min(n, (1 << 20) // size)) if batch_size is None else as_positive_int(batch_size, "batch_size")
@@ -518,6 +521,18 @@ def sample(
         out[done : done + x.shape[0]] = x
         done += x.shape[0]
     return out
+
+
+def _check_denoiser_shape(denoiser: Any, shp: tuple[int, ...], subject: str = "shape must be") -> None:
+    """ValueError starting with ``subject`` (naming the argument ``shp`` came from) when the denoiser declares its sample shape (a ``shape`` attribute: a
+    :class:`Denoiser`, a built-in model) and ``shp`` is another: the denoiser would refuse the batch naming its own
+    argument (``x must end with the spectrum's grid shape ...``), not the one the caller passed."""
+    own = _attribute(denoiser, "shape")
+    if own is None:
+        return
+    own = as_shape(own, "the denoiser's shape")
+    if shp != own:
+        raise ValueError(f"{subject} the denoiser's sample shape {own} (got {shp})")
 
 
 def _denoiser_prediction(denoiser: Any, prediction: Optional[str]) -> str:
@@ -1665,8 +1680,8 @@ def probe_schedules(
     ``examples[k]`` (min(n_examples, n_samples), *shape). Raises ValueError for an empty or non-mapping
     ``schedules``, bad levels, ``n_samples`` not in [2, MAX_SAMPLES], ``n_examples`` not a positive integer, a bad
     ``grid``, bad ``seeds`` (not a non-empty sequence of
-    distinct integers >= 0), an unknown sampler, baseline or metric, a bad reference, ``shape`` or ``batch_size``, and
-    for what :func:`sample` refuses (e.g. a denoiser output of the wrong shape or with NaN); ImportError for
+    distinct integers >= 0), an unknown sampler, baseline or metric, a bad reference, ``shape`` or ``batch_size``, a
+    ``shape`` (default: the reference's sample shape) other than the one the denoiser declares, and for what :func:`sample` refuses (e.g. a denoiser output of the wrong shape or with NaN); ImportError for
     ``"sliced_w2"`` without POT. Source: as :func:`compare`; docs/model.md §5 (the predicted spectra).
     """
     from tqdm.auto import tqdm
@@ -1693,6 +1708,8 @@ def probe_schedules(
                      n_projections=128, fd_components=None, seed=0, metrics=_check_metrics(metrics))
     S = _model_spectrum(spectrum, ref)
     shp = ref.shape if shape is None else as_shape(shape)
+    _check_denoiser_shape(denoiser, shp, "reference samples (the default shape) must have" if shape is None
+                          else "shape must be")
     size = int(np.prod(shp))
     batch = max(1, min(n, (1 << 20) // size)) if batch_size is None else as_positive_int(batch_size, "batch_size")
     total = sum(len(seeds_t) * (-(-n // batch) * ab.size + 1) for ab in scheds.values())

@@ -188,3 +188,80 @@ def test_default_divergence_is_labelled_as_optimised() -> None:
     assert res.to_dict()["settings"]["divergence"] == "w2"
     kl = sweep(_family, 3, values=[1.0], n_jobs=1, restarts=0, divergence="kl")
     assert "objective (KL)" in kl.to_markdown()
+
+
+# ---------------------------------------------------------------------------------------------
+# backend (audit fault 3) and repeated / non-finite values (audit fault 4)
+# ---------------------------------------------------------------------------------------------
+def _no_work(monkeypatch) -> None:
+    import importlib
+
+    def no_work(*a, **k):  # pragma: no cover - reached only if the check is missing
+        raise AssertionError("an optimisation ran before the arguments were checked")
+
+    monkeypatch.setattr(importlib.import_module("symsched.insight.sweep"), "_task", no_work)
+
+
+@pytest.mark.parametrize("n_jobs", [1, 2])
+@pytest.mark.parametrize("n_spectra", [1, 2])
+def test_backend_is_checked_whatever_n_jobs(monkeypatch, n_jobs, n_spectra) -> None:
+    """An unknown backend name is a ValueError naming backend and listing joblib's backends, a non-string a
+    TypeError, before any work, also where no joblib pool would be started (n_jobs=1 or a single task)."""
+    from joblib.parallel import BACKENDS
+
+    from symsched.insight import resolution_law, scene_power_law
+
+    _no_work(monkeypatch)
+    with pytest.raises(ValueError, match="backend must be one of") as info:
+        sweep([np.ones(4)] * n_spectra, 3, n_jobs=n_jobs, backend="foo", restarts=0)
+    assert "'foo'" in str(info.value)
+    for name in ("loky", "threading", "multiprocessing", "sequential", *BACKENDS):  # joblib's own registry
+        assert repr(name) in str(info.value)
+    with pytest.raises(TypeError, match="backend must be one of"):
+        sweep([np.ones(4)] * n_spectra, 3, n_jobs=n_jobs, backend=3, restarts=0)
+    with pytest.raises(ValueError, match="backend must be one of"):
+        resolution_law(lambda d: scene_power_law(d, alpha=2.0), [8, 16], steps=3, n_jobs=n_jobs, backend="foo",
+                       restarts=0)
+    with pytest.raises(TypeError, match="backend must be one of"):
+        resolution_law(lambda d: scene_power_law(d, alpha=2.0), [8, 16], steps=3, n_jobs=n_jobs, backend=3,
+                       restarts=0)
+
+
+def test_a_registered_joblib_backend_is_accepted(monkeypatch) -> None:
+    from joblib import parallel
+    from joblib._parallel_backends import ThreadingBackend
+
+    monkeypatch.setitem(parallel.BACKENDS, "my-threads", ThreadingBackend)  # as register_parallel_backend does
+    ref = sweep([_family(2.0), _family(3.0)], 3, n_jobs=1, restarts=0)
+    _same(ref, sweep([_family(2.0), _family(3.0)], 3, n_jobs=2, backend="my-threads", restarts=0))
+    with pytest.raises(ValueError, match="'my-threads'"):  # listed among the choices
+        sweep([np.ones(4)], 3, n_jobs=1, backend="foo", restarts=0)
+
+
+@pytest.mark.parametrize(
+    "spectra_arg,values,match",
+    [
+        (_family, [1, 1], r"values must be distinct: values\[0\] = 1 and values\[1\] = 1 "),
+        (_family, [2, 2.0], r"values must be distinct: values\[0\] = 2 and values\[1\] = 2.0 "),
+        (_family, [1.0, 2.0, 1.0 + 1e-12], r"values must be distinct: values\[0\] = 1.0 and values\[2\]"),
+        (_family, [np.nan, 1.0], r"values must be finite \(got values\[0\] = nan\)"),
+        (_family, [1.0, float("inf")], r"values must be finite \(got values\[1\] = inf\)"),
+        (_family, [1.0, -np.inf], r"values must be finite \(got values\[1\] = -inf\)"),
+        ([np.ones(4), np.ones(4)], ["a", "a"], r"values must be distinct: values\[0\] = 'a' and values\[1\] = 'a'"),
+        ([np.ones(4), np.ones(4)], [0.5, np.nan], r"values must be finite \(got values\[1\] = nan\)"),
+        ({1.0: np.ones(4), 1.0 + 1e-12: np.ones(4)}, None, r"spectra's keys \(its values\) must be distinct"),
+        ({float("nan"): np.ones(4)}, None, r"spectra's keys \(its values\) must be finite \(got key nan\)"),
+    ],
+)
+def test_repeated_or_non_finite_values_are_refused(monkeypatch, spectra_arg, values, match) -> None:
+    """result(1, K) of values=[1, 1] returned only the first; values=[nan, 1.0] was accepted and result(nan, K)
+    then failed: both are refused before any work, naming values."""
+    _no_work(monkeypatch)
+    with pytest.raises(ValueError, match=match):
+        sweep(spectra_arg, 3, values=values, n_jobs=1, restarts=0)
+
+
+def test_distinct_values_of_mixed_kinds_are_kept() -> None:
+    res = sweep([_family(2.0), _family(3.0), _family(2.0)], 2, values=["a", 1.0, 2], n_jobs=1, restarts=0)
+    assert res.values == ["a", 1.0, 2]
+    assert np.array_equal(res.result(2, 2).alpha_bar, res.result("a", 2).alpha_bar)  # the same spectrum

@@ -157,3 +157,53 @@ def test_train_demo_refuses_to_write_into_the_package_data_folder(tmp_path, caps
         out_text, err = capsys.readouterr()
         assert out_text == "" and "would write into the installed package's data folder" in err, err
     assert (data / "patches16.safetensors").read_bytes() == b"shipped" and not (data / "sub").exists()
+
+
+def _printed_comparison(out: str) -> str:
+    return next(ln for ln in out.splitlines() if ln.startswith("against the shipped run: loss curve head"))
+
+
+@pytest.mark.parametrize("args", [["--minutes", "0.002"], ["--steps", "12"]])
+def test_train_demo_compares_a_short_run_with_the_shipped_loss_head(tmp_path, capsys, shipped_log, args) -> None:
+    """audit 6: --minutes 0.25 printed "settings differ from the shipped run: no comparison" though its train_config
+    is the shipped one (only the time budget differs) and its loss head matches the shipped one. A short run is now
+    compared over the steps both runs took: a time budget stops the same run early, and --steps 12 changes the
+    learning rate only after the 200-step warm-up. The runs stay short: 0.12 s of training, or 12 steps."""
+    assert main(["train-demo", "--out", str(tmp_path), "--no-progress", *args]) == 0
+    out = capsys.readouterr().out
+    assert "settings differ" not in out
+    log = json.loads((tmp_path / "patches16.json").read_text())
+    n = log["steps_done"]
+    assert 1 <= n < TrainConfig().warmup  # both runs short of the warm-up's end: every loss comparable
+    if args[0] == "--minutes":
+        assert log["train_config"] == shipped_log["train_config"]
+    mine, ref = np.array(log["loss_head"][:n]), np.array(shipped_log["loss_head"][:n])
+    rel = float(np.max(np.abs(mine - ref) / np.abs(ref)))
+    assert rel <= RTOL  # what test_rerun_reproduces_the_shipped_loss_curve_head checks for 40 steps
+    line = _printed_comparison(out)
+    assert line.startswith(f"against the shipped run: loss curve head ({n} steps; the first {n} steps both runs took")
+    assert line.endswith(f"matches it (max relative difference {rel:.2e}, within 0.0001)")
+    assert f"(weights not compared: this run took {n} of the shipped run's 12000 steps" in out
+
+
+def test_train_demo_with_another_seed_is_not_compared(tmp_path, capsys) -> None:
+    assert main(["train-demo", "--out", str(tmp_path), "--no-progress", "--steps", "2", "--seed", "1"]) == 0
+    out = capsys.readouterr().out
+    assert ("(settings differ from the shipped run: seed, steps; no comparison with the shipped loss curve or "
+            "weights)") in out
+    assert "against the shipped run" not in out
+
+
+def test_comparable_steps_of_a_run() -> None:
+    """Loss i is made by updates 0..i-1: with another total step count those are the same only in the warm-up."""
+    from dataclasses import replace
+
+    from symsched.commands.train_demo import comparable_steps
+
+    base = TrainConfig()
+    assert comparable_steps(base, 12000, 12000, 200) == (200, [])
+    assert comparable_steps(base, 57, 12000, 200) == (57, [])  # a time budget: the same run, stopped early
+    assert comparable_steps(replace(base, steps=5000), 5000, 12000, 200) == (200, ["steps"])  # the logged head
+    assert comparable_steps(replace(base, steps=5000), 5000, 12000, 400) == (base.warmup + 1, ["steps"])
+    assert comparable_steps(replace(base, steps=30), 30, 12000, 200) == (30, ["steps"])
+    assert comparable_steps(replace(base, seed=3, steps=30), 30, 12000, 200) == (0, ["seed", "steps"])

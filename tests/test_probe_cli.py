@@ -210,6 +210,15 @@ def test_report_has_the_probe_section(stub, tmp_path, monkeypatch):
     # is patched in this process: run the report's jobs here (with workers the probe loads the real model)
     summary = (out / "summary.md").read_text()
     assert "## Does it help a real model?" in summary and "probe.png" in summary
+    # the section says what it samples: not the report's schedules (the report's spectrum, first level pinned) but
+    # schedules optimised again for the model's own data (the stub's 8x8 spectrum) on its 1000-level DDPM grid,
+    # with both ends free
+    para = next(ln for ln in summary.splitlines() if "A learned denoiser samples" in ln)
+    assert "samples with them" not in para and "pinned" not in para
+    assert ("These are not the schedules above (optimised for the report's spectrum): optimised-w2, optimised-kl "
+            "are optimised again, for the 8×8 spectrum of the training patches of `builtin:patches16` (white-noise "
+            "start), on the model's training grid (1000 levels) with both ends free (the optimiser chooses the "
+            "first and the last level); linear-trailing, karras are taken on the same grid.") in para
     assert "Does it help a real model?" in (out / "summary.html").read_text()
     assert (out / "probe.png").is_file()
 

@@ -9,6 +9,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -170,3 +172,33 @@ def test_probe_schedules_checks_every_start_before_sampling() -> None:
     with pytest.raises(ValueError, match=r"^alpha_bar starts at alpha_bar = 0 .*epsilon-prediction model"):
         probe.sample(den, [0.0, 0.5], prediction="epsilon", shape=(4, 4), n_samples=2, progress=False)
     assert calls == []
+
+
+def test_a_shape_the_denoiser_does_not_take_is_refused_naming_shape() -> None:
+    """An (8, 8) Wiener denoiser asked for (4, 4) samples: the error named x (the denoiser's own argument, "x must
+    end with the spectrum's grid shape (8, 8) (got (4, 4, 4))"), not the shape the caller passed; it is refused
+    before any denoiser call, naming shape (or the reference, whose sample shape is probe_schedules' default)."""
+    from symsched import montecarlo as mc
+
+    S8 = spectra.power_law((8, 8), alpha=2.0)
+    calls = []
+    W = probe.wiener_denoiser(S8)
+    den = probe.Denoiser(lambda x, a: calls.append(a) or W(x, a), "epsilon", (8, 8))
+    ab = schedules.standard_schedule("linear-trailing", 3)
+    for bad in ((4, 4), (2, 8, 8), (64,)):
+        for d in (W, den):
+            with pytest.raises(ValueError, match=r"^shape must be the denoiser's sample shape \(8, 8\) \(got "
+                                                 + re.escape(str(bad)) + r"\)$"):
+                probe.sample(d, ab, n_samples=4, seed=0, shape=bad, progress=False)
+    ref4 = mc.gaussian_field(S4, 20, seed=1)
+    with pytest.raises(ValueError, match=r"^reference samples \(the default shape\) must have the denoiser's sample "
+                                         r"shape \(8, 8\) \(got \(4, 4\)\)$"):
+        probe.probe_schedules(den, {"a": ab}, ref4, n_samples=4, seeds=(0,), progress=False)
+    with pytest.raises(ValueError, match=r"^shape must be the denoiser's sample shape \(8, 8\) \(got \(4, 4\)\)$"):
+        probe.probe_schedules(den, {"a": ab}, mc.gaussian_field(S8, 20, seed=1), n_samples=4, seeds=(0,),
+                              shape=(4, 4), progress=False)
+    assert calls == []
+    # the denoiser's own shape (given or by default) and a denoiser that declares none still run
+    assert probe.sample(den, ab, n_samples=4, seed=0, shape=(8, 8), progress=False).shape == (4, 8, 8)
+    assert probe.sample(lambda x, a: W(x, a), ab, n_samples=4, seed=0, shape=(8, 8), prediction="epsilon",
+                        progress=False).shape == (4, 8, 8)

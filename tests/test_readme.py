@@ -1,7 +1,8 @@
 """Every Python example in README.md runs, and what it prints or returns is what the README says.
 
-Each block runs as written (a user's files are replaced by the built-in spectrum) in a fresh
-namespace after ``PRELUDE``. The value of every top-level expression statement and of every
+Each block runs as written (a user's files are replaced by the built-in spectrum) in a fresh, empty
+namespace: nothing is injected, so a block that uses a name it does not import or define fails, as it
+would for a reader who pastes it. The value of every top-level expression statement and of every
 top-level assignment is recorded, and a check per block compares them with values computed here
 independently: the update equations typed in ``tests/reference.py``, SciPy, and the formulas and
 numbers the README states. A README block without a check fails ``test_every_block_has_a_check``.
@@ -28,14 +29,8 @@ import reference
 README = Path(__file__).resolve().parents[1] / "README.md"
 BLOCKS = re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), re.S)
 
-# names the examples take from context: a spectrum S, a schedule alpha_bar; user files become S
-PRELUDE = """
-import numpy as np
-import symsched
-from symsched import schedules, spectra
-S = spectra.load_spectrum("builtin:natural-patches")
-alpha_bar = schedules.standard_schedule("linear-leading", 10)
-"""
+#: a user's files in the examples become the built-in default spectrum (a string substitution, no names injected)
+BUILTIN = 'spectra.load_spectrum("builtin:natural-patches")'
 
 
 @dataclass
@@ -48,7 +43,7 @@ class Run:
 
 def run_block(code: str) -> Run:
     for user_file in ('"my_photos/"', '"spectrum.npy"'):
-        code = code.replace(f"spectra.load_spectrum({user_file})", "S")
+        code = code.replace(f"spectra.load_spectrum({user_file})", BUILTIN)
     tree = ast.parse(code)
     body: list[ast.stmt] = []
     for node in tree.body:
@@ -64,8 +59,7 @@ def run_block(code: str) -> Run:
                 body.append(ast.parse(f"__assigned__.setdefault({name!r}, []).append({name})").body[0])
     tree.body = body
     ast.fix_missing_locations(tree)
-    ns: dict = {"__outputs__": [], "__assigned__": {}}
-    exec(PRELUDE, ns)
+    ns: dict = {"__outputs__": [], "__assigned__": {}}  # nothing else: every block brings its own names
     buf = io.StringIO()
     with contextlib.redirect_stdout(buf):
         exec(compile(tree, "README.md block", "exec"), ns)

@@ -57,13 +57,64 @@ def test_bad_alpha_bar(alpha_bar: list, match: str) -> None:
         ([2.0, 0.0, 0.0], "sigmas must be positive"),
         ([2.0, -1.0], "sigmas must be positive"),
         ([2.0, np.inf], "only the first .noisiest. level may be inf"),
-        ([np.nan, 1.0], "sigmas must be finite"),
+        ([np.nan, 1.0], r"sigmas must not be NaN \(sigmas\[0\] = nan\)"),
         ([], "sigmas must hold at least one level"),
     ],
 )
 def test_bad_sigmas(sigmas: list, match: str) -> None:
     with pytest.raises(ValueError, match=match):
         symsched.output_spectrum_ve(SPEC, sigmas)
+
+
+# the rule as the README and as_sigmas' docstring state it: strictly decreasing, positive; inf (zero terminal SNR)
+# only as the first level. The NaN message said "must be finite (found NaN or inf)", though an inf first level is
+# accepted: it states that rule now, and which entry broke it.
+_SIGMA_RULE = "the levels are finite, except that the first (noisiest) level may be inf (zero terminal SNR)"
+
+
+@pytest.mark.parametrize(
+    "sigmas,message",
+    [
+        ([np.nan, 1.0], f"sigmas must not be NaN (sigmas[0] = nan); {_SIGMA_RULE}"),
+        ([np.inf, np.nan], f"sigmas must not be NaN (sigmas[1] = nan); {_SIGMA_RULE}"),
+        ([3.0, 2.0, np.nan, 0.0], f"sigmas must not be NaN (sigmas[2] = nan); {_SIGMA_RULE}"),
+        ([2.0, np.inf], "sigmas: only the first (noisiest) level may be inf (zero terminal SNR; got sigmas[1] = inf)"),
+        ([-np.inf, 1.0], "sigmas must be positive (the final step to sigma=0 is implicit; got min -inf)"),
+    ],
+)
+def test_sigmas_messages_state_the_rule(sigmas: list, message: str) -> None:
+    with pytest.raises(ValueError) as info:
+        symsched.output_spectrum_ve(SPEC, sigmas)
+    assert str(info.value) == message
+    assert "found NaN or inf" not in str(info.value)
+
+
+def test_an_inf_first_sigma_is_accepted_and_refused_where_inf_is_not_allowed() -> None:
+    from symsched._validate import as_sigmas
+
+    assert np.all(np.isfinite(symsched.output_spectrum_ve(SPEC, [np.inf, 1.0], sampler="euler_ancestral")))
+    with pytest.raises(ValueError) as info:
+        as_sigmas([np.inf, 1.0], allow_inf=False)
+    assert str(info.value) == "sigmas must be finite (got sigmas[0] = inf)"
+    with pytest.raises(ValueError) as info:
+        as_sigmas([2.0, np.nan], allow_inf=False)
+    assert str(info.value) == "sigmas must not be NaN (sigmas[1] = nan); the levels are finite"
+
+
+@pytest.mark.parametrize(
+    "call,message",
+    [
+        (lambda: symsched.output_spectrum(SPEC, [0.1, np.nan]), "alpha_bar must be finite (got alpha_bar[1] = nan)"),
+        (lambda: symsched.output_spectrum(SPEC, [np.inf]), "alpha_bar must be finite (got alpha_bar[0] = inf)"),
+        (lambda: symsched.output_spectrum([0.5, np.nan], AB), "spectrum must be finite (got spectrum[1] = nan)"),
+        (lambda: symsched.output_spectrum([[0.5, 1.0], [2.0, -np.inf]], AB),
+         "spectrum must be finite (got spectrum[1, 1] = -inf)"),
+    ],
+)
+def test_non_finite_levels_and_spectra_name_the_entry(call, message: str) -> None:
+    with pytest.raises(ValueError) as info:
+        call()
+    assert str(info.value) == message
 
 
 @pytest.mark.parametrize(

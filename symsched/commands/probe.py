@@ -479,19 +479,52 @@ def report_section(out: Path, *, steps: int = 5, n_samples: int = 500, seeds: tu
     result = probe_run(pm, steps=steps, names=names, n_samples=n_samples, seeds=seeds, progress=progress)
     png = Path(out) / "probe.png"
     plot_probe(result, png, channel_axis=pm.channel_axis)
-    doc = {"description": _describe(result, pm, steps, 0.0), "seconds": round(time.perf_counter() - t0, 3),
-           "table": result.to_markdown(), "verdicts": verdicts(result)}
+    doc = {"description": _describe(result, pm, steps, 0.0), "sampled": _sampled(pm, model, names),
+           "seconds": round(time.perf_counter() - t0, 3), "table": result.to_markdown(), "verdicts": verdicts(result)}
     if model.startswith("builtin:"):
         _probe_cache().store(key, {**doc, "png": base64.b64encode(png.read_bytes()).decode("ascii")})
     return _probe_section(doc, cached=False)
+
+
+def _endpoints_text(endpoints: Optional[tuple[Optional[float], Optional[float]]]) -> str:
+    """How the optimiser treats the first and last level, for ``endpoints`` as :func:`symsched.optimize_schedule`
+    takes them (None: the first level pinned at the grid's noisiest level, the last free)."""
+    if endpoints is None:
+        return "the first level pinned at the grid's noisiest level and the last level free"
+    first, last = ("free" if e is None else f"pinned at alpha_bar = {e:g}" for e in endpoints)
+    if first == last == "free":
+        return "both ends free (the optimiser chooses the first and the last level)"
+    return f"the first level {first} and the last level {last}"
+
+
+def _sampled(pm: ProbeModel, model: str, names: list[str]) -> str:
+    """What the report's probe samples: not the report's schedules, but schedules optimised for the model's own
+    data spectrum on its training grid with :data:`symsched.probe.PROBE_ENDPOINTS` (:func:`probe_run`)."""
+    from ..probe import PROBE_ENDPOINTS
+
+    shape = "×".join(map(str, pm.spectrum.shape))
+    patches = model.startswith("builtin:") or model.endswith(".safetensors")
+    source = (f"the {shape} spectrum of the training patches of `{model}`" if patches
+              else f"the {shape} spectrum measured on the held-out reference of `{model}`")
+    opt = [n for n in names if n.startswith("optimised")]
+    std = [n for n in names if not n.startswith("optimised")]
+    text = "These are not the schedules above (optimised for the report's spectrum)"
+    if opt:
+        text += (f": {', '.join(opt)} are optimised again, for {source} (white-noise start), on the model's "
+                 f"training grid ({pm.grid.size} levels) with {_endpoints_text(PROBE_ENDPOINTS)}")
+        if std:
+            text += f"; {', '.join(std)} are taken on the same grid"
+    elif std:
+        text += f": {', '.join(std)} on the model's training grid ({pm.grid.size} levels)"
+    return text + "."
 
 
 def _probe_section(doc: dict[str, Any], cached: bool) -> ReportSection:
     """The report section from a probe result's description, time, Markdown table and verdicts."""
     when = f"{doc['seconds']:.0f} s" + ("; read from the cache of an earlier identical run, SYMSCHED_DISK_CACHE=0 "
                                          "measures again" if cached else "")
-    intro = (f"The schedules above are optimal for the Gaussian model of the data. Here a learned denoiser "
-             f"samples with them ({doc['description']}; {when}). Lower is better everywhere; "
+    intro = (f"A learned denoiser samples with schedules optimised for the Gaussian model of its own data "
+             f"({doc['description']}; {when}). {doc['sampled']} Lower is better everywhere; "
              "`symsched probe` runs the full study (2000 samples × 3 seeds).")
     lines = list(doc["verdicts"])
     md = (f"## {_REPORT_TITLE}\n\n{intro}\n\n{doc['table']}\n" + "".join(f"- {v}\n" for v in lines)
@@ -540,7 +573,7 @@ def _valid_probe_entry(doc: dict[str, Any]) -> bool:
     import io
     import math
 
-    texts = [doc["description"], doc["table"], *doc["verdicts"]]
+    texts = [doc["description"], doc["sampled"], doc["table"], *doc["verdicts"]]
     seconds = doc["seconds"]
     if not (all(isinstance(t, str) for t in texts) and isinstance(doc["verdicts"], list)
             and type(seconds) in (int, float) and math.isfinite(seconds) and seconds >= 0

@@ -562,9 +562,10 @@ def resolution_law(
     Source: docs/model.md §8 (the optima), §10 (the rules); simple diffusion (arXiv 2301.11093), SD3
     (arXiv 2403.03206), diffusers ``calculate_shift`` (Flux).
     """
-    from .sweep import check_n_jobs, run_optimizations
+    from .sweep import check_backend, check_n_jobs, run_optimizations
 
     n_jobs = check_n_jobs(n_jobs)
+    backend = check_backend(backend)
     plan = _plan(spectra, resolutions, steps, divergences, endpoints, flux_base_tokens, source, optimize_kw)
     tasks = plan.tasks()
     bar = None

@@ -19,21 +19,55 @@ Beyond one machine, joblib's dask backend sends the same tasks to a dask cluster
 
 from __future__ import annotations
 
+import cmath
 import inspect
 import math
+import numbers
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Optional, Sequence, Union
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from .._validate import ArgumentTypeError, as_bool, as_spectrum, as_step_counts
+from .._validate import ArgumentTypeError, as_bool, as_spectrum, as_step_counts, check_choice
 from ..optimize import DEFAULT_DIVERGENCE, OptimizeResult, optimize_schedule
 
 __all__ = ["sweep", "SweepResult", "SweepFits"]
 
 Array = NDArray[np.float64]
 SpectraArg = Union[Sequence[ArrayLike], Mapping[Any, ArrayLike], Callable[[Any], ArrayLike], np.ndarray]
+
+
+def _same_value(a: Any, b: Any) -> bool:
+    """Whether :meth:`SweepResult.index` takes ``a`` and ``b`` for the same value: equal, or floats equal to
+    ``math.isclose``'s relative 1e-9."""
+    try:
+        if bool(a == b):
+            return True
+    except (TypeError, ValueError):  # an array-like value: no single truth value
+        return False
+    return isinstance(a, float) and isinstance(b, float) and math.isclose(a, b)
+
+
+def _check_values(vals: list[Any], name: str, keys: bool = False) -> None:
+    """ValueError naming ``name`` for a NaN or infinite number among ``vals`` (``result(nan, K)`` could never find
+    it) or a value repeated (equal, or floats within ``math.isclose``: ``result(v, K)`` would only ever return the
+    first of them). With ``keys`` the values are a mapping's keys, named by themselves."""
+    def entry(i: int) -> str:
+        return f"key {vals[i]!r}" if keys else f"{name}[{i}] = {vals[i]!r}"
+
+    for i, v in enumerate(vals):
+        if isinstance(v, numbers.Number) and not isinstance(v, (bool, np.bool_)):
+            finite = cmath.isfinite(v) if isinstance(v, numbers.Complex) and not isinstance(v, numbers.Real) \
+                else math.isfinite(v)
+            if not finite:
+                raise ValueError(f"{name} must be finite (got {entry(i)})")
+    for i, v in enumerate(vals):
+        for j in range(i):
+            if _same_value(vals[j], v):
+                raise ValueError(f"{name} must be distinct: {entry(j)} and {entry(i)} are the "
+                                 "same value (SweepResult.result(value, K) finds the first; floats within "
+                                 "math.isclose count as the same)")
 
 
 def _spectra_list(spectra: SpectraArg, values: Optional[Sequence[Any]]) -> tuple[list[Any], list[Array]]:
@@ -43,6 +77,7 @@ def _spectra_list(spectra: SpectraArg, values: Optional[Sequence[Any]]) -> tuple
         vals = list(values)
         if not vals:
             raise ValueError("values must not be empty")
+        _check_values(vals, "values")
         arrays = []
         for v in vals:
             try:
@@ -54,6 +89,7 @@ def _spectra_list(spectra: SpectraArg, values: Optional[Sequence[Any]]) -> tuple
         if values is not None:
             raise ValueError("values must be None when spectra is a mapping (its keys are the values)")
         vals = list(spectra.keys())
+        _check_values(vals, "spectra's keys (its values)", keys=True)
         arrays = [as_spectrum(spectra[v], f"spectra[{v!r}]") for v in vals]
     elif isinstance(spectra, np.ndarray):
         if values is not None:
@@ -67,6 +103,7 @@ def _spectra_list(spectra: SpectraArg, values: Optional[Sequence[Any]]) -> tuple
         vals = list(range(len(arrays))) if values is None else list(values)
         if len(vals) != len(arrays):
             raise ValueError(f"values has {len(vals)} entries but spectra has {len(arrays)}")
+        _check_values(vals, "values")
     else:
         raise TypeError(
             "spectra must be a list of spectra, a mapping value -> spectrum, an array, "
@@ -95,6 +132,24 @@ def check_n_jobs(n_jobs: Any, name: str = "n_jobs") -> Optional[int]:
     if v == 0 or abs(v) > MAX_JOBS:
         raise ValueError(f"{name} must be {rule} (got {v})")
     return v
+
+
+def joblib_backends() -> tuple[str, ...]:
+    """The backend names joblib offers now: its registered backends (``joblib.parallel.BACKENDS``: loky,
+    threading, multiprocessing, sequential and any registered with ``joblib.register_parallel_backend``) and
+    those it registers on first use (``joblib.parallel.EXTERNAL_BACKENDS``: dask)."""
+    from joblib import parallel
+
+    names = list(parallel.BACKENDS) + list(getattr(parallel, "EXTERNAL_BACKENDS", {}))
+    return tuple(dict.fromkeys(names))
+
+
+def check_backend(backend: Any, name: str = "backend") -> Optional[str]:
+    """None (follow ``joblib.parallel_config``) or the name of a joblib backend (:func:`joblib_backends`); checked
+    whatever ``n_jobs`` is: a non-string is a TypeError, an unknown name a ValueError listing the choices."""
+    if backend is None:
+        return None
+    return check_choice(backend, name, joblib_backends())
 
 
 # optimize_schedule's keyword arguments a sweep passes through (its own progress bar stays off)
@@ -135,6 +190,7 @@ def run_optimizations(
     from threadpoolctl import threadpool_limits
 
     n_jobs = check_n_jobs(n_jobs)
+    backend = check_backend(backend)
     with threadpool_limits(limits=1):
         if n_jobs == 1 or len(tasks) <= 1:
             outputs: Any = (_task(S, K, kw) for S, K, kw in tasks)
@@ -176,6 +232,8 @@ def sweep(
     values : sequence, optional
         Parameter values (required with a callable ``spectra``; labels for a list, one per spectrum,
         default 0, 1, ...; refused with a mapping or a single array, whose labels are its keys / 0).
+        Distinct (floats within ``math.isclose`` count as the same value) and, where numbers, finite:
+        a repeated or NaN / infinite value (or mapping key) is a ValueError naming ``values``.
         They key :meth:`SweepResult.result` and label ``to_dict`` records; the tables of a sweep of
         one spectrum have no parameter column.
     parameter : str
@@ -186,8 +244,10 @@ def sweep(
         the dask cluster's workers. At most :data:`MAX_JOBS` in size; 0, a bool or a non-integer is
         refused (ValueError / TypeError naming ``n_jobs``) before any work starts.
     backend : str, optional
-        joblib backend (``"loky"`` by default, ``"threading"``, ``"multiprocessing"``, ``"dask"``);
-        None follows ``joblib.parallel_config``.
+        joblib backend (``"loky"`` by default, ``"threading"``, ``"multiprocessing"``, ``"sequential"``,
+        ``"dask"``, or one registered with ``joblib.register_parallel_backend``); None follows
+        ``joblib.parallel_config``. Checked whatever ``n_jobs`` is (TypeError for a non-string, ValueError
+        for a name joblib does not offer).
     progress : bool
         tqdm progress bar over the (spectrum, K) tasks (stderr).
     **optimize_kw
@@ -203,10 +263,11 @@ def sweep(
     Raises
     ------
     ValueError
-        Bad spectra, values, steps, or optimiser arguments (raised before any work starts when the
-        spectra or steps are wrong; optimiser errors come from the first task that meets them).
+        Bad spectra, values (repeated or non-finite ones included), steps, backend, or optimiser arguments
+        (raised before any work starts when the spectra, values, steps or backend are wrong; optimiser errors
+        come from the first task that meets them).
     TypeError
-        An unknown keyword argument, or ``spectra`` of the wrong type.
+        An unknown keyword argument, ``spectra`` of the wrong type, or a ``backend`` that is not a string.
 
     Notes
     -----
@@ -216,6 +277,7 @@ def sweep(
     """
     kw = _check_kw(optimize_kw)
     n_jobs = check_n_jobs(n_jobs)
+    backend = check_backend(backend)
     ks = as_step_counts(steps, "steps")
     vals, arrays = _spectra_list(spectra, values)
     if not isinstance(parameter, str):
@@ -274,7 +336,7 @@ class SweepResult:
     def index(self, value: Any) -> int:
         """Position of ``value`` in :attr:`values` (ValueError if absent)."""
         for i, v in enumerate(self.values):
-            if v == value or (isinstance(v, float) and isinstance(value, float) and math.isclose(v, value)):
+            if _same_value(v, value):
                 return i
         raise ValueError(f"value {value!r} is not in this sweep's values {self.values}")
 
