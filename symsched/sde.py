@@ -284,8 +284,8 @@ def _scheme_variances(
     G, R = _propagate(uu, scheme, tau, delta, bmin, bmax)
     out: dict[str, Array] = {}
     for init in inits:
-        v0 = 1.0 if init == "white" else np.asarray(K.marginal_kernel()(uu, T, bmin, bmax)[0], dtype=np.float64)
-        with np.errstate(all="ignore"):
+        with np.errstate(all="ignore"):  # the marginal's exponent may be -inf (lambda(T) = 1): its limit
+            v0 = 1.0 if init == "white" else np.asarray(K.marginal_kernel()(uu, T, bmin, bmax)[0], dtype=np.float64)
             P = G * v0 + R
         if not np.all(np.isfinite(P)):
             P = _recompute_beyond_float64(P, uu, scheme, n_points, bmin, bmax, T, e, init)
@@ -443,7 +443,11 @@ def continuous_output_spectrum(
 
 
 def _continuous(u: Array, kind: str, bmin: float, bmax: float, T: float, e: float) -> dict[str, Array]:
-    white, exact = K.continuous_kernel(kind)(u, e, T, bmin, bmax)
+    with np.errstate(over="ignore"):  # an exponent beyond float64 is -inf, e^{-inf} = 0: the right limit
+        white, exact = K.continuous_kernel(kind)(u, e, T, bmin, bmax)
+    if not (np.all(np.isfinite(white)) and np.all(np.isfinite(exact))):  # never silently: P is finite for S >= 0
+        raise ValueError(f"beta_min, beta_max, horizon: the continuous {kind} solution is not representable in "
+                         f"float64 for beta_min={bmin:g}, beta_max={bmax:g}, horizon={T:g}, eps={e:g}")
     return {
         "white": np.array(np.broadcast_to(white, u.shape), dtype=np.float64),
         "exact": np.array(np.broadcast_to(exact, u.shape), dtype=np.float64),
