@@ -37,7 +37,9 @@ import math
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from ._validate import MAX_DPS, MAX_STEPS, ArgumentTypeError, as_dps, as_int, as_real as _real, as_spectrum, check_choice
+from ._validate import (
+    MAX_DPS, MAX_STEPS, ArgumentTypeError, as_dps, as_int, as_real as _real, as_spectrum, check_choice, check_entries,
+)
 from .engine.recursion import EXACT_FALLBACK_MODES  # modes recomputed with mpmath at most, as in the engine
 
 
@@ -613,10 +615,10 @@ def _w2(P: Array, S: Array) -> float:
 
 def _items(values: Any, name: str, what: str) -> list[Any]:
     """The entries of a sequence argument (a list, tuple or 1-D array; a string or a scalar is a TypeError naming
-    it), non-empty (:func:`_unique_items` refuses repeats)."""
+    it), non-empty and at most MAX_ENTRIES of them (:func:`_unique_items` refuses repeats)."""
     if isinstance(values, (str, bytes)) or not isinstance(values, (Sequence, np.ndarray)) or np.ndim(values) != 1:
         raise ArgumentTypeError(f"{name} must be a sequence of {what} (got {values!r})")
-    out = list(values)
+    out = check_entries(values, name)  # at most MAX_ENTRIES: each is a column or row of runs
     if not out:
         raise ValueError(f"{name} must not be empty")
     return out
@@ -661,9 +663,11 @@ def error_table(
 
     Each cell is ``W2 = sqrt(sum_modes (sqrt P - sqrt S)^2)`` (docs/model.md §6). ``spectrum``: any shape (its
     modes); ``sizes`` and ``eps_values``: sequences of numbers; returns an :class:`ErrorTable` keyed by them.
-    Raises ValueError for a bad spectrum, unknown ``count`` or scheme, empty ``sizes``/``eps_values``, a size
+    Raises ValueError for a bad spectrum, unknown ``count`` or scheme, empty ``sizes``/``eps_values`` or more than
+    MAX_ENTRIES (100) of them (``symsched._validate.MAX_ENTRIES``; each is a row or column of runs), a size
     that is not a positive integer or gives a grid outside [2, MAX_STEPS] points, an ``eps`` not in
-    [0, horizon), or ``beta(t)`` not positive on ``[0, horizon]``. Source: Pierret & Galerne (ICML 2025,
+    [0, horizon), or ``beta(t)`` not positive on ``[0, horizon]``; ArgumentTypeError for a ``progress`` that is
+    neither None nor callable. Source: Pierret & Galerne (ICML 2025,
     arXiv 2405.14250).
     """
     S = as_spectrum(spectrum)
@@ -672,6 +676,9 @@ def error_table(
     eps_t = _unique_items([_real(e, "eps_values") + 0.0 for e in _items(eps_values, "eps_values", "numbers")],
                           "eps_values")  # + 0.0: -0.0 is 0.0 (one row, printed "0")
     schemes_t = _unique_items([_scheme(s) for s in _items(schemes, "schemes", "scheme names")], "schemes")
+    if progress is not None and not callable(progress):  # progress=1 failed late: "'int' object is not callable"
+        raise ArgumentTypeError(f"progress must be None or a callable wrapping the task iterable, e.g. tqdm "
+                                f"(got {progress!r})")
     for e in eps_t:
         _model(beta_min, beta_max, horizon, e)
     bmin, bmax, T, _ = _model(beta_min, beta_max, horizon, eps_t[0])

@@ -752,3 +752,29 @@ def test_sde_table_continuous_columns_at_beta_1e308(tmp_path: Path, capsys: pyte
     _, body = _parse_markdown(capsys.readouterr().out)
     for scheme in sde.SCHEMES:
         assert [_value(c) for c in body[(scheme, "0")][:2]] == [0.0, 0.0], scheme
+
+
+def test_error_table_bounds_its_lists_and_checks_progress() -> None:
+    """Audit faults 5 and 6: 100,000 eps values (or 1,001 sizes of 9,000+ points) ran until killed, and progress=1
+    failed late with "'int' object is not callable"; both are refused up front, by name."""
+    from symsched._validate import MAX_ENTRIES, ArgumentTypeError
+
+    with pytest.raises(ValueError, match=rf"^eps_values must hold at most {MAX_ENTRIES} values .*MAX_ENTRIES"):
+        sde.error_table([1.0], sizes=[5], eps_values=np.linspace(0, 0.5, MAX_ENTRIES + 1), schemes=["euler"])
+    with pytest.raises(ValueError, match=rf"^sizes must hold at most {MAX_ENTRIES} values"):
+        sde.error_table([1.0], sizes=list(range(2, 3 + MAX_ENTRIES)), schemes=["euler"])
+    with pytest.raises(ArgumentTypeError, match=r"^progress must be None or a callable"):
+        sde.error_table([1.0], sizes=[5], eps_values=[0.0], progress=1)
+    table = sde.error_table([1.0], sizes=list(range(2, 2 + MAX_ENTRIES)), eps_values=[1e-3], schemes=["euler"])
+    assert len(table.sizes) == MAX_ENTRIES  # the limit itself is accepted
+
+
+def test_sde_table_refuses_too_many_sizes_on_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Audit fault 5: --nfe 9000,...,10000 ran until killed; it is an argparse error (exit 2) naming --nfe, before
+    any input is read (the spectrum named here does not exist: the old code stopped there, with another message)."""
+    with pytest.raises(SystemExit) as exc:
+        main(["sde-table", "--spectrum", str(tmp_path / "missing.npy"), "--nfe", ",".join(map(str, range(9000, 10001))),
+              "--out", str(tmp_path / "t.tex")])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "argument --nfe: the list must hold at most 100 values" in err and "MAX_ENTRIES" in err
