@@ -13,6 +13,7 @@ beyond them is refused with a ValueError naming the argument, instead of running
 
 from __future__ import annotations
 
+import itertools
 import math
 import numbers
 import operator
@@ -32,7 +33,11 @@ __all__ = [
     "MAX_MODES",
     "MAX_ITER",
     "MAX_VALUES",
+    "MAX_ENTRIES",
+    "MAX_PROJECTIONS",
+    "MAX_MMD_SAMPLES",
     "as_real_array",
+    "check_entries",
     "as_spectrum",
     "as_levels",
     "as_sigmas",
@@ -66,6 +71,14 @@ MAX_ITER = 1_000_000
 #: most float64 values of one array returned whole (2**30: 8 GiB), e.g. n_samples x modes of a sampler
 #: run; larger runs use the batch iterators (``symsched.montecarlo.iter_sample``)
 MAX_VALUES = 1 << 30
+#: most entries of one list of runs: step counts (``steps``, ``--steps``, ``--nfe``, ``sizes``), resolutions, eps
+#: values and every other comma-separated list of the command line (each entry is a run of its own)
+MAX_ENTRIES = 100
+#: most random directions of a sliced W2 distance (``n_projections``; POT's default is 50)
+MAX_PROJECTIONS = 10_000
+#: most samples per set of an MMD² (``probe.mmd2``: its cost is O((m + n)^2 d), every pair of samples; 20,000
+#: samples of 3 x 32 x 32 values each are about 10^13 flops, a minute or two on two cores)
+MAX_MMD_SAMPLES = 20_000
 
 
 class ArgumentTypeError(TypeError, ValueError):
@@ -318,18 +331,29 @@ def as_positive_int(value: Any, name: str, maximum: Optional[int] = None, *, lim
 
 def as_step_counts(values: Any, name: str = "steps", maximum: Optional[int] = None) -> list[int]:
     """Distinct positive integers (each at most ``maximum``), in the order given: one step count or a non-empty
-    sequence of them."""
+    sequence of at most MAX_ENTRIES of them."""
     if isinstance(values, np.ndarray) and values.ndim == 0:
         values = values[()]  # a 0-d array is a number, as everywhere
     if isinstance(values, numbers.Real) and not _is_bool(values):  # one count (5 or 5.0, as as_positive_int)
         return [as_positive_int(values, name, maximum)]
     if isinstance(values, (str, bytes, Mapping, Set)) or not hasattr(values, "__iter__"):
         raise _type_error(name, "a positive integer or a sequence of them", values)
-    vals = [as_positive_int(v, f"{name} entries", maximum) for v in values]
+    vals = [as_positive_int(v, f"{name} entries", maximum) for v in check_entries(values, name)]
     if not vals:
         raise ValueError(f"{name} must not be empty")
     if len(set(vals)) != len(vals):
         raise ValueError(f"{name} must not repeat a value (got {vals})")
+    return vals
+
+
+def check_entries(values: Iterable[Any], name: str) -> list[Any]:
+    """The entries of ``values`` as a list, ValueError naming ``name`` beyond MAX_ENTRIES of them (read no further:
+    ``range(10**9)`` is refused without being listed)."""
+    vals = list(itertools.islice(iter(values), MAX_ENTRIES + 1))
+    if len(vals) > MAX_ENTRIES:
+        size = f"{len(values)} values" if hasattr(values, "__len__") else "more values"
+        raise ValueError(f"{name} must hold at most {MAX_ENTRIES} values (symsched._validate.MAX_ENTRIES; got "
+                         f"{size}): each is a run of its own")
     return vals
 
 

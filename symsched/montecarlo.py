@@ -135,6 +135,32 @@ def _as_basis(U: ArrayLike, d: int | None = None, name: str = "basis") -> Array:
     return Ua
 
 
+#: arrays whose largest |value| exceeds this are scaled by a power of two before a transform (exact), so that the
+#: sums of an FFT or a basis change cannot overflow where the result itself is representable
+_SCALE_ABOVE = 2.0**500
+
+
+def _pow2_scaled(x: Array) -> tuple[Array, int]:
+    """``(x / 2**k, k)`` with ``max |x / 2**k| < 1`` when ``max |x|`` exceeds :data:`_SCALE_ABOVE`, else ``(x, 0)``
+    (a power of two: exact, except that entries below 2**-1022 of the largest one underflow)."""
+    m = float(np.max(np.abs(x))) if x.size else 0.0
+    if m <= _SCALE_ABOVE:
+        return x, 0
+    k = math.frexp(m)[1]
+    return np.ldexp(x, -k), k
+
+
+def _unscaled(y: Any, k: int, name: str, what: str) -> Any:
+    """``y * 2**k``; ValueError naming ``name`` when that is beyond the float64 range."""
+    if k == 0 and np.all(np.isfinite(y)):
+        return y
+    with np.errstate(over="ignore", invalid="ignore"):  # inf (or inf * 0j = NaN) is refused below
+        out = y * 2.0**k if k <= 1023 else (y * 2.0**1023) * 2.0 ** (k - 1023)
+    if not np.all(np.isfinite(out)):
+        raise ValueError(f"{name}: values too large for {what} to be represented in float64; rescale them")
+    return out
+
+
 def _default_batch(batch_size: int | None, field_size: int, n_samples: int) -> int:
     if batch_size is None:
         return max(1, min(n_samples, _DEFAULT_BATCH_ELEMENTS // max(field_size, 1)))
@@ -397,7 +423,8 @@ def wiener_denoiser(
             raise ValueError(f"x must end with d={S.size} coordinates (got shape {xa.shape})")
     lam = ab * op.modes + (1.0 - ab)
     g = np.sqrt(ab) * op.modes / lam if output == "x0" else np.sqrt(1.0 - ab) / lam
-    return op.apply(xa, [g])[0]
+    xs, k = _pow2_scaled(xa)  # x = 1e308 overflowed the FFT's sums (NaN everywhere): the filter is linear
+    return _unscaled(op.apply(xs, [g])[0], k, "x", "the denoised output")
 
 
 # --------------------------------------------------------------------------------------------
@@ -802,14 +829,16 @@ def empirical_psd(
                 U = _as_basis(basis, x.shape[1])
         elif x.shape[1:] != shape:
             raise ValueError(f"all batches must have the same field shape {shape} (got {x.shape[1:]})")
+        xs, k = _pow2_scaled(x)  # |fft|^2 overflowed by a factor N before the division by N
         with np.errstate(over="ignore", invalid="ignore"):  # an overflow is refused below
             if U is not None:
-                part = np.sum((x @ U) ** 2, axis=0)
+                part = np.sum((xs @ U) ** 2, axis=0)
             else:
                 fa = tuple(a + 1 for a in _norm_axes(axes, x.ndim - 1))
                 N = int(np.prod([x.shape[a] for a in fa]))
-                X = sfft.fftn(x, axes=fa, workers=_workers())
+                X = sfft.fftn(xs, axes=fa, workers=_workers())
                 part = np.sum(X.real**2 + X.imag**2, axis=0) / N
+            part = part * 2.0 ** (2 * k) if k <= 511 else (part * 2.0**1022) * 2.0 ** (2 * k - 1022)
         total = part if total is None else total + part
         count += x.shape[0]
     if total is None or count == 0:
@@ -841,10 +870,14 @@ def empirical_cross_spectrum(samples: ArrayLike) -> NDArray[np.complex128]:
     x = as_real_array(samples, "samples")
     if x.ndim < 3:
         raise ValueError(f"samples must have shape (n, C, *grid) (got {x.shape})")
+    if not np.all(np.isfinite(x)):
+        raise ValueError("samples must be finite (found NaN or inf)")
     fa = tuple(range(2, x.ndim))
     N = int(np.prod(x.shape[2:]))
-    X = np.moveaxis(sfft.fftn(x, axes=fa, workers=_workers()), 1, -1)  # (n, *grid, C)
-    return np.einsum("n...i,n...j->...ij", X, np.conj(X)) / (N * x.shape[0])
+    xs, k = _pow2_scaled(x)  # 1e200 gave inf + NaN j silently
+    X = np.moveaxis(sfft.fftn(xs, axes=fa, workers=_workers()), 1, -1)  # (n, *grid, C)
+    cross = np.einsum("n...i,n...j->...ij", X, np.conj(X)) / (N * x.shape[0])
+    return _unscaled(cross, 2 * k, "samples", "their cross-periodogram (squared magnitudes)")
 
 
 def cross_spectrum_modes(cross_spectrum: ArrayLike) -> tuple[Array, NDArray[Any]]:
@@ -866,6 +899,9 @@ def mode_psd(cross_hat: ArrayLike, V: ArrayLike) -> Array:
     """
     A = as_real_array(cross_hat, "cross_hat", complex_ok=True)
     Va = as_real_array(V, "V", complex_ok=True)
+    for arr, name in ((A, "cross_hat"), (Va, "V")):
+        if not np.all(np.isfinite(arr)):
+            raise ValueError(f"{name} must be finite (found NaN or inf)")
     if A.shape != Va.shape:
         raise ValueError(f"shape mismatch: cross_hat has shape {A.shape} but V has shape {Va.shape}")
     # a quadratic form of a PSD estimate is >= 0; clip the rounding-level negatives of null modes
@@ -1117,11 +1153,14 @@ def max_z_test(z: ArrayLike, *, axes: Sequence[int] | None = None) -> MaxZTest:
     ``z`` from :func:`psd_zscores`; null bins (z exactly 0 with a zero true PSD) still count, which
     only makes ``p`` conservative. ``axes`` as in :func:`psd_dof`.
 
-    ``z``: array of any shape (the periodogram's); ``argmax`` is an index into it. ValueError (from NumPy) for
-    an empty or non-numeric ``z``, for NaN scores (a NaN p-value would read as neither pass nor fail), and for
-    bad ``axes``. Source: Šidák 1967 (JASA 62), ``1 - (1 - p_1)^m`` over independent tests.
+    ``z``: array of any shape (the periodogram's); ``argmax`` is an index into it. ValueError naming ``z`` for
+    an empty ``z``, for NaN scores (a NaN p-value would read as neither pass nor fail), and for bad ``axes``;
+    ArgumentTypeError for a ``z`` that is not an array of real numbers. Source: Šidák 1967 (JASA 62),
+    ``1 - (1 - p_1)^m`` over independent tests.
     """
-    za = np.asarray(z, dtype=np.float64)
+    za = as_real_array(z, "z")
+    if za.size == 0:
+        raise ValueError("z must not be empty (no score to test)")
     if np.any(np.isnan(za)):
         raise ValueError(f"z must not contain NaN ({int(np.isnan(za).sum())} NaN scores)")
     return _max_z(za, independent_bins(za.shape, axes=axes))

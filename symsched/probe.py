@@ -43,8 +43,8 @@ from numpy.typing import ArrayLike, NDArray
 from . import _library_samplers as _library
 from . import _signal_samplers as _loops
 from ._validate import (
-    MAX_SAMPLES, ArgumentTypeError, as_bool, as_int, as_levels, as_positive_int, as_real, as_real_array, as_seed, as_shape,
-    check_choice, check_eta, check_values,
+    MAX_MMD_SAMPLES, MAX_PROJECTIONS, MAX_SAMPLES, MAX_VALUES, ArgumentTypeError, as_bool, as_int, as_levels,
+    as_positive_int, as_real, as_real_array, as_seed, as_shape, check_choice, check_eta, check_values,
 )
 
 __all__ = [
@@ -172,7 +172,7 @@ def wiener_denoiser(spectrum: ArrayLike, *, prediction: str = "epsilon", basis: 
 
     pred = _prediction(prediction)
     S = as_spectrum(spectrum)
-    B = None if basis is None else np.asarray(basis, dtype=np.float64)
+    B = None if basis is None else as_real_array(basis, "basis")  # a complex basis was cast (ComplexWarning)
     mc.wiener_denoiser(np.zeros((1, *S.shape)), S, 0.5, basis=B)  # validate once
 
     def fn(x: Array, a: float) -> Array:
@@ -867,6 +867,17 @@ def _kernel_sums(X: Array, Y: Optional[Array], h: Array) -> Array:
     return 2.0 * tot if same else tot
 
 
+def _mmd_size(n: int, name: str) -> None:
+    """ValueError naming ``name`` for more than MAX_MMD_SAMPLES samples: MMD² sums over every pair."""
+    if n > MAX_MMD_SAMPLES:
+        raise ValueError(f"{name}: at most {MAX_MMD_SAMPLES} samples for MMD² (symsched._validate.MAX_MMD_SAMPLES; got "
+                         f"{n}): its cost grows with the square of the number of samples; pass a random subset")
+
+
+def _n_projections(n_projections: Any) -> int:
+    return as_positive_int(n_projections, "n_projections", MAX_PROJECTIONS, limit="MAX_PROJECTIONS")
+
+
 def _mmd_terms(X: Array, Y: Array, h: Array, kyy: Optional[Array] = None) -> Array:
     m, n = X.shape[0], Y.shape[0]
     kxx = _kernel_sums(X, None, h) / (m * (m - 1))
@@ -899,10 +910,14 @@ def mmd2(x: ArrayLike, y: ArrayLike, *, bandwidths: Union[float, Sequence[float]
     Raises
     ------
     ValueError
-        ``x`` or ``y`` not a finite real array of at least 2 samples; different values per sample; non-positive
-        or non-finite ``bandwidths`` or ``scales``; identical points in ``y`` (median heuristic 0).
+        ``x`` or ``y`` not a finite real array of at least 2 samples, or of more than MAX_MMD_SAMPLES = 20,000
+        (``symsched._validate.MAX_MMD_SAMPLES``: the cost is O((m + n)^2 d), every pair; pass a random subset);
+        different values per sample; non-positive or non-finite ``bandwidths`` or ``scales``; identical points in
+        ``y`` (median heuristic 0).
     """
     X, Y = _flat(x, "x"), _flat(y, "y")
+    _mmd_size(X.shape[0], "x")
+    _mmd_size(Y.shape[0], "y")
     if X.shape[1] != Y.shape[1]:
         raise ValueError(f"x and y must have the same sample size (got {X.shape[1]} and {Y.shape[1]})")
     h = _bandwidths(bandwidths, scales, Y)
@@ -945,6 +960,9 @@ def _metric_seed(seed: Any) -> int:
 
 
 def _projections(d: int, n_projections: int, seed: Any) -> Array:
+    if d * n_projections > MAX_VALUES:  # the (d, P) matrix itself
+        raise ValueError(f"n_projections: {n_projections} directions of {d} values each is more than MAX_VALUES = "
+                         f"{MAX_VALUES} (symsched._validate.MAX_VALUES); use fewer")
     P = np.random.default_rng(_metric_seed(seed)).standard_normal((d, n_projections))
     return P / np.linalg.norm(P, axis=0, keepdims=True)
 
@@ -959,7 +977,8 @@ def sliced_w2(x: ArrayLike, y: ArrayLike, *, n_projections: int = 128, seed: int
 
     ``x``, ``y``: (m, ...) and (n, ...) with the same number d of values per sample, m, n >= 2; returns a float
     in the units of the samples. Raises ImportError without POT, and ValueError for ``x``/``y`` not finite real
-    arrays of at least 2 samples, different d, ``n_projections`` not a positive integer, or ``projections``
+    arrays of at least 2 samples, different d, ``n_projections`` not a positive integer or beyond MAX_PROJECTIONS =
+    10,000 (``symsched._validate.MAX_PROJECTIONS``) or with ``d * n_projections`` beyond MAX_VALUES, or ``projections``
     not of shape (d, P), finite, with unit columns (norms within 1e-3 of 1, e.g. normalised in float32; they are
     renormalised in float64). Source: Bonneel et al. 2015 (J. Math. Imaging Vis. 51, sliced Wasserstein); POT.
     """
@@ -968,7 +987,7 @@ def sliced_w2(x: ArrayLike, y: ArrayLike, *, n_projections: int = 128, seed: int
     if X.shape[1] != Y.shape[1]:
         raise ValueError(f"x and y must have the same sample size (got {X.shape[1]} and {Y.shape[1]})")
     if projections is None:
-        P = _projections(X.shape[1], as_positive_int(n_projections, "n_projections"), seed)
+        P = _projections(X.shape[1], _n_projections(n_projections), seed)
     else:
         P = as_real_array(projections, "projections")
         if P.ndim != 2 or P.shape[0] != X.shape[1] or P.shape[1] == 0:
@@ -996,12 +1015,14 @@ def gaussian_frechet_distance(mu1: ArrayLike, cov1: ArrayLike, mu2: ArrayLike, c
 
     Shapes: ``mu1``, ``mu2`` (d,), ``cov1``, ``cov2`` (d, d) (scalars for d = 1); returns a float >= 0 in
     squared data units. ValueError on a shape mismatch, non-finite entries, or a covariance that is not symmetric
-    positive semi-definite beyond round-off (1e-8 of its largest entry; round-off is symmetrised and clipped).
+    positive semi-definite beyond round-off (1e-8 of its largest entry; round-off is symmetrised and clipped);
+    :class:`~symsched._validate.ArgumentTypeError` naming the argument for one that is not an array of real numbers
+    (None, a string, a complex or boolean array).
     Source: Dowson & Landau 1982 (J. Multivariate Anal. 12);
     Heusel et al. 2017 (FID, arXiv 1706.08500).
     """
-    m1, m2 = np.atleast_1d(np.asarray(mu1, dtype=np.float64)), np.atleast_1d(np.asarray(mu2, dtype=np.float64))
-    C1, C2 = np.atleast_2d(np.asarray(cov1, dtype=np.float64)), np.atleast_2d(np.asarray(cov2, dtype=np.float64))
+    m1, m2 = (np.atleast_1d(as_real_array(v, name)) for v, name in ((mu1, "mu1"), (mu2, "mu2")))
+    C1, C2 = (np.atleast_2d(as_real_array(v, name)) for v, name in ((cov1, "cov1"), (cov2, "cov2")))
     d = m1.size
     if m2.shape != (d,) or C1.shape != (d, d) or C2.shape != (d, d):
         raise ValueError(f"shape mismatch: mu1 {m1.shape}, cov1 {C1.shape}, mu2 {m2.shape}, cov2 {C2.shape}")
@@ -1126,9 +1147,11 @@ class _Reference:
         self.basis, self.channel_axis, self.metrics = basis, channel_axis, tuple(metrics)
         self.Y = ref.reshape(self.n, -1)
         self.psd = _measured(ref, basis, channel_axis, "reference")
+        if "mmd2" in metrics:
+            _mmd_size(self.n, "reference")
         self.h = _bandwidths(bandwidths, scales, self.Y, "reference") if "mmd2" in metrics else np.zeros(0)
         self.kyy = _kernel_sums(self.Y, None, self.h) / (self.n * (self.n - 1)) if "mmd2" in metrics else None
-        self.P = _projections(self.Y.shape[1], as_positive_int(n_projections, "n_projections"), seed)
+        self.P = _projections(self.Y.shape[1], _n_projections(n_projections), seed)
         self.Yp = np.sort(self.Y @ self.P, axis=0) if "sliced_w2" in metrics else None
         self.F = _features(self.Y, fd_components)
         self.fd_ref = None
@@ -1140,6 +1163,8 @@ class _Reference:
         from . import kl_divergence, w2_distance
 
         x = _as_samples(samples, name, self.shape)
+        if "mmd2" in self.metrics:
+            _mmd_size(x.shape[0], name)
         X = x.reshape(x.shape[0], -1)
         psd = _measured(x, self.basis, self.channel_axis, name)
         out: dict[str, float] = {}
@@ -1678,10 +1703,12 @@ def probe_schedules(
     Per schedule k and seed s: ``metrics(sample(denoiser, alpha_bar_k, seed=s), reference)``. Shapes:
     ``schedules`` name -> (K_k,); ``reference`` (m, *shape) with m >= 2; each run (n_samples, *shape);
     ``examples[k]`` (min(n_examples, n_samples), *shape). Raises ValueError for an empty or non-mapping
-    ``schedules``, bad levels, ``n_samples`` not in [2, MAX_SAMPLES], ``n_examples`` not a positive integer, a bad
-    ``grid``, bad ``seeds`` (not a non-empty sequence of
+    ``schedules``, bad levels, ``n_samples`` not in [2, MAX_SAMPLES] (with ``"mmd2"`` among the metrics, or a
+    reference of, more than MAX_MMD_SAMPLES = 20,000: see :func:`mmd2`; refused before anything is sampled),
+    ``n_examples`` not a positive integer, a bad ``grid``, bad ``seeds`` (not a non-empty sequence of
     distinct integers >= 0), an unknown sampler, baseline or metric, a bad reference, ``shape`` or ``batch_size``, a
-    ``shape`` (default: the reference's sample shape) other than the one the denoiser declares, and for what :func:`sample` refuses (e.g. a denoiser output of the wrong shape or with NaN); ImportError for
+    ``shape`` (default: the reference's sample shape) other than the one the denoiser declares, and for what
+    :func:`sample` refuses (e.g. a denoiser output of the wrong shape or with NaN); ImportError for
     ``"sliced_w2"`` without POT. Source: as :func:`compare`; docs/model.md §5 (the predicted spectra).
     """
     from tqdm.auto import tqdm
@@ -1693,6 +1720,8 @@ def probe_schedules(
     n = as_positive_int(n_samples, "n_samples", MAX_SAMPLES, limit="MAX_SAMPLES")
     if n < 2:
         raise ValueError(f"n_samples must be at least 2: every metric compares a set of samples (got {n})")
+    if "mmd2" in _check_metrics(metrics):  # refused before anything is sampled
+        _mmd_size(n, "n_samples")
     n_examples = as_positive_int(n_examples, "n_examples")
     check_choice(sampler, "sampler", SAMPLERS + LIBRARY_SAMPLERS)
     _check_sampler_settings(sampler, check_eta(eta), variance)

@@ -37,7 +37,9 @@ import math
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from ._validate import MAX_DPS, MAX_STEPS, ArgumentTypeError, as_dps, as_int, as_real as _real, as_spectrum, check_choice
+from ._validate import (
+    MAX_DPS, MAX_STEPS, ArgumentTypeError, as_dps, as_int, as_real as _real, as_spectrum, check_choice, check_entries,
+)
 from .engine.recursion import EXACT_FALLBACK_MODES  # modes recomputed with mpmath at most, as in the engine
 
 
@@ -284,8 +286,8 @@ def _scheme_variances(
     G, R = _propagate(uu, scheme, tau, delta, bmin, bmax)
     out: dict[str, Array] = {}
     for init in inits:
-        v0 = 1.0 if init == "white" else np.asarray(K.marginal_kernel()(uu, T, bmin, bmax)[0], dtype=np.float64)
-        with np.errstate(all="ignore"):
+        with np.errstate(all="ignore"):  # the marginal's exponent may be -inf (lambda(T) = 1): its limit
+            v0 = 1.0 if init == "white" else np.asarray(K.marginal_kernel()(uu, T, bmin, bmax)[0], dtype=np.float64)
             P = G * v0 + R
         if not np.all(np.isfinite(P)):
             P = _recompute_beyond_float64(P, uu, scheme, n_points, bmin, bmax, T, e, init)
@@ -443,7 +445,11 @@ def continuous_output_spectrum(
 
 
 def _continuous(u: Array, kind: str, bmin: float, bmax: float, T: float, e: float) -> dict[str, Array]:
-    white, exact = K.continuous_kernel(kind)(u, e, T, bmin, bmax)
+    with np.errstate(over="ignore"):  # an exponent beyond float64 is -inf, e^{-inf} = 0: the right limit
+        white, exact = K.continuous_kernel(kind)(u, e, T, bmin, bmax)
+    if not (np.all(np.isfinite(white)) and np.all(np.isfinite(exact))):  # never silently: P is finite for S >= 0
+        raise ValueError(f"beta_min, beta_max, horizon: the continuous {kind} solution is not representable in "
+                         f"float64 for beta_min={bmin:g}, beta_max={bmax:g}, horizon={T:g}, eps={e:g}")
     return {
         "white": np.array(np.broadcast_to(white, u.shape), dtype=np.float64),
         "exact": np.array(np.broadcast_to(exact, u.shape), dtype=np.float64),
@@ -609,10 +615,10 @@ def _w2(P: Array, S: Array) -> float:
 
 def _items(values: Any, name: str, what: str) -> list[Any]:
     """The entries of a sequence argument (a list, tuple or 1-D array; a string or a scalar is a TypeError naming
-    it), non-empty (:func:`_unique_items` refuses repeats)."""
+    it), non-empty and at most MAX_ENTRIES of them (:func:`_unique_items` refuses repeats)."""
     if isinstance(values, (str, bytes)) or not isinstance(values, (Sequence, np.ndarray)) or np.ndim(values) != 1:
         raise ArgumentTypeError(f"{name} must be a sequence of {what} (got {values!r})")
-    out = list(values)
+    out = check_entries(values, name)  # at most MAX_ENTRIES: each is a column or row of runs
     if not out:
         raise ValueError(f"{name} must not be empty")
     return out
@@ -657,9 +663,11 @@ def error_table(
 
     Each cell is ``W2 = sqrt(sum_modes (sqrt P - sqrt S)^2)`` (docs/model.md §6). ``spectrum``: any shape (its
     modes); ``sizes`` and ``eps_values``: sequences of numbers; returns an :class:`ErrorTable` keyed by them.
-    Raises ValueError for a bad spectrum, unknown ``count`` or scheme, empty ``sizes``/``eps_values``, a size
+    Raises ValueError for a bad spectrum, unknown ``count`` or scheme, empty ``sizes``/``eps_values`` or more than
+    MAX_ENTRIES (100) of them (``symsched._validate.MAX_ENTRIES``; each is a row or column of runs), a size
     that is not a positive integer or gives a grid outside [2, MAX_STEPS] points, an ``eps`` not in
-    [0, horizon), or ``beta(t)`` not positive on ``[0, horizon]``. Source: Pierret & Galerne (ICML 2025,
+    [0, horizon), or ``beta(t)`` not positive on ``[0, horizon]``; ArgumentTypeError for a ``progress`` that is
+    neither None nor callable. Source: Pierret & Galerne (ICML 2025,
     arXiv 2405.14250).
     """
     S = as_spectrum(spectrum)
@@ -668,6 +676,9 @@ def error_table(
     eps_t = _unique_items([_real(e, "eps_values") + 0.0 for e in _items(eps_values, "eps_values", "numbers")],
                           "eps_values")  # + 0.0: -0.0 is 0.0 (one row, printed "0")
     schemes_t = _unique_items([_scheme(s) for s in _items(schemes, "schemes", "scheme names")], "schemes")
+    if progress is not None and not callable(progress):  # progress=1 failed late: "'int' object is not callable"
+        raise ArgumentTypeError(f"progress must be None or a callable wrapping the task iterable, e.g. tqdm "
+                                f"(got {progress!r})")
     for e in eps_t:
         _model(beta_min, beta_max, horizon, e)
     bmin, bmax, T, _ = _model(beta_min, beta_max, horizon, eps_t[0])

@@ -112,9 +112,14 @@ def _hermitian(a: np.ndarray, axes: Sequence[int]) -> np.ndarray:
     return 0.5 * (a + _reflect(a, axes))
 
 
-def _finish(spec: np.ndarray, name: str) -> Array:
-    """Clip round-off negatives, check and return a float64 spectrum."""
-    return as_spectrum(np.maximum(np.asarray(spec, dtype=np.float64), 0.0), name)
+def _finish(spec: np.ndarray, name: str, source: str = "") -> Array:
+    """Clip round-off negatives, check and return a float64 spectrum; a non-finite one (squared magnitudes beyond
+    float64) is a ValueError naming the argument ``source`` it was computed from."""
+    spec = np.asarray(spec, dtype=np.float64)
+    if source and not np.all(np.isfinite(spec)):
+        raise ValueError(f"{source}: values too large for the {name} to be represented in float64 (its squared "
+                         "magnitudes overflow); rescale them")
+    return as_spectrum(np.maximum(spec, 0.0), name)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -251,8 +256,10 @@ def matern(
     Raises
     ------
     ValueError
-        Bad ``shape`` (as :func:`fft_frequencies`), ``nu`` neither positive nor ``inf``, or a non-positive
-        ``length_scale`` or ``variance``.
+        Bad ``shape`` (as :func:`fft_frequencies`), ``nu`` neither positive nor ``inf``, a non-positive
+        ``length_scale`` or ``variance``, or a ``variance`` so large that the spectrum's peak (at most
+        ``variance`` times the number of modes) exceeds float64. Any positive ``length_scale`` is computed: the
+        shape is evaluated in logs of ``length_scale * |f|`` (``1e300`` puts every mode but DC at 0).
     """
     from scipy.special import logsumexp
 
@@ -263,13 +270,24 @@ def matern(
         raise type(exc)(f"nu must be a positive number or inf (got {nu!r})") from None
     ell = _positive(length_scale, "length_scale")
     var = _positive(variance, "variance")
-    f2 = fft_frequencies(dims) ** 2
-    if math.isinf(nu_f):
-        log_s = -2.0 * math.pi**2 * ell**2 * f2
-    else:
-        log_s = -(nu_f + len(dims) / 2.0) * np.log(2.0 * nu_f / ell**2 + 4.0 * math.pi**2 * f2)
+    log_s = _matern_log_shape(fft_frequencies(dims), nu_f, ell, len(dims))
     log_s = log_s - (logsumexp(log_s) - math.log(log_s.size))
-    return _finish(var * np.exp(log_s), "matern spectrum")
+    with np.errstate(over="ignore"):
+        spec = var * np.exp(log_s)
+    if not np.all(np.isfinite(spec)):
+        raise ValueError(f"variance: the matern spectrum of variance {var:g} exceeds float64 at its peak "
+                         f"({var:g} x {float(np.exp(np.max(log_s))):.6g}); use a smaller variance")
+    return _finish(spec, "matern spectrum")
+
+
+def _matern_log_shape(f: Array, nu: float, ell: float, d: int) -> Array:
+    """log S up to a constant, in logs of ell |f| (ell**2 overflowed from ell ~ 1e155, 1 / ell**2 below 1e-154):
+    ``-(nu + d/2) log1p(2 pi^2 (ell f)^2 / nu)`` (nu = inf: ``-2 pi^2 (ell f)^2``); f = 0 gives 0."""
+    with np.errstate(divide="ignore", over="ignore"):
+        u = math.log(2.0 * math.pi**2) + 2.0 * (math.log(ell) + np.log(f))  # log(2 pi^2 (ell f)^2), -inf at DC
+        if math.isinf(nu):
+            return -np.exp(u)
+        return -(nu + d / 2.0) * np.logaddexp(0.0, u - math.log(nu))
 
 
 def gaussian(shape: Union[int, Sequence[int]], *, length_scale: float = 4.0, variance: float = 1.0) -> Array:
@@ -386,11 +404,12 @@ def psd2d(images: ArrayLike, *, mean: str = "none") -> Array:
     check_choice(mean, "mean", MEAN_MODES)
     batch = _image_batch(images)
     acc = _CrossSpectrum(full=False)
-    acc.add(batch, mean)
-    spec = _hermitian(acc.result(mean), (0, 1))
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflow is refused by name in _finish
+        acc.add(batch, mean)
+        spec = _hermitian(acc.result(mean), (0, 1))
     if np.ndim(images) == 3:
         spec = spec[..., 0]
-    return _finish(spec, "psd2d result")
+    return _finish(spec, "psd2d result", "images")
 
 
 def colour_eigen_psd(images: ArrayLike, *, mean: str = "none") -> Array:
@@ -426,8 +445,12 @@ def colour_eigen_psd(images: ArrayLike, *, mean: str = "none") -> Array:
     if arr.ndim != 4:
         raise ValueError(f"images must be a batch N×H×W×C (got shape {arr.shape})")
     acc = _CrossSpectrum(full=True)
-    acc.add(arr, mean)
-    return _eigen_modes(acc.result(mean))
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflow is refused by name in _finish
+        acc.add(arr, mean)
+        M = acc.result(mean)
+    if not np.all(np.isfinite(M)):
+        return _finish(np.real(M), "colour eigen-mode spectrum", "images")
+    return _eigen_modes(M)
 
 
 #: colour eigen-modes below this fraction of the largest one at their frequency are rounding (data of lower colour
@@ -440,7 +463,7 @@ def _eigen_modes(M: np.ndarray) -> Array:
     M = 0.5 * (M + np.conj(np.swapaxes(M, -1, -2)))
     ev = np.linalg.eigvalsh(M)[..., ::-1]
     ev = np.where(ev > _RANK_TOL * ev[..., :1], ev, 0.0)
-    return _finish(_hermitian(ev, (0, 1)), "colour eigen-mode spectrum")
+    return _finish(_hermitian(ev, (0, 1)), "colour eigen-mode spectrum", "images")
 
 
 def radial_psd(psd: ArrayLike, *, channel_axis: Optional[int] = None) -> tuple[Array, Array]:
@@ -541,8 +564,9 @@ def pca_spectrum(data: ArrayLike, *, center: bool = True) -> Array:
         denom = n
     sv = svdvals(x, check_finite=False)
     ev = np.zeros(d)
-    ev[: sv.size] = sv**2 / denom
-    return _finish(np.sort(ev)[::-1], "pca_spectrum result")
+    with np.errstate(over="ignore"):  # an overflow is refused by name in _finish
+        ev[: sv.size] = sv**2 / denom
+    return _finish(np.sort(ev)[::-1], "pca_spectrum result", "data")
 
 
 def welch_psd(
@@ -604,24 +628,25 @@ def welch_psd(
         noverlap = as_int(noverlap, "noverlap", 0, nper - 1, rule="an integer in [0, nperseg)")
     if detrend not in (False, "constant", "linear"):
         raise ValueError(f"detrend must be False, 'constant' or 'linear' (got {detrend!r})")
-    try:
-        freq, p = welch(
-            arr,
-            fs=fs,
-            window=window,
-            nperseg=nper,
-            noverlap=noverlap,
-            detrend=detrend,
-            return_onesided=False,
-            scaling="density",
-            axis=-1,
-        )
-    except ValueError as exc:
-        raise ValueError(f"welch_psd: {exc}") from None
-    p = np.asarray(p, dtype=np.float64) * fs
-    if p.ndim == 2:
-        p = p.mean(axis=0)
-    return np.asarray(freq, dtype=np.float64), _finish(_hermitian(p, (0,)), "welch_psd result")
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflow is refused by name in _finish
+        try:
+            freq, p = welch(
+                arr,
+                fs=fs,
+                window=window,
+                nperseg=nper,
+                noverlap=noverlap,
+                detrend=detrend,
+                return_onesided=False,
+                scaling="density",
+                axis=-1,
+            )
+        except ValueError as exc:
+            raise ValueError(f"welch_psd: {exc}") from None
+        p = np.asarray(p, dtype=np.float64) * fs
+        if p.ndim == 2:
+            p = p.mean(axis=0)
+    return np.asarray(freq, dtype=np.float64), _finish(_hermitian(p, (0,)), "welch_psd result", "x")
 
 
 # ---------------------------------------------------------------------------------------------

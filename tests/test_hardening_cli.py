@@ -773,3 +773,29 @@ def test_unrecognised_arguments_are_named_by_their_subcommand(capsys, argv, prog
     err = capsys.readouterr().err
     assert exc.value.code == 2 and err.startswith(f"{prog}: error: unrecognized arguments: ") and \
         f"(see '{prog} --help')" in err and len(err.strip().splitlines()) == 1, err
+
+
+@pytest.mark.parametrize("argv, flag", [
+    (["report", "--steps", ",".join(map(str, range(9000, 10001)))], "--steps"),
+    (["explain", "--steps", ",".join(map(str, range(1, 2001)))], "--steps"),
+    (["explain", "--steps", "5", "--resolutions", ",".join(map(str, range(8, 120)))], "--resolutions"),
+])
+def test_list_options_hold_at_most_max_entries_values(files, capsys, argv, flag) -> None:
+    """Audit fault 5: the number of entries of a list option was never bounded (only each entry), and
+    `report --steps 9000,...,10000` / `explain --steps 1,...,2000` ran until killed: one line, exit 2, before any
+    input is read (the spectrum named here does not exist: the old code stopped there, with another message)."""
+    argv = [argv[0], "--spectrum", str(files.root / "missing.npy"), *argv[1:], "--out", str(files.root / "out")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1, err
+    assert f"{flag} must hold at most 100 values (symsched._validate.MAX_ENTRIES" in err
+
+
+def test_step_count_lists_of_the_api_are_bounded() -> None:
+    """Audit fault 5 in the API: as_step_counts (optimize.optimize_many's steps_list, explain, sweep) takes at most
+    MAX_ENTRIES values, and refuses range(10**9) without listing it."""
+    from symsched._validate import MAX_ENTRIES, as_step_counts
+
+    assert len(as_step_counts(range(1, MAX_ENTRIES + 1))) == MAX_ENTRIES
+    with pytest.raises(ValueError, match=rf"^steps must hold at most {MAX_ENTRIES} values .*got 1000000000 values"):
+        as_step_counts(range(1, 10**9 + 1))

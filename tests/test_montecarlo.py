@@ -686,3 +686,72 @@ def test_zero_dimensional_periodograms_still_work() -> None:
     assert mc.psd_dof(()).shape == () and int(mc.psd_dof(())) == 1
     assert mc.psd_zscores(1.0, 1.0, 10) == 0.0
     assert mc.max_z_test(np.float64(1.5)).max_abs_z == 1.5
+
+
+# ------------------------------------------------------------------------------------------
+# audit: overflow-free Wiener filter and periodograms, arguments named, the interval pinned
+# ------------------------------------------------------------------------------------------
+def test_wiener_denoiser_near_the_float64_limit_is_the_closed_form() -> None:
+    """Audit fault 2: x = 1e308 overflowed the FFT's sums and every output was NaN (1e200 was fine). A constant
+    field is one DC mode and a cosine one frequency pair: the output is gain * x with the gains of docs/model.md
+    §3 typed in here (eps: sqrt(1-ab)/lam, x0: sqrt(ab) S/lam, lam = ab S + 1 - ab)."""
+    ab = 0.5
+    S = np.full((8, 8), 0.25)
+    S[0, 0], S[0, 2], S[0, 6] = 3.0, 7.0, 7.0  # Hermitian: the pair (0, 2), (0, -2) alike
+    lam = lambda s: ab * s + 1 - ab  # noqa: E731
+    const = np.full((8, 8), 1e308)
+    np.testing.assert_allclose(mc.wiener_denoiser(const, S, ab), math.sqrt(1 - ab) / lam(3.0) * 1e308, rtol=1e-13)
+    np.testing.assert_allclose(mc.wiener_denoiser(const, S, ab, output="x0"),
+                               math.sqrt(ab) * 3.0 / lam(3.0) * 1e308, rtol=1e-13)
+    cosine = 1.5e308 * np.cos(2 * np.pi * 2 * np.arange(8) / 8)[None, :] * np.ones((8, 1))
+    np.testing.assert_allclose(mc.wiener_denoiser(cosine, S, ab), math.sqrt(1 - ab) / lam(7.0) * cosine,
+                               rtol=1e-13, atol=1e-13 * 1.5e308)
+    eig = mc.wiener_denoiser(np.full(3, 1e308), np.ones(3), ab, basis=np.eye(3))
+    np.testing.assert_allclose(eig, math.sqrt(1 - ab) * 1e308, rtol=1e-13)
+    # an output that really is beyond float64 (gain 1/sqrt(1-ab) ~ 31.6) is refused, naming x
+    with pytest.raises(ValueError, match=r"^x: .*float64"):
+        mc.wiener_denoiser(const, np.full((8, 8), 1e-3), 0.999)
+
+
+def test_periodograms_of_huge_fields_are_exact_or_refused_by_name() -> None:
+    """Siblings of audit fault 2: |fft|^2 overflowed by a factor N before its division by N (empirical_psd refused
+    fields whose periodogram N x^2 is representable), and the cross-periodogram of 1e200 (or of NaN) came back
+    inf + NaN j silently."""
+    x = np.full((2, 64, 64), 1e152)
+    psd = mc.empirical_psd(x)
+    assert psd[0, 0] == pytest.approx(64 * 64 * 1e304, rel=1e-13)  # a constant field: N x^2 at DC, 0 elsewhere
+    assert np.max(np.abs(psd.ravel()[1:])) <= 1e-13 * psd[0, 0]
+    cross = mc.empirical_cross_spectrum(np.full((2, 2, 4, 4), 1e150))
+    np.testing.assert_allclose(cross[0, 0], np.full((2, 2), 16 * 1e300), rtol=1e-13)
+    with pytest.raises(ValueError, match=r"^samples: values too large"):
+        mc.empirical_cross_spectrum(np.full((2, 2, 4, 4), 1e200))
+    with pytest.raises(ValueError, match=r"^samples must be finite"):
+        mc.empirical_cross_spectrum(np.full((2, 2, 4, 4), np.nan))
+    with pytest.raises(ValueError, match=r"^cross_hat must be finite"):
+        mc.mode_psd(np.full((4, 2, 2), np.nan), np.ones((4, 2, 2)))
+
+
+@pytest.mark.parametrize("z", [np.array([]), np.zeros((0, 3))])
+def test_max_z_test_names_an_empty_z(z) -> None:
+    """Audit fault 6: an empty z raised NumPy's "attempt to get argmax of an empty sequence"."""
+    with pytest.raises(ValueError, match=r"^z must not be empty"):
+        mc.max_z_test(z)
+    with pytest.raises(TypeError, match=r"^z must be an array of real numbers"):
+        mc.max_z_test("ab")
+
+
+@pytest.mark.parametrize("familywise", [False, True])
+def test_psd_confidence_is_the_chi_square_quantile_interval(familywise: bool) -> None:
+    """Audit fault 7a: only clo < P < chi was tested, so isf(a, nu) for isf(a / 2, nu) survived. The interval is
+    nu psd_hat / chi2_nu.isf(a/2) .. nu psd_hat / chi2_nu.ppf(a/2), nu = n (the 4 self-conjugate bins of an 8 x 8
+    grid) or 2n; familywise: a = alpha / m with m = (64 - 4) / 2 + 4 = 34 independent bins (Bonferroni)."""
+    rng = np.random.default_rng(3)
+    ph = rng.uniform(0.5, 2.0, (8, 8))
+    n, alpha = 10, 0.05
+    nu = np.full((8, 8), 2.0 * n)
+    for i, j in itertools.product((0, 4), (0, 4)):
+        nu[i, j] = n
+    a = alpha / 34 if familywise else alpha
+    lo, hi = mc.psd_confidence(ph, n, alpha=alpha, familywise=familywise)
+    np.testing.assert_allclose(lo, nu * ph / stats.chi2.isf(a / 2, nu), rtol=1e-12)
+    np.testing.assert_allclose(hi, nu * ph / stats.chi2.ppf(a / 2, nu), rtol=1e-12)

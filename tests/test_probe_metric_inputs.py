@@ -116,3 +116,91 @@ def test_compare_rescales_like_the_metric_functions() -> None:
 def test_median_heuristic_of_mostly_repeated_points_says_so() -> None:
     with pytest.raises(ValueError, match="more than half of its pairwise distances are 0"):
         probe.median_bandwidth(np.array([[0.0]] * 4 + [[1.0]]))
+
+
+# ---------------------------------------------------------------------------------------------
+# audit: argument types of the Gaussian Fréchet distance, limits on work, the kernel-power shortcut
+# ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("bad, name", [
+    (dict(mu1=np.array([0.0, 1j])), "mu1"),
+    (dict(cov1=np.eye(2) * (1 + 1j)), "cov1"),
+    (dict(mu1=np.array([True, False])), "mu1"),
+    (dict(mu1="ab"), "mu1"),
+    (dict(mu2=None), "mu2"),
+    (dict(cov2=np.eye(2, dtype=bool)), "cov2"),
+])
+def test_gaussian_frechet_distance_names_an_argument_of_the_wrong_type(bad, name) -> None:
+    """Audit fault 3: complex mu1 / cov1 were cast silently (ComplexWarning, then 0.0), booleans taken as 0/1, and
+    mu1='ab' raised NumPy's message naming no argument."""
+    args = dict(mu1=np.zeros(2), cov1=np.eye(2), mu2=np.zeros(2), cov2=np.eye(2))
+    args.update(bad)
+    with pytest.raises(ArgumentTypeError, match=rf"^{name} must be an array of real numbers"):
+        probe.gaussian_frechet_distance(**args)
+    # the closed form on valid input: |mu1 - mu2|^2 + (sqrt(c1) - sqrt(c2))^2 per axis for diagonal covariances
+    assert probe.gaussian_frechet_distance([0.0, 0.0], np.diag([1.0, 4.0]), [1.0, 2.0], np.diag([4.0, 9.0])) \
+        == pytest.approx(1 + 4 + (1 - 2) ** 2 + (2 - 3) ** 2, rel=1e-12)
+
+
+def test_metric_work_is_bounded_by_documented_limits() -> None:
+    """Audit fault 5: n_projections=10**9 ran into a MemoryError, and MMD² (every pair: 200k samples never finished)
+    had no bound; both are refused up front, naming the argument and the constant."""
+    from symsched._validate import MAX_MMD_SAMPLES, MAX_PROJECTIONS
+
+    with pytest.raises(ValueError, match=rf"^n_projections must be at most {MAX_PROJECTIONS} .*MAX_PROJECTIONS"):
+        probe.sliced_w2(X, Y, n_projections=10**9)
+    big = np.zeros((MAX_MMD_SAMPLES + 1, 1))
+    with pytest.raises(ValueError, match=r"^x: at most .*MAX_MMD_SAMPLES"):
+        probe.mmd2(big, Y[:, :1])
+    with pytest.raises(ValueError, match=r"^y: at most .*MAX_MMD_SAMPLES"):
+        probe.mmd2(Y[:, :1], big)
+    with pytest.raises(ValueError, match=r"^reference: at most .*MAX_MMD_SAMPLES"):
+        probe.compare(Y[:, :1], big, metrics=("mmd2",))
+    with pytest.raises(ValueError, match=r"^n_projections must be at most"):
+        probe.compare(Y, X, metrics=("mmd2",), n_projections=MAX_PROJECTIONS + 1)
+
+
+def _exact_ratio(h0: float, ratio: float) -> tuple[float, float]:
+    """(h0', h) near (h0, h0 / sqrt(ratio)) with (-0.5 / h**2) / (-0.5 / h0'**2) == ratio exactly in float64 (the
+    exponent ratio the shortcut tests): inputs chosen here, not expected values."""
+    for k in range(1000):
+        a = h0 * (1 + 1e-3 * k)
+        h = a / np.sqrt(ratio)
+        for _ in range(8):
+            for b in (h, np.nextafter(h, 0.0), np.nextafter(h, np.inf)):
+                if (-0.5 / b**2) / (-0.5 / a**2) == ratio:
+                    return a, b
+            h = np.nextafter(h, np.inf)
+    raise AssertionError("no exact ratio found")  # pragma: no cover
+
+
+def _bandwidth_sets() -> list[np.ndarray]:
+    a4, b4 = _exact_ratio(1.7, 4.0)
+    a2, b2 = _exact_ratio(1.7, 2.0)
+    assert (-0.5 / (b2 / 2) ** 2) / (-0.5 / b2**2) == 4.0  # halving is exact
+    return [np.array([a4, b4]),  # exponent ratio 4: the fourth power
+            np.array([a2, b2]),  # ratio 2: the square
+            np.array([a2, b2, b2 / 2]),  # 2 then 4
+            np.array([2 * a2, a2, b2]),  # 4 then 2
+            np.array([3.918628048811352, 2.770888466262316]),  # the audit's pair (ratio 2)
+            np.array([1.7, 0.77 * 1.7, 0.3 * 1.7])]  # arbitrary: exp every time
+
+
+@pytest.mark.parametrize("h", _bandwidth_sets())
+def test_mmd2_equals_the_direct_sum_for_bandwidth_ratios_4_2_and_arbitrary(h) -> None:
+    """Audit fault 7d: _kernel_sums takes a kernel whose exponent is exactly 2x (4x) the previous one as its square
+    (fourth power); `ratio == 4.0` -> `ratio >= 2.0` survived the suite (0.05192 instead of 0.04092). Each
+    bandwidth set is checked against the direct O(n^2) RBF sum typed in above (brute_mmd2), in both orders."""
+    rng = np.random.default_rng(5)
+    x, y = rng.standard_normal((12, 3)), rng.standard_normal((9, 3)) + 0.4
+    assert probe.mmd2(x, y, bandwidths=h) == pytest.approx(brute_mmd2(x, y, h), rel=1e-12, abs=1e-15)
+    assert probe.mmd2(x, y, bandwidths=h[::-1]) == pytest.approx(brute_mmd2(x, y, h), rel=1e-12, abs=1e-15)
+
+
+def test_probe_cli_refuses_more_samples_than_mmd_takes(capsys) -> None:
+    """Audit fault 5: `symsched probe --samples` took up to 10M samples, but MMD² over them never finishes; the
+    limit is checked before the model is loaded or anything sampled (one line, exit 2, naming --samples)."""
+    from symsched.cli import main
+
+    assert main(["probe", "--samples", "20001", "--steps", "5"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "--samples must be at most 20000" in err, err

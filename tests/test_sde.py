@@ -708,3 +708,73 @@ def test_the_ei_domain_check_does_not_round_a_tiny_beta_to_zero(beta) -> None:
         P = sde.output_spectrum(np.array([1.0, 1e-300]), "ei", n, beta_min=beta, beta_max=beta)
         ref = sde.output_spectrum_mp(np.array([1.0, 1e-300]), "ei", n, beta_min=beta, beta_max=beta)
         np.testing.assert_allclose(P, [float(v) for v in ref], rtol=1e-12)
+
+
+def _continuous_mp(S: float, kind: str, init: str, bmin: float, bmax: float, T: float, eps: float) -> float:
+    """The exact solutions typed in from their closed forms, at 60 digits: B(t) = bmin t + (bmax - bmin) t^2 / 2,
+    lambda = e^{-2B} S + 1 - e^{-2B}; ODE P = v lambda(eps)/lambda(T); SDE P = lambda(eps) + (v - lambda(T))
+    e^{-2(B(T) - B(eps))} lambda(eps)^2 / lambda(T)^2 (v = 1 white, lambda(T) exact)."""
+    with mpmath.workdps(60):
+        b0, b1, T_, e_, s = (mpmath.mpf(x) for x in (bmin, bmax, T, eps, S))
+        B = lambda t: b0 * t + (b1 - b0) * t * t / 2  # noqa: E731
+        lam = lambda t: mpmath.exp(-2 * B(t)) * s + 1 - mpmath.exp(-2 * B(t))  # noqa: E731
+        v = mpmath.mpf(1) if init == "white" else lam(T_)
+        if kind == "ode":
+            return float(v * lam(e_) / lam(T_))
+        return float(lam(e_) + (v - lam(T_)) * mpmath.exp(-2 * (B(T_) - B(e_))) * lam(e_) ** 2 / lam(T_) ** 2)
+
+
+@pytest.mark.parametrize("bmin, bmax, T, eps", [
+    (1e308, 1e308, 1.0, 0.0),  # 2 beta_min overflowed: -0 * inf = NaN at eps = 0
+    (1e308, 1e308, 6.0, 0.0),  # T beta_max - T beta_min = inf - inf
+    (1e300, 1e300, 1e10, 0.0),
+    (1.0, 1.0, 1e300, 0.0),  # 2 + T beta_max - T beta_min cancelled to 0: lambda(T) = S, P = 1 instead of S
+    (1e308, 1.5e308, 1.0, 1e-310),
+    (0.05, 10.0, 1.0, 1e-3),
+])
+@pytest.mark.parametrize("kind", ["sde", "ode"])
+def test_continuous_solutions_at_extreme_beta_and_horizon_agree_with_mpmath(bmin, bmax, T, eps, kind) -> None:
+    """Audit fault 1: the beta-integral exponents overflowed (or cancelled) in float64 and the exact solutions came
+    back NaN (beta = 1e308) or wrong (horizon 1e300); the mpmath closed forms typed in above are finite."""
+    S = [0.0, 1e-3, 0.5, 2.0, 1e6]
+    for init in ("white", "exact"):
+        P = sde.continuous_output_spectrum(S, kind, beta_min=bmin, beta_max=bmax, horizon=T, eps=eps, init=init)
+        ref = [_continuous_mp(s, kind, init, bmin, bmax, T, eps) for s in S]
+        np.testing.assert_allclose(P, ref, rtol=1e-12, atol=1e-300, err_msg=f"{kind} {init}")
+
+
+def test_sde_table_continuous_columns_at_beta_1e308(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Audit fault 1 on the command line: every "continuous" cell was inf (from the NaN); with beta = 1e308 both
+    exact solutions return the data variances at eps = 0, so W2 = 0."""
+    np.save(tmp_path / "S.npy", np.array([0.5, 2.0]))
+    assert main(["sde-table", "--spectrum", str(tmp_path / "S.npy"), "--nfe", "5", "--eps", "0", "--beta-min", "1e308",
+                 "--beta-max", "1e308", "--out", str(tmp_path / "t.tex"), "--no-progress"]) == 0
+    _, body = _parse_markdown(capsys.readouterr().out)
+    for scheme in sde.SCHEMES:
+        assert [_value(c) for c in body[(scheme, "0")][:2]] == [0.0, 0.0], scheme
+
+
+def test_error_table_bounds_its_lists_and_checks_progress() -> None:
+    """Audit faults 5 and 6: 100,000 eps values (or 1,001 sizes of 9,000+ points) ran until killed, and progress=1
+    failed late with "'int' object is not callable"; both are refused up front, by name."""
+    from symsched._validate import MAX_ENTRIES, ArgumentTypeError
+
+    with pytest.raises(ValueError, match=rf"^eps_values must hold at most {MAX_ENTRIES} values .*MAX_ENTRIES"):
+        sde.error_table([1.0], sizes=[5], eps_values=np.linspace(0, 0.5, MAX_ENTRIES + 1), schemes=["euler"])
+    with pytest.raises(ValueError, match=rf"^sizes must hold at most {MAX_ENTRIES} values"):
+        sde.error_table([1.0], sizes=list(range(2, 3 + MAX_ENTRIES)), schemes=["euler"])
+    with pytest.raises(ArgumentTypeError, match=r"^progress must be None or a callable"):
+        sde.error_table([1.0], sizes=[5], eps_values=[0.0], progress=1)
+    table = sde.error_table([1.0], sizes=list(range(2, 2 + MAX_ENTRIES)), eps_values=[1e-3], schemes=["euler"])
+    assert len(table.sizes) == MAX_ENTRIES  # the limit itself is accepted
+
+
+def test_sde_table_refuses_too_many_sizes_on_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Audit fault 5: --nfe 9000,...,10000 ran until killed; it is an argparse error (exit 2) naming --nfe, before
+    any input is read (the spectrum named here does not exist: the old code stopped there, with another message)."""
+    with pytest.raises(SystemExit) as exc:
+        main(["sde-table", "--spectrum", str(tmp_path / "missing.npy"), "--nfe", ",".join(map(str, range(9000, 10001))),
+              "--out", str(tmp_path / "t.tex")])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "argument --nfe: the list must hold at most 100 values" in err and "MAX_ENTRIES" in err

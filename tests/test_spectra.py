@@ -6,6 +6,10 @@ states its false-alarm probability (the probability that a correct implementatio
 
 from __future__ import annotations
 
+import math
+
+import mpmath
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -500,3 +504,54 @@ def test_colour_modes_of_lower_rank_data_are_exact_zeros(tmp_path):
     assert np.all(S[..., 1:] == 0.0) and np.all(S[..., 0] > 0)
     Image.fromarray(data.astronaut()[:256, :256]).save(tmp_path / "t.png")
     assert np.all(sp.load_spectrum(tmp_path) > 0)
+
+
+# ---------------------------------------------------------------------------------------------
+# audit: extreme length scales and variances, overflowing estimates named by their input
+# ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("nu", [0.5, 2.5, np.inf])
+@pytest.mark.parametrize("ell", [1e155, 1e300])
+def test_matern_at_huge_length_scales_is_the_dc_limit(nu, ell) -> None:
+    """Audit fault 4: ell**2 raised OverflowError from ell ~ 1e155. A length scale far beyond the grid leaves all
+    the variance at DC (every other mode is e^{-huge} or (huge)^{-(nu + d/2)} relative): S = [N, 0, ...] x variance."""
+    S = sp.matern((8, 8), nu=nu, length_scale=ell, variance=2.0)
+    expected = np.zeros((8, 8))
+    expected[0, 0] = 2.0 * 64
+    np.testing.assert_allclose(S, expected, rtol=1e-12, atol=1e-300)
+    if math.isinf(nu):
+        np.testing.assert_allclose(sp.gaussian((8, 8), length_scale=ell, variance=2.0), expected, rtol=1e-12)
+
+
+@pytest.mark.parametrize("nu, ell", [(1.5, 3.0), (0.5, 1e-200), (np.inf, 2.0), (1e300, 2.0)])
+def test_matern_log_form_matches_its_closed_form(nu, ell) -> None:
+    """The overflow-free form equals (2 nu / ell^2 + 4 pi^2 f^2)^{-(nu + d/2)} (nu = inf: exp(-2 pi^2 ell^2 f^2),
+    nu = 1e300 its limit), normalised to mean 1, typed in here with mpmath."""
+    f = sp.fft_frequencies((6, 5))
+    with mpmath.workdps(40):
+        if math.isinf(nu) or nu > 1e100:
+            logs = [-2 * mpmath.pi**2 * mpmath.mpf(ell) ** 2 * mpmath.mpf(float(x)) ** 2 for x in f.ravel()]
+        else:
+            logs = [-(mpmath.mpf(nu) + 1) * mpmath.log(2 * mpmath.mpf(nu) / mpmath.mpf(ell) ** 2
+                                                        + 4 * mpmath.pi**2 * mpmath.mpf(float(x)) ** 2) for x in f.ravel()]
+        top = max(logs)
+        w = [mpmath.exp(v - top) for v in logs]
+        ref = np.array([float(x * len(w) / mpmath.fsum(w)) for x in w]).reshape(f.shape)
+    np.testing.assert_allclose(sp.matern((6, 5), nu=nu, length_scale=ell), ref, rtol=1e-12, atol=1e-300)
+
+
+def test_matern_variance_beyond_float64_names_variance() -> None:
+    """Audit fault 4: variance = 1e308 gave "matern spectrum must be finite", naming no argument."""
+    with pytest.raises(ValueError, match=r"^variance: .*exceeds float64"):
+        sp.matern((8, 8), variance=1e308)
+
+
+@pytest.mark.parametrize("call, name", [
+    (lambda: sp.psd2d(np.full((2, 8, 8), 1e200)), "images"),
+    (lambda: sp.colour_eigen_psd(np.full((2, 8, 8, 3), 1e200)), "images"),
+    (lambda: sp.pca_spectrum(np.random.default_rng(0).random((10, 4)) * 1e200), "data"),
+    (lambda: sp.welch_psd(np.full(512, 1e200), nperseg=64), "x"),
+])
+def test_an_estimate_beyond_float64_names_its_input(call, name) -> None:
+    """Audit fault 6: "psd2d result must be finite" / "pca_spectrum result must be finite" named no input."""
+    with pytest.raises(ValueError, match=rf"^{name}: values too large"):
+        call()

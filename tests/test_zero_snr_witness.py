@@ -24,7 +24,7 @@ torch = pytest.importorskip("torch")
 diffusers = pytest.importorskip("diffusers")
 
 import symsched  # noqa: E402
-from symsched.export import from_diffusers  # noqa: E402
+from symsched.export import from_diffusers, to_diffusers  # noqa: E402
 from symsched.schedules import from_grid, training_grid  # noqa: E402
 
 from diffusers_helpers import model_output  # noqa: E402
@@ -142,3 +142,16 @@ def test_ddim_eta_from_zero_snr_that_diffusers_runs_is_accepted(K: int, eta: flo
     assert info.consistent and not any("cannot run" in n for n in info.notes)
     assert torch.equal(s.timesteps, before[0]) and s.num_inference_steps == before[1]
     assert torch.equal(s.alphas_cumprod, before[2])
+def test_export_matches_a_float32_zero_snr_grid_within_the_rescale_margin() -> None:
+    """Audit fault 7e: export._float32_log_tolerance adds 8 roundings of the zero-SNR rescale to the cumulative
+    product's float32 bound (`+ 8.0` -> `+ 0.0` survived the suite). On a short zero-SNR grid the rescale's
+    roundings dominate: diffusers' float32 sigmoid grid with T = 20 differs from symsched's float64 one by 25 u at
+    t = 2 (u = 2**-24), beyond the product bound alone (12 u there). Every level of the float64 grid must still
+    export to its own timestep of the real diffusers scheduler."""
+    kw = dict(beta_schedule="sigmoid", beta_start=1e-4, beta_end=0.02)
+    s = diffusers.DDPMScheduler(num_train_timesteps=20, rescale_betas_zero_snr=True, **kw)
+    exact = training_grid("sigmoid", num_train_timesteps=20, rescale_zero_snr=True, beta_start=1e-4, beta_end=0.02)
+    g32 = s.alphas_cumprod.double().numpy()
+    assert g32[-1] == 0.0 and exact[-1] == 0.0 and not np.array_equal(exact[:-1], g32[:-1])  # float32 vs float64
+    out = to_diffusers(exact[::-1], scheduler=s)  # noisiest first: every timestep, 19 .. 0
+    assert out == {"timesteps": list(range(19, -1, -1))}

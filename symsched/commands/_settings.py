@@ -53,11 +53,17 @@ def comma_list(text: str, flag: str, convert: Callable[[str], Any], rule: str, *
                allow_none: bool = False) -> list[Any]:
     """Every comma-separated list of the command line: ``"5,10,20"`` -> ``[convert("5"), ...]``. ValueError naming
     ``flag`` with ``rule`` (e.g. "comma-separated positive integers") for an empty list or item (``"5,"``) or an
-    item ``convert`` refuses, and for a repeated value (``allow_none``: ``"none"`` or empty -> [])."""
+    item ``convert`` refuses, for a repeated value and for more than MAX_ENTRIES values (``allow_none``: ``"none"``
+    or empty -> [])."""
     t = str(text).strip()
     if allow_none and t.lower() in ("none", ""):
         return []
     items = [s.strip() for s in t.split(",")]
+    from .._validate import MAX_ENTRIES
+
+    if len(items) > MAX_ENTRIES:  # each entry is a run of its own: refused before any is converted
+        raise ValueError(f"{flag} must hold at most {MAX_ENTRIES} values (symsched._validate.MAX_ENTRIES; got "
+                         f"{len(items)})")
     message = f"{flag} must be {rule} (got {text!r})"
     if not t or any(not s for s in items):
         raise ValueError(message)

@@ -62,7 +62,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    help="comma-separated: optimised-w2, optimised-kl, optimised (default objective), grid-leading, "
                    "grid-trailing, grid-linspace (diffusers' spacings on the model's own grid) and standard "
                    f"names (default {','.join(DEFAULT_SCHEDULES)}); the first is the baseline of the paired differences")
-    p.add_argument("--samples", default=2000, type=int, help="samples per schedule and seed (default 2000)")
+    p.add_argument("--samples", default=2000, type=int,
+                   help="samples per schedule and seed (default 2000; at most MAX_MMD_SAMPLES = 20,000: MMD² compares "
+                   "every pair)")
     p.add_argument("--seeds", default=3, type=int, help="number of paired seeds (default 3)")
     p.add_argument("--seed", default=0, type=int, help="first seed (default 0)")
     p.add_argument("--sampler", default="ddim", choices=list(SAMPLERS + LIBRARY_SAMPLERS),
@@ -356,7 +358,7 @@ def _describe(result: Any, pm: ProbeModel, steps: int, eta: float, options: Opti
 
 def run(args: argparse.Namespace) -> int:
     from .._io import atomic_write_json, atomic_write_text, staged_folder
-    from .._validate import MAX_SAMPLES, as_int, as_positive_int, check_eta
+    from .._validate import MAX_MMD_SAMPLES, MAX_SAMPLES, as_int, as_positive_int, check_eta
     from ..probe import plot_probe
 
     steps = as_positive_int(args.steps, "--steps")
@@ -366,6 +368,9 @@ def run(args: argparse.Namespace) -> int:
     n = as_positive_int(args.samples, "--samples", MAX_SAMPLES, limit="MAX_SAMPLES")
     if n < 2:
         raise ValueError(f"--samples must be at least 2 (got {n})")
+    if n > MAX_MMD_SAMPLES:  # MMD² (one of the probe's metrics) sums over every pair: refused before any sampling
+        raise ValueError(f"--samples must be at most {MAX_MMD_SAMPLES} (symsched._validate.MAX_MMD_SAMPLES: MMD² sums "
+                         f"over every pair of samples; got {n})")
     n_seeds = as_positive_int(args.seeds, "--seeds")
     if args.batch_size is not None:
         as_positive_int(args.batch_size, "--batch-size")
@@ -397,6 +402,10 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--steps must be at most the {pm.grid.size} training timesteps of --model {pm.label} "
                          f"(every probed schedule sits on its grid; got {steps})")
     pm.reference = subset(pm.reference, args.reference_samples)
+    if pm.reference.shape[0] > MAX_MMD_SAMPLES:
+        raise ValueError(f"--reference-samples: the metrics' reference holds {pm.reference.shape[0]} samples, more "
+                         f"than MAX_MMD_SAMPLES = {MAX_MMD_SAMPLES} for MMD² (symsched._validate.MAX_MMD_SAMPLES); "
+                         "pass --reference-samples N to use a random subset")
     from ..probe import DEFAULT_SCHEDULES
 
     if args.schedules == ",".join(DEFAULT_SCHEDULES):

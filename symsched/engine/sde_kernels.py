@@ -10,7 +10,10 @@ functions in a cancellation-free way:
   symbolically (``1 - lambda(T) = e^{-2B(T)} (1 - S)`` in the white-start SDE solution);
 - ``exp(x) - 1`` becomes ``expm1(x)`` (the exponential integrator's gamma_1, gamma_2);
 - exponents are factored, so ``B(tau_k) - B(tau_{k+1})`` is evaluated as
-  ``(tau_k - tau_{k+1}) (...)`` rather than as a difference of two close numbers;
+  ``(tau_k - tau_{k+1}) (...)`` rather than as a difference of two close numbers, in the rate
+  ``beta_min`` and the slope ``beta_max - beta_min`` scaled by ``s = max(beta_min, beta_max)``
+  (``s * (tau_k - tau_{k+1}) (...)``: nothing inside overflows for beta up to 1.8e308, and
+  ``T beta_max - T beta_min`` is never formed);
 - only ``exp`` of non-positive arguments appears, so nothing overflows for long horizons.
 
 Argument orders (all broadcast):
@@ -110,8 +113,27 @@ def stable_form(expr: sp.Expr) -> sp.Expr:
     expr = expr.subs({**{E[p]: sp.exp(-2 * m.B(p)) for p in points}, **{M[p]: -expm1(-2 * m.B(p)) for p in points}})
     # (3) B and beta by their definitions; factored exponents; expm1 for exp(x) - 1
     expr = expr.replace(m.B, lambda t: m.B_def(t)).replace(m.beta, lambda t: m.beta_def(t))
-    expr = expr.replace(lambda e: isinstance(e, (sp.exp, expm1)), lambda e: e.func(sp.factor(e.args[0])))
+    expr = expr.replace(lambda e: isinstance(e, (sp.exp, expm1)), lambda e: e.func(_beta_exponent(e.args[0])))
     return _expm1_rewrite(expr)
+
+
+def _beta_exponent(x: sp.Expr) -> sp.Expr:
+    """An exponent ``x`` (a combination of B(.) values: linear in beta_min, beta_max) as ``s * factor(x / s)`` with
+    ``s = max(beta_min, beta_max)``, written in ``beta_min / s`` and ``(beta_max - beta_min) / s``.
+
+    The plain factored form overflowed and cancelled: ``-eps (2 beta_min + ...)`` is ``-0 * inf = NaN`` for
+    ``beta_min = 1e308`` at ``eps = 0``, and ``2 + T beta_max - T beta_min`` is 0 for ``T = 1e300``. Scaled, every
+    term inside is at most a time in size, and only the final product can overflow (to an exponent of -inf,
+    whose exp is the right 0)."""
+    m = _sde().model
+    D, bn, dn = sp.Dummy("D"), sp.Dummy("bn"), sp.Dummy("dn")
+    y = sp.expand(x.subs(m.beta_max, m.beta_min + D))
+    poly = sp.Poly(y, m.beta_min, D)
+    if not (poly.is_homogeneous and poly.total_degree() == 1):
+        return sp.factor(x)
+    s = sp.Max(m.beta_min, m.beta_max)
+    inner = sp.factor(y.subs({m.beta_min: bn, D: dn}, simultaneous=True))
+    return s * inner.subs({bn: m.beta_min / s, dn: (m.beta_max - m.beta_min) / s}, simultaneous=True)
 
 
 def _scaled_expm1(expr: sp.Expr) -> sp.Expr:
