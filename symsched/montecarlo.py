@@ -150,12 +150,23 @@ def _pow2_scaled(x: Array) -> tuple[Array, int]:
     return np.ldexp(x, -k), k
 
 
+def _times_pow2(y: Any, k: int) -> Any:
+    """``y * 2**k`` exactly for any integer ``k`` (``2.0**k`` itself overflows beyond k = 1023, e.g. the squared
+    scale 2k of a field near 1.8e308); inf where the product is beyond float64; complex ``y`` part by part."""
+    y = np.asarray(y)
+    with np.errstate(over="ignore"):  # an overflow is inf, refused by the callers
+        if not np.iscomplexobj(y):
+            return np.ldexp(y, k)
+        out = np.empty_like(y)
+        out.real, out.imag = np.ldexp(y.real, k), np.ldexp(y.imag, k)
+        return out
+
+
 def _unscaled(y: Any, k: int, name: str, what: str) -> Any:
     """``y * 2**k``; ValueError naming ``name`` when that is beyond the float64 range."""
     if k == 0 and np.all(np.isfinite(y)):
         return y
-    with np.errstate(over="ignore", invalid="ignore"):  # inf (or inf * 0j = NaN) is refused below
-        out = y * 2.0**k if k <= 1023 else (y * 2.0**1023) * 2.0 ** (k - 1023)
+    out = _times_pow2(y, k)
     if not np.all(np.isfinite(out)):
         raise ValueError(f"{name}: values too large for {what} to be represented in float64; rescale them")
     return out
@@ -838,7 +849,7 @@ def empirical_psd(
                 N = int(np.prod([x.shape[a] for a in fa]))
                 X = sfft.fftn(xs, axes=fa, workers=_workers())
                 part = np.sum(X.real**2 + X.imag**2, axis=0) / N
-            part = part * 2.0 ** (2 * k) if k <= 511 else (part * 2.0**1022) * 2.0 ** (2 * k - 1022)
+            part = _times_pow2(part, 2 * k)
         total = part if total is None else total + part
         count += x.shape[0]
     if total is None or count == 0:

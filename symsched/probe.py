@@ -524,9 +524,10 @@ def sample(
 
 
 def _check_denoiser_shape(denoiser: Any, shp: tuple[int, ...], subject: str = "shape must be") -> None:
-    """ValueError starting with ``subject`` (naming the argument ``shp`` came from) when the denoiser declares its sample shape (a ``shape`` attribute: a
-    :class:`Denoiser`, a built-in model) and ``shp`` is another: the denoiser would refuse the batch naming its own
-    argument (``x must end with the spectrum's grid shape ...``), not the one the caller passed."""
+    """ValueError starting with ``subject`` (naming the argument ``shp`` came from) when the denoiser declares its
+    sample shape (a ``shape`` attribute: a :class:`Denoiser`, a built-in model) and ``shp`` is another: the denoiser
+    would refuse the batch naming its own argument (``x must end with the spectrum's grid shape ...``), not the one
+    the caller passed."""
     own = _attribute(denoiser, "shape")
     if own is None:
         return

@@ -731,6 +731,21 @@ def test_periodograms_of_huge_fields_are_exact_or_refused_by_name() -> None:
         mc.mode_psd(np.full((4, 2, 2), np.nan), np.ones((4, 2, 2)))
 
 
+@pytest.mark.parametrize("value", [1.5e308, np.finfo(np.float64).max])
+def test_periodograms_of_fields_near_the_float64_limit_are_refused_by_name(value: float) -> None:
+    """Review: a field near 1.8e308 is scaled by 2**-1024, so its squared scale is 2**2048, and the unscaling
+    formed 2.0 ** 1025 with Python floats: OverflowError instead of the refusal naming ``samples``. A periodogram
+    of such a field (16 x^2 at DC) is beyond float64, so the refusal is the right answer."""
+    x = np.full((2, 4, 4), value)
+    with pytest.raises(ValueError, match=r"^samples: values too large for their periodogram"):
+        mc.empirical_psd(x)
+    with pytest.raises(ValueError, match=r"^samples: values too large for their cross-periodogram"):
+        mc.empirical_cross_spectrum(x[:, None])
+    field = np.zeros((2, 4, 4))
+    field[:, 0, 0] = 3e154  # 9e308 / 16 per bin: representable, though |X|^2 = 9e308 is not
+    np.testing.assert_allclose(mc.empirical_psd(field), np.full((4, 4), 3e154 * (3e154 / 16)), rtol=1e-13)
+
+
 @pytest.mark.parametrize("z", [np.array([]), np.zeros((0, 3))])
 def test_max_z_test_names_an_empty_z(z) -> None:
     """Audit fault 6: an empty z raised NumPy's "attempt to get argmax of an empty sequence"."""
