@@ -166,10 +166,42 @@ class _Entry:
         return sp.Mul(*parts)
 
 
-def _split_entry(expr: Any, S: Any, coeffs: _Coefficients) -> _Entry:
+def _mask_levels(expr: Any, S: Any, table: dict[Any, Any]) -> Any:
+    """``expr`` with every maximal S-free, non-numeric subexpression replaced by a Dummy (``table``: dummy ->
+    subexpression, equal subexpressions share one dummy)."""
     import sympy as sp
 
-    K, n, polys, other = _structure(expr, S)
+    if not expr.has(S):
+        if expr.is_number:
+            return expr
+        found = next((d for d, e in table.items() if e == expr), None)
+        if found is None:
+            found = sp.Dummy(f"level{len(table)}")
+            table[found] = expr
+        return found
+    if expr == S or not expr.args:
+        return expr
+    return expr.func(*[_mask_levels(a, S, table) for a in expr.args])
+
+
+def _opaque_structure(expr: Any, S: Any) -> tuple[Any, Any, list[tuple[list[Any], Any]], list[Any]]:
+    """:func:`_structure` with the level parts held opaque: the polynomial algebra in S (common denominator,
+    expansion) runs on one symbol per S-free subexpression, which is substituted back into the coefficients
+    unexpanded. For steps whose level functions are transcendental (the continuous-time schemes' ``exp`` and
+    ``expm1`` of scaled exponents): expanding them through RK4's nested stages took SymPy three minutes."""
+    table: dict[Any, Any] = {}
+    K, n, polys, other = _structure(_mask_levels(expr, S, table), S)
+
+    def back(e: Any) -> Any:
+        return e.xreplace(table)
+
+    return back(K), n, [([back(c) for c in cs], e) for cs, e in polys], [back(o) for o in other]
+
+
+def _split_entry(expr: Any, S: Any, coeffs: _Coefficients, opaque: bool = False) -> _Entry:
+    import sympy as sp
+
+    K, n, polys, other = (_opaque_structure if opaque else _structure)(expr, S)
     for i, (cs, e) in enumerate(polys):  # fold K into a numerator factor: one multiplication less per mode
         if e == 1 and K != 1:
             polys[i] = ([K * c for c in cs], e)
@@ -384,7 +416,8 @@ def compile_step(key: str, source: Callable[[], dict[str, Any]], *, m: int, slot
                  grad: bool = False) -> StepKernels:
     """The :class:`StepKernels` of one step given by ``source() -> {entries, q, level_args, gslots}``:
     the ``m*m + m*q`` entries of A then B (SymPy, in ``S`` and the level arguments), the level
-    function's argument symbols and, with ``grad``, the slots whose log-SNR the gradient is taken in.
+    function's argument symbols and, with ``grad``, the slots whose log-SNR the gradient is taken in
+    (optional ``opaque_levels``: split the entries by :func:`_opaque_structure`).
     ``source`` runs (and SymPy is imported) only when a kernel is not in the cache."""
     built: dict[str, Any] = {}
 
@@ -399,7 +432,8 @@ def compile_step(key: str, source: Callable[[], dict[str, Any]], *, m: int, slot
         T = sp.Symbol("T", positive=True)
         coeffs = _Coefficients()
         entries = src["entries"]
-        split = [_split_entry(e, S, coeffs) if e != 0 else None for e in entries]
+        opaque = bool(src.get("opaque_levels", False))
+        split = [_split_entry(e, S, coeffs, opaque) if e != 0 else None for e in entries]
         outs_s = [sp.Integer(0) if s is None else s.value(S) for s in split]
         outs_t = [sp.Integer(0) if s is None else s.value(S, T) for s in split]
         gslots = list(src["gslots"]) if grad else []

@@ -170,7 +170,7 @@ def step_kernels(name: str) -> Any:
     def source() -> dict[str, Any]:
         st = _sde().get_scheme(name).step
         return dict(entries=[stable_form(st.gain), sp.sqrt(stable_form(st.noise))], q=1,
-                    level_args=_step_args()[1:], gslots=[])
+                    level_args=_step_args()[1:], gslots=[], opaque_levels=True)
 
     return _cached_step(name, lambda: compile_step(f"sde:{name}", source, m=1))
 
