@@ -870,7 +870,9 @@ def to_diffusers(
         ``|log alpha_bar - log grid[t]| <= 2 u (sum_{s <= t} (1 + 1/alpha_s) + 8)`` (twice the first-order bound plus
         the rescale's roundings), never more than a quarter of the log-distance to a neighbouring timestep, so a
         level between two timesteps is refused. An explicit ``rtol`` (``|alpha_bar - grid[t]| <= rtol alpha_bar``)
-        is held to the same quarter-gap cap.
+        is held to the same quarter-gap cap. With a ``scheduler`` instance whose configuration names a beta family
+        symsched knows (or ``trained_betas``), a level equal to that configuration's exact float64 grid at ``t``
+        within 1e-12 relative also matches ``t`` (short zero-SNR grids, where float32 moves the levels farther).
     scheduler : diffusers scheduler or str, optional
 
     Returns
@@ -945,11 +947,60 @@ def _quarter_gap(g: Array) -> Array:
     return 0.25 * np.minimum(np.append(np.inf, gap), np.append(gap, np.inf))
 
 
-def _match_timestep(a: float, i: int, g: Array, tol: Array, rtol: float | None, standin: bool = False) -> int:
+#: A level within this relative distance of the exact (float64) grid's ``exact[t]`` is timestep ``t``: float64
+#: rounding of a level carried through log-SNR or sigma and back (``symsched.schedules`` does that) stays far below.
+_EXACT_RTOL = 1e-12
+
+
+def _exact_grid(cfg: Any, g: Array) -> Array | None:
+    """The float64 training grid that a diffusers scheduler configured by ``cfg`` computes in float32 as ``g``
+    (its ``beta_schedule``, ``beta_start``, ``beta_end`` or ``trained_betas``, ``num_train_timesteps``,
+    ``rescale_betas_zero_snr``, by :func:`symsched.schedules.training_grid`); None without a configuration, for
+    a schedule symsched does not name, or when the result is not ``g`` within a quarter of its timestep gaps.
+
+    Why: float32 moves ``log alphas_cumprod`` by more than the first-order bound of :func:`to_diffusers` where the
+    zero-terminal-SNR rescale cancels (``sqrt(alpha_bar_t) - sqrt(alpha_bar_{T-1})`` on a short grid: 1.3e-5 at
+    T = 3 against a bound of 1.6e-6), so symsched's own levels of that grid missed their timesteps."""
+    from .schedules import betas_to_alpha_bar, rescale_zero_terminal_snr, training_grid
+
+    if not cfg or not hasattr(cfg, "get"):
+        return None
+    names = {v: k for k, v in _DIFFUSERS_BETA_NAMES.items()} | {"sigmoid": "sigmoid"}
+    try:
+        T = int(cfg.get("num_train_timesteps", g.size))
+        trained = cfg.get("trained_betas", None)
+        if trained is not None:
+            exact = betas_to_alpha_bar(np.asarray(trained, dtype=np.float64))
+        elif cfg.get("beta_schedule") in names:
+            name = names[cfg["beta_schedule"]]
+            kw = {} if name == "cosine" else {"beta_start": float(cfg["beta_start"]), "beta_end": float(cfg["beta_end"])}
+            exact = training_grid(name, num_train_timesteps=T, **kw)
+        else:
+            return None
+        if bool(cfg.get("rescale_betas_zero_snr", False)):
+            exact = rescale_zero_terminal_snr(exact)
+    except (ValueError, TypeError, KeyError):
+        return None
+    if exact.shape != g.shape or (exact[-1] == 0.0) != (g[-1] == 0.0):
+        return None
+    n = int(np.count_nonzero(g > 0))
+    if np.any(exact[:n] <= 0) or np.any(np.abs(np.log(exact[:n]) - np.log(g[:n])) > _quarter_gap(g)):
+        return None
+    return exact
+
+
+def _match_timestep(a: float, i: int, g: Array, tol: Array, rtol: float | None, standin: bool = False,
+                    exact: Array | None = None) -> int:
     """The timestep t with ``g[t] == a`` within the tolerance; ValueError naming ``alpha_bar[i]`` otherwise.
-    ``standin``: the scheduler runs a zero-SNR timestep at diffusers' ``2**-24``, so that level is its timestep."""
+    ``standin``: the scheduler runs a zero-SNR timestep at diffusers' ``2**-24``, so that level is its timestep.
+    ``exact``: the float64 grid that ``g`` (float32) computes, when its configuration says (:func:`_exact_grid`);
+    a level equal to ``exact[t]`` within float64 rounding is timestep t, however far float32 moved ``g[t]``."""
     if standin and a == _ZERO_SNR_STANDIN and g[-1] == 0.0:
         return g.size - 1
+    if exact is not None and a > 0.0:
+        t = int(np.argmin(np.abs(exact - a)))
+        if abs(exact[t] - a) <= _EXACT_RTOL * a:
+            return t
     if a == 0.0:
         if g[-1] == 0.0:
             return g.size - 1
@@ -969,15 +1020,17 @@ def _match_timestep(a: float, i: int, g: Array, tol: Array, rtol: float | None, 
                      "snap the schedule to the grid first")
 
 
-def _grid_timesteps(ab: Array, grid: Any, rtol: float | None, standin: bool = False) -> list[int]:
+def _grid_timesteps(ab: Array, grid: Any, rtol: float | None, standin: bool = False, cfg: Any = None) -> list[int]:
     """Training timesteps t_i with grid[t_i] == ab[i] within the tolerance (ValueError otherwise); ``standin``: see
-    :func:`_match_timestep`."""
+    :func:`_match_timestep`; ``cfg``: the scheduler's configuration, whose exact grid also matches
+    (:func:`_exact_grid`)."""
     g = _as_export_grid(grid)
     rtol = None if rtol is None else as_real(rtol, "rtol")
     if rtol is not None and rtol < 0:
         raise ValueError(f"rtol must be >= 0 (got {rtol!r})")
     tol = _float32_log_tolerance(g)
-    out = [_match_timestep(float(a), i, g, tol, rtol, standin) for i, a in enumerate(ab)]
+    exact = _exact_grid(cfg, g)
+    out = [_match_timestep(float(a), i, g, tol, rtol, standin, exact) for i, a in enumerate(ab)]
     if len(set(out)) != len(out):
         from .schedules import GridCollision
 
@@ -1014,15 +1067,20 @@ def _euler_sigmas(ab: Array, grid: Any) -> list[float]:
 def _to_heun(ab: Array, scheduler: Any, grid: Any, rtol: float | None) -> dict[str, list[Any]]:
     """HeunDiscreteScheduler: ``timesteps`` on its grid; diffusers refuses them with Karras, exponential or beta
     sigmas configured (``set_timesteps``: "Cannot use `timesteps` with `config.use_karras_sigmas = True`")."""
-    cfg = getattr(scheduler, "config", {}) if not isinstance(scheduler, str) else {}
+    cfg = _config(scheduler)
     for key in ("use_karras_sigmas", "use_exponential_sigmas", "use_beta_sigmas"):
         if bool(cfg.get(key, False)):
             raise ValueError(f"scheduler: HeunDiscreteScheduler with {key}=True takes no custom timesteps")
-    return {"timesteps": _grid_timesteps(ab, grid, rtol)}
+    return {"timesteps": _grid_timesteps(ab, grid, rtol, cfg=cfg)}
+
+
+def _config(scheduler: Any) -> Any:
+    """A diffusers scheduler's configuration (a mapping); ``{}`` for a class name."""
+    return getattr(scheduler, "config", {}) if not isinstance(scheduler, str) else {}
 
 
 def _to_dpmsolver(ab: Array, scheduler: Any, grid: Any, rtol: float | None) -> dict[str, list[Any]]:
-    return dpmsolver_timesteps(ab, getattr(scheduler, "config", {}) if not isinstance(scheduler, str) else {}, grid, rtol)
+    return dpmsolver_timesteps(ab, _config(scheduler), grid, rtol)
 
 
 def dpmsolver_timesteps(ab: Array, cfg: Any, grid: Any, rtol: float | None = None) -> dict[str, list[Any]]:
@@ -1034,7 +1092,7 @@ def dpmsolver_timesteps(ab: Array, cfg: Any, grid: Any, rtol: float | None = Non
     if cfg.get("final_sigmas_type", "zero") == "sigma_min":
         g = _as_export_grid(grid) if grid is not None else None
         try:
-            last_is_first = ab.size >= 2 and g is not None and _grid_timesteps(ab[-1:], g, rtol) == [0]
+            last_is_first = ab.size >= 2 and g is not None and _grid_timesteps(ab[-1:], g, rtol, cfg=cfg) == [0]
         except ValueError:
             last_is_first = False
         if not last_is_first:
@@ -1044,7 +1102,7 @@ def dpmsolver_timesteps(ab: Array, cfg: Any, grid: Any, rtol: float | None = Non
             )
         ab = ab[:-1]
     _standin_below_next(ab, "DPMSolverMultistepScheduler")
-    return {"timesteps": _grid_timesteps(ab, grid, rtol, standin=True)}  # it runs 2**-24 at a zero-SNR timestep
+    return {"timesteps": _grid_timesteps(ab, grid, rtol, standin=True, cfg=cfg)}  # it runs 2**-24 at a zero-SNR timestep
 
 
 def _standin_below_next(ab: Array, name: str) -> None:
@@ -1099,7 +1157,7 @@ def _to_flow_match(ab: Array, scheduler: Any, grid: Any, rtol: float | None) -> 
 _EXPORTERS: dict[str, Callable[..., dict[str, list[Any]]]] = {
     "DDIMScheduler": _no_custom("DDIMScheduler", "use DDPMScheduler(...).set_timesteps(timesteps=...) for eta = 1 "
                                 "or EulerDiscreteScheduler(...).set_timesteps(sigmas=...) for eta = 0"),
-    "DDPMScheduler": lambda ab, sch, grid, rtol: {"timesteps": _grid_timesteps(ab, grid, rtol)},
+    "DDPMScheduler": lambda ab, sch, grid, rtol: {"timesteps": _grid_timesteps(ab, grid, rtol, cfg=_config(sch))},
     "EulerDiscreteScheduler": lambda ab, sch, grid, rtol: {"sigmas": _euler_sigmas(ab, grid)},
     "HeunDiscreteScheduler": _to_heun,
     "DPMSolverMultistepScheduler": _to_dpmsolver,

@@ -732,3 +732,66 @@ def test_the_ddim_reader_notes_float32_rounding_as_the_euler_readers_do() -> Non
     lin = DDIMScheduler(timestep_spacing="trailing", clip_sample=False)
     lin.set_timesteps(1)
     assert not any("float32" in n for n in from_diffusers(lin).notes)
+
+
+def _float32_moved(grid: np.ndarray, rel: float) -> np.ndarray:
+    """A stand-in for diffusers' float32 alphas_cumprod: every positive level moved by ``rel`` (alternating sign),
+    farther than the first-order float32 bound at the first timesteps; a zero stays zero."""
+    sign = np.where(np.arange(grid.size) % 2 == 0, 1.0, -1.0)
+    return grid * (1.0 + sign * rel)
+
+
+def test_levels_of_the_configured_grid_match_their_timesteps_however_far_float32_moved_it():
+    """Review: diffusers computes a zero-terminal-SNR grid in float32 through the rescale's cancelling difference
+    sqrt(alpha_bar_t) - sqrt(alpha_bar_{T-1}), which moves short grids (T = 3-20) by up to 2e-5 in log, beyond the
+    float32 bound to_diffusers allowed: symsched's own levels of that grid were refused. With the scheduler's
+    configuration the exact (float64) grid matches too; a level off that grid is still refused. Stand-in
+    scheduler: a config mapping and a grid moved by a known amount; the timesteps are known by construction."""
+    from types import SimpleNamespace
+
+    from symsched import export
+    from symsched.schedules import training_grid
+
+    ddpm = export._EXPORTERS["DDPMScheduler"]  # what to_diffusers(scheduler=<a DDPMScheduler>) runs
+    for T in (3, 5, 10, 20):
+        exact = training_grid("scaled_linear", num_train_timesteps=T, rescale_zero_snr=True)
+        cfg = {"num_train_timesteps": T, "beta_schedule": "scaled_linear", "beta_start": 0.00085, "beta_end": 0.012,
+               "trained_betas": None, "rescale_betas_zero_snr": True}
+        sch = SimpleNamespace(config=cfg, alphas_cumprod=_float32_moved(exact, 2e-5))
+        levels = exact[::-1].copy()  # 0 first, then every timestep, noisiest first
+        with pytest.raises(ValueError, match=r"alpha_bar\[1\]=.* is not on the grid"):
+            to_diffusers(levels, grid=sch.alphas_cumprod)  # the grid alone: the float32 bound refuses them
+        got = ddpm(levels, sch, sch.alphas_cumprod, None)
+        assert got == {"timesteps": list(range(T - 1, -1, -1))}
+        off = levels.copy()
+        off[1] *= 1.0 + 1e-4  # off the exact grid and off the moved one
+        with pytest.raises(ValueError, match=r"alpha_bar\[1\]="):
+            ddpm(off, sch, sch.alphas_cumprod, None)
+        other = dict(cfg, beta_start=0.0001, beta_end=0.02)  # a configuration that is not this grid's: ignored
+        with pytest.raises(ValueError, match=r"alpha_bar\[1\]="):
+            ddpm(levels, SimpleNamespace(config=other), sch.alphas_cumprod, None)
+
+
+@pytest.mark.diffusers
+@pytest.mark.parametrize("T", [3, 5, 10, 20])
+def test_symsched_levels_of_a_short_zero_snr_diffusers_grid_export_to_their_timesteps(T):
+    """The same on diffusers' own float32 grids (DDPM, DPM-Solver; every beta family both know), witnessed by the
+    scheduler running the exported timesteps on exactly those grid entries."""
+    pytest.importorskip("diffusers")
+    from diffusers import DDPMScheduler, DPMSolverMultistepScheduler
+
+    from symsched.schedules import training_grid
+
+    for name, dname in (("linear", "linear"), ("scaled_linear", "scaled_linear"), ("cosine", "squaredcos_cap_v2"),
+                        ("sigmoid", "sigmoid")):
+        kw = {} if name == "cosine" else {"beta_start": 0.00085, "beta_end": 0.012}
+        levels = training_grid(name, num_train_timesteps=T, rescale_zero_snr=True, **kw)[::-1].copy()
+        for cls in (DDPMScheduler, DPMSolverMultistepScheduler):
+            if name == "sigmoid" and cls is not DDPMScheduler:
+                continue  # only DDPMScheduler knows diffusers' sigmoid betas
+            sch = cls(num_train_timesteps=T, beta_schedule=dname, rescale_betas_zero_snr=True, **kw)
+            run = levels if cls is DDPMScheduler else levels[1:]  # DPM-Solver: no level 0 (it runs 2**-24 there)
+            got = to_diffusers(run, scheduler=sch)
+            assert got == {"timesteps": list(range(run.size - 1, -1, -1))}, (name, cls.__name__)
+            sch.set_timesteps(**got)
+            assert [int(t) for t in sch.timesteps[: run.size]] == got["timesteps"]
