@@ -58,12 +58,9 @@ def comma_list(text: str, flag: str, convert: Callable[[str], Any], rule: str, *
     t = str(text).strip()
     if allow_none and t.lower() in ("none", ""):
         return []
-    items = [s.strip() for s in t.split(",")]
-    from .._validate import MAX_ENTRIES
+    from .._validate import check_entries
 
-    if len(items) > MAX_ENTRIES:  # each entry is a run of its own: refused before any is converted
-        raise ValueError(f"{flag} must hold at most {MAX_ENTRIES} values (symsched._validate.MAX_ENTRIES; got "
-                         f"{len(items)})")
+    items = check_entries([s.strip() for s in t.split(",")], flag)  # each a run of its own: refused before converting
     message = f"{flag} must be {rule} (got {text!r})"
     if not t or any(not s for s in items):
         raise ValueError(message)

@@ -53,11 +53,12 @@ def kernel_key(name: str, options: Sequence[tuple[str, Any]], kind: str, modes: 
 # splitting an entry into level coefficients and a polynomial structure in S
 # ---------------------------------------------------------------------------------------------
 class _Coefficients:
-    """Level-only expressions, each given one symbol (equal expressions share it)."""
+    """Level-only expressions, each given one symbol ``{prefix}{i}`` (equal expressions share it)."""
 
-    def __init__(self) -> None:
+    def __init__(self, prefix: str = "k") -> None:
         self.exprs: list[Any] = []
         self.index: dict[Any, int] = {}
+        self.prefix = prefix
 
     def symbol(self, expr: Any) -> Any:
         import sympy as sp
@@ -68,7 +69,7 @@ class _Coefficients:
         if key not in self.index:
             self.index[key] = len(self.exprs)
             self.exprs.append(expr)
-        return sp.Symbol(f"k{self.index[key]}", real=True)
+        return sp.Symbol(f"{self.prefix}{self.index[key]}", real=True)
 
 
 def _structure(expr: Any, S: Any, _retry: bool = True) -> tuple[Any, Any, list[tuple[list[Any], Any]], list[Any]]:
@@ -166,31 +167,14 @@ class _Entry:
         return sp.Mul(*parts)
 
 
-def _mask_levels(expr: Any, S: Any, table: dict[Any, Any]) -> Any:
-    """``expr`` with every maximal S-free, non-numeric subexpression replaced by a Dummy (``table``: dummy ->
-    subexpression, equal subexpressions share one dummy)."""
-    import sympy as sp
-
-    if not expr.has(S):
-        if expr.is_number:
-            return expr
-        found = next((d for d, e in table.items() if e == expr), None)
-        if found is None:
-            found = sp.Dummy(f"level{len(table)}")
-            table[found] = expr
-        return found
-    if expr == S or not expr.args:
-        return expr
-    return expr.func(*[_mask_levels(a, S, table) for a in expr.args])
-
-
 def _opaque_structure(expr: Any, S: Any) -> tuple[Any, Any, list[tuple[list[Any], Any]], list[Any]]:
     """:func:`_structure` with the level parts held opaque: the polynomial algebra in S (common denominator,
     expansion) runs on one symbol per S-free subexpression, which is substituted back into the coefficients
     unexpanded. For steps whose level functions are transcendental (the continuous-time schemes' ``exp`` and
     ``expm1`` of scaled exponents): expanding them through RK4's nested stages took SymPy three minutes."""
-    table: dict[Any, Any] = {}
-    K, n, polys, other = _structure(_mask_levels(expr, S, table), S)
+    mask = _Coefficients(prefix="_level")  # a prefix no derivation uses: only the placeholders are replaced back
+    K, n, polys, other = _structure(_coefficientize(expr, S, mask), S)
+    table = {mask.symbol(e): e for e in mask.exprs}
 
     def back(e: Any) -> Any:
         return e.xreplace(table)
