@@ -135,9 +135,14 @@ def as_real_array(value: ArrayLike, name: str, *, complex_ok: bool = False) -> N
             out = np.asarray(arr, dtype=np.float64)
     except (TypeError, ValueError, OverflowError) as exc:
         raise ValueError(f"{name} must be an array of finite real numbers ({exc})") from None
-    if kind == "f" and arr.dtype.itemsize > 8 and np.any((out == 0) & (arr != 0)):  # longdouble below float64
-        raise ValueError(f"{name} holds non-zero values below the float64 range (e.g. "
-                         f"{np.min(np.abs(arr[arr != 0]))!s}), which would become 0; symsched computes in float64")
+    if kind == "f" and arr.dtype.itemsize > 8:  # longdouble values beyond float64 would become 0 or inf
+        if np.any((out == 0) & (arr != 0)):
+            raise ValueError(f"{name} holds non-zero values below the float64 range (e.g. "
+                             f"{np.min(np.abs(arr[arr != 0]))!s}), which would become 0; symsched computes in float64")
+        big = np.isinf(out) & np.isfinite(arr)
+        if np.any(big):
+            raise ValueError(f"{name} holds finite values beyond the float64 range (e.g. {arr[big].flat[0]!s}), which "
+                             "would become inf; symsched computes in float64")
     return out
 
 

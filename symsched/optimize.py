@@ -660,9 +660,17 @@ def _lbfgs(
     return np.asarray(res.x, dtype=np.float64), float(res.fun) * scale, ok, msg
 
 
+def _ratio_to_optimum(value: float, optimum: float) -> float:
+    """``value / optimum`` of a divergence (both >= 0): 1 when both are 0, inf when only the optimum is 0."""
+    if optimum > 0:
+        return value / optimum if math.isfinite(optimum) else (1.0 if value == math.inf else 0.0)
+    return math.inf if value > 0 else 1.0
+
+
 class InfiniteObjective(ValueError):
-    """The divergence is +inf at the optimiser's start (KL with a mode the sampler cannot match): nothing to
-    minimise. A ValueError; ``symsched report`` skips that divergence with its message."""
+    """The divergence is +inf at the optimiser's start, or at the only schedule the endpoints allow (KL with a
+    mode the sampler cannot match): nothing to minimise. A ValueError; ``symsched report`` skips that divergence
+    with its message."""
 
 
 def _infeasible(y: Array, y_good: Array, f_good: float) -> tuple[float, Array]:
@@ -901,8 +909,7 @@ class OptimizeResult:
     def _rows(self) -> list[tuple[str, float, float]]:
         rows = [("optimised", self.value, 1.0)]
         for name, v in sorted(self.baselines.items(), key=lambda kv: kv[1]):
-            ratio = v / self.value if self.value > 0 else (math.inf if v > 0 else 1.0)
-            rows.append((name + ("" if self.feasible.get(name, True) else " †"), v, ratio))
+            rows.append((name + ("" if self.feasible.get(name, True) else " †"), v, _ratio_to_optimum(v, self.value)))
         return rows
 
     def summary(self) -> str:
@@ -1222,7 +1229,8 @@ def optimize_schedule(
         Bad spectrum, steps, sampler, eta, variance, settings, divergence, init, endpoints, grid, weights,
         seed, restarts or warm_starts (the message names the argument and the rule); :class:`InfiniteObjective`
         (a ValueError) when the divergence is +inf at the start: KL with a zero mode that the sampler leaves
-        noisy (DEIS, ``final_sigmas_type="sigma_min"``), infinite for every schedule.
+        noisy (DEIS, ``final_sigmas_type="sigma_min"``), infinite for every schedule, or at the only schedule the
+        endpoints allow (KL of K = 1 from pure noise, whose deterministic step outputs P = 0).
     TypeError
         A setting of the wrong type (e.g. ``eta="0.5"``).
 
@@ -1292,7 +1300,8 @@ def _optimize(
     try:
         par: Any = _ZeroFirst(K, box.ll, box.lo, box.hi) if box.lf == -math.inf and K > 1 else \
             _Gaps(K, box.lf, box.ll, box.lo, box.hi)
-        if par.determined or (K == 1 and box.lf is not None):
+        determined = par.determined or (K == 1 and box.lf is not None)
+        if determined:
             l_best = np.array([box.lf]) if K == 1 and box.lf is not None else par.levels(np.zeros(max(par.m, 1)))
             success, messages = True, ["levels fully determined by the endpoints"]
         else:
@@ -1310,6 +1319,11 @@ def _optimize(
             ab_best, best_val, note = _continuous_result(obj, box, l_best, first, last, std, baselines, feasible)
             timesteps = None
         messages += [note] if note else []
+        if determined and best_val == math.inf:
+            raise InfiniteObjective(
+                "divergence: the endpoints fix every level and the objective is +inf there (KL of a mode with "
+                "S = 0 left with P > 0, or P = 0 where S > 0: one deterministic step from pure noise outputs P = 0); "
+                "use divergence='w2', free an endpoint, or take more steps")
         if not np.any(S) and baselines and all(v == 0.0 for v in baselines.values()) and best_val == 0.0:
             messages.append(ALL_ZERO_NOTE.format(sampler=sampler))
         messages += [n for n in (_gradient_note(obj, ab_best),) if n]

@@ -937,10 +937,12 @@ def _positive_numbers(value: Any, name: str) -> Array:
 def _bandwidths(bandwidths: Any, scales: Sequence[float], Y: Array, name: str = "y") -> Array:
     if bandwidths is None:
         s = _positive_numbers(scales, "scales")
+        median = _median_bandwidth(Y, _MEDIAN_POINTS, 0, name)
         with np.errstate(over="ignore"):
-            h = _median_bandwidth(Y, _MEDIAN_POINTS, 0, name) * s
+            h = median * s
         if not np.all(np.isfinite(h)):
-            raise ValueError(f"scales: median_bandwidth({name}) * scales exceeds float64 (got scales {scales!r})")
+            raise ValueError(f"{name}: its median pairwise distance {median:.6g} times scales {scales!r} exceeds the "
+                             "float64 range; rescale the samples, or pass smaller scales or bandwidths=")
         return h
     return _positive_numbers(bandwidths, "bandwidths")
 
@@ -981,7 +983,8 @@ def sliced_w2(x: ArrayLike, y: ArrayLike, *, n_projections: int = 128, seed: int
     arrays of at least 2 samples, different d, ``n_projections`` not a positive integer or beyond MAX_PROJECTIONS =
     10,000 (``symsched._validate.MAX_PROJECTIONS``) or with ``d * n_projections`` beyond MAX_VALUES, or ``projections``
     not of shape (d, P), finite, with unit columns (norms within 1e-3 of 1, e.g. normalised in float32; they are
-    renormalised in float64). Source: Bonneel et al. 2015 (J. Math. Imaging Vis. 51, sliced Wasserstein); POT.
+    renormalised in float64), or a distance beyond float64. Source: Bonneel et al. 2015 (J. Math. Imaging Vis. 51,
+    sliced Wasserstein); POT.
     """
     ot = _require_ot()
     X, Y = _flat(x, "x"), _flat(y, "y")
@@ -1005,7 +1008,11 @@ def sliced_w2(x: ArrayLike, y: ArrayLike, *, n_projections: int = 128, seed: int
     # two (exact) so that the squared projected distances stay in float64 (they overflowed to a silent NaN, or
     # underflowed to 0)
     c = _power_of_two_scale(X, Y)
-    return c * float(ot.sliced_wasserstein_distance(X / c, Y / c, projections=P, p=2))
+    sw = float(ot.sliced_wasserstein_distance(X / c, Y / c, projections=P, p=2))
+    if not math.isfinite(c * sw):
+        raise ValueError(f"x, y: their sliced W2 distance ({sw:.6g} * 2^{math.log2(c):.0f}) exceeds the float64 range; "
+                         "rescale the samples")
+    return c * sw
 
 
 def gaussian_frechet_distance(mu1: ArrayLike, cov1: ArrayLike, mu2: ArrayLike, cov2: ArrayLike) -> float:

@@ -119,3 +119,29 @@ def test_flow_baselines_off_the_constraint_are_marked(tmp_path: Path, endpoints,
     assert table["flow-uniform"]["feasible"] is (not marked) and table["flow-sd3 (shift=3)"]["feasible"] is (not marked)
     flow_section = r.stdout.split("flow-matching schedules", 1)[1]
     assert ("flow-uniform †" in flow_section) is marked and ("not a fair comparison" in flow_section) is marked
+
+
+def test_one_step_from_pure_noise_under_kl_is_a_one_line_error(tmp_path: Path) -> None:
+    """break-test: K = 1 from t = 1 is the single deterministic step to P = 0, whose KL to S > 0 is +inf for every
+    schedule: it printed a table of inf and "nanx the optimum", saved it and exited 0."""
+    S = tmp_path / "S.npy"
+    np.save(S, np.array([2.0, 1.0, 0.5]))
+    out = tmp_path / "o.json"
+    r = run_cli("optimize", "--spectrum", str(S), "--steps", "1", "--flow", "--divergence", "kl", "--no-progress",
+                "--out", str(out), cwd=tmp_path)
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert "the endpoints fix every level and the objective is +inf" in r.stderr and "nan" not in r.stdout
+    assert not out.exists()
+
+
+def test_flow_table_of_an_all_zero_spectrum_has_ratio_one(tmp_path: Path) -> None:
+    """break-test: every schedule scores 0 on an all-zero spectrum; the flow table divided by the optimum's 0
+    ("numeric error: float division by zero") instead of printing the ratio 1."""
+    S = tmp_path / "Z.npy"
+    np.save(S, np.zeros(8))
+    out = tmp_path / "z.json"
+    r = run_cli("optimize", "--spectrum", str(S), "--steps", "3", "--flow", "--no-progress", "--out", str(out),
+                cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    flow_section = r.stdout.split("flow-matching schedules", 1)[1]
+    assert flow_section.count("(1x the optimum)") == 2 and "nan" not in flow_section

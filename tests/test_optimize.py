@@ -18,6 +18,8 @@ import symsched
 from symsched import schedules as sch
 from symsched.optimize import (
     ComparisonTable,
+    InfiniteObjective,
+    _ratio_to_optimum,
     compare_schedules,
     default_grid,
     optimize_schedule,
@@ -774,3 +776,28 @@ def test_the_gradient_note_names_the_closest_finite_pair(monkeypatch) -> None:
     assert "levels, 1 and 2, are 4.8e-06 apart" in note
     monkeypatch.setattr(api, "grouped_value_and_grad", lambda *a, **k: (_ for _ in ()).throw(ValueError("weights: x")))
     assert opt._gradient_note(obj, np.array([0.0, 0.3, 0.300001, 0.9])) is None
+
+
+@pytest.mark.parametrize("spectrum, K, kw", [
+    (np.ones(4), 1, dict(endpoints=(0.0, None))),                       # one step from pure noise: P = 0
+    (np.array([0.0, 1.0]), 2, dict(sampler="deis_multistep", endpoints=(1e-12, 1 - 1e-12))),  # DEIS: P(0) > 0
+])
+def test_levels_fixed_by_the_endpoints_with_an_infinite_kl_raise_infinite_objective(spectrum, K, kw):
+    """break-test: with every level fixed by the endpoints the search was skipped and an objective of +inf came
+    back as success (value inf); with a free level the same divergence raised InfiniteObjective."""
+    with pytest.raises(InfiniteObjective, match=r"^divergence: the endpoints fix every level and the objective is"):
+        symsched.optimize_schedule(spectrum, K, divergence="kl", **kw)
+
+
+def test_levels_fixed_by_the_endpoints_with_a_finite_objective_are_returned():
+    """The K = 1 step from pure noise outputs P = 0, so W2^2 = sum (sqrt(0) - sqrt(1))^2 = 4 on four unit modes."""
+    res = symsched.optimize_schedule(np.ones(4), 1, endpoints=(0.0, None), divergence="w2")
+    assert res.value == pytest.approx(4.0, rel=1e-12) and res.success
+    res = symsched.optimize_schedule(np.ones(4), 2, endpoints=(0.0, 0.5), divergence="kl")  # two steps: P > 0
+    assert math.isfinite(res.value) and res.success and res.alpha_bar.tolist() == [0.0, 0.5]
+
+
+def test_ratio_to_the_optimum_of_zero_and_infinite_values():
+    assert _ratio_to_optimum(3.0, 1.5) == 2.0
+    assert _ratio_to_optimum(0.0, 0.0) == 1.0 and _ratio_to_optimum(1.0, 0.0) == math.inf
+    assert _ratio_to_optimum(math.inf, math.inf) == 1.0 and _ratio_to_optimum(2.0, math.inf) == 0.0

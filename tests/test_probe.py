@@ -764,3 +764,20 @@ def test_probe_on_a_stable_diffusion_grid_gets_the_grid_spacings(capsys) -> None
     assert names[2] == "grid-trailing" and "linear-leading" in names
     assert "linear-trailing does not fit this model's grid" in capsys.readouterr().err
     assert _on_model_grid(list(probe.DEFAULT_SCHEDULES), None, 4) == list(probe.DEFAULT_SCHEDULES)  # linear grid
+
+
+def test_sliced_w2_beyond_float64_is_a_value_error():
+    """break-test: ±1.7e308 (a distance of 3.4e308) returned inf; up to the float64 range the value is exact: in
+    one dimension two point masses at ±8e307 are 1.6e308 apart."""
+    pytest.importorskip("ot")
+    assert probe.sliced_w2(np.full((3, 1), 8e307), np.full((4, 1), -8e307), n_projections=2) == \
+        pytest.approx(1.6e308, rel=1e-12)
+    with pytest.raises(ValueError, match=r"^x, y: their sliced W2 distance .* exceeds the float64 range"):
+        probe.sliced_w2(np.full((3, 2), 1.7e308), np.full((3, 2), -1.7e308))
+
+
+def test_mmd2_median_bandwidth_beyond_float64_names_the_samples():
+    """break-test: the refusal named ``scales``, which the caller never passed; the cause is the samples' size."""
+    y = np.array([[0.0], [1.5e308], [1e308]])
+    with pytest.raises(ValueError, match=r"^y: its median pairwise distance 1e\+308 times scales .* exceeds"):
+        probe.mmd2(y, y)

@@ -282,6 +282,8 @@ def test_report_runs_any_sampler_with_its_eta_and_options(tmp_path, monkeypatch)
     (["--sampler", "dpmpp_2m", "--eta", "0.5"], "eta applies only to samplers with an eta parameter"),
     (["--option", "foo=1"], "--option foo: sampler 'ddim' has no setting 'foo'"),
     (["--option", "eta=0.5"], "--option eta=...: give it as --eta"),
+    # break-test: named "schedule:" (the heuristic fit's refusal, after the optimisations) instead of --steps
+    (["--sampler", "flow_match_euler", "--steps", "1,5"], "--steps: K = 1 with a flow-matching sampler"),
 ])
 def test_report_refuses_bad_sampler_settings_before_any_work(tmp_path, capsys, argv, message) -> None:
     assert main(["report", "--out", str(tmp_path / "r"), "--no-progress", *argv]) == 2

@@ -222,6 +222,11 @@ def test_longdouble_values_below_float64_are_refused_not_zeroed() -> None:
     tiny = np.array([np.longdouble("1e-4000"), 1.0], dtype=np.longdouble)
     with pytest.raises(ValueError, match="spectrum holds non-zero values below the float64 range"):
         symsched.output_spectrum(tiny, [0.1, 0.5])
+    with pytest.raises(ValueError, match=r"^spectrum holds finite values beyond the float64 range \(e.g. 1e\+4000\)"):
+        symsched.output_spectrum(np.array([np.longdouble("1e4000"), 1.0], dtype=np.longdouble), [0.1, 0.5])
+    # break-test: a finite sigma of 1e400 became inf (pure noise) and the transfer ran
+    with pytest.raises(ValueError, match=r"^sigmas holds finite values beyond the float64 range"):
+        symsched.output_spectrum_ve([1.0, 2.0], np.array([np.longdouble("1e400"), 1.0], dtype=np.longdouble))
     ok = np.array([1e-300, 0.0, 1.0], dtype=np.longdouble)
     np.testing.assert_array_equal(symsched.output_spectrum(ok, [0.1, 0.5]),
                                   symsched.output_spectrum(ok.astype(np.float64), [0.1, 0.5]))

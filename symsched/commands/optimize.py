@@ -505,7 +505,7 @@ def _check_zero_level(args: argparse.Namespace, endpoints: Any, grid: Optional[n
 def _baseline_table(S: np.ndarray, res: Any, flow_std: dict[str, np.ndarray]) -> dict[str, Any]:
     """Value, KL and W2 of the optimum and of every baseline; prints the flow-matching comparison."""
     from .. import export
-    from ..optimize import schedule_metrics
+    from ..optimize import _ratio_to_optimum, schedule_metrics
 
     kw = dict(sampler=res.sampler, init=res.init, **res.settings)
 
@@ -535,7 +535,8 @@ def _baseline_table(S: np.ndarray, res: Any, flow_std: dict[str, np.ndarray]) ->
             fair = res.meets_constraint(ab)
             unfair = unfair or not fair
             table[name] = {"value": v, "kl": m["kl"], "w2": m["w2"], "feasible": fair}
-            print(f"  {name + ('' if fair else ' †'):34s} {v:12.6g}   ({v / res.value:.3g}x the optimum)")
+            ratio = _ratio_to_optimum(v, res.value)
+            print(f"  {name + ('' if fair else ' †'):34s} {v:12.6g}   ({ratio:.3g}x the optimum)")
         if unfair:
             print(f"  † does not meet the constraint ({res.constraint}): not a fair comparison")
         t = export.to_diffusers(res.alpha_bar, scheduler="flow_match_euler")["sigmas"]

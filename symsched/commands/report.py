@@ -646,10 +646,12 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from .._validate import MAX_SAMPLES, as_positive_int
+    from ..insight.explain import check_flow_steps
     from ..spectra import load_spectrum
 
     started = time.perf_counter()
     ks = _steps(args.steps)
+    check_flow_steps(ks, args.sampler, "--steps")
     n = as_positive_int(args.samples, "--samples", MAX_SAMPLES, limit="MAX_SAMPLES")
     settings = _settings.settings(args)
     if args.probe_samples != 0:

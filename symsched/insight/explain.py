@@ -158,6 +158,14 @@ def _html_table(markdown: str) -> str:
     return "\n".join(out)
 
 
+def check_flow_steps(ks: Sequence[int], sampler: str, name: str) -> None:
+    """Refuse K = 1 for a flow-matching sampler before any work (the heuristic fits would refuse it after every
+    optimisation): its only level is t = 1."""
+    if sampler in FLOW_SAMPLERS and min(ks) == 1:
+        raise ValueError(f"{name}: K = 1 with a flow-matching sampler is the single level t = 1 (pure noise, "
+                         "alpha_bar = 0): nothing to optimise or fit; use K >= 2")
+
+
 def explain(
     spectrum: Any = "builtin:natural-patches",
     out: Any = "explain",
@@ -238,9 +246,7 @@ def explain(
     check_choice(sampler, "sampler", VP_SAMPLERS + VE_SAMPLERS + FLOW_SAMPLERS)
     eta = _check_sampler_args(sampler, eta, variance, settings)
     flow = sampler in FLOW_SAMPLERS
-    if flow and ks[0] == 1:  # refused before any work (the fits would refuse it after every optimisation)
-        raise ValueError("steps: K = 1 with a flow-matching sampler is the single level t = 1 (pure noise, alpha_bar "
-                         "= 0): nothing to optimise or fit; use K >= 2")
+    check_flow_steps(ks, sampler, "steps")
     check_choice(images, "images", ("auto", "on", "off"))
     progress = as_bool(progress, "progress")
     if isinstance(spectrum, (str, os.PathLike)):
