@@ -52,7 +52,11 @@ PREDICTION_ALIASES: dict[str, str] = {"eps": "epsilon", "x0": "sample", "v_predi
 
 
 class Model(Protocol):
-    """What a sampler step needs from a denoiser (see the module docstring)."""
+    """What a sampler step needs from a denoiser (see the module docstring). ``eps_native``: its ``eps_hat`` is
+    what it computes and ``x0_hat`` is derived by dividing by ``sqrt(alpha_bar)`` (an epsilon-prediction network),
+    so a step that can be written either way uses ``eps_hat``."""
+
+    eps_native: bool
 
     def vp(self, x: Array, alpha_bar: float, want: tuple[str, ...]) -> list[Array]: ...
 
@@ -118,6 +122,7 @@ class PredictionModel:
     def __init__(self, fn: Callable[[Array, float], Any], prediction: str, name: str = "denoiser") -> None:
         self.fn = fn
         self.prediction = prediction
+        self.eps_native = prediction == "epsilon"
         self.name = name
         self.calls = 0
 
@@ -213,15 +218,18 @@ def ddpm_step(x: Array, a_t: float, a_s: float, *, model: Model, add_noise: AddN
     """DDPM, Ho et al. 2020 Alg. 2: x_s = (x_t - beta/sqrt(1-a_t) eps_hat)/sqrt(1-beta) + sqrt(v) z.
 
     ``beta = 1 - a_t/a_s``; ``v = (1-a_s)/(1-a_t) beta`` (``"posterior"``) or ``beta``; no noise on the last step.
-    From ``a_t = 0`` (zero terminal SNR: ``beta = 1``, the eps form is 0/0) the exact limit, the
-    posterior mean ``sqrt(a_s) beta/(1-a_t) x0_hat + sqrt(1-beta)(1-a_s)/(1-a_t) x_t = sqrt(a_s) x0_hat``;
-    it needs ``x0_hat``, which an epsilon-prediction model cannot give there (``ValueError``).
+    The same mean as the posterior mean (Ho et al. eq. 7; diffusers' ``DDPMScheduler.step``)
+    ``sqrt(a_s) beta/(1-a_t) x0_hat + sqrt(1-beta)(1-a_s)/(1-a_t) x_t``, which is how it is evaluated unless the
+    model is ``eps_native``: at small ``a_t`` the eps form cancels ``x_t`` against ``eps_hat`` (``beta`` ~ 1) and
+    then multiplies by ``1/sqrt(a_t)``, losing a sample or v model's ``x0_hat`` entirely below ``a_t`` ~ 1e-32.
+    From ``a_t = 0`` (zero terminal SNR: ``beta = 1``) the posterior mean is ``sqrt(a_s) x0_hat``, which an
+    epsilon-prediction model cannot give (``ValueError``).
     """
     beta = _one_minus_ratio(a_t, a_s)
-    if a_t == 0.0:
+    if a_t == 0.0 or not model.eps_native:
         (x0_hat,) = model.vp(x, a_t, ("x0",))
-        x0_hat *= math.sqrt(a_s)
-        x = x0_hat
+        x0_hat *= math.sqrt(a_s) * beta / (1.0 - a_t)
+        x = np.add(x0_hat, (math.sqrt(a_t) / math.sqrt(a_s) * (1.0 - a_s) / (1.0 - a_t)) * x, out=x0_hat)
     else:
         (eps_hat,) = model.vp(x, a_t, ("eps",))
         eps_hat *= beta / math.sqrt(1.0 - a_t)

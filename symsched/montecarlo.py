@@ -448,6 +448,8 @@ class _WienerModel:
     VE: ``D = S/(S + sigma^2) x``; each applied per mode by ``op`` (FFT, eigenbasis or C x C matrix).
     """
 
+    eps_native = False  # x0_hat and eps_hat are both direct gains, neither derived from the other
+
     def __init__(self, op: Any) -> None:
         self.op = op
         self.S = op.modes

@@ -741,6 +741,10 @@ def _measured(samples: ArrayLike, basis: Optional[ArrayLike], channel_axis: Opti
     if not np.all(np.isfinite(out)):
         raise ValueError(f"{name}: values too large for their spectrum to be represented in float64 (largest |value| "
                          f"{peak:.3g}: second moments ~{peak:.3g}^2 overflow); rescale {name} (e.g. to unit variance)")
+    if np.max(psd) > 0 and not np.max(out) >= np.finfo(np.float64).tiny:
+        raise ValueError(f"{name}: values too small for their spectrum to be represented in float64 (largest |value| "
+                         f"{peak:.3g}: second moments ~{peak:.3g}^2 fall below its normal range, 2.2e-308); rescale "
+                         f"{name} (e.g. to unit variance)")
     return out
 
 
@@ -1008,11 +1012,8 @@ def sliced_w2(x: ArrayLike, y: ArrayLike, *, n_projections: int = 128, seed: int
     # two (exact) so that the squared projected distances stay in float64 (they overflowed to a silent NaN, or
     # underflowed to 0)
     c = _power_of_two_scale(X, Y)
-    sw = float(ot.sliced_wasserstein_distance(X / c, Y / c, projections=P, p=2))
-    if not math.isfinite(c * sw):
-        raise ValueError(f"x, y: their sliced W2 distance ({sw:.6g} * 2^{math.log2(c):.0f}) exceeds the float64 range; "
-                         "rescale the samples")
-    return c * sw
+    return _finite_metric(c * float(ot.sliced_wasserstein_distance(X / c, Y / c, projections=P, p=2)), "sliced W2",
+                          "x, y")
 
 
 def gaussian_frechet_distance(mu1: ArrayLike, cov1: ArrayLike, mu2: ArrayLike, cov2: ArrayLike) -> float:
@@ -1178,19 +1179,31 @@ class _Reference:
         out: dict[str, float] = {}
         for m in self.metrics:
             if m == "spectral_kl":
-                out[m] = float(kl_divergence(self.psd, psd))
+                with np.errstate(over="ignore"):
+                    kl = float(kl_divergence(self.psd, psd))
+                out[m] = _finite_metric(kl, m, f"{name}, reference", infinite=bool(
+                    np.any((self.psd == 0) != (psd == 0))))  # a mode that is 0 in one spectrum only: KL = +inf
             elif m == "spectral_w2":
-                out[m] = float(w2_distance(psd, self.psd))
+                out[m] = _finite_metric(float(w2_distance(psd, self.psd)), m, f"{name}, reference")
             elif m == "mmd2":
                 out[m] = float(np.mean(_mmd_terms(X, self.Y, self.h, self.kyy)))
             elif m == "sliced_w2":  # ot.sliced_wasserstein_distance with the reference's projections sorted once
                 Xp = np.sort(X @ self.P, axis=0)
                 c = _power_of_two_scale(Xp, self.Yp)  # homogeneous of degree 1, as sliced_w2
                 w = _require_ot().wasserstein_1d(Xp / c, self.Yp / c, p=2, require_sort=False)
-                out[m] = c * float(np.sqrt(np.mean(w)))
+                out[m] = _finite_metric(c * float(np.sqrt(np.mean(w))), m, f"{name}, reference")
             elif m == "fd":  # the reference as the first Gaussian: its square root is computed once
                 out[m] = _scaled_frechet(*self.fd_ref, *_moments(X if self.F is None else X @ self.F, name))
         return out, psd
+
+
+def _finite_metric(value: float, metric: str, names: str, infinite: bool = False) -> float:
+    """``value`` of a metric of the finite sample sets ``names``, unless it overflowed float64 (ValueError);
+    ``infinite``: +inf is the true value (KL of a mode that is 0 in one spectrum only)."""
+    if math.isfinite(value) or (infinite and value == math.inf):
+        return value
+    raise ValueError(f"{names}: their {metric} exceeds the float64 range (their scales differ too much); rescale "
+                     "the samples")
 
 
 def _fmt(x: float) -> str:
@@ -1459,7 +1472,9 @@ def compare(
         ``reference`` or a sample set not a finite real array of at least 2 samples, or a sample shape other than
         the reference's; an empty list of seeds; a metric not in :data:`METRICS` (TypeError when ``metrics`` is
         not iterable); a ``spectrum`` of another shape than the measured one; bad ``alpha_bar`` or sampler
-        settings; bad ``bandwidths``/``scales``/``n_projections``/``fd_components``; identical reference points.
+        settings; bad ``bandwidths``/``scales``/``n_projections``/``fd_components``; identical reference points;
+        a measured spectrum or a metric beyond float64 (a spectral KL of +inf from a mode that is 0 in one spectrum
+        only is its true value and returned).
     ImportError
         ``"sliced_w2"`` requested without POT.
 

@@ -103,14 +103,18 @@ def test_metric_arguments_out_of_rule(call, match) -> None:
 
 def test_compare_rescales_like_the_metric_functions() -> None:
     """review: compare's fd and sliced W2 (their reference-side shortcuts) skipped the rescaling: data at 1e100 raised
-    numpy's LinAlgError, data at 1e-170 gave sliced W2 = 0. They now equal the public functions."""
+    numpy's LinAlgError, data at 1e-170 gave sliced W2 = 0. They now equal the public functions; at 1e-170 compare
+    refuses (every Comparison carries the measured spectra, ~1e-340, below float64: they came back as zeros)."""
     x, y = np.random.default_rng(1).standard_normal((2, 20, 4))
-    for c in (1.0, 1e100, 1e-170):
+    for c in (1.0, 1e100, 1e-150):
         r = probe.compare(x * c, y * c, metrics=("fd", "sliced_w2"))
         assert r.mean("sliced_w2") == pytest.approx(probe.sliced_w2(x * c, y * c), rel=1e-12)
         assert r.mean("sliced_w2") > 0
-        if c >= 1.0:  # (at 1e-170 the distance, ~1e-340, is below float64 for both)
+        if c >= 1.0:  # (at 1e-150 the distance, ~1e-300, loses digits in float64 for both)
             assert r.mean("fd") == pytest.approx(probe.frechet_distance(x * c, y * c), rel=1e-10)
+    assert probe.sliced_w2(x * 1e-170, y * 1e-170) == pytest.approx(1e-170 * probe.sliced_w2(x, y), rel=1e-12)
+    with pytest.raises(ValueError, match=r"^reference: values too small for their spectrum"):
+        probe.compare(x * 1e-170, y * 1e-170, metrics=("fd", "sliced_w2"))
 
 
 def test_median_heuristic_of_mostly_repeated_points_says_so() -> None:

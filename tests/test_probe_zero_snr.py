@@ -185,3 +185,57 @@ def test_a_torch_denoiser_on_a_zero_snr_grid_gets_its_last_timestep_at_pure_nois
     den.fn(np.zeros((2, 4)), 0.0)
     den.fn(np.zeros((2, 4)), float(z[300]))
     assert seen == [z.size - 1, 300]
+
+
+AB_TINY = np.array([1e-200, 1e-60])  # levels far below the eps form's reach (x0_hat lost below ~1e-32)
+
+
+@pytest.mark.parametrize("prediction", ["sample", "v"])
+def test_ddpm_from_tiny_levels_keeps_a_sample_or_v_models_x0(prediction):
+    """break-test G: DDPM always took the eps form (x_t - beta/sqrt(1-a_t) eps_hat) sqrt(a_s/a_t), which cancels
+    x_t against eps_hat (beta ~ 1) and lost a sample or v model's x0_hat below a_t ~ 1e-32: the samples were 0
+    where output_spectrum predicts P ~ 1e-60 S^2. Monte Carlo: exact chi^2 law of the periodogram at family-wise
+    1e-6, without the absolute rounding floor (atol = 0: the last step multiplies x0_hat alone, its x_t coefficient
+    (1 - a_s) is 0, so no O(1) rounding reaches P); power: the spectrum of the levels one decade off
+    ([1e-200, 1e-59]: P ten times larger) is rejected."""
+    den = probe.wiener_denoiser(S8, prediction=prediction)
+    x = probe.sample(den, AB_TINY, n_samples=N, sampler="ddpm", seed=410 + (prediction == "v"), progress=False)
+    psd = mc.empirical_psd(x)
+    right = mc.psd_check(psd, symsched.output_spectrum(S8, AB_TINY, sampler="ddpm"), N, atol=0.0)
+    assert right.passed, (right.max_abs_z, right.z_crit, float(psd.max()))
+    wrong = mc.psd_check(psd, symsched.output_spectrum(S8, [1e-200, 1e-59], sampler="ddpm"), N, atol=0.0)
+    assert wrong.max_abs_z >= 2 * wrong.z_crit, (wrong.max_abs_z, wrong.z_crit)
+
+
+@pytest.mark.parametrize("a_t", [0.0, 1e-300, 1e-40, 1e-33, 1e-20, 0.3])
+def test_one_ddpm_step_to_the_clean_level_returns_a_sample_models_x0(a_t):
+    """The last DDPM step (to a_s = 1, no noise) is the posterior mean beta/(1-a_t) x0_hat = x0_hat: a model that
+    predicts the sample 0.5 everywhere gives 0.5 (it gave 0 at a_t = 1e-40 and noise at 1e-33)."""
+    den = probe.Denoiser(lambda x, a: np.full_like(x, 0.5), "sample", (4,), None, "constant")
+    x = probe.sample(den, [a_t], n_samples=64, sampler="ddpm", seed=0, progress=False)
+    np.testing.assert_allclose(x, 0.5, rtol=1e-15)
+
+
+def test_a_spectrum_below_float64_is_refused_like_one_above():
+    """break-test G: samples near 1e-170 gave an all-zero measured spectrum (and compare a spectral KL of 0 or
+    inf) where values near 1e200 are refused; just above the normal range the homogeneity is exact."""
+    x = np.random.default_rng(7).standard_normal((40, 4, 4))
+    np.testing.assert_array_equal(probe.measured_spectrum(np.ldexp(x, -480)),
+                                  np.ldexp(probe.measured_spectrum(x), -960))  # ~1e-289: still normal
+    with pytest.raises(ValueError, match=r"^samples: values too small for their spectrum to be represented"):
+        probe.measured_spectrum(x * 1e-170)
+    with pytest.raises(ValueError, match=r"^reference: values too small"):
+        probe.compare(x, x * 1e-165, metrics=["spectral_kl"])
+    with pytest.raises(ValueError, match=r"^samples: values too small"):
+        probe.compare(x * 1e-155, x, metrics=["spectral_kl"])
+
+
+def test_compare_refuses_a_metric_beyond_float64_but_keeps_a_true_infinite_kl():
+    """A spectral W2 or KL that overflows float64 is a ValueError (it came back as inf); a mode that is 0 in the
+    samples only makes KL(reference || samples) = +inf exactly, which is returned."""
+    rng = np.random.default_rng(8)
+    ref = rng.standard_normal((40, 4, 4))
+    with pytest.raises(ValueError, match=r"^samples, reference: their spectral_kl exceeds the float64 range"):
+        probe.compare(ref * 2.0**-511, ref, metrics=["spectral_kl"])  # p/q ~ 2^1022 in each of 16 modes
+    assert probe.compare(ref * 2.0**-508, ref, metrics=["spectral_kl"]).values["spectral_kl"][0] < 1e308
+    assert probe.compare(np.zeros_like(ref), ref, metrics=["spectral_kl"]).values["spectral_kl"][0] == math.inf

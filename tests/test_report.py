@@ -428,3 +428,20 @@ def test_a_divergence_infinite_for_every_schedule_is_skipped_with_its_reason(tmp
     assert "Skipped: the objective is +inf at the start schedule" in summary
     assert (out / "table_w2.md").exists() and not (out / "table_kl.md").exists()
     assert "skipped (the objective is +inf" in stdout
+
+
+@pytest.mark.parametrize("rows, verdict", [
+    ([("optimised", 1.0, True), ("a", 1.5, True), ("b", 0.5, False)], "beats"),  # b breaks the constraint: not counted
+    ([("optimised", 63.03, True), ("a", 63.03, True), ("b", 70.0, True)], "matches"),
+    ([("optimised", 0.0, True), ("a", 0.0, True)], "matches"),  # an all-zero spectrum: every schedule scores 0
+    ([("optimised", 2.0, True), ("a", 1.0, True)], "loses"),
+])
+def test_the_verdict_tells_a_tie_from_a_win(rows, verdict) -> None:
+    """break-test G: with K = 1 (the only level fixed) the optimum equals linear-trailing, both bold in the table,
+    and the summary still said the optimised schedule "beats every standard schedule"."""
+    from types import SimpleNamespace
+
+    from symsched.commands.report import divergence_table
+
+    table = SimpleNamespace(rows=[{"steps": 1, "schedule": n, "kl": v, "w2": v, "feasible": f} for n, v, f in rows])
+    assert divergence_table(table, "w2")[2] == verdict

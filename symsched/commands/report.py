@@ -395,24 +395,28 @@ def _montecarlo_skipped(why: str) -> Section:
                    lambda: ["  Monte Carlo check: skipped (the spectrum is not a PSD on an FFT grid)"])
 
 
-def divergence_table(table: Any, divergence: str) -> tuple[list[str], list[list[str]], bool]:
-    """(header, rows, optimised_beats_all) for one divergence of a ComparisonTable.
+def divergence_table(table: Any, divergence: str) -> tuple[list[str], list[list[str]], str]:
+    """(header, rows, verdict) for one divergence of a ComparisonTable; ``verdict`` is "beats" (the optimum is
+    below every standard schedule), "matches" (at most equal to every one, equal to some within 1e-9 relative:
+    e.g. K = 1 with the first level fixed, or an all-zero spectrum) or "loses".
 
     A schedule not meeting the optimiser's endpoint constraint is marked "†" and is neither bold
-    nor counted in ``optimised_beats_all`` (it is not a fair comparison).
+    nor counted in the verdict (it is not a fair comparison).
     """
     key = "kl" if divergence == "kl" else "w2"
     ks = sorted({r["steps"] for r in table.rows})
     names = list(dict.fromkeys(r["schedule"] for r in table.rows))
     value = {(r["schedule"], r["steps"]): r[key] for r in table.rows}
     fair = {(r["schedule"], r["steps"]): r.get("feasible", True) for r in table.rows}
-    beats = True
+    beats, ties = True, False
     best = {}
     for k in ks:
         vals = [value[(n, k)] for n in names if (n, k) in value and fair[(n, k)]]
         best[k] = min(vals)
         opt = value.get(("optimised", k), math.inf)
-        beats &= all(opt <= value[(n, k)] for n in names if n != "optimised" and (n, k) in value and fair[(n, k)])
+        others = [value[(n, k)] for n in names if n != "optimised" and (n, k) in value and fair[(n, k)]]
+        beats &= all(opt <= v for v in others)
+        ties |= any(v == opt or abs(v - opt) <= 1e-9 * abs(opt) for v in others)
     header = ["schedule"] + [f"K={k}" for k in ks]
     rows = []
     for n in names:
@@ -427,7 +431,7 @@ def divergence_table(table: Any, divergence: str) -> tuple[list[str], list[list[
                 text = _fmt(v)
                 cells.append(f"**{text}**" if v == best[k] else text)
         rows.append(cells)
-    return header, rows, beats
+    return header, rows, ("matches" if ties else "beats") if beats else "loses"
 
 
 def _markdown(header: list[str], rows: list[list[str]]) -> str:
@@ -502,7 +506,7 @@ def schedules_section(ctx: Context) -> list[Section]:
         _add_rows(ctx, table, flow)
         warm += [res.alpha_bar for res in table.results.values()]  # the next divergence starts from these too
         ctx.data[f"table_{div}"] = table
-        header, rows, beats = divergence_table(table, div)
+        header, rows, verdict = divergence_table(table, div)
         label, stem = DIVERGENCE_LABEL[div], f"table_{div}"
         atomic_write_text(ctx.out / f"{stem}.md", _markdown(header, rows) + (f"\n{table.note}\n" if table.note else ""))
         caption = (f"{label} between the data and the generated Gaussian, {_sampler_label(ctx)}"
@@ -517,7 +521,8 @@ def schedules_section(ctx: Context) -> list[Section]:
             jsons.append(f"schedule_{div}_K{k}.json")
             atomic_write_json(ctx.out / jsons[-1], res.to_dict())
         ctx.bar.update()
-        sections.append(_schedule_section(div, label, stem, header, rows, beats, table.note, figures, jsons, ctx.ks))
+        sections.append(_schedule_section(div, label, stem, header, rows, verdict, table.note, figures, jsons,
+                                          ctx.ks))
     return sections
 
 
@@ -549,10 +554,17 @@ def _add_rows(ctx: Context, table: Any, extra: dict[int, dict[str, np.ndarray]])
             table.rows.append({"steps": k, "schedule": name, "kl": m["kl"], "w2": m["w2"], "feasible": True})
 
 
-def _schedule_section(div: str, label: str, stem: str, header: list[str], rows: list[list[str]], beats: bool,
+#: what the optimised schedule does against the standard schedules (``divergence_table``'s verdict), in words
+_VERDICT_WORDS = {"beats": "beats every standard schedule", "loses": "does NOT beat every standard schedule",
+                  "matches": "matches or beats every standard schedule"}
+_TIE = ", and equals at least one (the endpoints leave little to optimise, or every schedule scores the same)"
+
+
+def _schedule_section(div: str, label: str, stem: str, header: list[str], rows: list[list[str]], outcome: str,
                       note: str, figures: list[str], jsons: list[str], ks: list[int]) -> Section:
     fair = " that meets its endpoint constraint" if note else ""
-    verdict = (f"The optimised schedule beats every standard schedule listed{fair}." if beats
+    tie = _TIE if outcome == "matches" else ""
+    verdict = (f"The optimised schedule {_VERDICT_WORDS[outcome]} listed{fair}{tie}." if outcome != "loses"
                else "Note: the optimised schedule does not beat every standard schedule.")
 
     def md() -> list[str]:
@@ -576,8 +588,7 @@ def _schedule_section(div: str, label: str, stem: str, header: list[str], rows: 
         return out + [f'<img src="{esc(f)}" alt="{esc(f)}" width="900">' for f in figures]
 
     def console() -> list[str]:
-        what = ("beats every standard schedule" + (" meeting its constraint" if note else "")) if beats \
-            else "does NOT beat every standard schedule"
+        what = _VERDICT_WORDS[outcome] + (" meeting its constraint" if note and outcome != "loses" else "")
         return [f"  {label}: the optimised schedule {what} for K = {', '.join(map(str, ks))}"]
 
     return Section(md, htm, console)
