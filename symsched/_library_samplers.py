@@ -47,6 +47,41 @@ def check_library_steps(sampler: str, K: int, name: str) -> None:
                          f"{'s' if K != 1 else ''} (UnboundLocalError: h); give at least {need}")
 
 
+#: k-diffusion samplers whose noise is by default a torchsde Brownian tree on [sigma_min, sigma_max]
+#: (``BrownianTreeNoiseSampler``) -> the fewest levels at which it is queried strictly inside that interval
+#: (``dpmpp_sde``'s half steps from 2 levels, the others' steps from 3)
+_BROWNIAN_TREE: dict[str, int] = {"dpmpp_sde": 2, "dpmpp_2m_sde": 3, "dpmpp_3m_sde": 3}
+
+
+def check_brownian_tree(sampler: str, sigmas: Sequence[float], options: Mapping[str, Any], name: str) -> None:
+    """ValueError naming ``name``, the sampler and the reason, before any work, where k-diffusion's Brownian-tree noise
+    would be NaN: torchsde's bridge at the first halving of [sigma_min, sigma_max] multiplies the two half lengths,
+    ``((sigma_max - sigma_min)/2)^2``, beyond float64 for sigma_max above 2^513 ~ 2.7e154 (alpha_bar below ~1.4e-309),
+    and a query strictly inside the interval needs that halving. A tree in rescaled time (k-diffusion's
+    ``transform=``) would have the same law, but torchsde rounds its times to 1e-6, which would merge a schedule's
+    small sigmas; so the schedule is refused, as k-diffusion itself cannot run it. Not refused: ``dpmpp_sde`` with
+    ``noise_sampler="independent"``, ``dpmpp_2m_sde`` / ``dpmpp_3m_sde`` with ``eta = 0`` (no noise) or of fewer
+    levels than :data:`_BROWNIAN_TREE` (no query inside the interval)."""
+    need = _BROWNIAN_TREE.get(sampler)
+    if need is None or len(sigmas) < need or options.get("noise_sampler") == "independent":
+        return
+    if sampler != "dpmpp_sde" and not options.get("eta", 1.0):
+        return
+    half = 0.5 * (float(sigmas[0]) - float(sigmas[-1]))
+    if np.isfinite(half * half):
+        return
+    from .schedules import sigma_to_alpha_bar_unchecked
+
+    ab0 = sigma_to_alpha_bar_unchecked(float(sigmas[0]))
+    raise ValueError(
+        f"{name}[0] = {ab0:.3g} (sigma = {float(sigmas[0]):.3g}): sampler {sampler!r} runs k-diffusion's "
+        f"{K_DIFFUSION[sampler]}, whose Brownian-tree noise (torchsde) on [sigma_min, sigma_max] multiplies "
+        f"(sigma_max - sigma_min)/2 by itself, beyond float64 for sigma_max > 2.7e154 (alpha_bar < 1.4e-309): its "
+        "noise would be NaN. Start at alpha_bar >= 1.4e-309"
+        + (" or pass options={'noise_sampler': 'independent'}" if sampler == "dpmpp_sde" else
+           " or use eta=0"))
+
+
 def load_k_diffusion_sampling(sampler: str = "") -> Any:
     """``k_diffusion.sampling`` (imported cleanly without torchvision); ``ValueError`` naming ``sampler`` if missing."""
     if "k_diffusion.sampling" in sys.modules:
@@ -135,6 +170,7 @@ def run_k_diffusion(sampler: str, sigmas: Array, denoise: Callable[[Array, float
     from ._signal_samplers import NoiseStreams
 
     check_library_steps(sampler, len(sigmas), "alpha_bar")
+    check_brownian_tree(sampler, sigmas, options, "alpha_bar")
     ks = load_k_diffusion_sampling(sampler)
     fn = getattr(ks, K_DIFFUSION[sampler])
     sig = torch.as_tensor(np.append(np.asarray(sigmas, dtype=np.float64), 0.0), dtype=torch.float64)
@@ -145,7 +181,12 @@ def run_k_diffusion(sampler: str, sigmas: Array, denoise: Callable[[Array, float
 
     def model(x: Any, sigma: Any, **_: Any) -> Any:
         s = float(sigma.reshape(-1)[0])
-        return torch.from_numpy(denoise(x.detach().cpu().numpy(), s))
+        a = x.detach().cpu().numpy()
+        if not np.all(np.isfinite(a)):  # k-diffusion's state, not an input fault of the denoiser's: say so
+            raise ValueError(f"k-diffusion's {K_DIFFUSION[sampler]} produced non-finite samples (NaN or inf) before "
+                             f"its denoiser call at sigma = {s:.3g}: its float64 update overflows on the denoiser's "
+                             "outputs or on the levels of this schedule (alpha_bar)")
+        return torch.from_numpy(denoise(a, s))
 
     rng = np.random.default_rng(int(seed))
     streams = NoiseStreams(rng)

@@ -42,6 +42,7 @@ __all__ = [
     "as_levels",
     "as_sigmas",
     "check_choice",
+    "check_names",
     "check_eta",
     "as_int",
     "as_positive_int",
@@ -248,6 +249,15 @@ def check_choice(value: Any, name: str, choices: Iterable[str]) -> str:
     if value not in choices:
         raise ValueError(f"{name} must be one of {listed} (got {value!r})")
     return str(value)
+
+
+def check_names(mapping: Mapping[Any, Any], name: str) -> None:
+    """:class:`ArgumentTypeError` naming ``name`` for a key of ``mapping`` (name -> schedule, or samples) that is not a
+    string: names label tables, figures and a baseline by name (1 and "1" would print alike and collide)."""
+    for key in mapping:
+        if not isinstance(key, str):
+            raise ArgumentTypeError(f"{name} must be keyed by schedule names (strings), got the key {_show(key)} of "
+                                    f"type {type(key).__name__}")
 
 
 def as_real(value: Any, name: str) -> float:

@@ -25,7 +25,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from ._io import atomic_write
-from ._validate import ArgumentTypeError, as_int, as_levels, as_spectrum
+from ._validate import ArgumentTypeError, as_int, as_levels, as_spectrum, check_names
 from .schedules import alpha_bar_to_log_snr
 
 __all__ = [
@@ -221,7 +221,8 @@ def _ratio_axes(ax: Any, *, log_x: bool) -> None:
 def _check_schedules(schedules: Mapping[str, ArrayLike]) -> dict[str, Array]:
     if not isinstance(schedules, Mapping) or not schedules:
         raise ValueError("schedules must be a non-empty mapping name -> alpha_bar levels")
-    return {str(k): as_levels(v, f"schedules[{k!r}]") for k, v in schedules.items()}
+    check_names(schedules, "schedules")  # (str(k) merged the schedules 1 and "1" into one silently)
+    return {k: as_levels(v, f"schedules[{k!r}]") for k, v in schedules.items()}
 
 
 def _style(name: str) -> dict[str, Any]:
@@ -248,7 +249,8 @@ def plot_schedules(
     Raises
     ------
     ValueError
-        ``schedules`` not a non-empty mapping, or a schedule that is not 1-D strictly increasing in [0, 1);
+        ``schedules`` not a non-empty mapping (:class:`~symsched._validate.ArgumentTypeError` for a name that is not a
+        string), or a schedule that is not 1-D strictly increasing in [0, 1);
         ``path`` errors as :func:`save_figure`.
 
     Source: docs/model.md §2 (log-SNR), §5 (levels, noisiest first).

@@ -44,7 +44,7 @@ from . import _library_samplers as _library
 from . import _signal_samplers as _loops
 from ._validate import (
     MAX_MMD_SAMPLES, MAX_PROJECTIONS, MAX_SAMPLES, MAX_VALUES, ArgumentTypeError, as_bool, as_int, as_levels,
-    as_positive_int, as_real, as_real_array, as_seed, as_shape, check_choice, check_eta, check_values,
+    as_positive_int, as_real, as_real_array, as_seed, as_shape, check_choice, check_eta, check_names, check_values,
 )
 
 __all__ = [
@@ -255,6 +255,31 @@ def _require_torch() -> Any:
     return torch
 
 
+def _torch_device(torch: Any, device: Any) -> Any:
+    """``device`` as a ``torch.device`` that holds values in this torch build: a name such as ``"cpu"`` or
+    ``"cuda:0"``, an accelerator index, a ``torch.device`` or None (torch's default device); checked by copying one
+    value there and back, so the first denoiser call cannot fail on it inside torch."""
+    if device is None:  # (torch.get_default_device is torch >= 2.3's)
+        device = getattr(torch, "get_default_device", lambda: torch.device("cpu"))()
+    if isinstance(device, bool) or not isinstance(device, (str, int, torch.device)):
+        raise ArgumentTypeError(f"device must be a torch device or its name, such as 'cpu' or 'cuda:0' (got "
+                                f"{device!r})")
+    try:
+        dev = torch.device(device)
+    except RuntimeError as exc:
+        what = "not a torch device string" if isinstance(device, str) else "not available in this torch build"
+        raise ValueError(f"device {device!r} is {what} (torch: {str(exc).splitlines()[0]})") from None
+    if dev.type == "meta":
+        raise ValueError("device 'meta' holds no values (a meta tensor has a shape but no data), so the denoiser's "
+                         "output could not be read; use 'cpu' or an accelerator")
+    try:
+        torch.zeros(1, device=dev).to("cpu")
+    except Exception as exc:  # noqa: BLE001 - torch raises RuntimeError, AssertionError, NotImplementedError, ...
+        raise ValueError(f"device {device!r} is not available in this torch build (torch: "
+                         f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
+    return dev
+
+
 def torch_denoiser(
     module: Any,
     grid: ArrayLike,
@@ -284,7 +309,8 @@ def torch_denoiser(
         Shape of one sample (recorded for :func:`sample`).
     timestep : {"nearest", "interpolate"}
     device, dtype
-        torch device and floating dtype of the module's input.
+        torch device (a name such as ``"cpu"`` or ``"cuda:0"``, an index, a ``torch.device``; None: torch's default)
+        and floating dtype of the module's input. The device is checked here, by copying one value to it and back.
 
     Returns
     -------
@@ -295,7 +321,11 @@ def torch_denoiser(
     ImportError
         torch is not installed (``pip install "symsched[torch]"``).
     TypeError
-        ``module`` not callable, ``dtype`` not a torch floating dtype; when sampling, an output that is no tensor.
+        ``module`` not callable, ``dtype`` not a torch floating dtype, ``device`` not a device, its name or index;
+        when sampling, an output that is no tensor.
+    ValueError
+        ``device`` not a torch device string (``"bogus"``), not available in this torch build (``"cuda"`` without
+        CUDA), or ``"meta"`` (it holds no values); a bad ``prediction``, ``timestep``, ``grid`` or ``shape``.
     """
     torch = _require_torch()
     if not callable(module):
@@ -314,6 +344,7 @@ def torch_denoiser(
                                 "integer dtype would truncate x_t")
     tdtype = torch.int64 if timestep == "nearest" else torch.float32
     shp = None if shape is None else as_shape(shape)
+    device = _torch_device(torch, device)
 
     def fn(x: Array, a: float) -> Array:
         t = grid_timestep(a, g, mode=timestep)
@@ -354,18 +385,17 @@ def diffusers_denoiser(unet: Any, scheduler: Any, *, timestep: str = "nearest", 
     ImportError
         torch is not installed.
     ValueError
-        Unknown prediction type or a scheduler without ``alphas_cumprod``.
+        Unknown prediction type, a scheduler without ``alphas_cumprod``, or a bad ``device`` (as
+        :func:`torch_denoiser`: not a device string, not available in this torch build, or ``"meta"``).
+    TypeError
+        ``unet`` not a diffusers ``UNet2DModel``; ``device`` or ``dtype`` of the wrong type.
     """
     _require_torch()
     ucfg = getattr(unet, "config", None)
     if not callable(unet) or ucfg is None or not hasattr(ucfg, "sample_size") or not hasattr(ucfg, "in_channels"):
         raise ArgumentTypeError(f"unet must be a diffusers UNet2DModel (callable, with config.sample_size and "
                                 f"config.in_channels), got {type(unet).__name__}")
-    cfg = getattr(scheduler, "config", None)
-    ptype = getattr(cfg, "prediction_type", None) if cfg is not None else None
-    if ptype is None and isinstance(cfg, Mapping):
-        ptype = cfg.get("prediction_type")
-    pred = _prediction(ptype or "epsilon", "scheduler.config.prediction_type")
+    pred = _scheduler_prediction(scheduler)
     ac = getattr(scheduler, "alphas_cumprod", None)
     if ac is None:
         raise ValueError("scheduler must have alphas_cumprod (a diffusers DDPM/DDIM-type scheduler)")
@@ -375,6 +405,16 @@ def diffusers_denoiser(unet: Any, scheduler: Any, *, timestep: str = "nearest", 
     shape = (int(ucfg.in_channels), *hw)
     return torch_denoiser(unet, grid, prediction=pred, shape=shape, timestep=timestep, device=device, dtype=dtype,
                           name=f"diffusers {type(unet).__name__}")
+
+
+def _scheduler_prediction(scheduler: Any) -> str:
+    """The prediction type of a diffusers scheduler's config (``"epsilon"`` when it names none, as diffusers' default),
+    as :data:`PREDICTIONS` names it; ValueError naming ``scheduler.config.prediction_type`` otherwise."""
+    cfg = getattr(scheduler, "config", None)
+    ptype = getattr(cfg, "prediction_type", None) if cfg is not None else None
+    if ptype is None and isinstance(cfg, Mapping):
+        ptype = cfg.get("prediction_type")
+    return _prediction(ptype or "epsilon", "scheduler.config.prediction_type")
 
 
 # --------------------------------------------------------------------------------------------
@@ -473,22 +513,22 @@ def sample(
     ------
     ValueError
         Bad arguments, a denoiser output that is complex, of the wrong shape or with NaN/inf, a registered sampler
-        that cannot be driven with a learned model here, or k-diffusion missing for a library sampler.
+        that cannot be driven with a learned model here, or k-diffusion missing for a library sampler; a first level
+        below alpha_bar ~ 1.4e-309 for the samplers whose k-diffusion noise is a Brownian tree (``dpmpp_sde``,
+        ``dpmpp_2m_sde``, ``dpmpp_3m_sde``: it overflows to NaN there;
+        :func:`symsched._library_samplers.check_brownian_tree`), refused before any sampling.
     TypeError
         ``denoiser`` is not callable.
     """
     if not callable(denoiser):
         raise TypeError(f"denoiser must be callable as denoiser(x_t, alpha_bar_t) (got {type(denoiser).__name__})")
     ab = as_levels(alpha_bar)
-    _check_sampler(sampler)
-    eta = check_eta(eta)
-    check_choice(variance, "variance", ("posterior", "beta"))
-    _check_sampler_settings(sampler, eta, variance)
+    eta = _check_run(sampler, eta, variance)
     seed = as_seed(seed)
     n = as_positive_int(n_samples, "n_samples", MAX_SAMPLES, limit="MAX_SAMPLES")
     options = _check_options(sampler, options)
     pred = _denoiser_prediction(denoiser, prediction)
-    _check_start(ab, sampler, pred, "alpha_bar")
+    _check_start(ab, sampler, pred, "alpha_bar", options)
     if shape is None:
         shape = _attribute(denoiser, "shape")
         if shape is None:
@@ -546,10 +586,13 @@ def _denoiser_prediction(denoiser: Any, prediction: Optional[str]) -> str:
     return _prediction(prediction)
 
 
-def _check_start(ab: Array, sampler: str, prediction: str, name: str) -> None:
+def _check_start(ab: Array, sampler: str, prediction: str, name: str, options: Optional[Mapping[str, Any]]) -> None:
     """ValueError, before any sampling, for a schedule starting at alpha_bar = 0 (zero terminal SNR) that ``sampler``
-    or a ``prediction`` model cannot start from."""
+    or a ``prediction`` model cannot start from, or so close to it that k-diffusion's Brownian-tree noise overflows
+    (:func:`symsched._library_samplers.check_brownian_tree`)."""
     if ab[0] != 0.0:
+        if sampler in LIBRARY_SAMPLERS:
+            _library.check_brownian_tree(sampler, _levels_for("euler", ab), options or {}, name)
         return
     if sampler in LIBRARY_SAMPLERS or _loops.SAMPLERS[sampler].family != "vp":
         vp = ", ".join(k for k, v in _loops.SAMPLERS.items() if v.family == "vp")
@@ -562,6 +605,17 @@ def _check_start(ab: Array, sampler: str, prediction: str, name: str) -> None:
             f"{name} starts at alpha_bar = 0 (zero terminal SNR), where an epsilon-prediction model determines no "
             "x0_hat (x_t is pure noise: x0 = (x_t - eps)/sqrt(alpha_bar) is 0/0); use a 'v' or 'sample' model there "
             "or start the schedule at alpha_bar > 0")
+
+
+def _check_run(sampler: Any, eta: Any, variance: Any) -> float:
+    """``eta`` (a float), with the sampler settings of a run checked as :func:`sample` checks them: a sampler it runs,
+    ``eta`` in [0, 1], ``variance`` "posterior" or "beta", and neither away from its neutral value for a sampler that
+    does not take it (ValueError, or ArgumentTypeError for a wrong type, naming the argument)."""
+    _check_sampler(sampler)
+    eta = check_eta(eta)
+    check_choice(variance, "variance", ("posterior", "beta"))
+    _check_sampler_settings(sampler, eta, variance)
+    return eta
 
 
 def _check_sampler_settings(sampler: str, eta: float, variance: str) -> None:
@@ -660,11 +714,13 @@ def predicted_spectrum(spectrum: ArrayLike, alpha_bar: ArrayLike, *, sampler: st
 
     :func:`symsched.output_spectrum` for VP samplers, :func:`symsched.output_spectrum_ve` on
     ``sigma = sqrt((1-ab)/ab)`` for VE ones (k-diffusion ``options`` passed on to either, which refuses the
-    settings its sampler does not take, as :func:`sample` does).
+    settings its sampler does not take, as :func:`sample` does). ValueError (ArgumentTypeError for a wrong type) for
+    what :func:`sample` refuses of ``sampler``, ``eta``, ``variance`` (an ``eta`` or ``variance`` the sampler does
+    not take included), ``alpha_bar`` and ``options``, and for a bad ``spectrum``.
     """
     from . import output_spectrum, output_spectrum_ve
 
-    _check_sampler(sampler)
+    eta = _check_run(sampler, eta, variance)  # (a VE sampler's eta or variance was ignored)
     ab = as_levels(alpha_bar)
     _options_taken(sampler, options)  # as sample(): DDIM's eta and DDPM's variance are arguments, not options
     opts = dict(options or {})
@@ -1453,7 +1509,8 @@ def compare(
     samples : array_like (n, *shape), or a list/tuple of such arrays (one per seed)
     reference : array_like, shape (m, *shape)
     alpha_bar, sampler, eta, variance
-        The schedule and sampler that produced ``samples`` (for the predicted spectral errors).
+        The schedule and sampler that produced ``samples`` (for the predicted spectral errors). The sampler settings
+        are checked as :func:`sample` checks them also without ``alpha_bar`` (where they are not used).
     spectrum : array_like, optional
         Data spectrum of the Gaussian model (e.g. of the training set), in the coordinates of
         :func:`measured_spectrum`; default the reference's.
@@ -1471,16 +1528,18 @@ def compare(
     ValueError
         ``reference`` or a sample set not a finite real array of at least 2 samples, or a sample shape other than
         the reference's; an empty list of seeds; a metric not in :data:`METRICS` (TypeError when ``metrics`` is
-        not iterable); a ``spectrum`` of another shape than the measured one; bad ``alpha_bar`` or sampler
-        settings; bad ``bandwidths``/``scales``/``n_projections``/``fd_components``; identical reference points;
-        a measured spectrum or a metric beyond float64 (a spectral KL of +inf from a mode that is 0 in one spectrum
-        only is its true value and returned).
+        not iterable); a ``spectrum`` of another shape than the measured one; bad ``alpha_bar``; bad sampler
+        settings (an unknown ``sampler``, ``eta`` outside [0, 1], an unknown ``variance``, or an ``eta`` / ``variance``
+        the sampler does not take), with or without ``alpha_bar``; bad ``bandwidths``/``scales``/``n_projections``/
+        ``fd_components``; identical reference points; a measured spectrum or a metric beyond float64 (a spectral
+        KL of +inf from a mode that is 0 in one spectrum only is its true value and returned).
     ImportError
         ``"sliced_w2"`` requested without POT.
 
     Source: Gretton et al. 2012 (MMD²), Bonneel et al. 2015 (sliced W2), Heusel et al. 2017 (FD);
     docs/model.md §6 (spectral KL/W2).
     """
+    _check_run(sampler, eta, variance)  # with or without alpha_bar: a setting given is never ignored unchecked
     ref = _reference(reference, basis=basis, channel_axis=channel_axis, bandwidths=bandwidths, scales=scales,
                      n_projections=n_projections, fd_components=fd_components, seed=seed,
                      metrics=_check_metrics(metrics))
@@ -1533,7 +1592,8 @@ def compare_paired(
     Raises
     ------
     ValueError
-        ``samples`` not a non-empty mapping; ``baseline`` not one of its names; ``alpha_bar`` naming other
+        ``samples`` not a non-empty mapping (:class:`~symsched._validate.ArgumentTypeError` for a key of ``samples``
+        or ``alpha_bar`` that is not a string); ``baseline`` not one of its names; ``alpha_bar`` naming other
         schedules than ``samples``; different numbers of seeds per schedule; and everything :func:`compare` refuses.
     ImportError
         ``"sliced_w2"`` requested without POT.
@@ -1545,7 +1605,11 @@ def compare_paired(
     if alpha_bar is not None and not isinstance(alpha_bar, Mapping):
         raise ArgumentTypeError("alpha_bar must be a mapping schedule name -> alpha_bar (the schedules of samples), "
                                 f"or None (got {type(alpha_bar).__name__})")
+    check_names(samples, "samples")
+    if alpha_bar is not None:
+        check_names(alpha_bar, "alpha_bar")
     base = next(iter(samples)) if baseline is None else check_choice(baseline, "baseline", tuple(samples))
+    _check_run(sampler, eta, variance)  # with or without alpha_bar, as compare()
     ref = _reference(reference, basis=basis, channel_axis=channel_axis, bandwidths=bandwidths, scales=scales,
                      n_projections=n_projections, fd_components=fd_components, seed=seed,
                      metrics=_check_metrics(metrics))
@@ -1659,7 +1723,7 @@ def default_schedules(
         elif isinstance(name, str) and name in GRID_SCHEDULES:
             out[name] = from_grid(g, timesteps(K, spacing=name.split("-", 1)[1], num_train_timesteps=g.size))
         else:
-            check_choice(name, "schedule name", ("optimised", "optimised-kl", "optimised-kl-reverse", "optimised-w2")
+            check_choice(name, "names entries", ("optimised", "optimised-kl", "optimised-kl-reverse", "optimised-w2")
                          + GRID_SCHEDULES + STANDARD_SCHEDULES)
             out[name] = standard_schedule(name, K, grid=g)
     return out
@@ -1726,8 +1790,9 @@ def probe_schedules(
     Per schedule k and seed s: ``metrics(sample(denoiser, alpha_bar_k, seed=s), reference)``. Shapes:
     ``schedules`` name -> (K_k,); ``reference`` (m, *shape) with m >= 2; each run (n_samples, *shape);
     ``examples[k]`` (min(n_examples, n_samples), *shape). Raises ValueError for an empty or non-mapping
-    ``schedules``, bad levels, ``n_samples`` not in [2, MAX_SAMPLES] (with ``"mmd2"`` among the metrics, or a
-    reference of, more than MAX_MMD_SAMPLES = 20,000: see :func:`mmd2`; refused before anything is sampled),
+    ``schedules`` (:class:`~symsched._validate.ArgumentTypeError` for a name that is not a string), bad levels,
+    ``n_samples`` not in [2, MAX_SAMPLES] (with ``"mmd2"`` among the metrics, or a reference of, more than
+    MAX_MMD_SAMPLES = 20,000: see :func:`mmd2`; refused before anything is sampled),
     ``n_examples`` not a positive integer, a bad ``grid``, bad ``seeds`` (not a non-empty sequence of
     distinct integers >= 0), an unknown sampler, baseline or metric, a bad reference, ``shape`` or ``batch_size``, a
     ``shape`` (default: the reference's sample shape) other than the one the denoiser declares, and for what
@@ -1738,6 +1803,7 @@ def probe_schedules(
 
     if not isinstance(schedules, Mapping) or not schedules:
         raise ValueError("schedules must be a non-empty mapping name -> alpha_bar")
+    check_names(schedules, "schedules")
     seeds_t = _seeds(seeds)
     scheds = {k: as_levels(v, f"schedules[{k!r}]") for k, v in schedules.items()}
     n = as_positive_int(n_samples, "n_samples", MAX_SAMPLES, limit="MAX_SAMPLES")
@@ -1746,12 +1812,11 @@ def probe_schedules(
     if "mmd2" in _check_metrics(metrics):  # refused before anything is sampled
         _mmd_size(n, "n_samples")
     n_examples = as_positive_int(n_examples, "n_examples")
-    check_choice(sampler, "sampler", SAMPLERS + LIBRARY_SAMPLERS)
-    _check_sampler_settings(sampler, check_eta(eta), variance)
-    _check_options(sampler, options)
+    _check_run(sampler, eta, variance)
+    checked = _check_options(sampler, options)
     pred = _denoiser_prediction(denoiser, prediction)
     for k, ab in scheds.items():  # every schedule checked before any is sampled
-        _check_start(ab, sampler, pred, f"schedules[{k!r}]")
+        _check_start(ab, sampler, pred, f"schedules[{k!r}]", checked)
         if grid is not None:  # (the grid is only used for the timesteps reported at the end)
             grid_timestep(float(ab[0]), grid)
     base = baseline if baseline is not None else next(iter(scheds))

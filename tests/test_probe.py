@@ -516,7 +516,7 @@ def test_default_schedules_are_on_the_grid():
                                   symsched.optimize_schedule(S, 3, divergence="w2", grid=g, init="white",
                                                            endpoints=probe.PROBE_ENDPOINTS).alpha_bar)
     np.testing.assert_array_equal(sch["karras"], schedules.standard_schedule("karras", 3, grid=g))
-    with pytest.raises(ValueError, match="schedule name must be one of"):
+    with pytest.raises(ValueError, match="names entries must be one of"):
         probe.default_schedules(S, 5, names=["best"])
 
 
@@ -617,7 +617,8 @@ def test_probe_schedules_validates_before_sampling():
     ref = np.random.default_rng(0).standard_normal((20, 4, 4))
     ok = dict(shape=(4, 4), prediction="sample", n_samples=5, progress=False)
     bad = [(dict(seeds=3), "seeds must be a sequence"), (dict(seeds=(0, -1)), "non-negative integers"),
-           (dict(sampler="unipc_multistep"), "sampler must be one of"), (dict(spectrum=np.ones(3)), "spectrum and reference disagree"),
+           (dict(sampler="unipc_multistep"), "sampler 'unipc_multistep': the learned probe has no loop"),
+           (dict(spectrum=np.ones(3)), "spectrum and reference disagree"),
            (dict(metrics=()), "metrics must name"), (dict(baseline="x"), "baseline must be one of")]
     for kw, msg in bad:
         with pytest.raises(ValueError, match=msg):

@@ -98,6 +98,30 @@ def test_cli_probe_rejects_bad_arguments(stub, tmp_path, capsys):
         assert __import__("re").search(msg, err), (msg, err)
 
 
+def test_cli_probe_names_the_options_when_a_schedule_does_not_fit_the_grid(monkeypatch, tmp_path, capsys):
+    """break-test F5: on a model trained with 50 timesteps, --steps 30 printed "karras schedule on the given grid:
+    levels alpha_bar[18] and alpha_bar[19] snap to the same grid timestep 4: ... (use fewer steps or a finer grid)",
+    naming no option and a fix the command line does not have. The line now names --steps and --schedules, says
+    which step count fits and that the schedule can be dropped, before any optimisation."""
+    pytest.importorskip("ot", reason='the probe\'s sliced W2 needs POT: pip install -e ".[torch]"')
+    g = schedules.training_grid("linear", num_train_timesteps=50)
+    monkeypatch.setattr(cmd, "_builtin", lambda name: cmd.ProbeModel(
+        name, probe.wiener_denoiser(S8, prediction="sample"), mc.gaussian_field(S8, 300, seed=9), S8, g, None))
+    base = ["probe", "--out", str(tmp_path / "o"), "--no-progress", "--samples", "10", "--seeds", "1"]
+    for extra in ([], ["--schedules", "grid-trailing,karras"]):  # the default schedules, and karras given by name
+        assert main(base + ["--steps", "30", *extra]) == 2
+        err = capsys.readouterr().err
+        assert len(err.strip().splitlines()) == 1, err
+        assert err.startswith("symsched probe: error: --steps 30 / --schedules karras: 30 levels of karras do not "
+                              "fit the 50-timestep training grid of --model builtin:"), err
+        assert "snap to the same grid timestep" in err and "finer grid" not in err
+        assert err.rstrip().endswith("use fewer --steps (--steps 10 fits) or drop karras from --schedules"), err
+    with pytest.raises(schedules.GridCollision):  # the count named is the largest that fits
+        schedules.standard_schedule("karras", 11, grid=g)
+    assert main(base + ["--steps", "10", "--schedules", "grid-trailing,karras"]) == 0
+    assert main(base + ["--steps", "30", "--schedules", "grid-trailing,kl_optimal"]) == 0  # (the others fit)
+
+
 def test_cli_probe_header_names_the_ddpm_variance(stub, tmp_path, capsys):
     """break-test (probe): --variance beta ran, but the header and probe.md said just "ddpm"."""
     args = ["probe", "--out", str(tmp_path / "p"), "--steps", "3", "--samples", "50", "--seeds", "1", "--no-progress",
@@ -273,6 +297,27 @@ def test_cli_probe_model_folder_faults_name_model(tmp_path, capsys):
         assert main(base + ["--model", str(bad)]) == 2
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and f"--model {str(bad)!r}: its scheduler config gives no usable" in err, cfg
+
+
+@pytest.mark.diffusers
+def test_cli_probe_names_the_prediction_type_of_a_model_folder(tmp_path, capsys):
+    """break-test F7a: a scheduler config with "prediction_type": "flow" was reported as "its scheduler config gives
+    no usable training grid (scheduler.config.prediction_type must be ...)": the grid is fine, the prediction type
+    is not. The line says so."""
+    pytest.importorskip("torch")
+    diffusers = pytest.importorskip("diffusers")
+    from diffusers_helpers import tiny_unet
+
+    folder = tmp_path / "flow"
+    tiny_unet().save_pretrained(folder / "unet", safe_serialization=True)
+    diffusers.DDPMScheduler(num_train_timesteps=1000, prediction_type="flow").save_pretrained(folder / "scheduler")
+    np.save(tmp_path / "ref.npy", np.random.default_rng(0).uniform(-1, 1, (50, 8, 8)))
+    assert main(["probe", "--model", str(folder), "--reference", str(tmp_path / "ref.npy"), "--out",
+                 str(tmp_path / "o"), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    assert f"--model {str(folder)!r}: its scheduler config's prediction_type is not one symsched probe drives" in err
+    assert "(got 'flow')" in err and "'v_prediction'" in err and "training grid" not in err
 
 
 def test_a_retrained_weight_file_is_a_probe_model(tmp_path, capsys):

@@ -162,6 +162,65 @@ def test_torch_denoiser_checks_module_dtype_and_output() -> None:
         probe.diffusers_denoiser(object(), object())
 
 
+@pytest.mark.parametrize("device,exc,msg", [
+    ("bogus", ValueError, r"^device 'bogus' is not a torch device string \(torch: "),
+    ("meta", ValueError, r"^device 'meta' holds no values"),
+    ("cuda", ValueError, r"^device 'cuda' is not available in this torch build \(torch: "),
+    ("mps", ValueError, r"^device 'mps' is not available in this torch build"),
+    (True, TypeError, r"^device must be a torch device or its name"),
+    (1.5, TypeError, r"^device must be a torch device or its name"),
+])
+def test_torch_denoiser_checks_the_device_when_it_is_built(device, exc, msg) -> None:
+    """break-test F3: the device was not checked; device="bogus" failed inside torch at the first denoiser call with
+    RuntimeError, "cuda" (no CUDA build) with AssertionError, "meta" with NotImplementedError ("Cannot copy out of
+    meta tensor"). Now the adapter refuses it when built, naming device and why; the module is never called."""
+    torch = pytest.importorskip("torch")
+    if device == "cuda" and torch.cuda.is_available() or device == "mps" and torch.backends.mps.is_available():
+        pytest.skip(f"{device} is available here")
+    calls = []
+    grid = schedules.training_grid("linear")
+    with pytest.raises(exc, match=msg):
+        probe.torch_denoiser(lambda x, t: calls.append(t) or x, grid, prediction="sample", shape=(8, 8), device=device)
+    assert not calls
+    for fine in ("cpu", "cpu:0", torch.device("cpu"), None):  # torch's own spellings of the CPU still run
+        den = probe.torch_denoiser(lambda x, t: x, grid, prediction="sample", shape=(8, 8), device=fine)
+        assert probe.sample(den, [0.1, 0.5], n_samples=2, seed=0, progress=False).shape == (2, 8, 8)
+
+
+def test_diffusers_denoiser_checks_its_device() -> None:
+    """break-test F3: diffusers_denoiser passes device to torch_denoiser, which now checks it when built."""
+    pytest.importorskip("torch")
+    diffusers = pytest.importorskip("diffusers")
+    from diffusers_helpers import tiny_unet
+
+    with pytest.raises(ValueError, match="^device 'meta' holds no values"):
+        probe.diffusers_denoiser(tiny_unet(), diffusers.DDPMScheduler(), device="meta")
+
+
+def test_schedule_names_must_be_strings() -> None:
+    """break-test F4: probe_schedules(den, {1: ..., 2: ...}, ...) raised "baseline must be one of 1, 2 (got 1)",
+    naming an argument the caller never gave; plot_schedules merged the schedules 1 and "1" into one silently.
+    Every name -> schedule mapping refuses a key that is not a string, naming the mapping."""
+    den = probe.wiener_denoiser(S8, prediction="sample")
+    ref = mc.gaussian_field(S8, 20, seed=3)
+    rule = r"must be keyed by schedule names \(strings\), got the key 1 of type int"
+    with pytest.raises(ArgumentTypeError, match="^schedules " + rule):
+        probe.probe_schedules(den, {1: [.1, .5], 2: [.2, .6]}, ref, n_samples=4, seeds=(0,), progress=False)
+    with pytest.raises(ArgumentTypeError, match="^samples " + rule):
+        probe.compare_paired({1: ref, "b": ref}, ref)
+    with pytest.raises(ArgumentTypeError, match="^alpha_bar " + rule):
+        probe.compare_paired({"a": ref}, ref, alpha_bar={1: [.1, .5]})
+    with pytest.raises(ArgumentTypeError, match="^names entries must be one of"):
+        probe.default_schedules(S8, 3, names=[1])
+    from symsched import plots
+
+    with pytest.raises(ArgumentTypeError, match="^schedules " + rule):
+        plots.plot_schedules({1: [.1, .5], "1": [.2, .6]})
+    from matplotlib.figure import Figure
+
+    assert isinstance(plots.plot_schedules({"1": [.1, .5]}), Figure)  # a string that looks like a number is a name
+
+
 def test_a_bfloat16_output_is_read_as_float64() -> None:
     torch = pytest.importorskip("torch")
     W = probe.wiener_denoiser(S8, prediction="sample")

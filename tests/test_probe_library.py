@@ -116,3 +116,44 @@ def test_a_whole_float_integer_option_runs_as_the_integer() -> None:
     np.testing.assert_array_equal(as_float, as_int)
     with pytest.raises(ValueError, match="order"):
         probe.sample(den, ab, shape=(4,), n_samples=8, sampler="lms", options={"order": 2.5}, seed=0)
+
+
+def test_a_first_level_beyond_the_brownian_tree_is_refused_up_front(monkeypatch) -> None:
+    """break-test F7b: sample(wiener_denoiser(S, "sample"), [1e-310, 0.5], sampler="dpmpp_sde") raised "x must be
+    finite (found NaN or inf)", naming the Wiener filter's input. The NaN is k-diffusion's Brownian-tree noise:
+    torchsde's bridge multiplies the halves of [sigma_min, sigma_max], beyond float64 for sigma_max > 2^513
+    (alpha_bar < ~1.4e-309), while output_spectrum predicts the schedule. Refused up front, naming the level and the
+    sampler; what never queries the tree inside the interval still runs."""
+    from symsched import _library_samplers
+
+    load_sampling()  # skips without k-diffusion
+    S = make_spectrum((8, 8), "power", exponent=2.0, scale=4.0)
+    W = probe.wiener_denoiser(S, prediction="sample")
+    calls = []
+
+    def den(x, a):
+        calls.append(a)
+        return W(x, a)
+
+    kw = dict(prediction="sample", shape=(8, 8), n_samples=4, seed=0, progress=False)
+    for sampler, ab, opts in (("dpmpp_sde", [1e-310, 0.5], None), ("dpmpp_sde", [1.3e-309, 0.5], {"eta": 0.0}),
+                              ("dpmpp_2m_sde", [1e-310, 0.5, 0.9], None), ("dpmpp_3m_sde", [1e-310, 0.5, 0.9], None)):
+        with pytest.raises(ValueError, match=rf"^alpha_bar\[0\] = {ab[0]:.3g} \(sigma = .*\): sampler '{sampler}' runs "
+                                             rf"k-diffusion's sample_{sampler}, whose Brownian-tree noise"):
+            probe.sample(den, ab, sampler=sampler, options=opts, **kw)
+    ref = mc.gaussian_field(S, 20, seed=3)
+    with pytest.raises(ValueError, match=r"^schedules\['tiny'\]\[0\] = 1e-310 "):
+        probe.probe_schedules(den, {"fine": [0.1, 0.5], "tiny": [1e-310, 0.5]}, ref, sampler="dpmpp_sde",
+                              prediction="sample", n_samples=4, seeds=(0,), progress=False)
+    assert not calls  # nothing sampled
+    assert np.all(np.isfinite(probe.predicted_spectrum(S, [1e-310, 0.5], sampler="dpmpp_sde")))
+    for sampler, ab, opts in (("dpmpp_sde", [1.45e-309, 0.5], None),  # just inside the bound
+                              ("dpmpp_sde", [1e-310, 0.5], {"noise_sampler": "independent"}),
+                              ("dpmpp_2m_sde", [1e-310, 0.5], None),  # one query, the whole interval
+                              ("dpmpp_2m_sde", [1e-310, 0.5, 0.9], {"eta": 0.0})):  # no noise
+        assert np.all(np.isfinite(probe.sample(W, ab, sampler=sampler, options=opts, **kw))), (sampler, ab, opts)
+    # a non-finite state of k-diffusion's reaching the denoiser is named as k-diffusion's, not as the denoiser's x
+    monkeypatch.setattr(_library_samplers, "check_brownian_tree", lambda *a: None)
+    with pytest.raises(ValueError, match=r"^k-diffusion's sample_dpmpp_sde produced non-finite samples \(NaN or inf\) "
+                                         r"before its denoiser call at sigma = .*\(alpha_bar\)$"):
+        probe.sample(W, [1e-310, 0.5], sampler="dpmpp_sde", **kw)

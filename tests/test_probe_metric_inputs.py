@@ -208,3 +208,25 @@ def test_probe_cli_refuses_more_samples_than_mmd_takes(capsys) -> None:
     assert main(["probe", "--samples", "20001", "--steps", "5"]) == 2
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and "--samples must be at most 20000" in err, err
+
+
+@pytest.mark.parametrize("kw,msg", [
+    ({"sampler": "bogus", "eta": 2.0}, r"^sampler must be one of 'ddim'"),
+    ({"eta": 2.0}, r"^eta must lie in \[0, 1\] \(got 2.0\)"),
+    ({"eta": "0.5"}, r"^eta must be a number in \[0, 1\]"),
+    ({"sampler": "euler", "eta": 0.5}, r"^eta: sampler 'euler' takes no eta"),
+    ({"variance": "bogus"}, r"^variance must be one of 'posterior', 'beta'"),
+    ({"variance": "beta"}, r"^variance: sampler 'ddim' takes no variance"),
+    ({"sampler": "dpmsolver_multistep"}, r"^sampler 'dpmsolver_multistep': the learned probe has no loop"),
+])
+def test_compare_checks_the_sampler_settings_without_alpha_bar(kw, msg) -> None:
+    """break-test F7c: compare(x, ref, sampler="bogus", eta=2.0) was accepted silently without alpha_bar, although the
+    docstring says bad sampler settings raise; with alpha_bar, a VE sampler's eta was ignored (predicted_spectrum did
+    not pass it on). The settings are checked as sample() checks them, with or without alpha_bar."""
+    with pytest.raises(ValueError, match=msg):
+        probe.compare(X, Y, metrics=("spectral_kl",), **kw)
+    with pytest.raises(ValueError, match=msg):
+        probe.compare_paired({"a": X}, Y, metrics=("spectral_kl",), **kw)
+    with pytest.raises(ValueError, match=msg):
+        probe.compare(X, Y, alpha_bar=[0.1, 0.5], metrics=("spectral_kl",), **kw)
+    assert np.isfinite(probe.compare(X, Y, metrics=("spectral_kl",)).mean("spectral_kl"))

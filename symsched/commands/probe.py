@@ -17,6 +17,7 @@ import argparse
 import base64
 import html
 import json
+import re
 import sys
 import time
 from dataclasses import dataclass
@@ -146,7 +147,7 @@ def _diffusers_folder(folder: Path, reference: Optional[Path]) -> ProbeModel:
     except ImportError as exc:
         raise ValueError(f'--model {str(folder)!r} needs torch and diffusers: pip install "symsched[diffusers]" '
                          f"({exc})") from None
-    from ..probe import diffusers_denoiser, measured_spectrum
+    from ..probe import _scheduler_prediction, diffusers_denoiser, measured_spectrum
 
     unet_dir = folder / "unet" if (folder / "unet" / "config.json").is_file() else folder
     sched_dir = folder / "scheduler" if (folder / "scheduler" / "scheduler_config.json").is_file() else folder
@@ -169,6 +170,11 @@ def _diffusers_folder(folder: Path, reference: Optional[Path]) -> ProbeModel:
         raise ValueError(f"--model {str(folder)!r}: cannot load a UNet2DModel (safetensors) and its scheduler "
                          f"config offline ({msg})") from None
     unet.eval()
+    try:
+        _scheduler_prediction(sched)
+    except ValueError as exc:  # the grid may be fine: say what is wrong
+        raise ValueError(f"--model {str(folder)!r}: its scheduler config's prediction_type is not one symsched probe "
+                         f"drives ({exc}; diffusers names them 'epsilon', 'sample' and 'v_prediction')") from None
     try:
         den = diffusers_denoiser(unet, sched)
     except ValueError as exc:  # the config's betas give no usable grid (num_train_timesteps 0, NaN, beta_end 2)
@@ -300,6 +306,42 @@ def _on_model_grid(names: list[str], grid: Any, steps: int) -> list[str]:
     return out
 
 
+def _check_fit(names: list[str], grid: Any, steps: int, label: str) -> None:
+    """ValueError naming --steps and --schedules, before any optimisation or sampling, when a standard schedule's
+    ``steps`` levels collide on the model's training grid (GridCollision), with a step count that fits and the
+    alternative of dropping that schedule."""
+    from ..schedules import GridCollision
+
+    for name in (n for n in names if not n.startswith("optimised")):  # (the optimised ones are built on the grid)
+        try:
+            _fits(name, grid, steps)
+        except GridCollision as exc:
+            lo, hi = 1, steps  # bisection: a step count that fits (1 always does)
+            while hi - lo > 1:
+                mid = (lo + hi) // 2
+                lo, hi = (mid, hi) if _fits(name, grid, mid, quiet=True) else (lo, mid)
+            where = re.search(r"levels alpha_bar\[\d+\] and alpha_bar\[\d+\] snap to the same grid timestep \d+",
+                              str(exc))
+            raise ValueError(f"--steps {steps} / --schedules {name}: {steps} levels of {name} do not fit the "
+                             f"{len(grid)}-timestep training grid of --model {label} ({where[0] if where else exc}); "
+                             f"use fewer --steps (--steps {lo} fits) or drop {name} from --schedules") from None
+
+
+def _fits(name: str, grid: Any, steps: int, quiet: bool = False) -> bool:
+    """True when the schedule ``name`` of ``steps`` levels fits on ``grid``; GridCollision (or False when ``quiet``)
+    otherwise."""
+    from ..probe import default_schedules
+    from ..schedules import GridCollision
+
+    try:
+        default_schedules(np.ones(1), steps, names=[name], grid=grid)
+    except GridCollision:
+        if quiet:
+            return False
+        raise
+    return True
+
+
 def subset(reference: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
     """A fixed random subset of ``n`` samples (in their original order); all of them when ``n`` is 0 or too large."""
     if n == 0 or n >= reference.shape[0]:
@@ -410,6 +452,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.schedules == ",".join(DEFAULT_SCHEDULES):
         names = _on_model_grid(names, pm.grid, steps)
+    _check_fit(names, pm.grid, steps, pm.label)
     try:
         result = probe_run(pm, steps=steps, names=names, n_samples=n, seeds=seeds, sampler=args.sampler, eta=eta,
                            variance=args.variance, batch_size=args.batch_size,
