@@ -1445,6 +1445,9 @@ def standard_schedule(
     check_choice(name, "name", STANDARD_SCHEDULES + FLOW_SCHEDULES)
     K = _pos_int(steps, "steps")
     g = None if grid is None else _as_grid(grid, "grid")
+    if g is not None and g.size < K:  # (every name: K distinct grid levels)
+        raise ValueError(f"grid has {g.size} levels, fewer than steps={K}: a schedule of {K} distinct grid levels "
+                         f"needs a grid of at least {K}")
     if name in FLOW_SCHEDULES:
         if spacing is not None or _nonneg_int(steps_offset, "steps_offset") != 0:
             raise ValueError(f"spacing and steps_offset apply only to DDPM-grid schedules, not to {name!r}")

@@ -490,8 +490,9 @@ def test_standard_schedule_definitions():
         (("karras", 10), dict(steps_offset=1), "steps_offset applies only"),
         (("cosine", 10), dict(spacing="middle"), "spacing must be one of"),
         (("linear-leading", 10), dict(grid=[0.1, 0.5]), "strictly decreasing"),
-        (("linear-leading", 10), dict(grid=np.linspace(0.9, 0.1, 5)), "must not exceed"),
-        (("karras", 300), dict(grid=np.linspace(0.99, 0.01, 200)), "snap to the same grid timestep"),
+        (("linear-leading", 10), dict(grid=np.linspace(0.9, 0.1, 5)), "^grid has 5 levels, fewer than steps=10"),
+        (("karras", 300), dict(grid=np.linspace(0.99, 0.01, 200)), "^grid has 200 levels, fewer than steps=300"),
+        (("karras", 150), dict(grid=np.linspace(0.99, 0.01, 200)), "snap to the same grid timestep"),
     ],
 )
 def test_standard_schedule_errors(args, kwargs, match):
@@ -666,3 +667,12 @@ def test_messages_name_what_the_user_passed(call, match):
         warnings.simplefilter("error")  # and no RuntimeWarning on the way
         with pytest.raises(ValueError, match=match):
             call()
+
+
+@pytest.mark.parametrize("name", ["cosine", "linear-leading", "karras", "flow-uniform"])
+def test_a_grid_shorter_than_steps_is_refused_naming_grid_and_steps(name):
+    """break-test H: named num_steps and num_train_timesteps, the internal timesteps() call's arguments."""
+    with pytest.raises(ValueError, match=r"^grid has 3 levels, fewer than steps=5"):
+        sch.standard_schedule(name, 5, grid=sch.training_grid("linear")[:3])
+    g3 = sch.training_grid("linear", num_train_timesteps=3)
+    np.testing.assert_array_equal(sch.standard_schedule("linear-leading", 3, grid=g3), g3[::-1])  # T = K: every level
