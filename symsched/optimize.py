@@ -1319,7 +1319,7 @@ def _optimize(
             ab_best, best_val, note = _continuous_result(obj, box, l_best, first, last, std, baselines, feasible)
             timesteps = None
         messages += [note] if note else []
-        if determined and best_val == math.inf:
+        if determined and best_val == math.inf and not obj.refusals:  # (a refusal is reported below, as it is)
             raise InfiniteObjective(
                 "divergence: the endpoints fix every level and the objective is +inf there (KL of a mode with "
                 "S = 0 left with P > 0, or P = 0 where S > 0: one deterministic step from pure noise outputs P = 0); "
