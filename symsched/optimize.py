@@ -145,8 +145,7 @@ def _check_grid(grid: ArrayLike, steps: int, sampler: Optional[str] = None, eta:
     ``steps`` levels; ValueError for diffusers' zero-SNR stand-in ``2**-24`` as the last level of a ``sampler``
     whose scheduler runs alpha_bar = 0 there (the optimised level would not be the one that runs)."""
     g = _sch._as_grid(grid, "grid")
-    if g.size < steps:
-        raise ValueError(f"grid has {g.size} levels, fewer than steps={steps}: cannot choose {steps} distinct levels")
+    _sch._check_grid_size(g, steps)
     if _runs_zero_not_standin(sampler, eta) and g.size > 1 and g[-1] == _sch.ZERO_SNR_STANDIN:
         raise ValueError(
             f"grid ends in 2**-24, diffusers' stand-in for zero terminal SNR in the alphas_cumprod of "

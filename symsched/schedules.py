@@ -140,7 +140,21 @@ _GRID_NAMES = {
 class GridCollision(ValueError):
     """Two levels of a schedule land on the same timestep of a discrete training grid (the grid is too coarse
     for that many levels in that range). A ``ValueError``; raised by :func:`nearest_timesteps` and
-    :func:`standard_schedule` with a grid, and by the timestep exports of :mod:`symsched.export`."""
+    :func:`standard_schedule` with a grid, and by the timestep exports of :mod:`symsched.export`. ``collision``:
+    which levels meet at which timestep, in words, whatever context a caller's message adds."""
+
+    def __init__(self, message: str, collision: str = "") -> None:
+        super().__init__(message)
+        self.collision = collision or message
+
+    def __reduce__(self) -> tuple[Any, tuple[str, str]]:  # (a worker's exception keeps its collision)
+        return type(self), (str(self), self.collision)
+
+
+def _check_grid_size(g: NDArray[np.float64], steps: int) -> None:
+    """ValueError naming ``grid`` and ``steps`` when the grid has fewer than ``steps`` levels."""
+    if g.size < steps:
+        raise ValueError(f"grid has {g.size} levels, fewer than steps={steps}: cannot choose {steps} distinct levels")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -877,10 +891,9 @@ def nearest_timesteps(alpha_bar: ArrayLike, grid: ArrayLike) -> NDArray[np.int64
     ts = (g.size - 1 - pick).astype(np.int64)
     if np.any(np.diff(ts) == 0):
         k = int(np.argmax(np.diff(ts) == 0))
-        raise GridCollision(
-            f"levels alpha_bar[{k}] and alpha_bar[{k + 1}] snap to the same grid timestep {int(ts[k])}: "
-            f"the grid is too coarse for these levels (use fewer steps or a finer grid)"
-        )
+        where = f"levels alpha_bar[{k}] and alpha_bar[{k + 1}] snap to the same grid timestep {int(ts[k])}"
+        raise GridCollision(f"{where}: the grid is too coarse for these levels (use fewer steps or a finer grid)",
+                            where)
     return ts
 
 
@@ -1445,9 +1458,8 @@ def standard_schedule(
     check_choice(name, "name", STANDARD_SCHEDULES + FLOW_SCHEDULES)
     K = _pos_int(steps, "steps")
     g = None if grid is None else _as_grid(grid, "grid")
-    if g is not None and g.size < K:  # (every name: K distinct grid levels)
-        raise ValueError(f"grid has {g.size} levels, fewer than steps={K}: a schedule of {K} distinct grid levels "
-                         f"needs a grid of at least {K}")
+    if g is not None:  # (every name: K distinct grid levels)
+        _check_grid_size(g, K)
     if name in FLOW_SCHEDULES:
         if spacing is not None or _nonneg_int(steps_offset, "steps_offset") != 0:
             raise ValueError(f"spacing and steps_offset apply only to DDPM-grid schedules, not to {name!r}")
@@ -1500,4 +1512,4 @@ def _snapped(name: str, ab: Array, grid: Array) -> Array:
     try:
         return from_grid(grid, nearest_timesteps(ab, grid))
     except GridCollision as exc:
-        raise GridCollision(f"{name} schedule on the given grid: {exc}") from None
+        raise GridCollision(f"{name} schedule on the given grid: {exc}", exc.collision) from None

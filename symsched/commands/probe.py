@@ -17,7 +17,6 @@ import argparse
 import base64
 import html
 import json
-import re
 import sys
 import time
 from dataclasses import dataclass
@@ -289,15 +288,10 @@ def _on_model_grid(names: list[str], grid: Any, steps: int) -> list[str]:
     """The default names for a model's grid: a linear-beta spacing whose levels do not fit the grid (e.g. Stable
     Diffusion's scaled_linear betas, whose noisiest level is far above the linear grid's) becomes the same
     spacing on the model's own grid (``grid-trailing``, what DDIMScheduler runs for it), with a note."""
-    from ..probe import default_schedules
-    from ..schedules import GridCollision
-
     out = []
     for name in names:
         if name.startswith("linear-"):
-            try:
-                default_schedules(np.ones(1), steps, names=[name], grid=grid)
-            except GridCollision:
+            if not _fits(name, grid, steps, quiet=True):
                 new = "grid-" + name.split("-", 1)[1]
                 print(f"note: {name} does not fit this model's grid (its levels collide there); probing {new}, "
                       "the same timestep spacing on the model's own grid", file=sys.stderr)
@@ -320,10 +314,8 @@ def _check_fit(names: list[str], grid: Any, steps: int, label: str) -> None:
             while hi - lo > 1:
                 mid = (lo + hi) // 2
                 lo, hi = (mid, hi) if _fits(name, grid, mid, quiet=True) else (lo, mid)
-            where = re.search(r"levels alpha_bar\[\d+\] and alpha_bar\[\d+\] snap to the same grid timestep \d+",
-                              str(exc))
             raise ValueError(f"--steps {steps} / --schedules {name}: {steps} levels of {name} do not fit the "
-                             f"{len(grid)}-timestep training grid of --model {label} ({where[0] if where else exc}); "
+                             f"{len(grid)}-timestep training grid of --model {label} ({exc.collision}); "
                              f"use fewer --steps (--steps {lo} fits) or drop {name} from --schedules") from None
 
 
