@@ -243,21 +243,35 @@ def euler_step(x: Array, s_t: float, s_s: float, *, model: Model, add_noise: Add
                state: dict[str, Any]) -> Array:
     """VE Euler = VE DDIM, Karras et al. 2022 Alg. 1 (no churn, no corrector): x_s = x + (s - t) (x - D)/t.
 
-    Evaluated as ``D + (s/t)(x - D)``, the same number without the cancellation of ``x`` against ``-(t/t) x``
-    that loses every digit of the O(1) result once ``t`` is above ~1e16."""
+    Evaluated as ``D + s ((x - D)/t)``, the same number without the cancellation of ``x`` against ``-(t/t) x``
+    that loses every digit of the O(1) result once ``t`` is above ~1e16 (and without the ratio ``s/t``, subnormal
+    or 0 for t/s > 1e308 where the result is a normal number)."""
     D = model.ve(x, s_t)
-    return D + (s_s / s_t) * (x - D)
+    return D + s_s * ((x - D) / s_t)
 
 
 def heun_step(x: Array, s_t: float, s_s: float, *, model: Model, add_noise: AddNoise, last: bool,
               state: dict[str, Any]) -> Array:
-    """EDM Heun, Karras et al. 2022 Alg. 1 (no churn): Euler predictor, trapezoidal corrector unless s = 0."""
-    d = (x - model.ve(x, s_t)) / s_t
-    x_next = x + (s_s - s_t) * d
-    if s_s != 0.0:
-        d2 = (x_next - model.ve(x_next, s_s)) / s_s
-        x_next = x + (s_s - s_t) * (0.5 * d + 0.5 * d2)
-    return x_next
+    """EDM Heun, Karras et al. 2022 Alg. 1 (no churn): Euler predictor, trapezoidal corrector unless s = 0.
+
+    ``x_s = x + (s - t)(d + d')/2`` with ``d = (x - D_t)/t``, ``d' = (x_e - D_s)/s``. Evaluated after the predictor
+    ``x_e = D_t + s d`` (:func:`euler_step`) as ``x_e + ((s - t)/2)(d' - d)``, or, where ``d'`` and ``d``
+    cancel more than the denoised values do, as its equal ``x_e + ((t - s)/(2s))(D_s - D_t)``: the textbook order
+    cancels ``x`` (~ t) against ``(s - t) d`` and lost every digit of the O(1) result once ``t`` is above ~1e16;
+    each of the two forms alone loses digits at one end (``D_s ~ D_t`` as ``s -> 0``; ``d' ~ d`` for a faint mode
+    at huge ``t``)."""
+    D = model.ve(x, s_t)
+    d = (x - D) / s_t
+    x_next = D + s_s * d
+    if s_s == 0.0:
+        return x_next
+    D2 = model.ve(x_next, s_s)
+    d2 = (x_next - D2) / s_s
+    with np.errstate(over="ignore", invalid="ignore"):  # the form not chosen may overflow; the chosen one is checked
+        via_d = (d2 - d) * (0.5 * (s_s - s_t))
+        via_D = (D2 - D) * (0.5 * (s_t - s_s)) / s_s  # multiplied first: (t - s)/s overflows for t/s > 1.8e308
+        use_D = np.abs(D2) + np.abs(D) < s_s * (np.abs(d2) + np.abs(d))
+    return x_next + np.where(use_D, via_D, via_d)
 
 
 @dataclass(frozen=True)

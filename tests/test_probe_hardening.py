@@ -14,6 +14,9 @@ import os
 
 import numpy as np
 import pytest
+from mpmath import mp, mpf
+
+import symsched
 
 from symsched import montecarlo as mc
 from symsched import probe, schedules, spectra
@@ -81,6 +84,84 @@ def test_euler_at_a_huge_first_sigma_keeps_its_digits() -> None:
     assert_psd_matches(psd, probe.predicted_spectrum(S, ab, sampler="euler"), n, alpha=1e-4, what="euler from 1e-40")
     assert_psd_rejects(psd, probe.predicted_spectrum(S, [1e-40, 0.2, 0.95], sampler="euler"), n, alpha=1e-4,
                        what="euler with a level left out")
+
+
+def test_heun_at_a_huge_first_sigma_keeps_its_digits() -> None:
+    """From alpha_bar = 1e-40 (sigma = 1e20) EDM Heun's x + (s - t)(d + d')/2 cancelled every digit (the measured
+    spectrum came out 3 to 1300 times the closed form); evaluated as x_e + ((s - t)/2)(d' - d) it matches
+    (family-wise false alarm 1e-4), through the probe and through montecarlo.sample_ve alike."""
+    S = make_spectrum((8, 8), "power", exponent=2.0, scale=5.0)
+    ab = [1e-40, 0.2, 0.6, 0.95]
+    den = probe.wiener_denoiser(S, prediction="sample")
+    n = 3000
+    x = probe.sample(den, ab, n_samples=n, seed=4, sampler="heun", progress=False)
+    psd = mc.empirical_psd(x)
+    assert_psd_matches(psd, probe.predicted_spectrum(S, ab, sampler="heun"), n, alpha=1e-4, what="heun from 1e-40")
+    assert_psd_rejects(psd, probe.predicted_spectrum(S, [1e-40, 0.2, 0.95], sampler="heun"), n, alpha=1e-4,
+                       what="heun with a level left out")
+    sig = [1e20, 1.0, 0.1]
+    x = mc.sample_ve(S, sig, sampler="heun", n_samples=n, seed=4, progress=False)
+    psd = mc.empirical_psd(x)
+    assert_psd_matches(psd, symsched.output_spectrum_ve(S, sig, sampler="heun"), n, alpha=1e-4, what="sample_ve heun")
+    assert_psd_rejects(psd, symsched.output_spectrum_ve(S, sig, sampler="euler"), n, alpha=1e-4,
+                       what="sample_ve heun against euler's spectrum")
+
+
+class _ScalarWiener:
+    """The exact denoiser of one mode of variance S: D(x; sigma) = S/(S + sigma^2) x (a stand-in for Model)."""
+
+    eps_native = False
+
+    def __init__(self, S: float) -> None:
+        self.S = S
+
+    def ve(self, x, sigma):
+        r = math.sqrt(self.S) / sigma  # S/(S + sigma^2) = r^2/(1 + r^2), formed so that neither r^2 nor 1/r^2 flushes
+        return x / (1.0 + r**-2) if r >= 1.0 else x * r * r / (1.0 + r * r)
+
+
+def _ve_step_mpmath(sampler: str, x: float, t: float, s: float, S: float) -> float:
+    """EDM Alg. 1 (no churn) in its textbook form: the Euler step, and for Heun the trapezoidal corrector; at 1300
+    digits (it cancels terms ~ t against results ~ s, and the levels span 1e-300 to 1e300)."""
+    with mp.workdps(1300):
+        x, t, s, S = mpf(x), mpf(t), mpf(s), mpf(S)
+        D = lambda y, sg: S / (S + sg**2) * y  # noqa: E731
+        d = (x - D(x, t)) / t
+        xe = x + (s - t) * d
+        if sampler == "euler":
+            return float(xe)
+        d2 = (xe - D(xe, s)) / s
+        return float(x + (s - t) * (d + d2) / 2)
+
+
+@pytest.mark.parametrize("sampler", ["euler", "heun"])
+@pytest.mark.parametrize("t,s", [(1.0, 0.5), (80.0, 0.002), (1e20, 1.0), (1e10, 1e-10), (1e160, 1e-150),
+                                 (1e300, 1e-20), (1e300, 1e-300), (80.0, 1e-300), (1e-200, 1e-300)])
+def test_ve_steps_match_mpmath_at_extreme_ratios(sampler, t, s) -> None:
+    """One Euler or Heun step on one mode against the textbook formula at 1300 digits, from t/s = 2 to t/s = 1e600
+    (where s/t is subnormal or 0 and, for Heun, (t - s)/s overflows float64 though the result is a normal number)
+    and modes S from 1e-300 to 1e300. Tolerance: relative 1e-10; the rounding of a float64 denoiser's D_s is
+    inherent to Heun (any order of evaluation carries eps |D_s| (t - s)/(2s); at t = 80, s = 0.002, S = 1e6 that is
+    4e-12 of the result) and is kept within it."""
+    from symsched._signal_samplers import SAMPLERS
+
+    step = SAMPLERS[sampler].step
+    for S in (1e-300, 1e-12, 1e-6, 1.0, 1e6, 1e12, 1e300):
+        for x0 in (0.7 * t, -1.3 * t, 2.5):
+            got = step(np.array([x0]), t, s, model=_ScalarWiener(S), add_noise=None, last=False, state={})[0]
+            want = _ve_step_mpmath(sampler, x0, t, s, S)
+            assert math.isfinite(got) and got == pytest.approx(want, rel=1e-10), (t, s, S, x0, got, want)
+
+
+def test_the_textbook_heun_form_fails_the_mpmath_check() -> None:
+    """Companion: the float64 textbook form x + (s - t)(d + d')/2 misses the 1300-digit value at t = 1e20, so the check
+    above can fail."""
+    x, t, s, S = 0.7e20, 1e20, 1.0, 1.0
+    m = _ScalarWiener(S)
+    d = (x - m.ve(x, t)) / t
+    xe = x + (s - t) * d
+    naive = x + (s - t) * (d + (xe - m.ve(xe, s)) / s) / 2
+    assert naive != pytest.approx(_ve_step_mpmath("heun", x, t, s, S), rel=1e-10)
 
 
 def test_one_value_per_sample_is_compared() -> None:
