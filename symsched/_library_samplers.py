@@ -78,8 +78,8 @@ def check_brownian_tree(sampler: str, sigmas: Sequence[float], options: Mapping[
         f"{K_DIFFUSION[sampler]}, whose Brownian-tree noise (torchsde) on [sigma_min, sigma_max] multiplies "
         f"(sigma_max - sigma_min)/2 by itself, beyond float64 for sigma_max > 2.7e154 (alpha_bar < 1.4e-309): its "
         "noise would be NaN. Start at alpha_bar >= 1.4e-309"
-        + (" or pass options={'noise_sampler': 'independent'}" if sampler == "dpmpp_sde" else
-           " or use eta=0"))
+        + (" or pass options={'noise_sampler': 'independent'} (CLI: --option noise_sampler=independent)"
+           if sampler == "dpmpp_sde" else " or pass options={'eta': 0} (CLI: --option eta=0)"))
 
 
 def load_k_diffusion_sampling(sampler: str = "") -> Any:

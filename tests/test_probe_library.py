@@ -141,6 +141,12 @@ def test_a_first_level_beyond_the_brownian_tree_is_refused_up_front(monkeypatch)
         with pytest.raises(ValueError, match=rf"^alpha_bar\[0\] = {ab[0]:.3g} \(sigma = .*\): sampler '{sampler}' runs "
                                              rf"k-diffusion's sample_{sampler}, whose Brownian-tree noise"):
             probe.sample(den, ab, sampler=sampler, options=opts, **kw)
+    # the advice is the spelling that works: options={'eta': 0} (the probe's own eta= is DDIM's), as followed below
+    with pytest.raises(ValueError, match=r"or pass options=\{'eta': 0\} \(CLI: --option eta=0\)$"):
+        probe.sample(den, [1e-310, 0.5, 0.9], sampler="dpmpp_2m_sde", **kw)
+    with pytest.raises(ValueError, match=r"or pass options=\{'noise_sampler': 'independent'\} \(CLI: --option "
+                                         r"noise_sampler=independent\)$"):
+        probe.sample(den, [1e-310, 0.5], sampler="dpmpp_sde", **kw)
     ref = mc.gaussian_field(S, 20, seed=3)
     with pytest.raises(ValueError, match=r"^schedules\['tiny'\]\[0\] = 1e-310 "):
         probe.probe_schedules(den, {"fine": [0.1, 0.5], "tiny": [1e-310, 0.5]}, ref, sampler="dpmpp_sde",
@@ -150,7 +156,7 @@ def test_a_first_level_beyond_the_brownian_tree_is_refused_up_front(monkeypatch)
     for sampler, ab, opts in (("dpmpp_sde", [1.45e-309, 0.5], None),  # just inside the bound
                               ("dpmpp_sde", [1e-310, 0.5], {"noise_sampler": "independent"}),
                               ("dpmpp_2m_sde", [1e-310, 0.5], None),  # one query, the whole interval
-                              ("dpmpp_2m_sde", [1e-310, 0.5, 0.9], {"eta": 0.0})):  # no noise
+                              ("dpmpp_2m_sde", [1e-310, 0.5, 0.9], {"eta": 0})):  # no noise
         assert np.all(np.isfinite(probe.sample(W, ab, sampler=sampler, options=opts, **kw))), (sampler, ab, opts)
     # a non-finite state of k-diffusion's reaching the denoiser is named as k-diffusion's, not as the denoiser's x
     monkeypatch.setattr(_library_samplers, "check_brownian_tree", lambda *a: None)
