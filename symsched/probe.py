@@ -776,32 +776,44 @@ def measured_spectrum(samples: ArrayLike, basis: Optional[ArrayLike] = None, *,
     return _measured(samples, basis, channel_axis, "samples")
 
 
-#: sample magnitudes outside [1/_BIG, _BIG] are rescaled by a power of two before their second moments are taken
-_BIG = 2.0**300
-
-
 def _measured(samples: ArrayLike, basis: Optional[ArrayLike], channel_axis: Optional[int], name: str) -> Array:
-    """:func:`measured_spectrum` of ``samples`` (called ``name`` in errors), without overflow or underflow.
+    """:func:`measured_spectrum` of ``samples`` (called ``name`` in errors), without overflow or underflow."""
+    return _measured_scaled(_as_samples(samples, name), basis, channel_axis, name)[0]
 
-    The spectrum is quadratic in the samples: very large or very small ones are divided by a power of two
-    ``2^e`` (exact) first and the spectrum multiplied by ``2^(2e)`` after; a spectrum beyond float64 raises.
+
+def _measured_scaled(x: Array, basis: Optional[ArrayLike], channel_axis: Optional[int],
+                     name: str) -> tuple[Array, Array, int]:
+    """``(psd, unit, e)``: the spectrum of ``x``, and the spectrum ``unit = psd / 2^(2e)`` of ``x / 2^e`` (largest
+    |value| in [0.5, 1)).
+
+    The spectrum is quadratic in the samples and the scaling by a power of two is exact, so ``unit`` keeps every
+    mode a scale-free quantity needs (a KL divergence of two spectra brought to a common scale) even where
+    ``psd`` itself is subnormal or 0; ``psd`` beyond float64, or all of it below its normal range, raises.
     """
-    x = _as_samples(samples, name)
     peak = float(np.max(np.abs(x)))
-    if peak == 0.0 or 1.0 / _BIG <= peak <= _BIG:
-        return _measured_unscaled(x, basis, channel_axis)
+    if peak == 0.0:
+        psd = _measured_unscaled(x, basis, channel_axis)
+        return psd, psd, 0
     e = int(np.frexp(peak)[1])
-    psd = _measured_unscaled(np.ldexp(x, -e), basis, channel_axis)
+    unit = _measured_unscaled(np.ldexp(x, -e), basis, channel_axis)
     with np.errstate(over="ignore", under="ignore"):
-        out = np.ldexp(psd, 2 * e)
-    if not np.all(np.isfinite(out)):
+        psd = np.ldexp(unit, 2 * e)
+    if not np.all(np.isfinite(psd)):
         raise ValueError(f"{name}: values too large for their spectrum to be represented in float64 (largest |value| "
                          f"{peak:.3g}: second moments ~{peak:.3g}^2 overflow); rescale {name} (e.g. to unit variance)")
-    if np.max(psd) > 0 and not np.max(out) >= np.finfo(np.float64).tiny:
+    if np.max(unit) > 0 and not np.max(psd) >= np.finfo(np.float64).tiny:
         raise ValueError(f"{name}: values too small for their spectrum to be represented in float64 (largest |value| "
                          f"{peak:.3g}: second moments ~{peak:.3g}^2 fall below its normal range, 2.2e-308); rescale "
                          f"{name} (e.g. to unit variance)")
-    return out
+    return psd, unit, e
+
+
+def _common_scale(unit_a: Array, e_a: int, unit_b: Array, e_b: int) -> tuple[Array, Array]:
+    """Two :func:`_measured_scaled` spectra at one scale (the larger's largest second moment ~1), for quantities that
+    do not change when both spectra are multiplied by one number (KL)."""
+    top = max(e_a, e_b)
+    with np.errstate(under="ignore"):
+        return np.ldexp(unit_a, 2 * (e_a - top)), np.ldexp(unit_b, 2 * (e_b - top))
 
 
 def _measured_unscaled(x: Array, basis: Optional[ArrayLike], channel_axis: Optional[int]) -> Array:
@@ -1211,7 +1223,7 @@ class _Reference:
         self.n = ref.shape[0]
         self.basis, self.channel_axis, self.metrics = basis, channel_axis, tuple(metrics)
         self.Y = ref.reshape(self.n, -1)
-        self.psd = _measured(ref, basis, channel_axis, "reference")
+        self.psd, self.unit, self.e = _measured_scaled(ref, basis, channel_axis, "reference")
         if "mmd2" in metrics:
             _mmd_size(self.n, "reference")
         self.h = _bandwidths(bandwidths, scales, self.Y, "reference") if "mmd2" in metrics else np.zeros(0)
@@ -1231,14 +1243,15 @@ class _Reference:
         if "mmd2" in self.metrics:
             _mmd_size(x.shape[0], name)
         X = x.reshape(x.shape[0], -1)
-        psd = _measured(x, self.basis, self.channel_axis, name)
+        psd, unit, e = _measured_scaled(x, self.basis, self.channel_axis, name)
         out: dict[str, float] = {}
         for m in self.metrics:
-            if m == "spectral_kl":
+            if m == "spectral_kl":  # scale-free: at a common scale, where no mode of tiny samples flushes to 0
+                ref_c, psd_c = _common_scale(self.unit, self.e, unit, e)
                 with np.errstate(over="ignore"):
-                    kl = float(kl_divergence(self.psd, psd))
+                    kl = float(kl_divergence(ref_c, psd_c))
                 out[m] = _finite_metric(kl, m, f"{name}, reference", infinite=bool(
-                    np.any((self.psd == 0) != (psd == 0))))  # a mode that is 0 in one spectrum only: KL = +inf
+                    np.any((ref_c == 0) != (psd_c == 0))))  # a mode that is 0 in one spectrum only: KL = +inf
             elif m == "spectral_w2":
                 out[m] = _finite_metric(float(w2_distance(psd, self.psd)), m, f"{name}, reference")
             elif m == "mmd2":

@@ -117,6 +117,28 @@ def test_compare_rescales_like_the_metric_functions() -> None:
         probe.compare(x * 1e-170, y * 1e-170, metrics=("fd", "sliced_w2"))
 
 
+@pytest.mark.parametrize("power", [0, -400, -480, -500, -510])
+def test_spectral_kl_of_tiny_samples_keeps_the_faint_modes(power) -> None:
+    """Samples scaled by 2^-500 (largest ~1e-151) have faint modes whose second moments fall below float64's normal
+    range (subnormal or 0, 28 of 64 here): the measured spectra lost them and compare's spectral KL came out 0.085
+    instead of 0.141. KL is scale-free, so compare takes it from the spectra at a common scale: the same number at
+    every scale, equal to 0.5 sum(r - 1 - log r), r = S_ref/P_hat, of the unscaled second moments (numpy here)."""
+    S = np.geomspace(1.0, 1e-40, 64)  # independent coordinates: the identity basis measures each mode alone
+    x = np.random.default_rng(1).standard_normal((400, 64)) * np.sqrt(S)
+    ref = np.random.default_rng(2).standard_normal((400, 64)) * np.sqrt(S)
+    r = np.mean(ref**2, axis=0) / np.mean(x**2, axis=0)
+    want = 0.5 * np.sum(r - 1.0 - np.log(r))
+    c = 2.0**power  # exact: the scaled samples are the same numbers
+    res = probe.compare(x * c, ref * c, metrics=["spectral_kl"], basis=np.eye(64))
+    assert res.mean("spectral_kl") == pytest.approx(want, rel=1e-12)
+    if power <= -480:  # (the case: some modes of the returned spectrum are below the normal range)
+        assert np.min(probe.measured_spectrum(x * c, basis=np.eye(64))) < np.finfo(np.float64).tiny
+    # a spectrum that does differ is still told apart at that scale
+    worse = probe.compare(x * c * 1.5, ref * c, metrics=["spectral_kl"], basis=np.eye(64))
+    r2 = r / 2.25
+    assert worse.mean("spectral_kl") == pytest.approx(0.5 * np.sum(r2 - 1.0 - np.log(r2)), rel=1e-12)
+
+
 def test_median_heuristic_of_mostly_repeated_points_says_so() -> None:
     with pytest.raises(ValueError, match="more than half of its pairwise distances are 0"):
         probe.median_bandwidth(np.array([[0.0]] * 4 + [[1.0]]))
