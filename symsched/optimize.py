@@ -672,6 +672,13 @@ class InfiniteObjective(ValueError):
     with its message."""
 
 
+def at_step_count(exc: InfiniteObjective, K: int, name: str = "steps") -> InfiniteObjective:
+    """``exc`` raised for one K of several, as one that names K and the argument that listed it (its advice gains
+    "or drop K from <name>")."""
+    head, sep, rest = str(exc).partition(": ")
+    return InfiniteObjective(f"{head}{sep}at K={K} of {name} {rest} (or drop K={K} from {name})")
+
+
 def _infeasible(y: Array, y_good: Array, f_good: float) -> tuple[float, Array]:
     """A refused trial point seen by L-BFGS-B: a steep bowl around the last evaluated point, f_good +
     max(1, |f_good|) at ``y``, whose gradient points back to it, so that the line search backtracks."""
@@ -1672,7 +1679,9 @@ def compare_schedules(
     table shows unweighted KL(data||generated) and W2 for all, every schedule run with the same sampler
     settings). The step counts are optimised in increasing order, each warm-started from the optima
     already found (and ``warm_starts``). Returns a :class:`ComparisonTable` (one row per step count and
-    schedule). ValueError / TypeError as :func:`optimize_schedule`, and for an empty ``steps_list`` or a repeated K.
+    schedule). ValueError / TypeError as :func:`optimize_schedule`, and for an empty ``steps_list`` or a repeated K;
+    :class:`InfiniteObjective` (a ValueError) when the divergence is +inf for one K (e.g. K = 1 with the endpoints
+    fixing its only level), naming that K: drop it from ``steps_list`` or change what the message advises.
     """
     ks = sorted(as_step_counts(steps_list, "steps_list", MAX_STEPS))
     S = as_spectrum(spectrum)
@@ -1685,11 +1694,14 @@ def compare_schedules(
 
         it = tqdm(ks, desc="compare", unit="K")
     for K in it:
-        res = optimize_schedule(
-            S, K, sampler=sampler, eta=eta, variance=variance, divergence=divergence, init=init,
-            endpoints=endpoints, grid=grid, weights=weights, seed=seed, restarts=restarts,
-            warm_starts=warm + [r.alpha_bar for r in results.values()], **settings,
-        )
+        try:
+            res = optimize_schedule(
+                S, K, sampler=sampler, eta=eta, variance=variance, divergence=divergence, init=init,
+                endpoints=endpoints, grid=grid, weights=weights, seed=seed, restarts=restarts,
+                warm_starts=warm + [r.alpha_bar for r in results.values()], **settings,
+            )
+        except InfiniteObjective as exc:
+            raise at_step_count(exc, K, "steps_list") from None
         results[K] = res
         rows.append({"steps": K, "schedule": "optimised", "kl": res.kl, "w2": res.w2, "feasible": True})
         for name, ab in res.baseline_schedules.items():

@@ -585,6 +585,24 @@ def test_every_progress_flag_is_a_boolean(bad, tmp_path) -> None:
     assert not (tmp_path / "x").exists()
 
 
+def test_compare_schedules_names_the_step_count_whose_divergence_is_infinite() -> None:
+    """compare_schedules(S, [1, 3], endpoints=(0.0, None), divergence="kl") stopped with optimize_schedule's +inf
+    message, which names no K: the fixed level of K = 1 (pure noise, one deterministic step) outputs P = 0 where
+    S > 0, so KL = +inf for that K only. The refusal names steps_list and K = 1 (sweep's: steps); K = 3 alone runs."""
+    from symsched.optimize import InfiniteObjective
+
+    S = spectra.power_law((8, 8), alpha=2.0)
+    msg = _raises(lambda: symsched.compare_schedules(S, [1, 3], endpoints=(0.0, None), divergence="kl", restarts=0),
+                  "steps_list", InfiniteObjective, match="at K=1 ")
+    assert msg.startswith("divergence: at K=1 of steps_list the endpoints fix every level") and msg.endswith(
+        "(or drop K=1 from steps_list)")
+    for n_jobs in (1, 2):  # sweep's tasks (in worker processes too) name their K the same way
+        msg = _raises(lambda: symsched.sweep([S], [3, 1], endpoints=(0.0, None), divergence="kl", restarts=0,
+                                             n_jobs=n_jobs), "steps", InfiniteObjective, match="at K=1 of steps ")
+    table = symsched.compare_schedules(S, [3], endpoints=(0.0, None), divergence="kl", restarts=0)
+    assert table.steps_list == [3] and np.isfinite(table.results[3].kl)
+
+
 def test_a_repeated_step_count_is_refused_everywhere() -> None:
     """break-test E: explain(steps=(4, 4)) and compare_schedules dropped the repeat silently, sweep refused it."""
     from symsched.commands._settings import positive_ints

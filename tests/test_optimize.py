@@ -750,11 +750,17 @@ def test_an_optimum_whose_gradient_the_engine_refuses_is_noted() -> None:
 @pytest.mark.parametrize("w", [2.0**-1074, 1e-310, 2.0**-70, 2.0**100])
 def test_a_uniform_weight_never_moves_the_optimum(w) -> None:
     """break-test (optimize): weights of 2^-1074 moved the optimum (log-SNR -3.123 against -3.427): the search saw a
-    subnormal J of one or two digits. It now runs on the scaled objective; values come back in the user's units."""
+    subnormal J of one or two digits. It now runs on the scaled objective; values come back in the user's units.
+    A power-of-two weight scales J exactly: the same optimum, bit for bit. 1e-310 (a subnormal, scaled up to
+    ~0.575 * 2^k) multiplies J by a number that is not a power of two, which rounds J and its gradient differently,
+    so L-BFGS-B stops at the same optimum within its tolerance (~2e-10 in log-SNR seen), not bit for bit."""
     S = symsched.spectra.power_law((4, 4), alpha=2.0)
     ref = optimize_schedule(S, 3)
     res = optimize_schedule(S, 3, weights=np.full(S.shape, w))
-    np.testing.assert_array_equal(res.log_snr, ref.log_snr)
+    if np.frexp(w)[0] == 0.5:
+        np.testing.assert_array_equal(res.log_snr, ref.log_snr)
+    else:
+        np.testing.assert_allclose(res.log_snr, ref.log_snr, rtol=0, atol=1e-7)  # the fault moved it by 0.3
     assert res.value == pytest.approx(ref.value * w, rel=1e-12 if w > 1e-300 else 0.1)
     assert res.baselines["karras"] == pytest.approx(ref.baselines["karras"] * w, rel=1e-12 if w > 1e-300 else 0.1)
 

@@ -425,9 +425,10 @@ def test_a_divergence_infinite_for_every_schedule_is_skipped_with_its_reason(tmp
     stdout, err = capsys.readouterr()
     assert code == 0, err
     summary = (out / "summary.md").read_text()
-    assert "Skipped: the objective is +inf at the start schedule" in summary
+    assert "Skipped: at K=3 of --steps the objective is +inf at the start schedule" in summary
+    assert "(or drop K=3 from --steps)." in summary
     assert (out / "table_w2.md").exists() and not (out / "table_kl.md").exists()
-    assert "skipped (the objective is +inf" in stdout
+    assert "skipped (at K=3 of --steps the objective is +inf" in stdout
 
 
 @pytest.mark.parametrize("rows, verdict", [

@@ -501,7 +501,8 @@ def schedules_section(ctx: Context) -> list[Section]:
                                       seed=ctx.args.seed, warm_starts=warm, **ends, **ctx.settings)
         except InfiniteObjective as exc:  # e.g. KL with zero modes and a sampler that ends with a noise floor
             ctx.bar.update()
-            sections.append(_skipped_section(DIVERGENCE_LABEL[div], str(exc).removeprefix("divergence: ")))
+            why = str(exc).removeprefix("divergence: ").replace("steps_list", "--steps")  # the report's own names
+            sections.append(_skipped_section(DIVERGENCE_LABEL[div], why))
             continue
         _add_rows(ctx, table, flow)
         warm += [res.alpha_bar for res in table.results.values()]  # the next divergence starts from these too

@@ -30,7 +30,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from .._validate import ArgumentTypeError, as_bool, as_spectrum, as_step_counts, check_choice
-from ..optimize import DEFAULT_DIVERGENCE, OptimizeResult, optimize_schedule
+from ..optimize import DEFAULT_DIVERGENCE, InfiniteObjective, OptimizeResult, at_step_count, optimize_schedule
 
 __all__ = ["sweep", "SweepResult", "SweepFits"]
 
@@ -172,7 +172,10 @@ def _task(S: Array, K: int, kw: dict[str, Any]) -> OptimizeResult:
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(limits=1):
-        return optimize_schedule(S, K, **kw)
+        try:
+            return optimize_schedule(S, K, **kw)
+        except InfiniteObjective as exc:  # for one K of several: named
+            raise at_step_count(exc, K) from None
 
 
 def run_optimizations(
