@@ -558,7 +558,8 @@ def sample(
     ``x_s = (x_t - beta/sqrt(1-ab_t) eps_hat)/sqrt(1-beta) + sqrt(v) z`` with ``beta = 1-ab_t/ab_s``
     and ``v = (1-ab_s)/(1-ab_t) beta`` (``variance="posterior"``) or ``beta`` (``"beta"``), no noise
     on the final step; its mean is evaluated as the equal posterior mean in ``x0_hat`` (Ho et al. eq. 7), which
-    does not cancel at small ``ab_t`` (:func:`symsched._signal_samplers.ddpm_step`). ``x0_hat, eps_hat`` come from the Wiener filter (FFT, or the eigenbasis);
+    does not cancel at small ``ab_t`` (:func:`symsched._signal_samplers.ddpm_step`). ``x0_hat, eps_hat`` come
+    from the Wiener filter (FFT, or the eigenbasis);
     ``z`` is white real noise in signal space. A final step to ``ab = 1`` follows the schedule.
 
     Parameters
