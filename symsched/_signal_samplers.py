@@ -22,7 +22,7 @@ import hashlib
 import math
 import sys
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, Literal, Mapping, Protocol, Sequence
+from typing import AbstractSet, Any, Callable, Iterator, Literal, Mapping, Protocol, Sequence
 
 import numpy as np
 from numpy.typing import NDArray
@@ -321,9 +321,17 @@ def check_finite_samples(x: Any, where: Callable[[], str]) -> None:
                          "float64 in the sampler's update")
 
 
+def _is_bar(progress: Any) -> bool:
+    """A caller's progress bar: an object with ``update(n)`` (tqdm-like), not a bool, mapping or set (whose
+    ``update`` merges entries)."""
+    if progress is None or isinstance(progress, (bool, np.bool_, Mapping, AbstractSet)):
+        return False
+    return callable(getattr(progress, "update", None))
+
+
 def progress_bar(total: int, progress: Any, desc: str, unit: str = "step") -> Any:
     """A tqdm bar (``progress`` True/False, or None = only when stderr is a terminal), or a caller's bar."""
-    if progress is not None and not isinstance(progress, (bool, np.bool_)) and hasattr(progress, "update"):
+    if _is_bar(progress):
         return _External(progress)
     from tqdm.auto import tqdm
 

@@ -13,13 +13,15 @@ beyond them is refused with a ValueError naming the argument, instead of running
 
 from __future__ import annotations
 
+import functools
+import inspect
 import itertools
 import math
 import numbers
 import operator
 import re
 from collections.abc import Mapping, Set
-from typing import Any, Iterable, Optional, Sequence
+from typing import Any, Callable, Iterable, Optional, Sequence, TypeVar
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -100,6 +102,44 @@ def _type_error(name: str, expected: str, value: Any) -> ArgumentTypeError:
 
 def _is_bool(value: Any) -> bool:
     return isinstance(value, (bool, np.bool_))
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+_NUMPY_DEFAULT_ERRORS = {"divide": "warn", "over": "warn", "under": "ignore", "invalid": "warn"}
+
+
+def _tamed() -> dict[str, str]:
+    """The caller's NumPy error settings with ``"raise"`` and ``"call"`` replaced by NumPy's defaults."""
+    return {k: _NUMPY_DEFAULT_ERRORS[k] if v in ("raise", "call") else v for k, v in np.geterr().items()}
+
+
+def numpy_error_defaults(fn: _F) -> _F:
+    """Run ``fn`` with any floating-point error the caller set to ``"raise"`` or ``"call"`` (``np.seterr``) reset to
+    NumPy's default for it (warn; underflow ignored): symsched's numerics handle overflow and underflow themselves
+    (longdouble, rescaling, named refusals), and their results must not change with a global
+    ``np.seterr(all="raise")``. Settings ``"ignore"``/``"warn"``/``"print"``/``"log"`` are kept."""
+    if inspect.isgeneratorfunction(fn):  # each step of the iteration, not only the generator's creation
+        @functools.wraps(fn)
+        def steps(*args: Any, **kwargs: Any) -> Any:
+            it = fn(*args, **kwargs)
+            while True:
+                with np.errstate(**_tamed()):
+                    try:
+                        value = next(it)
+                    except StopIteration as stop:
+                        return stop.value
+                yield value
+
+        return steps  # type: ignore[return-value]
+
+    @functools.wraps(fn)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        with np.errstate(**_tamed()):
+            return fn(*args, **kwargs)
+
+    return run  # type: ignore[return-value]
+
 
 
 def as_real_array(value: ArrayLike, name: str, *, complex_ok: bool = False) -> NDArray[Any]:
@@ -359,6 +399,16 @@ def as_step_counts(values: Any, name: str = "steps", maximum: Optional[int] = No
     if len(set(vals)) != len(vals):
         raise ValueError(f"{name} must not repeat a value (got {vals})")
     return vals
+
+
+def is_sequence(value: Any) -> bool:
+    """True for a collection of entries (list, tuple, array of at least one axis, other iterable); False for a
+    string, bytes, a 0-d array (a number) or a scalar. What a ``not a sequence`` error tests."""
+    if isinstance(value, (str, bytes)):
+        return False
+    if isinstance(value, np.ndarray):
+        return value.ndim > 0
+    return hasattr(value, "__iter__")
 
 
 def check_entries(values: Iterable[Any], name: str) -> list[Any]:

@@ -20,7 +20,9 @@ from typing import Any, Callable, Literal, Optional
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from ._validate import ArgumentTypeError, as_levels, as_sigmas, as_spectrum, check_choice, check_same_shape
+from ._validate import (
+    ArgumentTypeError, as_levels, as_sigmas, as_spectrum, check_choice, check_same_shape, numpy_error_defaults,
+)
 from .engine import program as _program
 from .engine import recursion
 from .engine.divergence import divergence_kernel, w2_amplitude_kernel
@@ -181,6 +183,7 @@ def _transfer(S: Array, x: Array, coordinate: str, sampler: Any, settings: dict[
     return H[inv].reshape(S.shape)
 
 
+@numpy_error_defaults
 def output_spectrum(
     spectrum: ArrayLike,
     alpha_bar: ArrayLike,
@@ -224,6 +227,7 @@ def output_spectrum(
     return _output(S, _vp_levels(alpha_bar), "alpha_bar", sampler, init, settings)
 
 
+@numpy_error_defaults
 def transfer_function(spectrum: ArrayLike, alpha_bar: ArrayLike, *, sampler: str = "ddim", **settings: Any) -> Array:
     """Transfer function H(S) = e_0^T A_K ... A_1 e_0: the response of the output to the initial sample.
 
@@ -237,6 +241,7 @@ def transfer_function(spectrum: ArrayLike, alpha_bar: ArrayLike, *, sampler: str
     return _transfer(S, _vp_levels(alpha_bar), "alpha_bar", sampler, settings)
 
 
+@numpy_error_defaults
 def output_spectrum_ve(
     spectrum: ArrayLike,
     sigmas: ArrayLike,
@@ -259,6 +264,7 @@ def output_spectrum_ve(
     return _output(S, _ve_levels(sigmas), "sigma", sampler, init, settings)
 
 
+@numpy_error_defaults
 def transfer_function_ve(spectrum: ArrayLike, sigmas: ArrayLike, *, sampler: str = "euler", **settings: Any) -> Array:
     """Transfer function H(S) of a sampler on ``sigmas``; shapes, errors and source as in :func:`output_spectrum_ve`."""
     S = as_spectrum(spectrum)
@@ -277,6 +283,7 @@ def _divergence_terms(name: str, generated: Array, data: Array) -> Array:
     return f
 
 
+@numpy_error_defaults
 def kl_divergence(p: ArrayLike, q: ArrayLike) -> float:
     """KL(N(0, diag p) || N(0, diag q)) = 1/2 sum (p/q - 1 - log(p/q)), summed over all modes.
 
@@ -294,6 +301,7 @@ def kl_divergence(p: ArrayLike, q: ArrayLike) -> float:
     return float(np.sum(_divergence_terms("kl", Q.ravel(), P.ravel())))
 
 
+@numpy_error_defaults
 def w2_distance(p: ArrayLike, q: ArrayLike) -> float:
     """W2(N(0, diag p), N(0, diag q)) = sqrt(sum (sqrt p - sqrt q)^2) (not squared); same shapes.
 
@@ -431,6 +439,7 @@ def _value_and_grad(S: Array, x: Array, coordinate: str, divergence: Any, sample
                                   settings, convert)
 
 
+@numpy_error_defaults
 def grouped_value_and_grad(grp: Grouped, x: Array, coordinate: str, divergence: Any, sampler: Any, init: Any,
                            settings: dict[str, Any], convert: Callable[[Array], Array] = lambda g: g
                            ) -> tuple[float, Array]:
@@ -450,6 +459,7 @@ def grouped_value_and_grad(grp: Grouped, x: Array, coordinate: str, divergence: 
     return J, g
 
 
+@numpy_error_defaults
 def grouped_value(grp: Grouped, x: Array, coordinate: str, divergence: Any, sampler: Any, init: Any,
                   settings: dict[str, Any]) -> float:
     """J alone on grouped modes (:func:`grouped_values` for one divergence)."""
@@ -460,6 +470,7 @@ class Unrepresentable(ValueError):
     """A divergence whose value lies beyond the float64 range (the output spectrum itself is representable)."""
 
 
+@numpy_error_defaults
 def grouped_values(grp: Grouped, x: Array, coordinate: str, divergences: Any, sampler: Any, init: Any,
                    settings: dict[str, Any]) -> dict[str, float]:
     """J of each divergence on grouped modes, from one trusted forward sweep in the ratio form rho = P / kappa (the
@@ -505,6 +516,7 @@ def _schedule_divergences(S: Array, x: Array, coordinate: str, sampler: Any, ini
     return out
 
 
+@numpy_error_defaults
 def divergence_and_grad(
     spectrum: ArrayLike,
     alpha_bar: ArrayLike,
@@ -562,6 +574,7 @@ def _grad_alpha_bar(g_l: Array, ab: Array) -> Array:
     return g
 
 
+@numpy_error_defaults
 def divergence_and_grad_ve(
     spectrum: ArrayLike,
     sigmas: ArrayLike,

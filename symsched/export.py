@@ -253,7 +253,21 @@ def _finite_sigmas(ab: Array, target: str) -> list[float]:
             "(x + (sigma_next - sigma) d is inf * 0); export to DDPMScheduler timesteps on a zero-SNR grid, or run "
             "it as flow matching (to_diffusers(..., scheduler='flow_match_euler'))"
         )
-    return [float(v) for v in _vp_sigma(ab)] + [0.0]
+    sig = _vp_sigma(ab)
+    _distinct(sig, ab, "VE sigma", target)
+    return [float(v) for v in sig] + [0.0]
+
+
+def _distinct(values: Array, ab: Array, what: str, target: str) -> None:
+    """ValueError when two levels of ``ab`` map to one exported value (``values``, strictly decreasing otherwise):
+    float64 rounding of the conversion merges them, and ``target`` would run a zero step."""
+    same = np.flatnonzero(values[1:] >= values[:-1])
+    if same.size:
+        i = int(same[0])
+        raise ValueError(
+            f"alpha_bar: levels {i} and {i + 1} ({float(ab[i])!r}, {float(ab[i + 1])!r}) map to the same {what} "
+            f"{float(values[i])!r} in float64, which {target} would run as a zero step (h = 0; the multistep "
+            "solvers divide by it); merge or separate the levels")
 
 
 def from_diffusers(scheduler: Any, *, eta: float = 0.0, strict: bool = True) -> DiffusersSchedule:
@@ -1149,6 +1163,7 @@ def _to_flow_match(ab: Array, scheduler: Any, grid: Any, rtol: float | None) -> 
     if cfg.get("stochastic_sampling"):  # as from_diffusers refuses it
         raise ValueError("scheduler: FlowMatchEulerDiscreteScheduler with stochastic_sampling=True re-noises every "
                          "step: not the deterministic flow ODE step symsched optimised for; configure it off")
+    _distinct(np.asarray(t, dtype=np.float64), ab, "flow time", "FlowMatchEulerDiscreteScheduler")
     out["sigmas"] = [float(v) for v in t]
     return out
 

@@ -38,7 +38,7 @@ from scipy import special, stats
 from . import _signal_samplers as _loops
 from ._validate import (
     MAX_SAMPLES, ArgumentTypeError, as_bool, as_int, as_levels, as_positive_int, as_real, as_real_array, as_seed,
-    as_shape, as_sigmas, as_spectrum, check_choice, check_eta, check_values,
+    as_shape, as_sigmas, as_spectrum, check_choice, check_eta, check_values, is_sequence, numpy_error_defaults,
 )
 
 __all__ = [
@@ -280,6 +280,7 @@ def _as_cross_spectrum(cross_spectrum: ArrayLike, name: str = "cross_spectrum") 
 # --------------------------------------------------------------------------------------------
 # Gaussian fields
 # --------------------------------------------------------------------------------------------
+@numpy_error_defaults
 def gaussian_field(spectrum: ArrayLike, n_samples: int, *, seed: Seed = None) -> Array:
     """Real stationary Gaussian fields with a given PSD: E|fft(x)[k]|^2 / x.size = spectrum[k].
 
@@ -313,6 +314,7 @@ def gaussian_field(spectrum: ArrayLike, n_samples: int, *, seed: Seed = None) ->
     return op.apply(rng.standard_normal((n, *S.shape)), [np.sqrt(op.modes)])[0]
 
 
+@numpy_error_defaults
 def gaussian_field_multichannel(cross_spectrum: ArrayLike, n_samples: int, *, seed: Seed = None) -> Array:
     """Real multichannel stationary fields with cross-spectrum E[X(k) X(k)^H] / N = Sigma(k).
 
@@ -348,6 +350,7 @@ def gaussian_field_multichannel(cross_spectrum: ArrayLike, n_samples: int, *, se
     return op.apply(z, [np.sqrt(op.modes)])[0]
 
 
+@numpy_error_defaults
 def gaussian_field_eigen(U: ArrayLike, S: ArrayLike, n_samples: int, *, seed: Seed = None) -> Array:
     """Non-stationary Gaussian vectors x ~ N(0, U diag(S) U^T), x = U (sqrt(S) * z).
 
@@ -382,6 +385,7 @@ def gaussian_field_eigen(U: ArrayLike, S: ArrayLike, n_samples: int, *, seed: Se
     return (z * np.sqrt(Sa)) @ Ua.T
 
 
+@numpy_error_defaults
 def wiener_denoiser(
     x: ArrayLike,
     spectrum: ArrayLike,
@@ -504,6 +508,7 @@ def _make_op(spectrum: ArrayLike, basis: ArrayLike | None) -> Any:
     return _Eigen(_as_basis(basis, S.size), S)
 
 
+@numpy_error_defaults
 def iter_sample(
     spectrum: ArrayLike,
     alpha_bar: ArrayLike,
@@ -538,6 +543,7 @@ def iter_sample(
                     n=n, rng=_rng(seed), batch=batch, progress=progress)
 
 
+@numpy_error_defaults
 def sample(
     spectrum: ArrayLike,
     alpha_bar: ArrayLike,
@@ -610,6 +616,7 @@ def sample(
     ), n_samples, np.shape(spectrum))
 
 
+@numpy_error_defaults
 def iter_sample_ve(
     spectrum: ArrayLike,
     sigmas: ArrayLike,
@@ -642,6 +649,7 @@ def iter_sample_ve(
     return _batches(op, sig, sampler=sampler, init=init, n=n, rng=_rng(seed), batch=batch, progress=progress)
 
 
+@numpy_error_defaults
 def sample_ve(
     spectrum: ArrayLike,
     sigmas: ArrayLike,
@@ -690,6 +698,7 @@ def sample_ve(
     ), n_samples, np.shape(spectrum))
 
 
+@numpy_error_defaults
 def sample_multichannel(
     cross_spectrum: ArrayLike,
     alpha_bar: ArrayLike,
@@ -740,6 +749,7 @@ def sample_multichannel(
     ), n, op.shape)
 
 
+@numpy_error_defaults
 def sample_multichannel_ve(
     cross_spectrum: ArrayLike,
     sigmas: ArrayLike,
@@ -773,7 +783,7 @@ def sample_multichannel_ve(
 def _norm_axes(axes: Sequence[int] | None, ndim: int, name: str = "axes") -> tuple[int, ...]:
     if axes is None:
         return tuple(range(ndim))
-    if isinstance(axes, (str, bytes)) or not isinstance(axes, Iterable):
+    if not is_sequence(axes):
         raise ArgumentTypeError(f"{name} must be a sequence of axis indices, e.g. (0, 1) (got {axes!r})")
     axes = tuple(axes)
     out = []
@@ -788,6 +798,7 @@ def _norm_axes(axes: Sequence[int] | None, ndim: int, name: str = "axes") -> tup
     return tuple(sorted(out))
 
 
+@numpy_error_defaults
 def empirical_psd(
     samples: ArrayLike | Iterable[ArrayLike],
     *,
@@ -864,6 +875,7 @@ def empirical_psd(
     return total / count
 
 
+@numpy_error_defaults
 def empirical_cross_spectrum(samples: ArrayLike) -> NDArray[np.complex128]:
     """Cross-periodogram of multichannel fields: Sigma_hat(k) = mean_n X_n(k) X_n(k)^H / N.
 
@@ -895,6 +907,7 @@ def empirical_cross_spectrum(samples: ArrayLike) -> NDArray[np.complex128]:
     return _unscaled(cross, 2 * k, "samples", "their cross-periodogram (squared magnitudes)")
 
 
+@numpy_error_defaults
 def cross_spectrum_modes(cross_spectrum: ArrayLike) -> tuple[Array, NDArray[Any]]:
     """Eigen-modes of a cross-spectrum: Sigma(k) = V(k) diag(lam(k)) V(k)^H.
 
@@ -905,6 +918,7 @@ def cross_spectrum_modes(cross_spectrum: ArrayLike) -> tuple[Array, NDArray[Any]
     return _eigh(_as_cross_spectrum(cross_spectrum))
 
 
+@numpy_error_defaults
 def mode_psd(cross_hat: ArrayLike, V: ArrayLike) -> Array:
     """Empirical PSD of each eigen-mode: diag(V^H Sigma_hat V), shape (*grid, C).
 
@@ -986,6 +1000,7 @@ def _prepare(psd_hat: ArrayLike, psd_true: ArrayLike) -> tuple[Array, Array]:
     return ph, pt
 
 
+@numpy_error_defaults
 def psd_zscores(
     psd_hat: ArrayLike,
     psd_true: ArrayLike,
@@ -1101,6 +1116,7 @@ def _zcrit(alpha: float, m: int) -> float:
     return float(stats.norm.isf(_sidak(_alpha(alpha), m) / 2.0))
 
 
+@numpy_error_defaults
 def psd_band(
     psd_true: ArrayLike,
     n_samples: int,
@@ -1126,6 +1142,7 @@ def psd_band(
     return pt * stats.chi2.ppf(a / 2, nu) / nu, pt * stats.chi2.isf(a / 2, nu) / nu
 
 
+@numpy_error_defaults
 def psd_confidence(
     psd_hat: ArrayLike,
     n_samples: int,
@@ -1162,6 +1179,7 @@ class MaxZTest:
     argmax: tuple[int, ...]
 
 
+@numpy_error_defaults
 def max_z_test(z: ArrayLike, *, axes: Sequence[int] | None = None) -> MaxZTest:
     """Family-wise p-value of max |z|: p = 1 - (1 - 2 Phi(-max|z|))^m over m independent bins.
 
@@ -1219,6 +1237,7 @@ class PsdCheck:
     n_floor: int = 0
 
 
+@numpy_error_defaults
 def psd_check(
     psd_hat: ArrayLike,
     psd_true: ArrayLike,

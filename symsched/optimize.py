@@ -72,7 +72,7 @@ from . import api as _api
 from . import schedules as _sch
 from ._validate import (
     MAX_ITER, MAX_STEPS, as_bool, as_int, as_levels, as_real, as_spectrum, as_step_counts, check_choice,
-    check_eta, check_same_shape,
+    check_eta, check_same_shape, is_sequence, numpy_error_defaults,
 )
 from .api import (
     DEFAULT_DIVERGENCE,
@@ -185,7 +185,7 @@ def _endpoint_levels(endpoints: Any, steps: int, grid: Optional[Array]) -> tuple
     if endpoints is None:
         g = grid if grid is not None else default_grid()
         return float(g[-1]), None
-    if isinstance(endpoints, (str, bytes)) or not hasattr(endpoints, "__len__") or len(endpoints) != 2:
+    if not is_sequence(endpoints) or not hasattr(endpoints, "__len__") or len(endpoints) != 2:
         raise ValueError(
             f"endpoints must be None or a pair (first, last) of levels or None: first in [0, 1) (0: pure noise), "
             f"last in (0, 1) (got {endpoints!r})"
@@ -228,7 +228,7 @@ def _check_warm_starts(warm_starts: Any) -> list[Array]:
         return []
     if isinstance(warm_starts, np.ndarray) and warm_starts.ndim == 1:
         warm_starts = [warm_starts]
-    if isinstance(warm_starts, (str, bytes)) or not hasattr(warm_starts, "__iter__"):
+    if not is_sequence(warm_starts):
         raise ValueError(f"warm_starts must be a sequence of schedules alpha_bar (got {warm_starts!r})")
     return [as_levels(ab, f"warm_starts[{i}]") for i, ab in enumerate(warm_starts)]
 
@@ -1001,6 +1001,7 @@ class OptimizeResult:
 # ---------------------------------------------------------------------------------------------
 
 
+@numpy_error_defaults
 def schedule_output(
     spectrum: ArrayLike,
     alpha_bar: ArrayLike,
@@ -1024,6 +1025,7 @@ def schedule_output(
     return output_spectrum(spectrum, alpha_bar, sampler=sampler, init=init, **kw)
 
 
+@numpy_error_defaults
 def schedule_metrics(
     spectrum: ArrayLike,
     alpha_bar: ArrayLike,
@@ -1147,6 +1149,7 @@ def _pattern_search(
     return j, best, sweeps
 
 
+@numpy_error_defaults
 def optimize_schedule(
     spectrum: ArrayLike,
     steps: int,
@@ -1655,6 +1658,7 @@ class ComparisonTable:
         return self.to_markdown()
 
 
+@numpy_error_defaults
 def compare_schedules(
     spectrum: ArrayLike,
     steps_list: Sequence[int] = (5, 10, 20, 50),

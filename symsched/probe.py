@@ -45,6 +45,7 @@ from . import _signal_samplers as _loops
 from ._validate import (
     MAX_MMD_SAMPLES, MAX_PROJECTIONS, MAX_SAMPLES, MAX_VALUES, ArgumentTypeError, as_bool, as_int, as_levels,
     as_positive_int, as_real, as_real_array, as_seed, as_shape, check_choice, check_eta, check_names, check_values,
+    is_sequence, numpy_error_defaults,
 )
 
 __all__ = [
@@ -140,6 +141,7 @@ def _attribute(obj: Any, attr: str) -> Any:
     return getattr(getattr(obj, "__self__", None), attr, None)
 
 
+@numpy_error_defaults
 def wiener_denoiser(spectrum: ArrayLike, *, prediction: str = "epsilon", basis: Optional[ArrayLike] = None) -> Denoiser:
     r"""The exact MMSE denoiser of Gaussian data with PSD ``spectrum`` as a :class:`Denoiser` (the control).
 
@@ -175,6 +177,7 @@ def wiener_denoiser(spectrum: ArrayLike, *, prediction: str = "epsilon", basis: 
     B = None if basis is None else as_real_array(basis, "basis")  # a complex basis was cast (ComplexWarning)
     mc.wiener_denoiser(np.zeros((1, *S.shape)), S, 0.5, basis=B)  # validate once
 
+    @numpy_error_defaults
     def fn(x: Array, a: float) -> Array:
         if pred == "epsilon":
             return mc.wiener_denoiser(x, S, a, output="eps", basis=B)
@@ -428,6 +431,7 @@ def _levels_for(sampler: str, ab: Array) -> Array:
     return np.asarray(alpha_bar_to_sigmas(ab), dtype=np.float64)
 
 
+@numpy_error_defaults
 def sample(
     denoiser: Callable[[Array, float], Any],
     alpha_bar: ArrayLike,
@@ -747,6 +751,7 @@ def _as_samples(samples: ArrayLike, name: str = "samples", shape: Optional[tuple
     return arr
 
 
+@numpy_error_defaults
 def measured_spectrum(samples: ArrayLike, basis: Optional[ArrayLike] = None, *,
                       channel_axis: Optional[int] = None) -> Array:
     r"""Spectrum of a batch of samples, in the coordinates symsched's closed forms use.
@@ -834,17 +839,32 @@ def _measured_unscaled(x: Array, basis: Optional[ArrayLike], channel_axis: Optio
     return mc.empirical_psd(x)
 
 
+@numpy_error_defaults
 def pca_basis(reference: ArrayLike) -> tuple[Array, Array]:
     r"""PCA basis of reference data: ``U`` (d, d) and variances ``S`` (d,), descending: ``X^T X / n = U diag(S) U^T``.
 
     Uncentred second moments (the zero-mean model), of the flattened samples: ``reference`` (n, ...) with
-    ``d`` values per sample. ValueError unless ``reference`` is a finite real array with a batch axis and
-    n >= 2. Source: docs/model.md §1 (PCA modes); ``numpy.linalg.eigh``.
+    ``d`` values per sample. Computed on ``reference / 2^e`` (largest |value| in [0.5, 1); exact), so neither
+    the second moments nor the eigen-solver overflow or underflow. ValueError unless ``reference`` is a finite real
+    array with a batch axis and n >= 2, or when the variances lie beyond float64 or all below its normal range.
+    Source: docs/model.md §1 (PCA modes); ``numpy.linalg.eigh``.
     """
     x = _as_samples(reference, "reference")
     X = x.reshape(x.shape[0], -1)
-    S, U = np.linalg.eigh(X.T @ X / X.shape[0])
-    return np.ascontiguousarray(U[:, ::-1]), np.clip(S[::-1], 0.0, None)
+    peak = float(np.max(np.abs(X)))
+    e = int(np.frexp(peak)[1]) if peak > 0 else 0
+    Xu = np.ldexp(X, -e)
+    unit, U = np.linalg.eigh(Xu.T @ Xu / Xu.shape[0])
+    with np.errstate(over="ignore", under="ignore"):
+        S = np.ldexp(np.clip(unit[::-1], 0.0, None), 2 * e)
+    if not np.all(np.isfinite(S)):
+        raise ValueError(f"reference: values too large for their PCA variances to be represented in float64 (largest "
+                         f"|value| {peak:.3g}); rescale reference (e.g. to unit variance)")
+    if np.max(unit) > 0 and not S[0] >= np.finfo(np.float64).tiny:
+        raise ValueError(f"reference: values too small for their PCA variances to be represented in float64 (largest "
+                         f"|value| {peak:.3g}: variances fall below its normal range, 2.2e-308); rescale reference "
+                         f"(e.g. to unit variance)")
+    return np.ascontiguousarray(U[:, ::-1]), S
 
 
 # --------------------------------------------------------------------------------------------
@@ -855,6 +875,7 @@ def _flat(x: ArrayLike, name: str) -> Array:
     return a.reshape(a.shape[0], -1)
 
 
+@numpy_error_defaults
 def median_bandwidth(x: ArrayLike, *, max_points: int = _MEDIAN_POINTS, seed: int = 0) -> float:
     """Median heuristic: the median pairwise Euclidean distance of (up to ``max_points`` of) ``x``.
 
@@ -960,6 +981,7 @@ def _mmd_terms(X: Array, Y: Array, h: Array, kyy: Optional[Array] = None) -> Arr
     return kxx + kyy - 2.0 * kxy
 
 
+@numpy_error_defaults
 def mmd2(x: ArrayLike, y: ArrayLike, *, bandwidths: Union[float, Sequence[float], None] = None,
          scales: Sequence[float] = (0.5, 1.0, 2.0)) -> float:
     r"""Unbiased MMD² with the mixture kernel ``k = mean_b exp(-|x-y|^2 / (2 h_b^2))`` (Gretton et al. 2012, eq. 3).
@@ -1042,6 +1064,7 @@ def _projections(d: int, n_projections: int, seed: Any) -> Array:
     return P / np.linalg.norm(P, axis=0, keepdims=True)
 
 
+@numpy_error_defaults
 def sliced_w2(x: ArrayLike, y: ArrayLike, *, n_projections: int = 128, seed: int = 0,
               projections: Optional[ArrayLike] = None) -> float:
     r"""Sliced Wasserstein-2 distance ``(E_theta W2^2(theta#x, theta#y))^(1/2)`` (POT's ``ot.sliced_wasserstein_distance``).
@@ -1084,6 +1107,7 @@ def sliced_w2(x: ArrayLike, y: ArrayLike, *, n_projections: int = 128, seed: int
                           "x, y")
 
 
+@numpy_error_defaults
 def gaussian_frechet_distance(mu1: ArrayLike, cov1: ArrayLike, mu2: ArrayLike, cov2: ArrayLike) -> float:
     r"""Fréchet (W2²) distance of Gaussians: ``|mu1-mu2|^2 + tr(C1 + C2 - 2 (C1^½ C2 C1^½)^½)`` (the FID formula).
 
@@ -1166,6 +1190,7 @@ def _moments(X: Array, name: str) -> tuple[Array, Array]:
     return mu, C
 
 
+@numpy_error_defaults
 def frechet_distance(x: ArrayLike, y: ArrayLike, *, components: Optional[int] = None) -> float:
     r"""Fréchet distance of Gaussians fitted to x and y (mean, sample covariance), on pixels or PCA features.
 
@@ -1487,6 +1512,7 @@ def _reference(reference: Any, **kw: Any) -> _Reference:
     return reference if isinstance(reference, _Reference) else _Reference(reference, **kw)
 
 
+@numpy_error_defaults
 def compare(
     samples: Union[ArrayLike, Sequence[ArrayLike]],
     reference: ArrayLike,
@@ -1561,6 +1587,7 @@ def compare(
     return _comparison(ref, _seed_sets(samples, "samples"), "samples", P, S)
 
 
+@numpy_error_defaults
 def compare_paired(
     samples: Mapping[str, Union[ArrayLike, Sequence[ArrayLike]]],
     reference: ArrayLike,
@@ -1710,7 +1737,7 @@ def default_schedules(
     from .schedules import STANDARD_SCHEDULES, from_grid, standard_schedule, timesteps
 
     K = as_positive_int(steps, "steps")
-    if isinstance(names, (str, bytes)) or not isinstance(names, Iterable):
+    if not is_sequence(names):
         raise ArgumentTypeError(f"names must be a sequence of schedule names, e.g. ('optimised-w2', 'karras') "
                                 f"(got {names!r})")
     names = list(names)
@@ -1769,6 +1796,7 @@ class ProbeResult:
                                timesteps=dict(self.timesteps), seconds=dict(self.seconds), **self.comparison.to_dict()))
 
 
+@numpy_error_defaults
 def probe_schedules(
     denoiser: Callable[[Array, float], Any],
     schedules: Mapping[str, ArrayLike],
@@ -1878,7 +1906,7 @@ def probe_schedules(
 
 
 def _seeds(seeds: Any) -> tuple[int, ...]:
-    if isinstance(seeds, (int, np.integer, str, bytes)) or not hasattr(seeds, "__iter__"):
+    if not is_sequence(seeds):
         raise ValueError(f"seeds must be a sequence of integer seeds, e.g. (0, 1, 2) (got {seeds!r})")
     out = []
     for s in seeds:
@@ -1966,6 +1994,9 @@ def plot_probe(result: ProbeResult, path: Any = None, *, channel_axis: Optional[
     one = result.reference_examples[0]
     if channel_axis is None and one.ndim == 3 and one.shape[0] in (1, 3):
         channel_axis = 0  # (C, H, W), the torch layout
+    if channel_axis is not None:
+        channel_axis = as_int(channel_axis, "channel_axis", -one.ndim, one.ndim - 1,
+                              rule=f"an axis of one sample (shape {one.shape}), in [-{one.ndim}, {one.ndim})")
     rows = len(names) + 1
     cell = 0.85  # inches per sample image
     psd_w = 5.0

@@ -795,12 +795,12 @@ def timesteps(
         t = np.linspace(0, T - 1, K).round()[::-1].astype(np.int64)
     elif spacing == "leading":
         ratio = T // K
-        t = (np.arange(0, K) * ratio).round()[::-1].astype(np.int64) + offset
-        if t[0] > T - 1:
+        if (K - 1) * ratio + offset > T - 1:  # Python integers: checked before the int64 sum could wrap
             raise ValueError(
                 f"steps_offset={offset} shifts the leading timesteps past num_train_timesteps - 1 = {T - 1} "
-                f"(largest timestep {int(t[0])})"
+                f"(largest timestep {(K - 1) * ratio + offset})"
             )
+        t = (np.arange(0, K) * ratio).round()[::-1].astype(np.int64) + offset
     else:  # trailing
         # np.arange's own float fill (as diffusers), truncated to K values
         t = np.round(np.arange(T, 0, -(T / K))[:K]).astype(np.int64) - 1
@@ -1096,8 +1096,7 @@ def _log_sin(log_x: Array) -> Array:
 
 def _log_snr_end(value: Any, name: str) -> float:
     """A log-SNR end point: a real number, or -inf / +inf (pure noise / clean)."""
-    if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_)) \
-            and math.isinf(float(value)):
+    if isinstance(value, (float, np.floating)) and math.isinf(value):  # (an integer is never infinite)
         return float(value)
     return _real(value, name)
 
@@ -1262,8 +1261,11 @@ def flux_t(
     if (mu is None) == (image_seq_len is None):
         raise ValueError("flux_t: give exactly one of mu and image_seq_len")
     if mu is None:
-        mu = float(flux_mu(image_seq_len, base_shift=base_shift, max_shift=max_shift, base_seq_len=base_seq_len,
-                           max_seq_len=max_seq_len))
+        mus = flux_mu(image_seq_len, base_shift=base_shift, max_shift=max_shift, base_seq_len=base_seq_len,
+                      max_seq_len=max_seq_len)
+        if np.ndim(mus) != 0:
+            raise ValueError(f"image_seq_len must be one token count for flux_t (got shape {np.shape(mus)})")
+        mu = float(mus)
     m = _real(mu, "mu")
     t = _time_shift_log(np.linspace(1.0, 1.0 / K, K), m)  # e^mu / (e^mu + 1/t - 1) for any finite mu
     return _check_flow_times(t, f"flux_t(K={K}, mu={m:g})", "mu must be closer to 0")

@@ -39,6 +39,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from ._validate import (
     MAX_DPS, MAX_STEPS, ArgumentTypeError, as_dps, as_int, as_real as _real, as_spectrum, check_choice, check_entries,
+    numpy_error_defaults,
 )
 from .engine.recursion import EXACT_FALLBACK_MODES  # modes recomputed with mpmath at most, as in the engine
 
@@ -115,7 +116,8 @@ def _model(beta_min: Any, beta_max: Any, horizon: Any, eps: Any) -> tuple[float,
     bmin = _real(beta_min, "beta_min")
     bmax = _real(beta_max, "beta_max")
     T, e = _horizon_eps(horizon, eps)
-    ends = np.asarray(K.beta_kernel()(np.array([0.0, T]), bmin, bmax)[0], dtype=np.float64)
+    with np.errstate(over="ignore"):  # beta(horizon) = inf is positive (the run itself then names the overflow)
+        ends = np.asarray(K.beta_kernel()(np.array([0.0, T]), bmin, bmax)[0], dtype=np.float64)
     if not np.all(ends > 0):
         raise ValueError(
             "beta_min, beta_max: beta(t) = beta_min + (beta_max - beta_min) t must be positive on "
@@ -189,6 +191,7 @@ def n_points_for_nfe(scheme: str, n_evals: int) -> int:
     return steps + 1
 
 
+@numpy_error_defaults
 def reverse_grid(n_points: int, *, horizon: float = 1.0, eps: float = 0.0) -> tuple[Array, float]:
     """Forward times of the reverse grid: ``tau_k = horizon - t_k``, ``t_k = (horizon - eps) k / (N - 1)``.
 
@@ -216,7 +219,11 @@ def reverse_grid(n_points: int, *, horizon: float = 1.0, eps: float = 0.0) -> tu
     """
     N = _n_points(n_points)
     T, e = _horizon_eps(horizon, eps)
-    t = (T - e) * np.arange(N, dtype=np.float64) / (N - 1)
+    k = np.arange(N, dtype=np.float64)
+    with np.errstate(over="ignore"):
+        t = (T - e) * k / (N - 1)
+    if not np.isfinite(t[-1]):  # (T - e) k overflows near the top of float64: divide first (within 1 ulp)
+        t = k / (N - 1) * (T - e)
     tau = T - t
     tau[-1] = e
     return tau, float(t[1] - t[0])
@@ -338,6 +345,7 @@ def _recompute_beyond_float64(P: Array, u: Array, scheme: str, n_points: int, bm
 # ----------------------------------------------------------------------------------------------
 # public
 # ----------------------------------------------------------------------------------------------
+@numpy_error_defaults
 def output_spectrum(
     spectrum: ArrayLike,
     scheme: Literal["em", "ei", "ddpm", "euler", "heun", "rk4"],
@@ -394,6 +402,7 @@ def output_spectrum(
     return P[inv].reshape(S.shape)
 
 
+@numpy_error_defaults
 def continuous_output_spectrum(
     spectrum: ArrayLike,
     kind: Literal["sde", "ode"] = "sde",
@@ -459,6 +468,7 @@ def _continuous(u: Array, kind: str, bmin: float, bmax: float, T: float, e: floa
 # ----------------------------------------------------------------------------------------------
 # mpmath reference
 # ----------------------------------------------------------------------------------------------
+@numpy_error_defaults
 def output_spectrum_mp(
     spectrum: ArrayLike, scheme: str, n_points: int, *, beta_min: float = 0.05, beta_max: float = 10.0,
     horizon: float = 1.0, eps: float = 0.0, init: str = "white", dps: int = 50,
@@ -536,6 +546,7 @@ def _sde_mp_run(S: Array, scheme: str, N: int, T: float, e: float, bmin: float, 
     return out
 
 
+@numpy_error_defaults
 def continuous_output_spectrum_mp(
     spectrum: ArrayLike, kind: str = "sde", *, beta_min: float = 0.05, beta_max: float = 10.0,
     horizon: float = 1.0, eps: float = 0.0, init: str = "white", dps: int = 50,
@@ -640,6 +651,7 @@ def _sizes(values: Iterable[Any], name: str) -> tuple[int, ...]:
     return _unique_items(out, name)
 
 
+@numpy_error_defaults
 def error_table(
     spectrum: ArrayLike,
     sizes: Sequence[int] = (50, 250, 500, 1000),

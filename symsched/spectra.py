@@ -30,8 +30,8 @@ from numpy.typing import ArrayLike, NDArray
 
 from ._io import load_npy
 from ._validate import (
-    as_bool, as_int, as_positive as _positive, as_real as _real, as_real_array, as_positive_int, as_shape, as_spectrum,
-    check_choice,
+    _show, as_bool, as_int, as_positive as _positive, as_real as _real, as_real_array, as_positive_int, as_shape,
+    as_spectrum, check_choice,
 )
 
 __all__ = [
@@ -499,8 +499,8 @@ def radial_psd(psd: ArrayLike, *, channel_axis: Optional[int] = None) -> tuple[A
     if channel_axis is not None:
         try:
             spec = np.moveaxis(spec, channel_axis, -1)
-        except (ValueError, IndexError, TypeError):
-            raise ValueError(f"channel_axis={channel_axis!r} is out of range for psd of shape {spec.shape}") from None
+        except (ValueError, IndexError, TypeError, OverflowError):
+            raise ValueError(f"channel_axis={_show(channel_axis)} is out of range for psd of shape {spec.shape}") from None
         grid = spec.shape[:-1]
     else:
         grid = spec.shape
@@ -596,7 +596,7 @@ def welch_psd(
     noverlap : int, optional
         Overlap (default ``nperseg // 2``), ``0 <= noverlap < nperseg``.
     window : str or tuple or array_like
-        Passed to scipy (default Hann).
+        A ``scipy.signal.get_window`` name or (name, parameter) tuple (default Hann), or ``nperseg`` values.
     detrend : False, "constant" or "linear"
         Per-segment detrending passed to scipy. Default ``False`` keeps the raw second moment,
         as :func:`psd2d` with ``mean="none"``.
@@ -613,7 +613,8 @@ def welch_psd(
     ValueError
         If ``x`` is empty, not finite or not 1-D/2-D, ``fs`` is not positive, ``nperseg`` is not a positive
         integer or exceeds n, ``noverlap`` is not in [0, nperseg), ``detrend`` is not one of the three, or
-        scipy refuses the arguments (e.g. the ``window``; its message is kept).
+        ``window`` is neither a window scipy knows (its message is kept) nor a finite array of ``nperseg`` values
+        with some nonzero value.
     """
     from scipy.signal import welch
 
@@ -626,8 +627,9 @@ def welch_psd(
         raise ValueError(f"nperseg={nper} exceeds the signal length n={arr.shape[-1]}")
     if noverlap is not None:
         noverlap = as_int(noverlap, "noverlap", 0, nper - 1, rule="an integer in [0, nperseg)")
-    if detrend not in (False, "constant", "linear"):
+    if not (isinstance(detrend, (bool, str)) and detrend in (False, "constant", "linear")):
         raise ValueError(f"detrend must be False, 'constant' or 'linear' (got {detrend!r})")
+    window = _welch_window(window, nper)
     with np.errstate(over="ignore", invalid="ignore"):  # an overflow is refused by name in _finish
         try:
             freq, p = welch(
@@ -649,6 +651,28 @@ def welch_psd(
     return np.asarray(freq, dtype=np.float64), _finish(_hermitian(p, (0,)), "welch_psd result", "x")
 
 
+def _welch_window(window: Any, nper: int) -> Array:
+    """``window`` as the length-``nperseg`` array scipy's Welch uses (``scipy.signal.get_window`` of a name or
+    (name, parameter) tuple, periodic); ValueError naming ``window`` unless it is such a name or a finite real
+    1-D array of length ``nperseg`` with some nonzero value."""
+    from scipy.signal import get_window
+
+    if isinstance(window, (str, tuple)):
+        try:
+            return np.asarray(get_window(window, nper), dtype=np.float64)
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"window: scipy.signal.get_window refuses {window!r} ({exc})") from None
+    if isinstance(window, (bool, int, float, np.number)) or window is None:
+        raise ValueError(f"window must be a window name (e.g. 'hann'), a (name, parameter) tuple or an array of "
+                         f"nperseg={nper} values (got {window!r})")
+    w = as_real_array(window, "window")
+    if w.shape != (nper,):
+        raise ValueError(f"window must have shape (nperseg,) = ({nper},) (got {w.shape})")
+    if not np.all(np.isfinite(w)) or not np.any(w != 0):
+        raise ValueError("window must be finite with some nonzero value (its energy normalises the PSD)")
+    return w
+
+
 # ---------------------------------------------------------------------------------------------
 # image patches and loaders
 # ---------------------------------------------------------------------------------------------
@@ -667,13 +691,14 @@ def _to_signed_unit(img: np.ndarray, name: str) -> np.ndarray:
 
 
 def _patches(img: np.ndarray, patch_size: int) -> np.ndarray:
-    """Non-overlapping patch_size² patches from the top-left corner: (n, p, p, 3)."""
+    """Non-overlapping patch_size² patches from the top-left corner: (n, p, p, 3); (0, 0, 0, 3) when none fits
+    (no array of a huge ``patch_size`` is ever shaped)."""
     from skimage.util import view_as_blocks
 
     p = patch_size
     h, w = (img.shape[0] // p) * p, (img.shape[1] // p) * p
     if h == 0 or w == 0:
-        return np.empty((0, p, p, img.shape[-1]))
+        return np.empty((0, 0, 0, img.shape[-1]))
     blocks = view_as_blocks(np.ascontiguousarray(img[:h, :w]), (p, p, img.shape[-1]))
     return blocks.reshape(-1, p, p, img.shape[-1])
 
@@ -688,10 +713,11 @@ def _natural_images() -> Iterator[tuple[str, np.ndarray]]:
 @functools.lru_cache(maxsize=4)
 def _natural_patches_cached(patch_size: int) -> np.ndarray:
     parts = [_patches(_to_signed_unit(img, f"skimage.data.{n}"), patch_size) for n, img in _natural_images()]
-    out = np.concatenate(parts, axis=0)
-    if out.shape[0] == 0:
-        raise ValueError(f"patch_size={patch_size} is larger than every built-in photograph "
+    parts = [q for q in parts if q.shape[0]]
+    if not parts:
+        raise ValueError(f"patch_size={_show(patch_size)} is larger than every built-in photograph "
                          f"({', '.join(NATURAL_PATCH_IMAGES)}; the largest fits 512x512 patches)")
+    out = np.concatenate(parts, axis=0)
     out -= out.mean(axis=(0, 1, 2))
     out.setflags(write=False)
     return out
@@ -801,7 +827,7 @@ def _folder_spectrum(folder: Path, patch_size: int) -> Array:
         acc.add(patches, "none")
     if acc.n == 0:
         raise ValueError(
-            f"source folder {str(folder)!r}: no image is at least {patch_size}×{patch_size} pixels"
+            f"source folder {str(folder)!r}: no image is at least {_show(patch_size)}×{_show(patch_size)} pixels"
         )
     M = acc.result("dataset")
     return _eigen_modes(M[..., :1, :1])[..., 0] if grey else _eigen_modes(M)  # grey: the one channel's PSD

@@ -696,3 +696,93 @@ def test_every_grid_shape_follows_one_rule(bad, exc, needle) -> None:
         with pytest.raises(exc, match=needle):
             call(bad)
             pytest.fail(f"{where} accepted shape={bad!r}")
+
+
+# ------------------------------------------------------------------ edges found by a second review
+
+def test_pca_basis_rescales_instead_of_overflowing_or_underflowing() -> None:
+    X = np.random.default_rng(0).standard_normal((30, 5))
+    U, S = probe.pca_basis(X)
+    Ub, Sb = probe.pca_basis(np.ldexp(X, 500))  # a power of two: the same scaled problem, bit for bit
+    np.testing.assert_array_equal(Ub, U)
+    np.testing.assert_array_equal(Sb, np.ldexp(S, 1000))
+    U2, S2 = probe.pca_basis(X * 1e154)  # eigh of X^T X / n itself did not converge (inf entries)
+    np.testing.assert_allclose(S2, S * 1e308, rtol=1e-12)
+    np.testing.assert_allclose(np.abs(U2), np.abs(U), atol=1e-12)
+    _raises(lambda: probe.pca_basis(X * 1e-300), "reference", match="too small")  # variances ~1e-600: were all 0
+    _raises(lambda: probe.pca_basis(X * 1e160), "reference", match="too large")
+
+
+def test_exports_refuse_levels_that_merge_in_float64() -> None:
+    ab = [0.1, np.nextafter(0.1, 1)]  # strictly increasing, but both map to sigma = 3.0
+    _raises(lambda: export.to_k_diffusion_sigmas(ab), "alpha_bar", match="same VE sigma")
+    _raises(lambda: export.to_diffusers(ab), "alpha_bar", match="same VE sigma")
+    g = schedules.training_grid("linear")
+    pair = [g[500], np.nextafter(g[500], 1)]
+    _raises(lambda: export.to_diffusers(pair, scheduler="flow_match_euler"), "alpha_bar", match="same flow time")
+    assert export.to_k_diffusion_sigmas([0.1, 0.5]).tolist() == [3.0, 1.0, 0.0]  # distinct levels still export
+
+
+@pytest.mark.parametrize("offset", [2**63 - 1, 10**20, 100])
+def test_timesteps_offset_past_the_grid_is_refused_before_int64_wraps(offset) -> None:
+    _raises(lambda: schedules.timesteps(10, steps_offset=offset), "steps_offset", match="num_train_timesteps - 1")
+    assert schedules.timesteps(10, steps_offset=99)[0] == 999  # the largest offset that fits
+
+
+def test_reverse_grid_at_the_top_of_float64() -> None:
+    tau, delta = sde.reverse_grid(10, horizon=1e308)  # (T - eps) k overflowed to inf before the division
+    assert np.all(np.isfinite(tau)) and np.all(np.diff(tau) < 0) and tau[0] == 1e308 and tau[-1] == 0.0
+    np.testing.assert_allclose(tau, 1e308 * (1 - np.arange(10) / 9), rtol=1e-15)
+    assert delta == pytest.approx(1e308 / 9, rel=1e-15)
+    t1, d1 = sde.reverse_grid(7, horizon=2.5, eps=0.5)  # ordinary horizons: unchanged arithmetic
+    np.testing.assert_allclose(t1, [2.5, 2.5 - 1 / 3, 2.5 - 2 / 3, 1.5, 2.5 - 4 / 3, 2.5 - 5 / 3, 0.5], rtol=1e-15)
+
+
+def test_welch_psd_window_and_detrend_are_checked_by_name() -> None:
+    from scipy.signal import get_window
+
+    x = np.random.default_rng(1).standard_normal(1000)
+    _, p = spectra.welch_psd(x, nperseg=64)
+    np.testing.assert_array_equal(spectra.welch_psd(x, nperseg=64, window=get_window("hann", 64))[1], p)
+    for bad in (None, 0.5, np.zeros(64), np.ones(3), [np.nan] * 64, "nope", ("kaiser",)):
+        _raises(lambda: spectra.welch_psd(x, nperseg=64, window=bad), "window")
+    for bad in (np.array([1, 2]), None, "x"):
+        _raises(lambda: spectra.welch_psd(x, nperseg=64, detrend=bad), "detrend")
+
+
+def test_scalar_arguments_given_as_arrays_or_huge_integers() -> None:
+    _raises(lambda: schedules.flux_t(5, image_seq_len=np.array([4096])), "image_seq_len", match="one token count")
+    np.testing.assert_array_equal(schedules.flux_t(5, image_seq_len=np.array(4096)), schedules.flux_t(5, mu=1.15))
+    _raises(lambda: schedules.shifted(5, log_snr_max=10**400), "log_snr_max")
+    _raises(lambda: spectra.load_spectrum("builtin:natural-patches", patch_size=1e308), "patch_size")
+    _raises(lambda: spectra.radial_psd(np.ones((4, 4, 3)), channel_axis=10**30), "channel_axis")
+    S = spectra.power_law((8, 8), alpha=2.0)
+    _raises(lambda: symsched.optimize_schedule(S, 3, endpoints=np.array(0.5)), "endpoints")
+    _raises(lambda: symsched.optimize_schedule(S, 3, warm_starts=np.array(0.5)), "warm_starts")
+    for call in (lambda: mc.psd_dof((4, 4), axes=np.array(0)), lambda: mc.independent_bins((4, 4), axes=np.array(0))):
+        _raises(call, "axes", exc=TypeError)
+
+
+@pytest.mark.parametrize("bad", [{"a": 1}, {1, 2}, 1, "yes"])
+def test_progress_that_is_not_a_bar_or_a_bool(bad) -> None:
+    _raises(lambda: mc.sample(S3, AB, n_samples=2, seed=0, progress=bad), "progress", exc=TypeError)
+
+
+def test_results_do_not_depend_on_a_global_numpy_error_state() -> None:
+    """np.seterr(all="raise") in the caller's program: the engine's handled underflows (a subnormal level, S = 0)
+    raised FloatingPointError from inside symsched; the results must equal those under NumPy's defaults."""
+    S = np.array([0.0, 5e-324, 1e-300, 1.0, 1e300])
+    calls = {
+        "vp": lambda: symsched.output_spectrum(S, [5e-324, 0.5, 1 - 1e-12]),
+        "ve": lambda: symsched.output_spectrum_ve(S, [1e100, 1.0, 1e-8], sampler="dpmpp_2m"),
+        "grad": lambda: symsched.divergence_and_grad(S, [0.0, 0.5, 0.999], divergence="w2")[1],
+        "intermediate": lambda: symsched.intermediate_spectra(S, [5e-324, 0.5, 0.99]).sample,
+        "mc": lambda: mc.sample(np.array([[1e-300, 1.0], [1.0, 1e300]]), [5e-324, 0.5], n_samples=4, seed=0),
+    }
+    expected = {k: f() for k, f in calls.items()}
+    old = np.seterr(all="raise")
+    try:
+        for k, f in calls.items():
+            np.testing.assert_array_equal(f(), expected[k], err_msg=k)
+    finally:
+        np.seterr(**old)

@@ -352,7 +352,7 @@ def test_welch_default_window_mean():
         (np.zeros(128), dict(nperseg=64, fs=0.0), "fs must be positive"),
         (np.zeros(128), dict(nperseg=64, detrend="quadratic"), "detrend must be"),
         (np.zeros(128, dtype=complex), dict(nperseg=64), "real numbers"),
-        (np.zeros(128), dict(nperseg=64, window="no-such-window"), "welch_psd"),
+        (np.zeros(128), dict(nperseg=64, window="no-such-window"), "window: scipy.signal.get_window refuses"),
     ],
 )
 def test_welch_errors(x, kwargs, match):

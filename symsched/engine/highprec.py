@@ -19,7 +19,7 @@ import mpmath
 import numpy as np
 from numpy.typing import ArrayLike
 
-from .._validate import MAX_DPS, as_dps, as_levels, as_sigmas, as_spectrum, check_choice
+from .._validate import MAX_DPS, as_dps, as_levels, as_sigmas, as_spectrum, check_choice, numpy_error_defaults
 
 __all__ = ["output_spectrum_mp", "output_spectrum_ve_mp", "transfer_function_mp", "MAX_DPS"]
 
@@ -259,6 +259,7 @@ def _sweep(out: np.ndarray, S: np.ndarray, x: np.ndarray, coordinate: str, name:
             out[pos] = _mp_variance(steps, s_mp, m, _init(mod.PROCESS, init, s_mp, lv[0]))
 
 
+@numpy_error_defaults
 def output_spectrum_mp(spectrum: ArrayLike, alpha_bar: ArrayLike, *, sampler: str = "ddim", init: str = "white",
                        dps: int = 50, **settings: Any) -> np.ndarray:
     """:func:`symsched.output_spectrum` at ``dps`` decimal digits; returns an object array of mpf, shape of
@@ -269,6 +270,7 @@ def output_spectrum_mp(spectrum: ArrayLike, alpha_bar: ArrayLike, *, sampler: st
     return _run(spectrum, as_levels(alpha_bar), "alpha_bar", sampler, init, dps, settings)
 
 
+@numpy_error_defaults
 def transfer_function_mp(spectrum: ArrayLike, alpha_bar: ArrayLike, *, sampler: str = "ddim", dps: int = 50,
                          **settings: Any) -> np.ndarray:
     """:func:`symsched.transfer_function` at ``dps`` decimal digits (object array of mpf, shape of ``spectrum``).
@@ -278,6 +280,7 @@ def transfer_function_mp(spectrum: ArrayLike, alpha_bar: ArrayLike, *, sampler: 
     return _run(spectrum, as_levels(alpha_bar), "alpha_bar", sampler, None, dps, settings)
 
 
+@numpy_error_defaults
 def output_spectrum_ve_mp(spectrum: ArrayLike, sigmas: ArrayLike, *, sampler: str = "euler", init: str = "white",
                           dps: int = 50, **settings: Any) -> np.ndarray:
     """:func:`symsched.output_spectrum_ve` at ``dps`` decimal digits (object array of mpf, shape of ``spectrum``).

@@ -34,7 +34,7 @@ from numpy.typing import ArrayLike, NDArray
 from scipy.optimize import least_squares
 
 from .. import schedules as _sch
-from .._validate import as_levels, as_spectrum, check_choice, check_eta
+from .._validate import as_levels, as_spectrum, check_choice, check_eta, numpy_error_defaults
 from ..api import DIVERGENCES, INITS, SAMPLERS, VE_SAMPLERS
 from ..optimize import DEFAULT_DIVERGENCE
 from .families import FAMILIES, Family, get_family
@@ -318,6 +318,7 @@ def _fit_family(fam: Family, target: Array, ends: Optional[tuple[float, float]])
     return x, target + resid(x)
 
 
+@numpy_error_defaults
 def fit_heuristics(
     schedule: Any,
     spectrum: Optional[ArrayLike] = None,

@@ -19,7 +19,7 @@ from typing import Any, Optional
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from .._validate import as_levels, as_real, as_spectrum, check_choice
+from .._validate import as_levels, as_real, as_spectrum, check_choice, numpy_error_defaults
 from ..api import INITS, _setup
 
 __all__ = ["intermediate_spectra", "IntermediateSpectra"]
@@ -152,6 +152,7 @@ class IntermediateSpectra:
         return plot_intermediate(self, title=title, path=path)
 
 
+@numpy_error_defaults
 def intermediate_spectra(
     spectrum: ArrayLike,
     alpha_bar: ArrayLike,

@@ -30,7 +30,9 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from .. import spectra as _spectra
-from .._validate import as_bool, as_positive, as_positive_int, as_spectrum, check_choice
+from .._validate import (
+    as_bool, as_positive, as_positive_int, as_spectrum, check_choice, is_sequence, numpy_error_defaults,
+)
 from ..api import DIVERGENCES
 from .families import FLUX_DEFAULTS, flux_mu, simple_diffusion_log_snr_shift
 from .sweep import SweepResult
@@ -52,7 +54,7 @@ SD3_STATIC_SHIFT = 3.0
 
 
 def _resolutions(resolutions: Iterable[Any], name: str = "resolutions") -> list[int]:
-    if isinstance(resolutions, (str, bytes)) or not hasattr(resolutions, "__iter__"):
+    if not is_sequence(resolutions):
         raise ValueError(f"{name} must be a sequence of positive integers (got {resolutions!r})")
     out = [as_positive_int(d, f"{name} entries") for d in resolutions]
     if len(out) < 2:
@@ -511,6 +513,7 @@ def _plan(
                     flux_base_tokens=as_positive(flux_base_tokens, "flux_base_tokens"), source=str(source))
 
 
+@numpy_error_defaults
 def resolution_law(
     spectra: Union[Mapping[int, ArrayLike], Callable[[int], ArrayLike]],
     resolutions: Optional[Iterable[int]] = None,

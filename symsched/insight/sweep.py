@@ -29,7 +29,9 @@ from typing import Any, Callable, Mapping, Optional, Sequence, Union
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from .._validate import ArgumentTypeError, as_bool, as_spectrum, as_step_counts, check_choice
+from .._validate import (
+    ArgumentTypeError, as_bool, as_spectrum, as_step_counts, check_choice, is_sequence, numpy_error_defaults,
+)
 from ..optimize import DEFAULT_DIVERGENCE, InfiniteObjective, OptimizeResult, at_step_count, optimize_schedule
 
 __all__ = ["sweep", "SweepResult", "SweepFits"]
@@ -72,7 +74,7 @@ def _check_values(vals: list[Any], name: str, keys: bool = False) -> None:
 
 def _spectra_list(spectra: SpectraArg, values: Optional[Sequence[Any]]) -> tuple[list[Any], list[Array]]:
     if callable(spectra) and not isinstance(spectra, np.ndarray):
-        if values is None or isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
+        if values is None or not is_sequence(values):
             raise ValueError("values must be given (a sequence of parameter values) when spectra is a function")
         vals = list(values)
         if not vals:
@@ -98,7 +100,7 @@ def _spectra_list(spectra: SpectraArg, values: Optional[Sequence[Any]]) -> tuple
         vals, arrays = [0], [as_spectrum(spectra)]
     elif isinstance(spectra, (list, tuple)):
         arrays = [as_spectrum(s, f"spectra[{i}]") for i, s in enumerate(spectra)]
-        if values is not None and (isinstance(values, (str, bytes)) or not hasattr(values, "__iter__")):
+        if values is not None and not is_sequence(values):
             raise ValueError(f"values must be a sequence of labels, one per spectrum (got {values!r})")
         vals = list(range(len(arrays))) if values is None else list(values)
         if len(vals) != len(arrays):
@@ -211,6 +213,7 @@ def run_optimizations(
     return results
 
 
+@numpy_error_defaults
 def sweep(
     spectra: SpectraArg,
     steps: Union[int, Sequence[int]],
