@@ -71,6 +71,7 @@ def check_output(path: PathLike, *, directory: bool = False) -> None:
     file or not writable (OSError with ``filename`` = ``path``)."""
     path = Path(path)
     if directory:
+        _check_link(path)
         if path.exists() and not path.is_dir():
             what = "is a file, not a directory" if path.is_file() else \
                 "exists and is not a directory (a FIFO, socket or device)"
@@ -85,6 +86,20 @@ def check_output(path: PathLike, *, directory: bool = False) -> None:
                 raise PermissionError(errno.EACCES, "Permission denied", str(path))
             _probe(parent, path)
             return
+
+
+def _check_link(path: Path) -> None:
+    """Refuse a folder target that is a symbolic link to nothing (a missing target, or a loop): the finished folder
+    could only replace the link itself, so it is refused before any work (OSError with ``filename`` = ``path``). A
+    link to an existing folder is written through, as a link to a file is."""
+    if path.is_symlink() and not path.exists():
+        try:
+            os.stat(path)
+            why = "which cannot be reached"
+        except OSError as exc:  # ENOENT, or ELOOP for a loop of links
+            why = "which does not exist" if exc.errno == errno.ENOENT else f"which cannot be reached: {exc.strerror}"
+        raise FileNotFoundError(errno.ENOENT, f"is a dangling symbolic link (to {os.readlink(path)!r}, {why}): create "
+                                "that folder, remove the link, or choose another path", str(path))
 
 
 #: file-name suffixes that name a format, and the format
@@ -353,13 +368,25 @@ def publish(stage: Path, out: Path, what: str = "the command") -> None:
     does; files of an earlier output that this one does not write are kept)."""
     import shutil
 
-    os.chmod(stage, 0o777 & ~_umask())  # mkdtemp makes it 0700
-    if not out.exists():
-        os.replace(stage, out)
-        return
-    for source, target, old_mode in _publish_plan(stage, out, what):
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if old_mode is not None:  # a 0600 file stays 0600
-            os.chmod(source, old_mode)
-        os.replace(source, target)
+    try:
+        _check_link(out)  # checked up front by the CLI; the link may have changed since
+        os.chmod(stage, 0o777 & ~_umask())  # mkdtemp makes it 0700
+        if not out.exists():
+            os.replace(stage, out)
+            return
+        for source, target, old_mode in _publish_plan(stage, out, what):
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if old_mode is not None:  # a 0600 file stays 0600
+                os.chmod(source, old_mode)
+            os.replace(source, target)
+    except OSError as exc:
+        raise _naming_target(exc, stage, out) from None
     shutil.rmtree(stage, ignore_errors=True)
+
+
+def _naming_target(exc: OSError, stage: Path, out: Path) -> OSError:
+    """``exc`` naming the target of the failed move (under ``out``), never the hidden staging folder ``stage``,
+    which the user never named and which is removed."""
+    names = [os.fspath(n) for n in (exc.filename, exc.filename2) if n is not None]
+    outside = [n for n in names if n != os.fspath(stage) and Path(stage) not in Path(n).parents]
+    return type(exc)(exc.errno, exc.strerror or str(exc), outside[-1] if outside else str(out))

@@ -295,29 +295,46 @@ def _interrupted(command: str, signum: int) -> int:
 
 class _ClosedPipeSafe:
     """``sys.stdout`` for a command: once its reader is gone (``symsched sde-table ... | head``), further output is
-    dropped instead of raising BrokenPipeError, so the command still writes its files and ends normally."""
+    dropped instead of raising BrokenPipeError, so the command still writes its files and ends normally. Any other
+    failure to write it (``> /dev/full``, an I/O error) is kept in ``error`` and the rest of the output dropped too:
+    the command still writes its files, then :func:`main` reports the failure (:func:`_stdout_failed`)."""
 
     def __init__(self, stream: Any) -> None:
         self._stream = stream
         self.broken = False
+        self.error: Optional[OSError] = None
+
+    def _guard(self, call: Callable[[], Any]) -> None:
+        if self.broken:
+            return
+        try:
+            call()
+        except OSError as exc:
+            self.broken = True
+            if not isinstance(exc, BrokenPipeError):
+                self.error = exc
 
     def write(self, text: str) -> int:
-        if not self.broken:
-            try:
-                return int(self._stream.write(text))
-            except BrokenPipeError:
-                self.broken = True
+        self._guard(lambda: self._stream.write(text))
         return len(text)
 
     def flush(self) -> None:
-        if not self.broken:
-            try:
-                self._stream.flush()
-            except BrokenPipeError:
-                self.broken = True
+        self._guard(self._stream.flush)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._stream, name)
+
+
+def _stdout_failed(command: str, stdout: _ClosedPipeSafe) -> Optional[int]:
+    """Exit code 2 with one line on stderr when the command's standard output could not be written (after the
+    command ran to the end: its files are written), else None."""
+    stdout.flush()
+    if stdout.error is None:
+        return None
+    reason = stdout.error.strerror or str(stdout.error)
+    print(f"symsched {command}: error: standard output: {reason} (the command ran to the end and wrote its files; "
+          "what it printed was lost)", file=sys.stderr)
+    return EXIT_USAGE
 
 
 def _extras_parser(parser: argparse.ArgumentParser, command: Optional[str], argv: list[str], extra: list[str]
@@ -339,13 +356,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         _extras_parser(parser, getattr(args, "command", None), list(sys.argv[1:] if argv is None else argv),
                        extra).error(f"unrecognized arguments: {' '.join(extra)}")
     debug = bool(getattr(args, "debug", False)) or os.environ.get("SYMSCHED_DEBUG", "") not in ("", "0")
+    if sys.stdout is None:  # started with `>&-`: nothing could be printed, and a file opened now could take its place
+        print(f"symsched {args.command}: error: standard output is closed; redirect it instead (e.g. > /dev/null)",
+              file=sys.stderr)
+        return EXIT_USAGE
     received: list[int] = []
     previous = _signals_as_interrupts(received)
     stdout = sys.stdout
-    sys.stdout = _ClosedPipeSafe(stdout)  # type: ignore[assignment]
+    sys.stdout = wrapped = _ClosedPipeSafe(stdout)  # type: ignore[assignment]
     try:
         _check_outputs(args)
-        return int(args.func(args) or 0)
+        code = int(args.func(args) or 0)
+        return _stdout_failed(args.command, wrapped) or code
     except KeyboardInterrupt as exc:
         if debug:
             raise
@@ -382,9 +404,12 @@ def console_main() -> None:
     if threading.current_thread() is threading.main_thread():
         for s in (signal.SIGINT, signal.SIGTERM):
             signal.signal(s, leave)
-    try:  # output left in the buffer for a reader that is gone: dropped (Python's recipe for a closed pipe)
-        sys.stdout.flush()
-    except BrokenPipeError:
+    # output left in the buffer for a reader that is gone, or that a full disk refused (main reported it): dropped
+    # (Python's recipe for a closed pipe), so that the interpreter's exit does not report it again
+    try:
+        if sys.stdout is not None:
+            sys.stdout.flush()
+    except OSError:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     sys.exit(code)
 

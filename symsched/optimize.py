@@ -84,6 +84,7 @@ from .api import (
     output_spectrum,
     output_spectrum_ve,
 )
+from ._tex import tex_text
 
 __all__ = [
     "OptimizeResult",
@@ -1634,20 +1635,17 @@ class ComparisonTable:
         """LaTeX ``tabular`` (booktabs), best value per column (among schedules meeting the constraints) in bold."""
         header, body, best = self._grid()
 
-        def esc(s: str) -> str:
-            return s.replace("_", r"\_").replace("–", "--").replace("†", r"$^\dagger$")
-
         lines = [
             r"\begin{tabular}{l" + "r" * (len(header) - 1) + "}",
             r"\toprule",
-            " & ".join(esc(h) for h in header) + r" \\",
+            " & ".join(tex_text(h) for h in header) + r" \\",
             r"\midrule",
         ]
         for cells, flags in zip(body, best):
-            lines.append(" & ".join(r"\textbf{" + esc(c) + "}" if f else esc(c) for c, f in zip(cells, flags)) + r" \\")
+            lines.append(" & ".join(r"\textbf{" + tex_text(c) + "}" if f else tex_text(c) for c, f in zip(cells, flags)) + r" \\")
         lines.append(r"\bottomrule")
         if self.note:
-            lines.append(r"\multicolumn{%d}{l}{\footnotesize %s} \\" % (len(header), esc(self.note)))
+            lines.append(r"\multicolumn{%d}{l}{\footnotesize %s} \\" % (len(header), tex_text(self.note)))
         lines.append(r"\end{tabular}")
         return "\n".join(lines)
 

@@ -45,7 +45,7 @@ from . import _signal_samplers as _loops
 from ._validate import (
     MAX_MMD_SAMPLES, MAX_PROJECTIONS, MAX_SAMPLES, MAX_VALUES, ArgumentTypeError, as_bool, as_int, as_levels,
     as_positive_int, as_real, as_real_array, as_seed, as_shape, check_choice, check_eta, check_names, check_values,
-    is_sequence, numpy_error_defaults,
+    _show, is_sequence, numpy_error_defaults,
 )
 
 __all__ = [
@@ -328,7 +328,8 @@ def torch_denoiser(
         when sampling, an output that is no tensor.
     ValueError
         ``device`` not a torch device string (``"bogus"``), not available in this torch build (``"cuda"`` without
-        CUDA), or ``"meta"`` (it holds no values); a bad ``prediction``, ``timestep``, ``grid`` or ``shape``.
+        CUDA), or ``"meta"`` (it holds no values); a ``dtype`` that none of the module's floating parameters has; a
+        bad ``prediction``, ``timestep``, ``grid`` or ``shape``.
     """
     torch = _require_torch()
     if not callable(module):
@@ -338,13 +339,7 @@ def torch_denoiser(
     from .schedules import _as_grid
 
     g = _as_grid(grid, "grid")
-    if dtype is None:
-        params = getattr(module, "parameters", None)
-        first = next(iter(params()), None) if callable(params) else None
-        dtype = first.dtype if first is not None and first.is_floating_point() else torch.float32
-    elif not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
-        raise ArgumentTypeError(f"dtype must be a torch floating dtype such as torch.float32 (got {dtype!r}): an "
-                                "integer dtype would truncate x_t")
+    dtype = _module_dtype(torch, module, dtype)
     tdtype = torch.int64 if timestep == "nearest" else torch.float32
     shp = None if shape is None else as_shape(shape)
     device = _torch_device(torch, device)
@@ -369,13 +364,31 @@ def torch_denoiser(
     return Denoiser(fn, pred, shp, g, name)
 
 
+def _module_dtype(torch: Any, module: Any, dtype: Any) -> Any:
+    """The input dtype: ``dtype``, or the module's floating parameters' (else float32); ValueError naming ``dtype``
+    when the module's floating parameters hold none of that dtype (torch would fail at the first call)."""
+    params = getattr(module, "parameters", None)
+    kinds = {p.dtype for p in params() if p.is_floating_point()} if callable(params) else set()
+    if dtype is None:
+        first = next(iter(params()), None) if callable(params) else None
+        return first.dtype if first is not None and first.is_floating_point() else torch.float32
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+        raise ArgumentTypeError(f"dtype must be a torch floating dtype such as torch.float32 (got {dtype!r}): an "
+                                "integer dtype would truncate x_t")
+    if kinds and dtype not in kinds:
+        raise ValueError(f"dtype={dtype} differs from the module's parameters ({', '.join(sorted(map(str, kinds)))}), "
+                         f"which torch refuses to mix: cast the module first (module.to({dtype})) or leave dtype=None")
+    return dtype
+
+
 def diffusers_denoiser(unet: Any, scheduler: Any, *, timestep: str = "nearest", device: Any = "cpu",
                        dtype: Any = None) -> Denoiser:
     r"""A diffusers ``UNet2DModel`` with its scheduler's training grid and prediction type.
 
     Reads ``scheduler.alphas_cumprod`` (the training grid) and ``scheduler.config.prediction_type``
     (``"epsilon"``, ``"sample"`` or ``"v_prediction"``); calls ``unet(x_t, t).sample`` with ``t`` from
-    :func:`grid_timestep`. The sample shape is ``(in_channels, H, W)`` from ``unet.config``. Only
+    :func:`grid_timestep`. The sample shape is ``(in_channels, H, W)`` from ``unet.config`` (with
+    ``sample_size=None``, diffusers' default, none is recorded: give ``shape=`` to :func:`sample`). Only
     the model is used: the update equations are symsched's (the same as diffusers' DDIM/DDPM
     ``step``; diffusers-only options such as ``clip_sample`` and thresholding are not applied).
 
@@ -388,8 +401,8 @@ def diffusers_denoiser(unet: Any, scheduler: Any, *, timestep: str = "nearest", 
     ImportError
         torch is not installed.
     ValueError
-        Unknown prediction type, a scheduler without ``alphas_cumprod``, or a bad ``device`` (as
-        :func:`torch_denoiser`: not a device string, not available in this torch build, or ``"meta"``).
+        Unknown prediction type, a scheduler without ``alphas_cumprod``, a ``unet.config.sample_size`` that is no
+        positive integer, pair or None, or a bad ``device`` or ``dtype`` (as :func:`torch_denoiser`).
     TypeError
         ``unet`` not a diffusers ``UNet2DModel``; ``device`` or ``dtype`` of the wrong type.
     """
@@ -403,11 +416,29 @@ def diffusers_denoiser(unet: Any, scheduler: Any, *, timestep: str = "nearest", 
     if ac is None:
         raise ValueError("scheduler must have alphas_cumprod (a diffusers DDPM/DDIM-type scheduler)")
     grid = np.asarray(ac.detach().cpu().numpy() if hasattr(ac, "detach") else ac, dtype=np.float64)
-    size = ucfg.sample_size
-    hw = (int(size), int(size)) if isinstance(size, (int, np.integer)) else tuple(int(s) for s in size)
-    shape = (int(ucfg.in_channels), *hw)
+    shape = _unet_sample_shape(ucfg)
     return torch_denoiser(unet, grid, prediction=pred, shape=shape, timestep=timestep, device=device, dtype=dtype,
                           name=f"diffusers {type(unet).__name__}")
+
+
+def _unet_sample_shape(ucfg: Any) -> Optional[tuple[int, ...]]:
+    """``(in_channels, H, W)`` of a UNet2DModel config; None when ``sample_size`` is None (any size: give ``shape=``
+    to :func:`sample`); ValueError naming ``unet.config`` for anything but a positive integer or a pair of them."""
+    size, ch = ucfg.sample_size, ucfg.in_channels
+    if size is None:
+        hw: Any = None
+    elif isinstance(size, (int, np.integer)) and not isinstance(size, (bool, np.bool_)):
+        hw = (size, size)
+    elif isinstance(size, (tuple, list)) and len(size) == 2:
+        hw = tuple(size)
+    else:
+        hw = ()
+    ok = hw is None or all(isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)) and v > 0
+                           for v in hw) and len(hw) == 2
+    if not ok or isinstance(ch, (bool, np.bool_)) or not isinstance(ch, (int, np.integer)) or ch < 1:
+        raise ValueError(f"unet.config: sample_size must be a positive integer, a pair of them or None, and in_channels "
+                         f"a positive integer (got sample_size={_show(size)}, in_channels={_show(ch)})")
+    return None if hw is None else (int(ch), int(hw[0]), int(hw[1]))
 
 
 def _scheduler_prediction(scheduler: Any) -> str:
@@ -731,6 +762,22 @@ def predicted_spectrum(spectrum: ArrayLike, alpha_bar: ArrayLike, *, sampler: st
     if sampler not in LIBRARY_SAMPLERS and _loops.SAMPLERS[sampler].family == "vp":
         return output_spectrum(spectrum, ab, sampler=sampler, eta=eta, variance=variance, init="white", **opts)
     return output_spectrum_ve(spectrum, _levels_for("euler", ab), sampler=sampler, init="white", **opts)
+
+
+def _predicted(S: Array, alpha_bar: Optional[ArrayLike], sampler: str, eta: float, variance: str,
+               options: Optional[Mapping[str, Any]] = None) -> Optional[tuple[Array, dict[str, float]]]:
+    """``(P, {"spectral_kl", "spectral_w2"})`` of a schedule (None without one): :func:`predicted_spectrum`, and the
+    divergences in the ratio form of :func:`symsched.optimize.schedule_metrics`, exact where P underflows (a faint
+    spectrum's P ~ S^2 is 0 in float64, its KL finite)."""
+    from .optimize import schedule_metrics
+
+    if alpha_bar is None:
+        return None
+    P = predicted_spectrum(S, alpha_bar, sampler=sampler, eta=eta, variance=variance, options=options)
+    vp = sampler not in LIBRARY_SAMPLERS and _loops.SAMPLERS[sampler].family == "vp"
+    kw = dict(eta=eta, variance=variance) if vp else {}
+    m = schedule_metrics(S, alpha_bar, sampler=sampler, init="white", **kw, **dict(options or {}))
+    return P, {"spectral_kl": float(m["kl"]), "spectral_w2": float(m["w2"])}
 
 
 # --------------------------------------------------------------------------------------------
@@ -1490,10 +1537,10 @@ def _check_metrics(metrics: Union[str, Iterable[str]]) -> tuple[str, ...]:
     return ms
 
 
-def _comparison(ref: _Reference, sets: list[Any], name: str, predicted_psd: Optional[Array],
-                spectrum: Array) -> Comparison:
+def _comparison(ref: _Reference, sets: list[Any], name: str,
+                predicted: Optional[tuple[Array, dict[str, float]]]) -> Comparison:
     names = [f"{name}[{i}]" if len(sets) > 1 else name for i in range(len(sets))]
-    return _scored_comparison(ref, [_Scored(ref, s, nm) for s, nm in zip(sets, names)], predicted_psd, spectrum)
+    return _scored_comparison(ref, [_Scored(ref, s, nm) for s, nm in zip(sets, names)], predicted)
 
 
 def _model_spectrum(spectrum: Optional[ArrayLike], ref: _Reference) -> Array:
@@ -1583,8 +1630,7 @@ def compare(
                      n_projections=n_projections, fd_components=fd_components, seed=seed,
                      metrics=_check_metrics(metrics))
     S = _model_spectrum(spectrum, ref)
-    P = None if alpha_bar is None else predicted_spectrum(S, alpha_bar, sampler=sampler, eta=eta, variance=variance)
-    return _comparison(ref, _seed_sets(samples, "samples"), "samples", P, S)
+    return _comparison(ref, _seed_sets(samples, "samples"), "samples", _predicted(S, alpha_bar, sampler, eta, variance))
 
 
 @numpy_error_defaults
@@ -1666,8 +1712,7 @@ def compare_paired(
     out = {}
     for k, v in sets.items():
         ab = None if alpha_bar is None else alpha_bar[k]
-        P = None if ab is None else predicted_spectrum(S, ab, sampler=sampler, eta=eta, variance=variance)
-        out[k] = _comparison(ref, v, f"samples[{k!r}]", P, S)
+        out[k] = _comparison(ref, v, f"samples[{k!r}]", _predicted(S, ab, sampler, eta, variance))
     return PairedComparison(out, base)
 
 
@@ -1737,6 +1782,7 @@ def default_schedules(
     from .schedules import STANDARD_SCHEDULES, from_grid, standard_schedule, timesteps
 
     K = as_positive_int(steps, "steps")
+    eta = _check_run(sampler, eta, variance)  # as sample() checks them: a setting given is never dropped unchecked
     if not is_sequence(names):
         raise ArgumentTypeError(f"names must be a sequence of schedule names, e.g. ('optimised-w2', 'karras') "
                                 f"(got {names!r})")
@@ -1783,6 +1829,9 @@ class ProbeResult:
     timesteps: dict[str, Optional[list[int]]] = field(default_factory=dict)
     #: wall-clock seconds spent sampling (denoiser and update loop) and scoring (metrics)
     seconds: dict[str, float] = field(default_factory=dict)
+    #: the colour axis of one sample the spectra were measured with (colour eigen-modes, last axis), or None (an FFT
+    #: over every axis of a sample)
+    channel_axis: Optional[int] = None
 
     def to_markdown(self) -> str:
         return self.comparison.to_markdown()
@@ -1895,14 +1944,14 @@ def probe_schedules(
         bar.close()
     comps = {}
     for k, ab in scheds.items():
-        P = predicted_spectrum(S, ab, sampler=sampler, eta=eta, variance=variance, options=options)
-        comps[k] = _scored_comparison(ref, sets[k], P, S)
+        comps[k] = _scored_comparison(ref, sets[k], _predicted(S, ab, sampler, eta, variance, options))
     ts: dict[str, Optional[list[int]]] = {}
     if grid is not None:
         ts = {k: [int(grid_timestep(float(a), grid)) for a in ab] for k, ab in scheds.items()}
     rng = np.random.default_rng(0)
     ref_examples = np.asarray(reference, dtype=np.float64)[rng.choice(ref.n, min(n_examples, ref.n), replace=False)]
-    return ProbeResult(PairedComparison(comps, base), scheds, examples, ref_examples, sampler, seeds_t, n, ts, secs)
+    return ProbeResult(PairedComparison(comps, base), scheds, examples, ref_examples, sampler, seeds_t, n, ts, secs,
+                       channel_axis)
 
 
 def _seeds(seeds: Any) -> tuple[int, ...]:
@@ -1929,14 +1978,10 @@ class _Scored:
         self.n = int(x.shape[0])
 
 
-def _scored_comparison(ref: _Reference, scored: list[_Scored], P: Optional[Array], S: Array) -> Comparison:
-    from . import kl_divergence, w2_distance
-
-    pred: dict[str, float] = {}
-    if P is not None and "spectral_kl" in ref.metrics:
-        pred["spectral_kl"] = float(kl_divergence(S, P))
-    if P is not None and "spectral_w2" in ref.metrics:
-        pred["spectral_w2"] = float(w2_distance(P, S))
+def _scored_comparison(ref: _Reference, scored: list[_Scored],
+                       predicted: Optional[tuple[Array, dict[str, float]]]) -> Comparison:
+    P, values = (None, {}) if predicted is None else predicted
+    pred = {m: v for m, v in values.items() if m in ref.metrics}
     vals = {m: np.array([s.values[m] for s in scored]) for m in ref.metrics}
     return Comparison(vals, pred, np.mean([s.psd for s in scored], axis=0), ref.psd, P,
                       tuple(s.n for s in scored), ref.n, tuple(float(h) for h in ref.h))
@@ -1946,12 +1991,19 @@ def _scored_comparison(ref: _Reference, scored: list[_Scored], P: Optional[Array
 # figure
 # --------------------------------------------------------------------------------------------
 def _image(x: Array, channel_axis: Optional[int]) -> Array:
-    """One sample as an image in [0, 1] (data assumed in [-1, 1]): (h, w) grey or (h, w, 3) RGB."""
+    """One sample as an image in [0, 1] (data assumed in [-1, 1]): (h, w) grey or (h, w, 3) RGB.
+
+    Three channels are RGB; one channel, or the first of any other number (a latent's 4), is grey; leading axes
+    beyond an image show their first entry."""
     a = np.asarray(x, dtype=np.float64)
+    rgb = False
     if channel_axis is not None:
         a = np.moveaxis(a, channel_axis, -1)
-        if a.shape[-1] == 1:
+        rgb = a.shape[-1] == 3 and a.ndim >= 3
+        if not rgb:
             a = a[..., 0]
+    while a.ndim > 2 + rgb:
+        a = a[0]
     if a.ndim == 1:
         a = a[None, :]
     return np.clip(0.5 * (a + 1.0), 0.0, 1.0)
@@ -1980,8 +2032,11 @@ def plot_probe(result: ProbeResult, path: Any = None, *, channel_axis: Optional[
     atomically when ``path`` is given.
 
     Images show ``clip((x + 1)/2, 0, 1)`` (data assumed in [-1, 1]); ``(C, H, W)`` samples with C in {1, 3} are
-    read channels-first unless ``channel_axis`` says otherwise. Radial PSDs: :func:`symsched.spectra.radial_psd`
-    of the first colour eigen-mode, against cycles per pixel. Raises what :func:`symsched.plots.save_figure`
+    read channels-first unless ``channel_axis`` says otherwise; three channels are RGB, one channel or the first
+    of any other number (a latent's 4) grey. Radial PSDs: :func:`symsched.spectra.radial_psd` of the first colour
+    eigen-mode when the probe measured colour eigen-modes (``result.channel_axis``), else of the PSD at zero
+    frequency along the axes before the last two (of ``(C, H, W)`` samples: the channel mean), against cycles per
+    pixel. Raises what :func:`symsched.plots.save_figure`
     raises for ``path`` (TypeError, ValueError for an unknown suffix, OSError). Source: docs/model.md §1, §5.
     """
     from matplotlib.figure import Figure
@@ -1989,6 +2044,8 @@ def plot_probe(result: ProbeResult, path: Any = None, *, channel_axis: Optional[
     from .plots import _tidy_log_axes, save_figure
     from .spectra import radial_psd
 
+    if not isinstance(result, ProbeResult):
+        raise ArgumentTypeError(f"result must be a ProbeResult (from probe_schedules), got {type(result).__name__}")
     names = list(result.schedules)
     n_ex = max(len(v) for v in result.examples.values())
     one = result.reference_examples[0]
@@ -2020,10 +2077,13 @@ def plot_probe(result: ProbeResult, path: Any = None, *, channel_axis: Optional[
     comp = result.comparison.comparisons
 
     def radial(spec: Array) -> tuple[Array, Array]:
-        """Radial average of the first channel (colour eigen-mode) of an FFT-grid spectrum."""
+        """Radial average of the first colour eigen-mode (``(..., H, W, C)`` with a channel axis), else of the PSD
+        at zero frequency along the axes before the last two (``(C, H, W)``: the channel mean's PSD)."""
         spec = np.asarray(spec)
-        if spec.ndim == 3:  # (1, H, W) of one-channel samples, or (H, W, C) colour eigen-modes
-            spec = spec[0] if spec.shape[0] == 1 else spec[..., 0]
+        if result.channel_axis is not None:
+            spec = spec[..., 0]
+        while spec.ndim > 2:
+            spec = spec[0]
         f, r = radial_psd(spec)
         return f[1:], r[1:]
 

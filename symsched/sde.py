@@ -319,9 +319,14 @@ def _recompute_beyond_float64(P: Array, u: Array, scheme: str, n_points: int, bm
     bad = ~np.isfinite(P)
     where = f"scheme {scheme!r} with beta_min={bmin:g}, beta_max={bmax:g}, horizon={T:g}, eps={e:g}"
     if int(bad.sum()) > EXACT_FALLBACK_MODES:
-        raise ValueError(f"spectrum: the float64 recursion of {where} leaves the float64 range for "
+        with np.errstate(over="ignore"):  # B = int_0^T beta: e^{2B} beyond float64 is a steep beta or a long horizon
+            steep = bmin * T + 0.5 * (bmax - bmin) * T * T > 354.0
+        culprit = "beta_max, horizon" if steep else "spectrum"
+        raise ValueError(f"{culprit}: the float64 recursion of {where} leaves the float64 range for "
                          f"{int(bad.sum())} modes (more than {EXACT_FALLBACK_MODES} to recompute exactly); "
-                         "symsched.sde.output_spectrum_mp evaluates them")
+                         "symsched.sde.output_spectrum_mp evaluates them" + (
+                             "; a smaller beta_max or a shorter horizon keeps e^(2 int beta) in float64" if steep
+                             else ""))
     exact = output_spectrum_mp(u[bad], scheme, n_points, beta_min=bmin, beta_max=bmax, horizon=T, eps=e,
                                init=init, dps=30)
     with np.errstate(over="ignore"):

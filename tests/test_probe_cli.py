@@ -83,7 +83,8 @@ def test_cli_probe_rejects_bad_arguments(stub, tmp_path, capsys):
         (["--reference-samples", "-1"], "--reference-samples must be 0 \\(all\\) or an integer >= 2"),
         (["--steps", "1001", "--schedules", "grid-leading"], "--steps must be at most the 1000 training timesteps"),
         (["--reference", str(tmp_path / "nan.npy")], "--reference must be finite \\(sample 3 holds NaN or inf\\)"),
-        (["--model", str(tmp_path / "nope")], "--model must be builtin:patches16 or a folder"),
+        (["--model", str(tmp_path / "nope")],
+         "--model must be builtin:patches16, a patches16.safetensors written by .symsched train-demo., or a folder"),
         (["--model", str(tmp_path / "m")], "needs torch and diffusers|is not a diffusers model folder.*config.json"),
         (["--model", str(tmp_path)], "--out .* lies inside the --model folder"),
     ]

@@ -116,11 +116,19 @@ def load_probe_model(model: str, reference: Optional[Path] = None, spectrum: Opt
         from .._io import load_npy
         from .._validate import as_spectrum
 
-        S = as_spectrum(load_npy(spectrum, "--spectrum"), "--spectrum")
-        if S.shape != pm.spectrum.shape:
-            raise ValueError(f"--spectrum must have shape {pm.spectrum.shape} for this model (got {S.shape})")
-        pm.spectrum = S
+        pm.spectrum = _model_spectrum(as_spectrum(load_npy(spectrum, "--spectrum"), "--spectrum"), pm.spectrum.shape)
     return pm
+
+
+def _model_spectrum(S: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """``S`` in the model's spectrum ``shape``; a one-channel model's also without its channel axis, (H, W) for
+    (1, H, W), as its --reference may be (the PSD of greyscale data)."""
+    if S.shape == shape:
+        return S
+    if len(shape) == 3 and shape[0] == 1 and S.shape == shape[1:]:
+        return S[None]
+    alt = f" or {shape[1:]}" if len(shape) == 3 and shape[0] == 1 else ""
+    raise ValueError(f"--spectrum must have shape {shape}{alt} for this model (got {S.shape})")
 
 
 def _builtin(name: str) -> ProbeModel:
@@ -140,7 +148,8 @@ def _builtin(name: str) -> ProbeModel:
 
 def _diffusers_folder(folder: Path, reference: Optional[Path]) -> ProbeModel:
     if not folder.is_dir():
-        raise ValueError(f"--model must be builtin:patches16 or a folder with a diffusers model (got {str(folder)!r})")
+        raise ValueError("--model must be builtin:patches16, a patches16.safetensors written by 'symsched "
+                         f"train-demo', or a folder with a diffusers model (got {str(folder)!r})")
     try:
         from diffusers import DDPMScheduler, UNet2DModel
     except ImportError as exc:
@@ -181,6 +190,9 @@ def _diffusers_folder(folder: Path, reference: Optional[Path]) -> ProbeModel:
                          f"({exc})") from None
     if reference is None:
         raise ValueError("--reference is required with a diffusers model folder (held-out data: .npy or images)")
+    if den.shape is None:  # diffusers' default sample_size=None: a UNet of any size
+        raise ValueError(f"--model {str(folder)!r}: its unet config has sample_size null (any size), so the size of "
+                         "the samples to draw is unknown; set sample_size (e.g. 16) in its unet/config.json")
     ref = _load_reference(reference, den.shape)
     ch = 0 if den.shape[0] > 1 else None
     return ProbeModel(str(folder), den, ref, measured_spectrum(ref, channel_axis=ch), den.grid, ch)

@@ -27,9 +27,11 @@ import os
 import sys
 import time
 from concurrent.futures import Future
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable, Optional, Union
+from typing import Any, Callable, Iterator, Optional, Union
 
 import numpy as np
 
@@ -113,30 +115,35 @@ class _Jobs:
     """Background jobs in ``n`` worker processes, or run at once in this process when ``n == 0``.
 
     Workers are forked (:func:`_start_method`) right away, after importing what the jobs use, so that
-    they inherit the imported modules instead of importing them again (about 1.5 s of CPU each).
+    they inherit the imported modules instead of importing them again (about 1.5 s of CPU each). Create
+    it before any thread (a progress bar's monitor) starts, or they are spawned. ``method`` is the start
+    method used (None without workers).
     """
 
     def __init__(self, n: int) -> None:
         self.futures: list[Future[Any]] = []
         self.executor = None
+        self.method: Optional[str] = None
         if n > 0:
             import multiprocessing
             from concurrent.futures import ProcessPoolExecutor
 
-            method = _start_method()
+            self.method = method = _start_method()
             if method == "fork":
                 _preload()
                 sys.stdout.flush()  # a forked child must not inherit (and flush again) buffered output
                 sys.stderr.flush()
-            self.executor = ProcessPoolExecutor(
-                max_workers=n, mp_context=multiprocessing.get_context(method), initializer=_worker_init
-            )
-            if method == "fork":
-                self.executor.submit(os.getpid).result()  # fork every worker now, while this process has one thread
+            with _sigint_blocked():
+                self.executor = ProcessPoolExecutor(
+                    max_workers=n, mp_context=multiprocessing.get_context(method), initializer=_worker_init
+                )
+                if method == "fork":  # fork every worker now, while this process has one thread
+                    self.executor.submit(os.getpid).result()
 
     def submit(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Future[Any]:
         if self.executor is not None:
-            fut = self.executor.submit(fn, *args, **kwargs)
+            with _sigint_blocked():  # a spawned worker starts here
+                fut = self.executor.submit(fn, *args, **kwargs)
         else:
             fut = Future()
             try:
@@ -166,6 +173,24 @@ def _start_method() -> str:
 
     linux = sys.platform.startswith("linux") and "fork" in multiprocessing.get_all_start_methods()
     return "fork" if linux and threading.active_count() == 1 and not _openmp_loaded() else "spawn"
+
+
+@contextmanager
+def _sigint_blocked() -> Iterator[None]:
+    """SIGINT blocked in this thread while worker processes start: a worker inherits the mask (through fork, and
+    through the exec of a spawned one), so a Ctrl-C cannot interrupt its start-up (a spawned worker imports symsched
+    before :func:`_worker_init` ignores SIGINT) and print a traceback from it; here the signal is delivered when the
+    block ends (or at once, by another thread). :mod:`multiprocessing` starts its resource tracker the same way."""
+    import signal
+
+    if not hasattr(signal, "pthread_sigmask"):  # Windows: no such mask
+        yield
+        return
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 def _openmp_loaded() -> bool:
@@ -655,8 +680,6 @@ def _sampler_label(ctx: Any) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
     from .._validate import MAX_SAMPLES, as_positive_int
     from ..insight.explain import check_flow_steps
     from ..spectra import load_spectrum
@@ -675,36 +698,57 @@ def run(args: argparse.Namespace) -> int:
     S = np.asarray(load_spectrum(args.spectrum), dtype=np.float64)
     out = Path(args.out)
     _precheck(out)
-    bar = tqdm(total=len(_divergences()) + 4 + (1 if args.probe_samples else 0), desc="symsched report", unit="stage", file=sys.stderr,
-               disable=True if args.no_progress else None)
-    failed, published = True, False
+    bar = None
+    failed = True
     try:
         with staged_folder(out, "the report") as stage:  # a failed run leaves --out as it was
-            jobs = _Jobs(n_jobs)
+            jobs = _Jobs(n_jobs)  # first: the workers are forked while this process runs one thread
             try:  # the figure workers stop before the staging folder goes (they write into it)
+                bar = _progress_bar(args)
                 ctx = Context(args=args, out=stage, S=S, ks=ks, settings=settings, n=n, jobs=jobs, bar=bar,
                               started=started)
-                sections: list[Section] = []
-                start_probe(ctx)
-                for make in SECTIONS:
-                    made = make(ctx)
-                    sections += made if isinstance(made, list) else [made]
-                ctx.stage("figures")
-                jobs.wait()
-                bar.update()
-                ctx.stage("summary")
-                _write_summary(ctx, sections, out)
+                sections = _run_sections(ctx, out)
                 failed = False
             finally:
                 jobs.close(cancel=failed)
-        published = True
+        bar.update()
     finally:
-        if not published:
+        if bar is not None:
             bar.close()
-    bar.update()
-    bar.close()
     _print_console(ctx, sections, out)
     return 0
+
+
+def _run_sections(ctx: Context, out: Path) -> list[Section]:
+    """Every section of :data:`SECTIONS`, then the figures and the summary (into the staging folder ``ctx.out``)."""
+    sections: list[Section] = []
+    start_probe(ctx)
+    for make in SECTIONS:
+        made = make(ctx)
+        sections += made if isinstance(made, list) else [made]
+    ctx.stage("figures")
+    ctx.jobs.wait()
+    ctx.bar.update()
+    ctx.stage("summary")
+    _write_summary(ctx, sections, out)
+    return sections
+
+
+def _progress_bar(args: argparse.Namespace) -> Any:
+    """The report's progress bar on stderr (tqdm; off with --no-progress, or when stderr is not a terminal)."""
+    total = len(_divergences()) + 4 + (1 if args.probe_samples else 0)
+    return _bar_class()(total=total, desc="symsched report", unit="stage", file=sys.stderr,
+                        disable=True if args.no_progress else None)
+
+
+@lru_cache(maxsize=None)
+def _bar_class() -> Any:
+    """tqdm without its monitor thread (for this class only; it is started by every bar, disabled ones too): a
+    thread running while the workers start would make them spawned, not forked (:func:`_start_method`), and the
+    report's bar, updated per stage, needs no monitor."""
+    from tqdm import tqdm
+
+    return type("ReportBar", (tqdm,), {"monitor_interval": 0})
 
 
 #: names every report writes in --out, as a folder (True) or a file (False): checked before the work

@@ -65,6 +65,8 @@ def run(args: argparse.Namespace) -> int:
     S = np.asarray(S, dtype=np.float64)
     # the divergences in the ratio form (as divergence_and_grad): exact where P underflows (a KL of P alone is inf)
     d = _schedule_divergences(S, x, coord, args.sampler, args.init, {"variance": args.variance, **kw}, lambda: P)
+    if args.out is not None:  # before printing: a stdout that fails costs no file
+        save_npy(args.out, P)
     print(f"sampler {args.sampler}  steps {steps}  modes {S.size}  init {args.init}")
     print(f"KL(data || generated) = {d['kl']:.10g}")
     print(f"KL(generated || data) = {d['kl-reverse']:.10g}")
@@ -72,6 +74,5 @@ def run(args: argparse.Namespace) -> int:
     with np.errstate(over="ignore"):  # a total beyond float64 prints as inf (it is), without a NumPy warning
         print(f"total power: data {S.sum():.10g}, generated {P.sum():.10g}")
     if args.out is not None:
-        save_npy(args.out, P)
         print(f"wrote output PSD to {args.out}")
     return 0

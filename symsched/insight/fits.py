@@ -38,6 +38,7 @@ from .._validate import as_levels, as_spectrum, check_choice, check_eta, numpy_e
 from ..api import DIVERGENCES, INITS, SAMPLERS, VE_SAMPLERS
 from ..optimize import DEFAULT_DIVERGENCE
 from .families import FAMILIES, Family, get_family
+from .._tex import tex_text
 
 __all__ = ["FamilyFit", "HeuristicFit", "fit_heuristics", "schedule_objective", "ENDPOINT_MODES", "ROUNDING"]
 
@@ -192,14 +193,10 @@ class HeuristicFit:
         """booktabs ``tabular``, best family first (in bold)."""
         header, rows = self._rows()
 
-        def esc(t: str) -> str:
-            return (t.replace("_", r"\_").replace("%", r"\%").replace("–", "--").replace("Δ", r"$\Delta$")
-                    .replace("²", r"$^2$").replace("|", r"$|$"))
-
         lines = [r"\begin{tabular}{ll" + "r" * (len(header) - 2) + "}", r"\toprule",
-                 " & ".join(esc(h) for h in header) + r" \\", r"\midrule"]
+                 " & ".join(tex_text(h) for h in header) + r" \\", r"\midrule"]
         for i, r in enumerate(rows):
-            cells = [esc(c) for c in r]
+            cells = [tex_text(c) for c in r]
             if i == 0:
                 cells[0] = r"\textbf{" + cells[0] + "}"
             lines.append(" & ".join(cells) + r" \\")

@@ -213,7 +213,8 @@ def band_profile(result: Any, what: str = "generated") -> tuple[Array, Array]:
 
     * ``"generated"``: sum of x0_hat over the band / its sum after the last step — when the band's
       content is generated (0 to 1, independent of how accurate it ends up);
-    * ``"accuracy"``: sum of x0_hat / sum of S — how much of the data's variance the estimate has;
+    * ``"accuracy"``: sum of x0_hat / sum of S — how much of the data's variance the estimate has
+      (both from ``x0_hat / S``, exact where ``x0_hat`` of a faint spectrum underflows);
     * ``"sample/marginal"``: sum of the sample's variance / sum of the forward marginal at its level;
     * ``"x0_hat"``, ``"sample"``: band means.
 
@@ -234,10 +235,13 @@ def band_profile(result: Any, what: str = "generated") -> tuple[Array, Array]:
         with np.errstate(divide="ignore", invalid="ignore"):
             return np.where(den > 0, num / np.where(den > 0, den, 1.0), 1.0)
 
-    if what == "generated":
-        return x, ratio(band_sum(result.x0_hat), band_sum(result.x0_hat[-1:]))
-    if what == "accuracy":
-        return x, ratio(band_sum(result.x0_hat), band_sum(S[None]))
+    if what in ("generated", "accuracy"):  # sums of S * (x0_hat / S), S divided by a power of two (exact): the
+        # band sums of x0_hat without its underflow for faint spectra (x0_hat ~ S^2)
+        peak = float(np.max(S))
+        w = np.ldexp(S, -int(np.frexp(peak)[1])) if peak > 0 else S
+        r = result.accuracy()
+        num = band_sum(w[None] * r)
+        return x, ratio(num, band_sum(w[None] * r[-1:]) if what == "generated" else band_sum(w[None]))
     if what == "sample/marginal":
         return x, ratio(band_sum(result.sample), band_sum(result.marginal))
     arr = result.x0_hat if what == "x0_hat" else result.sample

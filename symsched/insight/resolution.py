@@ -36,6 +36,7 @@ from .._validate import (
 from ..api import DIVERGENCES
 from .families import FLUX_DEFAULTS, flux_mu, simple_diffusion_log_snr_shift
 from .sweep import SweepResult
+from .._tex import tex_text
 
 __all__ = [
     "scene_power_law",
@@ -347,14 +348,10 @@ class ResolutionLaw:
         """booktabs ``tabular`` of the same table."""
         header, rows = self._rows()
 
-        def esc(t: str) -> str:
-            return (t.replace("Δℓ", r"$\Delta\ell$").replace("Δμ", r"$\Delta\mu$").replace("−", "$-$")
-                    .replace("₀", "$_0$").replace("†", r"$^\dagger$").replace("×", r"$\times$"))
-
         lines = [r"\begin{tabular}{" + "r" * len(header) + "}", r"\toprule",
-                 " & ".join(esc(h) for h in header) + r" \\", r"\midrule"]
-        lines += [" & ".join(esc(c) for c in r) + r" \\" for r in rows[:-1]]
-        lines += [r"\midrule", " & ".join(esc(c) for c in rows[-1]) + r" \\", r"\bottomrule", r"\end{tabular}"]
+                 " & ".join(tex_text(h) for h in header) + r" \\", r"\midrule"]
+        lines += [" & ".join(tex_text(c) for c in r) + r" \\" for r in rows[:-1]]
+        lines += [r"\midrule", " & ".join(tex_text(c) for c in rows[-1]) + r" \\", r"\bottomrule", r"\end{tabular}"]
         return "\n".join(lines) + "\n"
 
     def to_dict(self) -> dict[str, Any]:

@@ -33,6 +33,7 @@ from .._validate import (
     ArgumentTypeError, as_bool, as_spectrum, as_step_counts, check_choice, is_sequence, numpy_error_defaults,
 )
 from ..optimize import DEFAULT_DIVERGENCE, InfiniteObjective, OptimizeResult, at_step_count, optimize_schedule
+from .._tex import tex_text
 
 __all__ = ["sweep", "SweepResult", "SweepFits"]
 
@@ -422,12 +423,9 @@ class SweepResult:
         if len(self.values) == 1:
             header, rows = header[1:], [r[1:] for r in rows]
 
-        def esc(t: str) -> str:
-            return t.replace("_", r"\_").replace("²", r"$^2$").replace("%", r"\%")
-
         lines = [r"\begin{tabular}{" + "r" * len(header) + "}", r"\toprule",
-                 " & ".join(esc(h) for h in header) + r" \\", r"\midrule"]
-        lines += [" & ".join(esc(c) for c in r) + r" \\" for r in rows]
+                 " & ".join(tex_text(h) for h in header) + r" \\", r"\midrule"]
+        lines += [" & ".join(tex_text(c) for c in r) + r" \\" for r in rows]
         lines += [r"\bottomrule", r"\end{tabular}"]
         return "\n".join(lines) + "\n"
 
@@ -500,12 +498,8 @@ class SweepFits:
         if len(self.values) == 1:
             header, rows, spec = header[1:], [r[1:] for r in rows], spec[1:]
 
-        def esc(t: str) -> str:
-            return (t.replace("_", r"\_").replace("%", r"\%").replace("–", "--").replace("Δ", r"$\Delta$")
-                    .replace("|", r"$|$"))
-
-        lines = [r"\begin{tabular}{" + spec + "}", r"\toprule", " & ".join(esc(h) for h in header) + r" \\", r"\midrule"]
-        lines += [" & ".join(esc(c) for c in r) + r" \\" for r in rows]
+        lines = [r"\begin{tabular}{" + spec + "}", r"\toprule", " & ".join(tex_text(h) for h in header) + r" \\", r"\midrule"]
+        lines += [" & ".join(tex_text(c) for c in r) + r" \\" for r in rows]
         lines += [r"\bottomrule", r"\end{tabular}"]
         return "\n".join(lines) + "\n"
 

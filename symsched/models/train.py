@@ -308,7 +308,18 @@ def loss_log(losses: list[float]) -> dict[str, Any]:
 def save(result: TrainResult, weights: "str | Path", log: "str | Path | None" = None, *,
          extra: Optional[dict[str, Any]] = None) -> None:
     """Write the EMA weights as safetensors (metadata: format, config, sigma_data, log-SNR range)
-    and, if ``log`` is given, the training log as JSON. Both written atomically."""
+    and, if ``log`` is given, the training log as JSON. Both written atomically.
+
+    ``weights`` must name a ``.safetensors`` file (what :func:`symsched.models.load_model` reads). ArgumentTypeError
+    for a ``result`` that is no :class:`TrainResult` or a path that is no ``str`` / ``os.PathLike``; ValueError for
+    another suffix."""
+    if not isinstance(result, TrainResult):
+        raise ArgumentTypeError(f"result must be a TrainResult (from symsched.models.train), got {type(result).__name__}")
+    for name, value in (("weights", weights), ("log", log)):
+        if not (value is None and name == "log") and not isinstance(value, (str, os.PathLike)):
+            raise ArgumentTypeError(f"{name} must be a file path (str or os.PathLike), got {type(value).__name__}")
+    if Path(weights).suffix != ".safetensors":
+        raise ValueError(f"weights must name a .safetensors file, which load_model reads (got {str(weights)!r})")
     from safetensors.torch import save_file
 
     import torch

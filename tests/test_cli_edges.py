@@ -1,0 +1,314 @@
+"""CLI edge cases: the report's worker start method and Ctrl-C, dangling --out links, a standard output that
+cannot be written, and error lines that name the option at fault."""
+
+from __future__ import annotations
+
+import errno
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from symsched import _io
+from symsched.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+ENV = {**os.environ, "PYTHONPATH": str(ROOT), "MPLBACKEND": "Agg"}
+
+
+def _python(code: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """Run ``code`` in a fresh interpreter (one thread: nothing an earlier test started runs there)."""
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], cwd=cwd, env=ENV, capture_output=True,
+                          text=True, timeout=600)
+
+
+# ---------------------------------------------------------------------------------------------
+# 1. the report's workers: forked whatever the progress bar, and started with Ctrl-C blocked
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="workers are forked on Linux only")
+@pytest.mark.parametrize("progress", [["--no-progress"], []])
+def test_report_forks_its_workers_whatever_the_progress_bar(tmp_path, progress) -> None:
+    """Break-test: the report created its tqdm bar before the worker pool; tqdm's monitor thread (started by every
+    bar, a disabled one too) made _start_method see two threads and spawn the workers, which then imported symsched
+    before ignoring SIGINT (an early Ctrl-C printed their tracebacks). The report's sections are left out here: only
+    the start method of the pool, as run() creates it, is under test."""
+    done = _python(f"""
+        import threading
+        from symsched.commands import report
+        chosen = []
+        real = report._start_method
+        report._start_method = lambda: chosen.append((real(), threading.active_count())) or chosen[-1][0]
+        report.SECTIONS = []
+        from symsched.cli import main
+        code = main(["report", "--out", "r", "--probe-samples", "0", "--jobs", "1", *{progress!r}])
+        print(code, chosen)
+    """, tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == "0 [('fork', 1)]", done.stdout
+    assert (tmp_path / "r" / "summary.md").is_file()
+
+
+def test_the_report_bar_starts_no_monitor_thread() -> None:
+    """The report's bar class runs no monitor thread (tqdm's own class keeps its setting)."""
+    from tqdm import tqdm
+
+    from symsched.commands import report
+
+    cls = report._bar_class()
+    assert issubclass(cls, tqdm) and tqdm.monitor_interval != 0
+    before = set(threading.enumerate())
+    bar = cls(total=2, disable=True)
+    try:
+        assert set(threading.enumerate()) <= before and "monitor" not in cls.__dict__
+        bar.update()
+    finally:
+        bar.close()
+
+
+@pytest.mark.parametrize("method", ["spawn", "fork"])
+def test_report_workers_start_with_sigint_blocked(tmp_path, method) -> None:
+    """A spawned worker imports symsched (to unpickle its initializer) before _worker_init ignores SIGINT: a Ctrl-C
+    then printed a traceback from it. Workers are started with SIGINT blocked, which they inherit through fork and
+    exec: the mask read inside a worker holds SIGINT (and its handler ignores it), while the parent's is as before."""
+    if method == "fork" and not sys.platform.startswith("linux"):
+        pytest.skip("workers are forked on Linux only")
+    done = _python(f"""
+        import signal
+        from symsched.commands import report
+        report._start_method = lambda: {method!r}
+        if __name__ == "__main__":
+            jobs = report._Jobs(1)
+            try:
+                mask = jobs.submit(signal.pthread_sigmask, signal.SIG_BLOCK, []).result()
+                handler = jobs.submit(signal.getsignal, signal.SIGINT).result()
+            finally:
+                jobs.close(cancel=False)
+            print(jobs.method, signal.SIGINT in mask, handler == signal.SIG_IGN,
+                  signal.SIGINT in signal.pthread_sigmask(signal.SIG_BLOCK, []))
+    """, tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == [method, "True", "True", "False"], done.stdout
+
+
+def test_sigint_blocked_delivers_the_signal_when_the_block_ends() -> None:
+    """The parent loses no Ctrl-C: one raised inside the block arrives (as KeyboardInterrupt) when it ends."""
+    from symsched.commands import report
+
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    reached = []
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            with report._sigint_blocked():
+                signal.raise_signal(signal.SIGINT)
+                reached.append("after the signal")
+            reached.append("after the block")
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert reached == ["after the signal"]
+    assert signal.SIGINT not in signal.pthread_sigmask(signal.SIG_BLOCK, [])
+
+
+# ---------------------------------------------------------------------------------------------
+# 2. a dangling symbolic link as a folder --out
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", ["report", "latex", "explain"])
+def test_a_dangling_link_as_folder_out_is_refused_before_any_work(tmp_path, monkeypatch, capsys, command) -> None:
+    """Break-test: `report --out dangling` ran to the end, then said "error: '.dangling.partial-1d06g5xm': Not a
+    directory" (the hidden staging folder). It is refused up front, naming --out and the link."""
+    import symsched.spectra
+
+    def no_work(*args, **kwargs):
+        raise AssertionError("the command started its work")
+
+    monkeypatch.setattr(symsched.spectra, "load_spectrum", no_work)
+    monkeypatch.chdir(tmp_path)
+    os.symlink(tmp_path / "missing_dir", tmp_path / "dangling")
+    assert main([command, "--out", "dangling"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    assert f"symsched {command}: error: --out 'dangling': is a dangling symbolic link" in err
+    assert "missing_dir" in err and "partial" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dangling"]
+
+
+def test_a_link_to_a_folder_as_out_is_written_through(tmp_path) -> None:
+    """The companion: a link to an existing folder is written into, the link kept."""
+    (tmp_path / "real").mkdir()
+    os.symlink(tmp_path / "real", tmp_path / "link")
+    assert main(["latex", "--out", str(tmp_path / "link"), "--sampler", "ddim"]) == 0
+    assert (tmp_path / "link").is_symlink() and (tmp_path / "real" / "ddim.tex").is_file()
+
+
+def test_an_oserror_at_publish_names_out_not_the_staging_folder(tmp_path, monkeypatch, capsys) -> None:
+    """Any OSError while the staged output moves onto --out names --out (or the file under it), never the hidden
+    staging folder, which the user never named and which is removed."""
+    real = os.replace
+
+    def refuse_folders(src, dst, *args, **kwargs):
+        if os.path.isdir(src):
+            raise OSError(errno.EXDEV, "Invalid cross-device link", src, dst)
+        return real(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(_io.os, "replace", refuse_folders)
+    assert main(["latex", "--out", str(tmp_path / "tex"), "--sampler", "ddim"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "partial" not in err, err
+    assert f"--out {str(tmp_path / 'tex')!r}: Invalid cross-device link" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # nothing published, no staging folder left
+
+
+def test_publish_refuses_a_link_that_went_dangling_during_the_work(tmp_path) -> None:
+    out = tmp_path / "out"
+    with pytest.raises(FileNotFoundError) as caught:
+        with _io.staged_folder(out) as stage:
+            (stage / "a.txt").write_text("a")
+            os.symlink(tmp_path / "gone", out)
+    assert caught.value.filename == str(out) and "dangling symbolic link" in caught.value.strerror
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"] and out.is_symlink()
+
+
+# ---------------------------------------------------------------------------------------------
+# 3. a standard output that is closed or cannot be written
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture()
+def inputs(tmp_path):
+    np.save(tmp_path / "S.npy", np.array([1.0, 0.5, 0.1]))
+    np.save(tmp_path / "A.npy", np.array([0.05, 0.5, 0.9]))
+    return tmp_path
+
+
+def _symsched(args: list[str], cwd: Path, **kwargs) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "symsched", *args], cwd=cwd, env=ENV, stderr=subprocess.PIPE,
+                          text=True, timeout=600, **kwargs)
+
+
+def test_a_closed_stdout_is_one_line_and_exit_2(inputs) -> None:
+    """Break-test: `symsched transfer ... >&-` printed "internal error (AttributeError: 'NoneType' object has no
+    attribute 'write')", exit 1, and then a traceback from console_main's flush."""
+    argv = ["transfer", "--spectrum", "S.npy", "--alpha-bar", "A.npy", "--out", "P.npy"]
+    done = subprocess.run([sys.executable, "-m", "symsched", *argv], cwd=inputs, env=ENV, stdin=subprocess.DEVNULL,
+                          stderr=subprocess.PIPE, text=True, timeout=600, close_fds=True,
+                          preexec_fn=lambda: os.close(1))
+    assert done.returncode == 2, done.stderr
+    assert done.stderr == ("symsched transfer: error: standard output is closed; redirect it instead "
+                           "(e.g. > /dev/null)\n")
+    assert not (inputs / "P.npy").exists()  # refused before any work
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+@pytest.mark.parametrize("argv,written", [
+    (["sde-table", "--spectrum", "S.npy", "--nfe", "50", "--eps", "0", "--out", "t.tex", "--no-progress"], "t.tex"),
+    (["transfer", "--spectrum", "S.npy", "--alpha-bar", "A.npy", "--out", "P.npy"], "P.npy"),
+    (["optimize", "--spectrum", "S.npy", "--steps", "3", "--restarts", "0", "--no-progress", "--out", "o.json"],
+     "o.json"),
+])
+def test_a_full_stdout_names_stdout_and_costs_no_file(inputs, argv, written) -> None:
+    """Break-test: `sde-table ... > /dev/full` exited 2 with only "No space left on device" (not naming stdout), and
+    t.tex was never written (the table was printed first). The files are written, then one line names stdout."""
+    with open("/dev/full", "w") as full:
+        done = _symsched(argv, inputs, stdout=full)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr, done.stderr
+    assert done.stderr.startswith(f"symsched {argv[0]}: error: standard output: No space left on device")
+    assert (inputs / written).is_file() and (inputs / written).stat().st_size > 0
+
+
+def test_sde_table_writes_its_file_before_printing(inputs, monkeypatch, capsys) -> None:
+    """In-process companion: when the first line reaches stdout, the LaTeX file is already there."""
+    seen = []
+
+    class Watch:
+        def write(self, text):
+            seen.append((inputs / "t.tex").is_file())
+            return len(text)
+
+        def flush(self):
+            pass
+
+    monkeypatch.chdir(inputs)
+    monkeypatch.setattr(sys, "stdout", Watch())
+    assert main(["sde-table", "--spectrum", "S.npy", "--nfe", "50", "--eps", "0", "--out", "t.tex",
+                 "--no-progress"]) == 0
+    assert seen and all(seen)
+
+
+# ---------------------------------------------------------------------------------------------
+# 4. error lines name the option at fault
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("extra,option", [(["--beta-max", "1e308"], "--beta-max"), (["--horizon", "1e5"], "--horizon"),
+                                          (["--horizon", "1e5", "--beta-min", "0.01"], "--horizon")])
+def test_sde_table_range_errors_name_the_scale_option(tmp_path, capsys, extra, option) -> None:
+    """Break-test: `sde-table --beta-max 1e308` (or --horizon 1e5) said "error: --spectrum: the float64 recursion
+    ... leaves the float64 range": the option at fault is the one that steepens or lengthens beta(t)."""
+    np.save(tmp_path / "S.npy", np.linspace(0.01, 1.0, 64))  # more modes than are recomputed with mpmath
+    argv = ["sde-table", "--spectrum", str(tmp_path / "S.npy"), "--nfe", "50", "--eps", "0", "--no-progress",
+            "--out", str(tmp_path / "t.tex")]
+    assert main(argv + extra) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert err.startswith(f"symsched sde-table: error: {option}: the float64 recursion of scheme"), err
+    assert "--spectrum" not in err and "--beta-min" not in err
+
+
+def test_sde_table_names_the_spectrum_when_no_scale_option_is_raised() -> None:
+    """The companion: with beta(t) at its defaults the library's own naming (the spectrum) stands."""
+    import argparse
+
+    from symsched.commands import sde_table
+
+    args = argparse.Namespace(beta_min=0.05, beta_max=10.0, horizon=1.0)
+    exc = ValueError("spectrum: the float64 recursion of scheme 'em' leaves the float64 range for 64 modes")
+    assert sde_table._blame(exc, args) is exc
+    other = ValueError("nfe: must be at least 2")
+    assert sde_table._blame(other, argparse.Namespace(beta_min=0.05, beta_max=20.0, horizon=1.0)) is other
+
+
+def test_model_error_offers_the_safetensors_form(tmp_path, capsys) -> None:
+    """Break-test: `--model retrained/patches16.json` said "must be builtin:patches16 or a folder with a diffusers
+    model", leaving out the weight file of 'symsched train-demo' that --help offers."""
+    assert main(["probe", "--model", "retrained/patches16.json", "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "--model must be builtin:patches16, a patches16.safetensors written by 'symsched train-demo', or a " \
+           "folder with a diffusers model (got 'retrained/patches16.json')" in err
+
+
+@pytest.mark.diffusers
+def test_a_one_channel_model_takes_a_spectrum_without_the_channel_axis(tmp_path) -> None:
+    """Break-test: a 1-channel diffusers model accepted a reference of shape (N, H, W) but refused a (H, W) spectrum
+    (the PSD of greyscale data): "--spectrum must have shape (1, H, W) for this model". Both shapes are taken."""
+    pytest.importorskip("torch")
+    diffusers = pytest.importorskip("diffusers")
+    from diffusers_helpers import tiny_unet
+
+    from symsched.commands import probe as cmd
+
+    folder = tmp_path / "model"
+    tiny_unet().save_pretrained(folder / "unet", safe_serialization=True)
+    diffusers.DDPMScheduler(num_train_timesteps=1000).save_pretrained(folder / "scheduler")
+    np.save(tmp_path / "ref.npy", np.random.default_rng(0).uniform(-1, 1, (50, 8, 8)))
+    S = np.random.default_rng(1).uniform(0.1, 2.0, (8, 8))
+    np.save(tmp_path / "S2.npy", S)
+    np.save(tmp_path / "S3.npy", S[None])
+    for name in ("S2.npy", "S3.npy"):
+        pm = cmd.load_probe_model(str(folder), tmp_path / "ref.npy", str(tmp_path / name))
+        assert pm.spectrum.shape == (1, 8, 8)
+        np.testing.assert_array_equal(pm.spectrum[0], S)
+    np.save(tmp_path / "bad.npy", S[:4])
+    with pytest.raises(ValueError, match=r"--spectrum must have shape \(1, 8, 8\) or \(8, 8\) for this model "
+                                         r"\(got \(4, 8\)\)"):
+        cmd.load_probe_model(str(folder), tmp_path / "ref.npy", str(tmp_path / "bad.npy"))

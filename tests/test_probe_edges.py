@@ -1,0 +1,177 @@
+"""Edges found by a third review: latent-channel figures, UNets of any size, module dtypes, settings that
+default_schedules dropped, faint spectra (x0_hat and the predicted KL underflowed), LaTeX labels, save()."""
+
+from __future__ import annotations
+
+import mpmath
+import numpy as np
+import pytest
+
+import symsched
+from symsched import montecarlo as mc
+from symsched import probe, schedules, spectra
+from symsched._tex import tex_text
+from symsched._validate import ArgumentTypeError
+
+
+def _result(C: int, channel_axis=None, n: int = 60):
+    """probe_schedules of a linear 'model' on (C, 8, 8) samples (no torch)."""
+    pytest.importorskip("ot", reason='the probe\'s sliced W2 needs POT: pip install -e ".[torch]"')
+    x = np.random.default_rng(0).standard_normal((200, C, 8, 8))
+    den = probe.Denoiser(lambda x, a: 0.5 * x, "sample", (C, 8, 8))
+    return probe.probe_schedules(den, {"a": [0.1, 0.5]}, x, n_samples=n, seeds=(0, 1), channel_axis=channel_axis,
+                                 progress=False, n_examples=3)
+
+
+@pytest.mark.parametrize("C, channel_axis", [(4, None), (4, 0), (2, 0)])
+def test_plot_probe_draws_latent_channel_counts(C, channel_axis) -> None:
+    """A 4-channel (latent) model's probe crashed in the figure after all the sampling (an (8, 8, 4) image into an
+    RGB mosaic); its first channel is drawn, grey."""
+    res = _result(C, channel_axis)
+    mosaic = probe.plot_probe(res).axes[0].images[0].get_array()
+    assert mosaic.shape == (2 * 9 - 1, 3 * 9 - 1)  # grey: a row for the schedule and the reference, 3 examples
+    np.testing.assert_allclose(mosaic[:8, :8], np.clip(0.5 * (res.examples["a"][0][0] + 1), 0, 1))
+
+
+def test_plot_probe_radial_psd_follows_how_the_spectra_were_measured() -> None:
+    """(3, 8, 8) samples without channel_axis have an FFT PSD over all three axes: the curve is that of its zero
+    channel frequency (plot_probe averaged a (3, 8) slice of channel x row frequency as if it were an image)."""
+    for channel_axis in (None, 0):
+        res = _result(3, channel_axis)
+        comp = res.comparison.comparisons["a"]
+        spec = comp.reference_psd[..., 0] if channel_axis is not None else comp.reference_psd[0]
+        f, r = spectra.radial_psd(spec)
+        line = probe.plot_probe(res).axes[1].lines[0]
+        np.testing.assert_allclose(line.get_xdata(), f[1:])
+        np.testing.assert_allclose(line.get_ydata(), r[1:])
+
+
+def test_plot_probe_result_type() -> None:
+    with pytest.raises(ArgumentTypeError, match="result must be a ProbeResult"):
+        probe.plot_probe(None)
+
+
+@pytest.mark.diffusers
+def test_diffusers_denoiser_of_a_unet_of_any_size() -> None:
+    torch = pytest.importorskip("torch")
+    diffusers = pytest.importorskip("diffusers")
+    kw = dict(in_channels=1, out_channels=1, block_out_channels=(8, 16), layers_per_block=1, norm_num_groups=4,
+              down_block_types=("DownBlock2D",) * 2, up_block_types=("UpBlock2D",) * 2)
+    torch.manual_seed(0)
+    unet = diffusers.UNet2DModel(**kw)  # sample_size=None, diffusers' default: TypeError before
+    den = probe.diffusers_denoiser(unet, diffusers.DDPMScheduler())
+    assert den.shape is None
+    x = probe.sample(den, [0.1, 0.5], shape=(1, 8, 8), n_samples=2, seed=0)
+    assert x.shape == (2, 1, 8, 8) and np.all(np.isfinite(x))
+    for bad in (2.5, (8,), (8, 0), "8", True):
+        unet.register_to_config(sample_size=bad)
+        with pytest.raises(ValueError, match="unet.config: sample_size"):
+            probe.diffusers_denoiser(unet, diffusers.DDPMScheduler())
+
+
+@pytest.mark.diffusers
+def test_cli_probe_refuses_a_unet_of_any_size_in_one_line(tmp_path, capsys) -> None:
+    pytest.importorskip("torch")
+    diffusers = pytest.importorskip("diffusers")
+    from diffusers_helpers import tiny_unet
+    from symsched.cli import main
+
+    unet = tiny_unet()
+    unet.register_to_config(sample_size=None)
+    folder = tmp_path / "model"
+    unet.save_pretrained(folder / "unet", safe_serialization=True)
+    diffusers.DDPMScheduler(num_train_timesteps=1000).save_pretrained(folder / "scheduler")
+    np.save(tmp_path / "ref.npy", np.random.default_rng(0).uniform(-1, 1, (50, 8, 8)))
+    rc = main(["probe", "--model", str(folder), "--reference", str(tmp_path / "ref.npy"), "--out", str(tmp_path / "o"),
+               "--steps", "3", "--samples", "20", "--seeds", "2", "--no-progress"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "sample_size null" in err and len(err.strip().splitlines()) == 1
+
+
+def test_torch_denoiser_dtype_must_match_the_module() -> None:
+    """A dtype none of the module's parameters has failed at the first call with torch's own RuntimeError."""
+    torch = pytest.importorskip("torch")
+
+    class Net(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.lin = torch.nn.Linear(4, 4)  # float32 parameters
+
+        def forward(self, x, t):
+            return self.lin(x)
+
+    g = schedules.training_grid("linear")
+    net = Net()
+    with pytest.raises(ValueError, match=r"dtype=torch.float64 differs from the module's parameters"):
+        probe.torch_denoiser(net, g, dtype=torch.float64)
+    for module, dtype in ((net, torch.float32), (net, None), (Net().double(), torch.float64)):
+        den = probe.torch_denoiser(module, g, dtype=dtype, prediction="sample")
+        assert probe.sample(den, [0.1, 0.5], shape=(4,), n_samples=2, seed=0).shape == (2, 4)
+
+
+@pytest.mark.parametrize("kw, name", [(dict(sampler="bogus"), "sampler"), (dict(eta=2.0), "eta"),
+                                      (dict(sampler="ddpm", eta=0.5), "eta"), (dict(variance="x"), "variance")])
+def test_default_schedules_checks_the_sampler_settings(kw, name) -> None:
+    S = spectra.power_law((8, 8), alpha=2.0)
+    with pytest.raises(ValueError, match=name):
+        probe.default_schedules(S, 3, names=["karras"], **kw)
+
+
+def test_intermediate_spectra_of_faint_modes() -> None:
+    """x0_hat ~ S^2 underflows below S ~ 1e-162: the generation step of such a mode read 1 (its final x0_hat 0); its
+    share of the final variance per step is that of any mode far below the noise (the S -> 0 limit, reached at
+    S = 1e-100 where nothing underflows)."""
+    ab = schedules.standard_schedule("linear-trailing", 5)
+    ref = symsched.intermediate_spectra(np.array([1e-100, 1.0]), ab)
+    limit = ref.x0_hat[:, 0] / ref.x0_hat[-1, 0]  # the plain ratio, no underflow at 1e-100
+    for c in (1e-170, 1e-250, 1e-300):
+        r = symsched.intermediate_spectra(np.array([c, 1.0]), ab)
+        np.testing.assert_allclose(r.generated_fraction()[:, 0], limit, rtol=1e-12)
+        assert r.generation_step()[0] == 5 == ref.generation_step()[0]
+        np.testing.assert_allclose(r.accuracy()[:, 0] / c, ref.accuracy()[:, 0] / 1e-100, rtol=1e-12)
+    S = spectra.power_law((16, 16), alpha=2.0)
+    _, gen = symsched.intermediate_spectra(S, ab).radial("generated")
+    _, faint = symsched.intermediate_spectra(S * 2.0**-700, ab).radial("generated")
+    assert np.all(np.isfinite(faint)) and faint[0, -1] < 1e-3 < gen[-2, 3]  # not "all generated at step 1"
+
+
+def test_predicted_kl_of_a_faint_spectrum_is_finite_and_exact() -> None:
+    """P ~ S^2 underflows for S ~ 1e-200: the predicted KL came back inf; mpmath at 50 digits gives ~1.4e200."""
+    pytest.importorskip("ot", reason='the probe\'s sliced W2 needs POT: pip install -e ".[torch]"')
+    S = spectra.power_law((4, 4), alpha=2.0) * 1e-200
+    ab = [0.1, 0.5]
+    ref, x = mc.gaussian_field(S / 1e-200, 100, seed=1), mc.gaussian_field(S / 1e-200, 50, seed=2)
+    got = probe.compare(x, ref, spectrum=S, alpha_bar=ab).predicted["spectral_kl"]
+    P = symsched.output_spectrum_mp(S.ravel(), ab, dps=50)
+    with mpmath.workdps(50):
+        kl = sum((mpmath.mpf(s) / p - 1 - mpmath.log(mpmath.mpf(s) / p)) / 2 for s, p in zip(S.ravel(), P))
+    assert got == pytest.approx(float(kl), rel=1e-12)
+
+
+def test_tex_text_escapes_every_special_character() -> None:
+    assert tex_text("a_b & c%d $e #f {g} ~h ^i \\j") == (r"a\_b \& c\%d \$e \#f \{g\} \textasciitilde{}h "
+                                                          r"\textasciicircum{}i \textbackslash{}j")
+    assert tex_text("Δℓ −1 ×2 K² |x| a–b †‡") == r"$\Delta\ell$ $-$1 $\times$2 K$^2$ $|$x$|$ a--b $^\dagger$$^\ddagger$"
+
+
+def test_sweep_latex_keeps_its_columns_with_user_labels() -> None:
+    S = spectra.power_law((8, 8), alpha=2.0)
+    tex = symsched.sweep([S, 2 * S], 1, values=["a_b", "c&d"], n_jobs=1, restarts=0).to_latex()
+    rows = [ln for ln in tex.splitlines() if ln.endswith(r"\\")]
+    assert len({ln.replace(r"\&", "").count("&") for ln in rows}) == 1  # every row as many columns as the header
+    assert r"c\&d" in tex and r"a\_b" in tex
+
+
+def test_train_save_checks_its_arguments(tmp_path) -> None:
+    pytest.importorskip("torch")
+    pytest.importorskip("safetensors")
+    from symsched.models import train as tr
+
+    with pytest.raises(ArgumentTypeError, match="result must be a TrainResult"):
+        tr.save(None, tmp_path / "x.safetensors")
+    res = tr.train(tr.TrainConfig(steps=1, batch_size=2), progress=False)
+    with pytest.raises(ArgumentTypeError, match="weights must be a file path"):
+        tr.save(res, None)
+    with pytest.raises(ValueError, match=r"weights must name a \.safetensors file"):
+        tr.save(res, tmp_path / "w.npz")
+    assert not (tmp_path / "w.npz").exists()
