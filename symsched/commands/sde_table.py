@@ -87,12 +87,13 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _blame(exc: ValueError, args: argparse.Namespace) -> ValueError:
-    """``exc`` naming the options at fault when the schemes' recursion leaves the float64 range: the library blames
-    the spectrum (its modes), but what drives the recursion out of range is a steep or long beta(t), i.e. the options
-    of :data:`_SCALE` given above their defaults; with none of them, the spectrum is left named."""
+    """``exc`` naming the options at fault when the schemes' recursion leaves the float64 range: the library names
+    the arguments (``beta_max, horizon``, or the spectrum), the options that drive the recursion out of range are those
+    of :data:`_SCALE` given above their defaults; with none of them, the library's naming is left."""
     text = str(exc)
     larger = [f"--{name.replace('_', '-')}" for name, default in _SCALE.items() if getattr(args, name) > default]
     if "float64 range" not in text or not larger:
         return exc
     lead, sep, rest = text.partition(": ")
-    return ValueError(f"{', '.join(larger)}: {rest if sep and lead.isidentifier() else text}")
+    named = sep and all(part.strip().isidentifier() for part in lead.split(","))  # "beta_max, horizon: ..."
+    return ValueError(f"{', '.join(larger)}: {rest if named else text}")
