@@ -8,10 +8,10 @@ __all__ = ["tex_text"]
 #: placeholder first, so no escape added later is escaped again; braces before the escapes that add braces).
 _SPECIAL = (("\\", "\0"), ("&", r"\&"), ("%", r"\%"), ("$", r"\$"), ("#", r"\#"), ("_", r"\_"), ("{", r"\{"),
             ("}", r"\}"), ("~", r"\textasciitilde{}"), ("^", r"\textasciicircum{}"), ("\0", r"\textbackslash{}"))
-#: The symbols symsched's tables print, in LaTeX (longest first: "Δℓ" before "Δ").
+#: The symbols symsched's tables print, in LaTeX (longest first: "Δℓ" before "Δ"; "|" before "‖", whose LaTeX holds one).
 _SYMBOLS = (("Δℓ", r"$\Delta\ell$"), ("Δμ", r"$\Delta\mu$"), ("Δ", r"$\Delta$"), ("−", "$-$"), ("–", "--"),
             ("₀", "$_0$"), ("†", r"$^\dagger$"), ("‡", r"$^\ddagger$"), ("×", r"$\times$"), ("²", "$^2$"),
-            ("|", "$|$"))
+            ("|", "$|$"), ("‖", r"$\|$"))
 
 
 def tex_text(text: str) -> str:

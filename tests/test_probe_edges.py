@@ -152,6 +152,7 @@ def test_tex_text_escapes_every_special_character() -> None:
     assert tex_text("a_b & c%d $e #f {g} ~h ^i \\j") == (r"a\_b \& c\%d \$e \#f \{g\} \textasciitilde{}h "
                                                           r"\textasciicircum{}i \textbackslash{}j")
     assert tex_text("Δℓ −1 ×2 K² |x| a–b †‡") == r"$\Delta\ell$ $-$1 $\times$2 K$^2$ $|$x$|$ a--b $^\dagger$$^\ddagger$"
+    assert tex_text("KL(data ‖ generated)") == r"KL(data $\|$ generated)"
 
 
 def test_sweep_latex_keeps_its_columns_with_user_labels() -> None:

@@ -466,8 +466,10 @@ def _markdown(header: list[str], rows: list[list[str]]) -> str:
 
 
 def _latex(header: list[str], rows: list[list[str]], caption: str) -> str:
+    from .._tex import tex_text
+
     def cell(text: str) -> str:
-        t = text.replace("_", "\\_").replace("–", "--").replace("†", "$^\\dagger$")
+        t = tex_text(text)
         return f"\\textbf{{{t[2:-2]}}}" if t.startswith("**") else t
 
     lines = [
