@@ -103,9 +103,8 @@ def _type_error(name: str, expected: str, value: Any) -> ArgumentTypeError:
 def _is_bool(value: Any) -> bool:
     return isinstance(value, (bool, np.bool_))
 
+
 _F = TypeVar("_F", bound=Callable[..., Any])
-
-
 _NUMPY_DEFAULT_ERRORS = {"divide": "warn", "over": "warn", "under": "ignore", "invalid": "warn"}
 
 
@@ -139,7 +138,6 @@ def numpy_error_defaults(fn: _F) -> _F:
             return fn(*args, **kwargs)
 
     return run  # type: ignore[return-value]
-
 
 
 def as_real_array(value: ArrayLike, name: str, *, complex_ok: bool = False) -> NDArray[Any]:

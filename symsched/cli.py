@@ -125,6 +125,8 @@ _ALIASES = {"n_samples": "samples", "n_jobs": "jobs", "divergence": "divergences
             "n_points": "nfe", "n_evals": "nfe", "num_train_timesteps": "grid", "shape": "resolutions",
             "source": "spectrum"}
 _LEADING_NAME = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)")
+#: a message led by the arguments at fault: "beta_min, beta_max: beta(t) must be positive ..."
+_LEADING_NAMES = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*(?:, [A-Za-z_][A-Za-z0-9_]*)*):")
 _QUOTED = re.compile(r"'([^']+)'|\"([^\"]+)\"")
 #: phrases that name the argument at fault inside a message: "has no setting 'variance'", "weights has shape"
 _NAMED = (re.compile(r"has no setting '([A-Za-z_][A-Za-z0-9_]*)'"), re.compile(r"\b([A-Za-z_][A-Za-z0-9_]*) has shape\b"))
@@ -146,7 +148,8 @@ def _name_option(message: str, args: argparse.Namespace) -> str:
     The API names its argument (``"steps must be at most 10000"``, ``"sampler 'ddim' has no setting
     'variance'"``, ``"weights has shape (3,) but ..."``); on the command line that is an option
     (``--steps``). In order: a quoted path that is an option's value (a spectrum file that cannot be
-    used), an argument named at fault inside the message, the leading argument name, the first argument
+    used), an argument named at fault inside the message, the leading argument names (``"beta_min, beta_max:"``,
+    when each is an option) or name, the first argument
     written with its value (``"fewer than steps=1001"``). Messages that
     already name an option of the command, or name no known argument, are left as they are.
     """
@@ -164,6 +167,10 @@ def _name_option(message: str, args: argparse.Namespace) -> str:
         if option is None:
             named = pattern.search(message)
             option = _dest_option(named.group(1), options) if named else None
+    names = _LEADING_NAMES.match(message) if option is None else None
+    named = [_dest_option(n, options) for n in names.group(1).split(", ")] if names else []
+    if named and all(named):  # "beta_min, beta_max: ..." -> "--beta-min, --beta-max: ...", each name an option
+        return ", ".join(o for o in named if o) + message[names.end() - 1 :]
     if option is None:
         lead = _LEADING_NAME.match(message)
         option = _dest_option(lead.group(1), options) if lead else None

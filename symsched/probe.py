@@ -424,21 +424,15 @@ def diffusers_denoiser(unet: Any, scheduler: Any, *, timestep: str = "nearest", 
 def _unet_sample_shape(ucfg: Any) -> Optional[tuple[int, ...]]:
     """``(in_channels, H, W)`` of a UNet2DModel config; None when ``sample_size`` is None (any size: give ``shape=``
     to :func:`sample`); ValueError naming ``unet.config`` for anything but a positive integer or a pair of them."""
+    def count(v: Any) -> bool:  # a positive integer, not a bool or an integral float
+        return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)) and v > 0
+
     size, ch = ucfg.sample_size, ucfg.in_channels
-    if size is None:
-        hw: Any = None
-    elif isinstance(size, (int, np.integer)) and not isinstance(size, (bool, np.bool_)):
-        hw = (size, size)
-    elif isinstance(size, (tuple, list)) and len(size) == 2:
-        hw = tuple(size)
-    else:
-        hw = ()
-    ok = hw is None or all(isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)) and v > 0
-                           for v in hw) and len(hw) == 2
-    if not ok or isinstance(ch, (bool, np.bool_)) or not isinstance(ch, (int, np.integer)) or ch < 1:
+    hw = tuple(size) if isinstance(size, (tuple, list)) else (size, size)
+    if not count(ch) or not (size is None or (len(hw) == 2 and all(map(count, hw)))):
         raise ValueError(f"unet.config: sample_size must be a positive integer, a pair of them or None, and in_channels "
                          f"a positive integer (got sample_size={_show(size)}, in_channels={_show(ch)})")
-    return None if hw is None else (int(ch), int(hw[0]), int(hw[1]))
+    return None if size is None else (int(ch), int(hw[0]), int(hw[1]))
 
 
 def _scheduler_prediction(scheduler: Any) -> str:
@@ -891,19 +885,19 @@ def pca_basis(reference: ArrayLike) -> tuple[Array, Array]:
     r"""PCA basis of reference data: ``U`` (d, d) and variances ``S`` (d,), descending: ``X^T X / n = U diag(S) U^T``.
 
     Uncentred second moments (the zero-mean model), of the flattened samples: ``reference`` (n, ...) with
-    ``d`` values per sample. Computed on ``reference / 2^e`` (largest |value| in [0.5, 1); exact), so neither
-    the second moments nor the eigen-solver overflow or underflow. ValueError unless ``reference`` is a finite real
+    ``d`` values per sample. Data beyond about 1e150 (or all below 1e-150) are divided by one power of two first
+    (exact, as for the sample metrics), so neither the second moments nor the eigen-solver overflow or underflow. ValueError unless ``reference`` is a finite real
     array with a batch axis and n >= 2, or when the variances lie beyond float64 or all below its normal range.
     Source: docs/model.md §1 (PCA modes); ``numpy.linalg.eigh``.
     """
     x = _as_samples(reference, "reference")
     X = x.reshape(x.shape[0], -1)
     peak = float(np.max(np.abs(X)))
-    e = int(np.frexp(peak)[1]) if peak > 0 else 0
-    Xu = np.ldexp(X, -e)
+    c = _power_of_two_scale(X)  # second moments are homogeneous of degree 2: exact rescaling
+    Xu = X / c
     unit, U = np.linalg.eigh(Xu.T @ Xu / Xu.shape[0])
     with np.errstate(over="ignore", under="ignore"):
-        S = np.ldexp(np.clip(unit[::-1], 0.0, None), 2 * e)
+        S = np.clip(unit[::-1], 0.0, None) * c * c
     if not np.all(np.isfinite(S)):
         raise ValueError(f"reference: values too large for their PCA variances to be represented in float64 (largest "
                          f"|value| {peak:.3g}); rescale reference (e.g. to unit variance)")

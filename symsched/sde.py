@@ -311,6 +311,11 @@ class BeyondFloat64(ValueError):
     :func:`error_table` reports such a cell as ``inf``)."""
 
 
+#: the model's default beta(t) and horizon (every function here): an argument above its default is what steepens or
+#: lengthens beta(t) when the recursion leaves float64
+_DEFAULTS = {"beta_min": 0.05, "beta_max": 10.0, "horizon": 1.0}
+
+
 def _recompute_beyond_float64(P: Array, u: Array, scheme: str, n_points: int, bmin: float, bmax: float, T: float,
                               e: float, init: str) -> Array:
     """``P`` with the modes whose float64 recursion overflowed (inf, or NaN from inf * 0: e^{2B} beyond float64 for a
@@ -320,8 +325,9 @@ def _recompute_beyond_float64(P: Array, u: Array, scheme: str, n_points: int, bm
     where = f"scheme {scheme!r} with beta_min={bmin:g}, beta_max={bmax:g}, horizon={T:g}, eps={e:g}"
     if int(bad.sum()) > EXACT_FALLBACK_MODES:
         with np.errstate(over="ignore"):  # B = int_0^T beta: e^{2B} beyond float64 is a steep beta or a long horizon
-            steep = bmin * T + 0.5 * (bmax - bmin) * T * T > 354.0
-        culprit = "beta_max, horizon" if steep else "spectrum"
+            steep = bmin * T + 0.5 * (bmax - bmin) * T * T > 0.5 * math.log(np.finfo(np.float64).max)
+        raised = [name for name, v in (("beta_min", bmin), ("beta_max", bmax), ("horizon", T)) if v > _DEFAULTS[name]]
+        culprit = (", ".join(raised) or "beta_max, horizon") if steep else "spectrum"
         raise ValueError(f"{culprit}: the float64 recursion of {where} leaves the float64 range for "
                          f"{int(bad.sum())} modes (more than {EXACT_FALLBACK_MODES} to recompute exactly); "
                          "symsched.sde.output_spectrum_mp evaluates them" + (

@@ -662,10 +662,7 @@ def _welch_window(window: Any, nper: int) -> Array:
             return np.asarray(get_window(window, nper), dtype=np.float64)
         except (ValueError, TypeError) as exc:
             raise ValueError(f"window: scipy.signal.get_window refuses {window!r} ({exc})") from None
-    if isinstance(window, (bool, int, float, np.number)) or window is None:
-        raise ValueError(f"window must be a window name (e.g. 'hann'), a (name, parameter) tuple or an array of "
-                         f"nperseg={nper} values (got {window!r})")
-    w = as_real_array(window, "window")
+    w = as_real_array(window, "window")  # (None, a bool: ArgumentTypeError; a number: the shape check below)
     if w.shape != (nper,):
         raise ValueError(f"window must have shape (nperseg,) = ({nper},) (got {w.shape})")
     if not np.all(np.isfinite(w)) or not np.any(w != 0):

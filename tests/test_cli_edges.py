@@ -264,17 +264,21 @@ def test_sde_table_range_errors_name_the_scale_option(tmp_path, capsys, extra, o
     assert "--spectrum" not in err and "--beta-min" not in err
 
 
-def test_sde_table_names_the_spectrum_when_no_scale_option_is_raised() -> None:
-    """The companion: with beta(t) at its defaults the library's own naming (the spectrum) stands."""
+def test_a_message_led_by_several_arguments_names_each_option(tmp_path, capsys) -> None:
+    """The companion: the CLI maps every argument of a leading list to its option ("beta_min, beta_max: beta(t)
+    ... must be positive" was "--beta-min: beta_min, beta_max: ..."), and a lead naming no option is left."""
     import argparse
 
-    from symsched.commands import sde_table
+    from symsched.cli import _name_option
 
-    args = argparse.Namespace(beta_min=0.05, beta_max=10.0, horizon=1.0)
-    exc = ValueError("spectrum: the float64 recursion of scheme 'em' leaves the float64 range for 64 modes")
-    assert sde_table._blame(exc, args) is exc
-    other = ValueError("nfe: must be at least 2")
-    assert sde_table._blame(other, argparse.Namespace(beta_min=0.05, beta_max=20.0, horizon=1.0)) is other
+    np.save(tmp_path / "S.npy", np.array([0.5, 1.0]))
+    assert main(["sde-table", "--spectrum", str(tmp_path / "S.npy"), "--beta-min", "20", "--beta-max", "-30",
+                 "--out", str(tmp_path / "t.tex"), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("symsched sde-table: error: --beta-min, --beta-max: beta(t) = beta_min"), err
+    args = argparse.Namespace(_options={"spectrum": "--spectrum", "beta_max": "--beta-max"})
+    assert _name_option("spectrum: too many modes", args) == "--spectrum: too many modes"
+    assert _name_option("beta_max, eta: x", args) == "--beta-max: beta_max, eta: x"  # eta: no option here
 
 
 def test_model_error_offers_the_safetensors_form(tmp_path, capsys) -> None:

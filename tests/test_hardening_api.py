@@ -790,8 +790,10 @@ def test_results_do_not_depend_on_a_global_numpy_error_state() -> None:
 
 def test_sde_overflow_of_many_modes_names_the_steep_beta() -> None:
     """More modes than mpmath recomputes leave the float64 recursion: with a steep beta(t) (e^(2 int beta) beyond
-    float64) the message named the spectrum; the arguments at fault are beta_max and the horizon."""
+    float64) the message named the spectrum; the arguments at fault are those above their defaults."""
     S = np.linspace(0.01, 1.0, 64)
-    for kw in (dict(beta_max=1e308), dict(horizon=1e5)):
-        with pytest.raises(ValueError, match=r"^beta_max, horizon: the float64 recursion"):
+    for kw, lead in ((dict(beta_max=1e308), "beta_max"), (dict(horizon=1e5), "horizon"),
+                     (dict(horizon=1e5, beta_min=0.01), "horizon"), (dict(horizon=1e5, beta_max=20.0),
+                                                                     "beta_max, horizon")):
+        with pytest.raises(ValueError, match=rf"^{lead}: the float64 recursion"):
             sde.output_spectrum(S, "em", 20, **kw)
