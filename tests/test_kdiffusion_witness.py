@@ -22,6 +22,7 @@ from __future__ import annotations
 from fractions import Fraction
 from typing import Any
 
+import mpmath
 import numpy as np
 import pytest
 
@@ -363,3 +364,23 @@ def test_the_library_steps_rule_holds_for_k_diffusion_itself(ks: Any) -> None:
             assert np.all(np.isfinite(library_output(ks, name, {}, S, np.array([3.0, 1.0]), n=2)))
         else:
             assert np.all(np.isfinite(one())), name
+
+
+@pytest.mark.parametrize("name", ["euler_ancestral", "dpm_2_ancestral", "dpmpp_2s_ancestral", "dpmpp_sde"])
+@pytest.mark.parametrize("sigmas", [[0.5, 1e-120, 1e-121], [1.0, 1e-50, 1e-150]], ids=["1e-120", "1e-150"])
+@pytest.mark.parametrize("eta", [1.5, 5.0])
+def test_ancestral_step_whose_float64_sigma_up_underflows(ks: Any, name: str, sigmas: list, eta: float) -> None:
+    """review of 4 December: where sigma_to^2 (sigma_from^2 - sigma_to^2) underflows float64 (1e-120 -> 1e-121) but
+    sigma_to^2 does not, the branch was decided in float64 (sigma_up rounds to 0: unbound) and the unbound step then
+    evaluated sigma_up = eta sigma_to sqrt(1 - r^2) > sigma_to exactly: 'undefined' (NaN) in float64, complex in mpmath.
+    k-diffusion runs these sigmas. Every step after the first adds noise of variance <= sigma_1^2 <= 1e-100, far below
+    1e-12 of the output at these S: P = sigma_0^2 H^2, with H k-diffusion's own noise-free probe."""
+    S = np.array([1e-3, 1.0, 1e3])
+    H_lib = library_output(ks, name, {"eta": eta}, S, np.array(sigmas), noise=False)[0]
+    P = symsched.output_spectrum_ve(S, sigmas, sampler=name, eta=eta)
+    np.testing.assert_allclose(P, sigmas[0] ** 2 * H_lib**2, rtol=1e-12)
+    P_mp = symsched.output_spectrum_ve_mp(S, sigmas, sampler=name, eta=eta, dps=30)
+    assert all(isinstance(p, mpmath.mpf) for p in P_mp)
+    np.testing.assert_allclose([float(p) for p in P_mp], P, rtol=1e-14)
+    J, g = symsched.divergence_and_grad_ve(S, sigmas, sampler=name, eta=eta, divergence="w2")
+    assert np.isfinite(J) and np.all(np.isfinite(g))

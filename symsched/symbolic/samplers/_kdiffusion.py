@@ -24,6 +24,8 @@ __all__ = [
     "sym_churn",
 ]
 
+_TINY = 2.2250738585072014e-308  # smallest normal float64
+
 #: k-diffusion's churn arguments of ``sample_euler``/``sample_heun``/``sample_dpm_2`` with their defaults.
 CHURN_PARAMS = {"s_churn": 0.0, "s_tmin": 0.0, "s_tmax": float("inf"), "s_noise": 1.0}
 CHURN_BOUNDS = {"s_churn": (0.0, float("inf")), "s_tmin": (0.0, float("inf")), "s_tmax": (0.0, float("inf")),
@@ -82,7 +84,9 @@ def ancestral_binds(l_from: float, l_to: float, eta: float) -> bool:
     decision is the rounding of the particular sigmas, and ``exp(-l/2)`` may be an ulp from the caller's sigma: there
     symsched and k-diffusion can take different branches (2.126e8 / 3). A level sigma_from = inf (l_from = -inf) is
     the limit of that decision: binding for eta >= 1. Below sigma_to ~ 1.5e-154 (sigma_to^2 leaves the normal range,
-    k-diffusion's sigma_up rounds to 0) it is decided in exact arithmetic. The step to the clean level (sigma_to = 0)
+    k-diffusion's sigma_up rounds to 0), and wherever sigma_to^2 (sigma_from^2 - sigma_to^2) underflows (sigmas ~1e-120 at
+    eta > 1: the float64 decision would leave sigma_up = eta sigma_to sqrt(1 - r^2) > sigma_to unbound), it is decided in
+    exact arithmetic. The step to the clean level (sigma_to = 0)
     has sigma_down = 0.
     """
     if not math.isfinite(l_to) and l_to > 0:
@@ -92,14 +96,16 @@ def ancestral_binds(l_from: float, l_to: float, eta: float) -> bool:
     if not math.isfinite(l_from):
         return eta >= 1.0
     s_to = math.exp(-0.5 * float(l_to))
-    if s_to * s_to < 2.2250738585072014e-308:  # sigma_to^2 below the normal range (sigma_to < 1.5e-154): k-diffusion's
-        # float64 arithmetic degenerates (sigma_up = 0, no noise); decided in exact arithmetic there (binds for eta > 1)
-        return eta > 1.0 and float(l_from) - float(l_to) <= math.log1p(-1.0 / (eta * eta))
     try:  # Python floats are IEEE doubles: products overflow to inf, underflow to 0, as in torch's float64
         s_from = math.exp(-0.5 * float(l_from))
-        up = float(eta) * math.sqrt(s_to * s_to * (s_from * s_from - s_to * s_to) / (s_from * s_from))
+        numerator = s_to * s_to * (s_from * s_from - s_to * s_to)
+        up = float(eta) * math.sqrt(numerator / (s_from * s_from))
     except (OverflowError, ZeroDivisionError):  # where IEEE arithmetic gives inf/inf or 0/0 = NaN
-        up = math.nan
+        numerator, up = math.inf, math.nan
+    if min(s_to * s_to, numerator) < _TINY:  # sigma_to^2 or sigma_to^2 (sigma_from^2 - sigma_to^2) below the normal
+        # range: k-diffusion's float64 sigma_up rounds to 0 or to a few digits (no noise, or noise of no meaning);
+        # decided in exact arithmetic there (binds for eta > 1 where eta^2 (1 - sigma_to^2/sigma_from^2) >= 1)
+        return eta > 1.0 and float(l_from) - float(l_to) <= math.log1p(-1.0 / (eta * eta))
     sigma_up = up if up < s_to else s_to  # Python's min(sigma_to, up): sigma_to unless up is smaller (so for NaN)
     return s_to * s_to - sigma_up * sigma_up == 0.0
 
