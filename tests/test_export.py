@@ -511,6 +511,14 @@ def test_to_diffusers_explicit_rtol_and_zero_level():
     with pytest.raises(ValueError, match=r"alpha_bar\[0\].*quarter of the way"):
         to_diffusers([mid], grid=lin, rtol=1.0)
     assert to_diffusers([float(lin[10]) * (1 + 1e-7)], grid=lin, rtol=1e-6) == {"timesteps": [10]}
+    # the default (float32 rounding) tolerance is held to it too: on a fine custom grid (log-gaps 1e-7..1e-6, below
+    # float32's accumulated rounding) the midpoint of timesteps 500 and 501 is refused, not rounded to one of them
+    fine = symsched.schedules.betas_to_alpha_bar(np.linspace(1e-7, 1e-6, 1000))
+    mid = float(np.sqrt(fine[500] * fine[501]))
+    for grid in (fine, fine.astype(np.float32)):
+        with pytest.raises(ValueError, match=r"alpha_bar\[0\].*not on the grid"):
+            to_diffusers([mid], grid=grid)
+    assert to_diffusers([float(fine[500])], grid=fine.astype(np.float32)) == {"timesteps": [500]}
 
 
 @pytest.mark.parametrize("grid", [[-1.0, 0.5], [2.0, 0.5], [1.0, 0.5], [0.3, 0.5], [0.5, 0.0, 0.1], [0.5, np.nan]])
