@@ -135,16 +135,18 @@ def _as_basis(U: ArrayLike, d: int | None = None, name: str = "basis") -> Array:
     return Ua
 
 
-#: arrays whose largest |value| exceeds this are scaled by a power of two before a transform (exact), so that the
-#: sums of an FFT or a basis change cannot overflow where the result itself is representable
+#: arrays whose largest |value| exceeds this (or is below its reciprocal) are scaled by a power of two before a
+#: transform (exact), so that the sums of an FFT or a basis change cannot overflow, nor squares underflow, where the
+#: result itself is representable
 _SCALE_ABOVE = 2.0**500
 
 
 def _pow2_scaled(x: Array) -> tuple[Array, int]:
-    """``(x / 2**k, k)`` with ``max |x / 2**k| < 1`` when ``max |x|`` exceeds :data:`_SCALE_ABOVE`, else ``(x, 0)``
-    (a power of two: exact, except that entries below 2**-1022 of the largest one underflow)."""
+    """``(x / 2**k, k)`` with ``max |x / 2**k|`` in [0.5, 1) when ``max |x|`` lies beyond :data:`_SCALE_ABOVE` or
+    below its reciprocal (but not 0), else ``(x, 0)`` (a power of two: exact, except that entries below 2**-1022 of
+    the largest one underflow)."""
     m = float(np.max(np.abs(x))) if x.size else 0.0
-    if m <= _SCALE_ABOVE:
+    if m == 0.0 or 1.0 / _SCALE_ABOVE <= m <= _SCALE_ABOVE:
         return x, 0
     k = math.frexp(m)[1]
     return np.ldexp(x, -k), k
@@ -162,13 +164,19 @@ def _times_pow2(y: Any, k: int) -> Any:
         return out
 
 
-def _unscaled(y: Any, k: int, name: str, what: str) -> Any:
-    """``y * 2**k``; ValueError naming ``name`` when that is beyond the float64 range."""
+def _unscaled(y: Any, k: int, name: str, what: str, *, quadratic: bool = False) -> Any:
+    """``y * 2**k``; ValueError naming ``name`` when that is beyond the float64 range, or (``quadratic``: a second
+    moment, whose scale is the square of the data's) when ``y`` is not all 0 and all of it falls below its normal
+    range."""
     if k == 0 and np.all(np.isfinite(y)):
         return y
-    out = _times_pow2(y, k)
+    with np.errstate(under="ignore"):
+        out = _times_pow2(y, k)
     if not np.all(np.isfinite(out)):
         raise ValueError(f"{name}: values too large for {what} to be represented in float64; rescale them")
+    if quadratic and np.any(y != 0) and not np.max(np.abs(out)) >= np.finfo(np.float64).tiny:
+        raise ValueError(f"{name}: values too small for {what} to be represented in float64 (below its normal "
+                         "range, 2.2e-308); rescale them")
     return out
 
 
@@ -828,7 +836,7 @@ def empirical_psd(
     ValueError
         Samples that are not real, lack a batch axis, change field shape between batches or hold no sample;
         bad ``axes`` (out of range or repeated); with ``basis``, samples not (n, d) or a basis not (d, d)
-        orthonormal.
+        orthonormal; values whose periodogram lies beyond float64 or all below its normal range (not all 0).
 
     Source: the averaged periodogram (Bartlett's method over independent samples), normalised as
     :mod:`symsched.spectra`; docs/model.md §1.
@@ -841,6 +849,7 @@ def empirical_psd(
     count = 0
     shape: tuple[int, ...] | None = None
     U = None
+    nonzero = False  # some periodogram value is nonzero before its power-of-two scale is put back
     for batch in batches:
         x = as_real_array(batch, "samples")
         if not np.all(np.isfinite(x)):
@@ -864,6 +873,7 @@ def empirical_psd(
                 N = int(np.prod([x.shape[a] for a in fa]))
                 X = sfft.fftn(xs, axes=fa, workers=_workers())
                 part = np.sum(X.real**2 + X.imag**2, axis=0) / N
+            nonzero = nonzero or bool(np.max(part, initial=0.0) > 0)
             part = _times_pow2(part, 2 * k)
         total = part if total is None else total + part
         count += x.shape[0]
@@ -872,7 +882,12 @@ def empirical_psd(
     if not np.all(np.isfinite(total)):
         raise ValueError("samples: values too large for their periodogram to be represented in float64 (squared "
                          "magnitudes overflow); rescale them")
-    return total / count
+    with np.errstate(under="ignore"):
+        psd = total / count
+    if nonzero and not np.max(psd) >= np.finfo(np.float64).tiny:
+        raise ValueError("samples: values too small for their periodogram to be represented in float64 (squared "
+                         "magnitudes fall below its normal range, 2.2e-308); rescale them")
+    return psd
 
 
 @numpy_error_defaults
@@ -890,7 +905,8 @@ def empirical_cross_spectrum(samples: ArrayLike) -> NDArray[np.complex128]:
     Raises
     ------
     ValueError
-        ``samples`` not real or with fewer than 3 axes.
+        ``samples`` not real or with fewer than 3 axes, or of values whose cross-periodogram lies beyond float64
+        or all below its normal range (not all 0).
 
     Source: docs/model.md §1 (the cross-spectrum of C channels per frequency).
     """
@@ -904,7 +920,7 @@ def empirical_cross_spectrum(samples: ArrayLike) -> NDArray[np.complex128]:
     xs, k = _pow2_scaled(x)  # 1e200 gave inf + NaN j silently
     X = np.moveaxis(sfft.fftn(xs, axes=fa, workers=_workers()), 1, -1)  # (n, *grid, C)
     cross = np.einsum("n...i,n...j->...ij", X, np.conj(X)) / (N * x.shape[0])
-    return _unscaled(cross, 2 * k, "samples", "their cross-periodogram (squared magnitudes)")
+    return _unscaled(cross, 2 * k, "samples", "their cross-periodogram (squared magnitudes)", quadratic=True)
 
 
 @numpy_error_defaults

@@ -836,22 +836,9 @@ def _measured_scaled(x: Array, basis: Optional[ArrayLike], channel_axis: Optiona
     mode a scale-free quantity needs (a KL divergence of two spectra brought to a common scale) even where
     ``psd`` itself is subnormal or 0; ``psd`` beyond float64, or all of it below its normal range, raises.
     """
-    peak = float(np.max(np.abs(x)))
-    if peak == 0.0:
-        psd = _measured_unscaled(x, basis, channel_axis)
-        return psd, psd, 0
-    e = int(np.frexp(peak)[1])
-    unit = _measured_unscaled(np.ldexp(x, -e), basis, channel_axis)
-    with np.errstate(over="ignore", under="ignore"):
-        psd = np.ldexp(unit, 2 * e)
-    if not np.all(np.isfinite(psd)):
-        raise ValueError(f"{name}: values too large for their spectrum to be represented in float64 (largest |value| "
-                         f"{peak:.3g}: second moments ~{peak:.3g}^2 overflow); rescale {name} (e.g. to unit variance)")
-    if np.max(unit) > 0 and not np.max(psd) >= np.finfo(np.float64).tiny:
-        raise ValueError(f"{name}: values too small for their spectrum to be represented in float64 (largest |value| "
-                         f"{peak:.3g}: second moments ~{peak:.3g}^2 fall below its normal range, 2.2e-308); rescale "
-                         f"{name} (e.g. to unit variance)")
-    return psd, unit, e
+    from .spectra import _at_unit_scale
+
+    return _at_unit_scale(lambda y: _measured_unscaled(y, basis, channel_axis), x, name, "their spectrum")
 
 
 def _common_scale(unit_a: Array, e_a: int, unit_b: Array, e_b: int) -> tuple[Array, Array]:

@@ -23,7 +23,7 @@ import functools
 import math
 import os
 from pathlib import Path
-from typing import Any, Iterator, Optional, Sequence, Union
+from typing import Any, Callable, Iterator, Optional, Sequence, Union
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -120,6 +120,34 @@ def _finish(spec: np.ndarray, name: str, source: str = "") -> Array:
         raise ValueError(f"{source}: values too large for the {name} to be represented in float64 (its squared "
                          "magnitudes overflow); rescale them")
     return as_spectrum(np.maximum(spec, 0.0), name)
+
+
+def _at_unit_scale(estimate: Callable[[np.ndarray], np.ndarray], x: np.ndarray, source: str,
+                   what: str) -> tuple[np.ndarray, np.ndarray, int]:
+    """``(spec, unit, e)``: a second-moment estimate ``spec = estimate(x)`` computed as ``2^(2e) unit`` with
+    ``unit = estimate(x / 2^e)`` (largest |value| of ``x / 2^e`` in [0.5, 1)).
+
+    ``estimate`` is quadratic in ``x`` (a periodogram, a covariance) and scaling by a power of two is exact, so this
+    is the same estimate without squaring ``x`` itself beyond float64 or below its normal range; ``unit`` keeps every
+    mode for scale-free quantities where ``spec`` is subnormal or 0. ValueError naming ``source`` when ``spec``
+    lies beyond float64 or all of it below its normal range though ``x`` is not all 0.
+    """
+    peak = float(np.max(np.abs(x))) if x.size else 0.0
+    if peak == 0.0:
+        spec = estimate(x)
+        return spec, spec, 0
+    e = int(np.frexp(peak)[1])
+    unit = estimate(np.ldexp(x, -e))
+    with np.errstate(over="ignore", under="ignore"):
+        spec = np.ldexp(unit, 2 * e)
+    if not np.all(np.isfinite(spec)):
+        raise ValueError(f"{source}: values too large for {what} to be represented in float64 (largest |value| "
+                         f"{peak:.3g}: second moments ~{peak:.3g}^2 overflow); rescale {source} (e.g. to unit variance)")
+    if np.max(unit) > 0 and not np.max(spec) >= np.finfo(np.float64).tiny:
+        raise ValueError(f"{source}: values too small for {what} to be represented in float64 (largest |value| "
+                         f"{peak:.3g}: second moments ~{peak:.3g}^2 fall below its normal range, 2.2e-308); rescale "
+                         f"{source} (e.g. to unit variance)")
+    return spec, unit, e
 
 
 # ---------------------------------------------------------------------------------------------
@@ -399,14 +427,18 @@ def psd2d(images: ArrayLike, *, mean: str = "none") -> Array:
     Raises
     ------
     ValueError
-        Unknown ``mean``, or ``images`` empty, not finite, or not of shape (N, H, W) / (N, H, W, C).
+        Unknown ``mean``, or ``images`` empty, not finite, or not of shape (N, H, W) / (N, H, W, C), or of values
+        whose PSD lies beyond float64 or all below its normal range (not all 0).
     """
     check_choice(mean, "mean", MEAN_MODES)
     batch = _image_batch(images)
-    acc = _CrossSpectrum(full=False)
-    with np.errstate(over="ignore", invalid="ignore"):  # an overflow is refused by name in _finish
-        acc.add(batch, mean)
-        spec = _hermitian(acc.result(mean), (0, 1))
+
+    def estimate(b: np.ndarray) -> np.ndarray:
+        acc = _CrossSpectrum(full=False)
+        acc.add(b, mean)
+        return _hermitian(acc.result(mean), (0, 1))
+
+    spec = _at_unit_scale(estimate, batch, "images", "the psd2d result")[0]
     if np.ndim(images) == 3:
         spec = spec[..., 0]
     return _finish(spec, "psd2d result", "images")
@@ -438,19 +470,21 @@ def colour_eigen_psd(images: ArrayLike, *, mean: str = "none") -> Array:
     Raises
     ------
     ValueError
-        Unknown ``mean``, or ``images`` empty, not finite, or not 4-D (N, H, W, C).
+        Unknown ``mean``, or ``images`` empty, not finite, or not 4-D (N, H, W, C), or of values whose spectrum
+        lies beyond float64 or all below its normal range (not all 0).
     """
     check_choice(mean, "mean", MEAN_MODES)
     arr = _real_data(images, "images")
     if arr.ndim != 4:
         raise ValueError(f"images must be a batch N×H×W×C (got shape {arr.shape})")
-    acc = _CrossSpectrum(full=True)
-    with np.errstate(over="ignore", invalid="ignore"):  # an overflow is refused by name in _finish
-        acc.add(arr, mean)
-        M = acc.result(mean)
-    if not np.all(np.isfinite(M)):
-        return _finish(np.real(M), "colour eigen-mode spectrum", "images")
-    return _eigen_modes(M)
+
+    def estimate(b: np.ndarray) -> np.ndarray:
+        acc = _CrossSpectrum(full=True)
+        acc.add(b, mean)
+        return _eigenvalues(acc.result(mean))
+
+    return _finish(_at_unit_scale(estimate, arr, "images", "the colour eigen-mode spectrum")[0],
+                   "colour eigen-mode spectrum", "images")
 
 
 #: colour eigen-modes below this fraction of the largest one at their frequency are rounding (data of lower colour
@@ -459,11 +493,11 @@ def colour_eigen_psd(images: ArrayLike, *, mean: str = "none") -> Array:
 _RANK_TOL = 4096 * float(np.finfo(np.float64).eps)
 
 
-def _eigen_modes(M: np.ndarray) -> Array:
+def _eigenvalues(M: np.ndarray) -> np.ndarray:
+    """Eigenvalues of the Hermitian cross-spectral matrices ``M`` (H, W, C, C), descending, round-off ranks 0."""
     M = 0.5 * (M + np.conj(np.swapaxes(M, -1, -2)))
     ev = np.linalg.eigvalsh(M)[..., ::-1]
-    ev = np.where(ev > _RANK_TOL * ev[..., :1], ev, 0.0)
-    return _finish(_hermitian(ev, (0, 1)), "colour eigen-mode spectrum", "images")
+    return _hermitian(np.where(ev > _RANK_TOL * ev[..., :1], ev, 0.0), (0, 1))
 
 
 def radial_psd(psd: ArrayLike, *, channel_axis: Optional[int] = None) -> tuple[Array, Array]:
@@ -545,7 +579,8 @@ def pca_spectrum(data: ArrayLike, *, center: bool = True) -> Array:
     Raises
     ------
     ValueError
-        If ``data`` is empty, not finite or not 2-D, or has fewer than 2 samples with ``center=True``
+        If ``data`` is empty, not finite or not 2-D, its variances lie beyond float64 or all below its normal range
+        (not all 0), or it has fewer than 2 samples with ``center=True``
         (a non-boolean ``center`` is an ArgumentTypeError).
     """
     from scipy.linalg import svdvals
@@ -555,18 +590,18 @@ def pca_spectrum(data: ArrayLike, *, center: bool = True) -> Array:
     if x.ndim != 2:
         raise ValueError(f"data must be 2-D, N samples × D features (got shape {x.shape})")
     n, d = x.shape
-    if center:
-        if n < 2:
-            raise ValueError(f"data needs at least 2 samples to estimate a centred covariance (got N={n})")
-        x = x - x.mean(axis=0)
-        denom = n - 1
-    else:
-        denom = n
-    sv = svdvals(x, check_finite=False)
-    ev = np.zeros(d)
-    with np.errstate(over="ignore"):  # an overflow is refused by name in _finish
-        ev[: sv.size] = sv**2 / denom
-    return _finish(np.sort(ev)[::-1], "pca_spectrum result", "data")
+    if center and n < 2:
+        raise ValueError(f"data needs at least 2 samples to estimate a centred covariance (got N={n})")
+
+    def estimate(y: np.ndarray) -> np.ndarray:
+        if center:
+            y = y - y.mean(axis=0)
+        sv = svdvals(y, check_finite=False)
+        ev = np.zeros(d)
+        ev[: sv.size] = sv**2 / (n - 1 if center else n)
+        return np.sort(ev)[::-1]
+
+    return _finish(_at_unit_scale(estimate, x, "data", "the pca_spectrum result")[0], "pca_spectrum result", "data")
 
 
 def welch_psd(
@@ -614,7 +649,7 @@ def welch_psd(
         If ``x`` is empty, not finite or not 1-D/2-D, ``fs`` is not positive, ``nperseg`` is not a positive
         integer or exceeds n, ``noverlap`` is not in [0, nperseg), ``detrend`` is not one of the three, or
         ``window`` is neither a window scipy knows (its message is kept) nor a finite array of ``nperseg`` values
-        with some nonzero value.
+        with some nonzero value, or the PSD lies beyond float64 or all below its normal range (``x`` not all 0).
     """
     from scipy.signal import welch
 
@@ -630,25 +665,18 @@ def welch_psd(
     if not (isinstance(detrend, (bool, str)) and detrend in (False, "constant", "linear")):
         raise ValueError(f"detrend must be False, 'constant' or 'linear' (got {detrend!r})")
     window = _welch_window(window, nper)
-    with np.errstate(over="ignore", invalid="ignore"):  # an overflow is refused by name in _finish
+    freq = np.fft.fftfreq(nper, 1.0 / fs)  # scipy's two-sided frequencies
+
+    def estimate(y: np.ndarray) -> np.ndarray:
         try:
-            freq, p = welch(
-                arr,
-                fs=fs,
-                window=window,
-                nperseg=nper,
-                noverlap=noverlap,
-                detrend=detrend,
-                return_onesided=False,
-                scaling="density",
-                axis=-1,
-            )
+            p = welch(y, fs=fs, window=window, nperseg=nper, noverlap=noverlap, detrend=detrend,
+                      return_onesided=False, scaling="density", axis=-1)[1]
         except ValueError as exc:
             raise ValueError(f"welch_psd: {exc}") from None
         p = np.asarray(p, dtype=np.float64) * fs
-        if p.ndim == 2:
-            p = p.mean(axis=0)
-    return np.asarray(freq, dtype=np.float64), _finish(_hermitian(p, (0,)), "welch_psd result", "x")
+        return _hermitian(p.mean(axis=0) if p.ndim == 2 else p, (0,))
+
+    return freq, _finish(_at_unit_scale(estimate, arr, "x", "the welch_psd result")[0], "welch_psd result", "x")
 
 
 def _welch_window(window: Any, nper: int) -> Array:
@@ -827,7 +855,8 @@ def _folder_spectrum(folder: Path, patch_size: int) -> Array:
             f"source folder {str(folder)!r}: no image is at least {_show(patch_size)}×{_show(patch_size)} pixels"
         )
     M = acc.result("dataset")
-    return _eigen_modes(M[..., :1, :1])[..., 0] if grey else _eigen_modes(M)  # grey: the one channel's PSD
+    ev = _eigenvalues(M[..., :1, :1])[..., 0] if grey else _eigenvalues(M)  # grey: the one channel's PSD
+    return _finish(ev, "colour eigen-mode spectrum")
 
 
 def load_spectrum(source: Union[str, "os.PathLike[str]"], *, patch_size: int = 32) -> Array:

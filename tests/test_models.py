@@ -375,6 +375,20 @@ def test_denoising_mse_checks_the_level() -> None:
     assert denoising_mse(lambda x, a: 0.0 * x, x0 + 1.0, 0.0) == 1.0  # pure noise
 
 
+def test_denoising_mse_checks_the_batch() -> None:
+    """review of 4 December: an empty batch returned NaN with two RuntimeWarnings; a batch of the wrong shape was
+    refused in the denoiser's words, naming x_t, an argument the caller never passed."""
+    from symsched.models.evaluate import denoising_mse
+
+    model = models.load_model("builtin:patches16")
+    for empty in (np.zeros((0, 16, 16)), np.zeros((3, 0)), np.float64(1.0)):
+        with pytest.raises(ValueError, match=r"x0 must be a batch \(N, \.\.\.\) of N >= 1 non-empty samples"):
+            denoising_mse(model.denoiser, empty, 0.5)
+    with pytest.raises(ValueError, match=r"x0 \(shape \(2, 8, 8\)\): the denoiser refused .*x_t must have shape "
+                                         r"\(N, 16, 16\)"):
+        denoising_mse(model.denoiser, np.zeros((2, 8, 8)), 0.5)
+
+
 def test_gaussian_denoiser_keeps_the_mean_of_a_direction_without_variance_at_alpha_bar_one() -> None:
     """A training set with a constant pixel has a zero-variance principal direction; at alpha_bar = 1 its gain
     sqrt(ab) lam / (ab lam + 1 - ab) is 0/0 and its limit is 0 (the pixel keeps its training mean): no NaN.

@@ -16,6 +16,7 @@ from PIL import Image
 from scipy import stats
 
 from symsched import spectra as sp
+from symsched import montecarlo as mc
 from symsched._io import save_npy
 
 FALSE_ALARM = 1e-6  # per test, two-sided, Bonferroni over frequencies
@@ -555,3 +556,36 @@ def test_an_estimate_beyond_float64_names_its_input(call, name) -> None:
     """Audit fault 6: "psd2d result must be finite" / "pca_spectrum result must be finite" named no input."""
     with pytest.raises(ValueError, match=rf"^{name}: values too large"):
         call()
+
+
+_FIELD = np.random.default_rng(7).standard_normal((4, 8, 8, 3))
+
+
+@pytest.mark.parametrize("call, name", [
+    (lambda s: sp.psd2d(_FIELD[..., 0] * s), "images"),
+    (lambda s: sp.colour_eigen_psd(_FIELD * s), "images"),
+    (lambda s: sp.pca_spectrum(_FIELD.reshape(4, -1) * s), "data"),
+    (lambda s: sp.pca_spectrum(_FIELD.reshape(4, -1) * s, center=False), "data"),
+    (lambda s: sp.welch_psd(_FIELD.reshape(2, -1) * s, nperseg=64), "x"),
+    (lambda s: mc.empirical_psd(_FIELD[..., 0] * s), "samples"),
+    (lambda s: mc.empirical_psd(_FIELD.reshape(4, -1) * s, basis=np.eye(192)), "samples"),
+    (lambda s: np.abs(mc.empirical_cross_spectrum(np.moveaxis(_FIELD, -1, 1) * s)), "samples"),
+])
+def test_an_estimate_below_float64_names_its_input_and_tiny_data_keep_their_digits(call, name) -> None:
+    """review of 4 December: data of values ~1e-170 (second moments ~1e-340) gave an all-zero spectrum, a valid
+    spectrum to every later check, where measured_spectrum refused them. Now refused by name; and data at 1e-150
+    (second moments ~1e-300, normal, but squared pixel by pixel partly subnormal) give the spectrum of the unit data
+    times 1e-300 to rounding. Multiplying data by a power of two multiplies the estimate by its square exactly."""
+    with pytest.raises(ValueError, match=rf"^{name}: values too small for .* normal range"):
+        call(1e-170)
+    unit = call(1.0)
+    unit = unit[1] if isinstance(unit, tuple) else unit
+    tiny = call(1e-150)
+    tiny = tiny[1] if isinstance(tiny, tuple) else tiny
+    big = unit > 1e-12 * unit.max()
+    np.testing.assert_allclose(tiny[big], unit[big] * 1e-300, rtol=1e-13)
+    exact = call(2.0**-500)
+    exact = exact[1] if isinstance(exact, tuple) else exact
+    np.testing.assert_array_equal(exact, np.ldexp(unit, -1000))
+    zero = call(0.0)
+    assert not np.any(zero[1] if isinstance(zero, tuple) else zero)  # all-zero data: the zero spectrum, no error

@@ -69,7 +69,8 @@ def denoising_mse(denoiser: Denoiser, x0: NDArray[np.float64], alpha_bar: float,
     Raises
     ------
     ValueError
-        ``alpha_bar`` outside [0, 1] or not finite, ``x0`` not finite, a negative ``seed``.
+        ``alpha_bar`` outside [0, 1] or not finite, ``x0`` empty or not finite, a negative ``seed``, a batch the
+        denoiser refuses (its shape, its values).
     ArgumentTypeError
         (a TypeError and a ValueError) ``alpha_bar`` not a real number (``"0.5"``, ``True``, ``None``), ``x0`` not
         an array of real numbers.
@@ -78,8 +79,14 @@ def denoising_mse(denoiser: Denoiser, x0: NDArray[np.float64], alpha_bar: float,
     if not 0.0 <= ab <= 1.0:
         raise ValueError(f"alpha_bar must lie in [0, 1] (got {alpha_bar!r})")
     x0 = as_real_array(x0, "x0")
+    if x0.ndim < 1 or x0.shape[0] < 1 or x0.size == 0:
+        raise ValueError(f"x0 must be a batch (N, ...) of N >= 1 non-empty samples (got shape {x0.shape})")
     if not np.all(np.isfinite(x0)):
         raise ValueError("x0 must be finite (found NaN or inf)")
     eps = np.random.default_rng(as_seed(seed)).standard_normal(x0.shape)
     x_t = np.sqrt(ab) * x0 + np.sqrt(1.0 - ab) * eps
-    return float(np.mean((denoiser(x_t, ab) - x0) ** 2))
+    try:
+        x0_hat = denoiser(x_t, ab)
+    except ValueError as err:  # the denoiser names its own argument, x_t: the noised x0
+        raise ValueError(f"x0 (shape {x0.shape}): the denoiser refused its noised batch x_t: {err}") from None
+    return float(np.mean((x0_hat - x0) ** 2))
