@@ -332,16 +332,35 @@ class _ClosedPipeSafe:
         return getattr(self._stream, name)
 
 
-def _stdout_failed(command: str, stdout: _ClosedPipeSafe) -> Optional[int]:
+def _stdout_failed(command: str, stdout: _ClosedPipeSafe,
+                   lost: str = "the command ran to the end and wrote its files; what it printed was lost"
+                   ) -> Optional[int]:
     """Exit code 2 with one line on stderr when the command's standard output could not be written (after the
     command ran to the end: its files are written), else None."""
     stdout.flush()
     if stdout.error is None:
         return None
     reason = stdout.error.strerror or str(stdout.error)
-    print(f"symsched {command}: error: standard output: {reason} (the command ran to the end and wrote its files; "
-          "what it printed was lost)", file=sys.stderr)
+    print(f"symsched{' ' + command if command else ''}: error: standard output: {reason} ({lost})", file=sys.stderr)
     return EXIT_USAGE
+
+
+def _parse(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> tuple[argparse.Namespace, list[str]]:
+    """``parser.parse_known_args(argv)``; where it prints ``--help`` or ``--version`` and exits 0, a standard output
+    that could not take them (``> /dev/full``: argparse drops the error) exits 2 with one line instead."""
+    stdout = sys.stdout
+    wrapped = None if stdout is None else _ClosedPipeSafe(stdout)
+    sys.stdout = wrapped  # type: ignore[assignment]
+    try:
+        return parser.parse_known_args(argv)
+    except SystemExit as exc:
+        if exc.code in (0, None) and wrapped is not None:
+            code = _stdout_failed("", wrapped, "what --help or --version printed was lost")
+            if code:
+                raise SystemExit(code) from None
+        raise
+    finally:
+        sys.stdout = stdout
 
 
 def _extras_parser(parser: argparse.ArgumentParser, command: Optional[str], argv: list[str], extra: list[str]
@@ -358,7 +377,7 @@ def _extras_parser(parser: argparse.ArgumentParser, command: Optional[str], argv
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args, extra = parser.parse_known_args(argv)
+    args, extra = _parse(parser, argv)
     if extra:  # named by the parser that was given them ("symsched transfer: error: ..."), as its own errors are
         _extras_parser(parser, getattr(args, "command", None), list(sys.argv[1:] if argv is None else argv),
                        extra).error(f"unrecognized arguments: {' '.join(extra)}")

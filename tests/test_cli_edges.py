@@ -225,6 +225,20 @@ def test_a_full_stdout_names_stdout_and_costs_no_file(inputs, argv, written) -> 
     assert (inputs / written).is_file() and (inputs / written).stat().st_size > 0
 
 
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+@pytest.mark.parametrize("argv", [["--version"], ["--help"], ["optimize", "--help"]])
+def test_help_and_version_into_a_full_stdout_exit_2(inputs, argv) -> None:
+    """review of 4 December: `symsched --version > /dev/full` exited 0 with nothing on stderr (argparse drops the
+    write error); into a working stdout they still print and exit 0."""
+    with open("/dev/full", "w") as full:
+        done = _symsched(argv, inputs, stdout=full)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr == ("symsched: error: standard output: No space left on device (what --help or --version "
+                           "printed was lost)\n")
+    ok = _symsched(argv, inputs, stdout=subprocess.PIPE)
+    assert ok.returncode == 0 and ok.stderr == "" and ("usage: symsched" in ok.stdout or "symsched 0." in ok.stdout)
+
+
 def test_sde_table_writes_its_file_before_printing(inputs, monkeypatch, capsys) -> None:
     """In-process companion: when the first line reaches stdout, the LaTeX file is already there."""
     seen = []

@@ -108,8 +108,11 @@ def test_sample_seed_eta_variance_checks():
         symsched.output_spectrum(S8, AB0[1:], sampler="ddpm", eta=0.5)
     with pytest.raises(ValueError, match=r"^eta: sampler 'ddpm' takes no eta"):
         probe.sample(den, AB0[1:], sampler="ddpm", eta=0.5, seed=0, **kw)
-    with pytest.raises(ValueError, match=r"^eta: sampler 'euler_ancestral' takes no eta.*options"):
-        probe.sample(den, AB0[1:], sampler="euler_ancestral", eta=0.5, seed=0, **kw)
+    for eta in (0.5, 1.0, 2.0):  # (review of 4 December: 2.0 read "eta must lie in [0, 1]", as if 0.5 would do)
+        with pytest.raises(ValueError, match=r"^eta: sampler 'euler_ancestral' takes no eta.*options"):
+            probe.sample(den, AB0[1:], sampler="euler_ancestral", eta=eta, seed=0, **kw)
+    with pytest.raises(ValueError, match=r"^eta must lie in \[0, 1\] \(got 2.0\)"):
+        probe.sample(den, AB0[1:], sampler="ddim", eta=2.0, seed=0, **kw)
     with pytest.raises(ValueError, match=r"^variance: sampler 'ddim' takes no variance"):
         probe.sample(den, AB0[1:], sampler="ddim", variance="beta", seed=0, **kw)
     # the neutral values pass (one set of settings for every sampler, as output_spectrum)
