@@ -109,12 +109,17 @@ _FORMATS = {".npy": "a NumPy array", ".npz": "a NumPy archive", ".json": "JSON t
                                         ".gif", ".bmp", ".webp")}}
 
 
+#: suffixes of plain text: fine for the text formats written (JSON, LaTeX), a misname for a binary one
+_TEXT = (".txt", ".text")
+_BINARY = (".npy", ".npz", ".safetensors")
+
+
 def check_suffix(path: PathLike, option: str, writes: str) -> None:
     """ValueError naming ``option`` when the file name's suffix names another format than the one written
-    (``writes``, a suffix such as ".json"): JSON text under ``schedule.png``, a NumPy array under ``P.npz``.
-    A suffix that names no format (``.txt``, none) is left to the user."""
+    (``writes``, a suffix such as ".json"): JSON text under ``schedule.png``, a NumPy array under ``P.npz`` or
+    ``P.txt``. A suffix that names no format (``.dat``, none), or plain text for a text format, is left to the user."""
     suffix = Path(path).suffix.lower()
-    named = _FORMATS.get(suffix)
+    named = "plain text" if suffix in _TEXT and writes in _BINARY else _FORMATS.get(suffix)
     if named is not None and named != _FORMATS[writes]:
         raise ValueError(f"{option} {os.fspath(path)!r}: this writes {_FORMATS[writes]}, which a {suffix} file name "
                          f"would misname (it names {named}); use a {writes} name")

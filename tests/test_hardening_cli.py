@@ -636,13 +636,29 @@ def test_explain_api_refuses_a_repeated_divergence(tmp_path) -> None:
      "writes a NumPy array"),
     (lambda f: ["sde-table", "--spectrum", f.S, "--nfe", "10", "--eps", "0", "--out", str(f.root / "t.md")],
      "writes LaTeX"),
+    (lambda f: ["transfer", "--spectrum", f.S, "--alpha-bar", f.A, "--out", str(f.root / "P.txt")],
+     "writes a NumPy array, which a .txt file name would misname (it names plain text)"),
 ])
 def test_an_output_named_for_another_format_is_refused(files, capsys, argv, needle) -> None:
-    """Break-test I: JSON went into .png / .npz names and a NumPy array into P.npz without a word."""
+    """Break-test I: JSON went into .png / .npz names and a NumPy array into P.npz without a word (review of
+    4 December: and a binary .npy into P.txt)."""
     args = argv(files)
     code = main(args)
     _one_line_error(capsys, code, args[0], "--out", needle)
     assert not Path(args[-1]).exists()
+
+
+@pytest.mark.parametrize("argv", [
+    lambda f: ["optimize", "--spectrum", f.S, "--steps", "2", "--restarts", "0", "--no-progress", "--out",
+               str(f.root / "s.txt")],
+    lambda f: ["sde-table", "--spectrum", f.S, "--nfe", "10", "--eps", "0", "--no-progress", "--out",
+               str(f.root / "t.txt")],
+    lambda f: ["transfer", "--spectrum", f.S, "--alpha-bar", f.A, "--out", str(f.root / "P.dat")],
+])
+def test_a_text_name_for_a_text_format_and_a_neutral_name_are_kept(files, argv) -> None:
+    """Plain text names JSON and LaTeX rightly; a suffix that names no format is the user's choice."""
+    args = argv(files)
+    assert main(args) == 0 and Path(args[-1]).stat().st_size > 0
 
 
 def _png16(path: Path, arr: np.ndarray, color_type: int) -> None:

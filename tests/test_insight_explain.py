@@ -45,6 +45,7 @@ def test_explain_writes_markdown_figures_and_latex(explained) -> None:
 
 def test_explain_numbers_are_reproducible_from_the_api(explained) -> None:
     data = json.loads((explained / "explain.json").read_text())
+    assert data["info"]["warning"] is None  # a real spectrum: the results describe it
     S = load_spectrum("builtin:natural-patches")
     rec = [r for r in data["schedules"]["w2"]["results"] if r["steps"] == 6][0]
     P = symsched.output_spectrum(S, np.array(rec["alpha_bar"]))
@@ -196,6 +197,12 @@ def test_explain_of_an_all_zero_spectrum_loses_0_percent_not_nan(tmp_path, capsy
     table = [re.split(r"(?<!\\)\|", row) for row in (tmp_path / "o" / "fits_w2.md").read_text().splitlines()]
     assert all(len(row) == len(table[0]) for row in table)  # the pipes in "max |Δlog-SNR|" are escaped
     assert table[0][6].strip() == "lost (%)" and [row[6].strip() for row in table[2:]] == ["0", "0"]
+    # (review of 4 December: and it named a best family and a generation order without saying they mean nothing)
+    warning = "Every mode of the spectrum is 0, which sampler 'ddim' reproduces exactly whatever the levels"
+    assert f"  note: {warning}" in out
+    doc = (tmp_path / "o" / "explain.md").read_text()
+    assert doc.count(warning) == 1 and doc.index(warning) < doc.index("## Optimal schedules")
+    assert json.loads((tmp_path / "o" / "explain.json").read_text())["info"]["warning"].startswith(warning)
 
 
 def test_a_tie_between_fitted_families_reads_as_a_tie() -> None:

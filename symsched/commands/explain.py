@@ -67,6 +67,8 @@ def run(args: argparse.Namespace) -> int:
                   variance=args.variance, resolutions=res, images=args.images, image_resolutions=img,
                   restarts=args.restarts, seed=args.seed, n_jobs=args.jobs, progress=not args.no_progress, **settings)
     print(f"symsched explain: wrote {out.out}/explain.md and {len(out.files) - 1} more files ({out.elapsed:.1f} s)")
+    if out.info["warning"]:
+        print(f"  note: {out.info['warning']}")
     for dv, fit in out.main_fits.items():
         b = fit.best
         if not math.isfinite(b.rms):

@@ -27,7 +27,7 @@ from numpy.typing import NDArray
 from .._io import atomic_write_text, json_ready, staged_folder
 from .._validate import as_bool, as_step_counts, check_choice
 from ..api import DIVERGENCES, FLOW_SAMPLERS, VE_SAMPLERS, VP_SAMPLERS
-from ..optimize import _check_sampler_args, _settings, _settings_text
+from ..optimize import ALL_ZERO_NOTE, _check_sampler_args, _settings, _settings_text
 from .fits import HeuristicFit, _fmt_params, fit_heuristics
 from .intermediate import IntermediateSpectra, intermediate_spectra
 from .plots import band_profile
@@ -77,6 +77,9 @@ class Explanation:
         Per-step spectra of the optimum at ``main_steps`` per divergence.
     elapsed : float
         Seconds.
+    info : dict
+        What ``explain.json`` records: the run's settings, ``notes`` (sections left out), and ``warning``: None, or
+        why the results say nothing about the data (an all-zero spectrum the sampler reproduces exactly).
     """
 
     out: Path
@@ -305,6 +308,12 @@ def explain(
     try:
         bar.set_postfix_str(f"{len(tasks)} optimisations")
         results = run_optimizations(tasks, n_jobs=n_jobs, bar=bar)
+        zero = ALL_ZERO_NOTE.format(sampler=sampler)
+        warning = None  # (review of 4 December: an all-zero spectrum read "best fitted by cosine", without a word)
+        if any(zero in (r.message or "") for r in results[: len(divs) * len(ks)]):
+            warning = (f"Every mode of the spectrum is 0, which sampler {sampler!r} reproduces exactly whatever the "
+                       "levels: every schedule scores 0, so the optimal schedules, the fitted heuristics and the "
+                       "generation order below are where the searches stopped, not a property of the data.")
 
         sweeps: dict[str, SweepResult] = {}
         for i, dv in enumerate(divs):
@@ -364,7 +373,7 @@ def explain(
             info = dict(spectrum=label, shape=list(S.shape), n_modes=int(S.size), sampler=sampler,
                         settings=sweeps[divs[0]].results[(0, main_k)].settings, steps=ks, main_steps=main_k,
                         divergences=divs, elapsed=elapsed, power_law=str(power) if power is not None else None,
-                        notes=notes)
+                        notes=notes, warning=warning)
             result = Explanation(out=outp, files=files, sweeps=sweeps, fits=fits, main_steps=main_k, main_fits=main_fits,
                                  laws=laws, intermediate=inter, elapsed=elapsed, info=info)
             put("explain.md", _document(result, slug))
@@ -396,7 +405,8 @@ def _document(res: Explanation, slug: dict[str, str]) -> str:
         + f" ({_settings_text(i['sampler'], i['settings']).strip() or 'library defaults'})"
         + f", white start; K = {', '.join(map(str, i['steps']))}. "
         f"Written by `symsched explain` in {i['elapsed']:.0f} s.",
-        "", "## Optimal schedules", "",
+        "", *([f"**Note.** {i['warning']}", ""] if i["warning"] else []),
+        "## Optimal schedules", "",
         "The schedules that minimise each divergence between the generated and the data Gaussian "
         + ("(first level pure noise, t = 1, alpha_bar = 0, last level free):" if i["sampler"] in FLOW_SAMPLERS
            else "(first level at the training grid's noisiest level, last level free):"), "",
