@@ -139,6 +139,22 @@ def test_a_section_added_to_the_list_appears_in_the_summary(tmp_path, monkeypatc
     assert "<h2>Extra</h2>" in (out / "summary.html").read_text()
 
 
+def test_report_of_an_all_zero_spectrum_draws_without_warnings(tmp_path, capsys) -> None:
+    """review of 4 December: the Monte Carlo figure's log axis of an all-zero spectrum and its samples made matplotlib
+    warn twice on stderr ("Data has no positive values, and therefore cannot be log-scaled"). Warnings are errors
+    here: any warning fails the run (exit 2)."""
+    import warnings
+
+    np.save(tmp_path / "zeros.npy", np.zeros(16))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        code = main(["report", "--spectrum", str(tmp_path / "zeros.npy"), "--steps", "3", "--probe-samples", "0",
+                     "--out", str(tmp_path / "r"), "--no-progress", "--jobs", "0"])
+    captured = capsys.readouterr()
+    assert code == 0 and captured.err == "", captured.err
+    assert "Monte Carlo check: max |z| = 0.00" in captured.out and (tmp_path / "r" / "summary.md").is_file()
+
+
 def test_report_rejects_bad_jobs(tmp_path, capsys) -> None:
     assert main(["report", "--out", str(tmp_path), "--jobs", "-1"]) == 2
     assert "--jobs must be a non-negative integer" in capsys.readouterr().err

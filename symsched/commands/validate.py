@@ -246,10 +246,13 @@ def plot_validation(path: Path, S: np.ndarray, P: np.ndarray, psd: np.ndarray, z
     fig = Figure(figsize=(8, 10.5))
     axs = fig.subplots(3, 1, sharex=True, gridspec_kw=dict(height_ratios=[2.2, 1.2, 1.2]))
     ax = axs[0]
-    ax.loglog(rs["f"][pos], rs["closed"][pos], color="0.55", ls="--", lw=1.5, label="data spectrum S")
-    ax.loglog(r["f"][pos], r["closed"][pos], color="C0", lw=2, label="closed form P(S) (symsched)")
-    ax.loglog(r["f"][pos], r["empirical"][pos], "o", ms=3.5, color="C3", mfc="none",
-              label=f"Monte Carlo periodogram ({n} samples)")
+    ax.set_xscale("log")
+    if any(np.any(y[pos] > 0) for y in (rs["closed"], r["closed"], r["empirical"])):  # (an all-zero spectrum and
+        ax.set_yscale("log")  # its samples have nothing a log axis can show: matplotlib warned)
+    ax.plot(rs["f"][pos], rs["closed"][pos], color="0.55", ls="--", lw=1.5, label="data spectrum S")
+    ax.plot(r["f"][pos], r["closed"][pos], color="C0", lw=2, label="closed form P(S) (symsched)")
+    ax.plot(r["f"][pos], r["empirical"][pos], "o", ms=3.5, color="C3", mfc="none",
+            label=f"Monte Carlo periodogram ({n} samples)")
     ax.set_ylabel("PSD (annulus average)")
     ax.legend(loc="lower left", fontsize=9)
     ax.grid(True, which="both", alpha=0.3)
@@ -287,7 +290,8 @@ def plot_validation(path: Path, S: np.ndarray, P: np.ndarray, psd: np.ndarray, z
         a.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
         a.xaxis.set_major_formatter(ScalarFormatter())
         a.xaxis.set_minor_formatter(NullFormatter())
-    axs[0].yaxis.set_minor_locator(LogLocator(base=10, subs=(2.0, 5.0), numticks=12))  # fewer artists to draw
+    if axs[0].get_yscale() == "log":
+        axs[0].yaxis.set_minor_locator(LogLocator(base=10, subs=(2.0, 5.0), numticks=12))  # fewer artists to draw
     # fixed margins instead of tight_layout (a layout pass costs as much as drawing the figure again)
     fig.subplots_adjust(left=0.11, right=0.97, top=0.93, bottom=0.06, hspace=0.08)
     save_figure(fig, path, dpi=110)
