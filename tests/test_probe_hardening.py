@@ -360,6 +360,12 @@ def test_builtin_model_empty_batch_and_overflowing_inputs() -> None:
     assert m.denoiser(np.zeros((0, 16, 16)), 0.5).shape == (0, 16, 16)
     with pytest.raises(ValueError, match="overflow the network's float32"):
         m.denoiser(np.full((1, 16, 16), 1e30), 0.5)
+    import warnings
+
+    with warnings.catch_warnings():  # (review of 4 December: the float32 cast of 1e300 warned before the error)
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError, match=r"^x_t: values up to 1e\+300 overflow the network's float32"):
+            m.denoiser(np.full((2, 16, 16), 1e300), 0.5)
 
 
 def test_training_threads_are_bounded_by_the_machine() -> None:

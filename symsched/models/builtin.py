@@ -111,8 +111,8 @@ class LearnedModel:
                                                     log_snr_range=self.log_snr_range)
         flat = x.reshape(x.shape[0], -1)
         out = np.empty_like(flat)
-        with torch.inference_mode():
-            for i in range(0, flat.shape[0], _CHUNK):
+        with torch.inference_mode(), np.errstate(over="ignore", invalid="ignore"):  # a non-finite x0_hat is refused
+            for i in range(0, flat.shape[0], _CHUNK):  # by name below (the float32 cast warned first)
                 s = slice(i, i + _CHUNK)
                 F = self.net(torch.from_numpy((c_in[s, None] * flat[s]).astype(np.float32)),
                              torch.from_numpy(c_noise[s].astype(np.float32)))
