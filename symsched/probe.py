@@ -1764,7 +1764,8 @@ def default_schedules(
         spectrum, grid, divergence or sampler setting; levels that collide on a coarse grid).
     """
     from . import optimize_schedule
-    from .optimize import default_grid
+    from ._validate import as_spectrum
+    from .optimize import _check_levels_args, default_grid
     from .schedules import STANDARD_SCHEDULES, from_grid, standard_schedule, timesteps
 
     K = as_positive_int(steps, "steps")
@@ -1781,6 +1782,9 @@ def default_schedules(
     from .schedules import _as_grid
 
     g = default_grid() if grid is None else _as_grid(grid, "grid")
+    # checked on entry whatever the names (review of 4 December: endpoints="free" passed unless a name optimised)
+    as_spectrum(spectrum)
+    _check_levels_args(K, endpoints, g, sampler, eta if sampler == "ddim" else None)
     out: dict[str, Array] = {}
     opt_kw = dict(sampler=sampler, variance=variance, grid=g, seed=seed, init="white", endpoints=endpoints)
     if sampler == "ddim":

@@ -110,9 +110,14 @@ def test_torch_denoiser_dtype_must_match_the_module() -> None:
 
 
 @pytest.mark.parametrize("kw, name", [(dict(sampler="bogus"), "sampler"), (dict(eta=2.0), "eta"),
-                                      (dict(sampler="ddpm", eta=0.5), "eta"), (dict(variance="x"), "variance")])
+                                      (dict(sampler="ddpm", eta=0.5), "eta"), (dict(variance="x"), "variance"),
+                                      (dict(endpoints="free"), "^endpoints must be None or a pair"),
+                                      (dict(endpoints=(0.5, 0.1)), "^endpoints must satisfy first < last"),
+                                      (dict(spectrum=[-1.0, 1.0]), "^spectrum must be non-negative")])
 def test_default_schedules_checks_the_sampler_settings(kw, name) -> None:
-    S = spectra.power_law((8, 8), alpha=2.0)
+    """Every argument is checked on entry, whatever the names (review of 4 December: endpoints and the spectrum were
+    checked only when a name asked for an optimised schedule)."""
+    S = kw.pop("spectrum", spectra.power_law((8, 8), alpha=2.0))
     with pytest.raises(ValueError, match=name):
         probe.default_schedules(S, 3, names=["karras"], **kw)
 
