@@ -901,9 +901,10 @@ def to_diffusers(
             raise ArgumentTypeError(f"scheduler must be a diffusers scheduler instance or its class name, one of "
                                     f"{', '.join(_EXPORTERS)} (got {_show(scheduler)})")
         name = scheduler if isinstance(scheduler, str) else type(scheduler).__name__
-        export = _EXPORTERS.get(name)
+        export = _EXPORTERS.get(_ALIASES.get(name, name))
         if export is None:
-            raise ValueError(f"scheduler must be one of the diffusers schedulers {', '.join(_EXPORTERS)} (got {name})")
+            raise ValueError(f"scheduler must be one of the diffusers schedulers {', '.join(_EXPORTERS)}, or a "
+                             f"flow-matching sampler name ({', '.join(_ALIASES)}) (got {name})")
         if grid is None and not isinstance(scheduler, str):
             grid = getattr(scheduler, "alphas_cumprod", None)
         return export(ab, scheduler, grid, rtol)
@@ -1180,9 +1181,10 @@ _EXPORTERS: dict[str, Callable[..., dict[str, list[Any]]]] = {
     "DEISMultistepScheduler": _no_custom("DEISMultistepScheduler", "only num_inference_steps"),
     "EulerAncestralDiscreteScheduler": _no_custom("EulerAncestralDiscreteScheduler", "only num_inference_steps"),
     "FlowMatchEulerDiscreteScheduler": _to_flow_match,
-    "flow_match_euler": _to_flow_match,
     "FlowMatchHeunDiscreteScheduler": _no_custom("FlowMatchHeunDiscreteScheduler", "only num_inference_steps"),
 }
+#: symsched's flow-matching sampler names, taken for the diffusers class that runs them
+_ALIASES = {"flow_match_euler": "FlowMatchEulerDiscreteScheduler", "flow_match_heun": "FlowMatchHeunDiscreteScheduler"}
 
 
 def to_k_diffusion_sigmas(alpha_bar: ArrayLike) -> Array:

@@ -264,8 +264,12 @@ def test_export_round_trip_through_set_timesteps() -> None:
         np.testing.assert_allclose(s.sigmas[:-1].double().numpy(), t, rtol=3e-7, atol=0)
         assert float(s.sigmas[-1]) == 0.0
     assert to_diffusers(ab, scheduler="flow_match_euler")["sigmas"][0] == 1.0
-    with pytest.raises(ValueError, match="FlowMatchHeunDiscreteScheduler.set_timesteps takes no custom schedule"):
-        to_diffusers(ab, scheduler="FlowMatchHeunDiscreteScheduler")
+    for name in ("FlowMatchHeunDiscreteScheduler", "flow_match_heun"):  # (review: the sampler name was unknown)
+        with pytest.raises(ValueError, match="FlowMatchHeunDiscreteScheduler.set_timesteps takes no custom schedule"):
+            to_diffusers(ab, scheduler=name)
+    with pytest.raises(ValueError, match=r"or a flow-matching sampler name \(flow_match_euler, flow_match_heun\) "
+                                         r"\(got ddim\)"):
+        to_diffusers(ab, scheduler="ddim")
 
 
 def test_export_dynamic_shift_passes_the_identity_mu_of_each_shift_type() -> None:
