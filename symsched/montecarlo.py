@@ -169,9 +169,10 @@ def _unscaled(y: Any, k: int, name: str, what: str, *, quadratic: bool = False) 
     moment, whose scale is the square of the data's) when ``y`` is not all 0 and all of it falls below its normal
     range."""
     if k == 0 and np.all(np.isfinite(y)):
-        return y
-    with np.errstate(under="ignore"):
-        out = _times_pow2(y, k)
+        out = y  # the too-small check still applies (review of 4 December: k = 0 skipped it)
+    else:
+        with np.errstate(under="ignore"):
+            out = _times_pow2(y, k)
     if not np.all(np.isfinite(out)):
         raise ValueError(f"{name}: values too large for {what} to be represented in float64; rescale them")
     if quadratic and np.any(y != 0) and not np.max(np.abs(out)) >= np.finfo(np.float64).tiny:

@@ -839,7 +839,8 @@ def _measured_scaled(x: Array, basis: Optional[ArrayLike], channel_axis: Optiona
 
     The spectrum is quadratic in the samples and the scaling by a power of two is exact, so ``unit`` keeps every
     mode a scale-free quantity needs (a KL divergence of two spectra brought to a common scale) even where
-    ``psd`` itself is subnormal or 0; ``psd`` beyond float64, or all of it below its normal range, raises.
+    ``psd`` itself is subnormal or 0 (``e = 0``, ``unit = psd``, where |x| lies within 2^+-250); ``psd`` beyond
+    float64, or all of it below its normal range, raises.
     """
     from .spectra import _at_unit_scale
 
@@ -1765,7 +1766,7 @@ def default_schedules(
     """
     from . import optimize_schedule
     from ._validate import as_spectrum
-    from .optimize import _check_levels_args, default_grid
+    from .optimize import _check_endpoints, _check_levels_args, default_grid
     from .schedules import STANDARD_SCHEDULES, from_grid, standard_schedule, timesteps
 
     K = as_positive_int(steps, "steps")
@@ -1783,8 +1784,12 @@ def default_schedules(
 
     g = default_grid() if grid is None else _as_grid(grid, "grid")
     # checked on entry whatever the names (review of 4 December: endpoints="free" passed unless a name optimised)
+    # (the optimiser's grid rules only when a name optimises: a grid a standard schedule takes stays accepted)
     as_spectrum(spectrum)
-    _check_levels_args(K, endpoints, g, sampler, eta if sampler == "ddim" else None)
+    if any(isinstance(n, str) and n.startswith("optimised") for n in names):
+        _check_levels_args(K, endpoints, g, sampler, eta if sampler == "ddim" else None)
+    else:
+        _check_endpoints(endpoints, K, g, sampler)
     out: dict[str, Array] = {}
     opt_kw = dict(sampler=sampler, variance=variance, grid=g, seed=seed, init="white", endpoints=endpoints)
     if sampler == "ddim":

@@ -125,7 +125,8 @@ def _finish(spec: np.ndarray, name: str, source: str = "") -> Array:
 def _at_unit_scale(estimate: Callable[[np.ndarray], np.ndarray], x: np.ndarray, source: str,
                    what: str) -> tuple[np.ndarray, np.ndarray, int]:
     """``(spec, unit, e)``: a second-moment estimate ``spec = estimate(x)`` computed as ``2^(2e) unit`` with
-    ``unit = estimate(x / 2^e)`` (largest |value| of ``x / 2^e`` in [0.5, 1)).
+    ``unit = estimate(x / 2^e)`` (largest |value| of ``x / 2^e`` in [0.5, 1); ``e = 0``, no copy, when it lies within
+    2^+-250).
 
     ``estimate`` is quadratic in ``x`` (a periodogram, a covariance) and scaling by a power of two is exact, so this
     is the same estimate without squaring ``x`` itself beyond float64 or below its normal range; ``unit`` keeps every
@@ -136,8 +137,9 @@ def _at_unit_scale(estimate: Callable[[np.ndarray], np.ndarray], x: np.ndarray, 
     if peak == 0.0:
         spec = estimate(x)
         return spec, spec, 0
-    e = int(np.frexp(peak)[1])
-    unit = estimate(np.ldexp(x, -e))
+    # within 2^+-250 second moments stay normal (even 2^-500 of the peak's): no scaled copy of x (psd2d streams)
+    e = 0 if 2.0**-250 <= peak <= 2.0**250 else int(np.frexp(peak)[1])
+    unit = estimate(x if e == 0 else np.ldexp(x, -e))
     with np.errstate(over="ignore", under="ignore"):
         spec = np.ldexp(unit, 2 * e)
     if not np.all(np.isfinite(spec)):
@@ -669,11 +671,15 @@ def welch_psd(
 
     def estimate(y: np.ndarray) -> np.ndarray:
         try:
-            p = welch(y, fs=fs, window=window, nperseg=nper, noverlap=noverlap, detrend=detrend,
-                      return_onesided=False, scaling="density", axis=-1)[1]
+            with np.errstate(all="ignore"):  # its 1/fs density scaling may leave float64: refused below
+                p = welch(y, fs=fs, window=window, nperseg=nper, noverlap=noverlap, detrend=detrend,
+                          return_onesided=False, scaling="density", axis=-1)[1]
+                p = np.asarray(p, dtype=np.float64) * fs
         except ValueError as exc:
             raise ValueError(f"welch_psd: {exc}") from None
-        p = np.asarray(p, dtype=np.float64) * fs
+        if not np.all(np.isfinite(p)):  # welch's p / fs overflowed (fs below ~1e-308), then * fs
+            raise ValueError(f"fs={fs!r}: scipy.signal.welch's density (1/fs) leaves the float64 range; the spectrum "
+                             "does not depend on fs (only its frequencies do): pass fs within float64's reciprocal range")
         return _hermitian(p.mean(axis=0) if p.ndim == 2 else p, (0,))
 
     return freq, _finish(_at_unit_scale(estimate, arr, "x", "the welch_psd result")[0], "welch_psd result", "x")

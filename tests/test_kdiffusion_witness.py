@@ -384,3 +384,15 @@ def test_ancestral_step_whose_float64_sigma_up_underflows(ks: Any, name: str, si
     np.testing.assert_allclose([float(p) for p in P_mp], P, rtol=1e-14)
     J, g = symsched.divergence_and_grad_ve(S, sigmas, sampler=name, eta=eta, divergence="w2")
     assert np.isfinite(J) and np.all(np.isfinite(g))
+
+
+@pytest.mark.parametrize("name", ["euler_ancestral", "dpm_2_ancestral"])
+def test_ancestral_step_that_float64_binds_at_eta_one_where_its_numerator_underflows(ks: Any, name: str) -> None:
+    """review of 4 December: sigma_to = 1.63e-154 keeps sigma_to^2 normal but sigma_to^2 (sigma_from^2 - sigma_to^2)
+    subnormal; k-diffusion's float64 then gives sigma_up = sigma_to at eta = 1 and runs the Euler branch. Deciding it in
+    exact arithmetic took the other branch (dpm_2_ancestral's middle mode came out ~1e7 x k-diffusion's)."""
+    S = np.array([1e-3, 1.0, 1e3])
+    sigmas = np.array([0.9, 1.6316233882298897e-154])
+    H_lib = library_output(ks, name, {"eta": 1.0}, S, sigmas, noise=False)[0]
+    H = symsched.transfer_function_ve(S, sigmas, sampler=name, eta=1.0)
+    np.testing.assert_allclose(H, H_lib, rtol=1e-12)

@@ -422,3 +422,14 @@ def test_gaussian_denoiser_refuses_bad_levels_and_shapes() -> None:
         wiener(np.zeros((1, 2, 2)), "0.5")
     with pytest.raises(ValueError, match=r"x_t must have shape \(batch, 2, 2\)"):
         wiener(np.zeros((1, 3, 2)), 0.5)
+
+
+def test_denoising_mse_passes_a_denoiser_s_own_error_unchanged() -> None:
+    """review of 4 December: every ValueError of the denoiser was reported as a fault of x0."""
+    from symsched.models.evaluate import denoising_mse
+
+    def broken(x_t, alpha_bar):
+        raise ValueError("weights must be finite")
+
+    with pytest.raises(ValueError, match=r"^weights must be finite$"):
+        denoising_mse(broken, np.zeros((2, 4)), 0.5)

@@ -181,3 +181,16 @@ def test_train_save_checks_its_arguments(tmp_path) -> None:
     with pytest.raises(ValueError, match=r"weights must name a \.safetensors file"):
         tr.save(res, tmp_path / "w.npz")
     assert not (tmp_path / "w.npz").exists()
+
+
+def test_default_schedules_keeps_accepting_a_grid_only_the_optimiser_refuses() -> None:
+    """review of 4 December: the entry check ran the optimiser's grid rules for every name, so a grid whose noisiest
+    level is 2**-24 (fine for ddpm's standard schedules) was refused even with no optimised name."""
+    g = schedules.training_grid("linear").copy()
+    g[-1] = 2.0**-24
+    S = spectra.power_law((8, 8), alpha=2.0)
+    out = probe.default_schedules(S, 5, names=["karras", "grid-trailing"], sampler="ddpm", grid=g)
+    assert set(out) == {"karras", "grid-trailing"}
+    assert all(np.all(np.isfinite(v)) and v.shape == (5,) for v in out.values())
+    with pytest.raises(ValueError, match="grid"):
+        probe.default_schedules(S, 5, names=["optimised-w2"], sampler="ddpm", grid=g)

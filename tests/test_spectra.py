@@ -7,6 +7,7 @@ states its false-alarm probability (the probability that a correct implementatio
 from __future__ import annotations
 
 import math
+import warnings
 
 import mpmath
 
@@ -589,3 +590,27 @@ def test_an_estimate_below_float64_names_its_input_and_tiny_data_keep_their_digi
     np.testing.assert_array_equal(exact, np.ldexp(unit, -1000))
     zero = call(0.0)
     assert not np.any(zero[1] if isinstance(zero, tuple) else zero)  # all-zero data: the zero spectrum, no error
+
+
+def test_second_moments_below_float64_are_refused_at_every_data_scale() -> None:
+    """review of 4 December: data whose peak 2^-500 needs no rescaling skipped the too-small check, so a long field
+    (2^23 modes) gave a cross-periodogram all subnormal (2^-500^2 / 2^23 = 2^-1023) while the periodogram refused."""
+    x = np.zeros((1, 2, 2**23))
+    x[0, 0, 0] = 2.0**-500
+    with pytest.raises(ValueError, match=r"^samples: values too small for their cross-periodogram"):
+        mc.empirical_cross_spectrum(x)
+    with pytest.raises(ValueError, match=r"^samples: values too small for their periodogram"):
+        mc.empirical_psd(x[:, 0])
+
+
+def test_welch_psd_names_an_fs_whose_density_leaves_float64() -> None:
+    """scipy.signal.welch divides by fs (overflow below fs ~ 1e-308, with RuntimeWarnings); the spectrum times fs does
+    not depend on fs, so any fs welch can represent gives the same values."""
+    x = np.random.default_rng(0).standard_normal(256)
+    ref = sp.welch_psd(x, nperseg=64)[1]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for fs in (1e-300, 7.0, 1e300):
+            np.testing.assert_allclose(sp.welch_psd(x, nperseg=64, fs=fs)[1], ref, rtol=1e-12)
+        with pytest.raises(ValueError, match=r"^fs=1e-310: scipy.signal.welch's density"):
+            sp.welch_psd(x, nperseg=64, fs=1e-310)

@@ -69,8 +69,9 @@ def denoising_mse(denoiser: Denoiser, x0: NDArray[np.float64], alpha_bar: float,
     Raises
     ------
     ValueError
-        ``alpha_bar`` outside [0, 1] or not finite, ``x0`` empty or not finite, a negative ``seed``, a batch the
-        denoiser refuses (its shape, its values).
+        ``alpha_bar`` outside [0, 1] or not finite, ``x0`` empty or not finite, a negative ``seed``; a batch the
+        denoiser refuses naming ``x_t`` (its shape, its values) is reported as about ``x0``, any other error of the
+        denoiser passes unchanged.
     ArgumentTypeError
         (a TypeError and a ValueError) ``alpha_bar`` not a real number (``"0.5"``, ``True``, ``None``), ``x0`` not
         an array of real numbers.
@@ -87,6 +88,8 @@ def denoising_mse(denoiser: Denoiser, x0: NDArray[np.float64], alpha_bar: float,
     x_t = np.sqrt(ab) * x0 + np.sqrt(1.0 - ab) * eps
     try:
         x0_hat = denoiser(x_t, ab)
-    except ValueError as err:  # the denoiser names its own argument, x_t: the noised x0
-        raise ValueError(f"x0 (shape {x0.shape}): the denoiser refused its noised batch x_t: {err}") from None
+    except ValueError as err:  # a refusal naming x_t (the noised x0, the denoiser's argument) is about x0;
+        if "x_t" not in str(err) or type(err) is not ValueError:  # any other error is the denoiser's own: untouched
+            raise
+        raise ValueError(f"x0 (shape {x0.shape}): the denoiser refused its noised batch x_t: {err}") from err
     return float(np.mean((x0_hat - x0) ** 2))

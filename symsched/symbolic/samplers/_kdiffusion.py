@@ -84,9 +84,9 @@ def ancestral_binds(l_from: float, l_to: float, eta: float) -> bool:
     decision is the rounding of the particular sigmas, and ``exp(-l/2)`` may be an ulp from the caller's sigma: there
     symsched and k-diffusion can take different branches (2.126e8 / 3). A level sigma_from = inf (l_from = -inf) is
     the limit of that decision: binding for eta >= 1. Below sigma_to ~ 1.5e-154 (sigma_to^2 leaves the normal range,
-    k-diffusion's sigma_up rounds to 0), and wherever sigma_to^2 (sigma_from^2 - sigma_to^2) underflows (sigmas ~1e-120 at
-    eta > 1: the float64 decision would leave sigma_up = eta sigma_to sqrt(1 - r^2) > sigma_to unbound), it is decided in
-    exact arithmetic. The step to the clean level (sigma_to = 0)
+    k-diffusion's sigma_up rounds to 0), it is decided in exact arithmetic; where only sigma_to^2 (sigma_from^2 -
+    sigma_to^2) underflows, it binds where float64 or exact arithmetic binds (the float64 decision would leave sigma_up =
+    eta sigma_to sqrt(1 - r^2) > sigma_to unbound for eta > 1 on sigmas ~1e-120). The step to the clean level (sigma_to = 0)
     has sigma_down = 0.
     """
     if not math.isfinite(l_to) and l_to > 0:
@@ -102,12 +102,14 @@ def ancestral_binds(l_from: float, l_to: float, eta: float) -> bool:
         up = float(eta) * math.sqrt(numerator / (s_from * s_from))
     except (OverflowError, ZeroDivisionError):  # where IEEE arithmetic gives inf/inf or 0/0 = NaN
         numerator, up = math.inf, math.nan
-    if min(s_to * s_to, numerator) < _TINY:  # sigma_to^2 or sigma_to^2 (sigma_from^2 - sigma_to^2) below the normal
-        # range: k-diffusion's float64 sigma_up rounds to 0 or to a few digits (no noise, or noise of no meaning);
-        # decided in exact arithmetic there (binds for eta > 1 where eta^2 (1 - sigma_to^2/sigma_from^2) >= 1)
-        return eta > 1.0 and float(l_from) - float(l_to) <= math.log1p(-1.0 / (eta * eta))
+    exact = eta > 1.0 and float(l_from) - float(l_to) <= math.log1p(-1.0 / (eta * eta))  # eta^2 (1 - r^2) >= 1
+    if s_to * s_to < _TINY:  # sigma_to^2 below the normal range: k-diffusion's float64 sigma_up rounds to 0 or to a
+        return exact  # few digits (no noise, or noise of no meaning); decided in exact arithmetic there
     sigma_up = up if up < s_to else s_to  # Python's min(sigma_to, up): sigma_to unless up is smaller (so for NaN)
-    return s_to * s_to - sigma_up * sigma_up == 0.0
+    binds = s_to * s_to - sigma_up * sigma_up == 0.0
+    # where only sigma_to^2 (sigma_from^2 - sigma_to^2) underflows, the float64 decision stands where it binds (as
+    # k-diffusion's does at eta = 1) and the exact one where the underflow would leave sigma_up unbound (eta > 1)
+    return binds or (numerator < _TINY and exact)
 
 
 # ---------------------------------------------------------------------------------------------
