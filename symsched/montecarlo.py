@@ -36,6 +36,7 @@ from numpy.typing import ArrayLike, NDArray
 from scipy import special, stats
 
 from . import _signal_samplers as _loops
+from ._pow2 import check_representable, pow2_scaled, times_pow2
 from ._validate import (
     MAX_SAMPLES, ArgumentTypeError, as_bool, as_int, as_levels, as_positive_int, as_real, as_real_array, as_seed,
     as_shape, as_sigmas, as_spectrum, check_choice, check_eta, check_values, is_sequence, numpy_error_defaults,
@@ -135,49 +136,11 @@ def _as_basis(U: ArrayLike, d: int | None = None, name: str = "basis") -> Array:
     return Ua
 
 
-#: arrays whose largest |value| exceeds this (or is below its reciprocal) are scaled by a power of two before a
-#: transform (exact), so that the sums of an FFT or a basis change cannot overflow, nor squares underflow, where the
-#: result itself is representable
-_SCALE_ABOVE = 2.0**500
-
-
-def _pow2_scaled(x: Array) -> tuple[Array, int]:
-    """``(x / 2**k, k)`` with ``max |x / 2**k|`` in [0.5, 1) when ``max |x|`` lies beyond :data:`_SCALE_ABOVE` or
-    below its reciprocal (but not 0), else ``(x, 0)`` (a power of two: exact, except that entries below 2**-1022 of
-    the largest one underflow)."""
-    m = float(np.max(np.abs(x))) if x.size else 0.0
-    if m == 0.0 or 1.0 / _SCALE_ABOVE <= m <= _SCALE_ABOVE:
-        return x, 0
-    k = math.frexp(m)[1]
-    return np.ldexp(x, -k), k
-
-
-def _times_pow2(y: Any, k: int) -> Any:
-    """``y * 2**k`` exactly for any integer ``k`` (``2.0**k`` itself overflows beyond k = 1023, e.g. the squared
-    scale 2k of a field near 1.8e308); inf where the product is beyond float64; complex ``y`` part by part."""
-    y = np.asarray(y)
-    with np.errstate(over="ignore"):  # an overflow is inf, refused by the callers
-        if not np.iscomplexobj(y):
-            return np.ldexp(y, k)
-        out = np.empty_like(y)
-        out.real, out.imag = np.ldexp(y.real, k), np.ldexp(y.imag, k)
-        return out
-
-
 def _unscaled(y: Any, k: int, name: str, what: str, *, quadratic: bool = False) -> Any:
-    """``y * 2**k``; ValueError naming ``name`` when that is beyond the float64 range, or (``quadratic``: a second
-    moment, whose scale is the square of the data's) when ``y`` is not all 0 and all of it falls below its normal
-    range."""
-    if k == 0 and np.all(np.isfinite(y)):
-        out = y  # the too-small check still applies (review of 4 December: k = 0 skipped it)
-    else:
-        with np.errstate(under="ignore"):
-            out = _times_pow2(y, k)
-    if not np.all(np.isfinite(out)):
-        raise ValueError(f"{name}: values too large for {what} to be represented in float64; rescale them")
-    if quadratic and np.any(y != 0) and not np.max(np.abs(out)) >= np.finfo(np.float64).tiny:
-        raise ValueError(f"{name}: values too small for {what} to be represented in float64 (below its normal "
-                         "range, 2.2e-308); rescale them")
+    """``y * 2^k`` (:func:`symsched._pow2.times_pow2`), checked (:func:`symsched._pow2.check_representable`; a
+    ``quadratic`` result, a second moment, also for falling all below the normal range when ``y`` is not all 0)."""
+    out = times_pow2(y, k)
+    check_representable(out, name, what, nonzero=quadratic and bool(np.any(y != 0)))
     return out
 
 
@@ -447,7 +410,7 @@ def wiener_denoiser(
             raise ValueError(f"x must end with d={S.size} coordinates (got shape {xa.shape})")
     lam = ab * op.modes + (1.0 - ab)
     g = np.sqrt(ab) * op.modes / lam if output == "x0" else np.sqrt(1.0 - ab) / lam
-    xs, k = _pow2_scaled(xa)  # x = 1e308 overflowed the FFT's sums (NaN everywhere): the filter is linear
+    xs, k = pow2_scaled(xa)  # x = 1e308 overflowed the FFT's sums (NaN everywhere): the filter is linear
     return _unscaled(op.apply(xs, [g])[0], k, "x", "the denoised output")
 
 
@@ -865,7 +828,7 @@ def empirical_psd(
                 U = _as_basis(basis, x.shape[1])
         elif x.shape[1:] != shape:
             raise ValueError(f"all batches must have the same field shape {shape} (got {x.shape[1:]})")
-        xs, k = _pow2_scaled(x)  # |fft|^2 overflowed by a factor N before the division by N
+        xs, k = pow2_scaled(x)  # |fft|^2 overflowed by a factor N before the division by N
         with np.errstate(over="ignore", invalid="ignore"):  # an overflow is refused below
             if U is not None:
                 part = np.sum((xs @ U) ** 2, axis=0)
@@ -875,19 +838,14 @@ def empirical_psd(
                 X = sfft.fftn(xs, axes=fa, workers=_workers())
                 part = np.sum(X.real**2 + X.imag**2, axis=0) / N
             nonzero = nonzero or bool(np.max(part, initial=0.0) > 0)
-            part = _times_pow2(part, 2 * k)
+            part = times_pow2(part, 2 * k)
         total = part if total is None else total + part
         count += x.shape[0]
     if total is None or count == 0:
         raise ValueError("samples must hold at least one sample")
-    if not np.all(np.isfinite(total)):
-        raise ValueError("samples: values too large for their periodogram to be represented in float64 (squared "
-                         "magnitudes overflow); rescale them")
-    with np.errstate(under="ignore"):
+    with np.errstate(under="ignore", invalid="ignore"):
         psd = total / count
-    if nonzero and not np.max(psd) >= np.finfo(np.float64).tiny:
-        raise ValueError("samples: values too small for their periodogram to be represented in float64 (squared "
-                         "magnitudes fall below its normal range, 2.2e-308); rescale them")
+    check_representable(psd, "samples", "their periodogram (squared magnitudes)", nonzero=nonzero)
     return psd
 
 
@@ -918,7 +876,7 @@ def empirical_cross_spectrum(samples: ArrayLike) -> NDArray[np.complex128]:
         raise ValueError("samples must be finite (found NaN or inf)")
     fa = tuple(range(2, x.ndim))
     N = int(np.prod(x.shape[2:]))
-    xs, k = _pow2_scaled(x)  # 1e200 gave inf + NaN j silently
+    xs, k = pow2_scaled(x)  # 1e200 gave inf + NaN j silently
     X = np.moveaxis(sfft.fftn(xs, axes=fa, workers=_workers()), 1, -1)  # (n, *grid, C)
     cross = np.einsum("n...i,n...j->...ij", X, np.conj(X)) / (N * x.shape[0])
     return _unscaled(cross, 2 * k, "samples", "their cross-periodogram (squared magnitudes)", quadratic=True)

@@ -42,6 +42,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from . import _library_samplers as _library
 from . import _signal_samplers as _loops
+from ._pow2 import at_unit_scale, pow2_scale
 from ._validate import (
     MAX_MMD_SAMPLES, MAX_PROJECTIONS, MAX_SAMPLES, MAX_VALUES, ArgumentTypeError, as_bool, as_int, as_levels,
     as_positive_int, as_real, as_real_array, as_seed, as_shape, check_choice, check_eta, check_names, check_values,
@@ -842,9 +843,7 @@ def _measured_scaled(x: Array, basis: Optional[ArrayLike], channel_axis: Optiona
     ``psd`` itself is subnormal or 0 (``e = 0``, ``unit = psd``, where |x| lies within 2^+-250); ``psd`` beyond
     float64, or all of it below its normal range, raises.
     """
-    from .spectra import _at_unit_scale
-
-    return _at_unit_scale(lambda y: _measured_unscaled(y, basis, channel_axis), x, name, "their spectrum")
+    return at_unit_scale(lambda y: _measured_unscaled(y, basis, channel_axis), x, name, "their spectrum")
 
 
 def _common_scale(unit_a: Array, e_a: int, unit_b: Array, e_b: int) -> tuple[Array, Array]:
@@ -878,26 +877,22 @@ def pca_basis(reference: ArrayLike) -> tuple[Array, Array]:
     r"""PCA basis of reference data: ``U`` (d, d) and variances ``S`` (d,), descending: ``X^T X / n = U diag(S) U^T``.
 
     Uncentred second moments (the zero-mean model), of the flattened samples: ``reference`` (n, ...) with
-    ``d`` values per sample. Data beyond about 1e150 (or all below 1e-150) are divided by one power of two first
+    ``d`` values per sample. Data beyond 2^250 ≈ 1.8e75 (or all below 2^-250) are divided by one power of two first
     (exact, as for the sample metrics), so neither the second moments nor the eigen-solver overflow or underflow. ValueError unless ``reference`` is a finite real
     array with a batch axis and n >= 2, or when the variances lie beyond float64 or all below its normal range.
     Source: docs/model.md §1 (PCA modes); ``numpy.linalg.eigh``.
     """
     x = _as_samples(reference, "reference")
     X = x.reshape(x.shape[0], -1)
-    peak = float(np.max(np.abs(X)))
-    c = _power_of_two_scale(X)  # second moments are homogeneous of degree 2: exact rescaling
-    Xu = X / c
-    unit, U = np.linalg.eigh(Xu.T @ Xu / Xu.shape[0])
-    with np.errstate(over="ignore", under="ignore"):
-        S = np.clip(unit[::-1], 0.0, None) * c * c
-    if not np.all(np.isfinite(S)):
-        raise ValueError(f"reference: values too large for their PCA variances to be represented in float64 (largest "
-                         f"|value| {peak:.3g}); rescale reference (e.g. to unit variance)")
-    if np.max(unit) > 0 and not S[0] >= np.finfo(np.float64).tiny:
-        raise ValueError(f"reference: values too small for their PCA variances to be represented in float64 (largest "
-                         f"|value| {peak:.3g}: variances fall below its normal range, 2.2e-308); rescale reference "
-                         f"(e.g. to unit variance)")
+    vectors: list[Array] = []
+
+    def estimate(Xu: Array) -> Array:  # second moments are homogeneous of degree 2: exact rescaling
+        unit, V = np.linalg.eigh(Xu.T @ Xu / Xu.shape[0])
+        vectors.append(V)
+        return np.clip(unit[::-1], 0.0, None)
+
+    S = at_unit_scale(estimate, X, "reference", "their PCA variances")[0]
+    U = vectors[0]
     return np.ascontiguousarray(U[:, ::-1]), S
 
 
@@ -931,7 +926,7 @@ def _median_bandwidth(X: Array, max_points: int, seed: int, name: str) -> float:
 
     if X.shape[0] > max_points:
         X = X[np.random.default_rng(seed).choice(X.shape[0], max_points, replace=False)]
-    c = _power_of_two_scale(X)  # the median distance is homogeneous of degree 1: exact rescaling
+    c = pow2_scale(X)  # the median distance is homogeneous of degree 1: exact rescaling
     h = c * float(np.median(pdist(X / c)))
     if not h > 0:
         if np.any(X != X[:1]):  # (distances cannot underflow after the rescaling above)
@@ -944,13 +939,6 @@ def _median_bandwidth(X: Array, max_points: int, seed: int, name: str) -> float:
     return h
 
 
-def _power_of_two_scale(*arrays: Array, beyond: float = 1e150) -> float:
-    """1, or the power of two near the largest |value| of ``arrays`` when that lies above ``beyond`` (or all below
-    1 / ``beyond``): dividing by it (exact) keeps the squares of distances in float64 for the homogeneous metrics."""
-    big = max(float(np.max(np.abs(a))) for a in arrays)
-    return 2.0 ** math.floor(math.log2(big)) if big > beyond or 0 < big < 1 / beyond else 1.0
-
-
 def _kernel_sums(X: Array, Y: Optional[Array], h: Array) -> Array:
     """Sum over pairs of exp(-|x - y|^2 / (2 h^2)) per bandwidth; Y=None: pairs i != j within X.
 
@@ -960,9 +948,9 @@ def _kernel_sums(X: Array, Y: Optional[Array], h: Array) -> Array:
     """
     same = Y is None
     Yb = X if same else Y
-    # the kernel depends on |x - y| / h only: data beyond ~1e150 (or all below ~1e-150) and the bandwidths are
+    # the kernel depends on |x - y| / h only: data beyond 2^250 (or all below 2^-250) and the bandwidths are
     # divided by one power of two (exact) so that squared distances stay in float64 (they overflowed to inf - inf)
-    c = _power_of_two_scale(X, Yb)
+    c = pow2_scale(X, Yb)
     with np.errstate(over="ignore", under="ignore", divide="ignore"):
         if c != 1.0:
             X, Yb, h = X / c, Yb / c, h / c
@@ -1133,10 +1121,10 @@ def sliced_w2(x: ArrayLike, y: ArrayLike, *, n_projections: int = 128, seed: int
             raise ValueError(f"projections must have unit columns (column {j} has norm {norms[j]:.6g}): divide "
                              "each by its norm")
         P = P / norms  # exactly unit in float64
-    # sliced W2 is homogeneous of degree 1: data beyond ~1e150 (or all below ~1e-150) are scaled by a power of
+    # sliced W2 is homogeneous of degree 1: data beyond 2^250 (or all below 2^-250) are scaled by a power of
     # two (exact) so that the squared projected distances stay in float64 (they overflowed to a silent NaN, or
     # underflowed to 0)
-    c = _power_of_two_scale(X, Y)
+    c = pow2_scale(X, Y)
     return _finite_metric(c * float(ot.sliced_wasserstein_distance(X / c, Y / c, projections=P, p=2)), "sliced W2",
                           "x, y")
 
@@ -1172,7 +1160,7 @@ def _scaled_frechet(m1: Array, C1: Array, r1: Optional[Array], m2: Array, C2: Ar
     multiplied by ``c^2`` after (homogeneous of degree 2: means beyond ~1e50 or covariances beyond ~1e100 overflowed
     in C1^½ C2 C1^½ to inf - inf, a silent NaN); ``r1`` the square root of ``C1`` (None: computed); ``check`` the
     scaled covariances (:func:`_check_covariance`); ValueError where the distance itself leaves float64."""
-    c = _power_of_two_scale(m1, m2, np.sqrt(np.abs(C1)), np.sqrt(np.abs(C2)), beyond=1e50)  # C1^½ C2 C1^½: 4th power
+    c = pow2_scale(m1, m2, np.sqrt(np.abs(C1)), np.sqrt(np.abs(C2)), within=1e50)  # C1^½ C2 C1^½: 4th power
     C1s, C2s = C1 / c / c, C2 / c / c
     if check:
         _check_covariance(C1s, "cov1")
@@ -1317,7 +1305,7 @@ class _Reference:
                 out[m] = float(np.mean(_mmd_terms(X, self.Y, self.h, self.kyy)))
             elif m == "sliced_w2":  # ot.sliced_wasserstein_distance with the reference's projections sorted once
                 Xp = np.sort(X @ self.P, axis=0)
-                c = _power_of_two_scale(Xp, self.Yp)  # homogeneous of degree 1, as sliced_w2
+                c = pow2_scale(Xp, self.Yp)  # homogeneous of degree 1, as sliced_w2
                 w = _require_ot().wasserstein_1d(Xp / c, self.Yp / c, p=2, require_sort=False)
                 out[m] = _finite_metric(c * float(np.sqrt(np.mean(w))), m, f"{name}, reference")
             elif m == "fd":  # the reference as the first Gaussian: its square root is computed once

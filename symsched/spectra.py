@@ -23,12 +23,13 @@ import functools
 import math
 import os
 from pathlib import Path
-from typing import Any, Callable, Iterator, Optional, Sequence, Union
+from typing import Any, Iterator, Optional, Sequence, Union
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from ._io import load_npy
+from ._pow2 import at_unit_scale
 from ._validate import (
     _show, as_bool, as_int, as_positive as _positive, as_real as _real, as_real_array, as_positive_int, as_shape,
     as_spectrum, check_choice,
@@ -112,44 +113,11 @@ def _hermitian(a: np.ndarray, axes: Sequence[int]) -> np.ndarray:
     return 0.5 * (a + _reflect(a, axes))
 
 
-def _finish(spec: np.ndarray, name: str, source: str = "") -> Array:
-    """Clip round-off negatives, check and return a float64 spectrum; a non-finite one (squared magnitudes beyond
-    float64) is a ValueError naming the argument ``source`` it was computed from."""
+def _finish(spec: np.ndarray, name: str) -> Array:
+    """Clip round-off negatives, check and return a float64 spectrum (estimates from data are checked for the
+    float64 range by :func:`symsched._pow2.at_unit_scale` first)."""
     spec = np.asarray(spec, dtype=np.float64)
-    if source and not np.all(np.isfinite(spec)):
-        raise ValueError(f"{source}: values too large for the {name} to be represented in float64 (its squared "
-                         "magnitudes overflow); rescale them")
     return as_spectrum(np.maximum(spec, 0.0), name)
-
-
-def _at_unit_scale(estimate: Callable[[np.ndarray], np.ndarray], x: np.ndarray, source: str,
-                   what: str) -> tuple[np.ndarray, np.ndarray, int]:
-    """``(spec, unit, e)``: a second-moment estimate ``spec = estimate(x)`` computed as ``2^(2e) unit`` with
-    ``unit = estimate(x / 2^e)`` (largest |value| of ``x / 2^e`` in [0.5, 1); ``e = 0``, no copy, when it lies within
-    2^+-250).
-
-    ``estimate`` is quadratic in ``x`` (a periodogram, a covariance) and scaling by a power of two is exact, so this
-    is the same estimate without squaring ``x`` itself beyond float64 or below its normal range; ``unit`` keeps every
-    mode for scale-free quantities where ``spec`` is subnormal or 0. ValueError naming ``source`` when ``spec``
-    lies beyond float64 or all of it below its normal range though ``x`` is not all 0.
-    """
-    peak = float(np.max(np.abs(x))) if x.size else 0.0
-    if peak == 0.0:
-        spec = estimate(x)
-        return spec, spec, 0
-    # within 2^+-250 second moments stay normal (even 2^-500 of the peak's): no scaled copy of x (psd2d streams)
-    e = 0 if 2.0**-250 <= peak <= 2.0**250 else int(np.frexp(peak)[1])
-    unit = estimate(x if e == 0 else np.ldexp(x, -e))
-    with np.errstate(over="ignore", under="ignore"):
-        spec = np.ldexp(unit, 2 * e)
-    if not np.all(np.isfinite(spec)):
-        raise ValueError(f"{source}: values too large for {what} to be represented in float64 (largest |value| "
-                         f"{peak:.3g}: second moments ~{peak:.3g}^2 overflow); rescale {source} (e.g. to unit variance)")
-    if np.max(unit) > 0 and not np.max(spec) >= np.finfo(np.float64).tiny:
-        raise ValueError(f"{source}: values too small for {what} to be represented in float64 (largest |value| "
-                         f"{peak:.3g}: second moments ~{peak:.3g}^2 fall below its normal range, 2.2e-308); rescale "
-                         f"{source} (e.g. to unit variance)")
-    return spec, unit, e
 
 
 # ---------------------------------------------------------------------------------------------
@@ -440,10 +408,10 @@ def psd2d(images: ArrayLike, *, mean: str = "none") -> Array:
         acc.add(b, mean)
         return _hermitian(acc.result(mean), (0, 1))
 
-    spec = _at_unit_scale(estimate, batch, "images", "the psd2d result")[0]
+    spec = at_unit_scale(estimate, batch, "images", "the psd2d result")[0]
     if np.ndim(images) == 3:
         spec = spec[..., 0]
-    return _finish(spec, "psd2d result", "images")
+    return _finish(spec, "psd2d result")
 
 
 def colour_eigen_psd(images: ArrayLike, *, mean: str = "none") -> Array:
@@ -485,8 +453,8 @@ def colour_eigen_psd(images: ArrayLike, *, mean: str = "none") -> Array:
         acc.add(b, mean)
         return _eigenvalues(acc.result(mean))
 
-    return _finish(_at_unit_scale(estimate, arr, "images", "the colour eigen-mode spectrum")[0],
-                   "colour eigen-mode spectrum", "images")
+    return _finish(at_unit_scale(estimate, arr, "images", "the colour eigen-mode spectrum")[0],
+                   "colour eigen-mode spectrum")
 
 
 #: colour eigen-modes below this fraction of the largest one at their frequency are rounding (data of lower colour
@@ -603,7 +571,7 @@ def pca_spectrum(data: ArrayLike, *, center: bool = True) -> Array:
         ev[: sv.size] = sv**2 / (n - 1 if center else n)
         return np.sort(ev)[::-1]
 
-    return _finish(_at_unit_scale(estimate, x, "data", "the pca_spectrum result")[0], "pca_spectrum result", "data")
+    return _finish(at_unit_scale(estimate, x, "data", "the pca_spectrum result")[0], "pca_spectrum result")
 
 
 def welch_psd(
@@ -682,7 +650,7 @@ def welch_psd(
                              "does not depend on fs (only its frequencies do): pass fs within float64's reciprocal range")
         return _hermitian(p.mean(axis=0) if p.ndim == 2 else p, (0,))
 
-    return freq, _finish(_at_unit_scale(estimate, arr, "x", "the welch_psd result")[0], "welch_psd result", "x")
+    return freq, _finish(at_unit_scale(estimate, arr, "x", "the welch_psd result")[0], "welch_psd result")
 
 
 def _welch_window(window: Any, nper: int) -> Array:

@@ -746,6 +746,20 @@ def test_periodograms_of_fields_near_the_float64_limit_are_refused_by_name(value
     np.testing.assert_allclose(mc.empirical_psd(field), np.full((4, 4), 3e154 * (3e154 / 16)), rtol=1e-13)
 
 
+@pytest.mark.parametrize("exponent", [499, -499])
+def test_periodograms_whose_sums_over_samples_and_bins_leave_float64_unscaled_are_exact(exponent: int) -> None:
+    """Review of 4 December: fields up to 2^500 were transformed unscaled, so |X|^2 = (N x)^2 = 2^1022 summed over 8
+    samples overflowed and a periodogram of 2^1010 (representable) was refused as too large; 2^-499 squared is
+    subnormal. The value at DC of a constant field x is N x^2 (every other bin 0), formed here with ldexp."""
+    x = np.full((8, 64, 64), np.ldexp(1.0, exponent))
+    expected = np.zeros((64, 64))
+    expected[0, 0] = np.ldexp(1.0, 12 + 2 * exponent)  # N = 4096 = 2^12
+    np.testing.assert_array_equal(mc.empirical_psd(x), expected)
+    cross = mc.empirical_cross_spectrum(np.stack([x, -x], axis=1))
+    np.testing.assert_array_equal(cross[0, 0], expected[0, 0] * np.array([[1.0, -1.0], [-1.0, 1.0]]))
+    assert np.all(cross[1:] == 0) and np.all(cross[0, 1:] == 0)
+
+
 @pytest.mark.parametrize("z", [np.array([]), np.zeros((0, 3))])
 def test_max_z_test_names_an_empty_z(z) -> None:
     """Audit fault 6: an empty z raised NumPy's "attempt to get argmax of an empty sequence"."""
