@@ -19,13 +19,18 @@ WITHIN = 2.0**250
 _TINY = np.finfo(np.float64).tiny
 
 
+def _peak(*arrays: Any) -> float:
+    return max((float(np.max(np.abs(a))) if np.size(a) else 0.0) for a in arrays)
+
+
+def _exponent(peak: float, within: float) -> int:
+    return 0 if peak == 0.0 or 1.0 / within <= peak <= within else math.frexp(peak)[1]
+
+
 def pow2_exponent(*arrays: Any, within: float = WITHIN) -> int:
     """``k`` with the largest |value| of ``arrays`` divided by ``2^k`` in [0.5, 1) when it lies beyond ``within`` or
     below ``1 / within`` (but not 0); else 0 (used as they are)."""
-    peak = max((float(np.max(np.abs(a))) if np.size(a) else 0.0) for a in arrays)
-    if peak == 0.0 or 1.0 / within <= peak <= within:
-        return 0
-    return math.frexp(peak)[1]
+    return _exponent(_peak(*arrays), within)
 
 
 def pow2_scale(*arrays: Any, within: float = WITHIN) -> float:
@@ -38,9 +43,9 @@ def pow2_scale(*arrays: Any, within: float = WITHIN) -> float:
 
 def pow2_scaled(x: np.ndarray, within: float = WITHIN) -> tuple[np.ndarray, int]:
     """``(x / 2^k, k)`` with :func:`pow2_exponent` ``k`` (``(x, 0)``, no copy, within the band); exact, except that
-    entries below 2^-1022 of the largest one underflow."""
+    entries below 2^-1022 of the largest one underflow (silently)."""
     k = pow2_exponent(x, within=within)
-    return (x, 0) if k == 0 else (np.ldexp(x, -k), k)
+    return times_pow2(x, -k), k
 
 
 def times_pow2(y: Any, k: int) -> Any:
@@ -75,17 +80,17 @@ def check_representable(out: Any, name: str, what: str, *, nonzero: bool = False
 def at_unit_scale(estimate: Callable[[np.ndarray], np.ndarray], x: np.ndarray, source: str,
                   what: str) -> tuple[np.ndarray, np.ndarray, int]:
     """``(spec, unit, e)``: a second-moment estimate ``spec = estimate(x)`` computed as ``2^(2e) unit`` with
-    ``unit = estimate(x / 2^e)`` (:func:`pow2_scaled`; ``e = 0``, no copy, within the band).
+    ``unit = estimate(x / 2^e)`` (``e`` as :func:`pow2_exponent`; ``e = 0``, no copy, within the band).
 
     ``estimate`` is quadratic in ``x`` (a periodogram, a covariance) and scaling by a power of two is exact, so this
     is the same estimate without squaring ``x`` itself beyond float64 or below its normal range; ``unit`` keeps every
     mode for scale-free quantities where ``spec`` is subnormal or 0. ValueError naming ``source`` when ``spec``
     lies beyond float64 or all of it below its normal range though ``x`` is not all 0.
     """
-    xs, e = pow2_scaled(x)
-    unit = estimate(xs)
+    peak = _peak(x)  # (one pass over the data: the scale and the message's reason)
+    e = _exponent(peak, WITHIN)
+    unit = estimate(times_pow2(x, -e))
     spec = times_pow2(unit, 2 * e)
-    peak = float(np.max(np.abs(x))) if x.size else 0.0
     check_representable(spec, source, what, nonzero=bool(np.max(unit, initial=0.0) > 0), peak=peak,
                         hint=f"rescale {source} (e.g. to unit variance)")
     return spec, unit, e

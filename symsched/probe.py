@@ -642,15 +642,13 @@ def _check_run(sampler: Any, eta: Any, variance: Any) -> float:
     ``eta`` in [0, 1], ``variance`` "posterior" or "beta", and neither away from its neutral value for a sampler that
     does not take it (ValueError, or ArgumentTypeError for a wrong type, naming the argument)."""
     _check_sampler(sampler)
+    check_choice(variance, "variance", ("posterior", "beta"))
     try:  # a sampler without eta refuses any eta as such, not by DDIM's range (eta=2.0 read "must lie in [0, 1]")
         given = as_real(eta, "eta")
     except ValueError:  # (and ArgumentTypeError) its type or value is refused by check_eta
         given = 0.0
-    _check_sampler_settings(sampler, given, "posterior")
-    eta = check_eta(eta)
-    check_choice(variance, "variance", ("posterior", "beta"))
-    _check_sampler_settings(sampler, eta, variance)
-    return eta
+    _check_sampler_settings(sampler, given, variance)
+    return check_eta(eta)
 
 
 def _check_sampler_settings(sampler: str, eta: float, variance: str) -> None:
