@@ -855,6 +855,9 @@ class OptimizeResult:
         Whether the free first / last level of a continuous search (no ``grid``) ended at the search's log-SNR
         bound: the optimum may lie beyond it, so that end is not determined by the data (e.g. white noise already
         matches a flat spectrum); :attr:`message` says the same. Fix ``endpoints`` to go beyond.
+    indifferent : bool
+        Whether every schedule scores the same 0 (an all-zero spectrum, which the sampler reproduces exactly whatever
+        the levels): the levels are then merely where the search stopped; :attr:`message` says the same.
     """
 
     alpha_bar: Array
@@ -881,6 +884,7 @@ class OptimizeResult:
     n_gradient_evaluations: int = 0
     settings: dict[str, Any] = field(default_factory=dict)
     at_bound: tuple[bool, bool] = (False, False)
+    indifferent: bool = False
 
     @property
     def best_baseline(self) -> tuple[str, float]:
@@ -1334,7 +1338,9 @@ def _optimize(
                 "divergence: the endpoints fix every level and the objective is +inf there (KL of a mode with "
                 "S = 0 left with P > 0, or P = 0 where S > 0: one deterministic step from pure noise outputs P = 0); "
                 "use divergence='w2', free an endpoint, or take more steps")
-        if not np.any(S) and baselines and all(v == 0.0 for v in baselines.values()) and best_val == 0.0:
+        indifferent = not np.any(S) and bool(baselines) and all(v == 0.0 for v in baselines.values()) \
+            and best_val == 0.0
+        if indifferent:
             messages.append(ALL_ZERO_NOTE.format(sampler=sampler))
         messages += [n for n in (_gradient_note(obj, ab_best),) if n]
         if obj.refusals:
@@ -1356,7 +1362,7 @@ def _optimize(
     starts = {k: obj.unscaled(v) for k, v in starts.items()}
     return _result(
         S, ab_best, best_val, box, obj, timesteps=timesteps, baselines=baselines, feasible=feasible, std=std,
-        success=success, messages=messages, starts=starts, endpoints=(first, last), g=g,
+        success=success, messages=messages, starts=starts, endpoints=(first, last), g=g, indifferent=indifferent,
     )
 
 
@@ -1533,7 +1539,7 @@ def _result(
     S: Array, ab_best: Array, best_val: float, box: _Box, obj: _Objective, *, timesteps: Optional[NDArray[np.int64]],
     baselines: dict[str, float], feasible: dict[str, bool], std: dict[str, Array], success: bool,
     messages: list[str], starts: dict[str, float], endpoints: tuple[Optional[float], Optional[float]],
-    g: Optional[Array],
+    g: Optional[Array], indifferent: bool,
 ) -> OptimizeResult:
     ab_best = np.asarray(ab_best, dtype=np.float64)
     sig = _sch.alpha_bar_to_sigmas(ab_best)
@@ -1551,7 +1557,7 @@ def _result(
         sampler=obj.sampler, eta=obj.settings.get("eta"), variance=obj.settings.get("variance"),
         divergence=obj.divergence, init=obj.init, endpoints=(first, last), starts=starts, feasible=feasible,
         n_gradient_evaluations=obj.n_gradients, settings=dict(obj.settings),
-        at_bound=_at_bound(box, ab_best, *endpoints) if g is None else (False, False),
+        at_bound=_at_bound(box, ab_best, *endpoints) if g is None else (False, False), indifferent=indifferent,
     )
 
 

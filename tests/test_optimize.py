@@ -711,11 +711,12 @@ def test_an_all_zero_spectrum_says_that_every_schedule_scores_0() -> None:
     from symsched.optimize import ALL_ZERO_NOTE
 
     res = optimize_schedule(np.zeros(10), 3)
-    assert res.value == 0.0 and ALL_ZERO_NOTE.format(sampler="ddim") in res.message
+    assert res.value == 0.0 and ALL_ZERO_NOTE.format(sampler="ddim") in res.message and res.indifferent
+    assert not optimize_schedule(np.array([0.0, 1e-6]), 3).indifferent  # one faint mode makes schedules differ
     res = optimize_schedule(np.zeros(10), 3, sampler="deis_multistep")
     floor = symsched.output_spectrum(np.zeros(1), res.alpha_bar, sampler="deis_multistep")
     assert res.value > 0 and res.value == pytest.approx(10 * floor[0], rel=1e-9)  # W2^2 = sum (sqrt P - 0)^2
-    assert "every mode of the spectrum is 0" not in res.message
+    assert "every mode of the spectrum is 0" not in res.message and not res.indifferent
 
 
 def test_an_optimum_whose_gradient_the_engine_refuses_is_noted() -> None:

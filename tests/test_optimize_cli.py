@@ -705,3 +705,14 @@ def test_one_step_for_a_k_diffusion_sampler_that_cannot_run_it(tmp_path, small_s
     assert main(["optimize", "--spectrum", str(small_spectrum[0]), "--steps", "2", "--sampler", sampler,
                  "--out", str(out), "--no-progress"]) == 0
     assert not any("fails with" in n for n in json.loads(out.read_text())["k_diffusion_notes"])
+
+
+@pytest.mark.parametrize("spectrum, noted", [(np.zeros(6), True), (np.array([0.0, 0.0, 1e-6]), False)])
+def test_optimize_notes_an_all_zero_spectrum_from_the_results_flag(tmp_path, capsys, spectrum, noted) -> None:
+    """An all-zero spectrum: every schedule scores 0 and the console says so (from OptimizeResult.indifferent, not
+    from the wording of the result's message); one faint mode makes the schedules differ, and there is no note."""
+    path = tmp_path / "s.npy"
+    np.save(path, spectrum)
+    _optimise(tmp_path, path, "z.json", "--steps", "3")
+    out = capsys.readouterr().out
+    assert ("note: every mode of the spectrum is 0, which sampler 'ddim' reproduces exactly" in out) is noted

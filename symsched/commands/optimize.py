@@ -678,7 +678,7 @@ def run(args: argparse.Namespace) -> int:
     print(res.summary())
     from ..optimize import ALL_ZERO_NOTE, GRADIENT_NOTE, GRADIENT_NOTE_END
 
-    if ALL_ZERO_NOTE.format(sampler=res.sampler) in res.message:
+    if res.indifferent:
         print(f"note: {ALL_ZERO_NOTE.format(sampler=res.sampler)}")
     if GRADIENT_NOTE in res.message:  # the note runs to its fixed last words (its inner message holds "; ")
         start = res.message.index(GRADIENT_NOTE)

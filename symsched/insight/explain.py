@@ -27,7 +27,7 @@ from numpy.typing import NDArray
 from .._io import atomic_write_text, json_ready, staged_folder
 from .._validate import as_bool, as_step_counts, check_choice
 from ..api import DIVERGENCES, FLOW_SAMPLERS, VE_SAMPLERS, VP_SAMPLERS
-from ..optimize import ALL_ZERO_NOTE, _check_sampler_args, _settings, _settings_text
+from ..optimize import _check_sampler_args, _settings, _settings_text
 from .fits import HeuristicFit, _fmt_params, fit_heuristics
 from .intermediate import IntermediateSpectra, intermediate_spectra
 from .plots import band_profile
@@ -308,9 +308,8 @@ def explain(
     try:
         bar.set_postfix_str(f"{len(tasks)} optimisations")
         results = run_optimizations(tasks, n_jobs=n_jobs, bar=bar)
-        zero = ALL_ZERO_NOTE.format(sampler=sampler)
         warning = None  # (review of 4 December: an all-zero spectrum read "best fitted by cosine", without a word)
-        if any(zero in (r.message or "") for r in results[: len(divs) * len(ks)]):
+        if any(r.indifferent for r in results[: len(divs) * len(ks)]):
             warning = (f"Every mode of the spectrum is 0, which sampler {sampler!r} reproduces exactly whatever the "
                        "levels: every schedule scores 0, so the optimal schedules, the fitted heuristics and the "
                        "generation order below are where the searches stopped, not a property of the data.")
