@@ -530,13 +530,14 @@ def _tangent_law(par: _Gaps, s_eff: float) -> Array:
     last level, or, with the last level free, K equal steps from the first level to the clean end
     (theta = 0), the optimum of the exact-start angle form for one mode.
     """
-    root = math.sqrt(s_eff)
-    th_first = math.atan(math.exp(-0.5 * par.a) / root)
+    half_log_s = 0.5 * math.log(s_eff)
+    first = -0.5 * par.a - half_log_s  # log(sigma / sqrt(s_eff)) = log tan(theta)
     if par.last_fixed and par.K > 1:
-        th = np.linspace(th_first, math.atan(math.exp(-0.5 * par.b) / root), par.K)
+        t, last = np.linspace(0.0, 1.0, par.K), -0.5 * par.b - half_log_s
     else:
-        th = th_first * (par.K - np.arange(par.K)) / par.K
-    return -2.0 * np.log(root * np.tan(th))
+        t, last = np.arange(par.K) / par.K, -math.inf
+    with np.errstate(divide="ignore"):
+        return -2.0 * (half_log_s + _sch._equal_angle_log_sigmas(first, last, np.log1p(-t), np.log(t)))
 
 
 def _resample(alpha_bar: Array, K: int) -> Optional[Array]:

@@ -34,8 +34,9 @@ from __future__ import annotations
 import math
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Mapping, Optional, Sequence, Union
+from typing import Any, Callable, Iterable, Iterator, Mapping, Optional, Sequence, Union
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -45,8 +46,8 @@ from . import _signal_samplers as _loops
 from ._pow2 import at_unit_scale, pow2_scale
 from ._validate import (
     MAX_MMD_SAMPLES, MAX_PROJECTIONS, MAX_SAMPLES, MAX_VALUES, ArgumentTypeError, as_bool, as_int, as_levels,
-    as_positive_int, as_real, as_real_array, as_seed, as_shape, check_choice, check_eta, check_names, check_values,
-    _show, is_sequence, numpy_error_defaults,
+    as_positive_int, as_real, as_real_array, as_seed, as_shape, check_choice, check_entries, check_eta, check_names,
+    check_values, _show, is_sequence, numpy_error_defaults,
 )
 
 __all__ = [
@@ -300,7 +301,9 @@ def torch_denoiser(
     ``alpha_bar_t`` is mapped to ``t`` on ``grid`` by :func:`grid_timestep` (``timestep`` mode;
     ``"nearest"`` passes int64 timesteps, ``"interpolate"`` float ones); ``x_t`` is converted to
     ``dtype`` (default: the module's parameter dtype, else float32) on ``device``. The module runs
-    in ``torch.inference_mode()``; its output may be a tensor, a tuple (first entry) or an object
+    in ``torch.inference_mode()`` and in eval mode (dropout off, batch-norm running statistics: the samples depend
+    only on the seed, not on the batch; submodules in training mode are switched for each call and restored after
+    it, as the CLI's ``unet.eval()`` without changing the caller's module); its output may be a tensor, a tuple (first entry) or an object
     with ``.sample`` (diffusers). It must return the input's shape.
 
     Parameters
@@ -347,7 +350,7 @@ def torch_denoiser(
 
     def fn(x: Array, a: float) -> Array:
         t = grid_timestep(a, g, mode=timestep)
-        with torch.inference_mode():
+        with torch.inference_mode(), _eval_mode(torch, module):
             xt = torch.from_numpy(np.ascontiguousarray(x)).to(device=device, dtype=dtype)
             tt = torch.full((x.shape[0],), t, dtype=tdtype, device=device)
             out = module(xt, tt)
@@ -363,6 +366,21 @@ def torch_denoiser(
             return (out.to(torch.float64) if out.is_floating_point() else out).numpy()
 
     return Denoiser(fn, pred, shp, g, name)
+
+
+@contextmanager
+def _eval_mode(torch: Any, module: Any) -> Iterator[None]:
+    """``module`` (a torch.nn.Module; anything else is left alone) in eval mode for the block: each submodule in
+    training mode has its ``training`` flag cleared, as ``Module.eval()`` does, and set again afterwards, so the
+    caller's mixed modes (e.g. frozen batch-norm layers in a training module) come back exactly."""
+    training = [m for m in module.modules() if m.training] if isinstance(module, torch.nn.Module) else []
+    for m in training:
+        m.training = False
+    try:
+        yield
+    finally:
+        for m in training:
+            m.training = True
 
 
 def _module_dtype(torch: Any, module: Any, dtype: Any) -> Any:
@@ -820,8 +838,9 @@ def measured_spectrum(samples: ArrayLike, basis: Optional[ArrayLike] = None, *,
     ------
     ValueError
         ``samples`` not a real array of shape (n, ...) with n >= 2, or not finite; both ``basis`` and
-        ``channel_axis`` given; ``channel_axis`` not an axis of one sample or samples not (n, C, H, W) /
-        (n, H, W, C) with it; a ``basis`` not (d, d) orthonormal; a spectrum beyond float64.
+        ``channel_axis`` given; samples without exactly 3 axes per sample with it, or ``channel_axis`` not one of
+        them (any of the 3 may hold the channels: the other two, in order, are H and W); a ``basis`` not (d, d)
+        orthonormal; a spectrum beyond float64.
     """
     return _measured(samples, basis, channel_axis, "samples")
 
@@ -865,7 +884,7 @@ def _measured_unscaled(x: Array, basis: Optional[ArrayLike], channel_axis: Optio
         if isinstance(channel_axis, bool) or not isinstance(channel_axis, (int, np.integer)) or not -nd <= channel_axis < nd:
             raise ValueError(f"channel_axis must be an axis of one sample in [-{nd}, {nd}) (got {channel_axis!r})")
         if nd != 3:
-            raise ValueError(f"channel_axis needs samples of shape (n, C, H, W) or (n, H, W, C) (got {x.shape})")
+            raise ValueError(f"channel_axis needs 3 axes per sample, e.g. (n, C, H, W) or (n, H, W, C) (got {x.shape})")
         return colour_eigen_psd(np.moveaxis(x, 1 + int(channel_axis) % nd, -1))
     return mc.empirical_psd(x)
 
@@ -1865,7 +1884,7 @@ def probe_schedules(
     ``n_samples`` not in [2, MAX_SAMPLES] (with ``"mmd2"`` among the metrics, or a reference of, more than
     MAX_MMD_SAMPLES = 20,000: see :func:`mmd2`; refused before anything is sampled),
     ``n_examples`` not a positive integer, a bad ``grid``, bad ``seeds`` (not a non-empty sequence of
-    distinct integers >= 0), an unknown sampler, baseline or metric, a bad reference, ``shape`` or ``batch_size``, a
+    at most MAX_ENTRIES = 100 distinct integers >= 0), an unknown sampler, baseline or metric, a bad reference, ``shape`` or ``batch_size``, a
     ``shape`` (default: the reference's sample shape) other than the one the denoiser declares, and for what
     :func:`sample` refuses (e.g. a denoiser output of the wrong shape or with NaN); ImportError for
     ``"sliced_w2"`` without POT. Source: as :func:`compare`; docs/model.md §5 (the predicted spectra).
@@ -1939,7 +1958,7 @@ def _seeds(seeds: Any) -> tuple[int, ...]:
     if not is_sequence(seeds):
         raise ValueError(f"seeds must be a sequence of integer seeds, e.g. (0, 1, 2) (got {seeds!r})")
     out = []
-    for s in seeds:
+    for s in check_entries(seeds, "seeds"):  # (each seed is a run of every schedule: MAX_ENTRIES of them at most)
         if isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 0:
             raise ValueError(f"seeds must be non-negative integers (got {s!r})")
         out.append(int(s))

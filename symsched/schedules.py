@@ -983,7 +983,9 @@ def kl_optimal(K: int, *, sigma_min: float = 0.002, sigma_max: float = 80.0) -> 
     """
     K = _pos_int(K, "K")
     lo, hi = _sigma_range(sigma_min, sigma_max)
-    sig = np.tan(np.linspace(math.atan(hi), math.atan(lo), K))
+    t = np.linspace(0.0, 1.0, K) if K > 1 else np.zeros(1)
+    with np.errstate(divide="ignore"):
+        sig = np.exp(_equal_angle_log_sigmas(math.log(hi), math.log(lo), np.log1p(-t), np.log(t)))
     sig[0] = hi  # exact end points
     if K > 1:
         sig[-1] = lo
@@ -1057,10 +1059,8 @@ def shifted(
                 log_t = np.logaddexp(l1u + log_expit(-lmax / 2.0), lu + log_expit(-lmin / 2.0))
                 log_1mt = np.logaddexp(l1u + log_expit(lmax / 2.0), lu + log_expit(lmin / 2.0))
                 l = 2.0 * (log_1mt - log_t)
-            else:  # angle theta = atan(sigma) and its complement phi, both in log form
-                log_theta = np.logaddexp(l1u + _log_atan_exp(-lmax / 2.0), lu + _log_atan_exp(-lmin / 2.0))
-                log_phi = np.logaddexp(l1u + _log_atan_exp(lmax / 2.0), lu + _log_atan_exp(lmin / 2.0))
-                l = 2.0 * (_log_sin(log_phi) - _log_sin(log_theta))
+            else:  # equal steps in the angle theta = atan(sigma) from sigma(l_min) (u = 1) to sigma(l_max) (u = 0)
+                l = -2.0 * _equal_angle_log_sigmas(-lmin / 2.0, -lmax / 2.0, lu, l1u)
     else:
         ab0 = as_levels(base, "base")
         if ab0.size != K:
@@ -1079,6 +1079,20 @@ def shifted(
             "(-inf for log_snr_min gives an exact pure-noise first level, alpha_bar = 0)"
         )
     return as_levels(ab, f"shifted(K={K}, shift={shift:g}) alpha_bar")
+
+
+def _equal_angle_log_sigmas(log_first: float, log_last: float, log_w_first: Array, log_w_last: Array) -> Array:
+    r"""log sigma at the angles :math:`\theta = w_0 \arctan\sigma_{first} + w_1 \arctan\sigma_{last}` (weights given as logs).
+
+    With :math:`w_0 + w_1 = 1` these are equal steps in the angle (the tangent law, :func:`kl_optimal`). The
+    angle and its complement :math:`\phi = \pi/2 - \theta` are each a sum of positive terms, formed in logs, and
+    :math:`\sigma = \sin\theta / \sin\phi`: no digit is lost near :math:`\theta = \pi/2` (large sigmas, where
+    ``tan(linspace(atan(hi), atan(lo)))`` kept only the ends) nor near 0; ``log_first``/``log_last`` may be +-inf.
+    Shapes: the weights broadcast; returns their shape.
+    """
+    log_theta = np.logaddexp(log_w_first + _log_atan_exp(log_first), log_w_last + _log_atan_exp(log_last))
+    log_phi = np.logaddexp(log_w_first + _log_atan_exp(-log_first), log_w_last + _log_atan_exp(-log_last))
+    return _log_sin(log_theta) - _log_sin(log_phi)
 
 
 def _log_atan_exp(y: float) -> float:
@@ -1475,6 +1489,9 @@ def standard_schedule(
             raise ValueError(f"spacing={spacing!r} conflicts with schedule {name!r} (its spacing is {own!r})")
         sp = own or spacing or "leading"
         own_grid = training_grid(family, num_train_timesteps=1000 if g is None else g.size)
+        if K > own_grid.size:  # (timesteps would name its own argument, num_steps)
+            raise ValueError(f"steps: {name!r} takes timesteps of its {own_grid.size}-step training grid, so at most "
+                             f"{own_grid.size} steps (got {K}); give a longer grid")
         ab = from_grid(own_grid, timesteps(K, spacing=sp, num_train_timesteps=own_grid.size, steps_offset=steps_offset))
         return ab if g is None else _snapped(name, ab, g)
     if spacing is not None:

@@ -506,9 +506,14 @@ def test_gaussian_spectrum_with_tiny_modes_optimises() -> None:
     assert math.isfinite(J) and np.all(np.isfinite(g))
 
 
-@pytest.mark.parametrize("value, exc", [(True, TypeError), ("2", TypeError), (7, ValueError), (2.5, ValueError)])
+@pytest.mark.parametrize("value, exc", [(True, TypeError), ("2", TypeError), (7, ValueError), (2.5, ValueError),
+                                        (3 + 0j, TypeError), (np.complex128(2), TypeError),
+                                        (np.array([2, 3]), TypeError), (np.array([3]), TypeError),
+                                        (np.array([], dtype=int), TypeError), ([3], TypeError)])
 def test_sampler_option_of_the_wrong_kind_is_a_type_error(value, exc) -> None:
-    """lms' order takes 1-4: a bool or a numeric string is the wrong type (TypeError), 7 a wrong value."""
+    """lms' order takes 1-4: a bool or a numeric string is the wrong type (TypeError), 7 a wrong value. Audit of
+    4 December: ``3 + 0j == 3`` in Python, so a complex order ran as 3, and an array raised NumPy's ambiguous truth
+    value error (naming no option); each is the wrong kind of value, refused naming the option."""
     with pytest.raises(exc, match=r"order must be one of 4, 1, 2, 3 for sampler 'lms'"):
         symsched.output_spectrum_ve(np.ones(3), [10.0, 1.0, 0.1], sampler="lms", order=value)
 

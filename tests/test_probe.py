@@ -592,6 +592,40 @@ def test_torch_adapter_drives_the_probe_exactly():
     assert out.dtype == np.float64 and out.shape == (2, *SHAPE)
 
 
+def test_torch_adapter_runs_a_module_in_training_mode_as_in_eval_mode_and_leaves_its_modes_alone():
+    """Audit of 4 December: a module in training mode (dropout, batch-norm on batch statistics) gave other samples
+    for the same seed, and batch-norm made them depend on batch_size. The adapter runs it in eval mode for each call
+    and restores every submodule's own mode (here a frozen batch-norm in a training module). Reference: the same
+    module put in eval mode by hand."""
+    torch = pytest.importorskip("torch")
+
+    class Net(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.frozen, self.bn, self.drop = torch.nn.BatchNorm1d(16), torch.nn.BatchNorm1d(16), torch.nn.Dropout(0.5)
+
+        def forward(self, x, t):
+            return self.drop(self.bn(self.frozen(x.reshape(len(x), -1)))).reshape(x.shape)
+
+    torch.manual_seed(0)
+    net = Net().double()
+    with torch.no_grad():  # running statistics unlike a batch's, so that training mode would differ
+        for bn in (net.frozen, net.bn):
+            bn.running_mean.fill_(0.3)
+            bn.running_var.fill_(2.0)
+    net.frozen.eval()
+    g = schedules.training_grid("linear")
+    ab = schedules.standard_schedule("linear-trailing", 4)
+    den = probe.torch_denoiser(net, g, shape=(4, 4))
+    a = probe.sample(den, ab, n_samples=6, seed=1, batch_size=4)
+    b = probe.sample(den, ab, n_samples=6, seed=1, batch_size=6)
+    assert net.training and net.bn.training and net.drop.training and not net.frozen.training  # modes restored
+    net.eval()
+    ref = probe.sample(probe.torch_denoiser(net, g, shape=(4, 4)), ab, n_samples=6, seed=1)
+    np.testing.assert_array_equal(a, ref)
+    np.testing.assert_array_equal(b, ref)
+
+
 def test_adapters_need_torch(monkeypatch):
     import builtins
 
@@ -642,6 +676,8 @@ def test_probe_schedules_validates_before_sampling():
     ref = np.random.default_rng(0).standard_normal((20, 4, 4))
     ok = dict(shape=(4, 4), prediction="sample", n_samples=5, progress=False)
     bad = [(dict(seeds=3), "seeds must be a sequence"), (dict(seeds=(0, -1)), "non-negative integers"),
+           # (audit of 4 December: range(10**9) was listed whole and then sampled seed by seed, without a bound)
+           (dict(seeds=range(10**9)), r"seeds must hold at most 100 values \(symsched._validate.MAX_ENTRIES"),
            (dict(sampler="unipc_multistep"), "sampler 'unipc_multistep': the learned probe has no loop"),
            (dict(spectrum=np.ones(3)), "spectrum and reference disagree"),
            (dict(metrics=()), "metrics must name"), (dict(baseline="x"), "baseline must be one of")]

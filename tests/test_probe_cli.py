@@ -82,6 +82,8 @@ def test_cli_probe_rejects_bad_arguments(stub, tmp_path, capsys):
         (["--seed", "-1"], "^symsched probe: error: --seed must be a non-negative integer"),
         (["--reference-samples", "-1"], "--reference-samples must be 0 \\(all\\) or an integer >= 2"),
         (["--steps", "1001", "--schedules", "grid-leading"], "--steps must be at most the 1000 training timesteps"),
+        # audit of 4 December: --seeds had no bound (10**8 seeds ran until killed); each seed runs every schedule
+        (["--seeds", "101"], r"--seeds must be at most 100 \(symsched._validate.MAX_ENTRIES\)"),
         (["--reference", str(tmp_path / "nan.npy")], "--reference must be finite \\(sample 3 holds NaN or inf\\)"),
         (["--model", str(tmp_path / "nope")],
          "--model must be builtin:patches16, a patches16.safetensors written by .symsched train-demo., or a folder"),
@@ -251,6 +253,10 @@ def test_report_has_the_probe_section(stub, tmp_path, monkeypatch):
 def test_report_rejects_bad_probe_samples(tmp_path, capsys):
     assert main(["report", "--out", str(tmp_path), "--probe-samples", "1"]) == 2
     assert "--probe-samples must be 0 (skip) or at least 2" in capsys.readouterr().err
+    # audit of 4 December: beyond MMD²'s bound the refusal named the probe command's --samples, not this option
+    assert main(["report", "--out", str(tmp_path), "--probe-samples", "20001"]) == 2
+    err = capsys.readouterr().err
+    assert "--probe-samples must be at most 20000" in err and "MAX_MMD_SAMPLES" in err and " --samples" not in err
 
 
 @pytest.mark.diffusers

@@ -202,3 +202,16 @@ def test_a_shape_the_denoiser_does_not_take_is_refused_naming_shape() -> None:
     assert probe.sample(den, ab, n_samples=4, seed=0, shape=(8, 8), progress=False).shape == (4, 8, 8)
     assert probe.sample(lambda x, a: W(x, a), ab, n_samples=4, seed=0, shape=(8, 8), prediction="epsilon",
                         progress=False).shape == (4, 8, 8)
+
+
+def test_measured_spectrum_takes_the_channels_on_any_of_three_sample_axes() -> None:
+    """Audit of 4 December (the docstring claimed only (n, C, H, W) / (n, H, W, C)): the channel axis may be any of a
+    sample's 3 axes, the other two are H and W in order; other numbers of axes are refused, naming channel_axis."""
+    from symsched.spectra import colour_eigen_psd
+
+    x = np.random.default_rng(3).standard_normal((6, 8, 3, 5))
+    got = probe.measured_spectrum(x, channel_axis=1)
+    np.testing.assert_allclose(got, colour_eigen_psd(np.moveaxis(x, 2, -1)), rtol=1e-12)
+    assert got.shape == (8, 5, 3)
+    with pytest.raises(ValueError, match=r"channel_axis needs 3 axes per sample"):
+        probe.measured_spectrum(x[:, :, 0], channel_axis=0)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import warnings
 
+import mpmath
 import numpy as np
 import pytest
 from hypothesis import assume, given, settings
@@ -322,6 +323,29 @@ def test_kl_optimal_equal_arctan_steps():
     np.testing.assert_allclose(np.diff(theta), (math.atan(0.03) - math.atan(14.6)) / (K - 1), rtol=1e-10)
     # alpha_bar = cos^2(theta)
     np.testing.assert_allclose(ab, np.cos(theta) ** 2, rtol=1e-13)
+
+
+@pytest.mark.parametrize("K, lo, hi", [(3, 1e14, 1e18), (4, 1e12, 1e15), (5, 1e6, 1e14), (60, 1e-7, 1e150),
+                                       (1000, 0.002, 80.0)])
+def test_kl_optimal_keeps_every_digit_where_the_angle_nears_a_right_angle(K, lo, hi):
+    """Audit of 4 December: tan(linspace(atan(hi), atan(lo))) kept only the two ends once both angles rounded to
+    ~pi/2 (the middle sigma of K=3 from 1e18 to 1e14 was 1.1 % off). Reference: the same law in mpmath, 60 digits,
+    alpha_bar = sin^2(phi) and 1 - alpha_bar = sin^2(theta), phi = pi/2 - theta formed from atan(1/sigma). float64
+    holds alpha_bar to a few ulp relative and 1 - alpha_bar to ulp(1) absolute (its representation near 1)."""
+    ab = sch.kl_optimal(K, sigma_min=lo, sigma_max=hi)
+    with mpmath.workdps(60):
+        for i in range(K):
+            t = mpmath.mpf(i) / (K - 1)
+            phi = (1 - t) * mpmath.atan(1 / mpmath.mpf(hi)) + t * mpmath.atan(1 / mpmath.mpf(lo))
+            theta = (1 - t) * mpmath.atan(mpmath.mpf(hi)) + t * mpmath.atan(mpmath.mpf(lo))
+            assert abs(mpmath.mpf(ab[i]) / mpmath.sin(phi) ** 2 - 1) < 3e-15 * (1 + math.log2(K))
+            assert abs((1 - mpmath.mpf(ab[i])) - mpmath.sin(theta) ** 2) < 3e-16
+
+
+def test_a_ddpm_grid_name_names_steps_beyond_its_training_grid():
+    """Audit of 4 December: the refusal named timesteps()' own argument, num_steps, which standard_schedule lacks."""
+    with pytest.raises(ValueError, match=r"^steps: 'linear-trailing' .* at most 1000 steps \(got 1001\)"):
+        sch.standard_schedule("linear-trailing", 1001)
 
 
 @pytest.mark.parametrize(

@@ -46,7 +46,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    help="resolutions for the photographs (default 32,64,128; unused with --images off)")
     p.add_argument("--restarts", default=0, type=int, help="random restarts of each optimisation (default 0)")
     p.add_argument("--seed", default=0, type=int, help="seed of the random restarts (default 0)")
-    p.add_argument("--jobs", default=-1, type=int, help="parallel workers (joblib; default -1 = every core)")
+    p.add_argument("--jobs", default=-1, type=int,
+                   help="parallel workers, as joblib's n_jobs: a positive count, -1 = every core (default), "
+                   "-m = every core but m - 1")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -59,8 +61,9 @@ def run(args: argparse.Namespace) -> int:
     img = _settings.positive_ints(args.image_resolutions, "--image-resolutions")
     divs = _settings.comma_list(args.divergences, "--divergences", str,
                                 "comma-separated divergences (kl, kl-reverse, w2)")
-    if args.jobs == 0:
-        raise ValueError("--jobs must be -1 (every core) or a positive number of workers (got 0)")
+    from ..insight.sweep import check_n_jobs
+
+    check_n_jobs(args.jobs, "--jobs")  # (joblib's convention, as the API's n_jobs: -m is every core but m - 1)
     _settings.resolve_sampler(args)
     settings = _settings.settings(args, args.variance)
     out = explain(args.spectrum, args.out, steps=steps, divergences=divs, sampler=args.sampler,

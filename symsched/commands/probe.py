@@ -65,7 +65,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--samples", default=2000, type=int,
                    help="samples per schedule and seed (default 2000; at most MAX_MMD_SAMPLES = 20,000: MMD² compares "
                    "every pair)")
-    p.add_argument("--seeds", default=3, type=int, help="number of paired seeds (default 3)")
+    p.add_argument("--seeds", default=3, type=int, help="number of paired seeds (default 3; at most MAX_ENTRIES = 100)")
     p.add_argument("--seed", default=0, type=int, help="first seed (default 0)")
     p.add_argument("--sampler", default="ddim", choices=list(SAMPLERS + LIBRARY_SAMPLERS),
                    help="sampler (default ddim): symsched's ddim/ddpm/euler/heun loops, or k-diffusion's own "
@@ -404,7 +404,7 @@ def _describe(result: Any, pm: ProbeModel, steps: int, eta: float, options: Opti
 
 def run(args: argparse.Namespace) -> int:
     from .._io import atomic_write_json, atomic_write_text, staged_folder
-    from .._validate import MAX_MMD_SAMPLES, MAX_SAMPLES, as_int, as_positive_int, check_eta
+    from .._validate import MAX_ENTRIES, MAX_MMD_SAMPLES, MAX_SAMPLES, as_int, as_positive_int, check_eta
     from ..probe import plot_probe
 
     steps = as_positive_int(args.steps, "--steps")
@@ -417,7 +417,7 @@ def run(args: argparse.Namespace) -> int:
     if n > MAX_MMD_SAMPLES:  # MMD² (one of the probe's metrics) sums over every pair: refused before any sampling
         raise ValueError(f"--samples must be at most {MAX_MMD_SAMPLES} (symsched._validate.MAX_MMD_SAMPLES: MMD² sums "
                          f"over every pair of samples; got {n})")
-    n_seeds = as_positive_int(args.seeds, "--seeds")
+    n_seeds = as_positive_int(args.seeds, "--seeds", MAX_ENTRIES, limit="MAX_ENTRIES")  # each seed runs every schedule
     if args.batch_size is not None:
         as_positive_int(args.batch_size, "--batch-size")
     from ..probe import LIBRARY_SAMPLERS

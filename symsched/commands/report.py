@@ -682,7 +682,7 @@ def _sampler_label(ctx: Any) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .._validate import MAX_SAMPLES, as_positive_int
+    from .._validate import MAX_MMD_SAMPLES, MAX_SAMPLES, as_positive_int
     from ..insight.explain import check_flow_steps
     from ..spectra import load_spectrum
 
@@ -694,7 +694,8 @@ def run(args: argparse.Namespace) -> int:
     if args.probe_samples != 0:
         if args.probe_samples < 2:
             raise ValueError(f"--probe-samples must be 0 (skip) or at least 2 (got {args.probe_samples})")
-        as_positive_int(args.probe_samples, "--probe-samples", MAX_SAMPLES, limit="MAX_SAMPLES")
+        # (MMD² of the probe sums over every pair of samples: its bound, named here, not as the probe's --samples)
+        as_positive_int(args.probe_samples, "--probe-samples", MAX_MMD_SAMPLES, limit="MAX_MMD_SAMPLES")
     n_jobs = _jobs(getattr(args, "jobs", None))
     # the spectrum is read and checked before any work (a bad file is one line, nothing written)
     S = np.asarray(load_spectrum(args.spectrum), dtype=np.float64)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
+from typing import Any
 
 from .._io import file_path
 from . import _settings
@@ -71,8 +73,25 @@ def run(args: argparse.Namespace) -> int:
     print(f"KL(data || generated) = {d['kl']:.10g}")
     print(f"KL(generated || data) = {d['kl-reverse']:.10g}")
     print(f"W2                    = {d['w2']:.10g}")
-    with np.errstate(over="ignore"):  # a total beyond float64 prints as inf (it is), without a NumPy warning
-        print(f"total power: data {S.sum():.10g}, generated {P.sum():.10g}")
+    print(f"total power: data {_total(S)}, generated {_total(P)}")
     if args.out is not None:
         print(f"wrote output PSD to {args.out}")
     return 0
+
+
+def _total(x: Any) -> str:
+    """``sum(x)`` to 10 digits, also beyond float64 (4 modes of 1e308 total 4e+308, not inf): summed at a power-of-two
+    scale (:mod:`symsched._pow2`), the power put back by mpmath where float64 cannot hold the total."""
+    import numpy as np
+
+    from .._pow2 import pow2_scaled, times_pow2
+
+    scaled, k = pow2_scaled(x)
+    total = float(np.sum(scaled))
+    with np.errstate(over="ignore", under="ignore"):
+        value = float(times_pow2(total, k))
+    if math.isfinite(value) and (value >= np.finfo(np.float64).tiny or total == 0.0):
+        return f"{value:.10g}"
+    import mpmath
+
+    return mpmath.nstr(mpmath.ldexp(mpmath.mpf(total), k), 10)

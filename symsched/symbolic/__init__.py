@@ -17,6 +17,7 @@ the submodules above do, on first access.
 from __future__ import annotations
 
 import importlib
+import numbers
 from functools import lru_cache
 from typing import Any
 
@@ -62,6 +63,14 @@ def sampler_module(name: str) -> Any:
     return REGISTRY[name]
 
 
+def _same_kind(value: Any, choice: Any) -> bool:
+    """Whether ``value`` is a single value of the kind of ``choice``: a bool, a str, or a real number that is neither
+    (``3 + 0j == 3`` in Python, and an array has no single truth value: both are refused, not compared)."""
+    if isinstance(choice, (bool, str)):
+        return isinstance(value, type(choice))
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
 def check_options(name: str, options: dict[str, Any]) -> dict[str, Any]:
     """``options`` completed with the defaults of sampler ``name``, each value as the choice it equals (an integer
     option given as 3.0 becomes 3, which the libraries' loops need); ValueError on unknown names or values,
@@ -77,10 +86,10 @@ def check_options(name: str, options: dict[str, Any]) -> dict[str, Any]:
         if type(value).__module__ == "numpy" and hasattr(value, "item") and getattr(value, "ndim", 1) == 0:
             value = value.item()  # NumPy scalars (np.False_, np.int64(3)) as the Python values they hold
         message = f"{key} must be one of {', '.join(map(repr, choices))} for sampler {name!r} (got {value!r})"
-        if isinstance(value, bool) != isinstance(choices[0], bool) or isinstance(value, str) != isinstance(choices[0], str):
+        if not _same_kind(value, choices[0]):
             from .._validate import ArgumentTypeError  # a TypeError that `except ValueError` also catches
 
-            raise ArgumentTypeError(message)  # a bool for an integer option, a string for a number, or the reverse
+            raise ArgumentTypeError(message)  # a bool for an integer option, a string, complex or array for a number...
         if value not in choices:
             raise ValueError(message)
         out[key] = choices[list(choices).index(value)]  # the choice itself: 3.0 is stored (and exported) as 3
