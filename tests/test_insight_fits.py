@@ -153,6 +153,52 @@ def test_sigmoid_family_matches_chens_algorithm() -> None:
     assert fit.best.params["t_max"] == pytest.approx(0.85, rel=1e-6)
 
 
+def _mp_family(name: str, K: int, lo: float, hi: float, shape: float) -> list:
+    """The family's defining formula in mpmath (the papers' coordinate, taken uniform between the ends' values):
+    cosine angle phi (offset s = shape), flow time t (shift), sigmoid time t (tau), 400 digits."""
+    import mpmath as mp
+
+    with mp.workdps(400):
+        return _mp_family_levels(mp, name, K, lo, hi, shape)
+
+
+def _mp_family_levels(mp, name: str, K: int, lo: float, hi: float, shape: float) -> list:
+    M = mp.mpf
+    ex = lambda x: 1 / (1 + mp.exp(-x))  # noqa: E731
+    if name == "cosine":
+        phi0 = mp.pi / 2 * M(shape) / (1 + M(shape))
+        coord = lambda l: mp.atan(mp.sqrt(mp.exp(-M(l)) + mp.sin(phi0) ** 2) / mp.cos(phi0))  # noqa: E731
+        level = lambda p: 2 * mp.log(mp.cos(p)) - mp.log(mp.sin(p - phi0)) - mp.log(mp.sin(p + phi0))  # noqa: E731
+    elif name == "flow":
+        coord = lambda l: ex(-(M(l) / 2 + mp.log(M(shape))))  # noqa: E731
+        level = lambda t: 2 * mp.log((1 - t) / t) - 2 * mp.log(M(shape))  # noqa: E731
+    else:
+        tau = math.exp(math.log(shape))  # the float the family takes (its internal shape is log tau)
+        x0, x1 = M(-3.0 / tau), M(3.0 / tau)
+        v0, v1 = ex(x0), ex(x1)
+        coord = lambda l: (mp.log(((1 - ex(M(l))) * v1 + ex(M(l)) * v0)  # noqa: E731
+                                  / (1 - ((1 - ex(M(l))) * v1 + ex(M(l)) * v0))) - x0) / (x1 - x0)
+        level = lambda t: mp.log(v1 - ex(x0 + t * (x1 - x0))) - mp.log(ex(x0 + t * (x1 - x0)) - v0)  # noqa: E731
+    a, b = coord(lo), coord(hi)
+    return [float(level(a + (b - a) * M(i) / (K - 1))) for i in range(K)]
+
+
+@pytest.mark.filterwarnings("error::RuntimeWarning")
+@pytest.mark.parametrize("lo, hi", [(-40.0, -30.0), (25.0, 36.0), (-700.0, 36.0), (-10.0, 12.0)])
+@pytest.mark.parametrize("name, shape", [("cosine", 0.008), ("cosine", 3.0), ("flow", 3.0), ("flow", 0.01),
+                                         ("sigmoid", 1.0), ("sigmoid", 0.3), ("sigmoid", 1e-3)])
+def test_families_keep_every_digit_where_their_coordinate_saturates(name, shape, lo, hi) -> None:
+    """Audit of 4 December (the kind of kl_optimal's fault): the cosine angle near pi/2 or its offset, the flow time
+    near 0 or 1 and the sigmoid near either end lost digits when the levels were formed from the coordinate itself
+    (sigmoid 6e-3 in log-SNR on (-40, -30), cosine 4e-6 on (25, 36); inf at (-300, 300); a ZeroDivisionError for a
+    small tau). Now each is formed from its distances to both ends; reference: the defining formula, mpmath."""
+    internal = {"cosine": 0.5 * math.pi * shape / (1.0 + shape), "flow": math.log(shape), "sigmoid": math.log(shape)}
+    family = fam.get_family({"flow": "shift"}.get(name, name))
+    got = family.levels(9, lo, hi, internal[name])  # the log-SNR levels the fits compare (alpha_bar near 1 holds fewer)
+    want = _mp_family(name, 9, lo, hi, shape)
+    np.testing.assert_allclose(got, want, rtol=4e-15, atol=4e-15)
+
+
 def _library_function(package: str, relpath: str, name: str, namespace: dict):
     """Execute one function definition from an installed library's source file (no package import)."""
     spec = importlib.util.find_spec(package)

@@ -29,7 +29,7 @@ from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy.special import expit, logit
+from scipy.special import expit, log_expit, logit
 
 from .. import schedules as _sch
 from .._validate import MAX_STEPS, as_levels, as_positive, as_positive_int, as_real
@@ -106,13 +106,28 @@ def _to_levels(l: Array, label: str) -> Array:
 def _cosine_l(K: int, lo: float, hi: float, phi0: float) -> Array:
     # alpha_bar = cos^2(phi) / cos^2(phi0) with phi linear in the step; 1 - alpha_bar =
     # sin(phi - phi0) sin(phi + phi0) / cos^2(phi0), so l = log cos^2 phi - log(sin(phi-phi0) sin(phi+phi0)).
-    # Inverse: tan^2 phi = (exp(-l) + sin^2 phi0) / cos^2 phi0.
-    def phi(l: float) -> float:
-        return math.atan(math.sqrt(math.exp(-l) + math.sin(phi0) ** 2) / math.cos(phi0))
-
-    p = phi(lo) + _ramp(K) * (phi(hi) - phi(lo))
-    l = 2.0 * np.log(np.cos(p)) - np.log(np.sin(p - phi0)) - np.log(np.sin(p + phi0))
+    # phi is carried as its distances to both ends of its range, psi = pi/2 - phi and delta = phi - phi0 (each a
+    # sum of positive terms along the ramp): l = 2 log sin psi - log sin delta - log sin(delta + 2 phi0), exact
+    # where phi nears pi/2 (noisy levels) or phi0 (clean ones), which phi itself rounds away.
+    r = _ramp(K)
+    (psi_a, delta_a), (psi_b, delta_b) = _cosine_angles(lo, phi0), _cosine_angles(hi, phi0)
+    psi, delta = (1.0 - r) * psi_a + r * psi_b, (1.0 - r) * delta_a + r * delta_b
+    l = 2.0 * np.log(np.sin(psi)) - np.log(np.sin(delta)) - np.log(np.sin(delta + 2.0 * phi0))
     return _pin(l, lo, hi)
+
+
+def _cosine_angles(l: float, phi0: float) -> tuple[float, float]:
+    """(psi, delta) = (pi/2 - phi, phi - phi0) of log-SNR ``l``, where tan^2 phi = (e^-l + sin^2 phi0) / cos^2 phi0:
+    tan psi = c / A and tan delta = e^-l c / ((A + s)(c^2 + s A)), A = sqrt(e^-l + s^2), s, c = sin, cos phi0;
+    for l < 0 both with numerator and denominator multiplied by q = e^(l/2) (by q^2 for delta), so nothing
+    overflows for any finite l."""
+    s, c = math.sin(phi0), math.cos(phi0)
+    if l >= 0.0:
+        A = math.sqrt(math.exp(-l) + s * s)
+        return math.atan2(c, A), math.atan2(math.exp(-l) * c, (A + s) * (c * c + s * A))
+    q = math.exp(0.5 * l)
+    Aq = math.sqrt(1.0 + (s * q) ** 2)  # A q
+    return math.atan2(c * q, Aq), math.atan2(c, (Aq + s * q) * (c * c * q + s * Aq))
 
 
 def _tangent_l(K: int, lo: float, hi: float, log_s: float) -> Array:
@@ -122,12 +137,15 @@ def _tangent_l(K: int, lo: float, hi: float, log_s: float) -> Array:
 
 
 def _flow_shift_l(K: int, lo: float, hi: float, log_shift: float) -> Array:
-    # rectified flow: l = 2 log((1-t)/t) - 2 log(shift) for the shifted time; t uniform in the step
-    def t_of(l: float) -> float:
-        return float(expit(-(0.5 * l + log_shift)))
-
-    t = t_of(lo) + _ramp(K) * (t_of(hi) - t_of(lo))
-    return _pin(-2.0 * logit(t) - 2.0 * log_shift, lo, hi)
+    # rectified flow: l = 2 log((1-t)/t) - 2 log(shift) for the shifted time; t uniform in the step. log t and
+    # log(1 - t) as log-sums of positive terms (as schedules.shifted): exact where t nears 0 or 1
+    r = _ramp(K)
+    with np.errstate(divide="ignore"):
+        lr, l1r = np.log(r), np.log1p(-r)
+    y_lo, y_hi = 0.5 * lo + log_shift, 0.5 * hi + log_shift  # t = expit(-y), 1 - t = expit(y)
+    log_t = np.logaddexp(l1r + log_expit(-y_lo), lr + log_expit(-y_hi))
+    log_1mt = np.logaddexp(l1r + log_expit(y_lo), lr + log_expit(y_hi))
+    return _pin(2.0 * (log_1mt - log_t) - 2.0 * log_shift, lo, hi)
 
 
 def _polyexp_l(K: int, lo: float, hi: float, log_rho: float) -> Array:
@@ -150,18 +168,41 @@ def _sigmoid_parts(tau: float, start: float, end: float) -> tuple[float, float]:
 def _sigmoid_l(K: int, lo: float, hi: float, log_tau: float, start: float = _SIGMOID_START,
                end: float = _SIGMOID_END) -> Array:
     # gamma(t) = (v_end - sigmoid(a)) / (v_end - v_start), a = (t (end - start) + start) / tau;
-    # l = log(v_end - sigmoid(a)) - log(sigmoid(a) - v_start); inverse: sigmoid(a) = (v_end + e^l v_start)/(1 + e^l)
+    # l = log(v_end - sigmoid(a)) - log(sigmoid(a) - v_start); inverse: sigmoid(a) = (v_end + e^l v_start)/(1 + e^l).
+    # a is carried as its distances to both ends, D = end/tau - a and D' = a - start/tau (each linear in t, positive),
+    # and sigmoid(x) - sigmoid(y) = sigmoid(x) sigmoid(-y) (-expm1(y - x)): exact where sigmoid(a) nears either end
     tau = math.exp(log_tau)
-    v0, v1 = _sigmoid_parts(tau, start, end)
+    r = _ramp(K)
+    (d_a, dp_a), (d_b, dp_b) = _sigmoid_gaps(lo, tau, start, end), _sigmoid_gaps(hi, tau, start, end)
+    D, Dp = (1.0 - r) * d_a + r * d_b, (1.0 - r) * dp_a + r * dp_b
+    a = np.where(D < Dp, end / tau - D, start / tau + Dp)  # from the nearer end
+    with np.errstate(divide="ignore"):
+        log_top = log_expit(end / tau) + log_expit(-a) + np.log(-np.expm1(-D))  # log(v_end - sigmoid(a))
+        log_bottom = log_expit(a) + log_expit(-start / tau) + np.log(-np.expm1(-Dp))  # log(sigmoid(a) - v_start)
+    return _pin(log_top - log_bottom, lo, hi)
 
-    def t_of(l: float) -> float:
-        w = float(expit(l))  # e^l / (1 + e^l)
-        a = float(logit((1.0 - w) * v1 + w * v0))
-        return (a * tau - start) / (end - start)
 
-    t = t_of(lo) + _ramp(K) * (t_of(hi) - t_of(lo))
-    sa = expit((t * (end - start) + start) / tau)
-    return _pin(np.log(v1 - sa) - np.log(sa - v0), lo, hi)
+def _sigmoid_gaps(l: float, tau: float, start: float, end: float) -> tuple[float, float]:
+    """(end/tau - a, a - start/tau) at log-SNR ``l``. With u = v_end - sigmoid(a) = (v_end - v_start) expit(l) and
+    u' = sigmoid(a) - v_start = (v_end - v_start) expit(-l) (v_end - v_start formed without cancelling), 1 - sigmoid(a)
+    = (1 - v_end) + u and sigmoid(a) = v_start + u' are sums of positive terms, and end/tau - a =
+    log((1 - sigmoid(a)) / (1 - v_end)) + log(v_end / sigmoid(a)), the second log by log1p of the small relative
+    change while it is below 1/2, else as a difference of logs; a - start/tau likewise. All in logs: v = expit(x)
+    underflows beyond |x| ~ 745 (a small tau)."""
+    x0, x1 = start / tau, end / tau
+    lv0, lw0, lv1, lw1 = (float(log_expit(x)) for x in (x0, -x0, x1, -x1))  # log v, log(1 - v) at both ends
+    log_span = lv1 + lw0 + math.log(-math.expm1(x0 - x1))  # log(v_end - v_start)
+    lu, lup = log_span + float(log_expit(l)), log_span + float(log_expit(-l))
+
+    def log_ratio(log_big: float, log_small: float, log_gap: float) -> float:  # log(big / small), small = big - gap
+        if log_gap < log_big - math.log(2.0):
+            return -math.log1p(-math.exp(log_gap - log_big))
+        return log_big - log_small
+
+    with np.errstate(under="ignore"):  # (log1p of a vanishing e^x: 0, as it should be)
+        d = float(np.logaddexp(0.0, lu - lw1)) + log_ratio(lv1, float(np.logaddexp(lv0, lup)), lu)
+        dp = float(np.logaddexp(0.0, lup - lv0)) + log_ratio(lw0, float(np.logaddexp(lw1, lu)), lup)
+    return d, dp
 
 
 def _ays_l(model: str) -> Callable[[int, float, float], Array]:
