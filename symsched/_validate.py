@@ -47,6 +47,7 @@ __all__ = [
     "check_names",
     "check_eta",
     "as_int",
+    "as_axis",
     "as_positive_int",
     "as_step_counts",
     "as_seed",
@@ -375,6 +376,12 @@ def as_int(value: Any, name: str, minimum: Optional[int] = None, maximum: Option
             raise ValueError(f"{name} must be {rule} (got {_show(value)})")
         raise ValueError(f"{name} must be at most {maximum}{why} (got {_show(value)})")
     return v
+
+
+def as_axis(value: Any, name: str, ndim: int, of: str) -> int:
+    """An axis of an array of ``ndim`` axes (``of`` describes it), in [-ndim, ndim), as :func:`as_int` reads integers
+    (a bool is an :class:`ArgumentTypeError`); returned non-negative."""
+    return as_int(value, name, -ndim, ndim - 1, rule=f"an axis of {of} in [-{ndim}, {ndim})") % ndim
 
 
 def as_positive_int(value: Any, name: str, maximum: Optional[int] = None, *, limit: str = "") -> int:

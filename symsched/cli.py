@@ -123,7 +123,7 @@ def _option_for(filename: Any, args: argparse.Namespace) -> Optional[str]:
 #: API argument names that a command's option carries under another name
 _ALIASES = {"n_samples": "samples", "n_jobs": "jobs", "divergence": "divergences", "schedule": "schedules",
             "n_points": "nfe", "n_evals": "nfe", "num_train_timesteps": "grid", "shape": "resolutions",
-            "source": "spectrum"}
+            "source": "spectrum", "sizes": "nfe", "eps_values": "eps"}
 _LEADING_NAME = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)")
 #: a message led by the arguments at fault: "beta_min, beta_max: beta(t) must be positive ..."
 _LEADING_NAMES = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*(?:, [A-Za-z_][A-Za-z0-9_]*)*):")

@@ -340,6 +340,27 @@ def from_diffusers(scheduler: Any, *, eta: float = 0.0, strict: bool = True) -> 
     return replace(out, consistent=False, notes=out.notes + (failure,))
 
 
+#: The loop state diffusers' ``set_timesteps`` resets (diffusers 0.42.1: the step counter; Heun's derivative and dt;
+#: the multistep solvers' order ramp and UniPC's last sample; DPMSolverSDE's half step), with its fresh values.
+_LOOP_STATE = {"_step_index": None, "prev_derivative": None, "dt": None, "sample": None, "mid_point_sigma": None,
+               "noise_sampler": None, "last_sample": None, "lower_order_nums": 0}
+
+
+def _fresh_loop(sch: Any) -> None:
+    """Put a (copied) diffusers scheduler back at the start of its loop without recomputing its timesteps, as
+    ``set_timesteps`` would: :data:`_LOOP_STATE`, the multistep history ``model_outputs`` (one None per order) and
+    LMS's ``derivatives``; UniPC's predictor scheduler ``solver_p`` likewise."""
+    for key, value in _LOOP_STATE.items():
+        if key in vars(sch):
+            setattr(sch, key, value)
+    if isinstance(vars(sch).get("model_outputs"), list):
+        sch.model_outputs = [None] * len(sch.model_outputs)
+    if isinstance(vars(sch).get("derivatives"), list):
+        sch.derivatives = []
+    if vars(sch).get("solver_p") is not None:
+        _fresh_loop(sch.solver_p)
+
+
 def _dry_run_failure(scheduler: Any, eta: float) -> str | None:
     """Run diffusers' own loop once, on a copy of ``scheduler``, in float32 (its default dtype) on a one-element
     sample with a zero model output, and describe its first non-finite step (``None`` if every step is finite).
@@ -364,6 +385,7 @@ def _dry_run_failure(scheduler: Any, eta: float) -> str | None:
         kwargs["eta"] = eta
     x = torch.ones(1, 1, 1, 1, dtype=torch.float32)
     name = type(scheduler).__name__
+    _fresh_loop(sch)  # (a scheduler a pipeline has already run carries on from its last step: audit of 4 December)
     if hasattr(sch, "set_begin_index"):  # the loop from step 0 (a repeated first timestep is noted by the readers)
         sch.set_begin_index(0)
     scale = getattr(sch, "scale_model_input", None)  # the Euler-type loops call it before the model (flow: none)

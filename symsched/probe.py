@@ -45,7 +45,7 @@ from . import _library_samplers as _library
 from . import _signal_samplers as _loops
 from ._pow2 import at_unit_scale, pow2_scale
 from ._validate import (
-    MAX_MMD_SAMPLES, MAX_PROJECTIONS, MAX_SAMPLES, MAX_VALUES, ArgumentTypeError, as_bool, as_int, as_levels,
+    MAX_MMD_SAMPLES, MAX_PROJECTIONS, MAX_SAMPLES, MAX_VALUES, ArgumentTypeError, as_axis, as_bool, as_int, as_levels,
     as_positive_int, as_real, as_real_array, as_seed, as_shape, check_choice, check_entries, check_eta, check_names,
     check_values, _show, is_sequence, numpy_error_defaults,
 )
@@ -880,12 +880,10 @@ def _measured_unscaled(x: Array, basis: Optional[ArrayLike], channel_axis: Optio
     if basis is not None:
         return mc.empirical_psd(x.reshape(x.shape[0], -1), basis=basis)
     if channel_axis is not None:
-        nd = x.ndim - 1
-        if isinstance(channel_axis, bool) or not isinstance(channel_axis, (int, np.integer)) or not -nd <= channel_axis < nd:
-            raise ValueError(f"channel_axis must be an axis of one sample in [-{nd}, {nd}) (got {channel_axis!r})")
-        if nd != 3:
+        axis = as_axis(channel_axis, "channel_axis", x.ndim - 1, "one sample")
+        if x.ndim != 4:
             raise ValueError(f"channel_axis needs 3 axes per sample, e.g. (n, C, H, W) or (n, H, W, C) (got {x.shape})")
-        return colour_eigen_psd(np.moveaxis(x, 1 + int(channel_axis) % nd, -1))
+        return colour_eigen_psd(np.moveaxis(x, 1 + axis, -1))
     return mc.empirical_psd(x)
 
 

@@ -708,7 +708,11 @@ def error_table(
     table = ErrorTable(sizes_t, eps_t, count, bmin, bmax, T, int(S.size))
     for scheme in schemes_t:
         for size in sizes_t:
-            N = size if count == "points" else n_points_for_nfe(scheme, size)
+            try:
+                N = size if count == "points" else n_points_for_nfe(scheme, size)
+            except ValueError as exc:  # (it names its own argument, n_evals: the caller gave sizes)
+                raise ValueError(f"sizes: {exc} (count='nfe': each size is the scheme's evaluations)".replace(
+                    f"n_evals={size}", f"{size} evaluations")) from None
             _n_points(N)
             table.points[(scheme, size)] = N
             table.evals[(scheme, size)] = nfe(scheme, N)

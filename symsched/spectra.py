@@ -29,9 +29,9 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from ._io import load_npy
-from ._pow2 import at_unit_scale
+from ._pow2 import at_unit_scale, pow2_scaled, times_pow2
 from ._validate import (
-    _show, as_bool, as_int, as_positive as _positive, as_real as _real, as_real_array, as_positive_int, as_shape,
+    _show, as_axis, as_bool, as_int, as_positive as _positive, as_real as _real, as_real_array, as_positive_int, as_shape,
     as_spectrum, check_choice,
 )
 
@@ -501,10 +501,7 @@ def radial_psd(psd: ArrayLike, *, channel_axis: Optional[int] = None) -> tuple[A
 
     spec = as_spectrum(psd, "psd")
     if channel_axis is not None:
-        try:
-            spec = np.moveaxis(spec, channel_axis, -1)
-        except (ValueError, IndexError, TypeError, OverflowError):
-            raise ValueError(f"channel_axis={_show(channel_axis)} is out of range for psd of shape {spec.shape}") from None
+        spec = np.moveaxis(spec, as_axis(channel_axis, "channel_axis", spec.ndim, f"psd of shape {spec.shape}"), -1)
         grid = spec.shape[:-1]
     else:
         grid = spec.shape
@@ -515,14 +512,19 @@ def radial_psd(psd: ArrayLike, *, channel_axis: Optional[int] = None) -> tuple[A
     df = 1.0 / max(grid)
     labels = np.rint(fft_frequencies(grid) / df).astype(np.int64)
     bins = np.unique(labels)
+
+    def ring_means(x: Array) -> Array:
+        with np.errstate(over="ignore", invalid="ignore"):
+            m = np.asarray(ndimage.mean(x, labels=labels, index=bins), dtype=np.float64)
+        over = ~np.isfinite(m)  # a ring sum of values near 1.8e308 overflows: that ring at a power-of-two scale
+        if over.any():  # (only there: the scale would flush the tiny values of other rings to 0)
+            xs, k = pow2_scaled(x)
+            m[over] = times_pow2(np.asarray(ndimage.mean(xs, labels=labels, index=bins[over]), dtype=np.float64), k)
+        return m
+
     if channel_axis is None:
-        out = np.asarray(ndimage.mean(spec, labels=labels, index=bins), dtype=np.float64)
-    else:
-        out = np.stack(
-            [np.asarray(ndimage.mean(spec[..., ch], labels=labels, index=bins)) for ch in range(spec.shape[-1])],
-            axis=-1,
-        ).astype(np.float64)
-    return bins * df, out
+        return bins * df, ring_means(spec)
+    return bins * df, np.stack([ring_means(spec[..., ch]) for ch in range(spec.shape[-1])], axis=-1)
 
 
 def pca_spectrum(data: ArrayLike, *, center: bool = True) -> Array:

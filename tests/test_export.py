@@ -99,6 +99,34 @@ def test_from_diffusers_validation_and_fields():
 
 
 @pytest.mark.diffusers
+@pytest.mark.parametrize("name, config", [
+    ("EulerDiscreteScheduler", {}), ("EulerAncestralDiscreteScheduler", {}), ("HeunDiscreteScheduler", {}),
+    ("DPMSolverMultistepScheduler", {"solver_order": 3}), ("DEISMultistepScheduler", {}),
+    ("UniPCMultistepScheduler", {}), ("FlowMatchEulerDiscreteScheduler", {}),
+    ("DDIMScheduler", {"clip_sample": False}),
+])
+def test_from_diffusers_reads_a_scheduler_a_pipeline_has_already_run(name, config):
+    """Audit of 4 December: after a pipeline's loop, from_diffusers' dry run (on a copy) carried on from the last step
+    (IndexError for the sigma schedulers, AssertionError for UniPC, NaN for Heun) and refused the scheduler. Its copy
+    now starts afresh as set_timesteps would: the same result as before the loop, and the caller's state untouched."""
+    diffusers = pytest.importorskip("diffusers")
+    import torch
+
+    sched = getattr(diffusers, name)(**config)
+    sched.set_timesteps(8)
+    S = np.array([0.01, 0.5, 3.0])
+    before = from_diffusers(sched).output_spectrum(S)
+    x = torch.ones(1, 4)
+    for t in sched.timesteps:  # the pipeline's loop (a zero model output)
+        if name != "FlowMatchEulerDiscreteScheduler":
+            x = sched.scale_model_input(x, t)
+        x = sched.step(torch.zeros_like(x), t, x).prev_sample
+    state = getattr(sched, "_step_index", None)
+    np.testing.assert_array_equal(from_diffusers(sched).output_spectrum(S), before)
+    assert getattr(sched, "_step_index", None) == state
+
+
+@pytest.mark.diffusers
 def test_from_diffusers_ddim_chaining_rules():
     diffusers = pytest.importorskip("diffusers")
     for spacing, K, ok in [("leading", 7, True), ("trailing", 10, True), ("trailing", 3, False),

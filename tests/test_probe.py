@@ -270,6 +270,8 @@ def test_measured_spectrum_fft_colour_and_basis():
     np.testing.assert_allclose(probe.measured_spectrum(x, U), S, atol=1e-12)  # the reference's own basis
     with pytest.raises(ValueError, match="channel_axis"):
         probe.measured_spectrum(x, channel_axis=5)
+    with pytest.raises(TypeError, match=r"channel_axis must be an axis of one sample in \[-3, 3\)"):
+        probe.measured_spectrum(rgb, channel_axis=True)  # a bool is no axis (ArgumentTypeError, as radial_psd)
     with pytest.raises(ValueError, match="at least 2 samples"):
         probe.measured_spectrum(x[:1])
 

@@ -445,6 +445,16 @@ def test_bad_input(kwargs: dict, match: str) -> None:
         sde.output_spectrum(args.pop("spectrum"), args.pop("scheme"), args.pop("n_points"), **args)
 
 
+def test_sde_table_names_nfe_for_a_size_below_one_step(tmp_path, capsys) -> None:
+    """The API's sizes / eps_values are the command's --nfe / --eps (the message named --count, from its count='nfe')."""
+    from symsched.cli import main
+
+    np.save(tmp_path / "S.npy", np.ones(3))
+    assert main(["sde-table", "--spectrum", str(tmp_path / "S.npy"), "--nfe", "3", "--count", "nfe",
+                 "--out", str(tmp_path / "t.tex"), "--no-progress"]) == 2
+    assert capsys.readouterr().err.startswith("symsched sde-table: error: --nfe: 3 evaluations is less than one rk4")
+
+
 def test_bad_input_elsewhere() -> None:
     with pytest.raises(ValueError, match="kind must be one of"):
         sde.continuous_output_spectrum([1.0], "pde")
@@ -452,6 +462,9 @@ def test_bad_input_elsewhere() -> None:
         sde.continuous_output_spectrum([1.0], "sde", eps=2.0)
     with pytest.raises(ValueError, match="less than one rk4 step"):
         sde.n_points_for_nfe("rk4", 3)
+    # audit of 4 December: error_table passed on n_points_for_nfe's "n_evals=3", an argument its caller never gave
+    with pytest.raises(ValueError, match=r"^sizes: 3 evaluations is less than one rk4 step"):
+        sde.error_table([1.0], [3], [0.0], count="nfe")
     with pytest.raises(ValueError, match="count must be one of"):
         sde.error_table([1.0], [10], [0.0], count="steps")
     with pytest.raises(ValueError, match="sizes must be positive integers"):

@@ -260,11 +260,27 @@ def test_radial_psd():
     np.testing.assert_allclose(rad, [64.0, 64.0, 16.0, 64 / 9, 4.0])
 
 
+@pytest.mark.filterwarnings("error::RuntimeWarning")
+def test_radial_psd_of_values_near_the_top_of_float64_is_their_mean():
+    """Audit of 4 December: ring sums of values near 1.8e308 overflowed (inf for a finite spectrum). Rings that
+    overflow are summed at a power-of-two scale; the others are not scaled (a ring of 1e-30 keeps its value)."""
+    np.testing.assert_array_equal(sp.radial_psd(np.full((4, 4), 1e308))[1], 1e308)
+    np.testing.assert_array_equal(sp.radial_psd(np.full(8, 1.7e308))[1], 1.7e308)
+    x = np.full((8, 8), 1e-30)
+    x[0, 1] = x[1, 0] = 1.7e308  # ring 1 holds 8 points: (0, +-1), (+-1, 0), (+-1, +-1)
+    freq, rad = sp.radial_psd(x)
+    assert rad[1] == pytest.approx(1.7e308 / 4, rel=1e-15) and np.all(rad[2:] == 1e-30) and rad[0] == 1e-30
+
+
 def test_radial_psd_errors():
     with pytest.raises(ValueError, match="channel_axis"):
         sp.radial_psd(np.ones((4, 4, 3)))
-    with pytest.raises(ValueError, match="channel_axis=5 is out of range"):
+    with pytest.raises(ValueError, match=r"channel_axis must be an axis of psd of shape \(4, 4, 3\) in \[-3, 3\)"):
         sp.radial_psd(np.ones((4, 4, 3)), channel_axis=5)
+    from symsched._validate import ArgumentTypeError
+
+    with pytest.raises(ArgumentTypeError, match="channel_axis"):  # (audit of 4 December: True was axis 1)
+        sp.radial_psd(np.ones((4, 4, 3)), channel_axis=True)
     with pytest.raises(ValueError, match="non-negative"):
         sp.radial_psd(-np.ones((4, 4)))
 
