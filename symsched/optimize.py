@@ -536,8 +536,7 @@ def _tangent_law(par: _Gaps, s_eff: float) -> Array:
         t, last = np.linspace(0.0, 1.0, par.K), -0.5 * par.b - half_log_s
     else:
         t, last = np.arange(par.K) / par.K, -math.inf
-    with np.errstate(divide="ignore"):
-        return -2.0 * (half_log_s + _sch._equal_angle_log_sigmas(first, last, np.log1p(-t), np.log(t)))
+    return -2.0 * (half_log_s + _sch._equal_angle_log_sigmas(first, last, *_sch._log_weights(t)))
 
 
 def _resample(alpha_bar: Array, K: int) -> Optional[Array]:

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import math
 import sys
+import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -368,19 +369,38 @@ def torch_denoiser(
     return Denoiser(fn, pred, shp, g, name)
 
 
+#: Modules the adapters hold in eval mode: id -> (calls inside, the submodules they switched); one lock for all
+_EVAL_USERS: dict[int, tuple[int, list[Any]]] = {}
+_EVAL_LOCK = threading.Lock()
+
+
 @contextmanager
 def _eval_mode(torch: Any, module: Any) -> Iterator[None]:
     """``module`` (a torch.nn.Module; anything else is left alone) in eval mode for the block: each submodule in
-    training mode has its ``training`` flag cleared, as ``Module.eval()`` does, and set again afterwards, so the
-    caller's mixed modes (e.g. frozen batch-norm layers in a training module) come back exactly."""
-    training = [m for m in module.modules() if m.training] if isinstance(module, torch.nn.Module) else []
-    for m in training:
-        m.training = False
+    training mode has its ``training`` flag cleared, as ``Module.eval()`` does, and set again when the last of the
+    calls running it (threads sharing one denoiser) leaves, so the caller's mixed modes (e.g. frozen batch-norm
+    layers in a training module) come back exactly. Code that uses the module directly meanwhile sees eval mode."""
+    if not isinstance(module, torch.nn.Module):
+        yield
+        return
+    key = id(module)
+    with _EVAL_LOCK:
+        inside, switched = _EVAL_USERS.get(key, (0, []))
+        if inside == 0:
+            switched = [m for m in module.modules() if m.training]
+            for m in switched:
+                m.training = False
+        _EVAL_USERS[key] = (inside + 1, switched)
     try:
         yield
     finally:
-        for m in training:
-            m.training = True
+        with _EVAL_LOCK:
+            inside, switched = _EVAL_USERS.pop(key)
+            if inside > 1:
+                _EVAL_USERS[key] = (inside - 1, switched)
+            else:
+                for m in switched:
+                    m.training = True
 
 
 def _module_dtype(torch: Any, module: Any, dtype: Any) -> Any:

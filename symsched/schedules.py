@@ -984,8 +984,7 @@ def kl_optimal(K: int, *, sigma_min: float = 0.002, sigma_max: float = 80.0) -> 
     K = _pos_int(K, "K")
     lo, hi = _sigma_range(sigma_min, sigma_max)
     t = np.linspace(0.0, 1.0, K) if K > 1 else np.zeros(1)
-    with np.errstate(divide="ignore"):
-        sig = np.exp(_equal_angle_log_sigmas(math.log(hi), math.log(lo), np.log1p(-t), np.log(t)))
+    sig = np.exp(_equal_angle_log_sigmas(math.log(hi), math.log(lo), *_log_weights(t)))
     sig[0] = hi  # exact end points
     if K > 1:
         sig[-1] = lo
@@ -1054,11 +1053,9 @@ def shifted(
             raise ValueError(f"log_snr_max must be greater than log_snr_min (got {lmin!r}, {lmax!r})")
         u = 1.0 - np.arange(K, dtype=np.float64) / K
         with np.errstate(divide="ignore", over="ignore", under="ignore"):
-            lu, l1u = np.log(u), np.log1p(-u)
-            if base == "flow":  # log t and log(1 - t) as log-sums of positive terms: exact for any end points
-                log_t = np.logaddexp(l1u + log_expit(-lmax / 2.0), lu + log_expit(-lmin / 2.0))
-                log_1mt = np.logaddexp(l1u + log_expit(lmax / 2.0), lu + log_expit(lmin / 2.0))
-                l = 2.0 * (log_1mt - log_t)
+            l1u, lu = _log_weights(u)
+            if base == "flow":  # the flow time t linear in u from t(l_max) (u = 0) to t(l_min) (u = 1)
+                l = _uniform_flow_log_snr(lmax / 2.0, lmin / 2.0, l1u, lu)
             else:  # equal steps in the angle theta = atan(sigma) from sigma(l_min) (u = 1) to sigma(l_max) (u = 0)
                 l = -2.0 * _equal_angle_log_sigmas(-lmin / 2.0, -lmax / 2.0, lu, l1u)
     else:
@@ -1093,6 +1090,24 @@ def _equal_angle_log_sigmas(log_first: float, log_last: float, log_w_first: Arra
     log_theta = np.logaddexp(log_w_first + _log_atan_exp(log_first), log_w_last + _log_atan_exp(log_last))
     log_phi = np.logaddexp(log_w_first + _log_atan_exp(-log_first), log_w_last + _log_atan_exp(-log_last))
     return _log_sin(log_theta) - _log_sin(log_phi)
+
+
+def _log_weights(t: Array) -> tuple[Array, Array]:
+    """``(log(1 - t), log t)``: the log weights of the ends of a ramp ``t`` in [0, 1] (-inf at its ends, silently)."""
+    with np.errstate(divide="ignore"):
+        return np.log1p(-t), np.log(t)
+
+
+def _uniform_flow_log_snr(y_first: float, y_last: float, log_w_first: Array, log_w_last: Array) -> Array:
+    r"""Log-SNR :math:`2\log((1-t)/t)` at the flow times :math:`t = w_0\,\mathrm{expit}(-y_{first}) + w_1\,\mathrm{expit}(-y_{last})`.
+
+    ``y`` is half an end's log-SNR (a flow time ``t = expit(-y)``), the weights are given as logs; ``log t`` and
+    ``log(1 - t)`` are log-sums of positive terms, exact where ``t`` nears 0 or 1 for any ends (+-inf included).
+    Shapes: the weights broadcast; returns their shape. (:func:`shifted`'s flow base, the fits' shift family.)
+    """
+    log_t = np.logaddexp(log_w_first + log_expit(-y_first), log_w_last + log_expit(-y_last))
+    log_1mt = np.logaddexp(log_w_first + log_expit(y_first), log_w_last + log_expit(y_last))
+    return 2.0 * (log_1mt - log_t)
 
 
 def _log_atan_exp(y: float) -> float:

@@ -708,12 +708,12 @@ def error_table(
     table = ErrorTable(sizes_t, eps_t, count, bmin, bmax, T, int(S.size))
     for scheme in schemes_t:
         for size in sizes_t:
-            try:
+            try:  # (both name their own argument, n_evals or n_points: the caller gave sizes)
                 N = size if count == "points" else n_points_for_nfe(scheme, size)
-            except ValueError as exc:  # (it names its own argument, n_evals: the caller gave sizes)
-                raise ValueError(f"sizes: {exc} (count='nfe': each size is the scheme's evaluations)".replace(
-                    f"n_evals={size}", f"{size} evaluations")) from None
-            _n_points(N)
+                _n_points(N)
+            except ValueError as exc:
+                what = "grid points" if count == "points" else f"evaluations, {scheme} on N grid points"
+                raise ValueError(f"sizes: the size {size} ({what}) is refused: {exc}") from None
             table.points[(scheme, size)] = N
             table.evals[(scheme, size)] = nfe(scheme, N)
     u, inv = _unique(S)

@@ -257,7 +257,7 @@ def test_every_subcommand_accepts_debug() -> None:
         (lambda f: ["optimize", "--spectrum", f.int, "--steps", "2", "--out", str(f.root / "o.json")],
          "optimize", "--spectrum:", "int64"),
         (lambda f: ["sde-table", "--spectrum", f.S, "--nfe", "10000000"], "sde-table", "--nfe:", "at most"),
-        (lambda f: ["sde-table", "--spectrum", f.S, "--nfe", "3", "--count", "nfe"], "sde-table", "--nfe:", "3 evaluations is less than one rk4 step"),
+        (lambda f: ["sde-table", "--spectrum", f.S, "--nfe", "3", "--count", "nfe"], "sde-table", "--nfe:", "the size 3 (evaluations, rk4 on N grid points) is refused"),
         (lambda f: ["transfer", "--spectrum", f.S, "--alpha-bar", f.A, "--variance", "beta"],
          "transfer", "--variance", "applies only to --sampler ddpm"),
         (lambda f: ["optimize", "--spectrum", f.S, "--steps", "2", "--grid", "100001", "--out", str(f.root / "o.json")],

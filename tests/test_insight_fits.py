@@ -184,9 +184,10 @@ def _mp_family_levels(mp, name: str, K: int, lo: float, hi: float, shape: float)
 
 
 @pytest.mark.filterwarnings("error::RuntimeWarning")
-@pytest.mark.parametrize("lo, hi", [(-40.0, -30.0), (25.0, 36.0), (-700.0, 36.0), (-10.0, 12.0)])
+@pytest.mark.parametrize("lo, hi", [(-40.0, -30.0), (25.0, 36.0), (-700.0, 36.0), (-10.0, 12.0), (-745.0, -744.0),
+                                    (-745.0, -740.0)])
 @pytest.mark.parametrize("name, shape", [("cosine", 0.008), ("cosine", 3.0), ("flow", 3.0), ("flow", 0.01),
-                                         ("sigmoid", 1.0), ("sigmoid", 0.3), ("sigmoid", 1e-3)])
+                                         ("sigmoid", 1.0), ("sigmoid", 0.3), ("sigmoid", 1e-3), ("sigmoid", 50.0)])
 def test_families_keep_every_digit_where_their_coordinate_saturates(name, shape, lo, hi) -> None:
     """Audit of 4 December (the kind of kl_optimal's fault): the cosine angle near pi/2 or its offset, the flow time
     near 0 or 1 and the sigmoid near either end lost digits when the levels were formed from the coordinate itself
@@ -197,6 +198,10 @@ def test_families_keep_every_digit_where_their_coordinate_saturates(name, shape,
     got = family.levels(9, lo, hi, internal[name])  # the log-SNR levels the fits compare (alpha_bar near 1 holds fewer)
     want = _mp_family(name, 9, lo, hi, shape)
     np.testing.assert_allclose(got, want, rtol=4e-15, atol=4e-15)
+    # the fitted parameters' report (t_max, t_min: the coordinate at the ends) from the same helpers, within [0, 1]
+    params = family.params(lo, hi, [internal[name]])
+    if "t_max" in params:
+        assert 0.0 <= params["t_min"] <= params["t_max"] <= 1.0
 
 
 def _library_function(package: str, relpath: str, name: str, namespace: dict):
@@ -447,6 +452,22 @@ def test_cosine_fit_recovers_the_offset_and_times_it_was_built_with(s) -> None:
     assert fit.params["t_max"] == pytest.approx(0.9, rel=1e-7) and fit.params["t_min"] == pytest.approx(0.05, rel=1e-7)
     again = fam.cosine_offset(9, s=fit.params["s"], log_snr_min=fit.log_snr[0], log_snr_max=fit.log_snr[-1])
     np.testing.assert_allclose(schedules.alpha_bar_to_log_snr(again), fit.log_snr, atol=1e-9)
+
+
+@pytest.mark.filterwarnings("error::RuntimeWarning")
+def test_a_schedule_starting_below_float64s_normal_alpha_bar_is_fitted() -> None:
+    """Review of 4 December: a first level of log-SNR -712 (alpha_bar 1e-309, subnormal) overflowed exp(-l) in the
+    cosine family's parameter report (OverflowError). The cosine schedule it was built from fits itself, reporting
+    its own s and a t_max of 1 (the first level's time, 1 - O(e^-356)); t_min from eq. 17 computed here."""
+    s = 0.008
+    ab = fam.cosine_offset(8, s=s, log_snr_min=-712.0, log_snr_max=10.0)
+    fit = fit_heuristics(ab, families=["cosine", "sigmoid"])
+    assert fit.best.family == "cosine" and fit.best.max_abs < 1e-12
+    phi_min = math.atan(math.sqrt(math.exp(-10.0) + math.sin(0.5 * math.pi * s / (1 + s)) ** 2)
+                        / math.cos(0.5 * math.pi * s / (1 + s)))  # tan^2 phi = (e^-l + sin^2 phi0) / cos^2 phi0
+    assert fit.best.params["s"] == pytest.approx(s, rel=1e-9)
+    assert fit.best.params["t_max"] == 1.0
+    assert fit.best.params["t_min"] == pytest.approx(phi_min * (1 + s) / (0.5 * math.pi) - s, rel=1e-9)
 
 
 def test_one_finite_level_fits_every_family_exactly_without_a_shape() -> None:

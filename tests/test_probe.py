@@ -628,6 +628,45 @@ def test_torch_adapter_runs_a_module_in_training_mode_as_in_eval_mode_and_leaves
     np.testing.assert_array_equal(b, ref)
 
 
+def test_torch_adapter_keeps_a_shared_module_in_eval_mode_until_its_last_caller_leaves():
+    """Review of 4 December: two threads sharing one denoiser; the first to leave put the module back in training
+    mode while the second was still running it (dropout on). Ordered by events: B reads the mode after A has left."""
+    torch = pytest.importorskip("torch")
+    import threading
+
+    a_done, b_inside, seen = threading.Event(), threading.Event(), []
+
+    class Net(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.drop = torch.nn.Dropout(0.5)
+
+        def forward(self, x, t):
+            if threading.current_thread().name == "A":
+                seen.append(("A", self.drop.training))
+                assert b_inside.wait(10)
+            else:
+                b_inside.set()
+                assert a_done.wait(10)
+                seen.append(("B", self.drop.training))
+            return x
+
+    net = Net().double()
+    den = probe.torch_denoiser(net, schedules.training_grid("linear"), shape=(4,))
+
+    def run_a() -> None:
+        den(np.zeros((2, 4)), 0.5)
+        a_done.set()
+
+    threads = [threading.Thread(target=run_a, name="A"), threading.Thread(target=den, args=(np.zeros((2, 4)), 0.5),
+                                                                          name="B")]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(20)
+    assert sorted(seen) == [("A", False), ("B", False)] and net.training and net.drop.training
+
+
 def test_adapters_need_torch(monkeypatch):
     import builtins
 

@@ -452,7 +452,7 @@ def test_sde_table_names_nfe_for_a_size_below_one_step(tmp_path, capsys) -> None
     np.save(tmp_path / "S.npy", np.ones(3))
     assert main(["sde-table", "--spectrum", str(tmp_path / "S.npy"), "--nfe", "3", "--count", "nfe",
                  "--out", str(tmp_path / "t.tex"), "--no-progress"]) == 2
-    assert capsys.readouterr().err.startswith("symsched sde-table: error: --nfe: 3 evaluations is less than one rk4")
+    assert capsys.readouterr().err.startswith("symsched sde-table: error: --nfe: the size 3 (evaluations, rk4 on N")
 
 
 def test_bad_input_elsewhere() -> None:
@@ -463,8 +463,11 @@ def test_bad_input_elsewhere() -> None:
     with pytest.raises(ValueError, match="less than one rk4 step"):
         sde.n_points_for_nfe("rk4", 3)
     # audit of 4 December: error_table passed on n_points_for_nfe's "n_evals=3", an argument its caller never gave
-    with pytest.raises(ValueError, match=r"^sizes: 3 evaluations is less than one rk4 step"):
+    with pytest.raises(ValueError, match=r"^sizes: the size 3 \(evaluations, rk4 on N grid points\) is refused: .*"
+                                         r"less than one rk4 step"):
         sde.error_table([1.0], [3], [0.0], count="nfe")
+    with pytest.raises(ValueError, match=r"^sizes: the size 1 \(grid points\) is refused"):  # (it named n_points)
+        sde.error_table([1.0], [1], [0.0])
     with pytest.raises(ValueError, match="count must be one of"):
         sde.error_table([1.0], [10], [0.0], count="steps")
     with pytest.raises(ValueError, match="sizes must be positive integers"):

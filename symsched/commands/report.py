@@ -64,7 +64,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--samples", default=4000, type=int, help="Monte Carlo samples of the check (default 4000)")
     p.add_argument("--seed", default=0, type=int, help="seed of the Monte Carlo check and the random starts")
     p.add_argument("--probe-samples", default=500, type=int,
-                   help="samples per schedule and seed of the learned-model probe (default 500; 0 skips it)")
+                   help="samples per schedule and seed of the learned-model probe (default 500; 0 skips it; at most "
+                   "MAX_MMD_SAMPLES = 20,000: MMD² compares every pair)")
     p.add_argument("--jobs", default=None, type=int,
                    help="worker processes for figures, the Monte Carlo check and LaTeX rendering "
                    "(default: min(2, CPU count); 0 = everything in this process)")

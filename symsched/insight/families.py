@@ -29,7 +29,7 @@ from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy.special import expit, log_expit, logit
+from scipy.special import expit, log_expit
 
 from .. import schedules as _sch
 from .._validate import MAX_STEPS, as_levels, as_positive, as_positive_int, as_real
@@ -137,15 +137,11 @@ def _tangent_l(K: int, lo: float, hi: float, log_s: float) -> Array:
 
 
 def _flow_shift_l(K: int, lo: float, hi: float, log_shift: float) -> Array:
-    # rectified flow: l = 2 log((1-t)/t) - 2 log(shift) for the shifted time; t uniform in the step. log t and
-    # log(1 - t) as log-sums of positive terms (as schedules.shifted): exact where t nears 0 or 1
-    r = _ramp(K)
-    with np.errstate(divide="ignore"):
-        lr, l1r = np.log(r), np.log1p(-r)
-    y_lo, y_hi = 0.5 * lo + log_shift, 0.5 * hi + log_shift  # t = expit(-y), 1 - t = expit(y)
-    log_t = np.logaddexp(l1r + log_expit(-y_lo), lr + log_expit(-y_hi))
-    log_1mt = np.logaddexp(l1r + log_expit(y_lo), lr + log_expit(y_hi))
-    return _pin(2.0 * (log_1mt - log_t) - 2.0 * log_shift, lo, hi)
+    # rectified flow: l = 2 log((1-t)/t) - 2 log(shift) for the shifted time t = expit(-(l/2 + log shift)), t uniform
+    # in the step (schedules' shared log-sum form, exact where t nears 0 or 1)
+    l1r, lr = _sch._log_weights(_ramp(K))
+    l = _sch._uniform_flow_log_snr(0.5 * lo + log_shift, 0.5 * hi + log_shift, l1r, lr)
+    return _pin(l - 2.0 * log_shift, lo, hi)
 
 
 def _polyexp_l(K: int, lo: float, hi: float, log_rho: float) -> Array:
@@ -169,26 +165,50 @@ def _sigmoid_l(K: int, lo: float, hi: float, log_tau: float, start: float = _SIG
                end: float = _SIGMOID_END) -> Array:
     # gamma(t) = (v_end - sigmoid(a)) / (v_end - v_start), a = (t (end - start) + start) / tau;
     # l = log(v_end - sigmoid(a)) - log(sigmoid(a) - v_start); inverse: sigmoid(a) = (v_end + e^l v_start)/(1 + e^l).
-    # a is carried as its distances to both ends, D = end/tau - a and D' = a - start/tau (each linear in t, positive),
-    # and sigmoid(x) - sigmoid(y) = sigmoid(x) sigmoid(-y) (-expm1(y - x)): exact where sigmoid(a) nears either end
+    # a is carried as the logs of its distances to both ends, D = end/tau - a and D' = a - start/tau (each linear in
+    # t, positive, ~e^l at a noisy end), and sigmoid(x) - sigmoid(y) = sigmoid(x) sigmoid(-y) (-expm1(y - x)): exact
+    # where sigmoid(a) nears either end, for any finite l
     tau = math.exp(log_tau)
-    r = _ramp(K)
-    (d_a, dp_a), (d_b, dp_b) = _sigmoid_gaps(lo, tau, start, end), _sigmoid_gaps(hi, tau, start, end)
-    D, Dp = (1.0 - r) * d_a + r * d_b, (1.0 - r) * dp_a + r * dp_b
+    (D, log_D), (Dp, log_Dp) = _sigmoid_log_gaps(K, lo, hi, tau, start, end)
     a = np.where(D < Dp, end / tau - D, start / tau + Dp)  # from the nearer end
-    with np.errstate(divide="ignore"):
-        log_top = log_expit(end / tau) + log_expit(-a) + np.log(-np.expm1(-D))  # log(v_end - sigmoid(a))
-        log_bottom = log_expit(a) + log_expit(-start / tau) + np.log(-np.expm1(-Dp))  # log(sigmoid(a) - v_start)
+    log_top = log_expit(end / tau) + log_expit(-a) + _log_one_minus_exp_minus(log_D)  # log(v_end - sigmoid(a))
+    log_bottom = log_expit(a) + log_expit(-start / tau) + _log_one_minus_exp_minus(log_Dp)  # log(sigmoid(a) - v_start)
     return _pin(log_top - log_bottom, lo, hi)
 
 
-def _sigmoid_gaps(l: float, tau: float, start: float, end: float) -> tuple[float, float]:
-    """(end/tau - a, a - start/tau) at log-SNR ``l``. With u = v_end - sigmoid(a) = (v_end - v_start) expit(l) and
-    u' = sigmoid(a) - v_start = (v_end - v_start) expit(-l) (v_end - v_start formed without cancelling), 1 - sigmoid(a)
-    = (1 - v_end) + u and sigmoid(a) = v_start + u' are sums of positive terms, and end/tau - a =
-    log((1 - sigmoid(a)) / (1 - v_end)) + log(v_end / sigmoid(a)), the second log by log1p of the small relative
-    change while it is below 1/2, else as a difference of logs; a - start/tau likewise. All in logs: v = expit(x)
-    underflows beyond |x| ~ 745 (a small tau)."""
+def _sigmoid_log_gaps(K: int, lo: float, hi: float, tau: float, start: float, end: float
+                      ) -> tuple[tuple[Array, Array], tuple[Array, Array]]:
+    """((D, log D), (D', log D')) of the K levels, D and D' linear in the step between their values at ``lo`` and
+    ``hi``: as sums of positive terms, and as log-sums where a sum falls below e^-600 (it underflows in float64)."""
+    r = _ramp(K)
+    l1r, lr = _sch._log_weights(r)
+    ends = _sigmoid_gaps(lo, tau, start, end), _sigmoid_gaps(hi, tau, start, end)
+    out = []
+    for (g_a, log_a), (g_b, log_b) in zip(*ends):
+        g = (1.0 - r) * g_a + r * g_b
+        with np.errstate(divide="ignore"):
+            log_g = np.where(g > math.exp(-600.0), np.log(np.maximum(g, math.exp(-600.0))),
+                             np.logaddexp(l1r + log_a, lr + log_b))
+        out.append((g, log_g))
+    return out[0], out[1]
+
+
+def _log_one_minus_exp_minus(log_x: Array) -> Array:
+    """log(1 - e^-x) from log x (x > 0): log x - x/2 where x < e^-30 (the series; its next term x^2/24 is below
+    float64's reach), else log(-expm1(-x))."""
+    x = np.exp(log_x)
+    with np.errstate(divide="ignore"):
+        return np.where(log_x < -30.0, log_x - 0.5 * x, np.log(-np.expm1(-x)))
+
+
+def _sigmoid_gaps(l: float, tau: float, start: float, end: float) -> tuple[tuple[float, float], tuple[float, float]]:
+    """((D, log D), (D', log D')) for D = end/tau - a and D' = a - start/tau at log-SNR ``l``. With u = v_end - sigmoid(a) =
+    (v_end - v_start) expit(l) and u' = sigmoid(a) - v_start = (v_end - v_start) expit(-l) (v_end - v_start formed
+    without cancelling), 1 - sigmoid(a) = (1 - v_end) + u and sigmoid(a) = v_start + u' are sums of positive terms,
+    and D = log((1 - sigmoid(a)) / (1 - v_end)) + log(v_end / sigmoid(a)), the second log by log1p of the small
+    relative change while it is below 1/2, else as a difference of logs; D' likewise. All in logs: v = expit(x)
+    underflows beyond |x| ~ 745 (a small tau), and D ~ u / (v_end (1 - v_end)) below e^-300 (l below ~ -700) is
+    taken from its first-order term, log u - log v_end - log(1 - v_end)."""
     x0, x1 = start / tau, end / tau
     lv0, lw0, lv1, lw1 = (float(log_expit(x)) for x in (x0, -x0, x1, -x1))  # log v, log(1 - v) at both ends
     log_span = lv1 + lw0 + math.log(-math.expm1(x0 - x1))  # log(v_end - v_start)
@@ -199,10 +219,14 @@ def _sigmoid_gaps(l: float, tau: float, start: float, end: float) -> tuple[float
             return -math.log1p(-math.exp(log_gap - log_big))
         return log_big - log_small
 
-    with np.errstate(under="ignore"):  # (log1p of a vanishing e^x: 0, as it should be)
-        d = float(np.logaddexp(0.0, lu - lw1)) + log_ratio(lv1, float(np.logaddexp(lv0, lup)), lu)
-        dp = float(np.logaddexp(0.0, lup - lv0)) + log_ratio(lw0, float(np.logaddexp(lw1, lu)), lup)
-    return d, dp
+    def gap(log_w: float, log_v: float, log_rest: float, lg: float) -> tuple[float, float]:  # log1p(g/w) + log(v/(v-g))
+        if max(lg - log_w, lg - log_v) < -300.0:  # both relative changes below e^-300: g/w + g/v = g/(w v)
+            return math.exp(lg - log_w - log_v), lg - log_w - log_v
+        with np.errstate(under="ignore"):  # (log1p of a vanishing e^x: 0, as it should be)
+            value = float(np.logaddexp(0.0, lg - log_w)) + log_ratio(log_v, log_rest, lg)
+        return value, math.log(value)
+
+    return gap(lw1, lv1, float(np.logaddexp(lv0, lup)), lu), gap(lv0, lw0, float(np.logaddexp(lw1, lu)), lup)
 
 
 def _ays_l(model: str) -> Callable[[int, float, float], Array]:
@@ -448,9 +472,9 @@ def _describe_cosine(lo: float, hi: float, x: Sequence[float]) -> dict[str, floa
     phi0 = float(x[0])  # the shape parameter _cosine_l takes: phi0 = pi/2 s/(1 + s)
     s = phi0 / (0.5 * math.pi - phi0)
 
-    def t_of(l: float) -> float:
-        phi = math.atan(math.sqrt(math.exp(-l) + math.sin(phi0) ** 2) / math.cos(phi0))
-        return phi * (1.0 + s) / (0.5 * math.pi) - s
+    def t_of(l: float) -> float:  # phi = pi/2 (t + s)/(1 + s): t = delta (1 + s)/(pi/2) = 1 - psi (1 + s)/(pi/2)
+        psi, delta = _cosine_angles(l, phi0)  # (from the nearer end: t stays within [0, 1])
+        return 1.0 - psi * (1.0 + s) / (0.5 * math.pi) if psi < delta else delta * (1.0 + s) / (0.5 * math.pi)
 
     return {"s": s, "t_max": t_of(lo), "t_min": t_of(hi)}
 
@@ -462,11 +486,10 @@ def _describe_flow(lo: float, hi: float, x: Sequence[float]) -> dict[str, float]
 
 def _describe_sigmoid(lo: float, hi: float, x: Sequence[float]) -> dict[str, float]:
     tau = math.exp(x[0])
-    v0, v1 = _sigmoid_parts(tau, _SIGMOID_START, _SIGMOID_END)
 
-    def t_of(l: float) -> float:
-        w = float(expit(l))
-        return (float(logit((1.0 - w) * v1 + w * v0)) * tau - _SIGMOID_START) / (_SIGMOID_END - _SIGMOID_START)
+    def t_of(l: float) -> float:  # t = D' / (D + D'), D + D' = (end - start) / tau
+        (_, log_d), (_, log_dp) = _sigmoid_gaps(l, tau, _SIGMOID_START, _SIGMOID_END)
+        return float(expit(log_dp - log_d))
 
     return {"tau": tau, "start": _SIGMOID_START, "end": _SIGMOID_END, "t_max": t_of(lo), "t_min": t_of(hi)}
 
