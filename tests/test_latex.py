@@ -126,3 +126,29 @@ def test_plan_lines_render_levels_as_math_and_keep_the_whole_paragraph(generated
     assert plan.endswith("never at the clean level).") and "\\texttt{step}" in plan
     two_m = (generated / "dpmpp_2m.tex").read_text()
     assert "$y = (x, D_{i-1})$ and" in two_m and "($x$, $D_{i-1}$)" not in two_m
+
+
+def test_every_section_defines_its_start_variance_in_its_own_scale(generated: Path) -> None:
+    """Audit of 4 December: the state-space sections started from an undefined v_init (only the DDIM/DDPM sections,
+    read first, said v_init = 1, 6400x off for a white start at Karras' sigma = 80). Each section now says its own;
+    the VE one is checked against the engine: a one-step dpmpp_2m from sigma = 3 outputs H^2 v_init, v_init = 9."""
+    import re
+
+    import numpy as np
+
+    import symsched
+
+    want = {"vp": "v_{\\mathrm{init}} = 1$ (white start) or $\\lambda_{(K)} = \\bar\\alpha_{(K)} S + 1 - "
+                  "\\bar\\alpha_{(K)}$ (exact start)",
+            "ve": "v_{\\mathrm{init}} = \\sigma_{(K)}^2$ (white start) or $S + \\sigma_{(K)}^2$ (exact start)",
+            "flow": "v_{\\mathrm{init}} = 1$ (white start) or $(1 - t_{(K)})^2 S + t_{(K)}^2$ (exact start)"}
+    for name in symsched.SAMPLERS:
+        text = (generated / f"{name}.tex").read_text()
+        process = "flow" if name.startswith("flow_") else "ve" if name in symsched.VE_SAMPLERS else "vp"
+        assert want[process] in text, name
+        # no new-state line that merely repeats a stage of the same name (LMS printed x' = x' eight times)
+        assert not re.search(r"\\begin\{equation\*\}\n(\S+') = \1\n", text), name
+    S = np.array([0.5, 2.0])
+    P = symsched.output_spectrum_ve(S, [3.0], sampler="dpmpp_2m")
+    H = symsched.transfer_function_ve(S, [3.0], sampler="dpmpp_2m")
+    np.testing.assert_allclose(P, H**2 * 9.0, rtol=1e-12)

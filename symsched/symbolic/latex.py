@@ -114,7 +114,9 @@ def _render_kinds(smp: Sampler, kinds: list[str]) -> list[str]:
             out.append(eq(sp.latex(s_), val))
         for e, new in zip(smp.entries, upd.new):
             sym = sp.latex(e.symbol)
-            out.append(eq((f"{{{sym}}}" if "^" in sym else sym) + "'", new))  # x^c' would be a double superscript
+            lhs = (f"{{{sym}}}" if "^" in sym else sym) + "'"  # x^c' would be a double superscript
+            if sp.latex(sp.sympify(new).subs(show)) != lhs:  # (a stage that is the new entry itself: shown above)
+                out.append(eq(lhs, new))
         A, B = upd.matrices
         out.append("so that\n")
         out.append(eq("A", sp.Matrix(A.rows, A.cols, lambda i, k: _light(A[i, k]))))
@@ -150,10 +152,26 @@ def render_statespace(name: str, **options: object) -> str:
     out.append("\\subsection*{Output spectrum}\n")
     out.append(
         "The state covariance follows $C_{i+1} = A_i C_i A_i^\\top + B_i B_i^\\top$ from "
-        "$C_0 = v_{\\mathrm{init}}\\, e_0 e_0^\\top$, and the output power spectrum is $P(S) = C[0, 0]$ after "
-        "the last step (to the clean level); the transfer function is $H(S) = e_0^\\top A_{K-1} \\cdots A_0 e_0$.\n"
+        f"$C_0 = v_{{\\mathrm{{init}}}}\\, e_0 e_0^\\top$, {_init_text(smp.process)}, and the output power "
+        "spectrum is $P(S) = C[0, 0]$ after the last step (to the clean level); the transfer function is "
+        "$H(S) = e_0^\\top A_{K-1} \\cdots A_0 e_0$.\n"
     )
     return "".join(out)
+
+
+def _init_text(process: str) -> str:
+    """The start variances of a section's recursion, for its kind of level ((K): the noisiest, where it starts)."""
+    start, exact = {
+        "vp": ("1", "\\lambda_{(K)} = \\bar\\alpha_{(K)} S + 1 - \\bar\\alpha_{(K)}"),
+        "ve": ("\\sigma_{(K)}^2", "S + \\sigma_{(K)}^2"),
+        "flow": ("1", "(1 - t_{(K)})^2 S + t_{(K)}^2"),
+    }[process]
+    text = f"with $v_{{\\mathrm{{init}}}} = {start}$ (white start) or ${exact}$ (exact start)"
+    if process == "ve":
+        text += " in the VE scale $x = x_0 + \\sigma n$, $\\sigma = \\sqrt{(1-\\bar\\alpha)/\\bar\\alpha}$"
+    if process == "flow":
+        text += " in the flow scale $x_t = (1 - t)\\,x_0 + t\\,\\varepsilon$"
+    return text
 
 
 def render_sampler(name: str, variant: str = "", **options: object) -> str:
@@ -208,11 +226,7 @@ def render_sampler(name: str, variant: str = "", **options: object) -> str:
         "the output power spectrum follows the recursion\n"
     )
     out.append(f"\\begin{{equation*}}\n{compose.recursion_statement()}\n\\end{{equation*}}\n")
-    start = "v_{\\mathrm{init}} = 1" if smp.process == "vp" else "v_{\\mathrm{init}} = \\sigma_{(K)}^2"
-    exact = (
-        "v_{\\mathrm{init}} = \\lambda_{(K)}" if smp.process == "vp" else "v_{\\mathrm{init}} = S + \\sigma_{(K)}^2"
-    )
-    out.append(f"with ${start}$ (white start) or ${exact}$ (exact start). ")
+    out.append(f"{_init_text(smp.process)}. ")
     out.append("For one level ($K=1$, a single step to the clean level):\n")
     out.append(equation("H", _nice(compose.transfer_function(smp, 1))))
     out.append(equation("P_{\\mathrm{white}}", _nice(compose.output_psd(smp, 1, "white"))))
@@ -259,7 +273,8 @@ def _angle_section() -> str:
     """Identity 6 of docs/model.md §7: deterministic DDIM as a rotation."""
     out = ["\\subsection*{Angle form ($\\eta = 0$)}\n"]
     out.append(
-        "With $\\sigma = \\sqrt{(1-\\bar\\alpha)/\\bar\\alpha}$ and the angle "
+        "With the VE level $\\sigma = \\sqrt{(1-\\bar\\alpha)/\\bar\\alpha}$ (in this subsection $\\sigma_t, \\sigma_s$ "
+        "denote these levels, not the noise scale $\\sigma_t$ of the step above, which is 0 at $\\eta = 0$) and the angle "
         "$\\theta = \\arctan(\\sigma/\\sqrt S)$ (so $\\theta = 0$ at the clean end), substituting "
         "$\\sigma = \\sqrt S \\tan\\theta$ into the deterministic gain gives\n"
     )
