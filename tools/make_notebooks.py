@@ -604,8 +604,9 @@ probe.plot_probe(result)
 Predicted spectral errors come from the closed form; measured ones from the samples' periodogram against the
 held-out patches. A paired difference is `schedule − baseline` seed by seed: the noise the two schedules share
 (the same seeds, the same reference) cancels, so for MMD² its sd is usually smaller than either schedule's
-seed-to-seed spread (compare the paired sd with the columns above) and few seeds separate schedules. For the spectral KL and the
-Fréchet distance it need not be (in the tables above it is not): judge each difference by its own paired sd. With 400 samples
+seed-to-seed spread (compare the paired sd with the columns above) and few seeds separate schedules. For the spectral KL
+it need not be (in the tables above it is not), nor for the Fréchet distance in every comparison (above it is smaller in
+two and larger against `optimised-kl`): judge each difference by its own paired sd. With 400 samples
 and 2 seeds this is a quick look; the README's table comes from 1,000 samples × 3 seeds (`benchmarks/bench_learned.py`,
 sampling and scoring with `symsched.probe`, the code `symsched probe` runs).
 """),
