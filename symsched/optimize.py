@@ -998,6 +998,7 @@ class OptimizeResult:
             "success": self.success,
             "message": self.message,
             "at_bound": list(self.at_bound),
+            "indifferent": self.indifferent,
         } | ({"flow_t": _sch.alpha_bar_to_flow_t(self.alpha_bar).tolist()} if self.sampler in FLOW_SAMPLERS else {}))
 
 

@@ -712,6 +712,7 @@ def test_an_all_zero_spectrum_says_that_every_schedule_scores_0() -> None:
 
     res = optimize_schedule(np.zeros(10), 3)
     assert res.value == 0.0 and ALL_ZERO_NOTE.format(sampler="ddim") in res.message and res.indifferent
+    assert res.to_dict()["indifferent"] is True  # (in the JSON the optimize command writes)
     assert not optimize_schedule(np.array([0.0, 1e-6]), 3).indifferent  # one faint mode makes schedules differ
     res = optimize_schedule(np.zeros(10), 3, sampler="deis_multistep")
     floor = symsched.output_spectrum(np.zeros(1), res.alpha_bar, sampler="deis_multistep")
