@@ -99,6 +99,7 @@ def test_from_diffusers_validation_and_fields():
 
 
 @pytest.mark.diffusers
+@pytest.mark.filterwarnings("ignore:__array_wrap__ must accept context:DeprecationWarning")  # diffusers' DEIS step
 @pytest.mark.parametrize("name, config", [
     ("EulerDiscreteScheduler", {}), ("EulerAncestralDiscreteScheduler", {}), ("HeunDiscreteScheduler", {}),
     ("DPMSolverMultistepScheduler", {"solver_order": 3}), ("DEISMultistepScheduler", {}),
