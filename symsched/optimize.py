@@ -533,7 +533,7 @@ def _tangent_law(par: _Gaps, s_eff: float) -> Array:
     half_log_s = 0.5 * math.log(s_eff)
     first = -0.5 * par.a - half_log_s  # log(sigma / sqrt(s_eff)) = log tan(theta)
     if par.last_fixed and par.K > 1:
-        t, last = np.linspace(0.0, 1.0, par.K), -0.5 * par.b - half_log_s
+        t, last = _sch._ramp(par.K), -0.5 * par.b - half_log_s
     else:
         t, last = np.arange(par.K) / par.K, -math.inf
     return -2.0 * (half_log_s + _sch._equal_angle_log_sigmas(first, last, *_sch._log_weights(t)))

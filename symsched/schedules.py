@@ -948,7 +948,7 @@ def karras(K: int, *, sigma_min: float = 0.002, sigma_max: float = 80.0, rho: fl
     K = _pos_int(K, "K")
     lo, hi = _sigma_range(sigma_min, sigma_max)
     rho = _positive(rho, "rho")
-    ramp = np.linspace(0.0, 1.0, K) if K > 1 else np.zeros(1)
+    ramp = _ramp(K)
     with np.errstate(over="ignore", under="ignore"):
         a, b = np.float64(hi) ** (1.0 / rho), np.float64(lo) ** (1.0 / rho)
     if np.isfinite(a) and b > 0:
@@ -983,8 +983,7 @@ def kl_optimal(K: int, *, sigma_min: float = 0.002, sigma_max: float = 80.0) -> 
     """
     K = _pos_int(K, "K")
     lo, hi = _sigma_range(sigma_min, sigma_max)
-    t = np.linspace(0.0, 1.0, K) if K > 1 else np.zeros(1)
-    sig = np.exp(_equal_angle_log_sigmas(math.log(hi), math.log(lo), *_log_weights(t)))
+    sig = np.exp(_equal_angle_log_sigmas(math.log(hi), math.log(lo), *_log_weights(_ramp(K))))
     sig[0] = hi  # exact end points
     if K > 1:
         sig[-1] = lo
@@ -1090,6 +1089,11 @@ def _equal_angle_log_sigmas(log_first: float, log_last: float, log_w_first: Arra
     log_theta = np.logaddexp(log_w_first + _log_atan_exp(log_first), log_w_last + _log_atan_exp(log_last))
     log_phi = np.logaddexp(log_w_first + _log_atan_exp(-log_first), log_w_last + _log_atan_exp(-log_last))
     return _log_sin(log_theta) - _log_sin(log_phi)
+
+
+def _ramp(K: int) -> Array:
+    """r_i = i/(K-1), i = 0..K-1 (K = 1: [0]): the position of each of K levels between the two ends."""
+    return np.linspace(0.0, 1.0, K) if K > 1 else np.zeros(1)
 
 
 def _log_weights(t: Array) -> tuple[Array, Array]:

@@ -69,11 +69,6 @@ def _steps(K: Any) -> int:
     return as_positive_int(K, "K", MAX_STEPS, limit="MAX_STEPS")
 
 
-def _ramp(K: int) -> Array:
-    """r_i = i/(K-1), i = 0..K-1 (K = 1: [0])."""
-    return np.linspace(0.0, 1.0, K) if K > 1 else np.zeros(1)
-
-
 def _ends(log_snr_min: Any, log_snr_max: Any, K: int) -> tuple[float, float]:
     lo = as_real(log_snr_min, "log_snr_min")
     hi = as_real(log_snr_max, "log_snr_max")
@@ -109,7 +104,7 @@ def _cosine_l(K: int, lo: float, hi: float, phi0: float) -> Array:
     # phi is carried as its distances to both ends of its range, psi = pi/2 - phi and delta = phi - phi0 (each a
     # sum of positive terms along the ramp): l = 2 log sin psi - log sin delta - log sin(delta + 2 phi0), exact
     # where phi nears pi/2 (noisy levels) or phi0 (clean ones), which phi itself rounds away.
-    r = _ramp(K)
+    r = _sch._ramp(K)
     (psi_a, delta_a), (psi_b, delta_b) = _cosine_angles(lo, phi0), _cosine_angles(hi, phi0)
     psi, delta = (1.0 - r) * psi_a + r * psi_b, (1.0 - r) * delta_a + r * delta_b
     l = 2.0 * np.log(np.sin(psi)) - np.log(np.sin(delta)) - np.log(np.sin(delta + 2.0 * phi0))
@@ -139,14 +134,14 @@ def _tangent_l(K: int, lo: float, hi: float, log_s: float) -> Array:
 def _flow_shift_l(K: int, lo: float, hi: float, log_shift: float) -> Array:
     # rectified flow: l = 2 log((1-t)/t) - 2 log(shift) for the shifted time t = expit(-(l/2 + log shift)), t uniform
     # in the step (schedules' shared log-sum form, exact where t nears 0 or 1)
-    l1r, lr = _sch._log_weights(_ramp(K))
+    l1r, lr = _sch._log_weights(_sch._ramp(K))
     l = _sch._uniform_flow_log_snr(0.5 * lo + log_shift, 0.5 * hi + log_shift, l1r, lr)
     return _pin(l - 2.0 * log_shift, lo, hi)
 
 
 def _polyexp_l(K: int, lo: float, hi: float, log_rho: float) -> Array:
     # log sigma = log sigma_min + (1 - r)^rho (log sigma_max - log sigma_min), l = -2 log sigma
-    return _pin(hi + (lo - hi) * (1.0 - _ramp(K)) ** math.exp(log_rho), lo, hi)
+    return _pin(hi + (lo - hi) * (1.0 - _sch._ramp(K)) ** math.exp(log_rho), lo, hi)
 
 
 def _karras_l(K: int, lo: float, hi: float, log_rho: float) -> Array:
@@ -155,10 +150,6 @@ def _karras_l(K: int, lo: float, hi: float, log_rho: float) -> Array:
 
 
 _SIGMOID_START, _SIGMOID_END = -3.0, 3.0
-
-
-def _sigmoid_parts(tau: float, start: float, end: float) -> tuple[float, float]:
-    return float(expit(start / tau)), float(expit(end / tau))
 
 
 def _sigmoid_l(K: int, lo: float, hi: float, log_tau: float, start: float = _SIGMOID_START,
@@ -180,15 +171,14 @@ def _sigmoid_log_gaps(K: int, lo: float, hi: float, tau: float, start: float, en
                       ) -> tuple[tuple[Array, Array], tuple[Array, Array]]:
     """((D, log D), (D', log D')) of the K levels, D and D' linear in the step between their values at ``lo`` and
     ``hi``: as sums of positive terms, and as log-sums where a sum falls below e^-600 (it underflows in float64)."""
-    r = _ramp(K)
+    r = _sch._ramp(K)
     l1r, lr = _sch._log_weights(r)
     ends = _sigmoid_gaps(lo, tau, start, end), _sigmoid_gaps(hi, tau, start, end)
     out = []
     for (g_a, log_a), (g_b, log_b) in zip(*ends):
         g = (1.0 - r) * g_a + r * g_b
-        with np.errstate(divide="ignore"):
-            log_g = np.where(g > math.exp(-600.0), np.log(np.maximum(g, math.exp(-600.0))),
-                             np.logaddexp(l1r + log_a, lr + log_b))
+        with np.errstate(divide="ignore"):  # (log 0 where the sum underflowed: the log-sum is taken there)
+            log_g = np.where(g > math.exp(-600.0), np.log(g), np.logaddexp(l1r + log_a, lr + log_b))
         out.append((g, log_g))
     return out[0], out[1]
 
