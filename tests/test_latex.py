@@ -138,10 +138,11 @@ def test_every_section_defines_its_start_variance_in_its_own_scale(generated: Pa
 
     import symsched
 
-    want = {"vp": "v_{\\mathrm{init}} = 1$ (white start) or $\\lambda_{(K)} = \\bar\\alpha_{(K)} S + 1 - "
-                  "\\bar\\alpha_{(K)}$ (exact start)",
-            "ve": "v_{\\mathrm{init}} = \\sigma_{(K)}^2$ (white start) or $S + \\sigma_{(K)}^2$ (exact start)",
-            "flow": "v_{\\mathrm{init}} = 1$ (white start) or $(1 - t_{(K)})^2 S + t_{(K)}^2$ (exact start)"}
+    want = {"vp": "v_{\\mathrm{init}} = 1$ (white start) or $\\lambda_{(K)} = S \\bar{\\alpha}_{(K)} - "
+                  "\\bar{\\alpha}_{(K)} + 1$ (exact start)",
+            "ve": "v_{\\mathrm{init}} = \\sigma_{(K)}^{2}$ (white start) or $S + \\sigma_{(K)}^{2}$ (exact start)",
+            "flow": "v_{\\mathrm{init}} = 1$ (white start) or $S \\left(1 - t_{(K)}\\right)^{2} + t_{(K)}^{2}$ (exact "
+                    "start)"}
     for name in symsched.SAMPLERS:
         text = (generated / f"{name}.tex").read_text()
         process = "flow" if name.startswith("flow_") else "ve" if name in symsched.VE_SAMPLERS else "vp"

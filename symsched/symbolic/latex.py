@@ -13,7 +13,7 @@ import sympy as sp
 
 from .seeding import seeded_sympy
 from . import angle, compose, divergences
-from .forward import vp_denoiser, vp_variance, ve_denoiser
+from .forward import sigma_from_alpha_bar, vp_denoiser, vp_variance, ve_denoiser
 from .samplers import REGISTRY
 from .step import Sampler
 from .symbols import alpha_bar_t, eta, p, q, sigma_t, theta_s, theta_t
@@ -152,24 +152,24 @@ def render_statespace(name: str, **options: object) -> str:
     out.append("\\subsection*{Output spectrum}\n")
     out.append(
         "The state covariance follows $C_{i+1} = A_i C_i A_i^\\top + B_i B_i^\\top$ from "
-        f"$C_0 = v_{{\\mathrm{{init}}}}\\, e_0 e_0^\\top$, {_init_text(smp.process)}, and the output power "
+        f"$C_0 = v_{{\\mathrm{{init}}}}\\, e_0 e_0^\\top$, {_init_text(smp)}, and the output power "
         "spectrum is $P(S) = C[0, 0]$ after the last step (to the clean level); the transfer function is "
         "$H(S) = e_0^\\top A_{K-1} \\cdots A_0 e_0$.\n"
     )
     return "".join(out)
 
 
-def _init_text(process: str) -> str:
-    """The start variances of a section's recursion, for its kind of level ((K): the noisiest, where it starts)."""
-    start, exact = {
-        "vp": ("1", "\\lambda_{(K)} = \\bar\\alpha_{(K)} S + 1 - \\bar\\alpha_{(K)}"),
-        "ve": ("\\sigma_{(K)}^2", "S + \\sigma_{(K)}^2"),
-        "flow": ("1", "(1 - t_{(K)})^2 S + t_{(K)}^2"),
-    }[process]
-    text = f"with $v_{{\\mathrm{{init}}}} = {start}$ (white start) or ${exact}$ (exact start)"
-    if process == "ve":
-        text += " in the VE scale $x = x_0 + \\sigma n$, $\\sigma = \\sqrt{(1-\\bar\\alpha)/\\bar\\alpha}$"
-    if process == "flow":
+def _init_text(smp: Sampler) -> str:
+    """The start variances of a section's recursion (:func:`compose.init_variance` at the noisiest level ``(K)``, where
+    it starts), with the scale of its levels."""
+    level = sp.Symbol({"vp": "\\bar{\\alpha}_{(K)}", "ve": "\\sigma_{(K)}", "flow": "t_{(K)}"}[smp.process], positive=True)
+    white, exact = (sp.latex(compose.init_variance(smp, init, level)) for init in ("white", "exact"))
+    exact = f"\\lambda_{{(K)}} = {exact}" if smp.process == "vp" else exact
+    text = f"with $v_{{\\mathrm{{init}}}} = {white}$ (white start) or ${exact}$ (exact start)"
+    if smp.process == "ve":
+        sig = sp.latex(sigma_from_alpha_bar(sp.Symbol("\\bar\\alpha", positive=True)))
+        text += f" in the VE scale $x = x_0 + \\sigma n$, $\\sigma = {sig}$"
+    if smp.process == "flow":
         text += " in the flow scale $x_t = (1 - t)\\,x_0 + t\\,\\varepsilon$"
     return text
 
@@ -226,7 +226,7 @@ def render_sampler(name: str, variant: str = "", **options: object) -> str:
         "the output power spectrum follows the recursion\n"
     )
     out.append(f"\\begin{{equation*}}\n{compose.recursion_statement()}\n\\end{{equation*}}\n")
-    out.append(f"{_init_text(smp.process)}. ")
+    out.append(f"{_init_text(smp)}. ")
     out.append("For one level ($K=1$, a single step to the clean level):\n")
     out.append(equation("H", _nice(compose.transfer_function(smp, 1))))
     out.append(equation("P_{\\mathrm{white}}", _nice(compose.output_psd(smp, 1, "white"))))
