@@ -70,6 +70,21 @@ class Model(Protocol):
 _EPS_X0_FLOOR = 1e-32
 
 
+def check_prediction_level(prediction: str, alpha_bar: float, where: str = "") -> None:
+    """ValueError when an ``"epsilon"`` model cannot give ``x0_hat`` at level ``alpha_bar``: at 0 (zero terminal SNR)
+    or below :data:`_EPS_X0_FLOOR` (:func:`to_x0_eps`). ``where`` (e.g. ``"schedules['a']: "``) starts the message."""
+    if prediction != "epsilon" or alpha_bar >= _EPS_X0_FLOOR:
+        return
+    if not alpha_bar > 0.0:
+        raise ValueError(f"{where}prediction='epsilon' cannot give x0_hat at alpha_bar_t = 0 (zero terminal SNR: x_t "
+                         "is pure noise, x0 = (x_t - eps)/sqrt(alpha_bar) is 0/0); use a 'v' or 'sample' model there "
+                         "or start the schedule at alpha_bar > 0")
+    raise ValueError(f"{where}prediction='epsilon' cannot give x0_hat at alpha_bar_t={alpha_bar:.3g}: x0 = (x_t - "
+                     "sqrt(1-ab) eps)/sqrt(ab) amplifies the rounding of eps by 1/sqrt(ab) = "
+                     f"{alpha_bar ** -0.5:.2g}, beyond float64's 16 digits (the samples would be noise); use a "
+                     f"'v' or 'sample' model there or start the schedule at alpha_bar >= {_EPS_X0_FLOOR:g}")
+
+
 def to_x0_eps(prediction: str, x: Array, out: Array, alpha_bar: float) -> tuple[Array, Array]:
     r"""``(x0_hat, eps_hat)`` from a network output, using ``x = sqrt(ab) x0 + sqrt(1-ab) eps``.
 
@@ -85,16 +100,7 @@ def to_x0_eps(prediction: str, x: Array, out: Array, alpha_bar: float) -> tuple[
     raise ``ValueError`` rather than divide by zero; so does an ε-prediction below ``ab = 1e-32``, where
     ``1/sqrt(ab)`` magnifies the rounding of ``eps`` beyond float64's digits.
     """
-    if prediction == "epsilon" and not alpha_bar > 0.0:
-        raise ValueError("prediction='epsilon' cannot give x0_hat at alpha_bar_t = 0 (zero terminal SNR: x_t is "
-                         "pure noise, x0 = (x_t - eps)/sqrt(alpha_bar) is 0/0); use a 'v' or 'sample' model there "
-                         "or start the schedule at alpha_bar > 0")
-    if prediction == "epsilon" and alpha_bar < _EPS_X0_FLOOR:
-        raise ValueError(f"prediction='epsilon' cannot give x0_hat at alpha_bar_t={alpha_bar:.3g}: x0 = (x_t - "
-                         "sqrt(1-ab) eps)/sqrt(ab) amplifies the rounding of eps by 1/sqrt(ab) = "
-                         f"{alpha_bar ** -0.5:.2g}, beyond float64's 16 digits (the samples would be noise); use a "
-                         "'v' or 'sample' model there "
-                         f"or start the schedule at alpha_bar >= {_EPS_X0_FLOOR:g}")
+    check_prediction_level(prediction, alpha_bar)
     if prediction == "sample" and not alpha_bar < 1.0:
         raise ValueError("prediction='sample' cannot give eps_hat at alpha_bar_t = 1 (no noise: "
                          "eps = (x_t - x0)/sqrt(1 - alpha_bar) is 0/0)")
@@ -179,7 +185,7 @@ class PredictionModel:
 def interior_alpha_bar(sigma: float) -> float:
     """alpha_bar = 1/(1 + sigma^2) (schedules' one formula), kept inside (0, 1) for 0 < sigma < inf: a level the
     caller gave strictly inside reaches the denoiser strictly inside (1 - 2**-53 round-trips through its sigma to
-    1 - 2**-53, not 1.0; sigma above ~4.5e161 gives the smallest positive float, not 0)."""
+    1 - 2**-53, not 1.0; sigma above ~6.4e161, where the formula rounds to 0, gives the smallest positive float)."""
     from .schedules import sigma_to_alpha_bar_unchecked
 
     ab = sigma_to_alpha_bar_unchecked(sigma)

@@ -2,22 +2,93 @@
 
 from __future__ import annotations
 
+import re
+import unicodedata
+
 __all__ = ["tex_text"]
 
 #: LaTeX's special characters in running text and their escapes, applied in this order (a backslash becomes a
 #: placeholder first, so no escape added later is escaped again; braces before the escapes that add braces).
 _SPECIAL = (("\\", "\0"), ("&", r"\&"), ("%", r"\%"), ("$", r"\$"), ("#", r"\#"), ("_", r"\_"), ("{", r"\{"),
             ("}", r"\}"), ("~", r"\textasciitilde{}"), ("^", r"\textasciicircum{}"), ("\0", r"\textbackslash{}"))
-#: The symbols symsched's tables print, in LaTeX (longest first: "Δℓ" before "Δ"; "|" before "‖", whose LaTeX holds one).
-_SYMBOLS = (("Δℓ", r"$\Delta\ell$"), ("Δμ", r"$\Delta\mu$"), ("Δ", r"$\Delta$"), ("−", "$-$"), ("–", "--"),
-            ("₀", "$_0$"), ("†", r"$^\dagger$"), ("‡", r"$^\ddagger$"), ("×", r"$\times$"), ("²", "$^2$"),
-            ("|", "$|$"), ("‖", r"$\|$"))
+#: The symbols symsched's texts print, in LaTeX that pdflatex's default set-up (OT1, utf8 input) typesets.
+_SYMBOLS = {
+    "Δℓ": r"$\Delta\ell$", "Δμ": r"$\Delta\mu$", "²": "$^2$", "₀": "$_0$",
+    "|": "$|$", "‖": r"$\|$", "−": "$-$", "–": "--", "—": "---", "×": r"$\times$", "·": r"$\cdot$",
+    "±": r"$\pm$", "≈": r"$\approx$", "≤": r"$\le$", "≥": r"$\ge$", "≠": r"$\ne$", "∝": r"$\propto$",
+    "→": r"$\to$", "←": r"$\leftarrow$", "∞": r"$\infty$", "√": r"$\surd$", "½": r"$\frac{1}{2}$", "°": r"$^\circ$",
+    "†": r"$^\dagger$", "‡": r"$^\ddagger$", "§": r"\S{}", "ℓ": r"$\ell$", "…": r"\dots{}", "<": r"$<$", ">": r"$>$",
+    "ᾱ": r"$\bar\alpha$", "ε": r"$\varepsilon$", "ϵ": r"$\epsilon$", "λ": r"$\lambda$", "Λ": r"$\Lambda$",
+    "‘": "`", "’": "'", "“": "``", "”": "''",
+}
+_SUPERSCRIPTS = dict(zip("⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻", "0123456789+-"))
+_SUBSCRIPTS = dict(zip("₀₁₂₃₄₅₆₇₈₉₊₋", "0123456789+-"))
+#: Combining accents (after their letter, as in "x̂") and their math accents.
+_ACCENTS = {"\u0302": r"\hat", "\u0304": r"\bar", "\u0303": r"\tilde", "\u0307": r"\dot", "\u20d7": r"\vec"}
+#: Greek capitals that look like Latin ones have no LaTeX macro.
+_LATIN_LOOKALIKE = dict(zip(("ALPHA", "BETA", "EPSILON", "ZETA", "ETA", "IOTA", "KAPPA", "MU", "NU", "OMICRON",
+                             "RHO", "TAU", "CHI"), "ABEZHIKMNOPTX"))
+
+
+def _greek(c: str) -> str | None:
+    """A Greek letter as math (``σ`` -> ``$\\sigma$``), or None when ``c`` is not one."""
+    m = re.fullmatch(r"GREEK (SMALL|CAPITAL) LETTER ([A-Z]+)", unicodedata.name(c, ""))
+    if m is None:
+        return None
+    name = m.group(2).replace("LAMDA", "LAMBDA")
+    if m.group(1) == "SMALL":
+        return "o" if name == "OMICRON" else "$\\" + name.lower() + "$"
+    return _LATIN_LOOKALIKE.get(name) or "$\\" + name.capitalize() + "$"
+
+
+def _char(c: str) -> str:
+    """One non-ASCII character in LaTeX: a known symbol, a Greek letter, a Latin letter (utf8 input typesets
+    accented ones), else its code point written out (never a character pdflatex stops at)."""
+    if c in _SYMBOLS:
+        return _SYMBOLS[c]
+    if c in _SUPERSCRIPTS or c in _SUBSCRIPTS:
+        return ("$^{" + _SUPERSCRIPTS[c] + "}$") if c in _SUPERSCRIPTS else ("$_{" + _SUBSCRIPTS[c] + "}$")
+    greek = _greek(c)
+    if greek is not None:
+        return greek
+    if unicodedata.name(c, "").startswith("LATIN ") and ord(c) < 0x250:
+        return c
+    return "U+%04X" % ord(c)
+
+
+def _accented(out: list[str], accent: str) -> None:
+    """Put the combining ``accent`` on the LaTeX of the character before it (``x̂`` -> ``$\\hat{x}$``)."""
+    base = out.pop() if out else "{}"
+    body = base[1:-1] if len(base) > 1 and base.startswith("$") and base.endswith("$") else base
+    out.append("$" + _ACCENTS[accent] + "{" + body + "}$")
+
+
+def _tokens(text: str) -> list[str]:
+    """Characters, with the two-character symbols of :data:`_SYMBOLS` ("Δℓ") kept together."""
+    out, i = [], 0
+    while i < len(text):
+        step = 2 if text[i : i + 2] in _SYMBOLS and len(text[i : i + 2]) == 2 else 1
+        out.append(text[i : i + step])
+        i += step
+    return out
 
 
 def tex_text(text: str) -> str:
     """``text`` (a label, a number, a header, a user's schedule name) as LaTeX text: its special characters
-    ``\\ & % $ # _ { } ~ ^`` escaped, then the table symbols above written in math mode."""
-    out = str(text)
-    for raw, tex in _SPECIAL + _SYMBOLS:
-        out = out.replace(raw, tex)
-    return out
+    ``\\ & % $ # _ { } ~ ^`` escaped, every other non-ASCII character as LaTeX (math symbols and Greek letters
+    in math mode), so that no text symsched writes into a table stops pdflatex."""
+    out: list[str] = []
+    for c in _tokens(str(text)):
+        if len(c) > 1:
+            out.append(_SYMBOLS[c])
+        elif c in _ACCENTS:
+            _accented(out, c)
+        elif unicodedata.category(c) == "Mn":
+            continue  # another combining mark: the letter without it
+        elif ord(c) < 128:
+            for raw, tex in _SPECIAL:
+                c = c.replace(raw, tex)
+            out.append(_SYMBOLS.get(c, c))
+        else:
+            out.append(_char(c))
+    return "".join(out)  # adjacent math stays apart ("$^{-}$$^{1}$": inline math ends at its "$", no display)

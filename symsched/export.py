@@ -685,7 +685,7 @@ def _zero_steps(scheduler: Any, sig: Array, ts: Array) -> None:
     own rules)."""
     cut = sig[:-1]
     flat = np.flatnonzero(cut[1:] >= cut[:-1])
-    if flat.size and flat[0] == 0 and abs(float(cut[0]) / _standin_sigma() - 1.0) < 1e-6:  # float32 sigmas
+    if flat.size and flat[0] == 0 and abs(float(cut[0]) / _standin_sigma() - 1.0) < _STANDIN_RTOL:  # float32 sigmas
         raise ValueError(
             f"scheduler: {type(scheduler).__name__} runs its first timestep {float(ts[0]):g} at diffusers' "
             f"zero-terminal-SNR stand-in alphas_cumprod[-1] = 2**-24 (sigma {float(cut[0]):.6g}), less noisy than "
@@ -947,6 +947,16 @@ def _standin_sigma() -> float:
     return float(_vp_sigma(np.array([_ZERO_SNR_STANDIN]))[0])
 
 
+#: how close to the stand-in a level read back from a scheduler is: its float32 sigma 4096 gives
+#: 1/(1 + 2**24), 6e-8 relative below 2**-24; the next grid level (~2e-7) is 3x away
+_STANDIN_RTOL = 1e-6
+
+
+def _is_standin(alpha_bar: float) -> bool:
+    """Whether ``alpha_bar`` is diffusers' zero-SNR stand-in 2**-24, as given or as read back from float32 sigmas."""
+    return abs(alpha_bar / _ZERO_SNR_STANDIN - 1.0) < _STANDIN_RTOL
+
+
 def _as_export_grid(grid: Any) -> Array:
     """A training grid (torch or array): 1-D, strictly decreasing, in (0, 1) with an optional last 0.
 
@@ -1032,7 +1042,7 @@ def _match_timestep(a: float, i: int, g: Array, tol: Array, rtol: float | None, 
     ``standin``: the scheduler runs a zero-SNR timestep at diffusers' ``2**-24``, so that level is its timestep.
     ``exact``: the float64 grid that ``g`` (float32) computes, when its configuration says (:func:`_exact_grid`);
     a level equal to ``exact[t]`` within float64 rounding is timestep t, however far float32 moved ``g[t]``."""
-    if standin and a == _ZERO_SNR_STANDIN and g[-1] == 0.0:
+    if standin and _is_standin(a) and g[-1] == 0.0:
         return g.size - 1
     if exact is not None and a > 0.0:
         t = int(np.argmin(np.abs(exact - a)))
@@ -1227,7 +1237,7 @@ def from_k_diffusion_sigmas(sigmas: ArrayLike) -> Array:
 
     ``sigmas``: shape (K,) or (K + 1,) with the trailing 0. Raises ValueError unless the sigmas are 1-D,
     positive and strictly decreasing (only the first may be inf: alpha_bar 0), or if a sigma is so small
-    (below ~1e-8) that its alpha_bar rounds to 1, or so large (above ~4.5e161) that it rounds to 0 (only inf is pure
+    (below ~1e-8) that its alpha_bar rounds to 1, or so large (above ~6.4e161) that it rounds to 0 (only inf is pure
     noise). Source: docs/model.md §2 (the VE map), §10 (sigma = inf).
     """
     s = as_sigmas(sigmas, "sigmas")  # drops one trailing 0 (k-diffusion's end), refuses any other 0

@@ -560,9 +560,10 @@ def sample(
         ``np.random.default_rng(seed)`` (booleans refused); the same seed gives the same initial noise for every
         schedule (paired comparisons).
     batch_size : int, optional
-        Samples per denoiser call (default: about 2**20 array elements). It does not change the samples of a seed:
+        Samples per denoiser call (default: about 2**20 array elements). It does not change the noise of a seed:
         each step's noise has its own stream, consumed in sample order (only the noise k-diffusion draws itself,
-        churn and the Brownian tree of ``dpmpp_sde`` / ``dpmpp_2m_sde`` / ``dpmpp_3m_sde``, depends on it).
+        churn and the Brownian tree of ``dpmpp_sde`` / ``dpmpp_2m_sde`` / ``dpmpp_3m_sde``, depends on it); so a
+        float64 denoiser gives the same samples, a float32 network the same to its batched rounding (~1e-6).
     progress : bool, tqdm bar or None
         Progress bar (default: only on a terminal); a tqdm instance is updated, not closed.
     options : mapping, optional
@@ -657,10 +658,14 @@ def _denoiser_prediction(denoiser: Any, prediction: Optional[str]) -> str:
 def _check_start(ab: Array, sampler: str, prediction: str, name: str, options: Optional[Mapping[str, Any]]) -> None:
     """ValueError, before any sampling, for a schedule starting at alpha_bar = 0 (zero terminal SNR) that ``sampler``
     or a ``prediction`` model cannot start from, or so close to it that k-diffusion's Brownian-tree noise overflows
-    (:func:`symsched._library_samplers.check_brownian_tree`)."""
+    (:func:`symsched._library_samplers.check_brownian_tree`), for fewer levels than k-diffusion's sampler runs
+    (:func:`symsched._library_samplers.check_library_steps`), and for an ``"epsilon"`` model whose first level is
+    below the floor where it still gives ``x0_hat`` (:func:`symsched._signal_samplers.check_prediction_level`)."""
     if ab[0] != 0.0:
         if sampler in LIBRARY_SAMPLERS:
+            _library.check_library_steps(sampler, ab.size, name)
             _library.check_brownian_tree(sampler, _levels_for("euler", ab), options or {}, name)
+        _loops.check_prediction_level(prediction, float(ab[0]), f"{name}: ")
         return
     if sampler in LIBRARY_SAMPLERS or _loops.SAMPLERS[sampler].family != "vp":
         vp = ", ".join(k for k, v in _loops.SAMPLERS.items() if v.family == "vp")
@@ -787,7 +792,9 @@ def predicted_spectrum(spectrum: ArrayLike, alpha_bar: ArrayLike, *, sampler: st
     ``sigma = sqrt((1-ab)/ab)`` for VE ones (k-diffusion ``options`` passed on to either, which refuses the
     settings its sampler does not take, as :func:`sample` does). ValueError (ArgumentTypeError for a wrong type) for
     what :func:`sample` refuses of ``sampler``, ``eta``, ``variance`` (an ``eta`` or ``variance`` the sampler does
-    not take included), ``alpha_bar`` and ``options``, and for a bad ``spectrum``.
+    not take included), ``alpha_bar`` (e.g. a first level at 0 for a VE sampler, fewer levels than k-diffusion's
+    ``sample_dpmpp_2m_sde`` runs: :func:`sample`'s checks before sampling, whatever the model predicts) and
+    ``options``, and for a bad ``spectrum``.
     """
     from . import output_spectrum, output_spectrum_ve
 
@@ -795,6 +802,7 @@ def predicted_spectrum(spectrum: ArrayLike, alpha_bar: ArrayLike, *, sampler: st
     ab = as_levels(alpha_bar)
     _options_taken(sampler, options)  # as sample(): DDIM's eta and DDPM's variance are arguments, not options
     opts = dict(options or {})
+    _check_start(ab, sampler, "sample", "alpha_bar", opts)  # levels sample() refuses whatever the model predicts
     if sampler not in LIBRARY_SAMPLERS and _loops.SAMPLERS[sampler].family == "vp":
         return output_spectrum(spectrum, ab, sampler=sampler, eta=eta, variance=variance, init="white", **opts)
     return output_spectrum_ve(spectrum, _levels_for("euler", ab), sampler=sampler, init="white", **opts)
@@ -989,6 +997,11 @@ def _kernel_sums(X: Array, Y: Optional[Array], h: Array) -> Array:
     with np.errstate(over="ignore", under="ignore", divide="ignore"):
         if c != 1.0:
             X, Yb, h = X / c, Yb / c, h / c
+        # |x|^2 + |y|^2 - 2 x.y cancels by the data's offset: centre both on one point (the sum is translation
+        # invariant) so that an offset of 1e8 does not swamp distances of 1 (it changed the MMD's sign)
+        mu = Yb.mean(axis=0)
+        X = X - mu
+        Yb = X if same else Yb - mu
         # in [-max, -tiny]: a bandwidth far beyond (below) every distance gives k -> 1 (0) without 0 * inf, inf * 0
         sy = np.sum(Yb * Yb, axis=1)
         inv = np.clip(-0.5 / h**2, -np.finfo(np.float64).max, -np.finfo(np.float64).tiny)
@@ -1579,6 +1592,7 @@ def compare(
     sampler: str = "ddim",
     eta: float = 0.0,
     variance: str = "posterior",
+    options: Optional[Mapping[str, Any]] = None,
     metrics: Sequence[str] = METRICS,
     basis: Optional[ArrayLike] = None,
     channel_axis: Optional[int] = None,
@@ -1604,9 +1618,10 @@ def compare(
     ----------
     samples : array_like (n, *shape), or a list/tuple of such arrays (one per seed)
     reference : array_like, shape (m, *shape)
-    alpha_bar, sampler, eta, variance
-        The schedule and sampler that produced ``samples`` (for the predicted spectral errors). The sampler settings
-        are checked as :func:`sample` checks them also without ``alpha_bar`` (where they are not used).
+    alpha_bar, sampler, eta, variance, options
+        The schedule and sampler that produced ``samples`` (for the predicted spectral errors; ``options``: the
+        k-diffusion sampler's own, as in :func:`sample`). The sampler settings are checked as :func:`sample` checks
+        them also without ``alpha_bar`` (where they are not used).
     spectrum : array_like, optional
         Data spectrum of the Gaussian model (e.g. of the training set), in the coordinates of
         :func:`measured_spectrum`; default the reference's.
@@ -1636,11 +1651,13 @@ def compare(
     docs/model.md §6 (spectral KL/W2).
     """
     _check_run(sampler, eta, variance)  # with or without alpha_bar: a setting given is never ignored unchecked
+    options = _check_options(sampler, options)
     ref = _reference(reference, basis=basis, channel_axis=channel_axis, bandwidths=bandwidths, scales=scales,
                      n_projections=n_projections, fd_components=fd_components, seed=seed,
                      metrics=_check_metrics(metrics))
     S = _model_spectrum(spectrum, ref)
-    return _comparison(ref, _seed_sets(samples, "samples"), "samples", _predicted(S, alpha_bar, sampler, eta, variance))
+    return _comparison(ref, _seed_sets(samples, "samples"), "samples",
+                       _predicted(S, alpha_bar, sampler, eta, variance, options))
 
 
 @numpy_error_defaults
@@ -1654,6 +1671,7 @@ def compare_paired(
     sampler: str = "ddim",
     eta: float = 0.0,
     variance: str = "posterior",
+    options: Optional[Mapping[str, Any]] = None,
     metrics: Sequence[str] = METRICS,
     basis: Optional[ArrayLike] = None,
     channel_axis: Optional[int] = None,
@@ -1706,6 +1724,7 @@ def compare_paired(
         check_names(alpha_bar, "alpha_bar")
     base = next(iter(samples)) if baseline is None else check_choice(baseline, "baseline", tuple(samples))
     _check_run(sampler, eta, variance)  # with or without alpha_bar, as compare()
+    options = _check_options(sampler, options)
     ref = _reference(reference, basis=basis, channel_axis=channel_axis, bandwidths=bandwidths, scales=scales,
                      n_projections=n_projections, fd_components=fd_components, seed=seed,
                      metrics=_check_metrics(metrics))
@@ -1722,7 +1741,7 @@ def compare_paired(
     out = {}
     for k, v in sets.items():
         ab = None if alpha_bar is None else alpha_bar[k]
-        out[k] = _comparison(ref, v, f"samples[{k!r}]", _predicted(S, ab, sampler, eta, variance))
+        out[k] = _comparison(ref, v, f"samples[{k!r}]", _predicted(S, ab, sampler, eta, variance, options))
     return PairedComparison(out, base)
 
 

@@ -347,7 +347,7 @@ def alpha_bar_to_sigmas(alpha_bar: ArrayLike) -> Array:
 def sigma_to_alpha_bar_unchecked(s: Any) -> Any:
     """:func:`sigmas_to_alpha_bar`'s formula without its checks, for a float or an array of sigmas in [0, inf]:
     ``1 - s^2/(1 + s^2)`` for ``s <= 1``, ``r^2/(1 + r^2)`` with ``r = 1/s`` above (a positive sigma may round to 1,
-    a finite one above ~4.5e161 to 0: the callers decide)."""
+    a finite one above ~6.4e161 to 0: the callers decide)."""
     with np.errstate(divide="ignore", over="ignore", under="ignore", invalid="ignore"):
         r = 1.0 / np.asarray(s, dtype=np.float64)
         ss, rr = np.square(s), r * r
@@ -384,8 +384,8 @@ def sigmas_to_alpha_bar(sigmas: ArrayLike) -> Array:
         raise ValueError(f"sigmas must lie in [0, inf] (got min {np.nanmin(s) if not np.all(np.isnan(s)) else np.nan:g}; NaN is refused)")
     ab = sigma_to_alpha_bar_unchecked(s)
     inner = (s > 0) & np.isfinite(s)
-    _check_out_of_range(ab, s, inner, "sigmas", "too large (above about 4.5e161: alpha_bar = 1/(1 + sigma^2) "
-                        "< 5e-324)", "too small (below about 1e-8: 1 - alpha_bar = sigma^2/(1 + sigma^2) < 2**-53)")
+    _check_out_of_range(ab, s, inner, "sigmas", "too large (above about 6.4e161: alpha_bar = 1/(1 + sigma^2) "
+                        "rounds to 0, below half of 5e-324)", "too small (below about 1e-8: 1 - alpha_bar = sigma^2/(1 + sigma^2) < 2**-53)")
     return np.asarray(ab, dtype=np.float64)
 
 
@@ -943,7 +943,7 @@ def karras(K: int, *, sigma_min: float = 0.002, sigma_max: float = 80.0, rho: fl
     ValueError
         ``K`` outside [1, MAX_STEPS], non-positive ``sigma_min``/``sigma_max``/``rho``, ``sigma_max <= sigma_min``,
         or a sigma whose alpha_bar rounds to 0 or 1 in float64 (``sigma_min`` below ~1e-8, ``sigma_max`` above
-        ~4.5e161).
+        ~6.4e161).
     """
     K = _pos_int(K, "K")
     lo, hi = _sigma_range(sigma_min, sigma_max)

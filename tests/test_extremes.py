@@ -758,3 +758,14 @@ def test_ve_gradient_in_log_snr_is_the_sigma_gradient_chained() -> None:
         assert abs(fd - g_l[k]) <= 1e-5 * max(abs(g_l[k]), 1e-3), (k, fd, g_l[k])
     with pytest.raises(ValueError, match="wrt must be one of"):
         symsched.divergence_and_grad_ve(S, sig, wrt="alpha_bar")
+
+
+def test_sigmas_to_alpha_bar_refuses_exactly_where_alpha_bar_rounds_to_zero() -> None:
+    """Audit of 4 December: the docs said sigmas above ~4.5e161 are refused; 1/(1 + sigma^2) rounds to 0 only below
+    half the smallest subnormal, 2**-1075, i.e. above sigma = 2**537.5 ~ 6.36e161 (4.5e161 gives 5e-324)."""
+    from symsched.schedules import sigmas_to_alpha_bar
+
+    edge = 2.0**537.5
+    assert sigmas_to_alpha_bar([4.5e161, 0.999 * edge])[1] == 5e-324
+    with pytest.raises(ValueError, match=r"sigmas too large \(above about 6\.4e161"):
+        sigmas_to_alpha_bar([1.001 * edge])

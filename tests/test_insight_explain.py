@@ -275,3 +275,61 @@ def test_an_interrupted_explain_leaves_out_as_it_was(tmp_path, capsys, monkeypat
     names = {p.name for p in out.iterdir()}
     assert {"notes.txt", "explain.md", "explain.json", "fits_w2.md"} <= names
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+# ---- audit of 4 December -------------------------------------------------------------------
+
+
+def test_explain_of_a_square_spectrum_without_a_power_law_skips_that_law(tmp_path, capsys) -> None:
+    """An all-zero (or one-positive-mode) square spectrum has no power law to fit: explain stopped with exit 2
+    ("fewer than two positive modes") under the default resolutions instead of skipping that section."""
+    np.save(tmp_path / "Z.npy", np.zeros((8, 8)))
+    code = main(["explain", "--spectrum", str(tmp_path / "Z.npy"), "--steps", "2,3", "--divergences", "w2",
+                 "--images", "off", "--out", str(tmp_path / "o"), "--jobs", "1", "--no-progress"])
+    assert code == 0, capsys.readouterr().err
+    doc = (tmp_path / "o" / "explain.md").read_text()
+    assert "The power-law resolution law is skipped" in doc and "fewer than two positive modes" in doc
+    assert "## The resolution law" not in doc
+
+
+def test_explain_images_on_with_an_array_names_images(tmp_path) -> None:
+    with pytest.raises(ValueError, match="images='on' needs spectrum to be an image folder"):
+        symsched.insight.explain(np.ones((8, 8)), tmp_path, images="on", steps=[2], progress=False)
+
+
+def test_report_section_uses_each_results_own_sampler_and_start(tmp_path, monkeypatch) -> None:
+    """The section ran the per-step spectra as DDIM from white noise whatever the results were: an Euler result
+    failed ("sampler 'ddim' has no setting 's_churn'") and an init='exact' one was drawn from the wrong start."""
+    import importlib
+
+    ex = importlib.import_module("symsched.insight.explain")  # (symsched.insight.explain is the function)
+    S = symsched.spectra.power_law((8, 8), alpha=2.0)
+    r = symsched.optimize_schedule(S, 4, sampler="euler", init="exact", divergence="w2", restarts=0,
+                                   s_churn=0.5)
+    seen = {}
+    real = ex.intermediate_spectra
+
+    def spy(*a, **kw):
+        seen["out"] = real(*a, **kw)
+        return seen["out"]
+
+    monkeypatch.setattr(ex, "intermediate_spectra", spy)
+    md, html = ex.report_section(S, {"w2": {4: r}}, tmp_path)
+    expected = symsched.output_spectrum_ve(S, r.sigmas, sampler="euler", init="exact", s_churn=0.5)
+    np.testing.assert_allclose(seen["out"].sample[-1], expected, rtol=1e-12)
+    # Markdown escapes are HTML in the HTML section (they were printed literally)
+    assert "\\|" not in html and "`" not in html and "<code>symsched explain</code>" in html
+    assert "<th>max |Δlog-SNR|</th>" in html
+
+
+def test_degenerate_fits_read_as_such() -> None:
+    """K = 2 with matched ends: every family passes through both levels; the sentence said "best fitted by
+    **cosine** ()" with an empty parameter list."""
+    from symsched.insight.explain import _fit_sentence
+
+    S = symsched.spectra.power_law((8, 8), alpha=2.0)
+    fit = symsched.insight.fit_heuristics(symsched.optimize_schedule(S, 2, divergence="w2", restarts=0), S)
+    text = _fit_sentence("w2", 2, fit)
+    assert "the matched end points are the whole schedule" in text and "()" not in text
+    with pytest.raises(ValueError, match="n_families"):
+        fit.plot(n_families="a")

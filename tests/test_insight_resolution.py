@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 import numpy as np
 import pytest
 
 from symsched import spectra
 from symsched.insight import ResolutionLaw, fit_power_law, image_spectra, resolution_law, scene_power_law
-from symsched.insight.families import flux_mu
+from symsched.insight.families import flux_mu, simple_diffusion_log_snr_shift
 from symsched.insight.resolution import source_images
 
 
@@ -128,6 +129,9 @@ def test_a_first_level_at_pure_noise_is_left_out_of_the_offsets() -> None:
     np.testing.assert_allclose(law.offset["w2"], (L - L[0]).mean(axis=1), atol=1e-12)
     np.testing.assert_allclose(law.offset_first["w2"], L[:, 0] - L[0, 0], atol=1e-12)
     assert law.offset["w2"][1] < 0 and np.isfinite(law.slope["w2"])
+    # (audit of 4 December: the findings called that first finite level "its noisiest level")
+    assert law.first_level_pinned("w2") and "first level after pure noise moves" in law.findings()[0]
+    assert "noisiest" not in law.findings()[0]
 
 
 def test_rules_in_the_table(law) -> None:
@@ -202,3 +206,19 @@ def test_resolution_errors(tmp_path) -> None:
         fit_power_law(np.ones(10))
     with pytest.raises(ValueError, match="folder of images"):
         source_images(tmp_path / "nothing.npy")
+
+
+@pytest.mark.parametrize("call,name", [
+    (lambda: simple_diffusion_log_snr_shift("abc", 64), "resolution"),
+    (lambda: simple_diffusion_log_snr_shift([1 + 2j], 64), "resolution"),
+    (lambda: simple_diffusion_log_snr_shift(["64"], 16), "resolution"),
+    (lambda: scene_power_law(8, alpha="x"), "alpha"),
+    (lambda: scene_power_law(8, c=[True]), "c"),
+    (lambda: image_spectra("abc", [4, 8]), "images"),
+    (lambda: image_spectra([np.full((8, 8), "a")], [4, 8]), "images entries"),
+])
+def test_wrong_types_name_the_argument(call, name) -> None:
+    """Audit of 4 December: numpy's "could not convert string to float: 'abc'" named no argument, a string was
+    iterated as images, and ``["64"]`` was read as the number 64."""
+    with pytest.raises((TypeError, ValueError), match=rf"^{re.escape(name)}\b"):
+        call()

@@ -19,6 +19,7 @@
 
 from __future__ import annotations
 
+import math
 from fractions import Fraction
 from typing import Any
 
@@ -184,13 +185,49 @@ def test_ancestral_branch_is_k_diffusions_float64_branch(ks: Any, name: str, sig
     arithmetic (1.19e17 where k-diffusion gives 0.567 for dpm_2_ancestral at alpha_bar = 1e-20); it now evaluates
     k-diffusion's float64 expression, on both sides of the switch (ratios 3e5, 3e6, 3e8, 3e9, 3e149). Within a factor
     ~2 of the switch the decision is the rounding of the particular sigmas (2.126e8 / 3 is not bound in k-diffusion,
-    bound on sigma = exp(-l/2), one ulp away): no point there is tested."""
+    bound on sigma = exp(-l/2), one ulp away): that point is tested on the caller's sigmas below."""
     H_lib = library_output(ks, name, {}, S_PROBE, sigmas, noise=False)[0]
     H = symsched.transfer_function_ve(S_PROBE, sigmas, sampler=name)
     # k-diffusion's own float64 sigma_down = sqrt(sigma_to^2 - sigma_up^2) cancels to ~1e-16 / r^2 relative (1e-5 at
     # r = sigma_to/sigma_from = 3e-6): its digits, not symsched's, limit the agreement; the wrong branch is off by
     # orders of magnitude
     np.testing.assert_allclose(H, H_lib, rtol=1e-3, atol=1e-12)  # (and where H ~ 1e-18 its x + d dt rounds to 0)
+
+
+@pytest.mark.parametrize("name", ["euler", "heun", "dpm_2"])
+@pytest.mark.parametrize("window", [{"s_tmax": 10.0}, {"s_tmax": 10.000000000000002}, {"s_tmin": 10.000000000000002},
+                                    {"s_tmin": 10.000000000000004}])
+def test_churn_window_is_decided_on_the_callers_sigmas(ks: Any, name: str, window: dict) -> None:
+    """Audit of 4 December: k-diffusion's Karras sigma_max of 10 is 10.000000000000002, outside s_tmax = 10, so it
+    does not churn there; symsched decided the window on exp(-l/2) with a 1e-13 slack and churned (7.5 % off at
+    S = 100). With sigmas given it now tests them exactly (both ends included, as k-diffusion's <=)."""
+    sigmas = np.array([10.000000000000002, 4.5, 1.6, 0.5, 0.1])
+    kw = {"s_churn": 40.0, **window}
+    H_lib = library_output(ks, name, kw, S_PROBE, sigmas, noise=False)[0]
+    np.testing.assert_allclose(symsched.transfer_function_ve(S_PROBE, sigmas, sampler=name, **kw), H_lib,
+                               rtol=1e-12, atol=PROBE_ATOL)
+    # the first level's churn decides the result: the other side of the window differs (the test can fail)
+    H_other = symsched.transfer_function_ve(S_PROBE, sigmas, sampler=name, s_churn=40.0, s_tmin=0.0,
+                                            s_tmax=10.0 if "s_tmax" not in window or window["s_tmax"] > 10.0
+                                            else math.inf)
+    assert np.max(np.abs(H_other / H_lib - 1)) > 1e-3
+
+
+@pytest.mark.parametrize("name", ["dpm_2_ancestral", "dpmpp_2s_ancestral", "euler_ancestral"])
+def test_ancestral_branch_at_the_switch_is_decided_on_the_callers_sigmas(ks: Any, name: str) -> None:
+    """2.126e8 -> 3 at eta = 1: float64 leaves get_ancestral_step's min unbound on these sigmas and bound on
+    exp(-l/2), one ulp away; the plan now decides on the caller's sigmas, as k-diffusion does. (k-diffusion's own
+    sigma_down = sqrt(3^2 - sigma_up^2) = 4e-8 keeps ~1e-16 / (4e-8 / 3)^2 ~ 1 % of its digits there; the other
+    branch is off by orders of magnitude.)"""
+    from symsched.symbolic.samplers._kdiffusion import ancestral_binds
+
+    a, b = 2.126e8, 3.0
+    up = math.sqrt(b * b * (a * a - b * b) / (a * a))  # k-diffusion's float64 expression, typed in
+    assert b * b - min(b, up) ** 2 != 0.0 and ancestral_binds(-2 * math.log(a), -2 * math.log(b), 1.0)
+    sigmas = np.array([a, b, 1.0, 0.3])
+    H_lib = library_output(ks, name, {}, S_PROBE, sigmas, noise=False)[0]
+    np.testing.assert_allclose(symsched.transfer_function_ve(S_PROBE, sigmas, sampler=name), H_lib, rtol=2e-2,
+                               atol=1e-12)
 
 
 # ------------------------------------------------------------------------------------------------

@@ -194,3 +194,92 @@ def test_default_schedules_keeps_accepting_a_grid_only_the_optimiser_refuses() -
     assert all(np.all(np.isfinite(v)) and v.shape == (5,) for v in out.values())
     with pytest.raises(ValueError, match="grid"):
         probe.default_schedules(S, 5, names=["optimised-w2"], sampler="ddpm", grid=g)
+
+
+# ---- audit of 4 December -------------------------------------------------------------------
+
+
+def _counting(S, prediction):
+    calls = [0]
+    w = probe.wiener_denoiser(S, prediction=prediction)
+
+    def fn(x, a):
+        calls[0] += 1
+        return w(x, a)
+
+    return probe.Denoiser(fn, prediction, S.shape), calls
+
+
+@pytest.mark.parametrize("sampler,schedules,bad,message", [
+    ("ddim", {"ok": [0.1, 0.5], "tiny": [1e-40, 0.5]}, "tiny", "cannot give x0_hat at alpha_bar_t=1e-40"),
+    ("dpmpp_2m_sde", {"ok": [0.01, 0.1], "short": [0.01]}, "short", "fails with 1 step"),
+])
+def test_probe_schedules_refuses_every_schedule_before_sampling_any(sampler, schedules, bad, message) -> None:
+    """README: "every schedule of probe_schedules is checked before any is sampled"; an epsilon model's first level
+    below 1e-32 and a K that k-diffusion's SDE sampler cannot run were refused only when their turn came, after the
+    schedules before them had been sampled, and without naming the schedule."""
+    S = spectra.power_law((4, 4), alpha=2.0)
+    den, calls = _counting(S, "epsilon")
+    ref = mc.gaussian_field(S, 50, seed=1)
+    with pytest.raises(ValueError, match=rf"^schedules\['{bad}'\].*{message}"):
+        probe.probe_schedules(den, schedules, ref, n_samples=20, seeds=(0, 1), sampler=sampler, progress=False,
+                              metrics=("fd",))
+    assert calls[0] == 0
+
+
+@pytest.mark.parametrize("sampler,levels", [("euler", [0.0, 0.5]), ("dpmpp_2m", [0.0, 0.5]),
+                                            ("dpmpp_2m_sde", [0.1])])
+def test_predicted_spectrum_refuses_what_sample_refuses(sampler, levels) -> None:
+    """predicted_spectrum returned spectra for levels sample() refuses (sigma = inf at alpha_bar = 0 for a VE
+    sampler), so compare() reported predicted metrics of a run that cannot exist."""
+    S = spectra.power_law((4, 4), alpha=2.0)
+    with pytest.raises(ValueError, match="^alpha_bar"):
+        probe.predicted_spectrum(S, levels, sampler=sampler)
+    den = probe.wiener_denoiser(S, prediction="sample")
+    with pytest.raises(ValueError, match="^alpha_bar"):
+        probe.sample(den, levels, shape=S.shape, n_samples=2, seed=0, sampler=sampler)
+
+
+def test_compare_predicts_with_the_samplers_own_options() -> None:
+    """compare() had no options=: samples drawn with euler_ancestral eta=0 were scored against the eta=1 prediction
+    (spectral KL 13.8 for a measured 5.0), and its error for eta= pointed to an options= it did not have."""
+    from kdiffusion_helpers import load_sampling
+
+    load_sampling()
+    S = spectra.power_law((8, 8), alpha=2.0)
+    ab = schedules.standard_schedule("linear-trailing", 6)
+    x = probe.sample(probe.wiener_denoiser(S, prediction="sample"), ab, n_samples=400, seed=0,
+                     sampler="euler_ancestral", options={"eta": 0.0})
+    ref = mc.gaussian_field(S, 400, seed=1)
+    sig = np.sqrt((1 - ab) / ab)
+    kl = {}
+    for eta in (0.0, 1.0):  # KL(data || generated) of the closed form, written out here
+        P = symsched.output_spectrum_ve(S, sig, sampler="euler_ancestral", eta=eta)
+        kl[eta] = float(np.sum(S / P - 1 - np.log(S / P)) / 2)
+    assert kl[1.0] > 2 * kl[0.0]
+    got = probe.compare(x, ref, alpha_bar=ab, spectrum=S, sampler="euler_ancestral", options={"eta": 0.0},
+                        metrics=("spectral_kl",)).predicted
+    assert got["spectral_kl"] == pytest.approx(kl[0.0], rel=1e-10)
+    paired = probe.compare_paired({"a": [x]}, ref, alpha_bar={"a": ab}, spectrum=S, sampler="euler_ancestral",
+                                  options={"eta": 0.0}, metrics=("spectral_kl",))
+    assert paired.comparisons["a"].predicted["spectral_kl"] == pytest.approx(kl[0.0], rel=1e-10)
+
+
+@pytest.mark.parametrize("offset", [1e7, 1e8, -3e9])
+def test_mmd2_does_not_depend_on_where_the_data_lie(offset) -> None:
+    """|x|^2 + |y|^2 - 2 x.y cancelled by the data's offset: MMD² was 3 % off at 1e7 and of the wrong sign at 1e8.
+    The unbiased MMD² is written out here with pairwise differences, which do not cancel."""
+    from scipy.spatial.distance import cdist
+
+    rng = np.random.default_rng(0)
+    X, Y = rng.normal(size=(120, 6)), 1.2 * rng.normal(size=(100, 6))
+    h = 2.0
+
+    def k(a, b):
+        return np.exp(-cdist(a, b, "sqeuclidean") / (2 * h * h))
+
+    kxx, kyy = k(X, X), k(Y, Y)
+    want = ((kxx.sum() - np.trace(kxx)) / (120 * 119) + (kyy.sum() - np.trace(kyy)) / (100 * 99)
+            - 2 * k(X, Y).mean())
+    assert probe.mmd2(X, Y, bandwidths=h) == pytest.approx(want, rel=1e-9)
+    assert probe.mmd2(X + offset, Y + offset, bandwidths=h) == pytest.approx(want, rel=1e-6)

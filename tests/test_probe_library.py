@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import symsched
 from symsched import montecarlo as mc
 from symsched import probe, schedules
 
@@ -152,7 +153,14 @@ def test_a_first_level_beyond_the_brownian_tree_is_refused_up_front(monkeypatch)
         probe.probe_schedules(den, {"fine": [0.1, 0.5], "tiny": [1e-310, 0.5]}, ref, sampler="dpmpp_sde",
                               prediction="sample", n_samples=4, seeds=(0,), progress=False)
     assert not calls  # nothing sampled
-    assert np.all(np.isfinite(probe.predicted_spectrum(S, [1e-310, 0.5], sampler="dpmpp_sde")))
+    # the closed form exists (output_spectrum_ve), but the probe's prediction is of a run sample() refuses: refused
+    # alike (audit of 4 December), with the independent-noise spelling that runs
+    sig = schedules.alpha_bar_to_sigmas([1e-310, 0.5])
+    assert np.all(np.isfinite(symsched.output_spectrum_ve(S, sig, sampler="dpmpp_sde")))
+    with pytest.raises(ValueError, match=r"^alpha_bar\[0\] = 1e-310 "):
+        probe.predicted_spectrum(S, [1e-310, 0.5], sampler="dpmpp_sde")
+    assert np.all(np.isfinite(probe.predicted_spectrum(S, [1e-310, 0.5], sampler="dpmpp_sde",
+                                                       options={"noise_sampler": "independent"})))
     for sampler, ab, opts in (("dpmpp_sde", [1.45e-309, 0.5], None),  # just inside the bound
                               ("dpmpp_sde", [1e-310, 0.5], {"noise_sampler": "independent"}),
                               ("dpmpp_2m_sde", [1e-310, 0.5], None),  # one query, the whole interval

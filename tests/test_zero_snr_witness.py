@@ -155,3 +155,22 @@ def test_export_matches_a_float32_zero_snr_grid_within_the_rescale_margin() -> N
     assert g32[-1] == 0.0 and exact[-1] == 0.0 and not np.array_equal(exact[:-1], g32[:-1])  # float32 vs float64
     out = to_diffusers(exact[::-1], scheduler=s)  # noisiest first: every timestep, 19 .. 0
     assert out == {"timesteps": list(range(19, -1, -1))}
+
+
+@pytest.mark.parametrize("cls,extra", [("DPMSolverMultistepScheduler", {}),
+                                       ("DPMSolverMultistepScheduler", {"algorithm_type": "sde-dpmsolver++"})])
+def test_a_zero_snr_multistep_scheduler_round_trips(cls: str, extra: dict) -> None:
+    """Audit of 4 December: from_diffusers reads the zero-SNR stand-in 2**-24 back from diffusers' float32 sigma
+    4096 as 1/(1 + 2**24), 6e-8 relative below 2**-24, and to_diffusers matched the stand-in only when equal: the
+    round trip of a trailing zero-SNR DPMSolverMultistepScheduler raised "not on the grid (nearest: grid[998])"."""
+    cfg = dict(CONFIG, timestep_spacing="trailing", prediction_type="v_prediction", **extra)
+    sch = getattr(diffusers, cls)(**cfg)
+    sch.set_timesteps(K)
+    info = from_diffusers(sch)
+    assert info.alpha_bar[0] != 2.0**-24 and abs(info.alpha_bar[0] / 2.0**-24 - 1) < 1e-6  # what it reads back
+    kw = to_diffusers(info.alpha_bar, scheduler=getattr(diffusers, cls)(**cfg))
+    want = [int(t) for t in sch.timesteps]
+    assert want[0] == 999 and kw["timesteps"] == want
+    again = getattr(diffusers, cls)(**cfg)
+    again.set_timesteps(**kw)
+    np.testing.assert_array_equal(again.sigmas.numpy(), sch.sigmas.numpy())

@@ -650,7 +650,7 @@ def insight_section(ctx: Context) -> Section:
     results = {div: ctx.data[f"table_{div}"].results for div in _divergences() if f"table_{div}" in ctx.data}
     if not results:
         return Section(lambda: [], lambda: [])
-    md, htm = report_section(ctx.S, results, ctx.out, sampler=ctx.args.sampler)
+    md, htm = report_section(ctx.S, results, ctx.out)
     return Section(lambda: [md], lambda: [htm])
 
 

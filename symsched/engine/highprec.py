@@ -195,12 +195,12 @@ def _mp_steps(x: np.ndarray, coordinate: str, name: str, mod: Any, options: Any,
     """The sampler's plan as mpmath steps ``(fn, levels, step params)`` at the current precision, and the native
     levels (``fn(S, *levels, *params, *step params)`` gives that step's ``(A, B)``)."""
     from .kernels import pinned_step
-    from .program import canonical_levels, undefined_step_error  # the plan sees build_program's log-SNRs
+    from .program import canonical_levels, plan_levels, undefined_step_error  # the plan sees build_program's levels
 
     K = len(x)
     lv = _native_levels(x, coordinate, mod.PROCESS)
     zero = [bool(v == (mpmath.inf if mod.PROCESS == "ve" else (0 if mod.PROCESS == "vp" else 1))) for v in lv]
-    ell = np.asarray(canonical_levels(x, coordinate)[2], dtype=np.float64)
+    ell = plan_levels(x, coordinate, canonical_levels(x, coordinate)[2])
     pnames = tuple(getattr(mod, "PARAMS", {}))
     pv = [mpmath.mpf(params[p]) for p in pnames]
     steps = []

@@ -92,6 +92,18 @@ def canonical_levels(x: Any, coordinate: str) -> tuple[NDArray[Any], NDArray[Any
     return c, s, l
 
 
+def plan_levels(x: Any, coordinate: str, l: NDArray[Any]) -> Any:
+    """The levels a sampler's plan sees: the float64 log-SNR ``l`` (shape (K,)), and with levels given as sigmas
+    the caller's own sigmas beside them (:class:`~symsched.symbolic.plan.PlanLevels`: k-diffusion decides its churn
+    window and ancestral ``min`` on those numbers, which ``exp(-l/2)`` reproduces only to a few ulp)."""
+    ell = np.asarray(l, dtype=np.float64)
+    if coordinate != "sigma":
+        return ell
+    from ..symbolic.plan import PlanLevels
+
+    return PlanLevels(ell.tolist(), np.asarray(x, dtype=np.float64)[: ell.size].tolist())
+
+
 def _modes(idx: Sequence[int], K: int, zero: Sequence[bool]) -> tuple[str, ...]:
     """Slot modes of a step; ``zero[i]``: level i is alpha_bar = 0 (log-SNR -inf)."""
     return tuple("clean" if i == K else ("zero" if zero[i] else "") for i in idx)
@@ -332,7 +344,7 @@ def build_program(name: str, options: Mapping[str, Any], params: Mapping[str, fl
     step_params = tuple(getattr(mod, "STEP_PARAMS", ()))
     arg = {"sigma": "sigmas"}.get(coordinate, coordinate)
     try:
-        plan = mod.plan(K, np.asarray(l[:K], dtype=np.float64), dict(params), **dict(options))
+        plan = mod.plan(K, plan_levels(x, coordinate, l[:K]), dict(params), **dict(options))
     except ValueError as exc:  # the sampler modules speak of alpha_bar: name the levels as the caller gave them
         msg = str(exc)
         if arg != "alpha_bar" and msg.startswith("alpha_bar: "):

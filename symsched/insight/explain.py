@@ -15,6 +15,7 @@ import html
 import json
 import math
 import os
+import re
 import sys
 import time
 from dataclasses import dataclass, field
@@ -126,13 +127,17 @@ def _fit_sentence(div: str, K: int, fit: HeuristicFit) -> str:
     b = fit.best
     if not math.isfinite(b.rms):
         return f"{_NAMES[div]}, K = {K}: no heuristic family produced a valid schedule through these levels."
+    if fit.endpoints == "match" and np.isfinite(fit.log_snr).sum() <= 2:
+        return (f"{_NAMES[div]}, K = {K}: the matched end points are the whole schedule, so every family passes "
+                "through its levels: nothing to tell the families apart.")
     lost = (f"; using it costs {b.lost_text()} of the optimal {_NAMES[div]} objective"
             if math.isfinite(b.relative_loss) or b.loss_is_rounding else "")
     second = fit.fits[1] if len(fit.fits) > 1 and math.isfinite(fit.fits[1].rms) else None
     tail = f" (runner-up: {second.family}, RMS {second.rms:.2g})" if second else ""
     if second and round(second.rms, 12) == round(b.rms, 12):  # equal to rounding: the families' order decides
         tail = f" (tied with {second.family}, RMS {second.rms:.2g}: equal to 1e-12, the first family listed is shown)"
-    return (f"{_NAMES[div]}, K = {K}: best fitted by **{b.family}** ({_fmt_params(b.params)}), RMS "
+    params = f" ({_fmt_params(b.params)})" if b.params else ""
+    return (f"{_NAMES[div]}, K = {K}: best fitted by **{b.family}**{params}, RMS "
             f"{b.rms:.2g} / max {b.max_abs:.2g} in log-SNR{lost}{tail}.")
 
 
@@ -140,6 +145,13 @@ def _md_table(header: list[str], rows: list[list[str]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
     return "\n".join(lines) + "\n"
+
+
+def _html_inline(text: str) -> str:
+    """Markdown text as written here (``**bold**``, ```code```, escaped ``\\|``) as HTML."""
+    out = html.escape(text.replace("\\|", "|"))
+    out = re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", out)
+    return re.sub(r"`([^`]+)`", r"<code>\1</code>", out)
 
 
 def _html_table(markdown: str) -> str:
@@ -151,12 +163,7 @@ def _html_table(markdown: str) -> str:
             continue
         cells = [c.strip() for c in ln.strip().strip("|").split(" | ")]
         tag = "th" if i == 0 else "td"
-        row = []
-        for c in cells:
-            bold = c.startswith("**") and c.endswith("**") and len(c) > 4
-            text = html.escape(c[2:-2] if bold else c)
-            row.append(f"<{tag}>{'<b>' + text + '</b>' if bold else text}</{tag}>")
-        out.append("<tr>" + "".join(row) + "</tr>")
+        out.append("<tr>" + "".join(f"<{tag}>{_html_inline(c)}</{tag}>" for c in cells) + "</tr>")
     out.append("</table>")
     return "\n".join(out)
 
@@ -211,7 +218,7 @@ def explain(
         Resolutions of the power-law resolution law (FFT-grid spectra only; empty to skip).
     images : {"auto", "on", "off"}
         The resolution law of the photographs resized (``"auto"``: when the source is the built-in
-        default or a folder of images).
+        default or a folder of images; ``"on"`` with an array spectrum is a ValueError).
     image_resolutions : sequence of int
         Resolutions for the photographs (at most their smallest side).
     restarts, seed
@@ -231,7 +238,8 @@ def explain(
     Raises
     ------
     ValueError
-        Bad spectrum, steps, divergences, sampler settings or resolutions.
+        Bad spectrum, steps, divergences, sampler settings or resolutions. A square spectrum without a power law
+        to fit (fewer than two positive modes in a channel) skips the power-law resolution law with a note.
 
     Source: docs/model.md §8 (optima), §7.6 (tangent law), §9 (per-step spectra), §10 (resolution rules).
     """
@@ -273,12 +281,20 @@ def explain(
     power = None
     if res_list:
         if S.ndim in (2, 3) and S.shape[0] == S.shape[1]:
-            power = fit_power_law(S)
-            plans["power law"] = _plan(power.at, res_list, main_k, divs, law_ends, 256,
-                                       f"power law fitted to {label}", dict(opt_kw))
+            try:
+                power = fit_power_law(S)
+            except ValueError as exc:  # e.g. fewer than two positive modes: nothing to extrapolate from
+                notes.append(f"The power-law resolution law is skipped: {exc}.")
+            else:
+                plans["power law"] = _plan(power.at, res_list, main_k, divs, law_ends, 256,
+                                           f"power law fitted to {label}", dict(opt_kw))
         else:
             notes.append("The power-law resolution law needs a square FFT-grid spectrum; skipped for this spectrum.")
-    use_images = images == "on" or (images == "auto" and isinstance(spectrum, (str, os.PathLike)) and (
+    from_path = isinstance(spectrum, (str, os.PathLike))
+    if images == "on" and not from_path:
+        raise ValueError("images='on' needs spectrum to be an image folder or 'builtin:natural-patches' (got an "
+                         "array: it has no photographs to resize)")
+    use_images = images == "on" or (images == "auto" and from_path and (
         str(spectrum).startswith("builtin:") or Path(os.fspath(spectrum)).is_dir()))
     if use_images:
         imgs = source_images(spectrum)
@@ -426,7 +442,7 @@ def _document(res: Explanation, slug: dict[str, str]) -> str:
                   f"![fits {dv}](fits_{dv}_K{K}.png)", ""]
     if res.laws:
         lines += ["## The resolution law", "",
-                  "The same scene at d × d pixels, optimal schedules with both end points free; Δℓ is the "
+                  f"The same scene at d × d pixels, optimal schedules with {_law_ends(res.laws)}; Δℓ is the "
                   "optimum's log-SNR minus the base resolution's (mean over the levels; first / last level), "
                   "*shift s* the SD3-style factor exp(−Δℓ/2). Rules: simple diffusion (and SD3's √(m/n)) shift "
                   "log-SNR by −2 log(d/d₀); "
@@ -451,6 +467,15 @@ def _document(res: Explanation, slug: dict[str, str]) -> str:
     return "\n".join(lines)
 
 
+def _law_ends(laws: dict[str, ResolutionLaw]) -> str:
+    """The resolution laws' end points in words: free, or the first pinned at pure noise (flow matching)."""
+    pinned = [law.first_level_pinned(dv) for law in laws.values() for dv in law.sweeps]
+    if all(pinned):
+        return ("the first level pinned at pure noise (alpha_bar = 0) and the rest free; \"first\" below is the "
+                "first level after it")
+    return "both end points free" if not any(pinned) else "their end points free unless pinned at pure noise"
+
+
 def _verdict(laws: dict[str, ResolutionLaw]) -> str:
     """One measured sentence per law and divergence: the optimum's shift per doubling against the rule's."""
     from .resolution import _slope_per_doubling
@@ -464,9 +489,8 @@ def _verdict(laws: dict[str, ResolutionLaw]) -> str:
                 parts.append(f"{law.source}, {_NAMES[dv]}: no shift identified (the data do not determine an "
                              "optimum, see the table's ‡)")
                 continue
-            pinned = bool(np.isneginf(law.sweeps[dv].log_snr(law.steps)[:, 0]).all())
             first = _slope_per_doubling(d, law.base, law.offset_first[dv])
-            where = "first level after pure noise" if pinned else "noisiest level"
+            where = law.first_level_name(dv)
             agree = ("almost no shift" if abs(s) < 0.1 * abs(rule) else
                      "same direction as the rule" if s * rule > 0 else "the opposite direction to the rule")
             parts.append(f"{law.source}, {_NAMES[dv]}: mean {s:+.2f} per doubling ({agree}, {abs(s / rule):.0%} of "
@@ -482,9 +506,7 @@ def _verdict(laws: dict[str, ResolutionLaw]) -> str:
 # ---------------------------------------------------------------------------------------------
 
 
-def report_section(
-    spectrum: Any, results: dict[str, dict[int, Any]], out: Any, *, sampler: str = "ddim",
-) -> tuple[str, str]:
+def report_section(spectrum: Any, results: dict[str, dict[int, Any]], out: Any) -> tuple[str, str]:
     """Write the insight files of ``symsched report`` and return its (Markdown, HTML) section.
 
     ``results[div][K]`` are the report's :class:`~symsched.OptimizeResult` objects. Writes
@@ -494,10 +516,10 @@ def report_section(
 
     Each fit is ``min_x sum_i (l^fam_i(x) - l_i)^2`` in log-SNR with the optimum's end points
     (:func:`fit_heuristics`). ``spectrum``: the spectrum the results were optimised for (any shape);
-    ``results[div][K]`` one result per divergence and K; returns two strings. The per-step spectra use each
-    result's own sampler settings (:attr:`~symsched.OptimizeResult.settings`). Raises ValueError for a bad spectrum
-    or what
-    :func:`fit_heuristics` / :func:`intermediate_spectra` refuse, and OSError when ``out`` cannot be written.
+    ``results[div][K]`` one result per divergence and K; returns two strings. The per-step spectra use that
+    result's own sampler, start and settings (:attr:`~symsched.OptimizeResult.sampler`, ``init``, ``settings``).
+    Raises ValueError for a bad spectrum or what :func:`fit_heuristics` / :func:`intermediate_spectra` refuse,
+    and OSError when ``out`` cannot be written.
     Source: docs/model.md §2, §9.
     """
     from ..plots import save_figure
@@ -509,7 +531,7 @@ def report_section(
           "Which heuristic family each optimised schedule is (least squares in log-SNR, same end points) and "
           "what using it instead costs; then the order in which the optimum generates the frequency bands. "
           "`symsched explain` adds K sweeps, the resolution law and more figures.", ""]
-    body = ["<h2>Spectral insight</h2>", f"<p>{html.escape(md[2])}</p>"]
+    body = ["<h2>Spectral insight</h2>", f"<p>{_html_inline(md[2])}</p>"]
     for dv, by_k in results.items():
         fits = {(0, K): fit_heuristics(r, S) for K, r in sorted(by_k.items())}
         sf = SweepFits(parameter="spectrum", values=["data"], fits=fits)
@@ -520,15 +542,16 @@ def report_section(
         md += [f"**{_NAMES[dv]}** ([`insight_fits_{dv}.tex`](insight_fits_{dv}.tex)):", "", table,
                *[f"- {s}" for s in sentences], ""]
         body += [f"<h3>{_NAMES[dv]}</h3>", _html_table(table),
-                 "<ul>" + "".join(f"<li>{html.escape(s.replace('**', ''))}</li>" for s in sentences) + "</ul>"]
+                 "<ul>" + "".join(f"<li>{_html_inline(s)}</li>" for s in sentences) + "</ul>"]
     dv = "w2" if "w2" in results else next(iter(results))
     ks = sorted(results[dv])
     K = max([k for k in ks if k <= 10] or ks[:1])
-    inter = intermediate_spectra(S, results[dv][K].alpha_bar, sampler=sampler, **results[dv][K].settings)
+    r = results[dv][K]
+    inter = intermediate_spectra(S, r.alpha_bar, sampler=r.sampler, init=r.init, **r.settings)
     save_figure(inter.plot(title=f"per-step spectra of the {_NAMES[dv]}-optimal schedule, K={K}"),
                 outp / "insight_intermediate.png")
     sentence = f"{_NAMES[dv]}-optimal, K = {K}: {_coarse_to_fine(inter)}"
     md += [f"- {sentence}", "", "![per-step spectra](insight_intermediate.png)", ""]
-    body += [f"<p>{html.escape(sentence)}</p>",
+    body += [f"<p>{_html_inline(sentence)}</p>",
              '<img src="insight_intermediate.png" alt="per-step spectra" width="900">']
     return "\n".join(md) + "\n", "\n".join(body) + "\n"

@@ -32,7 +32,7 @@ from numpy.typing import ArrayLike, NDArray
 from scipy.special import expit, log_expit
 
 from .. import schedules as _sch
-from .._validate import MAX_STEPS, as_levels, as_positive, as_positive_int, as_real
+from .._validate import MAX_STEPS, as_levels, as_positive, as_positive_int, as_real, as_real_array
 
 __all__ = [
     "cosine_offset",
@@ -577,7 +577,7 @@ def simple_diffusion_log_snr_shift(resolution: ArrayLike, base_resolution: float
 
     Returns an array of the shape of ``resolution`` (float64). ValueError for non-positive input.
     """
-    d = np.asarray(resolution, dtype=np.float64)
+    d = as_real_array(resolution, "resolution")
     d0 = as_positive(base_resolution, "base_resolution")
     if not np.all(np.isfinite(d)) or np.any(d <= 0):
         raise ValueError("resolution must be positive and finite")

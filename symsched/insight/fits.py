@@ -372,7 +372,8 @@ def fit_heuristics(
     Each fit starts from a few fixed points of the family's shape parameter (deterministic); the
     trust-region reflective solver keeps the parameters in their bounds (e.g. the cosine offset
     ``s >= 0``, parametrised by its angle :math:`\varphi_0 = \tfrac{\pi}{2}\tfrac{s}{1+s}` in
-    :math:`[0, \tfrac{\pi}{2}\tfrac{100}{101}]`, so that ``s = 0`` is reached exactly and ``s`` runs up to 100).
+    :math:`[0, \tfrac{\pi}{2}\tfrac{100}{101}]`, so that ``s = 0`` lies inside the search, reached to the
+    solver's tolerance (about 1e-10), and ``s`` runs up to 100).
     A first level at ``alpha_bar = 0`` (zero terminal SNR, flow t = 1) is kept fixed and the families
     are fitted to the finite levels after it (module docstring); the parameters describe that part
     (e.g. ``sigma_max`` is the sigma of the second level).

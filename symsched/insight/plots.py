@@ -19,6 +19,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .. import schedules as _sch
+from .._validate import as_positive_int
 from ..plots import _figure, _integer_steps, _suptitle, save_figure
 
 __all__ = ["plot_sweep", "plot_fits", "plot_resolution_law", "plot_intermediate", "band_profile"]
@@ -105,7 +106,8 @@ def plot_fits(fit: Any, *, n_families: int = 4, title: Optional[str] = None, pat
     Parameters
     ----------
     fit : HeuristicFit
-    n_families : int
+    n_families : int, at least 1
+        How many of the best families to draw.
     title : str, optional
     path : path-like, optional
 
@@ -117,11 +119,12 @@ def plot_fits(fit: Any, *, n_families: int = 4, title: Optional[str] = None, pat
     one family is drawn, unless none produced a valid schedule). Raises only ValueError, TypeError or OSError for ``path`` as
     :func:`symsched.plots.save_figure`. Source: docs/model.md §2; :mod:`symsched.insight.fits`.
     """
+    n_best = as_positive_int(n_families, "n_families")
     fig, ax = _figure(1, 2, width=5.2, height=4.0)
     K = fit.log_snr.size
     x = np.arange(1, K + 1)
     ax[0, 0].plot(x, fit.log_snr, color="black", lw=2.4, marker="o", ms=4, label="optimum", zorder=5)
-    for f in [g for g in fit.fits if math.isfinite(g.rms)][: max(int(n_families), 1)]:  # failed fits: no levels
+    for f in [g for g in fit.fits if math.isfinite(g.rms)][:n_best]:  # failed fits: no levels
         lab = f"{f.family} (RMS {f.rms:.2g})"
         ax[0, 0].plot(x, f.log_snr, lw=1.3, marker=".", label=lab)
         with np.errstate(invalid="ignore"):  # a fixed alpha_bar = 0 first level: -inf on both, residual 0

@@ -31,7 +31,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from .. import spectra as _spectra
 from .._validate import (
-    as_bool, as_positive, as_positive_int, as_spectrum, check_choice, is_sequence, numpy_error_defaults,
+    as_bool, as_positive, as_positive_int, as_real_array, as_spectrum, check_choice, is_sequence, numpy_error_defaults,
 )
 from ..api import DIVERGENCES
 from .families import FLUX_DEFAULTS, flux_mu, simple_diffusion_log_snr_shift
@@ -89,8 +89,8 @@ def scene_power_law(
     """
     d = as_positive_int(resolution, "resolution")
     d0 = as_positive_int(base_resolution, "base_resolution")
-    a = np.atleast_1d(np.asarray(alpha, dtype=np.float64))
-    cc = np.atleast_1d(np.asarray(c, dtype=np.float64))
+    a = np.atleast_1d(as_real_array(alpha, "alpha"))
+    cc = np.atleast_1d(as_real_array(c, "c"))
     if a.ndim != 1 or cc.ndim != 1 or a.size != cc.size:
         raise ValueError(f"alpha and c must be numbers or 1-D sequences of equal length (got {a.shape}, {cc.shape})")
     chans = [_spectra.power_law((d, d), alpha=float(ai), c=as_positive(ci, "c") * (d / d0) ** (2.0 - ai))
@@ -206,7 +206,10 @@ def image_spectra(images: Sequence[ArrayLike], resolutions: Iterable[int]) -> di
     from skimage.transform import resize
 
     ds = _resolutions(resolutions)
-    imgs = [np.asarray(im, dtype=np.float64) for im in images]
+    if not is_sequence(images):
+        raise TypeError(f"images must be a sequence of (H, W) or (H, W, C) arrays (got {type(images).__name__}); "
+                        "a folder or 'builtin:natural-patches' goes through source_images first")
+    imgs = [as_real_array(im, "images entries") for im in images]
     if not imgs:
         raise ValueError("images must not be empty")
     imgs = [im[..., None] if im.ndim == 2 else im for im in imgs]
@@ -294,6 +297,15 @@ class ResolutionLaw:
         own or the base's; see :attr:`undetermined`)."""
         hits = self.undetermined.get(divergence, [False] * len(self.resolutions))
         return [bool(h or hits[0]) for h in hits]
+
+    def first_level_pinned(self, divergence: str) -> bool:
+        """Whether the optimum's first level is alpha_bar = 0 (log-SNR -inf: flow matching, zero terminal SNR) at
+        every resolution: the offsets' "first" level is then the first level after pure noise."""
+        return bool(np.isneginf(self.sweeps[divergence].log_snr(self.steps)[:, 0]).all())
+
+    def first_level_name(self, divergence: str) -> str:
+        """"first level after pure noise" or "noisiest level" (:meth:`first_level_pinned`)."""
+        return "first level after pure noise" if self.first_level_pinned(divergence) else "noisiest level"
 
     def rule_slope(self, rule: str) -> float:
         """Per-doubling slope of a rule over the same resolutions."""
@@ -389,7 +401,7 @@ class ResolutionLaw:
                 continue
             out.append(
                 f"{name}: the optimum moves {_pm(s)} log-SNR per doubling on average ({100 * ratio:.0f} % of simple "
-                f"diffusion's {_pm(rule)}); its noisiest level moves {_pm(first)}, its last level {_pm(last)}."
+                f"diffusion's {_pm(rule)}); its {self.first_level_name(dv)} moves {_pm(first)}, its last level {_pm(last)}."
             )
         return out
 

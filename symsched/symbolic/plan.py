@@ -22,13 +22,40 @@ cache never imports SymPy.
 
 from __future__ import annotations
 
+import math
 from typing import Any, Mapping, Optional, Sequence
 
-__all__ = ["PlanStep", "default_plan", "step"]
+__all__ = ["PlanLevels", "PlanStep", "default_plan", "level_sigma", "step"]
 
 #: One step of a plan: (kind, level indices of the kind's slots in 0..K, per-step parameter values).
 #: Index K is the clean level that follows the K schedule levels (sigma = 0, alpha_bar = 1, t = 0).
 PlanStep = tuple[str, tuple[int, ...], Mapping[str, float]]
+
+
+class PlanLevels(tuple):
+    """The log-SNR levels of a plan call (floats, noisiest first) and, when the caller gave the schedule as sigmas
+    (``output_spectrum_ve``), those ``sigmas`` themselves: k-diffusion takes its churn window
+    (``s_tmin <= sigmas[i] <= s_tmax``) and its ancestral ``min`` on its own float64 sigmas, which
+    ``exp(-l/2)`` reproduces only to a few ulp (a Karras sigma of 10.000000000000002 lies outside ``s_tmax = 10``)."""
+
+    sigmas: Optional[tuple[float, ...]]
+
+    def __new__(cls, log_snr: Sequence[float], sigmas: Optional[Sequence[float]] = None) -> "PlanLevels":
+        obj = super().__new__(cls, (float(v) for v in log_snr))
+        obj.sigmas = None if sigmas is None else tuple(float(v) for v in sigmas)
+        if obj.sigmas is not None and len(obj.sigmas) != len(obj):
+            raise ValueError(f"sigmas must have one entry per level ({len(obj)}; got {len(obj.sigmas)})")
+        return obj
+
+
+def level_sigma(levels: Sequence[float], i: int) -> float:
+    """sigma of level ``i`` of a plan call: the caller's own (:class:`PlanLevels`), else ``exp(-l/2)`` of its log-SNR
+    (inf at l = -inf, 0 at l = +inf)."""
+    sigmas = getattr(levels, "sigmas", None)
+    if sigmas is not None:
+        return sigmas[i]
+    l = float(levels[i])
+    return math.exp(-0.5 * l) if math.isfinite(l) else (math.inf if l < 0 else 0.0)
 
 
 def step(kind: str, *indices: int, **params: float) -> PlanStep:

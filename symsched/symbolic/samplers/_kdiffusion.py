@@ -5,7 +5,8 @@ and parameters, which branch of k-diffusion's control flow a step takes; the ``s
 write k-diffusion's helpers (``to_d``, ``get_ancestral_step``, churn) in SymPy.
 
 Levels reach a plan as float64 log-SNR ``l = -2 log sigma`` (``-inf`` for sigma = inf), noisiest
-first; index ``K`` is the clean level sigma = 0.
+first, with the caller's own sigmas when it gave sigmas (:class:`~symsched.symbolic.plan.PlanLevels`);
+index ``K`` is the clean level sigma = 0.
 """
 
 from __future__ import annotations
@@ -13,11 +14,14 @@ from __future__ import annotations
 import math
 from typing import Any, Mapping, Optional, Sequence
 
+from ..plan import level_sigma
+
 __all__ = [
     "CHURN_PARAMS",
     "CHURN_BOUNDS",
     "churn_gammas",
     "ancestral_binds",
+    "level_binds",
     "param_values",
     "sym_to_d",
     "sym_ancestral_step",
@@ -31,9 +35,10 @@ CHURN_PARAMS = {"s_churn": 0.0, "s_tmin": 0.0, "s_tmax": float("inf"), "s_noise"
 CHURN_BOUNDS = {"s_churn": (0.0, float("inf")), "s_tmin": (0.0, float("inf")), "s_tmax": (0.0, float("inf")),
                 "s_noise": (0.0, float("inf"))}
 
-#: Relative slack of the churn window test s_tmin <= sigma_i <= s_tmax: the plan sees sigma_i through
-#: its float64 log-SNR, a few ulp away from the caller's sigma, so a level equal to s_tmin or s_tmax
-#: (k-diffusion includes both ends) is still counted as inside.
+#: Relative slack of the churn window test s_tmin <= sigma_i <= s_tmax where the plan sees sigma_i only through
+#: its float64 log-SNR (levels given as alpha_bar or log-SNR), a few ulp away from the sigma: a level equal to
+#: s_tmin or s_tmax (k-diffusion includes both ends) is still counted as inside. Sigmas given as such
+#: (:class:`~symsched.symbolic.plan.PlanLevels`) are tested exactly, as k-diffusion tests them.
 _WINDOW_RTOL = 1e-13
 
 
@@ -42,11 +47,6 @@ def param_values(defaults: Mapping[str, float], params: Optional[Mapping[str, An
     out = {k: float(v) for k, v in defaults.items()}
     out.update({k: float(v) for k, v in dict(params or {}).items()})
     return out
-
-
-def _sigma(l: float) -> float:
-    """sigma = exp(-l/2) from the log-SNR (inf at l = -inf, 0 at l = +inf)."""
-    return math.exp(-0.5 * l) if math.isfinite(l) else (math.inf if l < 0 else 0.0)
 
 
 def churn_gammas(K: int, levels: Optional[Sequence[float]], prm: Mapping[str, float]) -> list[float]:
@@ -62,15 +62,24 @@ def churn_gammas(K: int, levels: Optional[Sequence[float]], prm: Mapping[str, fl
         return [0.0] * K
     gamma = min(s_churn / K, math.sqrt(2.0) - 1.0)
     lo, hi = prm.get("s_tmin", 0.0), prm.get("s_tmax", math.inf)
+    rtol = 0.0 if getattr(levels, "sigmas", None) is not None else _WINDOW_RTOL
     out = []
-    for l in levels:
-        sig = _sigma(float(l))
-        inside = lo * (1 - _WINDOW_RTOL) <= sig <= hi * (1 + _WINDOW_RTOL)
+    for i in range(len(levels)):
+        sig = level_sigma(levels, i)
+        inside = lo * (1 - rtol) <= sig <= hi * (1 + rtol)
         out.append(gamma if inside else 0.0)
     return out
 
 
-def ancestral_binds(l_from: float, l_to: float, eta: float) -> bool:
+def level_binds(levels: Sequence[float], i: int, j: int, eta: float) -> bool:
+    """:func:`ancestral_binds` from level ``i`` to level ``j`` of a plan call, on the caller's own sigmas when it gave
+    them (:class:`~symsched.symbolic.plan.PlanLevels`)."""
+    return ancestral_binds(float(levels[i]), float(levels[j]), eta,
+                           s_from=level_sigma(levels, i), s_to=level_sigma(levels, j))
+
+
+def ancestral_binds(l_from: float, l_to: float, eta: float, *, s_from: Optional[float] = None,
+                    s_to: Optional[float] = None) -> bool:
     """True when k-diffusion's ``get_ancestral_step`` gives sigma_down = 0 (its min picks sigma_to, sigma_up = sigma_to),
     the branch its samplers take on ``sigma_down == 0``, decided as k-diffusion decides it, in float64 on the sigmas
     ``exp(-l/2)``:
@@ -81,8 +90,9 @@ def ancestral_binds(l_from: float, l_to: float, eta: float) -> bool:
     In exact arithmetic the min binds only for eta > 1; in float64 it binds at eta = 1 too once
     sigma_from/sigma_to > ~1e8 (1 - r^2 rounds to 1), and there the library runs the Euler branch: so does symsched
     (the other branch's output grows as sigma_from^2 for dpm_2_ancestral). Within a factor ~2 of that switch the
-    decision is the rounding of the particular sigmas, and ``exp(-l/2)`` may be an ulp from the caller's sigma: there
-    symsched and k-diffusion can take different branches (2.126e8 / 3). A level sigma_from = inf (l_from = -inf) is
+    decision is the rounding of the particular sigmas: ``s_from`` / ``s_to`` are the caller's own sigmas when it gave
+    them (:func:`level_binds`), decided exactly as k-diffusion decides; from ``exp(-l/2)`` (levels given as alpha_bar
+    or log-SNR), an ulp away, the branch there can differ (2.126e8 / 3). A level sigma_from = inf (l_from = -inf) is
     the limit of that decision: binding for eta >= 1. Below sigma_to ~ 1.5e-154 (sigma_to^2 leaves the normal range,
     k-diffusion's sigma_up rounds to 0), it is decided in exact arithmetic; where only sigma_to^2 (sigma_from^2 -
     sigma_to^2) underflows, it binds where float64 or exact arithmetic binds (the float64 decision would leave sigma_up =
@@ -95,9 +105,9 @@ def ancestral_binds(l_from: float, l_to: float, eta: float) -> bool:
         return False
     if not math.isfinite(l_from):
         return eta >= 1.0
-    s_to = math.exp(-0.5 * float(l_to))
+    s_to = math.exp(-0.5 * float(l_to)) if s_to is None else float(s_to)
     try:  # Python floats are IEEE doubles: products overflow to inf, underflow to 0, as in torch's float64
-        s_from = math.exp(-0.5 * float(l_from))
+        s_from = math.exp(-0.5 * float(l_from)) if s_from is None else float(s_from)
         numerator = s_to * s_to * (s_from * s_from - s_to * s_to)
         up = float(eta) * math.sqrt(numerator / (s_from * s_from))
     except (OverflowError, ZeroDivisionError):  # where IEEE arithmetic gives inf/inf or 0/0 = NaN

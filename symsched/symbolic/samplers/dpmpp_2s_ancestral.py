@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..plan import PlanStep, step
-from ._kdiffusion import ancestral_binds, param_values
+from ._kdiffusion import level_binds, param_values
 
 PROCESS = "ve"
 ENTRIES = (("x", "sample"),)
@@ -26,7 +26,7 @@ def plan(K: int, levels: Any = None, params: Any = None, **options: Any) -> list
     prm = param_values(PARAMS, params)
     out = []
     for i in range(K):
-        bound = i == K - 1 or (levels is not None and ancestral_binds(levels[i], levels[i + 1], prm["eta"]))
+        bound = i == K - 1 or (levels is not None and level_binds(levels, i, i + 1, prm["eta"]))
         out.append(step("to_zero" if bound else "step", i, i + 1))
     return out
 

@@ -16,7 +16,7 @@ with ``noise_sampler=default_noise_sampler(x)`` (independent z_1, z_2).
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Optional
 
 from ..plan import PlanStep, step
 from ._kdiffusion import ancestral_binds, param_values
@@ -36,6 +36,17 @@ OPTIONS = {"noise_sampler": ("brownian_tree", "independent")}
 ZERO_LIMIT_BY_VALUE = True
 
 
+def _step_sigmas(levels: Any, i: int, r: float) -> tuple[Optional[float], Optional[float], Optional[float]]:
+    """The sigmas k-diffusion's step i decides its two ``get_ancestral_step`` calls on, from the caller's own sigmas
+    (:class:`~symsched.symbolic.plan.PlanLevels`): ``sigma_fn(t)``, ``sigma_fn(t + r h)``, ``sigma_fn(t_next)`` with
+    ``t = -log sigma``, ``sigma_fn(t) = exp(-t)``, as ``sample_dpmpp_sde`` computes them; else None (from the log-SNR)."""
+    sigmas = getattr(levels, "sigmas", None)
+    if sigmas is None or not 0.0 < sigmas[i] < math.inf or not sigmas[i + 1] > 0.0:
+        return None, None, None
+    t, t_next = -math.log(sigmas[i]), -math.log(sigmas[i + 1])
+    return math.exp(-t), math.exp(-(t + (t_next - t) * r)), math.exp(-t_next)
+
+
 def plan(K: int, levels: Any = None, params: Any = None, **options: Any) -> list[PlanStep]:
     """Which of get_ancestral_step's two mins bind (only for eta > 1); Euler on the step to sigma = 0."""
     prm = param_values(PARAMS, params)
@@ -48,9 +59,10 @@ def plan(K: int, levels: Any = None, params: Any = None, **options: Any) -> list
         if levels is not None:
             l_i, l_n = float(levels[i]), float(levels[i + 1])
             l_s = l_n if not math.isfinite(l_i) else l_i + prm["r"] * (l_n - l_i)  # sigma_s = sigma_i^(1-r) sigma_{i+1}^r
-            if ancestral_binds(l_i, l_s, prm["eta"]):
+            s_i, s_s, s_n = _step_sigmas(levels, i, prm["r"])
+            if ancestral_binds(l_i, l_s, prm["eta"], s_from=s_i, s_to=s_s):
                 kind = "bound"
-            elif ancestral_binds(l_i, l_n, prm["eta"]):
+            elif ancestral_binds(l_i, l_n, prm["eta"], s_from=s_i, s_to=s_n):
                 kind = "bound_second"
         out.append(step(kind, i, i + 1))
     return out
