@@ -30,8 +30,8 @@ def _umask() -> int:
     return mask
 
 
-def _check_target(path: Path) -> Optional[int]:
-    """Refuse a target that cannot be a file; return the mode of an existing regular file (else None)."""
+def _check_target(path: Path) -> Optional[os.stat_result]:
+    """Refuse a target that cannot be a file; return the status of an existing regular file (else None)."""
     if path.name in ("", ".", ".."):
         raise IsADirectoryError(errno.EISDIR, "is a directory, not a file", str(path))
     try:
@@ -44,7 +44,7 @@ def _check_target(path: Path) -> Optional[int]:
         if stat.S_ISDIR(st.st_mode):
             raise IsADirectoryError(errno.EISDIR, "is a directory, not a file", str(path))
         if stat.S_ISREG(st.st_mode):
-            return stat.S_IMODE(st.st_mode)
+            return st
         raise OSError(errno.EINVAL, "exists and is not a regular file", str(path))
     for parent in path.parents:  # the nearest existing ancestor must be a directory
         if parent.exists():
@@ -136,12 +136,29 @@ def _probe(directory: Path, path: Path) -> None:
     os.unlink(tmp)
 
 
+def _take_over(new: PathLike, old: Optional[os.stat_result], mode: Optional[int] = None) -> None:
+    """Give the file ``new``, about to replace a file of status ``old`` (None: no file), that file's permissions: its
+    mode, and (best effort: always as root, the group when the writer belongs to it) its owner and group, so that
+    whoever could read the old file reads the new one. ``mode`` overrides the mode; without ``old`` the file keeps
+    ``0666 & ~umask`` (or ``mode``)."""
+    if old is not None:
+        if os.geteuid() == 0 and old.st_uid != os.geteuid():
+            with contextlib.suppress(OSError):
+                os.chown(new, old.st_uid, -1)
+        if old.st_gid != os.stat(new).st_gid:
+            with contextlib.suppress(OSError):
+                os.chown(new, -1, old.st_gid)
+    # (after chown, which may clear set-id bits)
+    os.chmod(new, mode if mode is not None else stat.S_IMODE(old.st_mode) if old is not None else 0o666 & ~_umask())
+
+
 def atomic_write(path: PathLike, writer: Callable[[str], None], *, suffix: str = "",
                  mode: Optional[int] = None, follow_symlinks: bool = True) -> Path:
     """Call ``writer(tmp_path)`` and rename the temporary file onto ``path`` (atomic on POSIX).
 
     The file gets ``mode`` if given, else the mode of the file it replaces (a 0600 file stays
-    0600), else the usual ``0666 & ~umask``. Missing parent directories are created. A ``path`` that is a
+    0600) and, as far as the writer may set them, its owner and group (:func:`_take_over`), else the usual
+    ``0666 & ~umask``. Missing parent directories are created. A ``path`` that is a
     symbolic link is written through: the file it names is replaced (as its mode is the one kept), the link stays;
     with ``follow_symlinks=False`` (the caches: a planted link must not redirect a write) the link is replaced.
     """
@@ -150,8 +167,7 @@ def atomic_write(path: PathLike, writer: Callable[[str], None], *, suffix: str =
     path = Path(path)
     if follow_symlinks and path.is_symlink():
         path = Path(os.path.realpath(path))
-    old_mode = _check_target(path)
-    final_mode = mode if mode is not None else old_mode if old_mode is not None else 0o666 & ~_umask()
+    old = _check_target(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -161,7 +177,10 @@ def atomic_write(path: PathLike, writer: Callable[[str], None], *, suffix: str =
     try:
         os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
         writer(tmp)
-        os.chmod(tmp, final_mode)
+        if mode is not None:  # (the caches: their own mode, never another owner's group)
+            os.chmod(tmp, mode)
+        else:
+            _take_over(tmp, old)
         os.replace(tmp, path)
     except BaseException as exc:
         if not (isinstance(exc, FileExistsError) and exc.filename == tmp):  # never remove another's file
@@ -349,8 +368,8 @@ def check_kind(out: Path, target: Path, folder: bool, what: str = "the command")
                          "it or choose another --out (nothing was written)")
 
 
-def _publish_plan(stage: Path, out: Path, what: str) -> list[tuple[Path, Path, Optional[int]]]:
-    """Every move of the finished output onto an existing ``out``: ``(staged file, target, mode of the file it
+def _publish_plan(stage: Path, out: Path, what: str) -> list[tuple[Path, Path, Optional[os.stat_result]]]:
+    """Every move of the finished output onto an existing ``out``: ``(staged file, target, status of the file it
     replaces or None)``, checked before anything moves (:func:`check_kind`, and each target must be replaceable):
     a failed publish leaves ``out`` as it was."""
     moves = []
@@ -369,7 +388,7 @@ def _publish_plan(stage: Path, out: Path, what: str) -> list[tuple[Path, Path, O
 
 def publish(stage: Path, out: Path, what: str = "the command") -> None:
     """Move a finished output from ``stage`` onto ``out``: one rename when ``out`` does not exist, else file by
-    file (each an atomic ``os.replace`` that keeps the mode of the file it replaces, as :func:`atomic_write`
+    file (each an atomic ``os.replace`` that keeps the permissions of the file it replaces, as :func:`atomic_write`
     does; files of an earlier output that this one does not write are kept)."""
     import shutil
 
@@ -379,10 +398,10 @@ def publish(stage: Path, out: Path, what: str = "the command") -> None:
         if not out.exists():
             os.replace(stage, out)
             return
-        for source, target, old_mode in _publish_plan(stage, out, what):
+        for source, target, old in _publish_plan(stage, out, what):
             target.parent.mkdir(parents=True, exist_ok=True)
-            if old_mode is not None:  # a 0600 file stays 0600
-                os.chmod(source, old_mode)
+            if old is not None:  # a 0600 file stays 0600 (and keeps its group)
+                _take_over(source, old)
             os.replace(source, target)
     except OSError as exc:
         raise _naming_target(exc, stage, out) from None

@@ -788,13 +788,19 @@ def _fmt(x: float) -> str:
     return f"{x:.6g}" if math.isfinite(x) else str(x)
 
 
+def _level_text(ab: float) -> str:
+    """A level in 4 digits, or all the digits it takes not to read as 0 or 1 (0.999996 is not "1")."""
+    short = f"{ab:.4g}"
+    return short if float(short) not in (0.0, 1.0) or ab in (0.0, 1.0) else repr(float(ab))
+
+
 def _constraint_text(endpoints: tuple[Optional[float], Optional[float]], on_grid: bool) -> str:
     first, last = endpoints
     parts = []
     if first is not None:
-        parts.append(f"first level alpha_bar = {first:.4g}")
+        parts.append(f"first level alpha_bar = {_level_text(first)}")
     if last is not None:
-        parts.append(f"last level alpha_bar = {last:.4g}")
+        parts.append(f"last level alpha_bar = {_level_text(last)}")
     if on_grid:
         parts.append("levels on the training grid")
     return ", ".join(parts) if parts else "none"

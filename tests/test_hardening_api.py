@@ -272,6 +272,40 @@ def test_overwriting_keeps_the_mode(tmp_path) -> None:
         assert stat.S_IMODE(os.stat(target).st_mode) == mode
 
 
+def _other_group() -> int:
+    """A group the writer may give its files other than its own (any as root), else skip."""
+    mine = os.getegid()
+    if os.geteuid() == 0:
+        return 1 if mine != 1 else 2
+    others = [g for g in os.getgroups() if g != mine]
+    if not others:
+        pytest.skip("the writer belongs to no second group to test with")
+    return others[0]
+
+
+def test_overwriting_keeps_the_group(tmp_path) -> None:
+    """Audit of 4 December: a 0640 file of group g became the writer's group after an overwrite, so members of g
+    lost read access (the mode alone was kept). atomic_write and the folder publish keep the group too."""
+    gid = _other_group()
+    target = tmp_path / "g.json"
+    target.write_text("{}")
+    os.chown(target, -1, gid)
+    os.chmod(target, 0o640)
+    _io.atomic_write_json(target, {"a": 1})
+    st = os.stat(target)
+    assert (st.st_gid, stat.S_IMODE(st.st_mode)) == (gid, 0o640) and target.read_text().strip().startswith("{")
+    out, stage = tmp_path / "out", tmp_path / "stage"
+    out.mkdir()
+    stage.mkdir()
+    (out / "summary.md").write_text("old")
+    os.chown(out / "summary.md", -1, gid)
+    os.chmod(out / "summary.md", 0o640)
+    (stage / "summary.md").write_text("new")
+    _io.publish(stage, out)
+    st = os.stat(out / "summary.md")
+    assert (st.st_gid, stat.S_IMODE(st.st_mode)) == (gid, 0o640) and (out / "summary.md").read_text() == "new"
+
+
 def test_json_files_are_strict_json_and_keep_the_mode(tmp_path) -> None:
     """A first level at pure noise has log-SNR -inf: the file says "-inf" (RFC 8259 has no Infinity)."""
     import json

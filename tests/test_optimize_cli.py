@@ -447,6 +447,9 @@ def test_the_diffusers_export_runs_the_optimised_sampler_settings(tmp_path, smal
     P_opt = symsched.output_spectrum(S, np.array(doc["alpha_bar"]), sampler=sampler, **settings)
     np.testing.assert_allclose(info.output_spectrum(S), P_opt, rtol=1e-4)
     assert info.final_noise_variance <= 1e-20 and not any("what it runs" in n for n in doc["notes"])
+    if doc["scheduler"] == "DPMSolverMultistepScheduler":  # "sigmas": what the scheduler runs (audit of 4 December:
+        # with sigma_min the file listed a last sigma 0 the scheduler never reaches)
+        np.testing.assert_allclose(doc["sigmas"], sched.sigmas.double().numpy(), rtol=1e-4)  # (float32 sigmas)
     if "beta" in extra or "final_sigmas_type=sigma_min" in extra:  # the last level had to be timestep 0
         assert sched.timesteps.numpy()[-1] == 0 or "sigma_min" in str(extra)
         assert "the last level is fixed at timestep 0" in capsys.readouterr().out
@@ -716,3 +719,72 @@ def test_optimize_notes_an_all_zero_spectrum_from_the_results_flag(tmp_path, cap
     _optimise(tmp_path, path, "z.json", "--steps", "3")
     out = capsys.readouterr().out
     assert ("note: every mode of the spectrum is 0, which sampler 'ddim' reproduces exactly" in out) is noted
+
+
+# ---- audit of 4 December -------------------------------------------------------------------
+
+
+def test_a_flow_matching_sampler_implies_flow(tmp_path, small_spectrum, capsys) -> None:
+    """optimize --sampler flow_match_euler without --flow pinned the first level at the DDPM grid's noisiest level
+    (t = 0.9937), compared with no flow schedule and accepted --grid; report and explain treat the sampler as flow
+    matching. The sampler now implies --flow."""
+    path, _ = small_spectrum
+    doc, _ = _optimise(tmp_path, path, "f.json", "--sampler", "flow_match_euler")
+    assert doc["alpha_bar"][0] == 0.0 and doc["flow_t"][0] == 1.0 and "flow-uniform" in doc["baseline_table"]
+    assert main(["optimize", "--spectrum", str(path), "--steps", "3", "--sampler", "flow_match_heun", "--grid", "1000",
+                 "--no-progress", "--out", str(tmp_path / "g.json")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--sampler flow_match_heun takes no --grid" in err[0]
+
+
+@pytest.mark.parametrize("extra", [["--endpoints", "default"], ["--endpoints", "0,none"]])
+def test_grid_betas_reach_the_grid_the_diffusers_export_picks(tmp_path, small_spectrum, capsys, extra) -> None:
+    """--format diffusers picks a 1000-step grid for samplers that need timesteps; it dropped an explicit
+    --grid-betas scaled_linear and said "(--grid 1000)", which with those betas is another grid."""
+    path, _ = small_spectrum
+    doc, _ = _optimise(tmp_path, path, "d.json", "--sampler", "ddpm", "--grid-betas", "scaled_linear", "--format",
+                       "diffusers", *extra)
+    grid = symsched.schedules.training_grid("scaled_linear", rescale_zero_snr=extra[-1] == "0,none")
+    np.testing.assert_allclose(doc["alpha_bar"], grid[doc["timesteps"]], rtol=1e-12)
+    assert doc["config"]["beta_schedule"] == "scaled_linear"
+    assert "using the 1000-step scaled_linear DDPM grid" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("extra,match", [
+    (["--grid-betas", "cosine"], "--grid-betas cosine applies only with an integer --grid T"),
+    (["--grid-betas", "cosine", "--grid", "G.npy"], "--grid-betas cosine applies to an integer --grid T, not to"),
+])
+def test_grid_betas_never_silently_unused(tmp_path, small_spectrum, capsys, extra, match) -> None:
+    path, _ = small_spectrum
+    np.save(tmp_path / "G.npy", symsched.schedules.training_grid("linear"))
+    extra = [str(tmp_path / e) if e.endswith(".npy") else e for e in extra]
+    assert main(["optimize", "--spectrum", str(path), "--steps", "3", "--no-progress", "--out",
+                 str(tmp_path / "o.json"), *extra]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and match in err[0]
+
+
+def test_the_constraint_text_never_rounds_a_level_to_0_or_1() -> None:
+    """"last level alpha_bar = 1" for a fixed 0.999996000016, which --endpoints itself refuses as outside (0, 1)."""
+    from symsched.optimize import _constraint_text
+
+    assert _constraint_text((1.5e-4, 0.999996000016), False) == ("first level alpha_bar = 0.00015, last level "
+                                                                 "alpha_bar = 0.999996000016")
+    assert _constraint_text((0.0, 0.5), True) == "first level alpha_bar = 0, last level alpha_bar = 0.5, levels on " \
+                                                 "the training grid"
+
+
+def test_a_k_diffusion_export_at_the_default_first_level_says_where_it_comes_from(tmp_path, small_spectrum) -> None:
+    """The k-diffusion export started at sigma 157 (the default DDPM grid's top) without a word; an EDM model
+    (sigma_max = 80) needs its own first level."""
+    path, _ = small_spectrum
+    _optimise(tmp_path, path, "k.json", "--sampler", "dpmpp_2m", "--format", "k-diffusion")
+    doc = json.loads((tmp_path / "k.json").read_text())
+    top = np.sqrt((1 - sch.training_grid("linear")[-1]) / sch.training_grid("linear")[-1])
+    assert doc["sigmas"][0] == pytest.approx(top, rel=1e-12)
+    assert any(n.startswith(f"the first sigma {top:.4g} is the noisiest level") and "--endpoints 0.000156226,none" in n
+               for n in doc["notes"])
+    _optimise(tmp_path, path, "e.json", "--sampler", "dpmpp_2m", "--format", "k-diffusion", "--endpoints",
+              f"{1 / (1 + 80.0 ** 2)!r},none")
+    doc = json.loads((tmp_path / "e.json").read_text())
+    assert doc["sigmas"][0] == pytest.approx(80.0, rel=1e-12) and not any("first sigma" in n for n in doc["notes"])

@@ -121,12 +121,16 @@ def add_sampler_arguments(p: argparse.ArgumentParser, *, sampler_help: str, flow
 
 def resolve_sampler(args: argparse.Namespace) -> str:
     """``--sampler`` as run: given, or ``flow_match_euler`` with ``--flow`` and ``ddim`` without (set on ``args``);
-    ValueError for ``--flow`` with a sampler that is not flow matching."""
+    ValueError for ``--flow`` with a sampler that is not flow matching. A flow-matching ``--sampler`` implies
+    ``--flow`` (set on ``args``): every command then treats the model as one (its schedules start at t = 1)."""
+    from ..symbolic.samplers import FLOW_SAMPLERS
+
     if args.sampler is None:
         args.sampler = "flow_match_euler" if args.flow else "ddim"
-    elif args.flow and not args.sampler.startswith("flow_match"):
+    elif args.flow and args.sampler not in FLOW_SAMPLERS:
         raise ValueError("--flow runs a flow-matching sampler (flow_match_euler, flow_match_heun), not "
                          f"{args.sampler!r}")
+    args.flow = args.sampler in FLOW_SAMPLERS
     return args.sampler
 
 

@@ -41,7 +41,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "--eta/--option say otherwise); VE samplers are optimised over the same levels and exported as sigmas",
         flow_help="flow matching (x_t = (1-t) x0 + t eps, SD3/Flux): the first level is pure noise t = 1 "
         "(alpha_bar = 0), sampler flow_match_euler, compared with the uniform, SD3 (shift 3) and "
-        "resolution-shifted schedules, exported as FlowMatchEulerDiscreteScheduler sigmas")
+        "resolution-shifted schedules, exported as FlowMatchEulerDiscreteScheduler sigmas (implied by a "
+        "flow_match_* --sampler)")
     p.add_argument("--shift-from-resolution", default=None, nargs="?", const="1024x1024", metavar="HxW",
                    help="with --flow: also compare with Flux's resolution-dependent shift mu for HxW-pixel images "
                    "(mu = calculate_shift(image_seq_len), (H/16)(W/16) tokens; default 1024x1024)")
@@ -55,8 +56,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--grid", default=None,
                    help="restrict to a training grid: an integer T (T-step grid of --grid-betas) or a .npy "
                    "alphas_cumprod (training order)")
-    p.add_argument("--grid-betas", default="linear", choices=["linear", "scaled_linear", "cosine", "sigmoid"],
-                   help="beta family of an integer --grid (default linear, DDPM; unused without an integer --grid)")
+    p.add_argument("--grid-betas", default=None, choices=["linear", "scaled_linear", "cosine", "sigmoid"],
+                   help="beta family of an integer --grid, or of the 1000-step grid --format diffusers picks for "
+                   "samplers that need timesteps (default linear, DDPM; refused where no such grid is built)")
     p.add_argument("--endpoints", default="default",
                    help="'default' (first level = noisiest training level, last free), 'free' (both free), "
                    "or 'A,B' with levels alpha_bar A in [0,1) (0: pure noise), B in (0,1), or 'none' "
@@ -96,8 +98,9 @@ def parse_endpoints(text: str) -> Optional[tuple[Optional[float], Optional[float
     return out[0], out[1]
 
 
-def parse_grid(text: Optional[str], betas: str) -> Optional[np.ndarray]:
-    """None -> None; an integer T -> the T-step training grid of ``betas``; a path -> its .npy array."""
+def parse_grid(text: Optional[str], betas: Optional[str]) -> Optional[np.ndarray]:
+    """None -> None; an integer T -> the T-step training grid of ``betas`` (default linear); a path -> its .npy
+    array (ValueError with ``betas``, which it would ignore)."""
     if text is None:
         return None
     from .. import schedules
@@ -106,10 +109,13 @@ def parse_grid(text: Optional[str], betas: str) -> Optional[np.ndarray]:
     try:
         T = int(text)
     except ValueError:
+        if betas is not None:
+            raise ValueError(f"--grid-betas {betas} applies to an integer --grid T, not to the .npy grid {text!r}, "
+                             "whose alphas_cumprod are given") from None
         return schedules._as_grid(load_npy(Path(text), "--grid"), "--grid")  # checked before anything reads it
     if T < 1:
         raise ValueError(f"--grid must be a positive number of training steps or a .npy file (got {text!r})")
-    return schedules.training_grid(betas, num_train_timesteps=T)
+    return schedules.training_grid(betas or "linear", num_train_timesteps=T)
 
 
 #: Samplers whose diffusers scheduler takes no custom schedule (diffusers 0.42 ``set_timesteps``).
@@ -183,23 +189,24 @@ def _first_level_zero(endpoints: Any, grid: Optional[np.ndarray]) -> bool:
     return endpoints[0] == 0.0
 
 
-def check_export(args: argparse.Namespace, endpoints: Any, grid: Optional[np.ndarray]) -> None:
-    """Refuse a --format that cannot hold the result, from the arguments alone (before any work)."""
+def check_export(args: argparse.Namespace, endpoints: Any, grid: Optional[np.ndarray], given_flow: bool = False) -> None:
+    """Refuse a --format that cannot hold the result, from the arguments alone (before any work); ``given_flow``:
+    the user passed --flow (else a flow sampler's own message)."""
     fmt, sampler = args.format, args.sampler
     from .._io import check_suffix
 
     if fmt != "k-diffusion" or Path(args.out).suffix.lower() != ".npy":  # k-diffusion: a .npy name gets the array
         check_suffix(args.out, "--out", ".json")
-    if fmt == "k-diffusion" and args.flow:
+    if fmt == "k-diffusion" and given_flow:
         raise ValueError("--format k-diffusion with --flow: k-diffusion's samplers take VE sigmas, not flow times "
                          "(a flow schedule from pure noise starts at t = 1, sigma = inf); use --format diffusers "
                          "(FlowMatchEulerDiscreteScheduler sigmas) or --format json")
+    if fmt == "k-diffusion" and sampler in _NO_K_DIFFUSION:  # (the flow samplers among them)
+        raise ValueError(f"--format k-diffusion with --sampler {sampler}: {_NO_K_DIFFUSION[sampler]}")
     if fmt == "k-diffusion" and _first_level_zero(endpoints, grid):
         raise ValueError("--format k-diffusion: the first level is alpha_bar = 0 (zero terminal SNR: --endpoints 0,... "
                          "or a zero-SNR --grid), sigma = inf, which no k-diffusion sigma array holds; use --format "
                          "diffusers with --sampler ddpm (timesteps on the grid), --flow, or --format json")
-    if fmt == "k-diffusion" and sampler in _NO_K_DIFFUSION:
-        raise ValueError(f"--format k-diffusion with --sampler {sampler}: {_NO_K_DIFFUSION[sampler]}")
     if fmt == "k-diffusion" and isinstance(args.steps, int) and args.steps >= 1:  # (other counts: _check_settings)
         from .._library_samplers import check_library_steps
 
@@ -396,9 +403,11 @@ def _export_diffusers(res: Any, grid: Optional[np.ndarray],
         note = standin_note(res, config, value_of)
         if note:
             notes.append(note)
+    sigmas = _ve_sigmas(res.alpha_bar)
+    if sigmas is not None and res.settings.get("final_sigmas_type") == "sigma_min":
+        sigmas = sigmas[:-1]  # the scheduler stops at its last level (alphas_cumprod[0]): no step to sigma = 0
     d: dict[str, Any] = {} if timesteps is None else {"timesteps": timesteps}
-    d.update({"scheduler": sched, "config": config, "set_timesteps": kwargs, "sigmas": _ve_sigmas(res.alpha_bar),
-              "notes": notes})
+    d.update({"scheduler": sched, "config": config, "set_timesteps": kwargs, "sigmas": sigmas, "notes": notes})
     return d
 
 
@@ -433,6 +442,17 @@ def k_diffusion_call(res: Any, value_of: Optional[Callable[..., float]] = None) 
     return f"k_diffusion.sampling.sample_{res.sampler}", kwargs, notes
 
 
+def range_note(args: argparse.Namespace, sigmas: Any) -> Optional[str]:
+    """The note of a k-diffusion export whose first sigma is symsched's default (the 1000-step linear DDPM grid's
+    noisiest level, sigma ~157): a model trained on another sigma range should fix its own (None otherwise)."""
+    if parse_endpoints(args.endpoints) is not None or args.grid is not None:
+        return None
+    edm = 1.0 / (1.0 + 80.0**2)
+    return (f"the first sigma {float(sigmas[0]):.4g} is the noisiest level of symsched's default 1000-step linear DDPM "
+            "grid (--endpoints default); for a model trained on another range pass its sigma_max as --endpoints "
+            f"A,none with A = 1/(1 + sigma_max^2) (EDM's sigma_max = 80: --endpoints {edm:.6g},none)")
+
+
 def _call_text(function: str, kwargs: dict[str, Any], vp_start: bool = False, independent: bool = False) -> str:
     """``function(model, x, sigmas, k=v, ...)``, the way to run an exported k-diffusion schedule (``vp_start``:
     from DDIM's white start N(0, 1 + sigma_max^2) instead of k-diffusion's N(0, sigma_max^2))."""
@@ -445,19 +465,19 @@ def _call_text(function: str, kwargs: dict[str, Any], vp_start: bool = False, in
 
 def _prepare(args: argparse.Namespace) -> tuple[Any, Optional[np.ndarray], dict[str, np.ndarray]]:
     """Check every option before any work: (endpoints, grid, flow baselines)."""
-    from ..optimize import default_grid
-
     endpoints = parse_endpoints(args.endpoints)
     grid = parse_grid(args.grid, args.grid_betas)
-    _settings.resolve_sampler(args)
+    given_flow = args.flow
+    _settings.resolve_sampler(args)  # a flow_match_* sampler implies --flow
     if args.flow:
         if grid is not None:
-            raise ValueError("--flow takes no --grid: flow-matching models are trained on continuous t")
+            raise ValueError(f"--{'flow' if given_flow else 'sampler ' + args.sampler} takes no --grid: flow-matching "
+                             "models are trained on continuous t")
         if endpoints is None:  # sampling starts from pure noise, t = 1
             endpoints = (0.0, None)
     elif args.shift_from_resolution is not None:
-        raise ValueError("--shift-from-resolution applies only with --flow")
-    check_export(args, endpoints, grid)
+        raise ValueError("--shift-from-resolution applies only with --flow (or a flow_match_* --sampler)")
+    check_export(args, endpoints, grid, given_flow)
     if args.plot is not None:
         from ..plots import figure_format
 
@@ -466,16 +486,21 @@ def _prepare(args: argparse.Namespace) -> tuple[Any, Optional[np.ndarray], dict[
     flow_std = flow_baselines(args.steps, args.shift_from_resolution) if args.flow else {}
     needs_timesteps = args.sampler in ("ddpm", "heun", "dpmsolver_multistep") or (args.sampler == "ddim" and args.eta == 1.0)
     if args.format == "diffusers" and grid is None and needs_timesteps:
-        if endpoints is not None and endpoints[0] == 0.0:  # keep the requested zero first level: a zero-SNR grid
-            from ..schedules import training_grid
+        from ..schedules import training_grid
 
-            grid = training_grid("linear", rescale_zero_snr=True)
-            print("note: --format diffusers needs training timesteps and --endpoints asks for a first level alpha_bar "
-                  "= 0: using the 1000-step linear DDPM grid rescaled to zero terminal SNR (rescale_betas_zero_snr="
+        betas = args.grid_betas or "linear"
+        if endpoints is not None and endpoints[0] == 0.0:  # keep the requested zero first level: a zero-SNR grid
+            grid = training_grid(betas, rescale_zero_snr=True)
+            print(f"note: --format diffusers needs training timesteps and --endpoints asks for a first level alpha_bar "
+                  f"= 0: using the 1000-step {betas} DDPM grid rescaled to zero terminal SNR (rescale_betas_zero_snr="
                   "True in the exported config); pass --grid FILE.npy for your model's own zero-SNR grid")
         else:
-            grid = default_grid()
-            print("note: --format diffusers needs training timesteps: using the 1000-step linear DDPM grid (--grid 1000)")
+            grid = training_grid(betas)
+            print(f"note: --format diffusers needs training timesteps: using the 1000-step {betas} DDPM grid (--grid "
+                  f"1000 --grid-betas {betas})")
+    elif args.grid_betas is not None and grid is None:
+        raise ValueError(f"--grid-betas {args.grid_betas} applies only with an integer --grid T (or with --format "
+                         "diffusers for a sampler that needs training timesteps): no grid is built here")
     return endpoints, grid, flow_std
 
 
@@ -576,6 +601,7 @@ def _json_doc(args: argparse.Namespace, S: np.ndarray, res: Any, grid: Optional[
         doc["k_diffusion_sigmas"] = export.to_k_diffusion_sigmas(res.alpha_bar).tolist()
     if res.alpha_bar[0] > 0 and res.sampler not in _NO_K_DIFFUSION and not args.flow:
         fn, kwargs, notes = k_diffusion_call(res, value_of)
+        notes += [n for n in (range_note(args, doc["k_diffusion_sigmas"]),) if n]
         doc.update({"k_diffusion_function": fn, "k_diffusion_kwargs": kwargs, "k_diffusion_notes": notes})
     try:
         doc["diffusers"] = _export_diffusers(res, grid, value_of)
@@ -607,6 +633,7 @@ def _write(args: argparse.Namespace, S: np.ndarray, res: Any, grid: Optional[np.
     else:
         sig = export.to_k_diffusion_sigmas(res.alpha_bar)
         fn, kwargs, notes = k_diffusion_call(res, value_of)
+        notes += [n for n in (range_note(args, sig),) if n]
         if out.suffix.lower() == ".npy":
             save_npy(out, sig)
         else:  # inf as Infinity (s_tmax, a first sigma): json.load gives the float k-diffusion takes
