@@ -243,7 +243,7 @@ def save_npy(path: PathLike, array: np.ndarray) -> Path:
 
 
 _KIND_NAMES = {"b": "boolean", "c": "complex", "U": "string", "S": "bytes", "O": "object", "V": "structured",
-               "M": "datetime", "m": "timedelta"}
+               "M": "datetime", "m": "timedelta", "i": "integer", "u": "unsigned integer", "f": "floating-point"}
 
 
 def _npy_header(fh, where: str) -> tuple[tuple[int, ...], np.dtype]:  # type: ignore[no-untyped-def]
@@ -274,13 +274,23 @@ def _npy_header(fh, where: str) -> tuple[tuple[int, ...], np.dtype]:  # type: ig
     return shape, dtype
 
 
-def load_npy(path: PathLike, name: str = "file", *, kinds: str = "iuf") -> np.ndarray:
+#: what a .npy spectrum must hold (every command's --spectrum and load_spectrum say the same)
+SPECTRUM_NPY = ("mode variances (a .npy spectrum must hold floating-point values; estimate one from images with psd2d "
+                "/ colour_eigen_psd first)")
+
+
+def load_spectrum_npy(path: PathLike, name: str = "--spectrum") -> np.ndarray:
+    """A .npy spectrum: :func:`load_npy` of floating-point values only (an integer array is no PSD estimate)."""
+    return load_npy(path, name, kinds="f", expected=SPECTRUM_NPY)
+
+
+def load_npy(path: PathLike, name: str = "file", *, kinds: str = "iuf", expected: str = "real numbers") -> np.ndarray:
     """Load a .npy array of real numbers; never unpickles.
 
     The header is read first: an empty or truncated file, a header that claims more data than the
     file holds (no huge allocation), object arrays, and dtypes whose kind is not in ``kinds``
-    (default integers and floats: booleans, complex numbers and strings are refused) raise a
-    ValueError naming ``name``.
+    (default integers and floats: booleans, complex numbers and strings are refused; the message says
+    ``expected``) raise a ValueError naming ``name``.
     """
     p = Path(path)
     where = f"{name} {str(p)!r}"
@@ -293,7 +303,8 @@ def load_npy(path: PathLike, name: str = "file", *, kinds: str = "iuf") -> np.nd
             _, dtype = _npy_header(fh, where)
             if dtype.kind not in kinds:
                 kind = _KIND_NAMES.get(dtype.kind, str(dtype))
-                raise ValueError(f"{where} holds a {kind} array ({dtype}); expected real numbers")
+                article = "an" if kind[0] in "aeiou" else "a"
+                raise ValueError(f"{where} holds {article} {kind} array ({dtype}); expected {expected}")
             fh.seek(0)
             arr = np.load(fh, allow_pickle=False)
     except (ValueError, EOFError) as exc:

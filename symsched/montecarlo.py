@@ -988,8 +988,8 @@ def psd_zscores(
     """Normal scores of a periodogram: z = Phi^-1(F_chi2_nu(nu psd_hat / psd_true)), nu = n dof.
 
     Under the hypothesis that the samples are Gaussian with PSD ``psd_true``, every ``z`` is exactly
-    N(0, 1) (both tails are computed in log space; beyond the double-precision range the
-    Wilson-Hilferty approximation keeps large deviations finite and signed). A float64 simulation adds
+    N(0, 1) (both tails are computed in log space; beyond the double-precision range from the lower tail's
+    small-q series and the upper tail's continued fraction, exact and increasing with the deviation). A float64 simulation adds
     rounding noise of power up to ``f = max(zero_tol * max(psd_true), atol)`` to every bin (a zero mode comes out
     as ~1e-30, not 0: the sampler's intermediate values are O(1) in VP units, so ``atol`` is absolute): an excess
     is scored against ``psd_true + f`` and a deficit against ``psd_true - f`` (none below ``f``), and values in
@@ -1016,8 +1016,8 @@ def psd_zscores(
         Shapes differ; ``psd_hat`` not finite or negative; ``psd_true`` empty, not finite or negative;
         ``n_samples`` not a positive integer; ``zero_tol``/``atol`` out of range; bad ``axes``.
 
-    Source: the chi-square law of :func:`psd_dof` and the probability-integral transform; Wilson & Hilferty
-    1931 (PNAS 17) for the far tails.
+    Source: the chi-square law of :func:`psd_dof` and the probability-integral transform; in the tails beyond
+    double precision, the small-q series of the lower tail and Legendre's continued fraction of the upper one.
     """
     return _scores(psd_hat, psd_true, n_samples, axes, zero_tol, atol)[0]
 
@@ -1051,16 +1051,41 @@ def _rounding_floor(pt: Array, zero_tol: Any, atol: Any) -> float:
     return max(zero_tol * float(pt.max()), atol)
 
 
+def _log_chi2_sf_far(q: Array, v: Array) -> Array:
+    """log P(chi2_v > q) for q far above v (q/2 > v/2 + 1), where the probability underflows: log Q(a, x) with
+    a = v/2, x = q/2 from Legendre's continued fraction of the upper incomplete gamma function, evaluated by the
+    modified Lentz method (Numerical Recipes, 3rd ed., section 6.2, ``gcf``); finite for every finite q."""
+    a, x = 0.5 * v, 0.5 * q
+    tiny = 1e-300
+    b = x + 1.0 - a
+    c = np.full(x.shape, 1.0 / tiny)
+    d = 1.0 / b
+    h = d.copy()
+    for i in range(1, 1000):
+        an = -i * (i - a)
+        b = b + 2.0
+        d = an * d + b
+        d = np.where(np.abs(d) < tiny, tiny, d)
+        c = b + an / c
+        c = np.where(np.abs(c) < tiny, tiny, c)
+        d = 1.0 / d
+        step = d * c
+        h = h * step
+        if np.all(np.abs(step - 1.0) < 1e-15):
+            break
+    return -x + a * np.log(x) - special.gammaln(a) + np.log(h)
+
+
 def _chi2_score(q: Array, v: Array, *, upper_tail: bool) -> Array:
     """Phi^-1 of the chi2_v lower tail at q (upper_tail=False: z <= 0), or minus that of its upper tail (z >= 0)."""
     with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
         if upper_tail:
             z = -special.ndtri_exp(stats.chi2.logsf(q, v))
-            # beyond double-precision tail probabilities: Wilson-Hilferty keeps the score finite and signed
+            # a tail probability below the double range: its log from the continued fraction of Gamma(v/2, q/2)
+            # (Wilson-Hilferty, used before, understated such excesses up to 2x and broke their order)
             far = ~np.isfinite(z) & np.isfinite(q)
             if np.any(far):
-                c = 2.0 / (9.0 * v[far])
-                z[far] = (np.cbrt(q[far] / v[far]) - (1.0 - c)) / np.sqrt(c)
+                z[far] = -special.ndtri_exp(_log_chi2_sf_far(q[far], v[far]))
         else:
             log_cdf = stats.chi2.logcdf(q, v)
             # a CDF below the double range: its small-q series log F = (v/2) log(q/2) - q/2 - log Gamma(v/2 + 1)

@@ -28,7 +28,7 @@ from typing import Any, Iterator, Optional, Sequence, Union
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from ._io import load_npy
+from ._io import load_spectrum_npy
 from ._pow2 import at_unit_scale, pow2_scaled, times_pow2
 from ._validate import (
     _show, as_axis, as_bool, as_int, as_positive as _positive, as_real as _real, as_real_array, as_positive_int, as_shape,
@@ -895,13 +895,7 @@ def load_spectrum(source: Union[str, "os.PathLike[str]"], *, patch_size: int = 3
     if path.is_dir():
         return _folder_spectrum(path, p)
     if path.suffix.lower() == ".npy":
-        arr = load_npy(path, "source")
-        if not np.issubdtype(arr.dtype, np.floating):
-            raise ValueError(
-                f"source {str(path)!r} holds a {arr.dtype} array; a .npy spectrum must hold floating-point "
-                "mode variances (estimate one from images with psd2d / colour_eigen_psd first)"
-            )
-        return as_spectrum(arr, f"spectrum in {str(path)!r}")
+        return as_spectrum(load_spectrum_npy(path, "source"), f"spectrum in {str(path)!r}")
     if not path.exists():
         raise ValueError(f"source {str(path)!r} does not exist")
     raise ValueError(

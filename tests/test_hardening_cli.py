@@ -479,6 +479,31 @@ def test_validate_refuses_a_non_hermitian_spectrum_before_its_header(tmp_path, c
     assert len(captured.err.strip().splitlines()) == 1
 
 
+@pytest.mark.parametrize("command", [["validate", "--samples", "10"], ["sde-table", "--nfe", "10", "--eps", "0"]])
+@pytest.mark.parametrize("dtype", [np.int64, np.uint8])
+def test_an_integer_npy_spectrum_is_refused_by_every_command(tmp_path, capsys, command, dtype) -> None:
+    """Audit of 4 December: validate (and sde-table) cast an integer .npy to float and ran it; the README and
+    load_spectrum (optimize, transfer, report) refuse it: one rule, one loader."""
+    np.save(tmp_path / "i.npy", np.ones((4, 4), dtype=dtype))
+    code = main([command[0], "--spectrum", str(tmp_path / "i.npy"), *command[1:], "--no-progress"])
+    captured = capsys.readouterr()
+    err = captured.err.strip().splitlines()
+    assert code == 2 and captured.out == "" and len(err) == 1
+    assert "integer array" in err[0] and "must hold floating-point values" in err[0]
+
+
+@pytest.mark.parametrize("scale", [1e-300, 1e-160])
+def test_validate_of_a_spectrum_too_faint_to_simulate_names_the_spectrum(tmp_path, capsys, scale) -> None:
+    """Audit of 4 December: the output spectrum (~S^2) underflows and the error named --samples, which no count of
+    samples cures; it is refused before the header, naming --spectrum."""
+    np.save(tmp_path / "f.npy", np.full((4, 4), scale))
+    code = main(["validate", "--spectrum", str(tmp_path / "f.npy"), "--samples", "10", "--no-progress"])
+    captured = capsys.readouterr()
+    assert code == 2 and captured.out == ""
+    assert captured.err.startswith(f"symsched validate: error: --spectrum {tmp_path / 'f.npy'}: its output spectrum")
+    assert "--samples" not in captured.err
+
+
 def test_validate_labels_a_power_law_with_its_exponent_once(capsys) -> None:
     """break-test F7: --exponent -5 printed "|f|^--5"."""
     assert main(["validate", "--shape", "8", "--exponent", "-5", "--steps", "2", "--samples", "20",

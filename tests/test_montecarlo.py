@@ -680,6 +680,26 @@ def test_deficits_beyond_the_double_range_and_huge_sample_counts() -> None:
     assert mc.psd_check(P, P, 10**9).passed
 
 
+@pytest.mark.parametrize("q,v", [(1000.0, 1), (1500.0, 1), (1e5, 2e4), (1e6, 3), (1e7, 2), (5e5, 1e5)])
+def test_excesses_beyond_the_double_range_score_their_exact_z(q, v) -> None:
+    """Audit of 4 December: where the chi-square tail probability underflows, Wilson-Hilferty understated the
+    excess by up to 2x (ratio 1500 at n = 1 scored 22.6 below ratio 1000's 31.6), so max |z| and its argmax named
+    the wrong bin. z solves log Phi(-z) = log Q(v/2, q/2), here with mpmath at 60 digits."""
+    with mpmath.workdps(60):
+        log_p = mpmath.log(mpmath.gammainc(mpmath.mpf(v) / 2, mpmath.mpf(q) / 2, mpmath.inf, regularized=True))
+        z_ref = float(mpmath.findroot(lambda z: mpmath.log(mpmath.ncdf(-z)) - log_p, mpmath.sqrt(-2 * log_p)))
+    assert log_p < -500  # scipy's chi2.logsf is -inf from about here (below about -700 at the latest)
+    z = mc.psd_zscores([q / v], [1.0], v, axes=(), zero_tol=0.0, atol=0.0)[0]  # (no rounding floor)
+    assert z == pytest.approx(z_ref, rel=1e-11)
+
+
+def test_far_excesses_keep_their_order() -> None:
+    z = mc.psd_zscores([1000.0, 1500.0, 1e300], [1.0, 1.0, 1.0], 1, axes=())
+    assert z[0] < z[1] < z[2] < np.inf
+    check = mc.psd_check([1000.0, 1500.0], [1.0, 1.0], 1, axes=())
+    assert check.argmax == (1,) and check.max_abs_z == pytest.approx(38.71194426, rel=1e-8)
+
+
 def test_zero_dimensional_periodograms_still_work() -> None:
     """review: the one shape rule (as_shape) refused (), which psd_zscores / max_z_test reach for a 0-d input (one
     scalar mode): documented for arrays of any shape, they worked before and do again."""

@@ -113,10 +113,10 @@ def load_probe_model(model: str, reference: Optional[Path] = None, spectrum: Opt
     if reference is not None and patches:
         pm.reference = _load_reference(reference, tuple(pm.reference.shape[1:]))
     if spectrum is not None:
-        from .._io import load_npy
+        from .._io import load_spectrum_npy
         from .._validate import as_spectrum
 
-        pm.spectrum = _model_spectrum(as_spectrum(load_npy(spectrum, "--spectrum"), "--spectrum"), pm.spectrum.shape)
+        pm.spectrum = _model_spectrum(as_spectrum(load_spectrum_npy(spectrum), "--spectrum"), pm.spectrum.shape)
     return pm
 
 

@@ -40,7 +40,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def _load(source: str) -> Any:
-    from .._io import load_npy
+    from .._io import load_spectrum_npy
 
     if source.startswith("builtin:"):
         from .. import spectra
@@ -49,7 +49,7 @@ def _load(source: str) -> Any:
         if loader is None:
             raise ValueError(f"--spectrum {source!r}: builtin spectra need symsched.spectra.load_spectrum")
         return loader(source)
-    return load_npy(source, "--spectrum")
+    return load_spectrum_npy(source)
 
 
 def run(args: argparse.Namespace) -> int:

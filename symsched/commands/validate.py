@@ -116,9 +116,21 @@ def default_schedule(steps: int, train_steps: int = _TRAIN_STEPS) -> np.ndarray:
     return from_grid(grid, timesteps(steps, spacing="leading", num_train_timesteps=train_steps))
 
 
+def _check_simulable(P: np.ndarray, S: np.ndarray, label: str) -> None:
+    """ValueError naming --spectrum when the output spectrum ``P`` of a spectrum ``S`` that is not all 0 lies below
+    float64's normal range everywhere (a faint spectrum: P ~ S^2): the samples' periodogram cannot be represented, so
+    no number of samples can check it."""
+    tiny = np.finfo(np.float64).tiny
+    if np.any(S > 0) and not np.max(P) >= tiny:
+        raise ValueError(f"--spectrum {label}: its output spectrum peaks at {float(np.max(P)):.3g} (largest mode "
+                         f"{float(np.max(S)):.3g}), below float64's normal range ({tiny:.3g}), where the samples' "
+                         "periodogram cannot be represented; Monte Carlo cannot check it (rescale the spectrum; "
+                         "symsched.output_spectrum itself is exact there)")
+
+
 def run(args: argparse.Namespace) -> int:
     from .. import output_spectrum
-    from .._io import load_npy
+    from .._io import load_spectrum_npy
     from .._validate import MAX_SAMPLES, as_positive_int, check_eta
     from ..montecarlo import empirical_psd, iter_sample, psd_check, psd_zscores
 
@@ -140,7 +152,7 @@ def run(args: argparse.Namespace) -> int:
         from ..montecarlo import _as_grid_spectrum
 
         # a PSD on an FFT grid (Hermitian), checked before the header line below
-        S = np.asarray(load_npy(args.spectrum, "--spectrum"), dtype=np.float64)
+        S = np.asarray(load_spectrum_npy(args.spectrum), dtype=np.float64)
         label = str(args.spectrum)
         S, label = _first_channel(S, label)
         S = _as_grid_spectrum(S, "--spectrum")
@@ -157,13 +169,19 @@ def run(args: argparse.Namespace) -> int:
     kw: dict[str, Any] = dict(sampler=args.sampler, eta=eta, variance=args.variance, init=args.init)
     t0 = time.perf_counter()
     P = output_spectrum(S, ab, **kw)  # checks the sampler settings too, before the header line
+    _check_simulable(P, S, label)
     desc = _describe(args, eta)
     shape_txt = "x".join(map(str, S.shape))
     print(f"symsched validate: {desc}, {steps} steps, init {args.init}, {n} samples on {shape_txt} ({label})")
 
     batches = iter_sample(S, ab, n_samples=n, seed=args.seed, batch_size=args.batch_size,
                           progress=False if args.no_progress else None, **kw)
-    psd = empirical_psd(batches)
+    try:
+        psd = empirical_psd(batches)
+    except ValueError as exc:  # the samples' own periodogram beyond float64: a property of the spectrum
+        if "values too small" not in str(exc) and "values too large" not in str(exc):
+            raise
+        raise ValueError(f"--spectrum {label}: {str(exc).split(': ', 1)[1]}") from None
     elapsed = time.perf_counter() - t0
     z = psd_zscores(psd, P, n)
     check = psd_check(psd, P, n, alpha=args.alpha)
