@@ -138,18 +138,58 @@ def test_every_section_defines_its_start_variance_in_its_own_scale(generated: Pa
 
     import symsched
 
-    want = {"vp": "v_{\\mathrm{init}} = 1$ (white start) or $\\lambda_{(K)} = S \\bar{\\alpha}_{(K)} - "
-                  "\\bar{\\alpha}_{(K)} + 1$ (exact start)",
-            "ve": "v_{\\mathrm{init}} = \\sigma_{(K)}^{2}$ (white start) or $S + \\sigma_{(K)}^{2}$ (exact start)",
-            "flow": "v_{\\mathrm{init}} = 1$ (white start) or $S \\left(1 - t_{(K)}\\right)^{2} + t_{(K)}^{2}$ (exact "
+    want = {"vp": "v_{\\mathrm{init}} = 1$ (white start) or $\\lambda_{K} = S \\bar{\\alpha}_{K} - "
+                  "\\bar{\\alpha}_{K} + 1$ (exact start)",
+            "ve": "v_{\\mathrm{init}} = \\sigma_{K}^{2}$ (white start) or $S + \\sigma_{K}^{2}$ (exact start)",
+            "flow": "v_{\\mathrm{init}} = 1$ (white start) or $S \\left(1 - t_{K}\\right)^{2} + t_{K}^{2}$ (exact "
                     "start)"}
+    from symsched.symbolic.latex import SECTIONS
+
+    scalar = {n for _, n, _ in SECTIONS}
     for name in symsched.SAMPLERS:
         text = (generated / f"{name}.tex").read_text()
         process = "flow" if name.startswith("flow_") else "ve" if name in symsched.VE_SAMPLERS else "vp"
-        assert want[process] in text, name
+        # the noisiest level: (K) in the scalar sections (levels (K), ..., (1)); 0 in the state-space ones (audit of
+        # 4 December: they index levels 0, ..., K-1 from the noisiest, and sigma_(K) read as the clean level)
+        index = "{(K)}" if name in scalar else "{0}"
+        assert want[process].replace("{K}", index) in text, name
         # no new-state line that merely repeats a stage of the same name (LMS printed x' = x' eight times)
         assert not re.search(r"\\begin\{equation\*\}\n(\S+') = \1\n", text), name
     S = np.array([0.5, 2.0])
     P = symsched.output_spectrum_ve(S, [3.0], sampler="dpmpp_2m")
     H = symsched.transfer_function_ve(S, [3.0], sampler="dpmpp_2m")
     np.testing.assert_allclose(P, H**2 * 9.0, rtol=1e-12)
+
+
+@pytest.mark.parametrize("name,n_text,n_of,end", [
+    ("deis_multistep", "K - 1", lambda K: K - 1, "(at the last level $\\bar\\alpha_{K-1}$: no step to the clean level)"),
+    ("unipc_multistep", "2K - 1", lambda K: 2 * K - 1, "(to the clean level)"),
+    ("dpmpp_2m", "K", lambda K: K, "(to the clean level)"),
+    ("lms", "K", lambda K: K, "(to the clean level)"),
+])
+def test_the_output_spectrum_paragraph_counts_the_plans_steps(generated: Path, name: str, n_text: str, n_of,
+                                                               end: str) -> None:
+    """Audit of 4 December: every state-space section said "P = C[0, 0] after the last step (to the clean level)",
+    H = A_{K-1} ... A_0: wrong for DEIS (K - 1 steps, ending at the last level) and UniPC (2K - 1 steps). The
+    count is checked here against the plan itself for K = 5 and 6."""
+    from symsched.symbolic import get_sampler
+
+    text = (generated / f"{name}.tex").read_text()
+    assert f"($n = {n_text}$ for $K$ levels)" in text and f"after the last step {end}" in text
+    smp = get_sampler(name)
+    for K in (5, 6):
+        assert len(smp.steps_for(K)) == n_of(K)
+    assert "_{(K)}" not in text  # levels 0 .. K-1 from the noisiest here
+
+
+def test_every_symbol_of_the_sde_and_churn_sections_is_defined(generated: Path) -> None:
+    """Audit of 4 December: dpmpp_sde used noises a, b and the parameter r without saying what they are; euler and
+    heun used gamma_i and s_noise of the churn, defined only in dpm_2; the ancestral sections used sigma_up/down."""
+    sde = (generated / "dpmpp_sde.tex").read_text()
+    assert "$a, b \\sim \\mathcal N(0, 1)$" in sde and "$r$: k-diffusion's parameter" in sde
+    for name in ("euler", "heun", "dpm_2"):
+        text = (generated / f"{name}.tex").read_text()
+        assert "\\gamma_i = \\min(s_{\\mathrm{churn}}/K, \\sqrt2 - 1)" in text and "s_{\\mathrm{noise}}" in text, name
+    for name in ("euler_ancestral", "dpm_2_ancestral", "dpmpp_2s_ancestral", "euler_ancestral_discrete"):
+        text = (generated / f"{name}.tex").read_text()
+        assert "\\sigma_{\\downarrow} = \\sqrt{" in text or "\\sigma_{\\downarrow}^2 = " in text, name

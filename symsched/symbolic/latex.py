@@ -140,31 +140,50 @@ def render_statespace(name: str, **options: object) -> str:
     smp = get_sampler(name, **options)
     out = [_HEADER, f"\\section{{{_text(smp.title)}}}\n", f"{_text(smp.description)} Reference: {_text(smp.citation)}.\n\n"]
     lvl = {"vp": "\\bar\\alpha", "ve": "\\sigma", "flow": "t"}[smp.process]
+    clean = {"vp": "\\bar\\alpha_K = 1", "ve": "\\sigma_K = 0", "flow": "t_K = 0"}[smp.process]
     out.append(
         f"Per mode the sampler keeps the state $y = ({', '.join(sp.latex(e.symbol) for e in smp.entries)})$ "
-        f"and, with the exact denoiser, every step is linear: $y_{{i+1}} = A_i(S)\\,y_i + B_i\\,z_i$ "
-        f"with independent $z_i \\sim \\mathcal N(0, I)$. Levels are written ${lvl}$; a step leaves ${lvl}_i$ "
-        f"and reaches ${lvl}_{{i+1}}$.\n\n"
+        f"and, with the exact denoiser, every step is linear: $y' = A(S)\\,y + B\\,z$ "
+        f"with independent $z \\sim \\mathcal N(0, I)$ (one column of $B$ per independent draw). Levels are "
+        f"indexed from the noisiest, ${lvl}_0$, to ${lvl}_{{K-1}}$, then the clean level ${clean}$; a step leaves "
+        f"${lvl}_i$ and reaches ${lvl}_{{i+1}}$ (earlier levels ${lvl}_{{i-1}}, \\dots$), and primes mark the "
+        "state after it.\n\n"
     )
     if _plan_text(smp):
         out.append(f"Plan: {_plan_text(smp)}\n\n")
     out += _render_kinds(smp, list(smp.kinds))
     out.append("\\subsection*{Output spectrum}\n")
+    n_steps, end = _plan_extent(smp, lvl)
     out.append(
-        "The state covariance follows $C_{i+1} = A_i C_i A_i^\\top + B_i B_i^\\top$ from "
-        f"$C_0 = v_{{\\mathrm{{init}}}}\\, e_0 e_0^\\top$, {_init_text(smp)}, and the output power "
-        "spectrum is $P(S) = C[0, 0]$ after the last step (to the clean level); the transfer function is "
-        "$H(S) = e_0^\\top A_{K-1} \\cdots A_0 e_0$.\n"
+        "The plan's steps $1, \\dots, n$ ($n = " + n_steps + "$ for $K$ levels) compose: the state covariance "
+        "follows $C_j = A_j C_{j-1} A_j^\\top + B_j B_j^\\top$ from "
+        f"$C_0 = v_{{\\mathrm{{init}}}}\\, e_0 e_0^\\top$, {_init_text(smp, '0')}, and the output power "
+        f"spectrum is $P(S) = C_n[0, 0]$ after the last step ({end}); the transfer function is "
+        "$H(S) = e_0^\\top A_n \\cdots A_1 e_0$.\n"
     )
     return "".join(out)
 
 
-def _init_text(smp: Sampler) -> str:
-    """The start variances of a section's recursion (:func:`compose.init_variance` at the noisiest level ``(K)``, where
-    it starts), with the scale of its levels."""
-    level = sp.Symbol({"vp": "\\bar{\\alpha}_{(K)}", "ve": "\\sigma_{(K)}", "flow": "t_{(K)}"}[smp.process], positive=True)
+def _plan_extent(smp: Sampler, lvl: str) -> tuple[str, str]:
+    """(the number of steps of the plan as a function of K, in LaTeX; where its last step ends), from the plans of
+    two schedule lengths (the plans are affine in K beyond their warm-up)."""
+    counts = {K: smp.steps_for(K) for K in (7, 8)}
+    a = len(counts[8]) - len(counts[7])
+    b = len(counts[7]) - 7 * a
+    n = ("K" if a == 1 else f"{a}K") + (f" {'+' if b > 0 else '-'} {abs(b)}" if b else "")
+    last = counts[7][-1][1][-1]
+    end = "to the clean level" if last == 7 else f"at the last level ${lvl}_{{K-1}}$: no step to the clean level"
+    return n, end
+
+
+def _init_text(smp: Sampler, index: str = "(K)") -> str:
+    """The start variances of a section's recursion (:func:`compose.init_variance` at the noisiest level, where it
+    starts: index ``(K)`` in the scalar sections, ``0`` in the state-space ones), with the scale of its levels."""
+    sub = f"{{{index}}}"
+    level = sp.Symbol({"vp": f"\\bar{{\\alpha}}_{sub}", "ve": f"\\sigma_{sub}", "flow": f"t_{sub}"}[smp.process],
+                      positive=True)
     white, exact = (sp.latex(compose.init_variance(smp, init, level)) for init in ("white", "exact"))
-    exact = f"\\lambda_{{(K)}} = {exact}" if smp.process == "vp" else exact
+    exact = f"\\lambda_{sub} = {exact}" if smp.process == "vp" else exact
     text = f"with $v_{{\\mathrm{{init}}}} = {white}$ (white start) or ${exact}$ (exact start)"
     if smp.process == "ve":
         sig = sp.latex(sigma_from_alpha_bar(sp.Symbol("\\bar\\alpha", positive=True)))

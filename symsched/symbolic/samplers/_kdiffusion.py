@@ -19,6 +19,8 @@ from ..plan import level_sigma
 __all__ = [
     "CHURN_PARAMS",
     "CHURN_BOUNDS",
+    "ANCESTRAL_TEX",
+    "CHURN_TEX",
     "churn_gammas",
     "ancestral_binds",
     "level_binds",
@@ -40,6 +42,17 @@ CHURN_BOUNDS = {"s_churn": (0.0, float("inf")), "s_tmin": (0.0, float("inf")), "
 #: s_tmin or s_tmax (k-diffusion includes both ends) is still counted as inside. Sigmas given as such
 #: (:class:`~symsched.symbolic.plan.PlanLevels`) are tested exactly, as k-diffusion tests them.
 _WINDOW_RTOL = 1e-13
+
+
+#: k-diffusion's ``get_ancestral_step(sigma_from, sigma_to, eta)`` in LaTeX, for the sections that use it.
+ANCESTRAL_TEX = ("$\\sigma_{\\uparrow} = \\min(\\sigma_{\\mathrm{to}}, \\eta\\,\\sigma_{\\mathrm{to}}"
+                 "\\sqrt{1 - \\sigma_{\\mathrm{to}}^2/\\sigma_{\\mathrm{from}}^2})$, "
+                 "$\\sigma_{\\downarrow} = \\sqrt{\\sigma_{\\mathrm{to}}^2 - \\sigma_{\\uparrow}^2}$")
+#: k-diffusion's churn (``sample_euler`` / ``sample_heun`` / ``sample_dpm_2``) in LaTeX.
+CHURN_TEX = ("churn $\\gamma_i = \\min(s_{\\mathrm{churn}}/K, \\sqrt2 - 1)$ where $s_{\\mathrm{tmin}} \\le \\sigma_i "
+             "\\le s_{\\mathrm{tmax}}$, else 0: the sample is first noised up to $\\hat\\sigma = \\sigma_i(1 + "
+             "\\gamma_i)$ with $s_{\\mathrm{noise}}\\sqrt{\\hat\\sigma^2 - \\sigma_i^2}\\,z$, and the step starts "
+             "from $\\hat\\sigma$")
 
 
 def param_values(defaults: Mapping[str, float], params: Optional[Mapping[str, Any]]) -> dict[str, float]:

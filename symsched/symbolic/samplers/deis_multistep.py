@@ -99,7 +99,8 @@ def build(**_: Any):  # noqa: ANN201 - returns a Sampler
         "arXiv 2204.13902); diffusers scheduling_deis_multistep.py",
         description=(
             "An exponential integrator that interpolates the predicted noise as a polynomial in "
-            "$\\log\\rho$, $\\rho = \\sigma/\\alpha$, through the last one to three levels; diffusers stops at "
+            "$\\log\\rho$, $\\rho = \\sqrt{1 - \\bar\\alpha}/\\sqrt{\\bar\\alpha}$ (the VE $\\sigma$; "
+            "$\\log\\rho = -\\tfrac12\\ell$), through the last one to three levels; diffusers stops at "
             "the level of the first training timestep, so the output keeps a noise floor."
         ),
         order=2,

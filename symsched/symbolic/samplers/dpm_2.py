@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..plan import PlanStep, step
-from ._kdiffusion import CHURN_BOUNDS, CHURN_PARAMS, churn_gammas, param_values
+from ._kdiffusion import CHURN_BOUNDS, CHURN_PARAMS, CHURN_TEX, churn_gammas, param_values
 
 PROCESS = "ve"
 ENTRIES = (("x", "sample"),)
@@ -72,9 +72,7 @@ def build():  # noqa: ANN201 - returns a Sampler
         description=(
             "A second-order step in $\\sigma$ that evaluates the slope again at the geometric midpoint "
             "$\\sqrt{\\hat\\sigma\\,\\sigma_{i+1}}$ (DPM-Solver-2 in the Karras ODE), an Euler step to "
-            "$\\sigma = 0$, and EDM's churn: where $s_{\\mathrm{tmin}} \\le \\sigma_i \\le s_{\\mathrm{tmax}}$ the "
-            "sample is first noised up to $\\hat\\sigma = \\sigma_i(1 + \\gamma_i)$, "
-            "$\\gamma_i = \\min(s_{\\mathrm{churn}}/K, \\sqrt2 - 1)$."
+            f"$\\sigma = 0$, and EDM's {CHURN_TEX}."
         ),
         order=2,
         stochastic=False,

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..plan import PlanStep, step
-from ._kdiffusion import level_binds, param_values
+from ._kdiffusion import ANCESTRAL_TEX, level_binds, param_values
 
 PROCESS = "ve"
 ENTRIES = (("x", "sample"),)
@@ -63,7 +63,8 @@ def build():  # noqa: ANN201 - returns a Sampler
         description=(
             "A DPM-Solver-2 step in $\\sigma$ down to $\\sigma_{\\downarrow}$ (slope again at "
             "$\\sqrt{\\sigma_i\\sigma_{\\downarrow}}$), then fresh noise $s_{\\mathrm{noise}}\\sigma_{\\uparrow} z$, with "
-            "$(\\sigma_{\\downarrow}, \\sigma_{\\uparrow})$ from k-diffusion's \\texttt{get\\_ancestral\\_step}; where "
+            "$(\\sigma_{\\downarrow}, \\sigma_{\\uparrow})$ from k-diffusion's \\texttt{get\\_ancestral\\_step} "
+            f"(from $\\sigma_i$ to $\\sigma_{{i+1}}$: {ANCESTRAL_TEX}); where "
             "$\\sigma_{\\downarrow} = 0$ an Euler step to the denoised value and, as in k-diffusion, no noise."
         ),
         order=2,

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..plan import PlanStep, step
-from ._kdiffusion import level_binds, param_values
+from ._kdiffusion import ANCESTRAL_TEX, level_binds, param_values
 
 PROCESS = "ve"
 ENTRIES = (("x", "sample"),)
@@ -73,7 +73,8 @@ def build():  # noqa: ANN201 - returns a Sampler
         description=(
             "A single-step second-order DPM-Solver++ step in $t = -\\log\\sigma$ down to $\\sigma_{\\downarrow}$ "
             "(the denoiser again at the midpoint $t + h/2$), then fresh noise $s_{\\mathrm{noise}}\\sigma_{\\uparrow} z$ "
-            "with $(\\sigma_{\\downarrow}, \\sigma_{\\uparrow})$ from k-diffusion's \\texttt{get\\_ancestral\\_step}."
+            "with $(\\sigma_{\\downarrow}, \\sigma_{\\uparrow})$ from k-diffusion's \\texttt{get\\_ancestral\\_step} "
+            f"(from $\\sigma_i$ to $\\sigma_{{i+1}}$: {ANCESTRAL_TEX})."
         ),
         order=2,
         stochastic=True,

@@ -75,7 +75,7 @@ def build(noise_sampler: str = "brownian_tree"):  # noqa: ANN201 - returns a Sam
     from ..forward import ve_denoiser
     from ..statespace import Update, from_module
     from ..symbols import param, sigma_s as s_next, sigma_t as s_i
-    from ._kdiffusion import sym_ancestral_step, sym_to_d
+    from ._kdiffusion import ANCESTRAL_TEX, sym_ancestral_step, sym_to_d
 
     if noise_sampler not in OPTIONS["noise_sampler"]:
         raise ValueError(f"noise_sampler must be one of {OPTIONS['noise_sampler']} (got {noise_sampler!r})")
@@ -128,10 +128,17 @@ def build(noise_sampler: str = "brownian_tree"):  # noqa: ANN201 - returns a Sam
         title=f"DPM-Solver++ SDE (k-diffusion{label})",
         citation="Lu, Zhou, Bao, Chen, Li, Zhu. DPM-Solver++ (arXiv 2211.01095); k-diffusion sample_dpmpp_sde",
         description=(
-            "A stochastic single-step DPM-Solver++: an ancestral half step to $\\sigma_s = \\sigma_i^{1-r}\\sigma_{i+1}^r$, "
-            "the denoiser there, then an ancestral step to $\\sigma_{i+1}$ with the mixed denoised value "
-            "$(1 - \\tfrac1{2r})D_i + \\tfrac1{2r}D_s$. Both noises are increments of one Brownian path in $\\sigma$ "
-            "over nested intervals, hence correlated with $\\rho = \\sqrt{(\\sigma_i - \\sigma_s)/(\\sigma_i - \\sigma_{i+1})}$."
+            "A stochastic single-step DPM-Solver++: an ancestral half step to $\\sigma_s = \\sigma_i^{1-r}\\sigma_{i+1}^r$ "
+            "($r$: k-diffusion's parameter, default $\\tfrac12$), the denoiser there ($D = D(x; \\sigma_i)$, "
+            "$D_2 = D(x_2; \\sigma_s)$), then an ancestral step to $\\sigma_{i+1}$ with the mixed denoised value "
+            "$D_d = (1 - \\tfrac1{2r})D + \\tfrac1{2r}D_2$; $(\\sigma_{\\downarrow}, \\sigma_{\\uparrow})$ of each "
+            f"ancestral step as in k-diffusion's \\texttt{{get\\_ancestral\\_step}}: {ANCESTRAL_TEX}. "
+            + ("Both noises are increments of one Brownian path in $\\sigma$ over nested intervals, hence correlated "
+               "with $\\rho = \\sqrt{(\\sigma_i - \\sigma_s)/(\\sigma_i - \\sigma_{i+1})}$: with independent "
+               "$a, b \\sim \\mathcal N(0, 1)$ (the columns of $B$) the first is $a$, the second "
+               "$\\rho\\,a + \\sqrt{1 - \\rho^2}\\,b$."
+               if noise_sampler == "brownian_tree" else
+               "The two noises are independent draws $a, b \\sim \\mathcal N(0, 1)$ (the columns of $B$).")
         ),
         options={"noise_sampler": noise_sampler},
         variant=noise_sampler,

@@ -131,7 +131,8 @@ def build(algorithm_type: str = "dpmsolver++", solver_type: str = "midpoint", **
         citation="Lu, Zhou, Bao, Chen, Li, Zhu. DPM-Solver++ (arXiv 2211.01095); diffusers "
         "scheduling_dpmsolver_multistep.py",
         description=(
-            "A multistep exponential integrator in the log-SNR $\\lambda = \\log(\\alpha/\\sigma)$: it "
+            "A multistep exponential integrator in half the log-SNR, $\\tfrac12\\ell = \\log(\\sqrt{\\bar\\alpha}"
+            "/\\sqrt{1 - \\bar\\alpha})$ (diffusers' $\\lambda = \\log(\\alpha_t/\\sigma_t)$): it "
             "extrapolates the denoised value from the last one to three levels"
             + (" and injects fresh noise (the SDE variant)." if sde else ".")
         ),

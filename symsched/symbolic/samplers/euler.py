@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..plan import PlanStep, step
-from ._kdiffusion import CHURN_BOUNDS, CHURN_PARAMS, churn_gammas, param_values
+from ._kdiffusion import CHURN_BOUNDS, CHURN_PARAMS, CHURN_TEX, churn_gammas, param_values
 
 PROCESS = "ve"
 ENTRIES = (("x", "sample"),)
@@ -58,6 +58,7 @@ def build():  # noqa: ANN201 - returns a Sampler
         citation="Karras, Aittala, Aila, Laine. Elucidating the Design Space of Diffusion Models (arXiv 2206.00364)",
         description=(
             "One Euler step of the probability-flow ODE $dx/d\\sigma = (x - D(x;\\sigma))/\\sigma$; "
-            "it keeps the denoised estimate and rescales the residual noise."
+            "it keeps the denoised estimate and rescales the residual noise. With k-diffusion's "
+            f"{CHURN_TEX}."
         ),
     )

@@ -46,7 +46,9 @@ def build():  # noqa: ANN201 - returns a Sampler
         citation="Karras, Aittala, Aila, Laine (arXiv 2206.00364); diffusers scheduling_euler_ancestral_discrete.py",
         description=(
             "An Euler step of the probability-flow ODE down to $\\sigma_{\\downarrow}$, then fresh noise of "
-            "standard deviation $\\sigma_{\\uparrow}$ back up to the next level (ancestral sampling)."
+            "standard deviation $\\sigma_{\\uparrow}$ back up to the next level (ancestral sampling), with "
+            "$\\sigma_{\\uparrow} = \\sqrt{\\sigma_{i+1}^2(\\sigma_i^2 - \\sigma_{i+1}^2)/\\sigma_i^2}$ and "
+            "$\\sigma_{\\downarrow} = \\sqrt{\\sigma_{i+1}^2 - \\sigma_{\\uparrow}^2}$ (diffusers' \\texttt{step})."
         ),
         stochastic=True,
     )

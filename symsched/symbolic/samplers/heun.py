@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..plan import PlanStep, step
-from ._kdiffusion import CHURN_BOUNDS, CHURN_PARAMS, churn_gammas, param_values
+from ._kdiffusion import CHURN_BOUNDS, CHURN_PARAMS, CHURN_TEX, churn_gammas, param_values
 
 PROCESS = "ve"
 ENTRIES = (("x", "sample"),)
@@ -73,7 +73,8 @@ def build():  # noqa: ANN201 - returns a Sampler
         citation="Karras, Aittala, Aila, Laine. Elucidating the Design Space of Diffusion Models (arXiv 2206.00364), Algorithm 1",
         description=(
             "Heun's method on the probability-flow ODE: an Euler predictor, then the trapezoid of "
-            "the slopes at both levels; the last step to $\\sigma=0$ is a plain Euler step."
+            "the slopes at both levels; the last step to $\\sigma=0$ is a plain Euler step. With k-diffusion's "
+            f"{CHURN_TEX}."
         ),
         order=2,
     )

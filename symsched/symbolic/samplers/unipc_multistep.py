@@ -13,7 +13,8 @@ follows the last predictor (there is no model call at the final level). Here a d
 kinds of step: ``c<p>`` (model call at level i, correction of the sample at level i from level i-1; the
 sample entry stays at level i, which is harmless in the level-independent VP scale) and ``p<p>``
 (prediction from level i to i+1); ``first`` is the first model call and its order-1 prediction.
-State: the sample, the previous corrected sample x^c (``last_sample``), the last three model outputs.
+State at the start of a step that leaves level i: the sample, the last corrected sample x^c_i (``last_sample``),
+the model outputs m_i, m_{i-1}, m_{i-2} at levels i, i-1, i-2.
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ from typing import Any, Optional, Sequence
 from ..plan import PlanStep, step
 
 PROCESS = "vp"
-ENTRIES = (("x", "sample"), ("x^c_{i-1}", "unit"), ("m_{i-1}", "data"), ("m_{i-2}", "data"), ("m_{i-3}", "data"))
+#: at the start of a step that leaves level i: the sample, the last corrected sample x^c_i (at level i), and the model
+#: outputs at levels i, i-1, i-2
+ENTRIES = (("x", "sample"), ("x^c_i", "unit"), ("m_i", "data"), ("m_{i-1}", "data"), ("m_{i-2}", "data"))
 KINDS = {
     "first": (0, 1),
     "c1": (0, 1), "c2": (-1, 0, 1), "c3": (-2, -1, 0, 1),
@@ -107,8 +110,9 @@ def build(solver_type: str = "bh2", **_: Any):  # noqa: ANN201 - returns a Sampl
         out = [sp.factor(sp.cancel(B_h * r / rk)).subs(place) for r, rk in zip(rhos, rs[: order - 1])]
         return out
 
-    m_new = sp.Symbol("m_i", real=True)
-    hist = [m1, m2, m3]  # model outputs at slots 0, -1, -2 when a predictor runs (after the shift)
+    m_new = sp.Symbol("m_{i+1}", real=True)  # a corrector's model call, at the level it reaches (slot 1)
+    m_first = sp.Symbol("\\hat m_i", real=True)  # the first model call, at the level it leaves (slot 0)
+    hist = [m1, m2, m3]  # model outputs at slots 0, -1, -2 when a step starts
     phi1 = h_phi_1.subs(place)
 
     def predictor(order: int) -> Update:
@@ -144,8 +148,8 @@ def build(solver_type: str = "bh2", **_: Any):  # noqa: ANN201 - returns a Sampl
     p1 = predictor(1)
     first = Update(  # the first model call (level of slot 0) and its order-1 prediction
         state=state,
-        new=(sigma[1] / sigma[0] * x - alpha[1] * phi1 * m_new, x, m_new, m1, m2),
-        stages=((m_new, vp_denoiser(ab[0])[0] * x),),
+        new=(sigma[1] / sigma[0] * x - alpha[1] * phi1 * m_first, x, m_first, m1, m2),
+        stages=((m_first, vp_denoiser(ab[0])[0] * x),),
         slots=(0, 1),
     )
     kinds = {"first": first, "c1": corrector(1), "c2": corrector(2), "c3": corrector(3),
@@ -156,9 +160,12 @@ def build(solver_type: str = "bh2", **_: Any):  # noqa: ANN201 - returns a Sampl
         title=f"UniPCMultistepScheduler ({solver_type})",
         citation="Zhao, Bai, Rao, Zhou, Lu. UniPC (arXiv 2302.04867); diffusers scheduling_unipc_multistep.py",
         description=(
-            "A predictor-corrector multistep solver in the log-SNR: each model call first corrects the "
-            "sample predicted by the previous step (UniC, using the model output at that sample), then "
-            "predicts the next level (UniP); $B(h) = h$ (bh1) or $e^h - 1$ (bh2)."
+            "A predictor-corrector multistep solver in half the log-SNR, $\\tfrac12\\ell = \\log(\\sqrt{\\bar\\alpha}"
+            "/\\sqrt{1 - \\bar\\alpha})$ (diffusers' $\\lambda$): each model call first corrects the sample "
+            "predicted by the previous step (UniC: the step from the last corrected sample $x^c_i$ to level $i+1$ again, "
+            "with the model output $m_{i+1}$ at the predicted sample), then predicts the next level (UniP). With "
+            "$h = \\tfrac12(\\ell_{i+1} - \\ell_i) > 0$, $B(h) = -h$ (bh1) or $e^{-h} - 1$ (bh2) (diffusers' "
+            "$h_h = -h$); $m_i, m_{i-1}, m_{i-2}$ are the model's $x_0$ outputs at levels $i, i-1, i-2$."
         ),
         options={"solver_type": solver_type},
         variant=solver_type,
