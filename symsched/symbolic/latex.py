@@ -187,7 +187,7 @@ def _init_text(smp: Sampler, index: str = "(K)") -> str:
     text = f"with $v_{{\\mathrm{{init}}}} = {white}$ (white start) or ${exact}$ (exact start)"
     if smp.process == "ve":
         sig = sp.latex(sigma_from_alpha_bar(sp.Symbol("\\bar\\alpha", positive=True)))
-        text += f" in the VE scale $x = x_0 + \\sigma n$, $\\sigma = {sig}$"
+        text += f" in the VE scale $x = x_0 + \\sigma\\varepsilon$, $\\sigma = {sig}$"
     if smp.process == "flow":
         text += " in the flow scale $x_t = (1 - t)\\,x_0 + t\\,\\varepsilon$"
     return text
@@ -214,7 +214,7 @@ def render_sampler(name: str, variant: str = "", **options: object) -> str:
         out.append(equation("\\hat x_0", sp.latex(x0c) + "\\, x_t"))
         out.append(equation("\\hat\\varepsilon", sp.latex(epsc) + "\\, x_t"))
     else:
-        out.append("In the VE process $x_\\sigma = x_0 + \\sigma n$ the exact denoiser of a mode is\n")
+        out.append("In the VE process $x_\\sigma = x_0 + \\sigma\\varepsilon$ the exact denoiser of a mode is\n")
         out.append(equation("D(x;\\sigma_t)", sp.latex(ve_denoiser(sigma_t)) + "\\, x"))
 
     out.append("\\subsection*{One step}\n")

@@ -27,7 +27,7 @@ def build():  # noqa: ANN201 - returns a Sampler
 
     t, t_next = slot_level(PROCESS, 0), slot_level(PROCESS, 1)
     x = sp.Symbol("x", real=True)
-    v, den, d, xp, v2, den2, d2 = sp.symbols(r"\hat{v} D d x' \hat{v}' D' d'", real=True)
+    v, den, d, xp, v2, den2, d2 = sp.symbols(r"\hat{v} D d \tilde{x} \hat{v}' D' d'", real=True)
     first = (
         (v, flow_velocity(t) * x),  # (1) model_output at (x, t)
         (den, x - v * t),  # (2) denoised = sample - model_output * sigma

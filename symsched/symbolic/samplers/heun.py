@@ -42,7 +42,7 @@ def build():  # noqa: ANN201 - returns a Sampler
     from ._kdiffusion import sym_churn
 
     x = sp.Symbol("x", real=True)
-    d_t, x_pred, d_s = sp.symbols("d_t x' d_s", real=True)
+    d_t, x_pred, d_s = sp.symbols(r"d_t \tilde{x} d_s", real=True)
 
     def slope(y: sp.Expr, s: sp.Expr) -> sp.Expr:
         return (y - ve_denoiser(s) * y) / s  # d(y; sigma) = (y - D(y; sigma)) / sigma
