@@ -141,7 +141,7 @@ def _take_over(new: PathLike, old: Optional[os.stat_result], mode: Optional[int]
     mode, and (best effort: always as root, the group when the writer belongs to it) its owner and group, so that
     whoever could read the old file reads the new one. ``mode`` overrides the mode; without ``old`` the file keeps
     ``0666 & ~umask`` (or ``mode``)."""
-    if old is not None:
+    if old is not None and hasattr(os, "chown") and hasattr(os, "geteuid"):  # (POSIX only)
         if os.geteuid() == 0 and old.st_uid != os.geteuid():
             with contextlib.suppress(OSError):
                 os.chown(new, old.st_uid, -1)

@@ -25,15 +25,27 @@ _SUPERSCRIPTS = dict(zip("⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻", "0123456789+-"))
 _SUBSCRIPTS = dict(zip("₀₁₂₃₄₅₆₇₈₉₊₋", "0123456789+-"))
 #: Combining accents (after their letter, as in "x̂") and their math accents.
 _ACCENTS = {"\u0302": r"\hat", "\u0304": r"\bar", "\u0303": r"\tilde", "\u0307": r"\dot", "\u20d7": r"\vec"}
+#: The 24 letters of the Greek alphabet (Unicode's names): LaTeX has a macro for each small one but omicron.
+_GREEK = ("ALPHA", "BETA", "GAMMA", "DELTA", "EPSILON", "ZETA", "ETA", "THETA", "IOTA", "KAPPA", "LAMDA", "MU", "NU",
+          "XI", "OMICRON", "PI", "RHO", "SIGMA", "TAU", "UPSILON", "PHI", "CHI", "PSI", "OMEGA")
 #: Greek capitals that look like Latin ones have no LaTeX macro.
 _LATIN_LOOKALIKE = dict(zip(("ALPHA", "BETA", "EPSILON", "ZETA", "ETA", "IOTA", "KAPPA", "MU", "NU", "OMICRON",
                              "RHO", "TAU", "CHI"), "ABEZHIKMNOPTX"))
+#: Latin letters of U+00C0-U+017F that LaTeX's default OT1 fonts lack (T1 glyphs: eth, thorn, ogonek, stroked
+#: letters, eng, kra, long s, ...), written with the nearest OT1 letters.
+_T1_ONLY = {"Ð": "D", "ð": "d", "Þ": "Th", "þ": "th", "Ą": "A", "ą": "a", "Đ": "D", "đ": "d", "Ę": "E", "ę": "e",
+            "Ħ": "H", "ħ": "h", "Į": "I", "į": "i", "ĸ": "k", "Ŀ": "L", "ŀ": "l", "ŉ": "'n", "Ŋ": "N", "ŋ": "n",
+            "Ŧ": "T", "ŧ": "t", "Ų": "U", "ų": "u", "ſ": "s"}
 
 
 def _greek(c: str) -> str | None:
-    """A Greek letter as math (``σ`` -> ``$\\sigma$``), or None when ``c`` is not one."""
-    m = re.fullmatch(r"GREEK (SMALL|CAPITAL) LETTER ([A-Z]+)", unicodedata.name(c, ""))
-    if m is None:
+    """A letter of the Greek alphabet as math (``σ`` -> ``$\\sigma$``, final ``ς`` -> ``$\\varsigma$``), or None when
+    ``c`` is not one (archaic letters such as digamma have no LaTeX macro)."""
+    name = unicodedata.name(c, "")
+    if name == "GREEK SMALL LETTER FINAL SIGMA":
+        return "$\\varsigma$"
+    m = re.fullmatch(r"GREEK (SMALL|CAPITAL) LETTER ([A-Z]+)", name)
+    if m is None or m.group(2) not in _GREEK:
         return None
     name = m.group(2).replace("LAMDA", "LAMBDA")
     if m.group(1) == "SMALL":
@@ -41,19 +53,29 @@ def _greek(c: str) -> str | None:
     return _LATIN_LOOKALIKE.get(name) or "$\\" + name.capitalize() + "$"
 
 
+def _latin(c: str) -> str | None:
+    """A Latin letter as pdflatex's default set-up (OT1 fonts, utf8 input) typesets it: as itself in U+00C0-U+017F
+    (utf8 maps it to an accent command), else its nearest OT1 letters (:data:`_T1_ONLY`, or the letter without its
+    accents); None when ``c`` is not a Latin letter or has no ASCII base."""
+    if not unicodedata.name(c, "").startswith("LATIN "):
+        return None
+    if c in _T1_ONLY:
+        return _T1_ONLY[c]
+    if 0xC0 <= ord(c) < 0x180:
+        return c
+    base = unicodedata.normalize("NFD", c)[0]
+    return base if base.isascii() and base.isalpha() else None
+
+
 def _char(c: str) -> str:
-    """One non-ASCII character in LaTeX: a known symbol, a Greek letter, a Latin letter (utf8 input typesets
-    accented ones), else its code point written out (never a character pdflatex stops at)."""
+    """One non-ASCII character in LaTeX: a known symbol, a Greek letter, a Latin letter OT1 typesets (or its nearest
+    such letters), else its code point written out (never a character pdflatex stops at)."""
     if c in _SYMBOLS:
         return _SYMBOLS[c]
     if c in _SUPERSCRIPTS or c in _SUBSCRIPTS:
         return ("$^{" + _SUPERSCRIPTS[c] + "}$") if c in _SUPERSCRIPTS else ("$_{" + _SUBSCRIPTS[c] + "}$")
-    greek = _greek(c)
-    if greek is not None:
-        return greek
-    if unicodedata.name(c, "").startswith("LATIN ") and ord(c) < 0x250:
-        return c
-    return "U+%04X" % ord(c)
+    letter = _greek(c) or _latin(c)
+    return letter if letter is not None else "U+%04X" % ord(c)
 
 
 def _accented(out: list[str], accent: str) -> None:

@@ -1080,12 +1080,14 @@ def _chi2_score(q: Array, v: Array, *, upper_tail: bool) -> Array:
     """Phi^-1 of the chi2_v lower tail at q (upper_tail=False: z <= 0), or minus that of its upper tail (z >= 0)."""
     with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
         if upper_tail:
-            z = -special.ndtri_exp(stats.chi2.logsf(q, v))
-            # a tail probability below the double range: its log from the continued fraction of Gamma(v/2, q/2)
-            # (Wilson-Hilferty, used before, understated such excesses up to 2x and broke their order)
-            far = ~np.isfinite(z) & np.isfinite(q)
+            log_sf = stats.chi2.logsf(q, v)
+            # a tail probability near or below the end of the double range (scipy's log plateaus in the subnormals,
+            # then is -inf): its log from the continued fraction of Gamma(v/2, q/2) (Wilson-Hilferty, used before,
+            # understated such excesses up to 2x and broke their order)
+            far = ~(log_sf > -700.0) & np.isfinite(q)
             if np.any(far):
-                z[far] = -special.ndtri_exp(_log_chi2_sf_far(q[far], v[far]))
+                log_sf[far] = _log_chi2_sf_far(q[far], v[far])
+            z = -special.ndtri_exp(log_sf)
         else:
             log_cdf = stats.chi2.logcdf(q, v)
             # a CDF below the double range: its small-q series log F = (v/2) log(q/2) - q/2 - log Gamma(v/2 + 1)

@@ -70,6 +70,7 @@ from threadpoolctl import threadpool_limits
 
 from . import api as _api
 from . import schedules as _sch
+from .engine import program as _program
 from ._validate import (
     MAX_ITER, MAX_STEPS, as_bool, as_int, as_levels, as_real, as_spectrum, as_step_counts, check_choice,
     check_eta, check_same_shape, is_sequence, numpy_error_defaults,
@@ -372,35 +373,41 @@ class _Objective:
             self.refusals.append(str(exc))
             raise _Refused(str(exc)) from None
 
-    def _levels(self, ab: Optional[Array], sig: Optional[Array]) -> tuple[Array, str]:
-        """The validated levels in the engine's coordinate (sigmas for VE samplers)."""
-        return (_api._ve_levels(sig), "sigma") if self.ve else (_api._vp_levels(ab), "alpha_bar")
+    def _levels(self, ab: Optional[Array], sig: Optional[Array], l: Optional[Array] = None) -> tuple[Array, str]:
+        """The validated levels in the engine's coordinate (sigmas for VE samplers). Sigmas searched on log-SNR
+        ``l`` (``exp(-l/2)``) are derived (:func:`symsched.engine.program.derived_sigmas`): k-diffusion's decisions on
+        them (churn window, ancestral min) allow for the few ulp between them and the sigmas the result and its
+        exports run (a level at s_tmax churned in the export and not in the search)."""
+        if not self.ve:
+            return _api._vp_levels(ab), "alpha_bar"
+        x = _api._ve_levels(sig)
+        return (_program.derived_sigmas(x) if l is not None else x), "sigma"
 
     def _value_and_grad(self, l: Array) -> tuple[float, Array]:
         self.n_evaluations += 1
         self.n_gradients += 1
-        x, coord = self._levels(None if self.ve else _alpha_bar(l), np.exp(-0.5 * l) if self.ve else None)
+        x, coord = self._levels(None if self.ve else _alpha_bar(l), np.exp(-0.5 * l) if self.ve else None, l)
         J, g = _api.grouped_value_and_grad(self.grp, x, coord, self.divergence, self.sampler, self.init,
                                            self.settings)  # dJ/d log-SNR in both coordinates
         return float(J), np.asarray(g, dtype=np.float64)
 
-    def _value(self, ab: Optional[Array], sig: Optional[Array]) -> float:
+    def _value(self, ab: Optional[Array], sig: Optional[Array], l: Optional[Array] = None) -> float:
         """The value; inf where the engine refuses the schedule (an infeasible point of the search)."""
         try:
-            return self._value_or_raise(ab, sig)
+            return self._value_or_raise(ab, sig, l)
         except ValueError as exc:
             self.refusals.append(str(exc))
             return math.inf
 
-    def _value_or_raise(self, ab: Optional[Array], sig: Optional[Array]) -> float:
+    def _value_or_raise(self, ab: Optional[Array], sig: Optional[Array], l: Optional[Array] = None) -> float:
         self.n_evaluations += 1
-        x, coord = self._levels(ab, sig)
+        x, coord = self._levels(ab, sig, l)
         return _api.grouped_value(self.grp, x, coord, self.divergence, self.sampler, self.init, self.settings)
 
     def value_levels(self, l: Array) -> float:
         """Value alone at log-SNR levels ``l``."""
         if self.ve:
-            return self._value(None, np.exp(-0.5 * l))
+            return self._value(None, np.exp(-0.5 * l), l)
         return self._value(_alpha_bar(l), None)
 
     def value_ab(self, ab: Array) -> float:
@@ -1549,9 +1556,7 @@ def _result(
     g: Optional[Array], indifferent: bool,
 ) -> OptimizeResult:
     ab_best = np.asarray(ab_best, dtype=np.float64)
-    sig = _sch.alpha_bar_to_sigmas(ab_best)
-    if obj.ve and g is None:
-        sig = np.exp(-0.5 * _log_snr(ab_best))
+    sig = _sch.alpha_bar_to_sigmas(ab_best)  # (the sigmas its value and exports run: schedule_metrics, to_*)
     metrics = schedule_metrics(S, ab_best, sampler=obj.sampler, init=obj.init, **obj.settings)
     first, last = endpoints
     if g is not None:

@@ -836,3 +836,15 @@ def test_sde_overflow_of_many_modes_names_the_steep_beta() -> None:
                                                                      "beta_max, horizon")):
         with pytest.raises(ValueError, match=rf"^{lead}: the float64 recursion"):
             sde.output_spectrum(S, "em", 20, **kw)
+
+
+def test_overwriting_without_posix_ownership_calls(tmp_path, monkeypatch) -> None:
+    """Review of 4 December: keeping the group called os.geteuid / os.chown unguarded; where they do not exist
+    (Windows) an overwrite raised AttributeError. The mode is still kept."""
+    target = tmp_path / "w.json"
+    target.write_text("{}")
+    os.chmod(target, 0o600)
+    monkeypatch.delattr(os, "geteuid")
+    monkeypatch.delattr(os, "chown")
+    _io.atomic_write_json(target, {"a": 1})
+    assert stat.S_IMODE(os.stat(target).st_mode) == 0o600 and '"a": 1' in target.read_text()

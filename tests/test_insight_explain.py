@@ -320,6 +320,10 @@ def test_report_section_uses_each_results_own_sampler_and_start(tmp_path, monkey
     # Markdown escapes are HTML in the HTML section (they were printed literally)
     assert "\\|" not in html and "`" not in html and "<code>symsched explain</code>" in html
     assert "<th>max |Δlog-SNR|</th>" in html
+    # (review: the sampler= keyword stays for earlier callers: the results' own is accepted, another refused)
+    assert ex.report_section(S, {"w2": {4: r}}, tmp_path / "again", sampler="euler")[0] == md
+    with pytest.raises(ValueError, match="sampler='ddim': the results were optimised for \\['euler'\\]"):
+        ex.report_section(S, {"w2": {4: r}}, tmp_path / "other", sampler="ddim")
 
 
 def test_degenerate_fits_read_as_such() -> None:

@@ -213,8 +213,8 @@ def test_churn_window_is_decided_on_the_callers_sigmas(ks: Any, name: str, windo
     assert np.max(np.abs(H_other / H_lib - 1)) > 1e-3
 
 
-@pytest.mark.parametrize("name", ["dpm_2_ancestral", "dpmpp_2s_ancestral", "euler_ancestral"])
-def test_ancestral_branch_at_the_switch_is_decided_on_the_callers_sigmas(ks: Any, name: str) -> None:
+@pytest.mark.parametrize("name", ["dpm_2_ancestral", "dpmpp_2s_ancestral"])  # (euler_ancestral's H ~ 1e-17 on both
+def test_ancestral_branch_at_the_switch_is_decided_on_the_callers_sigmas(ks: Any, name: str) -> None:  # branches)
     """2.126e8 -> 3 at eta = 1: float64 leaves get_ancestral_step's min unbound on these sigmas and bound on
     exp(-l/2), one ulp away; the plan now decides on the caller's sigmas, as k-diffusion does. (k-diffusion's own
     sigma_down = sqrt(3^2 - sigma_up^2) = 4e-8 keeps ~1e-16 / (4e-8 / 3)^2 ~ 1 % of its digits there; the other

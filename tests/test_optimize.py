@@ -809,3 +809,21 @@ def test_ratio_to_the_optimum_of_zero_and_infinite_values():
     assert _ratio_to_optimum(3.0, 1.5) == 2.0
     assert _ratio_to_optimum(0.0, 0.0) == 1.0 and _ratio_to_optimum(1.0, 0.0) == math.inf
     assert _ratio_to_optimum(math.inf, math.inf) == 1.0 and _ratio_to_optimum(2.0, math.inf) == 0.0
+
+
+def test_a_level_on_the_churn_windows_end_is_decided_alike_in_the_search_the_result_and_the_export() -> None:
+    """Review of 4 December: the search decided k-diffusion's churn window on exp(-l/2) = 80.00000000000004, the
+    result and its exports on alpha_bar_to_sigmas = 80.0: with s_tmax = 80 the search optimised a sampler without
+    churn at the first level and reported the value of one with it (82.72 for levels whose own optimum is 82.67).
+    The search's derived sigmas take the plan's slack; the result's sigmas are the exported ones."""
+    from symsched.export import to_k_diffusion_sigmas
+
+    S = symsched.spectra.power_law((8, 8), alpha=2.0)
+    kw = dict(divergence="w2", restarts=0, endpoints=(1 / (1 + 80.0**2), None), sampler="euler", s_churn=2.0)
+    r = optimize_schedule(S, 4, s_tmax=80.0, **kw)
+    free = optimize_schedule(S, 4, s_tmax=np.inf, **kw)  # sigma_0 = 80 lies inside both windows
+    for sig in (r.sigmas, to_k_diffusion_sigmas(r.alpha_bar)):
+        P = symsched.output_spectrum_ve(S, sig, sampler="euler", s_churn=2.0, s_tmax=80.0)
+        assert float(np.sum((np.sqrt(P) - np.sqrt(S)) ** 2)) == pytest.approx(r.value, rel=1e-12)
+    assert r.value == pytest.approx(free.value, rel=1e-12)
+    np.testing.assert_array_equal(r.sigmas, to_k_diffusion_sigmas(r.alpha_bar)[:-1])

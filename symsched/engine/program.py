@@ -92,12 +92,25 @@ def canonical_levels(x: Any, coordinate: str) -> tuple[NDArray[Any], NDArray[Any
     return c, s, l
 
 
+class DerivedSigmas(np.ndarray):
+    """Sigmas computed from other levels (the optimiser's ``exp(-l/2)`` of its log-SNR search variables), not given by
+    a caller: k-diffusion's decisions on them take the plan's 1e-13 slack at a window end, as for levels given as
+    alpha_bar (:func:`plan_levels`), since the sigmas that will run (``alpha_bar_to_sigmas`` of the result, its
+    exports) lie a few ulp away."""
+
+
+def derived_sigmas(sigmas: NDArray[Any]) -> NDArray[Any]:
+    """``sigmas`` (a validated float64 array) marked as :class:`DerivedSigmas`."""
+    return np.asarray(sigmas, dtype=np.float64).view(DerivedSigmas)
+
+
 def plan_levels(x: Any, coordinate: str, l: NDArray[Any]) -> Any:
-    """The levels a sampler's plan sees: the float64 log-SNR ``l`` (shape (K,)), and with levels given as sigmas
-    the caller's own sigmas beside them (:class:`~symsched.symbolic.plan.PlanLevels`: k-diffusion decides its churn
-    window and ancestral ``min`` on those numbers, which ``exp(-l/2)`` reproduces only to a few ulp)."""
+    """The levels a sampler's plan sees: the float64 log-SNR ``l`` (shape (K,)), and with levels a caller gave as
+    sigmas those sigmas beside them (:class:`~symsched.symbolic.plan.PlanLevels`: k-diffusion decides its churn
+    window and ancestral ``min`` on those numbers, which ``exp(-l/2)`` reproduces only to a few ulp; not for
+    :class:`DerivedSigmas`)."""
     ell = np.asarray(l, dtype=np.float64)
-    if coordinate != "sigma":
+    if coordinate != "sigma" or isinstance(x, DerivedSigmas):
         return ell
     from ..symbolic.plan import PlanLevels
 

@@ -506,7 +506,8 @@ def _verdict(laws: dict[str, ResolutionLaw]) -> str:
 # ---------------------------------------------------------------------------------------------
 
 
-def report_section(spectrum: Any, results: dict[str, dict[int, Any]], out: Any) -> tuple[str, str]:
+def report_section(spectrum: Any, results: dict[str, dict[int, Any]], out: Any, *,
+                   sampler: Optional[str] = None) -> tuple[str, str]:
     """Write the insight files of ``symsched report`` and return its (Markdown, HTML) section.
 
     ``results[div][K]`` are the report's :class:`~symsched.OptimizeResult` objects. Writes
@@ -519,7 +520,8 @@ def report_section(spectrum: Any, results: dict[str, dict[int, Any]], out: Any) 
     ``results[div][K]`` one result per divergence and K; returns two strings. The per-step spectra use that
     result's own sampler, start and settings (:attr:`~symsched.OptimizeResult.sampler`, ``init``, ``settings``).
     Raises ValueError for a bad spectrum or what :func:`fit_heuristics` / :func:`intermediate_spectra` refuse,
-    and OSError when ``out`` cannot be written.
+    and OSError when ``out`` cannot be written. ``sampler`` (kept for earlier callers) must be the results' own, if
+    given (a ValueError otherwise).
     Source: docs/model.md §2, §9.
     """
     from ..plots import save_figure
@@ -527,6 +529,10 @@ def report_section(spectrum: Any, results: dict[str, dict[int, Any]], out: Any) 
 
     S = as_spectrum(spectrum)
     outp = Path(out)
+    own = {r.sampler for by_k in results.values() for r in by_k.values()}
+    if sampler is not None and own != {sampler}:
+        raise ValueError(f"sampler={sampler!r}: the results were optimised for {sorted(own)}; report_section uses "
+                         "each result's own sampler (omit sampler=)")
     md = ["## Spectral insight", "",
           "Which heuristic family each optimised schedule is (least squares in log-SNR, same end points) and "
           "what using it instead costs; then the order in which the optimum generates the frequency bands. "
