@@ -136,11 +136,10 @@ def _probe(directory: Path, path: Path) -> None:
     os.unlink(tmp)
 
 
-def _take_over(new: PathLike, old: Optional[os.stat_result], mode: Optional[int] = None) -> None:
+def _take_over(new: PathLike, old: Optional[os.stat_result]) -> None:
     """Give the file ``new``, about to replace a file of status ``old`` (None: no file), that file's permissions: its
     mode, and (best effort: always as root, the group when the writer belongs to it) its owner and group, so that
-    whoever could read the old file reads the new one. ``mode`` overrides the mode; without ``old`` the file keeps
-    ``0666 & ~umask`` (or ``mode``)."""
+    whoever could read the old file reads the new one; without ``old`` the file gets ``0666 & ~umask``."""
     if old is not None and hasattr(os, "chown") and hasattr(os, "geteuid"):  # (POSIX only)
         if os.geteuid() == 0 and old.st_uid != os.geteuid():
             with contextlib.suppress(OSError):
@@ -149,7 +148,7 @@ def _take_over(new: PathLike, old: Optional[os.stat_result], mode: Optional[int]
             with contextlib.suppress(OSError):
                 os.chown(new, -1, old.st_gid)
     # (after chown, which may clear set-id bits)
-    os.chmod(new, mode if mode is not None else stat.S_IMODE(old.st_mode) if old is not None else 0o666 & ~_umask())
+    os.chmod(new, stat.S_IMODE(old.st_mode) if old is not None else 0o666 & ~_umask())
 
 
 def atomic_write(path: PathLike, writer: Callable[[str], None], *, suffix: str = "",

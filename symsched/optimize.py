@@ -373,41 +373,42 @@ class _Objective:
             self.refusals.append(str(exc))
             raise _Refused(str(exc)) from None
 
-    def _levels(self, ab: Optional[Array], sig: Optional[Array], l: Optional[Array] = None) -> tuple[Array, str]:
-        """The validated levels in the engine's coordinate (sigmas for VE samplers). Sigmas searched on log-SNR
-        ``l`` (``exp(-l/2)``) are derived (:func:`symsched.engine.program.derived_sigmas`): k-diffusion's decisions on
-        them (churn window, ancestral min) allow for the few ulp between them and the sigmas the result and its
-        exports run (a level at s_tmax churned in the export and not in the search)."""
+    def _levels(self, ab: Optional[Array], sig: Optional[Array], derived: bool = False) -> tuple[Array, str]:
+        """The validated levels in the engine's coordinate (sigmas for VE samplers). ``derived``: sigmas searched on
+        log-SNR (``exp(-l/2)``, :func:`symsched.engine.program.derived_sigmas`), whose k-diffusion decisions (churn
+        window, ancestral min) allow for the few ulp between them and the sigmas the result and its exports run (a
+        level at s_tmax churned in the export and not in the search)."""
         if not self.ve:
             return _api._vp_levels(ab), "alpha_bar"
         x = _api._ve_levels(sig)
-        return (_program.derived_sigmas(x) if l is not None else x), "sigma"
+        return (_program.derived_sigmas(x) if derived else x), "sigma"
 
     def _value_and_grad(self, l: Array) -> tuple[float, Array]:
         self.n_evaluations += 1
         self.n_gradients += 1
-        x, coord = self._levels(None if self.ve else _alpha_bar(l), np.exp(-0.5 * l) if self.ve else None, l)
+        x, coord = self._levels(None if self.ve else _alpha_bar(l), np.exp(-0.5 * l) if self.ve else None,
+                                derived=True)
         J, g = _api.grouped_value_and_grad(self.grp, x, coord, self.divergence, self.sampler, self.init,
                                            self.settings)  # dJ/d log-SNR in both coordinates
         return float(J), np.asarray(g, dtype=np.float64)
 
-    def _value(self, ab: Optional[Array], sig: Optional[Array], l: Optional[Array] = None) -> float:
+    def _value(self, ab: Optional[Array], sig: Optional[Array], derived: bool = False) -> float:
         """The value; inf where the engine refuses the schedule (an infeasible point of the search)."""
         try:
-            return self._value_or_raise(ab, sig, l)
+            return self._value_or_raise(ab, sig, derived)
         except ValueError as exc:
             self.refusals.append(str(exc))
             return math.inf
 
-    def _value_or_raise(self, ab: Optional[Array], sig: Optional[Array], l: Optional[Array] = None) -> float:
+    def _value_or_raise(self, ab: Optional[Array], sig: Optional[Array], derived: bool = False) -> float:
         self.n_evaluations += 1
-        x, coord = self._levels(ab, sig, l)
+        x, coord = self._levels(ab, sig, derived)
         return _api.grouped_value(self.grp, x, coord, self.divergence, self.sampler, self.init, self.settings)
 
     def value_levels(self, l: Array) -> float:
         """Value alone at log-SNR levels ``l``."""
         if self.ve:
-            return self._value(None, np.exp(-0.5 * l), l)
+            return self._value(None, np.exp(-0.5 * l), derived=True)
         return self._value(_alpha_bar(l), None)
 
     def value_ab(self, ab: Array) -> float:

@@ -411,12 +411,14 @@ def _export_diffusers(res: Any, grid: Optional[np.ndarray],
     return d
 
 
-def k_diffusion_call(res: Any, value_of: Optional[Callable[..., float]] = None) -> tuple[str, dict[str, Any], list[str]]:
+def k_diffusion_call(res: Any, value_of: Optional[Callable[..., float]] = None,
+                     args: Optional[argparse.Namespace] = None) -> tuple[str, dict[str, Any], list[str]]:
     """The k-diffusion function that runs ``res``'s sigmas, the keyword arguments of its settings that differ from
-    the function's defaults (symsched's defaults are k-diffusion's), and the notes on what it runs differently."""
+    the function's defaults (symsched's defaults are k-diffusion's), and the notes on what it runs differently (with
+    the command's ``args``, also where its first sigma comes from: :func:`range_note`)."""
     from .. import sampler_info
 
-    init = [n for n in (init_note(res, value_of),) if n]
+    init = [n for n in (init_note(res, value_of), None if args is None else range_note(args, res.sigmas)) if n]
     if res.sampler == "ddim":  # VE Euler is deterministic DDIM; ancestral Euler with eta is DDIM(eta)
         start = ("from DDIM's white start N(0, 1 + sigma_max^2): x = (1 + sigmas[0] ** 2) ** 0.5 * torch.randn(shape), "
                  "not sigmas[0] * torch.randn(shape)")
@@ -600,8 +602,7 @@ def _json_doc(args: argparse.Namespace, S: np.ndarray, res: Any, grid: Optional[
     if res.alpha_bar[0] > 0:  # sigma = inf (alpha_bar = 0) is no k-diffusion sigma
         doc["k_diffusion_sigmas"] = export.to_k_diffusion_sigmas(res.alpha_bar).tolist()
     if res.alpha_bar[0] > 0 and res.sampler not in _NO_K_DIFFUSION and not args.flow:
-        fn, kwargs, notes = k_diffusion_call(res, value_of)
-        notes += [n for n in (range_note(args, doc["k_diffusion_sigmas"]),) if n]
+        fn, kwargs, notes = k_diffusion_call(res, value_of, args)
         doc.update({"k_diffusion_function": fn, "k_diffusion_kwargs": kwargs, "k_diffusion_notes": notes})
     try:
         doc["diffusers"] = _export_diffusers(res, grid, value_of)
@@ -632,8 +633,7 @@ def _write(args: argparse.Namespace, S: np.ndarray, res: Any, grid: Optional[np.
         notes = list(doc["notes"])  # every note of the file, also on the console
     else:
         sig = export.to_k_diffusion_sigmas(res.alpha_bar)
-        fn, kwargs, notes = k_diffusion_call(res, value_of)
-        notes += [n for n in (range_note(args, sig),) if n]
+        fn, kwargs, notes = k_diffusion_call(res, value_of, args)
         if out.suffix.lower() == ".npy":
             save_npy(out, sig)
         else:  # inf as Infinity (s_tmax, a first sigma): json.load gives the float k-diffusion takes
