@@ -245,8 +245,9 @@ def _vp_sigma(ab: np.ndarray) -> Array:
     return alpha_bar_to_sigmas(ab)
 
 
-def _finite_sigmas(ab: Array, target: str) -> list[float]:
-    """VE sigmas of a schedule for a VE sampler's ``sigmas`` (with the trailing 0); ValueError at alpha_bar = 0."""
+def _finite_sigmas(ab: Array, target: str, float32: bool = False) -> list[float]:
+    """VE sigmas of a schedule for a VE sampler's ``sigmas`` (with the trailing 0); ValueError at alpha_bar = 0,
+    and with ``float32`` where ``target`` casts them to float32 and they leave its range or merge."""
     if ab[0] == 0.0:
         raise ValueError(
             f"alpha_bar: the first level is 0 (zero terminal SNR, sigma = inf), which {target} cannot take as a sigma "
@@ -255,6 +256,8 @@ def _finite_sigmas(ab: Array, target: str) -> list[float]:
         )
     sig = _vp_sigma(ab)
     _distinct(sig, ab, "VE sigma", target)
+    if float32:
+        _float32_distinct(sig, ab, "VE sigma", target)
     return [float(v) for v in sig] + [0.0]
 
 
@@ -268,6 +271,28 @@ def _distinct(values: Array, ab: Array, what: str, target: str) -> None:
             f"alpha_bar: levels {i} and {i + 1} ({float(ab[i])!r}, {float(ab[i + 1])!r}) map to the same {what} "
             f"{float(values[i])!r} in float64, which {target} would run as a zero step (h = 0; the multistep "
             "solvers divide by it); merge or separate the levels")
+
+
+def _float32_distinct(values: Array, ab: Array, what: str, target: str) -> None:
+    """ValueError when ``values`` (strictly decreasing in float64) leave the float32 range or two of them merge in
+    float32: ``target`` casts the sigmas it is given to float32 (diffusers ``set_timesteps``:
+    ``np.array(sigmas).astype(np.float32)``), and would start at sigma = inf (NaN samples) or run a zero step."""
+    with np.errstate(over="ignore"):
+        v32 = np.asarray(values, dtype=np.float64).astype(np.float32)
+    big = np.flatnonzero(~np.isfinite(v32))
+    if big.size:
+        i = int(big[0])
+        raise ValueError(
+            f"alpha_bar: level {i} ({float(ab[i])!r}) has {what} {float(values[i]):.6g}, beyond float32 (max "
+            f"{float(np.finfo(np.float32).max):.4g}), to which {target}.set_timesteps casts the sigmas it is given: "
+            "it would run sigma = inf (NaN samples); use a first level alpha_bar above 1e-77")
+    same = np.flatnonzero(v32[1:] >= v32[:-1])
+    if same.size:
+        i = int(same[0])
+        raise ValueError(
+            f"alpha_bar: levels {i} and {i + 1} ({float(ab[i])!r}, {float(ab[i + 1])!r}) map to the same {what} "
+            f"{float(v32[i])!r} in float32, to which {target}.set_timesteps casts the sigmas it is given: it would "
+            "run a zero step; merge or separate the levels")
 
 
 def from_diffusers(scheduler: Any, *, eta: float = 0.0, strict: bool = True) -> DiffusersSchedule:
@@ -931,7 +956,7 @@ def to_diffusers(
             grid = getattr(scheduler, "alphas_cumprod", None)
         return export(ab, scheduler, grid, rtol)
     if grid is None:
-        return {"sigmas": _finite_sigmas(ab, "EulerDiscreteScheduler")}
+        return {"sigmas": _finite_sigmas(ab, "EulerDiscreteScheduler", float32=True)}
     return {"timesteps": _grid_timesteps(ab, grid, rtol)}
 
 
@@ -1097,7 +1122,7 @@ def _euler_sigmas(ab: Array, grid: Any) -> list[float]:
     """EulerDiscreteScheduler ``sigmas``; with the model's training grid, ValueError for a sigma above its largest
     training sigma: diffusers conditions the model on a timestep interpolated in log sigma and clamped to the
     grid, so that step would run the model at its last timestep's noise level, not the schedule's."""
-    sig = _finite_sigmas(ab, "EulerDiscreteScheduler")
+    sig = _finite_sigmas(ab, "EulerDiscreteScheduler", float32=True)
     if grid is not None:
         g = _as_export_grid(grid)
         top = float(g[-1]) if g[-1] > 0 else float(_ZERO_SNR_STANDIN)  # diffusers' stand-in for alpha_bar = 0
@@ -1187,6 +1212,10 @@ def _to_flow_match(ab: Array, scheduler: Any, grid: Any, rtol: float | None) -> 
         out["mu"] = 0.0 if kind == "exponential" else 1.0
     else:
         s = float(cfg.get("shift", 1.0)) if not isinstance(scheduler, str) else 1.0
+        if not (math.isfinite(s) and s > 0):
+            raise ValueError(f"scheduler: FlowMatchEulerDiscreteScheduler with shift={s!r}: the shift must be a "
+                             "finite number > 0 (shift * t / (1 + (shift - 1) t) maps the flow times into (0, 1] "
+                             "only then)")
         if s != 1.0:
             t = _time_shift(t, s, inverse=True)  # t' / (t' + s (1 - t')): no cancellation at t' = 1
     for key in ("shift_terminal", "use_karras_sigmas", "use_exponential_sigmas", "use_beta_sigmas", "invert_sigmas"):
@@ -1197,6 +1226,7 @@ def _to_flow_match(ab: Array, scheduler: Any, grid: Any, rtol: float | None) -> 
         raise ValueError("scheduler: FlowMatchEulerDiscreteScheduler with stochastic_sampling=True re-noises every "
                          "step: not the deterministic flow ODE step symsched optimised for; configure it off")
     _distinct(np.asarray(t, dtype=np.float64), ab, "flow time", "FlowMatchEulerDiscreteScheduler")
+    _float32_distinct(np.asarray(t, dtype=np.float64), ab, "flow time", "FlowMatchEulerDiscreteScheduler")
     out["sigmas"] = [float(v) for v in t]
     return out
 

@@ -454,10 +454,20 @@ def diffusers_denoiser(unet: Any, scheduler: Any, *, timestep: str = "nearest", 
     ac = getattr(scheduler, "alphas_cumprod", None)
     if ac is None:
         raise ValueError("scheduler must have alphas_cumprod (a diffusers DDPM/DDIM-type scheduler)")
+    from .schedules import ZERO_SNR_STANDIN
+
     grid = np.asarray(ac.detach().cpu().numpy() if hasattr(ac, "detach") else ac, dtype=np.float64)
+    if grid.ndim == 1 and grid.size > 1 and grid[-1] == ZERO_SNR_STANDIN:  # diffusers' zero-SNR stand-in (Euler-type
+        grid = grid.copy()  # schedulers with rescale_betas_zero_snr=True): the model was trained at alpha_bar = 0 there
+        grid[-1] = 0.0
     shape = _unet_sample_shape(ucfg)
-    return torch_denoiser(unet, grid, prediction=pred, shape=shape, timestep=timestep, device=device, dtype=dtype,
-                          name=f"diffusers {type(unet).__name__}")
+    try:
+        return torch_denoiser(unet, grid, prediction=pred, shape=shape, timestep=timestep, device=device, dtype=dtype,
+                              name=f"diffusers {type(unet).__name__}")
+    except ValueError as exc:  # the grid is the scheduler's: name it so
+        if not str(exc).startswith("grid"):
+            raise
+        raise type(exc)(f"scheduler.alphas_cumprod (the training grid){str(exc)[len('grid'):]}") from None
 
 
 def _unet_sample_shape(ucfg: Any) -> Optional[tuple[int, ...]]:

@@ -240,33 +240,43 @@ def test_seeded_sympy_restores_the_stream_when_the_body_raises() -> None:
     assert rng.random() == expected_next
 
 
-def _rebuilt(parts, S):
-    import sympy as sp
-
-    K, n, polys, other = parts
-    return sp.Mul(K, S**n, *[sum(c * S**d for d, c in enumerate(cs)) ** e for cs, e in polys], *other)
-
-
-def test_opaque_split_is_the_same_rational_function_of_S() -> None:
-    """The continuous-time schemes split their steps with the level parts held opaque (RK4's took SymPy three
-    minutes to expand otherwise): the split must still be the step, in the same shape as the expanding split
-    (power of S, polynomial factors and their exponents, the denominator kept as a factor), with no placeholder
-    left. A dropped back-substitution or a lost factor fails."""
+def test_tree_entry_and_its_twin_in_T_are_the_step_without_growing_terms() -> None:
+    """The continuous-time schemes' entries stay expression trees (over a common denominator in S, RK4's gain
+    cancelled to every digit for a long horizon): the tree is the expression, its twin in T = 1/S is the same
+    function, and in the twin every product's powers of T cancel (no 1/T left: nothing grows with S up to
+    1.7e308). A twin that merely substituted S = 1/T, or lost a factor, fails."""
     import sympy as sp
     from sympy.codegen.cfunctions import expm1
 
-    from symsched.engine.kernels import _opaque_structure, _structure
+    from symsched.engine.kernels import _TreeEntry
 
-    S, a, b = sp.symbols("S a b", positive=True)
-    lam = sp.exp(-a) * S - expm1(-a)  # lambda = e^{-a} S + 1 - e^{-a}, as the schemes' stable form writes it
-    slope = b * (1 - 1 / lam)
-    expr = 1 + slope + (slope * (1 + slope / 2)) ** 2 / 3  # nested stages, like a Runge-Kutta gain
-    opaque, plain = _opaque_structure(expr, S), _structure(expr, S)
-    assert opaque[1] == plain[1] and [e for _, e in opaque[2]] == [e for _, e in plain[2]] == [1]
-    assert [len(c) for c, _ in opaque[2]] == [len(c) for c, _ in plain[2]] and len(opaque[3]) == len(plain[3]) == 1
-    rebuilt = _rebuilt(opaque, S)
-    assert not any(isinstance(x, sp.Dummy) for x in rebuilt.free_symbols)
+    S, T, a, b = sp.symbols("S T a b", positive=True)
+    E = sp.exp(-a)
+    lam = E * S - expm1(-a)  # lambda = e^{-a} S + 1 - e^{-a}, as the schemes' stable form writes it
+    slope = b * E * (S - 1) / lam  # b (1 - 1/lambda) with lambda - 1 = e^{-a} (S - 1)
+    expr = 1 + slope + slope * (1 + slope / 2) ** 2 / 3  # nested stages, like a Runge-Kutta gain
+    entry = _TreeEntry(expr)
+    assert entry.value(S) == expr
+    twin = entry.value(S, T)
+    assert not twin.has(S) and not any(p.exp.is_negative for p in twin.atoms(sp.Pow) if p.base == T)
     for point in ({S: 0.3, a: 0.7, b: 1.9}, {S: 40.0, a: 1e-3, b: 0.2}, {S: 1e-4, a: 5.0, b: 3.0}):
         want = complex(expr.evalf(30, subs=point))
-        assert complex(rebuilt.evalf(30, subs=point)) == pytest.approx(want, rel=1e-20)
-        assert complex(_rebuilt(plain, S).evalf(30, subs=point)) == pytest.approx(want, rel=1e-20)
+        got = complex(twin.evalf(30, subs={T: 1 / point[S], a: point[a], b: point[b]}))
+        assert got == pytest.approx(want, rel=1e-20)
+
+
+@pytest.mark.parametrize("scheme", ["em", "ei", "ddpm", "euler", "heun", "rk4"])
+def test_every_continuous_time_twin_keeps_no_power_of_one_over_T(scheme: str) -> None:
+    """review of 4 December: Heun's and RK4's gains are Delta (S - 1) (a sum of ratios); their twin kept an outer
+    1/T over a sum whose every term carried T, and T * e^{-2B} underflowed for S ~ 1e250 (every digit lost). The
+    common power of T is taken out of the sum, so no 1/T survives in any scheme's twin."""
+    import sympy as sp
+
+    from symsched.engine.kernels import _Coefficients, _coefficientize, _TreeEntry
+    from symsched.engine.sde_kernels import gain_tree, stable_form
+    from symsched.symbolic.symbols import S
+
+    T = sp.Symbol("T", positive=True)
+    twin = _TreeEntry(_coefficientize(stable_form(gain_tree(scheme), factored=True), S, _Coefficients())).value(S, T)
+    assert not twin.has(S)
+    assert not [p for p in twin.atoms(sp.Pow) if p.base == T and p.exp.is_negative], twin

@@ -832,3 +832,47 @@ def test_symsched_levels_of_a_short_zero_snr_diffusers_grid_export_to_their_time
             assert got == {"timesteps": list(range(run.size - 1, -1, -1))}, (name, cls.__name__)
             sch.set_timesteps(**got)
             assert [int(t) for t in sch.timesteps[: run.size]] == got["timesteps"]
+
+
+# ---------------------------------------------------------------------------------------------
+# diffusers casts the sigmas it is given to float32 (set_timesteps: np.array(sigmas).astype(np.float32))
+# ---------------------------------------------------------------------------------------------
+def test_euler_sigmas_beyond_float32_are_refused_not_exported() -> None:
+    """alpha_bar = 1e-80 is sigma 1e40: finite in float64, inf in float32 (max 3.4e38), where diffusers'
+    EulerDiscreteScheduler would start at sigma = inf (NaN samples)."""
+    assert alpha_bar_to_sigmas(np.array([1e-80]))[0] > np.finfo(np.float32).max  # the premise, independently
+    with pytest.raises(ValueError, match=r"^alpha_bar: level 0 \(1e-80\).*beyond float32"):
+        to_diffusers([1e-80, 0.1, 0.5])
+    sig = to_diffusers([1e-76, 0.1, 0.5])["sigmas"]  # sigma 1e38 fits
+    assert np.all(np.isfinite(np.asarray(sig, dtype=np.float32))) and sig[0] == pytest.approx(1e38, rel=1e-12)
+    assert to_k_diffusion_sigmas([1e-80, 0.1, 0.5])[0] == pytest.approx(1e40, rel=1e-12)  # k-diffusion: float64 kept
+
+
+def test_flow_times_merging_in_float32_are_refused() -> None:
+    """Flow times 1 - 1e-20 and 1 - 1e-18 differ in float64 and are both 1.0 in float32: a zero step in diffusers."""
+    t = symsched.schedules.alpha_bar_to_flow_t(np.array([1e-20, 1e-18]))
+    assert t[0] > t[1] and np.float32(t[0]) == np.float32(t[1])  # the premise, independently
+    with pytest.raises(ValueError, match=r"^alpha_bar: levels 0 and 1 .*same flow time .*float32"):
+        to_diffusers([1e-20, 1e-18, 0.5], scheduler="flow_match_euler")
+
+
+@pytest.mark.parametrize("shift", [float("nan"), 0.0, -1.0, float("inf")])
+def test_flow_export_names_a_bad_shift(shift: float) -> None:
+    from diffusers_standin import Config
+
+    class FlowMatchEulerDiscreteScheduler:
+        config = Config(shift=shift, use_dynamic_shifting=False)
+
+    with pytest.raises(ValueError, match=r"shift=.*must be a finite number > 0"):
+        to_diffusers([0.0, 0.2, 0.7], scheduler=FlowMatchEulerDiscreteScheduler())
+
+
+def test_euler_export_near_the_float32_limit_runs_in_diffusers() -> None:
+    """Witness: the largest exported sigma that passes is one diffusers' scheduler holds (finite, as exported)."""
+    d = pytest.importorskip("diffusers")
+    ab = np.array([1e-76, 0.1, 0.5])
+    sch = d.EulerDiscreteScheduler()
+    sch.set_timesteps(**to_diffusers(ab))
+    got = sch.sigmas.double().numpy()
+    assert np.all(np.isfinite(got)) and np.isfinite(float(sch.init_noise_sigma))
+    np.testing.assert_allclose(got[:-1], alpha_bar_to_sigmas(ab), rtol=1e-6)

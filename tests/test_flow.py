@@ -176,11 +176,15 @@ def test_flow_export_undoes_extreme_static_shifts() -> None:
         d = _diffusers()
         ab = sch.flow_schedule("flow-uniform", 6)
         t = sch.alpha_bar_to_flow_t(ab)
-        for s in (1e-8, 0.25, 3.0, 1e17):
+        for s in (0.25, 3.0, 1e17):
             got = to_diffusers(ab, scheduler=d.FlowMatchEulerDiscreteScheduler(shift=s))["sigmas"]
             for gi, ti in zip(got, t):
                 ref = mpf(float(ti)) / (mpf(s) - (mpf(s) - 1) * mpf(float(ti)))
                 assert _close_to_mp(gi, ref, rtol=1e-15), (s, ti, gi)
+        # s = 1e-8: the inverted times 1 - O(1e-8) are distinct in float64 but all 1.0 in the float32 diffusers casts
+        # them to, where its shift divides by 1 + (s - 1) * 1.0 = 0 (sigmas inf: diffusers 0.42): refused
+        with pytest.raises(ValueError, match="same flow time 1.0 in float32"):
+            to_diffusers(ab, scheduler=d.FlowMatchEulerDiscreteScheduler(shift=1e-8))
         # s = 1e-17: every inverted time is 1 - O(1e-17), i.e. 1.0 in float64 (at 700 digits too): no schedule
         # diffusers could run (it re-shifts six equal sigmas into zero steps), refused rather than exported
         assert {float(mpf(float(ti)) / (mpf(1e-17) - (mpf(1e-17) - 1) * mpf(float(ti)))) for ti in t} == {1.0}

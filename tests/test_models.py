@@ -389,6 +389,36 @@ def test_denoising_mse_checks_the_batch() -> None:
         denoising_mse(model.denoiser, np.zeros((2, 8, 8)), 0.5)
 
 
+def test_denoising_mse_checks_the_denoiser_output() -> None:
+    """audit of 4 December: a NaN output returned nan, a scalar or a broadcastable output the MSE of something
+    else, a complex one a negative "mean squared error": each is now refused, as the samplers refuse it."""
+    from symsched._validate import ArgumentTypeError
+    from symsched.models.evaluate import denoising_mse
+
+    x0 = np.ones((5, 4, 4))
+    for out, rule in ((lambda x, a: np.full_like(x, np.nan), "non-finite"), (lambda x, a: 0.0, "shape"),
+                      (lambda x, a: np.zeros((5, 1, 1)), "shape"), (lambda x, a: np.zeros((1, 4, 4)), "shape")):
+        with pytest.raises(ValueError, match=rule):
+            denoising_mse(out, x0, 0.5)
+    with pytest.raises(ArgumentTypeError, match="complex"):
+        denoising_mse(lambda x, a: x + 1j, x0, 0.5)
+    assert denoising_mse(lambda x, a: np.zeros_like(x), x0, 0.5) == 1.0  # (x0_hat - x0)^2 = 1 everywhere
+
+
+def test_gaussian_denoiser_checks_x_t() -> None:
+    """audit of 4 December: a complex x_t came back complex and a NaN x_t as NaN, where the built-in model refuses
+    both."""
+    from symsched._validate import ArgumentTypeError
+    from symsched.models.evaluate import gaussian_denoiser
+
+    wiener = gaussian_denoiser(np.random.default_rng(0).standard_normal((8, 2, 2)))
+    with pytest.raises(ArgumentTypeError, match="x_t"):
+        wiener(np.zeros((3, 2, 2)) + 1j, 0.5)
+    with pytest.raises(ValueError, match="x_t must be finite"):
+        wiener(np.full((3, 2, 2), np.nan), 0.5)
+    assert wiener(np.zeros((3, 2, 2)), 0.5).shape == (3, 2, 2)
+
+
 def test_gaussian_denoiser_keeps_the_mean_of_a_direction_without_variance_at_alpha_bar_one() -> None:
     """A training set with a constant pixel has a zero-variance principal direction; at alpha_bar = 1 its gain
     sqrt(ab) lam / (ab lam + 1 - ab) is 0/0 and its limit is 0 (the pixel keeps its training mean): no NaN.

@@ -207,3 +207,14 @@ def test_comparable_steps_of_a_run() -> None:
     assert comparable_steps(replace(base, steps=5000), 5000, 12000, 400) == (base.warmup + 1, ["steps"])
     assert comparable_steps(replace(base, steps=30), 30, 12000, 200) == (30, ["steps"])
     assert comparable_steps(replace(base, seed=3, steps=30), 30, 12000, 200) == (0, ["seed", "steps"])
+
+
+def test_train_demo_refuses_an_out_it_cannot_write_before_training(tmp_path, capsys) -> None:
+    """audit of 4 December: a folder named patches16.safetensors in --out was found after the whole training (25
+    minutes with the default steps): now one line naming --out, exit 2, before the banner."""
+    (tmp_path / "patches16.safetensors").mkdir()
+    assert main(["train-demo", "--out", str(tmp_path), "--steps", "20", "--no-progress"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""  # no banner: no training started
+    assert "--out" in captured.err and "patches16.safetensors' is a folder where" in captured.err
+    assert len(captured.err.strip().splitlines()) == 1

@@ -157,6 +157,12 @@ def test_missing_spectrum_exit_2(tmp_path, capsys) -> None:
     (["--flow", "--format", "k-diffusion"], ["--format k-diffusion", "--flow"], "flow matching"),
     (["--endpoints", "0,none", "--format", "k-diffusion"], ["--format k-diffusion", "alpha_bar = 0"], ""),
     (["--endpoints", "0,none", "--format", "diffusers"], ["--format diffusers", "--sampler ddim", "sigma = inf"], ""),
+    # EulerDiscreteScheduler casts its sigmas to float32: sigma 1e40 would be inf
+    (["--endpoints", "1e-80,none", "--format", "diffusers", "--sampler", "euler"], ["--endpoints 1e-80,none", "float32"],
+     ""),
+    # a zero first level is checked with the sampler's settings: UniPC's bh1 has none there (bh2 has)
+    (["--endpoints", "0,none", "--sampler", "unipc_multistep", "--option", "solver_type=bh1"],
+     ["--endpoints 0,none", "--sampler unipc_multistep", "alpha_bar = 0"], ""),
 ])
 def test_export_conflicts_are_refused_before_any_work(tmp_path, capsys, extra, names, forbidden) -> None:
     """Known from the arguments alone: refused before the spectrum is even read (a missing file is not reported),
@@ -788,3 +794,23 @@ def test_a_k_diffusion_export_at_the_default_first_level_says_where_it_comes_fro
               f"{1 / (1 + 80.0 ** 2)!r},none")
     doc = json.loads((tmp_path / "e.json").read_text())
     assert doc["sigmas"][0] == pytest.approx(80.0, rel=1e-12) and not any("first sigma" in n for n in doc["notes"])
+
+
+@pytest.mark.diffusers
+def test_flow_export_note_gives_the_identity_mu_of_each_time_shift(tmp_path, small_spectrum) -> None:
+    """The note's mu, passed to FlowMatchEulerDiscreteScheduler with use_dynamic_shifting=True, leaves the exported
+    flow times as they are, for both time_shift_types (linear's identity is mu = 1: mu = 0 gives NaN there)."""
+    import re
+
+    diffusers = pytest.importorskip("diffusers")
+    path, _ = small_spectrum
+    out = tmp_path / "f.json"
+    assert main(["optimize", "--spectrum", str(path), "--steps", "4", "--restarts", "0", "--no-progress", "--flow",
+                 "--format", "diffusers", "--out", str(out)]) == 0
+    doc = json.loads(out.read_text())
+    note = next(n for n in doc["notes"] if "use_dynamic_shifting=True" in n)
+    for kind in ("exponential", "linear"):
+        mu = float(re.search(rf"mu=([0-9.]+) for (?:time_shift_type=)?'{kind}'", note).group(1))
+        sch = diffusers.FlowMatchEulerDiscreteScheduler(use_dynamic_shifting=True, time_shift_type=kind)
+        sch.set_timesteps(sigmas=doc["set_timesteps"]["sigmas"], mu=mu)
+        np.testing.assert_allclose(sch.sigmas[:-1].double().numpy(), doc["sigmas"], rtol=1e-6, err_msg=kind)

@@ -346,3 +346,17 @@ def test_a_retrained_weight_file_is_a_probe_model(tmp_path, capsys):
     assert main(["probe", "--model", str(tmp_path / "missing.safetensors"), "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "--model" in err and "does not exist" in err
+
+
+def test_probe_refuses_an_out_it_cannot_write_before_loading_the_model(tmp_path, capsys) -> None:
+    """audit of 4 December: a folder named probe.md in --out was found after the sampling. Checked first now: the
+    refusal names --out, not the (missing) --model that the sampling would have needed."""
+    (tmp_path / "probe.md").mkdir()
+    code = main(["probe", "--model", str(tmp_path / "missing.safetensors"), "--out", str(tmp_path), "--steps", "2",
+                 "--samples", "4", "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 2 and "--out" in err and "probe.md' is a folder where" in err and "missing" not in err, err
+    file_out = tmp_path / "f"
+    file_out.write_text("")
+    assert main(["probe", "--out", str(file_out), "--steps", "2", "--samples", "4", "--no-progress"]) == 2
+    assert "is a file, not a directory" in capsys.readouterr().err

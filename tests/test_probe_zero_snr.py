@@ -242,3 +242,29 @@ def test_compare_refuses_a_metric_beyond_float64_but_keeps_a_true_infinite_kl():
         probe.compare(ref * 2.0**-511, ref, metrics=["spectral_kl"])  # p/q ~ 2^1022 in each of 16 modes
     assert probe.compare(ref * 2.0**-508, ref, metrics=["spectral_kl"]).values["spectral_kl"][0] < 1e308
     assert probe.compare(np.zeros_like(ref), ref, metrics=["spectral_kl"]).values["spectral_kl"][0] == math.inf
+
+
+@pytest.mark.diffusers
+def test_diffusers_denoiser_reads_an_euler_zero_snr_grid_as_alpha_bar_zero() -> None:
+    """audit of 4 December: EulerDiscreteScheduler(rescale_betas_zero_snr=True) stores diffusers' stand-in 2**-24
+    at its last timestep (above alphas_cumprod[-2] = 4e-9), which was refused as a grid that is not decreasing,
+    under an argument ``grid`` diffusers_denoiser does not have. Its model was trained at alpha_bar = 0 there: the
+    denoiser must be DDPMScheduler's (same betas, alphas_cumprod[-1] = 0 exactly) at every level."""
+    diffusers = pytest.importorskip("diffusers")
+    from diffusers_helpers import tiny_unet
+
+    unet = tiny_unet()
+    euler = diffusers.EulerDiscreteScheduler(rescale_betas_zero_snr=True, prediction_type="v_prediction")
+    ddpm = diffusers.DDPMScheduler(rescale_betas_zero_snr=True, prediction_type="v_prediction")
+    assert float(euler.alphas_cumprod[-1]) == 2.0**-24 and float(ddpm.alphas_cumprod[-1]) == 0.0  # the premise
+    x = np.random.default_rng(0).standard_normal((2, 1, 8, 8))
+    d_euler, d_ddpm = probe.diffusers_denoiser(unet, euler), probe.diffusers_denoiser(unet, ddpm)
+    for ab in (0.0, 1e-6, 0.3, 0.99):
+        np.testing.assert_array_equal(d_euler(x, ab), d_ddpm(x, ab))
+
+    class Reversed:  # a scheduler whose grid is not one: named as the scheduler's
+        alphas_cumprod = np.array([0.9, 0.95, 0.1])
+        config = {"prediction_type": "epsilon"}
+
+    with pytest.raises(ValueError, match=r"^scheduler\.alphas_cumprod \(the training grid\) must be strictly"):
+        probe.diffusers_denoiser(unet, Reversed())

@@ -284,6 +284,57 @@ def test_float_path_agrees_with_mpmath(scheme: str) -> None:
             assert_matches_reference(P, Mf, S, rtol=1e-11, what=f"{scheme} eps={eps} {init}")
 
 
+@pytest.mark.parametrize("scheme", ["heun", "rk4"])
+def test_huge_modes_keep_their_digits_where_the_rate_is_steep(scheme: str) -> None:
+    """review of 4 December: for 1e160 < S < 1e290 (the float64 twin in T = 1/S) with beta_max = 300 or horizon 5,
+    a grid point meets e^{-2B} ~ 1/S and T e^{-2B} underflowed: Heun and RK4 returned 4.6e56 for 1.858e68."""
+    S = np.array([1e150, 1e200, 1e250, 1e280, 1e289, 1e291])
+    for kw, N in ((dict(beta_max=300.0), 30), (dict(horizon=5.0), 20), (dict(horizon=3.0), 30)):
+        P = sde.output_spectrum(S, scheme, N, eps=1e-3, **kw)
+        M = np.array([float(x) for x in sde.output_spectrum_mp(S, scheme, N, eps=1e-3, dps=40, **kw)])
+        np.testing.assert_allclose(P, M, rtol=1e-12, atol=0, err_msg=f"{scheme} {kw}")
+
+
+#: long horizons and steep rates, where beta * Delta reaches 1e7: over a common denominator in S, RK4's and Heun's
+#: gains cancelled to every digit (P = 2.5e4, 0 or 947 for S = 1 instead of 1)
+STEEP = [dict(horizon=1000.0), dict(horizon=100.0), dict(beta_max=1e6), dict(beta_max=1e5), dict(horizon=1e6)]
+
+
+@pytest.mark.parametrize("scheme", ["euler", "heun", "rk4"])
+def test_the_mode_S_equal_1_is_kept_exactly_by_the_ode_schemes_on_any_grid(scheme: str) -> None:
+    """S = 1 has lambda(tau) = 1 at every time: the PF-ODE slope beta (y - y/lambda) is 0 and every step is the
+    identity, so P = 1 (white start) exactly whatever the horizon, rate or grid."""
+    for kw in STEEP:
+        for N in (2, 5, 50):
+            P = sde.output_spectrum([1.0], scheme, N, eps=1e-3, **kw)
+            assert P[0] == pytest.approx(1.0, rel=1e-12, abs=0), f"{scheme} {kw} N={N}: {P[0]}"
+
+
+@pytest.mark.parametrize("scheme", sde.SCHEMES)
+def test_long_horizons_and_steep_rates_agree_with_mpmath_and_the_reference(scheme: str) -> None:
+    """Where beta * Delta is large the float path still agrees with the canonical forms at 60 digits (to 1e-12 of
+    max(P, S)) and with the reference typed in from the issue (its own long-double rounding: 1e-9)."""
+    S = np.array([0.0, 1e-6, 0.5, 0.999999, 1.0, 1.000001, 2.0, 100.0, 1e100, 1e300])
+    for kw in STEEP[:4]:
+        for N in (2, 5, 50):
+            for init in sde.INITS:
+                try:
+                    P = sde.output_spectrum(S, scheme, N, eps=1e-3, init=init, **kw)
+                except sde.BeyondFloat64:  # the SDE schemes diverge on long horizons: mpmath must agree
+                    M = sde.output_spectrum_mp(S, scheme, N, eps=1e-3, init=init, dps=30, **kw)
+                    assert max(M) > np.finfo(np.float64).max, f"{scheme} {kw} N={N} {init}"
+                    continue
+                except ValueError as exc:  # DDPM's update is undefined where 2 Delta beta_k >= 1
+                    assert scheme == "ddpm" and "too small" in str(exc)
+                    continue
+                M = np.array([float(x) for x in sde.output_spectrum_mp(S, scheme, N, eps=1e-3, init=init, dps=60,
+                                                                       **kw)])
+                what = f"{scheme} {kw} N={N} {init}"
+                assert_matches_reference(P, M, S, rtol=1e-12, what=what)
+                assert_matches_reference(P, reference(S, scheme, N, eps=1e-3, init=init, **kw), S, rtol=1e-9,
+                                         what=what)
+
+
 @pytest.mark.parametrize("kind", sde.KINDS)
 def test_continuous_float_agrees_with_mpmath(kind: str) -> None:
     for eps in (0.0, 1e-9, 1e-4, 0.3):

@@ -222,6 +222,13 @@ def check_export(args: argparse.Namespace, endpoints: Any, grid: Optional[np.nda
         raise ValueError(f"--format diffusers with --sampler {sampler}: the first level is alpha_bar = 0 (sigma = inf), "
                          "which EulerDiscreteScheduler cannot take as a sigma; use --sampler ddpm (DDPMScheduler "
                          "timesteps on the zero-SNR grid) or --flow")
+    if sampler in ("ddim", "euler") and args.eta != 1.0 and endpoints is not None and endpoints[0] is not None:
+        from .. import export
+
+        try:  # the fixed first level's sigma, cast to float32 by EulerDiscreteScheduler.set_timesteps
+            export.to_diffusers([endpoints[0]])
+        except ValueError as exc:
+            raise ValueError(f"--endpoints {args.endpoints}: {str(exc).split(': ', 1)[1]}") from None
 
 
 def substitution_note(res: Any, value_of: Optional[Callable[..., float]] = None) -> Optional[str]:
@@ -279,7 +286,7 @@ def _ve_sigmas(alpha_bar: np.ndarray) -> Optional[list[float]]:
     """The levels as EulerDiscreteScheduler sigmas, or None when the first is alpha_bar = 0 (sigma = inf)."""
     from .. import export
 
-    return export.to_diffusers(alpha_bar)["sigmas"] if alpha_bar[0] > 0 else None
+    return export.to_k_diffusion_sigmas(alpha_bar).tolist() if alpha_bar[0] > 0 else None  # float64, as listed
 
 
 def _export_flow(res: Any, value_of: Optional[Callable[..., float]] = None) -> dict[str, Any]:
@@ -287,7 +294,8 @@ def _export_flow(res: Any, value_of: Optional[Callable[..., float]] = None) -> d
     from .. import export
 
     notes = ["diffusers applies its own shift to the sigmas it is given: configure shift=1.0 and "
-             "use_dynamic_shifting=False (or pass mu=0.0), as here"]
+             "use_dynamic_shifting=False, as here (with use_dynamic_shifting=True pass the identity mu: mu=0.0 for "
+             "time_shift_type='exponential', mu=1.0 for 'linear')"]
     notes += [n for n in (substitution_note(res, value_of), init_note(res, value_of)) if n]
     kw = export.to_diffusers(res.alpha_bar, scheduler="FlowMatchEulerDiscreteScheduler")
     return {"scheduler": "FlowMatchEulerDiscreteScheduler",
@@ -507,8 +515,7 @@ def _prepare(args: argparse.Namespace) -> tuple[Any, Optional[np.ndarray], dict[
 
 
 def _check_zero_level(args: argparse.Namespace, endpoints: Any, grid: Optional[np.ndarray]) -> None:
-    """Refuse, before any work and naming the option, a first level alpha_bar = 0 that --grid cannot hold or
-    --sampler cannot start from."""
+    """Refuse, before any work and naming the option, a first level alpha_bar = 0 that --grid cannot hold."""
     if endpoints is not None and endpoints[0] == 0.0 and grid is not None and float(grid[-1]) != 0.0:
         raise ValueError(
             f"--endpoints {args.endpoints}: the first level alpha_bar = 0 (pure noise) is not on --grid {args.grid}, "
@@ -516,12 +523,22 @@ def _check_zero_level(args: argparse.Namespace, endpoints: Any, grid: Optional[n
             "--grid FILE.npy (e.g. np.save of symsched.schedules.training_grid(..., rescale_zero_snr=True)), or "
             "--endpoints default for the grid's noisiest level"
         )
+
+
+def _check_zero_start(args: argparse.Namespace, options: dict[str, Any], endpoints: Any, grid: Any) -> None:
+    """Refuse, before any work and naming the option, a first level alpha_bar = 0 that --sampler with its settings
+    (--eta, --variance, --option) cannot start from."""
     if not _first_level_zero(endpoints, grid):
         return
     from .. import output_spectrum
 
+    kw = dict(options)
+    if args.eta is not None:
+        kw["eta"] = args.eta
+    if args.sampler == "ddpm":
+        kw["variance"] = args.variance
     try:  # a one-mode, two-level run is cheap and raises where the sampler has no value at alpha_bar = 0
-        output_spectrum(np.ones(1), np.array([0.0, 0.5]), sampler=args.sampler)
+        output_spectrum(np.ones(1), np.array([0.0, 0.5]), sampler=args.sampler, **kw)
     except ValueError as exc:
         why = str(exc).split(": ", 1)[1] if str(exc).startswith(("alpha_bar: ", "sigmas: ")) else str(exc)
         source = (f"--endpoints {args.endpoints}" if endpoints is not None else
@@ -683,6 +700,7 @@ def _check_settings(args: argparse.Namespace, options: dict[str, Any], endpoints
     _settings.check(args.sampler, args.eta, args.variance, options)
     _check_steps_for(args.sampler, K, args.eta, args.variance, options)
     _check_levels_args(K, endpoints, grid, args.sampler, args.eta)
+    _check_zero_start(args, options, endpoints, grid)
 
 
 def run(args: argparse.Namespace) -> int:

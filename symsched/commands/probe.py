@@ -402,6 +402,15 @@ def _describe(result: Any, pm: ProbeModel, steps: int, eta: float, options: Opti
             f"(seeds {', '.join(map(str, result.seeds))}), reference: {pm.reference.shape[0]} held-out samples")
 
 
+def _check_out(out: Path) -> None:
+    """ValueError naming --out before any sampling when a file the probe writes there exists as a folder (--out
+    itself is checked by its argparse type)."""
+    from .._io import check_kind
+
+    for name in ("probe.md", "probe.json", "probe.png"):
+        check_kind(out, out / name, False, "symsched probe")
+
+
 def run(args: argparse.Namespace) -> int:
     from .._io import atomic_write_json, atomic_write_text, staged_folder
     from .._validate import MAX_ENTRIES, MAX_MMD_SAMPLES, MAX_SAMPLES, as_int, as_positive_int, check_eta
@@ -440,6 +449,7 @@ def run(args: argparse.Namespace) -> int:
             flag = "--eta" if args.eta is not None and eta_at_fault else "--option"
             raise type(exc)(f"{flag}: {text}") from None
     seeds = tuple(as_int(args.seed, "--seed", 0) + i for i in range(n_seeds))  # (the first seed is --seed's)
+    _check_out(Path(args.out))
     t0 = time.perf_counter()
     if as_int(args.reference_samples, "--reference-samples", 0, rule="0 (all) or an integer >= 2") == 1:
         raise ValueError(f"--reference-samples must be 0 (all) or an integer >= 2 (got {args.reference_samples})")

@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
         import torch  # noqa: F401
     except ImportError as exc:
         raise ValueError(f'train-demo needs torch and safetensors: pip install "symsched[torch]" ({exc})') from None
-    from .._io import staged_folder
+    from .._io import check_kind, staged_folder
     from ..models import load_model, patches16
     from ..models.evaluate import denoising_mse, gaussian_denoiser
     from ..models.train import TrainConfig, save, train
@@ -64,6 +64,8 @@ def run(args: argparse.Namespace) -> int:
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out must be a folder (got the file {str(out)!r})")
     _check_not_shipped(out, [out / "patches16.safetensors", out / "patches16.json"])
+    for name in ("patches16.safetensors", "patches16.json"):  # before the training, not after it
+        check_kind(out, out / name, False, "symsched train-demo")
     print(f"symsched train-demo: {cfg.steps} steps, batch {cfg.batch_size}, seed {cfg.seed}, "
           f"{cfg.threads} thread(s)")
     res = train(cfg, minutes=args.minutes, progress=not args.no_progress)

@@ -167,25 +167,46 @@ class _Entry:
         return sp.Mul(*parts)
 
 
-def _opaque_structure(expr: Any, S: Any) -> tuple[Any, Any, list[tuple[list[Any], Any]], list[Any]]:
-    """:func:`_structure` with the level parts held opaque: the polynomial algebra in S (common denominator,
-    expansion) runs on one symbol per S-free subexpression, which is substituted back into the coefficients
-    unexpanded. For steps whose level functions are transcendental (the continuous-time schemes' ``exp`` and
-    ``expm1`` of scaled exponents): expanding them through RK4's nested stages took SymPy three minutes."""
-    mask = _Coefficients(prefix="_level")  # a prefix no derivation uses: only the placeholders are replaced back
-    K, n, polys, other = _structure(_coefficientize(expr, S, mask), S)
-    table = {mask.symbol(e): e for e in mask.exprs}
+@dataclass(frozen=True)
+class _TreeEntry:
+    """One entry kept as its expression tree, every maximal S-free subexpression a level coefficient: for steps
+    whose polynomial form in S cancels (the continuous-time schemes: a Runge-Kutta gain over a common
+    denominator has coefficients ~ (Delta beta)^4 that cancel to the value 1 at S = 1, losing every digit for a
+    long horizon). The mode code then evaluates the stages as the scheme composes them."""
 
-    def back(e: Any) -> Any:
-        return e.xreplace(table)
+    expr: Any
 
-    return back(K), n, [([back(c) for c in cs], e) for cs, e in polys], [back(o) for o in other]
+    def value(self, x: Any, T: Any = None) -> Any:
+        """The tree in S (``T=None``), or its twin in T = 1/S: every sum linear in S, ``a S + b``, becomes
+        ``(a + b T)/T``, so that the powers of T cancel inside each product (``E (S - 1)/(E S + M)`` becomes
+        ``E (1 - T)/(E + M T)``) and no intermediate grows with S."""
+        return self.expr if T is None else _over_T(self.expr, x, T)
 
 
-def _split_entry(expr: Any, S: Any, coeffs: _Coefficients, opaque: bool = False) -> _Entry:
+def _over_T(e: Any, S: Any, T: Any) -> Any:
     import sympy as sp
 
-    K, n, polys, other = (_opaque_structure if opaque else _structure)(expr, S)
+    if e == S:
+        return 1 / T
+    if not e.has(S):
+        return e
+    if e.is_Add:
+        lin = [a for a in e.args if a.has(S)]
+        if all(not (a / S).has(S) for a in lin):
+            slope = sp.Add(*[a / S for a in lin])
+            rest = sp.Add(*[a for a in e.args if not a.has(S)])
+            return (slope + rest * T) / T
+        terms = [_over_T(a, S, T) for a in e.args]  # a power of T common to every term is taken out of the sum, so
+        powers = [a.as_powers_dict().get(T, 0) for a in terms]  # that it cancels the factors around it:
+        p = min(powers) if all(x > 0 for x in powers) else max(powers) if all(x < 0 for x in powers) else 0
+        return T**p * sp.Add(*[a / T**p for a in terms])  # (1 - T)/T * (T a + T b) is (1 - T)(a + b)
+    return e.func(*[_over_T(a, S, T) for a in e.args])
+
+
+def _split_entry(expr: Any, S: Any, coeffs: _Coefficients) -> _Entry:
+    import sympy as sp
+
+    K, n, polys, other = _structure(expr, S)
     for i, (cs, e) in enumerate(polys):  # fold K into a numerator factor: one multiplication less per mode
         if e == 1 and K != 1:
             polys[i] = ([K * c for c in cs], e)
@@ -401,7 +422,8 @@ def compile_step(key: str, source: Callable[[], dict[str, Any]], *, m: int, slot
     """The :class:`StepKernels` of one step given by ``source() -> {entries, q, level_args, gslots}``:
     the ``m*m + m*q`` entries of A then B (SymPy, in ``S`` and the level arguments), the level
     function's argument symbols and, with ``grad``, the slots whose log-SNR the gradient is taken in
-    (optional ``opaque_levels``: split the entries by :func:`_opaque_structure`).
+    (optional ``tree``: keep each entry as its expression tree, :class:`_TreeEntry`, not as a rational
+    function of S; no gradient).
     ``source`` runs (and SymPy is imported) only when a kernel is not in the cache."""
     built: dict[str, Any] = {}
 
@@ -416,8 +438,11 @@ def compile_step(key: str, source: Callable[[], dict[str, Any]], *, m: int, slot
         T = sp.Symbol("T", positive=True)
         coeffs = _Coefficients()
         entries = src["entries"]
-        opaque = bool(src.get("opaque_levels", False))
-        split = [_split_entry(e, S, coeffs, opaque) if e != 0 else None for e in entries]
+        tree = bool(src.get("tree", False))
+        if tree and grad:
+            raise ValueError(f"{key}: a tree entry has no gradient basis")
+        split = [None if e == 0 else _TreeEntry(_coefficientize(e, S, coeffs)) if tree
+                 else _split_entry(e, S, coeffs) for e in entries]
         outs_s = [sp.Integer(0) if s is None else s.value(S) for s in split]
         outs_t = [sp.Integer(0) if s is None else s.value(S, T) for s in split]
         gslots = list(src["gslots"]) if grad else []

@@ -41,8 +41,8 @@ from sympy.core.function import AppliedUndef
 from .codegen import compile_kernel, compile_mpmath
 
 __all__ = [
-    "stable_form", "step_kernels", "domain_kernel", "domain_exprs", "describe", "beta_kernel", "marginal_kernel",
-    "continuous_kernel", "has_noise", "uses_end_point", "step_mp", "marginal_mp", "continuous_mp",
+    "stable_form", "gain_tree", "step_kernels", "domain_kernel", "domain_exprs", "describe", "beta_kernel",
+    "marginal_kernel", "continuous_kernel", "has_noise", "uses_end_point", "step_mp", "marginal_mp", "continuous_mp",
 ]
 
 Kernel = Callable[..., list[Any]]
@@ -83,9 +83,11 @@ def _expm1_rewrite(expr: sp.Expr) -> sp.Expr:
     return expr.replace(is_target, rewrite)
 
 
-def stable_form(expr: sp.Expr) -> sp.Expr:
+def stable_form(expr: sp.Expr, factored: bool = False) -> sp.Expr:
     """``expr`` (in beta(.), B(.), lambda(.) of :mod:`symsched.symbolic.sde.model`) in a
-    cancellation-free explicit form (see the module docstring); mathematically equal."""
+    cancellation-free explicit form (see the module docstring); mathematically equal. With ``factored``
+    the common factors of every sum are taken out first (``lambda(p) - 1 = e^{-2B(p)} S - e^{-2B(p)}``
+    becomes ``e^{-2B(p)} (S - 1)``: exactly 0 at S = 1, where the difference cancels)."""
     sde = _sde()
     m = sde.model
     expr = sp.sympify(expr)
@@ -94,6 +96,8 @@ def stable_form(expr: sp.Expr) -> sp.Expr:
     M = {p: sp.Dummy(f"M{i}", positive=True) for i, p in enumerate(points)}
     # (1) lambda(p) = E_p S + 1 - E_p, so that exact symbolic cancellations (1 - lambda) happen first
     expr = expr.replace(m.lam, lambda t: E[t] * m.S + 1 - E[t])
+    if factored:
+        expr = sp.factor_terms(expr)
     # (2) the surviving 1 - E_p become M_p = -expm1(-2B(p))
     minus_E = {-E[p]: M[p] for p in points}
 
@@ -147,6 +151,49 @@ def _scaled_expm1(expr: sp.Expr) -> sp.Expr:
     return expr
 
 
+def gain_tree(name: str) -> sp.Expr:
+    """The gain ``d y_{k+1}/d y`` of scheme ``name`` as its stages compose it (equal to ``Scheme.step.gain``).
+
+    Each stage linear in ``y`` is the factored coefficient the derivation shows (``c_{K_2} = beta (lambda - 1)
+    (Delta c_{K_1} + 2)/(2 lambda)``, :meth:`Scheme.stage_coefficients`), factored in the symbols of the earlier
+    stages and only then substituted into them: never over a common denominator, whose expansion cancels (for
+    RK4 with a long horizon, every digit). Level-only stages (EI's gamma_1) stand as their values; a remaining
+    ``a + b/lambda(p)`` becomes ``(a lambda(p) + b)/lambda(p)``, so that :func:`stable_form` with ``factored``
+    writes ``lambda(p) - 1`` as ``e^{-2B(p)} (S - 1)``, exactly 0 at S = 1."""
+    sch = _sde().get_scheme(name)
+    m = _sde().model
+    stand: dict[sp.Symbol, sp.Expr] = {}  # stage symbol -> c y (c a placeholder) or its level value
+    coef: list[tuple[sp.Symbol, sp.Expr]] = []
+    for sym, value in sch.assignments:
+        v = value.xreplace(stand)
+        if v.has(m.y):
+            c = sp.Dummy(f"c_{sym}")
+            coef.append((c, sp.factor(sp.diff(v, m.y))))
+            stand[sym] = c * m.y
+        else:
+            stand[sym] = v
+    gain = sp.diff(sch.final.xreplace(stand), m.y)
+    for c, value in reversed(coef):  # later stages mention the earlier placeholders
+        gain = gain.xreplace({c: value})
+
+    def lams(e: sp.Expr) -> list[sp.Expr]:
+        return [g for g in e.atoms(AppliedUndef) if g.func == m.lam]
+
+    def over_lam(e: sp.Expr) -> bool:  # a + b/lambda(p), with a and b free of lambda
+        if not (e.is_Add and len(e.args) == 2):
+            return False
+        a, t = sorted(e.args, key=lambda u: u.has(m.lam))
+        L = lams(t)
+        return not a.has(m.lam) and len(L) == 1 and not (t * L[0]).has(m.lam)
+
+    def combine(e: sp.Expr) -> sp.Expr:
+        a, t = sorted(e.args, key=lambda u: u.has(m.lam))
+        L = lams(t)[0]
+        return (a * L + t * L) / L
+
+    return gain.replace(over_lam, combine)
+
+
 def _step_args() -> list[sp.Symbol]:
     m = _sde().model
     return [m.S, m.tau_k, m.tau_next, m.Delta, m.beta_min, m.beta_max]
@@ -169,8 +216,8 @@ def step_kernels(name: str) -> Any:
 
     def source() -> dict[str, Any]:
         st = _sde().get_scheme(name).step
-        return dict(entries=[stable_form(st.gain), sp.sqrt(stable_form(st.noise))], q=1,
-                    level_args=_step_args()[1:], gslots=[], opaque_levels=True)
+        return dict(entries=[stable_form(gain_tree(name), factored=True), sp.sqrt(stable_form(st.noise))], q=1,
+                    level_args=_step_args()[1:], gslots=[], tree=True)
 
     return _cached_step(name, lambda: compile_step(f"sde:{name}", source, m=1))
 

@@ -31,9 +31,10 @@ def gaussian_denoiser(train: NDArray[np.float64]) -> Denoiser:
     ------
     ValueError
         ``train`` with fewer than 2 samples, no pixels, or a NaN or inf; (returned denoiser) ``alpha_bar`` outside
-        [0, 1] or ``x_t`` whose trailing shape is not ``train``'s.
+        [0, 1], ``x_t`` whose trailing shape is not ``train``'s or with a NaN or inf.
     ArgumentTypeError
-        (a TypeError and a ValueError) ``train`` not an array of real numbers, ``alpha_bar`` not a real number.
+        (a TypeError and a ValueError) ``train`` not an array of real numbers, ``alpha_bar`` not a real number,
+        (returned denoiser) ``x_t`` not an array of real numbers.
     """
     X = as_real_array(train, "train")
     if X.ndim < 2 or X.shape[0] < 2 or X[0].size == 0:
@@ -50,8 +51,10 @@ def gaussian_denoiser(train: NDArray[np.float64]) -> Denoiser:
         ab = as_real(alpha_bar, "alpha_bar")
         if not 0.0 <= ab <= 1.0:
             raise ValueError(f"alpha_bar must lie in [0, 1] (got {alpha_bar!r})")
-        x_t = np.asarray(x_t)
-        if x_t.shape[1:] != tuple(sample_shape):
+        x_t = as_real_array(x_t, "x_t")  # ArgumentTypeError for complex, boolean or string arrays
+        if not np.all(np.isfinite(x_t)):
+            raise ValueError("x_t must be finite (found NaN or inf)")
+        if x_t.ndim < 1 or x_t.shape[1:] != tuple(sample_shape):
             raise ValueError(f"x_t must have shape (batch, {', '.join(map(str, sample_shape))}) (got {x_t.shape})")
         x = x_t.reshape(x_t.shape[0], -1)
         den = ab * lam + (1.0 - ab)
@@ -71,10 +74,10 @@ def denoising_mse(denoiser: Denoiser, x0: NDArray[np.float64], alpha_bar: float,
     ValueError
         ``alpha_bar`` outside [0, 1] or not finite, ``x0`` empty or not finite, a negative ``seed``; a batch the
         denoiser refuses naming ``x_t`` (its shape, its values) is reported as about ``x0``, any other error of the
-        denoiser passes unchanged.
+        denoiser passes unchanged; a denoiser output not of the shape of ``x0`` or not finite.
     ArgumentTypeError
         (a TypeError and a ValueError) ``alpha_bar`` not a real number (``"0.5"``, ``True``, ``None``), ``x0`` not
-        an array of real numbers.
+        an array of real numbers, a complex or boolean denoiser output.
     """
     ab = as_real(alpha_bar, "alpha_bar")
     if not 0.0 <= ab <= 1.0:
@@ -86,8 +89,10 @@ def denoising_mse(denoiser: Denoiser, x0: NDArray[np.float64], alpha_bar: float,
         raise ValueError("x0 must be finite (found NaN or inf)")
     eps = np.random.default_rng(as_seed(seed)).standard_normal(x0.shape)
     x_t = np.sqrt(ab) * x0 + np.sqrt(1.0 - ab) * eps
-    try:
-        x0_hat = denoiser(x_t, ab)
+    from .._signal_samplers import PredictionModel
+
+    try:  # its output checked as the samplers check it: real, the shape of x_t, finite
+        x0_hat = PredictionModel(denoiser, "sample").predict(x_t, ab)
     except ValueError as err:  # a refusal naming x_t (the noised x0, the denoiser's argument) is about x0;
         if "x_t" not in str(err) or type(err) is not ValueError:  # any other error is the denoiser's own: untouched
             raise
