@@ -337,3 +337,24 @@ def test_degenerate_fits_read_as_such() -> None:
     assert "the matched end points are the whole schedule" in text and "()" not in text
     with pytest.raises(ValueError, match="n_families"):
         fit.plot(n_families="a")
+
+
+@pytest.mark.parametrize("extra,console,markdown", [
+    # flow, K = 3: pure noise and 2 finite levels, all matched: every family passes through them
+    (["--flow"], "the matched end points are the whole schedule: nothing to tell the families apart",
+     "nothing to tell the families apart"),
+    # DDIM, K = 3: one interior level, which every one-parameter family fits exactly: a tie
+    ([], ", tied with ", "(tied with "),
+])
+def test_explain_console_says_what_explain_md_says_of_the_fit(tmp_path, capsys, extra, console, markdown) -> None:
+    """audit of 4 December: the console named a "best heuristic cosine (RMS 0)" where explain.md said that nothing
+    tells the families apart, or that two are tied."""
+    np.save(tmp_path / "S.npy", symsched.spectra.power_law((8, 8), alpha=2.0))
+    code = main(["explain", "--spectrum", str(tmp_path / "S.npy"), "--steps", "2,3", "--divergences", "w2",
+                 "--resolutions", "none", "--images", "off", "--jobs", "1", "--no-progress",
+                 "--out", str(tmp_path / "o"), *extra])
+    assert code == 0
+    line = next(ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("  W2 K=3: "))
+    assert console in line, line
+    doc = (tmp_path / "o" / "explain.md").read_text()
+    assert markdown in doc

@@ -9,7 +9,6 @@ resolution law next to simple diffusion's, SD3's and Flux's rules, and the per-s
 from __future__ import annotations
 
 import argparse
-import math
 from pathlib import Path
 
 from . import _settings
@@ -54,7 +53,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..insight.explain import _NAMES, explain
+    from ..insight.explain import _NAMES, explain, fit_status
 
     steps = _settings.positive_ints(args.steps, "--steps")
     res = _settings.positive_ints(args.resolutions, "--resolutions", allow_none=True)
@@ -72,13 +71,17 @@ def run(args: argparse.Namespace) -> int:
     print(f"symsched explain: wrote {out.out}/explain.md and {len(out.files) - 1} more files ({out.elapsed:.1f} s)")
     if out.info["warning"]:
         print(f"  note: {out.info['warning']}")
-    for dv, fit in out.main_fits.items():
+    for dv, fit in out.main_fits.items():  # what explain.md says of the fit (fit_status), in one line
         b = fit.best
-        if not math.isfinite(b.rms):
-            print(f"  {_NAMES[dv]} K={out.main_steps}: no heuristic family produced a valid schedule")
-            continue
-        print(f"  {_NAMES[dv]} K={out.main_steps}: best heuristic {b.family} (RMS {b.rms:.2g} log-SNR, "
-              f"lost {b.lost_text()})")
+        status, second = fit_status(fit)
+        head = f"  {_NAMES[dv]} K={out.main_steps}: "
+        if status == "none":
+            print(head + "no heuristic family produced a valid schedule")
+        elif status == "whole":
+            print(head + "the matched end points are the whole schedule: nothing to tell the families apart")
+        else:
+            tie = f", tied with {second.family}" if status == "tied" else ""
+            print(head + f"best heuristic {b.family}{tie} (RMS {b.rms:.2g} log-SNR, lost {b.lost_text()})")
     for name, law in out.laws.items():  # a slope the data do not determine is no shift (explain.md's ‡)
         slopes = ", ".join(f"{_NAMES[dv]} " + ("not identified ‡" if any(law.undetermined_offsets(dv)) else
                                                f"{s:+.2f}") for dv, s in law.slope.items())

@@ -388,8 +388,9 @@ def sigmoid(
 
     Jabri, Fleet, Chen, RIN (arXiv 2212.11972) and Chen, "On the importance of noise scheduling for
     diffusion models" (arXiv 2301.10972), Algorithm 1 (``start`` b = -3, ``end`` e = 3 by default).
-    The times are uniform between those of ``log_snr_min`` and ``log_snr_max``; a small ``tau``
-    crowds the steps at the middle noise levels.
+    The times are uniform between those of ``log_snr_min`` and ``log_snr_max``; a large ``tau``
+    crowds the steps at the middle noise levels (the sigmoid's linear part: alpha_bar nearly linear in t), and as
+    ``tau`` tends to 0 the levels tend to uniform in log-SNR (the sigmoid's exponential tails).
 
     Parameters
     ----------
