@@ -1279,13 +1279,7 @@ def optimize_schedule(
     if not standard_starts and restarts < 1:
         raise ValueError("restarts must be >= 1 when standard_starts=False (no start left)")
     warm = _check_warm_starts(warm_starts)
-    w = None
-    if weights is not None:
-        w = as_spectrum(weights, "weights", "per-mode weights w >= 0")
-        check_same_shape(w, S, "weights", "spectrum")
-        if not np.any(w > 0):
-            raise ValueError("weights must give some mode a positive weight (all zero: every schedule scores 0 and "
-                             "there is nothing to optimise)")
+    w = check_weights(weights, S)
     g = None if grid is None else _check_grid(grid, K, sampler, eta)
     first, last = _check_endpoints(endpoints, K, g, sampler)
 
@@ -1295,6 +1289,19 @@ def optimize_schedule(
         return _optimize(S, K, w, g, first, last, warm, sampler=sampler, eta=eta, variance=variance,
                          divergence=divergence, init=init, seed=seed, restarts=restarts,
                          standard_starts=standard_starts, maxiter=maxiter, progress=progress, extra=settings)
+
+
+def check_weights(weights: Optional[ArrayLike], S: Array) -> Optional[Array]:
+    """``weights`` as :func:`optimize_schedule` takes them (None stays None): real, finite, >= 0, of the spectrum's
+    shape, some positive; ValueError naming ``weights`` otherwise."""
+    if weights is None:
+        return None
+    w = as_spectrum(weights, "weights", "per-mode weights w >= 0")
+    check_same_shape(w, S, "weights", "spectrum")
+    if not np.any(w > 0):
+        raise ValueError("weights must give some mode a positive weight (all zero: every schedule scores 0 and "
+                         "there is nothing to optimise)")
+    return w
 
 
 def _optimize(

@@ -283,11 +283,19 @@ def _outputs(S: Array, schedules: dict[str, Array], sampler: str, init: str, **s
 
 
 def _sorted_modes(S: Array) -> Optional[NDArray[np.intp]]:
-    """For 1-D spectra: indices of the non-zero modes by decreasing S (zero modes are exact, not drawn)."""
-    if S.ndim != 1:
+    """Unless S is an FFT grid ((H, W) or (H, W, C): drawn as radial profiles, None): indices into ``S.ravel()`` of
+    the non-zero modes by decreasing S (zero modes are exact, not drawn), so that every curve is drawn at the rank
+    of the data mode it belongs to (a 4-D spectrum's P/S was sorted by its own values)."""
+    if S.ndim in (2, 3):
         return None
-    order = np.argsort(S)[::-1]
-    return order[S[order] > 0]
+    flat = S.ravel()
+    order = np.argsort(flat)[::-1]
+    return order[flat[order] > 0]
+
+
+def _ranked(a: Array, order: Optional[NDArray[np.intp]]) -> Array:
+    """``a`` as drawn: its modes in the order of :func:`_sorted_modes` (``a`` itself for an FFT grid)."""
+    return a if order is None else np.asarray(a).ravel()[order]
 
 
 def _positive(y: Array) -> Array:
@@ -307,8 +315,8 @@ def _profile(spec: Array) -> tuple[Array, Array, str]:
     if spec.ndim == 3:
         f, p = radial_psd(spec, channel_axis=-1)
         return f, p.sum(axis=-1), "radial frequency |f| (cycles/pixel)"
-    flat = np.sort(spec.ravel())[::-1]
-    return np.arange(1, flat.size + 1, dtype=np.float64), flat, "mode rank (sorted by data variance)"
+    raise ValueError(f"a profile is drawn of a 1-D, (H, W) or (H, W, C) spectrum (got shape {spec.shape}); "
+                     "rank other shapes with _ranked first")  # pragma: no cover (every caller ranks them)
 
 
 def plot_output_psd(
@@ -324,12 +332,12 @@ def plot_output_psd(
 ) -> Any:
     r"""Output PSD ``P(S)`` of each schedule against the target ``S`` (log-log).
 
-    2-D/3-D FFT-grid spectra are radially averaged (3-D: channel sum); 1-D spectra are plotted as
-    modes sorted by decreasing ``S`` (``P`` in the same order).
+    2-D/3-D FFT-grid spectra are radially averaged (3-D: channel sum); 1-D spectra (and any other shape, taken as
+    a flat list of modes) are plotted as modes sorted by decreasing ``S`` (``P`` in the same order).
 
     Parameters
     ----------
-    spectrum : array_like, shape (d,), (H, W) or (H, W, C)
+    spectrum : array_like, shape (d,), (H, W) or (H, W, C) (other shapes: modes by rank)
     schedules : mapping str -> alpha_bar levels
     sampler, eta, variance, init
         As :func:`symsched.optimize.optimize_schedule` (VE samplers through sigma = sqrt((1-ab)/ab); ``eta``
@@ -356,11 +364,11 @@ def plot_output_psd(
     fig, ax = _figure()
     a = ax[0, 0]
     order = _sorted_modes(S)
-    x, y, xlabel = _profile(S if order is None else S[order])
+    x, y, xlabel = _profile(_ranked(S, order))
     pos = x > 0
     a.loglog(*_thin(x[pos], _positive(y[pos])), color="tab:red", lw=2.5, ls="--", label="data S", zorder=6)
     for name, P in outs.items():
-        _, yp, _ = _profile(P if order is None else P[order])
+        _, yp, _ = _profile(_ranked(P, order))
         a.loglog(*_thin(x[pos], _positive(yp[pos])), label=name, **_style(name))
     a.set(xlabel=xlabel, ylabel="PSD" + (" (sum over channels)" if S.ndim == 3 else ""),
           title=title or f"output PSD vs data ({sampler})")
@@ -407,9 +415,9 @@ def plot_frequency_error(
             r = r.mean(axis=-1)
             xlabel = "radial frequency |f| (cycles/pixel)"
         else:
-            x, r, xlabel = _profile(ratio if order is None else ratio[order])
+            x, r, xlabel = _profile(_ranked(ratio, order))
         a.plot(*_thin(x, _positive(r)), label=name, **_style(name))
-    _ratio_axes(a, log_x=S.ndim == 1)
+    _ratio_axes(a, log_x=S.ndim not in (2, 3))  # ranks (log), or radial frequency
     a.set(xlabel=xlabel, title=title or f"per-frequency error ({sampler})")
     a.grid(alpha=0.3, which="both")
     a.legend(fontsize=7)
@@ -489,13 +497,13 @@ def plot_result(
     a.legend(fontsize=7)
 
     order = _sorted_modes(S)
-    x, y, xlabel = _profile(S if order is None else S[order])
+    x, y, xlabel = _profile(_ranked(S, order))
     pos = x > 0
     b = ax[0, 1]
     b.loglog(*_thin(x[pos], _positive(y[pos])), color="tab:red", lw=2.5, ls="--", label="data S", zorder=6)
     c = ax[0, 2]
     for name, P in outs.items():
-        _, yp, _ = _profile(P if order is None else P[order])
+        _, yp, _ = _profile(_ranked(P, order))
         b.loglog(*_thin(x[pos], _positive(yp[pos])), label=tag[name], **_style(name))
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = np.where(S > 0, P / np.where(S > 0, S, 1.0), 1.0)
@@ -505,12 +513,12 @@ def plot_result(
             xr, r = radial_psd(ratio, channel_axis=-1)
             r = r.mean(axis=-1)
         else:
-            xr, r, _ = _profile(ratio if order is None else ratio[order])
+            xr, r, _ = _profile(_ranked(ratio, order))
         c.plot(*_thin(xr, _positive(r)), label=tag[name], **_style(name))
     b.set(xlabel=xlabel, ylabel="PSD" + (" (sum over channels)" if S.ndim == 3 else ""), title="output PSD vs data")
     b.grid(alpha=0.3, which="both")
     b.legend(fontsize=7)
-    _ratio_axes(c, log_x=S.ndim == 1)
+    _ratio_axes(c, log_x=S.ndim not in (2, 3))
     c.set(xlabel=xlabel, title="error per " + ("mode" if order is not None else "frequency") + ": P/S")
     _tidy_log_axes(b)
     if path is not None:

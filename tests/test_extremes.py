@@ -684,6 +684,28 @@ def test_mpmath_residue_of_an_exact_zero_at_s_zero_settles() -> None:
     assert not highprec._agree(a, b, 50, 61)  # without the rule the residues never agree
 
 
+def test_the_value_at_s_zero_does_not_depend_on_the_other_modes() -> None:
+    """audit of 4 December: LMS order 3 on sigmas [1, 1 - 1e-6, 1 - 2e-6] returned P(0) = 1.0e-171 with the mode
+    1e-3 beside it and 0 alone. The exact P(0) is 0: at S = 0 the denoiser is 0, the slope d = x/sigma is constant
+    along x = c sigma, every LMS step integrates it exactly and the last lands on sigma = 0. The working digits grow
+    with the other modes' span, and two residues both below the agreement floor passed as a value: a value below it
+    that still moves with the precision at S = 0 is a residue (0); a settled one (DEIS's 1e-200 above) stays."""
+    from symsched.engine import highprec
+
+    sig = [1.0, 0.999999, 0.999998]
+    for S in ([0.0], [0.0, 1e-3], [0.0, 1e-12, 1e-3, 0.5, 1.0, 30.0, 1e4, 1e12]):
+        assert symsched.output_spectrum_ve(S, sig, sampler="lms", order=3)[0] == 0.0, S
+        assert symsched.transfer_function_ve(S, sig, sampler="lms", order=3)[0] == 0.0, S
+    for dps in (30, 50, 80):
+        assert symsched.output_spectrum_ve_mp([0.0, 1e-3], sig, sampler="lms", order=3, dps=dps)[0] == 0
+    def one(x: str) -> np.ndarray:
+        return np.array([mpf(x)], dtype=object)
+
+    moving, settled = highprec._unsettled(one("1.1e-159"), one("5.6e-250"), 30), highprec._unsettled(
+        one("1.01e-200"), one("1.01e-200"), 30)
+    assert moving[0] and not settled[0]
+
+
 def test_transfer_from_pure_noise_of_ve_samplers_is_zero_without_mpmath() -> None:
     """Review of the transfer checks: a VE sampler (k-diffusion's) from alpha_bar = 0 has native scale c0 = 0, so
     the mpmath reference divided by it was 0/0 and transfer_function refused (DPM++ 2M SDE on a 200-level zero-SNR

@@ -814,3 +814,34 @@ def test_flow_export_note_gives_the_identity_mu_of_each_time_shift(tmp_path, sma
         sch = diffusers.FlowMatchEulerDiscreteScheduler(use_dynamic_shifting=True, time_shift_type=kind)
         sch.set_timesteps(sigmas=doc["set_timesteps"]["sigmas"], mu=mu)
         np.testing.assert_allclose(sch.sigmas[:-1].double().numpy(), doc["sigmas"], rtol=1e-6, err_msg=kind)
+
+
+def test_a_bad_weights_file_is_one_line_before_the_spectrum_line(tmp_path, capsys) -> None:
+    """audit of 4 December: a --weights file of the wrong shape, with NaN, negative or all zero was refused after the
+    spectrum line was printed (two lines)."""
+    np.save(tmp_path / "S.npy", np.linspace(0.1, 2.0, 12))
+    for name, w, rule in (("shape", np.ones(5), "shape"), ("nan", np.r_[np.ones(11), np.nan], "finite"),
+                          ("neg", -np.ones(12), "non-negative"), ("zero", np.zeros(12), "positive weight")):
+        np.save(tmp_path / f"{name}.npy", w)
+        code = main(["optimize", "--spectrum", str(tmp_path / "S.npy"), "--steps", "3", "--no-progress",
+                     "--weights", str(tmp_path / f"{name}.npy"), "--out", str(tmp_path / "x.json")])
+        captured = capsys.readouterr()
+        assert code == 2 and captured.out == "", (name, captured.out)
+        assert len(captured.err.strip().splitlines()) == 1 and "--weights" in captured.err and rule in captured.err
+
+
+def test_json_keeps_a_result_whose_levels_share_one_float64_sigma(tmp_path, capsys) -> None:
+    """audit of 4 December: fixed end points one ulp apart give levels 0.3, 0.30000000000000004, 0.3000000000000001
+    (distinct, so a valid result) whose last two sigmas are one float64 number: the JSON export failed after the
+    search and wrote nothing. It now writes the result, with the export's reason instead of the sigma list."""
+    np.save(tmp_path / "S.npy", np.linspace(0.1, 2.0, 12))
+    out = tmp_path / "x.json"
+    assert main(["optimize", "--spectrum", str(tmp_path / "S.npy"), "--steps", "3", "--no-progress", "--restarts",
+                 "0", "--endpoints", "0.3,0.3000000000000001", "--out", str(out)]) == 0
+    doc = json.loads(out.read_text())
+    ab = np.array(doc["alpha_bar"])
+    assert np.all(np.diff(ab) > 0) and ab[0] == 0.3 and ab[-1] == 0.3000000000000001
+    sig = np.sqrt((1 - ab) / ab)  # the premise, independently: two levels, one float64 sigma
+    assert sig[1] == sig[2]
+    assert "k_diffusion_sigmas" not in doc and "same VE sigma" in doc["k_diffusion_notes"][0]
+    assert doc["diffusers"]["sigmas"] is None and "same VE sigma" in doc["diffusers"]["notes"][0]

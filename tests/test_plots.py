@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import symsched
 from symsched import plots
 from symsched.optimize import optimize_schedule
 from symsched.spectra import power_law
@@ -236,3 +237,16 @@ def test_pgf_needs_its_tex_engine_and_postscript_writes_quietly(tmp_path, monkey
         save_figure(fig, tmp_path / "f.eps")
     assert (tmp_path / "f.eps").read_bytes().startswith(b"%!PS")
     assert not [w for w in caught if "transparency" in str(w.message)], [str(w.message) for w in caught]
+
+
+def test_a_spectrum_of_four_dimensions_is_drawn_at_its_data_ranks() -> None:
+    """audit of 4 December: for a 4-D spectrum each curve was sorted by its own values, so the P/S panel's point i
+    was not the ratio of the i-th largest data mode. Every curve is now drawn at the ranks of the data modes."""
+    S = np.random.default_rng(3).gamma(0.5, 1.0, size=(2, 3, 4, 2))
+    ab = np.array([0.05, 0.4, 0.9])
+    fig = plots.plot_frequency_error(S, {"s": ab})
+    ratio = symsched.output_spectrum(S, ab).ravel() / S.ravel()
+    want = ratio[np.argsort(S.ravel())[::-1]]
+    lines = [ln for ax in fig.axes for ln in ax.get_lines() if len(ln.get_ydata()) == S.size]
+    assert any(np.allclose(ln.get_ydata(), want, rtol=1e-12) for ln in lines)
+    assert not any(np.allclose(ln.get_ydata(), np.sort(ratio)[::-1], rtol=1e-12) for ln in lines)

@@ -286,7 +286,12 @@ def _ve_sigmas(alpha_bar: np.ndarray) -> Optional[list[float]]:
     """The levels as EulerDiscreteScheduler sigmas, or None when the first is alpha_bar = 0 (sigma = inf)."""
     from .. import export
 
-    return export.to_k_diffusion_sigmas(alpha_bar).tolist() if alpha_bar[0] > 0 else None  # float64, as listed
+    if alpha_bar[0] == 0:
+        return None
+    try:  # float64, as listed; None where two levels share one float64 sigma (the export's own error says so)
+        return export.to_k_diffusion_sigmas(alpha_bar).tolist()
+    except ValueError:
+        return None
 
 
 def _export_flow(res: Any, value_of: Optional[Callable[..., float]] = None) -> dict[str, Any]:
@@ -616,9 +621,15 @@ def _json_doc(args: argparse.Namespace, S: np.ndarray, res: Any, grid: Optional[
     doc = {"symsched_version": __version__, "spectrum": str(args.spectrum), "modes": int(S.size)}
     doc.update(res.to_dict())
     doc["baseline_table"] = table
-    if res.alpha_bar[0] > 0:  # sigma = inf (alpha_bar = 0) is no k-diffusion sigma
-        doc["k_diffusion_sigmas"] = export.to_k_diffusion_sigmas(res.alpha_bar).tolist()
-    if res.alpha_bar[0] > 0 and res.sampler not in _NO_K_DIFFUSION and not args.flow:
+    k_sigmas = _ve_sigmas(res.alpha_bar)  # sigma = inf (alpha_bar = 0) is no k-diffusion sigma
+    if res.alpha_bar[0] > 0 and k_sigmas is None:  # two levels share one float64 sigma: the result stays usable
+        try:
+            export.to_k_diffusion_sigmas(res.alpha_bar)
+        except ValueError as exc:
+            doc["k_diffusion_notes"] = [str(exc)]
+    if k_sigmas is not None:
+        doc["k_diffusion_sigmas"] = k_sigmas
+    if k_sigmas is not None and res.sampler not in _NO_K_DIFFUSION and not args.flow:
         fn, kwargs, notes = k_diffusion_call(res, value_of, args)
         doc.update({"k_diffusion_function": fn, "k_diffusion_kwargs": kwargs, "k_diffusion_notes": notes})
     try:
@@ -705,7 +716,7 @@ def _check_settings(args: argparse.Namespace, options: dict[str, Any], endpoints
 
 def run(args: argparse.Namespace) -> int:
     from .._io import load_npy
-    from ..optimize import optimize_schedule
+    from ..optimize import check_weights, optimize_schedule
     from ..spectra import load_spectrum
 
     endpoints, grid, flow_std = _prepare(args)
@@ -714,6 +725,7 @@ def run(args: argparse.Namespace) -> int:
     _check_settings(args, options, endpoints, grid)  # one error line, before the spectrum line below and any work
     S = load_spectrum(args.spectrum)
     weights = None if args.weights is None else load_npy(args.weights, "--weights")
+    check_weights(weights, S)  # before the spectrum line: one error line
     print(f"spectrum {args.spectrum}: shape {S.shape}, {S.size} modes, {int(np.sum(S == 0))} zero")
     res = optimize_schedule(
         S, args.steps, sampler=args.sampler, eta=args.eta, variance=args.variance, divergence=args.divergence,

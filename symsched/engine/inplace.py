@@ -74,6 +74,9 @@ def lower(args: Sequence[Any], exprs: Sequence[Any], n_array: int) -> tuple[list
             elif len(arr) > 1:
                 ops.append(["add", [first, operand(arr[1])], out])
                 rest = arr[2:]
+            elif sca:  # an input array plus scalars: one pass (S - 1), not a copy and an addition
+                ops.append(["add", [first, scalar(sp.Add(*sca))], out])
+                return out
             else:
                 ops.append(["copyto", [first], out])
                 rest = []

@@ -374,12 +374,29 @@ def scalar_affine(prog: Program, S: Array) -> tuple[Array, Array]:
     R = np.empty_like(S)
     for g in _groups(S, prog.extended):
         Sg, _ = g.arrays(S)
-        call = _Caller(prog, Sg, g)
         with np.errstate(all="ignore"):
-            R[g.sl] = _ratio_scalar(prog, call, Sg, 1.0, 0.0)
-            H = _transfer_group(prog, S, _Group(g.sl, g.tform, g.ld, False))
+            H, R[g.sl] = _affine_group(prog, _Caller(prog, Sg, g), Sg)
             G[g.sl] = np.asarray(H, dtype=np.float64) ** 2
     return G, R
+
+
+def _affine_group(prog: Program, call: _Caller, Sg: NDArray[Any]) -> tuple[NDArray[Any], NDArray[Any]]:
+    """(H, R) of a one-entry program in one sweep, each step's entries computed once: H = prod a (the transfer,
+    as :func:`_transfer_group`), R = the variance the steps inject (:func:`_ratio_scalar` from v = 0, kappa = 1)."""
+    H, R, tmp = np.ones_like(Sg), np.zeros_like(Sg), np.empty_like(Sg)
+    for st in prog.steps:
+        E = call.step(st)
+        a = E[0]
+        R *= a
+        R *= a
+        H *= a
+        for b in E[1:1 + st.kernels.q]:
+            if np.ndim(b):
+                np.multiply(b, b, out=tmp)
+                R += tmp
+            elif b != 0:
+                R += b * b
+    return H, R
 
 
 #: at most this many modes are recomputed with mpmath when the longdouble recursion overflows
