@@ -193,3 +193,21 @@ def test_every_symbol_of_the_sde_and_churn_sections_is_defined(generated: Path) 
     for name in ("euler_ancestral", "dpm_2_ancestral", "dpmpp_2s_ancestral", "euler_ancestral_discrete"):
         text = (generated / f"{name}.tex").read_text()
         assert "\\sigma_{\\downarrow} = \\sqrt{" in text or "\\sigma_{\\downarrow}^2 = " in text, name
+
+
+def test_every_operator_and_index_convention_is_defined_where_it_is_used() -> None:
+    """audit of 4 December: expm1 appeared in three sections as an operator no text defined; DDIM's general angle
+    product gave no range nor theta_0; Euler's and Heun's churn steps used k-diffusion's sigma_i -> sigma_{i+1}
+    beside the section's sigma_(K), ..., sigma_(1) without saying so."""
+    from symsched.symbolic.latex import render_all
+
+    files = render_all()
+    users = [name for name, text in files.items() if "\\operatorname{expm}_{1}" in text]
+    assert users  # (the premise: the SDE samplers' sections use it)
+    for name in users:
+        assert "\\operatorname{expm}_{1}(u) = e^{u} - 1" in files[name], name
+    ddim = next(text for name, text in files.items() if name.startswith("ddim"))
+    assert "\\prod_{i=0}^{K-1} \\cos^2(\\theta_i - \\theta_{i+1})$ with $\\theta_0 = 0$" in ddim
+    for name in ("euler", "heun"):
+        text = next(t for n, t in files.items() if n.split(".")[0] == name)
+        assert "numbered as the library numbers them" in text, name

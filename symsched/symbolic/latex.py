@@ -152,6 +152,7 @@ def render_statespace(name: str, **options: object) -> str:
     if _plan_text(smp):
         out.append(f"Plan: {_plan_text(smp)}\n\n")
     out += _render_kinds(smp, list(smp.kinds))
+    _expm1_note(out)
     out.append("\\subsection*{Output spectrum}\n")
     n_steps, end = _plan_extent(smp, lvl)
     out.append(
@@ -162,6 +163,12 @@ def render_statespace(name: str, **options: object) -> str:
         "$H(S) = e_0^\\top A_n \\cdots A_1 e_0$.\n"
     )
     return "".join(out)
+
+
+def _expm1_note(out: list[str]) -> None:
+    """Define expm1 where a section's equations use it (SymPy prints it as an operator no reader knows)."""
+    if any("\\operatorname{expm}_{1}" in part for part in out):
+        out.append("Here $\\operatorname{expm}_{1}(u) = e^{u} - 1$ (evaluated without cancellation for small $u$).\n\n")
 
 
 def _plan_extent(smp: Sampler, lvl: str) -> tuple[str, str]:
@@ -234,8 +241,13 @@ def render_sampler(name: str, variant: str = "", **options: object) -> str:
     extra = [k for k in smp.kinds if k not in ("step", "final")]
     if extra:  # e.g. k-diffusion's churn steps of euler and heun
         out.append(f"\\subsection*{{Further kinds of step}}\nPlan: {_plan_text(smp)}\n")
+        lv = "\\bar\\alpha" if smp.process == "vp" else "\\sigma"
+        out.append(f"In this subsection the levels are numbered as the library numbers them: ${lv}_0$ the noisiest, "
+                   f"a step leaves ${lv}_i$ for ${lv}_{{i+1}}$, and a parameter written without its index ($\\gamma$) "
+                   "is that step's ($\\gamma_i$).\n")
         out += _render_kinds(smp, extra)
 
+    _expm1_note(out)
     out.append("\\subsection*{Transfer function and output spectrum}\n")
     lvl = "\\bar\\alpha" if smp.process == "vp" else "\\sigma"
     out.append(
@@ -310,8 +322,8 @@ def _angle_section() -> str:
     out.append(equation("P_{\\mathrm{exact}}", angle.output_psd_angle(K, "exact")))
     out.append(equation("P_{\\mathrm{white}}", angle.output_psd_angle(K, "white")))
     out.append(
-        f"(shown for $K={K}$; in general $P = S\\prod_i \\cos^2(\\theta_i - \\theta_{{i+1}})$ with the exact "
-        "start). For one mode and fixed end levels the product of cosines is largest when the "
+        f"(shown for $K={K}$; in general $P = S\\prod_{{i=0}}^{{K-1}} \\cos^2(\\theta_i - \\theta_{{i+1}})$ with "
+        "$\\theta_0 = 0$, the clean end, and $\\theta_1$ the least noisy level, with the exact start). For one mode and fixed end levels the product of cosines is largest when the "
         "angle steps are equal: the tangent law $\\sigma_i = \\sqrt S\\tan\\theta_i$ with equally "
         "spaced $\\theta_i$, which for $S = 1$ is the \\texttt{kl\\_optimal} schedule.\n"
     )
