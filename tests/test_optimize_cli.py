@@ -160,6 +160,9 @@ def test_missing_spectrum_exit_2(tmp_path, capsys) -> None:
     # EulerDiscreteScheduler casts its sigmas to float32: sigma 1e40 would be inf
     (["--endpoints", "1e-80,none", "--format", "diffusers", "--sampler", "euler"], ["--endpoints 1e-80,none", "float32"],
      ""),
+    # (and a first level outside [0, 1) is the endpoints' own refusal, not the float32 check's: it was an IndexError)
+    (["--endpoints", "1.5,none", "--format", "diffusers", "--sampler", "euler"], ["--endpoints", "[0, 1)"], "float32"),
+    (["--endpoints", "nan,none", "--format", "diffusers", "--sampler", "euler"], ["--endpoints"], "float32"),
     # a zero first level is checked with the sampler's settings: UniPC's bh1 has none there (bh2 has)
     (["--endpoints", "0,none", "--sampler", "unipc_multistep", "--option", "solver_type=bh1"],
      ["--endpoints 0,none", "--sampler unipc_multistep", "alpha_bar = 0"], ""),

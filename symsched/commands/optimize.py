@@ -222,13 +222,14 @@ def check_export(args: argparse.Namespace, endpoints: Any, grid: Optional[np.nda
         raise ValueError(f"--format diffusers with --sampler {sampler}: the first level is alpha_bar = 0 (sigma = inf), "
                          "which EulerDiscreteScheduler cannot take as a sigma; use --sampler ddpm (DDPMScheduler "
                          "timesteps on the zero-SNR grid) or --flow")
-    if sampler in ("ddim", "euler") and args.eta != 1.0 and endpoints is not None and endpoints[0] is not None:
+    first = None if endpoints is None else endpoints[0]
+    if sampler in ("ddim", "euler") and args.eta != 1.0 and first is not None and 0.0 < first < 1.0:
         from .. import export
 
-        try:  # the fixed first level's sigma, cast to float32 by EulerDiscreteScheduler.set_timesteps
-            export.to_diffusers([endpoints[0]])
+        try:  # the fixed first level's sigma, cast to float32 by EulerDiscreteScheduler.set_timesteps (a first
+            export.to_diffusers([first])  # level outside (0, 1) is refused with the endpoints' own checks)
         except ValueError as exc:
-            raise ValueError(f"--endpoints {args.endpoints}: {str(exc).split(': ', 1)[1]}") from None
+            raise ValueError(f"--endpoints {args.endpoints}: {str(exc).removeprefix('alpha_bar: ')}") from None
 
 
 def substitution_note(res: Any, value_of: Optional[Callable[..., float]] = None) -> Optional[str]:
@@ -621,11 +622,11 @@ def _json_doc(args: argparse.Namespace, S: np.ndarray, res: Any, grid: Optional[
     doc = {"symsched_version": __version__, "spectrum": str(args.spectrum), "modes": int(S.size)}
     doc.update(res.to_dict())
     doc["baseline_table"] = table
-    k_sigmas = _ve_sigmas(res.alpha_bar)  # sigma = inf (alpha_bar = 0) is no k-diffusion sigma
-    if res.alpha_bar[0] > 0 and k_sigmas is None:  # two levels share one float64 sigma: the result stays usable
+    k_sigmas = None  # sigma = inf (alpha_bar = 0) is no k-diffusion sigma
+    if res.alpha_bar[0] > 0:
         try:
-            export.to_k_diffusion_sigmas(res.alpha_bar)
-        except ValueError as exc:
+            k_sigmas = export.to_k_diffusion_sigmas(res.alpha_bar).tolist()
+        except ValueError as exc:  # two levels share one float64 sigma: the result stays usable, with the reason
             doc["k_diffusion_notes"] = [str(exc)]
     if k_sigmas is not None:
         doc["k_diffusion_sigmas"] = k_sigmas

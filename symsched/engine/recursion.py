@@ -381,8 +381,9 @@ def scalar_affine(prog: Program, S: Array) -> tuple[Array, Array]:
 
 
 def _affine_group(prog: Program, call: _Caller, Sg: NDArray[Any]) -> tuple[NDArray[Any], NDArray[Any]]:
-    """(H, R) of a one-entry program in one sweep, each step's entries computed once: H = prod a (the transfer,
-    as :func:`_transfer_group`), R = the variance the steps inject (:func:`_ratio_scalar` from v = 0, kappa = 1)."""
+    """(H, R) of a one-entry program in one sweep, each step's entries computed once: H = prod a (the transfer),
+    R = the variance the steps inject (:func:`_ratio_scalar` from v = 0, kappa = 1). For the continuous-time schemes,
+    whose gains are arrays (:func:`_transfer_group` also skips a structural 0 entry, which H here multiplies)."""
     H, R, tmp = np.ones_like(Sg), np.zeros_like(Sg), np.empty_like(Sg)
     for st in prog.steps:
         E = call.step(st)
