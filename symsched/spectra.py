@@ -329,7 +329,10 @@ class _CrossSpectrum:
     """Streaming accumulator of ``sum_n X_n[k] X_n[k]^H`` (or its diagonal) over images.
 
     ``X_n = fft2(x_n)`` per channel. Also accumulates the DC vector so that the dataset mean
-    can be removed exactly at the end (it only changes the DC term).
+    can be removed at the end (it only changes the DC term). With ``mean="dataset"`` the pixels are first
+    shifted by the first batch's per-channel mean (the covariance is shift-invariant): the final subtraction then
+    removes a small remainder, where for data far from zero (mean/std ~ 1e6) it cancelled two huge second moments
+    and lost every digit of the DC term.
     """
 
     def __init__(self, full: bool) -> None:
@@ -338,6 +341,7 @@ class _CrossSpectrum:
         self.shape: Optional[tuple[int, int, int]] = None
         self.acc: Optional[np.ndarray] = None
         self.dc_sum: Optional[np.ndarray] = None
+        self.shift: Optional[np.ndarray] = None
 
     def add(self, batch: np.ndarray, mean: str) -> None:
         n, h, w, c = batch.shape
@@ -345,9 +349,11 @@ class _CrossSpectrum:
             self.shape = (h, w, c)
             self.acc = np.zeros((h, w, c, c) if self.full else (h, w, c), dtype=np.complex128 if self.full else np.float64)
             self.dc_sum = np.zeros(c, dtype=np.complex128)
+            self.shift = batch.mean(axis=(0, 1, 2)) if mean == "dataset" else None
         step = max(1, _CHUNK_ELEMENTS // max(1, h * w * c))
         for i in range(0, n, step):
-            X = np.fft.fft2(batch[i : i + step], axes=(1, 2))
+            chunk = batch[i : i + step] if self.shift is None else batch[i : i + step] - self.shift
+            X = np.fft.fft2(chunk, axes=(1, 2))
             if mean == "image":
                 X[:, 0, 0, :] = 0.0
             self.dc_sum += X[:, 0, 0, :].sum(axis=0)
@@ -611,7 +617,7 @@ def welch_psd(
     Returns
     -------
     freq : ndarray, shape (nperseg,), float64
-        Frequencies in units of ``fs``, in FFT order (``np.fft.fftfreq(nperseg, 1/fs)``).
+        Frequencies in units of ``fs``, in FFT order (``np.fft.fftfreq(nperseg) * fs``).
     psd : ndarray, shape (nperseg,), float64
         Two-sided PSD, Hermitian symmetric.
 
@@ -637,19 +643,16 @@ def welch_psd(
     if not (isinstance(detrend, (bool, str)) and detrend in (False, "constant", "linear")):
         raise ValueError(f"detrend must be False, 'constant' or 'linear' (got {detrend!r})")
     window = _welch_window(window, nper)
-    freq = np.fft.fftfreq(nper, 1.0 / fs)  # scipy's two-sided frequencies
+    freq = np.fft.fftfreq(nper) * fs  # scipy's two-sided frequencies, k fs / n (1/fs overflows for subnormal fs)
 
     def estimate(y: np.ndarray) -> np.ndarray:
-        try:
-            with np.errstate(all="ignore"):  # its 1/fs density scaling may leave float64: refused below
-                p = welch(y, fs=fs, window=window, nperseg=nper, noverlap=noverlap, detrend=detrend,
-                          return_onesided=False, scaling="density", axis=-1)[1]
-                p = np.asarray(p, dtype=np.float64) * fs
+        try:  # the density at fs = 1 is the spectrum for every fs (fs only labels the frequencies, built above):
+            # scipy's own 1/fs scaling, multiplied back, went subnormal or overflowed at extreme fs
+            p = welch(y, fs=1.0, window=window, nperseg=nper, noverlap=noverlap, detrend=detrend,
+                      return_onesided=False, scaling="density", axis=-1)[1]
         except ValueError as exc:
             raise ValueError(f"welch_psd: {exc}") from None
-        if not np.all(np.isfinite(p)):  # welch's p / fs overflowed (fs below ~1e-308), then * fs
-            raise ValueError(f"fs={fs!r}: scipy.signal.welch's density (1/fs) leaves the float64 range; the spectrum "
-                             "does not depend on fs (only its frequencies do): pass fs within float64's reciprocal range")
+        p = np.asarray(p, dtype=np.float64)
         return _hermitian(p.mean(axis=0) if p.ndim == 2 else p, (0,))
 
     return freq, _finish(at_unit_scale(estimate, arr, "x", "the welch_psd result")[0], "welch_psd result")
@@ -887,11 +890,14 @@ def load_spectrum(source: Union[str, "os.PathLike[str]"], *, patch_size: int = 3
                              f"{', '.join(repr('builtin:' + n) for n in BUILTIN_SPECTRA)}, a .npy file or a folder of images")
         return natural_patches_spectrum(patch_size=p)
     try:
-        path = Path(os.fspath(source))
+        text = os.fspath(source)
     except TypeError:
         raise ValueError(
             f"source must be 'builtin:natural-patches', a .npy file or a folder of images (got {source!r})"
         ) from None
+    if not text:  # Path("") is the working directory: an empty name is no folder the caller chose
+        raise ValueError("source must not be empty: 'builtin:natural-patches', a .npy file or a folder of images")
+    path = Path(text)
     if path.is_dir():
         return _folder_spectrum(path, p)
     if path.suffix.lower() == ".npy":

@@ -619,14 +619,54 @@ def test_second_moments_below_float64_are_refused_at_every_data_scale() -> None:
         mc.empirical_psd(x[:, 0])
 
 
-def test_welch_psd_names_an_fs_whose_density_leaves_float64() -> None:
-    """scipy.signal.welch divides by fs (overflow below fs ~ 1e-308, with RuntimeWarnings); the spectrum times fs does
-    not depend on fs, so any fs welch can represent gives the same values."""
+def test_welch_psd_takes_every_positive_fs() -> None:
+    """scipy.signal.welch divides by fs (overflow below fs ~ 1e-308, with RuntimeWarnings, once refused here); the
+    spectrum does not depend on fs, so symsched asks welch for fs = 1 and labels the frequencies k fs / n itself:
+    every positive fs, subnormal ones too, gives the same values and finite frequencies, without a warning."""
     x = np.random.default_rng(0).standard_normal(256)
     ref = sp.welch_psd(x, nperseg=64)[1]
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        for fs in (1e-300, 7.0, 1e300):
-            np.testing.assert_allclose(sp.welch_psd(x, nperseg=64, fs=fs)[1], ref, rtol=1e-12)
-        with pytest.raises(ValueError, match=r"^fs=1e-310: scipy.signal.welch's density"):
-            sp.welch_psd(x, nperseg=64, fs=1e-310)
+        for fs in (1e-310, 1e-300, 7.0, 1e300):
+            f, p = sp.welch_psd(x, nperseg=64, fs=fs)
+            np.testing.assert_array_equal(p, ref)
+            assert np.all(np.isfinite(f)) and f[1] == pytest.approx(fs / 64, rel=1e-15)
+
+
+def test_dataset_mean_keeps_the_dc_term_of_data_far_from_zero() -> None:
+    """audit of 4 December: the dataset mean was removed by subtracting its share from the DC term of the raw second
+    moment at the end: for data with mean/std = 1e6 that cancelled two numbers ~1e12 times the answer (DC 1.375 for
+    0.98), at 1e8 it came out 0, and colour data of rank 1 grew a second DC mode. Reference: centre first, then the
+    periodogram (and eigh of the 3x3 cross-spectrum), computed here."""
+    rng = np.random.default_rng(0)
+    base = rng.standard_normal((200, 16, 16))
+    for offset in (1e4, 1e6, 1e8):
+        x = base + offset
+        c = x - x.mean(axis=0, keepdims=True).mean(axis=(1, 2), keepdims=True)
+        want = (np.abs(np.fft.fft2(c, axes=(1, 2))) ** 2).mean(axis=0) / 256
+        got = sp.psd2d(x, mean="dataset")
+        np.testing.assert_allclose(got[0, 0], want[0, 0], rtol=1e-7)
+        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-9)
+        rgb = base[..., None] * np.array([1.0, 0.5, 0.25]) + offset  # rank 1 in colour: one nonzero mode
+        modes = sp.colour_eigen_psd(rgb, mean="dataset")
+        assert modes[0, 0, 1] < 1e-9 * modes[0, 0, 0] and modes[0, 0, 2] < 1e-9 * modes[0, 0, 0]
+
+
+def test_an_empty_source_is_refused_not_read_as_the_working_directory(tmp_path, monkeypatch) -> None:
+    """audit of 4 December: load_spectrum("") estimated a spectrum from the images in the working directory."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ValueError, match="source must not be empty"):
+        sp.load_spectrum("")
+
+
+def test_welch_psd_does_not_depend_on_fs_at_its_extremes() -> None:
+    """audit of 4 December: fs reached scipy's 1/fs density scaling and was multiplied back: subnormal at fs = 1e300
+    for small data (2.7e-8 off), refused at fs = 1e-300 for large data. fs only labels the frequencies."""
+    rng = np.random.default_rng(1)
+    for scale in (1e-8, 1.0, 1e5):
+        x = scale * rng.standard_normal(4096)
+        ref = sp.welch_psd(x, nperseg=64)[1]
+        for fs in (1e-300, 1e300):
+            f, p = sp.welch_psd(x, nperseg=64, fs=fs)
+            np.testing.assert_array_equal(p, ref)
+            np.testing.assert_allclose(f, np.fft.fftfreq(64, 1 / fs), rtol=1e-15)
