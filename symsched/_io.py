@@ -172,7 +172,7 @@ def atomic_write(path: PathLike, writer: Callable[[str], None], *, suffix: str =
     except OSError as exc:
         raise type(exc)(exc.errno, exc.strerror, str(path)) from None
     # the temporary name is known before the file exists, so an interrupt at any point is cleaned up below
-    tmp = str(path.parent / f".{path.name}.{secrets.token_hex(8)}{suffix or path.suffix}")
+    tmp = str(path.parent / _temporary_name(path.name, f".{secrets.token_hex(8)}{suffix or path.suffix}"))
     try:
         os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
         writer(tmp)
@@ -183,12 +183,36 @@ def atomic_write(path: PathLike, writer: Callable[[str], None], *, suffix: str =
         os.replace(tmp, path)
     except BaseException as exc:
         if not (isinstance(exc, FileExistsError) and exc.filename == tmp):  # never remove another's file
-            with contextlib.suppress(FileNotFoundError):
+            with contextlib.suppress(OSError):  # (not there, or never creatable: the first error is the one)
                 os.unlink(tmp)
         if isinstance(exc, OSError) and exc.filename in (tmp, None):
-            raise type(exc)(exc.errno, exc.strerror, str(path)) from None
+            raise _renamed(exc, str(path)) from None
         raise
     return path
+
+
+def _renamed(exc: OSError, name: str) -> OSError:
+    """``exc`` naming ``name``; one without an error number (NumPy's "4000 requested and 496 written" on a full
+    disk) keeps its words as the reason (rebuilt from its number, it read "[Errno None] None")."""
+    if exc.errno is None:
+        new = type(exc)(str(exc))
+        new.strerror, new.filename = str(exc), name
+        return new
+    return type(exc)(exc.errno, exc.strerror or str(exc), name)
+
+
+#: the longest file name most file systems take (NAME_MAX); a temporary name stays within it
+_NAME_MAX = 255
+
+
+def _temporary_name(name: str, tail: str) -> str:
+    """``.{name}{tail}``, the target's own name shortened (in UTF-8 bytes) so that the whole fits NAME_MAX: a valid
+    234-255-byte output name otherwise failed after the work, its temporary name 22 bytes too long."""
+    room = _NAME_MAX - 1 - len(tail.encode())
+    raw = name.encode()
+    if len(raw) > room:
+        name = raw[:room].decode(errors="ignore")
+    return f".{name}{tail}"
 
 
 def atomic_write_text(path: PathLike, text: str, *, mode: Optional[int] = None, follow_symlinks: bool = True) -> Path:
@@ -357,10 +381,14 @@ def staged_folder(out: PathLike, what: str = "the command") -> Iterator[Path]:
         with signals_deferred():  # a Ctrl-C or SIGTERM now lands after the folder is known, so it is removed
             try:
                 out.parent.mkdir(parents=True, exist_ok=True)
-                stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+                stage = Path(tempfile.mkdtemp(prefix=_temporary_name(out.name, ".partial-XXXXXXXX")[:-8],
+                                              dir=out.parent))  # (mkdtemp adds 8 characters)
             except OSError as exc:
                 raise type(exc)(exc.errno, exc.strerror, str(out)) from None
-        yield stage
+        try:
+            yield stage
+        except OSError as exc:  # a file written into the stage is named as the file under out it was to become
+            raise _naming_target(exc, stage, out) from None
         publish(stage, out, what)
         done = True
     finally:
@@ -399,7 +427,10 @@ def _publish_plan(stage: Path, out: Path, what: str) -> list[tuple[Path, Path, O
 def publish(stage: Path, out: Path, what: str = "the command") -> None:
     """Move a finished output from ``stage`` onto ``out``: one rename when ``out`` does not exist, else file by
     file (each an atomic ``os.replace`` that keeps the permissions of the file it replaces, as :func:`atomic_write`
-    does; files of an earlier output that this one does not write are kept)."""
+    does; files of an earlier output that this one does not write are kept), all or none: every file is first
+    put next to its target (on its file system: a target reached through a link to another one could not be renamed
+    onto) and every file it replaces kept as a hard link, so that a move that fails (a target no rename may
+    replace) puts back the ones made before it."""
     import shutil
 
     try:
@@ -408,14 +439,73 @@ def publish(stage: Path, out: Path, what: str = "the command") -> None:
         if not out.exists():
             os.replace(stage, out)
             return
-        for source, target, old in _publish_plan(stage, out, what):
-            target.parent.mkdir(parents=True, exist_ok=True)
-            if old is not None:  # a 0600 file stays 0600 (and keeps its group)
-                _take_over(source, old)
-            os.replace(source, target)
+        _move_all(_prepared(_publish_plan(stage, out, what)))
     except OSError as exc:
         raise _naming_target(exc, stage, out) from None
     shutil.rmtree(stage, ignore_errors=True)
+
+
+def _prepared(moves: list[tuple[Path, Path, Optional[os.stat_result]]]
+              ) -> list[tuple[Path, Path, Optional[Path], bool]]:
+    """``(file to rename, target, hard link to the file it replaces or None, whether the file is a copy made next to
+    its target)`` for every move, nothing visible yet
+    (beyond missing folders): a file whose target lies on another file system is copied next to it first. On any
+    failure the copies and links made are removed and the error raised."""
+    import secrets
+    import shutil
+
+    made: list[Path] = []
+    out: list[tuple[Path, Path, Optional[Path], bool]] = []
+    try:
+        for source, target, old in moves:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            copied = os.stat(target.parent).st_dev != os.stat(source).st_dev
+            if copied:
+                copy = target.parent / _temporary_name(target.name, f".{secrets.token_hex(8)}")
+                made.append(copy)
+                shutil.copyfile(source, copy)
+                source = copy
+            if old is not None:  # a 0600 file stays 0600 (and keeps its group)
+                _take_over(source, old)
+            keep = None
+            if old is not None:
+                keep = target.parent / _temporary_name(target.name, f".{secrets.token_hex(8)}.old")
+                os.link(target, keep)  # (refused for a file no rename may replace either, e.g. immutable)
+                made.append(keep)
+            out.append((source, target, keep, copied))
+    except BaseException:
+        for f in made:
+            with contextlib.suppress(OSError):
+                os.unlink(f)
+        raise
+    return out
+
+
+def _move_all(moves: list[tuple[Path, Path, Optional[Path], bool]]) -> None:
+    """Rename every prepared file onto its target; if one fails, put back what the earlier ones replaced (or remove
+    what they added) and raise. The kept links are removed at the end either way."""
+    done = 0
+    try:
+        for source, target, _, _ in moves:
+            os.replace(source, target)
+            done += 1
+    except BaseException:
+        for source, target, keep, _ in moves[:done]:
+            with contextlib.suppress(OSError):
+                if keep is not None:
+                    os.replace(keep, target)
+                else:
+                    os.unlink(target)
+        for source, _, _, copied in moves[done:]:
+            if copied:  # a copy made next to its target (the staged files go with the stage)
+                with contextlib.suppress(OSError):
+                    os.unlink(source)
+        raise
+    finally:
+        for _, _, keep, _ in moves:
+            if keep is not None:
+                with contextlib.suppress(OSError):
+                    os.unlink(keep)
 
 
 def _naming_target(exc: OSError, stage: Path, out: Path) -> OSError:
@@ -423,4 +513,5 @@ def _naming_target(exc: OSError, stage: Path, out: Path) -> OSError:
     which the user never named and which is removed."""
     names = [os.fspath(n) for n in (exc.filename, exc.filename2) if n is not None]
     outside = [n for n in names if n != os.fspath(stage) and Path(stage) not in Path(n).parents]
-    return type(exc)(exc.errno, exc.strerror or str(exc), outside[-1] if outside else str(out))
+    inside = [str(out / Path(n).relative_to(stage)) for n in names if Path(stage) in Path(n).parents]
+    return _renamed(exc, outside[-1] if outside else inside[-1] if inside else str(out))

@@ -6,6 +6,7 @@ import math
 import os
 import re
 import stat
+from pathlib import Path
 
 import mpmath
 import numpy as np
@@ -848,3 +849,96 @@ def test_overwriting_without_posix_ownership_calls(tmp_path, monkeypatch) -> Non
     monkeypatch.delattr(os, "chown")
     _io.atomic_write_json(target, {"a": 1})
     assert stat.S_IMODE(os.stat(target).st_mode) == 0o600 and '"a": 1' in target.read_text()
+
+
+# ---------------------------------------------------------------------------------------------
+# audit of 4 December: symsched/_io.py at the edges
+# ---------------------------------------------------------------------------------------------
+def test_output_names_up_to_name_max_are_written(tmp_path) -> None:
+    """A valid 250-byte name failed after the work: its temporary name was 22 bytes longer than NAME_MAX (255)."""
+    from symsched import _io
+
+    for n in (233, 240, 251):
+        name = "a" * (n - 4) + ".npy"
+        _io.save_npy(tmp_path / name, np.arange(3.0))
+        np.testing.assert_array_equal(np.load(tmp_path / name), np.arange(3.0))
+    out = tmp_path / ("d" * 245)
+    with _io.staged_folder(out) as stage:
+        (stage / "x.txt").write_text("x")
+    assert (out / "x.txt").read_text() == "x"
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_an_error_without_a_number_keeps_its_words_and_names_the_target(tmp_path) -> None:
+    """NumPy's "4000 requested and 496 written" (a full disk) has no errno: rebuilt from it, the CLI printed
+    "[Errno None] None"; inside a staged folder the hidden stage was named, not the file under --out."""
+    from symsched import _io
+
+    def writer(tmp: str) -> None:
+        raise OSError("4000 requested and 496 written")
+
+    with pytest.raises(OSError) as info:
+        _io.atomic_write(tmp_path / "P.npy", writer)
+    assert info.value.filename == str(tmp_path / "P.npy") and info.value.strerror == "4000 requested and 496 written"
+    out = tmp_path / "deriv"
+    with pytest.raises(OSError) as info:
+        with _io.staged_folder(out) as stage:
+            raise OSError(28, "No space left on device", str(stage / "ddim.tex"))
+    assert info.value.filename == str(out / "ddim.tex") and info.value.errno == 28
+    assert not out.exists() and list(tmp_path.iterdir()) == []
+
+
+def _folder_with(tmp_path, n: int):
+    out = tmp_path / "out"
+    out.mkdir()
+    for i in range(n):
+        (out / f"f{i}.txt").write_text("old")
+    return out
+
+
+def test_a_publish_that_fails_midway_puts_back_what_it_replaced(tmp_path, monkeypatch) -> None:
+    """A publish moved file by file and stopped at the first target no rename could replace (immutable, or on
+    another file system through a link): 3 of 22 derivations new, the rest old. It now puts them back."""
+    from symsched import _io
+
+    out = _folder_with(tmp_path, 5)
+    real, calls = os.replace, []
+
+    def failing(src, dst):
+        calls.append(dst)
+        if Path(dst).name == "f3.txt":
+            raise PermissionError(1, "Operation not permitted", str(dst))
+        return real(src, dst)
+
+    monkeypatch.setattr(_io.os, "replace", failing)
+    with pytest.raises(PermissionError) as info:
+        with _io.staged_folder(out) as stage:
+            for i in range(5):
+                (stage / f"f{i}.txt").write_text("new")
+            (stage / "extra.txt").write_text("new")
+    assert info.value.filename == str(out / "f3.txt")
+    assert sorted(p.name for p in out.iterdir()) == [f"f{i}.txt" for i in range(5)]  # (extra.txt removed again)
+    assert all((out / f"f{i}.txt").read_text() == "old" for i in range(5))
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]  # no stage, no kept links left
+
+
+def test_a_target_that_cannot_be_kept_stops_the_publish_before_any_move(tmp_path, monkeypatch) -> None:
+    """The file a move would replace is first kept as a hard link (refused for an immutable file, as the rename
+    would be): a refusal there changes nothing."""
+    from symsched import _io
+
+    out = _folder_with(tmp_path, 3)
+    real = os.link
+
+    def refusing(src, dst):
+        if Path(src).name == "f1.txt":
+            raise PermissionError(1, "Operation not permitted", str(src))
+        return real(src, dst)
+
+    monkeypatch.setattr(_io.os, "link", refusing)
+    with pytest.raises(PermissionError):
+        with _io.staged_folder(out) as stage:
+            for i in range(3):
+                (stage / f"f{i}.txt").write_text("new")
+    assert all((out / f"f{i}.txt").read_text() == "old" for i in range(3))
+    assert sorted(p.name for p in out.iterdir()) == ["f0.txt", "f1.txt", "f2.txt"]
