@@ -465,10 +465,9 @@ def _prepared(moves: list[tuple[Path, Path, Optional[os.stat_result]]]
                 made.append(copy)
                 shutil.copyfile(source, copy)
                 source = copy
-            if old is not None:  # a 0600 file stays 0600 (and keeps its group)
-                _take_over(source, old)
             keep = None
             if old is not None:
+                _take_over(source, old)  # a 0600 file stays 0600 (and keeps its group)
                 keep = target.parent / _temporary_name(target.name, f".{secrets.token_hex(8)}.old")
                 os.link(target, keep)  # (refused for a file no rename may replace either, e.g. immutable)
                 made.append(keep)

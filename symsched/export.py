@@ -261,16 +261,19 @@ def _finite_sigmas(ab: Array, target: str, float32: bool = False) -> list[float]
     return [float(v) for v in sig] + [0.0]
 
 
-def _distinct(values: Array, ab: Array, what: str, target: str) -> None:
+def _distinct(values: Array, ab: Array, what: str, target: str, float32: bool = False) -> None:
     """ValueError when two levels of ``ab`` map to one exported value (``values``, strictly decreasing otherwise):
-    float64 rounding of the conversion merges them, and ``target`` would run a zero step."""
+    rounding of the conversion merges them (in float64, or with ``float32`` in the float32 ``target`` casts them
+    to), and ``target`` would run a zero step."""
     same = np.flatnonzero(values[1:] >= values[:-1])
     if same.size:
         i = int(same[0])
+        where = (f"in float32, to which {target}.set_timesteps casts the sigmas it is given: it would run a zero step"
+                 if float32 else f"in float64, which {target} would run as a zero step (h = 0; the multistep solvers "
+                 "divide by it)")
         raise ValueError(
             f"alpha_bar: levels {i} and {i + 1} ({float(ab[i])!r}, {float(ab[i + 1])!r}) map to the same {what} "
-            f"{float(values[i])!r} in float64, which {target} would run as a zero step (h = 0; the multistep "
-            "solvers divide by it); merge or separate the levels")
+            f"{float(values[i])!r} {where}; merge or separate the levels")
 
 
 def _float32_distinct(values: Array, ab: Array, what: str, target: str) -> None:
@@ -286,13 +289,7 @@ def _float32_distinct(values: Array, ab: Array, what: str, target: str) -> None:
             f"alpha_bar: level {i} ({float(ab[i])!r}) has {what} {float(values[i]):.6g}, beyond float32 (max "
             f"{float(np.finfo(np.float32).max):.4g}), to which {target}.set_timesteps casts the sigmas it is given: "
             "it would run sigma = inf (NaN samples); use a first level alpha_bar above 1e-77")
-    same = np.flatnonzero(v32[1:] >= v32[:-1])
-    if same.size:
-        i = int(same[0])
-        raise ValueError(
-            f"alpha_bar: levels {i} and {i + 1} ({float(ab[i])!r}, {float(ab[i + 1])!r}) map to the same {what} "
-            f"{float(v32[i])!r} in float32, to which {target}.set_timesteps casts the sigmas it is given: it would "
-            "run a zero step; merge or separate the levels")
+    _distinct(v32, ab, what, target, float32=True)
 
 
 def from_diffusers(scheduler: Any, *, eta: float = 0.0, strict: bool = True) -> DiffusersSchedule:

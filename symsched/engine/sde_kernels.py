@@ -162,19 +162,9 @@ def gain_tree(name: str) -> sp.Expr:
     writes ``lambda(p) - 1`` as ``e^{-2B(p)} (S - 1)``, exactly 0 at S = 1."""
     sch = _sde().get_scheme(name)
     m = _sde().model
-    stand: dict[sp.Symbol, sp.Expr] = {}  # stage symbol -> c y (c a placeholder) or its level value
-    coef: list[tuple[sp.Symbol, sp.Expr]] = []
-    for sym, value in sch.assignments:
-        v = value.xreplace(stand)
-        if v.has(m.y):
-            c = sp.Dummy(f"c_{sym}")
-            coef.append((c, sp.factor(sp.diff(v, m.y))))
-            stand[sym] = c * m.y
-        else:
-            stand[sym] = v
-    gain = sp.diff(sch.final.xreplace(stand), m.y)
-    for c, value in reversed(coef):  # later stages mention the earlier placeholders
-        gain = gain.xreplace({c: value})
+    gain = sch.staged_gain()
+    for sym, value in reversed(sch.stage_coefficients()):  # later stages mention the earlier ones' symbols
+        gain = gain.xreplace({sym: value})
 
     def lams(e: sp.Expr) -> list[sp.Expr]:
         return [g for g in e.atoms(AppliedUndef) if g.func == m.lam]

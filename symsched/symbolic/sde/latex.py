@@ -58,7 +58,7 @@ def _scheme_section(name: str) -> str:
         out.append("Every stage is linear in $y = y_k$, stage $= c\\,y_k$, with the coefficients\n")
         for sym, coef in coefs:
             out.append(_master.equation(sp.latex(rename[sym]), display(coef.xreplace(rename))))
-        gain = sp.diff(sch.final.subs({s: s * y for s, _ in coefs}), y).xreplace(rename)
+        gain = sch.staged_gain().xreplace(rename)
         out.append("so per mode " + per_mode)
         out.append(_master.equation("g_k(S)", gain))
     else:

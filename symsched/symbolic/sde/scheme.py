@@ -65,17 +65,33 @@ class Scheme:
             expr = expr.subs(sym, value)
         return expr
 
+    def _stand_ins(self) -> tuple[list[tuple[sp.Symbol, sp.Expr]], dict[sp.Symbol, sp.Expr]]:
+        """(the stages linear in y with their factored coefficients, what stands for every stage in later ones:
+        ``symbol * y`` for those, its value for a stage free of y, a level quantity such as EI's gamma_1)."""
+        out: list[tuple[sp.Symbol, sp.Expr]] = []
+        stand: dict[sp.Symbol, sp.Expr] = {}
+        for sym, value in self.assignments:
+            v = value.subs(stand)
+            if v.has(y):
+                out.append((sym, sp.factor(sp.diff(v, y))))
+                stand[sym] = sym * y
+            else:
+                stand[sym] = v
+        return out, stand
+
     def stage_coefficients(self) -> list[tuple[sp.Symbol, sp.Expr]]:
-        """For noise-free schemes: each stage as c * y, c written in the earlier stages' coefficients.
+        """Each stage linear in y as c * y, c factored and written in the earlier stages' coefficients.
 
         Returns ``[(symbol, c), ...]`` where ``c`` contains the symbols of earlier stages standing
-        for *their* coefficients (stage value = coefficient * y).
+        for *their* coefficients (stage value = coefficient * y); a stage free of y (a level quantity) is
+        substituted by its value.
         """
-        out = []
-        for sym, value in self.assignments:
-            done = {s: s * y for s, _ in out}
-            out.append((sym, sp.factor(sp.diff(value.subs(done), y))))
-        return out
+        return self._stand_ins()[0]
+
+    def staged_gain(self) -> sp.Expr:
+        """``d y_{k+1}/d y`` in the symbols of :meth:`stage_coefficients` (each standing for its coefficient): the
+        gain as the stages compose it."""
+        return sp.diff(self.final.subs(self._stand_ins()[1]), y)
 
     def _repr_latex_(self) -> str:
         """Jupyter display: the update as the paper writes it (lambda_k = lambda(tau_k), ...)."""
