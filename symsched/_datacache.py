@@ -26,14 +26,14 @@ import json
 import os
 import re
 import stat
+import tempfile
 import warnings
 from pathlib import Path
 from typing import Any, Callable, Iterable, Optional, Sequence
 
-from ._io import atomic_write_bytes
 
-__all__ = ["DataCache", "MAX_ENTRY_BYTES", "UnsafeEntry", "cache_root", "disabled", "read_entry", "seal",
-           "source_digest", "trusted_dir", "unseal"]
+__all__ = ["DataCache", "MAX_ENTRY_BYTES", "NoCacheLocation", "UnsafeEntry", "cache_root", "cache_subdir", "disabled", "read_entry", "seal",
+           "source_digest", "trusted_dir", "unseal", "write_entry"]
 
 #: largest entry that is read
 MAX_ENTRY_BYTES = 8 << 20
@@ -41,13 +41,48 @@ _KEY = re.compile(r"[a-z0-9_]{1,64}\Z")
 _OFF = ("0", "false", "no", "off")
 
 
+class NoCacheLocation(OSError):
+    """No cache root can be determined (no ``SYMSCHED_CACHE_DIR``, no absolute ``XDG_CACHE_HOME``, no usable home)."""
+
+
 def cache_root() -> Path:
-    """``$SYMSCHED_CACHE_DIR``, else ``$XDG_CACHE_HOME/symsched``, else ``~/.cache/symsched``."""
+    """The absolute cache root: ``$SYMSCHED_CACHE_DIR`` (``~`` expanded; a relative path is taken from the
+    working directory), else ``$XDG_CACHE_HOME/symsched`` when that is absolute (a relative one is ignored, as
+    the XDG Base Directory specification says), else ``$HOME/.cache/symsched``.
+
+    Raises :class:`NoCacheLocation` when none applies: ``HOME`` empty or relative, or unset with no password entry
+    for the user (Python would otherwise read an empty ``HOME`` as ``/`` and a missing one as a RuntimeError).
+    """
     root = os.environ.get("SYMSCHED_CACHE_DIR")
     if root:
-        return Path(root)
+        expanded = os.path.expanduser(root)
+        if expanded.startswith("~"):
+            raise NoCacheLocation(f"SYMSCHED_CACHE_DIR={root!r} names a home directory that cannot be determined")
+        return Path(os.path.abspath(expanded))
     xdg = os.environ.get("XDG_CACHE_HOME")
-    return (Path(xdg) if xdg else Path.home() / ".cache") / "symsched"
+    if xdg and os.path.isabs(xdg):
+        return Path(xdg) / "symsched"
+    home = os.environ.get("HOME")
+    if home is None:
+        try:
+            home = str(Path.home())
+        except (RuntimeError, KeyError, OSError):
+            home = ""
+    if not os.path.isabs(home):
+        raise NoCacheLocation("no cache location: SYMSCHED_CACHE_DIR is unset, XDG_CACHE_HOME is unset or "
+                              f"relative, and the home directory ({home!r}) is unknown or not absolute")
+    return Path(home) / ".cache" / "symsched"
+
+
+def cache_subdir(*parts: str, warn: Callable[[str], None]) -> Optional[Path]:
+    """``cache_root() / parts``, or None when the disk cache is disabled or has no location (``warn(reason)``)."""
+    if disabled():
+        return None
+    try:
+        return cache_root().joinpath(*parts)
+    except NoCacheLocation as exc:
+        warn(str(exc))
+        return None
 
 
 def disabled() -> bool:
@@ -136,6 +171,22 @@ def read_entry(path: Path, max_bytes: int = MAX_ENTRY_BYTES) -> Optional[bytes]:
         os.close(fd)
 
 
+def write_entry(path: Path, data: bytes) -> None:
+    """Atomically replace ``path`` (whatever it was: a FIFO or a symlink is replaced, never followed or written
+    through) with a 0600 file holding ``data`` (a temporary file in the same directory, renamed into place)."""
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=path.parent)  # (mkstemp creates it 0600)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
 def source_digest(label: str, dists: Sequence[str], pkg: Path, files: Iterable[Path]) -> str:
     """20 hex digits of SHA-256 over ``label``, the installed versions of ``dists`` (``none`` when missing)
     and the relative path and bytes of every file (under the package directory ``pkg``), in order."""
@@ -163,8 +214,13 @@ def trusted_dir(directory: Path, warn: Callable[[str], None]) -> Optional[Path]:
     uid = os.geteuid() if hasattr(os, "geteuid") else -1
     if uid < 0:  # pragma: no cover - no POSIX ownership to check: do not cache on disk
         return None
-    root = Path(os.path.realpath(cache_root()))
-    directory = root / directory.relative_to(cache_root())
+    try:
+        given = cache_root()
+        root = Path(os.path.realpath(given))
+        directory = root / directory.relative_to(given)
+    except (NoCacheLocation, ValueError):  # the environment changed since ``directory`` was named
+        warn(f"cannot use {str(directory)!r} (the cache location changed while it was in use)")
+        return None
     try:
         for d in [*reversed(directory.parents), directory]:
             created = False
@@ -200,8 +256,8 @@ class DataCache:
         self.warned: set[str] = set()
 
     def cache_dir(self) -> Optional[Path]:
-        """Directory of the entries, or None when the disk cache is disabled."""
-        return None if disabled() else cache_root() / self.namespace / self.fingerprint()
+        """Directory of the entries, or None when the disk cache is disabled or has no location (one warning)."""
+        return None if disabled() else cache_subdir(self.namespace, self.fingerprint(), warn=self._warn)
 
     def _warn(self, message: str) -> None:
         if message not in self.warned:
@@ -224,7 +280,9 @@ class DataCache:
         """The entry at ``path`` if it is safe, current, for ``key`` and ``valid``; else None."""
         try:
             data = read_entry(path)
-        except UnsafeEntry:
+        except UnsafeEntry as exc:  # not read; the value is computed, and store() replaces the entry
+            self._warn(f"{exc}; it was not read, and it is replaced by a private 0600 file where the cache is "
+                       "writable")
             return None
         data = None if data is None else unseal(data)
         if data is None:
@@ -254,8 +312,7 @@ class DataCache:
         doc = {**payload, "format": self.format, "fingerprint": self.fingerprint(), self.key_field: key}
         try:
             body = (json.dumps(doc, ensure_ascii=False, sort_keys=True) + "\n").encode("utf-8")
-            atomic_write_bytes(path, seal(body), mode=0o600,
-                               follow_symlinks=False)  # a planted link is replaced, never written through
+            write_entry(path, seal(body))  # a planted link or FIFO is replaced, never written through
         except OSError:  # read-only file system etc.: the computed value is still returned
             pass
 

@@ -61,9 +61,16 @@ def _valid(doc: dict[str, Any]) -> bool:
             and all(isinstance(k, str) and _TEX.match(k) and isinstance(v, str) for k, v in files.items()))
 
 
-def lookup(sampler: Optional[str] = None) -> Optional[dict[str, str]]:
-    """The cached :func:`render_all` output for ``sampler``, or None (no valid entry; nothing is rendered)."""
-    doc = _CACHE.lookup("all" if sampler is None else str(sampler), _valid)
+def _key(sampler: Optional[str]) -> str:
+    """Entry key of :func:`render_all`'s output: ``all`` for every sampler, ``sampler_<name>`` for one (a prefix of
+    its own, so that no sampler name, say ``all``, and no other owner's key, e.g. the report's ``report_...``,
+    reads another's entry)."""
+    return "all" if sampler is None else f"sampler_{sampler}"
+
+
+def lookup(key: str) -> Optional[dict[str, str]]:
+    """The files cached under ``key`` by :func:`cached`, or None (no valid entry; nothing is rendered)."""
+    doc = _CACHE.lookup(key, _valid)
     return None if doc is None else dict(doc["files"])
 
 
@@ -83,4 +90,4 @@ def render_all(sampler: Optional[str] = None) -> dict[str, str]:
 
         return _render(sampler)
 
-    return cached("all" if sampler is None else str(sampler), render)
+    return cached(_key(sampler), render)

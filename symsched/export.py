@@ -227,15 +227,24 @@ class DiffusersSchedule:
         return wiener_denoiser(xa, spectrum, ab, output="x0", basis=basis)
 
 
-def _torch_to_numpy(t: Any) -> np.ndarray:
+def _torch_to_numpy(t: Any, what: str = "") -> np.ndarray:
+    """``t`` (a tensor or array) as float64; ``what`` (the scheduler attribute it is): ValueError naming it where
+    diffusers left NaN in it (FlowMatchEulerDiscreteScheduler's ``shift_terminal`` with one step divides 0 by 0)."""
+    out: np.ndarray
     try:
         import torch
 
         if isinstance(t, torch.Tensor):
-            return t.detach().to("cpu", torch.float64).numpy()
+            out = t.detach().to("cpu", torch.float64).numpy()
+        else:
+            out = np.asarray(t, dtype=np.float64)
     except ImportError:  # pragma: no cover
-        pass
-    return np.asarray(t, dtype=np.float64)
+        out = np.asarray(t, dtype=np.float64)
+    if what and np.any(np.isnan(out)):
+        raise ValueError(f"scheduler: {what} holds NaN at index {int(np.flatnonzero(np.isnan(out))[0])}, as diffusers "
+                         "computed it for this configuration (e.g. shift_terminal with a single step divides 0 by 0); "
+                         "no schedule can be read from it")
+    return out
 
 
 def _vp_sigma(ab: np.ndarray) -> Array:
@@ -429,7 +438,7 @@ def _dry_run_failure(scheduler: Any, eta: float) -> str | None:
 def _from_ddim_ddpm(scheduler: Any, cfg: Any, notes: list[str], *, eta: float, strict: bool) -> DiffusersSchedule:
     """DDIMScheduler and DDPMScheduler: levels alphas_cumprod[timesteps] (see the module docstring)."""
     name = type(scheduler).__name__
-    ac = _torch_to_numpy(scheduler.alphas_cumprod)
+    ac = _torch_to_numpy(scheduler.alphas_cumprod, "scheduler.alphas_cumprod")
     T = int(cfg.num_train_timesteps)
     ts = _checked_timesteps(scheduler, T)
     steps: list[tuple[float, float]] = []
@@ -439,7 +448,7 @@ def _from_ddim_ddpm(scheduler: Any, cfg: Any, notes: list[str], *, eta: float, s
         if scheduler.num_inference_steps is None:
             raise ValueError("scheduler: call set_timesteps(num_inference_steps) before from_diffusers")
         K = int(scheduler.num_inference_steps)
-        final = float(_torch_to_numpy(scheduler.final_alpha_cumprod))
+        final = float(_torch_to_numpy(scheduler.final_alpha_cumprod, "scheduler.final_alpha_cumprod"))
         for i, t in enumerate(ts):
             prev = int(t) - T // K
             a_s = float(ac[prev]) if prev >= 0 else final
@@ -511,7 +520,7 @@ def _from_ddim_ddpm(scheduler: Any, cfg: Any, notes: list[str], *, eta: float, s
 
 def _checked_timesteps(scheduler: Any, T: int) -> NDArray[np.int64]:
     """``scheduler.timesteps`` as integers, each checked to lie in [0, T - 1] (ValueError naming the first that does not)."""
-    raw = np.asarray(_torch_to_numpy(scheduler.timesteps), dtype=np.float64)
+    raw = np.asarray(_torch_to_numpy(scheduler.timesteps, "scheduler.timesteps"), dtype=np.float64)
     if raw.ndim != 1 or raw.size == 0:
         raise ValueError("scheduler: call set_timesteps(num_inference_steps) before from_diffusers")
     _on_grid(scheduler, raw, T, "diffusers would index alphas_cumprod out of range", integer=True)
@@ -576,8 +585,8 @@ def _stepped_sigmas(scheduler: Any, notes: list[str]) -> tuple[Array, Array]:
     name = type(scheduler).__name__
     if getattr(scheduler, "num_inference_steps", None) is None:
         raise ValueError("scheduler: call set_timesteps(num_inference_steps) before from_diffusers")
-    sig = _torch_to_numpy(scheduler.sigmas)
-    ts = _torch_to_numpy(scheduler.timesteps)
+    sig = _torch_to_numpy(scheduler.sigmas, "scheduler.sigmas")
+    ts = _torch_to_numpy(scheduler.timesteps, "scheduler.timesteps")
     if sig.ndim != 1 or sig.size < 2 or ts.ndim != 1 or ts.size == 0:
         raise ValueError("scheduler: call set_timesteps before from_diffusers")
     n = ts.size
@@ -595,7 +604,7 @@ def _stepped_sigmas(scheduler: Any, notes: list[str]) -> tuple[Array, Array]:
     continuous = str(getattr(scheduler.config, "timestep_type", "discrete")) == "continuous"
     if ac is not None and not continuous:  # the model is called at timesteps, the update uses sigmas (with
         # timestep_type="continuous" the timestep is 0.25 log sigma itself: the model sees the update's level)
-        ac = _torch_to_numpy(ac)
+        ac = _torch_to_numpy(ac, "scheduler.alphas_cumprod")
         _on_grid(scheduler, ts, ac.size, f"{name} clamps its sigma to the grid's end, so two steps share one level "
                  "(a zero step)", integer=False)
         base = _vp_sigma(ac)
@@ -645,7 +654,7 @@ def _from_euler(scheduler: Any, cfg: Any, notes: list[str], **_: Any) -> Diffuse
     if final_sig > 0.0:
         notes.append(f"the loop's output is at sigma={final_sig:.6g} > 0 (slightly noisy); output_spectrum "
                      "describes it after denoise_final")
-    init_sigma = float(_torch_to_numpy(scheduler.init_noise_sigma))
+    init_sigma = float(_torch_to_numpy(scheduler.init_noise_sigma, "scheduler.init_noise_sigma"))
     return DiffusersSchedule(
         scheduler="EulerDiscreteScheduler", sampler="euler", alpha_bar=_ab(all_sig), sigmas=all_sig,
         eta=0.0, variance="posterior", timesteps=ts, steps=steps,
@@ -674,7 +683,7 @@ def _from_heun(scheduler: Any, cfg: Any, notes: list[str], **_: Any) -> Diffuser
     # step i: model at sigmas[i]; a predictor (even i) steps to sigmas[i + 1], a corrector (odd i) completes the
     # step to sigmas[i], where its model call already stands
     steps = _level_pairs(sig[:n], np.where(np.arange(n) % 2 == 0, sig[1:n + 1], sig[:n]))
-    init_sigma = float(_torch_to_numpy(scheduler.init_noise_sigma))
+    init_sigma = float(_torch_to_numpy(scheduler.init_noise_sigma, "scheduler.init_noise_sigma"))
     return DiffusersSchedule(
         scheduler=name, sampler="heun", alpha_bar=_ab(all_sig), sigmas=all_sig, eta=0.0,
         variance="posterior", timesteps=ts, steps=steps, consistent=True, final_alpha_bar=1.0,
@@ -756,7 +765,8 @@ def _multistep(scheduler: Any, notes: list[str], sampler: str, options: dict[str
     return DiffusersSchedule(
         scheduler=name, sampler=sampler, alpha_bar=_ab(levels), sigmas=levels, eta=0.0,
         variance="posterior", timesteps=ts, steps=steps, consistent=True, final_alpha_bar=final_ab,
-        final_noise_variance=0.0, init_variance=float(_torch_to_numpy(scheduler.init_noise_sigma)) ** 2,
+        final_noise_variance=0.0,
+        init_variance=float(_torch_to_numpy(scheduler.init_noise_sigma, "scheduler.init_noise_sigma")) ** 2,
         notes=tuple(notes), options=options, raw_output=True,
     )
 
@@ -833,7 +843,7 @@ def _from_flow_match(scheduler: Any, cfg: Any, notes: list[str], **_: Any) -> Di
             raise _refuse(name, f"{key}=True", "not the deterministic flow ODE step symsched models")
     if getattr(scheduler, "num_inference_steps", None) is None:
         raise ValueError("scheduler: call set_timesteps before from_diffusers")
-    sig = _torch_to_numpy(scheduler.sigmas)
+    sig = _torch_to_numpy(scheduler.sigmas, "scheduler.sigmas")
     if sig.ndim != 1 or sig.size < 2:
         raise ValueError("scheduler: call set_timesteps before from_diffusers")
     if float(sig[-1]) != 0.0:
@@ -851,9 +861,10 @@ def _from_flow_match(scheduler: Any, cfg: Any, notes: list[str], **_: Any) -> Di
     steps = tuple((float(a), float(b)) for a, b in zip(ab, np.append(ab[1:], 1.0)))
     notes.append("flow matching: x_t = (1 - t) x0 + t eps, scheduler.sigmas are the flow times t "
                  "(alpha_bar = (1 - t)^2 / ((1 - t)^2 + t^2)); the model predicts v = eps - x0")
+    ts = _torch_to_numpy(scheduler.timesteps, "scheduler.timesteps")
     return DiffusersSchedule(
         scheduler=name, sampler="flow_match_heun" if heun else "flow_match_euler", alpha_bar=ab,
-        sigmas=flow_t_to_sigmas(t), eta=0.0, variance="posterior", timesteps=_torch_to_numpy(scheduler.timesteps),
+        sigmas=flow_t_to_sigmas(t), eta=0.0, variance="posterior", timesteps=ts,
         steps=steps, consistent=True, final_alpha_bar=1.0, final_noise_variance=0.0,
         init_variance=float(getattr(scheduler, "init_noise_sigma", 1.0)) ** 2, notes=tuple(notes),
     )

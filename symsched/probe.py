@@ -456,7 +456,8 @@ def diffusers_denoiser(unet: Any, scheduler: Any, *, timestep: str = "nearest", 
         raise ValueError("scheduler must have alphas_cumprod (a diffusers DDPM/DDIM-type scheduler)")
     from .schedules import ZERO_SNR_STANDIN
 
-    grid = np.asarray(ac.detach().cpu().numpy() if hasattr(ac, "detach") else ac, dtype=np.float64)
+    grid = as_real_array(ac.detach().cpu().numpy() if hasattr(ac, "detach") else ac,
+                         "scheduler.alphas_cumprod")  # (complex grids were cast to real, strings not named)
     if grid.ndim == 1 and grid.size > 1 and grid[-1] == ZERO_SNR_STANDIN:  # diffusers' zero-SNR stand-in (Euler-type
         grid = grid.copy()  # schedulers with rescale_betas_zero_snr=True): the model was trained at alpha_bar = 0 there
         grid[-1] = 0.0
@@ -1191,8 +1192,10 @@ def sliced_w2(x: ArrayLike, y: ArrayLike, *, n_projections: int = 128, seed: int
 def gaussian_frechet_distance(mu1: ArrayLike, cov1: ArrayLike, mu2: ArrayLike, cov2: ArrayLike) -> float:
     r"""Fréchet (W2²) distance of Gaussians: ``|mu1-mu2|^2 + tr(C1 + C2 - 2 (C1^½ C2 C1^½)^½)`` (the FID formula).
 
-    ``tr (C1^½ C2 C1^½)^½`` equals ``tr (C1 C2)^½`` (Heusel et al. 2017); it is computed from the
-    eigenvalues of the symmetric positive semi-definite ``C1^½ C2 C1^½``, so it stays real.
+    ``tr (C1^½ C2 C1^½)^½`` equals ``tr (C1 C2)^½`` (Heusel et al. 2017) and the nuclear norm of ``A1^T A2`` for
+    factors ``Ci = Ai Ai^T`` (from the eigendecompositions, eigenvalues at round-off level dropped); it is computed
+    from those singular values, so it stays real, and a singular covariance (fewer samples than dimensions) adds no
+    ~eps^½ per null direction.
 
     Shapes: ``mu1``, ``mu2`` (d,), ``cov1``, ``cov2`` (d, d) (scalars for d = 1); returns a float >= 0 in
     squared data units. ValueError on a shape mismatch, non-finite entries, or a covariance that is not symmetric
@@ -1205,30 +1208,31 @@ def gaussian_frechet_distance(mu1: ArrayLike, cov1: ArrayLike, mu2: ArrayLike, c
     m1, m2 = (np.atleast_1d(as_real_array(v, name)) for v, name in ((mu1, "mu1"), (mu2, "mu2")))
     C1, C2 = (np.atleast_2d(as_real_array(v, name)) for v, name in ((cov1, "cov1"), (cov2, "cov2")))
     d = m1.size
+    if m1.ndim != 1 or d == 0:
+        raise ValueError(f"mu1 must be a non-empty vector (shape (d,), or a scalar for d = 1); got shape {m1.shape}")
     if m2.shape != (d,) or C1.shape != (d, d) or C2.shape != (d, d):
         raise ValueError(f"shape mismatch: mu1 {m1.shape}, cov1 {C1.shape}, mu2 {m2.shape}, cov2 {C2.shape}")
     for name, a in (("mu1", m1), ("cov1", C1), ("mu2", m2), ("cov2", C2)):
         if not np.all(np.isfinite(a)):
             raise ValueError(f"{name} must be finite (found NaN or inf)")
-    return _scaled_frechet(m1, C1, None, m2, C2, check=True)
-
-
-def _scaled_frechet(m1: Array, C1: Array, r1: Optional[Array], m2: Array, C2: Array, *, check: bool = False) -> float:
-    """:func:`_frechet` with means and covariances divided by a power of two ``c`` first (exact) and the distance
-    multiplied by ``c^2`` after (homogeneous of degree 2: means beyond ~1e50 or covariances beyond ~1e100 overflowed
-    in C1^½ C2 C1^½ to inf - inf, a silent NaN); ``r1`` the square root of ``C1`` (None: computed); ``check`` the
-    scaled covariances (:func:`_check_covariance`); ValueError where the distance itself leaves float64."""
-    c = pow2_scale(m1, m2, np.sqrt(np.abs(C1)), np.sqrt(np.abs(C2)), within=1e50)  # C1^½ C2 C1^½: 4th power
+    c = pow2_scale(np.sqrt(np.abs(C1)), np.sqrt(np.abs(C2)))  # the factors scale with the square root
     C1s, C2s = C1 / c / c, C2 / c / c
-    if check:
-        _check_covariance(C1s, "cov1")
-        _check_covariance(C2s, "cov2")
-    r1s = _psd_sqrt(C1s) if r1 is None else r1 / c
+    _check_covariance(C1s, "cov1")
+    _check_covariance(C2s, "cov2")
+    return _scaled_frechet(m1, _factor(C1s) * c, m2, _factor(C2s) * c, "mu1, cov1, mu2, cov2")
+
+
+def _scaled_frechet(m1: Array, A1: Array, m2: Array, A2: Array, names: str) -> float:
+    """:func:`_frechet` of ``N(m1, A1 A1^T)`` and ``N(m2, A2 A2^T)`` with means and factors divided by a power of two
+    ``c`` first (exact) and the distance multiplied by ``c^2`` after (homogeneous of degree 2: means beyond ~1e150
+    or factors beyond ~1e50 overflowed in the products to inf - inf, a silent NaN); ValueError where the distance
+    itself leaves float64, naming the arguments ``names``."""
+    c = pow2_scale(m1, m2, A1, A2, within=1e50)
     with np.errstate(over="ignore"):
-        fd = _frechet(m1 / c, C1s, r1s, m2 / c, C2s) * c * c
+        fd = _frechet(m1 / c, A1 / c, m2 / c, A2 / c) * c * c
     if not math.isfinite(fd):
-        raise ValueError("the Fréchet distance of these Gaussians exceeds the float64 range (means or covariances of "
-                         "order 1e154 / 1e308); rescale them")
+        raise ValueError(f"{names}: the Fréchet distance of these Gaussians exceeds the float64 range (means or "
+                         "covariances of order 1e154 / 1e308); rescale them")
     return fd
 
 
@@ -1247,27 +1251,39 @@ def _check_covariance(C: Array, name: str) -> None:
                          f"{lowest:.3g}")
 
 
-def _psd_sqrt(C: Array) -> Array:
-    """Symmetric square root of a symmetric positive semi-definite matrix (negative round-off clipped)."""
+def _factor(C: Array) -> Array:
+    """A (d, r) factor ``A`` with ``A A^T = C`` (symmetric positive semi-definite) from its eigendecomposition, the
+    eigenvalues at round-off level (at most ``d eps`` of the largest, or negative) dropped: kept, their square roots
+    (~ eps^½ each) would add up over the null space of a singular covariance."""
     w, V = np.linalg.eigh(0.5 * (C + C.T))
-    return (V * np.sqrt(np.clip(w, 0.0, None))) @ V.T
+    keep = w > max(float(w[-1]), 0.0) * C.shape[0] * np.finfo(np.float64).eps
+    return V[:, keep] * np.sqrt(w[keep])
 
 
-def _frechet(m1: Array, C1: Array, r1: Array, m2: Array, C2: Array) -> float:
-    M = r1 @ (0.5 * (C2 + C2.T)) @ r1
-    tr_sqrt = float(np.sum(np.sqrt(np.clip(np.linalg.eigvalsh(0.5 * (M + M.T)), 0.0, None))))
-    return max(float(np.sum((m1 - m2) ** 2) + np.trace(C1) + np.trace(C2) - 2.0 * tr_sqrt), 0.0)
+def _frechet(m1: Array, A1: Array, m2: Array, A2: Array) -> float:
+    """``|m1 - m2|^2 + |A1|_F^2 + |A2|_F^2 - 2 |A1^T A2|_*``: the nuclear norm of ``A1^T A2`` is
+    ``tr (C1^½ C2 C1^½)^½`` for ``Ci = Ai Ai^T`` (same non-zero singular values), computed from singular values
+    that round-off leaves at ~eps, where the square roots of the eigenvalues of ``C1^½ C2 C1^½`` were ~eps^½ each on
+    its null space (17 % low with 3 samples of 60 values)."""
+    nuclear = float(np.sum(np.linalg.svd(A1.T @ A2, compute_uv=False))) if A1.size and A2.size else 0.0
+    return max(float(np.sum((m1 - m2) ** 2) + np.sum(A1 * A1) + np.sum(A2 * A2) - 2.0 * nuclear), 0.0)
 
 
 def _moments(X: Array, name: str) -> tuple[Array, Array]:
-    """Mean and sample covariance (d = 1: a 1 x 1 matrix, not a 0-d array); ValueError naming ``name`` where they
-    leave float64."""
-    with np.errstate(over="ignore", invalid="ignore"):
-        mu, C = X.mean(axis=0), np.atleast_2d(np.cov(X, rowvar=False))
-    if not (np.all(np.isfinite(mu)) and np.all(np.isfinite(C))):
+    """Mean and a factor ``A`` of the sample covariance (``A A^T = np.cov``): the centred samples over
+    ``(n - 1)^½`` (d, n) when n <= d (exact, and no d x d matrix), else :func:`_factor` of ``np.cov`` (computed
+    on the samples divided by a power of two); ValueError naming ``name`` where they leave float64."""
+    n, d = X.shape
+    c = pow2_scale(X)
+    Xs = X / c
+    mu = Xs.mean(axis=0)
+    A = (Xs - mu).T / math.sqrt(n - 1) if n <= d else _factor(np.atleast_2d(np.cov(Xs, rowvar=False)))
+    with np.errstate(over="ignore"):
+        mu, A = mu * c, A * c
+    if not (np.all(np.isfinite(mu)) and np.all(np.isfinite(A))):
         raise ValueError(f"{name}: values too large for their covariance to be represented in float64 "
                          f"(largest |value| {float(np.max(np.abs(X))):.3g}); rescale them")
-    return mu, C
+    return mu, A
 
 
 @numpy_error_defaults
@@ -1276,7 +1292,10 @@ def frechet_distance(x: ArrayLike, y: ArrayLike, *, components: Optional[int] = 
 
     ``components``: an integer in [1, d] (d values per sample): project onto the top principal
     directions of ``y`` (centred covariance) first (``d``: all of them, the same distance as raw
-    pixels); default None: raw pixels when a sample has at most 1024 values, else 256 components.
+    pixels); default None: raw pixels when a sample has at most 1024 values, else 256 components. When ``y`` has
+    no more samples n than values d, its directions come from the n x n Gram matrix of the centred samples (no
+    d x d covariance is formed) and there are at most as many as its covariance's rank (n - 1 for distinct samples:
+    beyond it ``y`` has no variance to rank directions by); for identical samples, raw pixels.
     Anything else (0, negative, above d, non-integral, a string or a boolean) raises ValueError
     (:class:`~symsched._validate.ArgumentTypeError` for a wrong type).
 
@@ -1290,7 +1309,7 @@ def frechet_distance(x: ArrayLike, y: ArrayLike, *, components: Optional[int] = 
         raise ValueError(f"x and y must have the same sample size (got {X.shape[1]} and {Y.shape[1]})")
     F = _features(Y, _components(components, Y.shape[1], "components"))
     Xf, Yf = (X, Y) if F is None else (X @ F, Y @ F)
-    return gaussian_frechet_distance(*_moments(Xf, "x"), *_moments(Yf, "y"))
+    return _scaled_frechet(*_moments(Xf, "x"), *_moments(Yf, "y"), "x, y")
 
 
 def _components(components: Any, d: int, name: str) -> Optional[int]:
@@ -1309,8 +1328,21 @@ def _features(Y: Array, components: Optional[int]) -> Optional[Array]:
     k = int(components)
     if k == 0 or k >= d:
         return None
-    w, V = np.linalg.eigh(np.atleast_2d(np.cov(Y, rowvar=False)))
-    return np.ascontiguousarray(V[:, ::-1][:, :k])
+    n = Y.shape[0]
+    if n > d:  # (eigenvectors do not depend on the scale: a power of two keeps the covariance in range)
+        w, V = np.linalg.eigh(np.atleast_2d(np.cov(Y / pow2_scale(Y), rowvar=False)))
+        return np.ascontiguousarray(V[:, ::-1][:, :k])
+    # fewer samples than values: the directions of non-zero variance from the n x n Gram matrix of the centred
+    # samples (a d x d covariance of 64 x 64 x 3 images took a minute, of 256 x 256 x 3 ones 288 GiB)
+    Yc = Y / pow2_scale(Y)  # (eigenvectors do not depend on the scale)
+    Yc = Yc - Yc.mean(axis=0)
+    w, U = np.linalg.eigh(Yc @ Yc.T)
+    w, U = w[::-1], U[:, ::-1]
+    r = min(k, int(np.count_nonzero(w > max(float(w[0]), 0.0) * n * np.finfo(np.float64).eps)))
+    if r == 0:  # identical reference samples: no direction to rank
+        return None
+    V, _ = np.linalg.qr((Yc.T @ U[:, :r]) / np.sqrt(w[:r]))  # (orthonormal again where round-off in w bent them)
+    return np.ascontiguousarray(V)
 
 
 # --------------------------------------------------------------------------------------------
@@ -1333,13 +1365,14 @@ class _Reference:
             _mmd_size(self.n, "reference")
         self.h = _bandwidths(bandwidths, scales, self.Y, "reference") if "mmd2" in metrics else np.zeros(0)
         self.kyy = _kernel_sums(self.Y, None, self.h) / (self.n * (self.n - 1)) if "mmd2" in metrics else None
-        self.P = _projections(self.Y.shape[1], _n_projections(n_projections), seed)
-        self.Yp = np.sort(self.Y @ self.P, axis=0) if "sliced_w2" in metrics else None
-        self.F = _features(self.Y, fd_components)
-        self.fd_ref = None
-        if "fd" in metrics:  # (its moments only where the Fréchet distance needs them)
-            mu, C = _moments(self.Y if self.F is None else self.Y @ self.F, "reference")
-            self.fd_ref = (mu, C, _psd_sqrt(C))
+        n_projections, seed = _n_projections(n_projections), _metric_seed(seed)  # (checked even where unused)
+        self.P = self.Yp = self.F = self.fd_ref = None  # (each only where a requested metric needs it)
+        if "sliced_w2" in metrics:
+            self.P = _projections(self.Y.shape[1], n_projections, seed)
+            self.Yp = np.sort(self.Y @ self.P, axis=0)
+        if "fd" in metrics:
+            self.F = _features(self.Y, fd_components)
+            self.fd_ref = _moments(self.Y if self.F is None else self.Y @ self.F, "reference")
 
     def measure(self, samples: ArrayLike, name: str = "samples") -> tuple[dict[str, float], Array]:
         from . import kl_divergence, w2_distance
@@ -1366,8 +1399,9 @@ class _Reference:
                 c = pow2_scale(Xp, self.Yp)  # homogeneous of degree 1, as sliced_w2
                 w = _require_ot().wasserstein_1d(Xp / c, self.Yp / c, p=2, require_sort=False)
                 out[m] = _finite_metric(c * float(np.sqrt(np.mean(w))), m, f"{name}, reference")
-            elif m == "fd":  # the reference as the first Gaussian: its square root is computed once
-                out[m] = _scaled_frechet(*self.fd_ref, *_moments(X if self.F is None else X @ self.F, name))
+            elif m == "fd":  # the reference as the first Gaussian: its factor is computed once
+                out[m] = _scaled_frechet(*self.fd_ref, *_moments(X if self.F is None else X @ self.F, name),
+                                         f"{name}, reference")
         return out, psd
 
 

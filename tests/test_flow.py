@@ -396,3 +396,18 @@ def test_from_diffusers_reads_a_first_flow_time_rounded_above_one(cls) -> None:
     sched.sigmas = torch.cat((torch.tensor([1.01]), sched.sigmas[1:]))
     with pytest.raises(ValueError, match=r"sigmas must be flow times strictly decreasing in \(0, 1\]"):
         from_diffusers(sched)
+
+
+@pytest.mark.diffusers
+@pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
+def test_from_diffusers_names_nan_sigmas_that_diffusers_built() -> None:
+    """break-test: FlowMatchEulerDiscreteScheduler(shift=3, shift_terminal=0.1) with one step builds NaN sigmas
+    (0 / 0 in stretch_shift_to_terminal); the refusal said only "t must lie in [0, 1] (got min nan)"."""
+    d = _diffusers()
+    sched = d.FlowMatchEulerDiscreteScheduler(shift=3.0, shift_terminal=0.1)
+    sched.set_timesteps(1)
+    assert np.isnan(sched.sigmas.numpy()).any()  # diffusers' own behaviour: what makes this case
+    with pytest.raises(ValueError, match=r"^scheduler: scheduler\.sigmas holds NaN at index 0, as diffusers computed"):
+        from_diffusers(sched)
+    sched.set_timesteps(4)  # the same configuration with more steps reads as before
+    assert from_diffusers(sched).alpha_bar.size == 4

@@ -496,3 +496,112 @@ def test_unsafe_entries_give_one_warning_that_says_they_are_replaced(cache) -> N
     msgs = [str(w.message) for w in caught if issubclass(w.category, KernelCacheWarning)]
     assert len(msgs) == 1 and "rebuilt and replaced" in msgs[0] and "in memory" not in msgs[0], msgs
     assert all(stat.S_IMODE(os.stat(e).st_mode) == 0o600 for e in entries)
+
+
+# ------------------------------------------------------------------------------------ where the cache lives
+
+
+@pytest.mark.parametrize("env, want", [
+    ({"SYMSCHED_CACHE_DIR": "~/sym"}, "HOME/sym"),
+    ({"SYMSCHED_CACHE_DIR": "rel/sym"}, "CWD/rel/sym"),
+    ({"XDG_CACHE_HOME": "relative"}, "HOME/.cache/symsched"),  # a relative XDG value is ignored (XDG spec)
+    ({"XDG_CACHE_HOME": "ABS"}, "ABS/symsched"),
+    ({}, "HOME/.cache/symsched"),
+])
+def test_the_cache_root_is_absolute_and_follows_the_xdg_rules(tmp_path, monkeypatch, env, want) -> None:
+    """break-test: XDG_CACHE_HOME=relcache created ./relcache/symsched in the working directory, and
+    SYMSCHED_CACHE_DIR='~/symcache' a literal ./~/symcache."""
+    from symsched._datacache import cache_root
+
+    home, cwd = tmp_path / "home", tmp_path / "cwd"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    for var in ("SYMSCHED_CACHE_DIR", "XDG_CACHE_HOME"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("HOME", str(home))
+    for var, value in env.items():
+        monkeypatch.setenv(var, str(tmp_path / "abs") if value == "ABS" else value)
+    expect = want.replace("HOME", str(home)).replace("CWD", str(cwd)).replace("ABS", str(tmp_path / "abs"))
+    assert cache_root() == Path(expect)
+
+
+@pytest.mark.parametrize("home", ["", "relative/home", None])
+def test_without_a_home_directory_kernels_are_built_in_memory_with_one_warning(tmp_path, monkeypatch, home) -> None:
+    """break-test: HOME unset for a uid without a password entry raised RuntimeError from Path.home() in every
+    command ("internal error"), and HOME= (empty) made Python read "/" (root wrote /.cache/symsched)."""
+    import pwd
+    import warnings
+
+    for var in ("SYMSCHED_CACHE_DIR", "XDG_CACHE_HOME", "SYMSCHED_DISK_CACHE"):
+        monkeypatch.delenv(var, raising=False)
+    if home is None:
+        monkeypatch.delenv("HOME", raising=False)
+
+        def no_entry(uid):
+            raise KeyError(f"getpwuid(): uid not found: {uid}")
+
+        monkeypatch.setattr(pwd, "getpwuid", no_entry)
+    else:
+        monkeypatch.setenv("HOME", home)
+    monkeypatch.chdir(tmp_path)
+    codegen.clear_memory_cache()
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            assert _right(_kernel()(np.array([4.0, 9.0])))
+    finally:
+        codegen.clear_memory_cache()
+    msgs = [str(w.message) for w in caught if issubclass(w.category, KernelCacheWarning)]
+    assert len(msgs) == 1 and "no cache location" in msgs[0] and "in memory" in msgs[0], msgs
+    assert not any(tmp_path.iterdir())  # nothing written in the working directory
+
+
+def test_computed_exponents_and_far_float_exponents_cannot_stall_the_printer_or_the_kernel() -> None:
+    """break-test: a sealed entry whose exponent was Mul(2**52, 2**52) (each factor within the literal-exponent
+    bound) ran 3 ** 2**104 on Python integers for ever; 200,000 float nodes with binary exponent -2**20 took
+    5.8 ms each to print (a 2**(2**20) Fraction). A computed exponent is a float, and far exponents round at once."""
+    from fractions import Fraction
+
+    from symsched.engine import printer
+    from symsched.engine.printer import _float_literal, compile_source, print_table
+
+    nodes = [["S", "x", {}], ["I", "3"], ["I", "4503599627370496"], ["Mul", 2, 2], ["Pow", 1, 3],
+             ["Add", 0, 4]]
+    src = print_table(nodes, [0], [], [5], "f")
+    assert "** np.float64(" in src
+    fn = compile_source(src, "f", "<test>")
+    with np.errstate(over="ignore"):
+        assert np.isinf(fn(np.array([1.0]))[0]).all()  # 3.0 ** 2.03e31: inf at once
+
+    class SmallPowers(Fraction):  # refuses the million-bit powers that made printing slow
+        def __pow__(self, k):
+            assert abs(k) <= 4096, f"2 ** {k} built"
+            return Fraction(self) ** k
+
+    monkey = pytest.MonkeyPatch()
+    monkey.setattr(printer, "Fraction", SmallPowers)
+    try:
+        got = [_float_literal(s, m, e) for s, m, e in [(0, "3", -(1 << 20)), (1, "3", 1 << 20), (0, "0", 1 << 20)]]
+    finally:
+        monkey.undo()
+    assert got == ["0.0", "(-np.inf)", "0.0"]
+    for sign, man, exp, want in [(0, "1", -1074, 5e-324), (0, "1", -1075, 0.0), (0, "3", -1075, 1e-323),
+                                 (0, str(2**53 - 1), 971, 1.7976931348623157e308), (0, "1", 1023, 2.0**1023)]:
+        assert float(_float_literal(sign, man, exp)) == want  # the edges of the range, rounded once (exactly)
+    assert _float_literal(0, str(2**53 - 1) + "1", 971) == "np.inf"
+
+
+def test_an_entry_of_another_style_is_rebuilt_not_called(cache) -> None:
+    """break-test: an entry stored with style "inplace" under a "table" kernel's key was loaded and then failed on
+    every call ("takes 7 positional arguments but 8 were given") until the cache was cleared."""
+    codegen.compile_kernel("test:inplace", _build, style="inplace")  # a valid entry of the other style ...
+    other = codegen._entry_path(cache / "kernels" / codegen.source_fingerprint(), "test:inplace")
+    doc = _doc(other.read_bytes())
+    assert doc["style"] == "inplace"
+    doc["key"] = KEY  # ... planted under the table kernel's key
+    entry = _entry(cache)
+    entry.parent.mkdir(parents=True, exist_ok=True)
+    entry.write_bytes(seal(json.dumps(doc, separators=(",", ":")).encode()))
+    os.chmod(entry, 0o600)
+    assert _right(_fresh())
+    assert _doc(entry.read_bytes())["style"] == "table"  # rebuilt and replaced

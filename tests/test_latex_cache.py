@@ -191,3 +191,46 @@ def test_an_entry_edited_after_it_was_written_is_rendered_again(cache: Path) -> 
     write_sealed(entry, edited.decode("utf-8"))
     r = Renderer()
     assert lc.cached("k", r) != FAKE and r.calls == 0
+
+
+def test_a_sampler_named_like_another_key_does_not_read_its_entry(cache: Path) -> None:
+    """break-test: `symsched latex --sampler all` was refused on a cold cache but wrote every derivation once a full
+    `symsched latex` had stored its entry under the key "all" (report keys could collide the same way): single
+    samplers have keys of their own."""
+    lc.cached("all", Renderer())
+    assert lc.render_all() == FAKE  # the full set is served from its entry
+    with pytest.raises(ValueError, match="sampler must be one of"):
+        lc.render_all("all")
+    lc.cached("sampler_ddim", Renderer({"ddim.tex": "cached ddim"}))
+    assert lc.render_all("ddim") == {"ddim.tex": "cached ddim"}  # and a single sampler reads its own
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+@pytest.mark.parametrize("kind", ["fifo", "link to a fifo", "link to /dev/null", "mode 0666"])
+def test_an_unsafe_entry_is_named_in_a_warning_and_replaced(cache: Path, tmp_path: Path, kind: str) -> None:
+    """break-test: a symlink to /dev/zero or a FIFO was skipped without a word and never replaced (the write
+    followed the link and refused it), so every run rendered again in silence; the kernel cache warned."""
+    import warnings
+
+    lc.cached("k", Renderer())
+    entry = _entry(cache)
+    entry.unlink()
+    if kind == "fifo":
+        os.mkfifo(entry, 0o600)
+    elif kind == "link to a fifo":
+        os.mkfifo(tmp_path / "pipe", 0o600)
+        entry.symlink_to(tmp_path / "pipe")
+    elif kind == "link to /dev/null":
+        entry.symlink_to("/dev/null")
+    else:
+        write_sealed(entry, json.dumps({"files": {"ddim.tex": "planted"}}))
+        os.chmod(entry, 0o666)
+    r = Renderer()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert lc.cached("k", r) == FAKE and r.calls == 1
+    msgs = [str(w.message) for w in caught if issubclass(w.category, lc.LatexCacheWarning)]
+    assert len(msgs) == 1 and str(entry) in msgs[0] and "replaced" in msgs[0], msgs
+    assert stat.S_ISREG(os.lstat(entry).st_mode) and stat.S_IMODE(os.lstat(entry).st_mode) == 0o600
+    again = Renderer()
+    assert lc.cached("k", again) == FAKE and again.calls == 0  # read from the replaced entry

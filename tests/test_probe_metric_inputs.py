@@ -252,3 +252,109 @@ def test_compare_checks_the_sampler_settings_without_alpha_bar(kw, msg) -> None:
     with pytest.raises(ValueError, match=msg):
         probe.compare(X, Y, alpha_bar=[0.1, 0.5], metrics=("spectral_kl",), **kw)
     assert np.isfinite(probe.compare(X, Y, metrics=("spectral_kl",)).mean("spectral_kl"))
+
+
+def _mp_frechet(x: np.ndarray, y: np.ndarray, dps: int = 50) -> float:
+    """Fréchet distance of the sample moments at ``dps`` digits (mpmath): tr (C1^½ C2 C1^½)^½ from mpmath's
+    symmetric eigendecompositions, written out here, independent of the package."""
+    import mpmath as mp
+
+    with mp.workdps(dps):
+        def moments(z: np.ndarray):  # mean and sample covariance (n - 1)
+            Z = mp.matrix(z.tolist())
+            m = [mp.fsum(Z[i, j] for i in range(Z.rows)) / Z.rows for j in range(Z.cols)]
+            D = mp.matrix(Z.rows, Z.cols)
+            for i in range(Z.rows):
+                for j in range(Z.cols):
+                    D[i, j] = Z[i, j] - m[j]
+            return m, D.T * D / (Z.rows - 1)
+
+        m1, C1 = moments(x)
+        m2, C2 = moments(y)
+        e, Q = mp.eigsy(C1)
+        r1 = Q * mp.diag([mp.sqrt(max(v, 0)) for v in e]) * Q.T
+        ev, _ = mp.eigsy(r1 * C2 * r1)
+        tr = mp.fsum(mp.sqrt(max(v, 0)) for v in ev)
+        d = C1.rows
+        return float(mp.fsum((a - b) ** 2 for a, b in zip(m1, m2)) + mp.fsum(C1[i, i] + C2[i, i] for i in range(d))
+                     - 2 * tr)
+
+
+@pytest.mark.parametrize("n, d, factor", [(3, 40, 1.001), (5, 30, 1 + 1e-5), (8, 12, 0.9)])
+def test_frechet_distance_of_fewer_samples_than_dimensions_matches_mpmath(n, d, factor) -> None:
+    """break-test: with singular covariances the square roots of the round-off eigenvalues of C1^½ C2 C1^½ (~eps^½
+    each) were summed over the null space: 17 % low at n = 3, d = 60, and 0 for 6.2e-9 at n = 5, d = 50."""
+    x = np.random.default_rng(n).standard_normal((n, d))
+    y = factor * x + 0.01
+    want = _mp_frechet(x, y)
+    assert probe.frechet_distance(x, y) == pytest.approx(want, rel=1e-7)
+    C = np.cov(x, rowvar=False)
+    assert probe.gaussian_frechet_distance(x.mean(0), C, y.mean(0), factor**2 * C) == pytest.approx(want, rel=1e-6)
+    ref = probe.compare(y.reshape(n, d, 1), x.reshape(n, d, 1), metrics=("fd",))  # (samples, reference) swapped
+    assert ref.values["fd"][0] == pytest.approx(want, rel=1e-7)
+
+
+def test_frechet_features_of_few_large_samples_need_no_d_by_d_covariance(monkeypatch) -> None:
+    """break-test: the default 256 PCA directions of 256 x 256 x 3 samples asked np.cov for a 288 GiB matrix
+    (MemoryError), and compare() built them even when "fd" was not requested (56 s on 64 x 64 samples). With
+    fewer samples than values the directions come from the n x n Gram matrix: the same span as np.cov's top
+    eigenvectors, checked here on a size np.cov can take."""
+    rng = np.random.default_rng(3)
+    y = rng.standard_normal((12, 40)) * np.linspace(3.0, 0.1, 40)  # distinct variances: well-defined directions
+    x = rng.standard_normal((15, 40)) * 1.3
+    w, V = np.linalg.eigh(np.cov(y, rowvar=False))
+    F = V[:, ::-1][:, :5]
+    want = probe.gaussian_frechet_distance(F.T @ x.mean(0), F.T @ np.cov(x, rowvar=False) @ F,
+                                           F.T @ y.mean(0), F.T @ np.cov(y, rowvar=False) @ F)
+    real_cov = np.cov
+
+    def small_cov(m, *a, **k):
+        out = real_cov(m, *a, **k)
+        assert np.ndim(out) < 2 or out.shape[0] <= 16, f"a {out.shape} covariance was formed"
+        return out
+
+    monkeypatch.setattr(np, "cov", small_cov)
+    assert probe.frechet_distance(x, y, components=5) == pytest.approx(want, rel=1e-9)
+    # beyond the reference's rank (n - 1 = 11) there is nothing to rank: 11 directions, no d x d matrix
+    assert np.isfinite(probe.frechet_distance(x, y, components=30))
+    big = rng.standard_normal((4, 3, 40, 40))  # d = 4800: np.cov would be 4800 x 4800
+    assert probe.frechet_distance(big, big[::-1] * 1.1) > 0
+
+    def never(*a, **k):
+        raise AssertionError("computed for a metric that was not requested")
+
+    monkeypatch.setattr(probe, "_features", never)
+    monkeypatch.setattr(probe, "_projections", never)
+    c = probe.compare(big, big, metrics=("spectral_kl", "spectral_w2", "mmd2"))
+    assert c.values["spectral_kl"][0] == pytest.approx(0.0, abs=1e-12)
+
+
+@pytest.mark.parametrize("mu1, match", [([[0.0, 0.0]], r"mu1 must be a non-empty vector"),
+                                        ([], r"mu1 must be a non-empty vector")])
+def test_gaussian_frechet_distance_refuses_a_mean_that_is_not_a_vector(mu1, match) -> None:
+    cov = np.eye(len(np.ravel(mu1))) if np.size(mu1) else np.zeros((0, 0))
+    with pytest.raises(ValueError, match=match):
+        probe.gaussian_frechet_distance(mu1, cov, np.zeros(np.size(mu1)), cov)
+
+
+@pytest.mark.parametrize("grid", [np.array([0.9, 0.5 + 0.3j]), "abc", np.array([True, False])])
+def test_diffusers_denoiser_names_a_training_grid_that_is_not_real_numbers(grid) -> None:
+    """break-test: a complex alphas_cumprod was cast to [0.9, 0.5] with only numpy's ComplexWarning, and a string
+    gave numpy's "could not convert string to float", naming nothing."""
+    pytest.importorskip("torch")
+
+    class Config:
+        sample_size, in_channels = 8, 1
+
+    class Unet:
+        config = Config()
+
+        def __call__(self, x, t):  # pragma: no cover - never called
+            return x
+
+    class Scheduler:
+        alphas_cumprod = grid
+        config = {"prediction_type": "epsilon"}
+
+    with pytest.raises(ArgumentTypeError, match=r"^scheduler\.alphas_cumprod must be an array of real numbers"):
+        probe.diffusers_denoiser(Unet(), Scheduler())

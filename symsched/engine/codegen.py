@@ -28,8 +28,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 import threading
 import warnings
 from functools import lru_cache
@@ -101,10 +99,11 @@ def source_fingerprint() -> str:
 
 
 def cache_dir() -> Path | None:
-    """Directory of the on-disk kernel cache, or None when disabled (its safety is checked on use)."""
-    from .._datacache import cache_root, disabled
+    """Directory of the on-disk kernel cache, or None when disabled or without a location (one warning); its
+    safety is checked on use."""
+    from .._datacache import cache_subdir, disabled
 
-    return None if disabled() else cache_root() / "kernels" / source_fingerprint()
+    return None if disabled() else cache_subdir("kernels", source_fingerprint(), warn=_warn)
 
 
 _WARNED: set[str] = set()
@@ -145,18 +144,10 @@ def _read_entry(path: Path) -> bytes | None:
 
 
 def _write_entry(path: Path, data: bytes) -> None:
-    """Atomically replace ``path`` (whatever it was: a FIFO or symlink is replaced, not followed) with a 0600 file."""
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    """:func:`symsched._datacache.write_entry`: atomically replace ``path`` with a 0600 file."""
+    from .._datacache import write_entry
+
+    write_entry(path, data)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -242,7 +233,7 @@ def _entry_bytes(key: str, args: Sequence[Any], repl: Sequence[tuple[Any, Any]],
     return _doc_bytes(_entry_doc(key, "table", args, repl, exprs))
 
 
-def _parse_entry(data: bytes, key: str) -> dict[str, Any]:
+def _parse_entry(data: bytes, key: str, style: str) -> dict[str, Any]:
     from .._datacache import unseal
 
     body = unseal(data)
@@ -253,8 +244,8 @@ def _parse_entry(data: bytes, key: str) -> dict[str, Any]:
     except (UnicodeDecodeError, ValueError, RecursionError):
         raise _BadEntry("not JSON") from None
     if not isinstance(doc, dict) or doc.get("symsched_kernel") != _FORMAT or doc.get("key") != key \
-            or doc.get("fingerprint") != source_fingerprint() or doc.get("style") not in ("table", "inplace"):
-        raise _BadEntry("not an entry of this key and version")
+            or doc.get("fingerprint") != source_fingerprint() or doc.get("style") != style:
+        raise _BadEntry("not an entry of this key, style and version")  # (another style takes other arguments)
     return doc
 
 
@@ -398,13 +389,14 @@ def _entry_path(directory: Path, key: str) -> Path:
     return directory / f"{hashlib.sha256(key.encode()).hexdigest()[:24]}.json"
 
 
-def _load(path: Path, key: str) -> Kernel | None:
-    """The kernel stored at ``path``; None if missing or corrupt (rebuilt); _BadEntry if it must not be read."""
+def _load(path: Path, key: str, style: str) -> Kernel | None:
+    """The ``style`` kernel stored at ``path``; None if missing, corrupt or of another style (rebuilt); _BadEntry if it
+    must not be read."""
     data = _read_entry(path)
     if data is None:
         return None
     try:
-        return _generate(_parse_entry(data, key))
+        return _generate(_parse_entry(data, key, style))
     except _BadEntry:
         return None
     except Exception:  # compiling failed on a well-formed but odd entry: rebuild it
@@ -432,7 +424,7 @@ def compile_kernel(key: str, build: Callable[[], Any], *, style: str = "table") 
         path = _entry_path(directory, key) if directory else None
         if path is not None:
             try:
-                fn = _load(path, key)
+                fn = _load(path, key, style)
             except _BadEntry as exc:
                 _warn(str(exc), entry=True)
         if fn is None:

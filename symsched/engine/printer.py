@@ -116,11 +116,18 @@ def _float_literal(sign: Any, man: Any, exp: Any) -> str:
     if sign not in (0, 1) or not isinstance(man, str) or not _INT.match(man) or man.startswith("-") \
             or type(exp) is not int or abs(exp) > 1 << 20:
         raise BadEntry("bad float")
-    value = Fraction(int(man)) * (Fraction(2) ** exp)
-    try:
-        f = float(-value if sign else value)
-    except OverflowError:
-        f = -math.inf if sign else math.inf
+    m = int(man)
+    magnitude = m.bit_length() + exp  # 2 ** (magnitude - 1) <= m * 2 ** exp < 2 ** magnitude
+    if m and magnitude > 1025:  # beyond the float64 range (without building a 2 ** (1 << 20) Fraction first)
+        f = math.inf
+    elif not m or magnitude < -1075:  # below half the smallest subnormal: rounds to zero
+        f = 0.0
+    else:
+        try:
+            f = float(Fraction(m) * Fraction(2) ** exp)  # exact, then rounded once
+        except OverflowError:
+            f = math.inf
+    f = -f if sign else f
     return repr(f) if math.isfinite(f) else ("(-np.inf)" if f < 0 else "np.inf")
 
 
@@ -258,6 +265,8 @@ class _Table:
             return f"np.sqrt({base})"
         if exact == Fraction(-1, 2):
             return f"1.0/np.sqrt({base})"
+        if exact is None:  # a computed exponent is a float, so that no chain of integer nodes can make an
+            return f"{base} ** np.float64({self.ref(rest[1])})"  # int ** int that runs for ever (3 ** 2 ** 104)
         return f"{base} ** {self.ref(rest[1])}"
 
     def _piecewise(self, rest: list[Any]) -> str:
