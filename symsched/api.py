@@ -439,6 +439,10 @@ def _value_and_grad(S: Array, x: Array, coordinate: str, divergence: Any, sample
                                   settings, convert)
 
 
+class Unrepresentable(ValueError):
+    """A divergence whose value lies beyond the float64 range (the output spectrum itself is representable)."""
+
+
 @numpy_error_defaults
 def grouped_value_and_grad(grp: Grouped, x: Array, coordinate: str, divergence: Any, sampler: Any, init: Any,
                            settings: dict[str, Any], convert: Callable[[Array], Array] = lambda g: g
@@ -453,7 +457,7 @@ def grouped_value_and_grad(grp: Grouped, x: Array, coordinate: str, divergence: 
     J, g_l, _ = recursion.value_and_grad(prog, grp.u, init, objective,
                                          exact=_exact(x, coordinate, sampler, init, settings))
     if not (math.isfinite(J) or (J == math.inf and objective.infinite)):  # KL's true +inf is kept
-        raise ValueError(f"spectrum: the divergence ({J}) is not representable in float64 for this schedule")
+        raise Unrepresentable(f"spectrum: the divergence ({J}) is not representable in float64 for this schedule")
     J, g = _unscale(J, convert(g_l), grp, objective.infinite)
     assert g is not None
     return J, g
@@ -464,10 +468,6 @@ def grouped_value(grp: Grouped, x: Array, coordinate: str, divergence: Any, samp
                   settings: dict[str, Any]) -> float:
     """J alone on grouped modes (:func:`grouped_values` for one divergence)."""
     return grouped_values(grp, x, coordinate, (divergence,), sampler, init, settings)[divergence]
-
-
-class Unrepresentable(ValueError):
-    """A divergence whose value lies beyond the float64 range (the output spectrum itself is representable)."""
 
 
 @numpy_error_defaults
@@ -483,8 +483,7 @@ def grouped_values(grp: Grouped, x: Array, coordinate: str, divergences: Any, sa
     rho = recursion.checked_ratio(prog, grp.u, init, _exact(x, coordinate, sampler, init, settings))
     if not np.all(np.isfinite(rho)):
         i = int(np.flatnonzero(~np.isfinite(rho))[0])
-        raise ValueError(f"spectrum: the output variance of the mode S={grp.u[i]:.6g} exceeds the float64 range "
-                         "for this schedule (the sampler diverges for this mode)")
+        raise _program.diverged(prog, float(grp.u[i]))
     rho = recursion.below_float64(prog, grp.u, init, rho)  # r ~ S for subnormal modes: kept in longdouble
     kap = recursion.kappa(grp.u)
     out = {}

@@ -344,6 +344,7 @@ class _Objective:
         self.n_evaluations = 0
         self.n_gradients = 0
         self.refusals: list[str] = []  # messages of the trial schedules the engine refused (infeasible points)
+        self.beyond_float64 = 0  # how many of them only because the divergence itself left the float64 range
 
     def unscaled(self, value: float, *, strict: bool = False) -> float:
         """A value of the search in the user's units (``J 2^e``); with ``strict`` a ValueError naming ``weights``
@@ -371,6 +372,7 @@ class _Objective:
             return self._value_and_grad(l)
         except ValueError as exc:
             self.refusals.append(str(exc))
+            self.beyond_float64 += isinstance(exc, _api.Unrepresentable)
             raise _Refused(str(exc)) from None
 
     def _levels(self, ab: Optional[Array], sig: Optional[Array], derived: bool = False) -> tuple[Array, str]:
@@ -398,6 +400,7 @@ class _Objective:
             return self._value_or_raise(ab, sig, derived)
         except ValueError as exc:
             self.refusals.append(str(exc))
+            self.beyond_float64 += isinstance(exc, _api.Unrepresentable)
             return math.inf
 
     def _value_or_raise(self, ab: Optional[Array], sig: Optional[Array], derived: bool = False) -> float:
@@ -1367,6 +1370,11 @@ def _optimize(
         messages += [n for n in (_gradient_note(obj, ab_best),) if n]
         if obj.refusals:
             if not math.isfinite(best_val):
+                if obj.beyond_float64 == len(obj.refusals):  # as good as +inf: nothing to minimise in float64
+                    raise InfiniteObjective(
+                        f"divergence: the {obj.divergence!r} divergence of this spectrum lies beyond the float64 range "
+                        f"for every schedule the search tried (first: {obj.refusals[0]}; e.g. KL ~ S / (2P) of modes "
+                        "far below 1e-300); use divergence='w2' or drop those modes")
                 if obj.refusals[0].startswith(("weights:", "spectrum:")):  # the data, not the levels, is the cause
                     raise ValueError(f"{obj.refusals[0]} (for every schedule the search tried)")
                 where = "endpoints: " if first == 0.0 else ""
@@ -1586,6 +1594,9 @@ def _result(
 # ---------------------------------------------------------------------------------------------
 
 
+_LABELS = {"kl": "KL", "kl-reverse": "reverse KL", "w2": "W2"}
+
+
 @dataclass
 class ComparisonTable:
     """KL and W2 of every standard schedule and the optimised one, for several step counts.
@@ -1637,8 +1648,9 @@ class ComparisonTable:
         for K, key in cols:
             vals = [v for v, ok in (self._cell(n, K, key) for n in self.schedules) if v is not None and ok]
             mins[(K, key)] = min(vals) if vals else None
-        for n in self.schedules:
-            cells, flags = [n], [False]
+        for n in self.schedules:  # (the optimised row says what it minimises: its other column is not its aim)
+            label = f"optimised for {_LABELS.get(self.divergence, self.divergence)}" if n == "optimised" else n
+            cells, flags = [label], [False]
             for K, key in cols:
                 v, ok = self._cell(n, K, key)
                 cells.append("–" if v is None else f"{v:.4g}" + ("" if ok else "†"))

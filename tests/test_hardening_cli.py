@@ -842,3 +842,18 @@ def test_step_count_lists_of_the_api_are_bounded() -> None:
     assert len(as_step_counts(range(1, MAX_ENTRIES + 1))) == MAX_ENTRIES
     with pytest.raises(ValueError, match=rf"^steps must hold at most {MAX_ENTRIES} values .*got 1000000000 values"):
         as_step_counts(range(1, 10**9 + 1))
+
+
+def test_a_mode_that_diverges_names_the_sampler_parameters_too(files, capsys) -> None:
+    """break-test: with --option s_noise=1e200 (noise of variance ~1e400 per step: beyond float64 for any schedule)
+    the error spoke of --spectrum alone; it now names the parameters the sampler ran with."""
+    import symsched
+
+    with pytest.raises(ValueError, match=r"^spectrum: the output variance of the mode S=.* exceeds the float64 range "
+                                         r"for this schedule with eta=1, s_noise=1e\+200 \(the sampler "
+                                         r"'euler_ancestral' diverges"):
+        symsched.output_spectrum_ve(np.array([1.0, 2.0]), np.array([10.0, 1.0]), sampler="euler_ancestral",
+                                    s_noise=1e200)
+    code = main(["transfer", "--spectrum", files.S, "--alpha-bar", files.A, "--sampler", "euler_ancestral",
+                 "--option", "s_noise=1e200", "--out", str(files.root / "P.npy")])
+    _one_line_error(capsys, code, "transfer", "--spectrum", "with eta=1, s_noise=1e+200")

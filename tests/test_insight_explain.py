@@ -358,3 +358,15 @@ def test_explain_console_says_what_explain_md_says_of_the_fit(tmp_path, capsys, 
     assert console in line, line
     doc = (tmp_path / "o" / "explain.md").read_text()
     assert markdown in doc
+
+
+def test_explain_says_on_the_console_which_sections_it_left_out(tmp_path, capsys) -> None:
+    """break-test: --image-resolutions 3,100000 dropped the photographs' resolution law with exit 0 and nothing on
+    the console (only explain.md said so), where --resolutions 100000 is refused."""
+    code = main(["explain", "--out", str(tmp_path / "o"), "--steps", "3", "--divergences", "w2", "--resolutions",
+                 "none", "--image-resolutions", "16,100000", "--jobs", "1", "--no-progress"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "  note: Image resolutions [100000] exceed the smallest photograph" in out
+    assert "  note: Fewer than two image resolutions are available" in out
+    assert "Fewer than two image resolutions are available" in (tmp_path / "o" / "explain.md").read_text()

@@ -268,7 +268,7 @@ def test_compare_schedules_table() -> None:
         assert karras["w2"] == pytest.approx(symsched.w2_distance(P, S))
     md = table.to_markdown()
     assert md.splitlines()[0].startswith("| schedule | KL (K=3) | W2 (K=3)")
-    assert "**" in md and "| optimised |" in md.replace("**", "")
+    assert "**" in md and "| optimised for KL |" in md.replace("**", "")  # (the divergence it minimises, named)
     tex = table.to_latex()
     assert tex.startswith(r"\begin{tabular}") and r"\textbf{" in tex and "linear\\_leading" not in tex
 
@@ -353,7 +353,7 @@ def test_comparison_table_marks_unfair_baselines() -> None:
     md = table.to_markdown()
     row = next(line for line in md.splitlines() if line.startswith("| scaled_linear-trailing |"))
     assert "†" in row and "**" not in row  # marked, and not bold although its KL is the lowest
-    assert "| **" in next(line for line in md.splitlines() if line.startswith("| optimised |"))
+    assert "| **" in next(line for line in md.splitlines() if line.startswith("| optimised for W2 |"))
     assert "not a fair comparison" in md and "first level alpha_bar = 4.03" in md
     assert r"$^\dagger$" in table.to_latex()
     assert all(r["feasible"] == table.results[5].feasible.get(r["schedule"], True) for r in table.rows)
@@ -827,3 +827,42 @@ def test_a_level_on_the_churn_windows_end_is_decided_alike_in_the_search_the_res
         assert float(np.sum((np.sqrt(P) - np.sqrt(S)) ** 2)) == pytest.approx(r.value, rel=1e-12)
     assert r.value == pytest.approx(free.value, rel=1e-12)
     np.testing.assert_array_equal(r.sigmas, to_k_diffusion_sigmas(r.alpha_bar)[:-1])
+
+
+def _ddim_kl_term_mp(S: float, alpha_bar: np.ndarray):
+    """KL term 1/2 (S/P - 1 - log(S/P)) of one mode under DDIM eta = 0 from a white start, at 60 digits: the DDIM
+    step written out here (x0 = sqrt(a) S / (a S + 1 - a) x, eps = (x - sqrt(a) x0) / sqrt(1 - a))."""
+    import mpmath as mp
+
+    with mp.workdps(60):
+        s, g = mp.mpf(S), mp.mpf(1)
+        levels = [mp.mpf(float(a)) for a in alpha_bar] + [mp.mpf(1)]
+        for a, b in zip(levels[:-1], levels[1:]):
+            x0 = mp.sqrt(a) * s / (a * s + 1 - a)
+            eps = (1 - mp.sqrt(a) * x0) / mp.sqrt(1 - a)
+            g *= mp.sqrt(b) * x0 + mp.sqrt(1 - b) * eps
+        q = s / (g * g)
+        return (q - 1 - mp.log(q)) / 2  # (an mpf: it may lie beyond float64)
+
+
+def test_a_kl_beyond_float64_at_every_trial_schedule_is_an_infinite_objective(tmp_path) -> None:
+    """break-test: a subnormal mode (S = 1e-320) puts KL ~ S / (2P) beyond float64 at the search's starts; that
+    was a plain ValueError, so `symsched report` stopped (exit 2) where it skips a divergence it cannot optimise."""
+    import subprocess
+    import sys
+
+    S = np.array([1e-320, 1.0])
+    for name in ("linear-trailing", "cosine"):  # the mode's own term, at 60 digits, at two of the search's starts
+        assert _ddim_kl_term_mp(1e-320, sch.standard_schedule(name, 2)) > np.finfo(np.float64).max
+    assert 0 < _ddim_kl_term_mp(1e-320, np.array([0.5, 1 - 1e-12])) < np.finfo(np.float64).max  # (finite elsewhere)
+    with pytest.raises(InfiniteObjective, match=r"^divergence: the 'kl' divergence of this spectrum lies beyond the "
+                                                r"float64 range for every schedule the search tried"):
+        symsched.optimize_schedule(S, 2, divergence="kl")
+    assert symsched.optimize_schedule(S, 2, divergence="w2").success  # W2 is fine
+    np.save(tmp_path / "S.npy", S)
+    out = subprocess.run([sys.executable, "-m", "symsched", "report", "--spectrum", str(tmp_path / "S.npy"),
+                          "--probe-samples", "0", "--steps", "2", "--out", str(tmp_path / "rep"), "--no-progress"],
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    summary = (tmp_path / "rep" / "summary.md").read_text()
+    assert "Skipped: at K=2 of --steps the 'kl' divergence of this spectrum lies beyond the float64 range" in summary

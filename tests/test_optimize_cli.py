@@ -126,6 +126,9 @@ def test_grid_json_has_timesteps(tmp_path, small_spectrum) -> None:
         (["--grid", "1000", "--steps", "3", "--endpoints", "none,1e-5"], "--endpoints: endpoints[1] (last level) snaps"),
         (["--steps", "0"], "steps must be an integer >= 1"),
         (["--grid", "0"], "--grid must be a positive"),
+        (["--grid", "1e9"], "--grid must be a positive integer number of training steps or a .npy file (got '1e9': "
+                            "not an integer, and no such file)"),  # (it read "'1e9' does not exist": a path)
+        (["--grid", "1.5"], "(got '1.5': not an integer"),
         (["--eta", "2"], "eta must lie in"),
         (["--eta", "0.5", "--sampler", "euler"], "eta applies only to samplers with an eta parameter"),
         (["--option", "s_noise=1.1"], "sampler 'ddim' has no setting 's_noise'"),

@@ -111,7 +111,7 @@ for K in (10, 100, 1000):
     print(K, np.round(P / spec, 5), "VE = VP:", np.allclose(P_ve, P, rtol=1e-12, atol=0))
 """),
     md(r"""
-**6. The angle form.** With $\sigma = \sqrt{(1-\bar\alpha)/\bar\alpha}$ and $\theta = \arctan(\sigma/\sqrt S)$ each
+**5. The angle form.** With $\sigma = \sqrt{(1-\bar\alpha)/\bar\alpha}$ and $\theta = \arctan(\sigma/\sqrt S)$ each
 deterministic step is a rotation; the output spectrum is a product of squared cosines of the angle steps.
 """),
     code(r"""
@@ -174,7 +174,8 @@ print(f"max |z| = {check.max_abs_z:.2f}  (threshold {check.z_crit:.2f} at false-
     md(r"""
 ## The sampler on real arrays vs the closed form
 
-DDPM with 20 steps on the 1000-step linear training grid, white start.
+DDIM ($\eta = 0$ and $\eta = 1$) and DDPM (both variances) with 20 steps on the 1000-step linear training grid,
+white start, each simulated and checked against its closed form.
 """),
     code(r"""
 ab = schedules.standard_schedule("linear-leading", 20)

@@ -71,6 +71,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"symsched explain: wrote {out.out}/explain.md and {len(out.files) - 1} more files ({out.elapsed:.1f} s)")
     if out.info["warning"]:
         print(f"  note: {out.info['warning']}")
+    for note in out.info["notes"]:  # sections left out (resolutions beyond the photographs, ...): not only in the file
+        print(f"  note: {note}")
     for dv, fit in out.main_fits.items():  # what explain.md says of the fit (fit_status), in one line
         b = fit.best
         status, second = fit_status(fit)

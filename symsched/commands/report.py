@@ -62,7 +62,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    "optimize --flow)")
     _settings.add_arguments(p)
     p.add_argument("--samples", default=4000, type=int, help="Monte Carlo samples of the check (default 4000)")
-    p.add_argument("--seed", default=0, type=int, help="seed of the Monte Carlo check and the random starts")
+    p.add_argument("--seed", default=0, type=int, help="seed of the Monte Carlo check and the random starts (default 0)")
     p.add_argument("--probe-samples", default=500, type=int,
                    help="samples per schedule and seed of the learned-model probe (default 500; 0 skips it; at most "
                    "MAX_MMD_SAMPLES = 20,000: MMD² compares every pair)")

@@ -75,6 +75,8 @@ class Program:
     #: the user's name of the levels, for messages ("alpha_bar", "sigmas", "t")
     arg: str = "alpha_bar"
     extra: dict[str, Any] = field(default_factory=dict)
+    #: the sampler's numeric parameters (eta, s_noise, ...), for messages
+    params: dict[str, float] = field(default_factory=dict)
 
     @property
     def K(self) -> int:
@@ -438,7 +440,16 @@ def build_program(name: str, options: Mapping[str, Any], params: Mapping[str, fl
                                    gamma=gamma, gamma_ld=gamma_ld, levels=idx)
     return Program(name=name, process=mod.PROCESS, m=len(mod.ENTRIES), steps=[st for st in steps if st is not None],
                    c=c, s=s, l=l, grad=grad, extended=extended, coefficient_loss=coefficient_loss,
-                   arg=arg)
+                   arg=arg, params=params_used)
+
+
+def diverged(prog: Program, S: float, what: str = "output variance") -> ValueError:
+    """The error for a mode whose ``what`` leaves the float64 range: it names the spectrum (the argument the mode
+    belongs to) and the sampler's parameters, which may be the cause (``s_noise=1e200`` made the mode S = 7e-5
+    diverge, and the message spoke of the spectrum alone)."""
+    given = ", ".join(f"{k}={v:g}" for k, v in prog.params.items())
+    return ValueError(f"spectrum: the {what} of the mode S={S:.6g} exceeds the float64 range for this schedule"
+                      + (f" with {given}" if given else "") + f" (the sampler {prog.name!r} diverges for this mode)")
 
 
 def evaluate_step(name: str, kind: str, levels: Sequence[float], S: Any, *, coordinate: str = "alpha_bar",

@@ -32,7 +32,7 @@ import numpy as np
 from numpy.typing import NDArray
 from threadpoolctl import ThreadpoolController
 
-from .program import LD, Program
+from .program import LD, Program, diverged
 
 __all__ = ["output_ratio", "checked_ratio", "output_variance", "transfer", "value_and_grad", "state_variances",
            "checked_state_variances", "below_float64", "kappa", "scalar_affine"]
@@ -525,10 +525,7 @@ def output_variance(prog: Program, S: Array, init: str,
         P[from_exact] = P_exact
     if not np.all(np.isfinite(P)):
         i = int(np.flatnonzero(~np.isfinite(P))[0])
-        raise ValueError(
-            f"spectrum: the output variance of the mode S={S[i]:.6g} exceeds the float64 range for this "
-            f"schedule (the sampler diverges for this mode)"
-        )
+        raise diverged(prog, float(S[i]))
     return P
 
 
@@ -571,7 +568,7 @@ def transfer(prog: Program, S: Array, exact: Optional[Callable[[Array], Array]] 
             out = np.asarray(exact(S), dtype=np.float64)  # type: ignore[misc]  (not None here)
     if not np.all(np.isfinite(out)):
         i = int(np.flatnonzero(~np.isfinite(out))[0])
-        raise ValueError(f"spectrum: the transfer function of the mode S={S[i]:.6g} exceeds the float64 range")
+        raise diverged(prog, float(S[i]), "transfer function")
     return out
 
 
@@ -925,8 +922,7 @@ def value_and_grad(prog: Program, S: Array, init: str,
         P = rho_all * kappa(S)
     if not np.all(np.isfinite(P)):  # as output_variance: P itself is not representable
         i = int(np.flatnonzero(~np.isfinite(P))[0])
-        raise ValueError(f"spectrum: the output variance of the mode S={S[i]:.6g} exceeds the float64 range "
-                         "for this schedule (the sampler diverges for this mode)")
+        raise diverged(prog, float(S[i]))
     if not np.all(np.isfinite(grad)) and np.isfinite(J):  # (a J beyond float64 is the caller's to name)
         bad = int(np.flatnonzero(~np.isfinite(grad))[0])
         zero = (P == 0) & (S > 0)
