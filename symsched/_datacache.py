@@ -21,6 +21,7 @@ temporary file renamed into place) with mode 0600; a failed write (read-only fil
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -206,6 +207,38 @@ def source_digest(label: str, dists: Sequence[str], pkg: Path, files: Iterable[P
     return digest.hexdigest()[:20]
 
 
+def _resolve(path: Path, uid: int) -> tuple[Path, Optional[str]]:
+    """``os.path.realpath(path)`` (``path`` absolute), resolved one component at a time so that every symlink on the
+    way is seen: (the path, None), or (path, why) for a link owned by neither root nor ``uid`` (as the kernel's
+    ``fs.protected_symlinks`` refuses for a link planted in a sticky directory such as /tmp; realpath followed it)."""
+    todo, cur, hops = list(path.parts[1:]), Path(path.anchor or "/"), 0
+    while todo:
+        name = todo.pop(0)
+        if name in ("", "."):
+            continue
+        if name == "..":
+            cur = cur.parent
+            continue
+        nxt = cur / name
+        try:
+            st = os.lstat(nxt)
+        except (FileNotFoundError, NotADirectoryError):  # the rest does not exist yet: trusted_dir creates it
+            return Path(os.path.normpath(nxt.joinpath(*todo))), None
+        if not stat.S_ISLNK(st.st_mode):
+            cur = nxt
+            continue
+        if st.st_uid not in (0, uid):
+            return nxt, f"{str(nxt)!r} is a symlink owned by another user (uid {st.st_uid})"
+        hops += 1
+        if hops > 40:
+            raise OSError(errno.ELOOP, "too many levels of symbolic links", str(path))
+        target = Path(os.readlink(nxt))
+        if target.is_absolute():
+            cur = Path(target.anchor)
+        todo = list(target.parts[1:] if target.is_absolute() else target.parts) + todo
+    return cur, None
+
+
 def trusted_dir(directory: Path, warn: Callable[[str], None]) -> Optional[Path]:
     """``directory`` (under :func:`cache_root`, created 0700 where missing) if it and its ancestors are safe,
     else None after ``warn(reason)``: the cache root and every directory below it must be directories owned
@@ -216,11 +249,19 @@ def trusted_dir(directory: Path, warn: Callable[[str], None]) -> Optional[Path]:
         return None
     try:
         given = cache_root()
-        root = Path(os.path.realpath(given))
-        directory = root / directory.relative_to(given)
+        rel = directory.relative_to(given)
     except (NoCacheLocation, ValueError):  # the environment changed since ``directory`` was named
         warn(f"cannot use {str(directory)!r} (the cache location changed while it was in use)")
         return None
+    try:
+        root, problem = _resolve(given, uid)
+    except OSError as exc:
+        warn(f"cannot use {str(directory)!r} ({exc.strerror or exc})")
+        return None
+    if problem:
+        warn(problem)
+        return None
+    directory = root / rel
     try:
         for d in [*reversed(directory.parents), directory]:
             created = False

@@ -605,3 +605,36 @@ def test_an_entry_of_another_style_is_rebuilt_not_called(cache) -> None:
     os.chmod(entry, 0o600)
     assert _right(_fresh())
     assert _doc(entry.read_bytes())["style"] == "table"  # rebuilt and replaced
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="needs root to lchown")
+def test_a_symlink_planted_by_another_user_is_not_followed(tmp_path, monkeypatch) -> None:
+    """break-test: os.path.realpath resolved a link planted by another user in a sticky directory (as /tmp), which
+    the kernel's fs.protected_symlinks would refuse, and the cache went wherever it pointed (a private directory of
+    the victim). Links owned by the user or root are still followed."""
+    import warnings
+
+    sticky = tmp_path / "shared"
+    sticky.mkdir()
+    os.chmod(sticky, 0o1777)
+    victim = tmp_path / "private"
+    victim.mkdir(mode=0o700)
+    planted = sticky / "cache"
+    planted.symlink_to(victim)
+    os.lchown(planted, 12345, 12345)
+    monkeypatch.setenv("SYMSCHED_CACHE_DIR", str(planted))
+    monkeypatch.delenv("SYMSCHED_DISK_CACHE", raising=False)
+    codegen.clear_memory_cache()
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            assert _right(_kernel()(np.array([4.0, 9.0])))
+        msgs = [str(w.message) for w in caught if issubclass(w.category, KernelCacheWarning)]
+        assert len(msgs) == 1 and "is a symlink owned by another user (uid 12345)" in msgs[0], msgs
+        assert not any(victim.iterdir())  # nothing written where the link points
+        os.lchown(planted, os.geteuid(), os.getegid())  # the user's own link: followed as before
+        codegen.clear_memory_cache()
+        assert _right(_kernel()(np.array([4.0, 9.0])))
+        assert any(victim.rglob("*.json"))
+    finally:
+        codegen.clear_memory_cache()
