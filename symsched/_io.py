@@ -138,8 +138,9 @@ def _probe(directory: Path, path: Path) -> None:
 
 def _take_over(new: PathLike, old: Optional[os.stat_result]) -> None:
     """Give the file ``new``, about to replace a file of status ``old`` (None: no file), that file's permissions: its
-    mode, and (best effort: always as root, the group when the writer belongs to it) its owner and group, so that
-    whoever could read the old file reads the new one; without ``old`` the file gets ``0666 & ~umask``."""
+    mode without set-user/group-ID bits, and (best effort: always as root, the group when the writer belongs to it) its
+    owner and group, so that whoever could read the old file reads the new one; without ``old`` the file gets
+    ``0666 & ~umask``."""
     if old is not None and hasattr(os, "chown") and hasattr(os, "geteuid"):  # (POSIX only)
         if os.geteuid() == 0 and old.st_uid != os.geteuid():
             with contextlib.suppress(OSError):
@@ -147,8 +148,9 @@ def _take_over(new: PathLike, old: Optional[os.stat_result]) -> None:
         if old.st_gid != os.stat(new).st_gid:
             with contextlib.suppress(OSError):
                 os.chown(new, -1, old.st_gid)
-    # (after chown, which may clear set-id bits)
-    os.chmod(new, stat.S_IMODE(old.st_mode) if old is not None else 0o666 & ~_umask())
+    # (after chown, which may clear set-id bits; they are never carried over: new contents are no program the owner
+    # vetted, as a write() by anyone but root clears them too)
+    os.chmod(new, stat.S_IMODE(old.st_mode) & ~(stat.S_ISUID | stat.S_ISGID) if old is not None else 0o666 & ~_umask())
 
 
 def atomic_write(path: PathLike, writer: Callable[[str], None], *, suffix: str = "",

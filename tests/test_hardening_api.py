@@ -273,6 +273,17 @@ def test_overwriting_keeps_the_mode(tmp_path) -> None:
         assert stat.S_IMODE(os.stat(target).st_mode) == mode
 
 
+@pytest.mark.parametrize("mode, kept", [(0o4755, 0o755), (0o2750, 0o750), (0o6700, 0o700), (0o1644, 0o1644)])
+def test_overwriting_drops_set_id_bits(tmp_path, mode, kept) -> None:
+    """break-test (review): a set-user-ID file replaced by an output kept its S_ISUID bit on the new contents; the
+    permission bits and the sticky bit are kept, the set-ID bits never (a write() by anyone but root clears them)."""
+    target = tmp_path / "P.npy"
+    target.write_bytes(b"old")
+    os.chmod(target, mode)
+    _io.save_npy(target, np.arange(3.0))
+    assert stat.S_IMODE(os.stat(target).st_mode) == kept
+
+
 def _other_group() -> int:
     """A group the writer may give its files other than its own (any as root), else skip."""
     mine = os.getegid()
