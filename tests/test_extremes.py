@@ -791,3 +791,20 @@ def test_sigmas_to_alpha_bar_refuses_exactly_where_alpha_bar_rounds_to_zero() ->
     assert sigmas_to_alpha_bar([4.5e161, 0.999 * edge])[1] == 5e-324
     with pytest.raises(ValueError, match=r"sigmas too large \(above about 6\.4e161"):
         sigmas_to_alpha_bar([1.001 * edge])
+
+
+@pytest.mark.parametrize("divergence", ["kl", "kl-reverse"])
+def test_a_kl_of_order_eps_squared_keeps_its_digits(divergence) -> None:
+    """break-test: with P/S = 1 + 3e-9 the forward KL's ratio form (rho (log rho - 1) + 1)/(2 rho) rounded log rho - 1
+    and returned exactly 0 for 4.45e-18 (so the optimiser saw a flat 0 and stopped ABNORMAL); kl-reverse kept its
+    digits. Both now agree with 50-digit mpmath to the precision of rho itself (~eps / (rho - 1))."""
+    import mpmath as mp
+
+    S = np.array([2.0])
+    ab = 1 / (1 + np.exp(-np.array([17.47154272, 17.82091613, 18.16060959, 18.92984083])))
+    J, _ = symsched.divergence_and_grad(S, ab, divergence=divergence, sampler="ddim", init="exact")
+    with mp.workdps(50):
+        x = mp.mpf(2) / symsched.output_spectrum_mp(S, ab, sampler="ddim", init="exact", dps=50)[0]  # S / P
+        want = float((x - 1 - mp.log(x)) / 2 if divergence == "kl" else (1 / x - 1 + mp.log(x)) / 2)
+    assert 4e-18 < want < 5e-18
+    assert J == pytest.approx(want, rel=1e-6, abs=0)  # (approx's default abs=1e-12 would accept 0)
