@@ -121,8 +121,8 @@ _FEASIBLE_TOL = 1e-9  # |log-SNR difference| up to which a baseline's end level 
 
 
 #: The message of a result on an all-zero spectrum that the sampler reproduces exactly (break-test 54: it was silent).
-ALL_ZERO_NOTE = ("every mode of the spectrum is 0, which sampler {sampler!r} reproduces exactly whatever the levels: "
-                 "every schedule scores 0, and this one is merely where the search stopped")
+ALL_ZERO_NOTE = ("every mode of the spectrum is 0 (or has weight 0), which sampler {sampler!r} reproduces exactly "
+                 "whatever the levels: every schedule scores 0, and this one is merely where the search stopped")
 
 
 def default_grid() -> Array:
@@ -1245,7 +1245,8 @@ def optimize_schedule(
         to benchmark against).
     warm_starts : sequence of array_like, optional
         Further start schedules ``alpha_bar`` of any length (e.g. the optimum at a neighbouring K,
-        or for another divergence), resampled to K levels in log-SNR and projected onto the constraints.
+        or for another divergence), resampled to K levels in log-SNR and projected onto the constraints. A start
+        that cannot be resampled is not used: one level for K >= 2, or several for K = 1 (which of them?).
     maxiter : int
         L-BFGS-B iteration limit of the runs to convergence.
     progress : bool
@@ -1363,7 +1364,7 @@ def _optimize(
                 "divergence: the endpoints fix every level and the objective is +inf there (KL of a mode with "
                 "S = 0 left with P > 0, or P = 0 where S > 0: one deterministic step from pure noise outputs P = 0); "
                 "use divergence='w2', free an endpoint, or take more steps")
-        indifferent = not np.any(S) and bool(baselines) and all(v == 0.0 for v in baselines.values()) \
+        indifferent = not np.any(obj.S[obj.w > 0]) and bool(baselines) and all(v == 0.0 for v in baselines.values()) \
             and best_val == 0.0
         if indifferent:
             messages.append(ALL_ZERO_NOTE.format(sampler=sampler))

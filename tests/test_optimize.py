@@ -714,6 +714,10 @@ def test_an_all_zero_spectrum_says_that_every_schedule_scores_0() -> None:
     assert res.value == 0.0 and ALL_ZERO_NOTE.format(sampler="ddim") in res.message and res.indifferent
     assert res.to_dict()["indifferent"] is True  # (in the JSON the optimize command writes)
     assert not optimize_schedule(np.array([0.0, 1e-6]), 3).indifferent  # one faint mode makes schedules differ
+    # the modes that count are those with weight (audit: S = [1, 0] with weights [0, 1] scored 0 everywhere, silently)
+    res = optimize_schedule(np.array([1.0, 0.0]), 3, weights=np.array([0.0, 1.0]))
+    assert res.value == 0.0 and res.indifferent and ALL_ZERO_NOTE.format(sampler="ddim") in res.message
+    assert not optimize_schedule(np.array([1.0, 0.0]), 3, weights=np.array([1.0, 1.0])).indifferent
     res = optimize_schedule(np.zeros(10), 3, sampler="deis_multistep")
     floor = symsched.output_spectrum(np.zeros(1), res.alpha_bar, sampler="deis_multistep")
     assert res.value > 0 and res.value == pytest.approx(10 * floor[0], rel=1e-9)  # W2^2 = sum (sqrt P - 0)^2
