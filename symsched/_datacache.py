@@ -32,9 +32,8 @@ import warnings
 from pathlib import Path
 from typing import Any, Callable, Iterable, Optional, Sequence
 
-
-__all__ = ["DataCache", "MAX_ENTRY_BYTES", "NoCacheLocation", "UnsafeEntry", "cache_root", "cache_subdir", "disabled", "read_entry", "seal",
-           "source_digest", "trusted_dir", "unseal", "write_entry"]
+__all__ = ["DataCache", "MAX_ENTRY_BYTES", "NoCacheLocation", "UnsafeEntry", "cache_root", "cache_subdir", "disabled",
+           "read_entry", "seal", "source_digest", "trusted_dir", "unseal", "write_entry"]
 
 #: largest entry that is read
 MAX_ENTRY_BYTES = 8 << 20
