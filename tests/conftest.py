@@ -62,3 +62,27 @@ def _mpmath_precision():
     mp.dps = 15
     yield
     mp.dps = 15
+
+
+# pytest.approx's default absolute tolerance (1e-12) swallows any expected value below ~1e-11: approx(4.5e-18)
+# accepted 0.0 (test_extremes' KL of order eps^2 passed on code that returned 0). Such a call must say its
+# absolute tolerance (abs=0 for a value that is tiny on purpose), or it cannot fail; this guard makes it an error.
+_APPROX = pytest.approx
+_TINY_EXPECTED = 1e-11  # below it the default abs = 1e-12 accepts 10 % errors or worse, 0 among them
+
+
+def _guarded_approx(expected, rel=None, abs=None, nan_ok=False):  # noqa: A002  (pytest's own argument name)
+    if abs is None:
+        try:
+            values = np.abs(np.asarray(expected, dtype=np.float64))
+        except (TypeError, ValueError):  # a mapping, or something else approx compares: not checked here
+            values = np.zeros(0)
+        tiny = values[(values > 0) & (values < _TINY_EXPECTED)]
+        if tiny.size:
+            raise AssertionError(f"pytest.approx({float(tiny[0]):.3g}, ...) without abs= cannot fail (its default "
+                                 "abs = 1e-12 accepts 0): pass abs=0, or the absolute tolerance meant")
+    return _APPROX(expected, rel=rel, abs=abs, nan_ok=nan_ok)
+
+
+pytest.approx = _guarded_approx
+

@@ -59,7 +59,7 @@ def test_gaussian_frechet_distance_of_huge_and_tiny_gaussians() -> None:
     assert probe.gaussian_frechet_distance([0, 0], I2 * 1e300, [0, 0], I2 * 1e300) == 0.0
     assert probe.gaussian_frechet_distance([0, 0], I2 * 1e300, [0, 0], I2 * 4e300) == pytest.approx(2e300, rel=1e-12)
     assert probe.gaussian_frechet_distance([1e100, 0], I2 * 1e-300, [0, 0], I2 * 4e-300) == pytest.approx(1e200, rel=1e-12)
-    assert probe.gaussian_frechet_distance([0, 0], I2 * 1e-320, [0, 0], I2 * 4e-320) == pytest.approx(2e-320, rel=1e-3)
+    assert probe.gaussian_frechet_distance([0, 0], I2 * 1e-320, [0, 0], I2 * 4e-320) == pytest.approx(2e-320, rel=1e-3, abs=0)
     assert probe.gaussian_frechet_distance([1, 0], I2, [0, 0], 4 * I2) == pytest.approx(3.0, rel=1e-14)
     with pytest.raises(ValueError, match="exceeds the float64 range"):  # 4e400: not representable
         probe.gaussian_frechet_distance([1e200, 0], I2, [-1e200, 0], I2)
@@ -108,11 +108,11 @@ def test_compare_rescales_like_the_metric_functions() -> None:
     x, y = np.random.default_rng(1).standard_normal((2, 20, 4))
     for c in (1.0, 1e100, 1e-150):
         r = probe.compare(x * c, y * c, metrics=("fd", "sliced_w2"))
-        assert r.mean("sliced_w2") == pytest.approx(probe.sliced_w2(x * c, y * c), rel=1e-12)
+        assert r.mean("sliced_w2") == pytest.approx(probe.sliced_w2(x * c, y * c), rel=1e-12, abs=0)
         assert r.mean("sliced_w2") > 0
         if c >= 1.0:  # (at 1e-150 the distance, ~1e-300, loses digits in float64 for both)
             assert r.mean("fd") == pytest.approx(probe.frechet_distance(x * c, y * c), rel=1e-10)
-    assert probe.sliced_w2(x * 1e-170, y * 1e-170) == pytest.approx(1e-170 * probe.sliced_w2(x, y), rel=1e-12)
+    assert probe.sliced_w2(x * 1e-170, y * 1e-170) == pytest.approx(1e-170 * probe.sliced_w2(x, y), rel=1e-12, abs=0)
     with pytest.raises(ValueError, match=r"^reference: values too small for their spectrum"):
         probe.compare(x * 1e-170, y * 1e-170, metrics=("fd", "sliced_w2"))
 
