@@ -45,23 +45,9 @@ class NoCacheLocation(OSError):
     """No cache root can be determined (no ``SYMSCHED_CACHE_DIR``, no absolute ``XDG_CACHE_HOME``, no usable home)."""
 
 
-def cache_root() -> Path:
-    """The absolute cache root: ``$SYMSCHED_CACHE_DIR`` (``~`` expanded; a relative path is taken from the
-    working directory), else ``$XDG_CACHE_HOME/symsched`` when that is absolute (a relative one is ignored, as
-    the XDG Base Directory specification says), else ``$HOME/.cache/symsched``.
-
-    Raises :class:`NoCacheLocation` when none applies: ``HOME`` empty or relative, or unset with no password entry
-    for the user (Python would otherwise read an empty ``HOME`` as ``/`` and a missing one as a RuntimeError).
-    """
-    root = os.environ.get("SYMSCHED_CACHE_DIR")
-    if root:
-        expanded = os.path.expanduser(root)
-        if expanded.startswith("~"):
-            raise NoCacheLocation(f"SYMSCHED_CACHE_DIR={root!r} names a home directory that cannot be determined")
-        return Path(os.path.abspath(expanded))
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    if xdg and os.path.isabs(xdg):
-        return Path(xdg) / "symsched"
+def _home() -> str:
+    """``$HOME``, else the password entry's home directory; NoCacheLocation unless it is an absolute path (Python
+    reads an empty ``HOME`` as ``/`` and raises RuntimeError without a password entry)."""
     home = os.environ.get("HOME")
     if home is None:
         try:
@@ -69,9 +55,42 @@ def cache_root() -> Path:
         except (RuntimeError, KeyError, OSError):
             home = ""
     if not os.path.isabs(home):
-        raise NoCacheLocation("no cache location: SYMSCHED_CACHE_DIR is unset, XDG_CACHE_HOME is unset or "
-                              f"relative, and the home directory ({home!r}) is unknown or not absolute")
-    return Path(home) / ".cache" / "symsched"
+        raise NoCacheLocation(f"no cache location: the home directory ({home!r}) is unknown or not absolute")
+    return home
+
+
+def cache_root() -> Path:
+    """The absolute cache root: ``$SYMSCHED_CACHE_DIR`` (a leading ``~`` is the home directory; a relative path is
+    taken from the working directory), else ``$XDG_CACHE_HOME/symsched`` when that is absolute (a relative one is
+    ignored, as the XDG Base Directory specification says), else ``$HOME/.cache/symsched``. The path is not
+    normalised (``link/..`` is resolved on the file system by :func:`trusted_dir`).
+
+    Raises :class:`NoCacheLocation` when none applies: a home directory that is needed and unknown, empty or
+    relative, a ``~user`` that does not exist, or a relative ``SYMSCHED_CACHE_DIR`` in a deleted working directory.
+    """
+    root = os.environ.get("SYMSCHED_CACHE_DIR")
+    if root:
+        if root == "~" or root.startswith("~/"):
+            root = _home() + root[1:]
+        elif root.startswith("~"):
+            root = os.path.expanduser(root)
+            if root.startswith("~"):
+                raise NoCacheLocation(f"SYMSCHED_CACHE_DIR={root!r} names a user whose home directory is unknown")
+        if os.path.isabs(root):
+            return Path(root)
+        try:
+            return Path(os.getcwd()) / root
+        except OSError as exc:  # (the working directory was removed)
+            raise NoCacheLocation(f"SYMSCHED_CACHE_DIR={root!r} is relative and the working directory cannot be "
+                                  f"read ({exc.strerror or exc})") from None
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    if xdg and os.path.isabs(xdg):
+        return Path(xdg) / "symsched"
+    try:
+        return Path(_home()) / ".cache" / "symsched"
+    except NoCacheLocation:
+        raise NoCacheLocation("no cache location: SYMSCHED_CACHE_DIR is unset, XDG_CACHE_HOME is unset or relative, "
+                              "and the home directory is unknown or not absolute") from None
 
 
 def cache_subdir(*parts: str, warn: Callable[[str], None]) -> Optional[Path]:
@@ -321,8 +340,8 @@ class DataCache:
         try:
             data = read_entry(path)
         except UnsafeEntry as exc:  # not read; the value is computed, and store() replaces the entry
-            self._warn(f"{exc}; it was not read, and it is replaced by a private 0600 file where the cache is "
-                       "writable")
+            self._warn(f"{exc}; it was not read, and a value computed again replaces it by a private 0600 file "
+                       "where the cache is writable")
             return None
         data = None if data is None else unseal(data)
         if data is None:

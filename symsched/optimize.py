@@ -1246,7 +1246,7 @@ def optimize_schedule(
     warm_starts : sequence of array_like, optional
         Further start schedules ``alpha_bar`` of any length (e.g. the optimum at a neighbouring K,
         or for another divergence), resampled to K levels in log-SNR and projected onto the constraints. A start
-        that cannot be resampled is not used: one level for K >= 2, or several for K = 1 (which of them?).
+        that cannot be resampled is not used: one level for K >= 2, or several for K = 1 (no one level stands for them).
     maxiter : int
         L-BFGS-B iteration limit of the runs to convergence.
     progress : bool
@@ -1371,7 +1371,7 @@ def _optimize(
         messages += [n for n in (_gradient_note(obj, ab_best),) if n]
         if obj.refusals:
             if not math.isfinite(best_val):
-                if obj.beyond_float64 == len(obj.refusals):  # as good as +inf: nothing to minimise in float64
+                if obj.beyond_float64 == len(obj.refusals):  # no trial had a value in float64: nothing to descend
                     raise InfiniteObjective(
                         f"divergence: the {obj.divergence!r} divergence of this spectrum lies beyond the float64 range "
                         f"for every schedule the search tried (first: {obj.refusals[0]}; e.g. KL ~ S / (2P) of modes "

@@ -468,7 +468,7 @@ def test_huge_exponents_are_refused_before_anything_runs() -> None:
     for out in (3, 6):
         with pytest.raises(BadEntry, match="exponent"):
             print_table(nodes, [0], [], [out], "f")
-    assert f"3 ** {MAX_EXPONENT}" in print_table(nodes, [0], [], [8], "f")  # the bound itself is allowed
+    assert f"(3.0) ** {MAX_EXPONENT}" in print_table(nodes, [0], [], [8], "f")  # the bound itself is allowed
 
 
 def test_unsafe_entries_give_one_warning_that_says_they_are_replaced(cache) -> None:
@@ -568,7 +568,7 @@ def test_computed_exponents_and_far_float_exponents_cannot_stall_the_printer_or_
     nodes = [["S", "x", {}], ["I", "3"], ["I", "4503599627370496"], ["Mul", 2, 2], ["Pow", 1, 3],
              ["Add", 0, 4]]
     src = print_table(nodes, [0], [], [5], "f")
-    assert "** np.float64(" in src
+    assert "** np.multiply(1.0, " in src
     fn = compile_source(src, "f", "<test>")
     with np.errstate(over="ignore"):
         assert np.isinf(fn(np.array([1.0]))[0]).all()  # 3.0 ** 2.03e31: inf at once
@@ -589,6 +589,27 @@ def test_computed_exponents_and_far_float_exponents_cannot_stall_the_printer_or_
                                  (0, str(2**53 - 1), 971, 1.7976931348623157e308), (0, "1", 1023, 2.0**1023)]:
         assert float(_float_literal(sign, man, exp)) == want  # the edges of the range, rounded once (exactly)
     assert _float_literal(0, str(2**53 - 1) + "1", 971) == "np.inf"
+
+
+def test_integer_nodes_are_floats_so_no_chain_of_them_runs_for_ever() -> None:
+    """review: literals below 2^53 were Python ints, so forty Pow(t, 2) nodes from 3 (t * t each) built 3 ** 2 ** 40 in
+    Python integers and never ended; a negative literal base printed as -2 ** x read -(2 ** x)."""
+    from symsched.engine.printer import compile_source, print_table
+
+    nodes = [["S", "x", {}], ["I", "3"], ["I", "2"]]
+    prev = 1
+    for _ in range(40):
+        nodes.append(["Pow", prev, 2])
+        prev = len(nodes) - 1
+    nodes.append(["Add", 0, prev])
+    fn = compile_source(print_table(nodes, [0], [], [len(nodes) - 1], "f"), "f", "<test>")
+    assert np.isinf(fn(np.array([1.0]))[0]).all()  # 3.0 squared 40 times: inf, at once
+    nodes = [["S", "x", {}], ["I", "-2"], ["Pow", 1, 0]]
+    fn = compile_source(print_table(nodes, [0], [], [2], "f"), "f", "<test>")
+    assert fn(np.array([2.0, 3.0]))[0].tolist() == [4.0, -8.0]  # (-2) ** x
+    nodes = [["S", "x", {}], ["I", "-2"], ["I", "-4"], ["Pow", 1, 2], ["Mul", 0, 3]]
+    fn = compile_source(print_table(nodes, [0], [], [4], "f"), "f", "<test>")
+    assert fn(np.array([16.0]))[0].tolist() == [1.0]  # x / (-2) ** 4
 
 
 def test_an_entry_of_another_style_is_rebuilt_not_called(cache) -> None:
@@ -638,3 +659,39 @@ def test_a_symlink_planted_by_another_user_is_not_followed(tmp_path, monkeypatch
         assert any(victim.rglob("*.json"))
     finally:
         codegen.clear_memory_cache()
+
+
+@pytest.mark.parametrize("env", [{"SYMSCHED_CACHE_DIR": "~/sym", "HOME": ""},
+                                 {"SYMSCHED_CACHE_DIR": "~/sym", "HOME": "relative"},
+                                 {"SYMSCHED_CACHE_DIR": "~no_such_user_xyz/sym"}])
+def test_a_home_relative_cache_dir_without_a_usable_home_has_no_location(monkeypatch, env) -> None:
+    """review: '~/x' with HOME= (empty) gave /x, and with HOME=rel the working directory's rel/x: the very homes the
+    default location refuses."""
+    from symsched._datacache import NoCacheLocation, cache_root
+
+    for var, value in env.items():
+        monkeypatch.setenv(var, value)
+    with pytest.raises(NoCacheLocation):
+        cache_root()
+
+
+def test_a_relative_cache_dir_in_a_deleted_working_directory_builds_in_memory(tmp_path, monkeypatch) -> None:
+    """review: os.path.abspath raised FileNotFoundError from getcwd, which nothing caught: every kernel compile
+    crashed. It is now one warning and kernels in memory."""
+    import warnings
+
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    monkeypatch.chdir(gone)
+    gone.rmdir()
+    monkeypatch.setenv("SYMSCHED_CACHE_DIR", "relative/cache")
+    monkeypatch.delenv("SYMSCHED_DISK_CACHE", raising=False)
+    codegen.clear_memory_cache()
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            assert _right(_kernel()(np.array([4.0, 9.0])))
+    finally:
+        codegen.clear_memory_cache()
+    msgs = [str(w.message) for w in caught if issubclass(w.category, KernelCacheWarning)]
+    assert len(msgs) == 1 and "working directory cannot be read" in msgs[0], msgs

@@ -427,3 +427,10 @@ def test_the_mpmath_row_check_rejects_an_off_by_one_row() -> None:
     ref = np.array([[float(r[1]) for r in _mp_rows(s, ab, 0.0, None)] for s in S]).T
     assert np.allclose(res.x0_hat, ref, rtol=1e-11, atol=0)
     assert not np.allclose(np.roll(res.x0_hat, 1, axis=0), ref, rtol=1e-3, atol=0)
+
+
+def test_a_diverging_mode_names_the_sampler_parameters_too() -> None:
+    """review: intermediate_spectra kept the old message, blaming the spectrum alone for s_noise = 1e200."""
+    with pytest.raises(ValueError, match=r"^spectrum: the sample variance of the mode S=.* after step 1 exceeds the "
+                                         r"float64 range for this schedule with eta=1, s_noise=1e\+200"):
+        intermediate_spectra([1.0, 2.0], [0.01, 0.5], sampler="euler_ancestral", s_noise=1e200)

@@ -230,7 +230,7 @@ def test_an_unsafe_entry_is_named_in_a_warning_and_replaced(cache: Path, tmp_pat
         warnings.simplefilter("always")
         assert lc.cached("k", r) == FAKE and r.calls == 1
     msgs = [str(w.message) for w in caught if issubclass(w.category, lc.LatexCacheWarning)]
-    assert len(msgs) == 1 and str(entry) in msgs[0] and "replaced" in msgs[0], msgs
+    assert len(msgs) == 1 and str(entry) in msgs[0] and "replaces it" in msgs[0], msgs
     assert stat.S_ISREG(os.lstat(entry).st_mode) and stat.S_IMODE(os.lstat(entry).st_mode) == 0o600
     again = Renderer()
     assert lc.cached("k", again) == FAKE and again.calls == 0  # read from the replaced entry

@@ -129,6 +129,7 @@ def test_grid_json_has_timesteps(tmp_path, small_spectrum) -> None:
         (["--grid", "1e9"], "--grid must be a positive integer number of training steps or a .npy file (got '1e9': "
                             "not an integer, and no such file)"),  # (it read "'1e9' does not exist": a path)
         (["--grid", "1.5"], "(got '1.5': not an integer"),
+        (["--grid", "1e9", "--grid-betas", "cosine"], "(got '1e9': not an integer, and no such file)"),
         (["--eta", "2"], "eta must lie in"),
         (["--eta", "0.5", "--sampler", "euler"], "eta applies only to samplers with an eta parameter"),
         (["--option", "s_noise=1.1"], "sampler 'ddim' has no setting 's_noise'"),

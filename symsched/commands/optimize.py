@@ -109,9 +109,6 @@ def parse_grid(text: Optional[str], betas: Optional[str]) -> Optional[np.ndarray
     try:
         T = int(text)
     except ValueError:
-        if betas is not None:
-            raise ValueError(f"--grid-betas {betas} applies to an integer --grid T, not to the .npy grid {text!r}, "
-                             "whose alphas_cumprod are given") from None
         if not Path(text).exists():  # "1e9", "1.5": a number that is no integer, not a missing file
             try:
                 float(text)
@@ -120,6 +117,9 @@ def parse_grid(text: Optional[str], betas: Optional[str]) -> Optional[np.ndarray
             else:
                 raise ValueError(f"--grid must be a positive integer number of training steps or a .npy file "
                                  f"(got {text!r}: not an integer, and no such file)") from None
+        if betas is not None:
+            raise ValueError(f"--grid-betas {betas} applies to an integer --grid T, not to the .npy grid {text!r}, "
+                             "whose alphas_cumprod are given") from None
         return schedules._as_grid(load_npy(Path(text), "--grid"), "--grid")  # checked before anything reads it
     if T < 1:
         raise ValueError(f"--grid must be a positive number of training steps or a .npy file (got {text!r})")

@@ -182,8 +182,8 @@ class _Table:
         if tag == "I":
             if len(rest) != 1 or not isinstance(rest[0], str) or not _INT.match(rest[0]):
                 raise BadEntry("bad integer")
-            v = int(rest[0])
-            return repr(v) if abs(v) < 2**53 else _finite(v)
+            v = int(rest[0])  # as a float: a chain of integer nodes can then only overflow to inf (or raise), where
+            return _finite(v)  # Python integers ran for ever (t * t forty times from 3: 3 ** 2 ** 40); exact below 2^53
         if tag == "Q":
             if len(rest) != 2 or not all(isinstance(x, str) and _INT.match(x) for x in rest) or int(rest[1]) <= 0:
                 raise BadEntry("bad rational")
@@ -240,7 +240,7 @@ class _Table:
             else:
                 base, k = r
                 b = self.ref(base)
-                den += [b] * k if k <= 3 else [f"{b} ** {k}"]
+                den += [b] * k if k <= 3 else [f"({b}) ** {k}"]
         return f"({' * '.join(num) or '1.0'}) / ({' * '.join(den)})"
 
     def _pow(self, rest: list[Any]) -> str:
@@ -265,9 +265,10 @@ class _Table:
             return f"np.sqrt({base})"
         if exact == Fraction(-1, 2):
             return f"1.0/np.sqrt({base})"
-        if exact is None:  # a computed exponent is a float, so that no chain of integer nodes can make an
-            return f"{base} ** np.float64({self.ref(rest[1])})"  # int ** int that runs for ever (3 ** 2 ** 104)
-        return f"{base} ** {self.ref(rest[1])}"
+        if exact is None:  # a computed exponent: numpy's power (inf on overflow, where Python's float ** raises);
+            return f"({base}) ** np.multiply(1.0, {self.ref(rest[1])})"  # (keeps a longdouble exponent longdouble)
+        power = str(exact.numerator) if exact.denominator == 1 else self.ref(rest[1])  # (as written before)
+        return f"({base}) ** {power}"  # (a literal base may be negative: -2.0 ** 4 would read -(2.0 ** 4))
 
     def _piecewise(self, rest: list[Any]) -> str:
         conds, vals = [], []

@@ -443,12 +443,13 @@ def build_program(name: str, options: Mapping[str, Any], params: Mapping[str, fl
                    arg=arg, params=params_used)
 
 
-def diverged(prog: Program, S: float, what: str = "output variance") -> ValueError:
+def diverged(prog: Program, S: float, what: str = "output variance", where: str = "") -> ValueError:
     """The error for a mode whose ``what`` leaves the float64 range: it names the spectrum (the argument the mode
     belongs to) and the sampler's parameters, which may be the cause (``s_noise=1e200`` made the mode S = 7e-5
     diverge, and the message spoke of the spectrum alone)."""
     given = ", ".join(f"{k}={v:g}" for k, v in prog.params.items())
-    return ValueError(f"spectrum: the {what} of the mode S={S:.6g} exceeds the float64 range for this schedule"
+    return ValueError(f"spectrum: the {what} of the mode S={S:.6g}{' ' + where if where else ''} exceeds the float64 "
+                      "range for this schedule"
                       + (f" with {given}" if given else "") + f" (the sampler {prog.name!r} diverges for this mode)")
 
 

@@ -51,7 +51,8 @@ def _arrivals(name: str, prog: Any) -> tuple[list[int], list[int]]:
     return [first[j] for j in range(1, N + 1)], [last[j] for j in range(1, N + 1)]
 
 
-def _check_finite(sample: Array, x0: Array, start: Array, rows: Array, last: list[int], u: Array, ab: Array) -> None:
+def _check_finite(sample: Array, x0: Array, start: Array, rows: Array, last: list[int], u: Array, ab: Array,
+                  prog: Any) -> None:
     """ValueError naming what cannot be represented: a variance the sampler really lets diverge (spectrum), or a
     finite one whose native (VE) units exceed the float64 range at a level so noisy (alpha_bar). A VE start at
     alpha_bar = 0 (sigma = inf) has infinite variance exactly: that is its value, not an overflow."""
@@ -67,8 +68,9 @@ def _check_finite(sample: Array, x0: Array, start: Array, rows: Array, last: lis
             raise ValueError(f"alpha_bar: the {label} variance of the mode S={u[i]:.6g} {where} is {vp[k, i]:.6g} on "
                              f"the VP scale, but level alpha_bar[{lev}] = {ab[lev]:.6g} is so noisy that in VE units "
                              "(x0 + sigma eps, variance times 1 + sigma^2) it exceeds the float64 range")
-        raise ValueError(f"spectrum: the {label} variance of the mode S={u[i]:.6g} {where} exceeds "
-                         "the float64 range for this schedule (the sampler diverges for this mode)")
+        from ..engine.program import diverged
+
+        raise diverged(prog, float(u[i]), f"{label} variance", where)
 
 
 @dataclass
@@ -248,7 +250,7 @@ def intermediate_spectra(
         marg[-1] = u
     x0[:, u == 0] = 0.0
     ratio[:, u == 0] = 1.0
-    _check_finite(sample, x0, start, rows, last, u, ab)
+    _check_finite(sample, x0, start, rows, last, u, ab, prog)
     shape = (N, *S.shape)
     return IntermediateSpectra(
         spectrum=S, alpha_bar=ab, sample=sample[:, inv].reshape(shape), x0_hat=x0[:, inv].reshape(shape),

@@ -470,11 +470,13 @@ class _LawPlan:
 
 #: every standard schedule within this relative spread of the optimum: a flat objective
 FLAT_SPREAD = 1e-6
-#: an optimum below this per mode (in the divergence's unit: 1 for KL, the mean mode variance for W2), 100 float64
-#: ulps, matches the data to the rounding of its per-mode terms: the search cannot tell schedules apart there, and a
-#: continuum of them does as well (white data: any levels near the clean end). An accurate sampler's genuine optimum
-#: (dpmpp_2m, K = 25, on a 16 x 16 power law: 2e-13 per mode) stays above it.
-ROUNDING_PER_MODE = 100 * 2.0**-52
+#: an optimum below this per mode (in the divergence's unit: 1 for KL, the mean mode variance for W2) matches the data
+#: to the engine's accuracy: both divergences are quadratic in the mismatch delta = P/S - 1 (KL ~ delta^2/4, W2 ~
+#: S delta^2/4), and a trusted output spectrum is within 1e-9 relative of the exact one, so (1e-9)^2/4 per mode is
+#: the rounding of P itself: the search cannot tell schedules apart there, and a continuum of them does as well (white
+#: data: any levels near the clean end). An accurate sampler's genuine optimum (dpmpp_2m, K = 25, on a 16 x 16 power
+#: law: KL 2.3e-16 per mode) stays above it. (It was 100 ulps while KL's ratio form lost its digits near P = S.)
+ROUNDING_PER_MODE = (1e-9) ** 2 / 4
 
 
 def _undetermined(res: Any, S: Array) -> bool:
