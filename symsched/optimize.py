@@ -356,6 +356,12 @@ class _Objective:
                              "float64 range (it is linear in the weights: scale them down)")
         return out
 
+    def _refused(self, exc: ValueError) -> str:
+        """Record a trial schedule the engine refused (an infeasible point); its message."""
+        self.refusals.append(str(exc))
+        self.beyond_float64 += isinstance(exc, _api.Unrepresentable)
+        return str(exc)
+
     @property
     def S(self) -> Array:
         """The sorted unique modes."""
@@ -371,9 +377,7 @@ class _Objective:
         try:
             return self._value_and_grad(l)
         except ValueError as exc:
-            self.refusals.append(str(exc))
-            self.beyond_float64 += isinstance(exc, _api.Unrepresentable)
-            raise _Refused(str(exc)) from None
+            raise _Refused(self._refused(exc)) from None
 
     def _levels(self, ab: Optional[Array], sig: Optional[Array], derived: bool = False) -> tuple[Array, str]:
         """The validated levels in the engine's coordinate (sigmas for VE samplers). ``derived``: sigmas searched on
@@ -399,8 +403,7 @@ class _Objective:
         try:
             return self._value_or_raise(ab, sig, derived)
         except ValueError as exc:
-            self.refusals.append(str(exc))
-            self.beyond_float64 += isinstance(exc, _api.Unrepresentable)
+            self._refused(exc)
             return math.inf
 
     def _value_or_raise(self, ab: Optional[Array], sig: Optional[Array], derived: bool = False) -> float:
@@ -1595,7 +1598,8 @@ def _result(
 # ---------------------------------------------------------------------------------------------
 
 
-_LABELS = {"kl": "KL", "kl-reverse": "reverse KL", "w2": "W2"}
+#: Short display name of each divergence (tables, explain's console lines).
+DIVERGENCE_NAMES = {"kl": "KL", "kl-reverse": "reverse KL", "w2": "W2"}
 
 
 @dataclass
@@ -1650,7 +1654,8 @@ class ComparisonTable:
             vals = [v for v, ok in (self._cell(n, K, key) for n in self.schedules) if v is not None and ok]
             mins[(K, key)] = min(vals) if vals else None
         for n in self.schedules:  # (the optimised row says what it minimises: its other column is not its aim)
-            label = f"optimised for {_LABELS.get(self.divergence, self.divergence)}" if n == "optimised" else n
+            label = f"optimised for {DIVERGENCE_NAMES.get(self.divergence, self.divergence)}" \
+                if n == "optimised" else n
             cells, flags = [label], [False]
             for K, key in cols:
                 v, ok = self._cell(n, K, key)

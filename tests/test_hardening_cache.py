@@ -72,6 +72,21 @@ def _right(out) -> bool:
     return np.array_equal(out[0], [3.0, 4.0]) and np.array_equal(out[1], [2.0, 4.5])
 
 
+def _cache_warnings() -> list[str]:
+    """Build the test kernel afresh (asserting its values) and return the KernelCacheWarning messages it gave; the
+    in-memory kernels are forgotten before and after."""
+    import warnings
+
+    codegen.clear_memory_cache()
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            assert _right(_kernel()(np.array([4.0, 9.0])))
+    finally:
+        codegen.clear_memory_cache()
+    return [str(w.message) for w in caught if issubclass(w.category, KernelCacheWarning)]
+
+
 # ------------------------------------------------------------------------------------ layout
 
 
@@ -530,7 +545,6 @@ def test_without_a_home_directory_kernels_are_built_in_memory_with_one_warning(t
     """break-test: HOME unset for a uid without a password entry raised RuntimeError from Path.home() in every
     command ("internal error"), and HOME= (empty) made Python read "/" (root wrote /.cache/symsched)."""
     import pwd
-    import warnings
 
     for var in ("SYMSCHED_CACHE_DIR", "XDG_CACHE_HOME", "SYMSCHED_DISK_CACHE"):
         monkeypatch.delenv(var, raising=False)
@@ -544,14 +558,7 @@ def test_without_a_home_directory_kernels_are_built_in_memory_with_one_warning(t
     else:
         monkeypatch.setenv("HOME", home)
     monkeypatch.chdir(tmp_path)
-    codegen.clear_memory_cache()
-    try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            assert _right(_kernel()(np.array([4.0, 9.0])))
-    finally:
-        codegen.clear_memory_cache()
-    msgs = [str(w.message) for w in caught if issubclass(w.category, KernelCacheWarning)]
+    msgs = _cache_warnings()
     assert len(msgs) == 1 and "no cache location" in msgs[0] and "in memory" in msgs[0], msgs
     assert not any(tmp_path.iterdir())  # nothing written in the working directory
 
@@ -633,8 +640,6 @@ def test_a_symlink_planted_by_another_user_is_not_followed(tmp_path, monkeypatch
     """break-test: os.path.realpath resolved a link planted by another user in a sticky directory (as /tmp), which
     the kernel's fs.protected_symlinks would refuse, and the cache went wherever it pointed (a private directory of
     the victim). Links owned by the user or root are still followed."""
-    import warnings
-
     sticky = tmp_path / "shared"
     sticky.mkdir()
     os.chmod(sticky, 0o1777)
@@ -645,20 +650,12 @@ def test_a_symlink_planted_by_another_user_is_not_followed(tmp_path, monkeypatch
     os.lchown(planted, 12345, 12345)
     monkeypatch.setenv("SYMSCHED_CACHE_DIR", str(planted))
     monkeypatch.delenv("SYMSCHED_DISK_CACHE", raising=False)
-    codegen.clear_memory_cache()
-    try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            assert _right(_kernel()(np.array([4.0, 9.0])))
-        msgs = [str(w.message) for w in caught if issubclass(w.category, KernelCacheWarning)]
-        assert len(msgs) == 1 and "is a symlink owned by another user (uid 12345)" in msgs[0], msgs
-        assert not any(victim.iterdir())  # nothing written where the link points
-        os.lchown(planted, os.geteuid(), os.getegid())  # the user's own link: followed as before
-        codegen.clear_memory_cache()
-        assert _right(_kernel()(np.array([4.0, 9.0])))
-        assert any(victim.rglob("*.json"))
-    finally:
-        codegen.clear_memory_cache()
+    msgs = _cache_warnings()
+    assert len(msgs) == 1 and "is a symlink owned by another user (uid 12345)" in msgs[0], msgs
+    assert not any(victim.iterdir())  # nothing written where the link points
+    os.lchown(planted, os.geteuid(), os.getegid())  # the user's own link: followed as before
+    assert _cache_warnings() == []
+    assert any(victim.rglob("*.json"))
 
 
 @pytest.mark.parametrize("env", [{"SYMSCHED_CACHE_DIR": "~/sym", "HOME": ""},
@@ -678,20 +675,11 @@ def test_a_home_relative_cache_dir_without_a_usable_home_has_no_location(monkeyp
 def test_a_relative_cache_dir_in_a_deleted_working_directory_builds_in_memory(tmp_path, monkeypatch) -> None:
     """review: os.path.abspath raised FileNotFoundError from getcwd, which nothing caught: every kernel compile
     crashed. It is now one warning and kernels in memory."""
-    import warnings
-
     gone = tmp_path / "gone"
     gone.mkdir()
     monkeypatch.chdir(gone)
     gone.rmdir()
     monkeypatch.setenv("SYMSCHED_CACHE_DIR", "relative/cache")
     monkeypatch.delenv("SYMSCHED_DISK_CACHE", raising=False)
-    codegen.clear_memory_cache()
-    try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            assert _right(_kernel()(np.array([4.0, 9.0])))
-    finally:
-        codegen.clear_memory_cache()
-    msgs = [str(w.message) for w in caught if issubclass(w.category, KernelCacheWarning)]
+    msgs = _cache_warnings()
     assert len(msgs) == 1 and "working directory cannot be read" in msgs[0], msgs

@@ -143,13 +143,6 @@ def _read_entry(path: Path) -> bytes | None:
         raise _BadEntry(str(exc)) from None
 
 
-def _write_entry(path: Path, data: bytes) -> None:
-    """:func:`symsched._datacache.write_entry`: atomically replace ``path`` with a 0600 file."""
-    from .._datacache import write_entry
-
-    write_entry(path, data)
-
-
 # ---------------------------------------------------------------------------------------------
 # expression tables: SymPy <-> JSON, whitelisted node types only
 # ---------------------------------------------------------------------------------------------
@@ -440,8 +433,10 @@ def compile_kernel(key: str, build: Callable[[], Any], *, style: str = "table") 
                 return fn
             fn = _generate(doc)
             if path is not None:
+                from .._datacache import write_entry  # (a FIFO or symlink planted there is replaced, not followed)
+
                 try:
-                    _write_entry(path, _doc_bytes(doc))
+                    write_entry(path, _doc_bytes(doc))
                 except (OSError, _BadEntry, TypeError, ValueError):  # read-only cache, or not storable: memory only
                     pass
         _MEMORY[key] = fn

@@ -28,7 +28,7 @@ from numpy.typing import NDArray
 from .._io import atomic_write_text, json_ready, staged_folder
 from .._validate import as_bool, as_step_counts, check_choice
 from ..api import DIVERGENCES, FLOW_SAMPLERS, VE_SAMPLERS, VP_SAMPLERS
-from ..optimize import _check_sampler_args, _settings, _settings_text
+from ..optimize import DIVERGENCE_NAMES as _NAMES, _check_sampler_args, _settings, _settings_text
 from .fits import HeuristicFit, _fmt_params, fit_heuristics
 from .intermediate import IntermediateSpectra, intermediate_spectra
 from .plots import band_profile
@@ -38,7 +38,6 @@ from .sweep import SweepFits, SweepResult, check_n_jobs, run_optimizations
 __all__ = ["explain", "Explanation", "report_section", "GAUSSIAN_SCOPE"]
 
 Array = NDArray[np.float64]
-_NAMES = {"kl": "KL", "w2": "W2", "kl-reverse": "reverse KL"}
 
 #: What the Gaussian theory does and does not justify (README, explain.md and the report say it).
 GAUSSIAN_SCOPE = """\
