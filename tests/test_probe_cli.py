@@ -331,6 +331,7 @@ def test_a_retrained_weight_file_is_a_probe_model(tmp_path, capsys):
     """break-test: `symsched probe --model retrained/patches16.safetensors` (what `symsched train-demo` writes) was
     refused as "not a diffusers folder"; it is the built-in network on the same patches, so it probes like it."""
     pytest.importorskip("torch")
+    pytest.importorskip("safetensors")
     from symsched import models
 
     f = tmp_path / "retrained" / "patches16.safetensors"

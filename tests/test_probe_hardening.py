@@ -354,6 +354,7 @@ def test_k_diffusion_path_shows_progress_and_passes_a_denoisers_type_error_throu
 # ------------------------------------------------------------------------------------------------ models and CLI
 def test_builtin_model_empty_batch_and_overflowing_inputs() -> None:
     pytest.importorskip("torch")
+    pytest.importorskip("safetensors")
     from symsched import models
 
     m = models.load_model("builtin:patches16")

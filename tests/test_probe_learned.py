@@ -17,6 +17,7 @@ from __future__ import annotations
 import pytest
 
 pytest.importorskip("torch")
+pytest.importorskip("safetensors")  # (the built-in weights: torch alone is not enough)
 models = pytest.importorskip("symsched.models")
 
 from symsched import probe, spectra  # noqa: E402
