@@ -1070,11 +1070,12 @@ def _exact_grid(cfg: Any, g: Array) -> Array | None:
 
 
 def _match_timestep(a: float, i: int, g: Array, tol: Array, rtol: float | None, standin: bool = False,
-                    exact: Array | None = None) -> int:
+                    exact: Array | None = None, configured: bool = True) -> int:
     """The timestep t with ``g[t] == a`` within the tolerance; ValueError naming ``alpha_bar[i]`` otherwise.
     ``standin``: the scheduler runs a zero-SNR timestep at diffusers' ``2**-24``, so that level is its timestep.
     ``exact``: the float64 grid that ``g`` (float32) computes, when its configuration says (:func:`_exact_grid`);
-    a level equal to ``exact[t]`` within float64 rounding is timestep t, however far float32 moved ``g[t]``."""
+    a level equal to ``exact[t]`` within float64 rounding is timestep t, however far float32 moved ``g[t]``;
+    ``configured``: a scheduler configuration was given (else the error suggests giving one)."""
     if standin and _is_standin(a) and g[-1] == 0.0:
         return g.size - 1
     if exact is not None and a > 0.0:
@@ -1096,8 +1097,10 @@ def _match_timestep(a: float, i: int, g: Array, tol: Array, rtol: float | None, 
     rule = (f"within rtol={rtol:g} and a quarter of the way to the neighbouring timesteps" if rtol is not None else
             f"within float32 rounding of the cumulative product (|log alpha_bar - log grid[{t}]| = {d[t]:.3g} > "
             f"{tol[t]:.3g})")
+    hint = "" if configured else (" or pass the scheduler instance as scheduler= (its configuration gives the "
+                                  "grid in float64, which diffusers' float32 array only approximates)")
     raise ValueError(f"alpha_bar[{i}]={a!r} is not on the grid {rule} (nearest: grid[{t}]={float(g[t])!r}); "
-                     "snap the schedule to the grid first")
+                     f"snap the schedule to the grid first{hint}")
 
 
 def _grid_timesteps(ab: Array, grid: Any, rtol: float | None, standin: bool = False, cfg: Any = None) -> list[int]:
@@ -1110,7 +1113,7 @@ def _grid_timesteps(ab: Array, grid: Any, rtol: float | None, standin: bool = Fa
         raise ValueError(f"rtol must be >= 0 (got {rtol!r})")
     tol = _float32_log_tolerance(g)
     exact = _exact_grid(cfg, g)
-    out = [_match_timestep(float(a), i, g, tol, rtol, standin, exact) for i, a in enumerate(ab)]
+    out = [_match_timestep(float(a), i, g, tol, rtol, standin, exact, bool(cfg)) for i, a in enumerate(ab)]
     if len(set(out)) != len(out):
         from .schedules import GridCollision
 

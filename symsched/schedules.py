@@ -288,7 +288,8 @@ def log_snr_to_alpha_bar(log_snr: ArrayLike) -> Array:
     ----------
     log_snr : array_like, any shape
         Log-SNR values; finite ones must map into the open interval (0, 1) in float64
-        (``-745.13 < l < 36.7``). Below ``l = -708.4`` alpha_bar is subnormal (``< 2.2e-308``) and is
+        (``-745.13 < l < 37.43``; the largest level below 1, ``1 - 2**-53``, has ``l = 36.74``, and every
+        ``l`` from there to 37.43 rounds to it). Below ``l = -708.4`` alpha_bar is subnormal (``< 2.2e-308``) and is
         still computed (``e^l``, rounded to the subnormal spacing 5e-324). The round trip
         ``log_snr_to_alpha_bar(alpha_bar_to_log_snr(ab))`` returns every level from 5e-324 up, to the
         conditioning of ``e^l``: relative error up to about ``|l| 2**-53`` (the rounding of ``l`` itself; 1e-13
@@ -314,7 +315,7 @@ def log_snr_to_alpha_bar(log_snr: ArrayLike) -> Array:
     ab = np.asarray(ab, dtype=np.float64)
     fin = np.isfinite(l)
     _check_out_of_range(ab, l, fin, "log_snr", "too small (below about -745.13: alpha_bar = e^l < 5e-324)",
-                        "too large (above about 36.7: 1 - alpha_bar = e^-l < 2**-53)")
+                        "too large (above about 37.43: 1 - alpha_bar = e^-l <= 2**-54 rounds to 0)")
     return ab
 
 
@@ -1466,7 +1467,8 @@ def standard_schedule(
 
     A zero-terminal-SNR ``grid`` (last entry 0, :func:`training_grid` with ``rescale_zero_snr=True``) is
     accepted: its level 0 is a grid level like any other (``"karras"``/``"kl_optimal"`` then use the
-    largest finite grid sigma as ``sigma_max``).
+    largest finite grid sigma as ``sigma_max``). It is not the beta family's own grid: a DDPM-grid name's levels
+    are snapped onto it like any name's; diffusers' timesteps on it are ``from_grid(grid, timesteps(K, ...))``.
 
     A given ``grid`` restricts the levels to grid levels, for every name: each level of the named
     schedule moves to the nearest grid level in log-SNR (:func:`nearest_timesteps`); if two levels

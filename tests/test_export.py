@@ -99,6 +99,24 @@ def test_from_diffusers_validation_and_fields():
 
 
 @pytest.mark.diffusers
+def test_grid_refusal_suggests_the_scheduler_when_only_its_float32_grid_was_given():
+    """Audit of 5 December: on a short zero-SNR grid diffusers' float32 rescale moves alphas_cumprod beyond the float32
+    tolerance, so symsched's own levels are refused with grid= alone; the error said "snap the schedule to the grid
+    first", which cannot help (they are grid levels); the scheduler's configuration gives the float64 grid."""
+    diffusers = pytest.importorskip("diffusers")
+    d = diffusers.DDPMScheduler(num_train_timesteps=7, rescale_betas_zero_snr=True, clip_sample=False,
+                                prediction_type="v_prediction")
+    grid64 = symsched.schedules.training_grid("linear", num_train_timesteps=7, rescale_zero_snr=True)
+    ab = symsched.schedules.from_grid(grid64, [6, 3])
+    for kw in ({"grid": d.alphas_cumprod}, {"scheduler": "DDPMScheduler", "grid": d.alphas_cumprod}):
+        with pytest.raises(ValueError, match=r"alpha_bar\[1\].*pass the scheduler instance as scheduler="):
+            to_diffusers(ab, **kw)
+    assert to_diffusers(ab, scheduler=d) == {"timesteps": [6, 3]}
+    with pytest.raises(ValueError, match=r"alpha_bar\[0\]=0\.3 is not on the grid.*grid first$"):  # no hint with one
+        to_diffusers(np.array([0.3, 0.9]), scheduler=d)
+
+
+@pytest.mark.diffusers
 @pytest.mark.filterwarnings("ignore:__array_wrap__ must accept context:DeprecationWarning")  # diffusers' DEIS step
 @pytest.mark.parametrize("name, config", [
     ("EulerDiscreteScheduler", {}), ("EulerAncestralDiscreteScheduler", {}), ("HeunDiscreteScheduler", {}),

@@ -191,6 +191,16 @@ def test_conversion_errors(call, match):
         call()
 
 
+def test_log_snr_refusal_bound_is_the_one_it_states():
+    """Audit of 5 December: the message said "above about 36.7" while 36.8 to 37.42 were accepted. The largest level
+    below 1 is 1 - 2**-53 (log-SNR 53 ln 2 = 36.74); 1 - expit(-l) rounds to 1 once e^-l <= 2**-54, l >= 54 ln 2."""
+    top = 54 * math.log(2)  # 37.4299...
+    assert sch.log_snr_to_alpha_bar([top - 1e-9]).tolist() == [1 - 2.0 ** -53]
+    assert sch.log_snr_to_alpha_bar([53 * math.log(2)]).tolist() == [1 - 2.0 ** -53]
+    with pytest.raises(ValueError, match=r"above about 37\.43.*log_snr\[0\]=37\.43"):
+        sch.log_snr_to_alpha_bar([37.43])
+
+
 # ------------------------------------------------------------------------------ timesteps
 
 
