@@ -563,3 +563,28 @@ def test_a_loss_within_rounding_prints_as_zero_not_as_a_negative_loss() -> None:
                          sampler="ddim").to_markdown().splitlines()
     assert table[2].endswith("| ≈0 | ≈0 |") and "-" not in table[2].split("|")[6]
     assert table[3].endswith("| 0.01 | 1 |")
+
+
+def test_shape_parameters_the_fit_did_not_choose_are_marked() -> None:
+    """Audit of 5 December: the sigmoid's tau was printed as fitted (tau=0.0729 on the built-in W2 optimum) where the
+    residual is the same to 15 digits for every tau from 0.02 to 0.07 (its small-tau limit, uniform in log-SNR), and
+    Karras rho = 200 sat at the search bound unmarked. Target: uniform in log-SNR plus a bump, matched ends."""
+    K = 9
+    target = np.linspace(-6.0, 6.0, K) + 0.3 * np.sin(np.linspace(0.0, math.pi, K)) ** 2
+    fit = fit_heuristics(schedules.log_snr_to_alpha_bar(target))
+    # Karras' rho -> inf limit is geometric sigmas (EDM eq. 5), uniform in log-SNR: the bump pulls rho to the bound
+    assert fit["karras"].params["rho"] == pytest.approx(200.0, rel=1e-6)
+    assert fit["karras"].notes == {"rho": "at search bound"}
+    # the sigmoid's residual, evaluated here at two tau far apart, does not move: tau is not determined
+    sig = fam.get_family("sigmoid")
+    rms = [math.sqrt(np.mean((sig.levels(K, target[0], target[-1], math.log(tau)) - target) ** 2))
+           for tau in (0.03, 0.06)]
+    assert rms[0] == pytest.approx(rms[1], rel=1e-9)
+    assert fit["sigmoid"].notes == {"tau": "not determined"}
+    # determined parameters carry no note, nor does the cosine offset at its own bound s = 0 (not a search limit)
+    assert fit["loglinear"].notes == {} and fit["shift"].notes == {}
+    assert fit["cosine"].params["s"] == pytest.approx(0.0, abs=1e-6) and fit["cosine"].notes == {}
+    md = fit.to_markdown()
+    assert "(rho at search bound)" in md and "(tau not determined)" in md
+    assert json.loads(json.dumps(fit.to_dict()))["fits"][[f.family for f in fit.fits].index("karras")]["notes"] == \
+        {"rho": "at search bound"}

@@ -151,7 +151,7 @@ def _fit_sentence(div: str, K: int, fit: HeuristicFit) -> str:
     tail = f" (runner-up: {second.family}, RMS {second.rms:.2g})" if second else ""
     if status == "tied":
         tail = f" (tied with {second.family}, RMS {second.rms:.2g}: equal to 1e-12, the first family listed is shown)"
-    params = f" ({_fmt_params(b.params)})" if b.params else ""
+    params = f" ({_fmt_params(b.params, b.notes)})" if b.params else ""
     return (f"{_NAMES[div]}, K = {K}: best fitted by **{b.family}**{params}, RMS "
             f"{b.rms:.2g} / max {b.max_abs:.2g} in log-SNR{lost}{tail}.")
 

@@ -444,6 +444,11 @@ class Family:
     bounds: tuple[tuple[float, float], ...] = ()
     starts: tuple[tuple[float, ...], ...] = ((),)
     describe: Optional[Callable[[float, float, Sequence[float]], dict[str, float]]] = None
+    #: each shape coordinate's name in ``describe``'s published form (e.g. ``"tau"`` for ``"log tau"``)
+    published: tuple[str, ...] = ()
+    #: per shape coordinate, whether its (lower, upper) bound only limits the search (a fit there is not a
+    #: value the data chose); ``False`` for a bound the family itself has (the cosine offset ``s >= 0``)
+    search_edges: tuple[tuple[bool, bool], ...] = ()
 
     @property
     def n_shape(self) -> int:
@@ -504,27 +509,29 @@ FAMILIES: tuple[Family, ...] = (
            "Nichol & Dhariwal 2021 (arXiv 2102.09672), eq. 17", _cosine_l,
            shape=("phi0",), bounds=((0.0, _COSINE_PHI0_MAX),),
            starts=tuple((0.5 * math.pi * s / (1 + s),) for s in (0.0, 0.008, 0.1, 0.5, 3.0)),
-           describe=_describe_cosine),
+           describe=_describe_cosine, published=("s",), search_edges=((False, True),)),
     Family("tangent", r"sigma = sqrt(S) tan(theta), theta uniform (kl_optimal for S = 1)",
            "equal-angle DDIM for one mode (derivations/ddim.tex); symsched.schedules.kl_optimal", _tangent_l,
            shape=("log S",), bounds=((-15.0, 15.0),), starts=((-4.0,), (0.0,), (4.0,)),
-           describe=_describe_sigmas("mode_variance", math.exp)),
+           describe=_describe_sigmas("mode_variance", math.exp), published=("mode_variance",),
+           search_edges=((True, True),)),
     Family("shift", r"t' = s t / (1 + (s-1) t), l = 2 log((1-t')/t'), t uniform",
            "Esser et al. 2024, SD3 (arXiv 2403.03206)", _flow_shift_l,
            shape=("log shift",), bounds=((-6.0, 6.0),), starts=((-1.0,), (0.0,), (math.log(3.0),)),
-           describe=_describe_flow),
+           describe=_describe_flow, published=("shift",), search_edges=((True, True),)),
     Family("loglinear", r"log sigma = log sigma_min + (1-r)^rho (log sigma_max - log sigma_min)",
            "k-diffusion get_sigmas_polyexponential (rho = 1: get_sigmas_exponential)", _polyexp_l,
            shape=("log rho",), bounds=(_LOG_RHO,), starts=((math.log(0.5),), (0.0,), (math.log(2.0),)),
-           describe=_describe_sigmas("rho", math.exp)),
+           describe=_describe_sigmas("rho", math.exp), published=("rho",), search_edges=((True, True),)),
     Family("karras", r"sigma^(1/rho) = sigma_max^(1/rho) + r (sigma_min^(1/rho) - sigma_max^(1/rho))",
            "Karras et al. 2022 (arXiv 2206.00364), eq. 5; symsched.schedules.karras", _karras_l,
            shape=("log rho",), bounds=(_LOG_RHO,), starts=((0.0,), (math.log(3.0),), (math.log(7.0),), (math.log(30.0),)),
-           describe=_describe_sigmas("rho", math.exp)),
+           describe=_describe_sigmas("rho", math.exp), published=("rho",), search_edges=((True, True),)),
     Family("sigmoid", r"alpha_bar = (v_e - sig((t(e-b)+b)/tau)) / (v_e - v_b), b = -3, e = 3, t uniform",
            "Jabri et al. 2022 (arXiv 2212.11972); Chen 2023 (arXiv 2301.10972), Alg. 1", _sigmoid_l,
            shape=("log tau",), bounds=((math.log(0.02), math.log(50.0)),),
-           starts=((math.log(0.3),), (0.0,), (math.log(3.0),)), describe=_describe_sigmoid),
+           starts=((math.log(0.3),), (0.0,), (math.log(3.0),)), describe=_describe_sigmoid, published=("tau",),
+           search_edges=((True, True),)),
     Family("ays-sd15", "Align Your Steps SD1.5 table, log-SNR mapped affinely onto the end points",
            "Sabour et al. 2024 (arXiv 2404.14507); symsched.schedules.align_your_steps", _ays_l("sd15"),
            describe=_describe_sigmas("", float)),

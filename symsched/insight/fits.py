@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -71,6 +71,12 @@ class FamilyFit:
     n_params : int
         Fitted parameters (shape parameters, plus 2 end points with ``endpoints="free"``); 0 for one or two finite
         levels (every family passes through them: nothing is fitted).
+    notes : dict[str, str]
+        Shape parameters (published names) whose value the fit did not choose: ``"at search bound"`` (the fit
+        stopped at the edge of the searched range, e.g. Karras ``rho = 200``) or ``"not determined"`` (the
+        residual does not change, to 1e-9 relative, when the parameter moves by 2 % of its searched range: a
+        limit of the family, e.g. the sigmoid's small-``tau`` limit, uniform in log-SNR). Printed after the
+        parameters; read such a value as "any in that direction", the residual is what counts.
     """
 
     family: str
@@ -82,6 +88,7 @@ class FamilyFit:
     value: float = math.nan
     loss: float = math.nan
     n_params: int = 0
+    notes: dict[str, str] = field(default_factory=dict)
 
     @property
     def relative_loss(self) -> float:
@@ -128,8 +135,10 @@ def _lost_cell(f: FamilyFit, x: float) -> str:
     return "≈0" if f.loss_is_rounding else _fmt(x, 3)
 
 
-def _fmt_params(p: dict[str, float]) -> str:
-    return ", ".join(f"{k}={_fmt(v, 3)}" for k, v in p.items())
+def _fmt_params(p: dict[str, float], notes: Optional[dict[str, str]] = None) -> str:
+    text = ", ".join(f"{k}={_fmt(v, 3)}" for k, v in p.items())
+    extra = "; ".join(f"{k} {v}" for k, v in (notes or {}).items())
+    return f"{text} ({extra})" if extra else text
 
 
 @dataclass
@@ -175,7 +184,7 @@ class HeuristicFit:
         header = ["family", "parameters", "RMS Δlog-SNR", "max |Δlog-SNR|", what, "lost", "lost (%)"]
         rows = []
         for f in self.fits:
-            rows.append([f.family, _fmt_params(f.params), _fmt(f.rms, 3), _fmt(f.max_abs, 3), _fmt(f.value),
+            rows.append([f.family, _fmt_params(f.params, f.notes), _fmt(f.rms, 3), _fmt(f.max_abs, 3), _fmt(f.value),
                          _lost_cell(f, f.loss), _lost_cell(f, 100.0 * f.relative_loss)])
         return header, rows
 
@@ -211,7 +220,8 @@ class HeuristicFit:
             "target_log_snr": self.log_snr.tolist(), "value": self.value, "endpoints": self.endpoints,
             "divergence": self.divergence, "sampler": self.sampler, "best": self.best.family,
             "fits": [{"family": f.family, "params": f.params, "log_snr": f.log_snr.tolist(), "rms": f.rms,
-                      "max_abs": f.max_abs, "value": f.value, "loss": f.loss, "n_params": f.n_params}
+                      "max_abs": f.max_abs, "value": f.value, "loss": f.loss, "n_params": f.n_params,
+                      "notes": f.notes}
                      for f in self.fits],
         })
 
@@ -279,8 +289,10 @@ def _family_levels(fam: Family, K: int, x: Array, ends: Optional[tuple[float, fl
     return l
 
 
-def _fit_family(fam: Family, target: Array, ends: Optional[tuple[float, float]]) -> tuple[Array, Array]:
-    """(internal parameters, fitted log-SNR) minimising the sum of squared log-SNR residuals."""
+def _fit_family(fam: Family, target: Array, ends: Optional[tuple[float, float]]
+                ) -> tuple[Array, Array, dict[str, str]]:
+    """(internal parameters, fitted log-SNR, :attr:`FamilyFit.notes`) minimising the sum of squared log-SNR
+    residuals."""
     K = target.size
     if ends is not None:
         bounds = list(fam.bounds)
@@ -296,7 +308,7 @@ def _fit_family(fam: Family, target: Array, ends: Optional[tuple[float, float]])
 
     if not bounds:  # nothing to fit (AYS with matched end points)
         x = np.zeros(0)
-        return x, target + resid(x)
+        return x, target + resid(x), {}
     lb = np.array([b[0] for b in bounds])
     ub = np.array([b[1] for b in bounds])
     best: Optional[tuple[float, Array]] = None
@@ -312,7 +324,34 @@ def _fit_family(fam: Family, target: Array, ends: Optional[tuple[float, float]])
             best = (cost, sol.x)
     assert best is not None
     x = best[1]
-    return x, target + resid(x)
+    return x, target + resid(x), _shape_notes(fam, x, lb, ub, resid)
+
+
+_FLAT = 1e-9  # relative change of the squared residual below which a shape parameter is not determined
+_PROBE = 0.02  # ... when it moves by this fraction of its searched range
+
+
+def _shape_notes(fam: Family, x: Array, lb: Array, ub: Array, resid: Callable[[Array], Array]) -> dict[str, str]:
+    """:attr:`FamilyFit.notes` of the fitted point ``x`` (the shape coordinates are the last ``fam.n_shape``)."""
+    notes: dict[str, str] = {}
+    r = resid(x)
+    cost = float(r @ r)
+    for j, name in enumerate(fam.published):
+        i = x.size - fam.n_shape + j
+        width = ub[i] - lb[i]
+        low_edge, high_edge = fam.search_edges[j]
+        if (low_edge and x[i] - lb[i] <= 1e-6 * width) or (high_edge and ub[i] - x[i] <= 1e-6 * width):
+            notes[name] = "at search bound"
+            continue
+        moved = []
+        for xi in (max(lb[i], x[i] - _PROBE * width), min(ub[i], x[i] + _PROBE * width)):
+            y = x.copy()
+            y[i] = xi
+            ry = resid(y)
+            moved.append(abs(float(ry @ ry) - cost) <= _FLAT * cost)
+        if all(moved):
+            notes[name] = "not determined"
+    return notes
 
 
 @numpy_error_defaults
@@ -437,7 +476,7 @@ def fit_heuristics(
 
     fits = []
     for fam in fams:
-        x, lf = _fit_family(fam, free, ends)
+        x, lf, notes = _fit_family(fam, free, ends)
         lo, hi = (ends if ends is not None else (float(x[0]), float(x[1])))
         shape = x if ends is not None else x[2:]
         res = lf - free
@@ -461,7 +500,7 @@ def fit_heuristics(
             family=fam.name, params=fam.params(lo, hi, shape) if ok and shaped else {}, log_snr=l,
             alpha_bar=fab, rms=float(np.sqrt(np.mean(res**2))) if ok else math.nan,
             max_abs=float(np.max(np.abs(res))) if ok else math.nan, value=value, loss=loss,
-            n_params=len(x) if shaped else 0,
+            n_params=len(x) if shaped else 0, notes=notes if ok and shaped else {},
         ))
     order = {f.name: i for i, f in enumerate(fams)}
     fits.sort(key=lambda f: (not math.isfinite(f.rms), round(f.rms, 12) if math.isfinite(f.rms) else 0.0,

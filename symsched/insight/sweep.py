@@ -475,7 +475,7 @@ class SweepFits:
         for (j, K), f in sorted(self.fits.items()):
             b = f.best
             second = f.fits[1] if len(f.fits) > 1 else None
-            rows.append([_label(self.values[j]), str(K), b.family, _fmt_params(b.params), _cell(b.rms, 3),
+            rows.append([_label(self.values[j]), str(K), b.family, _fmt_params(b.params, b.notes), _cell(b.rms, 3),
                          _cell(b.max_abs, 3), _lost_cell(b, 100.0 * b.relative_loss),
                          f"{second.family} ({_cell(second.rms, 3)})" if second else "–"])
         return header, rows
