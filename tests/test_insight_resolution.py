@@ -223,3 +223,18 @@ def test_wrong_types_name_the_argument(call, name) -> None:
     iterated as images, and ``["64"]`` was read as the number 64."""
     with pytest.raises((TypeError, ValueError), match=rf"^{re.escape(name)}\b"):
         call()
+
+
+def test_a_shift_against_the_rule_is_called_the_opposite_direction() -> None:
+    """Audit of 5 December: on the built-in spectrum's power law KL's optimum moves toward *less* noise with resolution
+    (+0.26 per doubling, README table), and the sentence printed "-18 % of simple diffusion's -1.39", hiding the change
+    of direction. The sign is read from the offsets themselves, computed here from the two optima."""
+    S = spectra.load_spectrum("builtin:natural-patches")
+    pl = fit_power_law(S)
+    law = resolution_law(pl.at, [32, 64], steps=10, divergences=("kl", "w2"), n_jobs=1)
+    kl_shift = float(np.mean(law.sweeps["kl"].result(64, 10).log_snr - law.sweeps["kl"].result(32, 10).log_snr))
+    w2_shift = float(np.mean(law.sweeps["w2"].result(64, 10).log_snr - law.sweeps["w2"].result(32, 10).log_snr))
+    assert kl_shift > 0 > w2_shift  # the rule (-2 log 2 per doubling) is negative
+    kl, w2 = law.findings()
+    assert "the opposite direction to simple diffusion's -1.39" in kl and "%" not in kl
+    assert "% of simple diffusion's -1.39" in w2 and "opposite" not in w2

@@ -505,9 +505,10 @@ law.plot()
 law
 """),
     md(r"""
-The noisiest level follows the rule closely (it serves the coarsest bands, whose SNR grows as $(d/d_0)^2$);
-the last levels, which serve the fine bands, hardly move, so the average W2 shift is about half the rule's.
-KL, which weighs every band's relative error alike, barely moves at all. SD3's static shift ignores
+W2's noisiest level moves most, about four fifths of the rule (it serves the coarsest bands, whose SNR grows as
+$(d/d_0)^2$); the last levels, which serve the fine bands, move much less, so the average W2 shift is about half the
+rule's. KL, which weighs every band's relative error alike, moves little: its average about a tenth of the rule, its
+noisiest level about a third, its last level almost nothing. SD3's static shift ignores
 resolution; Flux's $\mu$ is linear in the token count (a log-SNR shift $-2\mu$): gentler than the rule up to about
 11,500 tokens ($d/d_0 \approx 6.7$ from its 256-token base), steeper only beyond.
 

@@ -399,9 +399,13 @@ class ResolutionLaw:
             if hits:
                 out.append(self._bound_sentence(name, hits))
                 continue
+            if ratio < 0:  # a percentage below zero hid a change of direction (audit of 5 December)
+                versus = f"the opposite direction to simple diffusion's {_pm(rule)}"
+            else:
+                versus = f"{100 * ratio:.0f} % of simple diffusion's {_pm(rule)}"
             out.append(
-                f"{name}: the optimum moves {_pm(s)} log-SNR per doubling on average ({100 * ratio:.0f} % of simple "
-                f"diffusion's {_pm(rule)}); its {self.first_level_name(dv)} moves {_pm(first)}, its last level {_pm(last)}."
+                f"{name}: the optimum moves {_pm(s)} log-SNR per doubling on average ({versus}); its "
+                f"{self.first_level_name(dv)} moves {_pm(first)}, its last level {_pm(last)}."
             )
         return out
 
