@@ -106,7 +106,12 @@ def _check_link(path: Path) -> None:
 _FORMATS = {".npy": "a NumPy array", ".npz": "a NumPy archive", ".json": "JSON text", ".tex": "LaTeX",
             ".md": "Markdown", ".html": "HTML", ".htm": "HTML", ".csv": "CSV", ".safetensors": "a weight file",
             **{s: "an image" for s in (".png", ".jpg", ".jpeg", ".pdf", ".svg", ".eps", ".ps", ".tif", ".tiff",
-                                        ".gif", ".bmp", ".webp")}}
+                                        ".gif", ".bmp", ".webp")},
+            # what a k-diffusion or diffusers user loads sigmas or weights from (audit of 5 December: JSON text was
+            # written under sigmas.pt, which torch.load cannot read)
+            **{s: "a PyTorch file" for s in (".pt", ".pth", ".ckpt", ".bin")},
+            ".pkl": "a pickle", ".pickle": "a pickle", ".h5": "an HDF5 file", ".hdf5": "an HDF5 file",
+            ".mat": "a MATLAB file", ".yaml": "YAML", ".yml": "YAML", ".toml": "TOML", ".xml": "XML"}
 
 
 #: suffixes of plain text: fine for the text formats written (JSON, LaTeX), a misname for a binary one

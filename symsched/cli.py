@@ -296,7 +296,7 @@ class _Terminated(KeyboardInterrupt):
 
 def _interrupted(command: str, signum: int) -> int:
     term = signum == signal.SIGTERM
-    print(f"symsched {command}: {'terminated' if term else 'interrupted'}", file=sys.stderr)
+    print(f"symsched{' ' + command if command else ''}: {'terminated' if term else 'interrupted'}", file=sys.stderr)
     return 128 + int(signum)
 
 
@@ -376,7 +376,30 @@ def _extras_parser(parser: argparse.ArgumentParser, command: Optional[str], argv
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    words = list(sys.argv[1:] if argv is None else argv)
+    received: list[int] = []
+    previous = _signals_as_interrupts(received)  # first: building the parser imports NumPy, SciPy and the commands
+    try:
+        try:
+            parser = build_parser()
+        except (KeyboardInterrupt, Exception):  # (an interrupt inside an import may surface as ImportError)
+            if not received or "--debug" in words or os.environ.get("SYMSCHED_DEBUG", "") not in ("", "0"):
+                raise
+            return _interrupted(_command_named(words), received[-1])
+        return _main(parser, argv, received)
+    finally:
+        if previous is not None:
+            for s, handler in previous.items():
+                signal.signal(s, handler)
+
+
+def _command_named(argv: Sequence[str]) -> str:
+    """The sub-command ``argv`` names (its first word that is one), or "" (for a message before parsing)."""
+    names = {c.replace("_", "-") for c in COMMANDS}
+    return next((a for a in argv if a in names), "")
+
+
+def _main(parser: argparse.ArgumentParser, argv: Sequence[str] | None, received: list[int]) -> int:
     args, extra = _parse(parser, argv)
     if extra:  # named by the parser that was given them ("symsched transfer: error: ..."), as its own errors are
         _extras_parser(parser, getattr(args, "command", None), list(sys.argv[1:] if argv is None else argv),
@@ -386,8 +409,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"symsched {args.command}: error: standard output is closed; redirect it instead (e.g. > /dev/null)",
               file=sys.stderr)
         return EXIT_USAGE
-    received: list[int] = []
-    previous = _signals_as_interrupts(received)
     stdout = sys.stdout
     sys.stdout = wrapped = _ClosedPipeSafe(stdout)  # type: ignore[assignment]
     try:
@@ -409,9 +430,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return code
     finally:
         sys.stdout = stdout
-        if previous is not None:
-            for s, handler in previous.items():
-                signal.signal(s, handler)
 
 
 def console_main() -> None:

@@ -665,6 +665,11 @@ def test_explain_api_refuses_a_repeated_divergence(tmp_path) -> None:
      "writes LaTeX"),
     (lambda f: ["transfer", "--spectrum", f.S, "--alpha-bar", f.A, "--out", str(f.root / "P.txt")],
      "writes a NumPy array, which a .txt file name would misname (it names plain text)"),
+    # audit of 5 December: the k-diffusion sigmas' JSON went into sigmas.pt, which torch.load cannot read
+    (lambda f: ["optimize", "--spectrum", f.S, "--steps", "2", "--format", "k-diffusion", "--out",
+                str(f.root / "sigmas.pt")], "writes JSON text, which a .pt file name would misname (it names a PyTorch"),
+    (lambda f: ["transfer", "--spectrum", f.S, "--alpha-bar", f.A, "--out", str(f.root / "P.pkl")],
+     "writes a NumPy array, which a .pkl file name would misname (it names a pickle)"),
 ])
 def test_an_output_named_for_another_format_is_refused(files, capsys, argv, needle) -> None:
     """Break-test I: JSON went into .png / .npz names and a NumPy array into P.npz without a word (review of
@@ -767,6 +772,55 @@ def test_an_interrupt_that_surfaces_as_another_exception_is_reported_as_an_inter
     monkeypatch.setattr(latex, "run", plain_import_error)
     assert main(["latex", "--out", str(tmp_path / "d")]) == 1
     assert "internal error (ImportError: initialization failed)" in capsys.readouterr().err
+
+
+def test_an_interrupt_while_the_commands_load_is_one_line(monkeypatch, capsys) -> None:
+    """Audit of 5 December: Ctrl-C in the first second of `symsched transfer ...` printed 7-50 lines of traceback from
+    the package's imports: `import symsched` loaded NumPy, SciPy and every module before cli.py set its handler, and
+    main built the parser (importing every command) before installing it. A SIGINT while the parser is built is now
+    "symsched transfer: interrupted", exit 130 (SIGTERM: 143); with --debug the interrupt propagates (companion)."""
+    import signal
+
+    from symsched import cli
+
+    def loading(signum):
+        def build():
+            signal.raise_signal(signum)  # main thread: the handler raises here, as during an import
+            raise AssertionError("the signal was not turned into an interrupt")
+        return build
+
+    def run(argv):
+        try:
+            return main(argv)
+        except KeyboardInterrupt:  # (escaping, it would stop pytest instead of failing this test)
+            pytest.fail("the interrupt escaped main as a traceback")
+
+    monkeypatch.setattr(cli, "build_parser", loading(signal.SIGINT))
+    assert run(["transfer", "--spectrum", "S.npy", "--alpha-bar", "0.5"]) == 130
+    assert capsys.readouterr().err == "symsched transfer: interrupted\n"
+    monkeypatch.setattr(cli, "build_parser", loading(signal.SIGTERM))
+    assert run(["sde-table", "--out", "x.md"]) == 143
+    assert capsys.readouterr().err == "symsched sde-table: terminated\n"
+    monkeypatch.setattr(cli, "build_parser", loading(signal.SIGINT))
+    with pytest.raises(KeyboardInterrupt):
+        main(["--debug", "transfer"])
+
+
+def test_the_script_sets_up_its_interrupt_handling_before_the_heavy_imports() -> None:
+    """What makes the window before the handler small: importing the script's module (symsched.cli, through the package)
+    loads neither NumPy nor the package's modules; `import symsched` gives its public names and submodules on first
+    use. (The handler itself is tested in-process above; timing a real Ctrl-C is not deterministic.)"""
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    code = ("import sys, symsched.cli; heavy = sorted(m for m in ('numpy', 'scipy', 'symsched.api', 'symsched.optimize') "
+            "if m in sys.modules); print(heavy); import symsched; "
+            "print(callable(symsched.output_spectrum), callable(symsched.schedules.training_grid), "
+            "'optimize_schedule' in dir(symsched)); from symsched import *; print(sorted(set(symsched.__all__) - set(dir())))")
+    run = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.splitlines() == ["[]", "True True True", "[]"]
+    missing = subprocess.run([sys.executable, "-c", "import symsched; symsched.no_such_name"], env=env,
+                             capture_output=True, text=True)
+    assert "AttributeError: module 'symsched' has no attribute 'no_such_name'" in missing.stderr
 
 
 def test_the_console_entry_point_runs_main_and_exits_with_its_code(tmp_path) -> None:

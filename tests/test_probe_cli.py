@@ -47,6 +47,7 @@ def test_cli_probe_runs_and_writes_table_json_figure(stub, tmp_path, capsys):
         assert (out / f).is_file() and (out / f).stat().st_size > 0
     info = json.loads((out / "probe.json").read_text())
     assert info["seeds"] == [0, 1] and info["n_samples"] == 200 and info["baseline"] == "optimised-w2"
+    assert info["variance"] is None and info["eta"] == 0.0  # DDIM takes no variance: none recorded (audit, 5 Dec.)
     g = schedules.training_grid("linear")
     for name, ab in info["schedules"].items():
         ab = np.array(ab)

@@ -45,7 +45,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "flow_match_* --sampler)")
     p.add_argument("--shift-from-resolution", default=None, nargs="?", const="1024x1024", metavar="HxW",
                    help="with --flow: also compare with Flux's resolution-dependent shift mu for HxW-pixel images "
-                   "(mu = calculate_shift(image_seq_len), (H/16)(W/16) tokens; default 1024x1024)")
+                   "(mu = calculate_shift(image_seq_len), (H/16)(W/16) tokens; a single N means NxN; default 1024x1024)")
     from ..optimize import DEFAULT_DIVERGENCE
 
     p.add_argument("--divergence", default=DEFAULT_DIVERGENCE, choices=["kl", "kl-reverse", "w2"],

@@ -482,7 +482,10 @@ def run(args: argparse.Namespace) -> int:
     lines = verdicts(result)
     # eta as run: DDIM's, or a k-diffusion sampler's (its setting; None = k-diffusion's default)
     run_eta = options.get("eta") if args.sampler in LIBRARY_SAMPLERS else eta
-    info = dict(model=pm.label, steps=steps, eta=run_eta, variance=args.variance, options=options, elapsed_s=elapsed,
+    # the variance as run: DDPM's setting; None for a sampler that takes none (audit of 5 December: "posterior" was
+    # recorded for DDIM and k-diffusion runs, as if it had been applied)
+    run_variance = args.variance if args.sampler == "ddpm" else None
+    info = dict(model=pm.label, steps=steps, eta=run_eta, variance=run_variance, options=options, elapsed_s=elapsed,
                 **result.to_dict())
     with staged_folder(out, "symsched probe") as stage:  # the three files together, or none
         atomic_write_text(stage / "probe.md", f"# symsched probe\n\n{desc}; {elapsed:.0f} s.\n\n{table}\n"
