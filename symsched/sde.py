@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any, Callable, Iterable, Literal, Sequence
+from typing import Any, Callable, Iterable, Literal, Optional, Sequence
 
 import math
 
@@ -298,6 +298,7 @@ def _scheme_variances(
             P = G * v0 + R
         if not np.all(np.isfinite(P)):
             P = _recompute_beyond_float64(P, uu, scheme, n_points, bmin, bmax, T, e, init)
+        P = _recompute_faint_steps(P, uu, scheme, n_points, bmin, bmax, T, e, init)
         if pole.any():
             full = np.full(u.shape, np.inf)
             full[ok] = P
@@ -350,6 +351,38 @@ def _recompute_beyond_float64(P: Array, u: Array, scheme: str, n_points: int, bm
                             "reduce it)")
     out = P.copy()
     out[bad] = vals
+    return out
+
+
+#: a step's noise ``Delta beta`` below this: the gains' float64 rounding can outweigh the noise a faint mode keeps
+FAINT_STEP = 1e-8
+
+
+def _recompute_faint_steps(P: Array, u: Array, scheme: str, n_points: int, bmin: float, bmax: float, T: float,
+                           e: float, init: str) -> Array:
+    """``P`` with the faint modes of a faint-step run recomputed with mpmath (a ValueError if too many).
+
+    A gain ``1 + Delta beta - 2 Delta beta / lambda`` (EM; DDPM alike) is a difference of terms near ``2 Delta
+    beta / lambda`` where ``lambda ~ 2 Delta beta``, i.e. for modes ``S`` below a few ``Delta beta``; its float64
+    rounding, a few 1e-16 of those terms, then enters ``P`` as ``g^2 v ~ 1e-32``, while the mode's ``P`` is about the
+    noise ``2 Delta beta``. Harmless above ``FAINT_STEP``; below it (beta_max = 1e-40 gave 2.2e-33 for the true
+    2.0e-42 at S = 0, audit of 5 December) the modes with ``S < 200 Delta beta_max`` are recomputed exactly."""
+    with np.errstate(over="ignore", under="ignore"):
+        b_hi = max(bmin, bmin + (bmax - bmin) * T)
+        step = (T - e) / (n_points - 1) * b_hi  # the largest Delta beta (it may underflow to 0: every step faint)
+        faint = u <= 200.0 * step
+    if not step < FAINT_STEP or not faint.any():
+        return P
+    where = f"scheme {scheme!r} with beta_min={bmin:g}, beta_max={bmax:g}, horizon={T:g}, n_points={n_points}"
+    if int(faint.sum()) > EXACT_FALLBACK_MODES:
+        raise ValueError(f"beta_max, horizon: every step of {where} injects noise Delta beta = {step:.3g} < "
+                         f"{FAINT_STEP:g}, where float64 rounding outweighs the variance of modes below {200 * step:.3g};"
+                         f" {int(faint.sum())} distinct such modes are more than {EXACT_FALLBACK_MODES} to recompute "
+                         "exactly (symsched.sde.output_spectrum_mp evaluates them)")
+    exact = output_spectrum_mp(u[faint], scheme, n_points, beta_min=bmin, beta_max=bmax, horizon=T, eps=e,
+                               init=init, dps=30)
+    out = P.copy()
+    out[faint] = [float(x) for x in exact]
     return out
 
 
@@ -505,18 +538,43 @@ def output_spectrum_mp(
     bmin, bmax, T, e = _model(beta_min, beta_max, horizon, eps)
     check_choice(init, "init", INITS)
     _checked_grid(scheme, N, bmin, bmax, T, e)  # as output_spectrum: a ValueError, never mpc values
-    # 1 - e^{-2B} and the like cancel to 0 at a fixed precision when beta, eps or S are tiny (beta = 1e-300 gave
-    # inf for a finite P): start with as many extra digits as the inputs' smallest decade, then confirm
-    small = [abs(float(x)) for x in (bmin, bmax, e, *S.ravel()) if 0 < abs(float(x)) < 1]
-    extra = int(-math.floor(math.log10(min(small)))) if small else 0
-    work = min(dps + extra + 10, MAX_DPS)
     run = partial(_sde_mp_run, S, scheme, N, T, e, bmin, bmax, init)
+    return _confirmed(run, dps, _mp_extra_digits(S, bmin, bmax, T, e, N))
+
+
+def _mp_extra_digits(S: Array, bmin: float, bmax: float, T: float, e: float, N: Optional[int] = None) -> int:
+    """Digits the canonical forms lose at a fixed precision: ``1 - e^{-2B}`` and the like cancel to 0 when the
+    exponent is tiny (beta = 1e-300 gave inf for a finite P; horizon = 1e-300 too, audit of 5 December: it was not
+    counted). As many extra digits as the smallest decade among the inputs and the exponents ``2B`` they make: beta's
+    smallest value on [0, T] times a grid step (``(T - eps)/(N - 1)``, or ``T - eps`` for the closed forms) and
+    times ``eps`` (sums of logarithms: the products may underflow in float64)."""
+    with np.errstate(over="ignore"):
+        b_T = bmin + (bmax - bmin) * T
+    b_low = min(bmin, b_T) if b_T > 0 else bmin
+    span = (T - e) / (N - 1) if N else T - e
+    logs = [math.log10(x) for x in (bmin, bmax, e, T, span, *S.ravel()) if 0 < x < 1]
+    logs += [math.log10(b_low) + math.log10(x) for x in (span, e) if x > 0]
+    low = min(logs, default=0.0)
+    return int(-math.floor(low)) if low < 0 else 0
+
+
+def _confirmed(run: Callable[[int], NDArray[np.object_]], dps: int, extra: int) -> NDArray[np.object_]:
+    """``run(work)`` at ``dps + extra + 10`` digits, confirmed by a run at twice that agreeing to ``dps`` digits
+    (doubling until two agree, up to MAX_DPS); rounded to ``dps`` digits. A NaN (a division by a quantity that
+    cancelled to 0 at that precision) never agrees; one left at MAX_DPS is a ValueError, never returned."""
+    import mpmath
+
+    work = min(dps + extra + 10, MAX_DPS)
     out = run(work)
-    while work < MAX_DPS:  # confirmed when a run with more digits agrees to the digits asked for
+    while work < MAX_DPS:
         more = run(min(2 * work, MAX_DPS))
         if all(_mp_agree(a, b, dps) for a, b in zip(out.ravel(), more.ravel())):
             break
         out, work = more, min(2 * work, MAX_DPS)
+    if any(mpmath.isnan(v) for v in out.ravel()):
+        raise ValueError(f"dps: the canonical form still divides by a quantity that cancels to 0 at MAX_DPS = "
+                         f"{MAX_DPS} digits for these inputs (they are too small to evaluate; the float64 function "
+                         "uses the cancellation-free form)")
     with mpmath.workdps(dps):
         return np.vectorize(lambda v: +v, otypes=[object])(out) if out.size else out
 
@@ -551,8 +609,8 @@ def _sde_mp_run(S: Array, scheme: str, N: int, T: float, e: float, bmin: float, 
                 for k in range(N - 1):
                     g, n = step(sm, tau[k], tau[k + 1], delta, b0, b1)
                     v = g**2 * v + n
-            except ZeroDivisionError:
-                v = mpmath.inf
+            except ZeroDivisionError:  # the pole (S = 0 at time 0) is inf; anything else cancelled at this precision
+                v = mpmath.inf if sm == 0 and em == 0 and K.uses_end_point(scheme) else mpmath.nan
             out[idx] = v
     return out
 
@@ -576,15 +634,28 @@ def continuous_output_spectrum_mp(
     check_choice(kind, "kind", KINDS)
     bmin, bmax, T, e = _model(beta_min, beta_max, horizon, eps)
     check_choice(init, "init", INITS)
+    run = partial(_continuous_mp_run, S, kind, T, e, bmin, bmax, init)
+    return _confirmed(run, dps, _mp_extra_digits(S, bmin, bmax, T, e))
+
+
+def _continuous_mp_run(S: Array, kind: str, T: float, e: float, bmin: float, bmax: float, init: str,
+                       work: int) -> NDArray[np.object_]:
+    """The closed form of :func:`continuous_output_spectrum_mp` at ``work`` digits (NaN where it divided by a
+    quantity that cancelled to 0: horizon = 1e-60 raised a bare ZeroDivisionError, audit of 5 December)."""
+    import mpmath
+
     f = K.continuous_mp(kind)
     lam = K.marginal_mp()
     out = np.empty(S.shape, dtype=object)
-    with mpmath.workdps(dps):
+    with mpmath.workdps(work):
         Tm, em, b0, b1 = (mpmath.mpf(x) for x in (T, e, bmin, bmax))
         for idx, s in np.ndenumerate(S):
             sm = mpmath.mpf(float(s))
-            v0 = mpmath.mpf(1) if init == "white" else lam(sm, Tm, b0, b1)
-            out[idx] = +f(sm, em, Tm, b0, b1, v0)
+            try:
+                v0 = mpmath.mpf(1) if init == "white" else lam(sm, Tm, b0, b1)
+                out[idx] = f(sm, em, Tm, b0, b1, v0)
+            except ZeroDivisionError:
+                out[idx] = mpmath.nan
     return out
 
 

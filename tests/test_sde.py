@@ -846,3 +846,74 @@ def test_sde_table_refuses_too_many_sizes_on_one_line(tmp_path: Path, capsys: py
     assert exc.value.code == 2
     err = capsys.readouterr().err
     assert "argument --nfe: the list must hold at most 100 values" in err and "MAX_ENTRIES" in err
+
+
+def _reference_mp(S, scheme, N, *, beta_min, beta_max, horizon=1.0, eps=0.0, dps=800):
+    """EM / DDPM / EI typed in from the issue (as :func:`reference`), in mpmath at ``dps`` digits: exact enough for
+    beta or horizon down to 1e-300, where 1 - e^{-2B} needs hundreds of digits and the gains cancel to 1e-300 more."""
+    with mpmath.workdps(dps):
+        S, T, b0, b1, e = (mpmath.mpf(x) for x in (S, horizon, beta_min, beta_max, eps))
+        beta = lambda t: b0 + (b1 - b0) * t  # noqa: E731
+        B = lambda t: b0 * t + (b1 - b0) * t * t / 2  # noqa: E731
+        lam = lambda t: mpmath.exp(-2 * B(t)) * S + 1 - mpmath.exp(-2 * B(t))  # noqa: E731
+        t = [(T - e) * k / (N - 1) for k in range(N)]
+        tau = [T - tk for tk in t]
+        D = t[1] - t[0]
+        v = mpmath.mpf(1)
+        for k in range(N - 1):
+            a, c = tau[k], tau[k + 1]
+            if scheme == "em":
+                g, n = 1 + D * beta(a) * (1 - 2 / lam(a)), 2 * D * beta(a)
+            elif scheme == "ddpm":
+                b = 2 * D * beta(a)
+                g, n = (1 - b / lam(a)) / mpmath.sqrt(1 - b), b
+            else:  # ei
+                g1 = mpmath.exp(B(a) - B(c)) - 1
+                g, n = 1 + g1 * (1 - 2 / lam(a)), mpmath.exp(2 * (B(a) - B(c))) - 1
+            v = g * g * v + n
+        return float(v)
+
+
+@pytest.mark.parametrize("scheme", ["em", "ddpm", "ei"])
+@pytest.mark.parametrize("kw", [dict(beta_min=1e-40, beta_max=1e-40), dict(beta_min=1e-100, beta_max=1e-100),
+                                dict(beta_min=1e-9, beta_max=1e-9), dict(horizon=1e-300),
+                                dict(beta_min=1e-30, beta_max=1e-25, eps=1e-3)])
+def test_faint_steps_keep_faint_modes_exact(scheme, kw) -> None:
+    """Audit of 5 December: EM's and DDPM's gain 1 + D b - 2 D b / lambda cancels where lambda ~ 2 D b (modes S below a
+    few D b); its float64 rounding (~1e-32 in g^2) outweighed P ~ 2 D b once D b was tiny: beta = 1e-40 gave 2.2e-33
+    for 2.0e-42 at S = 0, and output_spectrum_mp returned inf for horizon = 1e-300 (its digits ignored the horizon).
+    Both now agree with the recursion typed in here at 800 digits."""
+    N = 100
+    S = np.array([0.0, 1e-45, 1e-30, 1e-14, 1e-9, 0.5])
+    expected = np.array([_reference_mp(s, scheme, N, **{"beta_min": 0.05, "beta_max": 10.0, **kw}) for s in S])
+    np.testing.assert_allclose(sde.output_spectrum(S, scheme, N, **kw), expected, rtol=1e-12, atol=0)
+    mp = sde.output_spectrum_mp(S[:3], scheme, N, dps=20, **kw)
+    np.testing.assert_allclose([float(x) for x in mp], expected[:3], rtol=1e-15, atol=0)
+
+
+def test_too_many_faint_modes_are_refused_not_wrong() -> None:
+    """The exact recomputation of faint-step modes is bounded (EXACT_FALLBACK_MODES); beyond it, a ValueError naming
+    beta_max and horizon instead of float64's rounding."""
+    S = np.geomspace(1e-60, 1e-45, 40)
+    with pytest.raises(ValueError, match=r"^beta_max, horizon: every step of scheme 'em'.*40 distinct such modes"):
+        sde.output_spectrum(S, "em", 100, beta_min=1e-40, beta_max=1e-40)
+
+
+@pytest.mark.parametrize("kind", ["ode", "sde"])
+@pytest.mark.parametrize("kw", [dict(horizon=1e-60), dict(beta_min=1e-60, beta_max=1e-60)])
+def test_continuous_mp_survives_tiny_exponents(kind, kw) -> None:
+    """Audit of 5 December: continuous_output_spectrum_mp raised a bare ZeroDivisionError for horizon = 1e-60 (lambda(T)
+    = 1 - e^{-2B(T)} cancelled to 0 at 50 digits for S = 0.25). Expected: the closed forms of the docstring, at 300
+    digits here. (The tiny exponent leaves P = S/lambda(T) for the ODE and lambda(0) + ... for the SDE.)"""
+    S = [0.0, 0.25, 3.0]
+    p = {"beta_min": 0.05, "beta_max": 10.0, "horizon": 1.0, **kw}
+    with mpmath.workdps(300):
+        b0, b1, T = (mpmath.mpf(p[k]) for k in ("beta_min", "beta_max", "horizon"))
+        E = mpmath.exp(-2 * (b0 * T + (b1 - b0) * T * T / 2))
+        expected = []
+        for s in map(mpmath.mpf, S):
+            lT, l0 = E * s + 1 - E, s  # lambda(T), lambda(eps = 0) = S
+            expected.append(float(l0 / lT if kind == "ode" else l0 + (1 - lT) * E * l0**2 / lT**2))
+    got = sde.continuous_output_spectrum_mp(S, kind, **kw)
+    np.testing.assert_allclose([float(x) for x in got], expected, rtol=1e-15, atol=0)
+    np.testing.assert_allclose(sde.continuous_output_spectrum(S, kind, **kw), expected, rtol=1e-12, atol=0)
