@@ -588,6 +588,17 @@ def sample(
     ), n_samples, np.shape(spectrum))
 
 
+def _simulable_sigmas(sigmas: ArrayLike) -> Array:
+    """``as_sigmas`` for a simulation: a first sigma of inf is refused (every VE simulation; the multichannel one
+    said "euler step 1 of 2 ... produced non-finite samples", audit of 5 December)."""
+    sig = as_sigmas(sigmas)
+    if math.isinf(sig[0]):
+        raise ValueError("sigmas[0] = inf: a simulation in signal space starts from x_T = sigma_max z, which must be "
+                         "finite; the closed form output_spectrum_ve takes sigma = inf as its limit. Start the "
+                         "simulation at a finite sigma (e.g. 1e6)")
+    return sig
+
+
 @numpy_error_defaults
 def iter_sample_ve(
     spectrum: ArrayLike,
@@ -608,11 +619,7 @@ def iter_sample_ve(
     ``n_samples`` in all. Raises ValueError on the call as :func:`sample_ve` does, without the MAX_VALUES bound.
     Source: docs/model.md §4; Karras et al. 2022 (EDM, Alg. 1).
     """
-    sig = as_sigmas(sigmas)
-    if math.isinf(sig[0]):
-        raise ValueError("sigmas[0] = inf: a simulation in signal space starts from x_T = sigma_max z, which must be "
-                         "finite; the closed form output_spectrum_ve takes sigma = inf as its limit. Start the "
-                         "simulation at a finite sigma (e.g. 1e6)")
+    sig = _simulable_sigmas(sigmas)
     check_choice(sampler, "sampler", ("euler", "heun"))
     check_choice(init, "init", ("white", "exact"))
     n = as_positive_int(n_samples, "n_samples", MAX_SAMPLES, limit="MAX_SAMPLES")
@@ -738,7 +745,7 @@ def sample_multichannel_ve(
     Returns an array of shape (n_samples, C, *grid); arguments as in :func:`sample_ve` and
     :func:`sample_multichannel`, and the same ValueErrors. Source: docs/model.md §1, §4.
     """
-    sig = as_sigmas(sigmas)
+    sig = _simulable_sigmas(sigmas)
     check_choice(sampler, "sampler", ("euler", "heun"))
     check_choice(init, "init", ("white", "exact"))
     n = as_positive_int(n_samples, "n_samples", MAX_SAMPLES, limit="MAX_SAMPLES")

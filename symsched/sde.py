@@ -341,10 +341,16 @@ def _recompute_beyond_float64(P: Array, u: Array, scheme: str, n_points: int, bm
     if not np.all(np.isfinite(vals)):
         i = int(np.flatnonzero(~np.isfinite(vals))[0])
         s_bad = float(u[bad][i])
-        if e == 0.0 and s_bad < 1e-100 and K.uses_end_point(scheme):  # the pole at S = 0, time 0: P ~ (1/S)^p
-            raise BeyondFloat64(f"spectrum: the output variance of the mode S={s_bad:.6g} exceeds the float64 range "
-                                f"for {where}: with eps = 0 the sampler ends at the pole of S = 0 (where P is inf), "
-                                "and this mode is too close to it; eps > 0 keeps it finite")
+        # the last score evaluation at time eps divides by lambda(eps) = S e^{-2B(eps)} + 1 - e^{-2B(eps)} ~ S + 2
+        # beta_min eps: next to the pole of S = 0 at time 0, P ~ (1/lambda)^p (eps = 1e-300 was blamed on the horizon)
+        lam_eps = s_bad + 2.0 * bmin * e
+        if lam_eps < 1e-100 and K.uses_end_point(scheme):
+            fix = ("eps > 0 keeps it finite" if e == 0.0 else
+                   f"a larger eps keeps it finite (lambda(eps) ~ S + 2 beta_min eps = {lam_eps:.3g} here)")
+            raise BeyondFloat64(f"{'spectrum' if e == 0.0 else 'eps, spectrum'}: the output variance of the mode "
+                                f"S={s_bad:.6g} exceeds the float64 range for {where}: the sampler's last step "
+                                f"evaluates the score at time eps = {e:g}, next to the pole of S = 0 at time 0 (where "
+                                f"P is inf), and this mode is too close to it; {fix}")
         raise BeyondFloat64(f"horizon: the output variance of the mode S={s_bad:.6g} exceeds the float64 range "
                             f"for {where}: the scheme diverges for this mode over this horizon (its true variance "
                             "lies beyond float64, computed with mpmath; a shorter horizon or a smaller beta_max "

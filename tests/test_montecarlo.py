@@ -641,6 +641,10 @@ def test_ve_simulation_at_huge_and_infinite_sigma() -> None:
         assert_psd_matches(psd, symsched.output_spectrum_ve(S, sig, init=init), n, what=f"ve from 1e160 ({init})")
     with pytest.raises(ValueError, match=r"sigmas\[0\] = inf: a simulation in signal space"):
         mc.sample_ve(S, [np.inf, 1.0], n_samples=2, seed=0)
+    # audit of 5 December: the multichannel simulation said "euler step 1 of 2 ... produced non-finite samples"
+    C = np.broadcast_to(np.eye(2), (8, 8, 2, 2)) * S[..., None, None]
+    with pytest.raises(ValueError, match=r"^sigmas\[0\] = inf: a simulation in signal space"):
+        mc.sample_multichannel_ve(C, [np.inf, 1.0], n_samples=2, seed=0)
 
 
 @pytest.mark.parametrize("call,exc,match", [

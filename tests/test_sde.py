@@ -767,6 +767,17 @@ def test_a_mode_too_close_to_the_pole_names_the_spectrum_and_eps() -> None:
         sde.output_spectrum([1e-300, 1.0], "heun", 10, eps=0)
 
 
+def test_a_tiny_eps_next_to_the_pole_is_named_not_the_horizon() -> None:
+    """Audit of 5 December: Heun with eps = 1e-300 diverges for S = 0 (its last score evaluation divides by lambda(eps)
+    ~ 2 beta_min eps = 1e-301), and the error said "horizon: ... a shorter horizon or a smaller beta_max reduce it",
+    which cannot help; eps = 1e-3 (the companion) is finite."""
+    with pytest.raises(sde.BeyondFloat64, match=r"^eps, spectrum: .* time eps = 1e-300, next to the pole of S = 0 .* "
+                                                r"a larger eps keeps it finite") as exc:
+        sde.output_spectrum([0.0], "heun", 100, eps=1e-300)
+    assert "horizon:" not in str(exc.value) and "shorter horizon" not in str(exc.value)
+    assert np.isfinite(sde.output_spectrum([0.0], "heun", 100, eps=1e-3)).all()
+
+
 @pytest.mark.parametrize("beta", [1e-300, 1e-17, 1e-15])
 def test_the_ei_domain_check_does_not_round_a_tiny_beta_to_zero(beta) -> None:
     """break-test C: the exponential integrator's radicand exp(2 Delta B)/2 - 1/2 rounded to 0 for tiny beta, and the
