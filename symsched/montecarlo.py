@@ -1245,6 +1245,23 @@ class PsdCheck:
     chi2_pvalue: float = 1.0
     n_floor: int = 0
 
+    @property
+    def conclusive(self) -> bool:
+        """Whether some independent bin lies above the rounding floor. With none, only an excess over the floor can be
+        seen and ``passed`` says nothing about the closed form (audit of 5 December: a spectrum scaled by 1e-150
+        passed against 0.5x and 2x its closed form, and ``symsched validate`` printed PASS)."""
+        return self.n_floor < self.n_independent
+
+    def verdict(self, short: bool = False) -> str:
+        """``"PASS"``, ``"FAIL"`` (an excess over the floor still fails) or ``"INCONCLUSIVE"`` (passed, not
+        :attr:`conclusive`); with the reason unless ``short``."""
+        if not self.passed:
+            return "FAIL" if short else "FAIL: closed form rejected"
+        if not self.conclusive:
+            return "INCONCLUSIVE" if short else ("INCONCLUSIVE: every bin lies at or below the simulation's rounding "
+                                                 "floor, so the closed form is not tested")
+        return "PASS"
+
 
 @numpy_error_defaults
 def psd_check(
@@ -1265,8 +1282,9 @@ def psd_check(
     an error spread over many bins that no single bin resolves (a spectrum 5 % off: max |z| ~ 2 against z_crit ~ 6,
     the sum ~ 5 m against m). Either at level alpha/2: a correct spectrum fails with probability at most ``alpha``.
 
-    ``n_floor`` says how many bins could only be tested for an excess (all of them: the simulation cannot resolve
-    this spectrum, e.g. a DDPM output of 1e-38 under rounding noise of ~1e-36; callers should say so).
+    ``n_floor`` says how many bins could only be tested for an excess (all of them: the check cannot resolve this
+    spectrum, e.g. a DDPM output of 1e-38 under rounding noise of ~1e-36; then ``conclusive`` is False and
+    ``verdict()`` says INCONCLUSIVE; lower ``atol`` where the sampler's arithmetic keeps tiny outputs exact).
     ``psd_hat``, ``psd_true``: the same shape (any); ``argmax`` indexes it. ValueError as :func:`psd_zscores`,
     and for ``alpha`` outside (0, 1). Source: Šidák 1967 (JASA 62); the chi-square sum of independent squared
     normal scores; Bonferroni over the two tests.

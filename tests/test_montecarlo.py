@@ -622,11 +622,38 @@ def test_a_spectrum_entirely_below_the_rounding_floor_is_tested_for_an_excess_on
     P = symsched.output_spectrum(S, ab, sampler="ddpm")
     res = mc.psd_check(psd, P, 500)
     assert res.passed and res.n_floor == res.n_independent == 34
+    assert not res.conclusive and res.verdict(short=True) == "INCONCLUSIVE"  # (passed, but nothing was tested)
     big = mc.empirical_psd(mc.sample(S * 1e21, ab, sampler="ddpm", n_samples=500, seed=0, progress=False))
-    assert not mc.psd_check(big, P, 500).passed
+    assert not mc.psd_check(big, P, 500).passed and mc.psd_check(big, P, 500).verdict(short=True) == "FAIL"
     P = symsched.output_spectrum(S * 1e21, ab, sampler="ddpm")
     res = mc.psd_check(big, P, 500)
     assert res.passed and res.n_floor == 0 and not mc.psd_check(big, 5 * P, 500).passed
+    assert res.conclusive and res.verdict() == "PASS"
+
+
+def test_a_faint_spectrum_is_inconclusive_not_a_pass(tmp_path, capsys) -> None:
+    """Audit of 5 December: an 8x8 power law scaled by 1e-150 (DDIM output ~1e-298) lies wholly under the absolute
+    floor atol = 1e-20, so psd_check passed 0.5x and 2x its closed form alike and `symsched validate` printed PASS
+    (exit 0). It is INCONCLUSIVE now (exit 1). DDIM's last step returns x0_hat itself, so this simulation keeps the
+    tiny output exact: without the floor (atol = 0) the same periodogram passes P and rejects 0.5 P (false alarm 1e-6
+    each way), i.e. a real test was available and the verdict says how."""
+    from symsched.cli import main
+
+    S = 1e-150 * make_spectrum((8, 8), "power", exponent=2.0, scale=1.0)
+    ab = schedules.standard_schedule("linear-leading", 10)
+    n = 2000
+    psd = mc.empirical_psd(mc.sample(S, ab, n_samples=n, seed=3, progress=False))
+    P = symsched.output_spectrum(S, ab)
+    for wrong in (0.5 * P, 2.0 * P):
+        res = mc.psd_check(psd, wrong, n)
+        assert res.passed and not res.conclusive and res.verdict().startswith("INCONCLUSIVE")
+    assert mc.psd_check(psd, P, n, atol=0.0).verdict() == "PASS"
+    assert not mc.psd_check(psd, 0.5 * P, n, atol=0.0).passed
+    np.save(tmp_path / "faint.npy", S)
+    code = main(["validate", "--spectrum", str(tmp_path / "faint.npy"), "--steps", "10", "--samples", "500",
+                 "--no-progress"])
+    out = capsys.readouterr().out
+    assert code == 1 and "INCONCLUSIVE: every bin lies at or below" in out and "PASS" not in out
 
 
 def test_ve_simulation_at_huge_and_infinite_sigma() -> None:

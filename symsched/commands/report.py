@@ -387,7 +387,7 @@ def montecarlo_section(ctx: Context) -> Section:
             f"- sum of z² over those bins: {check.chi2:.1f} (χ² with {check.n_independent} degrees of freedom: "
             f"p = {check.chi2_pvalue:.3g})",
             f"- family-wise p-value of both tests: {check.pvalue:.3g} at false-alarm probability 1e-6 → "
-            f"**{'PASS' if check.passed else 'FAIL'}**",
+            f"**{check.verdict(short=True)}**",
             *([f"- {check.n_floor} of {check.n_independent} bins lie at or below the simulation's rounding floor and "
                "are tested for an excess only"] if check.n_floor else []),
             "", "![Monte Carlo check](validation.png)", "",
@@ -400,14 +400,14 @@ def montecarlo_section(ctx: Context) -> Section:
             f"<p>DDPM, 20 steps, {ctx.n} samples on the first channel ({html.escape(shape_txt)}). "
             f"max |z| = <b>{check.max_abs_z:.2f}</b> over {check.n_independent} bins (threshold {check.z_crit:.2f}), "
             f"sum of z² = {check.chi2:.1f}; family-wise p = {check.pvalue:.3g} at false-alarm 1e-6 &rarr; "
-            f"<b>{'PASS' if check.passed else 'FAIL'}</b></p>",
+            f"<b>{check.verdict(short=True)}</b></p>",
             '<img src="validation.png" alt="Monte Carlo check" width="640">',
         ]
 
     def console() -> list[str]:
         check = fut.result()["check"]
         return [f"  Monte Carlo check: max |z| = {check.max_abs_z:.2f} (threshold {check.z_crit:.2f}), sum z² = "
-                f"{check.chi2:.0f} on {check.n_independent} dof -> {'PASS' if check.passed else 'FAIL'}"]
+                f"{check.chi2:.0f} on {check.n_independent} dof -> {check.verdict(short=True)}"]
 
     return Section(md, htm, console)
 

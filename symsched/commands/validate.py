@@ -193,7 +193,7 @@ def run(args: argparse.Namespace) -> int:
     if check.n_floor:
         print(f"note: {check.n_floor} of {m} bins lie at or below the simulation's rounding floor; they are tested "
               "for an excess only")
-    verdict = "PASS" if check.passed else "FAIL: closed form rejected"
+    verdict = check.verdict()
     print(f"family-wise p-value (both tests) = {check.pvalue:.4g}; at alpha = {args.alpha:g}: |z| <= "
           f"{check.z_crit:.3f} and chi-square p > {args.alpha / 2:g} -> {verdict}")
     print(f"simulation time {elapsed:.1f} s")
@@ -201,7 +201,7 @@ def run(args: argparse.Namespace) -> int:
         plot_validation(args.plot, S, P, psd, z, n, alpha=args.alpha, title=f"{desc}, {steps} steps, "
                         f"init {args.init}, {n} samples, {shape_txt}", check=check, pvalue=check.pvalue)
         print(f"wrote {args.plot}")
-    return 0 if check.passed else 1
+    return 0 if check.passed and check.conclusive else 1
 
 
 def _describe(args: argparse.Namespace, eta: float) -> str:
@@ -276,7 +276,7 @@ def plot_validation(path: Path, S: np.ndarray, P: np.ndarray, psd: np.ndarray, z
     ax.grid(True, which="both", alpha=0.3)
     ax.set_title(f"symsched validate: {title}\nmax |z| = {check.max_abs_z:.2f} (threshold {check.z_crit:.2f}), "
                  f"sum z² = {check.chi2:.0f} on {check.n_independent} dof, family-wise p = {pvalue:.3g} -> "
-                 f"{'PASS' if check.passed else 'FAIL'}", fontsize=10)
+                 f"{check.verdict(short=True)}", fontsize=10)
 
     ax = axs[1]
     with np.errstate(divide="ignore", invalid="ignore"):
