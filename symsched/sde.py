@@ -334,8 +334,7 @@ def _recompute_beyond_float64(P: Array, u: Array, scheme: str, n_points: int, bm
                          "symsched.sde.output_spectrum_mp evaluates them" + (
                              "; a smaller beta_max or a shorter horizon keeps e^(2 int beta) in float64" if steep
                              else ""))
-    exact = output_spectrum_mp(u[bad], scheme, n_points, beta_min=bmin, beta_max=bmax, horizon=T, eps=e,
-                               init=init, dps=30)
+    exact = _scheme_mp(u[bad], scheme, n_points, bmin, bmax, T, e, init, 30, float64=True)
     with np.errstate(over="ignore"):
         vals = np.array([float(x) for x in exact], dtype=np.float64)
     if not np.all(np.isfinite(vals)):
@@ -544,8 +543,14 @@ def output_spectrum_mp(
     bmin, bmax, T, e = _model(beta_min, beta_max, horizon, eps)
     check_choice(init, "init", INITS)
     _checked_grid(scheme, N, bmin, bmax, T, e)  # as output_spectrum: a ValueError, never mpc values
+    return _scheme_mp(S, scheme, N, bmin, bmax, T, e, init, dps)
+
+
+def _scheme_mp(S: Array, scheme: str, N: int, bmin: float, bmax: float, T: float, e: float, init: str, dps: int,
+               float64: bool = False) -> NDArray[np.object_]:
+    """:func:`output_spectrum_mp` of checked arguments (``float64``: see :func:`_confirmed`)."""
     run = partial(_sde_mp_run, S, scheme, N, T, e, bmin, bmax, init)
-    return _confirmed(run, dps, _mp_extra_digits(S, bmin, bmax, T, e, N))
+    return _confirmed(run, dps, _mp_extra_digits(S, bmin, bmax, T, e, N), float64=float64)
 
 
 def _mp_extra_digits(S: Array, bmin: float, bmax: float, T: float, e: float, N: Optional[int] = None) -> int:
@@ -564,17 +569,26 @@ def _mp_extra_digits(S: Array, bmin: float, bmax: float, T: float, e: float, N: 
     return int(-math.floor(low)) if low < 0 else 0
 
 
-def _confirmed(run: Callable[[int], NDArray[np.object_]], dps: int, extra: int) -> NDArray[np.object_]:
+def _confirmed(run: Callable[[int], NDArray[np.object_]], dps: int, extra: int,
+               float64: bool = False) -> NDArray[np.object_]:
     """``run(work)`` at ``dps + extra + 10`` digits, confirmed by a run at twice that agreeing to ``dps`` digits
     (doubling until two agree, up to MAX_DPS); rounded to ``dps`` digits. A NaN (a division by a quantity that
-    cancelled to 0 at that precision) never agrees; one left at MAX_DPS is a ValueError, never returned."""
+    cancelled to 0 at that precision) never agrees; one left at MAX_DPS is a ValueError, never returned.
+    ``float64``: for the float64 fallback, two values both beyond the float64 range also agree (all it needs to
+    know: a diverging mode's digits, e.g. e^(1e306) with beta_max = 1e308, took five runs to MAX_DPS of 3 s each
+    and `symsched sde-table --beta-max 1e308` ran for more than 25 minutes, audit of 5 December)."""
     import mpmath
+
+    top = mpmath.mpf(np.finfo(np.float64).max)
+
+    def agree(a: Any, b: Any) -> bool:
+        return _mp_agree(a, b, dps) or (float64 and abs(a) > top and abs(b) > top)
 
     work = min(dps + extra + 10, MAX_DPS)
     out = run(work)
     while work < MAX_DPS:
         more = run(min(2 * work, MAX_DPS))
-        if all(_mp_agree(a, b, dps) for a, b in zip(out.ravel(), more.ravel())):
+        if all(agree(a, b) for a, b in zip(out.ravel(), more.ravel())):
             break
         out, work = more, min(2 * work, MAX_DPS)
     if any(mpmath.isnan(v) for v in out.ravel()):

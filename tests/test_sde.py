@@ -928,3 +928,21 @@ def test_continuous_mp_survives_tiny_exponents(kind, kw) -> None:
     got = sde.continuous_output_spectrum_mp(S, kind, **kw)
     np.testing.assert_allclose([float(x) for x in got], expected, rtol=1e-15, atol=0)
     np.testing.assert_allclose(sde.continuous_output_spectrum(S, kind, **kw), expected, rtol=1e-12, atol=0)
+
+
+def test_a_diverging_mode_is_settled_by_two_mpmath_runs(monkeypatch) -> None:
+    """Audit of 5 December: with beta_max = 1e308 the float64 fallback confirmed a diverging mode's digits
+    (e^(1e306)) by doubling the precision to MAX_DPS, five runs of ~3 s each per call, and `symsched sde-table
+    --beta-max 1e308` ran for over 25 minutes. Two runs that both lie beyond float64 settle it (counted here, not
+    timed); the public output_spectrum_mp still confirms to its digits (the companion: a finite value)."""
+    import symsched.sde as sde_mod
+
+    runs = []
+    real = sde_mod._sde_mp_run
+    monkeypatch.setattr(sde_mod, "_sde_mp_run", lambda *a: runs.append(a[-1]) or real(*a))
+    with pytest.raises(sde.BeyondFloat64, match="^horizon: the output variance of the mode S=0 exceeds"):
+        sde.output_spectrum([0.0], "ei", 250, beta_max=1e308, eps=1e-5)
+    assert len(runs) == 2 and runs[1] == 2 * runs[0]
+    runs.clear()
+    P = sde.output_spectrum_mp([0.5], "ei", 20, dps=30)
+    assert len(runs) >= 2 and float(P[0]) == pytest.approx(sde.output_spectrum([0.5], "ei", 20)[0], rel=1e-12)
