@@ -207,8 +207,10 @@ def output_spectrum(
     sampler : str
         Any of :data:`SAMPLERS` (``"ddim"``, ``"ddpm"``, ``"euler"``, ``"heun"``, ...).
     init : {"white", "exact"}
-        Start from the sampler's own white noise (VP ``N(0, 1)``; VE ``N(0, sigma_max^2)``) or from
-        the true noisy marginal.
+        Start from the sampler's own white noise (VP ``N(0, 1)``; VE ``N(0, sigma_max^2)``; flow matching
+        ``N(0, 1)`` in its own scale ``x_t = (1 - t) x0 + t eps``, i.e. variance ``(sqrt(alpha_bar) + sqrt(1 -
+        alpha_bar))^2`` in VP units: 2 at ``alpha_bar = 0.5``, 1 at ``alpha_bar = 0``) or from the true noisy
+        marginal.
     **settings
         The sampler's parameters and options, e.g. ``eta`` (DDIM, in [0, 1]), ``variance`` (DDPM:
         ``"posterior"`` or ``"beta"``); see :func:`sampler_info`.
