@@ -657,13 +657,20 @@ def _check_denoiser_shape(denoiser: Any, shp: tuple[int, ...], subject: str = "s
 
 
 def _denoiser_prediction(denoiser: Any, prediction: Optional[str]) -> str:
-    """``prediction``, else the denoiser's own ``prediction`` attribute; ValueError when neither says."""
+    """``prediction``, else the denoiser's own ``prediction`` attribute; ValueError when neither says, or when both
+    say and disagree (as for ``shape``: an epsilon model read as a sample model scored MMD² 0.140 for 0.037 without a
+    word, audit of 5 December)."""
+    own = _attribute(denoiser, "prediction")
     if prediction is None:
-        prediction = _attribute(denoiser, "prediction")
-        if prediction is None:
+        if own is None:
             raise ValueError("prediction must be given ('epsilon', 'sample' or 'v'): the denoiser does not say what it "
                              "returns")
-    return _prediction(prediction)
+        return _prediction(own)
+    given = _prediction(prediction)
+    if own is not None and _prediction(own, "denoiser.prediction") != given:
+        raise ValueError(f"prediction={given!r} conflicts with the denoiser's own prediction {own!r} (what it returns); "
+                         "leave prediction out, or wrap a plain function to reinterpret its output")
+    return given
 
 
 def _check_start(ab: Array, sampler: str, prediction: str, name: str, options: Optional[Mapping[str, Any]]) -> None:

@@ -91,7 +91,9 @@ def test_power_wrong_prediction_conversion_is_rejected(prediction, monkeypatch):
 
 def test_power_mislabelled_prediction_is_rejected():
     den = probe.wiener_denoiser(S16, prediction="sample")
-    x = probe.sample(den, AB8, n_samples=N, prediction="epsilon", seed=6, progress=False)
+    # (a plain function declares no prediction: the Denoiser itself refuses a conflicting one, test_probe_inputs)
+    x = probe.sample(lambda x, a: den(x, a), AB8, n_samples=N, prediction="epsilon", shape=S16.shape, seed=6,
+                     progress=False)
     P = symsched.output_spectrum(S16, AB8, sampler="ddim")
     assert_psd_rejects(mc.empirical_psd(x), P, N, what="x0 read as epsilon")
 

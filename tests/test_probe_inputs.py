@@ -215,3 +215,28 @@ def test_measured_spectrum_takes_the_channels_on_any_of_three_sample_axes() -> N
     assert got.shape == (8, 5, 3)
     with pytest.raises(ValueError, match=r"channel_axis needs 3 axes per sample"):
         probe.measured_spectrum(x[:, :, 0], channel_axis=0)
+
+
+def test_a_prediction_the_denoiser_does_not_return_is_refused() -> None:
+    """Audit of 5 December: probe_schedules(wiener_denoiser(S) (epsilon), ..., prediction="sample") ran, reading the
+    epsilon output as x0 (MMD² 0.140 for 0.037), while a conflicting shape is refused. A prediction that conflicts with
+    the denoiser's declared one is refused before any call; the same prediction, or none, runs; a plain function
+    (which declares none) takes any."""
+    from symsched import montecarlo as mc
+
+    calls = []
+    W = probe.wiener_denoiser(S4)  # epsilon
+    den = probe.Denoiser(lambda x, a: calls.append(a) or W(x, a), "epsilon", (4, 4))
+    for d in (W, den):
+        for bad in ("sample", "v"):
+            with pytest.raises(ValueError, match=rf"^prediction='{bad}' conflicts with the denoiser's own prediction "
+                                                 r"'epsilon'"):
+                probe.sample(d, AB4, n_samples=4, seed=0, prediction=bad, progress=False)
+    with pytest.raises(ValueError, match=r"^prediction='sample' conflicts"):
+        probe.probe_schedules(den, {"a": AB4}, mc.gaussian_field(S4, 20, seed=1), n_samples=4, seeds=(0,),
+                              prediction="sample", progress=False)
+    assert calls == []
+    same = probe.sample(den, AB4, n_samples=4, seed=0, prediction="epsilon", progress=False)
+    np.testing.assert_array_equal(same, probe.sample(den, AB4, n_samples=4, seed=0, progress=False))
+    assert probe.sample(lambda x, a: W(x, a), AB4, n_samples=4, seed=0, shape=(4, 4), prediction="sample",
+                        progress=False).shape == (4, 4, 4)
