@@ -870,3 +870,27 @@ def test_a_kl_beyond_float64_at_every_trial_schedule_is_an_infinite_objective(tm
     assert out.returncode == 0, out.stderr
     summary = (tmp_path / "rep" / "summary.md").read_text()
     assert "Skipped: at K=2 of --steps the 'kl' divergence of this spectrum lies beyond the float64 range" in summary
+
+
+@pytest.mark.parametrize("div", ["w2", "kl", "kl-reverse"])
+def test_the_json_says_what_each_number_measures(div) -> None:
+    """Audit of 5 December: the report's schedule_w2_K5.json held "w2": 8.6 (W2) next to "baselines" of 88 (W2
+    squared, the objective) with nothing to tell them apart. "units" names them; the numbers are checked against the
+    public metrics here: value and each baseline are the objective (W2 squared, KL, reverse KL), "w2" is W2."""
+    S = synthetic_spectrum()
+    d = optimize_schedule(S, 4, divergence=div).to_dict()
+    units = d["units"]
+    P = symsched.output_spectrum(S, np.array(d["alpha_bar"]))
+    objective = {"w2": symsched.w2_distance(P, S) ** 2, "kl": symsched.kl_divergence(S, P),
+                 "kl-reverse": symsched.kl_divergence(P, S)}[div]
+    assert d["value"] == pytest.approx(objective, rel=1e-12)
+    assert units["value"].startswith({"w2": "W2 squared", "kl": "KL(data || generated)",
+                                      "kl-reverse": "KL(generated || data)"}[div])
+    assert units["baselines"].startswith(units["value"])
+    name = "linear-trailing"
+    Pb = symsched.output_spectrum(S, sch.standard_schedule(name, 4))
+    base = {"w2": symsched.w2_distance(Pb, S) ** 2, "kl": symsched.kl_divergence(S, Pb),
+            "kl-reverse": symsched.kl_divergence(Pb, S)}[div]
+    assert d["baselines"][name] == pytest.approx(base, rel=1e-12)
+    assert d["w2"] == pytest.approx(symsched.w2_distance(P, S), rel=1e-12) and units["w2"].startswith("W2 = sqrt")
+    assert d["kl"] == pytest.approx(symsched.kl_divergence(S, P), rel=1e-12) and units["kl"].startswith("KL(data")
