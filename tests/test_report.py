@@ -44,6 +44,11 @@ def test_report_writes_everything(report) -> None:
     assert "PASS" in summary and "beats every standard schedule" in summary
     html = (report / "summary.html").read_text()
     assert html.startswith("<!DOCTYPE html>") and "<table>" in html and "validation.png" in html
+    # audit of 5 December: the HTML lacked "Reading the curves" and the LaTeX links, and showed raw Markdown
+    for needle in ("<h2>Reading the curves</h2>", 'href="table_w2.tex"', 'href="table_kl.tex"',
+                   'href="insight_fits_w2.tex"', 'href="schedule_w2_K5.json"'):
+        assert needle in html, needle
+    assert "`" not in html and "**" not in html and "](" not in html
     # issue 9: the learned-model probe section (run in a worker alongside the optimisation)
     if "Skipped: the learned-model probe needs torch" not in summary:
         assert "## Does it help a real model?" in summary and (report / "probe.png").is_file()

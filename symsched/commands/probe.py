@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import base64
-import html
 import json
 import sys
 import time
@@ -26,6 +25,7 @@ from typing import Any, Optional
 
 import numpy as np
 
+from .. import _html
 from . import _settings
 
 DEFAULT_MODEL = "builtin:patches16"
@@ -540,7 +540,7 @@ def report_section(out: Path, *, steps: int = 5, n_samples: int = 500, seeds: tu
     except (ImportError, ValueError) as exc:
         note = (f"Skipped: the learned-model probe needs torch and the built-in model ({exc}). "
                 'Install with `pip install "symsched[torch]"` and run `symsched probe`.')
-        return ReportSection(f"## {_REPORT_TITLE}\n\n{note}\n", f"<h2>{_REPORT_TITLE}</h2><p>{html.escape(note)}</p>")
+        return ReportSection(f"## {_REPORT_TITLE}\n\n{note}\n", f"<h2>{_REPORT_TITLE}</h2><p>{_html.inline(note)}</p>")
     from ..probe import plot_probe
 
     t0 = time.perf_counter()
@@ -598,8 +598,8 @@ def _probe_section(doc: dict[str, Any], cached: bool) -> ReportSection:
     lines = list(doc["verdicts"])
     md = (f"## {_REPORT_TITLE}\n\n{intro}\n\n{doc['table']}\n" + "".join(f"- {v}\n" for v in lines)
           + "\n![probe](probe.png)\n")
-    body = [f"<h2>{_REPORT_TITLE}</h2>", f"<p>{html.escape(intro)}</p>", _html_tables(doc["table"])]
-    body += ["<ul>"] + [f"<li>{html.escape(v)}</li>" for v in lines] + ["</ul>"]
+    body = [f"<h2>{_REPORT_TITLE}</h2>", f"<p>{_html.inline(intro)}</p>", _html_tables(doc["table"])]
+    body += ["<ul>"] + [f"<li>{_html.inline(v)}</li>" for v in lines] + ["</ul>"]
     body.append('<img src="probe.png" alt="probe" width="900">')
     return ReportSection(md, "\n".join(body), "probe.png")
 
@@ -668,8 +668,8 @@ def _html_tables(markdown: str) -> str:
     def flush() -> None:
         if rows:
             head, *body = rows
-            out.append("<table><tr>" + "".join(f"<th>{html.escape(c)}</th>" for c in head) + "</tr>"
-                       + "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in body)
+            out.append("<table><tr>" + "".join(f"<th>{_html.inline(c)}</th>" for c in head) + "</tr>"
+                       + "".join("<tr>" + "".join(f"<td>{_html.inline(c)}</td>" for c in r) + "</tr>" for r in body)
                        + "</table>")
             rows.clear()
 
@@ -681,6 +681,6 @@ def _html_tables(markdown: str) -> str:
         else:
             flush()
             if line.strip():
-                out.append(f"<p>{html.escape(line.replace('`', ''))}</p>")
+                out.append(f"<p>{_html.inline(line)}</p>")
     flush()
     return "\n".join(out)

@@ -35,6 +35,7 @@ from typing import Any, Callable, Iterator, Optional, Union
 
 import numpy as np
 
+from .. import _html
 from .._io import check_kind, staged_folder
 from . import _settings
 
@@ -417,7 +418,7 @@ def _montecarlo_skipped(why: str) -> Section:
             f"grid ({why}); PCA eigenvalues (`spectra.pca_spectrum`) are checked in their eigenbasis with "
             "`symsched.montecarlo.sample(..., basis=U)`. Every other section holds for any spectrum.")
     return Section(lambda: ["## Monte Carlo check", "", note, ""],
-                   lambda: ["<h2>Monte Carlo check</h2>", f"<p>{html.escape(note)}</p>"],
+                   lambda: ["<h2>Monte Carlo check</h2>", f"<p>{_html.inline(note)}</p>"],
                    lambda: ["  Monte Carlo check: skipped (the spectrum is not a PSD on an FFT grid)"])
 
 
@@ -559,7 +560,7 @@ def _skipped_section(label: str, why: str) -> Section:
     """A divergence the report cannot optimise for, with the reason."""
     text = f"Skipped: {why}."
     return Section(lambda: [f"## Schedules optimised for {label}", "", text, ""],
-                   lambda: [f"<h2>Schedules optimised for {html.escape(label)}</h2>", f"<p>{html.escape(text)}</p>"],
+                   lambda: [f"<h2>Schedules optimised for {html.escape(label)}</h2>", f"<p>{_html.inline(text)}</p>"],
                    lambda: [f"{label}: skipped ({why})"])
 
 
@@ -610,10 +611,11 @@ def _schedule_section(div: str, label: str, stem: str, header: list[str], rows: 
     def htm() -> list[str]:
         esc = html.escape
         out = [f"<h2>Schedules optimised for {esc(label)}</h2>",
-               f"<p>{esc(label)} to the data (best per column among the schedules without †, in bold). {esc(verdict)}</p>",
+               f"<p>{esc(label)} to the data (best per column among the schedules without †, in bold). {_html.inline(verdict)}</p>",
                _html_table(header, rows)]
-        out += [f"<p>{esc(note)}</p>"] if note else []
-        out.append("<p>JSON: " + ", ".join(f'<a href="{esc(j)}">{esc(j)}</a>' for j in jsons) + "</p>")
+        out += [f"<p>{_html.inline(note)}</p>"] if note else []
+        out.append(f'<p>Also as LaTeX: <a href="{esc(stem)}.tex">{esc(stem)}.tex</a>. Schedules as JSON: '
+                   + ", ".join(f'<a href="{esc(j)}">{esc(j)}</a>' for j in jsons) + ".</p>")
         return out + [f'<img src="{esc(f)}" alt="{esc(f)}" width="900">' for f in figures]
 
     def console() -> list[str]:
@@ -661,7 +663,8 @@ def reading_section(ctx: Context) -> Section:
             "(large S) are decided early, at high noise; high-frequency modes (small S) only emerge when the "
             "noise level drops below their variance, so the steps a schedule spends at low noise are what "
             "the fine detail receives.")
-    return Section(lambda: ["## Reading the curves", "", text, ""], lambda: [])
+    return Section(lambda: ["## Reading the curves", "", text, ""],
+                   lambda: ["<h2>Reading the curves</h2>", f"<p>{html.escape(text)}</p>"])
 
 
 #: The report, in order. Each entry maps the :class:`Context` to a Section or a list of them.
@@ -791,7 +794,7 @@ def _write_summary(ctx: Context, sections: list[Section], final: Optional[Path] 
     intro = _intro(ctx, elapsed)
     md = ["# symsched report", "", *intro, ""]
     body = ["<h1>symsched report</h1>",
-            f"<p>{html.escape(intro[0]).replace('`', '')}</p><p>{html.escape(intro[2]).replace('*', '')}</p>"]
+            f"<p>{_html.inline(intro[0])}</p><p>{_html.inline(intro[2])}</p>"]
     for sec in sections:
         md += sec.markdown()
         body += sec.html()

@@ -11,11 +11,9 @@ families, follows the per-step spectra of the optimum, and writes ``explain.md``
 
 from __future__ import annotations
 
-import html
 import json
 import math
 import os
-import re
 import sys
 import time
 from dataclasses import dataclass, field
@@ -25,6 +23,7 @@ from typing import Any, Optional, Sequence
 import numpy as np
 from numpy.typing import NDArray
 
+from .._html import inline
 from .._io import atomic_write_text, json_ready, staged_folder
 from .._validate import as_bool, as_step_counts, check_choice
 from ..api import DIVERGENCES, FLOW_SAMPLERS, VE_SAMPLERS, VP_SAMPLERS
@@ -162,13 +161,6 @@ def _md_table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _html_inline(text: str) -> str:
-    """Markdown text as written here (``**bold**``, ```code```, escaped ``\\|``) as HTML."""
-    out = html.escape(text.replace("\\|", "|"))
-    out = re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", out)
-    return re.sub(r"`([^`]+)`", r"<code>\1</code>", out)
-
-
 def _html_table(markdown: str) -> str:
     """A GitHub Markdown table (as written here) as an HTML table."""
     lines = [ln for ln in markdown.strip().splitlines() if ln.startswith("|")]
@@ -178,7 +170,7 @@ def _html_table(markdown: str) -> str:
             continue
         cells = [c.strip() for c in ln.strip().strip("|").split(" | ")]
         tag = "th" if i == 0 else "td"
-        out.append("<tr>" + "".join(f"<{tag}>{_html_inline(c)}</{tag}>" for c in cells) + "</tr>")
+        out.append("<tr>" + "".join(f"<{tag}>{inline(c)}</{tag}>" for c in cells) + "</tr>")
     out.append("</table>")
     return "\n".join(out)
 
@@ -553,7 +545,7 @@ def report_section(spectrum: Any, results: dict[str, dict[int, Any]], out: Any, 
           "Which heuristic family each optimised schedule is (least squares in log-SNR, same end points) and "
           "what using it instead costs; then the order in which the optimum generates the frequency bands. "
           "`symsched explain` adds K sweeps, the resolution law and more figures.", ""]
-    body = ["<h2>Spectral insight</h2>", f"<p>{_html_inline(md[2])}</p>"]
+    body = ["<h2>Spectral insight</h2>", f"<p>{inline(md[2])}</p>"]
     for dv, by_k in results.items():
         fits = {(0, K): fit_heuristics(r, S) for K, r in sorted(by_k.items())}
         sf = SweepFits(parameter="spectrum", values=["data"], fits=fits)
@@ -563,8 +555,9 @@ def report_section(spectrum: Any, results: dict[str, dict[int, Any]], out: Any, 
         sentences = [_fit_sentence(dv, K, f) for (_, K), f in sorted(fits.items())]
         md += [f"**{_NAMES[dv]}** ([`insight_fits_{dv}.tex`](insight_fits_{dv}.tex)):", "", table,
                *[f"- {s}" for s in sentences], ""]
-        body += [f"<h3>{_NAMES[dv]}</h3>", _html_table(table),
-                 "<ul>" + "".join(f"<li>{_html_inline(s)}</li>" for s in sentences) + "</ul>"]
+        body += [f"<h3>{_NAMES[dv]}</h3>", f"<p>{inline(f'LaTeX: [`insight_fits_{dv}.tex`](insight_fits_{dv}.tex)')}</p>",
+                 _html_table(table),
+                 "<ul>" + "".join(f"<li>{inline(s)}</li>" for s in sentences) + "</ul>"]
     dv = "w2" if "w2" in results else next(iter(results))
     ks = sorted(results[dv])
     K = max([k for k in ks if k <= 10] or ks[:1])
@@ -574,6 +567,6 @@ def report_section(spectrum: Any, results: dict[str, dict[int, Any]], out: Any, 
                 outp / "insight_intermediate.png")
     sentence = f"{_NAMES[dv]}-optimal, K = {K}: {_coarse_to_fine(inter)}"
     md += [f"- {sentence}", "", "![per-step spectra](insight_intermediate.png)", ""]
-    body += [f"<p>{_html_inline(sentence)}</p>",
+    body += [f"<p>{inline(sentence)}</p>",
              '<img src="insight_intermediate.png" alt="per-step spectra" width="900">']
     return "\n".join(md) + "\n", "\n".join(body) + "\n"
