@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-__all__ = ["tex_text"]
+__all__ = ["tex_text", "tex_prose"]
 
 #: LaTeX's special characters in running text and their escapes, applied in this order (a backslash becomes a
 #: placeholder first, so no escape added later is escaped again; braces before the escapes that add braces).
@@ -95,12 +95,55 @@ def _tokens(text: str) -> list[str]:
     return out
 
 
+#: a number in Python's exponent notation ("1.384e+06", "4.036e-05"), not part of a longer word or number
+_EXPONENT = re.compile(r"(?<![\w.])(-?\d+(?:\.\d+)?)[eE]([+-]?)(\d+)(?![\w.])")
+
+
+def _exponent(m: re.Match[str]) -> str:
+    """``1.384e+06`` -> ``$1.384\\times10^{6}$`` (what a paper prints; audit of 5 December)."""
+    power = ("-" if m.group(2) == "-" else "") + str(int(m.group(3)))
+    return f"${m.group(1)}\\times10^{{{power}}}$"
+
+
 def tex_text(text: str) -> str:
     """``text`` (a label, a number, a header, a user's schedule name) as LaTeX text: its special characters
     ``\\ & % $ # _ { } ~ ^`` escaped, every other non-ASCII character as LaTeX (math symbols and Greek letters
-    in math mode), so that no text symsched writes into a table stops pdflatex."""
+    in math mode), numbers in exponent notation as ``$m\\times10^{e}$``, so that no text symsched writes into a table
+    stops pdflatex or reads as code."""
+    parts = _EXPONENT.split(str(text))  # [text, mantissa, sign, exponent, text, ...]
+    if len(parts) > 1:
+        out_parts = [_tex_plain(parts[0])]
+        for i in range(1, len(parts), 4):
+            out_parts.append(_exponent(_EXPONENT.match(f"{parts[i]}e{parts[i + 1]}{parts[i + 2]}")))  # type: ignore
+            out_parts.append(_tex_plain(parts[i + 3]))
+        return "".join(out_parts)
+    return _tex_plain(str(text))
+
+
+#: identifiers the captions and sentences print, as a paper writes them (whole words only)
+_PROSE = ((re.compile(r"\balpha_bar\b"), "ᾱ"), (re.compile(r"\bW2²"), "\x01W2SQ\x01"),
+          (re.compile(r"\bW2\b"), "\x01W2\x01"), (re.compile(r"\beta(?==)"), "η"),
+          (re.compile(r"\bsigma_max\b"), "\x01SMAX\x01"), (re.compile(r"\bsigma_min\b"), "\x01SMIN\x01"))
+_PROSE_TEX = {"\x01W2SQ\x01": "$W_2^2$", "\x01W2\x01": "$W_2$", "\x01SMAX\x01": r"$\sigma_{\max}$",
+              "\x01SMIN\x01": r"$\sigma_{\min}$"}
+
+
+def tex_prose(text: str) -> str:
+    """A caption or sentence (not a table cell: schedule names stay literal there) as LaTeX: :func:`tex_text` after
+    the identifiers it prints become their symbols (``alpha_bar`` -> ``$\\bar\\alpha$``, ``W2`` -> ``$W_2$``,
+    ``eta=`` -> ``$\\eta$=``, ``sigma_max`` -> ``$\\sigma_{\\max}$``)."""
+    for pattern, repl in _PROSE:
+        text = pattern.sub(repl, text)
+    out = tex_text(text)
+    for key, tex in _PROSE_TEX.items():
+        out = out.replace(tex_text(key), tex)
+    return out
+
+
+def _tex_plain(text: str) -> str:
+    """:func:`tex_text` of text without exponent-notation numbers."""
     out: list[str] = []
-    for c in _tokens(str(text)):
+    for c in _tokens(text):
         if len(c) > 1:
             out.append(_SYMBOLS[c])
         elif c in _ACCENTS:

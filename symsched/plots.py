@@ -152,11 +152,12 @@ def save_figure(fig: Any, path: PathLike, *, dpi: int = 100) -> Path:
     return atomic_write(Path(path), write)
 
 
-def _nice_log(axis: Any) -> None:
-    """1-2-5 major ticks labelled as plain numbers, unlabelled minor ticks (short log ranges stay readable)."""
+def _nice_log(axis: Any, subs: tuple[float, ...] = (1.0, 2.0, 5.0)) -> None:
+    """1-2-5 (or ``subs``) major ticks labelled as plain numbers, unlabelled minor ticks (short log ranges stay
+    readable)."""
     from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
-    axis.set_major_locator(LogLocator(base=10.0, subs=(1.0, 2.0, 5.0)))
+    axis.set_major_locator(LogLocator(base=10.0, subs=subs))
     axis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
     axis.set_minor_formatter(NullFormatter())
 
@@ -190,7 +191,8 @@ def _no_empty_log_axis(ax: Any) -> None:
 
 
 def _tidy_log_axes(ax: Any) -> None:
-    """No overlapping minor tick labels on log axes; short ranges (< 2 decades) get 1-2-5 labels, longer
+    """No overlapping minor tick labels on log axes; short ranges (< 2 decades) get 1-2-5 labels (below one decade
+    every digit 1-9, so that a curve from 0.2 to 1 has labels near it), longer
     ones unlabelled minor ticks at 2 and 5 only (each tick and grid line is an artist drawn per figure:
     the default eight per decade made tick drawing most of a figure's cost)."""
     from matplotlib.ticker import LogLocator, NullFormatter
@@ -200,7 +202,10 @@ def _tidy_log_axes(ax: Any) -> None:
         if axis.get_scale() != "log":
             continue
         lo, hi = sorted(lim)
-        if lo > 0 and math.log10(hi) - math.log10(lo) < 2.0:
+        decades = math.log10(hi) - math.log10(lo) if lo > 0 else math.inf
+        if decades < 1.0:  # (a P/S axis from 0.21 to 1 showed only 1 and 0.5, audit of 5 December)
+            _nice_log(axis, subs=tuple(float(s) for s in range(1, 10)))
+        elif decades < 2.0:
             _nice_log(axis)
         else:
             axis.set_minor_locator(LogLocator(base=10.0, subs=(2.0, 5.0), numticks=12))

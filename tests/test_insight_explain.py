@@ -370,3 +370,20 @@ def test_explain_says_on_the_console_which_sections_it_left_out(tmp_path, capsys
     assert "  note: Image resolutions [100000] exceed the smallest photograph" in out
     assert "  note: Fewer than two image resolutions are available" in out
     assert "Fewer than two image resolutions are available" in (tmp_path / "o" / "explain.md").read_text()
+
+
+def test_fit_sentences_print_the_tables_digits() -> None:
+    """Audit of 5 December: the report's sentence said "max 1" where its table said 1.02 (2 against 3 significant
+    digits), and "costs 1.2e+02 %"."""
+    from symsched.insight.explain import _fit_sentence
+    from symsched.insight.fits import FamilyFit, HeuristicFit
+
+    ab = np.array([0.2, 0.6, 0.9, 0.95])
+    best = FamilyFit(family="shift", params={}, log_snr=np.log(ab / (1 - ab)), alpha_bar=ab, rms=0.4734,
+                     max_abs=1.0234, value=2.2, loss=1.2)
+    other = FamilyFit(family="karras", params={}, log_snr=np.log(ab / (1 - ab)), alpha_bar=ab, rms=0.5851,
+                      max_abs=1.2)
+    fit = HeuristicFit(log_snr=np.log(ab / (1 - ab)), value=1.0, fits=[best, other], endpoints="match",
+                       divergence="w2", sampler="ddim")
+    text = _fit_sentence("w2", 4, fit)
+    assert "RMS 0.473 / max 1.02 in log-SNR" in text and "costs 120 % of" in text and "RMS 0.585)" in text

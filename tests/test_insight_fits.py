@@ -557,6 +557,8 @@ def test_a_loss_within_rounding_prints_as_zero_not_as_a_negative_loss() -> None:
     assert not f(1.0, 0.0).loss_is_rounding and f(1.0, 0.0).lost_text() == "0 %"
     real = f(1.01, 0.01)
     assert not real.loss_is_rounding and real.lost_text() == "1 %"
+    # audit of 5 December: the report's sentence said "costs 1.2e+02 %"; value 2.2 against the optimum 1.0 is 120 %
+    assert f(2.2, 1.2).lost_text() == "120 %" and f(38.17, 37.17).lost_text() == "3717 %"
     assert f(math.nan, math.nan).lost_text() == "– (undefined: no objective for the fitted levels)"
     assert f(1.0, 1.0).lost_text() == "– (undefined: the optimum is 0)"
     table = HeuristicFit(log_snr=z, value=2.0e295, fits=[tiny, real], endpoints="match", divergence="kl",

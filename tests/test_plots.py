@@ -250,3 +250,29 @@ def test_a_spectrum_of_four_dimensions_is_drawn_at_its_data_ranks() -> None:
     lines = [ln for ax in fig.axes for ln in ax.get_lines() if len(ln.get_ydata()) == S.size]
     assert any(np.allclose(ln.get_ydata(), want, rtol=1e-12) for ln in lines)
     assert not any(np.allclose(ln.get_ydata(), np.sort(ratio)[::-1], rtol=1e-12) for ln in lines)
+
+
+def test_a_short_log_axis_labels_enough_values_to_read_its_curves() -> None:
+    """Audit of 5 December: a P/S axis from 0.21 to 1 (schedule_w2_K20.png) was labelled at 1 and 0.5 only; below one
+    decade every digit is labelled (0.3, 0.4, ...); over 1-2 decades 1-2-5 stay (the companion)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from symsched.plots import _tidy_log_axes
+
+    def labels(lo: float, hi: float) -> list[str]:
+        fig, ax = plt.subplots()
+        ax.plot([1, 2], [lo, hi])
+        ax.set_yscale("log")
+        _tidy_log_axes(ax)
+        fig.canvas.draw()
+        y0, y1 = ax.get_ylim()
+        out = [t.get_text() for t, v in zip(ax.get_yticklabels(), ax.get_yticks()) if y0 <= v <= y1]
+        plt.close(fig)
+        return out
+
+    short = labels(0.21, 1.0)
+    assert {"0.3", "0.4", "0.5", "1"} <= set(short), short
+    assert {"0.2", "0.5", "1", "2"} <= set(labels(0.15, 3.0)) and "0.3" not in labels(0.15, 3.0)

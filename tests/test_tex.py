@@ -68,6 +68,11 @@ def test_every_character_of_the_package_becomes_typesettable_latex() -> None:
     ("Α", "A"),  # a Greek capital without a LaTeX macro
     ("Będzin Þórr ς ϝ", "Bedzin Thórr $\\varsigma$ U+03DD"),  # T1-only letters, final sigma, digamma
     ("😀", "U+1F600"),
+    # audit of 5 December: numbers went into the paper's tables as Python's "1.384e+06"
+    ("1.384e+06", r"$1.384\times10^{6}$"),
+    ("1.13e+04†", r"$1.13\times10^{4}$$^\dagger$"),
+    ("-2.5E-300 and 3e7", r"$-2.5\times10^{-300}$ and $3\times10^{7}$"),
+    ("x1e5 v1.2e3", "x1e5 v1.2e3"),  # inside a word: a name, not a number
 ])
 def test_tex_text(text, tex) -> None:
     assert tex_text(text) == tex
@@ -98,3 +103,24 @@ def test_a_wrong_escape_is_caught() -> None:
     """Companion: the check above rejects the raw symbol the tables used to carry."""
     assert not _typesettable("≈0") and _typesettable("é")
     assert np.all([_typesettable(tex_text(c)) for c in "≈σ√"])
+
+
+def test_tex_prose_writes_the_identifiers_as_symbols() -> None:
+    """Audit of 5 December: the report's captions said "alpha\\_bar = 4.036e-05", "eta=0" and "W2" in code words."""
+    from symsched._tex import tex_prose
+
+    assert tex_prose("W2 of ddim (eta=0): first level alpha_bar = 4.036e-05; W2² and sigma_max, beta=1, a_bar") == (
+        r"$W_2$ of ddim ($\eta$=0): first level $\bar\alpha$ = $4.036\times10^{-5}$; $W_2^2$ and $\sigma_{\max}$, "
+        r"beta=1, a\_bar")
+
+
+@NO_PDFLATEX
+def test_the_report_tables_compile_with_their_numbers_and_captions(tmp_path) -> None:
+    """The report's LaTeX table with exponent-notation cells and a prose caption compiles."""
+    from symsched.commands.report import _latex
+
+    tex = _latex(["schedule", "K=5"], [["optimised", "**1.384e+06**"], ["cosine", "1.13e+04†"]],
+                 "W2 between the data and the generated Gaussian, ddim (eta=0): first level alpha_bar = 4.036e-05")
+    assert r"\textbf{$1.384\times10^{6}$}" in tex and r"$\bar\alpha$ = $4.036\times10^{-5}$" in tex
+    proc = _compile(tmp_path, tex)
+    assert proc.returncode == 0, proc.stdout[-2000:]

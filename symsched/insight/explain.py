@@ -147,12 +147,12 @@ def _fit_sentence(div: str, K: int, fit: HeuristicFit) -> str:
                 "through its levels: nothing to tell the families apart.")
     lost = (f"; using it costs {b.lost_text()} of the optimal {_NAMES[div]} objective"
             if math.isfinite(b.relative_loss) or b.loss_is_rounding else "")
-    tail = f" (runner-up: {second.family}, RMS {second.rms:.2g})" if second else ""
+    tail = f" (runner-up: {second.family}, RMS {second.rms:.3g})" if second else ""
     if status == "tied":
-        tail = f" (tied with {second.family}, RMS {second.rms:.2g}: equal to 1e-12, the first family listed is shown)"
+        tail = f" (tied with {second.family}, RMS {second.rms:.3g}: equal to 1e-12, the first family listed is shown)"
     params = f" ({_fmt_params(b.params, b.notes)})" if b.params else ""
     return (f"{_NAMES[div]}, K = {K}: best fitted by **{b.family}**{params}, RMS "
-            f"{b.rms:.2g} / max {b.max_abs:.2g} in log-SNR{lost}{tail}.")
+            f"{b.rms:.3g} / max {b.max_abs:.3g} in log-SNR{lost}{tail}.")  # (as the tables: 3 digits)
 
 
 def _md_table(header: list[str], rows: list[list[str]]) -> str:

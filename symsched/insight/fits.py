@@ -117,8 +117,9 @@ class FamilyFit:
         optimum of 0)."""
         if self.loss_is_rounding:
             return "≈0 % (the optimum, to rounding)"
-        if math.isfinite(self.relative_loss):
-            return f"{100 * self.relative_loss:.2g} %"
+        if math.isfinite(self.relative_loss):  # (from 100 % on without an exponent: "1.2e+02 %" read as code)
+            pct = 100 * self.relative_loss
+            return f"{pct:.2g} %" if abs(pct) < 100 else f"{pct:.0f} %"
         if not math.isfinite(self.value):
             return "– (undefined: no objective for the fitted levels)"
         return "– (undefined: the optimum is 0)"
