@@ -52,7 +52,10 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+    """The public names and the submodules (for tab completion; they load on first use)."""
+    import pkgutil
+
+    return sorted(set(globals()) | set(_EXPORTS) | {m.name for m in pkgutil.iter_modules(__path__)})
 
 
 __version__ = "0.1.0"

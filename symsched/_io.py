@@ -109,9 +109,10 @@ _FORMATS = {".npy": "a NumPy array", ".npz": "a NumPy archive", ".json": "JSON t
                                         ".gif", ".bmp", ".webp")},
             # what a k-diffusion or diffusers user loads sigmas or weights from (audit of 5 December: JSON text was
             # written under sigmas.pt, which torch.load cannot read)
-            **{s: "a PyTorch file" for s in (".pt", ".pth", ".ckpt", ".bin")},
+            # (.yaml/.yml are left out: JSON is YAML; .bin names no one format)
+            **{s: "a PyTorch file" for s in (".pt", ".pth", ".ckpt")},
             ".pkl": "a pickle", ".pickle": "a pickle", ".h5": "an HDF5 file", ".hdf5": "an HDF5 file",
-            ".mat": "a MATLAB file", ".yaml": "YAML", ".yml": "YAML", ".toml": "TOML", ".xml": "XML"}
+            ".mat": "a MATLAB file", ".toml": "TOML", ".xml": "XML"}
 
 
 #: suffixes of plain text: fine for the text formats written (JSON, LaTeX), a misname for a binary one

@@ -105,19 +105,31 @@ def _exponent(m: re.Match[str]) -> str:
     return f"${m.group(1)}\\times10^{{{power}}}$"
 
 
+def _with_numbers(text: str) -> str:
+    """:func:`_tex_plain` with every exponent-notation number in ``text`` as ``$m\\times10^{e}$``."""
+    parts = _EXPONENT.split(text)  # [text, mantissa, sign, exponent, text, ...]
+    out = [_tex_plain(parts[0])]
+    for i in range(1, len(parts), 4):
+        out.append(_exponent(_EXPONENT.match(f"{parts[i]}e{parts[i + 1]}{parts[i + 2]}")))  # type: ignore[arg-type]
+        out.append(_tex_plain(parts[i + 3]))
+    return "".join(out)
+
+
+#: a table cell that is one number in exponent notation (bold ``**`` and trailing marks ``†`` ``‡`` allowed)
+_NUMBER_CELL = re.compile(r"(\*\*)?(-?\d+(?:\.\d+)?[eE][+-]?\d+)(\*\*)?([†‡]*)")
+
+
 def tex_text(text: str) -> str:
     """``text`` (a label, a number, a header, a user's schedule name) as LaTeX text: its special characters
     ``\\ & % $ # _ { } ~ ^`` escaped, every other non-ASCII character as LaTeX (math symbols and Greek letters
-    in math mode), numbers in exponent notation as ``$m\\times10^{e}$``, so that no text symsched writes into a table
-    stops pdflatex or reads as code."""
-    parts = _EXPONENT.split(str(text))  # [text, mantissa, sign, exponent, text, ...]
-    if len(parts) > 1:
-        out_parts = [_tex_plain(parts[0])]
-        for i in range(1, len(parts), 4):
-            out_parts.append(_exponent(_EXPONENT.match(f"{parts[i]}e{parts[i + 1]}{parts[i + 2]}")))  # type: ignore
-            out_parts.append(_tex_plain(parts[i + 3]))
-        return "".join(out_parts)
-    return _tex_plain(str(text))
+    in math mode), so that no text symsched writes into a table stops pdflatex. A cell that is one number in
+    exponent notation (``1.384e+06``, ``**1.13e+04**``, ``2e-5†``) is written as a paper prints it,
+    ``$1.384\\times10^{6}$``; a label that only contains such a pattern (``karras-1e3``) stays as it is."""
+    text = str(text)
+    m = _NUMBER_CELL.fullmatch(text)
+    if m is not None:
+        return (m.group(1) or "") + _with_numbers(m.group(2)) + (m.group(3) or "") + _tex_plain(m.group(4))
+    return _tex_plain(text)
 
 
 #: identifiers the captions and sentences print, as a paper writes them (whole words only)
@@ -134,7 +146,7 @@ def tex_prose(text: str) -> str:
     ``eta=`` -> ``$\\eta$=``, ``sigma_max`` -> ``$\\sigma_{\\max}$``)."""
     for pattern, repl in _PROSE:
         text = pattern.sub(repl, text)
-    out = tex_text(text)
+    out = _with_numbers(text)
     for key, tex in _PROSE_TEX.items():
         out = out.replace(tex_text(key), tex)
     return out

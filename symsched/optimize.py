@@ -338,6 +338,7 @@ class _Objective:
         self.e = grp.e
         self.grp = replace(grp, e=0)
         self.sampler, self.divergence, self.init = sampler, divergence, init
+        self.weighted = weights is not None
         self.ve = sampler in VE_SAMPLERS
         # every parameter and option as the engine runs them (library defaults filled in): what the result records
         self.settings = _resolved(sampler, _settings(sampler, eta, variance, extra))
@@ -875,6 +876,8 @@ class OptimizeResult:
         Whether the free first / last level of a continuous search (no ``grid``) ended at the search's log-SNR
         bound: the optimum may lie beyond it, so that end is not determined by the data (e.g. white noise already
         matches a flat spectrum); :attr:`message` says the same. Fix ``endpoints`` to go beyond.
+    weighted : bool
+        Whether ``weights`` were given (``value`` and ``baselines`` are then the weighted objective).
     indifferent : bool
         Whether every schedule scores the same 0 (an all-zero spectrum, which the sampler reproduces exactly whatever
         the levels): the levels are then merely where the search stopped; :attr:`message` says the same.
@@ -905,6 +908,7 @@ class OptimizeResult:
     settings: dict[str, Any] = field(default_factory=dict)
     at_bound: tuple[bool, bool] = (False, False)
     indifferent: bool = False
+    weighted: bool = False
 
     @property
     def best_baseline(self) -> tuple[str, float]:
@@ -1010,7 +1014,8 @@ class OptimizeResult:
             "value": self.value,
             "kl": self.kl,
             "w2": self.w2,
-            "units": _units(self.divergence),
+            "units": _units(self.divergence, self.weighted),
+            "weighted": self.weighted,
             "baselines": dict(self.baselines),
             "baselines_meeting_constraints": [n for n in self.baselines if self.feasible.get(n, True)],
             "constraint": self.constraint,
@@ -1029,11 +1034,14 @@ _OBJECTIVE_UNITS = {"kl": "KL(data || generated) = 1/2 sum(S/P - 1 - log(S/P))",
                     "w2": "W2 squared = sum((sqrt(P) - sqrt(S))^2)"}
 
 
-def _units(divergence: str) -> dict[str, str]:
-    """The JSON's ``"units"``: ``value`` and ``baselines`` are the objective, ``kl``/``w2`` the metrics themselves (the
-    report's schedule_w2_K5.json put W2 = 8.6 next to baselines of W2 squared = 88 without a word, audit of
-    5 December)."""
-    return {"value": _OBJECTIVE_UNITS[divergence], "baselines": f"{_OBJECTIVE_UNITS[divergence]}, as value",
+def _units(divergence: str, weighted: bool = False) -> dict[str, str]:
+    """The JSON's ``"units"``: ``value`` and ``baselines`` are the objective (weighted per mode when ``weights`` were
+    given), ``kl``/``w2`` the unweighted metrics themselves (the report's schedule_w2_K5.json put W2 = 8.6 next to
+    baselines of W2 squared = 88 without a word, audit of 5 December)."""
+    objective = _OBJECTIVE_UNITS[divergence]
+    if weighted:
+        objective = "weighted " + objective.replace("sum(", "sum(weights * ", 1)
+    return {"value": objective, "baselines": f"{objective}, as value",
             "kl": _OBJECTIVE_UNITS["kl"], "w2": "W2 = sqrt(sum((sqrt(P) - sqrt(S))^2)), the square root of W2 squared"}
 
 
@@ -1605,6 +1613,7 @@ def _result(
         divergence=obj.divergence, init=obj.init, endpoints=(first, last), starts=starts, feasible=feasible,
         n_gradient_evaluations=obj.n_gradients, settings=dict(obj.settings),
         at_bound=_at_bound(box, ab_best, *endpoints) if g is None else (False, False), indifferent=indifferent,
+        weighted=obj.weighted,
     )
 
 

@@ -191,8 +191,8 @@ def _no_empty_log_axis(ax: Any) -> None:
 
 
 def _tidy_log_axes(ax: Any) -> None:
-    """No overlapping minor tick labels on log axes; short ranges (< 2 decades) get 1-2-5 labels (below one decade
-    every digit 1-9, so that a curve from 0.2 to 1 has labels near it), longer
+    """No overlapping minor tick labels on log axes; short ranges (< 2 decades) get 1-2-5 labels (a vertical axis
+    below one decade every digit 1-9, so that a curve from 0.2 to 1 has labels near it), longer
     ones unlabelled minor ticks at 2 and 5 only (each tick and grid line is an artist drawn per figure:
     the default eight per decade made tick drawing most of a figure's cost)."""
     from matplotlib.ticker import LogLocator, NullFormatter
@@ -203,7 +203,8 @@ def _tidy_log_axes(ax: Any) -> None:
             continue
         lo, hi = sorted(lim)
         decades = math.log10(hi) - math.log10(lo) if lo > 0 else math.inf
-        if decades < 1.0:  # (a P/S axis from 0.21 to 1 showed only 1 and 0.5, audit of 5 December)
+        if decades < 1.0 and axis is ax.yaxis:  # (a P/S axis from 0.21 to 1 showed only 1 and 0.5, audit of
+            # 5 December; on a horizontal axis nine labels per decade would overlap)
             _nice_log(axis, subs=tuple(float(s) for s in range(1, 10)))
         elif decades < 2.0:
             _nice_log(axis)

@@ -667,7 +667,8 @@ def _denoiser_prediction(denoiser: Any, prediction: Optional[str]) -> str:
                              "returns")
         return _prediction(own)
     given = _prediction(prediction)
-    if own is not None and _prediction(own, "denoiser.prediction") != given:
+    declared = isinstance(own, str) and own in PREDICTIONS  # (a method named prediction declares none)
+    if declared and own != given:
         raise ValueError(f"prediction={given!r} conflicts with the denoiser's own prediction {own!r} (what it returns); "
                          "leave prediction out, or wrap a plain function to reinterpret its output")
     return given

@@ -894,3 +894,15 @@ def test_the_json_says_what_each_number_measures(div) -> None:
     assert d["baselines"][name] == pytest.approx(base, rel=1e-12)
     assert d["w2"] == pytest.approx(symsched.w2_distance(P, S), rel=1e-12) and units["w2"].startswith("W2 = sqrt")
     assert d["kl"] == pytest.approx(symsched.kl_divergence(S, P), rel=1e-12) and units["kl"].startswith("KL(data")
+
+
+def test_the_json_units_say_weighted_when_weights_were_given() -> None:
+    """Review of 5 December: with weights=10 "value" was 10x W2 squared while "units" said W2 squared."""
+    S = synthetic_spectrum()
+    w = np.full(S.shape, 10.0)
+    d = optimize_schedule(S, 4, weights=w).to_dict()
+    P = symsched.output_spectrum(S, np.array(d["alpha_bar"]))
+    assert d["weighted"] is True and d["units"]["value"].startswith("weighted W2 squared = sum(weights * ")
+    assert d["value"] == pytest.approx(10 * symsched.w2_distance(P, S) ** 2, rel=1e-12)
+    assert d["w2"] == pytest.approx(symsched.w2_distance(P, S), rel=1e-12)  # the metric itself stays unweighted
+    assert optimize_schedule(S, 4).to_dict()["weighted"] is False

@@ -240,3 +240,21 @@ def test_a_prediction_the_denoiser_does_not_return_is_refused() -> None:
     np.testing.assert_array_equal(same, probe.sample(den, AB4, n_samples=4, seed=0, progress=False))
     assert probe.sample(lambda x, a: W(x, a), AB4, n_samples=4, seed=0, shape=(4, 4), prediction="sample",
                         progress=False).shape == (4, 4, 4)
+
+
+def test_an_attribute_named_prediction_that_is_not_one_declares_nothing() -> None:
+    """Review of 5 December: a network class with a method called ``prediction`` was refused with an explicit
+    prediction="epsilon" ("denoiser.prediction must be one of ..."); only a valid declared value can conflict."""
+    W = probe.wiener_denoiser(S4)
+
+    class Net:
+        shape = (4, 4)
+
+        def prediction(self):  # an unrelated method
+            return None
+
+        def __call__(self, x, a):
+            return W(x, a)
+
+    x = probe.sample(Net(), AB4, n_samples=4, seed=0, prediction="epsilon", progress=False)
+    np.testing.assert_array_equal(x, probe.sample(W, AB4, n_samples=4, seed=0, progress=False))

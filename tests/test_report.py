@@ -467,3 +467,19 @@ def test_the_verdict_tells_a_tie_from_a_win(rows, verdict) -> None:
 
     table = SimpleNamespace(rows=[{"steps": 1, "schedule": n, "kl": v, "w2": v, "feasible": f} for n, v, f in rows])
     assert divergence_table(table, "w2")[2] == verdict
+
+
+@pytest.mark.parametrize("text, html", [
+    ("Also [`t.tex`](t.tex), [x](https://a.b/c)", 'Also <a href="t.tex"><code>t.tex</code></a>, <a href="https://a.b/c">x</a>'),
+    # review of 5 December: a spectrum path became a javascript: link, code spans took markup, * stayed literal
+    ("Spectrum: `[click](javascript:alert%281%29).npy`", "Spectrum: <code>[click](javascript:alert%281%29).npy</code>"),
+    ("[click](javascript:alert%281%29)", "[click](javascript:alert%281%29)"),
+    ("[a](data:text/html,x) <script>", "[a](data:text/html,x) &lt;script&gt;"),
+    ("`a**b**c` and **a `b** c`", "<code>a**b**c</code> and **a <code>b** c</code>"),
+    ("*for the Gaussian model* **bold**, 2*3*4, a * b", "<i>for the Gaussian model</i> <b>bold</b>, 2*3*4, a * b"),
+    ('[a"b](x"y) x \\| y', "[a&quot;b](x&quot;y) x | y"),
+])
+def test_summary_markdown_becomes_safe_html(text, html) -> None:
+    from symsched._html import inline
+
+    assert inline(text) == html

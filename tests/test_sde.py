@@ -887,7 +887,7 @@ def _reference_mp(S, scheme, N, *, beta_min, beta_max, horizon=1.0, eps=0.0, dps
 
 @pytest.mark.parametrize("scheme", ["em", "ddpm", "ei"])
 @pytest.mark.parametrize("kw", [dict(beta_min=1e-40, beta_max=1e-40), dict(beta_min=1e-100, beta_max=1e-100),
-                                dict(beta_min=1e-9, beta_max=1e-9), dict(horizon=1e-300),
+                                dict(beta_min=1e-18, beta_max=1e-18), dict(horizon=1e-300),
                                 dict(beta_min=1e-30, beta_max=1e-25, eps=1e-3)])
 def test_faint_steps_keep_faint_modes_exact(scheme, kw) -> None:
     """Audit of 5 December: EM's and DDPM's gain 1 + D b - 2 D b / lambda cancels where lambda ~ 2 D b (modes S below a
@@ -946,3 +946,22 @@ def test_a_diverging_mode_is_settled_by_two_mpmath_runs(monkeypatch) -> None:
     runs.clear()
     P = sde.output_spectrum_mp([0.5], "ei", 20, dps=30)
     assert len(runs) >= 2 and float(P[0]) == pytest.approx(sde.output_spectrum([0.5], "ei", 20)[0], rel=1e-12)
+
+
+def test_ordinary_small_steps_are_not_recomputed(monkeypatch) -> None:
+    """Review of 5 December: the faint-step recomputation fired at Delta beta = 6e-9 (horizon 1e-3, N = 10000: 39 s
+    instead of 0.5 s for the same values) and refused 61 faint modes at horizon 1e-6. Below FAINT_STEP = 1e-14 only,
+    and only for EM, DDPM and EI; there float64 agrees with mpmath (computed here) to 1e-10."""
+    import symsched.sde as sde_mod
+
+    calls = []
+    monkeypatch.setattr(sde_mod, "_scheme_mp", lambda *a, **k: calls.append(a) or pytest.fail("recomputed"))
+    S = np.geomspace(1e-12, 1e-8, 61)
+    for scheme in ("em", "ei", "heun"):
+        P = sde.output_spectrum(S, scheme, 1000, horizon=1e-6, eps=1e-9 if scheme == "heun" else 0.0)
+        assert np.all(np.isfinite(P))
+    monkeypatch.undo()
+    ref = sde.output_spectrum_mp(S[::20], "em", 1000, horizon=1e-6, dps=20)
+    np.testing.assert_allclose(sde.output_spectrum(S[::20], "em", 1000, horizon=1e-6), [float(x) for x in ref],
+                               rtol=1e-10, atol=0)
+    assert calls == []

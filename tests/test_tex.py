@@ -71,8 +71,10 @@ def test_every_character_of_the_package_becomes_typesettable_latex() -> None:
     # audit of 5 December: numbers went into the paper's tables as Python's "1.384e+06"
     ("1.384e+06", r"$1.384\times10^{6}$"),
     ("1.13e+04†", r"$1.13\times10^{4}$$^\dagger$"),
-    ("-2.5E-300 and 3e7", r"$-2.5\times10^{-300}$ and $3\times10^{7}$"),
-    ("x1e5 v1.2e3", "x1e5 v1.2e3"),  # inside a word: a name, not a number
+    ("-2.5E-300", r"$-2.5\times10^{-300}$"),
+    ("**1.384e+06**", r"**$1.384\times10^{6}$**"),  # (bold, as the report's cells mark the best)
+    # review of 5 December: labels that contain such a pattern are names, not numbers
+    ("x1e5 v1.2e3", "x1e5 v1.2e3"), ("karras-1e3", "karras-1e3"), ("1e3-1e5", "1e3-1e5")
 ])
 def test_tex_text(text, tex) -> None:
     assert tex_text(text) == tex
@@ -109,9 +111,9 @@ def test_tex_prose_writes_the_identifiers_as_symbols() -> None:
     """Audit of 5 December: the report's captions said "alpha\\_bar = 4.036e-05", "eta=0" and "W2" in code words."""
     from symsched._tex import tex_prose
 
-    assert tex_prose("W2 of ddim (eta=0): first level alpha_bar = 4.036e-05; W2² and sigma_max, beta=1, a_bar") == (
+    assert tex_prose("W2 of ddim (eta=0): first level alpha_bar = 4.036e-05; W2² and sigma_max, beta=1, a_bar, 3e7") == (
         r"$W_2$ of ddim ($\eta$=0): first level $\bar\alpha$ = $4.036\times10^{-5}$; $W_2^2$ and $\sigma_{\max}$, "
-        r"beta=1, a\_bar")
+        r"beta=1, a\_bar, $3\times10^{7}$")
 
 
 @NO_PDFLATEX

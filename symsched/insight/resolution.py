@@ -399,7 +399,8 @@ class ResolutionLaw:
             if hits:
                 out.append(self._bound_sentence(name, hits))
                 continue
-            if ratio < 0:  # a percentage below zero hid a change of direction (audit of 5 December)
+            if ratio < 0 and abs(s) >= 0.005:  # a percentage below zero hid a change of direction (audit of
+                # 5 December); a slope that prints as +0.00 is no direction
                 versus = f"the opposite direction to simple diffusion's {_pm(rule)}"
             else:
                 versus = f"{100 * ratio:.0f} % of simple diffusion's {_pm(rule)}"
