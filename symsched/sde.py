@@ -542,8 +542,6 @@ def output_spectrum_mp(
     ``2 Delta beta(tau_k) < 1``), and for ``dps`` not in [1, MAX_DPS].
     Source: Pierret & Galerne (ICML 2025, arXiv 2405.14250).
     """
-    import mpmath
-
     dps = as_dps(dps)
     S = as_spectrum(spectrum)
     scheme = _scheme(scheme)
@@ -655,8 +653,6 @@ def continuous_output_spectrum_mp(
     ValueError as :func:`continuous_output_spectrum`, and for ``dps`` not in [1, MAX_DPS].
     Source: Pierret & Galerne (ICML 2025, arXiv 2405.14250).
     """
-    import mpmath
-
     dps = as_dps(dps)
     S = as_spectrum(spectrum)
     check_choice(kind, "kind", KINDS)
