@@ -304,7 +304,7 @@ def _render_derivations_job(out: Path, samplers: list[str]) -> list[str]:
 
 def derivations_section(ctx: Context) -> Section:
     """The LaTeX derivations of the samplers the report runs: from the cache at once, else rendered by a
-    worker. (Rendering every registered sampler, as ``symsched latex`` does, takes minutes with SymPy.)"""
+    worker. (Rendering every registered sampler, as ``symsched latex`` does, takes 13-20 s with SymPy.)"""
     from .._latex_cache import lookup
 
     ctx.stage("derivations")
