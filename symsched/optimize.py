@@ -1028,21 +1028,27 @@ class OptimizeResult:
         } | ({"flow_t": _sch.alpha_bar_to_flow_t(self.alpha_bar).tolist()} if self.sampler in FLOW_SAMPLERS else {}))
 
 
-#: what the objective ``value`` (and every baseline) measures, per divergence
-_OBJECTIVE_UNITS = {"kl": "KL(data || generated) = 1/2 sum(S/P - 1 - log(S/P))",
-                    "kl-reverse": "KL(generated || data) = 1/2 sum(P/S - 1 - log(P/S))",
-                    "w2": "W2 squared = sum((sqrt(P) - sqrt(S))^2)"}
+#: what the objective ``value`` (and every baseline) measures, per divergence: (name, factor, per-mode term)
+_OBJECTIVE_TERMS = {"kl": ("KL(data || generated)", "1/2 ", "S/P - 1 - log(S/P)"),
+                    "kl-reverse": ("KL(generated || data)", "1/2 ", "P/S - 1 - log(P/S)"),
+                    "w2": ("W2 squared", "", "(sqrt(P) - sqrt(S))^2")}
+
+
+def _objective_text(divergence: str, weighted: bool = False) -> str:
+    """``"W2 squared = sum((sqrt(P) - sqrt(S))^2)"``; weighted: every per-mode term times its weight."""
+    name, factor, term = _OBJECTIVE_TERMS[divergence]
+    if weighted:
+        return f"weighted {name} = {factor}sum(weights * ({term}))"
+    return f"{name} = {factor}sum({term})"
 
 
 def _units(divergence: str, weighted: bool = False) -> dict[str, str]:
     """The JSON's ``"units"``: ``value`` and ``baselines`` are the objective (weighted per mode when ``weights`` were
     given), ``kl``/``w2`` the unweighted metrics themselves (the report's schedule_w2_K5.json put W2 = 8.6 next to
     baselines of W2 squared = 88 without a word, audit of 5 December)."""
-    objective = _OBJECTIVE_UNITS[divergence]
-    if weighted:
-        objective = "weighted " + objective.replace("sum(", "sum(weights * ", 1)
-    return {"value": objective, "baselines": f"{objective}, as value",
-            "kl": _OBJECTIVE_UNITS["kl"], "w2": "W2 = sqrt(sum((sqrt(P) - sqrt(S))^2)), the square root of W2 squared"}
+    objective = _objective_text(divergence, weighted)
+    return {"value": objective, "baselines": f"{objective}, as value", "kl": _objective_text("kl"),
+            "w2": "W2 = sqrt(sum((sqrt(P) - sqrt(S))^2)), the square root of W2 squared"}
 
 
 # ---------------------------------------------------------------------------------------------

@@ -906,3 +906,6 @@ def test_the_json_units_say_weighted_when_weights_were_given() -> None:
     assert d["value"] == pytest.approx(10 * symsched.w2_distance(P, S) ** 2, rel=1e-12)
     assert d["w2"] == pytest.approx(symsched.w2_distance(P, S), rel=1e-12)  # the metric itself stays unweighted
     assert optimize_schedule(S, 4).to_dict()["weighted"] is False
+    # the weight multiplies each mode's whole term (the text first read "1/2 sum(weights * S/P - 1 - log(S/P))")
+    assert optimize_schedule(S, 4, divergence="kl", weights=w).to_dict()["units"]["value"] == (
+        "weighted KL(data || generated) = 1/2 sum(weights * (S/P - 1 - log(S/P)))")
