@@ -392,8 +392,7 @@ def _recompute_faint_steps(P: Array, u: Array, scheme: str, n_points: int, bmin:
                          f"{FAINT_STEP:g}, where float64 rounding outweighs the variance of modes below {200 * step:.3g};"
                          f" {int(faint.sum())} distinct such modes are more than {EXACT_FALLBACK_MODES} to recompute "
                          "exactly (symsched.sde.output_spectrum_mp evaluates them)")
-    exact = output_spectrum_mp(u[faint], scheme, n_points, beta_min=bmin, beta_max=bmax, horizon=T, eps=e,
-                               init=init, dps=30)
+    exact = _scheme_mp(u[faint], scheme, n_points, bmin, bmax, T, e, init, 30)  # (arguments checked by the caller)
     out = P.copy()
     out[faint] = [float(x) for x in exact]
     return out
