@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from typing import Callable
 
 __all__ = ["tex_text", "tex_prose"]
 
@@ -105,14 +106,13 @@ def _exponent(m: re.Match[str]) -> str:
     return f"${m.group(1)}\\times10^{{{power}}}$"
 
 
-def _with_numbers(text: str) -> str:
-    """:func:`_tex_plain` with every exponent-notation number in ``text`` as ``$m\\times10^{e}$``."""
-    parts = _EXPONENT.split(text)  # [text, mantissa, sign, exponent, text, ...]
-    out = [_tex_plain(parts[0])]
-    for i in range(1, len(parts), 4):
-        out.append(_exponent(_EXPONENT.match(f"{parts[i]}e{parts[i + 1]}{parts[i + 2]}")))  # type: ignore[arg-type]
-        out.append(_tex_plain(parts[i + 3]))
-    return "".join(out)
+def _rewrite(text: str, pattern: re.Pattern[str], convert: Callable[[re.Match[str]], str]) -> str:
+    """:func:`_tex_plain` of ``text`` with every match of ``pattern`` written as ``convert(match)`` instead."""
+    out, last = [], 0
+    for m in pattern.finditer(text):
+        out += [_tex_plain(text[last:m.start()]), convert(m)]
+        last = m.end()
+    return "".join(out) + _tex_plain(text[last:])
 
 
 #: a table cell that is one number in exponent notation (bold ``**`` and trailing marks ``†`` ``‡`` allowed)
@@ -128,28 +128,23 @@ def tex_text(text: str) -> str:
     text = str(text)
     m = _NUMBER_CELL.fullmatch(text)
     if m is not None:
-        return (m.group(1) or "") + _with_numbers(m.group(2)) + (m.group(3) or "") + _tex_plain(m.group(4))
+        number = _rewrite(m.group(2), _EXPONENT, _exponent)
+        return (m.group(1) or "") + number + (m.group(3) or "") + _tex_plain(m.group(4))
     return _tex_plain(text)
 
 
 #: identifiers the captions and sentences print, as a paper writes them (whole words only)
-_PROSE = ((re.compile(r"\balpha_bar\b"), "ᾱ"), (re.compile(r"\bW2²"), "\x01W2SQ\x01"),
-          (re.compile(r"\bW2\b"), "\x01W2\x01"), (re.compile(r"\beta(?==)"), "η"),
-          (re.compile(r"\bsigma_max\b"), "\x01SMAX\x01"), (re.compile(r"\bsigma_min\b"), "\x01SMIN\x01"))
-_PROSE_TEX = {"\x01W2SQ\x01": "$W_2^2$", "\x01W2\x01": "$W_2$", "\x01SMAX\x01": r"$\sigma_{\max}$",
-              "\x01SMIN\x01": r"$\sigma_{\min}$"}
+_PROSE_TEX = {"alpha_bar": r"$\bar\alpha$", "W2²": "$W_2^2$", "W2": "$W_2$", "eta": r"$\eta$",
+              "sigma_max": r"$\sigma_{\max}$", "sigma_min": r"$\sigma_{\min}$"}
+#: those identifiers ("eta" only before "="), or an exponent-notation number (its groups as in :data:`_EXPONENT`)
+_PROSE = re.compile(r"\balpha_bar\b|\bW2²|\bW2\b|\beta(?==)|\bsigma_max\b|\bsigma_min\b|" + _EXPONENT.pattern)
 
 
 def tex_prose(text: str) -> str:
-    """A caption or sentence (not a table cell: schedule names stay literal there) as LaTeX: :func:`tex_text` after
-    the identifiers it prints become their symbols (``alpha_bar`` -> ``$\\bar\\alpha$``, ``W2`` -> ``$W_2$``,
-    ``eta=`` -> ``$\\eta$=``, ``sigma_max`` -> ``$\\sigma_{\\max}$``)."""
-    for pattern, repl in _PROSE:
-        text = pattern.sub(repl, text)
-    out = _with_numbers(text)
-    for key, tex in _PROSE_TEX.items():
-        out = out.replace(tex_text(key), tex)
-    return out
+    """A caption or sentence (not a table cell: schedule names stay literal there) as LaTeX: :func:`tex_text` with
+    the identifiers it prints as their symbols (``alpha_bar`` -> ``$\\bar\\alpha$``, ``W2`` -> ``$W_2$``, ``eta=`` ->
+    ``$\\eta$=``, ``sigma_max`` -> ``$\\sigma_{\\max}$``) and every exponent-notation number as a paper prints it."""
+    return _rewrite(text, _PROSE, lambda m: _PROSE_TEX.get(m.group(0)) or _exponent(m))
 
 
 def _tex_plain(text: str) -> str:
