@@ -598,7 +598,7 @@ def _probe_section(doc: dict[str, Any], cached: bool) -> ReportSection:
     lines = list(doc["verdicts"])
     md = (f"## {_REPORT_TITLE}\n\n{intro}\n\n{doc['table']}\n" + "".join(f"- {v}\n" for v in lines)
           + "\n![probe](probe.png)\n")
-    body = [f"<h2>{_REPORT_TITLE}</h2>", f"<p>{_html.inline(intro)}</p>", _html_tables(doc["table"])]
+    body = [f"<h2>{_REPORT_TITLE}</h2>", f"<p>{_html.inline(intro)}</p>", _html.tables(doc["table"])]
     body += ["<ul>"] + [f"<li>{_html.inline(v)}</li>" for v in lines] + ["</ul>"]
     body.append('<img src="probe.png" alt="probe" width="900">')
     return ReportSection(md, "\n".join(body), "probe.png")
@@ -659,28 +659,3 @@ def _valid_probe_entry(doc: dict[str, Any]) -> bool:
     except Exception:  # noqa: BLE001 - any decoding failure means: not our figure
         return False
     return True
-
-
-def _html_tables(markdown: str) -> str:
-    """The Markdown tables (and the sentences between them) of a probe result as HTML."""
-    out, rows = [], []
-
-    def flush() -> None:
-        if rows:
-            head, *body = rows
-            out.append("<table><tr>" + "".join(f"<th>{_html.inline(c)}</th>" for c in head) + "</tr>"
-                       + "".join("<tr>" + "".join(f"<td>{_html.inline(c)}</td>" for c in r) + "</tr>" for r in body)
-                       + "</table>")
-            rows.clear()
-
-    for line in markdown.splitlines():
-        if line.startswith("|"):
-            cells = [c.strip() for c in line.strip().strip("|").split("|")]
-            if not all(set(c) <= {"-", ":"} for c in cells):
-                rows.append(cells)
-        else:
-            flush()
-            if line.strip():
-                out.append(f"<p>{_html.inline(line)}</p>")
-    flush()
-    return "\n".join(out)

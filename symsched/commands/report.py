@@ -486,18 +486,6 @@ def _latex(header: list[str], rows: list[list[str]], caption: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _html_table(header: list[str], rows: list[list[str]]) -> str:
-    def cell(text: str, tag: str) -> str:
-        if text.startswith("**"):
-            return f"<{tag}><b>{html.escape(text[2:-2])}</b></{tag}>"
-        return f"<{tag}>{html.escape(text)}</{tag}>"
-
-    out = ["<table>", "<tr>" + "".join(cell(h, "th") for h in header) + "</tr>"]
-    out += ["<tr>" + "".join(cell(c, "td") for c in r) + "</tr>" for r in rows]
-    out.append("</table>")
-    return "\n".join(out)
-
-
 def _figure_job(result: Any, S: np.ndarray, path: Path) -> str:
     """Worker: the figure of one optimised schedule (:func:`symsched.plots.plot_result`)."""
     from ..plots import plot_result
@@ -612,7 +600,7 @@ def _schedule_section(div: str, label: str, stem: str, header: list[str], rows: 
         esc = html.escape
         out = [f"<h2>Schedules optimised for {esc(label)}</h2>",
                f"<p>{esc(label)} to the data (best per column among the schedules without †, in bold). {_html.inline(verdict)}</p>",
-               _html_table(header, rows)]
+               _html.table(header, rows)]
         out += [f"<p>{_html.inline(note)}</p>"] if note else []
         out.append(f'<p>Also as LaTeX: <a href="{esc(stem)}.tex">{esc(stem)}.tex</a>. Schedules as JSON: '
                    + ", ".join(f'<a href="{esc(j)}">{esc(j)}</a>' for j in jsons) + ".</p>")

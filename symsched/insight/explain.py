@@ -23,7 +23,7 @@ from typing import Any, Optional, Sequence
 import numpy as np
 from numpy.typing import NDArray
 
-from .._html import inline
+from .._html import inline, tables
 from .._io import atomic_write_text, json_ready, staged_folder
 from .._validate import as_bool, as_step_counts, check_choice
 from ..api import DIVERGENCES, FLOW_SAMPLERS, VE_SAMPLERS, VP_SAMPLERS
@@ -159,20 +159,6 @@ def _md_table(header: list[str], rows: list[list[str]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
     return "\n".join(lines) + "\n"
-
-
-def _html_table(markdown: str) -> str:
-    """A GitHub Markdown table (as written here) as an HTML table."""
-    lines = [ln for ln in markdown.strip().splitlines() if ln.startswith("|")]
-    out = ["<table>"]
-    for i, ln in enumerate(lines):
-        if i == 1:
-            continue
-        cells = [c.strip() for c in ln.strip().strip("|").split(" | ")]
-        tag = "th" if i == 0 else "td"
-        out.append("<tr>" + "".join(f"<{tag}>{inline(c)}</{tag}>" for c in cells) + "</tr>")
-    out.append("</table>")
-    return "\n".join(out)
 
 
 def check_flow_steps(ks: Sequence[int], sampler: str, name: str) -> None:
@@ -556,7 +542,7 @@ def report_section(spectrum: Any, results: dict[str, dict[int, Any]], out: Any, 
         md += [f"**{_NAMES[dv]}** ([`insight_fits_{dv}.tex`](insight_fits_{dv}.tex)):", "", table,
                *[f"- {s}" for s in sentences], ""]
         body += [f"<h3>{_NAMES[dv]}</h3>", f"<p>{inline(f'LaTeX: [`insight_fits_{dv}.tex`](insight_fits_{dv}.tex)')}</p>",
-                 _html_table(table),
+                 tables(table),
                  "<ul>" + "".join(f"<li>{inline(s)}</li>" for s in sentences) + "</ul>"]
     dv = "w2" if "w2" in results else next(iter(results))
     ks = sorted(results[dv])
