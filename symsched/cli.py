@@ -386,7 +386,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if not received or "--debug" in words or os.environ.get("SYMSCHED_DEBUG", "") not in ("", "0"):
                 raise
             return _interrupted(_command_named(words), received[-1])
-        return _main(parser, argv, received)
+        return _main(parser, words, received)
     finally:
         if previous is not None:
             for s, handler in previous.items():
@@ -399,11 +399,12 @@ def _command_named(argv: Sequence[str]) -> str:
     return next((a for a in argv if a in names), "")
 
 
-def _main(parser: argparse.ArgumentParser, argv: Sequence[str] | None, received: list[int]) -> int:
-    args, extra = _parse(parser, argv)
+def _main(parser: argparse.ArgumentParser, words: list[str], received: list[int]) -> int:
+    """:func:`main` once the parser is built: ``words`` are the arguments (``sys.argv[1:]`` by default)."""
+    args, extra = _parse(parser, words)
     if extra:  # named by the parser that was given them ("symsched transfer: error: ..."), as its own errors are
-        _extras_parser(parser, getattr(args, "command", None), list(sys.argv[1:] if argv is None else argv),
-                       extra).error(f"unrecognized arguments: {' '.join(extra)}")
+        _extras_parser(parser, getattr(args, "command", None), words, extra).error(
+            f"unrecognized arguments: {' '.join(extra)}")
     debug = bool(getattr(args, "debug", False)) or os.environ.get("SYMSCHED_DEBUG", "") not in ("", "0")
     if sys.stdout is None:  # started with `>&-`: nothing could be printed, and a file opened now could take its place
         print(f"symsched {args.command}: error: standard output is closed; redirect it instead (e.g. > /dev/null)",
