@@ -325,18 +325,18 @@ def _fit_family(fam: Family, target: Array, ends: Optional[tuple[float, float]]
             best = (cost, sol.x)
     assert best is not None
     x = best[1]
-    return x, target + resid(x), _shape_notes(fam, x, lb, ub, resid)
+    return x, target + resid(x), _shape_notes(fam, x, best[0], lb, ub, resid)
 
 
 _FLAT = 1e-9  # relative change of the squared residual below which a shape parameter is not determined
 _PROBE = 0.02  # ... when it moves by this fraction of its searched range
 
 
-def _shape_notes(fam: Family, x: Array, lb: Array, ub: Array, resid: Callable[[Array], Array]) -> dict[str, str]:
-    """:attr:`FamilyFit.notes` of the fitted point ``x`` (the shape coordinates are the last ``fam.n_shape``)."""
+def _shape_notes(fam: Family, x: Array, cost: float, lb: Array, ub: Array, resid: Callable[[Array], Array]
+                 ) -> dict[str, str]:
+    """:attr:`FamilyFit.notes` of the fitted point ``x``, whose squared residual is ``cost`` (the shape coordinates
+    are the last ``fam.n_shape``)."""
     notes: dict[str, str] = {}
-    r = resid(x)
-    cost = float(r @ r)
     for j, name in enumerate(fam.published):
         i = x.size - fam.n_shape + j
         width = ub[i] - lb[i]
