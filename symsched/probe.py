@@ -667,6 +667,8 @@ def _denoiser_prediction(denoiser: Any, prediction: Optional[str]) -> str:
                              "returns")
         return _prediction(own)
     given = _prediction(prediction)
+    if isinstance(own, str):  # diffusers' "v_prediction" and the other aliases declare what they stand for
+        own = _loops.PREDICTION_ALIASES.get(own, own)
     declared = isinstance(own, str) and own in PREDICTIONS  # (a method named prediction declares none)
     if declared and own != given:
         raise ValueError(f"prediction={given!r} conflicts with the denoiser's own prediction {own!r} (what it returns); "

@@ -258,3 +258,19 @@ def test_an_attribute_named_prediction_that_is_not_one_declares_nothing() -> Non
 
     x = probe.sample(Net(), AB4, n_samples=4, seed=0, prediction="epsilon", progress=False)
     np.testing.assert_array_equal(x, probe.sample(W, AB4, n_samples=4, seed=0, progress=False))
+
+
+def test_a_prediction_declared_by_its_alias_still_conflicts() -> None:
+    """Audit of 5 December (second pass): a denoiser declaring diffusers' spelling ``"v_prediction"`` (or ``"eps"``,
+    ``"x0"``) was read correctly when prediction was left out, but an explicit conflicting prediction ran without a
+    word (samples off by up to 5e3). The alias is normalised before the comparison; the alias's own meaning runs."""
+    W = probe.wiener_denoiser(S4)  # returns epsilon
+    for alias, meaning, bad in (("eps", "epsilon", "sample"), ("x0", "sample", "epsilon"),
+                                ("v_prediction", "v", "epsilon")):
+        den = probe.Denoiser(W, alias, (4, 4))
+        with pytest.raises(ValueError, match=rf"^prediction='{bad}' conflicts with the denoiser's own prediction "
+                                             rf"'{meaning}'"):
+            probe.sample(den, AB4, n_samples=4, seed=0, prediction=bad, progress=False)
+    den = probe.Denoiser(W, "eps", (4, 4))
+    np.testing.assert_array_equal(probe.sample(den, AB4, n_samples=4, seed=0, prediction="epsilon", progress=False),
+                                  probe.sample(W, AB4, n_samples=4, seed=0, progress=False))
