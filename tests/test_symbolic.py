@@ -316,3 +316,20 @@ def test_identity_checker_rejects_a_wrong_identity() -> None:
     """The simplifier-based check has power: DDPM's mean is not DDIM's at eta = 1/2."""
     assert not is_zero(get_sampler("ddpm").step.gain - get_sampler("ddim").step.gain.subs(eta, sp.Rational(1, 2)))
     assert not is_zero(get_sampler("ddpm", "beta").step.noise - get_sampler("ddim").step.noise.subs(eta, 1))
+
+
+def test_plan_options_reach_the_symbolic_sampler() -> None:
+    """Audit of 5 December: get_sampler kept only the options that change the update equations, so the symbolic
+    plan (steps_for, compose, the LaTeX "Plan" line) silently used order 2 for solver_order=1. First-order
+    DPM-Solver++ is DDIM (eta 0): its composed symbolic PSD must equal DDIM's, and every step is a first-order one;
+    order-1 UniPC and DEIS take no second-order step; final_sigmas_type="sigma_min" stops before the clean level."""
+    for name, K in (("dpmsolver_multistep", 4), ("deis_multistep", 4), ("unipc_multistep", 3)):
+        kinds = {kind for kind, _, _ in get_sampler(name, solver_order=1).steps_for(K)}
+        assert not kinds & {"second", "third", "p2", "c2", "p3", "c3"}, (name, kinds)
+    smp = get_sampler("dpmsolver_multistep", solver_order=1)
+    levels = [0.05, 0.4, 0.8]
+    P = compose.output_psd(smp, 3, "white").subs(dict(zip(compose.level_symbols(smp, 3), levels))).subs(S, 0.3)
+    ddim = symsched.output_spectrum([0.3], levels, sampler="ddim")[0]
+    assert float(P) == pytest.approx(ddim, rel=1e-12)
+    last = get_sampler("dpmsolver_multistep", final_sigmas_type="sigma_min").steps_for(7)[-1]
+    assert last[1][-1] == 6  # ends at the last level, not the clean one (index 7)

@@ -16,6 +16,7 @@ the submodules above do, on first access.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import numbers
 from functools import lru_cache
@@ -118,7 +119,11 @@ def get_sampler(name: str, variant: str = "", **options: Any) -> Any:
 
 @lru_cache(maxsize=None)
 def _get_sampler(name: str, options: tuple[tuple[str, Any], ...]) -> Any:
-    return REGISTRY[name].build(**dict(options))
+    """The built sampler, carrying every option: those its build ignores (a multistep solver's ``solver_order``,
+    ``lower_order_final``, ``final_sigmas_type``) still choose its plan (:meth:`Sampler.steps_for`)."""
+    smp = REGISTRY[name].build(**dict(options))
+    plan_only = {k: v for k, v in options if k not in smp.options}
+    return dataclasses.replace(smp, options={**smp.options, **plan_only}) if plan_only else smp
 
 
 def sampler_names() -> tuple[str, ...]:
