@@ -149,9 +149,12 @@ def test_every_section_defines_its_start_variance_in_its_own_scale(generated: Pa
     for name in symsched.SAMPLERS:
         text = (generated / f"{name}.tex").read_text()
         process = "flow" if name.startswith("flow_") else "ve" if name in symsched.VE_SAMPLERS else "vp"
-        # the noisiest level: (K) in the scalar sections (levels (K), ..., (1)); 0 in the state-space ones (audit of
-        # 4 December: they index levels 0, ..., K-1 from the noisiest, and sigma_(K) read as the clean level)
-        index = "{(K)}" if name in scalar else "{0}"
+        # the noisiest level: K in the scalar sections (levels K, ..., 1 from the clean end, as they say); 0 in the
+        # state-space ones (audit of 4 December: they index levels 0, ..., K-1 from the noisiest, and sigma_(K) read
+        # as the clean level)
+        index = "{K}" if name in scalar else "{0}"
+        if name in scalar:
+            assert "levels are numbered from the clean end" in text, name
         assert want[process].replace("{K}", index) in text, name
         # no new-state line that merely repeats a stage of the same name (LMS printed x' = x' eight times)
         assert not re.search(r"\\begin\{equation\*\}\n(\S+') = \1\n", text), name
@@ -179,7 +182,7 @@ def test_the_output_spectrum_paragraph_counts_the_plans_steps(generated: Path, n
     smp = get_sampler(name)
     for K in (5, 6):
         assert len(smp.steps_for(K)) == n_of(K)
-    assert "_{(K)}" not in text  # levels 0 .. K-1 from the noisiest here
+    assert "_{K}" not in text  # levels 0 .. K-1 from the noisiest here (the scalar sections' start is K)
 
 
 def test_every_symbol_of_the_sde_and_churn_sections_is_defined(generated: Path) -> None:

@@ -74,7 +74,7 @@ display(sp.Eq(sp.Symbol("g_{DDPM}"), sp.simplify(ddpm.step.gain)), sp.Eq(sp.Symb
     md(r"""
 ## Composition: transfer function and output spectrum
 
-A schedule visits levels $\bar\alpha_{(K)} < \dots < \bar\alpha_{(1)}$, then the clean level. The variance
+A schedule visits levels $\bar\alpha_K < \dots < \bar\alpha_1$ (numbered from the clean end), then the clean level. The variance
 obeys $v_s = g^2 v_t + n$, so the output spectrum is $P(S) = H^2 v_{\text{init}} + \sum_k n_k\prod_{j<k} g_j^2$
 with $H = \prod_k g_k$.
 """),

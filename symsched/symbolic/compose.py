@@ -105,6 +105,6 @@ def output_psd_closed_form(smp: Sampler, K: int, init: str = "white") -> sp.Expr
 def recursion_statement() -> str:
     """The recursion for any K, as LaTeX."""
     return (
-        r"v_{(K)} = v_{\mathrm{init}},\qquad "
-        r"v_{(k-1)} = g_k(S)^2\, v_{(k)} + n_k,\qquad P(S) = v_{(0)}"
+        r"v_{K} = v_{\mathrm{init}},\qquad "
+        r"v_{k-1} = g_k(S)^2\, v_{k} + n_k,\qquad P(S) = v_{0}"
     )

@@ -183,9 +183,9 @@ def _plan_extent(smp: Sampler, lvl: str) -> tuple[str, str]:
     return n, end
 
 
-def _init_text(smp: Sampler, index: str = "(K)") -> str:
+def _init_text(smp: Sampler, index: str = "K") -> str:
     """The start variances of a section's recursion (:func:`compose.init_variance` at the noisiest level, where it
-    starts: index ``(K)`` in the scalar sections, ``0`` in the state-space ones), with the scale of its levels."""
+    starts: index ``K`` in the scalar sections, ``0`` in the state-space ones), with the scale of its levels."""
     sub = f"{{{index}}}"
     level = sp.Symbol({"vp": f"\\bar{{\\alpha}}_{sub}", "ve": f"\\sigma_{sub}", "flow": f"t_{sub}"}[smp.process],
                       positive=True)
@@ -251,8 +251,9 @@ def render_sampler(name: str, variant: str = "", **options: object) -> str:
     out.append("\\subsection*{Transfer function and output spectrum}\n")
     lvl = "\\bar\\alpha" if smp.process == "vp" else "\\sigma"
     out.append(
-        f"A schedule visits $K$ levels, noisiest first, ${lvl}_{{(K)}}, \\dots, {lvl}_{{(1)}}$, then the clean "
-        "level. Writing $g_k, n_k$ for the step that leaves level $k$, the output of the sampler "
+        f"A schedule visits $K$ levels, noisiest first, ${lvl}_{{K}}, \\dots, {lvl}_{{1}}$, then the clean "
+        f"level: in this subsection levels are numbered from the clean end (${lvl}_{{1}}$ the least noisy; the "
+        f"sections of samplers with memory number from the noisiest, ${lvl}_0$). Writing $g_k, n_k$ for the step that leaves level $k$, the output of the sampler "
         "responds to the initial noise through the transfer function $H(S) = \\prod_k g_k(S)$, and "
         "the output power spectrum follows the recursion\n"
     )
