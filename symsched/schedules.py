@@ -511,8 +511,8 @@ def betas_to_alpha_bar(betas: ArrayLike) -> Array:
     Raises
     ------
     ValueError
-        If ``betas`` is not 1-D, empty, not finite, outside (0, 1) (1 is allowed last), or if the product
-        underflows to 0 before the last timestep.
+        If ``betas`` is not 1-D, empty, not finite, outside (0, 1) (1 is allowed last), or if the levels are not
+        strictly decreasing in float64 (the product underflows, or 1 - beta rounds to 1), naming the first pair.
     """
     b = _float_array(betas, "betas")
     if b.ndim != 1:
@@ -522,18 +522,36 @@ def betas_to_alpha_bar(betas: ArrayLike) -> Array:
             "betas must lie in the open interval (0, 1); only the last may be 1 (zero terminal SNR) "
             f"(got min {b.min():.17g}, max {b.max():.17g})"
         )
+    ab, fault = _cumulative_alpha_bar(b)
+    if fault:
+        raise ValueError(f"betas: {fault}")
+    return ab
+
+
+def _cumulative_alpha_bar(b: Array) -> tuple[Array, str]:
+    """(alphas_cumprod of the valid betas ``b``, "" or why it is not a strictly decreasing grid of levels in
+    [0, 1): its first pair of levels float64 cannot tell apart, a first level that rounds to 1, or a product that
+    underflows to 0 before a zero-terminal-SNR last step)."""
     with np.errstate(divide="ignore"):
         log_ab = np.cumsum(np.log1p(-b))
     high = log_ab >= -math.log(2.0)
     ab = np.where(high, 1.0 + np.expm1(log_ab), np.cumprod(1.0 - b))
     zero_end = b[-1] == 1
-    inner = ab[:-1] if zero_end else ab
-    if np.any(inner <= 0):
-        t = int(np.argmax(inner <= 0))
-        raise ValueError(f"betas: alphas_cumprod underflows to 0 in float64 at t={t}")
     if zero_end:
         ab[-1] = 0.0
-    return ab
+    inner = ab[:-1] if zero_end else ab
+    if inner.size and inner[0] >= 1.0:
+        return ab, ("alphas_cumprod[0] = 1.0 is the clean data, not a noise level: 1 - beta rounds to 1 in float64 "
+                    "(betas below about 1.1e-16); use larger betas")
+    stall = np.flatnonzero((np.diff(inner) >= 0) | (inner[1:] <= 0))
+    if not stall.size:
+        return ab, ""
+    i = int(stall[0])
+    why = ("the cumulative product of 1 - beta_t underflows below the smallest float64; use fewer timesteps or "
+           "smaller betas" if inner[i + 1] < np.finfo(np.float64).tiny else "1 - beta_t rounds to 1 in float64; use "
+           "larger betas")
+    return ab, (f"alphas_cumprod[{i}] = {float(inner[i])!r} and alphas_cumprod[{i + 1}] = {float(inner[i + 1])!r} "
+                f"are not distinct levels: {why}")
 
 
 def rescale_zero_terminal_snr(alpha_bar: ArrayLike) -> Array:
@@ -713,7 +731,7 @@ def training_grid(beta_schedule: str = "linear", *, num_train_timesteps: int = 1
     ValueError
         Unknown ``beta_schedule``, ``num_train_timesteps`` outside [1, MAX_TRAIN_TIMESTEPS], a keyword the beta
         function does not take or a bad value of one, a non-boolean ``rescale_zero_snr`` (ArgumentTypeError), or
-        a grid whose cumulative product underflows in float64.
+        a grid whose levels are not strictly decreasing in float64 (the first pair named).
     """
     rescale = as_bool(rescale_zero_snr, "rescale_zero_snr")
     check_choice(beta_schedule, "beta_schedule", BETA_SCHEDULES)
@@ -728,15 +746,11 @@ def training_grid(beta_schedule: str = "linear", *, num_train_timesteps: int = 1
         betas = fn(T, **kwargs)
     except TypeError as exc:
         raise ValueError(f"training_grid({beta_schedule!r}): bad keyword argument ({exc})") from None
-    grid = betas_to_alpha_bar(betas)
-    flat = np.flatnonzero(np.diff(grid) >= 0)  # cumulative products that stopped decreasing: float64 underflow
-    if flat.size:
-        i = int(flat[0])
-        raise ValueError(
-            f"num_train_timesteps={T}: the {beta_schedule!r} training grid underflows in float64 (alphas_cumprod[{i}]="
-            f"{float(grid[i])!r} and alphas_cumprod[{i + 1}]={float(grid[i + 1])!r} are not distinct levels; the cumulative product "
-            "of 1 - beta_t falls below the smallest float64); use fewer num_train_timesteps or smaller betas"
-        )
+    grid, fault = _cumulative_alpha_bar(betas)
+    if fault:
+        given = "".join(f", {k}={v!r}" for k, v in kwargs.items())
+        raise ValueError(f"training_grid({beta_schedule!r}, num_train_timesteps={T}{given}): "
+                         + fault.replace("fewer timesteps", "fewer num_train_timesteps"))
     return rescale_zero_terminal_snr(grid) if rescale else grid
 
 

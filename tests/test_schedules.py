@@ -181,7 +181,8 @@ def test_betas_to_alpha_bar_matches_product():
         (lambda: sch.sigmas_to_alpha_bar([1e-9]), "sigmas.*rounds to 1"),
         (lambda: sch.betas_to_alpha_bar([1.0, 0.1]), r"betas must lie in the open interval.*only the last may be 1"),
         (lambda: sch.betas_to_alpha_bar([[0.1]]), "betas must be 1-D"),
-        (lambda: sch.betas_to_alpha_bar(np.full(400, 0.9)), "underflows to 0"),
+        (lambda: sch.betas_to_alpha_bar(np.full(400, 0.9)), r"^betas: alphas_cumprod\[322\] = 1e-323 and alphas_cumprod"
+                                                            r"\[323\] = 0.0 are not distinct levels: .* underflows"),
         (lambda: sch.alpha_bar_to_betas([0.5, 0.7]), "strictly decreasing"),
         (lambda: sch.alpha_bar_to_betas([[0.5]]), "1-D"),
     ],
@@ -631,7 +632,9 @@ def test_ays_at_max_steps_and_underflowing_training_grids_name_the_users_argumen
     with pytest.raises(ValueError, match=r"steps must be at most 10000.*got 10001"):
         sch.standard_schedule("ays-sd15", MAX_STEPS + 1)
     for zero in (False, True):
-        with pytest.raises(ValueError, match=r"^num_train_timesteps=100000: the 'linear' training grid underflows"):
+        with pytest.raises(ValueError, match=r"^training_grid\('linear', num_train_timesteps=100000\): .* not distinct "
+                                             r"levels: the cumulative product of 1 - beta_t underflows.* fewer "
+                                             r"num_train_timesteps"):
             sch.training_grid("linear", num_train_timesteps=100_000, rescale_zero_snr=zero)
 
 
@@ -711,3 +714,30 @@ def test_a_grid_shorter_than_steps_is_refused_naming_grid_and_steps(name):
         sch.standard_schedule(name, 5, grid=sch.training_grid("linear")[:3])
     g3 = sch.training_grid("linear", num_train_timesteps=3)
     np.testing.assert_array_equal(sch.standard_schedule("linear-leading", 3, grid=g3), g3[::-1])  # T = K: every level
+
+
+def test_a_grid_that_stops_decreasing_is_refused_naming_the_caller_s_arguments():
+    """Audit of 5 December: training_grid("linear", num_train_timesteps=100000, beta_end=0.5) said "betas:
+    alphas_cumprod underflows to 0 in float64 at t=99999" (an argument it has not; the product stalls at 2.5e-323
+    from t=16967, found here by an independent cumprod), and betas_to_alpha_bar returned grids that stop decreasing
+    (repeated subnormals, or 1.0 for betas below float64's resolution near 1) although it promises a strictly
+    decreasing one. Both refuse, at the first repeated pair, naming their own arguments."""
+    b = np.linspace(1e-4, 0.5, 100000)
+    prod = np.cumprod(1.0 - b)
+    first = int(np.flatnonzero(np.diff(prod) >= 0)[0])
+    assert first == 16967  # the stall the audit measured (independent of symsched)
+    lo, hi = float(prod[first]), float(prod[first + 1])
+    pair = (rf"alphas_cumprod\[{first}\] = {lo!r} and alphas_cumprod\[{first + 1}\] = {hi!r} are not distinct "
+            r"levels: the cumulative product of 1 - beta_t underflows")
+    with pytest.raises(ValueError, match=rf"^training_grid\('linear', num_train_timesteps=100000, beta_end=0.5\): "
+                                         rf"{pair}.*fewer num_train_timesteps"):
+        sch.training_grid("linear", num_train_timesteps=100000, beta_end=0.5)
+    with pytest.raises(ValueError, match=rf"^betas: {pair}"):
+        sch.betas_to_alpha_bar(b)
+    for small in (np.full(5, 1e-17), [1e-17]):  # 1 - beta rounds to 1: the level would be 1, the clean data
+        with pytest.raises(ValueError, match=r"^betas: alphas_cumprod\[0\] = 1.0 .*1 - beta rounds to 1"):
+            sch.betas_to_alpha_bar(small)
+    with pytest.raises(ValueError, match=r"^training_grid\('linear', num_train_timesteps=10, beta_start=1e-17, "
+                                         r"beta_end=1e-17\): alphas_cumprod\[0\] = 1.0"):
+        sch.training_grid("linear", num_train_timesteps=10, beta_start=1e-17, beta_end=1e-17)
+    np.testing.assert_array_equal(sch.betas_to_alpha_bar([0.1, 0.5, 1.0]), [0.9, 0.45, 0.0])  # zero SNR still ends at 0
