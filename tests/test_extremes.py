@@ -808,3 +808,71 @@ def test_a_kl_of_order_eps_squared_keeps_its_digits(divergence) -> None:
         want = float((x - 1 - mp.log(x)) / 2 if divergence == "kl" else (1 / x - 1 + mp.log(x)) / 2)
     assert 4e-18 < want < 5e-18
     assert J == pytest.approx(want, rel=1e-6, abs=0)  # (approx's default abs=1e-12 would accept 0)
+
+
+def _ddim_exact_mp(S: float, levels, shift=None) -> mpf:
+    """DDIM (eta 0) from the exact start, written here in mpmath from docs/model.md §4-5: v = lambda(a_0);
+    v <- g^2 v with g = (sqrt(a_s a_t) S + sqrt((1 - a_s)(1 - a_t))) / lambda(a_t), to the clean level a = 1."""
+    a = [mpf(float(v)) for v in levels]
+    if shift is not None:
+        a[shift[0]] += shift[1]
+    a.append(mpf(1))
+    s = mpf(float(S))
+    v = a[0] * s + 1 - a[0]
+    for t, u in zip(a[:-1], a[1:]):
+        v *= ((mp.sqrt(u * t) * s + mp.sqrt((1 - u) * (1 - t))) / (t * s + 1 - t)) ** 2
+    return v
+
+
+def _euler_exact_mp(S: float, sigmas, shift=None) -> mpf:
+    """EDM Euler from the exact start, written here: v = S + sigma_0^2; gain 1 + (sigma' - sigma) sigma/(S + sigma^2)
+    (x' = x + (sigma' - sigma)(x - D)/sigma with D = S/(S + sigma^2) x), to sigma = 0."""
+    sg = [mpf(float(v)) for v in sigmas]
+    if shift is not None:
+        sg[shift[0]] += shift[1]
+    sg.append(mpf(0))
+    s = mpf(float(S))
+    v = s + sg[0] ** 2
+    for t, u in zip(sg[:-1], sg[1:]):
+        v *= (1 + (u - t) * t / (s + t * t)) ** 2
+    return v
+
+
+@pytest.mark.parametrize("big", [1e20, 10**31.25, 1e33, 1e258, 1e300])
+@pytest.mark.parametrize("sampler", ["ddim", "euler"])
+def test_w2_of_a_huge_mode_from_the_exact_start_is_resolved(big: float, sampler: str) -> None:
+    """Audit of 5 December: W2 from init="exact" with one huge mode (its output P ~ S - 31) came out 0.935 for
+    0.0581 at S = 1.8e31, 12.4 at 1e33, 1.5e267 at 1e300, with gradients as wrong: S (sqrt(P/S) - 1)^2 of a
+    rounded P/S is S ulp^2. Those terms are now recomputed in mpmath: J and its gradient match a recursion written
+    here at 700 digits (central differences with step 1e-300)."""
+    mp.dps = 700
+    try:
+        S = np.array([1.0, big])
+        if sampler == "ddim":
+            x = np.array([0.02, 0.3, 0.7, 0.95])
+            J, g = symsched.divergence_and_grad(S, x, divergence="w2", sampler="ddim", init="exact")
+            run = _ddim_exact_mp
+        else:
+            x = np.array([80.0, 10.0, 1.0, 0.1])
+            J, g = symsched.divergence_and_grad_ve(S, x, divergence="w2", sampler="euler", init="exact")
+            run = _euler_exact_mp
+
+        def J_mp(shift=None) -> mpf:
+            return sum((mp.sqrt(run(s, x, shift)) - mp.sqrt(mpf(float(s)))) ** 2 for s in S)
+
+        assert J == pytest.approx(float(J_mp()), rel=1e-9)
+        h = mpf("1e-300")
+        ref = [float((J_mp((i, h)) - J_mp((i, -h))) / (2 * h)) for i in range(x.size)]
+        np.testing.assert_allclose(g, ref, rtol=1e-7, atol=1e-12 * max(map(abs, ref)))
+    finally:
+        mp.dps = 15
+
+
+def test_w2_resolution_check_rejects_the_rounded_ratio(monkeypatch) -> None:
+    """The companion: without the mpmath refinement (the rounded ratio alone) the same case is far off."""
+    from symsched import api
+
+    monkeypatch.setattr(api, "_refine_w2", lambda *a, **k: None)
+    J, _ = symsched.divergence_and_grad(np.array([1.0, 1e33]), np.array([0.02, 0.3, 0.7, 0.95]), divergence="w2",
+                                        sampler="ddim", init="exact")
+    assert abs(J - 0.05814096) > 1.0

@@ -35,6 +35,7 @@ __all__ = [
     "gap_kernel",
     "divergence_kernel",
     "ratio_divergence_kernel",
+    "w2_complement_kernel",
     "denoiser_kernel",
     "marginal_kernel",
     "native_scale_kernel",
@@ -650,3 +651,22 @@ def ratio_divergence_kernel(name: str) -> Kernel:
         return [rho, S], [f, sp.simplify(sp.diff(f, rho))], 2
 
     return compile_kernel(f"ratio-divergence:{name}", build)
+
+
+def w2_complement_kernel() -> Kernel:
+    """``f(m, S) -> [term, dterm/dm]``: W2^2's per-mode term in the complement ``m = P/S - 1`` of the ratio,
+    ``S m^2 / (1 + sqrt(1 + m))^2`` (= S (sqrt(1 + m) - 1)^2 without the cancellation): for a mode whose output
+    matches it to within rounding, given ``m`` to full relative precision (``symsched.api``'s mpmath refinement)."""
+
+    def build() -> tuple[Sequence[Any], Sequence[Any], int]:
+        import sympy as sp
+
+        from ..symbolic.divergences import divergence
+        from ..symbolic.symbols import S
+
+        m = sp.Symbol("m", real=True)
+        f = S * m**2 / (1 + sp.sqrt(1 + m)) ** 2
+        assert sp.simplify(sp.expand_log(f - divergence("w2", (1 + m) * S, S), force=True)) == 0
+        return [m, S], [f, sp.simplify(sp.diff(f, m))], 2
+
+    return compile_kernel("w2-complement", build)
