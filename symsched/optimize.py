@@ -38,7 +38,9 @@ to use their levels.
 Endpoints. ``endpoints=None`` (default) fixes the first (noisiest) level at the noisiest level of
 the training grid (``grid``, or the 1000-step linear DDPM grid, ``alpha_bar = 4.04e-5``) and
 leaves the last level free: a pre-trained denoiser has only seen levels it was trained on, and
-every sampler used in practice starts there. ``endpoints=(None, None)`` frees both. In the
+every sampler used in practice starts there (a flow-matching sampler without ``grid`` starts at
+``alpha_bar = 0``, t = 1, and is compared with the flow schedules of :data:`FLOW_BASELINES`).
+``endpoints=(None, None)`` frees both. In the
 Gaussian model the free optimum often *starts from white noise at a low noise level* (a large
 first ``alpha_bar``): the exact denoiser is a linear Wiener filter, so starting from ``N(0, I)``
 at level ``ab`` only mis-scales each mode by its start variance ``1`` versus
@@ -61,7 +63,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Literal, Optional, Sequence
+from typing import Any, Callable, Literal, Mapping, Optional, Sequence
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -72,8 +74,8 @@ from . import api as _api
 from . import schedules as _sch
 from .engine import program as _program
 from ._validate import (
-    MAX_ITER, MAX_STEPS, as_bool, as_int, as_levels, as_real, as_spectrum, as_step_counts, check_choice,
-    check_eta, check_same_shape, is_sequence, numpy_error_defaults,
+    MAX_ITER, MAX_STEPS, ArgumentTypeError, as_bool, as_int, as_levels, as_real, as_spectrum, as_step_counts,
+    check_choice, check_eta, check_same_shape, is_sequence, numpy_error_defaults,
 )
 from .api import (
     DEFAULT_DIVERGENCE,
@@ -172,6 +174,8 @@ def _check_level(value: Any, name: str, zero_ok: bool = False) -> float:
 
 def _check_endpoints(endpoints: Any, steps: int, grid: Optional[Array], sampler: Optional[str] = None
                      ) -> tuple[Optional[float], Optional[float]]:
+    if endpoints is None and grid is None and sampler in FLOW_SAMPLERS:
+        return 0.0, None  # a flow-matching model samples from pure noise, t = 1 (as FlowMatchEulerDiscreteScheduler)
     first, last = _endpoint_levels(endpoints, steps, grid)
     if sampler in FLOW_SAMPLERS:  # a level whose flow time t rounds to 1 has no place in a flow schedule
         for v, name in ((first, "endpoints[0] (first level)"), (last, "endpoints[1] (last level)")):
@@ -213,7 +217,7 @@ def _check_levels_args(K: int, endpoints: Any, grid: Any, sampler: Optional[str]
     (``_Box`` at the start of its search); ValueError naming the argument."""
     g = None if grid is None else _check_grid(grid, K, sampler, eta)
     first, last = _check_endpoints(endpoints, K, g, sampler)
-    _Box(K, first, last, g, _standard(K, g))
+    _Box(K, first, last, g, _standard(K, g, first))
 
 
 def _check_int(value: Any, name: str, minimum: int, maximum: int = MAX_ITER) -> int:
@@ -949,7 +953,8 @@ class OptimizeResult:
 
     def summary(self) -> str:
         """Plain-text table: the optimised value and every baseline with its ratio to it."""
-        what = {"kl": "KL(data||gen)", "kl-reverse": "KL(gen||data)", "w2": "W2^2"}[self.divergence]
+        what = ("weighted " if self.weighted else "") + {"kl": "KL(data||gen)", "kl-reverse": "KL(gen||data)",
+                                                         "w2": "W2^2"}[self.divergence]
         head = (
             f"symsched schedule: {self.sampler}"
             + _settings_text(self.sampler, self.settings)
@@ -981,7 +986,8 @@ class OptimizeResult:
             f"<tr><td>{n}</td><td>{_fmt(v)}</td><td>{_fmt(r)}</td></tr>" for n, v, r in self._rows()
         )
         return (
-            f"<p>{self.sampler}, K={self.steps}, divergence {self.divergence}: value {_fmt(self.value)}</p>"
+            f"<p>{self.sampler}, K={self.steps}, {'weighted ' if self.weighted else ''}divergence {self.divergence}: "
+            f"value {_fmt(self.value)}</p>"
             f"<table><tr><th>schedule</th><th>value</th><th>ratio</th></tr>{rows}</table>"
             + ("" if all(self.feasible.get(n, True) for n in self.baselines)
                else f"<p>† does not meet the constraint ({self.constraint}): not a fair comparison</p>")
@@ -1115,11 +1121,23 @@ def schedule_metrics(
 # ---------------------------------------------------------------------------------------------
 
 
-def _standard(steps: int, grid: Optional[Array]) -> dict[str, Array]:
+#: The flow-matching schedules that are baselines when the first level is fixed at alpha_bar = 0 (t = 1) off a grid
+#: (:func:`symsched.schedules.flow_schedule`: uniform t, and SD3's shift 3); the VP ones start elsewhere.
+FLOW_BASELINES: tuple[str, ...] = ("flow-uniform", "flow-sd3")
+
+
+def _standard(steps: int, grid: Optional[Array], first: Optional[float] = None) -> dict[str, Array]:
     """Every standard schedule (on ``grid`` when given), plus, on a grid, diffusers' three timestep
     spacings applied to that grid itself (``"grid-<spacing>"``, what ``DDIMScheduler`` runs for a model
-    with this ``alphas_cumprod``) unless a named schedule already has the same levels."""
+    with this ``alphas_cumprod``) unless a named schedule already has the same levels; off a grid with the first
+    level fixed at 0, the flow-matching ones of :data:`FLOW_BASELINES` (the only ones that start there)."""
     out: dict[str, Array] = {}
+    if grid is None and first == 0.0:
+        for name in FLOW_BASELINES:
+            try:
+                out[name] = _sch.flow_schedule(name, steps)
+            except ValueError:
+                continue  # levels that merge in float64 at this K
     for name in _sch.STANDARD_SCHEDULES:
         try:
             out[name] = _sch.standard_schedule(name, steps, grid=grid)
@@ -1221,6 +1239,7 @@ def optimize_schedule(
     restarts: int = 4,
     standard_starts: bool = True,
     warm_starts: Optional[Sequence[ArrayLike]] = None,
+    baselines: Optional[Mapping[str, ArrayLike]] = None,
     maxiter: int = 2000,
     progress: bool = False,
     **settings: Any,
@@ -1259,7 +1278,8 @@ def optimize_schedule(
     endpoints : None or (first, last)
         Each a level (fixed) or None (free): the first in [0, 1) (0: pure noise, zero terminal SNR), the
         last in (0, 1). ``None``: first level fixed at the noisiest
-        level of ``grid`` (or of the 1000-step linear DDPM grid), last free. With ``grid`` a fixed
+        level of ``grid`` (or of the 1000-step linear DDPM grid; for a flow-matching sampler without ``grid``, at
+        0: pure noise, t = 1, where its scheduler starts), last free. With ``grid`` a fixed
         level is moved to the nearest grid level (in log-SNR); a first level 0 needs a grid whose noisiest
         level is 0 (zero terminal SNR), else ValueError.
     grid : array_like, shape (T,), optional
@@ -1279,6 +1299,9 @@ def optimize_schedule(
         Further start schedules ``alpha_bar`` of any length (e.g. the optimum at a neighbouring K,
         or for another divergence), resampled to K levels in log-SNR and projected onto the constraints. A start
         that cannot be resampled is not used: one level for K >= 2, or several for K = 1 (no one level stands for them).
+    baselines : mapping of str to array_like, optional
+        Further named schedules of K levels (noisiest first, e.g. your model's own) to compare with, scored like the
+        standard ones (:attr:`OptimizeResult.baselines`, fair when they meet the constraints) and used as starts.
     maxiter : int
         L-BFGS-B iteration limit of the runs to convergence.
     progress : bool
@@ -1315,6 +1338,7 @@ def optimize_schedule(
     if not standard_starts and restarts < 1:
         raise ValueError("restarts must be >= 1 when standard_starts=False (no start left)")
     warm = _check_warm_starts(warm_starts)
+    extra_baselines = _check_baselines(baselines, K)
     w = check_weights(weights, S)
     g = None if grid is None else _check_grid(grid, K, sampler, eta)
     first, last = _check_endpoints(endpoints, K, g, sampler)
@@ -1324,7 +1348,26 @@ def optimize_schedule(
     with threadpool_limits(limits=1, user_api="blas"):
         return _optimize(S, K, w, g, first, last, warm, sampler=sampler, eta=eta, variance=variance,
                          divergence=divergence, init=init, seed=seed, restarts=restarts,
-                         standard_starts=standard_starts, maxiter=maxiter, progress=progress, extra=settings)
+                         standard_starts=standard_starts, maxiter=maxiter, progress=progress, extra=settings,
+                         extra_baselines=extra_baselines)
+
+
+def _check_baselines(baselines: Optional[Mapping[str, ArrayLike]], K: int) -> dict[str, Array]:
+    """``baselines`` as named levels of K entries each (ValueError / TypeError naming the entry otherwise)."""
+    if baselines is None:
+        return {}
+    if not isinstance(baselines, Mapping):
+        raise ArgumentTypeError(f"baselines must be a mapping of names to schedules alpha_bar, not "
+                                f"{type(baselines).__name__}")
+    out: dict[str, Array] = {}
+    for name, ab in baselines.items():
+        if not isinstance(name, str) or not name or name == "optimised":
+            raise ValueError(f"baselines: a name must be a non-empty string other than 'optimised' (got {name!r})")
+        levels = as_levels(ab, f"baselines[{name!r}]")
+        if levels.size != K:
+            raise ValueError(f"baselines[{name!r}] must have steps = {K} levels (got {levels.size})")
+        out[name] = levels
+    return out
 
 
 def check_weights(weights: Optional[ArrayLike], S: Array) -> Optional[Array]:
@@ -1344,10 +1387,17 @@ def _optimize(
     S: Array, K: int, w: Optional[Array], g: Optional[Array], first: Optional[float], last: Optional[float],
     warm: list[Array], *, sampler: str, eta: Optional[float], variance: str, divergence: str, init: str, seed: int,
     restarts: int, standard_starts: bool, maxiter: int, progress: bool, extra: Optional[dict[str, Any]] = None,
+    extra_baselines: Optional[dict[str, Array]] = None,
 ) -> OptimizeResult:
     """The search behind :func:`optimize_schedule` (arguments validated; the room the endpoints leave is
     checked by ``_Box``, before any work on the modes)."""
-    std = _standard(K, g)
+    extra_baselines = extra_baselines or {}
+    std = _standard(K, g, first)
+    clash = sorted(set(std) & set(extra_baselines))
+    if clash:
+        raise ValueError(f"baselines: {clash[0]!r} is the name of a standard schedule already compared (choose "
+                         "another name)")
+    std.update(extra_baselines)
     box = _Box(K, first, last, g, std)
     obj = _Objective(S, w, sampler=sampler, eta=eta, variance=variance, divergence=divergence, init=init,
                      extra=extra)

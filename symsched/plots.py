@@ -143,6 +143,8 @@ def save_figure(fig: Any, path: PathLike, *, dpi: int = 100) -> Path:
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"path must be a file path (str or os.PathLike), got {type(path).__name__}")
     fmt = figure_format(path)
+    for ax in fig.get_axes():
+        _clamp_log_limits(ax)
 
     def write(tmp: Path) -> None:
         with warnings.catch_warnings():  # PostScript draws translucent artists opaque, and says so every time
@@ -160,6 +162,38 @@ def _nice_log(axis: Any, subs: tuple[float, ...] = (1.0, 2.0, 5.0)) -> None:
     axis.set_major_locator(LogLocator(base=10.0, subs=subs))
     axis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
     axis.set_minor_formatter(NullFormatter())
+
+
+#: log10 of the widest view a log axis may take: matplotlib adds margins in log space and maps them back with exp,
+#: which overflows (and leaves the panel empty, with a RuntimeWarning) beyond float64's range
+_LOG10_VIEW = (math.log10(np.finfo(np.float64).tiny), math.log10(np.finfo(np.float64).max))
+
+
+def _clamp_log_limits(ax: Any) -> None:
+    """Fix the limits of a log axis whose autoscaled view (data range plus matplotlib's margins, in decades) would
+    leave float64: data spanning 1e4 to 6e301 (a white start on a spectrum near 1e300) gave an empty panel. Other
+    axes keep autoscaling."""
+    from matplotlib.ticker import FixedLocator, NullLocator
+
+    for name in ("x", "y"):
+        axis = ax.xaxis if name == "x" else ax.yaxis
+        if axis.get_scale() != "log" or not (ax.get_autoscalex_on() if name == "x" else ax.get_autoscaley_on()):
+            continue
+        lo, hi = ax.dataLim.intervalx if name == "x" else ax.dataLim.intervaly
+        lo = max(float(lo), float(ax.dataLim.minposx if name == "x" else ax.dataLim.minposy))
+        if not (0.0 < lo <= float(hi) < math.inf):
+            continue
+        l0, l1 = math.log10(lo), math.log10(float(hi))
+        pad = (ax.margins()[0 if name == "x" else 1]) * (l1 - l0)
+        if l0 - pad < _LOG10_VIEW[0] or l1 + pad > _LOG10_VIEW[1]:
+            v0, v1 = max(l0 - pad, _LOG10_VIEW[0]), min(l1 + pad, _LOG10_VIEW[1])
+            (ax.set_autoscalex_on if name == "x" else ax.set_autoscaley_on)(False)  # first: set_*lim autoscales
+            top = float(np.finfo(np.float64).max) if v1 >= _LOG10_VIEW[1] else 10.0**v1  # (10**log10(max) overflows)
+            (ax.set_xlim if name == "x" else ax.set_ylim)(10.0**v0, top)
+            # ticks at whole decades inside the view (LogLocator's candidates run a stride past it, to inf)
+            step = max(1, math.ceil((math.floor(v1) - math.ceil(v0)) / 8))
+            axis.set_major_locator(FixedLocator([10.0**d for d in range(math.ceil(v0), math.floor(v1) + 1, step)]))
+            axis.set_minor_locator(NullLocator())
 
 
 def _no_empty_log_axis(ax: Any) -> None:
@@ -198,6 +232,7 @@ def _tidy_log_axes(ax: Any) -> None:
     from matplotlib.ticker import LogLocator, NullFormatter
 
     _no_empty_log_axis(ax)
+    _clamp_log_limits(ax)
     for axis, lim in ((ax.xaxis, ax.get_xlim()), (ax.yaxis, ax.get_ylim())):
         if axis.get_scale() != "log":
             continue
@@ -444,8 +479,8 @@ def plot_result(
     Panels: ``l_k = log(ab_k/(1-ab_k))`` per step, ``P(S)`` against ``S``, and the ratio ``P/S``
     (docs/model.md §2, §5); the title gives the optimised and best standard divergence (§6).
 
-    Shows the optimised schedule and the ``n_baselines`` best standard schedules in three panels
-    (levels' log-SNR per step; output PSD vs data; the ratio ``P/S`` per frequency). A standard
+    Shows the optimised schedule and the ``n_baselines`` best standard schedules (those that meet the constraints
+    first) in three panels (levels' log-SNR per step; output PSD vs data; the ratio ``P/S`` per frequency). A standard
     schedule that does not meet the optimiser's endpoint constraint is marked "†"; the title compares
     with the best one that does.
 
@@ -475,14 +510,15 @@ def plot_result(
         raise ArgumentTypeError(f"result must be an OptimizeResult (from optimize_schedule), not {type(result).__name__}")
     S = as_spectrum(spectrum)
     k = as_int(n_baselines, "n_baselines", 0)
-    best = sorted(result.baselines.items(), key=lambda kv: kv[1])[:k]
+    feasible = getattr(result, "feasible", {})  # the best fair baselines first: unfair ones only fill up
+    best = sorted(result.baselines.items(), key=lambda kv: (not feasible.get(kv[0], True), kv[1]))[:k]
     sch = {"optimised": result.alpha_bar}
     sch.update({n: result.baseline_schedules[n] for n, _ in best})
     outs = _outputs(S, sch, result.sampler, result.init, **result.settings)
     fig, ax = _figure(1, 3, width=5.0, height=4.3)
     _arrange(fig, suptitle=True)
-    what = {"kl": "KL", "kl-reverse": "reverse KL", "w2": "W2²"}[result.divergence]
-    feasible = getattr(result, "feasible", {})
+    what = ("weighted " if result.weighted else "") + {"kl": "KL", "kl-reverse": "reverse KL", "w2": "W2²"}[
+        result.divergence]
     tag = {n: n + ("" if feasible.get(n, True) else " †") for n in sch}
     fair_name, fair_value = getattr(result, "best_feasible_baseline", best[0] if best else ("", math.inf))
     same = " meeting the constraint" if not all(feasible.get(n, True) for n in result.baselines) else ""

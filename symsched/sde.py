@@ -929,6 +929,35 @@ def table_markdown(table: Any) -> str:
     return "\n".join(["\n".join(f"> {n}" for n in _notes(table)), "", *lines]) + "\n"
 
 
+def _tex_points(table: Any) -> str:
+    """For a table counted in NFE, the grid points each scheme used per column (as the Markdown notes list them)."""
+    if table.count == "points":
+        return ""
+    cols = []
+    for size in table.sizes:
+        used = [f"{SCHEME_LABELS[s]} {table.points[(s, size)]}"
+                + ("" if table.evals[(s, size)] == size else f" (NFE ${table.evals[(s, size)]}$)")
+                for s in SCHEME_LABELS if (s, size) in table.points]
+        cols.append(f"NFE ${size}$: " + ", ".join(used))
+    return " (grid points $N$ used: " + "; ".join(cols) + ")"
+
+
+def _tex_cell_notes(table: Any) -> str:
+    """Why a cell is $\\infty$ or n/a (the Markdown notes), as caption sentences."""
+    from ._tex import tex_text
+
+    notes = []
+    if any(math.isinf(v) for k, v in table.cells.items() if k not in table.diverged):
+        notes.append("$\\infty$: Heun and RK4 at $\\varepsilon = 0$ evaluate the score at $\\lambda(0) = S$, where "
+                     "modes with $S = 0$ diverge.")
+    for (s, size, e, init), why in table.diverged.items():
+        notes.append(f"$\\infty$: {SCHEME_LABELS[s]}, size ${size}$, $\\varepsilon = {e:g}$, {init} start: "
+                     f"{tex_text(why)}.")
+    if table.undefined:
+        notes.append("n/a: the scheme is undefined on that grid (DDPM needs $2\\Delta\\beta < 1$).")
+    return "".join(" " + n for n in notes)
+
+
 def table_latex(table: Any, digits: int = 7) -> str:
     """The table as a booktabs LaTeX ``table`` float (needs \\usepackage{booktabs})."""
     ncols = 4 + 2 * len(table.sizes)
@@ -938,9 +967,13 @@ def table_latex(table: Any, digits: int = 7) -> str:
         "\\begin{table}[t]",
         "\\centering",
         "\\small",
-        f"\\caption{{$W_2$ error of the continuous-time VP schemes ({table.n_modes} modes; sizes count {what}; "
+        f"\\caption{{$W_2$ error of the continuous-time VP schemes ({table.n_modes} modes; "
+        f"$\\beta(t) = {table.beta_min:g} + ({table.beta_max:g} - {table.beta_min:g})\\,t$ "
+        f"on $[0, {table.horizon:g}]$; "
+        f"sizes count {what}{_tex_points(table)}; "
         "start exact $= \\mathcal N(0, \\lambda(T))$ or white $= \\mathcal N(0, 1)$; "
-        "continuous: exact reverse SDE for EM, EI, DDPM, probability-flow ODE for Euler, Heun, RK4).}",
+        "continuous: exact reverse SDE for EM, EI, DDPM, probability-flow ODE for Euler, Heun, RK4)."
+        + _tex_cell_notes(table) + "}",
         "\\label{tab:sde-w2}",
         "\\begin{tabular}{ll" + "r" * (ncols - 2) + "}",
         "\\toprule",

@@ -36,7 +36,7 @@ def test_optimize_flow_with_resolution_shift(tmp_path: Path) -> None:
     np.testing.assert_allclose(t, sch.alpha_bar_to_flow_t(ab), rtol=1e-15)
     np.testing.assert_allclose(doc["flow_t"], t, rtol=1e-15)
     table = doc["baseline_table"]
-    for name in ("flow-uniform", "flow-sd3 (shift=3)", "flow-flux 1024x1024 (mu=1.15)"):
+    for name in ("flow-uniform", "flow-sd3", "flow-flux 1024x1024 (mu=1.15)"):
         assert table[name]["value"] > doc["value"], name  # the optimum beats every standard flow schedule
     # the value is the KL of the written schedule, recomputed here from its levels
     from symsched.spectra import load_spectrum
@@ -116,7 +116,7 @@ def test_flow_baselines_off_the_constraint_are_marked(tmp_path: Path, endpoints,
                 "--out", str(out), *extra, cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     table = json.loads(out.read_text())["baseline_table"]
-    assert table["flow-uniform"]["feasible"] is (not marked) and table["flow-sd3 (shift=3)"]["feasible"] is (not marked)
+    assert table["flow-uniform"]["feasible"] is (not marked) and table["flow-sd3"]["feasible"] is (not marked)
     flow_section = r.stdout.split("flow-matching schedules", 1)[1]
     assert ("flow-uniform †" in flow_section) is marked and ("not a fair comparison" in flow_section) is marked
 
@@ -145,3 +145,30 @@ def test_flow_table_of_an_all_zero_spectrum_has_ratio_one(tmp_path: Path) -> Non
     assert r.returncode == 0, r.stderr
     flow_section = r.stdout.split("flow-matching schedules", 1)[1]
     assert flow_section.count("(1x the optimum)") == 2 and "nan" not in flow_section
+
+
+def test_flow_baselines_are_in_the_json_s_fair_list_and_scored_with_the_weights(tmp_path: Path) -> None:
+    """Audit of 5 December: `optimize --flow` printed the flow baselines but left them out of the figure and of the
+    JSON's "baselines_meeting_constraints" (it listed none), and scored them unweighted next to a weighted optimum.
+    They are now baselines of the search itself: fair, in the list, and valued with --weights (recomputed here)."""
+    S = np.array([2.0, 1.0, 0.5, 0.25, 0.5, 1.0])
+    w = np.array([1.0, 2.0, 0.5, 1.0, 3.0, 1.0])
+    np.save(tmp_path / "S.npy", S)
+    np.save(tmp_path / "w.npy", w)
+    out = tmp_path / "f.json"
+    r = run_cli("optimize", "--flow", "--spectrum", str(tmp_path / "S.npy"), "--weights", str(tmp_path / "w.npy"),
+                "--steps", "4", "--restarts", "0", "--no-progress", "--shift-from-resolution", "256x256",
+                "--out", str(out), "--plot", str(tmp_path / "f.png"), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(out.read_text())
+    flux = next(n for n in doc["baselines"] if n.startswith("flow-flux 256x256"))
+    mu = float(sch.flux_mu(sch.flux_image_seq_len(256, 256)))
+    for name, ab in (("flow-uniform", sch.flow_schedule("flow-uniform", 4)),
+                     ("flow-sd3", sch.flow_schedule("flow-sd3", 4, shift=3.0)),
+                     (flux, sch.flow_schedule("flow-flux", 4, mu=mu))):
+        assert name in doc["baselines_meeting_constraints"] and doc["baseline_table"][name]["feasible"] is True
+        P = symsched.output_spectrum(S, ab, sampler="flow_match_euler")
+        want = float(np.sum(w * (np.sqrt(P) - np.sqrt(S)) ** 2))  # weighted W2 squared, written here
+        assert doc["baselines"][name] == pytest.approx(want, rel=1e-9), name
+        assert doc["baseline_table"][name]["value"] == doc["baselines"][name]
+    assert "weighted W2^2" in r.stdout and "flow-matching schedules (flow_match_euler, K=4, weighted w2)" in r.stdout

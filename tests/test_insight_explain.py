@@ -63,7 +63,11 @@ def test_explain_numbers_are_reproducible_from_the_api(explained) -> None:
     assert law["rule_slope_per_doubling"]["simple diffusion"] == pytest.approx(-2 * np.log(2))
 
 
-def test_explain_shows_a_progress_bar(tmp_path, capsys) -> None:
+def test_explain_shows_a_progress_bar(tmp_path, capsys, monkeypatch) -> None:
+    """On a terminal (stderr a file or pipe draws none: audit of 5 December)."""
+    import sys
+
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
     code = main(["explain", "--out", str(tmp_path), "--steps", "3", "--divergences", "w2", "--resolutions", "none",
                  "--images", "off", "--jobs", "1"])
     assert code == 0

@@ -909,3 +909,50 @@ def test_the_json_units_say_weighted_when_weights_were_given() -> None:
     # the weight multiplies each mode's whole term (the text first read "1/2 sum(weights * S/P - 1 - log(S/P))")
     assert optimize_schedule(S, 4, divergence="kl", weights=w).to_dict()["units"]["value"] == (
         "weighted KL(data || generated) = 1/2 sum(weights * (S/P - 1 - log(S/P)))")
+
+
+def _w2_squared(S: np.ndarray, P: np.ndarray, w: np.ndarray | None = None) -> float:
+    """W2 squared between N(0, S) and N(0, P) per mode, (sqrt P - sqrt S)^2 summed (weighted), written here."""
+    terms = (np.sqrt(P) - np.sqrt(S)) ** 2
+    return float(np.sum(terms if w is None else w * terms))
+
+
+def test_a_flow_sampler_starts_at_pure_noise_and_is_compared_with_the_flow_schedules() -> None:
+    """Audit of 5 December: optimize_schedule(S, K, sampler="flow_match_euler") pinned the first level at the DDPM
+    grid's 4e-5 (t = 0.994: a schedule FlowMatchEulerDiscreteScheduler does not start from) and compared it only with
+    VP schedules, all unfair; `symsched optimize --flow` added the flow ones after the search, outside the plot and
+    the list of fair baselines, unweighted next to a weighted optimum. Now a flow sampler starts at t = 1 and
+    uniform t and SD3's shift 3 are fair baselines and starts, scored with the weights."""
+    S = power_law((8, 8), alpha=2.0)
+    w = np.linspace(0.5, 2.0, S.size).reshape(S.shape)
+    res = symsched.optimize_schedule(S, 5, sampler="flow_match_euler", weights=w, restarts=0)
+    assert res.alpha_bar[0] == 0.0 and res.endpoints[0] == 0.0
+    for name, kw in (("flow-uniform", {}), ("flow-sd3", {"shift": 3.0})):
+        ab = sch.flow_schedule(name, 5, **kw)
+        np.testing.assert_array_equal(res.baseline_schedules[name], ab)
+        assert res.feasible[name] and name in res.to_dict()["baselines_meeting_constraints"]
+        P = symsched.output_spectrum(S, ab, sampler="flow_match_euler")
+        assert res.baselines[name] == pytest.approx(_w2_squared(S, P, w), rel=1e-10)
+        assert res.value <= res.baselines[name]
+    assert "weighted W2^2" in res.summary()
+    vp = symsched.optimize_schedule(S, 5, sampler="ddim", restarts=0)  # a VP sampler keeps the grid's noisiest level
+    assert vp.alpha_bar[0] == pytest.approx(sch.training_grid("linear")[-1], rel=1e-12)
+    assert not any(n.startswith("flow-") for n in vp.baselines)
+
+
+def test_baselines_of_the_caller_are_scored_marked_and_started_from() -> None:
+    """optimize_schedule(..., baselines={name: alpha_bar}) compares the caller's own schedules like the standard
+    ones: scored by the same objective, fair when they meet the constraints, and never better than the optimum."""
+    S = power_law((8, 8), alpha=2.0)
+    mine = np.array([sch.training_grid("linear")[-1], 0.05, 0.3, 0.7, 0.95])  # starts at the pinned first level
+    off = np.array([0.01, 0.05, 0.3, 0.7, 0.95])  # starts elsewhere: not a fair comparison
+    res = symsched.optimize_schedule(S, 5, restarts=0, baselines={"mine": mine, "off": off})
+    for name, ab in (("mine", mine), ("off", off)):
+        assert res.baselines[name] == pytest.approx(_w2_squared(S, symsched.output_spectrum(S, ab)), rel=1e-10)
+    assert res.feasible["mine"] and not res.feasible["off"] and res.value <= res.baselines["mine"]
+    for bad, err, match in (({"mine": mine[:4]}, ValueError, r"^baselines\['mine'\] must have steps = 5 levels"),
+                            ({"karras": mine}, ValueError, r"^baselines: 'karras' is the name of a standard"),
+                            ({"x": [0.5, 0.3, 0.2, 0.1, 0.05]}, ValueError, r"^baselines\['x'\]"),
+                            ([mine], TypeError, r"^baselines must be a mapping")):
+        with pytest.raises(err, match=match):
+            symsched.optimize_schedule(S, 5, restarts=0, baselines=bad)

@@ -15,8 +15,11 @@ from symsched.spectra import load_spectrum
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
-def test_builtin_default_writes_json_and_png(tmp_path, capsys) -> None:
+def test_builtin_default_writes_json_and_png(tmp_path, capsys, monkeypatch) -> None:
     """Its run time is measured by benchmarks/bench_cli.py, not asserted here."""
+    import sys
+
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)  # a terminal: the bar is drawn
     out, png = tmp_path / "schedule.json", tmp_path / "schedule.png"
     code = main(["optimize", "--out", str(out), "--plot", str(png)])
     assert code == 0
@@ -852,3 +855,30 @@ def test_json_keeps_a_result_whose_levels_share_one_float64_sigma(tmp_path, caps
     assert sig[1] == sig[2]
     assert "k_diffusion_sigmas" not in doc and "same VE sigma" in doc["k_diffusion_notes"][0]
     assert doc["diffusers"]["sigmas"] is None and "same VE sigma" in doc["diffusers"]["notes"][0]
+
+
+def test_progress_bar_only_on_a_terminal(tmp_path, small_spectrum, capsys, monkeypatch) -> None:
+    """Audit of 5 December: `optimize ... 2>log` filled the log with carriage-return frames of its progress bar
+    (validate and sde-table already drew theirs only on a terminal). The bar follows stderr: a terminal draws it,
+    a file or pipe does not; --no-progress always hides it."""
+    import sys
+
+    out = tmp_path / "o.json"
+    base = ["optimize", "--spectrum", str(small_spectrum[0]), "--steps", "3", "--restarts", "0", "--out", str(out)]
+    for tty, extra, drawn in ((False, [], False), (True, [], True), (True, ["--no-progress"], False)):
+        monkeypatch.setattr(sys.stderr, "isatty", lambda: tty, raising=False)
+        assert main(base + extra) == 0
+        assert ("optimize K=3" in capsys.readouterr().err) is drawn, (tty, extra)
+
+
+def test_validate_refuses_exponent_with_a_spectrum_file(tmp_path, small_spectrum, capsys) -> None:
+    """Audit of 5 December: `validate --spectrum S.npy --exponent 3` ran with exit 0 and ignored --exponent (it shapes
+    only the built-in power law): a silently unused option is refused, naming both; without --spectrum it works."""
+    path = small_spectrum[0]
+    code = main(["validate", "--spectrum", str(path), "--exponent", "3", "--samples", "10", "--no-progress"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1
+    assert err[0].endswith(f"--exponent 3 applies only to the built-in power law, not to --spectrum {path}")
+    assert main(["validate", "--exponent", "3", "--shape", "8x8", "--steps", "3", "--samples", "200",
+                 "--no-progress"]) in (0, 1)  # ran (PASS or FAIL of the check itself), not refused
+    assert "power law |f|^-3" in capsys.readouterr().out

@@ -276,3 +276,33 @@ def test_a_short_log_axis_labels_enough_values_to_read_its_curves() -> None:
     short = labels(0.21, 1.0)
     assert {"0.3", "0.4", "0.5", "1"} <= set(short), short
     assert {"0.2", "0.5", "1", "2"} <= set(labels(0.15, 3.0)) and "0.3" not in labels(0.15, 3.0)
+
+
+def test_figures_of_a_spectrum_near_float64_s_end_draw_every_panel_quietly(tmp_path) -> None:
+    """Audit of 5 December: `optimize`/`validate --plot` on S ~ 1e300 (outputs near 1e4 from a white start) left the
+    PSD panel empty with RuntimeWarnings: matplotlib's log margins ran past 1.8e308 and its autoscale fell back to
+    1..10. Now the view holds every data point, and nothing warns (warnings are errors here)."""
+    import warnings
+
+    from matplotlib.figure import Figure
+
+    from symsched.commands.validate import radial_average
+
+    S = power_law((8, 8), alpha=2.0) * 1e300
+    res = optimize_schedule(S, 4, restarts=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fig = plots.plot_result(res, S, path=tmp_path / "r.png")
+        b = fig.axes[1]  # output PSD vs data: the data (near 1e300) and the outputs (near 1e4) both inside
+        lo, hi = b.get_ylim()
+        assert lo <= float(np.min(symsched.output_spectrum(S, res.alpha_bar))) and hi >= S.max()
+        fig2 = Figure()
+        ax = fig2.subplots()
+        ax.loglog([0.1, 0.5], [1e3, 1.7e308])
+        plots.save_figure(fig2, tmp_path / "edge.png")
+        assert ax.get_ylim()[1] >= 1.7e308 * 0.999
+        # validate's band depends on the spectrum's shape only: the same at 1e300 as at 1 (P^2 overflowed before)
+        P = symsched.output_spectrum(S / 1e300, [0.1, 0.5, 0.9])
+        a, b2 = radial_average(P, P, 100, alpha=1e-6), radial_average(P * 1e300, P * 1e300, 100, alpha=1e-6)
+        np.testing.assert_allclose(b2["lo"], a["lo"], rtol=1e-12)
+        np.testing.assert_allclose(b2["hi"], a["hi"], rtol=1e-12)

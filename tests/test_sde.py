@@ -965,3 +965,25 @@ def test_ordinary_small_steps_are_not_recomputed(monkeypatch) -> None:
     np.testing.assert_allclose(sde.output_spectrum(S[::20], "em", 1000, horizon=1e-6), [float(x) for x in ref],
                                rtol=1e-10, atol=0)
     assert calls == []
+
+
+def test_latex_caption_says_the_beta_schedule_horizon_grids_and_why_a_cell_is_empty() -> None:
+    """Audit of 5 December: the LaTeX caption of a table run with --beta-max 20 --horizon 2 --count nfe read like the
+    default table's (no beta(t), no horizon, no grid points per scheme), and cells of n/a or infinity had no
+    explanation, all of which the Markdown notes gave. The caption now says them."""
+    table = sde.error_table([0.0, 0.5, 2.0], (7,), (0.0,), count="nfe", beta_max=20.0, horizon=2.0)
+    tex = table.to_latex()
+    caption = next(line for line in tex.splitlines() if line.startswith("\\caption{"))
+    assert "$\\beta(t) = 0.05 + (20 - 0.05)\\,t$ on $[0, 2]$" in caption
+    # NFE 7: one evaluation per step gives 8 points; Heun (2 per step) fits 3 steps = 6 NFE on 4 points; RK4 1 step
+    assert "NFE $7$: EM 8, EI 8, DDPM 8, Euler 8, Heun 4 (NFE $6$), RK4 2 (NFE $4$)" in caption
+    assert "$S = 0$ diverge" in caption  # heun/rk4 at eps = 0 on a zero mode: infinity, explained
+    assert "n/a: the scheme is undefined on that grid" in caption  # DDPM with 2 Delta beta >= 1 on this grid
+
+
+def test_sde_table_names_only_what_it_reads(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Audit of 5 December: `sde-table --spectrum builtin:foo` offered "a folder of images", which sde-table refuses."""
+    assert main(["sde-table", "--spectrum", "builtin:foo", "--out", str(tmp_path / "t.tex"), "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.endswith("--spectrum 'builtin:foo' names no built-in spectrum: must be one of "
+                        "'builtin:natural-patches' or a .npy file") and "folder" not in err

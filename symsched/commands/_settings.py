@@ -10,7 +10,14 @@ from __future__ import annotations
 
 import argparse
 import math
+import sys
 from typing import Any, Callable, Optional
+
+
+def show_progress(args: argparse.Namespace) -> bool:
+    """Whether a command draws its progress bar: not with --no-progress, nor when stderr is not a terminal (a log
+    file or a pipe would fill with carriage-return frames), as tqdm's ``disable=None`` decides."""
+    return not args.no_progress and sys.stderr.isatty()
 
 
 def real(text: str) -> float:

@@ -67,7 +67,8 @@ def run(args: argparse.Namespace) -> int:
     settings = _settings.settings(args, args.variance)
     out = explain(args.spectrum, args.out, steps=steps, divergences=divs, sampler=args.sampler,
                   variance=args.variance, resolutions=res, images=args.images, image_resolutions=img,
-                  restarts=args.restarts, seed=args.seed, n_jobs=args.jobs, progress=not args.no_progress, **settings)
+                  restarts=args.restarts, seed=args.seed, n_jobs=args.jobs,
+                  progress=_settings.show_progress(args), **settings)
     print(f"symsched explain: wrote {out.out}/explain.md and {len(out.files) - 1} more files ({out.elapsed:.1f} s)")
     if out.info["warning"]:
         print(f"  note: {out.info['warning']}")

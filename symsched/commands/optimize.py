@@ -174,7 +174,7 @@ def flow_baselines(steps: int, resolution: Optional[str]) -> dict[str, np.ndarra
     from .. import schedules
 
     out = {"flow-uniform": schedules.flow_schedule("flow-uniform", steps),
-           "flow-sd3 (shift=3)": schedules.flow_schedule("flow-sd3", steps, shift=3.0)}
+           "flow-sd3": schedules.flow_schedule("flow-sd3", steps, shift=3.0)}
     if resolution is not None:
         h, w = parse_resolution(resolution)
         n = schedules.flux_image_seq_len(h, w)
@@ -560,8 +560,19 @@ def _check_zero_start(args: argparse.Namespace, options: dict[str, Any], endpoin
         raise ValueError(f"{source} with --sampler {args.sampler}: {why}") from None
 
 
+def _extra_baselines(flow_std: dict[str, np.ndarray], endpoints: Any, grid: Optional[np.ndarray]) -> dict[str, Any]:
+    """The flow schedules ``optimize_schedule`` does not compare with by itself (it takes uniform t and SD3's shift
+    when the first level is 0 off a grid: :data:`symsched.optimize.FLOW_BASELINES`): Flux at a resolution, or all of
+    them, marked unfair, when --endpoints fixes the first level elsewhere."""
+    from ..optimize import FLOW_BASELINES
+
+    native = FLOW_BASELINES if grid is None and endpoints is not None and endpoints[0] == 0.0 else ()
+    return {k: v for k, v in flow_std.items() if k not in native}
+
+
 def _baseline_table(S: np.ndarray, res: Any, flow_std: dict[str, np.ndarray]) -> dict[str, Any]:
-    """Value, KL and W2 of the optimum and of every baseline; prints the flow-matching comparison."""
+    """Value, KL and W2 of the optimum and of every baseline (with whether it meets the constraints); prints the
+    flow-matching comparison."""
     from .. import export
     from ..optimize import _ratio_to_optimum, schedule_metrics
 
@@ -579,20 +590,18 @@ def _baseline_table(S: np.ndarray, res: Any, flow_std: dict[str, np.ndarray]) ->
     for name, ab in res.baseline_schedules.items():
         if name in res.baselines:
             m = metrics(ab)
-            table[name] = {"value": res.baselines[name], "kl": m["kl"], "w2": m["w2"]}
+            table[name] = {"value": res.baselines[name], "kl": m["kl"], "w2": m["w2"],
+                           "feasible": bool(res.feasible.get(name, True))}
             if "refused" in m:
                 table[name]["refused"] = m["refused"]
     if flow_std:
-        key = {"kl": "kl", "kl-reverse": "kl_reverse", "w2": "w2"}[res.divergence]
-        print(f"flow-matching schedules ({res.sampler}, K={len(res.alpha_bar)}, {res.divergence}):")
+        what = ("weighted " if res.weighted else "") + res.divergence
+        print(f"flow-matching schedules ({res.sampler}, K={len(res.alpha_bar)}, {what}):")
         print(f"  {'optimised':34s} {res.value:12.6g}")
         unfair = False
-        for name, ab in flow_std.items():
-            m = metrics(ab)
-            v = m["w2"] ** 2 if key == "w2" else m[key]  # the objective: W2 squared
-            fair = res.meets_constraint(ab)
+        for name in (n for n in flow_std if n in res.baselines):
+            v, fair = res.baselines[name], bool(res.feasible.get(name, True))
             unfair = unfair or not fair
-            table[name] = {"value": v, "kl": m["kl"], "w2": m["w2"], "feasible": fair}
             ratio = _ratio_to_optimum(v, res.value)
             print(f"  {name + ('' if fair else ' †'):34s} {v:12.6g}   ({ratio:.3g}x the optimum)")
         if unfair:
@@ -739,7 +748,7 @@ def run(args: argparse.Namespace) -> int:
     res = optimize_schedule(
         S, args.steps, sampler=args.sampler, eta=args.eta, variance=args.variance, divergence=args.divergence,
         init=args.init, endpoints=endpoints, grid=grid, weights=weights, seed=args.seed, restarts=args.restarts,
-        progress=not args.no_progress, **options,
+        baselines=_extra_baselines(flow_std, endpoints, grid), progress=_settings.show_progress(args), **options,
     )
     print(res.summary())
     from ..optimize import ALL_ZERO_NOTE, GRADIENT_NOTE, GRADIENT_NOTE_END

@@ -506,22 +506,19 @@ def schedules_section(ctx: Context) -> list[Section]:
     from ..optimize import InfiniteObjective, compare_schedules
 
     sections = []
-    flow = _flow_schedules(ctx)
-    # flow matching samples from pure noise, t = 1 (as optimize --flow): the optimum starts there, from the flow
-    # schedules too
-    warm: list[np.ndarray] = [ab for by_name in flow.values() for ab in by_name.values()]
-    ends = {"endpoints": (0.0, None)} if flow else {}
+    # flow matching samples from pure noise, t = 1 (as optimize --flow), where optimize_schedule starts a flow sampler
+    # and compares it with the flow schedules (symsched.optimize.FLOW_BASELINES)
+    warm: list[np.ndarray] = []
     for div in _divergences():
         ctx.stage(f"optimise {div.upper()}")
         try:
             table = compare_schedules(ctx.S, ctx.ks, sampler=ctx.args.sampler, divergence=div,
-                                      seed=ctx.args.seed, warm_starts=warm, **ends, **ctx.settings)
+                                      seed=ctx.args.seed, warm_starts=warm, **ctx.settings)
         except InfiniteObjective as exc:  # e.g. KL with zero modes and a sampler that ends with a noise floor
             ctx.bar.update()
             why = str(exc).removeprefix("divergence: ").replace("steps_list", "--steps")  # the report's own names
             sections.append(_skipped_section(DIVERGENCE_LABEL[div], why))
             continue
-        _add_rows(ctx, table, flow)
         warm += [res.alpha_bar for res in table.results.values()]  # the next divergence starts from these too
         ctx.data[f"table_{div}"] = table
         header, rows, verdict = divergence_table(table, div)
@@ -550,26 +547,6 @@ def _skipped_section(label: str, why: str) -> Section:
     return Section(lambda: [f"## Schedules optimised for {label}", "", text, ""],
                    lambda: [f"<h2>Schedules optimised for {html.escape(label)}</h2>", f"<p>{_html.inline(text)}</p>"],
                    lambda: [f"{label}: skipped ({why})"])
-
-
-def _flow_schedules(ctx: Context) -> dict[int, dict[str, np.ndarray]]:
-    """For a flow-matching sampler, its standard schedules per K (as ``optimize --flow`` compares with); else {}."""
-    from ..symbolic.samplers import FLOW_SAMPLERS
-    from .optimize import flow_baselines
-
-    return {k: flow_baselines(k, None) for k in ctx.ks} if ctx.args.sampler in FLOW_SAMPLERS else {}
-
-
-def _add_rows(ctx: Context, table: Any, extra: dict[int, dict[str, np.ndarray]]) -> None:
-    """Append the KL and W2 of ``extra`` schedules (same sampler and settings; they meet the constraint) to
-    ``table``."""
-    from ..optimize import schedule_metrics
-
-    for k, by_name in extra.items():
-        settings = table.results[k].settings
-        for name, ab in by_name.items():
-            m = schedule_metrics(ctx.S, ab, sampler=ctx.args.sampler, **settings)
-            table.rows.append({"steps": k, "schedule": name, "kl": m["kl"], "w2": m["w2"], "feasible": True})
 
 
 #: what the optimised schedule does against the standard schedules (``divergence_table``'s verdict), in words

@@ -45,10 +45,11 @@ def _load(source: str) -> Any:
     if source.startswith("builtin:"):
         from .. import spectra
 
-        loader = getattr(spectra, "load_spectrum", None)
-        if loader is None:
-            raise ValueError(f"--spectrum {source!r}: builtin spectra need symsched.spectra.load_spectrum")
-        return loader(source)
+        if source.removeprefix("builtin:") not in spectra.BUILTIN_SPECTRA:  # (load_spectrum would offer a folder of
+            # images, which sde-table does not read)
+            names = ", ".join(repr("builtin:" + n) for n in spectra.BUILTIN_SPECTRA)
+            raise ValueError(f"--spectrum {source!r} names no built-in spectrum: must be one of {names} or a .npy file")
+        return spectra.load_spectrum(source)
     return load_spectrum_npy(source)
 
 

@@ -46,8 +46,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    help="DDPM injected variance: posterior beta_tilde or beta (default posterior)")
     p.add_argument("--init", default="white", choices=["white", "exact"],
                    help="start from N(0, I) or from the true noisy marginal (default white)")
-    p.add_argument("--exponent", default=2.0, type=_settings.real,
-                   help="power-law exponent of the default spectrum S ~ 1/max(|f|, f0)^exponent (default 2)")
+    p.add_argument("--exponent", default=None, type=_settings.real,
+                   help="power-law exponent of the default spectrum S ~ 1/max(|f|, f0)^exponent (default 2; not "
+                        "with --spectrum)")
     p.add_argument("--spectrum", default=None, type=Path,
                    help=".npy PSD on an FFT grid to use instead of the power law (overrides --shape)")
     p.add_argument("--alpha", default=1e-6, type=_settings.real,
@@ -151,20 +152,25 @@ def run(args: argparse.Namespace) -> int:
     if args.spectrum is not None:
         from ..montecarlo import _as_grid_spectrum
 
+        if args.exponent is not None:  # it shapes the built-in power law only: silently unused, it would mislead
+            raise ValueError(f"--exponent {args.exponent:g} applies only to the built-in power law, not to --spectrum "
+                             f"{args.spectrum}")
+
         # a PSD on an FFT grid (Hermitian), checked before the header line below
         S = np.asarray(load_spectrum_npy(args.spectrum), dtype=np.float64)
         label = str(args.spectrum)
         S, label = _first_channel(S, label)
         S = _as_grid_spectrum(S, "--spectrum")
     else:
-        if not math.isfinite(args.exponent):
-            raise ValueError(f"--exponent must be finite (got {args.exponent})")
+        exponent = 2.0 if args.exponent is None else args.exponent
+        if not math.isfinite(exponent):
+            raise ValueError(f"--exponent must be finite (got {exponent})")
         shape = parse_shape(args.shape)  # its errors name --shape
         try:
-            S = power_law_spectrum(shape, args.exponent)
+            S = power_law_spectrum(shape, exponent)
         except ValueError as exc:  # power_law calls its exponent alpha, which here is another option
             raise ValueError(f"--exponent: {str(exc).replace('alpha=', 'exponent=')}") from None
-        label = f"power law |f|^{0.0 - args.exponent:g}"
+        label = f"power law |f|^{0.0 - exponent:g}"
     ab = default_schedule(steps)
     kw: dict[str, Any] = dict(sampler=args.sampler, eta=eta, variance=args.variance, init=args.init)
     t0 = time.perf_counter()
@@ -241,9 +247,11 @@ def radial_average(psd: np.ndarray, P: np.ndarray, n: int, *, alpha: float) -> d
     # independent-bin weights: multiplicity / |annulus|, multiplicity 1 (self-conjugate) or 2
     mult = np.where(psd_dof(P.shape) == 1, 1.0, 2.0)
     wi = np.where(ind, mult, 0.0) / w[labels]
-    var = np.bincount(labels.ravel(), (wi**2 * 2 * P**2 / nu).ravel(), minlength=G)
+    # the relative variance of the annulus average, in P / cf (P itself squared overflows beyond S ~ 1e154)
     with np.errstate(divide="ignore", invalid="ignore"):
-        nu_eff = np.where(var > 0, 2 * cf**2 / var, np.inf)
+        rel = np.where(cf[labels] > 0, P / cf[labels], 0.0)
+        rel_var = np.bincount(labels.ravel(), (wi**2 * 2 * rel**2 / nu).ravel(), minlength=G)
+        nu_eff = np.where(rel_var > 0, 2.0 / rel_var, np.inf)
     a = alpha / G
     lo = np.where(np.isfinite(nu_eff), stats.chi2.ppf(a / 2, nu_eff) / nu_eff, 1.0)
     hi = np.where(np.isfinite(nu_eff), stats.chi2.isf(a / 2, nu_eff) / nu_eff, 1.0)
@@ -255,7 +263,7 @@ def plot_validation(path: Path, S: np.ndarray, P: np.ndarray, psd: np.ndarray, z
     """Three panels: radial PSDs (log-log), empirical/closed-form ratio with band, per-bin z-scores."""
     from matplotlib.figure import Figure  # no pyplot: no global state, no backend switch
 
-    from ..plots import save_figure
+    from ..plots import _clamp_log_limits, save_figure
 
     r = radial_average(psd, P, n, alpha=alpha)
     rs = radial_average(S, S, n, alpha=alpha)
@@ -272,6 +280,7 @@ def plot_validation(path: Path, S: np.ndarray, P: np.ndarray, psd: np.ndarray, z
     ax.plot(r["f"][pos], r["empirical"][pos], "o", ms=3.5, color="C3", mfc="none",
             label=f"Monte Carlo periodogram ({n} samples)")
     ax.set_ylabel("PSD (annulus average)")
+    _clamp_log_limits(ax)  # now: the panels below share x, and autoscale this one as they are drawn
     ax.legend(loc="lower left", fontsize=9)
     ax.grid(True, which="both", alpha=0.3)
     ax.set_title(f"symsched validate: {title}\nmax |z| = {check.max_abs_z:.2f} (threshold {check.z_crit:.2f}), "
