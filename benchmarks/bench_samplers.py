@@ -3,7 +3,8 @@ the divergence (default KL(data || generated)) of the best standard schedule vs 
 that sampler.
 
 Uses :func:`symsched.optimize.optimize_schedule` (its baselines are every standard schedule, same sampler,
-K and divergence, white start, default endpoints: the first level pinned at the grid's noisiest). Two baselines
+K and divergence, white start, default endpoints: the first level pinned at the grid's noisiest; a flow sampler's at
+t = 1, with the flow schedules as baselines). Two baselines
 per row (issue 9, fair comparisons): the best standard schedule that meets the same endpoint constraint, and the
 best of all, marked † when it does not (it starts at a less noisy level the optimum was not allowed). Prints one
 Markdown row per (sampler, K) as it goes.

@@ -391,68 +391,75 @@ def _wide_terms(fn: Any, f: Array, d: Array, pos: Array, r: Array, S: Array, sca
 
 #: relative rounding of r = P/S that the float64 sweeps may leave, per level (a bound: a few ulp per step)
 _RATIO_ULP_PER_LEVEL = 8 * 2.0**-52
-#: a W2 term whose rounding bound exceeds this fraction of the objective is recomputed in mpmath
-_W2_RESOLVE = 1e-13
-#: most distinct modes whose W2 terms :func:`_w2_refinement` recomputes in mpmath (each a high-precision run)
+#: a W2 term is unresolved when |P/S - 1| lies within this many of those roundings (3 digits or fewer) ...
+_UNRESOLVED_RATIO = 1e3
+#: ... and its rounding floor, S times the rounding squared (value and gradient alike), could move the objective by
+#: more than this fraction (the bound is pessimistic: a sweep rounds r by a few ulp, not 8 per level; a tighter
+#: fraction refined hundreds of modes of a good fit, Heun on 200 Karras levels, whose J float64 gives to 2e-5)
+_W2_RESOLVE = 1e-3
+#: most distinct modes whose W2 terms :func:`_w2_refined` recomputes in mpmath (each a high-precision run)
 MAX_REFINED_MODES = 32
 
 
-def _w2_refinement(x: Array, coordinate: str, sampler: Any, init: str, settings: dict[str, Any]) -> Any:
-    """``refine(S) -> m = P/S - 1`` to full relative precision for modes ``S`` (mpmath, the same update equations;
-    cached per mode): W2's term S (sqrt(P/S) - 1)^2 of a mode whose output matches it to within rounding is
-    S m^2/4, which the rounded ratio cannot give (an exact start at S = 1e33 left J = 12.4 for 0.058; at 1e300,
-    1.5e267; audit of 5 December)."""
-    cache: dict[float, float] = {}
-
-    def refine(S_sel: Array) -> Array:
-        import mpmath
-
-        from .engine.highprec import _run
-
-        todo = sorted({float(v) for v in S_sel} - set(cache))
-        if todo:
-            dps = int(math.log10(max(todo))) + 30 if max(todo) > 1.0 else 30  # m to 30 digits past S's own scale
-            P = _run(np.array(todo), x, coordinate, sampler, init, dps, settings)
-            with mpmath.workdps(dps + 10):
-                cache.update({v: float(p / mpmath.mpf(v) - 1) for v, p in zip(todo, P)})
-        return np.array([cache[float(v)] for v in S_sel], dtype=np.float64)
-
-    refine.levels = int(np.size(x))  # type: ignore[attr-defined]
-    return refine
-
-
-def _refine_w2(f: Array, d: Array, pos: Array, r: Array, S: Array, scale: Array, ww: Array, refine: Any) -> None:
-    """Recompute, in place, the W2 terms (``f``) and slopes (``d``) of the modes whose rounded ratio ``r`` cannot
-    give them to the objective's precision: |P/S - 1| within the sweeps' rounding of a mode so large that S times
-    that rounding squared matters (:func:`_w2_refinement`). ValueError naming ``spectrum`` beyond
-    ``MAX_REFINED_MODES`` such modes."""
-    Sp, wp = S[pos], ww[pos]
-    m = np.asarray(r, dtype=np.float64) - 1.0
-    u = _RATIO_ULP_PER_LEVEL * refine.levels
+def _w2_unresolved(rho: Array, S: Array, w: Array, n_levels: int, J: float, init: str) -> Array:
+    """The distinct modes S whose W2 term S (sqrt(P/S) - 1)^2 the rounded ratio cannot give: P/S within rounding
+    of 1 for a mode so large that S times that rounding squared matters to J (an exact start at S = 1e33 left
+    J = 12.4 for 0.058, at 1e300 1.5e267; audit of 5 December). Decided on the whole objective ``J``, so that the
+    value and the gradient paths, which sweep the modes in different chunks, agree. ValueError naming ``spectrum``
+    beyond ``MAX_REFINED_MODES`` of them."""
+    pos = (S > 0) & (w > 0)
+    if not (math.isfinite(J) and J > 0 and pos.any()):
+        return np.empty(0)
+    Sp = S[pos]
     with np.errstate(over="ignore", invalid="ignore"):
-        bound = wp * Sp * u * (np.abs(m) + u)  # what rounding r can do to S (sqrt r - 1)^2
-        J_est = float(np.sum(wp * np.asarray(f[pos], dtype=np.float64)))
-    flag = (np.abs(m) < 1e-3) & (wp > 0) & (bound > _W2_RESOLVE * J_est) & (J_est > 0)
-    if not np.any(flag):
-        return
-    n = int(np.count_nonzero(flag))
-    if n > MAX_REFINED_MODES:
+        m = np.asarray(rho[pos] * recursion.kappa(Sp) / Sp, dtype=np.float64) - 1.0
+        u = _RATIO_ULP_PER_LEVEL * n_levels
+        floor = w[pos] * Sp * u * u
+    out = Sp[(np.abs(m) < _UNRESOLVED_RATIO * u) & (floor > _W2_RESOLVE * J)]
+    if out.size > MAX_REFINED_MODES:
+        advice = "use init='white' (where P/S stays away from 1) or" if init == "exact" else "use"
         raise ValueError(
-            f"spectrum: {n} distinct modes (largest S = {float(Sp[flag].max()):.4g}) have outputs equal to their "
+            f"spectrum: {out.size} distinct modes (largest S = {float(out.max()):.4g}) have outputs equal to their "
             "variance within float64 rounding, where W2's term S (sqrt(P/S) - 1)^2 is not resolved (S times the "
-            f"rounding squared); at most {MAX_REFINED_MODES} are recomputed in mpmath: use init='white' or another "
-            "divergence")
-    at = np.flatnonzero(pos)[flag]
-    fk, dk = w2_complement_kernel()(refine(S[at]), S[at])
+            f"rounding squared exceeds {_W2_RESOLVE:g} of the objective); at most {MAX_REFINED_MODES} are recomputed "
+            f"in mpmath: {advice} another divergence")
+    return out
+
+
+def _w2_refined(S_sel: Array, x: Array, coordinate: str, sampler: Any, init: str, settings: dict[str, Any]
+                ) -> dict[float, float]:
+    """{S: m = P/S - 1} to full relative precision for the modes ``S_sel`` (mpmath: the same update equations, 30
+    digits past the mode's own scale), for :func:`_objective`'s complement form of W2."""
+    import mpmath
+
+    from .engine.highprec import _run
+
+    todo = sorted({float(v) for v in S_sel})
+    dps = int(math.log10(max(todo))) + 30 if max(todo) > 1.0 else 30
+    P = _run(np.array(todo), x, coordinate, sampler, init, dps, settings)
+    with mpmath.workdps(dps + 10):
+        return {v: float(p / mpmath.mpf(v) - 1) for v, p in zip(todo, P)}
+
+
+def _complement_terms(f: Array, d: Array, pos: Array, S: Array, scale: Array, refined: dict[float, float]) -> None:
+    """In place: the W2 terms and slopes of the modes in ``refined`` from their exact ``m = P/S - 1``
+    (:func:`symsched.engine.kernels.w2_complement_kernel`)."""
+    keys = np.fromiter(refined, dtype=np.float64)
+    hit = np.isin(S[pos], keys)
+    if not hit.any():
+        return
+    at = np.flatnonzero(pos)[hit]
+    m = np.array([refined[float(v)] for v in S[at]], dtype=np.float64)
+    fk, dk = w2_complement_kernel()(m, S[at])
     f[at] = fk
-    d[at] = np.asarray(dk) * scale[flag]
+    d[at] = np.asarray(dk) * scale[hit]
 
 
-def _objective(divergence: str, w: Array, refine: Any = None) -> Any:
+def _objective(divergence: str, w: Array, refined: Optional[dict[float, float]] = None) -> Any:
     """The objective for :func:`recursion.value_and_grad`: per-mode terms of the ratio r = P/S.
 
-    The engine gives rho = P/kappa; r = rho kappa / S is exact (kappa = S) for tiny modes. ``refine``
-    (:func:`_w2_refinement`) resolves the W2 terms of huge modes whose output matches them within rounding.
+    The engine gives rho = P/kappa; r = rho kappa / S is exact (kappa = S) for tiny modes. ``refined``
+    (:func:`_w2_refined`) gives the exact ``P/S - 1`` of the modes whose W2 terms the ratio cannot resolve.
     """
     fn = ratio_divergence_kernel(divergence)
 
@@ -469,8 +476,8 @@ def _objective(divergence: str, w: Array, refine: Any = None) -> Any:
             f[pos] = fk
             d[pos] = np.asarray(dk) * scale
             f, d = _wide_terms(fn, f, d, pos, r, S, scale)
-            if divergence == "w2" and refine is not None:
-                _refine_w2(f, d, pos, r, S, scale, ww, refine)
+            if divergence == "w2" and refined:
+                _complement_terms(f, d, pos, S, scale, refined)
             if divergence != "w2":  # nothing generated where there is data: KL is +inf (not inf - inf)
                 f[pos] = np.where(r == 0, np.inf, f[pos])
         zero = ~pos  # S = 0: kappa = 1, rho = P
@@ -517,9 +524,14 @@ def grouped_value_and_grad(grp: Grouped, x: Array, coordinate: str, divergence: 
     check_choice(init, "init", INITS)
     check_choice(divergence, "divergence", DIVERGENCES)
     prog = _program.build_program(name, options, params, x, coordinate, grad=True)
-    objective = _objective(divergence, grp.w, _w2_refinement(x, coordinate, sampler, init, settings))
-    J, g_l, _ = recursion.value_and_grad(prog, grp.u, init, objective,
-                                         exact=_exact(x, coordinate, sampler, init, settings))
+    objective = _objective(divergence, grp.w)
+    exact = _exact(x, coordinate, sampler, init, settings)
+    J, g_l, rho = recursion.value_and_grad(prog, grp.u, init, objective, exact=exact)
+    if divergence == "w2":  # (rarely) again, with the exact complement of the modes the ratio cannot resolve
+        redo = _w2_unresolved(rho, grp.u, grp.w, np.size(x), J, init)
+        if redo.size:
+            objective = _objective(divergence, grp.w, _w2_refined(redo, x, coordinate, sampler, init, settings))
+            J, g_l, _ = recursion.value_and_grad(prog, grp.u, init, objective, exact=exact)
     if not (math.isfinite(J) or (J == math.inf and objective.infinite)):  # KL's true +inf is kept
         raise Unrepresentable(f"spectrum: the divergence ({J}) is not representable in float64 for this schedule")
     J, g = _unscale(J, convert(g_l), grp, objective.infinite)
@@ -551,10 +563,13 @@ def grouped_values(grp: Grouped, x: Array, coordinate: str, divergences: Any, sa
     rho = recursion.below_float64(prog, grp.u, init, rho)  # r ~ S for subnormal modes: kept in longdouble
     kap = recursion.kappa(grp.u)
     out = {}
-    refine = _w2_refinement(x, coordinate, sampler, init, settings)
     for divergence in divergences:
-        objective = _objective(divergence, grp.w, refine)
+        objective = _objective(divergence, grp.w)
         J, _ = objective(rho, kap, grp.u, slice(None))
+        redo = _w2_unresolved(rho, grp.u, grp.w, np.size(x), J, init) if divergence == "w2" else ()
+        if len(redo):
+            objective = _objective(divergence, grp.w, _w2_refined(redo, x, coordinate, sampler, init, settings))
+            J, _ = objective(rho, kap, grp.u, slice(None))
         if not (math.isfinite(J) or (J == math.inf and objective.infinite)):
             raise Unrepresentable(f"spectrum: the divergence ({J}) is not representable in float64 for this schedule")
         out[divergence] = _unscale(J, None, grp, objective.infinite)[0]
