@@ -401,14 +401,16 @@ _W2_RESOLVE = 1e-3
 MAX_REFINED_MODES = 32
 
 
-def _w2_unresolved(rho: Array, S: Array, w: Array, n_levels: int, J: float, init: str) -> Array:
-    """The distinct modes S whose W2 term S (sqrt(P/S) - 1)^2 the rounded ratio cannot give: P/S within rounding
-    of 1 for a mode so large that S times that rounding squared matters to J (an exact start at S = 1e33 left
-    J = 12.4 for 0.058, at 1e300 1.5e267; audit of 5 December). Decided on the whole objective ``J``, so that the
-    value and the gradient paths, which sweep the modes in different chunks, agree. ValueError naming ``spectrum``
-    beyond ``MAX_REFINED_MODES`` of them."""
-    pos = (S > 0) & (w > 0)
-    if not (math.isfinite(J) and J > 0 and pos.any()):
+def _w2_unresolved(rho: Array, S: Array, w: Array, n_levels: int, J: float, init: str,
+                   done: dict[float, float]) -> Array:
+    """The distinct modes S, other than those ``done``, whose W2 term S (sqrt(P/S) - 1)^2 the rounded ratio cannot
+    give: P/S within rounding of 1 for a mode so large that S times that rounding squared matters to J (an exact
+    start at S = 1e33 left J = 12.4 for 0.058, at 1e300 1.5e267; audit of 5 December). Decided on the whole
+    objective ``J``, so that the value and the gradient paths, which sweep the modes in different chunks, agree
+    (a ``J`` of 0, every ratio rounded to 1, refines every such mode). ValueError naming ``spectrum`` beyond
+    ``MAX_REFINED_MODES`` of them in all."""
+    pos = (S > 0) & (w > 0) & ~np.isin(S, np.fromiter(done, dtype=np.float64))
+    if not (math.isfinite(J) and pos.any()):
         return np.empty(0)
     Sp = S[pos]
     with np.errstate(over="ignore", invalid="ignore"):
@@ -416,12 +418,12 @@ def _w2_unresolved(rho: Array, S: Array, w: Array, n_levels: int, J: float, init
         u = _RATIO_ULP_PER_LEVEL * n_levels
         floor = w[pos] * Sp * u * u
     out = Sp[(np.abs(m) < _UNRESOLVED_RATIO * u) & (floor > _W2_RESOLVE * J)]
-    if out.size > MAX_REFINED_MODES:
+    if out.size + len(done) > MAX_REFINED_MODES:
         advice = "use init='white' (where P/S stays away from 1) or" if init == "exact" else "use"
         raise ValueError(
-            f"spectrum: {out.size} distinct modes (largest S = {float(out.max()):.4g}) have outputs equal to their "
-            "variance within float64 rounding, where W2's term S (sqrt(P/S) - 1)^2 is not resolved (S times the "
-            f"rounding squared exceeds {_W2_RESOLVE:g} of the objective); at most {MAX_REFINED_MODES} are recomputed "
+            f"spectrum: {out.size + len(done)} distinct modes (largest S = {float(out.max()):.4g}) have outputs equal "
+            "to their variance within float64 rounding, where W2's term S (sqrt(P/S) - 1)^2 is not resolved (S times "
+            f"the rounding squared exceeds {_W2_RESOLVE:g} of the objective); at most {MAX_REFINED_MODES} are recomputed "
             f"in mpmath: {advice} another divergence")
     return out
 
@@ -527,11 +529,15 @@ def grouped_value_and_grad(grp: Grouped, x: Array, coordinate: str, divergence: 
     objective = _objective(divergence, grp.w)
     exact = _exact(x, coordinate, sampler, init, settings)
     J, g_l, rho = recursion.value_and_grad(prog, grp.u, init, objective, exact=exact)
-    if divergence == "w2":  # (rarely) again, with the exact complement of the modes the ratio cannot resolve
-        redo = _w2_unresolved(rho, grp.u, grp.w, np.size(x), J, init)
-        if redo.size:
-            objective = _objective(divergence, grp.w, _w2_refined(redo, x, coordinate, sampler, init, settings))
-            J, g_l, _ = recursion.value_and_grad(prog, grp.u, init, objective, exact=exact)
+    refined: dict[float, float] = {}
+    while divergence == "w2":  # (rarely) again, with the exact complement of the modes the ratio cannot resolve,
+        # until no more: a huge mode's rounding can hide a smaller one's (1e300's J of 1e267 hid 1e40's 1e8)
+        redo = _w2_unresolved(rho, grp.u, grp.w, np.size(x), J, init, refined)
+        if not redo.size:
+            break
+        refined.update(_w2_refined(redo, x, coordinate, sampler, init, settings))
+        objective = _objective(divergence, grp.w, refined)
+        J, g_l, _ = recursion.value_and_grad(prog, grp.u, init, objective, exact=exact)
     if not (math.isfinite(J) or (J == math.inf and objective.infinite)):  # KL's true +inf is kept
         raise Unrepresentable(f"spectrum: the divergence ({J}) is not representable in float64 for this schedule")
     J, g = _unscale(J, convert(g_l), grp, objective.infinite)
@@ -566,9 +572,13 @@ def grouped_values(grp: Grouped, x: Array, coordinate: str, divergences: Any, sa
     for divergence in divergences:
         objective = _objective(divergence, grp.w)
         J, _ = objective(rho, kap, grp.u, slice(None))
-        redo = _w2_unresolved(rho, grp.u, grp.w, np.size(x), J, init) if divergence == "w2" else ()
-        if len(redo):
-            objective = _objective(divergence, grp.w, _w2_refined(redo, x, coordinate, sampler, init, settings))
+        refined: dict[float, float] = {}
+        while divergence == "w2":  # as grouped_value_and_grad
+            redo = _w2_unresolved(rho, grp.u, grp.w, np.size(x), J, init, refined)
+            if not redo.size:
+                break
+            refined.update(_w2_refined(redo, x, coordinate, sampler, init, settings))
+            objective = _objective(divergence, grp.w, refined)
             J, _ = objective(rho, kap, grp.u, slice(None))
         if not (math.isfinite(J) or (J == math.inf and objective.infinite)):
             raise Unrepresentable(f"spectrum: the divergence ({J}) is not representable in float64 for this schedule")

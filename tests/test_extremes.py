@@ -908,3 +908,22 @@ def test_w2_refinement_leaves_ordinary_spectra_alone_and_agrees_across_paths(mon
     assert J == pytest.approx(optimize.schedule_metrics(big, ab, init="exact")["w2"] ** 2, rel=1e-12)
     rest = float(np.sum((np.sqrt(symsched.output_spectrum(big[:-1], ab, init="exact")) - np.sqrt(big[:-1])) ** 2))
     assert J == pytest.approx(rest, rel=1e-9)  # the huge mode's own term, (31/2)^2/1e33, is nothing
+
+
+def test_w2_refinement_repeats_until_no_rounding_hides_another_and_starts_from_a_zero_j() -> None:
+    """Review of 5 December: one pass refined only the 1e300 mode of S = [1, 1e40, 1e300] (its rounded term, 1e267,
+    hid the 1e40 mode's 1e8), so divergence_and_grad said 1.2e8 where schedule_metrics said 0.1026; and a spectrum of
+    huge modes whose rounded ratios were all exactly 1 gave J = 0, so nothing was refined (true 2.4e-23). Both now
+    match the recursion written here at 700 digits, on both paths."""
+    from symsched import optimize
+
+    mp.dps = 700
+    try:
+        ab = sch.standard_schedule("linear-trailing", 5)
+        for S in (np.array([1.0, 1e40, 1e300]), np.array([1e25]), np.array([1e25, 2e25, 4e25]), np.array([0.0, 1e40])):
+            want = float(sum((mp.sqrt(_ddim_exact_mp(s, ab)) - mp.sqrt(mpf(float(s)))) ** 2 for s in S))
+            J, _ = symsched.divergence_and_grad(S, ab, divergence="w2", init="exact")
+            assert J == pytest.approx(want, rel=1e-9, abs=0), S
+            assert optimize.schedule_metrics(S, ab, init="exact")["w2"] ** 2 == pytest.approx(want, rel=1e-9, abs=0), S
+    finally:
+        mp.dps = 15
