@@ -423,8 +423,8 @@ def _w2_unresolved(rho: Array, S: Array, w: Array, n_levels: int, J: float, init
         raise ValueError(
             f"spectrum: {out.size + len(done)} distinct modes (largest S = {float(out.max()):.4g}) have outputs equal "
             "to their variance within float64 rounding, where W2's term S (sqrt(P/S) - 1)^2 is not resolved (S times "
-            f"the rounding squared exceeds {_W2_RESOLVE:g} of the objective); at most {MAX_REFINED_MODES} are recomputed "
-            f"in mpmath: {advice} another divergence")
+            f"the rounding squared exceeds {_W2_RESOLVE:g} of the objective); at most {MAX_REFINED_MODES} are "
+            f"recomputed in mpmath: {advice} another divergence")
     return out
 
 
@@ -441,6 +441,22 @@ def _w2_refined(S_sel: Array, x: Array, coordinate: str, sampler: Any, init: str
     P = _run(np.array(todo), x, coordinate, sampler, init, dps, settings)
     with mpmath.workdps(dps + 10):
         return {v: float(p / mpmath.mpf(v) - 1) for v, p in zip(todo, P)}
+
+
+def _w2_resolved(objective: Any, result: tuple[float, Any], rho: Array, run: Callable[[Any], tuple[float, Any]],
+                 grp: Grouped, x: Array, coordinate: str, sampler: Any, init: str, settings: dict[str, Any]
+                 ) -> tuple[Any, tuple[float, Any]]:
+    """(objective, ``run(objective)``) once no W2 term is left unresolved (:func:`_w2_unresolved`): ``result`` =
+    (J, ...) of the first run, rerun with the exact complement (:func:`_w2_refined`) of every mode found, until none
+    is new (a huge mode's rounding can hide a smaller one's: 1e300's J of 1e267 hid 1e40's 1e8)."""
+    refined: dict[float, float] = {}
+    while True:
+        redo = _w2_unresolved(rho, grp.u, grp.w, np.size(x), result[0], init, refined)
+        if not redo.size:
+            return objective, result
+        refined.update(_w2_refined(redo, x, coordinate, sampler, init, settings))
+        objective = _objective("w2", grp.w, refined)
+        result = run(objective)
 
 
 def _complement_terms(f: Array, d: Array, pos: Array, S: Array, scale: Array, refined: dict[float, float]) -> None:
@@ -529,15 +545,10 @@ def grouped_value_and_grad(grp: Grouped, x: Array, coordinate: str, divergence: 
     objective = _objective(divergence, grp.w)
     exact = _exact(x, coordinate, sampler, init, settings)
     J, g_l, rho = recursion.value_and_grad(prog, grp.u, init, objective, exact=exact)
-    refined: dict[float, float] = {}
-    while divergence == "w2":  # (rarely) again, with the exact complement of the modes the ratio cannot resolve,
-        # until no more: a huge mode's rounding can hide a smaller one's (1e300's J of 1e267 hid 1e40's 1e8)
-        redo = _w2_unresolved(rho, grp.u, grp.w, np.size(x), J, init, refined)
-        if not redo.size:
-            break
-        refined.update(_w2_refined(redo, x, coordinate, sampler, init, settings))
-        objective = _objective(divergence, grp.w, refined)
-        J, g_l, _ = recursion.value_and_grad(prog, grp.u, init, objective, exact=exact)
+    if divergence == "w2":  # (rarely) again, with the exact complement of the modes the ratio cannot resolve
+        objective, (J, g_l) = _w2_resolved(
+            objective, (J, g_l), rho, lambda obj: recursion.value_and_grad(prog, grp.u, init, obj, exact=exact)[:2],
+            grp, x, coordinate, sampler, init, settings)
     if not (math.isfinite(J) or (J == math.inf and objective.infinite)):  # KL's true +inf is kept
         raise Unrepresentable(f"spectrum: the divergence ({J}) is not representable in float64 for this schedule")
     J, g = _unscale(J, convert(g_l), grp, objective.infinite)
@@ -572,14 +583,10 @@ def grouped_values(grp: Grouped, x: Array, coordinate: str, divergences: Any, sa
     for divergence in divergences:
         objective = _objective(divergence, grp.w)
         J, _ = objective(rho, kap, grp.u, slice(None))
-        refined: dict[float, float] = {}
-        while divergence == "w2":  # as grouped_value_and_grad
-            redo = _w2_unresolved(rho, grp.u, grp.w, np.size(x), J, init, refined)
-            if not redo.size:
-                break
-            refined.update(_w2_refined(redo, x, coordinate, sampler, init, settings))
-            objective = _objective(divergence, grp.w, refined)
-            J, _ = objective(rho, kap, grp.u, slice(None))
+        if divergence == "w2":  # as grouped_value_and_grad
+            objective, (J, _) = _w2_resolved(objective, (J, None), rho,
+                                             lambda obj: obj(rho, kap, grp.u, slice(None)),  # noqa: B023 - run at once
+                                             grp, x, coordinate, sampler, init, settings)
         if not (math.isfinite(J) or (J == math.inf and objective.infinite)):
             raise Unrepresentable(f"spectrum: the divergence ({J}) is not representable in float64 for this schedule")
         out[divergence] = _unscale(J, None, grp, objective.infinite)[0]

@@ -253,9 +253,9 @@ def render_sampler(name: str, variant: str = "", **options: object) -> str:
     out.append(
         f"A schedule visits $K$ levels, noisiest first, ${lvl}_{{K}}, \\dots, {lvl}_{{1}}$, then the clean "
         f"level: in this subsection levels are numbered from the clean end (${lvl}_{{1}}$ the least noisy; the "
-        f"sections of samplers with memory number from the noisiest, ${lvl}_0$). Writing $g_k, n_k$ for the step that leaves level $k$, the output of the sampler "
-        "responds to the initial noise through the transfer function $H(S) = \\prod_k g_k(S)$, and "
-        "the output power spectrum follows the recursion\n"
+        f"sections of samplers with memory number from the noisiest, ${lvl}_0$). Writing $g_k, n_k$ for the step "
+        "that leaves level $k$, the output of the sampler responds to the initial noise through the transfer "
+        "function $H(S) = \\prod_k g_k(S)$, and the output power spectrum follows the recursion\n"
     )
     out.append(f"\\begin{{equation*}}\n{compose.recursion_statement()}\n\\end{{equation*}}\n")
     out.append(f"{_init_text(smp)}. ")
