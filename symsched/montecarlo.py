@@ -996,12 +996,12 @@ def psd_zscores(
 
     Under the hypothesis that the samples are Gaussian with PSD ``psd_true``, every ``z`` is exactly
     N(0, 1) (both tails are computed in log space; beyond the double-precision range from the lower tail's
-    small-q series and the upper tail's continued fraction, exact and increasing with the deviation). A float64 simulation adds
-    rounding noise of power up to ``f = max(zero_tol * max(psd_true), atol)`` to every bin (a zero mode comes out
-    as ~1e-30, not 0: the sampler's intermediate values are O(1) in VP units, so ``atol`` is absolute): an excess
-    is scored against ``psd_true + f`` and a deficit against ``psd_true - f`` (none below ``f``), and values in
-    between score 0. For bins far above ``f`` this is the exact score; a bin at
-    or below ``f`` is tested one-sided (only an excess over ``f`` counts), never silently passed or failed.
+    series and the upper tail's continued fraction, to ~1e-13 and increasing with the deviation). A float64
+    simulation adds rounding noise of power up to ``f = max(zero_tol * max(psd_true), atol)`` to every bin (a zero
+    mode comes out as ~1e-30, not 0: the sampler's intermediate values are O(1) in VP units, so ``atol`` is
+    absolute): an excess is scored against ``psd_true + f`` and a deficit against ``psd_true - f`` (none below
+    ``f``), and values in between score 0. For bins far above ``f`` this is the exact score; a bin at or below
+    ``f`` is tested one-sided (only an excess over ``f`` counts), never silently passed or failed.
 
     Parameters
     ----------
@@ -1024,7 +1024,8 @@ def psd_zscores(
         ``n_samples`` not a positive integer; ``zero_tol``/``atol`` out of range; bad ``axes``.
 
     Source: the chi-square law of :func:`psd_dof` and the probability-integral transform; in the tails beyond
-    double precision, the small-q series of the lower tail and Legendre's continued fraction of the upper one.
+    double precision, the series of the lower incomplete gamma function and Legendre's continued fraction of the
+    upper one.
     """
     return _scores(psd_hat, psd_true, n_samples, axes, zero_tol, atol)[0]
 
@@ -1083,6 +1084,22 @@ def _log_chi2_sf_far(q: Array, v: Array) -> Array:
     return -x + a * np.log(x) - special.gammaln(a) + np.log(h)
 
 
+def _log_chi2_cdf_tiny(q: Array, v: Array) -> Array:
+    """log P(chi2_v <= q) where the probability underflows: log P(a, x) = a log x - x - log Gamma(a + 1)
+    + log sum_j x^j / ((a+1)...(a+j)), a = v/2, x = q/2, the series of the lower incomplete gamma function
+    (Numerical Recipes, 3rd ed., section 6.2, ``gser``); its terms shrink geometrically once j > x - a, which an
+    underflowing CDF (x well below a, or a tiny) reaches at once."""
+    a, x = 0.5 * v, 0.5 * q
+    term, total = np.ones_like(x), np.ones_like(x)
+    for j in range(1, 100_000):
+        term = term * (x / (a + j))
+        total = total + term
+        if np.all(term <= 1e-17 * total):
+            break
+    with np.errstate(divide="ignore"):
+        return a * np.log(x) - x - special.gammaln(a + 1.0) + np.log(total)
+
+
 def _chi2_score(q: Array, v: Array, *, upper_tail: bool) -> Array:
     """Phi^-1 of the chi2_v lower tail at q (upper_tail=False: z <= 0), or minus that of its upper tail (z >= 0)."""
     with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
@@ -1097,10 +1114,11 @@ def _chi2_score(q: Array, v: Array, *, upper_tail: bool) -> Array:
             z = -special.ndtri_exp(log_sf)
         else:
             log_cdf = stats.chi2.logcdf(q, v)
-            # a CDF below the double range: its small-q series log F = (v/2) log(q/2) - q/2 - log Gamma(v/2 + 1)
-            # (Wilson-Hilferty understated such deficits: psd_hat = 0 at n = 1 scored -1.65); q = 0 gives -inf
+            # a CDF below the double range: its small-q series (Wilson-Hilferty understated such deficits: psd_hat = 0
+            # at n = 1 scored -1.65); q = 0 gives -inf
             tiny = ~np.isfinite(log_cdf)
-            log_cdf[tiny] = 0.5 * v[tiny] * np.log(0.5 * q[tiny]) - 0.5 * q[tiny] - special.gammaln(0.5 * v[tiny] + 1)
+            if np.any(tiny):
+                log_cdf[tiny] = _log_chi2_cdf_tiny(q[tiny], v[tiny])
             z = special.ndtri_exp(log_cdf)
     z[np.isinf(q)] = np.inf  # an excess over a zero floor
     return z

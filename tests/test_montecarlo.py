@@ -725,6 +725,20 @@ def test_excesses_beyond_the_double_range_score_their_exact_z(q, v) -> None:
     assert z == pytest.approx(z_ref, rel=1e-11)
 
 
+@pytest.mark.parametrize("ratio,v", [(0.01, 1000), (0.3, 1e5), (1e-300, 3), (0.02, 600), (0.6, 2e5)])
+def test_deficits_beyond_the_double_range_score_their_exact_z(ratio, v) -> None:
+    """Audit of 5 December: where the chi-square CDF underflows, the lower tail kept only the small-q series' leading
+    term a log x - x - log Gamma(a + 1), dropping log sum_j x^j / ((a+1)...(a+j)): ratio 0.01 at v = 1000 scored
+    -60.10983 against -60.10967. z solves log Phi(z) = log P(v/2, v ratio/2), here with mpmath at 60 digits."""
+    with mpmath.workdps(60):
+        a, x = mpmath.mpf(v) / 2, mpmath.mpf(v) * mpmath.mpf(ratio) / 2
+        log_p = mpmath.log(mpmath.gammainc(a, 0, x, regularized=True))
+        z_ref = float(mpmath.findroot(lambda z: mpmath.log(mpmath.ncdf(z)) - log_p, -mpmath.sqrt(-2 * log_p)))
+    assert log_p < -700  # scipy's chi2.logcdf is -inf here
+    z = mc.psd_zscores([ratio], [1.0], v, axes=(), zero_tol=0.0, atol=0.0)[0]  # (no rounding floor)
+    assert z == pytest.approx(z_ref, rel=1e-11)
+
+
 def test_far_excesses_keep_their_order() -> None:
     z = mc.psd_zscores([1000.0, 1500.0, 1e300], [1.0, 1.0, 1.0], 1, axes=())
     assert z[0] < z[1] < z[2] < np.inf

@@ -64,11 +64,14 @@ def test_ddpm_from_a_level_below_1e_16_of_the_next() -> None:
         assert_psd_rejects(psd, probe.predicted_spectrum(S, ab, sampler="ddpm", variance="beta"), n, alpha=1e-4,
                            what="ddpm with the beta variance")
     # an epsilon model there: x0 = (x - sqrt(1-ab) eps)/sqrt(ab) magnifies eps's rounding by 1e155 (the samples came
-    # out 1e267 times too large): refused, as at alpha_bar = 0; at 1e-17 (x 3e8) it runs
+    # out 1e267 times too large): refused, as at alpha_bar = 0, and so is 1e-17 (x 3e8: past half of float64's
+    # digits); at the floor 1e-16 (x 1e8) it runs
     eps = probe.wiener_denoiser(S, prediction="epsilon")
-    with pytest.raises(ValueError, match=r"prediction='epsilon' cannot give x0_hat at alpha_bar_t=1e-310: .*beyond"):
-        probe.sample(eps, [1e-310, 0.5, 0.9], n_samples=4, seed=5, sampler="ddpm", progress=False)
-    assert np.all(np.isfinite(probe.sample(eps, [1e-17, 0.5, 0.9], n_samples=4, seed=5, sampler="ddpm",
+    for first in (1e-310, 1e-17):
+        with pytest.raises(ValueError, match=r"prediction='epsilon' cannot give x0_hat at alpha_bar_t=1e-(310|17): "
+                                             r".*more than half of float64"):
+            probe.sample(eps, [first, 0.5, 0.9], n_samples=4, seed=5, sampler="ddpm", progress=False)
+    assert np.all(np.isfinite(probe.sample(eps, [1e-16, 0.5, 0.9], n_samples=4, seed=5, sampler="ddpm",
                                            progress=False)))
 
 

@@ -64,7 +64,8 @@ def test_a_torch_module_writing_into_its_input_changes_nothing() -> None:
 @pytest.mark.parametrize("sampler", ["euler", "heun"])
 def test_levels_inside_zero_one_reach_the_denoiser_inside(levels, sampler: str) -> None:
     seen: list[float] = []
-    # a v-model (an epsilon model is refused below alpha_bar = 1e-32, where its x0 magnifies rounding beyond float64)
+    # a v-model (an epsilon model is refused below alpha_bar = 1e-16, where its x0 magnifies rounding past half of
+    # float64's digits)
     W = probe.wiener_denoiser(S4, prediction="v")
 
     def f(x: np.ndarray, a: float) -> np.ndarray:
