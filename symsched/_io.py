@@ -76,9 +76,14 @@ def check_output(path: PathLike, *, directory: bool = False) -> None:
             what = "is a file, not a directory" if path.is_file() else \
                 "exists and is not a directory (a FIFO, socket or device)"
             raise NotADirectoryError(errno.ENOTDIR, what, str(path))
-    else:
-        _check_target(path)
-    for parent in ([path] if directory else []) + list(path.parents):
+        real = path
+    else:  # a link to a file is written through (atomic_write): the folder that matters is its target's
+        real = Path(os.path.realpath(path)) if path.is_symlink() else path
+        try:
+            _check_target(real)
+        except OSError as exc:
+            raise _renamed(exc, str(path)) from None
+    for parent in ([real] if directory else []) + list(real.parents):
         if parent.exists():
             if not parent.is_dir():
                 raise NotADirectoryError(errno.ENOTDIR, f"{str(parent)!r} is a file, not a directory", str(path))
@@ -172,13 +177,14 @@ def atomic_write(path: PathLike, writer: Callable[[str], None], *, suffix: str =
     import secrets
 
     path = Path(path)
+    shown = str(path)  # errors name the path given (a link, not the file it names: what the user can match)
     if follow_symlinks and path.is_symlink():
         path = Path(os.path.realpath(path))
-    old = _check_target(path)
     try:
+        old = _check_target(path)
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise type(exc)(exc.errno, exc.strerror, str(path)) from None
+        raise _renamed(exc, shown) from None
     # the temporary name is known before the file exists, so an interrupt at any point is cleaned up below
     tmp = str(path.parent / _temporary_name(path.name, f".{secrets.token_hex(8)}{suffix or path.suffix}"))
     try:
@@ -193,8 +199,8 @@ def atomic_write(path: PathLike, writer: Callable[[str], None], *, suffix: str =
         if not (isinstance(exc, FileExistsError) and exc.filename == tmp):  # never remove another's file
             with contextlib.suppress(OSError):  # (not there, or never creatable: the first error is the one)
                 os.unlink(tmp)
-        if isinstance(exc, OSError) and exc.filename in (tmp, None):
-            raise _renamed(exc, str(path)) from None
+        if isinstance(exc, OSError) and exc.filename in (tmp, None, str(path)):
+            raise _renamed(exc, shown) from None
         raise
     return path
 
@@ -217,10 +223,18 @@ def _temporary_name(name: str, tail: str) -> str:
     """``.{name}{tail}``, the target's own name shortened (in UTF-8 bytes) so that the whole fits NAME_MAX: a valid
     234-255-byte output name otherwise failed after the work, its temporary name 22 bytes too long."""
     room = _NAME_MAX - 1 - len(tail.encode())
-    raw = name.encode()
-    if len(raw) > room:
-        name = raw[:room].decode(errors="ignore")
+    raw = os.fsencode(name)  # (a name that is no UTF-8, e.g. b"P\xff.npy", is held as surrogates: its own bytes)
+    if len(raw) > room:  # a UTF-8 name loses the character cut in half; any other keeps its bytes
+        name = raw[:room].decode("utf-8", errors="ignore") if _is_utf8(raw) else os.fsdecode(raw[:room])
     return f".{name}{tail}"
+
+
+def _is_utf8(raw: bytes) -> bool:
+    try:
+        raw.decode("utf-8")
+        return True
+    except UnicodeDecodeError:
+        return False
 
 
 def atomic_write_text(path: PathLike, text: str, *, mode: Optional[int] = None, follow_symlinks: bool = True) -> Path:
@@ -414,10 +428,10 @@ def check_kind(out: Path, target: Path, folder: bool, what: str = "the command")
                          "it or choose another --out (nothing was written)")
 
 
-def _publish_plan(stage: Path, out: Path, what: str) -> list[tuple[Path, Path, Optional[os.stat_result]]]:
+def _publish_plan(stage: Path, out: Path, what: str) -> list[tuple[Path, Path, Optional[os.stat_result], Path]]:
     """Every move of the finished output onto an existing ``out``: ``(staged file, target, status of the file it
-    replaces or None)``, checked before anything moves (:func:`check_kind`, and each target must be replaceable):
-    a failed publish leaves ``out`` as it was."""
+    replaces or None, the target's name under out that errors give)``, checked before anything moves
+    (:func:`check_kind`, and each target must be replaceable): a failed publish leaves ``out`` as it was."""
     moves = []
     for root, dirs, files in os.walk(stage):
         target = out / Path(root).relative_to(stage)
@@ -425,10 +439,13 @@ def _publish_plan(stage: Path, out: Path, what: str) -> list[tuple[Path, Path, O
             check_kind(out, target / name, True, what)
         for name in files:
             check_kind(out, target / name, False, what)
-            dest = target / name
+            shown = dest = target / name
             if dest.is_symlink():  # written through, as atomic_write does: the file it names is replaced
                 dest = Path(os.path.realpath(dest))
-            moves.append((Path(root) / name, dest, _check_target(dest)))
+            try:
+                moves.append((Path(root) / name, dest, _check_target(dest), shown))
+            except OSError as exc:
+                raise _renamed(exc, str(shown)) from None
     return moves
 
 
@@ -445,27 +462,33 @@ def publish(stage: Path, out: Path, what: str = "the command") -> None:
         _check_link(out)  # checked up front by the CLI; the link may have changed since
         os.chmod(stage, 0o777 & ~_umask())  # mkdtemp makes it 0700
         if not out.exists():
-            os.replace(stage, out)
-            return
+            try:
+                os.replace(stage, out)
+                return
+            except OSError as exc:  # another writer made out since: published file by file onto it, as below
+                if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST) or not out.is_dir():
+                    raise
         _move_all(_prepared(_publish_plan(stage, out, what)))
     except OSError as exc:
         raise _naming_target(exc, stage, out) from None
     shutil.rmtree(stage, ignore_errors=True)
 
 
-def _prepared(moves: list[tuple[Path, Path, Optional[os.stat_result]]]
-              ) -> list[tuple[Path, Path, Optional[Path], bool]]:
+def _prepared(moves: list[tuple[Path, Path, Optional[os.stat_result], Path]]
+              ) -> list[tuple[Path, Path, Optional[Path], bool, Path]]:
     """``(file to rename, target, hard link to the file it replaces or None, whether the file is a copy made next to
-    its target)`` for every move, nothing visible yet
+    its target, the target's name under out)`` for every move, nothing visible yet
     (beyond missing folders): a file whose target lies on another file system is copied next to it first. On any
-    failure the copies and links made are removed and the error raised."""
+    failure the copies and links made are removed and the error raised, naming the target under out (not a hidden
+    copy or link)."""
     import secrets
     import shutil
 
     made: list[Path] = []
-    out: list[tuple[Path, Path, Optional[Path], bool]] = []
+    out: list[tuple[Path, Path, Optional[Path], bool, Path]] = []
+    shown = None
     try:
-        for source, target, old in moves:
+        for source, target, old, shown in moves:
             target.parent.mkdir(parents=True, exist_ok=True)
             copied = os.stat(target.parent).st_dev != os.stat(source).st_dev
             if copied:
@@ -479,37 +502,41 @@ def _prepared(moves: list[tuple[Path, Path, Optional[os.stat_result]]]
                 keep = target.parent / _temporary_name(target.name, f".{secrets.token_hex(8)}.old")
                 os.link(target, keep)  # (refused for a file no rename may replace either, e.g. immutable)
                 made.append(keep)
-            out.append((source, target, keep, copied))
-    except BaseException:
+            out.append((source, target, keep, copied, shown))
+    except BaseException as exc:
         for f in made:
             with contextlib.suppress(OSError):
                 os.unlink(f)
+        if isinstance(exc, OSError) and shown is not None:
+            raise _renamed(exc, str(shown)) from None
         raise
     return out
 
 
-def _move_all(moves: list[tuple[Path, Path, Optional[Path], bool]]) -> None:
+def _move_all(moves: list[tuple[Path, Path, Optional[Path], bool, Path]]) -> None:
     """Rename every prepared file onto its target; if one fails, put back what the earlier ones replaced (or remove
-    what they added) and raise. The kept links are removed at the end either way."""
+    what they added) and raise, naming the target under out. The kept links are removed at the end either way."""
     done = 0
     try:
-        for source, target, _, _ in moves:
+        for source, target, _, _, _ in moves:
             os.replace(source, target)
             done += 1
-    except BaseException:
-        for source, target, keep, _ in moves[:done]:
+    except BaseException as exc:
+        for source, target, keep, _, _ in moves[:done]:
             with contextlib.suppress(OSError):
                 if keep is not None:
                     os.replace(keep, target)
                 else:
                     os.unlink(target)
-        for source, _, _, copied in moves[done:]:
+        for source, _, _, copied, _ in moves[done:]:
             if copied:  # a copy made next to its target (the staged files go with the stage)
                 with contextlib.suppress(OSError):
                     os.unlink(source)
+        if isinstance(exc, OSError):
+            raise _renamed(exc, str(moves[done][4])) from None
         raise
     finally:
-        for _, _, keep, _ in moves:
+        for _, _, keep, _, _ in moves:
             if keep is not None:
                 with contextlib.suppress(OSError):
                     os.unlink(keep)

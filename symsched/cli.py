@@ -322,8 +322,15 @@ class _ClosedPipeSafe:
                 self.error = exc
 
     def write(self, text: str) -> int:
-        self._guard(lambda: self._stream.write(text))
+        self._guard(lambda: self._put(text))
         return len(text)
+
+    def _put(self, text: str) -> None:
+        try:
+            self._stream.write(text)
+        except UnicodeEncodeError:  # a file name that is no text (b"P\xff.npy", held as surrogates), or a character
+            enc = getattr(self._stream, "encoding", None) or "utf-8"  # the terminal lacks: escaped, as stderr does
+            self._stream.write(text.encode(enc, "backslashreplace").decode(enc))
 
     def flush(self) -> None:
         self._guard(self._stream.flush)

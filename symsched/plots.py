@@ -113,6 +113,12 @@ def figure_format(path: PathLike, name: str = "path") -> str:
     writes no such figure. Cheap enough to run before any work (no figure is made)."""
     from matplotlib.backend_bases import FigureCanvasBase
 
+    text = os.fspath(path)
+    if not text.strip():
+        raise ValueError(f"{name} must name a file (got {text!r})")
+    if text.endswith(("/", os.sep)) or (os.altsep and text.endswith(os.altsep)):  # Path() would drop the separator
+        raise ValueError(f"{name} {text!r} names a folder (it ends in {text[-1]!r}), not a file: give a file name, "
+                         "e.g. figures/plot.png")
     p = Path(path)
     fmt = p.suffix.lstrip(".").lower() or "png"
     supported = FigureCanvasBase.get_supported_filetypes()
@@ -136,9 +142,9 @@ def save_figure(fig: Any, path: PathLike, *, dpi: int = 100) -> Path:
 
     ``fig.savefig(tmp, format=suffix or "png", dpi=dpi)`` to a temporary file in the target folder, then
     ``os.replace(tmp, path)``. ``fig``: a matplotlib Figure; ``dpi``: dots per inch (raster size = figure
-    inches x dpi). Raises TypeError when ``path`` is not a str or path-like, ValueError when matplotlib writes
-    no figure of its suffix, and OSError (``filename`` = ``path``) when it cannot be written (a directory, an
-    unwritable folder). Source: ``matplotlib.figure.Figure.savefig``; :func:`symsched._io.atomic_write`.
+    inches x dpi). Raises TypeError when ``path`` is not a str or path-like, ValueError when it is empty or ends
+    in a separator (a folder) or matplotlib writes no figure of its suffix, and OSError (``filename`` = ``path``)
+    when it cannot be written (a directory, an unwritable folder). Source: ``matplotlib.figure.Figure.savefig``; :func:`symsched._io.atomic_write`.
     """
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"path must be a file path (str or os.PathLike), got {type(path).__name__}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -15,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import symsched
 from symsched import _io
 from symsched.cli import main
 
@@ -175,6 +177,95 @@ def test_publish_refuses_a_link_that_went_dangling_during_the_work(tmp_path) -> 
             os.symlink(tmp_path / "gone", out)
     assert caught.value.filename == str(out) and "dangling symbolic link" in caught.value.strerror
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"] and out.is_symlink()
+
+
+def test_an_output_name_that_is_no_utf8_is_written(tmp_path, capsys) -> None:
+    """Audit of 5 December: a valid Linux file name that is no UTF-8 (b"P\\xff.npy", which Python holds as
+    "P\\udcff.npy") crashed every command after the work ("'utf-8' codec can't encode character '\\udcff'"): the
+    temporary name encoded it strictly. It is written, as a file and as a folder."""
+    np.save(tmp_path / "S.npy", np.array([1.0, 0.5]))
+    np.save(tmp_path / "A.npy", np.array([0.1, 0.9]))
+    out = os.fsdecode(os.fsencode(str(tmp_path)) + b"/P\xff.npy")
+    assert main(["transfer", "--spectrum", str(tmp_path / "S.npy"), "--alpha-bar", str(tmp_path / "A.npy"),
+                 "--out", out]) == 0
+    assert main(["latex", "--sampler", "ddim", "--out", os.fsdecode(os.fsencode(str(tmp_path)) + b"/d\xff")]) == 0
+    capsys.readouterr()
+    assert sorted(os.listdir(os.fsencode(str(tmp_path)))) == [b"A.npy", b"P\xff.npy", b"S.npy", b"d\xff"]
+    assert sorted(os.listdir(os.fsencode(str(tmp_path)) + b"/d\xff")) == [b"ddim.tex", b"symsched.tex"]
+    np.testing.assert_array_equal(np.load(out), symsched.output_spectrum([1.0, 0.5], [0.1, 0.9]))
+    # a terminal that takes strict UTF-8 gets the name escaped, as stderr does, not an error after the work
+    env = {**ENV, "PYTHONIOENCODING": "utf-8"}
+    run = subprocess.run([sys.executable, "-m", "symsched", "transfer", "--spectrum", "S.npy", "--alpha-bar",
+                          "A.npy", "--out", b"Q\xff.npy"], cwd=tmp_path, env=env, capture_output=True, text=True,
+                         timeout=600)
+    assert run.returncode == 0 and "wrote output PSD to Q\\udcff.npy" in run.stdout, run.stderr
+    assert os.path.isfile(os.fsencode(str(tmp_path)) + b"/Q\xff.npy")
+
+
+def test_a_link_to_a_file_is_checked_where_it_points_and_named_as_given(tmp_path, capsys) -> None:
+    """Audit of 5 December: --out given as a link was checked in the link's folder, so a target that cannot be
+    written (here: under a regular file) passed the early check and failed after the work, named by the resolved
+    path, which no option matched (no '--out'). Refused up front, naming --out and the link."""
+    np.save(tmp_path / "S.npy", np.array([1.0, 0.5]))
+    (tmp_path / "afile").write_text("x")
+    os.symlink(tmp_path / "afile" / "o.json", tmp_path / "link.json")
+    assert main(["optimize", "--spectrum", str(tmp_path / "S.npy"), "--steps", "3", "--no-progress", "--out",
+                 str(tmp_path / "link.json")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"--out {str(tmp_path / 'link.json')!r}: " in err, err
+
+
+def test_a_failed_publish_names_the_file_under_out_not_a_hidden_copy(tmp_path, monkeypatch, capsys) -> None:
+    """Audit of 5 December: a file of a folder output that could not be replaced (seen: an immutable target) was
+    named by the hidden hard link kept of it ('.ddim.tex.6516a4f3cbdbe9e5.old'), not by --out's file."""
+    out = tmp_path / "tex"
+    assert main(["latex", "--sampler", "ddim", "--out", str(out)]) == 0
+    before = (out / "ddim.tex").read_bytes()
+
+    def refuse(src, dst, *args, **kwargs):
+        raise PermissionError(errno.EPERM, "Operation not permitted", src, None, dst)  # (as os.link names both)
+
+    monkeypatch.setattr(_io.os, "link", refuse)
+    assert main(["latex", "--sampler", "ddim", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and ".old" not in err, err
+    named = "|".join(re.escape(f"--out {str(out / name)!r}: Operation not permitted") for name in ("ddim.tex",
+                                                                                                 "symsched.tex"))
+    assert re.search(named, err), err
+    assert (out / "ddim.tex").read_bytes() == before and sorted(p.name for p in out.iterdir()) == [
+        "ddim.tex", "symsched.tex"]
+
+
+def test_a_folder_output_published_while_another_writer_creates_out(tmp_path, monkeypatch) -> None:
+    """Audit of 5 December: two writers of a new --out folder: the one whose rename of its finished folder found
+    the other's already there failed with 'Directory not empty'. It publishes file by file onto it instead."""
+    out = tmp_path / "out"
+    real = os.replace
+
+    def racing(src, dst, *args, **kwargs):
+        if os.path.isdir(src) and not os.path.exists(dst):  # the other writer wins the race just now
+            os.mkdir(dst)
+            Path(dst, "other.txt").write_text("theirs")
+        return real(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(_io.os, "replace", racing)
+    with _io.staged_folder(out) as stage:
+        (stage / "mine.txt").write_text("mine")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+    assert (out / "mine.txt").read_text() == "mine" and (out / "other.txt").read_text() == "theirs"
+
+
+def test_save_figure_refuses_an_empty_or_folder_path(tmp_path) -> None:
+    """Audit of 5 December: save_figure(fig, "x.png/") silently wrote a file x.png and "" was reported as '.'."""
+    from matplotlib.figure import Figure
+
+    from symsched.plots import save_figure
+
+    with pytest.raises(ValueError, match=r"^path '.*x\.png/' names a folder"):
+        save_figure(Figure(), str(tmp_path / "x.png") + "/")
+    with pytest.raises(ValueError, match=r"^path must name a file \(got ''\)"):
+        save_figure(Figure(), "")
+    assert not (tmp_path / "x.png").exists()
 
 
 # ---------------------------------------------------------------------------------------------
