@@ -714,7 +714,8 @@ class ErrorTable:
         return table_markdown(self)
 
     def to_latex(self, digits: int = 7) -> str:
-        """The table as a booktabs LaTeX ``table`` float (needs ``\\usepackage{booktabs}``)."""
+        """The table as a booktabs LaTeX ``table`` float (needs ``\\usepackage{booktabs}``), ``digits`` significant
+        digits per cell (an integer in [1, 17]; ValueError/TypeError otherwise)."""
         return table_latex(self, digits)
 
     def _repr_markdown_(self) -> str:
@@ -797,7 +798,12 @@ def error_table(
         raise ArgumentTypeError(f"progress must be None or a callable wrapping the task iterable, e.g. tqdm "
                                 f"(got {progress!r})")
     for e in eps_t:
-        _model(beta_min, beta_max, horizon, e)
+        try:
+            _model(beta_min, beta_max, horizon, e)
+        except ValueError as exc:  # ("eps must satisfy ...": error_table's argument is eps_values)
+            if not str(exc).startswith("eps "):
+                raise
+            raise ValueError(f"eps_values: {exc}") from None
     bmin, bmax, T, _ = _model(beta_min, beta_max, horizon, eps_t[0])
     table = ErrorTable(sizes_t, eps_t, count, bmin, bmax, T, int(S.size))
     for scheme in schemes_t:
@@ -868,13 +874,23 @@ def _tex_number(x: float, digits: int) -> str:
     return f"${text}$"
 
 
+def _eps_digits(e: float) -> int:
+    """The fewest significant digits (at least 6, as ``:g``) that give ``e`` back: the table refuses repeated eps
+    values, so no two rows may print alike (1e-5 and 1.000000001e-5 both read 1e-05)."""
+    return next((d for d in range(6, 17) if float(f"{e:.{d}g}") == e), 17)
+
+
+def _eps_text(e: float) -> str:
+    return f"{e:.{_eps_digits(e)}g}"
+
+
 def _tex_eps(e: float) -> str:
     if e == 0:
         return "$0$"
     exp = math.log10(e)
-    if exp == int(exp):
+    if exp == int(exp) and float(f"1e{int(exp)}") == e:
         return f"$10^{{{int(exp)}}}$"
-    return _tex_number(e, 6)  # 3e-05 as $3\times 10^{-5}$, as the cells
+    return _tex_number(e, _eps_digits(e))  # 3e-05 as $3\times 10^{-5}$, as the cells
 
 
 def _continuous_kind(scheme: str) -> str:
@@ -906,7 +922,7 @@ def _notes(table: Any) -> list[str]:
     if any(math.isinf(v) for k, v in table.cells.items() if k not in table.diverged):
         notes.append("inf: heun/rk4 at eps = 0 evaluate the score at lambda(0) = S; S = 0 modes diverge (P = +inf).")
     for (s, size, e, init), why in table.diverged.items():
-        notes.append(f"inf: {s}, size {size}, eps {e:g}, {init} start: {why}")
+        notes.append(f"inf: {s}, size {size}, eps {_eps_text(e)}, {init} start: {why}")
     if table.undefined:
         notes.append("n/a: the scheme is undefined on that grid (DDPM needs 2 Delta beta < 1).")
     return notes
@@ -922,7 +938,8 @@ def table_markdown(table: Any) -> str:
     for s in schemes:
         kind = _continuous_kind(s)
         for e in table.eps:
-            row = [s, f"{e:g}", _md_number(table.continuous[(kind, e, "exact")]), _md_number(table.continuous[(kind, e, "white")])]
+            row = [s, _eps_text(e), _md_number(table.continuous[(kind, e, "exact")]),
+                   _md_number(table.continuous[(kind, e, "white")])]
             for size in table.sizes:
                 row += [_md_number(table.cells[(s, size, e, "exact")]), _md_number(table.cells[(s, size, e, "white")])]
             lines.append("| " + " | ".join(row) + " |")
@@ -951,7 +968,8 @@ def _tex_cell_notes(table: Any) -> str:
         notes.append("$\\infty$: Heun and RK4 at $\\varepsilon = 0$ evaluate the score at $\\lambda(0) = S$, where "
                      "modes with $S = 0$ diverge.")
     for (s, size, e, init), why in table.diverged.items():
-        notes.append(f"$\\infty$: {SCHEME_LABELS[s]}, size ${size}$, $\\varepsilon = {e:g}$, {init} start: "
+        eps = _tex_eps(e).strip("$")
+        notes.append(f"$\\infty$: {SCHEME_LABELS[s]}, size ${size}$, $\\varepsilon = {eps}$, {init} start: "
                      f"{tex_text(why)}.")
     if table.undefined:
         notes.append("n/a: the scheme is undefined on that grid (DDPM needs $2\\Delta\\beta < 1$).")
@@ -959,7 +977,9 @@ def _tex_cell_notes(table: Any) -> str:
 
 
 def table_latex(table: Any, digits: int = 7) -> str:
-    """The table as a booktabs LaTeX ``table`` float (needs \\usepackage{booktabs})."""
+    """The table as a booktabs LaTeX ``table`` float (needs \\usepackage{booktabs}); ``digits`` significant digits
+    per cell, an integer in [1, 17] (the CLI's --digits)."""
+    digits = as_int(digits, "digits", 1, 17)
     ncols = 4 + 2 * len(table.sizes)
     what = "grid points $N$" if table.count == "points" else "denoiser evaluations (NFE)"
     lines = [

@@ -860,7 +860,7 @@ def load_spectrum(source: Union[str, "os.PathLike[str]"], *, patch_size: int = 3
 
     Parameters
     ----------
-    source : str or path-like
+    source : str, bytes or path-like
     patch_size : int
         Patch side p for folders and the builtin.
 
@@ -883,6 +883,8 @@ def load_spectrum(source: Union[str, "os.PathLike[str]"], *, patch_size: int = 3
     Source: docs/model.md §1 (modes and colour eigen-modes); images read with PIL.
     """
     p = as_positive_int(patch_size, "patch_size")
+    if isinstance(source, bytes):  # a file-system name as bytes (os.listdir(b".")), as open() takes it
+        source = os.fsdecode(source)
     if isinstance(source, str) and source.startswith("builtin:"):
         name = source[len("builtin:") :]
         if name not in BUILTIN_SPECTRA:
@@ -890,7 +892,7 @@ def load_spectrum(source: Union[str, "os.PathLike[str]"], *, patch_size: int = 3
                              f"{', '.join(repr('builtin:' + n) for n in BUILTIN_SPECTRA)}, a .npy file or a folder of images")
         return natural_patches_spectrum(patch_size=p)
     try:
-        text = os.fspath(source)
+        text = os.fsdecode(source)
     except TypeError:
         raise ValueError(
             f"source must be 'builtin:natural-patches', a .npy file or a folder of images (got {source!r})"

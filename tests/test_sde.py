@@ -466,6 +466,24 @@ def test_eps_values_print_in_latex_as_the_cells_do() -> None:
     assert "$3\\times 10^{-5}$" in tex and "3e-05" not in tex
 
 
+def test_error_table_names_eps_values_and_digits_and_tells_close_eps_rows_apart() -> None:
+    """Audit of 5 December: a bad eps in error_table was blamed on 'eps' (it has eps_values); 1e-5 and
+    1.000000001e-5 (not a repeat, so accepted) printed as two rows both labelled 1e-05 (LaTeX: $10^{-5}$ and
+    $1\\times 10^{-5}$); to_latex(-1), (None), (2.5) failed inside str.format and (0) printed one digit."""
+    with pytest.raises(ValueError, match=r"^eps_values: eps must satisfy 0 <= eps < horizon"):
+        sde.error_table([0.5, 2.0], sizes=(10,), eps_values=(-1.0,), schemes=("euler",))
+    close = (1e-5, 1.000000001e-5)
+    table = sde.error_table([0.5, 2.0], (10,), close, schemes=("euler",))
+    rows = [line.split(" | ")[1] for line in table.to_markdown().splitlines() if line.startswith("| euler |")]
+    assert rows == ["1e-05", "1.000000001e-05"]
+    tex = table.to_latex()
+    assert "$10^{-5}$" in tex and "$1.000000001\\times 10^{-5}$" in tex
+    for bad, error in ((-1, ValueError), (0, ValueError), (18, ValueError), (2.5, ValueError), (None, TypeError),
+                       ("3", TypeError)):
+        with pytest.raises(error, match=r"^digits"):
+            table.to_latex(bad)
+
+
 # ----------------------------------------------------------------------------------------------
 # bad input
 # ----------------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ states its false-alarm probability (the probability that a correct implementatio
 from __future__ import annotations
 
 import math
+import os
 import warnings
 
 import mpmath
@@ -670,3 +671,15 @@ def test_welch_psd_does_not_depend_on_fs_at_its_extremes() -> None:
             f, p = sp.welch_psd(x, nperseg=64, fs=fs)
             np.testing.assert_array_equal(p, ref)
             np.testing.assert_allclose(f, np.fft.fftfreq(64, 1 / fs), rtol=1e-15)
+
+
+def test_load_spectrum_takes_a_bytes_path(tmp_path) -> None:
+    """Audit of 5 December: load_spectrum(b"abe.npy") raised pathlib's TypeError ("argument should be a str
+    object..."), naming no argument; a file-system name as bytes is a path, as open() takes it."""
+    S = np.array([[1.0, 0.5], [0.25, 2.0]])
+    np.save(tmp_path / "S.npy", S)
+    np.testing.assert_array_equal(sp.load_spectrum(os.fsencode(str(tmp_path / "S.npy"))), S)
+    with pytest.raises(ValueError, match=r"^source .* does not exist"):
+        sp.load_spectrum(os.fsencode(str(tmp_path / "missing")))
+    with pytest.raises(ValueError, match=r"^source must be 'builtin:natural-patches', a \.npy file"):
+        sp.load_spectrum(3)
