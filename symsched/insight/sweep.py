@@ -442,13 +442,20 @@ class SweepResult:
         return plot_sweep(self, steps=steps, title=title, path=path)
 
     def fit_heuristics(self, *, families: Optional[Sequence[str]] = None, endpoints: str = "match",
+                       divergence: Optional[str] = None, sampler: Optional[str] = None, eta: Optional[float] = None,
+                       variance: Optional[str] = None, init: Optional[str] = None,
                        weights: Optional[ArrayLike] = None) -> "SweepFits":
         """:func:`~symsched.insight.fit_heuristics` on every schedule against its own spectrum. A schedule whose only
-        level is pure noise (K = 1 from ``alpha_bar = 0``, flow matching) has nothing to fit and is left out."""
+        level is pure noise (K = 1 from ``alpha_bar = 0``, flow matching) has nothing to fit and is left out.
+
+        ``divergence``, ``sampler``, ``eta``, ``variance``, ``init`` and ``weights`` replace each optimum's objective
+        as they do for one :class:`~symsched.OptimizeResult` (None: the optimum's own; ``weights`` default to the
+        sweep's ``weights``)."""
         from .fits import fit_heuristics
 
         w = weights if weights is not None else self.settings.get("weights")
-        fits = {key: fit_heuristics(res, self.spectra[key[0]], families=families, endpoints=endpoints, weights=w)
+        objective = dict(divergence=divergence, sampler=sampler, eta=eta, variance=variance, init=init, weights=w)
+        fits = {key: fit_heuristics(res, self.spectra[key[0]], families=families, endpoints=endpoints, **objective)
                 for key, res in sorted(self.results.items()) if not np.all(np.asarray(res.alpha_bar) == 0.0)}
         return SweepFits(parameter=self.parameter, values=self.values, fits=fits)
 
