@@ -13,7 +13,7 @@ summed over channels); 1-D spectra are modes, grouped by rank of decreasing S.
 from __future__ import annotations
 
 import math
-from typing import Any, Optional, Sequence
+from typing import Any, Optional, Sequence, Union
 
 import numpy as np
 from numpy.typing import NDArray
@@ -55,7 +55,7 @@ def _colours(values: Sequence[Any], cmap: str = "viridis") -> tuple[list[Any], A
     return [cm(0.9 * i / n) for i in range(len(values))], None
 
 
-def plot_sweep(result: Any, *, steps: Optional[Sequence[int]] = None, title: Optional[str] = None,
+def plot_sweep(result: Any, *, steps: Union[int, Sequence[int], None] = None, title: Optional[str] = None,
                path: Any = None) -> Any:
     """Optimal log-SNR against step index (noisiest first), one panel per K, one line per parameter value.
 

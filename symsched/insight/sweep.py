@@ -456,7 +456,8 @@ class SweepResult:
     def _repr_markdown_(self) -> str:
         return self.to_markdown(levels=False)
 
-    def plot(self, *, steps: Optional[Sequence[int]] = None, title: Optional[str] = None, path: Any = None) -> Any:
+    def plot(self, *, steps: Union[int, Sequence[int], None] = None, title: Optional[str] = None,
+             path: Any = None) -> Any:
         """Log-SNR vs step, one panel per K, coloured by the parameter; see :func:`~symsched.insight.plot_sweep`."""
         from .plots import plot_sweep
 
