@@ -161,7 +161,7 @@ def test_explain_on_a_pca_spectrum_skips_the_power_law(tmp_path) -> None:
         (["--flow", "--steps", "1,3"], "--steps: K = 1 with a flow-matching sampler"),  # before any work
         (["--sampler", "dpmsolver_multistep", "--option", "solver_order=9"], "--option solver_order"),
         (["--images", "on", "--image-resolutions", "16,4096", "--resolutions", "none"],
-         "must not exceed the smallest square crop"),
+         "--image-resolutions: image_resolutions must not exceed the smallest square crop"),
     ],
 )
 def test_explain_bad_input_prints_one_line_and_exits_2(tmp_path, capsys, argv, message) -> None:
@@ -391,3 +391,64 @@ def test_fit_sentences_print_the_tables_digits() -> None:
                        divergence="w2", sampler="ddim")
     text = _fit_sentence("w2", 4, fit)
     assert "RMS 0.473 / max 1.02 in log-SNR" in text and "costs 120 % of" in text and "RMS 0.585)" in text
+
+
+def _no_optimisation(monkeypatch) -> None:
+    import importlib
+
+    def no_work(*a, **k):  # pragma: no cover - reached only if a check is missing
+        raise AssertionError("an optimisation ran before the arguments were checked")
+
+    monkeypatch.setattr(importlib.import_module("symsched.insight.explain"), "run_optimizations", no_work)
+
+
+@pytest.mark.parametrize("kwargs,exc,match", [
+    (dict(resolutions=8), TypeError, r"^resolutions must be a sequence of positive integers, e\.g\. \[32, 64\] "
+                                     r"\(got 8\)"),
+    (dict(resolutions="32,64"), TypeError, r"^resolutions must be a sequence of positive integers.*\(got '32,64'\)"),
+    (dict(resolutions=[64]), ValueError, r"^resolutions must hold at least two resolutions, or none"),
+    (dict(image_resolutions="abc"), TypeError, r"^image_resolutions must be a sequence of positive integers"),
+    (dict(image_resolutions=[16, 0]), ValueError, r"^image_resolutions entries must be a positive integer"),
+    (dict(restarts=-1), ValueError, r"^restarts must be an integer >= 0"),
+    (dict(seed=-1), ValueError, r"^seed must be an integer >= 0"),
+    (dict(out=None), TypeError, r"^out must be a folder path \(str or os\.PathLike\), got NoneType"),
+    (dict(out=""), ValueError, r"^out must be a folder path \(got an empty string\)"),
+    (dict(out="FILE"), ValueError, r"^out '.*FILE': is a file, not a directory; explain writes a folder there"),
+    (dict(out="FILE/sub"), ValueError, r"^out '.*FILE/sub': '.*FILE' is a file, not a directory"),
+])
+def test_explain_checks_every_argument_before_any_work(tmp_path, monkeypatch, kwargs, exc, match) -> None:
+    """Audit of the insight package (F5): out was checked only after all the work (21-23 s), resolutions=8 gave
+    "'int' object is not iterable" and resolutions="32,64" was iterated character by character."""
+    from symsched.insight import explain
+
+    (tmp_path / "FILE").write_text("x")
+    if isinstance(kwargs.get("out"), str) and kwargs["out"]:
+        kwargs = dict(kwargs, out=str(tmp_path / kwargs["out"]))
+    kwargs = {"out": tmp_path / "o", **kwargs}
+    _no_optimisation(monkeypatch)
+    with pytest.raises(exc, match=match):
+        explain(np.ones((8, 8)), steps=[3], progress=False, n_jobs=1, **kwargs)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["FILE"]  # nothing written
+
+
+def test_image_resolutions_beyond_the_photographs_name_image_resolutions(tmp_path, capsys, monkeypatch) -> None:
+    """Audit of the insight package (F4): photographs of 40 x 48 with --images on said "--resolutions: resolutions
+    must not exceed the smallest square crop", naming the power law's option instead of --image-resolutions."""
+    from PIL import Image
+
+    from symsched.insight import explain
+
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(3):
+        Image.fromarray(rng.integers(0, 256, (48, 40, 3), dtype=np.uint8)).save(folder / f"a{i}.png")
+    _no_optimisation(monkeypatch)
+    with pytest.raises(ValueError, match=r"^image_resolutions must not exceed the smallest square crop of the "
+                                         r"photographs \(40 pixels; got 64\)"):
+        explain(folder, tmp_path / "o", steps=[3], images="on", image_resolutions=[16, 64], progress=False, n_jobs=1)
+    assert main(["explain", "--spectrum", str(folder), "--images", "on", "--out", str(tmp_path / "o"),
+                 "--steps", "3", "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["symsched explain: error: --image-resolutions: image_resolutions must not exceed the smallest "
+                   "square crop of the photographs (40 pixels; got 128): enlarging invents no detail"]

@@ -434,3 +434,18 @@ def test_a_diverging_mode_names_the_sampler_parameters_too() -> None:
     with pytest.raises(ValueError, match=r"^spectrum: the sample variance of the mode S=.* after step 1 exceeds the "
                                          r"float64 range for this schedule with eta=1, s_noise=1e\+200"):
         intermediate_spectra([1.0, 2.0], [0.01, 0.5], sampler="euler_ancestral", s_noise=1e200)
+
+
+def test_plot_of_levels_near_the_smallest_double_does_not_overflow() -> None:
+    """Audit of the insight package (F6): levels near alpha_bar = 1e-320 gave "RuntimeWarning: overflow encountered in
+    square" (sigma^2 = (1 - ab) / ab beyond float64); the SNR = 1 marks compare S ab with 1 - ab instead."""
+    import warnings
+
+    S = np.array([1e-3, 1.0, 1e3])
+    for ab, snr1 in (([1e-320, 0.5, 1 - 1e-16], [2, 3]), ([5e-324, 1e-323, 0.5], [3])):
+        res = intermediate_spectra(S, np.array(ab))
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            fig = res.plot()
+        dots = [line for line in fig.axes[0].lines if line.get_label().startswith("band mean S")]
+        assert dots and list(dots[0].get_xdata()) == snr1  # the steps where the top mode (1e3) has SNR >= 1

@@ -265,3 +265,61 @@ def test_distinct_values_of_mixed_kinds_are_kept() -> None:
     res = sweep([_family(2.0), _family(3.0), _family(2.0)], 2, values=["a", 1.0, 2], n_jobs=1, restarts=0)
     assert res.values == ["a", 1.0, 2]
     assert np.array_equal(res.result(2, 2).alpha_bar, res.result("a", 2).alpha_bar)  # the same spectrum
+
+
+def test_the_multiprocessing_backend_runs_and_reports_progress() -> None:
+    """Audit of the insight package (F3): backend="multiprocessing" was accepted and always failed (joblib's
+    multiprocessing backend returns no generator); it now runs in batches with the serial result."""
+    import joblib
+
+    from symsched.insight import resolution_law, scene_power_law
+    from symsched.insight.sweep import run_optimizations
+
+    specs = [_family(a) for a in (1.5, 2.5, 3.5)]
+    ref = sweep(specs, (2, 3), n_jobs=1, restarts=0)
+    _same(ref, sweep(specs, (2, 3), n_jobs=2, backend="multiprocessing", restarts=0))
+    with joblib.parallel_config(backend="multiprocessing"):
+        _same(ref, sweep(specs, (2, 3), n_jobs=2, restarts=0))
+
+    class Bar:
+        n = 0
+
+        def update(self, k: int) -> None:
+            self.n += k
+
+    bar = Bar()
+    tasks = [(S, 3, {"restarts": 0}) for S in specs]
+    out = run_optimizations(tasks, n_jobs=2, backend="multiprocessing", bar=bar)
+    assert bar.n == len(tasks) and [r.value for r in out] == [ref.result(j, 3).value for j in range(3)]
+    law = dict(steps=3, restarts=0, divergences=("w2",))
+    a = resolution_law(lambda d: scene_power_law(d), [8, 16], n_jobs=1, **law)
+    b = resolution_law(lambda d: scene_power_law(d), [8, 16], n_jobs=2, backend="multiprocessing", **law)
+    assert np.array_equal(a.offset["w2"], b.offset["w2"])
+
+
+def test_values_that_cannot_be_looked_up_are_refused(monkeypatch) -> None:
+    """Audit of the insight package (F6): values=[array([1, 2]), array([3, 4])] were accepted, and result(array([1,
+    2]), K) could never find them (== of two arrays has no single truth value); refused before any work."""
+    _no_work(monkeypatch)
+    with pytest.raises(ValueError, match=r"values must be labels equal to themselves.*values\[0\] = array\(\[1, 2\]\)"):
+        sweep([np.ones(4), np.ones(4)], 3, values=[np.array([1, 2]), np.array([3, 4])], n_jobs=1, restarts=0)
+
+
+def test_sweep_plot_arguments_are_named(serial) -> None:
+    """Audit of the insight package (F6): plot(steps=3) ("'int' object is not iterable"), plot(steps=[]) ("Number of
+    columns must be a positive integer") and plot(title=3) ("object of type 'int' has no len()") did not name the
+    argument. steps takes one K, as sweep does."""
+    from symsched.insight import fit_heuristics, intermediate_spectra, resolution_law, scene_power_law
+
+    assert len(serial.plot(steps=3).axes) == 2  # one panel and its colour bar
+    with pytest.raises(ValueError, match="^steps must not be empty"):
+        serial.plot(steps=[])
+    with pytest.raises(TypeError, match="^steps must be a positive integer or a sequence"):
+        serial.plot(steps="3")
+    with pytest.raises(ValueError, match=r"^steps: K=4 is not in the sweep's steps \[3, 5\]"):
+        serial.plot(steps=[3, 4])
+    opt = serial.result(2.0, 5)
+    law = resolution_law(lambda d: scene_power_law(d), [8, 16], steps=3, restarts=0, n_jobs=1, divergences=("w2",))
+    for obj in (serial, fit_heuristics(opt, _family(2.0)), law, intermediate_spectra(_family(2.0), opt.alpha_bar)):
+        with pytest.raises(TypeError, match=r"^title must be a string or None \(got int: 3\)"):
+            obj.plot(title=3)

@@ -18,16 +18,16 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any, Mapping, Optional, Sequence
 
 import numpy as np
 from numpy.typing import NDArray
 
 from .._html import inline, tables
 from .._io import atomic_write_text, json_ready, staged_folder
-from .._validate import as_bool, as_step_counts, check_choice
+from .._validate import ArgumentTypeError, as_bool, as_int, as_step_counts, check_choice, check_entries, is_sequence
 from ..api import DIVERGENCES, FLOW_SAMPLERS, VE_SAMPLERS, VP_SAMPLERS
-from ..optimize import DIVERGENCE_NAMES as _NAMES, _check_sampler_args, _settings, _settings_text
+from ..optimize import DIVERGENCE_NAMES as _NAMES, _check_int, _check_sampler_args, _settings, _settings_text
 from .fits import HeuristicFit, _fmt_params, fit_heuristics
 from .intermediate import IntermediateSpectra, intermediate_spectra
 from .plots import band_profile
@@ -169,6 +169,40 @@ def check_flow_steps(ks: Sequence[int], sampler: str, name: str) -> None:
                          "alpha_bar = 0): nothing to optimise or fit; use K >= 2")
 
 
+def _resolution_list(values: Any, name: str, *, allow_empty: bool) -> list[int]:
+    """Distinct positive integers, ascending, from a sequence; with ``allow_empty`` None or an empty sequence is none
+    and any other needs at least two (a law compares resolutions). A string or a number is a TypeError naming
+    ``name`` ("32,64" is the command line's form, not a sequence)."""
+    if values is None and allow_empty:
+        return []
+    if not is_sequence(values) or isinstance(values, Mapping):
+        raise ArgumentTypeError(f"{name} must be a sequence of positive integers, e.g. [32, 64] (got {values!r})")
+    entries = check_entries(values, name)
+    if not entries and allow_empty:
+        return []
+    out = sorted(as_step_counts(entries, name))
+    if allow_empty and len(out) < 2:
+        raise ValueError(f"{name} must hold at least two resolutions, or none to skip the law (got {out})")
+    return out
+
+
+def _check_out(out: Any) -> Path:
+    """The output folder, refused before any work: not a path (TypeError), empty, a file or under a file (ValueError);
+    an OSError (``filename`` = ``out``) when it cannot be written otherwise (permissions, a read-only file system)."""
+    from .._io import check_output
+
+    if not isinstance(out, (str, os.PathLike)):
+        raise ArgumentTypeError(f"out must be a folder path (str or os.PathLike), got {type(out).__name__}")
+    if not os.fspath(out).strip():
+        raise ValueError("out must be a folder path (got an empty string)")
+    try:
+        check_output(out, directory=True)
+    except NotADirectoryError as exc:  # out itself, or a folder above it, is a file
+        raise ValueError(f"out {os.fspath(out)!r}: {exc.strerror}; explain writes a folder there (nothing was "
+                         "written)") from None
+    return Path(out)
+
+
 def explain(
     spectrum: Any = "builtin:natural-patches",
     out: Any = "explain",
@@ -197,7 +231,8 @@ def explain(
     out : path-like
         Output folder (created). The files are written into a hidden staging folder next to it and moved onto
         ``out`` at the end (each an atomic rename keeping the mode of the file it replaces; other files in ``out``
-        are kept): an error or interrupt (Ctrl-C, SIGTERM) leaves ``out`` as it was.
+        are kept): an error or interrupt (Ctrl-C, SIGTERM) leaves ``out`` as it was. Checked before any work, as
+        every argument is.
     steps : sequence of int
         K of the optimal schedules; the fits and heat maps use K = 10 if listed, else the middle one.
     divergences : sequence of {"kl", "kl-reverse", "w2"}
@@ -208,12 +243,15 @@ def explain(
         ``"flow_match_heun"``) starts every schedule from pure noise, t = 1 (alpha_bar = 0), as
         ``symsched optimize --flow`` does; the others start at the training grid's noisiest level.
     resolutions : sequence of int
-        Resolutions of the power-law resolution law (FFT-grid spectra only; empty to skip).
+        Resolutions of the power-law resolution law (FFT-grid spectra only; at least two, distinct; empty or None
+        to skip).
     images : {"auto", "on", "off"}
         The resolution law of the photographs resized (``"auto"``: when the source is the built-in
         default or a folder of images; ``"on"`` with an array spectrum is a ValueError).
     image_resolutions : sequence of int
-        Resolutions for the photographs (at most their smallest side).
+        Resolutions for the photographs, distinct (checked whatever ``images`` is): at most the smallest photograph's
+        side (with ``images="auto"`` larger ones are left out with a note; with ``"on"`` a ValueError naming
+        ``image_resolutions``). Fewer than two left skip the photographs' law with a note.
     restarts, seed
         :func:`symsched.optimize_schedule`'s random restarts (0: its deterministic standard starts,
         which find the same optima here) and seed.
@@ -231,8 +269,12 @@ def explain(
     Raises
     ------
     ValueError
-        Bad spectrum, steps, divergences, sampler settings or resolutions. A square spectrum without a power law
+        Bad spectrum, steps, divergences, sampler settings, resolutions, image_resolutions, restarts or seed, or an
+        ``out`` that is a file or lies under one (TypeError, as ArgumentTypeError is both, for a value of the wrong
+        type: ``resolutions="32,64"``, ``out=None``), all before any work. A square spectrum without a power law
         to fit (fewer than two positive modes in a channel) skips the power-law resolution law with a note.
+    OSError
+        ``out`` cannot be written (permissions, a read-only file system), also before any work.
 
     Source: docs/model.md §8 (optima), §7.6 (tangent law), §9 (per-step spectra), §10 (resolution rules).
     """
@@ -253,6 +295,11 @@ def explain(
     check_flow_steps(ks, sampler, "steps")
     check_choice(images, "images", ("auto", "on", "off"))
     progress = as_bool(progress, "progress")
+    res_list = _resolution_list(resolutions, "resolutions", allow_empty=True)
+    img_res = _resolution_list(image_resolutions, "image_resolutions", allow_empty=False)
+    restarts = _check_int(restarts, "restarts", 0)
+    seed = as_int(seed, "seed", 0, rule="an integer >= 0")
+    outp = _check_out(out)
     if isinstance(spectrum, (str, os.PathLike)):
         label = str(spectrum)
         S = load_spectrum(spectrum)
@@ -270,7 +317,6 @@ def explain(
     # ---- plan every optimisation, then run them in one parallel batch
     plans: dict[str, Any] = {}
     notes: list[str] = []
-    res_list = list(resolutions) if resolutions is not None else []
     power = None
     if res_list:
         if S.ndim in (2, 3) and S.shape[0] == S.shape[1]:
@@ -291,13 +337,15 @@ def explain(
         str(spectrum).startswith("builtin:") or Path(os.fspath(spectrum)).is_dir()))
     if use_images:
         imgs = source_images(spectrum)
-        img_res = sorted(as_step_counts(image_resolutions, "image_resolutions"))
+        smallest = min(min(np.shape(im)[:2]) for im in imgs)  # the side of the smallest square crop
         if images == "auto":  # keep the resolutions the photographs can provide without enlarging
-            smallest = min(min(np.shape(im)[:2]) for im in imgs)
             dropped = [d for d in img_res if d > smallest]
             img_res = [d for d in img_res if d <= smallest]
             if dropped:
                 notes.append(f"Image resolutions {dropped} exceed the smallest photograph ({smallest} px): left out.")
+        elif img_res[-1] > smallest:  # (image_spectra would name its own argument, resolutions)
+            raise ValueError(f"image_resolutions must not exceed the smallest square crop of the photographs "
+                             f"({smallest} pixels; got {img_res[-1]}): enlarging invents no detail")
         if len(img_res) >= 2:
             plans["images"] = _plan(image_spectra(imgs, img_res), None, main_k, divs, law_ends, 256,
                                     f"images of {label}, resized", dict(opt_kw))
@@ -341,7 +389,6 @@ def explain(
                                           **sweeps[dv].results[(0, main_k)].settings) for dv in divs}
         bar.update()
 
-        outp = Path(out)
         files: list[str] = []
         with staged_folder(outp, "symsched explain") as stage:  # out gets all of it, or nothing new
 

@@ -392,8 +392,12 @@ def fit_heuristics(
     divergence, sampler, eta, variance, init, weights
         The objective (defaults: from an OptimizeResult, else
         :data:`symsched.optimize.DEFAULT_DIVERGENCE` (``"w2"``), ``"ddim"``, the sampler's own ``eta``, ``"posterior"``,
-        ``"white"``; an OptimizeResult's other sampler settings are kept while its sampler is). ``weights`` as in
-        :func:`symsched.divergence_and_grad`.
+        ``"white"``; an OptimizeResult's other sampler settings are kept while its sampler is). Given here, they
+        replace the optimum's (the target's ``value`` is then re-evaluated in the objective asked for, so that the
+        losses compare one objective). ``weights`` as in :func:`symsched.divergence_and_grad`; an OptimizeResult
+        optimised with weights (``weighted``) does not keep them, so with a spectrum they must be passed again
+        (a ValueError naming ``weights`` otherwise). For a SweepResult every one of these applies to each of its
+        schedules (``weights`` default to the sweep's own).
 
     Returns
     -------
@@ -405,7 +409,8 @@ def fit_heuristics(
     ------
     ValueError
         Bad levels, spectrum, family name, endpoints mode or objective settings; ``weights`` without
-        a spectrum; a schedule whose only level is ``alpha_bar = 0``.
+        a spectrum; a weighted OptimizeResult with a spectrum but no ``weights``; a schedule whose only level is
+        ``alpha_bar = 0``.
 
     Notes
     -----
@@ -425,7 +430,8 @@ def fit_heuristics(
     if isinstance(schedule, SweepResult):
         if spectrum is not None:
             raise ValueError("spectrum must be None when fitting a SweepResult (each schedule uses its own)")
-        return schedule.fit_heuristics(families=families, endpoints=endpoints, weights=weights)
+        return schedule.fit_heuristics(families=families, endpoints=endpoints, divergence=divergence,
+                                       sampler=sampler, eta=eta, variance=variance, init=init, weights=weights)
 
     check_choice(endpoints, "endpoints", ENDPOINT_MODES)
     settings: dict[str, Any] = dict(divergence=DEFAULT_DIVERGENCE, sampler="ddim", eta=None, variance="posterior",
@@ -438,6 +444,11 @@ def fit_heuristics(
                              if k not in ("eta", "variance")})
         levels = np.asarray(schedule.alpha_bar, dtype=np.float64)
         target_value = float(schedule.value)
+        if getattr(schedule, "weighted", False) and spectrum is not None and weights is None:
+            # its objective weighs the modes, and the result does not keep the weights: measured without them, the
+            # fits' losses would compare the unweighted objective against a schedule optimised for another one
+            raise ValueError("weights: the schedule was optimised with weights (OptimizeResult.weighted), which the "
+                             "result does not keep; pass the same weights= to measure the fits in its objective")
     else:
         levels = schedule
         target_value = math.nan

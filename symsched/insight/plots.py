@@ -13,13 +13,12 @@ summed over channels); 1-D spectra are modes, grouped by rank of decreasing S.
 from __future__ import annotations
 
 import math
-from typing import Any, Optional, Sequence
+from typing import Any, Optional, Sequence, Union
 
 import numpy as np
 from numpy.typing import NDArray
 
-from .. import schedules as _sch
-from .._validate import as_positive_int
+from .._validate import ArgumentTypeError, as_positive_int, as_step_counts
 from ..plots import _figure, _integer_steps, _suptitle, save_figure
 
 __all__ = ["plot_sweep", "plot_fits", "plot_resolution_law", "plot_intermediate", "band_profile"]
@@ -30,6 +29,13 @@ _MAX_GROUPS = 48  # mode-rank groups for 1-D spectra
 
 def _numeric(values: Sequence[Any]) -> bool:
     return all(isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) for v in values)
+
+
+def _check_title(title: Any) -> Optional[str]:
+    """``title``: None (the plot's own) or a string; anything else a TypeError naming it."""
+    if title is not None and not isinstance(title, str):
+        raise ArgumentTypeError(f"title must be a string or None (got {type(title).__name__}: {title!r})")
+    return title
 
 
 def _colours(values: Sequence[Any], cmap: str = "viridis") -> tuple[list[Any], Any]:
@@ -49,15 +55,15 @@ def _colours(values: Sequence[Any], cmap: str = "viridis") -> tuple[list[Any], A
     return [cm(0.9 * i / n) for i in range(len(values))], None
 
 
-def plot_sweep(result: Any, *, steps: Optional[Sequence[int]] = None, title: Optional[str] = None,
+def plot_sweep(result: Any, *, steps: Union[int, Sequence[int], None] = None, title: Optional[str] = None,
                path: Any = None) -> Any:
     """Optimal log-SNR against step index (noisiest first), one panel per K, one line per parameter value.
 
     Parameters
     ----------
     result : SweepResult
-    steps : sequence of int, optional
-        The K to draw (default: all of the sweep's, at most 4 panels).
+    steps : int or sequence of int, optional
+        The K to draw (default: all of the sweep's), at most 4 panels (the first four).
     title : str, optional
     path : path-like, optional
 
@@ -66,16 +72,19 @@ def plot_sweep(result: Any, *, steps: Optional[Sequence[int]] = None, title: Opt
     matplotlib.figure.Figure
 
     Each line is ``l_i = log(ab_i/(1-ab_i))`` of one optimum against its step i = 1..K
-    (``result.log_snr(K)``, shape (n_values, K)). Raises ValueError for a K not in the sweep's steps, and
+    (``result.log_snr(K)``, shape (n_values, K)). Raises ValueError for ``steps`` empty, repeating a K or
+    naming a K not in the sweep's steps, TypeError for ``steps`` or ``title`` of the wrong type, and
     ValueError, TypeError or OSError for ``path`` as :func:`symsched.plots.save_figure`. Source: docs/model.md §2, §8.
     """
     from matplotlib import colormaps
     from matplotlib.cm import ScalarMappable
 
-    ks = list(result.steps if steps is None else steps)[:4]
+    _check_title(title)
+    ks = list(result.steps) if steps is None else as_step_counts(steps, "steps")
     for k in ks:
         if k not in result.steps:
             raise ValueError(f"steps: K={k!r} is not in the sweep's steps {result.steps}")
+    ks = ks[:4]
     fig, ax = _figure(1, len(ks), width=4.6, height=3.9)
     cols, norm = _colours(result.values)
     for a, K in zip(ax[0], ks):
@@ -120,6 +129,7 @@ def plot_fits(fit: Any, *, n_families: int = 4, title: Optional[str] = None, pat
     :func:`symsched.plots.save_figure`. Source: docs/model.md §2; :mod:`symsched.insight.fits`.
     """
     n_best = as_positive_int(n_families, "n_families")
+    _check_title(title)
     fig, ax = _figure(1, 2, width=5.2, height=4.0)
     K = fit.log_snr.size
     x = np.arange(1, K + 1)
@@ -152,6 +162,7 @@ def plot_resolution_law(law: Any, *, title: Optional[str] = None, path: Any = No
     Returns the Figure. Raises only ValueError, TypeError or OSError for ``path`` as
     :func:`symsched.plots.save_figure`. Source: docs/model.md §10.
     """
+    _check_title(title)
     fig, ax = _figure(1, 2, width=5.4, height=4.2)
     a, b = ax[0, 0], ax[0, 1]
     d = np.array(law.resolutions, dtype=np.float64)
@@ -273,6 +284,7 @@ def plot_intermediate(result: Any, *, title: Optional[str] = None, path: Any = N
     """
     from matplotlib.colors import TwoSlopeNorm
 
+    _check_title(title)
     S = result.spectrum
     x, gen = band_profile(result, "generated")
     _, acc = band_profile(result, "accuracy")
@@ -289,8 +301,10 @@ def plot_intermediate(result: Any, *, title: Optional[str] = None, path: Any = N
     if K > 1 and x.size > 1:
         a.contour(steps, x, gen.T, levels=[0.5], colors="white", linewidths=1.5)
     mean_S = np.array([S.ravel()[g].mean() for g in groups])
-    sig2 = _sch.alpha_bar_to_sigmas(result.alpha_bar) ** 2
-    pts = [(k + 1, x[np.flatnonzero(mean_S >= sig2[k]).max()]) for k in range(K) if np.any(mean_S >= sig2[k])]
+    # SNR >= 1, mean_S >= sigma^2 = (1 - ab) / ab, as mean_S ab >= 1 - ab: sigma^2 overflows for ab below ~1e-308
+    ab = result.alpha_bar
+    snr1 = [np.flatnonzero(mean_S * ab[k] >= 1.0 - ab[k]) for k in range(K)]
+    pts = [(k + 1, x[hit.max()]) for k, hit in enumerate(snr1) if hit.size]
     if pts:
         px, py = zip(*pts)
         a.plot(px, py, "o", color="black", ms=4, label="band mean S = σ² (SNR 1)")

@@ -54,7 +54,8 @@ def _same_value(a: Any, b: Any) -> bool:
 
 def _check_values(vals: list[Any], name: str, keys: bool = False) -> None:
     """ValueError naming ``name`` for a NaN or infinite number among ``vals`` (``result(nan, K)`` could never find
-    it) or a value repeated (equal, or floats within ``math.isclose``: ``result(v, K)`` would only ever return the
+    it), a value not equal to itself (an array of several numbers: no single truth value of ``==``), or a value
+    repeated (equal, or floats within ``math.isclose``: ``result(v, K)`` would only ever return the
     first of them). With ``keys`` the values are a mapping's keys, named by themselves."""
     def entry(i: int) -> str:
         return f"key {vals[i]!r}" if keys else f"{name}[{i}] = {vals[i]!r}"
@@ -65,6 +66,10 @@ def _check_values(vals: list[Any], name: str, keys: bool = False) -> None:
                 else math.isfinite(v)
             if not finite:
                 raise ValueError(f"{name} must be finite (got {entry(i)})")
+        if not _same_value(v, v):  # e.g. an array of several numbers: ``==`` gives no single truth value
+            raise ValueError(f"{name} must be labels equal to themselves, such as numbers, strings or tuples (got "
+                             f"{entry(i)}, whose == has no single truth value: SweepResult.result(value, K) could "
+                             "never find it)")
     for i, v in enumerate(vals):
         for j in range(i):
             if _same_value(vals[j], v):
@@ -188,6 +193,8 @@ def run_optimizations(
     """``[optimize_schedule(S, K, **kw) for S, K, kw in tasks]``, through joblib unless ``n_jobs == 1``.
 
     Results come back in task order; ``bar`` (a tqdm bar, optional) advances as each one arrives.
+    A backend that cannot return a generator (joblib's ``"multiprocessing"``) runs the tasks in
+    batches of one per worker on one pool, and ``bar`` advances after each batch.
     BLAS runs single-threaded in every task (the tasks are the parallelism): a BLAS thread count
     that changed between runs, or between threads of one process, would change the rounding of
     its sums and so the optimiser's path. Held for the whole call, this also keeps the threading
@@ -197,20 +204,32 @@ def run_optimizations(
 
     n_jobs = check_n_jobs(n_jobs)
     backend = check_backend(backend)
+    results: list[OptimizeResult] = []
+
+    def arrived(batch: Sequence[OptimizeResult]) -> None:
+        results.extend(batch)
+        if bar is not None:
+            bar.update(len(batch))
+
     with threadpool_limits(limits=1):
         if n_jobs == 1 or len(tasks) <= 1:
-            outputs: Any = (_task(S, K, kw) for S, K, kw in tasks)
-        else:
-            from joblib import Parallel, delayed
+            for S, K, kw in tasks:
+                arrived([_task(S, K, kw)])
+            return results
+        from joblib import Parallel, delayed, effective_n_jobs
 
-            outputs = Parallel(n_jobs=n_jobs, backend=backend, return_as="generator")(
-                delayed(_task)(S, K, kw) for S, K, kw in tasks
-            )
-        results = []
-        for res in outputs:
-            results.append(res)
-            if bar is not None:
-                bar.update(1)
+        try:
+            parallel = Parallel(n_jobs=n_jobs, backend=backend, return_as="generator")
+        except ValueError:  # the backend returns lists only (joblib refuses in the constructor, before any work)
+            parallel = None
+        if parallel is not None:
+            for res in parallel(delayed(_task)(S, K, kw) for S, K, kw in tasks):
+                arrived([res])
+            return results
+        size = max(1, effective_n_jobs(n_jobs))
+        with Parallel(n_jobs=n_jobs, backend=backend, return_as="list") as pool:  # one pool for every batch
+            for i in range(0, len(tasks), size):
+                arrived(pool(delayed(_task)(S, K, kw) for S, K, kw in tasks[i : i + size]))
     return results
 
 
@@ -239,8 +258,9 @@ def sweep(
     values : sequence, optional
         Parameter values (required with a callable ``spectra``; labels for a list, one per spectrum,
         default 0, 1, ...; refused with a mapping or a single array, whose labels are its keys / 0).
-        Distinct (floats within ``math.isclose`` count as the same value) and, where numbers, finite:
-        a repeated or NaN / infinite value (or mapping key) is a ValueError naming ``values``.
+        Distinct (floats within ``math.isclose`` count as the same value), equal to themselves (numbers,
+        strings, tuples; not arrays of several numbers) and, where numbers, finite: a repeated, NaN / infinite
+        or array value (or mapping key) is a ValueError naming ``values``.
         They key :meth:`SweepResult.result` and label ``to_dict`` records; the tables of a sweep of
         one spectrum have no parameter column.
     parameter : str
@@ -254,7 +274,8 @@ def sweep(
         joblib backend (``"loky"`` by default, ``"threading"``, ``"multiprocessing"``, ``"sequential"``,
         ``"dask"``, or one registered with ``joblib.register_parallel_backend``); None follows
         ``joblib.parallel_config``. Checked whatever ``n_jobs`` is (TypeError for a non-string, ValueError
-        for a name joblib does not offer).
+        for a name joblib does not offer). A backend that returns no generator (``"multiprocessing"``) runs
+        the tasks in batches of one per worker, and the progress bar advances batch by batch.
     progress : bool
         tqdm progress bar over the (spectrum, K) tasks (stderr).
     **optimize_kw
@@ -435,20 +456,28 @@ class SweepResult:
     def _repr_markdown_(self) -> str:
         return self.to_markdown(levels=False)
 
-    def plot(self, *, steps: Optional[Sequence[int]] = None, title: Optional[str] = None, path: Any = None) -> Any:
+    def plot(self, *, steps: Union[int, Sequence[int], None] = None, title: Optional[str] = None,
+             path: Any = None) -> Any:
         """Log-SNR vs step, one panel per K, coloured by the parameter; see :func:`~symsched.insight.plot_sweep`."""
         from .plots import plot_sweep
 
         return plot_sweep(self, steps=steps, title=title, path=path)
 
     def fit_heuristics(self, *, families: Optional[Sequence[str]] = None, endpoints: str = "match",
+                       divergence: Optional[str] = None, sampler: Optional[str] = None, eta: Optional[float] = None,
+                       variance: Optional[str] = None, init: Optional[str] = None,
                        weights: Optional[ArrayLike] = None) -> "SweepFits":
         """:func:`~symsched.insight.fit_heuristics` on every schedule against its own spectrum. A schedule whose only
-        level is pure noise (K = 1 from ``alpha_bar = 0``, flow matching) has nothing to fit and is left out."""
+        level is pure noise (K = 1 from ``alpha_bar = 0``, flow matching) has nothing to fit and is left out.
+
+        ``divergence``, ``sampler``, ``eta``, ``variance``, ``init`` and ``weights`` replace each optimum's objective
+        as they do for one :class:`~symsched.OptimizeResult` (None: the optimum's own; ``weights`` default to the
+        sweep's ``weights``)."""
         from .fits import fit_heuristics
 
         w = weights if weights is not None else self.settings.get("weights")
-        fits = {key: fit_heuristics(res, self.spectra[key[0]], families=families, endpoints=endpoints, weights=w)
+        objective = dict(divergence=divergence, sampler=sampler, eta=eta, variance=variance, init=init, weights=w)
+        fits = {key: fit_heuristics(res, self.spectra[key[0]], families=families, endpoints=endpoints, **objective)
                 for key, res in sorted(self.results.items()) if not np.all(np.asarray(res.alpha_bar) == 0.0)}
         return SweepFits(parameter=self.parameter, values=self.values, fits=fits)
 
