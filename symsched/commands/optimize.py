@@ -66,6 +66,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--weights", default=None, type=Path, help=".npy per-mode weights (shape of the spectrum)")
     p.add_argument("--seed", default=0, type=int, help="seed of the random starts (default 0)")
     p.add_argument("--restarts", default=4, type=int, help="number of random starts (default 4)")
+    p.add_argument("--max-step-ratio", default=None, type=float, metavar="R",
+                   help="multistep samplers: no log-SNR step over R times the one before it where the sampler "
+                   "extrapolates from it (default 5; inf: the exact-denoiser optimum, which can amplify a learned "
+                   "model's error a thousandfold)")
     p.add_argument("--out", required=True, type=file_path, help="output file (.json; .npy for --format k-diffusion)")
     p.add_argument("--format", default="json", choices=list(FORMATS), help="export format (default json)")
     p.add_argument("--plot", default=None, type=file_path, help="write a figure (PNG/PDF/SVG) of the result")
@@ -748,6 +752,7 @@ def run(args: argparse.Namespace) -> int:
     res = optimize_schedule(
         S, args.steps, sampler=args.sampler, eta=args.eta, variance=args.variance, divergence=args.divergence,
         init=args.init, endpoints=endpoints, grid=grid, weights=weights, seed=args.seed, restarts=args.restarts,
+        max_step_ratio=args.max_step_ratio,
         baselines=_extra_baselines(flow_std, endpoints, grid), progress=_settings.show_progress(args), **options,
     )
     print(res.summary())

@@ -1,0 +1,146 @@
+"""The step-ratio cap of optimize_schedule for samplers that reuse earlier denoiser outputs (multistep).
+
+Audit of 5 December: on Stable Diffusion's grid (scaled_linear, noisiest alpha_bar 0.0047) the exact-denoiser
+optimum of DPM-Solver++ at K = 8 was timesteps [999, 998, 997, 268, 3, 2, 1, 0] (continuous: a first log-SNR step of
+1e-5 before one of 6): a tiny step buys the multistep extrapolation a free derivative, whose weight h_i / (2 h_{i-1})
+multiplies a learned denoiser's error. The witness below runs diffusers' own scheduler.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import symsched
+from symsched import schedules as sch
+from symsched.cli import main
+from symsched.optimize import MAX_STEP_RATIO, _history_pairs, _RatioGaps
+from symsched.spectra import power_law
+
+S16 = power_law((16, 16), alpha=2.0)
+SD_GRID = sch.training_grid("scaled_linear")  # Stable Diffusion 1.x/2.x: alphas_cumprod[-1] = 0.0047
+
+
+def _max_ratio(alpha_bar: np.ndarray) -> float:
+    """Largest ratio of a log-SNR step to the step before it (computed here, not by the package)."""
+    h = np.diff(np.log(alpha_bar) - np.log1p(-alpha_bar))
+    return float(np.max(h[1:] / h[:-1]))
+
+
+@pytest.mark.parametrize("first,last", [(-5.0, None), (None, None), (-5.0, 8.0), (None, 8.0)])
+def test_ratio_parametrisation_keeps_the_cap_and_its_gradient_is_exact(first, last) -> None:
+    rng = np.random.default_rng(0)
+    K, pairs, R = 7, (1, 2, 3, 4, 5), 2.0
+    par = _RatioGaps(K, first, last, -10.0, 20.0, pairs, R)
+    for _ in range(200):
+        h = np.diff(par.levels(rng.normal(0.0, 4.0, par.m)))
+        assert np.all(h > 0) and np.all(h[1:] <= R * (1 + 1e-12) * h[:-1])
+    y, g = rng.normal(0.0, 2.0, par.m), rng.normal(size=K)
+    f = lambda v: float(par.levels(v) @ g)  # noqa: E731
+    numeric = np.array([(f(y + 1e-6 * e) - f(y - 1e-6 * e)) / 2e-6 for e in np.eye(par.m)])
+    np.testing.assert_allclose(par.pullback(y, g), numeric, rtol=1e-6, atol=1e-7)
+    levels = par.levels(rng.normal(0.0, 0.5, par.m))  # a schedule within the cap is its own projection
+    np.testing.assert_allclose(par.levels(par.from_levels(levels)), levels, rtol=0, atol=1e-9)
+    bad = np.array([-5.0, -4.9999, -4.9998, 0.6, 5.7, 6.0, 7.0])  # far beyond the cap: projected inside it
+    h = np.diff(par.levels(par.from_levels(bad)))
+    assert np.all(h[1:] <= R * (1 + 1e-12) * h[:-1])
+
+
+def test_history_steps_come_from_each_samplers_plan() -> None:
+    """DPM-Solver++(2M) extrapolates from the previous level at every step but the first and the one to the clean
+    level; 3M SDE and LMS from two and three earlier levels (the same steps: pairs are consecutive); DDIM, Heun and
+    DPM-Solver order 1 reuse nothing."""
+    assert _history_pairs("dpmpp_2m", 6, None, "posterior", {}) == (1, 2, 3, 4)
+    assert _history_pairs("dpmpp_3m_sde", 6, None, "posterior", {}) == (1, 2, 3, 4)
+    assert _history_pairs("lms", 6, None, "posterior", {}) == (1, 2, 3, 4)
+    assert _history_pairs("dpmsolver_multistep", 6, None, "posterior", {}) == (1, 2, 3, 4)
+    for name, kw in (("ddim", {}), ("heun", {}), ("dpmsolver_multistep", {"solver_order": 1})):
+        assert _history_pairs(name, 6, None, "posterior", kw) == (), name
+
+
+def test_the_multistep_optimum_keeps_the_cap_where_the_uncapped_one_exploits_it() -> None:
+    capped = symsched.optimize_schedule(S16, 8, sampler="dpmsolver_multistep", divergence="w2", grid=SD_GRID,
+                                        restarts=0)
+    free = symsched.optimize_schedule(S16, 8, sampler="dpmsolver_multistep", divergence="w2", grid=SD_GRID,
+                                      restarts=0, max_step_ratio=math.inf)
+    assert MAX_STEP_RATIO == 5.0 and capped.max_step_ratio == 5.0 and free.max_step_ratio == math.inf
+    assert _max_ratio(capped.alpha_bar) <= 5.0 * (1 + 1e-9)
+    assert _max_ratio(free.alpha_bar) > 50.0  # the exploit the cap exists for
+    assert free.value < capped.value  # (the cap costs exact-denoiser objective: it is a constraint)
+    assert "max_step_ratio" in capped.constraint and "max_step_ratio" not in free.constraint
+    beyond = [name for name, ab in capped.baseline_schedules.items() if _max_ratio(ab) > 5.0 * (1 + 1e-9)]
+    for name, ab in capped.baseline_schedules.items():  # a baseline beyond the cap is no fair comparison
+        assert capped.feasible[name] == (free.feasible[name] and name not in beyond), name
+        assert capped.meets_constraint(ab) == capped.feasible[name]
+    assert any(free.feasible[name] for name in beyond)  # (sigmoid: 12.1 on this grid at K = 8)
+
+
+def test_samplers_without_history_are_untouched() -> None:
+    a = symsched.optimize_schedule(S16, 6, sampler="ddim", divergence="w2", grid=SD_GRID, restarts=0)
+    b = symsched.optimize_schedule(S16, 6, sampler="ddim", divergence="w2", grid=SD_GRID, restarts=0,
+                                   max_step_ratio=1.5)
+    assert a.history_steps == () and a.max_step_ratio == math.inf and b.max_step_ratio == math.inf
+    np.testing.assert_array_equal(a.alpha_bar, b.alpha_bar)
+    assert a.value == b.value and a.feasible == b.feasible
+
+
+@pytest.mark.parametrize("value,error", [(1.0, ValueError), (0.5, ValueError), (float("nan"), ValueError),
+                                         ("2", TypeError), (True, TypeError)])
+def test_max_step_ratio_is_checked(value, error) -> None:
+    with pytest.raises(error, match=r"max_step_ratio"):
+        symsched.optimize_schedule(S16, 4, sampler="dpmpp_2m", max_step_ratio=value)
+
+
+def test_cli_max_step_ratio(tmp_path, capsys) -> None:
+    np.save(tmp_path / "S.npy", S16)
+    argv = ["optimize", "--spectrum", str(tmp_path / "S.npy"), "--steps", "5", "--sampler", "dpmpp_2m",
+            "--no-progress", "--restarts", "0"]
+    assert main(argv + ["--max-step-ratio", "0.5", "--out", str(tmp_path / "a.json")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--max-step-ratio" in err and "must be > 1" in err
+    assert main(argv + ["--max-step-ratio", "inf", "--out", str(tmp_path / "b.json")]) == 0
+    assert main(argv + ["--out", str(tmp_path / "c.json")]) == 0
+    import json
+
+    assert json.loads((tmp_path / "b.json").read_text())["max_step_ratio"] == "inf"
+    assert json.loads((tmp_path / "c.json").read_text())["max_step_ratio"] == 5.0
+
+
+@pytest.mark.diffusers
+def test_diffusers_dpm_solver_amplifies_a_denoiser_error_on_the_uncapped_optimum() -> None:
+    """Witness: diffusers' DPMSolverMultistepScheduler (float64 coefficients), the exact epsilon of each mode plus an
+    error of standard deviation 1e-2 (fixed seeds; the same draws for every schedule). The output error's RMS is
+    deterministic here; measured on 5 December (the S = 7 mode): uncapped optimum 140, capped (R = 5) 0.96,
+    diffusers' own 8-step spacing 0.04. Asserted with wide margins: uncapped > 500x the default spacing, capped
+    < 100x."""
+    torch = pytest.importorskip("torch")
+    diffusers = pytest.importorskip("diffusers")
+    S = symsched.spectra.load_spectrum("builtin:natural-patches")
+    runs = {"capped": None, "uncapped": math.inf}
+    timesteps = {k: [int(t) for t in symsched.optimize_schedule(
+        S, 8, sampler="dpmsolver_multistep", divergence="w2", grid=SD_GRID, restarts=0, max_step_ratio=r).timesteps]
+        for k, r in runs.items()}
+    modes = torch.tensor([1e-3, 0.03, 0.5, 1.0, 7.0], dtype=torch.float64)
+
+    def output_error(ts) -> float:
+        outs = []
+        for delta in (0.0, 1e-2):
+            s = diffusers.DPMSolverMultistepScheduler(beta_schedule="scaled_linear", solver_order=2)
+            s.set_timesteps(8) if ts is None else s.set_timesteps(timesteps=ts)
+            for name in ("sigmas", "alpha_t", "sigma_t", "lambda_t"):
+                setattr(s, name, getattr(s, name).double())
+            gen = torch.Generator().manual_seed(1)
+            x = torch.randn(2000, modes.numel(), dtype=torch.float64, generator=gen) * float(s.init_noise_sigma)
+            for i, t in enumerate(s.timesteps):
+                a = 1.0 / (1.0 + float(s.sigmas[i]) ** 2)
+                eps = math.sqrt(1 - a) / (a * modes + 1 - a) * x  # the exact epsilon-prediction of each mode
+                eps = eps + delta * torch.randn(eps.shape, dtype=torch.float64, generator=gen)
+                x = s.step(eps, t, x).prev_sample
+            outs.append(x)
+        return float(((outs[1] - outs[0]) ** 2).mean().sqrt())
+
+    default = output_error(None)
+    assert output_error(timesteps["uncapped"]) > 500 * default
+    assert output_error(timesteps["capped"]) < 100 * default
