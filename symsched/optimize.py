@@ -281,6 +281,9 @@ def _check_steps_for(sampler: str, K: int, eta: Optional[float], variance: Any, 
         raise ValueError(f"steps must suit sampler {sampler!r} (got {K}): {why}") from None
 
 
+#: score of grid levels beyond the step-ratio cap, times 1 + the excess (above every finite objective value)
+_BEYOND_CAP = 1e300
+
 #: default cap on the ratio of a log-SNR step to the step before it, for samplers that reuse earlier denoiser outputs
 #: (multistep): a tiny step before a large one lets the exact-denoiser objective buy a "free" derivative, which
 #: multiplies a learned denoiser's error by about the ratio (see :func:`optimize_schedule`)
@@ -315,13 +318,19 @@ def _check_step_ratio(value: Any, pairs: tuple[int, ...]) -> float:
     return r
 
 
+def _ratio_excess(l: Array, pairs: Sequence[int], R: float) -> float:
+    """``sum max(0, log(h_i / (R h_{i-1})))`` over ``pairs`` for increasing log-SNR levels ``l``: 0 within the cap."""
+    if not pairs or R == math.inf:
+        return 0.0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        h = np.diff(np.asarray(l, dtype=np.float64))
+        return float(sum(max(0.0, math.log(h[i] / (R * h[i - 1]))) for i in pairs
+                         if i < h.size and np.isfinite(h[i - 1]) and h[i] > R * h[i - 1]))
+
+
 def _ratio_ok(l: Array, pairs: Sequence[int], R: float) -> bool:
     """Whether increasing log-SNR levels ``l`` keep ``h_i <= R h_{i-1}`` at every level of ``pairs``."""
-    if not pairs or R == math.inf:
-        return True
-    with np.errstate(invalid="ignore"):
-        h = np.diff(np.asarray(l, dtype=np.float64))
-    return all(not h[i] > R * (1.0 + 1e-9) * h[i - 1] for i in pairs if i < h.size)
+    return _ratio_excess(l, pairs, R) <= 1e-9
 
 
 def _max_step_ratio(l: Array, pairs: Sequence[int]) -> float:
@@ -1414,8 +1423,8 @@ def optimize_schedule(
         For a sampler that reuses earlier denoiser outputs (multistep: ``dpmpp_2m``, ``dpmpp_2m_sde``,
         ``dpmpp_3m_sde``, ``lms``, ``dpmsolver_multistep``, ``unipc_multistep``, ``deis_multistep``), the largest
         ratio ``h_i / h_{i-1}`` of a log-SNR step to the one before it wherever the step extrapolates from that
-        earlier output. None (default): :data:`MAX_STEP_RATIO` = 5 for those samplers (the standard schedules
-        reach 4.1-5.0 on the linear, scaled-linear and cosine grids at K = 3-30), none for the others;
+        earlier output. None (default): :data:`MAX_STEP_RATIO` = 5 for those samplers (about as far as the standard
+        schedules go: see the README for the few beyond it, which are then not feasible), none for the others;
         ``math.inf``: no cap, the exact-denoiser optimum. Why: with the exact denoiser a tiny step before a large
         one buys a derivative for free, and the search takes it (on Stable Diffusion's grid, DPM-Solver++ at
         K = 8: timesteps 999, 998, 997, 268, ...), but the extrapolation multiplies a learned denoiser's error by
@@ -1749,6 +1758,40 @@ def _continuous_result(
     return ab_best, value, note
 
 
+def _nearest_within_cap(l: Array, j0: NDArray[np.int64], box: _Box) -> Optional[NDArray[np.int64]]:
+    """Increasing grid indices within ``box``'s step-ratio cap nearest (least squares in log-SNR) to the levels
+    ``l``, each taken within a window around its rounding ``j0`` (dynamic programming over consecutive pairs of
+    levels, the cap being a condition on three consecutive ones); None when the windows hold no such schedule."""
+    assert box.grid_l_inc is not None
+    T, K, R = box.grid_l_inc.size, box.K, box.ratio
+    w = max(4, min(64, 512 // K))
+    cand = [np.array([box.fixed_j[k]]) if k in box.fixed_j else np.arange(max(0, j0[k] - w), min(T, j0[k] + w + 1))
+            for k in range(K)]
+    lv = [box.grid_l_inc[c] for c in cand]
+    with np.errstate(invalid="ignore"):  # (-inf - -inf: a zero-SNR first level scores 0)
+        cost = [np.nan_to_num((lv[k] - l[k]) ** 2, nan=0.0) for k in range(K)]
+    pairs = set(box.pairs)
+    D = cost[0][:, None] + cost[1][None, :] + np.where(cand[1][None, :] > cand[0][:, None], 0.0, np.inf)
+    back = []
+    for k in range(1, K - 1):
+        ok = cand[k + 1][None, None, :] > cand[k][None, :, None]
+        if k in pairs:
+            with np.errstate(invalid="ignore"):
+                ok = ok & ~((lv[k + 1][None, None, :] - lv[k][None, :, None])
+                            > R * (lv[k][None, :, None] - lv[k - 1][:, None, None]))
+        M = D[:, :, None] + np.where(ok, 0.0, np.inf)
+        back.append(np.argmin(M, axis=0))
+        D = np.min(M, axis=0) + cost[k + 1][None, :]
+    if not np.isfinite(D.min()):
+        return None
+    a, b = np.unravel_index(int(np.argmin(D)), D.shape)
+    idx = [int(b), int(a)]
+    for bk in reversed(back):
+        idx.append(int(bk[idx[-1], idx[-2]]))
+    idx.reverse()
+    return np.array([cand[k][i] for k, i in enumerate(idx)], dtype=np.int64)
+
+
 def _grid_phase(
     obj: _Objective, box: _Box, l_best: Array, std: dict[str, Array], baselines: dict[str, float],
     feasible: dict[str, bool],
@@ -1759,13 +1802,20 @@ def _grid_phase(
     j0 = _round_to_grid(l_best, box.grid_l_inc, box.fixed_j)
     free = [k for k in range(box.K) if k not in box.fixed_j]
     searches = [("continuous optimum rounded", j0)]
+    if not _ratio_ok(box.grid_l_inc[j0], box.pairs, box.ratio):  # rounding left the step-ratio cap
+        jc = _nearest_within_cap(l_best, j0, box)
+        if jc is not None:
+            searches.append(("continuous optimum, nearest grid levels within max_step_ratio", jc))
     fair = _fair_best(baselines, feasible)
     if fair is not None:
         jj = (T - 1) - _sch.nearest_timesteps(std[fair], g_inc[::-1])  # increasing grid indices
         searches.append((f"grid {fair}", jj.astype(np.int64)))
 
-    def value_j(j: NDArray[np.int64]) -> float:  # (levels beyond the step-ratio cap are infeasible)
-        return obj.value_ab(g_inc[j]) if _ratio_ok(box.grid_l_inc[j], box.pairs, box.ratio) else math.inf
+    def value_j(j: NDArray[np.int64]) -> float:
+        # levels beyond the step-ratio cap are infeasible, scored above every feasible value by how far beyond (so
+        # that the search walks into the cap from a rounded optimum that left it: 1e300 (1 + excess))
+        excess = _ratio_excess(box.grid_l_inc[j], box.pairs, box.ratio)
+        return obj.value_ab(g_inc[j]) if excess <= 1e-9 else _BEYOND_CAP * (1.0 + excess)
 
     results = []
     for label, jj in searches:
@@ -1773,6 +1823,11 @@ def _grid_phase(
         results.append((v_opt, label, j_opt, sweeps))
     results.sort(key=lambda t: t[0])
     best_val, label, j_best, sweeps = results[0]
+    if not _ratio_ok(box.grid_l_inc[j_best], box.pairs, box.ratio):
+        raise ValueError(f"max_step_ratio: the grid search found no {box.K} grid levels within the endpoints that keep "
+                         f"every log-SNR step at most {box.ratio:g} times the one before it (closest: timesteps "
+                         f"{[int(t) for t in (T - 1 - j_best)]}); raise max_step_ratio (math.inf: no cap), free an "
+                         "endpoint or change steps")
     return g_inc[j_best], best_val, (T - 1 - j_best).astype(np.int64), f"grid search from {label}: {sweeps} sweeps"
 
 

@@ -144,3 +144,42 @@ def test_diffusers_dpm_solver_amplifies_a_denoiser_error_on_the_uncapped_optimum
     default = output_error(None)
     assert output_error(timesteps["uncapped"]) > 500 * default
     assert output_error(timesteps["capped"]) < 100 * default
+
+
+def test_a_grid_rounding_beyond_the_cap_starts_from_the_nearest_levels_within_it() -> None:
+    """Review of 5 December: with both endpoints fixed on the grid, rounding the continuous optimum broke the cap and
+    the pattern search, all of whose single moves were infeasible too, returned it with value inf and success=True,
+    although [20, 17, 10, 0] meets the cap."""
+    S = power_law((8, 8), alpha=2.0)
+    kw = dict(sampler="dpmpp_2m", divergence="w2", grid=SD_GRID, endpoints=(SD_GRID[20], SD_GRID[0]), restarts=0)
+    res = symsched.optimize_schedule(S, 4, **kw)
+    assert np.isfinite(res.value) and res.meets_constraint(res.alpha_bar)
+    assert _max_ratio(res.alpha_bar) <= 5.0 * (1 + 1e-9)
+    mine = SD_GRID[[20, 17, 10, 0]]
+    w2_mine = symsched.w2_distance(symsched.output_spectrum(S, mine, sampler="dpmpp_2m"), S) ** 2
+    assert _max_ratio(mine) <= 5.0 and res.value <= w2_mine * (1 + 1e-12)
+
+
+def test_a_cap_no_grid_schedule_meets_is_a_clear_error() -> None:
+    """Six levels from timestep 10 to 0 of Stable Diffusion's grid: none of the C(9, 4) = 126 choices keeps every step
+    within 1.1 times the one before it (checked here by brute force), so the search must say so."""
+    from itertools import combinations
+
+    assert not any(_max_ratio(SD_GRID[[10, *inner, 0]]) <= 1.1 for inner in combinations(range(9, 0, -1), 4))
+    with pytest.raises(ValueError, match=r"^max_step_ratio: the grid search found no 6 grid levels"):
+        symsched.optimize_schedule(S16, 6, sampler="dpmpp_2m", divergence="w2", grid=SD_GRID,
+                                   endpoints=(SD_GRID[10], SD_GRID[0]), restarts=0, max_step_ratio=1.1)
+
+
+def test_explain_passes_max_step_ratio_on_and_checks_it_first(tmp_path) -> None:
+    """Review of 5 December: explain(..., max_step_ratio=2.0) was refused as a sampler setting."""
+    from symsched.insight import explain
+
+    kw = dict(sampler="dpmpp_2m", steps=(5,), divergences=("w2",), resolutions=None, images="off", progress=False,
+              n_jobs=1)
+    with pytest.raises(ValueError, match=r"^max_step_ratio must be > 1"):
+        explain(S16, tmp_path / "bad", max_step_ratio=0.5, **kw)
+    assert not (tmp_path / "bad").exists()
+    ex = explain(S16, tmp_path / "ok", max_step_ratio=2.0, **kw)
+    res = ex.sweeps["w2"].results[(0, 5)]
+    assert res.max_step_ratio == 2.0 and _max_ratio(res.alpha_bar) <= 2.0 * (1 + 1e-9)

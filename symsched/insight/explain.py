@@ -27,7 +27,9 @@ from .._html import inline, tables
 from .._io import atomic_write_text, json_ready, staged_folder
 from .._validate import ArgumentTypeError, as_bool, as_int, as_step_counts, check_choice, check_entries, is_sequence
 from ..api import DIVERGENCES, FLOW_SAMPLERS, VE_SAMPLERS, VP_SAMPLERS
-from ..optimize import DIVERGENCE_NAMES as _NAMES, _check_int, _check_sampler_args, _settings, _settings_text
+from ..optimize import (
+    DIVERGENCE_NAMES as _NAMES, _check_int, _check_sampler_args, _check_step_ratio, _settings, _settings_text,
+)
 from .fits import HeuristicFit, _fmt_params, fit_heuristics
 from .intermediate import IntermediateSpectra, intermediate_spectra
 from .plots import band_profile
@@ -219,6 +221,7 @@ def explain(
     seed: int = 0,
     n_jobs: Optional[int] = -1,
     progress: bool = True,
+    max_step_ratio: Optional[float] = None,
     **settings: Any,
 ) -> Explanation:
     r"""Write the spectral insight of one dataset to ``out``: sweeps, heuristic fits, resolution law, per-step spectra.
@@ -242,6 +245,8 @@ def explain(
         settings default to the library's). A flow-matching sampler (``"flow_match_euler"``,
         ``"flow_match_heun"``) starts every schedule from pure noise, t = 1 (alpha_bar = 0), as
         ``symsched optimize --flow`` does; the others start at the training grid's noisiest level.
+    max_step_ratio : float or None
+        As :func:`symsched.optimize_schedule` takes it (multistep samplers' step-ratio cap; None: its default).
     resolutions : sequence of int
         Resolutions of the power-law resolution law (FFT-grid spectra only; at least two, distinct; empty or None
         to skip).
@@ -269,9 +274,9 @@ def explain(
     Raises
     ------
     ValueError
-        Bad spectrum, steps, divergences, sampler settings, resolutions, image_resolutions, restarts or seed, or an
-        ``out`` that is a file or lies under one (TypeError, as ArgumentTypeError is both, for a value of the wrong
-        type: ``resolutions="32,64"``, ``out=None``), all before any work. A square spectrum without a power law
+        Bad spectrum, steps, divergences, sampler settings, max_step_ratio, resolutions, image_resolutions, restarts
+        or seed, or an ``out`` that is a file or lies under one (TypeError, as ArgumentTypeError is both, for a
+        value of the wrong type: ``resolutions="32,64"``, ``out=None``), all before any work. A square spectrum without a power law
         to fit (fewer than two positive modes in a channel) skips the power-law resolution law with a note.
     OSError
         ``out`` cannot be written (permissions, a read-only file system), also before any work.
@@ -291,6 +296,7 @@ def explain(
         raise ValueError(f"divergences must not repeat a value (got {divs})")
     check_choice(sampler, "sampler", VP_SAMPLERS + VE_SAMPLERS + FLOW_SAMPLERS)
     eta = _check_sampler_args(sampler, eta, variance, settings)
+    ratio_kw = {} if max_step_ratio is None else {"max_step_ratio": _check_step_ratio(max_step_ratio, (1,))}
     flow = sampler in FLOW_SAMPLERS
     check_flow_steps(ks, sampler, "steps")
     check_choice(images, "images", ("auto", "on", "off"))
@@ -308,7 +314,7 @@ def explain(
 
         label, S = "array", as_spectrum(spectrum)
     main_k = 10 if 10 in ks else ks[len(ks) // 2]
-    opt_kw: dict[str, Any] = dict(sampler=sampler, restarts=restarts, seed=seed,
+    opt_kw: dict[str, Any] = dict(sampler=sampler, restarts=restarts, seed=seed, **ratio_kw,
                                   **_settings(sampler, eta, variance if sampler == "ddpm" else None, settings))
     # flow matching samples from pure noise, t = 1: every optimum (the resolution laws' too) starts there
     law_ends = (0.0, None) if flow else (None, None)
