@@ -277,7 +277,8 @@ def explain(
         Bad spectrum, steps, divergences, sampler settings, max_step_ratio, resolutions, image_resolutions, restarts
         or seed, or an ``out`` that is a file or lies under one (TypeError, as ArgumentTypeError is both, for a
         value of the wrong type: ``resolutions="32,64"``, ``out=None``), all before any work. A square spectrum
-        without a power law to fit (fewer than two positive modes in a channel) skips the power-law resolution law with a note.
+        without a power law to fit (fewer than two positive modes in a channel) skips the power-law resolution
+        law with a note.
     OSError
         ``out`` cannot be written (permissions, a read-only file system), also before any work.
 
