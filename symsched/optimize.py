@@ -267,14 +267,15 @@ def _resolved(sampler: str, settings: dict[str, Any]) -> dict[str, Any]:
     return {**params, **options}
 
 
-def _check_steps_for(sampler: str, K: int, eta: Optional[float], variance: Any, settings: dict[str, Any]) -> None:
-    """ValueError naming ``steps`` when the sampler runs no K-level schedule (DEIS and final_sigmas_type='sigma_min'
-    need 2 levels: the last is the one their last step reaches), from the sampler's own plan, before any work."""
+def _check_steps_for(sampler: str, K: int, eta: Optional[float], variance: Any, settings: dict[str, Any]) -> list[Any]:
+    """The sampler's own plan of K levels (its steps: kind, level indices, parameters); ValueError naming ``steps``
+    when the sampler runs no K-level schedule (DEIS and final_sigmas_type='sigma_min' need 2 levels: the last is the
+    one their last step reaches), before any work."""
     from .symbolic import sampler_module
 
     name, options, params = _api._setup(sampler, _settings(sampler, eta, variance, settings))
     try:  # the plan of any K increasing log-SNR levels (some plans read them)
-        sampler_module(name).plan(K, np.linspace(-5.0, 5.0, K), dict(params), **dict(options))
+        return list(sampler_module(name).plan(K, np.linspace(-5.0, 5.0, K), dict(params), **dict(options)))
     except ValueError as exc:
         msg = str(exc)
         why = msg[len("alpha_bar: "):] if msg.startswith("alpha_bar: ") else msg
@@ -290,15 +291,11 @@ _BEYOND_CAP = 1e300
 MAX_STEP_RATIO = 5.0
 
 
-def _history_pairs(sampler: str, K: int, eta: Optional[float], variance: Any,
-                   settings: dict[str, Any]) -> tuple[int, ...]:
+def _history_pairs(plan: Sequence[Any], K: int) -> tuple[int, ...]:
     """Levels ``i`` (1 <= i <= K - 2) whose step to ``i + 1`` reuses the denoiser output at an earlier level (the
-    sampler's own plan reads a level before ``i``): there the ratio ``h_i / h_{i-1}`` of consecutive log-SNR steps
-    weights the extrapolation (DPM-Solver++(2M): ``h_i / (2 h_{i-1})`` on the previous denoised value)."""
-    from .symbolic import sampler_module
-
-    name, options, params = _api._setup(sampler, _settings(sampler, eta, variance, settings))
-    plan = sampler_module(name).plan(K, np.linspace(-5.0, 5.0, K), dict(params), **dict(options))
+    sampler's ``plan`` of K levels, :func:`_check_steps_for`, reads a level before ``i``): there the ratio
+    ``h_i / h_{i-1}`` of consecutive log-SNR steps weights the extrapolation (DPM-Solver++(2M): ``h_i / (2 h_{i-1})``
+    on the previous denoised value)."""
     pairs = set()
     for _, idx, _ in plan:
         idx = sorted(int(i) for i in idx)
@@ -331,14 +328,6 @@ def _ratio_excess(l: Array, pairs: Sequence[int], R: float) -> float:
 def _ratio_ok(l: Array, pairs: Sequence[int], R: float) -> bool:
     """Whether increasing log-SNR levels ``l`` keep ``h_i <= R h_{i-1}`` at every level of ``pairs``."""
     return _ratio_excess(l, pairs, R) <= 1e-9
-
-
-def _max_step_ratio(l: Array, pairs: Sequence[int]) -> float:
-    """The largest ``h_i / h_{i-1}`` over ``pairs`` (0 without any)."""
-    with np.errstate(invalid="ignore", divide="ignore"):
-        h = np.diff(np.asarray(l, dtype=np.float64))
-        r = [h[i] / h[i - 1] for i in pairs if i < h.size and np.isfinite(h[i - 1])]
-    return float(max(r)) if r else 0.0
 
 
 def _check_sampler_args(sampler: Any, eta: Any, variance: Any, settings: dict[str, Any]) -> Optional[float]:
@@ -599,6 +588,12 @@ class _RatioGaps(_Gaps):
         return y
 
 
+def _gaps(K: int, first: Optional[float], last: Optional[float], lo: float, hi: float, pairs: Sequence[int] = (),
+          R: float = math.inf) -> _Gaps:
+    """:class:`_RatioGaps` when a step-ratio cap applies (``pairs`` and a finite ``R``), else :class:`_Gaps`."""
+    return _RatioGaps(K, first, last, lo, hi, pairs, R) if pairs and R < math.inf else _Gaps(K, first, last, lo, hi)
+
+
 def _max_diff(a: Array, b: Array) -> float:
     """max |a - b| over the levels, equal infinite levels (a fixed alpha_bar = 0) counting as 0."""
     same = a == b
@@ -617,8 +612,7 @@ class _ZeroFirst:
                  R: float = math.inf) -> None:
         self.K = K
         inner = [i - 1 for i in pairs if i >= 2]  # (the step from pure noise has an infinite gap: no ratio)
-        self.inner = _RatioGaps(K - 1, None, last, lo, hi, inner, R) if inner and R < math.inf else \
-            _Gaps(K - 1, None, last, lo, hi)
+        self.inner = _gaps(K - 1, None, last, lo, hi, inner, R)
         self.m, self.last_fixed, self.a, self.b = self.inner.m, self.inner.last_fixed, -math.inf, self.inner.b
 
     @property
@@ -1456,7 +1450,7 @@ def optimize_schedule(
     S = as_spectrum(spectrum)
     K = _check_int(steps, "steps", 1, MAX_STEPS)
     eta = _check_sampler_args(sampler, eta, variance, settings)
-    _check_steps_for(sampler, K, eta, variance, settings)
+    plan = _check_steps_for(sampler, K, eta, variance, settings)
     check_choice(divergence, "divergence", DIVERGENCES)
     check_choice(init, "init", INITS)
     seed = as_int(seed, "seed", 0, rule="an integer >= 0")  # any size: numpy.random.default_rng takes every non-negative integer
@@ -1470,7 +1464,7 @@ def optimize_schedule(
     w = check_weights(weights, S)
     g = None if grid is None else _check_grid(grid, K, sampler, eta)
     first, last = _check_endpoints(endpoints, K, g, sampler)
-    pairs = _history_pairs(sampler, K, eta, variance, settings)
+    pairs = _history_pairs(plan, K)
     ratio = _check_step_ratio(max_step_ratio, pairs)
 
     # single-threaded BLAS for the whole search: L-BFGS-B's and the recursion's tiny vector operations
@@ -1528,8 +1522,7 @@ def _optimize(
         raise ValueError(f"baselines: {clash[0]!r} is the name of a standard schedule already compared (choose "
                          "another name)")
     std.update(extra_baselines)
-    box = _Box(K, first, last, g, std)
-    box.pairs, box.ratio = (pairs, ratio) if pairs and ratio < math.inf else ((), math.inf)
+    box = _Box(K, first, last, g, std, pairs, ratio)
     obj = _Objective(S, w, sampler=sampler, eta=eta, variance=variance, divergence=divergence, init=init,
                      extra=extra)
     baselines: dict[str, float] = {}
@@ -1551,12 +1544,8 @@ def _optimize(
     messages: list[str] = []
     starts: dict[str, float] = {}
     try:
-        if box.lf == -math.inf and K > 1:
-            par: Any = _ZeroFirst(K, box.ll, box.lo, box.hi, box.pairs, box.ratio)
-        elif box.pairs:
-            par = _RatioGaps(K, box.lf, box.ll, box.lo, box.hi, box.pairs, box.ratio)
-        else:
-            par = _Gaps(K, box.lf, box.ll, box.lo, box.hi)
+        par: Any = _ZeroFirst(K, box.ll, box.lo, box.hi, box.pairs, box.ratio) if box.lf == -math.inf and K > 1 \
+            else _gaps(K, box.lf, box.ll, box.lo, box.hi, box.pairs, box.ratio)
         determined = par.determined or (K == 1 and box.lf is not None)
         if determined:
             l_best = np.array([box.lf]) if K == 1 and box.lf is not None else par.levels(np.zeros(max(par.m, 1)))
@@ -1644,13 +1633,14 @@ def _gradient_note(obj: _Objective, ab: Array) -> Optional[str]:
 
 
 class _Box:
-    """The log-SNR interval [lo, hi] of the search, the fixed endpoints lf / ll and, on a grid, their indices."""
+    """The log-SNR interval [lo, hi] of the search, the fixed endpoints lf / ll and, on a grid, their indices; the
+    step-ratio cap (``pairs``, ``ratio``: none unless both are given)."""
 
     def __init__(self, K: int, first: Optional[float], last: Optional[float], g: Optional[Array],
-                 std: dict[str, Array]) -> None:
+                 std: dict[str, Array], pairs: tuple[int, ...] = (), ratio: float = math.inf) -> None:
         self.K = K
-        self.pairs: tuple[int, ...] = ()  # the step-ratio cap (set by _optimize): levels i with h_i <= ratio h_{i-1}
-        self.ratio = math.inf
+        capped = bool(pairs) and ratio < math.inf  # the step-ratio cap: levels i with h_i <= ratio h_{i-1}
+        self.pairs, self.ratio = (tuple(pairs), ratio) if capped else ((), math.inf)
         lf = None if first is None else float(_log_snr(first))
         ll = None if last is None else float(_log_snr(last))
         self.fixed_j: dict[int, int] = {}

@@ -16,7 +16,7 @@ import pytest
 import symsched
 from symsched import schedules as sch
 from symsched.cli import main
-from symsched.optimize import MAX_STEP_RATIO, _history_pairs, _RatioGaps
+from symsched.optimize import MAX_STEP_RATIO, _check_steps_for, _history_pairs, _RatioGaps
 from symsched.spectra import power_law
 
 S16 = power_law((16, 16), alpha=2.0)
@@ -52,12 +52,12 @@ def test_history_steps_come_from_each_samplers_plan() -> None:
     """DPM-Solver++(2M) extrapolates from the previous level at every step but the first and the one to the clean
     level; 3M SDE and LMS from two and three earlier levels (the same steps: pairs are consecutive); DDIM, Heun and
     DPM-Solver order 1 reuse nothing."""
-    assert _history_pairs("dpmpp_2m", 6, None, "posterior", {}) == (1, 2, 3, 4)
-    assert _history_pairs("dpmpp_3m_sde", 6, None, "posterior", {}) == (1, 2, 3, 4)
-    assert _history_pairs("lms", 6, None, "posterior", {}) == (1, 2, 3, 4)
-    assert _history_pairs("dpmsolver_multistep", 6, None, "posterior", {}) == (1, 2, 3, 4)
+    assert _history_pairs(_check_steps_for("dpmpp_2m", 6, None, "posterior", {}), 6) == (1, 2, 3, 4)
+    assert _history_pairs(_check_steps_for("dpmpp_3m_sde", 6, None, "posterior", {}), 6) == (1, 2, 3, 4)
+    assert _history_pairs(_check_steps_for("lms", 6, None, "posterior", {}), 6) == (1, 2, 3, 4)
+    assert _history_pairs(_check_steps_for("dpmsolver_multistep", 6, None, "posterior", {}), 6) == (1, 2, 3, 4)
     for name, kw in (("ddim", {}), ("heun", {}), ("dpmsolver_multistep", {"solver_order": 1})):
-        assert _history_pairs(name, 6, None, "posterior", kw) == (), name
+        assert _history_pairs(_check_steps_for(name, 6, None, "posterior", kw), 6) == (), name
 
 
 def test_the_multistep_optimum_keeps_the_cap_where_the_uncapped_one_exploits_it() -> None:

@@ -297,7 +297,7 @@ def explain(
         raise ValueError(f"divergences must not repeat a value (got {divs})")
     check_choice(sampler, "sampler", VP_SAMPLERS + VE_SAMPLERS + FLOW_SAMPLERS)
     eta = _check_sampler_args(sampler, eta, variance, settings)
-    ratio_kw = {} if max_step_ratio is None else {"max_step_ratio": _check_step_ratio(max_step_ratio, (1,))}
+    ratio_kw = {} if max_step_ratio is None else {"max_step_ratio": _check_step_ratio(max_step_ratio, ())}
     flow = sampler in FLOW_SAMPLERS
     check_flow_steps(ks, sampler, "steps")
     check_choice(images, "images", ("auto", "on", "off"))
