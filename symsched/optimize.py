@@ -1782,6 +1782,55 @@ def _nearest_within_cap(l: Array, j0: NDArray[np.int64], box: _Box) -> Optional[
     return np.array([cand[k][i] for k, i in enumerate(idx)], dtype=np.int64)
 
 
+def _feasible_within_cap(l: Array, box: _Box) -> Optional[NDArray[np.int64]]:
+    """Increasing grid indices within ``box``'s step-ratio cap, each level the nearest to ``l`` that still admits
+    the rest; None exactly when no grid schedule between the endpoints meets the cap.
+
+    Dynamic programming over (level k, grid index j): ``G[k, j]``, the largest step into level k at j of any
+    feasible schedule of levels 0..k, decides feasibility (the cap only bounds a step by R times the one before it,
+    so a larger step before never hurts); the walk back from the last level then keeps, at each level, the grid
+    index nearest to ``l`` among those that reach it within the cap. O(K T^2) work: the fallback when the window of
+    :func:`_nearest_within_cap` holds no schedule."""
+    assert box.grid_l_inc is not None
+    L, K, R, pairs = box.grid_l_inc, box.K, box.ratio, set(box.pairs)
+    T = L.size
+    with np.errstate(invalid="ignore"):  # -inf - -inf on the diagonal of a zero-SNR grid: masked by i < j below
+        step = L[None, :] - L[:, None]  # step[i, j]: the log-SNR step from grid index i up to j
+    step = np.where(np.arange(T)[:, None] < np.arange(T)[None, :], step, np.nan)
+    G = np.full((K, T), -np.inf)
+    G[0] = -np.inf if 0 in box.fixed_j else np.inf
+    if 0 in box.fixed_j:
+        G[0, box.fixed_j[0]] = np.inf  # nothing before the first level limits its step
+
+    def reach(k: int, cols: Any = slice(None)) -> NDArray[np.bool_]:
+        """Whether a feasible level k-1 at grid index i (rows) steps to level k at index j (columns)."""
+        prev, s = G[k - 1][:, None], step[:, cols]
+        with np.errstate(invalid="ignore"):
+            ok = (prev > -np.inf) & (s > 0)
+            return ok & (s <= R * prev) if k - 1 in pairs else ok
+
+    for k in range(1, K):
+        G[k] = np.where(reach(k), step, -np.inf).max(axis=0)
+        if k in box.fixed_j:
+            keep = G[k, box.fixed_j[k]]
+            G[k] = -np.inf
+            G[k, box.fixed_j[k]] = keep
+    if not np.any(G[K - 1] > -np.inf):
+        return None
+    ends = np.flatnonzero(G[K - 1] > -np.inf)
+    j = int(ends[np.argmin(np.abs(L[ends] - l[K - 1]))])
+    idx, need = [j], 0.0  # need: the smallest step into the current level the step after it allows
+    for k in range(K - 1, 0, -1):
+        cand = reach(k, [j])[:, 0] & (step[:, j] >= need)
+        i = np.flatnonzero(cand)
+        with np.errstate(invalid="ignore"):
+            i = int(i[np.argmin(np.nan_to_num(np.abs(L[i] - l[k - 1]), nan=0.0))])
+        need = step[i, j] / R if k - 1 in pairs else 0.0
+        idx.append(i)
+        j = i
+    return np.array(idx[::-1], dtype=np.int64)
+
+
 def _grid_phase(
     obj: _Objective, box: _Box, l_best: Array, std: dict[str, Array], baselines: dict[str, float],
     feasible: dict[str, bool],
@@ -1794,8 +1843,13 @@ def _grid_phase(
     searches = [("continuous optimum rounded", j0)]
     if not _ratio_ok(box.grid_l_inc[j0], box.pairs, box.ratio):  # rounding left the step-ratio cap
         jc = _nearest_within_cap(l_best, j0, box)
-        if jc is not None:
-            searches.append(("continuous optimum, nearest grid levels within max_step_ratio", jc))
+        if jc is None:
+            jc = _feasible_within_cap(l_best, box)
+        if jc is None:
+            raise ValueError(f"max_step_ratio: no {box.K} grid levels between the endpoints keep every log-SNR step "
+                             f"at most {box.ratio:g} times the one before it; raise max_step_ratio (math.inf: no "
+                             "cap), free an endpoint or change steps")
+        searches.append(("continuous optimum, nearest grid levels within max_step_ratio", jc))
     fair = _fair_best(baselines, feasible)
     if fair is not None:
         jj = (T - 1) - _sch.nearest_timesteps(std[fair], g_inc[::-1])  # increasing grid indices

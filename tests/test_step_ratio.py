@@ -16,7 +16,7 @@ import pytest
 import symsched
 from symsched import schedules as sch
 from symsched.cli import main
-from symsched.optimize import MAX_STEP_RATIO, _check_steps_for, _history_pairs, _RatioGaps
+from symsched.optimize import MAX_STEP_RATIO, _Box, _check_steps_for, _feasible_within_cap, _history_pairs, _RatioGaps
 from symsched.spectra import power_law
 
 S16 = power_law((16, 16), alpha=2.0)
@@ -166,9 +166,45 @@ def test_a_cap_no_grid_schedule_meets_is_a_clear_error() -> None:
     from itertools import combinations
 
     assert not any(_max_ratio(SD_GRID[[10, *inner, 0]]) <= 1.1 for inner in combinations(range(9, 0, -1), 4))
-    with pytest.raises(ValueError, match=r"^max_step_ratio: the grid search found no 6 grid levels"):
+    with pytest.raises(ValueError, match=r"^max_step_ratio: no 6 grid levels between the endpoints keep every"):
         symsched.optimize_schedule(S16, 6, sampler="dpmpp_2m", divergence="w2", grid=SD_GRID,
                                    endpoints=(SD_GRID[10], SD_GRID[0]), restarts=0, max_step_ratio=1.1)
+
+
+def test_a_tight_cap_far_from_the_rounded_optimum_still_finds_grid_levels() -> None:
+    """Review of 5 December: with R = 1.2, K = 20 and Stable Diffusion's end timesteps fixed, every schedule near the
+    rounded continuous optimum broke the cap and the search raised 'found no 20 grid levels', although grid schedules
+    within the cap exist (the result below is one, checked here)."""
+    S = power_law((8, 8), alpha=2.0)
+    res = symsched.optimize_schedule(S, 20, sampler="dpmpp_2m", divergence="w2", grid=SD_GRID, restarts=0,
+                                     max_step_ratio=1.2, endpoints=(SD_GRID[999], SD_GRID[0]))
+    assert res.timesteps[0] == 999 and res.timesteps[-1] == 0 and np.all(np.diff(res.timesteps) < 0)
+    assert _max_ratio(SD_GRID[res.timesteps]) <= 1.2 * (1 + 1e-12)
+    w2 = symsched.w2_distance(symsched.output_spectrum(S, SD_GRID[res.timesteps], sampler="dpmpp_2m"), S) ** 2
+    assert res.value == pytest.approx(w2, rel=1e-12)
+
+
+@pytest.mark.parametrize("R", [1.05, 1.3, 2.0])
+def test_grid_schedules_within_the_cap_are_found_exactly_when_they_exist(R) -> None:
+    """On random 12-level grids (log-normal log-SNR spacing), K = 7 with both ends fixed: a schedule within the cap
+    comes back exactly when brute force over all C(10, 5) inner choices finds one, and what comes back keeps the
+    cap and the endpoints."""
+    from itertools import combinations
+
+    rng = np.random.default_rng(11)
+    found = {True: 0, False: 0}
+    for _ in range(40):
+        l_inc = np.cumsum(rng.lognormal(-1.5, 1.0, 12)) - 3.0
+        g = (1.0 / (1.0 + np.exp(-l_inc)))[::-1]  # alpha_bar by timestep: decreasing
+        exists = any(_max_ratio(g[[11, *inner, 0]]) <= R for inner in combinations(range(10, 0, -1), 5))
+        box = _Box(7, g[-1], g[0], g, {}, pairs=(1, 2, 3, 4, 5), ratio=R)
+        j = _feasible_within_cap(np.linspace(l_inc[0], l_inc[-1], 7), box)
+        assert (j is not None) == exists
+        found[exists] += 1
+        if j is not None:
+            assert j[0] == 0 and j[-1] == 11 and np.all(np.diff(j) > 0)
+            assert _max_ratio(g[::-1][j]) <= R * (1 + 1e-12)
+    assert min(found.values()) >= 6  # both outcomes occur
 
 
 def test_explain_passes_max_step_ratio_on_and_checks_it_first(tmp_path) -> None:
@@ -183,3 +219,32 @@ def test_explain_passes_max_step_ratio_on_and_checks_it_first(tmp_path) -> None:
     ex = explain(S16, tmp_path / "ok", max_step_ratio=2.0, **kw)
     res = ex.sweeps["w2"].results[(0, 5)]
     assert res.max_step_ratio == 2.0 and _max_ratio(res.alpha_bar) <= 2.0 * (1 + 1e-9)
+
+
+@pytest.mark.parametrize("command", ["explain", "report"])
+def test_explain_and_report_commands_take_max_step_ratio(command, tmp_path, capsys) -> None:
+    """Review of 5 December: only `symsched optimize` had --max-step-ratio; explain and report ran every multistep
+    optimum at the default cap. A bad value is one line naming the flag before anything is written; a good one reaches
+    every optimum, and the written description of the run names the cap."""
+    import json
+
+    np.save(tmp_path / "S.npy", S16)
+    argv = [command, "--spectrum", str(tmp_path / "S.npy"), "--steps", "6", "--sampler", "dpmpp_2m", "--no-progress"]
+    argv += (["--divergences", "w2", "--resolutions", "none", "--images", "off", "--jobs", "1"] if command == "explain"
+             else ["--probe-samples", "0", "--samples", "200", "--jobs", "1"])
+    assert main(argv + ["--max-step-ratio", "1", "--out", str(tmp_path / "bad")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--max-step-ratio" in err and "must be > 1" in err
+    assert not (tmp_path / "bad").exists()
+    out = tmp_path / "ok"
+    assert main(argv + ["--max-step-ratio", "1.5", "--out", str(out)]) == 0
+    if command == "explain":
+        doc, data = (out / "explain.md").read_text(), json.loads((out / "explain.json").read_text())
+        assert data["info"]["max_step_ratio"] == 1.5
+        levels = [np.array(r["alpha_bar"]) for r in data["schedules"]["w2"]["results"]]
+    else:
+        doc = (out / "table_w2.tex").read_text()
+        levels = [np.array(json.loads((out / f"schedule_{d}_K6.json").read_text())["alpha_bar"]) for d in ("kl", "w2")]
+    assert "max_step_ratio=1.5" in doc.replace("\\_", "_")
+    assert levels and all(_max_ratio(a) <= 1.5 * (1 + 1e-9) for a in levels)
+    assert all(a.size == 6 for a in levels)

@@ -152,6 +152,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "print(symsched.sampler_info('dpmsolver_multistep'))\"` lists a sampler's settings)")
 
 
+def add_max_step_ratio(p: argparse.ArgumentParser) -> None:
+    """Add ``--max-step-ratio R`` (``optimize_schedule``'s ``max_step_ratio``; default None: its own default)."""
+    p.add_argument("--max-step-ratio", default=None, type=float, metavar="R",
+                   help="multistep samplers: no log-SNR step over R times the one before it where the sampler "
+                   "extrapolates from it (default 5; inf: the exact-denoiser optimum, which can amplify a learned "
+                   "model's error a thousandfold)")
+
+
 def options(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     """The --option settings as keywords (ValueError for one given twice or naming a command argument)."""
     import inspect

@@ -43,6 +43,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    help="resolution law of the source photographs resized (auto: builtin or a folder)")
     p.add_argument("--image-resolutions", default="32,64,128",
                    help="resolutions for the photographs (default 32,64,128; unused with --images off)")
+    _settings.add_max_step_ratio(p)
     p.add_argument("--restarts", default=0, type=int, help="random restarts of each optimisation (default 0)")
     p.add_argument("--seed", default=0, type=int, help="seed of the random restarts (default 0)")
     p.add_argument("--jobs", default=-1, type=int,
@@ -67,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     settings = _settings.settings(args, args.variance)
     out = explain(args.spectrum, args.out, steps=steps, divergences=divs, sampler=args.sampler,
                   variance=args.variance, resolutions=res, images=args.images, image_resolutions=img,
-                  restarts=args.restarts, seed=args.seed, n_jobs=args.jobs,
+                  restarts=args.restarts, seed=args.seed, n_jobs=args.jobs, max_step_ratio=args.max_step_ratio,
                   progress=_settings.show_progress(args), **settings)
     print(f"symsched explain: wrote {out.out}/explain.md and {len(out.files) - 1} more files ({out.elapsed:.1f} s)")
     if out.info["warning"]:

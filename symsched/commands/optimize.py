@@ -66,10 +66,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--weights", default=None, type=Path, help=".npy per-mode weights (shape of the spectrum)")
     p.add_argument("--seed", default=0, type=int, help="seed of the random starts (default 0)")
     p.add_argument("--restarts", default=4, type=int, help="number of random starts (default 4)")
-    p.add_argument("--max-step-ratio", default=None, type=float, metavar="R",
-                   help="multistep samplers: no log-SNR step over R times the one before it where the sampler "
-                   "extrapolates from it (default 5; inf: the exact-denoiser optimum, which can amplify a learned "
-                   "model's error a thousandfold)")
+    _settings.add_max_step_ratio(p)
     p.add_argument("--out", required=True, type=file_path, help="output file (.json; .npy for --format k-diffusion)")
     p.add_argument("--format", default="json", choices=list(FORMATS), help="export format (default json)")
     p.add_argument("--plot", default=None, type=file_path, help="write a figure (PNG/PDF/SVG) of the result")

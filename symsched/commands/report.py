@@ -62,6 +62,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    "every schedule from pure noise, t = 1, and is also compared with the flow schedules, as "
                    "optimize --flow)")
     _settings.add_arguments(p)
+    _settings.add_max_step_ratio(p)
     p.add_argument("--samples", default=4000, type=int, help="Monte Carlo samples of the check (default 4000)")
     p.add_argument("--seed", default=0, type=int, help="seed of the Monte Carlo check and the random starts (default 0)")
     p.add_argument("--probe-samples", default=500, type=int,
@@ -513,7 +514,8 @@ def schedules_section(ctx: Context) -> list[Section]:
         ctx.stage(f"optimise {div.upper()}")
         try:
             table = compare_schedules(ctx.S, ctx.ks, sampler=ctx.args.sampler, divergence=div,
-                                      seed=ctx.args.seed, warm_starts=warm, **ctx.settings)
+                                      seed=ctx.args.seed, warm_starts=warm, max_step_ratio=ctx.args.max_step_ratio,
+                                      **ctx.settings)
         except InfiniteObjective as exc:  # e.g. KL with zero modes and a sampler that ends with a noise floor
             ctx.bar.update()
             why = str(exc).removeprefix("divergence: ").replace("steps_list", "--steps")  # the report's own names
@@ -643,11 +645,18 @@ SECTIONS: list[SectionMaker] = [derivations_section, montecarlo_section, schedul
 
 
 def _sampler_label(ctx: Any) -> str:
-    """"ddim (eta=0)", "euler_ancestral (eta=1)" or "dpmpp_2m (library defaults)": the sampler as the report ran it."""
-    from ..optimize import _resolved, _settings_text
+    """"ddim (eta=0)", "euler_ancestral (eta=1)" or "dpmpp_2m (library defaults; max_step_ratio=5)": the sampler as
+    the report ran it, with the step-ratio cap of a sampler that extrapolates from earlier levels."""
+    from ..optimize import _check_step_ratio, _check_steps_for, _history_pairs, _resolved, _settings_text
 
-    text = _settings_text(ctx.args.sampler, _resolved(ctx.args.sampler, ctx.settings)).strip()
-    return f"{ctx.args.sampler} ({text or 'library defaults'})"
+    sampler, K = ctx.args.sampler, max(ctx.ks)
+    text = _settings_text(sampler, _resolved(sampler, ctx.settings)).strip() or "library defaults"
+    eta = ctx.settings.get("eta")
+    other = {k: v for k, v in ctx.settings.items() if k != "eta"}
+    pairs = _history_pairs(_check_steps_for(sampler, K, eta, "posterior", other), K)
+    ratio = _check_step_ratio(ctx.args.max_step_ratio, pairs)
+    cap = f"; max_step_ratio={ratio:g}" if pairs and ratio < math.inf else ""
+    return f"{sampler} ({text}{cap})"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -660,6 +669,10 @@ def run(args: argparse.Namespace) -> int:
     check_flow_steps(ks, args.sampler, "--steps")
     n = as_positive_int(args.samples, "--samples", MAX_SAMPLES, limit="MAX_SAMPLES")
     settings = _settings.settings(args)
+    if args.max_step_ratio is not None:
+        from ..optimize import _check_step_ratio
+
+        _check_step_ratio(args.max_step_ratio, ())
     if args.probe_samples != 0:
         if args.probe_samples < 2:
             raise ValueError(f"--probe-samples must be 0 (skip) or at least 2 (got {args.probe_samples})")

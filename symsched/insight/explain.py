@@ -79,8 +79,9 @@ class Explanation:
     elapsed : float
         Seconds.
     info : dict
-        What ``explain.json`` records: the run's settings, ``notes`` (sections left out), and ``warning``: None, or
-        why the results say nothing about the data (an all-zero spectrum the sampler reproduces exactly).
+        What ``explain.json`` records: the run's settings (``max_step_ratio``: the step-ratio cap of a sampler that
+        extrapolates from earlier levels, else None), ``notes`` (sections left out), and ``warning``: None, or why
+        the results say nothing about the data (an all-zero spectrum the sampler reproduces exactly).
     """
 
     out: Path
@@ -432,10 +433,12 @@ def explain(
 
             bar.set_postfix_str("writing")
             elapsed = time.perf_counter() - t0
+            main = sweeps[divs[0]].results[(0, main_k)]
+            capped = any(r.history_steps for sw in sweeps.values() for r in sw.results.values())
             info = dict(spectrum=label, shape=list(S.shape), n_modes=int(S.size), sampler=sampler,
-                        settings=sweeps[divs[0]].results[(0, main_k)].settings, steps=ks, main_steps=main_k,
-                        divergences=divs, elapsed=elapsed, power_law=str(power) if power is not None else None,
-                        notes=notes, warning=warning)
+                        settings=main.settings, steps=ks, main_steps=main_k, divergences=divs, elapsed=elapsed,
+                        max_step_ratio=main.max_step_ratio if capped else None,
+                        power_law=str(power) if power is not None else None, notes=notes, warning=warning)
             result = Explanation(out=outp, files=files, sweeps=sweeps, fits=fits, main_steps=main_k, main_fits=main_fits,
                                  laws=laws, intermediate=inter, elapsed=elapsed, info=info)
             put("explain.md", _document(result, slug))
@@ -464,7 +467,8 @@ def _document(res: Explanation, slug: dict[str, str]) -> str:
     lines = [
         f"# What the optimal schedule says about `{i['spectrum']}`", "",
         f"Spectrum `{i['spectrum']}`: shape {tuple(i['shape'])}, {i['n_modes']} modes. Sampler {i['sampler']}"
-        + f" ({_settings_text(i['sampler'], i['settings']).strip() or 'library defaults'})"
+        + f" ({_settings_text(i['sampler'], i['settings']).strip() or 'library defaults'}"
+        + (f"; max_step_ratio={i['max_step_ratio']:g})" if i["max_step_ratio"] not in (None, math.inf) else ")")
         + f", white start; K = {', '.join(map(str, i['steps']))}. "
         f"Written by `symsched explain` in {i['elapsed']:.0f} s.",
         "", *([f"**Note.** {i['warning']}", ""] if i["warning"] else []),
