@@ -34,7 +34,7 @@ from scipy.special import expit, log_expit, logit
 
 from ._validate import (
     MAX_STEPS, MAX_TRAIN_TIMESTEPS, as_int, as_positive as _positive, as_real as _real, as_real_array, as_levels,
-    as_bool, as_positive_int, check_choice, numpy_error_defaults,
+    _type_error, as_bool, as_positive_int, check_choice, numpy_error_defaults,
 )
 
 __all__ = [
@@ -774,6 +774,9 @@ def training_grid(beta_schedule: str = "linear", *, num_train_timesteps: int = 1
         "sigmoid": sigmoid_betas,
     }[beta_schedule]
     T = _pos_int(num_train_timesteps, "num_train_timesteps", MAX_TRAIN_TIMESTEPS)
+    if rescale and T < 2:
+        raise ValueError(f"num_train_timesteps must be at least 2 with rescale_zero_snr=True (got {T}): the rescaling "
+                         "keeps the first level and sends the last to 0")
     try:
         betas = fn(T, **kwargs)
     except TypeError as exc:
@@ -878,6 +881,8 @@ def from_grid(grid_alpha_bar: ArrayLike, timesteps: ArrayLike) -> Array:
         Bad grid, non-integer / out-of-range / repeated timesteps.
     """
     grid = _as_grid(grid_alpha_bar, "grid_alpha_bar")
+    if timesteps is None or isinstance(timesteps, (str, bytes)):
+        raise _type_error("timesteps", "an array of integers", timesteps)
     ts = np.asarray(timesteps)
     if ts.ndim != 1 or ts.size == 0:
         raise ValueError(f"timesteps must be a non-empty 1-D array (got shape {ts.shape})")

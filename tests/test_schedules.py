@@ -858,3 +858,13 @@ def test_empty_inputs_are_refused_like_every_conversion(call) -> None:
 
 def test_minus_zero_sigma_is_flow_time_plus_zero() -> None:
     assert not np.signbit(sch.sigmas_to_flow_t(-0.0)) and not np.signbit(sch.sigmas_to_flow_t([-0.0, 1.0])[0])
+
+
+def test_argument_names_of_small_misuses() -> None:
+    """training_grid with one timestep and zero terminal SNR named alpha_bar; from_grid(g, None) said "got shape ()"."""
+    with pytest.raises(ValueError, match=r"^num_train_timesteps must be at least 2 with rescale_zero_snr=True"):
+        sch.training_grid(num_train_timesteps=1, rescale_zero_snr=True)
+    g = sch.training_grid("linear")
+    for bad in (None, "5", b"5"):
+        with pytest.raises(TypeError, match=r"^timesteps must be an array of integers"):
+            sch.from_grid(g, bad)
