@@ -69,7 +69,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from . import schedules as _sch
-from ._validate import as_bool, as_levels, as_real, as_real_array, as_sigmas, as_spectrum
+from ._validate import as_bool, as_levels, as_real, as_real_array, as_sigmas, as_spectrum, numpy_error_defaults
 
 __all__ = [
     "DIFFUSERS_SCHEDULERS",
@@ -301,6 +301,7 @@ def _float32_distinct(values: Array, ab: Array, what: str, target: str) -> None:
     _distinct(v32, ab, what, target, float32=True)
 
 
+@numpy_error_defaults
 def from_diffusers(scheduler: Any, *, eta: float = 0.0, strict: bool = True) -> DiffusersSchedule:
     """Read the noise levels and sampler settings of a configured diffusers scheduler.
 
@@ -889,6 +890,7 @@ _READERS: dict[str, Callable[..., DiffusersSchedule]] = {
 DIFFUSERS_SCHEDULERS = tuple(_READERS)
 
 
+@numpy_error_defaults
 def to_diffusers(
     alpha_bar: ArrayLike,
     *,
@@ -1260,6 +1262,7 @@ _EXPORTERS: dict[str, Callable[..., dict[str, list[Any]]]] = {
 _ALIASES = {"flow_match_euler": "FlowMatchEulerDiscreteScheduler", "flow_match_heun": "FlowMatchHeunDiscreteScheduler"}
 
 
+@numpy_error_defaults
 def to_k_diffusion_sigmas(alpha_bar: ArrayLike) -> Array:
     """k-diffusion sigmas: sigma_i = sqrt((1 - ab_i) / ab_i), noisiest first, with a trailing 0.
 
@@ -1273,6 +1276,7 @@ def to_k_diffusion_sigmas(alpha_bar: ArrayLike) -> Array:
     return np.array(_finite_sigmas(ab, "a k-diffusion sampler"))
 
 
+@numpy_error_defaults
 def from_k_diffusion_sigmas(sigmas: ArrayLike) -> Array:
     """alpha_bar = 1 / (1 + sigma^2) of a k-diffusion sigma array (a trailing 0 is dropped). Shape (K,).
 

@@ -34,7 +34,7 @@ from scipy.special import expit, log_expit, logit
 
 from ._validate import (
     MAX_STEPS, MAX_TRAIN_TIMESTEPS, as_int, as_positive as _positive, as_real as _real, as_real_array, as_levels,
-    as_bool, as_positive_int, check_choice,
+    _type_error, as_bool, as_positive_int, check_choice, numpy_error_defaults,
 )
 
 __all__ = [
@@ -172,10 +172,15 @@ def _pos_int(value: Any, name: str, maximum: int = MAX_STEPS) -> int:
     return as_positive_int(value, name, maximum, limit=limit)
 
 
-def _float_array(value: ArrayLike, name: str) -> Array:
-    arr = as_real_array(value, name)
+def _nonempty(arr: Array, name: str) -> Array:
+    """``arr`` unless it is empty (ValueError naming ``name``, as every conversion here says)."""
     if arr.size == 0:
         raise ValueError(f"{name} must not be empty")
+    return arr
+
+
+def _float_array(value: ArrayLike, name: str) -> Array:
+    arr = _nonempty(as_real_array(value, name), name)
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"{name} must be finite (found NaN or inf)")
     return arr
@@ -231,9 +236,7 @@ def _check_out_of_range(ab: Array, values: Array, mask: Array, name: str, to_zer
 
 def _unit_closed(value: ArrayLike, name: str) -> Array:
     """Levels in the closed interval [0, 1] (0 = pure noise, 1 = clean), any shape."""
-    arr = as_real_array(value, name)
-    if arr.size == 0:
-        raise ValueError(f"{name} must not be empty")
+    arr = _nonempty(as_real_array(value, name), name)
     if np.any(np.isnan(arr)) or np.any(arr < 0) or np.any(arr > 1):
         raise ValueError(
             f"{name} must lie in [0, 1] (got min {np.nanmin(arr) if not np.all(np.isnan(arr)) else np.nan:.17g}, "
@@ -243,14 +246,13 @@ def _unit_closed(value: ArrayLike, name: str) -> Array:
 
 
 def _log_snr_array(log_snr: ArrayLike, name: str = "log_snr") -> Array:
-    arr = as_real_array(log_snr, name)
-    if arr.size == 0:
-        raise ValueError(f"{name} must not be empty")
+    arr = _nonempty(as_real_array(log_snr, name), name)
     if np.any(np.isnan(arr)):
         raise ValueError(f"{name} must not be NaN (-inf is pure noise, +inf the clean level)")
     return arr
 
 
+@numpy_error_defaults
 def alpha_bar_to_log_snr(alpha_bar: ArrayLike) -> Array:
     r"""Log signal-to-noise ratio :math:`\ell = \log\bar\alpha - \operatorname{log1p}(-\bar\alpha)`, elementwise.
 
@@ -277,6 +279,7 @@ def alpha_bar_to_log_snr(alpha_bar: ArrayLike) -> Array:
         return np.asarray(logit(ab), dtype=np.float64)
 
 
+@numpy_error_defaults
 def log_snr_to_alpha_bar(log_snr: ArrayLike) -> Array:
     r"""Inverse of :func:`alpha_bar_to_log_snr`: :math:`\bar\alpha = \operatorname{expit}(\ell)`.
 
@@ -306,19 +309,29 @@ def log_snr_to_alpha_bar(log_snr: ArrayLike) -> Array:
         representable).
     """
     l = _log_snr_array(log_snr)
-    with np.errstate(over="ignore", under="ignore"):
-        m = -np.abs(l)
-        # expit(m) = e^m / (1 + e^m); below m = -40 the denominator is 1 in float64, and e^m itself reaches
-        # down into the subnormal range (scipy's expit underflows to 0 below about -709)
-        low = np.where(m < -40.0, np.exp(np.minimum(m, 0.0)), expit(m))
-        ab = np.where(l >= 0, 1.0 - low, low)
-    ab = np.asarray(ab, dtype=np.float64)
+    ab = _alpha_bar_unchecked(l)
     fin = np.isfinite(l)
     _check_out_of_range(ab, l, fin, "log_snr", "too small (below about -745.13: alpha_bar = e^l < 5e-324)",
                         "too large (above about 37.43: 1 - alpha_bar = e^-l <= 2**-54 rounds to 0)")
     return ab
 
 
+def _expit_low(m: Array) -> Array:
+    """``expit(m)`` for ``m <= 0`` (-inf allowed), down into the subnormal range: ``e^m / (1 + e^m)``, whose
+    denominator is 1 in float64 below m = -40, where ``e^m`` alone keeps the subnormal results scipy's expit flushes
+    to 0 (below about m = -709)."""
+    with np.errstate(over="ignore", under="ignore"):
+        return np.asarray(np.where(m < -40.0, np.exp(np.minimum(m, 0.0)), expit(m)), dtype=np.float64)
+
+
+def _alpha_bar_unchecked(l: Array) -> Array:
+    """``expit(l)`` for any log-SNR array (+-inf allowed) with both alpha_bar and 1 - alpha_bar to full relative
+    precision (``1 - expit(-l)`` for l >= 0); levels beyond float64 round to 0 or 1 (the callers check)."""
+    low = _expit_low(-np.abs(l))
+    return np.asarray(np.where(l >= 0, 1.0 - low, low), dtype=np.float64)
+
+
+@numpy_error_defaults
 def alpha_bar_to_sigmas(alpha_bar: ArrayLike) -> Array:
     r"""VE noise level :math:`\sigma = \sqrt{1-\bar\alpha}/\sqrt{\bar\alpha} = e^{-\ell/2}`, elementwise.
 
@@ -356,6 +369,7 @@ def sigma_to_alpha_bar_unchecked(s: Any) -> Any:
     return float(ab) if np.ndim(ab) == 0 else ab
 
 
+@numpy_error_defaults
 def sigmas_to_alpha_bar(sigmas: ArrayLike) -> Array:
     r"""Inverse of :func:`alpha_bar_to_sigmas`: :math:`\bar\alpha = 1/(1+\sigma^2)`, elementwise.
 
@@ -378,9 +392,7 @@ def sigmas_to_alpha_bar(sigmas: ArrayLike) -> Array:
         If ``sigmas`` is empty, NaN or negative, or a finite positive sigma maps to alpha_bar 0 (sigma above
         ~1e162) or 1 (sigma below ~1e-8) in float64.
     """
-    s = as_real_array(sigmas, "sigmas")
-    if s.size == 0:
-        raise ValueError("sigmas must not be empty")
+    s = _nonempty(as_real_array(sigmas, "sigmas"), "sigmas")
     if np.any(np.isnan(s)) or np.any(s < 0):
         raise ValueError(f"sigmas must lie in [0, inf] (got min {np.nanmin(s) if not np.all(np.isnan(s)) else np.nan:g}; NaN is refused)")
     ab = sigma_to_alpha_bar_unchecked(s)
@@ -395,6 +407,7 @@ def sigmas_to_alpha_bar(sigmas: ArrayLike) -> Array:
 # l = 2 log((1 - t)/t) and the VE noise sigma = t / (1 - t). t = 1 is pure noise, t = 0 clean.
 
 
+@numpy_error_defaults
 def flow_t_to_log_snr(t: ArrayLike) -> Array:
     r"""Log-SNR of flow-matching time :math:`t`: :math:`\ell = 2(\operatorname{log1p}(-t) - \log t)`.
 
@@ -407,22 +420,24 @@ def flow_t_to_log_snr(t: ArrayLike) -> Array:
         return 2.0 * (np.log1p(-tt) - np.log(tt))
 
 
+@numpy_error_defaults
 def log_snr_to_flow_t(log_snr: ArrayLike) -> Array:
     r"""Flow time of a log-SNR: :math:`t = \operatorname{expit}(-\ell/2) = 1/(1 + e^{\ell/2})` (``-inf -> 1``, ``+inf -> 0``).
 
     ``1 - t = expit(l/2)`` keeps full precision too (use :func:`flow_t_to_log_snr` for the way back).
-    Any shape; ValueError for NaN, or a finite log-SNR whose t rounds to 0 (``l > ~1490``) or 1.
-    Source: docs/model.md §10.
+    Any shape; ValueError for NaN, or a finite log-SNR whose t rounds to 0 (``l > ~1488.9``: t = e^(-l/2) below
+    5e-324; subnormal t from l = 1416.8 up) or 1 (``l < ~-74.9``). Source: docs/model.md §10.
     """
     l = _log_snr_array(log_snr)
-    with np.errstate(over="ignore", under="ignore"):
-        t = np.asarray(expit(-0.5 * l), dtype=np.float64)
+    low = _expit_low(-0.5 * np.abs(l))
+    t = np.asarray(np.where(l >= 0, low, 1.0 - low), dtype=np.float64)
     fin = np.isfinite(l)
     if np.any((t[fin] <= 0) | (t[fin] >= 1)):
         raise ValueError("log_snr: some finite entries map to flow t = 0 or 1 in float64 (|log_snr| too large)")
     return t
 
 
+@numpy_error_defaults
 def flow_t_to_alpha_bar(t: ArrayLike) -> Array:
     r"""VP level of flow time :math:`t`: :math:`\bar\alpha = (1-t)^2/((1-t)^2 + t^2)` (``t = 1 -> 0``, ``t = 0 -> 1``).
 
@@ -438,6 +453,7 @@ def flow_t_to_alpha_bar(t: ArrayLike) -> Array:
                          "in float64 (not a representable level; the clean level t = 0 itself is allowed)") from None
 
 
+@numpy_error_defaults
 def alpha_bar_to_flow_t(alpha_bar: ArrayLike) -> Array:
     r"""Flow time of a VP level: :math:`t = \sqrt{1-\bar\alpha}/(\sqrt{\bar\alpha} + \sqrt{1-\bar\alpha})` (``0 -> 1``, ``1 -> 0``).
 
@@ -463,6 +479,7 @@ def _check_not_noise(t: Array, inner: Array, values: Array, name: str, rule: str
                          "t rounds to 1 in float64, the pure-noise level itself; not a representable flow level")
 
 
+@numpy_error_defaults
 def flow_t_to_sigmas(t: ArrayLike) -> Array:
     r"""VE noise of flow time: :math:`\sigma = t/(1-t)` (``t = 1 -> inf``). Any shape; ValueError outside [0, 1].
 
@@ -473,15 +490,14 @@ def flow_t_to_sigmas(t: ArrayLike) -> Array:
         return tt / (1.0 - tt)
 
 
+@numpy_error_defaults
 def sigmas_to_flow_t(sigmas: ArrayLike) -> Array:
     r"""Flow time of a VE noise level: :math:`t = \sigma/(1+\sigma) = 1/(1 + 1/\sigma)` (``inf -> 1``, ``0 -> 0``).
 
     Any shape; ValueError for NaN or negative sigmas, or a finite ``sigma > ~9e15`` whose t rounds to 1 in
     float64 (only ``sigma = inf``, pure noise, is t = 1). Source: docs/model.md §10.
     """
-    s = as_real_array(sigmas, "sigmas")
-    if s.size == 0:
-        raise ValueError("sigmas must not be empty")
+    s = _nonempty(as_real_array(sigmas, "sigmas"), "sigmas") + 0.0  # (-0.0 is sigma 0: t = +0.0, as _unit_closed)
     if np.any(np.isnan(s)) or np.any(s < 0):
         raise ValueError("sigmas must lie in [0, inf] (NaN is refused)")
     with np.errstate(divide="ignore", over="ignore", invalid="ignore"):  # inf / inf in the unused branch
@@ -490,6 +506,7 @@ def sigmas_to_flow_t(sigmas: ArrayLike) -> Array:
     return t
 
 
+@numpy_error_defaults
 def betas_to_alpha_bar(betas: ArrayLike) -> Array:
     r"""Training grid :math:`\bar\alpha_t = \prod_{s \le t} (1-\beta_s)`, in training order.
 
@@ -554,6 +571,7 @@ def _cumulative_alpha_bar(b: Array) -> tuple[Array, str]:
                 f"are not distinct levels: {why}")
 
 
+@numpy_error_defaults
 def rescale_zero_terminal_snr(alpha_bar: ArrayLike) -> Array:
     r"""Lin et al.'s zero-terminal-SNR rescaling of a training grid (arXiv 2305.08891, Algorithm 1).
 
@@ -576,18 +594,27 @@ def rescale_zero_terminal_snr(alpha_bar: ArrayLike) -> Array:
     ------
     ValueError
         If ``alpha_bar`` is not a valid training grid (1-D, finite, in (0, 1) except a last 0, strictly
-        decreasing) or holds fewer than 2 timesteps.
+        decreasing) or holds fewer than 2 timesteps, or two of its levels (an ulp or so apart) rescale to one
+        float64 level.
     """
     g = _as_grid(alpha_bar, "alpha_bar")
     if g.size < 2:
         raise ValueError("alpha_bar must hold at least 2 timesteps to rescale to zero terminal SNR")
-    r = np.sqrt(g)
-    r0, rT = r[0], r[-1]
-    out = ((r - rT) * (r0 / (r0 - rT))) ** 2
+    # as alpha_bar_t ((1 - q_t) / (1 - q_0))^2 with q_t = sqrt(alpha_bar_{T-1} / alpha_bar_t): the factor is <= 1 and
+    # non-increasing in t as computed, so no level rises above its original or above the one before it (the form
+    # (sqrt(ab_t) - sqrt(ab_T-1))^2 ... tied a level with the one before it when the two were an ulp apart)
+    q = np.sqrt(g[-1] / g)
+    out = g * ((1.0 - q) / (1.0 - q[0])) ** 2
     out[0], out[-1] = g[0], 0.0
+    tied = np.flatnonzero(np.diff(out) >= 0)
+    if tied.size:
+        i = int(tied[0])
+        raise ValueError(f"alpha_bar: timesteps {i} and {i + 1} (alpha_bar {float(g[i])!r}, {float(g[i + 1])!r}) "
+                         f"rescale to one float64 level ({float(out[i])!r}): too close together to stay distinct")
     return out
 
 
+@numpy_error_defaults
 def alpha_bar_to_betas(alpha_bar: ArrayLike) -> Array:
     r"""Inverse of :func:`betas_to_alpha_bar`: :math:`\beta_t = 1 - \bar\alpha_t/\bar\alpha_{t-1}`.
 
@@ -639,6 +666,7 @@ BETA_RANGES: dict[str, tuple[float, float]] = {"linear": (1e-4, 0.02), "scaled_l
                                                "sigmoid": (1e-4, 0.02)}
 
 
+@numpy_error_defaults
 def linear_betas(T: int = 1000, *, beta_start: float = BETA_RANGES["linear"][0],
                  beta_end: float = BETA_RANGES["linear"][1]) -> Array:
     r"""DDPM linear betas :math:`\beta_t = \beta_0 + (\beta_1-\beta_0)\, t/(T-1)`, shape (T,).
@@ -652,6 +680,7 @@ def linear_betas(T: int = 1000, *, beta_start: float = BETA_RANGES["linear"][0],
     return np.linspace(b0, b1, T, dtype=np.float64)
 
 
+@numpy_error_defaults
 def scaled_linear_betas(T: int = 1000, *, beta_start: float = BETA_RANGES["scaled_linear"][0],
                         beta_end: float = BETA_RANGES["scaled_linear"][1]) -> Array:
     r"""Stable Diffusion betas, linear in :math:`\sqrt\beta`: ``linspace(sqrt(b0), sqrt(b1), T)**2``, shape (T,).
@@ -664,6 +693,7 @@ def scaled_linear_betas(T: int = 1000, *, beta_start: float = BETA_RANGES["scale
     return np.linspace(math.sqrt(b0), math.sqrt(b1), T, dtype=np.float64) ** 2
 
 
+@numpy_error_defaults
 def cosine_betas(T: int = 1000, *, s: float = 0.008, max_beta: float = 0.999) -> Array:
     r"""Nichol–Dhariwal cosine betas :math:`\beta_t = \min(1 - f(t+1)/f(t), \beta_{max})`, shape (T,).
 
@@ -691,6 +721,7 @@ def cosine_betas(T: int = 1000, *, s: float = 0.008, max_beta: float = 0.999) ->
     return betas
 
 
+@numpy_error_defaults
 def sigmoid_betas(T: int = 1000, *, beta_start: float = BETA_RANGES["sigmoid"][0],
                   beta_end: float = BETA_RANGES["sigmoid"][1]) -> Array:
     r"""GeoDiff sigmoid betas :math:`\beta_t = \beta_0 + (\beta_1-\beta_0)\,\operatorname{expit}(u_t)`, shape (T,).
@@ -704,6 +735,7 @@ def sigmoid_betas(T: int = 1000, *, beta_start: float = BETA_RANGES["sigmoid"][0
     return expit(np.linspace(-6.0, 6.0, T)) * (b1 - b0) + b0
 
 
+@numpy_error_defaults
 def training_grid(beta_schedule: str = "linear", *, num_train_timesteps: int = 1000, rescale_zero_snr: bool = False,
                   **kwargs: Any) -> Array:
     r"""Training grid ``alphas_cumprod`` of a named beta family, shape (T,), training order.
@@ -742,6 +774,9 @@ def training_grid(beta_schedule: str = "linear", *, num_train_timesteps: int = 1
         "sigmoid": sigmoid_betas,
     }[beta_schedule]
     T = _pos_int(num_train_timesteps, "num_train_timesteps", MAX_TRAIN_TIMESTEPS)
+    if rescale and T < 2:
+        raise ValueError(f"num_train_timesteps must be at least 2 with rescale_zero_snr=True (got {T}): the rescaling "
+                         "keeps the first level and sends the last to 0")
     try:
         betas = fn(T, **kwargs)
     except TypeError as exc:
@@ -759,6 +794,7 @@ def training_grid(beta_schedule: str = "linear", *, num_train_timesteps: int = 1
 # ---------------------------------------------------------------------------------------------
 
 
+@numpy_error_defaults
 def timesteps(
     num_steps: int,
     *,
@@ -822,6 +858,7 @@ def timesteps(
     return np.ascontiguousarray(t)
 
 
+@numpy_error_defaults
 def from_grid(grid_alpha_bar: ArrayLike, timesteps: ArrayLike) -> Array:
     r"""Schedule ``grid[timesteps]`` in symsched order (noisiest first): shape (K,).
 
@@ -844,6 +881,8 @@ def from_grid(grid_alpha_bar: ArrayLike, timesteps: ArrayLike) -> Array:
         Bad grid, non-integer / out-of-range / repeated timesteps.
     """
     grid = _as_grid(grid_alpha_bar, "grid_alpha_bar")
+    if timesteps is None or isinstance(timesteps, (str, bytes)):
+        raise _type_error("timesteps", "an array of integers", timesteps)
     ts = np.asarray(timesteps)
     if ts.ndim != 1 or ts.size == 0:
         raise ValueError(f"timesteps must be a non-empty 1-D array (got shape {ts.shape})")
@@ -865,6 +904,7 @@ def from_grid(grid_alpha_bar: ArrayLike, timesteps: ArrayLike) -> Array:
     return as_levels(grid[ts_sorted], "from_grid result")
 
 
+@numpy_error_defaults
 def nearest_timesteps(alpha_bar: ArrayLike, grid: ArrayLike) -> NDArray[np.int64]:
     r"""For each level, the grid timestep nearest in log-SNR: ``argmin_t |l(ab_k) - l(grid_t)|``.
 
@@ -933,6 +973,7 @@ def _levels_from_sigmas(sig: Array, label: str) -> Array:
     return as_levels(ab, f"{label} alpha_bar")
 
 
+@numpy_error_defaults
 def karras(K: int, *, sigma_min: float = 0.002, sigma_max: float = 80.0, rho: float = 7.0) -> Array:
     r"""EDM schedule :math:`\sigma_i = (\sigma_{max}^{1/\rho} + \tfrac{i}{K-1}(\sigma_{min}^{1/\rho} - \sigma_{max}^{1/\rho}))^\rho`.
 
@@ -978,6 +1019,7 @@ def karras(K: int, *, sigma_min: float = 0.002, sigma_max: float = 80.0, rho: fl
     return _levels_from_sigmas(sig, f"karras(K={K}, sigma_min={lo:g}, sigma_max={hi:g}, rho={rho:g})")
 
 
+@numpy_error_defaults
 def kl_optimal(K: int, *, sigma_min: float = 0.002, sigma_max: float = 80.0) -> Array:
     r"""Tangent law :math:`\sigma_i = \tan\theta_i`, :math:`\theta = \operatorname{linspace}(\arctan\sigma_{max}, \arctan\sigma_{min}, K)`.
 
@@ -1008,6 +1050,7 @@ def kl_optimal(K: int, *, sigma_min: float = 0.002, sigma_max: float = 80.0) -> 
 _DEFAULT_SHIFT = 3.0
 
 
+@numpy_error_defaults
 def shifted(
     K: int,
     *,
@@ -1078,16 +1121,16 @@ def shifted(
             raise ValueError(f"base must hold K={K} levels (got {ab0.size})")
         l = alpha_bar_to_log_snr(ab0)
     l = l - 2.0 * math.log(shift)
-    with np.errstate(over="ignore", under="ignore"):
-        ab = np.where(l >= 0, 1.0 - expit(-np.abs(l)), expit(-np.abs(l)))
+    ab = _alpha_bar_unchecked(l)
     bad = np.isfinite(l) & ((ab <= 0) | (ab >= 1))
     if np.any(bad):
         i = int(np.argmax(bad))
         what = "log_snr_min/log_snr_max" if isinstance(base, str) else "base"
         raise ValueError(
             f"shifted(K={K}, shift={shift:g}): level {i} has log-SNR {l[i]:.6g}, whose alpha_bar is not representable "
-            f"in float64 (below ~1e-320 or within 1e-16 of 1); choose {what} or shift closer to the range "
-            "(-inf for log_snr_min gives an exact pure-noise first level, alpha_bar = 0)"
+            "in float64 (log-SNR below -745.13: alpha_bar under 5e-324; above 37.43: within 2**-54 of 1); choose "
+            f"{what} or shift closer to the range (-inf for log_snr_min gives an exact pure-noise first level, "
+            "alpha_bar = 0)"
         )
     return as_levels(ab, f"shifted(K={K}, shift={shift:g}) alpha_bar")
 
@@ -1166,8 +1209,9 @@ def _time_shift(t: Array, s: float, *, inverse: bool = False) -> Array:
 
     Every term is non-negative, so nothing cancels (the textbook ``s t / (1 + (s - 1) t)`` loses everything at
     t = 1 when s is far from 1); the result lies in [0, 1] exactly, 0 -> 0 and 1 -> 1. The branch keeps every
-    intermediate finite (s t <= s, s (1 - t) <= 1, t / s <= t); only ``(1 - t) / s`` can overflow, for a subnormal s,
-    where t' -> 0 is the limit.
+    intermediate finite (s t <= s, s (1 - t) <= 1, t / s <= t); below s = 2**-900, where ``(1 - t) / s`` could
+    overflow (a subnormal s and t within 1e-12 of 1: t' = 4.9e-312, not 0), numerator and denominator are both
+    scaled by 2**600.
     """
     u = 1.0 - t
     with np.errstate(over="ignore", under="ignore"):
@@ -1179,7 +1223,10 @@ def _time_shift(t: Array, s: float, *, inverse: bool = False) -> Array:
         if s >= 1.0:
             a = s * t
             return a / (a + u)
-        return t / (t + u / s)  # u / s = inf only for a subnormal s: t' -> 0, its limit
+        if s >= 2.0 ** -900:
+            return t / (t + u / s)
+        a = (s * 2.0 ** 600) * t  # (s 2**600 >= 2e-143: no underflow of the scale itself)
+        return a / (a + u * 2.0 ** 600)
 
 
 def _time_shift_log(t: Array, log_s: float) -> Array:
@@ -1195,6 +1242,7 @@ def _time_shift_log(t: Array, log_s: float) -> Array:
         return np.where(z < 0, e / (1.0 + e), 1.0 / (1.0 + e))  # flushes them to 0)
 
 
+@numpy_error_defaults
 def sd3_time_shift(t: ArrayLike, shift: float) -> Array:
     r"""SD3's time shift :math:`t' = s t / (1 + (s-1) t)` of rectified-flow times :math:`t \in [0, 1]`.
 
@@ -1205,12 +1253,13 @@ def sd3_time_shift(t: ArrayLike, shift: float) -> Array:
     shift, in [0, 1], with 0 -> 0 and 1 -> 1. Any shape; ValueError outside [0, 1].
     """
     s = _positive(shift, "shift")
-    tt = as_real_array(t, "t")
+    tt = _nonempty(as_real_array(t, "t"), "t")
     if not np.all(np.isfinite(tt)) or np.any(tt < 0) or np.any(tt > 1):
         raise ValueError("t must lie in [0, 1] (rectified-flow time)")
-    return _time_shift(tt, s)
+    return _time_shift(tt + 0.0, s)
 
 
+@numpy_error_defaults
 def shift_to_log_snr(shift: ArrayLike) -> Array:
     r"""Log-SNR offset :math:`-2\log s` of a time shift s (SD3 ``shift``, Flux :math:`e^{\mu}`). Inverse: ``exp(-l/2)``.
 
@@ -1218,12 +1267,13 @@ def shift_to_log_snr(shift: ArrayLike) -> Array:
     positive and finite. Source: docs/model.md §10; Esser et al., SD3 (arXiv 2403.03206), Hoogeboom et al.,
     simple diffusion (arXiv 2301.11093, the shift ``d/d0`` of resolution d).
     """
-    s = as_real_array(shift, "shift")
+    s = _nonempty(as_real_array(shift, "shift"), "shift")
     if not np.all(np.isfinite(s)) or np.any(s <= 0):
         raise ValueError("shift must be positive and finite")
     return -2.0 * np.log(s)
 
 
+@numpy_error_defaults
 def flux_mu(
     image_seq_len: ArrayLike, *, base_seq_len: float = 256, max_seq_len: float = 4096,
     base_shift: float = 0.5, max_shift: float = 1.15,
@@ -1239,7 +1289,7 @@ def flux_mu(
     ValueError (naming the argument) for a non-positive or non-finite ``image_seq_len``, non-positive
     ``base_seq_len``/``max_seq_len``, ``max_seq_len == base_seq_len`` or non-finite shifts.
     """
-    n = as_real_array(image_seq_len, "image_seq_len")
+    n = _nonempty(as_real_array(image_seq_len, "image_seq_len"), "image_seq_len")
     if not np.all(np.isfinite(n)) or np.any(n <= 0):
         raise ValueError("image_seq_len must be positive and finite")
     n0, n1 = _positive(base_seq_len, "base_seq_len"), _positive(max_seq_len, "max_seq_len")
@@ -1249,6 +1299,7 @@ def flux_mu(
     return mu0 + (mu1 - mu0) / (n1 - n0) * (n - n0)
 
 
+@numpy_error_defaults
 def flux_image_seq_len(height: int, width: int, *, vae_scale_factor: int = 8, patch_size: int = 2) -> int:
     """Flux's image tokens for an image of ``height`` x ``width`` pixels: ``(h // (8*2)) * (w // (8*2))``.
 
@@ -1263,6 +1314,7 @@ def flux_image_seq_len(height: int, width: int, *, vae_scale_factor: int = 8, pa
     return (h // f) * (w // f)
 
 
+@numpy_error_defaults
 def uniform_flow_t(K: int) -> Array:
     r"""Uniform flow time :math:`t_i = 1 - i/K`, ``i = 0..K-1``: K equal steps from pure noise to clean (t = 0 implicit).
 
@@ -1273,6 +1325,7 @@ def uniform_flow_t(K: int) -> Array:
     return 1.0 - np.arange(K, dtype=np.float64) / K
 
 
+@numpy_error_defaults
 def flow_match_t(K: int, *, shift: float = 1.0, num_train_timesteps: int = 1000) -> Array:
     r"""Flow times of diffusers ``FlowMatchEulerDiscreteScheduler(shift=s).set_timesteps(K)`` (SD3), noisiest first.
 
@@ -1292,6 +1345,7 @@ def flow_match_t(K: int, *, shift: float = 1.0, num_train_timesteps: int = 1000)
     return _check_flow_times(t, f"flow_match_t(K={K}, shift={s:g})", "shift must be closer to 1")
 
 
+@numpy_error_defaults
 def flux_t(
     K: int, *, mu: Optional[float] = None, image_seq_len: Optional[int] = None, base_shift: float = 0.5,
     max_shift: float = 1.15, base_seq_len: int = 256, max_seq_len: int = 4096,
@@ -1334,6 +1388,7 @@ def _check_flow_times(t: Array, what: str, fix: str) -> Array:
     return t
 
 
+@numpy_error_defaults
 def flow_schedule(name: str, steps: int, *, shift: float = 3.0, mu: Optional[float] = None,
                   image_seq_len: int = 4096) -> Array:
     r"""A named flow-matching schedule as ``alpha_bar`` (first level 0), shape (steps,).
@@ -1366,6 +1421,7 @@ def flow_schedule(name: str, steps: int, *, shift: float = 3.0, mu: Optional[flo
         raise ValueError(f"flow_schedule({name!r}, {K}) with {what}: {exc}") from None
 
 
+@numpy_error_defaults
 def loglinear_interp(values: ArrayLike, num: int) -> Array:
     r"""Log-linear resampling of a decreasing positive sequence to ``num`` points.
 
@@ -1408,6 +1464,7 @@ def _loglinear(v: Array, num: int) -> Array:
     return np.exp(new)[::-1].copy()
 
 
+@numpy_error_defaults
 def align_your_steps(K: int = 10, *, model: str = "sd15") -> Array:
     r"""Align-Your-Steps schedule (Sabour et al. 2024, arXiv 2404.14507) for K sampling steps.
 
@@ -1448,6 +1505,7 @@ def align_your_steps(K: int = 10, *, model: str = "sd15") -> Array:
 # ---------------------------------------------------------------------------------------------
 
 
+@numpy_error_defaults
 def standard_schedule(
     name: str,
     steps: int,

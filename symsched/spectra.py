@@ -32,7 +32,7 @@ from ._io import load_spectrum_npy
 from ._pow2 import at_unit_scale, pow2_scaled, times_pow2
 from ._validate import (
     _show, as_axis, as_bool, as_int, as_positive as _positive, as_real as _real, as_real_array, as_positive_int, as_shape,
-    as_spectrum, check_choice,
+    as_spectrum, check_choice, numpy_error_defaults,
 )
 
 __all__ = [
@@ -77,6 +77,7 @@ def _grid_shape(shape: Union[int, Sequence[int]]) -> tuple[int, ...]:
                     hint=" (a 1-D signal or a 2-D image); for colour images build one spectrum per channel")
 
 
+@numpy_error_defaults
 def fft_frequencies(shape: Union[int, Sequence[int]]) -> Array:
     r"""Radial frequency :math:`|f| = \sqrt{\sum_i f_i^2}` on the FFT grid, cycles per sample.
 
@@ -125,6 +126,7 @@ def _finish(spec: np.ndarray, name: str) -> Array:
 # ---------------------------------------------------------------------------------------------
 
 
+@numpy_error_defaults
 def power_law(
     shape: Union[int, Sequence[int]],
     *,
@@ -175,6 +177,7 @@ def power_law(
     return _finish(spec, "power_law spectrum")
 
 
+@numpy_error_defaults
 def band_limited(
     shape: Union[int, Sequence[int]],
     *,
@@ -220,6 +223,7 @@ def band_limited(
     return _finish(spec, "band_limited spectrum")
 
 
+@numpy_error_defaults
 def matern(
     shape: Union[int, Sequence[int]],
     *,
@@ -288,6 +292,7 @@ def _matern_log_shape(f: Array, nu: float, ell: float, d: int) -> Array:
         return -(nu + d / 2.0) * np.logaddexp(0.0, u - math.log(nu))
 
 
+@numpy_error_defaults
 def gaussian(shape: Union[int, Sequence[int]], *, length_scale: float = 4.0, variance: float = 1.0) -> Array:
     r"""Gaussian-kernel PSD :math:`S \propto \exp(-2\pi^2\ell^2|f|^2)`, ``mean(S) = variance``.
 
@@ -381,6 +386,7 @@ class _CrossSpectrum:
         return out
 
 
+@numpy_error_defaults
 def psd2d(images: ArrayLike, *, mean: str = "none") -> Array:
     r"""Averaged periodogram :math:`S[k] = \frac{1}{N}\sum_n |\mathrm{fft2}(x_n)[k]|^2 / (HW)`, per channel.
 
@@ -420,6 +426,7 @@ def psd2d(images: ArrayLike, *, mean: str = "none") -> Array:
     return _finish(spec, "psd2d result")
 
 
+@numpy_error_defaults
 def colour_eigen_psd(images: ArrayLike, *, mean: str = "none") -> Array:
     r"""Eigenvalues of the colour cross-spectral matrix at each frequency: shape (H, W, C).
 
@@ -476,6 +483,7 @@ def _eigenvalues(M: np.ndarray) -> np.ndarray:
     return _hermitian(np.where(ev > _RANK_TOL * ev[..., :1], ev, 0.0), (0, 1))
 
 
+@numpy_error_defaults
 def radial_psd(psd: ArrayLike, *, channel_axis: Optional[int] = None) -> tuple[Array, Array]:
     r"""Radially averaged PSD: mean of ``psd`` over rings :math:`|f| \approx r\,\Delta f`.
 
@@ -533,6 +541,7 @@ def radial_psd(psd: ArrayLike, *, channel_axis: Optional[int] = None) -> tuple[A
     return bins * df, np.stack([ring_means(spec[..., ch]) for ch in range(spec.shape[-1])], axis=-1)
 
 
+@numpy_error_defaults
 def pca_spectrum(data: ArrayLike, *, center: bool = True) -> Array:
     r"""Eigenvalues of the sample covariance of ``data`` (N×D): shape (D,), descending, >= 0.
 
@@ -582,6 +591,7 @@ def pca_spectrum(data: ArrayLike, *, center: bool = True) -> Array:
     return _finish(at_unit_scale(estimate, x, "data", "the pca_spectrum result")[0], "pca_spectrum result")
 
 
+@numpy_error_defaults
 def welch_psd(
     x: ArrayLike,
     *,
@@ -727,6 +737,7 @@ def _natural_patches_cached(patch_size: int) -> np.ndarray:
     return out
 
 
+@numpy_error_defaults
 def natural_patches(*, patch_size: int = 32) -> Array:
     r"""Deterministic RGB patches of natural photographs: shape (N, p, p, 3), float64.
 
@@ -763,6 +774,7 @@ def _natural_spectrum_cached(patch_size: int) -> np.ndarray:
     return spec
 
 
+@numpy_error_defaults
 def natural_patches_spectrum(*, patch_size: int = 32) -> Array:
     r"""Colour eigen-mode PSD of :func:`natural_patches`: shape (p, p, 3), symsched's default spectrum.
 
@@ -838,6 +850,7 @@ def _folder_spectrum(folder: Path, patch_size: int) -> Array:
     return _finish(ev, "colour eigen-mode spectrum")
 
 
+@numpy_error_defaults
 def load_spectrum(source: Union[str, "os.PathLike[str]"], *, patch_size: int = 32) -> Array:
     r"""Load or estimate a spectrum from ``source``: a file's ``S`` as is, or a folder's colour eigen-mode PSD.
 

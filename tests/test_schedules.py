@@ -741,3 +741,130 @@ def test_a_grid_that_stops_decreasing_is_refused_naming_the_caller_s_arguments()
                                          r"beta_end=1e-17\): alphas_cumprod\[0\] = 1.0"):
         sch.training_grid("linear", num_train_timesteps=10, beta_start=1e-17, beta_end=1e-17)
     np.testing.assert_array_equal(sch.betas_to_alpha_bar([0.1, 0.5, 1.0]), [0.9, 0.45, 0.0])  # zero SNR still ends at 0
+
+
+# ---- audit of 5 December: levels at the ends of float64, numpy's error state, ties after rescaling
+
+
+def _expit_mp(x: float) -> float:
+    """expit(x) = 1 / (1 + e^-x) in 50-digit mpmath, rounded once to float64."""
+    with mpmath.workdps(50):
+        return float(1 / (1 + mpmath.exp(-mpmath.mpf(x))))
+
+
+@pytest.mark.parametrize("l", [1416.0, 1420.0, 1427.6, 1480.0, 1488.8])
+def test_log_snr_to_flow_t_reaches_subnormal_times(l) -> None:
+    """log_snr_to_flow_t refused log-SNRs 1418..1489 (scipy's expit flushed its subnormal t to 0): t = expit(-l/2)."""
+    t = float(sch.log_snr_to_flow_t(l))
+    want = _expit_mp(-l / 2)
+    assert want > 0 and abs(t - want) <= np.spacing(want) + 1e-13 * want
+
+
+@pytest.mark.parametrize("t", [1e-300, 1e-310, 1e-320, 5e-324])
+def test_subnormal_flow_times_round_trip(t) -> None:
+    l = sch.flow_t_to_log_snr(t)
+    assert abs(float(sch.log_snr_to_flow_t(l)) - t) <= np.spacing(t) + 1e-12 * t
+
+
+def test_shifted_levels_below_minus_709_are_computed() -> None:
+    """shifted refused log-SNRs between -745 and -709 ("below ~1e-320"), whose levels are subnormal floats."""
+    ab = sch.shifted(5, log_snr_min=-720.0, shift=1.0)
+    assert ab[0] == pytest.approx(_expit_mp(-720.0), rel=1e-12, abs=0)
+    ab = sch.shifted(3, base=[1e-300, 1e-10, 0.5], shift=1e5)  # log-SNRs shifted by -2 log 1e5 = -23.03
+    with mpmath.workdps(50):
+        want = [float(1 / (1 + mpmath.mpf(1e10) * (1 - mpmath.mpf(a)) / mpmath.mpf(a))) for a in (1e-300, 1e-10, 0.5)]
+    np.testing.assert_allclose(ab, want, rtol=1e-12, atol=0)
+    with pytest.raises(ValueError, match=r"log-SNR below -745\.13"):
+        sch.shifted(5, log_snr_min=-760.0, shift=1.0)
+
+
+def test_sd3_time_shift_of_a_subnormal_shift() -> None:
+    """A shift of 5e-324 returned [0, 0]: (1 - t) / s overflowed. t' = s t / (s t + 1 - t)."""
+    t = np.array([1 - 1e-12, 0.9])
+    got = sch.sd3_time_shift(t, 5e-324)
+    with mpmath.workdps(50):
+        s = mpmath.mpf(5e-324)
+        want = [float(s * mpmath.mpf(x) / (s * mpmath.mpf(x) + 1 - mpmath.mpf(x))) for x in t]
+    assert got[0] == pytest.approx(want[0], rel=1e-12, abs=0)
+    assert abs(got[1] - want[1]) <= np.spacing(want[1])
+
+
+def test_rescaled_grid_stays_strictly_decreasing_or_says_why() -> None:
+    """Two front levels an ulp apart rescaled to one float64 level (the docstring promises a strictly decreasing
+    grid); a rescaling of adjacent floats that float64 cannot keep apart is a ValueError naming alpha_bar."""
+    g = np.array([0.95000859566635, 0.9500085956663499, 0.15257385697971776])
+    out = sch.rescale_zero_terminal_snr(g)
+    assert out[0] > out[1] > out[2] == 0.0
+    with mpmath.workdps(50):
+        r = [mpmath.sqrt(mpmath.mpf(x)) for x in g]
+        assert out[1] == pytest.approx(float(((r[1] - r[2]) * r[0] / (r[0] - r[2])) ** 2), rel=1e-14, abs=0)
+    sch.from_grid(out, [0, 1])  # a valid grid
+    with pytest.raises(ValueError, match=r"^alpha_bar: timesteps 1 and 2 .* rescale to one float64 level"):
+        sch.rescale_zero_terminal_snr([0.99, 0.2, np.nextafter(0.2, 0.0), 0.01])
+
+
+def test_rescaled_grids_match_mpmath() -> None:
+    """Lin et al.'s rescaling against 40-digit mpmath on random grids: relative error at most 1e-11 (the
+    cancellation sqrt(ab_t) - sqrt(ab_T-1) near the end costs up to ~1e-13 here)."""
+    rng = np.random.default_rng(3)
+    for _ in range(50):
+        g = np.sort(rng.uniform(0.01, 0.99, 12))[::-1]
+        out = sch.rescale_zero_terminal_snr(g)
+        with mpmath.workdps(40):
+            r = [mpmath.sqrt(mpmath.mpf(x)) for x in g]
+            want = [float(((x - r[-1]) * r[0] / (r[0] - r[-1])) ** 2) for x in r[:-1]]
+        np.testing.assert_allclose(out[:-1], want, rtol=1e-11, atol=0)
+
+
+def test_schedules_ignore_a_global_numpy_error_state() -> None:
+    """np.seterr(all="raise") made betas_to_alpha_bar, karras and loglinear_interp raise FloatingPointError on
+    underflows they handle; the README says no public numeric function changes its result."""
+    calls = {
+        "betas": lambda: sch.betas_to_alpha_bar([0.9] * 320),
+        "karras": lambda: sch.karras(10, rho=1e-3),
+        "loglinear": lambda: sch.loglinear_interp([1.7e308, 5e-324], 10),
+        "flow_t": lambda: sch.log_snr_to_flow_t([1480.0, -30.0]),
+    }
+    expected = {k: f() for k, f in calls.items()}
+    old = np.seterr(all="raise")
+    try:
+        for k, f in calls.items():
+            np.testing.assert_array_equal(f(), expected[k], err_msg=k)
+    finally:
+        np.seterr(**old)
+
+
+def test_every_public_numeric_function_resets_the_error_state() -> None:
+    """The kind behind the test above: each public function of the numeric modules runs under
+    numpy_error_defaults (its wrapper is what keeps a caller's np.seterr out)."""
+    import inspect
+
+    from symsched import api, export, montecarlo, optimize, probe, sde, spectra
+
+    not_numeric = {"sampler_info", "torch_denoiser", "diffusers_denoiser", "grid_timestep", "default_schedules",
+                   "plot_probe", "psd_dof", "independent_bins", "default_grid", "nfe", "n_points_for_nfe"}
+    missing = [f"{m.__name__}.{n}" for m in (sch, export, spectra, api, optimize, montecarlo, sde, probe)
+               for n in m.__all__ if inspect.isfunction(getattr(m, n)) and n not in not_numeric
+               and not hasattr(getattr(m, n), "__wrapped__")]
+    assert missing == []
+
+
+@pytest.mark.parametrize("call", [lambda: sch.shift_to_log_snr([]), lambda: sch.flux_mu([]),
+                                  lambda: sch.sd3_time_shift([], 3.0)])
+def test_empty_inputs_are_refused_like_every_conversion(call) -> None:
+    with pytest.raises(ValueError, match="must not be empty"):
+        call()
+
+
+def test_minus_zero_sigma_is_flow_time_plus_zero() -> None:
+    assert not np.signbit(sch.sigmas_to_flow_t(-0.0)) and not np.signbit(sch.sigmas_to_flow_t([-0.0, 1.0])[0])
+
+
+def test_argument_names_of_small_misuses() -> None:
+    """training_grid with one timestep and zero terminal SNR named alpha_bar; from_grid(g, None) said "got shape ()"."""
+    with pytest.raises(ValueError, match=r"^num_train_timesteps must be at least 2 with rescale_zero_snr=True"):
+        sch.training_grid(num_train_timesteps=1, rescale_zero_snr=True)
+    g = sch.training_grid("linear")
+    for bad in (None, "5", b"5"):
+        with pytest.raises(TypeError, match=r"^timesteps must be an array of integers"):
+            sch.from_grid(g, bad)
