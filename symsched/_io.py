@@ -78,7 +78,10 @@ def check_output(path: PathLike, *, directory: bool = False) -> None:
             raise NotADirectoryError(errno.ENOTDIR, what, str(path))
         real = path
     else:  # a link to a file is written through (atomic_write): the folder that matters is its target's
-        real = Path(os.path.realpath(path)) if path.is_symlink() else path
+        real = path
+        if path.is_symlink():
+            real = Path(os.path.realpath(path))
+            _check_file_link(path, real)
         try:
             _check_target(real)
         except OSError as exc:
@@ -91,6 +94,23 @@ def check_output(path: PathLike, *, directory: bool = False) -> None:
                 raise PermissionError(errno.EACCES, "Permission denied", str(path))
             _probe(parent, path)
             return
+
+
+def _check_file_link(path: Path, real: Path) -> None:
+    """Refuse a file target that is a symbolic link which cannot be written through: a loop, or a link to a file
+    whose folder does not exist (writing through would create folders wherever the link points: shell redirection
+    refuses it too). A link to a missing file in an existing folder is written through, creating that file."""
+    if path.exists() or real.parent.is_dir():
+        try:
+            os.stat(path)
+        except FileNotFoundError:
+            return
+        except OSError as exc:  # ELOOP
+            raise OSError(exc.errno, f"is a symbolic link that cannot be followed ({exc.strerror}): remove the link or "
+                          "choose another path", str(path)) from None
+        return
+    raise FileNotFoundError(errno.ENOENT, f"is a dangling symbolic link (to {os.readlink(path)!r}, whose folder does "
+                            "not exist): create that folder, remove the link, or choose another path", str(path))
 
 
 def _check_link(path: Path) -> None:
@@ -178,9 +198,12 @@ def atomic_write(path: PathLike, writer: Callable[[str], None], *, suffix: str =
 
     path = Path(path)
     shown = str(path)  # errors name the path given (a link, not the file it names: what the user can match)
-    if follow_symlinks and path.is_symlink():
+    linked = follow_symlinks and path.is_symlink()
+    if linked:
         path = Path(os.path.realpath(path))
     try:
+        if linked:
+            _check_file_link(Path(shown), path)  # (no folders are created where a link points)
         old = _check_target(path)
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

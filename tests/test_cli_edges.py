@@ -143,6 +143,31 @@ def test_a_dangling_link_as_folder_out_is_refused_before_any_work(tmp_path, monk
     assert sorted(p.name for p in tmp_path.iterdir()) == ["dangling"]
 
 
+def test_a_file_out_link_into_a_missing_folder_or_a_loop_is_refused(tmp_path, monkeypatch, capsys) -> None:
+    """Audit of 5 December: `optimize --out dl.json`, dl.json a link to /nonexistent/x.json, created /nonexistent at
+    the filesystem root and wrote there. A file --out that is a link is written through only where the file it
+    names can be created: its folder exists (the companion, a link to a missing file in an existing folder)."""
+    monkeypatch.chdir(tmp_path)
+    np.save(tmp_path / "S.npy", np.array([0.5, 1.0, 2.0]))
+    argv = ["optimize", "--spectrum", "S.npy", "--steps", "3", "--restarts", "0", "--no-progress", "--out"]
+    os.symlink(tmp_path / "missing_dir" / "x.json", tmp_path / "dl.json")
+    os.symlink("loop_b", tmp_path / "loop_a")
+    os.symlink("loop_a", tmp_path / "loop_b")
+    assert main(argv + ["dl.json"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--out 'dl.json': is a dangling symbolic link" in err and "missing_dir" in err
+    assert not (tmp_path / "missing_dir").exists()
+    assert main(argv + ["loop_a"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--out 'loop_a': is a symbolic link that cannot be followed" in err
+    os.symlink(tmp_path / "target.json", tmp_path / "new.json")
+    assert main(argv + ["new.json"]) == 0
+    assert (tmp_path / "new.json").is_symlink() and "alpha_bar" in (tmp_path / "target.json").read_text()
+    with pytest.raises(FileNotFoundError, match="dangling symbolic link"):  # the writer itself, not only the CLI
+        _io.atomic_write_text(tmp_path / "dl.json", "x")
+    assert not (tmp_path / "missing_dir").exists()
+
+
 def test_a_link_to_a_folder_as_out_is_written_through(tmp_path) -> None:
     """The companion: a link to an existing folder is written into, the link kept."""
     (tmp_path / "real").mkdir()
