@@ -307,8 +307,10 @@ def _check_step_ratio(value: Any, pairs: tuple[int, ...]) -> float:
     """``max_step_ratio`` as a float > 1 (inf: no cap); None: :data:`MAX_STEP_RATIO` for a sampler with history."""
     if value is None:
         return MAX_STEP_RATIO if pairs else math.inf
-    if isinstance(value, (float, np.floating)) and value == math.inf:
-        return math.inf
+    if isinstance(value, (float, np.floating)) and not math.isfinite(value):
+        if value == math.inf:
+            return math.inf
+        raise ValueError(f"max_step_ratio must be > 1 (math.inf: no cap; got {value!r})")  # NaN, -inf
     r = as_real(value, "max_step_ratio")
     if not r > 1.0:  # (NaN fails too)
         raise ValueError(f"max_step_ratio must be > 1 (math.inf: no cap; got {value!r})")

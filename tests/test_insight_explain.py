@@ -153,7 +153,6 @@ def test_explain_on_a_pca_spectrum_skips_the_power_law(tmp_path) -> None:
         (["--steps", "5,x"], "--steps must be comma-separated positive integers"),
         (["--divergences", "kl,js"], "divergences entries must be one of"),
         (["--spectrum", "missing.npy"], "missing.npy"),
-        (["--jobs", "0"], "--jobs must be -1 (every core), a positive number of workers or a negative -m"),
         (["--jobs", "-4097"], "at most 4096 in size (got -4097)"),
         (["--eta", "2"], "eta must lie in"),
         (["--sampler", "dpmpp_2m", "--eta", "0.5"], "eta applies only to samplers with an eta parameter"),
@@ -452,3 +451,25 @@ def test_image_resolutions_beyond_the_photographs_name_image_resolutions(tmp_pat
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ["symsched explain: error: --image-resolutions: image_resolutions must not exceed the smallest "
                    "square crop of the photographs (40 pixels; got 128): enlarging invents no detail"]
+
+
+def test_jobs_means_the_same_in_explain_and_report(tmp_path, capsys) -> None:
+    """Audit of 5 December: `report --jobs 0` ran in-process and refused -2, `explain --jobs 0` was refused and -1
+    meant every core. Both now read 0 = in this process, n = n workers, -m = one per core but m - 1 (joblib)."""
+    import os
+
+    from symsched.commands import _settings
+
+    cores = os.cpu_count() or 1
+    assert [_settings.jobs(v) for v in (0, 3, -1, -2)] == [0, 3, cores, max(1, cores - 1)]
+    assert _settings.jobs(-cores - 5) == 1
+    for command in ("explain", "report"):
+        assert main([command, "--out", str(tmp_path / command), "--no-progress", "--jobs", "-4097"]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "--jobs must be 0 = everything in this process" in err[0], err
+        assert "at most 4096 in size (got -4097)" in err[0]
+    np.save(tmp_path / "S.npy", np.array([0.5, 1.0, 2.0]))
+    assert main(["explain", "--spectrum", str(tmp_path / "S.npy"), "--steps", "3", "--divergences", "w2",
+                 "--resolutions", "none", "--images", "off", "--out", str(tmp_path / "e0"), "--jobs", "0",
+                 "--no-progress"]) == 0
+    assert (tmp_path / "e0" / "explain.md").is_file()

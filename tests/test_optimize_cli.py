@@ -173,6 +173,10 @@ def test_missing_spectrum_exit_2(tmp_path, capsys) -> None:
     # a zero first level is checked with the sampler's settings: UniPC's bh1 has none there (bh2 has)
     (["--endpoints", "0,none", "--sampler", "unipc_multistep", "--option", "solver_type=bh1"],
      ["--endpoints 0,none", "--sampler unipc_multistep", "alpha_bar = 0"], ""),
+    # audit of 5 December: the note on the zero-SNR grid --format diffusers would build came first, on stdout
+    (["--endpoints", "0,none", "--format", "diffusers", "--sampler", "heun"],
+     ["--endpoints 0,none", "--sampler heun", "undefined at alpha_bar = 0"], ""),
+    (["--sampler", "dpmpp_2m", "--max-step-ratio", "1"], ["--max-step-ratio", "must be > 1"], ""),
 ])
 def test_export_conflicts_are_refused_before_any_work(tmp_path, capsys, extra, names, forbidden) -> None:
     """Known from the arguments alone: refused before the spectrum is even read (a missing file is not reported),

@@ -483,3 +483,25 @@ def test_summary_markdown_becomes_safe_html(text, html) -> None:
     from symsched._html import inline
 
     assert inline(text) == html
+
+
+def test_report_takes_ddpm_variance(tmp_path, capsys) -> None:
+    """Audit of 5 December: report had no --variance, and --option variance=beta told the user to "give it as
+    --variance". The beta variance reaches the optimised schedules (their W2 is that of DDPM with beta_t as its
+    variance, computed here through output_spectrum) and the captions; beta with another sampler is one line."""
+    S = np.array([0.05, 0.5, 2.0, 8.0])
+    np.save(tmp_path / "S.npy", S)
+    argv = ["report", "--spectrum", str(tmp_path / "S.npy"), "--steps", "4", "--probe-samples", "0", "--samples", "200",
+            "--jobs", "0", "--no-progress"]
+    assert main(argv + ["--variance", "beta", "--out", str(tmp_path / "bad")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--variance" in err and "only to sampler='ddpm'" in err
+    out = tmp_path / "ok"
+    assert main(argv + ["--sampler", "ddpm", "--variance", "beta", "--out", str(out)]) == 0
+    res = json.loads((out / "schedule_w2_K4.json").read_text())
+    ab = np.array(res["alpha_bar"])
+    w2 = {v: symsched.w2_distance(symsched.output_spectrum(S, ab, sampler="ddpm", variance=v), S) for v in
+          ("beta", "posterior")}
+    assert res["variance"] == "beta" and res["w2"] == pytest.approx(w2["beta"], rel=1e-9)
+    assert abs(w2["beta"] - w2["posterior"]) > 1e-6 * w2["beta"]  # (the two variances differ on this schedule)
+    assert "ddpm (variance=beta)" in (out / "summary.md").read_text()

@@ -87,9 +87,11 @@ def test_samplers_without_history_are_untouched() -> None:
 
 
 @pytest.mark.parametrize("value,error", [(1.0, ValueError), (0.5, ValueError), (float("nan"), ValueError),
-                                         ("2", TypeError), (True, TypeError)])
+                                         (-math.inf, ValueError), ("2", TypeError), (True, TypeError)])
 def test_max_step_ratio_is_checked(value, error) -> None:
-    with pytest.raises(error, match=r"max_step_ratio"):
+    """(Audit of 5 December: NaN and -inf were "must be finite", though inf is a documented value.)"""
+    match = r"^max_step_ratio must be > 1 \(math.inf: no cap" if error is ValueError else r"max_step_ratio"
+    with pytest.raises(error, match=match):
         symsched.optimize_schedule(S16, 4, sampler="dpmpp_2m", max_step_ratio=value)
 
 
@@ -98,8 +100,9 @@ def test_cli_max_step_ratio(tmp_path, capsys) -> None:
     argv = ["optimize", "--spectrum", str(tmp_path / "S.npy"), "--steps", "5", "--sampler", "dpmpp_2m",
             "--no-progress", "--restarts", "0"]
     assert main(argv + ["--max-step-ratio", "0.5", "--out", str(tmp_path / "a.json")]) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "--max-step-ratio" in err and "must be > 1" in err
+    cap = capsys.readouterr()
+    assert cap.err.count("\n") == 1 and "--max-step-ratio" in cap.err and "must be > 1" in cap.err
+    assert cap.out == ""  # refused before the spectrum is read (audit of 5 December: its line came first)
     assert main(argv + ["--max-step-ratio", "inf", "--out", str(tmp_path / "b.json")]) == 0
     assert main(argv + ["--out", str(tmp_path / "c.json")]) == 0
     import json

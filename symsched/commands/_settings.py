@@ -152,6 +152,30 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "print(symsched.sampler_info('dpmsolver_multistep'))\"` lists a sampler's settings)")
 
 
+#: what --jobs means in every command that has it (joblib's n_jobs, and 0 = in this process)
+JOBS_RULE = ("0 = everything in this process, a positive number of worker processes, -1 = one per core, -m = one "
+             "per core but m - 1 (joblib's n_jobs)")
+
+
+def jobs(value: int) -> int:
+    """``--jobs`` as a number of worker processes, 0 for none (in this process): a positive count as given, -m as
+    joblib counts it, ``max(1, cores + 1 - m)``. ValueError naming --jobs beyond MAX_JOBS in size."""
+    import os
+
+    from ..insight.sweep import MAX_JOBS
+
+    if abs(value) > MAX_JOBS:
+        raise ValueError(f"--jobs must be {JOBS_RULE}, at most {MAX_JOBS} in size (got {value})")
+    return value if value >= 0 else max(1, (os.cpu_count() or 1) + 1 + value)
+
+
+def add_init(p: argparse.ArgumentParser) -> None:
+    """Add ``--init {white,exact}`` (the API's ``init``; default white)."""
+    p.add_argument("--init", default="white", choices=["white", "exact"],
+                   help="the sampler's start: white noise (variance 1; VE samplers sigma_max^2: what samplers do) or "
+                   "the exact noisy marginal of the data (default white)")
+
+
 def add_max_step_ratio(p: argparse.ArgumentParser) -> None:
     """Add ``--max-step-ratio R`` (``optimize_schedule``'s ``max_step_ratio``; default None: its own default)."""
     p.add_argument("--max-step-ratio", default=None, type=float, metavar="R",

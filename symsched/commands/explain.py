@@ -47,8 +47,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--restarts", default=0, type=int, help="random restarts of each optimisation (default 0)")
     p.add_argument("--seed", default=0, type=int, help="seed of the random restarts (default 0)")
     p.add_argument("--jobs", default=-1, type=int,
-                   help="parallel workers, as joblib's n_jobs: a positive count, -1 = every core (default), "
-                   "-m = every core but m - 1")
+                   help=f"parallel optimisations: {_settings.JOBS_RULE} (default -1)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -61,14 +60,12 @@ def run(args: argparse.Namespace) -> int:
     img = _settings.positive_ints(args.image_resolutions, "--image-resolutions")
     divs = _settings.comma_list(args.divergences, "--divergences", str,
                                 "comma-separated divergences (kl, kl-reverse, w2)")
-    from ..insight.sweep import check_n_jobs
-
-    check_n_jobs(args.jobs, "--jobs")  # (joblib's convention, as the API's n_jobs: -m is every core but m - 1)
+    n_jobs = _settings.jobs(args.jobs) or 1  # (0, in this process: joblib's n_jobs=1 runs there)
     _settings.resolve_sampler(args)
     settings = _settings.settings(args, args.variance)
     out = explain(args.spectrum, args.out, steps=steps, divergences=divs, sampler=args.sampler,
                   variance=args.variance, resolutions=res, images=args.images, image_resolutions=img,
-                  restarts=args.restarts, seed=args.seed, n_jobs=args.jobs, max_step_ratio=args.max_step_ratio,
+                  restarts=args.restarts, seed=args.seed, n_jobs=n_jobs, max_step_ratio=args.max_step_ratio,
                   progress=_settings.show_progress(args), **settings)
     print(f"symsched explain: wrote {out.out}/explain.md and {len(out.files) - 1} more files ({out.elapsed:.1f} s)")
     if out.info["warning"]:

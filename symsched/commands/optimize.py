@@ -52,7 +52,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    help=f"kl = KL(data||generated), kl-reverse, w2 = W2 squared (default {DEFAULT_DIVERGENCE})")
     p.add_argument("--variance", default="posterior", choices=["posterior", "beta"], help="DDPM variance")
     _settings.add_arguments(p)
-    p.add_argument("--init", default="white", choices=["white", "exact"])
+    _settings.add_init(p)
     p.add_argument("--grid", default=None,
                    help="restrict to a training grid: an integer T (T-step grid of --grid-betas) or a .npy "
                    "alphas_cumprod (training order)")
@@ -488,8 +488,9 @@ def _call_text(function: str, kwargs: dict[str, Any], vp_start: bool = False, in
     return f"run it as {function}(model, x, sigmas{args}), x = {x} * torch.randn(shape)"
 
 
-def _prepare(args: argparse.Namespace) -> tuple[Any, Optional[np.ndarray], dict[str, np.ndarray]]:
-    """Check every option before any work: (endpoints, grid, flow baselines)."""
+def _prepare(args: argparse.Namespace, notes: list[str]) -> tuple[Any, Optional[np.ndarray], dict[str, np.ndarray]]:
+    """Check every option before any work: (endpoints, grid, flow baselines); what the run will do differently from
+    what was asked goes to ``notes`` (printed once every check has passed)."""
     endpoints = parse_endpoints(args.endpoints)
     grid = parse_grid(args.grid, args.grid_betas)
     given_flow = args.flow
@@ -516,13 +517,14 @@ def _prepare(args: argparse.Namespace) -> tuple[Any, Optional[np.ndarray], dict[
         betas = args.grid_betas or "linear"
         if endpoints is not None and endpoints[0] == 0.0:  # keep the requested zero first level: a zero-SNR grid
             grid = training_grid(betas, rescale_zero_snr=True)
-            print(f"note: --format diffusers needs training timesteps and --endpoints asks for a first level alpha_bar "
-                  f"= 0: using the 1000-step {betas} DDPM grid rescaled to zero terminal SNR (rescale_betas_zero_snr="
-                  "True in the exported config); pass --grid FILE.npy for your model's own zero-SNR grid")
+            notes.append(f"--format diffusers needs training timesteps and --endpoints asks for a first level "
+                         f"alpha_bar = 0: using the 1000-step {betas} DDPM grid rescaled to zero terminal SNR "
+                         "(rescale_betas_zero_snr=True in the exported config); pass --grid FILE.npy for your model's "
+                         "own zero-SNR grid")
         else:
             grid = training_grid(betas)
-            print(f"note: --format diffusers needs training timesteps: using the 1000-step {betas} DDPM grid (--grid "
-                  f"1000 --grid-betas {betas})")
+            notes.append(f"--format diffusers needs training timesteps: using the 1000-step {betas} DDPM grid (--grid "
+                         f"1000 --grid-betas {betas})")
     elif args.grid_betas is not None and grid is None:
         raise ValueError(f"--grid-betas {args.grid_betas} applies only with an integer --grid T (or with --format "
                          "diffusers for a sampler that needs training timesteps): no grid is built here")
@@ -693,9 +695,10 @@ def _write(args: argparse.Namespace, S: np.ndarray, res: Any, grid: Optional[np.
         print(f"note: {note}")
 
 
-def _diffusers_last_level(args: argparse.Namespace, options: dict[str, Any], endpoints: Any, grid: Any) -> Any:
+def _diffusers_last_level(args: argparse.Namespace, options: dict[str, Any], endpoints: Any, grid: Any,
+                          notes: list[str]) -> Any:
     """--format diffusers with a scheduler that must end at timestep 0 to run the optimised sampler: the last level
-    pinned to ``grid[0]`` when --endpoints leaves it free (a note says so), else ``endpoints`` unchanged.
+    pinned to ``grid[0]`` when --endpoints leaves it free (a note in ``notes`` says so), else ``endpoints`` unchanged.
 
     DDPMScheduler(variance_type='fixed_large') adds noise of variance beta on a last step at a timestep > 0 (the
     optimised DDPM adds none); DPMSolverMultistepScheduler(final_sigmas_type='sigma_min') appends alphas_cumprod[0]
@@ -710,8 +713,8 @@ def _diffusers_last_level(args: argparse.Namespace, options: dict[str, Any], end
         return endpoints
     first, last = (float(grid[-1]), None) if endpoints is None else endpoints
     if last is None:
-        print(f"note: --format diffusers: {why}, so the last level is fixed at timestep 0, alpha_bar = "
-              f"{float(grid[0]):.6g} (fix it yourself with --endpoints)")
+        notes.append(f"--format diffusers: {why}, so the last level is fixed at timestep 0, alpha_bar = "
+                     f"{float(grid[0]):.6g} (fix it yourself with --endpoints)")
         return first, float(grid[0])
     if why.startswith("DPM") and last != float(grid[0]):
         raise ValueError(f"--endpoints {args.endpoints}: {why}; the last level must be alpha_bar = {float(grid[0])!r} "
@@ -722,11 +725,13 @@ def _diffusers_last_level(args: argparse.Namespace, options: dict[str, Any], end
 def _check_settings(args: argparse.Namespace, options: dict[str, Any], endpoints: Any, grid: Any) -> None:
     """The checks of optimize_schedule on the command's scalar arguments (same messages), made up front."""
     from .._validate import as_int
-    from ..optimize import MAX_STEPS, _check_int, _check_levels_args, _check_steps_for
+    from ..optimize import MAX_STEPS, _check_int, _check_levels_args, _check_step_ratio, _check_steps_for
 
     K = _check_int(args.steps, "steps", 1, MAX_STEPS)
     as_int(args.seed, "seed", 0, rule="an integer >= 0")
     _check_int(args.restarts, "restarts", 0)
+    if args.max_step_ratio is not None:
+        _check_step_ratio(args.max_step_ratio, ())
     _settings.check(args.sampler, args.eta, args.variance, options)
     _check_steps_for(args.sampler, K, args.eta, args.variance, options)
     _check_levels_args(K, endpoints, grid, args.sampler, args.eta)
@@ -738,10 +743,13 @@ def run(args: argparse.Namespace) -> int:
     from ..optimize import check_weights, optimize_schedule
     from ..spectra import load_spectrum
 
-    endpoints, grid, flow_std = _prepare(args)
+    notes: list[str] = []
+    endpoints, grid, flow_std = _prepare(args, notes)
     options = _settings.options(args.option)
-    endpoints = _diffusers_last_level(args, options, endpoints, grid)
+    endpoints = _diffusers_last_level(args, options, endpoints, grid, notes)
     _check_settings(args, options, endpoints, grid)  # one error line, before the spectrum line below and any work
+    for note in notes:  # (only now: a note on a plan that a check then refuses would mislead)
+        print(f"note: {note}")
     S = load_spectrum(args.spectrum)
     weights = None if args.weights is None else load_npy(args.weights, "--weights")
     check_weights(weights, S)  # before the spectrum line: one error line

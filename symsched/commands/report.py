@@ -61,6 +61,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    "with its library defaults unless --eta/--option say otherwise; a flow-matching sampler starts "
                    "every schedule from pure noise, t = 1, and is also compared with the flow schedules, as "
                    "optimize --flow)")
+    p.add_argument("--variance", default="posterior", choices=["posterior", "beta"],
+                   help="DDPM variance (--sampler ddpm only; default posterior)")
     _settings.add_arguments(p)
     _settings.add_max_step_ratio(p)
     p.add_argument("--samples", default=4000, type=int, help="Monte Carlo samples of the check (default 4000)")
@@ -69,8 +71,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    help="samples per schedule and seed of the learned-model probe (default 500; 0 skips it; at most "
                    "MAX_MMD_SAMPLES = 20,000: MMD² compares every pair)")
     p.add_argument("--jobs", default=None, type=int,
-                   help="worker processes for figures, the Monte Carlo check and LaTeX rendering "
-                   "(default: min(2, CPU count); 0 = everything in this process)")
+                   help="worker processes for figures, the Monte Carlo check and LaTeX rendering: "
+                   f"{_settings.JOBS_RULE} (default: min(2, CPU count))")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -86,11 +88,8 @@ def _steps(text: str) -> list[int]:
 
 
 def _jobs(value: Optional[int]) -> int:
-    if value is None:
-        return min(2, os.cpu_count() or 1)
-    if isinstance(value, bool) or int(value) != value or value < 0:
-        raise ValueError(f"--jobs must be a non-negative integer (got {value!r})")
-    return int(value)
+    """--jobs as a count of worker processes (0: none); None: min(2, CPU count)."""
+    return min(2, os.cpu_count() or 1) if value is None else _settings.jobs(value)
 
 
 def _fmt(x: float) -> str:
@@ -515,7 +514,7 @@ def schedules_section(ctx: Context) -> list[Section]:
         try:
             table = compare_schedules(ctx.S, ctx.ks, sampler=ctx.args.sampler, divergence=div,
                                       seed=ctx.args.seed, warm_starts=warm, max_step_ratio=ctx.args.max_step_ratio,
-                                      **ctx.settings)
+                                      variance=ctx.args.variance, **ctx.settings)
         except InfiniteObjective as exc:  # e.g. KL with zero modes and a sampler that ends with a noise floor
             ctx.bar.update()
             why = str(exc).removeprefix("divergence: ").replace("steps_list", "--steps")  # the report's own names
@@ -649,11 +648,12 @@ def _sampler_label(ctx: Any) -> str:
     the report ran it, with the step-ratio cap of a sampler that extrapolates from earlier levels."""
     from ..optimize import _check_step_ratio, _check_steps_for, _history_pairs, _resolved, _settings_text
 
-    sampler, K = ctx.args.sampler, max(ctx.ks)
-    text = _settings_text(sampler, _resolved(sampler, ctx.settings)).strip() or "library defaults"
+    sampler, K, variance = ctx.args.sampler, max(ctx.ks), ctx.args.variance
+    text = _settings_text(sampler, _resolved(sampler, ctx.settings)).strip()
+    text = " ".join(t for t in (text, "variance=beta" if variance == "beta" else "") if t) or "library defaults"
     eta = ctx.settings.get("eta")
     other = {k: v for k, v in ctx.settings.items() if k != "eta"}
-    pairs = _history_pairs(_check_steps_for(sampler, K, eta, "posterior", other), K)
+    pairs = _history_pairs(_check_steps_for(sampler, K, eta, variance, other), K)
     ratio = _check_step_ratio(ctx.args.max_step_ratio, pairs)
     cap = f"; max_step_ratio={ratio:g}" if pairs and ratio < math.inf else ""
     return f"{sampler} ({text}{cap})"
@@ -668,7 +668,7 @@ def run(args: argparse.Namespace) -> int:
     ks = _steps(args.steps)
     check_flow_steps(ks, args.sampler, "--steps")
     n = as_positive_int(args.samples, "--samples", MAX_SAMPLES, limit="MAX_SAMPLES")
-    settings = _settings.settings(args)
+    settings = _settings.settings(args, args.variance)
     if args.max_step_ratio is not None:
         from ..optimize import _check_step_ratio
 

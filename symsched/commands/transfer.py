@@ -33,9 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    "--eta/--option say otherwise; --variance applies to ddpm)")
     p.add_argument("--variance", default="posterior", choices=["posterior", "beta"], help="DDPM variance")
     _settings.add_arguments(p)
-    p.add_argument("--init", default="white", choices=["white", "exact"],
-                   help="the sampler's start: white noise (variance 1; VE samplers sigma_max^2: what samplers do) or "
-                   "the exact noisy marginal of the data (default white)")
+    _settings.add_init(p)
     p.add_argument("--out", default=None, type=file_path, help="write the output PSD here (.npy)")
     p.set_defaults(func=run)
 
