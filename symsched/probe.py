@@ -1862,6 +1862,7 @@ def default_schedules(
     """
     from . import optimize_schedule
     from ._validate import as_spectrum
+    from .api import DIVERGENCES
     from .optimize import _check_endpoints, _check_levels_args, default_grid
     from .schedules import STANDARD_SCHEDULES, from_grid, standard_schedule, timesteps
 
@@ -1876,13 +1877,18 @@ def default_schedules(
     seen = [n for i, n in enumerate(names) if n in names[:i]]
     if seen:  # one entry per name in the result: a repeat would be dropped silently
         raise ValueError(f"names must not repeat a schedule (got {seen[0]!r} more than once)")
+    # every name is checked before any work (audit of 5 December: 'optimised-W2' was blamed on divergence, and only
+    # once the names before it had been optimised)
+    optimised = ("optimised",) + tuple(f"optimised-{d}" for d in DIVERGENCES)
+    for name in names:
+        check_choice(name, "names entries", optimised + GRID_SCHEDULES + STANDARD_SCHEDULES)
     from .schedules import _as_grid
 
     g = default_grid() if grid is None else _as_grid(grid, "grid")
     # checked on entry whatever the names (review of 4 December: endpoints="free" passed unless a name optimised)
     # (the optimiser's grid rules only when a name optimises: a grid a standard schedule takes stays accepted)
     as_spectrum(spectrum)
-    if any(isinstance(n, str) and n.startswith("optimised") for n in names):
+    if any(n in optimised for n in names):
         _check_levels_args(K, endpoints, g, sampler, eta if sampler == "ddim" else None)
     else:
         _check_endpoints(endpoints, K, g, sampler)
@@ -1893,15 +1899,13 @@ def default_schedules(
     options = _check_options(sampler, options)  # its own settings only: never optimize_schedule's arguments
     opt_kw.update(options or {})  # a k-diffusion sampler's settings (eta, s_noise, order, ...), optimised for
     for name in names:
-        if isinstance(name, str) and (name == "optimised" or name.startswith("optimised-")):
+        if name in optimised:
             div = name.split("-", 1)[1] if "-" in name else None
             kw = dict(opt_kw) if div is None else dict(opt_kw, divergence=div)
             out[name] = np.asarray(optimize_schedule(spectrum, K, **kw).alpha_bar, dtype=np.float64)
-        elif isinstance(name, str) and name in GRID_SCHEDULES:
+        elif name in GRID_SCHEDULES:
             out[name] = from_grid(g, timesteps(K, spacing=name.split("-", 1)[1], num_train_timesteps=g.size))
         else:
-            check_choice(name, "names entries", ("optimised", "optimised-kl", "optimised-kl-reverse", "optimised-w2")
-                         + GRID_SCHEDULES + STANDARD_SCHEDULES)
             out[name] = standard_schedule(name, K, grid=g)
     return out
 

@@ -549,6 +549,20 @@ def test_default_schedules_are_on_the_grid():
         probe.default_schedules(S, 5, names=["best"])
 
 
+@pytest.mark.parametrize("bad", ["optimised-W2", "optimised-foo", "Karras"])
+def test_default_schedules_check_every_name_before_optimising(monkeypatch, bad):
+    """Audit of 5 December: ['optimised-w2', 'karras', 'optimised-W2'] optimised the first name, then blamed
+    "divergence" (an argument never passed); every name is checked first, and named as such."""
+    import symsched as pkg
+
+    def no_work(*args, **kwargs):
+        raise AssertionError("optimised before the names were checked")
+
+    monkeypatch.setattr(pkg, "optimize_schedule", no_work)
+    with pytest.raises(ValueError, match=rf"^names entries must be one of .*got '{bad}'"):
+        probe.default_schedules(np.ones(4), 3, names=["optimised-w2", "karras" if bad != "Karras" else "cosine", bad])
+
+
 # ------------------------------------------------------------------------------------------
 # adapters
 # ------------------------------------------------------------------------------------------

@@ -362,3 +362,15 @@ def test_probe_refuses_an_out_it_cannot_write_before_loading_the_model(tmp_path,
     file_out.write_text("")
     assert main(["probe", "--out", str(file_out), "--steps", "2", "--samples", "4", "--no-progress"]) == 2
     assert "is a file, not a directory" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("sampler,extra", [("ddpm", ["--variance", "beta"]), ("euler", []),
+                                           ("euler", ["--option", "s_churn=1"]), ("heun", [])])
+def test_cli_probe_records_no_eta_for_a_sampler_without_one(stub, tmp_path, sampler, extra):
+    """Audit of 5 December: probe.json said "eta": 0.0 for ddpm, euler and heun, which take no eta (dpmpp_2m,
+    which has none either, said null)."""
+    out = tmp_path / "p"
+    assert main(["probe", "--out", str(out), "--steps", "3", "--samples", "20", "--seeds", "2", "--no-progress",
+                 "--schedules", "linear-trailing,karras", "--sampler", sampler, *extra]) == 0
+    info = json.loads((out / "probe.json").read_text())
+    assert info["sampler"] == sampler and info["eta"] is None

@@ -480,8 +480,9 @@ def run(args: argparse.Namespace) -> int:
     desc = _describe(result, pm, steps, eta, options, args.variance)
     elapsed = time.perf_counter() - t0
     lines = verdicts(result)
-    # eta as run: DDIM's, or a k-diffusion sampler's (its setting; None = k-diffusion's default)
-    run_eta = options.get("eta") if args.sampler in LIBRARY_SAMPLERS else eta
+    # eta as run: DDIM's, or a k-diffusion sampler's (its setting; None = k-diffusion's default); None for a sampler
+    # that takes none (audit of 5 December: 0.0 was recorded for ddpm, euler and heun)
+    run_eta = options.get("eta") if args.sampler in LIBRARY_SAMPLERS else eta if args.sampler == "ddim" else None
     # the variance as run: DDPM's setting; None for a sampler that takes none (audit of 5 December: "posterior" was
     # recorded for DDIM and k-diffusion runs, as if it had been applied)
     run_variance = args.variance if args.sampler == "ddpm" else None
