@@ -1,12 +1,14 @@
-"""Text into LaTeX table cells: the one escaping every ``to_latex`` table uses."""
+"""Text and numbers into LaTeX table cells: the one escaping and the one number formatter every ``to_latex`` table
+(and every LaTeX table or caption symsched writes) uses."""
 
 from __future__ import annotations
 
+import math
 import re
 import unicodedata
 from typing import Callable
 
-__all__ = ["tex_text", "tex_prose"]
+__all__ = ["tex_text", "tex_prose", "tex_number"]
 
 #: LaTeX's special characters in running text and their escapes, applied in this order (a backslash becomes a
 #: placeholder first, so no escape added later is escaped again; braces before the escapes that add braces).
@@ -98,12 +100,46 @@ def _tokens(text: str) -> list[str]:
 
 #: a number in Python's exponent notation ("1.384e+06", "4.036e-05"), not part of a longer word or number
 _EXPONENT = re.compile(r"(?<![\w.])(-?\d+(?:\.\d+)?)[eE]([+-]?)(\d+)(?![\w.])")
+#: a number as Python prints it (``str``, ``:g``, ``:.2f``, ``:+.2f``): signed decimals, exponent notation,
+#: ``inf``, ``-inf``, ``nan``
+_NUMERAL = r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?|[+-]?inf|nan"
+#: a table cell that is one number (bold ``**`` and trailing marks ``†`` ``‡`` allowed)
+_NUMBER_CELL = re.compile(r"(\*\*)?(" + _NUMERAL + r")(\*\*)?([†‡]*)")
+#: inside a text cell ("sigmoid (1.02e-09)", "rho=1e+03", "+0.12 / -0.30"): a number that would not print as a
+#: paper prints it in text mode (exponent notation, inf, nan, a sign) and that stands as a word of its own: after
+#: the start, a space, "(", "[", "=", ",", ";", "/" or ":" and before the end, a space, ")", "]", ",", ";", "/",
+#: ":", "†" or "‡" (so "karras-1e3", "x1e5", "1e3-1e5" and "info" are names, not numbers)
+_EMBEDDED = re.compile(r"(?<![^\s(\[=,;/:])(?:[+-](?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?"
+                       r"|(?:\d+(?:\.\d*)?|\.\d+)[eE][+-]?\d+|[+-]?inf|nan)(?![^\s)\],;/:†‡])")
 
 
-def _exponent(m: re.Match[str]) -> str:
-    """``1.384e+06`` -> ``$1.384\\times10^{6}$`` (what a paper prints; audit of 5 December)."""
-    power = ("-" if m.group(2) == "-" else "") + str(int(m.group(3)))
-    return f"${m.group(1)}\\times10^{{{power}}}$"
+def _numeral(text: str) -> str:
+    """A number as Python prints it (see :data:`_NUMERAL`) as a paper prints it, in math mode: ``1.384e+06`` ->
+    ``$1.384\\times10^{6}$``, ``-0.5`` -> ``$-0.5$`` (a minus sign, not a hyphen), ``inf`` / ``-inf`` ->
+    ``$\\infty$`` / ``$-\\infty$``; ``nan`` (an undefined value) -> ``n/a``, so no table prints "nan"."""
+    body = text.lower()
+    if body == "nan":
+        return "n/a"
+    if body.lstrip("+-") == "inf":
+        return ("$-\\infty$" if body.startswith("-") else "$\\infty$")
+    mant, _, exp = body.partition("e")
+    if not exp:
+        return f"${mant}$"
+    return f"${mant}\\times10^{{{int(exp)}}}$"  # int("+06") = 6, int("-05") = -5
+
+
+def tex_number(x: float, digits: int = 6) -> str:
+    """The float ``x`` as a paper prints it in a LaTeX table: ``digits`` significant digits (Python's ``:g``) in
+    math mode, exponent notation as a power of ten (``1.384e+06`` -> ``$1.384\\times10^{6}$``), ``$0$`` for
+    either zero, ``$\\infty$`` / ``$-\\infty$`` for +inf / -inf and ``n/a`` for NaN (never "nan" or "inf").
+    The one number formatter of symsched's LaTeX: :func:`tex_text` writes the numbers of its cells the same way.
+    ``digits`` is an integer >= 1 (callers check it where a user sets it)."""
+    x = float(x)
+    if math.isnan(x):
+        return "n/a"
+    if x == 0:
+        return "$0$"
+    return _numeral(f"{x:.{digits}g}")
 
 
 def _rewrite(text: str, pattern: re.Pattern[str], convert: Callable[[re.Match[str]], str]) -> str:
@@ -115,40 +151,43 @@ def _rewrite(text: str, pattern: re.Pattern[str], convert: Callable[[re.Match[st
     return "".join(out) + _tex_plain(text[last:])
 
 
-#: a table cell that is one number in exponent notation (bold ``**`` and trailing marks ``†`` ``‡`` allowed)
-_NUMBER_CELL = re.compile(r"(\*\*)?(-?\d+(?:\.\d+)?[eE][+-]?\d+)(\*\*)?([†‡]*)")
-
-
 def tex_text(text: str) -> str:
     """``text`` (a label, a number, a header, a user's schedule name) as LaTeX text: its special characters
     ``\\ & % $ # _ { } ~ ^`` escaped, every other non-ASCII character as LaTeX (math symbols and Greek letters
-    in math mode), so that no text symsched writes into a table stops pdflatex. A cell that is one number in
-    exponent notation (``1.384e+06``, ``**1.13e+04**``, ``2e-5†``) is written as a paper prints it,
-    ``$1.384\\times10^{6}$``; a label that only contains such a pattern (``karras-1e3``) stays as it is."""
+    in math mode), so that no text symsched writes into a table stops pdflatex.
+
+    Numbers as a paper prints them (as :func:`tex_number`): a cell that is one number (``0.4552``, ``-inf``,
+    ``1.384e+06``, ``**1.13e+04**``, ``2e-5†``) in math mode (``$0.4552$``, ``$-\\infty$``,
+    ``$1.384\\times10^{6}$``; ``nan`` as ``n/a``); inside a text cell, a number standing as a word of its own
+    (see :data:`_EMBEDDED`: ``sigmoid (1.02e-09)``, ``rho=inf``, ``+0.12 / -0.30``) in exponent notation, signed,
+    infinite or NaN the same way. A label that only contains such a pattern (``karras-1e3``, ``x1e5``) stays as it
+    is, and so do unsigned decimals inside text (``K=5``)."""
     text = str(text)
     m = _NUMBER_CELL.fullmatch(text)
     if m is not None:
-        number = _rewrite(m.group(2), _EXPONENT, _exponent)
-        return (m.group(1) or "") + number + (m.group(3) or "") + _tex_plain(m.group(4))
-    return _tex_plain(text)
+        return (m.group(1) or "") + _numeral(m.group(2)) + (m.group(3) or "") + _tex_plain(m.group(4))
+    return _rewrite(text, _EMBEDDED, lambda m: _numeral(m.group(0)))
 
 
 #: identifiers the captions and sentences print, as a paper writes them (whole words only)
 _PROSE_TEX = {"alpha_bar": r"$\bar\alpha$", "W2²": "$W_2^2$", "W2": "$W_2$", "eta": r"$\eta$",
               "sigma_max": r"$\sigma_{\max}$", "sigma_min": r"$\sigma_{\min}$"}
-#: those identifiers ("eta" only before "="), or an exponent-notation number (its groups as in :data:`_EXPONENT`)
-_PROSE = re.compile(r"\balpha_bar\b|\bW2²|\bW2\b|\beta(?==)|\bsigma_max\b|\bsigma_min\b|" + _EXPONENT.pattern)
+#: those identifiers ("eta" only before "="), an exponent-notation number (:data:`_EXPONENT`) or a number that
+#: stands as a word (:data:`_EMBEDDED`: signed, inf, nan)
+_PROSE = re.compile(r"\balpha_bar\b|\bW2²|\bW2\b|\beta(?==)|\bsigma_max\b|\bsigma_min\b|" + _EXPONENT.pattern
+                    + "|" + _EMBEDDED.pattern)
 
 
 def tex_prose(text: str) -> str:
     """A caption or sentence (not a table cell: schedule names stay literal there) as LaTeX: :func:`tex_text` with
     the identifiers it prints as their symbols (``alpha_bar`` -> ``$\\bar\\alpha$``, ``W2`` -> ``$W_2$``, ``eta=`` ->
-    ``$\\eta$=``, ``sigma_max`` -> ``$\\sigma_{\\max}$``) and every exponent-notation number as a paper prints it."""
-    return _rewrite(text, _PROSE, lambda m: _PROSE_TEX.get(m.group(0)) or _exponent(m))
+    ``$\\eta$=``, ``sigma_max`` -> ``$\\sigma_{\\max}$``) and every exponent-notation number (and every signed,
+    infinite or NaN number standing as a word) as a paper prints it (:func:`tex_number`'s form)."""
+    return _rewrite(text, _PROSE, lambda m: _PROSE_TEX.get(m.group(0)) or _numeral(m.group(0)))
 
 
 def _tex_plain(text: str) -> str:
-    """:func:`tex_text` of text without exponent-notation numbers."""
+    """:func:`tex_text` of text without numbers."""
     out: list[str] = []
     for c in _tokens(text):
         if len(c) > 1:

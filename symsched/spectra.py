@@ -851,6 +851,15 @@ def _folder_spectrum(folder: Path, patch_size: int) -> Array:
 
 
 @numpy_error_defaults
+def _npy_spectrum(path: Union[str, "os.PathLike[str]"], name: str = "source") -> Array:
+    """A ``.npy`` spectrum as :func:`load_spectrum` reads one, for every command that reads ``--spectrum``:
+    :func:`symsched._io.load_spectrum_npy` (floating point, never unpickled; the file's faults name ``name``), then
+    :func:`symsched._validate.as_spectrum` naming ``spectrum in 'PATH'`` (finite, non-negative, not empty; a long
+    double beyond float64's range is refused, not cast to inf or 0 with a RuntimeWarning). Returns float64, the
+    file's shape. ValueError as those two; OSError when the file cannot be opened."""
+    return as_spectrum(load_spectrum_npy(path, name), f"spectrum in {os.fspath(path)!r}")
+
+
 def load_spectrum(source: Union[str, "os.PathLike[str]"], *, patch_size: int = 32) -> Array:
     r"""Load or estimate a spectrum from ``source``: a file's ``S`` as is, or a folder's colour eigen-mode PSD.
 
@@ -916,7 +925,7 @@ def load_spectrum(source: Union[str, "os.PathLike[str]"], *, patch_size: int = 3
     if path.is_dir():
         return _folder_spectrum(path, p)
     if path.suffix.lower() == ".npy":
-        return as_spectrum(load_spectrum_npy(path, "source"), f"spectrum in {str(path)!r}")
+        return _npy_spectrum(path, "source")
     if not path.exists():
         raise ValueError(f"source {str(path)!r} does not exist")
     raise ValueError(

@@ -9,6 +9,7 @@ import struct
 import subprocess
 import sys
 import types
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -916,3 +917,55 @@ def test_a_mode_that_diverges_names_the_sampler_parameters_too(files, capsys) ->
     code = main(["transfer", "--spectrum", files.S, "--alpha-bar", files.A, "--sampler", "euler_ancestral",
                  "--option", "s_noise=1e200", "--out", str(files.root / "P.npy")])
     _one_line_error(capsys, code, "transfer", "--spectrum", "with eta=1, s_noise=1e+200")
+
+
+# Audit of 6 December: validate and sde-table cast a .npy spectrum with np.asarray(..., float64), so a long double
+# beyond float64's range warned (RuntimeWarning, 3 stderr lines) and was then called "inf"; they now read it with the
+# loader every other command uses (symsched.spectra), which names the value in one line.
+@pytest.mark.filterwarnings("error::RuntimeWarning")
+@pytest.mark.parametrize("value, needle", [
+    ("1e400", "spectrum in '{}' holds finite values beyond the float64 range (e.g. 1e+400)"),
+    ("1e-400", "spectrum in '{}' holds non-zero values below the float64 range (e.g. 1e-400)"),
+])
+@pytest.mark.parametrize("command", [["validate", "--steps", "3", "--samples", "10"],
+                                     ["sde-table", "--nfe", "10", "--eps", "0"]])
+def test_a_long_double_spectrum_beyond_float64_is_one_line_in_every_command(tmp_path, capsys, command, value,
+                                                                            needle) -> None:
+    path = tmp_path / "S_ld.npy"
+    np.save(path, np.ones((8, 8), dtype=np.longdouble) * np.longdouble(value))
+    assert np.all(np.isfinite(np.load(path))) and np.load(path).dtype.itemsize > 8  # finite where it was written
+    argv = [command[0], "--spectrum", str(path), *command[1:]]
+    if command[0] == "sde-table":
+        argv += ["--out", str(tmp_path / "t.tex")]
+    code = main(argv)
+    _one_line_error(capsys, code, command[0], "--spectrum", needle.format(path))
+    assert not (tmp_path / "t.tex").exists()
+
+
+def test_validate_reads_the_builtin_spectrum_as_every_command_does(capsys) -> None:
+    """Audit of 6 December: 'validate --spectrum builtin:natural-patches' said the file did not exist. The built-in
+    (32, 32, 3) colour eigen-mode PSD is read as every command reads it, and its first channel, a 32 x 32 field,
+    is checked (as the report does); --help says so."""
+    code = main(["validate", "--spectrum", "builtin:natural-patches", "--steps", "2", "--samples", "40",
+                 "--no-progress"])
+    out, err = capsys.readouterr()
+    assert code in (0, 1) and "error" not in err and "Traceback" not in err, err
+    assert "40 samples on 32x32 (builtin:natural-patches, first channel)" in out, out
+    assert "validating the first channel" in err
+    with pytest.raises(SystemExit):
+        main(["validate", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "builtin:natural-patches" in help_text and "the first channel is checked" in help_text, help_text
+
+
+def test_probe_reference_of_long_doubles_beyond_float64_is_refused_by_name(tmp_path) -> None:
+    """The same kind as above for --reference (samples, cast with astype(float64): a RuntimeWarning, then "must be
+    finite")."""
+    from symsched.commands.probe import _load_reference
+
+    np.save(tmp_path / "R.npy", np.ones((3, 4, 4), dtype=np.longdouble) * np.longdouble("1e400"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        with pytest.raises(ValueError, match=r"^--reference holds finite values beyond the float64 range \(e\.g\. "
+                                             r"1e\+400\)"):
+            _load_reference(tmp_path / "R.npy", (4, 4))

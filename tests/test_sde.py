@@ -461,9 +461,9 @@ def test_eps_values_print_in_latex_as_the_cells_do() -> None:
     """break-test 50: eps = 3e-5 printed as $3e-05$ in the LaTeX table."""
     from symsched.sde import _tex_eps
 
-    assert _tex_eps(3e-5) == "$3\\times 10^{-5}$" and _tex_eps(1e-4) == "$10^{-4}$" and _tex_eps(0.0) == "$0$"
+    assert _tex_eps(3e-5) == "$3\\times10^{-5}$" and _tex_eps(1e-4) == "$10^{-4}$" and _tex_eps(0.0) == "$0$"
     tex = sde.error_table([0.5, 2.0], (10,), (3e-5,), schemes=("euler",)).to_latex()
-    assert "$3\\times 10^{-5}$" in tex and "3e-05" not in tex
+    assert "$3\\times10^{-5}$" in tex and "3e-05" not in tex
 
 
 def test_error_table_names_eps_values_and_digits_and_tells_close_eps_rows_apart() -> None:
@@ -477,7 +477,7 @@ def test_error_table_names_eps_values_and_digits_and_tells_close_eps_rows_apart(
     rows = [line.split(" | ")[1] for line in table.to_markdown().splitlines() if line.startswith("| euler |")]
     assert rows == ["1e-05", "1.000000001e-05"]
     tex = table.to_latex()
-    assert "$10^{-5}$" in tex and "$1.000000001\\times 10^{-5}$" in tex
+    assert "$10^{-5}$" in tex and "$1.000000001\\times10^{-5}$" in tex
     for bad, error in ((-1, ValueError), (0, ValueError), (18, ValueError), (2.5, ValueError), (None, TypeError),
                        ("3", TypeError)):
         with pytest.raises(error, match=r"^digits"):
@@ -636,7 +636,8 @@ def test_sde_table_cli_continuous_columns(tmp_path: Path, capsys: pytest.Capture
 def test_sde_table_cli_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     np.save(tmp_path / "bad.npy", np.array([1.0, -1.0]))
     assert main(["sde-table", "--spectrum", str(tmp_path / "bad.npy"), "--out", str(tmp_path / "t.tex")]) == 2
-    assert "spectrum must be non-negative" in capsys.readouterr().err
+    # (read as every command reads --spectrum: the message names the file, as transfer's and optimize's do)
+    assert f"--spectrum: spectrum in {str(tmp_path / 'bad.npy')!r} must be non-negative" in capsys.readouterr().err
     assert main(["sde-table", "--spectrum", str(tmp_path / "missing.npy")]) == 2
     assert "does not exist" in capsys.readouterr().err
     with pytest.raises(SystemExit):

@@ -6,6 +6,8 @@ and pdflatex stopped with "Unicode character ≈ (U+2248)"; the escaping knew a 
 
 from __future__ import annotations
 
+import math
+import re
 import shutil
 import subprocess
 import unicodedata
@@ -125,4 +127,92 @@ def test_the_report_tables_compile_with_their_numbers_and_captions(tmp_path) -> 
                  "W2 between the data and the generated Gaussian, ddim (eta=0): first level alpha_bar = 4.036e-05")
     assert r"\textbf{$1.384\times10^{6}$}" in tex and r"$\bar\alpha$ = $4.036\times10^{-5}$" in tex
     proc = _compile(tmp_path, tex)
+    assert proc.returncode == 0, proc.stdout[-2000:]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Audit of 6 December: "-inf" (a zero-SNR first level) and "sigmoid (1.02e-09)" (a runner-up's RMS inside a text
+# cell) went into the LaTeX tables raw, while sde-table printed its cells with a formatter of its own. Every LaTeX
+# number now goes through symsched._tex (tex_number; tex_text writes the numbers of its cells the same way).
+# ---------------------------------------------------------------------------------------------------------------
+_NUMBER_RE = re.compile(r"(?<![\\\w])(?:inf|nan)\b|\d[eE][+-]?\d")  # a raw inf / nan / exponent-notation number
+
+
+def _paper(text: str) -> str:
+    """A Python-printed number as a paper prints it, written out here by hand (not by symsched): math mode,
+    a power of ten for exponent notation."""
+    mant, _, exp = text.partition("e")
+    return f"${mant}\\times10^{{{int(exp)}}}$" if exp else f"${mant}$"
+
+
+@pytest.mark.parametrize("text,tex", [
+    ("-inf", r"$-\infty$"), ("inf", r"$\infty$"), ("+inf", r"$\infty$"), ("nan", "n/a"),
+    ("0.4552", "$0.4552$"), ("-3.25", "$-3.25$"), ("**-inf**", r"**$-\infty$**"),
+    ("sigmoid (1.02e-09)", r"sigmoid ($1.02\times10^{-9}$)"),
+    ("rho=inf, sigma_max=1.2e+03", r"rho=$\infty$, sigma\_max=$1.2\times10^{3}$"),
+    ("+0.12 / -0.30", "$+0.12$ / $-0.30$"), ("cosine (nan)", "cosine (n/a)"),
+    # names and unsigned decimals inside text stay as they are
+    ("K=5", "K=5"), ("info", "info"), ("a-inf", "a-inf"), ("karras-1e3 (x1e5)", "karras-1e3 (x1e5)"),
+])
+def test_tex_text_writes_infinities_nan_and_numbers_inside_text_as_a_paper_does(text, tex) -> None:
+    assert tex_text(text) == tex
+
+
+def _data_rows(tex: str) -> list[list[str]]:
+    body = tex.split("\\midrule\n", 1)[1].split("\\bottomrule", 1)[0]
+    return [[c.strip() for c in line.removesuffix(" \\\\").split(" & ")] for line in body.splitlines()
+            if line.endswith("\\\\") and not line.startswith("\\")]
+
+
+def test_a_zero_snr_sweep_prints_minus_infinity_in_latex() -> None:
+    """The auditor's case: endpoints (0, None) fix the first level at alpha_bar = 0, log-SNR log(0 / 1) = -inf."""
+    res = symsched.sweep([np.array([0.5, 1.0, 2.0])], (3,), endpoints=(0.0, None), restarts=0, n_jobs=1)
+    r = res.results[(0, 3)]
+    assert r.alpha_bar[0] == 0.0  # so the first log-SNR is -inf (log 0)
+    for levels in (False, True):
+        tex = res.to_latex(levels=levels)
+        assert _NUMBER_RE.search(tex) is None, tex
+        (row,) = _data_rows(tex)
+        expected = ["$3$", _paper(f"{r.value:.4g}"), _paper(f"{r.kl:.4g}"), _paper(f"{r.w2:.4g}"), r"$-\infty$",
+                    _paper(f"{r.log_snr[-1]:.2f}")]
+        assert row[:6] == expected, row
+        if levels:
+            assert row[6].startswith(r"$-\infty$, "), row[6]
+
+
+def test_the_fits_table_prints_the_runner_up_rms_as_a_paper_does() -> None:
+    """The auditor's case: a runner-up's RMS of ~1e-9 inside the text cell "sigmoid (1.02e-09)"."""
+    fits = symsched.sweep([np.array([0.0, 1.0, 1e300])], (5,), restarts=0, n_jobs=1).fit_heuristics()
+    tex = fits.to_latex()
+    assert _NUMBER_RE.search(tex) is None, tex
+    (row,) = _data_rows(tex)
+    second = fits.fits[(0, 5)].fits[1]
+    assert row[-1] == f"{second.family} ({_paper(f'{second.rms:.3g}')})", row[-1]
+
+
+def test_sde_tables_and_the_report_share_the_one_number_formatter() -> None:
+    """sde-table printed -inf as $\\infty$ (no sign) and its numbers as $1.384\\times 10^{6}$ (its own spacing);
+    its caption wrote beta_min = 1e-05 in math as "1e-05"."""
+    from symsched import sde
+    from symsched._tex import tex_number
+    from symsched.commands.report import _latex
+    from symsched.sde import _tex_number
+
+    assert _tex_number(-math.inf, 7) == r"$-\infty$" and _tex_number(math.inf, 7) == r"$\infty$"
+    assert _tex_number(math.nan, 7) == "n/a" and _tex_number(-0.0, 7) == "$0$"
+    assert _tex_number(1.384e6, 4) == tex_text("1.384e+06") == tex_number(1.384e6, 4) == r"$1.384\times10^{6}$"
+    assert tex_number(-1.23456789e-7, 3) == r"$-1.23\times10^{-7}$"
+    table = sde.error_table([0.5, 2.0], (10,), (0.0,), schemes=("euler",), beta_min=1e-5)
+    caption = next(line for line in table.to_latex().splitlines() if line.startswith("\\caption{"))
+    assert r"$\beta(t) = 1\times10^{-5} + (10 - 1\times10^{-5})\,t$" in caption, caption
+    assert _NUMBER_RE.search(caption) is None
+    tex = _latex(["schedule", "K=5"], [["cosine", "inf"], ["optimised", "**-inf**"]], "first log-SNR -inf")
+    assert r"cosine & $\infty$ \\" in tex and r"\textbf{$-\infty$}" in tex and r"first log-SNR $-\infty$" in tex
+
+
+@NO_PDFLATEX
+def test_tables_with_infinities_and_numbers_inside_text_compile(tmp_path) -> None:
+    res = symsched.sweep([np.array([0.5, 1.0, 2.0])], (3,), endpoints=(0.0, None), restarts=0, n_jobs=1)
+    body = res.to_latex(levels=True) + tex_text("sigmoid (1.02e-09), rho=inf, +0.12 / -0.30, nan")
+    proc = _compile(tmp_path, body)
     assert proc.returncode == 0, proc.stdout[-2000:]

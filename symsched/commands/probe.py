@@ -228,15 +228,18 @@ def _check_ddpm_grid_scheduler(folder: Path, config: Path) -> None:
 
 
 def _load_reference(path: Path, shape: tuple[int, ...]) -> np.ndarray:
-    """(N, *shape) float64 from a .npy (also (N, H, W) for one channel, or channels last) or a folder of images."""
+    """(N, *shape) float64 from a .npy (also (N, H, W) for one channel, or channels last) or a folder of images.
+    ValueError naming --reference: not real numbers, a long double beyond float64's range, a wrong shape, fewer
+    than 2 samples, NaN or inf."""
     from .._io import load_npy
+    from .._validate import as_real_array
 
     if path.is_dir():
         return _image_folder(path, shape)
     arr = np.asarray(load_npy(path, "--reference"))
     if arr.dtype.kind not in "fiu" or arr.dtype == bool:
         raise ValueError(f"--reference must hold real numbers (got dtype {arr.dtype})")
-    arr = arr.astype(np.float64)
+    arr = as_real_array(arr, "--reference")  # float64: a long double beyond its range refused, never cast to inf
     if arr.shape[1:] != shape:
         if len(shape) == 3 and arr.ndim == 3 and shape[0] == 1 and arr.shape[1:] == shape[1:]:
             arr = arr[:, None]

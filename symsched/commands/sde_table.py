@@ -40,7 +40,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def _load(source: str) -> Any:
-    from .._io import load_spectrum_npy
+    """The spectrum of --spectrum as every command reads it (:func:`symsched.spectra.load_spectrum`, or its ``.npy``
+    reader for a file: values checked, a long double beyond float64's range refused in one line), float64."""
+    from ..spectra import _npy_spectrum
 
     if source.startswith("builtin:"):
         from .. import spectra
@@ -50,19 +52,17 @@ def _load(source: str) -> Any:
             names = ", ".join(repr("builtin:" + n) for n in spectra.BUILTIN_SPECTRA)
             raise ValueError(f"--spectrum {source!r} names no built-in spectrum: must be one of {names} or a .npy file")
         return spectra.load_spectrum(source)
-    return load_spectrum_npy(source)
+    return _npy_spectrum(source, "--spectrum")
 
 
 def run(args: argparse.Namespace) -> int:
-    import numpy as np
-
     from .._io import atomic_write_text, check_suffix
     from ..sde import error_table
 
     check_suffix(args.out, "--out", ".tex")
     if args.digits < 1 or args.digits > 17:
         raise ValueError(f"--digits must be between 1 and 17 (got {args.digits})")
-    S = np.asarray(_load(args.spectrum), dtype=np.float64)
+    S = _load(args.spectrum)  # float64, checked (no cast here: a long double beyond float64 would warn and be inf)
 
     def progress(tasks: Any) -> Any:
         from tqdm import tqdm

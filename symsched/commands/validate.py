@@ -49,8 +49,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--exponent", default=None, type=_settings.real,
                    help="power-law exponent of the default spectrum S ~ 1/max(|f|, f0)^exponent (default 2; not "
                         "with --spectrum)")
-    p.add_argument("--spectrum", default=None, type=Path,
-                   help=".npy PSD on an FFT grid to use instead of the power law (overrides --shape)")
+    p.add_argument("--spectrum", default=None,
+                   help="PSD on an FFT grid to use instead of the power law (overrides --shape): FILE.npy, a folder "
+                        "of PNG/JPEG images or builtin:natural-patches, read as every command reads --spectrum; of an "
+                        "(H, W, C) colour spectrum (a folder's, the built-in's 32x32x3) the first channel is checked, "
+                        "as symsched report does: each colour eigen-mode channel is an independent field")
     p.add_argument("--alpha", default=1e-6, type=_settings.real,
                    help="family-wise false-alarm probability of the check (default 1e-6)")
     p.add_argument("--batch-size", default=None, type=int, help="samples simulated at once (default auto; the samples of a seed do not depend on it)")
@@ -131,7 +134,6 @@ def _check_simulable(P: np.ndarray, S: np.ndarray, label: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from .. import output_spectrum
-    from .._io import load_spectrum_npy
     from .._validate import MAX_SAMPLES, as_positive_int, check_eta
     from ..montecarlo import empirical_psd, iter_sample, psd_check, psd_zscores
 
@@ -156,8 +158,12 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError(f"--exponent {args.exponent:g} applies only to the built-in power law, not to --spectrum "
                              f"{args.spectrum}")
 
-        # a PSD on an FFT grid (Hermitian), checked before the header line below
-        S = np.asarray(load_spectrum_npy(args.spectrum), dtype=np.float64)
+        from ..spectra import load_spectrum
+
+        # the shared loader (a .npy, a folder of images, builtin:), which checks the values (finite and
+        # non-negative, a long double within float64's range), then a PSD on an FFT grid (Hermitian), both
+        # checked before the header line below
+        S = load_spectrum(args.spectrum)
         label = str(args.spectrum)
         S, label = _first_channel(S, label)
         S = _as_grid_spectrum(S, "--spectrum")
