@@ -390,7 +390,8 @@ def test_an_interrupt_right_after_the_temporary_is_created_removes_it(tmp_path, 
 def test_an_output_that_is_a_symbolic_link_is_written_through(tmp_path) -> None:
     """break-tests 50/51: --out link.json replaced the link by a regular file (with the mode of the file it named,
     which kept its old content). Written through now, by atomic_write and by a staged folder's publish: the named
-    file gets the new content and keeps its mode, the link stays; a dangling link creates the file it names."""
+    file gets the new content and keeps its mode, the link stays; a dangling link creates the file it names where its
+    folder exists (audit of 5 December: not folders wherever the link points, which is refused)."""
     import stat
 
     target = tmp_path / "p.json"
@@ -402,6 +403,10 @@ def test_an_output_that_is_a_symbolic_link_is_written_through(tmp_path) -> None:
     assert link.is_symlink() and target.read_text() == "new" and stat.S_IMODE(os.stat(target).st_mode) == 0o600
     dangling = tmp_path / "d.json"
     dangling.symlink_to("sub/made.json")
+    with pytest.raises(FileNotFoundError, match="dangling symbolic link"):
+        _io.atomic_write_text(dangling, "x")
+    assert not (tmp_path / "sub").exists()
+    (tmp_path / "sub").mkdir()
     _io.atomic_write_text(dangling, "x")
     assert dangling.is_symlink() and (tmp_path / "sub" / "made.json").read_text() == "x"
     out = tmp_path / "out"

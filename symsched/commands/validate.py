@@ -44,8 +44,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--eta", default=0.0, type=_settings.real, help="DDIM eta in [0, 1] (default 0)")
     p.add_argument("--variance", default="posterior", choices=["posterior", "beta"],
                    help="DDPM injected variance: posterior beta_tilde or beta (default posterior)")
-    p.add_argument("--init", default="white", choices=["white", "exact"],
-                   help="start from N(0, I) or from the true noisy marginal (default white)")
+    _settings.add_init(p)
     p.add_argument("--exponent", default=None, type=_settings.real,
                    help="power-law exponent of the default spectrum S ~ 1/max(|f|, f0)^exponent (default 2; not "
                         "with --spectrum)")
