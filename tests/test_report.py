@@ -161,8 +161,11 @@ def test_report_of_an_all_zero_spectrum_draws_without_warnings(tmp_path, capsys)
 
 
 def test_report_rejects_bad_jobs(tmp_path, capsys) -> None:
-    assert main(["report", "--out", str(tmp_path), "--jobs", "-1"]) == 2
-    assert "--jobs must be a non-negative integer" in capsys.readouterr().err
+    """(-1 is one worker per core, as in explain, since the audit of 5 December; beyond MAX_JOBS is refused.)"""
+    assert main(["report", "--out", str(tmp_path / "r"), "--jobs", "5000"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--jobs must be 0 = everything in this process" in err and "(got 5000)" in err
+    assert not (tmp_path / "r").exists()
 
 
 def test_workers_are_forked_only_from_a_single_threaded_process() -> None:
