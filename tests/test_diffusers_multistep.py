@@ -36,12 +36,15 @@ UNIPC = diffusers.UniPCMultistepScheduler
 DEIS = diffusers.DEISMultistepScheduler
 EA = diffusers.EulerAncestralDiscreteScheduler
 
-#: (class, config, K): every option of the issue, the lower-order ramp (< 15 and >= 15 steps), both
-#: final levels, the three spacings, Karras sigmas, zero-terminal-SNR betas and all prediction types.
+#: (class, config, K): every option of the issue, the lower-order ramp (< 15 and >= 15 steps; DPM-Solver and DEIS
+#: at K = 14 and 15, either side of diffusers' ``len(timesteps) < 15``; UniPC, which has no such cutoff, there too),
+#: both final levels, the three spacings, Karras sigmas, zero-terminal-SNR betas and all prediction types.
 CASES = [
     (DPM, {}, 10),
     (DPM, dict(solver_order=3), 10),
     (DPM, dict(solver_order=3), 20),
+    (DPM, dict(solver_order=3), 14),  # the last K with the lower-order ramp (K = 15 below: none)
+    (DPM, dict(solver_order=3, final_sigmas_type="sigma_min"), 14),
     (DPM, dict(solver_order=1, timestep_spacing="trailing"), 8),
     (DPM, dict(solver_type="heun", final_sigmas_type="sigma_min"), 12),
     (DPM, dict(solver_order=3, lower_order_final=False, final_sigmas_type="sigma_min"), 10),
@@ -55,6 +58,9 @@ CASES = [
     (UNIPC, {}, 10),
     (UNIPC, dict(solver_order=3), 10),
     (UNIPC, dict(solver_order=3), 20),
+    (UNIPC, dict(solver_order=3), 14),  # UniPC lowers the final orders at any K: no cutoff at 15
+    (UNIPC, dict(solver_order=3), 15),
+    (UNIPC, dict(solver_order=3, final_sigmas_type="sigma_min"), 15),
     (UNIPC, dict(solver_order=3, solver_type="bh1", final_sigmas_type="sigma_min"), 10),
     (UNIPC, dict(solver_order=1), 6),
     (UNIPC, dict(solver_order=3, lower_order_final=False, final_sigmas_type="sigma_min"), 8),
@@ -64,6 +70,8 @@ CASES = [
     (DEIS, dict(solver_order=3), 10),
     (DEIS, dict(solver_order=3, lower_order_final=False), 12),
     (DEIS, dict(solver_order=3), 18),
+    (DEIS, dict(solver_order=3), 14),  # both sides of diffusers' `len(timesteps) < 15`
+    (DEIS, dict(solver_order=3), 15),
     (DEIS, dict(solver_order=1, prediction_type="sample"), 6),
     (DEIS, dict(prediction_type="v_prediction", timestep_spacing="trailing"), 9),
     (EA, {}, 10),
@@ -103,6 +111,12 @@ WRONG = [
     ((UNIPC, dict(solver_order=3, solver_type="bh1", final_sigmas_type="sigma_min"), 10), dict(solver_type="bh2")),
     ((DEIS, dict(solver_order=3), 10), dict(solver_order=2)),
     ((DEIS, dict(solver_order=3, lower_order_final=False), 12), dict(lower_order_final=True)),
+    # either side of the 15-step cutoff: the ramp is real below it and absent at it
+    ((DEIS, dict(solver_order=3), 14), dict(lower_order_final=False)),
+    ((DEIS, dict(solver_order=3), 15), dict(solver_order=2)),
+    ((DPM, dict(solver_order=3), 14), dict(lower_order_final=False)),
+    ((DPM, dict(solver_order=3, final_sigmas_type="sigma_min"), 14), dict(lower_order_final=False)),
+    ((UNIPC, dict(solver_order=3, final_sigmas_type="sigma_min"), 15), dict(lower_order_final=False)),
 ]
 
 

@@ -16,7 +16,8 @@
   docstring), so this file's family-wise false alarm is <= 1.02e-4. Seeds are fixed, so the outcome is
   deterministic.
 - **Power.** The same check, against a wrong variant (eta off, no churn noise, independent Brownian
-  halves for ``dpmpp_sde``, the other ``solver_type``), must reject with max |z| >= 2 z_crit.
+  halves for ``dpmpp_sde``, the other ``solver_type``, s_noise = 1 where k-diffusion ran 0.7 or 1.3), must
+  reject with max |z| >= 2 z_crit.
 """
 
 from __future__ import annotations
@@ -302,6 +303,25 @@ MC_CONFIGS: list[tuple[str, dict[str, Any], int]] = [
     ("dpmpp_sde", {"eta": 1.3, "r": 0.25}, 3000),
     ("dpmpp_sde", {"eta": 1.0, "noise_sampler": "independent"}, 3000),
 ]
+#: s_noise far from 1 for every sampler that takes it (the noise-free probe cannot see s_noise). With the white
+#: start nearly all the output variance of the small modes is injected noise: on S = 0.02, 0.3, 1 s_noise = 1.3
+#: (0.7) multiplies it by 1.67-1.69 (0.49-0.53). At n = 1500 the prediction made with s_noise = 1 then scores
+#: |z| >= 15.4 at the expected variance on each of these three modes, against 2 z_crit = 10.2 of the power
+#: companion at ALPHA; exactly (n v / P ~ chi2_n, scored against the s_noise = 1 value), a mode stays below
+#: 2 z_crit with probability <= 8e-6, so the companion fails with probability < 1e-15 (the modes are independent).
+S_NOISE_N = 1500
+S_NOISE_CONFIGS: list[tuple[str, dict[str, Any]]] = [
+    ("euler", {"s_churn": 4.0, "s_noise": 1.3}),
+    ("heun", {"s_churn": 80.0, "s_tmin": 0.4, "s_tmax": 6.0, "s_noise": 0.7}),  # s_noise inside the churn window
+    ("dpm_2", {"s_churn": 4.0, "s_noise": 0.7}),
+    ("euler_ancestral", {"eta": 1.2, "s_noise": 0.7}),  # both branches of get_ancestral_step on the uneven schedule
+    ("dpm_2_ancestral", {"eta": 1.0, "s_noise": 1.3}),
+    ("dpmpp_2s_ancestral", {"eta": 1.0, "s_noise": 1.3}),
+    ("dpmpp_2m_sde", {"eta": 1.0, "s_noise": 0.7}),
+    ("dpmpp_3m_sde", {"eta": 1.0, "s_noise": 1.3}),
+    ("dpmpp_sde", {"eta": 1.0, "s_noise": 0.7}),  # both (Brownian-tree-correlated) half-step noises
+]
+MC_CONFIGS += [(name, kw, S_NOISE_N) for name, kw in S_NOISE_CONFIGS]
 #: the power tests below reuse the samples of these checks; N_CHECKS counts every acceptance test
 N_CHECKS = len(MC_CONFIGS)
 ALPHA = FAMILYWISE / N_CHECKS
@@ -353,6 +373,7 @@ POWER = [
     ("dpmpp_sde", {"eta": 1.0}, {"eta": 1.0, "noise_sampler": "independent"}),  # issue 10's trap
     ("dpmpp_sde", {"eta": 1.0, "noise_sampler": "independent"}, {"eta": 1.0}),
 ]
+POWER += [(name, kw, dict(kw, s_noise=1.0)) for name, kw in S_NOISE_CONFIGS]  # s_noise ignored by the closed form
 
 
 @pytest.mark.parametrize("name,kw,wrong", POWER, ids=_ident)
