@@ -110,7 +110,9 @@ def _check_hermitian_psd(S: Array, name: str) -> None:
         raise ValueError(
             f"{name} must be Hermitian-symmetric on the FFT grid (S[k] == S[-k] for a real field): "
             f"{name}[{k}]={float(S[k])!r} but {name}[{kneg}]={float(S[kneg])!r}"
-            + (" (for the variances of a PCA or other orthonormal basis, pass basis=)" if S.ndim == 1 else "")
+            + ("" if S.ndim != 1 else " (the variances of a PCA or other orthonormal basis are no FFT-grid PSD: "
+                  + ("symsched validate simulates stationary fields only)" if name.startswith("--")
+                     else "pass basis=)"))
         )
 
 
@@ -1038,13 +1040,17 @@ def _scores(psd_hat: ArrayLike, psd_true: ArrayLike, n_samples: int, axes: Seque
     nu = (n * psd_dof(pt.shape, axes=axes)).astype(np.float64)
     f = _rounding_floor(pt, zero_tol, atol)
     z = np.zeros(pt.shape)
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore"):
         # (the ratio first: nu * ph overflows for ph ~ 1e300 and n ~ 1e9 although the ratio is 1)
         q_lo = np.where(pt > f, nu * (ph / (pt - f)), np.inf)  # a deficit, against psd_true - f
         q_hi = np.where(pt + f > 0, nu * (ph / (pt + f)), np.where(ph > 0, np.inf, 0.0))  # an excess, against + f
+        # log q, for a ratio beyond float64 (1e-300 / 1e300 underflows to 0, 1e300 / 1e-300 overflows: the tails
+        # are taken from log q there; audit of 5 December: z was -inf / +inf where it is -52.5 / 1.4e300)
+        lq_lo = np.where(pt > f, np.log(nu) + np.log(ph) - np.log(pt - f), np.inf)
+        lq_hi = np.where(pt + f > 0, np.log(nu) + np.log(ph) - np.log(pt + f), np.where(ph > 0, np.inf, -np.inf))
     lower, upper = q_lo < nu, q_hi > nu
-    z[lower] = _chi2_score(q_lo[lower], nu[lower], upper_tail=False)
-    z[upper] = _chi2_score(q_hi[upper], nu[upper], upper_tail=True)
+    z[lower] = _chi2_score(q_lo[lower], nu[lower], upper_tail=False, log_q=lq_lo[lower])
+    z[upper] = _chi2_score(q_hi[upper], nu[upper], upper_tail=True, log_q=lq_hi[upper])
     return z, pt, f
 
 
@@ -1084,11 +1090,12 @@ def _log_chi2_sf_far(q: Array, v: Array) -> Array:
     return -x + a * np.log(x) - special.gammaln(a) + np.log(h)
 
 
-def _log_chi2_cdf_tiny(q: Array, v: Array) -> Array:
+def _log_chi2_cdf_tiny(q: Array, v: Array, log_q: Array) -> Array:
     """log P(chi2_v <= q) where the probability underflows: log P(a, x) = a log x - x - log Gamma(a + 1)
     + log sum_j x^j / ((a+1)...(a+j)), a = v/2, x = q/2, the series of the lower incomplete gamma function
     (Numerical Recipes, 3rd ed., section 6.2, ``gser``); its terms shrink geometrically once j > x - a, which an
-    underflowing CDF (x well below a, or a tiny) reaches at once."""
+    underflowing CDF (x well below a, or a tiny) reaches at once. ``log x`` comes from ``log_q`` (finite where q
+    itself underflowed to 0)."""
     a, x = 0.5 * v, 0.5 * q
     term, total = np.ones_like(x), np.ones_like(x)
     for j in range(1, 100_000):
@@ -1096,12 +1103,12 @@ def _log_chi2_cdf_tiny(q: Array, v: Array) -> Array:
         total = total + term
         if np.all(term <= 1e-17 * total):
             break
-    with np.errstate(divide="ignore"):
-        return a * np.log(x) - x - special.gammaln(a + 1.0) + np.log(total)
+    return a * (log_q - math.log(2.0)) - x - special.gammaln(a + 1.0) + np.log(total)
 
 
-def _chi2_score(q: Array, v: Array, *, upper_tail: bool) -> Array:
-    """Phi^-1 of the chi2_v lower tail at q (upper_tail=False: z <= 0), or minus that of its upper tail (z >= 0)."""
+def _chi2_score(q: Array, v: Array, *, upper_tail: bool, log_q: Array) -> Array:
+    """Phi^-1 of the chi2_v lower tail at q (upper_tail=False: z <= 0), or minus that of its upper tail (z >= 0);
+    ``log_q`` is log q, finite where q under- or overflowed (a ratio of spectra beyond float64)."""
     with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
         if upper_tail:
             log_sf = stats.chi2.logsf(q, v)
@@ -1118,9 +1125,13 @@ def _chi2_score(q: Array, v: Array, *, upper_tail: bool) -> Array:
             # at n = 1 scored -1.65); q = 0 gives -inf
             tiny = ~np.isfinite(log_cdf)
             if np.any(tiny):
-                log_cdf[tiny] = _log_chi2_cdf_tiny(q[tiny], v[tiny])
+                log_cdf[tiny] = _log_chi2_cdf_tiny(q[tiny], v[tiny], log_q[tiny])
             z = special.ndtri_exp(log_cdf)
-    z[np.isinf(q)] = np.inf  # an excess over a zero floor
+    # q = inf: an excess over a zero floor (log q = inf), or a ratio that overflowed, where -log P = q/2 (1 + o(1))
+    # gives z = sqrt(q) to within a relative log(q)/q (inf only where z itself is beyond float64)
+    big = np.isinf(q)
+    with np.errstate(over="ignore"):
+        z[big] = np.exp(0.5 * log_q[big])
     return z
 
 

@@ -213,7 +213,8 @@ def reverse_grid(n_points: int, *, horizon: float = 1.0, eps: float = 0.0) -> tu
     ------
     ValueError
         ``n_points`` not an integer in [2, MAX_STEPS] (ArgumentTypeError for a non-integer type), ``horizon``
-        not positive and finite, or ``eps`` not in [0, horizon).
+        not positive and finite, ``eps`` not in [0, horizon), or grid steps ``(horizon - eps) / (N - 1)`` too
+        small for float64 to keep the N times distinct (``eps`` within a few ulps of ``horizon``).
 
     Source: the uniform reverse grid of Pierret & Galerne (ICML 2025, arXiv 2405.14250) (module docstring).
     """
@@ -226,6 +227,13 @@ def reverse_grid(n_points: int, *, horizon: float = 1.0, eps: float = 0.0) -> tu
         t = k / (N - 1) * (T - e)
     tau = T - t
     tau[-1] = e
+    same = np.flatnonzero(np.diff(tau) >= 0)
+    if same.size:  # (audit of 5 December: repeated times made a step of zero, blamed on n_points being too small)
+        k = int(same[0])
+        raise ValueError(f"eps={e!r}, horizon={T!r}, n_points={N}: the grid step (horizon - eps) / (n_points - 1) = "
+                         f"{(T - e) / (N - 1):.3g} is too small for float64 to keep the grid times apart (tau_{k} and "
+                         f"tau_{k + 1} both round to {float(tau[k])!r}); move eps away from horizon or use fewer "
+                         "n_points")
     return tau, float(t[1] - t[0])
 
 

@@ -853,3 +853,22 @@ def test_psd_confidence_is_the_chi_square_quantile_interval(familywise: bool) ->
     lo, hi = mc.psd_confidence(ph, n, alpha=alpha, familywise=familywise)
     np.testing.assert_allclose(lo, nu * ph / stats.chi2.isf(a / 2, nu), rtol=1e-12)
     np.testing.assert_allclose(hi, nu * ph / stats.chi2.ppf(a / 2, nu), rtol=1e-12)
+
+
+def test_zscores_of_ratios_beyond_float64_are_finite_and_exact() -> None:
+    """Audit of 5 December: psd_hat / psd_true = 1e-600 or 1e600 under/overflowed to 0 / inf before the tails were
+    taken in log space, so z was -inf / +inf. Exact: 50-digit mpmath of the chi2 lower tail (nu = 2 at DC and
+    Nyquist of a length-4 real FFT with n = 2 samples, 4 elsewhere), and z = sqrt(q) (1 + O(log q / q)) far up."""
+    from scipy import special
+
+    nu = np.array([2.0, 4.0, 2.0, 4.0])
+    z = mc.psd_zscores(np.full(4, 1e-300), np.full(4, 1e300), 2)
+    with mpmath.workdps(50):
+        want = [special.ndtri_exp(float(mpmath.log(mpmath.gammainc(v / 2, 0, v * mpmath.mpf("1e-600") / 2,
+                                                                    regularized=True)))) for v in nu]
+    np.testing.assert_allclose(z, want, rtol=1e-12, atol=0)
+    z = mc.psd_zscores(np.full(4, 1e300), np.full(4, 1e-300), 2, atol=0, zero_tol=0)  # (no rounding floor)
+    with mpmath.workdps(50):
+        want = [float(mpmath.sqrt(v * mpmath.mpf("1e600"))) for v in nu]
+    np.testing.assert_allclose(z, want, rtol=1e-12, atol=0)
+    assert np.all(mc.psd_zscores(np.zeros(4), np.ones(4), 2) == -np.inf)  # psd_hat = 0 exactly: P = 0

@@ -1006,3 +1006,29 @@ def test_sde_table_names_only_what_it_reads(tmp_path: Path, capsys: pytest.Captu
     err = capsys.readouterr().err.strip()
     assert err.endswith("--spectrum 'builtin:foo' names no built-in spectrum: must be one of "
                         "'builtin:natural-patches' or a .npy file") and "folder" not in err
+
+
+@pytest.mark.parametrize("n_points,eps", [(1000, 1 - 1e-15), (10000, 1 - 1e-12), (3, 1 - 2**-53)])
+def test_a_grid_float64_cannot_keep_apart_is_refused_naming_eps(n_points, eps) -> None:
+    """Audit of 5 December: with eps within a few ulps of the horizon, neighbouring grid times rounded to one value;
+    the exponential integrator's noise (e^{2 dB} - 1)/2 was then 0 and the error blamed n_points as too small
+    (more points made it worse), and reverse_grid returned a grid that was not strictly decreasing."""
+    t = (1.0 - eps) / (n_points - 1)
+    assert t < 2.0 ** -52 * 1.0  # (the step is below the float64 spacing near tau = 1: the times cannot all differ)
+    for call in (lambda: sde.reverse_grid(n_points, eps=eps), lambda: sde.output_spectrum([0.5, 2.0], "ei", n_points,
+                                                                                         eps=eps)):
+        with pytest.raises(ValueError, match=r"^eps=.*too small for float64 to keep the grid times apart"):
+            call()
+    tau, _ = sde.reverse_grid(1000, eps=1 - 1e-12)  # (a step of 1e-15: every time distinct, strictly decreasing)
+    assert np.all(np.diff(tau) < 0)
+
+
+def test_validate_does_not_suggest_a_basis_option_it_lacks(tmp_path, capsys) -> None:
+    """Audit of 5 December: validate's refusal of a 1-D non-Hermitian spectrum said "pass basis=", which is an
+    argument of the API, not an option of the command."""
+    from symsched.cli import main
+
+    np.save(tmp_path / "S.npy", np.arange(8.0))
+    assert main(["validate", "--spectrum", str(tmp_path / "S.npy")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Hermitian" in err and "basis=" not in err and "stationary fields" in err
