@@ -850,7 +850,6 @@ def _folder_spectrum(folder: Path, patch_size: int) -> Array:
     return _finish(ev, "colour eigen-mode spectrum")
 
 
-@numpy_error_defaults
 def _npy_spectrum(path: Union[str, "os.PathLike[str]"], name: str = "source") -> Array:
     """A ``.npy`` spectrum as :func:`load_spectrum` reads one, for every command that reads ``--spectrum``:
     :func:`symsched._io.load_spectrum_npy` (floating point, never unpickled; the file's faults name ``name``), then
@@ -860,6 +859,7 @@ def _npy_spectrum(path: Union[str, "os.PathLike[str]"], name: str = "source") ->
     return as_spectrum(load_spectrum_npy(path, name), f"spectrum in {os.fspath(path)!r}")
 
 
+@numpy_error_defaults
 def load_spectrum(source: Union[str, "os.PathLike[str]"], *, patch_size: int = 32) -> Array:
     r"""Load or estimate a spectrum from ``source``: a file's ``S`` as is, or a folder's colour eigen-mode PSD.
 
