@@ -1123,7 +1123,7 @@ def _chi2_score(q: Array, v: Array, *, upper_tail: bool, log_q: Array) -> Array:
             log_cdf = stats.chi2.logcdf(q, v)
             # a CDF below the double range: its small-q series (Wilson-Hilferty understated such deficits: psd_hat = 0
             # at n = 1 scored -1.65); q = 0 gives -inf
-            tiny = ~np.isfinite(log_cdf)
+            tiny = ~np.isfinite(log_cdf) | (q < 2.2250738585072014e-308)  # (a subnormal q has few digits: log q)
             if np.any(tiny):
                 log_cdf[tiny] = _log_chi2_cdf_tiny(q[tiny], v[tiny], log_q[tiny])
             z = special.ndtri_exp(log_cdf)

@@ -321,7 +321,7 @@ def _ratio_excess(l: Array, pairs: Sequence[int], R: float) -> float:
     """``sum max(0, log(h_i / (R h_{i-1})))`` over ``pairs`` for increasing log-SNR levels ``l``: 0 within the cap."""
     if not pairs or R == math.inf:
         return 0.0
-    with np.errstate(invalid="ignore", divide="ignore"):
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):  # (R h beyond float64 for R ~ 1e308: inf)
         h = np.diff(np.asarray(l, dtype=np.float64))
         return float(sum(max(0.0, math.log(h[i] / (R * h[i - 1]))) for i in pairs
                          if i < h.size and np.isfinite(h[i - 1]) and h[i] > R * h[i - 1]))
@@ -1722,20 +1722,70 @@ def _at_bound(box: _Box, ab: Array, first: Optional[float], last: Optional[float
     (within 1e-3): the optimum may lie beyond it, so that end is not determined by the data."""
     if box.grid_l_inc is not None or not box.lo < box.hi:
         return False, False
-    return (first is None and abs(float(_log_snr(ab[0])) - box.lo) < 1e-3,
-            last is None and abs(float(_log_snr(ab[-1])) - box.hi) < 1e-3)
+    return (first is None and float(_log_snr(ab[0])) < box.lo + 1e-3,  # (at or beyond: float64 rounding near
+            last is None and float(_log_snr(ab[-1])) > box.hi - 1e-3)  # alpha_bar = 1 can move a level past it)
+
+
+def _nudge(ab: float, l_target: float, toward: float) -> float:
+    """The float64 level nearest ``l_target`` (log-SNR) on the side of ``toward`` (0: at or below it, 1: at or
+    above it)."""
+    a = float(_alpha_bar(np.array([l_target]))[0])
+    lt = float(_log_snr(np.array([a]))[0])
+    while (lt > l_target if toward == 0.0 else lt < l_target) and 0.0 < a < 1.0:
+        a = float(np.nextafter(a, toward))
+        lt = float(_log_snr(np.array([a]))[0])
+    return a
+
+
+def _cap_in_float64(ab: Array, box: _Box, free: list[int]) -> Array:
+    """``ab`` with its free levels moved by the least float64 amount that keeps the step-ratio cap on the levels as
+    returned (audit of 5 December: the search keeps it on log-SNR, but above log-SNR ~30 alpha_bar's float64
+    spacing moves log-SNR by up to ~0.05, and h_6 / h_5 came back 1.053 under R = 1.05): for the first step beyond
+    its cap, the level after it is lowered to the cap if free, else the level before it raised. ValueError naming
+    max_step_ratio when float64 holds no such levels here."""
+    R, pairs = box.ratio, box.pairs
+    if not pairs or R == math.inf:
+        return ab
+    ab = ab.copy()
+    for _ in range(8 * ab.size):
+        with np.errstate(invalid="ignore", over="ignore"):
+            l = _log_snr(ab)
+            h = np.diff(l)
+            beyond = [i for i in pairs if i < h.size and np.isfinite(h[i - 1]) and h[i] > R * h[i - 1] * (1 + 1e-12)]
+        if not beyond:
+            return ab
+        i = beyond[0]
+        if i + 1 in free:  # lower level i + 1 to l_i + R h_{i-1}
+            a = _nudge(ab[i + 1], l[i] + R * h[i - 1], 0.0)
+            if not a > ab[i]:
+                break
+            ab[i + 1] = a
+        elif i in free:  # raise level i until h_i <= R h_{i-1}: l_i >= (l_{i+1} + R l_{i-1}) / (1 + R)
+            a = _nudge(ab[i], (l[i + 1] + R * l[i - 1]) / (1.0 + R), 1.0)
+            if not a < ab[i + 1]:
+                break
+            ab[i] = a
+        else:
+            break
+    raise ValueError(f"max_step_ratio: near alpha_bar = 1 float64's spacing moves log-SNR by up to ~0.05, and no "
+                     f"nudge of the optimum's levels kept every log-SNR step within {R:g} times the one before it; "
+                     "raise max_step_ratio, or fix a lower last level with endpoints")
 
 
 def _continuous_result(
     obj: _Objective, box: _Box, l_best: Array, first: Optional[float], last: Optional[float],
     std: dict[str, Array], baselines: dict[str, float], feasible: dict[str, bool],
 ) -> tuple[Array, float, str]:
-    """The optimum's levels (fixed endpoints exact) and value; a better feasible baseline wins outright."""
+    """The optimum's levels (fixed endpoints exact, the step-ratio cap kept in float64) and value; a better feasible
+    baseline wins outright."""
     ab_best = _alpha_bar(l_best)
     if first is not None:
         ab_best[0] = first
     if last is not None:
         ab_best[-1] = last
+    free = [k for k in range(ab_best.size) if not (k == 0 and first is not None or k == ab_best.size - 1
+                                                    and last is not None)]
+    ab_best = _cap_in_float64(ab_best, box, free)
     value = obj.value_ab(ab_best)
     lo_hit, hi_hit = _at_bound(box, ab_best, first, last)
     edge = []
@@ -1760,15 +1810,15 @@ def _nearest_within_cap(l: Array, j0: NDArray[np.int64], box: _Box) -> Optional[
     cand = [np.array([box.fixed_j[k]]) if k in box.fixed_j else np.arange(max(0, j0[k] - w), min(T, j0[k] + w + 1))
             for k in range(K)]
     lv = [box.grid_l_inc[c] for c in cand]
-    with np.errstate(invalid="ignore"):  # (-inf - -inf: a zero-SNR first level scores 0)
-        cost = [np.nan_to_num((lv[k] - l[k]) ** 2, nan=0.0) for k in range(K)]
+    with np.errstate(invalid="ignore"):  # (-inf - -inf: a zero-SNR first level scores 0; -inf - finite: inf)
+        cost = [np.nan_to_num((lv[k] - l[k]) ** 2, nan=0.0, posinf=np.inf) for k in range(K)]
     pairs = set(box.pairs)
     D = cost[0][:, None] + cost[1][None, :] + np.where(cand[1][None, :] > cand[0][:, None], 0.0, np.inf)
     back = []
     for k in range(1, K - 1):
         ok = cand[k + 1][None, None, :] > cand[k][None, :, None]
         if k in pairs:
-            with np.errstate(invalid="ignore"):
+            with np.errstate(invalid="ignore", over="ignore"):
                 ok = ok & ~((lv[k + 1][None, None, :] - lv[k][None, :, None])
                             > R * (lv[k][None, :, None] - lv[k - 1][:, None, None]))
         M = D[:, :, None] + np.where(ok, 0.0, np.inf)
@@ -1807,7 +1857,7 @@ def _feasible_within_cap(l: Array, box: _Box) -> Optional[NDArray[np.int64]]:
     def reach(k: int, cols: Any = slice(None)) -> NDArray[np.bool_]:
         """Whether a feasible level k-1 at grid index i (rows) steps to level k at index j (columns)."""
         prev, s = G[k - 1][:, None], step[:, cols]
-        with np.errstate(invalid="ignore"):
+        with np.errstate(invalid="ignore", over="ignore"):
             ok = (prev > -np.inf) & (s > 0)
             return ok & (s <= R * prev) if k - 1 in pairs else ok
 

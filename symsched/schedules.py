@@ -1121,7 +1121,7 @@ def shifted(
             raise ValueError(f"base must hold K={K} levels (got {ab0.size})")
         l = alpha_bar_to_log_snr(ab0)
     l = l - 2.0 * math.log(shift)
-    ab = _alpha_bar_unchecked(l)
+    ab = _alpha_bar_unchecked(l) if isinstance(base, str) else _shift_levels(ab0, shift)
     bad = np.isfinite(l) & ((ab <= 0) | (ab >= 1))
     if np.any(bad):
         i = int(np.argmax(bad))
@@ -1133,6 +1133,20 @@ def shifted(
             "alpha_bar = 0)"
         )
     return as_levels(ab, f"shifted(K={K}, shift={shift:g}) alpha_bar")
+
+
+def _shift_levels(ab: Array, shift: float) -> Array:
+    r"""Levels whose SNR is divided by ``shift**2``: :math:`\bar\alpha' = \bar\alpha / (\bar\alpha + s^2 (1 -
+    \bar\alpha))`, i.e. :func:`_time_shift` of ``t = alpha_bar`` by ``1/s^2``: a few ulps for every level, where the
+    detour through float64 log-SNR costs ``|l| 2**-53`` (audit of 5 December: 183 ulps at 2e-308); ``shift = 1`` is
+    the identity, and a shift whose square is beyond float64's normal range goes through the logistic form."""
+    if shift == 1.0:
+        return ab.copy()
+    with np.errstate(over="ignore", under="ignore", divide="ignore"):
+        inv2 = float((np.float64(1.0) / shift) ** 2)
+    if 2.2250738585072014e-308 <= inv2 < math.inf:
+        return _time_shift(ab, inv2)
+    return _time_shift_log(ab, -2.0 * math.log(shift))
 
 
 def _equal_angle_log_sigmas(log_first: float, log_last: float, log_w_first: Array, log_w_last: Array) -> Array:

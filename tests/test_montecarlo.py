@@ -872,3 +872,17 @@ def test_zscores_of_ratios_beyond_float64_are_finite_and_exact() -> None:
         want = [float(mpmath.sqrt(v * mpmath.mpf("1e600"))) for v in nu]
     np.testing.assert_allclose(z, want, rtol=1e-12, atol=0)
     assert np.all(mc.psd_zscores(np.zeros(4), np.ones(4), 2) == -np.inf)  # psd_hat = 0 exactly: P = 0
+
+
+@pytest.mark.parametrize("ph", [1e-154, 1e-160, 1e-163])
+def test_zscores_of_subnormal_ratios_with_one_degree_of_freedom(ph) -> None:
+    """Audit of 5 December: a subnormal q = psd_hat / psd_true (rounded to a few significant digits) still went to
+    scipy's logcdf, off by up to 8e-6 relative; the series in log q is exact. One sample, no axes: nu = 1."""
+    from scipy import special
+
+    pt = 1e160
+    z = mc.psd_zscores([ph], [pt], 1, axes=(), zero_tol=0, atol=0)
+    with mpmath.workdps(50):
+        q = mpmath.mpf(ph) / mpmath.mpf(pt)  # (the exact ratio of the floats given, 1e-314 ... 1e-323)
+        want = special.ndtri_exp(float(mpmath.log(mpmath.gammainc(mpmath.mpf(1) / 2, 0, q / 2, regularized=True))))
+    assert float(z[0]) == pytest.approx(want, rel=1e-12, abs=0)

@@ -251,3 +251,54 @@ def test_explain_and_report_commands_take_max_step_ratio(command, tmp_path, caps
     assert "max_step_ratio=1.5" in doc.replace("\\_", "_")
     assert levels and all(_max_ratio(a) <= 1.5 * (1 + 1e-9) for a in levels)
     assert all(a.size == 6 for a in levels)
+
+
+def test_the_cap_holds_on_the_float64_levels_returned_near_alpha_bar_one() -> None:
+    """Audit of 5 December: the search kept the cap on its log-SNR levels, but above log-SNR ~30 alpha_bar's float64
+    spacing moves log-SNR by up to ~0.05, and the returned levels broke it (h_6 / h_5 = 1.525 under R = 1.5). They
+    keep it now (checked on the returned alpha_bar), with the value of those levels; where no nudge keeps it, a
+    ValueError naming max_step_ratio."""
+    S = power_law((8, 8), alpha=2.0) * 1e-14
+    kw = dict(sampler="dpmpp_2m", restarts=1)
+    for last in (1 - 2.0**-49, 1 - 2.0**-51):
+        res = symsched.optimize_schedule(S, 8, max_step_ratio=1.5, endpoints=(0.5, last), **kw)
+        h = np.diff(np.log(res.alpha_bar) - np.log1p(-res.alpha_bar))
+        assert max(h[i] / h[i - 1] for i in res.history_steps) <= 1.5 * (1 + 1e-12)
+        assert res.alpha_bar[-1] == last
+        w2 = symsched.w2_distance(symsched.output_spectrum(S, res.alpha_bar, sampler="dpmpp_2m"), S) ** 2
+        assert res.value == pytest.approx(w2, rel=1e-9, abs=0)
+    with pytest.raises(ValueError, match=r"^max_step_ratio: near alpha_bar = 1 float64's spacing"):
+        symsched.optimize_schedule(S, 8, max_step_ratio=1.05, endpoints=(0.5, 1 - 2.0**-49), **kw)
+
+
+@pytest.mark.parametrize("call", [
+    lambda: symsched.optimize_schedule(S16, 5, sampler="dpmpp_2m", max_step_ratio=1e308, restarts=0),
+    lambda: symsched.optimize_schedule(S16, 10, sampler="dpmpp_2m", max_step_ratio=1.05, restarts=0,
+                                       grid=sch.training_grid("cosine", rescale_zero_snr=True), endpoints=(None, None)),
+])
+def test_the_cap_raises_no_floating_point_warning(call) -> None:
+    """Audit of 5 December: R h overflowed for R = 1e308, and a zero-SNR grid level's infinite distance to a free
+    first level was summed to an overflow: RuntimeWarnings (a second line on the CLI's stderr)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        res = call()
+    assert np.all(np.isfinite(res.alpha_bar[1:]))
+
+
+def test_an_uncapped_run_says_so(tmp_path) -> None:
+    """Audit of 5 December: with --max-step-ratio inf the report's captions and explain.md read "(library defaults)",
+    as for a sampler with nothing to cap, and explain.json's max_step_ratio was null."""
+    import json
+
+    np.save(tmp_path / "S.npy", S16)
+    base = ["--spectrum", str(tmp_path / "S.npy"), "--steps", "6", "--sampler", "dpmpp_2m", "--no-progress",
+            "--max-step-ratio", "inf", "--jobs", "0"]
+    assert main(["explain", *base, "--divergences", "w2", "--resolutions", "none", "--images", "off",
+                 "--out", str(tmp_path / "e")]) == 0
+    assert "max_step_ratio=inf" in (tmp_path / "e" / "explain.md").read_text()
+    assert json.loads((tmp_path / "e" / "explain.json").read_text())["info"]["max_step_ratio"] == "inf"
+    assert main(["report", *base, "--probe-samples", "0", "--samples", "200", "--out", str(tmp_path / "r")]) == 0
+    assert "max_step_ratio=inf" in (tmp_path / "r" / "table_w2.md").read_text().replace("\\_", "_") + \
+        (tmp_path / "r" / "summary.md").read_text()

@@ -655,7 +655,7 @@ def _sampler_label(ctx: Any) -> str:
     other = {k: v for k, v in ctx.settings.items() if k != "eta"}
     pairs = _history_pairs(_check_steps_for(sampler, K, eta, variance, other), K)
     ratio = _check_step_ratio(ctx.args.max_step_ratio, pairs)
-    cap = f"; max_step_ratio={ratio:g}" if pairs and ratio < math.inf else ""
+    cap = f"; max_step_ratio={ratio:g}" if pairs else ""  # (inf: the uncapped optimum, said as such)
     return f"{sampler} ({text}{cap})"
 
 

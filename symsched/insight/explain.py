@@ -28,7 +28,8 @@ from .._io import atomic_write_text, json_ready, staged_folder
 from .._validate import ArgumentTypeError, as_bool, as_int, as_step_counts, check_choice, check_entries, is_sequence
 from ..api import DIVERGENCES, FLOW_SAMPLERS, VE_SAMPLERS, VP_SAMPLERS
 from ..optimize import (
-    DIVERGENCE_NAMES as _NAMES, _check_int, _check_sampler_args, _check_step_ratio, _settings, _settings_text,
+    DIVERGENCE_NAMES as _NAMES, _check_int, _check_sampler_args, _check_step_ratio, _check_steps_for, _history_pairs,
+    _settings, _settings_text,
 )
 from .fits import HeuristicFit, _fmt_params, fit_heuristics
 from .intermediate import IntermediateSpectra, intermediate_spectra
@@ -434,7 +435,8 @@ def explain(
             bar.set_postfix_str("writing")
             elapsed = time.perf_counter() - t0
             main = sweeps[divs[0]].results[(0, main_k)]
-            capped = any(r.history_steps for sw in sweeps.values() for r in sw.results.values())
+            # a sampler that extrapolates from earlier levels at some K: its cap as run, inf included (no cap)
+            capped = any(_history_pairs(_check_steps_for(sampler, k, eta, variance, settings), k) for k in ks)
             info = dict(spectrum=label, shape=list(S.shape), n_modes=int(S.size), sampler=sampler,
                         settings=main.settings, steps=ks, main_steps=main_k, divergences=divs, elapsed=elapsed,
                         max_step_ratio=main.max_step_ratio if capped else None,
@@ -468,7 +470,7 @@ def _document(res: Explanation, slug: dict[str, str]) -> str:
         f"# What the optimal schedule says about `{i['spectrum']}`", "",
         f"Spectrum `{i['spectrum']}`: shape {tuple(i['shape'])}, {i['n_modes']} modes. Sampler {i['sampler']}"
         + f" ({_settings_text(i['sampler'], i['settings']).strip() or 'library defaults'}"
-        + (f"; max_step_ratio={i['max_step_ratio']:g})" if i["max_step_ratio"] not in (None, math.inf) else ")")
+        + (f"; max_step_ratio={i['max_step_ratio']:g})" if i["max_step_ratio"] is not None else ")")
         + f", white start; K = {', '.join(map(str, i['steps']))}. "
         f"Written by `symsched explain` in {i['elapsed']:.0f} s.",
         "", *([f"**Note.** {i['warning']}", ""] if i["warning"] else []),
