@@ -393,9 +393,10 @@ def _wide_terms(fn: Any, f: Array, d: Array, pos: Array, r: Array, S: Array, sca
 _RATIO_ULP_PER_LEVEL = 8 * 2.0**-52
 #: a W2 term is unresolved when |P/S - 1| lies within this many of those roundings (3 digits or fewer) ...
 _UNRESOLVED_RATIO = 1e3
-#: ... and its rounding floor, S times the rounding squared (value and gradient alike), could move the objective by
-#: more than this fraction (the bound is pessimistic: a sweep rounds r by a few ulp, not 8 per level; a tighter
-#: fraction refined hundreds of modes of a good fit, Heun on 200 Karras levels, whose J float64 gives to 2e-5)
+#: ... and its rounding floor, S times the rounding squared, could move the objective by more than this fraction
+#: (the bound is pessimistic: a sweep rounds r by a few ulp, not 8 per level; a tighter fraction refined hundreds
+#: of modes of a good fit, Heun on 200 Karras levels, whose J float64 gives to 2e-5). The value is refined; the
+#: gradient keeps the float64 sweep's sensitivities (divergence_and_grad's accuracy note)
 _W2_RESOLVE = 1e-3
 #: most distinct modes whose W2 terms :func:`_w2_refined` recomputes in mpmath (each a high-precision run)
 MAX_REFINED_MODES = 32
@@ -638,7 +639,10 @@ def divergence_and_grad(
     per-mode terms it sums (float64 and longdouble sweeps agree to that), so an entry far below them (a level
     where J is flat) has few correct digits, and ``wrt="alpha_bar"`` divides that error by
     ``alpha_bar (1 - alpha_bar)``: at levels within ~1e-12 of 0 or 1 prefer ``wrt="log_snr"``, which the
-    optimiser uses.
+    optimiser uses. A W2 mode whose P/S float64 cannot tell from 1 (a huge mode with ``init="exact"``) has its
+    value recomputed in mpmath, but its gradient still comes from the float64 sweep, an absolute error of
+    ~1e-15 S |d(P/S)| per entry: where such modes alone make J (S = 1e20 alone: J = 4e-18), the gradient is
+    rounding (use ``init="white"``, or weigh the mode down).
     Raises ValueError (TypeError for a wrong type) naming a bad argument (``weights`` of another shape or
     negative, an unknown divergence, ...), or for a value float64 cannot represent.
     Source: divergences of docs/model.md §6 (:mod:`symsched.symbolic.divergences`); adjoint of §9.
