@@ -323,8 +323,14 @@ def _ratio_excess(l: Array, pairs: Sequence[int], R: float) -> float:
         return 0.0
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):  # (R h beyond float64 for R ~ 1e308: inf)
         h = np.diff(np.asarray(l, dtype=np.float64))
-        return float(sum(max(0.0, math.log(h[i] / (R * h[i - 1]))) for i in pairs
-                         if i < h.size and np.isfinite(h[i - 1]) and h[i] > R * h[i - 1]))
+        return float(sum(math.log(h[i] / (R * h[i - 1])) for i in _beyond_cap(h, pairs, R)))
+
+
+def _beyond_cap(h: Array, pairs: Sequence[int], R: float, rel: float = 0.0) -> list[int]:
+    """The levels ``i`` of ``pairs`` whose log-SNR step ``h[i]`` exceeds ``R (1 + rel)`` times the one before it
+    (a step after an infinite one, from pure noise, has no ratio)."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        return [i for i in pairs if i < h.size and np.isfinite(h[i - 1]) and h[i] > R * h[i - 1] * (1.0 + rel)]
 
 
 def _ratio_ok(l: Array, pairs: Sequence[int], R: float) -> bool:
@@ -1726,7 +1732,7 @@ def _at_bound(box: _Box, ab: Array, first: Optional[float], last: Optional[float
             last is None and float(_log_snr(ab[-1])) > box.hi - 1e-3)  # alpha_bar = 1 can move a level past it)
 
 
-def _nudge(ab: float, l_target: float, toward: float) -> float:
+def _nudge(l_target: float, toward: float) -> float:
     """The float64 level nearest ``l_target`` (log-SNR) on the side of ``toward`` (0: at or below it, 1: at or
     above it)."""
     a = float(_alpha_bar(np.array([l_target]))[0])
@@ -1748,20 +1754,20 @@ def _cap_in_float64(ab: Array, box: _Box, free: list[int]) -> Array:
         return ab
     ab = ab.copy()
     for _ in range(8 * ab.size):
-        with np.errstate(invalid="ignore", over="ignore"):
-            l = _log_snr(ab)
+        l = _log_snr(ab)
+        with np.errstate(invalid="ignore"):  # (-inf - -inf cannot occur: the levels increase)
             h = np.diff(l)
-            beyond = [i for i in pairs if i < h.size and np.isfinite(h[i - 1]) and h[i] > R * h[i - 1] * (1 + 1e-12)]
+        beyond = _beyond_cap(h, pairs, R, 1e-12)
         if not beyond:
             return ab
         i = beyond[0]
         if i + 1 in free:  # lower level i + 1 to l_i + R h_{i-1}
-            a = _nudge(ab[i + 1], l[i] + R * h[i - 1], 0.0)
+            a = _nudge(l[i] + R * h[i - 1], 0.0)
             if not a > ab[i]:
                 break
             ab[i + 1] = a
         elif i in free:  # raise level i until h_i <= R h_{i-1}: l_i >= (l_{i+1} + R l_{i-1}) / (1 + R)
-            a = _nudge(ab[i], (l[i + 1] + R * l[i - 1]) / (1.0 + R), 1.0)
+            a = _nudge((l[i + 1] + R * l[i - 1]) / (1.0 + R), 1.0)
             if not a < ab[i + 1]:
                 break
             ab[i] = a

@@ -730,8 +730,7 @@ def _check_settings(args: argparse.Namespace, options: dict[str, Any], endpoints
     K = _check_int(args.steps, "steps", 1, MAX_STEPS)
     as_int(args.seed, "seed", 0, rule="an integer >= 0")
     _check_int(args.restarts, "restarts", 0)
-    if args.max_step_ratio is not None:
-        _check_step_ratio(args.max_step_ratio, ())
+    _check_step_ratio(args.max_step_ratio, ())  # (None, the default, passes)
     _settings.check(args.sampler, args.eta, args.variance, options)
     _check_steps_for(args.sampler, K, args.eta, args.variance, options)
     _check_levels_args(K, endpoints, grid, args.sampler, args.eta)

@@ -669,10 +669,9 @@ def run(args: argparse.Namespace) -> int:
     check_flow_steps(ks, args.sampler, "--steps")
     n = as_positive_int(args.samples, "--samples", MAX_SAMPLES, limit="MAX_SAMPLES")
     settings = _settings.settings(args, args.variance)
-    if args.max_step_ratio is not None:
-        from ..optimize import _check_step_ratio
+    from ..optimize import _check_step_ratio
 
-        _check_step_ratio(args.max_step_ratio, ())
+    _check_step_ratio(args.max_step_ratio, ())  # (None, the default, passes)
     if args.probe_samples != 0:
         if args.probe_samples < 2:
             raise ValueError(f"--probe-samples must be 0 (skip) or at least 2 (got {args.probe_samples})")
