@@ -317,6 +317,15 @@ def _check_step_ratio(value: Any, pairs: tuple[int, ...]) -> float:
     return r
 
 
+def _step_ratio_as_run(sampler: str, ks: Sequence[int], eta: Optional[float], variance: Any, settings: dict[str, Any],
+                       value: Any) -> Optional[float]:
+    """The step-ratio cap that runs of ``sampler`` over the step counts ``ks`` apply (inf: the uncapped optimum, asked
+    for as such), or None when no K of ``ks`` has a step that reuses an earlier level (no cap applies)."""
+    if not any(_history_pairs(_check_steps_for(sampler, k, eta, variance, settings), k) for k in ks):
+        return None
+    return _check_step_ratio(value, (1,))
+
+
 def _ratio_excess(l: Array, pairs: Sequence[int], R: float) -> float:
     """``sum max(0, log(h_i / (R h_{i-1})))`` over ``pairs`` for increasing log-SNR levels ``l``: 0 within the cap."""
     if not pairs or R == math.inf:

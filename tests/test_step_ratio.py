@@ -302,3 +302,20 @@ def test_an_uncapped_run_says_so(tmp_path) -> None:
     assert main(["report", *base, "--probe-samples", "0", "--samples", "200", "--out", str(tmp_path / "r")]) == 0
     assert "max_step_ratio=inf" in (tmp_path / "r" / "table_w2.md").read_text().replace("\\_", "_") + \
         (tmp_path / "r" / "summary.md").read_text()
+
+
+def test_explain_records_the_cap_its_capped_step_counts_ran_with(tmp_path) -> None:
+    """Review of 5 December: explain recorded the cap of its main step count only, so with --steps 2,3,6 (main K = 3,
+    where diffusers' DEIS reuses no earlier level: its last step is first order) explain.json and explain.md said
+    max_step_ratio inf (no cap) although its K = 6 optimum ran with the default cap."""
+    from symsched.insight import explain
+
+    assert _history_pairs(_check_steps_for("deis_multistep", 3, None, None, {}), 3) == ()  # (what the case rests on)
+    assert _history_pairs(_check_steps_for("deis_multistep", 6, None, None, {}), 6) != ()
+    ex = explain(S16, tmp_path / "e", steps=[2, 3, 6], sampler="deis_multistep", divergences=["w2"], resolutions=None,
+                 images="off", progress=False, n_jobs=1)
+    assert ex.main_steps == 3 and ex.info["max_step_ratio"] == MAX_STEP_RATIO
+    assert f"max_step_ratio={MAX_STEP_RATIO:g}" in (tmp_path / "e" / "explain.md").read_text()
+    ex = explain(S16, tmp_path / "d", steps=[2, 3], sampler="deis_multistep", divergences=["w2"], resolutions=None,
+                 images="off", progress=False, n_jobs=1)
+    assert ex.info["max_step_ratio"] is None  # (no step count with a cap: nothing to say)

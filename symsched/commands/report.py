@@ -646,16 +646,14 @@ SECTIONS: list[SectionMaker] = [derivations_section, montecarlo_section, schedul
 def _sampler_label(ctx: Any) -> str:
     """"ddim (eta=0)", "euler_ancestral (eta=1)" or "dpmpp_2m (library defaults; max_step_ratio=5)": the sampler as
     the report ran it, with the step-ratio cap of a sampler that extrapolates from earlier levels."""
-    from ..optimize import _check_step_ratio, _check_steps_for, _history_pairs, _resolved, _settings_text
+    from ..optimize import _resolved, _settings_text, _step_ratio_as_run
 
-    sampler, K, variance = ctx.args.sampler, max(ctx.ks), ctx.args.variance
+    sampler, variance = ctx.args.sampler, ctx.args.variance
     text = _settings_text(sampler, _resolved(sampler, ctx.settings)).strip()
     text = " ".join(t for t in (text, "variance=beta" if variance == "beta" else "") if t) or "library defaults"
-    eta = ctx.settings.get("eta")
     other = {k: v for k, v in ctx.settings.items() if k != "eta"}
-    pairs = _history_pairs(_check_steps_for(sampler, K, eta, variance, other), K)
-    ratio = _check_step_ratio(ctx.args.max_step_ratio, pairs)
-    cap = f"; max_step_ratio={ratio:g}" if pairs else ""  # (inf: the uncapped optimum, said as such)
+    ratio = _step_ratio_as_run(sampler, ctx.ks, ctx.settings.get("eta"), variance, other, ctx.args.max_step_ratio)
+    cap = f"; max_step_ratio={ratio:g}" if ratio is not None else ""  # (inf: the uncapped optimum, said as such)
     return f"{sampler} ({text}{cap})"
 
 

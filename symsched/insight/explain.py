@@ -28,8 +28,8 @@ from .._io import atomic_write_text, json_ready, staged_folder
 from .._validate import ArgumentTypeError, as_bool, as_int, as_step_counts, check_choice, check_entries, is_sequence
 from ..api import DIVERGENCES, FLOW_SAMPLERS, VE_SAMPLERS, VP_SAMPLERS
 from ..optimize import (
-    DIVERGENCE_NAMES as _NAMES, _check_int, _check_sampler_args, _check_step_ratio, _check_steps_for, _history_pairs,
-    _settings, _settings_text,
+    DIVERGENCE_NAMES as _NAMES, _check_int, _check_sampler_args, _check_step_ratio, _settings, _settings_text,
+    _step_ratio_as_run,
 )
 from .fits import HeuristicFit, _fmt_params, fit_heuristics
 from .intermediate import IntermediateSpectra, intermediate_spectra
@@ -436,10 +436,10 @@ def explain(
             elapsed = time.perf_counter() - t0
             main = sweeps[divs[0]].results[(0, main_k)]
             # a sampler that extrapolates from earlier levels at some K: its cap as run, inf included (no cap)
-            capped = any(_history_pairs(_check_steps_for(sampler, k, eta, variance, settings), k) for k in ks)
+            cap = _step_ratio_as_run(sampler, ks, eta, variance, settings, max_step_ratio)
             info = dict(spectrum=label, shape=list(S.shape), n_modes=int(S.size), sampler=sampler,
                         settings=main.settings, steps=ks, main_steps=main_k, divergences=divs, elapsed=elapsed,
-                        max_step_ratio=main.max_step_ratio if capped else None,
+                        max_step_ratio=cap,
                         power_law=str(power) if power is not None else None, notes=notes, warning=warning)
             result = Explanation(out=outp, files=files, sweeps=sweeps, fits=fits, main_steps=main_k, main_fits=main_fits,
                                  laws=laws, intermediate=inter, elapsed=elapsed, info=info)
