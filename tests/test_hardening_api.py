@@ -15,6 +15,7 @@ import pytest
 import symsched
 from symsched import _io, export, montecarlo as mc, probe, schedules, sde, spectra
 from symsched._validate import MAX_DPS, MAX_SAMPLES, MAX_STEPS, ArgumentTypeError, as_int, as_real
+from errstate_helpers import assert_unchanged_under_seterr_raise
 
 S3 = np.array([0.5, 2.0, 2.0])  # Hermitian on a 3-point FFT grid
 AB = np.array([0.1, 0.5, 0.9])
@@ -835,13 +836,7 @@ def test_results_do_not_depend_on_a_global_numpy_error_state() -> None:
         "intermediate": lambda: symsched.intermediate_spectra(S, [5e-324, 0.5, 0.99]).sample,
         "mc": lambda: mc.sample(np.array([[1e-300, 1.0], [1.0, 1e300]]), [5e-324, 0.5], n_samples=4, seed=0),
     }
-    expected = {k: f() for k, f in calls.items()}
-    old = np.seterr(all="raise")
-    try:
-        for k, f in calls.items():
-            np.testing.assert_array_equal(f(), expected[k], err_msg=k)
-    finally:
-        np.seterr(**old)
+    assert_unchanged_under_seterr_raise(calls)
 
 
 def test_sde_overflow_of_many_modes_names_the_steep_beta() -> None:

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from symsched import schedules as sch
 from symsched._validate import as_levels
+from errstate_helpers import assert_unchanged_under_seterr_raise
 
 SETTINGS = settings(derandomize=True, database=None, max_examples=300, deadline=None)
 
@@ -825,13 +826,7 @@ def test_schedules_ignore_a_global_numpy_error_state() -> None:
         "loglinear": lambda: sch.loglinear_interp([1.7e308, 5e-324], 10),
         "flow_t": lambda: sch.log_snr_to_flow_t([1480.0, -30.0]),
     }
-    expected = {k: f() for k, f in calls.items()}
-    old = np.seterr(all="raise")
-    try:
-        for k, f in calls.items():
-            np.testing.assert_array_equal(f(), expected[k], err_msg=k)
-    finally:
-        np.seterr(**old)
+    assert_unchanged_under_seterr_raise(calls)
 
 
 def test_every_public_numeric_function_resets_the_error_state() -> None:
