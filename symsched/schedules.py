@@ -172,15 +172,17 @@ def _pos_int(value: Any, name: str, maximum: int = MAX_STEPS) -> int:
     return as_positive_int(value, name, maximum, limit=limit)
 
 
-def _nonempty(arr: Array, name: str) -> Array:
-    """``arr`` unless it is empty (ValueError naming ``name``, as every conversion here says)."""
+def _real_array(value: ArrayLike, name: str) -> Array:
+    """``value`` as a non-empty float64 array (ValueError or TypeError naming ``name``, as every conversion here
+    says)."""
+    arr = as_real_array(value, name)
     if arr.size == 0:
         raise ValueError(f"{name} must not be empty")
     return arr
 
 
 def _float_array(value: ArrayLike, name: str) -> Array:
-    arr = _nonempty(as_real_array(value, name), name)
+    arr = _real_array(value, name)
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"{name} must be finite (found NaN or inf)")
     return arr
@@ -236,7 +238,7 @@ def _check_out_of_range(ab: Array, values: Array, mask: Array, name: str, to_zer
 
 def _unit_closed(value: ArrayLike, name: str) -> Array:
     """Levels in the closed interval [0, 1] (0 = pure noise, 1 = clean), any shape."""
-    arr = _nonempty(as_real_array(value, name), name)
+    arr = _real_array(value, name)
     if np.any(np.isnan(arr)) or np.any(arr < 0) or np.any(arr > 1):
         raise ValueError(
             f"{name} must lie in [0, 1] (got min {np.nanmin(arr) if not np.all(np.isnan(arr)) else np.nan:.17g}, "
@@ -246,7 +248,7 @@ def _unit_closed(value: ArrayLike, name: str) -> Array:
 
 
 def _log_snr_array(log_snr: ArrayLike, name: str = "log_snr") -> Array:
-    arr = _nonempty(as_real_array(log_snr, name), name)
+    arr = _real_array(log_snr, name)
     if np.any(np.isnan(arr)):
         raise ValueError(f"{name} must not be NaN (-inf is pure noise, +inf the clean level)")
     return arr
@@ -392,7 +394,7 @@ def sigmas_to_alpha_bar(sigmas: ArrayLike) -> Array:
         If ``sigmas`` is empty, NaN or negative, or a finite positive sigma maps to alpha_bar 0 (sigma above
         ~1e162) or 1 (sigma below ~1e-8) in float64.
     """
-    s = _nonempty(as_real_array(sigmas, "sigmas"), "sigmas")
+    s = _real_array(sigmas, "sigmas")
     if np.any(np.isnan(s)) or np.any(s < 0):
         raise ValueError(f"sigmas must lie in [0, inf] (got min {np.nanmin(s) if not np.all(np.isnan(s)) else np.nan:g}; NaN is refused)")
     ab = sigma_to_alpha_bar_unchecked(s)
@@ -497,7 +499,7 @@ def sigmas_to_flow_t(sigmas: ArrayLike) -> Array:
     Any shape; ValueError for NaN or negative sigmas, or a finite ``sigma > ~9e15`` whose t rounds to 1 in
     float64 (only ``sigma = inf``, pure noise, is t = 1). Source: docs/model.md §10.
     """
-    s = _nonempty(as_real_array(sigmas, "sigmas"), "sigmas") + 0.0  # (-0.0 is sigma 0: t = +0.0, as _unit_closed)
+    s = _real_array(sigmas, "sigmas") + 0.0  # (-0.0 is sigma 0: t = +0.0, as _unit_closed)
     if np.any(np.isnan(s)) or np.any(s < 0):
         raise ValueError("sigmas must lie in [0, inf] (NaN is refused)")
     with np.errstate(divide="ignore", over="ignore", invalid="ignore"):  # inf / inf in the unused branch
@@ -1267,7 +1269,7 @@ def sd3_time_shift(t: ArrayLike, shift: float) -> Array:
     shift, in [0, 1], with 0 -> 0 and 1 -> 1. Any shape; ValueError outside [0, 1].
     """
     s = _positive(shift, "shift")
-    tt = _nonempty(as_real_array(t, "t"), "t")
+    tt = _real_array(t, "t")
     if not np.all(np.isfinite(tt)) or np.any(tt < 0) or np.any(tt > 1):
         raise ValueError("t must lie in [0, 1] (rectified-flow time)")
     return _time_shift(tt + 0.0, s)
@@ -1281,7 +1283,7 @@ def shift_to_log_snr(shift: ArrayLike) -> Array:
     positive and finite. Source: docs/model.md §10; Esser et al., SD3 (arXiv 2403.03206), Hoogeboom et al.,
     simple diffusion (arXiv 2301.11093, the shift ``d/d0`` of resolution d).
     """
-    s = _nonempty(as_real_array(shift, "shift"), "shift")
+    s = _real_array(shift, "shift")
     if not np.all(np.isfinite(s)) or np.any(s <= 0):
         raise ValueError("shift must be positive and finite")
     return -2.0 * np.log(s)
@@ -1303,7 +1305,7 @@ def flux_mu(
     ValueError (naming the argument) for a non-positive or non-finite ``image_seq_len``, non-positive
     ``base_seq_len``/``max_seq_len``, ``max_seq_len == base_seq_len`` or non-finite shifts.
     """
-    n = _nonempty(as_real_array(image_seq_len, "image_seq_len"), "image_seq_len")
+    n = _real_array(image_seq_len, "image_seq_len")
     if not np.all(np.isfinite(n)) or np.any(n <= 0):
         raise ValueError("image_seq_len must be positive and finite")
     n0, n1 = _positive(base_seq_len, "base_seq_len"), _positive(max_seq_len, "max_seq_len")
