@@ -18,14 +18,14 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Optional, Sequence
+from typing import Any, Optional, Sequence
 
 import numpy as np
 from numpy.typing import NDArray
 
 from .._html import inline, tables
 from .._io import atomic_write_text, json_ready, staged_folder
-from .._validate import ArgumentTypeError, as_bool, as_int, as_step_counts, check_choice, check_entries, is_sequence
+from .._validate import ArgumentTypeError, as_bool, as_int, as_step_counts, check_choice
 from ..api import DIVERGENCES, FLOW_SAMPLERS, VE_SAMPLERS, VP_SAMPLERS
 from ..optimize import (
     DIVERGENCE_NAMES as _NAMES, _check_int, _check_sampler_args, _check_step_ratio, _settings, _settings_text,
@@ -34,7 +34,7 @@ from ..optimize import (
 from .fits import HeuristicFit, _fmt_params, fit_heuristics
 from .intermediate import IntermediateSpectra, intermediate_spectra
 from .plots import band_profile
-from .resolution import ResolutionLaw, _plan, fit_power_law, image_spectra, source_images
+from .resolution import ResolutionLaw, _plan, _resolutions, fit_power_law, image_spectra, source_images
 from .sweep import SweepFits, SweepResult, check_n_jobs, run_optimizations
 
 __all__ = ["explain", "Explanation", "report_section", "GAUSSIAN_SCOPE"]
@@ -174,18 +174,12 @@ def check_flow_steps(ks: Sequence[int], sampler: str, name: str) -> None:
 
 
 def _resolution_list(values: Any, name: str, *, allow_empty: bool) -> list[int]:
-    """Distinct positive integers, ascending, from a sequence; with ``allow_empty`` None or an empty sequence is none
-    and any other needs at least two (a law compares resolutions). A string or a number is a TypeError naming
-    ``name`` ("32,64" is the command line's form, not a sequence)."""
+    """:func:`resolution._resolutions`, where with ``allow_empty`` None or an empty sequence is none (no law) and any
+    other needs at least two; without it one is enough (the photographs' law is skipped with a note)."""
     if values is None and allow_empty:
         return []
-    if not is_sequence(values) or isinstance(values, Mapping):
-        raise ArgumentTypeError(f"{name} must be a sequence of positive integers, e.g. [32, 64] (got {values!r})")
-    entries = check_entries(values, name)
-    if not entries and allow_empty:
-        return []
-    out = sorted(as_step_counts(entries, name))
-    if allow_empty and len(out) < 2:
+    out = _resolutions(values, name, minimum=0 if allow_empty else 1)
+    if len(out) == 1 and allow_empty:
         raise ValueError(f"{name} must hold at least two resolutions, or none to skip the law (got {out})")
     return out
 

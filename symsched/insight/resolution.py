@@ -31,7 +31,8 @@ from numpy.typing import ArrayLike, NDArray
 
 from .. import spectra as _spectra
 from .._validate import (
-    as_bool, as_positive, as_positive_int, as_real_array, as_spectrum, check_choice, is_sequence, numpy_error_defaults,
+    ArgumentTypeError, as_bool, as_positive, as_positive_int, as_real_array, as_spectrum, as_step_counts, check_choice,
+    check_entries, is_sequence, numpy_error_defaults,
 )
 from ..api import DIVERGENCES
 from .families import FLUX_DEFAULTS, flux_mu, simple_diffusion_log_snr_shift
@@ -54,15 +55,18 @@ Array = NDArray[np.float64]
 SD3_STATIC_SHIFT = 3.0
 
 
-def _resolutions(resolutions: Iterable[Any], name: str = "resolutions") -> list[int]:
-    if not is_sequence(resolutions):
-        raise ValueError(f"{name} must be a sequence of positive integers (got {resolutions!r})")
-    out = [as_positive_int(d, f"{name} entries") for d in resolutions]
-    if len(out) < 2:
-        raise ValueError(f"{name} must hold at least two resolutions (got {out})")
-    if len(set(out)) != len(out):
-        raise ValueError(f"{name} must be distinct (got {out})")
-    return sorted(out)
+def _resolutions(values: Any, name: str = "resolutions", minimum: int = 2) -> list[int]:
+    """Distinct positive integers, ascending, from a sequence of at least ``minimum`` (0, 1 or 2; a law compares two)
+    and at most MAX_ENTRIES of them. A string, a number or a mapping is a TypeError naming ``name`` ("32,64" is the
+    command line's form, not a sequence)."""
+    if not is_sequence(values) or isinstance(values, Mapping):
+        raise ArgumentTypeError(f"{name} must be a sequence of positive integers, e.g. [32, 64] (got {values!r})")
+    entries = check_entries(values, name)
+    out = sorted(as_step_counts(entries, name)) if entries else []
+    if len(out) < minimum:
+        raise ValueError(f"{name} must not be empty" if minimum == 1 else
+                         f"{name} must hold at least two resolutions (got {out})")
+    return out
 
 
 def scene_power_law(
@@ -200,8 +204,10 @@ def image_spectra(images: Sequence[ArrayLike], resolutions: Iterable[int]) -> di
     Raises
     ------
     ValueError
-        No images, inconsistent channels, or a resolution above the smallest crop; ``resolutions`` not a
-        sequence of at least two distinct positive integers.
+        No images, inconsistent channels, or a resolution above the smallest crop; ``resolutions`` not at least two
+        (at most MAX_ENTRIES) distinct positive integers.
+    TypeError
+        ``resolutions`` a string, a number or a mapping rather than a sequence; ``images`` not a sequence.
     """
     from skimage.transform import resize
 
@@ -576,7 +582,10 @@ def resolution_law(
     Raises
     ------
     ValueError
-        Fewer than two resolutions, bad spectra, divergences or optimiser arguments.
+        Fewer than two (or more than MAX_ENTRIES, or repeated) resolutions, bad spectra, divergences or optimiser
+        arguments.
+    TypeError
+        ``resolutions`` a string, a number or a mapping rather than a sequence.
 
     Source: docs/model.md §8 (the optima), §10 (the rules); simple diffusion (arXiv 2301.11093), SD3
     (arXiv 2403.03206), diffusers ``calculate_shift`` (Flux).
