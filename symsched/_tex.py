@@ -142,6 +142,12 @@ def tex_number(x: float, digits: int = 6) -> str:
     return _numeral(f"{x:.{digits}g}")
 
 
+def tex_bold(tex: str) -> str:
+    """The LaTeX cell ``tex`` (text and math alike, as :func:`tex_text` writes it) in bold: ``\\textbf`` for its
+    text and ``\\boldmath`` for its math (``\\textbf{$8.6$}`` alone prints the number in the regular font)."""
+    return "\\textbf{\\boldmath " + tex + "}"
+
+
 def _rewrite(text: str, pattern: re.Pattern[str], convert: Callable[[re.Match[str]], str]) -> str:
     """:func:`_tex_plain` of ``text`` with every match of ``pattern`` written as ``convert(match)`` instead."""
     out, last = [], 0

@@ -87,7 +87,7 @@ from .api import (
     output_spectrum,
     output_spectrum_ve,
 )
-from ._tex import tex_text
+from ._tex import tex_bold, tex_text
 
 __all__ = [
     "OptimizeResult",
@@ -2060,7 +2060,7 @@ class ComparisonTable:
             r"\midrule",
         ]
         for cells, flags in zip(body, best):
-            lines.append(" & ".join(r"\textbf{" + tex_text(c) + "}" if f else tex_text(c) for c, f in zip(cells, flags)) + r" \\")
+            lines.append(" & ".join(tex_bold(tex_text(c)) if f else tex_text(c) for c, f in zip(cells, flags)) + r" \\")
         lines.append(r"\bottomrule")
         if self.note:
             lines.append(r"\multicolumn{%d}{l}{\footnotesize %s} \\" % (len(header), tex_text(self.note)))

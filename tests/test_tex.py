@@ -103,6 +103,31 @@ def test_a_fits_table_with_a_rounding_level_loss_compiles(tmp_path) -> None:
     assert proc.returncode == 0, proc.stdout[-2000:]
 
 
+def _pdf_fonts(tmp_path: Path, body: str) -> str:
+    """The fonts pdflatex embedded for ``body`` (the .pfb files its log lists, wrapped lines joined)."""
+    proc = _compile(tmp_path, body)
+    assert proc.returncode == 0, proc.stdout[-2000:]
+    return (tmp_path / "doc.log").read_text(errors="replace").replace("\n", "")
+
+
+@NO_PDFLATEX
+def test_a_best_cell_prints_its_number_in_bold(tmp_path) -> None:
+    """Review of 5 December: the best cells of every LaTeX table were written \\textbf{$8.615$}, which prints the
+    number in the regular font (\\textbf does not reach math mode). Bold digits come from cmbx10, regular from
+    cmr10: the fonts pdflatex embeds tell which the reader sees."""
+    from symsched._tex import tex_bold
+    from symsched.commands.report import _latex
+
+    S = symsched.spectra.power_law((8, 8), alpha=2.0)
+    res = symsched.optimize_schedule(S, 3, divergence="w2", restarts=0)
+    tables = [_latex(["schedule", "K=5"], [["optimised", "**8.615**"]], "W2"), fit_heuristics(res, S).to_latex(),
+              symsched.compare_schedules(S, (3,), restarts=0).to_latex()]
+    for tex in tables:  # every bold cell of the three tables is written one way
+        assert tex.count(r"\textbf{") == tex.count(r"\textbf{\boldmath ") >= 1, tex
+    assert "cmbx10.pfb" in _pdf_fonts(tmp_path, tex_bold(tex_text("8.615")))
+    assert "cmbx10.pfb" not in _pdf_fonts(tmp_path, r"\textbf{$8.615$}")  # companion: the form it replaced
+
+
 def test_a_wrong_escape_is_caught() -> None:
     """Companion: the check above rejects the raw symbol the tables used to carry."""
     assert not _typesettable("≈0") and _typesettable("é")
@@ -125,7 +150,7 @@ def test_the_report_tables_compile_with_their_numbers_and_captions(tmp_path) -> 
 
     tex = _latex(["schedule", "K=5"], [["optimised", "**1.384e+06**"], ["cosine", "1.13e+04†"]],
                  "W2 between the data and the generated Gaussian, ddim (eta=0): first level alpha_bar = 4.036e-05")
-    assert r"\textbf{$1.384\times10^{6}$}" in tex and r"$\bar\alpha$ = $4.036\times10^{-5}$" in tex
+    assert r"\textbf{\boldmath $1.384\times10^{6}$}" in tex and r"$\bar\alpha$ = $4.036\times10^{-5}$" in tex
     proc = _compile(tmp_path, tex)
     assert proc.returncode == 0, proc.stdout[-2000:]
 
@@ -207,7 +232,7 @@ def test_sde_tables_and_the_report_share_the_one_number_formatter() -> None:
     assert r"$\beta(t) = 1\times10^{-5} + (10 - 1\times10^{-5})\,t$" in caption, caption
     assert _NUMBER_RE.search(caption) is None
     tex = _latex(["schedule", "K=5"], [["cosine", "inf"], ["optimised", "**-inf**"]], "first log-SNR -inf")
-    assert r"cosine & $\infty$ \\" in tex and r"\textbf{$-\infty$}" in tex and r"first log-SNR $-\infty$" in tex
+    assert r"cosine & $\infty$ \\" in tex and r"\textbf{\boldmath $-\infty$}" in tex and r"first log-SNR $-\infty$" in tex
 
 
 @NO_PDFLATEX

@@ -38,7 +38,7 @@ from .._validate import as_levels, as_spectrum, check_choice, check_eta, numpy_e
 from ..api import DIVERGENCES, INITS, SAMPLERS, VE_SAMPLERS
 from ..optimize import DEFAULT_DIVERGENCE
 from .families import FAMILIES, Family, get_family
-from .._tex import tex_text
+from .._tex import tex_bold, tex_text
 
 __all__ = ["FamilyFit", "HeuristicFit", "fit_heuristics", "schedule_objective", "ENDPOINT_MODES", "ROUNDING"]
 
@@ -208,7 +208,7 @@ class HeuristicFit:
         for i, r in enumerate(rows):
             cells = [tex_text(c) for c in r]
             if i == 0:
-                cells[0] = r"\textbf{" + cells[0] + "}"
+                cells[0] = tex_bold(cells[0])
             lines.append(" & ".join(cells) + r" \\")
         lines += [r"\bottomrule", r"\end{tabular}"]
         return "\n".join(lines) + "\n"
