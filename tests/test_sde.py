@@ -1000,12 +1000,30 @@ def test_latex_caption_says_the_beta_schedule_horizon_grids_and_why_a_cell_is_em
     assert "n/a: the scheme is undefined on that grid" in caption  # DDPM with 2 Delta beta >= 1 on this grid
 
 
-def test_sde_table_names_only_what_it_reads(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """Audit of 5 December: `sde-table --spectrum builtin:foo` offered "a folder of images", which sde-table refuses."""
+def test_sde_table_reads_spectrum_as_every_command_reads_it(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Review of 5 December: the README says --spectrum is read as every command reads it (also a folder of images),
+    but `sde-table --spectrum photos/` said "a .npy file is expected here". A folder's table now equals the table of
+    the spectrum load_spectrum estimates from it, saved as .npy; an unknown built-in offers what it reads."""
+    from PIL import Image
+
+    from symsched.spectra import load_spectrum
+
+    rng = np.random.default_rng(0)
+    (tmp_path / "photos").mkdir()
+    for k in range(2):
+        Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(tmp_path / "photos" / f"{k}.png")
+    np.save(tmp_path / "S.npy", load_spectrum(tmp_path / "photos"))
+    tables = []
+    for source in ("photos", "S.npy"):
+        argv = ["sde-table", "--spectrum", str(tmp_path / source), "--nfe", "10", "--eps", "0", "--no-progress",
+                "--out", str(tmp_path / f"{source}.tex")]
+        assert main(argv) == 0, capsys.readouterr().err
+        tables.append(capsys.readouterr().out.replace(str(tmp_path / f"{source}.tex"), "OUT"))
+    assert tables[0] == tables[1] and "| em |" in tables[0].lower().replace("**", ""), tables[0]
     assert main(["sde-table", "--spectrum", "builtin:foo", "--out", str(tmp_path / "t.tex"), "--no-progress"]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.endswith("--spectrum 'builtin:foo' names no built-in spectrum: must be one of "
-                        "'builtin:natural-patches' or a .npy file") and "folder" not in err
+    assert err.endswith("names no built-in spectrum: must be one of 'builtin:natural-patches', a .npy file or a "
+                        "folder of images") and err.startswith("symsched sde-table: error: --spectrum"), err
 
 
 @pytest.mark.parametrize("n_points,eps", [(1000, 1 - 1e-15), (10000, 1 - 1e-12), (3, 1 - 2**-53)])

@@ -21,7 +21,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "size, truncation time eps and start (exact: lambda(T); white: 1), plus the exact continuous "
         "solutions. Prints a Markdown table and writes a booktabs LaTeX table.",
     )
-    p.add_argument("--spectrum", required=True, help=".npy array of mode variances S >= 0, or builtin:natural-patches")
+    p.add_argument("--spectrum", required=True, help=".npy array of mode variances S >= 0, a folder of PNG/JPEG images "
+                   "or builtin:natural-patches (read as every command reads --spectrum)")
     p.add_argument("--nfe", type=positive_ints_type, default=[50, 250, 500, 1000], metavar="N1,N2,...",
                    help="sizes, one column pair each (default 50,250,500,1000); see --count")
     p.add_argument("--eps", type=reals_type, default=[0.0, 1e-5, 1e-4, 1e-3], metavar="E1,E2,...",
@@ -39,30 +40,15 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.set_defaults(func=run)
 
 
-def _load(source: str) -> Any:
-    """The spectrum of --spectrum as every command reads it (:func:`symsched.spectra.load_spectrum`, or its ``.npy``
-    reader for a file: values checked, a long double beyond float64's range refused in one line), float64."""
-    from ..spectra import _npy_spectrum
-
-    if source.startswith("builtin:"):
-        from .. import spectra
-
-        if source.removeprefix("builtin:") not in spectra.BUILTIN_SPECTRA:  # (load_spectrum would offer a folder of
-            # images, which sde-table does not read)
-            names = ", ".join(repr("builtin:" + n) for n in spectra.BUILTIN_SPECTRA)
-            raise ValueError(f"--spectrum {source!r} names no built-in spectrum: must be one of {names} or a .npy file")
-        return spectra.load_spectrum(source)
-    return _npy_spectrum(source, "--spectrum")
-
-
 def run(args: argparse.Namespace) -> int:
     from .._io import atomic_write_text, check_suffix
     from ..sde import error_table
+    from ..spectra import load_spectrum
 
     check_suffix(args.out, "--out", ".tex")
     if args.digits < 1 or args.digits > 17:
         raise ValueError(f"--digits must be between 1 and 17 (got {args.digits})")
-    S = _load(args.spectrum)  # float64, checked (no cast here: a long double beyond float64 would warn and be inf)
+    S = load_spectrum(args.spectrum)  # float64, checked (a long double beyond float64 refused, not cast to inf)
 
     def progress(tasks: Any) -> Any:
         from tqdm import tqdm
