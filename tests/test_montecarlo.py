@@ -654,6 +654,10 @@ def test_a_faint_spectrum_is_inconclusive_not_a_pass(tmp_path, capsys) -> None:
                  "--no-progress"])
     out = capsys.readouterr().out
     assert code == 1 and "INCONCLUSIVE: every bin lies at or below" in out and "PASS" not in out
+    with pytest.raises(SystemExit):  # the help's exit codes name that case (it listed only PASS and FAIL)
+        main(["validate", "--help"])
+    assert "1 = closed form rejected at --alpha (FAIL) or not tested (INCONCLUSIVE" in \
+        " ".join(capsys.readouterr().out.split())
 
 
 def test_ve_simulation_at_huge_and_infinite_sigma() -> None:

@@ -34,7 +34,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "periodogram and compare it with the closed-form output PSD at every frequency (exact chi^2 "
         "z-scores). Default data: a power-law PSD on the grid; default schedule: STEPS evenly spaced "
         "timesteps (DDIM 'uniform'/diffusers 'leading') of the 1000-step linear DDPM grid. "
-        "Exit code 0 = consistent, 1 = closed form rejected at --alpha, 2 = bad arguments.",
+        "Exit code 0 = consistent (PASS), 1 = closed form rejected at --alpha (FAIL) or not tested (INCONCLUSIVE: "
+        "every bin at or below the simulation's rounding floor), 2 = bad arguments.",
     )
     p.add_argument("--sampler", default="ddim", choices=["ddim", "ddpm"], help="VP sampler (default ddim)")
     p.add_argument("--steps", default=20, type=int, help="number of sampler steps K (default 20)")
