@@ -20,7 +20,7 @@ import numpy as np
 
 PathLike = Union[str, "os.PathLike[str]"]
 
-__all__ = ["file_path", "check_output", "check_suffix", "atomic_write", "atomic_write_text", "atomic_write_bytes",
+__all__ = ["output_file", "check_output", "check_suffix", "atomic_write", "atomic_write_text", "atomic_write_bytes",
            "save_npy", "load_npy", "staged_folder", "signals_deferred", "check_kind"]
 
 
@@ -54,15 +54,19 @@ def _check_target(path: Path) -> Optional[os.stat_result]:
     return None
 
 
-def file_path(text: str) -> Path:
-    """argparse type of an output *file*: a path that ends in a separator names a folder (``results/``, which
-    ``Path`` would silently turn into a file called ``results``) and is a usage error."""
+def output_file(example: str) -> Callable[[str], Path]:
+    """argparse type of an output *file* whose usual name is ``example`` (``"psd.npy"``): a path that ends in a
+    separator names a folder (``results/``, which ``Path`` would silently turn into a file called ``results``) and
+    is a usage error whose hint is a file in that folder (``results/psd.npy``)."""
     import argparse
 
-    if text.endswith(("/", os.sep)) or (os.altsep and text.endswith(os.altsep)):
-        raise argparse.ArgumentTypeError(f"{text!r} names a folder (it ends in {text[-1]!r}), not a file: give a "
-                                         "file name, e.g. results/out.json")
-    return Path(text)
+    def file_path(text: str) -> Path:
+        if text.endswith(("/", os.sep)) or (os.altsep and text.endswith(os.altsep)):
+            raise argparse.ArgumentTypeError(f"{text!r} names a folder (it ends in {text[-1]!r}), not a file: give a "
+                                             f"file name, e.g. {text}{example}")
+        return Path(text)
+
+    return file_path
 
 
 def check_output(path: PathLike, *, directory: bool = False) -> None:

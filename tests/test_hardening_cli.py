@@ -337,8 +337,14 @@ def test_a_file_output_ending_in_a_separator_names_a_folder(files, capsys, comma
     target = str(files.root / "newdir") + os.sep
     with pytest.raises(SystemExit) as exc:  # a usage error, found while parsing
         main([command, *extra(files), option, target])
-    _one_line_error(capsys, exc.value.code, command, option, "names a folder")
+    line = _one_line_error(capsys, exc.value.code, command, option, "names a folder")
     assert not (files.root / "newdir").exists()
+    # review of 5 December: the hint was "e.g. results/out.json" for every option (a .json for a figure, a table or
+    # transfer's .npy, which refuses it); following it must now work
+    hint = line.rsplit("e.g. ", 1)[1].split(" (see ")[0]
+    assert hint.startswith(target) and hint != target
+    assert main([command, *extra(files), option, hint]) == 0, capsys.readouterr().err
+    assert Path(hint).is_file()
 
 
 @pytest.mark.parametrize("array, needle", [

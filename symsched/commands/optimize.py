@@ -17,7 +17,7 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
-from .._io import file_path
+from .._io import output_file
 from . import _settings
 
 FORMATS = ("json", "diffusers", "k-diffusion")
@@ -67,9 +67,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--seed", default=0, type=int, help="seed of the random starts (default 0)")
     p.add_argument("--restarts", default=4, type=int, help="number of random starts (default 4)")
     _settings.add_max_step_ratio(p)
-    p.add_argument("--out", required=True, type=file_path, help="output file (.json; .npy for --format k-diffusion)")
+    p.add_argument("--out", required=True, type=output_file("schedule.json"),
+                   help="output file (.json; .npy for --format k-diffusion)")
     p.add_argument("--format", default="json", choices=list(FORMATS), help="export format (default json)")
-    p.add_argument("--plot", default=None, type=file_path, help="write a figure (PNG/PDF/SVG) of the result")
+    p.add_argument("--plot", default=None, type=output_file("schedule.png"),
+                   help="write a figure (PNG/PDF/SVG) of the result")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .._io import file_path
+from .._io import output_file
 from . import _settings
 from ._settings import positive_ints_type, reals_type
 
@@ -35,7 +35,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    help="beta(t) = beta_min + (beta_max - beta_min) t (default 10)")
     p.add_argument("--horizon", type=_settings.real, default=1.0, help="final forward time T (default 1)")
     p.add_argument("--digits", type=int, default=7, help="significant digits in the LaTeX table (default 7)")
-    p.add_argument("--out", type=file_path, default=Path("sde_table.tex"), help="LaTeX output (default sde_table.tex)")
+    p.add_argument("--out", type=output_file("sde_table.tex"), default=Path("sde_table.tex"),
+                   help="LaTeX output (default sde_table.tex)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 

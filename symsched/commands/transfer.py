@@ -7,7 +7,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from .._io import file_path
+from .._io import output_file
 from . import _settings
 
 
@@ -34,7 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--variance", default="posterior", choices=["posterior", "beta"], help="DDPM variance")
     _settings.add_arguments(p)
     _settings.add_init(p)
-    p.add_argument("--out", default=None, type=file_path, help="write the output PSD here (.npy)")
+    p.add_argument("--out", default=None, type=output_file("psd.npy"), help="write the output PSD here (.npy)")
     p.set_defaults(func=run)
 
 

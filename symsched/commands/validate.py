@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from .._io import file_path
+from .._io import output_file
 from . import _settings
 
 #: the DDPM training grid used for the default schedule (Ho et al.: betas linspace(1e-4, 0.02, 1000))
@@ -57,7 +57,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--alpha", default=1e-6, type=_settings.real,
                    help="family-wise false-alarm probability of the check (default 1e-6)")
     p.add_argument("--batch-size", default=None, type=int, help="samples simulated at once (default auto; the samples of a seed do not depend on it)")
-    p.add_argument("--plot", default=None, type=file_path,
+    p.add_argument("--plot", default=None, type=output_file("psd.png"),
                    help="write a figure (format from the suffix: PNG, PDF, SVG, ...): closed form vs empirical PSD")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
