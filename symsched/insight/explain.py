@@ -122,7 +122,8 @@ def _coarse_to_fine(inter: IntermediateSpectra) -> str:
     return (f"the band at {unit.format(x[lo])} gets half of its final variance by step {first[lo]} of {K}, the band at "
             f"{unit.format(x[hi])} by step {first[hi]}"
             + ("; the order is monotone, coarse to fine" if mono else "; coarse to fine overall, not strictly")
-            + f". At the end x̂₀ has {acc[-1, lo]:.0%} and {acc[-1, hi]:.0%} of their data variance.")
+            + f". At the end x̂₀ has {acc[-1, lo]:.0%} and {acc[-1, hi]:.0%} of their data variance (band sums: "
+            "a mean of per-mode ratios P/S, as the schedule figures plot, weighs faint modes more).")
 
 
 def fit_status(fit: HeuristicFit) -> tuple[str, Any]:
