@@ -953,3 +953,14 @@ def test_a_target_that_cannot_be_kept_stops_the_publish_before_any_move(tmp_path
                 (stage / f"f{i}.txt").write_text("new")
     assert all((out / f"f{i}.txt").read_text() == "old" for i in range(3))
     assert sorted(p.name for p in out.iterdir()) == ["f0.txt", "f1.txt", "f2.txt"]
+
+
+def test_every_samplers_doc_is_a_whole_sentence() -> None:
+    """Review of 5 December: sampler_info's ``doc`` was the docstring's first line, so a wrapped first sentence ended
+    mid-phrase ("euler": "... arXiv 2206.00364), with"). Each is now the first paragraph on one line."""
+    from symsched.api import SAMPLERS
+
+    for name in SAMPLERS:
+        doc = symsched.sampler_info(name)["doc"]
+        assert doc.endswith(".") and "\n" not in doc and "  " not in doc, (name, doc)
+    assert symsched.sampler_info("euler")["doc"].endswith("(``sample_euler``, EDM Algorithm 2).")
