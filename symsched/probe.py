@@ -411,7 +411,10 @@ def _module_dtype(torch: Any, module: Any, dtype: Any) -> Any:
     if dtype is None:
         first = next(iter(params()), None) if callable(params) else None
         return first.dtype if first is not None and first.is_floating_point() else torch.float32
-    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+    if not isinstance(dtype, torch.dtype):  # ("float32", numpy's float32: not torch's)
+        raise ArgumentTypeError(f"dtype must be a torch floating dtype such as torch.float32 (got {dtype!r} of type "
+                                f"{type(dtype).__name__})")
+    if not dtype.is_floating_point:
         raise ArgumentTypeError(f"dtype must be a torch floating dtype such as torch.float32 (got {dtype!r}): an "
                                 "integer dtype would truncate x_t")
     if kinds and dtype not in kinds:

@@ -235,8 +235,10 @@ def test_torch_denoiser_checks_module_dtype_and_output() -> None:
     grid = schedules.training_grid("linear")
     net = torch.nn.Identity()
     for bad in (torch.int64, "float32", np.float32):
-        with pytest.raises(TypeError, match="dtype must be a torch floating dtype"):
+        with pytest.raises(TypeError, match="dtype must be a torch floating dtype") as exc:
             probe.torch_denoiser(net, grid, dtype=bad)
+        # review of 5 December: "float32" was refused because "an integer dtype would truncate x_t"
+        assert ("integer dtype" in str(exc.value)) == (bad is torch.int64), str(exc.value)
     with pytest.raises(TypeError, match="module must be"):
         probe.torch_denoiser(3, grid)
     den = probe.torch_denoiser(lambda x, t: x.numpy(), grid, prediction="sample", shape=(4,))
