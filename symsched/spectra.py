@@ -927,7 +927,7 @@ def load_spectrum(source: Union[str, "os.PathLike[str]"], *, patch_size: int = 3
     try:
         text = os.fsdecode(source)
     except TypeError:
-        raise ValueError(
+        raise ArgumentTypeError(
             f"source must be 'builtin:natural-patches', a .npy file or a folder of images (got {source!r})"
         ) from None
     if not text:  # Path("") is the working directory: an empty name is no folder the caller chose

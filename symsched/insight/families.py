@@ -592,6 +592,7 @@ flux_mu = _sch.flux_mu
 flux_image_seq_len = _sch.flux_image_seq_len
 
 
+@numpy_error_defaults
 def simple_diffusion_log_snr_shift(resolution: ArrayLike, base_resolution: float) -> Array:
     r"""Simple diffusion's log-SNR shift :math:`-2\log(d/d_0)` for resolution d against base :math:`d_0`.
 

@@ -147,6 +147,7 @@ class PowerLawFit:
         return f"power law on {self.base_resolution}x{self.base_resolution}: {parts}"
 
 
+@numpy_error_defaults
 def fit_power_law(spectrum: ArrayLike) -> PowerLawFit:
     r"""Fit :math:`\log S = \log c - \alpha \log|f|` to the modes of an FFT-grid spectrum, per channel.
 
@@ -204,12 +205,15 @@ def source_images(source: Union[str, "os.PathLike[str]"]) -> list[np.ndarray]:
     if isinstance(source, str) and source.startswith("builtin:"):
         check_choice(source[len("builtin:"):], "source builtin name", _spectra.BUILTIN_SPECTRA)
         return [_spectra._to_signed_unit(img, f"skimage.data.{n}") for n, img in _spectra._natural_images()]
-    path = Path(os.fspath(source))
+    if not isinstance(source, (str, bytes, os.PathLike)):
+        raise ArgumentTypeError(f"source must be 'builtin:natural-patches' or a folder of images (got {source!r})")
+    path = Path(os.fsdecode(source))
     if not path.is_dir():
         raise ValueError(f"source must be 'builtin:natural-patches' or a folder of images (got {str(source)!r})")
     return [_spectra._to_signed_unit(_spectra.read_image(f, "RGB"), str(f)) for f in _spectra._iter_image_files(path)]
 
 
+@numpy_error_defaults
 def image_spectra(images: Sequence[ArrayLike], resolutions: Iterable[int]) -> dict[int, Array]:
     r"""Colour eigen-mode PSD of whole images resized to d x d, for every d: ``{d: (d, d, C)}``.
 
