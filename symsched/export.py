@@ -951,6 +951,9 @@ def to_diffusers(
     dict with one key, ``"sigmas"`` or ``"timesteps"``
     """
     ab = as_levels(alpha_bar)
+    rtol = _as_rtol(rtol)  # on every path: without a grid it is unused, but a bad value is still the caller's error
+    if grid is not None:
+        _as_export_grid(grid)  # likewise before a scheduler that takes no custom schedule is refused
     if scheduler is not None:
         if not isinstance(scheduler, str) and getattr(scheduler, "config", None) is None:
             from ._validate import ArgumentTypeError, _show
@@ -1105,14 +1108,22 @@ def _match_timestep(a: float, i: int, g: Array, tol: Array, rtol: float | None, 
                      f"snap the schedule to the grid first{hint}")
 
 
+def _as_rtol(rtol: Any) -> float | None:
+    """None, or a finite real ``rtol >= 0`` (a bool, string or NaN is refused naming ``rtol``)."""
+    if rtol is None:
+        return None
+    value = as_real(rtol, "rtol")
+    if value < 0:
+        raise ValueError(f"rtol must be >= 0 (got {rtol!r})")
+    return value
+
+
 def _grid_timesteps(ab: Array, grid: Any, rtol: float | None, standin: bool = False, cfg: Any = None) -> list[int]:
     """Training timesteps t_i with grid[t_i] == ab[i] within the tolerance (ValueError otherwise); ``standin``: see
     :func:`_match_timestep`; ``cfg``: the scheduler's configuration, whose exact grid also matches
     (:func:`_exact_grid`)."""
     g = _as_export_grid(grid)
-    rtol = None if rtol is None else as_real(rtol, "rtol")
-    if rtol is not None and rtol < 0:
-        raise ValueError(f"rtol must be >= 0 (got {rtol!r})")
+    rtol = _as_rtol(rtol)
     tol = _float32_log_tolerance(g)
     exact = _exact_grid(cfg, g)
     out = [_match_timestep(float(a), i, g, tol, rtol, standin, exact, bool(cfg)) for i, a in enumerate(ab)]
@@ -1171,6 +1182,7 @@ def _to_dpmsolver(ab: Array, scheduler: Any, grid: Any, rtol: float | None) -> d
 def dpmsolver_timesteps(ab: Array, cfg: Any, grid: Any, rtol: float | None = None) -> dict[str, list[Any]]:
     """``set_timesteps`` arguments of a DPMSolverMultistepScheduler configured by ``cfg`` (a mapping): the model
     levels' timesteps (without the final level with ``final_sigmas_type="sigma_min"``, which diffusers appends)."""
+    rtol = _as_rtol(rtol)  # before the sigma_min check below, which reads a failed match as a misplaced last level
     for key in ("use_karras_sigmas", "use_lu_lambdas", "use_exponential_sigmas", "use_beta_sigmas", "use_flow_sigmas"):
         if bool(cfg.get(key, False)):
             raise ValueError(f"scheduler: DPMSolverMultistepScheduler with {key}=True takes no custom timesteps")

@@ -25,7 +25,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from ._io import atomic_write
-from ._validate import ArgumentTypeError, as_int, as_levels, as_spectrum, check_names
+from ._validate import ArgumentTypeError, _show, as_int, as_levels, as_spectrum, check_names
 from .schedules import alpha_bar_to_log_snr
 
 __all__ = [
@@ -266,10 +266,20 @@ def _ratio_axes(ax: Any, *, log_x: bool) -> None:
 
 
 def _check_schedules(schedules: Mapping[str, ArrayLike]) -> dict[str, Array]:
-    if not isinstance(schedules, Mapping) or not schedules:
+    if not isinstance(schedules, Mapping):
+        raise ArgumentTypeError(
+            f"schedules must be a non-empty mapping name -> alpha_bar levels (got {_show(schedules)})")
+    if not schedules:
         raise ValueError("schedules must be a non-empty mapping name -> alpha_bar levels")
     check_names(schedules, "schedules")  # (str(k) merged the schedules 1 and "1" into one silently)
     return {k: as_levels(v, f"schedules[{k!r}]") for k, v in schedules.items()}
+
+
+def _check_title(title: Any) -> Optional[str]:
+    """``title``: None (the plot's own) or a string; anything else a TypeError naming it."""
+    if title is not None and not isinstance(title, str):
+        raise ArgumentTypeError(f"title must be a string or None (got {_show(title)})")
+    return title
 
 
 def _style(name: str) -> dict[str, Any]:
@@ -302,6 +312,7 @@ def plot_schedules(
 
     Source: docs/model.md §2 (log-SNR), §5 (levels, noisiest first).
     """
+    _check_title(title)
     sch = _check_schedules(schedules)
     fig, ax = _figure(1, 2, width=5.2)
     for name, ab in sch.items():
@@ -405,6 +416,7 @@ def plot_output_psd(
 
     Source: docs/model.md §5 (``P(S)``); :func:`symsched.spectra.radial_psd` for FFT grids.
     """
+    _check_title(title)
     S = as_spectrum(spectrum)
     sch = _check_schedules(schedules)
     outs = _outputs(S, sch, sampler, init, eta=eta, variance=variance)
@@ -446,6 +458,7 @@ def plot_frequency_error(
     Shapes and arguments as :func:`plot_output_psd`. Returns the Figure. Raises ValueError as
     :func:`plot_output_psd` (and ``path`` errors as :func:`save_figure`). Source: docs/model.md §5.
     """
+    _check_title(title)
     S = as_spectrum(spectrum)
     sch = _check_schedules(schedules)
     outs = _outputs(S, sch, sampler, init, eta=eta, variance=variance)

@@ -1312,7 +1312,17 @@ def flux_mu(
     if n1 == n0:
         raise ValueError("max_seq_len must differ from base_seq_len")
     mu0, mu1 = _real(base_shift, "base_shift"), _real(max_shift, "max_shift")
-    return mu0 + (mu1 - mu0) / (n1 - n0) * (n - n0)
+    # (mu1 - mu0) and the product overflow for shifts near float64's limit: the difference is taken halved, and a
+    # mu float64 cannot hold is refused (it was returned as inf)
+    with np.errstate(over="ignore", invalid="ignore"):
+        mu = mu0 + 2.0 * ((0.5 * mu1 - 0.5 * mu0) * ((n - n0) / (n1 - n0)))
+    if not np.all(np.isfinite(mu)):
+        bad = n[~np.isfinite(mu)].flat[0]
+        raise ValueError(
+            f"image_seq_len = {bad:g} gives mu = base_shift + (max_shift - base_shift) (image_seq_len - base_seq_len) "
+            f"/ (max_seq_len - base_seq_len) beyond float64's range (base_shift = {mu0:g}, max_shift = {mu1:g}, "
+            f"base_seq_len = {n0:g}, max_seq_len = {n1:g})")
+    return mu
 
 
 @numpy_error_defaults

@@ -111,8 +111,13 @@ def _horizon_eps(horizon: Any, eps: Any) -> tuple[float, float]:
     return T, e
 
 
+#: float64's smallest normal number: the larger of beta_min and beta_max must reach it (see :func:`_model`).
+_BETA_TINY = float(np.finfo(np.float64).tiny)
+
+
 def _model(beta_min: Any, beta_max: Any, horizon: Any, eps: Any) -> tuple[float, float, float, float]:
-    """Validate the model parameters: beta > 0 on [0, horizon], horizon > 0, 0 <= eps < horizon."""
+    """Validate the model parameters: beta > 0 on [0, horizon], horizon > 0, 0 <= eps < horizon, and
+    max(beta_min, beta_max) a normal float64 (at least 2.2e-308)."""
     bmin = _real(beta_min, "beta_min")
     bmax = _real(beta_max, "beta_max")
     T, e = _horizon_eps(horizon, eps)
@@ -123,6 +128,12 @@ def _model(beta_min: Any, beta_max: Any, horizon: Any, eps: Any) -> tuple[float,
             "beta_min, beta_max: beta(t) = beta_min + (beta_max - beta_min) t must be positive on "
             f"[0, horizon] (got beta(0) = {ends[0]:g}, beta(horizon) = {ends[-1]:g})"
         )
+    if max(bmin, bmax) < _BETA_TINY:
+        # the closed forms (the continuous solutions, the exponential integrator) scale by 1/max(beta_min, beta_max):
+        # inf for a subnormal beta, and inf * 0 = NaN with a RuntimeWarning; no run is defined there
+        raise ValueError(
+            f"beta_min, beta_max: the larger of beta_min and beta_max must be at least {_BETA_TINY!r} (float64's "
+            f"smallest normal number; the closed forms divide by it) (got beta_min={bmin!r}, beta_max={bmax!r})")
     return bmin, bmax, T, e
 
 

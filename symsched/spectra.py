@@ -31,8 +31,8 @@ from numpy.typing import ArrayLike, NDArray
 from ._io import load_spectrum_npy
 from ._pow2 import at_unit_scale, pow2_scaled, times_pow2
 from ._validate import (
-    _show, as_axis, as_bool, as_int, as_positive as _positive, as_real as _real, as_real_array, as_positive_int, as_shape,
-    as_spectrum, check_choice, numpy_error_defaults,
+    ArgumentTypeError, _show, as_axis, as_bool, as_int, as_positive as _positive, as_real as _real, as_real_array,
+    as_positive_int, as_shape, as_spectrum, check_choice, numpy_error_defaults,
 )
 
 __all__ = [
@@ -799,18 +799,29 @@ def _iter_image_files(folder: Path) -> list[Path]:
     return files
 
 
+#: The PIL modes :func:`read_image` converts to: 8-bit channels, read as uint8.
+IMAGE_MODES: tuple[str, ...] = ("L", "LA", "RGB", "RGBA")
+
+
 def read_image(path: Union[str, "os.PathLike[str]"], mode: str = "RGB",
                what: str = "source image") -> NDArray[np.uint8]:
     """An 8-bit image file as a uint8 array in PIL ``mode`` ("RGB": (H, W, 3); "L": (H, W)).
 
     Raises ValueError naming ``what`` and the file: unreadable, not 8-bit (PIL modes I, I;16, F: their values are
     not 0..255), or beyond PIL's decompression-bomb limit (``Image.MAX_IMAGE_PIXELS``; decoding it would take
-    gigabytes). Every image the package reads goes through here.
+    gigabytes). Every image the package reads goes through here. ``path`` must be a str, bytes or os.PathLike and
+    ``mode`` one of :data:`IMAGE_MODES` (TypeError naming the argument otherwise; an unknown mode string is a
+    ValueError listing them).
     """
     import warnings
 
     from PIL import Image, UnidentifiedImageError
 
+    if not isinstance(path, (str, bytes, os.PathLike)):
+        raise ArgumentTypeError(f"path must be a file path (str or os.PathLike) (got {_show(path)})")
+    if not isinstance(what, str):
+        raise ArgumentTypeError(f"what must be a str (got {_show(what)})")
+    mode = check_choice(mode, "mode", IMAGE_MODES)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -916,7 +927,7 @@ def load_spectrum(source: Union[str, "os.PathLike[str]"], *, patch_size: int = 3
     try:
         text = os.fsdecode(source)
     except TypeError:
-        raise ValueError(
+        raise ArgumentTypeError(
             f"source must be 'builtin:natural-patches', a .npy file or a folder of images (got {source!r})"
         ) from None
     if not text:  # Path("") is the working directory: an empty name is no folder the caller chose

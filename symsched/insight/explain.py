@@ -18,14 +18,14 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any, Mapping, Optional, Sequence
 
 import numpy as np
 from numpy.typing import NDArray
 
 from .._html import inline, tables
 from .._io import atomic_write_text, json_ready, staged_folder
-from .._validate import ArgumentTypeError, as_bool, as_int, as_step_counts, check_choice
+from .._validate import ArgumentTypeError, _show, as_bool, as_int, as_step_counts, check_choice, numpy_error_defaults
 from ..api import DIVERGENCES, FLOW_SAMPLERS, VE_SAMPLERS, VP_SAMPLERS
 from ..optimize import (
     DIVERGENCE_NAMES as _NAMES, _check_int, _check_sampler_args, _check_step_ratio, _settings, _settings_text,
@@ -202,6 +202,7 @@ def _check_out(out: Any) -> Path:
     return Path(out)
 
 
+@numpy_error_defaults
 def explain(
     spectrum: Any = "builtin:natural-patches",
     out: Any = "explain",
@@ -555,6 +556,35 @@ def _verdict(laws: dict[str, ResolutionLaw]) -> str:
 # ---------------------------------------------------------------------------------------------
 
 
+def _report_results(results: Any) -> dict[str, dict[int, Any]]:
+    """:func:`report_section`'s ``results`` checked: a non-empty mapping of divergence names to non-empty mappings of
+    step counts K to :class:`~symsched.OptimizeResult` (TypeError / ValueError naming ``results`` otherwise)."""
+    from ..optimize import OptimizeResult
+
+    if not isinstance(results, Mapping):
+        raise ArgumentTypeError(f"results must be a mapping divergence -> {{K: OptimizeResult}} (got {_show(results)})")
+    if not results:
+        raise ValueError("results must hold at least one divergence (got an empty mapping)")
+    out: dict[str, dict[int, Any]] = {}
+    for dv, by_k in results.items():
+        if not isinstance(dv, str) or dv not in _NAMES:
+            raise ValueError(f"results must be keyed by divergence names, {', '.join(map(repr, _NAMES))} (got the key "
+                             f"{_show(dv)})")
+        if not isinstance(by_k, Mapping):
+            raise ArgumentTypeError(f"results[{dv!r}] must be a mapping K -> OptimizeResult (got {_show(by_k)})")
+        if not by_k:
+            raise ValueError(f"results[{dv!r}] must hold at least one step count K (got an empty mapping)")
+        for K, r in by_k.items():
+            if isinstance(K, bool) or not isinstance(K, (int, np.integer)):
+                raise ArgumentTypeError(f"results[{dv!r}] must be keyed by step counts K (integers) (got the key "
+                                        f"{_show(K)})")
+            if not isinstance(r, OptimizeResult):
+                raise ArgumentTypeError(f"results[{dv!r}][{K!r}] must be an OptimizeResult (got {_show(r)})")
+        out[dv] = {int(K): r for K, r in by_k.items()}
+    return out
+
+
+@numpy_error_defaults
 def report_section(spectrum: Any, results: dict[str, dict[int, Any]], out: Any, *,
                    sampler: Optional[str] = None) -> tuple[str, str]:
     """Write the insight files of ``symsched report`` and return its (Markdown, HTML) section.
@@ -577,6 +607,9 @@ def report_section(spectrum: Any, results: dict[str, dict[int, Any]], out: Any, 
     from .._validate import as_spectrum
 
     S = as_spectrum(spectrum)
+    results = _report_results(results)
+    if not isinstance(out, (str, os.PathLike)):
+        raise ArgumentTypeError(f"out must be a folder path (str or os.PathLike) (got {_show(out)})")
     outp = Path(out)
     own = {r.sampler for by_k in results.values() for r in by_k.values()}
     if sampler is not None and own != {sampler}:

@@ -32,7 +32,7 @@ from numpy.typing import ArrayLike, NDArray
 from scipy.special import expit, log_expit
 
 from .. import schedules as _sch
-from .._validate import MAX_STEPS, as_levels, as_positive, as_positive_int, as_real, as_real_array
+from .._validate import MAX_STEPS, as_levels, as_positive, as_positive_int, as_real, as_real_array, numpy_error_defaults
 
 __all__ = [
     "cosine_offset",
@@ -74,7 +74,18 @@ def _ends(log_snr_min: Any, log_snr_max: Any, K: int) -> tuple[float, float]:
     hi = as_real(log_snr_max, "log_snr_max")
     if K > 1 and not hi > lo:
         raise ValueError(f"log_snr_max must be greater than log_snr_min (got {lo!r}, {hi!r})")
+    for value, name in ((lo, "log_snr_min"), (hi, "log_snr_max")):
+        # every family pins its end levels to lo and hi: an end whose alpha_bar float64 cannot hold is refused here,
+        # by its name, before a family's own coordinate overflows (math.exp of a log-SNR beyond +-1420)
+        if not _LOG_SNR_LOWEST < value < _LOG_SNR_HIGHEST:
+            raise ValueError(
+                f"{name} must lie between about {_LOG_SNR_LOWEST} and {_LOG_SNR_HIGHEST}, where alpha_bar = "
+                f"expit(log-SNR) is a float64 strictly between 0 and 1 (got {value!r})")
     return lo, hi
+
+
+#: The log-SNR range whose alpha_bar float64 holds strictly inside (0, 1) (schedules.log_snr_to_alpha_bar).
+_LOG_SNR_LOWEST, _LOG_SNR_HIGHEST = -745.13, 37.43
 
 
 def _pin(l: Array, lo: float, hi: float) -> Array:
@@ -126,9 +137,10 @@ def _cosine_angles(l: float, phi0: float) -> tuple[float, float]:
 
 
 def _tangent_l(K: int, lo: float, hi: float, log_s: float) -> Array:
-    # sigma_i = sqrt(S) tan(theta_i), theta linear: schedules.kl_optimal in units of sqrt(S)
-    ab = _sch.kl_optimal(K, sigma_min=math.exp(-0.5 * (hi + log_s)), sigma_max=math.exp(-0.5 * (lo + log_s)))
-    return _pin(_sch.alpha_bar_to_log_snr(ab) - log_s, lo, hi)
+    # sigma_i = sqrt(S) tan(theta_i), theta linear: schedules.kl_optimal in units of sqrt(S), carried in log sigma
+    # (l = -2 log sigma - log S) so that no end overflows or underflows for any finite l and log S
+    log_sig = _sch._equal_angle_log_sigmas(-0.5 * (lo + log_s), -0.5 * (hi + log_s), *_sch._log_weights(_sch._ramp(K)))
+    return _pin(-2.0 * log_sig - log_s, lo, hi)
 
 
 def _flow_shift_l(K: int, lo: float, hi: float, log_shift: float) -> Array:
@@ -234,6 +246,7 @@ def _ays_l(model: str) -> Callable[[int, float, float], Array]:
 # ---------------------------------------------------------------------------------------------
 
 
+@numpy_error_defaults
 def cosine_offset(
     K: int, *, s: float = 0.008, log_snr_min: float = EDM_LOG_SNR_RANGE[0],
     log_snr_max: float = EDM_LOG_SNR_RANGE[1],
@@ -273,6 +286,7 @@ def cosine_offset(
     return _to_levels(_cosine_l(K, lo, hi, 0.5 * math.pi * s / (1.0 + s)), f"cosine_offset(K={K}, s={s:g})")
 
 
+@numpy_error_defaults
 def tangent(
     K: int, *, mode_variance: float = 1.0, log_snr_min: float = EDM_LOG_SNR_RANGE[0],
     log_snr_max: float = EDM_LOG_SNR_RANGE[1],
@@ -309,6 +323,7 @@ def tangent(
     return _to_levels(_tangent_l(K, lo, hi, math.log(S)), f"tangent(K={K}, mode_variance={S:g})")
 
 
+@numpy_error_defaults
 def flow_shift(
     K: int, *, shift: float = 3.0, log_snr_min: float = EDM_LOG_SNR_RANGE[0],
     log_snr_max: float = EDM_LOG_SNR_RANGE[1],
@@ -346,6 +361,7 @@ def flow_shift(
     return _to_levels(_flow_shift_l(K, lo, hi, math.log(s)), f"flow_shift(K={K}, shift={s:g})")
 
 
+@numpy_error_defaults
 def polyexponential(
     K: int, *, rho: float = 1.0, log_snr_min: float = EDM_LOG_SNR_RANGE[0],
     log_snr_max: float = EDM_LOG_SNR_RANGE[1],
@@ -380,6 +396,7 @@ def polyexponential(
     return _to_levels(_polyexp_l(K, lo, hi, math.log(rho)), f"polyexponential(K={K}, rho={rho:g})")
 
 
+@numpy_error_defaults
 def sigmoid(
     K: int, *, tau: float = 1.0, start: float = _SIGMOID_START, end: float = _SIGMOID_END,
     log_snr_min: float = EDM_LOG_SNR_RANGE[0], log_snr_max: float = EDM_LOG_SNR_RANGE[1],
@@ -575,6 +592,7 @@ flux_mu = _sch.flux_mu
 flux_image_seq_len = _sch.flux_image_seq_len
 
 
+@numpy_error_defaults
 def simple_diffusion_log_snr_shift(resolution: ArrayLike, base_resolution: float) -> Array:
     r"""Simple diffusion's log-SNR shift :math:`-2\log(d/d_0)` for resolution d against base :math:`d_0`.
 
@@ -589,4 +607,4 @@ def simple_diffusion_log_snr_shift(resolution: ArrayLike, base_resolution: float
     d0 = as_positive(base_resolution, "base_resolution")
     if not np.all(np.isfinite(d)) or np.any(d <= 0):
         raise ValueError("resolution must be positive and finite")
-    return -2.0 * np.log(d / d0)
+    return -2.0 * (np.log(d) - math.log(d0))  # (d / d0 overflowed to inf, or underflowed to 0, at extreme ratios)

@@ -142,6 +142,14 @@ def _fmt_params(p: dict[str, float], notes: Optional[dict[str, str]] = None) -> 
     return f"{text} ({extra})" if extra else text
 
 
+class FamilyKeyError(KeyError):
+    """A :class:`KeyError` (the mapping convention of ``fit[family]``) whose message reads as written: KeyError's own
+    ``str`` shows its argument's repr, quotes and escapes included."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
 @dataclass
 class HeuristicFit:
     """Every family fitted to one schedule, sorted by RMS residual (best first).
@@ -176,9 +184,10 @@ class HeuristicFit:
 
     def __getitem__(self, family: str) -> FamilyFit:
         for f in self.fits:
-            if f.family == family:
+            if isinstance(family, str) and f.family == family:
                 return f
-        raise KeyError(family)
+        raise FamilyKeyError(f"family {family!r} is not among this fit's families "
+                             f"({', '.join(repr(f.family) for f in self.fits)})")
 
     def _rows(self) -> tuple[list[str], list[list[str]]]:
         what = {"kl": "KL", "kl-reverse": "reverse KL", "w2": "W2²"}.get(self.divergence, self.divergence)
@@ -239,6 +248,7 @@ class HeuristicFit:
         return plot_fits(self, n_families=n_families, title=title, path=path)
 
 
+@numpy_error_defaults
 def schedule_objective(
     spectrum: ArrayLike, alpha_bar: ArrayLike, *, divergence: str = DEFAULT_DIVERGENCE, sampler: str = "ddim",
     eta: Optional[float] = None,

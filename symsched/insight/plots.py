@@ -18,7 +18,7 @@ from typing import Any, Optional, Sequence, Union
 import numpy as np
 from numpy.typing import NDArray
 
-from .._validate import ArgumentTypeError, as_positive_int, as_step_counts
+from .._validate import ArgumentTypeError, _show, as_positive_int, as_step_counts
 from ..plots import _figure, _integer_steps, _suptitle, save_figure
 
 __all__ = ["plot_sweep", "plot_fits", "plot_resolution_law", "plot_intermediate", "band_profile"]
@@ -36,6 +36,16 @@ def _check_title(title: Any) -> Optional[str]:
     if title is not None and not isinstance(title, str):
         raise ArgumentTypeError(f"title must be a string or None (got {type(title).__name__}: {title!r})")
     return title
+
+
+def _check_type(value: Any, name: str, module: str, cls: str, origin: str) -> None:
+    """TypeError naming ``name`` unless ``value`` is an instance of ``symsched.insight.<module>.<cls>`` (imported here,
+    when called: the result modules import this one's functions lazily too)."""
+    import importlib
+
+    if not isinstance(value, getattr(importlib.import_module(f".{module}", __package__), cls)):
+        article = "an" if cls[0] in "AEIOU" else "a"
+        raise ArgumentTypeError(f"{name} must be {article} {cls} (from {origin}) (got {_show(value)})")
 
 
 def _colours(values: Sequence[Any], cmap: str = "viridis") -> tuple[list[Any], Any]:
@@ -76,6 +86,7 @@ def plot_sweep(result: Any, *, steps: Union[int, Sequence[int], None] = None, ti
     naming a K not in the sweep's steps, TypeError for ``steps`` or ``title`` of the wrong type, and
     ValueError, TypeError or OSError for ``path`` as :func:`symsched.plots.save_figure`. Source: docs/model.md §2, §8.
     """
+    _check_type(result, "result", "sweep", "SweepResult", "symsched.insight.sweep")
     from matplotlib import colormaps
     from matplotlib.cm import ScalarMappable
 
@@ -128,6 +139,7 @@ def plot_fits(fit: Any, *, n_families: int = 4, title: Optional[str] = None, pat
     one family is drawn, unless none produced a valid schedule). Raises only ValueError, TypeError or OSError for ``path`` as
     :func:`symsched.plots.save_figure`. Source: docs/model.md §2; :mod:`symsched.insight.fits`.
     """
+    _check_type(fit, "fit", "fits", "HeuristicFit", "symsched.insight.fit_heuristics")
     n_best = as_positive_int(n_families, "n_families")
     _check_title(title)
     fig, ax = _figure(1, 2, width=5.2, height=4.0)
@@ -162,6 +174,7 @@ def plot_resolution_law(law: Any, *, title: Optional[str] = None, path: Any = No
     Returns the Figure. Raises only ValueError, TypeError or OSError for ``path`` as
     :func:`symsched.plots.save_figure`. Source: docs/model.md §10.
     """
+    _check_type(law, "law", "resolution", "ResolutionLaw", "symsched.insight.resolution_law")
     _check_title(title)
     fig, ax = _figure(1, 2, width=5.4, height=4.2)
     a, b = ax[0, 0], ax[0, 1]
@@ -235,6 +248,7 @@ def band_profile(result: Any, what: str = "generated") -> tuple[Array, Array]:
     Bands: rings of the FFT grid (channels pooled), or groups of modes by rank (1-D spectra).
     Bands whose denominator is 0 (zero modes) count as 1. ValueError for an unknown ``what``.
     """
+    _check_type(result, "result", "intermediate", "IntermediateSpectra", "symsched.insight.intermediate_spectra")
     from .._validate import check_choice
 
     check_choice(what, "what", ("generated", "accuracy", "sample/marginal", "x0_hat", "sample"))
@@ -282,6 +296,7 @@ def plot_intermediate(result: Any, *, title: Optional[str] = None, path: Any = N
     Raises only ValueError, TypeError or OSError for ``path`` as :func:`symsched.plots.save_figure`.
     Source: docs/model.md §9 (the state covariance per step).
     """
+    _check_type(result, "result", "intermediate", "IntermediateSpectra", "symsched.insight.intermediate_spectra")
     from matplotlib.colors import TwoSlopeNorm
 
     _check_title(title)

@@ -31,8 +31,8 @@ from numpy.typing import ArrayLike, NDArray
 
 from .. import spectra as _spectra
 from .._validate import (
-    ArgumentTypeError, as_bool, as_positive, as_positive_int, as_real_array, as_spectrum, as_step_counts, check_choice,
-    check_entries, is_sequence, numpy_error_defaults,
+    MAX_MODES, ArgumentTypeError, as_bool, as_positive, as_positive_int, as_real_array, as_spectrum, as_step_counts,
+    check_choice, check_entries, is_sequence, numpy_error_defaults,
 )
 from ..api import DIVERGENCES
 from .families import FLUX_DEFAULTS, flux_mu, simple_diffusion_log_snr_shift
@@ -69,6 +69,7 @@ def _resolutions(values: Any, name: str = "resolutions", minimum: int = 2) -> li
     return out
 
 
+@numpy_error_defaults
 def scene_power_law(
     resolution: int, *, alpha: Union[float, Sequence[float]] = 2.0, c: Union[float, Sequence[float]] = 1.0,
     base_resolution: int = 32,
@@ -97,11 +98,31 @@ def scene_power_law(
     cc = np.atleast_1d(as_real_array(c, "c"))
     if a.ndim != 1 or cc.ndim != 1 or a.size != cc.size:
         raise ValueError(f"alpha and c must be numbers or 1-D sequences of equal length (got {a.shape}, {cc.shape})")
-    chans = [_spectra.power_law((d, d), alpha=float(ai), c=as_positive(ci, "c") * (d / d0) ** (2.0 - ai))
-             for ai, ci in zip(a, cc)]
+    bad = ~np.isfinite(a)
+    if np.any(bad):
+        raise ValueError(f"alpha must be finite (got {a[bad][0]!r})")
+    amps = [as_positive(ci, "c") for ci in cc]
+    if d * d * a.size > MAX_MODES:  # the stack, before any channel is computed
+        raise ValueError(f"resolution {d} with {a.size} channel(s) of alpha and c asks for {d}*{d}*{a.size} = "
+                         f"{d * d * a.size} values, more than MAX_MODES = {MAX_MODES} (symsched._validate.MAX_MODES)")
+    chans = [_scene_channel(d, d0, float(ai), ci) for ai, ci in zip(a, amps)]
     if np.ndim(alpha) == 0 and np.ndim(c) == 0:
         return chans[0]
     return np.stack(chans, axis=-1)
+
+
+def _scene_channel(d: int, d0: int, alpha: float, c: float) -> Array:
+    """One channel of :func:`scene_power_law`: the amplitude ``c (d/d0)^(2 - alpha)`` formed in logs, and a PSD
+    float64 cannot hold refused naming both ``alpha`` and ``c`` (either may be the extreme one)."""
+    log_amp = math.log(c) + (2.0 - alpha) * math.log(d / d0)
+    try:
+        amp = math.exp(log_amp) if log_amp < 710.0 else math.inf
+        if not 0.0 < amp < math.inf:
+            raise ValueError(f"the amplitude c (d/d0)^(2 - alpha) = e^{log_amp:.6g} is not a positive float64")
+        return _spectra.power_law((d, d), alpha=alpha, c=amp)
+    except ValueError as exc:
+        raise ValueError(f"alpha and c (alpha = {alpha:g}, c = {c:g}, base_resolution = {d0}) give a PSD at "
+                         f"resolution {d} that overflows or underflows float64: {exc}") from None
 
 
 @dataclass
@@ -126,6 +147,7 @@ class PowerLawFit:
         return f"power law on {self.base_resolution}x{self.base_resolution}: {parts}"
 
 
+@numpy_error_defaults
 def fit_power_law(spectrum: ArrayLike) -> PowerLawFit:
     r"""Fit :math:`\log S = \log c - \alpha \log|f|` to the modes of an FFT-grid spectrum, per channel.
 
@@ -183,12 +205,15 @@ def source_images(source: Union[str, "os.PathLike[str]"]) -> list[np.ndarray]:
     if isinstance(source, str) and source.startswith("builtin:"):
         check_choice(source[len("builtin:"):], "source builtin name", _spectra.BUILTIN_SPECTRA)
         return [_spectra._to_signed_unit(img, f"skimage.data.{n}") for n, img in _spectra._natural_images()]
-    path = Path(os.fspath(source))
+    if not isinstance(source, (str, bytes, os.PathLike)):
+        raise ArgumentTypeError(f"source must be 'builtin:natural-patches' or a folder of images (got {source!r})")
+    path = Path(os.fsdecode(source))
     if not path.is_dir():
         raise ValueError(f"source must be 'builtin:natural-patches' or a folder of images (got {str(source)!r})")
     return [_spectra._to_signed_unit(_spectra.read_image(f, "RGB"), str(f)) for f in _spectra._iter_image_files(path)]
 
 
+@numpy_error_defaults
 def image_spectra(images: Sequence[ArrayLike], resolutions: Iterable[int]) -> dict[int, Array]:
     r"""Colour eigen-mode PSD of whole images resized to d x d, for every d: ``{d: (d, d, C)}``.
 
@@ -298,16 +323,21 @@ class ResolutionLaw:
     def base(self) -> int:
         return self.resolutions[0]
 
+    def _divergence(self, divergence: Any) -> str:
+        """``divergence`` if this law has it (ValueError naming ``divergence`` and the choices; TypeError for a
+        non-string)."""
+        return check_choice(divergence, "divergence", self.offset)
+
     def undetermined_offsets(self, divergence: str) -> list[bool]:
         """Per resolution: whether its offset for ``divergence`` involves an optimum the data do not determine (its
         own or the base's; see :attr:`undetermined`)."""
-        hits = self.undetermined.get(divergence, [False] * len(self.resolutions))
+        hits = self.undetermined.get(self._divergence(divergence), [False] * len(self.resolutions))
         return [bool(h or hits[0]) for h in hits]
 
     def first_level_pinned(self, divergence: str) -> bool:
         """Whether the optimum's first level is alpha_bar = 0 (log-SNR -inf: flow matching, zero terminal SNR) at
         every resolution: the offsets' "first" level is then the first level after pure noise."""
-        return bool(np.isneginf(self.sweeps[divergence].log_snr(self.steps)[:, 0]).all())
+        return bool(np.isneginf(self.sweeps[self._divergence(divergence)].log_snr(self.steps)[:, 0]).all())
 
     def first_level_name(self, divergence: str) -> str:
         """"first level after pure noise" or "noisiest level" (:meth:`first_level_pinned`)."""
@@ -315,11 +345,12 @@ class ResolutionLaw:
 
     def rule_slope(self, rule: str) -> float:
         """Per-doubling slope of a rule over the same resolutions."""
+        rule = check_choice(rule, "rule", self.rules)
         return _slope_per_doubling(np.array(self.resolutions, float), self.base, self.rules[rule])
 
     def equivalent_shift(self, divergence: str) -> Array:
         """The SD3-style shift factor of the optimum's mean offset: ``s = exp(-offset / 2)``."""
-        return np.exp(-0.5 * self.offset[divergence])
+        return np.exp(-0.5 * self.offset[self._divergence(divergence)])
 
     def _rows(self) -> tuple[list[str], list[list[str]]]:
         divs = list(self.offset)

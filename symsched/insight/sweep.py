@@ -30,7 +30,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from .._validate import (
-    ArgumentTypeError, as_bool, as_spectrum, as_step_counts, check_choice, is_sequence, numpy_error_defaults,
+    ArgumentTypeError, as_bool, as_int, as_spectrum, as_step_counts, check_choice, is_sequence, numpy_error_defaults,
 )
 from ..optimize import DEFAULT_DIVERGENCE, InfiniteObjective, OptimizeResult, at_step_count, optimize_schedule
 from .._tex import tex_text
@@ -368,17 +368,22 @@ class SweepResult:
                 return i
         raise ValueError(f"value {value!r} is not in this sweep's values {self.values}")
 
+    def _steps(self, steps: Any) -> int:
+        """``steps`` as one of :attr:`steps`: an integer (TypeError naming ``steps`` for an array, string, bool...)."""
+        K = as_int(steps, "steps", rule="one integer step count")
+        if K not in self.steps:
+            raise ValueError(f"steps={steps!r} is not in this sweep's steps {self.steps}")
+        return K
+
     def result(self, value: Any, steps: int) -> OptimizeResult:
         """The :class:`~symsched.OptimizeResult` for parameter ``value`` and K = ``steps``."""
-        if steps not in self.steps:
-            raise ValueError(f"steps={steps!r} is not in this sweep's steps {self.steps}")
-        return self.results[(self.index(value), int(steps))]
+        K = self._steps(steps)
+        return self.results[(self.index(value), K)]
 
     def log_snr(self, steps: int) -> Array:
         """Optimal log-SNR levels for K = ``steps``: shape (len(values), K), noisiest first."""
-        if steps not in self.steps:
-            raise ValueError(f"steps={steps!r} is not in this sweep's steps {self.steps}")
-        return np.stack([self.results[(j, steps)].log_snr for j in range(len(self.values))])
+        K = self._steps(steps)
+        return np.stack([self.results[(j, K)].log_snr for j in range(len(self.values))])
 
     def _metric(self, key: str) -> Array:
         return np.array([[getattr(self.results[(j, K)], key) for K in self.steps] for j in range(len(self.values))])
