@@ -20,6 +20,7 @@ import math
 import numbers
 import operator
 import re
+import sys
 from collections.abc import Mapping, Set
 from typing import Any, Callable, Iterable, Optional, Sequence, TypeVar
 
@@ -38,8 +39,11 @@ __all__ = [
     "MAX_ENTRIES",
     "MAX_PROJECTIONS",
     "MAX_MMD_SAMPLES",
+    "MAX_NDIM",
+    "MAX_IMAGES",
     "as_real_array",
     "check_entries",
+    "as_choices",
     "as_spectrum",
     "as_levels",
     "as_sigmas",
@@ -83,6 +87,11 @@ MAX_PROJECTIONS = 10_000
 #: most samples per set of an MMD² (``probe.mmd2``: its cost is O((m + n)^2 d), every pair of samples; 20,000
 #: samples of 3 x 32 x 32 values each are about 10^13 flops, a minute or two on two cores)
 MAX_MMD_SAMPLES = 20_000
+#: most axes of a ``shape`` argument (NumPy 1.x's own limit; a grid of more axes of size >= 2 would pass MAX_MODES)
+MAX_NDIM = 32
+#: most images of one set held in memory and resized at every resolution (``insight.image_spectra``, a folder read
+#: by ``insight.source_images`` / ``symsched explain``): 10,000 RGB images at 128 x 128 are about 4 GiB of float64
+MAX_IMAGES = 10_000
 
 
 class ArgumentTypeError(TypeError, ValueError):
@@ -151,6 +160,7 @@ def as_real_array(value: ArrayLike, name: str, *, complex_ok: bool = False) -> N
     """
     if value is None or isinstance(value, (str, bytes)):
         raise _type_error(name, "an array of real numbers", value)
+    check_range(value, name)
     if isinstance(value, np.ma.MaskedArray) and np.ma.is_masked(value):  # np.asarray would drop the mask
         raise ValueError(f"{name} is a masked array with masked entries, whose mask would be ignored: pass "
                          f"{name}.filled(value) or {name}.compressed()")
@@ -184,6 +194,19 @@ def as_real_array(value: ArrayLike, name: str, *, complex_ok: bool = False) -> N
             raise ValueError(f"{name} holds finite values beyond the float64 range (e.g. {arr[big].flat[0]!s}), which "
                              "would become inf; symsched computes in float64")
     return out
+
+
+def check_range(value: Any, name: str) -> None:
+    """ValueError naming ``name`` for a ``range`` of more than MAX_MODES values (the largest array argument symsched
+    takes), before NumPy lists it: ``range(1, 10**9)`` costs nothing to pass and 8 GiB to convert."""
+    if isinstance(value, range):
+        try:
+            n: Any = len(value)
+        except OverflowError:  # beyond sys.maxsize entries
+            n = f"more than {sys.maxsize}"
+        if isinstance(n, str) or n > MAX_MODES:
+            raise ValueError(f"{name} must hold at most {MAX_MODES} values (symsched._validate.MAX_MODES, the largest "
+                             f"array argument; got a range of {n} values)")
 
 
 def as_spectrum(spectrum: ArrayLike, name: str = "spectrum", what: str = "mode variances S >= 0"
@@ -416,14 +439,39 @@ def is_sequence(value: Any) -> bool:
     return hasattr(value, "__iter__")
 
 
-def check_entries(values: Iterable[Any], name: str) -> list[Any]:
-    """The entries of ``values`` as a list, ValueError naming ``name`` beyond MAX_ENTRIES of them (read no further:
-    ``range(10**9)`` is refused without being listed)."""
-    vals = list(itertools.islice(iter(values), MAX_ENTRIES + 1))
-    if len(vals) > MAX_ENTRIES:
+def check_entries(values: Iterable[Any], name: str, *, limit: int = MAX_ENTRIES, limit_name: str = "MAX_ENTRIES",
+                  why: str = "each is a run of its own") -> list[Any]:
+    """The entries of ``values`` as a list, ValueError naming ``name`` beyond ``limit`` (MAX_ENTRIES) of them (read no
+    further: ``range(10**9)`` or ``itertools.count()`` is refused without being listed); ``limit_name`` names the
+    module constant and ``why`` the reason in the message."""
+    vals = list(itertools.islice(iter(values), limit + 1))
+    if len(vals) > limit:
         size = f"{len(values)} values" if hasattr(values, "__len__") else "more values"
-        raise ValueError(f"{name} must hold at most {MAX_ENTRIES} values (symsched._validate.MAX_ENTRIES; got "
-                         f"{size}): each is a run of its own")
+        raise ValueError(f"{name} must hold at most {limit} values (symsched._validate.{limit_name}; got "
+                         f"{size}): {why}")
+    return vals
+
+
+def as_choices(values: Any, name: str, choices: Iterable[str], *, one_ok: bool = True,
+               empty_ok: bool = False) -> list[str]:
+    """Distinct names from ``choices``, in the order given: a sequence (any iterable but a mapping or a set) of at
+    most MAX_ENTRIES strings, or one string when ``one_ok``. A non-sequence, a mapping, a set or a non-string entry
+    is an :class:`ArgumentTypeError` naming ``name``; an unknown or repeated name, or none (unless ``empty_ok``),
+    a ValueError; more than MAX_ENTRIES entries are refused without reading further."""
+    choices = tuple(choices)
+    listed = ", ".join(map(repr, choices))
+    if isinstance(values, str) and one_ok:
+        values = (values,)
+    if not is_sequence(values) or isinstance(values, (Mapping, Set)):
+        one = "a name or " if one_ok else ""
+        raise _type_error(name, f"{one}a sequence of names from {listed}", values)
+    vals = [check_choice(v, f"{name} entries", choices) for v in
+            check_entries(values, name, why="each names a computation of its own")]
+    if not vals and not empty_ok:
+        raise ValueError(f"{name} must name at least one of {listed}")
+    seen = [v for i, v in enumerate(vals) if v in vals[:i]]
+    if seen:
+        raise ValueError(f"{name} must not repeat a value (got {seen[0]!r} more than once)")
     return vals
 
 
@@ -450,7 +498,8 @@ def as_shape(value: Any, name: str = "shape", *, minimum: int = 1, ndims: Option
              hint: str = "", empty_ok: bool = False) -> tuple[int, ...]:
     """A grid shape: an integer (one axis) or a non-empty sequence of integers >= ``minimum`` (4.5, True or "a"
     refused, not truncated; ``()``, a scalar's, with ``empty_ok``), with a number of axes in ``ndims`` when given
-    and at most MAX_MODES modes, checked before anything of this shape is allocated. ``hint`` follows the message
+    and at most MAX_MODES modes, checked before anything of this shape is allocated; more than MAX_NDIM axes are
+    refused without reading further (``itertools.count(1)`` is no shape). ``hint`` follows the message
     on a wrong number of axes."""
     if isinstance(value, np.ndarray) and value.ndim == 0:
         value = value[()]
@@ -459,7 +508,7 @@ def as_shape(value: Any, name: str = "shape", *, minimum: int = 1, ndims: Option
         value = (value,)
     if isinstance(value, (str, bytes, Mapping, Set)) or not isinstance(value, Iterable):
         raise _type_error(name, rule, value)
-    dims = tuple(value)
+    dims = tuple(check_entries(value, name, limit=MAX_NDIM, limit_name="MAX_NDIM", why="one size per axis"))
     if not dims and not empty_ok:
         raise ValueError(f"{name} must be {rule} (got {_show(value)})")
     if ndims is not None and len(dims) not in ndims:

@@ -38,8 +38,9 @@ from scipy import special, stats
 from . import _signal_samplers as _loops
 from ._pow2 import check_representable, pow2_scaled, times_pow2
 from ._validate import (
-    MAX_SAMPLES, ArgumentTypeError, as_bool, as_int, as_levels, as_positive_int, as_real, as_real_array, as_seed,
-    as_shape, as_sigmas, as_spectrum, check_choice, check_eta, check_values, is_sequence, numpy_error_defaults,
+    MAX_NDIM, MAX_SAMPLES, ArgumentTypeError, as_bool, as_int, as_levels, as_positive_int, as_real, as_real_array,
+    as_seed, as_shape, as_sigmas, as_spectrum, check_choice, check_entries, check_eta, check_values, is_sequence,
+    numpy_error_defaults,
 )
 
 __all__ = [
@@ -766,7 +767,7 @@ def _norm_axes(axes: Sequence[int] | None, ndim: int, name: str = "axes") -> tup
         return tuple(range(ndim))
     if not is_sequence(axes):
         raise ArgumentTypeError(f"{name} must be a sequence of axis indices, e.g. (0, 1) (got {axes!r})")
-    axes = tuple(axes)
+    axes = tuple(check_entries(axes, name, limit=MAX_NDIM, limit_name="MAX_NDIM", why="one entry per axis"))
     out = []
     for a in axes:
         if isinstance(a, (bool, np.bool_)) or not isinstance(a, (int, np.integer)):
@@ -807,9 +808,11 @@ def empirical_psd(
     Raises
     ------
     ValueError
-        Samples that are not real, lack a batch axis, change field shape between batches or hold no sample;
-        bad ``axes`` (out of range or repeated); with ``basis``, samples not (n, d) or a basis not (d, d)
-        orthonormal; values whose periodogram lies beyond float64 or all below its normal range (not all 0).
+        Samples that are not real, lack a batch axis, change field shape between batches or hold no sample, or
+        more than ``MAX_SAMPLES`` samples in all (an endless iterator is refused once it passes them); bad ``axes``
+        (out of range, repeated, or more than ``MAX_NDIM`` entries); with ``basis``, samples not (n, d) or a basis
+        not (d, d) orthonormal; values whose periodogram lies beyond float64 or all below its normal range (not
+        all 0).
 
     Source: the averaged periodogram (Bartlett's method over independent samples), normalised as
     :mod:`symsched.spectra`; docs/model.md §1.
@@ -837,6 +840,10 @@ def empirical_psd(
                 U = _as_basis(basis, x.shape[1])
         elif x.shape[1:] != shape:
             raise ValueError(f"all batches must have the same field shape {shape} (got {x.shape[1:]})")
+        if count + x.shape[0] > MAX_SAMPLES:  # an endless stream of batches is refused, not averaged forever
+            raise ValueError(f"samples must hold at most MAX_SAMPLES = {MAX_SAMPLES} samples in one call "
+                             f"(symsched._validate.MAX_SAMPLES; got at least {count + x.shape[0]}): average longer "
+                             "runs in parts")
         xs, k = pow2_scaled(x)  # |fft|^2 overflowed by a factor N before the division by N
         with np.errstate(over="ignore", invalid="ignore"):  # an overflow is refused below
             if U is not None:

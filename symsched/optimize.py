@@ -74,8 +74,8 @@ from . import api as _api
 from . import schedules as _sch
 from .engine import program as _program
 from ._validate import (
-    MAX_ITER, MAX_STEPS, ArgumentTypeError, as_bool, as_int, as_levels, as_real, as_spectrum, as_step_counts,
-    check_choice, check_eta, check_same_shape, is_sequence, numpy_error_defaults,
+    MAX_ENTRIES, MAX_ITER, MAX_STEPS, ArgumentTypeError, as_bool, as_int, as_levels, as_real, as_spectrum,
+    as_step_counts, check_choice, check_entries, check_eta, check_same_shape, is_sequence, numpy_error_defaults,
 )
 from .api import (
     DEFAULT_DIVERGENCE,
@@ -236,7 +236,8 @@ def _check_warm_starts(warm_starts: Any) -> list[Array]:
         warm_starts = [warm_starts]
     if not is_sequence(warm_starts):
         raise ValueError(f"warm_starts must be a sequence of schedules alpha_bar (got {warm_starts!r})")
-    return [as_levels(ab, f"warm_starts[{i}]") for i, ab in enumerate(warm_starts)]
+    starts = check_entries(warm_starts, "warm_starts", why="the optimiser runs from each of them")
+    return [as_levels(ab, f"warm_starts[{i}]") for i, ab in enumerate(starts)]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1427,6 +1428,8 @@ def optimize_schedule(
         Further start schedules ``alpha_bar`` of any length (e.g. the optimum at a neighbouring K,
         or for another divergence), resampled to K levels in log-SNR and projected onto the constraints. A start
         that cannot be resampled is not used: one level for K >= 2, or several for K = 1 (no one level stands for them).
+        At most ``MAX_ENTRIES`` = 100 schedules (each a run of the optimiser); more are refused without reading
+        further.
     baselines : mapping of str to array_like, optional
         Further named schedules of K levels (noisiest first, e.g. your model's own) to compare with, scored like the
         standard ones (:attr:`OptimizeResult.baselines`, fair when they meet the constraints) and used as starts.
@@ -2098,7 +2101,8 @@ def compare_schedules(
     Arguments as :func:`optimize_schedule` (the schedule is optimised for ``divergence``; the
     table shows unweighted KL(data||generated) and W2 for all, every schedule run with the same sampler
     settings). The step counts are optimised in increasing order, each warm-started from the optima
-    already found (and ``warm_starts``). Returns a :class:`ComparisonTable` (one row per step count and
+    already found (and ``warm_starts``; at most MAX_ENTRIES starts in all, the optima at the nearest smaller K
+    kept). Returns a :class:`ComparisonTable` (one row per step count and
     schedule). ValueError / TypeError as :func:`optimize_schedule`, and for an empty ``steps_list`` or a repeated K;
     :class:`InfiniteObjective` (a ValueError) when the divergence is +inf for one K (e.g. K = 1 with the endpoints
     fixing its only level), naming that K: drop it from ``steps_list`` or change what the message advises.
@@ -2114,11 +2118,13 @@ def compare_schedules(
 
         it = tqdm(ks, desc="compare", unit="K")
     for K in it:
+        # the optima found so far, nearest K last; with the given starts at most MAX_ENTRIES in all
+        found = [r.alpha_bar for r in results.values()][max(0, len(results) + len(warm) - MAX_ENTRIES):]
         try:
             res = optimize_schedule(
                 S, K, sampler=sampler, eta=eta, variance=variance, divergence=divergence, init=init,
                 endpoints=endpoints, grid=grid, weights=weights, seed=seed, restarts=restarts,
-                warm_starts=warm + [r.alpha_bar for r in results.values()], **settings,
+                warm_starts=warm + found, **settings,
             )
         except InfiniteObjective as exc:
             raise at_step_count(exc, K, "steps_list") from None

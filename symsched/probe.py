@@ -46,9 +46,9 @@ from . import _library_samplers as _library
 from . import _signal_samplers as _loops
 from ._pow2 import at_unit_scale, pow2_scale
 from ._validate import (
-    MAX_MMD_SAMPLES, MAX_PROJECTIONS, MAX_SAMPLES, MAX_VALUES, ArgumentTypeError, as_axis, as_bool, as_int, as_levels,
-    as_positive_int, as_real, as_real_array, as_seed, as_shape, check_choice, check_entries, check_eta, check_names,
-    check_values, _show, is_sequence, numpy_error_defaults,
+    MAX_ENTRIES, MAX_MMD_SAMPLES, MAX_PROJECTIONS, MAX_SAMPLES, MAX_VALUES, ArgumentTypeError, as_axis, as_bool,
+    as_choices, as_int, as_levels, as_positive_int, as_real, as_real_array, as_seed, as_shape, check_choice,
+    check_entries, check_eta, check_names, check_values, _show, is_sequence, numpy_error_defaults,
 )
 
 __all__ = [
@@ -1088,9 +1088,10 @@ def mmd2(x: ArrayLike, y: ArrayLike, *, bandwidths: Union[float, Sequence[float]
     x, y : array_like, shape (m, ...) and (n, ...)
         Samples (flattened per sample), m, n >= 2.
     bandwidths : float or sequence of float, optional
-        Kernel widths ``h_b``; default ``median_bandwidth(y) * scales``.
+        Kernel widths ``h_b``; default ``median_bandwidth(y) * scales``. At most ``MAX_ENTRIES`` = 100 (each is a
+        kernel pass over every pair of samples).
     scales : sequence of float
-        Multipliers of the median heuristic when ``bandwidths`` is None.
+        Multipliers of the median heuristic when ``bandwidths`` is None (at most ``MAX_ENTRIES``).
 
     Returns
     -------
@@ -1101,8 +1102,8 @@ def mmd2(x: ArrayLike, y: ArrayLike, *, bandwidths: Union[float, Sequence[float]
     ValueError
         ``x`` or ``y`` not a finite real array of at least 2 samples, or of more than MAX_MMD_SAMPLES = 20,000
         (``symsched._validate.MAX_MMD_SAMPLES``: the cost is O((m + n)^2 d), every pair; pass a random subset);
-        different values per sample; non-positive or non-finite ``bandwidths`` or ``scales``; identical points in
-        ``y`` (median heuristic 0).
+        different values per sample; non-positive or non-finite ``bandwidths`` or ``scales``, or more than
+        MAX_ENTRIES of them (an endless iterable is not read further); identical points in ``y`` (median heuristic 0).
     """
     X, Y = _flat(x, "x"), _flat(y, "y")
     _mmd_size(X.shape[0], "x")
@@ -1114,11 +1115,16 @@ def mmd2(x: ArrayLike, y: ArrayLike, *, bandwidths: Union[float, Sequence[float]
 
 
 def _positive_numbers(value: Any, name: str) -> Array:
-    """A number or a 1-D sequence of positive finite numbers, as a 1-D float64 array (ArgumentTypeError for a
-    string, a boolean or None)."""
+    """A number or a 1-D sequence of at most MAX_ENTRIES positive finite numbers (each a kernel pass over every pair
+    of samples), as a 1-D float64 array (ArgumentTypeError for a string, a boolean or None)."""
+    if is_sequence(value) and not isinstance(value, np.ndarray):  # range(1, 10**9) is not listed
+        value = check_entries(value, name, why="each is a kernel pass over every pair of samples")
     a = as_real_array(value, name)
     if a.ndim > 1 or a.size == 0 or not np.all(np.isfinite(a)) or np.any(a <= 0):
-        raise ValueError(f"{name} must be a positive finite number or a 1-D sequence of them (got {value!r})")
+        raise ValueError(f"{name} must be a positive finite number or a 1-D sequence of them (got {_show(value)})")
+    if a.size > MAX_ENTRIES:
+        raise ValueError(f"{name} must hold at most {MAX_ENTRIES} values (symsched._validate.MAX_ENTRIES; got "
+                         f"{a.size} values): each is a kernel pass over every pair of samples")
     return np.atleast_1d(a)
 
 
@@ -1595,26 +1601,18 @@ class PairedComparison:
 
 
 def _seed_sets(samples: Any, name: str) -> list[Any]:
+    """A list or tuple of sample sets, one per seed (at most MAX_ENTRIES, as probe_schedules' seeds: each is scored
+    by every metric), or one array of samples."""
     if isinstance(samples, (list, tuple)):
         if not samples:
             raise ValueError(f"{name} must hold at least one array of samples")
-        return list(samples)
+        return check_entries(samples, name, why="one array of samples per seed, each scored by every metric")
     return [samples]
 
 
 def _check_metrics(metrics: Union[str, Iterable[str]]) -> tuple[str, ...]:
-    if isinstance(metrics, str):  # one metric by name
-        metrics = (metrics,)
-    try:
-        ms = tuple(metrics)
-    except TypeError:
-        raise TypeError(f"metrics must be a metric name or a sequence of them, from {', '.join(METRICS)} "
-                        f"(got {type(metrics).__name__})") from None
-    for m in ms:
-        check_choice(m, "metrics", METRICS)
-    if not ms:
-        raise ValueError(f"metrics must name at least one of {', '.join(METRICS)}")
-    return ms
+    """One metric name or a sequence of distinct ones from METRICS (at most MAX_ENTRIES read)."""
+    return tuple(as_choices(metrics, "metrics", METRICS))
 
 
 def _comparison(ref: _Reference, sets: list[Any], name: str,
@@ -1674,6 +1672,7 @@ def compare(
     Parameters
     ----------
     samples : array_like (n, *shape), or a list/tuple of such arrays (one per seed)
+        At most ``MAX_ENTRIES`` = 100 seeds, as :func:`probe_schedules`' ``seeds``.
     reference : array_like, shape (m, *shape)
     alpha_bar, sampler, eta, variance, options
         The schedule and sampler that produced ``samples`` (for the predicted spectral errors; ``options``: the
@@ -1682,8 +1681,8 @@ def compare(
     spectrum : array_like, optional
         Data spectrum of the Gaussian model (e.g. of the training set), in the coordinates of
         :func:`measured_spectrum`; default the reference's.
-    metrics : sequence of str
-        Subset of :data:`METRICS`.
+    metrics : str or sequence of str
+        Subset of :data:`METRICS`, each named once (at most ``MAX_ENTRIES`` entries are read).
     basis, channel_axis
         How spectra are measured (:func:`measured_spectrum`).
 
@@ -1695,10 +1694,11 @@ def compare(
     ------
     ValueError
         ``reference`` or a sample set not a finite real array of at least 2 samples, or a sample shape other than
-        the reference's; an empty list of seeds; a metric not in :data:`METRICS` (TypeError when ``metrics`` is
-        not iterable); a ``spectrum`` of another shape than the measured one; bad ``alpha_bar``; bad sampler
-        settings (an unknown ``sampler``, ``eta`` outside [0, 1], an unknown ``variance``, or an ``eta`` / ``variance``
-        the sampler does not take), with or without ``alpha_bar``; bad ``bandwidths``/``scales``/``n_projections``/
+        the reference's; an empty list of seeds, or more than MAX_ENTRIES; a metric not in :data:`METRICS`, named
+        twice, or more than MAX_ENTRIES of them (TypeError when ``metrics`` is not a name or a sequence of them);
+        a ``spectrum`` of another shape than the measured one; bad ``alpha_bar``; bad sampler settings (an unknown
+        ``sampler``, ``eta`` outside [0, 1], an unknown ``variance``, or an ``eta`` / ``variance`` the sampler does
+        not take), with or without ``alpha_bar``; bad ``bandwidths``/``scales``/``n_projections``/
         ``fd_components``; identical reference points; a measured spectrum or a metric beyond float64 (a spectral
         KL of +inf from a mode that is 0 in one spectrum only is its true value and returned).
     ImportError
@@ -1765,7 +1765,8 @@ def compare_paired(
     ValueError
         ``samples`` not a non-empty mapping (:class:`~symsched._validate.ArgumentTypeError` for a key of ``samples``
         or ``alpha_bar`` that is not a string); ``baseline`` not one of its names; ``alpha_bar`` naming other
-        schedules than ``samples``; different numbers of seeds per schedule; and everything :func:`compare` refuses.
+        schedules than ``samples``; different numbers of seeds per schedule; more than MAX_ENTRIES seeds; and
+        everything :func:`compare` refuses.
     ImportError
         ``"sliced_w2"`` requested without POT.
 
@@ -1860,7 +1861,8 @@ def default_schedules(
     ------
     ValueError
         ``steps`` not a positive integer; a name that is neither ``"optimised"``, ``"optimised-<div>"`` nor a
-        standard schedule; or what :func:`symsched.optimize_schedule` / ``standard_schedule`` refuse (a bad
+        standard schedule, a repeated name, no name or more than MAX_ENTRIES (``names`` is not read further: an
+        endless iterable is refused); or what :func:`symsched.optimize_schedule` / ``standard_schedule`` refuse (a bad
         spectrum, grid, divergence or sampler setting; levels that collide on a coarse grid).
     """
     from . import optimize_schedule
@@ -1874,17 +1876,11 @@ def default_schedules(
     if not is_sequence(names):
         raise ArgumentTypeError(f"names must be a sequence of schedule names, e.g. ('optimised-w2', 'karras') "
                                 f"(got {names!r})")
-    names = list(names)
-    if not names:
-        raise ValueError("names must not be empty")
-    seen = [n for i, n in enumerate(names) if n in names[:i]]
-    if seen:  # one entry per name in the result: a repeat would be dropped silently
-        raise ValueError(f"names must not repeat a schedule (got {seen[0]!r} more than once)")
     # every name is checked before any work (audit of 5 December: 'optimised-W2' was blamed on divergence, and only
-    # once the names before it had been optimised)
+    # once the names before it had been optimised); at most MAX_ENTRIES are read, a repeat is refused (one entry
+    # per name in the result: it would be dropped silently)
     optimised = ("optimised",) + tuple(f"optimised-{d}" for d in DIVERGENCES)
-    for name in names:
-        check_choice(name, "names entries", optimised + GRID_SCHEDULES + STANDARD_SCHEDULES)
+    names = as_choices(names, "names", optimised + GRID_SCHEDULES + STANDARD_SCHEDULES, one_ok=False)
     from .schedules import _as_grid
 
     g = default_grid() if grid is None else _as_grid(grid, "grid")

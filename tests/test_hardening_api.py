@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import symsched
-from symsched import _io, export, montecarlo as mc, probe, schedules, sde, spectra
+from symsched import _io, export, insight, montecarlo as mc, probe, schedules, sde, spectra
 from symsched._validate import MAX_DPS, MAX_SAMPLES, MAX_STEPS, ArgumentTypeError, as_int, as_real
 from errstate_helpers import assert_unchanged_under_seterr_raise
 
@@ -964,3 +964,79 @@ def test_every_samplers_doc_is_a_whole_sentence() -> None:
         doc = symsched.sampler_info(name)["doc"]
         assert doc.endswith(".") and "\n" not in doc and "  " not in doc, (name, doc)
     assert symsched.sampler_info("euler")["doc"].endswith("(``sample_euler``, EDM Algorithm 2).")
+
+
+# ------------------------------------------------------------------------------------ unbounded arguments
+
+
+@pytest.mark.parametrize("call", [
+    lambda s: spectra.power_law(s),
+    lambda s: spectra.gaussian(s),
+    lambda s: spectra.matern(s),
+    lambda s: spectra.band_limited(s),
+    lambda s: spectra.fft_frequencies(s),
+    lambda s: mc.psd_dof(s),
+    lambda s: probe.sample(lambda x, ab: x, AB, shape=s, n_samples=2, prediction="sample", seed=0),
+])
+def test_a_shape_is_read_to_max_ndim_axes_at_most(call) -> None:
+    """Audit of 5 December: as_shape listed its argument whole (``power_law(itertools.count(1))``,
+    ``psd_dof(range(1, 10**9))``: MemoryError); a shape has at most MAX_NDIM axes."""
+    from symsched._validate import MAX_NDIM
+    from limit_helpers import Endless
+
+    _raises(lambda: call(Endless(1, MAX_NDIM, "shape sizes")), "shape", match=f"at most {MAX_NDIM} values")
+    _raises(lambda: call(range(1, 10**9)), "shape", match="MAX_NDIM")
+    _raises(lambda: call((1,) * (MAX_NDIM + 1)), "shape", match=f"got {MAX_NDIM + 1} values")
+    assert mc.psd_dof((1,) * (MAX_NDIM - 1) + (4,)).shape == (1,) * (MAX_NDIM - 1) + (4,)  # MAX_NDIM axes pass
+
+
+BIG_RANGE = range(1, 10**9)
+
+
+@pytest.mark.parametrize("call, name", [
+    (lambda: symsched.output_spectrum(BIG_RANGE, [0.5]), "spectrum"),
+    (lambda: symsched.optimize_schedule(np.ones(8), 3, grid=BIG_RANGE), "grid"),
+    (lambda: symsched.optimize_schedule(np.ones(8), 3, weights=BIG_RANGE), "weights"),
+    (lambda: export.to_diffusers(AB, grid=BIG_RANGE), "grid"),
+    (lambda: schedules.nearest_timesteps(BIG_RANGE, AB), "alpha_bar"),
+    (lambda: schedules.betas_to_alpha_bar(BIG_RANGE), "betas"),
+    (lambda: schedules.betas_to_alpha_bar(range(10**30)), "betas"),
+    (lambda: probe.grid_timestep(0.5, BIG_RANGE), "grid"),
+    (lambda: probe.compare(np.zeros((4, 2)), BIG_RANGE), "reference"),
+])
+def test_a_long_range_is_refused_before_numpy_lists_it(call, name) -> None:
+    """Audit of 5 December: a ``range`` costs nothing to pass and np.asarray lists it (8 GiB for range(1, 10**9),
+    MemoryError); as_real_array refuses one longer than MAX_MODES, the largest array argument, first."""
+    from symsched._validate import as_real_array
+
+    msg = _raises(call, name, match="MAX_MODES")
+    assert msg.startswith(name), msg
+    assert np.array_equal(as_real_array(range(3), "x"), [0.0, 1.0, 2.0])  # a short range is an array as before
+
+
+@pytest.mark.parametrize("call", [
+    lambda w: symsched.optimize_schedule(np.ones(8), 3, warm_starts=w),
+    lambda w: symsched.compare_schedules(np.ones(8), (3,), warm_starts=w),
+    lambda w: insight.sweep([np.ones(8)], 3, n_jobs=1, warm_starts=w),
+])
+def test_warm_starts_are_read_to_max_entries_at_most(call) -> None:
+    """Audit of 5 December: ``warm_starts=itertools.repeat(ab)`` hung (listed whole), and 5,000 starts were taken,
+    each a run of the optimiser."""
+    from symsched._validate import MAX_ENTRIES
+    from limit_helpers import Endless
+
+    for bad in (Endless(AB, what="warm starts"), [AB] * (MAX_ENTRIES + 1)):
+        msg = _raises(lambda: call(bad), "warm_starts", match=f"at most {MAX_ENTRIES} values")
+        assert msg.startswith("warm_starts"), msg
+
+
+def test_intermediate_spectra_beyond_max_values_is_refused_before_any_work(monkeypatch) -> None:
+    """Audit of 5 December: 3,000 levels x 2**20 modes asked NumPy for 23.4 GiB (MemoryError)."""
+    from symsched import _validate
+    from symsched.engine import recursion
+
+    monkeypatch.setattr(recursion, "checked_state_variances", lambda *a, **k: pytest.fail("work started"))
+    msg = _raises(lambda: symsched.intermediate_spectra(np.ones(2**20), schedules.karras(3000)), "alpha_bar",
+                  match="MAX_VALUES")
+    assert msg.startswith("alpha_bar") and "spectrum" in msg, msg
+    assert 3000 * 2**20 > _validate.MAX_VALUES >= 1024 * 2**20

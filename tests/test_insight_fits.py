@@ -278,8 +278,8 @@ def test_karras_and_tangent_families_reuse_the_schedules_module() -> None:
 @pytest.mark.parametrize(
     "kwargs,match",
     [
-        (dict(families=["cosine", "ddim"]), "family must be one of"),
-        (dict(families="cosine"), "families must be a non-empty sequence"),
+        (dict(families=["cosine", "ddim"]), "^families entries must be one of"),
+        (dict(families="cosine"), "^families must be a sequence of names"),
         (dict(endpoints="loose"), "endpoints must be one of"),
         (dict(divergence="js"), "divergence must be one of"),
         (dict(sampler="plms"), "sampler must be one of"),
@@ -631,3 +631,26 @@ def test_a_weighted_optimum_is_fitted_in_its_weighted_objective() -> None:
     sf = res.fit_heuristics().fits[(0, 6)]
     assert sf.value == pytest.approx(res.results[(0, 6)].value, rel=1e-12)
     assert all(f.loss >= -ROUNDING * sf.value for f in sf.fits if math.isfinite(f.loss))
+
+
+def test_families_are_checked_as_names_of_runs() -> None:
+    """Audit of 5 December: ``families=itertools.repeat('cosine')`` was listed whole (MemoryError), ``[1]`` and
+    ``['nope']`` were blamed on "family", and ``['cosine', 'cosine']`` fitted the family twice."""
+    from symsched._validate import MAX_ENTRIES
+    from limit_helpers import Endless
+
+    ab = [0.1, 0.5, 0.9]
+    with pytest.raises(ValueError, match=rf"^families must hold at most {MAX_ENTRIES} values \(symsched\."):
+        fit_heuristics(ab, families=Endless("cosine", what="families"))
+    with pytest.raises(TypeError, match=r"^families entries must be one of 'cosine'.* \(got 1\)"):
+        fit_heuristics(ab, families=[1])
+    with pytest.raises(ValueError, match=r"^families entries must be one of 'cosine'.* \(got 'nope'\)"):
+        fit_heuristics(ab, families=["nope"])
+    with pytest.raises(ValueError, match=r"^families must not repeat a value \(got 'cosine' more than once\)"):
+        fit_heuristics(ab, families=["cosine", "cosine"])
+    for bad in ({"cosine": 1}, {"cosine"}):
+        with pytest.raises(TypeError, match=r"^families must be a sequence of names"):
+            fit_heuristics(ab, families=bad)
+    with pytest.raises(ValueError, match=r"^families must name at least one of"):
+        fit_heuristics(ab, families=[])
+    assert [f.family for f in fit_heuristics(ab, families=iter(["cosine"])).fits] == ["cosine"]

@@ -273,3 +273,35 @@ def test_a_shift_against_the_rule_is_called_the_opposite_direction() -> None:
     kl, w2 = law.findings()
     assert "the opposite direction to simple diffusion's -1.39" in kl and "%" not in kl
     assert "% of simple diffusion's -1.39" in w2 and "opposite" not in w2
+
+
+@pytest.mark.parametrize("call", [
+    lambda dv: resolution_law(scene_power_law, [16, 32], steps=3, divergences=dv, n_jobs=1),
+    lambda dv: __import__("symsched.insight", fromlist=["explain"]).explain(
+        np.ones((8, 8)), "/nonexistent-wtu/out", steps=[3], divergences=dv, resolutions=None, images="off"),
+])
+def test_divergences_are_checked_once_for_every_caller(call) -> None:
+    """Audit of 5 December: ``divergences=itertools.repeat('kl')`` hung resolution_law and explain, and
+    resolution_law took ``['kl', 'kl']``, which explain refused. One check (resolution._divergences) for both."""
+    from symsched._validate import MAX_ENTRIES
+    from limit_helpers import Endless
+
+    with pytest.raises(ValueError, match=rf"^divergences must hold at most {MAX_ENTRIES} values \(symsched\."):
+        call(Endless("kl", what="divergences"))
+    with pytest.raises(ValueError, match=r"^divergences must not repeat a value \(got 'kl' more than once\)"):
+        call(["kl", "kl"])
+    with pytest.raises(ValueError, match=r"^divergences entries must be one of 'kl'"):
+        call(["js"])
+    with pytest.raises(TypeError, match=r"^divergences must be a sequence of names"):
+        call("kl")
+
+
+def test_image_spectra_reads_at_most_max_images() -> None:
+    """Audit of 5 December: ``image_spectra(itertools.repeat(image), ...)`` listed the images forever."""
+    from symsched._validate import MAX_IMAGES
+    from limit_helpers import Endless
+
+    with pytest.raises(ValueError, match=rf"^images must hold at most {MAX_IMAGES} values \(symsched\._validate\."
+                                         "MAX_IMAGES"):
+        image_spectra(Endless(np.ones((8, 8)), MAX_IMAGES, "images"), [2, 4])
+    assert set(image_spectra(iter([np.ones((8, 8)), np.zeros((8, 8))]), [2, 4])) == {2, 4}

@@ -323,3 +323,44 @@ def test_sweep_plot_arguments_are_named(serial) -> None:
     for obj in (serial, fit_heuristics(opt, _family(2.0)), law, intermediate_spectra(_family(2.0), opt.alpha_bar)):
         with pytest.raises(TypeError, match=r"^title must be a string or None \(got int: 3\)"):
             obj.plot(title=3)
+
+
+@pytest.mark.parametrize("call", [
+    lambda v: sweep(lambda a: spectra.power_law((8, 8), alpha=a), 3, values=v, n_jobs=1),
+    lambda v: sweep([np.ones(4)], 3, values=v, n_jobs=1),
+])
+def test_values_are_read_to_max_entries_at_most(call) -> None:
+    """Audit of 5 December: ``values=itertools.count(1)`` (or range(1, 10**9)) was listed whole: MemoryError."""
+    from symsched._validate import MAX_ENTRIES
+    from limit_helpers import Endless
+
+    for bad in (Endless(lambda i: 1.0 + i, what="values"), range(1, 10**9)):
+        with pytest.raises(ValueError, match=rf"^values must hold at most {MAX_ENTRIES} values \(symsched"):
+            call(bad)
+
+
+def test_spectra_are_capped_at_max_entries_and_values_must_not_be_a_mapping() -> None:
+    """Audit of 5 December: each spectrum is a run, and 200 of them (list or mapping) were taken; a mapping for
+    ``values`` silently labelled the spectra by its keys."""
+    from symsched._validate import MAX_ENTRIES
+
+    for bad in ([np.ones(4)] * (MAX_ENTRIES + 1), {i: np.ones(4) for i in range(MAX_ENTRIES + 1)}):
+        with pytest.raises(ValueError, match=rf"^spectra must hold at most {MAX_ENTRIES} values \(symsched\."
+                                             rf"_validate.MAX_ENTRIES; got {MAX_ENTRIES + 1} values\)"):
+            sweep(bad, 3, n_jobs=1)
+    with pytest.raises(TypeError, match=r"^values must be a sequence of labels, not a mapping"):
+        sweep([np.ones(4)], 3, values={"a": 1}, n_jobs=1)
+    assert len(sweep([np.ones(4)] * 2, 2, values=("a", "b"), n_jobs=1).values) == 2
+
+
+def test_sweep_result_fit_heuristics_reads_families_once() -> None:
+    """Audit of 5 December: SweepResult.fit_heuristics(families=itertools.repeat('cosine')) ran into MemoryError;
+    the families are checked once for every schedule (an iterator would serve the first schedule only)."""
+    from symsched._validate import MAX_ENTRIES
+    from limit_helpers import Endless
+
+    res = sweep([np.ones(4), 2 * np.ones(4)], 3, n_jobs=1)
+    with pytest.raises(ValueError, match=rf"^families must hold at most {MAX_ENTRIES} values"):
+        res.fit_heuristics(families=Endless("cosine", what="families"))
+    fits = res.fit_heuristics(families=iter(["cosine", "karras"]))
+    assert all(sorted(f.family for f in fit.fits) == ["cosine", "karras"] for fit in fits.fits.values())

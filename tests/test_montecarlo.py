@@ -890,3 +890,35 @@ def test_zscores_of_subnormal_ratios_with_one_degree_of_freedom(ph) -> None:
         q = mpmath.mpf(ph) / mpmath.mpf(pt)  # (the exact ratio of the floats given, 1e-314 ... 1e-323)
         want = special.ndtri_exp(float(mpmath.log(mpmath.gammainc(mpmath.mpf(1) / 2, 0, q / 2, regularized=True))))
     assert float(z[0]) == pytest.approx(want, rel=1e-12, abs=0)
+
+
+@pytest.mark.parametrize("call", [
+    lambda a: mc.psd_dof((4, 4), axes=a),
+    lambda a: mc.independent_bins((4, 4), axes=a),
+    lambda a: mc.empirical_psd(np.ones((2, 4, 4)), axes=a),
+    lambda a: mc.psd_zscores(np.ones((4, 4)), np.ones((4, 4)), 10, axes=a),
+    lambda a: mc.max_z_test(np.zeros((4, 4)), axes=a),
+])
+def test_axes_are_read_to_max_ndim_entries_at_most(call) -> None:
+    """Audit of 5 December: _norm_axes listed ``axes`` whole (``axes=itertools.repeat(0)``: MemoryError)."""
+    from symsched._validate import MAX_NDIM
+    from limit_helpers import Endless
+
+    with pytest.raises(ValueError, match=rf"^axes must hold at most {MAX_NDIM} values \(symsched._validate.MAX_NDIM"):
+        call(Endless(0, MAX_NDIM, "axes"))
+    with pytest.raises(ValueError, match=r"^axes must not repeat an axis"):
+        call([0, 0])
+
+
+def test_empirical_psd_refuses_a_stream_beyond_max_samples(monkeypatch) -> None:
+    """Audit of 5 December: ``empirical_psd(itertools.repeat(batch))`` averaged forever (the count of streamed
+    samples had no cap); it is held to MAX_SAMPLES, as every other Monte Carlo call."""
+    from limit_helpers import Endless
+
+    monkeypatch.setattr(mc, "MAX_SAMPLES", 100)  # the module's own bound, read per call
+    batch = np.ones((1, 4))
+    with pytest.raises(ValueError, match=r"^samples must hold at most MAX_SAMPLES = 100 samples"):
+        mc.empirical_psd(iter(Endless(batch, 100, "batches")))
+    with pytest.raises(ValueError, match=r"^samples must hold at most MAX_SAMPLES = 100 samples"):
+        mc.empirical_psd(np.ones((101, 4)))
+    assert np.allclose(mc.empirical_psd(iter([batch] * 100)), mc.empirical_psd(np.ones((100, 4))))

@@ -504,7 +504,7 @@ def test_paired_differences(paired):
         probe.compare_paired(samples, ref, baseline="karras")
     with pytest.raises(ValueError, match="sample shape"):
         probe.compare(np.zeros((5, 4, 4)), ref)
-    with pytest.raises(ValueError, match="metrics must be one of"):
+    with pytest.raises(ValueError, match="^metrics entries must be one of"):
         probe.compare(samples["w2"], ref, metrics=("fid",))
 
 

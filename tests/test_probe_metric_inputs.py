@@ -94,7 +94,7 @@ def test_metric_arguments_of_a_wrong_type(call) -> None:
     (lambda: probe.frechet_distance(np.zeros((5, 0)), np.zeros((5, 0))), r"x must hold at least one value"),
     (lambda: probe.grid_timestep(1.5, schedules.training_grid("linear")), r"alpha_bar_t must lie in \[0, 1\]"),
     (lambda: probe.default_schedules(spectra.power_law((8, 8), alpha=2.0), 3, names=["karras", "karras"]),
-     "names must not repeat a schedule"),
+     "names must not repeat a value"),
 ])
 def test_metric_arguments_out_of_rule(call, match) -> None:
     with pytest.raises(ValueError, match=match):
@@ -358,3 +358,50 @@ def test_diffusers_denoiser_names_a_training_grid_that_is_not_real_numbers(grid)
 
     with pytest.raises(ArgumentTypeError, match=r"^scheduler\.alphas_cumprod must be an array of real numbers"):
         probe.diffusers_denoiser(Unet(), Scheduler())
+
+
+@pytest.mark.parametrize("call, name", [
+    (lambda v: probe.default_schedules(np.ones(4), 3, names=v), "names"),
+    (lambda v: probe.compare(X, Y, metrics=v), "metrics"),
+    (lambda v: probe.compare_paired({"a": X}, Y, metrics=v), "metrics"),
+])
+def test_names_of_runs_are_read_to_max_entries_at_most(call, name) -> None:
+    """Audit of 5 December: ``names=itertools.cycle(['karras'])`` and ``metrics=itertools.repeat('fd')`` were
+    listed whole (MemoryError); each is now checked as a sequence of distinct names (_validate.as_choices)."""
+    from symsched._validate import MAX_ENTRIES
+    from limit_helpers import Endless
+
+    item = "karras" if name == "names" else "fd"
+    with pytest.raises(ValueError, match=rf"^{name} must hold at most {MAX_ENTRIES} values \(symsched\."):
+        call(Endless(item, what=name))
+    with pytest.raises(ValueError, match=rf"^{name} must not repeat a value \(got {item!r}"):
+        call([item, item])
+    with pytest.raises(TypeError, match=rf"^{name} entries must be one of .*\(got 1\)"):
+        call([1])
+    with pytest.raises(TypeError, match=rf"^{name} must be "):
+        call({item: 1})
+
+
+def test_compare_caps_the_seed_sets_as_probe_schedules_caps_seeds() -> None:
+    """Audit of 5 December: 2,000 sample sets (one per seed, each scored by every metric) were taken, where
+    probe_schedules holds its seeds to MAX_ENTRIES."""
+    from symsched._validate import MAX_ENTRIES
+
+    with pytest.raises(ValueError, match=rf"^samples must hold at most {MAX_ENTRIES} values"):
+        probe.compare([X] * (MAX_ENTRIES + 1), Y, metrics=["fd"])
+    with pytest.raises(ValueError, match=rf"^samples\['a'\] must hold at most {MAX_ENTRIES} values"):
+        probe.compare_paired({"a": [X] * (MAX_ENTRIES + 1)}, Y, metrics=["fd"])
+    assert probe.compare([X] * 3, Y, metrics=["fd"]).n_seeds == 3
+
+
+@pytest.mark.parametrize("kw", ["bandwidths", "scales"])
+def test_kernel_widths_are_read_to_max_entries_at_most(kw) -> None:
+    """Audit of 5 December: ``bandwidths=range(1, 10**9)`` (or scales=) was listed whole (MemoryError), and
+    ``np.ones(10**6)`` bandwidths were taken: a kernel pass over every pair of samples each."""
+    from symsched._validate import MAX_ENTRIES
+    from limit_helpers import Endless
+
+    for bad in (Endless(1.0, what=kw), range(1, 10**9), np.ones(MAX_ENTRIES + 1)):
+        with pytest.raises(ValueError, match=rf"^{kw} must hold at most {MAX_ENTRIES} values \(symsched\."):
+            probe.mmd2(X, Y, **{kw: bad})
+    assert np.isfinite(probe.mmd2(X, Y, **{kw: np.ones(MAX_ENTRIES)}))

@@ -166,9 +166,9 @@ def test_compare_errors_name_the_users_arguments():
     one = probe.compare([r[:25]], r[25:], metrics="mmd2")  # a single name is one metric
     assert one.to_dict() == probe.compare([r[:25]], r[25:], metrics=["mmd2"]).to_dict()
     assert math.isfinite(one.mean("mmd2"))
-    with pytest.raises(TypeError, match=r"^metrics must be a metric name or a sequence"):
+    with pytest.raises(TypeError, match=r"^metrics must be a name or a sequence of names"):
         probe.compare([r], r, metrics=3)
-    with pytest.raises(ValueError, match=r"metrics must be one of .*\(got 'mmd'\)"):
+    with pytest.raises(ValueError, match=r"^metrics entries must be one of .*\(got 'mmd'\)"):
         probe.compare([r], r, metrics="mmd")
 
 

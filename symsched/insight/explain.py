@@ -26,7 +26,7 @@ from numpy.typing import NDArray
 from .._html import inline, tables
 from .._io import atomic_write_text, json_ready, staged_folder
 from .._validate import ArgumentTypeError, _show, as_bool, as_int, as_step_counts, check_choice, numpy_error_defaults
-from ..api import DIVERGENCES, FLOW_SAMPLERS, VE_SAMPLERS, VP_SAMPLERS
+from ..api import FLOW_SAMPLERS, VE_SAMPLERS, VP_SAMPLERS
 from ..optimize import (
     DIVERGENCE_NAMES as _NAMES, _check_int, _check_sampler_args, _check_step_ratio, _settings, _settings_text,
     _step_ratio_as_run,
@@ -34,7 +34,7 @@ from ..optimize import (
 from .fits import HeuristicFit, _fmt_params, fit_heuristics
 from .intermediate import IntermediateSpectra, intermediate_spectra
 from .plots import band_profile
-from .resolution import ResolutionLaw, _plan, _resolutions, fit_power_law, image_spectra, source_images
+from .resolution import ResolutionLaw, _divergences, _plan, _resolutions, fit_power_law, image_spectra, source_images
 from .sweep import SweepFits, SweepResult, check_n_jobs, run_optimizations
 
 __all__ = ["explain", "Explanation", "report_section", "GAUSSIAN_SCOPE"]
@@ -237,6 +237,7 @@ def explain(
     steps : sequence of int
         K of the optimal schedules; the fits and heat maps use K = 10 if listed, else the middle one.
     divergences : sequence of {"kl", "kl-reverse", "w2"}
+        Each named once.
     sampler, eta, variance, **settings
         The sampler (any of :data:`symsched.optimize.SAMPLERS`) and its settings by the library's names, as
         :func:`symsched.optimize_schedule` takes them (``eta=None``: the sampler's own default; the other
@@ -288,11 +289,7 @@ def explain(
     t0 = time.perf_counter()
     n_jobs = check_n_jobs(n_jobs)
     ks = sorted(as_step_counts(steps, "steps"))
-    if isinstance(divergences, str) or not divergences:
-        raise ValueError("divergences must be a non-empty sequence of divergence names")
-    divs = [check_choice(d, "divergences entries", DIVERGENCES) for d in divergences]
-    if len(set(divs)) != len(divs):
-        raise ValueError(f"divergences must not repeat a value (got {divs})")
+    divs = _divergences(divergences)
     check_choice(sampler, "sampler", VP_SAMPLERS + VE_SAMPLERS + FLOW_SAMPLERS)
     eta = _check_sampler_args(sampler, eta, variance, settings)
     ratio_kw = {} if max_step_ratio is None else {"max_step_ratio": _check_step_ratio(max_step_ratio, ())}

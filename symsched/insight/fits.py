@@ -34,7 +34,7 @@ from numpy.typing import ArrayLike, NDArray
 from scipy.optimize import least_squares
 
 from .. import schedules as _sch
-from .._validate import as_levels, as_spectrum, check_choice, check_eta, numpy_error_defaults
+from .._validate import as_choices, as_levels, as_spectrum, check_choice, check_eta, numpy_error_defaults
 from ..api import DIVERGENCES, INITS, SAMPLERS, VE_SAMPLERS
 from ..optimize import DEFAULT_DIVERGENCE
 from .families import FAMILIES, Family, get_family
@@ -365,6 +365,16 @@ def _shape_notes(fam: Family, x: Array, cost: float, lb: Array, ub: Array, resid
     return notes
 
 
+def check_families(families: Optional[Sequence[str]]) -> list[str]:
+    """The family names of ``families`` (None: all, in :data:`FAMILIES`' order): a non-empty sequence of at most
+    MAX_ENTRIES distinct names of :func:`~symsched.insight.families.family_names` (a string, a mapping or a set is a
+    TypeError naming ``families``; an unknown or repeated name a ValueError naming ``families entries`` /
+    ``families``; an endless iterable is refused without being read past MAX_ENTRIES + 1 entries)."""
+    if families is None:
+        return [f.name for f in FAMILIES]
+    return as_choices(families, "families", [f.name for f in FAMILIES], one_ok=False)
+
+
 @numpy_error_defaults
 def fit_heuristics(
     schedule: Any,
@@ -396,7 +406,8 @@ def fit_heuristics(
         ``value`` and ``loss`` are NaN (and ``weights`` must be None); the target's ``value`` is then an
         OptimizeResult's own ``value``, or NaN for plain levels.
     families : sequence of str, optional
-        Subset of :func:`~symsched.insight.families.family_names` (default: all).
+        Subset of :func:`~symsched.insight.families.family_names` (default: all), each named once; at most
+        ``MAX_ENTRIES`` = 100 entries are read.
     endpoints : {"match", "free"}
         Pin every family to the target's first and last level (default), or fit them too.
     divergence, sampler, eta, variance, init, weights
@@ -418,9 +429,10 @@ def fit_heuristics(
     Raises
     ------
     ValueError
-        Bad levels, spectrum, family name, endpoints mode or objective settings; ``weights`` without
-        a spectrum; a weighted OptimizeResult with a spectrum but no ``weights``; a schedule whose only level is
-        ``alpha_bar = 0``.
+        Bad levels, spectrum, endpoints mode or objective settings; ``families`` empty, naming an unknown family or
+        one twice, or holding more than MAX_ENTRIES entries (TypeError for a string, a mapping or a set);
+        ``weights`` without a spectrum; a weighted OptimizeResult with a spectrum but no ``weights``; a schedule
+        whose only level is ``alpha_bar = 0``.
 
     Notes
     -----
@@ -481,10 +493,7 @@ def fit_heuristics(
         raise ValueError("schedule: its only level is alpha_bar = 0 (log-SNR -inf, a fixed end); a heuristic "
                          "fit needs at least one level with alpha_bar > 0")
     free = target[fixed:]
-    names = [f.name for f in FAMILIES] if families is None else list(families)
-    if isinstance(families, str) or not names:
-        raise ValueError("families must be a non-empty sequence of family names")
-    fams = [get_family(n) for n in names]
+    fams = [get_family(n) for n in check_families(families)]
 
     S = None
     if spectrum is not None:

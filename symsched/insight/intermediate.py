@@ -19,7 +19,7 @@ from typing import Any, Optional
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from .._validate import as_levels, as_real, as_spectrum, check_choice, numpy_error_defaults
+from .._validate import MAX_VALUES, as_levels, as_real, as_spectrum, check_choice, numpy_error_defaults
 from ..api import INITS, _setup
 
 __all__ = ["intermediate_spectra", "IntermediateSpectra"]
@@ -203,7 +203,8 @@ def intermediate_spectra(
     Raises
     ------
     ValueError
-        Bad spectrum, levels, sampler, settings or init; a variance beyond the float64 range (``spectrum``:
+        Bad spectrum, levels, sampler, settings or init; levels x modes above ``MAX_VALUES`` = 2**30 (each result
+        array's size, refused before any work, naming ``alpha_bar``); a variance beyond the float64 range (``spectrum``:
         the sampler diverges for that mode; ``alpha_bar``: a level so noisy that its VE units overflow); a
         schedule whose multistep coefficients cancel beyond what float64 and longdouble can recover (``alpha_bar``,
         as :func:`symsched.output_spectrum` refuses it; :func:`symsched.output_spectrum_mp` evaluates its output).
@@ -222,6 +223,11 @@ def intermediate_spectra(
 
     S = as_spectrum(spectrum)
     ab = as_levels(alpha_bar)
+    if ab.size * S.size > MAX_VALUES:  # each of sample, x0_hat and marginal holds (levels x modes) values
+        raise ValueError(f"alpha_bar: {ab.size} levels x {S.size} modes of spectrum is {ab.size * S.size} values per "
+                         f"result array, more than MAX_VALUES = {MAX_VALUES} (8 GiB of float64; "
+                         "symsched._validate.MAX_VALUES): use fewer levels or a smaller spectrum (output_spectrum "
+                         "gives the last row alone)")
     check_choice(init, "init", INITS)
     name, options, params = _setup(sampler, settings)
     prog = _program.build_program(name, options, params, ab, "alpha_bar")

@@ -31,8 +31,8 @@ from numpy.typing import ArrayLike, NDArray
 
 from .. import spectra as _spectra
 from .._validate import (
-    MAX_MODES, ArgumentTypeError, as_bool, as_positive, as_positive_int, as_real_array, as_spectrum, as_step_counts,
-    check_choice, check_entries, is_sequence, numpy_error_defaults,
+    MAX_IMAGES, MAX_MODES, ArgumentTypeError, as_bool, as_choices, as_positive, as_positive_int, as_real_array,
+    as_spectrum, as_step_counts, check_choice, check_entries, is_sequence, numpy_error_defaults,
 )
 from ..api import DIVERGENCES
 from .families import FLUX_DEFAULTS, flux_mu, simple_diffusion_log_snr_shift
@@ -67,6 +67,12 @@ def _resolutions(values: Any, name: str = "resolutions", minimum: int = 2) -> li
         raise ValueError(f"{name} must not be empty" if minimum == 1 else
                          f"{name} must hold at least two resolutions (got {out})")
     return out
+
+
+def _divergences(values: Any, name: str = "divergences") -> list[str]:
+    """Distinct names of :data:`symsched.api.DIVERGENCES` from a non-empty sequence of at most MAX_ENTRIES (read no
+    further); a string, a mapping or a set is a TypeError naming ``name``. One check for every ``divergences``."""
+    return as_choices(values, name, DIVERGENCES, one_ok=False)
 
 
 @numpy_error_defaults
@@ -199,8 +205,8 @@ def _square(img: np.ndarray) -> np.ndarray:
 def source_images(source: Union[str, "os.PathLike[str]"]) -> list[np.ndarray]:
     """RGB images in [-1, 1] (H, W, 3) from ``"builtin:natural-patches"`` (the scikit-image photographs) or a folder.
 
-    Folders: every PNG/JPEG, 8-bit, as :func:`symsched.spectra.load_spectrum` reads them.
-    ValueError for anything else (a ``.npy`` spectrum has no images).
+    Folders: every PNG/JPEG, 8-bit, as :func:`symsched.spectra.load_spectrum` reads them, at most ``MAX_IMAGES`` =
+    10,000 of them. ValueError for anything else (a ``.npy`` spectrum has no images) or a larger folder.
     """
     if isinstance(source, str) and source.startswith("builtin:"):
         check_choice(source[len("builtin:"):], "source builtin name", _spectra.BUILTIN_SPECTRA)
@@ -210,7 +216,12 @@ def source_images(source: Union[str, "os.PathLike[str]"]) -> list[np.ndarray]:
     path = Path(os.fsdecode(source))
     if not path.is_dir():
         raise ValueError(f"source must be 'builtin:natural-patches' or a folder of images (got {str(source)!r})")
-    return [_spectra._to_signed_unit(_spectra.read_image(f, "RGB"), str(f)) for f in _spectra._iter_image_files(path)]
+    files = _spectra._iter_image_files(path)
+    if len(files) > MAX_IMAGES:  # refused before any is read
+        raise ValueError(f"source must hold at most MAX_IMAGES = {MAX_IMAGES} images (symsched._validate.MAX_IMAGES; "
+                         f"{str(source)!r} holds {len(files)}): every image is held in memory and resized at every "
+                         "resolution; pass a subset")
+    return [_spectra._to_signed_unit(_spectra.read_image(f, "RGB"), str(f)) for f in files]
 
 
 @numpy_error_defaults
@@ -229,7 +240,8 @@ def image_spectra(images: Sequence[ArrayLike], resolutions: Iterable[int]) -> di
     Raises
     ------
     ValueError
-        No images, inconsistent channels, or a resolution above the smallest crop; ``resolutions`` not at least two
+        No images or more than ``MAX_IMAGES`` = 10,000 of them (an endless iterable is not read further),
+        inconsistent channels, or a resolution above the smallest crop; ``resolutions`` not at least two
         (at most MAX_ENTRIES) distinct positive integers.
     TypeError
         ``resolutions`` a string, a number or a mapping rather than a sequence; ``images`` not a sequence.
@@ -240,7 +252,9 @@ def image_spectra(images: Sequence[ArrayLike], resolutions: Iterable[int]) -> di
     if not is_sequence(images):
         raise TypeError(f"images must be a sequence of (H, W) or (H, W, C) arrays (got {type(images).__name__}); "
                         "a folder or 'builtin:natural-patches' goes through source_images first")
-    imgs = [as_real_array(im, "images entries") for im in images]
+    imgs = [as_real_array(im, "images entries") for im in
+            check_entries(images, "images", limit=MAX_IMAGES, limit_name="MAX_IMAGES",
+                          why="every image is held in memory and resized at every resolution")]
     if not imgs:
         raise ValueError("images must not be empty")
     imgs = [im[..., None] if im.ndim == 2 else im for im in imgs]
@@ -553,9 +567,7 @@ def _plan(
     else:
         raise TypeError(f"spectra must be a mapping d -> spectrum or a function of d (got {type(spectra).__name__})")
     table = {d: as_spectrum(raw[d], f"spectra[{d}]") for d in ds}
-    if isinstance(divergences, str) or not divergences:
-        raise ValueError("divergences must be a non-empty sequence of divergence names")
-    divs = [check_choice(dv, "divergences entries", DIVERGENCES) for dv in divergences]
+    divs = _divergences(divergences)
     K = as_positive_int(steps, "steps")
     if K < 2:
         raise ValueError("steps must be at least 2 for a resolution law")
@@ -593,6 +605,7 @@ def resolution_law(
     steps : int
         K of the optimised schedules.
     divergences : sequence of {"kl", "kl-reverse", "w2"}
+        Each named once (each is a run of every resolution).
     endpoints : pair, default ``(None, None)``
         Passed to :func:`symsched.optimize_schedule`. Free by default: a first level pinned at the
         training grid's noisiest level would hide the shift at the noisy end, where the rules act.

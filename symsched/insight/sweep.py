@@ -30,7 +30,8 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from .._validate import (
-    ArgumentTypeError, as_bool, as_int, as_spectrum, as_step_counts, check_choice, is_sequence, numpy_error_defaults,
+    ArgumentTypeError, _show, as_bool, as_int, as_spectrum, as_step_counts, check_choice, check_entries, is_sequence,
+    numpy_error_defaults,
 )
 from ..optimize import DEFAULT_DIVERGENCE, InfiniteObjective, OptimizeResult, at_step_count, optimize_schedule
 from .._tex import tex_text
@@ -79,10 +80,13 @@ def _check_values(vals: list[Any], name: str, keys: bool = False) -> None:
 
 
 def _spectra_list(spectra: SpectraArg, values: Optional[Sequence[Any]]) -> tuple[list[Any], list[Array]]:
+    if isinstance(values, Mapping):  # its keys would pass for the labels, its values be ignored
+        raise ArgumentTypeError(f"values must be a sequence of labels, not a mapping (got {_show(values)}); pass "
+                                "spectra as a mapping value -> spectrum instead")
     if callable(spectra) and not isinstance(spectra, np.ndarray):
         if values is None or not is_sequence(values):
             raise ValueError("values must be given (a sequence of parameter values) when spectra is a function")
-        vals = list(values)
+        vals = check_entries(values, "values", why="each value's spectrum is a run of its own")
         if not vals:
             raise ValueError("values must not be empty")
         _check_values(vals, "values")
@@ -96,7 +100,7 @@ def _spectra_list(spectra: SpectraArg, values: Optional[Sequence[Any]]) -> tuple
     if isinstance(spectra, Mapping):
         if values is not None:
             raise ValueError("values must be None when spectra is a mapping (its keys are the values)")
-        vals = list(spectra.keys())
+        vals = check_entries(spectra.keys(), "spectra", why="each spectrum is a run of its own")
         _check_values(vals, "spectra's keys (its values)", keys=True)
         arrays = [as_spectrum(spectra[v], f"spectra[{v!r}]") for v in vals]
     elif isinstance(spectra, np.ndarray):
@@ -105,10 +109,12 @@ def _spectra_list(spectra: SpectraArg, values: Optional[Sequence[Any]]) -> tuple
                              "[spectrum] with values=[label] to label it")
         vals, arrays = [0], [as_spectrum(spectra)]
     elif isinstance(spectra, (list, tuple)):
-        arrays = [as_spectrum(s, f"spectra[{i}]") for i, s in enumerate(spectra)]
+        arrays = [as_spectrum(s, f"spectra[{i}]") for i, s in
+                  enumerate(check_entries(spectra, "spectra", why="each spectrum is a run of its own"))]
         if values is not None and not is_sequence(values):
             raise ValueError(f"values must be a sequence of labels, one per spectrum (got {values!r})")
-        vals = list(range(len(arrays))) if values is None else list(values)
+        vals = list(range(len(arrays))) if values is None else check_entries(
+            values, "values", why="one label per spectrum, each a run of its own")
         if len(vals) != len(arrays):
             raise ValueError(f"values has {len(vals)} entries but spectra has {len(arrays)}")
         _check_values(vals, "values")
@@ -260,7 +266,9 @@ def sweep(
         default 0, 1, ...; refused with a mapping or a single array, whose labels are its keys / 0).
         Distinct (floats within ``math.isclose`` count as the same value), equal to themselves (numbers,
         strings, tuples; not arrays of several numbers) and, where numbers, finite: a repeated, NaN / infinite
-        or array value (or mapping key) is a ValueError naming ``values``.
+        or array value (or mapping key) is a ValueError naming ``values``; a mapping is a TypeError naming
+        ``values`` (pass the spectra as a mapping instead). At most ``MAX_ENTRIES`` = 100 spectra (or values, or
+        keys: each spectrum is a run of its own); more are refused without reading further.
         They key :meth:`SweepResult.result` and label ``to_dict`` records; the tables of a sweep of
         one spectrum have no parameter column.
     parameter : str
@@ -291,11 +299,13 @@ def sweep(
     Raises
     ------
     ValueError
-        Bad spectra, values (repeated or non-finite ones included), steps, backend, or optimiser arguments
+        Bad spectra, values (repeated or non-finite ones included; more than MAX_ENTRIES spectra or values), steps,
+        backend, or optimiser arguments
         (raised before any work starts when the spectra, values, steps or backend are wrong; optimiser errors
         come from the first task that meets them).
     TypeError
-        An unknown keyword argument, ``spectra`` of the wrong type, or a ``backend`` that is not a string.
+        An unknown keyword argument, ``spectra`` of the wrong type, ``values`` given as a mapping, or a ``backend``
+        that is not a string.
 
     Notes
     -----
@@ -478,8 +488,9 @@ class SweepResult:
         ``divergence``, ``sampler``, ``eta``, ``variance``, ``init`` and ``weights`` replace each optimum's objective
         as they do for one :class:`~symsched.OptimizeResult` (None: the optimum's own; ``weights`` default to the
         sweep's ``weights``)."""
-        from .fits import fit_heuristics
+        from .fits import check_families, fit_heuristics
 
+        families = check_families(families)  # read once (an iterator would serve the first schedule only)
         w = weights if weights is not None else self.settings.get("weights")
         objective = dict(divergence=divergence, sampler=sampler, eta=eta, variance=variance, init=init, weights=w)
         fits = {key: fit_heuristics(res, self.spectra[key[0]], families=families, endpoints=endpoints, **objective)
