@@ -418,7 +418,11 @@ def _w2_unresolved(rho: Array, S: Array, w: Array, n_levels: int, J: float, init
         m = np.asarray(rho[pos] * recursion.kappa(Sp) / Sp, dtype=np.float64) - 1.0
         u = _RATIO_ULP_PER_LEVEL * n_levels
         floor = w[pos] * Sp * u * u
-    out = Sp[(np.abs(m) < _UNRESOLVED_RATIO * u) & (floor > _W2_RESOLVE * J)]
+        near = np.abs(m) < _UNRESOLVED_RATIO * u
+        # an unresolved term cannot vouch for itself: J without the near modes' own terms (their rounding made
+        # dpmpp_2m's exact start at S = 1e26 give J = 7.4 for 5.5e-24, which then hid it; audit of 5 December)
+        rest = max(J - float(np.sum(w[pos][near] * np.asarray(w2_complement_kernel()(m[near], Sp[near])[0]))), 0.0)
+    out = Sp[near & (floor > _W2_RESOLVE * rest)]
     if out.size + len(done) > MAX_REFINED_MODES:
         advice = "use init='white' (where P/S stays away from 1) or" if init == "exact" else "use"
         raise ValueError(

@@ -868,6 +868,37 @@ def test_w2_of_a_huge_mode_from_the_exact_start_is_resolved(big: float, sampler:
         mp.dps = 15
 
 
+def _dpmpp_2m_exact_mp(s: float, alpha_bar: list[float]) -> mpf:
+    """P of k-diffusion's sample_dpmpp_2m (sigma = sqrt((1 - a)/a), exact denoiser S/(S + sigma^2), x0 of variance
+    S + sigma_0^2), written here from its update: x <- (s'/s) x - expm1(-h) D_d, D_d = (1 + 1/2r) D - D_old/2r."""
+    S = mpf(float(s))
+    sig = [mp.sqrt((1 - mpf(a)) / mpf(a)) for a in alpha_bar]
+    c, old = mpf(1), None
+    for i in range(len(sig) - 1):
+        den = S / (S + sig[i] ** 2) * c
+        h = mp.log(sig[i] / sig[i + 1])
+        r = mp.log(sig[i - 1] / sig[i]) / h if old is not None else None
+        dd = den if old is None else (1 + 1 / (2 * r)) * den - old / (2 * r)
+        c, old = sig[i + 1] / sig[i] * c - mp.expm1(-h) * dd, den
+    return c * c * (S + sig[0] ** 2)
+
+
+@pytest.mark.parametrize("big", [1e20, 1e26, 1e100])
+def test_w2_of_a_huge_mode_whose_own_rounding_dominates_j_is_resolved(big: float) -> None:
+    """Audit of 5 December (an independent 300-digit simulation): dpmpp_2m from the exact start on [0.126, 0.1405,
+    0.99956, 0.99999999984] rounds P/S by ~5e-13 (its extrapolation weights are large), so the one huge mode's rounded
+    term (J = 7.4 for 5.5e-24 at S = 1e26) was the whole objective and hid itself from the refinement, which compared
+    the mode's rounding floor with that J. The near modes' own terms no longer count in that comparison."""
+    mp.dps = 150
+    try:
+        ab = [0.126, 0.1405, 0.99956, 0.99999999984]
+        J, _ = symsched.divergence_and_grad([big], ab, divergence="w2", sampler="dpmpp_2m", init="exact")
+        P = _dpmpp_2m_exact_mp(big, ab)
+        assert J == pytest.approx(float((mp.sqrt(P) - mp.sqrt(mpf(big))) ** 2), rel=1e-9, abs=0)
+    finally:
+        mp.dps = 15
+
+
 def test_w2_resolution_check_rejects_the_rounded_ratio(monkeypatch) -> None:
     """The companion: without the mpmath refinement (the rounded ratio alone) the same case is far off."""
     from symsched import api
