@@ -421,6 +421,8 @@ def _w2_unresolved(rho: Array, S: Array, w: Array, n_levels: int, J: float, init
         near = np.abs(m) < _UNRESOLVED_RATIO * u
         # an unresolved term cannot vouch for itself: J without the near modes' own terms (their rounding made
         # dpmpp_2m's exact start at S = 1e26 give J = 7.4 for 5.5e-24, which then hid it; audit of 5 December)
+        if not near.any():
+            return np.empty(0)
         rest = max(J - float(np.sum(w[pos][near] * np.asarray(w2_complement_kernel()(m[near], Sp[near])[0]))), 0.0)
     out = Sp[near & (floor > _W2_RESOLVE * rest)]
     if out.size + len(done) > MAX_REFINED_MODES:
