@@ -225,17 +225,6 @@ def test_wrong_types_name_the_argument(call, name) -> None:
         call()
 
 
-class _Endless:
-    """An iterable of resolutions 8, 9, 10, ... that fails the test when read past MAX_ENTRIES + 1 of them."""
-
-    def __iter__(self):
-        from symsched._validate import MAX_ENTRIES
-
-        for i in range(MAX_ENTRIES + 2):
-            yield 8 + i
-        pytest.fail("resolutions were read beyond MAX_ENTRIES + 1 entries")
-
-
 @pytest.mark.parametrize("call", [
     lambda r: resolution_law(scene_power_law, r, steps=5),
     lambda r: resolution_law({8: np.ones((8, 8)), 16: np.ones((16, 16))}, r, steps=5),
@@ -245,13 +234,14 @@ def test_resolutions_are_checked_as_explain_checks_them(call) -> None:
     """Review of 5 December: resolution_law and image_spectra read every entry of ``resolutions`` (range(1, 10**9)
     ran for minutes before anything was refused) and said ValueError for a string or a number, where explain's
     resolutions (the same kind of argument) say TypeError and stop after MAX_ENTRIES."""
+    from limit_helpers import Endless
     from symsched._validate import MAX_ENTRIES
 
     for bad in ("8,16", 16, b"8", {8: 1, 16: 2}):
         with pytest.raises(TypeError, match=r"^resolutions must be a sequence of positive integers"):
             call(bad)
     with pytest.raises(ValueError, match=rf"^resolutions must hold at most {MAX_ENTRIES} values"):
-        call(_Endless())
+        call(Endless(lambda i: 8 + i, what="resolutions"))
     with pytest.raises(ValueError, match=r"^resolutions must not repeat a value \(got \[8, 8\]\)"):
         call([8, 8])
     with pytest.raises(ValueError, match=r"^resolutions must hold at least two resolutions \(got \[8\]\)"):
