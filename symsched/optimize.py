@@ -322,9 +322,9 @@ def _step_ratio_as_run(sampler: str, ks: Sequence[int], eta: Optional[float], va
                        value: Any) -> Optional[float]:
     """The step-ratio cap that runs of ``sampler`` over the step counts ``ks`` apply (inf: the uncapped optimum, asked
     for as such), or None when no K of ``ks`` has a step that reuses an earlier level (no cap applies)."""
-    if not any(_history_pairs(_check_steps_for(sampler, k, eta, variance, settings), k) for k in ks):
-        return None
-    return _check_step_ratio(value, (1,))
+    pairs = next((p for k in ks if (p := _history_pairs(_check_steps_for(sampler, k, eta, variance, settings), k))),
+                 ())
+    return _check_step_ratio(value, pairs) if pairs else None
 
 
 def _ratio_excess(l: Array, pairs: Sequence[int], R: float) -> float:
