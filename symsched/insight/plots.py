@@ -38,14 +38,12 @@ def _check_title(title: Any) -> Optional[str]:
     return title
 
 
-def _check_type(value: Any, name: str, module: str, cls: str, origin: str) -> None:
-    """TypeError naming ``name`` unless ``value`` is an instance of ``symsched.insight.<module>.<cls>`` (imported here,
+def _check_type(value: Any, name: str, cls: type, origin: str) -> None:
+    """TypeError naming ``name`` unless ``value`` is an instance of ``cls`` (the callers import their result class
     when called: the result modules import this one's functions lazily too)."""
-    import importlib
-
-    if not isinstance(value, getattr(importlib.import_module(f".{module}", __package__), cls)):
-        article = "an" if cls[0] in "AEIOU" else "a"
-        raise ArgumentTypeError(f"{name} must be {article} {cls} (from {origin}) (got {_show(value)})")
+    if not isinstance(value, cls):
+        article = "an" if cls.__name__[0] in "AEIOU" else "a"
+        raise ArgumentTypeError(f"{name} must be {article} {cls.__name__} (from {origin}) (got {_show(value)})")
 
 
 def _colours(values: Sequence[Any], cmap: str = "viridis") -> tuple[list[Any], Any]:
@@ -86,7 +84,9 @@ def plot_sweep(result: Any, *, steps: Union[int, Sequence[int], None] = None, ti
     naming a K not in the sweep's steps, TypeError for ``steps`` or ``title`` of the wrong type, and
     ValueError, TypeError or OSError for ``path`` as :func:`symsched.plots.save_figure`. Source: docs/model.md §2, §8.
     """
-    _check_type(result, "result", "sweep", "SweepResult", "symsched.insight.sweep")
+    from .sweep import SweepResult
+
+    _check_type(result, "result", SweepResult, "symsched.insight.sweep")
     from matplotlib import colormaps
     from matplotlib.cm import ScalarMappable
 
@@ -139,7 +139,9 @@ def plot_fits(fit: Any, *, n_families: int = 4, title: Optional[str] = None, pat
     one family is drawn, unless none produced a valid schedule). Raises only ValueError, TypeError or OSError for ``path`` as
     :func:`symsched.plots.save_figure`. Source: docs/model.md §2; :mod:`symsched.insight.fits`.
     """
-    _check_type(fit, "fit", "fits", "HeuristicFit", "symsched.insight.fit_heuristics")
+    from .fits import HeuristicFit
+
+    _check_type(fit, "fit", HeuristicFit, "symsched.insight.fit_heuristics")
     n_best = as_positive_int(n_families, "n_families")
     _check_title(title)
     fig, ax = _figure(1, 2, width=5.2, height=4.0)
@@ -174,7 +176,9 @@ def plot_resolution_law(law: Any, *, title: Optional[str] = None, path: Any = No
     Returns the Figure. Raises only ValueError, TypeError or OSError for ``path`` as
     :func:`symsched.plots.save_figure`. Source: docs/model.md §10.
     """
-    _check_type(law, "law", "resolution", "ResolutionLaw", "symsched.insight.resolution_law")
+    from .resolution import ResolutionLaw
+
+    _check_type(law, "law", ResolutionLaw, "symsched.insight.resolution_law")
     _check_title(title)
     fig, ax = _figure(1, 2, width=5.4, height=4.2)
     a, b = ax[0, 0], ax[0, 1]
@@ -248,7 +252,9 @@ def band_profile(result: Any, what: str = "generated") -> tuple[Array, Array]:
     Bands: rings of the FFT grid (channels pooled), or groups of modes by rank (1-D spectra).
     Bands whose denominator is 0 (zero modes) count as 1. ValueError for an unknown ``what``.
     """
-    _check_type(result, "result", "intermediate", "IntermediateSpectra", "symsched.insight.intermediate_spectra")
+    from .intermediate import IntermediateSpectra
+
+    _check_type(result, "result", IntermediateSpectra, "symsched.insight.intermediate_spectra")
     from .._validate import check_choice
 
     check_choice(what, "what", ("generated", "accuracy", "sample/marginal", "x0_hat", "sample"))
@@ -296,7 +302,9 @@ def plot_intermediate(result: Any, *, title: Optional[str] = None, path: Any = N
     Raises only ValueError, TypeError or OSError for ``path`` as :func:`symsched.plots.save_figure`.
     Source: docs/model.md §9 (the state covariance per step).
     """
-    _check_type(result, "result", "intermediate", "IntermediateSpectra", "symsched.insight.intermediate_spectra")
+    from .intermediate import IntermediateSpectra
+
+    _check_type(result, "result", IntermediateSpectra, "symsched.insight.intermediate_spectra")
     from matplotlib.colors import TwoSlopeNorm
 
     _check_title(title)
