@@ -75,17 +75,14 @@ def _ends(log_snr_min: Any, log_snr_max: Any, K: int) -> tuple[float, float]:
     if K > 1 and not hi > lo:
         raise ValueError(f"log_snr_max must be greater than log_snr_min (got {lo!r}, {hi!r})")
     for value, name in ((lo, "log_snr_min"), (hi, "log_snr_max")):
-        # every family pins its end levels to lo and hi: an end whose alpha_bar float64 cannot hold is refused here,
-        # by its name, before a family's own coordinate overflows (math.exp of a log-SNR beyond +-1420)
-        if not _LOG_SNR_LOWEST < value < _LOG_SNR_HIGHEST:
+        # every family pins its end levels to lo and hi: an end whose alpha_bar float64 cannot hold (the conversion
+        # of schedules.log_snr_to_alpha_bar rounds it to 0 or 1) is refused here, by its name, before a family's
+        # own coordinate overflows (math.exp of a log-SNR beyond +-1420)
+        if not 0.0 < float(_sch._alpha_bar_unchecked(np.float64(value))) < 1.0:
             raise ValueError(
-                f"{name} must lie between about {_LOG_SNR_LOWEST} and {_LOG_SNR_HIGHEST}, where alpha_bar = "
-                f"expit(log-SNR) is a float64 strictly between 0 and 1 (got {value!r})")
+                f"{name} must lie between about -745.13 and 37.43, where alpha_bar = expit(log-SNR) is a float64 "
+                f"strictly between 0 and 1 (got {value!r})")
     return lo, hi
-
-
-#: The log-SNR range whose alpha_bar float64 holds strictly inside (0, 1) (schedules.log_snr_to_alpha_bar).
-_LOG_SNR_LOWEST, _LOG_SNR_HIGHEST = -745.13, 37.43
 
 
 def _pin(l: Array, lo: float, hi: float) -> Array:
