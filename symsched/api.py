@@ -70,8 +70,9 @@ def sampler_info(sampler: str) -> dict[str, Any]:
     """What ``sampler`` is: a dict with ``name``, ``process`` ("vp", "ve" or "flow": the coordinate its equations
     step in), ``params`` (numeric parameter -> library default), ``options`` (structural option -> its choices,
     the default first), ``state`` (names of the entries of its per-mode state; its length is the state size)
-    and ``doc`` (the module docstring's first paragraph, on one line). ValueError for an unknown name (:class:`ArgumentTypeError`, a TypeError too, for a
-    non-string). Source: the sampler's module in ``symsched/symbolic/samplers/``."""
+    and ``doc`` (the module docstring's first paragraph, on one line). ValueError for an unknown name
+    (:class:`ArgumentTypeError`, a TypeError too, for a non-string). Source: the sampler's module in
+    ``symsched/symbolic/samplers/``."""
     mod = sampler_module(check_choice(sampler, "sampler", SAMPLERS))
     return {
         "name": sampler,
