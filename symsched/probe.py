@@ -2188,6 +2188,8 @@ def plot_probe(result: ProbeResult, path: Any = None, *, channel_axis: Optional[
         ax.loglog(f, radial(comp[k].measured_psd)[1], "o", ms=3, color=col, mfc="none", label=f"{k} (measured)")
         if comp[k].predicted_psd is not None:
             ax.loglog(f, radial(comp[k].predicted_psd)[1], "-", lw=1, color=col)
+    if any(comp[k].predicted_psd is not None for k in names):  # one legend entry for every prediction line
+        ax.plot([], [], "-", lw=1, color="0.4", label="closed-form prediction (line, same colour)")
     ax.set_xlabel("radial frequency (cycles/pixel)")
     ax.set_ylabel("radially averaged PSD")
     ax.set_title("measured (markers) vs predicted (lines)", fontsize=9)

@@ -529,6 +529,9 @@ def test_probe_schedules_matches_compare_paired(paired):
     assert mosaic.shape == ((len(scheds) + 1) * 9 - 1, 4 * 9 - 1)  # 8x8 samples, 1-pixel gaps
     np.testing.assert_allclose(mosaic[:8, :8], np.clip(0.5 * (res.examples[list(scheds)[0]][0] + 1), 0, 1))
     assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == list(scheds) + ["reference"]
+    legend = [t.get_text() for t in fig.axes[1].get_legend().get_texts()]
+    assert legend == (["reference (measured)"] + [f"{k} (measured)" for k in scheds]
+                      + ["closed-form prediction (line, same colour)"])  # the lines are explained too
     for bad in (2, -3, 10**30):  # (8, 8) samples: axes -2 and 1 at most
         with pytest.raises(ValueError, match="channel_axis"):
             probe.plot_probe(res, channel_axis=bad)
