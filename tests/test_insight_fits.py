@@ -305,6 +305,10 @@ def test_family_function_errors() -> None:
         fam.flux_mu(-1)
     with pytest.raises(ValueError, match="strictly increasing"):
         fit_heuristics([0.5, 0.2])
+    with pytest.raises(ValueError, match=r"^name must be one of 'cosine'.* \(got 'cosin'\)"):
+        fam.get_family("cosin")  # the argument's own name
+    with pytest.raises(TypeError, match="^name must be"):
+        fam.get_family(["cosine"])
 
 
 @pytest.mark.parametrize("name", ["cosine_offset", "tangent", "flow_shift", "polyexponential", "sigmoid"])

@@ -32,7 +32,8 @@ from numpy.typing import ArrayLike, NDArray
 from scipy.special import expit, log_expit
 
 from .. import schedules as _sch
-from .._validate import MAX_STEPS, as_levels, as_positive, as_positive_int, as_real, as_real_array, numpy_error_defaults
+from .._validate import (MAX_STEPS, as_levels, as_positive, as_positive_int, as_real, as_real_array, check_choice,
+                         numpy_error_defaults)
 
 __all__ = [
     "cosine_offset",
@@ -565,15 +566,13 @@ def family_names() -> tuple[str, ...]:
 
 
 def get_family(name: str) -> Family:
-    """The :class:`Family` called ``name``; ValueError naming the choices otherwise.
+    """The :class:`Family` called ``name``: the ``f`` of :data:`FAMILIES` with ``f.name == name``.
 
-    The ``f`` of :data:`FAMILIES` with ``f.name == name`` (a scalar lookup; a non-string name is also a
-    ValueError). Source: ``f.source`` names the paper or library of each family.
+    Raises ValueError naming ``name`` and the choices for an unknown name, TypeError for a non-string.
+    Source: ``f.source`` names the paper or library of each family.
     """
-    for fam in FAMILIES:
-        if fam.name == name:
-            return fam
-    raise ValueError(f"family must be one of {', '.join(map(repr, family_names()))} (got {name!r})")
+    name = check_choice(name, "name", family_names())
+    return next(fam for fam in FAMILIES if fam.name == name)
 
 
 # ---------------------------------------------------------------------------------------------
