@@ -277,6 +277,55 @@ def test_lms_witness_with_exact_coefficients(ks: Any, order: int, monkeypatch: p
 
 
 # ------------------------------------------------------------------------------------------------
+# per-step estimates: intermediate_spectra's x0_hat against k-diffusion's callback 'denoised'
+# ------------------------------------------------------------------------------------------------
+def library_denoised_variances(ks: Any, name: str, kw: dict[str, Any], S: np.ndarray, sigmas: np.ndarray,
+                               monkeypatch: pytest.MonkeyPatch) -> np.ndarray:
+    """Exact variance of the ``denoised`` each step of k-diffusion's ``sample_<name>`` passes to its callback
+    (white start x_T = sigma_0 eps), by linearity: batch row 0 starts at 1 with every draw 0, row j + 1 at 0 with
+    a unit draw at the sampler's j-th ``torch.randn_like`` call (one per step, churned or not):
+    var = sigma_0^2 X_0^2 + sum_j X_j^2. Shape (steps, modes)."""
+    import torch
+
+    K = sigmas.size
+    x = torch.zeros((K + 1, S.size), dtype=torch.float64)
+    x[0] = 1.0
+    calls = [0]
+
+    def unit_draw(t: Any, *args: Any, **kwargs: Any) -> Any:
+        e = torch.zeros_like(t)
+        calls[0] += 1
+        e[calls[0]] = 1.0
+        return e
+
+    monkeypatch.setattr(torch, "randn_like", unit_draw)
+    seen: list[np.ndarray] = []
+    getattr(ks, f"sample_{name}")(exact_denoiser(S), x, torch.as_tensor(np.append(sigmas, 0.0)), disable=True,
+                                  callback=lambda d: seen.append(d["denoised"].numpy().copy()), **kw)
+    assert calls[0] == K and len(seen) == K
+    return np.array([sigmas[0] ** 2 * X[0] ** 2 + np.sum(X[1:] ** 2, axis=0) for X in seen])
+
+
+@pytest.mark.parametrize("name", sorted(CHURN))
+@pytest.mark.parametrize("kw", [{}, {"s_churn": 2.0}, {"s_churn": 2.0, "s_tmin": 0.5, "s_tmax": 5.0, "s_noise": 1.3}],
+                         ids=_ident)
+def test_intermediate_estimates_are_k_diffusions_denoised(ks: Any, name: str, kw: dict,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Audit of 5 December: with churn, k-diffusion calls the model on the churned sample at sigma_hat =
+    sigma (1 + gamma); intermediate_spectra computed the estimate from the sample at sigma (-48 % at S = 1e-3 on the
+    last step, where the estimate is the output itself). Now every row is the library's, to 1e-12."""
+    from symsched import schedules
+    from symsched.insight import intermediate_spectra
+
+    S = np.array([1e-3, 0.3, 1.0, 30.0, 400.0])
+    ab = np.array([0.003, 0.02, 0.2, 0.6, 0.95])  # sigmas 18.2 .. 0.23: the window (0.5, 5) churns two steps
+    res = intermediate_spectra(S, ab, sampler=name, **kw)
+    lib = library_denoised_variances(ks, name, kw, S, schedules.alpha_bar_to_sigmas(ab), monkeypatch)
+    np.testing.assert_allclose(res.x0_hat, lib, rtol=1e-12, atol=0)
+    np.testing.assert_allclose(res.x0_hat[-1], res.sample[-1], rtol=1e-12, atol=0)  # the last step outputs D
+
+
+# ------------------------------------------------------------------------------------------------
 # Monte Carlo
 # ------------------------------------------------------------------------------------------------
 #: (sampler, settings, samples): every sampler's default (the deterministic ones check the white start

@@ -51,6 +51,8 @@ class ProgramStep:
     gamma_ld: Optional[NDArray[Any]] = None
     #: The global level index of each slot of its kind (the sampler's plan entry; level K is the clean level).
     levels: tuple[int, ...] = ()
+    #: The plan's per-step parameters of this step (k-diffusion's churn ``gamma``), as (name, value) pairs.
+    step_params: tuple[tuple[str, float], ...] = ()
 
 
 @dataclass
@@ -437,7 +439,8 @@ def build_program(name: str, options: Mapping[str, Any], params: Mapping[str, fl
                 gco, gco_ld = gco[:nc], gco_ld[:nc]
             steps[n] = ProgramStep(kind=kind, modes=modes, kernels=kern, grad_levels=grad_levels, coeffs=co,
                                    coeffs_ld=co_ld, grad_kernels=gkern, grad_coeffs=gco, grad_coeffs_ld=gco_ld,
-                                   gamma=gamma, gamma_ld=gamma_ld, levels=idx)
+                                   gamma=gamma, gamma_ld=gamma_ld, levels=idx,
+                                   step_params=tuple((key, float(v)) for key, v in items[n][2].items()))
     return Program(name=name, process=mod.PROCESS, m=len(mod.ENTRIES), steps=[st for st in steps if st is not None],
                    c=c, s=s, l=l, grad=grad, extended=extended, coefficient_loss=coefficient_loss,
                    arg=arg, params=params_used)

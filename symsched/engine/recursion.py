@@ -35,7 +35,7 @@ from threadpoolctl import ThreadpoolController
 from .program import LD, Program, diverged
 
 __all__ = ["output_ratio", "checked_ratio", "output_variance", "transfer", "value_and_grad", "state_variances",
-           "checked_state_variances", "below_float64", "kappa", "scalar_affine"]
+           "checked_state_variances", "below_float64", "kappa", "scalar_affine", "scalar_from"]
 
 Array = NDArray[np.float64]
 _MEMORY_BUDGET = 512 * 2**20  # bytes of stored forward covariances per chunk of modes (65,536 modes x 1000 steps: one chunk)
@@ -378,6 +378,22 @@ def scalar_affine(prog: Program, S: Array) -> tuple[Array, Array]:
             H, R[g.sl] = _affine_group(prog, _Caller(prog, Sg, g), Sg)
             G[g.sl] = np.asarray(H, dtype=np.float64) ** 2
     return G, R
+
+
+def scalar_from(prog: Program, S: Array, v: Array) -> tuple[Array, Array]:
+    """(P, P / kappa(S)) of a one-entry program started from the variances ``v`` (VP scale, one per sorted unique
+    mode of ``S``): the same forward sweep as :func:`output_ratio`, so the ratio keeps its digits for modes so
+    faint that P itself underflows. A variance beyond float64 is inf (the caller names it)."""
+    if prog.m != 1:
+        raise ValueError("scalar_from needs a one-entry program")
+    rho = np.empty_like(S)
+    for g in _groups(S, prog.extended):
+        Sg, kap = g.arrays(S)
+        with np.errstate(all="ignore"):
+            rho[g.sl] = np.asarray(_ratio_scalar(prog, _Caller(prog, Sg, g), Sg, 1.0 / kap,
+                                                 np.asarray(v[g.sl], dtype=Sg.dtype)), dtype=np.float64)
+    with np.errstate(over="ignore"):
+        return rho * kappa(S), rho
 
 
 def _affine_group(prog: Program, call: _Caller, Sg: NDArray[Any]) -> tuple[NDArray[Any], NDArray[Any]]:

@@ -73,6 +73,30 @@ def _check_finite(sample: Array, x0: Array, start: Array, rows: Array, last: lis
         raise diverged(prog, float(u[i]), f"{label} variance", where)
 
 
+def _churned_estimates(name: str, options: Any, params: Any, prog: Any, ab: Array, u: Array, rows: Array,
+                       calls: list[int], x0: Array, ratio: Array) -> None:
+    """Replace, in place, the estimates of churned steps (k-diffusion's ``euler``/``heun``/``dpm_2`` with churn
+    gamma > 0): their model call is on the churned sample at sigma_hat = sigma (1 + gamma), not on the sample at the
+    level. That estimate is the output of the one-level schedule at the same level with the same churn (``s_churn`` =
+    gamma, the window open), whose only step is k-diffusion's Euler step to sigma = 0:
+    ``x_hat + (0 - sigma_hat) (x_hat - D) / sigma_hat = D``; the sampler's own compiled step, started from the
+    sample's variance before the churn (``rows[calls[k]]``)."""
+    from ..engine.program import build_program
+    from ..engine.recursion import kappa, scalar_from
+
+    for k, n in enumerate(calls):
+        gamma = dict(prog.steps[n].step_params).get("gamma", 0.0)
+        if gamma <= 0.0:
+            continue
+        one = build_program(name, options, {**params, "s_churn": gamma, "s_tmin": 0.0, "s_tmax": float("inf")},
+                            ab[k:k + 1], "alpha_bar")
+        if dict(one.steps[0].step_params).get("gamma") != gamma:  # pragma: no cover - churn_gammas(1) is s_churn
+            raise RuntimeError(f"{name}: the one-level churn step does not reproduce gamma = {gamma!r}")
+        x0[k], rho = scalar_from(one, u, rows[n])
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            ratio[k] = np.where(u > 0, rho * (kappa(u) / np.where(u > 0, u, 1.0)), 1.0)
+
+
 @dataclass
 class IntermediateSpectra:
     """Per-step spectra of a sampler run (:func:`intermediate_spectra`).
@@ -92,7 +116,8 @@ class IntermediateSpectra:
     x0_hat : ndarray, shape (N, *shape)
         ``x0_hat[k]``: variance of the denoised estimate computed in step k+1 from the sample at
         ``alpha_bar[k]`` (diffusers' ``pred_original_sample``; UniPC: the model call on the
-        predicted sample, before its correction).
+        predicted sample, before its correction; k-diffusion's churn: the model call on the churned sample at
+        sigma_hat, its callback's ``denoised``).
     marginal : ndarray, shape (N, *shape)
         The forward process's variance at the level of ``sample[k]`` (the last row is S when the
         last step reaches the clean level): what a perfect sampler's state would have.
@@ -242,8 +267,9 @@ def intermediate_spectra(
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         for k in range(N):  # the model call at level k, on the sample as it first arrives there
             d[k] = _full(denoiser_kernel()(u, c[k], s_[k])[0], u.shape)
-        x0 = d**2 * rows[[0] + first[:-1]]
-        ratio = np.where(u > 0, d / np.where(u > 0, u, 1.0), 0.0) * d * rows[[0] + first[:-1]]  # x0 / S, no S^2
+        calls = [0] + first[:-1]  # the step that makes the model call at level k (row: the sample before it)
+        x0 = d**2 * rows[calls]
+        ratio = np.where(u > 0, d / np.where(u > 0, u, 1.0), 0.0) * d * rows[calls]  # x0 / S, no S^2
         sample = rows[last].copy()
         marg = _full(marginal_kernel()(u[None, :], c[lev, None], s_[lev, None])[0], (N, u.size))  # levels 1..N
         # variance of x_native / x_vp per level, from the symbolic conversion the engine's steps use
@@ -251,6 +277,7 @@ def intermediate_spectra(
         sample *= scale[lev, None]
         marg *= scale[lev, None]
         start = rows[0] * scale[0]
+    _churned_estimates(name, options, params, prog, ab, u, rows, calls, x0, ratio)
     sample[-1] = rows[-1]  # the output: C[0, 0] after the last step, as output_spectrum returns it
     if N == prog.K:  # the last step reaches the clean level, where the marginal is S itself
         marg[-1] = u
