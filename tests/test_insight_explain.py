@@ -173,7 +173,9 @@ def test_explain_images_on_needs_images(tmp_path, capsys) -> None:
     np.save(tmp_path / "S.npy", np.ones((8, 8)))
     assert main(["explain", "--spectrum", str(tmp_path / "S.npy"), "--images", "on", "--out", str(tmp_path / "o"),
                  "--no-progress"]) == 2
-    assert "builtin:natural-patches' or a folder of images" in capsys.readouterr().err
+    err = capsys.readouterr().err.strip().splitlines()  # one line naming --images, not --spectrum (a valid .npy)
+    assert len(err) == 1 and err[0].startswith("symsched explain: error: --images: images='on' needs spectrum to be "
+                                               "an image folder or 'builtin:natural-patches'"), err
 
 
 def test_report_has_the_insight_section(tmp_path) -> None:
@@ -298,6 +300,16 @@ def test_explain_of_a_square_spectrum_without_a_power_law_skips_that_law(tmp_pat
 def test_explain_images_on_with_an_array_names_images(tmp_path) -> None:
     with pytest.raises(ValueError, match="images='on' needs spectrum to be an image folder"):
         symsched.insight.explain(np.ones((8, 8)), tmp_path, images="on", steps=[2], progress=False)
+
+
+def test_explain_images_on_with_a_spectrum_file_names_images(tmp_path) -> None:
+    """Audit of 5 December: a .npy spectrum with images='on' was refused by the photograph loader, naming its
+    source ("source must be ... a folder of images"), though the .npy is a valid spectrum (the CLI: see
+    test_explain_images_on_needs_images)."""
+    f = tmp_path / "S.npy"
+    np.save(f, np.ones((8, 8)))
+    with pytest.raises(ValueError, match=r"^images='on' needs spectrum to be an image folder .*got the file .*S\.npy"):
+        symsched.insight.explain(str(f), tmp_path / "out", images="on", steps=[2], progress=False)
 
 
 def test_report_section_uses_each_results_own_sampler_and_start(tmp_path, monkeypatch) -> None:

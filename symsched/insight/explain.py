@@ -332,11 +332,12 @@ def explain(
         else:
             notes.append("The power-law resolution law needs a square FFT-grid spectrum; skipped for this spectrum.")
     from_path = isinstance(spectrum, (str, os.PathLike))
-    if images == "on" and not from_path:
-        raise ValueError("images='on' needs spectrum to be an image folder or 'builtin:natural-patches' (got an "
-                         "array: it has no photographs to resize)")
-    use_images = images == "on" or (images == "auto" and from_path and (
-        str(spectrum).startswith("builtin:") or Path(os.fspath(spectrum)).is_dir()))
+    photos = from_path and (str(spectrum).startswith("builtin:") or Path(os.fspath(spectrum)).is_dir())
+    if images == "on" and not photos:
+        got = f"the file {os.fspath(spectrum)}" if from_path else "an array"  # unquoted: the CLI names --images
+        raise ValueError("images='on' needs spectrum to be an image folder or 'builtin:natural-patches' (got "
+                         f"{got}: it has no photographs to resize)")
+    use_images = images == "on" or (images == "auto" and photos)
     if use_images:
         imgs = source_images(spectrum)
         smallest = min(min(np.shape(im)[:2]) for im in imgs)  # the side of the smallest square crop
