@@ -1123,7 +1123,8 @@ class OptimizeResult:
     def to_dict(self) -> dict[str, Any]:
         """Strict-JSON-ready dict (lists and floats; :func:`symsched._io.json_ready`: a zero-SNR level's log-SNR and sigma
         as "-inf" and "inf") of the schedule, its metrics and the baselines; for a flow-matching sampler also
-        ``"flow_t"``, the levels as flow times t (noisiest first, FlowMatchEulerDiscreteScheduler's sigmas)."""
+        ``"flow_t"``, the levels as flow times t (noisiest first, FlowMatchEulerDiscreteScheduler's sigmas).
+        ``"max_step_ratio"`` is null for a sampler with no step to cap (empty ``"history_steps"``)."""
         from ._io import json_ready
 
         # betas of the K-level process in training order (t = 0 least noisy), as diffusers' trained_betas
@@ -1138,7 +1139,10 @@ class OptimizeResult:
             "divergence": self.divergence,
             "init": self.init,
             "endpoints": list(self.endpoints),
-            "max_step_ratio": self.max_step_ratio,
+            # null where no step extrapolates from an earlier output (the cap does not apply: explain.json says the
+            # same), "inf" for a multistep run asked for without a cap
+            "max_step_ratio": self.max_step_ratio if self.history_steps else None,
+            "history_steps": list(self.history_steps),
             "alpha_bar": self.alpha_bar.tolist(),
             "log_snr": self.log_snr.tolist(),
             "sigmas": self.sigmas.tolist(),
@@ -1661,6 +1665,7 @@ class _Box:
         self.K = K
         capped = bool(pairs) and ratio < math.inf  # the step-ratio cap: levels i with h_i <= ratio h_{i-1}
         self.pairs, self.ratio = (tuple(pairs), ratio) if capped else ((), math.inf)
+        self.history = tuple(pairs)  # the sampler's steps that extrapolate, capped or not
         lf = None if first is None else float(_log_snr(first))
         ll = None if last is None else float(_log_snr(last))
         self.fixed_j: dict[int, int] = {}
@@ -1966,7 +1971,7 @@ def _result(
         divergence=obj.divergence, init=obj.init, endpoints=(first, last), starts=starts, feasible=feasible,
         n_gradient_evaluations=obj.n_gradients, settings=dict(obj.settings),
         at_bound=_at_bound(box, ab_best, *endpoints) if g is None else (False, False), indifferent=indifferent,
-        weighted=obj.weighted, max_step_ratio=box.ratio, history_steps=box.pairs,
+        weighted=obj.weighted, max_step_ratio=box.ratio, history_steps=box.history,
     )
 
 

@@ -107,8 +107,15 @@ def test_cli_max_step_ratio(tmp_path, capsys) -> None:
     assert main(argv + ["--out", str(tmp_path / "c.json")]) == 0
     import json
 
-    assert json.loads((tmp_path / "b.json").read_text())["max_step_ratio"] == "inf"
-    assert json.loads((tmp_path / "c.json").read_text())["max_step_ratio"] == 5.0
+    b = json.loads((tmp_path / "b.json").read_text())
+    assert b["max_step_ratio"] == "inf" and b["history_steps"] == [1, 2, 3]  # uncapped, yet the steps extrapolate
+    c = json.loads((tmp_path / "c.json").read_text())
+    assert c["max_step_ratio"] == 5.0 and c["history_steps"] == [1, 2, 3]
+    # audit of 5 December: a sampler with nothing to cap (DDIM, default cap) recorded "inf", as if switched off
+    argv[argv.index("dpmpp_2m")] = "ddim"
+    assert main(argv + ["--out", str(tmp_path / "d.json")]) == 0
+    d = json.loads((tmp_path / "d.json").read_text())
+    assert d["max_step_ratio"] is None and d["history_steps"] == []
 
 
 @pytest.mark.diffusers
