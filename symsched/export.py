@@ -734,11 +734,11 @@ def _zero_steps(scheduler: Any, sig: Array, ts: Array) -> None:
 
 
 def _zero_last_step_remedy(scheduler: Any) -> str:
-    """What removes a zero last step ``sigma_min -> sigma_min``: Karras/exponential/beta sigmas end at sigma_min for
-    every number of steps, so only ``final_sigmas_type='zero'`` does; timesteps that end at the first training
-    timestep also go with fewer inference steps."""
+    """What removes a zero last step ``sigma_min -> sigma_min``: Karras/exponential/beta sigmas and LU lambdas end at
+    sigma_min for every number of steps, so only ``final_sigmas_type='zero'`` does; timesteps that end at the first
+    training timestep also go with fewer inference steps."""
     cfg = getattr(scheduler, "config", {})
-    if any(cfg.get(k) for k in ("use_karras_sigmas", "use_exponential_sigmas", "use_beta_sigmas")):
+    if any(cfg.get(k) for k in ("use_karras_sigmas", "use_exponential_sigmas", "use_beta_sigmas", "use_lu_lambdas")):
         return "use final_sigmas_type='zero' (these sigmas end at sigma_min for every number of steps)"
     return "use final_sigmas_type='zero' or fewer inference steps"
 

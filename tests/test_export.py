@@ -643,9 +643,11 @@ def test_zero_last_step_refusal_offers_only_a_remedy_that_works() -> None:
     """break-test 44 F2: Karras sigmas end at sigma_min for every number of steps, so with final_sigmas_type=
     "sigma_min" the last step is a zero step at K = 3, 10, 20 alike: the refusal must not suggest fewer steps."""
     diffusers = pytest.importorskip("diffusers")
-    for cls in (diffusers.DPMSolverMultistepScheduler, diffusers.UniPCMultistepScheduler):
+    cases = [(diffusers.DPMSolverMultistepScheduler, "use_karras_sigmas"), (diffusers.UniPCMultistepScheduler,
+             "use_karras_sigmas"), (diffusers.DPMSolverMultistepScheduler, "use_lu_lambdas")]  # (LU: audit 5 Dec)
+    for cls, option in cases:
         for k in (3, 10, 20):
-            sch = cls(use_karras_sigmas=True, final_sigmas_type="sigma_min")
+            sch = cls(**{option: True}, final_sigmas_type="sigma_min")
             sch.set_timesteps(k)
             assert float(sch.sigmas[-1]) == float(sch.sigmas[-2])  # diffusers' own zero last step, at every K
             with pytest.raises(ValueError, match="final_sigmas_type='zero'") as info:
