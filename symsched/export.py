@@ -418,6 +418,18 @@ def _dry_run_failure(scheduler: Any, eta: float) -> str | None:
     x = torch.ones(1, 1, 1, 1, dtype=torch.float32)
     name = type(scheduler).__name__
     _fresh_loop(sch)  # (a scheduler a pipeline has already run carries on from its last step: audit of 4 December)
+    default = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float32)  # diffusers' own: tensors step() creates match the float32 sample
+    try:  # (a caller's torch.set_default_dtype(torch.float64) made UniPC's linalg.solve fail on mixed dtypes)
+        return _dry_loop(sch, x, kwargs, name, eta)
+    finally:
+        torch.set_default_dtype(default)
+
+
+def _dry_loop(sch: Any, x: Any, kwargs: dict[str, Any], name: str, eta: float) -> str | None:
+    """The loop of :func:`_dry_run_failure` on its copy ``sch`` from the sample ``x``."""
+    import torch
+
     if hasattr(sch, "set_begin_index"):  # the loop from step 0 (a repeated first timestep is noted by the readers)
         sch.set_begin_index(0)
     scale = getattr(sch, "scale_model_input", None)  # the Euler-type loops call it before the model (flow: none)

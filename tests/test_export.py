@@ -896,3 +896,25 @@ def test_euler_export_near_the_float32_limit_runs_in_diffusers() -> None:
     got = sch.sigmas.double().numpy()
     assert np.all(np.isfinite(got)) and np.isfinite(float(sch.init_noise_sigma))
     np.testing.assert_allclose(got[:-1], alpha_bar_to_sigmas(ab), rtol=1e-6)
+
+
+@pytest.mark.diffusers
+def test_a_float64_default_dtype_does_not_break_the_dry_run() -> None:
+    """Audit of 5 December: with torch.set_default_dtype(torch.float64) every UniPC scheduler with K >= 3 was refused
+    ("linalg.solve: Expected A and B to have the same dtype"): the float32 dry run met float64 tensors that step()
+    creates by the default dtype. The dry run now runs as diffusers does by default, and restores the caller's."""
+    diffusers = pytest.importorskip("diffusers")
+    torch = pytest.importorskip("torch")
+    ref = diffusers.UniPCMultistepScheduler()
+    ref.set_timesteps(5)
+    expected = from_diffusers(ref).alpha_bar
+    before = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        sch = diffusers.UniPCMultistepScheduler()
+        sch.set_timesteps(5)
+        got = from_diffusers(sch)
+        assert torch.get_default_dtype() == torch.float64  # the caller's setting, restored
+    finally:
+        torch.set_default_dtype(before)
+    np.testing.assert_allclose(got.alpha_bar, expected, rtol=1e-6)  # (float32 vs float64 schedule tensors)
