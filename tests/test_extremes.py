@@ -958,3 +958,36 @@ def test_w2_refinement_repeats_until_no_rounding_hides_another_and_starts_from_a
             assert optimize.schedule_metrics(S, ab, init="exact")["w2"] ** 2 == pytest.approx(want, rel=1e-9, abs=0), S
     finally:
         mp.dps = 15
+
+
+def _mp_dpm_2_ancestral_then_euler(S: float, s_from: float, s_to: float) -> mpf:
+    """k-diffusion's sample_dpm_2_ancestral on [s_from, s_to, 0] (eta = 1, white start x = s_from eps), in
+    1500-digit mpmath, the first step on its DPM-Solver-2 branch (sigma_down > 0 in exact arithmetic, how symsched
+    decides below sigma_to ~ 1.5e-154), the last one Euler (sigma_down = 0): every stage is a per-mode gain."""
+    with mp.workdps(1500):
+        S, a, b = mpf(S), mpf(s_from), mpf(s_to)
+        up = mp.sqrt(b**2 * (a**2 - b**2) / a**2)
+        down = mp.sqrt(b**2 - up**2)
+        mid = mp.exp((mp.log(a) + mp.log(down)) / 2)
+        d = 1 - S / (S + a**2)  # d = (x - D(x; a)) / a, times a
+        x2 = 1 + d / a * (mid - a)
+        d2 = x2 * (1 - S / (S + mid**2)) / mid
+        g = 1 + d2 * (down - a)
+        return (S / (S + b**2)) ** 2 * (g**2 * a**2 + up**2)  # then the Euler step to 0: x -> D(x; b)
+
+
+def test_a_quantity_that_cancels_to_zero_in_the_mp_path_gets_more_digits() -> None:
+    """Audit of 5 December: from sigma = 1e155 to 1e-155 dpm_2_ancestral's sigma_down = sqrt(sigma_to^2 - sigma_up^2)
+    cancels to an exact 0 at the mp path's first working precision (360 digits; it needs about 620), and mpmath's
+    ZeroDivisionError reached the caller of output_spectrum_ve, whose float64 sweep had asked the mp path to confirm a
+    mode. Now the mp path doubles its digits and the float64 one names the mode whose P exceeds float64."""
+    for sig in ([1e155, 1e-155], [1e300, 1e-300]):
+        ref = _mp_dpm_2_ancestral_then_euler(1.0, *sig)
+        got = symsched.output_spectrum_ve_mp([1.0], sig, sampler="dpm_2_ancestral", dps=30)[0]
+        assert abs(got / ref - 1) < mpf(10) ** -25, (sig, got, ref)
+        assert ref > mpf("1.8e308")  # beyond float64: the float64 path refuses it, naming the mode
+        for init in ("white", "exact"):
+            with pytest.raises(ValueError, match=r"^spectrum: the output variance of the mode S=1 exceeds the float64"):
+                symsched.output_spectrum_ve([1.0], sig, sampler="dpm_2_ancestral", init=init)
+    assert abs(_mp_dpm_2_ancestral_then_euler(1.0, 1e155, 1e-155) / mpf("1e310") - 1) < 1e-10  # the check can fail:
+    assert abs(_mp_dpm_2_ancestral_then_euler(1.0, 1e154, 1e-155) / mpf("1e310") - 1) > 0.5  # it sees the levels

@@ -134,15 +134,26 @@ def _run(spectrum: ArrayLike, x: np.ndarray, coordinate: str, sampler: str, init
                              f"within {work} working digits (mpmath)") from None
         return out
 
+    def divided(work: int) -> tuple[np.ndarray, int]:
+        """``(once(w), w)`` for the first ``w >= work`` (doubling) at which no quantity the native forms divide by
+        cancels to an exact 0 (dpm_2_ancestral's sigma_down = sqrt(sigma_to^2 - sigma_up^2) from sigma = 1e155 to
+        1e-155 needs 620 digits: mpmath's ZeroDivisionError reached the caller)."""
+        while True:
+            try:
+                return once(work), work
+            except ZeroDivisionError:
+                if work >= MAX_WORK_DPS:
+                    raise ValueError(f"dps: the {sampler!r} recursion on these levels divides by a quantity that "
+                                     f"cancels to 0 within {MAX_WORK_DPS} working digits (mpmath)") from None
+                work = min(MAX_WORK_DPS, 2 * work)
+
     # the margin above is a guess: close levels cancel more in the native forms (LMS's Lagrange weights on
     # levels 1e-9 apart need about 70 more digits), so every result is confirmed at a higher precision
-    work = int(dps) + extra
-    out = once(work)
+    out, work = divided(int(dps) + extra)
     at_zero = np.broadcast_to(np.asarray(S) == 0, out.shape)
     shrank = np.zeros(out.shape, dtype=bool)
     while True:
-        higher = work + max(20, work // 2)
-        check = once(higher)
+        check, higher = divided(work + max(20, work // 2))
         shrinks = at_zero & _shrinking(out, check, higher - work)
         residue = shrank & shrinks  # fell with the working precision in two comparisons running: an exact 0
         if _agree(out, check, int(dps), work, residue):
