@@ -672,9 +672,10 @@ def state_variances(prog: Program, S: Array, init: str) -> Array:
     return out
 
 
-def checked_state_variances(prog: Program, S: Array, init: str) -> Array:
+def checked_state_variances(prog: Program, S: Array, init: str,
+                            exact: Optional[Callable[[Array], Array]] = None) -> Array:
     """:func:`state_variances` for sorted unique modes ``S``, trusted, or ValueError; the last row is
-    :func:`output_variance` itself.
+    :func:`output_variance` itself (``exact``: its mpmath fallback for the whole schedule, ``S_few -> P``).
 
     One-entry samplers add positive terms only. With memory, the forward covariance sweep combines
     coefficients of mixed sign and can cancel (close or very uneven levels, LMS on consecutive timesteps), so
@@ -685,7 +686,7 @@ def checked_state_variances(prog: Program, S: Array, init: str) -> Array:
     rows = state_variances(prog, S, init)
     if S.size == 0 or not np.all(np.isfinite(rows)):  # a variance beyond float64: the caller names mode and step
         return rows
-    P = output_variance(prog, S, init)
+    P = output_variance(prog, S, init, exact)
     with np.errstate(invalid="ignore"):
         negative = bool(np.any(rows < 0))
     if prog.m > 1 and (negative or _worst_disagreement(rows[-1], P) > MAX_ROUNDING):

@@ -20,7 +20,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from .._validate import MAX_VALUES, as_levels, as_real, as_spectrum, check_choice, numpy_error_defaults
-from ..api import INITS, _setup
+from ..api import INITS, _exact, _setup
 
 __all__ = ["intermediate_spectra", "IntermediateSpectra"]
 
@@ -258,7 +258,9 @@ def intermediate_spectra(
     prog = _program.build_program(name, options, params, ab, "alpha_bar")
     u, inv = np.unique(S.ravel(), return_inverse=True)
     inv = inv.reshape(-1)
-    rows = recursion.checked_state_variances(prog, u, init)  # (program steps + 1, modes), VP scale
+    # (program steps + 1, modes), VP scale; the output confirmed by the mpmath path where output_spectrum's is
+    exact = _exact(ab, "alpha_bar", sampler, init, settings)
+    rows = recursion.checked_state_variances(prog, u, init, exact)
     first, last = _arrivals(name, prog)
     N = len(last)  # levels reached: K (then the clean level), or K - 1 (the last step stops at ab[-1])
     c, s_ = prog.c.astype(np.float64), prog.s.astype(np.float64)
