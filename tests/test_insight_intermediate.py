@@ -360,7 +360,8 @@ def test_cancelling_check_rejects_the_unchecked_sweep(monkeypatch) -> None:
     """Companion: with the forward sweep used unchecked (the old code), the check above fails."""
     from symsched.engine import recursion
 
-    monkeypatch.setattr(recursion, "checked_state_variances", recursion.state_variances)
+    monkeypatch.setattr(recursion, "checked_state_variances",
+                        lambda prog, S, init, exact=None: recursion.state_variances(prog, S, init))
     assert not _cancelling_cases_agree()
 
 
