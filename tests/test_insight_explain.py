@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from html import unescape
 
 import numpy as np
 import pytest
@@ -41,6 +42,24 @@ def test_explain_writes_markdown_figures_and_latex(explained) -> None:
         if name.endswith(".png"):
             assert f"({name})" in doc, name  # every figure is shown
     assert r"\begin{tabular}" in (explained / "resolution_images.tex").read_text()
+
+
+def test_the_heat_map_captions_explain_the_white_curve(explained, tmp_path) -> None:
+    """New-user audit: explain.md and the report's summary described the per-step heat maps' panels but not the
+    white curve (the 0.5 contour, each band's generation step) nor the black dots."""
+    from symsched.insight.explain import report_section
+
+    curve = "white curve: the 0.5 contour, the step at which each band has half of its final variance"
+    dots = "black dots: the band whose mean variance equals the step's noise level σ²"
+    doc = (explained / "explain.md").read_text()
+    section = doc.split("## Coarse to fine", 1)[1].split("\n## ", 1)[0]
+    assert curve in section and dots in section and "(intermediate_w2_K6.png)" in section
+    S = load_spectrum("builtin:natural-patches")
+    results = {"w2": {3: symsched.optimize_schedule(S, 3, divergence="w2", restarts=0)}}
+    md, html = report_section(S, results, tmp_path)
+    assert md.index("(insight_intermediate.png)") < md.index(curve) and dots in md
+    text = unescape(html)  # (the HTML escapes the apostrophes)
+    assert curve in text and dots in text
 
 
 def test_explain_numbers_are_reproducible_from_the_api(explained) -> None:

@@ -210,6 +210,21 @@ def test_per_step_heat_maps_keep_their_text_inside_and_apart(case) -> None:
             assert not e1.overlaps(e2), (e1, e2)
 
 
+def test_per_step_heat_map_legend_explains_the_white_curve_and_the_black_dots() -> None:
+    """New-user audit: the left panel's white curve (the 0.5 contour: the step at which a band has half of its final
+    variance) was explained only in a docstring; the legend named the black dots alone."""
+    import symsched
+    from symsched.spectra import power_law
+
+    fig = symsched.intermediate_spectra(power_law((8, 8), alpha=2.0), [0.05, 0.2, 0.5, 0.8, 0.95]).plot()
+    legend = fig.axes[0].get_legend()
+    texts = [t.get_text() for t in legend.get_texts()]
+    assert texts == ["0.5: half of final variance", "band mean S = σ² (SNR 1)"], texts
+    curve = legend.legend_handles[0]
+    assert curve.get_color() == "white" and curve.get_path_effects(), "the entry is drawn as the curve is"
+    assert len(fig.axes[0].collections) >= 2  # the heat map and the contour the entry explains
+
+
 def test_pgf_needs_its_tex_engine_and_postscript_writes_quietly(tmp_path, monkeypatch) -> None:
     """break-test 54: `--plot f.pgf` passed the up-front suffix check and failed after the work ('xelatex' not
     found, exit 1); `--plot f.eps` printed matplotlib's transparency warning on success."""

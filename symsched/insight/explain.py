@@ -104,6 +104,15 @@ def _band_order(inter: IntermediateSpectra) -> tuple[Array, Array]:
     return x, first
 
 
+#: what the per-step heat maps (:func:`symsched.insight.plots.plot_intermediate`) show, under them in explain.md and
+#: the report's summary
+HEATMAP_CAPTION = (
+    "Left: when each frequency band is generated (the denoised estimate x̂₀'s variance over its final value; "
+    "white curve: the 0.5 contour, the step at which each band has half of its final variance, its generation "
+    "step; black dots: the band whose mean variance equals the step's noise level σ², SNR 1); middle: how much "
+    "of the data's variance x̂₀ has; right: the sample's variance against the true noisy marginal at its level.")
+
+
 def _coarse_to_fine(inter: IntermediateSpectra) -> str:
     x, first = _band_order(inter)
     _, acc = band_profile(inter, "accuracy")
@@ -500,10 +509,7 @@ def _document(res: Explanation, slug: dict[str, str]) -> str:
         lines += ["**Where the theory agrees and where it disagrees.** " + _verdict(res.laws), ""]
     for note in i["notes"]:
         lines += [f"_{note}_", ""]
-    lines += ["## Coarse to fine: the per-step spectra", "",
-              "Left: when each frequency band is generated (the denoised estimate x̂₀'s variance over its final "
-              "value); middle: how much of the data's variance x̂₀ has; right: the sample's variance against the "
-              "true noisy marginal at its level.", ""]
+    lines += ["## Coarse to fine: the per-step spectra", "", HEATMAP_CAPTION, ""]
     for dv, it in res.intermediate.items():
         lines += [f"- {_NAMES[dv]}-optimal, K = {K}: {_coarse_to_fine(it)}"]
     lines.append("")
@@ -637,7 +643,8 @@ def report_section(spectrum: Any, results: dict[str, dict[int, Any]], out: Any, 
     save_figure(inter.plot(title=f"per-step spectra of the {_NAMES[dv]}-optimal schedule, K={K}"),
                 outp / "insight_intermediate.png")
     sentence = f"{_NAMES[dv]}-optimal, K = {K}: {_coarse_to_fine(inter)}"
-    md += [f"- {sentence}", "", "![per-step spectra](insight_intermediate.png)", ""]
+    md += [f"- {sentence}", "", "![per-step spectra](insight_intermediate.png)", "", HEATMAP_CAPTION, ""]
     body += [f"<p>{inline(sentence)}</p>",
-             '<img src="insight_intermediate.png" alt="per-step spectra" width="900">']
+             '<img src="insight_intermediate.png" alt="per-step spectra" width="900">',
+             f"<p>{inline(HEATMAP_CAPTION)}</p>"]
     return "\n".join(md) + "\n", "\n".join(body) + "\n"

@@ -289,12 +289,18 @@ def _edges(x: Array) -> Array:
     return np.concatenate(([x[0] - (mid[0] - x[0])], mid, [x[-1] + (x[-1] - mid[-1])]))
 
 
+#: legend entries of :func:`plot_intermediate`'s left panel (explain.md and the report's summary describe them too)
+HALF_CONTOUR_LABEL = "0.5: half of final variance"
+SNR1_LABEL = "band mean S = σ² (SNR 1)"
+
+
 def plot_intermediate(result: Any, *, title: Optional[str] = None, path: Any = None) -> Any:
     """Frequency x step heat maps of an :class:`~symsched.insight.IntermediateSpectra` (three panels).
 
     Left, *when* each band is generated: the denoised estimate's variance over its final value
-    (0 to 1, the 0.5 contour in white; black dots: the band whose mean variance equals the step's
-    noise level sigma^2, SNR = 1) — coarse bands first, fine bands last. Middle, *how much*: the
+    (0 to 1; the white curve, labelled in the legend, is the 0.5 contour: the step at which each band has
+    half of its final variance, its generation step; black dots: the band whose mean variance equals the
+    step's noise level sigma^2, SNR = 1) — coarse bands first, fine bands last. Middle, *how much*: the
     estimate's variance over the data's (1 = exact). Right: the sample's variance over the forward
     marginal at its level (log2; 0 = exact), where the sampler's state is off along the way.
 
@@ -321,8 +327,15 @@ def plot_intermediate(result: Any, *, title: Optional[str] = None, path: Any = N
     xe, ye = np.arange(0.5, K + 1.0), _edges(x)
     m = a.pcolormesh(xe, ye, gen.T, cmap="viridis", vmin=0.0, vmax=1.0, shading="flat")
     fig.colorbar(m, ax=a, label="var(x̂₀) / its final value")
+    handles = []
     if K > 1 and x.size > 1:
+        from matplotlib.lines import Line2D
+        from matplotlib.patheffects import withStroke
+
         a.contour(steps, x, gen.T, levels=[0.5], colors="white", linewidths=1.5)
+        # the curve's legend entry: white with a black edge, visible on the legend's light background
+        edge = [withStroke(linewidth=3.0, foreground="black")]
+        handles.append(Line2D([], [], color="white", lw=1.5, path_effects=edge, label=HALF_CONTOUR_LABEL))
     mean_S = np.array([S.ravel()[g].mean() for g in groups])
     # SNR >= 1, mean_S >= sigma^2 = (1 - ab) / ab, as mean_S ab >= 1 - ab: sigma^2 overflows for ab below ~1e-308
     ab = result.alpha_bar
@@ -330,8 +343,9 @@ def plot_intermediate(result: Any, *, title: Optional[str] = None, path: Any = N
     pts = [(k + 1, x[hit.max()]) for k, hit in enumerate(snr1) if hit.size]
     if pts:
         px, py = zip(*pts)
-        a.plot(px, py, "o", color="black", ms=4, label="band mean S = σ² (SNR 1)")
-        a.legend(fontsize=7, loc="upper left")
+        handles += a.plot(px, py, "o", color="black", ms=4, label=SNR1_LABEL)
+    if handles:
+        a.legend(handles=handles, fontsize=7, loc="upper left")
     a.set(xlabel="step (noisiest first)", ylabel=ylabel, title="when: coarse to fine")
     m1 = m_ax.pcolormesh(xe, ye, acc.T, cmap="magma", vmin=0.0, vmax=max(1.0, float(acc.max())), shading="flat")
     fig.colorbar(m1, ax=m_ax, label="var(x̂₀) / S")
