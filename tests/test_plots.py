@@ -31,6 +31,34 @@ def test_plot_result_marks_baselines_outside_the_constraint(tmp_path) -> None:
     assert fig.get_layout_engine() is None  # fixed margins, no layout pass
 
 
+def _texts(ax) -> list[str]:
+    return [t.get_text() for t in ax.texts]
+
+
+def test_schedule_plots_say_that_a_pure_noise_level_is_not_drawn() -> None:
+    """New-user audit: `optimize --flow --plot` drew the schedules from step 2 on, without a word: step 1 (t = 1,
+    alpha_bar = 0) has log-SNR -inf, which no line can draw. Every log-SNR-per-step panel now says so."""
+    from symsched.insight import fit_heuristics
+    from symsched.insight.plots import plot_fits
+    from symsched.insight.sweep import SweepResult
+
+    S = power_law((8, 8), alpha=2.0)
+    flow = optimize_schedule(S, 4, sampler="flow_match_euler", restarts=0)
+    assert flow.alpha_bar[0] == 0.0
+    note = "levels at t = 1 (log-SNR = −∞, step 1): not drawn"
+    fig = plots.plot_result(flow, S)
+    assert _texts(fig.axes[0]) == [note]
+    assert all(not _texts(a) for a in fig.axes[1:])  # the PSD panels draw every level's output
+    sweep = SweepResult(parameter="divergence", values=["W2"], steps=[4], results={(0, 4): flow}, spectra=[S],
+                        settings={})
+    assert _texts(sweep.plot().axes[0]) == [note]
+    assert _texts(plot_fits(fit_heuristics(flow, S)).axes[0]) == [note]
+    vp = plots.plot_schedules({"zero-snr": [0.0, 0.3, 0.9], "finite": [0.01, 0.3, 0.9]})
+    assert _texts(vp.axes[1]) == ["levels at ᾱ = 0 (log-SNR = −∞, step 1): not drawn"] and not _texts(vp.axes[0])
+    res = optimize_schedule(S, 4, restarts=0)  # every level finite: no note
+    assert all(not _texts(a) for a in plots.plot_result(res, S).axes)
+
+
 def test_plot_result_refuses_a_nonsense_n_baselines() -> None:
     """F15: n_baselines=-1 and 1.5 used to draw a figure without complaint."""
     S = power_law((4, 4), alpha=2.0)

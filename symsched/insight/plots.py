@@ -19,7 +19,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .._validate import ArgumentTypeError, _show, as_positive_int, as_step_counts
-from ..plots import _figure, _integer_steps, _suptitle, save_figure
+from ..api import FLOW_SAMPLERS
+from ..plots import _figure, _integer_steps, _note_undrawn_levels, _suptitle, save_figure
 
 __all__ = ["plot_sweep", "plot_fits", "plot_resolution_law", "plot_intermediate", "band_profile"]
 
@@ -97,6 +98,7 @@ def plot_sweep(result: Any, *, steps: Union[int, Sequence[int], None] = None, ti
             raise ValueError(f"steps: K={k!r} is not in the sweep's steps {result.steps}")
     ks = ks[:4]
     fig, ax = _figure(1, len(ks), width=4.6, height=3.9)
+    flow = any(getattr(r, "sampler", None) in FLOW_SAMPLERS for r in result.results.values())
     cols, norm = _colours(result.values)
     for a, K in zip(ax[0], ks):
         L = result.log_snr(K)
@@ -104,6 +106,7 @@ def plot_sweep(result: Any, *, steps: Union[int, Sequence[int], None] = None, ti
             a.plot(np.arange(1, K + 1), L[j], marker="o", ms=3, lw=1.4, color=cols[j],
                    label=f"{result.parameter}={v:g}" if _numeric([v]) else str(v))
         a.set(xlabel="step (noisiest first)", ylabel="log-SNR of the level", title=f"K = {K}")
+        _note_undrawn_levels(a, L, flow=flow)
         _integer_steps(a)
         a.grid(alpha=0.3)
     if norm is not None:
@@ -155,6 +158,7 @@ def plot_fits(fit: Any, *, n_families: int = 4, title: Optional[str] = None, pat
             res = np.where(f.log_snr == fit.log_snr, 0.0, f.log_snr - fit.log_snr)
         ax[0, 1].plot(x, res, lw=1.3, marker=".", label=f.family)
     ax[0, 0].set(xlabel="step (noisiest first)", ylabel="log-SNR", title="optimum and best heuristic fits")
+    _note_undrawn_levels(ax[0, 0], [fit.log_snr], flow=fit.sampler in FLOW_SAMPLERS)
     ax[0, 1].axhline(0.0, color="black", lw=1)
     ax[0, 1].set(xlabel="step (noisiest first)", ylabel="fit − optimum (log-SNR)", title="residual")
     for a in ax[0]:
