@@ -59,6 +59,43 @@ def test_schedule_plots_say_that_a_pure_noise_level_is_not_drawn() -> None:
     assert all(not _texts(a) for a in plots.plot_result(res, S).axes)
 
 
+@pytest.mark.parametrize("scale", [1.0, 1.6])  # the closed form itself (PASS), and 1.6 times it (scores beyond)
+def test_validation_z_score_legend_covers_no_score_and_no_threshold_line(tmp_path, scale) -> None:
+    """New-user audit: the bottom panel of validate.png / report/validation.png put its legend on the +z_crit line."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from symsched import output_spectrum
+    from symsched.commands.validate import plot_validation
+    from symsched.montecarlo import empirical_psd, iter_sample, psd_check, psd_zscores
+    from symsched.schedules import standard_schedule
+
+    S = power_law((16, 16), alpha=2.0)
+    ab = standard_schedule("linear-leading", 5)
+    P = output_spectrum(S, ab, sampler="ddpm")
+    n = 200
+    psd = scale * empirical_psd(iter_sample(S, ab, sampler="ddpm", n_samples=n, seed=0, progress=False))
+    check = psd_check(psd, P, n, alpha=1e-3)
+    z = psd_zscores(psd, P, n)
+    assert (check.max_abs_z > check.z_crit) == (scale > 1)
+    fig = plot_validation(tmp_path / "v.png", S, P, psd, z, n, alpha=1e-3, title="t", check=check,
+                          pvalue=check.pvalue)
+    assert (tmp_path / "v.png").read_bytes().startswith(PNG_MAGIC)
+    FigureCanvasAgg(fig).draw()
+    ax = fig.axes[2]
+    box = ax.get_legend().get_window_extent()
+    texts = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert texts[0] == "z-score per frequency bin" and texts[1].startswith("Šidák threshold ±")
+    thresholds = [ln for ln in ax.get_lines() if ln.get_linestyle() == "--"]
+    assert len(thresholds) == 2
+    for ln in thresholds:  # each line's height on screen lies outside the legend's box
+        y = ax.transData.transform((1.0, ln.get_ydata()[0]))[1]
+        assert not box.y0 <= y <= box.y1, (y, box)
+    points = ax.transData.transform(ax.get_lines()[0].get_xydata())
+    inside = (points[:, 0] >= box.x0) & (points[:, 0] <= box.x1) & (points[:, 1] >= box.y0) & (points[:, 1] <= box.y1)
+    assert not inside.any(), points[inside]
+    assert all(abs(t) <= ax.get_ylim()[0] * -1 for t in ax.get_yticks())  # no score ticks beside the legend
+
+
 def test_plot_result_refuses_a_nonsense_n_baselines() -> None:
     """F15: n_baselines=-1 and 1.5 used to draw a figure without complaint."""
     S = power_law((4, 4), alpha=2.0)
