@@ -2122,8 +2122,8 @@ def plot_probe(result: ProbeResult, path: Any = None, *, channel_axis: Optional[
     """Figure: a row of samples per schedule (first seed, same initial noise) and the reference; radial PSDs.
 
     Right panel: the radially averaged measured spectrum of each schedule (markers), its closed-form
-    prediction (thin lines, same colour) and the reference's measured spectrum (thick black line). Returns the matplotlib figure; writes a PNG
-    atomically when ``path`` is given.
+    prediction (thin lines, same colour) and the reference's measured spectrum (thick black line). Returns the
+    matplotlib figure; writes a PNG atomically when ``path`` is given.
 
     Images show ``clip((x + 1)/2, 0, 1)`` (data assumed in [-1, 1]); ``(C, H, W)`` samples with C in {1, 3} are
     read channels-first unless ``channel_axis`` says otherwise; three channels are RGB, one channel or the first
