@@ -100,6 +100,19 @@ def _integer_steps(*axes: Any) -> None:
         a.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
 
 
+def _note_undrawn_levels(ax: Any, log_snrs: Any, *, flow: bool = False) -> Optional[Any]:
+    """Say in ``ax`` (lower right, small print) which steps of the log-SNR curves ``log_snrs`` are at log-SNR -inf
+    (alpha_bar = 0, pure noise: flow matching's t = 1, a zero-terminal-SNR start), which no line can draw: a flow
+    figure started at step 2 without a word. Returns the Text, or None when every level is finite."""
+    steps = sorted({int(i) + 1 for ls in log_snrs for i in np.flatnonzero(np.isneginf(np.asarray(ls, float)))})
+    if not steps:
+        return None
+    where = "t = 1" if flow else "ᾱ = 0"
+    text = f"levels at {where} (log-SNR = −∞, step {', '.join(map(str, steps))}): not drawn"
+    return ax.text(0.98, 0.03, text, transform=ax.transAxes, ha="right", va="bottom", fontsize=7,
+                   bbox=dict(boxstyle="round", fc="white", ec="0.7", alpha=0.9))
+
+
 def _thin(x: Array, *ys: Array) -> tuple[Array, ...]:
     """(x, *ys) with at most about _MAX_POINTS log-spaced points of a long sorted-mode curve."""
     if x.size <= _MAX_POINTS:
@@ -323,6 +336,7 @@ def plot_schedules(
     ax[0, 0].set(xlabel="step (noisiest first)", ylabel=r"$\bar\alpha$", title=r"levels $\bar\alpha$")
     ax[0, 1].set(xlabel="step (noisiest first)", ylabel=r"log-SNR $\log(\bar\alpha/(1-\bar\alpha))$",
                  title="log-SNR")
+    _note_undrawn_levels(ax[0, 1], [alpha_bar_to_log_snr(ab) for ab in sch.values()])
     for a in ax[0]:
         a.grid(alpha=0.3)
     ax[0, 1].legend(fontsize=7, loc="best")
@@ -553,6 +567,9 @@ def plot_result(
                label=f"{tag[name]} ({result.value if name == 'optimised' else result.baselines[name]:.3g})",
                **_style(name))
     a.set(xlabel="step (noisiest first)", ylabel="log-SNR", title="schedules")
+    from .api import FLOW_SAMPLERS
+
+    _note_undrawn_levels(a, [alpha_bar_to_log_snr(ab) for ab in sch.values()], flow=result.sampler in FLOW_SAMPLERS)
     _integer_steps(a)
     a.grid(alpha=0.3)
     a.legend(fontsize=7)

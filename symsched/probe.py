@@ -2122,8 +2122,8 @@ def plot_probe(result: ProbeResult, path: Any = None, *, channel_axis: Optional[
     """Figure: a row of samples per schedule (first seed, same initial noise) and the reference; radial PSDs.
 
     Right panel: the radially averaged measured spectrum of each schedule (markers), its closed-form
-    prediction (lines) and the reference's (black). Returns the matplotlib figure; writes a PNG
-    atomically when ``path`` is given.
+    prediction (thin lines, same colour) and the reference's measured spectrum (thick black line). Returns the
+    matplotlib figure; writes a PNG atomically when ``path`` is given.
 
     Images show ``clip((x + 1)/2, 0, 1)`` (data assumed in [-1, 1]); ``(C, H, W)`` samples with C in {1, 3} are
     read channels-first unless ``channel_axis`` says otherwise; three channels are RGB, one channel or the first
@@ -2182,17 +2182,20 @@ def plot_probe(result: ProbeResult, path: Any = None, *, channel_axis: Optional[
         return f[1:], r[1:]
 
     f, ref_r = radial(comp[names[0]].reference_psd)
-    ax.loglog(f, ref_r, "k-", lw=2, label="reference (measured)")
+    ax.loglog(f, ref_r, "k-", lw=2, label="reference (measured, thick black line)")
     for i, k in enumerate(names):
         col = f"C{i % 10}"
         ax.loglog(f, radial(comp[k].measured_psd)[1], "o", ms=3, color=col, mfc="none", label=f"{k} (measured)")
         if comp[k].predicted_psd is not None:
             ax.loglog(f, radial(comp[k].predicted_psd)[1], "-", lw=1, color=col)
-    if any(comp[k].predicted_psd is not None for k in names):  # one legend entry for every prediction line
-        ax.plot([], [], "-", lw=1, color="0.4", label="closed-form prediction (line, same colour)")
+    predicted = any(comp[k].predicted_psd is not None for k in names)
+    if predicted:  # one legend entry for every prediction line
+        ax.plot([], [], "-", lw=1, color="0.4", label="closed-form prediction (thin line, same colour)")
     ax.set_xlabel("radial frequency (cycles/pixel)")
     ax.set_ylabel("radially averaged PSD")
-    ax.set_title("measured (markers) vs predicted (lines)", fontsize=9)
+    # the title names every kind of curve as the legend does (it said "predicted (lines)" of the black reference too)
+    ax.set_title("markers: measured · " + ("thin lines: closed-form prediction · " if predicted else "")
+                 + "black: reference (measured)", fontsize=8)
     ax.yaxis.set_label_position("right")
     ax.yaxis.tick_right()
     ax.legend(fontsize=7, loc="lower left")

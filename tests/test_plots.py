@@ -31,6 +31,71 @@ def test_plot_result_marks_baselines_outside_the_constraint(tmp_path) -> None:
     assert fig.get_layout_engine() is None  # fixed margins, no layout pass
 
 
+def _texts(ax) -> list[str]:
+    return [t.get_text() for t in ax.texts]
+
+
+def test_schedule_plots_say_that_a_pure_noise_level_is_not_drawn() -> None:
+    """New-user audit: `optimize --flow --plot` drew the schedules from step 2 on, without a word: step 1 (t = 1,
+    alpha_bar = 0) has log-SNR -inf, which no line can draw. Every log-SNR-per-step panel now says so."""
+    from symsched.insight import fit_heuristics
+    from symsched.insight.plots import plot_fits
+    from symsched.insight.sweep import SweepResult
+
+    S = power_law((8, 8), alpha=2.0)
+    flow = optimize_schedule(S, 4, sampler="flow_match_euler", restarts=0)
+    assert flow.alpha_bar[0] == 0.0
+    note = "levels at t = 1 (log-SNR = −∞, step 1): not drawn"
+    fig = plots.plot_result(flow, S)
+    assert _texts(fig.axes[0]) == [note]
+    assert all(not _texts(a) for a in fig.axes[1:])  # the PSD panels draw every level's output
+    sweep = SweepResult(parameter="divergence", values=["W2"], steps=[4], results={(0, 4): flow}, spectra=[S],
+                        settings={})
+    assert _texts(sweep.plot().axes[0]) == [note]
+    assert _texts(plot_fits(fit_heuristics(flow, S)).axes[0]) == [note]
+    vp = plots.plot_schedules({"zero-snr": [0.0, 0.3, 0.9], "finite": [0.01, 0.3, 0.9]})
+    assert _texts(vp.axes[1]) == ["levels at ᾱ = 0 (log-SNR = −∞, step 1): not drawn"] and not _texts(vp.axes[0])
+    res = optimize_schedule(S, 4, restarts=0)  # every level finite: no note
+    assert all(not _texts(a) for a in plots.plot_result(res, S).axes)
+
+
+@pytest.mark.parametrize("scale", [1.0, 1.6])  # the closed form itself (PASS), and 1.6 times it (scores beyond)
+def test_validation_z_score_legend_covers_no_score_and_no_threshold_line(tmp_path, scale) -> None:
+    """New-user audit: the bottom panel of validate.png / report/validation.png put its legend on the +z_crit line."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from symsched import output_spectrum
+    from symsched.commands.validate import plot_validation
+    from symsched.montecarlo import empirical_psd, iter_sample, psd_check, psd_zscores
+    from symsched.schedules import standard_schedule
+
+    S = power_law((16, 16), alpha=2.0)
+    ab = standard_schedule("linear-leading", 5)
+    P = output_spectrum(S, ab, sampler="ddpm")
+    n = 200
+    psd = scale * empirical_psd(iter_sample(S, ab, sampler="ddpm", n_samples=n, seed=0, progress=False))
+    check = psd_check(psd, P, n, alpha=1e-3)
+    z = psd_zscores(psd, P, n)
+    assert (check.max_abs_z > check.z_crit) == (scale > 1)
+    fig = plot_validation(tmp_path / "v.png", S, P, psd, z, n, alpha=1e-3, title="t", check=check,
+                          pvalue=check.pvalue)
+    assert (tmp_path / "v.png").read_bytes().startswith(PNG_MAGIC)
+    FigureCanvasAgg(fig).draw()
+    ax = fig.axes[2]
+    box = ax.get_legend().get_window_extent()
+    texts = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert texts[0] == "z-score per frequency bin" and texts[1].startswith("Šidák threshold ±")
+    thresholds = [ln for ln in ax.get_lines() if ln.get_linestyle() == "--"]
+    assert len(thresholds) == 2
+    for ln in thresholds:  # each line's height on screen lies outside the legend's box
+        y = ax.transData.transform((1.0, ln.get_ydata()[0]))[1]
+        assert not box.y0 <= y <= box.y1, (y, box)
+    points = ax.transData.transform(ax.get_lines()[0].get_xydata())
+    inside = (points[:, 0] >= box.x0) & (points[:, 0] <= box.x1) & (points[:, 1] >= box.y0) & (points[:, 1] <= box.y1)
+    assert not inside.any(), points[inside]
+    assert all(abs(t) <= ax.get_ylim()[0] * -1 for t in ax.get_yticks())  # no score ticks beside the legend
+
+
 def test_plot_result_refuses_a_nonsense_n_baselines() -> None:
     """F15: n_baselines=-1 and 1.5 used to draw a figure without complaint."""
     S = power_law((4, 4), alpha=2.0)
@@ -208,6 +273,21 @@ def test_per_step_heat_maps_keep_their_text_inside_and_apart(case) -> None:
     for i, e1 in enumerate(boxes):  # a panel's labels never run into a colour bar's, nor into another panel's
         for e2 in boxes[i + 1:]:
             assert not e1.overlaps(e2), (e1, e2)
+
+
+def test_per_step_heat_map_legend_explains_the_white_curve_and_the_black_dots() -> None:
+    """New-user audit: the left panel's white curve (the 0.5 contour: the step at which a band has half of its final
+    variance) was explained only in a docstring; the legend named the black dots alone."""
+    import symsched
+    from symsched.spectra import power_law
+
+    fig = symsched.intermediate_spectra(power_law((8, 8), alpha=2.0), [0.05, 0.2, 0.5, 0.8, 0.95]).plot()
+    legend = fig.axes[0].get_legend()
+    texts = [t.get_text() for t in legend.get_texts()]
+    assert texts == ["0.5: half of final variance", "band mean S = σ² (SNR 1)"], texts
+    curve = legend.legend_handles[0]
+    assert curve.get_color() == "white" and curve.get_path_effects(), "the entry is drawn as the curve is"
+    assert len(fig.axes[0].collections) >= 2  # the heat map and the contour the entry explains
 
 
 def test_pgf_needs_its_tex_engine_and_postscript_writes_quietly(tmp_path, monkeypatch) -> None:

@@ -530,8 +530,14 @@ def test_probe_schedules_matches_compare_paired(paired):
     np.testing.assert_allclose(mosaic[:8, :8], np.clip(0.5 * (res.examples[list(scheds)[0]][0] + 1), 0, 1))
     assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == list(scheds) + ["reference"]
     legend = [t.get_text() for t in fig.axes[1].get_legend().get_texts()]
-    assert legend == (["reference (measured)"] + [f"{k} (measured)" for k in scheds]
-                      + ["closed-form prediction (line, same colour)"])  # the lines are explained too
+    assert legend == (["reference (measured, thick black line)"] + [f"{k} (measured)" for k in scheds]
+                      + ["closed-form prediction (thin line, same colour)"])  # the lines are explained too
+    # new-user audit: the title said "measured (markers) vs predicted (lines)" while the reference, measured, is a
+    # (thick black) line too; title and legend now name the same three kinds of curve
+    assert fig.axes[1].get_title() == ("markers: measured · thin lines: closed-form prediction · "
+                                       "black: reference (measured)")
+    ref = fig.axes[1].get_lines()[0]
+    assert ref.get_label().startswith("reference") and ref.get_color() == "k" and ref.get_linewidth() == 2
     for bad in (2, -3, 10**30):  # (8, 8) samples: axes -2 and 1 at most
         with pytest.raises(ValueError, match="channel_axis"):
             probe.plot_probe(res, channel_axis=bad)

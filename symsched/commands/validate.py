@@ -265,8 +265,9 @@ def radial_average(psd: np.ndarray, P: np.ndarray, n: int, *, alpha: float) -> d
 
 
 def plot_validation(path: Path, S: np.ndarray, P: np.ndarray, psd: np.ndarray, z: np.ndarray, n: int, *,
-                    alpha: float, title: str, check: Any, pvalue: float) -> None:
-    """Three panels: radial PSDs (log-log), empirical/closed-form ratio with band, per-bin z-scores."""
+                    alpha: float, title: str, check: Any, pvalue: float) -> Any:
+    """Three panels: radial PSDs (log-log), empirical/closed-form ratio with band, per-bin z-scores (its legend in a
+    strip above the scores and the threshold lines). Writes the figure to ``path`` and returns it."""
     from matplotlib.figure import Figure  # no pyplot: no global state, no backend switch
 
     from ..plots import _clamp_log_limits, save_figure
@@ -312,7 +313,9 @@ def plot_validation(path: Path, S: np.ndarray, P: np.ndarray, psd: np.ndarray, z
         ax.axhline(s * check.z_crit, color="C3", ls="--", lw=1,
                    label=f"Šidák threshold ±{check.z_crit:.2f} (alpha/2)" if s == 1 else None)
     zmax = max(check.z_crit * 1.15, float(np.max(np.abs(z[np.isfinite(z)]), initial=0.0)) * 1.1)
-    ax.set_ylim(-zmax, zmax)
+    # a strip above every score and the +z_crit line for the legend (it sat on the threshold line)
+    ax.set_ylim(-zmax, 1.6 * zmax)
+    ax.set_yticks([t for t in ax.get_yticks() if abs(t) <= zmax])  # no score ticks in the legend's strip
     ax.set_ylabel("exact chi² z-score")
     ax.set_xlabel("spatial frequency |f| (cycles per pixel)")
     ax.legend(loc="upper left", fontsize=9, ncol=2, framealpha=0.9)
@@ -328,3 +331,4 @@ def plot_validation(path: Path, S: np.ndarray, P: np.ndarray, psd: np.ndarray, z
     # fixed margins instead of tight_layout (a layout pass costs as much as drawing the figure again)
     fig.subplots_adjust(left=0.11, right=0.97, top=0.93, bottom=0.06, hspace=0.08)
     save_figure(fig, path, dpi=110)
+    return fig

@@ -25,6 +25,7 @@ from numpy.typing import NDArray
 
 from .._html import inline, tables
 from .._io import atomic_write_text, json_ready, staged_folder
+from .._tex import tex_table
 from .._validate import ArgumentTypeError, _show, as_bool, as_int, as_step_counts, check_choice, numpy_error_defaults
 from ..api import FLOW_SAMPLERS, VE_SAMPLERS, VP_SAMPLERS
 from ..optimize import (
@@ -102,6 +103,15 @@ def _band_order(inter: IntermediateSpectra) -> tuple[Array, Array]:
     x, gen = band_profile(inter, "generated")
     first = np.argmax(gen >= 0.5 * (1.0 - 1e-12), axis=0) + 1
     return x, first
+
+
+#: what the per-step heat maps (:func:`symsched.insight.plots.plot_intermediate`) show, under them in explain.md and
+#: the report's summary
+HEATMAP_CAPTION = (
+    "Left: when each frequency band is generated (the denoised estimate x̂₀'s variance over its final value; "
+    "white curve: the 0.5 contour, the step at which each band has half of its final variance, its generation "
+    "step; black dots: the band whose mean variance equals the step's noise level σ², SNR 1); middle: how much "
+    "of the data's variance x̂₀ has; right: the sample's variance against the true noisy marginal at its level.")
 
 
 def _coarse_to_fine(inter: IntermediateSpectra) -> str:
@@ -407,14 +417,19 @@ def explain(
                                results={(j, K): sweeps[d].results[(0, K)] for j, d in enumerate(divs) for K in ks},
                                spectra=[S] * len(divs), settings=dict(data_kw))
             fig("schedules.png", both.plot(title=f"optimal schedules for {label} ({sampler})"))
+            # a sampler that extrapolates from earlier levels at some K: its cap as run, inf included (no cap)
+            cap = _step_ratio_as_run(sampler, ks, eta, variance, settings, max_step_ratio)
+            who = f"{_sampler_words(sampler, sweeps[divs[0]].results[(0, main_k)].settings, cap)}, white start"
             for dv in divs:
                 bar.set_postfix_str(f"figures {_NAMES[dv]}")
                 put(f"schedules_{dv}.md", sweeps[dv].to_markdown())
-                put(f"schedules_{dv}.tex", sweeps[dv].to_latex(levels=False))
+                put(f"schedules_{dv}.tex", tex_table(sweeps[dv].to_latex(levels=False), _sweep_caption(dv, who),
+                                                     "explain"))
                 put(f"fits_{dv}.md", fits[dv].to_markdown())
-                put(f"fits_{dv}.tex", fits[dv].to_latex())
+                put(f"fits_{dv}.tex", tex_table(fits[dv].to_latex(), _fits_caption(dv, fits[dv], who), "explain"))
                 put(f"fits_{dv}_K{main_k}.md", main_fits[dv].to_markdown())
-                put(f"fits_{dv}_K{main_k}.tex", main_fits[dv].to_latex())
+                put(f"fits_{dv}_K{main_k}.tex", tex_table(main_fits[dv].to_latex(),
+                                                          _family_caption(dv, main_k, main_fits[dv], who), "explain"))
                 fig(f"fits_{dv}_K{main_k}.png", main_fits[dv].plot(
                     title=f"{_NAMES[dv]}-optimal schedule, K={main_k}, and the heuristic families"))
                 fig(f"intermediate_{dv}_K{main_k}.png", inter[dv].plot(
@@ -423,14 +438,12 @@ def explain(
             slug = {"power law": "resolution_powerlaw", "images": "resolution_images"}
             for name, law in laws.items():
                 put(f"{slug[name]}.md", law.to_markdown())
-                put(f"{slug[name]}.tex", law.to_latex())
+                put(f"{slug[name]}.tex", tex_table(law.to_latex(), _law_caption(law, who), "explain"))
                 fig(f"{slug[name]}.png", law.plot(title=f"resolution law: {law.source}"))
 
             bar.set_postfix_str("writing")
             elapsed = time.perf_counter() - t0
             main = sweeps[divs[0]].results[(0, main_k)]
-            # a sampler that extrapolates from earlier levels at some K: its cap as run, inf included (no cap)
-            cap = _step_ratio_as_run(sampler, ks, eta, variance, settings, max_step_ratio)
             info = dict(spectrum=label, shape=list(S.shape), n_modes=int(S.size), sampler=sampler,
                         settings=main.settings, steps=ks, main_steps=main_k, divergences=divs, elapsed=elapsed,
                         max_step_ratio=cap,
@@ -457,14 +470,77 @@ def _numbers(res: Explanation) -> dict[str, Any]:
     }
 
 
+#: the objective each divergence minimises, as the tables' columns name it
+_OBJECTIVE = {"kl": "KL", "kl-reverse": "reverse KL", "w2": "W2²"}
+#: the marks of the fits tables' cells and what they mean (their captions say so when a table uses them)
+_FIT_MARKS = {"≈0": "≈0: a loss at the evaluations' rounding (the family reproduces the optimum).",
+              "–": "–: not defined (no valid schedule of the family, or no runner-up)."}
+
+
+def _sampler_words(sampler: str, settings: Mapping[str, Any], cap: Optional[float]) -> str:
+    """"ddim (eta=0)" or "dpmpp_2m (library defaults; max_step_ratio=5)": the sampler as run, with the step-ratio cap
+    of a sampler that extrapolates from earlier levels (None: no cap applies)."""
+    text = _settings_text(sampler, dict(settings)).strip() or "library defaults"
+    return f"{sampler} ({text}" + (f"; max_step_ratio={cap:g})" if cap is not None else ")")
+
+
+def _marks(cells: Sequence[Sequence[str]], meanings: Mapping[str, str]) -> str:
+    """The sentences of ``meanings`` whose mark appears in a cell of ``cells`` (a table's rows), joined."""
+    return " ".join(why for mark, why in meanings.items() if any(mark in c for row in cells for c in row))
+
+
+def _sweep_caption(dv: str, who: str) -> str:
+    return (f"Schedules optimised for {_NAMES[dv]}, {who}: for each number of steps K, the objective "
+            f"({_OBJECTIVE[dv]}) of the optimum, its KL and W2, and the log-SNR of its first (noisiest) and last "
+            "level.")
+
+
+def _fits_caption(dv: str, fits: SweepFits, who: str) -> str:
+    """Caption of a table of the best family of each optimum (explain's ``fits_<div>.tex``, the report's
+    ``insight_fits_<div>.tex``)."""
+    return (f"The heuristic family closest to each {_NAMES[dv]}-optimal schedule, {who}: least squares in log-SNR "
+            "with the optimum's first and last level; RMS and max |Δlog-SNR|: the fit's residual; lost (%): how much "
+            f"larger the {_OBJECTIVE[dv]} objective is with the fitted family than with the optimum, in percent of the "
+            "optimum's; runner-up: the second-best family (its RMS residual). "
+            + _marks(fits._rows()[1], _FIT_MARKS)).rstrip()
+
+
+def _family_caption(dv: str, K: int, fit: HeuristicFit, who: str) -> str:
+    """Caption of the table of every family fitted to one optimum (``fits_<div>_K<K>.tex``)."""
+    obj = _OBJECTIVE[dv]
+    return (f"Every heuristic family fitted to the {_NAMES[dv]}-optimal schedule, K = {K}, {who}, the best fit (bold) "
+            "first: least squares in log-SNR with the optimum's first and last level; RMS and max |Δlog-SNR|: the "
+            f"fit's residual; {obj}: the objective of the fitted schedule; lost: it minus the optimum's "
+            f"({fit.value:.4g}); lost (%): in percent of the optimum's. "
+            + _marks(fit._rows()[1], _FIT_MARKS)).rstrip()
+
+
+def _law_caption(law: ResolutionLaw, who: str) -> str:
+    """Caption of a resolution-law table (``resolution_<source>.tex``), with every mark its cells use."""
+    from .families import FLUX_DEFAULTS
+
+    after = ("; the first level is pure noise at every resolution, so \"first\" is the first level after it"
+             if all(law.first_level_pinned(dv) for dv in law.sweeps) else "")
+    marks = {"†": f"† Flux's μ extrapolated beyond its {FLUX_DEFAULTS['max_seq_len']:.0f}-token calibration "
+                  "(max_seq_len).",
+             "‡": "‡ The data do not determine the optimum at this resolution or at the base (a free end at the "
+                  "search's log-SNR bound, a flat objective, or a match to rounding): the offset measures the "
+                  "search, not the data."}
+    return (f"Resolution law of the {law.source}, {who}, K = {law.steps}: the optimal schedule at d × d pixels "
+            f"against the base d₀ = {law.base}. Δℓ: its log-SNR minus the base optimum's (mean over the levels; "
+            f"first / last level{after}); shift s = exp(−Δℓ/2), the SD3-style factor; last row: the slope per "
+            "doubling of d. Rules: simple diffusion's −2 log(d/d₀) (SD3's √(m/n)), Flux's μ, linear in the "
+            f"token count from its base of {law.flux_tokens[0]:.0f} tokens (a log-SNR shift −2Δμ), and SD3's "
+            "static shift 3 (the same at every resolution). " + _marks(law._rows()[1], marks)).rstrip()
+
+
 def _document(res: Explanation, slug: dict[str, str]) -> str:
     i = res.info
     K = res.main_steps
     lines = [
         f"# What the optimal schedule says about `{i['spectrum']}`", "",
-        f"Spectrum `{i['spectrum']}`: shape {tuple(i['shape'])}, {i['n_modes']} modes. Sampler {i['sampler']}"
-        + f" ({_settings_text(i['sampler'], i['settings']).strip() or 'library defaults'}"
-        + (f"; max_step_ratio={i['max_step_ratio']:g})" if i["max_step_ratio"] is not None else ")")
+        f"Spectrum `{i['spectrum']}`: shape {tuple(i['shape'])}, {i['n_modes']} modes. Sampler "
+        + _sampler_words(i["sampler"], i["settings"], i["max_step_ratio"])
         + f", white start; K = {', '.join(map(str, i['steps']))}. "
         f"Written by `symsched explain` in {i['elapsed']:.0f} s.",
         "", *([f"**Note.** {i['warning']}", ""] if i["warning"] else []),
@@ -501,10 +577,7 @@ def _document(res: Explanation, slug: dict[str, str]) -> str:
         lines += ["**Where the theory agrees and where it disagrees.** " + _verdict(res.laws), ""]
     for note in i["notes"]:
         lines += [f"_{note}_", ""]
-    lines += ["## Coarse to fine: the per-step spectra", "",
-              "Left: when each frequency band is generated (the denoised estimate x̂₀'s variance over its final "
-              "value); middle: how much of the data's variance x̂₀ has; right: the sample's variance against the "
-              "true noisy marginal at its level.", ""]
+    lines += ["## Coarse to fine: the per-step spectra", "", HEATMAP_CAPTION, ""]
     for dv, it in res.intermediate.items():
         lines += [f"- {_NAMES[dv]}-optimal, K = {K}: {_coarse_to_fine(it)}"]
     lines.append("")
@@ -623,7 +696,11 @@ def report_section(spectrum: Any, results: dict[str, dict[int, Any]], out: Any, 
         sf = SweepFits(parameter="spectrum", values=["data"], fits=fits)
         table = sf.to_markdown()
         atomic_write_text(outp / f"insight_fits_{dv}.md", table)
-        atomic_write_text(outp / f"insight_fits_{dv}.tex", sf.to_latex())
+        r = by_k[max(by_k)]
+        cap = r.max_step_ratio if any(x.history_steps for x in by_k.values()) else None
+        who = f"{_sampler_words(r.sampler, r.settings, cap)}, {r.init} start"
+        atomic_write_text(outp / f"insight_fits_{dv}.tex",
+                          tex_table(sf.to_latex(), _fits_caption(dv, sf, who), "report"))
         sentences = [_fit_sentence(dv, K, f) for (_, K), f in sorted(fits.items())]
         md += [f"**{_NAMES[dv]}** ([`insight_fits_{dv}.tex`](insight_fits_{dv}.tex)):", "", table,
                *[f"- {s}" for s in sentences], ""]
@@ -638,7 +715,8 @@ def report_section(spectrum: Any, results: dict[str, dict[int, Any]], out: Any, 
     save_figure(inter.plot(title=f"per-step spectra of the {_NAMES[dv]}-optimal schedule, K={K}"),
                 outp / "insight_intermediate.png")
     sentence = f"{_NAMES[dv]}-optimal, K = {K}: {_coarse_to_fine(inter)}"
-    md += [f"- {sentence}", "", "![per-step spectra](insight_intermediate.png)", ""]
+    md += [f"- {sentence}", "", "![per-step spectra](insight_intermediate.png)", "", HEATMAP_CAPTION, ""]
     body += [f"<p>{inline(sentence)}</p>",
-             '<img src="insight_intermediate.png" alt="per-step spectra" width="900">']
+             '<img src="insight_intermediate.png" alt="per-step spectra" width="900">',
+             f"<p>{inline(HEATMAP_CAPTION)}</p>"]
     return "\n".join(md) + "\n", "\n".join(body) + "\n"

@@ -19,7 +19,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .._validate import ArgumentTypeError, _show, as_positive_int, as_step_counts
-from ..plots import _figure, _integer_steps, _suptitle, save_figure
+from ..api import FLOW_SAMPLERS
+from ..plots import _figure, _integer_steps, _note_undrawn_levels, _suptitle, save_figure
 
 __all__ = ["plot_sweep", "plot_fits", "plot_resolution_law", "plot_intermediate", "band_profile"]
 
@@ -97,6 +98,7 @@ def plot_sweep(result: Any, *, steps: Union[int, Sequence[int], None] = None, ti
             raise ValueError(f"steps: K={k!r} is not in the sweep's steps {result.steps}")
     ks = ks[:4]
     fig, ax = _figure(1, len(ks), width=4.6, height=3.9)
+    flow = any(getattr(r, "sampler", None) in FLOW_SAMPLERS for r in result.results.values())
     cols, norm = _colours(result.values)
     for a, K in zip(ax[0], ks):
         L = result.log_snr(K)
@@ -104,6 +106,7 @@ def plot_sweep(result: Any, *, steps: Union[int, Sequence[int], None] = None, ti
             a.plot(np.arange(1, K + 1), L[j], marker="o", ms=3, lw=1.4, color=cols[j],
                    label=f"{result.parameter}={v:g}" if _numeric([v]) else str(v))
         a.set(xlabel="step (noisiest first)", ylabel="log-SNR of the level", title=f"K = {K}")
+        _note_undrawn_levels(a, L, flow=flow)
         _integer_steps(a)
         a.grid(alpha=0.3)
     if norm is not None:
@@ -155,6 +158,7 @@ def plot_fits(fit: Any, *, n_families: int = 4, title: Optional[str] = None, pat
             res = np.where(f.log_snr == fit.log_snr, 0.0, f.log_snr - fit.log_snr)
         ax[0, 1].plot(x, res, lw=1.3, marker=".", label=f.family)
     ax[0, 0].set(xlabel="step (noisiest first)", ylabel="log-SNR", title="optimum and best heuristic fits")
+    _note_undrawn_levels(ax[0, 0], [fit.log_snr], flow=fit.sampler in FLOW_SAMPLERS)
     ax[0, 1].axhline(0.0, color="black", lw=1)
     ax[0, 1].set(xlabel="step (noisiest first)", ylabel="fit − optimum (log-SNR)", title="residual")
     for a in ax[0]:
@@ -289,12 +293,18 @@ def _edges(x: Array) -> Array:
     return np.concatenate(([x[0] - (mid[0] - x[0])], mid, [x[-1] + (x[-1] - mid[-1])]))
 
 
+#: legend entries of :func:`plot_intermediate`'s left panel (explain.md and the report's summary describe them too)
+HALF_CONTOUR_LABEL = "0.5: half of final variance"
+SNR1_LABEL = "band mean S = σ² (SNR 1)"
+
+
 def plot_intermediate(result: Any, *, title: Optional[str] = None, path: Any = None) -> Any:
     """Frequency x step heat maps of an :class:`~symsched.insight.IntermediateSpectra` (three panels).
 
     Left, *when* each band is generated: the denoised estimate's variance over its final value
-    (0 to 1, the 0.5 contour in white; black dots: the band whose mean variance equals the step's
-    noise level sigma^2, SNR = 1) — coarse bands first, fine bands last. Middle, *how much*: the
+    (0 to 1; the white curve, labelled in the legend, is the 0.5 contour: the step at which each band has
+    half of its final variance, its generation step; black dots: the band whose mean variance equals the
+    step's noise level sigma^2, SNR = 1) — coarse bands first, fine bands last. Middle, *how much*: the
     estimate's variance over the data's (1 = exact). Right: the sample's variance over the forward
     marginal at its level (log2; 0 = exact), where the sampler's state is off along the way.
 
@@ -321,8 +331,15 @@ def plot_intermediate(result: Any, *, title: Optional[str] = None, path: Any = N
     xe, ye = np.arange(0.5, K + 1.0), _edges(x)
     m = a.pcolormesh(xe, ye, gen.T, cmap="viridis", vmin=0.0, vmax=1.0, shading="flat")
     fig.colorbar(m, ax=a, label="var(x̂₀) / its final value")
+    handles = []
     if K > 1 and x.size > 1:
+        from matplotlib.lines import Line2D
+        from matplotlib.patheffects import withStroke
+
         a.contour(steps, x, gen.T, levels=[0.5], colors="white", linewidths=1.5)
+        # the curve's legend entry: white with a black edge, visible on the legend's light background
+        edge = [withStroke(linewidth=3.0, foreground="black")]
+        handles.append(Line2D([], [], color="white", lw=1.5, path_effects=edge, label=HALF_CONTOUR_LABEL))
     mean_S = np.array([S.ravel()[g].mean() for g in groups])
     # SNR >= 1, mean_S >= sigma^2 = (1 - ab) / ab, as mean_S ab >= 1 - ab: sigma^2 overflows for ab below ~1e-308
     ab = result.alpha_bar
@@ -330,8 +347,9 @@ def plot_intermediate(result: Any, *, title: Optional[str] = None, path: Any = N
     pts = [(k + 1, x[hit.max()]) for k, hit in enumerate(snr1) if hit.size]
     if pts:
         px, py = zip(*pts)
-        a.plot(px, py, "o", color="black", ms=4, label="band mean S = σ² (SNR 1)")
-        a.legend(fontsize=7, loc="upper left")
+        handles += a.plot(px, py, "o", color="black", ms=4, label=SNR1_LABEL)
+    if handles:
+        a.legend(handles=handles, fontsize=7, loc="upper left")
     a.set(xlabel="step (noisiest first)", ylabel=ylabel, title="when: coarse to fine")
     m1 = m_ax.pcolormesh(xe, ye, acc.T, cmap="magma", vmin=0.0, vmax=max(1.0, float(acc.max())), shading="flat")
     fig.colorbar(m1, ax=m_ax, label="var(x̂₀) / S")
