@@ -45,8 +45,8 @@ def _letters() -> str:
 
 
 def _compile(tmp_path: Path, body: str) -> subprocess.CompletedProcess:
-    (tmp_path / "doc.tex").write_text("\\documentclass{article}\\usepackage{booktabs}\\begin{document}\n" + body
-                                      + "\n\\end{document}\n", encoding="utf-8")
+    (tmp_path / "doc.tex").write_text("\\documentclass{article}\\usepackage{booktabs}\\usepackage{graphicx}"
+                                      "\\begin{document}\n" + body + "\n\\end{document}\n", encoding="utf-8")
     return subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "doc.tex"], cwd=tmp_path,
                           capture_output=True, text=True, timeout=300)
 
