@@ -380,20 +380,23 @@ def scalar_affine(prog: Program, S: Array) -> tuple[Array, Array]:
     return G, R
 
 
-def scalar_from(prog: Program, S: Array, v: Array) -> tuple[Array, Array]:
-    """(P, P / kappa(S)) of a one-entry program started from the variances ``v`` (VP scale, one per sorted unique
-    mode of ``S``): the same forward sweep as :func:`output_ratio`, so the ratio keeps its digits for modes so
-    faint that P itself underflows. A variance beyond float64 is inf (the caller names it)."""
+def scalar_from(prog: Program, S: Array, v: Array, scale: Optional[Array] = None) -> tuple[Array, Array]:
+    """(P, P / scale) of a one-entry program started from the variances ``v`` (VP scale, one per sorted unique
+    mode of ``S``); ``scale``: positive, one per mode (default :func:`kappa`, the sweeps' own). The same forward
+    sweep as :func:`output_ratio`, the division done before the steps (in longdouble for the faintest modes), so
+    ``P / S`` keeps its digits for modes so faint that P itself underflows. A variance beyond float64 is inf (the
+    caller names it)."""
     if prog.m != 1:
         raise ValueError("scalar_from needs a one-entry program")
+    scale = kappa(S) if scale is None else np.asarray(scale, dtype=np.float64)
     rho = np.empty_like(S)
     for g in _groups(S, prog.extended):
-        Sg, kap = g.arrays(S)
+        Sg, _ = g.arrays(S)
         with np.errstate(all="ignore"):
-            rho[g.sl] = np.asarray(_ratio_scalar(prog, _Caller(prog, Sg, g), Sg, 1.0 / kap,
+            rho[g.sl] = np.asarray(_ratio_scalar(prog, _Caller(prog, Sg, g), Sg, 1.0 / scale[g.sl].astype(Sg.dtype),
                                                  np.asarray(v[g.sl], dtype=Sg.dtype)), dtype=np.float64)
     with np.errstate(over="ignore"):
-        return rho * kappa(S), rho
+        return rho * scale, rho
 
 
 def _affine_group(prog: Program, call: _Caller, Sg: NDArray[Any]) -> tuple[NDArray[Any], NDArray[Any]]:

@@ -2,7 +2,7 @@ r"""Per-step spectra: the variance of the sample and of the denoised estimate af
 
 Each step maps a mode's variance by ``v_s = g^2 v_t + n`` (docs/model.md §4) and computes the denoised
 estimate ``x0_hat = c(t) x_t`` with the Wiener coefficient ``c`` (docs/model.md §3), whose variance is
-``c^2 v_t``. Following these through the schedule shows *when* each frequency band is generated:
+``c^2 v_t`` (with k-diffusion's churn, on the churned sample at ``sigma_hat`` instead). Following these through the schedule shows *when* each frequency band is generated:
 a band's ``x0_hat`` reaches its data variance once the noise level falls below it, so coarse
 (large-S) bands appear in the first steps and fine ones in the last (coarse to fine).
 
@@ -82,7 +82,7 @@ def _churned_estimates(name: str, options: Any, params: Any, prog: Any, ab: Arra
     ``x_hat + (0 - sigma_hat) (x_hat - D) / sigma_hat = D``; the sampler's own compiled step, started from the
     sample's variance before the churn (``rows[calls[k]]``)."""
     from ..engine.program import build_program
-    from ..engine.recursion import kappa, scalar_from
+    from ..engine.recursion import scalar_from
 
     for k, n in enumerate(calls):
         gamma = dict(prog.steps[n].step_params).get("gamma", 0.0)
@@ -92,9 +92,8 @@ def _churned_estimates(name: str, options: Any, params: Any, prog: Any, ab: Arra
                             ab[k:k + 1], "alpha_bar")
         if dict(one.steps[0].step_params).get("gamma") != gamma:  # pragma: no cover - churn_gammas(1) is s_churn
             raise RuntimeError(f"{name}: the one-level churn step does not reproduce gamma = {gamma!r}")
-        x0[k], rho = scalar_from(one, u, rows[n])
-        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            ratio[k] = np.where(u > 0, rho * (kappa(u) / np.where(u > 0, u, 1.0)), 1.0)
+        x0[k], rho = scalar_from(one, u, rows[n], np.where(u > 0, u, 1.0))  # rho = x0 / S, exact where x0 underflows
+        ratio[k] = np.where(u > 0, rho, 1.0)
 
 
 @dataclass
@@ -240,7 +239,9 @@ def intermediate_spectra(
     (:func:`symsched.engine.recursion.checked_state_variances`) through the sampler's own compiled steps, checked
     against the output variance and recomputed step by step where the forward sweep cancels;
     the estimate's variance uses the Wiener coefficient of :mod:`symsched.symbolic.forward`
-    (:func:`symsched.engine.kernels.denoiser_kernel`), both in the engine's canonical coordinates.
+    (:func:`symsched.engine.kernels.denoiser_kernel`), both in the engine's canonical coordinates; a churned step's
+    estimate (k-diffusion's ``euler``/``heun``/``dpm_2``, the model call on the churned sample) is the output of the
+    sampler's own one-level churned step to the clean level (:func:`_churned_estimates`).
     """
     from ..engine import program as _program
     from ..engine import recursion
