@@ -242,3 +242,20 @@ def test_tables_with_infinities_and_numbers_inside_text_compile(tmp_path) -> Non
     body = res.to_latex(levels=True) + tex_text("sigmoid (1.02e-09), rho=inf, +0.12 / -0.30, nan")
     proc = _compile(tmp_path, body)
     assert proc.returncode == 0, proc.stdout[-2000:]
+
+
+@pytest.mark.skipif(shutil.which("pdflatex") is None, reason="no pdflatex installed: compile step skipped")
+def test_a_table_keeps_its_natural_width_inside_the_resizebox(tmp_path: Path) -> None:
+    """Review of 5 December: the line end after the tabular added a space inside tex_table's \\resizebox, so the box
+    was 3.3 pt wider than the table (off-centre, and a wide table was scaled with the space)."""
+    from symsched._tex import tex_table
+
+    tabular = "\\begin{tabular}{ll}\n\\toprule\na & b \\\\\n\\bottomrule\n\\end{tabular}\n"
+    out = tex_table(tabular, "A caption.", "report")
+    boxed = out[out.index("\\resizebox"): out.index("\n}\n") + 2]
+    body = ("\\newsavebox\\nat\\newsavebox\\ours\\sbox\\nat{" + tabular.rstrip("\n") + "}\\sbox\\ours{" + boxed
+            + "}\\typeout{WIDTHS \\the\\wd\\nat\\space \\the\\wd\\ours}")
+    proc = _compile(tmp_path, body)
+    assert proc.returncode == 0, proc.stdout[-2000:]
+    natural, ours = re.search(r"WIDTHS ([\d.]+)pt ([\d.]+)pt", proc.stdout).groups()
+    assert abs(float(natural) - float(ours)) < 0.01  # (graphicx's scaling rounds in TeX's fixed point: ~5e-4 pt)
