@@ -371,7 +371,7 @@ def _wide_terms(fn: Any, f: Array, d: Array, pos: Array, r: Array, S: Array, sca
     r = 1e-155 it came out inf). Returns ``(f, d)``, each in longdouble when some of its entries lie beyond the
     float64 range themselves (KL's S/(2P) = 1e320 of a subnormal mode, which a small weight brings back into range;
     its slope -1/(2 r^2) = -5e595 at r = 1e-298): the caller sums ``w f`` in that type, and the backward sweep
-    scales the adjoint before any product (``recursion._adjoint_scale``)."""
+    scales the adjoint before any product (``recursion._adjoint_scales``)."""
     with np.errstate(all="ignore"):
         at = ~np.isfinite(d[pos]) | ~np.isfinite(f[pos]) | (r > _WIDE_RATIO) | (r < 1.0 / _WIDE_RATIO)
     if not at.any():

@@ -991,3 +991,127 @@ def test_a_quantity_that_cancels_to_zero_in_the_mp_path_gets_more_digits() -> No
                 symsched.output_spectrum_ve([1.0], sig, sampler="dpm_2_ancestral", init=init)
     assert abs(_mp_dpm_2_ancestral_then_euler(1.0, 1e155, 1e-155) / mpf("1e310") - 1) < 1e-10  # the check can fail:
     assert abs(_mp_dpm_2_ancestral_then_euler(1.0, 1e154, 1e-155) / mpf("1e310") - 1) > 0.5  # it sees the levels
+
+
+# ---------------------------------------------------------------------------------------------
+# gradients of modes whose adjoints dJ/drho lie far apart: every mode's share, not the largest's alone
+# ---------------------------------------------------------------------------------------------
+def _mode_terms_mp(S, levels, divergence: str, sampler: str, init: str, kw: dict, ve: bool) -> list:
+    """Every mode's divergence term, written here in mpmath on the mpmath path's output (the literal update
+    equations): KL(data||gen) = (r - 1 - log r)/2 with r = S/P, reverse KL with r = P/S, W2 = (sqrt P - sqrt S)^2."""
+    fn = symsched.output_spectrum_ve_mp if ve else symsched.output_spectrum_mp
+    P = fn(S, levels, sampler=sampler, init=init, dps=60, **kw)
+    with mp.workdps(400):  # W2's S - 2 sqrt(S P) + P of S = 1e20, P = 1e-260 moves by 1e-120 of itself
+        out = []
+        for p, s in zip(map(mpf, P), (mpf(float(v)) for v in S)):
+            if divergence == "w2":
+                out.append((mp.sqrt(p) - mp.sqrt(s)) ** 2)
+            else:
+                r = s / p if divergence == "kl" else p / s
+                out.append((r - 1 - mp.log(r)) / 2)
+        return out
+
+
+def _mode_slopes_mp(S, levels, divergence: str, sampler: str, init: str, kw: dict, ve: bool) -> np.ndarray:
+    """(levels, modes): d(term of mode i)/d(log-SNR of level j), Richardson-extrapolated central differences of
+    :func:`_mode_terms_mp` at the float levels evaluated (their log-SNR recomputed from them, exactly)."""
+    lsnr = (lambda x: -2 * mp.log(x)) if ve else (lambda x: mp.log(x) - mp.log1p(-x))
+    level = (lambda l: float(mp.exp(-l / 2))) if ve else (lambda l: float(1 / (1 + mp.exp(-l))))
+    out = []
+    with mp.workdps(400):
+        for j in range(len(levels)):
+            l0, est = lsnr(mpf(levels[j])), []
+            for h in (mpf("1e-4"), mpf("5e-5")):
+                ends = []
+                for sign in (1, -1):
+                    lv = list(levels)
+                    lv[j] = level(l0 + sign * h)
+                    ends.append((_mode_terms_mp(S, lv, divergence, sampler, init, kw, ve), lsnr(mpf(lv[j]))))
+                (tp, lp), (tm, lm) = ends
+                est.append([(a - b) / (lp - lm) for a, b in zip(tp, tm)])
+            out.append([float(d2 + (d2 - d1) / 3) for d1, d2 in zip(*est)])
+    return np.array(out)
+
+
+_S2, _S3 = [1e20, 1e250], [1e-300, 1e20, 1e300]
+_S5 = [5e-324, 1e-20, 1e20, 7.9e281, 1e300]
+#: (divergence, sampler, settings, init, levels, spectrum, weights, VE, the old gradient): reverse KL of a mode whose
+#: P/S is ~1e-280 next to a much larger mode, whose old entries (audit of 8 December) kept one mode's share only; and
+#: KL and W2 where weights make the shares of modes with P = 1e-260 and 1e200 comparable (dJ/drho = share / P)
+_FAR_ADJOINTS = [("kl-reverse", name, {}, init, [1e-300], _S2, None, False, [-0.5]) for name, init in itertools.product(
+    ["ddim", "ddpm", "euler", "dpmpp_2m", "flow_match_euler", "dpmsolver_multistep"], ["white", "exact"])] + [
+    ("kl-reverse", "euler", {}, "white", [1e150], _S2, None, True, [-0.5]),
+    ("kl-reverse", "ddim", {}, "white", [1e-300], _S2, [1.0, 2.0], False, [-0.5]),
+    ("kl-reverse", "euler_ancestral", {"s_noise": 0.0}, "white", [1e-200, 0.5], _S2, None, False, [-0.5, None]),
+    ("kl-reverse", "dpmpp_3m_sde", {"eta": 0.3, "s_noise": 0.0}, "white", [1e-300, 0.999999], _S5, None, False,
+     [-0.45, None]),
+    ("kl-reverse", "dpmpp_3m_sde", {"eta": 1.0, "s_noise": 0.0}, "exact", [1e-300, 0.5], _S3, None, False,
+     [-1.0, None]),
+    ("kl", "ddim", {}, "white", [1e-300], _S2, [1e-230, 1.0], False, [-5e49]),
+    ("w2", "ddim", {}, "white", [1e-300], _S2, [1.0, 1e-290], False, [-1e-120]),
+    ("w2", "dpmpp_2m", {}, "exact", [1e-300], _S2, [1.0, 1e-290], False, [-1e-120]),
+]
+
+
+def _far_adjoint_check(case) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(gradient, its mpmath reference, tolerance) of one case, in log-SNR: the reference is the weighted sum of
+    every mode's own slope, the tolerance 1e-7 of the sum of their sizes (the entries where the modes' slopes cancel,
+    e.g. euler_ancestral's ~0 from -0.5 and +0.5, are judged on the slopes' scale), and at least 1e-12 of the largest
+    such sum (an entry where J is flat, 1e-20 there, is an adjoint's rounding: a few ulps of the terms it sums)."""
+    div, name, kw, init, levels, S, w, ve, _ = case
+    fn = symsched.divergence_and_grad_ve if ve else symsched.divergence_and_grad
+    J, g = fn(S, levels, divergence=div, sampler=name, init=init, weights=w, wrt="log_snr", **kw)
+    slopes = _mode_slopes_mp(S, levels, div, name, init, kw, ve) * np.asarray(w or [1.0] * len(S))
+    terms = _mode_terms_mp(S, levels, div, name, init, kw, ve)
+    assert J == pytest.approx(float(sum(wi * t for wi, t in zip(w or [1.0] * len(S), terms))), rel=1e-9, abs=0)
+    size = np.abs(slopes).sum(axis=1)
+    return g, slopes.sum(axis=1), 1e-7 * size + 1e-12 * size.max()
+
+
+@pytest.mark.parametrize("case", _FAR_ADJOINTS, ids=[
+    f"{c[0]}-{c[1]}-{c[3]}{'-ve' if c[7] else ''}{'-w' if c[6] else ''}-K{len(c[4])}-{len(c[5])}modes"
+    for c in _FAR_ADJOINTS])
+def test_gradient_keeps_every_mode_whose_adjoint_lies_far_below_the_largest(case) -> None:
+    """Audit of 8 December: one power of two scaled the whole adjoint (dJ/drho = -5e259 for S = 1e20, -5e-201 for
+    1e250 from alpha_bar = 1e-300), and the smaller one, 2^-1532 after it, became 0: reverse KL's gradient came out
+    -0.5, one mode's share, for -1.0 (J itself right), in every sampler, VP and VE, and on K > 1 schedules. The
+    adjoint is now carried in bands of 2^960, each with its own scale. Every entry is checked against the sum of the
+    modes' own slopes from central differences in mpmath; the old gradient fails the same check."""
+    g, ref, tol = _far_adjoint_check(case)
+    assert np.all(np.abs(g - ref) <= tol), (g, ref)
+    for j, old in enumerate(case[-1]):
+        if old is not None:
+            assert abs(old - ref[j]) > 1e3 * tol[j], (old, ref[j])  # the check rejects the old value
+
+
+def test_one_scale_for_the_whole_adjoint_fails_the_far_adjoint_check(monkeypatch) -> None:
+    """Companion: with a single band (every mode under the largest one's scale, the old code) the check above fails
+    with the old value."""
+    from symsched.engine import recursion
+
+    monkeypatch.setattr(recursion, "_ADJOINT_BAND", 0.0)
+    for case in (_FAR_ADJOINTS[0], _FAR_ADJOINTS[16], _FAR_ADJOINTS[-3], _FAR_ADJOINTS[-1]):
+        g, ref, tol = _far_adjoint_check(case)
+        assert not np.all(np.abs(g - ref) <= tol)
+        assert g[0] == pytest.approx(case[-1][0], rel=1e-12, abs=0)
+
+
+def test_adjoint_bands_sum_to_the_adjoint_and_keep_every_entry_normal() -> None:
+    """The bands of :func:`recursion._adjoint_scales`: one, the adjoint itself, in the common case (max |at| within
+    2^+-64); otherwise entries within 2^960 of their band's largest, scaled into [2^-960, 1] by powers of two (also
+    beyond the float64 range: 2^-1993 came back as the float 0.0), summing back to the adjoint rounded to float64."""
+    from symsched.engine import recursion
+    from symsched.engine.program import LD
+
+    at = np.array([3.0, -1e-300, 0.0, 1e10])
+    ((part, sc),) = recursion._adjoint_scales(at)
+    assert sc == 1.0 and np.array_equal(part, at)
+    for at in (np.array([-5e259, -5e-201]), np.array([1e300, 0.0, -1e-10, 2.0**-1074, 1e-300], dtype=LD),
+               np.array([LD("1e600"), LD("-1e-600"), LD(3)]), np.array([1e-320, 1e-100])):
+        bands = recursion._adjoint_scales(at)
+        total = sum(np.asarray(part, dtype=LD) * LD(sc) for part, sc in bands)
+        assert np.all(np.abs(total - at) <= 2.0**-53 * np.abs(np.asarray(at, dtype=LD))), (at, bands)
+        for part, _ in bands:
+            nz = np.abs(part[part != 0])
+            assert nz.size and np.all((nz >= 2.0**-960) & (nz <= 1.0)), (at, bands)
+    assert len(recursion._adjoint_scales(np.array([-5e259, -5e-201]))) == 2

@@ -710,7 +710,7 @@ def _gamma(st: Any, R: list[Any]) -> Any:
 
 def _num(x: Any) -> Any:
     """A sum of the sweeps as a number: float, but a longdouble one stays longdouble (the adjoint is scaled by a
-    power of two, :func:`_adjoint_scale`, and a reduced level gradient below the float64 range keeps its digits
+    power of two, :func:`_adjoint_scales`, and a reduced level gradient below the float64 range keeps its digits
     until the scale is multiplied back)."""
     return x if isinstance(x, np.longdouble) else float(x)
 
@@ -733,18 +733,48 @@ def _reduce(X: Any, basis: list[Any], n: int) -> list[float]:
     return out
 
 
-def _adjoint_scale(at: Any) -> tuple[Any, Any]:
-    """(at / 2^e, 2^e) with 2^e near max |at|: the backward sweep carries the scaled adjoint so that dJ/drho of
-    huge or tiny modes (KL's 1/r^2 at r = 1e-155 is 1e310; the objective hands over longdouble where dJ/drho
-    itself leaves float64) cannot overflow a product before the reduction; the reduced level gradients are
-    multiplied back (a power of two: exact; longdouble when it is beyond float64, and the sum then rounds)."""
+#: the modes one scale of the adjoint carries: those within 2^960 of the largest |dJ/drho| left (scaled by a power of
+#: two near that largest, each is then at least 2^-960, 53 bits clear of the float64 underflow at 2^-1022)
+_ADJOINT_BAND = 2.0**-960
+
+
+def _exact_float(sc: Any) -> Any:
+    """A power of two as a float where float64 holds it, else the longdouble itself (beyond 2^+-1022 and more)."""
+    return float(sc) if float(sc) == sc else sc
+
+
+def _adjoint_scales(at: Any) -> list[tuple[Any, Any]]:
+    """[(at_b / 2^e_b, 2^e_b)], bands ``at_b`` of the adjoint (``at`` with the other modes' entries 0) that sum to
+    ``at`` (rounded to float64): the backward sweep carries each band scaled by its power of two so that dJ/drho of
+    huge or tiny modes (KL's 1/r^2 at r = 1e-155 is 1e310; the objective hands over longdouble where dJ/drho itself
+    leaves float64) cannot overflow a product before the reduction; the reduced level gradients are multiplied back
+    (a power of two: exact; longdouble when it is beyond float64, and the sum then rounds).
+
+    One band, ``at`` itself, when max |at| lies within 2^+-64 (the common case) or is not finite. Otherwise one band
+    per 2^960 of range: a single scale near max |at| flushed the modes far below it to 0, whose gradient is not
+    small (reverse KL of S = [1e20, 1e250] from alpha_bar = 1e-300: dJ/drho = -5e259 and -5e-201, each mode's
+    dJ/dlog-SNR -0.5; the gradient came out -0.5, the 1e250 mode's share lost)."""
     with np.errstate(all="ignore"):
         big = np.max(np.abs(at), initial=0.0) if np.ndim(at) else abs(at)
     if not np.isfinite(big) or big == 0 or 2.0 ** -64 < big < 2.0 ** 64:
-        return np.asarray(at, dtype=np.float64) if np.ndim(at) else at, 1.0
-    sc = np.ldexp(LD(1), int(np.frexp(LD(big))[1]))
+        return [(np.asarray(at, dtype=np.float64) if np.ndim(at) else at, 1.0)]
+    if not np.ndim(at):
+        sc = np.ldexp(LD(1), int(np.frexp(LD(big))[1]))
+        return [(float(at / sc), _exact_float(sc))]
     with np.errstate(all="ignore"):
-        return np.asarray(at / sc, dtype=np.float64), (float(sc) if np.isfinite(float(sc)) else sc)
+        mag = np.abs(np.asarray(at, dtype=LD))
+    left = mag > 0
+    out: list[tuple[Any, Any]] = []
+    while True:
+        top = LD(mag[left].max())
+        sc = np.ldexp(LD(1), int(np.frexp(top)[1]))
+        band = left & (mag >= top * LD(_ADJOINT_BAND))
+        left &= ~band
+        with np.errstate(all="ignore"):
+            part = at / sc if not (out or left.any()) else np.where(band, at, 0) / sc
+            out.append((np.asarray(part, dtype=np.float64), _exact_float(sc)))
+        if not left.any():
+            return out
 
 
 def _accumulate(st: Any, E: list[Any], X: list[Any], n: int, grad: Array, sc: float = 1.0) -> None:
@@ -788,8 +818,17 @@ def _grad_scalar(prog: Program, call: _Caller, Sg: NDArray[Any], inv_kap: Any, v
                 V[k + 1] += b * b * inv_kap
     rho = np.array(V[N])  # in the sweep's own type: a longdouble ratio below the float64 range keeps its digits
     J, at = adjoint(rho)
-    at, sc = _adjoint_scale(at)
-    AW = np.array(at, dtype=Sg.dtype)  # at * w_{k+1}^2
+    for at_b, sc in _adjoint_scales(at):  # one backward sweep per band of the adjoint (one band but in extremes)
+        _back_scalar(prog, call, V, np.array(at_b, dtype=Sg.dtype), sc, inv_kap, dv0, grad)
+    return J, np.asarray(rho, dtype=np.float64)
+
+
+def _back_scalar(prog: Program, call: _Caller, V: NDArray[Any], AW: NDArray[Any], sc: Any, inv_kap: Any, dv0: Any,
+                 grad: Array) -> None:
+    """The backward sweep of :func:`_grad_scalar` from the (scaled) adjoint ``AW``, overwritten by at w_{k+1}^2 as it
+    goes: ``grad += sc *`` the level gradients."""
+    N = len(prog.steps)
+    scalar_kap = not np.ndim(inv_kap)
     u = np.empty_like(AW)
     X = np.empty_like(AW)
     ones = np.ones_like(AW)
@@ -839,7 +878,6 @@ def _grad_scalar(prog: Program, call: _Caller, Sg: NDArray[Any], inv_kap: Any, v
             AW *= a * a
     if _nz(dv0):
         grad[0] += _num(np.sum(AW * dv0 * inv_kap)) * sc
-    return J, np.asarray(rho, dtype=np.float64)
 
 
 def _grad_memory(prog: Program, call: _Caller, Sg: NDArray[Any], inv_kap: Any, v0: Any, dv0: Any,
@@ -863,7 +901,16 @@ def _grad_memory(prog: Program, call: _Caller, Sg: NDArray[Any], inv_kap: Any, v
                     C[p] = row
     rho = np.array(np.broadcast_to(C[(0, 0)], Sg.shape))  # in the sweep's own type, as in _grad_scalar
     J, at = adjoint(rho)
-    at, sc = _adjoint_scale(at)
+    for at_b, sc in _adjoint_scales(at):  # one backward sweep per band of the adjoint, as in _grad_scalar
+        _back_memory(prog, call, Sg, stored, at_b, sc, inv_kap, dv0, grad)
+    return J, np.asarray(rho, dtype=np.float64)
+
+
+def _back_memory(prog: Program, call: _Caller, Sg: NDArray[Any], stored: list[dict[tuple[int, int], Any]], at: Any,
+                 sc: Any, inv_kap: Any, dv0: Any, grad: Array) -> None:
+    """The backward sweep of :func:`_grad_memory` from the (scaled) adjoint ``at`` over the stored covariances:
+    ``grad += sc *`` the level gradients."""
+    m = prog.m
 
     def cget(Ck: dict[tuple[int, int], Any], i: int, j: int) -> Any:
         return Ck[(i, j)] if i <= j else Ck[(j, i)]
@@ -909,7 +956,6 @@ def _grad_memory(prog: Program, call: _Caller, Sg: NDArray[Any], inv_kap: Any, v
         w = wk
     if _nz(dv0) and _nz(w[0]):
         grad[0] += _num(np.sum(at * w[0] * w[0] * dv0 * inv_kap)) * sc
-    return J, np.asarray(rho, dtype=np.float64)
 
 
 def value_and_grad(prog: Program, S: Array, init: str,
