@@ -62,6 +62,7 @@ kept as the last level), with the scheduler's options, and describe diffusers' o
 from __future__ import annotations
 
 import math
+import threading
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Mapping
 
@@ -393,6 +394,9 @@ def _fresh_loop(sch: Any) -> None:
         _fresh_loop(sch.solver_p)
 
 
+_DEFAULT_DTYPE_LOCK = threading.Lock()
+
+
 def _dry_run_failure(scheduler: Any, eta: float) -> str | None:
     """Run diffusers' own loop once, on a copy of ``scheduler``, in float32 (its default dtype) on a one-element
     sample with a zero model output, and describe its first non-finite step (``None`` if every step is finite).
@@ -418,12 +422,17 @@ def _dry_run_failure(scheduler: Any, eta: float) -> str | None:
     x = torch.ones(1, 1, 1, 1, dtype=torch.float32)
     name = type(scheduler).__name__
     _fresh_loop(sch)  # (a scheduler a pipeline has already run carries on from its last step: audit of 4 December)
-    default = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float32)  # diffusers' own: tensors step() creates match the float32 sample
-    try:  # (a caller's torch.set_default_dtype(torch.float64) made UniPC's linalg.solve fail on mixed dtypes)
-        return _dry_loop(sch, x, kwargs, name, eta)
-    finally:
-        torch.set_default_dtype(default)
+    # torch's default dtype is diffusers' own float32 for the loop, so that tensors step() creates match the float32
+    # sample (a caller's torch.set_default_dtype(torch.float64) made UniPC's linalg.solve fail on mixed dtypes). The
+    # setting is process-wide: the lock keeps overlapping dry runs from restoring each other's value for good (another
+    # thread creating tensors meanwhile would still see float32 for these few milliseconds).
+    with _DEFAULT_DTYPE_LOCK:
+        default = torch.get_default_dtype()
+        torch.set_default_dtype(torch.float32)
+        try:
+            return _dry_loop(sch, x, kwargs, name, eta)
+        finally:
+            torch.set_default_dtype(default)
 
 
 def _dry_loop(sch: Any, x: Any, kwargs: dict[str, Any], name: str, eta: float) -> str | None:
@@ -745,12 +754,17 @@ def _zero_steps(scheduler: Any, sig: Array, ts: Array) -> None:
             "or steps_offset=0")
 
 
+#: diffusers' configuration flags of the sigma families that replace the spacing of the timesteps (each ends at
+#: sigma_min for every number of steps, and rewrites sigmas or timesteps a caller passes)
+_SIGMA_FAMILIES = ("use_karras_sigmas", "use_exponential_sigmas", "use_beta_sigmas")
+
+
 def _zero_last_step_remedy(scheduler: Any) -> str:
     """What removes a zero last step ``sigma_min -> sigma_min``: Karras/exponential/beta sigmas and LU lambdas end at
     sigma_min for every number of steps, so only ``final_sigmas_type='zero'`` does; timesteps that end at the first
     training timestep also go with fewer inference steps."""
     cfg = getattr(scheduler, "config", {})
-    if any(cfg.get(k) for k in ("use_karras_sigmas", "use_exponential_sigmas", "use_beta_sigmas", "use_lu_lambdas")):
+    if any(cfg.get(k) for k in (*_SIGMA_FAMILIES, "use_lu_lambdas")):
         return "use final_sigmas_type='zero' (these sigmas end at sigma_min for every number of steps)"
     return "use final_sigmas_type='zero' or fewer inference steps"
 
@@ -824,7 +838,7 @@ def _from_unipc(scheduler: Any, cfg: Any, notes: list[str], **_: Any) -> Diffuse
 def _from_deis(scheduler: Any, cfg: Any, notes: list[str], **_: Any) -> DiffusersSchedule:
     name = type(scheduler).__name__
     _common_refusals(name, cfg)
-    for key in ("use_karras_sigmas", "use_exponential_sigmas", "use_beta_sigmas"):
+    for key in _SIGMA_FAMILIES:
         if bool(cfg.get(key, False)):
             raise _refuse(name, f"{key}=True", "diffusers then repeats the last sigma, a zero last step whose order "
                           "still counts in the lower-order ramp")
@@ -1176,7 +1190,7 @@ def _to_heun(ab: Array, scheduler: Any, grid: Any, rtol: float | None) -> dict[s
     """HeunDiscreteScheduler: ``timesteps`` on its grid; diffusers refuses them with Karras, exponential or beta
     sigmas configured (``set_timesteps``: "Cannot use `timesteps` with `config.use_karras_sigmas = True`")."""
     cfg = _config(scheduler)
-    for key in ("use_karras_sigmas", "use_exponential_sigmas", "use_beta_sigmas"):
+    for key in _SIGMA_FAMILIES:
         if bool(cfg.get(key, False)):
             raise ValueError(f"scheduler: HeunDiscreteScheduler with {key}=True takes no custom timesteps")
     return {"timesteps": _grid_timesteps(ab, grid, rtol, cfg=cfg)}
@@ -1195,7 +1209,7 @@ def dpmsolver_timesteps(ab: Array, cfg: Any, grid: Any, rtol: float | None = Non
     """``set_timesteps`` arguments of a DPMSolverMultistepScheduler configured by ``cfg`` (a mapping): the model
     levels' timesteps (without the final level with ``final_sigmas_type="sigma_min"``, which diffusers appends)."""
     rtol = _as_rtol(rtol)  # before the sigma_min check below, which reads a failed match as a misplaced last level
-    for key in ("use_karras_sigmas", "use_lu_lambdas", "use_exponential_sigmas", "use_beta_sigmas", "use_flow_sigmas"):
+    for key in (*_SIGMA_FAMILIES, "use_lu_lambdas", "use_flow_sigmas"):
         if bool(cfg.get(key, False)):
             raise ValueError(f"scheduler: DPMSolverMultistepScheduler with {key}=True takes no custom timesteps")
     if cfg.get("final_sigmas_type", "zero") == "sigma_min":
@@ -1255,7 +1269,7 @@ def _to_flow_match(ab: Array, scheduler: Any, grid: Any, rtol: float | None) -> 
                              "only then)")
         if s != 1.0:
             t = _time_shift(t, s, inverse=True)  # t' / (t' + s (1 - t')): no cancellation at t' = 1
-    for key in ("shift_terminal", "use_karras_sigmas", "use_exponential_sigmas", "use_beta_sigmas", "invert_sigmas"):
+    for key in ("shift_terminal", *_SIGMA_FAMILIES, "invert_sigmas"):
         if cfg.get(key):
             raise ValueError(f"scheduler: FlowMatchEulerDiscreteScheduler with {key}={cfg.get(key)!r} rewrites the "
                              "sigmas it is given; configure it off to run a custom schedule")

@@ -918,3 +918,28 @@ def test_a_float64_default_dtype_does_not_break_the_dry_run() -> None:
     finally:
         torch.set_default_dtype(before)
     np.testing.assert_allclose(got.alpha_bar, expected, rtol=1e-6)  # (float32 vs float64 schedule tensors)
+
+
+@pytest.mark.diffusers
+def test_the_dry_run_restores_the_default_dtype_when_diffusers_raises(monkeypatch) -> None:
+    """Review of 5 December: the restore must hold on every path, including a step that raises inside the loop."""
+    diffusers = pytest.importorskip("diffusers")
+    torch = pytest.importorskip("torch")
+    from symsched import export
+
+    sch = diffusers.DDIMScheduler(clip_sample=False)
+    sch.set_timesteps(4)
+
+    def broken(*args, **kwargs):
+        assert torch.get_default_dtype() == torch.float32  # the loop runs with diffusers' own default
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(type(sch), "step", broken)
+    before = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        msg = export._dry_run_failure(sch, 0.0)
+        assert torch.get_default_dtype() == torch.float64
+    finally:
+        torch.set_default_dtype(before)
+    assert msg is not None and "raises RuntimeError (boom) on step 0" in msg
