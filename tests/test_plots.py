@@ -57,6 +57,13 @@ def test_schedule_plots_say_that_a_pure_noise_level_is_not_drawn() -> None:
     assert _texts(vp.axes[1]) == ["levels at ᾱ = 0 (log-SNR = −∞, step 1): not drawn"] and not _texts(vp.axes[0])
     res = optimize_schedule(S, 4, restarts=0)  # every level finite: no note
     assert all(not _texts(a) for a in plots.plot_result(res, S).axes)
+    # the resolution law's schedules panel too (review of 5 December: explain --flow's resolution_*.png)
+    from symsched.insight import resolution_law, scene_power_law
+
+    law = resolution_law(lambda d: scene_power_law(d, alpha=2.0), [8, 16], steps=3, restarts=0, n_jobs=1,
+                         divergences=("w2",), sampler="flow_match_euler", endpoints=(0.0, None))
+    assert np.all(np.isneginf(law.sweeps["w2"].log_snr(3)[:, 0]))
+    assert _texts(law.plot().axes[1]) == [note]
 
 
 @pytest.mark.parametrize("scale", [1.0, 1.6])  # the closed form itself (PASS), and 1.6 times it (scores beyond)

@@ -210,6 +210,8 @@ def plot_resolution_law(law: Any, *, title: Optional[str] = None, path: Any = No
     for j, res in enumerate(law.resolutions):
         b.plot(np.arange(1, law.steps + 1), L[j], marker="o", ms=3, color=cols[j], label=f"d = {res}")
     b.set(xlabel="step (noisiest first)", ylabel="log-SNR", title=f"optimal schedules ({dv.upper()})")
+    flow = any(getattr(r, "sampler", None) in FLOW_SAMPLERS for r in law.sweeps[dv].results.values())
+    _note_undrawn_levels(b, L, flow=flow)
     _integer_steps(b)
     b.grid(alpha=0.3)
     b.legend(fontsize=7)
