@@ -257,6 +257,11 @@ _CONDITION_PROBES = 24
 #: log-SNR gaps beyond which multistep coefficients may cancel (e^20 = 5e8), or neighbouring gaps this unequal,
 #: or below which a history of nearly equal entries cancels in the step's combination (LMS on close levels)
 _LARGE_GAP, _GAP_RATIO, _SMALL_GAP = 20.0, 50.0, 0.05
+#: a sweep that ends at a noisy level (DEIS; final_sigmas_type="sigma_min") carries the start's noise, of VP amplitude
+#: sigma_0, down to the output's sigma_out through histories of that size: its rounding is amplified by up to about
+#: sigma_0 / sigma_out (DEIS ending at 1 - 2^-53 after 0.7: 5e7, and 7.6e-9 off with every gap below _LARGE_GAP).
+#: Beyond this ratio (about 3e-10 of rounding in float64) the schedule is checked like one with a huge gap.
+_FLOOR_RATIO = 2.0**10
 #: longdouble carries 11 more bits than float64: a float64 sweep that disagrees with the longdouble one by
 #: less than this (times MAX_ROUNDING) is replaced by the longdouble sweep, whose error is 2^-11 of it
 _LD_GAIN = 2.0**11
@@ -273,13 +278,24 @@ def _may_cancel(prog: Program) -> bool:
         return False
     a = np.abs(gaps)  # a zero: distinct levels (checked on entry) within an ulp in float64 log-SNR, the smallest gap
     # of all (levels 1 ulp apart in sigma: dpmpp_2m came out 78 for 49 while zero gaps were left out here)
-    if float(a.max()) > _LARGE_GAP or float(a.min()) < _SMALL_GAP:
+    if float(a.max()) > _LARGE_GAP or float(a.min()) < _SMALL_GAP or _floor_ratio(prog) > _FLOOR_RATIO:
         return True
     width = min(a.size, prog.m)
     if width < 2:
         return False
     windows = np.lib.stride_tricks.sliding_window_view(a, width)
     return float(np.max(windows.max(axis=1) / windows.min(axis=1))) > _GAP_RATIO
+
+
+def _floor_ratio(prog: Program) -> float:
+    """sigma_0 / sigma_out in VP units, sigma^2 = 1 / (1 + e^l), of a program whose last step ends at a noisy level
+    (its output keeps a noise floor); 1 when it ends at the clean level."""
+    if not prog.steps or prog.K in prog.steps[-1].levels:
+        return 1.0
+    out = max(prog.steps[-1].levels)
+    with np.errstate(over="ignore", invalid="ignore"):
+        lr = float(np.logaddexp(0.0, float(prog.l[out])) - np.logaddexp(0.0, float(prog.l[0])))
+    return float(np.exp(lr / 2)) if np.isfinite(lr) else float("inf")
 
 
 Sweep = Callable[[Array, "_Group"], Any]
