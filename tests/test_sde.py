@@ -1050,3 +1050,26 @@ def test_validate_does_not_suggest_a_basis_option_it_lacks(tmp_path, capsys) -> 
     assert main(["validate", "--spectrum", str(tmp_path / "S.npy")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "Hermitian" in err and "basis=" not in err and "stationary fields" in err
+
+
+@pytest.mark.parametrize("kind", ["sde", "ode"])
+def test_the_exact_start_gives_the_marginal_itself(kind) -> None:
+    """New-user audit of 5 December: sde-table's "continuous exact" W2 at eps = 0 read 5.8e-15 for the reverse-SDE rows
+    (0 for the ODE rows): the unreduced closed form rounds. From the exact start both kinds give lambda(eps) (proved in
+    test_exact_start_reduces_to_the_marginal_and_the_check_can_fail), which the kernel now evaluates: P = S at eps = 0,
+    and lambda(eps) = S e^{-2B} + 1 - e^{-2B}, written here, at eps > 0."""
+    from mpmath import mp, mpf
+
+    from symsched.spectra import power_law
+
+    S = np.concatenate([[0.0, 1e-300, 1e-12], power_law((16, 16), alpha=2.0).ravel(), [1e12, 1e300]])
+    P0 = sde.continuous_output_spectrum(S, kind, init="exact", eps=0.0, beta_min=0.1, beta_max=20.0)
+    np.testing.assert_array_equal(P0, S)  # exactly, every mode
+    tab = sde.error_table(S[3:-2], [10], [0.0], beta_min=0.1, beta_max=20.0)
+    assert tab.continuous[(kind, 0.0, "exact")] == 0.0
+    with mp.workdps(40):
+        e = mpf("1e-3")
+        B = mpf("0.1") * e + (mpf(20) - mpf("0.1")) * e**2 / 2  # int_0^eps beta, beta(t) = beta_min + (max - min) t
+        want = [float(mpf(float(s)) * mp.exp(-2 * B) + 1 - mp.exp(-2 * B)) for s in S]
+    P = sde.continuous_output_spectrum(S, kind, init="exact", eps=1e-3, beta_min=0.1, beta_max=20.0)
+    np.testing.assert_allclose(P, want, rtol=1e-14, atol=0)
