@@ -943,3 +943,76 @@ def test_the_dry_run_restores_the_default_dtype_when_diffusers_raises(monkeypatc
     finally:
         torch.set_default_dtype(before)
     assert msg is not None and "raises RuntimeError (boom) on step 0" in msg
+
+
+@pytest.mark.diffusers
+def test_overlapping_dry_runs_leave_the_callers_default_dtype(monkeypatch) -> None:
+    """Mutation run of 5 December: without the lock, two dry runs that overlap (A sets float32, B saves float32, A
+    restores float64, B restores float32) left the process at float32 for good."""
+    import threading
+
+    diffusers = pytest.importorskip("diffusers")
+    torch = pytest.importorskip("torch")
+    from symsched import export
+
+    a_inside, b_inside, a_done = threading.Event(), threading.Event(), threading.Event()
+
+    def step_a(*args, **kwargs):
+        a_inside.set()
+        b_inside.wait(0.5)  # with the lock B cannot get in: A gives up waiting and leaves
+        raise RuntimeError("a")
+
+    def step_b(*args, **kwargs):
+        b_inside.set()
+        a_done.wait(2.0)
+        raise RuntimeError("b")
+
+    class A(diffusers.DDIMScheduler):
+        step = step_a
+
+    class B(diffusers.DDIMScheduler):
+        step = step_b
+
+    A.__module__ = B.__module__ = "diffusers.standin"  # (only diffusers' own schedulers are dry-run)
+    sa, sb = A(clip_sample=False), B(clip_sample=False)
+    sa.set_timesteps(4)
+    sb.set_timesteps(4)
+    before = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        def run_a() -> None:
+            export._dry_run_failure(sa, 0.0)
+            a_done.set()
+
+        ta = threading.Thread(target=run_a)
+        ta.start()
+        assert a_inside.wait(5.0)
+        tb = threading.Thread(target=lambda: export._dry_run_failure(sb, 0.0))
+        tb.start()
+        ta.join(10.0)
+        tb.join(10.0)
+        assert b_inside.is_set()
+        after = torch.get_default_dtype()
+    finally:
+        torch.set_default_dtype(before)
+    assert after == torch.float64
+
+
+@pytest.mark.diffusers
+@pytest.mark.parametrize("flag", ["use_karras_sigmas", "use_exponential_sigmas", "use_beta_sigmas"])
+def test_every_sigma_family_is_refused_where_it_rewrites_the_schedule(flag) -> None:
+    """Mutation run of 5 December: only the Karras flag was tested; with use_beta_sigmas dropped from the list,
+    to_diffusers gave FlowMatchEulerDiscreteScheduler(use_beta_sigmas=True) sigmas that diffusers silently rewrites,
+    and a zero-last-step refusal advised "fewer inference steps" that cannot help."""
+    diffusers = pytest.importorskip("diffusers")
+    from symsched.export import to_diffusers
+
+    with pytest.raises(ValueError, match=f"{flag}=True"):
+        to_diffusers([0.0, 0.3, 0.9], scheduler=diffusers.FlowMatchEulerDiscreteScheduler(**{flag: True}))
+    with pytest.raises(ValueError, match=f"{flag}=True"):
+        to_diffusers([0.01, 0.3, 0.9], scheduler=diffusers.HeunDiscreteScheduler(**{flag: True}))
+    sch = diffusers.DPMSolverMultistepScheduler(**{flag: True}, final_sigmas_type="sigma_min")
+    sch.set_timesteps(10)
+    with pytest.raises(ValueError, match="final_sigmas_type='zero'") as info:
+        from_diffusers(sch)
+    assert "fewer inference steps" not in str(info.value)

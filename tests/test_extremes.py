@@ -10,6 +10,7 @@ range, the float64 result is that value rounded (0 or a subnormal) and is compar
 from __future__ import annotations
 
 import itertools
+import math
 import re
 
 import numpy as np
@@ -1190,3 +1191,33 @@ def test_noisy_output_screen_rejects_the_unchecked_sweep(monkeypatch) -> None:
         ref = _mp_floats(symsched.output_spectrum_mp([0.0], ab, sampler="deis_multistep", **kw))
         bad += abs(P[0] / ref[0] - 1) > 1e-9
     assert bad > 0
+
+
+_MID_FLOOR = [0.07564235073789775, 0.09184488138797976, 0.18916232786534923, 0.831648488200427, 0.9998088049697202,
+              0.9999999999963768]  # sigma_0 / sigma_out ~ 2^19: between the screen's 2^10 and an unchecked 6e-9 error
+
+
+def test_a_noise_floor_ratio_between_2_10_and_2_20_is_screened(monkeypatch) -> None:
+    """Mutation run of 5 December: no test had sigma_0 / sigma_out between 2^10 and 2^20, so a screen at 2^20 passed
+    everything. On this DEIS schedule (a random search's) the unscreened float64 sweep is 6e-9 off."""
+    from symsched.engine import recursion
+
+    kw = dict(solver_order=3, lower_order_final=False)
+    S = [0.0, 1e-3]
+    ratio = math.sqrt((1 - _MID_FLOOR[0]) / (1 - _MID_FLOOR[-1]))
+    assert 2**10 < ratio < 2**20
+    ref = _mp_floats(symsched.output_spectrum_mp(S, _MID_FLOOR, sampler="deis_multistep", **kw))
+    np.testing.assert_allclose(symsched.output_spectrum(S, _MID_FLOOR, sampler="deis_multistep", **kw), ref,
+                               rtol=1e-9, atol=0)
+    monkeypatch.setattr(recursion, "_FLOOR_RATIO", 2.0**20)  # companion: a screen set too high lets it through
+    P = symsched.output_spectrum(S, _MID_FLOOR, sampler="deis_multistep", **kw)
+    assert np.max(np.abs(P / ref - 1)) > 1e-9
+
+
+def test_the_mp_path_keeps_doubling_its_digits_beyond_a_thousand() -> None:
+    """Mutation run of 5 December: the existing retry test starts below 1000 working digits; from sigma = 1e300 to
+    1e-300 at dps = 500 the mp path starts at ~1110 and needs ~1200, so a retry capped near 1000 digits passed every
+    test while it refused this schedule ("cancels to 0 within 4000 working digits", which was not even true)."""
+    ref = _mp_dpm_2_ancestral_then_euler(1.0, 1e300, 1e-300)
+    got = symsched.output_spectrum_ve_mp([1.0], [1e300, 1e-300], sampler="dpm_2_ancestral", dps=500)[0]
+    assert abs(got / ref - 1) < mpf(10) ** -25, (got, ref)
