@@ -2,9 +2,10 @@ r"""Per-step spectra: the variance of the sample and of the denoised estimate af
 
 Each step maps a mode's variance by ``v_s = g^2 v_t + n`` (docs/model.md §4) and computes the denoised
 estimate ``x0_hat = c(t) x_t`` with the Wiener coefficient ``c`` (docs/model.md §3), whose variance is
-``c^2 v_t`` (with k-diffusion's churn, on the churned sample at ``sigma_hat`` instead). Following these through the schedule shows *when* each frequency band is generated:
-a band's ``x0_hat`` reaches its data variance once the noise level falls below it, so coarse
-(large-S) bands appear in the first steps and fine ones in the last (coarse to fine).
+``c^2 v_t`` (with k-diffusion's churn, on the churned sample at ``sigma_hat`` instead). Following these through
+the schedule shows *when* each frequency band is generated: a band's ``x0_hat`` reaches its data variance once the
+noise level falls below it, so coarse (large-S) bands appear in the first steps and fine ones in the last (coarse
+to fine).
 
 Note: the variance of the sample at level k is *not* the output of the partial schedule that stops
 there: a partial schedule ends with a step to the clean level, and that final step outputs
@@ -92,8 +93,8 @@ def _churned_estimates(name: str, options: Any, params: Any, prog: Any, ab: Arra
                             ab[k:k + 1], "alpha_bar")
         if dict(one.steps[0].step_params).get("gamma") != gamma:  # pragma: no cover - churn_gammas(1) is s_churn
             raise RuntimeError(f"{name}: the one-level churn step does not reproduce gamma = {gamma!r}")
-        x0[k], rho = scalar_from(one, u, rows[n], np.where(u > 0, u, 1.0))  # rho = x0 / S, exact where x0 underflows
-        ratio[k] = np.where(u > 0, rho, 1.0)
+        # x0 / S directly, exact where x0 underflows (S = 0, divided by 1 here, is set to 1 by the caller)
+        x0[k], ratio[k] = scalar_from(one, u, rows[n], np.where(u > 0, u, 1.0))
 
 
 @dataclass
