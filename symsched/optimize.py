@@ -1982,6 +1982,8 @@ def _result(
 
 #: Short display name of each divergence (tables, explain's console lines).
 DIVERGENCE_NAMES = {"kl": "KL", "kl-reverse": "reverse KL", "w2": "W2"}
+#: the objective each divergence minimises, as tables and figures name it (W2's objective is its square)
+OBJECTIVE_NAMES = {"kl": "KL", "kl-reverse": "reverse KL", "w2": "W2²"}
 
 
 @dataclass

@@ -537,7 +537,7 @@ def plot_result(
         A bad spectrum or ``n_baselines``; an ArgumentTypeError when ``result`` is not an OptimizeResult;
         ``path`` errors as :func:`save_figure`.
     """
-    from .optimize import OptimizeResult
+    from .optimize import OBJECTIVE_NAMES, OptimizeResult
 
     if not isinstance(result, OptimizeResult):
         raise ArgumentTypeError(f"result must be an OptimizeResult (from optimize_schedule), not {type(result).__name__}")
@@ -550,8 +550,7 @@ def plot_result(
     outs = _outputs(S, sch, result.sampler, result.init, **result.settings)
     fig, ax = _figure(1, 3, width=5.0, height=4.3)
     _arrange(fig, suptitle=True)
-    what = ("weighted " if result.weighted else "") + {"kl": "KL", "kl-reverse": "reverse KL", "w2": "W2²"}[
-        result.divergence]
+    what = ("weighted " if result.weighted else "") + OBJECTIVE_NAMES[result.divergence]
     tag = {n: n + ("" if feasible.get(n, True) else " †") for n in sch}
     fair_name, fair_value = getattr(result, "best_feasible_baseline", best[0] if best else ("", math.inf))
     same = " meeting the constraint" if not all(feasible.get(n, True) for n in result.baselines) else ""

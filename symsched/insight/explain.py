@@ -29,8 +29,8 @@ from .._tex import tex_table
 from .._validate import ArgumentTypeError, _show, as_bool, as_int, as_step_counts, check_choice, numpy_error_defaults
 from ..api import FLOW_SAMPLERS, VE_SAMPLERS, VP_SAMPLERS
 from ..optimize import (
-    DIVERGENCE_NAMES as _NAMES, _check_int, _check_sampler_args, _check_step_ratio, _settings, _settings_text,
-    _step_ratio_as_run,
+    DIVERGENCE_NAMES as _NAMES, OBJECTIVE_NAMES, _check_int, _check_sampler_args, _check_step_ratio, _settings,
+    _settings_text, _step_ratio_as_run,
 )
 from .fits import HeuristicFit, _fmt_params, fit_heuristics
 from .intermediate import IntermediateSpectra, intermediate_spectra
@@ -470,8 +470,6 @@ def _numbers(res: Explanation) -> dict[str, Any]:
     }
 
 
-#: the objective each divergence minimises, as the tables' columns name it
-_OBJECTIVE = {"kl": "KL", "kl-reverse": "reverse KL", "w2": "W2²"}
 #: the marks of the fits tables' cells and what they mean (their captions say so when a table uses them)
 _FIT_MARKS = {"≈0": "≈0: a loss at the evaluations' rounding (the family reproduces the optimum).",
               "–": "–: not defined (no valid schedule of the family, or no runner-up)."}
@@ -491,7 +489,7 @@ def _marks(cells: Sequence[Sequence[str]], meanings: Mapping[str, str]) -> str:
 
 def _sweep_caption(dv: str, who: str) -> str:
     return (f"Schedules optimised for {_NAMES[dv]}, {who}: for each number of steps K, the objective "
-            f"({_OBJECTIVE[dv]}) of the optimum, its KL and W2, and the log-SNR of its first (noisiest) and last "
+            f"({OBJECTIVE_NAMES[dv]}) of the optimum, its KL and W2, and the log-SNR of its first (noisiest) and last "
             "level.")
 
 
@@ -500,14 +498,14 @@ def _fits_caption(dv: str, fits: SweepFits, who: str) -> str:
     ``insight_fits_<div>.tex``)."""
     return (f"The heuristic family closest to each {_NAMES[dv]}-optimal schedule, {who}: least squares in log-SNR "
             "with the optimum's first and last level; RMS and max |Δlog-SNR|: the fit's residual; lost (%): how much "
-            f"larger the {_OBJECTIVE[dv]} objective is with the fitted family than with the optimum, in percent of the "
-            "optimum's; runner-up: the second-best family (its RMS residual). "
+            f"larger the {OBJECTIVE_NAMES[dv]} objective is with the fitted family than with the optimum, in percent "
+            "of the optimum's; runner-up: the second-best family (its RMS residual). "
             + _marks(fits._rows()[1], _FIT_MARKS)).rstrip()
 
 
 def _family_caption(dv: str, K: int, fit: HeuristicFit, who: str) -> str:
     """Caption of the table of every family fitted to one optimum (``fits_<div>_K<K>.tex``)."""
-    obj = _OBJECTIVE[dv]
+    obj = OBJECTIVE_NAMES[dv]
     return (f"Every heuristic family fitted to the {_NAMES[dv]}-optimal schedule, K = {K}, {who}, the best fit (bold) "
             "first: least squares in log-SNR with the optimum's first and last level; RMS and max |Δlog-SNR|: the "
             f"fit's residual; {obj}: the objective of the fitted schedule; lost: it minus the optimum's "

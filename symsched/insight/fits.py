@@ -36,7 +36,7 @@ from scipy.optimize import least_squares
 from .. import schedules as _sch
 from .._validate import as_choices, as_levels, as_spectrum, check_choice, check_eta, numpy_error_defaults
 from ..api import DIVERGENCES, INITS, SAMPLERS, VE_SAMPLERS
-from ..optimize import DEFAULT_DIVERGENCE
+from ..optimize import DEFAULT_DIVERGENCE, OBJECTIVE_NAMES
 from .families import FAMILIES, Family, get_family
 from .._tex import tex_bold, tex_text
 
@@ -190,7 +190,7 @@ class HeuristicFit:
                              f"({', '.join(repr(f.family) for f in self.fits)})")
 
     def _rows(self) -> tuple[list[str], list[list[str]]]:
-        what = {"kl": "KL", "kl-reverse": "reverse KL", "w2": "W2²"}.get(self.divergence, self.divergence)
+        what = OBJECTIVE_NAMES.get(self.divergence, self.divergence)
         header = ["family", "parameters", "RMS Δlog-SNR", "max |Δlog-SNR|", what, "lost", "lost (%)"]
         rows = []
         for f in self.fits:

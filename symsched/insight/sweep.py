@@ -33,7 +33,8 @@ from .._validate import (
     ArgumentTypeError, _show, as_bool, as_int, as_spectrum, as_step_counts, check_choice, check_entries, is_sequence,
     numpy_error_defaults,
 )
-from ..optimize import DEFAULT_DIVERGENCE, InfiniteObjective, OptimizeResult, at_step_count, optimize_schedule
+from ..optimize import (DEFAULT_DIVERGENCE, OBJECTIVE_NAMES, InfiniteObjective, OptimizeResult, at_step_count,
+                        optimize_schedule)
 from .._tex import tex_text
 
 __all__ = ["sweep", "SweepResult", "SweepFits"]
@@ -429,7 +430,7 @@ class SweepResult:
 
     def _rows(self, levels: bool) -> tuple[list[str], list[list[str]]]:
         div = self.settings.get("divergence", DEFAULT_DIVERGENCE)
-        what = {"kl": "KL", "kl-reverse": "reverse KL", "w2": "W2²"}.get(div, div)
+        what = OBJECTIVE_NAMES.get(div, div)
         header = [self.parameter, "K", f"objective ({what})", "KL", "W2", "first log-SNR", "last log-SNR"]
         if levels:
             header.append("log-SNR levels (noisiest first)")
