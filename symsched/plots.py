@@ -291,7 +291,7 @@ def _check_schedules(schedules: Mapping[str, ArrayLike]) -> dict[str, Array]:
 def _check_title(title: Any) -> Optional[str]:
     """``title``: None (the plot's own) or a string; anything else a TypeError naming it."""
     if title is not None and not isinstance(title, str):
-        raise ArgumentTypeError(f"title must be a string or None (got {_show(title)})")
+        raise ArgumentTypeError(f"title must be a string or None (got {type(title).__name__}: {_show(title)})")
     return title
 
 

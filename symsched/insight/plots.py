@@ -20,7 +20,7 @@ from numpy.typing import NDArray
 
 from .._validate import ArgumentTypeError, _show, as_positive_int, as_step_counts
 from ..api import FLOW_SAMPLERS
-from ..plots import _figure, _integer_steps, _note_undrawn_levels, _suptitle, save_figure
+from ..plots import _check_title, _figure, _integer_steps, _note_undrawn_levels, _suptitle, save_figure
 
 __all__ = ["plot_sweep", "plot_fits", "plot_resolution_law", "plot_intermediate", "band_profile"]
 
@@ -30,13 +30,6 @@ _MAX_GROUPS = 48  # mode-rank groups for 1-D spectra
 
 def _numeric(values: Sequence[Any]) -> bool:
     return all(isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) for v in values)
-
-
-def _check_title(title: Any) -> Optional[str]:
-    """``title``: None (the plot's own) or a string; anything else a TypeError naming it."""
-    if title is not None and not isinstance(title, str):
-        raise ArgumentTypeError(f"title must be a string or None (got {type(title).__name__}: {title!r})")
-    return title
 
 
 def _check_type(value: Any, name: str, cls: type, origin: str) -> None:
