@@ -40,6 +40,11 @@ def _check_type(value: Any, name: str, cls: type, origin: str) -> None:
         raise ArgumentTypeError(f"{name} must be {article} {cls.__name__} (from {origin}) (got {_show(value)})")
 
 
+def _flow(sweep: Any) -> bool:
+    """Whether a sweep's optimisations ran a flow-matching sampler (their pure-noise level is then t = 1)."""
+    return any(getattr(r, "sampler", None) in FLOW_SAMPLERS for r in sweep.results.values())
+
+
 def _colours(values: Sequence[Any], cmap: str = "viridis") -> tuple[list[Any], Any]:
     """One colour per value: by value (log scale if all positive and spanning > 10x) or by position."""
     from matplotlib import colormaps
@@ -91,7 +96,7 @@ def plot_sweep(result: Any, *, steps: Union[int, Sequence[int], None] = None, ti
             raise ValueError(f"steps: K={k!r} is not in the sweep's steps {result.steps}")
     ks = ks[:4]
     fig, ax = _figure(1, len(ks), width=4.6, height=3.9)
-    flow = any(getattr(r, "sampler", None) in FLOW_SAMPLERS for r in result.results.values())
+    flow = _flow(result)
     cols, norm = _colours(result.values)
     for a, K in zip(ax[0], ks):
         L = result.log_snr(K)
@@ -203,8 +208,7 @@ def plot_resolution_law(law: Any, *, title: Optional[str] = None, path: Any = No
     for j, res in enumerate(law.resolutions):
         b.plot(np.arange(1, law.steps + 1), L[j], marker="o", ms=3, color=cols[j], label=f"d = {res}")
     b.set(xlabel="step (noisiest first)", ylabel="log-SNR", title=f"optimal schedules ({dv.upper()})")
-    flow = any(getattr(r, "sampler", None) in FLOW_SAMPLERS for r in law.sweeps[dv].results.values())
-    _note_undrawn_levels(b, L, flow=flow)
+    _note_undrawn_levels(b, L, flow=_flow(law.sweeps[dv]))
     _integer_steps(b)
     b.grid(alpha=0.3)
     b.legend(fontsize=7)
