@@ -636,14 +636,20 @@ def _stepped_sigmas(scheduler: Any, notes: list[str]) -> tuple[Array, Array]:
             lin = np.abs(np.interp(ts, grid, base) / sig[:-1] - 1.0)
             log = np.abs(np.exp(np.interp(ts, grid, np.log(base))) / sig[:-1] - 1.0)
             rel = float(np.max(np.fmin(lin, log)))
-        if rel > 1e-3:
-            notes.append(
-                f"the model is called at timesteps whose training levels differ from sigmas by up to {rel:.2g} "
-                "relative (rounded or interpolated timesteps): the closed form assumes a denoiser at sigmas[i]; a "
-                "model conditioned on the timestep denoises at the timestep's level, and the output spectrum of such "
-                "a run can differ from the closed form by several times that on low-variance modes: treat it as approximate"
-            )
+        _timestep_level_note(notes, rel, "rounded or interpolated timesteps")
     return sig, ts
+
+
+def _timestep_level_note(notes: list[str], rel: float, why: str) -> None:
+    """A note when the levels of the timesteps the model is conditioned on differ from the update's sigmas by more
+    than 1e-3 relative (``rel``: the largest such difference)."""
+    if rel > 1e-3:
+        notes.append(
+            f"the model is called at timesteps whose training levels differ from sigmas by up to {rel:.2g} "
+            f"relative ({why}): the closed form assumes a denoiser at sigmas[i]; a model conditioned on the "
+            "timestep denoises at the timestep's level, and the output spectrum of such a run can differ from the "
+            "closed form by several times that on low-variance modes: treat it as approximate"
+        )
 
 
 def _repeated_first_timestep(scheduler: Any, ts: Array, notes: list[str]) -> None:
@@ -889,12 +895,24 @@ def _from_flow_match(scheduler: Any, cfg: Any, notes: list[str], **_: Any) -> Di
     notes.append("flow matching: x_t = (1 - t) x0 + t eps, scheduler.sigmas are the flow times t "
                  "(alpha_bar = (1 - t)^2 / ((1 - t)^2 + t^2)); the model predicts v = eps - x0")
     ts = _torch_to_numpy(scheduler.timesteps, "scheduler.timesteps")
+    _flow_timestep_note(notes, ts, sig, float(cfg.get("num_train_timesteps", 1000) or 1000))
     return DiffusersSchedule(
         scheduler=name, sampler="flow_match_heun" if heun else "flow_match_euler", alpha_bar=ab,
         sigmas=flow_t_to_sigmas(t), eta=0.0, variance="posterior", timesteps=ts,
         steps=steps, consistent=True, final_alpha_bar=1.0, final_noise_variance=0.0,
         init_variance=float(getattr(scheduler, "init_noise_sigma", 1.0)) ** 2, notes=tuple(notes),
     )
+
+
+def _flow_timestep_note(notes: list[str], ts: Array, sig: Array, n_train: float) -> None:
+    """Flow schedulers condition the model on ``t = timestep / num_train_timesteps`` and step with ``sigmas``;
+    ``set_timesteps(timesteps=...)`` keeps the timesteps and shifts only the sigmas (diffusers warns): note it."""
+    n = min(ts.size, sig.size)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rel = np.abs(ts[:n] / n_train / sig[:n] - 1.0)
+    if n and ts.ndim == 1:
+        _timestep_level_note(notes, float(np.max(np.where(np.isfinite(rel), rel, np.inf))),
+                             "set_timesteps(timesteps=...) keeps them and shifts only the sigmas")
 
 
 #: diffusers scheduler class -> reader (scheduler, config, notes, eta=, strict=) -> DiffusersSchedule.

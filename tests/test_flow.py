@@ -411,3 +411,23 @@ def test_from_diffusers_names_nan_sigmas_that_diffusers_built() -> None:
         from_diffusers(sched)
     sched.set_timesteps(4)  # the same configuration with more steps reads as before
     assert from_diffusers(sched).alpha_bar.size == 4
+
+
+@pytest.mark.diffusers
+@pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
+def test_from_diffusers_notes_flow_timesteps_that_are_not_the_sigmas_levels() -> None:
+    """audit 5 Dec: FlowMatchEulerDiscreteScheduler(shift=3).set_timesteps(timesteps=[1000, 750, 500, 250]) keeps the
+    timesteps (the model's conditioning, t = timestep / 1000) but shifts the sigmas the update uses to [1, 0.9, 0.75,
+    0.5]: a model conditioned on its timestep denoises elsewhere (about 3x the predicted P at S = 1 in that run). The
+    reader notes it, as its VP readers do; the schedulers diffusers builds from a step count are not noted."""
+    d = _diffusers()
+    sched = d.FlowMatchEulerDiscreteScheduler(shift=3.0)
+    sched.set_timesteps(timesteps=[1000.0, 750.0, 500.0, 250.0])
+    np.testing.assert_allclose(sched.sigmas.numpy()[:4], [1.0, 0.9, 0.75, 0.5], rtol=1e-6)  # diffusers' own shift
+    notes = [n for n in from_diffusers(sched).notes if "timesteps whose training levels" in n]
+    assert len(notes) == 1 and "by up to 0.5 relative" in notes[0] and "treat it as approximate" in notes[0]
+    for cls, kw in (("FlowMatchEulerDiscreteScheduler", dict(shift=3.0)), ("FlowMatchHeunDiscreteScheduler",
+                    dict(shift=3.0)), ("FlowMatchEulerDiscreteScheduler", dict(use_dynamic_shifting=True))):
+        sched = getattr(d, cls)(**kw)
+        sched.set_timesteps(6, **({"mu": 1.15} if "use_dynamic_shifting" in kw else {}))
+        assert not any("timesteps whose training levels" in n for n in from_diffusers(sched).notes), (cls, kw)
