@@ -583,3 +583,17 @@ def test_jobs_means_the_same_in_explain_and_report(tmp_path, capsys) -> None:
                  "--resolutions", "none", "--images", "off", "--out", str(tmp_path / "e0"), "--jobs", "0",
                  "--no-progress"]) == 0
     assert (tmp_path / "e0" / "explain.md").is_file()
+
+
+def test_explain_passes_options_to_the_resolution_law(tmp_path) -> None:
+    """audit 5 Dec: --option order=2 with --resolutions ended in "internal error (TypeError)" and exit 1 (the
+    resolution law refused every sampler setting as an unexpected keyword)."""
+    np.save(tmp_path / "S.npy", symsched.spectra.power_law((8, 8), alpha=2.0))
+    code = main(["explain", "--spectrum", str(tmp_path / "S.npy"), "--steps", "3", "--restarts", "0", "--jobs", "1",
+                 "--images", "off", "--no-progress", "--resolutions", "8,16", "--divergences", "w2", "--sampler", "lms",
+                 "--option", "order=2", "--out", str(tmp_path / "o")])
+    assert code == 0
+    data = json.loads((tmp_path / "o" / "explain.json").read_text())
+    assert data["info"]["settings"]["order"] == 2
+    law = json.dumps(data["resolution_law"])
+    assert '"order": 2' in law

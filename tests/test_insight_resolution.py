@@ -295,3 +295,13 @@ def test_image_spectra_reads_at_most_max_images() -> None:
                                          "MAX_IMAGES"):
         image_spectra(Endless(np.ones((8, 8)), MAX_IMAGES, "images"), [2, 4])
     assert set(image_spectra(iter([np.ones((8, 8)), np.zeros((8, 8))]), [2, 4])) == {2, 4}
+
+
+def test_resolution_law_passes_the_samplers_own_settings() -> None:
+    """audit 5 Dec: resolution_law(..., sampler="lms", order=2) was refused as an unexpected keyword."""
+    kw = dict(steps=3, divergences=["w2"], restarts=0, n_jobs=1, sampler="lms")
+    two = resolution_law(lambda d: scene_power_law(d, alpha=2.0), [16, 32], order=2, **kw)
+    four = resolution_law(lambda d: scene_power_law(d, alpha=2.0), [16, 32], order=4, **kw)
+    assert two.settings["order"] == 2 and four.settings["order"] == 4
+    assert two.sweeps["w2"].result(16, 3).settings["order"] == 2
+    assert not np.array_equal(two.sweeps["w2"].result(16, 3).alpha_bar, four.sweeps["w2"].result(16, 3).alpha_bar)

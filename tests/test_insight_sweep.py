@@ -364,3 +364,21 @@ def test_sweep_result_fit_heuristics_reads_families_once() -> None:
         res.fit_heuristics(families=Endless("cosine", what="families"))
     fits = res.fit_heuristics(families=iter(["cosine", "karras"]))
     assert all(sorted(f.family for f in fit.fits) == ["cosine", "karras"] for fit in fits.fits.values())
+
+
+def test_sampler_settings_pass_through_and_misspellings_are_named() -> None:
+    """audit 5 Dec: every optimize_schedule argument passes through, the sampler's own settings too (lms ``order``,
+    UniPC ``solver_type``...): sweep refused them as unexpected keywords and pointed to a literal ``settings=``.
+    A name that is neither an optimize_schedule argument nor a setting of the sampler stays a TypeError."""
+    got = sweep([_family(2.0)], 3, n_jobs=1, restarts=0, sampler="lms", order=2)
+    direct = symsched.optimize_schedule(_family(2.0), 3, restarts=0, sampler="lms", order=2)
+    assert np.array_equal(got.result(0, 3).alpha_bar, direct.alpha_bar)
+    assert got.settings["order"] == 2 and got.result(0, 3).settings["order"] == 2
+    other = symsched.optimize_schedule(_family(2.0), 3, restarts=0, sampler="lms", order=4)
+    assert not np.array_equal(other.alpha_bar, direct.alpha_bar)  # the setting reached the optimiser
+    with pytest.raises(TypeError, match=r"unexpected keyword argument\(s\) 'ordre'.*sampler 'lms'.*'order'"):
+        sweep([_family(2.0)], 3, n_jobs=1, sampler="lms", ordre=2)
+    with pytest.raises(TypeError, match=r"unexpected keyword argument\(s\) 'settings'"):
+        sweep([_family(2.0)], 3, n_jobs=1, sampler="lms", settings={"order": 2})
+    with pytest.raises(ValueError, match="order"):  # a bad value of a real setting: checked before any work
+        sweep([_family(2.0)], 3, n_jobs=1, sampler="lms", order=9)

@@ -420,10 +420,12 @@ class ResolutionLaw:
     def to_dict(self) -> dict[str, Any]:
         """Strict-JSON-ready dict (:func:`symsched._io.json_ready`) of the offsets, slopes, rules and the optimal schedules."""
         from .._io import json_ready
+        from .sweep import settings_record
 
         d = np.array(self.resolutions, float)
         return json_ready({
             "resolutions": self.resolutions, "steps": self.steps, "source": self.source,
+            "settings": settings_record(self.settings),
             "offset": {k: v.tolist() for k, v in self.offset.items()},
             "offset_first": {k: v.tolist() for k, v in self.offset_first.items()},
             "offset_last": {k: v.tolist() for k, v in self.offset_last.items()},
@@ -573,7 +575,7 @@ def _plan(
         raise ValueError("steps must be at least 2 for a resolution law")
     if "divergence" in optimize_kw:
         raise TypeError("resolution_law takes divergences=, not divergence=")
-    kw = _check_kw(dict(optimize_kw, endpoints=endpoints))
+    kw = _check_kw(dict(optimize_kw, endpoints=endpoints), "resolution_law")
     return _LawPlan(ds=ds, table=table, steps=K, divergences=divs, kw=kw,
                     flux_base_tokens=as_positive(flux_base_tokens, "flux_base_tokens"), source=str(source))
 

@@ -167,19 +167,38 @@ def check_backend(backend: Any, name: str = "backend") -> Optional[str]:
     return check_choice(backend, name, joblib_backends())
 
 
-# optimize_schedule's keyword arguments a sweep passes through (its own progress bar stays off)
-_OPT_PARAMS = tuple(p for p in inspect.signature(optimize_schedule).parameters
-                    if p not in ("spectrum", "steps", "progress"))
+# optimize_schedule's named keyword arguments a sweep passes through (its own progress bar stays off); the others
+# are the sampler's own settings (optimize_schedule's ``**settings``)
+_OPT_PARAMS = tuple(p for p, v in inspect.signature(optimize_schedule).parameters.items()
+                    if p not in ("spectrum", "steps", "progress") and v.kind is not inspect.Parameter.VAR_KEYWORD)
 
 
-def _check_kw(kw: dict[str, Any]) -> dict[str, Any]:
-    unknown = sorted(set(kw) - set(_OPT_PARAMS))
-    if unknown:
-        raise TypeError(
-            f"sweep() got unexpected keyword argument(s) {', '.join(map(repr, unknown))}; "
-            f"optimize_schedule takes {', '.join(_OPT_PARAMS)}"
-        )
+def _check_kw(kw: dict[str, Any], caller: str = "sweep") -> dict[str, Any]:
+    """``kw`` for optimize_schedule: its named arguments and the sampler's own settings, checked before any work
+    (TypeError naming a keyword that is neither; ValueError for a bad value, as optimize_schedule's)."""
+    from .. import api
+    from ..optimize import _check_sampler_args
+
+    sampler = kw.get("sampler", "ddim")
+    extra = {k: v for k, v in kw.items() if k not in _OPT_PARAMS}
+    if extra:
+        info = api.sampler_info(sampler)  # ValueError / TypeError naming a bad sampler
+        settings = (*info["params"], *info["options"])
+        unknown = sorted(set(extra) - set(settings))
+        if unknown:
+            raise TypeError(
+                f"{caller}() got unexpected keyword argument(s) {', '.join(map(repr, unknown))}; optimize_schedule "
+                f"takes {', '.join(_OPT_PARAMS)} and sampler {sampler!r}'s own settings "
+                f"({', '.join(map(repr, settings)) or 'none'})"
+            )
+        _check_sampler_args(sampler, kw.get("eta"), kw.get("variance", "posterior"), extra)
     return dict(kw)
+
+
+def settings_record(settings: dict[str, Any]) -> dict[str, Any]:
+    """The optimiser settings of a sweep as JSON can hold them (arrays such as ``grid`` or ``weights`` by repr)."""
+    return {k: (v if isinstance(v, (int, float, str, type(None), tuple, list)) else repr(v))
+            for k, v in settings.items()}
 
 
 def _task(S: Array, K: int, kw: dict[str, Any]) -> OptimizeResult:
@@ -289,7 +308,8 @@ def sweep(
         tqdm progress bar over the (spectrum, K) tasks (stderr).
     **optimize_kw
         Passed to :func:`symsched.optimize_schedule` (``sampler``, ``divergence``, ``endpoints``,
-        ``grid``, ``weights``, ``seed``, ``restarts``, ...).
+        ``grid``, ``weights``, ``seed``, ``restarts``, ..., and the sampler's own settings such as lms ``order``);
+        checked before any work: TypeError for a keyword that is neither, ValueError for a bad value.
 
     Returns
     -------
@@ -423,10 +443,8 @@ class SweepResult:
             v = self.values[j]
             records.append({self.parameter: v if _numeric([v]) else str(v), "steps": K, "value": r.value,
                             "kl": r.kl, "w2": r.w2, "alpha_bar": r.alpha_bar.tolist(), "log_snr": r.log_snr.tolist()})
-        settings = {k: (v if isinstance(v, (int, float, str, type(None), tuple, list)) else repr(v))
-                    for k, v in self.settings.items()}
-        return json_ready({"parameter": self.parameter, "steps": list(self.steps), "settings": settings,
-                           "results": records})
+        return json_ready({"parameter": self.parameter, "steps": list(self.steps),
+                           "settings": settings_record(self.settings), "results": records})
 
     def _rows(self, levels: bool) -> tuple[list[str], list[list[str]]]:
         div = self.settings.get("divergence", DEFAULT_DIVERGENCE)
