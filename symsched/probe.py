@@ -845,7 +845,13 @@ def _predicted(S: Array, alpha_bar: Optional[ArrayLike], sampler: str, eta: floa
     vp = sampler not in LIBRARY_SAMPLERS and _loops.SAMPLERS[sampler].family == "vp"
     kw = dict(eta=eta, variance=variance) if vp else {}
     m = schedule_metrics(S, alpha_bar, sampler=sampler, init="white", **kw, **dict(options or {}))
-    return P, {"spectral_kl": float(m["kl"]), "spectral_w2": float(m["w2"])}
+    kl = float(m["kl"])
+    if kl == math.inf and not np.any((S == 0) & (P > 0)):  # +inf is true only for a zero mode the sampler fills
+        faint = f"; smallest nonzero mode variance {float(np.min(S[S > 0])):.3g}" if np.any(S > 0) else ""
+        raise ValueError("alpha_bar: the predicted spectral_kl of this schedule on spectrum exceeds the float64 range "
+                         f"(the ratio S/P of its faintest modes overflows{faint}); compare a spectrum nearer the "
+                         "data's scale")
+    return P, {"spectral_kl": kl, "spectral_w2": float(m["w2"])}
 
 
 # --------------------------------------------------------------------------------------------

@@ -909,3 +909,20 @@ def test_mmd2_median_bandwidth_beyond_float64_names_the_samples():
     y = np.array([[0.0], [1.5e308], [1e308]])
     with pytest.raises(ValueError, match=r"^y: its median pairwise distance 1e\+308 times scales .* exceeds"):
         probe.mmd2(y, y)
+
+
+def test_compare_refuses_a_predicted_kl_beyond_float64() -> None:
+    """audit 5 Dec: a faint spectrum (S = 1e-320 per mode, DDIM's P ~ S^2) has a predicted spectral KL of ~3e320,
+    beyond float64: compare returned +inf, which its docstring reserves for a mode that is 0 in one spectrum only.
+    Independent value: one mode's KL term, 1/2 (S/P - 1 - log(S/P)), with S/P from the closed-form gain."""
+    rng = np.random.default_rng(0)
+    ref, x = rng.standard_normal((50, 4, 4)), rng.standard_normal((40, 4, 4))
+    with pytest.raises(ValueError, match=r"predicted spectral_kl .*exceeds the float64 range"):
+        probe.compare(x, ref, alpha_bar=[0.1, 0.5], spectrum=np.full((4, 4), 1e-320))
+    S = np.full((4, 4), 1e-150)  # P ~ 1e-300: the KL, about 16 x 1/2 x S/P ~ 1e150, is finite and returned
+    got = probe.compare(x, ref, alpha_bar=[0.1, 0.5], spectrum=S).predicted["spectral_kl"]
+    P = symsched.output_spectrum(S, [0.1, 0.5])
+    r = 1e-150 / float(P[0, 0])
+    assert got == pytest.approx(16 * 0.5 * (r - 1 - math.log(r)), rel=1e-9)
+    S[0, 0] = 0.0  # a zero mode whose predicted output is 0 too contributes nothing: finite
+    assert math.isfinite(probe.compare(x, ref, alpha_bar=[0.1, 0.5], spectrum=S).predicted["spectral_kl"])
