@@ -54,6 +54,24 @@ def _same_value(a: Any, b: Any) -> bool:
     return isinstance(a, float) and isinstance(b, float) and math.isclose(a, b)
 
 
+def _finite_label(v: numbers.Number) -> str:
+    """The rule a number label breaks ("" if none): finite, and (real ones) within float64, where tables and plots
+    place it. decimal.Decimal by its own test (a signalling NaN raises in float(), == and math.isfinite)."""
+    is_finite = getattr(v, "is_finite", None)
+    if callable(is_finite) and not is_finite():
+        return "finite"
+    if isinstance(v, numbers.Complex) and not isinstance(v, numbers.Real):
+        return "" if cmath.isfinite(v) else "finite"
+    try:
+        x = float(v)  # type: ignore[arg-type]
+    except OverflowError:  # an int or Fraction beyond float64
+        return "finite numbers within the float64 range"
+    if math.isfinite(x):
+        return ""
+    # a float's own inf or nan; a finite Decimal beyond float64 converts to inf
+    return "finite numbers within the float64 range" if callable(is_finite) else "finite"
+
+
 def _check_values(vals: list[Any], name: str, keys: bool = False) -> None:
     """ValueError naming ``name`` for a NaN or infinite number among ``vals`` (``result(nan, K)`` could never find
     it), a value not equal to itself (an array of several numbers: no single truth value of ``==``), or a value
@@ -64,10 +82,9 @@ def _check_values(vals: list[Any], name: str, keys: bool = False) -> None:
 
     for i, v in enumerate(vals):
         if isinstance(v, numbers.Number) and not isinstance(v, (bool, np.bool_)):
-            finite = cmath.isfinite(v) if isinstance(v, numbers.Complex) and not isinstance(v, numbers.Real) \
-                else math.isfinite(v)
-            if not finite:
-                raise ValueError(f"{name} must be finite (got {entry(i)})")
+            rule = _finite_label(v)
+            if rule:
+                raise ValueError(f"{name} must be {rule} (got {entry(i)[:80]})")
         if not _same_value(v, v):  # e.g. an array of several numbers: ``==`` gives no single truth value
             raise ValueError(f"{name} must be labels equal to themselves, such as numbers, strings or tuples (got "
                              f"{entry(i)}, whose == has no single truth value: SweepResult.result(value, K) could "
