@@ -305,3 +305,36 @@ def test_resolution_law_passes_the_samplers_own_settings() -> None:
     assert two.settings["order"] == 2 and four.settings["order"] == 4
     assert two.sweeps["w2"].result(16, 3).settings["order"] == 2
     assert not np.array_equal(two.sweeps["w2"].result(16, 3).alpha_bar, four.sweeps["w2"].result(16, 3).alpha_bar)
+
+
+def test_flux_base_tokens_whose_rule_overflows_are_refused_before_any_work(monkeypatch) -> None:
+    """audit 5 Dec: flux_base_tokens=1e308 passed the check, every optimisation ran, then flux_base_tokens (d/d0)^2
+    overflowed and a ValueError named image_seq_len, an argument the caller never passed."""
+    import sys
+
+    def no_work(*a, **k):
+        raise AssertionError("optimised before refusing")
+
+    monkeypatch.setattr(sys.modules["symsched.insight.sweep"], "run_optimizations", no_work)
+    with pytest.raises(ValueError, match=r"^flux_base_tokens .*\(d/d0\)\^2.*float64"):
+        resolution_law(lambda d: scene_power_law(d), [8, 16], steps=3, restarts=0, n_jobs=1, divergences=["w2"],
+                       flux_base_tokens=1e308)
+
+
+def test_law_tables_print_large_numbers_as_a_paper_does() -> None:
+    """audit 5 Dec: with flux_base_tokens=1e200 the Flux columns printed ~200-digit fixed-point numbers."""
+    law = resolution_law(lambda d: scene_power_law(d), [8, 16], steps=3, restarts=0, n_jobs=1, divergences=["w2"],
+                         flux_base_tokens=1e200)
+    for text in (law.to_latex(), law.to_markdown()):
+        assert not re.search(r"\d{30}", text), text
+    assert r"\times10^{200}" in law.to_latex()
+    # independent value of the Flux column: -2 (mu(4e200) - mu(1e200)), mu linear in the tokens (diffusers' defaults)
+    slope = (1.15 - 0.5) / (4096 - 256)
+    assert law.rules["Flux mu"][1] == pytest.approx(-2 * slope * 3e200, rel=1e-12)
+
+
+@pytest.mark.parametrize("kw", [dict(alpha=[], c=[]), dict(alpha=np.zeros(0), c=np.zeros(0))])
+def test_scene_power_law_names_empty_sequences(kw) -> None:
+    """audit 5 Dec: alpha=[], c=[] gave NumPy's "need at least one array to stack"."""
+    with pytest.raises(ValueError, match=r"alpha and c must .*at least one"):
+        scene_power_law(8, **kw)

@@ -108,6 +108,8 @@ def scene_power_law(
     if np.any(bad):
         raise ValueError(f"alpha must be finite (got {a[bad][0]!r})")
     amps = [as_positive(ci, "c") for ci in cc]
+    if a.size == 0:
+        raise ValueError("alpha and c must be numbers or sequences of at least one entry (got empty sequences)")
     if d * d * a.size > MAX_MODES:  # the stack, before any channel is computed
         raise ValueError(f"resolution {d} with {a.size} channel(s) of alpha and c asks for {d}*{d}*{a.size} = "
                          f"{d * d * a.size} values, more than MAX_MODES = {MAX_MODES} (symsched._validate.MAX_MODES)")
@@ -277,9 +279,17 @@ def image_spectra(images: Sequence[ArrayLike], resolutions: Iterable[int]) -> di
 
 
 def _pm(x: float) -> str:
-    """A signed table number to two decimals, without a "-0.00" (the reference row's -0.0, or a rounded -0.001)."""
+    """A signed table number to two decimals, without a "-0.00" (the reference row's -0.0, or a rounded -0.001); from
+    1e6 on in exponent notation (to_latex prints it as a paper does), not hundreds of digits."""
+    if abs(x) >= 1e6:
+        return f"{x:+.4g}"
     s = f"{x:+.2f}"
     return "+0.00" if s == "-0.00" else s
+
+
+def _count(x: float) -> str:
+    """A token count: an integer below 1e7, exponent notation above."""
+    return f"{x:.0f}" if x < 1e7 else f"{x:.4g}"
 
 
 def _slope_per_doubling(d: Array, d0: float, y: Array) -> float:
@@ -376,7 +386,7 @@ class ResolutionLaw:
         n1 = FLUX_DEFAULTS["max_seq_len"]
         rows = []
         for i, d in enumerate(self.resolutions):
-            row = [str(d), f"{self.flux_tokens[i]:.0f}"]
+            row = [str(d), _count(float(self.flux_tokens[i]))]
             for dv in divs:
                 mark = "‡" if self.undetermined_offsets(dv)[i] else ""
                 row += [_pm(self.offset[dv][i]) + mark,
@@ -512,8 +522,7 @@ class _LawPlan:
             diff = L[:, free] - L[0, free]
             offset[dv], first[dv], last[dv] = diff.mean(axis=1), diff[:, 0], diff[:, -1]
             slope[dv] = _slope_per_doubling(d, d[0], offset[dv])
-        tokens = self.flux_base_tokens * (d / d[0]) ** 2
-        mu = flux_mu(tokens)
+        tokens, mu = _flux_rule(self.flux_base_tokens, d)
         rules = {
             "simple diffusion": simple_diffusion_log_snr_shift(d, d[0]),
             "SD3 static shift": np.zeros(d.size),
@@ -576,8 +585,24 @@ def _plan(
     if "divergence" in optimize_kw:
         raise TypeError("resolution_law takes divergences=, not divergence=")
     kw = _check_kw(dict(optimize_kw, endpoints=endpoints), "resolution_law")
-    return _LawPlan(ds=ds, table=table, steps=K, divergences=divs, kw=kw,
-                    flux_base_tokens=as_positive(flux_base_tokens, "flux_base_tokens"), source=str(source))
+    tokens = as_positive(flux_base_tokens, "flux_base_tokens")
+    _flux_rule(tokens, np.array(ds, dtype=np.float64))  # before any work
+    return _LawPlan(ds=ds, table=table, steps=K, divergences=divs, kw=kw, flux_base_tokens=tokens, source=str(source))
+
+
+def _flux_rule(base_tokens: float, d: Array) -> tuple[Array, Array]:
+    """Flux's token counts ``base_tokens (d/d0)^2`` at resolutions ``d`` (``d[0]`` the base) and its ``mu`` there;
+    ValueError naming ``flux_base_tokens`` where they leave float64."""
+    with np.errstate(over="ignore"):
+        tokens = base_tokens * (d / d[0]) ** 2
+    try:
+        if not np.all(np.isfinite(tokens)):
+            raise ValueError("token count overflows")
+        return tokens, flux_mu(tokens)
+    except ValueError:
+        raise ValueError(f"flux_base_tokens {base_tokens:g} times (d/d0)^2 = {float(np.max(d / d[0])) ** 2:g} at the "
+                         "largest resolution gives Flux a token count or mu beyond float64; pass a smaller "
+                         "flux_base_tokens") from None
 
 
 @numpy_error_defaults
