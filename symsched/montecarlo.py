@@ -1142,10 +1142,16 @@ def _chi2_score(q: Array, v: Array, *, upper_tail: bool, log_q: Array) -> Array:
     return z
 
 
-def _alpha(alpha: Any) -> float:
-    alpha = as_real(alpha, "alpha")
-    if not (0.0 < alpha < 1.0):
-        raise ValueError(f"alpha must lie in (0, 1) (got {alpha!r})")
+#: The smallest false-alarm probability ``alpha`` the tests take: below it the per-test Šidák level (alpha / 2 over
+#: up to MAX_MODES bins) leaves float64's normal range (alpha = 5e-324 halved to 0.0)
+MIN_ALPHA = 1e-300
+
+
+def _alpha(alpha: Any, name: str = "alpha") -> float:
+    """``alpha`` in [MIN_ALPHA, 1), or ValueError naming ``name`` with the caller's value."""
+    alpha = as_real(alpha, name)
+    if not (MIN_ALPHA <= alpha < 1.0):
+        raise ValueError(f"{name} must lie in [{MIN_ALPHA:g}, 1) (got {alpha!r})")
     return alpha
 
 
@@ -1157,8 +1163,8 @@ def _sidak(alpha: float, m: int) -> float:
 
 def _zcrit(alpha: float, m: int) -> float:
     """The two-sided normal threshold that m independent N(0, 1) scores all stay below with probability 1 - alpha
-    (Šidák)."""
-    return float(stats.norm.isf(_sidak(_alpha(alpha), m) / 2.0))
+    (Šidák); ``alpha`` already checked (:func:`_alpha`; psd_check passes half of it)."""
+    return float(stats.norm.isf(_sidak(alpha, m) / 2.0))
 
 
 @numpy_error_defaults
@@ -1176,8 +1182,8 @@ def psd_band(
     independent bins of :func:`independent_bins`), so all bins fall inside with probability
     ``1 - alpha`` (the largest-|z| part of :func:`psd_check` uses ``alpha / 2``). Returns ``(lo, hi)``, each
     of the shape of ``psd_true``. ValueError for a bad ``psd_true`` (empty, not finite, negative), ``n_samples``
-    not a positive integer, ``alpha`` outside (0, 1) or bad ``axes``; a non-boolean ``familywise`` is an
-    ArgumentTypeError. Source: :func:`psd_dof`; Šidák 1967.
+    not a positive integer, ``alpha`` outside [MIN_ALPHA, 1) = [1e-300, 1) or bad ``axes``; a non-boolean
+    ``familywise`` is an ArgumentTypeError. Source: :func:`psd_dof`; Šidák 1967.
     """
     pt = as_spectrum(psd_true, "psd_true")
     n = _psd_samples(n_samples)
@@ -1200,8 +1206,9 @@ def psd_confidence(
 
     ``familywise=True`` makes the intervals simultaneous over the independent bins (Bonferroni).
     Returns ``(lo, hi)`` of the shape of ``psd_hat``. ValueError for ``psd_hat`` not finite or negative,
-    ``n_samples`` not a positive integer, ``alpha`` outside (0, 1) or bad ``axes``; a non-boolean ``familywise``
-    is an ArgumentTypeError. Source: the chi-square pivot ``nu psd_hat / P ~ chi2_nu`` of :func:`psd_dof`.
+    ``n_samples`` not a positive integer, ``alpha`` outside [MIN_ALPHA, 1) = [1e-300, 1) or bad ``axes``; a
+    non-boolean ``familywise`` is an ArgumentTypeError. Source: the chi-square pivot ``nu psd_hat / P ~ chi2_nu`` of
+    :func:`psd_dof`.
     """
     ph = as_real_array(psd_hat, "psd_hat")
     if not np.all(np.isfinite(ph)) or np.any(ph < 0):
@@ -1322,8 +1329,8 @@ def psd_check(
     spectrum, e.g. a DDPM output of 1e-38 under rounding noise of ~1e-36; then ``conclusive`` is False and
     ``verdict()`` says INCONCLUSIVE; lower ``atol`` where the sampler's arithmetic keeps tiny outputs exact).
     ``psd_hat``, ``psd_true``: the same shape (any); ``argmax`` indexes it. ValueError as :func:`psd_zscores`,
-    and for ``alpha`` outside (0, 1). Source: Šidák 1967 (JASA 62); the chi-square sum of independent squared
-    normal scores; Bonferroni over the two tests.
+    and for ``alpha`` outside [MIN_ALPHA, 1) = [1e-300, 1). Source: Šidák 1967 (JASA 62); the chi-square sum of
+    independent squared normal scores; Bonferroni over the two tests.
     """
     alpha = _alpha(alpha)
     z, pt, f = _scores(psd_hat, psd_true, n_samples, axes, zero_tol, atol)

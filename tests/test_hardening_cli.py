@@ -975,3 +975,12 @@ def test_probe_reference_of_long_doubles_beyond_float64_is_refused_by_name(tmp_p
         with pytest.raises(ValueError, match=r"^--reference holds finite values beyond the float64 range \(e\.g\. "
                                              r"1e\+400\)"):
             _load_reference(tmp_path / "R.npy", (4, 4))
+
+
+@pytest.mark.parametrize("value", ["5e-324", "0", "1"])
+def test_validate_alpha_below_its_floor_is_one_line_naming_the_value(capsys, value) -> None:
+    """audit 5 Dec: --alpha 5e-324 lies in (0, 1) but psd_check refused "alpha must lie in (0, 1) (got 0.0)"
+    after sampling; the CLI refuses the documented range [1e-300, 1) before any work, with the user's value."""
+    code = main(["validate", "--alpha", value, "--steps", "2", "--samples", "20", "--no-progress"])
+    line = _one_line_error(capsys, code, "validate", "--alpha", "[1e-300, 1)")
+    assert f"(got {float(value)!r})" in line

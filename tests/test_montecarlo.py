@@ -922,3 +922,20 @@ def test_empirical_psd_refuses_a_stream_beyond_max_samples(monkeypatch) -> None:
     with pytest.raises(ValueError, match=r"^samples must hold at most MAX_SAMPLES = 100 samples"):
         mc.empirical_psd(np.ones((101, 4)))
     assert np.allclose(mc.empirical_psd(iter([batch] * 100)), mc.empirical_psd(np.ones((100, 4))))
+
+
+@pytest.mark.parametrize("call", [
+    lambda a: mc.psd_check(np.ones(4), np.ones(4), 10, alpha=a),
+    lambda a: mc.psd_band(np.ones(4), 10, alpha=a),
+    lambda a: mc.psd_confidence(np.ones(4), 10, alpha=a),
+])
+def test_alpha_below_its_documented_floor_is_named_with_the_callers_value(call) -> None:
+    """audit 5 Dec: alpha = 5e-324 lies in (0, 1) but psd_check halves it to 0.0 and refused "(got 0.0)"; the levels
+    are [MIN_ALPHA, 1) (each test's Sidak level stays a normal float64), the message gives the caller's value."""
+    assert mc.MIN_ALPHA == 1e-300
+    with pytest.raises(ValueError, match=r"alpha must lie in \[1e-300, 1\) \(got 5e-324\)"):
+        call(5e-324)
+    call(1e-300)  # the floor itself is accepted
+    z = mc.psd_check(np.ones(4), np.ones(4), 10, alpha=1e-300).z_crit  # threshold at level 1e-300/2 over m bins
+    m = mc.independent_bins((4,)).sum()
+    assert z == pytest.approx(stats.norm.isf(-math.expm1(math.log1p(-0.5e-300) / m) / 2), rel=1e-12)

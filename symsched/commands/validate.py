@@ -140,8 +140,9 @@ def run(args: argparse.Namespace) -> int:
     n = as_positive_int(args.samples, "--samples", MAX_SAMPLES, limit="MAX_SAMPLES")
     steps = as_positive_int(args.steps, "--steps")
     eta = check_eta(args.eta, "--eta")
-    if not 0.0 < args.alpha < 1.0:
-        raise ValueError(f"--alpha must lie in (0, 1) (got {args.alpha})")
+    from ..montecarlo import _alpha
+
+    _alpha(args.alpha, "--alpha")
     from .._validate import as_seed
 
     as_seed(args.seed, "--seed")  # checked here, before the header line below (iter_sample checks them again)
