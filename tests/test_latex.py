@@ -214,3 +214,19 @@ def test_every_operator_and_index_convention_is_defined_where_it_is_used() -> No
     for name in ("euler", "heun"):
         text = next(t for n, t in files.items() if n.split(".")[0] == name)
         assert "numbered as the library numbers them" in text, name
+
+
+def test_prose_defines_h_before_using_it_and_prints_indices_as_math(generated: Path) -> None:
+    """audit 5 Dec: the SDE and 2S-ancestral sections used the step h (in e^{-eta h}, t + h/2) without defining it;
+    plan lines printed sigma_down against the sections' sigma_downarrow, and "K - 1" as text (a hyphen)."""
+    import re
+
+    for name in ("dpmpp_2m_sde", "dpmpp_3m_sde", "dpmpp_2s_ancestral"):
+        text = (generated / f"{name}.tex").read_text()
+        first_use = min(i for i in (text.find(r"\eta h}"), text.find("h/2")) if i >= 0)
+        assert 0 <= text.find("$h = ") < first_use + 40, name  # defined before, or right at, its first use
+    for path in generated.glob("*.tex"):
+        plan = "\n".join(line for line in path.read_text().splitlines() if line.startswith("Plan:"))
+        assert "_{down}" not in plan and "_{up}" not in plan, path.name
+        outside_math = re.sub(r"\$[^$]*\$", "", plan)
+        assert not re.search(r"\b[iKn] [-+] \d", outside_math), (path.name, outside_math)

@@ -86,8 +86,11 @@ def _plan_text(smp: Sampler) -> str:
 
     def greek(m: re.Match[str]) -> str:
         sub = m[2].strip("{}") if m[2] else ""
+        sub = {"down": "\\downarrow", "up": "\\uparrow"}.get(sub, sub)  # as the sections write sigma_down / _up
         return f"$\\{m[1]}" + (f"_{{{sub}}}" if sub else "") + "$"
 
+    # level indices and counts ("level i to i + 1 for i < K - 1") as math: a minus sign, not a hyphen
+    text = re.sub(r"(?<![A-Za-z0-9_\\{$])([iKn](?: [-+] (?:[0-9]+|[iKn]))*)(?![A-Za-z0-9_}$])", r"$\1$", text)
     text = re.sub(r"(?<![A-Za-z_\\])(sigma|gamma|eta)(?:_(\{[^}]*\}|[A-Za-z0-9]+))?(?![A-Za-z0-9_])", greek, text)
     text = re.sub(r" ([<>]=?) ", lambda m: f" ${m[1]}$ ", text)  # in text mode OT1 prints < and > as inverted marks
     return _text(text)

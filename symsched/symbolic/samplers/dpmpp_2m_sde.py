@@ -66,7 +66,8 @@ def build(solver_type: str = "midpoint"):  # noqa: ANN201 - returns a Sampler
         title=f"DPM-Solver++(2M) SDE ({solver_type}, k-diffusion)",
         citation="Lu, Zhou, Bao, Chen, Li, Zhu. DPM-Solver++ (arXiv 2211.01095); k-diffusion sample_dpmpp_2m_sde",
         description=(
-            "A second-order multistep solver of the reverse SDE in $t = -\\log\\sigma$ (the probability-flow "
+            "A second-order multistep solver of the reverse SDE in $t = -\\log\\sigma$, step $h = t_{i+1} - t_i = "
+            "\\log(\\sigma_i/\\sigma_{i+1})$ (the probability-flow "
             "ODE at $\\eta = 0$): the exponential integrator with damping $e^{-\\eta h}$, a first-difference "
             f"correction of the denoised value ({solver_type}), and fresh noise "
             "$\\sigma_{i+1}\\sqrt{1 - e^{-2\\eta h}}\\,s_{\\mathrm{noise}} z$; the last step returns the denoised value."

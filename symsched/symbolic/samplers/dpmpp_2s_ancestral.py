@@ -72,7 +72,8 @@ def build():  # noqa: ANN201 - returns a Sampler
         citation="Lu, Zhou, Bao, Chen, Li, Zhu. DPM-Solver++ (arXiv 2211.01095); k-diffusion sample_dpmpp_2s_ancestral",
         description=(
             "A single-step second-order DPM-Solver++ step in $t = -\\log\\sigma$ down to $\\sigma_{\\downarrow}$ "
-            "(the denoiser again at the midpoint $t + h/2$), then fresh noise $s_{\\mathrm{noise}}\\sigma_{\\uparrow} z$ "
+            "(the denoiser again at the midpoint $t + h/2$, $h = \\log(\\sigma_i/\\sigma_{\\downarrow})$), then fresh "
+            "noise $s_{\\mathrm{noise}}\\sigma_{\\uparrow} z$ "
             "with $(\\sigma_{\\downarrow}, \\sigma_{\\uparrow})$ from k-diffusion's \\texttt{get\\_ancestral\\_step} "
             f"(from $\\sigma_i$ to $\\sigma_{{i+1}}$: {ANCESTRAL_TEX})."
         ),

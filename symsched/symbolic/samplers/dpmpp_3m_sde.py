@@ -79,7 +79,8 @@ def build():  # noqa: ANN201 - returns a Sampler
         title="DPM-Solver++(3M) SDE (k-diffusion)",
         citation="Lu, Zhou, Bao, Chen, Li, Zhu. DPM-Solver++ (arXiv 2211.01095); k-diffusion sample_dpmpp_3m_sde",
         description=(
-            "A third-order multistep solver of the reverse SDE in $t = -\\log\\sigma$ (the probability-flow "
+            "A third-order multistep solver of the reverse SDE in $t = -\\log\\sigma$, step $h = t_{i+1} - t_i = "
+            "\\log(\\sigma_i/\\sigma_{i+1})$ (the probability-flow "
             "ODE at $\\eta = 0$): the exponential integrator with damping $e^{-\\eta h}$, first and second "
             "differences of the last three denoised values, and fresh noise "
             "$\\sigma_{i+1}\\sqrt{1 - e^{-2\\eta h}}\\,s_{\\mathrm{noise}} z$; the last step returns the denoised value."
