@@ -46,6 +46,9 @@ kept as the last level), with the scheduler's options, and describe diffusers' o
   ``sigma(alphas_cumprod[0]) > 0``: the output is still noisy, a noise floor ~ ``1 - alphas_cumprod[0]``.
 * UniPC applies no corrector after its last predictor (there is no model call at the final level);
   with the exact denoiser a corrector at sigma = 0 would change nothing.
+* DPM-Solver's last step ``sigma_min -> sigma_min`` (Karras sigmas or LU lambdas with
+  ``final_sigmas_type="sigma_min"``) is the identity: the run before it is read, with diffusers' orders for
+  those steps; refused where diffusers' own zero step is NaN or caps a third-order step before it.
 * Not modelled, refused with ``ValueError`` naming the setting: ``thresholding``, flow-matching sigmas
   or ``flow_prediction``, learned variances, DPM-Solver's ``algorithm_type="dpmsolver"``/``"sde-dpmsolver"``,
   UniPC's ``predict_x0=False``/``solver_p``/``disable_corrector``, solver orders above 3, DEIS with
@@ -64,7 +67,7 @@ from __future__ import annotations
 import math
 import threading
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Optional
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -775,12 +778,22 @@ def _zero_last_step_remedy(scheduler: Any) -> str:
     return "use final_sigmas_type='zero' or fewer inference steps"
 
 
-def _multistep(scheduler: Any, notes: list[str], sampler: str, options: dict[str, Any]) -> DiffusersSchedule:
-    """The schedule of a scheduler that steps ``sigmas[i] -> sigmas[i + 1]`` (the last entry: its final level)."""
+def _multistep(scheduler: Any, notes: list[str], sampler: str, options: dict[str, Any],
+               identity_last: Optional[Callable[[int], dict[str, Any]]] = None) -> DiffusersSchedule:
+    """The schedule of a scheduler that steps ``sigmas[i] -> sigmas[i + 1]`` (the last entry: its final level).
+    ``identity_last(K)``: the options that model a last zero step ``sigma_min -> sigma_min`` as the identity after
+    the run before it (K timesteps; ValueError where it is not), or None when such a step is refused."""
     name = type(scheduler).__name__
     sig, ts = _stepped_sigmas(scheduler, notes)
     _zero_steps(scheduler, sig, ts)
     final = float(sig[-1])
+    if identity_last is not None and 0.0 < final == float(sig[-2]) and sig.size > 2:
+        options = identity_last(int(ts.size))
+        notes.append(f"the last step goes from sigma_min -> sigma_min = {final:.6g} (these sigmas already end at "
+                     "sigma_min): diffusers' step over h = 0 is the identity and its model call is unused; the closed "
+                     "form is the run before it, with the orders diffusers gives those steps")
+        sig = sig[:-1]
+        final = float(sig[-1])
     if 0.0 < final and final >= float(sig[-2]):
         raise ValueError(
             f"scheduler: the last step of this {name} goes from sigma={float(sig[-2]):.6g} to sigma_min={final:.6g} "
@@ -814,7 +827,27 @@ def _from_dpmsolver(scheduler: Any, cfg: Any, notes: list[str], **_: Any) -> Dif
     options = dict(solver_order=int(cfg.solver_order), algorithm_type=alg, solver_type=cfg.solver_type,
                    lower_order_final=bool(cfg.lower_order_final), euler_at_final=bool(cfg.euler_at_final),
                    final_sigmas_type=cfg.final_sigmas_type)
-    return _multistep(scheduler, notes, "dpmsolver_multistep", options)
+    return _multistep(scheduler, notes, "dpmsolver_multistep", options,
+                      identity_last=lambda K: _dpmsolver_identity_last(name, options, K))
+
+
+def _dpmsolver_identity_last(name: str, options: dict[str, Any], K: int) -> dict[str, Any]:
+    """The options of a DPMSolverMultistep run of K timesteps whose last step is the zero step sigma_min ->
+    sigma_min, as the run of its first K - 1 steps (diffusers ``step``: ``lower_order_final`` and ``euler_at_final``
+    act on the zero step alone, the step before it is capped at second order when ``lower_order_final`` and
+    K < 15, which only changes third order). A third-order zero step is NaN in diffusers (``r0 / (r0 + r1)`` is
+    inf / inf), and the cap on a third-order step before it has no symsched plan: ValueError."""
+    lof, eaf, order = options["lower_order_final"], options["euler_at_final"], options["solver_order"]
+    remedy = "use final_sigmas_type='zero' (these sigmas end at sigma_min for every number of steps)"
+    if order == 3 and K >= 3 and not (eaf or (lof and K < 15)):
+        raise _refuse(name, "solver_order=3 and a last step sigma_min -> sigma_min",
+                      "diffusers' own last step is then third order over h = 0, which divides 0 by 0 (its output "
+                      f"is NaN); {remedy}, or euler_at_final=True")
+    if order == 3 and lof and K < 15 and K >= 4:
+        raise _refuse(name, "solver_order=3, lower_order_final=True and a last step sigma_min -> sigma_min",
+                      "diffusers caps the step before that zero step at second order, which no symsched plan of "
+                      f"these levels expresses; {remedy}")
+    return dict(options, lower_order_final=False, euler_at_final=False)
 
 
 def _from_unipc(scheduler: Any, cfg: Any, notes: list[str], **_: Any) -> DiffusersSchedule:

@@ -129,3 +129,56 @@ def test_gain_probe_rejects_a_wrong_variant(case, wrong):
     H_wrong = symsched.transfer_function_ve(S, info.sigmas, **dict(info.kwargs, **wrong))
     miss = excess(H_lib, H_wrong, probe_tolerance(sch, torch.float64))
     assert miss > 100, f"{wrong} is not told apart by the probe (max |dH| / tol = {miss:.3g})"
+
+
+#: DPMSolverMultistep whose last step is diffusers' zero step sigma_min -> sigma_min (Karras / LU sigmas with
+#: final_sigmas_type="sigma_min", which end at sigma_min already): the identity (h = 0), the run before it with
+#: diffusers' orders (practitioner audit 5 Dec: refused, though diffusers runs it)
+ZERO_LAST = [
+    (dict(use_karras_sigmas=True), 10),
+    (dict(use_karras_sigmas=True), 20),
+    (dict(use_karras_sigmas=True, solver_order=1), 8),
+    (dict(use_karras_sigmas=True, algorithm_type="sde-dpmsolver++"), 12),
+    (dict(use_karras_sigmas=True, solver_type="heun"), 9),
+    (dict(use_lu_lambdas=True, beta_schedule="linear", beta_start=0.0001, beta_end=0.02), 10),
+    (dict(use_karras_sigmas=True, solver_order=3, euler_at_final=True), 16),
+    (dict(use_karras_sigmas=True, solver_order=3, euler_at_final=True, lower_order_final=False), 10),
+]
+
+
+@pytest.mark.parametrize("cfg,K", ZERO_LAST, ids=[_id((DPM, c, k)) for c, k in ZERO_LAST])
+def test_zero_last_step_is_the_identity_after_diffusers_orders(cfg, K):
+    cfg = dict(dict(beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012), **cfg,
+               final_sigmas_type="sigma_min")
+    sch = fresh(DPM(**cfg), K)
+    assert float(sch.sigmas[-1]) == float(sch.sigmas[-2]) > 0  # diffusers' own zero last step
+    info = from_diffusers(sch)
+    assert info.alpha_bar.size == K and any("sigma_min -> sigma_min" in n for n in info.notes)
+    H = info.transfer_function(S)
+    for dtype in (torch.float32, torch.float64):
+        H_lib = gain_probe(fresh(DPM(**cfg), K), S, dtype=dtype, upcast_sigmas=dtype == torch.float64)
+        tol = probe_tolerance(sch, dtype)
+        assert excess(H_lib, H, tol) <= 1.0, (cfg, K, dtype, excess(H_lib, H, tol))
+    # power: the same levels read as an ordinary sigma_min run (the last real step first order) miss by far
+    wrong = symsched.transfer_function(S, info.alpha_bar, sampler="dpmsolver_multistep",
+                                       **dict(info.options, lower_order_final=True, euler_at_final=True))
+    H64 = gain_probe(fresh(DPM(**cfg), K), S, dtype=torch.float64, upcast_sigmas=True)
+    if cfg.get("solver_order", 2) > 1 and "algorithm_type" not in cfg:  # (the SDE's correction is ~1e-6 here)
+        assert excess(H64, wrong, probe_tolerance(sch, torch.float64)) > 100, (cfg, K)
+
+
+@pytest.mark.parametrize("cfg,K,why", [
+    (dict(solver_order=3), 20, "NaN"),  # diffusers' third-order zero step divides 0 by 0
+    (dict(solver_order=3, lower_order_final=False), 10, "NaN"),
+    (dict(solver_order=3), 10, "second order"),  # the cap before diffusers' zero step: no symsched plan has it
+    (dict(solver_type="heun", lower_order_final=False), 9, "cannot run"),  # heun's (e^-h - 1)/h over h = 0: NaN
+])
+def test_zero_last_step_refusals_say_why(cfg, K, why):
+    cfg = dict(cfg, use_karras_sigmas=True, final_sigmas_type="sigma_min", beta_schedule="scaled_linear",
+               beta_start=0.00085, beta_end=0.012)
+    sch = fresh(DPM(**cfg), K)
+    with pytest.raises(ValueError, match=why) as info:
+        from_diffusers(sch)
+    assert "final_sigmas_type='zero'" in str(info.value) or why == "cannot run"
+    if why != "second order":  # diffusers' own run is NaN there: the refusal is the truth, not a gap
+        assert not np.isfinite(gain_probe(fresh(DPM(**cfg), K), S, dtype=torch.float64, upcast_sigmas=True)).all()

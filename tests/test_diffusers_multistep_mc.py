@@ -35,7 +35,7 @@ pytestmark = [
 ]
 
 #: one acceptance check per case, and one in the DEIS noise-floor test
-N_CHECKS = 10
+N_CHECKS = 11
 #: false-alarm probability of each check (Bonferroni over the modes inside it): 1e-4 family-wise for the file
 ALPHA = 1e-4 / N_CHECKS
 N = 100_000
@@ -58,6 +58,13 @@ CASES = [
      lambda: diffusers.DPMSolverMultistepScheduler(algorithm_type="sde-dpmsolver++", solver_type="heun",
                                                    solver_order=3, final_sigmas_type="sigma_min"), 8,
      lambda info: _replace(info, solver_type="midpoint").output_spectrum(S)),
+    # Karras sigmas end at sigma_min: diffusers' last step sigma_min -> sigma_min is the identity (audit 5 Dec);
+    # wrong: the same levels read as an ordinary sigma_min run, whose last step is first order
+    ("dpm2m-sde-karras-zero-last-step",
+     lambda: diffusers.DPMSolverMultistepScheduler(algorithm_type="sde-dpmsolver++", use_karras_sigmas=True,
+                                                   final_sigmas_type="sigma_min"), 6,
+     lambda info: _replace(info, lower_order_final=True, euler_at_final=True, algorithm_type="dpmsolver++")
+     .output_spectrum(S)),
     ("unipc-default", lambda: diffusers.UniPCMultistepScheduler(), 10,
      lambda info: _replace(info, solver_order=1).output_spectrum(S)),
     ("deis-default", lambda: diffusers.DEISMultistepScheduler(), 10,
