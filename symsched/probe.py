@@ -197,7 +197,8 @@ def grid_timestep(alpha_bar_t: float, grid: ArrayLike, *, mode: str = "nearest")
     r"""Training timestep for a level: ``argmin_t |l(ab) - l(grid_t)|`` or its log-SNR interpolation.
 
     ``l = log(ab/(1-ab))``. ``mode="nearest"`` returns an integer-valued timestep (exact when
-    ``ab`` is a grid level); ``"interpolate"`` the fractional ``t`` linear in log-SNR between grid
+    ``ab`` is a grid level; a level exactly halfway in log-SNR between two grid levels takes the noisier one, the
+    larger timestep); ``"interpolate"`` the fractional ``t`` linear in log-SNR between grid
     points, as k-diffusion's ``DiscreteSchedule.sigma_to_t`` (``quantize=False``) does in log-sigma.
     Levels beyond the grid's range map to its end timesteps.
 

@@ -597,3 +597,20 @@ def test_explain_passes_options_to_the_resolution_law(tmp_path) -> None:
     assert data["info"]["settings"]["order"] == 2
     law = json.dumps(data["resolution_law"])
     assert '"order": 2' in law
+
+
+def test_explain_band_half_steps_are_the_bands_first_step_at_half(tmp_path) -> None:
+    """mutation run 5 Dec: explain's band_half_step (the "by step N of K" sentence) came from its own copy of the
+    generation-step rule, which an off-by-one could change unseen. Independent value: a loop over radial()."""
+    from symsched.insight import intermediate_spectra
+
+    assert main(["explain", "--out", str(tmp_path), "--steps", "5", "--divergences", "w2", "--resolutions", "none",
+                 "--images", "off", "--jobs", "1", "--no-progress"]) == 0
+    data = json.loads((tmp_path / "explain.json").read_text())
+    rec = data["schedules"]["w2"]["results"][0]
+    inter = intermediate_spectra(load_spectrum("builtin:natural-patches"), np.array(rec["alpha_bar"]))
+    x, gen = inter.radial("generated")
+    want = [next(k + 1 for k in range(gen.shape[0]) if gen[k, b] >= 0.5 * (1 - 1e-12)) for b in range(gen.shape[1])]
+    got = data["intermediate"]["w2"]
+    assert got["band_half_step"] == want and np.allclose(got["band_x"], x)
+    assert 1 <= min(want) and max(want) <= 5

@@ -658,3 +658,21 @@ def test_families_are_checked_as_names_of_runs() -> None:
     with pytest.raises(ValueError, match=r"^families must name at least one of"):
         fit_heuristics(ab, families=[])
     assert [f.family for f in fit_heuristics(ab, families=iter(["cosine"])).fits] == ["cosine"]
+
+
+def test_rms_and_max_abs_are_the_residuals_own_statistics() -> None:
+    """mutation run 5 Dec: max_abs = max(residual) without the abs (a negative "max |error|" when the largest
+    residual is negative) passed every test. Independent values from each fit's levels and the target."""
+    S = spectra.load_spectrum("builtin:natural-patches")
+    res = fit_heuristics(symsched.optimize_schedule(S, 6, divergence="w2", restarts=0), S)
+    seen_negative = False
+    for f in res.fits:
+        if not math.isfinite(f.rms):
+            continue
+        ok = np.isfinite(f.log_snr) & np.isfinite(res.log_snr)
+        r = f.log_snr[ok] - res.log_snr[ok]
+        seen_negative |= bool(r[np.argmax(np.abs(r))] < 0)
+        assert f.max_abs == pytest.approx(float(np.max(np.abs(r))), rel=1e-12, abs=1e-15), f.family
+        assert f.rms == pytest.approx(float(np.sqrt(np.mean(r**2))), rel=1e-12, abs=1e-15), f.family
+        assert f.max_abs >= f.rms >= 0.0
+    assert seen_negative  # some family's largest residual is negative: the abs is exercised

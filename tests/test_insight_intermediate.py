@@ -515,3 +515,16 @@ def test_a_ve_sampler_from_a_subnormal_level_names_its_ve_units() -> None:
     with pytest.raises(ValueError, match=r"^alpha_bar: the start variance .* exceeds the float64 range"):
         intermediate_spectra([1.0], [5e-324, 0.5], sampler="dpmpp_2m")
     assert np.isfinite(symsched.output_spectrum([1.0], [5e-324, 0.5], sampler="dpmpp_2m")[0])
+
+
+def test_generation_steps_lie_in_one_to_k_and_follow_the_first_step_at_half() -> None:
+    """mutation run 5 Dec: generation_step without its + 1 (0-based) passed this file; and explain kept its own copy
+    of the rule for bands (band_half_step), which no test read. Independent value: a loop over the steps."""
+    S = spectra.power_law((16, 16), alpha=2.0)
+    ab = schedules.standard_schedule("linear-trailing", 6)
+    res = intermediate_spectra(S, ab)
+    frac = res.generated_fraction().reshape(6, -1)
+    want = [next(k + 1 for k in range(6) if frac[k, m] >= 0.5 * (1 - 1e-12)) for m in range(frac.shape[1])]
+    got = res.generation_step(0.5).ravel()
+    assert np.array_equal(got, want) and got.min() >= 1 and got.max() <= 6
+    assert got.min() == 1 or frac[0].max() < 0.5

@@ -387,3 +387,21 @@ def test_sampler_settings_pass_through_and_misspellings_are_named() -> None:
         sweep([_family(2.0)], 3, n_jobs=1, sampler="lms", settings={"order": 2})
     with pytest.raises(ValueError, match="order"):  # a bad value of a real setting: checked before any work
         sweep([_family(2.0)], 3, n_jobs=1, sampler="lms", order=9)
+
+
+def test_arrays_and_table_cells_are_each_results_own_numbers(serial) -> None:
+    """mutation run 5 Dec: to_arrays()["w2"] holding the KL column, and the table's "last log-SNR" cell showing the
+    level before the last, both passed (shape checks only)."""
+    arr = serial.to_arrays()
+    header, rows = serial._rows(levels=False)
+    first, last = header.index("first log-SNR"), header.index("last log-SNR")
+    for j, v in enumerate(serial.values):
+        for k, K in enumerate(serial.steps):
+            r = serial.result(v, K)
+            for key in ("value", "kl", "w2"):
+                assert arr[key][j, k] == getattr(r, key), (key, v, K)
+            assert np.array_equal(arr["log_snr"][K][j], r.log_snr)
+            assert np.array_equal(arr["alpha_bar"][K][j], r.alpha_bar)
+            row = rows[j * len(serial.steps) + k]
+            assert row[first] == f"{r.log_snr[0]:.2f}" and row[last] == f"{r.log_snr[-1]:.2f}", (v, K)
+    assert arr["kl"].tolist() != arr["w2"].tolist()  # the two metrics differ here: a swap would show

@@ -926,3 +926,12 @@ def test_compare_refuses_a_predicted_kl_beyond_float64() -> None:
     assert got == pytest.approx(16 * 0.5 * (r - 1 - math.log(r)), rel=1e-9)
     S[0, 0] = 0.0  # a zero mode whose predicted output is 0 too contributes nothing: finite
     assert math.isfinite(probe.compare(x, ref, alpha_bar=[0.1, 0.5], spectrum=S).predicted["spectral_kl"])
+
+
+def test_grid_timestep_tie_goes_to_the_noisier_timestep() -> None:
+    """mutation run 5 Dec: the tie rule (<= vs <) was untested. Grid levels 0.75 and 0.25 have log-SNR +-log 3
+    exactly negatives in float64, and alpha_bar 0.5 has log-SNR 0, exactly halfway: the documented choice is the
+    noisier (larger) timestep; a hair to either side picks the nearer one."""
+    grid = [0.75, 0.25]
+    assert probe.grid_timestep(0.5, grid) == 1.0
+    assert probe.grid_timestep(0.5 + 1e-12, grid) == 0.0 and probe.grid_timestep(0.5 - 1e-12, grid) == 1.0

@@ -100,9 +100,10 @@ class Explanation:
 
 def _band_order(inter: IntermediateSpectra) -> tuple[Array, Array]:
     """(band x, first step at which the band's x0_hat reaches half its final variance)."""
+    from .intermediate import first_step_reaching
+
     x, gen = band_profile(inter, "generated")
-    first = np.argmax(gen >= 0.5 * (1.0 - 1e-12), axis=0) + 1
-    return x, first
+    return x, first_step_reaching(gen, 0.5)  # the rule of IntermediateSpectra.generation_step, on bands
 
 
 #: what the per-step heat maps (:func:`symsched.insight.plots.plot_intermediate`) show, under them in explain.md and

@@ -171,8 +171,7 @@ class IntermediateSpectra:
         t = as_real(threshold, "threshold")
         if not 0.0 < t <= 1.0:
             raise ValueError(f"threshold must lie in (0, 1] (got {threshold!r})")
-        reached = self.generated_fraction() >= t * (1.0 - 1e-12)
-        return (np.argmax(reached, axis=0) + 1).astype(np.int64)
+        return first_step_reaching(self.generated_fraction(), t)
 
     def radial(self, what: str = "generated") -> tuple[Array, Array]:
         """Band profile ``(x (B,), values (K, B))``: rings of an FFT grid or groups of modes by rank.
@@ -189,6 +188,13 @@ class IntermediateSpectra:
         from .plots import plot_intermediate
 
         return plot_intermediate(self, title=title, path=path)
+
+
+def first_step_reaching(fraction: Array, threshold: float) -> NDArray[np.int64]:
+    """First step (1-based) at which ``fraction`` (K, ...) reaches ``threshold`` (to 1e-12 relative, so that a final
+    value of exactly 1 counts as reached): the generation step of a mode or a band; K if only the last step does."""
+    reached = np.asarray(fraction) >= threshold * (1.0 - 1e-12)
+    return (np.argmax(reached, axis=0) + 1).astype(np.int64)
 
 
 @numpy_error_defaults
