@@ -137,7 +137,10 @@ def _vp_levels(alpha_bar: ArrayLike) -> Array:
 
 
 def _ve_levels(sigmas: ArrayLike) -> Array:
-    return as_sigmas(sigmas, allow_inf=True, allow_trailing_zero=True)
+    """The caller's sigmas, validated, as float64; marked :class:`~symsched.engine.program.Float32Sigmas` when they
+    came as float32 numbers (a NumPy array or a torch tensor of that dtype): k-diffusion decides on them in float32."""
+    out = as_sigmas(sigmas, allow_inf=True, allow_trailing_zero=True)
+    return _program.float32_sigmas(out) if str(getattr(sigmas, "dtype", "")) in ("float32", "torch.float32") else out
 
 
 def _native_scale(prog: _program.Program) -> float:

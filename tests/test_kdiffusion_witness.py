@@ -130,13 +130,14 @@ def _library_kwargs(ks: Any, name: str, kw: dict[str, Any], x: Any, *, noise: bo
     return out
 
 
-def library_output(ks: Any, name: str, kw: dict[str, Any], S: np.ndarray, sigmas: np.ndarray, *,
+def library_output(ks: Any, name: str, kw: dict[str, Any], S: np.ndarray, sigmas: Any, *,
                    n: int = 1, seed: int = 0, noise: bool = True) -> np.ndarray:
-    """k-diffusion's ``sample_<name>`` on ``sigmas`` + [0]: (n, modes). Noise off: from x = 1 (the probe)."""
+    """k-diffusion's ``sample_<name>`` on ``sigmas`` + [0]: (n, modes). Noise off: from x = 1 (the probe). A torch
+    tensor of sigmas (with its trailing 0) runs as given, in its own dtype."""
     import torch
 
     torch.manual_seed(seed)
-    sig = torch.as_tensor(np.append(sigmas, 0.0), dtype=torch.float64)
+    sig = sigmas if torch.is_tensor(sigmas) else torch.as_tensor(np.append(sigmas, 0.0), dtype=torch.float64)
     if noise:
         x = torch.randn((n, S.size), dtype=torch.float64) * sig[0]
     else:
@@ -231,6 +232,39 @@ def test_ancestral_branch_at_the_switch_is_decided_on_the_callers_sigmas(ks: Any
     H_lib = library_output(ks, name, {}, S_PROBE, sigmas, noise=False)[0]
     np.testing.assert_allclose(symsched.transfer_function_ve(S_PROBE, sigmas, sampler=name), H_lib, rtol=2e-2,
                                atol=1e-12)
+
+
+@pytest.mark.parametrize("name", ["dpm_2_ancestral", "dpmpp_2s_ancestral", "dpmpp_sde"])
+@pytest.mark.parametrize("K,smin,smax", [(2, 0.002, 80.0), (3, 1e-4, 1e3)])
+def test_float32_sigmas_take_k_diffusions_float32_branch(ks: Any, name: str, K: int, smin: float, smax: float) -> None:
+    """k-diffusion audit of 5 December: get_sigmas_karras returns float32 sigmas, on which k-diffusion decides
+    get_ancestral_step's min in float32 (1 - r^2 rounds to 1 from sigma_from/sigma_to ~ 4e3 on); symsched widened
+    them and decided in float64 (6399.6 predicted where dpm_2_ancestral gives 1.55e-4 at S = 1). The float64 copy of
+    the same numbers takes the other branch, orders of magnitude away: the test can fail. (k-diffusion's float32
+    sigma arithmetic, e.g. sigma_fn(t_fn(sigma)) and sigma_down, moves its output by up to ~1e-3 relative here.)"""
+    sig32 = ks.get_sigmas_karras(K, smin, smax)
+    assert str(sig32.dtype) == "torch.float32"
+    H_lib = library_output(ks, name, {}, S_PROBE, sig32, noise=False)[0]
+    H = symsched.transfer_function_ve(S_PROBE, sig32, sampler=name)
+    np.testing.assert_allclose(H, H_lib, rtol=5e-3, atol=PROBE_ATOL)
+    H64 = symsched.transfer_function_ve(S_PROBE, sig32.double().numpy(), sampler=name)
+    if name != "dpmpp_sde":  # (its midpoint branch decides only where eta > 1 binds in exact arithmetic too)
+        assert np.max(np.abs(H64 - H_lib) / (np.abs(H_lib) + PROBE_ATOL)) > 2e-2  # >= 4x the tolerance
+
+
+@pytest.mark.parametrize("name", ["euler", "heun", "dpm_2"])
+def test_float32_sigmas_take_k_diffusions_float32_churn_window(ks: Any, name: str) -> None:
+    """k-diffusion audit of 5 December: torch compares a float32 sigma with s_tmax cast to float32, so float32(0.1)
+    lies inside s_tmax = 0.1 and churns; symsched compared 0.10000000149 <= 0.1 in float64 and did not."""
+    import torch
+
+    sig32 = torch.tensor([2.0, 0.1, 0.01, 0.0], dtype=torch.float32)
+    kw = {"s_churn": 3.0, "s_tmin": 0.05, "s_tmax": 0.1}
+    H_lib = library_output(ks, name, kw, S_PROBE, sig32, noise=False)[0]
+    np.testing.assert_allclose(symsched.transfer_function_ve(S_PROBE, sig32, sampler=name, **kw), H_lib, rtol=1e-5,
+                               atol=PROBE_ATOL)
+    H64 = symsched.transfer_function_ve(S_PROBE, sig32.double().numpy(), sampler=name, **kw)
+    assert np.max(np.abs(H64 / H_lib - 1)) > 1e-3
 
 
 # ------------------------------------------------------------------------------------------------

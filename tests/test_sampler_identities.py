@@ -257,3 +257,25 @@ def test_lms_gain_is_k_diffusions_lms_typed_in(order: int) -> None:
     if order == 4:  # power: the order-3 method misses the order-4 run by far more than the tolerance
         wrong = symsched.transfer_function_ve(S, sigmas, sampler="lms", order=3)
         assert np.max(np.abs(wrong / _lms_reference_gain(S, sigmas, 4) - 1)) > 1e-6
+
+
+def test_float32_sigmas_are_decided_in_float32_without_torch() -> None:
+    """k-diffusion audit of 5 Dec: sigmas given as float32 numbers (NumPy here; k-diffusion's get_sigmas_* tensors in
+    tests/test_kdiffusion_witness.py) decide the churn window as torch does, with s_tmax cast to float32: float32(0.1)
+    lies inside s_tmax = 0.1. Independent value: the float64 run whose window includes that level (s_tmax = 0.11)."""
+    S = np.logspace(-3, 2, 6)
+    sig32 = np.array([2.0, 0.1, 0.01], dtype=np.float32)
+    kw = dict(s_churn=3.0, s_tmin=0.05)
+    for name in ("euler", "heun", "dpm_2"):
+        got = symsched.output_spectrum_ve(S, sig32, sampler=name, s_tmax=0.1, **kw)
+        inside = symsched.output_spectrum_ve(S, sig32.astype(np.float64), sampler=name, s_tmax=0.11, **kw)
+        outside = symsched.output_spectrum_ve(S, sig32.astype(np.float64), sampler=name, s_tmax=0.1, **kw)
+        np.testing.assert_array_equal(got, inside)
+        assert np.max(np.abs(outside / inside - 1)) > 1e-2, name
+    # the ancestral min at eta = 1 binds in float32 (1 - r^2 rounds to 1 at r = 2.5e-5): the bound branch, which
+    # does not depend on eta once it binds, is the float64 run at an eta that binds in exact arithmetic
+    sig = np.array([80.0, 0.002], dtype=np.float32)
+    bound = symsched.output_spectrum_ve(S, sig.astype(np.float64), sampler="dpm_2_ancestral", eta=1.5)
+    np.testing.assert_allclose(symsched.output_spectrum_ve(S, sig, sampler="dpm_2_ancestral"), bound, rtol=1e-12)
+    free = symsched.output_spectrum_ve(S, sig.astype(np.float64), sampler="dpm_2_ancestral")
+    assert np.max(np.abs(free / bound - 1)) > 1.0

@@ -108,6 +108,18 @@ def derived_sigmas(sigmas: NDArray[Any]) -> NDArray[Any]:
     return np.asarray(sigmas, dtype=np.float64).view(DerivedSigmas)
 
 
+class Float32Sigmas(np.ndarray):
+    """Sigmas a caller gave as float32 numbers (k-diffusion's ``get_sigmas_*`` return float32 tensors), widened to
+    float64 exactly: k-diffusion decides its churn window and ancestral ``min`` on them in float32 arithmetic, where
+    ``1 - r^2`` rounds to 1 from sigma_from/sigma_to ~ 4e3 on (float64: ~1e8), so the plans decide in float32 too
+    (:class:`~symsched.symbolic.plan.PlanLevels`)."""
+
+
+def float32_sigmas(sigmas: NDArray[Any]) -> NDArray[Any]:
+    """``sigmas`` (a validated float64 array of float32 values) marked as :class:`Float32Sigmas`."""
+    return np.asarray(sigmas, dtype=np.float64).view(Float32Sigmas)
+
+
 def plan_levels(x: Any, coordinate: str, l: NDArray[Any]) -> Any:
     """The levels a sampler's plan sees: the float64 log-SNR ``l`` (shape (K,)), and with levels a caller gave as
     sigmas those sigmas beside them (:class:`~symsched.symbolic.plan.PlanLevels`: k-diffusion decides its churn
@@ -118,7 +130,8 @@ def plan_levels(x: Any, coordinate: str, l: NDArray[Any]) -> Any:
         return ell
     from ..symbolic.plan import PlanLevels
 
-    return PlanLevels(ell.tolist(), np.asarray(x, dtype=np.float64)[: ell.size].tolist())
+    return PlanLevels(ell.tolist(), np.asarray(x, dtype=np.float64)[: ell.size].tolist(),
+                      float32=isinstance(x, Float32Sigmas))
 
 
 def _modes(idx: Sequence[int], K: int, zero: Sequence[bool]) -> tuple[str, ...]:

@@ -39,10 +39,15 @@ class PlanLevels(tuple):
     ``exp(-l/2)`` reproduces only to a few ulp (a Karras sigma of 10.000000000000002 lies outside ``s_tmax = 10``)."""
 
     sigmas: Optional[tuple[float, ...]]
+    #: the caller's sigmas were float32 (k-diffusion's ``get_sigmas_*`` default): the library then decides its churn
+    #: window and ancestral ``min`` in float32 arithmetic, and so do the plans
+    float32: bool
 
-    def __new__(cls, log_snr: Sequence[float], sigmas: Optional[Sequence[float]] = None) -> "PlanLevels":
+    def __new__(cls, log_snr: Sequence[float], sigmas: Optional[Sequence[float]] = None,
+                float32: bool = False) -> "PlanLevels":
         obj = super().__new__(cls, (float(v) for v in log_snr))
         obj.sigmas = None if sigmas is None else tuple(float(v) for v in sigmas)
+        obj.float32 = bool(float32) and obj.sigmas is not None
         if obj.sigmas is not None and len(obj.sigmas) != len(obj):
             raise ValueError(f"sigmas must have one entry per level ({len(obj)}; got {len(obj.sigmas)})")
         return obj

@@ -12,6 +12,7 @@ index ``K`` is the clean level sigma = 0.
 from __future__ import annotations
 
 import math
+import numpy as np
 from typing import Any, Mapping, Optional, Sequence
 
 from ..plan import level_sigma
@@ -76,6 +77,8 @@ def churn_gammas(K: int, levels: Optional[Sequence[float]], prm: Mapping[str, fl
     gamma = min(s_churn / K, math.sqrt(2.0) - 1.0)
     lo, hi = prm.get("s_tmin", 0.0), prm.get("s_tmax", math.inf)
     rtol = 0.0 if getattr(levels, "sigmas", None) is not None else _WINDOW_RTOL
+    if getattr(levels, "float32", False):  # torch compares a float32 sigma with s_tmin / s_tmax cast to float32
+        lo, hi = float(np.float32(lo)), float(np.float32(hi))
     out = []
     for i in range(len(levels)):
         sig = level_sigma(levels, i)
@@ -87,12 +90,12 @@ def churn_gammas(K: int, levels: Optional[Sequence[float]], prm: Mapping[str, fl
 def level_binds(levels: Sequence[float], i: int, j: int, eta: float) -> bool:
     """:func:`ancestral_binds` from level ``i`` to level ``j`` of a plan call, on the caller's own sigmas when it gave
     them (:class:`~symsched.symbolic.plan.PlanLevels`)."""
-    return ancestral_binds(float(levels[i]), float(levels[j]), eta,
-                           s_from=level_sigma(levels, i), s_to=level_sigma(levels, j))
+    return ancestral_binds(float(levels[i]), float(levels[j]), eta, s_from=level_sigma(levels, i),
+                           s_to=level_sigma(levels, j), float32=bool(getattr(levels, "float32", False)))
 
 
 def ancestral_binds(l_from: float, l_to: float, eta: float, *, s_from: Optional[float] = None,
-                    s_to: Optional[float] = None) -> bool:
+                    s_to: Optional[float] = None, float32: bool = False) -> bool:
     """True when k-diffusion's ``get_ancestral_step`` gives sigma_down = 0 (its min picks sigma_to, sigma_up = sigma_to),
     the branch its samplers take on ``sigma_down == 0``, decided as k-diffusion decides it, in float64 on the sigmas
     ``exp(-l/2)``:
@@ -110,7 +113,9 @@ def ancestral_binds(l_from: float, l_to: float, eta: float, *, s_from: Optional[
     k-diffusion's sigma_up rounds to 0), it is decided in exact arithmetic; where only sigma_to^2 (sigma_from^2 -
     sigma_to^2) underflows, it binds where float64 or exact arithmetic binds (the float64 decision would leave sigma_up =
     eta sigma_to sqrt(1 - r^2) > sigma_to unbound for eta > 1 on sigmas ~1e-120). The step to the clean level (sigma_to = 0)
-    has sigma_down = 0.
+    has sigma_down = 0. With ``float32`` (the caller's sigmas were float32, as k-diffusion's ``get_sigmas_*`` return
+    them) the decision is k-diffusion's on float32 tensors: the same formula in float32 arithmetic
+    (:func:`_binds_float32`).
     """
     if not math.isfinite(l_to) and l_to > 0:
         return True
@@ -118,6 +123,8 @@ def ancestral_binds(l_from: float, l_to: float, eta: float, *, s_from: Optional[
         return False
     if not math.isfinite(l_from):
         return eta >= 1.0
+    if float32 and s_from is not None and s_to is not None:
+        return _binds_float32(s_from, s_to, eta)
     s_to = math.exp(-0.5 * float(l_to)) if s_to is None else float(s_to)
     try:  # Python floats are IEEE doubles: products overflow to inf, underflow to 0, as in torch's float64
         s_from = math.exp(-0.5 * float(l_from)) if s_from is None else float(s_from)
@@ -133,6 +140,17 @@ def ancestral_binds(l_from: float, l_to: float, eta: float, *, s_from: Optional[
     # where only sigma_to^2 (sigma_from^2 - sigma_to^2) underflows, the float64 decision stands where it binds (as
     # k-diffusion's does at eta = 1) and the exact one where the underflow would leave sigma_up unbound (eta > 1)
     return binds or (numerator < _TINY and exact)
+
+
+def _binds_float32(s_from: float, s_to: float, eta: float) -> bool:
+    """k-diffusion's ``get_ancestral_step`` on float32 sigmas: ``sigma_up = min(sigma_to, eta (sigma_to^2
+    (sigma_from^2 - sigma_to^2) / sigma_from^2) ** 0.5)`` in float32 (torch casts ``eta`` to the tensors' dtype),
+    binding where ``sigma_to^2 - sigma_up^2`` is 0 (its ``sigma_down == 0`` branch)."""
+    f, t, e = np.float32(s_from), np.float32(s_to), np.float32(eta)
+    with np.errstate(all="ignore"):  # IEEE overflow / 0-over-0 as in torch
+        up = e * np.sqrt(t * t * (f * f - t * t) / (f * f))
+        sigma_up = up if up < t else t  # Python's min(sigma_to, up): sigma_to unless up is smaller (so for NaN)
+        return bool(t * t - sigma_up * sigma_up == np.float32(0.0))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -43,6 +43,11 @@ def _step_sigmas(levels: Any, i: int, r: float) -> tuple[Optional[float], Option
     sigmas = getattr(levels, "sigmas", None)
     if sigmas is None or not 0.0 < sigmas[i] < math.inf or not sigmas[i + 1] > 0.0:
         return None, None, None
+    if getattr(levels, "float32", False):  # float32 sigmas: k-diffusion's t_fn / sigma_fn run in float32
+        import numpy as np
+
+        t32, n32, r32 = -np.log(np.float32(sigmas[i])), -np.log(np.float32(sigmas[i + 1])), np.float32(r)
+        return float(np.exp(-t32)), float(np.exp(-(t32 + (n32 - t32) * r32))), float(np.exp(-n32))
     t, t_next = -math.log(sigmas[i]), -math.log(sigmas[i + 1])
     return math.exp(-t), math.exp(-(t + (t_next - t) * r)), math.exp(-t_next)
 
@@ -60,9 +65,10 @@ def plan(K: int, levels: Any = None, params: Any = None, **options: Any) -> list
             l_i, l_n = float(levels[i]), float(levels[i + 1])
             l_s = l_n if not math.isfinite(l_i) else l_i + prm["r"] * (l_n - l_i)  # sigma_s = sigma_i^(1-r) sigma_{i+1}^r
             s_i, s_s, s_n = _step_sigmas(levels, i, prm["r"])
-            if ancestral_binds(l_i, l_s, prm["eta"], s_from=s_i, s_to=s_s):
+            f32 = bool(getattr(levels, "float32", False))
+            if ancestral_binds(l_i, l_s, prm["eta"], s_from=s_i, s_to=s_s, float32=f32):
                 kind = "bound"
-            elif ancestral_binds(l_i, l_n, prm["eta"], s_from=s_i, s_to=s_n):
+            elif ancestral_binds(l_i, l_n, prm["eta"], s_from=s_i, s_to=s_n, float32=f32):
                 kind = "bound_second"
         out.append(step(kind, i, i + 1))
     return out
