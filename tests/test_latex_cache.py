@@ -102,14 +102,16 @@ def test_group_writable_or_symlinked_entries_are_not_read(cache: Path, tmp_path:
     write_sealed(entry, json.dumps(evil))
     os.chmod(entry, 0o620)
     r = Renderer()
-    assert lc.cached("k", r) == FAKE and r.calls == 1  # the planted text is never returned
+    with pytest.warns(lc.LatexCacheWarning, match="is writable by group or others; it was not read"):
+        assert lc.cached("k", r) == FAKE and r.calls == 1  # the planted text is never returned
     outside = tmp_path / "planted.json"
     write_sealed(outside, json.dumps(evil))
     os.chmod(outside, 0o600)
     entry.unlink()
     entry.symlink_to(outside)
     r = Renderer()
-    assert lc.cached("k", r) == FAKE and r.calls == 1
+    with pytest.warns(lc.LatexCacheWarning, match="cannot be opened .*symlink"):
+        assert lc.cached("k", r) == FAKE and r.calls == 1
     assert not entry.is_symlink() and entry_doc(entry)["files"] == FAKE
 
 
@@ -132,7 +134,8 @@ def test_an_entry_owned_by_another_user_is_not_read(cache: Path) -> None:
     write_sealed(entry, json.dumps(planted))
     os.chown(entry, 12345, 12345)
     r = Renderer()
-    assert lc.cached("k", r) == FAKE and r.calls == 1
+    with pytest.warns(lc.LatexCacheWarning, match="is owned by uid 12345, not by the current user"):
+        assert lc.cached("k", r) == FAKE and r.calls == 1
 
 
 def test_disabled_cache_writes_nothing(cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
