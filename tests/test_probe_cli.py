@@ -378,3 +378,36 @@ def test_cli_probe_records_no_eta_for_a_sampler_without_one(stub, tmp_path, samp
                  "--schedules", "linear-trailing,karras", "--sampler", sampler, *extra]) == 0
     info = json.loads((out / "probe.json").read_text())
     assert info["sampler"] == sampler and info["eta"] is None
+
+
+@pytest.mark.diffusers
+def test_cli_probe_model_folder_load_failures_are_one_line_and_exp_betas_load(tmp_path, capsys):
+    """learned-model audit of 5 Dec: a config.json whose shapes differ from the safetensors weights (RuntimeError) and
+    a beta_schedule DDPMScheduler lacks (NotImplementedError: HeunDiscreteScheduler's "exp") ended in "internal
+    error", exit 1. The first is refused in one line naming --model; the second loads with the config's own class
+    (its training grid is fine, as the Python API's diffusers_denoiser accepts it); a typo is refused."""
+    pytest.importorskip("torch")
+    diffusers = pytest.importorskip("diffusers")
+    from diffusers_helpers import tiny_unet
+
+    np.save(tmp_path / "ref.npy", np.random.default_rng(0).uniform(-1, 1, (50, 8, 8)))
+    base = ["probe", "--reference", str(tmp_path / "ref.npy"), "--out", str(tmp_path / "o"), "--no-progress",
+            "--steps", "3", "--samples", "20", "--seeds", "1", "--schedules", "linear-trailing"]
+    folder = tmp_path / "m"
+    tiny_unet().save_pretrained(folder / "unet", safe_serialization=True)
+    cfg = json.loads((folder / "unet" / "config.json").read_text())
+    (folder / "unet" / "config.json").write_text(json.dumps(dict(cfg, block_out_channels=[32, 64])))
+    diffusers.DDPMScheduler(num_train_timesteps=1000).save_pretrained(folder / "scheduler")
+    assert main(base + ["--model", str(folder)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and len(err) < 600 and "cannot load a UNet2DModel" in err and "RuntimeError" in err
+    (folder / "unet" / "config.json").write_text(json.dumps(cfg))
+    heun = diffusers.HeunDiscreteScheduler(num_train_timesteps=1000, beta_schedule="exp")
+    heun.save_config(folder / "scheduler")
+    assert main(base + ["--model", str(folder)]) == 0
+    capsys.readouterr()
+    sched = json.loads((folder / "scheduler" / "scheduler_config.json").read_text())
+    (folder / "scheduler" / "scheduler_config.json").write_text(json.dumps(dict(sched, beta_schedule="foo")))
+    assert main(base + ["--model", str(folder)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "NotImplementedError" in err and "foo" in err

@@ -163,20 +163,24 @@ def _diffusers_folder(folder: Path, reference: Optional[Path]) -> ProbeModel:
         if not f.is_file():
             raise ValueError(f"--model {str(folder)!r} is not a diffusers model folder: {str(f)!r} is missing "
                              "(expected config.json and scheduler_config.json, or unet/ and scheduler/ subfolders)")
-    _check_ddpm_grid_scheduler(folder, sched_dir / "scheduler_config.json")
+    klass = _check_ddpm_grid_scheduler(folder, sched_dir / "scheduler_config.json")
     if not any(unet_dir.glob("*.safetensors")):
         bins = sorted(p.name for p in unet_dir.glob("*.bin"))
         raise ValueError(f"--model {str(folder)!r}: no safetensors weights in {str(unet_dir)!r}"
                          + (f" ({', '.join(bins)} holds pickled weights, which symsched never unpickles: save the "
                             "model with safe_serialization=True)" if bins else ""))
-    try:
+    try:  # (RuntimeError: weights of other shapes than config.json says; NotImplementedError: a beta_schedule)
         unet = UNet2DModel.from_pretrained(str(unet_dir), use_safetensors=True, local_files_only=True,
                                            low_cpu_mem_usage=False)
-        sched = DDPMScheduler.from_pretrained(str(sched_dir), local_files_only=True)
-    except (OSError, ValueError, EnvironmentError) as exc:
-        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        try:
+            sched = DDPMScheduler.from_pretrained(str(sched_dir), local_files_only=True)
+        except NotImplementedError:  # a beta_schedule DDPMScheduler lacks (Heun's "exp"): the config's own class
+            sched = klass.from_pretrained(str(sched_dir), local_files_only=True)
+    except (OSError, ValueError, RuntimeError, NotImplementedError) as exc:
+        lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+        msg = " ".join(lines[:2])[:300] if lines else type(exc).__name__
         raise ValueError(f"--model {str(folder)!r}: cannot load a UNet2DModel (safetensors) and its scheduler "
-                         f"config offline ({msg})") from None
+                         f"config offline ({type(exc).__name__}: {msg})") from None
     unet.eval()
     try:
         _scheduler_prediction(sched)
@@ -198,9 +202,10 @@ def _diffusers_folder(folder: Path, reference: Optional[Path]) -> ProbeModel:
     return ProbeModel(str(folder), den, ref, measured_spectrum(ref, channel_axis=ch), den.grid, ch)
 
 
-def _check_ddpm_grid_scheduler(folder: Path, config: Path) -> None:
-    """ValueError unless the scheduler config describes a DDPM-type training grid (betas -> alphas_cumprod): loading
-    any other config as a DDPMScheduler would fill in default betas and prediction_type="epsilon" silently.
+def _check_ddpm_grid_scheduler(folder: Path, config: Path) -> Any:
+    """The config's diffusers scheduler class; ValueError unless it describes a DDPM-type training grid (betas ->
+    alphas_cumprod): loading any other config as a DDPMScheduler would fill in default betas and
+    prediction_type="epsilon" silently.
 
     A DDPM-type class is a diffusers scheduler whose constructor takes ``beta_schedule`` (DDPM, DDIM, PNDM, Euler,
     DPM-Solver, UniPC, ...); flow matching (``FlowMatch*``, ``use_flow_sigmas``, ``prediction_type="flow_prediction"``)
@@ -225,6 +230,7 @@ def _check_ddpm_grid_scheduler(folder: Path, config: Path) -> None:
     if klass is None or "beta_schedule" not in inspect.signature(klass.__init__).parameters:
         raise ValueError(f"{where} has no DDPM training grid (betas -> alphas_cumprod: a diffusers scheduler taking "
                          "beta_schedule, e.g. DDPMScheduler or DDIMScheduler); symsched probe needs that grid")
+    return klass
 
 
 def _load_reference(path: Path, shape: tuple[int, ...]) -> np.ndarray:
