@@ -411,3 +411,20 @@ def test_cli_probe_model_folder_load_failures_are_one_line_and_exp_betas_load(tm
     assert main(base + ["--model", str(folder)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "NotImplementedError" in err and "foo" in err
+
+
+def test_an_integer_pixel_reference_gets_a_note(tmp_path, capsys):
+    """learned-model audit of 5 Dec: a uint8 .npy of pixels 0..255 was used silently against samples in [-1, 1]
+    (FD ~ 6.5e6), while a folder of images is rescaled: the .npy stays as given (its scale is the user's), with a
+    note; a float array or integers within [-1, 1] get none."""
+    from symsched.commands.probe import _load_reference
+
+    np.save(tmp_path / "u8.npy", np.random.default_rng(0).integers(0, 256, (5, 16, 16), dtype=np.uint8))
+    np.save(tmp_path / "f.npy", np.random.default_rng(0).uniform(0, 255, (5, 16, 16)))
+    arr = _load_reference(tmp_path / "u8.npy", (16, 16))
+    assert arr.dtype == np.float64 and arr.max() > 1
+    assert "note: --reference holds integers up to 255 (dtype uint8), used as given" in capsys.readouterr().out
+    _load_reference(tmp_path / "f.npy", (16, 16))
+    np.save(tmp_path / "i8.npy", np.ones((5, 16, 16), dtype=np.int8))
+    _load_reference(tmp_path / "i8.npy", (16, 16))
+    assert capsys.readouterr().out == ""
