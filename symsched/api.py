@@ -344,13 +344,19 @@ class Grouped:
 
 
 def _grouped(S: Array, w: Array) -> Grouped:
-    """De-duplicate modes, summing their weights (scaled by 2**-e where the weights or their sums are extreme)."""
+    """De-duplicate modes, summing their weights (scaled by 2**-e where the weights or their sums are extreme); modes
+    of weight 0 are dropped when another mode weighs: they contribute nothing, also where their term is +inf (KL of
+    an S = 0 mode a sampler leaves noisy), which 0 * inf would turn into NaN."""
     u, inv, _ = _unique(S)
     w_max = float(w.max(initial=0.0))
     e = 0
     if w_max > 0.0 and not 2.0**-64 <= w_max <= 2.0**64:
         e = math.frexp(w_max)[1] + int(w.size).bit_length()  # every sum of scaled weights is at most 1
-    return Grouped(u, np.bincount(inv, weights=np.ldexp(w, -e) if e else w, minlength=u.size), e, w_max)
+    ws = np.bincount(inv, weights=np.ldexp(w, -e) if e else w, minlength=u.size)
+    keep = ws > 0.0
+    if keep.any() and not keep.all():
+        u, ws = u[keep], ws[keep]
+    return Grouped(u, ws, e, w_max)
 
 
 def _unscale(J: float, g: Optional[Array], grp: Grouped, infinite: bool) -> tuple[float, Optional[Array]]:
