@@ -15,6 +15,7 @@ import re
 
 import numpy as np
 import pytest
+import mpmath
 from mpmath import mp, mpf
 
 import symsched
@@ -1221,3 +1222,18 @@ def test_the_mp_path_keeps_doubling_its_digits_beyond_a_thousand() -> None:
     ref = _mp_dpm_2_ancestral_then_euler(1.0, 1e300, 1e-300)
     got = symsched.output_spectrum_ve_mp([1.0], [1e300, 1e-300], sampler="dpm_2_ancestral", dps=500)[0]
     assert abs(got / ref - 1) < mpf(10) ** -25, (got, ref)
+
+
+@pytest.mark.parametrize("S", [1e150, 1e165, 1e200, 1e300])
+def test_w2_of_a_huge_exactly_started_mode_is_its_own_small_number(S: float) -> None:
+    """gradient audit of 5 Dec: W2's complement form S m^2 / (1 + sqrt(1 + m))^2 squared m first, which underflows
+    for a huge mode (m ~ 1e-163 at S = 1e165): J came out 0 where the true J ~ 1e-165 is a normal float64. Independent
+    value: one DDIM step from alpha_bar to 1 from the exact start has P = alpha_bar S^2 / lambda (docs/model.md 7.1),
+    so m = P/S - 1 = -(1 - alpha_bar) / lambda, and J = S (sqrt(1 + m) - 1)^2 in mpmath."""
+    a = 0.3
+    with mpmath.workdps(700):  # sqrt(1 + m) - 1 with m ~ 1e-300: the naive form, carried at 700 digits
+        lam = mpmath.mpf(a) * mpmath.mpf(S) + 1 - mpmath.mpf(a)
+        m = -(1 - mpmath.mpf(a)) / lam
+        want = float(mpmath.mpf(S) * (mpmath.sqrt(1 + m) - 1) ** 2)
+    J, _ = symsched.divergence_and_grad([S], [a], divergence="w2", init="exact")
+    assert want > 1e-305 and J == pytest.approx(want, rel=1e-12, abs=0)

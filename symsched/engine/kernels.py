@@ -656,7 +656,22 @@ def ratio_divergence_kernel(name: str) -> Kernel:
 def w2_complement_kernel() -> Kernel:
     """``f(m, S) -> [term, dterm/dm]``: W2^2's per-mode term in the complement ``m = P/S - 1`` of the ratio,
     ``S m^2 / (1 + sqrt(1 + m))^2`` (= S (sqrt(1 + m) - 1)^2 without the cancellation): for a mode whose output
-    matches it to within rounding, given ``m`` to full relative precision (``symsched.api``'s mpmath refinement)."""
+    matches it to within rounding, given ``m`` to full relative precision (``symsched.api``'s mpmath refinement).
+    Evaluated as ``q^2`` and ``2 q dq/dm`` from the compiled root ``q = sqrt(S) m / (1 + sqrt(1 + m))``: ``S m^2``
+    would square ``m`` first, which underflows for a huge mode (m ~ 3e-163 at S = 1e165: a term of 2e-163 came out
+    0)."""
+    root = _w2_root_kernel()
+
+    def kernel(m: Any, S: Any) -> list[Any]:
+        q, dq = root(m, S)
+        return [q * q, 2.0 * q * dq]
+
+    return kernel
+
+
+def _w2_root_kernel() -> Kernel:
+    """``f(m, S) -> [q, dq/dm]``, ``q = sqrt(S) m / (1 + sqrt(1 + m))``, the square root of W2^2's complement term
+    (checked against the divergence's own formula when derived)."""
 
     def build() -> tuple[Sequence[Any], Sequence[Any], int]:
         import sympy as sp
@@ -665,8 +680,8 @@ def w2_complement_kernel() -> Kernel:
         from ..symbolic.symbols import S
 
         m = sp.Symbol("m", real=True)
-        f = S * m**2 / (1 + sp.sqrt(1 + m)) ** 2
-        assert sp.simplify(sp.expand_log(f - divergence("w2", (1 + m) * S, S), force=True)) == 0
-        return [m, S], [f, sp.simplify(sp.diff(f, m))], 2
+        q = sp.sqrt(S) * m / (1 + sp.sqrt(1 + m))
+        assert sp.simplify(sp.expand_log(q**2 - divergence("w2", (1 + m) * S, S), force=True)) == 0
+        return [m, S], [q, sp.simplify(sp.diff(q, m))], 2
 
-    return compile_kernel("w2-complement", build)
+    return compile_kernel("w2-complement-root", build)
