@@ -279,3 +279,33 @@ def test_float32_sigmas_are_decided_in_float32_without_torch() -> None:
     np.testing.assert_allclose(symsched.output_spectrum_ve(S, sig, sampler="dpm_2_ancestral"), bound, rtol=1e-12)
     free = symsched.output_spectrum_ve(S, sig.astype(np.float64), sampler="dpm_2_ancestral")
     assert np.max(np.abs(free / bound - 1)) > 1.0
+
+
+def test_float32_emulation_matches_numpy_float32() -> None:
+    """The plans emulate float32 without NumPy (the symbolic layer imports none): f32 rounding and the ancestral
+    decision agree with NumPy's float32 arithmetic on random sigmas around the switch and at the extremes."""
+    from symsched.symbolic.samplers._kdiffusion import _binds_float32, f32
+
+    rng = np.random.default_rng(0)
+    xs = np.concatenate([rng.lognormal(0, 20, 2000), [0.0, 1e-45, 3.4e38, 3.5e38, 1e300, np.inf]])
+    with np.errstate(over="ignore"):  # (NumPy's cast beyond float32's range warns; it gives inf, as f32 does)
+        want = xs.astype(np.float32).astype(np.float64)
+    assert [f32(float(x)) for x in xs] == want.tolist()
+
+    def numpy_binds(a: float, b: float, eta: float) -> bool:
+        f, t, e = np.float32(a), np.float32(b), np.float32(eta)
+        with np.errstate(all="ignore"):
+            up = e * np.sqrt(t * t * (f * f - t * t) / (f * f))
+            su = up if up < t else t
+            return bool(t * t - su * su == np.float32(0))
+
+    ratios = np.exp(rng.uniform(np.log(1e2), np.log(1e6), 3000))  # around float32's switch (~4e3)
+    tos = np.exp(rng.uniform(np.log(1e-20), np.log(1e15), 3000))
+    seen = set()
+    for r, t in zip(ratios, tos):
+        for eta in (1.0, 0.7, 1.3):
+            a, b = float(np.float32(r * t)), float(np.float32(t))
+            got = _binds_float32(a, b, eta)
+            assert got == numpy_binds(a, b, eta), (a, b, eta)
+            seen.add(got)
+    assert seen == {True, False}

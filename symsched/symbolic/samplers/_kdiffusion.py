@@ -12,7 +12,7 @@ index ``K`` is the clean level sigma = 0.
 from __future__ import annotations
 
 import math
-import numpy as np
+import struct
 from typing import Any, Mapping, Optional, Sequence
 
 from ..plan import level_sigma
@@ -78,7 +78,7 @@ def churn_gammas(K: int, levels: Optional[Sequence[float]], prm: Mapping[str, fl
     lo, hi = prm.get("s_tmin", 0.0), prm.get("s_tmax", math.inf)
     rtol = 0.0 if getattr(levels, "sigmas", None) is not None else _WINDOW_RTOL
     if getattr(levels, "float32", False):  # torch compares a float32 sigma with s_tmin / s_tmax cast to float32
-        lo, hi = float(np.float32(lo)), float(np.float32(hi))
+        lo, hi = f32(lo), f32(hi)
     out = []
     for i in range(len(levels)):
         sig = level_sigma(levels, i)
@@ -142,15 +142,36 @@ def ancestral_binds(l_from: float, l_to: float, eta: float, *, s_from: Optional[
     return binds or (numerator < _TINY and exact)
 
 
+def f32(x: float) -> float:
+    """``x`` rounded to the nearest float32 (as a Python float; beyond float32's range: inf). One IEEE operation of
+    float32 numbers carried out in float64 and rounded by this is the float32 operation's own result (53 >= 2 x 24 +
+    2 bits: double rounding is innocuous for +, -, x, / and sqrt), so float32 arithmetic needs no NumPy here."""
+    try:
+        return float(struct.unpack("f", struct.pack("f", x))[0])
+    except OverflowError:
+        return math.copysign(math.inf, x)
+
+
 def _binds_float32(s_from: float, s_to: float, eta: float) -> bool:
     """k-diffusion's ``get_ancestral_step`` on float32 sigmas: ``sigma_up = min(sigma_to, eta (sigma_to^2
     (sigma_from^2 - sigma_to^2) / sigma_from^2) ** 0.5)`` in float32 (torch casts ``eta`` to the tensors' dtype),
-    binding where ``sigma_to^2 - sigma_up^2`` is 0 (its ``sigma_down == 0`` branch)."""
-    f, t, e = np.float32(s_from), np.float32(s_to), np.float32(eta)
-    with np.errstate(all="ignore"):  # IEEE overflow / 0-over-0 as in torch
-        up = e * np.sqrt(t * t * (f * f - t * t) / (f * f))
-        sigma_up = up if up < t else t  # Python's min(sigma_to, up): sigma_to unless up is smaller (so for NaN)
-        return bool(t * t - sigma_up * sigma_up == np.float32(0.0))
+    binding where ``sigma_to^2 - sigma_up^2`` is 0 (its ``sigma_down == 0`` branch); every operation rounded to
+    float32 (:func:`f32`), IEEE inf and NaN as in torch."""
+    f, t, e = f32(s_from), f32(s_to), f32(eta)
+
+    def mul(a: float, b: float) -> float:  # (Python's float product is IEEE's: inf * 0 is NaN, overflow inf)
+        return f32(a * b)
+
+    def div(a: float, b: float) -> float:  # (Python raises on / 0 where IEEE gives inf or NaN)
+        if b == 0.0:
+            return math.nan if a == 0.0 or math.isnan(a) else math.copysign(math.inf, a)
+        return f32(a / b)
+
+    tt, ff = mul(t, t), mul(f, f)
+    inner = div(mul(tt, f32(ff - tt)), ff)
+    up = mul(e, f32(math.sqrt(inner)) if inner >= 0 else math.nan)
+    sigma_up = up if up < t else t  # Python's min(sigma_to, up): sigma_to unless up is smaller (so for NaN)
+    return f32(tt - mul(sigma_up, sigma_up)) == 0.0
 
 
 # ---------------------------------------------------------------------------------------------

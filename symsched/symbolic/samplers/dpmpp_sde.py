@@ -19,7 +19,7 @@ import math
 from typing import Any, Optional
 
 from ..plan import PlanStep, step
-from ._kdiffusion import ancestral_binds, param_values
+from ._kdiffusion import ancestral_binds, f32, param_values
 
 PROCESS = "ve"
 ENTRIES = (("x", "sample"),)
@@ -44,10 +44,9 @@ def _step_sigmas(levels: Any, i: int, r: float) -> tuple[Optional[float], Option
     if sigmas is None or not 0.0 < sigmas[i] < math.inf or not sigmas[i + 1] > 0.0:
         return None, None, None
     if getattr(levels, "float32", False):  # float32 sigmas: k-diffusion's t_fn / sigma_fn run in float32
-        import numpy as np
-
-        t32, n32, r32 = -np.log(np.float32(sigmas[i])), -np.log(np.float32(sigmas[i + 1])), np.float32(r)
-        return float(np.exp(-t32)), float(np.exp(-(t32 + (n32 - t32) * r32))), float(np.exp(-n32))
+        t32, n32, r32 = f32(-math.log(sigmas[i])), f32(-math.log(sigmas[i + 1])), f32(r)
+        s32 = f32(t32 + f32(f32(n32 - t32) * r32))
+        return f32(math.exp(-t32)), f32(math.exp(-s32)), f32(math.exp(-n32))
     t, t_next = -math.log(sigmas[i]), -math.log(sigmas[i + 1])
     return math.exp(-t), math.exp(-(t + (t_next - t) * r)), math.exp(-t_next)
 
