@@ -247,8 +247,9 @@ def _load_reference(path: Path, shape: tuple[int, ...]) -> np.ndarray:
         raise ValueError(f"--reference must hold real numbers (got dtype {arr.dtype})")
     dtype = arr.dtype
     arr = as_real_array(arr, "--reference")  # float64: a long double beyond its range refused, never cast to inf
-    if dtype.kind in "iu" and arr.size and float(np.max(np.abs(arr))) > 1.0:  # raw pixels? (a folder is rescaled)
-        print(f"note: --reference holds integers up to {float(np.max(np.abs(arr))):g} (dtype {dtype}), used as "
+    top = float(np.max(np.abs(arr), initial=0.0))
+    if dtype.kind in "iu" and top > 1.0:  # raw pixels? (a folder of images is rescaled)
+        print(f"note: --reference holds integers up to {top:g} (dtype {dtype}), used as "
               "given: images from a folder are scaled to [-1, 1]; scale the array as the model's training data was")
     if arr.shape[1:] != shape:
         if len(shape) == 3 and arr.ndim == 3 and shape[0] == 1 and arr.shape[1:] == shape[1:]:

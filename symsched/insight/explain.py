@@ -33,7 +33,7 @@ from ..optimize import (
     _settings_text, _step_ratio_as_run,
 )
 from .fits import HeuristicFit, _fmt_params, fit_heuristics
-from .intermediate import IntermediateSpectra, intermediate_spectra
+from .intermediate import IntermediateSpectra, first_step_reaching, intermediate_spectra
 from .plots import band_profile
 from .resolution import ResolutionLaw, _divergences, _plan, _resolutions, fit_power_law, image_spectra, source_images
 from .sweep import SweepFits, SweepResult, check_n_jobs, run_optimizations
@@ -100,8 +100,6 @@ class Explanation:
 
 def _band_order(inter: IntermediateSpectra) -> tuple[Array, Array]:
     """(band x, first step at which the band's x0_hat reaches half its final variance)."""
-    from .intermediate import first_step_reaching
-
     x, gen = band_profile(inter, "generated")
     return x, first_step_reaching(gen, 0.5)  # the rule of IntermediateSpectra.generation_step, on bands
 

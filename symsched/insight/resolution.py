@@ -595,14 +595,14 @@ def _flux_rule(base_tokens: float, d: Array) -> tuple[Array, Array]:
     ValueError naming ``flux_base_tokens`` where they leave float64."""
     with np.errstate(over="ignore"):
         tokens = base_tokens * (d / d[0]) ** 2
-    try:
-        if not np.all(np.isfinite(tokens)):
-            raise ValueError("token count overflows")
-        return tokens, flux_mu(tokens)
-    except ValueError:
-        raise ValueError(f"flux_base_tokens {base_tokens:g} times (d/d0)^2 = {float(np.max(d / d[0])) ** 2:g} at the "
-                         "largest resolution gives Flux a token count or mu beyond float64; pass a smaller "
-                         "flux_base_tokens") from None
+    if np.all(np.isfinite(tokens)):
+        try:
+            return tokens, flux_mu(tokens)
+        except ValueError:  # a mu beyond float64
+            pass
+    raise ValueError(f"flux_base_tokens {base_tokens:g} times (d/d0)^2 = {float(np.max(d / d[0])) ** 2:g} at the "
+                     "largest resolution gives Flux a token count or mu beyond float64; pass a smaller "
+                     "flux_base_tokens")
 
 
 @numpy_error_defaults

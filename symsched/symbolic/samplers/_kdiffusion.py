@@ -159,19 +159,16 @@ def _binds_float32(s_from: float, s_to: float, eta: float) -> bool:
     float32 (:func:`f32`), IEEE inf and NaN as in torch."""
     f, t, e = f32(s_from), f32(s_to), f32(eta)
 
-    def mul(a: float, b: float) -> float:  # (Python's float product is IEEE's: inf * 0 is NaN, overflow inf)
-        return f32(a * b)
-
-    def div(a: float, b: float) -> float:  # (Python raises on / 0 where IEEE gives inf or NaN)
+    def div(a: float, b: float) -> float:  # (Python raises on / 0 where IEEE gives inf or NaN; its * is IEEE's)
         if b == 0.0:
             return math.nan if a == 0.0 or math.isnan(a) else math.copysign(math.inf, a)
         return f32(a / b)
 
-    tt, ff = mul(t, t), mul(f, f)
-    inner = div(mul(tt, f32(ff - tt)), ff)
-    up = mul(e, f32(math.sqrt(inner)) if inner >= 0 else math.nan)
+    tt, ff = f32(t * t), f32(f * f)
+    inner = div(f32(tt * f32(ff - tt)), ff)
+    up = f32(e * (f32(math.sqrt(inner)) if inner >= 0 else math.nan))
     sigma_up = up if up < t else t  # Python's min(sigma_to, up): sigma_to unless up is smaller (so for NaN)
-    return f32(tt - mul(sigma_up, sigma_up)) == 0.0
+    return f32(tt - f32(sigma_up * sigma_up)) == 0.0
 
 
 # ---------------------------------------------------------------------------------------------

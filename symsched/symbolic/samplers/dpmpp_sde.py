@@ -64,10 +64,10 @@ def plan(K: int, levels: Any = None, params: Any = None, **options: Any) -> list
             l_i, l_n = float(levels[i]), float(levels[i + 1])
             l_s = l_n if not math.isfinite(l_i) else l_i + prm["r"] * (l_n - l_i)  # sigma_s = sigma_i^(1-r) sigma_{i+1}^r
             s_i, s_s, s_n = _step_sigmas(levels, i, prm["r"])
-            f32 = bool(getattr(levels, "float32", False))
-            if ancestral_binds(l_i, l_s, prm["eta"], s_from=s_i, s_to=s_s, float32=f32):
+            single = bool(getattr(levels, "float32", False))
+            if ancestral_binds(l_i, l_s, prm["eta"], s_from=s_i, s_to=s_s, float32=single):
                 kind = "bound"
-            elif ancestral_binds(l_i, l_n, prm["eta"], s_from=s_i, s_to=s_n, float32=f32):
+            elif ancestral_binds(l_i, l_n, prm["eta"], s_from=s_i, s_to=s_n, float32=single):
                 kind = "bound_second"
         out.append(step(kind, i, i + 1))
     return out
