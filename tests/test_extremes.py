@@ -583,8 +583,10 @@ def test_a_sweep_that_cancels_to_zero_in_both_types_is_not_trusted(monkeypatch) 
         np.testing.assert_allclose(symsched.transfer_function(S, ab, sampler="deis_multistep"), H, rtol=1e-9)
         with pytest.raises(ValueError, match=r"^alpha_bar: this schedule makes the sampler's multistep coefficients"):
             symsched.divergence_and_grad([1.0], ab, sampler="deis_multistep", divergence="kl")
-    # the companion: without the zero-probe confirmation the same call is silently all zeros again
+    # the companion: without the zero-probe confirmation (and the perturbation probe, which now catches it too) the
+    # same call is silently all zeros again
     monkeypatch.setattr(recursion, "_zero_disagreement", lambda *a: 0.0)
+    monkeypatch.setattr(recursion, "_condition", lambda *a: 0.0)
     assert np.all(symsched.output_spectrum(S, [1e-80, 1e-60, 0.5, 0.99], sampler="deis_multistep") == 0)
 
 

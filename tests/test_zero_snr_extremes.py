@@ -68,6 +68,46 @@ def test_ill_conditioned_multistep_ladder_is_exact_or_refused() -> None:
                                rtol=1e-9)
 
 
+DEIS_TOTAL_LOSS = [1e-300, 1e-230, 1e-150, 1e-113, 1e-96, 0.9999999999999998]
+
+
+@pytest.mark.parametrize("S", [[0.0], [1.0], [1e-160], [1e-320], [0.0, 1.0]])
+def test_a_cancellation_that_longdouble_loses_as_completely_as_float64_is_caught(S) -> None:
+    """NaN audit, 5 Dec: DEIS across log-SNR gaps of ~160 to a noisy last level has a step whose two coefficients
+    are -1.24e38 and +1.24e38 with an O(1) sum: float64 and longdouble both round it to exactly 0, so they agreed and
+    the probe comparison trusted H(1) = -3.8e15 (mpmath: 1.49e-8 = sigma_out) and P(0) = 0 (mpmath: 2.2e-16, the
+    noise floor; right only when a mode like 1.0 joined the call). The probes now also measure the sweep's condition
+    by perturbing its coefficients: a few modes come from mpmath, never a wrong number."""
+    ref_P = [float(v) for v in symsched.output_spectrum_mp(S, DEIS_TOTAL_LOSS, sampler="deis_multistep", dps=60)]
+    ref_H = [float(v) for v in symsched.transfer_function_mp(S, DEIS_TOTAL_LOSS, sampler="deis_multistep", dps=60)]
+    assert min(ref_P) > 2e-16 and min(ref_H) > 1.4e-8  # the independent values: the noise floor, sigma_out
+    np.testing.assert_allclose(symsched.output_spectrum(S, DEIS_TOTAL_LOSS, sampler="deis_multistep"), ref_P,
+                               rtol=1e-9)
+    np.testing.assert_allclose(symsched.transfer_function(S, DEIS_TOTAL_LOSS, sampler="deis_multistep"), ref_H,
+                               rtol=1e-9)
+    with pytest.raises(ValueError, match=r"^alpha_bar: .*cancel.*rounding error is about 1\.0e\+00 relative"):
+        symsched.output_spectrum(np.logspace(-3, 3, 100), DEIS_TOTAL_LOSS, sampler="deis_multistep")
+
+
+@pytest.mark.parametrize("sampler", ["dpmpp_2m", "dpmsolver_multistep"])
+def test_a_huge_mode_after_near_duplicate_tiny_levels_is_exact(sampler: str) -> None:
+    """NaN audit, 5 Dec: two levels 1e-12 apart (relative) at alpha_bar ~ 9e-73, then a gap of ~14 and two near 1: P of
+    S = 1e100 came out 1.1000737e72 against mpmath's 1.1000865e72 (1.2e-5), float64 and longdouble agreeing; the
+    perturbation probe (condition ~1e18) now sends the mode to mpmath."""
+    ab = [9.090194644984909e-73, 9.090194644994e-73, 1e-66, 0.999999999999, 0.9999999999999999]
+    ref = [float(v) for v in symsched.output_spectrum_mp([1e100], ab, sampler=sampler, dps=60)]
+    np.testing.assert_allclose(symsched.output_spectrum([1e100], ab, sampler=sampler), ref, rtol=1e-9)
+
+
+def test_without_the_condition_probe_the_total_loss_is_trusted(monkeypatch) -> None:
+    """Companion: the perturbation probe is what catches the case above (float64 and longdouble agree there)."""
+    from symsched.engine import recursion
+
+    monkeypatch.setattr(recursion, "_condition", lambda *a: 0.0)
+    assert symsched.transfer_function([1.0], DEIS_TOTAL_LOSS, sampler="deis_multistep")[0] < -1e15
+    assert symsched.output_spectrum([0.0], DEIS_TOTAL_LOSS, sampler="deis_multistep")[0] == 0.0
+
+
 def test_without_the_guard_the_float64_value_is_wrong(monkeypatch) -> None:
     """Companion: the guard is what makes the test above pass -- trusting the float64 sweep blindly gives a
     result mpmath rejects (so the mpmath comparison can fail)."""
@@ -76,7 +116,7 @@ def test_without_the_guard_the_float64_value_is_wrong(monkeypatch) -> None:
     ab = [1e-250, 1e-30, 0.5, 0.99]  # within the float64 range: the longdouble comparison decides
     S = np.array([1e-3, 1.0, 1e3])
     ref = np.array([float(v) for v in symsched.output_spectrum_mp(S, ab, sampler="deis_multistep", dps=40)])
-    with pytest.raises(ValueError, match="disagrees with a wider one"):
+    with pytest.raises(ValueError, match="rounding error is about .* relative, measured against a wider type"):
         symsched.output_spectrum(np.logspace(-3, 3, 100), ab, sampler="deis_multistep")
     np.testing.assert_allclose(symsched.output_spectrum(S, ab, sampler="deis_multistep"), ref, rtol=1e-9)
     monkeypatch.setattr(recursion, "rounding_check", lambda *a, **k: (True, 0.0))
