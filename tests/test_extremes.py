@@ -1239,3 +1239,113 @@ def test_w2_of_a_huge_exactly_started_mode_is_its_own_small_number(S: float) -> 
         want = float(mpmath.mpf(S) * (mpmath.sqrt(1 + m) - 1) ** 2)
     J, _ = symsched.divergence_and_grad([S], [a], divergence="w2", init="exact")
     assert want > 1e-305 and J == pytest.approx(want, rel=1e-12, abs=0)
+
+
+# ---------------------------------------------------------------------------------------------
+# k-diffusion's get_ancestral_step where sigma^2 overflows float64 (audit: false refusal, mpc from the mp path)
+# ---------------------------------------------------------------------------------------------
+def _mp_kdiffusion_ancestral(sampler: str, S: float, sigmas, eta: float, init: str = "white") -> mpf:
+    """One mode's output variance of k-diffusion's sample_<sampler> (0.1.1.post1: get_ancestral_step, the samplers'
+    ``sigma_down == 0`` Euler branch, noise s_noise sigma_up where sigmas[i + 1] > 0 except dpm_2_ancestral's Euler
+    branch) on ``sigmas + [0]`` with the exact denoiser D(x; s) = S/(S + s^2) x, every step a gain g and a noise
+    variance, in 1500-digit mpmath (exact arithmetic for these numbers; the min binds where it binds exactly)."""
+    with mp.workdps(1500):
+        S = mpf(S)
+        sig = [x if isinstance(x, mpf) else (mp.inf if x == np.inf else mpf(float(x))) for x in sigmas] + [mpf(0)]
+        v = sig[0] ** 2 if init == "white" else S + sig[0] ** 2
+        den = lambda s: S / (S + s**2) if s != mp.inf else mpf(0)  # noqa: E731
+        for a, b in zip(sig, sig[1:]):
+            if eta == 0:
+                down, up = b, mpf(0)
+            else:
+                up = min(b, mpf(eta) * mp.sqrt(b**2 * (a**2 - b**2) / a**2)) if a != mp.inf else b
+                down = mp.sqrt(b**2 - up**2)
+            if down == 0:  # Euler to sigma_down = 0: x -> D(x; a)
+                g, noise = den(a), (mpf(0) if sampler == "dpm_2_ancestral" else up)
+            else:
+                assert a != mp.inf
+                if sampler == "euler_ancestral":  # x + d (down - a), d = (1 - den(a)) x / a
+                    g = den(a) + (1 - den(a)) * down / a
+                elif sampler == "dpm_2_ancestral":
+                    mid = mp.exp((mp.log(a) + mp.log(down)) / 2)
+                    x2 = den(a) + (1 - den(a)) * mid / a
+                    g = 1 + x2 * (1 - den(mid)) / mid * (down - a)
+                else:  # dpmpp_2s_ancestral, t = -log sigma, h = t_next - t, s = t + h/2
+                    h = mp.log(a) - mp.log(down)
+                    x2 = mp.exp(-h / 2) - mp.expm1(-h / 2) * den(a)
+                    g = mp.exp(-h) - mp.expm1(-h) * den(mp.exp(-(-mp.log(a) + h / 2))) * x2
+                noise = up if b > 0 else mpf(0)
+            v = (g**2 * v if a != mp.inf else mpf(0)) + noise**2
+        return +v
+
+
+_HUGE_SIGMAS = [[1e300, 1e290], [1e200, 1e190], [1e170, 1e168], [1.7e308, 1e160, 1e155], [np.inf, 1e300, 1e250]]
+_HUGE_ALPHA_BAR = [[5e-324, 1e-315], [1e-320, 1e-310, 1e-300]]  # sigma up to 1.4e161, from the VP entry points
+_S_HUGE = [0.0, 1.0, 1e100, 1e250, 1e300]
+
+
+@pytest.mark.parametrize("eta", [1.0001, 1.5, 3.0])
+@pytest.mark.parametrize("sampler", ["euler_ancestral", "dpm_2_ancestral", "dpmpp_2s_ancestral"])
+def test_ancestral_min_binds_where_sigma_squared_overflows(sampler: str, eta: float) -> None:
+    """Audit: above sigma_to ~ 1.3e154 k-diffusion's float64 sigma_down is inf - inf = NaN, and symsched decided the
+    ancestral min did not bind there: for eta > 1 its sigma_down = sqrt(sigma_to^2 - sigma_up^2) was imaginary,
+    output_spectrum_ve refused ("a step of this schedule is undefined") and output_spectrum_ve_mp returned mpc. The
+    min binds (sigma_up = sigma_to, sigma_down = 0): checked against k-diffusion's update equations in mpmath."""
+    for sig in _HUGE_SIGMAS:
+        for init in ("white", "exact"):
+            P = symsched.output_spectrum_ve(_S_HUGE, sig, sampler=sampler, eta=eta, init=init)
+            ref = [_mp_kdiffusion_ancestral(sampler, s, sig, eta, init) for s in _S_HUGE]
+            assert_close_to_mp(P, ref, f"{sampler} eta={eta} {init} sigmas={sig}")
+    for ab in _HUGE_ALPHA_BAR:
+        with mp.workdps(1500):
+            sig = [mp.sqrt((1 - mpf(a)) / mpf(a)) for a in ab]
+        P = symsched.output_spectrum(_S_HUGE, ab, sampler=sampler, eta=eta)
+        assert_close_to_mp(P, [_mp_kdiffusion_ancestral(sampler, s, sig, eta) for s in _S_HUGE],
+                           f"{sampler} eta={eta} alpha_bar={ab}")
+    for fn, levels in ((symsched.output_spectrum_ve_mp, [1e200, 1e190]),
+                       (symsched.output_spectrum_mp, [5e-324, 1e-315])):
+        got = fn(_S_HUGE, levels, sampler=sampler, eta=eta, dps=30)
+        assert all(type(v) is mpf for v in got), got  # real numbers, never mpc
+        with mp.workdps(1500):
+            sig = levels if fn is symsched.output_spectrum_ve_mp else [mp.sqrt((1 - mpf(a)) / mpf(a)) for a in levels]
+        for g, s in zip(got, _S_HUGE):
+            ref = _mp_kdiffusion_ancestral(sampler, s, sig, eta)
+            assert abs(g - ref) <= mpf(10) ** -25 * abs(ref), (fn.__name__, s, g, ref)
+
+
+def test_dpmpp_sde_ancestral_min_where_sigma_squared_overflows_agrees_with_the_mp_path() -> None:
+    """dpmpp_sde decides its two get_ancestral_step mins the same way (it was refused on these sigmas at eta = 1.5);
+    here against the package's mpmath path, which returns real numbers."""
+    for sig in ([1e200, 1e190], [1e300, 1e250, 1e200]):
+        for eta in (1.5, 3.0):
+            P = symsched.output_spectrum_ve(_S_HUGE, sig, sampler="dpmpp_sde", eta=eta)
+            ref = symsched.output_spectrum_ve_mp(_S_HUGE, sig, sampler="dpmpp_sde", eta=eta, dps=30)
+            assert all(type(v) is mpf for v in ref), ref
+            assert_close_to_mp(P, ref, f"dpmpp_sde eta={eta} sigmas={sig}")
+
+
+@pytest.mark.parametrize("sampler", ["euler_ancestral", "dpm_2_ancestral", "dpmpp_2s_ancestral"])
+def test_ancestral_min_on_float32_sigmas_whose_square_overflows_float32(sampler: str) -> None:
+    """The same in float32 (k-diffusion's get_sigmas_* dtype): above sigma_to ~ 1.8e19 torch's float32 sigma_down is
+    NaN; eta > 1 binds as in exact arithmetic, eta <= 1 does not (the step to sigma_down > 0)."""
+    sig = np.array([1e30, 1e25], dtype=np.float32)
+    for eta in (0.5, 1.0, 1.5):
+        P = symsched.output_spectrum_ve(_S_HUGE[:3], sig, sampler=sampler, eta=eta)
+        ref = [_mp_kdiffusion_ancestral(sampler, s, [float(v) for v in sig], eta) for s in _S_HUGE[:3]]
+        assert_close_to_mp(P, ref, f"{sampler} eta={eta} float32 sigmas")
+
+
+def test_ancestral_mp_path_never_returns_complex_numbers() -> None:
+    """On these sigmas k-diffusion's float64 min does not bind (sigma_to^2 - sigma_up^2 rounds to a few ulp > 0) where
+    exact arithmetic binds by a rounding: the mp path's step (sigma_down = sqrt of a negative number) is not real, and
+    it says so instead of returning mpc; the float64 path follows k-diffusion's branch."""
+    from fractions import Fraction
+
+    f, t, eta = 0.5722961106404242, 0.48412899469390724, 1.8752022712470207
+    up = min(t, eta * (t**2 * (f**2 - t**2) / f**2) ** 0.5)
+    assert t**2 - up**2 > 0  # float64: the DPM step to sigma_down > 0
+    assert Fraction(eta) ** 2 * (Fraction(f) ** 2 - Fraction(t) ** 2) > Fraction(f) ** 2  # exact: the min binds
+    for sampler in ("euler_ancestral", "dpm_2_ancestral", "dpmpp_2s_ancestral"):
+        assert np.all(np.isfinite(symsched.output_spectrum_ve([1.0, 0.01], [f, t], sampler=sampler, eta=eta)))
+        with pytest.raises(ValueError, match=rf"^sigmas: a step of this schedule is not real for sampler '{sampler}'"):
+            symsched.output_spectrum_ve_mp([1.0, 0.01], [f, t], sampler=sampler, eta=eta)

@@ -244,14 +244,36 @@ def _mp_steps(x: np.ndarray, coordinate: str, name: str, mod: Any, options: Any,
     return steps, lv
 
 
+class _NotReal(ValueError):
+    """A step coefficient that mpmath evaluates to a complex number (re-raised by :func:`_sweep` naming the step)."""
+
+
+def _real(fn: Any, s_mp: Any, args: list[Any]) -> tuple[Any, Any]:
+    """``fn(s_mp, *args)`` as real mpmath matrices ``(A, B)``: a coefficient with an imaginary part (a square root of a
+    negative number in exact arithmetic, e.g. an ancestral sigma_down on a step whose float64 decision and exact
+    arithmetic disagree) raises :class:`_NotReal` rather than reaching the result as an mpc."""
+    out = []
+    for M in fn(s_mp, *args):
+        M = mpmath.matrix(M)
+        for i in range(M.rows):
+            for k in range(M.cols):
+                v = M[i, k]
+                if isinstance(v, mpmath.mpc):
+                    if v.imag != 0:
+                        raise _NotReal(mpmath.nstr(v, 6))
+                    M[i, k] = v.real
+        out.append(M)
+    return out[0], out[1]
+
+
 def _mp_gain(steps: list[Any], s_mp: Any, m: int, process: str, first: Any) -> Any:
     """The transfer function of one mode: the state's first entry after the steps from a unit start, in the
     signal's scale (VE: divided by sqrt(1 + sigma_0^2); flow: by sqrt((1 - t_0)^2 + t_0^2))."""
     y = mpmath.matrix(m, 1)
     y[0] = 1
     for fn, args in steps:
-        A, _ = fn(s_mp, *args)
-        y = mpmath.matrix(A) * y
+        A, _ = _real(fn, s_mp, args)
+        y = A * y
     if process == "vp":
         return +y[0]
     if process == "ve":
@@ -264,8 +286,7 @@ def _mp_variance(steps: list[Any], s_mp: Any, m: int, C00: Any) -> Any:
     C = mpmath.matrix(m, m)
     C[0, 0] = C00
     for fn, args in steps:
-        A, B = fn(s_mp, *args)
-        A, B = mpmath.matrix(A), mpmath.matrix(B)
+        A, B = _real(fn, s_mp, args)
         C = A * C * A.T + (B * B.T if B.cols else 0)
     return +C[0, 0]
 
@@ -278,10 +299,18 @@ def _sweep(out: np.ndarray, S: np.ndarray, x: np.ndarray, coordinate: str, name:
     m = len(mod.ENTRIES)
     for pos, s_val in np.ndenumerate(S):
         s_mp = mpmath.mpf(float(s_val))
-        if init is None:
-            out[pos] = _mp_gain(steps, s_mp, m, mod.PROCESS, lv[0])
-        else:
-            out[pos] = _mp_variance(steps, s_mp, m, _init(mod.PROCESS, init, s_mp, lv[0]))
+        try:
+            if init is None:
+                out[pos] = _mp_gain(steps, s_mp, m, mod.PROCESS, lv[0])
+            else:
+                out[pos] = _mp_variance(steps, s_mp, m, _init(mod.PROCESS, init, s_mp, lv[0]))
+        except _NotReal as exc:
+            given = ", ".join(f"{k}={v:g}" for k, v in params.items())
+            arg = {"sigma": "sigmas"}.get(coordinate, coordinate)
+            raise ValueError(f"{arg}: a step of this schedule is not real for sampler {name!r}"
+                             + (f" with {given}" if given else "") + f" (a coefficient is complex in exact arithmetic, "
+                             f"{exc}: the branch taken on the float64 levels, e.g. get_ancestral_step's min not "
+                             "binding, is not the exact one, by a rounding)") from None
 
 
 @numpy_error_defaults

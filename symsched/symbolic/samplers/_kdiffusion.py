@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import struct
+from fractions import Fraction
 from typing import Any, Mapping, Optional, Sequence
 
 from ..plan import level_sigma
@@ -113,9 +114,11 @@ def ancestral_binds(l_from: float, l_to: float, eta: float, *, s_from: Optional[
     k-diffusion's sigma_up rounds to 0), it is decided in exact arithmetic; where only sigma_to^2 (sigma_from^2 -
     sigma_to^2) underflows, it binds where float64 or exact arithmetic binds (the float64 decision would leave sigma_up =
     eta sigma_to sqrt(1 - r^2) > sigma_to unbound for eta > 1 on sigmas ~1e-120). The step to the clean level (sigma_to = 0)
-    has sigma_down = 0. With ``float32`` (the caller's sigmas were float32, as k-diffusion's ``get_sigmas_*`` return
-    them) the decision is k-diffusion's on float32 tensors: the same formula in float32 arithmetic
-    (:func:`_binds_float32`).
+    has sigma_down = 0. Above sigma_to ~ 1.3e154 (sigma_to^2 overflows: k-diffusion's sigma_down is inf - inf = NaN,
+    and so is its output) it is decided in exact arithmetic too (:func:`_exact_binds`), as in float32 above
+    sigma_to ~ 1.8e19 (eta > 1 on [1e200, 1e190] binds: sigma_up = sigma_to, sigma_down = 0). With ``float32`` (the
+    caller's sigmas were float32, as k-diffusion's ``get_sigmas_*`` return them) the decision is k-diffusion's on
+    float32 tensors: the same formula in float32 arithmetic (:func:`_binds_float32`).
     """
     if not math.isfinite(l_to) and l_to > 0:
         return True
@@ -132,7 +135,9 @@ def ancestral_binds(l_from: float, l_to: float, eta: float, *, s_from: Optional[
         up = float(eta) * math.sqrt(numerator / (s_from * s_from))
     except (OverflowError, ZeroDivisionError):  # where IEEE arithmetic gives inf/inf or 0/0 = NaN
         numerator, up = math.inf, math.nan
-    exact = eta > 1.0 and float(l_from) - float(l_to) <= math.log1p(-1.0 / (eta * eta))  # eta^2 (1 - r^2) >= 1
+    exact = _exact_binds(l_from, l_to, eta, s_from, s_to)
+    if s_to * s_to == math.inf:  # sigma_to > ~1.3e154: k-diffusion's float64 sigma_down is inf - inf = NaN (and its
+        return exact  # output, for every eta); decided in exact arithmetic (eta > 1 would run an imaginary sigma_down)
     if s_to * s_to < _TINY:  # sigma_to^2 below the normal range: k-diffusion's float64 sigma_up rounds to 0 or to a
         return exact  # few digits (no noise, or noise of no meaning); decided in exact arithmetic there
     sigma_up = up if up < s_to else s_to  # Python's min(sigma_to, up): sigma_to unless up is smaller (so for NaN)
@@ -140,6 +145,19 @@ def ancestral_binds(l_from: float, l_to: float, eta: float, *, s_from: Optional[
     # where only sigma_to^2 (sigma_from^2 - sigma_to^2) underflows, the float64 decision stands where it binds (as
     # k-diffusion's does at eta = 1) and the exact one where the underflow would leave sigma_up unbound (eta > 1)
     return binds or (numerator < _TINY and exact)
+
+
+def _exact_binds(l_from: float, l_to: float, eta: float, s_from: Optional[float], s_to: Optional[float]) -> bool:
+    """get_ancestral_step's min binds in exact arithmetic: eta^2 (sigma_from^2 - sigma_to^2) >= sigma_from^2 (only for
+    eta > 1), on the float64 sigmas as rationals (as the mpmath path reads them: no sigma_down^2 < 0 on the step it
+    then runs), else (a sigma beyond the float64 range) on the log-SNR gap."""
+    if not eta > 1.0:
+        return False
+    if s_from is not None and s_to is not None and 0.0 < s_from < math.inf and 0.0 <= s_to < math.inf \
+            and math.isfinite(eta):
+        f, t, e = Fraction(s_from), Fraction(s_to), Fraction(eta)
+        return e * e * (f * f - t * t) >= f * f
+    return float(l_from) - float(l_to) <= math.log1p(-1.0 / (eta * eta))
 
 
 def f32(x: float) -> float:
@@ -165,6 +183,8 @@ def _binds_float32(s_from: float, s_to: float, eta: float) -> bool:
         return f32(a / b)
 
     tt, ff = f32(t * t), f32(f * f)
+    if tt == math.inf:  # sigma_to > ~1.8e19: torch's float32 sigma_down is inf - inf = NaN; exact arithmetic decides
+        return _exact_binds(-2.0 * math.log(f), -2.0 * math.log(t), eta, f, t)
     inner = div(f32(tt * f32(ff - tt)), ff)
     up = f32(e * (f32(math.sqrt(inner)) if inner >= 0 else math.nan))
     sigma_up = up if up < t else t  # Python's min(sigma_to, up): sigma_to unless up is smaller (so for NaN)
