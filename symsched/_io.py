@@ -318,6 +318,12 @@ _KIND_NAMES = {"b": "boolean", "c": "complex", "U": "string", "S": "bytes", "O":
                "M": "datetime", "m": "timedelta", "i": "integer", "u": "unsigned integer", "f": "floating-point"}
 
 
+def _short(shape: tuple[int, ...]) -> str:
+    """A header shape for a message, cut to 80 characters (a hostile one can be as long as the header)."""
+    text = str(shape)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
 def _npy_header(fh, where: str) -> tuple[tuple[int, ...], np.dtype]:  # type: ignore[no-untyped-def]
     """Shape and dtype from a .npy header, checked against the bytes that follow it."""
     fmt = np.lib.format
@@ -336,6 +342,12 @@ def _npy_header(fh, where: str) -> tuple[tuple[int, ...], np.dtype]:  # type: ig
     if dtype.hasobject:
         raise ValueError(f"{where} is not a plain numeric .npy array: it holds Python objects, and symsched "
                          "never unpickles")
+    # a hostile header's shape, e.g. (0, 10**30): zero bytes, so no size check catches it, but NumPy cannot build it
+    # (OverflowError, or a RuntimeWarning then ValueError); every length and the byte count must fit an index
+    big = int(np.iinfo(np.intp).max)
+    if (any(d < 0 or d > big for d in shape)
+            or math.prod(d or 1 for d in shape) * dtype.itemsize > big):
+        raise ValueError(f"{where} is not a valid .npy file (impossible header shape {_short(shape)})")
     need = math.prod(shape) * dtype.itemsize
     have = os.fstat(fh.fileno()).st_size - fh.tell()
     if have < need:
@@ -379,9 +391,9 @@ def load_npy(path: PathLike, name: str = "file", *, kinds: str = "iuf", expected
                 raise ValueError(f"{where} holds {article} {kind} array ({dtype}); expected {expected}")
             fh.seek(0)
             arr = np.load(fh, allow_pickle=False)
-    except (ValueError, EOFError) as exc:
+    except (ValueError, EOFError, OverflowError) as exc:  # OverflowError: a header NumPy cannot represent
         msg = str(exc)
-        raise ValueError(msg if msg.startswith(where) else f"{where} cannot be read as .npy ({msg})") from None
+        raise ValueError(msg if msg.startswith(where) else f"{where} is not a valid .npy file ({msg})") from None
     except OSError as exc:
         raise type(exc)(exc.errno, exc.strerror, str(p)) from None
     return np.asarray(arr)

@@ -155,10 +155,13 @@ def save_figure(fig: Any, path: PathLike, *, dpi: int = 100) -> Path:
 
     ``fig.savefig(tmp, format=suffix or "png", dpi=dpi)`` to a temporary file in the target folder, then
     ``os.replace(tmp, path)``. ``fig``: a matplotlib Figure; ``dpi``: dots per inch (raster size = figure
-    inches x dpi). Raises TypeError when ``path`` is not a str or path-like, ValueError when it is empty or ends
-    in a separator (a folder) or matplotlib writes no figure of its suffix, and OSError (``filename`` = ``path``)
-    when it cannot be written (a directory, an unwritable folder). Source: ``matplotlib.figure.Figure.savefig``; :func:`symsched._io.atomic_write`.
+    inches x dpi). Raises TypeError when ``fig`` is no Figure (no ``savefig``) or ``path`` is not a str or
+    path-like, ValueError when it is empty or ends in a separator (a folder) or matplotlib writes no figure of its
+    suffix, and OSError (``filename`` = ``path``) when it cannot be written (a directory, an unwritable folder).
+    Source: ``matplotlib.figure.Figure.savefig``; :func:`symsched._io.atomic_write`.
     """
+    if not callable(getattr(fig, "savefig", None)) or not callable(getattr(fig, "get_axes", None)):
+        raise ArgumentTypeError(f"fig must be a matplotlib Figure, got {type(fig).__name__}")
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"path must be a file path (str or os.PathLike), got {type(path).__name__}")
     fmt = figure_format(path)

@@ -64,6 +64,9 @@ NATURAL_PATCH_IMAGES: tuple[str, ...] = ("astronaut", "chelsea", "coffee", "rock
 #: Mean handling of the image estimators.
 MEAN_MODES: tuple[str, ...] = ("none", "dataset", "image")
 _IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+#: the formats PIL may decode those files as, whatever their suffix says: never PostScript/EPS (PIL hands those to
+#: Ghostscript, an interpreter of the file's bytes) or any other format PIL knows
+_IMAGE_FORMATS = ("PNG", "JPEG")
 _CHUNK_ELEMENTS = 1 << 22  # complex values per FFT chunk (64 MiB)
 
 
@@ -809,9 +812,10 @@ def read_image(path: Union[str, "os.PathLike[str]"], mode: str = "RGB",
 
     Raises ValueError naming ``what`` and the file: unreadable, not 8-bit (PIL modes I, I;16, F: their values are
     not 0..255), or beyond PIL's decompression-bomb limit (``Image.MAX_IMAGE_PIXELS``; decoding it would take
-    gigabytes). Every image the package reads goes through here. ``path`` must be a str, bytes or os.PathLike and
-    ``mode`` one of :data:`IMAGE_MODES` (TypeError naming the argument otherwise; an unknown mode string is a
-    ValueError listing them).
+    gigabytes), or not a PNG or JPEG file whatever its suffix (PIL decodes only those here: a PostScript file named
+    ``.png`` is refused, never handed to Ghostscript). Every image the package reads goes through here. ``path``
+    must be a str, bytes or os.PathLike and ``mode`` one of :data:`IMAGE_MODES` (TypeError naming the argument
+    otherwise; an unknown mode string is a ValueError listing them).
     """
     import warnings
 
@@ -825,7 +829,7 @@ def read_image(path: Union[str, "os.PathLike[str]"], mode: str = "RGB",
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as im:
+            with Image.open(path, formats=_IMAGE_FORMATS) as im:
                 raw = [tile.args[0] if isinstance(tile.args, tuple) and tile.args else tile.args
                        for tile in (im.tile or [])]
                 wide = [r for r in raw if isinstance(r, str) and (";16" in r or ";32" in r)]

@@ -146,6 +146,22 @@ def test_bad_npy_in_every_subcommand(files, capsys, argv, option) -> None:
     _one_line_error(capsys, code, argv(files)[0], option, "npy")
 
 
+@pytest.mark.parametrize("shape", [(0, 10**30), (0, 2**63), (0, 2**62, 2**62), (2**63, 0), (-1, 0), (0, -10**30)])
+def test_zero_size_npy_header_no_array_can_have(files, capsys, shape) -> None:
+    """A zero-byte shape passes the size check; NumPy then overflows or refuses: a ValueError naming the file."""
+    header = "{'descr': '<f8', 'fortran_order': False, 'shape': %s, }" % (shape,)
+    path = files.root / "zero.npy"
+    path.write_bytes(b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header.encode())
+    code = main(["transfer", "--spectrum", str(path), "--alpha-bar", files.A])
+    _one_line_error(capsys, code, "transfer", "--spectrum", "zero.npy' is not a valid .npy file")
+    from symsched import spectra
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # NumPy's overflow RuntimeWarning is not reached either
+        with pytest.raises(ValueError, match=r"zero\.npy' is not a valid \.npy file"):
+            spectra.load_spectrum(path)
+
+
 def test_missing_input_file_names_the_option(files, capsys) -> None:
     code = main(["transfer", "--spectrum", str(files.root / "nope.npy"), "--alpha-bar", files.A])
     _one_line_error(capsys, code, "transfer", "--spectrum", "does not exist")
@@ -633,6 +649,38 @@ def test_every_image_reader_refuses_the_same_files(tmp_path, monkeypatch) -> Non
     Image.new("I;16", (8, 8)).save(tmp_path / "one" / "b.png")
     with pytest.raises(ValueError, match="--reference image .* only 8-bit images are supported"):
         _image_folder(tmp_path / "one", (8, 8))  # 16-bit is refused here too, not silently converted
+
+
+def test_a_postscript_file_named_png_is_never_handed_to_ghostscript(tmp_path, monkeypatch, capsys) -> None:
+    """hardening audit: read_image opened any format PIL knows whatever the suffix, so an EPS file named b.png went
+    to PIL's EPS plugin, which runs Ghostscript on the file's bytes. Only PNG and JPEG (the documented image-folder
+    formats) are decoded: the file is refused by name, and the EPS plugin is never asked."""
+    from PIL import EpsImagePlugin
+
+    from symsched import spectra
+    from symsched.commands.probe import _image_folder
+
+    calls = []
+
+    def spy(self, *args, **kwargs):  # noqa: ANN001, ANN202
+        calls.append(self)
+        raise AssertionError("the EPS plugin was invoked")
+
+    monkeypatch.setattr(EpsImagePlugin.EpsImageFile, "_open", spy)
+    monkeypatch.setattr(EpsImagePlugin, "Ghostscript", spy)
+    (tmp_path / "imgs").mkdir()
+    eps = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 8 8\nshowpage\n"
+    for name in ("a.png", "b.png"):
+        (tmp_path / "imgs" / name).write_bytes(eps)
+    with pytest.raises(ValueError, match=r"b\.png' cannot be read"):
+        spectra.read_image(tmp_path / "imgs" / "b.png")
+    for call in (lambda: spectra.load_spectrum(tmp_path / "imgs"), lambda: _image_folder(tmp_path / "imgs", (8, 8))):
+        with pytest.raises(ValueError, match=r"a\.png' cannot be read"):
+            call()
+    np.save(tmp_path / "A.npy", np.array([0.1, 0.5, 0.9]))
+    code = main(["transfer", "--spectrum", str(tmp_path / "imgs"), "--alpha-bar", str(tmp_path / "A.npy")])
+    _one_line_error(capsys, code, "transfer", "--spectrum", "a.png' cannot be read")
+    assert calls == []
 
 
 

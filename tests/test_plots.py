@@ -176,6 +176,17 @@ def test_save_figure_refuses_unknown_formats_and_non_paths(tmp_path) -> None:
     assert out.read_text().lstrip().startswith("<?xml")  # the suffix picks the format
 
 
+@pytest.mark.parametrize("fig", [None, "figure.png", 3])
+def test_save_figure_refuses_a_non_figure_naming_fig(tmp_path, fig) -> None:
+    """hardening audit: save_figure(None, "x.png") raised AttributeError ('NoneType' object has no attribute
+    'get_axes'); a TypeError naming fig, as models.train.save and probe.plot_probe say of their arguments."""
+    from symsched.plots import save_figure
+
+    with pytest.raises(TypeError, match=r"^fig must be a matplotlib Figure, got "):
+        save_figure(fig, tmp_path / "x.png")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_plot_result_names_a_result_of_the_wrong_type() -> None:
     """break3/user F9: plot_result(None, S) raised AttributeError; now the documented ArgumentTypeError."""
     from symsched._validate import ArgumentTypeError

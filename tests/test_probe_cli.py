@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import uuid
 
 import numpy as np
@@ -428,3 +429,87 @@ def test_an_integer_pixel_reference_gets_a_note(tmp_path, capsys):
     np.save(tmp_path / "i8.npy", np.ones((5, 16, 16), dtype=np.int8))
     _load_reference(tmp_path / "i8.npy", (16, 16))
     assert capsys.readouterr().out == ""
+
+
+def _tiny_model_folder(tmp_path):
+    """A saved tiny diffusers pipeline folder (unet/ + scheduler/) and the probe's arguments for it."""
+    diffusers = pytest.importorskip("diffusers")
+    from diffusers_helpers import tiny_unet
+
+    folder = tmp_path / "m"
+    tiny_unet().save_pretrained(folder / "unet", safe_serialization=True)
+    diffusers.DDPMScheduler(num_train_timesteps=1000).save_pretrained(folder / "scheduler")
+    np.save(tmp_path / "ref.npy", np.random.default_rng(0).uniform(-1, 1, (50, 8, 8)))
+    base = ["probe", "--model", str(folder), "--reference", str(tmp_path / "ref.npy"), "--out", str(tmp_path / "o"),
+            "--no-progress", "--steps", "3", "--samples", "20", "--seeds", "1", "--schedules", "linear-trailing"]
+    return folder, base
+
+
+@pytest.mark.diffusers
+@pytest.mark.parametrize("where, edit, needle", [
+    ("scheduler", "[" * 200000, "as JSON (nested too deeply)"),
+    ("scheduler", {"num_train_timesteps": 1000.5}, "num_train_timesteps must be an integer (got 1000.5)"),
+    ("scheduler", {"num_train_timesteps": None}, "num_train_timesteps must be an integer (got null)"),
+    ("scheduler", {"num_train_timesteps": "1000"}, "num_train_timesteps must be an integer"),
+    ("scheduler", {"num_train_timesteps": [1000]}, "num_train_timesteps must be an integer"),
+    ("scheduler", {"beta_start": "x"}, 'beta_start must be a number (got "x")'),
+    ("unet", '{"a": ' * 100000, "as JSON (nested too deeply)"),
+    ("unet", {"in_channels": "1"}, 'in_channels must be an integer (got "1")'),
+    ("unet", {"sample_size": "8"}, 'sample_size must be an integer or a list of integers or null (got "8")'),
+    ("unet", {"block_out_channels": "ab"}, "block_out_channels must be a list of integers"),
+])
+def test_cli_probe_malformed_model_configs_are_one_line_naming_file_and_key(tmp_path, capsys, where, edit, needle):
+    """hardening audit: a scheduler config nested 200000 deep (RecursionError), num_train_timesteps 1000.5 / null /
+    "1000" / [1000] or beta_start "x" (TypeError from torch.linspace) and a unet config's in_channels "1" (TypeError
+    inside UNet2DModel) ended in "internal error", exit 1. Each is one usage line naming the file and the key."""
+    pytest.importorskip("torch")
+    folder, base = _tiny_model_folder(tmp_path)
+    path = folder / where / ("config.json" if where == "unet" else "scheduler_config.json")
+    text = edit if isinstance(edit, str) else json.dumps(dict(json.loads(path.read_text()), **edit))
+    path.write_text(text)
+    assert main(base) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("symsched probe: error: --model "), err
+    assert f"{str(path)!r}" in err and needle in err and "internal error" not in err, err
+
+
+@pytest.mark.diffusers
+def test_cli_probe_blames_the_unet_config_for_a_bad_sample_shape(tmp_path, capsys):
+    """hardening audit: a unet config whose sample_size gives no sample shape ([8, 8, 8]) was reported as "its
+    scheduler config gives no usable training grid (unet.config: ...)"; the unet config is at fault."""
+    pytest.importorskip("torch")
+    folder, base = _tiny_model_folder(tmp_path)
+    path = folder / "unet" / "config.json"
+    path.write_text(json.dumps(dict(json.loads(path.read_text()), sample_size=[8, 8, 8])))
+    assert main(base) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"its unet config {str(path)!r} gives no usable sample shape" in err, err
+    assert "scheduler config" not in err
+
+
+@pytest.mark.diffusers
+@pytest.mark.parametrize("fault", ["renamed", "fifo", "dev-zero"])
+def test_cli_probe_unloadable_unet_weights_print_one_line(tmp_path, capfd, fault):
+    """hardening audit: unet weights under another name (model.safetensors), a FIFO or a symlink to /dev/zero made
+    diffusers log "An error occurred while trying to fetch ..." before our error line. Its logging is silenced
+    around the load (and its verbosity restored): one line."""
+    pytest.importorskip("torch")
+    from diffusers.utils import logging as dlog
+
+    folder, base = _tiny_model_folder(tmp_path)
+    weights = folder / "unet" / "diffusion_pytorch_model.safetensors"
+    if fault == "renamed":
+        weights.rename(weights.with_name("model.safetensors"))
+    elif fault == "fifo":
+        weights.unlink()
+        os.mkfifo(weights)
+    else:
+        weights.unlink()
+        weights.symlink_to("/dev/zero")
+    before = dlog.get_verbosity()
+    capfd.readouterr()
+    assert main(base) == 2
+    err = capfd.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("symsched probe: error: --model "), err
+    assert "cannot load a UNet2DModel" in err and "An error occurred" not in err
+    assert dlog.get_verbosity() == before

@@ -15,13 +15,15 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
+import importlib
 import json
 import sys
 import time
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Iterator, Optional
 
 import numpy as np
 
@@ -164,23 +166,29 @@ def _diffusers_folder(folder: Path, reference: Optional[Path]) -> ProbeModel:
             raise ValueError(f"--model {str(folder)!r} is not a diffusers model folder: {str(f)!r} is missing "
                              "(expected config.json and scheduler_config.json, or unet/ and scheduler/ subfolders)")
     klass = _check_ddpm_grid_scheduler(folder, sched_dir / "scheduler_config.json")
+    _check_unet_config(folder, unet_dir / "config.json")
     if not any(unet_dir.glob("*.safetensors")):
         bins = sorted(p.name for p in unet_dir.glob("*.bin"))
         raise ValueError(f"--model {str(folder)!r}: no safetensors weights in {str(unet_dir)!r}"
                          + (f" ({', '.join(bins)} holds pickled weights, which symsched never unpickles: save the "
                             "model with safe_serialization=True)" if bins else ""))
-    try:  # (RuntimeError: weights of other shapes than config.json says; NotImplementedError: a beta_schedule)
-        unet = UNet2DModel.from_pretrained(str(unet_dir), use_safetensors=True, local_files_only=True,
-                                           low_cpu_mem_usage=False)
-        try:
-            sched = DDPMScheduler.from_pretrained(str(sched_dir), local_files_only=True)
-        except NotImplementedError:  # a beta_schedule DDPMScheduler lacks (Heun's "exp"): the config's own class
-            sched = klass.from_pretrained(str(sched_dir), local_files_only=True)
-    except (OSError, ValueError, RuntimeError, NotImplementedError) as exc:
+    # (RuntimeError: weights of other shapes than config.json says; NotImplementedError: a beta_schedule; TypeError:
+    # a config value of a type the constructors do not take, past the checks above). diffusers logs a failed load
+    # ("An error occurred while trying to fetch ...") besides raising: silenced, the error below says it once
+    what = "a UNet2DModel (safetensors)"
+    try:
+        with _quiet_hf_logging():
+            unet = UNet2DModel.from_pretrained(str(unet_dir), use_safetensors=True, local_files_only=True,
+                                               low_cpu_mem_usage=False)
+            what = f"the scheduler from {str(sched_dir / 'scheduler_config.json')!r}"
+            try:
+                sched = DDPMScheduler.from_pretrained(str(sched_dir), local_files_only=True)
+            except NotImplementedError:  # a beta_schedule DDPMScheduler lacks (Heun's "exp"): the config's own class
+                sched = klass.from_pretrained(str(sched_dir), local_files_only=True)
+    except (OSError, ValueError, RuntimeError, NotImplementedError, TypeError) as exc:
         lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
         msg = " ".join(lines[:2])[:300] if lines else type(exc).__name__
-        raise ValueError(f"--model {str(folder)!r}: cannot load a UNet2DModel (safetensors) and its scheduler "
-                         f"config offline ({type(exc).__name__}: {msg})") from None
+        raise ValueError(f"--model {str(folder)!r}: cannot load {what} offline ({type(exc).__name__}: {msg})") from None
     unet.eval()
     try:
         _scheduler_prediction(sched)
@@ -190,6 +198,9 @@ def _diffusers_folder(folder: Path, reference: Optional[Path]) -> ProbeModel:
     try:
         den = diffusers_denoiser(unet, sched)
     except ValueError as exc:  # the config's betas give no usable grid (num_train_timesteps 0, NaN, beta_end 2)
+        if str(exc).startswith("unet.config"):  # the sample shape: the unet config's fault, not the scheduler's
+            raise ValueError(f"--model {str(folder)!r}: its unet config {str(unet_dir / 'config.json')!r} gives no "
+                             f"usable sample shape ({exc})") from None
         raise ValueError(f"--model {str(folder)!r}: its scheduler config gives no usable training grid "
                          f"({exc})") from None
     if reference is None:
@@ -202,6 +213,83 @@ def _diffusers_folder(folder: Path, reference: Optional[Path]) -> ProbeModel:
     return ProbeModel(str(folder), den, ref, measured_spectrum(ref, channel_axis=ch), den.grid, ch)
 
 
+@contextlib.contextmanager
+def _quiet_hf_logging() -> Iterator[None]:
+    """diffusers' and huggingface_hub's loggers silenced for the block (a failed load logs its error besides raising
+    it); their previous verbosity restored afterwards."""
+    import logging
+
+    libs = []
+    for name in ("diffusers.utils.logging", "huggingface_hub.utils.logging"):
+        try:
+            libs.append(importlib.import_module(name))
+        except ImportError:
+            continue
+    old = [lib.get_verbosity() for lib in libs]
+    try:
+        for lib in libs:
+            lib.set_verbosity(logging.CRITICAL + 1)
+        yield
+    finally:
+        for lib, level in zip(libs, old):
+            lib.set_verbosity(level)
+
+
+def _read_config(folder: Path, config: Path, what: str) -> dict[str, Any]:
+    """A diffusers config file as a JSON object; ValueError naming the file otherwise (RecursionError: nested beyond
+    what json decodes, e.g. 200000 '[')."""
+    try:
+        cfg = json.loads(config.read_text(encoding="utf-8"))
+    except RecursionError:
+        raise ValueError(f"--model {str(folder)!r}: cannot read {str(config)!r} as JSON (nested too deeply)") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"--model {str(folder)!r}: cannot read {str(config)!r} as JSON ({exc})") from None
+    if not isinstance(cfg, dict):
+        raise ValueError(f"--model {str(folder)!r}: {str(config)!r} is not {what} (a JSON object)")
+    return cfg
+
+
+#: config keys whose JSON type the diffusers constructors assume (else a TypeError deep inside them): "int" an integer,
+#: "num" a number, "size" an integer or a list of them, "ints" a list of integers; a "?" allows null
+_SCHEDULER_KEYS = {"num_train_timesteps": "int", "beta_start": "num", "beta_end": "num", "trained_betas": "nums?"}
+_UNET_KEYS = {"in_channels": "int", "out_channels": "int", "layers_per_block": "int", "norm_num_groups": "int?",
+              "sample_size": "size?", "block_out_channels": "ints", "attention_head_dim": "int?"}
+_KIND_TEXT = {"int": "an integer", "num": "a number", "size": "an integer or a list of integers",
+              "ints": "a list of integers", "nums": "a list of numbers"}
+
+
+def _check_config_types(folder: Path, config: Path, cfg: dict[str, Any], keys: dict[str, str]) -> None:
+    """ValueError naming the file and the key when a value in ``cfg`` has not the JSON type ``keys`` gives it."""
+    def is_int(v: Any) -> bool:
+        return isinstance(v, int) and not isinstance(v, bool)
+
+    def is_num(v: Any) -> bool:
+        return isinstance(v, float) or is_int(v)
+
+    def is_ints(v: Any) -> bool:
+        return isinstance(v, list) and bool(v) and all(map(is_int, v))
+
+    tests = {"int": is_int, "num": is_num, "size": lambda v: is_int(v) or is_ints(v), "ints": is_ints,
+             "nums": lambda v: isinstance(v, list) and all(map(is_num, v))}
+    for key, kind in keys.items():
+        if key not in cfg:
+            continue
+        value, base = cfg[key], kind.rstrip("?")
+        if (value is None and kind.endswith("?")) or tests[base](value):
+            continue
+        shown = json.dumps(value)
+        shown = shown if len(shown) <= 40 else shown[:37] + "..."
+        null = " or null" if kind.endswith("?") else ""
+        raise ValueError(f"--model {str(folder)!r}: {str(config)!r}: {key} must be {_KIND_TEXT[base]}{null} "
+                         f"(got {shown})")
+
+
+def _check_unet_config(folder: Path, config: Path) -> None:
+    """ValueError naming the file and key for a unet config that is no JSON object or whose sizes are no integers
+    (diffusers would raise a TypeError from deep inside UNet2DModel, or build a model of no usable sample shape)."""
+    _check_config_types(folder, config, _read_config(folder, config, "a unet config"), _UNET_KEYS)
+
+
 def _check_ddpm_grid_scheduler(folder: Path, config: Path) -> Any:
     """The config's diffusers scheduler class; ValueError unless it describes a DDPM-type training grid (betas ->
     alphas_cumprod): loading any other config as a DDPMScheduler would fill in default betas and
@@ -211,16 +299,11 @@ def _check_ddpm_grid_scheduler(folder: Path, config: Path) -> Any:
     DPM-Solver, UniPC, ...); flow matching (``FlowMatch*``, ``use_flow_sigmas``, ``prediction_type="flow_prediction"``)
     and sigma-only schedulers (``EDM*``) are refused, each with its reason."""
     import inspect
-    import json
 
     import diffusers
 
-    try:
-        cfg = json.loads(config.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"--model {str(folder)!r}: cannot read {str(config)!r} as JSON ({exc})") from None
-    if not isinstance(cfg, dict):
-        raise ValueError(f"--model {str(folder)!r}: {str(config)!r} is not a scheduler config (a JSON object)")
+    cfg = _read_config(folder, config, "a scheduler config")
+    _check_config_types(folder, config, cfg, _SCHEDULER_KEYS)
     cls = str(cfg.get("_class_name", ""))
     where = f"--model {str(folder)!r}: its scheduler {cls or '(no _class_name)'}"
     if cls.startswith("FlowMatch") or cfg.get("use_flow_sigmas") or cfg.get("prediction_type") == "flow_prediction":
@@ -669,7 +752,7 @@ def _valid_probe_entry(doc: dict[str, Any]) -> bool:
     from PIL import Image  # matplotlib's dependency
 
     try:
-        with Image.open(io.BytesIO(png)) as im:
+        with Image.open(io.BytesIO(png), formats=["PNG"]) as im:
             im.load()  # decodes every chunk: a truncated or corrupt figure raises
     except Exception:  # noqa: BLE001 - any decoding failure means: not our figure
         return False
