@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable, Literal, Optional
 
 import numpy as np
@@ -331,32 +331,78 @@ def _weights(weights: ArrayLike | None, S: Array) -> Array:
     return w.ravel()
 
 
+#: weights within [2^-ONE_SCALE, 2^ONE_SCALE] (the largest of them) are used as given, without a power-of-two scale
+_ONE_SCALE = 2.0**64
+
+
 @dataclass(frozen=True)
 class Grouped:
-    """Sorted unique modes ``u`` with their summed weights ``w * 2**-e`` (the power of two keeps the sums and
-    the objective in range for weights near the float64 limits; J and its gradient are linear in the weights,
-    so the scale is exact and undone at the end); ``w_max``: the user's largest weight, for messages."""
+    """Sorted unique modes ``u`` with their summed weights ``w * 2**-e``; ``w_max``: the user's largest weight, for
+    messages. J and its gradient are linear in the weights, so the scale is exact and undone at the end.
+
+    With the largest weight below 2^-64 all are scaled up (e < 0: none moves closer to underflow). With it above
+    2^64 they are kept unscaled (e = 0, or the few powers of two that keep sums of equal modes' weights finite) and
+    ``wide`` is set: the objective then forms in longdouble the weighted terms and slopes that leave the float64
+    normal range. One scale 2^-e from the largest weight made the others' terms subnormal or 0 (weights
+    [1e300, 1e-300] on modes of equal share gave J = 1 for 2; [1e308, 1] on S = [0, 1e-20] gave J = 0). ``alt``: the
+    same modes under the other choice, run where this one raises (:func:`_with_alt`): a weighted J or gradient
+    beyond float64 is then named ``weights`` as before, and a largest weight below 2^-64 that brings a term beyond
+    float64 back into range is not refused."""
 
     u: Array
     w: Array
     e: int
     w_max: float
+    wide: bool = False
+    alt: Optional[Grouped] = None
 
 
-def _grouped(S: Array, w: Array) -> Grouped:
-    """De-duplicate modes, summing their weights (scaled by 2**-e where the weights or their sums are extreme); modes
-    of weight 0 are dropped when another mode weighs: they contribute nothing, also where their term is +inf (KL of
-    an S = 0 mode a sampler leaves noisy), which 0 * inf would turn into NaN."""
-    u, inv, _ = _unique(S)
-    w_max = float(w.max(initial=0.0))
-    e = 0
-    if w_max > 0.0 and not 2.0**-64 <= w_max <= 2.0**64:
-        e = math.frexp(w_max)[1] + int(w.size).bit_length()  # every sum of scaled weights is at most 1
-    ws = np.bincount(inv, weights=np.ldexp(w, -e) if e else w, minlength=u.size)
+def _summed(u: Array, inv: NDArray[np.intp], w: Array, e: int, w_max: float, wide: bool) -> Grouped:
+    """The modes ``u`` with the weights ``w * 2**-e`` of equal modes summed; modes of weight 0 are dropped when
+    another mode weighs: they contribute nothing, also where their term is +inf (KL of an S = 0 mode a sampler leaves
+    noisy), which 0 * inf would turn into NaN."""
+    with np.errstate(over="ignore"):
+        ws = np.bincount(inv, weights=np.ldexp(w, -e) if e else w, minlength=u.size)
     keep = ws > 0.0
     if keep.any() and not keep.all():
         u, ws = u[keep], ws[keep]
-    return Grouped(u, ws, e, w_max)
+    return Grouped(u, ws, e, w_max, wide)
+
+
+def _grouped(S: Array, w: Array, *, one_scale: bool = False) -> Grouped:
+    """De-duplicate modes, summing their weights (see :class:`Grouped` for the scale). ``one_scale``: every weight
+    scaled by the one power of two 2^-e that brings the largest sum to at most 1 (e = 0 within [2^-64, 2^64]), the
+    objective of the schedule search (whose J 2^-e must be one float64 function)."""
+    u, inv, _ = _unique(S)
+    w_max = float(w.max(initial=0.0))
+    e = 0
+    if w_max > 0.0 and not 1.0 / _ONE_SCALE <= w_max <= _ONE_SCALE:
+        e = math.frexp(w_max)[1] + int(w.size).bit_length()  # every sum of scaled weights is at most 1
+    one = _summed(u, inv, w, e, w_max, False)
+    if one_scale or e == 0:
+        return one
+    if e < 0:  # scaled up: exact; unscaled where a tiny weight's term beyond float64 left it once scaled
+        return replace(one, alt=_summed(u, inv, w, 0, w_max, True))
+    grp = _summed(u, inv, w, 0, w_max, True)
+    if not np.all(np.isfinite(grp.w)):  # equal modes' weights sum beyond float64: 2^-bit_length(n) keeps them below
+        grp = _summed(u, inv, w, int(w.size).bit_length(), w_max, True)
+    return replace(grp, alt=one)
+
+
+def _with_alt(run: Callable[[Grouped], Any], grp: Grouped) -> Any:
+    """``run(grp)``; where that raises ValueError and ``grp.alt`` exists, ``run(grp.alt)``. Where both raise, the
+    error is the one-scale grouping's (``grp`` for scaled-up weights, ``grp.alt`` for large ones), as before."""
+    try:
+        return run(grp)
+    except ValueError as first:
+        if grp.alt is None:
+            raise
+        try:
+            return run(grp.alt)
+        except ValueError:
+            if grp.e < 0:
+                raise first from None
+            raise
 
 
 def _unscale(J: float, g: Optional[Array], grp: Grouped, infinite: bool) -> tuple[float, Optional[Array]]:
@@ -397,6 +443,51 @@ def _wide_terms(fn: Any, f: Array, d: Array, pos: Array, r: Array, S: Array, sca
             d = d.astype(np.longdouble)
         d[sel] = wide
     return f, d
+
+
+#: the smallest normal float64: a weighted term or slope below it (and not an exact 0) has lost digits
+_TINY = float(np.finfo(np.float64).tiny)
+
+
+def _heavy_terms(fn: Any, f: Array, d: Array, pos: Array, r: Array, S: Array, scale: Array, ww: Array
+                 ) -> tuple[Array, Array]:
+    """With unscaled weights (``Grouped.wide``): redo in longdouble the terms and slopes of the modes weighing more
+    than 1 whose term or slope lies below the float64 normal range (W2's S (sqrt r - 1)^2 of a subnormal mode S
+    keeps a handful of bits, or none, that a weight of 1e300 would bring back into range). Returns ``(f, d)`` in
+    longdouble where some mode was redone."""
+    with np.errstate(all="ignore"):
+        low = (ww[pos] > 1.0) & ((np.abs(f[pos]) < _TINY) | (np.abs(d[pos]) < _TINY))
+    if not low.any():
+        return f, d
+    sel = np.flatnonzero(pos)[low]
+    with np.errstate(all="ignore"):
+        fk, dk = fn(r[low].astype(np.longdouble), S[sel].astype(np.longdouble))
+        f, d = f.astype(np.longdouble), d.astype(np.longdouble)
+        f[sel] = np.asarray(fk, dtype=np.longdouble)
+        d[sel] = np.asarray(dk, dtype=np.longdouble) * scale[low].astype(np.longdouble)
+    return f, d
+
+
+def _lost(p: Array, w: Array, x: Array) -> bool:
+    """Whether some product ``p = w x`` of a finite weight and a nonzero finite ``x`` left the float64 normal
+    range (overflow to inf, or a subnormal or 0)."""
+    a = np.abs(p)
+    return bool(np.any((w > 0) & (x != 0) & np.isfinite(x) & ((a < _TINY) | np.isinf(a))))
+
+
+def _weighted(w: Array, f: Array, d: Array) -> tuple[float, Array]:
+    """(sum w f, w d) with unscaled weights (``Grouped.wide``): in float64 where every product stays in its normal
+    range (so a uniform power-of-two weight still scales J and the gradient exactly), else in longdouble, whose range
+    holds any product of two float64 (the backward sweep scales such an adjoint, ``recursion._adjoint_scales``)."""
+    with np.errstate(all="ignore"):
+        wf, wd = w * f, w * d
+        if wf.dtype == np.float64 and not _lost(wf, w, f):
+            J = float(np.sum(wf))
+        else:
+            J = float(np.sum(w.astype(np.longdouble) * f))
+        if wd.dtype == np.float64 and _lost(wd, w, d):
+            wd = w.astype(np.longdouble) * d
+    return J, wd
 
 
 #: relative rounding of r = P/S that the float64 sweeps may leave, per level (a bound: a few ulp per step)
@@ -472,7 +563,7 @@ def _w2_resolved(objective: Any, result: tuple[float, Any], rho: Array, run: Cal
         if not redo.size:
             return objective, result
         refined.update(_w2_refined(redo, x, coordinate, sampler, init, settings))
-        objective = _objective("w2", grp.w, refined)
+        objective = _objective("w2", grp.w, refined, wide=grp.wide)
         result = run(objective)
 
 
@@ -490,11 +581,15 @@ def _complement_terms(f: Array, d: Array, pos: Array, S: Array, scale: Array, re
     d[at] = np.asarray(dk) * scale[hit]
 
 
-def _objective(divergence: str, w: Array, refined: Optional[dict[float, float]] = None) -> Any:
+def _objective(divergence: str, w: Array, refined: Optional[dict[float, float]] = None, *, wide: bool = False
+               ) -> Any:
     """The objective for :func:`recursion.value_and_grad`: per-mode terms of the ratio r = P/S.
 
     The engine gives rho = P/kappa; r = rho kappa / S is exact (kappa = S) for tiny modes. ``refined``
     (:func:`_w2_refined`) gives the exact ``P/S - 1`` of the modes whose W2 terms the ratio cannot resolve.
+    ``wide``: the weights ``w`` are unscaled and may lie anywhere in float64 (:class:`Grouped`): terms, slopes and
+    their weighted products that leave the float64 normal range are formed in longdouble (:func:`_heavy_terms`,
+    :func:`_weighted`).
     """
     fn = ratio_divergence_kernel(divergence)
 
@@ -511,6 +606,8 @@ def _objective(divergence: str, w: Array, refined: Optional[dict[float, float]] 
             f[pos] = fk
             d[pos] = np.asarray(dk) * scale
             f, d = _wide_terms(fn, f, d, pos, r, S, scale)
+            if wide:
+                f, d = _heavy_terms(fn, f, d, pos, r, S, scale, ww)
             if divergence == "w2" and refined:
                 _complement_terms(f, d, pos, S, scale, refined)
             if divergence != "w2":  # nothing generated where there is data: KL is +inf (not inf - inf)
@@ -530,6 +627,8 @@ def _objective(divergence: str, w: Array, refined: Optional[dict[float, float]] 
             truly[zero] = rho[zero] != 0
         if np.any(truly & (ww > 0)):
             objective.infinite = True  # type: ignore[attr-defined]
+        if wide:
+            return _weighted(ww, f, d)
         with np.errstate(over="ignore"):  # a sum beyond float64 is inf, which every caller checks and names
             return float(np.sum(ww * f)), ww * d
 
@@ -554,23 +653,29 @@ def grouped_value_and_grad(grp: Grouped, x: Array, coordinate: str, divergence: 
                            settings: dict[str, Any], convert: Callable[[Array], Array] = lambda g: g
                            ) -> tuple[float, Array]:
     """(J, convert(dJ/d log-SNR)) on grouped modes: ``convert`` chains the gradient to the caller's coordinate
-    before the weights' power-of-two scale is undone, so that no subnormal intermediate is rounded twice."""
+    before the weights' power-of-two scale is undone, so that no subnormal intermediate is rounded twice. Weights
+    beyond [2^-64, 2^64] are run under the grouping's other scale where the first raises (:func:`_with_alt`)."""
     name, options, params = _setup(sampler, settings)
     check_choice(init, "init", INITS)
     check_choice(divergence, "divergence", DIVERGENCES)
     prog = _program.build_program(name, options, params, x, coordinate, grad=True)
-    objective = _objective(divergence, grp.w)
     exact = _exact(x, coordinate, sampler, init, settings)
-    J, g_l, rho = recursion.value_and_grad(prog, grp.u, init, objective, exact=exact)
-    if divergence == "w2":  # (rarely) again, with the exact complement of the modes the ratio cannot resolve
-        objective, (J, g_l) = _w2_resolved(
-            objective, (J, g_l), rho, lambda obj: recursion.value_and_grad(prog, grp.u, init, obj, exact=exact)[:2],
-            grp, x, coordinate, sampler, init, settings)
-    if not (math.isfinite(J) or (J == math.inf and objective.infinite)):  # KL's true +inf is kept
-        raise Unrepresentable(f"spectrum: the divergence ({J}) is not representable in float64 for this schedule")
-    J, g = _unscale(J, convert(g_l), grp, objective.infinite)
-    assert g is not None
-    return J, g
+
+    def run(grp: Grouped) -> tuple[float, Array]:
+        objective = _objective(divergence, grp.w, wide=grp.wide)
+        J, g_l, rho = recursion.value_and_grad(prog, grp.u, init, objective, exact=exact)
+        if divergence == "w2":  # (rarely) again, with the exact complement of the modes the ratio cannot resolve
+            objective, (J, g_l) = _w2_resolved(
+                objective, (J, g_l), rho,
+                lambda obj: recursion.value_and_grad(prog, grp.u, init, obj, exact=exact)[:2],
+                grp, x, coordinate, sampler, init, settings)
+        if not (math.isfinite(J) or (J == math.inf and objective.infinite)):  # KL's true +inf is kept
+            raise Unrepresentable(f"spectrum: the divergence ({J}) is not representable in float64 for this schedule")
+        J, g = _unscale(J, convert(g_l), grp, objective.infinite)
+        assert g is not None
+        return J, g
+
+    return _with_alt(run, grp)
 
 
 @numpy_error_defaults
@@ -590,24 +695,30 @@ def grouped_values(grp: Grouped, x: Array, coordinate: str, divergences: Any, sa
     for divergence in divergences:
         check_choice(divergence, "divergence", DIVERGENCES)
     prog = _program.build_program(name, options, params, x, coordinate)
-    rho = recursion.checked_ratio(prog, grp.u, init, _exact(x, coordinate, sampler, init, settings))
-    if not np.all(np.isfinite(rho)):
-        i = int(np.flatnonzero(~np.isfinite(rho))[0])
-        raise _program.diverged(prog, float(grp.u[i]))
-    rho = recursion.below_float64(prog, grp.u, init, rho)  # r ~ S for subnormal modes: kept in longdouble
-    kap = recursion.kappa(grp.u)
-    out = {}
-    for divergence in divergences:
-        objective = _objective(divergence, grp.w)
-        J, _ = objective(rho, kap, grp.u, slice(None))
-        if divergence == "w2":  # as grouped_value_and_grad
-            objective, (J, _) = _w2_resolved(objective, (J, None), rho,
-                                             lambda obj: obj(rho, kap, grp.u, slice(None)),  # noqa: B023 - run at once
-                                             grp, x, coordinate, sampler, init, settings)
-        if not (math.isfinite(J) or (J == math.inf and objective.infinite)):
-            raise Unrepresentable(f"spectrum: the divergence ({J}) is not representable in float64 for this schedule")
-        out[divergence] = _unscale(J, None, grp, objective.infinite)[0]
-    return out
+    exact = _exact(x, coordinate, sampler, init, settings)
+
+    def run(grp: Grouped) -> dict[str, float]:  # as in grouped_value_and_grad, under the grouping's other scale
+        rho = recursion.checked_ratio(prog, grp.u, init, exact)
+        if not np.all(np.isfinite(rho)):
+            i = int(np.flatnonzero(~np.isfinite(rho))[0])
+            raise _program.diverged(prog, float(grp.u[i]))
+        rho = recursion.below_float64(prog, grp.u, init, rho)  # r ~ S for subnormal modes: kept in longdouble
+        kap = recursion.kappa(grp.u)
+        out = {}
+        for divergence in divergences:
+            objective = _objective(divergence, grp.w, wide=grp.wide)
+            J, _ = objective(rho, kap, grp.u, slice(None))
+            if divergence == "w2":  # as grouped_value_and_grad
+                objective, (J, _) = _w2_resolved(
+                    objective, (J, None), rho, lambda obj: obj(rho, kap, grp.u, slice(None)),  # noqa: B023 - at once
+                    grp, x, coordinate, sampler, init, settings)
+            if not (math.isfinite(J) or (J == math.inf and objective.infinite)):
+                raise Unrepresentable(
+                    f"spectrum: the divergence ({J}) is not representable in float64 for this schedule")
+            out[divergence] = _unscale(J, None, grp, objective.infinite)[0]
+        return out
+
+    return _with_alt(run, grp)
 
 
 def _schedule_divergences(S: Array, x: Array, coordinate: str, sampler: Any, init: Any,

@@ -405,7 +405,7 @@ class _Objective:
         # modes with equal S are one mode with summed weight, as in divergence_and_grad (and scaled alike); the
         # search runs on the scaled objective J 2^-e (e = 0 for weights in [2^-64, 2^64]): unscaled, weights of
         # 2^-1074 gave L-BFGS-B a subnormal J of one or two digits, and a uniform weight moved the optimum
-        grp = _api._grouped(flat, np.ones(flat.size) if weights is None else weights.ravel())
+        grp = _api._grouped(flat, np.ones(flat.size) if weights is None else weights.ravel(), one_scale=True)
         self.e = grp.e
         self.grp = replace(grp, e=0)
         self.sampler, self.divergence, self.init = sampler, divergence, init

@@ -448,6 +448,116 @@ def test_a_term_beyond_float64_that_a_small_weight_brings_back_is_summed() -> No
         symsched.divergence_and_grad(S, ab, divergence="kl")
 
 
+def _weighted_mp(S, levels, divergence: str, sampler: str, ve: bool, w) -> mpf:
+    """sum_i w_i term_i in mpmath on the mpmath path's output, each weight multiplied in mpmath (a term of 1e-320
+    weighed 1e308 is 1e-12): W2 = (sqrt P - sqrt S)^2, KL(data||gen) = (r - 1 - log r)/2 with r = S/P, reverse KL
+    with r = P/S, and 0 for a mode with S = P = 0 (the only S = 0 modes used with KL here)."""
+    fn = symsched.output_spectrum_ve_mp if ve else symsched.output_spectrum_mp
+    P = fn(S, levels, sampler=sampler, dps=60)
+    with mp.workdps(400):
+        total = mpf(0)
+        for wi, p, s in zip(w, map(mpf, P), (mpf(float(v)) for v in S)):
+            if divergence == "w2":
+                t = (mp.sqrt(p) - mp.sqrt(s)) ** 2
+            elif s == 0:
+                assert p == 0
+                t = mpf(0)
+            else:
+                r = s / p if divergence == "kl" else p / s
+                t = (r - 1 - mp.log(r)) / 2
+            total += mpf(wi) * t
+        return total
+
+
+def _weighted_slopes_mp(S, levels, divergence: str, sampler: str, ve: bool, w) -> np.ndarray:
+    """dJ/d(log-SNR of level j) of :func:`_weighted_mp`: Richardson-extrapolated central differences, as
+    :func:`_mode_slopes_mp`, of the weighted sum itself (no weighted slope rounded to float64 before the sum)."""
+    lsnr = (lambda x: -2 * mp.log(x)) if ve else (lambda x: mp.log(x) - mp.log1p(-x))
+    level = (lambda l: float(mp.exp(-l / 2))) if ve else (lambda l: float(1 / (1 + mp.exp(-l))))
+    out = []
+    with mp.workdps(400):
+        for j in range(len(levels)):
+            l0, est = lsnr(mpf(levels[j])), []
+            for h in (mpf("1e-4"), mpf("5e-5")):
+                ends = []
+                for sign in (1, -1):
+                    lv = list(levels)
+                    lv[j] = level(l0 + sign * h)
+                    ends.append((_weighted_mp(S, lv, divergence, sampler, ve, w), lsnr(mpf(lv[j]))))
+                (tp, lp), (tm, lm) = ends
+                est.append((tp - tm) / (lp - lm))
+            out.append(float(est[1] + (est[1] - est[0]) / 3))
+    return np.array(out)
+
+
+#: (divergence, sampler, levels, spectrum, weights, VE, the old J): weights spanning beyond one power-of-two scale
+_SPREAD_WEIGHTS = [
+    ("w2", "ddim", [0.5], [1e-300, 1e300], [1e300, 1e-300], False, 1.0),
+    ("w2", "ddim", [0.5], [0.0, 1e-20], [1e300, 1.0], False, 1.0005576689441423e-20),
+    ("w2", "ddim", [0.5], [0.0, 1e-20], [1e308, 1.0], False, 0.0),
+    ("w2", "ddim", [0.5], [1e-320, 1.0], [1e308, 1.0], False, None),
+    ("w2", "euler", [1.0], [0.0, 1e-20], [1e308, 1.0], True, 0.0),
+    ("w2", "euler", [2e-155, 1e-156], [1e-310, 1e-312, 1.0], [1e300, 1e302, 1e-300], True, 5.022356399579479e-11),
+    ("kl", "ddim", [0.5], [0.0, 1e300], [1e300, 1e-300], False, 0.0),
+    ("kl-reverse", "euler", [3e150], [0.0, 1e300], [1e300, 1e-299], True, 0.0),
+    ("kl-reverse", "dpmpp_2m", [0.1, 0.7], [0.0, 2.0, 1e300], [1e308, 1e-20, 1e-300], False, 0.0),
+]
+
+
+@pytest.mark.parametrize("case", _SPREAD_WEIGHTS, ids=[
+    f"{c[0]}-{c[1]}{'-ve' if c[5] else ''}-K{len(c[2])}-w{max(c[4]):.0e}-{min(c[4]):.0e}" for c in _SPREAD_WEIGHTS])
+def test_weights_spanning_beyond_one_scale_keep_every_mode(case) -> None:
+    """Audit: every weight was scaled by the one power of two 2^-e of the largest, so weights 2^970 or more below it
+    became subnormal or 0, and so did their modes' terms: W2 of S = [1e-300, 1e300] with weights [1e300, 1e-300]
+    (each term 1) gave J = 1 for 2; S = [0, 1e-20] weighted [1e308, 1] gave J = 0 (the S = 0 mode's term is an
+    exact 0); subnormal terms weighed 1e300 kept a handful of bits (J 4e-11 off). Weights beyond 2^64 are now used
+    unscaled, the weighted terms and slopes leaving float64's normal range formed in longdouble. J and the gradient
+    are checked against the weighted sum in mpmath (its central differences), which the old J fails."""
+    div, name, levels, S, w, ve, old = case
+    fn = symsched.divergence_and_grad_ve if ve else symsched.divergence_and_grad
+    J, g = fn(S, levels, divergence=div, sampler=name, weights=w, wrt="log_snr")
+    want = float(_weighted_mp(S, levels, div, name, ve, w))
+    slopes = _weighted_slopes_mp(S, levels, div, name, ve, w)
+    assert want > 1e-305 and J == pytest.approx(want, rel=1e-12, abs=0)
+    assert np.all(np.abs(slopes) > 1e-300) and g == pytest.approx(slopes, rel=1e-8, abs=0)
+    if not ve:  # the value alone (one forward sweep: symsched.api.grouped_value) as well
+        from symsched.insight.fits import schedule_objective
+
+        value = schedule_objective(S, levels, divergence=div, sampler=name, weights=w)
+        assert value == pytest.approx(want, rel=1e-12, abs=0)
+    if old is not None:
+        assert old != pytest.approx(want, rel=1e-12, abs=0)  # the old J fails the same check
+
+
+def test_a_tiny_largest_weight_that_brings_a_term_back_into_range_is_not_refused() -> None:
+    """Weights below 2^-64 are scaled up to a largest sum of 1; KL's S/(2P) ~ 1e320 of a subnormal mode, carrying the
+    largest weight 1e-300, then left float64 (Unrepresentable, 'spectrum') though J = 1.7e19: such weights are now
+    run unscaled where the scaled run fails. (J and the gradient for the value alone and with the gradient.)"""
+    ab = sch.standard_schedule("linear-trailing", 6)
+    S, w = [0.3, 1e-320], [1e-305, 1e-300]
+    want = float(_weighted_mp(S, ab, "kl", "ddim", False, w))
+    J, g = symsched.divergence_and_grad(S, ab, divergence="kl", weights=w, wrt="log_snr")
+    assert J == pytest.approx(want, rel=1e-12, abs=0) and np.all(np.isfinite(g))
+    # the same weights times 2^40: J and the gradient scale exactly (both are linear in the weights)
+    J2, g2 = symsched.divergence_and_grad(S, ab, divergence="kl", weights=np.ldexp(w, 40), wrt="log_snr")
+    assert J2 == np.ldexp(J, 40) and np.array_equal(g2, np.ldexp(g, 40))
+    from symsched.insight.fits import schedule_objective
+
+    assert schedule_objective(S, ab, divergence="kl", weights=w) == pytest.approx(want, rel=1e-12, abs=0)
+
+
+@pytest.mark.parametrize("ve", [False, True])
+def test_spread_weights_whose_divergence_exceeds_float64_are_still_named(ve) -> None:
+    """Where the weighted J itself is beyond float64 (reverse KL's 367 weighed 1e308), the ValueError still names
+    ``weights``, as under the one scale."""
+    S, w = [1e-320, 1.0], [1e308, 1.0]
+    with pytest.raises(ValueError, match="^weights: with these weights"):
+        if ve:
+            symsched.divergence_and_grad_ve(S, [1.0], divergence="kl-reverse", weights=w)
+        else:
+            symsched.divergence_and_grad(S, [0.5], divergence="kl-reverse", weights=w)
+
+
 # ---------------------------------------------------------------------------------------------
 # break-test 46: nearly coincident levels, tiny parameters at pure noise
 # ---------------------------------------------------------------------------------------------
