@@ -470,24 +470,9 @@ def _weighted_mp(S, levels, divergence: str, sampler: str, ve: bool, w) -> mpf:
 
 
 def _weighted_slopes_mp(S, levels, divergence: str, sampler: str, ve: bool, w) -> np.ndarray:
-    """dJ/d(log-SNR of level j) of :func:`_weighted_mp`: Richardson-extrapolated central differences, as
-    :func:`_mode_slopes_mp`, of the weighted sum itself (no weighted slope rounded to float64 before the sum)."""
-    lsnr = (lambda x: -2 * mp.log(x)) if ve else (lambda x: mp.log(x) - mp.log1p(-x))
-    level = (lambda l: float(mp.exp(-l / 2))) if ve else (lambda l: float(1 / (1 + mp.exp(-l))))
-    out = []
-    with mp.workdps(400):
-        for j in range(len(levels)):
-            l0, est = lsnr(mpf(levels[j])), []
-            for h in (mpf("1e-4"), mpf("5e-5")):
-                ends = []
-                for sign in (1, -1):
-                    lv = list(levels)
-                    lv[j] = level(l0 + sign * h)
-                    ends.append((_weighted_mp(S, lv, divergence, sampler, ve, w), lsnr(mpf(lv[j]))))
-                (tp, lp), (tm, lm) = ends
-                est.append((tp - tm) / (lp - lm))
-            out.append(float(est[1] + (est[1] - est[0]) / 3))
-    return np.array(out)
+    """dJ/d(log-SNR of level j) of :func:`_weighted_mp`: :func:`_level_slopes_mp` of the weighted sum itself (no
+    weighted slope rounded to float64 before the sum)."""
+    return _level_slopes_mp(lambda lv: [_weighted_mp(S, lv, divergence, sampler, ve, w)], levels, ve)[:, 0]
 
 
 #: (divergence, sampler, levels, spectrum, weights, VE, the old J): weights spanning beyond one power-of-two scale
@@ -1126,9 +1111,9 @@ def _mode_terms_mp(S, levels, divergence: str, sampler: str, init: str, kw: dict
         return out
 
 
-def _mode_slopes_mp(S, levels, divergence: str, sampler: str, init: str, kw: dict, ve: bool) -> np.ndarray:
-    """(levels, modes): d(term of mode i)/d(log-SNR of level j), Richardson-extrapolated central differences of
-    :func:`_mode_terms_mp` at the float levels evaluated (their log-SNR recomputed from them, exactly)."""
+def _level_slopes_mp(fn, levels, ve: bool) -> np.ndarray:
+    """(levels, outputs): d fn(levels)[i] / d(log-SNR of level j), Richardson-extrapolated central differences at the
+    float levels evaluated (their log-SNR recomputed from them, exactly); ``fn`` returns a list of mpf."""
     lsnr = (lambda x: -2 * mp.log(x)) if ve else (lambda x: mp.log(x) - mp.log1p(-x))
     level = (lambda l: float(mp.exp(-l / 2))) if ve else (lambda l: float(1 / (1 + mp.exp(-l))))
     out = []
@@ -1140,11 +1125,16 @@ def _mode_slopes_mp(S, levels, divergence: str, sampler: str, init: str, kw: dic
                 for sign in (1, -1):
                     lv = list(levels)
                     lv[j] = level(l0 + sign * h)
-                    ends.append((_mode_terms_mp(S, lv, divergence, sampler, init, kw, ve), lsnr(mpf(lv[j]))))
+                    ends.append((fn(lv), lsnr(mpf(lv[j]))))
                 (tp, lp), (tm, lm) = ends
                 est.append([(a - b) / (lp - lm) for a, b in zip(tp, tm)])
             out.append([float(d2 + (d2 - d1) / 3) for d1, d2 in zip(*est)])
     return np.array(out)
+
+
+def _mode_slopes_mp(S, levels, divergence: str, sampler: str, init: str, kw: dict, ve: bool) -> np.ndarray:
+    """(levels, modes): d(term of mode i)/d(log-SNR of level j), :func:`_level_slopes_mp` of :func:`_mode_terms_mp`."""
+    return _level_slopes_mp(lambda lv: _mode_terms_mp(S, lv, divergence, sampler, init, kw, ve), levels, ve)
 
 
 _S2, _S3 = [1e20, 1e250], [1e-300, 1e20, 1e300]

@@ -212,16 +212,21 @@ def _ratio_memory(prog: Program, call: _Caller, S: NDArray[Any], inv_kap: Any, v
     bufs = [[np.empty_like(acc) for _ in range(m)] for _ in range(2)]
     t, tmp = np.empty_like(acc), np.empty_like(acc)
     for n, st in enumerate(reversed(prog.steps)):
-        E = call.step(st)
-        q = st.kernels.q
-        for col in range(q):
-            bt = _combine([(E[m * m + i * q + col], w[i]) for i in range(m)], t, tmp)
-            if _nz(bt):
-                np.multiply(bt, bt, out=tmp)
-                acc += tmp
-        new = bufs[n % 2]
-        w = [_combine([(E[i * m + k], w[i]) for i in range(m)], new[k], tmp) for k in range(m)]
+        w = _back_row(st, call.step(st), m, w, acc, bufs[n % 2], t, tmp)
     return acc + v0 * (w[0] * w[0])
+
+
+def _back_row(st: Any, E: list[Any], m: int, w: list[Any], acc: NDArray[Any], out: Any, t: NDArray[Any],
+              tmp: NDArray[Any]) -> list[Any]:
+    """One step of the backward sum of squares: ``acc += (B^T w)^2`` for every noise column, and ``A^T w`` into the
+    rows of ``out`` (``t``, ``tmp`` scratch arrays; structural zeros stay the scalar 0.0)."""
+    q = st.kernels.q
+    for col in range(q):
+        bt = _combine([(E[m * m + i * q + col], w[i]) for i in range(m)], t, tmp)
+        if _nz(bt):
+            np.multiply(bt, bt, out=tmp)
+            acc += tmp
+    return [_combine([(E[i * m + k], w[i]) for i in range(m)], out[k], tmp) for k in range(m)]
 
 
 def _combine(terms: list[tuple[Any, Any]], out: NDArray[Any], tmp: NDArray[Any]) -> Any:
@@ -278,17 +283,21 @@ GRAD_ROUNDING = 1e-12
 _LD_GAIN = 2.0**11
 
 
+def _gaps(prog: Program) -> Array:
+    """|log-SNR gaps| between the program's consecutive finite levels (pure noise and the clean end left out)."""
+    ell = np.asarray(prog.l, dtype=np.float64)
+    return np.abs(np.diff(ell[np.isfinite(ell)]))
+
+
 def _may_cancel(prog: Program) -> bool:
     """Cheap screen: only schedules with a huge or a small finite log-SNR gap, or very unequal gaps within the
     reach of one step (the ``prog.m`` gaps a step with an ``m``-entry state reads), are checked further."""
     if prog.m == 1:
         return False
-    ell = np.asarray(prog.l, dtype=np.float64)
-    gaps = np.diff(ell[np.isfinite(ell)])
-    if gaps.size == 0:
-        return False
-    a = np.abs(gaps)  # a zero: distinct levels (checked on entry) within an ulp in float64 log-SNR, the smallest gap
+    a = _gaps(prog)  # a zero: distinct levels (checked on entry) within an ulp in float64 log-SNR, the smallest gap
     # of all (levels 1 ulp apart in sigma: dpmpp_2m came out 78 for 49 while zero gaps were left out here)
+    if a.size == 0:
+        return False
     if float(a.max()) > _LARGE_GAP or float(a.min()) < _SMALL_GAP or _floor_ratio(prog) > _FLOOR_RATIO:
         return True
     width = min(a.size, prog.m)
@@ -358,13 +367,10 @@ def rounding_check(prog: Program, S: Array, init: str, rho: Array,
             worst = max(worst, _worst_disagreement(rho[idx][g.sl][ok], hi[ok]))
             zeros.append(idx[g.sl][(hi == 0) & (Sp[g.sl] > 0)])
         if proxies:  # S = 1e300 cancels like S = _HIGH: there float64 and longdouble measure the amplification
-            Sx = np.unique(np.concatenate(proxies))
-            cond = max((_condition(sweep, Sx, replace(g, ld=True), np.asarray(sweep(Sx, replace(g, ld=True)),
-                                                                              dtype=np.float64))
-                        for g in _groups(Sx, False)), default=0.0) if huge else 0.0
+            proxy, cond = _proxy_disagreement(np.unique(np.concatenate(proxies)), sweep, huge)
             if cond > _MAX_CONDITION:
                 return False, _conditioned_error(cond)
-            worst = max(worst, _proxy_disagreement(Sx, sweep))
+            worst = max(worst, proxy)
     if zeros and np.concatenate(zeros).size:
         worst = max(worst, _zero_disagreement(np.concatenate(zeros), S, rho, exact, scale))
     return worst <= MAX_ROUNDING, worst
@@ -381,8 +387,7 @@ def _huge_coefficients(prog: Program) -> bool:
     """Whether a step's coefficients may reach e^gap for a huge log-SNR gap (or a sweep ends at a noisy level): the
     schedules on which a cancellation can exceed even longdouble's 64 bits (:func:`_condition`); coefficients ~1/gap
     of close levels cancel by less, which the float64-longdouble comparison sees."""
-    ell = np.asarray(prog.l, dtype=np.float64)
-    gaps = np.abs(np.diff(ell[np.isfinite(ell)]))
+    gaps = _gaps(prog)
     return bool(gaps.size and float(gaps.max()) > _LARGE_GAP) or _floor_ratio(prog) > _FLOOR_RATIO
 
 
@@ -421,16 +426,19 @@ def _zero_disagreement(at: NDArray[np.intp], S: Array, rho: Array, exact: Option
         return _worst_disagreement(rho[pick] * scale(S[pick]), exact(S[pick]))
 
 
-def _proxy_disagreement(Sp: Array, sweep: Sweep) -> float:
-    """float64-vs-longdouble disagreement of the sweep at modes ``Sp`` within the float64 kernels' range (the
-    stand-ins of longdouble-only modes, whose own sweep has no wider type to compare with)."""
-    worst = 0.0
+def _proxy_disagreement(Sp: Array, sweep: Sweep, condition: bool = False) -> tuple[float, float]:
+    """(float64-vs-longdouble disagreement, condition number or 0 without ``condition``, :func:`_condition`) of the
+    sweep at modes ``Sp`` within the float64 kernels' range (the stand-ins of longdouble-only modes, whose own sweep
+    has no wider type to compare with)."""
+    worst, cond = 0.0, 0.0
     for g in _groups(Sp, False):
         lo = np.asarray(sweep(Sp, g), dtype=np.float64)
         hi = np.asarray(sweep(Sp, replace(g, ld=True)), dtype=np.float64)
+        if condition:
+            cond = max(cond, _condition(sweep, Sp, replace(g, ld=True), hi))
         ok = np.isfinite(hi) & (hi != 0)
         worst = max(worst, _worst_disagreement(lo[ok], hi[ok]))
-    return worst
+    return worst, cond
 
 
 def _worst_disagreement(values: Array, ref: Array) -> float:
@@ -980,23 +988,15 @@ def _grad_memory(prog: Program, call: _Caller, Sg: NDArray[Any], inv_kap: Any, v
     t, tmp = np.empty_like(acc), np.empty_like(acc)
     for k in range(N - 1, -1, -1):
         st = prog.steps[k]
-        E = call.step(st)
         W.append(w)
-        q = st.kernels.q
-        for col in range(q):
-            bt = _combine([(E[m * m + i * q + col], w[i]) for i in range(m)], t, tmp)
-            if _nz(bt):
-                np.multiply(bt, bt, out=tmp)
-                acc += tmp
-        w = [_combine([(E[i * m + j], w[i]) for i in range(m)], store[k * m + j], tmp) for j in range(m)]
+        w = _back_row(st, call.step(st), m, w, acc, store[k * m:(k + 1) * m], t, tmp)
     W.reverse()
     with np.errstate(all="ignore"):
         rho = np.array(np.broadcast_to((acc + v0 * (w[0] * w[0])) * inv_kap, Sg.shape))
     J, at = adjoint(rho)
     for at_b, sc in _adjoint_scales(at):  # one forward sweep per band of the adjoint, as in _grad_scalar
         _forward_adjoint(prog, call, Sg, W, w[0], at_b, sc, inv_kap, v0, grad)
-    if _nz(dv0) and _nz(w[0]):
-        for at_b, sc in _adjoint_scales(at):
+        if _nz(dv0) and _nz(w[0]):
             grad[0] += _num(np.sum(at_b * w[0] * w[0] * dv0 * inv_kap)) * sc
     return J, np.asarray(rho, dtype=np.float64)
 
@@ -1092,8 +1092,7 @@ def _check_gradient_rounding(prog: Program, error: float) -> None:
     with two levels 1e-6 apart had its value right to 5e-13 but gradient entries 4e-7 (of the largest) off."""
     if prog.m == 1 or error == 0.0:
         return
-    ell = np.asarray(prog.l, dtype=np.float64)
-    gaps = np.abs(np.diff(ell[np.isfinite(ell)]))
+    gaps = _gaps(prog)
     gap = float(gaps.min()) if gaps.size else math.inf
     if error > MAX_ROUNDING * gap:
         raise ValueError(f"{prog.arg}: this schedule makes the sampler's multistep coefficients cancel in its gradient "
