@@ -15,7 +15,8 @@ and, warm, the fewest-pass NumPy adjoint of the same recursion written by hand
 (``floor_value_and_grad``, checked against finite differences) against its own forward: the floor of
 a NumPy adjoint; (c) the state-space engine: ``dpmpp_2m`` (a 2-entry state, k-diffusion's sigmas of the same schedule)
 against ``ddim`` (scalar) in the same warm process (target: within 3x), and against a plain per-step
-NumPy loop of the same 2x2 covariance recursion C <- A C A^T (target: faster); (d) when numba is
+NumPy loop of the same 2x2 covariance recursion C <- A C A^T (target: faster), and its value and W2 gradient
+against its own output spectrum (a ratio, as for DDPM); (d) when numba is
 installed (not a symsched dependency), the same DDPM adjoint as fused compiled loops, against a fused
 compiled forward: whether compiling the loops would reach issue 13's 2x at all.
 Uses ../shared/data/adsn_eigenvalues.npy when present, else a synthetic FFT-grid PSD of the same
@@ -258,7 +259,8 @@ def compiled_report(repeats: int) -> None:
 
 
 def warm_statespace(repeats: int) -> dict:
-    """dpmpp_2m vs ddim (symsched) and vs the per-step NumPy 2x2 loop, one warm process."""
+    """dpmpp_2m vs ddim (symsched) and vs the per-step NumPy 2x2 loop, and dpmpp_2m's value and gradient (W2) against
+    its own output spectrum, one warm process."""
     import symsched
 
     S, _ = load_spectrum()
@@ -268,7 +270,8 @@ def warm_statespace(repeats: int) -> dict:
     P = symsched.output_spectrum_ve(S, sig, sampler="dpmpp_2m")
     symsched.output_spectrum(S, ab, sampler="ddim")
     err = float(np.max(np.abs(P - P_ref) / np.maximum(P_ref, 1e-300)))
-    times: dict[str, list[float]] = {"ddim": [], "dpmpp_2m": [], "loop": []}
+    symsched.divergence_and_grad_ve(S, sig, sampler="dpmpp_2m", divergence="w2")
+    times: dict[str, list[float]] = {"ddim": [], "dpmpp_2m": [], "loop": [], "dpmpp_2m_grad": []}
     for _ in range(repeats):
         for name in times:
             t = time.perf_counter()
@@ -276,6 +279,8 @@ def warm_statespace(repeats: int) -> dict:
                 symsched.output_spectrum(S, ab, sampler="ddim")
             elif name == "dpmpp_2m":
                 symsched.output_spectrum_ve(S, sig, sampler="dpmpp_2m")
+            elif name == "dpmpp_2m_grad":
+                symsched.divergence_and_grad_ve(S, sig, sampler="dpmpp_2m", divergence="w2")
             else:
                 baseline_dpmpp_2m(S, sig)
             times[name].append(time.perf_counter() - t)
@@ -444,6 +449,8 @@ def statespace_report(repeats: int) -> None:
           f"{sm['dpmpp_2m'] / sm['ddim']:.2f}x (target <= 3)")
     print(f"    NumPy per-step 2x2 loop {sm['loop']:.3f} s   loop / dpmpp_2m = {sm['loop'] / sm['dpmpp_2m']:.2f}x "
           f"(target > 1); max relative difference {ss['max_rel_diff']:.1e}")
+    print(f"    dpmpp_2m divergence_and_grad_ve (W2) {sm['dpmpp_2m_grad']:.3f} s = "
+          f"{sm['dpmpp_2m_grad'] / sm['dpmpp_2m']:.2f}x its output_spectrum_ve call")
 
 
 if __name__ == "__main__":
