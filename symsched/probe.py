@@ -318,8 +318,11 @@ def torch_denoiser(
         Shape of one sample (recorded for :func:`sample`).
     timestep : {"nearest", "interpolate"}
     device, dtype
-        torch device (a name such as ``"cpu"`` or ``"cuda:0"``, an index, a ``torch.device``; None: torch's default)
-        and floating dtype of the module's input. The device is checked here, by copying one value to it and back.
+        torch device (default ``"cpu"``; a name such as ``"cuda:0"``, an index, a ``torch.device``; None: torch's
+        default device) and floating dtype of the module's input. The device is checked here, by copying one value
+        to it and back.
+    name : str
+        How the denoiser is named in progress bars, messages and reports (``Denoiser.name``).
 
     Returns
     -------
@@ -1692,6 +1695,16 @@ def compare(
         Subset of :data:`METRICS`, each named once (at most ``MAX_ENTRIES`` entries are read).
     basis, channel_axis
         How spectra are measured (:func:`measured_spectrum`).
+    bandwidths : float or sequence of float, optional
+        RBF bandwidths of ``mmd2`` (data units); default ``median_bandwidth(reference) * scales``.
+    scales : sequence of float
+        Multiples of the reference's median bandwidth when ``bandwidths`` is None (default 0.5, 1, 2).
+    n_projections : int
+        Random directions of ``sliced_w2`` (default 128, at most ``MAX_PROJECTIONS``).
+    fd_components : int, optional
+        PCA features of the reference for ``fd`` (None: pixels).
+    seed : int
+        Seed of the sliced-W2 directions (the same for every sample set, so that they are comparable).
 
     Returns
     -------

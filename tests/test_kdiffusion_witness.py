@@ -234,6 +234,37 @@ def test_ancestral_branch_at_the_switch_is_decided_on_the_callers_sigmas(ks: Any
                                atol=1e-12)
 
 
+def test_readme_example_of_the_branch_one_ulp_from_the_switch(ks: Any) -> None:
+    """The README's example (audit of 5 December: it had the ulp's direction backwards): on the sigmas of
+    [1.51e-22, 0.2410744968392857, 0.5] k-diffusion's dpm_2_ancestral takes the Euler branch of get_ancestral_step
+    on its first step (0.17 at S = 1), as output_spectrum_ve on those sigmas does; output_spectrum, deciding on the
+    log-SNRs, takes the other (3.4e19). One ulp higher in the middle level both agree with k-diffusion's 0.17, one
+    ulp lower both give 3.4e19."""
+    from symsched.schedules import alpha_bar_to_sigmas
+
+    mid = 0.2410744968392857
+    one = np.array([1.0])
+    got = {}
+    for m in (np.nextafter(mid, 0.0), mid, np.nextafter(mid, 1.0)):
+        ab = np.array([1.51e-22, m, 0.5])
+        sig = alpha_bar_to_sigmas(ab)
+        # k-diffusion's branch, read off its noise-free gain: the Euler branch (sigma_down = 0) leaves ~D(1) ~ 1e-22
+        # of the start; the other keeps sigma_down = sqrt(sigma_to^2 - sigma_up^2), a float64 cancellation of ~1e-8
+        # relative to sigma_to (its own rounding: a gain of ~1e-4 where symsched's exact one is 0.07)
+        H_lib = library_output(ks, "dpm_2_ancestral", {}, one, sig, noise=False)[0]
+        euler = abs(H_lib) < 1e-20
+        assert euler == (m >= mid)
+        if euler:
+            H = symsched.transfer_function_ve(one, sig, sampler="dpm_2_ancestral")
+            np.testing.assert_allclose(H, H_lib, rtol=0, atol=1e-20)
+        got[m] = (symsched.output_spectrum_ve(one, sig, sampler="dpm_2_ancestral")[0],
+                  symsched.output_spectrum(one, ab, sampler="dpm_2_ancestral")[0])
+    lo, at, hi = got.values()
+    assert at[0] == pytest.approx(0.1706, rel=1e-3) and at[1] == pytest.approx(3.408e19, rel=1e-3)
+    assert hi[0] == pytest.approx(0.1706, rel=1e-3) and hi[1] == pytest.approx(0.1706, rel=1e-3)
+    assert lo[0] == pytest.approx(3.408e19, rel=1e-3) and lo[1] == pytest.approx(3.408e19, rel=1e-3)
+
+
 @pytest.mark.parametrize("name", ["dpm_2_ancestral", "dpmpp_2s_ancestral", "dpmpp_sde"])
 @pytest.mark.parametrize("K,smin,smax", [(2, 0.002, 80.0), (3, 1e-4, 1e3)])
 def test_float32_sigmas_take_k_diffusions_float32_branch(ks: Any, name: str, K: int, smin: float, smax: float) -> None:

@@ -16,7 +16,8 @@ from .families import FAMILIES, family_names
 from .fits import FamilyFit, HeuristicFit, fit_heuristics
 from .intermediate import IntermediateSpectra, intermediate_spectra
 from .plots import plot_fits, plot_intermediate, plot_resolution_law, plot_sweep
-from .resolution import PowerLawFit, ResolutionLaw, fit_power_law, image_spectra, resolution_law, scene_power_law
+from .resolution import (PowerLawFit, ResolutionLaw, fit_power_law, image_spectra, resolution_law, scene_power_law,
+                         source_images)
 from .sweep import SweepFits, SweepResult, sweep
 
 __all__ = [
@@ -34,6 +35,7 @@ __all__ = [
     "fit_power_law",
     "PowerLawFit",
     "image_spectra",
+    "source_images",
     "intermediate_spectra",
     "IntermediateSpectra",
     "plot_sweep",
