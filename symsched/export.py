@@ -48,7 +48,8 @@ kept as the last level), with the scheduler's options, and describe diffusers' o
   with the exact denoiser a corrector at sigma = 0 would change nothing.
 * DPM-Solver's last step ``sigma_min -> sigma_min`` (Karras sigmas or LU lambdas with
   ``final_sigmas_type="sigma_min"``) is the identity: the run before it is read, with diffusers' orders for
-  those steps; refused where diffusers' own zero step is NaN or caps a third-order step before it.
+  those steps; refused where diffusers' own zero step is NaN or caps a third-order step before it. LU lambdas can
+  end a float32 rounding below the sigma_min diffusers appends (cosine grid): still that zero step.
 * Not modelled, refused with ``ValueError`` naming the setting: ``thresholding``, flow-matching sigmas
   or ``flow_prediction``, learned variances, DPM-Solver's ``algorithm_type="dpmsolver"``/``"sde-dpmsolver"``,
   UniPC's ``predict_x0=False``/``solver_p``/``disable_corrector``, solver orders above 3, DEIS with
@@ -778,20 +779,44 @@ def _zero_last_step_remedy(scheduler: Any) -> str:
     return "use final_sigmas_type='zero' or fewer inference steps"
 
 
+def _sigma_min_rounding(sigma: float) -> float:
+    """How far (relative) above the last sigma ``sigma`` of Karras/exponential/beta sigmas or LU lambdas the final
+    ``sigma_min`` diffusers appends can land by rounding, when both are sigma_min in exact arithmetic.
+
+    diffusers 0.42.1 ``DPMSolverMultistepScheduler.set_timesteps``: the training sigmas are float32 (torch,
+    ``((1 - alphas_cumprod) / alphas_cumprod) ** 0.5``) and ``sigma_last`` is the same float32 expression at
+    ``alphas_cumprod[0]``: the grid's own sigma_min s0, up to one float32 rounding (2^-24 relative) should the scalar
+    and the vector kernel round apart. Karras, exponential and beta sigmas end at ``s0`` up to float64 rounding
+    (``linspace`` ends exactly at 1 / at ``log s0``; ppf(0) = 0), which the final float32 cast removes: equal. LU
+    lambdas end at ``exp(lambda_min)``, ``lambda_min = np.log(sigmas)[0]`` taken in float32, which NumPy keeps within
+    4 ulps of ln s0 (the float32 tolerance of its own accuracy test, numpy/_core/tests/data/
+    umath-validation-set-log.csv): an absolute error <= 4 * 2^-23 |ln s0|, which exp turns into that relative error
+    (the float64 ``lambda_max + 1.0 * (lambda_min - lambda_max)`` and ``exp`` add ~1e-16); the cast to float32 adds
+    2^-24. In all: |sigma_last / sigma - 1| <= 2^-23 (4 |ln sigma| + 1) (2.6e-6 at sigma = 0.0064; diffusers' LU
+    sigmas on the cosine grid end 1.8 * 2^-23 below its sigma_last)."""
+    return float(np.finfo(np.float32).eps) * (4.0 * abs(float(np.log(sigma))) + 1.0)
+
+
 def _multistep(scheduler: Any, notes: list[str], sampler: str, options: dict[str, Any],
-               identity_last: Optional[Callable[[int], dict[str, Any]]] = None) -> DiffusersSchedule:
+               identity_last: Optional[Callable[[int, bool], dict[str, Any]]] = None) -> DiffusersSchedule:
     """The schedule of a scheduler that steps ``sigmas[i] -> sigmas[i + 1]`` (the last entry: its final level).
-    ``identity_last(K)``: the options that model a last zero step ``sigma_min -> sigma_min`` as the identity after
-    the run before it (K timesteps; ValueError where it is not), or None when such a step is refused."""
+    ``identity_last(K, exact)``: the options that model a last zero step ``sigma_min -> sigma_min`` as the identity
+    after the run before it (K timesteps; ``exact``: the two sigmas are equal, not just within the float32 rounding
+    of :func:`_sigma_min_rounding` above it; ValueError where it is not the identity), or None when such a step is
+    refused. A final sigma rounded *below* the last is a step diffusers runs (h != 0), modelled as one."""
     name = type(scheduler).__name__
     sig, ts = _stepped_sigmas(scheduler, notes)
     _zero_steps(scheduler, sig, ts)
     final = float(sig[-1])
-    if identity_last is not None and 0.0 < final == float(sig[-2]) and sig.size > 2:
-        options = identity_last(int(ts.size))
-        notes.append(f"the last step goes from sigma_min -> sigma_min = {final:.6g} (these sigmas already end at "
-                     "sigma_min): diffusers' step over h = 0 is the identity and its model call is unused; the closed "
-                     "form is the run before it, with the orders diffusers gives those steps")
+    last = float(sig[-2])
+    if identity_last is not None and 0.0 < last <= final <= last * (1.0 + _sigma_min_rounding(last)) and sig.size > 2:
+        options = identity_last(int(ts.size), final == last)
+        how = ("" if final == last else f" (diffusers appends {final:.9g}, {final / last - 1.0:.2g} relative above "
+               f"its last sigma {last:.9g}: the float32 rounding of the same sigma_min, within "
+               f"{_sigma_min_rounding(last):.2g})")
+        notes.append(f"the last step goes from sigma_min -> sigma_min = {final:.6g}{how} (these sigmas already end at "
+                     "sigma_min): diffusers' step over h = 0 (or a rounding of it) is the identity and its model call "
+                     "is unused; the closed form is the run before it, with the orders diffusers gives those steps")
         sig = sig[:-1]
         final = float(sig[-1])
     if 0.0 < final and final >= float(sig[-2]):
@@ -828,18 +853,21 @@ def _from_dpmsolver(scheduler: Any, cfg: Any, notes: list[str], **_: Any) -> Dif
                    lower_order_final=bool(cfg.lower_order_final), euler_at_final=bool(cfg.euler_at_final),
                    final_sigmas_type=cfg.final_sigmas_type)
     return _multistep(scheduler, notes, "dpmsolver_multistep", options,
-                      identity_last=lambda K: _dpmsolver_identity_last(name, options, K))
+                      identity_last=lambda K, exact: _dpmsolver_identity_last(name, options, K, exact))
 
 
-def _dpmsolver_identity_last(name: str, options: dict[str, Any], K: int) -> dict[str, Any]:
+def _dpmsolver_identity_last(name: str, options: dict[str, Any], K: int, exact: bool = True) -> dict[str, Any]:
     """The options of a DPMSolverMultistep run of K timesteps whose last step is the zero step sigma_min ->
     sigma_min, as the run of its first K - 1 steps (diffusers ``step``: ``lower_order_final`` and ``euler_at_final``
     act on the zero step alone, the step before it is capped at second order when ``lower_order_final`` and
     K < 15, which only changes third order). A third-order zero step is NaN in diffusers (``r0 / (r0 + r1)`` is
-    inf / inf), and the cap on a third-order step before it has no symsched plan: ValueError."""
+    inf / inf), and the cap on a third-order step before it has no symsched plan: ValueError. Not ``exact`` (the
+    final sigma a float32 rounding above the last), the step is over a rounding-sized h that diffusers' float32 loop
+    may or may not round to 0: where it does, the dry run of :func:`from_diffusers` refuses the NaN; where it does
+    not, the third-order terms are O(h) (r0, r1 ~ 1 / h) and the step is the identity to ~1e-7."""
     lof, eaf, order = options["lower_order_final"], options["euler_at_final"], options["solver_order"]
     remedy = "use final_sigmas_type='zero' (these sigmas end at sigma_min for every number of steps)"
-    if order == 3 and K >= 3 and not (eaf or (lof and K < 15)):
+    if exact and order == 3 and K >= 3 and not (eaf or (lof and K < 15)):
         raise _refuse(name, "solver_order=3 and a last step sigma_min -> sigma_min",
                       "diffusers' own last step is then third order over h = 0, which divides 0 by 0 (its output "
                       f"is NaN); {remedy}, or euler_at_final=True")

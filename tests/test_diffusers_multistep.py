@@ -182,3 +182,55 @@ def test_zero_last_step_refusals_say_why(cfg, K, why):
     assert "final_sigmas_type='zero'" in str(info.value) or why == "cannot run"
     if why != "second order":  # diffusers' own run is NaN there: the refusal is the truth, not a gap
         assert not np.isfinite(gain_probe(fresh(DPM(**cfg), K), S, dtype=torch.float64, upcast_sigmas=True)).all()
+
+
+#: LU lambdas end at exp of a float32 log of sigma_min, which can round above the sigma_min diffusers appends
+#: (audit of 5 December: 1.8 * 2^-23 relative on the cosine grid, 1.6 * 2^-23 on a 500-step linear grid rescaled to
+#: zero terminal SNR, for every K: refused as "a zero step ... not modelled"): still the zero step sigma_min ->
+#: sigma_min, read as the run before it (SDE's upcast float64 run is NaN there, a sqrt of -h: not probed)
+COSINE = dict(beta_schedule="squaredcos_cap_v2")
+ZSNR500 = dict(num_train_timesteps=500, beta_end=0.03, rescale_betas_zero_snr=True)
+ROUNDED_ZERO_LAST = [(COSINE, K) for K in (2, 3, 6, 10, 17, 30)] + [(ZSNR500, K) for K in (2, 5, 10, 20, 30)] + [
+    (dict(COSINE, solver_order=3, euler_at_final=True), 16),
+    (dict(COSINE, solver_type="heun"), 9),
+    (dict(ZSNR500, solver_order=3), 20),  # finite in diffusers' float32 loop here (its h rounds to nonzero)
+    (dict(ZSNR500, solver_order=1), 8),
+]
+
+
+def _sigma_min_rounding(sigma):
+    """symsched.export's bound, restated: 4 float32 ulps of NumPy's float32 log, exp'd, plus two float32 roundings."""
+    return 2.0**-23 * (4.0 * abs(np.log(sigma)) + 1.0)
+
+
+@pytest.mark.parametrize("cfg,K", ROUNDED_ZERO_LAST, ids=[_id((DPM, c, k)) for c, k in ROUNDED_ZERO_LAST])
+def test_zero_last_step_rounded_above_is_the_identity(cfg, K):
+    cfg = dict(cfg, use_lu_lambdas=True, final_sigmas_type="sigma_min")
+    sch = fresh(DPM(**cfg), K)
+    last, final = float(sch.sigmas[-2]), float(sch.sigmas[-1])
+    assert last < final <= last * (1.0 + _sigma_min_rounding(last))  # a rounding above, not diffusers' equality
+    info = from_diffusers(sch)
+    assert info.alpha_bar.size == K and any("sigma_min -> sigma_min" in n for n in info.notes)
+    assert info.sigmas[-1] == pytest.approx(last, rel=1e-7)
+    H = info.transfer_function(S)
+    # K = 2 is one step down from sigma_max 2e4 (4096): diffusers' float32 loop misses that by 4-9 times the float32
+    # tolerance with final_sigmas_type="zero" too (not the zero step): probed with the sigmas upcast only
+    for dtype in (torch.float32, torch.float64)[K == 2:]:
+        H_lib = gain_probe(fresh(DPM(**cfg), K), S, dtype=dtype, upcast_sigmas=dtype == torch.float64)
+        tol = probe_tolerance(sch, dtype)
+        assert excess(H_lib, H, tol) <= 1.0, (cfg, K, dtype, excess(H_lib, H, tol))
+
+
+@pytest.mark.parametrize("above", [1.0001, "just beyond"])
+@pytest.mark.parametrize("grid", [COSINE, ZSNR500], ids=["cosine", "zsnr500"])
+def test_final_sigma_above_the_rounding_is_still_refused(grid, above):
+    """The companion: a final sigma above the last by more than that rounding is no zero step and no schedule."""
+    sch = fresh(DPM(**grid, use_lu_lambdas=True, final_sigmas_type="sigma_min"), 10)
+    last = float(sch.sigmas[-2])
+    bound = last * (1.0 + _sigma_min_rounding(last))
+    final = np.float32(last * above) if above != "just beyond" else np.nextafter(np.float32(bound), np.float32(1))
+    assert final > bound
+    sch.sigmas[-1] = float(final)
+    assert float(sch.sigmas[-1]) == final
+    with pytest.raises(ValueError, match="a zero step.*not modelled"):
+        from_diffusers(sch)
