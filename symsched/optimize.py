@@ -1656,6 +1656,18 @@ def _gradient_note(obj: _Objective, ab: Array) -> Optional[str]:
                 f"{ab.size - 1} steps); {GRADIENT_NOTE_END}")
 
 
+def _check_between(first: Any, last: Any, lf: float, ll: float, K: int) -> None:
+    """Fixed first and last levels leave room for the K - 2 levels between them: at least K - 2 float64 numbers lie
+    strictly between the two (ValueError naming ``endpoints`` otherwise: two levels one ulp apart were refused only
+    after the search, as "the sampler refuses every schedule the search tried")."""
+    a, b = np.array([float(first), float(last)], dtype=np.float64).view(np.int64)  # positive: ordered as the floats
+    if int(b) - int(a) - 1 < K - 2:
+        plural = "s" if K > 3 else ""
+        raise ValueError(f"endpoints: the fixed first and last levels (alpha_bar {float(first)!r} and {float(last)!r}, "
+                         f"{ll - lf:.2g} apart in log-SNR) leave no room for {K - 2} distinct level{plural} between "
+                         "them in float64; move them apart or take fewer steps")
+
+
 class _Box:
     """The log-SNR interval [lo, hi] of the search, the fixed endpoints lf / ll and, on a grid, their indices; the
     step-ratio cap (``pairs``, ``ratio``: none unless both are given)."""
@@ -1711,6 +1723,8 @@ class _Box:
                     f"endpoints: the fixed {end} level (log-SNR {v:.4g}) leaves no room for the other {K - 1} levels "
                     f"in float64 (free levels lie between log-SNR {_LOWEST_LOG_SNR:g} and {_HARD_RANGE:g}): fix both "
                     "endpoints or move this one")
+            if K > 2 and lf is not None and ll is not None and math.isfinite(lf):
+                _check_between(first, last, lf, ll, K)
             if last_alone:
                 lo = max(min(lo, ll - (K - 1)), _LOWEST_LOG_SNR)
             if first_alone:

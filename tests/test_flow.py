@@ -432,3 +432,28 @@ def test_from_diffusers_notes_flow_timesteps_that_are_not_the_sigmas_levels() ->
         sched = getattr(d, cls)(**kw)
         sched.set_timesteps(6, **({"mu": 1.15} if "use_dynamic_shifting" in kw else {}))
         assert not any("timesteps whose training levels" in n for n in from_diffusers(sched).notes), (cls, kw)
+
+
+def test_flow_conversions_keep_full_precision_near_one_half_and_one() -> None:
+    """Fuzz audit of 5 December: flow_t_to_log_snr was 2 (log1p(-t) - log t), which cancels near t = 1/2
+    (-4.084675321758269e-06 at t = 0.5000005105844152 where the value is -4.084675321537644e-06: 5.4e-11 relative,
+    ~2.6e5 ulps), and flow_t_to_alpha_bar went through that log-SNR (87 ulps at t = 1 - 2.4e-15). Both within 4 ulps
+    of mpmath (40 digits) on t near 1/2 from either side, near 1, near 0 and at the audit's points."""
+    from mpmath import log, mp, mpf
+
+    ts = np.concatenate([0.5 + np.logspace(-16, -1, 60), 0.5 - np.logspace(-16, -1, 60), 1 - np.logspace(-16, -1, 60),
+                         np.logspace(-300, -1, 60), [0.5000005105844152, 0.9999999999999976]])
+    with mp.workdps(40):
+        for t in ts:
+            T = mpf(float(t))
+            want_l = float(2 * log((1 - T) / T))
+            assert abs(sch.flow_t_to_log_snr(t) - want_l) <= 4 * np.spacing(abs(want_l)), t
+            if t > 1e-8:  # (below, alpha_bar rounds to 1 and is refused)
+                want_ab = float((1 - T) ** 2 / ((1 - T) ** 2 + T**2))
+                assert abs(sch.flow_t_to_alpha_bar(t) - want_ab) <= 4 * np.spacing(want_ab), t
+    # the exact ends and the sign of the middle
+    l = sch.flow_t_to_log_snr([0.0, 0.5, 1.0])
+    assert l[0] == np.inf and l[1] == 0.0 and not np.signbit(l[1]) and l[2] == -np.inf
+    np.testing.assert_array_equal(sch.flow_t_to_alpha_bar([0.0, 0.5, 1.0]), [1.0, 0.5, 0.0])
+    with pytest.raises(ValueError, match="rounds to 1"):
+        sch.flow_t_to_alpha_bar(1e-9)

@@ -497,6 +497,23 @@ def test_a_sampler_refusing_every_start_names_the_endpoints() -> None:
         symsched.optimize_schedule(power_law((8, 8), alpha=2.0), 4, sampler="heun", endpoints=(0.0, None))
 
 
+@pytest.mark.parametrize("K", [3, 5])
+def test_fixed_endpoints_without_room_between_them_name_the_endpoints(K) -> None:
+    """Fuzz audit of 5 December: endpoints one ulp apart leave no float64 level between them; the search ran and
+    then blamed the sampler ("the sampler 'ddim' refuses every schedule the search tried"). Now refused up front,
+    naming the endpoints; a few ulps more room than the levels need is accepted, and K = 2 needs none."""
+    a = 0.5
+    b = float(np.nextafter(a, 1.0))
+    S = np.array([0.5, 1.0, 2.0])
+    with pytest.raises(ValueError, match=r"^endpoints: the fixed first and last levels .* leave no room for "
+                                         rf"{K - 2} distinct level"):
+        optimize_schedule(S, K, endpoints=(a, b), restarts=0)
+    res = optimize_schedule(S, 2, endpoints=(a, b), restarts=0)
+    assert res.alpha_bar[0] == a and res.alpha_bar[-1] == b
+    res = optimize_schedule(S, K, endpoints=(a, 0.6), restarts=0)
+    assert res.alpha_bar[0] == a and res.alpha_bar[-1] == 0.6 and np.all(np.diff(res.alpha_bar) > 0)
+
+
 def test_lbfgs_abnormal_stop_has_a_reason():
     """break3/user F15: SciPy's abnormal line-search stop reads "ABNORMAL: " with an empty reason; the message
     says what happened."""

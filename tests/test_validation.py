@@ -217,6 +217,23 @@ def test_sweep_and_explain_refuse_the_same_step_lists(tmp_path) -> None:
             explain(S, out=tmp_path / "x", steps=bad, progress=False)
 
 
+def test_a_longdouble_level_that_rounds_to_one_is_named_as_such() -> None:
+    """Fuzz audit of 5 December: alpha_bar = 1 - 2^-60 in longdouble (below 1) was refused as "levels must lie in
+    [0, 1) (got min 1, max 1)", which says the caller passed 1. The message now says the level rounds to 1 in
+    float64; a longdouble level that stays below 1 is taken as its float64 value."""
+    near = np.longdouble(1) - np.longdouble(2) ** -60
+    assert near < 1
+    for ab in (np.array([near]), np.array([np.longdouble("0.5"), near])):
+        with pytest.raises(ValueError, match=r"^alpha_bar holds levels below 1 that round to 1 in float64 "
+                                             r"\(e.g. 1 - 8.67e-19\)"):
+            symsched.output_spectrum([1.0], ab)
+    with pytest.raises(ValueError, match=r"levels must lie in \[0, 1\) \(got min 0.5, max 1\)"):
+        symsched.output_spectrum([1.0], np.array([0.5, 1.0]))  # a float64 1 is the caller's 1
+    ok = np.array([np.longdouble("0.5"), np.longdouble(1) - np.longdouble(2) ** -40])
+    np.testing.assert_array_equal(symsched.output_spectrum([1.0], ok),
+                                  symsched.output_spectrum([1.0], ok.astype(np.float64)))
+
+
 def test_longdouble_values_below_float64_are_refused_not_zeroed() -> None:
     """Break-test H: a positive longdouble mode of 1e-4000 silently became a zero mode (while 1e4000 was refused)."""
     tiny = np.array([np.longdouble("1e-4000"), 1.0], dtype=np.longdouble)
