@@ -396,3 +396,45 @@ def test_a_scan_of_ulp_apart_levels_never_returns_a_wrong_value(name, kw) -> Non
             assert "cancel" in str(exc)
             continue
         assert J == pytest.approx(_divergence_mp(spec, ab, "w2", sampler=name, init="exact", **kw), rel=1e-9), a
+
+
+def test_lms_on_levels_sharing_one_float64_log_snr_is_refused_or_right() -> None:
+    """Near-duplicate audit of 5 December: LMS order 3 with two middle levels one ulp apart (one float64 log-SNR)
+    returned W2 1.3e26 for 9.1e5 (KL 58.8 for 1283, reverse KL 1.8e21 for 6.7) with gradients ~1e43: the float64
+    sweep and the longdouble probe agreed exactly, so the check saw no error. Right to 1e-9 or refused."""
+    ab = np.array([float.fromhex(h) for h in ["0x1.31ecbf2b01efap-11", "0x1.3db30f2b82572p-9",
+                                              "0x1.3db30f2b82573p-9", "0x1.53cf5be1b0914p-3", "0x1.fe77320b2f6b0p-1"]])
+    assert ab[2] == np.nextafter(ab[1], 1.0)
+    spec = np.array([1.4625918554719593e-06, 16700.176714197376, 977427.7137231812])
+    kw = dict(sampler="lms", order=3, init="white")
+    for divergence in ("w2", "kl", "kl-reverse"):
+        want = _divergence_mp(spec, ab, divergence, **kw)
+        try:
+            J, _ = symsched.divergence_and_grad(spec, ab, divergence=divergence, **kw)
+        except ValueError as exc:
+            assert "cancel" in str(exc)
+        else:
+            assert J == pytest.approx(want, rel=1e-9)
+
+
+#: near-duplicate audit of 5 December: close levels, 128-256 modes (no mpmath fallback), a trusted result whose
+#: unprobed modes were 1.7e-9 and 2.2e-9 off (the README promises 1e-9)
+NEAR_PAIRS = [
+    ("output_spectrum", "exact", ["0x1.c2535f5d46a61p-16", "0x1.c2535f60b66a1p-16", "0x1.7d59c2ab50c9fp-11",
+                                  "0x1.51167688e6918p-9", "0x1.1c4913903af83p-4", "0x1.f0496afb5452ep-1"], 128),
+    ("transfer_function", None, ["0x1.cf02e30b0b769p-13", "0x1.cf02e310ee3b2p-13", "0x1.f652cdb9fb200p-1"], 256),
+]
+
+
+@pytest.mark.parametrize("fn,init,levels,n", NEAR_PAIRS)
+def test_a_trusted_result_on_close_levels_is_within_1e_9_at_every_mode(fn, init, levels, n) -> None:
+    ab = np.array([float.fromhex(h) for h in levels])
+    spec = np.logspace(-6, 6, n)
+    kw = {} if init is None else {"init": init}
+    try:
+        got = getattr(symsched, fn)(spec, ab, sampler="dpmpp_2m", **kw)
+    except ValueError as exc:
+        assert "cancel" in str(exc)
+        return
+    want = np.array(getattr(symsched, fn + "_mp")(spec, ab, sampler="dpmpp_2m", dps=40, **kw), dtype=float)
+    np.testing.assert_allclose(got, want, rtol=1e-9)

@@ -278,6 +278,16 @@ _FLOOR_RATIO = 2.0**10
 #: gradients multiply that rounding by the coefficients' derivatives (~1/gap). LMS order 3 with one log-SNR gap of
 #: 1e-3 before a step of 2.5: J 6e-11 off (as output_spectrum) but a gradient entry 3e-5 off, 2e-8 after
 GRAD_ROUNDING = 1e-12
+#: a trusted float64 sweep whose probe modes disagree with longdouble by more than this reruns in longdouble: the
+#: probes sample at most 24 modes, and the others can round a few times worse (dpmpp_2m with a log-SNR gap of
+#: 4.5e-10 on 128 modes: probes within 1e-9, three other modes 1.4e-9 to 1.7e-9 off; audit of 5 December), so a
+#: result returned as trusted stays within MAX_ROUNDING
+TRUST_MARGIN = MAX_ROUNDING / 8
+#: the float64-longdouble disagreement divided by 2^11 (or the condition number times 2^-64) estimates the longdouble
+#: sweep's error, not a bound: dpmpp_2m on levels 7.6e-10 apart in log-SNR, float64 1.2e-6 off and a condition
+#: number of 6e9 (estimates 6e-10 and 3e-10), left the longdouble transfer function 2.2e-9 off (audit of 5 December).
+#: Longdouble is trusted only this factor below MAX_ROUNDING; beyond, mpmath (few modes) or a ValueError
+_LD_MARGIN = 8.0
 #: longdouble carries 11 more bits than float64: a float64 sweep that disagrees with the longdouble one by
 #: less than this (times MAX_ROUNDING) is replaced by the longdouble sweep, whose error is 2^-11 of it
 _LD_GAIN = 2.0**11
@@ -382,7 +392,7 @@ def rounding_check(prog: Program, S: Array, init: str, rho: Array,
 _PERTURB = 2.0**-30
 #: condition number beyond which even the longdouble probes cannot measure the float64 sweep's rounding: their own
 #: error, ~2^-64 times it, would exceed MAX_ROUNDING
-_MAX_CONDITION = MAX_ROUNDING * 2.0**64
+_MAX_CONDITION = MAX_ROUNDING * 2.0**64 / 8  # (the margin of _LD_MARGIN: the estimate is not a bound)
 
 
 def _conditioned_error(cond: float) -> float:
@@ -572,7 +582,7 @@ def _checked(prog: Program, S: Array, init: str, exact: Optional[Callable[[Array
 
 def _trusted_sweep(prog: Program, S: Array, run: Callable[[bool], Array], exact: Optional[Callable[[Array], Array]], *,
                    init: str = "", sweep: Optional[Sweep] = None, scale: Callable[[Array], Any] = kappa,
-                   mp_name: str = "output_spectrum_mp", fallback: bool = True, ld_above: float = math.inf,
+                   mp_name: str = "output_spectrum_mp", fallback: bool = True, ld_above: float = TRUST_MARGIN,
                    info: Optional[dict[str, Any]] = None) -> tuple[Array, bool]:
     """(values, trusted): ``run(False)`` (the float64 sweep) checked by :func:`rounding_check` (``sweep``, ``scale``
     as there), ``run(True)`` (longdouble) where its 11 more bits suffice, confirmed with ``exact``; also where the
@@ -595,8 +605,9 @@ def _trusted_sweep(prog: Program, S: Array, run: Callable[[bool], Array], exact:
 
 
 def _longdouble_may_do(prog: Program, trusted: bool, worst: float) -> bool:
-    """An untrusted float64 sweep whose disagreement longdouble's 11 more bits bring below MAX_ROUNDING."""
-    return not trusted and not prog.extended and worst <= _LD_GAIN * MAX_ROUNDING
+    """An untrusted float64 sweep whose disagreement longdouble's 11 more bits bring below MAX_ROUNDING, with a
+    margin of :data:`_LD_MARGIN`."""
+    return not trusted and not prog.extended and worst <= _LD_GAIN * MAX_ROUNDING / _LD_MARGIN
 
 
 def _confirmed(rho: Array, S: Array, exact: Optional[Callable[[Array], Array]], worst: float,
@@ -1084,10 +1095,14 @@ def _check_gradient_rounding(prog: Program, error: float) -> None:
     """ValueError when the sweep's rounding ``error`` (relative), times the amplification of the level gradients,
     about 1/gap for the smallest log-SNR gap of a sampler with memory, exceeds :data:`MAX_ROUNDING`: DPM-Solver++ 3M
     with two levels 1e-6 apart had its value right to 5e-13 but gradient entries 4e-7 (of the largest) off."""
-    if prog.m == 1 or error == 0.0:
+    if prog.m == 1:
         return
     gaps = _gaps(prog)
     gap = float(gaps.min()) if gaps.size else math.inf
+    if gap == 0.0:  # two levels share one float64 log-SNR: the sweeps can agree exactly (error 0) on a wrong value
+        raise ValueError(f"{prog.arg}: this schedule makes the sampler's multistep coefficients cancel in its gradient "
+                         "(two levels share one float64 log-SNR, e.g. one ulp apart: LMS order 3 returned J 1e20 "
+                         "times too large there, float64 and longdouble agreeing); output_spectrum evaluates its value")
     if error > MAX_ROUNDING * gap:
         raise ValueError(f"{prog.arg}: this schedule makes the sampler's multistep coefficients cancel in its gradient "
                          f"(two levels {gap:.1e} apart in log-SNR amplify the sweep's rounding, {error:.1e} relative, "
