@@ -253,10 +253,11 @@ def as_levels(alpha_bar: ArrayLike, name: str = "alpha_bar", *, allow_zero: bool
         raise ValueError(f"{name} must be finite (got {_first(arr, ~np.isfinite(arr), name)})")
     if np.any(arr == 1):  # a longdouble level below 1 that float64 rounds to 1: say so, not "got max 1"
         orig = np.asarray(alpha_bar)
-        if orig.dtype.kind == "f" and orig.dtype.itemsize > 8 and np.any((arr == 1) & (orig < 1)):
+        rounded = (arr == 1) & (orig < 1) if orig.dtype.kind == "f" and orig.dtype.itemsize > 8 else None
+        if rounded is not None and rounded.any():
             raise ValueError(f"{name} holds levels below 1 that round to 1 in float64 (e.g. 1 - "
-                             f"{float(1 - orig[(arr == 1) & (orig < 1)].flat[0]):.3g}), the clean end rather than a "
-                             "level; symsched computes in float64")
+                             f"{float(1 - orig[rounded].flat[0]):.3g}), the clean end rather than a level; symsched "
+                             "computes in float64")
     if np.any(arr < 0) or np.any(arr >= 1) or (not allow_zero and np.any(arr == 0)):
         interval = "[0, 1)" if allow_zero else "the open interval (0, 1)"
         raise ValueError(

@@ -315,8 +315,7 @@ def test_a_zero_weight_drops_a_mode_whose_term_is_infinite(divergence, sampler, 
 # -- samplers with memory on close levels: the gradient sweep keeps the value sweep's accuracy -----------------
 def _w2_mp(spec: np.ndarray, lsnr: np.ndarray, **kw) -> float:
     """W2^2 of output_spectrum_mp (40 digits) on the levels of these log-SNRs: the reference, not the engine."""
-    P = np.array(symsched.output_spectrum_mp(spec, 1 / (1 + np.exp(-lsnr)), dps=40, **kw), dtype=float)
-    return float(np.sum((np.sqrt(P) - np.sqrt(spec)) ** 2))
+    return _divergence_mp(spec, 1 / (1 + np.exp(-lsnr)), "w2", **kw)
 
 
 @pytest.mark.parametrize("name,kw", [("dpmpp_2m", {}), ("dpmpp_2m_sde", {"eta": 1.0}), ("lms", {"order": 3}),

@@ -278,16 +278,16 @@ _FLOOR_RATIO = 2.0**10
 #: gradients multiply that rounding by the coefficients' derivatives (~1/gap). LMS order 3 with one log-SNR gap of
 #: 1e-3 before a step of 2.5: J 6e-11 off (as output_spectrum) but a gradient entry 3e-5 off, 2e-8 after
 GRAD_ROUNDING = 1e-12
-#: a trusted float64 sweep whose probe modes disagree with longdouble by more than this reruns in longdouble: the
-#: probes sample at most 24 modes, and the others can round a few times worse (dpmpp_2m with a log-SNR gap of
-#: 4.5e-10 on 128 modes: probes within 1e-9, three other modes 1.4e-9 to 1.7e-9 off; audit of 5 December), so a
-#: result returned as trusted stays within MAX_ROUNDING
-TRUST_MARGIN = MAX_ROUNDING / 8
 #: the float64-longdouble disagreement divided by 2^11 (or the condition number times 2^-64) estimates the longdouble
 #: sweep's error, not a bound: dpmpp_2m on levels 7.6e-10 apart in log-SNR, float64 1.2e-6 off and a condition
 #: number of 6e9 (estimates 6e-10 and 3e-10), left the longdouble transfer function 2.2e-9 off (audit of 5 December).
 #: Longdouble is trusted only this factor below MAX_ROUNDING; beyond, mpmath (few modes) or a ValueError
 _LD_MARGIN = 8.0
+#: a trusted float64 sweep whose probe modes disagree with longdouble by more than this reruns in longdouble: the
+#: probes sample at most 24 modes, and the others can round a few times worse (dpmpp_2m with a log-SNR gap of
+#: 4.5e-10 on 128 modes: probes within 1e-9, three other modes 1.4e-9 to 1.7e-9 off; audit of 5 December), so a
+#: result returned as trusted stays within MAX_ROUNDING
+TRUST_MARGIN = MAX_ROUNDING / _LD_MARGIN
 #: longdouble carries 11 more bits than float64: a float64 sweep that disagrees with the longdouble one by
 #: less than this (times MAX_ROUNDING) is replaced by the longdouble sweep, whose error is 2^-11 of it
 _LD_GAIN = 2.0**11
@@ -379,7 +379,7 @@ def rounding_check(prog: Program, S: Array, init: str, rho: Array,
             worst = max(worst, _worst_disagreement(rho[idx][g.sl][ok], hi[ok]))
             zeros.append(idx[g.sl][(hi == 0) & (Sp[g.sl] > 0)])
         if proxies:  # S = 1e300 cancels like S = _HIGH: there float64 and longdouble measure the amplification
-            proxy, cond = _proxy_disagreement(np.unique(np.concatenate(proxies)), sweep, True)
+            proxy, cond = _proxy_disagreement(np.unique(np.concatenate(proxies)), sweep)
             if cond > _MAX_CONDITION:
                 return False, _conditioned_error(cond)
             worst = max(worst, proxy)
@@ -391,8 +391,8 @@ def rounding_check(prog: Program, S: Array, init: str, rho: Array,
 #: relative change of the value sweep's entries by which :func:`_condition` perturbs them (2^-30)
 _PERTURB = 2.0**-30
 #: condition number beyond which even the longdouble probes cannot measure the float64 sweep's rounding: their own
-#: error, ~2^-64 times it, would exceed MAX_ROUNDING
-_MAX_CONDITION = MAX_ROUNDING * 2.0**64 / 8  # (the margin of _LD_MARGIN: the estimate is not a bound)
+#: error, ~2^-64 times it, would exceed MAX_ROUNDING (with the margin _LD_MARGIN: the estimate is not a bound)
+_MAX_CONDITION = MAX_ROUNDING * 2.0**64 / _LD_MARGIN
 
 
 def _conditioned_error(cond: float) -> float:
@@ -430,16 +430,15 @@ def _zero_disagreement(at: NDArray[np.intp], S: Array, rho: Array, exact: Option
         return _worst_disagreement(rho[pick] * scale(S[pick]), exact(S[pick]))
 
 
-def _proxy_disagreement(Sp: Array, sweep: Sweep, condition: bool = False) -> tuple[float, float]:
-    """(float64-vs-longdouble disagreement, condition number or 0 without ``condition``, :func:`_condition`) of the
+def _proxy_disagreement(Sp: Array, sweep: Sweep) -> tuple[float, float]:
+    """(float64-vs-longdouble disagreement, condition number :func:`_condition`) of the
     sweep at modes ``Sp`` within the float64 kernels' range (the stand-ins of longdouble-only modes, whose own sweep
     has no wider type to compare with)."""
     worst, cond = 0.0, 0.0
     for g in _groups(Sp, False):
         lo = np.asarray(sweep(Sp, g), dtype=np.float64)
         hi = np.asarray(sweep(Sp, replace(g, ld=True)), dtype=np.float64)
-        if condition:
-            cond = max(cond, _condition(sweep, Sp, replace(g, ld=True), hi))
+        cond = max(cond, _condition(sweep, Sp, replace(g, ld=True), hi))
         ok = np.isfinite(hi) & (hi != 0)
         worst = max(worst, _worst_disagreement(lo[ok], hi[ok]))
     return worst, cond
