@@ -207,7 +207,8 @@ def output_spectrum(
         Mode variances ``S >= 0`` (a PSD on an FFT grid, or PCA eigenvalues).
     alpha_bar : array_like, shape (K,)
         Strictly increasing levels in [0, 1), noisiest first (``0`` = zero terminal SNR, pure noise);
-        a final step to ``alpha_bar = 1`` follows.
+        a final step to ``alpha_bar = 1`` follows, except for samplers that stop at the last level
+        (``deis_multistep``; DPM-Solver and UniPC with ``final_sigmas_type="sigma_min"``), which keep its noise.
     sampler : str
         Any of :data:`SAMPLERS` (``"ddim"``, ``"ddpm"``, ``"euler"``, ``"heun"``, ...).
     init : {"white", "exact"}
