@@ -1340,8 +1340,8 @@ def _to_flow_match(ab: Array, scheduler: Any, grid: Any, rtol: float | None) -> 
                              "modelled; configure 'exponential' or 'linear'")
         # the identity of each shift: exp(0) / (exp(0) + 1/t - 1) = t; linear 1 / (1 + (1/t - 1)) = t
         out["mu"] = 0.0 if kind == "exponential" else 1.0
-    else:
-        s = float(cfg.get("shift", 1.0)) if not isinstance(scheduler, str) else 1.0
+    else:  # the live shift set_timesteps applies (diffusers set_shift() changes it, not the config)
+        s = 1.0 if isinstance(scheduler, str) else float(_live_shift(scheduler, cfg))
         if not (math.isfinite(s) and s > 0):
             raise ValueError(f"scheduler: FlowMatchEulerDiscreteScheduler with shift={s!r}: the shift must be a "
                              "finite number > 0 (shift * t / (1 + (shift - 1) t) maps the flow times into (0, 1] "
@@ -1357,8 +1357,32 @@ def _to_flow_match(ab: Array, scheduler: Any, grid: Any, rtol: float | None) -> 
                          "step: not the deterministic flow ODE step symsched optimised for; configure it off")
     _distinct(np.asarray(t, dtype=np.float64), ab, "flow time", "FlowMatchEulerDiscreteScheduler")
     _float32_distinct(np.asarray(t, dtype=np.float64), ab, "flow time", "FlowMatchEulerDiscreteScheduler")
+    runs = _flow_match_runs(np.asarray(t, dtype=np.float64), cfg, 1.0 if "mu" in out else s, out.get("mu"))
+    _distinct(runs.astype(np.float64), ab, "flow time (after the scheduler's float32 shift)",
+              "FlowMatchEulerDiscreteScheduler", float32=True)
     out["sigmas"] = [float(v) for v in t]
     return out
+
+
+def _live_shift(scheduler: Any, cfg: Any) -> Any:
+    """The shift FlowMatchEulerDiscreteScheduler.set_timesteps applies: its ``shift`` property (``self._shift``,
+    which ``set_shift()`` changes), else the config's (a stand-in without the property)."""
+    live = getattr(scheduler, "shift", None)
+    return cfg.get("shift", 1.0) if live is None else live
+
+
+def _flow_match_runs(t: Array, cfg: Any, shift: float, mu: Optional[float]) -> Array:
+    """The flow times FlowMatchEulerDiscreteScheduler.set_timesteps(sigmas=t, mu=mu) runs, in float32 as it computes
+    them: the cast ``np.array(sigmas).astype(np.float32)``, then its shift on the float32 array (``time_shift`` with
+    ``mu``, or ``shift * t / (1 + (shift - 1) t)``; diffusers scheduling_flow_match_euler_discrete.py steps 1-2).
+    Near t = 1 the shift can round two distinct float32 times to one, or a level to pure noise."""
+    t32 = t.astype(np.float32)
+    with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+        if mu is None:
+            return np.asarray(shift * t32 / (1 + (shift - 1) * t32), dtype=np.float32)
+        if cfg.get("time_shift_type", "exponential") == "linear":
+            return np.asarray(mu / (mu + (1 / t32 - 1) ** 1.0), dtype=np.float32)
+        return np.asarray(math.exp(mu) / (math.exp(mu) + (1 / t32 - 1) ** 1.0), dtype=np.float32)
 
 
 #: diffusers scheduler class -> exporter (alpha_bar, scheduler, grid, rtol) -> set_timesteps keywords.

@@ -1020,3 +1020,69 @@ def test_every_sigma_family_is_refused_where_it_rewrites_the_schedule(flag) -> N
     sch = diffusers.DPMSolverMultistepScheduler(**{flag: True}, final_sigmas_type="sigma_min")
     sch.set_timesteps(10)  # DPM-Solver's zero last step is the identity (tests/test_diffusers_multistep.py)
     assert from_diffusers(sch).alpha_bar.size == 10
+
+
+def test_flow_export_undoes_the_live_shift_set_shift_sets() -> None:
+    """diffusers' FlowMatchEulerDiscreteScheduler.set_shift() changes the shift set_timesteps applies (its ``shift``
+    property) but not ``config.shift``: the export undid the config's 1.0 and the run went to shifted levels."""
+    from diffusers_standin import Config
+
+    class FlowMatchEulerDiscreteScheduler:
+        config = Config(shift=1.0, use_dynamic_shifting=False)
+        shift = 3.0
+
+    t = np.array([1.0, 0.8, 0.5, 0.2])
+    sig = np.asarray(to_diffusers(symsched.schedules.flow_t_to_alpha_bar(t),
+                                  scheduler=FlowMatchEulerDiscreteScheduler())["sigmas"])
+    np.testing.assert_allclose(3.0 * sig / (1 + 2.0 * sig), t, rtol=1e-15)  # diffusers' static shift, typed in
+
+
+def test_flow_export_live_shift_witness() -> None:
+    d = pytest.importorskip("diffusers")
+    ab = symsched.schedules.flow_t_to_alpha_bar(np.array([1.0, 0.8, 0.6, 0.4, 0.2]))
+    sch = d.FlowMatchEulerDiscreteScheduler(shift=1.0)
+    sch.set_shift(3.0)
+    sch.set_timesteps(**to_diffusers(ab, scheduler=sch))
+    np.testing.assert_allclose(sch.sigmas[:-1].double().numpy(), [1.0, 0.8, 0.6, 0.4, 0.2], rtol=1e-6)
+
+
+@pytest.mark.parametrize(("config", "ab"), [
+    ({"use_dynamic_shifting": True}, [0.0, 3.6e-15, 1.4e-14, 0.5]),
+    ({"use_dynamic_shifting": True, "time_shift_type": "linear"}, [0.0, 3.6e-15, 1.4e-14, 0.5]),
+    ({"shift": 3.0, "use_dynamic_shifting": False}, [0.0, 3.552714102317e-15, 1.4210858103334197e-14, 0.5]),
+])
+def test_flow_times_the_float32_shift_merges_are_refused(config: dict, ab: list) -> None:
+    """Distinct float32 flow times can merge when diffusers applies its shift to them in float32 (the identity mu = 0
+    rounds 1 - t up near t = 1; shift 3 compresses 1 - t by 3): a zero step. The check ran before the shift."""
+    from diffusers_standin import Config
+
+    class FlowMatchEulerDiscreteScheduler:
+        pass
+
+    FlowMatchEulerDiscreteScheduler.config = Config(**config)
+    with pytest.raises(ValueError, match=r"^alpha_bar: levels \d and \d .*same flow time \(after the scheduler's "
+                                         r"float32 shift\)"):
+        to_diffusers(ab, scheduler=FlowMatchEulerDiscreteScheduler())
+    with np.errstate(divide="ignore"):  # the premise, independently: diffusers' formulas on the float32 cast
+        t32 = symsched.schedules.alpha_bar_to_flow_t(np.array(ab))
+        if config.get("shift", 1.0) != 1.0:
+            s = config["shift"]
+            t32 = t32 / (t32 + s * (1 - t32))
+        t32 = t32.astype(np.float32)
+        run = (np.float32(1.0) / (1 + (1 / t32 - 1)) if "shift" not in config
+               else config["shift"] * t32 / (1 + (config["shift"] - 1) * t32))
+    assert np.any(run[1:] >= run[:-1]) and np.all(t32[1:] < t32[:-1])
+
+
+def test_flow_times_the_float32_shift_keeps_run_in_diffusers() -> None:
+    """Witness: the merges above are diffusers' own (it runs two levels at one sigma), and shift 1 keeps them apart."""
+    d = pytest.importorskip("diffusers")
+    ab = np.array([0.0, 3.6e-15, 1.4e-14, 0.5])
+    sch = d.FlowMatchEulerDiscreteScheduler(use_dynamic_shifting=True)
+    t = symsched.schedules.alpha_bar_to_flow_t(ab)
+    sch.set_timesteps(sigmas=list(t), mu=0.0)
+    run = sch.sigmas[:-1].double().numpy()
+    assert run[1] == run[2]
+    sch = d.FlowMatchEulerDiscreteScheduler(shift=1.0)
+    sch.set_timesteps(**to_diffusers(ab, scheduler=sch))
+    assert np.all(np.diff(sch.sigmas[:-1].double().numpy()) < 0)
