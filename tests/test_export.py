@@ -1029,7 +1029,7 @@ def test_flow_export_undoes_the_live_shift_set_shift_sets() -> None:
 
     class FlowMatchEulerDiscreteScheduler:
         config = Config(shift=1.0, use_dynamic_shifting=False)
-        shift = 3.0
+        shift = property(lambda self: 3.0)  # diffusers: a property returning self._shift
 
     t = np.array([1.0, 0.8, 0.5, 0.2])
     sig = np.asarray(to_diffusers(symsched.schedules.flow_t_to_alpha_bar(t),
