@@ -886,3 +886,47 @@ def test_validate_refuses_exponent_with_a_spectrum_file(tmp_path, small_spectrum
     assert main(["validate", "--exponent", "3", "--shape", "8x8", "--steps", "3", "--samples", "200",
                  "--no-progress"]) in (0, 1)  # ran (PASS or FAIL of the check itself), not refused
     assert "power law |f|^-3" in capsys.readouterr().out
+
+
+#: (diffusers DPMSolverMultistepScheduler settings, k-diffusion sampler, its settings) that the refusals name as the
+#: same steps; each side is witnessed against its library elsewhere (test_diffusers_multistep, test_kdiffusion_witness).
+_DPM_PAIRS = [
+    ({"solver_order": 1}, "euler", {}),
+    ({"solver_order": 2}, "dpmpp_2m", {}),
+    ({"solver_order": 2, "solver_type": "heun"}, "dpmpp_2m_sde", {"eta": 0.0, "solver_type": "heun"}),
+    ({"solver_order": 3, "solver_type": "heun", "lower_order_final": False}, "dpmpp_3m_sde", {"eta": 0.0}),
+    ({"algorithm_type": "sde-dpmsolver++", "solver_order": 1}, "euler_ancestral", {"eta": 1.0}),
+    ({"algorithm_type": "sde-dpmsolver++", "solver_order": 2}, "dpmpp_2m_sde", {}),
+    ({"algorithm_type": "sde-dpmsolver++", "solver_order": 2, "solver_type": "heun"}, "dpmpp_2m_sde",
+     {"solver_type": "heun"}),
+]
+
+
+@pytest.mark.parametrize(("dpm", "k_sampler", "k_settings"), _DPM_PAIRS)
+@pytest.mark.parametrize("K", [3, 5, 20])
+def test_refusals_name_the_other_librarys_same_sampler(dpm, k_sampler, k_settings, K) -> None:
+    """The refusal of --format k-diffusion for dpmsolver_multistep pointed every setting to sample_dpmpp_2m (the ODE
+    sampler, also for sde-dpmsolver++), and that of --format diffusers for dpmpp_2m_sde said diffusers has none. The
+    pairs they name run the same steps: equal closed forms from the same (exact) start; a pair they do not name is
+    not (third order midpoint against sample_dpmpp_3m_sde; sde-dpmsolver++ order 3)."""
+    from symsched.commands import optimize as cmd
+
+    S = np.array([0.01, 0.3, 1.0, 7.0])
+    ab = sch.standard_schedule("linear-trailing", K)
+    vp = symsched.output_spectrum(S, ab, sampler="dpmsolver_multistep", init="exact", **dpm)
+    ve = symsched.output_spectrum_ve(S, sch.alpha_bar_to_sigmas(ab), sampler=k_sampler, init="exact", **k_settings)
+    np.testing.assert_allclose(vp, ve, rtol=1e-12)
+    assert f"sample_{k_sampler}" in cmd._NO_K_DIFFUSION["dpmsolver_multistep"]
+    if k_sampler != "euler" and k_sampler != "dpmpp_2m":
+        assert "DPMSolverMultistepScheduler" in cmd._no_diffusers_scheduler(k_sampler)
+    if K == 5 and dpm["solver_order"] == 3:  # the companion: a setting not named differs
+        other = symsched.output_spectrum(S, ab, sampler="dpmsolver_multistep", init="exact", solver_order=3,
+                                         lower_order_final=False)
+        assert np.max(np.abs(other / ve - 1)) > 1e-3
+
+
+def test_dpmpp_2m_sde_diffusers_refusal_names_sde_dpmsolver(tmp_path, capsys) -> None:
+    assert main(["optimize", "--sampler", "dpmpp_2m_sde", "--format", "diffusers", "--steps", "3",
+                 "--out", str(tmp_path / "d.json")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "algorithm_type='sde-dpmsolver++'" in err

@@ -142,7 +142,11 @@ _NO_CUSTOM_DIFFUSERS = {
 #: Samplers without a k-diffusion function: --format k-diffusion is refused before the optimisation.
 _NO_K_DIFFUSION = {
     "ddpm": "k-diffusion has no DDPM sampler; export with --format diffusers (DDPMScheduler timesteps)",
-    "dpmsolver_multistep": "k-diffusion's DPM-Solver++(2M) is sample_dpmpp_2m: optimise with --sampler dpmpp_2m",
+    "dpmsolver_multistep": "k-diffusion has no DPMSolverMultistepScheduler, but runs the same steps (tests/"
+    "test_optimize_cli.py checks each pair): algorithm_type=dpmsolver++ order 1 is sample_euler, order 2 "
+    "sample_dpmpp_2m (solver_type=midpoint) or sample_dpmpp_2m_sde with eta=0 (heun), order 3 with solver_type=heun "
+    "and lower_order_final=False sample_dpmpp_3m_sde with eta=0; sde-dpmsolver++ order 1 is sample_euler_ancestral "
+    "with eta=1, order 2 sample_dpmpp_2m_sde with eta=1 and the same solver_type: optimise with that --sampler",
     "unipc_multistep": "k-diffusion has no UniPC sampler (and diffusers' UniPCMultistepScheduler takes no custom "
     "timesteps): the levels are in --format json",
     "deis_multistep": "k-diffusion has no DEIS sampler (and diffusers' DEISMultistepScheduler takes no custom "
@@ -190,6 +194,25 @@ def flow_baselines(steps: int, resolution: Optional[str]) -> dict[str, np.ndarra
 
 
 #: Samplers --format diffusers exports (every other one is refused before the optimisation).
+#: k-diffusion samplers that diffusers' DPMSolverMultistepScheduler runs at some settings (which take custom timesteps).
+_DIFFUSERS_EQUIVALENT = {
+    "dpmpp_2m_sde": "with eta=1 it is DPMSolverMultistepScheduler(algorithm_type='sde-dpmsolver++', solver_order=2, "
+    "the same solver_type), with eta=0 and solver_type=heun DPMSolverMultistepScheduler(solver_order=2, "
+    "solver_type='heun'): optimise with --sampler dpmsolver_multistep and those --option settings",
+    "dpmpp_3m_sde": "with eta=0 it is DPMSolverMultistepScheduler(solver_order=3, solver_type='heun', "
+    "lower_order_final=False): optimise with --sampler dpmsolver_multistep and those --option settings",
+    "euler_ancestral": "with eta=1 it is DPMSolverMultistepScheduler(algorithm_type='sde-dpmsolver++', "
+    "solver_order=1): optimise with --sampler dpmsolver_multistep and those --option settings",
+}
+
+
+def _no_diffusers_scheduler(sampler: str) -> str:
+    """The refusal of --format diffusers for a k-diffusion sampler, naming diffusers' equivalent where there is one."""
+    also = f"; {_DIFFUSERS_EQUIVALENT[sampler]}" if sampler in _DIFFUSERS_EQUIVALENT else ""
+    return (f"--format diffusers with --sampler {sampler}: diffusers has no scheduler for k-diffusion's "
+            f"sample_{sampler}; use --format k-diffusion (sigmas for sample_{sampler}){also}")
+
+
 _DIFFUSERS_EXPORTS = ("ddim", "euler", "ddpm", "heun", "dpmsolver_multistep", "flow_match_euler", "flow_match_heun")
 
 
@@ -227,8 +250,7 @@ def check_export(args: argparse.Namespace, endpoints: Any, grid: Optional[np.nda
     if sampler in _NO_CUSTOM_DIFFUSERS:
         raise ValueError(f"--format diffusers with --sampler {sampler}: {_NO_CUSTOM_DIFFUSERS[sampler]}")
     if sampler not in _DIFFUSERS_EXPORTS:
-        raise ValueError(f"--format diffusers with --sampler {sampler}: diffusers has no scheduler for k-diffusion's "
-                         f"sample_{sampler}; use --format k-diffusion (sigmas for sample_{sampler})")
+        raise ValueError(_no_diffusers_scheduler(sampler))
     if sampler in ("ddim", "euler") and args.eta != 1.0 and _first_level_zero(endpoints, grid):
         raise ValueError(f"--format diffusers with --sampler {sampler}: the first level is alpha_bar = 0 (sigma = inf), "
                          "which EulerDiscreteScheduler cannot take as a sigma; use --sampler ddpm (DDPMScheduler "
@@ -373,8 +395,7 @@ def _diffusers_scheduler(res: Any) -> tuple[str, dict[str, Any], list[str]]:
     if res.sampler in _NO_CUSTOM_DIFFUSERS:
         raise ValueError(f"--format diffusers with --sampler {res.sampler}: {_NO_CUSTOM_DIFFUSERS[res.sampler]}")
     if res.sampler not in ("ddim", "euler"):
-        raise ValueError(f"--format diffusers with --sampler {res.sampler}: diffusers has no scheduler for k-diffusion's "
-                         f"sample_{res.sampler}; use --format k-diffusion (sigmas for sample_{res.sampler})")
+        raise ValueError(_no_diffusers_scheduler(res.sampler))
     if res.sampler == "euler":  # init_noise_sigma = sigma_max: k-diffusion's white start N(0, sigma_max^2)
         return "EulerDiscreteScheduler", {"timestep_spacing": "linspace", "final_sigmas_type": "zero"}, []
     # VE Euler is deterministic DDIM (Karras et al. 2022, arXiv 2206.00364, §3); with custom sigmas
