@@ -306,6 +306,14 @@ def _float32_distinct(values: Array, ab: Array, what: str, target: str) -> None:
     _distinct(v32, ab, what, target, float32=True)
 
 
+def _nonlinear(cfg: Any) -> str:
+    """Why a scheduler configuration's step is not the linear one symsched models ("" when it is): ``clip_sample``
+    (DDPMScheduler's and DDIMScheduler's default) or ``thresholding`` clip the predicted x0."""
+    keys = [k for k in ("clip_sample", "thresholding") if bool(cfg.get(k, False))]
+    return (f"{', '.join(k + '=True' for k in keys)} makes the step non-linear (the closed forms assume no clipping)"
+            if keys else "")
+
+
 @numpy_error_defaults
 def from_diffusers(scheduler: Any, *, eta: float = 0.0, strict: bool = True) -> DiffusersSchedule:
     """Read the noise levels and sampler settings of a configured diffusers scheduler.
@@ -360,12 +368,11 @@ def from_diffusers(scheduler: Any, *, eta: float = 0.0, strict: bool = True) -> 
                          "the keyword), so its run has no eta to describe: leave eta=0")
     strict = as_bool(strict, "strict")
     notes: list[str] = []
-    nonlinear = [k for k in ("clip_sample", "thresholding") if bool(cfg.get(k, False))]
+    nonlinear = _nonlinear(cfg)
     if nonlinear:
-        msg = f"{', '.join(k + '=True' for k in nonlinear)} makes the step non-linear (the closed forms assume no clipping)"
         if strict:
-            raise ValueError(f"scheduler: {msg}; configure it with clip_sample=False / thresholding=False")
-        notes.append(msg)
+            raise ValueError(f"scheduler: {nonlinear}; configure it with clip_sample=False / thresholding=False")
+        notes.append(nonlinear)
     out = reader(scheduler, cfg, notes, eta=eta, strict=strict)
     if nonlinear:
         return replace(out, consistent=False)
@@ -1017,7 +1024,10 @@ def to_diffusers(
     (snap them first, e.g. with ``symsched.schedules``).
 
     With ``scheduler`` (a diffusers scheduler, or its class name with ``grid``): the arguments for
-    that scheduler's ``set_timesteps``, or ``ValueError`` saying that it takes no custom schedule.
+    that scheduler's ``set_timesteps``, or ``ValueError`` saying that it takes no custom schedule. A
+    ``UserWarning`` when the instance's configuration makes the step non-linear: ``clip_sample=True``
+    (DDPMScheduler's default) or ``thresholding=True`` (the timesteps are valid, but the run is not the one
+    optimised; :func:`from_diffusers` refuses to predict it).
     In diffusers 0.42: ``EulerDiscreteScheduler`` takes ``sigmas``; ``DDPMScheduler``, ``HeunDiscreteScheduler`` and
     ``DPMSolverMultistepScheduler`` take ``timesteps`` on their training grid (for DPM-Solver with
     ``final_sigmas_type="sigma_min"`` the last level must be that final level, ``alphas_cumprod[0]``,
@@ -1072,6 +1082,13 @@ def to_diffusers(
                              f"flow-matching sampler name ({', '.join(_ALIASES)}) (got {name})")
         if grid is None and not isinstance(scheduler, str):
             grid = getattr(scheduler, "alphas_cumprod", None)
+        nonlinear = "" if isinstance(scheduler, str) else _nonlinear(scheduler.config)
+        if nonlinear:  # valid timesteps, but not the run optimised (from_diffusers refuses to predict it)
+            import warnings
+
+            warnings.warn(f"scheduler: {name} with {nonlinear}: it runs these levels, but not as the sampler symsched "
+                          "optimised them for; configure clip_sample=False / thresholding=False", UserWarning,
+                          stacklevel=2)
         return export(ab, scheduler, grid, rtol)
     if grid is None:
         return {"sigmas": _finite_sigmas(ab, "EulerDiscreteScheduler", float32=True)}

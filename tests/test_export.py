@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -847,7 +849,8 @@ def test_symsched_levels_of_a_short_zero_snr_diffusers_grid_export_to_their_time
         for cls in (DDPMScheduler, DPMSolverMultistepScheduler):
             if name == "sigmoid" and cls is not DDPMScheduler:
                 continue  # only DDPMScheduler knows diffusers' sigmoid betas
-            sch = cls(num_train_timesteps=T, beta_schedule=dname, rescale_betas_zero_snr=True, **kw)
+            lin = {"clip_sample": False} if cls is DDPMScheduler else {}  # (its default clips: a warning)
+            sch = cls(num_train_timesteps=T, beta_schedule=dname, rescale_betas_zero_snr=True, **kw, **lin)
             run = levels if cls is DDPMScheduler else levels[1:]  # DPM-Solver: no level 0 (it runs 2**-24 there)
             got = to_diffusers(run, scheduler=sch)
             assert got == {"timesteps": list(range(run.size - 1, -1, -1))}, (name, cls.__name__)
@@ -1086,3 +1089,26 @@ def test_flow_times_the_float32_shift_keeps_run_in_diffusers() -> None:
     sch = d.FlowMatchEulerDiscreteScheduler(shift=1.0)
     sch.set_timesteps(**to_diffusers(ab, scheduler=sch))
     assert np.all(np.diff(sch.sigmas[:-1].double().numpy()) < 0)
+
+
+@pytest.mark.parametrize("config", [{"clip_sample": True}, {"thresholding": True}])
+def test_to_diffusers_warns_of_a_non_linear_scheduler(config: dict) -> None:
+    """to_diffusers exported timesteps for DDPMScheduler() (clip_sample=True by default) without a word, though the run
+    is not the one optimised (library variance 0.29-0.62 against the linear prediction 0.35-16.6 at K = 4) and
+    from_diffusers refuses to predict it; the timesteps are still what it runs (a warning, not an error)."""
+    from diffusers_standin import Config
+
+    class DDPMScheduler:
+        pass
+
+    DDPMScheduler.config = Config(num_train_timesteps=1000, **config)
+    DDPMScheduler.alphas_cumprod = symsched.schedules.training_grid("linear")
+    ab = symsched.schedules.training_grid("linear")[[900, 500, 100]]
+    with pytest.warns(UserWarning, match=rf"^scheduler: DDPMScheduler with {next(iter(config))}=True makes the step "
+                                         r"non-linear.*clip_sample=False"):
+        got = to_diffusers(ab, scheduler=DDPMScheduler())
+    assert got == {"timesteps": [900, 500, 100]}
+    DDPMScheduler.config = Config(num_train_timesteps=1000)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert to_diffusers(ab, scheduler=DDPMScheduler()) == got
