@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import types
 
 import numpy as np
 import pytest
 
 import symsched
-from symsched import schedules as sch
+from symsched import schedules as sch, spectra
 from symsched.cli import main
 from symsched.spectra import load_spectrum
 
@@ -930,3 +931,33 @@ def test_dpmpp_2m_sde_diffusers_refusal_names_sde_dpmsolver(tmp_path, capsys) ->
                  "--out", str(tmp_path / "d.json")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "algorithm_type='sde-dpmsolver++'" in err
+
+
+def test_k_diffusion_export_notes_a_sigma_float32_moves_across_the_churn_window(tmp_path) -> None:
+    """The optimum put a level 5e-8 above s_tmax = 2 (churn switches there in a jump); torch.tensor(d["sigmas"]) is
+    float32, which rounds it to 2.0, inside k-diffusion's window s_tmin <= sigma <= s_tmax: that run churns at the
+    step (W2^2 44.6 by k-diffusion's own Monte Carlo against 37.1 optimised). The export now says so."""
+    from symsched.commands.optimize import churn_window_note
+
+    spec = tmp_path / "S.npy"
+    np.save(spec, spectra.power_law((8, 8), alpha=2.0))
+    out = tmp_path / "k.json"
+    assert main(["optimize", "--spectrum", str(spec), "--restarts", "1", "--steps", "6", "--sampler", "euler",
+                 "--option", "s_churn=4", "--option", "s_tmin=0.3", "--option", "s_tmax=2", "--format", "k-diffusion",
+                 "--out", str(out)]) == 0
+    d = json.loads(out.read_text())
+    sig = np.array(d["sigmas"][:-1])
+    flips = [i for i, s in enumerate(sig) if (0.3 <= s <= 2.0) != (np.float32(0.3) <= np.float32(s) <= np.float32(2.0))]
+    note = [n for n in d["notes"] if "within float32 rounding of the churn window" in n]
+    assert len(note) == (1 if flips else 0)
+    if flips:  # (the optimum's placement; the note's text is checked below either way)
+        assert f"sigmas[{flips[0]}]" in note[0] and "dtype=torch.float64" in note[0]
+    res = types.SimpleNamespace(sampler="euler", settings={"s_churn": 4.0, "s_tmin": 0.3, "s_tmax": 2.0},
+                                sigmas=np.array([157.4, 4.1, 2.0000001054570453, 0.67]), divergence="w2", value=1.0)
+    text = churn_window_note(res)
+    assert text is not None and text.startswith("sigmas[2] = 2.0000001054570453 ") and "step 2 churns" in text
+    res.sigmas = np.array([157.4, 4.1, 2.00001, 0.67])  # float32 keeps it outside: nothing to say
+    assert churn_window_note(res) is None
+    res.settings = {"s_churn": 0.0}
+    res.sigmas = np.array([157.4, 4.1, 2.0000001054570453, 0.67])
+    assert churn_window_note(res) is None

@@ -484,10 +484,38 @@ def k_diffusion_call(res: Any, value_of: Optional[Callable[..., float]] = None,
         notes.append(f"k-diffusion 0.1.1's sample_{res.sampler} fails with {len(res.alpha_bar)} step(s) "
                      f"(UnboundLocalError: h): these sigmas cannot run there; optimise --steps "
                      f"{MIN_STEPS[res.sampler]} or more for it")
+    window = churn_window_note(res, value_of)
+    if window:
+        notes.append(window)
     if res.settings.get("noise_sampler") == "independent":
         notes.append("noise_sampler='independent': pass noise_sampler=k_diffusion.sampling.default_noise_sampler(x) "
                      "(without it sample_dpmpp_sde draws from a Brownian tree)")
     return f"k_diffusion.sampling.sample_{res.sampler}", kwargs, notes
+
+
+def churn_window_note(res: Any, value_of: Optional[Callable[..., float]] = None) -> Optional[str]:
+    """The note when a sigma lies so close to an edge of k-diffusion's churn window ``s_tmin <= sigma <= s_tmax`` that
+    float32 decides it the other way (torch compares a float32 sigma with the edges cast to float32: ``torch.tensor``
+    of the JSON list is float32 by default): the optimum often sits at an edge, where churn switches in a jump."""
+    if res.sampler not in ("euler", "heun", "dpm_2") or not res.settings.get("s_churn", 0.0) > 0.0:
+        return None
+    from ..symbolic.samplers._kdiffusion import f32
+
+    lo, hi = float(res.settings.get("s_tmin", 0.0)), float(res.settings.get("s_tmax", math.inf))
+    sig = np.asarray(res.sigmas, dtype=np.float64)
+    s32 = sig.astype(np.float32).astype(np.float64)
+    flip = np.flatnonzero(((lo <= sig) & (sig <= hi)) != ((f32(lo) <= s32) & (s32 <= f32(hi))))
+    if not flip.size:
+        return None
+    i = int(flip[0])
+    text = (f"sigmas[{i}] = {float(sig[i])!r} is within float32 rounding of the churn window [s_tmin, s_tmax] = "
+            f"[{lo:g}, {hi:g}]: sample_{res.sampler} decides churn in the sigmas' dtype, and as float32 (torch.tensor's "
+            f"default) step {i} {'does not churn' if lo <= sig[i] <= hi else 'churns'}, unlike the float64 sigmas optimised; "
+            "load them with torch.tensor(sigmas, dtype=torch.float64)")
+    if value_of is None:
+        return text
+    v = value_of(None, sigmas=sig.astype(np.float32))
+    return f"{text} ({_DIVERGENCE_WORDS[res.divergence]} as float32 = {v:.6g}, as optimised = {res.value:.6g})"
 
 
 def range_note(args: argparse.Namespace, sigmas: Any) -> Optional[str]:
@@ -645,10 +673,16 @@ def _value_of(S: np.ndarray, res: Any, weights: Optional[np.ndarray]) -> Callabl
     from .. import divergence_and_grad, output_spectrum
     from ..api import _divergence_terms, _weights
 
-    def value(alpha_bar: np.ndarray, *, sampler: Optional[str] = None, settings: Optional[dict[str, Any]] = None,
-              final_noise: float = 0.0, init: Optional[str] = None) -> float:
+    def value(alpha_bar: Optional[np.ndarray], *, sampler: Optional[str] = None,
+              settings: Optional[dict[str, Any]] = None, final_noise: float = 0.0, init: Optional[str] = None,
+              sigmas: Optional[np.ndarray] = None) -> float:
         kw = dict(res.settings if settings is None else settings, sampler=res.sampler if sampler is None else sampler,
                   init=res.init if init is None else init)
+        if sigmas is not None:  # a VE sampler's own sigmas (their dtype decides k-diffusion's churn window)
+            from .. import output_spectrum_ve
+
+            P = output_spectrum_ve(S, sigmas, **kw)
+            return float(np.sum(_weights(weights, S) * _divergence_terms(res.divergence, P.ravel(), S.ravel())))
         if final_noise == 0.0:
             return float(divergence_and_grad(S, alpha_bar, divergence=res.divergence, weights=weights, **kw)[0])
         P = output_spectrum(S, alpha_bar, **kw) + final_noise
