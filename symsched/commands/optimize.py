@@ -510,7 +510,8 @@ def churn_window_note(res: Any, value_of: Optional[Callable[..., float]] = None)
     i = int(flip[0])
     text = (f"sigmas[{i}] = {float(sig[i])!r} is within float32 rounding of the churn window [s_tmin, s_tmax] = "
             f"[{lo:g}, {hi:g}]: sample_{res.sampler} decides churn in the sigmas' dtype, and as float32 "
-            f"(torch.tensor's default) step {i} {'does not churn' if lo <= sig[i] <= hi else 'churns'}, unlike the float64 sigmas optimised; "
+            f"(torch.tensor's default) step {i} {'does not churn' if lo <= sig[i] <= hi else 'churns'}, unlike the "
+            "float64 sigmas optimised; "
             "load them with torch.tensor(sigmas, dtype=torch.float64)")
     if value_of is None:
         return text
