@@ -102,6 +102,8 @@ def _show(value: Any) -> str:
     """A short description of ``value`` for an error message."""
     if isinstance(value, np.ndarray):
         return f"an array of dtype {value.dtype} and shape {value.shape}"
+    if isinstance(value, np.generic) and value.dtype.kind in "biufc":  # a plain number: nan, not np.float64(nan)
+        value = value.item()
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
 
@@ -232,11 +234,18 @@ def _entry(name: str) -> str:
     return bare.split()[-1] if bare.split() else name
 
 
+def _at(name: str, where: Any) -> str:
+    """The entry ``where`` of the array named ``name``: ``alpha_bar[3]``; ``entry [3]`` when the name ends in a
+    quoted file name (``spectrum in 'S.npy'``: ``'S.npy'[3]`` would read as an index into the path)."""
+    entry = _entry(name)
+    return f"entry [{where}]" if entry[:1] in "'\"" and entry else f"{entry}[{where}]"
+
+
 def _first(arr: np.ndarray, bad: np.ndarray, name: str) -> str:
     """``"name[i] = value"`` for the first entry (flat index for an array of more than one axis) where ``bad``."""
     i = int(np.argmax(bad.ravel()))
     where = str(i) if arr.ndim <= 1 else ", ".join(map(str, np.unravel_index(i, arr.shape)))
-    return f"{_entry(name)}[{where}] = {float(arr.ravel()[i])!r}"
+    return f"{_at(name, where)} = {float(arr.ravel()[i])!r}"
 
 
 def as_levels(alpha_bar: ArrayLike, name: str = "alpha_bar", *, allow_zero: bool = True) -> NDArray[np.float64]:
@@ -267,7 +276,7 @@ def as_levels(alpha_bar: ArrayLike, name: str = "alpha_bar", *, allow_zero: bool
         i = int(np.argmin(np.diff(arr)))
         raise ValueError(
             f"{name} must be strictly increasing (noisiest first): "
-            f"{_entry(name)}[{i}]={float(arr[i])!r} >= {_entry(name)}[{i + 1}]={float(arr[i + 1])!r}"
+            f"{_at(name, i)}={float(arr[i])!r} >= {_at(name, i + 1)}={float(arr[i + 1])!r}"
         )
     return arr
 
@@ -295,7 +304,7 @@ def as_sigmas(sigmas: ArrayLike, name: str = "sigmas", *, allow_inf: bool = True
     if arr.size > 1 and np.any(np.isposinf(arr[1:])):
         i = 1 + int(np.argmax(np.isposinf(arr[1:])))
         raise ValueError(f"{name}: only the first (noisiest) level may be inf (zero terminal SNR; got "
-                         f"{_entry(name)}[{i}] = inf)")
+                         f"{_at(name, i)} = inf)")
     if np.any(arr <= 0):
         raise ValueError(
             f"{name} must be positive (the final step to sigma=0 is implicit; got min {arr.min():g})"
@@ -304,7 +313,7 @@ def as_sigmas(sigmas: ArrayLike, name: str = "sigmas", *, allow_inf: bool = True
         i = int(np.argmax(np.diff(arr)))
         raise ValueError(
             f"{name} must be strictly decreasing (noisiest first): "
-            f"{_entry(name)}[{i}]={float(arr[i])!r} <= {_entry(name)}[{i + 1}]={float(arr[i + 1])!r}"
+            f"{_at(name, i)}={float(arr[i])!r} <= {_at(name, i + 1)}={float(arr[i + 1])!r}"
         )
     return arr
 
@@ -353,7 +362,7 @@ def as_positive(value: Any, name: str) -> float:
     """A finite real number > 0."""
     val = as_real(value, name)
     if val <= 0:
-        raise ValueError(f"{name} must be positive (got {value!r})")
+        raise ValueError(f"{name} must be positive (got {_show(value)})")
     return val
 
 
@@ -364,19 +373,20 @@ def check_eta(eta: Any, name: str = "eta") -> float:
     except ArgumentTypeError:
         raise ArgumentTypeError(f"{name} must be a number in [0, 1] (got {_show(eta)})") from None
     except ValueError:
-        raise ValueError(f"{name} must lie in [0, 1] (got {eta!r})") from None
+        raise ValueError(f"{name} must lie in [0, 1] (got {_show(eta)})") from None
     if val < 0 or val > 1:
-        raise ValueError(f"{name} must lie in [0, 1] (got {eta!r})")
+        raise ValueError(f"{name} must lie in [0, 1] (got {_show(eta)})")
     return val
 
 
 def as_int(value: Any, name: str, minimum: Optional[int] = None, maximum: Optional[int] = None,
            *, limit: str = "", rule: Optional[str] = None) -> int:
-    """An integer in ``[minimum, maximum]``: a Python/NumPy integer or an integral finite float.
+    """An integer in ``[minimum, maximum]``: a Python or NumPy integer (or an object with ``__index__``).
 
-    Booleans, None, strings and other types are :class:`ArgumentTypeError`; 1.5, NaN, inf and
-    values out of range are ValueError. ``limit`` names the module constant behind ``maximum``;
-    ``rule`` replaces the default wording of the rule in messages.
+    Booleans, None, strings, floats (10.0 included: a count is an integer, as ``range(10.0)`` and
+    ``np.linspace(0, 1, 10.0)`` refuse it too) and other types are :class:`ArgumentTypeError`; values out of
+    range are ValueError. ``limit`` names the module constant behind ``maximum``; ``rule`` replaces the default
+    wording of the rule in messages.
     """
     if isinstance(value, np.ndarray) and value.ndim == 0:
         value = value[()]
@@ -388,11 +398,8 @@ def as_int(value: Any, name: str, minimum: Optional[int] = None, maximum: Option
         raise _type_error(name, rule, value)
     if isinstance(value, numbers.Integral):
         v = int(value)
-    elif isinstance(value, numbers.Real):
-        f = float(value)
-        if not math.isfinite(f) or not f.is_integer():
-            raise ValueError(f"{name} must be {rule} (got {_show(value)})")
-        v = int(f)
+    elif isinstance(value, numbers.Real):  # 10.0, 1.5, NaN: a count is an integer (Python's and NumPy's rule)
+        raise _type_error(name, f"{rule}, not a float", value)
     else:
         try:
             v = operator.index(value)
@@ -424,7 +431,7 @@ def as_step_counts(values: Any, name: str = "steps", maximum: Optional[int] = No
     sequence of at most MAX_ENTRIES of them."""
     if isinstance(values, np.ndarray) and values.ndim == 0:
         values = values[()]  # a 0-d array is a number, as everywhere
-    if isinstance(values, numbers.Real) and not _is_bool(values):  # one count (5 or 5.0, as as_positive_int)
+    if isinstance(values, numbers.Real) and not _is_bool(values):  # one count (5; 5.0 refused, as as_positive_int)
         return [as_positive_int(values, name, maximum)]
     if isinstance(values, (str, bytes, Mapping, Set)) or not hasattr(values, "__iter__"):
         raise _type_error(name, "a positive integer or a sequence of them", values)
@@ -459,7 +466,7 @@ def check_entries(values: Iterable[Any], name: str, *, limit: int = MAX_ENTRIES,
     return vals
 
 
-def as_choices(values: Any, name: str, choices: Iterable[str], *, one_ok: bool = True,
+def as_choices(values: Any, name: str, choices: Iterable[str], *, one_ok: bool = False,
                empty_ok: bool = False) -> list[str]:
     """Distinct names from ``choices``, in the order given: a sequence (any iterable but a mapping or a set) of at
     most MAX_ENTRIES strings, or one string when ``one_ok``. A non-sequence, a mapping, a set or a non-string entry

@@ -21,6 +21,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from ._validate import (
+    _show,
     ArgumentTypeError, as_levels, as_sigmas, as_spectrum, check_choice, check_same_shape, numpy_error_defaults,
 )
 from .engine import program as _program
@@ -100,7 +101,7 @@ def _setup(sampler: Any, settings: dict[str, Any]) -> tuple[str, dict[str, Any],
             if isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind in "iuf":
                 value = value[()]  # a 0-d array is a number, as for every other real argument (_validate.as_real)
             if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-                raise ArgumentTypeError(f"{key} must be a real number (got {value!r})")
+                raise ArgumentTypeError(f"{key} must be a real number (got {_show(value)})")
             try:
                 v = float(value)
             except OverflowError:  # a Fraction beyond float64
@@ -109,7 +110,7 @@ def _setup(sampler: Any, settings: dict[str, Any]) -> tuple[str, dict[str, Any],
             infinite_ok = np.isinf(float(pdefs[key]))  # a parameter whose default is inf (k-diffusion's s_tmax)
             if np.isnan(v) or v < lo or v > hi or (np.isinf(v) and not infinite_ok):
                 top = f"{hi:g}]" if np.isfinite(hi) or infinite_ok else "inf), finite"
-                raise ValueError(f"{key} must lie in [{lo:g}, {top} for sampler {sampler!r} (got {value!r})")
+                raise ValueError(f"{key} must lie in [{lo:g}, {top} for sampler {sampler!r} (got {_show(value)})")
             params[key] = v
         elif key in odefs:
             options[key] = value

@@ -74,7 +74,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from . import schedules as _sch
-from ._validate import as_bool, as_levels, as_real, as_real_array, as_sigmas, as_spectrum, numpy_error_defaults
+from ._validate import _show, as_bool, as_levels, as_real, as_real_array, as_sigmas, as_spectrum, numpy_error_defaults
 
 __all__ = [
     "DIFFUSERS_SCHEDULERS",
@@ -1046,8 +1046,12 @@ def to_diffusers(
         for the timestep lookup, but that scheduler then *runs* its noisiest timestep at ``alpha_bar = 2**-24``,
         not at 0: its output differs from the schedule's (``from_diffusers`` of the configured scheduler
         describes what it runs; ``symsched optimize --format diffusers`` says so in a note with both values).
+        FlowMatchEulerDiscrete, given flow times, uses no grid: an explicit ``grid`` is a ValueError there.
     rtol : float, optional
-        Relative tolerance of the grid match. Default: what float32 rounding allows. diffusers computes
+        Relative tolerance of the grid match; only with a grid match (``grid=``, or a scheduler that takes
+        ``timesteps``): given without ``grid`` and ``scheduler``, or with a scheduler given ``sigmas``
+        (EulerDiscrete, FlowMatchEulerDiscrete), it is a ValueError naming ``rtol`` (it would be ignored).
+        Default: what float32 rounding allows. diffusers computes
         ``alphas_cumprod`` in float32 (betas, ``1 - betas``, ``torch.cumprod``; the zero-SNR rescale too), so its
         ``log alphas_cumprod[t]`` differs from the exact (float64) value by up to
         ``u * sum_{s <= t} (1 + 1/alpha_s)``, ``u = 2**-24``, ``alpha_s = grid[s] / grid[s-1]`` (``1 - beta_s``
@@ -1066,9 +1070,13 @@ def to_diffusers(
     dict with one key, ``"sigmas"`` or ``"timesteps"``
     """
     ab = as_levels(alpha_bar)
-    rtol = _as_rtol(rtol)  # on every path: without a grid it is unused, but a bad value is still the caller's error
+    rtol = _as_rtol(rtol)  # on every path: a bad value is the caller's error first, whether rtol applies or not
     if grid is not None:
         _as_export_grid(grid)  # likewise before a scheduler that takes no custom schedule is refused
+    if scheduler is None and grid is None and rtol is not None:  # (it would be ignored: nothing is matched)
+        raise ValueError(f"rtol={rtol:g} needs grid=: it is the tolerance of matching the levels to a training grid's "
+                         "timesteps, and without grid= the export is sigmas, matched to nothing (omit rtol or pass "
+                         "grid=)")
     if scheduler is not None:
         if not isinstance(scheduler, str) and getattr(scheduler, "config", None) is None:
             from ._validate import ArgumentTypeError, _show
@@ -1080,6 +1088,13 @@ def to_diffusers(
         if export is None:
             raise ValueError(f"scheduler must be one of the diffusers schedulers {', '.join(_EXPORTERS)}, or a "
                              f"flow-matching sampler name ({', '.join(_ALIASES)}) (got {name})")
+        key = _ALIASES.get(name, name)
+        if key in _SIGMA_EXPORTS:  # options such an export would ignore are refused, not dropped
+            if rtol is not None:
+                raise ValueError(f"rtol applies to timesteps matched on a training grid; {key} is given sigmas, "
+                                 "matched to nothing (omit rtol)")
+            if grid is not None and key == "FlowMatchEulerDiscreteScheduler":
+                raise ValueError(f"grid: {key} is given flow times, which no training grid constrains (omit grid)")
         if grid is None and not isinstance(scheduler, str):
             grid = getattr(scheduler, "alphas_cumprod", None)
         nonlinear = "" if isinstance(scheduler, str) else _nonlinear(scheduler.config)
@@ -1236,7 +1251,7 @@ def _as_rtol(rtol: Any) -> float | None:
         return None
     value = as_real(rtol, "rtol")
     if value < 0:
-        raise ValueError(f"rtol must be >= 0 (got {rtol!r})")
+        raise ValueError(f"rtol must be >= 0 (got {_show(rtol)})")
     return value
 
 
@@ -1418,6 +1433,8 @@ _EXPORTERS: dict[str, Callable[..., dict[str, list[Any]]]] = {
     "FlowMatchEulerDiscreteScheduler": _to_flow_match,
     "FlowMatchHeunDiscreteScheduler": _no_custom("FlowMatchHeunDiscreteScheduler", "only num_inference_steps"),
 }
+#: the exporters that return ``sigmas`` (no timestep matched on a grid, so no ``rtol``; the flow one no ``grid`` either)
+_SIGMA_EXPORTS = ("EulerDiscreteScheduler", "FlowMatchEulerDiscreteScheduler")
 #: symsched's flow-matching sampler names, taken for the diffusers class that runs them
 _ALIASES = {"flow_match_euler": "FlowMatchEulerDiscreteScheduler", "flow_match_heun": "FlowMatchHeunDiscreteScheduler"}
 

@@ -38,6 +38,7 @@ from scipy import special, stats
 from . import _signal_samplers as _loops
 from ._pow2 import check_representable, pow2_scaled, times_pow2
 from ._validate import (
+    _show,
     MAX_NDIM, MAX_SAMPLES, ArgumentTypeError, as_bool, as_int, as_levels, as_positive_int, as_real, as_real_array,
     as_seed, as_shape, as_sigmas, as_spectrum, check_choice, check_entries, check_eta, check_values, is_sequence,
     numpy_error_defaults,
@@ -1066,9 +1067,9 @@ def _rounding_floor(pt: Array, zero_tol: Any, atol: Any) -> float:
     zero_tol, atol = as_real(zero_tol, "zero_tol"), as_real(atol, "atol")
     if not 0.0 <= zero_tol <= 1e-3:
         raise ValueError(f"zero_tol must lie in [0, 1e-3]: a relative rounding level, far below the spectrum "
-                         f"(got {zero_tol!r})")
+                         f"(got {_show(zero_tol)})")
     if atol < 0.0:
-        raise ValueError(f"atol must be >= 0 (got {atol!r})")
+        raise ValueError(f"atol must be >= 0 (got {_show(atol)})")
     return max(zero_tol * float(pt.max()), atol)
 
 
@@ -1151,7 +1152,7 @@ def _alpha(alpha: Any, name: str = "alpha") -> float:
     """``alpha`` in [MIN_ALPHA, 1), or ValueError naming ``name`` with the caller's value."""
     alpha = as_real(alpha, name)
     if not (MIN_ALPHA <= alpha < 1.0):
-        raise ValueError(f"{name} must lie in [{MIN_ALPHA:g}, 1) (got {alpha!r})")
+        raise ValueError(f"{name} must lie in [{MIN_ALPHA:g}, 1) (got {_show(alpha)})")
     return alpha
 
 

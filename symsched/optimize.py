@@ -74,6 +74,7 @@ from . import api as _api
 from . import schedules as _sch
 from .engine import program as _program
 from ._validate import (
+    _show,
     MAX_ENTRIES, MAX_ITER, MAX_STEPS, ArgumentTypeError, as_bool, as_int, as_levels, as_real, as_spectrum,
     as_step_counts, check_choice, check_entries, check_eta, check_same_shape, is_sequence, numpy_error_defaults,
 )
@@ -164,11 +165,11 @@ def _check_level(value: Any, name: str, zero_ok: bool = False) -> float:
     try:
         v = as_real(value, name)
     except ValueError as exc:
-        raise type(exc)(f"{name} must be a level in {where} or None (got {value!r})") from None
+        raise type(exc)(f"{name} must be a level in {where} or None (got {_show(value)})") from None
     if zero_ok and v == 0.0:  # the first level at pure noise (zero terminal SNR, flow t = 1)
         return 0.0
     if not 0.0 < v < 1.0:
-        raise ValueError(f"{name} must be a level in {where} or None (got {value!r})")
+        raise ValueError(f"{name} must be a level in {where} or None (got {_show(value)})")
     return v
 
 

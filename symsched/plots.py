@@ -2,7 +2,9 @@ r"""Pictures of schedules and of the spectra they produce (matplotlib, Agg-safe,
 
 Every function builds a :class:`matplotlib.figure.Figure` directly (no ``pyplot``, so it works
 headless and never touches a global figure list), returns it, and with ``path=`` also writes it
-atomically (the format follows the suffix: ``.png``, ``.pdf``, ``.svg``).
+atomically (the format follows the suffix: ``.png``, ``.pdf``, ``.svg``) with :func:`save_figure`: missing
+folders on the path are created (as ``mkdir -p``, as every writer of symsched does); a folder on it that is a
+file (``/dev/null/x.png``) is an OSError.
 
 Spectra are drawn according to their shape:
 
@@ -157,7 +159,10 @@ def save_figure(fig: Any, path: PathLike, *, dpi: int = 100) -> Path:
     ``os.replace(tmp, path)``. ``fig``: a matplotlib Figure; ``dpi``: dots per inch (raster size = figure
     inches x dpi). Raises TypeError when ``fig`` is no Figure (no ``savefig``) or ``path`` is not a str or
     path-like, ValueError when it is empty or ends in a separator (a folder) or matplotlib writes no figure of its
-    suffix, and OSError (``filename`` = ``path``) when it cannot be written (a directory, an unwritable folder).
+    suffix, and OSError (``filename`` = ``path``) when it cannot be written (a directory, an unwritable folder, a
+    folder on the path that is a file). Missing folders on the path are created (as ``mkdir -p``): every writer of
+    symsched (figures, tables, weights, ``explain``'s folder, the command line's ``--out``) goes through
+    :func:`symsched._io.atomic_write`, which does so.
     Source: ``matplotlib.figure.Figure.savefig``; :func:`symsched._io.atomic_write`.
     """
     if not callable(getattr(fig, "savefig", None)) or not callable(getattr(fig, "get_axes", None)):

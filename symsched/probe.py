@@ -1395,6 +1395,9 @@ class _Reference:
         self.h = _bandwidths(bandwidths, scales, self.Y, "reference") if "mmd2" in metrics else np.zeros(0)
         self.kyy = _kernel_sums(self.Y, None, self.h) / (self.n * (self.n - 1)) if "mmd2" in metrics else None
         n_projections, seed = _n_projections(n_projections), _metric_seed(seed)  # (checked even where unused)
+        _positive_numbers(scales, "scales")  # likewise every metric's options, whatever metrics are requested
+        if bandwidths is not None:
+            _positive_numbers(bandwidths, "bandwidths")
         self.P = self.Yp = self.F = self.fd_ref = None  # (each only where a requested metric needs it)
         if "sliced_w2" in metrics:
             self.P = _projections(self.Y.shape[1], n_projections, seed)
@@ -1621,8 +1624,25 @@ def _seed_sets(samples: Any, name: str) -> list[Any]:
 
 
 def _check_metrics(metrics: Union[str, Iterable[str]]) -> tuple[str, ...]:
-    """One metric name or a sequence of distinct ones from METRICS (at most MAX_ENTRIES read)."""
-    return tuple(as_choices(metrics, "metrics", METRICS))
+    """A sequence of distinct names from METRICS (at most MAX_ENTRIES read); a bare string is an
+    :class:`ArgumentTypeError`, as every list-of-names argument (``names``, ``families``, ``schemes``)."""
+    return tuple(as_choices(metrics, "metrics", METRICS, one_ok=False))
+
+
+def _check_unpredicted(alpha_bar: Any, spectrum: Any, sampler: str, eta: float, variance: str,
+                       options: Optional[Mapping[str, Any]]) -> None:
+    """ValueError naming them for the settings of the predicted spectral errors (``spectrum``, and the sampler
+    settings away from their defaults) given without ``alpha_bar``: nothing is predicted then, so they would be
+    ignored. (Checked after their own validation: a bad value is refused as such first.)"""
+    if alpha_bar is not None:
+        return
+    given = [name for name, unset in (("spectrum", spectrum is None), ("sampler", sampler == "ddim"),
+                                      ("eta", eta == 0.0), ("variance", variance == "posterior"),
+                                      ("options", not options)) if not unset]
+    if given:
+        raise ValueError(f"{', '.join(given)}: only used for the predicted spectral errors, which need alpha_bar (the "
+                         "schedule that produced the samples); without alpha_bar they would be ignored: pass "
+                         "alpha_bar or omit them")
 
 
 def _comparison(ref: _Reference, sets: list[Any], name: str,
@@ -1687,12 +1707,14 @@ def compare(
     alpha_bar, sampler, eta, variance, options
         The schedule and sampler that produced ``samples`` (for the predicted spectral errors; ``options``: the
         k-diffusion sampler's own, as in :func:`sample`). The sampler settings are checked as :func:`sample` checks
-        them also without ``alpha_bar`` (where they are not used).
+        them; without ``alpha_bar`` nothing is predicted, and a sampler setting away from its default (``sampler``
+        not "ddim", ``eta`` not 0, ``variance`` not "posterior", ``options``) is a ValueError naming it.
     spectrum : array_like, optional
         Data spectrum of the Gaussian model (e.g. of the training set), in the coordinates of
-        :func:`measured_spectrum`; default the reference's.
-    metrics : str or sequence of str
-        Subset of :data:`METRICS`, each named once (at most ``MAX_ENTRIES`` entries are read).
+        :func:`measured_spectrum`; default the reference's. Only with ``alpha_bar`` (a ValueError without it).
+    metrics : sequence of str
+        Subset of :data:`METRICS`, each named once (at most ``MAX_ENTRIES`` entries are read); a bare string is
+        a TypeError (write ``["mmd2"]``).
     basis, channel_axis
         How spectra are measured (:func:`measured_spectrum`).
     bandwidths : float or sequence of float, optional
@@ -1715,11 +1737,13 @@ def compare(
     ValueError
         ``reference`` or a sample set not a finite real array of at least 2 samples, or a sample shape other than
         the reference's; an empty list of seeds, or more than MAX_ENTRIES; a metric not in :data:`METRICS`, named
-        twice, or more than MAX_ENTRIES of them (TypeError when ``metrics`` is not a name or a sequence of them);
-        a ``spectrum`` of another shape than the measured one; bad ``alpha_bar``; bad sampler settings (an unknown
-        ``sampler``, ``eta`` outside [0, 1], an unknown ``variance``, or an ``eta`` / ``variance`` the sampler does
-        not take), with or without ``alpha_bar``; bad ``bandwidths``/``scales``/``n_projections``/
-        ``fd_components``; identical reference points; a measured spectrum or a metric beyond float64 (a spectral
+        twice, or more than MAX_ENTRIES of them (TypeError when ``metrics`` is not a sequence of names, a bare
+        string included); a ``spectrum`` of another shape than the measured one; bad ``alpha_bar``; bad sampler
+        settings (an unknown ``sampler``, ``eta`` outside [0, 1], an unknown ``variance``, or an ``eta`` /
+        ``variance`` the sampler does not take), with or without ``alpha_bar``; ``spectrum`` or a sampler setting
+        away from its default without ``alpha_bar`` (it would be ignored); bad ``bandwidths``/``scales``/
+        ``n_projections``/``fd_components``/``seed``, whichever metrics are requested; identical reference points; a
+        measured spectrum or a metric beyond float64 (a spectral
         KL of +inf from a mode that is 0 in one spectrum only is its true value and returned).
     ImportError
         ``"sliced_w2"`` requested without POT.
@@ -1727,8 +1751,9 @@ def compare(
     Source: Gretton et al. 2012 (MMD²), Bonneel et al. 2015 (sliced W2), Heusel et al. 2017 (FD);
     docs/model.md §6 (spectral KL/W2).
     """
-    _check_run(sampler, eta, variance)  # with or without alpha_bar: a setting given is never ignored unchecked
+    eta_v = _check_run(sampler, eta, variance)  # with or without alpha_bar: a setting given is never ignored
     options = _check_options(sampler, options)
+    _check_unpredicted(alpha_bar, spectrum, sampler, eta_v, variance, options)
     ref = _reference(reference, basis=basis, channel_axis=channel_axis, bandwidths=bandwidths, scales=scales,
                      n_projections=n_projections, fd_components=fd_components, seed=seed,
                      metrics=_check_metrics(metrics))
@@ -1801,8 +1826,9 @@ def compare_paired(
     if alpha_bar is not None:
         check_names(alpha_bar, "alpha_bar")
     base = next(iter(samples)) if baseline is None else check_choice(baseline, "baseline", tuple(samples))
-    _check_run(sampler, eta, variance)  # with or without alpha_bar, as compare()
+    eta_v = _check_run(sampler, eta, variance)  # with or without alpha_bar, as compare()
     options = _check_options(sampler, options)
+    _check_unpredicted(alpha_bar, spectrum, sampler, eta_v, variance, options)
     ref = _reference(reference, basis=basis, channel_axis=channel_axis, bandwidths=bandwidths, scales=scales,
                      n_projections=n_projections, fd_components=fd_components, seed=seed,
                      metrics=_check_metrics(metrics))
@@ -1880,7 +1906,9 @@ def default_schedules(
     Raises
     ------
     ValueError
-        ``steps`` not a positive integer; a name that is neither ``"optimised"``, ``"optimised-<div>"`` nor a
+        ``steps`` not a positive integer; ``seed`` not an integer >= 0 (whether or not a name optimises); a
+        bare string as ``names`` (TypeError: write ``("karras",)``); a name that is neither ``"optimised"``,
+        ``"optimised-<div>"`` nor a
         standard schedule, a repeated name, no name or more than MAX_ENTRIES (``names`` is not read further: an
         endless iterable is refused); or what :func:`symsched.optimize_schedule` / ``standard_schedule`` refuse (a bad
         spectrum, grid, divergence or sampler setting; levels that collide on a coarse grid).
@@ -1893,6 +1921,7 @@ def default_schedules(
 
     K = as_positive_int(steps, "steps")
     eta = _check_run(sampler, eta, variance)  # as sample() checks them: a setting given is never dropped unchecked
+    seed = as_int(seed, "seed", 0, rule="an integer >= 0")  # as optimize_schedule's, whether a name optimises or not
     if not is_sequence(names):
         raise ArgumentTypeError(f"names must be a sequence of schedule names, e.g. ('optimised-w2', 'karras') "
                                 f"(got {names!r})")
@@ -2143,7 +2172,8 @@ def plot_probe(result: ProbeResult, path: Any = None, *, channel_axis: Optional[
 
     Right panel: the radially averaged measured spectrum of each schedule (markers), its closed-form
     prediction (thin lines, same colour) and the reference's measured spectrum (thick black line). Returns the
-    matplotlib figure; writes a PNG atomically when ``path`` is given.
+    matplotlib figure; writes a PNG atomically when ``path`` is given (missing folders on it are created, as
+    :func:`symsched.plots.save_figure` and every writer of symsched do).
 
     Images show ``clip((x + 1)/2, 0, 1)`` (data assumed in [-1, 1]); ``(C, H, W)`` samples with C in {1, 3} are
     read channels-first unless ``channel_axis`` says otherwise; three channels are RGB, one channel or the first

@@ -34,7 +34,7 @@ from scipy.special import expit, log_expit, logit
 
 from ._validate import (
     MAX_STEPS, MAX_TRAIN_TIMESTEPS, as_int, as_positive as _positive, as_real as _real, as_real_array, as_levels,
-    _type_error, as_bool, as_positive_int, check_choice, numpy_error_defaults,
+    _first, _show, _type_error, as_bool, as_positive_int, check_choice, numpy_error_defaults,
 )
 
 __all__ = [
@@ -236,14 +236,23 @@ def _check_out_of_range(ab: Array, values: Array, mask: Array, name: str, to_zer
 # ---------------------------------------------------------------------------------------------
 
 
+def _check_closed(arr: Array, name: str, hi: float) -> None:
+    """ValueError naming ``name`` and its first bad entry unless every value lies in the closed interval [0, hi]
+    (``hi`` 1 for levels and flow times, inf for sigmas): a NaN is named as such, not as an out-of-range minimum
+    (the one wording of every conversion's range check)."""
+    interval = f"[0, {hi:g}]"
+    nan = np.isnan(arr)
+    if np.any(nan):
+        raise ValueError(f"{name} must not be NaN (got {_first(arr, nan, name)}); its values lie in {interval}")
+    out = (arr < 0) | (arr > hi)
+    if np.any(out):
+        raise ValueError(f"{name} must lie in {interval} (got {_first(arr, out, name)})")
+
+
 def _unit_closed(value: ArrayLike, name: str) -> Array:
     """Levels in the closed interval [0, 1] (0 = pure noise, 1 = clean), any shape."""
     arr = _real_array(value, name)
-    if np.any(np.isnan(arr)) or np.any(arr < 0) or np.any(arr > 1):
-        raise ValueError(
-            f"{name} must lie in [0, 1] (got min {np.nanmin(arr) if not np.all(np.isnan(arr)) else np.nan:.17g}, "
-            f"max {np.nanmax(arr) if not np.all(np.isnan(arr)) else np.nan:.17g}; NaN is refused)"
-        )
+    _check_closed(arr, name, 1.0)
     return arr + 0.0  # -0.0 is the level 0 (pure noise): + 0.0 makes it +0.0, so 1/sqrt(0) is +inf, not -inf
 
 
@@ -395,8 +404,7 @@ def sigmas_to_alpha_bar(sigmas: ArrayLike) -> Array:
         ~1e162) or 1 (sigma below ~1e-8) in float64.
     """
     s = _real_array(sigmas, "sigmas")
-    if np.any(np.isnan(s)) or np.any(s < 0):
-        raise ValueError(f"sigmas must lie in [0, inf] (got min {np.nanmin(s) if not np.all(np.isnan(s)) else np.nan:g}; NaN is refused)")
+    _check_closed(s, "sigmas", np.inf)
     ab = sigma_to_alpha_bar_unchecked(s)
     inner = (s > 0) & np.isfinite(s)
     _check_out_of_range(ab, s, inner, "sigmas", "too large (above about 6.4e161: alpha_bar = 1/(1 + sigma^2) "
@@ -504,8 +512,7 @@ def sigmas_to_flow_t(sigmas: ArrayLike) -> Array:
     float64 (only ``sigma = inf``, pure noise, is t = 1). Source: docs/model.md §10.
     """
     s = _real_array(sigmas, "sigmas") + 0.0  # (-0.0 is sigma 0: t = +0.0, as _unit_closed)
-    if np.any(np.isnan(s)) or np.any(s < 0):
-        raise ValueError("sigmas must lie in [0, inf] (NaN is refused)")
+    _check_closed(s, "sigmas", np.inf)
     with np.errstate(divide="ignore", over="ignore", invalid="ignore"):  # inf / inf in the unused branch
         t = np.where(s <= 1.0, s / (1.0 + s), 1.0 / (1.0 + 1.0 / s))
     _check_not_noise(t, np.isfinite(s), s, "sigmas", "finite sigma > ~9e15")
@@ -609,7 +616,8 @@ def rescale_zero_terminal_snr(alpha_bar: ArrayLike) -> Array:
     # as alpha_bar_t ((1 - q_t) / (1 - q_0))^2 with q_t = sqrt(alpha_bar_{T-1} / alpha_bar_t): the factor is <= 1 and
     # non-increasing in t as computed, so no level rises above its original or above the one before it (the form
     # (sqrt(ab_t) - sqrt(ab_T-1))^2 ... tied a level with the one before it when the two were an ulp apart)
-    q = np.sqrt(g[-1] / g)
+    q = np.ones_like(g)  # (the last level is set to 0 below; an already-zero last one would be 0/0 here)
+    q[:-1] = np.sqrt(g[-1] / g[:-1])  # only the last level may be 0
     out = g * ((1.0 - q) / (1.0 - q[0])) ** 2
     out[0], out[-1] = g[0], 0.0
     tied = np.flatnonzero(np.diff(out) >= 0)
@@ -1335,12 +1343,18 @@ def flux_image_seq_len(height: int, width: int, *, vae_scale_factor: int = 8, pa
 
     In general ``n = (height // (v p)) * (width // (v p))``, ``v = vae_scale_factor``, ``p = patch_size``.
     diffusers ``FluxPipeline``: latents are 8x smaller (VAE) and packed 2x2 into tokens.
-    Scalars in (pixels), a Python int out (tokens; 0 when the image is smaller than ``v p`` pixels). Raises
-    ValueError (naming the argument) unless all four arguments are positive integers. Source: diffusers
+    Scalars in (pixels), a Python int >= 1 out (tokens). Raises ValueError (naming the argument) unless all four
+    arguments are positive integers (ArgumentTypeError for a float, 1024.0 too), or when ``height`` or ``width`` is
+    below ``v p`` pixels: no token, for which :func:`flux_mu` has no shift. Source: diffusers
     ``pipelines/flux/pipeline_flux.py``; docs/model.md §10 (``mu`` linear in the sequence length).
     """
     h, w = as_positive_int(height, "height"), as_positive_int(width, "width")
-    f = as_positive_int(vae_scale_factor, "vae_scale_factor") * as_positive_int(patch_size, "patch_size")
+    v, p = as_positive_int(vae_scale_factor, "vae_scale_factor"), as_positive_int(patch_size, "patch_size")
+    f = v * p
+    for name, value in (("height", h), ("width", w)):
+        if value < f:  # (h // f) * (w // f) = 0 tokens: flux_mu and flux_t refuse image_seq_len = 0
+            raise ValueError(f"{name} must be at least vae_scale_factor * patch_size = {v} * {p} = {f} pixels, one "
+                             f"token (got {name}={value}: no token)")
     return (h // f) * (w // f)
 
 
@@ -1365,11 +1379,16 @@ def flow_match_t(K: int, *, shift: float = 1.0, num_train_timesteps: int = 1000)
     :math:`t_i = \mathrm{shift}(1 + \tfrac{i}{K-1}(\mathrm{shift}(1/T) - 1))` (the last level is shifted twice,
     as diffusers does). SD3 uses ``shift=3.0``. Computed in float64 (diffusers: float32). Shape (K,); the
     trailing 0 diffusers appends is symsched's implicit final step. ValueError naming ``shift`` when the shift
-    is so far from 1 that levels merge (or reach t = 0) in float64.
+    is so far from 1 that levels merge (or reach t = 0) in float64, naming ``num_train_timesteps`` when it is 1 and
+    ``K > 1`` (one training timestep: every level is t = 1); ValueError / ArgumentTypeError for ``K`` or
+    ``num_train_timesteps`` not a positive integer (``10.0`` too) or beyond MAX_STEPS / MAX_TRAIN_TIMESTEPS.
     """
     K = _pos_int(K, "K")
     s = _positive(shift, "shift")
     T = _pos_int(num_train_timesteps, "num_train_timesteps", MAX_TRAIN_TIMESTEPS)
+    if T == 1 and K > 1:  # sigma_min = shift(1/T) = 1 = sigma_max: every level is t = 1, whatever the shift
+        raise ValueError(f"num_train_timesteps must be at least 2 for K={K} > 1 steps (got 1): with one training "
+                         "timestep sigma_min = sigma_max = 1, so every level is t = 1")
     t_min = float(_time_shift(np.array([1.0 / T]), s)[0])
     t = _time_shift(np.linspace(1.0, t_min, K), s)
     return _check_flow_times(t, f"flow_match_t(K={K}, shift={s:g})", "shift must be closer to 1")
@@ -1419,32 +1438,54 @@ def _check_flow_times(t: Array, what: str, fix: str) -> Array:
 
 
 @numpy_error_defaults
-def flow_schedule(name: str, steps: int, *, shift: float = 3.0, mu: Optional[float] = None,
-                  image_seq_len: int = 4096) -> Array:
+def flow_schedule(name: str, steps: int, *, shift: Optional[float] = None, mu: Optional[float] = None,
+                  image_seq_len: Optional[int] = None) -> Array:
     r"""A named flow-matching schedule as ``alpha_bar`` (first level 0), shape (steps,).
 
     * ``"flow-uniform"``: :func:`uniform_flow_t`;
-    * ``"flow-sd3"``: :func:`flow_match_t` with ``shift`` (default 3.0, SD3's config);
-    * ``"flow-flux"``: :func:`flux_t` with ``mu`` or, by default, ``image_seq_len`` (4096 tokens: 1024 x 1024).
+    * ``"flow-sd3"``: :func:`flow_match_t` with ``shift`` (None: 3.0, SD3's config);
+    * ``"flow-flux"``: :func:`flux_t` with ``mu`` or ``image_seq_len`` (neither: 4096 tokens, 1024 x 1024).
 
-    Converted with :func:`flow_t_to_alpha_bar` (``t = 1 -> alpha_bar = 0``). Every argument is checked,
-    also those the named schedule does not use (``shift`` a positive real, ``image_seq_len`` positive and
-    finite); ``mu`` given for another schedule than ``"flow-flux"`` is a ValueError (it would be ignored).
+    Converted with :func:`flow_t_to_alpha_bar` (``t = 1 -> alpha_bar = 0``). An option the named schedule does
+    not use is refused rather than ignored: ``shift`` applies to ``"flow-sd3"`` only, ``mu`` and ``image_seq_len``
+    to ``"flow-flux"`` only (and not both at once).
+
+    Raises
+    ------
+    ValueError
+        Unknown ``name``; ``steps`` not in [1, MAX_STEPS]; ``shift`` not a positive real; ``image_seq_len`` not
+        positive and finite; ``mu`` not finite; an option given for a schedule that does not use it (naming it);
+        levels that merge in float64 (naming the shift, ``mu`` or ``image_seq_len``).
+    ArgumentTypeError
+        An argument of the wrong type (``steps=10.0``, ``shift="3"``); a TypeError and a ValueError.
+
     Source: docs/model.md §10; Esser et al., SD3 (arXiv 2403.03206) for the shifted flow times.
     """
     check_choice(name, "name", FLOW_SCHEDULES)
     K = _pos_int(steps, "steps")
-    _positive(shift, "shift")
-    if mu is not None and name != "flow-flux":
-        raise ValueError(f"mu applies to 'flow-flux' only (got mu={mu!r} for {name!r})")
-    flux_mu(image_seq_len)  # checks image_seq_len
+    if shift is not None:
+        _positive(shift, "shift")
+        if name != "flow-sd3":
+            hint = "; 'flow-flux' takes mu (its shift is e^mu) or image_seq_len" if name == "flow-flux" else ""
+            raise ValueError(f"shift applies to 'flow-sd3' only (got shift={_show(shift)} for {name!r}, which would "
+                             f"ignore it){hint}")
+    for opt, value in (("mu", mu), ("image_seq_len", image_seq_len)):
+        if value is not None and name != "flow-flux":
+            raise ValueError(f"{opt} applies to 'flow-flux' only (got {opt}={_show(value)} for {name!r}, which would "
+                             "ignore it)")
+    if mu is not None and image_seq_len is not None:
+        raise ValueError("flow_schedule: give at most one of mu and image_seq_len (mu would override image_seq_len)")
+    if image_seq_len is not None:
+        flux_mu(image_seq_len)  # checks image_seq_len
     if name == "flow-uniform":
         return as_levels(flow_t_to_alpha_bar(uniform_flow_t(K)), f"{name} alpha_bar")
     if name == "flow-sd3":
-        t, what = flow_match_t(K, shift=shift), f"shift={_real(shift, 'shift'):g}"
+        s = 3.0 if shift is None else shift
+        t, what = flow_match_t(K, shift=s), f"shift={_real(s, 'shift'):g}"
     else:
-        t = flux_t(K, mu=mu) if mu is not None else flux_t(K, image_seq_len=image_seq_len)
-        what = f"mu={_real(mu, 'mu'):g}" if mu is not None else f"image_seq_len={image_seq_len!r}"
+        seq = 4096 if image_seq_len is None else image_seq_len
+        t = flux_t(K, mu=mu) if mu is not None else flux_t(K, image_seq_len=seq)
+        what = f"mu={_real(mu, 'mu'):g}" if mu is not None else f"image_seq_len={_show(seq)}"
     try:
         return as_levels(flow_t_to_alpha_bar(t), f"{name} alpha_bar")
     except ValueError as exc:  # a level so close to t = 0 that alpha_bar rounds to 1: the shift's doing

@@ -96,8 +96,6 @@ EVALS_PER_STEP: dict[str, int] = {"em": 1, "ei": 1, "ddpm": 1, "euler": 1, "heun
 # ----------------------------------------------------------------------------------------------
 def _n_points(n_points: Any) -> int:
     rule = "an integer >= 2 (N grid points, N - 1 steps)"
-    if isinstance(n_points, bool) or not isinstance(n_points, (int, np.integer)):
-        raise ArgumentTypeError(f"n_points must be {rule} (got {n_points!r})")
     return as_int(n_points, "n_points", 2, MAX_STEPS, limit="MAX_STEPS", rule=rule)
 
 
@@ -183,12 +181,15 @@ def n_points_for_nfe(scheme: str, n_evals: int) -> int:
     Returns
     -------
     int
-        N >= 2, a scalar (not capped at MAX_STEPS; :func:`nfe` and the spectra refuse N above it).
+        N in [2, MAX_STEPS], a scalar (the grid sizes :func:`nfe`, :func:`reverse_grid` and the spectra take).
 
     Raises
     ------
     ValueError
-        Unknown ``scheme``, ``n_evals`` not a positive integer, or ``n_evals`` buys not even one step.
+        Unknown ``scheme``, ``n_evals`` buys not even one step, or it buys more than MAX_STEPS grid points
+        (``symsched._validate.MAX_STEPS``, the most :func:`nfe` and the spectra take).
+    ArgumentTypeError
+        ``n_evals`` not an integer (a float such as 10.0 too); a TypeError and a ValueError.
 
     Source: the inverse of :func:`nfe` (module docstring, NFE).
     """
@@ -198,6 +199,11 @@ def n_points_for_nfe(scheme: str, n_evals: int) -> int:
     if steps < 1:
         raise ValueError(
             f"n_evals={n_evals} is less than one {scheme} step ({EVALS_PER_STEP[scheme]} evaluations per step)"
+        )
+    if steps + 1 > MAX_STEPS:  # (nfe, reverse_grid and the spectra refuse such a grid: say so here, not later)
+        raise ValueError(
+            f"n_evals={n_evals} buys {steps + 1} grid points of scheme {scheme!r}, more than MAX_STEPS = {MAX_STEPS} "
+            f"(symsched._validate.MAX_STEPS): at most {(MAX_STEPS - 1) * EVALS_PER_STEP[scheme]} evaluations"
         )
     return steps + 1
 
@@ -336,6 +342,14 @@ class BeyondFloat64(ValueError):
 _DEFAULTS = {"beta_min": 0.05, "beta_max": 10.0, "horizon": 1.0}
 
 
+def _steep_culprit(bmin: float, bmax: float, T: float) -> str:
+    """The arguments to blame when ``e^(2 int beta)`` leaves float64 (a steep beta(t) or a long horizon): those set
+    above their default (``"beta_max"`` for ``beta_max=1e300``), else ``"beta_max, horizon"``; the one wording of
+    every such message (the command line turns each name into its option)."""
+    raised = [name for name, v in (("beta_min", bmin), ("beta_max", bmax), ("horizon", T)) if v > _DEFAULTS[name]]
+    return ", ".join(raised) or "beta_max, horizon"
+
+
 def _recompute_beyond_float64(P: Array, u: Array, scheme: str, n_points: int, bmin: float, bmax: float, T: float,
                               e: float, init: str) -> Array:
     """``P`` with the modes whose float64 recursion overflowed (inf, or NaN from inf * 0: e^{2B} beyond float64 for a
@@ -346,8 +360,7 @@ def _recompute_beyond_float64(P: Array, u: Array, scheme: str, n_points: int, bm
     if int(bad.sum()) > EXACT_FALLBACK_MODES:
         with np.errstate(over="ignore"):  # B = int_0^T beta: e^{2B} beyond float64 is a steep beta or a long horizon
             steep = bmin * T + 0.5 * (bmax - bmin) * T * T > 0.5 * math.log(np.finfo(np.float64).max)
-        raised = [name for name, v in (("beta_min", bmin), ("beta_max", bmax), ("horizon", T)) if v > _DEFAULTS[name]]
-        culprit = (", ".join(raised) or "beta_max, horizon") if steep else "spectrum"
+        culprit = _steep_culprit(bmin, bmax, T) if steep else "spectrum"
         raise ValueError(f"{culprit}: the float64 recursion of {where} leaves the float64 range for "
                          f"{int(bad.sum())} modes (more than {EXACT_FALLBACK_MODES} to recompute exactly); "
                          "symsched.sde.output_spectrum_mp evaluates them" + (
@@ -369,8 +382,9 @@ def _recompute_beyond_float64(P: Array, u: Array, scheme: str, n_points: int, bm
                                 f"S={s_bad:.6g} exceeds the float64 range for {where}: the sampler's last step "
                                 f"evaluates the score at time eps = {e:g}, next to the pole of S = 0 at time 0 (where "
                                 f"P is inf), and this mode is too close to it; {fix}")
-        raise BeyondFloat64(f"horizon: the output variance of the mode S={s_bad:.6g} exceeds the float64 range "
-                            f"for {where}: the scheme diverges for this mode over this horizon (its true variance "
+        raise BeyondFloat64(f"{_steep_culprit(bmin, bmax, T)}: the output variance of the mode S={s_bad:.6g} exceeds "
+                            f"the float64 range for {where}: the scheme diverges for this mode over this horizon and "
+                            "beta(t) (its true variance "
                             "lies beyond float64, computed with mpmath; a shorter horizon or a smaller beta_max "
                             "reduce it)")
     out = P.copy()

@@ -221,7 +221,7 @@ def band_limited(
     level = _positive(level, "level")
     floor = _real(floor, "floor")
     if floor < 0:
-        raise ValueError(f"floor must be non-negative (got {floor!r})")
+        raise ValueError(f"floor must be non-negative (got {_show(floor)})")
     spec = np.where(fft_frequencies(dims) <= fc, level, floor)
     return _finish(spec, "band_limited spectrum")
 
@@ -272,7 +272,7 @@ def matern(
     try:
         nu_f = math.inf if isinstance(nu, (float, np.floating)) and nu == math.inf else _positive(nu, "nu")
     except ValueError as exc:
-        raise type(exc)(f"nu must be a positive number or inf (got {nu!r})") from None
+        raise type(exc)(f"nu must be a positive number or inf (got {_show(nu)})") from None
     ell = _positive(length_scale, "length_scale")
     var = _positive(variance, "variance")
     log_s = _matern_log_shape(fft_frequencies(dims), nu_f, ell, len(dims))

@@ -1112,3 +1112,22 @@ def test_to_diffusers_warns_of_a_non_linear_scheduler(config: dict) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert to_diffusers(ab, scheduler=DDPMScheduler()) == got
+
+
+def test_to_diffusers_refuses_options_the_export_would_ignore() -> None:
+    """Audit 3b C2: to_diffusers(alpha_bar, rtol=0.1) without grid= ignored rtol silently (the export is sigmas,
+    matched to nothing); likewise rtol for a scheduler given sigmas and grid for the flow-matching one."""
+    ab = symsched.schedules.karras(5)
+    g = symsched.schedules.training_grid()
+    with pytest.raises(ValueError, match=r"^rtol=0.1 needs grid=:"):
+        to_diffusers(ab, rtol=0.1)
+    with pytest.raises(ValueError, match=r"^rtol applies to timesteps .*EulerDiscreteScheduler is given sigmas"):
+        to_diffusers(ab, rtol=0.1, scheduler="EulerDiscreteScheduler")
+    with pytest.raises(ValueError, match=r"^rtol applies .*FlowMatchEulerDiscreteScheduler"):
+        to_diffusers([0.0, 0.5], rtol=0.1, scheduler="flow_match_euler")
+    with pytest.raises(ValueError, match=r"^grid: FlowMatchEulerDiscreteScheduler is given flow times"):
+        to_diffusers([0.0, 0.5], grid=g, scheduler="flow_match_euler")
+    on_grid = g[[900, 500, 100]]  # noisiest first
+    assert to_diffusers(on_grid, grid=g, rtol=1e-6) == {"timesteps": [900, 500, 100]}
+    assert to_diffusers(on_grid, grid=g, rtol=1e-6, scheduler="DDPMScheduler") == {"timesteps": [900, 500, 100]}
+    assert "sigmas" in to_diffusers(ab) and "sigmas" in to_diffusers(ab, grid=g, scheduler="EulerDiscreteScheduler")

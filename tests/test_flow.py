@@ -457,3 +457,43 @@ def test_flow_conversions_keep_full_precision_near_one_half_and_one() -> None:
     np.testing.assert_array_equal(sch.flow_t_to_alpha_bar([0.0, 0.5, 1.0]), [1.0, 0.5, 0.0])
     with pytest.raises(ValueError, match="rounds to 1"):
         sch.flow_t_to_alpha_bar(1e-9)
+
+
+def test_flow_match_t_blames_one_training_timestep_not_the_shift() -> None:
+    """Audit 3b B2: flow_match_t(10, num_train_timesteps=1) said "shift must be closer to 1" with shift = 1: one
+    training timestep makes sigma_min = sigma_max = 1 for any shift. One step on it is still t = 1."""
+    with pytest.raises(ValueError, match=r"^num_train_timesteps must be at least 2 for K=10 > 1 steps \(got 1\)"):
+        sch.flow_match_t(10, num_train_timesteps=1)
+    with pytest.raises(ValueError, match=r"^num_train_timesteps must be at least 2"):
+        sch.flow_match_t(2, shift=3.0, num_train_timesteps=1)
+    np.testing.assert_array_equal(sch.flow_match_t(1, num_train_timesteps=1), [1.0])
+    assert np.all(np.diff(sch.flow_match_t(10, num_train_timesteps=2)) < 0)
+
+
+def test_flow_schedule_refuses_options_its_schedule_ignores() -> None:
+    """Audit 3b C1: flow_schedule('flow-flux', 10, shift=5.0) ignored shift silently (mu= for 'flow-sd3' was
+    refused); shift (default None: SD3's 3.0) now applies to 'flow-sd3' only, mu and image_seq_len to 'flow-flux'
+    only, and not both at once."""
+    with pytest.raises(ValueError, match=r"^shift applies to 'flow-sd3' only \(got shift=5.0 for 'flow-flux'"):
+        sch.flow_schedule("flow-flux", 10, shift=5.0)
+    with pytest.raises(ValueError, match=r"^shift applies to 'flow-sd3' only .*'flow-uniform'"):
+        sch.flow_schedule("flow-uniform", 10, shift=3.0)
+    with pytest.raises(ValueError, match=r"^image_seq_len applies to 'flow-flux' only .*'flow-sd3'"):
+        sch.flow_schedule("flow-sd3", 10, image_seq_len=1024)
+    with pytest.raises(ValueError, match=r"at most one of mu and image_seq_len"):
+        sch.flow_schedule("flow-flux", 10, mu=1.0, image_seq_len=1024)
+    with pytest.raises(ValueError, match=r"^shift must be positive"):
+        sch.flow_schedule("flow-flux", 10, shift=-1.0)  # a bad value is refused as such first
+    np.testing.assert_array_equal(sch.flow_schedule("flow-sd3", 10), sch.flow_schedule("flow-sd3", 10, shift=3.0))
+    np.testing.assert_array_equal(sch.flow_schedule("flow-flux", 10),
+                                  sch.flow_schedule("flow-flux", 10, image_seq_len=4096))
+    np.testing.assert_array_equal(sch.flow_schedule("flow-flux", 10, image_seq_len=256),
+                                  sch.flow_schedule("flow-flux", 10, mu=0.5))  # 256 tokens: mu = base_shift
+
+
+@pytest.mark.parametrize("h, w, bad", [(10, 10, "height"), (1, 1, "height"), (1024, 15, "width"), (15, 64, "height")])
+def test_flux_image_seq_len_refuses_an_image_below_one_token(h, w, bad) -> None:
+    """Audit 3b D4: flux_image_seq_len(10, 10) returned 0 tokens, which flux_mu and flux_t refuse."""
+    with pytest.raises(ValueError, match=rf"^{bad} must be at least vae_scale_factor \* patch_size = 8 \* 2 = 16 "):
+        sch.flux_image_seq_len(h, w)
+    assert sch.flux_image_seq_len(16, 16) == 1 and sch.flux_image_seq_len(4, 4, vae_scale_factor=1, patch_size=2) == 4

@@ -52,7 +52,7 @@ def test_valid_seeds_still_work() -> None:
     a = mc.gaussian_field(S3, 3, seed=7)
     np.testing.assert_array_equal(a, mc.gaussian_field(S3, 3, seed=np.int64(7)))
     np.testing.assert_array_equal(a, mc.gaussian_field(S3, 3, seed=np.random.default_rng(7)))
-    assert mc.gaussian_field(S3, 3.0, seed=None).shape == (3, 3)  # an integral float count is fine
+    assert mc.gaussian_field(S3, np.int64(3), seed=None).shape == (3, 3)  # a NumPy integer count is fine
 
 
 @pytest.mark.parametrize("seed", [20251203, 2**32, 2**70])
@@ -169,7 +169,8 @@ def test_type_errors_are_also_value_errors() -> None:
 
 def test_scalar_validators() -> None:
     assert as_real(np.float32(0.5), "x") == 0.5 and as_real(np.array(2.0), "x") == 2.0
-    assert as_int(4.0, "k") == 4 and as_int(np.int8(3), "k") == 3
+    assert as_int(4, "k") == 4 and as_int(np.int8(3), "k") == 3
+    _raises(lambda: as_int(4.0, "k"), "k", match="not a float")  # audit 3b D1: a count is an integer
     _raises(lambda: as_real(10**400, "x"), "x", match="finite")
     _raises(lambda: as_int(10**6, "k", 1, 10, limit="MAX_STEPS"), "k", match="MAX_STEPS")
 
@@ -211,7 +212,7 @@ def test_weights_near_the_float64_range_scale_exactly_or_are_named(sampler) -> N
         (lambda: symsched.output_spectrum_mp(S3, AB, dps=10**7), "dps"),
         (lambda: symsched.output_spectrum_ve_mp(S3, [2.0, 1.0], dps=MAX_DPS + 1), "dps"),
         (lambda: sde.output_spectrum_mp(S3, "em", 10, dps=10**7), "dps"),
-        (lambda: mc.sample(S3, AB, n_samples=1e300), "n_samples"),
+        (lambda: mc.sample(S3, AB, n_samples=10**300), "n_samples"),  # (1e300, a float, is no count: TypeError)
         (lambda: mc.gaussian_field(S3, MAX_SAMPLES + 1), "n_samples"),
         (lambda: mc.sample_multichannel(np.ones((4, 1, 1)), AB, n_samples=10**12), "n_samples"),
         (lambda: symsched.optimize_schedule(S3, 10**6), "steps"),

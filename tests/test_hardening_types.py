@@ -228,3 +228,42 @@ def test_image_sources_wrong_type(source):
 
     _starts(lambda: spectra.load_spectrum(source), "source", TypeError)
     _starts(lambda: resolution.source_images(source), "source", TypeError)
+
+
+def _float_count_calls():
+    import symsched
+    from symsched import montecarlo as mc
+    from symsched import probe, schedules as S, sde as D, spectra as P
+
+    sp4 = np.array([4.0, 1.0, 0.25, 0.01])
+    return [
+        ("K", lambda n: S.karras(n)),
+        ("num_steps", lambda n: S.timesteps(n)),
+        ("num_train_timesteps", lambda n: S.training_grid(num_train_timesteps=n)),
+        ("T", lambda n: S.linear_betas(n)),
+        ("K", lambda n: S.uniform_flow_t(n)),
+        ("num", lambda n: S.loglinear_interp([1.0, 0.5], n)),
+        ("height", lambda n: S.flux_image_seq_len(n * 100, 1024)),
+        ("steps", lambda n: S.flow_schedule("flow-sd3", n)),
+        ("shape entries", lambda n: P.fft_frequencies(n)),
+        ("shape entries", lambda n: P.power_law((n, 8))),
+        ("n_points", lambda n: D.output_spectrum(sp4, "em", n)),
+        ("n_evals", lambda n: D.n_points_for_nfe("em", n)),
+        ("sizes", lambda n: D.error_table(sp4, sizes=[n], eps_values=[0.0], schemes=["em"])),
+        ("n_samples", lambda n: mc.gaussian_field(P.power_law((4, 4)), n)),
+        ("steps", lambda n: probe.default_schedules(sp4, n, names=("karras",))),
+        ("steps", lambda n: symsched.optimize_schedule(sp4, n, restarts=0, maxiter=5)),
+        ("resolution", lambda n: insight.scene_power_law(n)),
+        ("steps", lambda n: insight.sweep(sp4, steps=[n], divergence="w2", n_jobs=1, restarts=0)),
+    ]
+
+
+@pytest.mark.parametrize("i", range(18))
+def test_a_whole_number_float_is_no_count(i):
+    """Audit 3b D1: karras(10.0), timesteps(10.0), training_grid(num_train_timesteps=10.0), fft_frequencies(8.0) were
+    accepted while output_spectrum(..., 10.0) raised TypeError. A count is an integer (a Python or NumPy integer),
+    as range(10.0) and np.linspace(0, 1, 10.0) say: a float, 10.0 too, is a TypeError naming the argument."""
+    name, call = _float_count_calls()[i]
+    msg = _starts(lambda: call(10.0), name, TypeError)
+    assert "not a float" in msg or "got 10.0" in msg, msg
+    call(np.int64(10))  # a NumPy integer is a count

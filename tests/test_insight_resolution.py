@@ -338,3 +338,36 @@ def test_scene_power_law_names_empty_sequences(kw) -> None:
     """audit 5 Dec: alpha=[], c=[] gave NumPy's "need at least one array to stack"."""
     with pytest.raises(ValueError, match=r"alpha and c must .*at least one"):
         scene_power_law(8, **kw)
+
+
+def test_image_spectra_refuses_a_nan_image_before_resizing() -> None:
+    """Audit 3b A2: a NaN image printed scikit-image's RuntimeWarnings ("All-NaN slice encountered") before the
+    ValueError; the finiteness check now comes first and names the image and the entry."""
+    import warnings
+
+    img = np.random.default_rng(0).random((32, 32))
+    bad = np.full((32, 32), np.nan)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError, match=r"^images\[1\] must be finite \(got images\[1\]\[0, 0\] = nan\)"):
+            image_spectra([img, bad], [8, 16])
+
+
+def test_resolution_law_refuses_a_spectrum_of_another_resolution() -> None:
+    """Audit 3b E1: a callable returning a spectrum whose shape is not (d, d) or (d, d, C) was taken (the law of a
+    wrong grid); the error names the callable's output and the resolution. A mapping's entry likewise."""
+    with pytest.raises(ValueError, match=r"^spectra\(4\) \(the callable's output for resolution 4\) must be .*"
+                                         r"leading shape \(4, 4\) \(got shape \(3,\)\)"):
+        resolution_law(lambda r: np.ones(3), [4, 8], steps=3, n_jobs=1)
+    with pytest.raises(ValueError, match=r"^spectra\(8\) .*leading shape \(8, 8\) \(got shape \(4, 4\)\)"):
+        resolution_law(lambda r: np.ones((4, 4)), [4, 8], steps=3, n_jobs=1)
+    with pytest.raises(ValueError, match=r"^spectra\[8\] must be .*\(got shape \(8, 4\)\)"):
+        resolution_law({4: np.ones((4, 4)), 8: np.ones((8, 4))}, steps=3, n_jobs=1)
+
+
+def test_scene_power_law_prints_a_plain_number() -> None:
+    """Audit 3b B4: a NaN exponent read "alpha must be finite (got np.float64(nan))"."""
+    with pytest.raises(ValueError, match=r"^alpha must be finite \(got nan\)$"):
+        scene_power_law(16, alpha=float("nan"))
+    with pytest.raises(ValueError, match=r"^alpha must be finite \(got inf\)$"):
+        scene_power_law(16, alpha=[2.0, np.inf], c=[1.0, 1.0])

@@ -288,7 +288,7 @@ def test_load_model_refuses_weights_that_are_not_float32(tmp_path, dtype, tag) -
     ("net", {"pixels": 64}, r"metadata 'net': net.pixels must be 256 \(16×16 patches\) \(got 64\)"),
     ("prediction", "epsilon", "metadata 'prediction': prediction must be 'sample'"),
     ("train_config", {"num_train_timesteps": 2.5}, r"metadata 'train_config': num_train_timesteps must be an integer"
-                                                   r" >= 2 \(got 2.5\)"),
+                                                   r" >= 2, not a float \(got 2.5\)"),
     ("train_config", {"num_train_timesteps": 1}, "metadata 'train_config': num_train_timesteps must be an integer "
                                                  ">= 2"),
     ("log_snr_range", ["1", "2"], "metadata 'log_snr_range': log_snr_range must be two finite log-SNRs"),

@@ -715,8 +715,8 @@ def test_deficits_beyond_the_double_range_and_huge_sample_counts() -> None:
     assert mc.psd_check(P, P, 10**9).passed
 
 
-@pytest.mark.parametrize("q,v", [(1000.0, 1), (1500.0, 1), (1e5, 2e4), (1e6, 3), (1e7, 2), (5e5, 1e5),
-                                 (225310.0, 2e5), (225320.0, 2e5)])  # (review: scipy's subnormal plateau there)
+@pytest.mark.parametrize("q,v", [(1000.0, 1), (1500.0, 1), (1e5, 20_000), (1e6, 3), (1e7, 2), (5e5, 100_000),
+                                 (225310.0, 200_000), (225320.0, 200_000)])  # (review: scipy's subnormal plateau there)
 def test_excesses_beyond_the_double_range_score_their_exact_z(q, v) -> None:
     """Audit of 4 December: where the chi-square tail probability underflows, Wilson-Hilferty understated the
     excess by up to 2x (ratio 1500 at n = 1 scored 22.6 below ratio 1000's 31.6), so max |z| and its argmax named
@@ -729,7 +729,7 @@ def test_excesses_beyond_the_double_range_score_their_exact_z(q, v) -> None:
     assert z == pytest.approx(z_ref, rel=1e-11)
 
 
-@pytest.mark.parametrize("ratio,v", [(0.01, 1000), (0.3, 1e5), (1e-300, 3), (0.02, 600), (0.6, 2e5)])
+@pytest.mark.parametrize("ratio,v", [(0.01, 1000), (0.3, 100_000), (1e-300, 3), (0.02, 600), (0.6, 200_000)])
 def test_deficits_beyond_the_double_range_score_their_exact_z(ratio, v) -> None:
     """Audit of 5 December: where the chi-square CDF underflows, the lower tail kept only the small-q series' leading
     term a log x - x - log Gamma(a + 1), dropping log sum_j x^j / ((a+1)...(a+j)): ratio 0.01 at v = 1000 scored
@@ -746,7 +746,7 @@ def test_deficits_beyond_the_double_range_score_their_exact_z(ratio, v) -> None:
 def test_far_excesses_keep_their_order() -> None:
     z = mc.psd_zscores([1000.0, 1500.0, 1e300], [1.0, 1.0, 1.0], 1, axes=())
     assert z[0] < z[1] < z[2] < np.inf
-    n = 2e5  # where scipy's logsf plateaus in the subnormals (both scored 38.4494): still increasing
+    n = 200_000  # where scipy's logsf plateaus in the subnormals (both scored 38.4494): still increasing
     z = mc.psd_zscores(np.array([225310.0, 225320.0]) / n, [1.0, 1.0], n, axes=(), zero_tol=0.0, atol=0.0)
     assert z[1] - z[0] == pytest.approx(0.0146, rel=0.01)
     check = mc.psd_check([1000.0, 1500.0], [1.0, 1.0], 1, axes=())

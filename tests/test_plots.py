@@ -404,3 +404,25 @@ def test_figures_of_a_spectrum_near_float64_s_end_draw_every_panel_quietly(tmp_p
         a, b2 = radial_average(P, P, 100, alpha=1e-6), radial_average(P * 1e300, P * 1e300, 100, alpha=1e-6)
         np.testing.assert_allclose(b2["lo"], a["lo"], rtol=1e-12)
         np.testing.assert_allclose(b2["hi"], a["hi"], rtol=1e-12)
+
+
+def test_every_figure_writer_creates_missing_folders_as_documented(tmp_path) -> None:
+    """Audit 3b B5: plot_probe created missing parent folders, undocumented. Every writer goes through
+    _io.atomic_write, which creates them (as the README's "Files" says and the command line's --out does): the
+    figure writers do so alike, refuse a folder on the path that is a file, and their docstrings say so."""
+    import matplotlib.figure
+
+    from symsched import probe
+
+    fig = matplotlib.figure.Figure()
+    fig.add_subplot().plot([1, 2])
+    target = tmp_path / "a" / "b" / "f.png"
+    plots.save_figure(fig, target)
+    assert target.is_file()
+    plots.plot_schedules({"k": symsched.schedules.karras(4)}, path=tmp_path / "c" / "s.png")
+    assert (tmp_path / "c" / "s.png").is_file()
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(NotADirectoryError):
+        plots.save_figure(fig, tmp_path / "file" / "f.png")
+    for fn in (plots.save_figure, probe.plot_probe):
+        assert "missing folders" in " ".join(fn.__doc__.split()).lower(), fn.__name__

@@ -283,3 +283,64 @@ def test_mmd2_does_not_depend_on_where_the_data_lie(offset) -> None:
             - 2 * k(X, Y).mean())
     assert probe.mmd2(X, Y, bandwidths=h) == pytest.approx(want, rel=1e-9)
     assert probe.mmd2(X + offset, Y + offset, bandwidths=h) == pytest.approx(want, rel=1e-6)
+
+
+def _cmp_data():
+    rng = np.random.default_rng(0)
+    S = spectra.power_law(4)
+    ref = rng.standard_normal((60, 4)) * np.sqrt(S)
+    return rng.standard_normal((60, 4)) * np.sqrt(S), ref, S
+
+
+@pytest.mark.parametrize("kw, name", [(dict(metrics=["fd"], bandwidths=-1.0), "bandwidths"),
+                                      (dict(metrics=["fd"], bandwidths=[1.0, np.nan]), "bandwidths"),
+                                      (dict(metrics=["fd"], scales=(0.0,)), "scales"),
+                                      (dict(metrics=["mmd2"], fd_components=9), "fd_components"),
+                                      (dict(metrics=["mmd2"], n_projections=0), "n_projections"),
+                                      (dict(metrics=["mmd2"], seed=-1), "seed")])
+def test_compare_checks_every_metric_option_whatever_metrics_run(kw, name) -> None:
+    """Audit 3b C3: compare(metrics=['fd'], bandwidths=-1.0) succeeded while n_projections=0 with metrics=['mmd2']
+    was refused: every option given is now checked on every call, whichever metrics are requested."""
+    x, ref, _ = _cmp_data()
+    with pytest.raises(ValueError, match=rf"^{name}"):
+        probe.compare(x, ref, **kw)
+    with pytest.raises(ValueError, match=rf"^{name}"):
+        probe.compare_paired({"a": x, "b": x}, ref, **kw)
+
+
+@pytest.mark.parametrize("kw, names", [(dict(sampler="euler"), "sampler"), (dict(eta=0.5), "eta"),
+                                       (dict(sampler="ddpm", variance="beta"), "sampler, variance"),
+                                       (dict(spectrum="S"), "spectrum")])
+def test_compare_refuses_prediction_settings_without_alpha_bar(kw, names) -> None:
+    """Audit 3b C3: sampler / eta were checked but unused without alpha_bar (nothing is predicted then); settings
+    away from their defaults, and a spectrum, are now refused naming them. With alpha_bar they predict as before."""
+    x, ref, S = _cmp_data()
+    kw = {k: (S if v == "S" else v) for k, v in kw.items()}
+    with pytest.raises(ValueError, match=rf"^{names}: only used for the predicted spectral errors, which need "
+                                         r"alpha_bar"):
+        probe.compare(x, ref, metrics=["mmd2"], **kw)
+    with pytest.raises(ValueError, match=rf"^{names}: only used"):
+        probe.compare_paired({"a": x, "b": x}, ref, metrics=["mmd2"], **kw)
+    ab = schedules.karras(4)
+    assert probe.compare(x, ref, metrics=["spectral_kl"], alpha_bar=ab, **kw).predicted
+    assert not probe.compare(x, ref, metrics=["mmd2"], sampler="ddim", eta=0.0).predicted  # the defaults
+
+
+@pytest.mark.parametrize("seed", [-1, None, "1", 1.5, 1.0])
+def test_default_schedules_checks_seed_whatever_the_names(seed) -> None:
+    """Audit 3b C4: seed=-1 (or None, '1') passed with names=('karras',) and was refused with an optimised name."""
+    with pytest.raises(ValueError, match=r"^seed must be an integer >= 0"):
+        probe.default_schedules(spectra.power_law(4), 3, names=("karras",), seed=seed)
+
+
+@pytest.mark.parametrize("call", [
+    lambda x, ref: probe.compare(x, ref, metrics="mmd2"),
+    lambda x, ref: probe.compare_paired({"a": x}, ref, metrics="fd"),
+    lambda x, ref: probe.default_schedules(spectra.power_law(4), 3, names="karras"),
+])
+def test_a_bare_string_is_no_list_of_names(call) -> None:
+    """Audit 3b D2: compare(metrics='mmd2') took the string as one name while names='karras',
+    families='karras' and schemes='em' were a TypeError: every list-of-names argument refuses a bare string."""
+    x, ref, _ = _cmp_data()
+    with pytest.raises(TypeError, match=r"^(metrics|names) must be a sequence of"):
+        call(x, ref)

@@ -177,7 +177,7 @@ def test_betas_to_alpha_bar_matches_product():
         (lambda: sch.log_snr_to_alpha_bar([40.0]), "rounds to 1"),
         (lambda: sch.log_snr_to_alpha_bar([-800.0]), "underflows to 0"),
         (lambda: sch.log_snr_to_alpha_bar([np.nan]), "NaN"),
-        (lambda: sch.sigmas_to_alpha_bar([np.nan]), r"sigmas must lie in \[0, inf\]"),
+        (lambda: sch.sigmas_to_alpha_bar([np.nan]), r"sigmas must not be NaN .*\[0, inf\]"),
         (lambda: sch.sigmas_to_alpha_bar([-1.0]), r"sigmas must lie in \[0, inf\]"),
         (lambda: sch.sigmas_to_alpha_bar([1e-9]), "sigmas.*rounds to 1"),
         (lambda: sch.betas_to_alpha_bar([1.0, 0.1]), r"betas must lie in the open interval.*only the last may be 1"),
@@ -878,3 +878,16 @@ def test_shifted_array_bases_are_exact_to_an_ulp() -> None:
         assert abs(got - want) <= 2 * np.spacing(want), (a, s, got, want)
     base = np.array([1e-300, 0.2, 0.7, 1 - 1e-15])
     np.testing.assert_array_equal(sch.shifted(4, shift=1.0, base=base), base)  # shift 1: the identity
+
+
+@pytest.mark.parametrize("fn", [sch.sigmas_to_alpha_bar, sch.sigmas_to_flow_t])
+def test_sigma_conversions_name_a_nan_or_negative_sigma_alike(fn) -> None:
+    """Audit 3b B3: sigmas_to_alpha_bar([0.5, nan]) read "must lie in [0, inf] (got min 0.5; NaN is refused)", a
+    minimum inside the interval, and sigmas_to_flow_t's same check had other words; one helper now names the entry."""
+    with pytest.raises(ValueError, match=r"^sigmas must not be NaN \(got sigmas\[1\] = nan\); its values lie in "
+                                         r"\[0, inf\]$"):
+        fn([0.5, np.nan])
+    with pytest.raises(ValueError, match=r"^sigmas must lie in \[0, inf\] \(got sigmas\[1\] = -1.0\)$"):
+        fn([0.5, -1.0])
+    with pytest.raises(ValueError, match=r"^t must lie in \[0, 1\] \(got t\[0\] = 1.5\)$"):
+        sch.flow_t_to_alpha_bar([1.5, 0.5])  # the levels' and flow times' [0, 1] check is the same helper

@@ -959,7 +959,8 @@ def test_a_diverging_mode_is_settled_by_two_mpmath_runs(monkeypatch) -> None:
     runs = []
     real = sde_mod._sde_mp_run
     monkeypatch.setattr(sde_mod, "_sde_mp_run", lambda *a: runs.append(a[-1]) or real(*a))
-    with pytest.raises(sde.BeyondFloat64, match="^horizon: the output variance of the mode S=0 exceeds"):
+    # (audit 3b B1: led by beta_max, the argument set above its default; it read "horizon:")
+    with pytest.raises(sde.BeyondFloat64, match="^beta_max: the output variance of the mode S=0 exceeds"):
         sde.output_spectrum([0.0], "ei", 250, beta_max=1e308, eps=1e-5)
     assert len(runs) == 2 and runs[1] == 2 * runs[0]
     runs.clear()
@@ -1073,3 +1074,31 @@ def test_the_exact_start_gives_the_marginal_itself(kind) -> None:
         want = [float(mpf(float(s)) * mp.exp(-2 * B) + 1 - mp.exp(-2 * B)) for s in S]
     P = sde.continuous_output_spectrum(S, kind, init="exact", eps=1e-3, beta_min=0.1, beta_max=20.0)
     np.testing.assert_allclose(P, want, rtol=1e-14, atol=0)
+
+
+@pytest.mark.parametrize("S, scheme, N, kw, name", [
+    ([4.0, 1.0, 0.25, 0.01], "em", 10, dict(beta_max=1e300), "beta_max"),
+    ([4.0, 1.0, 0.25, 0.01], "ei", 10, dict(beta_max=1e4), "beta_max"),
+    ([1.0, 100.0], "em", 200, dict(horizon=30.0, eps=1e-3), "horizon"),
+    ([1.0, 100.0], "em", 200, dict(beta_max=1e4, horizon=3.0, eps=1e-3), "beta_max, horizon")])
+def test_a_divergence_beyond_float64_names_the_argument_at_fault(S, scheme, N, kw, name) -> None:
+    """Audit 3b B1: beta_max=1e300 (or 1e4 for 'ei') was blamed on the horizon, left at its default; the message
+    is led by the arguments set above their default, as the other beyond-float64 refusal (one helper)."""
+    with pytest.raises(sde.BeyondFloat64, match=rf"^{name}: the output variance of the mode"):
+        sde.output_spectrum(S, scheme, N, **kw)
+
+
+def test_n_points_for_nfe_refuses_a_grid_beyond_max_steps() -> None:
+    """Audit 3b D3: n_points_for_nfe('em', 10**12) returned 10**12 + 1, a grid nfe, reverse_grid and the spectra
+    refuse; the limit is now its own, and the largest budget under it still works."""
+    from symsched._validate import MAX_STEPS
+
+    with pytest.raises(ValueError, match=rf"^n_evals=1000000000000 buys 1000000000001 grid points .*MAX_STEPS = "
+                                         rf"{MAX_STEPS}"):
+        sde.n_points_for_nfe("em", 10**12)
+    for scheme in sde.SCHEMES:
+        top = (MAX_STEPS - 1) * sde.EVALS_PER_STEP[scheme]
+        assert sde.n_points_for_nfe(scheme, top) == MAX_STEPS
+        assert sde.nfe(scheme, sde.n_points_for_nfe(scheme, top)) == top
+        with pytest.raises(ValueError, match=r"MAX_STEPS"):
+            sde.n_points_for_nfe(scheme, top + sde.EVALS_PER_STEP[scheme])

@@ -683,3 +683,18 @@ def test_load_spectrum_takes_a_bytes_path(tmp_path) -> None:
         sp.load_spectrum(os.fsencode(str(tmp_path / "missing")))
     with pytest.raises(ValueError, match=r"^source must be 'builtin:natural-patches', a \.npy file"):
         sp.load_spectrum(3)
+
+
+def test_load_spectrum_names_the_bad_entry_of_the_file(tmp_path) -> None:
+    """Audit 3b B4: a NaN in a spectrum file read "must be finite (got '/tmp/x.npy'[1] = nan)", an index into the
+    path; the entry is now named as an entry of the file."""
+    f = tmp_path / "x.npy"
+    np.save(f, np.array([1.0, np.nan]))
+    import re
+
+    with pytest.raises(ValueError, match=rf"^spectrum in {re.escape(repr(str(f)))} must be finite \(got entry \[1\] = "
+                                         r"nan\)$"):
+        sp.load_spectrum(f)
+    np.save(f, np.array([[1.0, 2.0], [np.inf, 1.0]]))
+    with pytest.raises(ValueError, match=r"must be finite \(got entry \[1, 0\] = inf\)$"):
+        sp.load_spectrum(f)

@@ -194,9 +194,11 @@ def test_step_counts_one_rule_for_sweep_and_explain() -> None:
 
     assert as_step_counts(7) == [7] and as_step_counts(np.int64(3)) == [3]
     assert as_step_counts((20, 5, 10)) == [20, 5, 10]  # the caller's order
-    assert as_step_counts(np.array(3)) == [3] and as_step_counts(5.0) == [5] and as_step_counts([5.0]) == [5]
+    assert as_step_counts(np.array(3)) == [3] and as_step_counts([np.int32(5)]) == [5]
     for bad, kind, needle in [("5", ArgumentTypeError, "steps must be a positive integer or a sequence"),
                               (2.5, ValueError, "steps must be"), ([True], ArgumentTypeError, "steps entries"),
+                              (5.0, ArgumentTypeError, "steps must be a positive integer, not a float"),
+                              ([5.0], ArgumentTypeError, "steps entries must be a positive integer, not a float"),
                               ({3: 1}, ArgumentTypeError, "sequence"), ({3, 5}, ArgumentTypeError, "sequence"),
                               (np.array(0), ValueError, "steps must be a positive integer"),
                               ([5, 0], ValueError, "steps entries"), ([], ValueError, "must not be empty"),

@@ -6,6 +6,8 @@ rescaling and diffusers' own grids for the training grids), never from the code 
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 from mpmath import mp, mpf
@@ -400,3 +402,12 @@ def test_dpmsolver_exports_the_standin_level_it_runs() -> None:
                                               rescale_betas_zero_snr=True)
     s.set_timesteps(**kw)
     np.testing.assert_allclose(symsched.export.from_diffusers(s).alpha_bar, res.alpha_bar, rtol=1e-5)  # float32 cumprod
+
+
+def test_rescale_of_a_grid_already_ending_at_zero_warns_nothing() -> None:
+    """Audit 3b A1: a grid whose last level is already 0 printed "invalid value encountered in divide" (0/0 in
+    sqrt(g[-1] / g)) though the result was right."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        np.testing.assert_array_equal(sch.rescale_zero_terminal_snr([0.5, 0.0]), [0.5, 0.0])
+        np.testing.assert_array_equal(sch.rescale_zero_terminal_snr([0.9, 0.5, 0.0]), [0.9, 0.5, 0.0])  # identity

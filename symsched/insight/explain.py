@@ -667,7 +667,8 @@ def report_section(spectrum: Any, results: dict[str, dict[int, Any]], out: Any, 
     ``results[div][K]`` one result per divergence and K; returns two strings. The per-step spectra use that
     result's own sampler, start and settings (:attr:`~symsched.OptimizeResult.sampler`, ``init``, ``settings``).
     Raises ValueError for a bad spectrum or what :func:`fit_heuristics` / :func:`intermediate_spectra` refuse,
-    and OSError when ``out`` cannot be written. ``sampler`` (kept for earlier callers) must be the results' own, if
+    and OSError when ``out`` cannot be written (missing folders on it are created, as every writer of symsched
+    does). ``sampler`` (kept for earlier callers) must be the results' own, if
     given (a ValueError otherwise).
     Source: docs/model.md §2, §9.
     """

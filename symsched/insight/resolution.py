@@ -31,7 +31,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from .. import spectra as _spectra
 from .._validate import (
-    MAX_IMAGES, MAX_MODES, ArgumentTypeError, as_bool, as_choices, as_positive, as_positive_int, as_real_array,
+    MAX_IMAGES, MAX_MODES, ArgumentTypeError, _first, as_bool, as_choices, as_positive, as_positive_int, as_real_array,
     as_spectrum, as_step_counts, check_choice, check_entries, is_sequence, numpy_error_defaults,
 )
 from ..api import DIVERGENCES
@@ -106,7 +106,7 @@ def scene_power_law(
         raise ValueError(f"alpha and c must be numbers or 1-D sequences of equal length (got {a.shape}, {cc.shape})")
     bad = ~np.isfinite(a)
     if np.any(bad):
-        raise ValueError(f"alpha must be finite (got {a[bad][0]!r})")
+        raise ValueError(f"alpha must be finite (got {float(a[bad][0])!r})")
     amps = [as_positive(ci, "c") for ci in cc]
     if a.size == 0:
         raise ValueError("alpha and c must be numbers or sequences of at least one entry (got empty sequences)")
@@ -243,7 +243,8 @@ def image_spectra(images: Sequence[ArrayLike], resolutions: Iterable[int]) -> di
     ------
     ValueError
         No images or more than ``MAX_IMAGES`` = 10,000 of them (an endless iterable is not read further),
-        inconsistent channels, or a resolution above the smallest crop; ``resolutions`` not at least two
+        an image holding NaN or inf (naming it and the entry, before any resizing), inconsistent channels, or a
+        resolution above the smallest crop; ``resolutions`` not at least two
         (at most MAX_ENTRIES) distinct positive integers.
     TypeError
         ``resolutions`` a string, a number or a mapping rather than a sequence; ``images`` not a sequence.
@@ -259,6 +260,9 @@ def image_spectra(images: Sequence[ArrayLike], resolutions: Iterable[int]) -> di
                           why="every image is held in memory and resized at every resolution")]
     if not imgs:
         raise ValueError("images must not be empty")
+    for i, im in enumerate(imgs):  # before resizing: skimage warns on NaN, and a NaN image has no spectrum
+        if not np.all(np.isfinite(im)):
+            raise ValueError(f"images[{i}] must be finite (got {_first(im, ~np.isfinite(im), f'images[{i}]')})")
     imgs = [im[..., None] if im.ndim == 2 else im for im in imgs]
     if any(im.ndim != 3 for im in imgs) or len({im.shape[-1] for im in imgs}) != 1:
         raise ValueError("images must all be (H, W) or (H, W, C) with the same C")
@@ -577,7 +581,14 @@ def _plan(
         raw = {d: spectra[d] for d in ds}
     else:
         raise TypeError(f"spectra must be a mapping d -> spectrum or a function of d (got {type(spectra).__name__})")
-    table = {d: as_spectrum(raw[d], f"spectra[{d}]") for d in ds}
+    made = callable(spectra) and not isinstance(spectra, Mapping)
+    table = {}
+    for d in ds:
+        what = f"spectra({d}) (the callable's output for resolution {d})" if made else f"spectra[{d}]"
+        table[d] = as_spectrum(raw[d], what)
+        if table[d].ndim not in (2, 3) or table[d].shape[:2] != (d, d):  # a spectrum of another grid: a wrong law
+            raise ValueError(f"{what} must be the (d, d) or (d, d, C) FFT-grid spectrum of resolution d = {d}, "
+                             f"i.e. of leading shape ({d}, {d}) (got shape {table[d].shape})")
     divs = _divergences(divergences)
     K = as_positive_int(steps, "steps")
     if K < 2:
@@ -625,7 +636,8 @@ def resolution_law(
     Parameters
     ----------
     spectra : mapping d -> spectrum, or callable d -> spectrum
-        The same scene at each resolution, e.g. ``lambda d: scene_power_law(d, alpha=2)``,
+        The same scene at each resolution, each an FFT-grid spectrum of shape (d, d) or (d, d, C), e.g. ``lambda d:
+        scene_power_law(d, alpha=2)``,
         ``fit_power_law(S).at`` or :func:`image_spectra`.
     resolutions : iterable of int, optional
         Pixels per side (at least two; required with a callable). The smallest is the base d0.
@@ -653,8 +665,9 @@ def resolution_law(
     Raises
     ------
     ValueError
-        Fewer than two (or more than MAX_ENTRIES, or repeated) resolutions, bad spectra, divergences or optimiser
-        arguments.
+        Fewer than two (or more than MAX_ENTRIES, or repeated) resolutions, bad spectra (the spectrum of resolution
+        d, from the mapping or the callable, must be (d, d) or (d, d, C): another shape names ``spectra[d]`` or
+        ``spectra(d)`` and d), divergences or optimiser arguments.
     TypeError
         ``resolutions`` a string, a number or a mapping rather than a sequence.
 

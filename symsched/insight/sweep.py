@@ -78,7 +78,8 @@ def _check_values(vals: list[Any], name: str, keys: bool = False) -> None:
     repeated (equal, or floats within ``math.isclose``: ``result(v, K)`` would only ever return the
     first of them). With ``keys`` the values are a mapping's keys, named by themselves."""
     def entry(i: int) -> str:
-        return f"key {vals[i]!r}" if keys else f"{name}[{i}] = {vals[i]!r}"
+        v = vals[i].item() if isinstance(vals[i], np.generic) else vals[i]  # nan, not np.float64(nan)
+        return f"key {v!r}" if keys else f"{name}[{i}] = {v!r}"
 
     for i, v in enumerate(vals):
         if isinstance(v, numbers.Number) and not isinstance(v, (bool, np.bool_)):

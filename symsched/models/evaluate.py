@@ -14,7 +14,7 @@ from typing import Callable
 import numpy as np
 from numpy.typing import NDArray
 
-from .._validate import as_real, as_real_array, as_seed
+from .._validate import _show, as_real, as_real_array, as_seed
 
 __all__ = ["gaussian_denoiser", "denoising_mse"]
 
@@ -50,7 +50,7 @@ def gaussian_denoiser(train: NDArray[np.float64]) -> Denoiser:
     def denoise(x_t: NDArray[np.float64], alpha_bar: float) -> NDArray[np.float64]:
         ab = as_real(alpha_bar, "alpha_bar")
         if not 0.0 <= ab <= 1.0:
-            raise ValueError(f"alpha_bar must lie in [0, 1] (got {alpha_bar!r})")
+            raise ValueError(f"alpha_bar must lie in [0, 1] (got {_show(alpha_bar)})")
         x_t = as_real_array(x_t, "x_t")  # ArgumentTypeError for complex, boolean or string arrays
         if not np.all(np.isfinite(x_t)):
             raise ValueError("x_t must be finite (found NaN or inf)")
@@ -81,7 +81,7 @@ def denoising_mse(denoiser: Denoiser, x0: NDArray[np.float64], alpha_bar: float,
     """
     ab = as_real(alpha_bar, "alpha_bar")
     if not 0.0 <= ab <= 1.0:
-        raise ValueError(f"alpha_bar must lie in [0, 1] (got {alpha_bar!r})")
+        raise ValueError(f"alpha_bar must lie in [0, 1] (got {_show(alpha_bar)})")
     x0 = as_real_array(x0, "x0")
     if x0.ndim < 1 or x0.shape[0] < 1 or x0.size == 0:
         raise ValueError(f"x0 must be a batch (N, ...) of N >= 1 non-empty samples (got shape {x0.shape})")

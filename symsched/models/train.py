@@ -33,7 +33,7 @@ from typing import Any, Callable, Optional
 import numpy as np
 
 from .._io import atomic_write, atomic_write_json
-from .._validate import (MAX_TRAIN_TIMESTEPS, ArgumentTypeError, as_bool, as_int, as_positive, as_positive_int,
+from .._validate import (MAX_TRAIN_TIMESTEPS, ArgumentTypeError, _show, as_bool, as_int, as_positive, as_positive_int,
                          as_real, check_choice)
 from .datasets import patches16
 from .network import NetConfig, ResMLP, net_config
@@ -96,7 +96,7 @@ def _unit(value: Any, name: str, *, closed_low: bool) -> float:
     """A finite number in [0, 1) (``closed_low``) or (0, 1]; ArgumentTypeError for a non-number."""
     val = as_real(value, name)
     if not (0.0 <= val < 1.0 if closed_low else 0.0 < val <= 1.0):
-        raise ValueError(f"{name} must lie in {'[0, 1)' if closed_low else '(0, 1]'} (got {value!r})")
+        raise ValueError(f"{name} must lie in {'[0, 1)' if closed_low else '(0, 1]'} (got {_show(value)})")
     return val
 
 
@@ -110,7 +110,7 @@ def training_levels(beta_schedule: Any, num_train_timesteps: Any) -> np.ndarray:
 
 
 def check_config(config: Any) -> TrainConfig:
-    """``config`` with every field checked (and integral floats made integers), before any work.
+    """``config`` with every field checked (a count given as a float, 1000.0 too, is refused), before any work.
 
     Rules: ``seed`` an integer in [0, MAX_SEED]; ``steps`` in [1, MAX_TRAIN_STEPS]; ``batch_size`` in
     [1, MAX_BATCH_SIZE]; ``warmup`` in [0, MAX_TRAIN_STEPS] (beyond ``steps`` the run ends in the warm-up);
@@ -308,7 +308,8 @@ def loss_log(losses: list[float]) -> dict[str, Any]:
 def save(result: TrainResult, weights: "str | Path", log: "str | Path | None" = None, *,
          extra: Optional[dict[str, Any]] = None) -> None:
     """Write the EMA weights as safetensors (metadata: format, config, sigma_data, log-SNR range)
-    and, if ``log`` is given, the training log as JSON. Both written atomically.
+    and, if ``log`` is given, the training log as JSON. Both written atomically; missing folders on their paths
+    are created (as ``mkdir -p``, as every writer of symsched does), a folder on a path that is a file is an OSError.
 
     ``weights`` must name a ``.safetensors`` file (what :func:`symsched.models.load_model` reads). ArgumentTypeError
     for a ``result`` that is no :class:`TrainResult` or a path that is no ``str`` / ``os.PathLike``; ValueError for
