@@ -502,7 +502,10 @@ def churn_window_note(res: Any, value_of: Optional[Callable[..., float]] = None)
     from ..symbolic.samplers._kdiffusion import f32
 
     lo, hi = float(res.settings.get("s_tmin", 0.0)), float(res.settings.get("s_tmax", math.inf))
-    sig = np.asarray(res.sigmas, dtype=np.float64)
+    from ..schedules import alpha_bar_to_sigmas
+
+    sig = np.asarray(getattr(res, "sigmas", None) if getattr(res, "sigmas", None) is not None
+                     else alpha_bar_to_sigmas(res.alpha_bar), dtype=np.float64)
     s32 = sig.astype(np.float32).astype(np.float64)
     flip = np.flatnonzero(((lo <= sig) & (sig <= hi)) != ((f32(lo) <= s32) & (s32 <= f32(hi))))
     if not flip.size:
