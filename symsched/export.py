@@ -1103,7 +1103,7 @@ def to_diffusers(
 
             warnings.warn(f"scheduler: {name} with {nonlinear}: it runs these levels, but not as the sampler symsched "
                           "optimised them for; configure clip_sample=False / thresholding=False", UserWarning,
-                          stacklevel=2)
+                          stacklevel=3)  # the caller of to_diffusers (past numpy_error_defaults' wrapper)
         return export(ab, scheduler, grid, rtol)
     if grid is None:
         return {"sigmas": _finite_sigmas(ab, "EulerDiscreteScheduler", float32=True)}

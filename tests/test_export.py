@@ -1108,6 +1108,10 @@ def test_to_diffusers_warns_of_a_non_linear_scheduler(config: dict) -> None:
                                          r"non-linear.*clip_sample=False"):
         got = to_diffusers(ab, scheduler=DDPMScheduler())
     assert got == {"timesteps": [900, 500, 100]}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        to_diffusers(ab, scheduler=DDPMScheduler())
+    assert caught[0].filename == __file__  # it points at the caller's line, not at symsched's wrapper
     DDPMScheduler.config = Config(num_train_timesteps=1000)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
