@@ -1097,6 +1097,7 @@ def to_diffusers(
                 raise ValueError(f"grid: {key} is given flow times, which no training grid constrains (omit grid)")
         if grid is None and not isinstance(scheduler, str):
             grid = getattr(scheduler, "alphas_cumprod", None)
+        out = export(ab, scheduler, grid, rtol)  # (a scheduler that takes no custom schedule is refused first)
         nonlinear = "" if isinstance(scheduler, str) else _nonlinear(scheduler.config)
         if nonlinear:  # valid timesteps, but not the run optimised (from_diffusers refuses to predict it)
             import warnings
@@ -1104,7 +1105,7 @@ def to_diffusers(
             warnings.warn(f"scheduler: {name} with {nonlinear}: it runs these levels, but not as the sampler symsched "
                           "optimised them for; configure clip_sample=False / thresholding=False", UserWarning,
                           stacklevel=3)  # the caller of to_diffusers (past numpy_error_defaults' wrapper)
-        return export(ab, scheduler, grid, rtol)
+        return out
     if grid is None:
         return {"sigmas": _finite_sigmas(ab, "EulerDiscreteScheduler", float32=True)}
     return {"timesteps": _grid_timesteps(ab, grid, rtol)}

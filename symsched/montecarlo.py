@@ -485,6 +485,23 @@ def _make_op(spectrum: ArrayLike, basis: ArrayLike | None) -> Any:
 
 
 @numpy_error_defaults
+def _check_vp_sampler(sampler: Any) -> None:
+    """The VP samplers of :func:`sample` / :func:`sample_multichannel`; a VE one is pointed to the ``_ve`` functions."""
+    if isinstance(sampler, str) and sampler in ("euler", "heun"):
+        raise ValueError(f"sampler {sampler!r} is a VE sampler (k-diffusion sigmas): simulate it with "
+                         "montecarlo.sample_ve / sample_multichannel_ve (sigmas, noisiest first); sample takes 'ddim' "
+                         "or 'ddpm' on alpha_bar levels")
+    check_choice(sampler, "sampler", ("ddim", "ddpm"))
+
+
+def _check_ve_sampler(sampler: Any) -> None:
+    """The VE samplers of :func:`sample_ve` / :func:`sample_multichannel_ve`; a VP one is pointed back."""
+    if isinstance(sampler, str) and sampler in ("ddim", "ddpm"):
+        raise ValueError(f"sampler {sampler!r} is a VP sampler (alpha_bar levels): simulate it with montecarlo.sample "
+                         "/ sample_multichannel; sample_ve takes 'euler' or 'heun' on sigmas")
+    check_choice(sampler, "sampler", ("euler", "heun"))
+
+
 def iter_sample(
     spectrum: ArrayLike,
     alpha_bar: ArrayLike,
@@ -508,7 +525,7 @@ def iter_sample(
     must be a positive integer. Source: docs/model.md §4; Song et al. 2021 (DDIM, eq. 12), Ho et al. 2020 (Alg. 2).
     """
     ab = as_levels(alpha_bar)
-    check_choice(sampler, "sampler", ("ddim", "ddpm"))
+    _check_vp_sampler(sampler)
     eta = check_eta(eta)
     check_choice(variance, "variance", ("posterior", "beta"))
     check_choice(init, "init", ("white", "exact"))
@@ -624,7 +641,7 @@ def iter_sample_ve(
     Source: docs/model.md §4; Karras et al. 2022 (EDM, Alg. 1).
     """
     sig = _simulable_sigmas(sigmas)
-    check_choice(sampler, "sampler", ("euler", "heun"))
+    _check_ve_sampler(sampler)
     check_choice(init, "init", ("white", "exact"))
     n = as_positive_int(n_samples, "n_samples", MAX_SAMPLES, limit="MAX_SAMPLES")
     op = _make_op(spectrum, basis)
@@ -719,7 +736,7 @@ def sample_multichannel(
     Source: docs/model.md §1 (colour eigen-modes) and §4.
     """
     ab = as_levels(alpha_bar)
-    check_choice(sampler, "sampler", ("ddim", "ddpm"))
+    _check_vp_sampler(sampler)
     eta = check_eta(eta)
     check_choice(variance, "variance", ("posterior", "beta"))
     check_choice(init, "init", ("white", "exact"))
@@ -750,7 +767,7 @@ def sample_multichannel_ve(
     :func:`sample_multichannel`, and the same ValueErrors. Source: docs/model.md §1, §4.
     """
     sig = _simulable_sigmas(sigmas)
-    check_choice(sampler, "sampler", ("euler", "heun"))
+    _check_ve_sampler(sampler)
     check_choice(init, "init", ("white", "exact"))
     n = as_positive_int(n_samples, "n_samples", MAX_SAMPLES, limit="MAX_SAMPLES")
     op = _Multichannel(_as_cross_spectrum(cross_spectrum))

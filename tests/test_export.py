@@ -1135,3 +1135,18 @@ def test_to_diffusers_refuses_options_the_export_would_ignore() -> None:
     assert to_diffusers(on_grid, grid=g, rtol=1e-6) == {"timesteps": [900, 500, 100]}
     assert to_diffusers(on_grid, grid=g, rtol=1e-6, scheduler="DDPMScheduler") == {"timesteps": [900, 500, 100]}
     assert "sigmas" in to_diffusers(ab) and "sigmas" in to_diffusers(ab, grid=g, scheduler="EulerDiscreteScheduler")
+
+
+def test_a_scheduler_without_custom_schedules_is_refused_without_the_non_linear_warning() -> None:
+    """DDIMScheduler() (clip_sample=True by default) got the warning to configure clip_sample=False, then the refusal
+    that it takes no custom schedule at all: the warning is for a run that exists."""
+    from diffusers_standin import Config
+
+    class DDIMScheduler:
+        config = Config(num_train_timesteps=1000, clip_sample=True)
+        alphas_cumprod = symsched.schedules.training_grid("linear")
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError, match=r"^scheduler: DDIMScheduler.set_timesteps takes no custom schedule"):
+            to_diffusers(symsched.schedules.training_grid("linear")[[900, 500, 100]], scheduler=DDIMScheduler())

@@ -939,3 +939,16 @@ def test_alpha_below_its_documented_floor_is_named_with_the_callers_value(call) 
     z = mc.psd_check(np.ones(4), np.ones(4), 10, alpha=1e-300).z_crit  # threshold at level 1e-300/2 over m bins
     m = mc.independent_bins((4,)).sum()
     assert z == pytest.approx(stats.norm.isf(-math.expm1(math.log1p(-0.5e-300) / m) / 2), rel=1e-12)
+
+
+@pytest.mark.parametrize(("fn", "sampler", "other"), [("sample", "euler", "sample_ve"), ("sample", "heun", "sample_ve"),
+                                                     ("sample_ve", "ddim", "montecarlo.sample "),
+                                                     ("sample_ve", "ddpm", "montecarlo.sample ")])
+def test_a_sampler_of_the_other_family_is_pointed_to_its_function(fn, sampler, other) -> None:
+    """mc.sample(S, ab, sampler="euler") said only "must be one of 'ddim', 'ddpm'", though the README lists EDM
+    Euler/Heun among the simulated samplers: they live in sample_ve; the message names it (and the way back)."""
+    levels = np.array([0.1, 0.5]) if fn == "sample" else np.array([3.0, 1.0])
+    with pytest.raises(ValueError, match=rf"sampler '{sampler}' is a V[EP] sampler .*{other}"):
+        getattr(mc, fn)(np.ones((4, 4)), levels, sampler=sampler, n_samples=2, seed=0, progress=False)
+    with pytest.raises(ValueError, match="sampler must be one of"):  # anything else: the plain choice
+        getattr(mc, fn)(np.ones((4, 4)), levels, sampler="lms", n_samples=2, seed=0, progress=False)

@@ -352,7 +352,19 @@ def check_zero_snr_flow(r: Run) -> None:
     np.testing.assert_allclose(r.assigned["kw"][0]["sigmas"], t, rtol=1e-12)  # t -> alpha_bar -> t round trip
 
 
+def check_cli_inputs(r: Run) -> None:
+    """The files the command-line tour reads: float64 arrays of the documented meaning (written in the test's cwd)."""
+    S, A, SIG = (np.load(name, allow_pickle=False) for name in ("S.npy", "A.npy", "SIG.npy"))
+    assert S.dtype == A.dtype == SIG.dtype == np.float64 and S.shape == (64, 64) and np.all(S > 0)
+    np.testing.assert_allclose(A, linear_grid()[np.arange(999, 0, -100)], rtol=1e-12)  # trailing 999, 899, ..., 99
+    rho = 7.0  # Karras et al. 2022 eq. (5), sigma in [0.002, 80], 10 levels
+    ramp = np.linspace(0, 1, 10)
+    karras = (80.0 ** (1 / rho) + ramp * (0.002 ** (1 / rho) - 80.0 ** (1 / rho))) ** rho
+    np.testing.assert_allclose(SIG, karras, rtol=1e-10)  # (through alpha_bar: 1 - ab rounds at sigma 0.002)
+
+
 CHECKS = {
+    'np.save("SIG.npy"': check_cli_inputs,
     "symsched.sampler_info(": check_every_sampler,
     "symsched.output_spectrum_mp(": check_api_tour,
     "compose.output_psd(": check_symbolic_layer,
@@ -387,9 +399,11 @@ NEEDS = {check_probe: ("ot",), check_models: ("torch", "safetensors")}
 
 
 @pytest.mark.parametrize("index", range(len(BLOCKS)))
-def test_readme_example(index: int) -> None:
+def test_readme_example(index: int, tmp_path, monkeypatch) -> None:
     block = BLOCKS[index]
     check = _check_for(block)
     for module in NEEDS.get(check, ()):
         pytest.importorskip(module, reason=f'this README block needs {module}: pip install -e ".[torch]"')
+    if check is check_cli_inputs:  # it writes its files where it runs
+        monkeypatch.chdir(tmp_path)
     check(run_block(block))

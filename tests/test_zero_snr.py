@@ -243,6 +243,9 @@ def test_heun_from_sigma_inf_is_refused_as_unbounded() -> None:
         symsched.output_spectrum_mp([1.0], [0.0, 0.5], sampler="heun")
     with pytest.raises(ValueError, match=r"^sigmas: sampler 'heun' is undefined at alpha_bar = 0 .* unbounded"):
         symsched.output_spectrum_ve_mp([1.0], [np.inf, 1.0], sampler="heun")
+    with pytest.raises(ValueError) as info:  # a one-step sampler's step is "its step", not "its step 'step'"
+        symsched.output_spectrum([1.0], [0.0, 0.5, 0.9], sampler="heun")
+    assert "for its step it is unbounded" in str(info.value) and "'step'" not in str(info.value)
 
 
 @pytest.mark.parametrize("name", ["euler", "dpmpp_2m", "lms", "euler_ancestral", "dpm_2", "dpmpp_2m_sde", "ddim"])

@@ -164,7 +164,8 @@ def undefined_step_error(exc: ValueError, arg: str, name: str, kind: str, modes:
     if not isinstance(exc, UndefinedStep):
         return exc
     where = "alpha_bar = 0 (sigma = inf, pure noise)" if "zero" in modes else "the clean level"
-    return ValueError(f"{arg}: sampler {name!r} is undefined at {where}: for its step {kind!r} {exc}; "
+    step = "its step" if kind == "step" else f"its {kind!r} step"
+    return ValueError(f"{arg}: sampler {name!r} is undefined at {where}: for {step} {exc}; "
                       "start from a finite noise level")
 
 

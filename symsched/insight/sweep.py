@@ -206,7 +206,7 @@ def _check_kw(kw: dict[str, Any], caller: str = "sweep") -> dict[str, Any]:
         if unknown:
             raise TypeError(
                 f"{caller}() got unexpected keyword argument(s) {', '.join(map(repr, unknown))}; optimize_schedule "
-                f"takes {', '.join(_OPT_PARAMS)} and sampler {sampler!r}'s own settings "
+                f"takes {', '.join(_OPT_PARAMS)} and the settings of sampler {sampler!r} "
                 f"({', '.join(map(repr, settings)) or 'none'})"
             )
         _check_sampler_args(sampler, kw.get("eta"), kw.get("variance", "posterior"), extra)
