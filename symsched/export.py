@@ -951,7 +951,9 @@ def _from_flow_match(scheduler: Any, cfg: Any, notes: list[str], **_: Any) -> Di
         raise _refuse(name, f"a last sigma {float(sig[-1]):g} != 0", "symsched's flow samplers end at t = 0")
     # Heun repeats every interior level (its two model calls): [t0, t1, t1, ..., t_{K-1}, t_{K-1}, 0]
     t = np.concatenate((sig[:1], sig[1:-1:2])) if heun else sig[:-1]
-    shift = float(_live_shift(scheduler, cfg) or 1.0) if not bool(cfg.get("use_dynamic_shifting", False)) else 1.0
+    # the smaller of the shift __init__ built sigma_max with (the config's) and the one set_timesteps applied (live)
+    shift = (min(float(cfg.get("shift", 1.0) or 1.0), float(_live_shift(scheduler, cfg) or 1.0))
+             if not bool(cfg.get("use_dynamic_shifting", False)) else 1.0)
     if 1.0 < t[0] <= 1.0 + _FLOW_T_ROUNDING / min(max(shift, 1e-3), 1.0):  # diffusers' float32 shift rounding
         notes.append(f"the first flow time {float(t[0])!r} is 1 up to diffusers' float32 rounding: read as t = 1 "
                      "(pure noise, alpha_bar = 0)")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import warnings
 
 import numpy as np
@@ -1150,3 +1151,24 @@ def test_a_scheduler_without_custom_schedules_is_refused_without_the_non_linear_
         warnings.simplefilter("error")
         with pytest.raises(ValueError, match=r"^scheduler: DDIMScheduler.set_timesteps takes no custom schedule"):
             to_diffusers(symsched.schedules.training_grid("linear")[[900, 500, 100]], scheduler=DDIMScheduler())
+
+
+@pytest.mark.parametrize("kind", ["exponential", "linear"])
+def test_flow_times_the_identity_mu_keeps_apart_are_exported(kind: str) -> None:
+    """The other side of the float32-shift check: alpha_bar 0 and 3.6e-15 (float32 t = 1 and 1 - 6e-8) stay apart
+    under the identity mu of either time_shift_type (mu = 0: e^0/(e^0 + 1/t - 1); mu = 1: 1/(1 + 1/t - 1)), where
+    the exponential formula at mu = 1 would merge them (e/(e + 6e-8) rounds to 1 in float32)."""
+    from diffusers_standin import Config
+
+    class FlowMatchEulerDiscreteScheduler:
+        config = Config(use_dynamic_shifting=True, time_shift_type=kind)
+
+    ab = [0.0, 3.6e-15, 0.5]
+    got = to_diffusers(ab, scheduler=FlowMatchEulerDiscreteScheduler())
+    assert got["mu"] == (0.0 if kind == "exponential" else 1.0)
+    t32 = np.asarray(got["sigmas"], dtype=np.float32)
+    assert np.float32(math.e) / (np.float32(math.e) + (1 / t32[1] - 1)) == 1.0  # the premise: e-shift merges
+    d = pytest.importorskip("diffusers")  # witness: diffusers runs three distinct flow times
+    sch = d.FlowMatchEulerDiscreteScheduler(use_dynamic_shifting=True, time_shift_type=kind)
+    sch.set_timesteps(**got)
+    assert np.all(np.diff(sch.sigmas[:-1].double().numpy()) < 0)

@@ -497,3 +497,26 @@ def test_flux_image_seq_len_refuses_an_image_below_one_token(h, w, bad) -> None:
     with pytest.raises(ValueError, match=rf"^{bad} must be at least vae_scale_factor \* patch_size = 8 \* 2 = 16 "):
         sch.flux_image_seq_len(h, w)
     assert sch.flux_image_seq_len(16, 16) == 1 and sch.flux_image_seq_len(4, 4, vae_scale_factor=1, patch_size=2) == 4
+
+
+@pytest.mark.diffusers
+@pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
+def test_first_flow_time_rounding_bound_follows_the_live_shift_too() -> None:
+    """A first flow time above 1 is read as t = 1 within 16 float32 ulps / min(shift, 1): diffusers' float32 shift
+    rounding grows as 1/shift. set_shift() changes the shift set_timesteps applies but not config.shift, so the bound
+    takes the smaller of the two (the config's built sigma_max in __init__, the live one shifted these sigmas)."""
+    d = _diffusers()
+    import torch
+
+    for config, live in ((1.0, 0.01), (0.01, 1.0)):
+        sched = d.FlowMatchEulerDiscreteScheduler(shift=config)
+        sched.set_shift(live)
+        sched.set_timesteps(10)
+        sched.sigmas = torch.cat((torch.tensor([1.00005]), sched.sigmas[1:]))  # 420 ulps: within 16 / 0.01
+        got = from_diffusers(sched)
+        assert got.alpha_bar[0] == 0.0 and any("float32 rounding" in n for n in got.notes)
+    sched = d.FlowMatchEulerDiscreteScheduler(shift=1.0)
+    sched.set_timesteps(10)
+    sched.sigmas = torch.cat((torch.tensor([1.00005]), sched.sigmas[1:]))  # shift 1 both ways: beyond 16 ulps
+    with pytest.raises(ValueError, match=r"sigmas must be flow times strictly decreasing in \(0, 1\]"):
+        from_diffusers(sched)

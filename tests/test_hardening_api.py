@@ -173,6 +173,11 @@ def test_scalar_validators() -> None:
     _raises(lambda: as_int(4.0, "k"), "k", match="not a float")  # audit 3b D1: a count is an integer
     _raises(lambda: as_real(10**400, "x"), "x", match="finite")
     _raises(lambda: as_int(10**6, "k", 1, 10, limit="MAX_STEPS"), "k", match="MAX_STEPS")
+    # a NumPy scalar is printed as the number it is (audit 3b B4: "np.float64(-1.0)" read as code)
+    msg = _raises(lambda: symsched.output_spectrum([1.0], [0.3, 0.9], sampler="ddim", eta=np.float64(1.5)), "eta")
+    assert "(got 1.5)" in msg and "np." not in msg
+    msg = _raises(lambda: symsched.output_spectrum([1.0], [0.3, 0.9], sampler="ddim", eta=np.float32(-0.5)), "eta")
+    assert "(got -0.5)" in msg and "np." not in msg
 
 
 # ------------------------------------------------------------------------------------ misleading messages

@@ -351,6 +351,10 @@ def test_image_spectra_refuses_a_nan_image_before_resizing() -> None:
         warnings.simplefilter("error")
         with pytest.raises(ValueError, match=r"^images\[1\] must be finite \(got images\[1\]\[0, 0\] = nan\)"):
             image_spectra([img, bad], [8, 16])
+        one_inf = img.copy()
+        one_inf[3, 5] = np.inf  # "NaN or inf", and one bad entry is enough
+        with pytest.raises(ValueError, match=r"^images\[0\] must be finite \(got images\[0\]\[3, 5\] = inf\)"):
+            image_spectra([one_inf, img], [8, 16])
 
 
 def test_resolution_law_refuses_a_spectrum_of_another_resolution() -> None:

@@ -251,6 +251,8 @@ def test_a_registered_joblib_backend_is_accepted(monkeypatch) -> None:
         ([np.ones(4), np.ones(4)], [0.5, np.nan], r"values must be finite \(got values\[1\] = nan\)"),
         ({1.0: np.ones(4), 1.0 + 1e-12: np.ones(4)}, None, r"spectra's keys \(its values\) must be distinct"),
         ({float("nan"): np.ones(4)}, None, r"spectra's keys \(its values\) must be finite \(got key nan\)"),
+        ({np.float64("nan"): np.ones(4)}, None, r"must be finite \(got key nan\)"),  # a NumPy scalar printed plainly
+        (_family, [np.float32(1.0), np.float64("inf")], r"values must be finite \(got values\[1\] = inf\)"),
         # audit 5 Dec: OverflowError from math.isfinite, and decimal's own message naming no argument
         ([np.ones(4), np.ones(4)], [10**400, 1], r"values must be finite numbers within the float64 range \(got "
                                                  r"values\[0\] = 1000"),

@@ -892,20 +892,24 @@ def test_validate_refuses_exponent_with_a_spectrum_file(tmp_path, small_spectrum
 #: (diffusers DPMSolverMultistepScheduler settings, k-diffusion sampler, its settings) that the refusals name as the
 #: same steps; each side is witnessed against its library elsewhere (test_diffusers_multistep, test_kdiffusion_witness).
 _DPM_PAIRS = [
-    ({"solver_order": 1}, "euler", {}),
-    ({"solver_order": 2}, "dpmpp_2m", {}),
-    ({"solver_order": 2, "solver_type": "heun"}, "dpmpp_2m_sde", {"eta": 0.0, "solver_type": "heun"}),
-    ({"solver_order": 3, "solver_type": "heun", "lower_order_final": False}, "dpmpp_3m_sde", {"eta": 0.0}),
-    ({"algorithm_type": "sde-dpmsolver++", "solver_order": 1}, "euler_ancestral", {"eta": 1.0}),
-    ({"algorithm_type": "sde-dpmsolver++", "solver_order": 2}, "dpmpp_2m_sde", {}),
+    ({"solver_order": 1}, "euler", {}, "dpmsolver++ order 1 is sample_euler,"),
+    ({"solver_order": 2}, "dpmpp_2m", {}, "order 2 sample_dpmpp_2m (solver_type=midpoint)"),
+    ({"solver_order": 2, "solver_type": "heun"}, "dpmpp_2m_sde", {"eta": 0.0, "solver_type": "heun"},
+     "or sample_dpmpp_2m_sde with eta=0 (heun)"),
+    ({"solver_order": 3, "solver_type": "heun", "lower_order_final": False}, "dpmpp_3m_sde", {"eta": 0.0},
+     "order 3 with solver_type=heun and lower_order_final=False sample_dpmpp_3m_sde with eta=0"),
+    ({"algorithm_type": "sde-dpmsolver++", "solver_order": 1}, "euler_ancestral", {"eta": 1.0},
+     "sde-dpmsolver++ order 1 is sample_euler_ancestral with eta=1"),
+    ({"algorithm_type": "sde-dpmsolver++", "solver_order": 2}, "dpmpp_2m_sde", {},
+     "order 2 sample_dpmpp_2m_sde with eta=1 and the same solver_type"),
     ({"algorithm_type": "sde-dpmsolver++", "solver_order": 2, "solver_type": "heun"}, "dpmpp_2m_sde",
-     {"solver_type": "heun"}),
+     {"solver_type": "heun"}, "order 2 sample_dpmpp_2m_sde with eta=1 and the same solver_type"),
 ]
 
 
-@pytest.mark.parametrize(("dpm", "k_sampler", "k_settings"), _DPM_PAIRS)
+@pytest.mark.parametrize(("dpm", "k_sampler", "k_settings", "phrase"), _DPM_PAIRS)
 @pytest.mark.parametrize("K", [3, 5, 20])
-def test_refusals_name_the_other_librarys_same_sampler(dpm, k_sampler, k_settings, K) -> None:
+def test_refusals_name_the_other_librarys_same_sampler(dpm, k_sampler, k_settings, phrase, K) -> None:
     """The refusal of --format k-diffusion for dpmsolver_multistep pointed every setting to sample_dpmpp_2m (the ODE
     sampler, also for sde-dpmsolver++), and that of --format diffusers for dpmpp_2m_sde said diffusers has none. The
     pairs they name run the same steps: equal closed forms from the same (exact) start; a pair they do not name is
@@ -917,13 +921,27 @@ def test_refusals_name_the_other_librarys_same_sampler(dpm, k_sampler, k_setting
     vp = symsched.output_spectrum(S, ab, sampler="dpmsolver_multistep", init="exact", **dpm)
     ve = symsched.output_spectrum_ve(S, sch.alpha_bar_to_sigmas(ab), sampler=k_sampler, init="exact", **k_settings)
     np.testing.assert_allclose(vp, ve, rtol=1e-12)
-    assert f"sample_{k_sampler}" in cmd._NO_K_DIFFUSION["dpmsolver_multistep"]
-    if k_sampler != "euler" and k_sampler != "dpmpp_2m":
-        assert "DPMSolverMultistepScheduler" in cmd._no_diffusers_scheduler(k_sampler)
+    # the message names this pair: the diffusers settings, then the k-diffusion function and its settings
+    assert phrase in cmd._NO_K_DIFFUSION["dpmsolver_multistep"]
+    if k_sampler in cmd._DIFFUSERS_EQUIVALENT:  # and the way back, naming diffusers' settings
+        back = cmd._no_diffusers_scheduler(k_sampler)
+        want = {"euler_ancestral": "with eta=1 it is DPMSolverMultistepScheduler(algorithm_type='sde-dpmsolver++', "
+                                   "solver_order=1)",
+                "dpmpp_3m_sde": "with eta=0 it is DPMSolverMultistepScheduler(solver_order=3, solver_type='heun', "
+                                "lower_order_final=False)",
+                "dpmpp_2m_sde": "with eta=1 it is DPMSolverMultistepScheduler(algorithm_type='sde-dpmsolver++', "
+                                "solver_order=2, the same solver_type), with eta=0 and solver_type=heun "
+                                "DPMSolverMultistepScheduler(solver_order=2, solver_type='heun')"}[k_sampler]
+        assert want in back, back
     if K == 5 and dpm["solver_order"] == 3:  # the companion: a setting not named differs
         other = symsched.output_spectrum(S, ab, sampler="dpmsolver_multistep", init="exact", solver_order=3,
                                          lower_order_final=False)
         assert np.max(np.abs(other / ve - 1)) > 1e-3
+    if K == 5 and k_sampler == "dpmpp_2m_sde" and not k_settings:  # nor is sde-dpmsolver++ order 3 the 3M SDE
+        sde3 = symsched.output_spectrum(S, ab, sampler="dpmsolver_multistep", init="exact", solver_order=3,
+                                        algorithm_type="sde-dpmsolver++", lower_order_final=False)
+        m3 = symsched.output_spectrum_ve(S, sch.alpha_bar_to_sigmas(ab), sampler="dpmpp_3m_sde", init="exact")
+        assert np.max(np.abs(sde3 / m3 - 1)) > 1e-2
 
 
 def test_dpmpp_2m_sde_diffusers_refusal_names_sde_dpmsolver(tmp_path, capsys) -> None:
@@ -960,6 +978,14 @@ def test_k_diffusion_export_notes_a_sigma_float32_moves_across_the_churn_window(
     assert text is not None and text.startswith("sigmas[2] = 2.0000001054570453 ") and "step 2 churns" in text
     res.sigmas = np.array([157.4, 4.1, 2.00001, 0.67])  # float32 keeps it outside: nothing to say
     assert churn_window_note(res) is None
-    res.settings = {"s_churn": 0.0}
     res.sigmas = np.array([157.4, 4.1, 2.0000001054570453, 0.67])
+    res.settings = {"s_churn": 0.0, "s_tmin": 0.3, "s_tmax": 2.0}  # no churn: no window to fall into
     assert churn_window_note(res) is None
+    res.settings = {"s_churn": 4.0, "s_tmin": 0.3}  # k-diffusion's default s_tmax = inf; 0.3 - 1e-9 is float32(0.3)
+    res.sigmas = np.array([157.4, 4.1, 0.3 - 1e-9, 0.1])
+    assert np.float32(0.3 - 1e-9) == np.float32(0.3)  # the premise, independently
+    text = churn_window_note(res)
+    assert text is not None and text.startswith("sigmas[2] = ") and "[0.3, inf]" in text and "step 2 churns" in text
+    del res.sigmas  # a result without sigmas: those of its levels, sigma = sqrt((1 - ab) / ab), noisiest first
+    res.alpha_bar = 1.0 / (1.0 + np.array([157.4, 4.1, 0.3 - 1e-9, 0.1]) ** 2)
+    assert churn_window_note(res).startswith("sigmas[2] = ")

@@ -310,7 +310,8 @@ def test_compare_checks_every_metric_option_whatever_metrics_run(kw, name) -> No
 
 @pytest.mark.parametrize("kw, names", [(dict(sampler="euler"), "sampler"), (dict(eta=0.5), "eta"),
                                        (dict(sampler="ddpm", variance="beta"), "sampler, variance"),
-                                       (dict(spectrum="S"), "spectrum")])
+                                       (dict(spectrum="S"), "spectrum"),
+                                       (dict(sampler="lms", options={"order": 3}), "sampler, options")])
 def test_compare_refuses_prediction_settings_without_alpha_bar(kw, names) -> None:
     """Audit 3b C3: sampler / eta were checked but unused without alpha_bar (nothing is predicted then); settings
     away from their defaults, and a spectrum, are now refused naming them. With alpha_bar they predict as before."""
