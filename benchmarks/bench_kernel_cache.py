@@ -3,7 +3,8 @@
 Each run is a fresh Python process that imports symsched and then makes the first calls of
 ``output_spectrum`` and ``divergence_and_grad`` (KL) for DDPM and DDIM on a small spectrum (the kernels
 they need are built then; the arithmetic on 4 modes is negligible), timing only those calls (imports
-excluded) and recording whether SymPy was imported. Three settings, alternated, medians over ``--repeats``:
+excluded, also those of the numeric engine symsched loads on first use: ``_engine.import_engine``) and recording
+whether SymPy was imported. Three settings, alternated, medians over ``--repeats``:
 
 - cold: an empty cache directory (SymPy derives, simplifies and CSEs every kernel, then stores it);
 - warm: the cache those cold runs wrote (checked expression data printed as NumPy source and compiled
@@ -28,7 +29,10 @@ import time
 def worker() -> dict:
     import numpy as np
 
-    import symsched  # (imports are not timed)
+    import symsched  # (imports are not timed: the engine symsched loads on first use neither)
+    from _engine import import_engine  # (benchmarks/ is the script's folder: first on sys.path)
+
+    import_engine()
 
     S = np.array([0.01, 0.5, 2.0, 40.0])
     ab = symsched.schedules.standard_schedule("linear-trailing", 10)

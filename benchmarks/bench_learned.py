@@ -197,7 +197,7 @@ def to_markdown(rows: dict, n: int, seeds: list[int]) -> str:
                 for k in ("mmd2", "sw2", "fd"):
                     best = min(pool, key=lambda s: np.mean(res[s][k]))
                     diff = np.array(res[opt][k]) - np.array(res[best][k])
-                    rel = np.mean(diff) / np.mean(res[best][k])
+                    rel = np.mean(diff) / abs(np.mean(res[best][k]))  # (unbiased MMD² can be < 0 with few samples)
                     parts.append(f"{k} {rel:+.1%} vs {best} (diff {_ms(diff.tolist(), '.2e')}, "
                                  f"lower in {int(np.sum(diff < 0))}/{len(diff)} seeds)")
                 summary.append(f"- K={K} {opt} vs {label}: " + "; ".join(parts))

@@ -4,7 +4,8 @@ Baseline: the plain per-step NumPy recursion a reference notebook would write (f
 every step). Two ratios, medians over alternating runs:
 
 (a) one call in a fresh process with the default allocator: what a CLI user or a notebook cell
-    pays (the baseline then spends much of its time faulting in fresh pages for its temporaries);
+    pays (the baseline then spends much of its time faulting in fresh pages for its temporaries), imports
+    excluded (also of the numeric engine symsched loads on first use: ``_engine.import_engine``);
 (b) compute only, both warm, in a process started with MALLOC_MMAP_THRESHOLD_=268435456 and
     MALLOC_TRIM_THRESHOLD_=268435456 so that no temporaries page-fault.
 
@@ -291,7 +292,9 @@ def worker(which: str, task: str, steps: int) -> dict:
     """Run in a fresh process: time one call (after imports and loading)."""
     t0 = time.perf_counter()
     import symsched
+    from _engine import import_engine
 
+    import_engine()  # the engine symsched loads on first use: an import, not the call
     t_import = time.perf_counter() - t0
     S, _ = load_spectrum()
     ab = ddpm_schedule() if steps == 1000 else short_schedule(steps)
