@@ -484,7 +484,6 @@ def _make_op(spectrum: ArrayLike, basis: ArrayLike | None) -> Any:
     return _Eigen(_as_basis(basis, S.size), S)
 
 
-@numpy_error_defaults
 def _check_vp_sampler(sampler: Any) -> None:
     """The VP samplers of :func:`sample` / :func:`sample_multichannel`; a VE one is pointed to the ``_ve`` functions."""
     if isinstance(sampler, str) and sampler in ("euler", "heun"):
@@ -502,6 +501,7 @@ def _check_ve_sampler(sampler: Any) -> None:
     check_choice(sampler, "sampler", ("euler", "heun"))
 
 
+@numpy_error_defaults
 def iter_sample(
     spectrum: ArrayLike,
     alpha_bar: ArrayLike,
