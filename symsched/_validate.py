@@ -399,7 +399,8 @@ def as_int(value: Any, name: str, minimum: Optional[int] = None, maximum: Option
     if isinstance(value, numbers.Integral):
         v = int(value)
     elif isinstance(value, numbers.Real):  # 10.0, 1.5, NaN: a count is an integer (Python's and NumPy's rule)
-        raise _type_error(name, f"{rule}, not a float", value)
+        raise _type_error(name, f"{rule}, not a {'float' if isinstance(value, float) else 'non-integer number'}",
+                          value)
     else:
         try:
             v = operator.index(value)

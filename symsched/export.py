@@ -1081,7 +1081,7 @@ def to_diffusers(
                          "grid=)")
     if scheduler is not None:
         if not isinstance(scheduler, str) and getattr(scheduler, "config", None) is None:
-            from ._validate import ArgumentTypeError, _show
+            from ._validate import ArgumentTypeError
 
             raise ArgumentTypeError(f"scheduler must be a diffusers scheduler instance or its class name, one of "
                                     f"{', '.join(_EXPORTERS)} (got {_show(scheduler)})")

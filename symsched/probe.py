@@ -1390,14 +1390,14 @@ class _Reference:
         self.basis, self.channel_axis, self.metrics = basis, channel_axis, tuple(metrics)
         self.Y = ref.reshape(self.n, -1)
         self.psd, self.unit, self.e = _measured_scaled(ref, basis, channel_axis, "reference")
+        # every metric's options are checked whatever metrics are requested, once (a generator is read once)
+        scales = _positive_numbers(scales, "scales")
+        bandwidths = None if bandwidths is None else _positive_numbers(bandwidths, "bandwidths")
         if "mmd2" in metrics:
             _mmd_size(self.n, "reference")
         self.h = _bandwidths(bandwidths, scales, self.Y, "reference") if "mmd2" in metrics else np.zeros(0)
         self.kyy = _kernel_sums(self.Y, None, self.h) / (self.n * (self.n - 1)) if "mmd2" in metrics else None
         n_projections, seed = _n_projections(n_projections), _metric_seed(seed)  # (checked even where unused)
-        _positive_numbers(scales, "scales")  # likewise every metric's options, whatever metrics are requested
-        if bandwidths is not None:
-            _positive_numbers(bandwidths, "bandwidths")
         self.P = self.Yp = self.F = self.fd_ref = None  # (each only where a requested metric needs it)
         if "sliced_w2" in metrics:
             self.P = _projections(self.Y.shape[1], n_projections, seed)
@@ -2102,9 +2102,7 @@ def _seeds(seeds: Any) -> tuple[int, ...]:
         raise ValueError(f"seeds must be a sequence of integer seeds, e.g. (0, 1, 2) (got {seeds!r})")
     out = []
     for s in check_entries(seeds, "seeds"):  # (each seed is a run of every schedule: MAX_ENTRIES of them at most)
-        if isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 0:
-            raise ValueError(f"seeds must be non-negative integers (got {s!r})")
-        out.append(int(s))
+        out.append(as_int(s, "seeds", 0))  # (ArgumentTypeError for a float, 1.0 too; ValueError below 0)
     if not out:
         raise ValueError("seeds must hold at least one seed")
     if len(set(out)) != len(out):

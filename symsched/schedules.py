@@ -241,12 +241,16 @@ def _check_closed(arr: Array, name: str, hi: float) -> None:
     (``hi`` 1 for levels and flow times, inf for sigmas): a NaN is named as such, not as an out-of-range minimum
     (the one wording of every conversion's range check)."""
     interval = f"[0, {hi:g}]"
+
+    def got(bad: Array) -> str:  # a scalar is named by itself, as _check_out_of_range does
+        return f"{name}={float(arr)!r}" if arr.ndim == 0 else _first(arr, bad, name)
+
     nan = np.isnan(arr)
     if np.any(nan):
-        raise ValueError(f"{name} must not be NaN (got {_first(arr, nan, name)}); its values lie in {interval}")
+        raise ValueError(f"{name} must not be NaN (got {got(nan)}); its values lie in {interval}")
     out = (arr < 0) | (arr > hi)
     if np.any(out):
-        raise ValueError(f"{name} must lie in {interval} (got {_first(arr, out, name)})")
+        raise ValueError(f"{name} must lie in {interval} (got {got(out)})")
 
 
 def _unit_closed(value: ArrayLike, name: str) -> Array:

@@ -38,8 +38,8 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from ._validate import (
-    MAX_DPS, MAX_STEPS, ArgumentTypeError, as_dps, as_int, as_real as _real, as_spectrum, check_choice, check_entries,
-    numpy_error_defaults,
+    MAX_DPS, MAX_STEPS, ArgumentTypeError, _show, as_dps, as_int, as_real as _real, as_spectrum, check_choice,
+    check_entries, numpy_error_defaults,
 )
 from .engine.recursion import EXACT_FALLBACK_MODES  # modes recomputed with mpmath at most, as in the engine
 
@@ -203,7 +203,7 @@ def n_points_for_nfe(scheme: str, n_evals: int) -> int:
     if steps + 1 > MAX_STEPS:  # (nfe, reverse_grid and the spectra refuse such a grid: say so here, not later)
         raise ValueError(
             f"n_evals={n_evals} buys {steps + 1} grid points of scheme {scheme!r}, more than MAX_STEPS = {MAX_STEPS} "
-            f"(symsched._validate.MAX_STEPS): at most {(MAX_STEPS - 1) * EVALS_PER_STEP[scheme]} evaluations"
+            f"(symsched._validate.MAX_STEPS): at most {MAX_STEPS * EVALS_PER_STEP[scheme] - 1} evaluations"
         )
     return steps + 1
 
@@ -786,7 +786,7 @@ def _sizes(values: Iterable[Any], name: str) -> tuple[int, ...]:
         try:
             out.append(as_int(v, name, 1))
         except ValueError as exc:
-            raise type(exc)(f"{name} must be positive integers (got {v!r})") from None
+            raise type(exc)(f"{name} must be positive integers (got {_show(v)})") from None
     return _unique_items(out, name)
 
 

@@ -345,3 +345,12 @@ def test_a_bare_string_is_no_list_of_names(call) -> None:
     x, ref, _ = _cmp_data()
     with pytest.raises(TypeError, match=r"^(metrics|names) must be a sequence of"):
         call(x, ref)
+
+
+def test_compare_reads_scales_given_as_a_generator_once() -> None:
+    """Review of 6 December: the every-option check read scales a second time, after _bandwidths had used up a
+    one-shot iterable: scales=(s for s in ...) raised "scales must be ... (got [])". Checked once, reused."""
+    x, ref, _ = _cmp_data()
+    a = probe.compare(x, ref, metrics=["mmd2"], scales=(s for s in [0.5, 1.0, 2.0]))
+    b = probe.compare(x, ref, metrics=["mmd2"], scales=[0.5, 1.0, 2.0])
+    assert a.values["mmd2"] == b.values["mmd2"] and np.array_equal(a.bandwidths, b.bandwidths)

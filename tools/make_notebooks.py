@@ -401,7 +401,8 @@ for name, ab in [("optimised (KL)", res.alpha_bar), ("optimised (W2)", res_w2.al
     ax.plot(np.arange(1, 11), served_frequency(sig2, ff, s0), "o-", label=name)
 ax.set_xlabel("step (noisiest first)"); ax.set_ylabel("frequency served (cycles/pixel)")
 ax.set_title("where sigma_k^2 meets the data spectrum"); ax.legend(); plt.show()
-served = {name: served_frequency((1 - ab) / ab, ff, s0) for name, ab in [("kl", res.alpha_bar), ("w2", res_w2.alpha_bar)]}
+served = {name: served_frequency((1 - ab) / ab, ff, s0)
+          for name, ab in [("kl", res.alpha_bar), ("w2", res_w2.alpha_bar)]}
 assert served["kl"][-1] == ff.max() and served["w2"][0] == 0.0  # the reading below
 """),
     md(r"""

@@ -193,7 +193,6 @@ def flow_baselines(steps: int, resolution: Optional[str]) -> dict[str, np.ndarra
     return out
 
 
-#: Samplers --format diffusers exports (every other one is refused before the optimisation).
 #: k-diffusion samplers that diffusers' DPMSolverMultistepScheduler runs at some settings (which take custom timesteps).
 _DIFFUSERS_EQUIVALENT = {
     "dpmpp_2m_sde": "with eta=1 it is DPMSolverMultistepScheduler(algorithm_type='sde-dpmsolver++', solver_order=2, "
@@ -213,6 +212,7 @@ def _no_diffusers_scheduler(sampler: str) -> str:
             f"sample_{sampler}; use --format k-diffusion (sigmas for sample_{sampler}){also}")
 
 
+#: Samplers --format diffusers exports (every other one is refused before the optimisation).
 _DIFFUSERS_EXPORTS = ("ddim", "euler", "ddpm", "heun", "dpmsolver_multistep", "flow_match_euler", "flow_match_heun")
 
 

@@ -50,8 +50,8 @@ class NetConfig:
 def net_config(value: Any, name: str = "net") -> NetConfig:
     """A checked :class:`NetConfig` from a NetConfig or a dict of all its fields (a weight file's ``net`` metadata).
 
-    Raises ArgumentTypeError for another type or a non-integer field (``True``, ``"384"``), and ValueError for
-    missing or unknown fields, a field outside :data:`NET_LIMITS` (384.5 too) or more than
+    Raises ArgumentTypeError for another type or a non-integer field (``True``, ``"384"``, a float: ``384.0`` and
+    ``384.5``), and ValueError for missing or unknown fields, a field outside :data:`NET_LIMITS` or more than
     :data:`MAX_NET_PARAMETERS` parameters; each message names ``name`` and the field.
     """
     if isinstance(value, NetConfig):
