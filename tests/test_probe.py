@@ -741,7 +741,8 @@ def test_probe_schedules_validates_before_sampling():
 
     ref = np.random.default_rng(0).standard_normal((20, 4, 4))
     ok = dict(shape=(4, 4), prediction="sample", n_samples=5, progress=False)
-    bad = [(dict(seeds=3), "seeds must be a sequence"), (dict(seeds=(0, -1)), "non-negative integers"),
+    bad = [(dict(seeds=3), "seeds must be a sequence"),
+           (dict(seeds=(0, -1)), r"seeds must be a non-negative integer \(got -1\)"),
            # (audit of 4 December: range(10**9) was listed whole and then sampled seed by seed, without a bound)
            (dict(seeds=range(10**9)), r"seeds must hold at most 100 values \(symsched._validate.MAX_ENTRIES"),
            (dict(sampler="unipc_multistep"), "sampler 'unipc_multistep': the learned probe has no loop"),
