@@ -484,21 +484,24 @@ def _make_op(spectrum: ArrayLike, basis: ArrayLike | None) -> Any:
     return _Eigen(_as_basis(basis, S.size), S)
 
 
-def _check_vp_sampler(sampler: Any) -> None:
-    """The VP samplers of :func:`sample` / :func:`sample_multichannel`; a VE one is pointed to the ``_ve`` functions."""
-    if isinstance(sampler, str) and sampler in ("euler", "heun"):
-        raise ValueError(f"sampler {sampler!r} is a VE sampler (k-diffusion sigmas): simulate it with "
-                         "montecarlo.sample_ve / sample_multichannel_ve (sigmas, noisiest first); sample takes 'ddim' "
-                         "or 'ddpm' on alpha_bar levels")
-    check_choice(sampler, "sampler", ("ddim", "ddpm"))
+#: the samplers each family's functions simulate, and how to name the other family's functions in a refusal
+_FAMILIES = {
+    "vp": (("ddim", "ddpm"), "a VP sampler (alpha_bar levels): simulate it with montecarlo.sample / "
+                              "sample_multichannel"),
+    "ve": (("euler", "heun"), "a VE sampler (k-diffusion sigmas): simulate it with montecarlo.sample_ve / "
+                              "sample_multichannel_ve (sigmas, noisiest first)"),
+}
 
 
-def _check_ve_sampler(sampler: Any) -> None:
-    """The VE samplers of :func:`sample_ve` / :func:`sample_multichannel_ve`; a VP one is pointed back."""
-    if isinstance(sampler, str) and sampler in ("ddim", "ddpm"):
-        raise ValueError(f"sampler {sampler!r} is a VP sampler (alpha_bar levels): simulate it with montecarlo.sample "
-                         "/ sample_multichannel; sample_ve takes 'euler' or 'heun' on sigmas")
-    check_choice(sampler, "sampler", ("euler", "heun"))
+def _check_family_sampler(sampler: Any, family: str) -> None:
+    """A sampler of ``family`` ("vp": :func:`sample`, "ve": :func:`sample_ve` and their multichannel twins); one of
+    the other family is pointed to its functions, anything else gets the plain choice error."""
+    other = "ve" if family == "vp" else "vp"
+    if isinstance(sampler, str) and sampler in _FAMILIES[other][0]:
+        own = _FAMILIES[family][0]
+        raise ValueError(f"sampler {sampler!r} is {_FAMILIES[other][1]}; {'sample' if family == 'vp' else 'sample_ve'} "
+                         f"takes {own[0]!r} or {own[1]!r}")
+    check_choice(sampler, "sampler", _FAMILIES[family][0])
 
 
 @numpy_error_defaults
@@ -525,7 +528,7 @@ def iter_sample(
     must be a positive integer. Source: docs/model.md §4; Song et al. 2021 (DDIM, eq. 12), Ho et al. 2020 (Alg. 2).
     """
     ab = as_levels(alpha_bar)
-    _check_vp_sampler(sampler)
+    _check_family_sampler(sampler, "vp")
     eta = check_eta(eta)
     check_choice(variance, "variance", ("posterior", "beta"))
     check_choice(init, "init", ("white", "exact"))
@@ -641,7 +644,7 @@ def iter_sample_ve(
     Source: docs/model.md §4; Karras et al. 2022 (EDM, Alg. 1).
     """
     sig = _simulable_sigmas(sigmas)
-    _check_ve_sampler(sampler)
+    _check_family_sampler(sampler, "ve")
     check_choice(init, "init", ("white", "exact"))
     n = as_positive_int(n_samples, "n_samples", MAX_SAMPLES, limit="MAX_SAMPLES")
     op = _make_op(spectrum, basis)
@@ -736,7 +739,7 @@ def sample_multichannel(
     Source: docs/model.md §1 (colour eigen-modes) and §4.
     """
     ab = as_levels(alpha_bar)
-    _check_vp_sampler(sampler)
+    _check_family_sampler(sampler, "vp")
     eta = check_eta(eta)
     check_choice(variance, "variance", ("posterior", "beta"))
     check_choice(init, "init", ("white", "exact"))
@@ -767,7 +770,7 @@ def sample_multichannel_ve(
     :func:`sample_multichannel`, and the same ValueErrors. Source: docs/model.md §1, §4.
     """
     sig = _simulable_sigmas(sigmas)
-    _check_ve_sampler(sampler)
+    _check_family_sampler(sampler, "ve")
     check_choice(init, "init", ("white", "exact"))
     n = as_positive_int(n_samples, "n_samples", MAX_SAMPLES, limit="MAX_SAMPLES")
     op = _Multichannel(_as_cross_spectrum(cross_spectrum))
