@@ -889,31 +889,21 @@ def test_validate_refuses_exponent_with_a_spectrum_file(tmp_path, small_spectrum
     assert "power law |f|^-3" in capsys.readouterr().out
 
 
-#: (diffusers DPMSolverMultistepScheduler settings, k-diffusion sampler, its settings) that the refusals name as the
-#: same steps; each side is witnessed against its library elsewhere (test_diffusers_multistep, test_kdiffusion_witness).
-_DPM_PAIRS = [
-    ({"solver_order": 1}, "euler", {}, "dpmsolver++ order 1 is sample_euler,"),
-    ({"solver_order": 2}, "dpmpp_2m", {}, "order 2 sample_dpmpp_2m (solver_type=midpoint)"),
-    ({"solver_order": 2, "solver_type": "heun"}, "dpmpp_2m_sde", {"eta": 0.0, "solver_type": "heun"},
-     "or sample_dpmpp_2m_sde with eta=0 (heun)"),
-    ({"solver_order": 3, "solver_type": "heun", "lower_order_final": False}, "dpmpp_3m_sde", {"eta": 0.0},
-     "order 3 with solver_type=heun and lower_order_final=False sample_dpmpp_3m_sde with eta=0"),
-    ({"algorithm_type": "sde-dpmsolver++", "solver_order": 1}, "euler_ancestral", {"eta": 1.0},
-     "sde-dpmsolver++ order 1 is sample_euler_ancestral with eta=1"),
-    ({"algorithm_type": "sde-dpmsolver++", "solver_order": 2}, "dpmpp_2m_sde", {},
-     "order 2 sample_dpmpp_2m_sde with eta=1 and the same solver_type"),
-    ({"algorithm_type": "sde-dpmsolver++", "solver_order": 2, "solver_type": "heun"}, "dpmpp_2m_sde",
-     {"solver_type": "heun"}, "order 2 sample_dpmpp_2m_sde with eta=1 and the same solver_type"),
-]
+def _pairs() -> list:
+    from symsched.commands.optimize import DPM_K_DIFFUSION_PAIRS
+
+    return list(DPM_K_DIFFUSION_PAIRS)
 
 
-@pytest.mark.parametrize(("dpm", "k_sampler", "k_settings", "phrase"), _DPM_PAIRS)
+@pytest.mark.parametrize(("dpm", "k_sampler", "k_settings"), _pairs())
 @pytest.mark.parametrize("K", [3, 5, 20])
-def test_refusals_name_the_other_librarys_same_sampler(dpm, k_sampler, k_settings, phrase, K) -> None:
+def test_refusals_name_the_other_librarys_same_sampler(dpm, k_sampler, k_settings, K) -> None:
     """The refusal of --format k-diffusion for dpmsolver_multistep pointed every setting to sample_dpmpp_2m (the ODE
-    sampler, also for sde-dpmsolver++), and that of --format diffusers for dpmpp_2m_sde said diffusers has none. The
-    pairs they name run the same steps: equal closed forms from the same (exact) start; a pair they do not name is
-    not (third order midpoint against sample_dpmpp_3m_sde; sde-dpmsolver++ order 3)."""
+    sampler, also for sde-dpmsolver++), and that of --format diffusers for dpmpp_2m_sde said diffusers has none. Both
+    are written from one table of pairs, which this checks: each pair runs the same steps (equal closed forms from
+    the same exact start; each side is witnessed against its library in test_diffusers_multistep and
+    test_kdiffusion_witness), and both refusals name its flags; a pair not in the table is not the same (third
+    order midpoint against sample_dpmpp_3m_sde; sde-dpmsolver++ order 3)."""
     from symsched.commands import optimize as cmd
 
     S = np.array([0.01, 0.3, 1.0, 7.0])
@@ -921,34 +911,48 @@ def test_refusals_name_the_other_librarys_same_sampler(dpm, k_sampler, k_setting
     vp = symsched.output_spectrum(S, ab, sampler="dpmsolver_multistep", init="exact", **dpm)
     ve = symsched.output_spectrum_ve(S, sch.alpha_bar_to_sigmas(ab), sampler=k_sampler, init="exact", **k_settings)
     np.testing.assert_allclose(vp, ve, rtol=1e-12)
-    # the message names this pair: the diffusers settings, then the k-diffusion function and its settings
-    assert phrase in cmd._NO_K_DIFFUSION["dpmsolver_multistep"]
-    if k_sampler in cmd._DIFFUSERS_EQUIVALENT:  # and the way back, naming diffusers' settings
-        back = cmd._no_diffusers_scheduler(k_sampler)
-        want = {"euler_ancestral": "with eta=1 it is DPMSolverMultistepScheduler(algorithm_type='sde-dpmsolver++', "
-                                   "solver_order=1)",
-                "dpmpp_3m_sde": "with eta=0 it is DPMSolverMultistepScheduler(solver_order=3, solver_type='heun', "
-                                "lower_order_final=False)",
-                "dpmpp_2m_sde": "with eta=1 it is DPMSolverMultistepScheduler(algorithm_type='sde-dpmsolver++', "
-                                "solver_order=2, the same solver_type), with eta=0 and solver_type=heun "
-                                "DPMSolverMultistepScheduler(solver_order=2, solver_type='heun')"}[k_sampler]
-        assert want in back, back
+    assert cmd.optimize_flags(k_sampler, k_settings) in cmd._NO_K_DIFFUSION["dpmsolver_multistep"]
+    if k_sampler != "euler":  # (diffusers' EulerDiscreteScheduler exports sample_euler's sigmas: not refused)
+        assert cmd.optimize_flags("dpmsolver_multistep", dpm) in cmd._no_diffusers_scheduler(k_sampler)
     if K == 5 and dpm["solver_order"] == 3:  # the companion: a setting not named differs
         other = symsched.output_spectrum(S, ab, sampler="dpmsolver_multistep", init="exact", solver_order=3,
                                          lower_order_final=False)
         assert np.max(np.abs(other / ve - 1)) > 1e-3
-    if K == 5 and k_sampler == "dpmpp_2m_sde" and not k_settings:  # nor is sde-dpmsolver++ order 3 the 3M SDE
+    if K == 5 and k_sampler == "dpmpp_2m_sde" and k_settings == {"eta": 1.0}:  # nor is sde-dpmsolver++ order 3 3M SDE
         sde3 = symsched.output_spectrum(S, ab, sampler="dpmsolver_multistep", init="exact", solver_order=3,
                                         algorithm_type="sde-dpmsolver++", lower_order_final=False)
         m3 = symsched.output_spectrum_ve(S, sch.alpha_bar_to_sigmas(ab), sampler="dpmpp_3m_sde", init="exact")
         assert np.max(np.abs(sde3 / m3 - 1)) > 1e-2
 
 
+@pytest.mark.parametrize(("sampler", "settings", "flags"), [
+    ("dpmpp_2m_sde", {"eta": 0.0, "solver_type": "heun"}, "--sampler dpmpp_2m_sde --eta 0 --option solver_type=heun"),
+    ("dpmsolver_multistep", {"algorithm_type": "sde-dpmsolver++", "solver_order": 2},
+     "--sampler dpmsolver_multistep --option algorithm_type=sde-dpmsolver++ --option solver_order=2"),
+    ("dpmsolver_multistep", {"solver_order": 3, "solver_type": "heun", "lower_order_final": False},
+     "--sampler dpmsolver_multistep --option solver_order=3 --option solver_type=heun "
+     "--option lower_order_final=False"),
+])
+def test_the_refusals_flags_select_those_settings(sampler, settings, flags, tmp_path) -> None:
+    """The flags a refusal names are the command line's own: written as a user types them (the expected strings are
+    typed here), and read back by optimize's parser they select the same sampler and settings."""
+    from symsched.cli import build_parser
+    from symsched.commands import _settings
+    from symsched.commands.optimize import optimize_flags
+
+    assert optimize_flags(sampler, settings) == flags
+    args = build_parser().parse_args(["optimize", *flags.split(), "--out", str(tmp_path / "o.json")])
+    opts = _settings.options(args.option)
+    if args.eta is not None:
+        opts["eta"] = args.eta
+    assert args.sampler == sampler and opts == settings
+
+
 def test_dpmpp_2m_sde_diffusers_refusal_names_sde_dpmsolver(tmp_path, capsys) -> None:
     assert main(["optimize", "--sampler", "dpmpp_2m_sde", "--format", "diffusers", "--steps", "3",
                  "--out", str(tmp_path / "d.json")]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "algorithm_type='sde-dpmsolver++'" in err
+    assert err.count("\n") == 1 and "--option algorithm_type=sde-dpmsolver++ --option solver_order=2" in err
 
 
 def test_k_diffusion_export_notes_a_sigma_float32_moves_across_the_churn_window(tmp_path) -> None:

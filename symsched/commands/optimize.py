@@ -135,18 +135,48 @@ _NO_CUSTOM_DIFFUSERS = {
     "deis_multistep": "DEISMultistepScheduler.set_timesteps takes only num_inference_steps",
     "euler_ancestral_discrete": "EulerAncestralDiscreteScheduler.set_timesteps takes only num_inference_steps; "
     "k-diffusion's sample_euler_ancestral (--sampler euler_ancestral) takes the sigmas",
-    "dpmpp_2m": "k-diffusion's sample_dpmpp_2m takes the sigmas (--format k-diffusion); the same sampler in diffusers "
-    "is DPMSolverMultistepScheduler: optimise with --sampler dpmsolver_multistep and --grid for its timesteps",
 }
+
+#: DPMSolverMultistepScheduler settings and the k-diffusion sampler, with its settings, that runs the same steps
+#: (tests/test_optimize_cli.py checks each pair for equal closed forms): both libraries' refusals are written from it.
+DPM_K_DIFFUSION_PAIRS: tuple[tuple[dict[str, Any], str, dict[str, Any]], ...] = (
+    ({"solver_order": 1}, "euler", {}),
+    ({"solver_order": 2}, "dpmpp_2m", {}),
+    ({"solver_order": 2, "solver_type": "heun"}, "dpmpp_2m_sde", {"eta": 0.0, "solver_type": "heun"}),
+    ({"solver_order": 3, "solver_type": "heun", "lower_order_final": False}, "dpmpp_3m_sde", {"eta": 0.0}),
+    ({"algorithm_type": "sde-dpmsolver++", "solver_order": 1}, "euler_ancestral", {"eta": 1.0}),
+    ({"algorithm_type": "sde-dpmsolver++", "solver_order": 2}, "dpmpp_2m_sde", {"eta": 1.0}),
+    ({"algorithm_type": "sde-dpmsolver++", "solver_order": 2, "solver_type": "heun"}, "dpmpp_2m_sde",
+     {"eta": 1.0, "solver_type": "heun"}),
+)
+
+
+def _text(value: Any) -> str:
+    """A setting as the command line writes it: 0 for 0.0, heun for 'heun', False."""
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def optimize_flags(sampler: str, settings: dict[str, Any]) -> str:
+    """The ``optimize`` flags that select ``sampler`` with ``settings``: ``--sampler S --eta E --option NAME=VALUE``."""
+    return " ".join([f"--sampler {sampler}"] + [f"--eta {_text(v)}" if n == "eta" else f"--option {n}={_text(v)}"
+                                               for n, v in settings.items()])
+
+
+def _settings_text(settings: dict[str, Any]) -> str:
+    return ", ".join(f"{n}={v!r}" if isinstance(v, str) else f"{n}={_text(v)}" for n, v in settings.items())
+
+
+def _no_k_diffusion_dpm() -> str:
+    """The refusal of --format k-diffusion for dpmsolver_multistep: k-diffusion's sampler for each setting."""
+    same = "; ".join(f"{_settings_text(dpm)}: {optimize_flags(k, k_set)}" for dpm, k, k_set in DPM_K_DIFFUSION_PAIRS)
+    return ("k-diffusion has no DPMSolverMultistepScheduler, but runs the same steps (tests/test_optimize_cli.py "
+            f"checks each pair); optimise with the flags for your settings, then export: {same}")
+
 
 #: Samplers without a k-diffusion function: --format k-diffusion is refused before the optimisation.
 _NO_K_DIFFUSION = {
     "ddpm": "k-diffusion has no DDPM sampler; export with --format diffusers (DDPMScheduler timesteps)",
-    "dpmsolver_multistep": "k-diffusion has no DPMSolverMultistepScheduler, but runs the same steps (tests/"
-    "test_optimize_cli.py checks each pair): algorithm_type=dpmsolver++ order 1 is sample_euler, order 2 "
-    "sample_dpmpp_2m (solver_type=midpoint) or sample_dpmpp_2m_sde with eta=0 (heun), order 3 with solver_type=heun "
-    "and lower_order_final=False sample_dpmpp_3m_sde with eta=0; sde-dpmsolver++ order 1 is sample_euler_ancestral "
-    "with eta=1, order 2 sample_dpmpp_2m_sde with eta=1 and the same solver_type: optimise with that --sampler",
+    "dpmsolver_multistep": _no_k_diffusion_dpm(),
     "unipc_multistep": "k-diffusion has no UniPC sampler (and diffusers' UniPCMultistepScheduler takes no custom "
     "timesteps): the levels are in --format json",
     "deis_multistep": "k-diffusion has no DEIS sampler (and diffusers' DEISMultistepScheduler takes no custom "
@@ -193,21 +223,11 @@ def flow_baselines(steps: int, resolution: Optional[str]) -> dict[str, np.ndarra
     return out
 
 
-#: k-diffusion samplers that diffusers' DPMSolverMultistepScheduler runs at some settings (which take custom timesteps).
-_DIFFUSERS_EQUIVALENT = {
-    "dpmpp_2m_sde": "with eta=1 it is DPMSolverMultistepScheduler(algorithm_type='sde-dpmsolver++', solver_order=2, "
-    "the same solver_type), with eta=0 and solver_type=heun DPMSolverMultistepScheduler(solver_order=2, "
-    "solver_type='heun'): optimise with --sampler dpmsolver_multistep and those --option settings",
-    "dpmpp_3m_sde": "with eta=0 it is DPMSolverMultistepScheduler(solver_order=3, solver_type='heun', "
-    "lower_order_final=False): optimise with --sampler dpmsolver_multistep and those --option settings",
-    "euler_ancestral": "with eta=1 it is DPMSolverMultistepScheduler(algorithm_type='sde-dpmsolver++', "
-    "solver_order=1): optimise with --sampler dpmsolver_multistep and those --option settings",
-}
-
-
 def _no_diffusers_scheduler(sampler: str) -> str:
     """The refusal of --format diffusers for a k-diffusion sampler, naming diffusers' equivalent where there is one."""
-    also = f"; {_DIFFUSERS_EQUIVALENT[sampler]}" if sampler in _DIFFUSERS_EQUIVALENT else ""
+    same = "; ".join(f"with {_settings_text(k_set) or 'its defaults'}: {optimize_flags('dpmsolver_multistep', dpm)}"
+                     for dpm, k, k_set in DPM_K_DIFFUSION_PAIRS if k == sampler)
+    also = f"; diffusers' DPMSolverMultistepScheduler runs its steps, {same}" if same else ""
     return (f"--format diffusers with --sampler {sampler}: diffusers has no scheduler for k-diffusion's "
             f"sample_{sampler}; use --format k-diffusion (sigmas for sample_{sampler}){also}")
 
