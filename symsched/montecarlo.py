@@ -39,9 +39,9 @@ from . import _signal_samplers as _loops
 from ._pow2 import check_representable, pow2_scaled, times_pow2
 from ._validate import (
     _show,
-    MAX_NDIM, MAX_SAMPLES, ArgumentTypeError, as_bool, as_int, as_levels, as_positive_int, as_real, as_real_array,
-    as_seed, as_shape, as_sigmas, as_spectrum, check_choice, check_entries, check_eta, check_values, is_sequence,
-    numpy_error_defaults,
+    MAX_NDIM, MAX_SAMPLES, ArgumentTypeError, as_axis, as_bool, as_int, as_levels, as_positive_int, as_real,
+    as_real_array, as_seed, as_shape, as_sigmas, as_spectrum, check_choice, check_entries, check_eta, check_values,
+    is_sequence, numpy_error_defaults,
 )
 
 __all__ = [
@@ -789,13 +789,8 @@ def _norm_axes(axes: Sequence[int] | None, ndim: int, name: str = "axes") -> tup
     if not is_sequence(axes):
         raise ArgumentTypeError(f"{name} must be a sequence of axis indices, e.g. (0, 1) (got {axes!r})")
     axes = tuple(check_entries(axes, name, limit=MAX_NDIM, limit_name="MAX_NDIM", why="one entry per axis"))
-    out = []
-    for a in axes:
-        if isinstance(a, (bool, np.bool_)) or not isinstance(a, (int, np.integer)):
-            raise ArgumentTypeError(f"{name} must be integer axis indices (got {axes!r})")
-        if not -ndim <= int(a) < ndim:
-            raise ValueError(f"{name} must be axis indices in [-{ndim}, {ndim}) (got {tuple(axes)})")
-        out.append(int(a) % ndim)
+    of = f"a sample of {ndim} {'axis' if ndim == 1 else 'axes'}"
+    out = [as_axis(a, f"{name} entries", ndim, of) for a in axes]
     if len(set(out)) != len(out):
         raise ValueError(f"{name} must not repeat an axis (got {tuple(axes)})")
     return tuple(sorted(out))

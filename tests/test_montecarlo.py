@@ -681,7 +681,9 @@ def test_ve_simulation_at_huge_and_infinite_sigma() -> None:
 @pytest.mark.parametrize("call,exc,match", [
     (lambda: mc.psd_check(np.ones(4), np.ones(4), 10**30), ValueError, r"n_samples must be a positive integer up to"),
     (lambda: mc.psd_band(np.ones(4), 10**30), ValueError, r"n_samples must be a positive integer up to"),
-    (lambda: mc.psd_check(np.ones(4), np.ones(4), 10, axes=(True,)), TypeError, "axes must be integer axis indices"),
+    (lambda: mc.psd_check(np.ones(4), np.ones(4), 10, axes=(True,)), TypeError,
+     r"axes entries must be an axis of a sample of 1 axis in \[-1, 1\) \(got True\)"),
+    (lambda: mc.psd_check(np.ones(4), np.ones(4), 10, axes=(1,)), ValueError, r"axes entries .* \(got 1\)"),
     (lambda: mc.psd_check(np.ones(4), np.ones(4), 10, axes=0), TypeError, "axes must be a sequence"),
     (lambda: mc.psd_dof((4.5, 4)), ValueError, "shape entries must be a non-negative integer"),
     (lambda: mc.independent_bins(("a", 4)), TypeError, "shape entries must be a non-negative integer"),

@@ -159,11 +159,9 @@ def check_n_jobs(n_jobs: Any, name: str = "n_jobs") -> Optional[int]:
     if n_jobs is None:
         return None
     rule = f"-1 (every core), a positive number of workers or a negative -m (all cores but m - 1), at most {MAX_JOBS} in size"
-    if isinstance(n_jobs, (bool, np.bool_)) or not isinstance(n_jobs, (int, np.integer)):
-        raise ArgumentTypeError(f"{name} must be an integer: {rule} (got {n_jobs!r})")
-    v = int(n_jobs)
-    if v == 0 or abs(v) > MAX_JOBS:
-        raise ValueError(f"{name} must be {rule} (got {v})")
+    v = as_int(n_jobs, name, -MAX_JOBS, MAX_JOBS, rule=f"an integer: {rule}")
+    if v == 0:
+        raise ValueError(f"{name} must be {rule} (got 0)")
     return v
 
 
