@@ -467,19 +467,15 @@ def check_entries(values: Iterable[Any], name: str, *, limit: int = MAX_ENTRIES,
     return vals
 
 
-def as_choices(values: Any, name: str, choices: Iterable[str], *, one_ok: bool = False,
-               empty_ok: bool = False) -> list[str]:
+def as_choices(values: Any, name: str, choices: Iterable[str], *, empty_ok: bool = False) -> list[str]:
     """Distinct names from ``choices``, in the order given: a sequence (any iterable but a mapping or a set) of at
-    most MAX_ENTRIES strings, or one string when ``one_ok``. A non-sequence, a mapping, a set or a non-string entry
-    is an :class:`ArgumentTypeError` naming ``name``; an unknown or repeated name, or none (unless ``empty_ok``),
-    a ValueError; more than MAX_ENTRIES entries are refused without reading further."""
+    most MAX_ENTRIES strings. A bare string (``"kl"``: not read as its letters), a non-sequence, a mapping,
+    a set or a non-string entry is an :class:`ArgumentTypeError` naming ``name``; an unknown or repeated name, or
+    none (unless ``empty_ok``), a ValueError; more than MAX_ENTRIES entries are refused without reading further."""
     choices = tuple(choices)
     listed = ", ".join(map(repr, choices))
-    if isinstance(values, str) and one_ok:
-        values = (values,)
-    if not is_sequence(values) or isinstance(values, (Mapping, Set)):
-        one = "a name or " if one_ok else ""
-        raise _type_error(name, f"{one}a sequence of names from {listed}", values)
+    if not is_sequence(values) or isinstance(values, (Mapping, Set)):  # (a str is not a sequence here)
+        raise _type_error(name, f"a sequence of names from {listed}", values)
     vals = [check_choice(v, f"{name} entries", choices) for v in
             check_entries(values, name, why="each names a computation of its own")]
     if not vals and not empty_ok:

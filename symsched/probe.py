@@ -1626,7 +1626,7 @@ def _seed_sets(samples: Any, name: str) -> list[Any]:
 def _check_metrics(metrics: Union[str, Iterable[str]]) -> tuple[str, ...]:
     """A sequence of distinct names from METRICS (at most MAX_ENTRIES read); a bare string is an
     :class:`ArgumentTypeError`, as every list-of-names argument (``names``, ``families``, ``schemes``)."""
-    return tuple(as_choices(metrics, "metrics", METRICS, one_ok=False))
+    return tuple(as_choices(metrics, "metrics", METRICS))
 
 
 def _check_unpredicted(alpha_bar: Any, spectrum: Any, sampler: str, eta: float, variance: str,
@@ -1929,7 +1929,7 @@ def default_schedules(
     # once the names before it had been optimised); at most MAX_ENTRIES are read, a repeat is refused (one entry
     # per name in the result: it would be dropped silently)
     optimised = ("optimised",) + tuple(f"optimised-{d}" for d in DIVERGENCES)
-    names = as_choices(names, "names", optimised + GRID_SCHEDULES + STANDARD_SCHEDULES, one_ok=False)
+    names = as_choices(names, "names", optimised + GRID_SCHEDULES + STANDARD_SCHEDULES)
     from .schedules import _as_grid
 
     g = default_grid() if grid is None else _as_grid(grid, "grid")

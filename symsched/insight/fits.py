@@ -372,7 +372,7 @@ def check_families(families: Optional[Sequence[str]]) -> list[str]:
     ``families``; an endless iterable is refused without being read past MAX_ENTRIES + 1 entries)."""
     if families is None:
         return [f.name for f in FAMILIES]
-    return as_choices(families, "families", [f.name for f in FAMILIES], one_ok=False)
+    return as_choices(families, "families", [f.name for f in FAMILIES])
 
 
 @numpy_error_defaults

@@ -72,7 +72,7 @@ def _resolutions(values: Any, name: str = "resolutions", minimum: int = 2) -> li
 def _divergences(values: Any, name: str = "divergences") -> list[str]:
     """Distinct names of :data:`symsched.api.DIVERGENCES` from a non-empty sequence of at most MAX_ENTRIES (read no
     further); a string, a mapping or a set is a TypeError naming ``name``. One check for every ``divergences``."""
-    return as_choices(values, name, DIVERGENCES, one_ok=False)
+    return as_choices(values, name, DIVERGENCES)
 
 
 @numpy_error_defaults
