@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data"
+DATA = Path(os.environ.get("SYMSCHED_SHARED_DATA") or ROOT.parent / "shared" / "data")  # as tests/conftest.py
 DEFAULT_BASELINE = "8941cd5"  # the last commit before issue 13
 SPECTRA = ("cifar", "builtin", "powerlaw")
 CASES = [(s, d, k) for s in SPECTRA for d in ("kl", "w2") for k in (5, 10, 20)]

@@ -27,7 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
-ADSN = Path(__file__).resolve().parents[2] / "shared" / "data" / "adsn_eigenvalues.npy"
+ADSN = Path(os.environ.get("SYMSCHED_SHARED_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data",
+           "adsn_eigenvalues.npy")  # as tests/conftest.py
 SIZES = (50, 250, 500, 1000)
 EPS = (0.0, 1e-5, 1e-4, 1e-3)
 SCHEMES = ("em", "ei", "ddpm", "euler", "heun", "rk4")

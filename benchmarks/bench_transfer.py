@@ -37,7 +37,8 @@ from pathlib import Path
 
 import numpy as np
 
-ADSN = Path(__file__).resolve().parents[2] / "shared" / "data" / "adsn_eigenvalues.npy"
+ADSN = Path(os.environ.get("SYMSCHED_SHARED_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data",
+           "adsn_eigenvalues.npy")  # as tests/conftest.py
 MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": "268435456", "MALLOC_TRIM_THRESHOLD_": "268435456"}
 
 

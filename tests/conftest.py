@@ -22,14 +22,15 @@ settings.register_profile(
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "symsched"))
 
-#: ../shared/data next to the checkout (present for developers and CI, absent in a user's clone).
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+#: $SYMSCHED_SHARED_DATA, else ../shared/data next to the checkout (present for developers and CI, absent in a user's
+#: clone; the benchmarks look in the same place).
+SHARED_DATA = Path(os.environ.get("SYMSCHED_SHARED_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data")
 
 
 def _shared(name: str) -> np.ndarray:
     path = SHARED_DATA / name
     if not path.is_file():
-        pytest.skip(f"real spectrum {name} not available (../shared/data is absent)")
+        pytest.skip(f"real spectrum {name} not available ({SHARED_DATA} is absent; set SYMSCHED_SHARED_DATA)")
     return np.load(path, allow_pickle=False)
 
 
