@@ -15,8 +15,10 @@ What diffusers actually does (read from diffusers 0.42 ``scheduling_ddim.py``,
   (``"linspace"``, ``"trailing"`` with ``T % K != 0``) the model is evaluated at a level the
   sample is not at, which is *not* a DDIM schedule: :func:`from_diffusers` refuses it
   (``strict=True``) or marks it ``consistent=False``.
-* DDIM's last step goes to ``final_alpha_cumprod``: 1 with ``set_alpha_to_one=True``, else
-  ``alphas_cumprod[0] < 1``, i.e. the output is still slightly noisy. The schedule then ends with
+* DDIM's last step goes to ``t_last - T // K`` too: below 0 that is ``final_alpha_cumprod``, 1 with
+  ``set_alpha_to_one=True``, else ``alphas_cumprod[0] < 1``; at 0 or above (``steps_offset >= 1`` when
+  ``T // K = 1``: Stable Diffusion's config at 501 to 999 steps) it is ``alphas_cumprod[t_last - T // K]``.
+  Below 1, the output is still slightly noisy. The schedule then ends with
   that level and ``final_alpha_bar < 1``: symsched's output PSD describes the output *after* one
   more exact denoising step ``x0_hat`` at ``final_alpha_bar`` (:meth:`DiffusersSchedule.denoise_final`).
 * ``DDPMScheduler`` steps to the next entry of ``scheduler.timesteps`` (any spacing, custom
@@ -482,24 +484,24 @@ def _from_ddim_ddpm(scheduler: Any, cfg: Any, notes: list[str], *, eta: float, s
             raise ValueError("scheduler: call set_timesteps(num_inference_steps) before from_diffusers")
         K = int(scheduler.num_inference_steps)
         final = float(_torch_to_numpy(scheduler.final_alpha_cumprod, "scheduler.final_alpha_cumprod"))
-        for i, t in enumerate(ts):
+        for i, t in enumerate(ts):  # DDIMScheduler.step: to t - T//K, alphas_cumprod there or, below 0, final
             prev = int(t) - T // K
-            a_s = float(ac[prev]) if prev >= 0 else final
-            steps.append((float(ac[t]), a_s))
-            chained = prev == int(ts[i + 1]) if i + 1 < len(ts) else prev < 0
-            if not chained:
+            steps.append((float(ac[t]), float(ac[prev]) if prev >= 0 else final))
+            if i + 1 < len(ts) and prev != int(ts[i + 1]):
                 consistent = False
-                where = f"timestep {int(ts[i + 1])}" if i + 1 < len(ts) else "the final level"
                 notes.append(
-                    f"DDIM step from t={int(t)} goes to t-T//K={prev} but the next model call is at {where} "
-                    f"(timestep_spacing={cfg.timestep_spacing!r}, T={T}, K={K})"
+                    f"DDIM step from t={int(t)} goes to t-T//K={prev} but the next model call is at timestep "
+                    f"{int(ts[i + 1])} (timestep_spacing={cfg.timestep_spacing!r}, T={T}, K={K})"
                 )
         if not consistent and strict:
             raise ValueError("scheduler: " + "; ".join(notes) + " -- not a DDIM schedule; use "
                              "timestep_spacing='leading', or 'trailing' with num_inference_steps dividing "
                              "num_train_timesteps (or strict=False to inspect)")
-        sampler, variance, final_ab = "ddim", "posterior", final
-        if final < 1.0:
+        sampler, variance, final_ab = "ddim", "posterior", steps[-1][1]
+        if prev >= 0 and final_ab != final:  # e.g. steps_offset=1, T//K = 1: the last step is 1 -> 0, and stops
+            notes.append(f"the last step goes to t-T//K={prev} >= 0, so the output is at alphas_cumprod[{prev}] = "
+                         f"{final_ab!r}, not final_alpha_cumprod (DDIMScheduler.step takes that only below t = 0)")
+        elif final_ab < 1.0:
             notes.append(f"set_alpha_to_one=False: the output is at alpha_bar={final!r} < 1 (slightly noisy)")
     else:  # DDPM
         vt = str(cfg.variance_type)

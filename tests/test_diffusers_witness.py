@@ -74,6 +74,9 @@ DDIM_CASES = [
     ("scaled_linear", "trailing", 0, False, 8, 0.0),
     ("squaredcos_cap_v2", "trailing", 0, True, 5, 0.3),
     ("squaredcos_cap_v2", "leading", 0, False, 4, 1.0),
+    # Stable Diffusion's configuration at 501 steps: T // K = 1, timesteps 501 ... 1, the last step 1 -> 0 stops at
+    # alphas_cumprod[0] whatever set_alpha_to_one says (audit of 6 December: refused as "not a DDIM schedule")
+    ("scaled_linear", "leading", 1, True, 501, 0.0),
 ]
 
 
@@ -86,9 +89,10 @@ def test_ddim_scheduler_matches_closed_form(schedule, spacing, offset, to_one, K
     sch.set_timesteps(K)
     info, _ = check(sch, eta=eta, seed=K)
     assert info.sampler == "ddim" and info.consistent
-    assert (info.final_alpha_bar == 1.0) == to_one
-    final = 1.0 if to_one else float(sch.alphas_cumprod[0])  # diffusers' final_alpha_cumprod
+    last = int(sch.timesteps[-1]) - 1000 // K  # where DDIMScheduler.step takes the last step
+    final = float(sch.alphas_cumprod[last]) if last >= 0 else 1.0 if to_one else float(sch.alphas_cumprod[0])
     assert info.final_alpha_bar == final and info.steps[-1][1] == final
+    assert (final == 1.0) == (to_one and last < 0)
     np.testing.assert_array_equal(info.alpha_bar[:K], sch.alphas_cumprod.double().numpy()[sch.timesteps.numpy()])
 
 

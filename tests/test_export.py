@@ -148,12 +148,17 @@ def test_from_diffusers_reads_a_scheduler_a_pipeline_has_already_run(name, confi
     assert getattr(sched, "_step_index", None) == state
 
 
+#: (timestep_spacing, K, steps_offset, a DDIM schedule?): steps_offset=1 at T // K = 1 ends 1 -> 0 (audit of 6 December:
+#: Stable Diffusion's configuration at 501 to 999 steps was refused as "not a DDIM schedule")
+_CHAINING = [("leading", 7, 0, True), ("trailing", 10, 0, True), ("trailing", 3, 0, False), ("linspace", 10, 0, False),
+             ("linspace", 1, 0, True), ("leading", 999, 1, True), ("leading", 501, 1, True), ("leading", 600, 3, True)]
+
+
 @pytest.mark.diffusers
 def test_from_diffusers_ddim_chaining_rules():
     diffusers = pytest.importorskip("diffusers")
-    for spacing, K, ok in [("leading", 7, True), ("trailing", 10, True), ("trailing", 3, False),
-                           ("linspace", 10, False), ("linspace", 1, True)]:
-        sch = diffusers.DDIMScheduler(clip_sample=False, timestep_spacing=spacing)
+    for spacing, K, offset, ok in _CHAINING:
+        sch = diffusers.DDIMScheduler(clip_sample=False, timestep_spacing=spacing, steps_offset=offset)
         sch.set_timesteps(K)
         info = from_diffusers(sch, strict=False)
         assert info.consistent == ok, (spacing, K, info.notes)
@@ -291,6 +296,8 @@ def test_standin_ddim_set_alpha_to_one_false_ends_at_alphas_cumprod_0(spacing, K
     ("linear", "leading", 1, 25, 0.5),
     ("scaled_linear", "trailing", 0, 8, 1.0),
     ("squaredcos_cap_v2", "trailing", 0, 5, 0.3),
+    ("scaled_linear", "leading", 1, 600, 0.0),  # T // K = 1: the last step is 1 -> 0, to alphas_cumprod[0]
+    ("linear", "leading", 3, 600, 0.5),  # ... 3 -> 2, to alphas_cumprod[2]
 ])
 def test_standin_ddim_levels_and_psd(schedule, spacing, offset, K, eta, to_one):
     from diffusers_standin import DDIMScheduler
@@ -304,7 +311,8 @@ def test_standin_ddim_levels_and_psd(schedule, spacing, offset, K, eta, to_one):
     assert info.sampler == "ddim" and info.consistent and info.kwargs == {"sampler": "ddim", "eta": eta}
     np.testing.assert_array_equal(info.timesteps, ts)
     np.testing.assert_array_equal(info.alpha_bar[:K], ac[ts])
-    assert info.final_alpha_bar == (1.0 if to_one else ac[0])
+    last = ts[-1] - 1000 // K  # DDIMScheduler.step's last step: alphas_cumprod there, or below 0 final_alpha_cumprod
+    assert info.final_alpha_bar == (ac[last] if last >= 0 else 1.0 if to_one else ac[0])
     assert info.steps == tuple((ac[t], ac[t - 1000 // K] if t >= 1000 // K else info.final_alpha_bar) for t in ts)
     v, reached = diffusers_ddim_psd(sch, STANDIN_S, eta)
     expected = v if reached == 1.0 else v * _x0_step(STANDIN_S, reached)
@@ -315,12 +323,12 @@ def test_standin_ddim_chaining_rules():
     """diffusers steps DDIM to t - T // K; only when that is the next model timestep is it a schedule."""
     from diffusers_standin import DDIMScheduler
 
-    for spacing, K, ok in [("leading", 7, True), ("trailing", 10, True), ("trailing", 3, False),
-                           ("linspace", 10, False), ("linspace", 1, True)]:
-        sch = DDIMScheduler(clip_sample=False, timestep_spacing=spacing)
+    for spacing, K, offset, ok in _CHAINING:
+        sch = DDIMScheduler(clip_sample=False, timestep_spacing=spacing, steps_offset=offset)
         sch.set_timesteps(K)
         ts = np.asarray(sch.timesteps)
-        chained = all(t - 1000 // K == nxt for t, nxt in zip(ts[:-1], ts[1:])) and ts[-1] - 1000 // K < 0
+        # the last step goes wherever t - T // K is (alphas_cumprod there, or below 0 final_alpha_cumprod)
+        chained = all(t - 1000 // K == nxt for t, nxt in zip(ts[:-1], ts[1:]))
         assert chained == ok, (spacing, K, ts)  # the expectation itself, from the stand-in's timesteps
         info = from_diffusers(sch, strict=False)
         assert info.consistent == ok, (spacing, K, info.notes)
