@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import warnings
 from dataclasses import dataclass, replace
 from typing import Any, Callable, Literal, Optional
 
@@ -503,16 +504,28 @@ _UNRESOLVED_RATIO = 1e3
 _W2_RESOLVE = 1e-3
 #: most distinct modes whose W2 terms :func:`_w2_refined` recomputes in mpmath (each a high-precision run)
 MAX_REFINED_MODES = 32
+#: a metric computed once (:func:`_schedule_divergences`, not an objective evaluated at every step of a search)
+#: recomputes up to this many mode-levels (distinct modes times levels; about 1 ms each) in mpmath
+MAX_REFINED_METRIC_STEPS = 5000
+
+
+class W2Unresolved(ValueError):
+    """More W2 terms than may be recomputed in mpmath are unresolved in float64 (:func:`_w2_unresolved`); ``count``:
+    how many distinct modes."""
+
+    def __init__(self, message: str, count: int) -> None:
+        super().__init__(message)
+        self.count = count
 
 
 def _w2_unresolved(rho: Array, S: Array, w: Array, n_levels: int, J: float, init: str,
-                   done: dict[float, float]) -> Array:
+                   done: dict[float, float], max_refined: int = MAX_REFINED_MODES) -> Array:
     """The distinct modes S, other than those ``done``, whose W2 term S (sqrt(P/S) - 1)^2 the rounded ratio cannot
     give: P/S within rounding of 1 for a mode so large that S times that rounding squared matters to J (an exact
     start at S = 1e33 left J = 12.4 for 0.058, at 1e300 1.5e267; audit of 5 December). Decided on the whole
     objective ``J``, so that the value and the gradient paths, which sweep the modes in different chunks, agree
-    (a ``J`` of 0, every ratio rounded to 1, refines every such mode). ValueError naming ``spectrum`` beyond
-    ``MAX_REFINED_MODES`` of them in all."""
+    (a ``J`` of 0, every ratio rounded to 1, refines every such mode). :class:`W2Unresolved` naming ``spectrum``
+    beyond ``max_refined`` of them in all."""
     pos = (S > 0) & (w > 0) & ~np.isin(S, np.fromiter(done, dtype=np.float64))
     if not (math.isfinite(J) and pos.any()):
         return np.empty(0)
@@ -528,13 +541,13 @@ def _w2_unresolved(rho: Array, S: Array, w: Array, n_levels: int, J: float, init
             return np.empty(0)
         rest = max(J - float(np.sum(w[pos][near] * np.asarray(w2_complement_kernel()(m[near], Sp[near])[0]))), 0.0)
     out = Sp[near & (floor > _W2_RESOLVE * rest)]
-    if out.size + len(done) > MAX_REFINED_MODES:
+    if out.size + len(done) > max_refined:
         advice = "use init='white' (where P/S stays away from 1) or" if init == "exact" else "use"
-        raise ValueError(
+        raise W2Unresolved(
             f"spectrum: {out.size + len(done)} distinct modes (largest S = {float(out.max()):.4g}) have outputs equal "
             "to their variance within float64 rounding, where W2's term S (sqrt(P/S) - 1)^2 is not resolved (S times "
-            f"the rounding squared exceeds {_W2_RESOLVE:g} of the objective); at most {MAX_REFINED_MODES} are "
-            f"recomputed in mpmath: {advice} another divergence")
+            f"the rounding squared exceeds {_W2_RESOLVE:g} of the objective); at most {max_refined} are "
+            f"recomputed in mpmath: {advice} another divergence", out.size + len(done))
     return out
 
 
@@ -554,14 +567,14 @@ def _w2_refined(S_sel: Array, x: Array, coordinate: str, sampler: Any, init: str
 
 
 def _w2_resolved(objective: Any, result: tuple[float, Any], rho: Array, run: Callable[[Any], tuple[float, Any]],
-                 grp: Grouped, x: Array, coordinate: str, sampler: Any, init: str, settings: dict[str, Any]
-                 ) -> tuple[Any, tuple[float, Any]]:
+                 grp: Grouped, x: Array, coordinate: str, sampler: Any, init: str, settings: dict[str, Any],
+                 max_refined: int = MAX_REFINED_MODES) -> tuple[Any, tuple[float, Any]]:
     """(objective, ``run(objective)``) once no W2 term is left unresolved (:func:`_w2_unresolved`): ``result`` =
     (J, ...) of the first run, rerun with the exact complement (:func:`_w2_refined`) of every mode found, until none
     is new (a huge mode's rounding can hide a smaller one's: 1e300's J of 1e267 hid 1e40's 1e8)."""
     refined: dict[float, float] = {}
     while True:
-        redo = _w2_unresolved(rho, grp.u, grp.w, np.size(x), result[0], init, refined)
+        redo = _w2_unresolved(rho, grp.u, grp.w, np.size(x), result[0], init, refined, max_refined)
         if not redo.size:
             return objective, result
         refined.update(_w2_refined(redo, x, coordinate, sampler, init, settings))
@@ -689,9 +702,10 @@ def grouped_value(grp: Grouped, x: Array, coordinate: str, divergence: Any, samp
 
 @numpy_error_defaults
 def grouped_values(grp: Grouped, x: Array, coordinate: str, divergences: Any, sampler: Any, init: Any,
-                   settings: dict[str, Any]) -> dict[str, float]:
+                   settings: dict[str, Any], max_refined: int = MAX_REFINED_MODES) -> dict[str, float]:
     """J of each divergence on grouped modes, from one trusted forward sweep in the ratio form rho = P / kappa (the
-    terms of :func:`grouped_value_and_grad`, so exact where P itself underflows: modes far below 1e-154)."""
+    terms of :func:`grouped_value_and_grad`, so exact where P itself underflows: modes far below 1e-154); at most
+    ``max_refined`` distinct modes' W2 terms recomputed in mpmath (:func:`_w2_unresolved`)."""
     name, options, params = _setup(sampler, settings)
     check_choice(init, "init", INITS)
     for divergence in divergences:
@@ -713,7 +727,7 @@ def grouped_values(grp: Grouped, x: Array, coordinate: str, divergences: Any, sa
             if divergence == "w2":  # as grouped_value_and_grad
                 objective, (J, _) = _w2_resolved(
                     objective, (J, None), rho, lambda obj: obj(rho, kap, grp.u, slice(None)),  # noqa: B023 - at once
-                    grp, x, coordinate, sampler, init, settings)
+                    grp, x, coordinate, sampler, init, settings, max_refined)
             if not (math.isfinite(J) or (J == math.inf and objective.infinite)):
                 raise Unrepresentable(
                     f"spectrum: the divergence ({J}) is not representable in float64 for this schedule")
@@ -727,17 +741,29 @@ def _schedule_divergences(S: Array, x: Array, coordinate: str, sampler: Any, ini
                           settings: dict[str, Any], output: Callable[[], Array]) -> dict[str, float]:
     """KL(data||gen), KL(gen||data) and W2 (not squared) of one schedule, unweighted, in the ratio form of
     :func:`grouped_values` (exact where P underflows); ``inf`` for a KL beyond the float64 range. Where W2 squared
-    overflows W2 need not: then the scaled sum of :func:`w2_distance` on ``output()``, the output spectrum."""
+    overflows W2 need not: then the scaled sum of :func:`w2_distance` on ``output()``, the output spectrum. W2 terms
+    that float64 cannot resolve (P/S within rounding of 1) are recomputed in mpmath up to
+    :data:`MAX_REFINED_METRIC_STEPS` mode-levels; beyond, W2 is :func:`w2_distance` on ``output()`` with a
+    :class:`UserWarning` (a schedule whose output matches the data to rounding: the other values are kept)."""
     grp = _grouped(S.ravel(), np.ones(S.size))
+    cap = max(MAX_REFINED_MODES, MAX_REFINED_METRIC_STEPS // max(np.size(x), 1))
     try:
-        out = grouped_values(grp, x, coordinate, DIVERGENCES, sampler, init, settings)
-    except Unrepresentable:  # one of them lies beyond float64 (S near 1e308): each on its own
+        out = grouped_values(grp, x, coordinate, DIVERGENCES, sampler, init, settings, cap)
+    except (Unrepresentable, W2Unresolved):  # one of them lies beyond float64 or W2 below its rounding: each alone
         out = {}
         for d in DIVERGENCES:
             try:
-                out[d] = grouped_values(grp, x, coordinate, (d,), sampler, init, settings)[d]
+                out[d] = grouped_values(grp, x, coordinate, (d,), sampler, init, settings, cap)[d]
             except Unrepresentable:
                 out[d] = math.inf
+            except W2Unresolved as exc:
+                w2 = w2_distance(output(), S)
+                warnings.warn(f"W2 of this schedule ({w2:.3g}) lies at the level of float64 rounding: {exc.count} "
+                              "distinct modes have outputs equal to their variance within rounding, more than the "
+                              f"{cap} a metric recomputes in mpmath (symsched.api.MAX_REFINED_METRIC_STEPS = "
+                              f"{MAX_REFINED_METRIC_STEPS} mode-levels): it is the float64 W2 of the output spectrum",
+                              UserWarning, stacklevel=3)
+                out[d] = w2 * w2
     out["w2"] = math.sqrt(out["w2"]) if math.isfinite(out["w2"]) else w2_distance(output(), S)
     return out
 

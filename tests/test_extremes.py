@@ -1449,3 +1449,62 @@ def test_ancestral_mp_path_never_returns_complex_numbers() -> None:
         assert np.all(np.isfinite(symsched.output_spectrum_ve([1.0, 0.01], [f, t], sampler=sampler, eta=eta)))
         with pytest.raises(ValueError, match=rf"^sigmas: a step of this schedule is not real for sampler '{sampler}'"):
             symsched.output_spectrum_ve_mp([1.0, 0.01], [f, t], sampler=sampler, eta=eta)
+
+
+# ---------------------------------------------------------------------------------------------
+# metrics of a schedule whose output matches the data to rounding (audit of 6 December)
+# ---------------------------------------------------------------------------------------------
+#: levels so clean that DDIM from the exact start leaves P/S - 1 ~ 1e-12 for all 134 distinct modes of the spectrum
+_NEAR_ONE = [1 - 1e-12, 1 - 5e-13, 1 - 1e-13]
+
+
+def _ddim_exact_w2(S: np.ndarray, levels: list) -> float:
+    """W2 (not squared) of DDIM eta=0 from the exact start, in mpmath at 60 digits, typed in: the start has variance
+    a0 S + 1 - a0; a step a -> a' multiplies a mode by sqrt(a') sqrt(a) S / (a S + 1 - a) + sqrt(1 - a') sqrt(1 - a)
+    / (a S + 1 - a) (x0_hat and eps_hat of the exact denoiser), the last one to a' = 1."""
+    with mp.workdps(60):
+        total = mpf(0)
+        for s in np.unique(S):
+            s = mpf(float(s))
+            a = [mpf(v) for v in levels] + [mpf(1)]
+            var = a[0] * s + 1 - a[0]
+            for lo, hi in zip(a[:-1], a[1:]):
+                d = lo * s + 1 - lo
+                var *= (mp.sqrt(hi) * mp.sqrt(lo) * s / d + mp.sqrt(1 - hi) * mp.sqrt(1 - lo) / d) ** 2
+            total += int(np.sum(S == float(s))) * (mp.sqrt(var) - mp.sqrt(s)) ** 2
+        return float(mp.sqrt(total))
+
+
+def test_metrics_of_a_schedule_matching_the_data_to_rounding_are_exact(recwarn) -> None:
+    """optimize_schedule(power_law 32x32, K=3, divergence="kl", endpoints=(None, None), init="exact") finished its
+    search, then raised from its W2 metric: 134 distinct modes had P/S within rounding of 1, over the 32 an objective
+    evaluation recomputes in mpmath. A metric, computed once, recomputes up to MAX_REFINED_METRIC_STEPS mode-levels:
+    W2 matches a typed-in mpmath recursion; the KL search returns."""
+    from symsched import spectra
+
+    S = spectra.power_law((32, 32), alpha=2.0)
+    assert np.unique(S[S > 0]).size > symsched.api.MAX_REFINED_MODES  # more than an objective refines
+    m = symsched.optimize.schedule_metrics(S, _NEAR_ONE, sampler="ddim", init="exact")
+    ref = _ddim_exact_w2(S, _NEAR_ONE)
+    assert 0 < ref < 1e-9 and m["w2"] == pytest.approx(ref, rel=1e-6, abs=0)
+    assert not [w for w in recwarn if "float64 rounding" in str(w.message)]
+    with pytest.raises(ValueError, match="not resolved"):  # the objective keeps its own limit (per evaluation)
+        symsched.divergence_and_grad(S, _NEAR_ONE, divergence="w2", sampler="ddim", init="exact")
+    res = symsched.optimize_schedule(S, 3, divergence="kl", endpoints=(None, None), init="exact", sampler="dpmpp_2m")
+    assert np.isfinite(res.w2) and res.w2 < 1e-6 and res.kl == res.value
+
+
+def test_metrics_beyond_the_mpmath_budget_warn_and_keep_the_other_values(monkeypatch) -> None:
+    """Companion: beyond the budget W2 is the float64 value of the output spectrum, said in a warning, and the KLs
+    are those of the exact path."""
+    from symsched import api, spectra
+
+    S = spectra.power_law((32, 32), alpha=2.0)
+    full = symsched.optimize.schedule_metrics(S, _NEAR_ONE, sampler="ddim", init="exact")
+    monkeypatch.setattr(api, "MAX_REFINED_METRIC_STEPS", 3)
+    with pytest.warns(UserWarning, match=r"W2 of this schedule \(.*\) lies at the level of float64 rounding: "
+                                         r"\d+ distinct modes"):
+        cut = symsched.optimize.schedule_metrics(S, _NEAR_ONE, sampler="ddim", init="exact")
+    assert cut["kl"] == full["kl"] and cut["kl_reverse"] == full["kl_reverse"]
+    P = symsched.output_spectrum(S, _NEAR_ONE, sampler="ddim", init="exact")
+    assert cut["w2"] == pytest.approx(float(np.sqrt(np.sum((np.sqrt(P) - np.sqrt(S)) ** 2))), rel=1e-9, abs=0)
