@@ -401,6 +401,11 @@ def test_cli_probe_model_folder_load_failures_are_one_line_and_exp_betas_load(tm
     diffusers.DDPMScheduler(num_train_timesteps=1000).save_pretrained(folder / "scheduler")
     assert main(base + ["--model", str(folder)]) == 2
     err = capsys.readouterr().err
+    # (refused before diffusers allocates the model; a smaller model of other shapes is diffusers' RuntimeError)
+    assert err.count("\n") == 1 and len(err) < 600 and "config and weights do not match" in err
+    (folder / "unet" / "config.json").write_text(json.dumps(dict(cfg, block_out_channels=[8, 8])))
+    assert main(base + ["--model", str(folder)]) == 2
+    err = capsys.readouterr().err
     assert err.count("\n") == 1 and len(err) < 600 and "cannot load a UNet2DModel" in err and "RuntimeError" in err
     (folder / "unet" / "config.json").write_text(json.dumps(cfg))
     heun = diffusers.HeunDiscreteScheduler(num_train_timesteps=1000, beta_schedule="exp")
@@ -457,11 +462,24 @@ def _tiny_model_folder(tmp_path):
     ("unet", {"in_channels": "1"}, 'in_channels must be an integer (got "1")'),
     ("unet", {"sample_size": "8"}, 'sample_size must be an integer or a list of integers or null (got "8")'),
     ("unet", {"block_out_channels": "ab"}, "block_out_channels must be a list of integers"),
+    # audit of 6 December: diffusers built a 10**9-step grid (out of memory at 23.5 GB) before anything refused it;
+    # a unet config of far more parameters than its weights hold is allocated before the mismatch shows
+    ("scheduler", {"num_train_timesteps": 10**9}, "num_train_timesteps must give 2 to 100000 training timesteps "
+     "(symsched._validate.MAX_TRAIN_TIMESTEPS; got 1000000000)"),
+    ("scheduler", {"num_train_timesteps": 1}, "num_train_timesteps must give 2 to 100000 training timesteps"),
+    ("scheduler", {"trained_betas": [0.01] * 100001}, "trained_betas must give 2 to 100000 training timesteps "
+     "(symsched._validate.MAX_TRAIN_TIMESTEPS; got 100001 values)"),
+    ("unet", {"block_out_channels": [8, 10**9]}, "describes a UNet2DModel of more than 2**63 bytes of parameters, "
+     "but its safetensors weights hold "),
+    ("unet", {"block_out_channels": [8, 10**5]}, "describes a UNet2DModel of 1"),
+    ("unet", {"block_out_channels": [8, 32]}, "parameters, but its safetensors weights hold "),
+    ("unet", {"layers_per_block": 10**6}, "layers_per_block must give at most 64 layers (got 1000000)"),
 ])
 def test_cli_probe_malformed_model_configs_are_one_line_naming_file_and_key(tmp_path, capsys, where, edit, needle):
     """hardening audit: a scheduler config nested 200000 deep (RecursionError), num_train_timesteps 1000.5 / null /
     "1000" / [1000] or beta_start "x" (TypeError from torch.linspace) and a unet config's in_channels "1" (TypeError
-    inside UNet2DModel) ended in "internal error", exit 1. Each is one usage line naming the file and the key."""
+    inside UNet2DModel) ended in "internal error", exit 1. Each is one usage line naming the file and the key; sizes
+    beyond the limits are refused before diffusers allocates anything."""
     pytest.importorskip("torch")
     folder, base = _tiny_model_folder(tmp_path)
     path = folder / where / ("config.json" if where == "unet" else "scheduler_config.json")

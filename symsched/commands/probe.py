@@ -18,6 +18,7 @@ import base64
 import contextlib
 import importlib
 import json
+import math
 import sys
 import time
 from dataclasses import dataclass
@@ -286,8 +287,81 @@ def _check_config_types(folder: Path, config: Path, cfg: dict[str, Any], keys: d
 
 def _check_unet_config(folder: Path, config: Path) -> None:
     """ValueError naming the file and key for a unet config that is no JSON object or whose sizes are no integers
-    (diffusers would raise a TypeError from deep inside UNet2DModel, or build a model of no usable sample shape)."""
-    _check_config_types(folder, config, _read_config(folder, config, "a unet config"), _UNET_KEYS)
+    (diffusers would raise a TypeError from deep inside UNet2DModel, or build a model of no usable sample shape), or
+    that describes a larger model than its safetensors weights hold (:func:`_check_unet_size`)."""
+    cfg = _read_config(folder, config, "a unet config")
+    _check_config_types(folder, config, cfg, _UNET_KEYS)
+    _check_unet_size(folder, config, cfg)
+
+
+def _check_grid_size(folder: Path, config: Path, cfg: dict[str, Any]) -> None:
+    """ValueError naming the file and key for a training grid of more than MAX_TRAIN_TIMESTEPS timesteps (diffusers
+    allocates it whole when it builds the scheduler: num_train_timesteps 10**9 ran out of 24 GB; audit of 6 December)
+    or fewer than 2."""
+    from .._validate import MAX_TRAIN_TIMESTEPS
+
+    for key in ("num_train_timesteps", "trained_betas"):
+        n = cfg.get(key)
+        size = len(n) if isinstance(n, list) else n
+        if size is not None and not 2 <= size <= MAX_TRAIN_TIMESTEPS:
+            what = f"{size} values" if isinstance(n, list) else f"{size}"
+            raise ValueError(f"--model {str(folder)!r}: {str(config)!r}: {key} must give 2 to {MAX_TRAIN_TIMESTEPS} "
+                             f"training timesteps (symsched._validate.MAX_TRAIN_TIMESTEPS; got {what})")
+
+
+#: most blocks (entries of block_out_channels) and layers per block of a unet config built to count its parameters
+_MAX_UNET_BLOCKS = 64
+
+
+def _check_unet_size(folder: Path, config: Path, cfg: dict[str, Any]) -> None:
+    """ValueError naming the file when the UNet2DModel the config describes has more parameters than its safetensors
+    weights hold: diffusers would allocate that model before finding the mismatch (a config of 10**9 channels would
+    exhaust the memory). Counted on torch's "meta" device, which allocates nothing; weights that are no regular file
+    or cannot be read are left to the loader's own message."""
+    import torch
+    from diffusers import UNet2DModel
+
+    for key, unit in (("block_out_channels", "blocks"), ("layers_per_block", "layers")):
+        v = cfg.get(key)
+        size = len(v) if isinstance(v, list) else v if isinstance(v, int) else 0
+        if size > _MAX_UNET_BLOCKS:
+            raise ValueError(f"--model {str(folder)!r}: {str(config)!r}: {key} must give at most {_MAX_UNET_BLOCKS} "
+                             f"{unit} (got {size})")
+    held = _safetensors_parameters(config.parent)
+    if held is None:
+        return
+    try:
+        with torch.device("meta"):
+            n = sum(p.numel() for p in UNet2DModel.from_config(cfg).parameters())
+    except RuntimeError as exc:  # torch: "Storage size calculation overflowed" (a tensor beyond 2**63 bytes)
+        if "overflow" not in str(exc):
+            return
+        n = math.inf
+    except Exception:  # noqa: BLE001 - a config diffusers cannot build: its loader says why, as before
+        return
+    if n > held:
+        n = "more than 2**63 bytes of" if n == math.inf else f"{n:,}"
+        raise ValueError(f"--model {str(folder)!r}: {str(config)!r} describes a UNet2DModel of {n} parameters, but "
+                         f"its safetensors weights hold {held:,} values: config and weights do not match")
+
+
+def _safetensors_parameters(folder: Path) -> Optional[int]:
+    """The number of values in the ``*.safetensors`` files of ``folder``, read from their headers; None when there is
+    none, or one is no regular file or has no readable header."""
+    import stat
+
+    from safetensors import safe_open
+
+    total, files = 0, sorted(folder.glob("*.safetensors"))
+    for path in files:
+        try:
+            if not stat.S_ISREG(path.stat().st_mode):
+                return None
+            with safe_open(str(path), framework="pt") as f:
+                total += sum(math.prod(f.get_slice(k).get_shape()) for k in f.keys())
+        except Exception:  # noqa: BLE001 - a corrupt file: the loader's own message says so
+            return None
+    return total if files else None
 
 
 def _check_ddpm_grid_scheduler(folder: Path, config: Path) -> Any:
@@ -304,6 +378,7 @@ def _check_ddpm_grid_scheduler(folder: Path, config: Path) -> Any:
 
     cfg = _read_config(folder, config, "a scheduler config")
     _check_config_types(folder, config, cfg, _SCHEDULER_KEYS)
+    _check_grid_size(folder, config, cfg)
     cls = str(cfg.get("_class_name", ""))
     where = f"--model {str(folder)!r}: its scheduler {cls or '(no _class_name)'}"
     if cls.startswith("FlowMatch") or cfg.get("use_flow_sigmas") or cfg.get("prediction_type") == "flow_prediction":
