@@ -225,6 +225,40 @@ def test_report_section_reads_a_repeated_probe_from_the_cache(stub, tmp_path, mo
     assert len(runs) == 4
 
 
+def test_report_reads_the_probe_cache_in_its_own_process(stub, tmp_path):
+    """Audit of 6 December: with workers (report's default --jobs) an unsafe probe-cache entry (mode 0666) was
+    bypassed and replaced without the promised warning: the worker that read it silences the cache warnings (the
+    parent gives them once), and the parent checked only the directory. The report now reads the cache itself: a
+    valid entry needs no worker, an unsafe one warns here and the worker measures."""
+    import argparse
+    import warnings
+
+    from symsched.commands import report
+
+    class Ctx:  # what start_probe uses of report.Context; submit records what would go to a worker
+        args = argparse.Namespace(probe_samples=60, seed=0)
+        ks, out, data, jobs = [3], tmp_path / "r", {}, []
+
+        def submit(self, fn, *a, **k):
+            self.jobs.append(fn)
+            return "submitted"
+
+    cmd.report_section(tmp_path / "a", steps=3, n_samples=60, seeds=(0, 1))  # measured: one entry
+    ctx = Ctx()
+    report.start_probe(ctx)
+    assert ctx.jobs == [] and "read from the cache" in ctx.data["probe"].result().markdown
+    assert (ctx.out / "probe.png").read_bytes() == (tmp_path / "a" / "probe.png").read_bytes()
+    (entry,) = cmd._probe_cache().cache_dir().glob("*.json")
+    entry.chmod(0o666)
+    ctx = Ctx()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        report.start_probe(ctx)
+    said = [str(w.message) for w in caught if issubclass(w.category, cmd.ProbeCacheWarning)]
+    assert len(said) == 1 and "is writable by group or others; it was not read" in said[0], said
+    assert ctx.jobs == [cmd.report_section] and ctx.data["probe"] == "submitted"
+
+
 def test_report_has_the_probe_section(stub, tmp_path, monkeypatch):
     import symsched._latex_cache
     import symsched.symbolic.latex

@@ -690,6 +690,27 @@ class ReportSection:
 _REPORT_TITLE = "Does it help a real model?"
 
 
+#: the schedules the report's probe section compares
+_REPORT_NAMES = ("optimised-w2", "optimised-kl", "linear-trailing", "karras")
+
+
+def cached_report_section(out: Path, *, steps: int = 5, n_samples: int = 500, seeds: tuple[int, ...] = (0, 1),
+                          names: Optional[list[str]] = None, model: str = DEFAULT_MODEL) -> Optional[ReportSection]:
+    """:func:`report_section` read from the cache of an earlier identical run (``probe.png`` written into ``out``),
+    or None: nothing is measured. ``symsched report`` calls it in its own process, so that an unsafe entry's warning
+    is given there, and measures in a worker only on a miss."""
+    names = names or list(_REPORT_NAMES)
+    key = _probe_key(steps=int(steps), n_samples=int(n_samples), seeds=[int(s) for s in seeds], names=list(names),
+                     model=str(model))
+    doc = _probe_cache().lookup(key, _valid_probe_entry) if model.startswith("builtin:") else None
+    if doc is None:
+        return None
+    from .._io import atomic_write_bytes
+
+    atomic_write_bytes(Path(out) / "probe.png", base64.b64decode(doc["png"], validate=True))
+    return _probe_section(doc, cached=True)
+
+
 def report_section(out: Path, *, steps: int = 5, n_samples: int = 500, seeds: tuple[int, ...] = (0, 1),
                    names: Optional[list[str]] = None, model: str = DEFAULT_MODEL, progress: bool = False) -> ReportSection:
     """A small probe of the built-in learned model for ``symsched report``; a note when torch or the model is missing.
@@ -699,15 +720,12 @@ def report_section(out: Path, *, steps: int = 5, n_samples: int = 500, seeds: tu
     given the seeds, so a warm report reads the measured numbers and the figure instead of sampling
     again; the section says so. ``SYMSCHED_DISK_CACHE=0`` measures every time.
     """
-    names = names or ["optimised-w2", "optimised-kl", "linear-trailing", "karras"]
+    names = names or list(_REPORT_NAMES)
+    hit = cached_report_section(out, steps=steps, n_samples=n_samples, seeds=seeds, names=names, model=model)
+    if hit is not None:
+        return hit
     key = _probe_key(steps=int(steps), n_samples=int(n_samples), seeds=[int(s) for s in seeds], names=list(names),
                      model=str(model))
-    doc = _probe_cache().lookup(key, _valid_probe_entry) if model.startswith("builtin:") else None
-    if doc is not None:
-        from .._io import atomic_write_bytes
-
-        atomic_write_bytes(Path(out) / "probe.png", base64.b64decode(doc["png"], validate=True))
-        return _probe_section(doc, cached=True)
     try:  # the built-in model needs torch: its loader raises ValueError naming the extra to install
         pm = load_probe_model(model)
     except (ImportError, ValueError) as exc:
