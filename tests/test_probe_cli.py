@@ -526,6 +526,42 @@ def test_cli_probe_malformed_model_configs_are_one_line_naming_file_and_key(tmp_
 
 
 @pytest.mark.diffusers
+def test_cli_probe_prints_its_grid_notes_after_the_run_and_none_before_a_refusal(tmp_path, capsys):
+    """Audit of 6 December: 100 trained_betas of 0.5 (alphas_cumprod down to 8e-31) printed two "note: linear-... does
+    not fit this model's grid" lines and then the refusal (an epsilon model cannot start there): three lines. The
+    notes now follow a run that happened; a refusal is one line."""
+    pytest.importorskip("torch")
+    folder, base = _tiny_model_folder(tmp_path)
+    base = [a for a in base if a not in ("--schedules", "linear-trailing")]  # the defaults, which the notes are for
+    path = folder / "scheduler" / "scheduler_config.json"
+    cfg = json.loads(path.read_text())
+    path.write_text(json.dumps(dict(cfg, trained_betas=[0.5] * 100, num_train_timesteps=100)))
+    assert main(base) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "prediction='epsilon' cannot give x0_hat" in err and "note:" not in err, err
+    path.write_text(json.dumps(dict(cfg, beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012)))
+    assert main([a if a != "3" else "4" for a in base]) == 0  # --steps 4: linear-trailing collides at timestep 999
+    captured = capsys.readouterr()
+    assert "note: linear-trailing does not fit this model's grid" in captured.err and "grid-trailing" in captured.out
+
+
+@pytest.mark.diffusers
+@pytest.mark.parametrize("where", ["unet/config.json", "scheduler/scheduler_config.json"])
+def test_cli_probe_names_a_config_that_is_no_regular_file(tmp_path, capsys, where):
+    """Audit of 6 December: a scheduler/scheduler_config.json that is a FIFO was reported as "m/scheduler_config.json
+    is missing" (the subfolder was not recognised); it is named, as what it is, and nothing blocks on it."""
+    import os
+
+    pytest.importorskip("torch")
+    folder, base = _tiny_model_folder(tmp_path)
+    (folder / where).unlink()
+    os.mkfifo(folder / where)
+    assert main(base) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{str(folder / where)!r} is not a regular file" in err, err
+
+
+@pytest.mark.diffusers
 def test_cli_probe_blames_the_unet_config_for_a_bad_sample_shape(tmp_path, capsys):
     """hardening audit: a unet config whose sample_size gives no sample shape ([8, 8, 8]) was reported as "its
     scheduler config gives no usable training grid (unet.config: ...)"; the unet config is at fault."""

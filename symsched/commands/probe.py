@@ -160,11 +160,15 @@ def _diffusers_folder(folder: Path, reference: Optional[Path]) -> ProbeModel:
                          f"({exc})") from None
     from ..probe import _scheduler_prediction, diffusers_denoiser, measured_spectrum
 
-    unet_dir = folder / "unet" if (folder / "unet" / "config.json").is_file() else folder
-    sched_dir = folder / "scheduler" if (folder / "scheduler" / "scheduler_config.json").is_file() else folder
+    def present(p: Path) -> bool:  # (a FIFO or a dangling link is there, and refused below as what it is)
+        return p.exists() or p.is_symlink()
+
+    unet_dir = folder / "unet" if present(folder / "unet" / "config.json") else folder
+    sched_dir = folder / "scheduler" if present(folder / "scheduler" / "scheduler_config.json") else folder
     for f in (unet_dir / "config.json", sched_dir / "scheduler_config.json"):
         if not f.is_file():
-            raise ValueError(f"--model {str(folder)!r} is not a diffusers model folder: {str(f)!r} is missing "
+            what = "is not a regular file" if present(f) else "is missing"
+            raise ValueError(f"--model {str(folder)!r} is not a diffusers model folder: {str(f)!r} {what} "
                              "(expected config.json and scheduler_config.json, or unet/ and scheduler/ subfolders)")
     klass = _check_ddpm_grid_scheduler(folder, sched_dir / "scheduler_config.json")
     _check_unet_config(folder, unet_dir / "config.json")
@@ -468,20 +472,20 @@ def _names(text: str) -> list[str]:
                       f"{','.join(DEFAULT_SCHEDULES)})")
 
 
-def _on_model_grid(names: list[str], grid: Any, steps: int) -> list[str]:
-    """The default names for a model's grid: a linear-beta spacing whose levels do not fit the grid (e.g. Stable
-    Diffusion's scaled_linear betas, whose noisiest level is far above the linear grid's) becomes the same
-    spacing on the model's own grid (``grid-trailing``, what DDIMScheduler runs for it), with a note."""
-    out = []
+def _on_model_grid(names: list[str], grid: Any, steps: int) -> tuple[list[str], list[str]]:
+    """The default names for a model's grid, and the notes saying what changed: a linear-beta spacing whose levels do
+    not fit the grid (e.g. Stable Diffusion's scaled_linear betas, whose noisiest level is far above the linear
+    grid's) becomes the same spacing on the model's own grid (``grid-trailing``, what DDIMScheduler runs for it)."""
+    out, notes = [], []
     for name in names:
         if name.startswith("linear-"):
             if not _fits(name, grid, steps, quiet=True):
                 new = "grid-" + name.split("-", 1)[1]
-                print(f"note: {name} does not fit this model's grid (its levels collide there); probing {new}, "
-                      "the same timestep spacing on the model's own grid", file=sys.stderr)
+                notes.append(f"note: {name} does not fit this model's grid (its levels collide there); probing {new}, "
+                             "the same timestep spacing on the model's own grid")
                 name = new
         out.append(name)
-    return out
+    return out, notes
 
 
 def _check_fit(names: list[str], grid: Any, steps: int, label: str) -> None:
@@ -636,8 +640,9 @@ def run(args: argparse.Namespace) -> int:
                          "pass --reference-samples N to use a random subset")
     from ..probe import DEFAULT_SCHEDULES
 
+    notes: list[str] = []
     if args.schedules == ",".join(DEFAULT_SCHEDULES):
-        names = _on_model_grid(names, pm.grid, steps)
+        names, notes = _on_model_grid(names, pm.grid, steps)
     _check_fit(names, pm.grid, steps, pm.label)
     try:
         result = probe_run(pm, steps=steps, names=names, n_samples=n, seeds=seeds, sampler=args.sampler, eta=eta,
@@ -647,6 +652,8 @@ def run(args: argparse.Namespace) -> int:
         if str(exc).startswith("schedules["):
             raise ValueError(f"--schedules (--model {pm.label}, --sampler {args.sampler}): {exc}") from None
         raise
+    for note in notes:  # (after the run: a refusal stays one line)
+        print(note, file=sys.stderr)
     out = Path(args.out)
     table = result.to_markdown()
     desc = _describe(result, pm, steps, eta, options, args.variance)
