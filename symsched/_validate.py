@@ -98,6 +98,19 @@ class ArgumentTypeError(TypeError, ValueError):
     """An argument of the wrong type; both a TypeError and a ValueError."""
 
 
+def warn_caller(message: str, category: type[Warning] = UserWarning) -> None:
+    """``warnings.warn(message, category)`` attributed to the first frame outside the symsched package (Python 3.12's
+    ``skip_file_prefixes``, by hand): the user's line, however deep inside symsched the warning arises."""
+    import os
+    import warnings
+
+    pkg = os.path.dirname(os.path.abspath(__file__)) + os.sep
+    frame, level = sys._getframe(1), 2  # level 2: warn_caller's caller
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(pkg):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, category, stacklevel=level)
+
+
 def _show(value: Any) -> str:
     """A short description of ``value`` for an error message."""
     if isinstance(value, np.ndarray):

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import math
 import numbers
-import warnings
 from dataclasses import dataclass, replace
 from typing import Any, Callable, Literal, Optional
 
@@ -24,6 +23,7 @@ from numpy.typing import ArrayLike, NDArray
 from ._validate import (
     _show,
     ArgumentTypeError, as_levels, as_sigmas, as_spectrum, check_choice, check_same_shape, numpy_error_defaults,
+    warn_caller,
 )
 from .engine import program as _program
 from .engine import recursion
@@ -758,11 +758,10 @@ def _schedule_divergences(S: Array, x: Array, coordinate: str, sampler: Any, ini
                 out[d] = math.inf
             except W2Unresolved as exc:
                 w2 = w2_distance(output(), S)
-                warnings.warn(f"W2 of this schedule ({w2:.3g}) lies at the level of float64 rounding: {exc.count} "
-                              "distinct modes have outputs equal to their variance within rounding, more than the "
-                              f"{cap} a metric recomputes in mpmath (symsched.api.MAX_REFINED_METRIC_STEPS = "
-                              f"{MAX_REFINED_METRIC_STEPS} mode-levels): it is the float64 W2 of the output spectrum",
-                              UserWarning, stacklevel=3)
+                warn_caller(f"W2 of this schedule ({w2:.3g}) lies at the level of float64 rounding: {exc.count} "
+                            "distinct modes have outputs equal to their variance within rounding, more than the "
+                            f"{cap} a metric recomputes in mpmath (symsched.api.MAX_REFINED_METRIC_STEPS = "
+                            f"{MAX_REFINED_METRIC_STEPS} mode-levels): it is the float64 W2 of the output spectrum")
                 out[d] = w2 * w2
     out["w2"] = math.sqrt(out["w2"]) if math.isfinite(out["w2"]) else w2_distance(output(), S)
     return out

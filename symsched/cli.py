@@ -21,6 +21,7 @@ import re
 import signal
 import sys
 import threading
+import warnings
 from pathlib import Path
 from typing import Any, Callable, NoReturn, Optional, Sequence
 
@@ -417,8 +418,10 @@ def _main(parser: argparse.ArgumentParser, words: list[str], received: list[int]
         print(f"symsched {args.command}: error: standard output is closed; redirect it instead (e.g. > /dev/null)",
               file=sys.stderr)
         return EXIT_USAGE
-    stdout = sys.stdout
+    stdout, formatwarning = sys.stdout, warnings.formatwarning
     sys.stdout = wrapped = _ClosedPipeSafe(stdout)  # type: ignore[assignment]
+    if not debug:
+        warnings.formatwarning = _warning_line(args.command, formatwarning)
     try:
         _check_outputs(args)
         code = int(args.func(args) or 0)
@@ -437,7 +440,19 @@ def _main(parser: argparse.ArgumentParser, words: list[str], received: list[int]
         print(f"symsched {args.command}: error: {message}", file=sys.stderr)
         return code
     finally:
-        sys.stdout = stdout
+        sys.stdout, warnings.formatwarning = stdout, formatwarning
+
+
+def _warning_line(command: str, default: Callable[..., str]) -> Callable[..., str]:
+    """``warnings.formatwarning`` for a command: a UserWarning (symsched's own and its caches') as one line,
+    ``symsched <command>: warning: <message>``, like the errors; other categories as Python formats them (``--debug``
+    keeps Python's format for all)."""
+    def line(message: Any, category: type[Warning], filename: str, lineno: int, text: Optional[str] = None) -> str:
+        if issubclass(category, UserWarning):
+            return f"symsched {command}: warning: {' '.join(str(message).split())}\n"
+        return default(message, category, filename, lineno, text)
+
+    return line
 
 
 def console_main() -> None:

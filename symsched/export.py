@@ -1104,11 +1104,10 @@ def to_diffusers(
         out = export(ab, scheduler, grid, rtol)  # (a scheduler that takes no custom schedule is refused first)
         nonlinear = "" if isinstance(scheduler, str) else _nonlinear(scheduler.config)
         if nonlinear:  # valid timesteps, but not the run optimised (from_diffusers refuses to predict it)
-            import warnings
+            from ._validate import warn_caller
 
-            warnings.warn(f"scheduler: {name} with {nonlinear}: it runs these levels, but not as the sampler symsched "
-                          "optimised them for; configure clip_sample=False / thresholding=False", UserWarning,
-                          stacklevel=3)  # the caller of to_diffusers (past numpy_error_defaults' wrapper)
+            warn_caller(f"scheduler: {name} with {nonlinear}: it runs these levels, but not as the sampler symsched "
+                        "optimised them for; configure clip_sample=False / thresholding=False")
         return out
     if grid is None:
         return {"sigmas": _finite_sigmas(ab, "EulerDiscreteScheduler", float32=True)}

@@ -10,8 +10,10 @@ range, the float64 result is that value rounded (0 or a subnormal) and is compar
 from __future__ import annotations
 
 import itertools
+import warnings
 import math
 import re
+import sys
 
 import numpy as np
 import pytest
@@ -1503,8 +1505,28 @@ def test_metrics_beyond_the_mpmath_budget_warn_and_keep_the_other_values(monkeyp
     full = symsched.optimize.schedule_metrics(S, _NEAR_ONE, sampler="ddim", init="exact")
     monkeypatch.setattr(api, "MAX_REFINED_METRIC_STEPS", 3)
     with pytest.warns(UserWarning, match=r"W2 of this schedule \(.*\) lies at the level of float64 rounding: "
-                                         r"\d+ distinct modes"):
+                                         r"\d+ distinct modes") as caught:
         cut = symsched.optimize.schedule_metrics(S, _NEAR_ONE, sampler="ddim", init="exact")
+    assert caught[0].filename == __file__  # the caller's line, not symsched's (audit of 6 December: its wrapper's)
     assert cut["kl"] == full["kl"] and cut["kl_reverse"] == full["kl_reverse"]
     P = symsched.output_spectrum(S, _NEAR_ONE, sampler="ddim", init="exact")
     assert cut["w2"] == pytest.approx(float(np.sqrt(np.sum((np.sqrt(P) - np.sqrt(S)) ** 2))), rel=1e-9, abs=0)
+
+
+def test_the_cli_prints_the_metrics_warning_as_one_line(monkeypatch, tmp_path, capsys) -> None:
+    """On the command line a warning of symsched's is one line naming the command, like its errors (it was Python's
+    two-line format with the path of a symsched file; audit of 6 December)."""
+    from symsched import api, spectra
+    from symsched.cli import main
+
+    monkeypatch.setattr(api, "MAX_REFINED_METRIC_STEPS", 3)
+    np.save(tmp_path / "S.npy", spectra.power_law((32, 32), alpha=2.0))
+    np.save(tmp_path / "A.npy", np.array(_NEAR_ONE))
+    with warnings.catch_warnings():  # shown as outside pytest: showwarning writes formatwarning's text
+        warnings.simplefilter("always")
+        warnings.showwarning = lambda m, c, f, n, file=None, line=None: sys.stderr.write(
+            warnings.formatwarning(m, c, f, n, line))
+        assert main(["transfer", "--spectrum", str(tmp_path / "S.npy"), "--alpha-bar", str(tmp_path / "A.npy"),
+                     "--init", "exact"]) == 0
+    err = capsys.readouterr().err
+    assert err.startswith("symsched transfer: warning: W2 of this schedule (") and err.count("\n") == 1, err

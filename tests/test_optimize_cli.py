@@ -911,6 +911,13 @@ def test_refusals_name_the_other_librarys_same_sampler(dpm, k_sampler, k_setting
     vp = symsched.output_spectrum(S, ab, sampler="dpmsolver_multistep", init="exact", **dpm)
     ve = symsched.output_spectrum_ve(S, sch.alpha_bar_to_sigmas(ab), sampler=k_sampler, init="exact", **k_settings)
     np.testing.assert_allclose(vp, ve, rtol=1e-12)
+    if k_settings.get("eta", 0.0) == 0.0:  # from white noise the deterministic pairs differ by their starts alone:
+        # variance 1 in diffusers, sigma_max^2 in k-diffusion (VE units; 1 + sigma_max^2 is the VP white start's)
+        s0 = sch.alpha_bar_to_sigmas(ab)[0]
+        w_vp = symsched.output_spectrum(S, ab, sampler="dpmsolver_multistep", **dpm)
+        w_ve = symsched.output_spectrum_ve(S, sch.alpha_bar_to_sigmas(ab), sampler=k_sampler, **k_settings)
+        np.testing.assert_allclose(w_vp / w_ve, (1 + s0**2) / s0**2 * np.ones(4), rtol=1e-11)
+        assert "variance 1 in diffusers and sigma_max^2 in k-diffusion" in cmd._NO_K_DIFFUSION["dpmsolver_multistep"]
     assert cmd.optimize_flags(k_sampler, k_settings) in cmd._NO_K_DIFFUSION["dpmsolver_multistep"]
     if k_sampler != "euler":  # (diffusers' EulerDiscreteScheduler exports sample_euler's sigmas: not refused)
         assert cmd.optimize_flags("dpmsolver_multistep", dpm) in cmd._no_diffusers_scheduler(k_sampler)

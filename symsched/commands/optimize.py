@@ -151,6 +151,11 @@ DPM_K_DIFFUSION_PAIRS: tuple[tuple[dict[str, Any], str, dict[str, Any]], ...] = 
 )
 
 
+#: why the optimum of a pair can differ a little with --init white
+_STARTS = ("their white starts differ, variance 1 in diffusers and sigma_max^2 in k-diffusion, so --init white "
+           "optimises for the library that runs it")
+
+
 def _text(value: Any) -> str:
     """A setting as the command line writes it: 0 for 0.0, heun for 'heun', False."""
     return f"{value:g}" if isinstance(value, float) else str(value)
@@ -170,7 +175,7 @@ def _no_k_diffusion_dpm() -> str:
     """The refusal of --format k-diffusion for dpmsolver_multistep: k-diffusion's sampler for each setting."""
     same = "; ".join(f"{_settings_text(dpm)}: {optimize_flags(k, k_set)}" for dpm, k, k_set in DPM_K_DIFFUSION_PAIRS)
     return ("k-diffusion has no DPMSolverMultistepScheduler, but runs the same steps (tests/test_optimize_cli.py "
-            f"checks each pair); optimise with the flags for your settings, then export: {same}")
+            f"checks each pair; {_STARTS}); optimise with the flags for your settings, then export: {same}")
 
 
 #: Samplers without a k-diffusion function: --format k-diffusion is refused before the optimisation.
@@ -227,7 +232,7 @@ def _no_diffusers_scheduler(sampler: str) -> str:
     """The refusal of --format diffusers for a k-diffusion sampler, naming diffusers' equivalent where there is one."""
     same = "; ".join(f"with {_settings_text(k_set) or 'its defaults'}: {optimize_flags('dpmsolver_multistep', dpm)}"
                      for dpm, k, k_set in DPM_K_DIFFUSION_PAIRS if k == sampler)
-    also = f"; diffusers' DPMSolverMultistepScheduler runs its steps, {same}" if same else ""
+    also = f"; diffusers' DPMSolverMultistepScheduler runs its steps ({_STARTS}), {same}" if same else ""
     return (f"--format diffusers with --sampler {sampler}: diffusers has no scheduler for k-diffusion's "
             f"sample_{sampler}; use --format k-diffusion (sigmas for sample_{sampler}){also}")
 

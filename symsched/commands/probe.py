@@ -178,7 +178,8 @@ def _diffusers_folder(folder: Path, reference: Optional[Path]) -> ProbeModel:
                          + (f" ({', '.join(bins)} holds pickled weights, which symsched never unpickles: save the "
                             "model with safe_serialization=True)" if bins else ""))
     # (RuntimeError: weights of other shapes than config.json says; NotImplementedError: a beta_schedule; TypeError:
-    # a config value of a type the constructors do not take, past the checks above). diffusers logs a failed load
+    # a config value of a type the constructors do not take, past the checks above; ArithmeticError: a group or head
+    # size of 0, "integer modulo by zero"). diffusers logs a failed load
     # ("An error occurred while trying to fetch ...") besides raising: silenced, the error below says it once
     what = "a UNet2DModel (safetensors)"
     try:
@@ -190,7 +191,7 @@ def _diffusers_folder(folder: Path, reference: Optional[Path]) -> ProbeModel:
                 sched = DDPMScheduler.from_pretrained(str(sched_dir), local_files_only=True)
             except NotImplementedError:  # a beta_schedule DDPMScheduler lacks (Heun's "exp"): the config's own class
                 sched = klass.from_pretrained(str(sched_dir), local_files_only=True)
-    except (OSError, ValueError, RuntimeError, NotImplementedError, TypeError) as exc:
+    except (OSError, ValueError, RuntimeError, NotImplementedError, TypeError, ArithmeticError) as exc:
         lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
         msg = " ".join(lines[:2])[:300] if lines else type(exc).__name__
         raise ValueError(f"--model {str(folder)!r}: cannot load {what} offline ({type(exc).__name__}: {msg})") from None
@@ -240,11 +241,21 @@ def _quiet_hf_logging() -> Iterator[None]:
             lib.set_verbosity(level)
 
 
+#: largest diffusers config file read (a real one is a few KB; 100,000 trained_betas are about 2 MB)
+MAX_CONFIG_BYTES = 16 << 20
+
+
 def _read_config(folder: Path, config: Path, what: str) -> dict[str, Any]:
     """A diffusers config file as a JSON object; ValueError naming the file otherwise (RecursionError: nested beyond
-    what json decodes, e.g. 200000 '[')."""
+    what json decodes, e.g. 200000 '['), or beyond MAX_CONFIG_BYTES (read no further: a 1 GB file took 12 s and
+    2.5 GB of memory to refuse; audit of 6 December)."""
     try:
-        cfg = json.loads(config.read_text(encoding="utf-8"))
+        with open(config, "rb") as fh:
+            data = fh.read(MAX_CONFIG_BYTES + 1)
+        if len(data) > MAX_CONFIG_BYTES:
+            raise ValueError(f"--model {str(folder)!r}: {str(config)!r} is larger than {MAX_CONFIG_BYTES} bytes "
+                             "(symsched.commands.probe.MAX_CONFIG_BYTES), which no diffusers config is")
+        cfg = json.loads(data.decode("utf-8"))
     except RecursionError:
         raise ValueError(f"--model {str(folder)!r}: cannot read {str(config)!r} as JSON (nested too deeply)") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -318,10 +329,14 @@ _MAX_UNET_BLOCKS = 64
 
 
 def _check_unet_size(folder: Path, config: Path, cfg: dict[str, Any]) -> None:
-    """ValueError naming the file when the UNet2DModel the config describes has more parameters than its safetensors
-    weights hold: diffusers would allocate that model before finding the mismatch (a config of 10**9 channels would
-    exhaust the memory). Counted on torch's "meta" device, which allocates nothing; weights that are no regular file
-    or cannot be read are left to the loader's own message."""
+    """ValueError naming the file when the UNet2DModel the config describes has another number of parameters than the
+    safetensors weights diffusers would load hold: more, and diffusers would allocate that model before finding the
+    mismatch (a config of 10**9 channels would exhaust the memory); fewer (``layers_per_block`` -1,
+    ``add_attention`` false), and it would load the rest silently and fail, or sample, with a model that is not the
+    trained one. Counted on torch's "meta" device, which allocates nothing (a config diffusers cannot build is named
+    with its error); weights that are no regular file or cannot be read are left to the loader's own message."""
+    import warnings
+
     import torch
     from diffusers import UNet2DModel
 
@@ -331,41 +346,52 @@ def _check_unet_size(folder: Path, config: Path, cfg: dict[str, Any]) -> None:
         if size > _MAX_UNET_BLOCKS:
             raise ValueError(f"--model {str(folder)!r}: {str(config)!r}: {key} must give at most {_MAX_UNET_BLOCKS} "
                              f"{unit} (got {size})")
-    held = _safetensors_parameters(config.parent)
+    held = _safetensors_values(config.parent)
     if held is None:
         return
     try:
-        with torch.device("meta"):
-            n = sum(p.numel() for p in UNet2DModel.from_config(cfg).parameters())
-    except RuntimeError as exc:  # torch: "Storage size calculation overflowed" (a tensor beyond 2**63 bytes)
-        if "overflow" not in str(exc):
-            return
-        n = math.inf
-    except Exception:  # noqa: BLE001 - a config diffusers cannot build: its loader says why, as before
-        return
-    if n > held:
-        n = "more than 2**63 bytes of" if n == math.inf else f"{n:,}"
-        raise ValueError(f"--model {str(folder)!r}: {str(config)!r} describes a UNet2DModel of {n} parameters, but "
+        with warnings.catch_warnings(), torch.device("meta"):
+            warnings.simplefilter("ignore")  # torch: "Initializing zero-element tensors is a no-op"
+            n = sum(v.numel() for v in UNet2DModel.from_config(cfg).state_dict().values())
+    except Exception as exc:  # noqa: BLE001 - what diffusers' constructor raises, named with the file
+        if isinstance(exc, RuntimeError) and "overflow" in str(exc):  # torch: a tensor beyond 2**63 bytes
+            n = math.inf
+        else:  # e.g. norm_num_groups 0: ZeroDivisionError "integer modulo by zero"
+            msg = " ".join(str(exc).split())[:300]
+            raise ValueError(f"--model {str(folder)!r}: {str(config)!r} does not describe a UNet2DModel diffusers can "
+                             f"build ({type(exc).__name__}: {msg})") from None
+    if n != held:
+        shown = "more than 2**63 bytes of" if n == math.inf else f"{n:,}"
+        raise ValueError(f"--model {str(folder)!r}: {str(config)!r} describes a UNet2DModel of {shown} parameters, but "
                          f"its safetensors weights hold {held:,} values: config and weights do not match")
 
 
-def _safetensors_parameters(folder: Path) -> Optional[int]:
-    """The number of values in the ``*.safetensors`` files of ``folder``, read from their headers; None when there is
-    none, or one is no regular file or has no readable header."""
+def _safetensors_values(folder: Path) -> Optional[int]:
+    """The number of values in the safetensors weights diffusers loads from ``folder`` (its
+    ``diffusion_pytorch_model.safetensors``, or the shards its ``.safetensors.index.json`` names), read from their
+    headers; None when there are none, or one is no regular file or has no readable header."""
     import stat
 
     from safetensors import safe_open
 
-    total, files = 0, sorted(folder.glob("*.safetensors"))
+    name = "diffusion_pytorch_model.safetensors"
+    files = [folder / name]
+    if not (files[0].exists() or files[0].is_symlink()):
+        try:
+            index = json.loads((folder / f"{name}.index.json").read_text(encoding="utf-8"))
+            files = [folder / str(f) for f in sorted(set(index["weight_map"].values()))]
+        except Exception:  # noqa: BLE001 - no (readable) index: the loader's own message
+            return None
+    total = 0
     for path in files:
         try:
-            if not stat.S_ISREG(path.stat().st_mode):
+            if path.parent != folder or not stat.S_ISREG(path.stat().st_mode):
                 return None
             with safe_open(str(path), framework="pt") as f:
                 total += sum(math.prod(f.get_slice(k).get_shape()) for k in f.keys())
         except Exception:  # noqa: BLE001 - a corrupt file: the loader's own message says so
             return None
-    return total if files else None
+    return total
 
 
 def _check_ddpm_grid_scheduler(folder: Path, config: Path) -> Any:
