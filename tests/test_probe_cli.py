@@ -237,7 +237,10 @@ def test_report_reads_the_probe_cache_in_its_own_process(stub, tmp_path):
 
     class Ctx:  # what start_probe uses of report.Context; submit records what would go to a worker
         args = argparse.Namespace(probe_samples=60, seed=0)
-        ks, out, data, jobs = [3], tmp_path / "r", {}, []
+        ks, out = [3], tmp_path / "r"
+
+        def __init__(self):
+            self.data, self.jobs = {}, []
 
         def submit(self, fn, *a, **k):
             self.jobs.append(fn)
@@ -257,6 +260,17 @@ def test_report_reads_the_probe_cache_in_its_own_process(stub, tmp_path):
     said = [str(w.message) for w in caught if issubclass(w.category, cmd.ProbeCacheWarning)]
     assert len(said) == 1 and "is writable by group or others; it was not read" in said[0], said
     assert ctx.jobs == [cmd.report_section] and ctx.data["probe"] == "submitted"
+    entry.parent.chmod(0o777)  # an unsafe directory: said here too, and the worker measures
+    ctx = Ctx()
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            report.start_probe(ctx)
+    finally:
+        entry.parent.chmod(0o700)
+    said = [str(w.message) for w in caught if issubclass(w.category, cmd.ProbeCacheWarning)]
+    assert len(said) == 1 and "writable by group or others" in said[0] and "entry" not in said[0], said
+    assert ctx.jobs == [cmd.report_section]
 
 
 def test_report_has_the_probe_section(stub, tmp_path, monkeypatch):

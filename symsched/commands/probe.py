@@ -303,7 +303,7 @@ def _check_config_types(folder: Path, config: Path, cfg: dict[str, Any], keys: d
 def _check_unet_config(folder: Path, config: Path) -> None:
     """ValueError naming the file and key for a unet config that is no JSON object or whose sizes are no integers
     (diffusers would raise a TypeError from deep inside UNet2DModel, or build a model of no usable sample shape), or
-    that describes a larger model than its safetensors weights hold (:func:`_check_unet_size`)."""
+    that describes another number of parameters than its safetensors weights hold (:func:`_check_unet_size`)."""
     cfg = _read_config(folder, config, "a unet config")
     _check_config_types(folder, config, cfg, _UNET_KEYS)
     _check_unet_size(folder, config, cfg)
@@ -727,14 +727,18 @@ _REPORT_TITLE = "Does it help a real model?"
 _REPORT_NAMES = ("optimised-w2", "optimised-kl", "linear-trailing", "karras")
 
 
+def _report_key(steps: int, n_samples: int, seeds: tuple[int, ...], names: list[str], model: str) -> str:
+    """The probe cache's key of a report section's settings."""
+    return _probe_key(steps=int(steps), n_samples=int(n_samples), seeds=[int(s) for s in seeds], names=list(names),
+                      model=str(model))
+
+
 def cached_report_section(out: Path, *, steps: int = 5, n_samples: int = 500, seeds: tuple[int, ...] = (0, 1),
                           names: Optional[list[str]] = None, model: str = DEFAULT_MODEL) -> Optional[ReportSection]:
     """:func:`report_section` read from the cache of an earlier identical run (``probe.png`` written into ``out``),
     or None: nothing is measured. ``symsched report`` calls it in its own process, so that an unsafe entry's warning
     is given there, and measures in a worker only on a miss."""
-    names = names or list(_REPORT_NAMES)
-    key = _probe_key(steps=int(steps), n_samples=int(n_samples), seeds=[int(s) for s in seeds], names=list(names),
-                     model=str(model))
+    key = _report_key(steps, n_samples, seeds, names or list(_REPORT_NAMES), model)
     doc = _probe_cache().lookup(key, _valid_probe_entry) if model.startswith("builtin:") else None
     if doc is None:
         return None
@@ -757,8 +761,6 @@ def report_section(out: Path, *, steps: int = 5, n_samples: int = 500, seeds: tu
     hit = cached_report_section(out, steps=steps, n_samples=n_samples, seeds=seeds, names=names, model=model)
     if hit is not None:
         return hit
-    key = _probe_key(steps=int(steps), n_samples=int(n_samples), seeds=[int(s) for s in seeds], names=list(names),
-                     model=str(model))
     try:  # the built-in model needs torch: its loader raises ValueError naming the extra to install
         pm = load_probe_model(model)
     except (ImportError, ValueError) as exc:
@@ -775,7 +777,8 @@ def report_section(out: Path, *, steps: int = 5, n_samples: int = 500, seeds: tu
     doc = {"description": _describe(result, pm, steps, 0.0), "sampled": _sampled(pm, model, names),
            "seconds": round(time.perf_counter() - t0, 3), "table": result.to_markdown(), "verdicts": verdicts(result)}
     if model.startswith("builtin:"):
-        _probe_cache().store(key, {**doc, "png": base64.b64encode(png.read_bytes()).decode("ascii")})
+        png64 = base64.b64encode(png.read_bytes()).decode("ascii")
+        _probe_cache().store(_report_key(steps, n_samples, seeds, names, model), {**doc, "png": png64})
     return _probe_section(doc, cached=False)
 
 

@@ -591,12 +591,11 @@ def _schedule_section(div: str, label: str, stem: str, header: list[str], rows: 
 
 def start_probe(ctx: Context) -> None:
     """Start the learned-model probe in a worker at once: it does not depend on the report's spectrum."""
-    from .probe import _probe_cache, cached_report_section, report_section
+    from .probe import cached_report_section, report_section
 
     if ctx.args.probe_samples:
-        _probe_cache().check()  # an unsafe cache directory or entry is reported here, once, not by the worker
         kw = dict(steps=min(ctx.ks), n_samples=ctx.args.probe_samples, seeds=(ctx.args.seed, ctx.args.seed + 1))
-        hit = cached_report_section(ctx.out, **kw)
+        hit = cached_report_section(ctx.out, **kw)  # an unsafe cache directory or entry is reported here, once
         if hit is None:
             ctx.data["probe"] = ctx.submit(report_section, ctx.out, **kw)
         else:  # a warm report reads the section here: no worker
