@@ -20,7 +20,8 @@ import numpy as np
 
 PathLike = Union[str, "os.PathLike[str]"]
 
-__all__ = ["output_file", "check_output", "check_suffix", "atomic_write", "atomic_write_text", "atomic_write_bytes",
+__all__ = ["output_file", "check_output", "check_apart", "check_not_a_folder",
+           "check_suffix", "atomic_write", "atomic_write_text", "atomic_write_bytes",
            "save_npy", "load_npy", "staged_folder", "signals_deferred", "check_kind"]
 
 
@@ -98,6 +99,43 @@ def check_output(path: PathLike, *, directory: bool = False) -> None:
                 raise PermissionError(errno.EACCES, "Permission denied", str(path))
             _probe(parent, path)
             return
+
+
+def _same_path(a: PathLike, b: PathLike) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist (yet): compare the absolute paths
+        return os.path.abspath(os.fspath(a)) == os.path.abspath(os.fspath(b))
+
+
+def _inside_folder(path: PathLike, folder: PathLike) -> bool:
+    """Whether ``path`` lies below the existing folder ``folder`` (symbolic links resolved)."""
+    if not os.path.isdir(folder):
+        return False
+    inner, outer = os.path.realpath(path), os.path.realpath(folder)
+    return inner != outer and os.path.commonpath([inner, outer]) == outer
+
+
+def check_not_a_folder(path: PathLike, name: str, example: str) -> None:
+    """ValueError naming ``name`` when the file path ``path`` is an existing folder (its write would be an
+    IsADirectoryError naming no argument); ``example`` is a file name to suggest in it (``plot.png``)."""
+    if os.path.isdir(path):
+        raise ValueError(f"{name} {os.fspath(path)!r} is a folder, not a file: give a file name, e.g. "
+                         f"{os.path.join(os.fspath(path), example)}")
+
+
+def check_apart(out: PathLike, out_name: str, source: PathLike, source_name: str, *, inside: bool = True) -> None:
+    """ValueError naming both when the output ``out`` is the path ``source`` (writing it would overwrite that input,
+    or clash with that other output) or, with ``inside``, lies inside the folder ``source`` that is read (the output
+    would change that input: an image folder would read its own figures next time). The command line's checks of
+    ``--out`` / ``--plot`` and the Python API's of ``out`` (``explain``) both go through here."""
+    if _same_path(out, source):
+        raise ValueError(f"{out_name} {os.fspath(out)!r} is also the {source_name} path: the output would overwrite "
+                         "it; choose another path")
+    if inside and _inside_folder(out, source):
+        raise ValueError(f"{out_name} {os.fspath(out)!r} lies inside the {source_name} folder {os.fspath(source)!r}, "
+                         "which is read as input: the output would change (or overwrite a file of) that input; choose "
+                         "a path outside it")
 
 
 def _check_file_link(path: Path, real: Path) -> None:

@@ -230,13 +230,6 @@ def _check_outputs(args: argparse.Namespace) -> None:
             check_output(path, directory=dest == "out" and args.command in _FOLDER_OUTPUTS)
 
 
-def _same_path(a: Any, b: Any) -> bool:
-    try:
-        return os.path.samefile(a, b)
-    except OSError:  # one of them does not exist (yet): compare the absolute paths
-        return os.path.abspath(os.fspath(a)) == os.path.abspath(os.fspath(b))
-
-
 #: options whose string value may name a file or folder the command reads (every option of type Path does too)
 _INPUT_PATH_OPTIONS = ("spectrum", "model", "grid")
 
@@ -245,6 +238,8 @@ def _check_not_an_input(dest: str, path: Any, args: argparse.Namespace, options:
     """ValueError when an output option names the same file as another path option (an input, or the other
     output): writing it would overwrite that input, or the two outputs would clash. Only options that take paths
     are compared (``--sampler ddim --out ddim`` is fine)."""
+    from ._io import check_apart
+
     for other, option in options.items():
         value = getattr(args, other, None)
         if other == dest or not isinstance(value, (str, os.PathLike)) or not os.fspath(value).strip():
@@ -252,21 +247,7 @@ def _check_not_an_input(dest: str, path: Any, args: argparse.Namespace, options:
         is_path = isinstance(value, os.PathLike) or other in _INPUT_PATH_OPTIONS or other in _OUTPUT_OPTIONS
         if not is_path or os.fspath(value).startswith("builtin:"):
             continue
-        if _same_path(path, value):
-            raise ValueError(f"{options.get(dest, '--' + dest)} {os.fspath(path)!r} is also the {option} path: "
-                             "the output would overwrite it; choose another path")
-        if other not in _OUTPUT_OPTIONS and _inside_folder(path, value):
-            raise ValueError(f"{options.get(dest, '--' + dest)} {os.fspath(path)!r} lies inside the {option} folder "
-                             f"{os.fspath(value)!r}, which the command reads: the output would change (or overwrite a "
-                             "file of) that input; choose a path outside it")
-
-
-def _inside_folder(path: Any, folder: Any) -> bool:
-    """Whether ``path`` lies below the existing folder ``folder`` (symbolic links resolved)."""
-    if not os.path.isdir(folder):
-        return False
-    inner, outer = os.path.realpath(path), os.path.realpath(folder)
-    return inner != outer and os.path.commonpath([inner, outer]) == outer
+        check_apart(path, options.get(dest, "--" + dest), value, option, inside=other not in _OUTPUT_OPTIONS)
 
 
 def _signals_as_interrupts(received: list[int]) -> Optional[dict[int, Any]]:

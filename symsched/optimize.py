@@ -61,6 +61,7 @@ optimize`` and ``symsched report`` is :data:`DEFAULT_DIVERGENCE`.
 
 from __future__ import annotations
 
+import inspect
 import math
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Literal, Mapping, Optional, Sequence
@@ -1472,6 +1473,19 @@ def optimize_schedule(
     Source: the objective is :func:`symsched.divergence_and_grad`; the search is SciPy's L-BFGS-B (Byrd et al.
     1995) in log-SNR gaps (module docstring).
     """
+    args, opts = _prepare(**locals())  # (its parameters: no other local exists yet)
+    # single-threaded BLAS for the whole search: L-BFGS-B's and the recursion's tiny vector operations
+    # stall when a threaded BLAS competes for a loaded machine's cores (several times slower)
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _optimize(*args, **opts)
+
+
+def _prepare(spectrum: Any, steps: Any, sampler: Any, eta: Any, variance: Any, divergence: Any, init: Any,
+             endpoints: Any, grid: Any, weights: Any, seed: Any, restarts: Any, standard_starts: Any, warm_starts: Any,
+             baselines: Any, max_step_ratio: Any, maxiter: Any, progress: Any, settings: dict[str, Any]
+             ) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """:func:`optimize_schedule`'s arguments checked (ValueError / TypeError as it documents), as ``_optimize``'s
+    positional and keyword arguments."""
     S = as_spectrum(spectrum)
     K = _check_int(steps, "steps", 1, MAX_STEPS)
     eta = _check_sampler_args(sampler, eta, variance, settings)
@@ -1492,13 +1506,19 @@ def optimize_schedule(
     pairs = _history_pairs(plan, K)
     ratio = _check_step_ratio(max_step_ratio, pairs)
 
-    # single-threaded BLAS for the whole search: L-BFGS-B's and the recursion's tiny vector operations
-    # stall when a threaded BLAS competes for a loaded machine's cores (several times slower)
-    with threadpool_limits(limits=1, user_api="blas"):
-        return _optimize(S, K, w, g, first, last, warm, sampler=sampler, eta=eta, variance=variance,
-                         divergence=divergence, init=init, seed=seed, restarts=restarts,
-                         standard_starts=standard_starts, maxiter=maxiter, progress=progress, extra=settings,
-                         extra_baselines=extra_baselines, pairs=pairs, ratio=ratio)
+    return (S, K, w, g, first, last, warm), dict(
+        sampler=sampler, eta=eta, variance=variance, divergence=divergence, init=init, seed=seed, restarts=restarts,
+        standard_starts=standard_starts, maxiter=maxiter, progress=progress, extra=settings,
+        extra_baselines=extra_baselines, pairs=pairs, ratio=ratio)
+
+
+def check_arguments(spectrum: ArrayLike, steps: int, **kw: Any) -> None:
+    """Run every check of ``optimize_schedule(spectrum, steps, **kw)`` and nothing else (no optimisation): the
+    ValueError / TypeError it would raise, raised now. A batch of optimisations (:func:`symsched.sweep`,
+    ``explain``, ``resolution_law``) checks every task this way before starting any."""
+    bound = inspect.signature(optimize_schedule).bind(spectrum, steps, **kw)
+    bound.apply_defaults()
+    _prepare(**bound.arguments)
 
 
 def _check_baselines(baselines: Optional[Mapping[str, ArrayLike]], K: int) -> dict[str, Array]:
@@ -2066,13 +2086,12 @@ class ComparisonTable:
 
     def to_markdown(self) -> str:
         """GitHub Markdown table, best value per column (among schedules meeting the constraints) in bold."""
+        from ._markdown import md_table
+
         header, body, best = self._grid()
-        lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|"]
-        for cells, flags in zip(body, best):
-            lines.append("| " + " | ".join(f"**{c}**" if f else c for c, f in zip(cells, flags)) + " |")
-        if self.note:
-            lines += ["", self.note]
-        return "\n".join(lines)
+        rows = [[f"**{c}**" if f else c for c, f in zip(cells, flags)] for cells, flags in zip(body, best)]
+        text = md_table(header, rows, ["---"] + ["---:"] * (len(header) - 1)).rstrip("\n")
+        return text + ("\n\n" + self.note if self.note else "")
 
     def to_latex(self) -> str:
         """LaTeX ``tabular`` (booktabs), best value per column (among schedules meeting the constraints) in bold."""

@@ -26,7 +26,7 @@ from typing import Any, Mapping, Optional, Union
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from ._io import atomic_write
+from ._io import atomic_write, check_not_a_folder
 from ._validate import ArgumentTypeError, _show, as_int, as_levels, as_spectrum, check_names
 from .schedules import alpha_bar_to_log_snr
 
@@ -134,6 +134,7 @@ def figure_format(path: PathLike, name: str = "path") -> str:
     if text.endswith(("/", os.sep)) or (os.altsep and text.endswith(os.altsep)):  # Path() would drop the separator
         raise ValueError(f"{name} {text!r} names a folder (it ends in {text[-1]!r}), not a file: give a file name, "
                          "e.g. figures/plot.png")
+    check_not_a_folder(path, name, "plot.png")  # (audit of 6 December: SweepResult.plot(path=folder))
     p = Path(path)
     fmt = p.suffix.lstrip(".").lower() or "png"
     supported = FigureCanvasBase.get_supported_filetypes()
@@ -158,8 +159,8 @@ def save_figure(fig: Any, path: PathLike, *, dpi: int = 100) -> Path:
     ``fig.savefig(tmp, format=suffix or "png", dpi=dpi)`` to a temporary file in the target folder, then
     ``os.replace(tmp, path)``. ``fig``: a matplotlib Figure; ``dpi``: dots per inch (raster size = figure
     inches x dpi). Raises TypeError when ``fig`` is no Figure (no ``savefig``) or ``path`` is not a str or
-    path-like, ValueError when it is empty or ends in a separator (a folder) or matplotlib writes no figure of its
-    suffix, and OSError (``filename`` = ``path``) when it cannot be written (a directory, an unwritable folder, a
+    path-like, ValueError when it is empty, ends in a separator or names an existing folder, or matplotlib writes no
+    figure of its suffix, and OSError (``filename`` = ``path``) when it cannot be written (an unwritable folder, a
     folder on the path that is a file). Missing folders on the path are created (as ``mkdir -p``): every writer of
     symsched (figures, tables, weights, ``explain``'s folder, the command line's ``--out``) goes through
     :func:`symsched._io.atomic_write`, which does so.

@@ -44,6 +44,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from . import _library_samplers as _library
 from . import _signal_samplers as _loops
+from ._markdown import md_table
 from ._pow2 import at_unit_scale, pow2_scale
 from ._validate import (
     MAX_ENTRIES, MAX_MMD_SAMPLES, MAX_PROJECTIONS, MAX_SAMPLES, MAX_VALUES, ArgumentTypeError, as_axis, as_bool,
@@ -1516,7 +1517,7 @@ class Comparison:
     def to_markdown(self) -> str:
         """One-row Markdown table: each metric as mean ± seed-to-seed sd."""
         head, cells = self._cells()
-        return _md_table(head, [cells])
+        return md_table(head, [cells])
 
     def to_dict(self) -> dict[str, Any]:
         """Strict-JSON-ready dict (:func:`symsched._io.json_ready`: non-finite floats as "inf"/"nan")."""
@@ -1525,12 +1526,6 @@ class Comparison:
         return json_ready(dict(values={k: v.tolist() for k, v in self.values.items()}, predicted=dict(self.predicted),
                                n_samples=list(self.n_samples), n_reference=self.n_reference,
                                bandwidths=list(self.bandwidths)))
-
-
-def _md_table(header: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(r) + " |" for r in rows]
-    return "\n".join(lines) + "\n"
 
 
 @dataclass(frozen=True)
@@ -1596,14 +1591,14 @@ class PairedComparison:
             h, cells = self.comparisons[n]._cells()
             head = head or ["schedule"] + h
             rows.append([n] + cells)
-        out = _md_table(head or ["schedule"], rows)
+        out = md_table(head or ["schedule"], rows)
         others = [n for n in names if n != self.baseline]
         if others:
             dhead = ["schedule"] + [f"Δ{METRIC_LABELS[m]}" for m in self.metrics]
             drows = [[n] + [str(self.difference(n, m)) for m in self.metrics] for n in others]
             out += (f"\nPaired differences `schedule − {self.baseline}` over {self.comparisons[self.baseline].n_seeds} "
                     "seeds (mean ± sd; in brackets, seeds where the schedule is better; positive = worse than "
-                    f"{self.baseline}):\n\n" + _md_table(dhead, drows))
+                    f"{self.baseline}):\n\n" + md_table(dhead, drows))
         return out
 
     def to_dict(self) -> dict[str, Any]:

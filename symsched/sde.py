@@ -37,6 +37,7 @@ import math
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from ._markdown import md_table
 from ._validate import (
     MAX_DPS, MAX_STEPS, ArgumentTypeError, _show, as_dps, as_int, as_real as _real, as_spectrum, check_choice,
     check_entries, numpy_error_defaults,
@@ -964,7 +965,7 @@ def table_markdown(table: Any) -> str:
     head = ["scheme", "eps", "continuous exact", "continuous white"]
     for size in table.sizes:
         head += [f"{_size_label(table, size)} exact", f"{_size_label(table, size)} white"]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    rows = []
     schemes = [s for s in SCHEME_LABELS if any(k[0] == s for k in table.cells)]
     for s in schemes:
         kind = _continuous_kind(s)
@@ -973,8 +974,8 @@ def table_markdown(table: Any) -> str:
                    _md_number(table.continuous[(kind, e, "white")])]
             for size in table.sizes:
                 row += [_md_number(table.cells[(s, size, e, "exact")]), _md_number(table.cells[(s, size, e, "white")])]
-            lines.append("| " + " | ".join(row) + " |")
-    return "\n".join(["\n".join(f"> {n}" for n in _notes(table)), "", *lines]) + "\n"
+            rows.append(row)
+    return "\n".join(f"> {n}" for n in _notes(table)) + "\n\n" + md_table(head, rows)
 
 
 def _tex_points(table: Any) -> str:

@@ -614,3 +614,18 @@ def test_explain_band_half_steps_are_the_bands_first_step_at_half(tmp_path) -> N
     got = data["intermediate"]["w2"]
     assert got["band_half_step"] == want and np.allclose(got["band_x"], x)
     assert 1 <= min(want) and max(want) <= 5
+
+
+@pytest.mark.parametrize("inside", [False, True])
+def test_the_api_refuses_an_output_folder_in_its_image_folder(tmp_path, inside) -> None:
+    """Audit of 6 December: the command line refused it, explain() wrote its PNG figures into the image folder it
+    read, and the next run read them as photographs."""
+    from symsched.insight import explain
+
+    imgs = tmp_path / "imgs"
+    imgs.mkdir()
+    out = imgs / "sub" if inside else imgs
+    rule = "lies inside the spectrum folder" if inside else "is also the spectrum path"
+    with pytest.raises(ValueError, match=rf"^out .* {rule}"):
+        explain(str(imgs), str(out), steps=[3], resolutions=None, progress=False, n_jobs=1)
+    assert list(imgs.iterdir()) == []

@@ -407,3 +407,88 @@ def test_arrays_and_table_cells_are_each_results_own_numbers(serial) -> None:
             row = rows[j * len(serial.steps) + k]
             assert row[first] == f"{r.log_snr[0]:.2f}" and row[last] == f"{r.log_snr[-1]:.2f}", (v, K)
     assert arr["kl"].tolist() != arr["w2"].tolist()  # the two metrics differ here: a swap would show
+
+
+# ---- audit of 6 December (insight): tables, labels, arrays, plots and argument checks of a sweep
+
+
+def _cells(line: str) -> list[str]:
+    """A Markdown table row's cells, split at unescaped pipes (as GitHub and symsched._html read them)."""
+    import re
+
+    return [c.strip() for c in re.split(r"(?<!\\)\|", line.strip().strip("|"))]
+
+
+def test_pipes_in_labels_and_parameter_do_not_add_columns() -> None:
+    """A label 'a|b' and a parameter 'p|q' gave rows with extra columns (the header was escaped in one table only)."""
+    from symsched._html import tables
+
+    res = sweep({"a|b": np.ones(3), "c": 2 * np.ones(3)}, 2, parameter="p|q", restarts=0, n_jobs=1)
+    for md in (res.to_markdown(levels=False), res.to_markdown(), res.fit_heuristics().to_markdown()):
+        lines = md.strip().splitlines()
+        widths = {len(_cells(line)) for line in lines}
+        assert widths == {len(_cells(lines[0]))}, md
+        assert _cells(lines[0])[0] == r"p\|q" and _cells(lines[2])[0] == r"a\|b"
+        assert "<td>a|b</td>" in tables(md) and "<th>p|q</th>" in tables(md)
+
+
+def test_pipes_in_schedule_names_do_not_add_columns() -> None:
+    """The same kind in the probe's tables: schedules named by the user."""
+    from symsched import probe
+
+    rng = np.random.default_rng(0)
+    ref = rng.standard_normal((64, 4, 4))
+    comps = {name: probe.compare([rng.standard_normal((64, 4, 4)) for _ in range(2)], ref, metrics=("mmd2",))
+             for name in ("mine|v2", "base")}
+    md = probe.PairedComparison(comparisons=comps, baseline="base").to_markdown()
+    rows = [line for line in md.splitlines() if line.startswith("|")]
+    assert any(r"mine\|v2" in line for line in rows)
+    for table in md.split("\n\n"):
+        lines = [line for line in table.splitlines() if line.startswith("|")]
+        assert len({len(_cells(line)) for line in lines}) <= 1, table
+
+
+def test_distinct_values_get_distinct_labels() -> None:
+    """2.0 and 2.0001 were both printed "2" (4 significant digits) in the sweep's and the fits' tables."""
+    from symsched.insight.sweep import value_labels
+
+    assert value_labels([2.0, 2.0001, 3]) == ["2", "2.0001", "3"]
+    assert value_labels([0.1, 0.2]) == ["0.1", "0.2"]  # no more digits than needed
+    assert value_labels([1, "1"]) == ["1", "'1'"]  # equal str of unequal values: by repr
+    res = sweep(_family, 3, values=[2.0, 2.0001], restarts=0, n_jobs=1)
+    for md in (res.to_markdown(levels=False), res.fit_heuristics().to_markdown()):
+        assert [_cells(line)[0] for line in md.strip().splitlines()[2:]] == ["2", "2.0001"]
+
+
+def test_array_values_have_one_entry_per_value() -> None:
+    """Tuple labels of equal length made to_arrays()["values"] a 2-d array."""
+    res = sweep({(1, 2): np.ones(3), (3, 4): 2 * np.ones(3)}, 2, restarts=0, n_jobs=1)
+    vals = res.to_arrays()["values"]
+    assert vals.shape == (2,) and vals[0] == (1, 2) and vals[1] == (3, 4)
+
+
+def test_plot_to_a_folder_is_a_value_error_naming_path(tmp_path) -> None:
+    res = sweep([np.ones(3)], 2, restarts=0, n_jobs=1)
+    with pytest.raises(ValueError, match=r"^path .* is a folder, not a file"):
+        res.plot(path=tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("bad, message", [
+    (dict(weights=np.ones((4, 4))), "shape mismatch: weights"),  # right for the first spectrum only
+    (dict(endpoints=(0.5, 0.4)), "endpoints must satisfy first < last"),
+    (dict(steps=(3, 20000)), "steps"),
+])
+def test_every_task_is_checked_before_any_runs(monkeypatch, bad, message) -> None:
+    """The docstring promised optimiser arguments "checked before any work"; weights of the wrong shape for the
+    second spectrum were refused only after the first optimisation had run (in a worker, with joblib's traceback)."""
+    import importlib
+
+    sweep_mod = importlib.import_module("symsched.insight.sweep")  # (the package exports the function by that name)
+    ran = []
+    monkeypatch.setattr(sweep_mod, "_task", lambda S, K, kw: ran.append(K))
+    kw = dict(bad)
+    steps = kw.pop("steps", 3)
+    with pytest.raises(ValueError, match=message):
+        sweep([np.ones((4, 4)), np.ones((8, 8))], steps, restarts=0, n_jobs=1, **kw)
+    assert ran == []

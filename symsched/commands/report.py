@@ -462,9 +462,9 @@ def divergence_table(table: Any, divergence: str) -> tuple[list[str], list[list[
 
 
 def _markdown(header: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|---|" + "---:|" * (len(header) - 1)]
-    lines += ["| " + " | ".join(r) + " |" for r in rows]
-    return "\n".join(lines) + "\n"
+    from .._markdown import md_table
+
+    return md_table(header, rows, ["---"] + ["---:"] * (len(header) - 1))
 
 
 def _latex(header: list[str], rows: list[list[str]], caption: str) -> str:

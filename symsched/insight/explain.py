@@ -24,7 +24,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .._html import inline, tables
-from .._io import atomic_write_text, json_ready, staged_folder
+from .._io import atomic_write_text, check_apart, json_ready, staged_folder
 from .._tex import tex_table
 from .._validate import ArgumentTypeError, _show, as_bool, as_int, as_step_counts, check_choice, numpy_error_defaults
 from ..api import FLOW_SAMPLERS, VE_SAMPLERS, VP_SAMPLERS
@@ -169,12 +169,6 @@ def _fit_sentence(div: str, K: int, fit: HeuristicFit) -> str:
             f"{b.rms:.3g} / max {b.max_abs:.3g} in log-SNR{lost}{tail}.")  # (as the tables: 3 digits)
 
 
-def _md_table(header: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(r) + " |" for r in rows]
-    return "\n".join(lines) + "\n"
-
-
 def check_flow_steps(ks: Sequence[int], sampler: str, name: str) -> None:
     """Refuse K = 1 for a flow-matching sampler before any work (the heuristic fits would refuse it after every
     optimisation): its only level is t = 1."""
@@ -283,8 +277,9 @@ def explain(
     ------
     ValueError
         Bad spectrum, steps, divergences, sampler settings, max_step_ratio, resolutions, image_resolutions, restarts
-        or seed, or an ``out`` that is a file or lies under one (TypeError, as ArgumentTypeError is both, for a
-        value of the wrong type: ``resolutions="32,64"``, ``out=None``), all before any work. A square spectrum
+        or seed, or an ``out`` that is a file or lies under one, or is the ``spectrum`` path or lies inside its folder
+        (TypeError, as ArgumentTypeError is both, for a value of the wrong type: ``resolutions="32,64"``,
+        ``out=None``), all before any work. A square spectrum
         without a power law to fit (fewer than two positive modes in a channel) skips the power-law resolution
         law with a note.
     OSError
@@ -312,6 +307,8 @@ def explain(
     seed = as_int(seed, "seed", 0, rule="an integer >= 0")
     outp = _check_out(out)
     if isinstance(spectrum, (str, os.PathLike)):
+        if not os.fspath(spectrum).startswith("builtin:"):  # as the command line refuses it (audit of 6 December)
+            check_apart(out, "out", spectrum, "spectrum")
         label = str(spectrum)
         S = load_spectrum(spectrum)
     else:

@@ -168,10 +168,13 @@ def _sigmoid_l(K: int, lo: float, hi: float, log_tau: float, start: float = _SIG
     # l = log(v_end - sigmoid(a)) - log(sigmoid(a) - v_start); inverse: sigmoid(a) = (v_end + e^l v_start)/(1 + e^l).
     # a is carried as the logs of its distances to both ends, D = end/tau - a and D' = a - start/tau (each linear in
     # t, positive, ~e^l at a noisy end), and sigmoid(x) - sigmoid(y) = sigmoid(x) sigmoid(-y) (-expm1(y - x)): exact
-    # where sigmoid(a) nears either end, for any finite l
+    # where sigmoid(a) nears either end, for any finite l. a itself is interpolated between its values at the end
+    # points, logit(sigmoid(a)) from log-sums (error ~ eps |a|); end/tau - D would lose a's digits to end/tau (audit
+    # of 6 December: tau = 1e-16, end/tau = 3e16, moved the middle levels by up to 0.5 in log-SNR)
     tau = math.exp(log_tau)
     (D, log_D), (Dp, log_Dp) = _sigmoid_log_gaps(K, lo, hi, tau, start, end)
-    a = np.where(D < Dp, end / tau - D, start / tau + Dp)  # from the nearer end
+    r = _sch._ramp(K)
+    a = (1.0 - r) * _sigmoid_logit(lo, tau, start, end) + r * _sigmoid_logit(hi, tau, start, end)
     log_top = log_expit(end / tau) + log_expit(-a) + _log_one_minus_exp_minus(log_D)  # log(v_end - sigmoid(a))
     log_bottom = log_expit(a) + log_expit(-start / tau) + _log_one_minus_exp_minus(log_Dp)  # log(sigmoid(a) - v_start)
     return _pin(log_top - log_bottom, lo, hi)
@@ -209,10 +212,7 @@ def _sigmoid_gaps(l: float, tau: float, start: float, end: float) -> tuple[tuple
     relative change while it is below 1/2, else as a difference of logs; D' likewise. All in logs: v = expit(x)
     underflows beyond |x| ~ 745 (a small tau), and D ~ u / (v_end (1 - v_end)) below e^-300 (l below ~ -700) is
     taken from its first-order term, log u - log v_end - log(1 - v_end)."""
-    x0, x1 = start / tau, end / tau
-    lv0, lw0, lv1, lw1 = (float(log_expit(x)) for x in (x0, -x0, x1, -x1))  # log v, log(1 - v) at both ends
-    log_span = lv1 + lw0 + math.log(-math.expm1(x0 - x1))  # log(v_end - v_start)
-    lu, lup = log_span + float(log_expit(l)), log_span + float(log_expit(-l))
+    lv0, lw0, lv1, lw1, lu, lup = _sigmoid_logs(l, tau, start, end)
 
     def log_ratio(log_big: float, log_small: float, log_gap: float) -> float:  # log(big / small), small = big - gap
         if log_gap < log_big - math.log(2.0):
@@ -227,6 +227,22 @@ def _sigmoid_gaps(l: float, tau: float, start: float, end: float) -> tuple[tuple
         return value, math.log(value)
 
     return gap(lw1, lv1, float(np.logaddexp(lv0, lup)), lu), gap(lv0, lw0, float(np.logaddexp(lw1, lu)), lup)
+
+
+def _sigmoid_logs(l: float, tau: float, start: float, end: float) -> tuple[float, ...]:
+    """(log v_start, log(1 - v_start), log v_end, log(1 - v_end), log u, log u') at log-SNR ``l``, for v = expit(x / tau),
+    u = v_end - sigmoid(a) = (v_end - v_start) expit(l) and u' = sigmoid(a) - v_start = (v_end - v_start) expit(-l)."""
+    x0, x1 = start / tau, end / tau
+    lv0, lw0, lv1, lw1 = (float(log_expit(x)) for x in (x0, -x0, x1, -x1))
+    log_span = lv1 + lw0 + math.log(-math.expm1(x0 - x1))  # log(v_end - v_start), not cancelling
+    return lv0, lw0, lv1, lw1, log_span + float(log_expit(l)), log_span + float(log_expit(-l))
+
+
+def _sigmoid_logit(l: float, tau: float, start: float, end: float) -> float:
+    """a at log-SNR ``l``: log sigmoid(a) - log(1 - sigmoid(a)), as log(v_start + u') - log((1 - v_end) + u) (sums of
+    positive terms)."""
+    lv0, _, _, lw1, lu, lup = _sigmoid_logs(l, tau, start, end)
+    return float(np.logaddexp(lv0, lup) - np.logaddexp(lw1, lu))
 
 
 def _ays_l(model: str) -> Callable[[int, float, float], Array]:

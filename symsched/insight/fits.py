@@ -38,6 +38,7 @@ from .._validate import as_choices, as_levels, as_spectrum, check_choice, check_
 from ..api import DIVERGENCES, INITS, SAMPLERS, VE_SAMPLERS
 from ..optimize import DEFAULT_DIVERGENCE, OBJECTIVE_NAMES
 from .families import FAMILIES, Family, get_family
+from .._markdown import md_table
 from .._tex import tex_bold, tex_text
 
 __all__ = ["FamilyFit", "HeuristicFit", "fit_heuristics", "schedule_objective", "ENDPOINT_MODES", "ROUNDING"]
@@ -73,10 +74,14 @@ class FamilyFit:
         levels (every family passes through them: nothing is fitted).
     notes : dict[str, str]
         Shape parameters (published names) whose value the fit did not choose: ``"at search bound"`` (the fit
-        stopped at the edge of the searched range, e.g. Karras ``rho = 200``) or ``"not determined"`` (the
-        residual does not change, to 1e-9 relative, when the parameter moves by 2 % of its searched range: a
-        limit of the family, e.g. the sigmoid's small-``tau`` limit, uniform in log-SNR). Printed after the
-        parameters; read such a value as "any in that direction", the residual is what counts.
+        stopped at the edge of the searched range, e.g. Karras ``rho = 200``) or ``"not determined"`` (when the
+        parameter moves by 2 % of its searched range one way, the residual changes by less than 1e-9 relative, or
+        the fitted levels by less than 1e-9 of the target's log-SNR span: a limit of the family, e.g. the sigmoid's
+        small-``tau`` limit, uniform in log-SNR). With ``endpoints="free"``, also ``"end points"`` when the fit beats
+        the target (a negative ``loss`` beyond rounding) with end points other than the target's: its objective is
+        lower at other end points (e.g. noisier than an optimum's first level, which its optimiser pinned), not a
+        better shape. Printed after the parameters; read a shape value so marked as "any in that direction", the
+        residual is what counts.
     """
 
     family: str
@@ -112,14 +117,18 @@ class FamilyFit:
         return math.isfinite(self.loss) and 0 < abs(self.loss) <= ROUNDING * top  # an exact 0 prints "0"
 
     def lost_text(self) -> str:
-        """The relative loss for a sentence: ``"0.52 %"``, ``"≈0 % (the optimum, to rounding)"``, or ``"–"``
-        with the reason it is undefined (no objective for the fitted levels, or a positive loss against an
-        optimum of 0)."""
+        """The relative loss for a sentence: ``"0.52 %"``, ``"≈0 % (the optimum, to rounding)"``, a negative one
+        with its reason (``"-17 % (lower at other end points than the target's)"``), or ``"–"`` with the reason it is
+        undefined (no objective for the fitted levels, or a positive loss against an optimum of 0)."""
         if self.loss_is_rounding:
             return "≈0 % (the optimum, to rounding)"
         if math.isfinite(self.relative_loss):  # (from 100 % on without an exponent: "1.2e+02 %" read as code)
             pct = 100 * self.relative_loss
-            return f"{pct:.2g} %" if abs(pct) < 100 else f"{pct:.0f} %"
+            text = f"{pct:.2g} %" if abs(pct) < 100 else f"{pct:.0f} %"
+            if pct < 0:
+                why = "at other end points than the target's" if "end points" in self.notes else "than the target's"
+                text += f" (a lower objective {why})"
+            return text
         if not math.isfinite(self.value):
             return "– (undefined: no objective for the fitted levels)"
         return "– (undefined: the optimum is 0)"
@@ -128,7 +137,7 @@ class FamilyFit:
 def _fmt(x: float, digits: int = 4) -> str:
     if x is None or not math.isfinite(x):
         return "–"
-    return f"{x:.{digits}g}"
+    return f"{x + 0.0:.{digits}g}"  # (+ 0.0: a -0.0 prints "0", not "-0")
 
 
 def _lost_cell(f: FamilyFit, x: float) -> str:
@@ -201,12 +210,8 @@ class HeuristicFit:
     def to_markdown(self) -> str:
         """Markdown table, best family first (in bold)."""
         header, rows = self._rows()
-        header = [h.replace("|", r"\|") for h in header]  # "max |Δlog-SNR|": a literal pipe in a cell
-        lines = ["| " + " | ".join(header) + " |", "|---|---|" + "---:|" * (len(header) - 2)]
-        for i, r in enumerate(rows):
-            cells = [f"**{r[0]}**" if i == 0 else r[0]] + r[1:]
-            lines.append("| " + " | ".join(cells) + " |")
-        return "\n".join(lines) + "\n"
+        rows = [[f"**{r[0]}**" if i == 0 else r[0]] + r[1:] for i, r in enumerate(rows)]
+        return md_table(header, rows, ["---", "---"] + ["---:"] * (len(header) - 2))
 
     def to_latex(self) -> str:
         """booktabs ``tabular``, best family first (in bold)."""
@@ -335,18 +340,21 @@ def _fit_family(fam: Family, target: Array, ends: Optional[tuple[float, float]]
             best = (cost, sol.x)
     assert best is not None
     x = best[1]
-    return x, target + resid(x), _shape_notes(fam, x, best[0], lb, ub, resid)
+    return x, target + resid(x), _shape_notes(fam, x, best[0], lb, ub, resid, float(target[-1] - target[0]))
 
 
-_FLAT = 1e-9  # relative change of the squared residual below which a shape parameter is not determined
-_PROBE = 0.02  # ... when it moves by this fraction of its searched range
+_FLAT = 1e-9  # relative change of the squared residual (or of the levels, in units of the target's log-SNR span)
+_PROBE = 0.02  # ... below which a shape parameter is not determined, when it moves by this fraction of its range
 
 
-def _shape_notes(fam: Family, x: Array, cost: float, lb: Array, ub: Array, resid: Callable[[Array], Array]
-                 ) -> dict[str, str]:
+def _shape_notes(fam: Family, x: Array, cost: float, lb: Array, ub: Array, resid: Callable[[Array], Array],
+                 span: float) -> dict[str, str]:
     """:attr:`FamilyFit.notes` of the fitted point ``x``, whose squared residual is ``cost`` (the shape coordinates
-    are the last ``fam.n_shape``)."""
+    are the last ``fam.n_shape``). A fit to rounding (cost ~1e-18) makes any change of the cost large relative to
+    it: the levels' own change decides there (audit of 6 December: sigmoid tau = 0.03 came back as an unmarked
+    0.11, whose levels differ by ~1e-11)."""
     notes: dict[str, str] = {}
+    r0 = resid(x)
     for j, name in enumerate(fam.published):
         i = x.size - fam.n_shape + j
         width = ub[i] - lb[i]
@@ -354,15 +362,23 @@ def _shape_notes(fam: Family, x: Array, cost: float, lb: Array, ub: Array, resid
         if (low_edge and x[i] - lb[i] <= 1e-6 * width) or (high_edge and ub[i] - x[i] <= 1e-6 * width):
             notes[name] = "at search bound"
             continue
-        moved = []
+        flat = []
         for xi in (max(lb[i], x[i] - _PROBE * width), min(ub[i], x[i] + _PROBE * width)):
+            if xi == x[i]:  # at the family's own bound (e.g. the cosine offset s = 0): no move that way
+                continue
             y = x.copy()
             y[i] = xi
             ry = resid(y)
-            moved.append(abs(float(ry @ ry) - cost) <= _FLAT * cost)
-        if all(moved):
+            flat.append(abs(float(ry @ ry) - cost) <= _FLAT * cost or float(np.max(np.abs(ry - r0))) <= _FLAT * span)
+        if any(flat):  # flat on one side: the family's limit that way (any value beyond gives these levels)
             notes[name] = "not determined"
     return notes
+
+
+def _moved_ends(fitted: Array, target: Array) -> str:
+    """The ``"end points"`` note of a free fit that beats its target: where its end points lie, against the target's."""
+    return (f"first log-SNR {fitted[0]:.3g}, last {fitted[-1]:.3g}, not the target's {target[0]:.3g}, "
+            f"{target[-1]:.3g}: lower there, not a better shape")
 
 
 def check_families(families: Optional[Sequence[str]]) -> list[str]:
@@ -527,12 +543,15 @@ def fit_heuristics(
         # undetermined (not reported); a family that produced no valid levels anywhere has no residual (NaN,
         # printed "–"), not the penalty
         shaped = free.size > 2
-        fits.append(FamilyFit(
+        fit = FamilyFit(
             family=fam.name, params=fam.params(lo, hi, shape) if ok and shaped else {}, log_snr=l,
             alpha_bar=fab, rms=float(np.sqrt(np.mean(res**2))) if ok else math.nan,
             max_abs=float(np.max(np.abs(res))) if ok else math.nan, value=value, loss=loss,
             n_params=len(x) if shaped else 0, notes=notes if ok and shaped else {},
-        ))
+        )
+        if ends is None and loss < 0 and not fit.loss_is_rounding:  # lower only by leaving the target's end points
+            fit.notes["end points"] = _moved_ends(lf, free)
+        fits.append(fit)
     order = {f.name: i for i, f in enumerate(fams)}
     fits.sort(key=lambda f: (not math.isfinite(f.rms), round(f.rms, 12) if math.isfinite(f.rms) else 0.0,
                              order[f.family]))

@@ -97,12 +97,15 @@ def plot_sweep(result: Any, *, steps: Union[int, Sequence[int], None] = None, ti
     ks = ks[:4]
     fig, ax = _figure(1, len(ks), width=4.6, height=3.9)
     flow = _flow(result)
+    from .sweep import value_labels
+
     cols, norm = _colours(result.values)
+    labels = value_labels(result.values)
     for a, K in zip(ax[0], ks):
         L = result.log_snr(K)
         for j, v in enumerate(result.values):
             a.plot(np.arange(1, K + 1), L[j], marker="o", ms=3, lw=1.4, color=cols[j],
-                   label=f"{result.parameter}={v:g}" if _numeric([v]) else str(v))
+                   label=f"{result.parameter}={labels[j]}" if _numeric([v]) else labels[j])
         a.set(xlabel="step (noisiest first)", ylabel="log-SNR of the level", title=f"K = {K}")
         _note_undrawn_levels(a, L, flow=flow)
         _integer_steps(a)

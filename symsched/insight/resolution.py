@@ -151,7 +151,7 @@ class PowerLawFit:
                                base_resolution=self.base_resolution)
 
     def __str__(self) -> str:
-        parts = ", ".join(f"alpha={a:.3g}, c={c:.3g}" for a, c in zip(self.alpha, self.c))
+        parts = ", ".join(f"alpha={a + 0.0:.3g}, c={c + 0.0:.3g}" for a, c in zip(self.alpha, self.c))  # (no "-0")
         return f"power law on {self.base_resolution}x{self.base_resolution}: {parts}"
 
 
@@ -415,11 +415,10 @@ class ResolutionLaw:
 
     def to_markdown(self) -> str:
         """Markdown table: one row per resolution and a last row of slopes per doubling (Δℓ: log-SNR offset vs the base)."""
+        from .._markdown import md_table
+
         header, rows = self._rows()
-        lines = ["| " + " | ".join(header) + " |", "|" + "---:|" * len(header)]
-        lines += ["| " + " | ".join(r) + " |" for r in rows[:-1]]
-        lines.append("| " + " | ".join(f"**{c}**" if c else c for c in rows[-1]) + " |")
-        return "\n".join(lines) + "\n"
+        return md_table(header, rows[:-1] + [[f"**{c}**" if c else c for c in rows[-1]]], "---:")
 
     def to_latex(self) -> str:
         """booktabs ``tabular`` of the same table."""

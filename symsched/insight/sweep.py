@@ -35,6 +35,7 @@ from .._validate import (
 )
 from ..optimize import (DEFAULT_DIVERGENCE, OBJECTIVE_NAMES, InfiniteObjective, OptimizeResult, at_step_count,
                         optimize_schedule)
+from .._markdown import md_table
 from .._tex import tex_text
 
 __all__ = ["sweep", "SweepResult", "SweepFits"]
@@ -241,11 +242,17 @@ def run_optimizations(
     that changed between runs, or between threads of one process, would change the rounding of
     its sums and so the optimiser's path. Held for the whole call, this also keeps the threading
     backend deterministic (threadpoolctl's limits are process-wide).
+    Every task's arguments are checked (:func:`symsched.optimize.check_arguments`) before any task starts: a bad
+    one is the ValueError / TypeError ``optimize_schedule`` raises, in this process, with no work done.
     """
     from threadpoolctl import threadpool_limits
 
+    from ..optimize import check_arguments
+
     n_jobs = check_n_jobs(n_jobs)
     backend = check_backend(backend)
+    for S, K, kw in tasks:
+        check_arguments(S, K, **kw)
     results: list[OptimizeResult] = []
 
     def arrived(batch: Sequence[OptimizeResult]) -> None:
@@ -325,7 +332,9 @@ def sweep(
     **optimize_kw
         Passed to :func:`symsched.optimize_schedule` (``sampler``, ``divergence``, ``endpoints``,
         ``grid``, ``weights``, ``seed``, ``restarts``, ..., and the sampler's own settings such as lms ``order``);
-        checked before any work: TypeError for a keyword that is neither, ValueError for a bad value.
+        checked for every spectrum and K before any work (:func:`symsched.optimize.check_arguments`): TypeError for
+        a keyword that is neither, ValueError for a bad value (``weights`` of another shape than a spectrum, bad
+        ``endpoints`` or ``grid`` for a K, ...).
 
     Returns
     -------
@@ -337,9 +346,8 @@ def sweep(
     ------
     ValueError
         Bad spectra, values (repeated or non-finite ones included; more than MAX_ENTRIES spectra or values), steps,
-        backend, or optimiser arguments
-        (raised before any work starts when the spectra, values, steps or backend are wrong; optimiser errors
-        come from the first task that meets them).
+        backend, or optimiser arguments, all before any work starts. An optimisation that fails on its own (e.g.
+        :class:`~symsched.optimize.InfiniteObjective`, named with its K) stops the sweep when it happens.
     TypeError
         An unknown keyword argument, ``spectra`` of the wrong type, ``values`` given as a mapping, or a ``backend``
         that is not a string.
@@ -378,8 +386,20 @@ def _fmt(x: float, digits: int = 4) -> str:
     return f"{x:.{digits}g}" if isinstance(x, (int, float)) and math.isfinite(x) else str(x)
 
 
-def _label(v: Any) -> str:
-    return _fmt(v) if isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) else str(v)
+def _label(v: Any, digits: int = 4) -> str:
+    return _fmt(v, digits) if isinstance(v, (int, float)) and not isinstance(v, bool) else str(v)
+
+
+def value_labels(values: Sequence[Any]) -> list[str]:
+    """One label per value for tables and legends, distinct for distinct values: numbers with 4 significant digits,
+    or as many more as it takes to tell them apart (2.0 and 2.0001: "2" and "2.0001", not "2" twice); other values
+    by ``str``, and by ``repr`` where two ``str`` coincide (1 and "1")."""
+    vals = [v.item() if isinstance(v, np.generic) else v for v in values]
+    for digits in range(4, 18):
+        labels = [_label(v, digits) for v in vals]
+        if len(set(labels)) == len(labels):
+            return labels
+    return [repr(v) if labels.count(lab) > 1 else lab for v, lab in zip(vals, labels)]
 
 
 @dataclass
@@ -439,7 +459,7 @@ class SweepResult:
         """Array form: ``values``, ``steps``, ``value``/``kl``/``w2`` (len(values), len(steps)), ``log_snr`` {K: (len(values), K)}."""
         return {
             "parameter": self.parameter,
-            "values": np.asarray(self.values, dtype=object if not _numeric(self.values) else np.float64),
+            "values": _value_array(self.values),
             "steps": np.asarray(self.steps, dtype=np.int64),
             "value": self._metric("value"),
             "kl": self._metric("kl"),
@@ -469,10 +489,11 @@ class SweepResult:
         if levels:
             header.append("log-SNR levels (noisiest first)")
         rows = []
+        labels = value_labels(self.values)
         for j, v in enumerate(self.values):
             for K in self.steps:
                 r = self.results[(j, K)]
-                row = [_label(v), str(K), _fmt(r.value), _fmt(r.kl), _fmt(r.w2), f"{r.log_snr[0]:.2f}",
+                row = [labels[j], str(K), _fmt(r.value), _fmt(r.kl), _fmt(r.w2), f"{r.log_snr[0]:.2f}",
                        f"{r.log_snr[-1]:.2f}"]
                 if levels:
                     row.append(", ".join(f"{x:.2f}" for x in r.log_snr))
@@ -484,9 +505,7 @@ class SweepResult:
         header, rows = self._rows(levels)
         if len(self.values) == 1:
             header, rows = header[1:], [r[1:] for r in rows]
-        lines = ["| " + " | ".join(header) + " |", "|" + "---:|" * len(header)]
-        lines += ["| " + " | ".join(r) + " |" for r in rows]
-        return "\n".join(lines) + "\n"
+        return md_table(header, rows, "---:")
 
     def to_latex(self, *, levels: bool = False) -> str:
         """booktabs ``tabular`` of the same table."""
@@ -533,6 +552,17 @@ class SweepResult:
         return SweepFits(parameter=self.parameter, values=self.values, fits=fits)
 
 
+def _value_array(values: Sequence[Any]) -> NDArray[Any]:
+    """``values`` as an array of shape (len(values),): float64 for numbers, else objects (a tuple label stays one
+    entry: ``np.asarray`` would make a 2-d array of equal-length tuples)."""
+    if _numeric(values):
+        return np.asarray(values, dtype=np.float64)
+    out = np.empty(len(values), dtype=object)
+    for i, v in enumerate(values):  # (one by one: a slice assignment would unpack equal-length tuples)
+        out[i] = v
+    return out
+
+
 def _numeric(values: Sequence[Any]) -> bool:
     return all(isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) for v in values)
 
@@ -552,10 +582,11 @@ class SweepFits:
         header = [self.parameter, "K", "best family", "parameters", "RMS Δlog-SNR", "max |Δlog-SNR|", "lost (%)",
                   "runner-up (RMS)"]
         rows = []
+        labels = value_labels(self.values)
         for (j, K), f in sorted(self.fits.items()):
             b = f.best
             second = f.fits[1] if len(f.fits) > 1 else None
-            rows.append([_label(self.values[j]), str(K), b.family, _fmt_params(b.params, b.notes), _cell(b.rms, 3),
+            rows.append([labels[j], str(K), b.family, _fmt_params(b.params, b.notes), _cell(b.rms, 3),
                          _cell(b.max_abs, 3), _lost_cell(b, 100.0 * b.relative_loss),
                          f"{second.family} ({_cell(second.rms, 3)})" if second else "–"])
         return header, rows
@@ -566,10 +597,7 @@ class SweepFits:
         align = ["---:", "---:", "---", "---", "---:", "---:", "---:", "---"]
         if len(self.values) == 1:
             header, rows, align = header[1:], [r[1:] for r in rows], align[1:]
-        header = [h.replace("|", r"\|") for h in header]  # "max |Δlog-SNR|": a literal pipe in a cell
-        lines = ["| " + " | ".join(header) + " |", "|" + "|".join(align) + "|"]
-        lines += ["| " + " | ".join(r) + " |" for r in rows]
-        return "\n".join(lines) + "\n"
+        return md_table(header, rows, align)
 
     def to_latex(self) -> str:
         """booktabs ``tabular`` of the same table."""

@@ -32,7 +32,7 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
-from .._io import atomic_write, atomic_write_json
+from .._io import atomic_write, atomic_write_json, check_not_a_folder
 from .._validate import (MAX_TRAIN_TIMESTEPS, ArgumentTypeError, _show, as_bool, as_int, as_positive, as_positive_int,
                          as_real, check_choice)
 from .datasets import patches16
@@ -319,6 +319,9 @@ def save(result: TrainResult, weights: "str | Path", log: "str | Path | None" = 
     for name, value in (("weights", weights), ("log", log)):
         if not (value is None and name == "log") and not isinstance(value, (str, os.PathLike)):
             raise ArgumentTypeError(f"{name} must be a file path (str or os.PathLike), got {type(value).__name__}")
+    check_not_a_folder(weights, "weights", "model.safetensors")
+    if log is not None:
+        check_not_a_folder(log, "log", "log.json")
     if Path(weights).suffix != ".safetensors":
         raise ValueError(f"weights must name a .safetensors file, which load_model reads (got {str(weights)!r})")
     from safetensors.torch import save_file
