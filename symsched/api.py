@@ -284,10 +284,18 @@ def transfer_function_ve(spectrum: ArrayLike, sigmas: ArrayLike, *, sampler: str
 # divergences
 # ---------------------------------------------------------------------------------------------
 def _divergence_terms(name: str, generated: Array, data: Array) -> Array:
-    """Per-mode terms of a divergence (generated kernel); modes with generated == data (zeros included) give 0."""
+    """Per-mode terms of a divergence (generated kernel); modes with generated == data (zeros included) give 0. A
+    term that left float64 though both variances are positive is evaluated again in longdouble (KL's ratio p/q
+    overflows beyond 1.8e308 while the term, about p/(2q), may not: ``kl_divergence([1.5e308], [0.5])`` was inf;
+    audit of 6 December) and is inf only when the term itself is beyond float64."""
+    kernel = divergence_kernel(name)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore"):
-        f = divergence_kernel(name)(generated, data)[0]
-    f = np.array(np.broadcast_to(f, data.shape), dtype=np.float64)
+        f = kernel(generated, data)[0]
+        f = np.array(np.broadcast_to(f, data.shape), dtype=np.float64)
+        wide = ~np.isfinite(f) & (generated > 0) & (data > 0)
+        if wide.any():
+            g, d = generated[wide].astype(np.longdouble), data[wide].astype(np.longdouble)
+            f[wide] = np.asarray(np.broadcast_to(kernel(g, d)[0], g.shape), dtype=np.float64)
     f[generated == data] = 0.0
     return f
 
@@ -315,13 +323,15 @@ def w2_distance(p: ArrayLike, q: ArrayLike) -> float:
     """W2(N(0, diag p), N(0, diag q)) = sqrt(sum (sqrt p - sqrt q)^2) (not squared); same shapes.
 
     Formed as a scaled sum ``c * sqrt(sum (a/c)^2)`` of the amplitudes ``a = |sqrt p - sqrt q|``
-    (``c = max a``), so it neither overflows nor underflows: ``w2_distance([1.7e308]*2, [0, 0])``
-    is 1.84e154. Raises ValueError (TypeError for a wrong type) naming ``p`` or ``q``.
+    (``c = max a``; each as ``|p - q| / (sqrt p + sqrt q)``, which does not cancel where p ≈ q), so it neither
+    overflows nor underflows nor loses digits: ``w2_distance([1.7e308]*2, [0, 0])`` is 1.84e154,
+    ``w2_distance([1], [1 + 2**-52])`` 1.11e-16. Raises ValueError (TypeError for a wrong type) naming ``p`` or ``q``.
     """
     P = as_spectrum(p, "p")
     Q = as_spectrum(q, "q")
     check_same_shape(P, Q, "p", "q")
-    a = np.asarray(w2_amplitude_kernel()(P.ravel(), Q.ravel())[0], dtype=np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):  # (0/0 of the branch p == q not taken, e.g. both 0)
+        a = np.asarray(np.broadcast_to(w2_amplitude_kernel()(P.ravel(), Q.ravel())[0], P.size), dtype=np.float64)
     c = float(np.max(a))
     return 0.0 if c == 0.0 else c * math.sqrt(float(np.sum(np.square(a / c))))
 

@@ -555,7 +555,43 @@ def test_kl_is_written_once_symbolically() -> None:
     for branch in (sp.log(r_of), d_of):  # both branches of the log-ratio are log(p/q)
         assert sp.expand_log(F.subs({r: r_of, t: branch}) - d.kl(p, q), force=True) == 0
     assert {arg.expr for arg in t_of.args} == {sp.log(r), dd}
-    assert d.w2_amplitude(p, q) ** 2 == d.w2_squared(p, q).subs(sp.sqrt(p) - sp.sqrt(q), sp.Abs(sp.sqrt(p) - sp.sqrt(q)))
+    a, b = sp.symbols("a b", positive=True)  # the amplitude is the rationalised square root of W2's term
+    zero, general = d.w2_amplitude(p, q).subs({p: a, q: b}).args
+    assert zero == (0, sp.Eq(a, b)) and sp.simplify(general.expr ** 2 - d.w2_squared(a, b)) == 0
+
+
+def _near_pairs() -> tuple[np.ndarray, np.ndarray]:
+    """p and q a few ulp to 1e-6 apart, across the float64 range (audit of 6 December)."""
+    p = 10.0 ** np.linspace(-300, 300, 61)
+    k = np.array([1, 2, 3, 1e3, 1e6, 4.5e9] * 11)[:61]
+    return p, p * (1 + k * 2.0**-52)
+
+
+def _w2_near_wrong(w2) -> list[int]:
+    p, q = _near_pairs()
+    return [i for i in range(p.size) if not _close(w2(p[i:i + 1], q[i:i + 1]), _w2_mp(p[i:i + 1], q[i:i + 1]), 1e-13)]
+
+
+def test_w2_of_nearly_equal_variances_keeps_its_digits() -> None:
+    """|sqrt(p) - sqrt(q)| cancelled: w2_distance([1], [1 + 2^-52]) was 0 (exact 1.1e-16), and 1.4 relative off at
+    1e300."""
+    assert _w2_near_wrong(symsched.w2_distance) == []
+    assert symsched.w2_distance([1.0], [1.0 + 2**-52]) == pytest.approx(2**-53, rel=1e-15, abs=0)
+
+
+def test_the_near_pair_check_rejects_the_difference_of_square_roots() -> None:
+    def naive(p, q):
+        return float(np.sqrt(np.sum((np.sqrt(p) - np.sqrt(q)) ** 2)))
+
+    assert len(_w2_near_wrong(naive)) > 20
+
+
+@pytest.mark.parametrize("p", [1.5e308, 1.7976931348623157e308, 9.1e307])
+def test_kl_whose_ratio_overflows_but_term_does_not_is_finite(p) -> None:
+    """kl_divergence([1.5e308], [0.5]) was inf: the ratio 3e308 overflows, the KL (about 1.5e308) does not."""
+    kl = symsched.kl_divergence([p], [0.5])
+    assert _close(kl, _kl_mp(p, 0.5), 1e-13) and math.isfinite(kl)
+    assert symsched.kl_divergence([p], [0.25]) == math.inf  # beyond float64 itself: inf, as documented
 
 
 def test_gaussian_spectrum_with_tiny_modes_optimises() -> None:

@@ -55,9 +55,11 @@ def divergence_kernel(name: str) -> Callable[..., list[Any]]:
 
         if name not in DIVERGENCES:
             raise ValueError(f"divergence must be one of {DIVERGENCES} (got {name!r})")
-        if name == "w2":
-            f = divergence(name, p, S)
-            return [p, S], [f, sp.simplify(sp.diff(f, p))], 2
+        if name == "w2":  # the squared amplitude (rationalised: no cancellation where P ~ S), squared last: its
+            from ..symbolic.divergences import w2_amplitude  # square (P - S)^2 / (...)^2 would overflow at 1e154
+
+            a = sp.Symbol("a", nonnegative=True)
+            return [p, S], [a**2, sp.simplify(sp.diff(divergence(name, p, S), p))], 2, ((a, w2_amplitude(p, S)),)
         exprs, defs = _kl_form(p, S, reverse=name == "kl-reverse")
         return [p, S], exprs, 2, defs
 

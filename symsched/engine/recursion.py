@@ -515,7 +515,7 @@ def output_ratio(prog: Program, S: Array, init: str, ld: bool = False) -> Array:
     for g in _groups(S, prog.extended or ld):
         with np.errstate(over="ignore"):
             rho = np.asarray(_ratio_group(prog, S, g, init), dtype=np.float64)
-        bad = ~np.isfinite(rho)
+        bad = ~np.isfinite(rho) | _below_normal(S[g.sl], rho, prog)
         if bad.any() and not g.ld:  # recompute in longdouble the modes that left the float64 range
             idx = np.arange(g.sl.start, g.sl.stop)[bad]
             sub = _Group(slice(0, idx.size), g.tform, True, g.scaled)
@@ -525,16 +525,35 @@ def output_ratio(prog: Program, S: Array, init: str, ld: bool = False) -> Array:
     return out
 
 
-def _below_normal(S: Array, rho: Array) -> NDArray[np.bool_]:
-    """The positive modes whose ratio rho = P/kappa fell below the float64 normal range (subnormal or 0)."""
-    return (S > 0) & (np.abs(rho) < np.finfo(np.float64).tiny)
+#: margin of :func:`_underflow_floor`'s amplification bound (multistep extrapolation, constant factors of the steps)
+_AMPLIFICATION_MARGIN = 2.0**64
+
+
+def _underflow_floor(prog: Program) -> float:
+    """A ratio rho = P/kappa below this may have passed below the float64 normal range on its way through the sweep
+    and lost digits there (all of them: 0), though it is representable itself: the float64 normal floor times the
+    most a sweep can amplify a variance, ``e^(l_max - l_min)`` over the program's finite log-SNR levels (a step
+    scales a mode's signal variance by at most about alpha_bar_{i+1}/alpha_bar_i), times a margin. Audit of 6
+    December: dpm_2_ancestral on alpha_bar = [1e-300, 1e-290, 1e-80] carries S = 1e144 through a variance of 1e-384
+    (0 in float64) and scales it by 1e80 in the last step: P came out 0 for 1e-304, and 1e-5 off for S = 1e160."""
+    ell = np.asarray(prog.l, dtype=np.float64)
+    ell = ell[np.isfinite(ell)]
+    span = float(np.ptp(ell)) if ell.size else 0.0
+    log_floor = math.log(np.finfo(np.float64).tiny * _AMPLIFICATION_MARGIN) + span
+    return math.exp(log_floor) if log_floor < 700.0 else math.inf  # (beyond: every positive mode is suspect)
+
+
+def _below_normal(S: Array, rho: Array, prog: Program) -> NDArray[np.bool_]:
+    """The positive modes whose ratio rho = P/kappa lies below :func:`_underflow_floor` (at most the float64 normal
+    range times the sweep's amplification): float64 may have lost their digits on the way."""
+    return (S > 0) & (np.abs(rho) < _underflow_floor(prog))
 
 
 def below_float64(prog: Program, S: Array, init: str, rho: Array) -> Array:
     """``rho`` with the ratios of positive modes that fell below the float64 normal range (P ~ S^2 r for modes
     S < 1e-154: rho ~ S, subnormal or 0 for subnormal S) recomputed and kept in longdouble; ``rho`` itself
     when there are none."""
-    tiny = _below_normal(S, rho)
+    tiny = _below_normal(S, rho, prog)
     if not tiny.any():
         return rho
     out = rho.astype(LD)
@@ -1058,7 +1077,7 @@ def value_and_grad(prog: Program, S: Array, init: str,
     def run(ld: bool) -> Array:  # checked, rerun in longdouble and confirmed as output_variance (no mpmath fallback)
         J, grad, rho = _sweep_grad(prog, S, init, objective, chunk, ld=ld)
         overflow = np.isfinite(J) and not np.all(np.isfinite(grad))
-        if not ld and not prog.extended and (overflow or _below_normal(S, rho).any()):
+        if not ld and not prog.extended and (overflow or _below_normal(S, rho, prog).any()):
             # a product in the adjoint overflowed (e.g. S = 1e300 with a first level alpha_bar = 1e-300) though the
             # gradient itself may be representable, or a ratio P/kappa fell below the float64 normal range (P = 1e-500
             # for S = 1e-150: KL's log r came out -inf, or lost digits as a subnormal): the sweeps again in longdouble,

@@ -230,8 +230,9 @@ def _sigmoid_gaps(l: float, tau: float, start: float, end: float) -> tuple[tuple
 
 
 def _sigmoid_logs(l: float, tau: float, start: float, end: float) -> tuple[float, ...]:
-    """(log v_start, log(1 - v_start), log v_end, log(1 - v_end), log u, log u') at log-SNR ``l``, for v = expit(x / tau),
-    u = v_end - sigmoid(a) = (v_end - v_start) expit(l) and u' = sigmoid(a) - v_start = (v_end - v_start) expit(-l)."""
+    """(log v_start, log(1 - v_start), log v_end, log(1 - v_end), log u, log u') at log-SNR ``l``, for
+    v = expit(x / tau), u = v_end - sigmoid(a) = (v_end - v_start) expit(l) and
+    u' = sigmoid(a) - v_start = (v_end - v_start) expit(-l)."""
     x0, x1 = start / tau, end / tau
     lv0, lw0, lv1, lw1 = (float(log_expit(x)) for x in (x0, -x0, x1, -x1))
     log_span = lv1 + lw0 + math.log(-math.expm1(x0 - x1))  # log(v_end - v_start), not cancelling

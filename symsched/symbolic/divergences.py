@@ -4,9 +4,10 @@ KL is written once, as a function of the variance ratio ``r = p/q`` and its loga
 ``F(r, t) = (r - 1 - t)/2`` (:func:`kl_of_ratio`). The display form is ``F(p/q, log(p/q))``; the
 numeric form (:func:`kl_parts`) takes ``t = log p - log q`` where the ratio is not a normal float64
 (finite for every positive ``p`` and ``q``), while ``r = p/q`` may underflow to 0 (then
-``F = -(1 + t)/2`` is still right) or overflow to inf (then ``F`` is its limit, inf). W2² is ``(√p − √q)²``; its amplitude
-``|√p − √q|`` (:func:`w2_amplitude`) never overflows, so the total ``W2 = (Σ a²)^½`` is formed as a
-scaled sum by the engine.
+``F = -(1 + t)/2`` is still right) or overflow to inf (then ``F`` is its limit, inf; the engine evaluates such a
+term again in longdouble, where the ratio is finite). W2² is ``(√p − √q)²``; its amplitude ``|√p − √q|``
+(:func:`w2_amplitude`, rationalised as ``|p − q|/(√p + √q)``: nothing cancels) never overflows, so the total
+``W2 = (Σ a²)^½`` is formed as a scaled sum by the engine.
 """
 
 from __future__ import annotations
@@ -56,10 +57,16 @@ def w2_squared(p_: sp.Expr = p, q_: sp.Expr = q) -> sp.Expr:
 
 
 def w2_amplitude(p_: sp.Expr = p, q_: sp.Expr = q) -> sp.Expr:
-    """|sqrt(p) - sqrt(q)|, the square root of :func:`w2_squared` (at most max(p, q)^½: never overflows)."""
+    """|sqrt(p) - sqrt(q)|, the square root of :func:`w2_squared`, rationalised: |p - q| / (sqrt(p) + sqrt(q)).
+
+    The base of :func:`w2_squared` times its conjugate over the conjugate, so that nothing cancels where p ≈ q
+    (the difference of square roots lost every digit there: ``w2_distance([1], [1 + 2^-52])`` was 0; audit of 6
+    December); 0 where p = q (both 0 included); at most max(p, q)^½, so it never overflows."""
     base, exponent = w2_squared(p_, q_).as_base_exp()
     assert exponent == 2
-    return sp.Abs(base)
+    conjugate = sp.sqrt(p_) + sp.sqrt(q_)
+    assert sp.expand(base * conjugate - (p_ - q_)) == 0 or sp.expand(base * conjugate + (p_ - q_)) == 0
+    return sp.Piecewise((sp.Integer(0), sp.Eq(p_, q_)), (sp.Abs(sp.expand(base * conjugate)) / conjugate, True))
 
 
 #: divergence name -> (per-mode expression of the generated P and the data S, description)
