@@ -1485,8 +1485,8 @@ def _diffusers_grid_config(grid: Any, scheduler: str) -> dict[str, Any]:
     one of symsched's named training grids (:func:`symsched.schedules.training_grid` with its default arguments), or
     ``trained_betas`` (``1 - grid[t] / grid[t-1]``) for any other grid. A zero-terminal-SNR grid (last entry 0) adds
     ``rescale_betas_zero_snr=True`` where the scheduler takes it (diffusers then uses its ``2**-24`` stand-in).
-    Every key is set explicitly: the diffusers defaults differ between schedulers (DDPM: linear 1e-4..0.02, Euler,
-    Heun, DPM-Solver: scaled_linear 0.00085..0.012).
+    Every key is set explicitly: the diffusers defaults differ between schedulers (diffusers 0.42: linear
+    1e-4..0.02 for most, DDPM, DDIM, Euler and DPM-Solver included; Heun linear 0.00085..0.012).
     """
     from .schedules import BETA_RANGES, alpha_bar_to_betas, training_grid
 

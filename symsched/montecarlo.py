@@ -504,6 +504,21 @@ def _check_family_sampler(sampler: Any, family: str) -> None:
     check_choice(sampler, "sampler", _FAMILIES[family][0])
 
 
+def _vp_settings(sampler: str, eta: Any, variance: Any) -> tuple[float, str]:
+    """(eta, variance) checked; as :func:`symsched.output_spectrum` takes them, the other sampler's setting is refused
+    unless it is neutral (eta = 0 with DDPM, variance = "posterior" with DDIM): a DDPM run with eta = 0.5 ran without
+    it, silently (audit of 6 December)."""
+    from .api import _NEUTRAL
+
+    eta = check_eta(eta)
+    check_choice(variance, "variance", ("posterior", "beta"))
+    for key, value, owner in (("eta", eta, "ddim"), ("variance", variance, "ddpm")):
+        if sampler != owner and value != _NEUTRAL[key]:
+            raise ValueError(f"sampler {sampler!r} has no setting {key!r} (it is {owner.upper()}'s; "
+                             f"{sampler.upper()} would run without it)")
+    return eta, variance
+
+
 @numpy_error_defaults
 def iter_sample(
     spectrum: ArrayLike,
@@ -529,8 +544,7 @@ def iter_sample(
     """
     ab = as_levels(alpha_bar)
     _check_family_sampler(sampler, "vp")
-    eta = check_eta(eta)
-    check_choice(variance, "variance", ("posterior", "beta"))
+    eta, variance = _vp_settings(sampler, eta, variance)
     check_choice(init, "init", ("white", "exact"))
     n = as_positive_int(n_samples, "n_samples", MAX_SAMPLES, limit="MAX_SAMPLES")
     op = _make_op(spectrum, basis)
@@ -572,9 +586,10 @@ def sample(
         Strictly increasing levels in [0, 1), noisiest first (a first level 0: zero terminal SNR).
     sampler : {"ddim", "ddpm"}
     eta : float in [0, 1]
-        DDIM stochasticity (ignored by DDPM).
+        DDIM stochasticity (DDPM: only the neutral 0; another value is a ValueError, as in
+        :func:`symsched.output_spectrum`).
     variance : {"posterior", "beta"}
-        DDPM injected variance (ignored by DDIM).
+        DDPM injected variance (DDIM: only the neutral "posterior"; another value is a ValueError).
     init : {"white", "exact"}
         ``x_K ~ N(0, I)`` or the true marginal ``N(0, ab_K S + 1 - ab_K)`` per mode.
     n_samples : int
@@ -740,8 +755,7 @@ def sample_multichannel(
     """
     ab = as_levels(alpha_bar)
     _check_family_sampler(sampler, "vp")
-    eta = check_eta(eta)
-    check_choice(variance, "variance", ("posterior", "beta"))
+    eta, variance = _vp_settings(sampler, eta, variance)
     check_choice(init, "init", ("white", "exact"))
     n = as_positive_int(n_samples, "n_samples", MAX_SAMPLES, limit="MAX_SAMPLES")
     op = _Multichannel(_as_cross_spectrum(cross_spectrum))

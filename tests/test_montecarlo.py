@@ -954,3 +954,27 @@ def test_a_sampler_of_the_other_family_is_pointed_to_its_function(fn, sampler, o
         getattr(mc, fn)(np.ones((4, 4)), levels, sampler=sampler, n_samples=2, seed=0, progress=False)
     with pytest.raises(ValueError, match="sampler must be one of"):  # anything else: the plain choice
         getattr(mc, fn)(np.ones((4, 4)), levels, sampler="lms", n_samples=2, seed=0, progress=False)
+
+
+@pytest.mark.parametrize("fn", ["sample", "iter_sample", "sample_multichannel"])
+@pytest.mark.parametrize("sampler, key, value", [("ddpm", "eta", 0.5), ("ddim", "variance", "beta")])
+def test_the_other_samplers_setting_is_refused_not_dropped(fn, sampler, key, value) -> None:
+    """Audit of 6 December: mc.sample(..., sampler="ddpm", eta=0.5) ran DDPM without it, bit-identical to eta=0,
+    while output_spectrum refuses it; its neutral value (eta 0, variance "posterior") stays accepted, as there."""
+    from symsched.spectra import power_law
+
+    S = power_law((4, 4), alpha=2.0)
+    field = S[..., None, None] * np.eye(2) if fn == "sample_multichannel" else S
+    ab = [0.1, 0.5, 0.9]
+    run = getattr(mc, fn)
+    with pytest.raises(ValueError, match=rf"^sampler '{sampler}' has no setting '{key}'"):
+        out = run(field, ab, sampler=sampler, n_samples=2, seed=0, **{key: value})
+        next(iter(out)) if fn == "iter_sample" else None
+    with pytest.raises(ValueError, match=rf"has no setting '{key}'"):  # the closed form's rule, the same
+        symsched.output_spectrum(S, ab, sampler=sampler, **{key: value})
+    neutral = {"eta": 0.0, "variance": "posterior"}[key]
+    a = np.concatenate(list(run(field, ab, sampler=sampler, n_samples=2, seed=0, **{key: neutral}))) \
+        if fn == "iter_sample" else run(field, ab, sampler=sampler, n_samples=2, seed=0, **{key: neutral})
+    b = np.concatenate(list(run(field, ab, sampler=sampler, n_samples=2, seed=0))) if fn == "iter_sample" \
+        else run(field, ab, sampler=sampler, n_samples=2, seed=0)
+    np.testing.assert_array_equal(a, b)

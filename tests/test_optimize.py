@@ -535,9 +535,9 @@ def test_a_zero_first_level_is_not_moved_onto_a_grid_without_one() -> None:
 
 
 @pytest.mark.parametrize("endpoints,T,which,room", [
-    ((None, 1e-5), 1000, r"endpoints\[1\] \(last level\)", 0),   # snaps to the noisiest level, t = 999
+    ((None, "grid[-1]"), 1000, r"endpoints\[1\] \(last level\)", 0),   # snaps to the noisiest level, t = 999
     ((None, "grid[-2]"), 1000, r"endpoints\[1\] \(last level\)", 1),  # one noisier grid level, two needed
-    ((None, 0.5), 5, r"endpoints\[1\] \(last level\)", 0),
+    ((None, "grid[-1]"), 5, r"endpoints\[1\] \(last level\)", 0),
     ((0.99995, None), 1000, r"endpoints\[0\] \(first level\)", 0),  # snaps to t = 0, the cleanest level
 ])
 def test_a_single_fixed_end_must_leave_room_on_the_grid(endpoints, T, which, room) -> None:
@@ -547,8 +547,8 @@ def test_a_single_fixed_end_must_leave_room_on_the_grid(endpoints, T, which, roo
 
     S = power_law((8, 8), alpha=2.0)
     grid = sch.training_grid("linear", num_train_timesteps=T)
-    if endpoints[1] == "grid[-2]":
-        endpoints = (None, float(grid[-2]))
+    if isinstance(endpoints[1], str):  # a grid level, times 1.0001 (snapped back to it; beyond the grid's noisiest
+        endpoints = (None, float(grid[int(endpoints[1][5:-1])]) * 1.0001)  # level is refused before: its own test)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         with pytest.raises(ValueError, match=rf"^{which} snaps to the grid level .* has {room} .* too few for steps=3"):
@@ -974,3 +974,26 @@ def test_baselines_of_the_caller_are_scored_marked_and_started_from() -> None:
                             ([mine], TypeError, r"^baselines must be a mapping")):
         with pytest.raises(err, match=match):
             symsched.optimize_schedule(S, 5, restarts=0, baselines=bad)
+
+
+@pytest.mark.parametrize("endpoints, name, what", [((1e-80, None), r"endpoints\[0\] \(first level\)", "noisiest"),
+                                                   ((None, 1 - 1e-8), r"endpoints\[1\] \(last level\)", "cleanest")])
+def test_a_fixed_level_beyond_the_grid_is_refused_not_moved(endpoints, name, what) -> None:
+    """Audit of 6 December: endpoints=(1e-80, None) on the 1000-step grid became its noisiest level 4.0e-5 (log-SNR
+    -184 -> -10.1) without a word, while a first level 0 there was refused."""
+    S = np.ones(8)
+    g = sch.training_grid()
+    with pytest.raises(ValueError, match=rf"^{name}: alpha_bar = .* lies beyond the grid's {what} level"):
+        optimize_schedule(S, 3, sampler="ddpm", endpoints=endpoints, grid=g, restarts=0)
+    # a rounded copy of the end level (within the grid's own outermost gap) is snapped to it, as before
+    res = optimize_schedule(S, 3, sampler="ddpm", endpoints=(4.0e-5, None), grid=g, restarts=0)
+    assert res.alpha_bar[0] == g[-1]
+
+
+def test_the_cli_refuses_it_in_one_line(capsys) -> None:
+    from symsched.cli import main
+
+    assert main(["optimize", "--steps", "3", "--sampler", "ddpm", "--endpoints", "1e-80,none", "--grid", "1000",
+                 "--out", "unused.json"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "endpoints[0] (first level)" in err and "Traceback" not in err
