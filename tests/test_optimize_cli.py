@@ -127,8 +127,10 @@ def test_grid_json_has_timesteps(tmp_path, small_spectrum) -> None:
         (["--endpoints", "0.1,0.2,0.3"], "--endpoints must be"),
         (["--endpoints", "abc,none"], "neither a level"),
         (["--endpoints", "0.9,0.1"], "first < last"),
-        (["--grid", "1000", "--steps", "3", "--endpoints", "none,4.04e-5"], "--endpoints: endpoints[1] (last level) snaps"),
-        (["--grid", "1000", "--steps", "3", "--endpoints", "none,1e-5"], "--endpoints: endpoints[1] (last level): alpha"),
+        (["--grid", "1000", "--steps", "3", "--endpoints", "none,4.04e-5"],
+         "--endpoints: endpoints[1] (last level) snaps"),
+        (["--grid", "1000", "--steps", "3", "--endpoints", "none,1e-5"],
+         "--endpoints: endpoints[1] (last level): alpha"),
         (["--steps", "0"], "steps must be an integer >= 1"),
         (["--grid", "0"], "--grid must be a positive"),
         (["--grid", "1e9"], "--grid must be a positive integer number of training steps or a .npy file (got '1e9': "
