@@ -236,8 +236,9 @@ def as_spectrum(spectrum: ArrayLike, name: str = "spectrum", what: str = "mode v
     if np.any(arr < 0):
         bad = float(arr.min())
         raise ValueError(f"{name} must be non-negative: {what} (minimum is {bad:g})")
-    # -0.0 is a valid zero mode; normalise it so that log/sqrt see +0.0
-    return arr + 0.0
+    # -0.0 is a valid zero mode; normalise it so that log/sqrt see +0.0 (an array also of shape (): NumPy's
+    # scalar arithmetic would return a scalar there, audit of 6 December)
+    return np.asarray(arr + 0.0)
 
 
 def _entry(name: str) -> str:

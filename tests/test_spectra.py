@@ -698,3 +698,11 @@ def test_load_spectrum_names_the_bad_entry_of_the_file(tmp_path) -> None:
     np.save(f, np.array([[1.0, 2.0], [np.inf, 1.0]]))
     with pytest.raises(ValueError, match=r"must be finite \(got entry \[1, 0\] = inf\)$"):
         sp.load_spectrum(f)
+
+
+def test_a_zero_dimensional_spectrum_file_loads_as_an_array(tmp_path) -> None:
+    """Audit of 6 December: a 0-d .npy came back as a NumPy scalar (as_spectrum's "+ 0.0"), not the documented
+    ndarray of the file's shape."""
+    np.save(tmp_path / "s.npy", np.array(3.0))
+    S = sp.load_spectrum(tmp_path / "s.npy")
+    assert isinstance(S, np.ndarray) and S.shape == () and S.dtype == np.float64 and float(S) == 3.0

@@ -333,3 +333,28 @@ def test_plan_options_reach_the_symbolic_sampler() -> None:
     assert float(P) == pytest.approx(ddim, rel=1e-12)
     last = get_sampler("dpmsolver_multistep", final_sigmas_type="sigma_min").steps_for(7)[-1]
     assert last[1][-1] == 6  # ends at the last level, not the clean one (index 7)
+
+
+@pytest.mark.parametrize("fn", ["transfer_function", "output_psd", "output_psd_closed_form"])
+def test_symbolic_composition_checks_its_number_of_levels(fn) -> None:
+    """Audit of 6 December: K = 0 gave an IndexError (output_psd) or H = 1 (transfer_function); K = 1.5 a TypeError
+    naming nothing."""
+    from symsched.symbolic import compose, get_sampler
+
+    run = getattr(compose, fn)
+    d = get_sampler("ddim")
+    for bad in (0, -1, compose.MAX_SYMBOLIC_STEPS + 1):
+        with pytest.raises(ValueError, match=r"^K must be an integer in \[1, MAX_SYMBOLIC_STEPS"):
+            run(d, bad)
+    for bad in (1.5, True, "2"):
+        with pytest.raises(TypeError, match=r"^K must be an integer"):
+            run(d, bad)
+    assert run(d, 2) == run(d, np.int64(2))  # a NumPy integer is an integer
+
+
+def test_symbolic_scheme_names_an_unhashable_argument() -> None:
+    from symsched.symbolic.sde import get_scheme
+
+    with pytest.raises(ValueError, match=r"^scheme must be one of .* \(got \['em'\]\)"):
+        get_scheme(["em"])
+    assert get_scheme("em") is get_scheme("em")  # still built once

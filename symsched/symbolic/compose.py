@@ -9,6 +9,8 @@ is ``v_s = g^2 v_t + n``.
 
 from __future__ import annotations
 
+import numbers
+
 import sympy as sp
 
 from .forward import flow_variance, ve_variance, vp_variance
@@ -17,14 +19,32 @@ from .symbols import alpha_bar, sigma, slot_level
 
 __all__ = [
     "level_symbols", "init_variance", "step_matrices", "step_pairs", "transfer_function", "output_psd",
-    "output_psd_closed_form", "recursion_statement", "INITS",
+    "output_psd_closed_form", "recursion_statement", "INITS", "MAX_SYMBOLIC_STEPS", "check_steps",
 ]
 
 INITS = ("white", "exact")
+#: most steps a symbolic composition unrolls (its expression grows with every step; the numeric engine takes
+#: schedules of up to symsched._validate.MAX_STEPS levels)
+MAX_SYMBOLIC_STEPS = 64
+
+
+def check_steps(K: object) -> int:
+    """``K`` as the number of levels of a symbolic schedule: an integer (TypeError naming ``K`` otherwise, a bool
+    included) in [1, MAX_SYMBOLIC_STEPS] (ValueError naming ``K``). Audit of 6 December: K = 0 gave an IndexError
+    from output_psd and H = 1 from transfer_function."""
+    if isinstance(K, bool) or not isinstance(K, numbers.Integral):
+        raise TypeError(f"K must be an integer number of levels (got {K!r} of type {type(K).__name__})")
+    if not 1 <= int(K) <= MAX_SYMBOLIC_STEPS:
+        raise ValueError(f"K must be an integer in [1, MAX_SYMBOLIC_STEPS = {MAX_SYMBOLIC_STEPS}] (got {K!r}): a "
+                         "symbolic composition unrolls every step; evaluate longer schedules numerically "
+                         "(symsched.output_spectrum)")
+    return int(K)
 
 
 def level_symbols(smp: Sampler, K: int) -> list[sp.Symbol]:
-    """The K level symbols of a composed schedule, noisiest first: [lvl_K, ..., lvl_1]."""
+    """The K level symbols of a composed schedule, noisiest first: [lvl_K, ..., lvl_1]; ``K`` as
+    :func:`check_steps` takes it."""
+    K = check_steps(K)
     if smp.process == "vp":
         make = alpha_bar
     elif smp.process == "ve":
@@ -68,11 +88,12 @@ def step_pairs(smp: Sampler, levels: list[sp.Symbol]) -> list[tuple[sp.Expr, sp.
 
 def transfer_function(smp: Sampler, K: int) -> sp.Expr:
     """H(S) = e_0^T A_K ... A_1 e_0 for a K-level schedule (K steps, the last one to the clean level)."""
+    levels = level_symbols(smp, K)  # (checks K)
     y = sp.zeros(smp.m, 1)
     y[0] = 1
-    for A, _ in step_matrices(smp, level_symbols(smp, K)):
+    for A, _ in step_matrices(smp, levels):
         y = A * y
-    return y[0] if smp.m > 1 else sp.Mul(*[A[0, 0] for A, _ in step_matrices(smp, level_symbols(smp, K))])
+    return y[0] if smp.m > 1 else sp.Mul(*[A[0, 0] for A, _ in step_matrices(smp, levels)])
 
 
 def output_psd(smp: Sampler, K: int, init: str = "white") -> sp.Expr:

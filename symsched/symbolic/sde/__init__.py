@@ -20,11 +20,16 @@ __all__ = [
 ]
 
 
-@lru_cache(maxsize=None)
 def get_scheme(name: str) -> Scheme:
-    """The symbolic scheme ``name`` (one of :data:`REGISTRY`)."""
-    if name not in REGISTRY:
+    """The symbolic scheme ``name`` (one of :data:`REGISTRY`); ValueError naming ``scheme`` for any other value (an
+    unhashable one included: a list raised lru_cache's "unhashable type", naming nothing; audit of 6 December)."""
+    if not isinstance(name, str) or name not in REGISTRY:
         raise ValueError(f"scheme must be one of {tuple(REGISTRY)} (got {name!r})")
+    return _scheme(name)
+
+
+@lru_cache(maxsize=None)
+def _scheme(name: str) -> Scheme:
     return REGISTRY[name]()
 
 
