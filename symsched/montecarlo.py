@@ -505,17 +505,14 @@ def _check_family_sampler(sampler: Any, family: str) -> None:
 
 
 def _vp_settings(sampler: str, eta: Any, variance: Any) -> tuple[float, str]:
-    """(eta, variance) checked; as :func:`symsched.output_spectrum` takes them, the other sampler's setting is refused
-    unless it is neutral (eta = 0 with DDPM, variance = "posterior" with DDIM): a DDPM run with eta = 0.5 ran without
-    it, silently (audit of 6 December)."""
-    from .api import _NEUTRAL
+    """(eta, variance) checked, then as :func:`symsched.output_spectrum` takes them (``api._setup``): the other
+    sampler's setting is refused unless it is neutral (eta = 0 with DDPM, variance = "posterior" with DDIM); a DDPM
+    run with eta = 0.5 ran without it, silently (audit of 6 December)."""
+    from .api import _setup
 
     eta = check_eta(eta)
     check_choice(variance, "variance", ("posterior", "beta"))
-    for key, value, owner in (("eta", eta, "ddim"), ("variance", variance, "ddpm")):
-        if sampler != owner and value != _NEUTRAL[key]:
-            raise ValueError(f"sampler {sampler!r} has no setting {key!r} (it is {owner.upper()}'s; "
-                             f"{sampler.upper()} would run without it)")
+    _setup(sampler, {"eta": eta, "variance": variance})
     return eta, variance
 
 

@@ -1689,8 +1689,8 @@ def _check_between(first: Any, last: Any, lf: float, ll: float, K: int) -> None:
                          "them in float64; move them apart or take fewer steps")
 
 
-def _check_on_grid(level: Optional[float], name: str, grid_l_inc: Array) -> None:
-    """ValueError naming ``name`` for a fixed endpoint (log-SNR ``level``) beyond the grid's finite levels by more
+def _check_on_grid(level: Optional[float], first: bool, grid_l_inc: Array) -> None:
+    """ValueError naming the endpoint (``first``: endpoints[0], else endpoints[1]) of log-SNR ``level`` beyond the grid's finite levels by more
     than the grid's own outermost log-SNR gap on that side: snapped to the grid's end it would move silently (audit
     of 6 December: a first level alpha_bar = 1e-80, log-SNR -184, became the grid's 4.0e-5, log-SNR -10.1). Within
     that reach (a rounded copy of the end level) it is snapped to the nearest grid level, as any fixed level is."""
@@ -1698,7 +1698,7 @@ def _check_on_grid(level: Optional[float], name: str, grid_l_inc: Array) -> None
     if level is None or not np.isfinite(level) or finite.size < 2:
         return
     lo_gap, hi_gap = finite[1] - finite[0], finite[-1] - finite[-2]
-    first = name.startswith("endpoints[0]")
+    name = "endpoints[0] (first level)" if first else "endpoints[1] (last level)"
     for beyond, end, gap, what in ((finite[0] - level, finite[0], lo_gap, "noisiest"),
                                    (level - finite[-1], finite[-1], hi_gap, "cleanest")):
         if beyond > gap:
@@ -1737,8 +1737,8 @@ class _Box:
                     "(schedules.training_grid(..., rescale_zero_snr=True)), or a first endpoint None for the grid's "
                     "noisiest level"
                 )
-            _check_on_grid(lf, "endpoints[0] (first level)", grid_l_inc)
-            _check_on_grid(ll, "endpoints[1] (last level)", grid_l_inc)
+            _check_on_grid(lf, True, grid_l_inc)
+            _check_on_grid(ll, False, grid_l_inc)
             if lf is not None:
                 self.fixed_j[0] = 0 if lf == -math.inf else int(np.argmin(np.abs(grid_l_inc - lf)))
                 lf = float(grid_l_inc[self.fixed_j[0]])

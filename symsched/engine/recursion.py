@@ -550,9 +550,9 @@ def _below_normal(S: Array, rho: Array, prog: Program) -> NDArray[np.bool_]:
 
 
 def below_float64(prog: Program, S: Array, init: str, rho: Array) -> Array:
-    """``rho`` with the ratios of positive modes that fell below the float64 normal range (P ~ S^2 r for modes
-    S < 1e-154: rho ~ S, subnormal or 0 for subnormal S) recomputed and kept in longdouble; ``rho`` itself
-    when there are none."""
+    """``rho`` with the ratios of positive modes below :func:`_underflow_floor` (that fell below the float64 normal
+    range, P ~ S^2 r for modes S < 1e-154: rho ~ S, subnormal or 0 for subnormal S, or may have on their way)
+    recomputed and kept in longdouble; ``rho`` itself when there are none."""
     tiny = _below_normal(S, rho, prog)
     if not tiny.any():
         return rho

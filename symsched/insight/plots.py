@@ -21,15 +21,12 @@ from numpy.typing import NDArray
 from .._validate import ArgumentTypeError, _show, as_positive_int, as_step_counts
 from ..api import FLOW_SAMPLERS
 from ..plots import _check_title, _figure, _integer_steps, _note_undrawn_levels, _suptitle, save_figure
+from .sweep import _numeric, value_labels
 
 __all__ = ["plot_sweep", "plot_fits", "plot_resolution_law", "plot_intermediate", "band_profile"]
 
 Array = NDArray[np.float64]
 _MAX_GROUPS = 48  # mode-rank groups for 1-D spectra
-
-
-def _numeric(values: Sequence[Any]) -> bool:
-    return all(isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) for v in values)
 
 
 def _check_type(value: Any, name: str, cls: type, origin: str) -> None:
@@ -97,8 +94,6 @@ def plot_sweep(result: Any, *, steps: Union[int, Sequence[int], None] = None, ti
     ks = ks[:4]
     fig, ax = _figure(1, len(ks), width=4.6, height=3.9)
     flow = _flow(result)
-    from .sweep import value_labels
-
     cols, norm = _colours(result.values)
     labels = value_labels(result.values)
     for a, K in zip(ax[0], ks):

@@ -65,8 +65,9 @@ def w2_amplitude(p_: sp.Expr = p, q_: sp.Expr = q) -> sp.Expr:
     base, exponent = w2_squared(p_, q_).as_base_exp()
     assert exponent == 2
     conjugate = sp.sqrt(p_) + sp.sqrt(q_)
-    assert sp.expand(base * conjugate - (p_ - q_)) == 0 or sp.expand(base * conjugate + (p_ - q_)) == 0
-    return sp.Piecewise((sp.Integer(0), sp.Eq(p_, q_)), (sp.Abs(sp.expand(base * conjugate)) / conjugate, True))
+    difference = sp.expand(base * conjugate)  # p - q (or q - p): no square root left
+    assert sp.expand(difference**2 - (p_ - q_) ** 2) == 0
+    return sp.Piecewise((sp.Integer(0), sp.Eq(p_, q_)), (sp.Abs(difference) / conjugate, True))
 
 
 #: divergence name -> (per-mode expression of the generated P and the data S, description)
