@@ -117,6 +117,10 @@ def _setup(sampler: Any, settings: dict[str, Any]) -> tuple[str, dict[str, Any],
             options[key] = value
         elif key in _NEUTRAL and (value is None or value == _NEUTRAL[key]):
             continue
+        elif key == "init":  # (transfer_function(..., init=...): "no setting 'init'" read as if init were wrong)
+            raise ValueError("init is not a sampler setting: it sets the starting distribution of output_spectrum "
+                             "(and its _ve / _mp forms); a transfer function H is the response to the initial "
+                             "sample, whatever its distribution, and takes no init")
         else:
             known = tuple(pdefs) + tuple(odefs)
             raise ValueError(
@@ -240,7 +244,8 @@ def output_spectrum(
 def transfer_function(spectrum: ArrayLike, alpha_bar: ArrayLike, *, sampler: str = "ddim", **settings: Any) -> Array:
     """Transfer function H(S) = e_0^T A_K ... A_1 e_0: the response of the output to the initial sample.
 
-    Shapes and settings as in :func:`output_spectrum`; returns an array with the shape of ``spectrum``.
+    Shapes and sampler settings as in :func:`output_spectrum` (no ``init``: H does not depend on the starting
+    distribution); returns an array with the shape of ``spectrum``.
     For VE samplers H is the response to the VE-scaled initial sample (``x = sigma_max n``).
     Raises ValueError (TypeError for a wrong type) naming a bad argument, or for a value float64 cannot
     represent. Source: the sampler's update equations in ``symsched/symbolic/samplers/``, composed as in
@@ -275,7 +280,14 @@ def output_spectrum_ve(
 
 @numpy_error_defaults
 def transfer_function_ve(spectrum: ArrayLike, sigmas: ArrayLike, *, sampler: str = "euler", **settings: Any) -> Array:
-    """Transfer function H(S) of a sampler on ``sigmas``; shapes, errors and source as in :func:`output_spectrum_ve`."""
+    """Transfer function H(S) of a sampler on ``sigmas`` (VE-scaled start ``x = sigma_max n``): ``x_out = H x``.
+
+    ``spectrum`` any shape, ``sigmas`` (K,) or (K + 1,) as in :func:`output_spectrum_ve` (no ``init``: H does not
+    depend on the starting distribution); returns an array with the shape of ``spectrum``. Raises ValueError
+    (TypeError for a wrong type) naming a bad argument, or for a value float64 cannot represent. Source: the
+    sampler's update equations in ``symsched/symbolic/samplers/``, composed as in docs/model.md §5, §9 (k-diffusion
+    ``sampling.py`` for its samplers).
+    """
     S = as_spectrum(spectrum)
     return _transfer(S, _ve_levels(sigmas), "sigma", sampler, settings)
 
@@ -309,7 +321,8 @@ def kl_divergence(p: ArrayLike, q: ArrayLike) -> float:
     value is right over the whole float64 range: ``kl_divergence([1e-200], [1e200]) = 460.0``.
     Modes with ``p == q`` (zero modes included) contribute 0; a mode where exactly one of them is 0,
     or whose term exceeds the float64 range, makes the divergence ``inf``.
-    Raises ValueError (TypeError for a wrong type) naming ``p`` or ``q``.
+    Raises ValueError (TypeError for a wrong type) naming ``p`` or ``q``. Source: docs/model.md §6 (the
+    Gaussian KL with commuting covariances); the ratio form ``symsched/symbolic/divergences.py``.
     """
     P = as_spectrum(p, "p")
     Q = as_spectrum(q, "q")
@@ -326,6 +339,7 @@ def w2_distance(p: ArrayLike, q: ArrayLike) -> float:
     (``c = max a``; each as ``|p - q| / (sqrt p + sqrt q)``, which does not cancel where p ≈ q), so it neither
     overflows nor underflows nor loses digits: ``w2_distance([1.7e308]*2, [0, 0])`` is 1.84e154,
     ``w2_distance([1], [1 + 2**-52])`` 1.11e-16. Raises ValueError (TypeError for a wrong type) naming ``p`` or ``q``.
+    Source: docs/model.md §6; Dowson & Landau 1982 (W2 between Gaussians, here with commuting covariances).
     """
     P = as_spectrum(p, "p")
     Q = as_spectrum(q, "q")
@@ -853,8 +867,10 @@ def divergence_and_grad_ve(
     """As :func:`divergence_and_grad` on ``sigmas``; the gradient is with respect to ``sigmas`` or, with
     ``wrt="log_snr"``, to the levels' log-SNR ``-2 log sigma`` (shape (K,), without the trailing 0 if one was given;
     0 for a level at sigma = inf). ``dJ/d sigma = -2 dJ/d log_snr / sigma`` scales an entry's absolute rounding error
-    (a few ulps of the per-mode terms) by ``2/sigma``: for tiny sigmas or a flat J prefer ``wrt="log_snr"``. Errors
-    as :func:`divergence_and_grad`."""
+    (a few ulps of the per-mode terms) by ``2/sigma``: for tiny sigmas or a flat J prefer ``wrt="log_snr"``.
+    Raises ValueError (TypeError for a wrong type) naming a bad argument, as :func:`divergence_and_grad`, and for an
+    unknown ``wrt``. Source: the symbolic per-step derivatives and one adjoint sweep of the covariance recursion
+    (docs/model.md §5, §6, §8), as :func:`divergence_and_grad`."""
     S = as_spectrum(spectrum)
     sig = _ve_levels(sigmas)
     check_choice(wrt, "wrt", ("sigmas", "log_snr"))

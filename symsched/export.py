@@ -353,6 +353,9 @@ def from_diffusers(scheduler: Any, *, eta: float = 0.0, strict: bool = True) -> 
         Another scheduler class, a scheduler before ``set_timesteps``, or a setting symsched does
         not model (named in the message; see the module docstring); ``eta`` outside [0, 1], or nonzero
         for a scheduler other than DDIMScheduler.
+
+    Source: diffusers ``schedulers/scheduling_<name>.py`` of each class (``set_timesteps``, ``step``, the
+    ``alphas_cumprod`` / ``sigmas`` they hold), diffusers 0.42; docs/model.md §2 (``alpha_bar = 1 / (1 + sigma^2)``).
     """
     from ._validate import ArgumentTypeError, _show, check_eta
 
@@ -1072,6 +1075,15 @@ def to_diffusers(
     Returns
     -------
     dict with one key, ``"sigmas"`` or ``"timesteps"``
+
+    Raises
+    ------
+    ValueError
+        Bad levels, ``grid``, ``rtol`` or ``scheduler`` (named); levels not on the grid within the tolerance; an
+        ``rtol`` or ``grid`` the export would ignore; a scheduler that takes no custom schedule of that kind.
+
+    Source: diffusers ``set_timesteps(timesteps=...)`` / ``set_timesteps(sigmas=...)`` of the schedulers in
+    ``schedulers/`` (e.g. ``scheduling_euler_discrete.py``), diffusers 0.42; docs/model.md §2 (``sigma`` of a level).
     """
     ab = as_levels(alpha_bar)
     rtol = _as_rtol(rtol)  # on every path: a bad value is the caller's error first, whether rtol applies or not

@@ -396,7 +396,7 @@ def wiener_denoiser(
         in the spectrum's grid shape (``d`` coordinates with ``basis``).
     """
     check_choice(output, "output", ("eps", "x0"))
-    ab = float(as_levels([alpha_bar], "alpha_bar")[0])
+    ab = float(as_levels([as_real(alpha_bar, "alpha_bar")], "alpha_bar")[0])  # (one level: a number, not an array)
     xa = as_real_array(x, "x")
     if not np.all(np.isfinite(xa)):
         raise ValueError("x must be finite (found NaN or inf)")
@@ -942,13 +942,17 @@ def mode_psd(cross_hat: ArrayLike, V: ArrayLike) -> Array:
 
     With ``V`` from :func:`cross_spectrum_modes` of the true cross-spectrum, each entry follows
     the same scaled chi^2 law as a scalar periodogram bin (use ``axes`` = the grid axes).
-    ValueError if ``cross_hat`` and ``V`` differ in shape or are not numeric arrays. Source: docs/model.md §1.
+    Both have shape (*grid, C, C). ValueError if ``cross_hat`` and ``V`` differ in shape, are not numeric, not finite,
+    or not stacks of square matrices (at least 2-D, last two axes equal). Source: docs/model.md §1.
     """
     A = as_real_array(cross_hat, "cross_hat", complex_ok=True)
     Va = as_real_array(V, "V", complex_ok=True)
     for arr, name in ((A, "cross_hat"), (Va, "V")):
         if not np.all(np.isfinite(arr)):
             raise ValueError(f"{name} must be finite (found NaN or inf)")
+        if arr.ndim < 2 or arr.shape[-1] != arr.shape[-2]:
+            raise ValueError(f"{name} must have shape (*grid, C, C): square matrices on its last two axes "
+                             f"(got shape {arr.shape})")
     if A.shape != Va.shape:
         raise ValueError(f"shape mismatch: cross_hat has shape {A.shape} but V has shape {Va.shape}")
     # a quadratic form of a PSD estimate is >= 0; clip the rounding-level negatives of null modes
@@ -1232,12 +1236,14 @@ def psd_confidence(
     """Confidence interval for the true PSD: lo, hi = nu psd_hat / chi2_nu.isf(a/2, a/2 lower).
 
     ``familywise=True`` makes the intervals simultaneous over the independent bins (Bonferroni).
-    Returns ``(lo, hi)`` of the shape of ``psd_hat``. ValueError for ``psd_hat`` not finite or negative,
+    Returns ``(lo, hi)`` of the shape of ``psd_hat``. ValueError for ``psd_hat`` empty, not finite or negative,
     ``n_samples`` not a positive integer, ``alpha`` outside [MIN_ALPHA, 1) = [1e-300, 1) or bad ``axes``; a
     non-boolean ``familywise`` is an ArgumentTypeError. Source: the chi-square pivot ``nu psd_hat / P ~ chi2_nu`` of
     :func:`psd_dof`.
     """
     ph = as_real_array(psd_hat, "psd_hat")
+    if ph.size == 0:
+        raise ValueError("psd_hat must not be empty (no bin to bound)")
     if not np.all(np.isfinite(ph)) or np.any(ph < 0):
         raise ValueError("psd_hat must be finite and non-negative")
     n = _psd_samples(n_samples)
@@ -1250,7 +1256,11 @@ def psd_confidence(
 
 @dataclass(frozen=True)
 class MaxZTest:
-    """Largest |z| over the independent bins and its family-wise (Sidak) p-value."""
+    """Largest |z| over the independent bins and its family-wise (Sidak) p-value (:func:`max_z_test`).
+
+    ``max_abs_z``: max |z|; ``pvalue``: ``1 - (1 - 2 Phi(-max|z|))^m``; ``n_independent``: m; ``argmax``: the index of
+    the largest |z| in ``z``. Source: Šidák 1967 (JASA 62).
+    """
 
     max_abs_z: float
     pvalue: float

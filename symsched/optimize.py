@@ -1211,7 +1211,8 @@ def schedule_output(
 
     Shapes: ``spectrum`` any shape, ``alpha_bar`` (K,); returns the shape of ``spectrum``. ``eta``, ``variance``
     and ``settings`` are the sampler's own (None: its default; :func:`symsched.sampler_info` lists them).
-    ValueError for bad levels, spectrum or settings (:func:`symsched.output_spectrum`).
+    ValueError for bad levels, spectrum or settings (:func:`symsched.output_spectrum`). Source: docs/model.md §5, §9
+    (:func:`symsched.output_spectrum` / :func:`symsched.output_spectrum_ve`).
     """
     check_choice(sampler, "sampler", SAMPLERS)
     kw = _settings(sampler, eta, variance, settings)
@@ -1237,6 +1238,7 @@ def schedule_metrics(
     ratio form of :func:`symsched.divergence_and_grad` (one trusted forward sweep), so the numbers agree with it
     and stay exact for modes whose output variance underflows float64 (a tiny spectrum's KL is not ``inf``).
     A KL beyond the float64 range (spectra near 1e308) is ``inf``; W2 is then still exact (a scaled sum).
+    Raises ValueError (TypeError for a wrong type) as :func:`schedule_output`. Source: docs/model.md §6.
     """
     S = as_spectrum(spectrum)
     check_choice(sampler, "sampler", SAMPLERS)
@@ -1449,7 +1451,10 @@ def optimize_schedule(
         one buys a derivative for free, and the search takes it (on Stable Diffusion's grid, DPM-Solver++ at
         K = 8: timesteps 999, 998, 997, 268, ...), but the extrapolation multiplies a learned denoiser's error by
         about the ratio: diffusers' own scheduler with an epsilon error of 1e-2 then gave output errors up to 140
-        against 0.04 for its default spacing (README, "Multistep samplers"). A float > 1.
+        against 0.04 for its default spacing (README, "Multistep samplers"). A float > 1. A sampler that
+        reuses no earlier output (``ddim``, ``euler``, ...) has no step to cap, so it meets any cap as it is: the
+        result is that of no cap (:attr:`OptimizeResult.max_step_ratio` inf, ``history_steps`` empty), so that
+        one cap serves a loop over samplers.
     maxiter : int
         L-BFGS-B iteration limit of the runs to convergence.
     progress : bool
@@ -2163,6 +2168,10 @@ def compare_schedules(
 ) -> ComparisonTable:
     """Optimise for every K in ``steps_list`` and tabulate KL and W2 of it and of every standard schedule.
 
+    For each K: ``ab*_K = argmin J(P(S; ab), S)`` (:func:`optimize_schedule`), then ``KL(S || P)`` and
+    ``W2(P, S)`` (docs/model.md §6) of ``ab*_K`` and of each :func:`~symsched.schedules.standard_schedule`.
+    ``spectrum`` any shape (modes), ``steps_list`` a sequence of positive integers; ``ComparisonTable.rows``
+    has one dict per (K, schedule), :attr:`ComparisonTable.results` one :class:`OptimizeResult` per K.
     Arguments as :func:`optimize_schedule` (the schedule is optimised for ``divergence``; the
     table shows unweighted KL(data||generated) and W2 for all, every schedule run with the same sampler
     settings). The step counts are optimised in increasing order, each warm-started from the optima
@@ -2171,6 +2180,7 @@ def compare_schedules(
     schedule). ValueError / TypeError as :func:`optimize_schedule`, and for an empty ``steps_list`` or a repeated K;
     :class:`InfiniteObjective` (a ValueError) when the divergence is +inf for one K (e.g. K = 1 with the endpoints
     fixing its only level), naming that K: drop it from ``steps_list`` or change what the message advises.
+    Source: docs/model.md §6, §8; Benita, Elad, Keshet (arXiv 2502.00180) for the comparison of schedules.
     """
     ks = sorted(as_step_counts(steps_list, "steps_list", MAX_STEPS))
     S = as_spectrum(spectrum)

@@ -27,7 +27,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from ._io import atomic_write, check_not_a_folder
-from ._validate import ArgumentTypeError, _show, as_int, as_levels, as_spectrum, check_names
+from ._validate import ArgumentTypeError, _show, as_int, as_levels, as_positive, as_spectrum, check_names
 from .schedules import alpha_bar_to_log_snr
 
 __all__ = [
@@ -158,10 +158,11 @@ def save_figure(fig: Any, path: PathLike, *, dpi: int = 100) -> Path:
 
     ``fig.savefig(tmp, format=suffix or "png", dpi=dpi)`` to a temporary file in the target folder, then
     ``os.replace(tmp, path)``. ``fig``: a matplotlib Figure; ``dpi``: dots per inch (raster size = figure
-    inches x dpi). Raises TypeError when ``fig`` is no Figure (no ``savefig``) or ``path`` is not a str or
-    path-like, ValueError when it is empty, ends in a separator or names an existing folder, or matplotlib writes no
-    figure of its suffix, and OSError (``filename`` = ``path``) when it cannot be written (an unwritable folder, a
-    folder on the path that is a file). Missing folders on the path are created (as ``mkdir -p``): every writer of
+    inches x dpi). Raises TypeError when ``fig`` is no Figure (no ``savefig``), ``path`` is not a str or
+    path-like or ``dpi`` is not a real number, ValueError when ``dpi`` is not a finite number > 0, ``path`` is
+    empty, ends in a separator or names an existing folder, or matplotlib writes no figure of its suffix, and
+    OSError (``filename`` = ``path``) when it cannot be written (an unwritable folder, a folder on the path that
+    is a file). Missing folders on the path are created (as ``mkdir -p``): every writer of
     symsched (figures, tables, weights, ``explain``'s folder, the command line's ``--out``) goes through
     :func:`symsched._io.atomic_write`, which does so.
     Source: ``matplotlib.figure.Figure.savefig``; :func:`symsched._io.atomic_write`.
@@ -170,6 +171,7 @@ def save_figure(fig: Any, path: PathLike, *, dpi: int = 100) -> Path:
         raise ArgumentTypeError(f"fig must be a matplotlib Figure, got {type(fig).__name__}")
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"path must be a file path (str or os.PathLike), got {type(path).__name__}")
+    dpi = as_positive(dpi, "dpi")
     fmt = figure_format(path)
     for ax in fig.get_axes():
         _clamp_log_limits(ax)

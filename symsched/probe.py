@@ -116,11 +116,16 @@ class Denoiser:
         ``sqrt(ab) x0 + sqrt(1-ab) eps``), ``alpha_bar_t`` a float in [0, 1) (0 at a zero-SNR first level); returns the
         prediction, same shape.
     prediction : {"epsilon", "sample", "v"}
+        (aliases ``"eps"``, ``"x0"``, ``"v_prediction"`` are accepted and stored as these names)
     shape : tuple of int or None
         Shape of one sample.
     grid : ndarray or None
         The training grid ``alphas_cumprod`` (training order) the model was conditioned on.
     name : str
+
+    Raises TypeError (:class:`ArgumentTypeError`) when ``fn`` is not callable or ``name`` not a string, and
+    ValueError naming a bad ``prediction``, ``shape`` or ``grid`` (as :func:`torch_denoiser`), on construction.
+    Source: the prediction types of diffusers' ``prediction_type`` (``epsilon``, ``sample``, ``v_prediction``).
     """
 
     fn: Callable[[Array, float], Any]
@@ -128,6 +133,18 @@ class Denoiser:
     shape: Optional[tuple[int, ...]] = None
     grid: Optional[Array] = None
     name: str = "denoiser"
+
+    def __post_init__(self) -> None:
+        # (audit of 6 December: Denoiser(5, "epsilon") was built and failed later as "'int' object is not callable")
+        from .schedules import _as_grid
+
+        if not callable(self.fn):
+            raise ArgumentTypeError(f"fn must be a callable fn(x_t, alpha_bar_t) (got {type(self.fn).__name__})")
+        if not isinstance(self.name, str):
+            raise ArgumentTypeError(f"name must be a string (got {type(self.name).__name__})")
+        self.prediction = _prediction(self.prediction)
+        self.shape = None if self.shape is None else as_shape(self.shape)
+        self.grid = None if self.grid is None else _as_grid(self.grid, "grid")
 
     def __call__(self, x_t: Array, alpha_bar_t: float) -> Any:
         return self.fn(x_t, alpha_bar_t)
@@ -156,6 +173,7 @@ def wiener_denoiser(spectrum: ArrayLike, *, prediction: str = "epsilon", basis: 
     ----------
     spectrum : array_like, shape (*grid) or (d,) with ``basis``
     prediction : {"epsilon", "sample", "v"}
+        (aliases ``"eps"``, ``"x0"``, ``"v_prediction"`` are accepted and stored as these names)
         What the returned function outputs.
     basis : array_like, shape (d, d), optional
         Orthonormal eigenbasis (PCA data).
@@ -315,6 +333,7 @@ def torch_denoiser(
     grid : array_like, shape (T,)
         ``alphas_cumprod`` the module was trained with (training order).
     prediction : {"epsilon", "sample", "v"}
+        (aliases ``"eps"``, ``"x0"``, ``"v_prediction"`` are accepted and stored as these names)
     shape : tuple of int, optional
         Shape of one sample (recorded for :func:`sample`).
     timestep : {"nearest", "interpolate"}
@@ -340,6 +359,9 @@ def torch_denoiser(
         ``device`` not a torch device string (``"bogus"``), not available in this torch build (``"cuda"`` without
         CUDA), or ``"meta"`` (it holds no values); a ``dtype`` that none of the module's floating parameters has; a
         bad ``prediction``, ``timestep``, ``grid`` or ``shape``.
+
+    Source: the call convention ``model(x_t, t)`` of diffusers ``UNet2DModel.forward`` and of DDPM-style training
+    (Ho et al. 2020), ``t`` indexing ``alphas_cumprod``; the predictions as diffusers' ``prediction_type``.
     """
     torch = _require_torch()
     if not callable(module):
@@ -449,15 +471,24 @@ def diffusers_denoiser(unet: Any, scheduler: Any, *, timestep: str = "nearest", 
         torch is not installed.
     ValueError
         Unknown prediction type, a scheduler without ``alphas_cumprod``, a ``unet.config.sample_size`` that is no
-        positive integer, pair or None, or a bad ``device`` or ``dtype`` (as :func:`torch_denoiser`).
+        positive integer, pair or None, a class-conditional UNet (``num_class_embeds`` / ``class_embed_type``) or
+        one whose ``out_channels`` differ from ``in_channels`` (learned variance), or a bad ``device`` or ``dtype``
+        (as :func:`torch_denoiser`); with ``sample_size=None``, at the first call, a ``shape`` given to
+        :func:`sample` that is not ``(in_channels, H, W)`` with H, W multiples of the UNet's downsampling.
     TypeError
-        ``unet`` not a diffusers ``UNet2DModel``; ``device`` or ``dtype`` of the wrong type.
+        ``unet`` not a diffusers ``UNet2DModel`` (no ``config.sample_size`` / ``in_channels``, or a ``forward``
+        that requires more than ``(sample, timestep)``, e.g. ``UNet2DConditionModel``); ``device`` or ``dtype`` of
+        the wrong type.
+
+    Source: diffusers ``models/unets/unet_2d.py`` (``UNet2DModel.forward(sample, timestep).sample``) and the
+    scheduler's ``alphas_cumprod`` / ``config.prediction_type`` (``schedulers/scheduling_ddim.py``).
     """
     _require_torch()
     ucfg = getattr(unet, "config", None)
     if not callable(unet) or ucfg is None or not hasattr(ucfg, "sample_size") or not hasattr(ucfg, "in_channels"):
         raise ArgumentTypeError(f"unet must be a diffusers UNet2DModel (callable, with config.sample_size and "
                                 f"config.in_channels), got {type(unet).__name__}")
+    _check_unet(unet, ucfg)
     pred = _scheduler_prediction(scheduler)
     ac = getattr(scheduler, "alphas_cumprod", None)
     if ac is None:
@@ -471,12 +502,59 @@ def diffusers_denoiser(unet: Any, scheduler: Any, *, timestep: str = "nearest", 
         grid[-1] = 0.0
     shape = _unet_sample_shape(ucfg)
     try:
-        return torch_denoiser(unet, grid, prediction=pred, shape=shape, timestep=timestep, device=device, dtype=dtype,
-                              name=f"diffusers {type(unet).__name__}")
+        den = torch_denoiser(unet, grid, prediction=pred, shape=shape, timestep=timestep, device=device, dtype=dtype,
+                             name=f"diffusers {type(unet).__name__}")
     except ValueError as exc:  # the grid is the scheduler's: name it so
         if not str(exc).startswith("grid"):
             raise
         raise type(exc)(f"scheduler.alphas_cumprod (the training grid){str(exc)[len('grid'):]}") from None
+    return den if shape is not None else _sized_by_caller(den, ucfg)
+
+
+def _check_unet(unet: Any, ucfg: Any) -> None:
+    """Refuse, naming ``unet``, a UNet that ``unet(x_t, t)`` cannot run or whose output is not the prediction
+    alone (audit of 6 December: a UNet2DConditionModel, a class-conditional or a learned-variance UNet2DModel were
+    accepted and failed at the first call inside torch, or as an output "of the wrong shape")."""
+    import inspect
+
+    try:
+        params = list(inspect.signature(getattr(unet, "forward", unet)).parameters.values())
+    except (TypeError, ValueError):  # (no signature to read: the first call will say)
+        params = []
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    extra = [p.name for p in positional[2:] if p.default is p.empty]
+    extra += [p.name for p in params if p.kind == p.KEYWORD_ONLY and p.default is p.empty]
+    fix = "wrap it in a module of (x_t, t) that supplies them, and use torch_denoiser"
+    if extra:
+        raise ArgumentTypeError(f"unet must run as unet(x_t, t), as a diffusers UNet2DModel does; "
+                                f"{type(unet).__name__}.forward also requires {', '.join(extra)} (e.g. a "
+                                f"text-conditioned UNet2DConditionModel): {fix}")
+    if getattr(ucfg, "num_class_embeds", None) is not None or getattr(ucfg, "class_embed_type", None) is not None:
+        raise ValueError(f"unet.config: a class-conditional UNet (num_class_embeds / class_embed_type set) needs "
+                         f"class_labels at every call: {fix}")
+    out, ch = getattr(ucfg, "out_channels", None), getattr(ucfg, "in_channels", None)
+    if out is not None and out != ch:
+        raise ValueError(f"unet.config.out_channels = {out} differs from in_channels = {ch}: the prediction must have "
+                         f"the input's shape (a learned-variance model predicts it and a variance; wrap it to return "
+                         f"the first {ch} channels and use torch_denoiser)")
+
+
+def _sized_by_caller(den: Denoiser, ucfg: Any) -> Denoiser:
+    """A UNet of any sample size (``sample_size=None``): its calls check the sample shape the caller gave against
+    ``in_channels`` and the UNet's downsampling (``2**(len(block_out_channels) - 1)``), naming ``shape``, before the
+    batch reaches torch (whose errors name neither)."""
+    ch = int(ucfg.in_channels)
+    blocks = getattr(ucfg, "block_out_channels", None)
+    m = 2 ** (len(blocks) - 1) if isinstance(blocks, (tuple, list)) and blocks else 1
+    inner = den.fn
+
+    def fn(x: Array, a: float) -> Any:
+        if x.ndim != 4 or x.shape[1] != ch or x.shape[2] % m or x.shape[3] % m:
+            raise ValueError(f"shape must be (C, H, W) = ({ch}, H, W) with H and W multiples of {m} for this UNet "
+                             f"(unet.config: in_channels {ch}, {m}x downsampling; got sample shape {x.shape[1:]})")
+        return inner(x, a)
+
+    return Denoiser(fn, den.prediction, None, den.grid, den.name)
 
 
 def _unet_sample_shape(ucfg: Any) -> Optional[tuple[int, ...]]:
@@ -573,6 +651,7 @@ def sample(
     variance : {"posterior", "beta"}
         DDPM injected variance (DDPM only: another sampler refuses ``"beta"``).
     prediction : {"epsilon", "sample", "v"}, optional
+        (aliases ``"eps"``, ``"x0"``, ``"v_prediction"`` are accepted)
         What ``denoiser`` returns; default ``denoiser.prediction`` (a :class:`Denoiser`, a
         ``symsched.models`` model or its bound ``.denoiser``). Required for a plain function.
     seed : int >= 0, Generator or None
@@ -1530,7 +1609,12 @@ class Comparison:
 
 @dataclass(frozen=True)
 class PairedDifference:
-    """``metric(a) - metric(b)`` seed by seed (same seeds): mean, sd, and the count of seeds where a < b."""
+    """``metric(a) - metric(b)`` seed by seed (same seeds): mean, sd, and the count of seeds where a < b.
+
+    ``a``, ``b``: schedule names; ``metric``: one of :data:`METRICS`; ``values``: shape (n_seeds,), the paired
+    differences (negative: ``a`` better). ``sd`` is the sample standard deviation (ddof 1). Made by
+    :meth:`PairedComparison.difference`. Source: the paired design of seed-matched runs (common random numbers).
+    """
 
     a: str
     b: str
@@ -1556,7 +1640,12 @@ class PairedDifference:
 
 @dataclass(frozen=True)
 class PairedComparison:
-    """:class:`Comparison` per schedule, all run from the same seeds, and paired differences against ``baseline``."""
+    """:class:`Comparison` per schedule, all run from the same seeds, and paired differences against ``baseline``.
+
+    ``comparisons``: schedule name -> :class:`Comparison` (each metric an array of shape (n_seeds,));
+    ``baseline``: the name differences are taken against. Made by :func:`compare_paired` and
+    :func:`probe_schedules`. Source: as :func:`compare`.
+    """
 
     comparisons: dict[str, Comparison]
     baseline: str
@@ -1719,7 +1808,8 @@ def compare(
     n_projections : int
         Random directions of ``sliced_w2`` (default 128, at most ``MAX_PROJECTIONS``).
     fd_components : int, optional
-        PCA features of the reference for ``fd`` (None: pixels).
+        PCA features of the reference for ``fd`` (None: pixels when a sample has at most 1024 values, else 256
+        components, as :func:`frechet_distance`).
     seed : int
         Seed of the sliced-W2 directions (the same for every sample set, so that they are comparable).
 
@@ -1955,7 +2045,12 @@ def default_schedules(
 
 @dataclass(frozen=True)
 class ProbeResult:
-    """What :func:`probe_schedules` measured: the paired comparison, the schedules, and a few samples per schedule."""
+    """What :func:`probe_schedules` measured: the paired comparison, the schedules, and a few samples per schedule.
+
+    ``schedules``: name -> levels (K_k,); ``examples``: name -> (n_examples, *shape) samples of the first seed;
+    ``reference_examples``: (n_examples, *shape); ``timesteps``: name -> grid timesteps (when a grid was given).
+    Source: as :func:`probe_schedules`.
+    """
 
     comparison: PairedComparison
     schedules: dict[str, Array]
@@ -2022,8 +2117,9 @@ def probe_schedules(
     ``n_samples`` not in [2, MAX_SAMPLES] (with ``"mmd2"`` among the metrics, or a reference of, more than
     MAX_MMD_SAMPLES = 20,000: see :func:`mmd2`; refused before anything is sampled),
     ``n_examples`` not a positive integer, a bad ``grid``, bad ``seeds`` (not a non-empty sequence of
-    at most MAX_ENTRIES = 100 distinct integers >= 0), an unknown sampler, baseline or metric, a bad reference, ``shape`` or ``batch_size``, a
-    ``shape`` (default: the reference's sample shape) other than the one the denoiser declares, and for what
+    at most MAX_ENTRIES = 100 distinct integers >= 0), an unknown sampler, baseline or metric, a bad reference,
+    ``shape`` or ``batch_size``, a ``shape`` other than the reference's sample shape (its default), a shape other
+    than the one the denoiser declares (all before anything is sampled), and for what
     :func:`sample` refuses (e.g. a denoiser output of the wrong shape or with NaN); ImportError for
     ``"sliced_w2"`` without POT. Source: as :func:`compare`; docs/model.md §5 (the predicted spectra).
     """
@@ -2053,6 +2149,9 @@ def probe_schedules(
                      n_projections=128, fd_components=None, seed=0, metrics=_check_metrics(metrics))
     S = _model_spectrum(spectrum, ref)
     shp = ref.shape if shape is None else as_shape(shape)
+    if shp != ref.shape:  # (audit of 6 December: refused only after the first schedule was sampled, naming it)
+        raise ValueError(f"shape must be the reference's sample shape {ref.shape}: every run is compared with it "
+                         f"(got {shp})")
     _check_denoiser_shape(denoiser, shp, "reference samples (the default shape) must have" if shape is None
                           else "shape must be")
     size = int(np.prod(shp))
@@ -2168,8 +2267,9 @@ def plot_probe(result: ProbeResult, path: Any = None, *, channel_axis: Optional[
     matplotlib figure; writes a PNG atomically when ``path`` is given (missing folders on it are created, as
     :func:`symsched.plots.save_figure` and every writer of symsched do).
 
-    Images show ``clip((x + 1)/2, 0, 1)`` (data assumed in [-1, 1]); ``(C, H, W)`` samples with C in {1, 3} are
-    read channels-first unless ``channel_axis`` says otherwise; three channels are RGB, one channel or the first
+    Images show ``clip((x + 1)/2, 0, 1)`` (data assumed in [-1, 1]); the colour axis is ``channel_axis``, by
+    default the probe's own (``result.channel_axis``), else ``(C, H, W)`` samples with C in {1, 3} are read
+    channels-first; three channels are RGB, one channel or the first
     of any other number (a latent's 4) grey. Radial PSDs: :func:`symsched.spectra.radial_psd` of the first colour
     eigen-mode when the probe measured colour eigen-modes (``result.channel_axis``), else of the PSD at zero
     frequency along the axes before the last two (of ``(C, H, W)`` samples: the channel mean), against cycles per
@@ -2186,7 +2286,9 @@ def plot_probe(result: ProbeResult, path: Any = None, *, channel_axis: Optional[
     names = list(result.schedules)
     n_ex = max(len(v) for v in result.examples.values())
     one = result.reference_examples[0]
-    if channel_axis is None and one.ndim == 3 and one.shape[0] in (1, 3):
+    if channel_axis is None and result.channel_axis is not None:  # the probe's own colour axis (audit of
+        channel_axis = result.channel_axis  # 6 December: channels-last samples were drawn as 8 x 3 strips)
+    elif channel_axis is None and one.ndim == 3 and one.shape[0] in (1, 3):
         channel_axis = 0  # (C, H, W), the torch layout
     if channel_axis is not None:
         channel_axis = as_int(channel_axis, "channel_axis", -one.ndim, one.ndim - 1,

@@ -370,7 +370,7 @@ def alpha_bar_to_sigmas(alpha_bar: ArrayLike) -> Array:
     """
     ab = _unit_closed(alpha_bar, "alpha_bar")
     with np.errstate(divide="ignore"):
-        return np.sqrt(1.0 - ab) / np.sqrt(ab)
+        return np.asarray(np.sqrt(1.0 - ab) / np.sqrt(ab))  # (a 0-d array for a number, as the other conversions)
 
 
 def sigma_to_alpha_bar_unchecked(s: Any) -> Any:
@@ -484,7 +484,7 @@ def alpha_bar_to_flow_t(alpha_bar: ArrayLike) -> Array:
     c, s = np.sqrt(ab), np.sqrt(1.0 - ab)
     t = s / (c + s)
     _check_not_noise(t, ab > 0, ab, "alpha_bar", "0 < alpha_bar < ~1.2e-32")
-    return t
+    return np.asarray(t)
 
 
 def _check_not_noise(t: Array, inner: Array, values: Array, name: str, rule: str) -> None:
@@ -505,7 +505,7 @@ def flow_t_to_sigmas(t: ArrayLike) -> Array:
     """
     tt = _unit_closed(t, "t")
     with np.errstate(divide="ignore"):
-        return tt / (1.0 - tt)
+        return np.asarray(tt / (1.0 - tt))
 
 
 @numpy_error_defaults
@@ -705,6 +705,8 @@ def scaled_linear_betas(T: int = 1000, *, beta_start: float = BETA_RANGES["scale
 
     Defaults are Stable Diffusion 1.x / 2.x / XL's (diffusers ``beta_schedule="scaled_linear"``).
     Raises ValueError (naming the argument) unless ``1 <= T <= MAX_TRAIN_TIMESTEPS`` and both betas lie in (0, 1).
+    Source: diffusers ``schedulers/scheduling_ddim.py`` (``scaled_linear`` branch); Rombach et al. 2022 (arXiv
+    2112.10752), the latent diffusion models' configuration.
     """
     T = _pos_int(T, "T", MAX_TRAIN_TIMESTEPS)
     b0, b1 = _check_beta_range(beta_start, beta_end)
@@ -782,6 +784,9 @@ def training_grid(beta_schedule: str = "linear", *, num_train_timesteps: int = 1
         Unknown ``beta_schedule``, ``num_train_timesteps`` outside [1, MAX_TRAIN_TIMESTEPS], a keyword the beta
         function does not take or a bad value of one, a non-boolean ``rescale_zero_snr`` (ArgumentTypeError), or
         a grid whose levels are not strictly decreasing in float64 (the first pair named).
+
+    Source: diffusers ``schedulers/scheduling_ddim.py`` (``betas_for_alpha_bar``, ``rescale_zero_terminal_snr``,
+    ``alphas_cumprod = cumprod(1 - betas)``); Ho et al. 2020 (linear), Nichol & Dhariwal 2021 (cosine).
     """
     rescale = as_bool(rescale_zero_snr, "rescale_zero_snr")
     check_choice(beta_schedule, "beta_schedule", BETA_SCHEDULES)
@@ -897,6 +902,8 @@ def from_grid(grid_alpha_bar: ArrayLike, timesteps: ArrayLike) -> Array:
     ------
     ValueError
         Bad grid, non-integer / out-of-range / repeated timesteps.
+
+    Source: diffusers' ``alphas_cumprod[timesteps]`` indexing (``schedulers/scheduling_ddim.py`` ``step``).
     """
     grid = _as_grid(grid_alpha_bar, "grid_alpha_bar")
     if timesteps is None or isinstance(timesteps, (str, bytes)):
@@ -931,10 +938,11 @@ def nearest_timesteps(alpha_bar: ArrayLike, grid: ArrayLike) -> NDArray[np.int64
     Parameters
     ----------
     alpha_bar : array_like, shape (K,)
-        A schedule (noisiest first, strictly increasing in (0, 1)).
+        A schedule (noisiest first, strictly increasing in [0, 1)).
     grid : array_like, shape (T,)
         Training-order grid (strictly decreasing in t). Levels beyond the grid's range snap to
-        its end points.
+        its end points: pure noise (``alpha_bar = 0``) to a zero-terminal-SNR grid's level 0, else to the
+        grid's noisiest timestep ``T - 1`` (its smallest ``alpha_bar``, e.g. 4.04e-5 for the linear grid).
 
     Returns
     -------
@@ -1282,13 +1290,14 @@ def sd3_time_shift(t: ArrayLike, shift: float) -> Array:
     (``sigmas = shift * sigmas / (1 + (shift - 1) * sigmas)``). With :math:`\ell = 2\log((1-t)/t)`
     it is the log-SNR offset :func:`shift_to_log_snr` (``-2 log s``). Evaluated as
     :math:`s t / (s t + (1 - t))`, where no term cancels: exact to a few ulps for every positive float64
-    shift, in [0, 1], with 0 -> 0 and 1 -> 1. Any shape; ValueError outside [0, 1].
+    shift, in [0, 1], with 0 -> 0 and 1 -> 1. Any shape. ValueError for ``t`` NaN or outside [0, 1], or ``shift``
+    not a finite number > 0 (TypeError for a wrong type).
     """
     s = _positive(shift, "shift")
     tt = _real_array(t, "t")
     if not np.all(np.isfinite(tt)) or np.any(tt < 0) or np.any(tt > 1):
         raise ValueError("t must lie in [0, 1] (rectified-flow time)")
-    return _time_shift(tt + 0.0, s)
+    return np.asarray(_time_shift(tt + 0.0, s))
 
 
 @numpy_error_defaults
@@ -1302,7 +1311,7 @@ def shift_to_log_snr(shift: ArrayLike) -> Array:
     s = _real_array(shift, "shift")
     if not np.all(np.isfinite(s)) or np.any(s <= 0):
         raise ValueError("shift must be positive and finite")
-    return -2.0 * np.log(s)
+    return np.asarray(-2.0 * np.log(s))
 
 
 @numpy_error_defaults
@@ -1338,7 +1347,7 @@ def flux_mu(
             f"image_seq_len = {bad:g} gives mu = base_shift + (max_shift - base_shift) (image_seq_len - base_seq_len) "
             f"/ (max_seq_len - base_seq_len) beyond float64's range (base_shift = {mu0:g}, max_shift = {mu1:g}, "
             f"base_seq_len = {n0:g}, max_seq_len = {n1:g})")
-    return mu
+    return np.asarray(mu)
 
 
 @numpy_error_defaults
@@ -1410,7 +1419,10 @@ def flux_t(
     "exponential"``, the default), with ``mu = calculate_shift(image_seq_len, ...)`` (:func:`flux_mu`). Give
     ``mu`` or ``image_seq_len`` (e.g. :func:`flux_image_seq_len` (1024, 1024) = 4096 tokens, mu = 1.15).
     Shape (K,), noisiest first (``t_0 = 1``). Exact for any finite ``mu`` (no ``exp(mu)`` overflow: a logistic
-    form beyond |mu| ~ 708); ValueError naming ``mu`` when levels merge (or reach t = 0) in float64.
+    form beyond |mu| ~ 708). Raises ValueError when neither or both of ``mu`` and ``image_seq_len`` are given,
+    for ``K`` not a positive integer, a non-finite ``mu``, a bad ``image_seq_len`` (as :func:`flux_mu`), and naming
+    ``mu`` when levels merge (or reach t = 0) in float64. Source: diffusers ``pipelines/flux/pipeline_flux.py``,
+    ``schedulers/scheduling_flow_match_euler_discrete.py``.
     """
     K = _pos_int(K, "K")
     if (mu is None) == (image_seq_len is None):
@@ -1619,12 +1631,17 @@ def standard_schedule(
 
     A given ``grid`` restricts the levels to grid levels, for every name: each level of the named
     schedule moves to the nearest grid level in log-SNR (:func:`nearest_timesteps`); if two levels
-    land on the same grid level a :class:`GridCollision` (a ValueError) says so.
+    land on the same grid level a :class:`GridCollision` (a ValueError) says so. A flow schedule's
+    pure-noise level thus becomes the grid's noisiest level (0 only on a zero-terminal-SNR grid).
+
+    Source: diffusers ``schedulers/scheduling_ddim.py`` ``set_timesteps`` (spacings, ``steps_offset``);
+    the families' own functions (:func:`karras`, :func:`kl_optimal`, :func:`shifted`,
+    :func:`align_your_steps`, :func:`flow_schedule`) cite their papers.
 
     Parameters
     ----------
     name : str
-        One of :data:`STANDARD_SCHEDULES`.
+        One of :data:`STANDARD_SCHEDULES` or :data:`FLOW_SCHEDULES`.
     steps : int
         K, the number of levels (sampling steps).
     grid : array_like, shape (T,), optional
@@ -1637,7 +1654,17 @@ def standard_schedule(
     Returns
     -------
     ndarray, shape (K,), float64
-        Strictly increasing levels in (0, 1), noisiest first (passes ``as_levels``).
+        Strictly increasing levels in [0, 1), noisiest first (passes ``as_levels``); the first is 0 only for
+        a flow name (without ``grid``) or on a zero-terminal-SNR grid.
+
+    Raises
+    ------
+    ValueError
+        ``name`` unknown; ``steps`` not a positive integer or above ``MAX_STEPS`` = 10000; ``grid`` not a
+        strictly decreasing training grid in [0, 1) or with fewer than ``steps`` levels; ``spacing`` unknown,
+        given for a name it does not apply to, or conflicting with the name's suffix; ``steps_offset``
+        negative or given for a non-DDPM-grid name; :class:`GridCollision` when two levels snap to one
+        grid level. TypeError (:class:`ArgumentTypeError`) for a wrong type.
     """
     check_choice(name, "name", STANDARD_SCHEDULES + FLOW_SCHEDULES)
     K = _pos_int(steps, "steps")

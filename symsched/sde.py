@@ -335,7 +335,8 @@ def _scheme_variances(
 
 class BeyondFloat64(ValueError):
     """The true output variance of a mode lies beyond the float64 range: the scheme diverges for it (a ValueError;
-    :func:`error_table` reports such a cell as ``inf``)."""
+    :func:`error_table` reports such a cell as ``inf``). Raised by the SDE scheme functions of this module, its
+    message naming the mode and the arguments to blame; it carries no fields beyond the message."""
 
 
 #: the model's default beta(t) and horizon (every function here): an argument above its default is what steepens or

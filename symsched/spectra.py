@@ -513,6 +513,9 @@ def radial_psd(psd: ArrayLike, *, channel_axis: Optional[int] = None) -> tuple[A
     ValueError
         If ``psd`` is empty, not finite or negative, ``channel_axis`` is out of range, or the grid (without the
         channel axis) is not 1-D or 2-D.
+
+    Source: the radial average of natural images' isotropic power spectra (van der Schaaf & van Hateren 1996,
+    *Vision Research* 36(17)); ``scipy.ndimage.mean`` with ring labels.
     """
     from scipy import ndimage
 

@@ -528,3 +528,15 @@ def test_generation_steps_lie_in_one_to_k_and_follow_the_first_step_at_half() ->
     got = res.generation_step(0.5).ravel()
     assert np.array_equal(got, want) and got.min() >= 1 and got.max() <= 6
     assert got.min() == 1 or frac[0].max() < 0.5
+
+
+@pytest.mark.parametrize("sampler,kw,eta,variance", [
+    ("ddpm", {"variance": "beta"}, None, "beta"), ("ddim", {"eta": 0.5}, 0.5, None),
+    ("dpmpp_2m", {}, None, None), ("euler_ancestral", {"eta": 0.7}, 0.7, None), ("euler", {}, None, None)])
+def test_the_recorded_settings_are_the_samplers_own(sampler, kw, eta, variance) -> None:
+    """Audit of 6 December: ``variance`` read "posterior" (and ``eta`` 0) for samplers without either setting;
+    they are None there, as in OptimizeResult (checked against it here)."""
+    res = intermediate_spectra([0.5, 2.0], [0.1, 0.5, 0.9], sampler=sampler, **kw)
+    assert res.eta == eta and res.variance == variance
+    opt = symsched.optimize_schedule([0.5, 2.0], 3, sampler=sampler, restarts=0, **kw)
+    assert (opt.eta, opt.variance) == (res.eta, res.variance)

@@ -133,6 +133,9 @@ def test_a_first_level_at_pure_noise_is_left_out_of_the_offsets() -> None:
     # (audit of 4 December: the findings called that first finite level "its noisiest level")
     assert law.first_level_pinned("w2") and "first level after pure noise moves" in law.findings()[0]
     assert "noisiest" not in law.findings()[0]
+    # (audit of 6 December: the plot's shaded band still read "noisiest to last level")
+    labels = [t.get_text() for t in law.plot().axes[0].get_legend().get_texts()]
+    assert "W2: first level after pure noise to last level" in labels and not any("noisiest" in t for t in labels)
 
 
 def test_rules_in_the_table(law) -> None:
@@ -263,6 +266,27 @@ def test_a_shift_against_the_rule_is_called_the_opposite_direction() -> None:
     kl, w2 = law.findings()
     assert "the opposite direction to simple diffusion's -1.39" in kl and "%" not in kl
     assert "% of simple diffusion's -1.39" in w2 and "opposite" not in w2
+
+
+def test_findings_and_explains_verdict_read_a_small_shift_alike() -> None:
+    """Audit of 6 December: a KL shift of +0.01 per doubling (an alpha = 2.5 power law, 8 -> 16, K = 4) was "the
+    opposite direction to simple diffusion's" in ResolutionLaw.findings and "almost no shift" in explain's verdict.
+    The slope is checked against the two optima here; both sentences must read it the same way."""
+    from functools import partial
+
+    from symsched.insight.explain import _verdict
+
+    law = resolution_law(partial(scene_power_law, alpha=2.5), [8, 16], steps=4, divergences=("kl", "w2"), n_jobs=1)
+    kl_shift = float(np.mean(law.sweeps["kl"].result(16, 4).log_snr - law.sweeps["kl"].result(8, 4).log_snr))
+    w2_shift = float(np.mean(law.sweeps["w2"].result(16, 4).log_snr - law.sweeps["w2"].result(8, 4).log_snr))
+    rule = -2 * math.log(2)
+    assert 0 < kl_shift < 0.1 * abs(rule) and w2_shift < -0.1 * abs(rule)  # the case: tiny and opposite in sign
+    kl, w2 = law.findings()
+    assert "almost no shift against simple diffusion's -1.39" in kl and "opposite" not in kl
+    assert "% of simple diffusion's -1.39" in w2
+    verdict = _verdict({"law": law})
+    assert "KL: mean +0.01 per doubling (almost no shift" in verdict
+    assert "W2: mean -0.76 per doubling (same direction as the rule" in verdict
 
 
 @pytest.mark.parametrize("call", [

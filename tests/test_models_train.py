@@ -159,6 +159,25 @@ def test_train_demo_refuses_to_write_into_the_package_data_folder(tmp_path, caps
     assert (data / "patches16.safetensors").read_bytes() == b"shipped" and not (data / "sub").exists()
 
 
+def test_train_demo_refuses_the_data_folder_of_another_copy_of_symsched(tmp_path, capsys) -> None:
+    """Audit of 6 December: `train-demo --out <checkout>/symsched/models/data` run with another copy of symsched
+    imported (PYTHONPATH on a clone) overwrote that checkout's shipped weights: only the imported package's folder
+    was guarded. A stand-in checkout here, so that a regression cannot overwrite a real one."""
+    data = tmp_path / "checkout" / "symsched" / "models" / "data"
+    data.mkdir(parents=True)
+    (data.parent / "builtin.py").write_text("")
+    (data / "patches16.safetensors").write_bytes(b"shipped")
+    for out in (data, data / "sub"):
+        assert main(["train-demo", "--out", str(out), "--steps", "1", "--no-progress"]) == 2
+        out_text, err = capsys.readouterr()
+        assert out_text == "" and "the data folder of a copy of symsched" in err and err.count("\n") == 1, err
+    assert (data / "patches16.safetensors").read_bytes() == b"shipped" and not (data / "sub").exists()
+    plain = tmp_path / "elsewhere" / "models" / "data"  # (a folder merely named like it, outside symsched: allowed)
+    from symsched.commands.train_demo import _check_not_shipped
+
+    _check_not_shipped(plain, [plain / "patches16.safetensors"])
+
+
 def _printed_comparison(out: str) -> str:
     return next(ln for ln in out.splitlines() if ln.startswith("against the shipped run: loss curve head"))
 

@@ -33,6 +33,35 @@ def test_plot_probe_draws_latent_channel_counts(C, channel_axis) -> None:
     np.testing.assert_allclose(mosaic[:8, :8], np.clip(0.5 * (res.examples["a"][0][0] + 1), 0, 1))
 
 
+def test_plot_probe_reads_the_probes_own_colour_axis() -> None:
+    """Audit of 6 December: channels-last samples probed with channel_axis=-1 were drawn as (8, 3) grey strips,
+    since plot_probe ignored result.channel_axis; each is an (8, 8) RGB image."""
+    pytest.importorskip("ot", reason='the probe\'s sliced W2 needs POT: pip install -e ".[torch]"')
+    x = np.random.default_rng(0).standard_normal((200, 8, 8, 3))
+    den = probe.Denoiser(lambda x, a: 0.5 * x, "sample", (8, 8, 3))
+    res = probe.probe_schedules(den, {"a": [0.1, 0.5]}, x, n_samples=60, seeds=(0, 1), channel_axis=-1,
+                                progress=False, n_examples=3)
+    mosaic = probe.plot_probe(res).axes[0].images[0].get_array()
+    assert mosaic.shape == (2 * 9 - 1, 3 * 9 - 1, 3)
+    np.testing.assert_allclose(mosaic[:8, :8], np.clip(0.5 * (res.examples["a"][0] + 1), 0, 1))
+
+
+def test_probe_schedules_refuses_a_shape_unlike_the_reference_before_sampling() -> None:
+    """Audit of 6 December: shape=(4, 4) against (5, 5) reference samples was refused after the first schedule had
+    been sampled, naming the run ("a, seed 0 must have sample shape ...")."""
+    calls = []
+
+    def den(x, a):
+        calls.append(a)
+        return 0.5 * x
+
+    ref = np.random.default_rng(0).standard_normal((20, 5, 5))
+    with pytest.raises(ValueError, match=r"^shape must be the reference's sample shape \(5, 5\)"):
+        probe.probe_schedules(den, {"a": [0.1, 0.5]}, ref, n_samples=5, seeds=(0,), shape=(4, 4),
+                              prediction="sample", progress=False)
+    assert calls == []
+
+
 def test_plot_probe_radial_psd_follows_how_the_spectra_were_measured() -> None:
     """(3, 8, 8) samples without channel_axis have an FFT PSD over all three axes: the curve is that of its zero
     channel frequency (plot_probe averaged a (3, 8) slice of channel x row frequency as if it were an image)."""
@@ -67,6 +96,33 @@ def test_diffusers_denoiser_of_a_unet_of_any_size() -> None:
         unet.register_to_config(sample_size=bad)
         with pytest.raises(ValueError, match="unet.config: sample_size"):
             probe.diffusers_denoiser(unet, diffusers.DDPMScheduler())
+
+
+@pytest.mark.diffusers
+def test_diffusers_denoiser_refuses_unets_it_cannot_run_alone() -> None:
+    """Audit of 6 December: a UNet2DConditionModel, a class-conditional and a learned-variance UNet2DModel were
+    accepted, then failed at the first call inside torch (or as "an output of the wrong shape"); and a UNet of any
+    size given a shape with the wrong channels or an odd size failed in torch, naming neither shape nor unet."""
+    pytest.importorskip("torch")
+    diffusers = pytest.importorskip("diffusers")
+    kw = dict(in_channels=1, out_channels=1, block_out_channels=(8, 16), layers_per_block=1, norm_num_groups=4,
+              down_block_types=("DownBlock2D",) * 2, up_block_types=("UpBlock2D",) * 2)
+    sched = diffusers.DDPMScheduler()
+    with pytest.raises(ValueError, match=r"^unet.config.out_channels = 2 differs from in_channels = 1"):
+        probe.diffusers_denoiser(diffusers.UNet2DModel(**{**kw, "out_channels": 2}), sched)
+    with pytest.raises(ValueError, match=r"^unet.config: a class-conditional UNet"):
+        probe.diffusers_denoiser(diffusers.UNet2DModel(**{**kw, "num_class_embeds": 3}), sched)
+    cond = diffusers.UNet2DConditionModel(
+        sample_size=8, in_channels=1, out_channels=1, block_out_channels=(8, 16), layers_per_block=1,
+        norm_num_groups=4, cross_attention_dim=8, attention_head_dim=2,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"), up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"))
+    with pytest.raises(TypeError, match=r"^unet must run as unet\(x_t, t\).*requires encoder_hidden_states"):
+        probe.diffusers_denoiser(cond, sched)
+    den = probe.diffusers_denoiser(diffusers.UNet2DModel(**kw), sched)  # sample_size=None: any size
+    assert probe.sample(den, [0.1, 0.5], shape=(1, 8, 8), n_samples=2, seed=0).shape == (2, 1, 8, 8)
+    for bad in ((3, 8, 8), (1, 7, 7), (8, 8)):
+        with pytest.raises(ValueError, match=r"^shape must be \(C, H, W\) = \(1, H, W\) with H and W multiples of 2"):
+            probe.sample(den, [0.1, 0.5], shape=bad, n_samples=2, seed=0)
 
 
 @pytest.mark.diffusers

@@ -592,7 +592,7 @@ def _law_ends(laws: dict[str, ResolutionLaw]) -> str:
 
 def _verdict(laws: dict[str, ResolutionLaw]) -> str:
     """One measured sentence per law and divergence: the optimum's shift per doubling against the rule's."""
-    from .resolution import _slope_per_doubling
+    from .resolution import _direction, _slope_per_doubling
 
     parts = []
     for law in laws.values():
@@ -605,8 +605,8 @@ def _verdict(laws: dict[str, ResolutionLaw]) -> str:
                 continue
             first = _slope_per_doubling(d, law.base, law.offset_first[dv])
             where = law.first_level_name(dv)
-            agree = ("almost no shift" if abs(s) < 0.1 * abs(rule) else
-                     "same direction as the rule" if s * rule > 0 else "the opposite direction to the rule")
+            agree = {"none": "almost no shift", "same": "same direction as the rule",
+                     "opposite": "the opposite direction to the rule"}[_direction(s, rule)]
             parts.append(f"{law.source}, {_NAMES[dv]}: mean {s:+.2f} per doubling ({agree}, {abs(s / rule):.0%} of "
                          f"its size), {where} {first:+.2f}, against the rule's {rule:+.2f}")
     return ("Simple diffusion's rule moves every level by −2 log 2 ≈ −1.39 in log-SNR per doubling, because the "

@@ -462,6 +462,10 @@ def fit_heuristics(
     (e.g. ``sigma_max`` is the sigma of the second level).
     With both end points matched the cosine offset ``s`` is weakly identified (it mostly moves the
     end points, which are pinned): read its value with care; the residual is what counts.
+
+    Source: the families of :mod:`symsched.insight.families` (each cites its paper: Nichol & Dhariwal 2021 cosine,
+    Karras et al. 2022 EDM ``rho``, Esser et al. 2024 SD3 shift, Sabour et al. 2024 AYS); the fit is
+    :func:`scipy.optimize.least_squares` (``method="trf"``, bounded).
     """
     from .sweep import SweepResult
 

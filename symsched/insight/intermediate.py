@@ -123,7 +123,11 @@ class IntermediateSpectra:
         last step reaches the clean level): what a perfect sampler's state would have.
     start : ndarray, shape ``shape``
         Variance of the initial state (white or exact start).
-    sampler, eta, variance, init : the sampler settings.
+    sampler, init : the sampler and its start.
+    eta : float or None
+        The sampler's ``eta`` as run (None for a sampler without one), as :attr:`symsched.OptimizeResult.eta`.
+    variance : str or None
+        DDPM's injected variance as run (None for other samplers).
     x0_hat_ratio : ndarray, shape (N, *shape)
         ``x0_hat / S`` (1 where S = 0), computed without forming ``x0_hat``: it stays exact for modes so faint
         (S below ~1e-160) that ``x0_hat``, of order S², underflows to 0. :meth:`accuracy`,
@@ -137,8 +141,8 @@ class IntermediateSpectra:
     marginal: Array
     start: Array
     sampler: str
-    eta: float
-    variance: str
+    eta: Optional[float]
+    variance: Optional[str]
     init: str
     x0_hat_ratio: Optional[Array] = None
 
@@ -249,6 +253,9 @@ def intermediate_spectra(
     (:func:`symsched.engine.kernels.denoiser_kernel`), both in the engine's canonical coordinates; a churned step's
     estimate (k-diffusion's ``euler``/``heun``/``dpm_2``, the model call on the churned sample) is the output of the
     sampler's own one-level churned step to the clean level (:func:`_churned_estimates`).
+
+    Source: docs/model.md §3 (the Wiener estimate), §5 and §9 (composition, samplers with memory); the heat map of
+    generated frequency bands after Dieleman, *Diffusion is spectral autoregression* (2024).
     """
     from ..engine import program as _program
     from ..engine import recursion
@@ -298,6 +305,7 @@ def intermediate_spectra(
     return IntermediateSpectra(
         spectrum=S, alpha_bar=ab, sample=sample[:, inv].reshape(shape), x0_hat=x0[:, inv].reshape(shape),
         marginal=marg[:, inv].reshape(shape), start=_full(start, u.shape)[inv].reshape(S.shape), sampler=name,
-        eta=float(params.get("eta", 0.0)), variance=str(options.get("variance", "posterior")), init=init,
+        eta=float(params["eta"]) if "eta" in params else None,  # (None: a sampler without it, as OptimizeResult)
+        variance=str(options["variance"]) if "variance" in options else None, init=init,
         x0_hat_ratio=ratio[:, inv].reshape(shape),
     )

@@ -189,7 +189,7 @@ def plot_resolution_law(law: Any, *, title: Optional[str] = None, path: Any = No
         name = {"kl": "KL", "w2": "W2", "kl-reverse": "rev. KL"}[dv]
         a.plot(d, off, color=col, marker=mk, lw=2, label=f"optimum, {name}: mean ({law.slope[dv]:+.2f}/doubling)")
         a.fill_between(d, law.offset_first[dv], law.offset_last[dv], color=col, alpha=0.15,
-                       label=f"{name}: noisiest to last level")
+                       label=f"{name}: {law.first_level_name(dv)} to last level")
     a.plot(d, law.rules["simple diffusion"], color="black", ls="--",
            label="simple diffusion / SD3 √(m/n): −2 log(d/d₀)")
     a.plot(d, law.rules["Flux mu"], color="tab:green", ls="-.",

@@ -85,7 +85,8 @@ def scene_power_law(
     The scene's continuous spectrum is fixed; ``c`` is the amplitude at ``base_resolution`` d0
     (:func:`symsched.spectra.power_law` with ``c (d/d0)^(2-alpha)``; DC floored at the fundamental).
     For ``alpha = 2`` the amplitude does not change with d. Sequences of ``alpha`` and ``c`` (equal
-    length C) give a colour spectrum of shape (d, d, C), one power law per eigen-channel.
+    length C; a number with a sequence holds for every channel) give a colour spectrum of shape (d, d, C),
+    one power law per eigen-channel.
 
     Returns
     -------
@@ -102,6 +103,10 @@ def scene_power_law(
     d0 = as_positive_int(base_resolution, "base_resolution")
     a = np.atleast_1d(as_real_array(alpha, "alpha"))
     cc = np.atleast_1d(as_real_array(c, "c"))
+    if np.ndim(alpha) == 0 and cc.ndim == 1:  # a number with a sequence: the number for every channel
+        a = np.full(cc.shape, a[0])
+    if np.ndim(c) == 0 and a.ndim == 1:
+        cc = np.full(a.shape, cc[0])
     if a.ndim != 1 or cc.ndim != 1 or a.size != cc.size:
         raise ValueError(f"alpha and c must be numbers or 1-D sequences of equal length (got {a.shape}, {cc.shape})")
     bad = ~np.isfinite(a)
@@ -135,7 +140,12 @@ def _scene_channel(d: int, d0: int, alpha: float, c: float) -> Array:
 
 @dataclass
 class PowerLawFit:
-    """``S(f) ~ c |f|^-alpha`` per channel, fitted on a d0 x d0 grid (:func:`fit_power_law`)."""
+    """``S(f) ~ c |f|^-alpha`` per channel, fitted on a d0 x d0 grid (:func:`fit_power_law`).
+
+    ``alpha``, ``c``: arrays of shape (C,) (C = 1 for a grey spectrum), the exponent and the amplitude at ``f = 1``
+    cycle per sample; ``base_resolution``: d0; ``channels``: whether the spectrum had a colour axis (``at`` then
+    returns (d, d, C)). Source: the module docstring (a fixed scene's ``S_d``); van der Schaaf & van Hateren 1996.
+    """
 
     alpha: Array
     c: Array
@@ -208,7 +218,9 @@ def source_images(source: Union[str, "os.PathLike[str]"]) -> list[np.ndarray]:
     """RGB images in [-1, 1] (H, W, 3) from ``"builtin:natural-patches"`` (the scikit-image photographs) or a folder.
 
     Folders: every PNG/JPEG, 8-bit, as :func:`symsched.spectra.load_spectrum` reads them, at most ``MAX_IMAGES`` =
-    10,000 of them. ValueError for anything else (a ``.npy`` spectrum has no images) or a larger folder.
+    10,000 of them. ValueError for anything else (a ``.npy`` spectrum has no images) or a larger folder; TypeError
+    for a ``source`` that is not a string or path. Returns a list of float64 arrays (H, W, 3), one per image.
+    Source: ``skimage.data`` (the built-in photographs); :func:`symsched.spectra.load_spectrum`'s image reader.
     """
     if isinstance(source, str) and source.startswith("builtin:"):
         check_choice(source[len("builtin:"):], "source builtin name", _spectra.BUILTIN_SPECTRA)
@@ -465,9 +477,11 @@ class ResolutionLaw:
             if hits:
                 out.append(self._bound_sentence(name, hits))
                 continue
-            if ratio < 0 and abs(s) >= 0.005:  # a percentage below zero hid a change of direction (audit of
-                # 5 December); a slope that prints as +0.00 is no direction
+            way = _direction(s, rule)
+            if way == "opposite":  # a percentage below zero hid a change of direction (audit of 5 December)
                 versus = f"the opposite direction to simple diffusion's {_pm(rule)}"
+            elif way == "none":  # (audit of 6 December: +0.01 read "opposite" here and "almost no shift" in explain)
+                versus = f"almost no shift against simple diffusion's {_pm(rule)}"
             else:
                 versus = f"{100 * ratio:.0f} % of simple diffusion's {_pm(rule)}"
             out.append(
@@ -561,12 +575,27 @@ def _undetermined(res: Any, S: Array) -> bool:
                 or abs(res.value) <= ROUNDING_PER_MODE * S.size * unit)
 
 
+#: a mean shift per doubling below this fraction of the rule's size is "almost no shift" (either sign)
+NO_SHIFT_FRACTION = 0.1
+
+
+def _direction(slope: float, rule: float) -> str:
+    """``"none"`` (below :data:`NO_SHIFT_FRACTION` of the rule's size), ``"same"`` or ``"opposite"``: how a
+    measured shift per doubling goes against the rule's; the one reading of :meth:`ResolutionLaw.findings` and of
+    ``symsched explain``'s verdict."""
+    if not rule or not abs(slope) >= NO_SHIFT_FRACTION * abs(rule):
+        return "none"
+    return "same" if slope * rule > 0 else "opposite"
+
+
 def _plan(
     spectra: Any, resolutions: Optional[Iterable[int]], steps: int, divergences: Sequence[str], endpoints: Any,
     flux_base_tokens: float, source: str, optimize_kw: dict[str, Any],
 ) -> _LawPlan:
     from .sweep import _check_kw
 
+    if not isinstance(source, str):  # (a label: resolution_law(source=5) was kept as 5 and printed)
+        raise ArgumentTypeError(f"source must be a string (a label for the tables; got {type(source).__name__})")
     if callable(spectra) and not isinstance(spectra, Mapping):
         if resolutions is None:
             raise ValueError("resolutions must be given when spectra is a function of the resolution")

@@ -569,7 +569,12 @@ def _numeric(values: Sequence[Any]) -> bool:
 
 @dataclass
 class SweepFits:
-    """Heuristic fits of every schedule of a sweep: ``fits[(index, K)]`` is a :class:`~symsched.insight.HeuristicFit`."""
+    """Heuristic fits of every schedule of a sweep: ``fits[(index, K)]`` is a :class:`~symsched.insight.HeuristicFit`.
+
+    ``parameter``: the swept parameter's name; ``values``: its values (``index`` runs over them); ``fits``: one fit
+    per (value index, step count K). Made by :meth:`SweepResult.fit_heuristics` / :func:`symsched.fit_heuristics` of
+    a SweepResult. Source: as :func:`symsched.fit_heuristics`.
+    """
 
     parameter: str
     values: list[Any]

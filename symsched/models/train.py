@@ -15,8 +15,9 @@ Recipe (all fixed by :class:`TrainConfig`; the defaults produced the shipped wei
   to 0 at ``steps``, gradient norm clipped at 1; the shipped weights are an exponential moving
   average of the iterates (decay ``ema``);
 * weights initialised by ``torch.manual_seed(seed)``; ``threads`` CPU threads with
-  ``torch.use_deterministic_algorithms(True)``, so a run is bit-reproducible on one machine and
-  matches across machines up to float32 rounding of the BLAS kernels.
+  ``torch.use_deterministic_algorithms(True)``, so a run is bit-reproducible on one machine; across machines
+  the kernels' float32 rounding moves the first losses by ~1e-7 relative, and 12,000 steps grow that into weights
+  that differ by up to ~1 (same held-out MSE to ~1e-4: measured 6 December on an AVX-512 CPU).
 """
 
 from __future__ import annotations
