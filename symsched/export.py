@@ -134,6 +134,7 @@ class DiffusersSchedule:
         True when :meth:`output_spectrum` describes diffusers' output as returned, even when it stops
         at ``final_alpha_bar < 1`` (the multistep schedulers); False for DDIM/Euler, whose closed form
         describes the output after :meth:`denoise_final`.
+    Source: :func:`from_diffusers` (the schedulers of diffusers ``schedulers/``).
     """
 
     scheduler: str

@@ -1311,7 +1311,8 @@ class PsdCheck:
     ``pvalue`` is the family-wise p-value of both tests, ``min(1, 2 min(max_pvalue, chi2_pvalue))``;
     ``max_pvalue`` that of the largest |z| alone (Šidák), ``chi2``/``chi2_pvalue`` the omnibus sum of squared scores
     over the independent bins and its chi-square p-value; ``n_floor`` the independent bins whose true PSD lies at or
-    below the rounding floor (tested one-sided, see :func:`psd_zscores`)."""
+    below the rounding floor (tested one-sided, see :func:`psd_zscores`). Source: :func:`psd_check` (Šidák 1967; the
+    periodogram's chi-square law)."""
 
     passed: bool
     max_abs_z: float

@@ -806,7 +806,7 @@ def _ratio_to_optimum(value: float, optimum: float) -> float:
 class InfiniteObjective(ValueError):
     """The divergence is +inf at the optimiser's start, or at the only schedule the endpoints allow (KL with a
     mode the sampler cannot match): nothing to minimise. A ValueError; ``symsched report`` skips that divergence
-    with its message."""
+    with its message. Source: :func:`optimize_schedule`, :func:`compare_schedules`."""
 
 
 def at_step_count(exc: InfiniteObjective, K: int, name: str = "steps") -> InfiniteObjective:
@@ -1010,6 +1010,7 @@ class OptimizeResult:
     indifferent : bool
         Whether every schedule scores the same 0 (an all-zero spectrum, which the sampler reproduces exactly whatever
         the levels): the levels are then merely where the search stopped; :attr:`message` says the same.
+    Source: :func:`optimize_schedule` (docs/model.md §8; ``scipy.optimize.minimize``, L-BFGS-B).
     """
 
     alpha_bar: Array
@@ -2059,6 +2060,7 @@ class ComparisonTable:
     constraints; see :attr:`OptimizeResult.feasible`). ``results``: the :class:`OptimizeResult` per
     step count. In the rendered tables the best value per column among the schedules meeting the
     constraints is bold, and a value of a schedule that does not meet them is marked "†".
+    Source: :func:`compare_schedules` (docs/model.md §6, §8).
     """
 
     rows: list[dict[str, Any]]

@@ -1560,6 +1560,7 @@ class Comparison:
     n_reference : int
     bandwidths : tuple of float
         MMD kernel widths used.
+    Source: :func:`compare` (Gretton et al. 2012, MMD; Heusel et al. 2017, FD; Bonneel et al. 2015, sliced W2).
     """
 
     values: dict[str, Array]
@@ -2149,11 +2150,11 @@ def probe_schedules(
                      n_projections=128, fd_components=None, seed=0, metrics=_check_metrics(metrics))
     S = _model_spectrum(spectrum, ref)
     shp = ref.shape if shape is None else as_shape(shape)
+    _check_denoiser_shape(denoiser, shp, "reference samples (the default shape) must have" if shape is None
+                          else "shape must be")
     if shp != ref.shape:  # (audit of 6 December: refused only after the first schedule was sampled, naming it)
         raise ValueError(f"shape must be the reference's sample shape {ref.shape}: every run is compared with it "
                          f"(got {shp})")
-    _check_denoiser_shape(denoiser, shp, "reference samples (the default shape) must have" if shape is None
-                          else "shape must be")
     size = int(np.prod(shp))
     batch = max(1, min(n, (1 << 20) // size)) if batch_size is None else as_positive_int(batch_size, "batch_size")
     total = sum(len(seeds_t) * (-(-n // batch) * ab.size + 1) for ab in scheds.values())

@@ -141,7 +141,8 @@ class GridCollision(ValueError):
     """Two levels of a schedule land on the same timestep of a discrete training grid (the grid is too coarse
     for that many levels in that range). A ``ValueError``; raised by :func:`nearest_timesteps` and
     :func:`standard_schedule` with a grid, and by the timestep exports of :mod:`symsched.export`. ``collision``:
-    which levels meet at which timestep, in words, whatever context a caller's message adds."""
+    which levels meet at which timestep, in words, whatever context a caller's message adds. Source:
+    :func:`nearest_timesteps`."""
 
     def __init__(self, message: str, collision: str = "") -> None:
         super().__init__(message)

@@ -728,6 +728,7 @@ class ErrorTable:
     beyond float64 with the reason in ``diverged``; ``nan`` when the scheme is undefined on that grid);
     ``points[(scheme, size)]`` the grid size used and ``evals[(scheme, size)]`` its NFE;
     ``continuous[(kind, eps, init)]`` the exact solutions' errors.
+    Source: :func:`error_table` (docs/model.md §6; the schemes of this module).
     """
 
     sizes: tuple[int, ...]

@@ -60,12 +60,22 @@ display(sp.Eq(sp.Symbol(r"\lambda_t"), lam), sp.Eq(sp.Symbol(r"\hat{x}_0 / x_t")
 ## One sampler step
 
 A DDIM($\eta$) step from level $t$ to the less noisy level $s$ is
-$x_s = \sqrt{\bar\alpha_s}\,\hat x_0 + \sqrt{1-\bar\alpha_s-\sigma_t^2}\,\hat\varepsilon + \sigma_t z$.
+$x_s = \sqrt{\bar\alpha_s}\,\hat x_0 + \sqrt{1-\bar\alpha_s-c^2}\,\hat\varepsilon + c\,z$,
+$z \sim \mathcal N(0, 1)$, with
+$c^2 = \eta^2\,\frac{1-\bar\alpha_s}{1-\bar\alpha_t}\left(1-\frac{\bar\alpha_t}{\bar\alpha_s}\right)$
+(Song et al. 2021, eq. 16, where $c$ is called $\sigma_t$; here $\sigma$ is kept for the VE noise level
+$\sqrt{(1-\bar\alpha)/\bar\alpha}$ used below).
+$\eta = 0$ is deterministic DDIM, $\eta = 1$ DDPM's ancestral step.
 Per mode this is $x_s = g(S)\,x_t + \sqrt{n}\,z$; the sampler module defines only $g$ and $n$.
 """),
     code(r"""
 ddim = get_sampler("ddim")
 display(sp.Eq(sp.Symbol("g"), sp.simplify(ddim.step.gain)), sp.Eq(sp.Symbol("n"), sp.factor(ddim.step.noise)))
+"""),
+    md(r"""
+DDPM with the posterior variance injects
+$n = \tilde\beta = \frac{1-\bar\alpha_s}{1-\bar\alpha_t}\left(1-\frac{\bar\alpha_t}{\bar\alpha_s}\right)$
+(Ho et al. 2020, $\tilde\beta_t$; `variance="beta"` takes $\beta = 1 - \bar\alpha_t/\bar\alpha_s$ instead):
 """),
     code(r"""
 ddpm = get_sampler("ddpm", "posterior")
@@ -76,7 +86,9 @@ display(sp.Eq(sp.Symbol("g_{DDPM}"), sp.simplify(ddpm.step.gain)), sp.Eq(sp.Symb
 
 A schedule visits levels $\bar\alpha_K < \dots < \bar\alpha_1$ (numbered from the clean end), then the clean level. The variance
 obeys $v_s = g^2 v_t + n$, so the output spectrum is $P(S) = H^2 v_{\text{init}} + \sum_k n_k\prod_{j<k} g_j^2$
-with $H = \prod_k g_k$.
+with $H = \prod_k g_k$. $v_{\text{init}}$ is the starting variance: 1 for the white start $x \sim \mathcal N(0, 1)$
+(`init="white"`, what samplers do), or the true noisy marginal $\lambda_K = \bar\alpha_K S + 1 - \bar\alpha_K$ for the
+exact start (`init="exact"`, used below: it isolates the error of the steps from that of the start).
 """),
     code(r"""
 H1 = sp.simplify(compose.transfer_function(ddim, 1))
@@ -169,14 +181,19 @@ S = spectra.power_law((32, 32), alpha=2.0)
 x = mc.gaussian_field(S, 2000, seed=0)
 psd = mc.empirical_psd(x)
 check = mc.psd_check(psd, S, 2000)
-print(f"max |z| = {check.max_abs_z:.2f}  (threshold {check.z_crit:.2f} at false-alarm 1e-6)  passed: {check.passed}")
+# psd_check runs two tests at family-wise false-alarm alpha = 1e-6, each at alpha / 2: the largest |z| over the
+# independent bins (Šidák threshold z_crit) and the chi-square sum of the squared scores
+print(f"max |z| = {check.max_abs_z:.2f} (threshold {check.z_crit:.2f}, at alpha/2 = {check.alpha / 2:g}), "
+      f"chi-square p = {check.chi2_pvalue:.3f}  passed: {check.passed}")
 assert check.passed
 """),
     md(r"""
 ## The sampler on real arrays vs the closed form
 
 DDIM ($\eta = 0$ and $\eta = 1$) and DDPM (both variances) with 20 steps on the 1000-step linear training grid,
-white start, each simulated and checked against its closed form.
+white start, each simulated and checked against its closed form by both tests of `psd_check` (max $|z|$ and the
+$\chi^2$ sum). DDIM with $\eta = 1$ *is* DDPM with the posterior variance $\tilde\beta$: those two rows are one
+sampler reached by two routes (same seed, same numbers), a check that the two code paths agree.
 """),
     code(r"""
 ab = schedules.standard_schedule("linear-leading", 20)
@@ -185,7 +202,8 @@ for sampler, kw in [("ddim", {"eta": 0.0}), ("ddim", {"eta": 1.0}), ("ddpm", {"v
     samples = mc.sample(S, ab, sampler=sampler, n_samples=n, seed=1, progress=False, **kw)
     P = symsched.output_spectrum(S, ab, sampler=sampler, **kw)
     res = mc.psd_check(mc.empirical_psd(samples), P, n)
-    print(f"{sampler:5s} {kw}: max|z| = {res.max_abs_z:.2f} -> {'consistent' if res.passed else 'REJECTED'}")
+    print(f"{sampler:5s} {kw}: max|z| = {res.max_abs_z:.2f}, chi-square p = {res.chi2_pvalue:.3f} -> "
+          f"{'consistent' if res.passed else 'REJECTED'}")
     assert res.passed, "the closed form must pass its own Monte Carlo check"
 """),
     md(r"""
@@ -197,11 +215,17 @@ Swap DDPM's variance ($\beta$ instead of $\tilde\beta$) in the prediction while 
 samples = mc.sample(S, ab, sampler="ddpm", variance="posterior", n_samples=n, seed=2, progress=False)
 wrong = symsched.output_spectrum(S, ab, sampler="ddpm", variance="beta")
 res = mc.psd_check(mc.empirical_psd(samples), wrong, n)
-print(f"wrong formula: max|z| = {res.max_abs_z:.1f} -> {'consistent' if res.passed else 'REJECTED'}")
+print(f"wrong formula: max|z| = {res.max_abs_z:.1f}, chi-square p = {res.chi2_pvalue:.2g} -> "
+      f"{'consistent' if res.passed else 'REJECTED'}")
 assert not res.passed, "the check must reject the wrong variance"
 """),
     md(r"""
 ## Closed form vs empirical PSD with confidence bands
+
+Left: ring averages of the data, the closed form and the Monte Carlo PSD. Right: every frequency bin's
+empirical PSD over its closed form, against the family-wise band of `psd_band` (every bin inside it with
+probability $1 - 10^{-6}$; its width depends only on the bin's degrees of freedom: the self-conjugate bins, with
+half of them, have the wider band).
 """),
     code(r"""
 P = symsched.output_spectrum(S, ab, sampler="ddpm")
@@ -211,11 +235,20 @@ lo, hi = mc.psd_band(P, n)
 f, P_r = spectra.radial_psd(P)
 _, psd_r = spectra.radial_psd(psd)
 _, S_r = spectra.radial_psd(S)
-fig, ax = plt.subplots(figsize=(6, 4))
+fig, (ax, bx) = plt.subplots(1, 2, figsize=(11, 4))
 ax.loglog(f[1:], S_r[1:], "k--", label="data S")
 ax.loglog(f[1:], P_r[1:], label="closed form P")
 ax.loglog(f[1:], psd_r[1:], "o", ms=3, label=f"Monte Carlo ({n} samples)")
 ax.set_xlabel("spatial frequency (cycles/pixel)"); ax.set_ylabel("radially averaged PSD"); ax.legend()
+fr = spectra.fft_frequencies(S.shape).ravel()
+order = np.argsort(fr, kind="stable")
+bx.semilogx(fr[order][1:], (psd / P).ravel()[order][1:], ".", ms=2, label="empirical / closed form, per bin")
+bx.semilogx(fr[order][1:], (lo / P).ravel()[order][1:], "k_", ms=4, label="family-wise band (psd_band)")
+bx.semilogx(fr[order][1:], (hi / P).ravel()[order][1:], "k_", ms=4)
+bx.axhline(1.0, color="tab:red", lw=0.8)
+bx.set_xlabel("spatial frequency (cycles/pixel)"); bx.set_ylabel("PSD ratio"); bx.legend()
+for a in (ax, bx):  # (the short log range would label every minor tick)
+    a.xaxis.set_minor_formatter(plt.NullFormatter())
 plt.show()
 print("bins outside the family-wise band:", int(np.sum((psd < lo) | (psd > hi))))
 """),
@@ -282,7 +315,11 @@ table
     md(r"""
 ## Error against cost
 
-Counting denoiser evaluations (NFE) rather than grid points changes the ranking of multi-stage schemes.
+A multi-stage scheme pays several denoiser evaluations per step (Heun 2, RK4 4), so counting evaluations (NFE)
+rather than grid points is the fair comparison. At the smallest budget this changes the ranking (at 20 NFE RK4
+has only 5 grid points); from about 40 NFE on the higher-order schemes lead under either count. With the exact
+start the exact reverse SDE and the probability-flow ODE reproduce the same marginal, so their reference line is
+one.
 """),
     code(r"""
 nfes = [20, 40, 80, 160, 320, 640]
@@ -297,9 +334,9 @@ for scheme in sde.SCHEMES:
         except ValueError:
             errs.append(np.nan)
     ax.loglog(nfes, errs, "o-", label=scheme)
-for kind, style in (("sde", "k--"), ("ode", "k:")):
-    P = sde.continuous_output_spectrum(S, kind, eps=1e-3, init="exact")
-    ax.axhline(symsched.w2_distance(P, S), color="k", ls=style[1:], lw=1, label=f"exact {kind}")
+P_sde, P_ode = (sde.continuous_output_spectrum(S, kind, eps=1e-3, init="exact") for kind in ("sde", "ode"))
+np.testing.assert_allclose(P_sde, P_ode, rtol=1e-9)  # (both give the marginal at eps from the exact start)
+ax.axhline(symsched.w2_distance(P_sde, S), color="k", ls="--", lw=1, label="exact reverse SDE = ODE")
 ax.set_xlabel("denoiser evaluations (NFE)"); ax.set_ylabel("W2 to the data"); ax.legend(ncol=2, fontsize=8)
 ax.set_title("exact start, eps = 1e-3")
 plt.show()
@@ -307,7 +344,9 @@ plt.show()
     md(r"""
 ## Where the error sits in frequency
 
-The ratio of generated to data power per mode shows which frequencies each scheme gets wrong.
+The ratio of generated to data power, ring-averaged over each frequency band of the first colour mode
+($P_r / S_r$), shows which frequencies each scheme gets wrong: $N = 50$ grid points, white start,
+$\varepsilon = 10^{-3}$.
 """),
     code(r"""
 f, S_r = spectra.radial_psd(S, channel_axis=-1)
@@ -317,7 +356,8 @@ for scheme in ("em", "euler", "heun"):
     _, P_r = spectra.radial_psd(P, channel_axis=-1)
     ax.semilogx(f[1:], (P_r / S_r)[1:, 0], label=scheme)
 ax.axhline(1, color="k", lw=0.8)
-ax.set_xlabel("radial frequency (cycles/pixel)"); ax.set_ylabel("P / S (first colour mode)"); ax.legend()
+ax.set_xlabel("radial frequency (cycles/pixel)"); ax.set_ylabel("P_r / S_r (first colour mode)"); ax.legend()
+ax.set_title("N = 50, white start, eps = 1e-3")
 plt.show()
 """),
 ]
@@ -353,6 +393,11 @@ DDIM ($\eta=0$), white start, KL(data ‖ generated). The first level is fixed a
 1000-step DDPM training grid (a pre-trained denoiser has only seen those levels); the last is free. A
 standard schedule that starts elsewhere (e.g. `karras`, from $\sigma = 80$) does not meet that constraint:
 it is marked † and is not a fair comparison; the optimum never loses to the ones that do.
+
+KL is used here because its schedule reads clearly in frequency (below); it is *not* the package's default.
+On a learned denoiser (notebook 6, README "Does it help a real model?") the KL-optimised schedule made samples
+worse than the standard schedules (MMD² 2.5× that of the W2 optimum at K = 5), and the W2-optimised one better:
+`divergence="w2"` is the default, and the one to export for a model (last section).
 """),
     code(r"""
 table = symsched.compare_schedules(S, (5, 10, 20, 50), sampler="ddim", divergence="kl")
@@ -388,7 +433,8 @@ spectrum equals it shows which band of the image each step of the schedule works
 """),
     code(r"""
 def served_frequency(sigma2, f, s_r):
-    # the radial frequency whose spectrum value equals sigma^2 (spectrum decreasing in f)
+    # the radial frequency whose ring-averaged spectrum equals sigma^2 (the rings sorted by value: the averages
+    # fall with f, but not strictly)
     order = np.argsort(s_r)
     return np.interp(np.log(sigma2), np.log(s_r[order]), f[order], left=f.max(), right=0.0)
 
@@ -406,13 +452,15 @@ served = {name: served_frequency((1 - ab) / ab, ff, s0)
 assert served["kl"][-1] == ff.max() and served["w2"][0] == 0.0  # the reading below
 """),
     md(r"""
-Read this way, a schedule is an allocation of steps to frequency bands (a served frequency of 0 means
-the noise is still above even the brightest mode; the top of the axis means it is below the faintest).
-The KL-optimal schedule sweeps through the spectrum — each step moves the noise level past a band of
-frequencies — reaches the faintest modes after a few steps and spends its last steps below all of them,
-refining the high frequencies whose *relative* error KL counts as much as the bright ones'. The W2 optimum
-(like `linear-trailing`) spends its first steps at noise levels above even the brightest mode, where the
-high-energy low frequencies are shaped, and reaches the mid frequencies only at the end: W2 counts
+Read this way, a schedule is an allocation of steps to frequency bands (measured on the ring averages of the
+first colour mode, DC excluded: a served frequency of 0 means the noise is still above its brightest ring; the
+top of the axis means it is below its faintest). The KL-optimal schedule sweeps through the spectrum — each
+step moves the noise level past a band of frequencies — reaches the first colour mode's faintest ring after a
+few steps and spends its last steps below it, refining the high frequencies of the fainter colour modes (whose
+rings lie lower still: only the last level is below every mode) whose *relative* error KL counts as much as the
+bright ones'. The W2 optimum (like `linear-trailing`) spends its first steps at noise levels above the first
+colour mode's brightest ring, where the high-energy low frequencies are shaped, and reaches the mid frequencies
+only at the end: W2 counts
 absolute amplitude errors, which the bright low frequencies dominate.
 
 **Caveat.** These are optimal for the Gaussian model of the data with the exact denoiser; a learned
@@ -421,15 +469,16 @@ denoiser's errors are not modelled. Use them as a principled starting point, and
     md(r"""
 ## Export
 
-The optimised levels, in the formats samplers take:
+The W2-optimised levels (the objective to export for a model, see above), in the formats samplers take; then
+the W2 optimum restricted to the 1000-step DDPM training grid, for samplers that take timesteps:
 """),
     code(r"""
 from symsched.export import to_diffusers, to_k_diffusion_sigmas
-print("diffusers (Euler-type):", {k: np.round(v, 4).tolist() for k, v in to_diffusers(res.alpha_bar).items()})
-print("k-diffusion sigmas:", np.round(to_k_diffusion_sigmas(res.alpha_bar), 4))
+print("diffusers (Euler-type):", {k: np.round(v, 4).tolist() for k, v in to_diffusers(res_w2.alpha_bar).items()})
+print("k-diffusion sigmas:", np.round(to_k_diffusion_sigmas(res_w2.alpha_bar), 4))
 grid = schedules.training_grid("linear")
-on_grid = symsched.optimize_schedule(S, 10, grid=grid)
-print("on the 1000-step DDPM grid, timesteps:", on_grid.timesteps)
+on_grid = symsched.optimize_schedule(S, 10, grid=grid, divergence="w2")
+print("W2 optimum on the 1000-step DDPM grid, timesteps:", on_grid.timesteps)
 """),
 ]
 
@@ -456,11 +505,13 @@ from symsched.insight import (sweep, fit_heuristics, resolution_law, scene_power
     md(r"""
 ## The anchor: one mode, and a flat spectrum
 
-For a single mode of variance $S$ and fixed end levels, deterministic DDIM is a rotation by the angle
-$\theta = \arctan(\sigma/\sqrt S)$ per step, and the best schedule takes equal angle steps (docs/model.md §7.6): the
-*tangent law* $\sigma_i = \sqrt S\tan\theta_i$. With $S = 1$ this is exactly the cosine schedule without offset
-($s = 0$, `kl_optimal`; the published cosine's $s = 0.008$ bends it slightly, and the fitted cosine family's free offset
-fits to 0). The fit recovers it, and names $S$:
+For a single mode of variance $S$ and fixed end levels, each level has an angle $\theta = \arctan(\sigma/\sqrt S)$
+($\sigma = \sqrt{(1-\bar\alpha)/\bar\alpha}$), and a deterministic DDIM step from level $i$ to $i+1$ is a rotation by
+$\theta_i - \theta_{i+1}$; the best schedule takes equal angle steps (docs/model.md §7.6): the *tangent law*
+$\sigma_i = \sqrt S\tan\theta_i$ with $\theta_i$ evenly spaced. With $S = 1$ this is exactly the cosine schedule
+without offset ($s = 0$, `kl_optimal`; the published cosine's $s = 0.008$ bends it slightly, and the fitted cosine
+family's free offset goes to its bound 0, which the fit tables mark "s not determined"). The fit recovers it, and
+names $S$:
 """),
     code(r"""
 one = symsched.optimize_schedule([5.0], 6, endpoints=(1e-3, 0.995))
@@ -537,7 +588,8 @@ the schedule. The left panel shows *when* each frequency band is generated:
 inter = intermediate_spectra(S, opt["w2"].alpha_bar, sampler="ddim")
 inter.plot()
 x, gen = inter.radial("generated")
-print("step at which each ring reaches half of its final variance:", (gen >= 0.5).argmax(axis=0)[1:12] + 1)
+print("step at which each ring's estimate x0_hat reaches half of its final variance:",
+      (gen >= 0.5).argmax(axis=0)[1:12] + 1)
 """),
     md(r"""
 ## What this does and does not justify

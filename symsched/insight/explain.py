@@ -84,6 +84,7 @@ class Explanation:
         What ``explain.json`` records: the run's settings (``max_step_ratio``: the step-ratio cap of a sampler that
         extrapolates from earlier levels, else None), ``notes`` (sections left out), and ``warning``: None, or why
         the results say nothing about the data (an all-zero spectrum the sampler reproduces exactly).
+    Source: :func:`symsched.insight.explain`.
     """
 
     out: Path

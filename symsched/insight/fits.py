@@ -82,6 +82,8 @@ class FamilyFit:
         lower at other end points (e.g. noisier than an optimum's first level, which its optimiser pinned), not a
         better shape. Printed after the parameters; read a shape value so marked as "any in that direction", the
         residual is what counts.
+
+    Source: :func:`symsched.fit_heuristics`; each family's paper in :mod:`symsched.insight.families`.
     """
 
     family: str
@@ -175,6 +177,7 @@ class HeuristicFit:
     endpoints : {"match", "free"}
     divergence, sampler : str
         The objective the losses are measured in.
+    Source: :func:`symsched.fit_heuristics`.
     """
 
     log_snr: Array

@@ -132,6 +132,7 @@ class IntermediateSpectra:
         ``x0_hat / S`` (1 where S = 0), computed without forming ``x0_hat``: it stays exact for modes so faint
         (S below ~1e-160) that ``x0_hat``, of order S², underflows to 0. :meth:`accuracy`,
         :meth:`generated_fraction` and the band profiles use it.
+    Source: :func:`symsched.intermediate_spectra` (docs/model.md §3, §5).
     """
 
     spectrum: Array

@@ -344,6 +344,8 @@ class ResolutionLaw:
         standard schedule scores the same, or an optimum matching the data to rounding (white data: any levels
         near the clean end do). Offsets involving such an
         optimum (every offset, when it is the base's) measure the search, not a shift; tables mark them "‡".
+    Source: :func:`symsched.resolution_law`; the rules: Hoogeboom et al. 2023 (simple diffusion), Esser et al.
+    2024 (SD3), diffusers ``pipelines/flux/pipeline_flux.py`` ``calculate_shift`` (Flux).
     """
 
     resolutions: list[int]

@@ -419,6 +419,7 @@ class SweepResult:
     settings : dict
         The keyword arguments given to :func:`symsched.optimize_schedule`; :func:`sweep` adds the
         ``divergence`` it optimised when none was given (:data:`symsched.optimize.DEFAULT_DIVERGENCE`).
+    Source: :func:`symsched.sweep`.
     """
 
     parameter: str
