@@ -3,7 +3,8 @@ with ``sampler="lms"`` against, in the same run, ``output_spectrum`` on the same
 baselines), and the part of each spent evaluating the step coefficients (``build_program``; for LMS mostly mpmath:
 its order-4 Lagrange weights on the close levels of a 1000-step grid lose ~1e-8 in float64, beyond
 ``program.MP_COEFFICIENT_LOSS``, so they are recomputed in mpmath, and the gradient kernels' 198 coefficients per step
-with them). Prints seconds (best of ``--repeats``) and ratios; no assertions.
+with them). Prints seconds (best of ``--repeats``) and ratios; no assertions. The coefficient part is timed on its
+own (its best of ``--repeats`` too), so on a noisy machine it can read a little over 100 % of the whole.
 Run: ``python benchmarks/bench_lms_grad.py [--repeats 3]``.
 """
 
