@@ -44,8 +44,37 @@ EXIT_USAGE = 2
 EXIT_INTERNAL = 1
 
 
+class _Formatter(argparse.HelpFormatter):
+    """argparse's help, wrapped at spaces only: a value such as ``builtin:natural-patches`` or a default list
+    ``linear-trailing,linear-leading`` is never split at its hyphen (copied from the help, it would be wrong)."""
+
+    def _split_lines(self, text: str, width: int) -> list[str]:
+        import textwrap
+
+        return textwrap.wrap(self._whitespace_matcher.sub(" ", text).strip(), width, break_on_hyphens=False)
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        import textwrap
+
+        return textwrap.fill(self._whitespace_matcher.sub(" ", text).strip(), width, initial_indent=indent,
+                             subsequent_indent=indent, break_on_hyphens=False)
+
+
+#: an option with more choices than this shows a metavar in the usage and lists them in its help, wrapped (the
+#: 19 samplers made one line of 270 characters)
+_MAX_INLINE_CHOICES = 6
+
+
 class _Parser(argparse.ArgumentParser):
-    """argparse that reports a usage error on one line (no usage dump) with exit code 2."""
+    """argparse that reports a usage error on one line (no usage dump) with exit code 2, wraps its help at spaces,
+    and reads a value that looks like a negative number (``-1e-3``, ``-5,10``, ``-0.1,none``) as the value of the
+    option before it: argparse took those for an unknown option ("expected one argument"), since its own test
+    knows only ``-5`` and ``-0.5`` (audit of 6 December); symsched has no option that starts with a digit."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _Formatter)
+        super().__init__(*args, **kwargs)
+        self._negative_number_matcher = re.compile(r"^-\.?\d")
 
     def error(self, message: str) -> NoReturn:
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
@@ -74,6 +103,9 @@ def _harden(p: argparse.ArgumentParser) -> None:
         options[action.dest] = max(action.option_strings, key=len)
         if action.nargs != 0:
             action.type = _non_empty(action.type)
+        if action.choices is not None and len(action.choices) > _MAX_INLINE_CHOICES and action.metavar is None:
+            action.metavar = action.dest.upper()
+            action.help = f"{action.help or ''} (one of: {', '.join(map(str, action.choices))})".lstrip()
     p.set_defaults(_options=options)
 
 

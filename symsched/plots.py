@@ -177,11 +177,31 @@ def save_figure(fig: Any, path: PathLike, *, dpi: int = 100) -> Path:
         _clamp_log_limits(ax)
 
     def write(tmp: Path) -> None:
-        with warnings.catch_warnings():  # PostScript draws translucent artists opaque, and says so every time
-            warnings.filterwarnings("ignore", message="The PostScript backend does not support transparency")
-            fig.savefig(tmp, format=fmt, dpi=dpi)
+        import logging
+
+        # PostScript draws translucent artists opaque, and says so every time: as a warning in older matplotlib,
+        # through its logger in newer ones (a bare line on stderr under the command line: audit of 6 December)
+        ps_log = logging.getLogger("matplotlib.backends.backend_ps")
+        quiet = _DropMessage("The PostScript backend does not support transparency")
+        ps_log.addFilter(quiet)
+        try:
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message="The PostScript backend does not support transparency")
+                fig.savefig(tmp, format=fmt, dpi=dpi)
+        finally:
+            ps_log.removeFilter(quiet)
 
     return atomic_write(Path(path), write)
+
+
+class _DropMessage:
+    """A logging filter that drops the records whose message starts with ``prefix``."""
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+
+    def filter(self, record: Any) -> bool:
+        return not str(record.getMessage()).startswith(self.prefix)
 
 
 def _nice_log(axis: Any, subs: tuple[float, ...] = (1.0, 2.0, 5.0)) -> None:

@@ -446,3 +446,66 @@ def test_a_one_channel_model_takes_a_spectrum_without_the_channel_axis(tmp_path)
     with pytest.raises(ValueError, match=r"--spectrum must have shape \(1, 8, 8\) or \(8, 8\) for this model "
                                          r"\(got \(4, 8\)\)"):
         cmd.load_probe_model(str(folder), tmp_path / "ref.npy", str(tmp_path / "bad.npy"))
+
+
+# --- audit of 6 December: help layout, negative-looking values, PostScript's logged notice ----------------------
+_COMMANDS = ("transfer", "validate", "optimize", "report", "explain", "probe", "latex", "sde-table", "train-demo")
+
+
+@pytest.mark.parametrize("command", _COMMANDS)
+@pytest.mark.parametrize("columns", [80, 100])
+def test_help_fits_the_terminal_and_never_splits_a_value_at_its_hyphen(command, columns, monkeypatch,
+                                                                         capsys) -> None:
+    """The 19-sampler choice list made usage and option lines of 270 characters, and wrapping split literal values
+    (``linear-`` / ``leading``, ``builtin:natural-`` / ``patches``) at their hyphens."""
+    monkeypatch.setenv("COLUMNS", str(columns))
+    with pytest.raises(SystemExit) as exc:
+        main([command, "--help"])
+    assert exc.value.code == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert max(map(len, lines)) <= columns, [ln for ln in lines if len(ln) > columns]
+    assert not [ln for ln in lines if re.search(r"[a-z]-$", ln)]  # a word broken at a hyphen ends a line
+
+
+def test_every_sampler_is_still_listed_in_the_help(monkeypatch, capsys) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
+    with pytest.raises(SystemExit):
+        main(["transfer", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--sampler SAMPLER" in text
+    for name in symsched.SAMPLERS:
+        assert re.search(rf"[ ,:]{name}[,)]", text), name
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["transfer", "--spectrum", "{S}", "--alpha-bar", "{A}", "--eta", "-1e-3"], "--eta: eta must lie in [0, 1]"),
+    (["report", "--steps", "-5,10", "--out", "{out}"], "--steps must be comma-separated positive integers"),
+    (["optimize", "--spectrum", "{S}", "--out", "{out}.json", "--endpoints", "-0.1,none"],
+     "--endpoints: endpoints[0] (first level) must be a level in [0, 1)"),
+])
+def test_a_value_that_looks_like_a_negative_number_is_the_options_value(argv, needle, tmp_path, capsys) -> None:
+    """``-1e-3`` or ``-5,10`` after an option was read as an unknown option ("expected one argument"), not as the
+    value the user gave, whose range was then never named."""
+    np.save(tmp_path / "S.npy", np.ones(4))
+    np.save(tmp_path / "A.npy", np.array([0.3, 0.9]))
+    subs = {"{S}": str(tmp_path / "S.npy"), "{A}": str(tmp_path / "A.npy"), "{out}": str(tmp_path / "o")}
+    argv = [subs.get(a, a.replace("{out}", str(tmp_path / "o"))) for a in argv]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and needle in err and "expected one argument" not in err, err
+
+
+def test_an_eps_figure_prints_no_bare_postscript_notice(tmp_path, capsys, caplog) -> None:
+    """matplotlib logs "The PostScript backend does not support transparency" (no longer a warning), which reached
+    stderr as a bare line without the command's prefix (through logging's last-resort handler; under pytest its
+    log capture takes the record instead, so both are checked)."""
+    import logging
+
+    np.save(tmp_path / "S.npy", np.ones(4))
+    argv = ["optimize", "--spectrum", str(tmp_path / "S.npy"), "--steps", "2", "--restarts", "0", "--no-progress",
+            "--out", str(tmp_path / "o.json"), "--plot", str(tmp_path / "o.eps")]
+    with caplog.at_level(logging.WARNING):
+        assert main(argv) == 0
+    assert "PostScript" not in capsys.readouterr().err
+    assert not [r for r in caplog.records if "PostScript" in r.getMessage()]
+    assert (tmp_path / "o.eps").read_bytes().startswith(b"%!PS")

@@ -14,8 +14,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "SymPy and write one .tex per sampler plus a master symsched.tex that inputs them.",
     )
     p.add_argument("--sampler", default=None,
-                   help="only this sampler's section (default: all); the master symsched.tex in --out then inputs "
-                   "every section present there")
+                   help="only this sampler's section (default: all; a name of symsched.SAMPLERS, or sde for the "
+                   "continuous-time schemes); the master symsched.tex in --out then inputs every section present "
+                   "there")
     p.add_argument("--out", default="derivations", type=Path, help="output directory (default: derivations)")
     p.set_defaults(func=run)
 

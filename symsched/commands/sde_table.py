@@ -1,4 +1,4 @@
-"""``symsched sde-table``: W2 errors of the continuous-time VP schemes (issue #5) as Markdown and LaTeX."""
+"""``symsched sde-table``: W2 errors of the continuous-time VP schemes as Markdown and LaTeX."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser(
         "sde-table",
         help="W2 errors of EM, EI, DDPM, Euler, Heun, RK4 and the exact reverse SDE/ODE",
-        description="Exact W2 errors W2(N(0,P), N(0,S)) of the continuous-time VP schemes of issue #5 "
+        description="Exact W2 errors W2(N(0,P), N(0,S)) of the continuous-time VP schemes "
         "(EM, EI, DDPM on the reverse SDE; Euler, Heun, RK4 on the probability-flow ODE) for every "
         "size, truncation time eps and start (exact: lambda(T); white: 1), plus the exact continuous "
         "solutions. Prints a Markdown table and writes a booktabs LaTeX table.",
