@@ -1212,14 +1212,29 @@ def schedule_output(
 
     Shapes: ``spectrum`` any shape, ``alpha_bar`` (K,); returns the shape of ``spectrum``. ``eta``, ``variance``
     and ``settings`` are the sampler's own (None: its default; :func:`symsched.sampler_info` lists them).
-    ValueError for bad levels, spectrum or settings (:func:`symsched.output_spectrum`). Source: docs/model.md §5, §9
+    A VE sampler runs on the float64 sigmas of the levels, as the optimiser and the exports give them (levels an ulp
+    apart can then differ from :func:`symsched.output_spectrum` on ``alpha_bar``, which converts exactly inside the
+    engine). ValueError for bad levels (naming ``alpha_bar``, also where two levels give one float64 sigma),
+    spectrum or settings (:func:`symsched.output_spectrum`). Source: docs/model.md §5, §9
     (:func:`symsched.output_spectrum` / :func:`symsched.output_spectrum_ve`).
     """
     check_choice(sampler, "sampler", SAMPLERS)
     kw = _settings(sampler, eta, variance, settings)
     if sampler in VE_SAMPLERS:
-        return output_spectrum_ve(spectrum, _sch.alpha_bar_to_sigmas(alpha_bar), sampler=sampler, init=init, **kw)
+        return output_spectrum_ve(spectrum, _run_sigmas(alpha_bar, sampler), sampler=sampler, init=init, **kw)
     return output_spectrum(spectrum, alpha_bar, sampler=sampler, init=init, **kw)
+
+
+def _run_sigmas(alpha_bar: ArrayLike, sampler: str) -> Array:
+    """The float64 sigmas ``sqrt((1 - ab) / ab)`` a VE sampler runs for the levels ``alpha_bar`` (as the optimiser
+    and the exports give them), validated; ValueError naming ``alpha_bar`` (audit of 6 December: a decreasing
+    schedule or two levels that float64 sigmas merge were refused as "sigmas ...", no argument of the caller's)."""
+    ab = _api._vp_levels(alpha_bar)  # alpha_bar's own rule first
+    try:
+        return _api._ve_levels(_sch.alpha_bar_to_sigmas(ab))
+    except ValueError as exc:
+        raise ValueError(f"alpha_bar: sampler {sampler!r} runs on the float64 sigmas sqrt((1 - alpha_bar) / "
+                         f"alpha_bar) of the levels, and there {exc}") from None
 
 
 @numpy_error_defaults
@@ -1244,7 +1259,7 @@ def schedule_metrics(
     S = as_spectrum(spectrum)
     check_choice(sampler, "sampler", SAMPLERS)
     if sampler in VE_SAMPLERS:
-        x, coord = _api._ve_levels(_sch.alpha_bar_to_sigmas(alpha_bar)), "sigma"
+        x, coord = _run_sigmas(alpha_bar, sampler), "sigma"
     else:
         x, coord = _api._vp_levels(alpha_bar), "alpha_bar"
     kw = _settings(sampler, eta, variance, settings)

@@ -129,3 +129,20 @@ def test_scene_power_law_holds_a_number_for_every_channel() -> None:
 def test_resolution_law_source_must_be_a_string() -> None:
     with pytest.raises(TypeError, match=r"^source must be a string"):
         resolution_law(scene_power_law, [8, 16], steps=3, source=5, n_jobs=1)
+
+
+def test_schedule_metrics_of_a_ve_sampler_names_alpha_bar() -> None:
+    """Audit of 6 December: schedule_metrics / schedule_output of a VE sampler named "sigmas", no argument of
+    theirs, for a decreasing schedule and for two levels that one float64 sigma holds."""
+    from symsched.optimize import schedule_metrics, schedule_output
+
+    for fn in (schedule_metrics, schedule_output):
+        with pytest.raises(ValueError, match=r"^alpha_bar must be strictly increasing"):
+            fn([1.0], [0.5, 0.3], sampler="euler")
+        with pytest.raises(ValueError, match=r"^alpha_bar: sampler 'euler' runs on the float64 sigmas"):
+            fn([1.0], [0.00045170352855600026, 0.0004517035285560003], sampler="euler")
+    # an ordinary schedule: the metrics of the spectrum output_spectrum_ve gives on those sigmas, computed here
+    ab = np.array([0.1, 0.5])
+    P = float(symsched.output_spectrum_ve([1.0], np.sqrt((1 - ab) / ab), sampler="euler")[0])
+    assert schedule_metrics([1.0], ab, sampler="euler")["w2"] == pytest.approx(abs(math.sqrt(P) - 1), rel=1e-12,
+                                                                              abs=0)
