@@ -169,6 +169,12 @@ def jobs(value: int) -> int:
     return value if value >= 0 else max(1, (os.cpu_count() or 1) + 1 + value)
 
 
+def add_variance(p: argparse.ArgumentParser) -> None:
+    """Add ``--variance {posterior,beta}`` (DDPM's injected variance; default posterior)."""
+    p.add_argument("--variance", default="posterior", choices=["posterior", "beta"],
+                   help="DDPM variance (--sampler ddpm only; default posterior)")
+
+
 def add_init(p: argparse.ArgumentParser) -> None:
     """Add ``--init {white,exact}`` (the API's ``init``; default white)."""
     p.add_argument("--init", default="white", choices=["white", "exact"],

@@ -35,8 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "pure noise t = 1",
         flow_help="flow matching (SD3/Flux): every schedule starts from pure noise t = 1 (alpha_bar = 0); "
         "sampler flow_match_euler unless --sampler names flow_match_heun")
-    p.add_argument("--variance", default="posterior", choices=["posterior", "beta"],
-                   help="DDPM variance (--sampler ddpm only; default posterior)")
+    _settings.add_variance(p)
     _settings.add_arguments(p)
     p.add_argument("--resolutions", default="32,64,128,256",
                    help="resolutions of the fitted power law's resolution law ('none' to skip; default 32,64,128,256)")

@@ -50,8 +50,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
     p.add_argument("--divergence", default=DEFAULT_DIVERGENCE, choices=["kl", "kl-reverse", "w2"],
                    help=f"kl = KL(data||generated), kl-reverse, w2 = W2 squared (default {DEFAULT_DIVERGENCE})")
-    p.add_argument("--variance", default="posterior", choices=["posterior", "beta"],
-                   help="DDPM variance (--sampler ddpm only; default posterior)")
+    _settings.add_variance(p)
     _settings.add_arguments(p)
     _settings.add_init(p)
     p.add_argument("--grid", default=None,

@@ -79,8 +79,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--eta", default=None, type=_settings.real,
                    help="DDIM's eta in [0, 1] (default 0), or that of k-diffusion's ancestral and SDE samplers "
                    "(default: theirs, 1)")
-    p.add_argument("--variance", default="posterior", choices=["posterior", "beta"],
-                   help="DDPM variance (--sampler ddpm only; default posterior)")
+    _settings.add_variance(p)
     p.add_argument("--batch-size", default=None, type=int,
                    help="samples per denoiser call (default auto; the noise of a seed does not depend on it, except the "
                    "noise k-diffusion draws itself: churn and the Brownian tree of dpmpp_sde / dpmpp_2m_sde / "

@@ -61,8 +61,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    "with its library defaults unless --eta/--option say otherwise; a flow-matching sampler starts "
                    "every schedule from pure noise, t = 1, and is also compared with the flow schedules, as "
                    "optimize --flow)")
-    p.add_argument("--variance", default="posterior", choices=["posterior", "beta"],
-                   help="DDPM variance (--sampler ddpm only; default posterior)")
+    _settings.add_variance(p)
     _settings.add_arguments(p)
     _settings.add_max_step_ratio(p)
     p.add_argument("--samples", default=4000, type=int, help="Monte Carlo samples of the check (default 4000)")

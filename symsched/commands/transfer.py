@@ -31,8 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--sampler", default=None, choices=list(VP_SAMPLERS + VE_SAMPLERS + FLOW_SAMPLERS),
                    help="sampler (default ddim with --alpha-bar, euler with --sigmas; its library defaults unless "
                    "--eta/--option say otherwise; --variance applies to ddpm)")
-    p.add_argument("--variance", default="posterior", choices=["posterior", "beta"],
-                   help="DDPM variance (--sampler ddpm only; default posterior)")
+    _settings.add_variance(p)
     _settings.add_arguments(p)
     _settings.add_init(p)
     p.add_argument("--out", default=None, type=output_file("psd.npy"), help="write the output PSD here (.npy)")
