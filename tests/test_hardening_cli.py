@@ -797,7 +797,8 @@ def test_validate_reads_a_colour_spectrum_by_its_first_channel(tmp_path, capsys)
                  "--no-progress"])
     out, err = capsys.readouterr()
     assert code in (0, 1), err
-    assert "validating the first channel" in err and "must be Hermitian-symmetric" not in err
+    assert "note:" in out and "validating the first channel" in out and "must be Hermitian-symmetric" not in err
+    assert "note:" not in err, err  # every command's notes are on stdout with the rest of its report
     assert "8x8" in out.replace(" ", "") or "(8, 8)" in out, out
 
 
@@ -1005,7 +1006,7 @@ def test_validate_reads_the_builtin_spectrum_as_every_command_does(capsys) -> No
     out, err = capsys.readouterr()
     assert code in (0, 1) and "error" not in err and "Traceback" not in err, err
     assert "40 samples on 32x32 (builtin:natural-patches, first channel)" in out, out
-    assert "validating the first channel" in err
+    assert "validating the first channel" in out and "note:" not in err, err
     with pytest.raises(SystemExit):
         main(["validate", "--help"])
     help_text = " ".join(capsys.readouterr().out.split())

@@ -565,7 +565,8 @@ def test_cli_probe_prints_its_grid_notes_after_the_run_and_none_before_a_refusal
     path.write_text(json.dumps(dict(cfg, beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012)))
     assert main([a if a != "3" else "4" for a in base]) == 0  # --steps 4: linear-trailing collides at timestep 999
     captured = capsys.readouterr()
-    assert "note: linear-trailing does not fit this model's grid" in captured.err and "grid-trailing" in captured.out
+    assert "note: linear-trailing does not fit this model's grid" in captured.out and "grid-trailing" in captured.out
+    assert "note:" not in captured.err, captured.err  # notes are on stdout, as every command's
 
 
 @pytest.mark.diffusers

@@ -19,7 +19,6 @@ import contextlib
 import importlib
 import json
 import math
-import sys
 import time
 from dataclasses import dataclass
 from functools import lru_cache
@@ -678,8 +677,8 @@ def run(args: argparse.Namespace) -> int:
         if str(exc).startswith("schedules["):
             raise ValueError(f"--schedules (--model {pm.label}, --sampler {args.sampler}): {exc}") from None
         raise
-    for note in notes:  # (after the run: a refusal stays one line)
-        print(note, file=sys.stderr)
+    for note in notes:  # (after the run: a refusal stays one line; on stdout, as every command's notes)
+        print(note)
     out = Path(args.out)
     table = result.to_markdown()
     desc = _describe(result, pm, steps, eta, options, args.variance)

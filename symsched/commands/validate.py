@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -98,7 +97,7 @@ def _first_channel(S: np.ndarray, label: str) -> tuple[np.ndarray, str]:
         return S, label  # neither: the 3-D message names the fault
     print(f"note: {label} has shape {S.shape} and is not Hermitian along its last axis: read as an H x W spectrum "
           f"with {S.shape[-1]} colour channels; validating the first channel (symsched report validates the first "
-          "channel of every 3-D spectrum)", file=sys.stderr)
+          "channel of every 3-D spectrum)")
     return np.ascontiguousarray(S[..., 0]), f"{label}, first channel"
 
 
