@@ -447,20 +447,23 @@ def _unscale(J: float, g: Optional[Array], grp: Grouped, infinite: bool) -> tupl
 _WIDE_RATIO = 2.0**480
 
 
-def _wide_terms(fn: Any, f: Array, d: Array, pos: Array, r: Array, S: Array, scale: Array) -> tuple[Array, Array]:
+def _wide_terms(fn: Any, f: Array, d: Array, pos: Array, rho: Array, S: Array, scale: Array) -> tuple[Array, Array]:
     """Redo in longdouble the modes whose ratio r is extreme or whose term or dJ/drho = (dJ/dr)(kappa/S) left
     float64 on the way (e.g. KL's (r - 1)/(2 r^2): r^2 overflows at r = 1e160 and the slope came out 0; at
     r = 1e-155 it came out inf). Returns ``(f, d)``, each in longdouble when some of its entries lie beyond the
     float64 range themselves (KL's S/(2P) = 1e320 of a subnormal mode, which a small weight brings back into range;
     its slope -1/(2 r^2) = -5e595 at r = 1e-298): the caller sums ``w f`` in that type, and the backward sweep
-    scales the adjoint before any product (``recursion._adjoint_scales``)."""
+    scales the adjoint before any product (``recursion._adjoint_scales``). ``rho`` and ``scale`` are the positive
+    modes' rho and kappa/S: r = rho scale is formed again in longdouble, where it may lie beyond float64 itself
+    (P/S = 1e322 of a subnormal mode under a noise floor: KL(data||gen) ~ log(r)/2 is finite)."""
     with np.errstate(all="ignore"):
+        r = rho * scale
         at = ~np.isfinite(d[pos]) | ~np.isfinite(f[pos]) | (r > _WIDE_RATIO) | (r < 1.0 / _WIDE_RATIO)
     if not at.any():
         return f, d
     sel = np.flatnonzero(pos)[at]
     with np.errstate(all="ignore"):
-        fk, dk = fn(r[at].astype(np.longdouble), S[sel].astype(np.longdouble))
+        fk, dk = fn(rho[at].astype(np.longdouble) * scale[at].astype(np.longdouble), S[sel].astype(np.longdouble))
         terms = np.asarray(fk, dtype=np.longdouble)
         if not np.all(np.isfinite(terms.astype(np.float64)) | ~np.isfinite(terms)):
             f = f.astype(np.longdouble)
@@ -644,7 +647,7 @@ def _objective(divergence: str, w: Array, refined: Optional[dict[float, float]] 
             fk, dk = fn(r, S[pos])
             f[pos] = fk
             d[pos] = np.asarray(dk) * scale
-            f, d = _wide_terms(fn, f, d, pos, r, S, scale)
+            f, d = _wide_terms(fn, f, d, pos, rho[pos], S, scale)
             if wide:
                 f, d = _heavy_terms(fn, f, d, pos, r, S, scale, ww)
             if divergence == "w2" and refined:

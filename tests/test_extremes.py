@@ -427,6 +427,39 @@ def test_subnormal_modes_w2_is_not_refused_and_kl_beyond_float64_is() -> None:
         symsched.divergence_and_grad([1e-320, 1.0], [0.01, 0.5], divergence="kl")  # S/(2P) ~ 1e320: not +inf
 
 
+_FLOOR_SAMPLERS = [("deis_multistep", {}), ("dpmsolver_multistep", {"final_sigmas_type": "sigma_min"})]
+
+
+@pytest.mark.parametrize("sampler, settings", _FLOOR_SAMPLERS)
+def test_schedule_metrics_kl_of_subnormal_modes_under_a_noise_floor_is_finite(sampler, settings) -> None:
+    """A sampler that stops at sigma_min > 0 leaves every mode a noise floor P ~ 0.05: for a subnormal mode r = P/S
+    ~ 1e322 lies beyond float64, but KL(data||gen) ~ log(r)/2 ~ 370 does not. schedule_metrics returned +inf (the
+    ratio was formed in float64 before its longdouble redo); reference: mpmath's P, summed in mpmath."""
+    from symsched.optimize import schedule_metrics
+
+    S, levels = [1e-320, 5e-324, 1e-310, 1.0], [0.01, 0.3, 0.7, 0.95]
+    P = symsched.output_spectrum_mp(S, levels, sampler=sampler, dps=60, **settings)
+    with mp.workdps(60):
+        ref = sum((mpf(s) / p - 1 - mp.log(mpf(s) / p)) / 2 for s, p in zip(S, P))
+    m = schedule_metrics(S, levels, sampler=sampler, **settings)
+    assert abs(m["kl"] - float(ref)) <= 1e-13 * float(ref), (m, ref)
+    assert m["kl_reverse"] == math.inf  # (r - 1 - log r)/2 ~ 5e321: beyond float64, as documented
+    J, _ = symsched.divergence_and_grad(S, levels, sampler=sampler, divergence="kl", **settings)
+    assert J == m["kl"]
+
+
+def test_schedule_metrics_floor_check_rejects_a_float64_ratio(monkeypatch) -> None:
+    """Companion: with the extreme ratios redone from the float64 product (as before), KL comes back +inf."""
+    from symsched import api
+    from symsched.optimize import schedule_metrics
+
+    original = api._wide_terms
+    monkeypatch.setattr(api, "_wide_terms", lambda fn, f, d, pos, rho, S, scale:
+                        original(fn, f, d, pos, np.where(rho * scale > 1e308, np.inf, rho), S, scale))
+    sampler, settings = _FLOOR_SAMPLERS[1]
+    assert schedule_metrics([1e-320, 1.0], [0.01, 0.3, 0.7, 0.95], sampler=sampler, **settings)["kl"] == math.inf
+
+
 def test_subnormal_check_rejects_float64_ratios(monkeypatch) -> None:
     """Companion: with the ratios of subnormal modes left in float64, the value comes back wrong (+inf)."""
     from symsched.engine import recursion
