@@ -784,6 +784,34 @@ def test_w2_gradient_where_the_output_is_exactly_zero_says_why() -> None:
         symsched.divergence_and_grad([1.0, 2.0], [0.0, 0.2], sampler="euler_ancestral", s_noise=0.0)
 
 
+_NEAR_MAX = ([1e-310, 1e-200], [0.01, 0.3, 0.7, 0.95])  # LMS: P = 2.9e-619 for S = 1e-310, S/(2P) = 1.69e308
+
+
+def test_a_gradient_beyond_float64_is_not_blamed_on_an_exact_zero_output() -> None:
+    """LMS on a subnormal-sized mode: P = 2.9e-619 (mpmath) underflows float64 but is not 0, and KL = 1.69e308 is
+    finite while its gradient (about 17 times that) is not; the error said the output variance 'is exactly 0'."""
+    from symsched.optimize import schedule_metrics
+
+    S, levels = _NEAR_MAX
+    P = symsched.output_spectrum_mp(S, levels, sampler="lms", dps=60)
+    assert 0 < P[0] < mpf("1e-600")
+    with mp.workdps(60):
+        ref = sum((mpf(s) / p - 1 - mp.log(mpf(s) / p)) / 2 for s, p in zip(S, P))
+    assert abs(schedule_metrics(S, levels, sampler="lms")["kl"] - float(ref)) <= 1e-13 * float(ref)
+    with pytest.raises(ValueError, match=r"^alpha_bar: the gradient at level 3 lies beyond the float64 range") as exc:
+        symsched.divergence_and_grad(S, levels, sampler="lms", divergence="kl")
+    assert "exactly 0" not in str(exc.value)
+
+
+def test_an_exact_zero_output_check_on_the_underflowed_variance_misleads(monkeypatch) -> None:
+    """Companion: telling an exact zero output by P = rho kappa in float64 (as before) blames the zero output."""
+    from symsched.engine import recursion
+
+    monkeypatch.setattr(recursion, "_zero_output", lambda rho, S: (rho * recursion.kappa(S) == 0) & (S > 0))
+    with pytest.raises(ValueError, match="exactly 0"):
+        symsched.divergence_and_grad(*_NEAR_MAX, sampler="lms", divergence="kl")
+
+
 def test_gradient_reduction_without_the_longdouble_coefficients_is_wrong(monkeypatch) -> None:
     """The companion of the break-test 53 cases above: reducing with the float64 copy of the gradient coefficients
     (where 1.5e-325 is 0) gives Heun's old gradient, twice the right first entry."""

@@ -1097,16 +1097,23 @@ def value_and_grad(prog: Program, S: Array, init: str,
         raise diverged(prog, float(S[i]))
     if not np.all(np.isfinite(grad)) and np.isfinite(J):  # (a J beyond float64 is the caller's to name)
         bad = int(np.flatnonzero(~np.isfinite(grad))[0])
-        zero = (P == 0) & (S > 0)
+        zero = _zero_output(rho_all, S)
         if zero.any():  # dJ/dP is infinite there (W2's sqrt P, KL's log P): no derivative, whatever the levels
             raise ValueError(f"{prog.arg}: the gradient at level {bad} is undefined: the output variance of the mode "
                              f"S={S[np.flatnonzero(zero)[0]]:.6g} is exactly 0 for this schedule (the sampler keeps "
                              "nothing of its start and adds no noise), where the divergence has no derivative in P; "
                              "output_spectrum and the divergence itself still evaluate the schedule")
-        raise ValueError(f"{prog.arg}: the gradient at level {bad} is not finite in float64 for this schedule (its "
-                         "adjoint terms overflow even in longdouble for a level this close to pure noise with modes "
-                         "this large; output_spectrum still evaluates the schedule)")
+        raise ValueError(f"{prog.arg}: the gradient at level {bad} lies beyond the float64 range for this schedule "
+                         "(a mode's term near it, as KL's S/(2P) of a tiny mode the schedule all but erases, or adjoint "
+                         "terms that overflow even in longdouble for a level this close to pure noise with modes this "
+                         "large); output_spectrum and the divergence itself still evaluate the schedule")
     return float(J), grad, rho_all
+
+
+def _zero_output(rho: Array, S: Array) -> Array:
+    """The positive modes whose output variance is exactly 0: rho = P/kappa is 0 (P = rho kappa itself may underflow
+    float64 where rho does not, P = 2.9e-619 of LMS on S = 1e-310)."""
+    return (rho == 0) & (S > 0)
 
 
 def _check_gradient_rounding(prog: Program, error: float) -> None:
