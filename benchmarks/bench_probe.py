@@ -3,8 +3,10 @@
 1. **The command.** ``symsched probe`` with its defaults (``builtin:patches16``, DDIM, K = 5, six
    schedules, 2,000 samples × 3 paired seeds), timed end to end in this process, with the split
    reported by the command (schedule optimisation, sampling, metrics). Wall and CPU time are both
-   printed: on a shared machine wall time depends on the load. Without torch or ``symsched.models``
-   the step is skipped.
+   printed: on a shared machine wall time depends on the load. Baseline, same run: the network's
+   forward passes the command cannot avoid (``LearnedModel.denoiser`` on 2,000 samples, once per
+   step, schedule and seed: 90 batched calls for DDIM), timed alone; the command's ratio to that floor
+   is printed. Without torch or ``symsched.models`` the step is skipped.
 2. **Metrics.** One reference of 2,000 16×16 samples, 18 sample sets (6 schedules × 3 seeds) of
    2,000 samples: :func:`symsched.probe.compare_paired` (reference-side work done once: kernel sums,
    sorted projections, covariance square root) against the plain per-set calls a notebook would
@@ -44,8 +46,27 @@ def bench_cli() -> None:
         t0, c0 = time.perf_counter(), _cpu()
         rc = main(["probe", "--out", out, "--no-progress"])
         wall, cpu = time.perf_counter() - t0, _cpu() - c0
+    floor = network_floor()
     print(f"[cli] symsched probe (defaults): exit {rc}, wall {wall:.1f} s, CPU {cpu:.1f} s "
-          f"(budget: 120 s wall on 2 cores)", flush=True)
+          f"(budget: 120 s wall on 2 cores); the network's forward passes alone {floor:.1f} s: "
+          f"ratio {wall / floor:.2f}x", flush=True)
+
+
+def network_floor(steps: int = 5, schedules: int = 6, seeds: int = 3, n: int = 2000) -> float:
+    """Wall time of the denoiser calls ``symsched probe`` makes on its defaults (one per DDIM step, schedule and
+    seed, each on ``n`` samples), with nothing else: the floor of the command's sampling."""
+    from symsched.models import load_model
+
+    model = load_model()
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((n, *model.shape))
+    levels = np.linspace(0.01, 0.99, steps)
+    model.denoiser(x, 0.5)  # warm-up (torch's first call allocates)
+    t0 = time.perf_counter()
+    for _ in range(schedules * seeds):
+        for ab in levels:
+            model.denoiser(x, ab)
+    return time.perf_counter() - t0
 
 
 def bench_metrics() -> None:

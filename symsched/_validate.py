@@ -180,8 +180,8 @@ def as_real_array(value: ArrayLike, name: str, *, complex_ok: bool = False) -> N
         raise ValueError(f"{name} is a masked array with masked entries, whose mask would be ignored: pass "
                          f"{name}.filled(value) or {name}.compressed()")
     try:
-        arr = np.asarray(value)
-    except (TypeError, ValueError, OverflowError) as exc:
+        arr = np.asarray(_detached(value))
+    except (TypeError, ValueError, OverflowError, RuntimeError) as exc:  # (RuntimeError: an object's own __array__)
         raise ValueError(f"{name} must be an array of real numbers ({exc})") from None
     kind = arr.dtype.kind
     if kind == "O":
@@ -209,6 +209,15 @@ def as_real_array(value: ArrayLike, name: str, *, complex_ok: bool = False) -> N
             raise ValueError(f"{name} holds finite values beyond the float64 range (e.g. {arr[big].flat[0]!s}), which "
                              "would become inf; symsched computes in float64")
     return out
+
+
+def _detached(value: Any) -> Any:
+    """A torch tensor's values on the host, detached from autograd (``np.asarray`` raises RuntimeError on a tensor
+    that requires grad, and on one on a GPU); anything else as given. torch is not imported for this."""
+    torch = sys.modules.get("torch")
+    if torch is not None and isinstance(value, torch.Tensor):
+        return value.detach().cpu()
+    return value
 
 
 def check_range(value: Any, name: str) -> None:

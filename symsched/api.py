@@ -28,7 +28,7 @@ from ._validate import (
 from .engine import program as _program
 from .engine import recursion
 from .engine.divergence import divergence_kernel, w2_amplitude_kernel
-from .engine.kernels import ratio_divergence_kernel, w2_complement_kernel
+from .engine.kernels import kl_complement_mp, ratio_divergence_kernel, w2_complement_kernel
 from .symbolic import FLOW_SAMPLERS, REGISTRY, VE_SAMPLERS, VP_SAMPLERS, check_options, sampler_module
 
 __all__ = [
@@ -522,14 +522,15 @@ def _weighted(w: Array, f: Array, d: Array) -> tuple[float, Array]:
 
 #: relative rounding of r = P/S that the float64 sweeps may leave, per level (a bound: a few ulp per step)
 _RATIO_ULP_PER_LEVEL = 8 * 2.0**-52
-#: a W2 term is unresolved when |P/S - 1| lies within this many of those roundings (3 digits or fewer) ...
+#: a term is unresolved when |P/S - 1| lies within this many of those roundings (3 digits or fewer) ...
 _UNRESOLVED_RATIO = 1e3
-#: ... and its rounding floor, S times the rounding squared, could move the objective by more than this fraction
+#: ... and its rounding floor (W2: w S times the rounding squared; KL: w times it) could move the objective by more
+#: than this fraction
 #: (the bound is pessimistic: a sweep rounds r by a few ulp, not 8 per level; a tighter fraction refined hundreds
 #: of modes of a good fit, Heun on 200 Karras levels, whose J float64 gives to 2e-5). The value is refined; the
 #: gradient keeps the float64 sweep's sensitivities (divergence_and_grad's accuracy note)
 _W2_RESOLVE = 1e-3
-#: most distinct modes whose W2 terms :func:`_w2_refined` recomputes in mpmath (each a high-precision run)
+#: most distinct modes whose terms :func:`_refined` recomputes in mpmath (each a high-precision run)
 MAX_REFINED_MODES = 32
 #: a metric computed once (:func:`_schedule_divergences`, not an objective evaluated at every step of a search)
 #: recomputes up to this many mode-levels (distinct modes times levels; about 1 ms each) in mpmath
@@ -537,19 +538,21 @@ MAX_REFINED_METRIC_STEPS = 5000
 
 
 class W2Unresolved(ValueError):
-    """More W2 terms than may be recomputed in mpmath are unresolved in float64 (:func:`_w2_unresolved`); ``count``:
-    how many distinct modes."""
+    """More terms (of W2, or of a KL) than may be recomputed in mpmath are unresolved in float64
+    (:func:`_unresolved`); ``count``: how many distinct modes."""
 
     def __init__(self, message: str, count: int) -> None:
         super().__init__(message)
         self.count = count
 
 
-def _w2_unresolved(rho: Array, S: Array, w: Array, n_levels: int, J: float, init: str,
-                   done: dict[float, float], max_refined: int = MAX_REFINED_MODES) -> Array:
-    """The distinct modes S, other than those ``done``, whose W2 term S (sqrt(P/S) - 1)^2 the rounded ratio cannot
-    give: P/S within rounding of 1 for a mode so large that S times that rounding squared matters to J (an exact
-    start at S = 1e33 left J = 12.4 for 0.058, at 1e300 1.5e267; audit of 5 December). Decided on the whole
+def _unresolved(divergence: str, rho: Array, S: Array, w: Array, n_levels: int, J: float, init: str,
+                done: dict[float, float], max_refined: int = MAX_REFINED_MODES) -> Array:
+    """The distinct modes S, other than those ``done``, whose term the rounded ratio cannot give: P/S within
+    rounding of 1 for a mode whose rounding floor matters to J. W2's term S (sqrt(P/S) - 1)^2 has the floor S u^2
+    (an exact start at S = 1e33 left J = 12.4 for 0.058, at 1e300 1.5e267; audit of 5 December), a KL's ~(P/S - 1)^2
+    the floor u^2, which only a weight magnifies (w = 1e50 on S = 1e20 from the exact start: J = 497 for 1.7e13;
+    audit of 6 December); both times the mode's weight. Decided on the whole
     objective ``J``, so that the value and the gradient paths, which sweep the modes in different chunks, agree
     (a ``J`` of 0, every ratio rounded to 1, refines every such mode). :class:`W2Unresolved` naming ``spectrum``
     beyond ``max_refined`` of them in all."""
@@ -560,28 +563,30 @@ def _w2_unresolved(rho: Array, S: Array, w: Array, n_levels: int, J: float, init
     with np.errstate(over="ignore", invalid="ignore"):
         m = np.asarray(rho[pos] * recursion.kappa(Sp) / Sp, dtype=np.float64) - 1.0
         u = _RATIO_ULP_PER_LEVEL * n_levels
-        floor = w[pos] * Sp * u * u
+        floor = w[pos] * (Sp if divergence == "w2" else 1.0) * u * u
         near = np.abs(m) < _UNRESOLVED_RATIO * u
         # an unresolved term cannot vouch for itself: J without the near modes' own terms (their rounding made
         # dpmpp_2m's exact start at S = 1e26 give J = 7.4 for 5.5e-24, which then hid it; audit of 5 December)
         if not near.any():
             return np.empty(0)
-        rest = max(J - float(np.sum(w[pos][near] * np.asarray(w2_complement_kernel()(m[near], Sp[near])[0]))), 0.0)
+        own = (w2_complement_kernel()(m[near], Sp[near]) if divergence == "w2"
+               else ratio_divergence_kernel(divergence)(1.0 + m[near], Sp[near]))[0]
+        rest = max(J - float(np.sum(w[pos][near] * np.asarray(own))), 0.0)
     out = Sp[near & (floor > _W2_RESOLVE * rest)]
     if out.size + len(done) > max_refined:
         advice = "use init='white' (where P/S stays away from 1) or" if init == "exact" else "use"
         raise W2Unresolved(
             f"spectrum: {out.size + len(done)} distinct modes (largest S = {float(out.max()):.4g}) have outputs equal "
-            "to their variance within float64 rounding, where W2's term S (sqrt(P/S) - 1)^2 is not resolved (S times "
-            f"the rounding squared exceeds {_W2_RESOLVE:g} of the objective); at most {max_refined} are "
+            f"to their variance within float64 rounding, where the {divergence} term is not resolved (its rounding "
+            f"floor exceeds {_W2_RESOLVE:g} of the objective); at most {max_refined} are "
             f"recomputed in mpmath: {advice} another divergence", out.size + len(done))
     return out
 
 
-def _w2_refined(S_sel: Array, x: Array, coordinate: str, sampler: Any, init: str, settings: dict[str, Any]
-                ) -> dict[float, float]:
+def _refined(S_sel: Array, x: Array, coordinate: str, sampler: Any, init: str, settings: dict[str, Any]
+             ) -> dict[float, float]:
     """{S: m = P/S - 1} to full relative precision for the modes ``S_sel`` (mpmath: the same update equations, 30
-    digits past the mode's own scale), for :func:`_objective`'s complement form of W2."""
+    digits past the mode's own scale), for :func:`_objective`'s complement form of the terms."""
     import mpmath
 
     from .engine.highprec import _run
@@ -593,34 +598,59 @@ def _w2_refined(S_sel: Array, x: Array, coordinate: str, sampler: Any, init: str
         return {v: float(p / mpmath.mpf(v) - 1) for v, p in zip(todo, P)}
 
 
-def _w2_resolved(objective: Any, result: tuple[float, Any], rho: Array, run: Callable[[Any], tuple[float, Any]],
-                 grp: Grouped, x: Array, coordinate: str, sampler: Any, init: str, settings: dict[str, Any],
-                 max_refined: int = MAX_REFINED_MODES) -> tuple[Any, tuple[float, Any]]:
-    """(objective, ``run(objective)``) once no W2 term is left unresolved (:func:`_w2_unresolved`): ``result`` =
-    (J, ...) of the first run, rerun with the exact complement (:func:`_w2_refined`) of every mode found, until none
+def _resolved(divergence: str, objective: Any, result: tuple[float, Any], rho: Array,
+              run: Callable[[Any], tuple[float, Any]], grp: Grouped, x: Array, coordinate: str, sampler: Any, init: str,
+              settings: dict[str, Any], max_refined: int = MAX_REFINED_MODES) -> tuple[Any, tuple[float, Any]]:
+    """(objective, ``run(objective)``) once no term is left unresolved (:func:`_unresolved`): ``result`` =
+    (J, ...) of the first run, rerun with the exact complement (:func:`_refined`) of every mode found, until none
     is new (a huge mode's rounding can hide a smaller one's: 1e300's J of 1e267 hid 1e40's 1e8)."""
     refined: dict[float, float] = {}
     while True:
-        redo = _w2_unresolved(rho, grp.u, grp.w, np.size(x), result[0], init, refined, max_refined)
+        redo = _unresolved(divergence, rho, grp.u, grp.w, np.size(x), result[0], init, refined, max_refined)
         if not redo.size:
             return objective, result
-        refined.update(_w2_refined(redo, x, coordinate, sampler, init, settings))
-        objective = _objective("w2", grp.w, refined, wide=grp.wide)
+        refined.update(_refined(redo, x, coordinate, sampler, init, settings))
+        objective = _objective(divergence, grp.w, refined, wide=grp.wide)
         result = run(objective)
 
 
-def _complement_terms(f: Array, d: Array, pos: Array, S: Array, scale: Array, refined: dict[float, float]) -> None:
-    """In place: the W2 terms and slopes of the modes in ``refined`` from their exact ``m = P/S - 1``
-    (:func:`symsched.engine.kernels.w2_complement_kernel`)."""
+def _complement_terms(divergence: str, f: Array, d: Array, pos: Array, S: Array, scale: Array,
+                      refined: dict[float, float]) -> tuple[Array, Array]:
+    """``(f, d)`` with the terms and slopes of the modes in ``refined`` from their exact ``m = P/S - 1``
+    (:func:`symsched.engine.kernels.w2_complement_kernel`, or :func:`~symsched.engine.kernels.kl_complement_mp`
+    in mpmath with enough digits for its cancellation)."""
     keys = np.fromiter(refined, dtype=np.float64)
     hit = np.isin(S[pos], keys)
     if not hit.any():
-        return
+        return f, d
     at = np.flatnonzero(pos)[hit]
     m = np.array([refined[float(v)] for v in S[at]], dtype=np.float64)
-    fk, dk = w2_complement_kernel()(m, S[at])
+    if divergence == "w2":
+        fk, dk = w2_complement_kernel()(m, S[at])
+        f[at] = fk
+        d[at] = np.asarray(dk) * scale[hit]
+        return f, d
+    fk, dk = _kl_complement(divergence, m)  # in longdouble: a term ~m^2/4 may lie below float64 (m = 6e-289)
+    dk = dk * scale[hit].astype(np.longdouble)
+    if np.any((fk.astype(np.float64) == 0) & (fk != 0)) or np.any((dk.astype(np.float64) == 0) & (dk != 0)):
+        f, d = f.astype(np.longdouble), d.astype(np.longdouble)  # summed in that type (as _wide_terms)
     f[at] = fk
-    d[at] = np.asarray(dk) * scale[hit]
+    d[at] = dk
+    return f, d
+
+
+def _kl_complement(divergence: str, m: Array) -> tuple[Array, Array]:
+    """KL terms and slopes d/dm (longdouble) of exact complements ``m``, evaluated with 40 digits plus twice the
+    digits the term's cancellation costs."""
+    import mpmath
+
+    fn = kl_complement_mp(divergence)
+    out = np.empty((2, m.size), dtype=np.longdouble)
+    for i, v in enumerate(m):
+        digits = 40 + (2 * int(-math.log10(abs(v))) if v != 0 else 0)
+        with mpmath.workdps(digits):
+            out[:, i] = [np.longdouble(mpmath.nstr(e, 25, strip_zeros=False)) for e in fn(mpmath.mpf(float(v)))]
+    return out[0], out[1]
 
 
 def _objective(divergence: str, w: Array, refined: Optional[dict[float, float]] = None, *, wide: bool = False
@@ -628,7 +658,7 @@ def _objective(divergence: str, w: Array, refined: Optional[dict[float, float]] 
     """The objective for :func:`recursion.value_and_grad`: per-mode terms of the ratio r = P/S.
 
     The engine gives rho = P/kappa; r = rho kappa / S is exact (kappa = S) for tiny modes. ``refined``
-    (:func:`_w2_refined`) gives the exact ``P/S - 1`` of the modes whose W2 terms the ratio cannot resolve.
+    (:func:`_refined`) gives the exact ``P/S - 1`` of the modes whose terms the ratio cannot resolve.
     ``wide``: the weights ``w`` are unscaled and may lie anywhere in float64 (:class:`Grouped`): terms, slopes and
     their weighted products that leave the float64 normal range are formed in longdouble (:func:`_heavy_terms`,
     :func:`_weighted`).
@@ -650,8 +680,8 @@ def _objective(divergence: str, w: Array, refined: Optional[dict[float, float]] 
             f, d = _wide_terms(fn, f, d, pos, rho[pos], S, scale)
             if wide:
                 f, d = _heavy_terms(fn, f, d, pos, r, S, scale, ww)
-            if divergence == "w2" and refined:
-                _complement_terms(f, d, pos, S, scale, refined)
+            if refined:
+                f, d = _complement_terms(divergence, f, d, pos, S, scale, refined)
             if divergence != "w2":  # nothing generated where there is data: KL is +inf (not inf - inf)
                 f[pos] = np.where(r == 0, np.inf, f[pos])
         zero = ~pos  # S = 0: kappa = 1, rho = P
@@ -706,14 +736,20 @@ def grouped_value_and_grad(grp: Grouped, x: Array, coordinate: str, divergence: 
     def run(grp: Grouped) -> tuple[float, Array]:
         objective = _objective(divergence, grp.w, wide=grp.wide)
         J, g_l, rho = recursion.value_and_grad(prog, grp.u, init, objective, exact=exact)
-        if divergence == "w2":  # (rarely) again, with the exact complement of the modes the ratio cannot resolve
-            objective, (J, g_l) = _w2_resolved(
-                objective, (J, g_l), rho,
-                lambda obj: recursion.value_and_grad(prog, grp.u, init, obj, exact=exact)[:2],
-                grp, x, coordinate, sampler, init, settings)
+        # (rarely) again, with the exact complement of the modes the ratio cannot resolve
+        objective, (J, g_l) = _resolved(
+            divergence, objective, (J, g_l), rho,
+            lambda obj: recursion.value_and_grad(prog, grp.u, init, obj, exact=exact)[:2],
+            grp, x, coordinate, sampler, init, settings)
         if not (math.isfinite(J) or (J == math.inf and objective.infinite)):  # KL's true +inf is kept
             raise Unrepresentable(f"spectrum: the divergence ({J}) is not representable in float64 for this schedule")
-        J, g = _unscale(J, convert(g_l), grp, objective.infinite)
+        try:
+            J, g = _unscale(J, convert(g_l), grp, objective.infinite)
+        except ValueError:  # the weights' fault, or the conversion's (dJ/d alpha_bar = g_l / 1e-150 under w = 1e100:
+            _unscale(J, g_l, grp, objective.infinite)  # the log-SNR gradient is finite; audit of 6 December)
+            with np.errstate(over="ignore"):
+                convert(np.ldexp(g_l, grp.e))  # raises naming the levels (use wrt="log_snr") where that overflows
+            raise
         assert g is not None
         return J, g
 
@@ -732,7 +768,7 @@ def grouped_values(grp: Grouped, x: Array, coordinate: str, divergences: Any, sa
                    settings: dict[str, Any], max_refined: int = MAX_REFINED_MODES) -> dict[str, float]:
     """J of each divergence on grouped modes, from one trusted forward sweep in the ratio form rho = P / kappa (the
     terms of :func:`grouped_value_and_grad`, so exact where P itself underflows: modes far below 1e-154); at most
-    ``max_refined`` distinct modes' W2 terms recomputed in mpmath (:func:`_w2_unresolved`)."""
+    ``max_refined`` distinct modes' terms recomputed in mpmath (:func:`_unresolved`)."""
     name, options, params = _setup(sampler, settings)
     check_choice(init, "init", INITS)
     for divergence in divergences:
@@ -751,10 +787,9 @@ def grouped_values(grp: Grouped, x: Array, coordinate: str, divergences: Any, sa
         for divergence in divergences:
             objective = _objective(divergence, grp.w, wide=grp.wide)
             J, _ = objective(rho, kap, grp.u, slice(None))
-            if divergence == "w2":  # as grouped_value_and_grad
-                objective, (J, _) = _w2_resolved(
-                    objective, (J, None), rho, lambda obj: obj(rho, kap, grp.u, slice(None)),  # noqa: B023 - at once
-                    grp, x, coordinate, sampler, init, settings, max_refined)
+            objective, (J, _) = _resolved(  # as grouped_value_and_grad
+                divergence, objective, (J, None), rho, lambda obj: obj(rho, kap, grp.u, slice(None)),  # noqa: B023
+                grp, x, coordinate, sampler, init, settings, max_refined)
             if not (math.isfinite(J) or (J == math.inf and objective.infinite)):
                 raise Unrepresentable(
                     f"spectrum: the divergence ({J}) is not representable in float64 for this schedule")
@@ -768,30 +803,49 @@ def _schedule_divergences(S: Array, x: Array, coordinate: str, sampler: Any, ini
                           settings: dict[str, Any], output: Callable[[], Array]) -> dict[str, float]:
     """KL(data||gen), KL(gen||data) and W2 (not squared) of one schedule, unweighted, in the ratio form of
     :func:`grouped_values` (exact where P underflows); ``inf`` for a KL beyond the float64 range. Where W2 squared
-    overflows W2 need not: then the scaled sum of :func:`w2_distance` on ``output()``, the output spectrum. W2 terms
+    overflows W2 need not: then the scaled sum of :func:`w2_distance` on ``output()``, the output spectrum. Terms
     that float64 cannot resolve (P/S within rounding of 1) are recomputed in mpmath up to
-    :data:`MAX_REFINED_METRIC_STEPS` mode-levels; beyond, W2 is :func:`w2_distance` on ``output()`` with a
-    :class:`UserWarning` (a schedule whose output matches the data to rounding: the other values are kept)."""
+    :data:`MAX_REFINED_METRIC_STEPS` mode-levels; beyond, that divergence is :func:`w2_distance` or
+    :func:`kl_divergence` on ``output()`` with a :class:`UserWarning` (a schedule whose output matches the data to
+    rounding: the other values are kept)."""
     grp = _grouped(S.ravel(), np.ones(S.size))
     cap = max(MAX_REFINED_MODES, MAX_REFINED_METRIC_STEPS // max(np.size(x), 1))
     try:
         out = grouped_values(grp, x, coordinate, DIVERGENCES, sampler, init, settings, cap)
     except (Unrepresentable, W2Unresolved):  # one of them lies beyond float64 or W2 below its rounding: each alone
-        out = {}
+        out, unresolved = {}, {}
         for d in DIVERGENCES:
             try:
                 out[d] = grouped_values(grp, x, coordinate, (d,), sampler, init, settings, cap)[d]
             except Unrepresentable:
                 out[d] = math.inf
             except W2Unresolved as exc:
-                w2 = w2_distance(output(), S)
-                warn_caller(f"W2 of this schedule ({w2:.3g}) lies at the level of float64 rounding: {exc.count} "
-                            "distinct modes have outputs equal to their variance within rounding, more than the "
-                            f"{cap} a metric recomputes in mpmath (symsched.api.MAX_REFINED_METRIC_STEPS = "
-                            f"{MAX_REFINED_METRIC_STEPS} mode-levels): it is the float64 W2 of the output spectrum")
-                out[d] = w2 * w2
+                unresolved[d] = exc.count
+        if unresolved:
+            out.update(_unresolved_metrics(list(unresolved), output(), S, max(unresolved.values()), cap))
     out["w2"] = math.sqrt(out["w2"]) if math.isfinite(out["w2"]) else w2_distance(output(), S)
     return out
+
+
+#: how a warning names each divergence
+_METRIC_NAMES = {"kl": "KL", "kl-reverse": "reverse KL", "w2": "W2"}
+
+
+def _unresolved_metrics(divergences: list[str], P: Array, S: Array, count: int, cap: int) -> dict[str, float]:
+    """The float64 values of ``divergences`` on the output spectrum ``P`` (W2 squared), with one
+    :class:`UserWarning` saying that ``count`` modes, more than ``cap``, lie within rounding of their variance."""
+    w2 = w2_distance(P, S)
+    values = {d: w2 * w2 if d == "w2" else kl_divergence(S, P) if d == "kl" else kl_divergence(P, S)
+              for d in divergences}
+    names = [_METRIC_NAMES[d] for d in divergences]
+    shown = ", ".join(f"{w2 if d == 'w2' else values[d]:.3g}" for d in divergences)
+    joined = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+    verb, what = ("lies", "it is the float64 value") if len(names) == 1 else ("lie", "they are the float64 values")
+    warn_caller(f"{joined} of this schedule ({shown}) {verb} at the level of float64 rounding: {count} distinct modes "
+                f"have outputs equal to their variance within rounding, more than the {cap} a metric recomputes in "
+                f"mpmath (symsched.api.MAX_REFINED_METRIC_STEPS = {MAX_REFINED_METRIC_STEPS} mode-levels): {what} "
+                "of the output spectrum")
+    return values
 
 
 @numpy_error_defaults
@@ -815,15 +869,18 @@ def divergence_and_grad(
     to ``alpha_bar`` or, with ``wrt="log_snr"``, to the levels' log-SNR; it chains the symbolic
     per-step derivatives through one forward and one backward (adjoint) sweep: O(K * modes) time.
     A level at ``alpha_bar = 0`` is a fixed end of the range: its derivative is reported as 0.
-    Settings as in :func:`output_spectrum`. Returns ``(J, grad)``: a float and an array of shape (K,).
+    Settings as in :func:`output_spectrum`. Returns ``(J, grad)``: a float and an array of shape (K,). J is
+    ``inf`` (with a zero gradient) where a KL is infinite, a mode with data and no output (P = 0: DDIM from
+    ``alpha_bar = 0`` in one step) or output and no data; a finite J beyond float64 is a ValueError instead.
     Accuracy: like any adjoint, each log-SNR entry carries an absolute rounding error of a few ulps of the
     per-mode terms it sums (float64 and longdouble sweeps agree to that), so an entry far below them (a level
     where J is flat) has few correct digits, and ``wrt="alpha_bar"`` divides that error by
     ``alpha_bar (1 - alpha_bar)``: at levels within ~1e-12 of 0 or 1 prefer ``wrt="log_snr"``, which the
-    optimiser uses. A W2 mode whose P/S float64 cannot tell from 1 (a huge mode with ``init="exact"``) has its
-    value recomputed in mpmath, but its gradient still comes from the float64 sweep, an absolute error of
-    ~1e-15 S |d(P/S)| per entry: where such modes alone make J (S = 1e20 alone: J = 4e-18), the gradient is
-    rounding (use ``init="white"``, or weigh the mode down).
+    optimiser uses. A mode whose P/S float64 cannot tell from 1 (a huge mode with ``init="exact"``) has its term
+    recomputed in mpmath where its rounding matters to J (W2's S (sqrt(P/S) - 1)^2; a KL term ~(P/S - 1)^2/4 under a
+    large weight), but its gradient still comes from the float64 sweep, an absolute error of
+    ~1e-15 w S |d(P/S)| (W2) or ~1e-15 w |d(P/S)| (KL) per entry: where such modes alone make J (S = 1e20 alone:
+    J = 4e-18), the gradient is rounding (use ``init="white"``, or weigh the mode down).
     Raises ValueError (TypeError for a wrong type) naming a bad argument (``weights`` of another shape or
     negative, an unknown divergence, ...), or for a value float64 cannot represent.
     Source: divergences of docs/model.md §6 (:mod:`symsched.symbolic.divergences`); adjoint of §9.

@@ -69,6 +69,7 @@ from __future__ import annotations
 
 import math
 import threading
+import warnings
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Mapping, Optional
 
@@ -446,8 +447,10 @@ def _dry_run_failure(scheduler: Any, eta: float) -> str | None:
     with _DEFAULT_DTYPE_LOCK:
         default = torch.get_default_dtype()
         torch.set_default_dtype(torch.float32)
-        try:
-            return _dry_loop(sch, x, kwargs, name, eta)
+        try:  # the libraries' warnings of this internal run are not the caller's (under -W error a NumPy 2
+            with warnings.catch_warnings():  # DeprecationWarning from torch refused DEIS; audit of 6 December):
+                warnings.simplefilter("ignore")  # what refuses a schedule is an exception or a non-finite step
+                return _dry_loop(sch, x, kwargs, name, eta)
         finally:
             torch.set_default_dtype(default)
 
@@ -1444,7 +1447,9 @@ _EXPORTERS: dict[str, Callable[..., dict[str, list[Any]]]] = {
     "EulerDiscreteScheduler": lambda ab, sch, grid, rtol: {"sigmas": _euler_sigmas(ab, grid)},
     "HeunDiscreteScheduler": _to_heun,
     "DPMSolverMultistepScheduler": _to_dpmsolver,
-    "UniPCMultistepScheduler": _no_custom("UniPCMultistepScheduler", "custom sigmas only with use_flow_sigmas=True"),
+    "UniPCMultistepScheduler": _no_custom("UniPCMultistepScheduler",
+                                          "for a VP model; it takes custom sigmas only with use_flow_sigmas=True, a "
+                                          "flow-matching UniPC that symsched does not model"),
     "DEISMultistepScheduler": _no_custom("DEISMultistepScheduler", "only num_inference_steps"),
     "EulerAncestralDiscreteScheduler": _no_custom("EulerAncestralDiscreteScheduler", "only num_inference_steps"),
     "FlowMatchEulerDiscreteScheduler": _to_flow_match,

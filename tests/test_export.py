@@ -959,6 +959,34 @@ def test_the_dry_run_restores_the_default_dtype_when_diffusers_raises(monkeypatc
 
 
 @pytest.mark.diffusers
+def test_a_library_warning_in_the_dry_run_is_not_a_refusal_under_warnings_as_errors(monkeypatch) -> None:
+    """Audit of 6 December: under ``-W error`` (or pytest's filterwarnings = error) a DeprecationWarning that NumPy 2
+    raises inside torch on DEISMultistepScheduler.step refused the scheduler ("step raises DeprecationWarning"): the
+    dry run is symsched's own, and only an exception of the library or a non-finite step refuses a schedule. Here
+    the step warns on every call (whatever NumPy and torch versions are installed) and the caller's filter is
+    "error"; the schedule read is the one read without the warning, and the caller's filters are left as they were."""
+    diffusers = pytest.importorskip("diffusers")
+    import warnings
+
+    sch = diffusers.DEISMultistepScheduler(beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012)
+    sch.set_timesteps(5)
+    expected = from_diffusers(sch).alpha_bar
+    step = type(sch).step
+
+    def warning_step(self, *args, **kwargs):
+        warnings.warn("a library's deprecation", DeprecationWarning)
+        return step(self, *args, **kwargs)
+
+    monkeypatch.setattr(type(sch), "step", warning_step)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = from_diffusers(sch).alpha_bar
+        with pytest.raises(DeprecationWarning):  # the caller's filter, intact after the call
+            warnings.warn("still an error", DeprecationWarning)
+    np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.diffusers
 def test_overlapping_dry_runs_leave_the_callers_default_dtype(monkeypatch) -> None:
     """Mutation run of 5 December: without the lock, two dry runs that overlap (A sets float32, B saves float32, A
     restores float64, B restores float32) left the process at float32 for good."""

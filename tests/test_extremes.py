@@ -566,6 +566,21 @@ def test_a_tiny_largest_weight_that_brings_a_term_back_into_range_is_not_refused
     assert schedule_objective(S, ab, divergence="kl", weights=w) == pytest.approx(want, rel=1e-12, abs=0)
 
 
+def test_an_alpha_bar_gradient_that_overflows_under_large_weights_names_the_level() -> None:
+    """Audit of 6 December: where dJ/d alpha_bar = (dJ/d log-SNR) / (alpha_bar (1 - alpha_bar)) overflows at a level
+    of 1e-150 under weights up to 1e100, the error blamed the weights ("scale them down"), though J and the log-SNR
+    gradient are finite (wrt="log_snr" returns them): it names the level and the remedy, as without weights."""
+    S, w = [1e-310, 1e-300, 1e-20], [5e-324, 1.0, 1e100]
+    ab = [1e-150, 0.03644896378141138, 0.44926066896958916, 0.5119344734114881]
+    J, g = symsched.divergence_and_grad(S, ab, divergence="kl", sampler="ddpm", init="exact", weights=w,
+                                        wrt="log_snr")
+    with np.errstate(over="ignore"):
+        assert np.isfinite(J) and np.all(np.isfinite(g)) and np.isinf(abs(g[0]) / 1e-150)  # its alpha_bar form is not
+    with pytest.raises(ValueError, match=r"^alpha_bar: dJ/d alpha_bar at alpha_bar\[0\] = 1e-150 overflows "
+                                         r"float64; pass wrt='log_snr'"):
+        symsched.divergence_and_grad(S, ab, divergence="kl", sampler="ddpm", init="exact", weights=w)
+
+
 @pytest.mark.parametrize("ve", [False, True])
 def test_spread_weights_whose_divergence_exceeds_float64_are_still_named(ve) -> None:
     """Where the weighted J itself is beyond float64 (reverse KL's 367 weighed 1e308), the ValueError still names
@@ -1065,10 +1080,50 @@ def test_w2_resolution_check_rejects_the_rounded_ratio(monkeypatch) -> None:
     """The companion: without the mpmath refinement (the rounded ratio alone) the same case is far off."""
     from symsched import api
 
-    monkeypatch.setattr(api, "_w2_unresolved", lambda *a, **k: np.empty(0))
+    monkeypatch.setattr(api, "_unresolved", lambda *a, **k: np.empty(0))
     J, _ = symsched.divergence_and_grad(np.array([1.0, 1e33]), np.array([0.02, 0.3, 0.7, 0.95]), divergence="w2",
                                         sampler="ddim", init="exact")
     assert abs(J - 0.05814096) > 1.0
+
+
+#: audit of 6 December: a KL term whose ratio float64 rounds to 1, magnified by its weight, was the whole J
+_WEIGHTED_KL = [
+    ([1e150], [0.006012405622695671, 0.07817683909312867, 0.41453347887879655, 0.7, 0.8759636727567353], [1e100],
+     "kl", dict(sampler="ddpm", variance="beta")),  # J was 1.2e68
+    ([1e-3, 1e20], [0.01, 0.5], [1.0, 1e50], "kl", dict(sampler="ddim", eta=0.5)),  # J was 497 (too small)
+    ([1.7e308], [1e-20, 0.7], [1e300], "kl-reverse", dict(sampler="ddpm")),  # J was 1.8e268; the term is 8.7e-578
+]
+
+
+def _weighted_kl_mp(S: list, levels: list, w: list, divergence: str, settings: dict) -> mpf:
+    """sum w (r - 1 - log r)/2 from mpmath's P at 400 digits (r = S/P for "kl", P/S for "kl-reverse")."""
+    P = symsched.output_spectrum_mp(S, levels, init="exact", dps=400, **settings)
+    with mp.workdps(400):
+        total = mpf(0)
+        for s, p, weight in zip(S, P, w):
+            r = mpf(s) / p if divergence == "kl" else p / mpf(s)
+            total += weight * (r - 1 - mp.log(r)) / 2
+        return total
+
+
+@pytest.mark.parametrize("S, levels, w, divergence, settings", _WEIGHTED_KL)
+def test_a_weighted_kl_term_within_rounding_of_zero_is_resolved(S, levels, w, divergence, settings) -> None:
+    """A mode whose output matches it to rounding (a huge mode from the exact start) has a KL term of ~(P/S - 1)^2,
+    rounding noise in float64, which a weight of 1e50-1e300 made the whole objective (or hid: 497 for 1.7e13). Its
+    P/S - 1 is recomputed in mpmath, as W2's, and the term formed from it; reference: mpmath's P at 400 digits."""
+    J, _ = symsched.divergence_and_grad(S, levels, divergence=divergence, init="exact", weights=w, **settings)
+    ref = _weighted_kl_mp(S, levels, w, divergence, settings)
+    assert abs(J - float(ref)) <= 1e-9 * float(ref), (J, ref)
+
+
+def test_kl_resolution_check_rejects_the_rounded_ratio(monkeypatch) -> None:
+    """Companion: without the refinement (the rounded ratio alone) the weighted KL above is far off."""
+    from symsched import api
+
+    monkeypatch.setattr(api, "_unresolved", lambda *a, **k: np.empty(0))
+    S, levels, w, divergence, settings = _WEIGHTED_KL[1]
+    J, _ = symsched.divergence_and_grad(S, levels, divergence=divergence, init="exact", weights=w, **settings)
+    assert abs(J / float(_weighted_kl_mp(S, levels, w, divergence, settings)) - 1) > 0.5
 
 
 def test_w2_refinement_leaves_ordinary_spectra_alone_and_agrees_across_paths(monkeypatch) -> None:
@@ -1080,14 +1135,14 @@ def test_w2_refinement_leaves_ordinary_spectra_alone_and_agrees_across_paths(mon
     from symsched import api, optimize, spectra
 
     calls = []
-    real = api._w2_refined
-    monkeypatch.setattr(api, "_w2_refined", lambda S, *a: calls.append(np.size(S)) or real(S, *a))
+    real = api._refined
+    monkeypatch.setattr(api, "_refined", lambda S, *a: calls.append(np.size(S)) or real(S, *a))
     S = spectra.load_spectrum("builtin:natural-patches")
     sig = sch.alpha_bar_to_sigmas(sch.karras(200))
     P = spectra.power_law((64, 64), alpha=2.0)
     for spectrum in (S, P * 1e6):  # (the second: J = 7.4e-10, which float64 gives to 2e-5 of mpmath's)
-        for init in ("white", "exact"):
-            J, g = symsched.divergence_and_grad_ve(spectrum, sig, divergence="w2", sampler="heun", init=init)
+        for init, divergence in itertools.product(("white", "exact"), ("w2", "kl", "kl-reverse")):
+            J, g = symsched.divergence_and_grad_ve(spectrum, sig, divergence=divergence, sampler="heun", init=init)
             assert np.isfinite(J) and np.all(np.isfinite(g))
     for scale, K in ((1e6, 50), (1e10, 10)):
         ab = sch.standard_schedule("linear-trailing", K)
@@ -1558,19 +1613,26 @@ def test_metrics_of_a_schedule_matching_the_data_to_rounding_are_exact(recwarn) 
 
 
 def test_metrics_beyond_the_mpmath_budget_warn_and_keep_the_other_values(monkeypatch) -> None:
-    """Companion: beyond the budget W2 is the float64 value of the output spectrum, said in a warning, and the KLs
-    are those of the exact path."""
+    """Companion: beyond the budget each divergence is the float64 value of the output spectrum, said in a warning.
+    Within it, the KLs (~1e-24, terms at the level of rounding: float64 gave 1.138e-24) are mpmath's."""
     from symsched import api, spectra
 
     S = spectra.power_law((32, 32), alpha=2.0)
     full = symsched.optimize.schedule_metrics(S, _NEAR_ONE, sampler="ddim", init="exact")
+    u, n = np.unique(S[S > 0], return_counts=True)
+    P_mp = symsched.output_spectrum_mp(u, _NEAR_ONE, sampler="ddim", init="exact", dps=60)
+    with mp.workdps(60):
+        kl = sum(k * (mpf(s) / p - 1 - mp.log(mpf(s) / p)) / 2 for s, p, k in zip(u, P_mp, n))
+        kl_reverse = sum(k * (p / mpf(s) - 1 - mp.log(p / mpf(s))) / 2 for s, p, k in zip(u, P_mp, n))
+    assert full["kl"] == pytest.approx(float(kl), rel=1e-12, abs=0)
+    assert full["kl_reverse"] == pytest.approx(float(kl_reverse), rel=1e-12, abs=0)
     monkeypatch.setattr(api, "MAX_REFINED_METRIC_STEPS", 3)
-    with pytest.warns(UserWarning, match=r"W2 of this schedule \(.*\) lies at the level of float64 rounding: "
-                                         r"\d+ distinct modes") as caught:
+    with pytest.warns(UserWarning, match=r"^KL, reverse KL and W2 of this schedule \(.*\) lie at the level of "
+                                         r"float64 rounding: \d+ distinct modes") as caught:
         cut = symsched.optimize.schedule_metrics(S, _NEAR_ONE, sampler="ddim", init="exact")
-    assert caught[0].filename == __file__  # the caller's line, not symsched's (audit of 6 December: its wrapper's)
-    assert cut["kl"] == full["kl"] and cut["kl_reverse"] == full["kl_reverse"]
+    assert len(caught) == 1 and caught[0].filename == __file__  # the caller's line, not symsched's
     P = symsched.output_spectrum(S, _NEAR_ONE, sampler="ddim", init="exact")
+    assert cut["kl"] == symsched.kl_divergence(S, P) and cut["kl_reverse"] == symsched.kl_divergence(P, S)
     # (each term |P - S| / (sqrt P + sqrt S), squared: the difference of square roots cancels where P ~ S)
     assert cut["w2"] == pytest.approx(float(np.sqrt(np.sum(((P - S) / (np.sqrt(P) + np.sqrt(S))) ** 2))), rel=1e-9,
                                       abs=0)
@@ -1592,7 +1654,8 @@ def test_the_cli_prints_the_metrics_warning_as_one_line(monkeypatch, tmp_path, c
         assert main(["transfer", "--spectrum", str(tmp_path / "S.npy"), "--alpha-bar", str(tmp_path / "A.npy"),
                      "--init", "exact"]) == 0
     err = capsys.readouterr().err
-    assert err.startswith("symsched transfer: warning: W2 of this schedule (") and err.count("\n") == 1, err
+    assert err.startswith("symsched transfer: warning: KL, reverse KL and W2 of this schedule (") and \
+        err.count("\n") == 1, err
 
 
 # audit of 6 December: a representable output whose sweep passed below the float64 normal range on its way

@@ -267,3 +267,38 @@ def test_a_whole_number_float_is_no_count(i):
     msg = _starts(lambda: call(10.0), name, TypeError)
     assert "not a float" in msg or "got 10.0" in msg, msg
     call(np.int64(10))  # a NumPy integer is a count
+
+
+def test_tensors_that_require_grad_are_read_as_their_values() -> None:
+    """Audit of 6 December: an autograd tensor (a torch Parameter, or ``requires_grad_()``) as levels, sigmas or a
+    spectrum gave torch's raw RuntimeError ("Can't call numpy() on Tensor that requires grad") from every array
+    argument, while export's ``grid=`` detached it. Each is now read as its values, as a plain tensor is."""
+    torch = pytest.importorskip("torch")
+    import symsched
+    from symsched import export, schedules
+
+    levels = [0.01, 0.5, 0.9]
+    p = torch.nn.Parameter(torch.tensor(levels, dtype=torch.float64))
+    np.testing.assert_array_equal(symsched.output_spectrum([1.0], p), symsched.output_spectrum([1.0], levels))
+    np.testing.assert_array_equal(export.to_k_diffusion_sigmas(p), export.to_k_diffusion_sigmas(levels))
+    np.testing.assert_array_equal(schedules.alpha_bar_to_sigmas(p), schedules.alpha_bar_to_sigmas(levels))
+    sig = torch.tensor([10.0, 1.0, 0.1], dtype=torch.float64, requires_grad=True)
+    assert symsched.output_spectrum_ve([1.0], sig, sampler="euler")[0] == \
+        symsched.output_spectrum_ve([1.0], [10.0, 1.0, 0.1], sampler="euler")[0]
+    S = torch.nn.Parameter(torch.tensor([1.0, 2.0], dtype=torch.float64))
+    assert symsched.optimize_schedule(S, 3, restarts=0).value == symsched.optimize_schedule([1.0, 2.0], 3,
+                                                                                           restarts=0).value
+    with pytest.raises(ValueError, match="^alpha_bar must be an array of real numbers"):
+        symsched.output_spectrum([1.0], torch.tensor([0.1, 0.5], dtype=torch.bfloat16))  # (NumPy has no bfloat16)
+
+
+def test_an_array_like_whose_conversion_raises_runtime_error_is_named() -> None:
+    """Any object whose ``__array__`` raises RuntimeError (as torch's did) is a ValueError naming the argument."""
+    import symsched
+
+    class Bad:
+        def __array__(self, dtype=None, copy=None):
+            raise RuntimeError("cannot convert")
+
+    with pytest.raises(ValueError, match=r"^spectrum must be an array of real numbers \(cannot convert\)"):
+        symsched.output_spectrum(Bad(), [0.1, 0.5])

@@ -1003,3 +1003,22 @@ def test_k_diffusion_export_notes_a_sigma_float32_moves_across_the_churn_window(
     del res.sigmas  # a result without sigmas: those of its levels, sigma = sqrt((1 - ab) / ab), noisiest first
     res.alpha_bar = 1.0 / (1.0 + np.array([157.4, 4.1, 0.3 - 1e-9, 0.1]) ** 2)
     assert churn_window_note(res).startswith("sigmas[2] = ")
+
+
+def test_a_diffusers_euler_export_above_the_configs_grid_is_refused(tmp_path, capsys) -> None:
+    """Audit of 6 December: `--format diffusers` of DDIM with --endpoints 1e-6,none wrote EulerDiscreteScheduler
+    sigmas starting at 1000 next to a config of the 1000-step linear grid (largest training sigma 157.4), which
+    conditions the model at timestep 999 for an input at sigma 1000, while `export.to_diffusers` refused the same
+    levels with that grid. The command now refuses as the API does: one line, exit 2, no file."""
+    out = tmp_path / "s.json"
+    code = main(["optimize", "--steps", "5", "--sampler", "ddim", "--endpoints", "1e-6,none", "--format",
+                 "diffusers", "--out", str(out), "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1, err
+    assert "the first sigma 999.999 exceeds the model's largest training sigma 157.4" in err, err
+    assert not out.exists()
+    assert main(["optimize", "--steps", "5", "--sampler", "ddim", "--format", "diffusers", "--out", str(out),
+                 "--no-progress"]) == 0  # the default first level, the grid's noisiest, is exported
+    sigmas = json.loads(out.read_text())["set_timesteps"]["sigmas"]
+    top = float(symsched.schedules.alpha_bar_to_sigmas(sch.training_grid("linear")[-1:])[0])
+    assert sigmas[0] <= top * (1 + 1e-12)

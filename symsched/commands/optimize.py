@@ -131,7 +131,8 @@ def parse_grid(text: Optional[str], betas: Optional[str]) -> Optional[np.ndarray
 
 #: Samplers whose diffusers scheduler takes no custom schedule (diffusers 0.42 ``set_timesteps``).
 _NO_CUSTOM_DIFFUSERS = {
-    "unipc_multistep": "UniPCMultistepScheduler.set_timesteps takes custom sigmas only with use_flow_sigmas=True",
+    "unipc_multistep": "UniPCMultistepScheduler.set_timesteps takes no custom schedule for a VP model (custom sigmas "
+    "only with use_flow_sigmas=True, a flow-matching UniPC that symsched does not model)",
     "deis_multistep": "DEISMultistepScheduler.set_timesteps takes only num_inference_steps",
     "euler_ancestral_discrete": "EulerAncestralDiscreteScheduler.set_timesteps takes only num_inference_steps; "
     "k-diffusion's sample_euler_ancestral (--sampler euler_ancestral) takes the sigmas",
@@ -442,8 +443,11 @@ def _export_diffusers(res: Any, grid: Optional[np.ndarray],
         return _export_flow(res, value_of)
     sched, config, notes = _diffusers_scheduler(res)
     timesteps = None if res.timesteps is None else [int(t) for t in res.timesteps]
-    if sched == "EulerDiscreteScheduler":
-        kwargs: dict[str, Any] = {"sigmas": export.to_diffusers(res.alpha_bar)["sigmas"]}  # ValueError at alpha_bar = 0
+    if sched == "EulerDiscreteScheduler":  # ValueError at alpha_bar = 0, and for a sigma above the config's grid
+        from ..optimize import default_grid  # (which conditions the model: audit of 6 December)
+
+        kwargs: dict[str, Any] = {"sigmas": export.to_diffusers(
+            res.alpha_bar, scheduler=sched, grid=default_grid() if grid is None else grid)["sigmas"]}
     elif grid is None:
         raise ValueError(f"{sched} runs training timesteps, and this schedule was optimised off any grid: rerun with "
                          "--grid (e.g. --grid 1000), or with --format diffusers, which uses the 1000-step linear DDPM "

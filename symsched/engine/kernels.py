@@ -669,6 +669,26 @@ def w2_complement_kernel() -> Kernel:
     return kernel
 
 
+@lru_cache(maxsize=None)
+def kl_complement_mp(name: str) -> Callable[[Any], Any]:
+    """mpmath ``f(m) -> [term, dterm/dm]``: KL's per-mode term in the complement ``m = P/S - 1`` of the ratio,
+    :func:`symsched.symbolic.divergences.kl_of_ratio` of ``r = 1/(1 + m)`` (``"kl"``, KL(data||gen)) or ``1 + m``
+    (``"kl-reverse"``), checked against the divergence's own formula when derived. For a mode whose output matches
+    it to within rounding, given ``m`` to full relative precision (``symsched.api``'s mpmath refinement); the term,
+    ~m^2/4, cancels in any fixed precision: evaluate it with about ``2 log10(1/|m|)`` more digits than wanted."""
+    import sympy as sp
+
+    from ..symbolic.divergences import divergence, kl_of_ratio
+    from ..symbolic.symbols import S
+    from .codegen import compile_mpmath
+
+    m = sp.Symbol("m", real=True)
+    r = 1 / (1 + m) if name == "kl" else 1 + m
+    f = kl_of_ratio(r, sp.log(r))
+    assert sp.simplify(sp.expand_log(f - divergence(name, (1 + m) * S, S), force=True)) == 0
+    return compile_mpmath([m], [f, sp.diff(f, m)])
+
+
 def _w2_root_kernel() -> Kernel:
     """``f(m, S) -> [q, dq/dm]``, ``q = sqrt(S) m / (1 + sqrt(1 + m))``, the square root of W2^2's complement term
     (checked against the divergence's own formula when derived)."""
