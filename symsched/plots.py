@@ -187,11 +187,39 @@ def save_figure(fig: Any, path: PathLike, *, dpi: int = 100) -> Path:
         try:
             with warnings.catch_warnings():
                 warnings.filterwarnings("ignore", message="The PostScript backend does not support transparency")
-                fig.savefig(tmp, format=fmt, dpi=dpi)
+                _reproducible_savefig(fig, tmp, fmt, dpi)
         finally:
             ps_log.removeFilter(quiet)
 
     return atomic_write(Path(path), write)
+
+
+#: savefig metadata that leaves out the date a vector format would record (PNG records none)
+_NO_DATE = {"pdf": {"CreationDate": None}, "svg": {"Date": None}}
+
+
+def _reproducible_savefig(fig: Any, tmp: Path, fmt: str, dpi: float) -> None:
+    """``fig.savefig`` whose bytes depend on the figure alone (audit of 6 December: ``validate --plot x.pdf`` differed
+    between identical runs by its creation date): no date in PDF and SVG metadata, SVG element ids from a fixed salt
+    instead of random ones, and PostScript written through a buffer (its title would be the temporary file's name)
+    with its ``%%CreationDate`` comment line left out (matplotlib writes one unless ``SOURCE_DATE_EPOCH`` is set)."""
+    import gzip
+    import io
+
+    import matplotlib
+
+    with matplotlib.rc_context({"svg.hashsalt": "symsched"}):
+        if fmt not in ("ps", "eps", "svgz"):
+            fig.savefig(tmp, format=fmt, dpi=dpi, **({"metadata": _NO_DATE[fmt]} if fmt in _NO_DATE else {}))
+            return
+        buf = io.BytesIO()
+        fig.savefig(buf, format="svg" if fmt == "svgz" else fmt, dpi=dpi, **({"metadata": _NO_DATE["svg"]}
+                                                                            if fmt == "svgz" else {}))
+    if fmt == "svgz":  # (gzip's header holds a time too)
+        Path(tmp).write_bytes(gzip.compress(buf.getvalue(), mtime=0))
+        return
+    lines = buf.getvalue().splitlines(keepends=True)
+    Path(tmp).write_bytes(b"".join(x for x in lines if not x.startswith(b"%%CreationDate:")))
 
 
 class _DropMessage:

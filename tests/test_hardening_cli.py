@@ -1033,3 +1033,27 @@ def test_validate_alpha_below_its_floor_is_one_line_naming_the_value(capsys, val
     code = main(["validate", "--alpha", value, "--steps", "2", "--samples", "20", "--no-progress"])
     line = _one_line_error(capsys, code, "validate", "--alpha", "[1e-300, 1)")
     assert f"(got {float(value)!r})" in line
+
+
+def test_validate_and_report_check_the_same_field_of_a_colour_spectrum(tmp_path, capsys) -> None:
+    """Audit of 6 December: a (16, 16, 3) colour spectrum whose last two channels are equal looks Hermitian along
+    its last axis, so validate simulated a 16x16x3 field (386 bins) while report checked the first channel (130 bins).
+    Both now read the shape alone (commands._settings.colour_channels): the first channel; a 4-D spectrum is one
+    field, and report no longer calls it a first channel."""
+    from symsched import spectra
+    from symsched.commands import _settings
+    from symsched.commands.report import _montecarlo_field
+
+    p = spectra.power_law((16, 16))
+    col = np.stack([p, 0.1 * p, 0.1 * p], -1)
+    np.save(tmp_path / "col.npy", col)
+    code = main(["validate", "--spectrum", str(tmp_path / "col.npy"), "--steps", "2", "--samples", "40", "--seed",
+                 "1", "--no-progress"])
+    out, err = capsys.readouterr()
+    assert code in (0, 1), err
+    assert "first channel" in out and "16x16x3" not in out.replace(" ", ""), out
+    field_, why = _montecarlo_field(col)
+    assert why is None and np.array_equal(field_, p)
+    four = np.ones((4, 4, 4, 4))
+    assert not _settings.colour_channels(four) and _montecarlo_field(four)[0].shape == (4, 4, 4, 4)
+    assert not _settings.colour_channels(np.ones((8, 8, 5))) and _settings.colour_channels(np.ones((8, 8, 1)))

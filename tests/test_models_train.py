@@ -56,7 +56,10 @@ def test_loss_curve_check_rejects_another_seed(head) -> None:
 def test_train_demo_writes_loadable_weights_and_log(tmp_path, capsys) -> None:
     assert main(["train-demo", "--out", str(tmp_path), "--steps", "20", "--no-progress"]) == 0
     out = capsys.readouterr().out
-    assert "trained 20 steps" in out and "held-out MSE" in out
+    assert "trained 20 steps" in out and "held-out MSE" in out and "final loss of the raw network" in out
+    # (audit of 6 December) a short run says that it saved a moving average still 98 % initial: 0.999**20 = 0.980
+    assert "note: the saved and scored weights are the moving average of the iterates (decay 0.999), which after " \
+           "20 steps still holds 98% of the initial weights" in out, out
     log = json.loads((tmp_path / "patches16.json").read_text())
     assert len(log["loss_head"]) == 20 and log["train_config"]["steps"] == 20
     assert set(log["heldout_mse"]) == {"0.9", "0.5", "0.1"}
@@ -237,3 +240,40 @@ def test_train_demo_refuses_an_out_it_cannot_write_before_training(tmp_path, cap
     assert captured.out == ""  # no banner: no training started
     assert "--out" in captured.err and "patches16.safetensors' is a folder where" in captured.err
     assert len(captured.err.strip().splitlines()) == 1
+
+
+def test_the_moving_average_note_is_left_out_once_the_start_is_forgotten() -> None:
+    """0.999**4603 < 1 % <= 0.999**4602: a run of the shipped 12,000 steps prints no such note."""
+    from symsched.commands.train_demo import ema_note
+
+    assert ema_note(4602, 0.999) and not ema_note(4603, 0.999) and not ema_note(12000, 0.999)
+
+
+def test_weight_files_of_identical_runs_are_identical_bytes(tmp_path) -> None:
+    """Audit of 6 December: two identical `train-demo --steps 5` runs wrote files that differed at byte 27 (the
+    safetensors header's keys in the order of a Rust hash map, per process): the header is now written with sorted
+    keys, so the bytes depend on the weights and metadata alone. Checked on a permuted header (what another process
+    may write) and on a saved file, which load_model still reads."""
+    import struct
+
+    from safetensors.torch import save as safetensors_bytes
+
+    from symsched.models.train import _sorted_header, save
+
+    torch = pytest.importorskip("torch")
+    tensors = {"b": torch.ones(3), "a": torch.zeros(2, 2)}
+    raw = safetensors_bytes(tensors, metadata={"z": "1", "y": "2"})
+    n = struct.unpack("<Q", raw[:8])[0]
+    header = json.loads(raw[8:8 + n])
+    shuffled = json.dumps(dict(reversed(list(header.items())))).encode()
+    shuffled += b" " * (-len(shuffled) % 8)
+    other = struct.pack("<Q", len(shuffled)) + shuffled + raw[8 + n:]
+    assert other != raw and _sorted_header(other) == _sorted_header(raw)
+    res = train(TrainConfig(steps=3), progress=False)
+    save(res, tmp_path / "a.safetensors")
+    data = (tmp_path / "a.safetensors").read_bytes()
+    n = struct.unpack("<Q", data[:8])[0]
+    keys = list(json.loads(data[8:8 + n]))
+    assert keys == sorted(keys) and n % 8 == 0
+    loaded = models.load_model(tmp_path / "a.safetensors").net.state_dict()
+    assert all(torch.equal(loaded[k], v) for k, v in res.net.state_dict().items())

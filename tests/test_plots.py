@@ -426,3 +426,28 @@ def test_every_figure_writer_creates_missing_folders_as_documented(tmp_path) -> 
         plots.save_figure(fig, tmp_path / "file" / "f.png")
     for fn in (plots.save_figure, probe.plot_probe):
         assert "missing folders" in " ".join(fn.__doc__.split()).lower(), fn.__name__
+
+
+@pytest.mark.parametrize("suffix", ["pdf", "svg", "svgz", "ps", "eps", "png"])
+def test_saved_figures_hold_no_date_and_repeat_byte_for_byte(tmp_path, suffix) -> None:
+    """Audit of 6 December: `validate --plot x.pdf` differed between identical runs (the PDF's /CreationDate); SVG
+    ids were random, PostScript recorded its date and the temporary file's name as its title, SVGZ's gzip header a
+    time. Two saves of the same figure are now the same bytes, and none records a date."""
+    import gzip
+
+    import matplotlib.pyplot as plt
+
+    def draw(path):
+        fig, ax = plt.subplots()
+        ax.plot([1, 2, 3], alpha=0.5)
+        ax.set_title("t")
+        plots.save_figure(fig, path)
+        plt.close(fig)
+        return path.read_bytes()
+
+    a, b = draw(tmp_path / f"a.{suffix}"), draw(tmp_path / f"b.{suffix}")
+    assert a == b
+    text = gzip.decompress(a) if suffix == "svgz" else a
+    assert b"CreationDate" not in text and b"<dc:date>" not in text and b"%%Title" not in text
+    if suffix == "svgz":
+        assert a[4:8] == b"\0\0\0\0"  # gzip's MTIME field

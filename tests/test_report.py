@@ -168,6 +168,17 @@ def test_report_rejects_bad_jobs(tmp_path, capsys) -> None:
     assert not (tmp_path / "r").exists()
 
 
+def test_report_starts_at_most_one_worker_per_core(monkeypatch) -> None:
+    """Audit of 6 December: `report --jobs 40` forked 40 workers at once (a fork-method ProcessPoolExecutor starts
+    them all) on a 2-core machine for about ten jobs; the count is now capped at the CPU count."""
+    from symsched.commands import report
+
+    monkeypatch.setattr(report.os, "cpu_count", lambda: 2)
+    assert [report._jobs(v) for v in (None, 0, 1, 2, 40, 4096, -1)] == [2, 0, 1, 2, 2, 2, 2]
+    monkeypatch.setattr(report.os, "cpu_count", lambda: 64)
+    assert [report._jobs(v) for v in (None, 40)] == [2, 40]
+
+
 def test_workers_are_forked_only_from_a_single_threaded_process() -> None:
     """Forking a process that runs other threads can deadlock the child: the report forks its workers (they
     inherit the imported modules) only while it runs one thread and no OpenMP runtime, and spawns them otherwise."""

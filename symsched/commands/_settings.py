@@ -14,6 +14,19 @@ import sys
 from typing import Any, Callable, Optional
 
 
+#: the most entries a 3-D spectrum's last axis may have to be read as colour channels (:func:`colour_channels`)
+MAX_CHANNELS = 4
+
+
+def colour_channels(S: Any) -> bool:
+    """Whether ``validate`` and ``report`` read the spectrum ``S`` as an (H, W, C) colour spectrum and check its first
+    channel: 3-D with 1 <= C <= :data:`MAX_CHANNELS` (what ``load_spectrum`` gives for a folder of colour images and
+    the built-in, 32x32x3). A 3-D FFT field is read as one when its last axis has more points; the shape decides, so
+    both commands check the same field (a Hermitian test confused a colour spectrum whose last two channels are equal
+    with a 3-D field: audit of 6 December)."""
+    return getattr(S, "ndim", 0) == 3 and 1 <= S.shape[-1] <= MAX_CHANNELS
+
+
 def show_progress(args: argparse.Namespace) -> bool:
     """Whether a command draws its progress bar: not with --no-progress, nor when stderr is not a terminal (a log
     file or a pipe would fill with carriage-return frames), as tqdm's ``disable=None`` decides."""
@@ -175,10 +188,11 @@ def add_variance(p: argparse.ArgumentParser) -> None:
                    help="DDPM variance (--sampler ddpm only; default posterior)")
 
 
-def add_init(p: argparse.ArgumentParser) -> None:
-    """Add ``--init {white,exact}`` (the API's ``init``; default white)."""
+def add_init(p: argparse.ArgumentParser, ve: bool = True) -> None:
+    """Add ``--init {white,exact}`` (the API's ``init``; default white); ``ve``: the command runs VE samplers too."""
+    white = "variance 1; VE samplers sigma_max^2" if ve else "variance 1"
     p.add_argument("--init", default="white", choices=["white", "exact"],
-                   help="the sampler's start: white noise (variance 1; VE samplers sigma_max^2: what samplers do) or "
+                   help=f"the sampler's start: white noise ({white}: what samplers do) or "
                    "the exact noisy marginal of the data (default white)")
 
 

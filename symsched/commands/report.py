@@ -67,11 +67,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--samples", default=4000, type=int, help="Monte Carlo samples of the check (default 4000)")
     p.add_argument("--seed", default=0, type=int, help="seed of the Monte Carlo check and the random starts (default 0)")
     p.add_argument("--probe-samples", default=500, type=int,
-                   help="samples per schedule and seed of the learned-model probe (default 500; 0 skips it; at most "
-                   "MAX_MMD_SAMPLES = 20,000: MMD² compares every pair)")
+                   help="samples per schedule and seed of the learned-model probe, DDIM eta=0 on the built-in model "
+                   "whatever --sampler (default 500; 0 skips it; at most MAX_MMD_SAMPLES = 20,000: MMD² compares "
+                   "every pair)")
     p.add_argument("--jobs", default=None, type=int,
                    help="worker processes for figures, the Monte Carlo check and LaTeX rendering: "
-                   f"{_settings.JOBS_RULE} (default: min(2, CPU count))")
+                   f"{_settings.JOBS_RULE} (default: min(2, CPU count); at most the CPU count are started)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -87,8 +88,11 @@ def _steps(text: str) -> list[int]:
 
 
 def _jobs(value: Optional[int]) -> int:
-    """--jobs as a count of worker processes (0: none); None: min(2, CPU count)."""
-    return min(2, os.cpu_count() or 1) if value is None else _settings.jobs(value)
+    """--jobs as a count of worker processes (0: none); None: min(2, CPU count). At most the CPU count: the workers
+    are forked all at once (a ProcessPoolExecutor of the fork method), and more than there are cores only compete for
+    them (--jobs 40 started 40 processes on a 2-core machine for a report of about ten jobs; audit of 6 December)."""
+    cores = os.cpu_count() or 1
+    return min(2, cores) if value is None else min(_settings.jobs(value), cores)
 
 
 def _fmt(x: float) -> str:
@@ -344,18 +348,19 @@ def _montecarlo_job(field_: np.ndarray, n: int, seed: int, path: Path, shape_txt
     psd = empirical_psd(iter_sample(field_, ab, sampler="ddpm", n_samples=n, seed=seed, progress=False))
     check = psd_check(psd, P, n, alpha=1e-6)
     plot_validation(path, field_, P, psd, psd_zscores(psd, P, n), n, alpha=1e-6,
-                    title=f"DDPM, 20 steps (linear-leading), {n} samples, {shape_txt}, first channel",
+                    title=f"DDPM, 20 steps (linear-leading), {n} samples, {shape_txt}",
                     check=check, pvalue=check.pvalue)
     return {"check": check}
 
 
 def _montecarlo_field(S: np.ndarray) -> tuple[np.ndarray, Optional[str]]:
-    """The field the Monte Carlo check samples (the first channel of a (H, W, C) spectrum), and why it cannot
-    (None when it can): the check draws stationary fields by FFT, so its PSD must be Hermitian-symmetric on the
-    FFT grid; PCA eigenvalues (:func:`symsched.spectra.pca_spectrum`) and other non-FFT spectra are not."""
+    """The field the Monte Carlo check samples (the first channel of a (H, W, C) spectrum,
+    :func:`._settings.colour_channels`, as ``validate`` reads it), and why it cannot (None when it can): the check
+    draws stationary fields by FFT, so its PSD must be Hermitian-symmetric on the FFT grid; PCA eigenvalues
+    (:func:`symsched.spectra.pca_spectrum`) and other non-FFT spectra are not."""
     from ..montecarlo import _as_grid_spectrum
 
-    field_ = S[..., 0] if S.ndim == 3 else S
+    field_ = S[..., 0] if _settings.colour_channels(S) else S
     try:
         _as_grid_spectrum(field_, "spectrum")
     except ValueError as exc:
@@ -370,7 +375,7 @@ def montecarlo_section(ctx: Context) -> Section:
     if why is not None:
         ctx.bar.update()
         return _montecarlo_skipped(why)
-    shape_txt = "x".join(map(str, field_.shape))
+    shape_txt = "x".join(map(str, field_.shape)) + (", first channel" if field_.ndim < ctx.S.ndim else "")
     fut = ctx.submit(_montecarlo_job, np.ascontiguousarray(field_), ctx.n, ctx.args.seed,
                      ctx.out / "validation.png", shape_txt)
     ctx.bar.update()
@@ -380,7 +385,7 @@ def montecarlo_section(ctx: Context) -> Section:
         return [
             "## Monte Carlo check", "",
             f"DDPM with 20 steps of the 1000-step linear grid, run on {ctx.n} Gaussian fields of the "
-            f"spectrum's first channel ({shape_txt}) with the exact denoiser; periodogram vs closed form.",
+            f"spectrum ({shape_txt}) with the exact denoiser; periodogram vs closed form.",
             "",
             f"- max |z| over {check.n_independent} independent frequency bins: **{check.max_abs_z:.2f}** "
             f"(threshold {check.z_crit:.2f}; Šidák p = {check.max_pvalue:.3g})",
@@ -397,7 +402,7 @@ def montecarlo_section(ctx: Context) -> Section:
         check = fut.result()["check"]
         return [
             "<h2>Monte Carlo check</h2>",
-            f"<p>DDPM, 20 steps, {ctx.n} samples on the first channel ({html.escape(shape_txt)}). "
+            f"<p>DDPM, 20 steps, {ctx.n} samples of the spectrum ({html.escape(shape_txt)}). "
             f"max |z| = <b>{check.max_abs_z:.2f}</b> over {check.n_independent} bins (threshold {check.z_crit:.2f}), "
             f"sum of z² = {check.chi2:.1f}; family-wise p = {check.pvalue:.3g} at false-alarm 1e-6 &rarr; "
             f"<b>{check.verdict(short=True)}</b></p>",

@@ -37,22 +37,23 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "every bin at or below the simulation's rounding floor), 2 = bad arguments.",
     )
     p.add_argument("--sampler", default="ddim", choices=["ddim", "ddpm"], help="VP sampler (default ddim)")
-    p.add_argument("--steps", default=20, type=int, help="number of sampler steps K (default 20)")
+    p.add_argument("--steps", default=20, type=int, help="number of sampler steps K (default 20; at most 1000)")
     p.add_argument("--samples", default=20000, type=int, help="Monte Carlo samples (default 20000)")
     p.add_argument("--shape", default="32x32", help="FFT grid of the built-in power law, e.g. 64x64 or 256 (default 32x32; a --spectrum file brings its own shape)")
     p.add_argument("--seed", default=0, type=int, help="random seed (default 0)")
     p.add_argument("--eta", default=0.0, type=_settings.real, help="DDIM eta in [0, 1] (default 0)")
     p.add_argument("--variance", default="posterior", choices=["posterior", "beta"],
                    help="DDPM injected variance: posterior beta_tilde or beta (default posterior)")
-    _settings.add_init(p)
+    _settings.add_init(p, ve=False)  # (DDIM and DDPM only)
     p.add_argument("--exponent", default=None, type=_settings.real,
                    help="power-law exponent of the default spectrum S ~ 1/max(|f|, f0)^exponent (default 2; not "
                         "with --spectrum)")
     p.add_argument("--spectrum", default=None,
                    help="PSD on an FFT grid to use instead of the power law (overrides --shape): FILE.npy, a folder "
                         "of PNG/JPEG images or builtin:natural-patches, read as every command reads --spectrum; of an "
-                        "(H, W, C) colour spectrum (a folder's, the built-in's 32x32x3) the first channel is checked, "
-                        "as symsched report does: each colour eigen-mode channel is an independent field")
+                        "(H, W, C) colour spectrum (a folder's, the built-in's 32x32x3; any 3-D array with C <= 4) "
+                        "the first channel is checked, as symsched report does: each colour eigen-mode channel is an "
+                        "independent field")
     p.add_argument("--alpha", default=1e-6, type=_settings.real,
                    help="family-wise false-alarm probability of the check (default 1e-6)")
     p.add_argument("--batch-size", default=None, type=int, help="samples simulated at once (default auto; the samples of a seed do not depend on it)")
@@ -78,26 +79,19 @@ def parse_shape(text: str) -> tuple[int, ...]:
     return shape
 
 
-def _first_channel(S: np.ndarray, label: str) -> tuple[np.ndarray, str]:
-    """A (H, W, C) colour spectrum (C <= 4, what ``load_spectrum`` gives for images: the last axis is channels,
-    not a third frequency axis, when the array is not Hermitian along it) -> its first channel, as ``symsched
-    report`` validates it, with a note; any other array as is."""
-    from ..montecarlo import _check_hermitian_psd
+def _samples(n: int) -> str:
+    """``"1 sample"``, ``"40 samples"``."""
+    return f"{n} sample{'' if n == 1 else 's'}"
 
-    if S.ndim != 3 or not 2 <= S.shape[-1] <= 4 or not np.all(np.isfinite(S)):
+
+def _first_channel(S: np.ndarray, label: str) -> tuple[np.ndarray, str]:
+    """A (H, W, C) colour spectrum (:func:`._settings.colour_channels`: C <= 4, what ``load_spectrum`` gives for
+    images) -> its first channel, as ``symsched report`` validates it, with a note; any other array as is."""
+    if not _settings.colour_channels(S):
         return S, label
-    try:
-        _check_hermitian_psd(S, "--spectrum")
-        return S, label
-    except ValueError:
-        pass
-    try:
-        _check_hermitian_psd(S[..., 0], "--spectrum")
-    except ValueError:
-        return S, label  # neither: the 3-D message names the fault
-    print(f"note: {label} has shape {S.shape} and is not Hermitian along its last axis: read as an H x W spectrum "
-          f"with {S.shape[-1]} colour channels; validating the first channel (symsched report validates the first "
-          "channel of every 3-D spectrum)")
+    print(f"note: {label} has shape {S.shape}: read as an H x W spectrum with {S.shape[-1]} colour channel(s) (a 3-D "
+          f"field needs more than {_settings.MAX_CHANNELS} points on its last axis); validating the first channel, "
+          "as symsched report does")
     return np.ascontiguousarray(S[..., 0]), f"{label}, first channel"
 
 
@@ -184,7 +178,7 @@ def run(args: argparse.Namespace) -> int:
     _check_simulable(P, S, label)
     desc = _describe(args, eta)
     shape_txt = "x".join(map(str, S.shape))
-    print(f"symsched validate: {desc}, {steps} steps, init {args.init}, {n} samples on {shape_txt} ({label})")
+    print(f"symsched validate: {desc}, {steps} steps, init {args.init}, {_samples(n)} on {shape_txt} ({label})")
 
     batches = iter_sample(S, ab, n_samples=n, seed=args.seed, batch_size=args.batch_size,
                           progress=False if args.no_progress else None, **kw)
@@ -211,7 +205,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"simulation time {elapsed:.1f} s")
     if args.plot is not None:
         plot_validation(args.plot, S, P, psd, z, n, alpha=args.alpha, title=f"{desc}, {steps} steps, "
-                        f"init {args.init}, {n} samples, {shape_txt}", check=check, pvalue=check.pvalue)
+                        f"init {args.init}, {_samples(n)}, {shape_txt}", check=check, pvalue=check.pvalue)
         print(f"wrote {args.plot}")
     return 0 if check.passed and check.conclusive else 1
 

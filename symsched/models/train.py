@@ -306,6 +306,18 @@ def loss_log(losses: list[float]) -> dict[str, Any]:
     return {"loss_head": [f32(v) for v in a[:LOG_HEAD]], "loss_window": LOG_WINDOW, "loss_means": means}
 
 
+def _sorted_header(data: bytes) -> bytes:
+    """A safetensors file's bytes with its JSON header's keys sorted: safetensors writes them in the order of a Rust
+    hash map, which changes from process to process, so identical runs gave files of other bytes (audit of
+    6 December). The header keeps safetensors' layout (8-byte little-endian length, JSON padded with spaces to a
+    multiple of 8); the tensor offsets are relative to the data that follows it, which is unchanged."""
+    n = int.from_bytes(data[:8], "little")
+    header = json.loads(data[8:8 + n])
+    text = json.dumps(header, sort_keys=True, separators=(",", ":")).encode("utf-8")
+    text += b" " * (-len(text) % 8)
+    return len(text).to_bytes(8, "little") + text + data[8 + n:]
+
+
 def save(result: TrainResult, weights: "str | Path", log: "str | Path | None" = None, *,
          extra: Optional[dict[str, Any]] = None) -> None:
     """Write the EMA weights as safetensors (metadata: format, config, sigma_data, log-SNR range)
@@ -325,7 +337,7 @@ def save(result: TrainResult, weights: "str | Path", log: "str | Path | None" = 
         check_not_a_folder(log, "log", "log.json")
     if Path(weights).suffix != ".safetensors":
         raise ValueError(f"weights must name a .safetensors file, which load_model reads (got {str(weights)!r})")
-    from safetensors.torch import save_file
+    from safetensors.torch import save as safetensors_bytes
 
     import torch
 
@@ -340,7 +352,8 @@ def save(result: TrainResult, weights: "str | Path", log: "str | Path | None" = 
         "torch_version": torch.__version__,
     }
     tensors = {k: v.detach().contiguous().clone() for k, v in result.net.state_dict().items()}
-    atomic_write(weights, lambda tmp: save_file(tensors, tmp, metadata=meta), suffix=".safetensors")
+    data = _sorted_header(safetensors_bytes(tensors, metadata=meta))
+    atomic_write(weights, lambda tmp: Path(tmp).write_bytes(data), suffix=".safetensors")
     if log is not None:
         doc = {
             "model": "builtin:patches16",
