@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import re
 from pathlib import Path
 
@@ -42,6 +43,12 @@ def test_report_writes_everything(report) -> None:
         assert (report / name).is_file(), name
     summary = (report / "summary.md").read_text()
     assert "PASS" in summary and "beats every standard schedule" in summary
+    # audit of 6 December: the W2 table (distance) beside figures titled with the objective W2²: said once, there
+    w2 = summary.split("## Schedules optimised for W2")[1].split("\n## ")[0]
+    assert w2.count("the figures' titles and legends give the objective the optimiser minimises, W2²") == 1
+    assert "W2²" not in summary.split("## Schedules optimised for KL")[1].split("\n## ")[0]
+    res = json.loads((report / "schedule_w2_K5.json").read_text())
+    assert _table(report / "table_w2.md")["optimised"][0] == pytest.approx(math.sqrt(res["value"]), rel=1e-3)
     html = (report / "summary.html").read_text()
     assert html.startswith("<!DOCTYPE html>") and "<table>" in html and "validation.png" in html
     # audit of 5 December: the HTML lacked "Reading the curves" and the LaTeX links, and showed raw Markdown

@@ -558,6 +558,12 @@ _VERDICT_WORDS = {"beats": "beats every standard schedule", "loses": "does NOT b
 _TIE = ", and equals at least one (the endpoints leave little to optimise, or every schedule scores the same)"
 
 
+#: what a section's figures show next to its table, where the units differ (audit of 6 December: the table's W2
+#: 4.785 beside the figure's "W2²: optimised 22.9")
+_UNITS = {"w2": "The table gives W2, the distance; the figures' titles and legends give the objective the optimiser "
+                "minimises, W2² (the table's values squared)."}
+
+
 def _schedule_section(div: str, label: str, stem: str, header: list[str], rows: list[list[str]], outcome: str,
                       note: str, figures: list[str], jsons: list[str], ks: list[int]) -> Section:
     fair = " that meets its endpoint constraint" if note else ""
@@ -572,6 +578,7 @@ def _schedule_section(div: str, label: str, stem: str, header: list[str], rows: 
         lines += [note, ""] if note else []
         lines += [f"Also as LaTeX: [`{stem}.tex`]({stem}.tex). Schedules as JSON: "
                   + ", ".join(f"[`{j}`]({j})" for j in jsons) + ".", ""]
+        lines += [_UNITS[div], ""] if div in _UNITS else []
         for fig in figures:
             lines += [f"![{fig}]({fig})", ""]
         return lines
@@ -584,6 +591,7 @@ def _schedule_section(div: str, label: str, stem: str, header: list[str], rows: 
         out += [f"<p>{_html.inline(note)}</p>"] if note else []
         out.append(f'<p>Also as LaTeX: <a href="{esc(stem)}.tex">{esc(stem)}.tex</a>. Schedules as JSON: '
                    + ", ".join(f'<a href="{esc(j)}">{esc(j)}</a>' for j in jsons) + ".</p>")
+        out += [f"<p>{_html.inline(_UNITS[div])}</p>"] if div in _UNITS else []
         return out + [f'<img src="{esc(f)}" alt="{esc(f)}" width="900">' for f in figures]
 
     def console() -> list[str]:
