@@ -21,6 +21,8 @@ disables writing, with one :class:`LatexCacheWarning`). Entries are written atom
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from functools import lru_cache
 from pathlib import Path
@@ -61,11 +63,21 @@ def _valid(doc: dict[str, Any]) -> bool:
             and all(isinstance(k, str) and _TEX.match(k) and isinstance(v, str) for k, v in files.items()))
 
 
-def _key(sampler: Optional[str]) -> str:
+def _key(sampler: Optional[str], options: Optional[dict[str, Any]] = None) -> str:
     """Entry key of :func:`render_all`'s output: ``all`` for every sampler, ``sampler_<name>`` for one (a prefix of
     its own, so that no sampler name, say ``all``, and no other owner's key, e.g. the report's ``report_...``,
-    reads another's entry)."""
-    return "all" if sampler is None else f"sampler_{sampler}"
+    reads another's entry), followed by :func:`options_tag` of non-default settings."""
+    return ("all" if sampler is None else f"sampler_{sampler}") + options_tag(options)
+
+
+def options_tag(options: Optional[dict[str, Any]]) -> str:
+    """``""`` without settings, else ``_o`` and 12 hex digits of a digest of the sorted settings: a key part in
+    ``[a-z0-9_]`` that tells a sampler's sections under other settings apart (audit of 6 December: the report's
+    derivations of ``algorithm_type=sde-dpmsolver++`` were the default's)."""
+    if not options:
+        return ""
+    text = json.dumps(sorted((k, repr(v)) for k, v in options.items()))
+    return "_o" + hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
 
 
 def lookup(key: str) -> Optional[dict[str, str]]:
@@ -79,15 +91,15 @@ def cached(key: str, render: Callable[[], dict[str, str]]) -> dict[str, str]:
     return dict(_CACHE.cached(key, lambda: {"files": render()}, _valid)["files"])
 
 
-def render_all(sampler: Optional[str] = None) -> dict[str, str]:
+def render_all(sampler: Optional[str] = None, **options: Any) -> dict[str, str]:
     """File name -> LaTeX source, exactly as :func:`symsched.symbolic.latex.render_all`, cached on disk.
 
-    Raises ValueError for an unknown ``sampler`` (from the renderer).
+    Raises ValueError for an unknown ``sampler`` or setting (from the renderer).
     """
 
     def render() -> dict[str, str]:
         from .symbolic.latex import render_all as _render
 
-        return _render(sampler)
+        return _render(sampler, **options)
 
-    return cached(_key(sampler), render)
+    return cached(_key(sampler, options), render)

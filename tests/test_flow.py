@@ -499,6 +499,20 @@ def test_flux_image_seq_len_refuses_an_image_below_one_token(h, w, bad) -> None:
     assert sch.flux_image_seq_len(16, 16) == 1 and sch.flux_image_seq_len(4, 4, vae_scale_factor=1, patch_size=2) == 4
 
 
+#: (height, width) in pixels and Flux's tokens, counted by hand: (h // 16) latent-token rows by (w // 16) columns
+_FLUX_TOKENS = [((1024, 768), 64 * 48), ((768, 1360), 48 * 85), ((1000, 600), 62 * 37), ((512, 1024), 32 * 64),
+                ((1024, 1024), 64 * 64)]
+
+
+@pytest.mark.parametrize("size, tokens", _FLUX_TOKENS)
+def test_flux_image_seq_len_of_non_square_images(size, tokens) -> None:
+    """Audit of 6 December: every test used square images, where reading the height twice (or swapping it with the
+    width) cannot show; here non-square sizes and sizes that are no multiple of 16, counted by hand as diffusers'
+    FluxPipeline counts them (prepare_latents: 2 * (pixels // (8 * 2)) latents per side; _pack_latents: 2 x 2 per
+    token; its module imports transformers, which CI does not install, so the count is typed in here)."""
+    assert sch.flux_image_seq_len(*size) == tokens
+
+
 @pytest.mark.diffusers
 @pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
 def test_first_flow_time_rounding_bound_follows_the_live_shift_too() -> None:

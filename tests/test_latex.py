@@ -230,3 +230,33 @@ def test_prose_defines_h_before_using_it_and_prints_indices_as_math(generated: P
         assert "_{down}" not in plan and "_{up}" not in plan, path.name
         outside_math = re.sub(r"\$[^$]*\$", "", plan)
         assert not re.search(r"\b[iKn] [-+] \d", outside_math), (path.name, outside_math)
+
+
+def test_a_samplers_settings_are_rendered_where_they_are_given(tmp_path: Path, capsys) -> None:
+    """Audit of 6 December: `report --sampler dpmsolver_multistep --option algorithm_type=sde-dpmsolver++` wrote the
+    default (deterministic) derivation, and `symsched latex` could render no other setting. `latex --option` renders
+    the setting (its own cache entry), the report's derivations follow its --option, and an option without --sampler,
+    or one the sampler lacks, is one line and exit 2."""
+    from symsched.commands import report
+
+    out = tmp_path / "sde"
+    assert main(["latex", "--sampler", "dpmsolver_multistep", "--option", "algorithm_type=sde-dpmsolver++", "--out",
+                 str(out)]) == 0
+    tex = (out / "dpmsolver_multistep.tex").read_text()
+    assert "\\section{DPMSolverMultistepScheduler (SDE-DPM-Solver++, midpoint)}" in tex
+    default = render_all("dpmsolver_multistep")["dpmsolver_multistep.tex"]
+    assert "SDE-DPM-Solver++" not in default and tex != default
+    assert render_all("lms", order=2)["lms.tex"].count("\\section{LMS (k-diffusion, order 2)}") == 1
+    assert list(render_all("ddpm", variance="beta")) == ["ddpm_beta.tex", "symsched.tex"]
+    for args, needle in ((["--option", "order=2"], "give the sampler it sets with --sampler"),
+                         (["--sampler", "lms", "--option", "order=7"], "order must be one of 4, 1, 2, 3"),
+                         (["--sampler", "lms", "--option", "order=2", "--option", "order=3"], "at most once")):
+        capsys.readouterr()
+        assert main(["latex", *args, "--out", str(tmp_path / "x")]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and needle in err, err
+    ctx = type("Ctx", (), {"args": type("A", (), {"sampler": "lms"})(), "settings": {"order": 2, "eta": 0.5}})()
+    assert report._report_options(ctx) == {"order": 2}  # the structural setting, not eta
+    assert report._latex_key(["ddpm", "lms"], {"order": 2}) != report._latex_key(["ddpm", "lms"])
+    files = report._render_samplers(["ddpm", "lms"], "lms", {"order": 2})
+    assert "\\section{LMS (k-diffusion, order 2)}" in files["lms.tex"] and "ddpm.tex" in files

@@ -377,6 +377,43 @@ def test_sliced_w2_of_the_comparison_is_pots():
     assert probe.sliced_w2(x, ref, n_projections=40, seed=9) == pytest.approx(expect, rel=1e-12)
 
 
+def _direction_zscores(P: np.ndarray) -> np.ndarray:
+    """z-scores of the moments of unit directions ``P`` (d, n) under the uniform law on the sphere: E theta = 0
+    (variance 1/d), E theta_k^2 = 1/d (variance 3/(d(d+2)) - 1/d^2) and E theta_i theta_j = 0 (variance
+    1/(d(d+2))), each averaged over the n directions (normal by the CLT at n = 20,000)."""
+    d, n = P.shape
+    m4, m22 = 3 / (d * (d + 2)), 1 / (d * (d + 2))
+    z = [P.mean(axis=1) / math.sqrt(1 / d / n)]
+    M = P @ P.T / n
+    z.append((np.diag(M) - 1 / d) / math.sqrt((m4 - 1 / d**2) / n))
+    z.append(M[np.triu_indices(d, 1)] / math.sqrt(m22 / n))
+    return np.concatenate(z)
+
+
+def _uniform_directions_check(P: np.ndarray) -> bool:
+    """All 2d + d(d-1)/2 moment z-scores inside the two-sided Sidak band at family-wise false-alarm 1e-6."""
+    from scipy.stats import norm
+
+    z = _direction_zscores(P)
+    return bool(np.all(np.abs(z) < norm.isf(1e-6 / (2 * z.size))))
+
+
+def test_sliced_w2_directions_are_uniform_on_the_sphere():
+    """Audit of 6 December: the directions were checked only against POT given the package's own directions, and in
+    1-D, where any direction is +-1: directions drawn from the positive orthant passed every test. Their first and
+    second moments are those of the uniform law (14 statistics at d = 4; family-wise false alarm 1e-6), and they are
+    unit vectors."""
+    P = probe._projections(4, 20000, 0)
+    np.testing.assert_allclose(np.linalg.norm(P, axis=0), 1.0, rtol=1e-14)
+    assert _uniform_directions_check(P)
+
+
+def test_direction_check_rejects_orthant_directions():
+    """Companion: |normal| directions (the positive orthant) fail the same check."""
+    G = np.abs(np.random.default_rng(0).standard_normal((4, 20000)))
+    assert not _uniform_directions_check(G / np.linalg.norm(G, axis=0))
+
+
 def _spd(d, seed):
     A = np.random.default_rng(seed).standard_normal((d, d))
     return A @ A.T / d + 0.1 * np.eye(d)
@@ -498,6 +535,12 @@ def test_paired_differences(paired):
     # the optimised-for-W2 schedule has the lower spectral W2, predicted and measured, on every seed
     assert pc.comparisons["w2"].predicted["spectral_w2"] < pc.comparisons["leading"].predicted["spectral_w2"]
     assert pc.difference("leading", "spectral_w2").wins == 0
+    # a tie is no win (audit of 6 December: counting values <= 0 passed): the same samples under two names, and a
+    # hand-made difference of -1, 0 and +2 (one win in three)
+    twins = probe.compare_paired({"a": samples["w2"], "b": samples["w2"]}, ref)
+    assert all(twins.difference("b", m).wins == 0 and np.all(twins.difference("b", m).values == 0)
+               for m in twins.metrics)
+    assert probe.PairedDifference("a", "b", "mmd2", np.array([-1.0, 0.0, 2.0])).wins == 1
     with pytest.raises(ValueError, match="same number of seeds"):
         probe.compare_paired({"a": samples["w2"], "b": samples["leading"][:2]}, ref)
     with pytest.raises(ValueError, match="baseline must be one of"):

@@ -162,6 +162,27 @@ def test_psd2d_recovers_a_known_spectrum():
     assert_periodogram_law(S / S_true, N)  # false-alarm probability FALSE_ALARM
 
 
+@pytest.mark.parametrize("case", ["psd2d-unnormalised", "psd2d-missing-filter", "welch-doubled"])
+def test_periodogram_law_rejects_wrong_spectra(case):
+    """Companion of the periodogram-law checks above (white noise, a known spectrum, Welch): the same check, on the
+    same draws, rejects a PSD off by the field size's normalisation, one that ignores the filter the field was made
+    with, and a Welch PSD doubled (a one-sided convention's factor 2)."""
+    rng = np.random.default_rng({"psd2d-unnormalised": 1, "psd2d-missing-filter": 2, "welch-doubled": 8}[case])
+    if case == "psd2d-unnormalised":
+        x = rng.standard_normal((64, 32, 32))
+        ratio, n = sp.psd2d(x) * 2.0, 64  # twice the PSD: 8 sd per bin at 64 averages (sd 1/8)
+    elif case == "psd2d-missing-filter":
+        N, H, W = 48, 16, 24
+        S_true = sp.power_law((H, W), alpha=2.0)
+        x = np.fft.ifft2(np.sqrt(S_true) * np.fft.fft2(rng.standard_normal((N, H, W)), axes=(1, 2)), axes=(1, 2)).real
+        ratio, n = sp.psd2d(x), N  # compared with white noise, not with S_true
+    else:
+        x = rng.standard_normal(64 * 400)
+        ratio, n = 2.0 * sp.welch_psd(x, nperseg=64, noverlap=0, window="boxcar")[1], 400
+    with pytest.raises(AssertionError):
+        assert_periodogram_law(ratio, n)
+
+
 def test_psd2d_channels_symmetry_and_means():
     rng = np.random.default_rng(3)
     x = rng.standard_normal((5, 9, 6, 3)) + 0.3
@@ -311,8 +332,12 @@ def test_pca_statistical():
     R, _ = np.linalg.qr(rng.standard_normal((3, 3)))
     N = 20000
     X = (rng.standard_normal((N, 3)) * np.sqrt(lam)) @ R.T
-    # sample eigenvalues of well-separated eigenvalues have relative sd sqrt(2 / N) = 1 %: 6 sd
+    # sample eigenvalues of well-separated eigenvalues have relative sd sqrt(2 / N) = 1 % (normal approximation):
+    # 6 sd each, a false-alarm probability of 3 * 2 * Phi(-6) = 6e-9 over the three
     np.testing.assert_allclose(sp.pca_spectrum(X), lam, rtol=6 * np.sqrt(2 / N))
+    # companion: the same bound rejects the singular values of X / sqrt(N) (square roots, a plausible slip)
+    with pytest.raises(AssertionError):
+        np.testing.assert_allclose(np.linalg.svd(X / np.sqrt(N), compute_uv=False), lam, rtol=6 * np.sqrt(2 / N))
 
 
 def test_pca_errors():
@@ -358,6 +383,8 @@ def test_welch_default_window_mean():
         c[s * step : s * step + nper] += w2 / w2.sum() / nseg
     assert abs(P.mean() - 1.0) < 6 * np.sqrt(2 * np.sum(c**2))
     assert P.mean() == pytest.approx(np.sum(c * x**2), rel=1e-10)
+    # companion: the same 6-sd bound rejects the PSD without Welch's window normalisation (sum w^2 = nper instead)
+    assert abs(P.mean() * w2.sum() / nper - 1.0) > 6 * np.sqrt(2 * np.sum(c**2))
 
 
 @pytest.mark.parametrize(

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from . import _settings
+
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser(
@@ -17,6 +19,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    help="only this sampler's section (default: all; a name of symsched.SAMPLERS, or sde for the "
                    "continuous-time schemes); the master symsched.tex in --out then inputs every section present "
                    "there")
+    p.add_argument("--option", action="append", default=[], type=_settings.sampler_option, metavar="NAME=VALUE",
+                   help="a structural setting of --sampler rendered instead of its default, e.g. --option "
+                   "algorithm_type=sde-dpmsolver++ or --option order=2 (repeatable; numeric settings such as eta "
+                   "stay symbols in the formulas)")
     p.add_argument("--out", default="derivations", type=Path, help="output directory (default: derivations)")
     p.set_defaults(func=run)
 
@@ -25,7 +31,12 @@ def run(args: argparse.Namespace) -> int:
     from .._io import atomic_write_text, staged_folder
     from .._latex_cache import render_all  # cached on disk like the kernels; renders on a miss
 
-    files = render_all(args.sampler)
+    options = dict(args.option)
+    if len(options) < len(args.option):
+        raise ValueError("--option: each setting at most once")
+    if options and args.sampler is None:
+        raise ValueError(f"--option {args.option[0][0]}=...: give the sampler it sets with --sampler")
+    files = render_all(args.sampler, **options)
     if args.sampler is not None:  # the master inputs every section in --out, this one and those already there
         from ..symbolic.latex import render_master, section_stems
 

@@ -283,26 +283,42 @@ def _report_samplers(ctx: "Context") -> list[str]:
     return sorted({ctx.args.sampler, "ddpm"})
 
 
-def _latex_key(samplers: list[str]) -> str:
-    return "report_" + "_".join(samplers)
+def _report_options(ctx: "Context") -> dict[str, Any]:
+    """The structural settings of the optimised sampler (``--option``: DPM-Solver's ``algorithm_type``, LMS's
+    ``order``, ...) that its derivation renders; numeric ones (``eta``, ``s_noise``) stay symbols there."""
+    from ..symbolic import sampler_module
+
+    structural = getattr(sampler_module(ctx.args.sampler), "OPTIONS", {})
+    return {k: v for k, v in ctx.settings.items() if k in structural}
 
 
-def _render_samplers(samplers: list[str]) -> dict[str, str]:
-    """The LaTeX sections of ``samplers`` (as ``symsched latex --sampler``) and a master file inputting them."""
+def _latex_key(samplers: list[str], options: Optional[dict[str, Any]] = None) -> str:
+    from .._latex_cache import options_tag
+
+    return "report_" + "_".join(samplers) + options_tag(options)
+
+
+def _render_samplers(samplers: list[str], sampler: str = "", options: Optional[dict[str, Any]] = None
+                     ) -> dict[str, str]:
+    """The LaTeX sections of ``samplers`` (as ``symsched latex --sampler``; ``sampler``'s under ``options``) and a
+    master file inputting them."""
     from ..symbolic.latex import render_all, render_master
 
     files: dict[str, str] = {}
     for name in samplers:
-        files.update({f: t for f, t in render_all(name).items() if f != "symsched.tex"})
+        kw = (options or {}) if name == sampler else {}
+        files.update({f: t for f, t in render_all(name, **kw).items() if f != "symsched.tex"})
     files["symsched.tex"] = render_master([f[:-4] for f in files])
     return files
 
 
-def _render_derivations_job(out: Path, samplers: list[str]) -> list[str]:
+def _render_derivations_job(out: Path, samplers: list[str], sampler: str = "",
+                            options: Optional[dict[str, Any]] = None) -> list[str]:
     """Worker: render (and cache) the LaTeX derivations of ``samplers``, write them; returns the file names."""
     from .._latex_cache import cached
 
-    return _write_derivations(out, cached(_latex_key(samplers), lambda: _render_samplers(samplers)))
+    return _write_derivations(out, cached(_latex_key(samplers, options),
+                                          lambda: _render_samplers(samplers, sampler, options)))
 
 
 def derivations_section(ctx: Context) -> Section:
@@ -311,9 +327,10 @@ def derivations_section(ctx: Context) -> Section:
     from .._latex_cache import lookup
 
     ctx.stage("derivations")
-    samplers = _report_samplers(ctx)
-    files = lookup(_latex_key(samplers))
-    fut = ctx.submit(_render_derivations_job, ctx.out, samplers) if files is None else None
+    samplers, options = _report_samplers(ctx), _report_options(ctx)
+    files = lookup(_latex_key(samplers, options))
+    fut = (ctx.submit(_render_derivations_job, ctx.out, samplers, ctx.args.sampler, options)
+           if files is None else None)
     names = _write_derivations(ctx.out, files) if files is not None else []
     ctx.bar.update()
 
@@ -321,8 +338,10 @@ def derivations_section(ctx: Context) -> Section:
         return fut.result() if fut is not None else names
 
     def md() -> list[str]:
+        given = ", ".join(f"{k}={v!r}" for k, v in options.items())
+        runs = ", ".join(samplers) + (f"; {ctx.args.sampler} with {given}" if given else "")
         lines = ["## Derivations", "",
-                 f"LaTeX of the samplers this report runs ({', '.join(samplers)}), derived with SymPy "
+                 f"LaTeX of the samplers this report runs ({runs}), derived with SymPy "
                  "(`derivations/symsched.tex` inputs the rest; compile with pdflatex; `symsched latex` "
                  "writes every sampler's):", ""]
         return lines + [f"- [`derivations/{f}`](derivations/{f})" for f in _names()] + [""]

@@ -369,18 +369,29 @@ def section_stems() -> list[str]:
 
 
 @seeded_sympy()
-def render_all(sampler: str | None = None) -> dict[str, str]:
-    """File name -> LaTeX source for every section (or only ``sampler``'s) plus the master file."""
+def render_all(sampler: str | None = None, **options: object) -> dict[str, str]:
+    """File name -> LaTeX source for every section (or only ``sampler``'s) plus the master file. ``options``: the
+    sampler's structural settings (``algorithm_type``, ``solver_order``, LMS's ``order``, ...; checked by
+    :func:`symsched.symbolic.check_options`), rendered in its section instead of the defaults; they need
+    ``sampler``. Numeric settings (``eta``, ``s_noise``, ...) stay symbols in the formulas and are not taken."""
     sections = _sections()  # (imports the "sde" section first: EXTRA_SECTIONS is then complete)
     if sampler is not None and sampler not in REGISTRY and sampler not in EXTRA_SECTIONS:
         raise ValueError(
             f"sampler must be one of {tuple(REGISTRY) + tuple(EXTRA_SECTIONS)} (got {sampler!r})"
         )
+    if options:
+        if sampler is None or sampler not in REGISTRY:
+            raise ValueError(f"options {sorted(options)} need the sampler they set (got sampler={sampler!r})")
+        from . import check_options
+
+        check_options(sampler, dict(options))
     files: dict[str, str] = {}
     stems: list[str] = []
     for stem, name, variant in sections:
         if sampler is None or sampler == name:
-            files[f"{stem}.tex"] = render_sampler(name, variant)
+            if name == "ddpm" and "variance" in options and options["variance"] != (variant or "posterior"):
+                continue  # DDPM's other variance has its own section (ddpm / ddpm_beta)
+            files[f"{stem}.tex"] = render_sampler(name, variant, **options)
             stems.append(stem)
     for stem, renderer in EXTRA_SECTIONS.items():
         if sampler is None or sampler == stem:
