@@ -260,3 +260,21 @@ def test_a_samplers_settings_are_rendered_where_they_are_given(tmp_path: Path, c
     assert report._latex_key(["ddpm", "lms"], {"order": 2}) != report._latex_key(["ddpm", "lms"])
     files = report._render_samplers(["ddpm", "lms"], "lms", {"order": 2})
     assert "\\section{LMS (k-diffusion, order 2)}" in files["lms.tex"] and "ddpm.tex" in files
+
+
+def test_a_sampler_that_stops_before_the_clean_level_names_none(generated: Path) -> None:
+    """LaTeX review of 6 December: deis_multistep.tex said its levels run 'then the clean level' while its output
+    paragraph said there is no step to it; the index sentence now follows the plan (DEIS, DPM-Solver with
+    final_sigmas_type='sigma_min'), and the samplers that do step to it keep saying so."""
+    from symsched.symbolic.latex import render_sampler
+
+    deis = (generated / "deis_multistep.tex").read_text()
+    assert "then the clean level" not in deis and "no step to the clean level" in deis
+    sigma_min = render_sampler("dpmsolver_multistep", final_sigmas_type="sigma_min")
+    assert "then the clean level" not in sigma_min and "the sampler stops there" in sigma_min
+    assert "then the clean level $\\sigma_K = 0$" in (generated / "dpmpp_2m.tex").read_text()
+
+
+def test_ddpm_beta_names_the_sampler_that_writes_it() -> None:
+    with pytest.raises(ValueError, match=r"ddpm_beta.tex is the 'beta' section of ddpm, written by sampler='ddpm'"):
+        render_all("ddpm_beta")

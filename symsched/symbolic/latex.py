@@ -144,11 +144,15 @@ def render_statespace(name: str, **options: object) -> str:
     out = [_HEADER, f"\\section{{{_text(smp.title)}}}\n", f"{_text(smp.description)} Reference: {_text(smp.citation)}.\n\n"]
     lvl = {"vp": "\\bar\\alpha", "ve": "\\sigma", "flow": "t"}[smp.process]
     clean = {"vp": "\\bar\\alpha_K = 1", "ve": "\\sigma_K = 0", "flow": "t_K = 0"}[smp.process]
+    # (a sampler that stops at its last level, DEIS or final_sigmas_type="sigma_min", has no clean level: audit of
+    # 6 December, the text named one that its own output paragraph denies)
+    then = (f", then the clean level ${clean}$" if _plan_extent(smp, lvl)[1] == "to the clean level"
+            else " (the last: the sampler stops there, with no step to the clean level)")
     out.append(
         f"Per mode the sampler keeps the state $y = ({', '.join(sp.latex(e.symbol) for e in smp.entries)})$ "
         f"and, with the exact denoiser, every step is linear: $y' = A(S)\\,y + B\\,z$ "
         f"with independent $z \\sim \\mathcal N(0, I)$ (one column of $B$ per independent draw). Levels are "
-        f"indexed from the noisiest, ${lvl}_0$, to ${lvl}_{{K-1}}$, then the clean level ${clean}$; a step leaves "
+        f"indexed from the noisiest, ${lvl}_0$, to ${lvl}_{{K-1}}${then}; a step leaves "
         f"${lvl}_i$ and reaches ${lvl}_{{i+1}}$ (earlier levels ${lvl}_{{i-1}}, \\dots$), and primes mark the "
         "state after it.\n\n"
     )
@@ -376,8 +380,11 @@ def render_all(sampler: str | None = None, **options: object) -> dict[str, str]:
     ``sampler``. Numeric settings (``eta``, ``s_noise``, ...) stay symbols in the formulas and are not taken."""
     sections = _sections()  # (imports the "sde" section first: EXTRA_SECTIONS is then complete)
     if sampler is not None and sampler not in REGISTRY and sampler not in EXTRA_SECTIONS:
+        of = [(name, variant) for stem, name, variant in sections if stem == sampler]
+        hint = (f": {sampler}.tex is the {of[0][1]!r} section of {of[0][0]}, written by sampler={of[0][0]!r} (with "
+                f"variance={of[0][1]!r} alone)" if of else "")
         raise ValueError(
-            f"sampler must be one of {tuple(REGISTRY) + tuple(EXTRA_SECTIONS)} (got {sampler!r})"
+            f"sampler must be one of {tuple(REGISTRY) + tuple(EXTRA_SECTIONS)} (got {sampler!r}){hint}"
         )
     if options:
         if sampler is None or sampler not in REGISTRY:

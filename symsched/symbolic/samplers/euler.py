@@ -58,7 +58,10 @@ def build():  # noqa: ANN201 - returns a Sampler
         citation="Karras, Aittala, Aila, Laine. Elucidating the Design Space of Diffusion Models (arXiv 2206.00364)",
         description=(
             "One Euler step of the probability-flow ODE $dx/d\\sigma = (x - D(x;\\sigma))/\\sigma$; "
-            "it keeps the denoised estimate and rescales the residual noise. With k-diffusion's "
+            "it keeps the denoised estimate and rescales the residual noise: DDIM's step ($\\eta = 0$) in the VE "
+            "scale. The starts differ: white noise here is $\\mathcal N(0, \\sigma_K^2)$, DDIM's $\\mathcal N(0, 1)$ "
+            "is $1 + \\sigma_K^2$ in this scale, so without churn white-start spectra differ by the factor "
+            "$\\sigma_K^2/(1 + \\sigma_K^2) = 1 - \\bar\\alpha_K$ (exact starts agree). With k-diffusion's "
             f"{CHURN_TEX}."
         ),
     )
