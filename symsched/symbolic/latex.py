@@ -7,7 +7,7 @@ only the connecting sentences are prose.
 from __future__ import annotations
 
 import re
-from typing import Callable
+from typing import Any, Callable, Optional
 
 import sympy as sp
 
@@ -96,6 +96,36 @@ def _plan_text(smp: Sampler) -> str:
     return _text(text)
 
 
+def _powers(expr: Any) -> Any:
+    """``expr`` with every ``exp(c_1 log x_1 + c_2 log x_2 + ...)`` of positive ``x_k`` shown as the product of powers
+    ``x_1^{c_1} x_2^{c_2}`` (LaTeX review of 6 December: the SDE samplers printed e^{eta log sigma_{i+1}}
+    e^{-eta log sigma_i} for (sigma_{i+1}/sigma_i)^eta). Other exponentials stay as they are."""
+
+    def is_log_sum(e: Any) -> bool:
+        if not isinstance(e, sp.exp):
+            return False
+        terms = sp.Add.make_args(sp.expand(e.args[0]))
+        return all(_log_term(t) is not None for t in terms)
+
+    def as_powers(e: Any) -> Any:
+        out = sp.Integer(1)
+        for t in sp.Add.make_args(sp.expand(e.args[0])):
+            coeff, base = _log_term(t)
+            out *= base**coeff
+        return out
+
+    return expr.replace(is_log_sum, as_powers)
+
+
+def _log_term(t: Any) -> Optional[tuple[Any, Any]]:
+    """``(c, x)`` for a term ``c log x`` with ``x`` positive and ``c`` free of logarithms, else None."""
+    logs = [f for f in sp.Mul.make_args(t) if isinstance(f, sp.log)]
+    if len(logs) != 1 or not logs[0].args[0].is_positive:
+        return None
+    coeff = sp.Mul(*[f for f in sp.Mul.make_args(t) if f is not logs[0]])
+    return None if coeff.has(sp.log) else (coeff, logs[0].args[0])
+
+
 def _render_kinds(smp: Sampler, kinds: list[str]) -> list[str]:
     """One subsection per kind of step: its stages and new state as written, then A and B."""
     from .symbols import slot_level
@@ -105,7 +135,7 @@ def _render_kinds(smp: Sampler, kinds: list[str]) -> list[str]:
             slot_level(smp.process, 1): sp.Symbol(f"{sym}_{{i+1}}", positive=True)}
 
     def eq(lhs: str, rhs: sp.Expr) -> str:
-        return equation(lhs, sp.sympify(rhs).subs(show))
+        return equation(lhs, _powers(sp.sympify(rhs).subs(show)))
 
     out = []
     for kind in kinds:
