@@ -1644,10 +1644,13 @@ def _optimize(
         if obj.refusals:
             if not math.isfinite(best_val):
                 if obj.beyond_float64 == len(obj.refusals):  # no trial had a value in float64: nothing to descend
+                    example, advice = (("W2 squared of modes near 1e308", "drop or rescale those modes")
+                                       if obj.divergence == "w2" else
+                                       ("KL ~ S / (2P) of modes far below 1e-300",
+                                        "use divergence='w2' or drop those modes"))
                     raise InfiniteObjective(
                         f"divergence: the {obj.divergence!r} divergence of this spectrum lies beyond the float64 range "
-                        f"for every schedule the search tried (first: {obj.refusals[0]}; e.g. KL ~ S / (2P) of modes "
-                        "far below 1e-300); use divergence='w2' or drop those modes")
+                        f"for every schedule the search tried (first: {obj.refusals[0]}; e.g. {example}); {advice}")
                 if obj.refusals[0].startswith(("weights:", "spectrum:")):  # the data, not the levels, is the cause
                     raise ValueError(f"{obj.refusals[0]} (for every schedule the search tried)")
                 where = "endpoints: " if first == 0.0 else ""

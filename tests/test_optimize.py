@@ -878,9 +878,14 @@ def test_a_kl_beyond_float64_at_every_trial_schedule_is_an_infinite_objective(tm
         assert _ddim_kl_term_mp(1e-320, sch.standard_schedule(name, 2)) > np.finfo(np.float64).max
     assert 0 < _ddim_kl_term_mp(1e-320, np.array([0.5, 1 - 1e-12])) < np.finfo(np.float64).max  # (finite elsewhere)
     with pytest.raises(InfiniteObjective, match=r"^divergence: the 'kl' divergence of this spectrum lies beyond the "
-                                                r"float64 range for every schedule the search tried"):
+                                                r"float64 range for every schedule the search tried.*; e\.g\. KL ~ S / "
+                                                r"\(2P\) of modes far below 1e-300\); use divergence='w2'"):
         symsched.optimize_schedule(S, 2, divergence="kl")
     assert symsched.optimize_schedule(S, 2, divergence="w2").success  # W2 is fine
+    # (audit of 6 December) W2 squared beyond float64 is not told to use W2, nor given KL's example
+    with pytest.raises(InfiniteObjective, match=r"e\.g\. W2 squared of modes near 1e308\); drop or rescale those "
+                                                r"modes$"):
+        symsched.optimize_schedule([1.7e308] * 3, 3, divergence="w2", restarts=0)
     np.save(tmp_path / "S.npy", S)
     out = subprocess.run([sys.executable, "-m", "symsched", "report", "--spectrum", str(tmp_path / "S.npy"),
                           "--probe-samples", "0", "--steps", "2", "--out", str(tmp_path / "rep"), "--no-progress"],
