@@ -447,23 +447,24 @@ def _unscale(J: float, g: Optional[Array], grp: Grouped, infinite: bool) -> tupl
 _WIDE_RATIO = 2.0**480
 
 
-def _wide_terms(fn: Any, f: Array, d: Array, pos: Array, rho: Array, S: Array, scale: Array) -> tuple[Array, Array]:
+def _wide_terms(fn: Any, f: Array, d: Array, pos: Array, r: Array, rho: Array, S: Array, scale: Array
+                ) -> tuple[Array, Array]:
     """Redo in longdouble the modes whose ratio r is extreme or whose term or dJ/drho = (dJ/dr)(kappa/S) left
     float64 on the way (e.g. KL's (r - 1)/(2 r^2): r^2 overflows at r = 1e160 and the slope came out 0; at
     r = 1e-155 it came out inf). Returns ``(f, d)``, each in longdouble when some of its entries lie beyond the
     float64 range themselves (KL's S/(2P) = 1e320 of a subnormal mode, which a small weight brings back into range;
     its slope -1/(2 r^2) = -5e595 at r = 1e-298): the caller sums ``w f`` in that type, and the backward sweep
-    scales the adjoint before any product (``recursion._adjoint_scales``). ``rho`` and ``scale`` are the positive
-    modes' rho and kappa/S: r = rho scale is formed again in longdouble, where it may lie beyond float64 itself
-    (P/S = 1e322 of a subnormal mode under a noise floor: KL(data||gen) ~ log(r)/2 is finite)."""
+    scales the adjoint before any product (``recursion._adjoint_scales``). ``r = rho[pos] scale`` (float64) picks the
+    modes; for them r is formed again from ``rho`` (every mode's) and ``scale`` (the positive modes' kappa/S) in
+    longdouble, where it may lie beyond float64 itself (P/S = 1e322 of a subnormal mode under a noise floor:
+    KL(data||gen) ~ log(r)/2 is finite)."""
     with np.errstate(all="ignore"):
-        r = rho * scale
         at = ~np.isfinite(d[pos]) | ~np.isfinite(f[pos]) | (r > _WIDE_RATIO) | (r < 1.0 / _WIDE_RATIO)
     if not at.any():
         return f, d
     sel = np.flatnonzero(pos)[at]
     with np.errstate(all="ignore"):
-        fk, dk = fn(rho[at].astype(np.longdouble) * scale[at].astype(np.longdouble), S[sel].astype(np.longdouble))
+        fk, dk = fn(rho[sel].astype(np.longdouble) * scale[at].astype(np.longdouble), S[sel].astype(np.longdouble))
         terms = np.asarray(fk, dtype=np.longdouble)
         if not np.all(np.isfinite(terms.astype(np.float64)) | ~np.isfinite(terms)):
             f = f.astype(np.longdouble)
@@ -677,7 +678,7 @@ def _objective(divergence: str, w: Array, refined: Optional[dict[float, float]] 
             fk, dk = fn(r, S[pos])
             f[pos] = fk
             d[pos] = np.asarray(dk) * scale
-            f, d = _wide_terms(fn, f, d, pos, rho[pos], S, scale)
+            f, d = _wide_terms(fn, f, d, pos, r, rho, S, scale)
             if wide:
                 f, d = _heavy_terms(fn, f, d, pos, r, S, scale, ww)
             if refined:
@@ -834,18 +835,17 @@ _METRIC_NAMES = {"kl": "KL", "kl-reverse": "reverse KL", "w2": "W2"}
 def _unresolved_metrics(divergences: list[str], P: Array, S: Array, count: int, cap: int) -> dict[str, float]:
     """The float64 values of ``divergences`` on the output spectrum ``P`` (W2 squared), with one
     :class:`UserWarning` saying that ``count`` modes, more than ``cap``, lie within rounding of their variance."""
-    w2 = w2_distance(P, S)
-    values = {d: w2 * w2 if d == "w2" else kl_divergence(S, P) if d == "kl" else kl_divergence(P, S)
-              for d in divergences}
+    shown_values = {d: w2_distance(P, S) if d == "w2" else kl_divergence(S, P) if d == "kl" else kl_divergence(P, S)
+                    for d in divergences}  # (W2 itself, as the metrics give it)
     names = [_METRIC_NAMES[d] for d in divergences]
-    shown = ", ".join(f"{w2 if d == 'w2' else values[d]:.3g}" for d in divergences)
+    shown = ", ".join(f"{shown_values[d]:.3g}" for d in divergences)
     joined = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
     verb, what = ("lies", "it is the float64 value") if len(names) == 1 else ("lie", "they are the float64 values")
     warn_caller(f"{joined} of this schedule ({shown}) {verb} at the level of float64 rounding: {count} distinct modes "
                 f"have outputs equal to their variance within rounding, more than the {cap} a metric recomputes in "
                 f"mpmath (symsched.api.MAX_REFINED_METRIC_STEPS = {MAX_REFINED_METRIC_STEPS} mode-levels): {what} "
                 "of the output spectrum")
-    return values
+    return {d: v * v if d == "w2" else v for d, v in shown_values.items()}
 
 
 @numpy_error_defaults

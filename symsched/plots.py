@@ -208,13 +208,14 @@ def _reproducible_savefig(fig: Any, tmp: Path, fmt: str, dpi: float) -> None:
 
     import matplotlib
 
+    drawn = "svg" if fmt == "svgz" else fmt  # (svgz: the SVG, compressed below)
+    kw = {"metadata": _NO_DATE[drawn]} if drawn in _NO_DATE else {}
     with matplotlib.rc_context({"svg.hashsalt": "symsched"}):
         if fmt not in ("ps", "eps", "svgz"):
-            fig.savefig(tmp, format=fmt, dpi=dpi, **({"metadata": _NO_DATE[fmt]} if fmt in _NO_DATE else {}))
+            fig.savefig(tmp, format=fmt, dpi=dpi, **kw)
             return
         buf = io.BytesIO()
-        fig.savefig(buf, format="svg" if fmt == "svgz" else fmt, dpi=dpi, **({"metadata": _NO_DATE["svg"]}
-                                                                            if fmt == "svgz" else {}))
+        fig.savefig(buf, format=drawn, dpi=dpi, **kw)
     if fmt == "svgz":  # (gzip's header holds a time too)
         Path(tmp).write_bytes(gzip.compress(buf.getvalue(), mtime=0))
         return

@@ -454,8 +454,13 @@ def test_schedule_metrics_floor_check_rejects_a_float64_ratio(monkeypatch) -> No
     from symsched.optimize import schedule_metrics
 
     original = api._wide_terms
-    monkeypatch.setattr(api, "_wide_terms", lambda fn, f, d, pos, rho, S, scale:
-                        original(fn, f, d, pos, np.where(rho * scale > 1e308, np.inf, rho), S, scale))
+
+    def float64_product(fn, f, d, pos, r, rho, S, scale):  # the redo from r = rho kappa/S as float64 formed it
+        rho = np.array(rho, dtype=np.float64)
+        rho[pos] = np.where(np.isinf(r), np.inf, rho[pos])
+        return original(fn, f, d, pos, r, rho, S, scale)
+
+    monkeypatch.setattr(api, "_wide_terms", float64_product)
     sampler, settings = _FLOOR_SAMPLERS[1]
     assert schedule_metrics([1e-320, 1.0], [0.01, 0.3, 0.7, 0.95], sampler=sampler, **settings)["kl"] == math.inf
 

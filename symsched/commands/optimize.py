@@ -438,16 +438,20 @@ def _export_diffusers(res: Any, grid: Optional[np.ndarray],
     ``value_of(alpha_bar, **what)``: the optimisation's objective of what diffusers runs, for the notes on
     what it runs differently (:func:`runs_note`)."""
     from .. import export
+    from ..optimize import default_grid
 
     if res.sampler.startswith("flow_match"):
         return _export_flow(res, value_of)
     sched, config, notes = _diffusers_scheduler(res)
     timesteps = None if res.timesteps is None else [int(t) for t in res.timesteps]
+    # the training grid the config carries (num_train_timesteps, beta_schedule / trained_betas,
+    # rescale_betas_zero_snr): the timestep exports read their levels off it, and EulerDiscreteScheduler derives the
+    # model's timesteps from it
+    config_grid = default_grid() if grid is None else grid
     if sched == "EulerDiscreteScheduler":  # ValueError at alpha_bar = 0, and for a sigma above the config's grid
-        from ..optimize import default_grid  # (which conditions the model: audit of 6 December)
-
-        kwargs: dict[str, Any] = {"sigmas": export.to_diffusers(
-            res.alpha_bar, scheduler=sched, grid=default_grid() if grid is None else grid)["sigmas"]}
+        # (which conditions the model: audit of 6 December)
+        kwargs: dict[str, Any] = {"sigmas": export.to_diffusers(res.alpha_bar, scheduler=sched,
+                                                                grid=config_grid)["sigmas"]}
     elif grid is None:
         raise ValueError(f"{sched} runs training timesteps, and this schedule was optimised off any grid: rerun with "
                          "--grid (e.g. --grid 1000), or with --format diffusers, which uses the 1000-step linear DDPM "
@@ -458,17 +462,12 @@ def _export_diffusers(res: Any, grid: Optional[np.ndarray],
         kwargs = {"timesteps": timesteps}
     notes += [n for n in (substitution_note(res, value_of), churn_note(res, sched, value_of),
                           final_noise_note(res, kwargs.get("timesteps", []), value_of), init_note(res, value_of)) if n]
-    # the training grid (num_train_timesteps, beta_schedule / trained_betas, rescale_betas_zero_snr): the timestep
-    # exports read their levels off it, and EulerDiscreteScheduler derives the model's timesteps from it
     if grid is None:
-        from ..optimize import default_grid
-
-        grid = default_grid()
         notes.append("config holds symsched's default training grid (1000-step linear DDPM betas): the timesteps "
                      "passed to the model come from it, and a sigma above a model's largest training sigma runs at "
                      "its last timestep; for your model re-run with --grid (its scheduler config or beta schedule), "
                      "so that every level lies in its training range")
-    config = {**export._diffusers_grid_config(grid, sched), **config}
+    config = {**export._diffusers_grid_config(config_grid, sched), **config}
     if res.alpha_bar[0] == 0.0 and sched == "DDPMScheduler":  # its default prediction_type="epsilon" has no x0
         # estimate at pure noise (DPMSolverMultistep runs its 2**-24 stand-in instead: standin_note)
         notes.append("the first level is alpha_bar = 0 (zero terminal SNR): add your model's prediction_type to config "

@@ -176,7 +176,8 @@ def render_statespace(name: str, **options: object) -> str:
     clean = {"vp": "\\bar\\alpha_K = 1", "ve": "\\sigma_K = 0", "flow": "t_K = 0"}[smp.process]
     # (a sampler that stops at its last level, DEIS or final_sigmas_type="sigma_min", has no clean level: audit of
     # 6 December, the text named one that its own output paragraph denies)
-    then = (f", then the clean level ${clean}$" if _plan_extent(smp, lvl)[1] == "to the clean level"
+    n_steps, end = _plan_extent(smp, lvl)
+    then = (f", then the clean level ${clean}$" if end == "to the clean level"
             else " (the last: the sampler stops there, with no step to the clean level)")
     out.append(
         f"Per mode the sampler keeps the state $y = ({', '.join(sp.latex(e.symbol) for e in smp.entries)})$ "
@@ -191,7 +192,6 @@ def render_statespace(name: str, **options: object) -> str:
     out += _render_kinds(smp, list(smp.kinds))
     _expm1_note(out)
     out.append("\\subsection*{Output spectrum}\n")
-    n_steps, end = _plan_extent(smp, lvl)
     out.append(
         "The plan's steps $1, \\dots, n$ ($n = " + n_steps + "$ for $K$ levels) compose: the state covariance "
         "follows $C_j = A_j C_{j-1} A_j^\\top + B_j B_j^\\top$ from "
