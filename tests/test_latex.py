@@ -289,3 +289,106 @@ def test_no_exponential_of_logarithms_is_printed(generated: Path) -> None:
     for f in sorted(generated.glob("*.tex")):
         assert not re.search(r"e\^\{[^{}]*\\log", f.read_text()), f.name
     assert "\\sigma_{i+1}^{\\eta}" in (generated / "dpmpp_2m_sde.tex").read_text()
+
+
+# -- the first step from pure noise (alpha_bar = 0, sigma = inf, t = 1) -------------------------------------------
+def _first_step_limit(name: str, kind: str, variant: str = "", values: tuple = ()) -> tuple:
+    """(A_00, sum_k B_0k^2) of ``kind`` leaving pure noise, in the VP scale (the limit every consumer uses)."""
+    from symsched.symbolic import get_sampler
+    from symsched.symbolic.limits import vp_step
+
+    smp = get_sampler(name, variant)
+    modes = tuple("zero" if j == 0 else "" for j in smp.kinds[kind].slots)
+    A, B = vp_step(smp, kind, modes, values)
+    return A[0, 0], sum(b**2 for b in B.row(0))
+
+
+def _hand_limits() -> list:
+    """Limits derived by hand from each library's update (not by the code under test): at alpha_bar = 0 the exact
+    denoiser gives x0_hat = 0 and eps_hat = x (VP), D(x; sigma) = S x/(S + sigma^2) -> 0 relative to x (VE)."""
+    import sympy as sp
+
+    from symsched.symbolic.symbols import alpha_bar_s as a, eta, param, sigma_s as s
+
+    vp = 1 / sp.sqrt(1 + s**2)  # x_vp / x_ve at sigma_s
+    return [
+        # DDIM: x_s = sqrt(a) x0_hat + sqrt(1 - a - sig^2) eps_hat + sig z, sig^2 = eta^2 (1 - a) at alpha_bar_t = 0
+        ("ddim", "", "step", (("eta", "+"),), sp.sqrt((1 - eta**2) * (1 - a)), eta**2 * (1 - a)),
+        ("ddim", "", "step", (("eta", "0"),), sp.sqrt(1 - a), 0),
+        # DDPM: posterior mean sqrt(a) beta/(1 - 0) x0_hat + sqrt(alpha_t) (...) x with alpha_t = 0 / a = 0;
+        # posterior variance (1 - a)/(1 - 0) beta_t with beta_t = 1 - 0/a = 1; the beta variant's variance is beta_t
+        ("ddpm", "posterior", "step", (), 0, 1 - a),
+        ("ddpm", "beta", "step", (), 0, 1),
+        # Euler (DDIM in sigma): x_s = D + sigma_s (x - D)/sigma_t -> sigma_s x/sigma_t; x_vp scales by sigma_t vp
+        ("euler", "", "step", (("s_churn", "0"), ("s_tmin", "0"), ("s_tmax", "inf"), ("s_noise", "+")), s * vp, 0),
+        # diffusers' EulerAncestralDiscrete: sigma_up -> sigma_s, sigma_down -> 0: x_s = D + sigma_s z -> sigma_s z
+        ("euler_ancestral_discrete", "", "step", (), 0, s**2 * vp**2),
+        # k-diffusion's dpm_2_ancestral, eta >= 1 from sigma = inf: its Euler branch x' = D = 0 and, in its code,
+        # no noise (sample_dpm_2_ancestral adds noise only on the DPM-Solver-2 branch)
+        ("dpm_2_ancestral", "", "to_zero", (("eta", "+"), ("s_noise", "+")), 0, 0),
+        # k-diffusion's euler_ancestral, eta >= 1: the Euler branch to D = 0, then s_noise sigma_s z
+        ("euler_ancestral", "", "to_zero", (("eta", "+"), ("s_noise", "+")), 0,
+         param("s_noise") ** 2 * s**2 * vp**2),
+    ]
+
+
+@pytest.mark.parametrize("case", _hand_limits(), ids=lambda c: f"{c[0]}-{c[1] or c[2]}-{c[3][:1]}")
+def test_the_first_step_from_pure_noise_is_the_hand_derived_limit(case: tuple) -> None:
+    import sympy as sp
+
+    name, variant, kind, values, gain, noise = case
+    got_gain, got_noise = _first_step_limit(name, kind, variant, values)
+    assert sp.simplify(got_gain - gain) == 0, (name, got_gain)
+    assert sp.simplify(got_noise - noise) == 0, (name, got_noise)
+
+
+def test_dpm_2_from_pure_noise_is_the_limit_of_k_diffusions_update_at_huge_sigma() -> None:
+    """DPM-2 from sigma = inf amplifies strong modes, A = (S + sigma_1^2)/(sigma_1 sqrt(1 + sigma_1^2)): the step
+    as sample_dpm_2 writes it (midpoint sqrt(sigma_t sigma_s)), evaluated in mpmath at sigma_t = 1e40, agrees to
+    the O(sigma_t^-1/2) distance from the limit (1e-6 at sigma_t = 1e12, measured)."""
+    import mpmath
+    import sympy as sp
+
+    from symsched.symbolic.symbols import S as S_sym, sigma_s
+
+    gain, noise = _first_step_limit("dpm_2", "step", values=(("s_churn", "0"), ("s_tmin", "0"), ("s_tmax", "inf"),
+                                                             ("s_noise", "+")))
+    assert noise == 0
+    mpmath.mp.dps = 200  # the update cancels ~80 digits at sigma_t = 1e40
+    try:
+        for S, ss in [(100.0, 1.0), (1e-4, 0.3), (3.0, 20.0)]:
+            S_, s_, t = mpmath.mpf(S), mpmath.mpf(ss), mpmath.mpf(10) ** 40
+            mid = mpmath.sqrt(t * s_)
+            x = mpmath.mpf(1)
+            d = (x - S_ / (S_ + t**2) * x) / t
+            x2 = x + d * (mid - t)
+            d2 = (x2 - S_ / (S_ + mid**2) * x2) / mid
+            ve_gain = x + d2 * (s_ - t)
+            vp_gain = ve_gain * mpmath.sqrt(1 + t**2) / mpmath.sqrt(1 + s_**2)
+            want = float(gain.subs({S_sym: sp.Float(S), sigma_s: sp.Float(ss)}))
+            assert float(vp_gain) == pytest.approx(want, rel=1e-15)
+    finally:
+        mpmath.mp.dps = 15
+
+
+def test_heun_from_pure_noise_is_undefined() -> None:
+    from symsched.symbolic.limits import UndefinedStep
+
+    with pytest.raises(UndefinedStep, match="unbounded"):
+        _first_step_limit("heun", "step", values=(("s_churn", "0"), ("s_tmin", "0"), ("s_tmax", "inf"),
+                                                  ("s_noise", "+")))
+
+
+def test_every_section_states_its_first_step_from_pure_noise(generated: Path) -> None:
+    """The derivations state what a zero-terminal-SNR or flow-matching schedule's first step does (issue 11's
+    alpha_bar = 0 limit), in each sampler's file; the DDIM one is issue 11's fact: from a white start, variance
+    1 - alpha_bar_s after the first step for every eta."""
+    stems = [p.stem for p in generated.glob("*.tex") if p.stem not in ("symsched", "sde")]
+    assert len(stems) == 20  # every sampler section (sde.tex is the continuous-time schemes)
+    for stem in stems:
+        assert "\\subsection*{From pure noise}" in (generated / f"{stem}.tex").read_text(), stem
+    ddim = (generated / "ddim.tex").read_text()
+    assert "for every $\\eta \\ge 0$" in ddim and "v_s = g_0^2 + n_0 = 1 - \\bar{\\alpha}_s" in ddim
+    assert "cannot start at pure noise" in (generated / "heun.tex").read_text()
+    assert "\\texttt{to\\_zero} (the kind the plan takes" in (generated / "dpm_2_ancestral.tex").read_text()
+    assert "C_1[0, 0] = A_{00}^2 + \\textstyle\\sum_k B_{0k}^2 = 0" in (generated / "dpm_2_ancestral.tex").read_text()

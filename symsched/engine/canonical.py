@@ -19,7 +19,8 @@ circle and the log-SNR ``l_j = 2 log(c_j / s_j)``. These stay finite and exact f
 
 Slots at the ends of the level range are substituted exactly: a *clean* slot (the level after the
 last step) in native coordinates, a *zero-SNR* slot (``alpha_bar = 0``) by the limit ``c -> 0``
-taken symbolically; a step whose limit is unbounded raises :class:`UndefinedStep`.
+taken symbolically (:mod:`symsched.symbolic.limits`, shared with the mpmath reference and the LaTeX); a step
+whose limit is unbounded raises :class:`UndefinedStep`.
 """
 
 from __future__ import annotations
@@ -32,8 +33,9 @@ import sympy as sp
 from sympy.codegen.cfunctions import expm1
 
 from ..symbolic.seeding import seeded_sympy
-from ..symbolic.statespace import Sampler, clean_value
-from ..symbolic.symbols import c_slot, eta, gap_slot, l_slot, param, s_slot, slot_level
+from ..symbolic.limits import UndefinedStep, end_limits, entry_scale, native_scale, pinned_params
+from ..symbolic.statespace import Sampler
+from ..symbolic.symbols import c_slot, eta, gap_slot, l_slot, s_slot, slot_level
 
 __all__ = ["canonical_step", "CanonicalStep", "UndefinedStep", "stabilize", "zeta", "numeric_param_symbols"]
 
@@ -42,10 +44,6 @@ __all__ = ["canonical_step", "CanonicalStep", "UndefinedStep", "stabilize", "zet
 #: sqrt(1 - zeta) and 1 - zeta after that rewriting is eta and eta^2 again (see :func:`_eta_back`), so that a
 #: small eta keeps its digits (1 - zeta rounds eta = 1e-9 to 0 in float64).
 zeta = sp.Symbol("zeta", nonnegative=True)
-
-
-class UndefinedStep(ValueError):
-    """A step whose limit at an end of the level range is unbounded (e.g. Heun from sigma = inf)."""
 
 
 def numeric_param_symbols(params: Sequence[sp.Symbol]) -> list[sp.Symbol]:
@@ -294,108 +292,6 @@ def stabilize(expr: sp.Expr) -> sp.Expr:
 # ---------------------------------------------------------------------------------------------
 # the pipeline
 # ---------------------------------------------------------------------------------------------
-def _native_scale(process: str, level: sp.Expr) -> sp.Expr:
-    """x_vp / x_native for the sample entry: 1 (VP), c = 1/sqrt(1 + sigma^2) (VE), 1/sqrt((1-t)^2 + t^2) (flow)."""
-    if process == "ve":
-        return 1 / sp.sqrt(1 + level**2)
-    if process == "flow":
-        return 1 / sp.sqrt((1 - level) ** 2 + level**2)
-    return sp.Integer(1)
-
-
-def _zero_limit(expr: sp.Expr, process: str, level: sp.Symbol) -> sp.Expr:
-    """The limit of a native expression as its level goes to pure noise (alpha_bar -> 0, sigma -> oo, t -> 1)."""
-    if not expr.has(level):
-        return expr
-    try:
-        if process == "vp":
-            out = _log_snr_limit(expr, level)
-        elif process == "ve":
-            out = _log_limit(expr, level)
-        else:
-            out = sp.limit(expr, level, 1, "-")
-    except (NotImplementedError, RecursionError, TypeError, ValueError) as exc:  # SymPy cannot decide it
-        raise UndefinedStep(f"SymPy cannot take its limit there ({type(exc).__name__})") from None
-    if out.has(sp.zoo, sp.nan, sp.oo, -sp.oo) or isinstance(out, sp.Limit):
-        raise UndefinedStep("it is unbounded there" if out.has(sp.zoo, sp.oo, -sp.oo) else "it has no limit there")
-    return out
-
-
-def _log_snr_limit(expr: sp.Expr, alpha_bar: sp.Symbol) -> sp.Expr:
-    """lim alpha_bar -> 0+. The multistep VP steps (DPM-Solver, UniPC, DEIS) read a history level through its
-    log-SNR, log(alpha_bar) - log(1 - alpha_bar): there the limit is taken with ``l = log(alpha_bar)`` as its own
-    variable, the algebraic rest at alpha_bar = 0 and a rational function of l -> -oo left (SymPy's limit in
-    alpha_bar took many minutes for DPM-Solver's third order). Without such a log, or where alpha_bar = 0 is
-    singular in the rest, the direct limit."""
-    ell = sp.Symbol("ell_0", negative=True)
-    e = sp.expand_log(expr, force=True)
-    if e.has(sp.log(alpha_bar)):
-        rest = e.subs(sp.log(alpha_bar), ell)
-        rest = rest.subs(alpha_bar, 0) if rest.has(alpha_bar) else rest
-        if not rest.has(sp.nan, sp.zoo, sp.oo, -sp.oo):
-            out = sp.limit(sp.together(rest), ell, -sp.oo)
-            if not isinstance(out, sp.Limit):
-                return out
-    return sp.limit(expr, alpha_bar, 0, "+")
-
-
-def _log_limit(expr: sp.Expr, sigma: sp.Symbol) -> sp.Expr:
-    """lim sigma -> oo, taken in L = log sigma -> oo: the k-diffusion steps read sigma through t = -log sigma,
-    so a history level at pure noise (DPM++ 3M SDE's h_2 = log(sigma_{i-2}/sigma_{i-1})) becomes a rational
-    function of L, whose limit SymPy takes at once (in sigma it does not return). The direct limit in sigma is
-    the fallback."""
-    L = sp.Symbol("L_{\\infty}", positive=True)
-    try:
-        out = sp.limit(sp.expand_log(expr.subs(sigma, sp.exp(L)), force=True), L, sp.oo)
-        if not isinstance(out, sp.Limit) and not out.has(sp.nan):
-            return out
-    except (NotImplementedError, RecursionError, TypeError, ValueError):
-        pass
-    return sp.limit(expr, sigma, sp.oo)
-
-
-def _clean_limit(expr: sp.Expr, process: str, level: sp.Symbol) -> sp.Expr:
-    """The expression at the clean level (alpha_bar = 1, sigma = 0, t = 0), by the limit when singular."""
-    if not expr.has(level):
-        return expr
-    direct = expr.subs(level, clean_value(process))
-    if not direct.has(sp.zoo, sp.nan, sp.oo, -sp.oo):
-        return direct
-    try:
-        out = sp.limit(expr, level, clean_value(process), "-" if process == "vp" else "+")
-    except (NotImplementedError, RecursionError, TypeError, ValueError) as exc:  # SymPy cannot decide it
-        raise UndefinedStep(f"SymPy cannot take its limit there ({type(exc).__name__})") from None
-    if out.has(sp.zoo, sp.nan, sp.oo, -sp.oo) or isinstance(out, sp.Limit):
-        raise UndefinedStep("it is unbounded there" if out.has(sp.zoo, sp.oo, -sp.oo) else "it has no limit there")
-    return out
-
-
-def pinned_params(values: Sequence[tuple[str, str]]) -> tuple[dict[sp.Symbol, sp.Expr], dict[sp.Symbol, sp.Expr]]:
-    """(pin, unpin): the substitutions that pin sampler parameters to their class before a limit and restore
-    them after, from ``(name, class)`` pairs (:func:`symsched.engine.kernels.pinned_values`, see
-    :func:`canonical_step`): ``"0"`` is 0; ``"+"`` a positive finite stand-in, the parameter again after the
-    limit; ``"inf"`` (``s_tmax = inf``) stays the symbol; a ``repr(float)`` is that value as an exact rational."""
-    pin: dict[sp.Symbol, sp.Expr] = {}
-    unpin: dict[sp.Symbol, sp.Expr] = {}
-    for n, v in values:
-        if v == "0":
-            pin[param(n)] = sp.Integer(0)
-        elif v == "+":
-            stand_in = sp.Dummy(n, positive=True, finite=True)
-            pin[param(n)], unpin[stand_in] = stand_in, param(n)
-        elif v != "inf":  # a value itself (kernels.pinned_step's fallback), as an exact rational
-            pin[param(n)] = sp.Rational(v)
-    return pin, unpin
-
-
-def entry_scale(f_new: sp.Expr, f_old: sp.Expr, new_is_sample: bool, old_is_sample: bool) -> sp.Expr:
-    """Factor of an A entry between native and VP state scales: f_new for a sample row, 1/f_old for a sample
-    column. SymPy's 1, not the int: 1 / 1 would be the float 1.0 and turn every rational of the entry into a
-    15-digit Float (1/6 as 0.166666666666667 in the longdouble kernels and the mpmath reference)."""
-    one = sp.Integer(1)
-    return (f_new if new_is_sample else one) / (f_old if old_is_sample else one)
-
-
 @lru_cache(maxsize=None)
 def _canonical(smp: Sampler, kind: str, modes: tuple[str, ...], values: tuple[tuple[str, str], ...] = ()
                ) -> CanonicalStep:
@@ -408,12 +304,7 @@ def _canonical(smp: Sampler, kind: str, modes: tuple[str, ...], values: tuple[tu
     pinned, unpin = pinned_params(values)
 
     def convert(expr: sp.Expr, scale: sp.Expr) -> sp.Expr:
-        e = _param_rewrite(sp.sympify(expr).subs(pinned)) * scale
-        for j, mode in zip(upd.slots, modes):
-            if mode == "clean":
-                e = _clean_limit(e, proc, lv[j])
-            elif mode == "zero":
-                e = _zero_limit(e, proc, lv[j])
+        e = end_limits(_param_rewrite(sp.sympify(expr).subs(pinned)) * scale, proc, upd.slots, modes)
         e = _param_rewrite(e.subs(unpin)) if unpin else e
         ordinary = [j for j, mode in zip(upd.slots, modes) if mode == ""]
         e = e.subs({lv[j]: _native_substitution(proc, j) for j in ordinary})
@@ -423,8 +314,8 @@ def _canonical(smp: Sampler, kind: str, modes: tuple[str, ...], values: tuple[tu
         e = stabilize(e)
         return _eta_back(stabilize(e.subs(gaps)) if e.has(*gaps) else e)
 
-    f_old = _native_scale(proc, lv[0])
-    f_new = _native_scale(proc, lv[1])
+    f_old = native_scale(proc, lv[0])
+    f_new = native_scale(proc, lv[1])
     m, q = A.rows, B.cols
     outA = sp.zeros(m, m)
     outB = sp.zeros(m, q)

@@ -29,36 +29,15 @@ def _mp_step(name: str, options: tuple[tuple[str, Any], ...], kind: str, modes: 
              values: tuple[tuple[str, str], ...] = ()) -> Callable[..., Any]:
     """mpmath ``(S, native levels of the ordinary slots, params, step params) -> (A, B)`` in the VP state scale;
     ``values`` pins parameters before the limits, as the kernels do (:func:`.kernels.pinned_values`)."""
-    import sympy as sp
-
     from ..symbolic import get_sampler
+    from ..symbolic.limits import vp_step
     from ..symbolic.symbols import S, slot_level
-    from .canonical import _clean_limit, _native_scale, _zero_limit, entry_scale, pinned_params
     from .codegen import compile_mpmath
 
     smp = get_sampler(name, **dict(options))
     upd = smp.kinds[kind]
-    A, B = upd.matrices
-    proc = smp.process
-    lv = {j: slot_level(proc, j) for j in upd.slots}
-    sample = [e.kind == "sample" for e in smp.entries]
-    f_old, f_new = _native_scale(proc, lv[0]), _native_scale(proc, lv[1])
-
-    pinned, unpin = pinned_params(values)
-
-    def convert(e: sp.Expr, scale: sp.Expr) -> sp.Expr:
-        e = sp.sympify(e).subs(pinned) * scale
-        for j, mode in zip(upd.slots, modes):
-            if mode == "clean":
-                e = _clean_limit(e, proc, lv[j])
-            elif mode == "zero":
-                e = _zero_limit(e, proc, lv[j])
-        return e.subs(unpin) if unpin else e
-
-    m, q = A.rows, B.cols
-    A2 = sp.Matrix(m, m, lambda i, k: convert(A[i, k], entry_scale(f_new, f_old, sample[i], sample[k]))
-                   if A[i, k] != 0 else 0)
-    B2 = sp.Matrix(m, q, lambda i, k: convert(B[i, k], f_new if sample[i] else 1) if B[i, k] != 0 else 0)
+    lv = {j: slot_level(smp.process, j) for j in upd.slots}
+    A2, B2 = vp_step(smp, kind, modes, values)
     args = [S] + [lv[j] for j, mode in zip(upd.slots, modes) if mode == ""] + list(smp.params) + list(smp.step_params)
     return compile_mpmath(args, [A2, B2])
 

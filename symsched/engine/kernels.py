@@ -340,7 +340,7 @@ def step_kernels(name: str, options: tuple[tuple[str, Any], ...], kind: str, mod
     try:
         return _step_kernels(name, options, kind, modes, grad, values)
     except ValueError as exc:
-        from .canonical import UndefinedStep
+        from ..symbolic.limits import UndefinedStep
 
         if isinstance(exc, UndefinedStep):
             _UNDEFINED[key] = exc
@@ -361,7 +361,7 @@ def pinned_step(build: Callable[[tuple[tuple[str, str], ...]], Any], modes: Sequ
         try:
             return build(values)
         except ValueError as exc:
-            from .canonical import UndefinedStep  # SymPy is imported only when a derivation failed
+            from ..symbolic.limits import UndefinedStep  # SymPy is imported only when a derivation failed
 
             if not isinstance(exc, UndefinedStep) or "+" not in dict(values).values():
                 raise
@@ -383,11 +383,9 @@ def pinned_values(modes: Sequence[str], params: Mapping[str, float]) -> tuple[tu
     or ``"inf"``; none otherwise. The kernels take every parameter's value as an argument."""
     if "zero" not in modes:
         return ()
-    return tuple((p, _param_class(float(v))) for p, v in params.items())
+    from ..symbolic.plan import param_classes
 
-
-def _param_class(v: float) -> str:
-    return "0" if v == 0.0 else ("inf" if v == float("inf") else "+")
+    return param_classes({p: float(v) for p, v in params.items()})
 
 
 @lru_cache(maxsize=None)
@@ -609,15 +607,16 @@ def marginal_kernel() -> Kernel:
 
 def native_scale_kernel(process: str) -> Kernel:
     """``scale(c, s) -> [var(x_native) / var(x_vp)]`` at a level: 1 (VP), ``1 + sigma^2`` (VE), ``(1 - t)^2 + t^2``
-    (flow); the inverse square of :func:`symsched.engine.canonical._native_scale` (the factor the state-space
+    (flow); the inverse square of :func:`symsched.symbolic.limits.native_scale` (the factor the state-space
     steps are converted with), in the canonical coordinates. Infinite at VE's ``c = 0`` (sigma = inf)."""
 
     def build() -> tuple[list[Any], list[Any], int]:
         from ..symbolic.symbols import c_slot, s_slot
-        from .canonical import _native_scale, _native_substitution
+        from ..symbolic.limits import native_scale
+        from .canonical import _native_substitution
 
         c, s = c_slot(0), s_slot(0)
-        return [c, s], [1 / _native_scale(process, _native_substitution(process, 0)) ** 2], 2
+        return [c, s], [1 / native_scale(process, _native_substitution(process, 0)) ** 2], 2
 
     return compile_kernel(f"native-scale:{process}", build)
 

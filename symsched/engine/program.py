@@ -159,7 +159,7 @@ class _Undefined(ValueError):
 def undefined_step_error(exc: ValueError, arg: str, name: str, kind: str, modes: Sequence[str]) -> ValueError:
     """``exc`` itself unless it is the symbolic limits' UndefinedStep; then the ValueError naming ``arg``, the
     sampler, the step and the level where it is undefined (the float64 and the mpmath paths say the same)."""
-    from .canonical import UndefinedStep
+    from ..symbolic.limits import UndefinedStep
 
     if not isinstance(exc, UndefinedStep):
         return exc

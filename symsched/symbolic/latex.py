@@ -190,6 +190,7 @@ def render_statespace(name: str, **options: object) -> str:
     if _plan_text(smp):
         out.append(f"Plan: {_plan_text(smp)}\n\n")
     out += _render_kinds(smp, list(smp.kinds))
+    out += _pure_noise_section(smp, name, _first_kind_at_pure_noise(smp, name), _first_step_levels(smp), scalar=False)
     _expm1_note(out)
     out.append("\\subsection*{Output spectrum}\n")
     out.append(
@@ -200,6 +201,107 @@ def render_statespace(name: str, **options: object) -> str:
         "$H(S) = e_0^\\top A_n \\cdots A_1 e_0$.\n"
     )
     return "".join(out)
+
+
+_PURE_NOISE = {"vp": "\\bar\\alpha_{i} = 0", "ve": "\\sigma_{i} = \\infty", "flow": "t_{i} = 1"}
+_PURE_NOISE_ALIASES = {"vp": "zero terminal SNR; flow matching's $t = 1$",
+                       "ve": "$\\bar\\alpha = 0$: zero terminal SNR; flow matching's $t = 1$",
+                       "flow": "$\\bar\\alpha = 0$, $\\sigma = \\infty$"}
+
+
+def _first_step_levels(smp: Sampler) -> dict[Any, Any]:
+    """Display names of the first step's levels: slot 1 is level 1 (slot 0, level 0, is at pure noise)."""
+    from .symbols import slot_level
+
+    sym = {"vp": "\\bar{\\alpha}", "ve": "\\sigma", "flow": "t"}[smp.process]
+    return {slot_level(smp.process, 1): sp.Symbol(f"{sym}_{{1}}", positive=True)}
+
+
+def _first_kind_at_pure_noise(smp: Sampler, name: str) -> str:
+    """The kind of the first step of a schedule that starts at pure noise, as the plan decides it for the module's
+    default parameters (k-diffusion's ancestral steps take their ``to_zero`` kind from sigma = inf for eta >= 1)."""
+    from . import sampler_module
+    from .plan import PlanLevels
+
+    defaults = {k: float(v) for k, v in getattr(sampler_module(name), "PARAMS", {}).items()}
+    return str(smp.steps_for(3, PlanLevels([float("-inf"), 0.0, 2.0]), defaults)[0][0])
+
+
+def _limit_at_pure_noise(smp: Sampler, name: str, kind: str) -> tuple[sp.Matrix, sp.Matrix, str]:
+    """(A, B, the parameters they hold for, as a clause) of ``kind`` leaving pure noise (:func:`.limits.vp_step`).
+
+    The limit depends on a parameter of the step only through whether it is 0, positive or infinite; it is
+    shown for the classes of the module's defaults, a parameter whose default is 0 taken positive when the
+    limit is continuous there (so the formula holds for every value >= 0). A sampler whose limit SymPy takes
+    only per value (``ZERO_LIMIT_BY_VALUE``) is shown for its default values. Raises UndefinedStep."""
+    from . import sampler_module
+    from .limits import vp_step
+    from .plan import param_classes
+    from .symbols import param
+
+    mod = sampler_module(name)
+    free = set().union(*(m.free_symbols for m in smp.kinds[kind].matrices))
+    defaults = {k: float(v) for k, v in getattr(mod, "PARAMS", {}).items() if param(k) in free}
+    modes = tuple("zero" if j == 0 else "" for j in smp.kinds[kind].slots)
+    if getattr(mod, "ZERO_LIMIT_BY_VALUE", False) and defaults:
+        A, B = vp_step(smp, kind, modes, tuple((k, repr(v)) for k, v in defaults.items()))
+        shown = ", ".join(f"${sp.latex(param(k))} = {v:g}$" for k, v in defaults.items())
+        return A, B, (f" for the default values {shown} (SymPy takes this limit only for given values; symsched "
+                      "derives it for the values a schedule uses)")
+    classes = dict(param_classes(defaults))
+    A, B = vp_step(smp, kind, modes, tuple(classes.items()))
+    zeros = [k for k, c in classes.items() if c == "0"]
+    if zeros:
+        Ap, Bp = vp_step(smp, kind, modes, tuple((k, "+" if c == "0" else c) for k, c in classes.items()))
+        at_zero = {param(k): 0 for k in zeros}
+        if all(sp.simplify(x.subs(at_zero) - y) == 0 for x, y in zip([*Ap, *Bp], [*A, *B])):
+            A, B = Ap, Bp
+            classes.update({k: "0+" for k in zeros})
+    if not classes:
+        return A, B, ""
+    rel = {"0": "= 0", "0+": "\\ge 0", "+": "> 0", "inf": "= \\infty"}
+    shown = ", ".join(f"${sp.latex(param(k))} {rel[c]}$" for k, c in classes.items())
+    if set(classes.values()) == {"0+"}:
+        return A, B, f" for every {shown}"
+    return A, B, (f" for {shown} (the defaults' classes: the limit depends on a parameter only through whether it is "
+                  "0, positive or infinite, and symsched derives each case a schedule needs)")
+
+
+def _pure_noise_section(smp: Sampler, name: str, kind: str, show: dict[Any, Any], scalar: bool) -> list[str]:
+    """The step leaving pure noise (alpha_bar = 0, sigma = inf, t = 1) as the symbolic limit of ``kind``
+    (:func:`.limits.vp_step`, the limit the kernels and the mpmath reference use), and the variance after it."""
+    from .limits import UndefinedStep
+
+    proc = smp.process
+    at = _PURE_NOISE[proc].replace("{i}", "t" if scalar else "{0}")
+    out = ["\\subsection*{From pure noise}\n",
+           f"A schedule may start at pure noise, ${at}$ ({_PURE_NOISE_ALIASES[proc]})"]
+    if proc != "vp":
+        scale = "x/\\sqrt{1+\\sigma^2}" if proc == "ve" else "x/\\sqrt{(1-t)^2 + t^2}"
+        out.append(f", where the sample's own scale has no finite variance; there the sample is measured in the VP "
+                   f"scale ${scale}$, before and after the step (other entries of the state keep their scale)")
+    first = ("the step above" if scalar else
+             f"step \\texttt{{{_text(kind)}}} (the kind the plan takes for the default parameters)")
+    try:
+        A, B, params_text = _limit_at_pure_noise(smp, name, kind)
+    except UndefinedStep as exc:
+        out.append(f". The first step would be the limit there of {first}, but {exc}: a schedule for this sampler "
+                   "cannot start at pure noise, and symsched refuses one with a ValueError (start from a finite "
+                   "noise level).\n\n")
+        return out
+    out.append(f". The first step is then the limit there of {first}, taken symbolically{params_text}:\n")
+    v1 = A[0, 0] ** 2 + sum(b**2 for b in B.row(0))
+    if scalar:
+        out.append(equation("g_0(S)", _nice(A[0, 0])))
+        out.append(equation("n_0", _nice(sum(b**2 for b in B.row(0)))))
+    else:
+        out.append(equation("A", _powers(sp.Matrix(A.rows, A.cols, lambda i, k: _light(A[i, k])).subs(show))))
+        if B.cols:
+            out.append(equation("B", _powers(sp.Matrix(B.rows, B.cols, lambda i, k: _light(B[i, k])).subs(show))))
+    lhs = "v_s = g_0^2 + n_0" if scalar else "C_1[0, 0] = A_{00}^2 + \\textstyle\\sum_k B_{0k}^2"
+    out.append("Both starts have variance 1 there (in the VP scale), so after this step\n")
+    out.append(equation(lhs, _powers(_nice(v1).subs(show))))
+    return out
 
 
 def _expm1_note(out: list[str]) -> None:
@@ -275,6 +377,7 @@ def render_sampler(name: str, variant: str = "", **options: object) -> str:
     out.append(f"The final step goes to the clean level ${clean}$:\n")
     out.append(equation("g_{\\mathrm{final}}(S)", _nice(smp.final.gain)))
     out.append(equation("n_{\\mathrm{final}}", _nice(smp.final.noise)))
+    out += _pure_noise_section(smp, name, "step", {}, scalar=True)
     extra = [k for k in smp.kinds if k not in ("step", "final")]
     if extra:  # e.g. k-diffusion's churn steps of euler and heun
         out.append(f"\\subsection*{{Further kinds of step}}\nPlan: {_plan_text(smp)}\n")

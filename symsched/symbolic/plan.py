@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 from typing import Any, Mapping, Optional, Sequence
 
-__all__ = ["PlanLevels", "PlanStep", "default_plan", "level_sigma", "step"]
+__all__ = ["PlanLevels", "PlanStep", "default_plan", "level_sigma", "param_classes", "step"]
 
 #: One step of a plan: (kind, level indices of the kind's slots in 0..K, per-step parameter values).
 #: Index K is the clean level that follows the K schedule levels (sigma = 0, alpha_bar = 1, t = 0).
@@ -72,3 +72,10 @@ def default_plan(K: int, levels: Optional[Sequence[float]] = None, params: Optio
                  **options: Any) -> list[PlanStep]:
     """``step`` from level i to i + 1 for i < K - 1, then ``final`` from level K - 1 to the clean level K."""
     return [step("step", i, i + 1) for i in range(K - 1)] + [step("final", K - 1, K)]
+
+
+def param_classes(params: Mapping[str, float]) -> tuple[tuple[str, str], ...]:
+    """``(name, class)`` of every parameter for the limits at pure noise, which may depend on whether a parameter
+    is 0, positive or infinite (``(sigma_s/sigma_t)^eta -> 0`` for eta > 0 but 1 at eta = 0): ``"0"``, ``"+"``
+    or ``"inf"`` (:func:`symsched.symbolic.limits.pinned_params` turns them into substitutions)."""
+    return tuple((p, "0" if v == 0.0 else ("inf" if v == float("inf") else "+")) for p, v in params.items())
