@@ -608,7 +608,7 @@ def test_sampler_option_of_the_wrong_kind_is_a_type_error(value, exc) -> None:
     """lms' order takes 1-4: a bool or a numeric string is the wrong type (TypeError), 7 a wrong value. Audit of
     4 December: ``3 + 0j == 3`` in Python, so a complex order ran as 3, and an array raised NumPy's ambiguous truth
     value error (naming no option); each is the wrong kind of value, refused naming the option."""
-    with pytest.raises(exc, match=r"order must be one of 4, 1, 2, 3 for sampler 'lms'"):
+    with pytest.raises(exc, match=r"order must be one of 1, 2, 3, 4 \(default 4\) for sampler 'lms'"):
         symsched.output_spectrum_ve(np.ones(3), [10.0, 1.0, 0.1], sampler="lms", order=value)
 
 

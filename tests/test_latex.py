@@ -249,7 +249,7 @@ def test_a_samplers_settings_are_rendered_where_they_are_given(tmp_path: Path, c
     assert render_all("lms", order=2)["lms.tex"].count("\\section{LMS (k-diffusion, order 2)}") == 1
     assert list(render_all("ddpm", variance="beta")) == ["ddpm_beta.tex", "symsched.tex"]
     for args, needle in ((["--option", "order=2"], "give the sampler it sets with --sampler"),
-                         (["--sampler", "lms", "--option", "order=7"], "order must be one of 4, 1, 2, 3"),
+                         (["--sampler", "lms", "--option", "order=7"], "order must be one of 1, 2, 3, 4 (default 4)"),
                          (["--sampler", "lms", "--option", "order=2", "--option", "order=3"], "at most once")):
         capsys.readouterr()
         assert main(["latex", *args, "--out", str(tmp_path / "x")]) == 2

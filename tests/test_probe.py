@@ -850,7 +850,7 @@ def test_refusal_of_diffusers_only_samplers_is_truthful():
 
 @pytest.mark.parametrize("sampler,options,msg", [
     ("euler_ancestral", {"eta": -1.0}, r"options: eta must lie in \[0, inf\), finite for sampler 'euler_ancestral'"),
-    ("lms", {"order": 7}, r"options: order must be one of 4, 1, 2, 3 for sampler 'lms'"),
+    ("lms", {"order": 7}, r"options: order must be one of 1, 2, 3, 4 \(default 4\) for sampler 'lms'"),
     ("dpmpp_2m_sde", {"s_noise": -1}, r"options: s_noise must lie in \[0, inf\), finite for sampler 'dpmpp_2m_sde'"),
     ("dpmpp_2m_sde", {"solver_type": "rk4"}, r"options: solver_type must be one of 'midpoint', 'heun'"),
     ("dpmpp_sde", {"r": float("nan")}, r"options: r must lie in"),

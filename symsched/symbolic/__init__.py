@@ -72,6 +72,13 @@ def _same_kind(value: Any, choice: Any) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
+def _choices_text(choices: Any) -> str:
+    """An option's choices for a message: numbers in increasing order, strings as declared, the default named (the
+    first choice, which the declaration order keeps; "2, 1, 3" read as a misprint)."""
+    shown = sorted(choices) if all(_same_kind(c, 0.0) for c in choices) else list(choices)
+    return f"{', '.join(map(repr, shown))} (default {choices[0]!r})"
+
+
 def check_options(name: str, options: dict[str, Any]) -> dict[str, Any]:
     """``options`` completed with the defaults of sampler ``name``, each value as the choice it equals (an integer
     option given as 3.0 becomes 3, which the libraries' loops need); ValueError on unknown names or values,
@@ -86,7 +93,7 @@ def check_options(name: str, options: dict[str, Any]) -> dict[str, Any]:
         choices = allowed[key]
         if type(value).__module__ == "numpy" and hasattr(value, "item") and getattr(value, "ndim", 1) == 0:
             value = value.item()  # NumPy scalars (np.False_, np.int64(3)) as the Python values they hold
-        message = f"{key} must be one of {', '.join(map(repr, choices))} for sampler {name!r} (got {value!r})"
+        message = f"{key} must be one of {_choices_text(choices)} for sampler {name!r} (got {value!r})"
         if not _same_kind(value, choices[0]):
             from .._validate import ArgumentTypeError  # a TypeError that `except ValueError` also catches
 
