@@ -329,6 +329,10 @@ def _hand_limits() -> list:
         # k-diffusion's euler_ancestral, eta >= 1: the Euler branch to D = 0, then s_noise sigma_s z
         ("euler_ancestral", "", "to_zero", (("eta", "+"), ("s_noise", "+")), 0,
          param("s_noise") ** 2 * s**2 * vp**2),
+        # ... eta < 1: sigma_up -> eta sigma_s, sigma_down -> sigma_s sqrt(1 - eta^2); Euler to sigma_down leaves
+        # sigma_down x/sigma_t, then s_noise sigma_up z
+        ("euler_ancestral", "", "step", (("eta", "+"), ("s_noise", "+")), s * sp.sqrt(1 - eta**2) * vp,
+         (param("s_noise") * eta * s * vp) ** 2),
     ]
 
 
@@ -388,7 +392,17 @@ def test_every_section_states_its_first_step_from_pure_noise(generated: Path) ->
     for stem in stems:
         assert "\\subsection*{From pure noise}" in (generated / f"{stem}.tex").read_text(), stem
     ddim = (generated / "ddim.tex").read_text()
-    assert "for every $\\eta \\ge 0$" in ddim and "v_s = g_0^2 + n_0 = 1 - \\bar{\\alpha}_s" in ddim
-    assert "cannot start at pure noise" in (generated / "heun.tex").read_text()
-    assert "\\texttt{to\\_zero} (the kind the plan takes" in (generated / "dpm_2_ancestral.tex").read_text()
-    assert "C_1[0, 0] = A_{00}^2 + \\textstyle\\sum_k B_{0k}^2 = 0" in (generated / "dpm_2_ancestral.tex").read_text()
+    assert "for $0 \\le \\eta \\le 1$" in ddim and "v_s = g_0^2 + n_0 = 1 - \\bar{\\alpha}_s" in ddim
+    heun = (generated / "heun.tex").read_text()
+    assert "cannot start at pure noise (a one-level schedule takes step \\texttt{final} instead)" in heun
+    dpm2a = (generated / "dpm_2_ancestral.tex").read_text()
+    assert ("With the default parameters ($\\eta = 1$) or $\\eta = 2$ the plan takes step \\texttt{to\\_zero} first"
+            in dpm2a)
+    assert "With $\\eta = 0$ or $\\eta = 0.5$ the plan takes step \\texttt{step} first" in dpm2a
+    assert "C^{\\mathrm{VP}}_1[0, 0] = A_{00}^2 + \\textstyle\\sum_k B_{0k}^2 = 0" in dpm2a
+    for stem in ("euler_ancestral", "dpm_2_ancestral", "dpmpp_2s_ancestral", "dpmpp_sde"):  # eta = 1 in float64
+        assert "the limit of the library's float64 decision" in (generated / f"{stem}.tex").read_text(), stem
+    # audit of 6 December: a flow sample at t = 1 is the noise itself (variance 1), not of infinite variance
+    flow = (generated / "flow_match_euler.tex").read_text()
+    assert "infinite variance" not in flow and "(the flow scale at $t = 1$)" in flow
+    assert "infinite variance" in (generated / "euler.tex").read_text()

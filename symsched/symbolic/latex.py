@@ -190,8 +190,8 @@ def render_statespace(name: str, **options: object) -> str:
     if _plan_text(smp):
         out.append(f"Plan: {_plan_text(smp)}\n\n")
     out += _render_kinds(smp, list(smp.kinds))
-    out += _pure_noise_section(smp, name, _first_kind_at_pure_noise(smp, name), _first_step_levels(smp), scalar=False)
     _expm1_note(out)
+    out += _pure_noise_section(smp, name, _first_step_levels(smp), scalar=False)
     out.append("\\subsection*{Output spectrum}\n")
     out.append(
         "The plan's steps $1, \\dots, n$ ($n = " + n_steps + "$ for $K$ levels) compose: the state covariance "
@@ -204,9 +204,15 @@ def render_statespace(name: str, **options: object) -> str:
 
 
 _PURE_NOISE = {"vp": "\\bar\\alpha_{i} = 0", "ve": "\\sigma_{i} = \\infty", "flow": "t_{i} = 1"}
-_PURE_NOISE_ALIASES = {"vp": "zero terminal SNR; flow matching's $t = 1$",
-                       "ve": "$\\bar\\alpha = 0$: zero terminal SNR; flow matching's $t = 1$",
+_PURE_NOISE_ALIASES = {"vp": "zero terminal SNR, or the start of flow matching",
+                       "ve": "$\\bar\\alpha = 0$: zero terminal SNR, or the start of flow matching",
                        "flow": "$\\bar\\alpha = 0$, $\\sigma = \\infty$"}
+_VP_SCALE = {"ve": ", where the sample's own scale has infinite variance; there the sample is measured in the VP "
+                   "scale $x/\\sqrt{1+\\sigma^2}$, before and after the step (other entries of the state keep their "
+                   "scale)",
+             "flow": ". The sample is measured in the VP scale $x/\\sqrt{(1-t)^2 + t^2}$ (the flow scale at $t = 1$), "
+                     "before and after the step (other entries of the state keep their scale)"}
+_PLAN_LEVELS = (float("-inf"), 0.0, 2.0)  # log-SNR of a 3-level schedule from pure noise, for the plans
 
 
 def _first_step_levels(smp: Sampler) -> dict[Any, Any]:
@@ -217,38 +223,88 @@ def _first_step_levels(smp: Sampler) -> dict[Any, Any]:
     return {slot_level(smp.process, 1): sp.Symbol(f"{sym}_{{1}}", positive=True)}
 
 
-def _first_kind_at_pure_noise(smp: Sampler, name: str) -> str:
-    """The kind of the first step of a schedule that starts at pure noise, as the plan decides it for the module's
-    default parameters (k-diffusion's ancestral steps take their ``to_zero`` kind from sigma = inf for eta >= 1)."""
+def _param_settings(name: str) -> list[dict[str, float]]:
+    """The module's default parameters, then each parameter alone at other values in its bounds (0, half, double;
+    0, 0.5, 1, 2 for a default 0): the settings whose plans decide which kind of step leaves pure noise."""
     from . import sampler_module
+
+    mod = sampler_module(name)
+    defaults = {k: float(v) for k, v in getattr(mod, "PARAMS", {}).items()}
+    bounds = getattr(mod, "PARAM_BOUNDS", {})
+    out = [defaults]
+    for k, d in defaults.items():
+        lo, hi = bounds.get(k, (0.0, float("inf")))
+        for v in ([0.0, 0.5, 1.0, 2.0] if d == 0.0 else [0.0, d / 2, 2 * d] if d < float("inf") else []):
+            if lo <= v <= hi and v != d:
+                out.append({**defaults, k: v})
+    return out
+
+
+def _first_kinds(smp: Sampler, name: str) -> dict[str, list[dict[str, float]]]:
+    """Kind of the first step of a schedule from pure noise -> the parameter settings of :func:`_param_settings`
+    whose plan takes it: the defaults' kind first, then the other kinds; a setting that varies a parameter on which
+    the kind never depends is left out (e.g. k-diffusion's ancestral steps take ``to_zero`` from sigma = inf for
+    eta >= 1, ``step`` for eta < 1, whatever s_noise)."""
     from .plan import PlanLevels
 
-    defaults = {k: float(v) for k, v in getattr(sampler_module(name), "PARAMS", {}).items()}
-    return str(smp.steps_for(3, PlanLevels([float("-inf"), 0.0, 2.0]), defaults)[0][0])
+    settings = _param_settings(name)
+    taken = [str(smp.steps_for(3, PlanLevels(_PLAN_LEVELS), prm)[0][0]) for prm in settings]
+    deciding = {k for prm, kind in zip(settings, taken) if kind != taken[0]
+                for k, v in prm.items() if v != settings[0][k]}
+    kinds: dict[str, list[dict[str, float]]] = {}
+    for prm, kind in zip(settings, taken):
+        if prm is settings[0] or any(v != settings[0][k] for k, v in prm.items() if k in deciding):
+            kinds.setdefault(kind, []).append(prm)
+    return kinds
 
 
-def _limit_at_pure_noise(smp: Sampler, name: str, kind: str) -> tuple[sp.Matrix, sp.Matrix, str]:
-    """(A, B, the parameters they hold for, as a clause) of ``kind`` leaving pure noise (:func:`.limits.vp_step`).
+_RELATION = {"0": "= 0", "+": "> 0", "inf": "= \\infty"}
 
-    The limit depends on a parameter of the step only through whether it is 0, positive or infinite; it is
-    shown for the classes of the module's defaults, a parameter whose default is 0 taken positive when the
-    limit is continuous there (so the formula holds for every value >= 0). A sampler whose limit SymPy takes
-    only per value (``ZERO_LIMIT_BY_VALUE``) is shown for its default values. Raises UndefinedStep."""
+
+def _class_clause(name: str, classes: dict[str, str], alone: bool) -> str:
+    """The parameters a limit holds for: a merged class ("0+", the positive formula is continuous at 0) as a range
+    in the module's bounds; other classes with the rule that makes them enough."""
+    from . import sampler_module
+    from .symbols import param
+
+    if not classes:
+        return ""
+    bounds = getattr(sampler_module(name), "PARAM_BOUNDS", {})
+
+    def shown(k: str, c: str) -> str:
+        p = sp.latex(param(k))
+        hi = bounds.get(k, (0.0, float("inf")))[1]
+        if c == "0+":
+            return f"${p} \\ge 0$" if hi == float("inf") else f"$0 \\le {p} \\le {hi:g}$"
+        return f"${p} {_RELATION[c]}$"
+
+    text = ", ".join(shown(k, c) for k, c in classes.items())
+    where = "" if alone else " where the plan takes this step"
+    if set(classes.values()) == {"0+"}:
+        return f" for {text}{where}"
+    return (f" for {text}{where} (the form of the limit depends on each parameter only through whether it is 0, "
+            "positive or infinite; symsched derives each case a schedule needs)")
+
+
+def _limit_at_pure_noise(smp: Sampler, name: str, kind: str, prm: dict[str, float], alone: bool
+                         ) -> tuple[sp.Matrix, sp.Matrix, str]:
+    """(A, B, the parameters they hold for, as a clause) of ``kind`` leaving pure noise (:func:`.limits.vp_step`),
+    for the classes of the setting ``prm`` (a parameter at 0 taken positive when the limit is continuous there),
+    or for its values where SymPy takes the limit only per value (``ZERO_LIMIT_BY_VALUE``). Raises UndefinedStep."""
     from . import sampler_module
     from .limits import vp_step
     from .plan import param_classes
     from .symbols import param
 
-    mod = sampler_module(name)
     free = set().union(*(m.free_symbols for m in smp.kinds[kind].matrices))
-    defaults = {k: float(v) for k, v in getattr(mod, "PARAMS", {}).items() if param(k) in free}
+    prm = {k: v for k, v in prm.items() if param(k) in free}
     modes = tuple("zero" if j == 0 else "" for j in smp.kinds[kind].slots)
-    if getattr(mod, "ZERO_LIMIT_BY_VALUE", False) and defaults:
-        A, B = vp_step(smp, kind, modes, tuple((k, repr(v)) for k, v in defaults.items()))
-        shown = ", ".join(f"${sp.latex(param(k))} = {v:g}$" for k, v in defaults.items())
-        return A, B, (f" for the default values {shown} (SymPy takes this limit only for given values; symsched "
-                      "derives it for the values a schedule uses)")
-    classes = dict(param_classes(defaults))
+    if getattr(sampler_module(name), "ZERO_LIMIT_BY_VALUE", False) and prm:
+        A, B = vp_step(smp, kind, modes, tuple((k, repr(v)) for k, v in prm.items()))
+        shown = ", ".join(f"${sp.latex(param(k))} = {v:g}$" for k, v in prm.items())
+        return A, B, (f" for {shown} (SymPy takes this limit only for given values; symsched derives it for the "
+                      "values a schedule uses)")
+    classes = dict(param_classes(prm))
     A, B = vp_step(smp, kind, modes, tuple(classes.items()))
     zeros = [k for k, c in classes.items() if c == "0"]
     if zeros:
@@ -257,39 +313,70 @@ def _limit_at_pure_noise(smp: Sampler, name: str, kind: str) -> tuple[sp.Matrix,
         if all(sp.simplify(x.subs(at_zero) - y) == 0 for x, y in zip([*Ap, *Bp], [*A, *B])):
             A, B = Ap, Bp
             classes.update({k: "0+" for k in zeros})
-    if not classes:
-        return A, B, ""
-    rel = {"0": "= 0", "0+": "\\ge 0", "+": "> 0", "inf": "= \\infty"}
-    shown = ", ".join(f"${sp.latex(param(k))} {rel[c]}$" for k, c in classes.items())
-    if set(classes.values()) == {"0+"}:
-        return A, B, f" for every {shown}"
-    return A, B, (f" for {shown} (the defaults' classes: the limit depends on a parameter only through whether it is "
-                  "0, positive or infinite, and symsched derives each case a schedule needs)")
+    return A, B, _class_clause(name, classes, alone)
 
 
-def _pure_noise_section(smp: Sampler, name: str, kind: str, show: dict[Any, Any], scalar: bool) -> list[str]:
-    """The step leaving pure noise (alpha_bar = 0, sigma = inf, t = 1) as the symbolic limit of ``kind``
-    (:func:`.limits.vp_step`, the limit the kernels and the mpmath reference use), and the variance after it."""
-    from .limits import UndefinedStep
+def _settings_text(name: str, settings: list[dict[str, float]], deciding: set[str]) -> str:
+    """The parameter settings that take a kind: the defaults (with their values of the ``deciding`` parameters), or
+    the values that differ from them."""
+    from .symbols import param
+
+    defaults = _param_settings(name)[0]
+
+    def values(s: dict[str, float], keys: Any) -> str:
+        return ", ".join(f"${sp.latex(param(k))} = {s[k]:g}$" for k in keys)
+
+    parts = [f"the default parameters ({values(s, sorted(deciding))})" if s == defaults else
+             values(s, [k for k in s if s[k] != defaults[k]]) for s in settings]
+    return ", ".join(parts[:-1]) + (" or " if len(parts) > 1 else "") + parts[-1]
+
+
+def _pure_noise_section(smp: Sampler, name: str, show: dict[Any, Any], scalar: bool) -> list[str]:
+    """The steps leaving pure noise (alpha_bar = 0, sigma = inf, t = 1), as the symbolic limits of the kinds the plan
+    takes there (:func:`.limits.vp_step`, the limits the kernels and the mpmath reference use), and the variance
+    after them; a sampler module's ``PURE_NOISE_NOTE`` (LaTeX) follows."""
+    from . import sampler_module
 
     proc = smp.process
     at = _PURE_NOISE[proc].replace("{i}", "t" if scalar else "{0}")
     out = ["\\subsection*{From pure noise}\n",
-           f"A schedule may start at pure noise, ${at}$ ({_PURE_NOISE_ALIASES[proc]})"]
-    if proc != "vp":
-        scale = "x/\\sqrt{1+\\sigma^2}" if proc == "ve" else "x/\\sqrt{(1-t)^2 + t^2}"
-        out.append(f", where the sample's own scale has no finite variance; there the sample is measured in the VP "
-                   f"scale ${scale}$, before and after the step (other entries of the state keep their scale)")
-    first = ("the step above" if scalar else
-             f"step \\texttt{{{_text(kind)}}} (the kind the plan takes for the default parameters)")
+           f"A schedule may start at pure noise, ${at}$ ({_PURE_NOISE_ALIASES[proc]}){_VP_SCALE.get(proc, '')}. "]
+    kinds = _first_kinds(smp, name)
+    if len(kinds) > 1:
+        out.append("Which kind of step comes first there depends on the parameters.\n\n")
+    defaults = _param_settings(name)[0]
+    deciding = {k for group in kinds.values() for prm in group for k in prm if prm[k] != defaults[k]}
+    for kind, settings in kinds.items():
+        lead = (None if len(kinds) == 1 else
+                f"With {_settings_text(name, settings, deciding)} the plan takes {_what(kind, scalar)} first, and the "
+                "first step is its limit there")
+        out += _pure_noise_kind(smp, name, kind, settings[0], lead, show, scalar)
+    note = getattr(sampler_module(name), "PURE_NOISE_NOTE", "")
+    if note:
+        out.append(f"{note}\n\n")
+    return out
+
+
+def _what(kind: str, scalar: bool) -> str:
+    return "the step above" if scalar and kind == "step" else f"step \\texttt{{{_text(kind)}}}"
+
+
+def _pure_noise_kind(smp: Sampler, name: str, kind: str, prm: dict[str, float], lead: Optional[str],
+                     show: dict[Any, Any], scalar: bool) -> list[str]:
+    """One kind's paragraph of :func:`_pure_noise_section` (``lead``: the sentence naming the settings that take it,
+    None where every setting does): the limit for the classes of ``prm``, or why there is none."""
+    from .limits import UndefinedStep
+
+    what = _what(kind, scalar)
+    lead = lead or f"The first step is the limit there of {what}"
     try:
-        A, B, params_text = _limit_at_pure_noise(smp, name, kind)
+        A, B, params_text = _limit_at_pure_noise(smp, name, kind, prm, alone=lead.startswith("The first"))
     except UndefinedStep as exc:
-        out.append(f". The first step would be the limit there of {first}, but {exc}: a schedule for this sampler "
-                   "cannot start at pure noise, and symsched refuses one with a ValueError (start from a finite "
-                   "noise level).\n\n")
-        return out
-    out.append(f". The first step is then the limit there of {first}, taken symbolically{params_text}:\n")
+        one = smp.steps_for(1)[0][0]
+        instead = f" (a one-level schedule takes step \\texttt{{{_text(one)}}} instead)" if one != kind else ""
+        return [f"{lead}; but {exc}: a schedule that takes this step first cannot start at pure noise{instead}, and "
+                "symsched refuses one with a ValueError (start from a finite noise level).\n\n"]
+    out = [f"{lead}, taken symbolically{params_text}:\n"]
     v1 = A[0, 0] ** 2 + sum(b**2 for b in B.row(0))
     if scalar:
         out.append(equation("g_0(S)", _nice(A[0, 0])))
@@ -298,8 +385,9 @@ def _pure_noise_section(smp: Sampler, name: str, kind: str, show: dict[Any, Any]
         out.append(equation("A", _powers(sp.Matrix(A.rows, A.cols, lambda i, k: _light(A[i, k])).subs(show))))
         if B.cols:
             out.append(equation("B", _powers(sp.Matrix(B.rows, B.cols, lambda i, k: _light(B[i, k])).subs(show))))
-    lhs = "v_s = g_0^2 + n_0" if scalar else "C_1[0, 0] = A_{00}^2 + \\textstyle\\sum_k B_{0k}^2"
-    out.append("Both starts have variance 1 there (in the VP scale), so after this step\n")
+    vp = "" if smp.process == "vp" else "^{\\mathrm{VP}}"
+    lhs = f"v{vp}_s = g_0^2 + n_0" if scalar else f"C{vp}_1[0, 0] = A_{{00}}^2 + \\textstyle\\sum_k B_{{0k}}^2"
+    out.append("The white and the exact start both have variance 1 there (in the VP scale), so after this step\n")
     out.append(equation(lhs, _powers(_nice(v1).subs(show))))
     return out
 
@@ -377,7 +465,7 @@ def render_sampler(name: str, variant: str = "", **options: object) -> str:
     out.append(f"The final step goes to the clean level ${clean}$:\n")
     out.append(equation("g_{\\mathrm{final}}(S)", _nice(smp.final.gain)))
     out.append(equation("n_{\\mathrm{final}}", _nice(smp.final.noise)))
-    out += _pure_noise_section(smp, name, "step", {}, scalar=True)
+    out += _pure_noise_section(smp, name, {}, scalar=True)
     extra = [k for k in smp.kinds if k not in ("step", "final")]
     if extra:  # e.g. k-diffusion's churn steps of euler and heun
         out.append(f"\\subsection*{{Further kinds of step}}\nPlan: {_plan_text(smp)}\n")

@@ -12,13 +12,15 @@ from __future__ import annotations
 from typing import Any
 
 from ..plan import PlanStep, step
-from ._kdiffusion import ANCESTRAL_TEX, level_binds, param_values
+from ._kdiffusion import ANCESTRAL_PURE_NOISE_NOTE, ANCESTRAL_TEX, level_binds, param_values
 
 PROCESS = "ve"
 ENTRIES = (("x", "sample"),)
 #: "step": sigma_down > 0 (DPM-Solver-2 to sigma_down, then noise); "to_zero": sigma_down = 0 (Euler, no noise).
 KINDS = {"step": (0, 1), "to_zero": (0, 1)}
 PARAMS = {"eta": 1.0, "s_noise": 1.0}
+#: the LaTeX section's note on the first step from sigma = inf (eta = 1 in float64)
+PURE_NOISE_NOTE = ANCESTRAL_PURE_NOISE_NOTE
 
 
 def plan(K: int, levels: Any = None, params: Any = None, **options: Any) -> list[PlanStep]:

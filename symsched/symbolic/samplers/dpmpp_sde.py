@@ -19,7 +19,7 @@ import math
 from typing import Any, Optional
 
 from ..plan import PlanStep, step
-from ._kdiffusion import ancestral_binds, f32, param_values
+from ._kdiffusion import ANCESTRAL_PURE_NOISE_NOTE, ancestral_binds, f32, param_values
 
 PROCESS = "ve"
 ENTRIES = (("x", "sample"),)
@@ -27,6 +27,8 @@ ENTRIES = (("x", "sample"),)
 #: "bound": both (eta > 1 only); "final": Euler into sigma = 0.
 KINDS = {"step": (0, 1), "bound_second": (0, 1), "bound": (0, 1), "final": (0, 1)}
 PARAMS = {"eta": 1.0, "s_noise": 1.0, "r": 0.5}
+#: the LaTeX section's note on the first step from sigma = inf (eta = 1 in float64)
+PURE_NOISE_NOTE = ANCESTRAL_PURE_NOISE_NOTE
 #: r in (0, 1] keeps sigma_s in [sigma_{i+1}, sigma_i) (the nested Brownian intervals above); r -> 0 makes
 #: fac = 1/(2r) blow up.
 PARAM_BOUNDS = {"r": (1e-3, 1.0)}

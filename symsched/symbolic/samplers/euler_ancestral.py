@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..plan import PlanStep, step
-from ._kdiffusion import level_binds, param_values
+from ._kdiffusion import ANCESTRAL_PURE_NOISE_NOTE, level_binds, param_values
 
 PROCESS = "ve"
 ENTRIES = (("x", "sample"),)
@@ -18,6 +18,8 @@ ENTRIES = (("x", "sample"),)
 #: sigma_{i+1}, sigma_down = 0: only for eta > 1), and on the last step (sigma_{i+1} = 0).
 KINDS = {"step": (0, 1), "to_zero": (0, 1)}
 PARAMS = {"eta": 1.0, "s_noise": 1.0}
+#: the LaTeX section's note on the first step from sigma = inf (eta = 1 in float64)
+PURE_NOISE_NOTE = ANCESTRAL_PURE_NOISE_NOTE
 
 
 def plan(K: int, levels: Any = None, params: Any = None, **options: Any) -> list[PlanStep]:
