@@ -54,8 +54,9 @@ ANCESTRAL_TEX = ("$\\sigma_{\\uparrow} = \\min(\\sigma_{\\mathrm{to}}, \\eta\\,\
 #: Why k-diffusion's ancestral samplers at eta = 1 take their sigma_down = 0 branch from sigma = inf (the LaTeX
 #: sections' "From pure noise" note; :func:`ancestral_binds` decides it so).
 ANCESTRAL_PURE_NOISE_NOTE = (
-    "At $\\eta = 1$ exactly, \\texttt{get\\_ancestral\\_step} gives $\\sigma_{\\downarrow} = \\sigma_{\\mathrm{to}}^2/"
-    "\\sigma_{\\mathrm{from}} > 0$ for every finite $\\sigma_{\\mathrm{from}}$, but k-diffusion computes it in float64, "
+    "At $\\eta = 1$ exactly, \\texttt{get\\_ancestral\\_step} gives $\\sigma_{\\downarrow} = "
+    "\\sigma_{\\mathrm{to}}^2/\\sigma_{\\mathrm{from}} > 0$ for every finite $\\sigma_{\\mathrm{from}}$, but "
+    "k-diffusion computes it in float64, "
     "where $1 - \\sigma_{\\mathrm{to}}^2/\\sigma_{\\mathrm{from}}^2$ rounds to 1 once $\\sigma_{\\mathrm{from}}/"
     "\\sigma_{\\mathrm{to}} > 10^8$: $\\sigma_{\\downarrow}$ is then 0 (for a few per cent of such levels a rounding "
     "residue near $10^{-8}\\sigma_{\\mathrm{to}}$) and the library takes its $\\sigma_{\\downarrow} = 0$ branch. From "
