@@ -91,8 +91,10 @@ def cached(key: str, render: Callable[[], dict[str, str]]) -> dict[str, str]:
     return dict(_CACHE.cached(key, lambda: {"files": render()}, _valid)["files"])
 
 
-def render_all(sampler: Optional[str] = None, **options: Any) -> dict[str, str]:
-    """File name -> LaTeX source, exactly as :func:`symsched.symbolic.latex.render_all`, cached on disk.
+def render_all(sampler: Optional[str] = None, *, progress: Optional[Callable[[str], None]] = None,
+               **options: Any) -> dict[str, str]:
+    """File name -> LaTeX source, exactly as :func:`symsched.symbolic.latex.render_all`, cached on disk;
+    ``progress(file_name)`` after each section rendered on a miss (never on a hit).
 
     Raises ValueError for an unknown ``sampler`` or setting (from the renderer).
     """
@@ -100,6 +102,6 @@ def render_all(sampler: Optional[str] = None, **options: Any) -> dict[str, str]:
     def render() -> dict[str, str]:
         from .symbolic.latex import render_all as _render
 
-        return _render(sampler, **options)
+        return _render(sampler, progress=progress, **options)
 
     return cached(_key(sampler, options), render)

@@ -269,8 +269,10 @@ def _finite_sigmas(ab: Array, target: str, float32: bool = False) -> list[float]
     if ab[0] == 0.0:
         raise ValueError(
             f"alpha_bar: the first level is 0 (zero terminal SNR, sigma = inf), which {target} cannot take as a sigma "
-            "(x + (sigma_next - sigma) d is inf * 0); export to DDPMScheduler timesteps on a zero-SNR grid, or run "
-            "it as flow matching (to_diffusers(..., scheduler='flow_match_euler'))"
+            "(x + (sigma_next - sigma) d is inf * 0); export to DDPMScheduler timesteps on a zero-SNR grid (with the "
+            "model's prediction_type), or give the level diffusers' EulerDiscreteScheduler(rescale_betas_zero_snr="
+            "True) itself runs for it, alpha_bar = 2**-24 (sigma = 4096); a flow-matching model runs it as flow "
+            "matching (to_diffusers(..., scheduler='flow_match_euler'))"
         )
     sig = _vp_sigma(ab)
     _distinct(sig, ab, "VE sigma", target)

@@ -417,6 +417,8 @@ class _Objective:
         self.settings = _resolved(sampler, _settings(sampler, eta, variance, extra))
         self.n_evaluations = 0
         self.n_gradients = 0
+        #: called after every evaluation (the progress bar's evaluation count), or None
+        self.on_evaluation: Optional[Callable[[], None]] = None
         self.refusals: list[str] = []  # messages of the trial schedules the engine refused (infeasible points)
         self.beyond_float64 = 0  # how many of them only because the divergence itself left the float64 range
 
@@ -463,8 +465,13 @@ class _Objective:
         x = _api._ve_levels(sig)
         return (_program.derived_sigmas(x) if derived else x), "sigma"
 
-    def _value_and_grad(self, l: Array) -> tuple[float, Array]:
+    def _counted(self) -> None:
         self.n_evaluations += 1
+        if self.on_evaluation is not None:
+            self.on_evaluation()
+
+    def _value_and_grad(self, l: Array) -> tuple[float, Array]:
+        self._counted()
         self.n_gradients += 1
         x, coord = self._levels(None if self.ve else _alpha_bar(l), np.exp(-0.5 * l) if self.ve else None,
                                 derived=True)
@@ -481,7 +488,7 @@ class _Objective:
             return math.inf
 
     def _value_or_raise(self, ab: Optional[Array], sig: Optional[Array], derived: bool = False) -> float:
-        self.n_evaluations += 1
+        self._counted()
         x, coord = self._levels(ab, sig, derived)
         return _api.grouped_value(self.grp, x, coord, self.divergence, self.sampler, self.init, self.settings)
 
@@ -1099,7 +1106,7 @@ class OptimizeResult:
             lower = [n for n, v in self.baselines.items() if not self.feasible.get(n, True) and v < self.value]
             if lower:
                 lines.append(f"  ({', '.join(lower)} reach lower values outside the constraint; "
-                             "endpoints=(None, None) searches there too)")
+                             "free endpoints, endpoints=(None, None) or --endpoints free, search there too)")
         return "\n".join(lines)
 
     def __repr__(self) -> str:
@@ -1593,15 +1600,12 @@ def _optimize(
                      extra=extra)
     baselines: dict[str, float] = {}
     feasible: dict[str, bool] = {}
-    for name, ab in std.items():
-        baselines[name] = obj.value_ab(ab)
-        feasible[name] = _meets(ab, box.lf, box.ll) and _ratio_ok(_log_snr(ab), box.pairs, box.ratio)
-
     bar = None
-    if progress:
+    if progress:  # (from the baselines on: the first evaluations build the kernels, seconds on an empty cache)
         from tqdm.auto import tqdm
 
         bar = tqdm(total=4, desc=f"optimize K={K}", unit="stage", leave=False)
+        obj.on_evaluation = _evaluation_counter(bar, obj)
 
     def tick() -> None:
         if bar is not None:
@@ -1610,6 +1614,9 @@ def _optimize(
     messages: list[str] = []
     starts: dict[str, float] = {}
     try:
+        for name, ab in std.items():
+            baselines[name] = obj.value_ab(ab)
+            feasible[name] = _meets(ab, box.lf, box.ll) and _ratio_ok(_log_snr(ab), box.pairs, box.ratio)
         par: Any = _ZeroFirst(K, box.ll, box.lo, box.hi, box.pairs, box.ratio) if box.lf == -math.inf and K > 1 \
             else _gaps(K, box.lf, box.ll, box.lo, box.hi, box.pairs, box.ratio)
         determined = par.determined or (K == 1 and box.lf is not None)
@@ -1670,6 +1677,22 @@ def _optimize(
         S, ab_best, best_val, box, obj, timesteps=timesteps, baselines=baselines, feasible=feasible, std=std,
         success=success, messages=messages, starts=starts, endpoints=(first, last), g=g, indifferent=indifferent,
     )
+
+
+def _evaluation_counter(bar: Any, obj: "_Objective", interval: float = 0.5) -> Callable[[], None]:
+    """A callback that shows the objective's evaluation count in ``bar``'s postfix, redrawn at most every
+    ``interval`` seconds (audit of 6 December: the four-stage bar sat at 0 % for 6.5 s of an 11.7 s run)."""
+    import time
+
+    last = [0.0]
+
+    def show() -> None:
+        now = time.monotonic()
+        if now - last[0] >= interval:
+            last[0] = now
+            bar.set_postfix_str(f"{obj.n_evaluations} evaluations", refresh=True)
+
+    return show
 
 
 #: the start of the note when divergence_and_grad refuses the returned schedule (the symsched optimize CLI prints it)

@@ -876,7 +876,10 @@ def test_progress_bar_only_on_a_terminal(tmp_path, small_spectrum, capsys, monke
     for tty, extra, drawn in ((False, [], False), (True, [], True), (True, ["--no-progress"], False)):
         monkeypatch.setattr(sys.stderr, "isatty", lambda: tty, raising=False)
         assert main(base + extra) == 0
-        assert ("optimize K=3" in capsys.readouterr().err) is drawn, (tty, extra)
+        err = capsys.readouterr().err
+        assert ("optimize K=3" in err) is drawn, (tty, extra)
+        # audit of 6 December: the four stages left the bar at 0 % for seconds; it counts evaluations as it goes
+        assert (" evaluations" in err) is drawn, err
 
 
 def test_validate_refuses_exponent_with_a_spectrum_file(tmp_path, small_spectrum, capsys) -> None:
@@ -1013,12 +1016,68 @@ def test_a_diffusers_euler_export_above_the_configs_grid_is_refused(tmp_path, ca
     out = tmp_path / "s.json"
     code = main(["optimize", "--steps", "5", "--sampler", "ddim", "--endpoints", "1e-6,none", "--format",
                  "diffusers", "--out", str(out), "--no-progress"])
-    err = capsys.readouterr().err
+    captured = capsys.readouterr()
+    err = captured.err
     assert code == 2 and err.count("\n") == 1, err
     assert "the first sigma 999.999 exceeds the model's largest training sigma 157.4" in err, err
     assert not out.exists()
+    assert "spectrum" not in captured.out  # refused up front, from the fixed endpoint (second audit of 6 December)
     assert main(["optimize", "--steps", "5", "--sampler", "ddim", "--format", "diffusers", "--out", str(out),
                  "--no-progress"]) == 0  # the default first level, the grid's noisiest, is exported
     sigmas = json.loads(out.read_text())["set_timesteps"]["sigmas"]
     top = float(symsched.schedules.alpha_bar_to_sigmas(sch.training_grid("linear")[-1:])[0])
     assert sigmas[0] <= top * (1 + 1e-12)
+
+
+def test_an_integer_grid_without_betas_says_it_is_the_linear_ddpm_grid(tmp_path, small_spectrum, capsys) -> None:
+    """Audit of 6 December: the README's `--grid 1000` is the linear-beta grid, not Stable Diffusion's; said up front.
+    With --grid-betas or a .npy grid there is nothing to say."""
+    path, _ = small_spectrum
+    base = ["optimize", "--spectrum", str(path), "--steps", "3", "--restarts", "0", "--no-progress"]
+    assert main(base + ["--grid", "1000", "--out", str(tmp_path / "a.json")]) == 0
+    assert "note: --grid 1000 without --grid-betas is the 1000-step linear-beta DDPM grid" in capsys.readouterr().out
+    np.save(tmp_path / "g.npy", sch.training_grid("scaled_linear"))
+    for extra in (["--grid", "1000", "--grid-betas", "scaled_linear"], ["--grid", str(tmp_path / "g.npy")]):
+        assert main(base + extra + ["--out", str(tmp_path / "b.json")]) == 0
+        assert "without --grid-betas" not in capsys.readouterr().out
+
+
+@pytest.mark.diffusers
+def test_sigma_min_counts_levels_and_says_how_many_model_calls(tmp_path, small_spectrum, capsys) -> None:
+    """Audit of 6 December: --steps 4 with final_sigmas_type='sigma_min' ran 3 model calls in diffusers; the command
+    says so, and diffusers, given the exported timesteps, makes exactly that many."""
+    from diffusers import DPMSolverMultistepScheduler
+
+    path, _ = small_spectrum
+    out = tmp_path / "s.json"
+    assert main(["optimize", "--spectrum", str(path), "--steps", "4", "--restarts", "0", "--no-progress",
+                 "--grid", "1000", "--grid-betas", "scaled_linear", "--sampler", "dpmsolver_multistep", "--option",
+                 "final_sigmas_type=sigma_min", "--format", "diffusers", "--out", str(out)]) == 0
+    assert "note: --steps 4 counts levels: final_sigmas_type='sigma_min' stops at the last level" in (
+        capsys.readouterr().out)
+    doc = json.loads(out.read_text())
+    sched = DPMSolverMultistepScheduler(**doc["config"])
+    sched.set_timesteps(**doc["set_timesteps"])
+    assert len(sched.timesteps) == 3
+
+
+def test_sigmas_below_the_grids_least_noisy_level_are_noted() -> None:
+    """Audit of 6 December: --endpoints free exported Euler sigmas 0.00915 and 0.00414 below the linear grid's least
+    training sigma 0.01 without a word (diffusers runs the model at timestep 0 there)."""
+    from symsched.commands.optimize import _below_grid_note
+
+    grid = sch.training_grid("linear")
+    least = float(np.sqrt((1 - grid[0]) / grid[0]))
+    assert _below_grid_note([14.6, 1.0, least, 0.0], grid) == []  # the grid's own level and the trailing 0
+    (note,) = _below_grid_note([14.6, 0.5 * least, 0.25 * least, 0.0], grid)
+    assert note.startswith("2 of the sigmas") and f"--endpoints none,{float(grid[0])!r}" in note
+
+
+def test_zero_snr_ddim_refusal_does_not_send_a_vp_model_to_flow_matching(tmp_path, small_spectrum, capsys) -> None:
+    """Audit of 6 December: the refusal suggested --flow for any model; a VP v-prediction model cannot run as flow
+    matching. It now names what diffusers' zero-SNR Euler runs and keeps --flow for flow-matching models."""
+    path, _ = small_spectrum
+    assert main(["optimize", "--spectrum", str(path), "--steps", "4", "--sampler", "ddim", "--endpoints", "0,none",
+                 "--format", "diffusers", "--out", str(tmp_path / "s.json"), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "2**-24" in err and "--flow only for a flow-matching model" in err, err

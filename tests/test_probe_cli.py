@@ -625,3 +625,20 @@ def test_cli_probe_unloadable_unet_weights_print_one_line(tmp_path, capfd, fault
     assert err.count("\n") == 1 and err.startswith("symsched probe: error: --model "), err
     assert "cannot load a UNet2DModel" in err and "An error occurred" not in err
     assert dlog.get_verbosity() == before
+
+
+@pytest.mark.diffusers
+def test_cli_probe_says_it_does_not_clip_where_the_models_config_would(tmp_path, capsys) -> None:
+    """Audit of 6 December: a DDPMScheduler config at its default clip_sample=True was run unclipped without a word
+    (export.from_diffusers refuses such a config); the probe now says which setting it does not apply."""
+    pytest.importorskip("torch")
+    import json
+
+    folder, base = _tiny_model_folder(tmp_path)
+    assert main(base) == 0
+    out = capsys.readouterr().out
+    assert "its scheduler config's clip_sample=True is not applied: the probe runs the linear sampler" in out, out
+    path = folder / "scheduler" / "scheduler_config.json"
+    path.write_text(json.dumps(dict(json.loads(path.read_text()), clip_sample=False)))
+    assert main(base) == 0
+    assert "is not applied" not in capsys.readouterr().out

@@ -24,6 +24,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    "algorithm_type=sde-dpmsolver++ or --option order=2 (repeatable; numeric settings such as eta "
                    "stay symbols in the formulas)")
     p.add_argument("--out", default="derivations", type=Path, help="output directory (default: derivations)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar (drawn while SymPy renders sections "
+                   "that are not in the cache)")
     p.set_defaults(func=run)
 
 
@@ -36,7 +38,11 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("--option: each setting at most once")
     if options and args.sampler is None:
         raise ValueError(f"--option {args.option[0][0]}=...: give the sampler it sets with --sampler")
-    files = render_all(args.sampler, **options)
+    from tqdm.auto import tqdm
+
+    # (no total: counting the sections imports SymPy, which a cache hit never needs)
+    with tqdm(desc="symsched latex", unit="section", disable=not _settings.show_progress(args), leave=False) as bar:
+        files = render_all(args.sampler, progress=lambda name: bar.update(1), **options)
     if args.sampler is not None:  # the master inputs every section in --out, this one and those already there
         from ..symbolic.latex import render_master, section_stems
 

@@ -34,7 +34,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--spectrum", default="builtin:natural-patches",
                    help="FILE.npy (mode variances), a folder of PNG/JPEG images, or builtin:natural-patches "
                    "(default)")
-    p.add_argument("--steps", default=10, type=int, help="number of sampling steps K (default 10)")
+    p.add_argument("--steps", default=10, type=int,
+                   help="number of noise levels K of the schedule (default 10): one model call each, except that DEIS "
+                   "and final_sigmas_type=sigma_min stop at the last level (K - 1 calls) and two-stage samplers (heun, "
+                   "dpm_2, ...) call the model twice per step")
     _settings.add_sampler_arguments(
         p, sampler_help="sampler to optimise for (default ddim; flow_match_euler with --flow): diffusers' DDIM/DDPM, "
         "multistep and flow-matching schedulers, k-diffusion's samplers (their library defaults unless "
@@ -279,14 +282,21 @@ def check_export(args: argparse.Namespace, endpoints: Any, grid: Optional[np.nda
         raise ValueError(_no_diffusers_scheduler(sampler))
     if sampler in ("ddim", "euler") and args.eta != 1.0 and _first_level_zero(endpoints, grid):
         raise ValueError(f"--format diffusers with --sampler {sampler}: the first level is alpha_bar = 0 (sigma = inf), "
-                         "which EulerDiscreteScheduler cannot take as a sigma; use --sampler ddpm (DDPMScheduler "
-                         "timesteps on the zero-SNR grid) or --flow")
+                         "which EulerDiscreteScheduler cannot take as a sigma (with rescale_betas_zero_snr=True it "
+                         "runs alpha_bar = 0 as 2**-24 itself); fix a first level above 0 with --endpoints A,none "
+                         "(on a --grid, its nearest training level), or use --sampler ddpm (DDPMScheduler timesteps "
+                         "on the zero-SNR grid, with your model's prediction_type); --flow only for a flow-matching "
+                         "model")
     first = None if endpoints is None else endpoints[0]
     if sampler in ("ddim", "euler") and args.eta != 1.0 and first is not None and 0.0 < first < 1.0:
         from .. import export
+        from ..optimize import default_grid
 
-        try:  # the fixed first level's sigma, cast to float32 by EulerDiscreteScheduler.set_timesteps (a first
-            export.to_diffusers([first])  # level outside (0, 1) is refused with the endpoints' own checks)
+        try:  # the fixed first level's sigma, cast to float32 by EulerDiscreteScheduler.set_timesteps and within the
+            # config grid's largest training sigma, as the export checks it after the optimisation (audit of 6
+            # December: refused only then); a first level outside (0, 1) is refused with the endpoints' own checks
+            export.to_diffusers(np.array([first]), scheduler="EulerDiscreteScheduler",
+                                grid=default_grid() if grid is None else grid)
         except ValueError as exc:
             raise ValueError(f"--endpoints {args.endpoints}: {str(exc).removeprefix('alpha_bar: ')}") from None
 
@@ -431,6 +441,19 @@ def _diffusers_scheduler(res: Any) -> tuple[str, dict[str, Any], list[str]]:
         "the pipeline start from init_noise_sigma = sqrt(1 + sigma_max^2), DDIM's white start"]
 
 
+def _below_grid_note(sigmas: list[float], grid: np.ndarray) -> list[str]:
+    """A note when sigmas lie below the grid's least noisy training level (audit of 6 December: exported silently,
+    while a sigma above its top is refused): EulerDiscreteScheduler conditions the model on timestep 0 there."""
+    least = float(np.sqrt((1.0 - grid[0]) / grid[0]))
+    below = [v for v in sigmas if 0.0 < v < least * (1 - 1e-6)]  # (float32 casts the grid's own sigma by ~1e-7)
+    if not below:
+        return []
+    return [f"{len(below)} of the sigmas ({', '.join(f'{v:.4g}' for v in below)}) lie below the grid's least noisy "
+            f"training level (sigma {least:.4g}, timestep 0): EulerDiscreteScheduler runs the model there at timestep "
+            f"0, a noise level it was not trained at; fix the last level at the grid's with --endpoints "
+            f"none,{float(grid[0])!r} (or A,{float(grid[0])!r})"]
+
+
 def _export_diffusers(res: Any, grid: Optional[np.ndarray],
                       value_of: Optional[Callable[..., float]] = None) -> dict[str, Any]:
     """Scheduler class, its config and ``set_timesteps`` keyword arguments that run ``res`` in diffusers.
@@ -452,6 +475,7 @@ def _export_diffusers(res: Any, grid: Optional[np.ndarray],
         # (which conditions the model: audit of 6 December)
         kwargs: dict[str, Any] = {"sigmas": export.to_diffusers(res.alpha_bar, scheduler=sched,
                                                                 grid=config_grid)["sigmas"]}
+        notes += _below_grid_note(kwargs["sigmas"], config_grid)
     elif grid is None:
         raise ValueError(f"{sched} runs training timesteps, and this schedule was optimised off any grid: rerun with "
                          "--grid (e.g. --grid 1000), or with --format diffusers, which uses the 1000-step linear DDPM "
@@ -465,8 +489,10 @@ def _export_diffusers(res: Any, grid: Optional[np.ndarray],
     if grid is None:
         notes.append("config holds symsched's default training grid (1000-step linear DDPM betas): the timesteps "
                      "passed to the model come from it, and a sigma above a model's largest training sigma runs at "
-                     "its last timestep; for your model re-run with --grid (its scheduler config or beta schedule), "
-                     "so that every level lies in its training range")
+                     "its last timestep; for your model re-run with its grid, --grid T --grid-betas FAMILY (Stable "
+                     "Diffusion 1.x/2.x and SDXL: --grid 1000 --grid-betas scaled_linear) or --grid "
+                     "alphas_cumprod.npy (np.save of its scheduler's alphas_cumprod), so that every level lies in "
+                     "its training range")
     config = {**export._diffusers_grid_config(config_grid, sched), **config}
     if res.alpha_bar[0] == 0.0 and sched == "DDPMScheduler":  # its default prediction_type="epsilon" has no x0
         # estimate at pure noise (DPMSolverMultistep runs its 2**-24 stand-in instead: standin_note)
@@ -826,6 +852,27 @@ def _check_settings(args: argparse.Namespace, options: dict[str, Any], endpoints
     _check_zero_start(args, options, endpoints, grid)
 
 
+def _grid_family_note(args: argparse.Namespace) -> list[str]:
+    """An integer --grid without --grid-betas is the linear-beta DDPM grid: say so (audit of 6 December: a Stable
+    Diffusion user following the README's --grid 1000 got sigmas up to 157 where the model's grid ends at 14.6)."""
+    if args.grid is None or args.grid_betas is not None or not str(args.grid).strip().isdigit():
+        return []
+    return [f"--grid {args.grid} without --grid-betas is the {args.grid}-step linear-beta DDPM grid (beta_schedule "
+            "'linear'); Stable Diffusion 1.x/2.x and SDXL were trained on --grid-betas scaled_linear, and any other "
+            "model's grid is its scheduler's alphas_cumprod saved as .npy (--grid FILE.npy)"]
+
+
+def _model_calls_note(args: argparse.Namespace, options: dict[str, Any]) -> list[str]:
+    """--steps counts levels: a sampler that stops at its last level makes one model call fewer (audit of 6
+    December: diffusers ran 3 calls for --steps 4 with final_sigmas_type='sigma_min')."""
+    if args.sampler != "deis_multistep" and options.get("final_sigmas_type") != "sigma_min":
+        return []
+    why = ("DEIS stops" if args.sampler == "deis_multistep" else "final_sigmas_type='sigma_min' stops")
+    return [f"--steps {args.steps} counts levels: {why} at the last level, with no step to the clean level, so the "
+            f"sampler makes {args.steps - 1} model call{'s' if args.steps != 2 else ''}; use --steps "
+            f"{args.steps + 1} for {args.steps}"]
+
+
 def run(args: argparse.Namespace) -> int:
     from .._io import load_npy
     from ..optimize import check_weights, optimize_schedule
@@ -836,6 +883,7 @@ def run(args: argparse.Namespace) -> int:
     options = _settings.options(args.option)
     endpoints = _diffusers_last_level(args, options, endpoints, grid, notes)
     _check_settings(args, options, endpoints, grid)  # one error line, before the spectrum line below and any work
+    notes += _grid_family_note(args) + _model_calls_note(args, options)
     for note in notes:  # (only now: a note on a plan that a check then refuses would mislead)
         print(f"note: {note}")
     S = load_spectrum(args.spectrum)

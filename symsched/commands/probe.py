@@ -102,6 +102,8 @@ class ProbeModel:
     spectrum: np.ndarray
     grid: np.ndarray
     channel_axis: Optional[int]
+    #: what the run does differently from the model's own pipeline ("note: ..." lines, printed after the run)
+    notes: tuple[str, ...] = ()
 
 
 def load_probe_model(model: str, reference: Optional[Path] = None, spectrum: Optional[str] = None) -> ProbeModel:
@@ -215,7 +217,20 @@ def _diffusers_folder(folder: Path, reference: Optional[Path]) -> ProbeModel:
                          "the samples to draw is unknown; set sample_size (e.g. 16) in its unet/config.json")
     ref = _load_reference(reference, den.shape)
     ch = 0 if den.shape[0] > 1 else None
-    return ProbeModel(str(folder), den, ref, measured_spectrum(ref, channel_axis=ch), den.grid, ch)
+    return ProbeModel(str(folder), den, ref, measured_spectrum(ref, channel_axis=ch), den.grid, ch,
+                      _clipping_notes(folder, sched))
+
+
+def _clipping_notes(folder: Path, sched: Any) -> tuple[str, ...]:
+    """A note when the scheduler config clips x0 (``clip_sample``, DDPM/DDIM's default, or ``thresholding``): the
+    probe runs the linear samplers the predictions describe, not the clipped step of the model's own pipeline
+    (audit of 6 December: the setting was ignored silently; ``export.from_diffusers`` refuses such a config)."""
+    from ..export import _nonlinear
+
+    why = _nonlinear(dict(sched.config))
+    return (f"note: --model {str(folder)!r}: its scheduler config's {why.split(' makes')[0]} is not applied: the "
+            "probe runs the linear sampler (no clipping of the x0 estimate) that the predicted spectra describe; "
+            "the model's own diffusers pipeline with this config would clip",) if why else ()
 
 
 @contextlib.contextmanager
@@ -665,9 +680,10 @@ def run(args: argparse.Namespace) -> int:
                          "pass --reference-samples N to use a random subset")
     from ..probe import DEFAULT_SCHEDULES
 
-    notes: list[str] = []
+    notes: list[str] = list(pm.notes)
     if args.schedules == ",".join(DEFAULT_SCHEDULES):
-        names, notes = _on_model_grid(names, pm.grid, steps)
+        names, grid_notes = _on_model_grid(names, pm.grid, steps)
+        notes += grid_notes
     _check_fit(names, pm.grid, steps, pm.label)
     try:
         result = probe_run(pm, steps=steps, names=names, n_samples=n, seeds=seeds, sampler=args.sampler, eta=eta,

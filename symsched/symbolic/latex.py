@@ -594,11 +594,13 @@ def section_stems() -> list[str]:
 
 
 @seeded_sympy()
-def render_all(sampler: str | None = None, **options: object) -> dict[str, str]:
+def render_all(sampler: str | None = None, *, progress: Optional[Callable[[str], None]] = None,
+               **options: object) -> dict[str, str]:
     """File name -> LaTeX source for every section (or only ``sampler``'s) plus the master file. ``options``: the
     sampler's structural settings (``algorithm_type``, ``solver_order``, LMS's ``order``, ...; checked by
     :func:`symsched.symbolic.check_options`), rendered in its section instead of the defaults; they need
-    ``sampler``. Numeric settings (``eta``, ``s_noise``, ...) stay symbols in the formulas and are not taken."""
+    ``sampler``. Numeric settings (``eta``, ``s_noise``, ...) stay symbols in the formulas and are not taken.
+    ``progress(file_name)`` is called after each section is rendered (a progress bar's update)."""
     sections = _sections()  # (imports the "sde" section first: EXTRA_SECTIONS is then complete)
     if sampler is not None and sampler not in REGISTRY and sampler not in EXTRA_SECTIONS:
         of = [(name, variant) for stem, name, variant in sections if stem == sampler]
@@ -621,10 +623,14 @@ def render_all(sampler: str | None = None, **options: object) -> dict[str, str]:
                 continue  # DDPM's other variance has its own section (ddpm / ddpm_beta)
             files[f"{stem}.tex"] = render_sampler(name, variant, **options)
             stems.append(stem)
+            if progress is not None:
+                progress(f"{stem}.tex")
     for stem, renderer in EXTRA_SECTIONS.items():
         if sampler is None or sampler == stem:
             files[f"{stem}.tex"] = _HEADER + renderer()
             stems.append(stem)
+            if progress is not None:
+                progress(f"{stem}.tex")
     files["symsched.tex"] = render_master(stems)
     return files
 
