@@ -862,7 +862,19 @@ def test_json_keeps_a_result_whose_levels_share_one_float64_sigma(tmp_path, caps
     sig = np.sqrt((1 - ab) / ab)  # the premise, independently: two levels, one float64 sigma
     assert sig[1] == sig[2]
     assert "k_diffusion_sigmas" not in doc and "same VE sigma" in doc["k_diffusion_notes"][0]
-    assert doc["diffusers"]["sigmas"] is None and "same VE sigma" in doc["diffusers"]["notes"][0]
+    assert doc["diffusers"]["scheduler"] is None and "same VE sigma" in doc["diffusers"]["notes"][0]
+    assert "sigmas" not in doc["diffusers"]
+
+
+def test_json_of_a_sampler_without_a_diffusers_scheduler_holds_no_diffusers_sigmas(tmp_path, small_spectrum) -> None:
+    """Audit of 6 December: for --sampler dpmpp_2m the JSON's "diffusers" entry held bare sigmas (with a note), which
+    someone reading only "sigmas" would run as Euler; it now names no scheduler and holds the reason alone."""
+    out = tmp_path / "x.json"
+    assert main(["optimize", "--spectrum", str(small_spectrum[0]), "--steps", "3", "--no-progress", "--restarts", "0",
+                 "--sampler", "dpmpp_2m", "--out", str(out)]) == 0
+    doc = json.loads(out.read_text())
+    assert doc["diffusers"]["scheduler"] is None and "sigmas" not in doc["diffusers"], doc["diffusers"]
+    assert "dpmpp_2m" in doc["diffusers"]["notes"][0] and doc["k_diffusion_function"].endswith("sample_dpmpp_2m")
 
 
 def test_progress_bar_only_on_a_terminal(tmp_path, small_spectrum, capsys, monkeypatch) -> None:

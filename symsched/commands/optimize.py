@@ -771,7 +771,9 @@ def _json_doc(args: argparse.Namespace, S: np.ndarray, res: Any, grid: Optional[
     try:
         doc["diffusers"] = _export_diffusers(res, grid, value_of)
     except ValueError as exc:
-        doc["diffusers"] = {"sigmas": _ve_sigmas(res.alpha_bar), "notes": [str(exc)]}
+        # no diffusers scheduler runs this result: no sigma list here either (audit of 6 December: bare sigmas
+        # under "diffusers" read as an Euler schedule); the levels are the document's own alpha_bar / sigmas
+        doc["diffusers"] = {"scheduler": None, "notes": [str(exc)]}
     return doc
 
 
