@@ -86,6 +86,7 @@ __all__ = [
     "to_diffusers",
     "to_k_diffusion_sigmas",
     "from_k_diffusion_sigmas",
+    "to_comfyui_sigmas",
 ]
 
 Array = NDArray[np.float64]
@@ -1490,6 +1491,59 @@ def from_k_diffusion_sigmas(sigmas: ArrayLike) -> Array:
     from .schedules import sigmas_to_alpha_bar  # the stable conversion (1/(1 + s^2) overflowed s^2 above 1e154)
 
     return as_levels(sigmas_to_alpha_bar(s), "alpha_bar (from sigmas)")
+
+
+#: How ComfyUI's ``ManualSigmas`` node reads its text (``comfy_extras/nodes_custom_sampler.py``, ComfyUI 0.3.7x):
+#: every match of this pattern, as float, into a float32 tensor. Positional notation only: an exponent
+#: ("1.5e-05") would read as the two numbers 1.5 and -05.
+COMFYUI_NUMBER = r"[-+]?(?:\d*\.*\d+)"
+
+
+@numpy_error_defaults
+def to_comfyui_sigmas(alpha_bar: ArrayLike, *, flow: bool = False) -> str:
+    """The text of ComfyUI's ``ManualSigmas`` node: the schedule's sigmas, noisiest first, with the trailing 0.
+
+    VE sigmas ``sigma_i = sqrt((1 - ab_i) / ab_i)`` (k-diffusion's, what ComfyUI's samplers take for SD-type models),
+    or with ``flow`` the flow times ``t_i`` (ComfyUI's sigmas of flow-matching models, SD3 and Flux: ``x = (1 - t) x0 +
+    t eps``, ``t = 1`` at ``alpha_bar = 0``). Each number in positional notation, as the float32 value the node makes
+    of it (shortest digits that give it back), joined by ", ". Returns a str. Raises ValueError if ``alpha_bar`` is
+    not a schedule, for a first level 0 without ``flow`` (sigma = inf), or where the float32 values the node makes
+    leave float32's range or merge (a zero step). Source: ComfyUI ``comfy_extras/nodes_custom_sampler.py``
+    (``ManualSigmas``: :data:`COMFYUI_NUMBER`, ``torch.FloatTensor``); docs/model.md §2, §10.
+    """
+    import re
+
+    from .schedules import alpha_bar_to_flow_t
+
+    ab = as_levels(alpha_bar)
+    if flow:
+        values = np.asarray(alpha_bar_to_flow_t(ab), dtype=np.float64)
+        what = "flow time t"
+    elif ab[0] == 0.0:
+        raise ValueError("alpha_bar: the first level is 0 (zero terminal SNR, sigma = inf), which ComfyUI's samplers "
+                         "cannot take as a VE sigma; a flow-matching model takes it as t = 1 (flow=True), and for a VP "
+                         "model give a first level above 0 (diffusers' zero-SNR Euler runs alpha_bar = 2**-24)")
+    else:
+        values = np.array(_finite_sigmas(ab, "ComfyUI's samplers")[:-1])
+        what = "VE sigma"
+    with np.errstate(over="ignore"):
+        v32 = values.astype(np.float32)
+    if not np.all(np.isfinite(v32)):
+        i = int(np.flatnonzero(~np.isfinite(v32))[0])
+        raise ValueError(f"alpha_bar: level {i} ({float(ab[i])!r}) has {what} {float(values[i]):.6g}, beyond float32 "
+                         f"(max {float(np.finfo(np.float32).max):.4g}), the type ManualSigmas stores; use a first "
+                         "level alpha_bar above 1e-77")
+    same = np.flatnonzero(v32[1:] >= v32[:-1])
+    if same.size:
+        i = int(same[0])
+        raise ValueError(f"alpha_bar: levels {i} and {i + 1} ({float(ab[i])!r}, {float(ab[i + 1])!r}) map to the same "
+                         f"float32 {what} {float(v32[i])!r}, the type ManualSigmas stores: ComfyUI would run a zero "
+                         "step; merge or separate the levels")
+    text = ", ".join([np.format_float_positional(v, unique=True, trim="-") for v in v32] + ["0"])
+    read = np.array([float(m) for m in re.findall(COMFYUI_NUMBER, text)], dtype=np.float32)
+    if read.shape != (v32.size + 1,) or not np.array_equal(read[:-1], v32):  # pragma: no cover - a formatting fault
+        raise AssertionError(f"to_comfyui_sigmas: {text!r} does not read back as the float32 values")
+    return text
 
 
 #: diffusers ``beta_schedule`` names of symsched's beta families (``"sigmoid"`` only DDPMScheduler knows).

@@ -1208,3 +1208,49 @@ def test_flow_times_the_identity_mu_keeps_apart_are_exported(kind: str) -> None:
     sch = d.FlowMatchEulerDiscreteScheduler(use_dynamic_shifting=True, time_shift_type=kind)
     sch.set_timesteps(**got)
     assert np.all(np.diff(sch.sigmas[:-1].double().numpy()) < 0)
+
+
+# -- ComfyUI's ManualSigmas text -----------------------------------------------------------------------------------
+def _comfyui_reads(text: str) -> np.ndarray:
+    """What ComfyUI's ManualSigmas node makes of its text (comfy_extras/nodes_custom_sampler.py, read for this test):
+    every match of [-+]?(?:\\d*\\.*\\d+), as float, in a float32 tensor."""
+    import re
+
+    return np.array([float(m) for m in re.findall(r"[-+]?(?:\d*\.*\d+)", text)], dtype=np.float32)
+
+
+@pytest.mark.parametrize("alpha_bar", [[1e-4, 0.02, 0.5, 0.9], [4.0358e-5, 0.3, 0.99999], [1e-30, 0.5],
+                                       [0.1, 0.1000001, 0.9], [0.5, 1 - 1e-10]])  # (sigma 1e-5: repr is 1e-05)
+def test_comfyui_text_reads_back_as_the_float32_sigmas(alpha_bar) -> None:
+    """Audit of 6 December: no ComfyUI export. The node's number pattern knows no exponent (1.5e-05 reads as 1.5 and
+    -05): the text is positional and reads back, through the node's own rule, as the float32 sigmas and a 0."""
+    from symsched import export
+    from symsched.schedules import alpha_bar_to_sigmas
+
+    text = export.to_comfyui_sigmas(alpha_bar)
+    assert "e" not in text.lower() and text.endswith(", 0")
+    want = np.append(alpha_bar_to_sigmas(np.array(alpha_bar)).astype(np.float32), np.float32(0))
+    np.testing.assert_array_equal(_comfyui_reads(text), want)
+
+
+def test_comfyui_flow_text_is_flow_time_from_one() -> None:
+    from symsched import export
+    from symsched.schedules import alpha_bar_to_flow_t
+
+    ab = np.array([0.0, 0.01, 0.3, 0.9])
+    text = export.to_comfyui_sigmas(ab, flow=True)
+    assert text.startswith("1, ")
+    np.testing.assert_array_equal(_comfyui_reads(text), np.append(alpha_bar_to_flow_t(ab), 0).astype(np.float32))
+
+
+@pytest.mark.parametrize("alpha_bar, flow, match", [
+    ([0.0, 0.5], False, r"the first level is 0 .* \(flow=True\)"),
+    ([1e-300, 0.5], False, "beyond float32"),
+    ([0.3, 0.30000000001, 0.9], False, "map to the same float32 VE sigma"),
+    ([1e-20, 2e-20, 0.5], True, "map to the same float32 flow time t"),
+])
+def test_comfyui_text_refuses_what_the_node_cannot_hold(alpha_bar, flow, match) -> None:
+    from symsched import export
+
+    with pytest.raises(ValueError, match=match):
+        export.to_comfyui_sigmas(alpha_bar, flow=flow)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import types
 
 import numpy as np
@@ -1093,3 +1094,43 @@ def test_zero_snr_ddim_refusal_does_not_send_a_vp_model_to_flow_matching(tmp_pat
                  "--format", "diffusers", "--out", str(tmp_path / "s.json"), "--no-progress"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "2**-24" in err and "--flow only for a flow-matching model" in err, err
+
+
+@pytest.mark.parametrize("extra, name, settings, first", [
+    ([], "euler", {}, None),
+    (["--eta", "0.5"], "euler_ancestral", {"eta": 0.5}, None),
+    (["--sampler", "dpmpp_2m_sde", "--eta", "0.5"], "dpmpp_2m_sde", {"eta": 0.5}, None),
+    (["--flow"], "euler", {}, 1.0),
+])
+def test_comfyui_export_names_the_node_text_and_sampler(tmp_path, small_spectrum, capsys, extra, name, settings,
+                                                         first) -> None:
+    """Audit of 6 December: no ComfyUI export. --format comfyui writes the ManualSigmas text (the optimised levels'
+    float32 sigmas, or flow times with --flow) and the KSamplerSelect sampler_name, with the settings KSamplerSelect
+    would not set."""
+    from symsched import export
+
+    out = tmp_path / "c.json"
+    assert main(["optimize", "--spectrum", str(small_spectrum[0]), "--steps", "4", "--restarts", "0", "--no-progress",
+                 "--format", "comfyui", "--out", str(out), *extra]) == 0
+    doc = json.loads(out.read_text())
+    assert doc["node"] == "ManualSigmas" and doc["sampler_name"] == name and doc["settings"] == settings
+    assert doc["sigmas"] == export.to_comfyui_sigmas(doc["alpha_bar"], flow=first is not None)
+    ab = np.array(doc["alpha_bar"])
+    levels = sch.alpha_bar_to_flow_t(ab) if first is not None else sch.alpha_bar_to_sigmas(ab)
+    read = [float(m) for m in re.findall(r"[-+]?(?:\d*\.*\d+)", doc["sigmas"])]  # ComfyUI's ManualSigmas rule
+    np.testing.assert_array_equal(np.array(read, dtype=np.float32), np.append(levels, 0.0).astype(np.float32))
+    if first is not None:
+        assert read[0] == first
+    printed = capsys.readouterr().out
+    assert f"KSamplerSelect(sampler_name='{name}')" in printed and ("own node" in printed) is bool(settings)
+
+
+@pytest.mark.parametrize("extra, match", [
+    (["--sampler", "ddpm"], "--format comfyui with --sampler ddpm: ComfyUI's samplers are k-diffusion's"),
+    (["--sampler", "ddim", "--endpoints", "0,none"], "--format comfyui: the first level is alpha_bar = 0"),
+])
+def test_comfyui_export_refusals_come_before_any_work(tmp_path, capsys, extra, match) -> None:
+    assert main(["optimize", "--steps", "4", "--no-progress", "--format", "comfyui", "--out",
+                 str(tmp_path / "c.json"), *extra]) == 2
+    captured = capsys.readouterr()
+    assert match in captured.err and captured.err.count("\n") == 1 and "spectrum" not in captured.out

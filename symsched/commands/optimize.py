@@ -20,7 +20,7 @@ import numpy as np
 from .._io import output_file
 from . import _settings
 
-FORMATS = ("json", "diffusers", "k-diffusion")
+FORMATS = ("json", "diffusers", "k-diffusion", "comfyui")
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -72,7 +72,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     _settings.add_max_step_ratio(p)
     p.add_argument("--out", required=True, type=output_file("schedule.json"),
                    help="output file (.json; .npy for --format k-diffusion)")
-    p.add_argument("--format", default="json", choices=list(FORMATS), help="export format (default json)")
+    p.add_argument("--format", default="json", choices=list(FORMATS),
+                   help="export format (default json): diffusers (scheduler, config, set_timesteps arguments), "
+                   "k-diffusion (sigma array), comfyui (the text of a ManualSigmas node and the KSamplerSelect "
+                   "sampler_name)")
     p.add_argument("--plot", default=None, type=output_file("schedule.png"),
                    help="write a figure (PNG/PDF/SVG) of the result")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -270,7 +273,14 @@ def check_export(args: argparse.Namespace, endpoints: Any, grid: Optional[np.nda
         raise ValueError("--format k-diffusion: the first level is alpha_bar = 0 (zero terminal SNR: --endpoints 0,... "
                          "or a zero-SNR --grid), sigma = inf, which no k-diffusion sigma array holds; use --format "
                          "diffusers with --sampler ddpm (timesteps on the grid), --flow, or --format json")
-    if fmt == "k-diffusion" and isinstance(args.steps, int) and args.steps >= 1:  # (other counts: _check_settings)
+    if fmt == "comfyui" and sampler in _NO_K_DIFFUSION and sampler != "flow_match_euler":
+        raise ValueError(f"--format comfyui with --sampler {sampler}: ComfyUI's samplers are k-diffusion's (and, on "
+                         f"flow times, flow_match_euler's): {_NO_K_DIFFUSION[sampler]}")
+    if fmt == "comfyui" and sampler != "flow_match_euler" and _first_level_zero(endpoints, grid):
+        raise ValueError("--format comfyui: the first level is alpha_bar = 0 (zero terminal SNR), sigma = inf, which "
+                         "ComfyUI's samplers cannot take as a VE sigma; fix a first level above 0 with --endpoints, or "
+                         "for a flow-matching model use --flow (ComfyUI's sigmas are then flow times, t = 1 there)")
+    if fmt in ("k-diffusion", "comfyui") and isinstance(args.steps, int) and args.steps >= 1:  # (else _check_settings)
         from .._library_samplers import check_library_steps
 
         check_library_steps(sampler, args.steps, "--steps")
@@ -547,6 +557,39 @@ def k_diffusion_call(res: Any, value_of: Optional[Callable[..., float]] = None,
     return f"k_diffusion.sampling.sample_{res.sampler}", kwargs, notes
 
 
+def _export_comfyui(args: argparse.Namespace, res: Any, value_of: Optional[Callable[..., float]] = None
+                    ) -> dict[str, Any]:
+    """ComfyUI's ManualSigmas text (:func:`symsched.export.to_comfyui_sigmas`), the KSamplerSelect sampler_name
+    that runs it, the settings that differ from that sampler's defaults and the notes (what ComfyUI runs otherwise).
+    ComfyUI runs its own copy of k-diffusion's samplers on these sigmas (``comfy/k_diffusion/sampling.py``); its
+    flow-matching models (SD3, Flux) take flow times t as sigmas, on which euler is the flow-matching Euler step."""
+    from .. import export
+
+    flow = res.sampler == "flow_match_euler"
+    text = export.to_comfyui_sigmas(res.alpha_bar, flow=flow)
+    if flow:
+        name, kwargs = "euler", {}
+        notes = ["sigmas are flow times t (ComfyUI's sigmas for flow-matching models such as SD3 and Flux, x = (1 - t) "
+                 "x0 + t eps): its euler sampler steps x + (t_next - t)(x - x0_hat)/t, the flow-matching Euler step"]
+        notes += [n for n in (init_note(res, value_of),) if n]
+    else:
+        fn, kwargs, notes = k_diffusion_call(res, value_of, args)
+        name = fn.rsplit("sample_", 1)[1]
+        if res.sampler == "ddim":  # (k-diffusion's note says how to start there; ComfyUI scales the noise itself)
+            notes = [f"ComfyUI's {name} is DDIM" + (f" eta={res.eta:g}" if res.eta > 0.0 else "") + " on these VE "
+                     "sigmas"] + notes[1:]
+        notes.append("ComfyUI starts SD-type (eps/v) models from N(0, 1 + sigmas[0]^2), DDIM's white start, when the "
+                     "first sigma is at or above the model's sigma_max, and from N(0, sigmas[0]^2) below it")
+    how = (f"in ComfyUI: a ManualSigmas node with this text as its sigmas and KSamplerSelect(sampler_name='{name}') "
+           "into SamplerCustom or SamplerCustomAdvanced")
+    if kwargs:
+        how += f"; KSamplerSelect runs {name} with its defaults, so set {kwargs} in ComfyUI's own node for it instead"
+    notes = [how, *notes, "ComfyUI runs its own copy of k-diffusion's samplers; symsched's witnesses are k-diffusion "
+             "0.1.1 and diffusers, not ComfyUI itself"]
+    return {"node": "ManualSigmas", "sigmas": text, "sampler_name": name, "settings": kwargs, "notes": notes,
+            "alpha_bar": res.alpha_bar.tolist()}
+
+
 def churn_window_note(res: Any, value_of: Optional[Callable[..., float]] = None) -> Optional[str]:
     """The note when a sigma lies so close to an edge of k-diffusion's churn window ``s_tmin <= sigma <= s_tmax`` that
     float32 decides it the other way (torch compares a float32 sigma with the edges cast to float32: ``torch.tensor``
@@ -797,6 +840,10 @@ def _write(args: argparse.Namespace, S: np.ndarray, res: Any, grid: Optional[np.
         doc["alpha_bar"] = res.alpha_bar.tolist()
         atomic_write_json(out, doc)
         notes = list(doc["notes"])  # every note of the file, also on the console
+    elif args.format == "comfyui":
+        doc = _export_comfyui(args, res, value_of)
+        atomic_write_json(out, doc)
+        notes = list(doc["notes"])
     else:
         sig = export.to_k_diffusion_sigmas(res.alpha_bar)
         fn, kwargs, notes = k_diffusion_call(res, value_of, args)
