@@ -282,14 +282,15 @@ def _finite_sigmas(ab: Array, target: str, float32: bool = False) -> list[float]
     return [float(v) for v in sig] + [0.0]
 
 
-def _distinct(values: Array, ab: Array, what: str, target: str, float32: bool = False) -> None:
+def _distinct(values: Array, ab: Array, what: str, target: str, float32: bool = False, cast: str = "") -> None:
     """ValueError when two levels of ``ab`` map to one exported value (``values``, strictly decreasing otherwise):
     rounding of the conversion merges them (in float64, or with ``float32`` in the float32 ``target`` casts them
-    to), and ``target`` would run a zero step."""
+    to: ``cast`` says how, by default ``target.set_timesteps``), and ``target`` would run a zero step."""
     same = np.flatnonzero(values[1:] >= values[:-1])
     if same.size:
         i = int(same[0])
-        where = (f"in float32, to which {target}.set_timesteps casts the sigmas it is given: it would run a zero step"
+        cast = cast or f"{target}.set_timesteps casts the sigmas it is given"
+        where = (f"in float32, to which {cast}: it would run a zero step"
                  if float32 else f"in float64, which {target} would run as a zero step (h = 0; the multistep solvers "
                  "divide by it)")
         raise ValueError(
@@ -1493,6 +1494,9 @@ def from_k_diffusion_sigmas(sigmas: ArrayLike) -> Array:
     return as_levels(sigmas_to_alpha_bar(s), "alpha_bar (from sigmas)")
 
 
+#: The largest VE sigma ComfyUI can start from: it scales the start noise by sqrt(1 + sigma^2) in float32.
+_COMFYUI_MAX_SIGMA = float(np.sqrt(np.finfo(np.float32).max))
+
 #: How ComfyUI's ``ManualSigmas`` node reads its text (``comfy_extras/nodes_custom_sampler.py``, ComfyUI 0.3.7x):
 #: every match of this pattern, as float, into a float32 tensor. Positional notation only: an exponent
 #: ("1.5e-05") would read as the two numbers 1.5 and -05.
@@ -1507,8 +1511,9 @@ def to_comfyui_sigmas(alpha_bar: ArrayLike, *, flow: bool = False) -> str:
     or with ``flow`` the flow times ``t_i`` (ComfyUI's sigmas of flow-matching models, SD3 and Flux: ``x = (1 - t) x0 +
     t eps``, ``t = 1`` at ``alpha_bar = 0``). Each number in positional notation, as the float32 value the node makes
     of it (shortest digits that give it back), joined by ", ". Returns a str. Raises ValueError if ``alpha_bar`` is
-    not a schedule, for a first level 0 without ``flow`` (sigma = inf), or where the float32 values the node makes
-    leave float32's range or merge (a zero step). Source: ComfyUI ``comfy_extras/nodes_custom_sampler.py``
+    not a schedule, for a first level 0 without ``flow`` (sigma = inf) or a first sigma beyond 1.8e19 (ComfyUI's
+    float32 ``sqrt(1 + sigma^2)`` overflows), or where the float32 values the node makes merge (a zero
+    step). Source: ComfyUI ``comfy_extras/nodes_custom_sampler.py``
     (``ManualSigmas``: :data:`COMFYUI_NUMBER`, ``torch.FloatTensor``); docs/model.md §2, §10.
     """
     import re
@@ -1526,19 +1531,12 @@ def to_comfyui_sigmas(alpha_bar: ArrayLike, *, flow: bool = False) -> str:
     else:
         values = np.array(_finite_sigmas(ab, "ComfyUI's samplers")[:-1])
         what = "VE sigma"
-    with np.errstate(over="ignore"):
-        v32 = values.astype(np.float32)
-    if not np.all(np.isfinite(v32)):
-        i = int(np.flatnonzero(~np.isfinite(v32))[0])
-        raise ValueError(f"alpha_bar: level {i} ({float(ab[i])!r}) has {what} {float(values[i]):.6g}, beyond float32 "
-                         f"(max {float(np.finfo(np.float32).max):.4g}), the type ManualSigmas stores; use a first "
-                         "level alpha_bar above 1e-77")
-    same = np.flatnonzero(v32[1:] >= v32[:-1])
-    if same.size:
-        i = int(same[0])
-        raise ValueError(f"alpha_bar: levels {i} and {i + 1} ({float(ab[i])!r}, {float(ab[i + 1])!r}) map to the same "
-                         f"float32 {what} {float(v32[i])!r}, the type ManualSigmas stores: ComfyUI would run a zero "
-                         "step; merge or separate the levels")
+    if not flow and values[0] > _COMFYUI_MAX_SIGMA:
+        raise ValueError(f"alpha_bar: level 0 ({float(ab[0])!r}) has VE sigma {float(values[0]):.6g}, beyond "
+                         f"{_COMFYUI_MAX_SIGMA:.4g}, where ComfyUI's float32 start sqrt(1 + sigma^2) overflows (NaN "
+                         "samples); use a first level alpha_bar above 3e-39")
+    v32 = values.astype(np.float32)
+    _distinct(v32, ab, what, "ComfyUI", float32=True, cast="ManualSigmas converts its text")
     text = ", ".join([np.format_float_positional(v, unique=True, trim="-") for v in v32] + ["0"])
     read = np.array([float(m) for m in re.findall(COMFYUI_NUMBER, text)], dtype=np.float32)
     if read.shape != (v32.size + 1,) or not np.array_equal(read[:-1], v32):  # pragma: no cover - a formatting fault

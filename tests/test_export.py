@@ -1245,9 +1245,10 @@ def test_comfyui_flow_text_is_flow_time_from_one() -> None:
 
 @pytest.mark.parametrize("alpha_bar, flow, match", [
     ([0.0, 0.5], False, r"the first level is 0 .* \(flow=True\)"),
-    ([1e-300, 0.5], False, "beyond float32"),
-    ([0.3, 0.30000000001, 0.9], False, "map to the same float32 VE sigma"),
-    ([1e-20, 2e-20, 0.5], True, "map to the same float32 flow time t"),
+    ([1e-300, 0.5], False, "beyond 1.845e[+]19, where ComfyUI's float32 start sqrt"),
+    ([2e-39, 0.5], False, "sigma 2.23607e[+]19, beyond 1.845e[+]19"),  # (float32 holds it; sqrt(1 + s^2) does not)
+    ([0.3, 0.30000000001, 0.9], False, "map to the same VE sigma .* in float32, to which ManualSigmas converts"),
+    ([1e-20, 2e-20, 0.5], True, "map to the same flow time t 1.0 in float32"),
 ])
 def test_comfyui_text_refuses_what_the_node_cannot_hold(alpha_bar, flow, match) -> None:
     from symsched import export

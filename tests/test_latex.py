@@ -395,6 +395,8 @@ def test_every_section_states_its_first_step_from_pure_noise(generated: Path) ->
     assert "for $0 \\le \\eta \\le 1$" in ddim and "v_s = g_0^2 + n_0 = 1 - \\bar{\\alpha}_s" in ddim
     heun = (generated / "heun.tex").read_text()
     assert "cannot start at pure noise (a one-level schedule takes step \\texttt{final} instead)" in heun
+    # review of 6 December: the churn paragraph's one-level plan is its own setting's (churn_final), not the default's
+    assert "cannot start at pure noise (a one-level schedule takes step \\texttt{churn\\_final} instead)" in heun
     dpm2a = (generated / "dpm_2_ancestral.tex").read_text()
     assert ("With the default parameters ($\\eta = 1$) or $\\eta = 2$ the plan takes step \\texttt{to\\_zero} first"
             in dpm2a)
@@ -421,7 +423,7 @@ def test_latex_draws_a_progress_bar_while_rendering_on_a_terminal(tmp_path, caps
     monkeypatch.setenv("SYMSCHED_CACHE_DIR", str(tmp_path / "cache"))  # an empty cache: the sections are rendered
     monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
     assert main(["latex", "--sampler", "ddim", "--out", str(tmp_path / "a")]) == 0
-    assert "symsched latex" in capsys.readouterr().err
+    assert "symsched latex: 1section" in capsys.readouterr().err  # (the count: the callback reached the bar)
     monkeypatch.setenv("SYMSCHED_CACHE_DIR", str(tmp_path / "cache2"))  # empty again: rendered, without the bar
     assert main(["latex", "--sampler", "ddim", "--out", str(tmp_path / "b"), "--no-progress"]) == 0
     assert "symsched latex" not in capsys.readouterr().err

@@ -1096,37 +1096,40 @@ def test_zero_snr_ddim_refusal_does_not_send_a_vp_model_to_flow_matching(tmp_pat
     assert err.count("\n") == 1 and "2**-24" in err and "--flow only for a flow-matching model" in err, err
 
 
-@pytest.mark.parametrize("extra, name, settings, first", [
-    ([], "euler", {}, None),
-    (["--eta", "0.5"], "euler_ancestral", {"eta": 0.5}, None),
-    (["--sampler", "dpmpp_2m_sde", "--eta", "0.5"], "dpmpp_2m_sde", {"eta": 0.5}, None),
-    (["--flow"], "euler", {}, 1.0),
+@pytest.mark.parametrize("extra, name, settings, first, node", [
+    ([], "euler", {}, None, "KSamplerSelect(sampler_name='euler')"),
+    (["--eta", "0.5"], "euler_ancestral", {"eta": 0.5}, None, "SamplerEulerAncestral(eta=0.5) in place of"),
+    (["--eta", "1"], "euler_ancestral", {}, None, "KSamplerSelect(sampler_name='euler_ancestral')"),  # its default
+    (["--sampler", "dpmpp_2m_sde", "--eta", "0.5"], "dpmpp_2m_sde", {"eta": 0.5}, None,
+     "SamplerDPMPP_2M_SDE(eta=0.5) in place of KSamplerSelect"),
+    (["--sampler", "euler", "--option", "s_churn=1"], "euler", {"s_churn": 1.0}, None,
+     "ComfyUI has no node that sets s_churn for euler"),
+    (["--flow"], "euler", {}, 1.0, "KSamplerSelect(sampler_name='euler')"),
 ])
 def test_comfyui_export_names_the_node_text_and_sampler(tmp_path, small_spectrum, capsys, extra, name, settings,
-                                                         first) -> None:
+                                                         first, node) -> None:
     """Audit of 6 December: no ComfyUI export. --format comfyui writes the ManualSigmas text (the optimised levels'
     float32 sigmas, or flow times with --flow) and the KSamplerSelect sampler_name, with the settings KSamplerSelect
-    would not set."""
-    from symsched import export
+    would not set: the node that sets them (ComfyUI's own, read for the table), or a note that none does."""
 
     out = tmp_path / "c.json"
     assert main(["optimize", "--spectrum", str(small_spectrum[0]), "--steps", "4", "--restarts", "0", "--no-progress",
                  "--format", "comfyui", "--out", str(out), *extra]) == 0
     doc = json.loads(out.read_text())
     assert doc["node"] == "ManualSigmas" and doc["sampler_name"] == name and doc["settings"] == settings
-    assert doc["sigmas"] == export.to_comfyui_sigmas(doc["alpha_bar"], flow=first is not None)
     ab = np.array(doc["alpha_bar"])
     levels = sch.alpha_bar_to_flow_t(ab) if first is not None else sch.alpha_bar_to_sigmas(ab)
     read = [float(m) for m in re.findall(r"[-+]?(?:\d*\.*\d+)", doc["sigmas"])]  # ComfyUI's ManualSigmas rule
     np.testing.assert_array_equal(np.array(read, dtype=np.float32), np.append(levels, 0.0).astype(np.float32))
     if first is not None:
         assert read[0] == first
-    printed = capsys.readouterr().out
-    assert f"KSamplerSelect(sampler_name='{name}')" in printed and ("own node" in printed) is bool(settings)
+    assert node in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("extra, match", [
-    (["--sampler", "ddpm"], "--format comfyui with --sampler ddpm: ComfyUI's samplers are k-diffusion's"),
+    (["--sampler", "ddpm"], "--format comfyui with --sampler ddpm: symsched exports to ComfyUI the k-diffusion "
+     "samplers it models"),
+    (["--sampler", "flow_match_heun"], "ComfyUI's heun on flow times is k-diffusion's Heun"),
     (["--sampler", "ddim", "--endpoints", "0,none"], "--format comfyui: the first level is alpha_bar = 0"),
 ])
 def test_comfyui_export_refusals_come_before_any_work(tmp_path, capsys, extra, match) -> None:
@@ -1134,3 +1137,14 @@ def test_comfyui_export_refusals_come_before_any_work(tmp_path, capsys, extra, m
                  str(tmp_path / "c.json"), *extra]) == 2
     captured = capsys.readouterr()
     assert match in captured.err and captured.err.count("\n") == 1 and "spectrum" not in captured.out
+
+
+def test_a_fixed_first_level_on_a_grid_is_checked_after_the_grid_snaps_it(tmp_path, small_spectrum, capsys) -> None:
+    """Review of 6 December: the up-front check of a fixed first level against the grid's top refused 3.99e-5 on the
+    linear grid (sigma 158.3 > 157.4), a level the optimiser snaps to the grid's noisiest, 4.0358e-5, whose export
+    passes. With --grid the check is the export's, on the level the optimiser returns."""
+    out = tmp_path / "s.json"
+    assert main(["optimize", "--spectrum", str(small_spectrum[0]), "--steps", "3", "--restarts", "0", "--no-progress",
+                 "--grid", "1000", "--endpoints", "3.99e-5,none", "--sampler", "ddim", "--format", "diffusers", "--out",
+                 str(out)]) == 0, capsys.readouterr().err
+    assert json.loads(out.read_text())["alpha_bar"][0] == float(sch.training_grid("linear")[-1])

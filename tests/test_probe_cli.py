@@ -642,3 +642,19 @@ def test_cli_probe_says_it_does_not_clip_where_the_models_config_would(tmp_path,
     path.write_text(json.dumps(dict(json.loads(path.read_text()), clip_sample=False)))
     assert main(base) == 0
     assert "is not applied" not in capsys.readouterr().out
+
+
+def test_the_clipping_note_reads_the_configs_own_class() -> None:
+    """Review of 6 December: the note read the config loaded as a DDPMScheduler, whose clip_sample=True default
+    fired for an EulerDiscreteScheduler config that never clips; the config's own class decides now."""
+    diffusers = pytest.importorskip("diffusers")
+    from pathlib import Path
+
+    from symsched.commands.probe import _clipping_notes
+
+    m = Path("m")
+    assert _clipping_notes(m, diffusers.EulerDiscreteScheduler, {}) == ()
+    assert "clip_sample=True is not applied" in _clipping_notes(m, diffusers.DDPMScheduler, {})[0]
+    assert _clipping_notes(m, diffusers.DDPMScheduler, {"clip_sample": False}) == ()
+    assert "thresholding=True" in _clipping_notes(m, diffusers.DDIMScheduler, {"clip_sample": False,
+                                                                                "thresholding": True})[0]

@@ -37,7 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--steps", default=10, type=int,
                    help="number of noise levels K of the schedule (default 10): one model call each, except that DEIS "
                    "and final_sigmas_type=sigma_min stop at the last level (K - 1 calls) and two-stage samplers (heun, "
-                   "dpm_2, ...) call the model twice per step")
+                   "dpm_2, ...) call the model twice per step but once on the last (2K - 1 calls)")
     _settings.add_sampler_arguments(
         p, sampler_help="sampler to optimise for (default ddim; flow_match_euler with --flow): diffusers' DDIM/DDPM, "
         "multistep and flow-matching schedulers, k-diffusion's samplers (their library defaults unless "
@@ -245,6 +245,25 @@ def _no_diffusers_scheduler(sampler: str) -> str:
 
 
 #: Samplers --format diffusers exports (every other one is refused before the optimisation).
+#: why a sampler symsched models has no --format comfyui export, where the k-diffusion reason does not fit
+_COMFYUI_OTHERWISE = {
+    "flow_match_heun": "ComfyUI's heun on flow times is k-diffusion's Heun, which symsched has not compared with "
+    "diffusers' FlowMatchHeunDiscreteScheduler: use --sampler flow_match_euler, or --format json for the levels",
+    "ddpm": "ComfyUI's own ddpm sampler is not among them: use --format diffusers (DDPMScheduler timesteps)",
+}
+
+#: ComfyUI's nodes that set a k-diffusion sampler's parameters (comfy_extras/nodes_custom_sampler.py, read for this
+#: table): KSamplerSelect runs a sampler with its defaults; the other samplers' settings (churn, dpm_2_ancestral's
+#: eta) have no node.
+COMFYUI_SAMPLER_NODES = {
+    "euler_ancestral": ("SamplerEulerAncestral", ("eta", "s_noise")),
+    "dpmpp_2s_ancestral": ("SamplerDPMPP_2S_Ancestral", ("eta", "s_noise")),
+    "dpmpp_sde": ("SamplerDPMPP_SDE", ("eta", "s_noise", "r")),
+    "dpmpp_2m_sde": ("SamplerDPMPP_2M_SDE", ("solver_type", "eta", "s_noise")),
+    "dpmpp_3m_sde": ("SamplerDPMPP_3M_SDE", ("eta", "s_noise")),
+    "lms": ("SamplerLMS", ("order",)),
+}
+
 _DIFFUSERS_EXPORTS = ("ddim", "euler", "ddpm", "heun", "dpmsolver_multistep", "flow_match_euler", "flow_match_heun")
 
 
@@ -274,8 +293,9 @@ def check_export(args: argparse.Namespace, endpoints: Any, grid: Optional[np.nda
                          "or a zero-SNR --grid), sigma = inf, which no k-diffusion sigma array holds; use --format "
                          "diffusers with --sampler ddpm (timesteps on the grid), --flow, or --format json")
     if fmt == "comfyui" and sampler in _NO_K_DIFFUSION and sampler != "flow_match_euler":
-        raise ValueError(f"--format comfyui with --sampler {sampler}: ComfyUI's samplers are k-diffusion's (and, on "
-                         f"flow times, flow_match_euler's): {_NO_K_DIFFUSION[sampler]}")
+        raise ValueError(f"--format comfyui with --sampler {sampler}: symsched exports to ComfyUI the k-diffusion "
+                         "samplers it models (ComfyUI runs its own copy of them) and flow_match_euler (ComfyUI's euler "
+                         f"on flow times); {_COMFYUI_OTHERWISE.get(sampler, _NO_K_DIFFUSION[sampler])}")
     if fmt == "comfyui" and sampler != "flow_match_euler" and _first_level_zero(endpoints, grid):
         raise ValueError("--format comfyui: the first level is alpha_bar = 0 (zero terminal SNR), sigma = inf, which "
                          "ComfyUI's samplers cannot take as a VE sigma; fix a first level above 0 with --endpoints, or "
@@ -299,14 +319,17 @@ def check_export(args: argparse.Namespace, endpoints: Any, grid: Optional[np.nda
                          "model")
     first = None if endpoints is None else endpoints[0]
     if sampler in ("ddim", "euler") and args.eta != 1.0 and first is not None and 0.0 < first < 1.0:
+        # (with --grid the optimiser snaps the level to the grid first; the export checks the level it returns)
         from .. import export
         from ..optimize import default_grid
 
         try:  # the fixed first level's sigma, cast to float32 by EulerDiscreteScheduler.set_timesteps and within the
             # config grid's largest training sigma, as the export checks it after the optimisation (audit of 6
             # December: refused only then); a first level outside (0, 1) is refused with the endpoints' own checks
-            export.to_diffusers(np.array([first]), scheduler="EulerDiscreteScheduler",
-                                grid=default_grid() if grid is None else grid)
+            if grid is None:
+                export.to_diffusers(np.array([first]), scheduler="EulerDiscreteScheduler", grid=default_grid())
+            else:
+                export.to_diffusers(np.array([first]))  # (the float32 cast alone)
         except ValueError as exc:
             raise ValueError(f"--endpoints {args.endpoints}: {str(exc).removeprefix('alpha_bar: ')}") from None
 
@@ -563,7 +586,7 @@ def _export_comfyui(args: argparse.Namespace, res: Any, value_of: Optional[Calla
     that runs it, the settings that differ from that sampler's defaults and the notes (what ComfyUI runs otherwise).
     ComfyUI runs its own copy of k-diffusion's samplers on these sigmas (``comfy/k_diffusion/sampling.py``); its
     flow-matching models (SD3, Flux) take flow times t as sigmas, on which euler is the flow-matching Euler step."""
-    from .. import export
+    from .. import export, sampler_info
 
     flow = res.sampler == "flow_match_euler"
     text = export.to_comfyui_sigmas(res.alpha_bar, flow=flow)
@@ -571,23 +594,57 @@ def _export_comfyui(args: argparse.Namespace, res: Any, value_of: Optional[Calla
         name, kwargs = "euler", {}
         notes = ["sigmas are flow times t (ComfyUI's sigmas for flow-matching models such as SD3 and Flux, x = (1 - t) "
                  "x0 + t eps): its euler sampler steps x + (t_next - t)(x - x0_hat)/t, the flow-matching Euler step"]
-        notes += [n for n in (init_note(res, value_of),) if n]
+        notes += [n for n in (init_note(res, value_of), _comfyui_flow_start(res)) if n]
     else:
         fn, kwargs, notes = k_diffusion_call(res, value_of, args)
         name = fn.rsplit("sample_", 1)[1]
-        if res.sampler == "ddim":  # (k-diffusion's note says how to start there; ComfyUI scales the noise itself)
-            notes = [f"ComfyUI's {name} is DDIM" + (f" eta={res.eta:g}" if res.eta > 0.0 else "") + " on these VE "
-                     "sigmas"] + notes[1:]
-        notes.append("ComfyUI starts SD-type (eps/v) models from N(0, 1 + sigmas[0]^2), DDIM's white start, when the "
-                     "first sigma is at or above the model's sigma_max, and from N(0, sigmas[0]^2) below it")
-    how = (f"in ComfyUI: a ManualSigmas node with this text as its sigmas and KSamplerSelect(sampler_name='{name}') "
-           "into SamplerCustom or SamplerCustomAdvanced")
-    if kwargs:
-        how += f"; KSamplerSelect runs {name} with its defaults, so set {kwargs} in ComfyUI's own node for it instead"
-    notes = [how, *notes, "ComfyUI runs its own copy of k-diffusion's samplers; symsched's witnesses are k-diffusion "
-             "0.1.1 and diffusers, not ComfyUI itself"]
+        defaults = sampler_info(name)["params"]  # (DDIM eta=1 runs as euler_ancestral's default eta=1)
+        kwargs = {k: v for k, v in kwargs.items() if defaults.get(k, None) != v}
+        # k-diffusion's own start and noise-sampler advice does not apply: ComfyUI scales the noise itself
+        notes = [n for n in notes if not n.startswith(("sample_euler", "noise_sampler="))]
+        notes += _comfyui_start(res) + (["noise_sampler='independent' has no ComfyUI setting: its dpmpp_sde draws the "
+                                         "two half-step noises from a Brownian tree, as symsched's default"]
+                                        if res.settings.get("noise_sampler") == "independent" else [])
+    how, unset = _comfyui_how(name, kwargs)
+    notes = [how, *unset, *notes, "ComfyUI runs its own copy of k-diffusion's samplers; symsched's witnesses are "
+             "k-diffusion 0.1.1 and diffusers, not ComfyUI itself"]
     return {"node": "ManualSigmas", "sigmas": text, "sampler_name": name, "settings": kwargs, "notes": notes,
             "alpha_bar": res.alpha_bar.tolist()}
+
+
+def _comfyui_how(name: str, kwargs: dict[str, Any]) -> tuple[str, list[str]]:
+    """The nodes that run sampler ``name`` with ``kwargs`` in ComfyUI, and a note for settings no node sets."""
+    node, params = COMFYUI_SAMPLER_NODES.get(name, (None, ()))
+    settable = {k: v for k, v in kwargs.items() if k in params}
+    sampler = (f"{node}({', '.join(f'{k}={v!r}' for k, v in settable.items())}) in place of KSamplerSelect"
+               if settable else f"KSamplerSelect(sampler_name='{name}')")
+    how = f"in ComfyUI: a ManualSigmas node with this text as its sigmas and {sampler}, into SamplerCustom or " \
+          "SamplerCustomAdvanced"
+    unset = sorted(set(kwargs) - set(settable))
+    return how, ([f"ComfyUI has no node that sets {', '.join(unset)} for {name}: it runs {name} with its defaults, not "
+                  "the settings these sigmas were optimised for; optimise without them for ComfyUI"] if unset else [])
+
+
+def _comfyui_start(res: Any) -> list[str]:
+    """ComfyUI's start for SD-type (eps/v) models against the one the VE sigmas were optimised for."""
+    if res.sampler == "ddim":
+        return ["ComfyUI starts from N(0, 1 + sigmas[0]^2), the DDIM white start these sigmas were optimised for, "
+                "when the first sigma is at or above the model's sigma_max, and from N(0, sigmas[0]^2) below it"]
+    return ["these sigmas were optimised for k-diffusion's start N(0, sigmas[0]^2); ComfyUI starts SD-type models from "
+            "N(0, 1 + sigmas[0]^2) when the first sigma is at or above the model's sigma_max (a variance larger by "
+            f"{1 / float(res.sigmas[0]) ** 2:.3g} relative)"]
+
+
+def _comfyui_flow_start(res: Any) -> Optional[str]:
+    """ComfyUI starts a flow model from t_0 noise (an empty latent): variance t_0^2, not 1, below t_0 = 1."""
+    from ..schedules import alpha_bar_to_flow_t
+
+    t0 = float(alpha_bar_to_flow_t(res.alpha_bar[:1])[0])
+    if t0 == 1.0:
+        return None
+    return (f"the first flow time is {t0:.6g} < 1: ComfyUI starts an empty latent there from t0 * noise (variance "
+            f"{t0 * t0:.4g}), while symsched's flow start has variance 1; fix the first level at pure noise "
+            "(--endpoints 0,...) for ComfyUI")
 
 
 def churn_window_note(res: Any, value_of: Optional[Callable[..., float]] = None) -> Optional[str]:

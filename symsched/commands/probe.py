@@ -217,17 +217,24 @@ def _diffusers_folder(folder: Path, reference: Optional[Path]) -> ProbeModel:
                          "the samples to draw is unknown; set sample_size (e.g. 16) in its unet/config.json")
     ref = _load_reference(reference, den.shape)
     ch = 0 if den.shape[0] > 1 else None
+    config = _read_config(folder, sched_dir / "scheduler_config.json", "a scheduler config")
     return ProbeModel(str(folder), den, ref, measured_spectrum(ref, channel_axis=ch), den.grid, ch,
-                      _clipping_notes(folder, sched))
+                      _clipping_notes(folder, klass, config))
 
 
-def _clipping_notes(folder: Path, sched: Any) -> tuple[str, ...]:
-    """A note when the scheduler config clips x0 (``clip_sample``, DDPM/DDIM's default, or ``thresholding``): the
-    probe runs the linear samplers the predictions describe, not the clipped step of the model's own pipeline
-    (audit of 6 December: the setting was ignored silently; ``export.from_diffusers`` refuses such a config)."""
+def _clipping_notes(folder: Path, klass: Any, config: dict[str, Any]) -> tuple[str, ...]:
+    """A note when the scheduler config clips x0 (``clip_sample``, DDPM/DDIM's default, or ``thresholding``), as the
+    config's own class reads it (its constructor's default where the file is silent; the config is loaded as a
+    DDPMScheduler, whose clip_sample=True default an EulerDiscreteScheduler does not have): the probe runs the linear
+    samplers the predictions describe, not the clipped step of the model's own pipeline (audit of 6 December: the
+    setting was ignored silently; ``export.from_diffusers`` refuses such a config)."""
+    import inspect
+
     from ..export import _nonlinear
 
-    why = _nonlinear(dict(sched.config))
+    params = inspect.signature(klass.__init__).parameters
+    effective = {k: config.get(k, params[k].default if k in params else False) for k in ("clip_sample", "thresholding")}
+    why = _nonlinear(effective)
     return (f"note: --model {str(folder)!r}: its scheduler config's {why.split(' makes')[0]} is not applied: the "
             "probe runs the linear sampler (no clipping of the x0 estimate) that the predicted spectra describe; "
             "the model's own diffusers pipeline with this config would clip",) if why else ()

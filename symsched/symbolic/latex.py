@@ -372,7 +372,9 @@ def _pure_noise_kind(smp: Sampler, name: str, kind: str, prm: dict[str, float], 
     try:
         A, B, params_text = _limit_at_pure_noise(smp, name, kind, prm, alone=lead.startswith("The first"))
     except UndefinedStep as exc:
-        one = smp.steps_for(1)[0][0]
+        from .plan import PlanLevels
+
+        one = smp.steps_for(1, PlanLevels(_PLAN_LEVELS[:1]), prm)[0][0]  # (this paragraph's setting: churn_final)
         instead = f" (a one-level schedule takes step \\texttt{{{_text(one)}}} instead)" if one != kind else ""
         return [f"{lead}; but {exc}: a schedule that takes this step first cannot start at pure noise{instead}, and "
                 "symsched refuses one with a ValueError (start from a finite noise level).\n\n"]

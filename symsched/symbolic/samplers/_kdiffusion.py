@@ -56,12 +56,11 @@ ANCESTRAL_TEX = ("$\\sigma_{\\uparrow} = \\min(\\sigma_{\\mathrm{to}}, \\eta\\,\
 ANCESTRAL_PURE_NOISE_NOTE = (
     "At $\\eta = 1$ exactly, \\texttt{get\\_ancestral\\_step} gives $\\sigma_{\\downarrow} = "
     "\\sigma_{\\mathrm{to}}^2/\\sigma_{\\mathrm{from}} > 0$ for every finite $\\sigma_{\\mathrm{from}}$, but "
-    "k-diffusion computes it in float64, "
-    "where $1 - \\sigma_{\\mathrm{to}}^2/\\sigma_{\\mathrm{from}}^2$ rounds to 1 once $\\sigma_{\\mathrm{from}}/"
-    "\\sigma_{\\mathrm{to}} > 10^8$: $\\sigma_{\\downarrow}$ is then 0 (for a few per cent of such levels a rounding "
-    "residue near $10^{-8}\\sigma_{\\mathrm{to}}$) and the library takes its $\\sigma_{\\downarrow} = 0$ branch. From "
-    "$\\sigma_0 = \\infty$ symsched takes that branch for every $\\eta \\ge 1$: the limit of the library's float64 "
-    "decision, not the limit $\\eta \\to 1$ of the other branch.")
+    "k-diffusion computes it in float64, where $1 - \\sigma_{\\mathrm{to}}^2/\\sigma_{\\mathrm{from}}^2$ rounds to 1 "
+    "once $\\sigma_{\\mathrm{from}}/\\sigma_{\\mathrm{to}} > 10^8$: $\\sigma_{\\downarrow}$ is then 0 (for a few per "
+    "cent of such levels a rounding residue near $10^{-8}\\sigma_{\\mathrm{to}}$) and the library takes its step "
+    "with $\\sigma_{\\downarrow} = 0$. From $\\sigma_0 = \\infty$ symsched takes that step for every $\\eta \\ge 1$: "
+    "the limit of the library's float64 decision, not the limit $\\eta \\to 1$ of the other branch.")
 #: k-diffusion's churn (``sample_euler`` / ``sample_heun`` / ``sample_dpm_2``) in LaTeX.
 CHURN_TEX = ("churn $\\gamma_i = \\min(s_{\\mathrm{churn}}/K, \\sqrt2 - 1)$ where $s_{\\mathrm{tmin}} \\le \\sigma_i "
              "\\le s_{\\mathrm{tmax}}$, else 0: the sample is first noised up to $\\hat\\sigma = \\sigma_i(1 + "
