@@ -282,30 +282,47 @@ def check_export(args: argparse.Namespace, endpoints: Any, grid: Optional[np.nda
 
     if fmt != "k-diffusion" or Path(args.out).suffix.lower() != ".npy":  # k-diffusion: a .npy name gets the array
         check_suffix(args.out, "--out", ".json")
-    if fmt == "k-diffusion" and given_flow:
-        raise ValueError("--format k-diffusion with --flow: k-diffusion's samplers take VE sigmas, not flow times "
-                         "(a flow schedule from pure noise starts at t = 1, sigma = inf); use --format diffusers "
-                         "(FlowMatchEulerDiscreteScheduler sigmas) or --format json")
-    if fmt == "k-diffusion" and sampler in _NO_K_DIFFUSION:  # (the flow samplers among them)
-        raise ValueError(f"--format k-diffusion with --sampler {sampler}: {_NO_K_DIFFUSION[sampler]}")
-    if fmt == "k-diffusion" and _first_level_zero(endpoints, grid):
-        raise ValueError("--format k-diffusion: the first level is alpha_bar = 0 (zero terminal SNR: --endpoints 0,... "
-                         "or a zero-SNR --grid), sigma = inf, which no k-diffusion sigma array holds; use --format "
-                         "diffusers with --sampler ddpm (timesteps on the grid), --flow, or --format json")
-    if fmt == "comfyui" and sampler in _NO_K_DIFFUSION and sampler != "flow_match_euler":
-        raise ValueError(f"--format comfyui with --sampler {sampler}: symsched exports to ComfyUI the k-diffusion "
-                         "samplers it models (ComfyUI runs its own copy of them) and flow_match_euler (ComfyUI's euler "
-                         f"on flow times); {_COMFYUI_OTHERWISE.get(sampler, _NO_K_DIFFUSION[sampler])}")
-    if fmt == "comfyui" and sampler != "flow_match_euler" and _first_level_zero(endpoints, grid):
-        raise ValueError("--format comfyui: the first level is alpha_bar = 0 (zero terminal SNR), sigma = inf, which "
-                         "ComfyUI's samplers cannot take as a VE sigma; fix a first level above 0 with --endpoints, or "
-                         "for a flow-matching model use --flow (ComfyUI's sigmas are then flow times, t = 1 there)")
+    if fmt == "k-diffusion":
+        _check_k_diffusion(sampler, endpoints, grid, given_flow)
+    elif fmt == "comfyui":
+        _check_comfyui(sampler, endpoints, grid)
+    elif fmt == "diffusers":
+        _check_diffusers(args, endpoints, grid)
     if fmt in ("k-diffusion", "comfyui") and isinstance(args.steps, int) and args.steps >= 1:  # (else _check_settings)
         from .._library_samplers import check_library_steps
 
         check_library_steps(sampler, args.steps, "--steps")
-    if fmt != "diffusers":
-        return
+
+
+def _check_k_diffusion(sampler: str, endpoints: Any, grid: Optional[np.ndarray], given_flow: bool) -> None:
+    """--format k-diffusion: a sampler k-diffusion has, VE sigmas (no flow times, no sigma = inf)."""
+    if given_flow:
+        raise ValueError("--format k-diffusion with --flow: k-diffusion's samplers take VE sigmas, not flow times "
+                         "(a flow schedule from pure noise starts at t = 1, sigma = inf); use --format diffusers "
+                         "(FlowMatchEulerDiscreteScheduler sigmas) or --format json")
+    if sampler in _NO_K_DIFFUSION:  # (the flow samplers among them)
+        raise ValueError(f"--format k-diffusion with --sampler {sampler}: {_NO_K_DIFFUSION[sampler]}")
+    if _first_level_zero(endpoints, grid):
+        raise ValueError("--format k-diffusion: the first level is alpha_bar = 0 (zero terminal SNR: --endpoints 0,... "
+                         "or a zero-SNR --grid), sigma = inf, which no k-diffusion sigma array holds; use --format "
+                         "diffusers with --sampler ddpm (timesteps on the grid), --flow, or --format json")
+
+
+def _check_comfyui(sampler: str, endpoints: Any, grid: Optional[np.ndarray]) -> None:
+    """--format comfyui: a k-diffusion sampler symsched models or flow_match_euler; no VE sigma = inf."""
+    if sampler in _NO_K_DIFFUSION and sampler != "flow_match_euler":
+        raise ValueError(f"--format comfyui with --sampler {sampler}: symsched exports to ComfyUI the k-diffusion "
+                         "samplers it models (ComfyUI runs its own copy of them) and flow_match_euler (ComfyUI's euler "
+                         f"on flow times); {_COMFYUI_OTHERWISE.get(sampler, _NO_K_DIFFUSION[sampler])}")
+    if sampler != "flow_match_euler" and _first_level_zero(endpoints, grid):
+        raise ValueError("--format comfyui: the first level is alpha_bar = 0 (zero terminal SNR), sigma = inf, which "
+                         "ComfyUI's samplers cannot take as a VE sigma; fix a first level above 0 with --endpoints, or "
+                         "for a flow-matching model use --flow (ComfyUI's sigmas are then flow times, t = 1 there)")
+
+
+def _check_diffusers(args: argparse.Namespace, endpoints: Any, grid: Optional[np.ndarray]) -> None:
+    """--format diffusers: a scheduler that takes the levels, and a first level EulerDiscreteScheduler can run."""
+    sampler = args.sampler
     if sampler in _NO_CUSTOM_DIFFUSERS:
         raise ValueError(f"--format diffusers with --sampler {sampler}: {_NO_CUSTOM_DIFFUSERS[sampler]}")
     if sampler not in _DIFFUSERS_EXPORTS:
