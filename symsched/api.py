@@ -828,8 +828,8 @@ def _schedule_divergences(S: Array, x: Array, coordinate: str, sampler: Any, ini
     return out
 
 
-#: how a warning names each divergence
-_METRIC_NAMES = {"kl": "KL", "kl-reverse": "reverse KL", "w2": "W2"}
+#: Short display name of each divergence (warnings; optimize's tables and explain's console lines).
+DIVERGENCE_NAMES = {"kl": "KL", "kl-reverse": "reverse KL", "w2": "W2"}
 
 
 def _unresolved_metrics(divergences: list[str], P: Array, S: Array, count: int, cap: int) -> dict[str, float]:
@@ -837,7 +837,7 @@ def _unresolved_metrics(divergences: list[str], P: Array, S: Array, count: int, 
     :class:`UserWarning` saying that ``count`` modes, more than ``cap``, lie within rounding of their variance."""
     shown_values = {d: w2_distance(P, S) if d == "w2" else kl_divergence(S, P) if d == "kl" else kl_divergence(P, S)
                     for d in divergences}  # (W2 itself, as the metrics give it)
-    names = [_METRIC_NAMES[d] for d in divergences]
+    names = [DIVERGENCE_NAMES[d] for d in divergences]
     shown = ", ".join(f"{shown_values[d]:.3g}" for d in divergences)
     joined = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
     verb, what = ("lies", "it is the float64 value") if len(names) == 1 else ("lie", "they are the float64 values")

@@ -2086,8 +2086,8 @@ def _result(
 # ---------------------------------------------------------------------------------------------
 
 
-#: Short display name of each divergence (tables, explain's console lines).
-DIVERGENCE_NAMES = {"kl": "KL", "kl-reverse": "reverse KL", "w2": "W2"}
+#: Short display name of each divergence (tables, explain's console lines): :data:`symsched.api.DIVERGENCE_NAMES`.
+DIVERGENCE_NAMES = _api.DIVERGENCE_NAMES
 #: the objective each divergence minimises, as tables and figures name it (W2's objective is its square)
 OBJECTIVE_NAMES = {"kl": "KL", "kl-reverse": "reverse KL", "w2": "W2²"}
 

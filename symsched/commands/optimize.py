@@ -494,7 +494,9 @@ def _diffusers_scheduler(res: Any) -> tuple[str, dict[str, Any], list[str]]:
 def _below_grid_note(sigmas: list[float], grid: np.ndarray) -> list[str]:
     """A note when sigmas lie below the grid's least noisy training level (audit of 6 December: exported silently,
     while a sigma above its top is refused): EulerDiscreteScheduler conditions the model on timestep 0 there."""
-    least = float(np.sqrt((1.0 - grid[0]) / grid[0]))
+    from ..schedules import alpha_bar_to_sigmas
+
+    least = float(alpha_bar_to_sigmas(grid[:1])[0])
     below = [v for v in sigmas if 0.0 < v < least * (1 - 1e-6)]  # (float32 casts the grid's own sigma by ~1e-7)
     if not below:
         return []
@@ -986,11 +988,15 @@ def _grid_family_note(args: argparse.Namespace) -> list[str]:
 
 
 def _model_calls_note(args: argparse.Namespace, options: dict[str, Any]) -> list[str]:
-    """--steps counts levels: a sampler that stops at its last level makes one model call fewer (audit of 6
-    December: diffusers ran 3 calls for --steps 4 with final_sigmas_type='sigma_min')."""
-    if args.sampler != "deis_multistep" and options.get("final_sigmas_type") != "sigma_min":
+    """--steps counts levels: a sampler whose plan stops at its last level (DEIS, final_sigmas_type='sigma_min')
+    makes one model call fewer (audit of 6 December: diffusers ran 3 calls for --steps 4 with sigma_min)."""
+    from ..symbolic import sampler_module
+
+    plan = sampler_module(args.sampler).plan(args.steps, None, None, **options)
+    if plan[-1][1][-1] == args.steps:  # (the last step reaches level K, the clean level)
         return []
-    why = ("DEIS stops" if args.sampler == "deis_multistep" else "final_sigmas_type='sigma_min' stops")
+    given = options.get("final_sigmas_type")
+    why = f"final_sigmas_type={given!r} stops" if given is not None else f"{args.sampler} stops"
     return [f"--steps {args.steps} counts levels: {why} at the last level, with no step to the clean level, so the "
             f"sampler makes {args.steps - 1} model call{'s' if args.steps != 2 else ''}; use --steps "
             f"{args.steps + 1} for {args.steps}"]

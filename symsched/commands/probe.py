@@ -171,7 +171,7 @@ def _diffusers_folder(folder: Path, reference: Optional[Path]) -> ProbeModel:
             what = "is not a regular file" if present(f) else "is missing"
             raise ValueError(f"--model {str(folder)!r} is not a diffusers model folder: {str(f)!r} {what} "
                              "(expected config.json and scheduler_config.json, or unet/ and scheduler/ subfolders)")
-    klass = _check_ddpm_grid_scheduler(folder, sched_dir / "scheduler_config.json")
+    klass, config = _check_ddpm_grid_scheduler(folder, sched_dir / "scheduler_config.json")
     _check_unet_config(folder, unet_dir / "config.json")
     if not any(unet_dir.glob("*.safetensors")):
         bins = sorted(p.name for p in unet_dir.glob("*.bin"))
@@ -217,7 +217,6 @@ def _diffusers_folder(folder: Path, reference: Optional[Path]) -> ProbeModel:
                          "the samples to draw is unknown; set sample_size (e.g. 16) in its unet/config.json")
     ref = _load_reference(reference, den.shape)
     ch = 0 if den.shape[0] > 1 else None
-    config = _read_config(folder, sched_dir / "scheduler_config.json", "a scheduler config")
     return ProbeModel(str(folder), den, ref, measured_spectrum(ref, channel_axis=ch), den.grid, ch,
                       _clipping_notes(folder, klass, config))
 
@@ -415,10 +414,10 @@ def _safetensors_values(folder: Path) -> Optional[int]:
     return total
 
 
-def _check_ddpm_grid_scheduler(folder: Path, config: Path) -> Any:
-    """The config's diffusers scheduler class; ValueError unless it describes a DDPM-type training grid (betas ->
-    alphas_cumprod): loading any other config as a DDPMScheduler would fill in default betas and
-    prediction_type="epsilon" silently.
+def _check_ddpm_grid_scheduler(folder: Path, config: Path) -> tuple[Any, dict[str, Any]]:
+    """The config's diffusers scheduler class and the config itself (a dict); ValueError unless it describes a
+    DDPM-type training grid (betas -> alphas_cumprod): loading any other config as a DDPMScheduler would fill in
+    default betas and prediction_type="epsilon" silently.
 
     A DDPM-type class is a diffusers scheduler whose constructor takes ``beta_schedule`` (DDPM, DDIM, PNDM, Euler,
     DPM-Solver, UniPC, ...); flow matching (``FlowMatch*``, ``use_flow_sigmas``, ``prediction_type="flow_prediction"``)
@@ -439,7 +438,7 @@ def _check_ddpm_grid_scheduler(folder: Path, config: Path) -> Any:
     if klass is None or "beta_schedule" not in inspect.signature(klass.__init__).parameters:
         raise ValueError(f"{where} has no DDPM training grid (betas -> alphas_cumprod: a diffusers scheduler taking "
                          "beta_schedule, e.g. DDPMScheduler or DDIMScheduler); symsched probe needs that grid")
-    return klass
+    return klass, cfg
 
 
 def _load_reference(path: Path, shape: tuple[int, ...]) -> np.ndarray:

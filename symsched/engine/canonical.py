@@ -33,7 +33,7 @@ import sympy as sp
 from sympy.codegen.cfunctions import expm1
 
 from ..symbolic.seeding import seeded_sympy
-from ..symbolic.limits import UndefinedStep, end_limits, entry_scale, native_scale, pinned_params
+from ..symbolic.limits import UndefinedStep, vp_step
 from ..symbolic.statespace import Sampler
 from ..symbolic.symbols import c_slot, eta, gap_slot, l_slot, s_slot, slot_level
 
@@ -296,38 +296,26 @@ def stabilize(expr: sp.Expr) -> sp.Expr:
 def _canonical(smp: Sampler, kind: str, modes: tuple[str, ...], values: tuple[tuple[str, str], ...] = ()
                ) -> CanonicalStep:
     upd = smp.kinds[kind]
-    A, B = upd.matrices
     proc = smp.process
     lv = {j: slot_level(proc, j) for j in upd.slots}
-    sample = [e.kind == "sample" for e in smp.entries]
+    ordinary = [j for j, mode in zip(upd.slots, modes) if mode == ""]
+    gaps = gap_substitution(ordinary) if ordinary else {}
 
-    pinned, unpin = pinned_params(values)
-
-    def convert(expr: sp.Expr, scale: sp.Expr) -> sp.Expr:
-        e = end_limits(_param_rewrite(sp.sympify(expr).subs(pinned)) * scale, proc, upd.slots, modes)
-        e = _param_rewrite(e.subs(unpin)) if unpin else e
-        ordinary = [j for j, mode in zip(upd.slots, modes) if mode == ""]
+    def finish(e: sp.Expr) -> sp.Expr:
+        """An entry after its end limits (VP scale, native levels) in the canonical coordinates."""
+        if e == 0:
+            return sp.Integer(0)
+        e = _param_rewrite(e)  # (a parameter unpinned after a limit is eta again)
         e = e.subs({lv[j]: _native_substitution(proc, j) for j in ordinary})
         e = _logs_and_exps(e, ordinary)
-        gaps = gap_substitution(ordinary) if ordinary else {}
         e = sp.expand_log(e.subs(gaps), force=True)
         e = stabilize(e)
         return _eta_back(stabilize(e.subs(gaps)) if e.has(*gaps) else e)
 
-    f_old = native_scale(proc, lv[0])
-    f_new = native_scale(proc, lv[1])
-    m, q = A.rows, B.cols
-    outA = sp.zeros(m, m)
-    outB = sp.zeros(m, q)
-    for i in range(m):
-        for k in range(m):
-            if A[i, k] != 0:
-                outA[i, k] = convert(A[i, k], entry_scale(f_new, f_old, sample[i], sample[k]))
-        for k in range(q):
-            if B[i, k] != 0:
-                outB[i, k] = convert(B[i, k], f_new if sample[i] else sp.Integer(1))
+    A, B = vp_step(smp, kind, modes, values, pre=_param_rewrite)
     params = tuple(numeric_param_symbols(smp.params)) + tuple(smp.step_params)
-    return CanonicalStep(A=outA, B=outB, slots=tuple(upd.slots), modes=tuple(modes), params=params)
+    return CanonicalStep(A=A.applyfunc(finish), B=B.applyfunc(finish), slots=tuple(upd.slots), modes=tuple(modes),
+                         params=params)
 
 
 def canonical_step(smp: Sampler, kind: str, modes: Sequence[str] | None = None,

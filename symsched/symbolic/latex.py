@@ -47,6 +47,10 @@ def long_equation(lhs: str, rhs: sp.Expr) -> str:
     return f"\\begin{{multline*}}\n{lhs} = {sp.latex(rhs)}\n\\end{{multline*}}\n"
 
 
+#: the symbol of a level in each process's native coordinate, as the state-space sections index it
+_LEVEL_TEX = {"vp": "\\bar{\\alpha}", "ve": "\\sigma", "flow": "t"}
+
+
 def _nice(expr: sp.Expr) -> sp.Expr:
     """A compact display form (simplified, factored where that helps)."""
     simp = sp.simplify(expr)
@@ -130,7 +134,7 @@ def _render_kinds(smp: Sampler, kinds: list[str]) -> list[str]:
     """One subsection per kind of step: its stages and new state as written, then A and B."""
     from .symbols import slot_level
 
-    sym = {"vp": "\\bar{\\alpha}", "ve": "\\sigma", "flow": "t"}[smp.process]
+    sym = _LEVEL_TEX[smp.process]
     show = {slot_level(smp.process, 0): sp.Symbol(f"{sym}_{{i}}", positive=True),
             slot_level(smp.process, 1): sp.Symbol(f"{sym}_{{i+1}}", positive=True)}
 
@@ -219,7 +223,7 @@ def _first_step_levels(smp: Sampler) -> dict[Any, Any]:
     """Display names of the first step's levels: slot 1 is level 1 (slot 0, level 0, is at pure noise)."""
     from .symbols import slot_level
 
-    sym = {"vp": "\\bar{\\alpha}", "ve": "\\sigma", "flow": "t"}[smp.process]
+    sym = _LEVEL_TEX[smp.process]
     return {slot_level(smp.process, 1): sp.Symbol(f"{sym}_{{1}}", positive=True)}
 
 
@@ -240,11 +244,11 @@ def _param_settings(name: str) -> list[dict[str, float]]:
     return out
 
 
-def _first_kinds(smp: Sampler, name: str) -> dict[str, list[dict[str, float]]]:
+def _first_kinds(smp: Sampler, name: str) -> tuple[dict[str, list[dict[str, float]]], set[str]]:
     """Kind of the first step of a schedule from pure noise -> the parameter settings of :func:`_param_settings`
     whose plan takes it: the defaults' kind first, then the other kinds; a setting that varies a parameter on which
     the kind never depends is left out (e.g. k-diffusion's ancestral steps take ``to_zero`` from sigma = inf for
-    eta >= 1, ``step`` for eta < 1, whatever s_noise)."""
+    eta >= 1, ``step`` for eta < 1, whatever s_noise). Also the parameters that decide the kind."""
     from .plan import PlanLevels
 
     settings = _param_settings(name)
@@ -255,7 +259,7 @@ def _first_kinds(smp: Sampler, name: str) -> dict[str, list[dict[str, float]]]:
     for prm, kind in zip(settings, taken):
         if prm is settings[0] or any(v != settings[0][k] for k, v in prm.items() if k in deciding):
             kinds.setdefault(kind, []).append(prm)
-    return kinds
+    return kinds, deciding
 
 
 _RELATION = {"0": "= 0", "+": "> 0", "inf": "= \\infty"}
@@ -316,12 +320,10 @@ def _limit_at_pure_noise(smp: Sampler, name: str, kind: str, prm: dict[str, floa
     return A, B, _class_clause(name, classes, alone)
 
 
-def _settings_text(name: str, settings: list[dict[str, float]], deciding: set[str]) -> str:
-    """The parameter settings that take a kind: the defaults (with their values of the ``deciding`` parameters), or
-    the values that differ from them."""
+def _settings_text(settings: list[dict[str, float]], defaults: dict[str, float], deciding: set[str]) -> str:
+    """The parameter settings that take a kind: the ``defaults`` (with their values of the ``deciding`` parameters),
+    or the values that differ from them."""
     from .symbols import param
-
-    defaults = _param_settings(name)[0]
 
     def values(s: dict[str, float], keys: Any) -> str:
         return ", ".join(f"${sp.latex(param(k))} = {s[k]:g}$" for k in keys)
@@ -341,15 +343,14 @@ def _pure_noise_section(smp: Sampler, name: str, show: dict[Any, Any], scalar: b
     at = _PURE_NOISE[proc].replace("{i}", "t" if scalar else "{0}")
     out = ["\\subsection*{From pure noise}\n",
            f"A schedule may start at pure noise, ${at}$ ({_PURE_NOISE_ALIASES[proc]}){_VP_SCALE.get(proc, '')}. "]
-    kinds = _first_kinds(smp, name)
+    kinds, deciding = _first_kinds(smp, name)
     if len(kinds) > 1:
         out.append("Which kind of step comes first there depends on the parameters.\n\n")
-    defaults = _param_settings(name)[0]
-    deciding = {k for group in kinds.values() for prm in group for k in prm if prm[k] != defaults[k]}
+    defaults = next(iter(kinds.values()))[0]  # (the defaults' kind comes first, with the defaults first)
     for kind, settings in kinds.items():
         lead = (None if len(kinds) == 1 else
-                f"With {_settings_text(name, settings, deciding)} the plan takes {_what(kind, scalar)} first, and the "
-                "first step is its limit there")
+                f"With {_settings_text(settings, defaults, deciding)} the plan takes {_what(kind, scalar)} first, "
+                "and the first step is its limit there")
         out += _pure_noise_kind(smp, name, kind, settings[0], lead, show, scalar)
     note = getattr(sampler_module(name), "PURE_NOISE_NOTE", "")
     if note:

@@ -12,7 +12,7 @@ sqrt(1 - alpha_bar) eps`` first, where its variance stays finite at pure noise (
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Callable, Optional, Sequence
 
 import sympy as sp
 
@@ -146,11 +146,12 @@ def end_limits(expr: sp.Expr, process: str, slots: Sequence[int], modes: Sequenc
     return expr
 
 
-def vp_step(smp: Sampler, kind: str, modes: Sequence[str], values: Sequence[tuple[str, str]] = ()
-            ) -> tuple[sp.Matrix, sp.Matrix]:
+def vp_step(smp: Sampler, kind: str, modes: Sequence[str], values: Sequence[tuple[str, str]] = (),
+            pre: Optional[Callable[[sp.Expr], sp.Expr]] = None) -> tuple[sp.Matrix, sp.Matrix]:
     """(A, B) of ``smp.kinds[kind]`` in the VP state scale, in native levels, with the slots whose ``modes``
     entry is ``"zero"`` or ``"clean"`` at that end (:func:`end_limits`); ``values`` pins parameters first
-    (:func:`pinned_params`). Raises :class:`UndefinedStep` where such a limit is unbounded."""
+    (:func:`pinned_params`), and ``pre`` rewrites each pinned entry before its limits (the kernels' eta -> zeta,
+    :mod:`symsched.engine.canonical`). Raises :class:`UndefinedStep` where such a limit is unbounded."""
     upd = smp.kinds[kind]
     A, B = upd.matrices
     proc = smp.process
@@ -159,7 +160,8 @@ def vp_step(smp: Sampler, kind: str, modes: Sequence[str], values: Sequence[tupl
     pinned, unpin = pinned_params(values)
 
     def convert(e: sp.Expr, scale: sp.Expr) -> sp.Expr:
-        e = end_limits(sp.sympify(e).subs(pinned) * scale, proc, upd.slots, modes)
+        e = sp.sympify(e).subs(pinned)
+        e = end_limits((pre(e) if pre is not None else e) * scale, proc, upd.slots, modes)
         return e.subs(unpin) if unpin else e
 
     m, q = A.rows, B.cols
