@@ -12,7 +12,7 @@ from typing import Any, Callable, Optional
 import sympy as sp
 
 from .seeding import seeded_sympy
-from . import angle, compose, divergences
+from . import angle, compose, display, divergences, layout
 from .forward import sigma_from_alpha_bar, vp_denoiser, vp_variance, ve_denoiser
 from .samplers import REGISTRY
 from .step import Sampler
@@ -138,10 +138,19 @@ def _render_kinds(smp: Sampler, kinds: list[str]) -> list[str]:
     show = {slot_level(smp.process, 0): sp.Symbol(f"{sym}_{{i}}", positive=True),
             slot_level(smp.process, 1): sp.Symbol(f"{sym}_{{i+1}}", positive=True)}
 
-    def eq(lhs: str, rhs: sp.Expr) -> str:
-        return equation(lhs, _powers(sp.sympify(rhs).subs(show)))
+    def shown(expr: sp.Expr) -> sp.Expr:
+        return _powers(display.rewrite(expr, smp.process).subs(show))
 
-    out = []
+    def eq(lhs: str, rhs: sp.Expr) -> str:
+        return layout.display(lhs, shown(rhs))
+
+    def light(expr: sp.Expr) -> sp.Expr:  # the shorter display of the rewritten entry and its cancelled form
+        e = display.rewrite(expr, smp.process)
+        return min((e, _light(e)), key=lambda f: len(sp.latex(f)))
+
+    written = [e for k in kinds for upd in [smp.kinds[k]]
+               for e in [v for _, v in upd.stages] + list(upd.new) + list(upd.matrices[0]) + list(upd.matrices[1])]
+    out = [display.notation(smp.process, display.used(display.rewrite(e, smp.process) for e in written))]
     for kind in kinds:
         upd = smp.kinds[kind]
         reads = ", ".join(f"${sp.latex(slot_level(smp.process, j).subs(show))}$" for j in upd.slots)
@@ -156,9 +165,9 @@ def _render_kinds(smp: Sampler, kinds: list[str]) -> list[str]:
                 out.append(eq(lhs, new))
         A, B = upd.matrices
         out.append("so that\n")
-        out.append(eq("A", sp.Matrix(A.rows, A.cols, lambda i, k: _light(A[i, k]))))
+        out.append(layout.display("A", _powers(sp.Matrix(A.rows, A.cols, lambda i, k: light(A[i, k])).subs(show))))
         if B.cols:
-            out.append(eq("B", sp.Matrix(B.rows, B.cols, lambda i, k: _light(B[i, k]))))
+            out.append(layout.display("B", _powers(sp.Matrix(B.rows, B.cols, lambda i, k: light(B[i, k])).subs(show))))
     return out
 
 
@@ -571,6 +580,7 @@ def render_master(stems: list[str]) -> str:
         "\\usepackage{amsmath,amssymb}\n"
         "\\usepackage[margin=2cm]{geometry}\n"
         "\\allowdisplaybreaks\n"
+        "\\emergencystretch=3em  % long \\texttt names in the prose: stretch spaces rather than overrun\n"
         "\\title{symsched: spectral transfer functions of diffusion samplers}\n"
         "\\date{}\n"
         "\\begin{document}\n"
