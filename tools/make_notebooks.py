@@ -132,6 +132,44 @@ g_theta = g_ve.subs({sigma_t: angle.sigma_of_theta(sp.Symbol(r"\theta_t")), sigm
 display(sp.simplify(g_theta), angle.output_psd_angle(3, "exact"))
 """),
     md(r"""
+## Samplers with memory: one state-space step
+
+Multistep and stochastic samplers (DPM-Solver++, UniPC, DEIS, LMS, the SDE samplers) keep a small state per mode:
+the sample and the denoised values (or slopes) of earlier levels. Each sampler module writes its update equations
+once; the engine reads off $y' = A(S)\,y + B\,z$ and propagates the covariance $C' = A C A^\top + B B^\top$, and
+the output spectrum is $C[0, 0]$ after the last step. Here is diffusers' DPM-Solver++ 2M second-order step, shown
+(as the derivations print it) in diffusers' notation $\alpha_j = \sqrt{\bar\alpha_j}$,
+$\sigma_j = \sqrt{1-\bar\alpha_j}$, $h_j = \lambda_{j+1} - \lambda_j$ with $\lambda = \log(\alpha/\sigma)$:
+"""),
+    code(r"""
+from symsched.symbolic import display as notation
+from symsched.symbolic.symbols import slot_level
+
+dpm = get_sampler("dpmsolver_multistep")  # DPMSolverMultistepScheduler: DPM-Solver++, solver_order=2
+second = dpm.kinds["second"]
+A, B = second.matrices
+print("state y =", second.state, "; levels read (slots):", second.slots)
+display(sp.Matrix(A.rows, A.cols, lambda r, c: notation.rewrite(A[r, c], "vp")))
+"""),
+    md(r"""
+Composing these matrices along the sampler's plan by hand (three levels, then the clean level $\bar\alpha = 1$,
+white start) reproduces `symsched.output_spectrum`:
+"""),
+    code(r"""
+levels = np.array([0.05, 0.4, 0.9, 1.0])
+spec = np.array([0.01, 1.0, 100.0])
+C = np.zeros((spec.size, 3, 3))
+C[:, 0, 0] = 1.0
+for kind, idx, _ in dpm.plan(3):  # ("first", (0, 1)), ("second", (0, 1, 2)), ("first", (2, 3))
+    upd = dpm.kinds[kind]
+    A_k = upd.matrices[0].subs({slot_level("vp", j): levels[i] for j, i in zip(upd.slots, idx)})
+    A_k = np.stack([np.array(A_k.subs(S, s), dtype=float) for s in spec])
+    C = A_k @ C @ A_k.transpose(0, 2, 1)  # DPM-Solver++ draws no noise: B has no columns
+P = symsched.output_spectrum(spec, levels[:3], sampler="dpmsolver_multistep")
+print(C[:, 0, 0], P)
+assert np.allclose(C[:, 0, 0], P, rtol=1e-12, atol=0)
+"""),
+    md(r"""
 ## The LaTeX the package generates
 
 `symsched latex --out derivations` writes one file per sampler; here is the start of the DDIM one.
