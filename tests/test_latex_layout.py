@@ -114,26 +114,44 @@ def _joined(lines: list[str]) -> str:
 
 
 def test_a_long_sum_breaks_into_sympys_own_printing_of_it() -> None:
-    lines = layout.lines(LONG, budget=30)
+    lines = layout.lines(LONG, budget=150)
     assert len(lines) > 3
     assert _joined(lines) == sp.latex(LONG)
     assert all(re.match(r"[+-] ", line) for line in lines[1:])  # continuation lines begin with their operator
 
 
 def test_a_product_breaks_inside_the_parentheses_of_its_long_sum() -> None:
-    lines = layout.lines((1 + x / y) * LONG, budget=30)
+    lines = layout.lines((1 + x / y) * LONG, budget=150)
     factor = r"\left(" + sp.latex(1 + x / y) + r"\right)"  # the sum multiplying keeps its parentheses
-    assert lines[0].startswith(factor + r" \Bigl(")
-    assert lines[-1].endswith(r"\Bigr)")
-    text = _joined(lines).replace(r"\Bigl(", r"\left(").replace(r"\Bigr)", r"\right)")
+    assert lines[0].startswith(factor + r" \biggl(")
+    assert lines[-1].endswith(r"\biggr)")  # the outermost broken parentheses: the larger size
+    text = _joined(lines).replace(r"\biggl(", r"\left(").replace(r"\biggr)", r"\right)")
     assert text == factor + r" \left(" + sp.latex(LONG) + r"\right)"
 
 
 def test_a_negative_fraction_times_a_long_sum_keeps_its_sign() -> None:
-    lines = layout.lines(-(x / y) * LONG, budget=30)
-    assert lines[0].startswith(r"- \frac{x}{y} \Bigl(")
-    text = _joined(lines).replace(r"\Bigl(", r"\left(").replace(r"\Bigr)", r"\right)")
+    lines = layout.lines(-(x / y) * LONG, budget=150)
+    assert lines[0].startswith(r"- \frac{x}{y} \biggl(")
+    text = _joined(lines).replace(r"\biggl(", r"\left(").replace(r"\biggr)", r"\right)")
     assert text == r"- \frac{x}{y} \left(" + sp.latex(LONG) + r"\right)"
+
+
+def test_a_short_first_term_is_not_left_alone_on_its_line() -> None:
+    """Audit of 6 December: entries broke right after a leading 1, so the first line read "A_{4,3} = 1"."""
+    expr = 1 + LONG / (x + y)  # SymPy prints the 1 first
+    assert sp.latex(expr).startswith("1 + ")
+    lines = layout.lines(expr, budget=150)
+    assert lines[0].startswith(r"1 + \frac{1}{x + y} \biggl(a_{1} + ") and len(lines) > 2
+
+
+def test_nested_parentheses_are_sized_and_indented_by_depth() -> None:
+    """Audit of 6 December: every level used the same delimiter and indentation, so the nesting could not be seen."""
+    b = sp.symbols("b_1:31", positive=True)
+    text = layout.display("u", (1 + x / y) * (sp.Add(*a[:6]) + (x / y) * sp.Add(*b)))
+    assert text.count(r"\biggl(") == text.count(r"\biggr)") == 1
+    assert text.count(r"\Bigl(") == text.count(r"\Bigr)") == 1
+    assert text.index(r"\biggl(") < text.index(r"\Bigl(") < text.index(r"\Bigr)") < text.index(r"\biggr)")
+    assert "&\\qquad\\quad\\quad {}+ b_{" in text  # two levels deep: two \quad beyond the continuation indent
 
 
 def test_display_chooses_one_line_or_an_aligned_break() -> None:
@@ -145,8 +163,8 @@ def test_display_chooses_one_line_or_an_aligned_break() -> None:
 def test_a_wide_matrix_names_its_long_entries_and_defines_them() -> None:
     assert "\\begin{matrix}x & y\\\\1 & 0\\end{matrix}" in layout.display("A", sp.Matrix([[x, y], [1, 0]]))
     text = layout.display("A", sp.Matrix([[LONG, y], [1, 0]]))
-    assert "\\begin{matrix}A_{1,1} & y\\\\1 & 0\\end{matrix}" in text
-    assert "with\n\\begin{align*}\nA_{1,1} ={}& a_{1} + " in text
+    assert "\\begin{matrix}A_{00} & y\\\\1 & 0\\end{matrix}" in text  # 0-based, as the sections' e_0 and C_n[0, 0]
+    assert "with\n\\begin{align*}\nA_{00} ={}& a_{1} + " in text
 
 
 # -- the generated documents ----------------------------------------------------------------------------------------
@@ -161,6 +179,27 @@ def test_every_display_symbol_is_defined_where_it_is_used() -> None:
             assert "t_j = -\\log\\sigma_j" in text and "h_j = t_{j+1} - t_j" in text, path.name
     unipc = (DERIVATIONS / "unipc_multistep.tex").read_text(encoding="utf-8")
     assert "its steps $h_j = \\lambda_{j+1} - \\lambda_j$" in unipc and "h_{i-2}" in unipc
+
+
+def test_every_broken_display_balances_its_parentheses_and_starts_with_content() -> None:
+    """In the committed derivations: each align* closes every \\biggl( / \\Bigl( it opens, in order; no row is a bare
+    operator; no first row reads "= 1" (a short term left alone)."""
+    seen = 0
+    for path in sorted(DERIVATIONS.glob("*.tex")):
+        for body in re.findall(r"\\begin\{align\*\}\n(.*?)\n\\end\{align\*\}", path.read_text(encoding="utf-8"), re.S):
+            seen += 1
+            stack = []
+            for tok in re.findall(r"\\(?:bigg|Big)[lr][()]", body):
+                if tok.endswith("l("):
+                    stack.append(tok[:-2])
+                else:
+                    assert stack and stack.pop() == tok[:-2], (path.name, body[:80])
+            assert stack == [], (path.name, body[:80])
+            rows = body.split("\\\\\n")
+            assert not re.match(r".* ={}& 1$", rows[0]), (path.name, rows[0])
+            bare = [row for row in rows[1:] if re.sub(r"^&(\\q?quad)* \{\}", "", row).strip() in ("+", "-", "")]
+            assert bare == [], path.name
+    assert seen > 50
 
 
 def _overfull(folder: Path, body: str) -> list[str]:

@@ -429,7 +429,9 @@ def _init_text(smp: Sampler, index: str = "K") -> str:
     level = sp.Symbol({"vp": f"\\bar{{\\alpha}}_{sub}", "ve": f"\\sigma_{sub}", "flow": f"t_{sub}"}[smp.process],
                       positive=True)
     white, exact = (sp.latex(compose.init_variance(smp, init, level)) for init in ("white", "exact"))
-    exact = f"\\lambda_{sub} = {exact}" if smp.process == "vp" else exact
+    # (the scalar VP sections name the marginal variance lambda, as their model section does; the state-space ones
+    # write lambda for half the log-SNR, diffusers' name: there the value stands alone, as in VE and flow sections)
+    exact = f"\\lambda_{sub} = {exact}" if smp.process == "vp" and index == "K" else exact
     text = f"with $v_{{\\mathrm{{init}}}} = {white}$ (white start) or ${exact}$ (exact start)"
     if smp.process == "ve":
         sig = sp.latex(sigma_from_alpha_bar(sp.Symbol("\\bar\\alpha", positive=True)))

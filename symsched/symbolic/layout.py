@@ -1,11 +1,11 @@
 """Line breaking of long displayed equations, so that generated derivations fit the page.
 
 SymPy prints an expression on one line; a multistep matrix entry runs far past the margin. This module
-estimates the printed width of an expression from its tree and, where it is too wide, breaks it at the
-``+``/``-`` of a sum (recursing into the parentheses of a product's long sum, or a fraction's long
-numerator, written as ``\\frac{c}{d}\\Bigl( ... \\Bigr)``), in an ``align*`` the reader can paste. Matrices too wide
-for a line show their long entries as ``A_{r,c}`` and define each below. Display only: the equations
-printed are SymPy's own printing of the same expressions.
+estimates the printed width of an expression from its tree (in points, from measured glyph widths) and, where it
+is too wide, breaks it at the ``+``/``-`` of a sum, recursing into the parentheses of a product's long sum or a
+fraction's long numerator, written ``\\frac{c}{d}\\biggl( ... \\biggr)`` (``\\Bigl`` one level deeper, each level
+indented by a further ``\\quad``), in an ``align*`` the reader can paste. Matrices too wide for a line show their long
+entries as ``A_{rc}`` (0-based) and define each below. Display only: every piece printed is SymPy's own printing.
 """
 
 from __future__ import annotations
@@ -15,57 +15,77 @@ import re
 import sympy as sp
 from sympy.printing.precedence import PRECEDENCE, precedence
 
-#: Width of a display line in units of an average math character (11pt, 17 cm of text; calibrated against
-#: pdflatex's overfull-box reports on the generated derivations, with a margin).
-LINE = 60.0
-_SUB = 0.7  # a subscript or superscript character, relative to a base character
+#: Width of a display line in points: the derivations' 11pt article with 2 cm margins sets 500 pt of text; the rest
+#: is a margin for the estimate's error (checked by tests/test_latex.py: pdflatex reports no overfull line).
+LINE = 410.0
+#: The indentation of continuation lines (\qquad) and of each level of broken parentheses (\quad), in points.
+INDENT, NEST = 22.0, 11.0
+_SCRIPT = 0.7  # size of sub/superscripts and of fractions inside fractions, relative to the text size
+# Glyph widths (points, 11pt Computer Modern math), measured with pdflatex's \wd on the derivations' symbols.
+_UPPER, _LOWER, _DIGIT, _GREEK, _BINOP, _SIGN, _PARENS, _FRAC, _RADICAL = 8.4, 5.6, 5.5, 6.3, 13.4, 8.6, 8.6, 2.4, 9.2
 
 
-def _symbol_width(name: str) -> float:
+def _glyphs(text: str) -> float:
+    """Width of a run of math glyphs (commands such as \\alpha count as one Greek letter; braces are free)."""
+    text = re.sub(r"\\(mathcal|mathrm|hat|bar|tilde|operatorname)\b", "", text)
+    out = 0.0
+    for token in re.findall(r"\\[A-Za-z]+|[A-Za-z]|[0-9]|[-+]|[^{}\s]", text):
+        out += (_GREEK if token.startswith("\\") else _UPPER if token.isupper() else _LOWER if token.isalpha()
+                else _DIGIT if token.isdigit() else 8.0 if token in "+-" else 3.0)
+    return out
+
+
+def _symbol_width(name: str, scale: float) -> float:
     base, _, sub = name.partition("_")
-    base = re.sub(r"\\(mathcal|mathrm|hat|bar|tilde)\b", "", base)
-    n_base = len(re.sub(r"\\[A-Za-z]+", "x", base).replace("{", "").replace("}", "")) or 1
-    n_sub = len(re.sub(r"\\(mathrm|downarrow|uparrow)\b", "", re.sub(r"\\[A-Za-z]+", "x", sub)).replace("{", "")
-                .replace("}", "").replace(" ", ""))
-    return n_base + _SUB * n_sub
+    main, _, sup = base.partition("^")
+    return scale * _glyphs(main) + _SCRIPT * scale * (_glyphs(sub) + _glyphs(sup))
 
 
 def width(expr: sp.Basic) -> float:
-    """Estimated printed width of ``expr`` (units of an average math character of a display; the parts of a
-    fraction inside a fraction are set smaller, as TeX sets them)."""
-    return _width(expr, 1.0)
+    """Estimated printed width of ``expr`` in a display, in points (a fraction's numerator and denominator keep the
+    size of the display, those of a fraction inside them are set smaller, as TeX sets them)."""
+    return _width(expr, 1.0, False)
 
 
-def _width(expr: sp.Basic, scale: float) -> float:
-    inner = max(_SUB, 0.8 * scale)  # the size of a fraction's numerator and denominator when they hold fractions
-    if isinstance(expr, sp.MatrixBase):
-        cols = [max(_width(expr[r, c], inner) for r in range(expr.rows)) for c in range(expr.cols)]
-        return sum(cols) + 2.0 * (len(cols) - 1) + 4.0
+def _width(expr: sp.Basic, scale: float, in_fraction: bool) -> float:
+    def w(e: sp.Basic, sc: float = scale, frac: bool = in_fraction) -> float:
+        return _width(e, sc, frac)
+
+    small = max(0.5, _SCRIPT * scale)
+    if isinstance(expr, sp.MatrixBase):  # (entries are set in text style, smaller: estimated at display size, a margin)
+        cols = [max(w(expr[r, c]) for r in range(expr.rows)) for c in range(expr.cols)]
+        return sum(cols) + 11.0 * (len(cols) - 1) + 25.0
     if expr.is_Symbol:
-        return scale * _symbol_width(expr.name)
+        return _symbol_width(expr.name, scale)
     if expr.is_Number:
-        p, q = sp.fraction(expr)
-        return scale * (len(str(abs(p))) if q == 1 else max(len(str(abs(p))), len(str(q))) + 0.5)
-    if expr.is_Add:
-        return sum(_width(t, scale) for t in expr.args) + 2.5 * scale * (len(expr.args) - 1)
+        p, q = sp.fraction(abs(expr))
+        sign = _SIGN * scale if expr < 0 else 0.0
+        if q == 1:
+            return sign + scale * _DIGIT * len(str(p))
+        return sign + max(w(p, small if in_fraction else scale, True), w(q, small if in_fraction else scale, True)) \
+            + _FRAC * scale
+    if expr.is_Add:  # binary spacing only at display size (TeX drops it in scripts)
+        return sum(w(t) for t in expr.args) + (_BINOP if scale == 1.0 else _SIGN) * scale * (len(expr.args) - 1)
+    if expr.could_extract_minus_sign() and expr.is_Mul:
+        return _SIGN * scale + w(-expr)
     if expr.is_Mul:
-        num, den = sp.fraction(expr)
+        num, den = sp.fraction(expr, exact=True)  # as the LaTeX printer splits it
         if den != 1:
-            return max(_width(num, inner), _width(den, inner)) + scale
-        return sum(_width(f, scale) + (2.0 * scale if f.is_Add else 0.0) for f in expr.args) \
-            + 0.3 * scale * (len(expr.args) - 1)
+            inner = small if in_fraction else scale
+            return max(w(num, inner, True), w(den, inner, True)) + _FRAC * scale
+        return sum(w(f) + (_PARENS * scale if f.is_Add else 0.0) for f in expr.args)
     if expr.is_Pow:
         base, ex = expr.args
-        if ex == sp.Rational(1, 2):
-            return _width(base, scale) + 1.5 * scale
+        if ex.is_Rational and ex.q in (2, 4) and ex.p == 1:
+            return w(base) + _RADICAL * scale + (3.0 * scale if ex.q == 4 else 0.0)
         if ex.is_Number and ex < 0:
-            return _width(1 / expr, scale)
-        return _width(base, scale) + (2.0 * scale if base.is_Add or base.is_Mul else 0.0) + _width(ex, _SUB * scale)
+            return w(1 / expr, scale) + _FRAC * scale
+        return w(base) + (_PARENS * scale if base.is_Add or base.is_Mul else 0.0) + w(ex, small, True)
     if isinstance(expr, sp.exp):
-        return scale + _width(expr.args[0], _SUB * scale)
+        return 5.1 * scale + w(expr.args[0], small, True)
     if isinstance(expr, sp.Function):
-        return scale * (len(type(expr).__name__) + 2.0) + sum(_width(a, scale) for a in expr.args)
-    return scale * len(sp.latex(expr))
+        return scale * (_glyphs(type(expr).__name__) + _PARENS) + sum(w(a) for a in expr.args)
+    return scale * _glyphs(sp.latex(expr))
 
 
 def _signed(term: sp.Expr) -> tuple[str, sp.Expr]:
@@ -83,31 +103,20 @@ def _long_factor(expr: sp.Expr) -> tuple[sp.Expr, sp.Expr] | None:
     return sp.Mul(*[f for f in sp.Mul.make_args(num) if f is not s]) / den, s
 
 
-def lines(expr: sp.Expr, budget: float = LINE, lead: float = 0.0) -> list[str]:
+def _opening(depth: int) -> tuple[str, str]:
+    """The parentheses of a broken product at nesting ``depth``: the outermost large enough for the display fractions
+    inside, the inner ones a size smaller, so that a reader sees which closing belongs to which opening."""
+    return ("\\biggl(", "\\biggr)") if depth == 0 else ("\\Bigl(", "\\Bigr)")
+
+
+def lines(expr: sp.Expr, budget: float = LINE, lead: float = 0.0, depth: int = 0) -> list[str]:
     """``expr`` as LaTeX lines, each estimated to fit ``budget`` where a break exists (continuation lines begin
-    with their operator); the first line shares its room with ``lead`` already printed."""
+    with their operator); the first line shares its room with ``lead`` already printed; ``depth`` counts the
+    broken parentheses around ``expr``."""
     if lead + width(expr) <= budget:
         return [sp.latex(expr)]
     if expr.is_Add:
-        out = [""]
-        used = lead
-        for k, term in enumerate(expr.as_ordered_terms()):
-            sign, mag = _signed(term)
-            head = ("- " if sign == "-" else "") if k == 0 else f"{sign} "
-            w = width(mag) + 2.5
-            if used + w <= budget:  # the term fits where the line stands
-                out[-1] += (" " if out[-1] else "") + head + sp.latex(mag)
-                used += w
-                continue
-            fresh = not out[-1] and len(out) == 1 and lead == 0.0
-            parts = lines(mag, budget - 2.0, 0.0 if fresh else 2.5)
-            if fresh:
-                out[-1] = head + parts[0]
-            else:
-                out.append(head + parts[0])
-            out += parts[1:]
-            used = budget if len(parts) > 1 else 2.5 + width(mag)
-        return out
+        return _sum_lines(expr, budget, lead, depth)
     split = _long_factor(expr) if expr.is_Mul else None
     if split is None:
         return [sp.latex(expr)]
@@ -117,34 +126,68 @@ def lines(expr: sp.Expr, budget: float = LINE, lead: float = 0.0) -> list[str]:
     if precedence(rest) < PRECEDENCE["Mul"]:  # a sum multiplying the parentheses needs its own
         shown = f"\\left({shown}\\right)"
     prefix = sign + ("" if rest == 1 else shown + " ")
-    inner = lines(s, budget - 2.0, lead + (0.0 if rest == 1 else width(rest)) + 2.0)
+    if lead > 0.0 and lead + width(rest) + _PARENS > budget:  # not even the factor fits the rest of the line
+        return ["", *lines(expr, budget, 0.0, depth)]
+    left, right = _opening(depth)
+    inner = lines(s, budget - NEST, lead + (0.0 if rest == 1 else width(rest)) + _PARENS, depth + 1)
     if len(inner) == 1:
-        return [prefix + "\\Bigl(" + inner[0] + "\\Bigr)"]
-    return [prefix + "\\Bigl(" + inner[0], *inner[1:-1], inner[-1] + "\\Bigr)"]
+        return [prefix + left + inner[0] + right]
+    return [prefix + left + inner[0], *inner[1:-1], inner[-1] + right]
+
+
+def _sum_lines(expr: sp.Add, budget: float, lead: float, depth: int) -> list[str]:
+    """The terms of ``expr`` packed into lines; a term too wide for the rest of a line starts on that line when it
+    holds little (so that no line reads ``= 1`` or ends on a lone parenthesis) and breaks itself, else on the next."""
+    out = [""]
+    used = lead
+    for k, term in enumerate(expr.as_ordered_terms()):
+        sign, mag = _signed(term)
+        head = ("- " if sign == "-" else "") if k == 0 else f"{sign} "
+        w = width(mag) + _BINOP
+        if used + w <= budget:  # the term fits where the line stands
+            out[-1] += (" " if out[-1] else "") + head + sp.latex(mag)
+            used += w
+            continue
+        parts = lines(mag, budget, used + _BINOP, depth) if used < budget / 3 else []
+        if len(parts) > 1 and parts[0]:  # broken, starting on the line that holds little
+            out[-1] += (" " if out[-1] else "") + head + parts[0]
+        else:
+            parts = lines(mag, budget, 0.0, depth)
+            if out[-1] or used > 0.0:  # on a line of its own (the first line may be left with what precedes it)
+                out.append(head + parts[0])
+            else:
+                out[-1] = head + parts[0]
+        out += parts[1:]
+        used = budget if len(parts) > 1 else w
+    return out
 
 
 def display(lhs: str, expr: sp.Expr) -> str:
     """``lhs = expr`` as an unnumbered display: one ``equation*`` if it fits a line, else a broken ``align*``."""
     if isinstance(expr, sp.MatrixBase):
         return _matrix(lhs, expr)
-    parts = lines(expr)
+    parts = lines(expr, LINE, _glyphs(lhs) + _BINOP)  # the first line starts after "lhs ="
     if len(parts) == 1:
         return f"\\begin{{equation*}}\n{lhs} = {parts[0]}\n\\end{{equation*}}\n"
-    body = f"{lhs} ={{}}& {parts[0]}" + "".join(f"\\\\\n&\\qquad {{}}{p}" for p in parts[1:])
+    body, depth = f"{lhs} ={{}}& {parts[0]}", 0
+    for before, line in zip(parts, parts[1:]):  # continuation lines indented by their depth in broken parentheses
+        depth += len(re.findall(r"\\[Bb]igg?l\(", before)) - len(re.findall(r"\\[Bb]igg?r\)", before))
+        indent = "\\qquad" + "\\quad" * depth
+        body += f"\\\\\n&{indent} {{}}{line}"
     return f"\\begin{{align*}}\n{body}\n\\end{{align*}}\n"
 
 
 def _matrix(lhs: str, M: sp.MatrixBase) -> str:
-    """A matrix that fits as it is; else the matrix with its long entries named ``lhs_{r,c}``, each defined below."""
+    """A matrix that fits as it is; else the matrix with its long entries named ``lhs_{rc}``, each defined below."""
     if width(M) <= LINE:
         return f"\\begin{{equation*}}\n{lhs} = {sp.latex(M)}\n\\end{{equation*}}\n"
-    cut = max(6.0, (LINE - 4.0) / M.cols - 2.0)
+    cut = max(40.0, (LINE - 25.0) / M.cols - 11.0)
     named: list[tuple[sp.Symbol, sp.Expr]] = []
 
     def entry(r: int, c: int) -> sp.Expr:
         if width(M[r, c]) <= cut:
             return M[r, c]
-        named.append((sp.Symbol(f"{lhs}_{{{r + 1},{c + 1}}}"), M[r, c]))
+        named.append((sp.Symbol(f"{lhs}_{{{r}{c}}}"), M[r, c]))  # 0-based, as the sections' A_{00} and e_0
         return named[-1][0]
 
     shown = sp.Matrix(M.rows, M.cols, entry)

@@ -31,7 +31,7 @@ def plan(K: int, levels: Optional[Sequence[float]] = None, params: Any = None, *
          lower_order_final: bool = True, **_: Any) -> list[PlanStep]:
     """diffusers' ``step``: order min(solver_order, steps so far + 1), first order on the last step and at
     most second order on the one before it when lower_order_final and fewer than 15 steps; the last step
-    reaches the last level (DEIS stops at sigma_min, never at the clean level)."""
+    reaches the last level (DEIS stops at the least noisy schedule level, never at the clean level)."""
     if K < 2:
         raise ValueError("alpha_bar: DEIS needs at least 2 levels (the model levels, then the final level "
                          "sigma(alphas_cumprod[0]) > 0 its last step reaches)")
@@ -99,7 +99,7 @@ def build(**_: Any):  # noqa: ANN201 - returns a Sampler
         "arXiv 2204.13902); diffusers scheduling_deis_multistep.py",
         description=(
             "An exponential integrator that interpolates the predicted noise as a polynomial in "
-            "$\\log\\rho$, $\\rho = \\sqrt{1 - \\bar\\alpha}/\\sqrt{\\bar\\alpha}$ (the VE $\\sigma$; "
+            "$\\log\\rho$, $\\rho = \\sqrt{1 - \\bar\\alpha}/\\sqrt{\\bar\\alpha}$ (the VE noise level; "
             "$\\log\\rho = -\\tfrac12\\ell$), through the last one to three levels; diffusers stops at "
             "the level of the first training timestep, so the output keeps a noise floor."
         ),
