@@ -251,7 +251,7 @@ def test_a_samplers_settings_are_rendered_where_they_are_given(tmp_path: Path, c
     assert main(["latex", "--sampler", "dpmsolver_multistep", "--option", "algorithm_type=sde-dpmsolver++", "--out",
                  str(out)]) == 0
     tex = (out / "dpmsolver_multistep.tex").read_text()
-    assert "\\section{DPMSolverMultistepScheduler (SDE-DPM-Solver++, midpoint)}" in tex
+    assert "\\section{\\texttt{DPMSolverMultistepScheduler} (SDE-DPM-Solver++, midpoint)}" in tex
     default = render_all("dpmsolver_multistep")["dpmsolver_multistep.tex"]
     assert "SDE-DPM-Solver++" not in default and tex != default
     assert render_all("lms", order=2)["lms.tex"].count("\\section{LMS (k-diffusion, order 2)}") == 1

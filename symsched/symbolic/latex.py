@@ -42,11 +42,6 @@ def equation(lhs: str, rhs: sp.Expr | str) -> str:
     return f"\\begin{{equation*}}\n{lhs} = {body}\n\\end{{equation*}}\n"
 
 
-def long_equation(lhs: str, rhs: sp.Expr) -> str:
-    """A long ``lhs = rhs``, in ``multline*`` so that it may break over lines."""
-    return f"\\begin{{multline*}}\n{lhs} = {sp.latex(rhs)}\n\\end{{multline*}}\n"
-
-
 #: the symbol of a level in each process's native coordinate, as the state-space sections index it
 _LEVEL_TEX = {"vp": "\\bar{\\alpha}", "ve": "\\sigma", "flow": "t"}
 
@@ -168,6 +163,8 @@ def _render_kinds(smp: Sampler, kinds: list[str]) -> list[str]:
         out.append(layout.display("A", _powers(sp.Matrix(A.rows, A.cols, lambda i, k: light(A[i, k])).subs(show))))
         if B.cols:
             out.append(layout.display("B", _powers(sp.Matrix(B.rows, B.cols, lambda i, k: light(B[i, k])).subs(show))))
+    if any("\\operatorname{expm}_{1}" in part for part in out[1:]):  # defined before its first use (re-audit)
+        out[0] = (out[0].rstrip("\n") + " " if out[0] else "") + f"Here {_EXPM1}, evaluated without cancellation.\n\n"
     return out
 
 
@@ -179,12 +176,18 @@ def _text(prose: str) -> str:
     return "$".join(parts)
 
 
+def _section(title: str) -> str:
+    """``\\section`` of a sampler; a library class name (``...Scheduler``) set in typewriter, where TeX does not
+    hyphenate it (re-audit of 6 December: the flow-matching titles broke "...Sched-uler")."""
+    return "\\section{" + re.sub(r"\b([A-Z]\w*Scheduler)\b", r"\\texttt{\1}", _text(title)) + "}\n"
+
+
 def render_statespace(name: str, **options: object) -> str:
     """The LaTeX section of a sampler with memory: its kinds of step as updates and state-space matrices."""
     from . import get_sampler
 
     smp = get_sampler(name, **options)
-    out = [_HEADER, f"\\section{{{_text(smp.title)}}}\n", f"{_text(smp.description)} Reference: {_text(smp.citation)}.\n\n"]
+    out = [_HEADER, _section(smp.title), f"{_text(smp.description)} Reference: {_text(smp.citation)}.\n\n"]
     lvl = {"vp": "\\bar\\alpha", "ve": "\\sigma", "flow": "t"}[smp.process]
     clean = {"vp": "\\bar\\alpha_K = 1", "ve": "\\sigma_K = 0", "flow": "t_K = 0"}[smp.process]
     # (a sampler that stops at its last level, DEIS or final_sigmas_type="sigma_min", has no clean level: audit of
@@ -203,8 +206,8 @@ def render_statespace(name: str, **options: object) -> str:
     if _plan_text(smp):
         out.append(f"Plan: {_plan_text(smp)}\n\n")
     out += _render_kinds(smp, list(smp.kinds))
-    _expm1_note(out)
     out += _pure_noise_section(smp, name, _first_step_levels(smp), scalar=False)
+    _expm1_note(out)
     out.append("\\subsection*{Output spectrum}\n")
     out.append(
         "The plan's steps $1, \\dots, n$ ($n = " + n_steps + "$ for $K$ levels) compose: the state covariance "
@@ -404,10 +407,14 @@ def _pure_noise_kind(smp: Sampler, name: str, kind: str, prm: dict[str, float], 
     return out
 
 
+_EXPM1 = "$\\operatorname{expm}_{1}(u) = e^{u} - 1$"
+
+
 def _expm1_note(out: list[str]) -> None:
-    """Define expm1 where a section's equations use it (SymPy prints it as an operator no reader knows)."""
-    if any("\\operatorname{expm}_{1}" in part for part in out):
-        out.append("Here $\\operatorname{expm}_{1}(u) = e^{u} - 1$ (evaluated without cancellation for small $u$).\n\n")
+    """Define expm1 where a section's equations use it (SymPy prints it as an operator no reader knows), unless the
+    section's notation paragraph already does."""
+    if any("\\operatorname{expm}_{1}" in part for part in out) and not any(_EXPM1 in part for part in out):
+        out.append(f"Here {_EXPM1} (evaluated without cancellation for small $u$).\n\n")
 
 
 def _plan_extent(smp: Sampler, lvl: str) -> tuple[str, str]:
@@ -448,7 +455,7 @@ def render_sampler(name: str, variant: str = "", **options: object) -> str:
     smp = get_sampler(name, variant, **options)
     if not smp.is_scalar or name not in {n for _, n, _ in SECTIONS}:  # samplers with memory or several kinds
         return render_statespace(name, **options)
-    out = [_HEADER, f"\\section{{{_text(smp.title)}}}\n", f"{_text(smp.description)} Reference: {_text(smp.citation)}.\n\n"]
+    out = [_HEADER, _section(smp.title), f"{_text(smp.description)} Reference: {_text(smp.citation)}.\n\n"]
 
     out.append("\\subsection*{Model and denoiser}\n")
     if smp.process == "vp":
@@ -507,7 +514,8 @@ def render_sampler(name: str, variant: str = "", **options: object) -> str:
     out.append(equation("P_{\\mathrm{exact}}", _nice(compose.output_psd(smp, 1, "exact"))))
     out.append("For two levels, in the sum-of-products form $P = H^2 v_{\\mathrm{init}} + \\sum_k n_k \\prod_{j<k} g_j^2$, the white-start spectrum is\n")
     two = compose.output_psd_closed_form(smp, 2, "white")
-    out.append(long_equation("P_{\\mathrm{white}}", sp.Add(*[_nice(term) for term in sp.Add.make_args(two)], evaluate=False)))
+    terms = sp.Add(*[_nice(term) for term in sp.Add.make_args(two)], evaluate=False)
+    out.append(layout.display("P_{\\mathrm{white}}", terms))  # one line where it fits (a lone multline* line stretched)
 
     if name == "ddim":
         out.append(_angle_section())

@@ -3,9 +3,10 @@
 SymPy prints an expression on one line; a multistep matrix entry runs far past the margin. This module
 estimates the printed width of an expression from its tree (in points, from measured glyph widths) and, where it
 is too wide, breaks it at the ``+``/``-`` of a sum, recursing into the parentheses of a product's long sum or a
-fraction's long numerator, written ``\\frac{c}{d}\\biggl( ... \\biggr)`` (``\\Bigl`` one level deeper, each level
-indented by a further ``\\quad``), in an ``align*`` the reader can paste. Matrices too wide for a line show their long
-entries as ``A_{rc}`` (0-based) and define each below. Display only: every piece printed is SymPy's own printing.
+fraction's long numerator, written ``\\frac{c}{d}\\Biggl( ... \\Biggr)`` (``\\biggl`` one level deeper, and so
+on, each level indented by a further ``\\qquad``), in an ``align*`` the reader can paste. Matrices too wide for a
+line show their long entries as ``A_{rc}`` (0-based) and define each below. Display only: every piece printed is
+SymPy's own printing.
 """
 
 from __future__ import annotations
@@ -17,9 +18,9 @@ from sympy.printing.precedence import PRECEDENCE, precedence
 
 #: Width of a display line in points: the derivations' 11pt article with 2 cm margins sets 500 pt of text; the rest
 #: is a margin for the estimate's error (checked by tests/test_latex.py: pdflatex reports no overfull line).
-LINE = 410.0
-#: The indentation of continuation lines (\qquad) and of each level of broken parentheses (\quad), in points.
-INDENT, NEST = 22.0, 11.0
+LINE = 380.0
+#: The further indentation of each level of broken parentheses (a \qquad; LINE leaves room for the first), in points.
+NEST = 22.0
 _SCRIPT = 0.7  # size of sub/superscripts and of fractions inside fractions, relative to the text size
 # Glyph widths (points, 11pt Computer Modern math), measured with pdflatex's \wd on the derivations' symbols.
 _UPPER, _LOWER, _DIGIT, _GREEK, _BINOP, _SIGN, _PARENS, _FRAC, _RADICAL = 8.4, 5.6, 5.5, 6.3, 13.4, 8.6, 8.6, 2.4, 9.2
@@ -105,8 +106,9 @@ def _long_factor(expr: sp.Expr) -> tuple[sp.Expr, sp.Expr] | None:
 
 def _opening(depth: int) -> tuple[str, str]:
     """The parentheses of a broken product at nesting ``depth``: the outermost large enough for the display fractions
-    inside, the inner ones a size smaller, so that a reader sees which closing belongs to which opening."""
-    return ("\\biggl(", "\\biggr)") if depth == 0 else ("\\Bigl(", "\\Bigr)")
+    inside, each level inside a size smaller, so that a reader sees which closing belongs to which opening."""
+    size = ("\\Bigg", "\\bigg", "\\Big", "\\big")[min(depth, 3)]
+    return size + "l(", size + "r)"
 
 
 def lines(expr: sp.Expr, budget: float = LINE, lead: float = 0.0, depth: int = 0) -> list[str]:
@@ -129,7 +131,10 @@ def lines(expr: sp.Expr, budget: float = LINE, lead: float = 0.0, depth: int = 0
     if lead > 0.0 and lead + width(rest) + _PARENS > budget:  # not even the factor fits the rest of the line
         return ["", *lines(expr, budget, 0.0, depth)]
     left, right = _opening(depth)
-    inner = lines(s, budget - NEST, lead + (0.0 if rest == 1 else width(rest)) + _PARENS, depth + 1)
+    # (continuation lines inside are indented by NEST more; the first shares the line that holds the prefix)
+    inner = lines(s, budget - NEST, lead + (0.0 if rest == 1 else width(rest)) + _PARENS - NEST, depth + 1)
+    if lead > 0.0 and not inner[0]:  # nothing after the opening parenthesis: the whole product on the next line
+        return ["", *lines(expr, budget, 0.0, depth)]
     if len(inner) == 1:
         return [prefix + left + inner[0] + right]
     return [prefix + left + inner[0], *inner[1:-1], inner[-1] + right]
@@ -137,10 +142,26 @@ def lines(expr: sp.Expr, budget: float = LINE, lead: float = 0.0, depth: int = 0
 
 def _sum_lines(expr: sp.Add, budget: float, lead: float, depth: int) -> list[str]:
     """The terms of ``expr`` packed into lines; a term too wide for the rest of a line starts on that line when it
-    holds little (so that no line reads ``= 1`` or ends on a lone parenthesis) and breaks itself, else on the next."""
+    holds little (so that no line ends on a lone parenthesis) and breaks itself, else on the next. When short leading
+    terms would still be left alone on the first line of a display ("A = 1"), they are printed last instead, where
+    another term can start that line, or the left-hand side stands alone on it, as papers set long equations."""
+    terms = expr.as_ordered_terms()
+    out, alone = _pack(terms, budget, lead, depth)
+    if 0 < alone < len(terms) and depth == 0:  # (inside parentheses the order is SymPy's)
+        rotated = terms[alone:] + terms[:alone]
+        out, _ = _pack(rotated, budget, lead, depth)
+        if not out[0]:  # no term can start the first line: the left-hand side stands alone on it
+            fresh, again = _pack(terms, budget, 0.0, depth)
+            out = ["", *(fresh if not again else _pack(rotated, budget, 0.0, depth)[0])]
+    return out
+
+
+def _pack(terms: list[sp.Expr], budget: float, lead: float, depth: int) -> tuple[list[str], int]:
+    """(lines, k): ``terms`` packed into lines, and the number k of leading terms left alone on a first line that
+    holds little (0 if none)."""
     out = [""]
-    used = lead
-    for k, term in enumerate(expr.as_ordered_terms()):
+    used, alone = lead, 0
+    for k, term in enumerate(terms):
         sign, mag = _signed(term)
         head = ("- " if sign == "-" else "") if k == 0 else f"{sign} "
         w = width(mag) + _BINOP
@@ -154,12 +175,14 @@ def _sum_lines(expr: sp.Add, budget: float, lead: float, depth: int) -> list[str
         else:
             parts = lines(mag, budget, 0.0, depth)
             if out[-1] or used > 0.0:  # on a line of its own (the first line may be left with what precedes it)
+                if len(out) == 1 and out[0] and used - lead < budget / 6:  # ("1", "x": too little to stand alone)
+                    alone = k
                 out.append(head + parts[0])
             else:
                 out[-1] = head + parts[0]
         out += parts[1:]
         used = budget if len(parts) > 1 else w
-    return out
+    return out, alone
 
 
 def display(lhs: str, expr: sp.Expr) -> str:
@@ -172,7 +195,7 @@ def display(lhs: str, expr: sp.Expr) -> str:
     body, depth = f"{lhs} ={{}}& {parts[0]}", 0
     for before, line in zip(parts, parts[1:]):  # continuation lines indented by their depth in broken parentheses
         depth += len(re.findall(r"\\[Bb]igg?l\(", before)) - len(re.findall(r"\\[Bb]igg?r\)", before))
-        indent = "\\qquad" + "\\quad" * depth
+        indent = "\\qquad" * (1 + depth)
         body += f"\\\\\n&{indent} {{}}{line}"
     return f"\\begin{{align*}}\n{body}\n\\end{{align*}}\n"
 

@@ -91,7 +91,8 @@ def l_slot(j: int) -> sp.Symbol:
     return sp.Symbol(rf"\ell_{{{j}}}", real=True)
 
 
-_PARAM_LATEX = {"eta": r"\eta", "s_noise": r"s_{\mathrm{noise}}", "r": "r", "gamma": r"\gamma"}
+_PARAM_LATEX = {"eta": r"\eta", "s_noise": r"s_{\mathrm{noise}}", "r": "r", "gamma": r"\gamma",
+                "s_churn": r"s_{\mathrm{churn}}", "s_tmin": r"s_{\mathrm{tmin}}", "s_tmax": r"s_{\mathrm{tmax}}"}
 
 
 def param(name: str) -> sp.Symbol:

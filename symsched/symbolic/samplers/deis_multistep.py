@@ -100,7 +100,8 @@ def build(**_: Any):  # noqa: ANN201 - returns a Sampler
         description=(
             "An exponential integrator that interpolates the predicted noise as a polynomial in "
             "$\\log\\rho$, $\\rho = \\sqrt{1 - \\bar\\alpha}/\\sqrt{\\bar\\alpha}$ (the VE noise level; "
-            "$\\log\\rho = -\\tfrac12\\ell$), through the last one to three levels; diffusers stops at "
+            "$\\log\\rho = -\\tfrac12\\ell$, $\\ell = \\log(\\bar\\alpha/(1 - \\bar\\alpha))$ the "
+            "log-SNR), through the last one to three levels; diffusers stops at "
             "the level of the first training timestep, so the output keeps a noise floor."
         ),
         order=2,

@@ -164,7 +164,7 @@ def build(solver_type: str = "bh2", **_: Any):  # noqa: ANN201 - returns a Sampl
             "/\\sqrt{1 - \\bar\\alpha})$ (diffusers' $\\lambda$): each model call first corrects the sample "
             "predicted by the previous step (UniC: the step from the last corrected sample $x^c_i$ to level $i+1$ again, "
             "with the model output $m_{i+1}$ at the predicted sample), then predicts the next level (UniP). With "
-            "$h = \\tfrac12(\\ell_{i+1} - \\ell_i) > 0$, $B(h) = -h$ (bh1) or $e^{-h} - 1$ (bh2) (diffusers' "
+            "$h = \\tfrac12(\\ell_{i+1} - \\ell_i) > 0$, $B_h = -h$ (bh1) or $e^{-h} - 1$ (bh2) (diffusers' "
             "$h_h = -h$); $m_i, m_{i-1}, m_{i-2}$ are the model's $x_0$ outputs at levels $i, i-1, i-2$."
         ),
         options={"solver_type": solver_type},
