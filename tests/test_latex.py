@@ -215,8 +215,10 @@ def test_every_operator_and_index_convention_is_defined_where_it_is_used() -> No
     files = render_all()
     users = [name for name, text in files.items() if "\\operatorname{expm}_{1}" in text]
     assert users  # (the premise: the SDE samplers' sections use it)
-    for name in users:
-        assert "\\operatorname{expm}_{1}(u) = e^{u} - 1" in files[name], name
+    for name in users:  # defined before its first use (re-audit of 6 December: two pages after it)
+        text = files[name]
+        definition = text.find("\\operatorname{expm}_{1}(u) = e^{u} - 1")
+        assert 0 <= definition <= text.find("\\operatorname{expm}_{1}"), name
     ddim = next(text for name, text in files.items() if name.startswith("ddim"))
     assert "\\prod_{i=0}^{K-1} \\cos^2(\\theta_i - \\theta_{i+1})$ with $\\theta_0 = 0$" in ddim
     for name in ("euler", "heun"):

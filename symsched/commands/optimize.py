@@ -244,7 +244,6 @@ def _no_diffusers_scheduler(sampler: str) -> str:
             f"sample_{sampler}; use --format k-diffusion (sigmas for sample_{sampler}){also}")
 
 
-#: Samplers --format diffusers exports (every other one is refused before the optimisation).
 #: why a sampler symsched models has no --format comfyui export, where the k-diffusion reason does not fit
 _COMFYUI_OTHERWISE = {
     "flow_match_heun": "ComfyUI's heun on flow times is k-diffusion's Heun, which symsched has not compared with "
@@ -264,6 +263,7 @@ COMFYUI_SAMPLER_NODES = {
     "lms": ("SamplerLMS", ("order",)),
 }
 
+#: Samplers --format diffusers exports (every other one is refused before the optimisation).
 _DIFFUSERS_EXPORTS = ("ddim", "euler", "ddpm", "heun", "dpmsolver_multistep", "flow_match_euler", "flow_match_heun")
 
 

@@ -158,13 +158,10 @@ def _render_kinds(smp: Sampler, kinds: list[str]) -> list[str]:
             lhs = (f"{{{sym}}}" if "^" in sym else sym) + "'"  # x^c' would be a double superscript
             if sp.latex(sp.sympify(new).subs(show)) != lhs:  # (a stage that is the new entry itself: shown above)
                 out.append(eq(lhs, new))
-        A, B = upd.matrices
         out.append("so that\n")
-        out.append(layout.display("A", _powers(sp.Matrix(A.rows, A.cols, lambda i, k: light(A[i, k])).subs(show))))
-        if B.cols:
-            out.append(layout.display("B", _powers(sp.Matrix(B.rows, B.cols, lambda i, k: light(B[i, k])).subs(show))))
-    if any("\\operatorname{expm}_{1}" in part for part in out[1:]):  # defined before its first use (re-audit)
-        out[0] = (out[0].rstrip("\n") + " " if out[0] else "") + f"Here {_EXPM1}, evaluated without cancellation.\n\n"
+        for lhs, M in zip("AB", upd.matrices):
+            if M.cols:
+                out.append(layout.display(lhs, _powers(M.applyfunc(light).subs(show))))
     return out
 
 
@@ -207,7 +204,6 @@ def render_statespace(name: str, **options: object) -> str:
         out.append(f"Plan: {_plan_text(smp)}\n\n")
     out += _render_kinds(smp, list(smp.kinds))
     out += _pure_noise_section(smp, name, _first_step_levels(smp), scalar=False)
-    _expm1_note(out)
     out.append("\\subsection*{Output spectrum}\n")
     out.append(
         "The plan's steps $1, \\dots, n$ ($n = " + n_steps + "$ for $K$ levels) compose: the state covariance "
@@ -216,6 +212,7 @@ def render_statespace(name: str, **options: object) -> str:
         f"spectrum is $P(S) = C_n[0, 0]$ after the last step ({end}); the transfer function is "
         "$H(S) = e_0^\\top A_n \\cdots A_1 e_0$.\n"
     )
+    _expm1_note(out)
     return "".join(out)
 
 
@@ -411,10 +408,11 @@ _EXPM1 = "$\\operatorname{expm}_{1}(u) = e^{u} - 1$"
 
 
 def _expm1_note(out: list[str]) -> None:
-    """Define expm1 where a section's equations use it (SymPy prints it as an operator no reader knows), unless the
-    section's notation paragraph already does."""
-    if any("\\operatorname{expm}_{1}" in part for part in out) and not any(_EXPM1 in part for part in out):
-        out.append(f"Here {_EXPM1} (evaluated without cancellation for small $u$).\n\n")
+    """Define expm1 right before the first part of a section that uses it (SymPy prints it as an operator no reader
+    knows; the re-audit of 6 December found it used two pages before its definition)."""
+    first = next((k for k, part in enumerate(out) if "\\operatorname{expm}_{1}" in part), None)
+    if first is not None:
+        out.insert(first, f"Here {_EXPM1} (evaluated without cancellation for small $u$).\n\n")
 
 
 def _plan_extent(smp: Sampler, lvl: str) -> tuple[str, str]:
@@ -496,7 +494,6 @@ def render_sampler(name: str, variant: str = "", **options: object) -> str:
                    "is that step's ($\\gamma_i$).\n")
         out += _render_kinds(smp, extra)
 
-    _expm1_note(out)
     out.append("\\subsection*{Transfer function and output spectrum}\n")
     lvl = "\\bar\\alpha" if smp.process == "vp" else "\\sigma"
     out.append(
@@ -531,6 +528,7 @@ def render_sampler(name: str, variant: str = "", **options: object) -> str:
         "with $(p, q) = (S, P)$ for $\\mathrm{KL}(\\text{data}\\,\\|\\,\\text{generated})$ and "
         "$(P, S)$ for the reverse divergence.\n"
     )
+    _expm1_note(out)
     return "".join(out)
 
 

@@ -12,6 +12,7 @@ SymPy's own printing.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 import sympy as sp
 from sympy.printing.precedence import PRECEDENCE, precedence
@@ -24,6 +25,7 @@ NEST = 22.0
 _SCRIPT = 0.7  # size of sub/superscripts and of fractions inside fractions, relative to the text size
 # Glyph widths (points, 11pt Computer Modern math), measured with pdflatex's \wd on the derivations' symbols.
 _UPPER, _LOWER, _DIGIT, _GREEK, _BINOP, _SIGN, _PARENS, _FRAC, _RADICAL = 8.4, 5.6, 5.5, 6.3, 13.4, 8.6, 8.6, 2.4, 9.2
+_COLUMN_GAP, _BRACKETS = 11.0, 25.0  # between a matrix's columns; its two brackets
 
 
 def _glyphs(text: str) -> float:
@@ -44,7 +46,16 @@ def _symbol_width(name: str, scale: float) -> float:
 
 def width(expr: sp.Basic) -> float:
     """Estimated printed width of ``expr`` in a display, in points (a fraction's numerator and denominator keep the
-    size of the display, those of a fraction inside them are set smaller, as TeX sets them)."""
+    size of the display, those of a fraction inside them are set smaller, as TeX sets them). A matrix's entries are
+    set in text style, smaller: they are estimated at display size, a margin."""
+    if isinstance(expr, sp.MatrixBase):
+        cols = [max(_expr_width(expr[r, c]) for r in range(expr.rows)) for c in range(expr.cols)]
+        return sum(cols) + _COLUMN_GAP * (len(cols) - 1) + _BRACKETS
+    return _expr_width(expr)
+
+
+@lru_cache(maxsize=8192)  # (the line breaking asks for a term's width again at every level it tries)
+def _expr_width(expr: sp.Expr) -> float:
     return _width(expr, 1.0, False)
 
 
@@ -53,9 +64,6 @@ def _width(expr: sp.Basic, scale: float, in_fraction: bool) -> float:
         return _width(e, sc, frac)
 
     small = max(0.5, _SCRIPT * scale)
-    if isinstance(expr, sp.MatrixBase):  # (entries are set in text style, smaller: estimated at display size, a margin)
-        cols = [max(w(expr[r, c]) for r in range(expr.rows)) for c in range(expr.cols)]
-        return sum(cols) + 11.0 * (len(cols) - 1) + 25.0
     if expr.is_Symbol:
         return _symbol_width(expr.name, scale)
     if expr.is_Number:
@@ -123,11 +131,11 @@ def lines(expr: sp.Expr, budget: float = LINE, lead: float = 0.0, depth: int = 0
     if split is None:
         return [sp.latex(expr)]
     rest, s = split
-    sign, rest = ("- ", -rest) if rest.could_extract_minus_sign() else ("", rest)
+    sign, rest = _signed(rest)
     shown = sp.latex(rest)
     if precedence(rest) < PRECEDENCE["Mul"]:  # a sum multiplying the parentheses needs its own
         shown = f"\\left({shown}\\right)"
-    prefix = sign + ("" if rest == 1 else shown + " ")
+    prefix = ("- " if sign == "-" else "") + ("" if rest == 1 else shown + " ")
     if lead > 0.0 and lead + width(rest) + _PARENS > budget:  # not even the factor fits the rest of the line
         return ["", *lines(expr, budget, 0.0, depth)]
     left, right = _opening(depth)
@@ -204,7 +212,7 @@ def _matrix(lhs: str, M: sp.MatrixBase) -> str:
     """A matrix that fits as it is; else the matrix with its long entries named ``lhs_{rc}``, each defined below."""
     if width(M) <= LINE:
         return f"\\begin{{equation*}}\n{lhs} = {sp.latex(M)}\n\\end{{equation*}}\n"
-    cut = max(40.0, (LINE - 25.0) / M.cols - 11.0)
+    cut = max(40.0, (LINE - _BRACKETS) / M.cols - _COLUMN_GAP)
     named: list[tuple[sp.Symbol, sp.Expr]] = []
 
     def entry(r: int, c: int) -> sp.Expr:
