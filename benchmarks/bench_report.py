@@ -57,22 +57,28 @@ def export_tree(ref: str, dest: Path) -> Path:
     return root
 
 
-def run_report(tree: Path, cache: Path, out: Path) -> tuple[float, float]:
-    """(wall seconds, CPU seconds) of one ``symsched report`` in a fresh process rooted at ``tree``."""
+def run_cli(tree: Path, cache: Path, out: Path, command: str) -> tuple[float, float]:
+    """(wall seconds, CPU seconds) of one ``symsched COMMAND --out OUT --no-progress`` in a fresh process rooted at
+    ``tree``, with the cache directory ``cache`` (``out`` is removed first)."""
     env = dict(os.environ, PYTHONPATH=str(tree), SYMSCHED_CACHE_DIR=str(cache), MPLBACKEND="Agg")
     env.pop("SYMSCHED_DISK_CACHE", None)
     if out.exists():
         shutil.rmtree(out)
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "symsched.cli", "report", "--out", str(out), "--no-progress"],
+    proc = subprocess.run([sys.executable, "-m", "symsched.cli", command, "--out", str(out), "--no-progress"],
                           cwd=tree, env=env, capture_output=True, text=True)
     wall = time.perf_counter() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0:
-        raise RuntimeError(f"report failed in {tree}:\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}")
+        raise RuntimeError(f"{command} failed in {tree}:\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}")
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     return wall, cpu
+
+
+def run_report(tree: Path, cache: Path, out: Path) -> tuple[float, float]:
+    """(wall seconds, CPU seconds) of one ``symsched report`` in a fresh process rooted at ``tree``."""
+    return run_cli(tree, cache, out, "report")
 
 
 def _optimised_values(path: Path) -> list[float]:
