@@ -14,6 +14,7 @@ import pytest
 import symsched
 from symsched.cli import main
 from symsched.spectra import load_spectrum
+from tex_helpers import compile_body, overfull
 
 
 pytestmark = pytest.mark.slow  # whole-command runs (still run in CI)
@@ -66,12 +67,7 @@ def test_the_heat_map_captions_explain_the_white_curve(explained, tmp_path) -> N
 
 def _compiles(folder, tex_files) -> subprocess.CompletedProcess:
     """pdflatex on a document that inputs ``tex_files`` (booktabs and graphicx, as their header comment asks)."""
-    body = "".join(f"\\input{{{f}}}\\clearpage\n" for f in tex_files)
-    (folder / "doc.tex").write_text("\\documentclass{article}\\usepackage{booktabs}\\usepackage{graphicx}"
-                                    "\\begin{document}\n" + body
-                                    + "\\end{document}\n", encoding="utf-8")
-    return subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "doc.tex"], cwd=folder,
-                          capture_output=True, text=True, timeout=300)
+    return compile_body(folder, "".join(f"\\input{{{f}}}\\clearpage\n" for f in tex_files))
 
 
 def _caption(tex: str) -> str:
@@ -100,7 +96,7 @@ def test_explain_latex_tables_have_captions_naming_the_objective_and_the_sampler
         proc = _compiles(tmp_path, files)
         assert proc.returncode == 0, proc.stdout[-2000:]
         # no table wider than the page (the resolution law's 11 columns overflowed by 160 pt before the resizebox)
-        assert "Overfull \\hbox" not in (tmp_path / "doc.log").read_text(errors="replace")
+        assert overfull(tmp_path) == []
 
 
 def test_the_resolution_law_caption_explains_every_mark_its_table_uses(tmp_path) -> None:

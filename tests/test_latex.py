@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import re
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from symsched.cli import main
 from symsched.symbolic.latex import render_all
+from tex_helpers import overfull, run_pdflatex
 
 DERIVATIONS = Path(__file__).resolve().parents[1] / "derivations"
 
@@ -109,16 +108,13 @@ def test_the_sum_of_products_multiplies_by_the_gains_of_the_steps_after(generate
 
 @pytest.mark.skipif(shutil.which("pdflatex") is None, reason="no pdflatex installed: compile step skipped")
 def test_latex_compiles_with_pdflatex(generated: Path) -> None:
-    proc = subprocess.run(
-        ["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "symsched.tex"],
-        cwd=generated, capture_output=True, text=True, timeout=300,
-    )
+    proc = run_pdflatex(generated, "symsched")
     assert proc.returncode == 0, proc.stdout[-3000:]
     assert (generated / "symsched.pdf").exists()
     # every line fits the page (the multistep matrices printed on one line overran by up to 6 m until 6 December;
     # tests/test_latex_layout.py shows this check failing on such a line)
-    overfull = re.findall(r"Overfull \\hbox.*", (generated / "symsched.log").read_text(encoding="latin-1"))
-    assert overfull == [], overfull[:5]
+    wide = overfull(generated, "symsched")
+    assert wide == [], wide[:5]
 
 
 def test_plan_lines_render_levels_as_math_and_keep_the_whole_paragraph(generated: Path) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import re
 import shutil
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +21,7 @@ from symsched.symbolic import get_sampler
 from symsched.symbolic import display, layout
 from symsched.symbolic.samplers import REGISTRY
 from symsched.symbolic.symbols import slot_level
+from tex_helpers import DERIVATIONS as DERIVATIONS_PREAMBLE, compile_body, overfull
 
 DERIVATIONS = Path(__file__).resolve().parents[1] / "derivations"
 #: every sampler at its defaults, and the settings that change its update equations
@@ -217,12 +217,9 @@ def test_every_broken_display_balances_its_parentheses_and_starts_with_content()
 
 def _overfull(folder: Path, body: str) -> list[str]:
     """pdflatex ``body`` in the derivations' preamble; the overfull-box reports of its log."""
-    preamble = "\\documentclass[11pt]{article}\n\\usepackage{amsmath,amssymb}\n\\usepackage[margin=2cm]{geometry}\n"
-    (folder / "doc.tex").write_text(preamble + "\\begin{document}\n" + body + "\\end{document}\n")
-    proc = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "doc.tex"], cwd=folder,
-                          capture_output=True, text=True, timeout=120)
+    proc = compile_body(folder, body, DERIVATIONS_PREAMBLE)
     assert proc.returncode == 0, proc.stdout[-2000:]
-    return re.findall(r"Overfull \\hbox.*", (folder / "doc.log").read_text(encoding="latin-1"))
+    return overfull(folder)
 
 
 @pytest.mark.skipif(shutil.which("pdflatex") is None, reason="no pdflatex installed: compile step skipped")

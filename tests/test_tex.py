@@ -19,6 +19,7 @@ import pytest
 import symsched
 from symsched._tex import tex_text
 from symsched.insight import fit_heuristics
+from tex_helpers import compile_body
 
 PACKAGE = Path(symsched.__file__).resolve().parent
 NO_PDFLATEX = pytest.mark.skipif(shutil.which("pdflatex") is None, reason="no pdflatex installed: compile step skipped")
@@ -45,10 +46,7 @@ def _letters() -> str:
 
 
 def _compile(tmp_path: Path, body: str) -> subprocess.CompletedProcess:
-    (tmp_path / "doc.tex").write_text("\\documentclass{article}\\usepackage{booktabs}\\usepackage{graphicx}"
-                                      "\\begin{document}\n" + body + "\n\\end{document}\n", encoding="utf-8")
-    return subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "doc.tex"], cwd=tmp_path,
-                          capture_output=True, text=True, timeout=300)
+    return compile_body(tmp_path, body)
 
 
 def test_every_character_of_the_package_becomes_typesettable_latex() -> None:
