@@ -64,3 +64,12 @@ def run(sampling: Any, sampler: str, S: np.ndarray, sigmas: np.ndarray, n: int, 
     x = torch.randn((n, S.size), dtype=torch.float64) * sig[0]
     fn = getattr(sampling, f"sample_{sampler}")
     return fn(exact_denoiser(S), x, sig, disable=True, **kwargs).numpy()
+
+
+def comfyui_reads(text: str) -> np.ndarray:
+    """What ComfyUI's ``ManualSigmas`` node (its own copy of k-diffusion's samplers takes these sigmas) makes of its
+    text, transcribed from ``comfy_extras/nodes_custom_sampler.py`` for the tests: every match of
+    ``[-+]?(?:\\d*\\.*\\d+)``, as float, in a float32 tensor."""
+    import re
+
+    return np.array([float(m) for m in re.findall(r"[-+]?(?:\d*\.*\d+)", text)], dtype=np.float32)

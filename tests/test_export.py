@@ -12,6 +12,7 @@ import symsched
 from symsched.schedules import alpha_bar_to_sigmas
 from symsched.export import from_diffusers, from_k_diffusion_sigmas, to_diffusers, to_k_diffusion_sigmas
 
+from kdiffusion_helpers import comfyui_reads
 from mc_helpers import linear_ddpm_alphas_cumprod
 
 # numpy 2 warns about diffusers' own np.array(tensor) calls; not ours to fix
@@ -1211,14 +1212,6 @@ def test_flow_times_the_identity_mu_keeps_apart_are_exported(kind: str) -> None:
 
 
 # -- ComfyUI's ManualSigmas text -----------------------------------------------------------------------------------
-def _comfyui_reads(text: str) -> np.ndarray:
-    """What ComfyUI's ManualSigmas node makes of its text (comfy_extras/nodes_custom_sampler.py, read for this test):
-    every match of [-+]?(?:\\d*\\.*\\d+), as float, in a float32 tensor."""
-    import re
-
-    return np.array([float(m) for m in re.findall(r"[-+]?(?:\d*\.*\d+)", text)], dtype=np.float32)
-
-
 @pytest.mark.parametrize("alpha_bar", [[1e-4, 0.02, 0.5, 0.9], [4.0358e-5, 0.3, 0.99999], [1e-30, 0.5],
                                        [0.1, 0.1000001, 0.9], [0.5, 1 - 1e-10]])  # (sigma 1e-5: repr is 1e-05)
 def test_comfyui_text_reads_back_as_the_float32_sigmas(alpha_bar) -> None:
@@ -1230,7 +1223,7 @@ def test_comfyui_text_reads_back_as_the_float32_sigmas(alpha_bar) -> None:
     text = export.to_comfyui_sigmas(alpha_bar)
     assert "e" not in text.lower() and text.endswith(", 0")
     want = np.append(alpha_bar_to_sigmas(np.array(alpha_bar)).astype(np.float32), np.float32(0))
-    np.testing.assert_array_equal(_comfyui_reads(text), want)
+    np.testing.assert_array_equal(comfyui_reads(text), want)
 
 
 def test_comfyui_flow_text_is_flow_time_from_one() -> None:
@@ -1240,7 +1233,7 @@ def test_comfyui_flow_text_is_flow_time_from_one() -> None:
     ab = np.array([0.0, 0.01, 0.3, 0.9])
     text = export.to_comfyui_sigmas(ab, flow=True)
     assert text.startswith("1, ")
-    np.testing.assert_array_equal(_comfyui_reads(text), np.append(alpha_bar_to_flow_t(ab), 0).astype(np.float32))
+    np.testing.assert_array_equal(comfyui_reads(text), np.append(alpha_bar_to_flow_t(ab), 0).astype(np.float32))
 
 
 @pytest.mark.parametrize("alpha_bar, flow, match", [

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import types
 
 import numpy as np
@@ -13,6 +12,7 @@ import symsched
 from symsched import schedules as sch, spectra
 from symsched.cli import main
 from symsched.spectra import load_spectrum
+from kdiffusion_helpers import comfyui_reads
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -1119,8 +1119,8 @@ def test_comfyui_export_names_the_node_text_and_sampler(tmp_path, small_spectrum
     assert doc["node"] == "ManualSigmas" and doc["sampler_name"] == name and doc["settings"] == settings
     ab = np.array(doc["alpha_bar"])
     levels = sch.alpha_bar_to_flow_t(ab) if first is not None else sch.alpha_bar_to_sigmas(ab)
-    read = [float(m) for m in re.findall(r"[-+]?(?:\d*\.*\d+)", doc["sigmas"])]  # ComfyUI's ManualSigmas rule
-    np.testing.assert_array_equal(np.array(read, dtype=np.float32), np.append(levels, 0.0).astype(np.float32))
+    read = comfyui_reads(doc["sigmas"])  # ComfyUI's ManualSigmas rule
+    np.testing.assert_array_equal(read, np.append(levels, 0.0).astype(np.float32))
     if first is not None:
         assert read[0] == first
     assert node in capsys.readouterr().out
