@@ -322,6 +322,21 @@ def _nonlinear(cfg: Any) -> str:
             if keys else "")
 
 
+def _final_noise(name: str, cfg: Any, out: dict[str, list[Any]], grid: Any) -> str:
+    """Why a DDPMScheduler run of exported timesteps adds noise on its last step ("" when it does not):
+    ``variance_type="fixed_large"`` draws variance ``beta = 1 - alphas_cumprod[t]`` on a last timestep ``t > 0``
+    (diffusers adds none only at ``t = 0``), which ``output_spectrum(..., sampler="ddpm", variance="beta")`` leaves
+    out and :func:`from_diffusers` adds as ``final_noise_variance``."""
+    ts = out.get("timesteps") or [0]
+    if name != "DDPMScheduler" or str(cfg.get("variance_type", "fixed_small")) != "fixed_large" or int(ts[-1]) <= 0:
+        return ""
+    beta = 1.0 - float(_as_export_grid(grid)[int(ts[-1])])
+    return (f"DDPMScheduler with variance_type='fixed_large' adds noise of variance beta = 1 - alpha_bar = {beta:.4g} "
+            f"on its last step (timestep {int(ts[-1])} > 0), which the schedule's DDPM does not: its output is "
+            "from_diffusers(scheduler).output_spectrum(S) (final_noise_variance), not output_spectrum(S, alpha_bar, "
+            "sampler='ddpm', variance='beta'); end the schedule at timestep 0 to leave it out")
+
+
 @numpy_error_defaults
 def from_diffusers(scheduler: Any, *, eta: float = 0.0, strict: bool = True) -> DiffusersSchedule:
     """Read the noise levels and sampler settings of a configured diffusers scheduler.
@@ -1042,7 +1057,9 @@ def to_diffusers(
     that scheduler's ``set_timesteps``, or ``ValueError`` saying that it takes no custom schedule. A
     ``UserWarning`` when the instance's configuration makes the step non-linear: ``clip_sample=True``
     (DDPMScheduler's default) or ``thresholding=True`` (the timesteps are valid, but the run is not the one
-    optimised; :func:`from_diffusers` refuses to predict it).
+    optimised; :func:`from_diffusers` refuses to predict it), and when ``DDPMScheduler(variance_type="fixed_large")``
+    would end at a timestep ``t > 0``: it adds noise of variance ``1 - alphas_cumprod[t]`` on that last step, which
+    ``output_spectrum(..., sampler="ddpm", variance="beta")`` leaves out (:func:`from_diffusers` predicts it).
     In diffusers 0.42: ``EulerDiscreteScheduler`` takes ``sigmas``; ``DDPMScheduler``, ``HeunDiscreteScheduler`` and
     ``DPMSolverMultistepScheduler`` take ``timesteps`` on their training grid (for DPM-Solver with
     ``final_sigmas_type="sigma_min"`` the last level must be that final level, ``alphas_cumprod[0]``,
@@ -1128,6 +1145,11 @@ def to_diffusers(
 
             warn_caller(f"scheduler: {name} with {nonlinear}: it runs these levels, but not as the sampler symsched "
                         "optimised them for; configure clip_sample=False / thresholding=False")
+        final = "" if isinstance(scheduler, str) else _final_noise(name, scheduler.config, out, grid)
+        if final:  # valid timesteps; the run adds a last noise the schedule's DDPM does not (from_diffusers adds it)
+            from ._validate import warn_caller
+
+            warn_caller(f"scheduler: {final}")
         return out
     if grid is None:
         return {"sigmas": _finite_sigmas(ab, "EulerDiscreteScheduler", float32=True)}

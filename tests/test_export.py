@@ -1248,3 +1248,28 @@ def test_comfyui_text_refuses_what_the_node_cannot_hold(alpha_bar, flow, match) 
 
     with pytest.raises(ValueError, match=match):
         export.to_comfyui_sigmas(alpha_bar, flow=flow)
+
+
+def test_to_diffusers_warns_of_fixed_large_noise_on_a_last_timestep_above_zero() -> None:
+    """Witness gap hunt (6 December): to_diffusers exported timesteps ending at t = 5 for DDPMScheduler(variance_type=
+    'fixed_large') without a word, though diffusers then draws noise of variance 1 - alphas_cumprod[5] on that last step
+    (88 % above output_spectrum(..., 'ddpm', variance='beta') at S = 1e-3); from_diffusers adds it, the export says so.
+    The variance named is 1 - grid[5] of the linear grid, computed here from its betas, not by the export."""
+    from diffusers_standin import Config
+
+    class DDPMScheduler:
+        pass
+
+    grid = symsched.schedules.training_grid("linear")
+    DDPMScheduler.alphas_cumprod = grid
+    ab = grid[[900, 500, 5]]
+    beta = 1.0 - np.prod(1.0 - np.linspace(1e-4, 0.02, 1000)[:6])  # Ho et al.'s linear betas, t = 0..5
+    DDPMScheduler.config = Config(num_train_timesteps=1000, clip_sample=False, variance_type="fixed_large")
+    with pytest.warns(UserWarning, match=rf"^scheduler: DDPMScheduler with variance_type='fixed_large' adds noise of "
+                                         rf"variance beta = 1 - alpha_bar = {beta:.4g} on its last step \(timestep 5"):
+        assert to_diffusers(ab, scheduler=DDPMScheduler()) == {"timesteps": [900, 500, 5]}
+    for variance_type, last in (("fixed_small", 5), ("fixed_large", 0)):  # no last noise: no warning
+        DDPMScheduler.config = Config(num_train_timesteps=1000, clip_sample=False, variance_type=variance_type)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            assert to_diffusers(grid[[900, 500, last]], scheduler=DDPMScheduler())["timesteps"][-1] == last
