@@ -158,9 +158,28 @@ def _native_scale(prog: _program.Program) -> float:
     return 1.0
 
 
+def _float32_note(name: str, x: Array, params: dict[str, Any]) -> None:
+    """A ``UserWarning`` when float32 sigmas (k-diffusion's ``get_sigmas_*`` default) make k-diffusion's own
+    ``sigma_down`` cancel beyond 1e-3 relative on a sampler whose output follows it: its run is then not this closed
+    form (which is exact for those sigmas in float64)."""
+    from .symbolic.samplers._kdiffusion import SIGMA_DOWN_SENSITIVE, float32_sigma_down_error
+
+    if name not in SIGMA_DOWN_SENSITIVE or not isinstance(x, _program.Float32Sigmas):
+        return
+    err, i = float32_sigma_down_error(np.asarray(x).tolist(), float(params.get("eta", 1.0)))
+    if err > 1e-3:
+        size = f"~{err:.1g}" if err < 1 else "above 100 %"
+        warn_caller(f"sigmas: float32 sigmas for {name}: k-diffusion computes get_ancestral_step's sigma_down = "
+                    f"sqrt(sigma_to^2 - sigma_up^2) in float32, where it cancels on the step {float(x[i]):.6g} -> "
+                    f"{float(x[i + 1]):.6g} (relative error {size}); its run can differ from this closed form by "
+                    "up to that order (25 % for dpm_2_ancestral on get_sigmas_karras(2, 0.0292, 80)): pass the sigmas "
+                    "as float64 (sigmas.double()) to k-diffusion and here")
+
+
 def _output(S: Array, x: Array, coordinate: str, sampler: Any, init: Any, settings: dict[str, Any]) -> Array:
     name, options, params = _setup(sampler, settings)
     check_choice(init, "init", INITS)
+    _float32_note(name, x, params)
     u, inv, _ = _unique(S)
     prog = _program.build_program(name, options, params, x, coordinate)
     P = recursion.output_variance(prog, u, init, _exact(x, coordinate, sampler, init, settings))
@@ -183,6 +202,7 @@ def _exact(x: Array, coordinate: str, sampler: Any, init: Optional[str], setting
 
 def _transfer(S: Array, x: Array, coordinate: str, sampler: Any, settings: dict[str, Any]) -> Array:
     name, options, params = _setup(sampler, settings)
+    _float32_note(name, x, params)
     u, inv, _ = _unique(S)
     prog = _program.build_program(name, options, params, x, coordinate)
     scale = _native_scale(prog)
@@ -269,7 +289,10 @@ def output_spectrum_ve(
     ``sigmas``: shape (K,) or (K + 1,), strictly decreasing, noisiest first, positive (``inf`` allowed
     first: zero terminal SNR), optionally with k-diffusion's trailing 0 (same result). A final step to
     sigma = 0 follows. ``init="white"`` starts from the sampler's white noise (VE ``N(0, sigma_max^2)``),
-    ``"exact"`` from ``N(0, S + sigma_max^2)``. Returns an array with the shape of ``spectrum``.
+    ``"exact"`` from ``N(0, S + sigma_max^2)``. Returns an array with the shape of ``spectrum``. float32 sigmas
+    (k-diffusion's ``get_sigmas_*`` default) are decided as k-diffusion decides on them (churn window, ancestral
+    ``min``); a ``UserWarning`` when its float32 ``sigma_down`` cancels beyond 1e-3 relative for ``dpm_2_ancestral``
+    or ``dpmpp_2s_ancestral`` (its run then differs from the closed form; README, k-diffusion samplers).
     Raises ValueError (TypeError for a wrong type) naming a bad argument, or for an output float64 cannot
     represent. Source: the sampler's update equations in ``symsched/symbolic/samplers/``, composed as in
     docs/model.md §5, §9 (k-diffusion ``sampling.py`` for its samplers).
@@ -283,7 +306,8 @@ def transfer_function_ve(spectrum: ArrayLike, sigmas: ArrayLike, *, sampler: str
     """Transfer function H(S) of a sampler on ``sigmas`` (VE-scaled start ``x = sigma_max n``): ``x_out = H x``.
 
     ``spectrum`` any shape, ``sigmas`` (K,) or (K + 1,) as in :func:`output_spectrum_ve` (no ``init``: H does not
-    depend on the starting distribution); returns an array with the shape of ``spectrum``. Raises ValueError
+    depend on the starting distribution); returns an array with the shape of ``spectrum``; float32 sigmas as in
+    :func:`output_spectrum_ve` (and its warning). Raises ValueError
     (TypeError for a wrong type) naming a bad argument, or for a value float64 cannot represent. Source: the
     sampler's update equations in ``symsched/symbolic/samplers/``, composed as in docs/model.md §5, §9 (k-diffusion
     ``sampling.py`` for its samplers).

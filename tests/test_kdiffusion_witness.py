@@ -23,6 +23,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from fractions import Fraction
 from typing import Any
 
@@ -570,3 +571,98 @@ def test_ancestral_step_that_float64_binds_at_eta_one_where_its_numerator_underf
     H_lib = library_output(ks, name, {"eta": 1.0}, S, sigmas, noise=False)[0]
     H = symsched.transfer_function_ve(S, sigmas, sampler=name, eta=1.0)
     np.testing.assert_allclose(H, H_lib, rtol=1e-12)
+
+
+def _knife_edge_pairs(float32: bool, n: int) -> list[tuple[float, float, float]]:
+    """(sigma_from, sigma_to, eta) near get_ancestral_step's switch: eta = 1 at ratios around float32's ~4e3 or
+    float64's ~1e8, and eta > 1 where eta^2 (1 - r^2) is within a few ulps of 1."""
+    rng = np.random.default_rng(11 if float32 else 12)
+    rnd = (lambda x: float(np.float32(x))) if float32 else float
+    out = []
+    for eta in (1.0, 1.2, 2.5):
+        for _ in range(n):
+            a = rnd(rng.uniform(0.05, 50.0))
+            if eta == 1.0:
+                r = float(rng.uniform(1e-4, 5e-4) if float32 else rng.uniform(3e-9, 2e-8))
+            else:
+                r = math.sqrt(1 - 1 / eta**2) * (1 + int(rng.integers(-30, 30)) * (6e-8 if float32 else 1.1e-16))
+            out.append((a, rnd(a * r), eta))
+    return out
+
+
+def _library_binds(ks: Any, a: float, b: float, eta: float, float32: bool) -> bool:
+    import torch
+
+    sig = torch.tensor([a, b], dtype=torch.float32 if float32 else torch.float64)
+    return float(ks.get_ancestral_step(sig[0], sig[1], eta=eta)[0]) == 0.0
+
+
+@pytest.mark.parametrize("float32", [True, False])
+def test_ancestral_branch_near_the_switch_is_k_diffusions_own(ks: Any, float32: bool) -> None:
+    """Witness gap hunt of 6 December: on 417 of 21,000 float32 and 39 of 16,000 float64 sigma pairs near the switch,
+    symsched's correctly rounded emulation of get_ancestral_step took the other branch than k-diffusion, whose torch
+    square root is 1 ulp off on 19.5 % (float32) / 1.4 % (float64) of arguments on this build (2.13.0 CPU, AVX2).
+    The plan now asks torch there: every pair agrees with k-diffusion's own get_ancestral_step."""
+    from symsched.symbolic.samplers._kdiffusion import ancestral_binds
+
+    pairs = _knife_edge_pairs(float32, 1500)
+    wrong = [(a, b, eta) for a, b, eta in pairs
+             if ancestral_binds(-2 * math.log(a), -2 * math.log(b), eta, s_from=a, s_to=b, float32=float32)
+             != _library_binds(ks, a, b, eta, float32)]
+    assert not wrong, wrong[:5]
+
+
+def test_correctly_rounded_emulation_alone_misses_k_diffusions_branch(ks: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Companion: without torch's say (its decision replaced by None) the same float32 pairs disagree with
+    k-diffusion somewhere, on a torch whose float32 square root is not correctly rounded: the test above can fail."""
+    import torch
+
+    from symsched.symbolic.samplers import _kdiffusion
+
+    x = np.random.default_rng(0).uniform(1e-6, 1e3, 10**5).astype(np.float32)
+    if np.array_equal(torch.sqrt(torch.from_numpy(x)).numpy(), np.sqrt(x)):
+        pytest.skip("this torch build's float32 square root is correctly rounded: the emulation alone is k-diffusion's")
+    monkeypatch.setattr(_kdiffusion, "_torch_binds", lambda *a, **k: None)
+    pairs = _knife_edge_pairs(True, 1500)
+    wrong = sum(_kdiffusion.ancestral_binds(-2 * math.log(a), -2 * math.log(b), eta, s_from=a, s_to=b, float32=True)
+                != _library_binds(ks, a, b, eta, True) for a, b, eta in pairs)
+    assert wrong > 0
+
+
+@pytest.mark.parametrize("name", ["dpm_2_ancestral", "dpmpp_2s_ancestral"])
+def test_exponential_float32_sigmas_whose_branch_is_torchs_square_root(ks: Any, name: str) -> None:
+    """The reported case: k-diffusion's get_sigmas_exponential(2, 0.0292, 120) (float32); torch's square root gives
+    sigma_up = sigma_to (sigma_down = 0, the Euler branch) where a correctly rounded one leaves it 1 ulp below (H was
+    7.8e6x off)."""
+    sig32 = ks.get_sigmas_exponential(2, 0.0292, 120.0)
+    if float(ks.get_ancestral_step(sig32[0], sig32[1])[0]) != 0.0:  # (its float32 sigma_down then cancels: 20 % off)
+        pytest.skip("this torch's square root leaves get_ancestral_step unbound on these sigmas")
+    H_lib = library_output(ks, name, {}, S_PROBE, sig32, noise=False)[0]
+    np.testing.assert_allclose(symsched.transfer_function_ve(S_PROBE, sig32, sampler=name), H_lib, rtol=1e-6,
+                               atol=PROBE_ATOL)
+
+
+@pytest.mark.parametrize("name", ["dpm_2_ancestral", "dpmpp_2s_ancestral"])
+def test_float32_sigma_down_cancellation_is_announced(ks: Any, name: str) -> None:
+    """Witness gap hunt of 6 December: on float32 get_sigmas_karras(2, 0.0292, 80) k-diffusion's float32 sigma_down =
+    sqrt(sigma_to^2 - sigma_up^2) cancels (7.63e-6 against 1.066e-5) and its output is 16-25 % off the closed form,
+    which the README bounded by ~1e-3. A warning now names the step; on the same sigmas as float64 the closed form is
+    k-diffusion's to 1e-8 and nothing is said; a 10-step float32 schedule says nothing and agrees to 1e-5."""
+    import torch
+
+    S_LOW = np.array([1e-3, 1e-2, 0.1, 1.0])  # (the cancellation shows most on faint modes)
+    sig32 = ks.get_sigmas_karras(2, 0.0292, 80.0)
+    H_lib = library_output(ks, name, {}, S_LOW, sig32, noise=False)[0]
+    with pytest.warns(UserWarning, match=rf"^sigmas: float32 sigmas for {name}: .* cancels on the step 80 -> 0.0292"):
+        H = symsched.transfer_function_ve(S_LOW, sig32, sampler=name)
+    assert np.max(np.abs(H / H_lib - 1)) > 1e-2  # the warning is true: the library's float32 run is elsewhere
+    sig64 = sig32.to(torch.float64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        H64 = symsched.transfer_function_ve(S_LOW, sig64.numpy(), sampler=name)
+        np.testing.assert_allclose(H64, library_output(ks, name, {}, S_LOW, sig64, noise=False)[0], rtol=1e-8,
+                                   atol=PROBE_ATOL)
+        sig10 = ks.get_sigmas_karras(10, 0.0292, 80.0)
+        np.testing.assert_allclose(symsched.transfer_function_ve(S_LOW, sig10, sampler=name),
+                                   library_output(ks, name, {}, S_LOW, sig10, noise=False)[0], rtol=1e-5,
+                                   atol=PROBE_ATOL)

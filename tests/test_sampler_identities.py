@@ -21,6 +21,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -281,10 +282,14 @@ def test_float32_sigmas_are_decided_in_float32_without_torch() -> None:
     assert np.max(np.abs(free / bound - 1)) > 1.0
 
 
-def test_float32_emulation_matches_numpy_float32() -> None:
+def test_float32_emulation_matches_numpy_float32(monkeypatch: pytest.MonkeyPatch) -> None:
     """The plans emulate float32 without NumPy (the symbolic layer imports none): f32 rounding and the ancestral
-    decision agree with NumPy's float32 arithmetic on random sigmas around the switch and at the extremes."""
+    decision agree with NumPy's float32 arithmetic on random sigmas around the switch and at the extremes. (The
+    emulation itself: torch, which decides where a square root a few ulps off would flip it, is left out here.)"""
+    from symsched.symbolic.samplers import _kdiffusion
     from symsched.symbolic.samplers._kdiffusion import _binds_float32, f32
+
+    monkeypatch.setattr(_kdiffusion, "_torch_binds", lambda *a, **k: None)
 
     rng = np.random.default_rng(0)
     xs = np.concatenate([rng.lognormal(0, 20, 2000), [0.0, 1e-45, 3.4e38, 3.5e38, 1e300, np.inf]])
@@ -309,3 +314,70 @@ def test_float32_emulation_matches_numpy_float32() -> None:
             assert got == numpy_binds(a, b, eta), (a, b, eta)
             seen.add(got)
     assert seen == {True, False}
+
+
+@pytest.mark.parametrize("float32", [True, False])
+def test_a_decision_a_few_ulps_from_the_switch_is_the_librarys(monkeypatch: pytest.MonkeyPatch, float32: bool) -> None:
+    """Witness gap hunt of 6 December: torch 2.13.0's CPU square root is 1 ulp off on 19.5 % of float32 arguments
+    (1.4 % of float64 ones), so k-diffusion's get_ancestral_step took the Euler branch on sigmas 120 -> 0.0292 (float32)
+    where symsched's correctly rounded emulation did not (H 7.8e6x off). Where a square root within 2 ulps decides
+    otherwise, the plan now asks torch (here a stand-in that records the call and answers the other way); elsewhere
+    it decides alone, and without torch (None) the correctly rounded decision stands."""
+    from symsched.symbolic.samplers import _kdiffusion
+
+    calls: list[tuple] = []
+    answer: list = [None]
+
+    def torch_stand_in(s_from: float, s_to: float, eta: float, *, float32: bool) -> Any:
+        calls.append((s_from, s_to, eta, float32))
+        return answer[0]
+
+    monkeypatch.setattr(_kdiffusion, "_torch_binds", torch_stand_in)
+    rnd = _kdiffusion.f32 if float32 else float
+    step = (lambda x, d: float(np.nextafter(np.float32(x), np.float32(d)))) if float32 else math.nextafter
+
+    def decide(a: float, b: float, root_shift: int) -> bool:  # get_ancestral_step at eta = 1 typed in, with its
+        up = rnd(math.sqrt(rnd(rnd(rnd(b * b) * rnd(rnd(a * a) - rnd(b * b))) / rnd(a * a))))  # root moved
+        for _ in range(abs(root_shift)):  # root_shift ulps
+            up = step(up, math.copysign(math.inf, root_shift))
+        su = up if up < b else b
+        return rnd(rnd(b * b) - rnd(su * su)) == 0.0
+
+    def binds(a: float, b: float) -> bool:
+        return _kdiffusion.ancestral_binds(-2 * math.log(a), -2 * math.log(b), 1.0, s_from=a, s_to=b, float32=float32)
+
+    rng = np.random.default_rng(3)
+    lo, hi = (3e2, 3e4) if float32 else (3e6, 3e9)  # around the switch (float32 ~4e3, float64 ~1e8)
+    edge = robust = 0
+    for _ in range(3000):
+        b = rnd(float(rng.uniform(0.01, 10.0)))
+        a = rnd(b * float(np.exp(rng.uniform(np.log(lo), np.log(hi)))))
+        near = len({decide(a, b, k) for k in (-2, -1, 0, 1, 2)}) > 1
+        calls.clear()
+        answer[0] = None
+        assert binds(a, b) == decide(a, b, 0)  # no torch: the correctly rounded decision
+        assert bool(calls) == near, (a, b)  # torch is asked exactly where 2 ulps could flip it
+        if near:
+            answer[0] = not decide(a, b, 0)
+            assert binds(a, b) == answer[0]  # and its answer is the decision
+            edge += 1
+        else:
+            robust += 1
+    assert edge >= 20 and robust >= 20  # both kinds were met
+
+
+def test_float32_sigma_down_error_is_the_cancellation_of_sigma_to_squared(monkeypatch: pytest.MonkeyPatch) -> None:
+    """At eta = 1, sigma_down = sigma_to^2 / sigma_from exactly, so the first-order relative error of k-diffusion's
+    float32 sigma_to^2 - sigma_up^2 is 2^-24 (sigma_from / sigma_to)^2 (here by hand); a bound step (ratio 1e4 in
+    float32: sigma_down = 0) and a float32 sigma_from^2 beyond float32's range are left out."""
+    from symsched.symbolic.samplers import _kdiffusion
+
+    monkeypatch.setattr(_kdiffusion, "_torch_binds", lambda *a, **k: None)
+    a, b = float(np.float32(80.0)), float(np.float32(0.0292))
+    err, at = _kdiffusion.float32_sigma_down_error([a, b, 0.0], 1.0)
+    assert at == 0 and err == pytest.approx(2.0**-24 * (a / b) ** 2, rel=1e-12)
+    err2, at2 = _kdiffusion.float32_sigma_down_error([200.0, a, b, 0.0], 1.0)  # the worst step is the second
+    assert at2 == 1 and err2 == pytest.approx(err, rel=1e-12)
+    assert _kdiffusion.float32_sigma_down_error([100.0, 0.01, 0.0], 1.0) == (0.0, -1)  # binds in float32
+    assert _kdiffusion.float32_sigma_down_error([1e20, 1e17, 0.0], 1.0) == (0.0, -1)  # sigma_from^2 overflows
+    assert _kdiffusion.float32_sigma_down_error([a, b, 0.0], 0.0) == (0.0, -1)  # no noise, no sigma_down
