@@ -578,7 +578,13 @@ def _scheduler_prediction(scheduler: Any) -> str:
     ptype = getattr(cfg, "prediction_type", None) if cfg is not None else None
     if ptype is None and isinstance(cfg, Mapping):
         ptype = cfg.get("prediction_type")
-    return _prediction(ptype or "epsilon", "scheduler.config.prediction_type")
+    # diffusers' own names only (its schedulers' step() refuses symsched's aliases "v", "x0", "eps")
+    ptype = check_choice(ptype or "epsilon", "scheduler.config.prediction_type", _DIFFUSERS_PREDICTIONS)
+    return _prediction(ptype, "scheduler.config.prediction_type")
+
+
+#: the prediction types diffusers' DDPM-family schedulers take (``schedulers/scheduling_ddim.py``)
+_DIFFUSERS_PREDICTIONS = ("epsilon", "sample", "v_prediction")
 
 
 # --------------------------------------------------------------------------------------------

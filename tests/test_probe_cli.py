@@ -377,6 +377,27 @@ def test_cli_probe_names_the_prediction_type_of_a_model_folder(tmp_path, capsys)
     assert "(got 'flow')" in err and "'v_prediction'" in err and "training grid" not in err
 
 
+@pytest.mark.diffusers
+@pytest.mark.parametrize("ptype", ["v", "x0", "eps"])
+def test_cli_probe_refuses_symscheds_aliases_in_a_scheduler_config(tmp_path, capsys, ptype):
+    """New-user pass of 6 December: "prediction_type": "v" (or "x0", "eps": symsched's own aliases) in a model folder's
+    scheduler config was probed as v-prediction (x0, epsilon), though diffusers' schedulers refuse these names and the
+    folder cannot run in diffusers; the README says only epsilon, sample and v_prediction are taken."""
+    pytest.importorskip("torch")
+    diffusers = pytest.importorskip("diffusers")
+    from diffusers_helpers import tiny_unet
+
+    folder = tmp_path / ptype
+    tiny_unet().save_pretrained(folder / "unet", safe_serialization=True)
+    diffusers.DDPMScheduler(num_train_timesteps=1000, prediction_type=ptype).save_pretrained(folder / "scheduler")
+    np.save(tmp_path / "ref.npy", np.random.default_rng(0).uniform(-1, 1, (50, 8, 8)))
+    assert main(["probe", "--model", str(folder), "--reference", str(tmp_path / "ref.npy"), "--out",
+                 str(tmp_path / "o"), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    assert "its scheduler config's prediction_type is not one symsched probe drives" in err and f"(got {ptype!r})" in err
+
+
 def test_a_retrained_weight_file_is_a_probe_model(tmp_path, capsys):
     """break-test: `symsched probe --model retrained/patches16.safetensors` (what `symsched train-demo` writes) was
     refused as "not a diffusers folder"; it is the built-in network on the same patches, so it probes like it."""
