@@ -1543,7 +1543,7 @@ def to_comfyui_sigmas(alpha_bar: ArrayLike, *, flow: bool = False) -> str:
     from .schedules import alpha_bar_to_flow_t
 
     ab = as_levels(alpha_bar)
-    if flow:
+    if as_bool(flow, "flow"):
         values = np.asarray(alpha_bar_to_flow_t(ab), dtype=np.float64)
         what = "flow time t"
     elif ab[0] == 0.0:

@@ -1335,7 +1335,8 @@ class PsdCheck:
 
     def verdict(self, short: bool = False) -> str:
         """``"PASS"``, ``"FAIL"`` (an excess over the floor still fails) or ``"INCONCLUSIVE"`` (passed, not
-        :attr:`conclusive`); with the reason unless ``short``."""
+        :attr:`conclusive`); with the reason unless ``short`` (True or False: anything else is an ArgumentTypeError)."""
+        short = as_bool(short, "short")
         if not self.passed:
             return "FAIL" if short else "FAIL: closed form rejected"
         if not self.conclusive:

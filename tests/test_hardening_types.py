@@ -302,3 +302,26 @@ def test_an_array_like_whose_conversion_raises_runtime_error_is_named() -> None:
 
     with pytest.raises(ValueError, match=r"^spectrum must be an array of real numbers \(cannot convert\)"):
         symsched.output_spectrum(Bad(), [0.1, 0.5])
+
+
+def test_boolean_switches_of_exports_tables_and_verdicts_take_only_booleans() -> None:
+    """New-user pass of 6 December: to_comfyui_sigmas(ab, flow="no") exported flow times ("no" is truthy),
+    SweepResult.to_markdown/to_latex(levels=...) and PsdCheck.verdict(short=...) took "no", None, 1.5 and [] as
+    switches. Each is an ArgumentTypeError naming the switch now; True/False (and NumPy booleans) still work."""
+    import symsched
+    from symsched import export
+    from symsched._validate import ArgumentTypeError
+
+    ab = np.array([0.05, 0.5])
+    assert export.to_comfyui_sigmas(ab, flow=np.bool_(False)) == export.to_comfyui_sigmas(ab)
+    res = symsched.sweep([np.logspace(-2, 1, 8)], [2])
+    check = symsched.montecarlo.psd_check(np.ones((8, 8)), np.ones((8, 8)), 50)
+    for bad in ("no", None, 1.5, [], 0):
+        with pytest.raises(ArgumentTypeError, match="^flow must be True or False"):
+            export.to_comfyui_sigmas(ab, flow=bad)
+        for method in (res.to_markdown, res.to_latex):
+            with pytest.raises(ArgumentTypeError, match="^levels must be True or False"):
+                method(levels=bad)
+        with pytest.raises(ArgumentTypeError, match="^short must be True or False"):
+            check.verdict(short=bad)
+    assert check.verdict(short=True) in ("PASS", "FAIL", "INCONCLUSIVE")

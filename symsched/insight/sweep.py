@@ -503,14 +503,14 @@ class SweepResult:
 
     def to_markdown(self, *, levels: bool = True) -> str:
         """Markdown table: one row per (value, K); ``levels`` adds every level's log-SNR (one value: no parameter column)."""
-        header, rows = self._rows(levels)
+        header, rows = self._rows(as_bool(levels, "levels"))
         if len(self.values) == 1:
             header, rows = header[1:], [r[1:] for r in rows]
         return md_table(header, rows, "---:")
 
     def to_latex(self, *, levels: bool = False) -> str:
         """booktabs ``tabular`` of the same table."""
-        header, rows = self._rows(levels)
+        header, rows = self._rows(as_bool(levels, "levels"))
         if len(self.values) == 1:
             header, rows = header[1:], [r[1:] for r in rows]
 
