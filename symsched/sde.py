@@ -123,7 +123,10 @@ def _model(beta_min: Any, beta_max: Any, horizon: Any, eps: Any) -> tuple[float,
     T, e = _horizon_eps(horizon, eps)
     with np.errstate(over="ignore"):  # beta(horizon) = inf is positive (the run itself then names the overflow)
         ends = np.asarray(K.beta_kernel()(np.array([0.0, T]), bmin, bmax)[0], dtype=np.float64)
-    if not np.all(ends > 0):
+    if not np.all(ends > 0):  # confirmed in exact arithmetic: float64 cancels at beta(horizon) below ~1e-17 beta_min
+        exact = [K.beta_exact(t, bmin, bmax) for t in (0.0, T)]
+        ends = np.array([float(v) if v > 0 else min(float(v), 0.0) for v in exact])
+    if not all(v > 0 for v in ends):
         raise ValueError(
             "beta_min, beta_max: beta(t) = beta_min + (beta_max - beta_min) t must be positive on "
             f"[0, horizon] (got beta(0) = {ends[0]:g}, beta(horizon) = {ends[-1]:g})"
@@ -274,11 +277,25 @@ def _check_domain(scheme: str, tau: Array, delta: float, bmin: float, bmax: floa
         val = np.broadcast_to(np.asarray(val, dtype=np.float64), tau[:-1].shape)
         if not np.all(val > 0):
             k = int(np.argmin(val))
+            _check_beta_representable(scheme, float(tau[k]), bmin, bmax)
             raise ValueError(
                 f"n_points={n_points} is too small for scheme {scheme!r}: its update needs "
                 f"{K.describe(expr)} > 0 at every step, but it is {val[k]:.6g} at step k={k} "
                 f"(tau_k={tau[k]:.6g}); use more grid points"
             )
+
+
+def _check_beta_representable(scheme: str, tau: float, bmin: float, bmax: float) -> None:
+    """ValueError when the update's rate ``beta(tau) > 0`` rounds to 0 or below in float64 (``beta_min + (beta_max -
+    beta_min) tau`` cancels where ``beta(tau)`` is below ~1e-16 ``beta_min``): more grid points would not help."""
+    if float(K.beta_kernel()(np.array([tau]), bmin, bmax)[0][0]) > 0:
+        return
+    exact = K.beta_exact(tau, bmin, bmax)
+    if exact > 0:
+        raise ValueError(
+            f"beta_min, beta_max: scheme {scheme!r} needs beta(tau) > 0 at every step, and beta(tau={tau:.6g}) = "
+            f"{float(exact):.3g} is positive but rounds to 0 in float64 (beta_min + (beta_max - beta_min) tau "
+            f"cancels below ~1e-16 beta_min; got beta_min={bmin!r}, beta_max={bmax!r}): raise the smaller rate")
 
 
 # ----------------------------------------------------------------------------------------------

@@ -1104,3 +1104,20 @@ def test_n_points_for_nfe_refuses_a_grid_beyond_max_steps() -> None:
         assert sde.nfe(scheme, sde.n_points_for_nfe(scheme, top)) == top
         with pytest.raises(ValueError, match=r"MAX_STEPS"):
             sde.n_points_for_nfe(scheme, top + sde.EVALS_PER_STEP[scheme])
+
+
+def test_a_tiny_end_rate_is_a_rate_not_a_cancellation() -> None:
+    """New-user pass of 6 December: beta_max = 1e-40 (horizon 1) was refused as "beta(horizon) = 0", float64's
+    beta_min + (beta_max - beta_min) * 1 cancelling; the rate is positive. Checked exactly now: the exponential
+    integrator runs it (as mpmath, to 1e-12), and EM, whose update needs beta(tau) > 0 in float64, says why it cannot
+    (not "use more grid points"); a rate that is zero or negative in exact arithmetic is still refused."""
+    S = [0.0, 1e-3, 1.0]
+    P = sde.output_spectrum(S, "ei", 50, beta_max=1e-40)
+    ref = sde.output_spectrum_mp(S, "ei", 50, beta_max=1e-40, dps=30)
+    np.testing.assert_allclose(P, [float(r) for r in ref], rtol=1e-12)
+    with pytest.raises(ValueError, match=r"^beta_min, beta_max: scheme 'em' needs beta\(tau\) > 0 at every step, and "
+                                         r"beta\(tau=1\) = 1e-40 is positive but rounds to 0 in float64"):
+        sde.output_spectrum(S, "em", 50, beta_max=1e-40)
+    for bad, shown in ((0.0, "0"), (-1e-40, "-1e-40")):
+        with pytest.raises(ValueError, match=rf"must be positive on \[0, horizon\] .*beta\(horizon\) = {shown}\)"):
+            sde.output_spectrum(S, "ei", 50, beta_max=bad)

@@ -257,6 +257,15 @@ def beta_kernel() -> Kernel:
     return compile_kernel("sde-beta", build)
 
 
+def beta_exact(tau: float, beta_min: float, beta_max: float) -> sp.Rational:
+    """``beta(tau)`` of the model's own expression in exact rational arithmetic on the float64 inputs (where the
+    float64 kernel cancels: ``beta_min + (beta_max - beta_min) tau`` at ``beta_max = 1e-40``, ``tau = 1`` rounds to
+    0)."""
+    m = _sde().model
+    return stable_form(m.beta(m.tau)).subs({m.tau: sp.Rational(tau), m.beta_min: sp.Rational(beta_min),
+                                            m.beta_max: sp.Rational(beta_max)})
+
+
 def marginal_kernel() -> Kernel:
     """``marginal(S, t, beta_min, beta_max) -> [lambda(t)]`` (the exact-start variance at t = T)."""
 
