@@ -159,7 +159,8 @@ def save_figure(fig: Any, path: PathLike, *, dpi: int = 100) -> Path:
     ``fig.savefig(tmp, format=suffix or "png", dpi=dpi)`` to a temporary file in the target folder, then
     ``os.replace(tmp, path)``. ``fig``: a matplotlib Figure; ``dpi``: dots per inch (raster size = figure
     inches x dpi). Raises TypeError when ``fig`` is no Figure (no ``savefig``), ``path`` is not a str or
-    path-like or ``dpi`` is not a real number, ValueError when ``dpi`` is not a finite number > 0, ``path`` is
+    path-like or ``dpi`` is not a real number, ValueError when ``dpi`` is not a finite number > 0 (or makes a raster
+    format larger than :data:`MAX_PIXELS` or 65536 pixels a side), ``path`` is
     empty, ends in a separator or names an existing folder, or matplotlib writes no figure of its suffix, and
     OSError (``filename`` = ``path``) when it cannot be written (an unwritable folder, a folder on the path that
     is a file). Missing folders on the path are created (as ``mkdir -p``): every writer of
@@ -173,6 +174,7 @@ def save_figure(fig: Any, path: PathLike, *, dpi: int = 100) -> Path:
         raise TypeError(f"path must be a file path (str or os.PathLike), got {type(path).__name__}")
     dpi = as_positive(dpi, "dpi")
     fmt = figure_format(path)
+    _check_raster_size(fig, fmt, dpi)
     for ax in fig.get_axes():
         _clamp_log_limits(ax)
 
@@ -192,6 +194,23 @@ def save_figure(fig: Any, path: PathLike, *, dpi: int = 100) -> Path:
             ps_log.removeFilter(quiet)
 
     return atomic_write(Path(path), write)
+
+
+#: the largest raster a figure is written as: 2^27 pixels (512 MiB as RGBA), each side below Agg's 2^16
+MAX_PIXELS = 2**27
+_RASTER_FORMATS = frozenset({"png", "jpg", "jpeg", "tif", "tiff", "webp", "raw", "rgba", "gif"})
+
+
+def _check_raster_size(fig: Any, fmt: str, dpi: float) -> None:
+    """ValueError naming ``dpi`` when a raster format at ``dpi`` exceeds :data:`MAX_PIXELS` or Agg's 2^16 per side
+    (matplotlib's own error names no argument, or it runs out of memory)."""
+    if fmt not in _RASTER_FORMATS:
+        return
+    w, h = (float(v) * dpi for v in fig.get_size_inches())
+    if max(w, h) >= 2**16 or w * h > MAX_PIXELS:
+        raise ValueError(f"dpi={dpi:g} makes this {fig.get_size_inches()[0]:g} x {fig.get_size_inches()[1]:g} inch "
+                         f"figure {w:.0f} x {h:.0f} pixels: a {fmt} is at most {MAX_PIXELS} pixels and below 65536 "
+                         "per side (lower dpi, or write a vector format)")
 
 
 #: savefig metadata that leaves out the date a vector format would record (PNG records none)

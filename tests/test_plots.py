@@ -451,3 +451,27 @@ def test_saved_figures_hold_no_date_and_repeat_byte_for_byte(tmp_path, suffix) -
     assert b"CreationDate" not in text and b"<dc:date>" not in text and b"%%Title" not in text
     if suffix == "svgz":
         assert a[4:8] == b"\0\0\0\0"  # gzip's MTIME field
+
+
+def test_save_figure_refuses_a_raster_too_large_naming_dpi(tmp_path) -> None:
+    """New-user pass of 6 December: save_figure(fig, "f.png", dpi=1e6) raised matplotlib's own "Image size of
+    15000000x4300000 pixels is too large" (or ran out of memory) naming no argument. A raster beyond MAX_PIXELS or
+    65536 pixels a side is a ValueError naming dpi, before any drawing; a vector format takes that dpi."""
+    import matplotlib.pyplot as plt
+
+    from symsched.plots import MAX_PIXELS, save_figure
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.plot([1, 2], [1, 3])
+    try:
+        for name, dpi in (("f.png", 1e6), ("f.jpg", 2e4), ("f.png", 16384)):  # 16384: 98304 px wide
+            with pytest.raises(ValueError, match=r"^dpi=.* pixels: a (png|jpg) is at most"):
+                save_figure(fig, tmp_path / name, dpi=dpi)
+            assert not (tmp_path / name).exists()
+        side = (MAX_PIXELS / 24) ** 0.5  # 6 x 4 inches: the largest dpi within MAX_PIXELS
+        assert save_figure(fig, tmp_path / "ok.png", dpi=50).is_file()
+        with pytest.raises(ValueError, match=r"^dpi="):
+            save_figure(fig, tmp_path / "big.png", dpi=side * 1.01)
+        assert save_figure(fig, tmp_path / "f.pdf", dpi=1e6).is_file()
+    finally:
+        plt.close(fig)

@@ -421,7 +421,8 @@ def fit_heuristics(
         The data spectrum, to evaluate the objective of the target and of each fitted schedule, and the
         loss between them. Everything is measured on this spectrum: for an OptimizeResult (which does
         not keep the spectrum it was optimised for) the target's ``value`` is re-evaluated on it, so a
-        different spectrum gives that spectrum's values, never a mix. Without it the families'
+        different spectrum gives that spectrum's values, never a mix (there a family's ``relative_loss`` can be
+        negative: the schedule is not optimal for it). Without it the families'
         ``value`` and ``loss`` are NaN (and ``weights`` must be None); the target's ``value`` is then an
         OptimizeResult's own ``value``, or NaN for plain levels.
     families : sequence of str, optional
