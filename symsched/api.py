@@ -776,6 +776,8 @@ def grouped_value_and_grad(grp: Grouped, x: Array, coordinate: str, divergence: 
                 convert(np.ldexp(g_l, grp.e))  # raises naming the levels (use wrt="log_snr") where that overflows
             raise
         assert g is not None
+        if J == math.inf:  # an infinite KL (data without output, or output without data) has no slope: zero, as
+            g = np.zeros(np.shape(g))  # documented (the finite modes' terms once gave DEIS a gradient beside inf)
         return J, g
 
     return _with_alt(run, grp)

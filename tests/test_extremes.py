@@ -1703,3 +1703,35 @@ def test_the_ve_entry_is_exact_there_too() -> None:
     sig = [1e150, 1e145, 1e40]
     P = symsched.output_spectrum_ve(HUGE_MODES, sig, sampler="dpm_2_ancestral")
     assert_close_to_mp(P, symsched.output_spectrum_ve_mp(HUGE_MODES, sig, sampler="dpm_2_ancestral", dps=60), "ve")
+
+
+@pytest.mark.parametrize("sampler,kw", [("dpm_2_ancestral", {}), ("dpmpp_2s_ancestral", {}),
+                                        ("euler", {"s_churn": 1.0, "s_tmax": 0.1})])
+def test_mp_path_decides_float32_sigmas_as_the_float64_path(sampler: str, kw: dict) -> None:
+    """Numerics hunt of 6 December: output_spectrum_ve_mp re-validated float32 sigmas as plain float64 and took the
+    other branch than output_spectrum_ve, the function it is the reference of (dpm_2_ancestral on float32 [80, 0.002]:
+    6399.6 against 1.562e-4 at S = 1; euler's churn window at float32(0.1) <= 0.1: 17 % apart). Both now decide on
+    float32 numbers in float32; the float64 copy of the same numbers takes the other branch (the test can fail)."""
+    sig = [80.0, 0.002] if sampler != "euler" else [10.0, 1.0, 0.1]
+    s32 = np.array(sig, dtype=np.float32)
+    S = np.array([1e-6, 0.01, 1.0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # (dpm_2_ancestral's note on k-diffusion's own float32 sigma_down)
+        P = symsched.output_spectrum_ve(S, s32, sampler=sampler, **kw)
+        ref = symsched.output_spectrum_ve_mp(S, s32, sampler=sampler, dps=20, **kw)
+        other = symsched.output_spectrum_ve_mp(S, s32.astype(np.float64), sampler=sampler, dps=20, **kw)
+    assert_close_to_mp(P, ref, f"{sampler} on float32 sigmas")
+    assert max(abs(float(o) / float(r) - 1) for o, r in zip(other, ref)) > 0.1
+
+
+def test_an_infinite_kl_has_a_zero_gradient() -> None:
+    """Numerics hunt of 6 December: divergence_and_grad([0, 1], [0.3, 0.9], sampler='deis_multistep', divergence='kl')
+    returned (inf, [-0.54, 0.83]) (DEIS stops at a noisy level: output where the data has none), though J = inf comes
+    with a zero gradient by the docstring. The same spectrum under DDIM, finite, keeps its gradient."""
+    J, g = symsched.divergence_and_grad([0.0, 1.0], [0.3, 0.9], sampler="deis_multistep", divergence="kl")
+    assert J == math.inf and np.array_equal(g, np.zeros(2))
+    J, g = symsched.divergence_and_grad_ve([0.0, 1.0], [3.0, 0.3], sampler="dpmsolver_multistep", divergence="kl",
+                                           final_sigmas_type="sigma_min")
+    assert J == math.inf and np.array_equal(g, np.zeros(2))
+    J, g = symsched.divergence_and_grad([0.0, 1.0], [0.3, 0.9], sampler="ddim", divergence="kl")
+    assert math.isfinite(J) and np.all(np.abs(g) > 0.1)

@@ -19,7 +19,7 @@ import mpmath
 import numpy as np
 from numpy.typing import ArrayLike
 
-from .._validate import MAX_DPS, as_dps, as_levels, as_sigmas, as_spectrum, check_choice, numpy_error_defaults
+from .._validate import MAX_DPS, as_dps, as_levels, as_spectrum, check_choice, numpy_error_defaults
 
 __all__ = ["output_spectrum_mp", "output_spectrum_ve_mp", "transfer_function_mp", "MAX_DPS"]
 
@@ -320,5 +320,7 @@ def output_spectrum_ve_mp(spectrum: ArrayLike, sigmas: ArrayLike, *, sampler: st
     ``dps`` in [1, MAX_DPS]; the
     working precision is raised until two runs agree (ValueError if they do not within MAX_WORK_DPS digits, or
     for a bad argument, named). Source: the same symbolic update equations, evaluated with mpmath."""
+    from ..api import _ve_levels  # (float32 sigmas keep their mark: k-diffusion decides on them in float32)
+
     check_choice(init, "init", ("white", "exact"))
-    return _run(spectrum, as_sigmas(sigmas), "sigma", sampler, init, dps, settings)
+    return _run(spectrum, _ve_levels(sigmas), "sigma", sampler, init, dps, settings)
