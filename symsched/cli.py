@@ -44,20 +44,29 @@ EXIT_USAGE = 2
 EXIT_INTERNAL = 1
 
 
+def _wrapper(width: int, indent: str = "") -> Any:
+    """A ``textwrap.TextWrapper`` that breaks lines at spaces, and after a comma inside a long comma list
+    (``optimised-w2,optimised-kl,...``), never inside a word: a word longer than the line overflows it."""
+    import textwrap
+
+    class Wrapper(textwrap.TextWrapper):
+        def _split(self, text: str) -> list[str]:
+            return [piece for chunk in super()._split(text) for piece in re.split(r"(?<=,)(?=\S)", chunk)]
+
+    return Wrapper(width, initial_indent=indent, subsequent_indent=indent, break_on_hyphens=False,
+                   break_long_words=False)
+
+
 class _Formatter(argparse.HelpFormatter):
-    """argparse's help, wrapped at spaces only: a value such as ``builtin:natural-patches`` or a default list
-    ``linear-trailing,linear-leading`` is never split at its hyphen (copied from the help, it would be wrong)."""
+    """argparse's help, wrapped at spaces (and after a comma of a long list) only: a value such as
+    ``builtin:natural-patches``, ``final_sigmas_type=sigma_min`` or a default list ``linear-trailing,linear-leading`` is
+    never split inside a word (copied from the help, it would be wrong; audits of 6 December)."""
 
     def _split_lines(self, text: str, width: int) -> list[str]:
-        import textwrap
-
-        return textwrap.wrap(self._whitespace_matcher.sub(" ", text).strip(), width, break_on_hyphens=False)
+        return _wrapper(width).wrap(self._whitespace_matcher.sub(" ", text).strip())
 
     def _fill_text(self, text: str, width: int, indent: str) -> str:
-        import textwrap
-
-        return textwrap.fill(self._whitespace_matcher.sub(" ", text).strip(), width, initial_indent=indent,
-                             subsequent_indent=indent, break_on_hyphens=False)
+        return _wrapper(width, indent).fill(self._whitespace_matcher.sub(" ", text).strip())
 
 
 #: an option with more choices than this shows a metavar in the usage and lists them in its help, wrapped (the
@@ -65,16 +74,22 @@ class _Formatter(argparse.HelpFormatter):
 _MAX_INLINE_CHOICES = 6
 
 
+#: a word that is a negative number's value, not an option: ``-5``, ``-.5``, ``-1e-3``, ``-5,10``, ``-inf``, ``-NaN``,
+#: ``-Infinity,none`` (float() reads inf, infinity and nan in any case)
+_NEGATIVE_NUMBER = re.compile(r"^-(?:\.?\d|(?:inf(?:inity)?|nan)(?:,|$))", re.IGNORECASE)
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse that reports a usage error on one line (no usage dump) with exit code 2, wraps its help at spaces,
-    and reads a value that looks like a negative number (``-1e-3``, ``-5,10``, ``-0.1,none``) as the value of the
-    option before it: argparse took those for an unknown option ("expected one argument"), since its own test
-    knows only ``-5`` and ``-0.5`` (audit of 6 December); symsched has no option that starts with a digit."""
+    and reads a value that looks like a negative number (``-1e-3``, ``-5,10``, ``-0.1,none``, and ``-inf``,
+    ``-nan``, ``-Infinity`` in any case, alone or first in a comma list) as the value of the option before it:
+    argparse took those for an unknown option ("expected one argument"), since its own test knows only ``-5`` and
+    ``-0.5`` (audits of 6 December); symsched has no option that starts with a digit, inf or nan."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("formatter_class", _Formatter)
         super().__init__(*args, **kwargs)
-        self._negative_number_matcher = re.compile(r"^-\.?\d")
+        self._negative_number_matcher = _NEGATIVE_NUMBER
 
     def error(self, message: str) -> NoReturn:
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")

@@ -9,9 +9,10 @@ setting given by ``--option`` named as such.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import sys
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Iterator, Optional
 
 
 #: the most entries a 3-D spectrum's last axis may have to be read as colour channels (:func:`colour_channels`)
@@ -25,6 +26,35 @@ def colour_channels(S: Any) -> bool:
     both commands check the same field (a Hermitian test confused a colour spectrum whose last two channels are equal
     with a 3-D field: audit of 6 December)."""
     return getattr(S, "ndim", 0) == 3 and 1 <= S.shape[-1] <= MAX_CHANNELS
+
+
+def unnamed_npy(source: Any) -> bool:
+    """Whether ``source`` (a ``--spectrum`` value) names a regular file whose name does not end in ``.npy`` but which
+    holds a .npy array (its first bytes are .npy's magic string)."""
+    import os
+
+    import numpy as np
+
+    text = os.fsdecode(source) if isinstance(source, (str, bytes, os.PathLike)) else ""
+    if not text or text.startswith("builtin:") or text.lower().endswith(".npy") or not os.path.isfile(text):
+        return False
+    magic = np.lib.format.MAGIC_PREFIX
+    try:
+        with open(text, "rb") as fh:
+            return fh.read(len(magic)) == magic
+    except OSError:  # (the loader reports it)
+        return False
+
+
+def load_spectrum(source: Any) -> Any:
+    """``--spectrum`` as :func:`symsched.spectra.load_spectrum` reads it, and also a file of another name that holds a
+    .npy array (:func:`unnamed_npy`), as ``--alpha-bar`` reads one: ``transfer --out P`` writes such a file, which
+    ``--spectrum P`` called "neither a folder nor a .npy file" (audit of 6 December). Read as a ``.npy`` spectrum is
+    (``spectra._npy_spectrum``: never unpickled, floating point, finite and non-negative)."""
+    from ..spectra import _npy_spectrum
+    from ..spectra import load_spectrum as load
+
+    return _npy_spectrum(source, "source") if unnamed_npy(source) else load(source)
 
 
 def show_progress(args: argparse.Namespace) -> bool:
@@ -230,9 +260,17 @@ def check(sampler: str, eta: Optional[float], variance: str, opts: dict[str, Any
     """optimize_schedule's checks of the sampler settings (same messages), made before any work."""
     from ..optimize import _check_sampler_args
 
-    try:
+    with option_named(opts):
         _check_sampler_args(sampler, eta, variance, opts)
-    except ValueError as exc:  # a setting given by --option is named as such
+
+
+@contextlib.contextmanager
+def option_named(opts: dict[str, Any]) -> Iterator[None]:
+    """A ValueError about one of the settings ``opts`` given by --option, raised inside, names it as such:
+    ``--option order: order must be one of ...``, ``--option eta: sampler 'ddim' has no option 'eta' ...``."""
+    try:
+        yield
+    except ValueError as exc:
         key = next((k for k in opts if str(exc).startswith(f"{k} ") or f"'{k}'" in str(exc)), None)
         if key is None:
             raise

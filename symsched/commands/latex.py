@@ -38,6 +38,11 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("--option: each setting at most once")
     if options and args.sampler is None:
         raise ValueError(f"--option {args.option[0][0]}=...: give the sampler it sets with --sampler")
+    from ..symbolic import REGISTRY, check_options
+
+    if options and args.sampler in REGISTRY:  # (no SymPy) named as the other commands name them: "--option order: ..."
+        with _settings.option_named(options):
+            check_options(args.sampler, dict(options))
     from tqdm.auto import tqdm
 
     # (no total: counting the sections imports SymPy, which a cache hit never needs)

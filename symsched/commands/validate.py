@@ -39,7 +39,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--sampler", default="ddim", choices=["ddim", "ddpm"], help="VP sampler (default ddim)")
     p.add_argument("--steps", default=20, type=int, help="number of sampler steps K (default 20; at most 1000)")
     p.add_argument("--samples", default=20000, type=int, help="Monte Carlo samples (default 20000)")
-    p.add_argument("--shape", default="32x32", help="FFT grid of the built-in power law, e.g. 64x64 or 256 (default 32x32; a --spectrum file brings its own shape)")
+    p.add_argument("--shape", default=None,
+                   help="FFT grid of the built-in power law, e.g. 64x64 or 256 (default 32x32; not with --spectrum, "
+                   "which brings its own shape)")
     p.add_argument("--seed", default=0, type=int, help="random seed (default 0)")
     p.add_argument("--eta", default=0.0, type=_settings.real, help="DDIM eta in [0, 1] (default 0)")
     p.add_argument("--variance", default="posterior", choices=["posterior", "beta"],
@@ -151,13 +153,14 @@ def run(args: argparse.Namespace) -> int:
         if args.exponent is not None:  # it shapes the built-in power law only: silently unused, it would mislead
             raise ValueError(f"--exponent {args.exponent:g} applies only to the built-in power law, not to --spectrum "
                              f"{args.spectrum}")
-
-        from ..spectra import load_spectrum
+        if args.shape is not None:  # as --exponent: the spectrum brings its own shape (audit of 6 December)
+            raise ValueError(f"--shape {args.shape} applies only to the built-in power law, not to --spectrum "
+                             f"{args.spectrum} (which brings its own shape)")
 
         # the shared loader (a .npy, a folder of images, builtin:), which checks the values (finite and
         # non-negative, a long double within float64's range), then a PSD on an FFT grid (Hermitian), both
         # checked before the header line below
-        S = load_spectrum(args.spectrum)
+        S = _settings.load_spectrum(args.spectrum)
         label = str(args.spectrum)
         S, label = _first_channel(S, label)
         S = _as_grid_spectrum(S, "--spectrum")
@@ -165,7 +168,7 @@ def run(args: argparse.Namespace) -> int:
         exponent = 2.0 if args.exponent is None else args.exponent
         if not math.isfinite(exponent):
             raise ValueError(f"--exponent must be finite (got {exponent})")
-        shape = parse_shape(args.shape)  # its errors name --shape
+        shape = parse_shape("32x32" if args.shape is None else args.shape)  # its errors name --shape
         try:
             S = power_law_spectrum(shape, exponent)
         except ValueError as exc:  # power_law calls its exponent alpha, which here is another option
