@@ -23,7 +23,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench_report import ROOT, _load, export_tree, run_cli  # (benchmarks/ is the script's folder: on sys.path)
+from bench_report import ROOT, _load, baseline_and_current, run_cli  # (benchmarks/ is the script's folder: on sys.path)
 
 DEFAULT_BASELINE = "34876d0"
 
@@ -48,10 +48,8 @@ def main(argv: list[str] | None = None) -> int:
           f"{os.cpu_count()} CPUs; load average {_load()}", flush=True)
     with tempfile.TemporaryDirectory(prefix="bench-latex-") as tmp:
         tmpd = Path(tmp)
-        try:
-            trees = {"baseline": export_tree(args.baseline_ref, tmpd / "b"), "current": ROOT}
-        except (subprocess.CalledProcessError, FileNotFoundError) as exc:
-            print(f"cannot export the baseline {args.baseline_ref!r} with git ({exc}): no baseline, no ratios")
+        trees = baseline_and_current(args.baseline_ref, tmpd)
+        if trees is None:
             return 1
         times: dict[str, list[tuple[float, float]]] = {}
         for rep in range(args.repeats):

@@ -107,6 +107,16 @@ def compare_outputs(base: Path, cur: Path) -> tuple[list[str], list[str]]:
     return values, notes
 
 
+def baseline_and_current(ref: str, tmpd: Path) -> "dict[str, Path] | None":
+    """{"baseline": the tree of git ``ref`` exported under ``tmpd``, "current": ROOT}; None (having said why) when git
+    cannot export it: no baseline, no ratios."""
+    try:
+        return {"baseline": export_tree(ref, tmpd / "b"), "current": ROOT}
+    except (subprocess.CalledProcessError, FileNotFoundError) as exc:
+        print(f"cannot export the baseline {ref!r} with git ({exc}): no baseline, no ratios")
+        return None
+
+
 def _load() -> str:
     try:
         return " ".join(f"{x:.1f}" for x in os.getloadavg())
@@ -125,10 +135,8 @@ def main(argv: list[str] | None = None) -> int:
           f"{os.cpu_count()} CPUs; load average {_load()}", flush=True)
     with tempfile.TemporaryDirectory(prefix="bench-report-") as tmp:
         tmpd = Path(tmp)
-        try:
-            trees = {"baseline": export_tree(args.baseline_ref, tmpd / "b"), "current": ROOT}
-        except (subprocess.CalledProcessError, FileNotFoundError) as exc:
-            print(f"cannot export the baseline {args.baseline_ref!r} with git ({exc}): no baseline, no ratios")
+        trees = baseline_and_current(args.baseline_ref, tmpd)
+        if trees is None:
             return 1
         warm_cache = {name: tmpd / f"cache-{name}" for name in trees}
         if "warm" in modes:
