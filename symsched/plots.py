@@ -206,10 +206,10 @@ def _check_raster_size(fig: Any, fmt: str, dpi: float) -> None:
     (matplotlib's own error names no argument, or it runs out of memory)."""
     if fmt not in _RASTER_FORMATS:
         return
-    w, h = (float(v) * dpi for v in fig.get_size_inches())
+    wi, hi = (float(v) for v in fig.get_size_inches())
+    w, h = wi * dpi, hi * dpi
     if max(w, h) >= 2**16 or w * h > MAX_PIXELS:
-        raise ValueError(f"dpi={dpi:g} makes this {fig.get_size_inches()[0]:g} x {fig.get_size_inches()[1]:g} inch "
-                         f"figure {w:.0f} x {h:.0f} pixels: a {fmt} is at most {MAX_PIXELS} pixels and below 65536 "
+        raise ValueError(f"dpi={dpi:g} makes this {wi:g} x {hi:g} inch figure {w:.0f} x {h:.0f} pixels: a {fmt} is at most {MAX_PIXELS} pixels and below 65536 "
                          "per side (lower dpi, or write a vector format)")
 
 

@@ -125,8 +125,8 @@ def _model(beta_min: Any, beta_max: Any, horizon: Any, eps: Any) -> tuple[float,
         ends = np.asarray(K.beta_kernel()(np.array([0.0, T]), bmin, bmax)[0], dtype=np.float64)
     if not np.all(ends > 0):  # confirmed in exact arithmetic: float64 cancels at beta(horizon) below ~1e-17 beta_min
         exact = [K.beta_exact(t, bmin, bmax) for t in (0.0, T)]
-        ends = np.array([float(v) if v > 0 else min(float(v), 0.0) for v in exact])
-    if not all(v > 0 for v in ends):
+        ends = np.array([float(v) for v in exact])
+    if not np.all(ends > 0):
         raise ValueError(
             "beta_min, beta_max: beta(t) = beta_min + (beta_max - beta_min) t must be positive on "
             f"[0, horizon] (got beta(0) = {ends[0]:g}, beta(horizon) = {ends[-1]:g})"

@@ -878,13 +878,26 @@ def _npy_spectrum(path: Union[str, "os.PathLike[str]"], name: str = "source") ->
 
 
 @numpy_error_defaults
+def _holds_npy(path: Path) -> bool:
+    """Whether ``path`` is a regular file that starts with .npy's magic string (read as a .npy whatever its name, as
+    every other .npy input of symsched is; audit of 6 December: ``--spectrum P`` refused what ``--out P`` wrote)."""
+    try:
+        if not path.is_file():
+            return False
+        with open(path, "rb") as fh:
+            return fh.read(len(np.lib.format.MAGIC_PREFIX)) == np.lib.format.MAGIC_PREFIX
+    except OSError:  # (unreadable: the rules below report it)
+        return False
+
+
 def load_spectrum(source: Union[str, "os.PathLike[str]"], *, patch_size: int = 32) -> Array:
     r"""Load or estimate a spectrum from ``source``: a file's ``S`` as is, or a folder's colour eigen-mode PSD.
 
     Rules, in order:
 
     * ``"builtin:natural-patches"``: :func:`natural_patches_spectrum` (shape (p, p, 3)).
-    * A ``.npy`` file: loaded without unpickling (:func:`symsched._io.load_npy`). A
+    * A ``.npy`` file (by its suffix, or under another name by its first bytes, .npy's magic string): loaded
+      without unpickling (:func:`symsched._io.load_npy`). A
       floating-point array is taken as the spectrum itself (any shape, must be finite and
       non-negative); any other dtype is refused.
     * A folder: every ``*.png``, ``*.jpg``, ``*.jpeg`` file (sorted by name, case-insensitive
@@ -942,7 +955,7 @@ def load_spectrum(source: Union[str, "os.PathLike[str]"], *, patch_size: int = 3
     path = Path(text)
     if path.is_dir():
         return _folder_spectrum(path, p)
-    if path.suffix.lower() == ".npy":
+    if path.suffix.lower() == ".npy" or _holds_npy(path):  # (a .npy under another name: transfer --out P writes one)
         return _npy_spectrum(path, "source")
     if not path.exists():
         raise ValueError(f"source {str(path)!r} does not exist")

@@ -381,3 +381,6 @@ def test_float32_sigma_down_error_is_the_cancellation_of_sigma_to_squared(monkey
     assert _kdiffusion.float32_sigma_down_error([100.0, 0.01, 0.0], 1.0) == (0.0, -1)  # binds in float32
     assert _kdiffusion.float32_sigma_down_error([1e20, 1e17, 0.0], 1.0) == (0.0, -1)  # sigma_from^2 overflows
     assert _kdiffusion.float32_sigma_down_error([a, b, 0.0], 0.0) == (0.0, -1)  # no noise, no sigma_down
+    # zero terminal SNR: a first sigma of inf is skipped (Fraction(inf) raised OverflowError: review of 6 December)
+    err3, at3 = _kdiffusion.float32_sigma_down_error([math.inf, a, b, 0.0], 1.0)
+    assert at3 == 1 and err3 == pytest.approx(err, rel=1e-12)

@@ -28,35 +28,6 @@ def colour_channels(S: Any) -> bool:
     return getattr(S, "ndim", 0) == 3 and 1 <= S.shape[-1] <= MAX_CHANNELS
 
 
-def unnamed_npy(source: Any) -> bool:
-    """Whether ``source`` (a ``--spectrum`` value) names a regular file whose name does not end in ``.npy`` but which
-    holds a .npy array (its first bytes are .npy's magic string)."""
-    import os
-
-    import numpy as np
-
-    text = os.fsdecode(source) if isinstance(source, (str, bytes, os.PathLike)) else ""
-    if not text or text.startswith("builtin:") or text.lower().endswith(".npy") or not os.path.isfile(text):
-        return False
-    magic = np.lib.format.MAGIC_PREFIX
-    try:
-        with open(text, "rb") as fh:
-            return fh.read(len(magic)) == magic
-    except OSError:  # (the loader reports it)
-        return False
-
-
-def load_spectrum(source: Any) -> Any:
-    """``--spectrum`` as :func:`symsched.spectra.load_spectrum` reads it, and also a file of another name that holds a
-    .npy array (:func:`unnamed_npy`), as ``--alpha-bar`` reads one: ``transfer --out P`` writes such a file, which
-    ``--spectrum P`` called "neither a folder nor a .npy file" (audit of 6 December). Read as a ``.npy`` spectrum is
-    (``spectra._npy_spectrum``: never unpickled, floating point, finite and non-negative)."""
-    from ..spectra import _npy_spectrum
-    from ..spectra import load_spectrum as load
-
-    return _npy_spectrum(source, "source") if unnamed_npy(source) else load(source)
-
-
 def show_progress(args: argparse.Namespace) -> bool:
     """Whether a command draws its progress bar: not with --no-progress, nor when stderr is not a terminal (a log
     file or a pipe would fill with carriage-return frames), as tqdm's ``disable=None`` decides."""

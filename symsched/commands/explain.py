@@ -75,9 +75,7 @@ def run(args: argparse.Namespace) -> int:
     n_jobs = _settings.jobs(args.jobs) or 1  # (0, in this process: joblib's n_jobs=1 runs there)
     _settings.resolve_sampler(args)
     settings = _settings.settings(args, args.variance)
-    # a .npy under another name (transfer --out P writes one) as its array: explain reads only .npy names
-    spectrum = _settings.load_spectrum(args.spectrum) if _settings.unnamed_npy(args.spectrum) else args.spectrum
-    out = explain(spectrum, args.out, steps=steps, divergences=divs, sampler=args.sampler,
+    out = explain(args.spectrum, args.out, steps=steps, divergences=divs, sampler=args.sampler,
                   variance=args.variance, resolutions=res, images=args.images, image_resolutions=img,
                   restarts=args.restarts, seed=args.seed, n_jobs=n_jobs, max_step_ratio=args.max_step_ratio,
                   progress=_settings.show_progress(args), **settings)

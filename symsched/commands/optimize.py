@@ -1005,6 +1005,7 @@ def _model_calls_note(args: argparse.Namespace, options: dict[str, Any]) -> list
 def run(args: argparse.Namespace) -> int:
     from .._io import load_npy
     from ..optimize import check_weights, optimize_schedule
+    from ..spectra import load_spectrum
 
     notes: list[str] = []
     endpoints, grid, flow_std = _prepare(args, notes)
@@ -1014,7 +1015,7 @@ def run(args: argparse.Namespace) -> int:
     notes += _grid_family_note(args) + _model_calls_note(args, options)
     for note in notes:  # (only now: a note on a plan that a check then refuses would mislead)
         print(f"note: {note}")
-    S = _settings.load_spectrum(args.spectrum)
+    S = load_spectrum(args.spectrum)
     weights = None if args.weights is None else load_npy(args.weights, "--weights")
     check_weights(weights, S)  # before the spectrum line: one error line
     print(f"spectrum {args.spectrum}: shape {S.shape}, {S.size} modes, {int(np.sum(S == 0))} zero")

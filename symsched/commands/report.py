@@ -693,6 +693,7 @@ def _sampler_label(ctx: Any) -> str:
 def run(args: argparse.Namespace) -> int:
     from .._validate import MAX_MMD_SAMPLES, MAX_SAMPLES, as_positive_int
     from ..insight.explain import check_flow_steps
+    from ..spectra import load_spectrum
 
     started = time.perf_counter()
     ks = _steps(args.steps)
@@ -709,7 +710,7 @@ def run(args: argparse.Namespace) -> int:
         as_positive_int(args.probe_samples, "--probe-samples", MAX_MMD_SAMPLES, limit="MAX_MMD_SAMPLES")
     n_jobs = _jobs(getattr(args, "jobs", None))
     # the spectrum is read and checked before any work (a bad file is one line, nothing written)
-    S = np.asarray(_settings.load_spectrum(args.spectrum), dtype=np.float64)
+    S = np.asarray(load_spectrum(args.spectrum), dtype=np.float64)
     out = Path(args.out)
     _precheck(out)
     bar = None

@@ -44,11 +44,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 def run(args: argparse.Namespace) -> int:
     from .._io import atomic_write_text, check_suffix
     from ..sde import error_table
+    from ..spectra import load_spectrum
 
     check_suffix(args.out, "--out", ".tex")
     if args.digits < 1 or args.digits > 17:
         raise ValueError(f"--digits must be between 1 and 17 (got {args.digits})")
-    S = _settings.load_spectrum(args.spectrum)  # float64, checked (a long double beyond float64 refused, not inf)
+    S = load_spectrum(args.spectrum)  # float64, checked (a long double beyond float64 refused, not cast to inf)
 
     def progress(tasks: Any) -> Any:
         from tqdm import tqdm

@@ -44,6 +44,7 @@ def run(args: argparse.Namespace) -> int:
     from .. import output_spectrum, output_spectrum_ve
     from .._io import check_suffix, load_npy, save_npy
     from ..api import _schedule_divergences, _ve_levels, _vp_levels
+    from ..spectra import load_spectrum
 
     if args.out is not None:
         check_suffix(args.out, "--out", ".npy")
@@ -52,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     if args.sampler != "ddpm" and args.variance != "posterior":
         raise ValueError(f"--variance applies only to --sampler ddpm (got --sampler {args.sampler})")
     kw = _settings.settings(args, args.variance)
-    S = _settings.load_spectrum(args.spectrum)
+    S = load_spectrum(args.spectrum)
     if args.sigmas is not None:
         levels = load_npy(args.sigmas, "--sigmas")
         P = output_spectrum_ve(S, levels, sampler=args.sampler, variance=args.variance, init=args.init, **kw)

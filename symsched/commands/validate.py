@@ -157,10 +157,12 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError(f"--shape {args.shape} applies only to the built-in power law, not to --spectrum "
                              f"{args.spectrum} (which brings its own shape)")
 
+        from ..spectra import load_spectrum
+
         # the shared loader (a .npy, a folder of images, builtin:), which checks the values (finite and
         # non-negative, a long double within float64's range), then a PSD on an FFT grid (Hermitian), both
         # checked before the header line below
-        S = _settings.load_spectrum(args.spectrum)
+        S = load_spectrum(args.spectrum)
         label = str(args.spectrum)
         S, label = _first_channel(S, label)
         S = _as_grid_spectrum(S, "--spectrum")

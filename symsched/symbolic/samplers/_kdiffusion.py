@@ -216,13 +216,17 @@ def float32_sigma_down_error(sigmas: Sequence[float], eta: float) -> tuple[float
     float32 ``sigma_from^2`` overflows (sigma_from > ~1.8e19; there torch's own arithmetic gives inf or NaN,
     :func:`ancestral_binds`) are left out."""
     worst, at = 0.0, -1
-    for i in range(len(sigmas) - 1):
-        f, t = Fraction(float(sigmas[i])), Fraction(float(sigmas[i + 1]))
-        if not (0 < t < f) or f32(float(sigmas[i]) ** 2) == math.inf or eta == 0.0:
-            continue  # (a float32 sigma_from^2 beyond float32's range: the min binds, or NaN; ancestral_binds)
+    if eta == 0.0:  # no noise: sigma_down = sigma_to
+        return worst, at
+    for i, (a, b) in enumerate(zip(sigmas[:-1], sigmas[1:])):
+        a, b = float(a), float(b)
+        if not 0.0 < b < a or f32(a * a) == math.inf:  # (sigma_from = inf, or a float32 sigma_from^2 beyond float32's
+            continue  # range: the min binds, or NaN; ancestral_binds)
+        if ancestral_binds(-2 * math.log(a), -2 * math.log(b), eta, s_from=a, s_to=b, float32=True):
+            continue
+        f, t = Fraction(a), Fraction(b)
         down2 = t * t - Fraction(eta) ** 2 * t * t * (f * f - t * t) / (f * f)
-        if down2 <= 0 or ancestral_binds(-2 * math.log(f), -2 * math.log(t), eta, s_from=float(f), s_to=float(t),
-                                         float32=True):
+        if down2 <= 0:
             continue
         err = float(t * t / down2) * 2.0**-24
         if err > worst:
