@@ -877,7 +877,6 @@ def _npy_spectrum(path: Union[str, "os.PathLike[str]"], name: str = "source") ->
     return as_spectrum(load_spectrum_npy(path, name), f"spectrum in {os.fspath(path)!r}")
 
 
-@numpy_error_defaults
 def _holds_npy(path: Path) -> bool:
     """Whether ``path`` is a regular file that starts with .npy's magic string (read as a .npy whatever its name, as
     every other .npy input of symsched is; audit of 6 December: ``--spectrum P`` refused what ``--out P`` wrote)."""
@@ -890,6 +889,7 @@ def _holds_npy(path: Path) -> bool:
         return False
 
 
+@numpy_error_defaults
 def load_spectrum(source: Union[str, "os.PathLike[str]"], *, patch_size: int = 32) -> Array:
     r"""Load or estimate a spectrum from ``source``: a file's ``S`` as is, or a folder's colour eigen-mode PSD.
 

@@ -48,9 +48,13 @@ def adsn_spectrum() -> np.ndarray:
 
 @pytest.fixture(autouse=True, scope="session")
 def _kernel_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
-    """Tests build kernels into a private cache so they exercise the SymPy path from scratch."""
+    """Tests build kernels into a private cache so they exercise the SymPy path from scratch. Under pytest-xdist the
+    workers of one run share it (the cache is safe for concurrent cold builds, test_hardening_cache), so each kernel
+    is generated once per run rather than once per worker."""
     if "SYMSCHED_CACHE_DIR" not in os.environ:
-        os.environ["SYMSCHED_CACHE_DIR"] = str(tmp_path_factory.mktemp("kernel-cache"))
+        base = tmp_path_factory.getbasetemp()
+        shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+        os.environ["SYMSCHED_CACHE_DIR"] = str(shared / "kernel-cache")
 
 
 @pytest.fixture(autouse=True)
