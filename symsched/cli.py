@@ -7,8 +7,8 @@ Each sub-command lives in ``symsched/commands/<name>.py`` and exposes
 Errors are handled here, once, for every sub-command: a usage error or any failure caused by the
 user's input (a bad value, a file that cannot be read or written, a truncated ``.npy``, a request
 that does not fit in memory) prints **one line** naming the option and exits with code 2; ``--debug``
-(before or after the sub-command, or ``SYMSCHED_DEBUG=1``) shows the traceback instead. Any other
-exception is a bug: one line asking for a report, exit code 1.
+(before or after the sub-command, or ``SYMSCHED_DEBUG=1``) prints the traceback before that line, with the same
+exit code. Any other exception is a bug: one line asking for a report, exit code 1.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import re
 import signal
 import sys
 import threading
+import traceback
 import warnings
 from pathlib import Path
 from typing import Any, Callable, NoReturn, Optional, Sequence
@@ -459,11 +460,11 @@ def _main(parser: argparse.ArgumentParser, words: list[str], received: list[int]
             raise
         return _interrupted(args.command, signal.SIGTERM if isinstance(exc, _Terminated) else signal.SIGINT)
     except Exception as exc:
-        if debug:
-            raise
-        if received:  # the interrupt surfaced as another exception: it is still the user's interrupt
+        if received and not debug:  # the interrupt surfaced as another exception: it is still the user's interrupt
             return _interrupted(args.command, received[-1])
         message, code = describe_error(exc, args)
+        if debug:  # the traceback, then the same line and exit code as without --debug (scripts see no difference)
+            traceback.print_exc(file=sys.stderr)
         message = " ".join(message.split())  # exactly one line
         print(f"symsched {args.command}: error: {message}", file=sys.stderr)
         return code

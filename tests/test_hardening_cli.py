@@ -200,18 +200,40 @@ def test_usage_errors_are_one_line(capsys) -> None:
 # ------------------------------------------------------------------------------------ --debug
 
 
+def _traceback_then_line(err: str, line_start: str) -> None:
+    """--debug's stderr: Python's traceback, then the one line the command prints without --debug, last."""
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert lines[0] == "Traceback (most recent call last):" and lines[-1].startswith(line_start), err
+
+
 @pytest.mark.parametrize("where", ["before", "after"])
-def test_debug_shows_the_traceback(files, where) -> None:
+def test_debug_shows_the_traceback(files, where, capsys) -> None:
+    """--debug adds the traceback and keeps the exit code (break test of 7 December: it re-raised, so an input error
+    exited 1 under --debug and 2 without it)."""
     argv = ["transfer", "--spectrum", files.empty, "--alpha-bar", files.A]
+    assert main(argv) == 2 and "Traceback" not in capsys.readouterr().err
     argv = ["--debug", *argv] if where == "before" else [*argv, "--debug"]
-    with pytest.raises(ValueError, match="is empty"):
-        main(argv)
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    _traceback_then_line(err, "symsched transfer: error: --spectrum")
+    assert "ValueError" in err and "is empty" in err.splitlines()[-1]
 
 
-def test_debug_from_the_environment(files, monkeypatch) -> None:
+def test_debug_from_the_environment(files, monkeypatch, capsys) -> None:
     monkeypatch.setenv("SYMSCHED_DEBUG", "1")
-    with pytest.raises(ValueError, match="is empty"):
-        main(["transfer", "--spectrum", files.empty, "--alpha-bar", files.A])
+    assert main(["transfer", "--spectrum", files.empty, "--alpha-bar", files.A]) == 2
+    _traceback_then_line(capsys.readouterr().err, "symsched transfer: error: --spectrum")
+
+
+def test_debug_keeps_a_bugs_exit_code(capsys, monkeypatch, files) -> None:
+    """Companion: an unexpected exception under --debug is still exit 1, its report line after the traceback."""
+    monkeypatch.setitem(sys.modules, "symsched.commands.fake", _fake_command(
+        lambda a: (_ for _ in ()).throw(RuntimeError("boom"))))
+    monkeypatch.setattr(cli, "COMMANDS", cli.COMMANDS + ("fake",))
+    assert main(["--debug", "fake", "--out", files.file]) == 1
+    err = capsys.readouterr().err
+    _traceback_then_line(err, "symsched fake: error: internal error (RuntimeError: boom)")
+    assert "\nRuntimeError: boom\n" in err
 
 
 # ------------------------------------------------------------------------------------ new sub-commands
