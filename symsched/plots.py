@@ -209,8 +209,8 @@ def _check_raster_size(fig: Any, fmt: str, dpi: float) -> None:
     wi, hi = (float(v) for v in fig.get_size_inches())
     w, h = wi * dpi, hi * dpi
     if max(w, h) >= 2**16 or w * h > MAX_PIXELS:
-        raise ValueError(f"dpi={dpi:g} makes this {wi:g} x {hi:g} inch figure {w:.0f} x {h:.0f} pixels: a {fmt} is at most {MAX_PIXELS} pixels and below 65536 "
-                         "per side (lower dpi, or write a vector format)")
+        raise ValueError(f"dpi={dpi:g} makes this {wi:g} x {hi:g} inch figure {w:.0f} x {h:.0f} pixels: a {fmt} is at "
+                         f"most {MAX_PIXELS} pixels and below 65536 per side (lower dpi, or write a vector format)")
 
 
 #: savefig metadata that leaves out the date a vector format would record (PNG records none)

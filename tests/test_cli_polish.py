@@ -132,16 +132,30 @@ _EXPLAIN = ["explain", "--steps", "2", "--divergences", "w2", "--resolutions", "
 
 
 @pytest.mark.parametrize("value, needle", [
-    ("32", "--image-resolutions must hold at least two resolutions (got '32')"),
-    ("1,2", "--image-resolutions must each be at least 8 pixels (got '1,2')"),
-    ("7,16", "--image-resolutions must each be at least 8 pixels (got '7,16')"),
+    ("32", "--image-resolutions: image_resolutions must hold at least two resolutions (got [32])"),
+    ("1,2", "--image-resolutions: image_resolutions must each be at least 8 pixels (got [1, 2])"),
+    ("7,16", "--image-resolutions: image_resolutions must each be at least 8 pixels (got [7, 16])"),
 ])
 def test_explain_refuses_image_resolutions_it_cannot_use(value, needle, tmp_path, capsys) -> None:
     """``--image-resolutions 32`` ran with a note (``--resolutions 32`` is refused) and ``1,2`` resized the photographs
-    to 1 x 1 and 2 x 2 pixels."""
+    to 1 x 1 and 2 x 2 pixels. The rule is explain's own (the API refuses them alike, below), named as the option."""
     code = main([*_EXPLAIN, "--out", str(tmp_path / "o"), "--image-resolutions", value])
     line = _error_line(capsys, code, "explain")
     assert needle in line, line
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("value, needle", [
+    ([32], r"^image_resolutions must hold at least two resolutions \(got \[32\]\)"),
+    ([7, 16], r"^image_resolutions must each be at least 8 pixels \(got \[7, 16\]\)"),
+])
+def test_explain_api_refuses_the_same_image_resolutions(value, needle, tmp_path) -> None:
+    """The API, with images="off" too (checked whatever images is), before any work: no output folder."""
+    from symsched.insight import explain
+
+    with pytest.raises(ValueError, match=needle):
+        explain("builtin:natural-patches", tmp_path / "o", steps=[2], images="off", image_resolutions=value,
+                progress=False, n_jobs=1)
     assert not (tmp_path / "o").exists()
 
 

@@ -14,11 +14,6 @@ from pathlib import Path
 from . import _settings
 
 
-#: the smallest side the photographs are resized to: below it the d x d grid holds a few frequencies, and the resized
-#: photograph is mostly the anti-aliasing blur (1,2 resized them to 1 x 1 and 2 x 2 pixels: audit of 6 December)
-MIN_IMAGE_RESOLUTION = 8
-
-
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser(
         "explain",
@@ -48,7 +43,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    help="resolution law of the source photographs resized (default auto: when the spectrum is "
                    "builtin or a folder)")
     p.add_argument("--image-resolutions", default="32,64,128",
-                   help=f"resolutions for the photographs: at least two, each at least {MIN_IMAGE_RESOLUTION} pixels "
+                   help="resolutions for the photographs: at least two, each at least 8 pixels "
                    "(default 32,64,128; unused with --images off)")
     _settings.add_max_step_ratio(p)
     p.add_argument("--restarts", default=0, type=int, help="random restarts of each optimisation (default 0)")
@@ -65,11 +60,6 @@ def run(args: argparse.Namespace) -> int:
     steps = _settings.positive_ints(args.steps, "--steps")
     res = _settings.positive_ints(args.resolutions, "--resolutions", allow_none=True)
     img = _settings.positive_ints(args.image_resolutions, "--image-resolutions")
-    if len(img) < 2:  # as --resolutions: a law compares two (one ran, with only a note)
-        raise ValueError(f"--image-resolutions must hold at least two resolutions (got {args.image_resolutions!r})")
-    if min(img) < MIN_IMAGE_RESOLUTION:
-        raise ValueError(f"--image-resolutions must each be at least {MIN_IMAGE_RESOLUTION} pixels (got "
-                         f"{args.image_resolutions!r})")
     divs = _settings.comma_list(args.divergences, "--divergences", str,
                                 "comma-separated divergences (kl, kl-reverse, w2)")
     n_jobs = _settings.jobs(args.jobs) or 1  # (0, in this process: joblib's n_jobs=1 runs there)

@@ -178,14 +178,27 @@ def check_flow_steps(ks: Sequence[int], sampler: str, name: str) -> None:
                          "alpha_bar = 0): nothing to optimise or fit; use K >= 2")
 
 
-def _resolution_list(values: Any, name: str, *, allow_empty: bool) -> list[int]:
-    """:func:`resolution._resolutions`, where with ``allow_empty`` None or an empty sequence is none (no law) and any
-    other needs at least two; without it one is enough (the photographs' law is skipped with a note)."""
-    if values is None and allow_empty:
+#: the smallest side the photographs are resized to: below it the d x d grid holds a few frequencies, and the resized
+#: photograph is mostly the anti-aliasing blur (1,2 resized them to 1 x 1 and 2 x 2 pixels: audit of 6 December)
+MIN_IMAGE_RESOLUTION = 8
+
+
+def _resolution_list(values: Any, name: str) -> list[int]:
+    """:func:`resolution._resolutions`, where None or an empty sequence is none (no law) and any other needs at least
+    two."""
+    if values is None:
         return []
-    out = _resolutions(values, name, minimum=0 if allow_empty else 1)
-    if len(out) == 1 and allow_empty:
+    out = _resolutions(values, name, minimum=0)
+    if len(out) == 1:
         raise ValueError(f"{name} must hold at least two resolutions, or none to skip the law (got {out})")
+    return out
+
+
+def _image_resolutions(values: Any) -> list[int]:
+    """``image_resolutions``: at least two (a law compares two), each at least :data:`MIN_IMAGE_RESOLUTION`."""
+    out = _resolutions(values, "image_resolutions")
+    if out[0] < MIN_IMAGE_RESOLUTION:
+        raise ValueError(f"image_resolutions must each be at least {MIN_IMAGE_RESOLUTION} pixels (got {out})")
     return out
 
 
@@ -257,9 +270,10 @@ def explain(
         The resolution law of the photographs resized (``"auto"``: when the source is the built-in
         default or a folder of images; ``"on"`` with an array spectrum is a ValueError).
     image_resolutions : sequence of int
-        Resolutions for the photographs, distinct (checked whatever ``images`` is): at most the smallest photograph's
-        side (with ``images="auto"`` larger ones are left out with a note; with ``"on"`` a ValueError naming
-        ``image_resolutions``). Fewer than two left skip the photographs' law with a note.
+        Resolutions for the photographs, distinct, at least two, each at least :data:`MIN_IMAGE_RESOLUTION` = 8
+        pixels (checked whatever ``images`` is): at most the smallest photograph's side (with ``images="auto"`` larger
+        ones are left out with a note; with ``"on"`` a ValueError naming ``image_resolutions``). Fewer than two left
+        skip the photographs' law with a note.
     restarts, seed
         :func:`symsched.optimize_schedule`'s random restarts (0: its deterministic standard starts,
         which find the same optima here) and seed.
@@ -302,8 +316,8 @@ def explain(
     check_flow_steps(ks, sampler, "steps")
     check_choice(images, "images", ("auto", "on", "off"))
     progress = as_bool(progress, "progress")
-    res_list = _resolution_list(resolutions, "resolutions", allow_empty=True)
-    img_res = _resolution_list(image_resolutions, "image_resolutions", allow_empty=False)
+    res_list = _resolution_list(resolutions, "resolutions")
+    img_res = _image_resolutions(image_resolutions)
     restarts = _check_int(restarts, "restarts", 0)
     seed = as_int(seed, "seed", 0, rule="an integer >= 0")
     outp = _check_out(out)
