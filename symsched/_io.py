@@ -317,6 +317,9 @@ def json_ready(x: Any) -> Any:
         return json_ready(x.tolist())
     if isinstance(x, (np.generic,)):
         x = x.item()
+        if isinstance(x, np.floating):  # np.longdouble's item() is itself: to the nearest float64 (or inf)
+            with np.errstate(over="ignore"):
+                x = float(x)
     if isinstance(x, float) and not math.isfinite(x):
         return str(x)
     if isinstance(x, dict):

@@ -476,15 +476,17 @@ def flow_t_to_alpha_bar(t: ArrayLike) -> Array:
 def alpha_bar_to_flow_t(alpha_bar: ArrayLike) -> Array:
     r"""Flow time of a VP level: :math:`t = \sqrt{1-\bar\alpha}/(\sqrt{\bar\alpha} + \sqrt{1-\bar\alpha})` (``0 -> 1``, ``1 -> 0``).
 
-    A sum of positive terms: no cancellation anywhere. Any shape; ValueError for NaN, outside [0, 1], or a level
-    ``0 < alpha_bar < ~1.2e-32`` whose t rounds to 1 in float64 (it would read as pure noise, alpha_bar = 0, on the
+    A sum of positive terms: no cancellation anywhere; above ``t = 1/2`` it is formed as ``1 - c/(c + s)``, one
+    rounding of the small distance from pure noise (``s/(c + s)`` rounded ``c + s ~ 1`` first: 1 ulp off next to
+    ``t = 1``, and ``t = 1 - 2^-53`` came back as 1). Any shape; ValueError for NaN, outside [0, 1], or a level
+    ``0 < alpha_bar < ~3.1e-33`` whose t rounds to 1 in float64 (it would read as pure noise, alpha_bar = 0, on the
     way back; :func:`flow_t_to_alpha_bar` refuses the mirror case ``0 < t < ~1e-8`` the same way).
     Source: docs/model.md §10.
     """
     ab = _unit_closed(alpha_bar, "alpha_bar")
     c, s = np.sqrt(ab), np.sqrt(1.0 - ab)
-    t = s / (c + s)
-    _check_not_noise(t, ab > 0, ab, "alpha_bar", "0 < alpha_bar < ~1.2e-32")
+    t = np.where(c < s, 1.0 - c / (c + s), s / (c + s))
+    _check_not_noise(t, ab > 0, ab, "alpha_bar", "0 < alpha_bar < ~3.1e-33")
     return np.asarray(t)
 
 
@@ -511,16 +513,17 @@ def flow_t_to_sigmas(t: ArrayLike) -> Array:
 
 @numpy_error_defaults
 def sigmas_to_flow_t(sigmas: ArrayLike) -> Array:
-    r"""Flow time of a VE noise level: :math:`t = \sigma/(1+\sigma) = 1/(1 + 1/\sigma)` (``inf -> 1``, ``0 -> 0``).
+    r"""Flow time of a VE noise level: :math:`t = \sigma/(1+\sigma) = 1 - 1/(1 + \sigma)` (``inf -> 1``, ``0 -> 0``).
 
-    Any shape; ValueError for NaN or negative sigmas, or a finite ``sigma > ~9e15`` whose t rounds to 1 in
+    The second form above ``sigma = 1``: one rounding of the small distance ``1/(1 + sigma)`` from pure noise.
+    Any shape; ValueError for NaN or negative sigmas, or a finite ``sigma > ~1.8e16`` whose t rounds to 1 in
     float64 (only ``sigma = inf``, pure noise, is t = 1). Source: docs/model.md §10.
     """
     s = _real_array(sigmas, "sigmas") + 0.0  # (-0.0 is sigma 0: t = +0.0, as _unit_closed)
     _check_closed(s, "sigmas", np.inf)
     with np.errstate(divide="ignore", over="ignore", invalid="ignore"):  # inf / inf in the unused branch
-        t = np.where(s <= 1.0, s / (1.0 + s), 1.0 / (1.0 + 1.0 / s))
-    _check_not_noise(t, np.isfinite(s), s, "sigmas", "finite sigma > ~9e15")
+        t = np.where(s <= 1.0, s / (1.0 + s), 1.0 - 1.0 / (1.0 + s))
+    _check_not_noise(t, np.isfinite(s), s, "sigmas", "finite sigma > ~1.8e16")
     return t
 
 

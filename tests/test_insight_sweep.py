@@ -467,6 +467,24 @@ def test_array_values_have_one_entry_per_value() -> None:
     assert vals.shape == (2,) and vals[0] == (1, 2) and vals[1] == (3, 4)
 
 
+def test_numpy_values_print_as_plain_numbers() -> None:
+    """break-test of 7 December: a tuple label holding NumPy scalars was printed (tables, LaTeX, JSON) as
+    "(1, np.int64(2))", and a 0-d array value went to JSON as the string "1.0"; np.longdouble failed json.dumps."""
+    res = sweep({(1, np.int64(2)): np.ones(3), (np.float64(0.5), 3): 2 * np.ones(3)}, 2, restarts=0, n_jobs=1)
+    md, tex = res.to_markdown(levels=False), res.to_latex()
+    assert [_cells(line)[0] for line in md.strip().splitlines()[2:]] == ["(1, 2)", "(0.5, 3)"]
+    assert "np." not in md + tex + json.dumps(res.to_dict())
+    assert [r["parameter"] for r in res.to_dict()["results"]] == ["(1, 2)", "(0.5, 3)"]
+    res = sweep(lambda v: (1.0 + float(v)) * np.ones(3), 2, values=[np.array(1.0), np.longdouble(2.5)], restarts=0,
+                n_jobs=1)
+    doc = json.loads(json.dumps(res.to_dict(), allow_nan=False))
+    assert [r["parameter"] for r in doc["results"]] == [1.0, 2.5]
+    assert res.to_arrays()["values"].dtype == np.float64 and res.result(np.array(1.0), 2) is res.results[(0, 2)]
+    from symsched._io import json_ready
+
+    assert json_ready([np.longdouble("1e4000"), np.longdouble(0.5), np.float32(2.0)]) == ["inf", 0.5, 2.0]
+
+
 def test_plot_to_a_folder_is_a_value_error_naming_path(tmp_path) -> None:
     res = sweep([np.ones(3)], 2, restarts=0, n_jobs=1)
     with pytest.raises(ValueError, match=r"^path .* is a folder, not a file"):

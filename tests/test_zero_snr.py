@@ -54,9 +54,9 @@ def test_flow_map_end_points_exactly() -> None:
 def test_vp_conversions_match_mpmath_across_the_float64_range() -> None:
     mp.dps = 60
     ab = np.array(AB)
-    # a level 0 < alpha_bar < ~1.2e-32 has a flow time that rounds to t = 1 (pure noise): refused (break3/numerics
-    # F8), as flow_t_to_alpha_bar refuses a t whose level rounds to 1
-    flow_ok = (ab == 0) | (ab > 1.2e-32)
+    # a level 0 < alpha_bar <= 2^-108 (~3.1e-33) has a flow time that rounds to t = 1 (pure noise): refused
+    # (break3/numerics F8), as flow_t_to_alpha_bar refuses a t whose level rounds to 1
+    flow_ok = (ab == 0) | (ab > 2.0**-108)
     l, sig, t = sch.alpha_bar_to_log_snr(ab), sch.alpha_bar_to_sigmas(ab), np.full(ab.size, np.nan)
     t[flow_ok] = sch.alpha_bar_to_flow_t(ab[flow_ok])
     for a in ab[~flow_ok]:
@@ -101,6 +101,33 @@ def test_flow_conversions_match_mpmath() -> None:
             # (t near 1 is stored to 1.1e-16 absolute: that is all 1 - t can keep)
             assert abs(back - t) <= cond * t and abs((1 - back) - (1 - t)) <= cond * (1 - t) + 2.3e-16
             assert abs(sch.sigmas_to_flow_t([sig[i]])[0] - t) <= 4e-16 * t
+
+
+def test_flow_time_next_to_pure_noise_keeps_its_last_ulp() -> None:
+    """break-test of 7 December: t = 1 - 2^-53 went to alpha_bar 1.23e-32 and came back refused as 'rounds to 1',
+    and sigma = 2^53 - 1 gave t = 1 - 2^-52 (exact 1 - 2^-53): s/(c + s) and 1/(1 + 1/sigma) rounded a sum near 1
+    before dividing. Near t = 1 the distance 1 - t is what matters; the reference is mpmath at 60 digits."""
+    mp.dps = 60
+    assert sch.alpha_bar_to_flow_t(sch.flow_t_to_alpha_bar([1 - 2.0**-53])).tolist() == [1 - 2.0**-53]
+    assert sch.sigmas_to_flow_t([2.0**53 - 1]).tolist() == [1 - 2.0**-53]
+    tt = 1.0 - np.arange(1, 400) * 2.0**-53  # the 399 flow times next to pure noise: both round trips exact
+    np.testing.assert_array_equal(sch.alpha_bar_to_flow_t(sch.flow_t_to_alpha_bar(tt)), tt)
+    np.testing.assert_array_equal(sch.sigmas_to_flow_t(sch.flow_t_to_sigmas(tt)), tt)
+    rng = np.random.default_rng(7)
+    ab = np.exp(rng.uniform(np.log(4e-33), np.log(0.5), 300))  # t in (1/2, 1): 1 - t = c/(c + s)
+    sig = np.exp(rng.uniform(0.0, np.log(1.7e16), 300))
+    for t, A in zip(sch.alpha_bar_to_flow_t(ab), map(mpf, ab)):
+        d = mp.sqrt(A) / (mp.sqrt(A) + mp.sqrt(1 - A))  # 1 - t, exactly
+        assert abs((1 - mpf(t)) - d) <= 2.0**-54 + 4 * 2.0**-53 * d, (float(A), t)  # half an ulp plus its rounding
+    for t, s in zip(sch.sigmas_to_flow_t(sig), map(mpf, sig)):
+        d = 1 / (1 + s)
+        assert abs((1 - mpf(t)) - d) <= 2.0**-54 + 3 * 2.0**-53 * d, (float(s), t)
+    # the refusals sit where t really rounds to 1: just above 2^-108 (sigma just below 2^54) is kept
+    assert sch.alpha_bar_to_flow_t([2.0**-108 * 1.01])[0] == 1 - 2.0**-53
+    assert sch.sigmas_to_flow_t([2.0**54 * 0.99])[0] == 1 - 2.0**-53
+    for call in (lambda: sch.alpha_bar_to_flow_t([2.0**-108]), lambda: sch.sigmas_to_flow_t([2.0**54])):
+        with pytest.raises(ValueError, match="flow time t rounds to 1"):
+            call()
 
 
 @pytest.mark.parametrize(

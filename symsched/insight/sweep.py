@@ -386,15 +386,28 @@ def _fmt(x: float, digits: int = 4) -> str:
     return f"{x:.{digits}g}" if isinstance(x, (int, float)) and math.isfinite(x) else str(x)
 
 
+def _plain(v: Any) -> Any:
+    """``v`` with NumPy scalars and 0-d arrays as Python numbers, inside tuples too: what tables, legends and JSON
+    show (``(1, 2)``, not ``(1, np.int64(2))``); the values themselves are kept as given."""
+    if isinstance(v, (np.generic, np.ndarray)) and np.ndim(v) == 0:
+        return v.item()
+    if isinstance(v, tuple) and not hasattr(v, "_fields"):  # (a namedtuple keeps its type)
+        return tuple(_plain(e) for e in v)
+    return v
+
+
 def _label(v: Any, digits: int = 4) -> str:
+    if isinstance(v, tuple) and not hasattr(v, "_fields"):
+        inner = ", ".join(_label(e, digits) for e in v)
+        return f"({inner},)" if len(v) == 1 else f"({inner})"
     return _fmt(v, digits) if isinstance(v, (int, float)) and not isinstance(v, bool) else str(v)
 
 
 def value_labels(values: Sequence[Any]) -> list[str]:
     """One label per value for tables and legends, distinct for distinct values: numbers with 4 significant digits,
     or as many more as it takes to tell them apart (2.0 and 2.0001: "2" and "2.0001", not "2" twice); other values
-    by ``str``, and by ``repr`` where two ``str`` coincide (1 and "1")."""
-    vals = [v.item() if isinstance(v, np.generic) else v for v in values]
+    by ``str`` (tuples entry by entry), and by ``repr`` where two labels coincide (1 and "1")."""
+    vals = [_plain(v) for v in values]
     for digits in range(4, 18):
         labels = [_label(v, digits) for v in vals]
         if len(set(labels)) == len(labels):
@@ -478,7 +491,8 @@ class SweepResult:
         records = []
         for (j, K), r in sorted(self.results.items()):
             v = self.values[j]
-            records.append({self.parameter: v if _numeric([v]) else str(v), "steps": K, "value": r.value,
+            label = _plain(v) if _numeric([v]) else str(_plain(v))
+            records.append({self.parameter: label, "steps": K, "value": r.value,
                             "kl": r.kl, "w2": r.w2, "alpha_bar": r.alpha_bar.tolist(), "log_snr": r.log_snr.tolist()})
         return json_ready({"parameter": self.parameter, "steps": list(self.steps),
                            "settings": settings_record(self.settings), "results": records})
@@ -557,15 +571,17 @@ def _value_array(values: Sequence[Any]) -> NDArray[Any]:
     """``values`` as an array of shape (len(values),): float64 for numbers, else objects (a tuple label stays one
     entry: ``np.asarray`` would make a 2-d array of equal-length tuples)."""
     if _numeric(values):
-        return np.asarray(values, dtype=np.float64)
+        return np.asarray([_plain(v) for v in values], dtype=np.float64)
     out = np.empty(len(values), dtype=object)
     for i, v in enumerate(values):  # (one by one: a slice assignment would unpack equal-length tuples)
-        out[i] = v
+        out[i] = _plain(v)
     return out
 
 
 def _numeric(values: Sequence[Any]) -> bool:
-    return all(isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) for v in values)
+    """Every value a real number (NumPy scalars and 0-d arrays included; not bool)."""
+    return all(isinstance(p, (int, float, np.integer, np.floating)) and not isinstance(p, bool)
+               for p in map(_plain, values))
 
 
 @dataclass
