@@ -318,8 +318,7 @@ def json_ready(x: Any) -> Any:
     if isinstance(x, (np.generic,)):
         x = x.item()
         if isinstance(x, np.floating):  # np.longdouble's item() is itself: to the nearest float64 (or inf)
-            with np.errstate(over="ignore"):
-                x = float(x)
+            x = float(x)
     if isinstance(x, float) and not math.isfinite(x):
         return str(x)
     if isinstance(x, dict):

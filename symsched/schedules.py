@@ -521,7 +521,7 @@ def sigmas_to_flow_t(sigmas: ArrayLike) -> Array:
     """
     s = _real_array(sigmas, "sigmas") + 0.0  # (-0.0 is sigma 0: t = +0.0, as _unit_closed)
     _check_closed(s, "sigmas", np.inf)
-    with np.errstate(divide="ignore", over="ignore", invalid="ignore"):  # inf / inf in the unused branch
+    with np.errstate(invalid="ignore"):  # inf / inf in the unused branch
         t = np.where(s <= 1.0, s / (1.0 + s), 1.0 - 1.0 / (1.0 + s))
     _check_not_noise(t, np.isfinite(s), s, "sigmas", "finite sigma > ~1.8e16")
     return t

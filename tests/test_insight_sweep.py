@@ -475,6 +475,10 @@ def test_numpy_values_print_as_plain_numbers() -> None:
     assert [_cells(line)[0] for line in md.strip().splitlines()[2:]] == ["(1, 2)", "(0.5, 3)"]
     assert "np." not in md + tex + json.dumps(res.to_dict())
     assert [r["parameter"] for r in res.to_dict()["results"]] == ["(1, 2)", "(0.5, 3)"]
+    from symsched.insight.sweep import value_labels
+
+    # 0-d arrays and float32 entries of a tuple get the numbers' 4 significant digits too ("1", not "1.0")
+    assert value_labels([np.array(1.0), (np.float32(1.23456), np.array(2.0))]) == ["1", "(1.235, 2)"]
     res = sweep(lambda v: (1.0 + float(v)) * np.ones(3), 2, values=[np.array(1.0), np.longdouble(2.5)], restarts=0,
                 n_jobs=1)
     doc = json.loads(json.dumps(res.to_dict(), allow_nan=False))

@@ -386,18 +386,21 @@ def _fmt(x: float, digits: int = 4) -> str:
     return f"{x:.{digits}g}" if isinstance(x, (int, float)) and math.isfinite(x) else str(x)
 
 
+def _bare_tuple(v: Any) -> bool:
+    """A tuple shown entry by entry (a namedtuple keeps its type and its own str)."""
+    return isinstance(v, tuple) and not hasattr(v, "_fields")
+
+
 def _plain(v: Any) -> Any:
     """``v`` with NumPy scalars and 0-d arrays as Python numbers, inside tuples too: what tables, legends and JSON
     show (``(1, 2)``, not ``(1, np.int64(2))``); the values themselves are kept as given."""
     if isinstance(v, (np.generic, np.ndarray)) and np.ndim(v) == 0:
         return v.item()
-    if isinstance(v, tuple) and not hasattr(v, "_fields"):  # (a namedtuple keeps its type)
-        return tuple(_plain(e) for e in v)
-    return v
+    return tuple(_plain(e) for e in v) if _bare_tuple(v) else v
 
 
 def _label(v: Any, digits: int = 4) -> str:
-    if isinstance(v, tuple) and not hasattr(v, "_fields"):
+    if _bare_tuple(v):
         inner = ", ".join(_label(e, digits) for e in v)
         return f"({inner},)" if len(v) == 1 else f"({inner})"
     return _fmt(v, digits) if isinstance(v, (int, float)) and not isinstance(v, bool) else str(v)
@@ -490,8 +493,8 @@ class SweepResult:
 
         records = []
         for (j, K), r in sorted(self.results.items()):
-            v = self.values[j]
-            label = _plain(v) if _numeric([v]) else str(_plain(v))
+            v = _plain(self.values[j])
+            label = v if _numeric([v]) else str(v)
             records.append({self.parameter: label, "steps": K, "value": r.value,
                             "kl": r.kl, "w2": r.w2, "alpha_bar": r.alpha_bar.tolist(), "log_snr": r.log_snr.tolist()})
         return json_ready({"parameter": self.parameter, "steps": list(self.steps),
@@ -571,7 +574,7 @@ def _value_array(values: Sequence[Any]) -> NDArray[Any]:
     """``values`` as an array of shape (len(values),): float64 for numbers, else objects (a tuple label stays one
     entry: ``np.asarray`` would make a 2-d array of equal-length tuples)."""
     if _numeric(values):
-        return np.asarray([_plain(v) for v in values], dtype=np.float64)
+        return np.asarray(values, dtype=np.float64)
     out = np.empty(len(values), dtype=object)
     for i, v in enumerate(values):  # (one by one: a slice assignment would unpack equal-length tuples)
         out[i] = _plain(v)
