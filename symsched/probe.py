@@ -1891,7 +1891,12 @@ def compare_paired(
         For the predicted spectral errors: one schedule per name of ``samples`` (other or missing names are refused).
     baseline : str, optional
         Schedule the differences are taken against (default: the first).
-    Other parameters as in :func:`compare`.
+    spectrum, sampler, eta, variance, options
+        As in :func:`compare`, for every schedule (one sampler for all); without ``alpha_bar`` nothing is predicted,
+        and ``spectrum`` or a sampler setting away from its default is a ValueError naming it.
+    metrics, basis, channel_axis, bandwidths, scales, n_projections, fd_components, seed
+        As in :func:`compare` (metrics to compute, how spectra are measured, MMD² kernel widths, sliced-W2
+        directions, FD features); one set serves every schedule.
 
     Returns
     -------
@@ -2074,6 +2079,8 @@ class ProbeResult:
     channel_axis: Optional[int] = None
 
     def to_markdown(self) -> str:
+        """The Markdown tables of :attr:`comparison` (:meth:`PairedComparison.to_markdown`): every metric per schedule
+        (mean ± sd over seeds), then the paired differences against the baseline when there are other schedules."""
         return self.comparison.to_markdown()
 
     def to_dict(self) -> dict[str, Any]:

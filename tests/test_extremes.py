@@ -1065,6 +1065,125 @@ def _dpmpp_2m_exact_mp(s: float, alpha_bar: list[float]) -> mpf:
     return c * c * (S + sig[0] ** 2)
 
 
+def _dpmpp_2m_ve_H_mp(s: float, sigmas: list[float]) -> mpf:
+    """H of k-diffusion's sample_dpmpp_2m on ``sigmas`` + [0] (exact denoiser S/(S + sigma^2)), written here from its
+    update: x <- (s'/s) x - expm1(-h) D_d, D_d = (1 + 1/2r) D - D_old/2r, and x <- D on the step to 0."""
+    S = mpf(float(s))
+    sig = [mpf(float(x)) for x in sigmas] + [mpf(0)]
+    c, old, h_last = mpf(1), None, None
+    for i in range(len(sig) - 1):
+        den = S / (S + sig[i] ** 2) * c
+        if sig[i + 1] == 0:
+            c = den
+            continue
+        h = mp.log(sig[i] / sig[i + 1])
+        dd = den if old is None else (1 + h / (2 * h_last)) * den - old * h / (2 * h_last)
+        c, old, h_last = sig[i + 1] / sig[i] * c - mp.expm1(-h) * dd, den, h
+    return c
+
+
+#: break-test of 7 December: levels 1e-12 apart, then one beyond the float64 range (every sweep in longdouble)
+_CLOSE_THEN_TINY = [1e-8, 9.999999999990001e-09, 1e-200]
+
+
+def _close_then_tiny_errors() -> tuple[float, float]:
+    """Worst relative error of dpmpp_2m's H and P (white start) on _CLOSE_THEN_TINY with S = 0, 1e-14, 1, 1e20 in
+    one call, against :func:`_dpmpp_2m_ve_H_mp` at 200 digits."""
+    S = np.array([0.0, 1e-14, 1.0, 1e20])
+    with mp.workdps(200):
+        H_ref = np.array([float(_dpmpp_2m_ve_H_mp(x, _CLOSE_THEN_TINY)) for x in S])
+    H = symsched.transfer_function_ve(S, _CLOSE_THEN_TINY, sampler="dpmpp_2m")
+    P = symsched.output_spectrum_ve(S, _CLOSE_THEN_TINY, sampler="dpmpp_2m")
+    P_ref = (H_ref * _CLOSE_THEN_TINY[0]) ** 2
+    assert H[0] == 0.0 and P[0] == 0.0  # S = 0: the last step returns the denoised value, 0
+    return float(np.max(np.abs(H[1:] / H_ref[1:] - 1))), float(np.max(np.abs(P[1:] / P_ref[1:] - 1)))
+
+
+def test_a_longdouble_sweep_is_confirmed_where_its_cancellation_hits() -> None:
+    """Break-test of 7 December: a program beyond the float64 range was confirmed with mpmath at the smallest mode,
+    the middle one and the largest only: with S = 0, 1e-14, 1, 1e20 in one call those were 0, 1 and 1e20, which the
+    cancellation of the close levels barely touches, and S = 1e-14 came back 1.1e-5 off (right alone). The modes
+    confirmed now spread in log S over the positive ones."""
+    err_H, err_P = _close_then_tiny_errors()
+    assert err_H <= 1e-9 and err_P <= 1e-9
+
+
+def test_the_confirmation_at_the_old_modes_misses_the_cancellation(monkeypatch) -> None:
+    """The companion: confirmed at the old three modes (smallest, middle, largest) the same call is 1e-5 off."""
+    from symsched.engine import recursion
+
+    monkeypatch.setattr(recursion, "_confirm_modes", lambda S: np.unique([0, S.size // 2, S.size - 1]))
+    err_H, err_P = _close_then_tiny_errors()
+    assert err_H > 1e-6 and err_P > 1e-6
+
+
+def _dpmpp_sde_P_mp(s: float, sigmas: list[float], eta: float = 1.0, r: float = 0.5) -> mpf:
+    """P of k-diffusion's sample_dpmpp_sde (s_noise = 1, white start of variance sigma_0^2) on ``sigmas`` + [0], written
+    here from its update; its two noises of a step are the Brownian increments over [sigma_s, sigma_i] and
+    [sigma_{i+1}, sigma_s] that its BrownianTreeNoiseSampler draws (normalised: correlated). Get_ancestral_step's min
+    is taken in exact arithmetic (it does not bind on the levels used here)."""
+    S, e = mpf(float(s)), mpf(eta)
+    sig = [mpf(float(x)) for x in sigmas] + [mpf(0)]
+    var, x = {"x0": sig[0] ** 2}, {"x0": mpf(1)}
+
+    def lin(*terms: tuple) -> dict:
+        out: dict = {}
+        for c, v in terms:
+            for k, a in v.items():
+                out[k] = out.get(k, mpf(0)) + c * a
+        return out
+
+    def ancestral(f: mpf, t: mpf) -> tuple[mpf, mpf]:
+        up = min(t, e * mp.sqrt(t**2 * (f**2 - t**2) / f**2))
+        return mp.sqrt(t**2 - up**2), up
+
+    for i in range(len(sig) - 1):
+        den = S / (S + sig[i] ** 2)
+        if sig[i + 1] == 0:  # Euler to the denoised value
+            x = lin((den, x))
+            continue
+        t, h = -mp.log(sig[i]), mp.log(sig[i] / sig[i + 1])
+        sig_s = mp.exp(-(t + h * mpf(r)))
+        a, b = sig[i] - sig_s, sig_s - sig[i + 1]
+        var[("a", i)], var[("b", i)] = a, b
+        n1 = {("a", i): 1 / mp.sqrt(a)}
+        n2 = {("a", i): 1 / mp.sqrt(a + b), ("b", i): 1 / mp.sqrt(a + b)}
+        down, up = ancestral(sig[i], sig_s)
+        x2 = lin((down / sig[i], x), (-(down / sig[i] - 1) * den, x), (up, n1))
+        den2 = lin((S / (S + sig_s**2), x2))
+        down, up = ancestral(sig[i], sig[i + 1])
+        dd = lin((1 - 1 / (2 * mpf(r)), lin((den, x))), (1 / (2 * mpf(r)), den2))
+        x = lin((down / sig[i], x), (-(down / sig[i] - 1), dd), (up, n2))
+    return mp.fsum(c * c * var[k] for k, c in x.items())
+
+
+#: break-test of 7 December: sigmas 1e-12 apart, then one beyond the float64 range
+_SDE_CLOSE = [7.0330470829985e+98, 7.033047082991468e+98, 1e-300]
+
+
+def _sde_close_error() -> float:
+    S = np.array([1.0, 1e6])
+    with mp.workdps(80):
+        ref = np.array([float(_dpmpp_sde_P_mp(x, _SDE_CLOSE)) for x in S])
+    P = symsched.output_spectrum_ve(S, _SDE_CLOSE, sampler="dpmpp_sde", eta=1.0)
+    return float(np.max(np.abs(P / ref - 1)))
+
+
+def test_one_entry_coefficients_that_cancel_come_from_mpmath() -> None:
+    """Break-test of 7 December: dpmpp_sde (one entry, two noises a step) on sigmas 1e-12 apart then 1e-300 was 2.2e-8
+    off with no error: the coefficient loss was measured only for samplers with memory, and level coefficients were
+    recomputed in mpmath only for programs within the float64 range."""
+    assert _sde_close_error() <= 1e-9
+
+
+def test_one_entry_coefficients_without_mpmath_are_off(monkeypatch) -> None:
+    """The companion: with the threshold for mpmath coefficients out of reach the same call is 2e-8 off."""
+    from symsched.engine import program
+
+    monkeypatch.setattr(program, "MP_COEFFICIENT_LOSS", math.inf)
+    assert _sde_close_error() > 1e-9
+
+
 @pytest.mark.parametrize("big", [1e20, 1e26, 1e100])
 def test_w2_of_a_huge_mode_whose_own_rounding_dominates_j_is_resolved(big: float) -> None:
     """Audit of 5 December (an independent 300-digit simulation): dpmpp_2m from the exact start on [0.126, 0.1405,
@@ -1185,7 +1304,8 @@ def test_w2_refinement_repeats_until_no_rounding_hides_another_and_starts_from_a
 def _mp_dpm_2_ancestral_then_euler(S: float, s_from: float, s_to: float) -> mpf:
     """k-diffusion's sample_dpm_2_ancestral on [s_from, s_to, 0] (eta = 1, white start x = s_from eps), in
     1500-digit mpmath, the first step on its DPM-Solver-2 branch (sigma_down > 0 in exact arithmetic, how symsched
-    decides below sigma_to ~ 1.5e-154), the last one Euler (sigma_down = 0): every stage is a per-mode gain."""
+    decided below sigma_to ~ 1.5e-154 until 7 December: :func:`_exact_ancestral_branch`), the last one Euler
+    (sigma_down = 0): every stage is a per-mode gain."""
     with mp.workdps(1500):
         S, a, b = mpf(S), mpf(s_from), mpf(s_to)
         up = mp.sqrt(b**2 * (a**2 - b**2) / a**2)
@@ -1198,11 +1318,26 @@ def _mp_dpm_2_ancestral_then_euler(S: float, s_from: float, s_to: float) -> mpf:
         return (S / (S + b**2)) ** 2 * (g**2 * a**2 + up**2)  # then the Euler step to 0: x -> D(x; b)
 
 
+@pytest.fixture
+def _exact_ancestral_branch(monkeypatch) -> None:
+    """get_ancestral_step's branch decided in exact arithmetic (as symsched did below sigma_to ~ 1.5e-154 until 7
+    December; k-diffusion's float64, whose sigma_to^2 is 0 there, runs the Euler branch, and so does symsched now):
+    the DPM-2 branch from sigma = 1e155 or 1e300 to 1e-155 or 1e-300 at eta = 1, whose sigma_down = sqrt(sigma_to^2 -
+    sigma_up^2) cancels to 0 below 620 or 1200 digits, a vehicle for the mp path's digit doubling."""
+    from symsched.symbolic.samplers import _kdiffusion
+
+    exact = _kdiffusion._exact_binds
+    monkeypatch.setattr(_kdiffusion, "ancestral_binds", lambda l_from, l_to, eta, *, s_from=None, s_to=None,
+                        float32=False: (not math.isfinite(l_to) and l_to > 0) or exact(l_from, l_to, eta, s_from, s_to))
+
+
+@pytest.mark.usefixtures("_exact_ancestral_branch")
 def test_a_quantity_that_cancels_to_zero_in_the_mp_path_gets_more_digits() -> None:
     """Audit of 5 December: from sigma = 1e155 to 1e-155 dpm_2_ancestral's sigma_down = sqrt(sigma_to^2 - sigma_up^2)
     cancels to an exact 0 at the mp path's first working precision (360 digits; it needs about 620), and mpmath's
     ZeroDivisionError reached the caller of output_spectrum_ve, whose float64 sweep had asked the mp path to confirm a
-    mode. Now the mp path doubles its digits and the float64 one names the mode whose P exceeds float64."""
+    mode. Now the mp path doubles its digits and the float64 one names the mode whose P exceeds float64 (on the DPM-2
+    branch, :func:`_exact_ancestral_branch`)."""
     for sig in ([1e155, 1e-155], [1e300, 1e-300]):
         ref = _mp_dpm_2_ancestral_then_euler(1.0, *sig)
         got = symsched.output_spectrum_ve_mp([1.0], sig, sampler="dpm_2_ancestral", dps=30)[0]
@@ -1440,6 +1575,7 @@ def test_a_noise_floor_ratio_between_2_10_and_2_20_is_screened(monkeypatch) -> N
     assert np.max(np.abs(P / ref - 1)) > 1e-9
 
 
+@pytest.mark.usefixtures("_exact_ancestral_branch")
 def test_the_mp_path_keeps_doubling_its_digits_beyond_a_thousand() -> None:
     """Mutation run of 5 December: the existing retry test starts below 1000 working digits; from sigma = 1e300 to
     1e-300 at dps = 500 the mp path starts at ~1110 and needs ~1200, so a retry capped near 1000 digits passed every

@@ -573,6 +573,36 @@ def test_ancestral_step_that_float64_binds_at_eta_one_where_its_numerator_underf
     np.testing.assert_allclose(H, H_lib, rtol=1e-12)
 
 
+@pytest.mark.parametrize("name", ["euler_ancestral", "dpm_2_ancestral", "dpmpp_2s_ancestral"])
+@pytest.mark.parametrize("eta", [0.5, 1.0, 1.5])
+def test_ancestral_step_whose_sigma_to_squared_underflows_to_zero_is_k_diffusions_euler(ks: Any, name: str,
+                                                                                      eta: float) -> None:
+    """Break-test of 7 December: below sigma_to ~ 1.5e-162 k-diffusion's float64 sigma_to^2 is 0, and so are its
+    sigma_up and sigma_down: it runs the Euler branch (to the denoised value, no noise) for every eta. symsched decided
+    that step in exact arithmetic and took the DPM-2 branch: H = 1 for S = 1e-20 on [1, 1e-199] where k-diffusion
+    gives 1e-20 (to rounding: its x + d dt leaves 0)."""
+    S = np.array([1e-20, 1e-3, 1.0, 1e3, 1e20])
+    sigmas = np.array([1.0, 1e-199])
+    H_lib = library_output(ks, name, {"eta": eta}, S, sigmas, noise=False)[0]
+    H = symsched.transfer_function_ve(S, sigmas, sampler=name, eta=eta)
+    np.testing.assert_allclose(H, H_lib, rtol=1e-12, atol=1e-19)
+    np.testing.assert_allclose(H, S / (S + 1.0), rtol=1e-12)  # the Euler branch, written here: the denoiser's gain
+    P = symsched.output_spectrum_ve(S, sigmas, sampler=name, eta=eta)
+    np.testing.assert_allclose(P, (S / (S + 1.0)) ** 2, rtol=1e-12)  # white start of variance 1, and no noise
+
+
+@pytest.mark.parametrize("sigma_to", [1e-199, 1e-162, 1e-160, 1e-157, 3e-155])
+@pytest.mark.parametrize("eta", [0.5, 1.0, 1.5])
+def test_ancestral_branch_where_sigma_to_squared_is_subnormal_is_k_diffusions(ks: Any, sigma_to: float,
+                                                                            eta: float) -> None:
+    """The branch of get_ancestral_step where sigma_to^2 leaves the normal range (0 or subnormal) is k-diffusion's own
+    float64 one, or binds where exact arithmetic binds (eta > 1)."""
+    from symsched.symbolic.samplers._kdiffusion import ancestral_binds
+
+    binds = ancestral_binds(0.0, -2 * math.log(sigma_to), eta, s_from=1.0, s_to=sigma_to)
+    assert binds == (_library_binds(ks, 1.0, sigma_to, eta, False) or eta > 1.0)
+
+
 def _knife_edge_pairs(float32: bool, n: int) -> list[tuple[float, float, float]]:
     """(sigma_from, sigma_to, eta) near get_ancestral_step's switch: eta = 1 at ratios around float32's ~4e3 or
     float64's ~1e8, and eta > 1 where eta^2 (1 - r^2) is within a few ulps of 1."""

@@ -114,8 +114,8 @@ def _ddim_eta_run_float32(K: int, eta: float) -> "torch.Tensor":
 
 
 #: step counts at which zero-SNR DDIM with eta = 1 may or may not run in diffusers' float32 loop. Which ones return
-#: NaN depends on the last bits of float32 ``alphas_cumprod`` (here: 10, 20 and 25; the machine this test was first
-#: written on: 25 and 50), so the witness is diffusers' own loop on the machine running the test, never a fixed list.
+#: NaN depends on the last bits of float32 ``alphas_cumprod`` and on the machine (torch 2.13.0 CPU: 25 and 50 on one,
+#: 10, 20 and 25 on another), so the witness is diffusers' own loop on the machine running the test, never a fixed list.
 ETA_ONE_STEPS = (5, 8, 10, 20, 25, 40, 50, 100)  # divisors of T = 1000: DDIM trailing steps
 
 

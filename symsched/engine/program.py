@@ -403,18 +403,20 @@ def build_program(name: str, options: Mapping[str, Any], params: Mapping[str, fl
         except ValueError as exc:  # UndefinedStep from the symbolic limits
             raise undefined_step_error(exc, arg, name, kind, modes) from None
         group = [(items[n][1], items[n][2]) for n in members]
-        # only a sampler with memory reads the loss (recursion.rounding_check): one-entry programs skip its work
+        # the loss decides mpmath coefficients for every sampler (one-entry ones too: dpmpp_sde's noise split cancels on
+        # close levels); only a sampler with memory also reads it in recursion.rounding_check
         from_mp = None
         try:
             vals, ext, loss = _evaluate(kern, group, modes, c, s, l, gaps, pvals, step_params,
-                                        measure_loss=len(mod.ENTRIES) > 1)
+                                        measure_loss=True)
         except _Undefined:  # NaN in longdouble: finite in mpmath? (e^{eta h} e^{-eta h} split by the factorisation)
             from_mp = _confirmed_mp(kern, group, modes, mp_levels, pvals, step_params)
             if from_mp is None:
                 raise _undefined(arg, name, params_used) from None
             vals, ext, loss = from_mp, _outside_float64(from_mp), 0.0
         exact, loss_before = from_mp, loss  # the gradient's forward coefficients then come from mpmath too
-        if loss > MP_COEFFICIENT_LOSS and not ext:  # the formulas cancel: recompute the coefficients in mpmath
+        if loss > MP_COEFFICIENT_LOSS:  # the formulas cancel: recompute the coefficients in mpmath (levels beyond
+            # float64 too: dpmpp_sde on sigmas 7e98 and 7e98 (1 - 1e-12) then 1e-300 was 2.2e-8 off, unchecked)
             exact = _evaluate_mp(kern, group, modes, mp_levels, pvals, step_params, loss)
             if exact is not None:
                 vals, loss = exact, 0.0

@@ -347,7 +347,8 @@ def rounding_check(prog: Program, S: Array, init: str, rho: Array,
     formulas cancel (``prog.coefficient_loss`` above :data:`MAX_COEFFICIENT_LOSS`) are untrusted whatever the
     gaps (one-entry samplers combine no coefficients of mixed sign: a coefficient that is ill-conditioned in its
     levels there is so in exact arithmetic too). A program that already runs in longdouble (levels beyond the float64
-    range) is compared at three probe modes with ``exact`` (mpmath), or reported as untrusted without it.
+    range) is compared with ``exact`` (mpmath) at up to five positive modes spread in log S (:func:`_confirm_modes`),
+    or reported as untrusted without it.
     ``sweep(S, group)`` computes the checked quantity (default: the output ratio rho of :func:`_ratio_group`; the
     transfer function for :func:`transfer`) and ``scale(S)`` turns it into what ``exact`` returns (kappa: P).
     """
@@ -359,9 +360,9 @@ def rounding_check(prog: Program, S: Array, init: str, rho: Array,
     if prog.extended:
         if exact is None:
             return False, float("inf")
-        idx3 = np.unique([0, S.size // 2, S.size - 1])
+        at = _confirm_modes(S)
         with np.errstate(all="ignore"):
-            worst = _worst_disagreement(rho[idx3] * scale(S[idx3]), exact(S[idx3]))
+            worst = _worst_disagreement(rho[at] * scale(S[at]), exact(S[at]))
         return worst <= MAX_ROUNDING, worst
     idx = np.unique(np.linspace(0, S.size - 1, min(S.size, _CONDITION_PROBES)).round().astype(np.intp))
     Sp = S[idx]
@@ -401,19 +402,23 @@ def _conditioned_error(cond: float) -> float:
     return min(1.0, max(cond * 2.0**-53, 2 * _LD_GAIN * MAX_ROUNDING))
 
 
+def _sensitivity(sweep: Sweep, Sp: Array, g: _Group, hi: Array) -> Array:
+    """Per mode of the group ``g``: |sweep(entries (1 + 2^-30 (i+1)/n)) - hi| / (|hi| 2^-30) (see :func:`_condition`;
+    inf where ``hi`` is 0 but the perturbed sweep is not, NaN where either is not finite)."""
+    with np.errstate(all="ignore"):
+        pert = np.asarray(sweep(Sp, replace(g, perturb=_PERTURB)), dtype=np.float64)  # (the group's modes, as hi)
+        d = np.abs(pert - hi)
+        out = np.where(d == 0, 0.0, d / (np.abs(hi) * _PERTURB))
+        return np.where(np.isfinite(pert) & np.isfinite(hi), out, np.nan)
+
+
 def _condition(sweep: Sweep, Sp: Array, g: _Group, hi: Array) -> float:
     """The sweep's relative sensitivity to its entries, max over the probe modes: |sweep(entries (1 + 2^-30 (i+1)/n))
     - hi| / (|hi| 2^-30) in longdouble. A cancellation that longdouble loses as completely as float64 (DEIS across
     log-SNR gaps of ~160: coefficients -1.24e38 and +1.24e38 summing to O(1) rounded to exactly 0 in both, so the two
     sweeps agreed on H = -3.8e15 for 1.49e-8) shows as a huge condition number; inf where ``hi`` is 0 but the
     perturbed sweep is not (a cancelled output), or where either is not finite."""
-    with np.errstate(all="ignore"):
-        pert = np.asarray(sweep(Sp, replace(g, perturb=_PERTURB)), dtype=np.float64)  # (the group's modes, as hi)
-        h = hi
-        d = np.abs(pert - h)
-        cond = np.where(d == 0, 0.0, d / (np.abs(h) * _PERTURB))
-    if not (np.all(np.isfinite(pert)) and np.all(np.isfinite(h))):
-        return float("inf")
+    cond = _sensitivity(sweep, Sp, g, hi)
     return float(np.max(np.where(np.isnan(cond), np.inf, cond), initial=0.0))
 
 
@@ -612,8 +617,8 @@ def _trusted_sweep(prog: Program, S: Array, run: Callable[[bool], Array], exact:
     trusted, worst = rounding_check(prog, S, init, values, exact, sweep=sweep, scale=scale)
     error = worst
     if _longdouble_may_do(prog, trusted and worst <= ld_above, worst):
-        values = run(True)
-        trusted, worst = _confirmed(values, S, exact, worst, scale)
+        values64, values = values, run(True)
+        trusted, worst = _confirmed(values, S, exact, worst, scale, _most_amplified(values64, values))
         error = worst / _LD_GAIN
     if info is not None:
         info["error"] = error
@@ -628,15 +633,47 @@ def _longdouble_may_do(prog: Program, trusted: bool, worst: float) -> bool:
     return not trusted and not prog.extended and worst <= _LD_GAIN * MAX_ROUNDING / _LD_MARGIN
 
 
+#: how many positive modes, spread in log S, :func:`_confirm_modes` picks
+_CONFIRM_MODES = 5
+
+
+def _confirm_modes(S: Array) -> NDArray[np.intp]:
+    """Indices of the sorted unique modes ``S`` at which ``exact`` (mpmath) confirms a longdouble sweep: the smallest
+    and the largest positive mode and up to three between them, nearest to log-spaced points (S = 0 only when it is
+    the only mode: no denoiser term reaches it, so nothing cancels there). A cancellation hits a band of modes
+    (those near the variances of the close levels): the smallest mode, the middle index and the largest passed a
+    dpmpp_2m sweep 1.1e-5 off at S = 1e-14 (levels 1e-12 apart, then 1e-200) when the call also held S = 0, 1 and
+    1e20 (break-test of 7 December)."""
+    pos = np.flatnonzero(S > 0)
+    if pos.size == 0:
+        return np.arange(min(S.size, 1), dtype=np.intp)
+    logs = np.log(S[pos])
+    targets = np.linspace(logs[0], logs[-1], min(pos.size, _CONFIRM_MODES))
+    near = np.clip(np.searchsorted(logs, targets), 0, pos.size - 1)
+    left = np.clip(near - 1, 0, pos.size - 1)
+    pick = np.where(np.abs(logs[left] - targets) <= np.abs(logs[near] - targets), left, near)
+    return np.unique(pos[np.concatenate([[0, pos.size - 1], pick])])
+
+
+def _most_amplified(values64: Array, values_ld: Array) -> Optional[int]:
+    """The mode where the float64 sweep ``values64`` disagrees most with the longdouble one (relative; None when they
+    agree everywhere): where the schedule amplifies rounding most, so where longdouble's own is largest too."""
+    with np.errstate(all="ignore"):
+        d = np.abs(values64 - values_ld) / np.abs(values_ld)
+    d = np.where(np.isfinite(d), d, 0.0)
+    return int(np.argmax(d)) if d.size and float(d.max()) > 0.0 else None
+
+
 def _confirmed(rho: Array, S: Array, exact: Optional[Callable[[Array], Array]], worst: float,
-               scale: Callable[[Array], Any] = kappa) -> tuple[bool, float]:
-    """(trusted, worst) of a longdouble sweep ``rho``: confirmed with ``exact`` (mpmath) at the smallest and the
-    largest mode, since coefficients whose formulas cancel carry fewer than longdouble's extra bits."""
+               scale: Callable[[Array], Any] = kappa, amplified: Optional[int] = None) -> tuple[bool, float]:
+    """(trusted, worst) of a longdouble sweep ``rho``: confirmed with ``exact`` (mpmath) at :func:`_confirm_modes` and
+    at the mode ``amplified`` (:func:`_most_amplified`), since coefficients whose formulas cancel carry fewer than
+    longdouble's extra bits."""
     if exact is None:
         return True, worst
-    ends = np.unique([0, S.size - 1])
+    at = np.unique(np.append(_confirm_modes(S), [] if amplified is None else [amplified]).astype(np.intp))
     with np.errstate(all="ignore"):
-        confirm = _worst_disagreement(rho[ends] * scale(S[ends]), exact(S[ends]))
+        confirm = _worst_disagreement(rho[at] * scale(S[at]), exact(S[at]))
     return confirm <= MAX_ROUNDING, max(worst, confirm)
 
 

@@ -487,6 +487,9 @@ class Family:
         return len(self.shape)
 
     def params(self, lo: float, hi: float, shape: Sequence[float]) -> dict[str, float]:
+        """Parameter name -> value in the family's published form (``describe(lo, hi, shape)``), for end points ``lo``
+        and ``hi`` (log-SNR of the noisiest and of the cleanest level) and internal coordinates ``shape`` (one number
+        per name of :attr:`shape`); an empty dict for a family without ``describe``. Source: :attr:`source`."""
         if self.describe is None:
             return {}
         return self.describe(lo, hi, shape)

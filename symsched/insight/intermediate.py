@@ -225,6 +225,9 @@ def intermediate_spectra(
         Any registered sampler; its settings (``eta``, ``variance``, ...) as keyword arguments.
     init : {"white", "exact"}
         Start from the sampler's white noise or from the true noisy marginal.
+    **settings
+        The sampler's parameters and options, as in :func:`symsched.output_spectrum`, e.g. ``eta`` (DDIM, in
+        [0, 1]), ``variance`` (DDPM: ``"posterior"`` or ``"beta"``); see :func:`symsched.sampler_info`.
 
     Returns
     -------

@@ -91,6 +91,9 @@ def patches16(split: Literal["train", "test"] = "train") -> NDArray[np.float64]:
     ------
     ValueError
         If ``split`` is not ``"train"`` or ``"test"``.
+
+    Source: the photographs bundled with scikit-image (``skimage.data.<name>()``, files in ``skimage/data/`` of its
+    wheel; each function's docstring describes its photograph), converted by ``skimage.color.rgb2gray``.
     """
     check_choice(split, "split", SPLITS)
     return np.array(_split_cached(split))

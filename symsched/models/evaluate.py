@@ -35,6 +35,10 @@ def gaussian_denoiser(train: NDArray[np.float64]) -> Denoiser:
     ArgumentTypeError
         (a TypeError and a ValueError) ``train`` not an array of real numbers, ``alpha_bar`` not a real number,
         (returned denoiser) ``x_t`` not an array of real numbers.
+
+    Source: the posterior (conditional) mean of jointly Gaussian ``x0`` and ``x_t``: docs/model.md §1 (the PCA
+    spectrum and basis) and §3 (the Wiener denoiser), with the mean ``μ`` added; ``Σ`` the biased (1/N) sample
+    covariance (``numpy.cov(..., bias=True)``), diagonalised by ``numpy.linalg.eigh``.
     """
     X = as_real_array(train, "train")
     if X.ndim < 2 or X.shape[0] < 2 or X[0].size == 0:
@@ -78,6 +82,10 @@ def denoising_mse(denoiser: Denoiser, x0: NDArray[np.float64], alpha_bar: float,
     ArgumentTypeError
         (a TypeError and a ValueError) ``alpha_bar`` not a real number (``"0.5"``, ``True``, ``None``), ``x0`` not
         an array of real numbers, a complex or boolean denoiser output.
+
+    Source: the L2 denoising error of Karras et al. 2022 (arXiv 2206.00364), eq. 2, in VP coordinates, with the
+    forward process ``x_t = √ᾱ x0 + √(1-ᾱ) ε`` of Ho et al. 2020 (arXiv 2006.11239), eq. 4 (ε drawn by
+    ``numpy.random.default_rng(seed)``).
     """
     ab = as_real(alpha_bar, "alpha_bar")
     if not 0.0 <= ab <= 1.0:

@@ -75,6 +75,8 @@ class TrainConfig:
     net: NetConfig = field(default_factory=NetConfig)
 
     def to_dict(self) -> dict[str, Any]:
+        """Every field as a plain dict (``dataclasses.asdict``, ``net`` as a nested dict of its fields): what
+        :func:`save` writes as the weight file's ``train_config`` metadata and in the training log."""
         return asdict(self)
 
 
@@ -103,7 +105,9 @@ def _unit(value: Any, name: str, *, closed_low: bool) -> float:
 
 def training_levels(beta_schedule: Any, num_train_timesteps: Any) -> np.ndarray:
     """The training grid of a configuration, at least two levels (one level has no log-SNR range to condition on):
-    ValueError naming ``beta_schedule`` or ``num_train_timesteps`` (an integer in [2, MAX_TRAIN_TIMESTEPS])."""
+    ValueError naming ``beta_schedule`` or ``num_train_timesteps`` (an integer in [2, MAX_TRAIN_TIMESTEPS]).
+    Source: :func:`symsched.schedules.training_grid` (diffusers ``betas`` and ``alphas_cumprod``; Ho et al. 2020,
+    arXiv 2006.11239, for the linear schedule)."""
     from ..schedules import training_grid
 
     T = as_int(num_train_timesteps, "num_train_timesteps", 2, MAX_TRAIN_TIMESTEPS, limit="MAX_TRAIN_TIMESTEPS")
@@ -120,6 +124,9 @@ def check_config(config: Any) -> TrainConfig:
     ``beta_schedule`` and ``num_train_timesteps`` (>= 2) as :func:`training_levels`; ``threads`` in
     [1, this machine's CPUs]; ``net`` as :func:`network.net_config`. Raises ArgumentTypeError (``config`` not a
     TrainConfig, a field of the wrong type) or ValueError, naming the field.
+
+    Source: the recipe of this module's docstring; ``MAX_SEED`` is the largest seed ``torch.manual_seed`` takes,
+    ``SIGMA_DATA_RANGE`` from :mod:`symsched.models.precondition`.
     """
     if not isinstance(config, TrainConfig):
         raise ArgumentTypeError(f"config must be a TrainConfig (got {type(config).__name__})")
@@ -195,6 +202,11 @@ def train(
     ArgumentTypeError
         (a TypeError and a ValueError) ``config`` not a TrainConfig, a field or argument of the wrong type
         (``stop_after="1"``, ``progress=1``, ``on_step=3``).
+
+    Source: EDM loss and preconditioning, Karras et al. 2022 (arXiv 2206.00364), eq. 8 and Table 1, in VP
+    coordinates (:mod:`symsched.models.precondition`); forward process ``x_t = √ᾱ_t x0 + √(1-ᾱ_t) ε``, Ho et al.
+    2020 (arXiv 2006.11239), eq. 4, on their linear grid (§4); Adam, Kingma & Ba 2015 (arXiv 1412.6980); cosine
+    decay, Loshchilov & Hutter 2017 (arXiv 1608.03983).
     """
     import torch
     from tqdm.auto import tqdm
@@ -326,7 +338,8 @@ def save(result: TrainResult, weights: "str | Path", log: "str | Path | None" = 
 
     ``weights`` must name a ``.safetensors`` file (what :func:`symsched.models.load_model` reads). ArgumentTypeError
     for a ``result`` that is no :class:`TrainResult` or a path that is no ``str`` / ``os.PathLike``; ValueError for
-    another suffix."""
+    another suffix. Source: the safetensors format (``safetensors.torch.save``, its JSON header's keys sorted so that
+    identical runs give identical bytes); the metadata :func:`symsched.models.load_model` checks."""
     if not isinstance(result, TrainResult):
         raise ArgumentTypeError(f"result must be a TrainResult (from symsched.models.train), got {type(result).__name__}")
     for name, value in (("weights", weights), ("log", log)):

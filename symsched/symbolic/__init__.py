@@ -117,7 +117,36 @@ def kernel_options(name: str, options: dict[str, Any]) -> tuple[tuple[str, Any],
 def get_sampler(name: str, variant: str = "", **options: Any) -> Any:
     """The symbolic sampler ``name`` built with ``options`` (structural choices such as DDPM's
     ``variance``, LMS's ``order`` or DPM-Solver's ``solver_type``); ``variant`` is DDPM's variance
-    ("posterior" or "beta"), kept for compatibility."""
+    ("posterior" or "beta"), kept for compatibility.
+
+    Parameters
+    ----------
+    name : str
+        One of :func:`sampler_names`.
+    variant : str
+        DDPM's ``variance`` when ``options`` does not give it; ignored for every other sampler.
+    **options
+        The sampler's options (its module's ``OPTIONS``), each one of its declared choices; the ones not given take
+        their defaults (the first choice).
+
+    Returns
+    -------
+    Sampler
+        Its kinds of step as linear state-space updates and its plan, carrying every option (cached: the same
+        object for the same name and options).
+
+    Raises
+    ------
+    ValueError
+        ``name`` not a registered sampler; an option the sampler does not have; an option value not among its
+        choices (a bad ``variant`` for DDPM included).
+    ArgumentTypeError
+        (a TypeError and a ValueError) an option value of the wrong kind (a bool or string where the choices are
+        numbers, or the reverse).
+
+    Source: the sampler's module ``symsched/symbolic/samplers/<name>.py`` (which cites the paper or library file its
+    update equations follow); its derivation in ``derivations/<name>.tex`` (``ddpm_beta.tex`` for DDPM's ``"beta"``).
+    """
     if name == "ddpm" and variant and "variance" not in options:
         options["variance"] = variant
     opts = check_options(name, options)
@@ -134,4 +163,6 @@ def _get_sampler(name: str, options: tuple[tuple[str, Any], ...]) -> Any:
 
 
 def sampler_names() -> tuple[str, ...]:
+    """Names of every registered sampler, in registration order (the keys of :data:`REGISTRY`): VP, VE and flow
+    samplers alike. Source: ``symsched/symbolic/samplers/__init__.py``."""
     return tuple(REGISTRY)

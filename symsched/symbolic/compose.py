@@ -87,7 +87,34 @@ def step_pairs(smp: Sampler, levels: list[sp.Symbol]) -> list[tuple[sp.Expr, sp.
 
 
 def transfer_function(smp: Sampler, K: int) -> sp.Expr:
-    """H(S) = e_0^T A_K ... A_1 e_0 for a K-level schedule (K steps, the last one to the clean level)."""
+    """H(S) = e_0^T A_K ... A_1 e_0 for a K-level schedule (K steps, the last one to the clean level).
+
+    Parameters
+    ----------
+    smp : Sampler
+        A symbolic sampler (:func:`symsched.symbolic.get_sampler`); its process (VP, VE or flow) fixes the level
+        symbols and the scale of its samples.
+    K : int
+        Number of levels, in [1, MAX_SYMBOLIC_STEPS] (:func:`check_steps`).
+
+    Returns
+    -------
+    sympy.Expr
+        H as an expression in the mode variance ``S`` and the K level symbols of :func:`level_symbols` (noisiest
+        first; VP ``alpha_bar``, VE ``sigma``, flow ``t``), with the sampler's own parameters (e.g. DDIM's ``eta``)
+        left as symbols: the response of the output to the initial sample in the sampler's own scale
+        (dimensionless). A one-entry sampler gives the product of its step gains ``prod_k g_k(S)``.
+
+    Raises
+    ------
+    TypeError
+        ``K`` not an integer (a bool included).
+    ValueError
+        ``K`` outside [1, MAX_SYMBOLIC_STEPS].
+
+    Source: docs/model.md §5 (``H = prod_k g_k``), §9 (state-space form); each step's (A_k, B_k) from the
+    sampler's update equations in ``symsched/symbolic/samplers/``.
+    """
     levels = level_symbols(smp, K)  # (checks K)
     y = sp.zeros(smp.m, 1)
     y[0] = 1
@@ -97,7 +124,35 @@ def transfer_function(smp: Sampler, K: int) -> sp.Expr:
 
 
 def output_psd(smp: Sampler, K: int, init: str = "white") -> sp.Expr:
-    """P(S) = C[0, 0] after unrolling C <- A C A^T + B B^T from C = v_init e_0 e_0^T (scalar: v <- g^2 v + n)."""
+    """P(S) = C[0, 0] after unrolling C <- A C A^T + B B^T from C = v_init e_0 e_0^T (scalar: v <- g^2 v + n).
+
+    Parameters
+    ----------
+    smp : Sampler
+        A symbolic sampler (:func:`symsched.symbolic.get_sampler`), one-entry or with memory.
+    K : int
+        Number of levels, in [1, MAX_SYMBOLIC_STEPS] (:func:`check_steps`).
+    init : {"white", "exact"}
+        ``v_init``: the sampler's own white start (VP 1, VE ``sigma_K^2``, flow 1) or the forward marginal at the
+        noisiest level (:func:`init_variance`).
+
+    Returns
+    -------
+    sympy.Expr
+        The output variance of a mode of variance ``S``, in data units, as an expression in ``S`` and the K level
+        symbols of :func:`level_symbols` (noisiest first), the sampler's own parameters (e.g. DDIM's ``eta``) left
+        as symbols.
+
+    Raises
+    ------
+    TypeError
+        ``K`` not an integer (a bool included).
+    ValueError
+        ``K`` outside [1, MAX_SYMBOLIC_STEPS]; ``init`` not one of :data:`INITS`.
+
+    Source: docs/model.md §5 (one-entry samplers), §9 (covariance recursion of samplers with memory); each step's
+    (A_k, B_k) from the sampler's update equations in ``symsched/symbolic/samplers/``.
+    """
     levels = level_symbols(smp, K)
     v0 = init_variance(smp, init, levels[0])
     if smp.is_scalar:
@@ -113,7 +168,35 @@ def output_psd(smp: Sampler, K: int, init: str = "white") -> sp.Expr:
 
 
 def output_psd_closed_form(smp: Sampler, K: int, init: str = "white") -> sp.Expr:
-    """:func:`output_psd` of a one-entry sampler in the sum-of-products form of docs/model.md §5."""
+    """:func:`output_psd` of a one-entry sampler in the sum-of-products form of docs/model.md §5.
+
+    ``P(S) = prod_k g_k^2 v_init + sum_k n_k prod_{j after k} g_j^2`` (steps k in the order they run).
+
+    Parameters
+    ----------
+    smp : Sampler
+        A one-entry symbolic sampler (``smp.is_scalar``; :func:`symsched.symbolic.get_sampler`).
+    K : int
+        Number of levels, in [1, MAX_SYMBOLIC_STEPS] (:func:`check_steps`).
+    init : {"white", "exact"}
+        ``v_init`` as in :func:`output_psd`.
+
+    Returns
+    -------
+    sympy.Expr
+        The same output variance as :func:`output_psd` (data units; in ``S``, the K level symbols and the
+        sampler's own parameters), not expanded into the nested recursion.
+
+    Raises
+    ------
+    TypeError
+        ``K`` not an integer (a bool included).
+    ValueError
+        ``K`` outside [1, MAX_SYMBOLIC_STEPS]; a sampler with a multi-entry state (use :func:`output_psd`);
+        ``init`` not one of :data:`INITS`.
+
+    Source: docs/model.md §5 (composition); gains and injected variances from :func:`step_pairs`.
+    """
     levels = level_symbols(smp, K)
     pairs = step_pairs(smp, levels)
     gains = [g for g, _ in pairs]

@@ -122,10 +122,12 @@ def ancestral_binds(l_from: float, l_to: float, eta: float, *, s_from: Optional[
     decision is the rounding of the particular sigmas: ``s_from`` / ``s_to`` are the caller's own sigmas when it gave
     them (:func:`level_binds`), decided exactly as k-diffusion decides; from ``exp(-l/2)`` (levels given as alpha_bar
     or log-SNR), an ulp away, the branch there can differ (2.126e8 / 3). A level sigma_from = inf (l_from = -inf) is
-    the limit of that decision: binding for eta >= 1. Below sigma_to ~ 1.5e-154 (sigma_to^2 leaves the normal range,
-    k-diffusion's sigma_up rounds to 0), it is decided in exact arithmetic; where only sigma_to^2 (sigma_from^2 -
-    sigma_to^2) underflows, it binds where float64 or exact arithmetic binds (the float64 decision would leave sigma_up =
-    eta sigma_to sqrt(1 - r^2) > sigma_to unbound for eta > 1 on sigmas ~1e-120). The step to the clean level (sigma_to = 0)
+    the limit of that decision: binding for eta >= 1. Where sigma_to^2 or sigma_to^2 (sigma_from^2 - sigma_to^2)
+    underflows (sigma_to below ~1.5e-154, or sigmas ~1e-120), it binds where float64 or exact arithmetic binds: below
+    sigma_to ~ 1.5e-162 k-diffusion's sigma_to^2 is 0, so are its sigma_up and sigma_down, and it runs the Euler branch
+    for every eta (deciding it in exact arithmetic there, as symsched did, took the DPM-2 branch: H = 1 for S = 1e-20
+    on [1, 1e-199] where k-diffusion gives 1e-20); the float64 decision alone would leave sigma_up = eta sigma_to
+    sqrt(1 - r^2) > sigma_to unbound for eta > 1 on sigmas ~1e-120. The step to the clean level (sigma_to = 0)
     has sigma_down = 0. Above sigma_to ~ 1.3e154 (sigma_to^2 overflows: k-diffusion's sigma_down is inf - inf = NaN,
     and so is its output) it is decided in exact arithmetic too (:func:`_exact_binds`), as in float32 above
     sigma_to ~ 1.8e19 (eta > 1 on [1e200, 1e190] binds: sigma_up = sigma_to, sigma_down = 0). With ``float32`` (the
@@ -152,18 +154,16 @@ def ancestral_binds(l_from: float, l_to: float, eta: float, *, s_from: Optional[
     exact = _exact_binds(l_from, l_to, eta, s_from, s_to)
     if s_to * s_to == math.inf:  # sigma_to > ~1.3e154: k-diffusion's float64 sigma_down is inf - inf = NaN (and its
         return exact  # output, for every eta); decided in exact arithmetic (eta > 1 would run an imaginary sigma_down)
-    if s_to * s_to < _TINY:  # sigma_to^2 below the normal range: k-diffusion's float64 sigma_up rounds to 0 or to a
-        return exact  # few digits (no noise, or noise of no meaning); decided in exact arithmetic there
-
     def decide(r: float) -> bool:  # the rest of get_ancestral_step from the square root r, in float64
         up = float(eta) * r
         sigma_up = up if up < s_to else s_to  # Python's min(sigma_to, up): sigma_to unless up is smaller (so for NaN)
         return s_to * s_to - sigma_up * sigma_up == 0.0
 
     binds = _as_torch_decides(root, decide, math.nextafter, s_from, s_to, eta, float32=False)
-    # where only sigma_to^2 (sigma_from^2 - sigma_to^2) underflows, the float64 decision stands where it binds (as
-    # k-diffusion's does at eta = 1) and the exact one where the underflow would leave sigma_up unbound (eta > 1)
-    return binds or (numerator < _TINY and exact)
+    # where sigma_to^2 or sigma_to^2 (sigma_from^2 - sigma_to^2) underflows, the float64 decision stands where it binds
+    # (as k-diffusion's does: sigma_to^2 = 0 leaves sigma_up = sigma_down = 0, its Euler branch) and the exact one where
+    # the underflow would leave sigma_up unbound (eta > 1)
+    return binds or (min(s_to * s_to, numerator) < _TINY and exact)
 
 
 #: how many ulps a library square root may be off: torch 2.13.0's CPU (AVX2) ``sqrt`` / ``** 0.5`` is not correctly
