@@ -239,6 +239,12 @@ def _evaluate(kern: StepKernels, group: list[tuple[tuple[int, ...], Mapping[str,
 #: float64 loss of the level coefficients beyond which they are recomputed in mpmath (their longdouble values
 #: are only about 2^11 times better, and a step's mode functions may amplify what is left, e.g. LMS on close levels)
 MP_COEFFICIENT_LOSS = 1e-13
+#: a one-entry sampler's level coefficients are checked for that loss only when some finite log-SNR gap lies below
+#: the first or above the second of these (the loss costs one more evaluation of the level functions, ~10 % of an
+#: optimiser's 10-level call): their formulas cancel between close levels (dpmpp_sde's noise split, sigma_i - sigma_s:
+#: 4.6e-8 lost at a gap of 1e-10, 2e-15 at 1e-3; DDIM, DDPM, Euler, Heun, DPM-2 and Euler ancestral below 1e-15 at
+#: every gap); a sampler with memory is always checked (recursion.rounding_check reads it)
+LOSS_SCREEN_GAPS = (0.05, 20.0)
 
 
 class _MpLevels:
@@ -321,6 +327,14 @@ def _outside_float64(vals: list[tuple[tuple[Any, ...], Any]]) -> bool:
     return not np.isfinite(table).all() or bool(((np.abs(table) < _TINY) & (table_ld != 0)).any())
 
 
+def _gaps_outside(l: NDArray[Any], bounds: tuple[float, float]) -> bool:
+    """Whether some gap between consecutive finite log-SNRs ``l`` lies below ``bounds[0]`` or above ``bounds[1]``
+    (levels one ulp apart: a gap of 0)."""
+    ell = np.asarray(l, dtype=np.float64)
+    gaps = np.abs(np.diff(ell[np.isfinite(ell)]))
+    return bool(gaps.size) and bool(gaps.min() < bounds[0] or gaps.max() > bounds[1])
+
+
 def _coefficient_loss(kern: StepKernels, args: list[Any], table_ld: NDArray[Any]) -> float:
     """max relative disagreement of the level coefficients evaluated from float64 arguments with the
     longdouble ones (where both are normal floats): about 2^11 times the longdouble coefficients' own
@@ -396,6 +410,7 @@ def build_program(name: str, options: Mapping[str, Any], params: Mapping[str, fl
     by_value = bool(getattr(mod, "ZERO_LIMIT_BY_VALUE", False))
     extended, coefficient_loss = False, 0.0
     mp_levels = _MpLevels(x, coordinate)
+    measure_loss = len(mod.ENTRIES) > 1 or _gaps_outside(l, LOSS_SCREEN_GAPS)
     for (kind, modes), members in groups.items():
         try:
             kern = pinned_step(lambda v: step_kernels(name, opts, kind, modes, values=v), modes, params_used,
@@ -403,12 +418,12 @@ def build_program(name: str, options: Mapping[str, Any], params: Mapping[str, fl
         except ValueError as exc:  # UndefinedStep from the symbolic limits
             raise undefined_step_error(exc, arg, name, kind, modes) from None
         group = [(items[n][1], items[n][2]) for n in members]
-        # the loss decides mpmath coefficients for every sampler (one-entry ones too: dpmpp_sde's noise split cancels on
-        # close levels); only a sampler with memory also reads it in recursion.rounding_check
+        # the loss decides mpmath coefficients for every sampler (one-entry ones on close or far levels too:
+        # LOSS_SCREEN_GAPS); only a sampler with memory also reads it in recursion.rounding_check
         from_mp = None
         try:
             vals, ext, loss = _evaluate(kern, group, modes, c, s, l, gaps, pvals, step_params,
-                                        measure_loss=True)
+                                        measure_loss=measure_loss)
         except _Undefined:  # NaN in longdouble: finite in mpmath? (e^{eta h} e^{-eta h} split by the factorisation)
             from_mp = _confirmed_mp(kern, group, modes, mp_levels, pvals, step_params)
             if from_mp is None:

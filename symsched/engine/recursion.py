@@ -402,23 +402,19 @@ def _conditioned_error(cond: float) -> float:
     return min(1.0, max(cond * 2.0**-53, 2 * _LD_GAIN * MAX_ROUNDING))
 
 
-def _sensitivity(sweep: Sweep, Sp: Array, g: _Group, hi: Array) -> Array:
-    """Per mode of the group ``g``: |sweep(entries (1 + 2^-30 (i+1)/n)) - hi| / (|hi| 2^-30) (see :func:`_condition`;
-    inf where ``hi`` is 0 but the perturbed sweep is not, NaN where either is not finite)."""
-    with np.errstate(all="ignore"):
-        pert = np.asarray(sweep(Sp, replace(g, perturb=_PERTURB)), dtype=np.float64)  # (the group's modes, as hi)
-        d = np.abs(pert - hi)
-        out = np.where(d == 0, 0.0, d / (np.abs(hi) * _PERTURB))
-        return np.where(np.isfinite(pert) & np.isfinite(hi), out, np.nan)
-
-
 def _condition(sweep: Sweep, Sp: Array, g: _Group, hi: Array) -> float:
     """The sweep's relative sensitivity to its entries, max over the probe modes: |sweep(entries (1 + 2^-30 (i+1)/n))
     - hi| / (|hi| 2^-30) in longdouble. A cancellation that longdouble loses as completely as float64 (DEIS across
     log-SNR gaps of ~160: coefficients -1.24e38 and +1.24e38 summing to O(1) rounded to exactly 0 in both, so the two
     sweeps agreed on H = -3.8e15 for 1.49e-8) shows as a huge condition number; inf where ``hi`` is 0 but the
     perturbed sweep is not (a cancelled output), or where either is not finite."""
-    cond = _sensitivity(sweep, Sp, g, hi)
+    with np.errstate(all="ignore"):
+        pert = np.asarray(sweep(Sp, replace(g, perturb=_PERTURB)), dtype=np.float64)  # (the group's modes, as hi)
+        h = hi
+        d = np.abs(pert - h)
+        cond = np.where(d == 0, 0.0, d / (np.abs(h) * _PERTURB))
+    if not (np.all(np.isfinite(pert)) and np.all(np.isfinite(h))):
+        return float("inf")
     return float(np.max(np.where(np.isnan(cond), np.inf, cond), initial=0.0))
 
 
