@@ -1117,6 +1117,37 @@ def test_the_confirmation_at_the_old_modes_misses_the_cancellation(monkeypatch) 
     assert err_H > 1e-6 and err_P > 1e-6
 
 
+def test_confirmation_modes_spread_over_the_positive_modes_in_log_s() -> None:
+    """The modes mpmath confirms a longdouble sweep at: the smallest and largest positive mode and three nearest to
+    log-spaced points between them (S = 0 left out), every mode when there are at most five."""
+    from symsched.engine.recursion import _confirm_modes
+
+    S = np.concatenate([[0.0], np.geomspace(1e-20, 1e20, 41)])  # one mode per decade
+    np.testing.assert_allclose(S[_confirm_modes(S)], [1e-20, 1e-10, 1.0, 1e10, 1e20], rtol=1e-12, atol=0)
+    assert _confirm_modes(np.array([0.0, 1e-14, 1.0, 1e20])).tolist() == [1, 2, 3]
+    assert _confirm_modes(np.array([0.0])).tolist() == [0]
+
+
+def test_a_longdouble_sweep_off_at_one_mode_is_untrusted_when_that_mode_is_confirmed() -> None:
+    """_confirmed compares the longdouble sweep with ``exact`` at :func:`_confirm_modes` and at the mode where float64
+    disagreed most: a sweep off at a mode between the log-spaced ones passes unless that mode is the amplified one."""
+    from symsched.engine.recursion import _confirmed, _most_amplified
+
+    S = np.geomspace(1e-20, 1e20, 41)
+    truth = S / (1 + S)  # any exact values
+    rho = truth.copy()
+    rho[13] *= 1 + 1e-6  # off at S = 1e-7, not a confirmation mode
+    exact = lambda Sx: Sx / (1 + Sx)  # noqa: E731  (scale = ones: rho is compared as it is)
+    ones = np.ones_like
+    assert _confirmed(rho, S, exact, 0.0, ones) == (True, 0.0)
+    values64 = truth.copy()
+    values64[13] *= 1 + 1e-3  # float64 disagreed most there
+    amplified = _most_amplified(values64, rho)
+    assert amplified == 13
+    trusted, worst = _confirmed(rho, S, exact, 0.0, ones, amplified)
+    assert not trusted and worst == pytest.approx(1e-6, rel=1e-6)
+
+
 def _dpmpp_sde_P_mp(s: float, sigmas: list[float], eta: float = 1.0, r: float = 0.5) -> mpf:
     """P of k-diffusion's sample_dpmpp_sde (s_noise = 1, white start of variance sigma_0^2) on ``sigmas`` + [0], written
     here from its update; its two noises of a step are the Brownian increments over [sigma_s, sigma_i] and
