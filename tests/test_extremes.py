@@ -1050,26 +1050,10 @@ def test_w2_of_a_huge_mode_from_the_exact_start_is_resolved(big: float, sampler:
         mp.dps = 15
 
 
-def _dpmpp_2m_exact_mp(s: float, alpha_bar: list[float]) -> mpf:
-    """P of k-diffusion's sample_dpmpp_2m (sigma = sqrt((1 - a)/a), exact denoiser S/(S + sigma^2), x0 of variance
-    S + sigma_0^2), written here from its update: x <- (s'/s) x - expm1(-h) D_d, D_d = (1 + 1/2r) D - D_old/2r."""
-    S = mpf(float(s))
-    sig = [mp.sqrt((1 - mpf(a)) / mpf(a)) for a in alpha_bar]
-    c, old = mpf(1), None
-    for i in range(len(sig) - 1):
-        den = S / (S + sig[i] ** 2) * c
-        h = mp.log(sig[i] / sig[i + 1])
-        r = mp.log(sig[i - 1] / sig[i]) / h if old is not None else None
-        dd = den if old is None else (1 + 1 / (2 * r)) * den - old / (2 * r)
-        c, old = sig[i + 1] / sig[i] * c - mp.expm1(-h) * dd, den
-    return c * c * (S + sig[0] ** 2)
-
-
-def _dpmpp_2m_ve_H_mp(s: float, sigmas: list[float]) -> mpf:
-    """H of k-diffusion's sample_dpmpp_2m on ``sigmas`` + [0] (exact denoiser S/(S + sigma^2)), written here from its
-    update: x <- (s'/s) x - expm1(-h) D_d, D_d = (1 + 1/2r) D - D_old/2r, and x <- D on the step to 0."""
-    S = mpf(float(s))
-    sig = [mpf(float(x)) for x in sigmas] + [mpf(0)]
+def _dpmpp_2m_gain_mp(S: mpf, sig: list) -> mpf:
+    """H of k-diffusion's sample_dpmpp_2m from ``sig[0]`` through ``sig[-1]`` (mpmath numbers; exact denoiser
+    S/(S + sigma^2)), written here from its update: x <- (s'/s) x - expm1(-h) D_d, D_d = (1 + 1/2r) D - D_old/2r
+    (D itself on the first step), and x <- D on a step to sigma = 0."""
     c, old, h_last = mpf(1), None, None
     for i in range(len(sig) - 1):
         den = S / (S + sig[i] ** 2) * c
@@ -1080,6 +1064,18 @@ def _dpmpp_2m_ve_H_mp(s: float, sigmas: list[float]) -> mpf:
         dd = den if old is None else (1 + h / (2 * h_last)) * den - old * h / (2 * h_last)
         c, old, h_last = sig[i + 1] / sig[i] * c - mp.expm1(-h) * dd, den, h
     return c
+
+
+def _dpmpp_2m_exact_mp(s: float, alpha_bar: list[float]) -> mpf:
+    """P of k-diffusion's sample_dpmpp_2m on sigma = sqrt((1 - a)/a) (no step to 0), x0 of variance S + sigma_0^2."""
+    S = mpf(float(s))
+    sig = [mp.sqrt((1 - mpf(a)) / mpf(a)) for a in alpha_bar]
+    return _dpmpp_2m_gain_mp(S, sig) ** 2 * (S + sig[0] ** 2)
+
+
+def _dpmpp_2m_ve_H_mp(s: float, sigmas: list[float]) -> mpf:
+    """H of k-diffusion's sample_dpmpp_2m on ``sigmas`` + [0], as it runs them (:func:`_dpmpp_2m_gain_mp`)."""
+    return _dpmpp_2m_gain_mp(mpf(float(s)), [mpf(float(x)) for x in sigmas] + [mpf(0)])
 
 
 #: break-test of 7 December: levels 1e-12 apart, then one beyond the float64 range (every sweep in longdouble)

@@ -327,11 +327,16 @@ def _outside_float64(vals: list[tuple[tuple[Any, ...], Any]]) -> bool:
     return not np.isfinite(table).all() or bool(((np.abs(table) < _TINY) & (table_ld != 0)).any())
 
 
-def _gaps_outside(l: NDArray[Any], bounds: tuple[float, float]) -> bool:
-    """Whether some gap between consecutive finite log-SNRs ``l`` lies below ``bounds[0]`` or above ``bounds[1]``
-    (levels one ulp apart: a gap of 0)."""
+def finite_gaps(l: NDArray[Any]) -> NDArray[np.float64]:
+    """|log-SNR gaps| between consecutive finite levels ``l`` (pure noise and the clean end left out; levels one ulp
+    apart: a gap of 0)."""
     ell = np.asarray(l, dtype=np.float64)
-    gaps = np.abs(np.diff(ell[np.isfinite(ell)]))
+    return np.abs(np.diff(ell[np.isfinite(ell)]))
+
+
+def _gaps_outside(l: NDArray[Any], bounds: tuple[float, float]) -> bool:
+    """Whether some :func:`finite_gaps` of ``l`` lies below ``bounds[0]`` or above ``bounds[1]``."""
+    gaps = finite_gaps(l)
     return bool(gaps.size) and bool(gaps.min() < bounds[0] or gaps.max() > bounds[1])
 
 

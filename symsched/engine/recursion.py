@@ -33,7 +33,7 @@ import numpy as np
 from numpy.typing import NDArray
 from threadpoolctl import ThreadpoolController
 
-from .program import LD, Program, diverged
+from .program import LD, Program, diverged, finite_gaps
 
 __all__ = ["output_ratio", "checked_ratio", "output_variance", "transfer", "value_and_grad", "state_variances",
            "checked_state_variances", "below_float64", "kappa", "scalar_affine", "scalar_from"]
@@ -293,19 +293,13 @@ TRUST_MARGIN = MAX_ROUNDING / _LD_MARGIN
 _LD_GAIN = 2.0**11
 
 
-def _gaps(prog: Program) -> Array:
-    """|log-SNR gaps| between the program's consecutive finite levels (pure noise and the clean end left out)."""
-    ell = np.asarray(prog.l, dtype=np.float64)
-    return np.abs(np.diff(ell[np.isfinite(ell)]))
-
-
 def _may_cancel(prog: Program) -> bool:
     """Cheap screen: only schedules with a huge or a small finite log-SNR gap, or very unequal gaps within the
     reach of one step (the ``prog.m`` gaps a step with an ``m``-entry state reads), are checked further."""
     if prog.m == 1:
         return False
-    a = _gaps(prog)  # a zero: distinct levels (checked on entry) within an ulp in float64 log-SNR, the smallest gap
-    # of all (levels 1 ulp apart in sigma: dpmpp_2m came out 78 for 49 while zero gaps were left out here)
+    a = finite_gaps(prog.l)  # a zero: distinct levels (checked on entry) within an ulp in float64 log-SNR, the
+    # smallest gap of all (levels 1 ulp apart in sigma: dpmpp_2m came out 78 for 49 while zero gaps were left out here)
     if a.size == 0:
         return False
     if float(a.max()) > _LARGE_GAP or float(a.min()) < _SMALL_GAP or _floor_ratio(prog) > _FLOOR_RATIO:
@@ -345,10 +339,10 @@ def rounding_check(prog: Program, S: Array, init: str, rho: Array,
     with (levels one ulp apart, coefficients ~1e16 of opposite signs: the two sweeps agreed on an LMS P 0.2 %
     off; DEIS across huge gaps: both rounded to 0). Level coefficients of a sampler with memory whose own
     formulas cancel (``prog.coefficient_loss`` above :data:`MAX_COEFFICIENT_LOSS`) are untrusted whatever the
-    gaps (one-entry samplers combine no coefficients of mixed sign: a coefficient that is ill-conditioned in its
-    levels there is so in exact arithmetic too). A program that already runs in longdouble (levels beyond the float64
-    range) is compared with ``exact`` (mpmath) at up to five positive modes spread in log S (:func:`_confirm_modes`),
-    or reported as untrusted without it.
+    gaps (one-entry samplers combine no coefficients of mixed sign; where their formulas cancel, on close or far
+    levels, the program takes their coefficients from mpmath: ``program.LOSS_SCREEN_GAPS``). A program that already
+    runs in longdouble (levels beyond the float64 range) is compared with ``exact`` (mpmath) at up to five positive
+    modes spread in log S (:func:`_confirm_modes`), or reported as untrusted without it.
     ``sweep(S, group)`` computes the checked quantity (default: the output ratio rho of :func:`_ratio_group`; the
     transfer function for :func:`transfer`) and ``scale(S)`` turns it into what ``exact`` returns (kappa: P).
     """
@@ -445,11 +439,16 @@ def _proxy_disagreement(Sp: Array, sweep: Sweep) -> tuple[float, float]:
     return worst, cond
 
 
-def _worst_disagreement(values: Array, ref: Array) -> float:
-    """max |values - ref| / |ref|: 0 where they are equal (also inf == inf, 0 == 0), inf where undefined."""
+def _disagreements(values: Array, ref: Array) -> Array:
+    """|values - ref| / |ref| per mode: 0 where they are equal (also inf == inf, 0 == 0), inf where undefined."""
     with np.errstate(all="ignore"):
         d = np.abs(values - ref) / np.abs(ref)
-    return float(np.max(np.where(values == ref, 0.0, np.where(np.isnan(d), np.inf, d)), initial=0.0))
+    return np.where(values == ref, 0.0, np.where(np.isnan(d), np.inf, d))
+
+
+def _worst_disagreement(values: Array, ref: Array) -> float:
+    """max of :func:`_disagreements` (0 for no modes)."""
+    return float(np.max(_disagreements(values, ref), initial=0.0))
 
 
 def scalar_affine(prog: Program, S: Array) -> tuple[Array, Array]:
@@ -654,9 +653,8 @@ def _confirm_modes(S: Array) -> NDArray[np.intp]:
 def _most_amplified(values64: Array, values_ld: Array) -> Optional[int]:
     """The mode where the float64 sweep ``values64`` disagrees most with the longdouble one (relative; None when they
     agree everywhere): where the schedule amplifies rounding most, so where longdouble's own is largest too."""
-    with np.errstate(all="ignore"):
-        d = np.abs(values64 - values_ld) / np.abs(values_ld)
-    d = np.where(np.isfinite(d), d, 0.0)
+    d = _disagreements(values64, values_ld)
+    d = np.where(np.isfinite(d), d, 0.0)  # (a mode float64 could not hold went to longdouble anyway)
     return int(np.argmax(d)) if d.size and float(d.max()) > 0.0 else None
 
 
@@ -1155,7 +1153,7 @@ def _check_gradient_rounding(prog: Program, error: float) -> None:
     with two levels 1e-6 apart had its value right to 5e-13 but gradient entries 4e-7 (of the largest) off."""
     if prog.m == 1:
         return
-    gaps = _gaps(prog)
+    gaps = finite_gaps(prog.l)
     gap = float(gaps.min()) if gaps.size else math.inf
     if gap == 0.0:  # two levels share one float64 log-SNR: the sweeps can agree exactly (error 0) on a wrong value
         raise ValueError(f"{prog.arg}: this schedule makes the sampler's multistep coefficients cancel in its gradient "
