@@ -36,6 +36,8 @@ __all__ = [
     "MAX_MODES",
     "MAX_ITER",
     "MAX_VALUES",
+    "MAX_MP_EVALUATIONS",
+    "MAX_SAMPLE_WORK",
     "MAX_ENTRIES",
     "MAX_PROJECTIONS",
     "MAX_MMD_SAMPLES",
@@ -59,6 +61,8 @@ __all__ = [
     "as_dps",
     "check_grid_size",
     "check_values",
+    "check_mp_work",
+    "check_sample_work",
     "check_same_shape",
     "as_real",
     "as_positive",
@@ -87,6 +91,16 @@ MAX_PROJECTIONS = 10_000
 #: most samples per set of an MMD² (``probe.mmd2``: its cost is O((m + n)^2 d), every pair of samples; 20,000
 #: samples of 3 x 32 x 32 values each are about 10^13 flops, a minute or two on two cores)
 MAX_MMD_SAMPLES = 20_000
+#: most value-steps (n_samples x values per sample x levels) of one Monte Carlo run of symsched.montecarlo
+#: (``sample*``, ``iter_sample*``, ``symsched validate``): 2^40 = 1.1e12, about 13 hours at the 2.3e7 value-steps
+#: per second measured on a 2-core machine (``symsched validate --samples 10000000 --shape 8192x8192`` asked for
+#: 6.7e17, centuries, and ran until killed: break-test of 7 December)
+MAX_SAMPLE_WORK = 1 << 40
+#: most mode-levels (distinct modes x levels or grid points) of one mpmath evaluation (``output_spectrum_mp``,
+#: ``output_spectrum_ve_mp``, ``transfer_function_mp``, ``sde.output_spectrum_mp``): each is a Python-level update
+#: at the working precision, run twice or more (confirmed at a higher one); 10^5 took 16 s at dps = 15 on a 2-core
+#: machine, 10^6 ran 183 s, and 10^5 at dps = 1000 ran on unbounded (break-test of 7 December)
+MAX_MP_EVALUATIONS = 100_000
 #: most axes of a ``shape`` argument (NumPy 1.x's own limit; a grid of more axes of size >= 2 would pass MAX_MODES)
 MAX_NDIM = 32
 #: most images of one set held in memory and resized at every resolution (``insight.image_spectra``, a folder read
@@ -211,6 +225,23 @@ def as_real_array(value: ArrayLike, name: str, *, complex_ok: bool = False) -> N
     return out
 
 
+def refuse_rounded_to_one(value: Any, arr: NDArray[np.float64], name: str, what: str, meaning: str) -> None:
+    """ValueError where a longdouble entry of ``value`` other than 1 became 1 in ``arr`` (its float64 copy, from
+    :func:`as_real_array`): on the unit interval 1 is an end with its own meaning (``meaning``: alpha_bar = 1 is the
+    clean end, flow time t = 1 pure noise, beta = 1 zero terminal SNR), which the conversions would have returned
+    silently (break-test of 7 December: ``alpha_bar_to_log_snr(1 - 1e-19)`` in longdouble gave inf, not 43.75)."""
+    orig = value if isinstance(value, (np.ndarray, np.generic)) else None
+    if orig is None or orig.dtype.kind != "f" or orig.dtype.itemsize <= 8 or not np.any(arr == 1):
+        return
+    orig = np.asarray(orig)
+    rounded = (arr == 1) & (orig != 1)
+    if rounded.any():
+        v = orig[rounded].flat[0]
+        side = f"below 1 that round to 1 in float64 (e.g. 1 - {float(1 - v):.3g})" if v < 1 else \
+            f"above 1 that round to 1 in float64 (e.g. 1 + {float(v - 1):.3g})"
+        raise ValueError(f"{name} holds {what} {side}, {meaning}; symsched computes in float64")
+
+
 def _detached(value: Any) -> Any:
     """A torch tensor's values on the host, detached from autograd (``np.asarray`` raises RuntimeError on a tensor
     that requires grad, and on one on a GPU); anything else as given. torch is not imported for this."""
@@ -283,13 +314,7 @@ def as_levels(alpha_bar: ArrayLike, name: str = "alpha_bar", *, allow_zero: bool
         raise ValueError(f"{name} must hold at least one level")
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"{name} must be finite (got {_first(arr, ~np.isfinite(arr), name)})")
-    if np.any(arr == 1):  # a longdouble level below 1 that float64 rounds to 1: say so, not "got max 1"
-        orig = np.asarray(alpha_bar)
-        rounded = (arr == 1) & (orig < 1) if orig.dtype.kind == "f" and orig.dtype.itemsize > 8 else None
-        if rounded is not None and rounded.any():
-            raise ValueError(f"{name} holds levels below 1 that round to 1 in float64 (e.g. 1 - "
-                             f"{float(1 - orig[rounded].flat[0]):.3g}), the clean end rather than a level; symsched "
-                             "computes in float64")
+    refuse_rounded_to_one(alpha_bar, arr, name, "levels", "the clean end rather than a level")
     if np.any(arr < 0) or np.any(arr >= 1) or (not allow_zero and np.any(arr == 0)):
         interval = "[0, 1)" if allow_zero else "the open interval (0, 1)"
         raise ValueError(
@@ -570,6 +595,27 @@ def check_values(n_samples: int, shape: Iterable[int], name: str = "n_samples") 
             f"{name} = {n_samples} samples of {per} values each is {n_samples * per} values, more than MAX_VALUES = "
             f"{MAX_VALUES} (8 GiB of float64; symsched._validate.MAX_VALUES) in one array: use fewer samples or "
             "the batch iterators (symsched.montecarlo.iter_sample, iter_sample_ve)"
+        )
+
+
+def check_sample_work(n_samples: int, per_sample: int, n_levels: int, name: str = "n_samples") -> None:
+    """Refuse a Monte Carlo run of more than :data:`MAX_SAMPLE_WORK` value-steps before it starts."""
+    work = int(n_samples) * int(per_sample) * int(n_levels)
+    if work > MAX_SAMPLE_WORK:
+        raise ValueError(
+            f"{name}: {n_samples} samples of {per_sample} values each over {n_levels} levels is {work:.3g} "
+            f"value-steps, more than MAX_SAMPLE_WORK = 2**40 = {MAX_SAMPLE_WORK:.3g} (symsched._validate; about 13 "
+            "hours on a 2-core machine) for one Monte Carlo run: use fewer samples, a smaller field or fewer steps"
+        )
+
+
+def check_mp_work(n_modes: int, n_levels: int, levels: str) -> None:
+    """Refuse an mpmath evaluation of more than :data:`MAX_MP_EVALUATIONS` mode-levels before it starts."""
+    if n_modes * n_levels > MAX_MP_EVALUATIONS:
+        raise ValueError(
+            f"spectrum: {n_modes} distinct modes x {n_levels} {levels} = {n_modes * n_levels} mode-levels, more than "
+            f"MAX_MP_EVALUATIONS = {MAX_MP_EVALUATIONS} (symsched._validate) for one mpmath evaluation, which is "
+            "meant for a handful of modes: pass fewer modes (the float64 functions take any number)"
         )
 
 

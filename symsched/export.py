@@ -59,6 +59,16 @@ kept as the last level), with the scheduler's options, and describe diffusers' o
   sigma: a zero last step), and settings for which diffusers itself returns NaN or inf (UniPC
   ``solver_type="bh1"`` with ``final_sigmas_type="zero"``: ``B(h) = h = -inf`` times a zero correction on the
   last step; UniPC ``lower_order_final=False`` with ``final_sigmas_type="zero"``: a multistep step to sigma = 0).
+* ``LMSDiscreteScheduler`` (diffusers 0.42.1 ``scheduling_lms_discrete.py``) steps ``sigmas[i] -> sigmas[i + 1]``
+  (K levels and a final 0) with the linear multistep coefficients of k-diffusion's ``sample_lms`` (the same
+  ``scipy.integrate.quad`` of the Lagrange polynomials, order ramping up ``min(i + 1, order)``): sampler ``lms``. Its
+  ``order`` is an argument of ``step`` (default 4, which pipelines use), not of the config: read as ``order=4``,
+  with a note.
+* ``KDPM2DiscreteScheduler`` (``scheduling_k_dpm_2_discrete.py``) runs 2K - 1 step calls on the interleaved sigmas
+  ``[s0, s1, s1, ..., s_(K-1), s_(K-1), 0, 0, 0]`` and ``sigmas_interpol`` (geometric midpoints): an Euler half step
+  to the midpoint, then the full step with the midpoint's derivative, the last step (midpoint 0) plain Euler to 0:
+  k-diffusion's ``sample_dpm_2`` without churn, sampler ``dpm_2``. ``prediction_type="sample"``, which its ``step``
+  does not implement, is refused.
 * Every other schedule diffusers' own float32 loop cannot run is refused too: :func:`from_diffusers` steps a copy
   of the scheduler once (zero model output, one-element sample) and refuses a non-finite step, whatever its cause
   (e.g. ``DDIMScheduler`` from a zero-terminal-SNR level with ``eta = 1``, where ``1 - alpha_prod_t_prev -
@@ -101,10 +111,10 @@ class DiffusersSchedule:
     scheduler : str
         Class name (``"DDIMScheduler"``, ``"DDPMScheduler"``, ``"EulerDiscreteScheduler"``,
         ``"DPMSolverMultistepScheduler"``, ``"UniPCMultistepScheduler"``, ``"DEISMultistepScheduler"``,
-        ``"EulerAncestralDiscreteScheduler"``).
+        ``"EulerAncestralDiscreteScheduler"``, ``"LMSDiscreteScheduler"``, ``"KDPM2DiscreteScheduler"``).
     sampler : str
         The symsched sampler (``"ddim"``, ``"ddpm"``, ``"euler"``, ``"dpmsolver_multistep"``,
-        ``"unipc_multistep"``, ``"deis_multistep"``, ``"euler_ancestral_discrete"``).
+        ``"unipc_multistep"``, ``"deis_multistep"``, ``"euler_ancestral_discrete"``, ``"lms"``, ``"dpm_2"``).
     alpha_bar : ndarray, shape (K,)
         Levels visited (model levels, noisiest first; plus the final level if it is < 1).
     sigmas : ndarray, shape (K,)
@@ -131,7 +141,8 @@ class DiffusersSchedule:
     notes : tuple of str
         Human-readable deviations from the plain symsched description.
     options : dict
-        The sampler's options read from the scheduler's config (``solver_order``, ``algorithm_type``, ...).
+        The sampler's options read from the scheduler's config (``solver_order``, ``algorithm_type``, ...; LMS:
+        ``order=4``, the default of its ``step``).
     raw_output : bool
         True when :meth:`output_spectrum` describes diffusers' output as returned, even when it stops
         at ``final_alpha_bar < 1`` (the multistep schedulers); False for DDIM/Euler, whose closed form
@@ -349,8 +360,9 @@ def from_diffusers(scheduler: Any, *, eta: float = 0.0, strict: bool = True) -> 
     scheduler : a diffusers scheduler of :data:`DIFFUSERS_SCHEDULERS`
         After ``set_timesteps`` (a DDPMScheduler without it runs all training steps): DDIMScheduler,
         DDPMScheduler, EulerDiscreteScheduler, HeunDiscreteScheduler, DPMSolverMultistepScheduler (``algorithm_type``
-        "dpmsolver++" or "sde-dpmsolver++"), UniPCMultistepScheduler, DEISMultistepScheduler or
-        EulerAncestralDiscreteScheduler.
+        "dpmsolver++" or "sde-dpmsolver++"), UniPCMultistepScheduler, DEISMultistepScheduler,
+        EulerAncestralDiscreteScheduler, LMSDiscreteScheduler (read with ``step``'s default ``order=4``) or
+        KDPM2DiscreteScheduler.
     eta : float in [0, 1]
         The ``eta`` passed to ``DDIMScheduler.step`` (diffusers keeps it out of the config). Only
         ``DDIMScheduler.step`` takes one: a nonzero ``eta`` with any other scheduler is a ``ValueError``.
@@ -628,13 +640,29 @@ _EPS32 = float(np.finfo(np.float32).eps) / 2  # float32 unit roundoff, 6e-8
 _FLOAT32_NOTE = 1e-4
 
 
+#: diffusers schedulers whose ``step`` casts the VE-scaled sample (magnitude ~sigma) to float32 whatever its dtype
+#: and adds the update to it (``sample = sample.to(torch.float32)``, then ``sample + derivative * dt``: diffusers
+#: 0.42.1 ``scheduling_euler_discrete.py`` and ``scheduling_euler_ancestral_discrete.py``): no cast of the
+#: scheduler's tensors makes their run exact. DPMSolverMultistepScheduler casts its VP-scaled sample (magnitude ~1),
+#: which rounds by ~6e-8 only: with float64 sigmas its 1-step run on the linear grid agrees to 1e-8.
+_ROUNDS_VE_SAMPLE = {"EulerDiscreteScheduler": "sample_euler", "EulerAncestralDiscreteScheduler":
+                     "sample_euler_ancestral"}
+
+
 def _float32_note(notes: list[str], name: str, sigma_max: float, how: str, cast: str) -> None:
     """The note, every reader's, when diffusers' float32 arithmetic matters for this schedule: its rounding at the
     noisiest level, about sigma_max x 6e-8, above :data:`_FLOAT32_NOTE` (squaredcos_cap_v2's sigma_max ~2e4)."""
     if sigma_max * _EPS32 > _FLOAT32_NOTE:
+        if name in _ROUNDS_VE_SAMPLE:  # break-test of 7 December: the note promised the closed form from float64
+            # sigmas, but with use_beta_sigmas (K = 3) that run was still 7 % off (k-diffusion's float64: 3e-10)
+            exact = (f"{cast} cast to float64 bring diffusers closer, but {name}.step rounds the sample itself to "
+                     f"float32 whatever its dtype; k-diffusion's {_ROUNDS_VE_SAMPLE[name]} in float64 on the same "
+                     "sigmas runs it")
+        else:
+            exact = f"with {cast} cast to float64 diffusers runs it"
         notes.append(f"{name} {how} (sigma_max = {sigma_max:.4g}): the rounding, about sigma_max x 6e-8 = "
                      f"{sigma_max * _EPS32:.2g}, can change the output of modes far below the data's scale (the "
-                     f"closed form is the run in exact arithmetic; with {cast} cast to float64 diffusers runs it)")
+                     f"closed form is the run in exact arithmetic; {exact})")
 
 
 def _stepped_sigmas(scheduler: Any, notes: list[str]) -> tuple[Array, Array]:
@@ -661,6 +689,14 @@ def _stepped_sigmas(scheduler: Any, notes: list[str]) -> tuple[Array, Array]:
         sig = sig[: n + 1]
     _float32_note(notes, name, float(np.max(sig)), "forms its step sizes from float32 sigmas", "scheduler.sigmas")
     _repeated_first_timestep(scheduler, ts, notes)
+    _model_levels_note(scheduler, ts, sig[:-1], notes)
+    return sig, ts
+
+
+def _model_levels_note(scheduler: Any, ts: Array, model_sig: Array, notes: list[str]) -> None:
+    """ValueError for timesteps ``ts`` off the training grid, and a note when the training levels of the timesteps
+    the model is called at differ from the sigmas ``model_sig`` its updates use (one per timestep)."""
+    name = type(scheduler).__name__
     ac = getattr(scheduler, "alphas_cumprod", None)
     continuous = str(getattr(scheduler.config, "timestep_type", "discrete")) == "continuous"
     if ac is not None and not continuous:  # the model is called at timesteps, the update uses sigmas (with
@@ -672,11 +708,10 @@ def _stepped_sigmas(scheduler: Any, notes: list[str]) -> tuple[Array, Array]:
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # a fractional timestep's level is
             # diffusers' own linear (interpolation_type="linear") or log-linear (_sigma_to_t) interpolation
             grid = np.arange(base.size)
-            lin = np.abs(np.interp(ts, grid, base) / sig[:-1] - 1.0)
-            log = np.abs(np.exp(np.interp(ts, grid, np.log(base))) / sig[:-1] - 1.0)
+            lin = np.abs(np.interp(ts, grid, base) / model_sig - 1.0)
+            log = np.abs(np.exp(np.interp(ts, grid, np.log(base))) / model_sig - 1.0)
             rel = float(np.max(np.fmin(lin, log)))
         _timestep_level_note(notes, rel, "rounded or interpolated timesteps")
-    return sig, ts
 
 
 def _timestep_level_note(notes: list[str], rel: float, why: str) -> None:
@@ -955,6 +990,79 @@ def _from_euler_ancestral(scheduler: Any, cfg: Any, notes: list[str], **_: Any) 
     return _multistep(scheduler, notes, "euler_ancestral_discrete", {})
 
 
+#: The order diffusers' pipelines run LMSDiscreteScheduler.step with: ``order`` is an argument of ``step``
+#: (default 4), not of the configuration, and no pipeline passes it.
+_LMS_ORDER = 4
+
+
+def _from_lms(scheduler: Any, cfg: Any, notes: list[str], **_: Any) -> DiffusersSchedule:
+    """LMSDiscreteScheduler: ``sigmas[i] -> sigmas[i + 1]`` (K levels and a final 0), each step a linear multistep
+    step over the Lagrange polynomial through the last ``min(i + 1, order)`` derivatives, integrated by
+    ``scipy.integrate.quad`` between the two sigmas: k-diffusion's ``sample_lms`` with the same ``order``
+    (diffusers 0.42.1 ``schedulers/scheduling_lms_discrete.py``, ``get_lms_coefficient`` and ``step``)."""
+    name = type(scheduler).__name__
+    if cfg.prediction_type not in ("epsilon", "v_prediction", "sample"):
+        raise _refuse(name, f"prediction_type={cfg.prediction_type!r}",
+                      "diffusers implements epsilon, v_prediction and sample")
+    notes.append(f"{name}.step takes the method's order as an argument, order={_LMS_ORDER} unless the caller passes "
+                 f"another (diffusers' pipelines do not): read as k-diffusion's lms with order={_LMS_ORDER}; a loop "
+                 "calling step(..., order=n) runs lms with order=n")
+    return _multistep(scheduler, notes, "lms", {"order": _LMS_ORDER})
+
+
+def _from_kdpm2(scheduler: Any, cfg: Any, notes: list[str], **_: Any) -> DiffusersSchedule:
+    """KDPM2DiscreteScheduler: k-diffusion's ``sample_dpm_2`` without churn on its levels ``s_0 > ... > s_{K-1}``.
+
+    diffusers 0.42.1 ``schedulers/scheduling_k_dpm_2_discrete.py``: ``set_timesteps`` builds ``sigmas = [s_0, s_1,
+    s_1, ..., s_{K-1}, s_{K-1}, 0, 0, 0]``, ``sigmas_interpol`` in the same layout from the geometric midpoints
+    ``m_j = exp(lerp(log s_j, log s_{j-1}, 1/2))`` (``m_K = 0``; its first entry is NaN, never used) and ``2K - 1``
+    timesteps ``[t_0, t(m_1), t_1, ..., t(m_{K-1}), t_{K-1}]``. Step call ``2j`` (first order) evaluates the model at
+    ``s_j`` and steps to ``m_{j+1}``, call ``2j + 1`` evaluates it at ``m_{j+1}`` and completes ``s_j -> s_{j+1}``
+    from the saved sample with that derivative; the last call (``j = K - 1``, ``m_K = 0``) is an Euler step to 0:
+    the DPM-Solver-2 step of ``sample_dpm_2``, its last step Euler."""
+    name = type(scheduler).__name__
+    if cfg.prediction_type not in ("epsilon", "v_prediction"):
+        raise _refuse(name, f"prediction_type={cfg.prediction_type!r}",
+                      "diffusers implements epsilon and v_prediction (its step raises NotImplementedError otherwise)")
+    if getattr(scheduler, "num_inference_steps", None) is None:
+        raise ValueError("scheduler: call set_timesteps(num_inference_steps) before from_diffusers")
+    sig = _torch_to_numpy(scheduler.sigmas, "scheduler.sigmas")
+    mid = _torch_to_numpy(scheduler.sigmas_interpol)  # (its first entry is NaN by construction: log 0 = -inf)
+    ts = _torch_to_numpy(scheduler.timesteps, "scheduler.timesteps")
+    n = ts.size
+    K = (n + 1) // 2
+    layout = (sig.ndim == 1 and ts.ndim == 1 and n % 2 == 1 and sig.size == 2 * K + 2 and mid.shape == sig.shape
+              and np.array_equal(sig[1:2 * K - 1:2], sig[2:2 * K:2]) and not np.any(sig[2 * K - 1:])
+              and mid[2 * K - 1] == 0.0)
+    levels = sig[0:2 * K - 1:2] if layout else sig
+    m = mid[1:2 * K - 2:2] if layout else mid
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):  # float32 log, lerp and exp: the log's
+        # rounding, ~2^-24 |log s| absolute, is that relative error of the midpoint (8.4e-7 at the cosine grid's 2e4)
+        lg = np.abs(np.log(levels))
+        tol = 4.0 * _EPS32 * (2.0 + lg[:-1] + lg[1:])
+        geometric = layout and bool(np.all(np.abs(m / np.sqrt(levels[:-1] * levels[1:]) - 1.0) <= tol))
+    if not geometric:
+        raise ValueError(f"scheduler: {name}.sigmas / sigmas_interpol must be [s0, s1, s1, ..., s_(K-1), s_(K-1), 0, "
+                         "0, 0] and the geometric midpoints of those levels in the same layout, with 2K - 1 "
+                         f"timesteps, as its set_timesteps builds them (got sigmas {sig.tolist()}, {n} timesteps)")
+    _float32_note(notes, name, float(levels[0]), "forms its step sizes from float32 sigmas",
+                  "scheduler.sigmas (and sigmas_interpol recomputed from them)")
+    _repeated_first_timestep(scheduler, ts, notes)
+    model_sig = np.empty(n)  # the levels the model is called at: s_0, m_1, s_1, ..., m_{K-1}, s_{K-1}
+    model_sig[0::2], model_sig[1::2] = levels, m
+    _model_levels_note(scheduler, ts, model_sig, notes)
+    _zero_steps(scheduler, np.append(levels, 0.0), ts[0::2])
+    all_sig = as_sigmas(levels, "sigmas (from the scheduler)")
+    to = np.empty(n)  # call 2j steps to m_{j+1} (0 on the last), call 2j + 1 completes the step to s_{j+1}
+    to[0::2], to[1::2] = np.append(m, 0.0), levels[1:]
+    init_sigma = float(_torch_to_numpy(scheduler.init_noise_sigma, "scheduler.init_noise_sigma"))
+    return DiffusersSchedule(
+        scheduler=name, sampler="dpm_2", alpha_bar=_ab(all_sig), sigmas=all_sig, eta=0.0,
+        variance="posterior", timesteps=ts, steps=_level_pairs(model_sig, to), consistent=True, final_alpha_bar=1.0,
+        final_noise_variance=0.0, init_variance=init_sigma**2, notes=tuple(notes), raw_output=True,
+    )
+
+
 #: Flow times t[0] in (1, 1 + this / min(shift, 1)] are t = 1 rounded in float32 by diffusers
 #: (``shift * t / (1 + (shift - 1) t)`` at t = 1 is up to ~8 float32 ulps / shift off 1: 1.0000006 for shift = 0.2,
 #: 1.0000954 for shift = 0.01).
@@ -1014,7 +1122,8 @@ def _flow_timestep_note(notes: list[str], ts: Array, sig: Array, n_train: float)
 
 
 #: diffusers scheduler class -> reader (scheduler, config, notes, eta=, strict=) -> DiffusersSchedule.
-#: A new scheduler family is one entry here (and one in :data:`_EXPORTERS`).
+#: A new scheduler family is one entry here (and one in :data:`_EXPORTERS`; LMSDiscreteScheduler and
+#: KDPM2DiscreteScheduler have none there: their set_timesteps takes only num_inference_steps).
 _READERS: dict[str, Callable[..., DiffusersSchedule]] = {
     "DDIMScheduler": _from_ddim_ddpm,
     "DDPMScheduler": _from_ddim_ddpm,
@@ -1024,6 +1133,8 @@ _READERS: dict[str, Callable[..., DiffusersSchedule]] = {
     "UniPCMultistepScheduler": _from_unipc,
     "DEISMultistepScheduler": _from_deis,
     "EulerAncestralDiscreteScheduler": _from_euler_ancestral,
+    "LMSDiscreteScheduler": _from_lms,
+    "KDPM2DiscreteScheduler": _from_kdpm2,
     "FlowMatchEulerDiscreteScheduler": _from_flow_match,
     "FlowMatchHeunDiscreteScheduler": _from_flow_match,
 }
@@ -1065,7 +1176,7 @@ def to_diffusers(
     ``final_sigmas_type="sigma_min"`` the last level must be that final level, ``alphas_cumprod[0]``,
     which diffusers appends itself); ``DDIMScheduler``, ``UniPCMultistepScheduler`` (custom ``sigmas``
     only with ``use_flow_sigmas``), ``DEISMultistepScheduler`` and ``EulerAncestralDiscreteScheduler`` take
-    neither.
+    neither (nor do ``LMSDiscreteScheduler`` and ``KDPM2DiscreteScheduler``, which ``to_diffusers`` does not list).
 
     Parameters
     ----------

@@ -41,7 +41,7 @@ from ._validate import (
     _show,
     MAX_NDIM, MAX_SAMPLES, ArgumentTypeError, as_axis, as_bool, as_int, as_levels, as_positive_int, as_real,
     as_real_array, as_seed, as_shape, as_sigmas, as_spectrum, check_choice, check_entries, check_eta, check_values,
-    is_sequence, numpy_error_defaults,
+    check_sample_work, is_sequence, numpy_error_defaults,
 )
 
 __all__ = [
@@ -452,7 +452,9 @@ def _batches(
     op: Any, levels: Array, *, sampler: str, init: str, n: int, rng: np.random.Generator, batch: int,
     progress: bool | None, **options: Any,
 ) -> Iterator[Array]:
-    """The shared signal-space sampler loop (:func:`symsched._signal_samplers.run`) with the Wiener filter."""
+    """The shared signal-space sampler loop (:func:`symsched._signal_samplers.run`) with the Wiener filter, refused
+    beyond MAX_SAMPLE_WORK value-steps before it starts."""
+    check_sample_work(n, math.prod(op.shape), len(levels))
     family = _loops.SAMPLERS[sampler].family
     start = None
     if init == "exact":  # the true noisy marginal per mode: ab S + 1 - ab (VP), S + sigma^2 (VE)
@@ -536,8 +538,8 @@ def iter_sample(
     Each batch is the update of :func:`sample`, ``x_s = sqrt(ab_s) x0_hat + sqrt(1-ab_s-s_t^2) eps_hat + s_t z``
     (DDIM; DDPM likewise), run to ``ab = 1``. Yields arrays of shape ``(b, *spectrum.shape)``, ``b <= batch_size``
     (the last batch holds the rest), ``n_samples`` in all. Raises ValueError on the call (before any sampling)
-    as :func:`sample` does, except that ``n_samples * field size`` has no MAX_VALUES bound; ``batch_size``
-    must be a positive integer. Source: docs/model.md §4; Song et al. 2021 (DDIM, eq. 12), Ho et al. 2020 (Alg. 2).
+    as :func:`sample` does, except that ``n_samples * field size`` has no MAX_VALUES bound (``n_samples`` x
+    field size x levels is held to MAX_SAMPLE_WORK); ``batch_size`` must be a positive integer. Source: docs/model.md §4; Song et al. 2021 (DDIM, eq. 12), Ho et al. 2020 (Alg. 2).
     """
     ab = as_levels(alpha_bar)
     _check_family_sampler(sampler, "vp")
@@ -652,7 +654,8 @@ def iter_sample_ve(
 
     Each batch runs ``x_s = D + (s/t)(x_t - D)``, ``D = S/(S + t^2) x`` (Euler; Heun adds the trapezoidal
     correction) down to sigma = 0. Yields arrays of shape ``(b, *spectrum.shape)``, ``b <= batch_size``,
-    ``n_samples`` in all. Raises ValueError on the call as :func:`sample_ve` does, without the MAX_VALUES bound.
+    ``n_samples`` in all. Raises ValueError on the call as :func:`sample_ve` does, without the MAX_VALUES bound
+    (MAX_SAMPLE_WORK still holds).
     Source: docs/model.md §4; Karras et al. 2022 (EDM, Alg. 1).
     """
     sig = _simulable_sigmas(sigmas)

@@ -34,7 +34,7 @@ from scipy.special import expit, log_expit, logit
 
 from ._validate import (
     MAX_STEPS, MAX_TRAIN_TIMESTEPS, as_int, as_positive as _positive, as_real as _real, as_real_array, as_levels,
-    _first, _show, _type_error, as_bool, as_positive_int, check_choice, numpy_error_defaults,
+    refuse_rounded_to_one, _first, _show, _type_error, as_bool, as_positive_int, check_choice, numpy_error_defaults,
 )
 
 __all__ = [
@@ -199,6 +199,7 @@ def _as_grid(grid: ArrayLike, name: str = "grid", *, lone_zero: bool = False) ->
     that the last entry may be exactly 0 (zero terminal SNR, ``rescale_betas_zero_snr=True``); ``[0.0]`` alone only
     with ``lone_zero`` (a one-step schedule from pure noise, not a grid a model was trained on)."""
     arr = _float_array(grid, name)
+    refuse_rounded_to_one(grid, arr, name, "levels", "the clean end rather than a level")
     if arr.ndim != 1 or arr.size == 0:
         raise ValueError(f"{name} must be a non-empty 1-D array alphas_cumprod[t] (got shape {arr.shape})")
     if np.any(arr < 0) or np.any(arr >= 1) or np.any(arr[:-1] == 0):
@@ -257,6 +258,8 @@ def _check_closed(arr: Array, name: str, hi: float) -> None:
 def _unit_closed(value: ArrayLike, name: str) -> Array:
     """Levels in the closed interval [0, 1] (0 = pure noise, 1 = clean), any shape."""
     arr = _real_array(value, name)
+    refuse_rounded_to_one(value, arr, name, "values",
+                          "the clean end" if name == "alpha_bar" else "pure noise" if name == "t" else "an end")
     _check_closed(arr, name, 1.0)
     return arr + 0.0  # -0.0 is the level 0 (pure noise): + 0.0 makes it +0.0, so 1/sqrt(0) is +inf, not -inf
 
@@ -553,6 +556,7 @@ def betas_to_alpha_bar(betas: ArrayLike) -> Array:
         strictly decreasing in float64 (the product underflows, or 1 - beta rounds to 1), naming the first pair.
     """
     b = _float_array(betas, "betas")
+    refuse_rounded_to_one(betas, b, "betas", "values", "the zero-terminal-SNR beta")
     if b.ndim != 1:
         raise ValueError(f"betas must be 1-D (got shape {b.shape})")
     if np.any(b <= 0) or np.any(b > 1) or np.any(b[:-1] == 1):
@@ -1299,6 +1303,7 @@ def sd3_time_shift(t: ArrayLike, shift: float) -> Array:
     """
     s = _positive(shift, "shift")
     tt = _real_array(t, "t")
+    refuse_rounded_to_one(t, tt, "t", "values", "pure noise")
     if not np.all(np.isfinite(tt)) or np.any(tt < 0) or np.any(tt > 1):
         raise ValueError("t must lie in [0, 1] (rectified-flow time)")
     return np.asarray(_time_shift(tt + 0.0, s))

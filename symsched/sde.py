@@ -41,7 +41,7 @@ from ._markdown import md_table
 from ._tex import FIT_TO_LINE
 from ._validate import (
     MAX_DPS, MAX_STEPS, ArgumentTypeError, _show, as_dps, as_int, as_real as _real, as_spectrum, check_choice,
-    check_entries, numpy_error_defaults,
+    check_entries, check_mp_work, numpy_error_defaults,
 )
 from .engine.recursion import EXACT_FALLBACK_MODES  # modes recomputed with mpmath at most, as in the engine
 
@@ -591,7 +591,8 @@ def output_spectrum_mp(
 
     Same recursion ``v_{k+1} = g_k(S)^2 v_k + n_k``; returns an object array of the shape of ``spectrum``.
     ValueError as :func:`output_spectrum` (also where the scheme is undefined on the grid: ``ddpm`` needs
-    ``2 Delta beta(tau_k) < 1``), and for ``dps`` not in [1, MAX_DPS].
+    ``2 Delta beta(tau_k) < 1``), for ``dps`` not in [1, MAX_DPS], and beyond MAX_MP_EVALUATIONS distinct modes x
+    grid points (each distinct mode is evaluated once).
     Source: Pierret & Galerne (ICML 2025, arXiv 2405.14250).
     """
     dps = as_dps(dps)
@@ -601,7 +602,9 @@ def output_spectrum_mp(
     bmin, bmax, T, e = _model(beta_min, beta_max, horizon, eps)
     check_choice(init, "init", INITS)
     _checked_grid(scheme, N, bmin, bmax, T, e)  # as output_spectrum: a ValueError, never mpc values
-    return _scheme_mp(S, scheme, N, bmin, bmax, T, e, init, dps)
+    u, inv = np.unique(S.ravel() + 0.0, return_inverse=True)  # each distinct mode once (-0.0 is the mode 0)
+    check_mp_work(u.size, N, "grid points")
+    return _scheme_mp(u, scheme, N, bmin, bmax, T, e, init, dps)[inv].reshape(S.shape)
 
 
 def _scheme_mp(S: Array, scheme: str, N: int, bmin: float, bmax: float, T: float, e: float, init: str, dps: int,
@@ -702,7 +705,8 @@ def continuous_output_spectrum_mp(
 
     ``ode``: ``P = v_init lambda(eps) / lambda(T)``; ``sde``: ``P = lambda(eps) + (v_init - lambda(T))
     e^{-2(B(T) - B(eps))} lambda(eps)^2 / lambda(T)^2``. Object array of the shape of ``spectrum``.
-    ValueError as :func:`continuous_output_spectrum`, and for ``dps`` not in [1, MAX_DPS].
+    ValueError as :func:`continuous_output_spectrum`, for ``dps`` not in [1, MAX_DPS], and beyond
+    MAX_MP_EVALUATIONS distinct modes.
     Source: Pierret & Galerne (ICML 2025, arXiv 2405.14250).
     """
     dps = as_dps(dps)
@@ -710,8 +714,10 @@ def continuous_output_spectrum_mp(
     check_choice(kind, "kind", KINDS)
     bmin, bmax, T, e = _model(beta_min, beta_max, horizon, eps)
     check_choice(init, "init", INITS)
-    run = partial(_continuous_mp_run, S, kind, T, e, bmin, bmax, init)
-    return _confirmed(run, dps, _mp_extra_digits(S, bmin, bmax, T, e))
+    u, inv = np.unique(S.ravel() + 0.0, return_inverse=True)  # each distinct mode once (-0.0 is the mode 0)
+    check_mp_work(u.size, 1, "closed-form evaluation")
+    run = partial(_continuous_mp_run, u, kind, T, e, bmin, bmax, init)
+    return _confirmed(run, dps, _mp_extra_digits(u, bmin, bmax, T, e))[inv].reshape(S.shape)
 
 
 def _continuous_mp_run(S: Array, kind: str, T: float, e: float, bmin: float, bmax: float, init: str,

@@ -334,3 +334,36 @@ def test_heun_witness_rejects_the_euler_closed_form():
     info = from_diffusers(sch)
     wrong = symsched.output_spectrum_ve(S, info.sigmas, sampler="euler") * (info.init_variance / info.sigmas[0] ** 2)
     assert_psd_rejects(mc.empirical_psd(_run_heun(sch, "eps")), wrong, N)
+
+
+def test_the_float32_note_names_a_run_that_is_the_closed_form() -> None:
+    """Break-test of 7 December: on squaredcos_cap_v2 (sigma_max 2e4) every sigma reader's float32 note said that with
+    scheduler.sigmas cast to float64 diffusers runs the closed form; EulerDiscreteScheduler.step rounds the sample
+    itself to float32, and with use_beta_sigmas (K = 3) that float64-sigma run is still 8.7 % off. Its note now
+    points to k-diffusion's float64 sample_euler (which agrees), and Heun's and DPM-Solver's, whose float64-sigma
+    runs do agree, keep the cast (the companions)."""
+    from diffusers_helpers import F64_SAMPLE32_TOL, excess, gain_probe
+    from kdiffusion_helpers import gain_probe as kd_gain_probe
+    from kdiffusion_helpers import load_sampling
+
+    modes = np.logspace(-3, 3, 13)
+
+    def note_and_runs(cls: type, **cfg: object) -> tuple[str, np.ndarray, np.ndarray, object]:
+        sch = cls(beta_schedule="squaredcos_cap_v2", **cfg)
+        sch.set_timesteps(3)
+        info = from_diffusers(sch)
+        note = " ".join(n for n in info.notes if "6e-8" in n)
+        return note, info.transfer_function(modes), gain_probe(sch, modes, dtype=torch.float64, upcast_sigmas=True), sch
+
+    note, H, H64, sch = note_and_runs(diffusers.EulerDiscreteScheduler, use_beta_sigmas=True)
+    assert "rounds the sample itself to float32" in note and "sample_euler in float64" in note, note
+    assert "diffusers runs it" not in note
+    assert np.max(np.abs(H64 / H - 1.0)) > 0.01  # the cast does not give the closed form here
+    sigmas = sch.sigmas.to(torch.float64).numpy()
+    assert sigmas[-1] == 0.0
+    H_kd = kd_gain_probe(load_sampling(), "euler", modes, sigmas[:-1])
+    np.testing.assert_allclose(H_kd, H, rtol=1e-8, atol=0)
+    for cls in (diffusers.HeunDiscreteScheduler, diffusers.DPMSolverMultistepScheduler):
+        note, H, H64, _ = note_and_runs(cls)
+        assert "with scheduler.sigmas cast to float64 diffusers runs it" in note, (cls.__name__, note)
+        assert excess(H64, H, F64_SAMPLE32_TOL) <= 1.0, cls.__name__

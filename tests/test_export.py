@@ -1273,3 +1273,18 @@ def test_to_diffusers_warns_of_fixed_large_noise_on_a_last_timestep_above_zero()
         with warnings.catch_warnings():
             warnings.simplefilter("error")
             assert to_diffusers(grid[[900, 500, last]], scheduler=DDPMScheduler())["timesteps"][-1] == last
+
+
+def test_the_float32_note_of_the_euler_readers_names_a_float64_run() -> None:
+    """EulerDiscreteScheduler.step rounds its sample to float32 whatever the dtypes (diffusers 0.42.1), so its float32
+    note names k-diffusion's float64 sample_euler as the run the closed form describes, not a cast of the scheduler's
+    sigmas (witnessed in tests/test_diffusers_witness.py); Heun keeps the cast (the companion)."""
+    from diffusers_standin import EulerDiscreteScheduler, HeunDiscreteScheduler
+
+    for cls, says, never in ((EulerDiscreteScheduler, "k-diffusion's sample_euler in float64", "diffusers runs it"),
+                             (HeunDiscreteScheduler, "with scheduler.sigmas cast to float64 diffusers runs it",
+                              "k-diffusion")):
+        sch = cls(beta_schedule="squaredcos_cap_v2")
+        sch.set_timesteps(5)
+        notes = " ".join(n for n in from_diffusers(sch).notes if "6e-8" in n)
+        assert says in notes and never not in notes, (cls.__name__, notes)

@@ -1082,3 +1082,65 @@ def test_intermediate_spectra_beyond_max_values_is_refused_before_any_work(monke
                   match="MAX_VALUES")
     assert msg.startswith("alpha_bar") and "spectrum" in msg, msg
     assert 3000 * 2**20 > _validate.MAX_VALUES >= 1024 * 2**20
+
+
+# ------------------------------------------------------------------ products of limits (break-test of 7 December)
+
+
+@pytest.mark.parametrize(
+    "call",
+    [  # within MAX_SAMPLES and MAX_MODES each, and batched (no MAX_VALUES), but 10**7 x 2**20 x 3 levels is 3e13
+        lambda: mc.iter_sample(np.ones((1024, 1024)), AB, n_samples=10**7),
+        lambda: mc.iter_sample_ve(np.ones((1024, 1024)), [4.0, 2.0, 1.0], n_samples=10**7),
+    ],
+)
+def test_a_monte_carlo_run_beyond_max_sample_work_is_refused_before_it_starts(call, monkeypatch) -> None:
+    """``symsched validate --samples 10000000 --shape 8192x8192 --steps 1000`` (6.7e17 value-steps, centuries) was
+    accepted and ran until killed: each factor was within its own limit. The product is bounded too."""
+    from symsched import _validate
+
+    assert 10**7 * 2**20 * 3 > _validate.MAX_SAMPLE_WORK  # the limit this test crosses
+
+    def no_sampling(*args, **kwargs):
+        pytest.fail("sampling started")
+        yield
+
+    monkeypatch.setattr(mc._loops, "run", no_sampling)
+    _raises(call, "n_samples", match="MAX_SAMPLE_WORK")
+
+
+def test_max_sample_work_lets_the_largest_allowed_run_through(monkeypatch) -> None:
+    from symsched import _validate
+
+    monkeypatch.setattr(_validate, "MAX_SAMPLE_WORK", 64 * 16 * AB.size)
+    batches = list(mc.iter_sample(np.ones((4, 4)), AB, n_samples=64, seed=0, batch_size=10))
+    assert sum(b.shape[0] for b in batches) == 64
+    _raises(lambda: mc.iter_sample(np.ones((4, 4)), AB, n_samples=65, seed=0), "n_samples", match="MAX_SAMPLE_WORK")
+
+
+@pytest.mark.parametrize(
+    ("call", "levels"),
+    [
+        (lambda S: symsched.output_spectrum_mp(S, AB, dps=15), 3),
+        (lambda S: symsched.transfer_function_mp(S, AB, dps=15), 3),
+        (lambda S: symsched.output_spectrum_ve_mp(S, [4.0, 2.0, 1.0], dps=15), 3),
+        (lambda S: symsched.sde.output_spectrum_mp(S, "em", 3, dps=15), 3),
+        (lambda S: symsched.sde.continuous_output_spectrum_mp(S, dps=15), 1),
+    ],
+)
+def test_an_mpmath_evaluation_beyond_max_mp_evaluations_is_refused_and_repeated_modes_count_once(call, levels
+                                                                                                 ) -> None:
+    """``output_spectrum_mp(np.ones(10**6), ...)`` ran 183 s (one mode, evaluated a million times) and 10**5 modes at
+    dps = 1000 ran on: the mpmath path evaluates each distinct mode once and holds distinct modes x levels (grid
+    points) to MAX_MP_EVALUATIONS; 10**6 copies of three modes are fine (the companion), and equal the modes alone,
+    in the spectrum's shape."""
+    from symsched import _validate
+
+    assert _validate.MAX_MP_EVALUATIONS == 100_000
+    too_many = -(-100_001 // levels)  # the fewest distinct modes beyond the limit
+    _raises(lambda: call(np.linspace(0.5, 1.5, too_many)), "spectrum", match="MAX_MP_EVALUATIONS")
+    few = np.array([0.25, 1.0, 4.0])
+    alone = call(few)
+    tiled = call(np.tile(few, (10**6 // 3, 1)))
+    assert tiled.shape == (10**6 // 3, 3)
+    assert all(a == b for a, b in zip(np.tile(alone, 10**6 // 3), tiled.ravel()))

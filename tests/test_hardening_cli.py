@@ -1079,3 +1079,29 @@ def test_validate_and_report_check_the_same_field_of_a_colour_spectrum(tmp_path,
     four = np.ones((4, 4, 4, 4))
     assert not _settings.colour_channels(four) and _montecarlo_field(four)[0].shape == (4, 4, 4, 4)
     assert not _settings.colour_channels(np.ones((8, 8, 5))) and _settings.colour_channels(np.ones((8, 8, 1)))
+
+
+def test_validate_refuses_a_run_beyond_max_sample_work_before_its_header(capsys, monkeypatch) -> None:
+    """Break-test of 7 December: ``symsched validate --samples 10000000 --shape 8192x8192 --steps 1000`` (each within
+    its own limit; 6.7e17 value-steps together) printed nothing and ran until killed at 4 GB. Now one line naming
+    --samples, exit 2, before the header line and before any sampling (MAX_SAMPLE_WORK checked on a smaller grid
+    here: the companion runs just inside it)."""
+    from symsched import _validate, montecarlo
+
+    monkeypatch.setattr(_validate, "MAX_SAMPLE_WORK", 20 * 64 * 3)  # 20 samples of 8 x 8 over 3 levels
+
+    def no_sampling(*args, **kwargs):
+        pytest.fail("sampling started")
+        yield
+
+    with monkeypatch.context() as m:
+        m.setattr(montecarlo._loops, "run", no_sampling)
+        code = main(["validate", "--steps", "3", "--samples", "21", "--shape", "8x8", "--no-progress"])
+    cap = capsys.readouterr()
+    lines = [ln for ln in cap.err.splitlines() if ln.strip()]
+    assert code == 2 and len(lines) == 1 and "Traceback" not in cap.err, cap.err
+    assert lines[0].startswith("symsched validate: error: --samples:") and "MAX_SAMPLE_WORK" in lines[0], lines
+    assert cap.out == "", cap.out  # not even the header line
+    code = main(["validate", "--steps", "3", "--samples", "20", "--shape", "8x8", "--no-progress"])
+    out = capsys.readouterr().out
+    assert code in (0, 1) and "20 samples" in out, out

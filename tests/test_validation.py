@@ -236,6 +236,33 @@ def test_a_longdouble_level_that_rounds_to_one_is_named_as_such() -> None:
                                   symsched.output_spectrum([1.0], ok.astype(np.float64)))
 
 
+def test_a_longdouble_value_that_rounds_to_one_is_refused_by_every_unit_interval_conversion() -> None:
+    """Break-test of 7 December: alpha_bar = 1 - 1e-19 in longdouble (log-SNR 43.75, sigma 3.2e-10) gave
+    alpha_bar_to_log_snr inf, alpha_bar_to_sigmas 0; flow time t = 1 - 1e-19 (alpha_bar 1e-38) gave
+    flow_t_to_alpha_bar 0, pure noise; beta = 1 - 1e-19 became the zero-terminal-SNR beta: the far end, silently.
+    Each is refused, naming the argument; longdouble values that stay off 1 convert as their float64 copies (the
+    companion)."""
+    from symsched import schedules as sc
+
+    near = np.longdouble(1) - np.longdouble("1e-19")
+    assert near < 1
+    cases = [(f, "alpha_bar") for f in (sc.alpha_bar_to_log_snr, sc.alpha_bar_to_sigmas, sc.alpha_bar_to_flow_t)]
+    cases += [(f, "t") for f in (sc.flow_t_to_alpha_bar, sc.flow_t_to_sigmas, sc.flow_t_to_log_snr)]
+    cases += [(lambda v: sc.sd3_time_shift(v, 3.0), "t"),
+              (lambda v: sc.betas_to_alpha_bar(np.array([np.longdouble("0.1"), v])), "betas"),
+              (lambda v: sc.from_grid(np.array([v, np.longdouble("0.5")]), [1]), "grid_alpha_bar")]
+    for f, name in cases:
+        with pytest.raises(ValueError, match=rf"^{name} holds \w+ below 1 that round to 1 in float64 "
+                                             r"\(e.g. 1 - 1.08e-19\)"):
+            f(np.array([near]) if name in ("alpha_bar", "t") else near)
+    above = np.longdouble(1) + np.longdouble("1e-19")
+    with pytest.raises(ValueError, match=r"^t holds values above 1 that round to 1 in float64"):
+        sc.flow_t_to_alpha_bar(np.array([above]))
+    ok = np.array([np.longdouble("0.25"), np.longdouble(1) - np.longdouble(2) ** -40, np.longdouble(1)])
+    for f in (sc.alpha_bar_to_log_snr, sc.flow_t_to_alpha_bar, sc.flow_t_to_log_snr):
+        np.testing.assert_array_equal(f(ok), f(ok.astype(np.float64)))
+
+
 def test_longdouble_values_below_float64_are_refused_not_zeroed() -> None:
     """Break-test H: a positive longdouble mode of 1e-4000 silently became a zero mode (while 1e4000 was refused)."""
     tiny = np.array([np.longdouble("1e-4000"), 1.0], dtype=np.longdouble)

@@ -177,6 +177,9 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError(f"--exponent: {str(exc).replace('alpha=', 'exponent=')}") from None
         label = f"power law |f|^{0.0 - exponent:g}"
     ab = default_schedule(steps)
+    from .._validate import check_sample_work
+
+    check_sample_work(n, S.size, len(ab), "--samples")  # before the exact spectrum and the header line
     kw: dict[str, Any] = dict(sampler=args.sampler, eta=eta, variance=args.variance, init=args.init)
     t0 = time.perf_counter()
     P = output_spectrum(S, ab, **kw)  # checks the sampler settings too, before the header line

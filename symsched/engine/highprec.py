@@ -19,7 +19,7 @@ import mpmath
 import numpy as np
 from numpy.typing import ArrayLike
 
-from .._validate import MAX_DPS, as_dps, as_levels, as_spectrum, check_choice, numpy_error_defaults
+from .._validate import MAX_DPS, as_dps, as_levels, as_spectrum, check_choice, check_mp_work, numpy_error_defaults
 
 __all__ = ["output_spectrum_mp", "output_spectrum_ve_mp", "transfer_function_mp", "MAX_DPS"]
 
@@ -83,12 +83,23 @@ def _init(process: str, init: str, S: Any, level: Any) -> Any:
 
 
 def _run(spectrum: ArrayLike, x: np.ndarray, coordinate: str, sampler: str, init: str | None, dps: int,
-         settings: dict[str, Any]) -> np.ndarray:
+         settings: dict[str, Any], *, limit: bool = False) -> np.ndarray:
+    """The mpmath evaluation of the public ``*_mp`` functions (``limit``: held to ``MAX_MP_EVALUATIONS``) and
+    of the engine's exact fallback, on the distinct modes of ``spectrum`` (object array of its shape)."""
+    dps = as_dps(dps)
+    S_all = as_spectrum(spectrum)
+    S, inv = np.unique(S_all.ravel() + 0.0, return_inverse=True)  # (-0.0 is the mode 0)
+    if limit:
+        check_mp_work(S.size, len(x), "levels")
+    return _settled(S, x, coordinate, sampler, init, dps, settings)[inv].reshape(S_all.shape)
+
+
+def _settled(S: np.ndarray, x: np.ndarray, coordinate: str, sampler: str, init: str | None, dps: int,
+             settings: dict[str, Any]) -> np.ndarray:
+    """:func:`_run` on the 1-D modes ``S``: raised working precision until two runs agree to ``dps`` digits."""
     from ..api import _setup
     from ..symbolic import kernel_options, sampler_module
 
-    dps = as_dps(dps)
-    S = as_spectrum(spectrum)
     name, options, params = _setup(sampler, settings)
     mod = sampler_module(name)
     opts = kernel_options(name, options)
@@ -298,9 +309,10 @@ def output_spectrum_mp(spectrum: ArrayLike, alpha_bar: ArrayLike, *, sampler: st
     """:func:`symsched.output_spectrum` at ``dps`` decimal digits; returns an object array of mpf, shape of
     ``spectrum``. ``dps`` in [1, MAX_DPS]; the
     working precision is raised until two runs agree (ValueError if they do not within MAX_WORK_DPS digits, or
-    for a bad argument, named). Source: the same symbolic update equations, evaluated with mpmath."""
+    for a bad argument, named, or beyond MAX_MP_EVALUATIONS distinct modes x levels; each distinct mode is evaluated
+    once). Source: the same symbolic update equations, evaluated with mpmath."""
     check_choice(init, "init", ("white", "exact"))
-    return _run(spectrum, as_levels(alpha_bar), "alpha_bar", sampler, init, dps, settings)
+    return _run(spectrum, as_levels(alpha_bar), "alpha_bar", sampler, init, dps, settings, limit=True)
 
 
 @numpy_error_defaults
@@ -309,8 +321,9 @@ def transfer_function_mp(spectrum: ArrayLike, alpha_bar: ArrayLike, *, sampler: 
     """:func:`symsched.transfer_function` at ``dps`` decimal digits (object array of mpf, shape of ``spectrum``).
     ``dps`` in [1, MAX_DPS]; the
     working precision is raised until two runs agree (ValueError if they do not within MAX_WORK_DPS digits, or
-    for a bad argument, named). Source: the same symbolic update equations, evaluated with mpmath."""
-    return _run(spectrum, as_levels(alpha_bar), "alpha_bar", sampler, None, dps, settings)
+    for a bad argument, named, or beyond MAX_MP_EVALUATIONS distinct modes x levels; each distinct mode is evaluated
+    once). Source: the same symbolic update equations, evaluated with mpmath."""
+    return _run(spectrum, as_levels(alpha_bar), "alpha_bar", sampler, None, dps, settings, limit=True)
 
 
 @numpy_error_defaults
@@ -319,8 +332,9 @@ def output_spectrum_ve_mp(spectrum: ArrayLike, sigmas: ArrayLike, *, sampler: st
     """:func:`symsched.output_spectrum_ve` at ``dps`` decimal digits (object array of mpf, shape of ``spectrum``).
     ``dps`` in [1, MAX_DPS]; the
     working precision is raised until two runs agree (ValueError if they do not within MAX_WORK_DPS digits, or
-    for a bad argument, named). Source: the same symbolic update equations, evaluated with mpmath."""
+    for a bad argument, named, or beyond MAX_MP_EVALUATIONS distinct modes x levels; each distinct mode is evaluated
+    once). Source: the same symbolic update equations, evaluated with mpmath."""
     from ..api import _ve_levels  # (float32 sigmas keep their mark: k-diffusion decides on them in float32)
 
     check_choice(init, "init", ("white", "exact"))
-    return _run(spectrum, _ve_levels(sigmas), "sigma", sampler, init, dps, settings)
+    return _run(spectrum, _ve_levels(sigmas), "sigma", sampler, init, dps, settings, limit=True)
