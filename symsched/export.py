@@ -1216,7 +1216,9 @@ def to_diffusers(
     ------
     ValueError
         Bad levels, ``grid``, ``rtol`` or ``scheduler`` (named); levels not on the grid within the tolerance; an
-        ``rtol`` or ``grid`` the export would ignore; a scheduler that takes no custom schedule of that kind.
+        ``rtol`` or ``grid`` the export would ignore; a ``grid`` that is not the ``alphas_cumprod`` of the scheduler
+        instance given (another length, or a level more than 1 % off); a scheduler that takes no custom schedule of
+        that kind.
 
     Source: diffusers ``set_timesteps(timesteps=...)`` / ``set_timesteps(sigmas=...)`` of the schedulers in
     ``schedulers/`` (e.g. ``scheduling_euler_discrete.py``), diffusers 0.42; docs/model.md §2 (``sigma`` of a level).
@@ -1247,8 +1249,11 @@ def to_diffusers(
                                  "matched to nothing (omit rtol)")
             if grid is not None and key == "FlowMatchEulerDiscreteScheduler":
                 raise ValueError(f"grid: {key} is given flow times, which no training grid constrains (omit grid)")
-        if grid is None and not isinstance(scheduler, str):
-            grid = getattr(scheduler, "alphas_cumprod", None)
+        own = None if isinstance(scheduler, str) else getattr(scheduler, "alphas_cumprod", None)
+        if grid is None:
+            grid = own
+        elif own is not None:
+            _same_grid(grid, own, name)
         out = export(ab, scheduler, grid, rtol)  # (a scheduler that takes no custom schedule is refused first)
         nonlinear = "" if isinstance(scheduler, str) else _nonlinear(scheduler.config)
         if nonlinear:  # valid timesteps, but not the run optimised (from_diffusers refuses to predict it)
@@ -1304,6 +1309,31 @@ def _as_export_grid(grid: Any) -> Array:
         g = g.copy()
         g[-1] = 0.0
     return _as_grid(g, "grid")
+
+
+#: relative difference (in log) beyond which a ``grid`` given with a scheduler instance is not its alphas_cumprod:
+#: far above float32's rounding of a grid (up to 4e-5, more on short zero-SNR grids), far below a wrong grid's
+#: (the linear grid against scaled_linear: 115x at K = 5)
+_GRID_MISMATCH = 0.01
+
+
+def _same_grid(grid: Any, own: Any, name: str) -> None:
+    """ValueError naming ``grid`` when it is not the scheduler's own ``alphas_cumprod`` ``own`` (other length, or a
+    level off by more than :data:`_GRID_MISMATCH` in log; a last zero-SNR entry 0 against a stand-in is the same):
+    the timesteps would be matched on one grid and run on another (break-test of 7 December: the linear grid with a
+    scaled_linear DDPMScheduler gave timesteps whose levels lay up to 115x from the exported ones, silently)."""
+    g, o = _as_export_grid(grid), _as_export_grid(own)
+    if g.size != o.size:
+        raise ValueError(f"grid: {g.size} timesteps, but the {name} given has {o.size} (its alphas_cumprod, which it "
+                         "runs): omit grid, or pass scheduler.alphas_cumprod")
+    both = (g > 0) & (o > 0)
+    with np.errstate(divide="ignore"):
+        off = np.abs(np.log(g[both]) - np.log(o[both]))
+    if off.size and float(off.max()) > _GRID_MISMATCH:
+        t = int(np.flatnonzero(both)[int(np.argmax(off))])
+        raise ValueError(f"grid: grid[{t}] = {float(g[t]):.6g}, but the {name} given runs alphas_cumprod[{t}] = "
+                         f"{float(o[t]):.6g} (another training grid): its timesteps would place the levels elsewhere; "
+                         "omit grid (the scheduler's own is used), or configure the scheduler with the grid's betas")
 
 
 def _float32_log_tolerance(g: Array) -> Array:

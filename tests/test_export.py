@@ -1288,3 +1288,30 @@ def test_the_float32_note_of_the_euler_readers_names_a_float64_run() -> None:
         sch.set_timesteps(5)
         notes = " ".join(n for n in from_diffusers(sch).notes if "6e-8" in n)
         assert says in notes and never not in notes, (cls.__name__, notes)
+
+
+def test_a_grid_that_is_not_the_schedulers_own_is_refused() -> None:
+    """Break-test of 7 December: to_diffusers(ab, grid=training_grid("linear"), scheduler=<a scaled_linear
+    DDPMScheduler>) matched the levels on the linear grid and returned timesteps [999, 799, ...], which the scheduler
+    runs on its own alphas_cumprod: levels up to 115x from the exported ones (predicted PSD 20 % off with
+    HeunDiscreteScheduler's defaults), silently. A grid that differs from the instance's is refused, naming grid and
+    the first timestep off; the scheduler's own grid, or the exact float64 grid of its configuration (float32
+    rounding apart), is accepted with the timesteps the scheduler runs them at (the companions)."""
+    from diffusers_standin import DDPMScheduler
+
+    from symsched import schedules
+
+    ab = schedules.standard_schedule("linear-trailing", 5)
+    sd = DDPMScheduler(beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012, clip_sample=False)
+    with pytest.raises(ValueError, match=r"^grid: grid\[999\] = 4\.03583e-05, but the DDPMScheduler given runs "
+                                         r"alphas_cumprod\[999\] = 0\.004660"):
+        to_diffusers(ab, grid=schedules.training_grid("linear"), scheduler=sd)
+    with pytest.raises(ValueError, match=r"^grid: 500 timesteps, but the DDPMScheduler given has 1000"):
+        to_diffusers(ab, grid=schedules.training_grid("linear", num_train_timesteps=500), scheduler=sd)
+    lin = DDPMScheduler(clip_sample=False)
+    expect = {"timesteps": [999, 799, 599, 399, 199]}
+    exact = schedules.training_grid("linear")
+    assert np.max(np.abs(np.log(exact) / np.log(lin.alphas_cumprod.astype(np.float64)) - 1.0)) > 0  # float32 apart
+    assert to_diffusers(ab, grid=exact, scheduler=lin) == expect
+    assert to_diffusers(ab, grid=lin.alphas_cumprod, scheduler=lin) == expect
+    assert to_diffusers(ab, scheduler=lin) == expect

@@ -749,3 +749,15 @@ def test_no_negative_zero_is_printed() -> None:
     from symsched.insight import fit_power_law
 
     assert "-0" not in str(fit_power_law(np.ones((8, 8))))
+
+
+def test_a_cosine_offset_fitted_a_rounding_off_its_bound_is_not_marked() -> None:
+    """Break-test of 7 December: a cosine target with s = 0 fitted s = 6.4e-11 (not exactly the bound 0), whose
+    downward "2 %" probe was clamped to a move of 6e-11 and found the residual flat: "s: not determined", though
+    s = 0.05 moves the levels by 0.09 RMS. A probe clamped to within 1e-6 of the range is no probe (the bound, as
+    at s = 0 exactly); the sigmoid test above shows the mark still set where a parameter is free."""
+    target = fam.cosine_offset(8, s=0.0, log_snr_min=-8, log_snr_max=6)
+    f = fit_heuristics(target, None, families=["cosine"]).best
+    assert f.family == "cosine" and 0.0 <= f.params["s"] < 1e-6 and f.notes == {}, (f.params, f.notes)
+    moved = schedules.alpha_bar_to_log_snr(fam.cosine_offset(8, s=0.05, log_snr_min=-8, log_snr_max=6))
+    assert np.sqrt(np.mean((moved - schedules.alpha_bar_to_log_snr(target)) ** 2)) > 0.05  # s is determined

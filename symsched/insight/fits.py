@@ -367,7 +367,8 @@ def _shape_notes(fam: Family, x: Array, cost: float, lb: Array, ub: Array, resid
             continue
         flat = []
         for xi in (max(lb[i], x[i] - _PROBE * width), min(ub[i], x[i] + _PROBE * width)):
-            if xi == x[i]:  # at the family's own bound (e.g. the cosine offset s = 0): no move that way
+            if abs(xi - x[i]) <= 1e-6 * width:  # at (or a rounding off) the family's own bound, e.g. the cosine
+                # offset s = 0: no move that way (break-test of 7 December: s = 6e-11 was probed by 6e-11 and marked)
                 continue
             y = x.copy()
             y[i] = xi
