@@ -61,7 +61,7 @@ __all__ = [
     "as_dps",
     "check_grid_size",
     "check_values",
-    "check_mp_work",
+    "mp_modes",
     "check_sample_work",
     "check_same_shape",
     "as_real",
@@ -609,14 +609,18 @@ def check_sample_work(n_samples: int, per_sample: int, n_levels: int, name: str 
         )
 
 
-def check_mp_work(n_modes: int, n_levels: int, levels: str) -> None:
-    """Refuse an mpmath evaluation of more than :data:`MAX_MP_EVALUATIONS` mode-levels before it starts."""
-    if n_modes * n_levels > MAX_MP_EVALUATIONS:
+def mp_modes(S: NDArray[np.float64], n_levels: int, levels: str) -> tuple[NDArray[np.float64], NDArray[np.intp]]:
+    """``(u, inv)``: the distinct modes of the validated spectrum ``S`` (``-0.0`` as 0), each evaluated once by an
+    mpmath path, and ``u[inv]`` = ``S.ravel()``; ValueError naming ``spectrum`` beyond :data:`MAX_MP_EVALUATIONS`
+    distinct modes x ``n_levels`` (``levels`` names them: "levels", "grid points"), before any work starts."""
+    u, inv = np.unique(S.ravel() + 0.0, return_inverse=True)
+    if u.size * n_levels > MAX_MP_EVALUATIONS:
         raise ValueError(
-            f"spectrum: {n_modes} distinct modes x {n_levels} {levels} = {n_modes * n_levels} mode-levels, more than "
+            f"spectrum: {u.size} distinct modes x {n_levels} {levels} = {u.size * n_levels} mode-levels, more than "
             f"MAX_MP_EVALUATIONS = {MAX_MP_EVALUATIONS} (symsched._validate) for one mpmath evaluation, which is "
             "meant for a handful of modes: pass fewer modes (the float64 functions take any number)"
         )
+    return u, inv.reshape(-1)
 
 
 def check_same_shape(a: np.ndarray, b: np.ndarray, name_a: str, name_b: str) -> None:

@@ -1010,20 +1010,9 @@ def _from_lms(scheduler: Any, cfg: Any, notes: list[str], **_: Any) -> Diffusers
     return _multistep(scheduler, notes, "lms", {"order": _LMS_ORDER})
 
 
-def _from_kdpm2(scheduler: Any, cfg: Any, notes: list[str], **_: Any) -> DiffusersSchedule:
-    """KDPM2DiscreteScheduler: k-diffusion's ``sample_dpm_2`` without churn on its levels ``s_0 > ... > s_{K-1}``.
-
-    diffusers 0.42.1 ``schedulers/scheduling_k_dpm_2_discrete.py``: ``set_timesteps`` builds ``sigmas = [s_0, s_1,
-    s_1, ..., s_{K-1}, s_{K-1}, 0, 0, 0]``, ``sigmas_interpol`` in the same layout from the geometric midpoints
-    ``m_j = exp(lerp(log s_j, log s_{j-1}, 1/2))`` (``m_K = 0``; its first entry is NaN, never used) and ``2K - 1``
-    timesteps ``[t_0, t(m_1), t_1, ..., t(m_{K-1}), t_{K-1}]``. Step call ``2j`` (first order) evaluates the model at
-    ``s_j`` and steps to ``m_{j+1}``, call ``2j + 1`` evaluates it at ``m_{j+1}`` and completes ``s_j -> s_{j+1}``
-    from the saved sample with that derivative; the last call (``j = K - 1``, ``m_K = 0``) is an Euler step to 0:
-    the DPM-Solver-2 step of ``sample_dpm_2``, its last step Euler."""
-    name = type(scheduler).__name__
-    if cfg.prediction_type not in ("epsilon", "v_prediction"):
-        raise _refuse(name, f"prediction_type={cfg.prediction_type!r}",
-                      "diffusers implements epsilon and v_prediction (its step raises NotImplementedError otherwise)")
+def _kdpm2_levels(scheduler: Any, name: str) -> tuple[Array, Array, Array]:
+    """``(levels s_0..s_{K-1}, midpoints m_1..m_{K-1}, the 2K - 1 timesteps)`` of a KDPM2DiscreteScheduler, or
+    ValueError when its ``sigmas`` / ``sigmas_interpol`` are not the layout :func:`_from_kdpm2` describes."""
     if getattr(scheduler, "num_inference_steps", None) is None:
         raise ValueError("scheduler: call set_timesteps(num_inference_steps) before from_diffusers")
     sig = _torch_to_numpy(scheduler.sigmas, "scheduler.sigmas")
@@ -1045,6 +1034,25 @@ def _from_kdpm2(scheduler: Any, cfg: Any, notes: list[str], **_: Any) -> Diffuse
         raise ValueError(f"scheduler: {name}.sigmas / sigmas_interpol must be [s0, s1, s1, ..., s_(K-1), s_(K-1), 0, "
                          "0, 0] and the geometric midpoints of those levels in the same layout, with 2K - 1 "
                          f"timesteps, as its set_timesteps builds them (got sigmas {sig.tolist()}, {n} timesteps)")
+    return levels, m, ts
+
+
+def _from_kdpm2(scheduler: Any, cfg: Any, notes: list[str], **_: Any) -> DiffusersSchedule:
+    """KDPM2DiscreteScheduler: k-diffusion's ``sample_dpm_2`` without churn on its levels ``s_0 > ... > s_{K-1}``.
+
+    diffusers 0.42.1 ``schedulers/scheduling_k_dpm_2_discrete.py``: ``set_timesteps`` builds ``sigmas = [s_0, s_1,
+    s_1, ..., s_{K-1}, s_{K-1}, 0, 0, 0]``, ``sigmas_interpol`` in the same layout from the geometric midpoints
+    ``m_j = exp(lerp(log s_j, log s_{j-1}, 1/2))`` (``m_K = 0``; its first entry is NaN, never used) and ``2K - 1``
+    timesteps ``[t_0, t(m_1), t_1, ..., t(m_{K-1}), t_{K-1}]``. Step call ``2j`` (first order) evaluates the model at
+    ``s_j`` and steps to ``m_{j+1}``, call ``2j + 1`` evaluates it at ``m_{j+1}`` and completes ``s_j -> s_{j+1}``
+    from the saved sample with that derivative; the last call (``j = K - 1``, ``m_K = 0``) is an Euler step to 0:
+    the DPM-Solver-2 step of ``sample_dpm_2``, its last step Euler."""
+    name = type(scheduler).__name__
+    if cfg.prediction_type not in ("epsilon", "v_prediction"):
+        raise _refuse(name, f"prediction_type={cfg.prediction_type!r}",
+                      "diffusers implements epsilon and v_prediction (its step raises NotImplementedError otherwise)")
+    levels, m, ts = _kdpm2_levels(scheduler, name)
+    n = ts.size
     _float32_note(notes, name, float(levels[0]), "forms its step sizes from float32 sigmas",
                   "scheduler.sigmas (and sigmas_interpol recomputed from them)")
     _repeated_first_timestep(scheduler, ts, notes)

@@ -539,7 +539,8 @@ def iter_sample(
     (DDIM; DDPM likewise), run to ``ab = 1``. Yields arrays of shape ``(b, *spectrum.shape)``, ``b <= batch_size``
     (the last batch holds the rest), ``n_samples`` in all. Raises ValueError on the call (before any sampling)
     as :func:`sample` does, except that ``n_samples * field size`` has no MAX_VALUES bound (``n_samples`` x
-    field size x levels is held to MAX_SAMPLE_WORK); ``batch_size`` must be a positive integer. Source: docs/model.md §4; Song et al. 2021 (DDIM, eq. 12), Ho et al. 2020 (Alg. 2).
+    field size x levels is held to MAX_SAMPLE_WORK); ``batch_size`` must be a positive integer.
+    Source: docs/model.md §4; Song et al. 2021 (DDIM, eq. 12), Ho et al. 2020 (Alg. 2).
     """
     ab = as_levels(alpha_bar)
     _check_family_sampler(sampler, "vp")

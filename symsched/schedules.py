@@ -258,8 +258,7 @@ def _check_closed(arr: Array, name: str, hi: float) -> None:
 def _unit_closed(value: ArrayLike, name: str) -> Array:
     """Levels in the closed interval [0, 1] (0 = pure noise, 1 = clean), any shape."""
     arr = _real_array(value, name)
-    refuse_rounded_to_one(value, arr, name, "values",
-                          "the clean end" if name == "alpha_bar" else "pure noise" if name == "t" else "an end")
+    refuse_rounded_to_one(value, arr, name, "values", {"alpha_bar": "the clean end", "t": "pure noise"}[name])
     _check_closed(arr, name, 1.0)
     return arr + 0.0  # -0.0 is the level 0 (pure noise): + 0.0 makes it +0.0, so 1/sqrt(0) is +inf, not -inf
 

@@ -41,7 +41,7 @@ from ._markdown import md_table
 from ._tex import FIT_TO_LINE
 from ._validate import (
     MAX_DPS, MAX_STEPS, ArgumentTypeError, _show, as_dps, as_int, as_real as _real, as_spectrum, check_choice,
-    check_entries, check_mp_work, numpy_error_defaults,
+    check_entries, mp_modes, numpy_error_defaults,
 )
 from .engine.recursion import EXACT_FALLBACK_MODES  # modes recomputed with mpmath at most, as in the engine
 
@@ -602,8 +602,7 @@ def output_spectrum_mp(
     bmin, bmax, T, e = _model(beta_min, beta_max, horizon, eps)
     check_choice(init, "init", INITS)
     _checked_grid(scheme, N, bmin, bmax, T, e)  # as output_spectrum: a ValueError, never mpc values
-    u, inv = np.unique(S.ravel() + 0.0, return_inverse=True)  # each distinct mode once (-0.0 is the mode 0)
-    check_mp_work(u.size, N, "grid points")
+    u, inv = mp_modes(S, N, "grid points")
     return _scheme_mp(u, scheme, N, bmin, bmax, T, e, init, dps)[inv].reshape(S.shape)
 
 
@@ -714,8 +713,7 @@ def continuous_output_spectrum_mp(
     check_choice(kind, "kind", KINDS)
     bmin, bmax, T, e = _model(beta_min, beta_max, horizon, eps)
     check_choice(init, "init", INITS)
-    u, inv = np.unique(S.ravel() + 0.0, return_inverse=True)  # each distinct mode once (-0.0 is the mode 0)
-    check_mp_work(u.size, 1, "closed-form evaluation")
+    u, inv = mp_modes(S, 1, "closed-form evaluation")
     run = partial(_continuous_mp_run, u, kind, T, e, bmin, bmax, init)
     return _confirmed(run, dps, _mp_extra_digits(u, bmin, bmax, T, e))[inv].reshape(S.shape)
 

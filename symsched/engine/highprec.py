@@ -19,7 +19,7 @@ import mpmath
 import numpy as np
 from numpy.typing import ArrayLike
 
-from .._validate import MAX_DPS, as_dps, as_levels, as_spectrum, check_choice, check_mp_work, numpy_error_defaults
+from .._validate import MAX_DPS, as_dps, as_levels, as_spectrum, check_choice, mp_modes, numpy_error_defaults
 
 __all__ = ["output_spectrum_mp", "output_spectrum_ve_mp", "transfer_function_mp", "MAX_DPS"]
 
@@ -88,9 +88,7 @@ def _run(spectrum: ArrayLike, x: np.ndarray, coordinate: str, sampler: str, init
     of the engine's exact fallback, on the distinct modes of ``spectrum`` (object array of its shape)."""
     dps = as_dps(dps)
     S_all = as_spectrum(spectrum)
-    S, inv = np.unique(S_all.ravel() + 0.0, return_inverse=True)  # (-0.0 is the mode 0)
-    if limit:
-        check_mp_work(S.size, len(x), "levels")
+    S, inv = mp_modes(S_all, len(x) if limit else 0, "levels")  # (0: the engine's own few modes are not held)
     return _settled(S, x, coordinate, sampler, init, dps, settings)[inv].reshape(S_all.shape)
 
 
