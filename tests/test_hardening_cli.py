@@ -707,13 +707,14 @@ def test_a_postscript_file_named_png_is_never_handed_to_ghostscript(tmp_path, mo
 
 
 @pytest.mark.parametrize("argv, needle", [
-    (["explain", "--spectrum", "x.npy", "--steps", "3,"], "--steps must be comma-separated positive integers"),
-    (["explain", "--spectrum", "x.npy", "--steps", ",3"], "--steps must be comma-separated positive integers"),
+    (["explain", "--spectrum", "x.npy", "--steps", "3,"], "--steps must be comma-separated positive integers, with no empty item"),
+    (["explain", "--spectrum", "x.npy", "--steps", ",3"], "--steps must be comma-separated positive integers, with no empty item"),
     (["explain", "--spectrum", "x.npy", "--divergences", "kl,kl"], "--divergences must not repeat a value"),
-    (["explain", "--spectrum", "x.npy", "--divergences", "kl,,w2"], "--divergences must be comma-separated"),
+    (["explain", "--spectrum", "x.npy", "--divergences", "kl,,w2"],
+     "--divergences must be comma-separated divergences (kl, kl-reverse, w2), with no empty item"),
     (["sde-table", "--spectrum", "x.npy", "--eps", "0,0"], "argument --eps: the list must not repeat a value"),
     (["sde-table", "--spectrum", "x.npy", "--eps", "0,nan"], "argument --eps: the list must be comma-separated finite"),
-    (["report", "--steps", "5,,10"], "--steps must be comma-separated positive integers"),
+    (["report", "--steps", "5,,10"], "--steps must be comma-separated positive integers, with no empty item"),
 ])
 def test_every_comma_list_refuses_empty_items_and_repeats(capsys, argv, needle) -> None:
     """Break-test I: "--steps 3," ran as --steps 3, --divergences kl,kl and --eps 0,0 were accepted (README: refused)."""

@@ -63,8 +63,8 @@ A DDIM($\eta$) step from level $t$ to the less noisy level $s$ is
 $x_s = \sqrt{\bar\alpha_s}\,\hat x_0 + \sqrt{1-\bar\alpha_s-c^2}\,\hat\varepsilon + c\,z$,
 $z \sim \mathcal N(0, 1)$, with
 $c^2 = \eta^2\,\frac{1-\bar\alpha_s}{1-\bar\alpha_t}\left(1-\frac{\bar\alpha_t}{\bar\alpha_s}\right)$
-(Song et al. 2021, eq. 16, where $c$ is called $\sigma_t$; here $\sigma$ is kept for the VE noise level
-$\sqrt{(1-\bar\alpha)/\bar\alpha}$ used below).
+(Song et al. 2021, eq. 16, where $c$ is called $\sigma_t$, the name the generated `ddim.tex` below keeps; in
+the prose $\sigma$ alone is the VE noise level $\sqrt{(1-\bar\alpha)/\bar\alpha}$).
 $\eta = 0$ is deterministic DDIM, $\eta = 1$ DDPM's ancestral step.
 Per mode this is $x_s = g(S)\,x_t + \sqrt{n}\,z$; the sampler module defines only $g$ and $n$.
 """),
@@ -434,7 +434,8 @@ it is marked † and is not a fair comparison; the optimum never loses to the on
 
 KL is used here because its schedule reads clearly in frequency (below); it is *not* the package's default.
 On a learned denoiser (notebook 6, README "Does it help a real model?") the KL-optimised schedule made samples
-worse than the standard schedules (MMD² 2.5× that of the W2 optimum at K = 5), and the W2-optimised one better:
+worse than all the standard schedules but `karras` (MMD² 2.5× that of the W2 optimum at K = 5), and the
+W2-optimised one better than all of them:
 `divergence="w2"` is the default, and the one to export for a model (last section).
 """),
     code(r"""
@@ -548,7 +549,8 @@ For a single mode of variance $S$ and fixed end levels, each level has an angle 
 $\theta_i - \theta_{i+1}$; the best schedule takes equal angle steps (docs/model.md §7.6): the *tangent law*
 $\sigma_i = \sqrt S\tan\theta_i$ with $\theta_i$ evenly spaced. With $S = 1$ this is exactly the cosine schedule
 without offset ($s = 0$, `kl_optimal`; the published cosine's $s = 0.008$ bends it slightly, and the fitted cosine
-family's free offset goes to its bound 0, which the fit tables mark "s not determined"). The fit recovers it, and
+family's free offset goes to its bound 0: the fit gives $s \approx 10^{-10}$, a rounding off the family's own bound,
+which the fit tables do not mark). The fit recovers it, and
 names $S$:
 """),
     code(r"""

@@ -84,7 +84,7 @@ def comma_list(text: str, flag: str, convert: Callable[[str], Any], rule: str, *
     items = check_entries([s.strip() for s in t.split(",")], flag)  # each a run of its own: refused before converting
     message = f"{flag} must be {rule} (got {text!r})"
     if not t or any(not s for s in items):
-        raise ValueError(message)
+        raise ValueError(f"{flag} must be {rule}, with no empty item (got {text!r})")
     try:
         vals = [convert(s) for s in items]
     except ValueError:

@@ -45,7 +45,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--seed", default=0, type=int, help="random seed (default 0)")
     p.add_argument("--eta", default=0.0, type=_settings.real, help="DDIM eta in [0, 1] (default 0)")
     p.add_argument("--variance", default="posterior", choices=["posterior", "beta"],
-                   help="DDPM injected variance: posterior beta_tilde or beta (default posterior)")
+                   help="DDPM injected variance: posterior beta_tilde or beta (--sampler ddpm only; "
+                   "default posterior)")
     _settings.add_init(p, ve=False)  # (DDIM and DDPM only)
     p.add_argument("--exponent", default=None, type=_settings.real,
                    help="power-law exponent of the default spectrum S ~ 1/max(|f|, f0)^exponent (default 2; not "
