@@ -20,7 +20,8 @@ r"""Schedule design: the K noise levels whose output spectrum is closest to the 
   levels) and ``restarts`` random gap vectors from ``numpy.random.default_rng(seed)``. L-BFGS-B
   then runs to convergence from the best start, and short guard runs from up to three other starts
   (the best different one, equal gaps, the best standard schedule) stop as soon as they join the basin
-  already found; one that finds a better basin is polished.
+  already found; one that finds a better basin is polished. A first run stopped by ``maxiter`` is followed, for
+  K >= 4, by one from the optimum at K // 2 levels (found the same way), resampled to K.
   ``standard_starts=False`` is a plain random multi-start search instead (short runs from every
   random start, the best ones polished), e.g. to benchmark against.
 * **grid restriction** (``grid=alphas_cumprod``): the continuous optimum within the grid's range
@@ -120,6 +121,8 @@ _SCREEN_ITER = 60  # L-BFGS-B iterations of a short (screening or guard) run
 _N_POLISH = 2  # short runs polished to convergence in the plain multi-start search
 _DISTINCT = 0.25  # a second start must differ from the first by this much in some level's log-SNR
 _SAME_BASIN = 0.05  # a guard run this close (max log-SNR difference) to the optimum found has joined it
+_ITERATION_LIMIT = "ITERATIONS REACHED LIMIT"  # L-BFGS-B's words for a run stopped by maxiter
+_COARSE_MIN_STEPS = 4  # a search at K >= this that runs out of iterations tries the optimum at K // 2 levels
 _TANGENT_QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)  # effective mode variances of the tangent-law starts
 _FEASIBLE_TOL = 1e-9  # |log-SNR difference| up to which a baseline's end level counts as the fixed one
 
@@ -683,13 +686,16 @@ def _tangent_law(par: _Gaps, s_eff: float) -> Array:
 
 
 def _resample(alpha_bar: Array, K: int) -> Optional[Array]:
-    """A schedule of any length as K log-SNR levels (linear in the fractional step index)."""
+    """A schedule of any length as K log-SNR levels (linear in the fractional step index); a first level of pure
+    noise (alpha_bar = 0, log-SNR -inf) stays first and the finite levels are resampled to the K - 1 others."""
     l = _log_snr(alpha_bar)
     if l.size == K:
         return l
-    if l.size < 2 or K < 2:
+    head = l[:1] if l.size and l[0] == -math.inf else l[:0]  # (interpolating from -inf gives -inf or NaN)
+    body, k = l[head.size:], K - head.size
+    if body.size < 2 or k < 2:
         return None
-    return np.interp(np.linspace(0.0, 1.0, K), np.linspace(0.0, 1.0, l.size), l)
+    return np.concatenate((head, np.interp(np.linspace(0.0, 1.0, k), np.linspace(0.0, 1.0, body.size), body)))
 
 
 def _weighted_quantiles(S: Array, w: Array, qs: Sequence[float]) -> list[float]:
@@ -872,10 +878,12 @@ def _guards(par: _Gaps, scored: list[tuple[float, str, Array]], std: Sequence[st
 
 def _descend_best(
     obj: _Objective, par: _Gaps, cands: list[tuple[str, Array]], maxiter: int, starts: dict[str, float],
-    tick: Callable[[], None], std: Sequence[str] = (),
+    tick: Callable[[], None], std: Sequence[str] = (), coarse: Optional[Callable[[], Optional[Array]]] = None,
 ) -> _Run:
     """L-BFGS-B to convergence from the best-scoring start, then short guard runs (:func:`_guards`) that stop
-    as soon as they join the best basin found so far; a guard that finds a better one is polished."""
+    as soon as they join the best basin found so far; a guard that finds a better one is polished. When the
+    first run ran out of iterations and ``coarse`` is given, one more run starts from ``coarse()`` (the optimum
+    at about K/2 levels, resampled to K)."""
     scored = _scored(obj, par, cands) or [(math.inf, "equal gaps", np.zeros(par.m))]
     tick()
     v0, name0, y0 = scored[0]
@@ -891,8 +899,28 @@ def _descend_best(
             if v2 > 0.0:
                 y2, v2, ok2, msg2 = _lbfgs(obj, par, y2, max(v2, 1e-300), maxiter)
             best = (v2, y2, ok2, msg2, name)
+    if coarse is not None and not ok1 and _ITERATION_LIMIT in msg1.upper():
+        best = _from_coarse(obj, par, coarse, maxiter, starts, best)
     tick()
     return best
+
+
+def _from_coarse(obj: _Objective, par: _Gaps, coarse: Callable[[], Optional[Array]], maxiter: int,
+                 starts: dict[str, float], best: _Run) -> _Run:
+    """``best``, or the run from the coarse optimum ``coarse()`` resampled to K levels when that one is lower
+    (break-test of 7 December: dpmpp_2m, K = 20, KL on builtin:natural-patches crawled 2,000 iterations into a
+    near-duplicate ladder at 8.2e-6; from the K = 10 optimum it converges to 2.2e-8)."""
+    ab = coarse()
+    l = None if ab is None else _resample(ab, par.K)
+    if l is None:
+        return best
+    name, y0 = f"the K={np.size(ab)} optimum", par.from_levels(l)
+    v0 = obj.value_levels(par.levels(y0))
+    if not math.isfinite(v0):
+        return best
+    y, v, ok, msg = _lbfgs(obj, par, y0, max(v0, 1e-300), maxiter)
+    starts[name] = v
+    return (v, y, ok, msg, name) if v < best[0] else best
 
 
 def _multistart(
@@ -1453,8 +1481,8 @@ def optimize_schedule(
     standard_starts : bool
         Also start from equal gaps, the tangent-law and the standard schedules (default): every start
         is scored by its value, and L-BFGS-B runs from the best ones. ``False`` leaves only the
-        ``restarts`` random starts and runs from every one of them (a plain multi-start search, e.g.
-        to benchmark against).
+        ``restarts`` random starts and the ``warm_starts`` and runs from every one of them (a plain
+        multi-start search, e.g. to benchmark against; ValueError when that leaves no start).
     warm_starts : sequence of array_like, optional
         Further start schedules ``alpha_bar`` of any length (e.g. the optimum at a neighbouring K,
         or for another divergence), resampled to K levels in log-SNR and projected onto the constraints. A start
@@ -1479,7 +1507,8 @@ def optimize_schedule(
         result is that of no cap (:attr:`OptimizeResult.max_step_ratio` inf, ``history_steps`` empty), so that
         one cap serves a loop over samplers.
     maxiter : int
-        L-BFGS-B iteration limit of the runs to convergence.
+        L-BFGS-B iteration limit of the runs to convergence; a first run that reaches it is followed by one
+        from the optimum at K // 2 levels (K >= 4, with ``standard_starts``).
     progress : bool
         Show a tqdm progress bar (stderr).
 
@@ -1501,11 +1530,31 @@ def optimize_schedule(
     Source: the objective is :func:`symsched.divergence_and_grad`; the search is SciPy's L-BFGS-B (Byrd et al.
     1995) in log-SNR gaps (module docstring).
     """
-    args, opts = _prepare(**locals())  # (its parameters: no other local exists yet)
+    params = dict(locals())  # (its parameters: no other local exists yet)
+    args, opts = _prepare(**params)
     # single-threaded BLAS for the whole search: L-BFGS-B's and the recursion's tiny vector operations
     # stall when a threaded BLAS competes for a loaded machine's cores (several times slower)
     with threadpool_limits(limits=1, user_api="blas"):
-        return _optimize(*args, **opts)
+        return _optimize(*args, coarse=_coarse_search(params), **opts)
+
+
+def _coarse_search(params: dict[str, Any]) -> Optional[Callable[[], Optional[Array]]]:
+    """The fallback start of :func:`_descend_best`: a function giving the optimum of the same problem at K // 2
+    levels (itself with this fallback), or None where that problem is refused; None below ``_COARSE_MIN_STEPS``
+    and for the plain multi-start search."""
+    K = int(params["steps"])
+    if K < _COARSE_MIN_STEPS or not params["standard_starts"]:
+        return None
+
+    def run() -> Optional[Array]:
+        half = {**params, "steps": K // 2, "baselines": None, "progress": False}
+        try:
+            args, opts = _prepare(**half)
+            return _optimize(*args, coarse=_coarse_search(half), **opts).alpha_bar
+        except ValueError:  # e.g. a sampler that takes more steps, or endpoints that fix all K // 2 levels
+            return None
+
+    return run
 
 
 def _prepare(spectrum: Any, steps: Any, sampler: Any, eta: Any, variance: Any, divergence: Any, init: Any,
@@ -1524,9 +1573,10 @@ def _prepare(spectrum: Any, steps: Any, sampler: Any, eta: Any, variance: Any, d
     restarts = _check_int(restarts, "restarts", 0)
     maxiter = _check_int(maxiter, "maxiter", 1)
     progress, standard_starts = as_bool(progress, "progress"), as_bool(standard_starts, "standard_starts")
-    if not standard_starts and restarts < 1:
-        raise ValueError("restarts must be >= 1 when standard_starts=False (no start left)")
     warm = _check_warm_starts(warm_starts)
+    if not standard_starts and restarts < 1 and not any(_resample(ab, K) is not None for ab in warm):
+        raise ValueError("restarts must be >= 1 when standard_starts=False and no warm_starts are given (no start "
+                         "left)")
     extra_baselines = _check_baselines(baselines, K)
     w = check_weights(weights, S)
     g = None if grid is None else _check_grid(grid, K, sampler, eta)
@@ -1585,6 +1635,7 @@ def _optimize(
     warm: list[Array], *, sampler: str, eta: Optional[float], variance: str, divergence: str, init: str, seed: int,
     restarts: int, standard_starts: bool, maxiter: int, progress: bool, extra: Optional[dict[str, Any]] = None,
     extra_baselines: Optional[dict[str, Array]] = None, pairs: tuple[int, ...] = (), ratio: float = math.inf,
+    coarse: Optional[Callable[[], Optional[Array]]] = None,
 ) -> OptimizeResult:
     """The search behind :func:`optimize_schedule` (arguments validated; the room the endpoints leave is
     checked by ``_Box``, before any work on the modes)."""
@@ -1626,7 +1677,7 @@ def _optimize(
         else:
             cands = _candidates(par, obj, std, warm, standard_starts=standard_starts, restarts=restarts, seed=seed)
             if standard_starts:
-                run = _descend_best(obj, par, cands, maxiter, starts, tick, std=tuple(std))
+                run = _descend_best(obj, par, cands, maxiter, starts, tick, std=tuple(std), coarse=coarse)
             else:
                 run = _multistart(obj, par, cands, maxiter, starts, tick)
             _, y_best, success, msg, from_name = run

@@ -399,3 +399,29 @@ def test_scene_power_law_prints_a_plain_number() -> None:
         scene_power_law(16, alpha=float("nan"))
     with pytest.raises(ValueError, match=r"^alpha must be finite \(got inf\)$"):
         scene_power_law(16, alpha=[2.0, np.inf], c=[1.0, 1.0])
+
+
+def test_an_offset_that_is_not_monotone_has_no_shift_per_doubling() -> None:
+    """Break-test of 7 December: dpmpp_2m, K = 8, W2 on a 16x16 power law fitted and rebuilt at 16, 32, 64: the
+    optimum's mean offset goes 0, -1.02, -0.61 (checked here from the optima themselves), and the law printed
+    "-0.45 per doubling" beside simple diffusion's -1.39, with no mark. Now: no steady shift, the slope marked §."""
+    from symsched.insight.explain import _verdict
+
+    law = resolution_law(fit_power_law(spectra.power_law((16, 16), alpha=2.0)).at, [16, 32, 64], steps=8,
+                         sampler="dpmpp_2m", divergences=("w2",), n_jobs=1)
+    sw = law.sweeps["w2"]
+    shift = [float(np.mean(sw.result(d, 8).log_snr - sw.result(16, 8).log_snr)) for d in (32, 64)]
+    assert shift[0] < -0.5 and shift[1] > shift[0] + 0.3  # down, then back up: not monotone
+    assert not law.monotone("w2") and law.to_dict()["monotone"] == {"w2": False}
+    (finding,) = law.findings()
+    assert finding.startswith("W2: no steady shift: the optimum's mean offset is not monotone") and "§" in finding
+    assert "% of simple diffusion's" not in finding
+    slope = (1 * shift[0] + 2 * shift[1]) / (1 + 4)  # least squares through the origin at log2(d/16) = 0, 1, 2
+    assert f"| **per doubling** |  | **{slope:+.2f}§** |" in law.to_markdown()
+    assert "W2: no steady shift (the offset is not monotone" in _verdict({"law": law})
+
+
+def test_a_monotone_offset_keeps_its_slope_unmarked(law) -> None:
+    for dv in ("kl", "w2"):
+        assert law.monotone(dv) and "§" not in law.to_markdown()
+    assert not any("no steady shift" in f for f in law.findings())

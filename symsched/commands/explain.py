@@ -87,7 +87,8 @@ def run(args: argparse.Namespace) -> int:
             print(head + f"best heuristic {b.family}{tie} (RMS {b.rms:.2g} log-SNR, lost {b.lost_text()})")
     for name, law in out.laws.items():  # a slope the data do not determine is no shift (explain.md's ‡)
         slopes = ", ".join(f"{_NAMES[dv]} " + ("not identified ‡" if any(law.undetermined_offsets(dv)) else
-                                               f"{s:+.2f}") for dv, s in law.slope.items())
+                                               f"{s:+.2f}" + ("" if law.monotone(dv) else " (not monotone §)"))
+                           for dv, s in law.slope.items())
         print(f"  resolution law ({name}): optimum per doubling {slopes}; simple diffusion "
               f"{law.rule_slope('simple diffusion'):+.2f}")
     return 0

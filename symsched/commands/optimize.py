@@ -1030,6 +1030,9 @@ def run(args: argparse.Namespace) -> int:
 
     if res.indifferent:
         print(f"note: {ALL_ZERO_NOTE.format(sampler=res.sampler)}")
+    if not res.success:  # (break-test of 7 December: said only inside the summary line and the JSON)
+        print(f"note: the search did not converge ({res.message.split('; ')[0]}): the schedule is the lowest point "
+              "it reached, not a verified optimum")
     if GRADIENT_NOTE in res.message:  # the note runs to its fixed last words (its inner message holds "; ")
         start = res.message.index(GRADIENT_NOTE)
         end = res.message.index(GRADIENT_NOTE_END, start) + len(GRADIENT_NOTE_END)

@@ -534,7 +534,8 @@ def _law_caption(law: ResolutionLaw, who: str) -> str:
                   "(max_seq_len).",
              "‡": "‡ The data do not determine the optimum at this resolution or at the base (a free end at the "
                   "search's log-SNR bound, a flat objective, or a match to rounding): the offset measures the "
-                  "search, not the data."}
+                  "search, not the data.",
+             "§": "§ The mean offset is not monotone in resolution: this slope does not summarise it."}
     return (f"Resolution law of the {law.source}, {who}, K = {law.steps}: the optimal schedule at d × d pixels "
             f"against the base d₀ = {law.base}. Δℓ: its log-SNR minus the base optimum's (mean over the levels; "
             f"first / last level{after}); shift s = exp(−Δℓ/2), the SD3-style factor; last row: the slope per "
@@ -617,6 +618,10 @@ def _verdict(laws: dict[str, ResolutionLaw]) -> str:
             if any(law.undetermined.get(dv, [])):
                 parts.append(f"{law.source}, {_NAMES[dv]}: no shift identified (the data do not determine an "
                              "optimum, see the table's ‡)")
+                continue
+            if not law.monotone(dv):
+                parts.append(f"{law.source}, {_NAMES[dv]}: no steady shift (the offset is not monotone in "
+                             "resolution, see the table's §)")
                 continue
             first = _slope_per_doubling(d, law.base, law.offset_first[dv])
             where = law.first_level_name(dv)

@@ -344,6 +344,8 @@ class ResolutionLaw:
         standard schedule scores the same, or an optimum matching the data to rounding (white data: any levels
         near the clean end do). Offsets involving such an
         optimum (every offset, when it is the base's) measure the search, not a shift; tables mark them "‡".
+        :meth:`monotone` tells whether the mean offset moves one way with resolution (tables mark a slope through
+        offsets that do not "§").
     Source: :func:`symsched.resolution_law`; the rules: Hoogeboom et al. 2023 (simple diffusion), Esser et al.
     2024 (SD3), diffusers ``pipelines/flux/pipeline_flux.py`` ``calculate_shift`` (Flux).
     """
@@ -375,6 +377,15 @@ class ResolutionLaw:
         own or the base's; see :attr:`undetermined`)."""
         hits = self.undetermined.get(self._divergence(divergence), [False] * len(self.resolutions))
         return [bool(h or hits[0]) for h in hits]
+
+    def monotone(self, divergence: str) -> bool:
+        """Whether the mean offset of ``divergence`` moves one way with resolution: False when it both rises and
+        falls between neighbouring resolutions by more than :data:`NO_SHIFT_FRACTION` of what simple diffusion's
+        rule moves there (then no slope per doubling summarises it; tables mark the slope "§")."""
+        y = self.offset[self._divergence(divergence)]
+        rule = np.abs(np.diff(self.rules["simple diffusion"]))
+        steps = np.diff(y)
+        return not (np.any(steps > NO_SHIFT_FRACTION * rule) and np.any(steps < -NO_SHIFT_FRACTION * rule))
 
     def first_level_pinned(self, divergence: str) -> bool:
         """Whether the optimum's first level is alpha_bar = 0 (log-SNR -inf: flow matching, zero terminal SNR) at
@@ -417,7 +428,7 @@ class ResolutionLaw:
         row = ["per doubling", ""]
         d = np.array(self.resolutions, float)
         for dv in divs:
-            mark = "‡" if any(self.undetermined_offsets(dv)) else ""
+            mark = "‡" if any(self.undetermined_offsets(dv)) else "" if self.monotone(dv) else "§"
             row += [_pm(self.slope[dv]) + mark,
                     f"{_pm(_slope_per_doubling(d, self.base, self.offset_first[dv]))} / "
                     f"{_pm(_slope_per_doubling(d, self.base, self.offset_last[dv]))}{mark}",
@@ -463,6 +474,7 @@ class ResolutionLaw:
             "flux_tokens": self.flux_tokens.tolist(),
             "log_snr": {dv: self.sweeps[dv].log_snr(self.steps).tolist() for dv in self.sweeps},
             "undetermined": {dv: list(v) for dv, v in self.undetermined.items()},
+            "monotone": {dv: self.monotone(dv) for dv in self.offset},
         })
 
     def findings(self) -> list[str]:
@@ -478,6 +490,12 @@ class ResolutionLaw:
             hits = [d for d, h in zip(self.resolutions, self.undetermined.get(dv, [])) if h]
             if hits:
                 out.append(self._bound_sentence(name, hits))
+                continue
+            if not self.monotone(dv):  # (break-test of 7 December: 0, -1.02, -0.61 read "-0.45 per doubling")
+                moves = ", ".join(f"{_pm(v)} at d = {r}" for v, r in zip(self.offset[dv], self.resolutions))
+                out.append(f"{name}: no steady shift: the optimum's mean offset is not monotone in resolution "
+                           f"({moves}), so its least-squares slope, {_pm(s)} per doubling (marked §), does not "
+                           f"summarise it.")
                 continue
             way = _direction(s, rule)
             if way == "opposite":  # a percentage below zero hid a change of direction (audit of 5 December)
