@@ -707,8 +707,10 @@ def test_a_postscript_file_named_png_is_never_handed_to_ghostscript(tmp_path, mo
 
 
 @pytest.mark.parametrize("argv, needle", [
-    (["explain", "--spectrum", "x.npy", "--steps", "3,"], "--steps must be comma-separated positive integers, with no empty item"),
-    (["explain", "--spectrum", "x.npy", "--steps", ",3"], "--steps must be comma-separated positive integers, with no empty item"),
+    (["explain", "--spectrum", "x.npy", "--steps", "3,"],
+     "--steps must be comma-separated positive integers, with no empty item"),
+    (["explain", "--spectrum", "x.npy", "--steps", ",3"],
+     "--steps must be comma-separated positive integers, with no empty item"),
     (["explain", "--spectrum", "x.npy", "--divergences", "kl,kl"], "--divergences must not repeat a value"),
     (["explain", "--spectrum", "x.npy", "--divergences", "kl,,w2"],
      "--divergences must be comma-separated divergences (kl, kl-reverse, w2), with no empty item"),
