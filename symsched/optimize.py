@@ -22,8 +22,8 @@ r"""Schedule design: the K noise levels whose output spectrum is closest to the 
   (the best different one, equal gaps, the best standard schedule) stop as soon as they join the basin
   already found; one that finds a better basin is polished. A first run stopped by ``maxiter`` is followed, for
   K >= 4, by one from the optimum at K // 2 levels (found the same way), resampled to K.
-  ``standard_starts=False`` is a plain random multi-start search instead (short runs from every
-  random start, the best ones polished), e.g. to benchmark against.
+  ``standard_starts=False`` is a plain multi-start search instead (short runs from every random start and
+  warm start, the best ones polished), e.g. to benchmark against.
 * **grid restriction** (``grid=alphas_cumprod``): the continuous optimum within the grid's range
   is rounded to K distinct grid timesteps, then improved by a coordinate pattern search over the
   timestep indices on exact objective values. The search also starts from the best standard
@@ -121,7 +121,7 @@ _SCREEN_ITER = 60  # L-BFGS-B iterations of a short (screening or guard) run
 _N_POLISH = 2  # short runs polished to convergence in the plain multi-start search
 _DISTINCT = 0.25  # a second start must differ from the first by this much in some level's log-SNR
 _SAME_BASIN = 0.05  # a guard run this close (max log-SNR difference) to the optimum found has joined it
-_ITERATION_LIMIT = "ITERATIONS REACHED LIMIT"  # L-BFGS-B's words for a run stopped by maxiter
+_RUN_LIMITS = ("ITERATIONS REACHED LIMIT", "EVALUATIONS EXCEEDS LIMIT")  # L-BFGS-B stopped by maxiter or maxfun
 _COARSE_MIN_STEPS = 4  # a search at K >= this that runs out of iterations tries the optimum at K // 2 levels
 _TANGENT_QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)  # effective mode variances of the tangent-law starts
 _FEASIBLE_TOL = 1e-9  # |log-SNR difference| up to which a baseline's end level counts as the fixed one
@@ -878,7 +878,7 @@ def _guards(par: _Gaps, scored: list[tuple[float, str, Array]], std: Sequence[st
 
 def _descend_best(
     obj: _Objective, par: _Gaps, cands: list[tuple[str, Array]], maxiter: int, starts: dict[str, float],
-    tick: Callable[[], None], std: Sequence[str] = (), coarse: Optional[Callable[[], Optional[Array]]] = None,
+    tick: Callable[[], None], std: Sequence[str] = (), coarse: Optional[Callable[[], Optional[tuple[Array, int, int]]]] = None,
 ) -> _Run:
     """L-BFGS-B to convergence from the best-scoring start, then short guard runs (:func:`_guards`) that stop
     as soon as they join the best basin found so far; a guard that finds a better one is polished. When the
@@ -899,22 +899,31 @@ def _descend_best(
             if v2 > 0.0:
                 y2, v2, ok2, msg2 = _lbfgs(obj, par, y2, max(v2, 1e-300), maxiter)
             best = (v2, y2, ok2, msg2, name)
-    if coarse is not None and not ok1 and _ITERATION_LIMIT in msg1.upper():
-        best = _from_coarse(obj, par, coarse, maxiter, starts, best)
+    if coarse is not None and not ok1 and not best[2] and any(w in msg1.upper() for w in _RUN_LIMITS):
+        descended = [par.levels(y0)] + [par.levels(y) for _, _, y in _guards(par, scored, std)]
+        best = _from_coarse(obj, par, coarse, maxiter, starts, best, descended)
     tick()
     return best
 
 
-def _from_coarse(obj: _Objective, par: _Gaps, coarse: Callable[[], Optional[Array]], maxiter: int,
-                 starts: dict[str, float], best: _Run) -> _Run:
+def _from_coarse(obj: _Objective, par: _Gaps, coarse: Callable[[], Optional[tuple[Array, int, int]]], maxiter: int,
+                 starts: dict[str, float], best: _Run, descended: Sequence[Array]) -> _Run:
     """``best``, or the run from the coarse optimum ``coarse()`` resampled to K levels when that one is lower
     (break-test of 7 December: dpmpp_2m, K = 20, KL on builtin:natural-patches crawled 2,000 iterations into a
-    near-duplicate ladder at 8.2e-6; from the K = 10 optimum it converges to 2.2e-8)."""
-    ab = coarse()
-    l = None if ab is None else _resample(ab, par.K)
+    near-duplicate ladder at 8.2e-6; from the K = 10 optimum it converges to 2.2e-8). Not run from a start within
+    ``_DISTINCT`` of one already ``descended``."""
+    got = coarse()
+    if got is None:
+        return best
+    ab, n_evaluations, n_gradients = got
+    obj.n_evaluations += n_evaluations  # (the K // 2 search is part of this one's work)
+    obj.n_gradients += n_gradients
+    l = _resample(ab, par.K)
     if l is None:
         return best
     name, y0 = f"the K={np.size(ab)} optimum", par.from_levels(l)
+    if any(_max_diff(par.levels(y0), d) <= _DISTINCT for d in descended):
+        return best
     v0 = obj.value_levels(par.levels(y0))
     if not math.isfinite(v0):
         return best
@@ -1538,21 +1547,33 @@ def optimize_schedule(
         return _optimize(*args, coarse=_coarse_search(params), **opts)
 
 
-def _coarse_search(params: dict[str, Any]) -> Optional[Callable[[], Optional[Array]]]:
+def _coarse_helps(par: Any, K: int) -> bool:
+    """Whether the problem at K // 2 levels has a free level to optimise and resamples to K levels: not when the
+    endpoints fix all of them (its optimum would be equal gaps), nor a pure-noise first level with one other."""
+    pinned = isinstance(par, _ZeroFirst) or par.first_fixed
+    return K // 2 - int(pinned) - int(par.last_fixed) >= 1 and (K // 2 >= 3 or not isinstance(par, _ZeroFirst))
+
+
+def _coarse_search(params: dict[str, Any]) -> Optional[Callable[[], Optional[tuple[Array, int, int]]]]:
     """The fallback start of :func:`_descend_best`: a function giving the optimum of the same problem at K // 2
-    levels (itself with this fallback), or None where that problem is refused; None below ``_COARSE_MIN_STEPS``
+    levels (itself with this fallback; a warm start of K // 2 levels instead, e.g. the one ``compare_schedules``
+    passes) and the evaluations it took, or None where that problem is refused; None below ``_COARSE_MIN_STEPS``
     and for the plain multi-start search."""
     K = int(params["steps"])
     if K < _COARSE_MIN_STEPS or not params["standard_starts"]:
         return None
 
-    def run() -> Optional[Array]:
+    def run() -> Optional[tuple[Array, int, int]]:
         half = {**params, "steps": K // 2, "baselines": None, "progress": False}
         try:
             args, opts = _prepare(**half)
-            return _optimize(*args, coarse=_coarse_search(half), **opts).alpha_bar
+            known = [ab for ab in args[-1] if ab.size == K // 2]  # (args[-1]: the warm starts, checked)
+            if known:
+                return known[0], 0, 0
+            res = _optimize(*args, coarse=_coarse_search(half), **opts)
         except ValueError:  # e.g. a sampler that takes more steps, or endpoints that fix all K // 2 levels
             return None
+        return res.alpha_bar, res.n_evaluations, res.n_gradient_evaluations
 
     return run
 
@@ -1575,8 +1596,8 @@ def _prepare(spectrum: Any, steps: Any, sampler: Any, eta: Any, variance: Any, d
     progress, standard_starts = as_bool(progress, "progress"), as_bool(standard_starts, "standard_starts")
     warm = _check_warm_starts(warm_starts)
     if not standard_starts and restarts < 1 and not any(_resample(ab, K) is not None for ab in warm):
-        raise ValueError("restarts must be >= 1 when standard_starts=False and no warm_starts are given (no start "
-                         "left)")
+        raise ValueError("restarts must be >= 1 when standard_starts=False and no warm start resamples to K levels "
+                         "(no start left; a warm start needs K levels or two finite ones)")
     extra_baselines = _check_baselines(baselines, K)
     w = check_weights(weights, S)
     g = None if grid is None else _check_grid(grid, K, sampler, eta)
@@ -1635,7 +1656,7 @@ def _optimize(
     warm: list[Array], *, sampler: str, eta: Optional[float], variance: str, divergence: str, init: str, seed: int,
     restarts: int, standard_starts: bool, maxiter: int, progress: bool, extra: Optional[dict[str, Any]] = None,
     extra_baselines: Optional[dict[str, Array]] = None, pairs: tuple[int, ...] = (), ratio: float = math.inf,
-    coarse: Optional[Callable[[], Optional[Array]]] = None,
+    coarse: Optional[Callable[[], Optional[tuple[Array, int, int]]]] = None,
 ) -> OptimizeResult:
     """The search behind :func:`optimize_schedule` (arguments validated; the room the endpoints leave is
     checked by ``_Box``, before any work on the modes)."""
@@ -1677,7 +1698,8 @@ def _optimize(
         else:
             cands = _candidates(par, obj, std, warm, standard_starts=standard_starts, restarts=restarts, seed=seed)
             if standard_starts:
-                run = _descend_best(obj, par, cands, maxiter, starts, tick, std=tuple(std), coarse=coarse)
+                run = _descend_best(obj, par, cands, maxiter, starts, tick, std=tuple(std),
+                                    coarse=coarse if _coarse_helps(par, K) else None)
             else:
                 run = _multistart(obj, par, cands, maxiter, starts, tick)
             _, y_best, success, msg, from_name = run

@@ -44,7 +44,7 @@ def test_a_warm_start_is_a_start_of_the_plain_multistart_search() -> None:
     warm = symsched.schedules.standard_schedule("cosine", 6)
     res = symsched.optimize_schedule(S, 6, standard_starts=False, restarts=0, warm_starts=[warm])
     assert set(res.starts) == {"warm start 0"} and res.success
-    with pytest.raises(ValueError, match="restarts must be >= 1 when standard_starts=False and no warm_starts"):
+    with pytest.raises(ValueError, match="restarts must be >= 1 when standard_starts=False and no warm start resamples"):
         symsched.optimize_schedule(S, 6, standard_starts=False, restarts=0)
 
 
@@ -87,3 +87,53 @@ def test_dpmpp_2m_k20_kl_leaves_the_near_duplicate_ladder() -> None:
     res = symsched.optimize_schedule(S, 20, sampler="dpmpp_2m", divergence="kl")
     assert res.value < 1e-7  # the ladder: 8.2e-6; from the K = 10 optimum ~2e-8
     assert np.min(np.diff(res.log_snr)) > 0.01  # the ladder's first gaps: 0.001
+
+
+def test_a_warm_start_that_cannot_be_resampled_leaves_no_start() -> None:
+    S = np.linspace(0.1, 3.0, 40)
+    for warm in ([0.5], [0.0, 0.5]):  # one finite level: nothing to interpolate
+        with pytest.raises(ValueError, match="no warm start resamples to K levels"):
+            symsched.optimize_schedule(S, 6, standard_starts=False, restarts=0, warm_starts=[np.array(warm)])
+
+
+def _spy(monkeypatch) -> list[int]:
+    """The K of every search run (the outer one and each coarse one)."""
+    import symsched.optimize as opt
+
+    seen: list[int] = []
+    real = opt._optimize
+    monkeypatch.setattr(opt, "_optimize", lambda S, K, *a, **kw: seen.append(K) or real(S, K, *a, **kw))
+    return seen
+
+
+def test_compare_schedules_hands_its_half_k_optimum_to_the_fallback(monkeypatch) -> None:
+    """Review of 7 December: each K's fallback re-solved K // 2 from scratch (searches 4, 2, 8, 4, 2, 16, 8, 4, 2)."""
+    import symsched.optimize as opt
+
+    real = opt.optimize_schedule
+    monkeypatch.setattr(opt, "optimize_schedule", lambda *a, **kw: real(*a, **{**kw, "maxiter": 3}))
+    seen = _spy(monkeypatch)
+    symsched.compare_schedules(spectra.power_law((16, 16), alpha=2.0), (4, 8, 16), divergence="kl")
+    assert seen == [4, 2, 8, 16]  # K = 4 has no K = 2 warm start: searched once; 8 and 16 take 4 and 8 as given
+
+
+@pytest.mark.parametrize("kw", [
+    {"sampler": "flow_match_euler"},  # pure noise first: K // 2 = 2 leaves one finite level
+    {"endpoints": (0.0, None)},
+    {"endpoints": (0.01, 0.9)},  # both ends fixed: the K // 2 = 2 levels are the endpoints
+])
+def test_no_coarse_search_where_it_cannot_help(monkeypatch, kw) -> None:
+    seen = _spy(monkeypatch)
+    symsched.optimize_schedule(spectra.power_law((16, 16), alpha=2.0), 5, divergence="kl", maxiter=2, **kw)
+    assert seen == [5]
+
+
+def test_the_coarse_search_counts_in_the_evaluations(monkeypatch) -> None:
+    S = spectra.power_law((16, 16), alpha=2.0)
+    seen = _spy(monkeypatch)
+    res = symsched.optimize_schedule(S, 8, divergence="kl", maxiter=3)
+    assert seen[:2] == [8, 4]
+    half = symsched.optimize_schedule(S, 4, divergence="kl", maxiter=3)
+    alone = symsched.optimize_schedule(S, 8, divergence="kl", maxiter=3, warm_starts=[half.alpha_bar])
+    # the same search, given the K = 4 optimum, scores it as one more start (1 evaluation) instead of searching it
+    assert res.n_evaluations == (alone.n_evaluations - 1) + half.n_evaluations

@@ -535,7 +535,7 @@ def _law_caption(law: ResolutionLaw, who: str) -> str:
              "‡": "‡ The data do not determine the optimum at this resolution or at the base (a free end at the "
                   "search's log-SNR bound, a flat objective, or a match to rounding): the offset measures the "
                   "search, not the data.",
-             "§": "§ The mean offset is not monotone in resolution: this slope does not summarise it."}
+             "§": "§ The mean offset is not monotone in resolution: the slopes of this row do not summarise it."}
     return (f"Resolution law of the {law.source}, {who}, K = {law.steps}: the optimal schedule at d × d pixels "
             f"against the base d₀ = {law.base}. Δℓ: its log-SNR minus the base optimum's (mean over the levels; "
             f"first / last level{after}); shift s = exp(−Δℓ/2), the SD3-style factor; last row: the slope per "
