@@ -149,8 +149,9 @@ class PredictionModel:
                 kind = np.asarray(raw).dtype.kind
             except (TypeError, ValueError):  # ragged: refused by the conversion below
                 kind = None
-        if kind in ("c", "b"):
-            what = "complex (the imaginary part would be lost)" if kind == "c" else "boolean"
+        if kind in ("c", "b", "i", "u"):  # (integers: break-test of 7 December, a module returning x.long() ran)
+            what = {"c": "complex (the imaginary part would be lost)", "b": "boolean"}.get(
+                kind, "integer (a prediction truncated by a cast?)")
             raise ArgumentTypeError(f"{self.name} output must be a real array, not {what} "
                                     f"(at alpha_bar_t={alpha_bar:.6g})")
         try:

@@ -1986,7 +1986,8 @@ def default_schedules(
     ``None`` for the optimiser's default, first level pinned at the grid's noisiest level);
     ``"optimised"`` uses the default divergence :data:`symsched.optimize.DEFAULT_DIVERGENCE`.
     ``"grid-leading"``, ``"grid-trailing"``, ``"grid-linspace"`` are diffusers' timestep spacings applied to
-    ``grid`` itself (what ``DDIMScheduler`` runs for a model with these ``alphas_cumprod``). Other names are
+    ``grid`` itself (what ``DDIMScheduler`` runs for a model with these ``alphas_cumprod`` and ``steps_offset=0``; a
+    config's ``steps_offset`` is not read). Other names are
     :func:`symsched.schedules.standard_schedule` on ``grid`` (their levels snapped to it: ``"linear-trailing"``
     is the linear-beta schedule's levels, which on another model's grid may collide at its noisiest timestep).
     ``sampler``, ``eta``, ``variance`` and, for a k-diffusion sampler (:data:`LIBRARY_SAMPLERS`, or ``euler`` /

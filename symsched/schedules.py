@@ -197,9 +197,15 @@ ZERO_SNR_STANDIN = 2.0**-24
 def _as_grid(grid: ArrayLike, name: str = "grid", *, lone_zero: bool = False) -> Array:
     """A training-order grid: 1-D, strictly decreasing in t (``grid[t] = alphas_cumprod[t]``), in (0, 1) except
     that the last entry may be exactly 0 (zero terminal SNR, ``rescale_betas_zero_snr=True``); ``[0.0]`` alone only
-    with ``lone_zero`` (a one-step schedule from pure noise, not a grid a model was trained on)."""
+    with ``lone_zero`` (a one-step schedule from pure noise, not a grid a model was trained on). A last entry of
+    exactly :data:`ZERO_SNR_STANDIN` at or above the one before it (a 1000-step Euler-type zero-SNR grid: 2**-24
+    after 4.2e-9) is diffusers' stand-in for the 0 the model was trained at, and reads as 0, as in
+    :func:`symsched.probe.diffusers_denoiser` and :mod:`symsched.export`."""
     arr = _float_array(grid, name)
     refuse_rounded_to_one(grid, arr, name, "levels", "the clean end rather than a level")
+    if arr.ndim == 1 and arr.size > 1 and arr[-1] == ZERO_SNR_STANDIN and arr[-2] <= ZERO_SNR_STANDIN:
+        arr = arr.copy()
+        arr[-1] = 0.0
     if arr.ndim != 1 or arr.size == 0:
         raise ValueError(f"{name} must be a non-empty 1-D array alphas_cumprod[t] (got shape {arr.shape})")
     if np.any(arr < 0) or np.any(arr >= 1) or np.any(arr[:-1] == 0):

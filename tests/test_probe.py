@@ -182,6 +182,9 @@ def test_sample_accepts_a_model_object_and_checks_its_output():
                          prediction="sample", seed=0)
     with pytest.raises(ValueError, match="denoiser output must be a real array, not boolean"):
         probe.sample(lambda x, a: x > 0, [0.5], shape=(4,), prediction="sample", n_samples=2)
+    for out in (lambda x: (3 * x).astype(np.int64), lambda x: np.zeros(x.shape, np.uint8)):
+        with pytest.raises(ArgumentTypeError, match="denoiser output must be a real array, not integer"):
+            probe.sample(lambda x, a, out=out: out(x), [0.5], shape=(4,), prediction="sample", n_samples=2)
     with pytest.raises(TypeError, match="denoiser must be callable"):
         probe.sample("ddim", [0.5], shape=(4,), prediction="v", n_samples=2)
     with pytest.raises(ValueError, match="prediction must be one of"):

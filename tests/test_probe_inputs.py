@@ -146,7 +146,8 @@ def test_a_torch_module_returning_complex_or_boolean_is_refused() -> None:
     from symsched._validate import ArgumentTypeError
 
     grid = schedules.training_grid("linear")
-    for module, what in ((lambda x, t: x.to(torch.complex128) * (1 + 5j), "complex"), (lambda x, t: x > 0, "boolean")):
+    for module, what in ((lambda x, t: x.to(torch.complex128) * (1 + 5j), "complex"), (lambda x, t: x > 0, "boolean"),
+                         (lambda x, t: (3 * x).long(), "integer")):  # (break-test of 7 December: x.long() ran)
         den = probe.torch_denoiser(module, grid, prediction="sample", shape=(4,))
         with pytest.raises(ArgumentTypeError, match=f"torch module output must be a real array, not {what}"):
             probe.sample(den, [0.1, 0.5], n_samples=2, seed=0, progress=False)
