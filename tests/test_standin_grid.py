@@ -55,11 +55,9 @@ def test_grid_timestep_and_torch_denoiser_take_the_stand_in_grid() -> None:
 
 
 def _has_torch() -> bool:
-    try:
-        import torch  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    import importlib.util
+
+    return importlib.util.find_spec("torch") is not None
 
 
 def test_a_stand_in_that_keeps_the_order_stays_a_level() -> None:
