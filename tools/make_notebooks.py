@@ -355,7 +355,7 @@ table
 
 A multi-stage scheme pays several denoiser evaluations per step (Heun 2, RK4 4), so counting evaluations (NFE)
 rather than grid points is the fair comparison. At the smallest budget this changes the ranking (at 20 NFE RK4
-has only 5 grid points); from about 40 NFE on the higher-order schemes lead under either count. With the exact
+takes only 5 steps, 6 grid points); from about 40 NFE on the higher-order schemes lead under either count. With the exact
 start the exact reverse SDE and the probability-flow ODE reproduce the same marginal, so their reference line is
 one.
 """),
