@@ -93,3 +93,18 @@ def test_transfer_needs_exactly_one_kind_of_levels(tmp_path, capsys) -> None:
         assert info.value.code == 2
     err = capsys.readouterr().err
     assert "one of the arguments --alpha-bar --sigmas is required" in err and "not allowed with argument" in err
+
+
+@pytest.mark.parametrize("extra, steps", [
+    ([], 10),
+    (["--sampler", "deis_multistep"], 9),  # stops at the last level: 9 steps on 10 levels
+    (["--sampler", "dpmsolver_multistep", "--option", "final_sigmas_type=sigma_min"], 9),
+    (["--sampler", "dpmsolver_multistep"], 10),  # final_sigmas_type="zero": the last step goes to the clean level
+])
+def test_transfer_counts_the_steps_the_sampler_takes(tmp_path, capsys, extra, steps) -> None:
+    """Break-test of 7 December: `steps 10` was printed for DEIS's 9 steps on 10 levels."""
+    np.save(tmp_path / "S.npy", np.linspace(0.1, 3.0, 16))
+    np.save(tmp_path / "A.npy", np.linspace(0.05, 0.95, 10))
+    assert main(["transfer", "--spectrum", str(tmp_path / "S.npy"), "--alpha-bar", str(tmp_path / "A.npy"),
+                 *extra]) == 0
+    assert f"  steps {steps}  modes 16" in capsys.readouterr().out

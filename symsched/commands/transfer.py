@@ -38,6 +38,18 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.set_defaults(func=run)
 
 
+def _model_steps(x: Any, coord: str, sampler: str, settings: dict[str, Any]) -> int:
+    """The sampler's steps on levels ``x`` (model calls at distinct levels): K, or K - 1 for a sampler whose last step
+    stops at the last level (DEIS, ``final_sigmas_type="sigma_min"``), read off its program as intermediate_spectra
+    reads its rows (break-test of 7 December: ``steps 10`` was printed for DEIS's 9)."""
+    from ..api import _setup
+    from ..engine.program import build_program
+    from ..insight.intermediate import _arrivals
+
+    name, options, params = _setup(sampler, dict(settings))
+    return len(_arrivals(name, build_program(name, options, params, x, coord))[1])
+
+
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
@@ -57,13 +69,12 @@ def run(args: argparse.Namespace) -> int:
     if args.sigmas is not None:
         levels = load_npy(args.sigmas, "--sigmas")
         P = output_spectrum_ve(S, levels, sampler=args.sampler, variance=args.variance, init=args.init, **kw)
-        steps = int(np.size(levels)) - int(np.size(levels) > 0 and np.ravel(levels)[-1] == 0)
         x, coord = _ve_levels(levels), "sigma"
     else:
         levels = load_npy(args.alpha_bar, "--alpha-bar")
         P = output_spectrum(S, levels, sampler=args.sampler, variance=args.variance, init=args.init, **kw)
-        steps = int(np.size(levels))
         x, coord = _vp_levels(levels), "alpha_bar"
+    steps = _model_steps(x, coord, args.sampler, {"variance": args.variance, **kw})
     S = np.asarray(S, dtype=np.float64)
     # the divergences in the ratio form (as divergence_and_grad): exact where P underflows (a KL of P alone is inf)
     d = _schedule_divergences(S, x, coord, args.sampler, args.init, {"variance": args.variance, **kw}, lambda: P)
