@@ -849,6 +849,8 @@ def _lbfgs_reason(message: Any) -> str:
 
 
 _Run = tuple[float, Array, bool, str, str]  # (value, y, converged, message, start name)
+#: the fallback of :func:`_descend_best`: () -> (the optimum at K // 2 levels, its evaluations, its gradients) or None
+_Coarse = Callable[[], Optional[tuple[Array, int, int]]]
 
 
 def _scored(obj: _Objective, par: _Gaps, cands: list[tuple[str, Array]]) -> list[tuple[float, str, Array]]:
@@ -878,7 +880,7 @@ def _guards(par: _Gaps, scored: list[tuple[float, str, Array]], std: Sequence[st
 
 def _descend_best(
     obj: _Objective, par: _Gaps, cands: list[tuple[str, Array]], maxiter: int, starts: dict[str, float],
-    tick: Callable[[], None], std: Sequence[str] = (), coarse: Optional[Callable[[], Optional[tuple[Array, int, int]]]] = None,
+    tick: Callable[[], None], std: Sequence[str] = (), coarse: Optional[_Coarse] = None,
 ) -> _Run:
     """L-BFGS-B to convergence from the best-scoring start, then short guard runs (:func:`_guards`) that stop
     as soon as they join the best basin found so far; a guard that finds a better one is polished. When the
@@ -892,7 +894,8 @@ def _descend_best(
     starts[name0] = v1
     best: _Run = (v1, y1, ok1, msg1, name0)
     tick()
-    for _, name, y in _guards(par, scored, std):
+    guards = _guards(par, scored, std)
+    for _, name, y in guards:
         y2, v2, ok2, msg2 = _lbfgs(obj, par, y, scale, _SCREEN_ITER, known=(par.levels(best[1]), best[0]))
         starts[name] = v2
         if v2 < best[0] * (1.0 - 1e-12):  # a better basin: polish it (J = 0 is the global minimum already)
@@ -900,13 +903,13 @@ def _descend_best(
                 y2, v2, ok2, msg2 = _lbfgs(obj, par, y2, max(v2, 1e-300), maxiter)
             best = (v2, y2, ok2, msg2, name)
     if coarse is not None and not ok1 and not best[2] and any(w in msg1.upper() for w in _RUN_LIMITS):
-        descended = [par.levels(y0)] + [par.levels(y) for _, _, y in _guards(par, scored, std)]
+        descended = [par.levels(y) for y in [y0] + [g[2] for g in guards]]
         best = _from_coarse(obj, par, coarse, maxiter, starts, best, descended)
     tick()
     return best
 
 
-def _from_coarse(obj: _Objective, par: _Gaps, coarse: Callable[[], Optional[tuple[Array, int, int]]], maxiter: int,
+def _from_coarse(obj: _Objective, par: _Gaps, coarse: _Coarse, maxiter: int,
                  starts: dict[str, float], best: _Run, descended: Sequence[Array]) -> _Run:
     """``best``, or the run from the coarse optimum ``coarse()`` resampled to K levels when that one is lower
     (break-test of 7 December: dpmpp_2m, K = 20, KL on builtin:natural-patches crawled 2,000 iterations into a
@@ -1547,14 +1550,14 @@ def optimize_schedule(
         return _optimize(*args, coarse=_coarse_search(params), **opts)
 
 
-def _coarse_helps(par: Any, K: int) -> bool:
+def _coarse_helps(par: Any) -> bool:
     """Whether the problem at K // 2 levels has a free level to optimise and resamples to K levels: not when the
     endpoints fix all of them (its optimum would be equal gaps), nor a pure-noise first level with one other."""
-    pinned = isinstance(par, _ZeroFirst) or par.first_fixed
-    return K // 2 - int(pinned) - int(par.last_fixed) >= 1 and (K // 2 >= 3 or not isinstance(par, _ZeroFirst))
+    half, zero_first = par.K // 2, isinstance(par, _ZeroFirst)
+    return half - int(zero_first or par.first_fixed) - int(par.last_fixed) >= 1 and (half >= 3 or not zero_first)
 
 
-def _coarse_search(params: dict[str, Any]) -> Optional[Callable[[], Optional[tuple[Array, int, int]]]]:
+def _coarse_search(params: dict[str, Any]) -> Optional[_Coarse]:
     """The fallback start of :func:`_descend_best`: a function giving the optimum of the same problem at K // 2
     levels (itself with this fallback; a warm start of K // 2 levels instead, e.g. the one ``compare_schedules``
     passes) and the evaluations it took, or None where that problem is refused; None below ``_COARSE_MIN_STEPS``
@@ -1656,7 +1659,7 @@ def _optimize(
     warm: list[Array], *, sampler: str, eta: Optional[float], variance: str, divergence: str, init: str, seed: int,
     restarts: int, standard_starts: bool, maxiter: int, progress: bool, extra: Optional[dict[str, Any]] = None,
     extra_baselines: Optional[dict[str, Array]] = None, pairs: tuple[int, ...] = (), ratio: float = math.inf,
-    coarse: Optional[Callable[[], Optional[tuple[Array, int, int]]]] = None,
+    coarse: Optional[_Coarse] = None,
 ) -> OptimizeResult:
     """The search behind :func:`optimize_schedule` (arguments validated; the room the endpoints leave is
     checked by ``_Box``, before any work on the modes)."""
@@ -1699,7 +1702,7 @@ def _optimize(
             cands = _candidates(par, obj, std, warm, standard_starts=standard_starts, restarts=restarts, seed=seed)
             if standard_starts:
                 run = _descend_best(obj, par, cands, maxiter, starts, tick, std=tuple(std),
-                                    coarse=coarse if _coarse_helps(par, K) else None)
+                                    coarse=coarse if _coarse_helps(par) else None)
             else:
                 run = _multistart(obj, par, cands, maxiter, starts, tick)
             _, y_best, success, msg, from_name = run

@@ -74,10 +74,11 @@ def run(args: argparse.Namespace) -> int:
         levels = load_npy(args.alpha_bar, "--alpha-bar")
         P = output_spectrum(S, levels, sampler=args.sampler, variance=args.variance, init=args.init, **kw)
         x, coord = _vp_levels(levels), "alpha_bar"
-    steps = _model_steps(x, coord, args.sampler, {"variance": args.variance, **kw})
+    settings = {"variance": args.variance, **kw}
+    steps = _model_steps(x, coord, args.sampler, settings)
     S = np.asarray(S, dtype=np.float64)
     # the divergences in the ratio form (as divergence_and_grad): exact where P underflows (a KL of P alone is inf)
-    d = _schedule_divergences(S, x, coord, args.sampler, args.init, {"variance": args.variance, **kw}, lambda: P)
+    d = _schedule_divergences(S, x, coord, args.sampler, args.init, settings, lambda: P)
     if args.out is not None:  # before printing: a stdout that fails costs no file
         save_npy(args.out, P)
     print(f"sampler {args.sampler}  steps {steps}  modes {S.size}  init {args.init}")
