@@ -11,7 +11,10 @@ every step). Two ratios, medians over alternating runs:
 
 In both regimes it also reports the cost of ``divergence_and_grad(..., divergence="w2")`` relative to
 one ``output_spectrum`` call (issue 13: target <= 2x) on the 1000-step schedule and on a 10-step one
-(the 1000-step schedule's levels at 10 evenly spaced timesteps: what the optimiser evaluates),
+(the 1000-step schedule's levels at 10 evenly spaced timesteps: what the optimiser evaluates); at K = 1000 it
+runs the interpolated adjoint (``recursion._interpolated_value_and_grad``), timed next to the full adjoint over
+every mode that ran before it (the baseline, forced by ``recursion.INTERPOLATED_MIN_LEVELS``), whose gradient the
+warm part compares with it,
 and, warm, the fewest-pass NumPy adjoint of the same recursion written by hand
 (``floor_value_and_grad``, checked against finite differences) against its own forward: the floor of
 a NumPy adjoint; (c) the state-space engine: ``dpmpp_2m`` (a 2-entry state, k-diffusion's sigmas of the same schedule)
@@ -305,8 +308,18 @@ def worker(which: str, task: str, steps: int) -> dict:
     elif task == "output":
         symsched.output_spectrum(S, ab, sampler="ddpm")
     else:
+        if task == "grad-full":
+            full_adjoint()
         symsched.divergence_and_grad(S, ab, sampler="ddpm", divergence="w2")
     return {"seconds": time.perf_counter() - t, "import": t_import}
+
+
+def full_adjoint(on: bool = True) -> None:
+    """Make divergence_and_grad run the full adjoint over every mode (``on``), as before the interpolated adjoint
+    (``recursion.INTERPOLATED_MIN_LEVELS``), or restore the default."""
+    from symsched.engine import recursion
+
+    recursion.INTERPOLATED_MIN_LEVELS = sys.maxsize if on else 64
 
 
 def warm_worker(repeats: int) -> dict:
@@ -317,7 +330,11 @@ def warm_worker(repeats: int) -> dict:
     ab = ddpm_schedule()
     P_ref = baseline_output_spectrum(S, ab)
     P = symsched.output_spectrum(S, ab, sampler="ddpm")
-    symsched.divergence_and_grad(S, ab, sampler="ddpm", divergence="w2")
+    _, g_interp = symsched.divergence_and_grad(S, ab, sampler="ddpm", divergence="w2", wrt="log_snr")
+    full_adjoint()
+    _, g_full = symsched.divergence_and_grad(S, ab, sampler="ddpm", divergence="w2", wrt="log_snr")
+    full_adjoint(False)
+    grad_diff = float(np.max(np.abs(g_interp - g_full)) / np.max(np.abs(g_full)))
     rel = np.abs(P - P_ref) / np.maximum(P_ref, 1e-300)
     err = float(np.max(rel))
     # who is right where they differ most: both against the same expressions at 50 digits
@@ -338,8 +355,8 @@ def warm_worker(repeats: int) -> dict:
     J_blk, g_blk = floor_value_and_grad_blocked(Su, coef, store, BLOCK_MODES)
     if not (np.isclose(J_blk, J_ref, rtol=1e-12) and np.allclose(g_blk, g_ref, rtol=1e-9, atol=1e-12 * np.abs(g_ref).max())):
         raise AssertionError("the blocked floor disagrees with the unblocked one")
-    times: dict[str, list[float]] = {"baseline": [], "symsched": [], "grad": [], "symsched10": [], "grad10": [],
-                                     "floor": [], "floor_grad": [], "floor_grad_blocked": []}
+    times: dict[str, list[float]] = {"baseline": [], "symsched": [], "grad": [], "grad_full": [], "symsched10": [],
+                                     "grad10": [], "floor": [], "floor_grad": [], "floor_grad_blocked": []}
     for _ in range(repeats):
         for name in times:
             t = time.perf_counter()
@@ -355,13 +372,18 @@ def warm_worker(repeats: int) -> dict:
                 symsched.output_spectrum(S, ab, sampler="ddpm")
             elif name == "grad":
                 symsched.divergence_and_grad(S, ab, sampler="ddpm", divergence="w2")
+            elif name == "grad_full":
+                full_adjoint()
+                t = time.perf_counter()
+                symsched.divergence_and_grad(S, ab, sampler="ddpm", divergence="w2")
+                full_adjoint(False)
             elif name == "symsched10":
                 symsched.output_spectrum(S, ab10, sampler="ddpm")
             else:
                 symsched.divergence_and_grad(S, ab10, sampler="ddpm", divergence="w2")
             times[name].append(time.perf_counter() - t)
     return {"times": times, "max_rel_diff": err, "err_symsched": err_symsched, "err_baseline": err_baseline,
-            "block": BLOCK_MODES}
+            "block": BLOCK_MODES, "grad_diff": grad_diff}
 
 
 def _run(args: list[str], env: dict | None = None) -> dict:
@@ -376,7 +398,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--worker", choices=["baseline", "symsched"], help=argparse.SUPPRESS)
-    ap.add_argument("--task", choices=["output", "grad"], default="output", help=argparse.SUPPRESS)
+    ap.add_argument("--task", choices=["output", "grad", "grad-full"], default="output", help=argparse.SUPPRESS)
     ap.add_argument("--steps", type=int, default=1000, help=argparse.SUPPRESS)
     ap.add_argument("--warm", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--statespace", action="store_true", help=argparse.SUPPRESS)
@@ -408,11 +430,13 @@ def main() -> None:
     _run(["--worker", "symsched"])  # builds the on-disk kernel cache once, as a first use would
     _run(["--worker", "symsched", "--task", "grad"])
 
-    fresh: dict[str, list[float]] = {"baseline": [], "symsched": [], "grad": [], "symsched10": [], "grad10": []}
+    fresh: dict[str, list[float]] = {"baseline": [], "symsched": [], "grad": [], "grad_full": [], "symsched10": [],
+                                     "grad10": []}
     for _ in range(args.repeats):  # alternate, so drift hits both alike
         fresh["baseline"].append(_run(["--worker", "baseline"])["seconds"])
         fresh["symsched"].append(_run(["--worker", "symsched"])["seconds"])
         fresh["grad"].append(_run(["--worker", "symsched", "--task", "grad"])["seconds"])
+        fresh["grad_full"].append(_run(["--worker", "symsched", "--task", "grad-full"])["seconds"])
         fresh["symsched10"].append(_run(["--worker", "symsched", "--steps", "10"])["seconds"])
         fresh["grad10"].append(_run(["--worker", "symsched", "--task", "grad", "--steps", "10"])["seconds"])
     med = {k: statistics.median(v) for k, v in fresh.items()}
@@ -431,6 +455,8 @@ def main() -> None:
           f"{wm['floor_grad'] / wm['floor']:.2f}x its own forward ({wm['floor_grad']:.3f} s vs {wm['floor']:.3f} s); "
           f"in symsched's blocks of {warm['block']} modes {wm['floor_grad_blocked'] / wm['floor']:.2f}x "
           f"({wm['floor_grad_blocked']:.3f} s)")
+    print(f"    the interpolated adjoint's W2 log-SNR gradient against the full adjoint's: {warm['grad_diff']:.1e} of "
+          "its largest entry")
     print(f"\nmax relative difference symsched vs baseline: {warm['max_rel_diff']:.2e}; on those modes, "
           f"error vs mpmath (50 digits): symsched {warm['err_symsched']:.1e}, baseline {warm['err_baseline']:.1e}")
     statespace_report(args.repeats)
@@ -443,6 +469,10 @@ def grad_report(med: dict) -> None:
         g, o = med["grad" + key], med["symsched" + key]
         print(f"    K = {steps:4d}: divergence_and_grad {g:.3f} s = {g / o:.2f}x one output_spectrum call "
               f"({o:.3f} s) (target <= 2)")
+        if not key:
+            print(f"             the full adjoint over every mode (recursion.INTERPOLATED_MIN_LEVELS = inf: the "
+                  f"implementation before the interpolated adjoint) {med['grad_full']:.3f} s = "
+                  f"{med['grad_full'] / o:.2f}x")
 
 
 def statespace_report(repeats: int) -> None:

@@ -288,9 +288,12 @@ def output_spectrum_ve(
 
     ``sigmas``: shape (K,) or (K + 1,), strictly decreasing, noisiest first, positive (``inf`` allowed
     first: zero terminal SNR), optionally with k-diffusion's trailing 0 (same result). A final step to
-    sigma = 0 follows. ``init="white"`` starts from the sampler's white noise (VE ``N(0, sigma_max^2)``),
-    ``"exact"`` from ``N(0, S + sigma_max^2)``. Returns an array with the shape of ``spectrum``. float32 sigmas
-    (k-diffusion's ``get_sigmas_*`` default) are decided as k-diffusion decides on them (churn window, ancestral
+    sigma = 0 follows. Every sampler takes its levels this way, the VP and flow ones too (``sigma^2 = (1 -
+    alpha_bar) / alpha_bar``: the same result as :func:`output_spectrum` on those levels). ``init="white"`` starts
+    from the sampler's own white noise, as in :func:`output_spectrum`: VE ``N(0, sigma_max^2)`` for the VE samplers
+    (:data:`VE_SAMPLERS`, k-diffusion's), VP ``N(0, 1)`` (``N(0, 1 + sigma_max^2)`` in these VE units) for the VP
+    ones, ``N(0, 1)`` in the flow scale for flow matching; ``"exact"`` from ``N(0, S + sigma_max^2)``. Returns an
+    array with the shape of ``spectrum``. float32 sigmas (k-diffusion's ``get_sigmas_*`` default) are decided as k-diffusion decides on them (churn window, ancestral
     ``min``); a ``UserWarning`` when its float32 ``sigma_down`` cancels beyond 1e-3 relative for ``dpm_2_ancestral``
     or ``dpmpp_2s_ancestral`` (its run then differs from the closed form; README, k-diffusion samplers).
     Raises ValueError (TypeError for a wrong type) naming a bad argument, or for an output float64 cannot
@@ -361,7 +364,8 @@ def kl_divergence(p: ArrayLike, q: ArrayLike) -> float:
     Q = as_spectrum(q, "q")
     check_same_shape(P, Q, "p", "q")
     # kernel "kl" is KL(data || generated) with arguments (generated, data): KL(p||q) = kernel(q, p)
-    return float(np.sum(_divergence_terms("kl", Q.ravel(), P.ravel())))
+    with np.errstate(over="ignore"):  # finite terms whose sum exceeds float64: KL = inf, without a NumPy warning
+        return float(np.sum(_divergence_terms("kl", Q.ravel(), P.ravel())))
 
 
 @numpy_error_defaults
@@ -902,7 +906,10 @@ def divergence_and_grad(
     ``weights`` (shape of ``spectrum``, default 1); the default divergence is :data:`DEFAULT_DIVERGENCE` (W2, as
     everywhere in symsched). The gradient (shape (K,)) is taken with respect
     to ``alpha_bar`` or, with ``wrt="log_snr"``, to the levels' log-SNR; it chains the symbolic
-    per-step derivatives through one forward and one backward (adjoint) sweep: O(K * modes) time.
+    per-step derivatives through one forward and one backward (adjoint) sweep: O(K * modes) time. For K >= 64
+    levels and many modes the backward sweep runs over a few hundred nodes in ln S instead, the modes' cotangents
+    carried there by the transpose of local Lagrange interpolation (every per-mode derivative is analytic in ln S;
+    checked on each call, errors the size of the full adjoint's own rounding; README "The interpolated adjoint").
     A level at ``alpha_bar = 0`` is a fixed end of the range: its derivative is reported as 0.
     Settings as in :func:`output_spectrum`. Returns ``(J, grad)``: a float and an array of shape (K,). J is
     ``inf`` (with a zero gradient) where a KL is infinite, a mode with data and no output (P = 0: DDIM from

@@ -1048,10 +1048,14 @@ def karras(K: int, *, sigma_min: float = 0.002, sigma_max: float = 80.0, rho: fl
         a, b = np.float64(hi) ** (1.0 / rho), np.float64(lo) ** (1.0 / rho)
     if np.isfinite(a) and b > 0:
         sig = (a + ramp * (b - a)) ** rho
-    else:  # a small rho takes sigma^(1/rho) beyond float64: the same sum in logs, log(a (1 - t) + b t)
-        with np.errstate(divide="ignore"):
-            L = np.logaddexp(math.log(hi) / rho + np.log1p(-ramp), math.log(lo) / rho + np.log(ramp))
-        sig = np.exp(rho * L)
+    else:  # a small rho takes sigma^(1/rho) beyond float64: sigma = hi (1 - t + t (lo/hi)^(1/rho))^rho in logs,
+        # with (lo/hi)^(1/rho) = e^d; d = -inf (rho = 5e-324) is fine (the log form of a, b gave inf - inf = NaN)
+        with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+            d = (math.log(lo) - math.log(hi)) / rho
+            sig = hi * np.exp(rho * np.log1p(ramp * math.expm1(d)))
+        if K > 2 and not sig[1] < hi:
+            raise ValueError(f"rho={rho:g} is too small: karras(K={K}) puts sigma_1 = sigma_max * (1 - 1/(K-1))^rho, "
+                             f"which rounds to sigma_max={hi:g} in float64 (the levels coincide)")
     sig[0] = hi  # exact end points (the power amplifies round-off in b - a)
     if K > 1:
         sig[-1] = lo

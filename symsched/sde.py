@@ -59,6 +59,7 @@ K: Any = _LazyKernels()
 
 __all__ = [
     "BeyondFloat64",
+    "UndefinedUpdate",
     "SCHEMES",
     "SDE_SCHEMES",
     "ODE_SCHEMES",
@@ -262,34 +263,58 @@ def reverse_grid(n_points: int, *, horizon: float = 1.0, eps: float = 0.0) -> tu
 def _checked_grid(scheme: str, n_points: int, bmin: float, bmax: float, T: float, e: float) -> tuple[Array, float]:
     """:func:`reverse_grid`, after checking that ``scheme`` is defined on it (:func:`_check_domain`)."""
     tau, delta = reverse_grid(n_points, horizon=T, eps=e)
-    _check_domain(scheme, tau, delta, bmin, bmax, n_points)
+    _check_domain(scheme, tau, delta, bmin, bmax, n_points, T, e)
     return tau, delta
 
 
-def _check_domain(scheme: str, tau: Array, delta: float, bmin: float, bmax: float, n_points: int) -> None:
-    """Every radicand of the update must be positive at every step (DDPM: 2 Delta beta_k < 1)."""
+def _domain_violation(scheme: str, tau: Array, delta: float, bmin: float, bmax: float
+                      ) -> Optional[tuple[Any, int, float]]:
+    """(radicand, step, its value) of the first radicand of the update that is not positive on the grid, or None."""
     exprs = K.domain_exprs(scheme)
     if not exprs:
-        return
-    with np.errstate(over="ignore"):  # a radicand beyond float64 is +inf > 0: defined
+        return None
+    with np.errstate(over="ignore", invalid="ignore"):  # a radicand beyond float64 is +inf > 0: defined
         vals = K.domain_kernel(scheme)(tau[:-1], tau[1:], delta, bmin, bmax)
     for expr, val in zip(exprs, vals):
         val = np.broadcast_to(np.asarray(val, dtype=np.float64), tau[:-1].shape)
         if not np.all(val > 0):
-            k = int(np.argmin(val))
-            _check_beta_representable(scheme, float(tau[k]), bmin, bmax)
-            raise ValueError(
-                f"n_points={n_points} is too small for scheme {scheme!r}: its update needs "
-                f"{K.describe(expr)} > 0 at every step, but it is {val[k]:.6g} at step k={k} "
-                f"(tau_k={tau[k]:.6g}); use more grid points"
-            )
+            k = int(np.argmin(np.where(np.isnan(val), -np.inf, val)))
+            return expr, k, float(val[k])
+    return None
+
+
+def _check_domain(scheme: str, tau: Array, delta: float, bmin: float, bmax: float, n_points: int, T: float,
+                  e: float) -> None:
+    """Every radicand of the update must be positive at every step (DDPM: 2 Delta beta_k < 1); ValueError naming
+    n_points where more points help, else the model's arguments (no grid of MAX_STEPS points is fine either)."""
+    bad = _domain_violation(scheme, tau, delta, bmin, bmax)
+    if bad is None:
+        return
+    expr, k, val = bad
+    _check_beta_representable(scheme, float(tau[k]), bmin, bmax)
+    if n_points < MAX_STEPS:
+        tau_max, delta_max = reverse_grid(MAX_STEPS, horizon=T, eps=e)
+        bad_max = _domain_violation(scheme, tau_max, delta_max, bmin, bmax)
+        if bad_max is not None:
+            (expr, k, val), tau, n_points = bad_max, tau_max, MAX_STEPS
+    if n_points == MAX_STEPS:  # (break-test of 7 December: horizon=1e308 asked for "more grid points")
+        raise UndefinedUpdate(f"{_steep_culprit(bmin, bmax, T)}: scheme {scheme!r} needs {K.describe(expr)} > 0 at "
+                              f"every step, and even {MAX_STEPS} grid points (MAX_STEPS) leave it {val:.6g} at step "
+                              f"k={k} (tau_k={tau[k]:.6g}) with beta_min={bmin:g}, beta_max={bmax:g}, horizon={T:g}: a "
+                              "smaller beta_max or a shorter horizon")
+    raise UndefinedUpdate(
+        f"n_points={n_points} is too small for scheme {scheme!r}: its update needs "
+        f"{K.describe(expr)} > 0 at every step, but it is {val:.6g} at step k={k} "
+        f"(tau_k={tau[k]:.6g}); use more grid points"
+    )
 
 
 def _check_beta_representable(scheme: str, tau: float, bmin: float, bmax: float) -> None:
     """ValueError when the update's rate ``beta(tau) > 0`` rounds to 0 or below in float64 (``beta_min + (beta_max -
     beta_min) tau`` cancels where ``beta(tau)`` is below ~1e-16 ``beta_min``): more grid points would not help."""
-    if float(K.beta_kernel()(np.array([tau]), bmin, bmax)[0][0]) > 0:
-        return
+    with np.errstate(over="ignore", invalid="ignore"):  # beta = inf (horizon 1e308) is positive: not this fault
+        if float(K.beta_kernel()(np.array([tau]), bmin, bmax)[0][0]) > 0:
+            return
     exact = K.beta_exact(tau, bmin, bmax)
     if exact > 0:
         raise ValueError(
@@ -349,6 +374,13 @@ def _scheme_variances(
             P = full
         out[init] = P
     return out
+
+
+class UndefinedUpdate(ValueError):
+    """The scheme's update is undefined on this grid: one of its radicands (DDPM: ``1 - 2 Delta beta(tau_k)``) is not
+    positive at some step (a ValueError; :func:`error_table` reports such a cell as undefined). Its message names
+    ``n_points`` where more grid points help, else the model's arguments (``beta_max``, ``horizon``) when even
+    ``MAX_STEPS`` points do not."""
 
 
 class BeyondFloat64(ValueError):
@@ -894,9 +926,7 @@ def error_table(
                 except BeyondFloat64 as exc:
                     res[init] = np.full(u.shape, np.inf)
                     table.diverged[(scheme, size, e, init)] = str(exc)
-        except ValueError as exc:
-            if "too small for scheme" not in str(exc):
-                raise
+        except UndefinedUpdate as exc:
             table.undefined[(scheme, size, e)] = str(exc)
             for init in INITS:
                 table.cells[(scheme, size, e, init)] = float("nan")

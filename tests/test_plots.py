@@ -308,6 +308,24 @@ def test_per_step_heat_map_legend_explains_the_white_curve_and_the_black_dots() 
     assert len(fig.axes[0].collections) >= 2  # the heat map and the contour the entry explains
 
 
+def test_per_step_heat_map_dots_only_steps_whose_snr1_crossing_lies_within_the_bands() -> None:
+    """Audit of 7 December: once every band was past SNR 1, the top band got a dot, as if it were crossing there.
+    Expected crossings from the band means and the levels, computed here (bands: power_law's, via band_profile)."""
+    import symsched
+    from symsched.insight.plots import _bands
+    from symsched.spectra import power_law
+
+    S, ab = power_law((8, 8), alpha=2.0), np.array([0.05, 0.2, 0.5, 0.8, 0.95, 0.9999])
+    res = symsched.intermediate_spectra(S, ab)
+    fig = res.plot()
+    _, groups, _ = _bands(S)
+    mean_S = np.array([S.ravel()[g].mean() for g in groups])
+    crossing = [k + 1 for k in range(ab.size) if 0 < np.sum(mean_S >= (1 - ab[k]) / ab[k]) < mean_S.size]
+    assert np.all(mean_S >= (1 - ab[-1]) / ab[-1])  # (the last step: every band past SNR 1, so no dot there)
+    dots = [ln for ln in fig.axes[0].get_lines() if ln.get_marker() == "o"]
+    assert len(dots) == 1 and list(dots[0].get_xdata()) == crossing and crossing
+
+
 def test_pgf_needs_its_tex_engine_and_postscript_writes_quietly(tmp_path, monkeypatch) -> None:
     """break-test 54: `--plot f.pgf` passed the up-front suffix check and failed after the work ('xelatex' not
     found, exit 1); `--plot f.eps` printed matplotlib's transparency warning on success."""

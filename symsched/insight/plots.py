@@ -301,9 +301,10 @@ def plot_intermediate(result: Any, *, title: Optional[str] = None, path: Any = N
     Left, *when* each band is generated: the denoised estimate's variance over its final value
     (0 to 1; the white curve, labelled in the legend, is the 0.5 contour: the step at which each band has
     half of its final variance, its generation step; black dots: the band whose mean variance equals the
-    step's noise level sigma^2, SNR = 1) — coarse bands first, fine bands last. Middle, *how much*: the
-    estimate's variance over the data's (1 = exact). Right: the sample's variance over the forward
-    marginal at its level (log2; 0 = exact), where the sampler's state is off along the way.
+    step's noise level sigma^2, SNR = 1, at the steps where some band above it is still below) — coarse bands
+    first, fine bands last. Middle, *how much*: the estimate's variance over the data's (1 = exact). Right: the
+    sample's variance over the forward marginal at its level (log2; 0 = exact), where the sampler's state is off
+    along the way.
 
     Heat maps of :func:`band_profile` values, shape (N, B): N model calls by B bands. Returns the Figure.
     Raises only ValueError, TypeError or OSError for ``path`` as :func:`symsched.plots.save_figure`.
@@ -341,7 +342,9 @@ def plot_intermediate(result: Any, *, title: Optional[str] = None, path: Any = N
     # SNR >= 1, mean_S >= sigma^2 = (1 - ab) / ab, as mean_S ab >= 1 - ab: sigma^2 overflows for ab below ~1e-308
     ab = result.alpha_bar
     snr1 = [np.flatnonzero(mean_S * ab[k] >= 1.0 - ab[k]) for k in range(K)]
-    pts = [(k + 1, x[hit.max()]) for k, hit in enumerate(snr1) if hit.size]
+    # a dot where the crossing lies within the bands: the highest band at SNR >= 1 with a band above it still below
+    # (once every band is past SNR 1 the top band is no crossing: audit of 7 December)
+    pts = [(k + 1, x[hit.max()]) for k, hit in enumerate(snr1) if hit.size and hit.max() < mean_S.size - 1]
     if pts:
         px, py = zip(*pts)
         handles += a.plot(px, py, "o", color="black", ms=4, label=SNR1_LABEL)
