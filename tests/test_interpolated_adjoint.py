@@ -182,3 +182,13 @@ def test_the_full_adjoint_runs_where_interpolation_would_not_pay_or_kappa_enters
         S = np.concatenate([SPEC, [1e295]])  # longdouble above 1e290
     symsched.divergence_and_grad(S, ab, divergence="kl", sampler="ddpm")
     assert not spy["scatter"] and max(spy["sweeps"]) == np.unique(S).size
+
+
+def test_blocks_of_modes_change_nothing_but_rounding(monkeypatch, spy) -> None:
+    """to_nodes / from_nodes run the stencils in blocks of interp.BLOCK modes (memory bounded for 2^26 modes)."""
+    opts = dict(divergence="w2", sampler="ddpm", wrt="log_snr")
+    J, g = symsched.divergence_and_grad(SPEC, AB, **opts)
+    monkeypatch.setattr(interp, "BLOCK", 997)
+    J_b, g_b = symsched.divergence_and_grad(SPEC, AB, **opts)
+    assert len(spy["scatter"]) >= 2 + np.unique(SPEC).size // 997  # one scatter per block in the second call
+    assert J_b == J and np.max(np.abs(g_b - g)) <= 1e-14 * np.max(np.abs(g))

@@ -10,7 +10,8 @@ sweep over the few nodes gives the gradient of a sum over many modes.
 
 - :func:`grid` — the nodes covering sorted positive modes;
 - :func:`stencil` — each mode's first node and its p + 1 Lagrange weights;
-- :func:`gather` / :func:`scatter` — interpolation to the modes and its transpose onto the nodes.
+- :func:`gather` / :func:`scatter` — interpolation to the modes and its transpose onto the nodes;
+- :func:`from_nodes` / :func:`to_nodes` — the same over any number of modes, in blocks of :data:`BLOCK`.
 """
 
 from __future__ import annotations
@@ -70,3 +71,26 @@ def scatter(first: NDArray[np.intp], L: Array, c: Array, n: int) -> Array:
     for j in range(L.shape[0]):
         w[j:] += np.bincount(first, weights=L[j] * c, minlength=n - j)[:n - j]
     return w
+
+
+#: modes per block of :func:`to_nodes` / :func:`from_nodes`: their stencils hold (order + 1) x BLOCK float64 weights
+#: (8 MiB at degree 15), whatever the number of modes (2^26 at once would take 8.6 GB)
+BLOCK = 65536
+
+
+def to_nodes(u: Array, c: Array, start: float, n: int, order: int, spacing: float) -> Array:
+    """:func:`scatter` of the cotangents ``c`` of sorted modes ``u`` onto the n nodes, in blocks of modes."""
+    w = np.zeros(n)
+    for a in range(0, u.size, BLOCK):
+        first, L = stencil(u[a:a + BLOCK], start, n, order, spacing)
+        w += scatter(first, L, c[a:a + BLOCK], n)
+    return w
+
+
+def from_nodes(u: Array, values: Array, start: float, n: int, order: int, spacing: float) -> Array:
+    """:func:`gather`: the interpolant of node ``values`` at sorted modes ``u``, in blocks of modes."""
+    out = np.empty(u.size)
+    for a in range(0, u.size, BLOCK):
+        first, L = stencil(u[a:a + BLOCK], start, n, order, spacing)
+        out[a:a + BLOCK] = gather(first, L, values)
+    return out

@@ -1184,15 +1184,14 @@ def _interpolated_value_and_grad(prog: Program, S: Array, init: str, objective: 
     c = np.broadcast_to(np.asarray(c, dtype=np.float64), S.shape)
     if not (math.isfinite(J) and np.all(np.isfinite(c))):
         return None
-    first, L = interp.stencil(u, start, n, order, h)
     nodes = np.exp(start + h * np.arange(n))
-    w = interp.scatter(first, L, c[pos], n)
+    w = interp.to_nodes(u, c[pos], start, n, order, h)
     if not pos.all():  # S = 0 (sorted unique: the first mode) is a node of its own
         nodes, w = np.concatenate([[0.0], nodes]), np.concatenate([c[~pos], w])
     _, grad, rho_nodes = value_and_grad(prog, nodes, init, lambda r, k, s, sl: (float(np.dot(w[sl], r)), w[sl]),
                                         exact)
     with np.errstate(all="ignore"):
-        miss = np.abs(interp.gather(first, L, rho_nodes[-n:]) / rho[pos] - 1.0)
+        miss = np.abs(interp.from_nodes(u, rho_nodes[-n:], start, n, order, h) / rho[pos] - 1.0)
     if not (np.all(np.isfinite(grad)) and float(miss.max()) <= INTERPOLATED_CHECK):
         return None
     return float(J), grad, rho
