@@ -14,9 +14,9 @@ import pytest
 import symsched
 from symsched.engine import interp, recursion
 
-#: 6,000 distinct modes over ten decades (about 250 nodes: more than INTERPOLATED_MIN_RATIO times fewer), a zero mode
-#: and repeated values, as an FFT-grid PSD has
-SPEC = np.concatenate([[0.0, 0.0], np.geomspace(1e-6, 1e4, 6000), np.geomspace(1e-6, 1e4, 6000)[::7]])
+#: 20,000 distinct modes over ten decades (at least INTERPOLATED_MIN_MODES; about 250 nodes: more than
+#: INTERPOLATED_MIN_RATIO times fewer), a zero mode and repeated values, as an FFT-grid PSD has
+SPEC = np.concatenate([[0.0, 0.0], np.geomspace(1e-6, 1e4, 20000), np.geomspace(1e-6, 1e4, 20000)[::7]])
 LOG_SNR = np.linspace(-10.0, 10.0, 80)  # K = 80 >= INTERPOLATED_MIN_LEVELS
 AB = 1.0 / (1.0 + np.exp(-LOG_SNR))
 CASES = [("ddpm", {}), ("ddim", {"eta": 0.5}), ("ddim", {}), ("dpmpp_2m", {}), ("euler_ancestral", {}),
@@ -169,13 +169,15 @@ def test_a_coarse_grid_fails_the_check_and_runs_the_full_adjoint(monkeypatch, sp
     assert J == J_full and np.array_equal(g, g_full)
 
 
-@pytest.mark.parametrize("case", ["few levels", "few modes", "tiny modes", "huge modes"])
+@pytest.mark.parametrize("case", ["few levels", "few modes", "wide range", "tiny modes", "huge modes"])
 def test_the_full_adjoint_runs_where_interpolation_would_not_pay_or_kappa_enters(spy, case: str) -> None:
     S, ab = SPEC, AB
     if case == "few levels":
         ab = AB[::2]  # K = 40 < INTERPOLATED_MIN_LEVELS
     elif case == "few modes":
-        S = SPEC[::8]  # 1,000 distinct modes: fewer than 8 x the ~250 nodes
+        S = SPEC[::2]  # 10,000 distinct modes: fewer than INTERPOLATED_MIN_MODES
+    elif case == "wide range":
+        S = np.geomspace(1e-99, 1e280, 20000)  # 873 in ln S: 8,750 nodes, more than 1/8 of the modes
     elif case == "tiny modes":
         S = np.concatenate([SPEC, [1e-120]])  # kappa = S below 1e-100
     else:

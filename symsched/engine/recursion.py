@@ -1147,10 +1147,12 @@ def value_and_grad(prog: Program, S: Array, init: str,
     return float(J), grad, rho_all
 
 
-#: the interpolated adjoint (:func:`_interpolated_value_and_grad`) runs on programs of at least this many levels
-#: with at least this many times as many distinct positive modes as nodes: below, the full adjoint costs little
-#: more than the forward sweep it needs anyway (1.0-1.3x at K = 10 on 196,608 modes)
-INTERPOLATED_MIN_LEVELS, INTERPOLATED_MIN_RATIO = 64, 8
+#: the interpolated adjoint (:func:`_interpolated_value_and_grad`) runs on programs of at least this many levels,
+#: with at least this many distinct positive modes and this many times as many as nodes: below, the full adjoint
+#: costs little more than the forward sweep it needs anyway (1.0-1.3x at K = 10 on 196,608 modes), and on fewer
+#: modes the sweeps' per-step overhead outweighs the arrays (3,072 modes, K = 64: 0.6-1.4x the full adjoint's time,
+#: 16,384 and more: 0.4-0.8x; 7 December, loaded machine)
+INTERPOLATED_MIN_LEVELS, INTERPOLATED_MIN_MODES, INTERPOLATED_MIN_RATIO = 64, 16384, 8
 #: the interpolant of the node sweep's own P must reproduce every mode's forward-sweep P to this (relative), else
 #: the full adjoint runs: the per-mode level derivatives share P's analyticity in ln S (module ``interp``)
 INTERPOLATED_CHECK = 1e-13
@@ -1165,7 +1167,7 @@ def _interpolated_value_and_grad(prog: Program, S: Array, init: str, objective: 
     value or cotangent that is not finite, or an interpolant of P that misses the forward sweep's P."""
     pos = S > 0
     u = np.log(S[pos]) if pos.any() else S[:0]
-    if prog.extended or prog.K < INTERPOLATED_MIN_LEVELS or u.size == 0:
+    if prog.extended or prog.K < INTERPOLATED_MIN_LEVELS or u.size < INTERPOLATED_MIN_MODES:
         return None
     order, h = interp.ORDER, interp.SPACING
     start, n = interp.grid(u, order, h)
