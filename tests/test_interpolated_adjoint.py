@@ -194,3 +194,61 @@ def test_blocks_of_modes_change_nothing_but_rounding(monkeypatch, spy) -> None:
     J_b, g_b = symsched.divergence_and_grad(SPEC, AB, **opts)
     assert len(spy["scatter"]) >= 2 + np.unique(SPEC).size // 997  # one scatter per block in the second call
     assert J_b == J and np.max(np.abs(g_b - g)) <= 1e-14 * np.max(np.abs(g))
+
+
+# -- break-test of 7 December: close levels of samplers with memory, extreme weights ----------------------------
+CLOSE_SPEC = np.geomspace(1e-6, 1e4, 17000)
+
+
+def _close(at: int, gap: float) -> np.ndarray:
+    return np.sort(np.append(LOG_SNR, LOG_SNR[at] + gap))
+
+
+def _longdouble_full(monkeypatch, fn, *args, **kw):
+    sweep = recursion._sweep_grad
+    with monkeypatch.context() as m:
+        m.setattr(recursion, "_sweep_grad", lambda *a, ld=False, **k: sweep(*a, ld=True, **k))
+        return full_adjoint(monkeypatch, fn, *args, **kw)
+
+
+@pytest.mark.parametrize("sampler, at, gap", [("dpmpp_2m", 60, 0.0025074224112451964),
+                                              ("dpmsolver_multistep", 60, 0.005)])
+def test_close_levels_of_a_sampler_with_memory_keep_the_full_adjoints_accuracy(monkeypatch, spy, sampler: str,
+                                                                                at: int, gap: float) -> None:
+    """A log-SNR gap of a few 1e-3 amplifies rounding ~1/gap: a float64 node sweep (each node carrying many modes'
+    weight) erred 10-14x the float64 full adjoint; the node sweep now runs in longdouble there."""
+    ell = _close(at, gap)
+    if sampler == "dpmpp_2m":
+        fn, levels, kw = symsched.divergence_and_grad_ve, np.exp(-ell / 2), {}
+    else:
+        fn, levels, kw = symsched.divergence_and_grad, 1.0 / (1.0 + np.exp(-ell)), {}
+    _, g = fn(CLOSE_SPEC, levels, sampler=sampler, wrt="log_snr", **kw)
+    assert spy["scatter"] and max(spy["sweeps"]) < 400  # the interpolated adjoint ran
+    _, g64 = full_adjoint(monkeypatch, fn, CLOSE_SPEC, levels, sampler=sampler, wrt="log_snr", **kw)
+    _, g_ld = _longdouble_full(monkeypatch, fn, CLOSE_SPEC, levels, sampler=sampler, wrt="log_snr", **kw)
+    scale = np.max(np.abs(g_ld))
+    assert np.max(np.abs(g - g_ld)) <= 4 * np.max(np.abs(g64 - g_ld)) + 1e-14 * scale
+
+
+def test_a_refusal_of_the_node_sweep_leaves_the_call_to_the_full_adjoint(monkeypatch) -> None:
+    """dpmpp_3m_sde with two levels 9.5e-5 apart: the node sweep's rounding estimate (2.1e-13) crossed the limit
+    1e-9 gap that the modes' own (7.1e-14) passed, and only the interpolated path raised."""
+    sig = np.exp(-_close(25, 9.486832980505138e-05) / 2)
+    J, g = symsched.divergence_and_grad_ve(CLOSE_SPEC, sig, sampler="dpmpp_3m_sde", wrt="log_snr")
+    J_full, g_full = full_adjoint(monkeypatch, symsched.divergence_and_grad_ve, CLOSE_SPEC, sig,
+                                  sampler="dpmpp_3m_sde", wrt="log_snr")
+    assert J == pytest.approx(J_full, rel=1e-12)
+    assert np.max(np.abs(g - g_full)) <= 1e-9 * np.max(np.abs(g_full))
+
+
+def test_cotangents_beyond_float64_fall_back_without_a_warning(monkeypatch) -> None:
+    """KL under weights 1e300: the objective's longdouble cotangents overflowed their float64 cast with a
+    RuntimeWarning the full adjoint never printed; they now send the call to the full adjoint."""
+    import warnings
+
+    opts = dict(sampler="ddim", divergence="kl", weights=np.full(CLOSE_SPEC.size, 1e300), wrt="log_snr")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        J, g = symsched.divergence_and_grad(CLOSE_SPEC, AB, **opts)
+    J_full, g_full = full_adjoint(monkeypatch, symsched.divergence_and_grad, CLOSE_SPEC, AB, **opts)
+    assert J == J_full and np.array_equal(g, g_full)
