@@ -683,8 +683,8 @@ def test_karras_with_a_small_rho_is_computed_in_logs(rho: float) -> None:
 
 def test_a_merged_level_message_names_the_schedule_once() -> None:
     """break-test F7: the karras refusal repeated its "karras(K=5, ...)" prefix three times."""
-    with pytest.raises(ValueError) as exc:
-        sch.karras(5, sigma_min=0.1, sigma_max=10, rho=1e-300)
+    with pytest.raises(ValueError) as exc:  # (rho=1e-300 is now refused as rho: test_breaktest_dec7.py)
+        sch.karras(5, sigma_min=0.1, sigma_max=float(np.nextafter(0.1, 1.0)), rho=7.0)
     msg = str(exc.value)
     assert msg.count("karras(") == 1 and "alpha_bar[0]=" in msg and "alpha_bar[1]=" in msg
 
