@@ -293,9 +293,10 @@ def output_spectrum_ve(
     from the sampler's own white noise, as in :func:`output_spectrum`: VE ``N(0, sigma_max^2)`` for the VE samplers
     (:data:`VE_SAMPLERS`, k-diffusion's), VP ``N(0, 1)`` (``N(0, 1 + sigma_max^2)`` in these VE units) for the VP
     ones, ``N(0, 1)`` in the flow scale for flow matching; ``"exact"`` from ``N(0, S + sigma_max^2)``. Returns an
-    array with the shape of ``spectrum``. float32 sigmas (k-diffusion's ``get_sigmas_*`` default) are decided as k-diffusion decides on them (churn window, ancestral
-    ``min``); a ``UserWarning`` when its float32 ``sigma_down`` cancels beyond 1e-3 relative for ``dpm_2_ancestral``
-    or ``dpmpp_2s_ancestral`` (its run then differs from the closed form; README, k-diffusion samplers).
+    array with the shape of ``spectrum``. float32 sigmas (k-diffusion's ``get_sigmas_*`` default) are decided as
+    k-diffusion decides on them (churn window, ancestral ``min``); a ``UserWarning`` when its float32 ``sigma_down``
+    cancels beyond 1e-3 relative for ``dpm_2_ancestral`` or ``dpmpp_2s_ancestral`` (its run then differs from the
+    closed form; README, k-diffusion samplers).
     Raises ValueError (TypeError for a wrong type) naming a bad argument, or for an output float64 cannot
     represent. Source: the sampler's update equations in ``symsched/symbolic/samplers/``, composed as in
     docs/model.md §5, §9 (k-diffusion ``sampling.py`` for its samplers).

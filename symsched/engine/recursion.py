@@ -1200,11 +1200,13 @@ def _interpolated_value_and_grad(prog: Program, S: Array, init: str, objective: 
     w = interp.to_nodes(u, c[pos], start, n, order, h)
     if not pos.all():  # S = 0 (sorted unique: the first mode) is a node of its own
         nodes, w = np.concatenate([[0.0], nodes]), np.concatenate([c[~pos], w])
+
+    def weighted(r: Array, k: Array, s: Array, sl: slice) -> tuple[float, Array]:  # sum_j w_j rho_j: cotangent w
+        return float(np.dot(w[sl], r)), w[sl]
+
     try:  # in longdouble where a small gap amplifies rounding (~1/gap): the nodes, each carrying many modes'
         # weight, do not average it out as the modes do (dpmpp_2m with a gap of 2.5e-3: 14x the full adjoint's error)
-        _, grad, rho_nodes = _full_value_and_grad(prog, nodes, init, lambda r, k, s, sl: (float(np.dot(w[sl], r)),
-                                                                                          w[sl]),
-                                                  exact, longdouble=_may_cancel(prog))
+        _, grad, rho_nodes = _full_value_and_grad(prog, nodes, init, weighted, exact, longdouble=_may_cancel(prog))
     except ValueError:
         return None
     with np.errstate(all="ignore"):
