@@ -30,6 +30,7 @@ size. Run: ``python benchmarks/bench_transfer.py [--repeats 7]``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
@@ -37,6 +38,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
@@ -308,18 +310,23 @@ def worker(which: str, task: str, steps: int) -> dict:
     elif task == "output":
         symsched.output_spectrum(S, ab, sampler="ddpm")
     else:
-        if task == "grad-full":
-            full_adjoint()
-        symsched.divergence_and_grad(S, ab, sampler="ddpm", divergence="w2")
+        with full_adjoint() if task == "grad-full" else contextlib.nullcontext():
+            symsched.divergence_and_grad(S, ab, sampler="ddpm", divergence="w2")
     return {"seconds": time.perf_counter() - t, "import": t_import}
 
 
-def full_adjoint(on: bool = True) -> None:
-    """Make divergence_and_grad run the full adjoint over every mode (``on``), as before the interpolated adjoint
-    (``recursion.INTERPOLATED_MIN_LEVELS``), or restore the default."""
+@contextlib.contextmanager
+def full_adjoint() -> Iterator[None]:
+    """Within: divergence_and_grad runs the full adjoint over every mode, as before the interpolated adjoint
+    (``recursion.INTERPOLATED_MIN_LEVELS``, restored on exit)."""
     from symsched.engine import recursion
 
-    recursion.INTERPOLATED_MIN_LEVELS = sys.maxsize if on else 64
+    default = recursion.INTERPOLATED_MIN_LEVELS
+    recursion.INTERPOLATED_MIN_LEVELS = sys.maxsize
+    try:
+        yield
+    finally:
+        recursion.INTERPOLATED_MIN_LEVELS = default
 
 
 def warm_worker(repeats: int) -> dict:
@@ -331,9 +338,8 @@ def warm_worker(repeats: int) -> dict:
     P_ref = baseline_output_spectrum(S, ab)
     P = symsched.output_spectrum(S, ab, sampler="ddpm")
     _, g_interp = symsched.divergence_and_grad(S, ab, sampler="ddpm", divergence="w2", wrt="log_snr")
-    full_adjoint()
-    _, g_full = symsched.divergence_and_grad(S, ab, sampler="ddpm", divergence="w2", wrt="log_snr")
-    full_adjoint(False)
+    with full_adjoint():
+        _, g_full = symsched.divergence_and_grad(S, ab, sampler="ddpm", divergence="w2", wrt="log_snr")
     grad_diff = float(np.max(np.abs(g_interp - g_full)) / np.max(np.abs(g_full)))
     rel = np.abs(P - P_ref) / np.maximum(P_ref, 1e-300)
     err = float(np.max(rel))
@@ -373,10 +379,8 @@ def warm_worker(repeats: int) -> dict:
             elif name == "grad":
                 symsched.divergence_and_grad(S, ab, sampler="ddpm", divergence="w2")
             elif name == "grad_full":
-                full_adjoint()
-                t = time.perf_counter()
-                symsched.divergence_and_grad(S, ab, sampler="ddpm", divergence="w2")
-                full_adjoint(False)
+                with full_adjoint():
+                    symsched.divergence_and_grad(S, ab, sampler="ddpm", divergence="w2")
             elif name == "symsched10":
                 symsched.output_spectrum(S, ab10, sampler="ddpm")
             else:
