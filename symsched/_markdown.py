@@ -27,3 +27,8 @@ def md_table(header: Sequence[Any], rows: Sequence[Sequence[Any]], align: Union[
     lines = ["| " + " | ".join(md_cell(h) for h in header) + " |", "|" + "|".join(delims) + "|"]
     lines += ["| " + " | ".join(md_cell(c) for c in r) + " |" for r in rows]
     return "\n".join(lines) + "\n"
+
+
+def count(n: int, noun: str) -> str:
+    """``"1 seed"``, ``"3 seeds"``: ``n`` and ``noun``, plural unless ``n`` is 1."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"

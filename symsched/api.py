@@ -307,7 +307,12 @@ def output_spectrum_ve(
 
 @numpy_error_defaults
 def transfer_function_ve(spectrum: ArrayLike, sigmas: ArrayLike, *, sampler: str = "euler", **settings: Any) -> Array:
-    """Transfer function H(S) of a sampler on ``sigmas`` (VE-scaled start ``x = sigma_max n``): ``x_out = H x``.
+    """Transfer function H(S) of a sampler on ``sigmas``: ``x_out = H x`` for a start ``x`` in the sampler's own scale.
+
+    The scale is the sampler's, as in :func:`output_spectrum_ve`'s white start: the VE samplers (:data:`VE_SAMPLERS`)
+    take ``x = x0 + sigma_max eps``; the VP ones ``x = sqrt(alpha_bar_0) x0 + sqrt(1 - alpha_bar_0) eps`` (the same H
+    as :func:`transfer_function` on those levels, ``alpha_bar = 1/(1 + sigma^2)``); flow matching
+    ``x = (1 - t_0) x0 + t_0 eps``.
 
     ``spectrum`` any shape, ``sigmas`` (K,) or (K + 1,) as in :func:`output_spectrum_ve` (no ``init``: H does not
     depend on the starting distribution); returns an array with the shape of ``spectrum``; float32 sigmas as in

@@ -188,9 +188,17 @@ class DiffusersSchedule:
 
         self._check_consistent()
         S = as_spectrum(spectrum)
-        if self.raw_output or self.sampler == "euler":
+        if self.raw_output or self.sampler == "euler" or self._flow:
             return transfer_function_ve(S, self.sigmas, **self.kwargs)
         return transfer_function(S, self.alpha_bar, **self.kwargs)
+
+    @property
+    def _flow(self) -> bool:
+        """A flow-matching run: its levels are read from the flow times' ``sigmas = t / (1 - t)``, not from
+        ``alpha_bar``, in which ``1 - alpha_bar ~ t^2`` keeps few digits of a small t (t = 1e-7: 4e-4 relative)."""
+        from .symbolic import sampler_module
+
+        return bool(sampler_module(self.sampler).PROCESS == "flow")
 
     def _check_consistent(self) -> None:
         if not self.consistent:
@@ -224,6 +232,8 @@ class DiffusersSchedule:
         if self.sampler == "euler":
             P = output_spectrum_ve(S, self.sigmas, sampler="euler", init="white")
             return P * (self.init_variance / float(self.sigmas[0]) ** 2)
+        if self._flow:  # (its white start: N(0, 1) in the flow scale, as diffusers' pipelines draw it)
+            return output_spectrum_ve(S, self.sigmas, init="white", **self.kwargs) + self.final_noise_variance
         P = output_spectrum(S, self.alpha_bar, init="white", **self.kwargs)
         return P + self.final_noise_variance
 
@@ -1308,15 +1318,12 @@ def _as_export_grid(grid: Any) -> Array:
     A last entry of exactly ``2**-24`` is diffusers' zero-terminal-SNR stand-in and reads as 0 (for matching
     timesteps only: the scheduler runs that timestep at ``2**-24``, see :func:`to_diffusers`).
     """
-    from .schedules import _as_grid
+    from .schedules import _as_grid, _standin_as_zero
 
     if grid is None:
         raise ValueError("grid: pass the scheduler's alphas_cumprod (grid=...) to place the levels on its timesteps")
     g = as_real_array(_torch_to_numpy(grid) if hasattr(grid, "detach") else grid, "grid")
-    if g.ndim == 1 and g.size > 1 and g[-1] == _ZERO_SNR_STANDIN:
-        g = g.copy()
-        g[-1] = 0.0
-    return _as_grid(g, "grid")
+    return _as_grid(_standin_as_zero(g), "grid")
 
 
 #: relative difference (in log) beyond which a ``grid`` given with a scheduler instance is not its alphas_cumprod:

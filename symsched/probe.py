@@ -44,7 +44,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from . import _library_samplers as _library
 from . import _signal_samplers as _loops
-from ._markdown import md_table
+from ._markdown import count as _count, md_table
 from ._pow2 import at_unit_scale, pow2_scale
 from ._validate import (
     MAX_ENTRIES, MAX_MMD_SAMPLES, MAX_PROJECTIONS, MAX_SAMPLES, MAX_VALUES, ArgumentTypeError, as_axis, as_bool,
@@ -493,13 +493,11 @@ def diffusers_denoiser(unet: Any, scheduler: Any, *, timestep: str = "nearest", 
     ac = getattr(scheduler, "alphas_cumprod", None)
     if ac is None:
         raise ValueError("scheduler must have alphas_cumprod (a diffusers DDPM/DDIM-type scheduler)")
-    from .schedules import ZERO_SNR_STANDIN
+    from .schedules import _standin_as_zero
 
     grid = as_real_array(ac.detach().cpu().numpy() if hasattr(ac, "detach") else ac,
                          "scheduler.alphas_cumprod")  # (complex grids were cast to real, strings not named)
-    if grid.ndim == 1 and grid.size > 1 and grid[-1] == ZERO_SNR_STANDIN:  # diffusers' zero-SNR stand-in (Euler-type
-        grid = grid.copy()  # schedulers with rescale_betas_zero_snr=True): the model was trained at alpha_bar = 0 there
-        grid[-1] = 0.0
+    grid = _standin_as_zero(grid)  # diffusers' zero-SNR stand-in 2**-24: the model was trained at alpha_bar = 0 there
     shape = _unet_sample_shape(ucfg)
     try:
         den = torch_denoiser(unet, grid, prediction=pred, shape=shape, timestep=timestep, device=device, dtype=dtype,
@@ -1692,8 +1690,9 @@ class PairedComparison:
         if others:
             dhead = ["schedule"] + [f"Δ{METRIC_LABELS[m]}" for m in self.metrics]
             drows = [[n] + [str(self.difference(n, m)) for m in self.metrics] for n in others]
-            out += (f"\nPaired differences `schedule − {self.baseline}` over {self.comparisons[self.baseline].n_seeds} "
-                    "seeds (mean ± sd; in brackets, seeds where the schedule is better; positive = worse than "
+            seeds = _count(self.comparisons[self.baseline].n_seeds, 'seed')
+            out += (f"\nPaired differences `schedule − {self.baseline}` over {seeds} "
+                    "(mean ± sd; in brackets, seeds where the schedule is better; positive = worse than "
                     f"{self.baseline}):\n\n" + md_table(dhead, drows))
         return out
 
@@ -2362,7 +2361,7 @@ def plot_probe(result: ProbeResult, path: Any = None, *, channel_axis: Optional[
     ax.grid(alpha=0.3, which="both")
     _tidy_log_axes(ax)
     fig.suptitle(f"symsched probe: {result.sampler}, K = {next(iter(result.schedules.values())).size}, "
-                 f"{result.n_samples} samples × {len(result.seeds)} seeds", fontsize=10)
+                 f"{_count(result.n_samples, 'sample')} × {_count(len(result.seeds), 'seed')}", fontsize=10)
     if path is not None:
         save_figure(fig, path)
     return fig

@@ -32,6 +32,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.special import expit, log_expit, logit
 
+from ._markdown import count as _count
 from ._validate import (
     MAX_STEPS, MAX_TRAIN_TIMESTEPS, as_int, as_positive as _positive, as_real as _real, as_real_array, as_levels,
     refuse_rounded_to_one, _first, _show, _type_error, as_bool, as_positive_int, check_choice, numpy_error_defaults,
@@ -155,7 +156,8 @@ class GridCollision(ValueError):
 def _check_grid_size(g: NDArray[np.float64], steps: int) -> None:
     """ValueError naming ``grid`` and ``steps`` when the grid has fewer than ``steps`` levels."""
     if g.size < steps:
-        raise ValueError(f"grid has {g.size} levels, fewer than steps={steps}: cannot choose {steps} distinct levels")
+        raise ValueError(f"grid has {_count(g.size, 'level')}, fewer than steps={steps}: cannot choose {steps} "
+                         "distinct levels")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -194,18 +196,32 @@ def _float_array(value: ArrayLike, name: str) -> Array:
 ZERO_SNR_STANDIN = 2.0**-24
 
 
+def _standin_as_zero(arr: Array, *, only_if_forced: bool = False) -> Array:
+    """``arr`` with a last entry of exactly :data:`ZERO_SNR_STANDIN` read as the 0 the model was trained at.
+
+    The one rule of every grid reader: a training-timestep lookup (:func:`symsched.probe.diffusers_denoiser`, the
+    exports' timestep matching) always reads it as 0; a grid of levels to run (``only_if_forced``: :func:`_as_grid`)
+    keeps it as the level the scheduler runs wherever the grid can hold it (after a larger level: 1.97e-7 on the
+    scaled-linear betas) and reads it as 0 only where it cannot (after a smaller one: 4.2e-9 on the linear betas)."""
+    if arr.ndim != 1 or arr.size < 2 or arr[-1] != ZERO_SNR_STANDIN:
+        return arr
+    if only_if_forced and arr[-2] > ZERO_SNR_STANDIN:
+        return arr
+    out = arr.copy()
+    out[-1] = 0.0
+    return out
+
+
 def _as_grid(grid: ArrayLike, name: str = "grid", *, lone_zero: bool = False) -> Array:
     """A training-order grid: 1-D, strictly decreasing in t (``grid[t] = alphas_cumprod[t]``), in (0, 1) except
     that the last entry may be exactly 0 (zero terminal SNR, ``rescale_betas_zero_snr=True``); ``[0.0]`` alone only
     with ``lone_zero`` (a one-step schedule from pure noise, not a grid a model was trained on). A last entry of
-    exactly :data:`ZERO_SNR_STANDIN` at or above the one before it (a 1000-step Euler-type zero-SNR grid: 2**-24
-    after 4.2e-9) is diffusers' stand-in for the 0 the model was trained at, and reads as 0, as in
-    :func:`symsched.probe.diffusers_denoiser` and :mod:`symsched.export`."""
+    exactly :data:`ZERO_SNR_STANDIN` at or above the one before it (a 1000-step Euler-type zero-SNR grid on linear
+    betas: 2**-24 after 4.2e-9) is diffusers' stand-in for the 0 the model was trained at, and reads as 0; after a
+    larger level (scaled-linear betas: 1.97e-7) it stays the level the scheduler runs (:func:`_standin_as_zero`)."""
     arr = _float_array(grid, name)
     refuse_rounded_to_one(grid, arr, name, "levels", "the clean end rather than a level")
-    if arr.ndim == 1 and arr.size > 1 and arr[-1] == ZERO_SNR_STANDIN and arr[-2] <= ZERO_SNR_STANDIN:
-        arr = arr.copy()
-        arr[-1] = 0.0
+    arr = _standin_as_zero(arr, only_if_forced=True)
     if arr.ndim != 1 or arr.size == 0:
         raise ValueError(f"{name} must be a non-empty 1-D array alphas_cumprod[t] (got shape {arr.shape})")
     if np.any(arr < 0) or np.any(arr >= 1) or np.any(arr[:-1] == 0):

@@ -28,6 +28,7 @@ from typing import Any, Iterator, Optional
 import numpy as np
 
 from .. import _html
+from .._markdown import count as _count
 from . import _settings
 
 DEFAULT_MODEL = "builtin:patches16"
@@ -61,7 +62,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    "0 = all)")
     p.add_argument("--steps", default=5, type=int, help="sampling steps K (default 5)")
     p.add_argument("--schedules", default=",".join(DEFAULT_SCHEDULES),
-                   help="comma-separated: optimised-w2, optimised-kl, optimised (default objective), grid-leading, "
+                   help="comma-separated: optimised-w2, optimised-kl, optimised-kl-reverse, optimised (default "
+                   "objective), grid-leading, "
                    "grid-trailing, grid-linspace (diffusers' spacings on the model's own grid) and standard "
                    f"names (default {','.join(DEFAULT_SCHEDULES)}); the first is the baseline of the paired differences")
     p.add_argument("--samples", default=2000, type=int,
@@ -609,7 +611,8 @@ def verdicts(result: Any, metrics: tuple[str, ...] = ("mmd2", "sliced_w2", "fd")
         if lost:
             lines.append(f"{METRIC_LABELS[m]}: {comp.baseline} does not beat {', '.join(lost)} on every seed")
         else:
-            lines.append(f"{METRIC_LABELS[m]}: {comp.baseline} beats every other schedule on each of {n_seeds} paired seeds")
+            lines.append(f"{METRIC_LABELS[m]}: {comp.baseline} beats every other schedule on each of "
+                         f"{_count(n_seeds, 'paired seed')}")
     return lines
 
 
@@ -620,7 +623,8 @@ def _describe(result: Any, pm: ProbeModel, steps: int, eta: float, options: Opti
         s += f" (variance={variance})"
     if options:
         s += " (" + ", ".join(f"{k}={v}" for k, v in options.items()) + ")"
-    return (f"model `{pm.label}`, {s}, K = {steps}, {result.n_samples} samples × {len(result.seeds)} paired seeds "
+    return (f"model `{pm.label}`, {s}, K = {steps}, {_count(result.n_samples, 'sample')} × "
+            f"{_count(len(result.seeds), 'paired seed')} "
             f"(seeds {', '.join(map(str, result.seeds))}), reference: {pm.reference.shape[0]} held-out samples")
 
 

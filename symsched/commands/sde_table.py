@@ -11,6 +11,8 @@ from .._io import output_file
 from . import _settings
 from ._settings import positive_ints_type, reals_type
 
+DEFAULT_EPS = [0.0, 1e-5, 1e-4, 1e-3]  # --eps when not given (compared by identity: given, the user named it)
+
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser(
@@ -25,7 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    "or builtin:natural-patches (read as every command reads --spectrum)")
     p.add_argument("--nfe", type=positive_ints_type, default=[50, 250, 500, 1000], metavar="N1,N2,...",
                    help="sizes, one column pair each (default 50,250,500,1000); see --count")
-    p.add_argument("--eps", type=reals_type, default=[0.0, 1e-5, 1e-4, 1e-3], metavar="E1,E2,...",
+    p.add_argument("--eps", type=reals_type, default=DEFAULT_EPS, metavar="E1,E2,...",
                    help="truncation times eps (default 0,1e-5,1e-4,1e-3)")
     p.add_argument("--count", choices=["points", "nfe"], default="points",
                    help="what a size counts: 'points' = N grid points for every scheme (N-1 steps; default), "
@@ -49,6 +51,9 @@ def run(args: argparse.Namespace) -> int:
     check_suffix(args.out, "--out", ".tex")
     if args.digits < 1 or args.digits > 17:
         raise ValueError(f"--digits must be between 1 and 17 (got {args.digits})")
+    if args.eps is DEFAULT_EPS and 0 < args.horizon <= max(DEFAULT_EPS):  # (0, negative, nan: error_table's rule)
+        raise ValueError(f"--horizon must exceed every truncation time of the default --eps list 0,1e-5,1e-4,1e-3 "
+                         f"(got --horizon {args.horizon!r}): pass --eps with values below it")
     S = load_spectrum(args.spectrum)  # float64, checked (a long double beyond float64 refused, not cast to inf)
 
     def progress(tasks: Any) -> Any:

@@ -10,9 +10,11 @@ so that the ratio ``rho = P / kappa`` stays in range where ``P`` itself underflo
   ``w_k = A_k^T w_{k+1}``: positive by construction and exact for tiny modes (the square-root form of
   the covariance recursion, without a Cholesky factor to update);
 - :func:`transfer` — ``H = e_0^T A_K ... A_1 e_0`` by a forward sweep;
-- :func:`value_and_grad` — ``J = sum_modes f(P, S)`` and ``dJ/dl`` for every level: a forward sweep
-  stores ``C_k`` (in blocks of modes: cache-sized, and bounding memory), a backward sweep carries ``w_k`` and adds
-  ``dP/dl_j = sum_k 2 w_{k+1}^T (dA_k/dl_j) C_k w_k + 2 (w_{k+1}^T dB_k/dl_j)(B_k^T w_{k+1})``; for long
+- :func:`value_and_grad` — ``J = sum_modes f(P, S)`` and ``dJ/dl`` for every level (in blocks of modes:
+  cache-sized, and bounding memory): one-entry samplers store the forward variances ``v_k`` and sweep the adjoint
+  back; samplers with memory never form ``C_k``: the backward sweep of ``w_k`` (stored) gives ``P``, then a forward
+  sweep carries ``z_k = C_k w_k`` and adds
+  ``dP/dl_j = sum_k 2 w_{k+1}^T (dA_k/dl_j) z_k + 2 (w_{k+1}^T dB_k/dl_j)(B_k^T w_{k+1})``; for long
   programs and many modes (:func:`_interpolated_value_and_grad`) the forward sweep runs over every mode and both
   sweeps over a few hundred nodes in ln S, weighted by the modes' cotangents carried there by :mod:`.interp`;
 - :func:`state_variances` — the variance of the sample before every step and after the last.
