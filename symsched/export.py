@@ -181,8 +181,8 @@ class DiffusersSchedule:
         """Response H(S) of diffusers' output to its initial sample (x_T = 1, noise off), per mode.
 
         In diffusers' own sample scale: VP for DDIM, DDPM and the multistep schedulers, VE
-        (``x0 + sigma n``) for the Euler schedulers; after :meth:`denoise_final` when ``raw_output`` is
-        False and ``final_alpha_bar < 1``. Shape of ``spectrum``.
+        (``x0 + sigma n``) for the Euler schedulers, ``(1 - t) x0 + t n`` for the FlowMatch ones; after
+        :meth:`denoise_final` when ``raw_output`` is False and ``final_alpha_bar < 1``. Shape of ``spectrum``.
         """
         from . import transfer_function, transfer_function_ve
 

@@ -123,6 +123,10 @@ _DISTINCT = 0.25  # a second start must differ from the first by this much in so
 _SAME_BASIN = 0.05  # a guard run this close (max log-SNR difference) to the optimum found has joined it
 _RUN_LIMITS = ("ITERATIONS REACHED LIMIT", "EVALUATIONS EXCEEDS LIMIT")  # L-BFGS-B stopped by maxiter or maxfun
 _COARSE_MIN_STEPS = 4  # a search at K >= this that runs out of iterations tries the optimum at K // 2 levels
+#: ... and so does one that ends in a near-duplicate ladder: a log-SNR gap below this fraction of the mean gap
+#: (dpmpp_2m, K = 20, KL on builtin:natural-patches: gaps 2e-4, 1e-3, 5e-3, ... against a mean of 1.2; on an AVX2
+#: machine L-BFGS-B *converged* there, at 8.2e-6, where an AVX-512 one ran out of iterations: 7 December)
+_LADDER_GAP = 1e-2
 _TANGENT_QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)  # effective mode variances of the tangent-law starts
 _FEASIBLE_TOL = 1e-9  # |log-SNR difference| up to which a baseline's end level counts as the fixed one
 
@@ -902,11 +906,21 @@ def _descend_best(
             if v2 > 0.0:
                 y2, v2, ok2, msg2 = _lbfgs(obj, par, y2, max(v2, 1e-300), maxiter)
             best = (v2, y2, ok2, msg2, name)
-    if coarse is not None and not ok1 and not best[2] and any(w in msg1.upper() for w in _RUN_LIMITS):
+    stalled = not ok1 and not best[2] and any(w in msg1.upper() for w in _RUN_LIMITS)
+    if coarse is not None and (stalled or _ladder(par.levels(best[1]))):
         descended = [par.levels(y) for y in [y0] + [g[2] for g in guards]]
         best = _from_coarse(obj, par, coarse, maxiter, starts, best, descended)
     tick()
     return best
+
+
+def _ladder(l: Array) -> bool:
+    """Whether the levels ``l`` (log-SNR) hold a near-duplicate ladder: a finite gap below :data:`_LADDER_GAP`
+    times the mean finite gap."""
+    with np.errstate(invalid="ignore"):
+        gaps = np.abs(np.diff(l))
+    gaps = gaps[np.isfinite(gaps)]
+    return gaps.size > 1 and float(gaps.min()) < _LADDER_GAP * float(gaps.mean())
 
 
 def _from_coarse(obj: _Objective, par: _Gaps, coarse: _Coarse, maxiter: int,

@@ -137,3 +137,14 @@ def test_the_coarse_search_counts_in_the_evaluations(monkeypatch) -> None:
     alone = symsched.optimize_schedule(S, 8, divergence="kl", maxiter=3, warm_starts=[half.alpha_bar])
     # the same search, given the K = 4 optimum, scores it as one more start (1 evaluation) instead of searching it
     assert res.n_evaluations == (alone.n_evaluations - 1) + half.n_evaluations
+
+
+def test_a_near_duplicate_ladder_is_recognised_whatever_stopped_the_search() -> None:
+    """The K // 2 restart ran only when L-BFGS-B ran out of iterations; on an AVX2 machine it *converged* on the
+    dpmpp_2m K = 20 ladder (gaps 2e-4, 1e-3, 5e-3, ... against a mean of 1.2), so the ladder itself triggers it."""
+    from symsched.optimize import _ladder
+
+    ladder = np.cumsum([-8.0, 2e-4, 1e-3, 5e-3, 2.5e-2, 1.2, 2.0, 2.0, 2.0])
+    assert _ladder(ladder) and _ladder(np.concatenate([[-np.inf], ladder]))  # (an alpha_bar = 0 level: gap inf)
+    assert not _ladder(np.linspace(-8.0, 8.0, 20)) and not _ladder(np.array([-8.0, 0.0]))
+    assert not _ladder(np.cumsum([-8.0, 0.05, 0.5, 1.0, 1.5, 2.0]))  # a gap 1/20 of the mean: uneven, no ladder
