@@ -1199,7 +1199,8 @@ def _interpolated_value_and_grad(prog: Program, S: Array, init: str, objective: 
         return None
     J, c = c
     nodes = np.exp(start + h * np.arange(n))
-    w = interp.to_nodes(u, c[pos], start, n, order, h)
+    kept: list[Any] = []
+    w = interp.to_nodes(u, c[pos], start, n, order, h, keep=kept)
     if not pos.all():  # S = 0 (sorted unique: the first mode) is a node of its own
         nodes, w = np.concatenate([[0.0], nodes]), np.concatenate([c[~pos], w])
 
@@ -1212,7 +1213,7 @@ def _interpolated_value_and_grad(prog: Program, S: Array, init: str, objective: 
     except ValueError:
         return None
     with np.errstate(all="ignore"):
-        miss = np.abs(interp.from_nodes(u, rho_nodes[-n:], start, n, order, h) / rho[pos] - 1.0)
+        miss = np.abs(interp.from_nodes(u, rho_nodes[-n:], start, n, order, h, kept=kept) / rho[pos] - 1.0)
     # the interpolant need reproduce P only to the forward sweep's own rounding (info["error"], amplified ~1/gap where
     # levels are close: a check at 1e-13 there failed on rounding alone and wasted the sweeps)
     if not (np.all(np.isfinite(grad)) and float(miss.max()) <= max(INTERPOLATED_CHECK, 8.0 * info["error"])):
