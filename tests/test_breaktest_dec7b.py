@@ -121,3 +121,27 @@ def test_from_diffusers_flow_keeps_the_digits_of_a_small_flow_time(last: float) 
     S = [1e-2, 1.0, 100.0]
     P = export.from_diffusers(sch).output_spectrum(np.array(S))
     np.testing.assert_allclose(P, [_flow_euler_mp(s, t) for s in S], rtol=1e-13, atol=0)
+
+
+def test_report_section_uses_the_fits_computed_elsewhere(tmp_path: Path, monkeypatch) -> None:
+    """symsched report runs the heuristic fits in its workers while the parent optimises; report_section then takes
+    them (fits=) instead of fitting again, and writes the same section as when it fits itself."""
+    import importlib
+
+    from symsched.insight.fits import fit_heuristics
+
+    explain = importlib.import_module("symsched.insight.explain")  # (the package exports a function of that name)
+
+    S = np.logspace(-3, 2, 64)
+    results = {"w2": {K: symsched.optimize_schedule(S, K, divergence="w2", restarts=0) for K in (3, 5)}}
+    own = explain.report_section(S, results, tmp_path / "own")
+    fits = {("w2", K): fit_heuristics(r, S) for K, r in results["w2"].items()}
+
+    def refuse(*a, **kw):
+        raise AssertionError("fitted again")
+
+    monkeypatch.setattr(explain, "fit_heuristics", refuse)
+    given = explain.report_section(S, results, tmp_path / "given", fits=fits)
+    assert given == own
+    tex = [(tmp_path / d / "insight_fits_w2.tex").read_text() for d in ("own", "given")]
+    assert tex[0] == tex[1] and "\\begin{tabular}" in tex[0]

@@ -524,6 +524,7 @@ def _divergences() -> list[str]:
 def schedules_section(ctx: Context) -> list[Section]:
     """For each divergence: optimised schedules for every K (JSON, figure) and the comparison table."""
     from .._io import atomic_write_json, atomic_write_text
+    from ..insight.fits import fit_heuristics
     from ..optimize import InfiniteObjective, compare_schedules
 
     sections = []
@@ -555,6 +556,8 @@ def schedules_section(ctx: Context) -> list[Section]:
             res = table.results[k]
             figures.append(f"schedule_{div}_K{k}.png")
             ctx.submit(_figure_job, res, ctx.S, ctx.out / figures[-1])
+            # the insight section's heuristic fits, in the workers meanwhile (2-3 s of the parent's time otherwise)
+            ctx.data.setdefault("fits", {})[(div, k)] = ctx.submit(fit_heuristics, res, ctx.S)
             jsons.append(f"schedule_{div}_K{k}.json")
             atomic_write_json(ctx.out / jsons[-1], res.to_dict())
         ctx.bar.update()
@@ -651,7 +654,8 @@ def insight_section(ctx: Context) -> Section:
     results = {div: ctx.data[f"table_{div}"].results for div in _divergences() if f"table_{div}" in ctx.data}
     if not results:
         return Section(lambda: [], lambda: [])
-    md, htm = report_section(ctx.S, results, ctx.out)
+    fits = {key: fut.result() for key, fut in ctx.data.get("fits", {}).items()}  # (from the workers)
+    md, htm = report_section(ctx.S, results, ctx.out, fits=fits)
     return Section(lambda: [md], lambda: [htm])
 
 

@@ -671,7 +671,7 @@ def _report_results(results: Any) -> dict[str, dict[int, Any]]:
 
 @numpy_error_defaults
 def report_section(spectrum: Any, results: dict[str, dict[int, Any]], out: Any, *,
-                   sampler: Optional[str] = None) -> tuple[str, str]:
+                   sampler: Optional[str] = None, fits: Optional[dict[tuple[str, int], Any]] = None) -> tuple[str, str]:
     """Write the insight files of ``symsched report`` and return its (Markdown, HTML) section.
 
     ``results[div][K]`` are the report's :class:`~symsched.OptimizeResult` objects. Writes
@@ -686,7 +686,8 @@ def report_section(spectrum: Any, results: dict[str, dict[int, Any]], out: Any, 
     Raises ValueError for a bad spectrum or what :func:`fit_heuristics` / :func:`intermediate_spectra` refuse,
     and OSError when ``out`` cannot be written (missing folders on it are created, as every writer of symsched
     does). ``sampler`` (kept for earlier callers) must be the results' own, if
-    given (a ValueError otherwise).
+    given (a ValueError otherwise). ``fits[(div, K)]``: :func:`fit_heuristics` of ``results[div][K]`` already
+    computed (``symsched report`` runs them in its workers); the others are computed here.
     Source: docs/model.md §2, §9.
     """
     from ..plots import save_figure
@@ -707,8 +708,9 @@ def report_section(spectrum: Any, results: dict[str, dict[int, Any]], out: Any, 
           "`symsched explain` adds K sweeps, the resolution law and more figures.", ""]
     body = ["<h2>Spectral insight</h2>", f"<p>{inline(md[2])}</p>"]
     for dv, by_k in results.items():
-        fits = {(0, K): fit_heuristics(r, S) for K, r in sorted(by_k.items())}
-        sf = SweepFits(parameter="spectrum", values=["data"], fits=fits)
+        done = fits or {}
+        fitted = {(0, K): done[(dv, K)] if (dv, K) in done else fit_heuristics(r, S) for K, r in sorted(by_k.items())}
+        sf = SweepFits(parameter="spectrum", values=["data"], fits=fitted)
         table = sf.to_markdown()
         atomic_write_text(outp / f"insight_fits_{dv}.md", table)
         r = by_k[max(by_k)]
@@ -716,7 +718,7 @@ def report_section(spectrum: Any, results: dict[str, dict[int, Any]], out: Any, 
         who = f"{_sampler_words(r.sampler, r.settings, cap)}, {r.init} start"
         atomic_write_text(outp / f"insight_fits_{dv}.tex",
                           tex_table(sf.to_latex(), _fits_caption(dv, sf, who), "report"))
-        sentences = [_fit_sentence(dv, K, f) for (_, K), f in sorted(fits.items())]
+        sentences = [_fit_sentence(dv, K, f) for (_, K), f in sorted(fitted.items())]
         md += [f"**{_NAMES[dv]}** ([`insight_fits_{dv}.tex`](insight_fits_{dv}.tex)):", "", table,
                *[f"- {s}" for s in sentences], ""]
         body += [f"<h3>{_NAMES[dv]}</h3>", f"<p>{inline(f'LaTeX: [`insight_fits_{dv}.tex`](insight_fits_{dv}.tex)')}</p>",
