@@ -196,9 +196,9 @@ class DiffusersSchedule:
     def _flow(self) -> bool:
         """A flow-matching run: its levels are read from the flow times' ``sigmas = t / (1 - t)``, not from
         ``alpha_bar``, in which ``1 - alpha_bar ~ t^2`` keeps few digits of a small t (t = 1e-7: 4e-4 relative)."""
-        from .symbolic import sampler_module
+        from .symbolic import FLOW_SAMPLERS
 
-        return bool(sampler_module(self.sampler).PROCESS == "flow")
+        return self.sampler in FLOW_SAMPLERS
 
     def _check_consistent(self) -> None:
         if not self.consistent:

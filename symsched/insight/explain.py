@@ -707,8 +707,8 @@ def report_section(spectrum: Any, results: dict[str, dict[int, Any]], out: Any, 
           "what using it instead costs; then the order in which the optimum generates the frequency bands. "
           "`symsched explain` adds K sweeps, the resolution law and more figures.", ""]
     body = ["<h2>Spectral insight</h2>", f"<p>{inline(md[2])}</p>"]
+    done = fits or {}
     for dv, by_k in results.items():
-        done = fits or {}
         fitted = {(0, K): done[(dv, K)] if (dv, K) in done else fit_heuristics(r, S) for K, r in sorted(by_k.items())}
         sf = SweepFits(parameter="spectrum", values=["data"], fits=fitted)
         table = sf.to_markdown()
