@@ -207,7 +207,10 @@ def test_a_suffix_less_pickle_is_refused_unread(files, capsys) -> None:
 
 @pytest.mark.parametrize("argv, needle", [
     (["--sampler", "lms", "--option", "order=7"], "--option order: order must be one of 1, 2, 3, 4"),
-    (["--sampler", "ddim", "--option", "eta=0.5"], "--option eta: sampler 'ddim' has no option 'eta'"),
+    (["--sampler", "ddim", "--option", "foo=0.5"], "--option foo: sampler 'ddim' has no option 'foo'"),
+    # a numeric setting is a symbol of the formulas (latex --help): said so, not "ddim has no option 'eta'"
+    (["--sampler", "ddim", "--option", "eta=0.5"], "--option eta=...: eta is a numeric setting of sampler 'ddim'"),
+    (["--sampler", "dpmpp_sde", "--option", "s_noise=1.1"], "structural settings (of 'dpmpp_sde': ('noise_sampler',))"),
 ])
 def test_latex_option_errors_name_option(argv, needle, tmp_path, capsys) -> None:
     """latex printed ``error: order must be one of ...`` without the ``--option order:`` that transfer, optimize and

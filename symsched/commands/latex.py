@@ -38,8 +38,14 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("--option: each setting at most once")
     if options and args.sampler is None:
         raise ValueError(f"--option {args.option[0][0]}=...: give the sampler it sets with --sampler")
-    from ..symbolic import REGISTRY, check_options
+    from ..symbolic import REGISTRY, check_options, sampler_module
 
+    mod = sampler_module(args.sampler) if args.sampler in REGISTRY else None
+    numeric = [k for k in options if k in getattr(mod, "PARAMS", {})]
+    if numeric:  # eta, s_noise...: a symbol of every formula, not a structural setting (as --help says)
+        raise ValueError(f"--option {numeric[0]}=...: {numeric[0]} is a numeric setting of sampler {args.sampler!r}, "
+                         "kept as a symbol in the formulas; --option takes only structural settings "
+                         f"(of {args.sampler!r}: {tuple(getattr(mod, 'OPTIONS', {})) or 'none'})")
     if options and args.sampler in REGISTRY:  # (no SymPy) named as the other commands name them: "--option order: ..."
         with _settings.option_named(options):
             check_options(args.sampler, dict(options))
