@@ -192,7 +192,26 @@ def _dest_option(name: str, options: dict[str, str]) -> Optional[str]:
 
 
 def _name_option(message: str, args: argparse.Namespace) -> str:
-    """Prefix a ValueError message with the option it is about.
+    """:func:`_blame` (the message led by the option it is about), saying so when that option was not on the command
+    line (``args._given``: the words given): its default is what the message is about, and the user's fix usually lies
+    in an option they did give ("--eps: eps must satisfy 0 <= eps < T (--eps was not given: the message is about its
+    default)")."""
+    text, option = _blame(message, args)
+    given = getattr(args, "_given", None)
+    if option is None or given is None or _was_given(option, given):
+        return text
+    return f"{text} ({option} was not given: the message is about its default)"
+
+
+def _was_given(option: str, words: Sequence[str]) -> bool:
+    """Whether ``option`` (e.g. ``--eps``) is among ``words``, also as ``--eps=...`` or an abbreviation argparse would
+    expand (``--ep``); a word that may be either counts as given (the note is then left out)."""
+    heads = (w.split("=", 1)[0] for w in words if w.startswith("--") and len(w) > 2)
+    return any(option.startswith(h) for h in heads)
+
+
+def _blame(message: str, args: argparse.Namespace) -> tuple[str, Optional[str]]:
+    """(the ValueError message prefixed with the option it is about, that option or None).
 
     The API names its argument (``"steps must be at most 10000"``, ``"sampler 'ddim' has no setting
     'variance'"``, ``"weights has shape (3,) but ..."``); on the command line that is an option
@@ -204,7 +223,7 @@ def _name_option(message: str, args: argparse.Namespace) -> str:
     """
     options: dict[str, str] = getattr(args, "_options", {})
     if any(opt in message for opt in options.values() if opt not in ("--help", "--debug")):
-        return message
+        return message, None
     option = None
     for quoted in _QUOTED.finditer(message):
         text = quoted.group(1) if quoted.group(1) is not None else quoted.group(2)
@@ -219,17 +238,17 @@ def _name_option(message: str, args: argparse.Namespace) -> str:
     names = _LEADING_NAMES.match(message) if option is None else None
     named = [_dest_option(n, options) for n in names.group(1).split(", ")] if names else []
     if named and all(named):  # "beta_min, beta_max: ..." -> "--beta-min, --beta-max: ...", each name an option
-        return ", ".join(o for o in named if o) + message[names.end() - 1 :]
+        return ", ".join(o for o in named if o) + message[names.end() - 1 :], None
     if option is None:
         lead = _LEADING_NAME.match(message)
         option = _dest_option(lead.group(1), options) if lead else None
         if option and message[lead.end() : lead.end() + 1] == ":":  # "spectrum: ..." -> "--spectrum: ...", not both
-            return option + message[lead.end() :]
+            return option + message[lead.end() :], option
     for assigned in _ASSIGNED.finditer(message) if option is None else ():
         option = _dest_option(assigned.group(1), options)
         if option:
             break
-    return f"{option}: {message}" if option else message
+    return (f"{option}: {message}", option) if option else (message, None)
 
 
 def describe_error(exc: BaseException, args: argparse.Namespace) -> tuple[str, int]:
@@ -439,6 +458,7 @@ def _command_named(argv: Sequence[str]) -> str:
 def _main(parser: argparse.ArgumentParser, words: list[str], received: list[int]) -> int:
     """:func:`main` once the parser is built: ``words`` are the arguments (``sys.argv[1:]`` by default)."""
     args, extra = _parse(parser, words)
+    args._given = tuple(words)  # which options the user gave (an error about one left at its default says so)
     if extra:  # named by the parser that was given them ("symsched transfer: error: ..."), as its own errors are
         _extras_parser(parser, getattr(args, "command", None), words, extra).error(
             f"unrecognized arguments: {' '.join(extra)}")

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from symsched import cli
-from symsched.cli import main
+from symsched.cli import _name_option, main
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -1108,3 +1108,20 @@ def test_validate_refuses_a_run_beyond_max_sample_work_before_its_header(capsys,
     code = main(["validate", "--steps", "3", "--samples", "20", "--shape", "8x8", "--no-progress"])
     out = capsys.readouterr().out
     assert code in (0, 1) and "20 samples" in out, out
+
+
+@pytest.mark.parametrize("given, noted", [
+    ((), True),  # the blamed --steps left at its default: said so
+    (("--steps", "5"), False),
+    (("--steps=5",), False),
+    (("--ste", "5"), False),  # an abbreviation argparse expands counts as given
+    (("--spectrum", "S.npy"), True),  # another option given: still a note about --steps
+])
+def test_an_error_about_an_option_left_at_its_default_says_so(given: tuple, noted: bool) -> None:
+    """A message blaming an option the user never typed read as if they had ("--image-resolutions: ... got 128" with
+    no --image-resolutions given): the line now says the option was not given (review of 7 December)."""
+    args = argparse.Namespace(_options={"steps": "--steps", "spectrum": "--spectrum"}, _given=given)
+    line = _name_option("steps must be at most 10000 (got 20000)", args)
+    assert line.startswith("--steps: steps must be at most 10000 (got 20000)"), line
+    assert line.endswith("(--steps was not given: the message is about its default)") is noted, line
+    assert _name_option("no option named here", args) == "no option named here"  # nothing blamed: nothing added

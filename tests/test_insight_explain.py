@@ -556,7 +556,8 @@ def test_image_resolutions_beyond_the_photographs_name_image_resolutions(tmp_pat
                  "--steps", "3", "--no-progress"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ["symsched explain: error: --image-resolutions: image_resolutions must not exceed the smallest "
-                   "square crop of the photographs (40 pixels; got 128): enlarging invents no detail"]
+                   "square crop of the photographs (40 pixels; got 128): enlarging invents no detail "
+                   "(--image-resolutions was not given: the message is about its default)"]
 
 
 def test_jobs_means_the_same_in_explain_and_report(tmp_path, capsys) -> None:
