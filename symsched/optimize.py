@@ -558,6 +558,12 @@ class _Gaps:
             l[-1] = self.b
         return l
 
+    capped = False  # whether a step-ratio cap shapes the gaps (:class:`_RatioGaps`)
+
+    def equal_gaps(self) -> Array:
+        """The y of equal gaps in log-SNR (all softmax logits equal)."""
+        return np.zeros(self.m)
+
     def pullback(self, y: Array, g: Array) -> Array:
         """dJ/dy from dJ/dl (analytic chain rule through cumsum and softmax)."""
         z = np.exp(y - y.max())
@@ -593,12 +599,20 @@ class _RatioGaps(_Gaps):
         offset = 0 if self.first_fixed else 1  # gap index of the step from level i: i + offset
         self.chain = sorted(i + offset for i in pairs if 1 <= i + offset < self.m)
         self.log_r = math.log(R)
+        self.capped = bool(self.chain)
 
     def _logits(self, y: Array) -> Array:
         s = np.array(y, dtype=np.float64)
         for i in self.chain:  # ascending: s[i - 1] is final
             s[i] = s[i - 1] + self.log_r - np.logaddexp(0.0, self.log_r - y[i])
         return s
+
+    def equal_gaps(self) -> Array:
+        """Equal logits: each capped ``y_i = -log(1 - 1/R)``, where ``log R - softplus(log R - y_i) = 0`` (y = 0 would
+        shrink each capped gap by R / (R + 1): break-test of 7 December)."""
+        y = np.zeros(self.m)
+        y[self.chain] = -math.log1p(-1.0 / math.exp(self.log_r))
+        return y
 
     def levels(self, y: Array) -> Array:
         return super().levels(self._logits(y))
@@ -648,6 +662,7 @@ class _ZeroFirst:
         inner = [i - 1 for i in pairs if i >= 2]  # (the step from pure noise has an infinite gap: no ratio)
         self.inner = _gaps(K - 1, None, last, lo, hi, inner, R)
         self.m, self.last_fixed, self.a, self.b = self.inner.m, self.inner.last_fixed, -math.inf, self.inner.b
+        self.capped = self.inner.capped
 
     @property
     def n_free(self) -> int:
@@ -656,6 +671,9 @@ class _ZeroFirst:
     @property
     def determined(self) -> bool:
         return self.inner.determined
+
+    def equal_gaps(self) -> Array:
+        return self.inner.equal_gaps()
 
     def levels(self, y: Array) -> Array:
         return np.concatenate(([-math.inf], self.inner.levels(y)))
@@ -718,7 +736,9 @@ def _candidates(
 ) -> list[tuple[str, Array]]:
     cands: list[tuple[str, Array]] = []
     if standard_starts:
-        cands.append(("equal gaps", np.zeros(par.m)))
+        cands.append(("equal gaps", par.equal_gaps()))
+        if par.capped:  # y = 0 under the cap: each capped gap R / (R + 1) times the one before (a start of its own)
+            cands.append(("shrinking gaps", np.zeros(par.m)))
         if par.first_fixed:  # the closed form needs the first level (a free one would start at the range's end)
             for s in _weighted_quantiles(obj.S, obj.w, _TANGENT_QUANTILES):
                 cands.append((f"tangent law S={s:.3g}", par.from_levels(_tangent_law(par, s))))
@@ -869,11 +889,13 @@ def _scored(obj: _Objective, par: _Gaps, cands: list[tuple[str, Array]]) -> list
 
 
 def _guards(par: _Gaps, scored: list[tuple[float, str, Array]], std: Sequence[str]) -> list[tuple[float, str, Array]]:
-    """Starts of the guard runs: the best start differing from the first, equal gaps and the best-scoring
-    standard schedule, each kept only if it differs (``_DISTINCT``) from every start already chosen."""
+    """Starts of the guard runs: the best start differing from the first, equal gaps, the best-scoring standard
+    schedule and, under a step-ratio cap, shrinking gaps, each kept only if it differs (``_DISTINCT``) from every
+    start already chosen."""
     chosen = [par.levels(scored[0][2])]
     out = []
-    for accept in (lambda name: True, lambda name: name == "equal gaps", lambda name: name in std):
+    for accept in (lambda name: True, lambda name: name == "equal gaps", lambda name: name in std,
+                   lambda name: name == "shrinking gaps"):
         for t in scored[1:]:
             if accept(t[1]) and all(_max_diff(par.levels(t[2]), c) > _DISTINCT for c in chosen):
                 chosen.append(par.levels(t[2]))
@@ -890,7 +912,7 @@ def _descend_best(
     as soon as they join the best basin found so far; a guard that finds a better one is polished. When the
     first run ran out of iterations and ``coarse`` is given, one more run starts from ``coarse()`` (the optimum
     at about K/2 levels, resampled to K)."""
-    scored = _scored(obj, par, cands) or [(math.inf, "equal gaps", np.zeros(par.m))]
+    scored = _scored(obj, par, cands) or [(math.inf, "equal gaps", par.equal_gaps())]
     tick()
     v0, name0, y0 = scored[0]
     scale = max(v0, 1e-300) if math.isfinite(v0) else 1.0
@@ -947,6 +969,41 @@ def _from_coarse(obj: _Objective, par: _Gaps, coarse: _Coarse, maxiter: int,
     y, v, ok, msg = _lbfgs(obj, par, y0, max(v0, 1e-300), maxiter)
     starts[name] = v
     return (v, y, ok, msg, name) if v < best[0] else best
+
+
+def _parametrise(box: "_Box", pairs: Sequence[int], ratio: float) -> Any:
+    """The levels of the search in ``box`` as free parameters, with the step-ratio cap ``ratio`` on the steps
+    ``pairs``: :class:`_ZeroFirst` for a first level of pure noise, else :func:`_gaps`."""
+    if box.lf == -math.inf and box.K > 1:
+        return _ZeroFirst(box.K, box.ll, box.lo, box.hi, pairs, ratio)
+    return _gaps(box.K, box.lf, box.ll, box.lo, box.hi, pairs, ratio)
+
+
+def _other_cap(obj: _Objective, box: "_Box", par: Any, cands: list[tuple[str, Array]], maxiter: int,
+               starts: dict[str, float], std: Sequence[str], best: _Run) -> _Run:
+    """``best``, or better: a multistep sampler's search repeated with the other side of the step-ratio cap (none
+    when one applies, else :data:`MAX_STEP_RATIO`), its optimum projected onto this search's cap and descended.
+
+    The cap reshapes the paths of the descents, not only the set they may reach: a basin the capped search cannot
+    find from its starts may meet the cap (break-test of 7 December: dpmpp_2m, K = 4, W2 on six modes 1e2 ... 1e-3
+    ended at 0.0296 under the default cap, whose own feasible optimum 0.0068 the uncapped search finds), and the
+    uncapped search may miss a basin the capped one finds (dpmpp_2m_sde, K = 5: 3.3e-4 against 4.1e-6)."""
+    if not box.history or par.determined:
+        return best
+    pairs, ratio = ((), math.inf) if box.pairs else (box.history, MAX_STEP_RATIO)
+    twin = _parametrise(box, pairs, ratio)
+    twin_cands = [(name, twin.from_levels(par.levels(y))) for name, y in cands]
+    v, y, ok_twin, _, _ = _descend_best(obj, twin, twin_cands, maxiter, {}, lambda: None, std=std)
+    name = "the search without the step-ratio cap" if box.pairs else f"the search under the cap {MAX_STEP_RATIO:g}"
+    y0 = par.from_levels(twin.levels(y))
+    v0 = obj.value_levels(par.levels(y0))
+    if not (math.isfinite(v0) and v0 < best[0] * (1.0 - 1e-12)):
+        return best
+    y1, v1, ok, msg = _lbfgs(obj, par, y0, max(v0, 1e-300), maxiter) if v0 > 0.0 else (y0, v0, True, "J = 0")
+    if not ok and ok_twin and msg.startswith("ABNORMAL"):  # nothing lower near the other search's converged optimum
+        ok, msg = True, f"converged ({name} converged there; L-BFGS-B here: {msg})"
+    starts[name] = v1
+    return (v1, y1, ok, msg, name) if v1 < best[0] else best
 
 
 def _multistart(
@@ -1531,7 +1588,9 @@ def optimize_schedule(
         against 0.04 for its default spacing (README, "Multistep samplers"). A float > 1. A sampler that
         reuses no earlier output (``ddim``, ``euler``, ...) has no step to cap, so it meets any cap as it is: the
         result is that of no cap (:attr:`OptimizeResult.max_step_ratio` inf, ``history_steps`` empty), so that
-        one cap serves a loop over samplers.
+        one cap serves a loop over samplers. With ``standard_starts``, the search of a multistep sampler also runs
+        on the other side of the cap (none, or the default 5) and descends from that optimum projected onto this
+        cap when it is lower there: the cap reshapes the descents' paths (README, "both sides of the cap").
     maxiter : int
         L-BFGS-B iteration limit of the runs to convergence; a first run that reaches it is followed by one
         from the optimum at K // 2 levels (K >= 4, with ``standard_starts``).
@@ -1706,8 +1765,7 @@ def _optimize(
         for name, ab in std.items():
             baselines[name] = obj.value_ab(ab)
             feasible[name] = _meets(ab, box.lf, box.ll) and _ratio_ok(_log_snr(ab), box.pairs, box.ratio)
-        par: Any = _ZeroFirst(K, box.ll, box.lo, box.hi, box.pairs, box.ratio) if box.lf == -math.inf and K > 1 \
-            else _gaps(K, box.lf, box.ll, box.lo, box.hi, box.pairs, box.ratio)
+        par = _parametrise(box, box.pairs, box.ratio)
         determined = par.determined or (K == 1 and box.lf is not None)
         if determined:
             l_best = np.array([box.lf]) if K == 1 and box.lf is not None else par.levels(np.zeros(max(par.m, 1)))
@@ -1717,6 +1775,7 @@ def _optimize(
             if standard_starts:
                 run = _descend_best(obj, par, cands, maxiter, starts, tick, std=tuple(std),
                                     coarse=coarse if _coarse_helps(par) else None)
+                run = _other_cap(obj, box, par, cands, maxiter, starts, tuple(std), run)
             else:
                 run = _multistart(obj, par, cands, maxiter, starts, tick)
             _, y_best, success, msg, from_name = run
