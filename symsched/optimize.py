@@ -127,6 +127,8 @@ _COARSE_MIN_STEPS = 4  # a search at K >= this that runs out of iterations tries
 #: (dpmpp_2m, K = 20, KL on builtin:natural-patches: gaps 2e-4, 1e-3, 5e-3, ... against a mean of 1.2; on an AVX2
 #: machine L-BFGS-B *converged* there, at 8.2e-6, where an AVX-512 one ran out of iterations: 7 December)
 _LADDER_GAP = 1e-2
+#: the search on the other side of the step-ratio cap (:func:`_other_cap`) runs to maxiter / this: a basin, not a crawl
+_TWIN_SHARE = 4
 _TANGENT_QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)  # effective mode variances of the tangent-law starts
 _FEASIBLE_TOL = 1e-9  # |log-SNR difference| up to which a baseline's end level counts as the fixed one
 
@@ -993,7 +995,8 @@ def _other_cap(obj: _Objective, box: "_Box", par: Any, cands: list[tuple[str, Ar
     pairs, ratio = ((), math.inf) if box.pairs else (box.history, MAX_STEP_RATIO)
     twin = _parametrise(box, pairs, ratio)
     twin_cands = [(name, twin.from_levels(par.levels(y))) for name, y in cands]
-    v, y, ok_twin, _, _ = _descend_best(obj, twin, twin_cands, maxiter, {}, lambda: None, std=std)
+    v, y, ok_twin, _, _ = _descend_best(obj, twin, twin_cands, max(_SCREEN_ITER, maxiter // _TWIN_SHARE), {},
+                                        lambda: None, std=std)
     name = "the search without the step-ratio cap" if box.pairs else f"the search under the cap {MAX_STEP_RATIO:g}"
     y0 = par.from_levels(twin.levels(y))
     v0 = obj.value_levels(par.levels(y0))
