@@ -994,6 +994,8 @@ def _other_cap(obj: _Objective, box: "_Box", par: Any, cands: list[tuple[str, Ar
         return best
     pairs, ratio = ((), math.inf) if box.pairs else (box.history, MAX_STEP_RATIO)
     twin = _parametrise(box, pairs, ratio)
+    if not (par.capped or twin.capped):  # no capped step among the free gaps: the same search
+        return best
     twin_cands = [(name, twin.from_levels(par.levels(y))) for name, y in cands]
     v, y, ok_twin, _, _ = _descend_best(obj, twin, twin_cands, max(_SCREEN_ITER, maxiter // _TWIN_SHARE), {},
                                         lambda: None, std=std)
