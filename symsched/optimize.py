@@ -526,6 +526,8 @@ class _Gaps:
     m = K + 1 - (#fixed endpoints) gaps, ``c = b - a - m delta``.
     """
 
+    capped = False  # whether a step-ratio cap shapes the gaps (:class:`_RatioGaps`)
+
     def __init__(self, K: int, first: Optional[float], last: Optional[float], lo: float, hi: float) -> None:
         self.K = K
         self.first_fixed = first is not None
@@ -559,8 +561,6 @@ class _Gaps:
         if self.last_fixed:
             l[-1] = self.b
         return l
-
-    capped = False  # whether a step-ratio cap shapes the gaps (:class:`_RatioGaps`)
 
     def equal_gaps(self) -> Array:
         """The y of equal gaps in log-SNR (all softmax logits equal)."""
@@ -990,7 +990,7 @@ def _other_cap(obj: _Objective, box: "_Box", par: Any, cands: list[tuple[str, Ar
     find from its starts may meet the cap (break-test of 7 December: dpmpp_2m, K = 4, W2 on six modes 1e2 ... 1e-3
     ended at 0.0296 under the default cap, whose own feasible optimum 0.0068 the uncapped search finds), and the
     uncapped search may miss a basin the capped one finds (dpmpp_2m_sde, K = 5: 3.3e-4 against 4.1e-6)."""
-    if not box.history or par.determined:
+    if not box.history:
         return best
     pairs, ratio = ((), math.inf) if box.pairs else (box.history, MAX_STEP_RATIO)
     twin = _parametrise(box, pairs, ratio)

@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--option {numeric[0]}=...: {numeric[0]} is a numeric setting of sampler {args.sampler!r}, "
                          "kept as a symbol in the formulas; --option takes only structural settings "
                          f"(of {args.sampler!r}: {tuple(getattr(mod, 'OPTIONS', {})) or 'none'})")
-    if options and args.sampler in REGISTRY:  # (no SymPy) named as the other commands name them: "--option order: ..."
+    if options and mod is not None:  # (no SymPy) named as the other commands name them: "--option order: ..."
         with _settings.option_named(options):
             check_options(args.sampler, dict(options))
     from tqdm.auto import tqdm
