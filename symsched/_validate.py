@@ -353,16 +353,21 @@ def as_sigmas(sigmas: ArrayLike, name: str = "sigmas", *, allow_inf: bool = True
         i = 1 + int(np.argmax(np.isposinf(arr[1:])))
         raise ValueError(f"{name}: only the first (noisiest) level may be inf (zero terminal SNR; got "
                          f"{_at(name, i)} = inf)")
-    if np.any(arr <= 0):
+    if np.any(arr < 0):
         raise ValueError(
             f"{name} must be positive (the final step to sigma=0 is implicit; got min {arr.min():g})"
         )
+    # the order before the zeros: an ascending array that starts at 0 (k-diffusion's, reversed) is out of order
     if arr.size > 1 and np.any(np.diff(arr) >= 0):
-        i = int(np.argmax(np.diff(arr)))
+        i = int(np.argmax(np.diff(arr) >= 0))
         raise ValueError(
             f"{name} must be strictly decreasing (noisiest first): "
             f"{_at(name, i)}={float(arr[i])!r} <= {_at(name, i + 1)}={float(arr[i + 1])!r}"
         )
+    if np.any(arr == 0):
+        end = ", except the last entry, which may be 0 (k-diffusion's end)" if allow_trailing_zero else ""
+        raise ValueError(f"{name} must be positive{end}: the final step to sigma=0 is implicit "
+                         f"(got {_first(arr, arr == 0, name)})")
     return arr
 
 

@@ -1956,6 +1956,29 @@ DEFAULT_SCHEDULES: tuple[str, ...] = (
 GRID_SCHEDULES: tuple[str, ...] = ("grid-leading", "grid-trailing", "grid-linspace")
 
 
+def ddim_scheduler_note(name: str, steps: int, num_train_timesteps: int) -> Optional[str]:
+    """A note when diffusers' ``DDIMScheduler`` does not run the ``grid-*`` schedule ``name`` as probed; else None.
+
+    The probe runs a ``grid-*`` spacing as a schedule (each step to the next of its timesteps), as DDPM-, Euler- and
+    DPM-Solver-type schedulers do. ``DDIMScheduler.step`` steps from ``t`` to ``t - T // K`` instead, which is the
+    next timestep for ``"leading"`` and for ``"trailing"`` with ``K`` dividing ``T``, but not for ``"linspace"``:
+    there the model is called at a level the sample is not at (:func:`symsched.export.from_diffusers` refuses it).
+    Source: diffusers ``scheduling_ddim.py`` (``DDIMScheduler.step``: ``prev_timestep``).
+    """
+    from .schedules import timesteps
+
+    if name not in GRID_SCHEDULES:
+        return None
+    spacing, T, K = name.split("-", 1)[1], int(num_train_timesteps), int(steps)
+    ts = np.asarray(timesteps(K, spacing=spacing, num_train_timesteps=T), dtype=np.int64)
+    if K < 2 or np.all(-np.diff(ts) == T // K):
+        return None
+    return (f"note: {name} is probed as a schedule of its {K} timesteps (each step to the next); diffusers' "
+            f"DDIMScheduler with timestep_spacing={spacing!r} runs another one: it steps from each timestep by "
+            f"T//K = {T // K} (T = {T}), to a level the model is not next called at (export.from_diffusers "
+            "refuses it as not a schedule); DDPM-, Euler- and DPM-Solver-type schedulers run it as probed")
+
+
 #: endpoints of the optimised schedules of :func:`default_schedules` (``symsched probe``): both free on
 #: the model's grid. With ``init="white"`` the Gaussian model itself decides where sampling starts (the
 #: white-noise start mismatch at a level is part of the objective), as linear-leading starts at t = 801
@@ -1985,8 +2008,10 @@ def default_schedules(
     ``None`` for the optimiser's default, first level pinned at the grid's noisiest level);
     ``"optimised"`` uses the default divergence :data:`symsched.optimize.DEFAULT_DIVERGENCE`.
     ``"grid-leading"``, ``"grid-trailing"``, ``"grid-linspace"`` are diffusers' timestep spacings applied to
-    ``grid`` itself (what ``DDIMScheduler`` runs for a model with these ``alphas_cumprod`` and ``steps_offset=0``; a
-    config's ``steps_offset`` is not read). Other names are
+    ``grid`` itself, run as schedules (each step to the next timestep; ``steps_offset=0``, a config's
+    ``steps_offset`` is not read): what ``DDIMScheduler`` runs for a model with these ``alphas_cumprod`` for
+    ``"leading"`` and for ``"trailing"`` with ``K`` dividing the grid's size, not otherwise
+    (:func:`ddim_scheduler_note`). Other names are
     :func:`symsched.schedules.standard_schedule` on ``grid`` (their levels snapped to it: ``"linear-trailing"``
     is the linear-beta schedule's levels, which on another model's grid may collide at its noisiest timestep).
     ``sampler``, ``eta``, ``variance`` and, for a k-diffusion sampler (:data:`LIBRARY_SAMPLERS`, or ``euler`` /

@@ -983,3 +983,24 @@ def test_grid_timestep_tie_goes_to_the_noisier_timestep() -> None:
     grid = [0.75, 0.25]
     assert probe.grid_timestep(0.5, grid) == 1.0
     assert probe.grid_timestep(0.5 + 1e-12, grid) == 0.0 and probe.grid_timestep(0.5 - 1e-12, grid) == 1.0
+
+
+@pytest.mark.parametrize("spacing", ["leading", "trailing", "linspace"])
+@pytest.mark.parametrize("steps", [1, 5, 7, 10, 30])
+def test_ddim_scheduler_note_agrees_with_diffusers_own_ddim_steps(spacing, steps):
+    """The note appears exactly where diffusers' DDIMScheduler.step goes somewhere other than the next timestep."""
+    diffusers = pytest.importorskip("diffusers")
+    sch = diffusers.DDIMScheduler(num_train_timesteps=1000, timestep_spacing=spacing, steps_offset=0, clip_sample=False)
+    sch.set_timesteps(steps)
+    torch = pytest.importorskip("torch")
+    ac = sch.alphas_cumprod.double().numpy()
+    ts = [int(t) for t in sch.timesteps]
+    went = []  # where diffusers' step went, read off its output: with eps = 0, x_prev = sqrt(ac_prev / ac_t) x
+    for t in ts[:-1]:
+        x = torch.ones(1, dtype=torch.float64)
+        ac_prev = float(sch.step(torch.zeros_like(x), t, x).prev_sample[0]) ** 2 * ac[t]
+        went.append(int(np.argmin(np.abs(np.log(ac) - np.log(ac_prev)))))
+    diffusers_is_a_schedule = went == ts[1:]
+    note = probe.ddim_scheduler_note(f"grid-{spacing}", steps, 1000)
+    assert (note is None) == diffusers_is_a_schedule, (spacing, steps, ts)
+    assert probe.ddim_scheduler_note("karras", steps, 1000) is None

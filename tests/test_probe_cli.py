@@ -679,3 +679,16 @@ def test_the_clipping_note_reads_the_configs_own_class() -> None:
     assert _clipping_notes(m, diffusers.DDPMScheduler, {"clip_sample": False}) == ()
     assert "thresholding=True" in _clipping_notes(m, diffusers.DDIMScheduler, {"clip_sample": False,
                                                                                 "thresholding": True})[0]
+
+
+def test_cli_probe_notes_where_ddimscheduler_runs_another_schedule(stub, tmp_path, capsys):
+    """break-test (7 December): the docs said grid-linspace is what DDIMScheduler runs; it steps by T//K instead."""
+    base = ["probe", "--out", str(tmp_path / "p"), "--samples", "20", "--seeds", "1", "--no-progress"]
+    assert main(base + ["--steps", "5", "--schedules", "grid-linspace,grid-leading,grid-trailing"]) == 0
+    out = capsys.readouterr().out
+    assert "note: grid-linspace is probed as a schedule" in out and "T//K = 200 (T = 1000)" in out
+    assert "note: grid-leading" not in out and "note: grid-trailing" not in out
+    assert main(base + ["--steps", "7", "--schedules", "grid-trailing"]) == 0  # 7 does not divide 1000
+    assert "note: grid-trailing is probed as a schedule" in capsys.readouterr().out
+    assert main(base + ["--steps", "5", "--schedules", "grid-linspace", "--sampler", "ddpm"]) == 0
+    assert "note: grid-linspace" not in capsys.readouterr().out  # DDPMScheduler steps to the next timestep

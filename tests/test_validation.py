@@ -276,3 +276,23 @@ def test_longdouble_values_below_float64_are_refused_not_zeroed() -> None:
     ok = np.array([1e-300, 0.0, 1.0], dtype=np.longdouble)
     np.testing.assert_array_equal(symsched.output_spectrum(ok, [0.1, 0.5]),
                                   symsched.output_spectrum(ok.astype(np.float64), [0.1, 0.5]))
+
+
+# break-test (7 December): an ascending k-diffusion array was blamed on its 0 ("must be positive ... got min 0")
+# though the fault is its order, and a second trailing 0 was blamed on the rule that accepts one.
+@pytest.mark.parametrize(
+    "sigmas,message",
+    [
+        ([0.0, 0.1, 1.0, 10.0], "sigmas must be strictly decreasing (noisiest first): sigmas[0]=0.0 <= sigmas[1]=0.1"),
+        ([10.0, 1.0, 0.0, 0.0], "sigmas must be positive, except the last entry, which may be 0 (k-diffusion's end): "
+                                "the final step to sigma=0 is implicit (got sigmas[2] = 0.0)"),
+        ([10.0, -1.0, 0.0], "sigmas must be positive (the final step to sigma=0 is implicit; got min -1)"),
+    ],
+)
+def test_sigma_messages_blame_the_order_before_a_zero(sigmas: list, message: str) -> None:
+    from symsched.export import from_k_diffusion_sigmas
+
+    for call in (lambda: from_k_diffusion_sigmas(sigmas), lambda: symsched.output_spectrum_ve(SPEC, sigmas)):
+        with pytest.raises(ValueError) as info:
+            call()
+        assert str(info.value) == message

@@ -523,7 +523,7 @@ def _names(text: str) -> list[str]:
 def _on_model_grid(names: list[str], grid: Any, steps: int) -> tuple[list[str], list[str]]:
     """The default names for a model's grid, and the notes saying what changed: a linear-beta spacing whose levels do
     not fit the grid (e.g. Stable Diffusion's scaled_linear betas, whose noisiest level is far above the linear
-    grid's) becomes the same spacing on the model's own grid (``grid-trailing``, what DDIMScheduler runs for it)."""
+    grid's) becomes the same spacing on the model's own grid (``grid-trailing``)."""
     out, notes = [], []
     for name in names:
         if name.startswith("linear-"):
@@ -695,6 +695,10 @@ def run(args: argparse.Namespace) -> int:
         names, grid_notes = _on_model_grid(names, pm.grid, steps)
         notes += grid_notes
     _check_fit(names, pm.grid, steps, pm.label)
+    if args.sampler == "ddim":
+        from ..probe import ddim_scheduler_note
+
+        notes += [n for n in (ddim_scheduler_note(name, steps, pm.grid.size) for name in names) if n]
     try:
         result = probe_run(pm, steps=steps, names=names, n_samples=n, seeds=seeds, sampler=args.sampler, eta=eta,
                            variance=args.variance, batch_size=args.batch_size,
