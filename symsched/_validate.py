@@ -371,6 +371,15 @@ def as_sigmas(sigmas: ArrayLike, name: str = "sigmas", *, allow_inf: bool = True
     return arr
 
 
+def renamed(exc: BaseException, old: str, new: str) -> BaseException:
+    """``exc`` (same type), its message's leading ``"old:"`` now ``"new:"``: the argument the caller passed, where
+    an inner call checked a converted one (``sigmas`` computed from the caller's ``alpha_bar``)."""
+    text = str(exc)
+    if text.startswith(old + ":"):
+        exc.args = (new + text[len(old):],)
+    return exc
+
+
 def check_choice(value: Any, name: str, choices: Iterable[str]) -> str:
     """``value`` if it is one of the strings ``choices``; a non-string is an :class:`ArgumentTypeError`."""
     choices = tuple(choices)

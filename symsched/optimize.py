@@ -27,7 +27,9 @@ r"""Schedule design: the K noise levels whose output spectrum is closest to the 
 * **grid restriction** (``grid=alphas_cumprod``): the continuous optimum within the grid's range
   is rounded to K distinct grid timesteps, then improved by a coordinate pattern search over the
   timestep indices on exact objective values. The search also starts from the best standard
-  schedule restricted to the grid that meets the endpoint constraints.
+  schedule restricted to the grid that meets the endpoint constraints, and from every warm start
+  (rounded to the grid, its fixed ends moved onto the endpoints): the result is never worse than one that is on
+  the grid and meets the constraints.
 
 Fair comparisons. Every standard schedule is evaluated as a baseline (same sampler, divergence,
 K; restricted to ``grid`` when given) and flagged by whether it meets the optimiser's endpoint
@@ -64,6 +66,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import re
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Literal, Mapping, Optional, Sequence
 
@@ -1403,9 +1406,9 @@ FLOW_BASELINES: tuple[str, ...] = ("flow-uniform", "flow-sd3")
 
 def _standard(steps: int, grid: Optional[Array], first: Optional[float] = None) -> dict[str, Array]:
     """Every standard schedule (on ``grid`` when given), plus, on a grid, diffusers' three timestep
-    spacings applied to that grid itself (``"grid-<spacing>"``, what ``DDIMScheduler`` runs for a model
-    with this ``alphas_cumprod``) unless a named schedule already has the same levels; off a grid with the first
-    level fixed at 0, the flow-matching ones of :data:`FLOW_BASELINES` (the only ones that start there)."""
+    spacings applied to that grid itself (``"grid-<spacing>"``, run as schedules: see
+    :func:`symsched.probe.ddim_scheduler_note` for where ``DDIMScheduler`` runs another) unless a named
+    schedule already has the same levels; off a grid with the first level fixed at 0, the flow-matching ones of :data:`FLOW_BASELINES` (the only ones that start there)."""
     out: dict[str, Array] = {}
     if grid is None and first == 0.0:
         for name in FLOW_BASELINES:
@@ -1443,6 +1446,7 @@ def _round_to_grid(l: Array, grid_l_inc: Array, fixed: dict[int, int]) -> NDArra
     pos = np.clip(np.searchsorted(grid_l_inc, l), 1, T - 1)
     with np.errstate(invalid="ignore"):  # -inf - -inf: a fixed zero-SNR first level, set below
         j = np.where(np.abs(l - grid_l_inc[pos - 1]) <= np.abs(grid_l_inc[pos] - l), pos - 1, pos).astype(np.int64)
+    j[l <= grid_l_inc[0]] = 0  # (at or below the noisiest grid level, -inf included: that level)
     for k, v in fixed.items():
         j[k] = v
     lo_bound = np.arange(K)  # j_k >= k
@@ -1573,8 +1577,9 @@ def optimize_schedule(
         multi-start search, e.g. to benchmark against; ValueError when that leaves no start).
     warm_starts : sequence of array_like, optional
         Further start schedules ``alpha_bar`` of any length (e.g. the optimum at a neighbouring K,
-        or for another divergence), resampled to K levels in log-SNR and projected onto the constraints. A start
-        that cannot be resampled is not used: one level for K >= 2, or several for K = 1 (no one level stands for them).
+        or for another divergence), resampled to K levels in log-SNR and projected onto the constraints; with
+        ``grid`` the grid search also starts from each, rounded to the grid, so the result is never worse than a warm
+        start of K grid levels that meets the constraints. A start that cannot be resampled is not used: one level for K >= 2, or several for K = 1 (no one level stands for them).
         At most ``MAX_ENTRIES`` = 100 schedules (each a run of the optimiser); more are refused without reading
         further.
     baselines : mapping of str to array_like, optional
@@ -1787,7 +1792,7 @@ def _optimize(
             l_best = par.levels(y_best)
             messages = [f"L-BFGS-B from {from_name!r}: {msg}"]
         if g is not None:
-            ab_best, best_val, timesteps, note = _grid_phase(obj, box, l_best, std, baselines, feasible)
+            ab_best, best_val, timesteps, note = _grid_phase(obj, box, l_best, std, baselines, feasible, warm)
         else:
             ab_best, best_val, note = _continuous_result(obj, box, l_best, first, last, std, baselines, feasible)
             timesteps = None
@@ -1815,8 +1820,9 @@ def _optimize(
                 if obj.refusals[0].startswith(("weights:", "spectrum:")):  # the data, not the levels, is the cause
                     raise ValueError(f"{obj.refusals[0]} (for every schedule the search tried)")
                 where = "endpoints: " if first == 0.0 else ""
+                first_refusal = re.sub(r"^(sigmas|alpha_bar): ", "", obj.refusals[0])  # (the trial's, not the caller's)
                 raise ValueError(f"{where}the sampler {sampler!r} refuses every schedule the search tried: "
-                                 f"{obj.refusals[0]}")
+                                 f"{first_refusal}")
             messages.append(f"{len(obj.refusals)} trial schedule(s) refused by the engine were treated as "
                             f"infeasible (first: {obj.refusals[0]})")
         tick()
@@ -2168,9 +2174,10 @@ def _feasible_within_cap(l: Array, box: _Box) -> Optional[NDArray[np.int64]]:
 
 def _grid_phase(
     obj: _Objective, box: _Box, l_best: Array, std: dict[str, Array], baselines: dict[str, float],
-    feasible: dict[str, bool],
+    feasible: dict[str, bool], warm: Sequence[Array] = (),
 ) -> tuple[Array, float, NDArray[np.int64], str]:
-    """Round the continuous optimum to grid indices, then pattern-search from it and from the best feasible baseline."""
+    """Round the continuous optimum to grid indices, then pattern-search from it, from the best feasible baseline and
+    from every warm start (resampled to K levels, rounded to the grid onto the endpoints, when within the cap)."""
     assert box.grid_l_inc is not None and box.grid_ab_inc is not None
     T, g_inc = box.grid_l_inc.size, box.grid_ab_inc
     j0 = _round_to_grid(l_best, box.grid_l_inc, box.fixed_j)
@@ -2189,6 +2196,12 @@ def _grid_phase(
     if fair is not None:
         jj = (T - 1) - _sch.nearest_timesteps(std[fair], g_inc[::-1])  # increasing grid indices
         searches.append((f"grid {fair}", jj.astype(np.int64)))
+    for i, ab in enumerate(warm):  # (break-test 7 December: a warm start on the grid beat the result)
+        l_warm = _resample(ab, box.K)
+        if l_warm is not None:
+            jw = _round_to_grid(l_warm, box.grid_l_inc, box.fixed_j)
+            if _ratio_ok(box.grid_l_inc[jw], box.pairs, box.ratio):
+                searches.append((f"warm_starts[{i}]", jw))
 
     def value_j(j: NDArray[np.int64]) -> float:
         # levels beyond the step-ratio cap are infeasible, scored above every feasible value by how far beyond (so

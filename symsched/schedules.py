@@ -1455,12 +1455,13 @@ def flux_t(
     Shape (K,), noisiest first (``t_0 = 1``). Exact for any finite ``mu`` (no ``exp(mu)`` overflow: a logistic
     form beyond |mu| ~ 708). Raises ValueError when neither or both of ``mu`` and ``image_seq_len`` are given,
     for ``K`` not a positive integer, a non-finite ``mu``, a bad ``image_seq_len`` (as :func:`flux_mu`), and naming
-    ``mu`` when levels merge (or reach t = 0) in float64. Source: diffusers ``pipelines/flux/pipeline_flux.py``,
+    ``mu`` (or ``image_seq_len``, when that was given) when levels merge (or reach t = 0) in float64. Source: diffusers ``pipelines/flux/pipeline_flux.py``,
     ``schedulers/scheduling_flow_match_euler_discrete.py``.
     """
     K = _pos_int(K, "K")
     if (mu is None) == (image_seq_len is None):
         raise ValueError("flux_t: give exactly one of mu and image_seq_len")
+    given_mu = mu is not None
     if mu is None:
         mus = flux_mu(image_seq_len, base_shift=base_shift, max_shift=max_shift, base_seq_len=base_seq_len,
                       max_seq_len=max_seq_len)
@@ -1469,7 +1470,12 @@ def flux_t(
         mu = float(mus)
     m = _real(mu, "mu")
     t = _time_shift_log(np.linspace(1.0, 1.0 / K, K), m)  # e^mu / (e^mu + 1/t - 1) for any finite mu
-    return _check_flow_times(t, f"flux_t(K={K}, mu={m:g})", "mu must be closer to 0")
+    if given_mu:
+        what, fix = f"mu={m:g}", "mu must be closer to 0"
+    else:  # (break-test 7 December: this blamed mu, which the caller never passed)
+        what = f"image_seq_len={image_seq_len!r}, which gives mu={m:g}"
+        fix = f"use a {'smaller' if m > 0 else 'larger'} image_seq_len (mu = flux_mu(image_seq_len) closer to 0)"
+    return _check_flow_times(t, f"flux_t(K={K}, {what})", fix)
 
 
 def _check_flow_times(t: Array, what: str, fix: str) -> Array:

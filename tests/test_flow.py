@@ -535,3 +535,14 @@ def test_first_flow_time_rounding_bound_follows_the_live_shift_too() -> None:
     sched.sigmas = torch.cat((torch.tensor([1.00005]), sched.sigmas[1:]))  # shift 1 both ways: beyond 16 ulps
     with pytest.raises(ValueError, match=r"sigmas must be flow times strictly decreasing in \(0, 1\]"):
         from_diffusers(sched)
+
+
+def test_flux_shift_beyond_float64_names_image_seq_len_when_that_was_given():
+    """break-test (7 December): image_seq_len=10**9 was refused as "mu must be closer to 0", an argument never given."""
+    for call in (lambda: sch.flux_t(5, image_seq_len=10**9),
+                 lambda: sch.flow_schedule("flow-flux", 5, image_seq_len=10**9)):
+        with pytest.raises(ValueError) as info:
+            call()
+        msg = str(info.value)
+        assert "image_seq_len=1000000000" in msg and "use a smaller image_seq_len" in msg
+        assert "mu must be" not in msg

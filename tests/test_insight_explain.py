@@ -626,3 +626,24 @@ def test_the_api_refuses_an_output_folder_in_its_image_folder(tmp_path, inside) 
     with pytest.raises(ValueError, match=rf"^out .* {rule}"):
         explain(str(imgs), str(out), steps=[3], resolutions=None, progress=False, n_jobs=1)
     assert list(imgs.iterdir()) == []
+
+
+def test_explain_warns_when_every_family_scores_the_optimum_whatever_its_shape(tmp_path, capsys) -> None:
+    """break-test (7 December): a spectrum of 1e-300 everywhere read "best heuristic loglinear" though every family
+    (RMS 3 to 18 in log-SNR away from the optimum) scored the optimum's KL exactly: only the end levels matter."""
+    np.save(tmp_path / "tiny.npy", np.full((8, 8), 1e-300))
+    code = main(["explain", "--spectrum", str(tmp_path / "tiny.npy"), "--steps", "3,5", "--divergences", "kl",
+                 "--resolutions", "none", "--images", "off", "--out", str(tmp_path / "o"), "--jobs", "1",
+                 "--no-progress"])
+    assert code == 0
+    out = capsys.readouterr().out
+    warning = "At K = 5 every heuristic family, whatever its shape, scores the optimum's value to 1e-12 for KL"
+    assert f"  note: {warning}" in out
+    doc = (tmp_path / "o" / "explain.md").read_text()
+    assert doc.count(warning) == 1 and doc.index(warning) < doc.index("## Optimal schedules")
+    assert json.loads((tmp_path / "o" / "explain.json").read_text())["info"]["warning"].startswith(warning)
+    # what it says holds: the families differ in shape, and every one loses 0
+    rows = [re.split(r"(?<!\\)\|", row) for row in (tmp_path / "o" / "fits_kl_K5.md").read_text().splitlines()
+            if row.startswith("|")][2:]
+    rms = [float(row[3]) for row in rows]
+    assert max(rms) - min(rms) > 1.0 and {row[7].strip() for row in rows} == {"0"}

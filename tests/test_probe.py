@@ -1004,3 +1004,36 @@ def test_ddim_scheduler_note_agrees_with_diffusers_own_ddim_steps(spacing, steps
     note = probe.ddim_scheduler_note(f"grid-{spacing}", steps, 1000)
     assert (note is None) == diffusers_is_a_schedule, (spacing, steps, ts)
     assert probe.ddim_scheduler_note("karras", steps, 1000) is None
+
+
+def _white_patch_spectrum(seed):
+    return probe.measured_spectrum(np.random.default_rng(seed).standard_normal((200, 1, 8, 8)) * 0.5)
+
+
+@pytest.mark.parametrize("seed", [2, 3])
+def test_no_optimised_schedule_loses_on_its_own_divergence_to_another(seed):
+    """break-test (7 December): on nearly white spectra the KL-optimised schedule lost on KL to the W2-optimised one
+    (seed 2) or the reverse on W2 (seed 3): several near-zero basins, each search in another."""
+    from symsched.optimize import schedule_metrics
+
+    S = _white_patch_spectrum(seed)
+    got = probe.default_schedules(S, 3, names=["optimised-w2", "optimised-kl"])
+    w2, kl = (schedule_metrics(S, got[n]) for n in ("optimised-w2", "optimised-kl"))
+    assert kl["kl"] <= w2["kl"] and w2["w2"] <= kl["w2"]
+
+
+def test_grid_search_is_never_worse_than_a_warm_start_on_the_grid():
+    """break-test (7 December): a warm start of K grid levels (timesteps [256, 182, 61], KL 1.31e-5) returned as
+    [256, 181, 60] at 1.45e-5: the grid search did not start from it."""
+    from symsched.optimize import optimize_schedule, schedule_metrics
+
+    S, grid = _white_patch_spectrum(0), schedules.training_grid("linear")
+    for ts in ([256, 182, 61], [500, 300, 100], [999, 50, 0]):
+        warm = grid[ts]
+        own = schedule_metrics(S, warm)["kl"]
+        r = optimize_schedule(S, 3, divergence="kl", endpoints=(None, None), grid=grid, warm_starts=[warm])
+        assert r.value <= own * (1 + 1e-12), (ts, r.timesteps, r.value, own)
+    # and a warm start off the grid is rounded onto it (here: its nearest timesteps)
+    off = np.exp(np.log(grid[[256, 182, 61]]) * 1.0001)
+    r = optimize_schedule(S, 3, divergence="kl", endpoints=(None, None), grid=grid, warm_starts=[off])
+    assert r.value <= schedule_metrics(S, grid[[256, 182, 61]])["kl"] * (1 + 1e-12)

@@ -83,7 +83,8 @@ class Explanation:
     info : dict
         What ``explain.json`` records: the run's settings (``max_step_ratio``: the step-ratio cap of a sampler that
         extrapolates from earlier levels, else None), ``notes`` (sections left out), and ``warning``: None, or why
-        the results say nothing about the data (an all-zero spectrum the sampler reproduces exactly).
+        the results say nothing about the data (an all-zero spectrum the sampler reproduces exactly, or one on which
+        every heuristic family scores the optimum's value).
     Source: :func:`symsched.insight.explain`.
     """
 
@@ -406,6 +407,7 @@ def explain(
         bar.set_postfix_str("heuristic fits")
         fits = {dv: sw.fit_heuristics() for dv, sw in sweeps.items()}
         main_fits = {dv: f.fits[(0, main_k)] for dv, f in fits.items()}
+        warning = warning or _shape_free_warning(main_fits, main_k)
         bar.update()
 
         bar.set_postfix_str("per-step spectra")
@@ -468,6 +470,24 @@ def explain(
         bar.close()
     result.elapsed = time.perf_counter() - t0
     return result
+
+
+def _shape_free_warning(main_fits: dict[str, HeuristicFit], K: int) -> Optional[str]:
+    """Why the shapes below mean nothing when every fitted family, however far from the optimum in log-SNR, scores
+    its value (to 1e-12): the objective does not depend on the levels between the ends (break-test of 7 December:
+    a spectrum of 1e-300 everywhere read "best fitted by loglinear" with every family at "lost 0 %")."""
+    flat = []
+    for dv, fit in main_fits.items():
+        rms = [f.rms for f in fit.fits if math.isfinite(f.rms)]
+        same = all(abs(f.loss) <= 1e-12 * abs(fit.value) for f in fit.fits)
+        if same and math.isfinite(fit.value) and len(rms) > 1 and max(rms) - min(rms) > 1e-3:
+            flat.append(f"{_NAMES[dv]} (RMS {min(rms):.2g} to {max(rms):.2g} in log-SNR)")
+    if not flat:
+        return None
+    return (f"At K = {K} every heuristic family, whatever its shape, scores the optimum's value to 1e-12 for "
+            f"{' and '.join(flat)}: on this spectrum the objective hardly depends on the levels between the ends, so "
+            "the optimal schedules' shape, the best-fitted heuristic and the generation order below are where the "
+            "searches stopped, not a property of the data.")
 
 
 def _numbers(res: Explanation) -> dict[str, Any]:
