@@ -67,8 +67,9 @@ from __future__ import annotations
 import inspect
 import math
 import re
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Literal, Mapping, Optional, Sequence
+from typing import Any, Callable, Iterator, Literal, Mapping, Optional, Sequence
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -82,6 +83,7 @@ from ._validate import (
     _show,
     MAX_ENTRIES, MAX_ITER, MAX_STEPS, ArgumentTypeError, as_bool, as_int, as_levels, as_real, as_spectrum,
     as_step_counts, check_choice, check_entries, check_eta, check_same_shape, is_sequence, numpy_error_defaults,
+    renamed,
 )
 from .api import (
     DEFAULT_DIVERGENCE,
@@ -1347,8 +1349,19 @@ def schedule_output(
     check_choice(sampler, "sampler", SAMPLERS)
     kw = _settings(sampler, eta, variance, settings)
     if sampler in VE_SAMPLERS:
-        return output_spectrum_ve(spectrum, _run_sigmas(alpha_bar, sampler), sampler=sampler, init=init, **kw)
+        with named_alpha_bar():
+            return output_spectrum_ve(spectrum, _run_sigmas(alpha_bar, sampler), sampler=sampler, init=init, **kw)
     return output_spectrum(spectrum, alpha_bar, sampler=sampler, init=init, **kw)
+
+
+@contextmanager
+def named_alpha_bar() -> Iterator[None]:
+    """Errors of the engine run on the sigmas of the caller's ``alpha_bar`` name ``alpha_bar`` (break-test of
+    7 December: "sigmas: sampler 'heun' is undefined at alpha_bar = 0" from schedule_metrics, fit_heuristics)."""
+    try:
+        yield
+    except ValueError as exc:
+        raise renamed(exc, "sigmas", "alpha_bar") from None
 
 
 def _run_sigmas(alpha_bar: ArrayLike, sampler: str) -> Array:
@@ -1389,8 +1402,9 @@ def schedule_metrics(
     else:
         x, coord = _api._vp_levels(alpha_bar), "alpha_bar"
     kw = _settings(sampler, eta, variance, settings)
-    value = _api._schedule_divergences(S, x, coord, sampler, init, kw,
-                                       lambda: schedule_output(S, alpha_bar, sampler=sampler, init=init, **kw))
+    with named_alpha_bar():
+        value = _api._schedule_divergences(S, x, coord, sampler, init, kw,
+                                           lambda: schedule_output(S, alpha_bar, sampler=sampler, init=init, **kw))
     return {"kl": value["kl"], "kl_reverse": value["kl-reverse"], "w2": value["w2"]}
 
 

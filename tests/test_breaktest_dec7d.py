@@ -22,6 +22,16 @@ def test_fit_heuristics_names_the_alpha_bar_the_caller_passed_not_sigmas():
     assert str(fit.value) == str(direct.value)
 
 
+@pytest.mark.parametrize("entry", ["schedule_metrics", "schedule_output"])
+def test_every_alpha_bar_entry_point_of_a_ve_sampler_names_alpha_bar(entry):
+    """The same kind in the optimiser's scoring functions, which run a VE sampler on the levels' float64 sigmas."""
+    from symsched import optimize
+
+    with pytest.raises(ValueError) as info:
+        getattr(optimize, entry)(np.ones(4), [0.0, 0.1, 0.5, 0.9], sampler="heun")
+    assert str(info.value).startswith("alpha_bar: sampler 'heun' is undefined at alpha_bar = 0")
+
+
 def test_optimizer_refusal_does_not_name_sigmas_the_caller_never_passed():
     with pytest.raises(ValueError) as info:
         symsched.optimize_schedule(np.ones(4), 3, sampler="heun", endpoints=(0.0, None))

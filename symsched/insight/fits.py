@@ -34,7 +34,7 @@ from numpy.typing import ArrayLike, NDArray
 from scipy.optimize import least_squares
 
 from .. import schedules as _sch
-from .._validate import as_choices, as_levels, as_spectrum, check_choice, check_eta, numpy_error_defaults, renamed
+from .._validate import as_choices, as_levels, as_spectrum, check_choice, check_eta, numpy_error_defaults
 from ..api import DIVERGENCES, INITS, SAMPLERS, VE_SAMPLERS
 from ..optimize import DEFAULT_DIVERGENCE, OBJECTIVE_NAMES
 from .families import FAMILIES, Family, get_family
@@ -270,21 +270,20 @@ def schedule_objective(
     ``eta`` (None: the sampler's default), ``variance`` and ``settings`` are the sampler's own.
     """
     from .. import api as _api
-    from ..optimize import _settings
+    from ..optimize import _run_sigmas, _settings, named_alpha_bar
 
     S = as_spectrum(spectrum)
     check_choice(sampler, "sampler", SAMPLERS)
     kw = _settings(sampler, eta, variance, settings)
-    x, coord = _api._vp_levels(alpha_bar), "alpha_bar"
+    if sampler in VE_SAMPLERS:  # (the float64 sigmas the optimiser and the exports run)
+        x, coord = _run_sigmas(alpha_bar, sampler), "sigma"
+    else:
+        x, coord = _api._vp_levels(alpha_bar), "alpha_bar"
     # the value alone (one forward sweep, the gradient path's ratio form): a gradient that overflows float64
     # where J is near its top (S near 1e300) must not refuse a value that is representable
     grp = _api._grouped(S.ravel(), _api._weights(weights, S).ravel())
-    try:
-        if sampler in VE_SAMPLERS:
-            x, coord = _api._ve_levels(_sch.alpha_bar_to_sigmas(x)), "sigma"
+    with named_alpha_bar():  # (break-test 7 December: a VE sampler's refusal named sigmas, never passed)
         return float(_api.grouped_value(grp, x, coord, divergence, sampler, init, kw))
-    except ValueError as exc:  # (break-test 7 December: a VE sampler's refusal named sigmas, never passed)
-        raise renamed(exc, "sigmas", "alpha_bar") from None
 
 
 def _family_levels(fam: Family, K: int, x: Array, ends: Optional[tuple[float, float]]) -> Optional[Array]:
