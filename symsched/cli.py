@@ -108,15 +108,33 @@ def _non_empty(convert: Optional[Callable[[str], Any]]) -> Callable[[str], Any]:
     return check
 
 
+class _StoreOnce(argparse._StoreAction):
+    """An option that takes one value: given twice, a usage error (the second silently replaced the first: ``--steps 3
+    --steps 4`` ran K = 4, a second ``--out`` wrote only there; break-test of 7 December)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: Optional[str] = None) -> None:
+        seen = namespace.__dict__.setdefault("_seen_options", set())
+        if self.dest in seen:
+            parser.error(f"{option_string or self.dest} given twice: give it once")
+        seen.add(self.dest)
+        super().__call__(parser, namespace, values, option_string)
+
+
 def _harden(p: argparse.ArgumentParser) -> None:
-    """Add --debug, refuse empty option values, and record option names for error messages."""
+    """Add --debug, refuse empty option values, repeated single-value options and abbreviated option names (``--sp``
+    was read as ``--spectrum``; a later option would change what an abbreviation means), and record option names
+    for error messages."""
     p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                    help="show the full traceback of an error")
+    p.allow_abbrev = False
     options = {}
     for action in p._actions:
         if not action.option_strings:
             continue
         options[action.dest] = max(action.option_strings, key=len)
+        if type(action) is argparse._StoreAction:
+            action.__class__ = _StoreOnce
         if action.nargs != 0:
             action.type = _non_empty(action.type)
         if action.choices is not None and len(action.choices) > _MAX_INLINE_CHOICES and action.metavar is None:
@@ -130,6 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = _Parser(
         prog="symsched",
+        allow_abbrev=False,
         description="Spectral transfer functions of diffusion samplers: derive, verify, optimise.",
         epilog="Errors print one line and exit with code 2; add --debug for the traceback.",
     )
@@ -204,8 +223,8 @@ def _name_option(message: str, args: argparse.Namespace) -> str:
 
 
 def _was_given(option: str, words: Sequence[str]) -> bool:
-    """Whether ``option`` (e.g. ``--eps``) is among ``words``, also as ``--eps=...`` or an abbreviation argparse would
-    expand (``--ep``); a word that may be either counts as given (the note is then left out)."""
+    """Whether ``option`` (e.g. ``--eps``) is among ``words``, also as ``--eps=...`` (or a word it starts with: the
+    parser refuses abbreviations, so such a word never ran; counted as given, the note is left out)."""
     heads = (w.split("=", 1)[0] for w in words if w.startswith("--") and len(w) > 2)
     return any(option.startswith(h) for h in heads)
 
@@ -266,8 +285,9 @@ def describe_error(exc: BaseException, args: argparse.Namespace) -> tuple[str, i
     if isinstance(exc, EOFError):
         return f"an input file ended unexpectedly ({exc})", EXIT_USAGE
     if isinstance(exc, MemoryError):
-        return ("out of memory: the inputs ask for more memory than is available "
-                f"({exc or 'reduce the sizes'})"), EXIT_USAGE
+        sizes = _size_options(args)
+        return ((f"{', '.join(sizes)}: " if sizes else "") + "out of memory: the inputs ask for more memory than is "
+                f"available ({exc or 'reduce the sizes'})"), EXIT_USAGE
     if isinstance(exc, ArithmeticError):
         return f"numeric error: {exc}", EXIT_USAGE
     if type(exc).__name__ in ("BrokenProcessPool", "TerminatedWorkerError"):  # concurrent.futures, joblib (loky)
@@ -275,6 +295,27 @@ def describe_error(exc: BaseException, args: argparse.Namespace) -> tuple[str, i
                 "nothing was published: run again, or with --jobs 0 for one process"), EXIT_INTERNAL
     return (f"internal error ({type(exc).__name__}: {exc}); please report it, with the traceback that "
             "--debug shows"), EXIT_INTERNAL
+
+
+#: options that size a command's work (arrays, samples, images): named by an out-of-memory error
+_SIZE_OPTIONS = ("spectrum", "shape", "samples", "reference_samples", "batch_size", "steps", "resolutions",
+                 "image_resolutions", "images", "nfe")
+
+
+def _size_options(args: argparse.Namespace) -> list[str]:
+    """``--option value`` of every size option given on the command line (break-test of 7 December: "out of memory"
+    named none, though ``--shape 8192x8192 --samples 100`` asked for it)."""
+    options: dict[str, str] = getattr(args, "_options", {})
+    words = list(getattr(args, "_given", ()))
+    out = []
+    for dest in (d for d in _SIZE_OPTIONS if d in options):
+        opt = options[dest]
+        for i, w in enumerate(words):  # as typed: "--shape 8192x8192" (the parsed value may be a tuple)
+            if w == opt and i + 1 < len(words):
+                out.append(f"{opt} {words[i + 1]}")
+            elif w.startswith(opt + "="):
+                out.append(f"{opt} {w.split('=', 1)[1]}")
+    return out
 
 
 #: commands whose --out is a folder (every other --out is a file)
@@ -336,7 +377,10 @@ def _signals_as_interrupts(received: list[int]) -> Optional[dict[int, Any]]:
         received.append(signum)
         raise _Terminated if signum == signal.SIGTERM else KeyboardInterrupt
 
-    return {s: signal.signal(s, interrupt) for s in (signal.SIGINT, signal.SIGTERM)}
+    # a signal ignored at start stays ignored (a background job of a script: Ctrl-C at the terminal ended it, as
+    # plain python does not; break-test of 7 December)
+    return {s: signal.signal(s, interrupt) for s in (signal.SIGINT, signal.SIGTERM)
+            if signal.getsignal(s) is not signal.SIG_IGN}
 
 
 class _Terminated(KeyboardInterrupt):

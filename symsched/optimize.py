@@ -175,6 +175,20 @@ def _check_grid(grid: ArrayLike, steps: int, sampler: Optional[str] = None, eta:
     return g
 
 
+def no_zero_level(grid: Array, zero_grid: str, first_free: str) -> str:
+    """Why a grid without alpha_bar = 0 cannot start at pure noise, and the fix, in the caller's words (``zero_grid``:
+    how to pass a zero-SNR grid; ``first_free``: how to leave the first level to the grid). diffusers' stand-in
+    ``2**-24`` is named as such (break-test of 7 December: it read as "no zero terminal SNR", with a fix to build
+    another grid, where setting its last entry to 0 is the one)."""
+    if float(grid[-1]) == _sch.ZERO_SNR_STANDIN:
+        return ("2**-24, diffusers' stand-in for zero terminal SNR in the alphas_cumprod of EulerDiscrete/"
+                "DPMSolverMultistep/UniPC schedulers (they run that level): set the grid's last entry to 0 (grid[-1] "
+                f"= 0) for a scheduler that runs alpha_bar = 0 there (DDPMScheduler), or, for one that runs the "
+                f"stand-in, use {first_free} to start there")
+    return (f"alpha_bar = {float(grid[-1]):.4g} (no zero terminal SNR); pass {zero_grid}, or {first_free} for the "
+            "grid's noisiest level")
+
+
 def _check_level(value: Any, name: str, zero_ok: bool = False) -> float:
     where = "[0, 1) (0: pure noise)" if zero_ok else "the open interval (0, 1)"
     try:
@@ -1952,12 +1966,9 @@ class _Box:
             self.grid_l_inc = grid_l_inc
             self.grid_ab_inc = g[::-1]  # exact grid levels, increasing
             if lf == -math.inf and grid_l_inc[0] != -math.inf:  # pure noise has no nearest level on this grid
-                raise ValueError(
-                    f"endpoints: the first level alpha_bar = 0 (pure noise) is not on grid, whose noisiest level is "
-                    f"alpha_bar = {float(g[-1]):.4g} (no zero terminal SNR); pass a zero-SNR grid "
-                    "(schedules.training_grid(..., rescale_zero_snr=True)), or a first endpoint None for the grid's "
-                    "noisiest level"
-                )
+                raise ValueError("endpoints: the first level alpha_bar = 0 (pure noise) is not on grid, whose noisiest "
+                                 "level is " + no_zero_level(g, "a zero-SNR grid (schedules.training_grid(..., "
+                                                            "rescale_zero_snr=True))", "a first endpoint None"))
             _check_on_grid(lf, True, grid_l_inc)
             _check_on_grid(ll, False, grid_l_inc)
             if lf is not None:

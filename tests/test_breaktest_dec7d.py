@@ -57,3 +57,38 @@ def test_resolution_law_of_a_flow_sampler_starts_at_pure_noise_as_every_other_en
     vp = symsched.resolution_law(lambda d: scene_power_law(d, alpha=2.0), [16, 32], steps=4, restarts=0,
                                  divergences=("w2",), n_jobs=1)
     assert vp.to_dict()["settings"]["endpoints"] == [None, None]
+
+
+def test_a_first_level_0_on_diffusers_zero_snr_stand_in_grid_names_the_stand_in(tmp_path, capsys):
+    """break-test (7 December): --endpoints 0,none on a grid ending in diffusers' 2**-24 stand-in said "no zero
+    terminal SNR" and suggested building another grid; without --endpoints the same grid got the real fix."""
+    from symsched import schedules
+    from symsched.cli import main
+
+    grid = schedules.training_grid("scaled_linear", rescale_zero_snr=True).copy()
+    grid[-1] = schedules.ZERO_SNR_STANDIN
+    np.save(tmp_path / "g.npy", grid)
+    code = main(["optimize", "--steps", "4", "--grid", str(tmp_path / "g.npy"), "--sampler", "ddim", "--endpoints",
+                 "0,none", "--out", str(tmp_path / "o.json"), "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 2 and "2**-24, diffusers' stand-in for zero terminal SNR" in err and "grid[-1] = 0" in err, err
+    assert "no zero terminal SNR" not in err
+    with pytest.raises(ValueError, match=r"stand-in for zero terminal SNR.*grid\[-1\] = 0"):
+        symsched.optimize_schedule(np.ones(4), 4, grid=grid, endpoints=(0.0, None))
+
+
+def test_comfyui_export_of_an_init_exact_schedule_does_not_contradict_itself(tmp_path, capsys):
+    """break-test (7 December): one note said "optimised with --init exact", a later one "these sigmas were optimised
+    for k-diffusion's start N(0, sigmas[0]^2)"."""
+    import json
+
+    from symsched.cli import main
+
+    out = tmp_path / "ie.json"
+    assert main(["optimize", "--steps", "3", "--sampler", "euler", "--init", "exact", "--format", "comfyui", "--out",
+                 str(out), "--no-progress"]) == 0
+    printed = capsys.readouterr().out
+    notes = json.loads(out.read_text())["notes"]
+    for text in (printed, " ".join(notes)):
+        assert "optimised with --init exact" in text and "optimised for k-diffusion's start" not in text
+        assert "not from the --init exact start these sigmas were optimised for" in text

@@ -1114,7 +1114,7 @@ def test_validate_refuses_a_run_beyond_max_sample_work_before_its_header(capsys,
     ((), True),  # the blamed --steps left at its default: said so
     (("--steps", "5"), False),
     (("--steps=5",), False),
-    (("--ste", "5"), False),  # an abbreviation argparse expands counts as given
+    (("--ste", "5"), False),  # a word the option starts with counts as given (the parser refuses abbreviations)
     (("--spectrum", "S.npy"), True),  # another option given: still a note about --steps
 ])
 def test_an_error_about_an_option_left_at_its_default_says_so(given: tuple, noted: bool) -> None:
@@ -1125,3 +1125,60 @@ def test_an_error_about_an_option_left_at_its_default_says_so(given: tuple, note
     assert line.startswith("--steps: steps must be at most 10000 (got 20000)"), line
     assert line.endswith("(--steps was not given: the message is about its default)") is noted, line
     assert _name_option("no option named here", args) == "no option named here"  # nothing blamed: nothing added
+
+
+@pytest.mark.parametrize("words, message", [
+    (["optimize", "--steps", "3", "--steps", "4"], "--steps given twice: give it once"),
+    (["optimize", "--steps=3", "--steps", "4"], "--steps given twice: give it once"),
+    (["transfer", "--spectrum", "a.npy", "--alpha-bar", "b.npy", "--spectrum", "c.npy"],
+     "--spectrum given twice: give it once"),
+    (["optimize", "--ste", "3"], "unrecognized arguments: --ste 3"),
+    (["transfer", "--spectrum", "a.npy", "--alpha", "b.npy"], "one of the arguments --alpha-bar --sigmas is required"),
+])
+def test_repeated_and_abbreviated_options_are_refused(words: list, message: str, tmp_path, capsys) -> None:
+    """break-test (7 December): `--steps 3 --steps 4` ran K = 4 and a second --out replaced the first, silently;
+    `--sp` was read as --spectrum and `--alpha` as transfer's --alpha-bar (validate's --alpha is another option)."""
+    with pytest.raises(SystemExit) as info:
+        main(words + ["--out", str(tmp_path / "o.json")])
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and message in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_a_repeated_flag_and_a_repeated_list_option_keep_their_own_rules(tmp_path, capsys) -> None:
+    """Flags (no value) may repeat harmlessly; --option (a list) keeps its own "given twice" check per setting."""
+    from symsched.cli import build_parser
+
+    args = build_parser().parse_args(["optimize", "--no-progress", "--no-progress", "--option", "a=1", "--option",
+                                      "b=2", "--out", str(tmp_path / "o.json")])
+    assert args.no_progress is True and len(args.option) == 2
+
+
+def test_a_signal_ignored_at_start_stays_ignored() -> None:
+    """break-test (7 December): a background job of a script (SIGINT ignored) died on Ctrl-C at the terminal."""
+    import signal
+
+    from symsched.cli import _signals_as_interrupts
+
+    before = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        previous = _signals_as_interrupts([])
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN and signal.SIGINT not in previous
+        assert signal.SIGTERM in previous and signal.getsignal(signal.SIGTERM) is not previous[signal.SIGTERM]
+        signal.signal(signal.SIGTERM, previous[signal.SIGTERM])
+    finally:
+        signal.signal(signal.SIGINT, before)
+
+
+def test_out_of_memory_names_the_size_options_given(monkeypatch, tmp_path, capsys) -> None:
+    """break-test (7 December): `validate --shape 8192x8192 --samples 100` under a memory limit said "out of memory"
+    naming no option."""
+    from symsched.commands import validate as cmd_validate
+
+    def no_memory(args):
+        raise MemoryError("Unable to allocate 64.0 MiB")
+
+    monkeypatch.setattr(cmd_validate, "run", no_memory)
+    code = main(["validate", "--shape", "8192x8192", "--samples=100", "--steps", "1", "--no-progress"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1, err
+    assert err.startswith("symsched validate: error: --shape 8192x8192, --samples 100, --steps 1: out of memory"), err

@@ -330,9 +330,9 @@ def test_the_console_summary_says_when_the_data_determine_no_shift(tmp_path, cap
     printed 'optimum per doubling KL -19.28'; it now says 'not identified ‡' there too, and names reverse KL as the
     Markdown does (it printed KL-REVERSE). Companion: a power law's shift is printed as a number."""
     np.save(tmp_path / "flat.npy", np.ones((4, 4)))
-    argv = ["explain", "--steps", "2,4", "--resolutions", "4,8", "--images", "off", "--jobs", "1", "--no-progress"]
+    argv = ["explain", "--steps", "2,4", "--images", "off", "--jobs", "1", "--no-progress"]
     assert main([*argv, "--spectrum", str(tmp_path / "flat.npy"), "--divergences", "kl,kl-reverse",
-                 "--out", str(tmp_path / "o")]) == 0
+                 "--out", str(tmp_path / "o"), "--resolutions", "4,8"]) == 0
     out = capsys.readouterr().out
     law = next(line for line in out.splitlines() if "resolution law" in line)
     assert "KL not identified ‡" in law and "reverse KL not identified ‡" in law and "KL-REVERSE" not in out

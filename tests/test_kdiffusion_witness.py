@@ -696,3 +696,28 @@ def test_float32_sigma_down_cancellation_is_announced(ks: Any, name: str) -> Non
         np.testing.assert_allclose(symsched.transfer_function_ve(S_LOW, sig10, sampler=name),
                                    library_output(ks, name, {}, S_LOW, sig10, noise=False)[0], rtol=1e-5,
                                    atol=PROBE_ATOL)
+
+
+@pytest.mark.parametrize("sigmas,kw,rtol", [
+    ([1e80, 1e73], {"eta": 0.5}, 1e-9),
+    ([1e80, 1e73], {}, 2e-3),
+    ([1.6e80, 6e72, 6e55, 1.0], {"eta": 0.9, "r": 0.1}, 1e-9),
+])
+def test_dpmpp_sde_half_step_binding_alone_in_float64(ks: Any, sigmas: list, kw: dict, rtol: float) -> None:
+    """break-test (7 December): near sigma ~ 1e80 k-diffusion's half-step get_ancestral_step overflows
+    (sigma_s^2 sigma_i^2 = inf: sigma_down = 0) while the full step's does not; symsched took the first binding to
+    imply the second and dropped the full step's (sigma_down / sigma_i) x term (H 1e-13 where k-diffusion gives
+    8.7e-8 on [1e80, 1e73], eta = 0.5; 1e-40 for 1e-20 at eta = 1). k-diffusion's own float64 run rounds at these
+    sigmas: at eta = 1 its gains are 9.2e-4 off the exact ones (a 900-digit run of its update with its float64
+    decisions agrees with symsched to 1e-15), hence that case's tolerance; the modes are those its run resolves."""
+    import torch
+
+    t, tn = -torch.tensor(sigmas[0], dtype=torch.float64).log(), -torch.tensor(sigmas[1], dtype=torch.float64).log()
+    s = t + (tn - t) * kw.get("r", 0.5)
+    half, full = (ks.get_ancestral_step(t.neg().exp(), u.neg().exp(), kw.get("eta", 1.0)) for u in (s, tn))
+    assert float(half[0]) == 0.0 and float(full[0]) > 0.0  # the case: only the half step's min binds
+    S = np.array([1e140, 1e150])
+    H_lib = library_output(ks, "dpmpp_sde", kw, S, np.array(sigmas), noise=False)[0]
+    H = symsched.transfer_function_ve(S, np.array(sigmas), sampler="dpmpp_sde", **kw)
+    np.testing.assert_allclose(H, H_lib, rtol=rtol)
+    assert np.all(np.abs(H_lib) > 1e-100)  # (k-diffusion's own float64 run resolves these gains)

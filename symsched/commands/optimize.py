@@ -646,6 +646,10 @@ def _comfyui_how(name: str, kwargs: dict[str, Any]) -> tuple[str, list[str]]:
 
 def _comfyui_start(res: Any) -> list[str]:
     """ComfyUI's start for SD-type (eps/v) models against the one the VE sigmas were optimised for."""
+    if getattr(res, "init", "white") == "exact":  # (break-test 7 December: this said "optimised for k-diffusion's
+        return ["ComfyUI starts SD-type models from white noise, N(0, 1 + sigmas[0]^2) when the first sigma is at "
+                "or above the model's sigma_max and N(0, sigmas[0]^2) below it, not from the --init exact start "
+                "these sigmas were optimised for"]  # start" after the note that they were optimised from the exact one)
     if res.sampler == "ddim":
         return ["ComfyUI starts from N(0, 1 + sigmas[0]^2), the DDIM white start these sigmas were optimised for, "
                 "when the first sigma is at or above the model's sigma_max, and from N(0, sigmas[0]^2) below it"]
@@ -762,11 +766,13 @@ def _prepare(args: argparse.Namespace, notes: list[str]) -> tuple[Any, Optional[
 def _check_zero_level(args: argparse.Namespace, endpoints: Any, grid: Optional[np.ndarray]) -> None:
     """Refuse, before any work and naming the option, a first level alpha_bar = 0 that --grid cannot hold."""
     if endpoints is not None and endpoints[0] == 0.0 and grid is not None and float(grid[-1]) != 0.0:
+        from ..optimize import no_zero_level
+
         raise ValueError(
             f"--endpoints {args.endpoints}: the first level alpha_bar = 0 (pure noise) is not on --grid {args.grid}, "
-            f"whose noisiest level is alpha_bar = {float(grid[-1]):.4g} (no zero terminal SNR); pass a zero-SNR grid as "
-            "--grid FILE.npy (e.g. np.save of symsched.schedules.training_grid(..., rescale_zero_snr=True)), or "
-            "--endpoints default for the grid's noisiest level"
+            "whose noisiest level is " + no_zero_level(grid, "a zero-SNR grid as --grid FILE.npy (e.g. np.save of "
+                                                        "symsched.schedules.training_grid(..., rescale_zero_snr=True))",
+                                                        "--endpoints default")
         )
 
 

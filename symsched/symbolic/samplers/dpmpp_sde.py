@@ -24,8 +24,10 @@ from ._kdiffusion import ANCESTRAL_PURE_NOISE_NOTE, ancestral_binds, f32, param_
 PROCESS = "ve"
 ENTRIES = (("x", "sample"),)
 #: "step": neither get_ancestral_step min binds; "bound_second": only the second one (to sigma_{i+1});
-#: "bound": both (eta > 1 only); "final": Euler into sigma = 0.
-KINDS = {"step": (0, 1), "bound_second": (0, 1), "bound": (0, 1), "final": (0, 1)}
+#: "bound": both (eta > 1 only); "bound_first": only the first, which exact arithmetic never gives but float64
+#: does, where the half step's sigma_s^2 sigma_i^2 overflows (sigma_i ~ 1e80) and the full step's product does not;
+#: "final": Euler into sigma = 0.
+KINDS = {"step": (0, 1), "bound_second": (0, 1), "bound": (0, 1), "bound_first": (0, 1), "final": (0, 1)}
 PARAMS = {"eta": 1.0, "s_noise": 1.0, "r": 0.5}
 #: the LaTeX section's note on the first step from sigma = inf (eta = 1 in float64)
 PURE_NOISE_NOTE = ANCESTRAL_PURE_NOISE_NOTE
@@ -53,6 +55,10 @@ def _step_sigmas(levels: Any, i: int, r: float) -> tuple[Optional[float], Option
     return math.exp(-t), math.exp(-(t + (t_next - t) * r)), math.exp(-t_next)
 
 
+#: the kind of a step by whether (first, second) get_ancestral_step min binds
+_KIND = {(False, False): "step", (False, True): "bound_second", (True, True): "bound", (True, False): "bound_first"}
+
+
 def plan(K: int, levels: Any = None, params: Any = None, **options: Any) -> list[PlanStep]:
     """Which of get_ancestral_step's two mins bind (only for eta > 1); Euler on the step to sigma = 0."""
     prm = param_values(PARAMS, params)
@@ -67,10 +73,11 @@ def plan(K: int, levels: Any = None, params: Any = None, **options: Any) -> list
             l_s = l_n if not math.isfinite(l_i) else l_i + prm["r"] * (l_n - l_i)  # sigma_s = sigma_i^(1-r) sigma_{i+1}^r
             s_i, s_s, s_n = _step_sigmas(levels, i, prm["r"])
             single = bool(getattr(levels, "float32", False))
-            if ancestral_binds(l_i, l_s, prm["eta"], s_from=s_i, s_to=s_s, float32=single):
-                kind = "bound"
-            elif ancestral_binds(l_i, l_n, prm["eta"], s_from=s_i, s_to=s_n, float32=single):
-                kind = "bound_second"
+            # each decided as k-diffusion decides it (break-test of 7 December: the first binding was taken to imply
+            # the second, which float64 overflow in the first alone breaks: eta = 0.5 on [1e80, 1e73])
+            first = ancestral_binds(l_i, l_s, prm["eta"], s_from=s_i, s_to=s_s, float32=single)
+            second = ancestral_binds(l_i, l_n, prm["eta"], s_from=s_i, s_to=s_n, float32=single)
+            kind = _KIND[first, second]
         out.append(step(kind, i, i + 1))
     return out
 
@@ -131,7 +138,7 @@ def build(noise_sampler: str = "brownian_tree"):  # noqa: ANN201 - returns a Sam
     return from_module(
         __name__,
         kinds={"step": update(False, False), "bound_second": update(False, True), "bound": update(True, True),
-               "final": final},
+               "bound_first": update(True, False), "final": final},
         title=f"DPM-Solver++ SDE (k-diffusion{label})",
         citation="Lu, Zhou, Bao, Chen, Li, Zhu. DPM-Solver++ (arXiv 2211.01095); k-diffusion sample_dpmpp_sde",
         description=(
