@@ -160,6 +160,11 @@ def _runs_zero_not_standin(sampler: Optional[str], eta: Optional[float]) -> bool
     return sampler == "ddpm" or (sampler == "ddim" and eta == 1.0)
 
 
+#: what a grid's last level 2**-24 is (:data:`symsched.schedules.ZERO_SNR_STANDIN`), in the messages about it
+_STANDIN = ("2**-24, diffusers' stand-in for zero terminal SNR in the alphas_cumprod of "
+            "EulerDiscrete/DPMSolverMultistep/UniPC schedulers")
+
+
 def _check_grid(grid: ArrayLike, steps: int, sampler: Optional[str] = None, eta: Optional[float] = None) -> Array:
     """A training grid (checked by :func:`symsched.schedules._as_grid`, the one set of grid rules) with at least
     ``steps`` levels; ValueError for diffusers' zero-SNR stand-in ``2**-24`` as the last level of a ``sampler``
@@ -168,8 +173,7 @@ def _check_grid(grid: ArrayLike, steps: int, sampler: Optional[str] = None, eta:
     _sch._check_grid_size(g, steps)
     if _runs_zero_not_standin(sampler, eta) and g.size > 1 and g[-1] == _sch.ZERO_SNR_STANDIN:
         raise ValueError(
-            f"grid ends in 2**-24, diffusers' stand-in for zero terminal SNR in the alphas_cumprod of "
-            f"EulerDiscrete/DPMSolverMultistep/UniPC schedulers, which run that level; sampler {sampler!r} exports to "
+            f"grid ends in {_STANDIN}, which run that level; sampler {sampler!r} exports to "
             "DDPMScheduler, which runs alpha_bar = 0 there instead: set the grid's last entry to 0 (grid[-1] = 0), "
             "or use the grid of the scheduler you will run")
     return g
@@ -181,10 +185,9 @@ def no_zero_level(grid: Array, zero_grid: str, first_free: str) -> str:
     ``2**-24`` is named as such (break-test of 7 December: it read as "no zero terminal SNR", with a fix to build
     another grid, where setting its last entry to 0 is the one)."""
     if float(grid[-1]) == _sch.ZERO_SNR_STANDIN:
-        return ("2**-24, diffusers' stand-in for zero terminal SNR in the alphas_cumprod of EulerDiscrete/"
-                "DPMSolverMultistep/UniPC schedulers (they run that level): set the grid's last entry to 0 (grid[-1] "
-                f"= 0) for a scheduler that runs alpha_bar = 0 there (DDPMScheduler), or, for one that runs the "
-                f"stand-in, use {first_free} to start there")
+        return (f"{_STANDIN} (they run that level): set the grid's last entry to 0 (grid[-1] = 0) for a scheduler that "
+                f"runs alpha_bar = 0 there (DDPMScheduler), or, for one that runs the stand-in, use {first_free} to "
+                "start there")
     return (f"alpha_bar = {float(grid[-1]):.4g} (no zero terminal SNR); pass {zero_grid}, or {first_free} for the "
             "grid's noisiest level")
 
@@ -1436,7 +1439,8 @@ def _standard(steps: int, grid: Optional[Array], first: Optional[float] = None) 
     """Every standard schedule (on ``grid`` when given), plus, on a grid, diffusers' three timestep
     spacings applied to that grid itself (``"grid-<spacing>"``, run as schedules: see
     :func:`symsched.probe.ddim_scheduler_note` for where ``DDIMScheduler`` runs another) unless a named
-    schedule already has the same levels; off a grid with the first level fixed at 0, the flow-matching ones of :data:`FLOW_BASELINES` (the only ones that start there)."""
+    schedule already has the same levels; off a grid with the first level fixed at 0, the flow-matching ones of
+    :data:`FLOW_BASELINES` (the only ones that start there)."""
     out: dict[str, Array] = {}
     if grid is None and first == 0.0:
         for name in FLOW_BASELINES:
@@ -1607,7 +1611,8 @@ def optimize_schedule(
         Further start schedules ``alpha_bar`` of any length (e.g. the optimum at a neighbouring K,
         or for another divergence), resampled to K levels in log-SNR and projected onto the constraints; with
         ``grid`` the grid search also starts from each, rounded to the grid, so the result is never worse than a warm
-        start of K grid levels that meets the constraints. A start that cannot be resampled is not used: one level for K >= 2, or several for K = 1 (no one level stands for them).
+        start of K grid levels that meets the constraints. A start that cannot be resampled is not used: one level
+        for K >= 2, or several for K = 1 (no one level stands for them).
         At most ``MAX_ENTRIES`` = 100 schedules (each a run of the optimiser); more are refused without reading
         further.
     baselines : mapping of str to array_like, optional

@@ -1455,8 +1455,8 @@ def flux_t(
     Shape (K,), noisiest first (``t_0 = 1``). Exact for any finite ``mu`` (no ``exp(mu)`` overflow: a logistic
     form beyond |mu| ~ 708). Raises ValueError when neither or both of ``mu`` and ``image_seq_len`` are given,
     for ``K`` not a positive integer, a non-finite ``mu``, a bad ``image_seq_len`` (as :func:`flux_mu`), and naming
-    ``mu`` (or ``image_seq_len``, when that was given) when levels merge (or reach t = 0) in float64. Source: diffusers ``pipelines/flux/pipeline_flux.py``,
-    ``schedulers/scheduling_flow_match_euler_discrete.py``.
+    ``mu`` (or ``image_seq_len``, when that was given) when levels merge (or reach t = 0) in float64. Source:
+    diffusers ``pipelines/flux/pipeline_flux.py``, ``schedulers/scheduling_flow_match_euler_discrete.py``.
     """
     K = _pos_int(K, "K")
     if (mu is None) == (image_seq_len is None):
