@@ -2,12 +2,12 @@
 
 One function per sampler writes one step of its paper's update on a batch of arrays; the table
 :data:`SAMPLERS` maps sampler names to steps, and :func:`run` drives any of them over a schedule.
-The denoiser enters only through a two-method protocol (:class:`Model`):
+The denoiser enters only through a small protocol (:class:`Model`):
 
 * ``model.vp(x_t, alpha_bar_t, want) -> [x0_hat or eps_hat for each entry of want]`` in VP
   coordinates ``x_t = sqrt(ab) x0 + sqrt(1 - ab) eps``;
 * ``model.ve(x_sigma, sigma) -> D(x_sigma; sigma)``, the denoised estimate in VE (EDM)
-  coordinates ``x_sigma = x0 + sigma n``.
+  coordinates ``x_sigma = x0 + sigma n``, and ``model.ve_slope(x_sigma, sigma) -> (D, (x_sigma - D)/sigma)``.
 
 The Monte Carlo witness is the case "model = exact Wiener filter" (:class:`symsched.montecarlo`
 builds it from the data spectrum); the probe wraps any denoiser ``f(x_t, alpha_bar_t)`` that
@@ -61,6 +61,11 @@ class Model(Protocol):
     def vp(self, x: Array, alpha_bar: float, want: tuple[str, ...]) -> list[Array]: ...
 
     def ve(self, x: Array, sigma: float) -> Array: ...
+
+    def ve_slope(self, x: Array, sigma: float) -> tuple[Array, Array]:
+        """``(D, d)`` with the ODE slope ``d = (x - D)/sigma``, computed without its cancellation where the model can
+        (the Wiener denoiser's ``sigma/(S + sigma^2)`` per mode)."""
+        ...
 
 
 # --------------------------------------------------------------------------------------------
@@ -184,6 +189,10 @@ class PredictionModel:
         c = math.hypot(1.0, sigma)  # sqrt(1 + sigma^2): x_VP = x_VE / c
         return self.vp(x / c, interior_alpha_bar(sigma), ("x0",))[0]
 
+    def ve_slope(self, x: Array, sigma: float) -> tuple[Array, Array]:
+        D = self.ve(x, sigma)
+        return D, (x - D) / sigma  # as k-diffusion's to_d: what a sampler driving this network computes
+
 
 def interior_alpha_bar(sigma: float) -> float:
     """alpha_bar = 1/(1 + sigma^2) (schedules' one formula), kept inside (0, 1) for 0 < sigma < inf: a level the
@@ -269,13 +278,12 @@ def heun_step(x: Array, s_t: float, s_s: float, *, model: Model, add_noise: AddN
     cancels ``x`` (~ t) against ``(s - t) d`` and lost every digit of the O(1) result once ``t`` is above ~1e16;
     each of the two forms alone loses digits at one end (``D_s ~ D_t`` as ``s -> 0``; ``d' ~ d`` for a faint mode
     at huge ``t``)."""
-    D = model.ve(x, s_t)
-    d = (x - D) / s_t
+    D, d = model.ve_slope(x, s_t)
     x_next = D + s_s * d
     if s_s == 0.0:
         return x_next
-    D2 = model.ve(x_next, s_s)
-    d2 = (x_next - D2) / s_s
+    D2, d2 = model.ve_slope(x_next, s_s)  # d2 as x_next - D2 over s_s lost every digit for s_s < ~1e-15 (break-test
+    # of 8 December: the Wiener denoiser's FFT rounding, 1e-16 |x|, divided by s_s)
     with np.errstate(over="ignore", invalid="ignore"):  # the form not chosen may overflow; the chosen one is checked
         via_d = (d2 - d) * (0.5 * (s_s - s_t))
         via_D = (D2 - D) * (0.5 * (s_t - s_s)) / s_s  # multiplied first: (t - s)/s overflows for t/s > 1.8e308
@@ -336,6 +344,15 @@ def _is_bar(progress: Any) -> bool:
     if progress is None or isinstance(progress, (bool, np.bool_, Mapping, AbstractSet)):
         return False
     return callable(getattr(progress, "update", None))
+
+
+def check_progress(progress: Any) -> None:
+    """ArgumentTypeError unless ``progress`` is None, a boolean or a caller's bar (what :func:`progress_bar`
+    takes): for a generator's caller to check before its first step."""
+    if progress is not None and not _is_bar(progress):
+        from ._validate import as_bool
+
+        as_bool(progress, "progress")
 
 
 def progress_bar(total: int, progress: Any, desc: str, unit: str = "step") -> Any:
@@ -402,6 +419,7 @@ def run(
     init: Callable[[Array], Array] | None = None,
     progress: Any = None,
     desc: str | None = None,
+    coords: tuple[Callable[[Array], Any], Callable[[Any], Array]] | None = None,
 ) -> Iterator[Array]:
     """Run ``SAMPLERS[sampler]`` over ``levels`` (noisiest first) on ``n`` samples, ``batch`` at a time.
 
@@ -409,8 +427,11 @@ def run(
     (default: ``z`` for VP, ``levels[0] z`` for VE), then every step in turn; the j-th noise a step injects
     is drawn from its own stream (:class:`NoiseStreams`, key (step, j)) into the same buffer, so that the
     samples of a seed do not depend on ``batch``. Options not in the sampler's ``options`` are ignored
-    (callers validate them).
+    (callers validate them). ``coords = (forward, inverse)``: the steps run on ``forward`` of the signals (a
+    linear change of coordinates the model works in, e.g. mode coefficients): ``init`` then returns coefficients,
+    each noise is added as ``forward(sqrt(var) z)`` and each batch is yielded as ``inverse`` of its coefficients.
     """
+    forward, inverse = coords if coords is not None else (None, None)
     spec = SAMPLERS[sampler]
     opts = {k: v for k, v in options.items() if k in spec.options}
     final = 1.0 if spec.family == "vp" else 0.0
@@ -427,6 +448,7 @@ def run(
                 x = init(z)
             else:
                 x = z.copy() if spec.family == "vp" else float(levels[0]) * z
+                x = x if forward is None else forward(x)
 
             draws = [0, 0]  # [step, draws so far in the step]: the key of the next noise stream
 
@@ -436,7 +458,7 @@ def run(
                 if var > 0.0:
                     streams.fill(key, z)  # white real noise in signal space
                     z *= math.sqrt(var)
-                    x += z
+                    x += z if forward is None else forward(z)
                 return x
 
             state: dict[str, Any] = {}
@@ -449,6 +471,6 @@ def run(
                                                f"{float(targets[i]):.6g})")
                 bar.update(1)
             done += b
-            yield x
+            yield x if inverse is None else inverse(x)
     finally:
         bar.close()

@@ -36,7 +36,7 @@ from numpy.typing import ArrayLike, NDArray
 from scipy import special, stats
 
 from . import _signal_samplers as _loops
-from ._pow2 import check_representable, pow2_scaled, times_pow2
+from ._pow2 import check_representable, pow2_exponent, pow2_scaled, times_pow2
 from ._validate import (
     _show,
     MAX_NDIM, MAX_SAMPLES, ArgumentTypeError, as_axis, as_bool, as_int, as_levels, as_positive_int, as_real,
@@ -122,6 +122,9 @@ def _as_grid_spectrum(spectrum: ArrayLike, name: str = "spectrum") -> Array:
     S = as_spectrum(spectrum, name)
     if S.ndim < 1:
         raise ValueError(f"{name} must be at least 1-D (a PSD on an FFT grid); got a scalar")
+    if S.ndim > MAX_NDIM:  # as psd_check and empirical_psd's axes: a field made here can be checked
+        raise ValueError(f"{name} must have at most MAX_NDIM = {MAX_NDIM} axes (symsched._validate.MAX_NDIM; got "
+                         f"{S.ndim})")
     _check_hermitian_psd(S, name)
     return S
 
@@ -158,15 +161,26 @@ def _default_batch(batch_size: int | None, field_size: int, n_samples: int) -> i
 # modal operators: apply a function of the mode variance to a batch of signals
 # --------------------------------------------------------------------------------------------
 class _Stationary:
-    """Circulant covariance on an FFT grid; modes = rfft bins (half grid)."""
+    """Circulant covariance on an FFT grid; modes = rfft bins (half grid). ``forward``/``inverse`` map a batch of
+    signals to its mode coefficients and back; ``scale`` multiplies each mode by its gain."""
 
     def __init__(self, S: Array) -> None:
         self.shape = S.shape
         self.axes = _fft_axes(S.ndim + 1, S.ndim)
         self.modes = np.ascontiguousarray(S[..., : S.shape[-1] // 2 + 1])
 
+    def forward(self, x: Array) -> NDArray[Any]:
+        return sfft.rfftn(x, axes=self.axes, workers=_workers())
+
+    def inverse(self, X: NDArray[Any]) -> Array:
+        return sfft.irfftn(X, s=self.shape, axes=self.axes, workers=_workers())
+
+    @staticmethod
+    def scale(X: NDArray[Any], g: Array) -> NDArray[Any]:
+        return X * g
+
     def apply(self, x: Array, gains: Sequence[Array]) -> list[Array]:
-        X = sfft.rfftn(x, axes=self.axes, workers=_workers())
+        X = self.forward(x)
         out = []
         for i, g in enumerate(gains):
             Xg = X * g if i < len(gains) - 1 else np.multiply(X, g, out=X)
@@ -182,13 +196,24 @@ class _Eigen:
         self.U = U
         self.modes = S
 
+    def forward(self, x: Array) -> Array:
+        return x @ self.U
+
+    def inverse(self, c: Array) -> Array:
+        return c @ self.U.T
+
+    @staticmethod
+    def scale(c: Array, g: Array) -> Array:
+        return c * g
+
     def apply(self, x: Array, gains: Sequence[Array]) -> list[Array]:
-        c = x @ self.U
-        return [(c * g) @ self.U.T for g in gains]
+        c = self.forward(x)
+        return [self.inverse(c * g) for g in gains]
 
 
 class _Multichannel:
-    """Per-frequency cross-spectrum Sigma(k) = V diag(lam) V^H; samples are (C, *grid)."""
+    """Per-frequency cross-spectrum Sigma(k) = V diag(lam) V^H; samples are (C, *grid); mode coefficients are
+    ``V^H X(k)`` per frequency, shape (b, *half, C)."""
 
     def __init__(self, cross: NDArray[Any]) -> None:
         grid = cross.shape[:-2]
@@ -201,25 +226,38 @@ class _Multichannel:
         self.modes = lam  # (*half, C)
         self.V = V
 
-    def _matrix(self, g: Array) -> NDArray[Any]:
-        return (self.V * g[..., None, :]) @ np.conj(np.swapaxes(self.V, -1, -2))
+    def forward(self, x: Array) -> NDArray[Any]:
+        X = sfft.rfftn(x, axes=self.axes, workers=_workers())  # (b, C, *half)
+        return (np.conj(np.swapaxes(self.V, -1, -2)) @ np.moveaxis(X, 1, -1)[..., None])[..., 0]
+
+    def inverse(self, Y: NDArray[Any]) -> Array:
+        X = np.moveaxis((self.V @ Y[..., None])[..., 0], -1, 1)
+        return sfft.irfftn(X, s=self.grid, axes=self.axes, workers=_workers())
+
+    @staticmethod
+    def scale(Y: NDArray[Any], g: Array) -> NDArray[Any]:
+        return Y * g
 
     def apply(self, x: Array, gains: Sequence[Array]) -> list[Array]:
-        X = sfft.rfftn(x, axes=self.axes, workers=_workers())  # (b, C, *half)
-        Xm = np.moveaxis(X, 1, -1)[..., None]  # (b, *half, C, 1)
-        out = []
-        for g in gains:
-            Y = np.moveaxis((self._matrix(g) @ Xm)[..., 0], -1, 1)
-            out.append(sfft.irfftn(Y, s=self.grid, axes=self.axes, workers=_workers()))
-        return out
+        Y = self.forward(x)
+        return [self.inverse(Y * g) for g in gains]
 
 
-def _eigh(cross: NDArray[Any]) -> tuple[Array, NDArray[Any]]:
-    if np.iscomplexobj(cross) and np.any(cross.imag != 0):
-        lam, V = np.linalg.eigh(cross)
+def _eigh(cross: NDArray[Any], name: str = "cross_spectrum") -> tuple[Array, NDArray[Any]]:
+    """``numpy.linalg.eigh`` of a validated cross-spectrum, computed on ``cross / 2^k`` (exact) so that entries near
+    1.8e308 do not overflow LAPACK's sums; ValueError naming ``name`` when an eigenvalue itself is beyond float64."""
+    k = pow2_exponent(cross)
+    c = times_pow2(cross, -k)
+    if np.iscomplexobj(c) and np.any(c.imag != 0):
+        lam, V = np.linalg.eigh(c)
     else:
-        lam, V = np.linalg.eigh(np.real(cross))
-    return np.clip(lam, 0.0, None), V
+        lam, V = np.linalg.eigh(np.real(c))
+    with np.errstate(over="ignore"):
+        lam = times_pow2(np.clip(lam, 0.0, None), k)
+    if not np.all(np.isfinite(lam)):
+        raise ValueError(f"{name} has an eigenvalue beyond float64's largest number (1.8e308; largest entry "
+                         f"{float(np.max(np.abs(cross))):.3g}): rescale it")
+    return lam, V
 
 
 def _as_cross_spectrum(cross_spectrum: ArrayLike, name: str = "cross_spectrum") -> NDArray[Any]:
@@ -230,27 +268,31 @@ def _as_cross_spectrum(cross_spectrum: ArrayLike, name: str = "cross_spectrum") 
         raise ValueError(f"{name} must not be empty")
     if not np.all(np.isfinite(A)):
         raise ValueError(f"{name} must be finite (found NaN or inf)")
-    scale = float(np.max(np.abs(A))) or 1.0
-    AH = np.conj(np.swapaxes(A, -1, -2))
-    err = float(np.max(np.abs(A - AH)))
+    k = pow2_exponent(A)  # the checks run on A / 2^k (exact): A + A^H and LAPACK's sums overflowed near 9e307
+    As = times_pow2(A, -k)
+    scale = float(np.max(np.abs(As))) or 1.0
+    AH = np.conj(np.swapaxes(As, -1, -2))
+    err = float(np.max(np.abs(As - AH)))
     if err > _HERMITIAN_RTOL * scale:
-        raise ValueError(f"{name} must be Hermitian at every frequency (Sigma = Sigma^H): max error {err:.3g}")
-    A = 0.5 * (A + AH)
-    lam = np.linalg.eigvalsh(A)
+        raise ValueError(f"{name} must be Hermitian at every frequency (Sigma = Sigma^H): max error "
+                         f"{float(times_pow2(err, k)):.3g}")
+    As = 0.5 * (As + AH)
+    lam = np.linalg.eigvalsh(As)
     if float(lam.min()) < -1e-10 * scale:
         idx = tuple(int(i) for i in np.unravel_index(int(np.argmin(lam.min(axis=-1))), lam.shape[:-1]))
         raise ValueError(
             f"{name} must be positive semi-definite at every frequency: smallest eigenvalue "
-            f"{float(lam.min()):.3g} at grid index {idx}"
+            f"{float(times_pow2(lam.min(), k)):.3g} at grid index {idx}"
         )
-    grid_axes = tuple(range(A.ndim - 2))
-    Aneg = _negate_freq(A, grid_axes)
-    err = float(np.max(np.abs(Aneg - np.conj(A))))
+    grid_axes = tuple(range(As.ndim - 2))
+    Aneg = _negate_freq(As, grid_axes)
+    err = float(np.max(np.abs(Aneg - np.conj(As))))
     if err > _HERMITIAN_RTOL * scale:
         raise ValueError(
-            f"{name} must satisfy Sigma(-k) == conj(Sigma(k)) on the FFT grid (real fields): max error {err:.3g}"
+            f"{name} must satisfy Sigma(-k) == conj(Sigma(k)) on the FFT grid (real fields): max error "
+            f"{float(times_pow2(err, k)):.3g}"
         )
-    return A
+    return times_pow2(As, k)
 
 
 # --------------------------------------------------------------------------------------------
@@ -408,8 +450,8 @@ def wiener_denoiser(
         op: Any = _Stationary(S)
         op.axes = axes
     else:
-        S = as_spectrum(spectrum)
-        op = _Eigen(_as_basis(basis, S.size), S.ravel())
+        op = _make_op(spectrum, basis)  # a 1-D spectrum, as sample() takes with a basis
+        S = op.modes
         if xa.shape[-1] != S.size:
             raise ValueError(f"x must end with d={S.size} coordinates (got shape {xa.shape})")
     lam = ab * op.modes + (1.0 - ab)
@@ -422,10 +464,14 @@ def wiener_denoiser(
 # samplers
 # --------------------------------------------------------------------------------------------
 class _WienerModel:
-    """The exact (Wiener) denoiser as a sampler :class:`~symsched._signal_samplers.Model`.
+    """The exact (Wiener) denoiser as a sampler :class:`~symsched._signal_samplers.Model` on mode coefficients.
 
     VP: ``x0_hat = sqrt(ab) S/lam x``, ``eps_hat = sqrt(1-ab)/lam x`` with ``lam = ab S + 1 - ab``;
-    VE: ``D = S/(S + sigma^2) x``; each applied per mode by ``op`` (FFT, eigenbasis or C x C matrix).
+    VE: ``D = S/(S + sigma^2) x``; each a gain per mode, applied to the batch's coefficients in the modes of ``op``
+    (FFT bins, basis coefficients or per-frequency colour eigen-coordinates): the sampler's update equations are
+    linear, so they run on the coefficients unchanged, and no mode's float64 rounding spills into another (in
+    signal space a faint mode's share of an FFT's rounding, 1e-16 of the field, was multiplied by the VE slope's
+    1/sigma gain: garbage for sigma below ~1e-15; break-test of 8 December).
     """
 
     eps_native = False  # x0_hat and eps_hat are both direct gains, neither derived from the other
@@ -438,31 +484,44 @@ class _WienerModel:
         S, a = self.S, alpha_bar
         lam = a * S + (1.0 - a)
         gains = {"x0": math.sqrt(a) * S / lam, "eps": math.sqrt(1.0 - a) / lam}
-        return self.op.apply(x, [gains[w] for w in want])
+        return [self.op.scale(x, gains[w]) for w in want]
 
     def ve(self, x: Array, sigma: float) -> Array:
         # S/(S + sigma^2) as 1/(1 + (sigma/sqrt(S))^2): sigma^2 overflows beyond 1.3e154 (a bare OverflowError);
         # S = 0 gives 0
         with np.errstate(divide="ignore", over="ignore"):
             gain = 1.0 / (1.0 + np.square(sigma / np.sqrt(self.S)))
-        return self.op.apply(x, [gain])[0]
+        return self.op.scale(x, gain)
+
+    def ve_slope(self, x: Array, sigma: float) -> tuple[Array, Array]:
+        # d = (x - D)/sigma = sigma/(S + sigma^2) x per mode, as 1/(sigma + S/sigma): no cancellation of x against D,
+        # no sigma^2 overflow; S/sigma = inf gives 0
+        D = self.ve(x, sigma)
+        with np.errstate(divide="ignore", over="ignore"):
+            slope = 1.0 / (sigma + self.S / sigma)
+        if not np.all(np.isfinite(slope)):  # 1/sigma overflows (sigma < 5.6e-309 on a mode S = 0): the difference
+            return D, (x - D) / sigma
+        return D, self.op.scale(x, slope)
 
 
 def _batches(
     op: Any, levels: Array, *, sampler: str, init: str, n: int, rng: np.random.Generator, batch: int,
     progress: bool | None, **options: Any,
 ) -> Iterator[Array]:
-    """The shared signal-space sampler loop (:func:`symsched._signal_samplers.run`) with the Wiener filter, refused
-    beyond MAX_SAMPLE_WORK value-steps before it starts."""
+    """The shared signal-space sampler loop (:func:`symsched._signal_samplers.run`) with the Wiener filter, on the
+    batch's mode coefficients (``op.forward``/``op.inverse``), refused beyond MAX_SAMPLE_WORK value-steps before it
+    starts."""
     check_sample_work(n, math.prod(op.shape), len(levels))
+    _loops.check_progress(progress)  # here, not at the generator's first step (break-test of 8 December)
     family = _loops.SAMPLERS[sampler].family
-    start = None
+    l0 = float(levels[0])
     if init == "exact":  # the true noisy marginal per mode: ab S + 1 - ab (VP), S + sigma^2 (VE)
-        l0 = float(levels[0])
         sd0 = np.sqrt(l0 * op.modes + 1.0 - l0) if family == "vp" else np.hypot(np.sqrt(op.modes), l0)  # no overflow
-        start = lambda z: op.apply(z, [sd0])[0]  # noqa: E731
+    else:
+        sd0 = 1.0 if family == "vp" else l0
+    start = lambda z: op.scale(op.forward(z), sd0)  # noqa: E731
     return _loops.run(sampler, levels, _WienerModel(op), shape=op.shape, n=n, rng=rng, batch=batch,
-                      options=options, init=start, progress=progress)
+                      options=options, init=start, progress=progress, coords=(op.forward, op.inverse))
 
 
 def _whole(batches: Iterator[Array], n_samples: int, shape: Sequence[int]) -> Array:
@@ -853,7 +912,7 @@ def empirical_psd(
     else:
         batches = [samples]  # type: ignore[list-item]
     total: Array | None = None
-    count = 0
+    count = E = 0
     shape: tuple[int, ...] | None = None
     U = None
     nonzero = False  # some periodogram value is nonzero before its power-of-two scale is put back
@@ -865,7 +924,13 @@ def empirical_psd(
             raise ValueError(f"samples must have shape (n, *field) with a batch axis first (got {x.shape})")
         if shape is None:
             shape = x.shape[1:]
+            if 0 in shape:
+                raise ValueError(f"samples must have a non-empty field: every axis after the batch axis at least 1 "
+                                 f"long (got shape {x.shape})")
             if basis is not None:
+                if axes is not None:
+                    raise ValueError("axes must not be given with basis (the basis coefficients are the modes; "
+                                     "axes chooses FFT axes)")
                 if x.ndim != 2:
                     raise ValueError(f"samples must have shape (n, d) with basis (got {x.shape})")
                 U = _as_basis(basis, x.shape[1])
@@ -885,13 +950,19 @@ def empirical_psd(
                 X = sfft.fftn(xs, axes=fa, workers=_workers())
                 part = np.sum(X.real**2 + X.imag**2, axis=0) / N
             nonzero = nonzero or bool(np.max(part, initial=0.0) > 0)
-            part = times_pow2(part, 2 * k)
-        total = part if total is None else total + part
+        # the sum is kept as total 2^E, E the largest batch scale so far: unscaling each batch before the sum
+        # overflowed for n (mean periodogram) > 1.8e308 though the mean is a float64 (break-test of 8 December)
+        if total is None:
+            total, E = part, 2 * k
+        elif 2 * k > E:
+            total, E = times_pow2(total, E - 2 * k) + part, 2 * k
+        else:
+            total = total + times_pow2(part, 2 * k - E)
         count += x.shape[0]
     if total is None or count == 0:
         raise ValueError("samples must hold at least one sample")
-    with np.errstate(under="ignore", invalid="ignore"):
-        psd = total / count
+    with np.errstate(under="ignore", invalid="ignore", over="ignore"):  # an overflow is refused below
+        psd = times_pow2(total / count, E)
     check_representable(psd, "samples", "their periodogram (squared magnitudes)", nonzero=nonzero)
     return psd
 
@@ -921,6 +992,10 @@ def empirical_cross_spectrum(samples: ArrayLike) -> NDArray[np.complex128]:
         raise ValueError(f"samples must have shape (n, C, *grid) (got {x.shape})")
     if not np.all(np.isfinite(x)):
         raise ValueError("samples must be finite (found NaN or inf)")
+    if x.shape[0] == 0:
+        raise ValueError("samples must hold at least one sample")
+    if 0 in x.shape[1:]:
+        raise ValueError(f"samples must have at least one channel and a non-empty grid (got shape {x.shape})")
     fa = tuple(range(2, x.ndim))
     N = int(np.prod(x.shape[2:]))
     xs, k = pow2_scaled(x)  # 1e200 gave inf + NaN j silently
@@ -947,7 +1022,8 @@ def mode_psd(cross_hat: ArrayLike, V: ArrayLike) -> Array:
     With ``V`` from :func:`cross_spectrum_modes` of the true cross-spectrum, each entry follows
     the same scaled chi^2 law as a scalar periodogram bin (use ``axes`` = the grid axes).
     Both have shape (*grid, C, C). ValueError if ``cross_hat`` and ``V`` differ in shape, are not numeric, not finite,
-    or not stacks of square matrices (at least 2-D, last two axes equal). Source: docs/model.md §1.
+    or not stacks of square matrices (at least 2-D, last two axes equal), if ``V`` is not unitary (to 1e-6) or a
+    mode's power is beyond float64. Source: docs/model.md §1.
     """
     A = as_real_array(cross_hat, "cross_hat", complex_ok=True)
     Va = as_real_array(V, "V", complex_ok=True)
@@ -959,8 +1035,14 @@ def mode_psd(cross_hat: ArrayLike, V: ArrayLike) -> Array:
                              f"(got shape {arr.shape})")
     if A.shape != Va.shape:
         raise ValueError(f"shape mismatch: cross_hat has shape {A.shape} but V has shape {Va.shape}")
+    gram = np.einsum("...ji,...jk->...ik", np.conj(Va), Va) - np.eye(Va.shape[-1])
+    if float(np.max(np.abs(gram), initial=0.0)) > 1e-6:  # (an arbitrary V gave inf for 1e200 entries)
+        raise ValueError("V must be unitary at every frequency (orthonormal columns, as cross_spectrum_modes "
+                         "returns): max |V^H V - I| is " f"{float(np.max(np.abs(gram))):.3g}")
+    As, k = pow2_scaled(A)  # entries near 1.8e308: the products' sums overflow before the result does
     # a quadratic form of a PSD estimate is >= 0; clip the rounding-level negatives of null modes
-    return np.maximum(np.real(np.einsum("...ji,...jk,...ki->...i", np.conj(Va), A, Va)), 0.0)
+    out = np.maximum(np.real(np.einsum("...ji,...jk,...ki->...i", np.conj(Va), As, Va)), 0.0)
+    return _unscaled(out, k, "cross_hat", "its modes' power")
 
 
 # --------------------------------------------------------------------------------------------
@@ -994,7 +1076,9 @@ def psd_dof(shape: Sequence[int], *, axes: Sequence[int] | None = None) -> NDArr
 def independent_bins(shape: Sequence[int], *, axes: Sequence[int] | None = None) -> NDArray[np.bool_]:
     """Mask selecting one bin of each conjugate pair {k, -k} (the independent tests of a real field).
 
-    Bins along non-FFT axes are all independent. ``mask.sum()`` is the count ``m`` of independent tests.
+    Bins along non-FFT axes are all counted as independent: right for periodograms of independent fields
+    (e.g. uncorrelated channels); for correlated channels test the eigen-modes' periodograms instead
+    (:func:`mode_psd`), whose bins are independent. ``mask.sum()`` is the count ``m`` of independent tests.
     ``shape``: a sequence of ints; returns a bool array of that shape (True where ``k`` comes no later than
     ``-k`` in C order, so self-conjugate bins count once). ValueError as :func:`psd_dof`. Source: real data
     have ``S_hat[k] == S_hat[-k]`` (this module's docstring).
@@ -1218,14 +1302,16 @@ def psd_band(
     ``1 - alpha`` (the largest-|z| part of :func:`psd_check` uses ``alpha / 2``). Returns ``(lo, hi)``, each
     of the shape of ``psd_true``. ValueError for a bad ``psd_true`` (empty, not finite, negative), ``n_samples``
     not a positive integer, ``alpha`` outside [MIN_ALPHA, 1) = [1e-300, 1) or bad ``axes``; a non-boolean
-    ``familywise`` is an ArgumentTypeError. Source: :func:`psd_dof`; Šidák 1967.
+    ``familywise`` is an ArgumentTypeError. ``hi`` is inf where the bound lies beyond float64 (1.8e308). Source:
+    :func:`psd_dof`; Šidák 1967.
     """
     pt = as_spectrum(psd_true, "psd_true")
     n = _psd_samples(n_samples)
     m = int(independent_bins(pt.shape, axes=axes).sum()) if as_bool(familywise, "familywise") else 1
     a = _sidak(_alpha(alpha), m)
     nu = (n * psd_dof(pt.shape, axes=axes)).astype(np.float64)
-    return pt * stats.chi2.ppf(a / 2, nu) / nu, pt * stats.chi2.isf(a / 2, nu) / nu
+    with np.errstate(over="ignore"):  # an upper bound beyond 1.8e308 is inf (as documented)
+        return pt * (stats.chi2.ppf(a / 2, nu) / nu), pt * (stats.chi2.isf(a / 2, nu) / nu)
 
 
 @numpy_error_defaults
@@ -1242,7 +1328,8 @@ def psd_confidence(
     ``familywise=True`` makes the intervals simultaneous over the independent bins (Bonferroni).
     Returns ``(lo, hi)`` of the shape of ``psd_hat``. ValueError for ``psd_hat`` empty, not finite or negative,
     ``n_samples`` not a positive integer, ``alpha`` outside [MIN_ALPHA, 1) = [1e-300, 1) or bad ``axes``; a
-    non-boolean ``familywise`` is an ArgumentTypeError. Source: the chi-square pivot ``nu psd_hat / P ~ chi2_nu`` of
+    non-boolean ``familywise`` is an ArgumentTypeError. ``hi`` is inf where the bound lies beyond float64 (1.8e308;
+    e.g. ``alpha`` = 1e-300 on one sample). Source: the chi-square pivot ``nu psd_hat / P ~ chi2_nu`` of
     :func:`psd_dof`.
     """
     ph = as_real_array(psd_hat, "psd_hat")
@@ -1255,7 +1342,12 @@ def psd_confidence(
     m = int(independent_bins(ph.shape, axes=axes).sum()) if as_bool(familywise, "familywise") else 1
     a = alpha / m
     nu = (n * psd_dof(ph.shape, axes=axes)).astype(np.float64)
-    return nu * ph / stats.chi2.isf(a / 2, nu), nu * ph / stats.chi2.ppf(a / 2, nu)
+    # ratios first: nu psd_hat overflowed for psd_hat near 1e300 (break-test of 8 December); chi2.ppf rounds to 0
+    # for tiny a and nu = 1, an unbounded interval (inf) unless psd_hat = 0 (then 0, not 0 * inf = NaN)
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):  # 0 * inf, replaced by the where
+        lo = ph * (nu / stats.chi2.isf(a / 2, nu))
+        hi = np.where(ph == 0.0, 0.0, ph * (nu / stats.chi2.ppf(a / 2, nu)))
+    return lo, hi
 
 
 @dataclass(frozen=True)
@@ -1368,6 +1460,10 @@ def psd_check(
     an error spread over many bins that no single bin resolves (a spectrum 5 % off, 16 x 16 fields, n = 2000, m = 130
     bins: |z| ~ 2 per bin and max |z| ~ 4.8 against z_crit ~ 5.9, but the sum ~ 5.6 m against m; audit of
     5 December, 10 seeds). Either at level alpha/2: a correct spectrum fails with probability at most ``alpha``.
+    That bound needs independent bins (:func:`independent_bins`): periodograms of correlated channels along a
+    non-FFT axis are not (channels correlated at 0.999, C = 3: 2 % false alarms at alpha = 1e-3; break-test of
+    8 December): check :func:`mode_psd` of :func:`empirical_cross_spectrum` against the closed form of the
+    eigen-modes (:func:`cross_spectrum_modes`) instead.
 
     ``n_floor`` says how many bins could only be tested for an excess (all of them: the check cannot resolve this
     spectrum, e.g. a DDPM output of 1e-38 under rounding noise of ~1e-36; then ``conclusive`` is False and

@@ -112,6 +112,11 @@ class _ScalarWiener:
         r = math.sqrt(self.S) / sigma  # S/(S + sigma^2) = r^2/(1 + r^2), formed so that neither r^2 nor 1/r^2 flushes
         return x / (1.0 + r**-2) if r >= 1.0 else x * r * r / (1.0 + r * r)
 
+    def ve_slope(self, x, sigma):
+        r = math.sqrt(self.S) / sigma  # (x - D)/sigma = x/(sigma (1 + r^2)); r^2 = inf gives 0
+        with np.errstate(over="ignore"):
+            return self.ve(x, sigma), x / sigma / (1.0 + np.square(r))
+
 
 def _ve_step_mpmath(sampler: str, x: float, t: float, s: float, S: float) -> tuple[float, bool]:
     """EDM Alg. 1 (no churn) in its textbook form: the Euler step, and for Heun the trapezoidal corrector; at 1300

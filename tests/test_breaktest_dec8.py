@@ -1,0 +1,109 @@
+"""Break-test of 8 December: the Monte Carlo witness and its statistics at the extremes.
+
+Heun's second slope (x_e - D)/sigma divided the FFT's rounding (1e-16 of the field) by a tiny sigma, so
+``sample_ve(..., sampler="heun")`` with a last positive sigma below ~1e-15 returned garbage that ``psd_check``
+rejected against a right closed form; sums and products overflowed on values the results can hold; a few errors
+named nothing, or came late."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from mc_helpers import assert_psd_matches, assert_psd_rejects
+
+import symsched
+import symsched.montecarlo as mc
+
+# family-wise false-alarm probability of each Monte Carlo check here (Šidák over the bins, see psd_check)
+ALPHA = 1e-4
+
+
+@pytest.mark.parametrize("sigma_min", [1e-20, 1e-100, 1e-300])
+def test_heun_monte_carlo_matches_closed_form_at_tiny_last_sigma(sigma_min):
+    """A spectrum with a zero mode (S[0] = 0, whose share of every FFT's rounding the slope's 1/sigma gain
+    multiplied) and a last positive sigma far below 1e-15: before, the sample PSD was ~1e28 at 1e-30 and the
+    sampler refused 1e-200 as an overflow. Tolerance: psd_check at family-wise ALPHA; companion: Euler's spectrum
+    on the same sigmas (a different sampler) is rejected by twice the critical z."""
+    S, sig, n = np.array([0.0, 1.0, 2.0, 3.0, 2.0, 1.0]), [10.0, 1.0, sigma_min], 4000
+    psd = mc.empirical_psd(mc.sample_ve(S, sig, sampler="heun", n_samples=n, seed=3, progress=False))
+    assert_psd_matches(psd, symsched.output_spectrum_ve(S, sig, sampler="heun"), n, alpha=ALPHA, what="heun")
+    assert_psd_rejects(psd, symsched.output_spectrum_ve(S, sig, sampler="euler"), n, alpha=ALPHA, what="euler")
+
+
+def test_heun_monte_carlo_in_a_basis_and_across_channels_at_tiny_last_sigma():
+    """The same kind on the eigen-basis path (a random orthonormal basis) and the multichannel path (colour
+    eigen-modes per frequency), which mixed the modes through matrix products instead of FFTs."""
+    rng = np.random.default_rng(0)
+    U = np.linalg.qr(rng.standard_normal((6, 6)))[0]
+    S, sig, n = np.array([0.0, 0.5, 1.0, 2.0, 3.0, 4.0]), [10.0, 1.0, 1e-40], 4000
+    psd = mc.empirical_psd(mc.sample_ve(S, sig, sampler="heun", n_samples=n, seed=5, basis=U), basis=U)
+    assert_psd_matches(psd, symsched.output_spectrum_ve(S, sig, sampler="heun"), n, axes=(), alpha=ALPHA)
+    assert_psd_rejects(psd, symsched.output_spectrum_ve(S, sig, sampler="euler"), n, axes=(), alpha=ALPHA)
+
+    cross = np.tile(np.array([[1.0, 0.5], [0.5, 1.0]]), (8, 1, 1))
+    x = mc.sample_multichannel_ve(cross, sig, sampler="heun", n_samples=n, seed=6)
+    lam, V = mc.cross_spectrum_modes(cross)
+    modes = mc.mode_psd(mc.empirical_cross_spectrum(x), V)
+    assert_psd_matches(modes, symsched.output_spectrum_ve(lam, sig, sampler="heun"), n, axes=(0,), alpha=ALPHA)
+    assert_psd_rejects(modes, symsched.output_spectrum_ve(lam, sig, sampler="euler"), n, axes=(0,), alpha=ALPHA)
+
+
+def test_cross_spectrum_near_float64_max_is_used_not_nan():
+    """0.5 (A + A^H) and LAPACK's sums overflowed at entries above ~9e307: NaN eigenvalues and NaN fields."""
+    cross = np.tile(np.eye(2), (4, 1, 1)) * 1e308
+    lam, V = mc.cross_spectrum_modes(cross)
+    assert np.array_equal(lam, np.full((4, 2), 1e308))
+    assert np.allclose(np.abs(V), np.tile(np.eye(2), (4, 1, 1)), rtol=0, atol=1e-15)
+    x = mc.gaussian_field_multichannel(cross, 3, seed=0)
+    assert np.all(np.isfinite(x)) and np.max(np.abs(x)) > 1e153  # standard deviation 1e154
+    with pytest.raises(ValueError, match="^cross_spectrum has an eigenvalue beyond float64"):
+        mc.cross_spectrum_modes(np.ones((4, 2, 2)) * 1e308)  # eigenvalue 2e308
+
+
+def test_mean_periodogram_near_float64_max_is_computed_from_batches():
+    """Each batch was unscaled before the sum, so n times a representable mean overflowed (refused, with a
+    RuntimeWarning). Constant fields c: the periodogram is exactly c^2 N at DC, 0 elsewhere."""
+    c, N, n = 2.0**510, 4, 2000  # c^2 N = 2^1022 ~ 4.5e307; the sum of n of them is beyond float64
+    x = np.full((n, N), c)
+    want = np.array([c * c * N, 0.0, 0.0, 0.0])
+    assert np.array_equal(mc.empirical_psd(x), want)
+    assert np.array_equal(mc.empirical_psd(iter([x[i:i + 10] for i in range(0, n, 10)])), want)
+    small = np.full((10, N), 1.0)  # batches of very different scales: the result keeps the large one's
+    got = mc.empirical_psd(iter([small, x[:10]]))
+    assert got[0] == pytest.approx((c * c * N + N) / 2, rel=1e-15) and np.all(got[1:] == 0)
+
+
+def test_psd_confidence_near_float64_max_and_at_zero():
+    """nu psd_hat overflowed (an interval [inf, inf] around 1e300); psd_hat = 0 with chi2.ppf rounding to 0 gave
+    0 * inf = NaN. Reference: the chi-square pivot computed here with scipy."""
+    from scipy import stats
+
+    lo, hi = mc.psd_confidence(np.full(4, 1e300), 10**9)
+    nu = 2e9  # bin 1 of 4 is not self-conjugate: 2 degrees of freedom per sample
+    assert lo[1] == pytest.approx(1e300 * (nu / stats.chi2.isf(0.025, nu)), rel=1e-12)
+    assert hi[1] == pytest.approx(1e300 * (nu / stats.chi2.ppf(0.025, nu)), rel=1e-12)
+    lo, hi = mc.psd_confidence(np.zeros(4), 1, alpha=1e-300)
+    assert np.array_equal(lo, np.zeros(4)) and np.array_equal(hi, np.zeros(4))
+
+
+@pytest.mark.parametrize("call,message", [
+    (lambda: mc.empirical_cross_spectrum(np.zeros((0, 3, 4))), "^samples must hold at least one sample$"),
+    (lambda: mc.empirical_psd(np.zeros((3, 0))), "^samples must have a non-empty field"),
+    (lambda: mc.empirical_cross_spectrum(np.zeros((2, 3, 0))), "^samples must have at least one channel"),
+    (lambda: mc.mode_psd(np.full((4, 3, 3), 1e200), np.full((4, 3, 3), 1e200)), "^V must be unitary"),
+    (lambda: mc.empirical_psd(np.ones((5, 8)), basis=np.eye(8), axes=(5,)), "^axes must not be given with basis"),
+    (lambda: mc.wiener_denoiser(np.ones((1, 4)), np.ones((2, 2)), 0.5, basis=np.eye(4)), "^spectrum must be 1-D"),
+    (lambda: mc.gaussian_field(np.ones((1,) * 33), 2), "^spectrum must have at most MAX_NDIM = 32 axes"),
+])
+def test_errors_name_the_argument_and_rule(call, message):
+    """Before: a RuntimeWarning then "values too large"; SciPy's "invalid number of data points"; an all-inf
+    result; axes silently ignored; a 2-D spectrum taken with a basis; a field no check could take."""
+    with pytest.raises(ValueError, match=message):
+        call()
+
+
+@pytest.mark.parametrize("entry", ["iter_sample", "iter_sample_ve"])
+def test_iter_sample_checks_progress_on_the_call(entry):
+    """The docstring promises errors on the call; a bad progress came only at the first next()."""
+    with pytest.raises(TypeError, match="^progress must be True or False"):
+        getattr(mc, entry)(np.ones(4), [0.5], n_samples=3, progress="yes")
