@@ -405,6 +405,7 @@ def from_diffusers(scheduler: Any, *, eta: float = 0.0, strict: bool = True) -> 
     name = type(scheduler).__name__
     cfg = getattr(scheduler, "config", None)
     reader = _READERS.get(name)
+    _not_a_class(scheduler, "after set_timesteps")
     if cfg is None:  # not a scheduler object at all (None, a class name, a number): a wrong type
         raise ArgumentTypeError(f"scheduler must be a diffusers scheduler instance, one of {', '.join(_READERS)}, "
                                 f"after set_timesteps (got {_show(scheduler)})")
@@ -436,6 +437,35 @@ def from_diffusers(scheduler: Any, *, eta: float = 0.0, strict: bool = True) -> 
 #: the multistep solvers' order ramp and UniPC's last sample; DPMSolverSDE's half step), with its fresh values.
 _LOOP_STATE = {"_step_index": None, "prev_derivative": None, "dt": None, "sample": None, "mid_point_sigma": None,
                "noise_sampler": None, "last_sample": None, "lower_order_nums": 0}
+
+
+def _exported_run_failure(scheduler: Any, out: dict[str, Any]) -> str | None:
+    """Why diffusers cannot run the exported ``set_timesteps`` arguments ``out`` on a copy of ``scheduler`` (its
+    ``set_timesteps`` raises, or :func:`_dry_run_failure`), or None. Break-test of 8 December: a first level 0 went
+    to HeunDiscrete / DPMSolverMultistep without the 2**-24 stand-in (sigma = inf) and to an epsilon DDPM (x0 divided
+    by sqrt(0)), each returning NaN, while from_diffusers refused the same configured schedulers."""
+    if type(scheduler).__module__.split(".")[0] != "diffusers":
+        return None
+    import copy
+
+    sch = copy.deepcopy(scheduler)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            sch.set_timesteps(**out)
+    except Exception as exc:  # diffusers' own refusal of the arguments, reported rather than its traceback
+        return f"its set_timesteps raises {type(exc).__name__} ({exc})"
+    return _dry_run_failure(sch, 0.0)
+
+
+def _not_a_class(scheduler: Any, what: str) -> None:
+    """ArgumentTypeError when a scheduler class was passed where its configured instance is needed (break-test of
+    8 December: "scheduler must be one of ... (got type)" named neither the class nor the fix)."""
+    if isinstance(scheduler, type):
+        from ._validate import ArgumentTypeError
+
+        raise ArgumentTypeError(f"scheduler must be a configured instance ({scheduler.__name__}(...), {what}), not the "
+                                f"class {scheduler.__name__} itself")
 
 
 def _fresh_loop(sch: Any) -> None:
@@ -606,7 +636,8 @@ def _checked_timesteps(scheduler: Any, T: int) -> NDArray[np.int64]:
     raw = np.asarray(_torch_to_numpy(scheduler.timesteps, "scheduler.timesteps"), dtype=np.float64)
     if raw.ndim != 1 or raw.size == 0:
         raise ValueError("scheduler: call set_timesteps(num_inference_steps) before from_diffusers")
-    _on_grid(scheduler, raw, T, "diffusers would index alphas_cumprod out of range", integer=True)
+    _on_grid(scheduler, raw, T, ("diffusers would index alphas_cumprod out of range",
+                                 "torch's alphas_cumprod[-1] wraps to the noisiest level"), integer=True)
     return raw.astype(np.int64)
 
 
@@ -618,18 +649,29 @@ def _spacing_settings(scheduler: Any, n: int) -> str:
             f"timestep_spacing={cfg.get('timestep_spacing')!r}, steps_offset={cfg.get('steps_offset')!r}")
 
 
-def _on_grid(scheduler: Any, ts: Any, T: int, consequence: str, *, integer: bool) -> None:
+def _on_grid(scheduler: Any, ts: Any, T: int, consequence: tuple[str, str], *, integer: bool) -> None:
     """ValueError naming the first of the timesteps ``ts`` outside the training grid [0, T - 1] (or, with
-    ``integer``, not a whole number), what diffusers then does (``consequence``) and the settings that caused it."""
+    ``integer``, not a whole number), what diffusers then does (``consequence``: above the grid, below it), the
+    settings that caused it and the remedy that fits them."""
     raw = np.asarray(ts, dtype=np.float64)
     bad = ~np.isfinite(raw) | (raw < 0) | (raw > T - 1) | ((raw != np.round(raw)) if integer else False)
-    if np.any(bad):
-        i = int(np.argmax(bad))
-        raise ValueError(
-            f"scheduler: timestep {raw[i]:g} (scheduler.timesteps[{i}]) lies outside the training grid [0, {T - 1}] "
-            f"(num_train_timesteps={T}, {_spacing_settings(scheduler, raw.size)}): {consequence}; use fewer "
-            "inference steps or steps_offset=0"
-        )
+    if not np.any(bad):
+        return
+    i = int(np.argmax(bad))
+    if raw[i] < 0 and scheduler.config.get("timestep_spacing") == "trailing":  # break-test of 8 December: its
+        # float arange made K + 1 timesteps ending at -1 for K = 61 (steps_offset=0 already; the remedy named it)
+        cause = "trailing spacing's arange over a fractional step passed timestep 0, one timestep too many"
+        remedy = "choose another num_inference_steps, or timestep_spacing='linspace'"
+    elif raw[i] > T - 1 and scheduler.config.get("steps_offset"):
+        cause, remedy = "", "use fewer inference steps or steps_offset=0"
+    else:
+        cause, remedy = "", "use fewer inference steps"
+    what = consequence[1] if raw[i] < 0 else consequence[0]
+    raise ValueError(
+        f"scheduler: timestep {raw[i]:g} (scheduler.timesteps[{i}]) lies outside the training grid [0, {T - 1}] "
+        f"(num_train_timesteps={T}, {_spacing_settings(scheduler, raw.size)}{': ' + cause if cause else ''}): "
+        f"{what}, and the model is conditioned on a timestep it was never trained at; {remedy}"
+    )
 
 
 def _ab(sigmas: Any) -> Any:
@@ -712,8 +754,8 @@ def _model_levels_note(scheduler: Any, ts: Array, model_sig: Array, notes: list[
     if ac is not None and not continuous:  # the model is called at timesteps, the update uses sigmas (with
         # timestep_type="continuous" the timestep is 0.25 log sigma itself: the model sees the update's level)
         ac = _torch_to_numpy(ac, "scheduler.alphas_cumprod")
-        _on_grid(scheduler, ts, ac.size, f"{name} clamps its sigma to the grid's end, so two steps share one level "
-                 "(a zero step)", integer=False)
+        _on_grid(scheduler, ts, ac.size, (f"{name} clamps its sigma to the grid's end, which two steps may then "
+                 "share (a zero step)", f"{name} clamps its sigma to the grid's end (timestep 0's)"), integer=False)
         base = _vp_sigma(ac)
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # a fractional timestep's level is
             # diffusers' own linear (interpolation_type="linear") or log-linear (_sigma_to_t) interpolation
@@ -1250,6 +1292,7 @@ def to_diffusers(
                          "timesteps, and without grid= the export is sigmas, matched to nothing (omit rtol or pass "
                          "grid=)")
     if scheduler is not None:
+        _not_a_class(scheduler, "or its class name as a string")
         if not isinstance(scheduler, str) and getattr(scheduler, "config", None) is None:
             from ._validate import ArgumentTypeError
 
@@ -1273,6 +1316,15 @@ def to_diffusers(
         elif own is not None:
             _same_grid(grid, own, name)
         out = export(ab, scheduler, grid, rtol)  # (a scheduler that takes no custom schedule is refused first)
+        failure = None if isinstance(scheduler, str) else _exported_run_failure(scheduler, out)
+        if failure:
+            hint = "" if ab[0] != 0.0 else "; for a first level 0 (zero terminal SNR) " + (
+                "configure it with prediction_type='v_prediction' or 'sample' (an epsilon model's x0 divides by "
+                "sqrt(0))" if getattr(scheduler, "sigmas", None) is None else
+                "configure it with rescale_betas_zero_snr=True, which runs the 2**-24 stand-in instead of sigma = "
+                "inf" if "rescale_betas_zero_snr" in scheduler.config else
+                f"{name} has no zero-SNR setting (its sigma would be inf): start from the next level")
+            raise ValueError(f"alpha_bar: this {name} cannot run the {', '.join(out)} exported for it: {failure}{hint}")
         nonlinear = "" if isinstance(scheduler, str) else _nonlinear(scheduler.config)
         if nonlinear:  # valid timesteps, but not the run optimised (from_diffusers refuses to predict it)
             from ._validate import warn_caller

@@ -7,12 +7,15 @@ named nothing, or came late."""
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from mc_helpers import assert_psd_matches, assert_psd_rejects
 
 import symsched
 import symsched.montecarlo as mc
+from symsched import export
 
 # family-wise false-alarm probability of each Monte Carlo check here (Šidák over the bins, see psd_check)
 ALPHA = 1e-4
@@ -107,3 +110,68 @@ def test_iter_sample_checks_progress_on_the_call(entry):
     """The docstring promises errors on the call; a bad progress came only at the first next()."""
     with pytest.raises(TypeError, match="^progress must be True or False"):
         getattr(mc, entry)(np.ones(4), [0.5], n_samples=3, progress="yes")
+
+
+# ---------------------------------------------------------------------------------------------
+# export: a schedule diffusers cannot run is refused, as from_diffusers refuses the configured scheduler
+# ---------------------------------------------------------------------------------------------
+def _zero_snr_schedulers():
+    diffusers = pytest.importorskip("diffusers")
+    g = symsched.schedules.training_grid("scaled_linear", rescale_zero_snr=True)
+    betas = symsched.schedules.alpha_bar_to_betas(g).tolist()  # last beta = 1: alphas_cumprod[-1] = 0, no stand-in
+    return g[[999, 700, 300, 50]], [
+        (diffusers.HeunDiscreteScheduler(trained_betas=betas, prediction_type="v_prediction"), "no zero-SNR setting"),
+        (diffusers.DPMSolverMultistepScheduler(trained_betas=betas, prediction_type="v_prediction"),
+         "rescale_betas_zero_snr=True"),
+        (diffusers.DDPMScheduler(beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012,
+                                 rescale_betas_zero_snr=True, clip_sample=False), "prediction_type='v_prediction'"),
+    ]
+
+
+@pytest.mark.diffusers
+def test_to_diffusers_refuses_a_zero_level_the_scheduler_runs_as_nan():
+    """Each export returned timesteps without a warning and diffusers' own loop on them returned NaN (sigma = inf
+    without the 2**-24 stand-in; an epsilon DDPM's x0 divided by sqrt(0)); from_diffusers refused all three."""
+    import torch
+
+    ab, cases = _zero_snr_schedulers()
+    for sch, remedy in cases:
+        name = type(sch).__name__
+        with pytest.raises(ValueError, match=f"^alpha_bar: this {name} cannot run the timesteps exported for it: "
+                                             f"{name}.step returns (nan|inf) on step 0 .*{re.escape(remedy)}"):
+            export.to_diffusers(ab, scheduler=sch)
+        sch.set_timesteps(timesteps=[999, 700, 300, 50])  # the witness: diffusers' loop on those timesteps
+        x = torch.ones(1, 4) * float(getattr(sch, "init_noise_sigma", 1.0))
+        for t in sch.timesteps:
+            x = sch.step(torch.zeros_like(x), t, x).prev_sample
+        assert not torch.isfinite(x).all(), name
+    assert export.to_diffusers(ab[1:], scheduler=cases[0][0]) == {"timesteps": [700, 300, 50]}  # runnable: kept
+
+
+@pytest.mark.diffusers
+def test_scheduler_class_instead_of_instance_is_named():
+    diffusers = pytest.importorskip("diffusers")
+    with pytest.raises(TypeError, match="^scheduler must be a configured instance .*not the class DDPMScheduler"):
+        export.from_diffusers(diffusers.DDPMScheduler)
+    with pytest.raises(TypeError, match="not the class EulerDiscreteScheduler itself$"):
+        export.to_diffusers([0.1, 0.5], scheduler=diffusers.EulerDiscreteScheduler)
+
+
+@pytest.mark.diffusers
+@pytest.mark.parametrize("cls,what", [
+    ("EulerDiscreteScheduler", "clamps its sigma to the grid's end \\(timestep 0's\\)"),
+    ("DDIMScheduler", "torch's alphas_cumprod\\[-1\\] wraps to the noisiest level"),
+])
+def test_trailing_spacing_one_timestep_too_many_names_its_cause(cls, what):
+    """diffusers' trailing spacing makes 62 timesteps ending at -1 for K = 61: the refusal said "index out of range"
+    / "two steps share one level" and advised steps_offset=0, which was already 0."""
+    diffusers = pytest.importorskip("diffusers")
+    kw = {"clip_sample": False} if cls == "DDIMScheduler" else {}
+    sch = getattr(diffusers, cls)(timestep_spacing="trailing", **kw)
+    sch.set_timesteps(61)
+    assert len(sch.timesteps) == 62 and int(sch.timesteps[-1]) == -1  # the quirk itself
+    with pytest.raises(ValueError) as info:
+        export.from_diffusers(sch)
+    msg = str(info.value)
+    assert re.search(what, msg) and "one timestep too many" in msg and "timestep_spacing='linspace'" in msg
+    assert "steps_offset=0" not in msg.split(": ")[-1]

@@ -504,6 +504,8 @@ def test_to_diffusers_matches_float32_grids_of_every_beta_schedule(beta_schedule
     diffusers = pytest.importorskip("diffusers")
     name, kw = _BETAS[beta_schedule]
     conf = dict(beta_schedule=beta_schedule, rescale_betas_zero_snr=zero_snr, clip_sample=False, **kw)
+    if zero_snr:  # (an epsilon model cannot run the level 0 itself: to_diffusers refuses the export)
+        conf["prediction_type"] = "v_prediction"
     ref = diffusers.DDPMScheduler(timestep_spacing="trailing", **conf)
     ref.set_timesteps(K)
     expected = ref.timesteps.tolist()
@@ -859,7 +861,8 @@ def test_symsched_levels_of_a_short_zero_snr_diffusers_grid_export_to_their_time
         for cls in (DDPMScheduler, DPMSolverMultistepScheduler):
             if name == "sigmoid" and cls is not DDPMScheduler:
                 continue  # only DDPMScheduler knows diffusers' sigmoid betas
-            lin = {"clip_sample": False} if cls is DDPMScheduler else {}  # (its default clips: a warning)
+            lin = {"clip_sample": False, "prediction_type": "v_prediction"} if cls is DDPMScheduler else {}  # (its
+            # default clips: a warning; an epsilon model cannot run the level 0: the export is refused)
             sch = cls(num_train_timesteps=T, beta_schedule=dname, rescale_betas_zero_snr=True, **kw, **lin)
             run = levels if cls is DDPMScheduler else levels[1:]  # DPM-Solver: no level 0 (it runs 2**-24 there)
             got = to_diffusers(run, scheduler=sch)
